@@ -5,7 +5,12 @@ An incomplete response (``status: "incomplete"``, ``incomplete_details.reason`` 
 "content_filter") has the output item under way when it stopped ``incomplete`` too (an item's status: "One of
 `in_progress`, `completed`, or `incomplete`"), unstreamed and in the stream's ``response.output_item.done``; the
 answer max_output_tokens cut comes back with the warning and its usage, the one the filter cut is content_filtered,
-at its usage."""
+at its usage.
+
+A stream cut after its every output item was done but before its terminal event (``response.completed``, the one
+event that says the response is whole, and the one that carries its usage) is asked again, whether the connection
+was lost or the stream ended cleanly: nothing before that event says that no more items were to come. The cut
+attempt is recorded at an unknown cost (never 0), bounded by its reservation, and the caller is told so."""
 
 from __future__ import annotations
 
@@ -125,3 +130,87 @@ async def test_an_answer_the_filter_cut_is_content_filtered_at_its_usage(serve, 
     assert "the part of the answer that came before it is not returned" in err.message
     assert "the first half" not in err.message
     assert row[:4] == ("error", "content_filtered", 1000, 1500) and D(row[4]) / PICO == COST and row[5] is None
+
+
+async def _cut_stream(url: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events of a stream the fake cuts, read up to the connection's loss (which must come, not the end)."""
+    got = b""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/v1/responses", json=body, headers={"Authorization": f"Bearer {KEY}"}) as resp,
+    ):
+        with pytest.raises(aiohttp.ClientPayloadError):
+            async for piece in resp.content.iter_any():
+                got += piece
+    blocks = [b for b in got.decode().split("\n\n") if b.strip()]
+    return [json.loads(next(ln for ln in b.splitlines() if ln.startswith("data: "))[6:]) for b in blocks]
+
+
+async def test_the_fakes_stream_cut_before_its_terminal_event_sends_every_item_done(serve):
+    fake = FakeOpenAI(KEY)
+    url = await serve(fake)
+    body = {"model": "gpt-4o", "input": "hi", "stream": True}
+    step = {"text": "the whole answer", "tool_calls": [{"id": "c1", "name": "f", "arguments": {"a": 1}}]}
+    fake.queue({**step, "cut": "before_terminal"}, {**step, "cut": "after_first_item"}, step)
+    before_terminal = await _cut_stream(url, body)
+    after_first_item = await _cut_stream(url, body)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/v1/responses", json=body, headers={"Authorization": f"Bearer {KEY}"}) as resp,
+    ):
+        whole = [json.loads(data) for _, data in await sse_blocks(resp)]
+    assert fake.violations == []
+    # what the whole stream sends, but its terminal event, whose response alone carries the usage
+    assert before_terminal == whole[:-1] and whole[-1]["type"] == "response.completed"
+    assert [e["output_index"] for e in before_terminal if e["type"] == "response.output_item.done"] == [0, 1]
+    assert all("usage" not in e.get("response", {}) for e in before_terminal)
+    # or up to its first item done: the message, the call not begun
+    assert after_first_item[-1]["type"] == "response.output_item.done" and after_first_item[-1]["output_index"] == 0
+    assert after_first_item == whole[: len(after_first_item)]
+
+
+async def test_a_stream_cut_before_response_completed_is_asked_again_and_its_cost_is_unknown(serve, tmp_path):
+    called, (cut, answer) = await _call(
+        serve,
+        tmp_path,
+        [
+            {"text": "the whole answer", "usage": USAGE, "cut": "before_terminal"},
+            {"text": "the answer", "usage": {"input_tokens": 1000, "output_tokens": 10}},
+        ],
+        stream=True,
+    )
+    assert called.result.text == "the answer"
+    # the cut attempt: billed, its usage never came (OpenAI's response.created counts nothing), so its cost is unknown,
+    # at its reservation's bound, never 0; the call's cost is then unknown too, and the caller is told
+    assert cut[:5] == ("error", "connection_error", 0, 0, None) and D(cut[5]) / PICO == cut[7] > 0
+    assert called.cost_usd is None
+    told = "openai:gpt-4o: connection_error after the request was sent; the provider may bill it; its cost is unknown"
+    assert told in called.warnings and told in json.loads(cut[6])
+    assert answer[:4] == ("ok", None, 1000, 10) and D(answer[4]) / PICO == (1000 * D("2.5") + 10 * 10) / M
+
+
+async def test_a_stream_cut_after_an_item_is_done_may_have_had_more_to_come(serve, tmp_path):
+    # Why the cut stream is asked again rather than its done items kept as the answer: from the client's side this cut
+    # (the message done, the connection lost) is the one above, but the model had a call to make after its message;
+    # kept, the answer would have been the message alone, passed off as whole, the call lost
+    step = {"text": "Let me look that up.", "tool_calls": [{"id": "c1", "name": "lookup", "arguments": {"q": "x"}}]}
+    called, (cut, answer) = await _call(serve, tmp_path, [{**step, "cut": "after_first_item"}, step], stream=True)
+    assert [tc.name for tc in called.result.tool_calls] == ["lookup"]
+    assert cut[:5] == ("error", "connection_error", 0, 0, None) and D(cut[5]) > 0 and answer[0] == "ok"
+
+
+async def test_a_stream_that_ends_cleanly_before_response_completed_is_asked_again_and_its_cost_is_unknown(
+    serve, tmp_path
+):
+    # the events of a whole answer but its terminal one, the stream then ended as if whole (a proxy that closes it
+    # cleanly), not cut: no different, the usage never came and nothing said the response was whole
+    called, (ended, answer) = await _call(
+        serve,
+        tmp_path,
+        [{"text": "the whole answer", "usage": USAGE, "ends": "before_terminal"}, {"text": "the answer"}],
+        stream=True,
+    )
+    assert called.result.text == "the answer" and called.cost_usd is None
+    assert ended[:5] == ("error", "connection_error", 0, 0, None) and D(ended[5]) / PICO == ended[7] > 0
+    told = "openai:gpt-4o: connection_error after the request was sent; the provider may bill it; its cost is unknown"
+    assert told in called.warnings and answer[0] == "ok"

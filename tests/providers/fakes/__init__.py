@@ -9,7 +9,11 @@ headers, and answers from a script of steps shaped as the spec shapes responses:
                                                    max_tokens may cut short; Gemini 3 models sign the first call
                                                    and give each its id, Gemini 2.x none)
     {"error": 429, "body": {...}, "headers": {...}} an error in the vendor's shape
-    {"text": "...", "cut": True}                   a stream that breaks mid-answer
+    {"text": "...", "cut": True}                   a stream that breaks mid-answer (the Responses API: "cut":
+                                                   "before_terminal", every output item done and no
+                                                   response.completed; "after_first_item", the first item done;
+                                                   "ends": "before_terminal", the same events, the stream then
+                                                   ended cleanly)
     {"text": "...", "stream_error": {...}}         a stream that sends part of the answer, then an error event
     {"text": None, "finish": "SAFETY"}             a vendor finish reason (Anthropic: "refusal", + "stop_details";
                                                    the Responses API: "length", "content_filter" as an

@@ -106,12 +106,14 @@ class Fake:
         raise NotImplementedError
 
     async def send_events(
-        self, request: web.Request, events: list[tuple[str | None, Any]], cut: bool
+        self, request: web.Request, events: list[tuple[str | None, Any]], cut: bool, *, cut_at: int | None = None
     ) -> web.StreamResponse:
+        """``events`` as server-sent events; ``cut``: the connection broken half way through them, or, with ``cut_at``,
+        after the first ``cut_at`` of them (``-1``: all but the last)."""
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", **self.id_headers})
         await resp.prepare(request)
         if cut:
-            events = events[: max(1, len(events) // 2)]
+            events = events[:cut_at] if cut_at is not None else events[: max(1, len(events) // 2)]
         for name, data in events:
             text = data if isinstance(data, str) else json.dumps(data)
             await resp.write((f"event: {name}\n" if name else "").encode() + f"data: {text}\n\n".encode())

@@ -324,6 +324,17 @@ class FakeOpenAI(Fake):
     async def stream(self, request: web.Request, body: dict[str, Any], step: Step) -> web.StreamResponse:
         if request.path.endswith("/responses"):
             events = [(e["type"], e) for e in response_events(self.response_object(body, step))]
+            if step.get("cut") == "before_terminal":
+                # every output item done, then the connection lost before response.completed (or .incomplete):
+                # the one event that carries the usage never comes
+                return await self.send_events(request, events, True, cut_at=-1)
+            if step.get("ends") == "before_terminal":
+                # the same events, then the stream's own end (a proxy that closes it cleanly): no terminal event
+                return await self.send_events(request, events[:-1], False)
+            if step.get("cut") == "after_first_item":
+                # the connection lost once the first output item is done, whatever items were to follow it
+                first_done = next(i for i, (kind, _) in enumerate(events) if kind == "response.output_item.done")
+                return await self.send_events(request, events, True, cut_at=first_done + 1)
             return await self.send_events(request, events, step.get("cut", False))
         base = {
             "id": "chatcmpl-test",
