@@ -10,6 +10,7 @@ evaluated), never 0."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from decimal import Decimal as D
 from typing import Any
@@ -23,6 +24,7 @@ from magsag_mcp.service import Service
 from magsag_mcp.types import LLMRequest, Message, Target
 from tests.conftest import CATALOG
 from tests.fakes.spec import spec_validator
+from tests.fakes.sse_reader import sse_blocks
 
 from .fakes import AZURE_REQUEST_ID, FakeOpenAI
 
@@ -176,3 +178,22 @@ async def test_an_answer_the_filter_cut_names_the_categories_and_is_recorded_at_
     assert (outcome, error_class, input_tokens, output_tokens, bound) == ("error", "content_filtered", 1000, 100, None)
     # gpt-4o: $2.50 in, $10 out per million
     assert D(cost) / 10**12 == (1000 * D("2.5") + 100 * 10) / M
+
+
+async def test_the_azure_fakes_stream_opens_with_the_prompt_results_its_whole_answer_carries(serve):
+    fake = FakeOpenAI(KEY, azure=True).queue({"text": "hello"}, {"text": "hello"})
+    base = await serve(fake)
+    url = base + f"/openai/deployments/{DEPLOYMENT}/chat/completions?api-version=2024-10-21"
+    body = {"model": DEPLOYMENT, "messages": [{"role": "user", "content": "hi"}]}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, json=body, headers={"api-key": KEY}) as resp:
+            whole = await resp.json()
+        async with session.post(url, json={**body, "stream": True}, headers={"api-key": KEY}) as resp:
+            opening = json.loads((await sse_blocks(resp))[0][1])
+    assert fake.violations == []
+    spec_validator("azure").assert_valid("createChatCompletionStreamResponse", opening)
+    assert opening["prompt_filter_results"] == whole["prompt_filter_results"]
+    assert opening["prompt_filter_results"][0]["content_filter_results"]["jailbreak"] == {
+        "filtered": False,
+        "detected": False,
+    }

@@ -434,7 +434,10 @@ class FakeOpenAI(Fake):
                 if choice["finish_reason"]:
                     # the categories that stopped an answer (finish_reason content_filter), as the step names them
                     choice["content_filter_results"] = step.get("filter_results") or {}
-        out = [(None, azure_prompt_filter_chunk()), *chunks]
+        # the prompt's results as the unstreamed answer gives them, the prompt shield's jailbreak among them
+        opening = azure_prompt_filter_chunk()
+        opening["prompt_filter_results"][0]["content_filter_results"] = azure_prompt_results()
+        out = [(None, opening), *chunks]
         if step.get("async_filter"):
             end = len(step.get("text") or "")
             annotation = {
