@@ -106,7 +106,7 @@ class RouteExplanation:
             "needs": sorted(plan.request.needs()),
             "targets": targets,
             # what the call will say went unread (a payload's "modelConfig"): the plan shown is the one without it
-            "warnings": [*plan.warnings, *self._refusal_ending(plan)],
+            "warnings": [*plan.warnings, *(self._refusal_ending(plan) or _none_sendable(targets))],
         }
 
     def route(self, skill_id: str) -> dict[str, Any]:
@@ -291,6 +291,31 @@ class RouteExplanation:
                     "replaced, so the targets after it are not tried; choose a model the policy allows"
                 ]
         return []
+
+
+def _none_sendable(targets: list[dict[str, Any]]) -> list[str]:
+    """Where no target of the plan can be sent (each refused by a policy or a cost limit, not configured, or lacking a
+    feature the call needs, as the cascade skips them, in that order), that the call fails and each one's fix: the
+    targets listed their reasons, but the warnings were empty, and a client reading the plan of a call made with no
+    key set saw a route and no word that the call could only fail."""
+    reasons = []
+    for target in targets:
+        verdict = target["policy"]
+        if not verdict["allowed"]:
+            reasons.append(f"{target['label']} is refused by policy {verdict['policy']!r} ({verdict['reason']})")
+        elif target["unavailable"]:
+            reasons.append(f"{target['label']} is not configured ({target['unavailable']})")
+        elif target["missing_features"]:
+            reasons.append(f"{target['label']} cannot honour {', '.join(target['missing_features'])}")
+        else:
+            return []
+    if not reasons:
+        return []
+    return [
+        f"the call fails: none of its targets can be sent: {'; '.join(reasons)}; fix one of them (`magsag doctor`, "
+        "run with the environment the calls are made in, shows which providers it configures), or name a model "
+        "that can be sent"
+    ]
 
 
 def _fmt(value: Decimal | None) -> str | None:

@@ -428,7 +428,10 @@ class ExplainRouteResult(_Out):
     needs: list[str] = Field(default_factory=list)
     targets: list[PlannedTargetOut]
     warnings: list[str] = Field(
-        default_factory=list, description="what invoke_skill would warn of: a key of the call that is not read"
+        default_factory=list,
+        description="what invoke_skill would warn of (a key of the call that is not read), and where the call would "
+        "fail, why: a model it chose that a policy forbids, or no target it can send (each refused, not configured, "
+        "or lacking a feature the call needs)",
     )
 
 
