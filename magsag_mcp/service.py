@@ -85,11 +85,12 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
         governance: Any,
         retry: RetryPolicy,
         configured_urls: bool = False,
+        settings_home: str | None = None,
     ) -> None:
         self.catalog = catalog
         self.env = env
         self.transport = transport
-        self.providers = ProviderSet(env, transport)
+        self.providers = ProviderSet(env, transport, settings_home=settings_home)
         self.ledger = ledger
         self.pricer = pricer
         self.governance = governance
@@ -127,17 +128,16 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
         create_ledger: bool = True,
         empty_ledger_ok: bool = False,
         reading: bool = False,
+        settings_home: str | None = None,
     ) -> Opening[Service]:
         """``svc = await Service.open(...)``, or ``async with Service.open(...) as svc:`` (closed on leaving).
         ``network_callers``: calls come from other machines (the MCP server over HTTP); see :mod:`.call_urls`.
         ``create_ledger=False``: what reading commands open (see :class:`~.ledger.Ledger`'s ``create``), and
         ``empty_ledger_ok`` what takes an empty file there for no ledger yet (its ``blank_is_absent``); ``reading``:
-        what only reads the ledger (a report, doctor, a plan), which reads one on a full disk (its ``reading``)."""
-        return Opening(
-            lambda: cls._open(
-                catalog, db, env, transport, retry, network_callers, create_ledger, empty_ledger_ok, reading
-            )
-        )
+        what only reads the ledger (a report, doctor, a plan), which reads one on a full disk (its ``reading``);
+        ``settings_home``: where a missing key is to be set, as its fix says it, when not "in the environment"."""
+        args = (catalog, db, env, transport, retry, network_callers, create_ledger, empty_ledger_ok, reading)
+        return Opening(lambda: cls._open(*args, settings_home))
 
     @classmethod
     async def _open(
@@ -151,6 +151,7 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
         create_ledger: bool = True,
         empty_ledger_ok: bool = False,
         reading: bool = False,
+        settings_home: str | None = None,
     ) -> Service:
         from .governance import Governance, load_policies
         from .ledger import Ledger, default_db_path
@@ -194,6 +195,7 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
             governance=governance,
             retry=retry,
             configured_urls=configured_urls,
+            settings_home=settings_home,
         )
 
     async def aclose(self, grace: float = 30.0) -> None:

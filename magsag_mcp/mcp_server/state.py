@@ -46,6 +46,8 @@ class ServerState:
         #: set when served over HTTP (see .http.http_app): calls then come from other machines, and the
         #: service lets their base URLs name only the operator's endpoints (see magsag_mcp.call_urls)
         self.network_callers = False
+        #: set when served on stdio (see .stdio.serve_stdio): where a missing key is to be set, as its fix says it
+        self.settings_home: str | None = None
         self.client_log = ClientLog()
         self._service: Service | None = None
         #: services a close has taken and not finished closing: a second close waits for them too
@@ -72,6 +74,7 @@ class ServerState:
                     env=self.env,
                     transport=self.transport,
                     network_callers=self.network_callers,
+                    settings_home=self.settings_home,
                 )
                 if self._closed:  # closed while it opened
                     with anyio.CancelScope(shield=True):

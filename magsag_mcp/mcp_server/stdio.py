@@ -32,7 +32,16 @@ from .server import server_state
 logger = redacting_logger("magsag_mcp.mcp")
 
 
+#: where a key the stdio server lacks is to be set: a client starts it with few of its user's shell variables, so "in
+#: the environment" sent the user whose key was exported in ~/.profile back to the shell
+SETTINGS_HOME = (
+    'in the environment magsag-mcp is started with (the "env" of its entry in the MCP client\'s configuration: a '
+    "client passes it few of your shell's variables)"
+)
+
+
 async def serve_stdio(server: MCPServer[Any]) -> None:
+    server_state(server).settings_home = SETTINGS_HOME
     async with anyio.create_task_group() as tg:
         tg.start_soon(_stop_on_signal, server)
         await server.run_stdio_async()

@@ -132,15 +132,20 @@ def _load(name: str) -> ProviderFactory:
 class ProviderSet:
     """The providers of one service: created on first use, sharing one :class:`Transport`."""
 
-    def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
+    def __init__(self, env: Mapping[str, str], transport: Transport, *, settings_home: str | None = None) -> None:
         self.env = env
         self.transport = transport
+        #: where a missing key is to be set, when not just "in the environment" (the endpoints' ``settings_home``)
+        self.settings_home = settings_home
         self._instances: dict[str, Provider] = {}
 
     def get(self, name: str) -> Provider:
         provider = self._instances.get(name)
         if provider is None:
             provider = _load(canonical_provider(name))(self.env, self.transport)
+            endpoint = getattr(provider, "endpoint", None)
+            if self.settings_home is not None and endpoint is not None:
+                endpoint.settings_home = self.settings_home
             self._instances[name] = provider
         return provider
 

@@ -48,6 +48,9 @@ class Endpoint(ABC):
     base_url_example: ClassVar[str] = "https://host/v1"
     #: what the base URL should look like, for a probe that found no API there (``base_url_hint`` when unset)
     probe_hint: ClassVar[str] = ""
+    #: where a missing key is to be set, as its fix says it (the stdio MCP server's names its client's configuration:
+    #: see :class:`~magsag_mcp.providers.ProviderSet`)
+    settings_home: str = "in the environment"
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
@@ -104,7 +107,7 @@ class Endpoint(ABC):
             blank = [n for n in self.key_env if self.env.get(n)]  # set, but only whitespace
             why = f"{' and '.join(blank)} {'is' if len(blank) == 1 else 'are'} blank" if blank else "no API key"
             raise AuthenticationError(
-                f"{self.provider}: {why}; set {names} in the environment", provider=self.provider, model=model
+                f"{self.provider}: {why}; set {names} {self.settings_home}", provider=self.provider, model=model
             )
         # the key just read, judged: placeholder_key() would read every variable again (before every attempt)
         if problem := self._placeholder_problem(key):
