@@ -426,7 +426,6 @@ def _tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
 async def _sse(request: web.Request, events: list[Any]) -> web.StreamResponse:
     """Write ``events`` as one text/event-stream body: dicts as ``data:``, (name, dict) with ``event:``."""
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await resp.prepare(request)
     parts = []
     for ev in events:
         if isinstance(ev, tuple):
@@ -435,6 +434,12 @@ async def _sse(request: web.Request, events: list[Any]) -> web.StreamResponse:
             parts.append(f"data: {ev}\n\n")
         else:
             parts.append(f"data: {json.dumps(ev)}\n\n")
-    await resp.write("".join(parts).encode())
-    await resp.write_eof()
+    try:
+        await resp.prepare(request)
+        await resp.write("".join(parts).encode())
+        await resp.write_eof()
+    except ConnectionResetError:
+        # the client hung up (its own timeout or cancellation): nobody is left to answer, and aiohttp would print
+        # the write's traceback as a server error (an unstreamed answer's failed write it drops silently)
+        pass
     return resp

@@ -4,9 +4,11 @@ vendor's documented shape: every body, stream event and error validates against 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
 
 from magsag_mcp import errors as E
@@ -319,3 +321,26 @@ async def test_a_planned_gemini_wait_below_a_ten_thousandth_is_a_durations_json_
         await up.stop()
     [delay] = [d["retryDelay"] for d in json.loads(text)["error"]["details"] if "retryDelay" in d]
     assert got == 429 and delay == "0.00005s"
+
+
+@pytest.mark.parametrize("api", sorted(CALLS))
+async def test_a_client_hanging_up_before_its_stream_is_no_server_error(api: str, caplog: pytest.LogCaptureFixture):
+    """A client that gives up during the upstream's latency (its own timeout) leaves the upstream nothing to answer:
+    the demo's server must not print aiohttp's write traceback as an "Error handling request"."""
+    path, body, *_ = CALLS[api]
+    up = LoopbackUpstream(latency_ms=200)
+    url = await up.start()
+    try:
+        if api == "gemini":
+            path = path.replace(":generateContent", ":streamGenerateContent") + "?alt=sse"
+        streamed = body if api == "gemini" else {**body, "stream": True}
+        with caplog.at_level(logging.ERROR, logger="aiohttp.server"):
+            async with aiohttp.ClientSession() as session:
+                with pytest.raises(TimeoutError):
+                    async with session.post(url + path, json=streamed, timeout=aiohttp.ClientTimeout(total=0.05)):
+                        pass
+            await anyio.sleep(0.4)  # past the latency: the handler has written to the closed connection by now
+        assert up.calls, "the upstream never saw the request"
+        assert [r.getMessage() for r in caplog.records if r.name == "aiohttp.server"] == []
+    finally:
+        await up.stop()
