@@ -177,3 +177,100 @@ async def test_a_call_whose_process_died_holding_two_reservations_is_recorded_as
     assert (totals["calls"], totals["errors"], totals["attempts"], totals["attempt_errors"]) == (1, 0, 2, 1), totals
     assert recorded["model_stats"]["metered"]["calls"] == 1
     assert after == [(1, 1, "ok")]
+
+
+async def _a_first_call_in_flight(db: Path, *, retried: bool = False) -> None:
+    """A ledger whose only call is in flight: its reservation held, nothing recorded (``retried``: its first attempt
+    cut and held at its bound beside its retry's, two rows of one call)."""
+    async with Ledger(db) as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
+        first = await gov.admit(attempt_ctx("r-long", agent="alice", call_id="c1"))
+        if retried:
+            await gov.settle(first, None, Decimal("0.2"))
+            gov.waiting(first)
+            await gov.admit(attempt_ctx("r-long", agent="alice", call_id="c1", prior_admissions=[first]))
+
+
+LEDGER_IN_FLIGHT = (
+    "no call in this ledger is recorded yet: 1 call in flight holds a reservation (check_budget counts it)"
+)
+
+
+def test_the_cli_reads_of_a_ledger_whose_first_call_is_in_flight_say_it_is(tmp_path: Path, capsys):
+    # `flow summarize` and `data query` (its table and its exports) of a ledger with no call recorded and one in
+    # flight printed zeros and an empty table, and no word of the call under way; a run's filter said it
+    import json
+
+    import anyio
+
+    from magsag_mcp.cli import main
+
+    db = tmp_path / "l.db"
+    anyio.run(_a_first_call_in_flight, db)
+    for command in (["flow", "summarize"], ["data", "query"], ["data", "query", "--format", "json"]):
+        assert main([*command, "--db", str(db)]) == 0
+        out, err = capsys.readouterr()
+        assert f"note: {LEDGER_IN_FLIGHT}; a call is read once recorded" in err, (command, err)
+        assert err.count("note:") == 1, (command, err)
+    assert json.loads(out) == []
+    # a run's filter says it of the run, once: the ledger's is not said again
+    assert main(["data", "query", "--run-id", "r-long", "--db", str(db)]) == 0
+    err = capsys.readouterr().err
+    assert "no call of run 'r-long' is recorded yet" in err and "in this ledger" not in err, err
+
+
+def test_a_retried_first_call_in_flight_is_one_call_holding_two_reservations(tmp_path: Path, capsys):
+    import anyio
+
+    from magsag_mcp.cli import main
+
+    db = tmp_path / "l.db"
+    anyio.run(lambda: _a_first_call_in_flight(db, retried=True))
+    assert main(["flow", "summarize", "--db", str(db)]) == 0
+    err = capsys.readouterr().err
+    assert "no call in this ledger is recorded yet: 1 call in flight holds 2 reservations (one for each attempt" in err
+
+
+def test_a_ledger_with_recorded_calls_is_read_with_no_ledger_note(tmp_path: Path, capsys):
+    # once a call is recorded, a read that shows it needs no note; one that matched nothing names its filter
+    import anyio
+
+    from magsag_mcp.cli import main
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    db = tmp_path / "l.db"
+
+    async def record_then_hold() -> None:
+        await _a_first_call_in_flight(db)
+        async with Ledger(db) as ledger:
+            import time
+
+            now = time.time()
+            await ledger.record_call(
+                RunRecord("r-done", "bob", "skill.analysis", now, ended_at=now, status="ok"),
+                [AttemptRecord("r-done", now, "compat", "metered", "skill.analysis", "bob", "ok", 1, 1)],
+            )
+
+    anyio.run(record_then_hold)
+    assert main(["flow", "summarize", "--db", str(db)]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main(["data", "query", "--model", "nope", "--db", str(db)]) == 0
+    err = capsys.readouterr().err
+    assert "for model 'nope'" in err and "in flight" not in err, err
+
+
+async def test_summarize_usage_and_query_runs_say_a_first_call_is_in_flight(tmp_path: Path):
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    db = tmp_path / "l.db"
+    await _a_first_call_in_flight(db)
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    async with Client(build_server(catalog=catalog, db=db, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        summary = await client.call_tool("summarize_usage", {})
+        page = await client.call_tool("query_runs", {})
+    for result in (summary, page):
+        assert not result.is_error, result.content[0].text
+        notes = result.structured_content["notes"]
+        assert len(notes) == 1 and notes[0].startswith(LEDGER_IN_FLIGHT), notes

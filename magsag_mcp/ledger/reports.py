@@ -75,24 +75,34 @@ class LedgerReports:
         sql = "SELECT 1 FROM runs WHERE run_id = ? UNION ALL SELECT 1 FROM runs WHERE parent_run_id = ? LIMIT 1"
         return await self.read(lambda conn: conn.execute(sql, (run_id, run_id)).fetchone() is not None)
 
-    async def _held(self, kind: str, name: str) -> tuple[int, int]:
-        """(calls in flight holding a reservation for this run (its own, or as the parent of the run it delegated) or
-        agent, the reservations they hold): none recorded yet (a first call under way, a stopped process's hold until
-        it expires) is no misspelt name, which a filter's note would otherwise call it. A call is counted by the call
-        its reservations name (a row without one, an older version's, is a call of its own)."""
-        where = "agent = ?" if kind == "agent" else "(run_id = ? OR attempt_run_id = ?)"
+    async def _held(self, kind: str, name: str | None = None) -> tuple[int, int]:
+        """(calls in flight holding a reservation for this run (its own, or as the parent of the run it delegated),
+        agent, or (``kind`` "ledger") any, the reservations they hold): none recorded yet (a first call under way, a
+        stopped process's hold until it expires) is no misspelt name, which a filter's note would otherwise call it.
+        A call is counted by the call its reservations name (a row without one, an older version's, is a call of its
+        own)."""
+        where = {"agent": " AND agent = ?", "run": " AND (run_id = ? OR attempt_run_id = ?)", "ledger": ""}[kind]
         sql = (
             "SELECT COUNT(DISTINCT coalesce(call_id, id)), COUNT(*) FROM budget_reservations"
-            f" WHERE state = 'held' AND {where}"
+            f" WHERE state = 'held'{where}"
         )
-        args = (name,) if kind == "agent" else (name, name)
+        args = {"agent": (name,), "run": (name, name), "ledger": ()}[kind]
         return await self.read(lambda conn: tuple(conn.execute(sql, args).fetchone()))
 
     async def in_flight_note(self, kind: str, name: str) -> str | None:
         """The note for a run (``kind`` "run") or agent ("agent") none of whose calls is recorded yet while calls
         of it in flight hold reservations; None if none does (a misspelt id or name, which the caller says)."""
         calls, held = await self._held(kind, name)
-        return _not_recorded_yet(f"{kind} {shown_name(name)}", calls, held) if calls else None
+        return _not_recorded_yet(f"of {kind} {shown_name(name)}", calls, held) if calls else None
+
+    async def ledger_in_flight_note(self) -> str | None:
+        """The note for a ledger that holds no recorded call while calls in flight hold reservations (a long first
+        call under way): a read of it shows nothing, which reads as "nothing was called". None otherwise."""
+        sql = "SELECT 1 FROM runs LIMIT 1"
+        if await self.read(lambda conn: conn.execute(sql).fetchone() is not None):
+            return None
+        calls, held = await self._held("ledger")
+        return _not_recorded_yet("in this ledger", calls, held) if calls else None
 
     async def recorded_names(self, column: str) -> list[str]:
         """The models (``column`` "model"), providers ("provider") or skills ("skill") the ledger's calls were
@@ -119,14 +129,16 @@ class LedgerReports:
 
         notes: list[str] = []
         if filters is None:
-            return notes
+            return await self._ledger_in_flight(notes, said=agent or run or names)
         future = _future_since(filters.since)
         if future is not None:
             notes.append(future)
+        in_flight_said = False  # a run's or an agent's calls in flight: the ledger's are not said again
         if filters.agent is not None and not agent:
             known = await self.agent_names()
             if filters.agent not in known and (in_flight := await self.in_flight_note("agent", filters.agent)):
                 notes.append(in_flight)
+                in_flight_said = True
             elif filters.agent not in known:
                 notes.append(
                     f"no run in this ledger was recorded for agent {named([filters.agent], known)}; "
@@ -135,6 +147,7 @@ class LedgerReports:
         if filters.run_id is not None and not run and not await self.run_recorded(filters.run_id):
             if in_flight := await self.in_flight_note("run", filters.run_id):
                 notes.append(in_flight)
+                in_flight_said = True
             else:
                 notes.append(
                     # named by its length when it is longer than any run id (as the other filters' notes are): quoted,
@@ -158,7 +171,17 @@ class LedgerReports:
                 )
         # each quotes a filter as given: a key pasted as --run-id (a variable read under the wrong name) is not
         # printed back, to a CI log or an MCP client
-        return [redact(note) for note in notes]
+        notes = [redact(note) for note in notes]
+        return await self._ledger_in_flight(notes, said=agent or run or names or in_flight_said)
+
+    async def _ledger_in_flight(self, notes: list[str], *, said: bool) -> list[str]:
+        """``notes`` and, unless ``said`` (the read matched something, or a run's or an agent's note told its calls
+        in flight), what the calls in flight of a ledger with no call recorded yet hold: an unfiltered read of it
+        said nothing while a long first call was under way, which reads as "nothing was called"."""
+        if said:
+            return notes
+        in_flight = await self.ledger_in_flight_note()
+        return notes if in_flight is None else [*notes, in_flight]
 
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
         return (await self.search_page(pattern, limit, since))["hits"]
@@ -197,19 +220,21 @@ def page_matched(page: Mapping[str, Any]) -> dict[str, bool]:
     return {"agent": matched, "run": matched, "names": matched}
 
 
-def _not_recorded_yet(what: str, calls: int, held: int) -> str:
+def _not_recorded_yet(where: str, calls: int, held: int) -> str:
+    """``where``: "of run 'r'", "of agent 'a'" (whose calls in flight are "of it"), or "in this ledger"."""
+    of_it = " of it" if where.startswith("of ") else ""
     # a call holds a reservation for each attempt not yet recorded (a cut attempt held at its bound beside its retry's)
     if calls > 1:
-        holding = f"{calls} calls of it in flight hold reservations (check_budget counts them)"
+        holding = f"{calls} calls{of_it} in flight hold reservations (check_budget counts them)"
     elif held > 1:
         holding = (
-            f"1 call of it in flight holds {held} reservations (one for each attempt not yet recorded: a retried call "
+            f"1 call{of_it} in flight holds {held} reservations (one for each attempt not yet recorded: a retried call "
             "holds its earlier attempt's beside its retry's; check_budget counts it)"
         )
     else:
-        holding = "1 call of it in flight holds a reservation (check_budget counts it)"
+        holding = f"1 call{of_it} in flight holds a reservation (check_budget counts it)"
     return (
-        f"no call of {what} is recorded yet: {holding}; a call is read once recorded: as it ends, or, its process "
+        f"no call {where} is recorded yet: {holding}; a call is read once recorded: as it ends, or, its process "
         "stopped, once its reservation expires, as abandoned"
     )
 

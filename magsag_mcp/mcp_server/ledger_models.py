@@ -55,8 +55,9 @@ _COPY_NOTE = (
 )
 #: the notes of summarize_usage and query_runs (see LedgerReads.filter_notes)
 _FILTER_NOTES = (
-    "a filter naming what the ledger never recorded: what it may have meant; a since ahead of now, which nothing "
-    f"recorded can match; {_COPY_NOTE}"
+    "a filter naming what the ledger never recorded: what it may have meant (or its calls in flight, none recorded "
+    "yet); a since ahead of now, which nothing recorded can match; a read that matched nothing of a ledger with no "
+    f"call recorded yet: the calls in flight and the reservations they hold; {_COPY_NOTE}"
 )
 
 
