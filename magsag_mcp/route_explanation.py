@@ -52,7 +52,7 @@ class RouteExplanation:
     #: the service's own: where the targets left alone for their server's wait are kept
     cascade: Any
     #: the service's own: a call's plan, as invoke_skill would make it
-    plan: Callable[[str, Mapping[str, Any], Mapping[str, Any] | None], Plan]
+    plan: Callable[..., Plan]  # (skill_id, payload, context, *, explaining)
 
     @exact_money
     @call_scoped  # the call's own credentials are kept out of its messages, and forgotten after it
@@ -70,7 +70,7 @@ class RouteExplanation:
             from .text import check_name
 
             check_name(agent, "agent")
-        plan = self.plan(skill_id, payload, context)
+        plan = self.plan(skill_id, payload, context, explaining=True)
         tokens_in = estimate_input_tokens(plan.request)
         targets = []
         for position, cand in enumerate(plan.candidates):

@@ -158,8 +158,11 @@ def plan_call(
     call_urls: CallURLs | None = None,
     route_cache: dict[str, Resolution] | None = None,
     named_routes: dict[tuple[Any, ...], Resolution] | None = None,
+    explaining: bool = False,
 ) -> Plan:
-    """``call_urls``: where this configuration lets a call's base URLs go; a :class:`Service` passes the
+    """``explaining``: the plan is explain's, which sends nothing (a refusal says what was not done).
+
+    ``call_urls``: where this configuration lets a call's base URLs go; a :class:`Service` passes the
     one it built when it opened, and without it ``env`` and ``catalog`` are read for this call.
 
     ``route_cache``: a :class:`Service`'s resolutions of calls that name nothing themselves (no
@@ -177,7 +180,7 @@ def plan_call(
     if not isinstance(mc, Mapping):
         raise PayloadError("payload.model_config must be an object, e.g. {'model': 'gpt-4o'}")
     if context:
-        check_context_keys(context)
+        check_context_keys(context, explaining=explaining)
     lo = context.get("llm_overrides") or {}
     if not isinstance(lo, Mapping):
         raise PayloadError("context.llm_overrides must be an object, e.g. {'model': 'gpt-4o-mini'}")

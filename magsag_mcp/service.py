@@ -252,7 +252,14 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
 
     # --- calls -----------------------------------------------------------------------------------
 
-    def plan(self, skill_id: str, payload: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> Plan:
+    def plan(
+        self,
+        skill_id: str,
+        payload: Mapping[str, Any],
+        context: Mapping[str, Any] | None = None,
+        *,
+        explaining: bool = False,
+    ) -> Plan:
         return plan_call(
             self.catalog,
             skill_id,
@@ -263,6 +270,7 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
             call_urls=self.call_urls,
             route_cache=self._routes,
             named_routes=self._named_routes,
+            explaining=explaining,
         )
 
     async def _top_run(self, run_id: str, parent_run_id: str) -> str:

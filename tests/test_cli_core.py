@@ -81,6 +81,23 @@ def test_explain_calls_nothing(cli_env, capsys):
     assert plan["targets"][0]["estimated_max_cost_usd"] is not None
 
 
+def test_explain_refusing_a_misspelt_context_key_says_what_it_did_not_do_and_the_fix(cli_env, capsys):
+    # explain sends no call, and said "the call was not sent" of the route it did not explain; invoke's words stay
+    context = ["--context", '{"preferred_modle": "gpt-4o"}']
+    assert main(["explain", "skill.analysis", "--payload", '{"data": "x"}', *context]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert message == (
+        "unknown context key 'preferred_modle' (did you mean 'preferred_model'?); the route was not explained: the "
+        "key would have chosen it; write it 'preferred_model' and run explain again"
+    )
+    assert main(["invoke", "skill.analysis", "--payload", '{"data": "x"}', *context]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert message == (
+        "unknown context key 'preferred_modle' (did you mean 'preferred_model'?); the call was not sent: the key "
+        "would have chosen where it goes; write it 'preferred_model' and send the call again"
+    )
+
+
 def test_doctor_never_prints_a_key(cli_env, capsys, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-supersecret-1234567890")
     assert main(["doctor", "--json"]) == 0

@@ -377,6 +377,13 @@ def test_a_misspelt_context_key_is_refused_before_anything_is_sent(tmp_path, fak
                 Delegation(task_id="t", sag_id="data-analysis-sag", input={"data": "x"}, context=context)
             )
         assert refused.value.message.startswith(said)
+        # explain, which sends nothing, says what it did not do (it said "the call was not sent")
+        with pytest.raises(PayloadError) as refused:
+            mg.skills.explain("skill.analysis", {"data": "x"}, context=context)
+        assert refused.value.message == (
+            f"{said}; the route was not explained: the key would have chosen it; write it {meant!r} and run explain "
+            "again"
+        )
         assert mg.summarize()["totals"]["attempts"] == 0  # nothing was sent
 
 
