@@ -47,7 +47,7 @@ from .cascade_report import (
     unhooked,
 )
 from .cascade_skips import TargetSkips
-from .cascade_waits import TargetRests, rest_wait, retry_wait
+from .cascade_waits import TargetRests, rest_wait, retries_spent, retry_wait
 from .deadline import Deadline
 from .durations import setting
 from .errors import (
@@ -329,6 +329,8 @@ class Cascade(TargetSkips):
                                 await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
                             await self.sleep(wait)
                             continue
+                    elif exc.retryable and (spent := retries_spent(self.retry, exc, target.label)) is not None:
+                        state.gave_up = (exc, spent)  # its retries spent: the call's error says so, if its last
                     if not exc.moves_on:
                         raise all_failed(plan, state, exc) from None
                     break

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from .cascade_waits import taken_for_a_quota
 from .durations import setting
 from .errors import (
     AllTargetsFailed,
@@ -47,6 +48,9 @@ class CascadeState:
     sent_after_deferral: bool = False
     #: the deferred target is being tried again, nothing else left (see Cascade._order)
     revisited: bool = False
+    #: why the cascade stopped trying a target after this error (a wait over the retry cap, its retries spent), with
+    #: the fix: the call's error says it when this error is its last (see :func:`all_failed`)
+    gave_up: tuple[MagsagError, str] | None = None
 
 
 def unhooked(exc: MagsagError) -> MagsagError:
@@ -344,6 +348,12 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
         # say neither ("model_not_found" twice), and this message is what a model reads first, what str(e) gives
         # a caller's fallback loop and what the ledger keeps; the others' most often repeat it
         tail = f"; last error: {redact(last.message)}"
+    # why its target was not tried again (or, left alone, not sent), and the fix, which the attempt's warning alone
+    # said: "every target failed: openai:gpt-4o rate_limited" read as if waiting or a retry setting could do nothing
+    if state.gave_up is not None and state.gave_up[0] is last:
+        tail += f"; {state.gave_up[1]}"
+    elif (taken := taken_for_a_quota(last)) is not None:
+        tail += f"; {taken}"
     tail += _mapped_models_missing(plan, tried)
     err = AllTargetsFailed.build(
         head + (": " + "; ".join(parts) if parts else "") + tail,

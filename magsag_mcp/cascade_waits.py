@@ -13,12 +13,13 @@ wait is (within ``MAGSAG_RETRY_MAX_DELAY`` and the call's deadline) or the call 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .durations import against, compared, seconds, setting
-from .errors import ProviderError, excerpt
+from .errors import ProviderError, QuotaExhaustedError, RateLimitError, excerpt
 from .types import Target
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ def retry_wait(
             f"{label}: not retried: the server asked to wait {against(exc.retry_after, policy.max_delay)}, "
             f"longer than the retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY)"
         )
+        state.gave_up = (exc, over_the_cap(policy, exc, label, sent=try_number > 0))
         return None
     if exc.retried_only_on_last_target and not state.revisited and another_left is not None and another_left():
         record.warnings.append(f"{label}: {exc.kind}, not retried: the next target is tried first")
@@ -147,6 +149,68 @@ def retry_wait(
         )
         return None
     return wait
+
+
+def _refused(exc: ProviderError) -> str:
+    return "rate limited" if isinstance(exc, RateLimitError) else f"refused ({exc.kind})"
+
+
+def over_the_cap(policy: RetryPolicy, exc: ProviderError, label: str, *, sent: bool) -> str:
+    """For the call's error, when ``exc`` is its last: ``label`` not tried again as its server's wait is over the
+    retry cap, and the fix (the attempt's warning says the first half). ``sent`` False: ``exc`` stands for a target
+    left alone for what an earlier call was asked (see :meth:`TargetRests.resting`), not sent in this call."""
+    wait: float = exc.retry_after  # type: ignore[assignment]  # (too_long: a wait was given)
+    fix = f"set MAGSAG_RETRY_MAX_DELAY to {math.ceil(wait)} or more to wait it out"
+    if wait >= policy.deadline:  # (the wait would pass the call's deadline too)
+        fix += f", and MAGSAG_CALL_DEADLINE above it (now {setting(policy.deadline)})"
+    said = against(wait, policy.max_delay)
+    why = (
+        f"{label} was {_refused(exc)} and not tried again: its server asked to wait {said}"
+        if sent
+        else f"{label} was not sent: its server's wait, {_refused(exc)}, has {said} left"
+    )
+    cap = f"the retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY)"
+    return f"{why}, longer than {cap}; {fix}, or call again in {seconds(wait)}"
+
+
+def retries_spent(policy: RetryPolicy, exc: ProviderError, label: str) -> str | None:
+    """For the call's error, when ``exc`` is its last: ``label`` still rate limited at its last try (its retries
+    spent), and the fix; None for another error (a server's, a timeout: their attempts' kinds say them)."""
+    if not isinstance(exc, RateLimitError):
+        return None
+    tries = policy.tries_per_target
+    wait = exc.retry_after
+    again = f"call again in {seconds(wait)}" if wait is not None and wait >= 1 else "call again later"
+    retries = tries - 1
+    which = (
+        "its only try (MAGSAG_MAX_RETRIES=0: no retry)"
+        if tries == 1
+        else f"its last try, the {_ordinal(tries)} (MAGSAG_MAX_RETRIES={retries}: {retries} "
+        f"{'retry' if retries == 1 else 'retries'} after the first)"
+    )
+    return f"{label} was still rate limited at {which}; raise MAGSAG_MAX_RETRIES, or {again}"
+
+
+def taken_for_a_quota(exc: BaseException | None) -> str | None:
+    """For the call's error, when ``exc`` is its last: a 429 whose wait was so long that it was taken for a spent
+    quota (:data:`~.providers.rate_limit_waits.LONG_WAIT_SECONDS`), which no retry setting waits for; None else."""
+    from .providers.rate_limit_waits import LONG_WAIT_SECONDS
+
+    if not isinstance(exc, QuotaExhaustedError) or exc.retry_after is None or exc.retry_after <= LONG_WAIT_SECONDS:
+        return None
+    if exc.status != 429 or not exc.reached:  # (not a rate limit; a target left alone: its skip says the wait left)
+        return None
+    return (
+        f"{exc.provider}:{exc.model} was rate limited and not tried again: its server asked to wait "
+        f"{against(exc.retry_after, LONG_WAIT_SECONDS)}, longer than the {seconds(LONG_WAIT_SECONDS)} a rate limit is "
+        f"waited for (a wait that long is taken for a spent quota, whatever MAGSAG_RETRY_MAX_DELAY says); call again "
+        f"in {seconds(exc.retry_after)}"
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def rest_wait(

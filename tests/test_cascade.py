@@ -992,3 +992,98 @@ async def test_a_budget_refusal_is_freed_with_its_call_not_left_to_the_garbage_c
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+async def test_a_call_failed_by_a_wait_over_the_retry_cap_says_so_with_the_fix():
+    # "skill.analysis: every target failed: fake:a rate_limited; last error: ...: slow down" said neither why the
+    # last target was not tried again nor what to do, which the attempt's warning knew; the error's class and the
+    # attempt's row are as they were
+    script("a", E.RateLimitError("fake:a: HTTP 429: slow down", status=429, retry_after=45.0))
+    cascade, clock = make()
+    with pytest.raises(E.RateLimitError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    err = info.value
+    assert isinstance(err, E.AllTargetsFailed) and err.kind == "all_targets_failed" and clock.sleeps == []
+    assert err.details["last_error_type"] == "rate_limited" and err.retry_after == 45.0
+    assert err.message == (
+        "skill.analysis: every target failed: fake:a rate_limited; last error: fake:a: HTTP 429: slow down; fake:a was "
+        "rate limited and not tried again: its server asked to wait 45s, longer than the retry cap of 20s "
+        "(MAGSAG_RETRY_MAX_DELAY); set MAGSAG_RETRY_MAX_DELAY to 45 or more to wait it out, or call again in 45s"
+    )
+    (row,) = err.attempts
+    assert (row.error_class, row.error_message) == ("rate_limited", "fake:a: HTTP 429: slow down")
+    assert row.warnings == [
+        "fake:a: not retried: the server asked to wait 45s, longer than the retry cap of 20s (MAGSAG_RETRY_MAX_DELAY)"
+    ]
+
+
+async def test_a_wait_over_the_cap_and_the_deadline_names_both_settings():
+    script("a", E.RateLimitError("slow down", status=429, retry_after=45.5))
+    cascade, _ = make(deadline=40.0)
+    with pytest.raises(E.RateLimitError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert info.value.message.endswith(
+        "longer than the retry cap of 20s (MAGSAG_RETRY_MAX_DELAY); set MAGSAG_RETRY_MAX_DELAY to 46 or more to wait "
+        "it out, and MAGSAG_CALL_DEADLINE above it (now 40s), or call again in 45.5s"
+    )
+
+
+async def test_a_call_still_rate_limited_at_its_last_try_says_its_retries_were_spent():
+    script("a", *[E.RateLimitError("slow down", status=429, retry_after=2.0)] * 3)
+    cascade, clock = make()
+    with pytest.raises(E.RateLimitError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    err = info.value
+    assert len(clock.sleeps) == 2 and [a.error_class for a in err.attempts] == ["rate_limited"] * 3
+    assert err.message.endswith(
+        "; last error: slow down; fake:a was still rate limited at its last try, the 3rd (MAGSAG_MAX_RETRIES=2: 2 "
+        "retries after the first); raise MAGSAG_MAX_RETRIES, or call again in 2s"
+    )
+
+
+async def test_a_fallback_that_failed_last_is_what_the_error_says_not_the_rate_limit_before_it():
+    # the note is of the last error only: a fallback's 500 after a rate limit is the call's last word
+    script("a", E.RateLimitError("slow down", status=429, retry_after=45.0))
+    script("b", *[E.ServerError("boom")] * 3)
+    cascade, _ = make()
+    with pytest.raises(E.ServerError) as info:
+        await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert info.value.message.endswith("; last error: boom") and "MAGSAG_" not in info.value.message
+
+
+async def test_a_rest_over_the_retry_cap_names_the_fix_in_the_error():
+    script("a", E.RateLimitError("slow down", status=429, retry_after=45.0))
+    script("b", "from b")
+    cascade, clock = make()
+    await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r1", agent=None)
+    clock.now += 5.0
+    with pytest.raises(E.RateLimitError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r2", agent=None)
+    assert info.value.message.endswith(
+        "; fake:a was not sent: its server's wait, rate limited, has 40s left, longer than the retry cap of 20s "
+        "(MAGSAG_RETRY_MAX_DELAY); set MAGSAG_RETRY_MAX_DELAY to 40 or more to wait it out, or call again in 40s"
+    )
+
+
+async def test_a_429_whose_wait_is_taken_for_a_spent_quota_says_the_wait_and_that_no_setting_waits_it():
+    script("a", E.QuotaExhaustedError("fake:a: HTTP 429: slow down", status=429, retry_after=120.0))
+    cascade, _ = make()
+    with pytest.raises(E.QuotaExhaustedError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert info.value.details["last_error_type"] == "quota_exhausted"
+    assert info.value.message.endswith(
+        "; fake:a was rate limited and not tried again: its server asked to wait 120s, longer than the 60s a rate "
+        "limit is waited for (a wait that long is taken for a spent quota, whatever MAGSAG_RETRY_MAX_DELAY says); "
+        "call again in 120s"
+    )
+
+
+async def test_a_call_with_no_retries_rate_limited_at_its_only_try_says_so():
+    script("a", E.RateLimitError("slow down", status=429))  # no wait named: "later"
+    cascade, clock = make(tries=1)
+    with pytest.raises(E.RateLimitError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert clock.sleeps == [] and info.value.message.endswith(
+        "; fake:a was still rate limited at its only try (MAGSAG_MAX_RETRIES=0: no retry); raise MAGSAG_MAX_RETRIES, "
+        "or call again later"
+    )

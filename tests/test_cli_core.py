@@ -1254,3 +1254,44 @@ def test_a_misspelt_context_key_is_refused_before_anything_is_sent_as_the_mcp_to
     assert main(["data", "query", "--run-id", "r-typo", "--format", "json"]) == 0
     [run] = json.loads(capsys.readouterr().out)
     assert run["status"] != "ok" and run["attempts"] == []
+
+
+#: the end of the error of a call whose only target's 429 asked for a wait over the retry cap (20 s by default)
+OVER_THE_CAP = (
+    "; openai:gpt-4o was rate limited and not tried again: its server asked to wait 45s, longer than the retry cap of "
+    "20s (MAGSAG_RETRY_MAX_DELAY); set MAGSAG_RETRY_MAX_DELAY to 45 or more to wait it out, or call again in 45s"
+)
+
+
+@pytest.mark.anyio
+async def test_a_call_failed_by_a_429_over_the_retry_cap_names_the_wait_and_the_fix(cli_env, capsys, fake_openai):
+    # Over the wire (OpenAI's 429 with Retry-After: 45): `magsag invoke` and MCP's invoke_skill said "every target
+    # failed: openai:gpt-4o rate_limited; last error: ...HTTP 429..." and nothing of the wait, the cap or the fix
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+    from tests.fakes.openai_replies import rate_limited
+    from tests.fakes.openai_server import DEFAULT_KEY
+
+    env = {"OPENAI_API_KEY": DEFAULT_KEY, "OPENAI_BASE_URL": fake_openai.url + "/v1"}
+    payload = json.dumps({"data": "x", "model_config": {"model": "openai:gpt-4o"}})
+    fake_openai.queue(rate_limited(retry_after="45"))
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        assert await anyio.to_thread.run_sync(main, ["invoke", "skill.analysis", "--payload", payload]) == 1
+    err = json.loads(capsys.readouterr().err)["error"]
+    assert err["type"] == "all_targets_failed" and err["last_error_type"] == "rate_limited"
+    assert err["message"].startswith("skill.analysis: every target failed: openai:gpt-4o rate_limited; last error: ")
+    assert err["message"].endswith(OVER_THE_CAP), err["message"]
+    (row,) = err["attempts"]  # the attempt's row as it was: its class, the vendor's words, the warning
+    assert row["error_class"] == "rate_limited" and "HTTP 429" in row["error_message"]
+    assert "MAGSAG_RETRY_MAX_DELAY to" not in row["error_message"] and len(row["warnings"]) == 1
+
+    fake_openai.queue(rate_limited(retry_after="45"))
+    server = build_server(catalog=CATALOG, db=cli_env / "mcp.db", env=env)
+    async with Client(server) as client:
+        result = await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": json.loads(payload)})
+    assert result.is_error
+    error = result.structured_content["error"]
+    assert error["type"] == "all_targets_failed" and error["message"].endswith(OVER_THE_CAP), error["message"]
