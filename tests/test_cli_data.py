@@ -1449,3 +1449,29 @@ def test_budget_max_tokens_below_one_is_refused_naming_the_option(ledger_db, cap
         main(["budget", "--skill", "skill.analysis", "--max-tokens", "0"])
     assert stopped.value.code == 2
     assert "argument --max-tokens: 0 tokens: give 1 or more" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "written"),
+    [
+        (["data", "query", "--since", "yesterday"], "--since", "yesterday"),
+        (["data", "query", "--format", "json", "--until", "3M"], "--until", "3M"),
+        (["flow", "summarize", "--since", "last week"], "--since", "last week"),
+        (["data", "search", "x", "--since", "7x"], "--since", "7x"),
+    ],
+)
+def test_a_time_option_that_cannot_be_read_is_named_as_the_option(ledger_db, capsys, argv, flag, written):
+    # `--since 7D` was refused with "since='7D' is not a time", the library's argument, not the option typed
+    assert main(argv) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert message.startswith(f"{flag}={written!r} is not a time: "), message
+
+
+def test_a_duration_in_upper_case_is_read_by_the_commands(ledger_db, capsys):
+    # 7D means 7d: read, not refused (3M, a minute or a month, is refused above)
+    assert main(["flow", "summarize", "--since", "7D"]) == 0
+    upper = json.loads(capsys.readouterr().out)["totals"]
+    assert main(["flow", "summarize", "--since", "7d"]) == 0
+    assert upper == json.loads(capsys.readouterr().out)["totals"]
+    assert main(["data", "query", "--since", "24H", "--format", "json"]) == 0
+    assert main(["data", "search", "alice", "--since", "2W"]) == 0

@@ -686,8 +686,7 @@ def test_rfc3339s_lower_case_z_is_utc_as_its_upper_case_is():
 @pytest.mark.parametrize(
     ("written", "hint"),
     [
-        ("7D", "a duration's unit is in lower case (7d)"),
-        ("24H", "a duration's unit is in lower case (24h)"),
+        # (7D and 24H were refused here, told 7d and 24h: their units mean one thing each, and are read: see below)
         ("1M", "m is minutes (there is no month: 30d is about one)"),
         ("-7d", "a duration counts back from now, without a sign (7d is a week ago)"),
         ("yesterday", ""),
@@ -701,9 +700,25 @@ def test_a_time_that_cannot_be_read_is_told_every_form_a_time_takes(written: str
         UsageFilters.build({"since": written})
     said = info.value.message
     assert f"since={written!r} is not a time: {hint}" in said, said
-    for form in ("30m, 24h, 7d, 2w", "s, m, h, d or w, in lower case", "2025-11-02T13:00:00Z", "UTC unless it gives an "
+    for form in ("30m, 24h, 7d, 2w", "s, m for minutes, h, d or w", "2025-11-02T13:00:00Z", "UTC unless it gives an "
                  "offset", "unix seconds (1764460800)"):  # fmt: skip
         assert form in said, said
+
+
+@pytest.mark.parametrize(
+    ("upper", "lower"), [("7D", "7d"), ("24H", "24h"), ("2W", "2w"), ("90S", "90s"), ("1.5D", "1.5d")]
+)
+def test_a_durations_unit_in_upper_case_is_read_as_its_lower_case_but_m(upper: str, lower: str):
+    # 7D was refused ("a duration's unit is in lower case (7d)"), where it can mean nothing but 7d; only M is
+    # refused still, a minute to this and a month to its writer
+    from magsag_mcp.ledger import parse_since
+    from magsag_mcp.ledger.filters import cuts_a_day, is_duration, parse_duration_seconds
+
+    assert parse_since(upper, now=1e9) == parse_since(lower, now=1e9)
+    assert UsageFilters.build({"since": upper}).since == upper  # kept as written, read as a duration
+    assert is_duration(upper) and cuts_a_day(upper) and parse_duration_seconds(upper) == parse_duration_seconds(lower)
+    with pytest.raises(InputError, match="m is minutes"):
+        parse_since(upper[:-1] + "M")
 
 
 async def test_unreadable_database_is_a_clear_error(tmp_path: Path):

@@ -127,3 +127,21 @@ async def test_a_run_id_filter_longer_than_any_run_id_is_named_by_its_length_in_
     assert said.startswith(f"no run in this ledger has the id of {len(pasted):,} characters, nor was delegated")
     assert len(said) < SAID_MAX and page.structured_content["notes"] == [said]
     assert len(page.content[0].text) < SAID_MAX
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "named"),
+    [
+        ("summarize_usage", {"filters": {"since": "last week"}}, "filters.since='last week'"),
+        ("query_runs", {"filters": {"until": "3M"}}, "filters.until='3M'"),
+        ("search_usage", {"pattern": "error", "since": "7x"}, "since='7x'"),  # its own argument is since
+    ],
+)
+async def test_an_mcp_read_tool_names_a_time_it_cannot_read_as_its_own_argument(tmp_path: Path, tool, arguments, named):
+    # summarize_usage and query_runs said "since='...' is not a time" of their filters.since, an argument they have not
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})) as c:
+        result = await c.call_tool(tool, arguments)
+        upper = await c.call_tool("summarize_usage", {"filters": {"since": "7D"}})
+    assert result.is_error
+    assert result.structured_content["error"]["message"].startswith(f"{named} is not a time: "), result.content
+    assert not upper.is_error and upper.structured_content["period"]["filters"] == {"since": "7D"}

@@ -37,6 +37,8 @@ MOST_PER_PAGE = 10_000
 #: what `data query` does without --limit, for one who wrote --limit 0 meaning "no limit"
 ALL_RUNS = "leave --limit out for the table's 50 newest runs, or for every matching run with --format json or csv"
 FILTER_KEYS = ("agent", "run_id", "skill", "model", "provider", "status", "since", "until")
+#: a time filter that cannot be read is named as the command line gives it (the library's refusal said "since=")
+TIME_FLAGS = {"since": "--since", "until": "--until"}
 
 
 def add_filters(p: argparse.ArgumentParser) -> None:
@@ -54,7 +56,8 @@ def add_filters(p: argparse.ArgumentParser) -> None:
 def filters_from(args: argparse.Namespace, **extra: Any) -> Any:
     from ..ledger import UsageFilters
 
-    return UsageFilters.build({k: getattr(args, k) for k in FILTER_KEYS if getattr(args, k, None) is not None}, **extra)
+    given_filters = {k: getattr(args, k) for k in FILTER_KEYS if getattr(args, k, None) is not None}
+    return UsageFilters.build(given_filters, names=TIME_FLAGS, **extra)
 
 
 def existing_ledger(args: argparse.Namespace) -> Path:
@@ -339,6 +342,9 @@ def _same_filters(filters: Any, keys: tuple[str, ...] = FILTER_KEYS) -> str:
 
 
 def _search(args: argparse.Namespace) -> int:
+    from ..ledger import parse_since
+
+    parse_since(args.since, field="--since")  # refused as given, before the ledger is opened (the read says since=)
     page = with_ledger(args, lambda ledger: ledger.search_page(args.pattern, args.limit, args.since, args.cursor))
     for note in page["notes"]:  # a since ahead of now (a year mistyped), as `data query` says it
         print(f"note: {shown(note)}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -15,9 +16,9 @@ from ..text import check_text
 
 #: unix seconds written as text: nine digits or more (an eight-digit 20251102 is an ISO date)
 _UNIX_SECONDS = re.compile(r"^\d{9,}(?:\.\d+)?$")
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
-#: a duration written with its unit in upper case (7D, 24H): refused, as 1M would be a minute to this and a month to
-#: its writer, but told the form it has
+#: a duration: its unit in either case (7D is 7d, as 24H is 24h: each means one thing), but for minutes, in lower case
+#: alone: 1M would be a minute to this and a month to its writer (refused, and told so: see _unreadable)
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdwSHDW])$")
 _RELATIVE_ANY_CASE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$", re.IGNORECASE)
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 #: longer than any ledger: a duration beyond it is a typo, and would not fit in SQLite's integers
@@ -30,7 +31,7 @@ PAGING = ("limit", "offset", "cursor")
 TIME_TEXT_MAX = 64
 #: what a refusal says a time looks like
 _TIME_FORMS = (
-    "a duration back from now (30m, 24h, 7d, 2w: s, m, h, d or w, in lower case), an ISO date or time (2025-11-02, "
+    "a duration back from now (30m, 24h, 7d, 2w: s, m for minutes, h, d or w), an ISO date or time (2025-11-02, "
     "2025-11-02T13:00:00Z; UTC unless it gives an offset) or unix seconds (1764460800)"
 )
 
@@ -48,7 +49,7 @@ def _quoted(value: Any) -> str:
 
 
 def _seconds(m: re.Match[str], value: str) -> float:
-    seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    seconds = float(m.group(1)) * _UNIT[m.group(2).lower()]
     if seconds > MAX_DURATION_SECONDS:
         raise InputError(f"{_quoted(value)} is longer than any ledger (at most 1000 years); use e.g. 90d, 12h, 2w")
     return seconds
@@ -128,8 +129,8 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
 
 
 def _unreadable(text: str) -> str:
-    """What a text that is no time was nearly, said before the forms a time takes: a duration whose unit is in upper
-    case (``7D``), one counting forward (``-7d``: ``until`` takes a time ahead as a date)."""
+    """What a text that is no time was nearly, said before the forms a time takes: a duration in months (``1M``: m
+    is minutes), one counting forward (``-7d``: ``until`` takes a time ahead as a date)."""
     m = _RELATIVE_ANY_CASE.match(text.lstrip("-+"))
     if m is None:
         return ""
@@ -137,7 +138,7 @@ def _unreadable(text: str) -> str:
         return "a duration counts back from now, without a sign (7d is a week ago); for a time ahead give a date; "
     if m.group(2) == "M":
         return "m is minutes (there is no month: 30d is about one); "
-    return f"a duration's unit is in lower case ({m.group(1)}{m.group(2).lower()}); "
+    return ""
 
 
 def _not_unix_seconds(field: str, written: Any, value: float) -> str:
@@ -255,9 +256,11 @@ class UsageFilters(BaseModel):
     @classmethod
     def _time(cls, value: Any, info: Any) -> Any:
         # before pydantic's coercion, which would make True the float 1.0; a Python time is kept as the text
-        # it is (see python_time), and any other type refused naming what would do
-        value = python_time(value, info.field_name)
-        parse_since(value, field=info.field_name)  # refuses any other type, naming what would do
+        # it is (see python_time), and any other type refused naming what would do. Named as the caller gave it
+        # (see build's ``names``): `--since 7D` was told "since='7D' is not a time", a name it never wrote
+        field = ((info.context or {}).get("names") or {}).get(info.field_name, info.field_name)
+        value = python_time(value, field)
+        parse_since(value, field=field)  # refuses any other type, naming what would do
         return value
 
     @model_validator(mode="after")
@@ -296,11 +299,17 @@ class UsageFilters(BaseModel):
 
     @classmethod
     def build(
-        cls, data: dict[str, Any] | UsageFilters | None = None, *, paged: bool = True, **kwargs: Any
+        cls,
+        data: dict[str, Any] | UsageFilters | None = None,
+        *,
+        paged: bool = True,
+        names: Mapping[str, str] | None = None,
+        **kwargs: Any,
     ) -> UsageFilters:
         """Filters from ``data`` and ``kwargs``. ``paged=False``: for a summary, which counts every matching call,
         and so refuses ``limit``, ``offset`` and ``cursor`` (taken, they were ignored, and its totals read as
-        those of the page asked for)."""
+        those of the page asked for). ``names``: what the caller calls a time filter that cannot be read, by its
+        name here (the CLI's ``{"since": "--since"}``, an MCP tool's ``{"since": "filters.since"}``)."""
         if isinstance(data, UsageFilters):
             return data
         merged = {**(data or {}), **{k: v for k, v in kwargs.items() if v is not None}}
@@ -311,7 +320,7 @@ class UsageFilters(BaseModel):
                 f"{'/'.join(PAGING)} (those page a list of runs: query_runs); use the filters {known}"
             )
         try:
-            return cls(**merged)
+            return cls.model_validate(merged, context={"names": names or {}})
         except ValidationError as exc:
             problems = []
             for err in exc.errors():

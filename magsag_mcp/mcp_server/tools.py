@@ -411,4 +411,6 @@ def _context(context: M.ContextArg | None) -> dict[str, Any] | None:
 def _usage_filters(filters: M.UsageFiltersArg, **extra: Any) -> Any:
     from ..ledger import UsageFilters
 
-    return UsageFilters.build(filters.model_dump(exclude_none=True), **extra)
+    # a time filter that cannot be read is named as this argument holds it (its refusal said "since=")
+    names = {"since": "filters.since", "until": "filters.until"}
+    return UsageFilters.build(filters.model_dump(exclude_none=True), names=names, **extra)
