@@ -73,6 +73,7 @@ def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, .
 def _stats(acc: dict[str, int]) -> dict[str, Any]:
     number, exact = _money(acc["cost_pusd"])
     complete = acc["unpriced"] == 0
+    unbounded = acc["unpriced"] - acc["bounded"]
     return {
         # the guide's "calls: Number of invocations" and "errors: Failed calls": calls, each counted once (under its
         # last attempt that reached a provider), however many tries and fallback hops it took; those tries are
@@ -92,8 +93,8 @@ def _stats(acc: dict[str, int]) -> dict[str, Any]:
         "unpriced_attempts": acc["unpriced"],
         "unpriced_calls": acc["unpriced"],  # (attempts: the first name, kept for the clients that read it)
         "unknown_cost_bound_usd": _money(acc["cost_bound_pusd"])[1],
-        "unbounded_attempts": acc["unpriced"] - acc["bounded"],
-        "unbounded_calls": acc["unpriced"] - acc["bounded"],
+        "unbounded_attempts": unbounded,
+        "unbounded_calls": unbounded,  # (attempts: the first name, kept for the clients that read it)
         "cached_tokens": acc["cached_tokens"],
         "reasoning_tokens": acc["reasoning_tokens"],
     }
