@@ -162,7 +162,7 @@ class ProviderSet:
     def setting_problems(self) -> list[str]:
         """What the environment set wrong for a provider (a base URL variable that cannot carry a request):
         a provider left unset is only not configured, one set wrong is a problem (``magsag doctor``)."""
-        return [p for name in provider_names() if (p := self.get(name).setting_problem())]
+        return [p for name in provider_names() for p in self.get(name).setting_problems()]
 
     def probe_failures(self, reachable: Mapping[str, str], asked: Collection[str] = ()) -> list[str]:
         """The providers of a probe (name -> what it found) that are configured and yet did not answer. One

@@ -94,6 +94,11 @@ class Provider(ABC):
         uncallable: ``magsag doctor``'s problem, or None."""
         return None
 
+    def setting_problems(self) -> list[str]:
+        """Every problem of :meth:`setting_problem`'s kind (Azure's several settings: each one, at once)."""
+        problem = self.setting_problem()
+        return [] if problem is None else [problem]
+
     async def probe(self) -> str:
         """Whether the provider answers (no model is called, nothing is spent)."""
         return "not probed"

@@ -23,6 +23,7 @@ from ..errors import (
 from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .azure_auth import ROLE_FIX, key_auth_disabled, key_refused_fix, lacks_role
+from .azure_checks import azure_findings, joined
 from .azure_versions import (
     DEFAULT_AZURE_API_VERSION,
     azure_root,
@@ -321,6 +322,20 @@ class AzureProvider(RefusedSettings):
             transport,
         )
         self.responses = ResponsesFormat(asks_encrypted_reasoning=True)
+
+    def unavailable(self, target: Target) -> str | None:
+        """Every reason ``target`` cannot be called (no endpoint and no key), each with its fix: said one at a time, a
+        fix was followed by a run that found the next (see :mod:`.azure_checks`)."""
+        error = self.unavailable_error(target)
+        if error is None:
+            return None
+        stopping, _ = azure_findings(self.endpoint, target)  # type: ignore[arg-type]
+        return joined(stopping) if stopping else error.message
+
+    def setting_problems(self) -> list[str]:
+        """Every Azure setting made wrong (an endpoint of no URL, or an example's, a placeholder key, an api-version
+        Azure takes in no form), each with its fix, not the first alone."""
+        return azure_findings(self.endpoint, Target("azure", "doctor"))[1]  # type: ignore[arg-type]
 
     def capabilities(self, target: Target) -> Capabilities:
         caps = super().capabilities(target)
