@@ -171,7 +171,9 @@ def report_of(
         + providers.setting_problems()
         + catalog_problems
         + ([ledger.read_only_error().message] if ledger.read_only else []),
-        "notes": [n for n in (relative_ledger_note(path, env), copy_note(ledger)) if n] + list(catalog_notes),
+        "notes": [n for n in (relative_ledger_note(path, env), copy_note(ledger)) if n]
+        + providers.setting_notes()
+        + list(catalog_notes),
     }
     # redacted whole: doctor's output goes into tickets and CI logs, and a key pasted into a variable that names
     # a model or a file (a client's config with two values swapped: MAGSAG_MODEL, MAGSAG_DB, SSL_CERT_FILE) is

@@ -1368,3 +1368,19 @@ def test_doctor_finds_an_api_version_azure_takes_in_no_form(cli_env, capsys, mon
     (problem,) = [p for p in out.splitlines() if p.startswith("problem: azure")]
     assert "is not one Azure OpenAI takes" in problem and "set AZURE_OPENAI_API_VERSION to a dated one" in problem
     assert version not in problem if len(version) > 24 else repr(version) in problem  # a key pasted there: not shown
+
+
+def test_doctor_notes_a_target_uris_deployment_that_no_setting_calls(cli_env, capsys, monkeypatch):
+    # AZURE_OPENAI_ENDPOINT pasted as a deployment's Target URI: its path (the deployment) is dropped, and calls go
+    # to the deployment their model names; doctor said "ready", and the first call's 404 DeploymentNotFound said why
+    uri = "https://myres.openai.azure.com/openai/deployments/my-gpt4o/chat/completions?api-version=2025-01-01-preview"
+    _azure_env(monkeypatch, AZURE_OPENAI_ENDPOINT=uri, AZURE_OPENAI_API_KEY="azure-test-key-0123456789")
+    assert main(["doctor", "--json"]) == 0  # a note, not a problem: a call or a route may name the deployment
+    report = json.loads(capsys.readouterr().out)
+    assert report["providers"]["azure"]["unavailable"] is None and report["problems"] == []
+    (note,) = [n for n in report["notes"] if n.startswith("azure:")]
+    assert note.startswith("azure: AZURE_OPENAI_ENDPOINT is the Target URI of the deployment 'my-gpt4o', whose path")
+    assert note.endswith("set MAGSAG_MODEL=azure:my-gpt4o (or a call's model_config.model) to call it")
+    monkeypatch.setenv("MAGSAG_MODEL", "azure:my-gpt4o")  # named: nothing to note
+    main(["doctor", "--json"])
+    assert not [n for n in json.loads(capsys.readouterr().out)["notes"] if n.startswith("azure:")]

@@ -164,6 +164,10 @@ class ProviderSet:
         a provider left unset is only not configured, one set wrong is a problem (``magsag doctor``)."""
         return [p for name in provider_names() for p in self.get(name).setting_problems()]
 
+    def setting_notes(self) -> list[str]:
+        """What ``magsag doctor`` notes of the providers' settings (see :meth:`~.base.Provider.setting_notes`)."""
+        return [n for name in provider_names() for n in self.get(name).setting_notes()]
+
     def probe_failures(self, reachable: Mapping[str, str], asked: Collection[str] = ()) -> list[str]:
         """The providers of a probe (name -> what it found) that are configured and yet did not answer. One
         configured by default alone (``base_url_set`` false: local's default URL) was asked for by nobody,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from ..errors import ProviderError
 from ..types import Target
@@ -26,6 +27,8 @@ _DATED = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:-preview)?")
 _UNDATED = frozenset({"v1", "preview", "latest"})
 #: an api-version quoted in a problem: a value of another shape (a key pasted into the variable) is not quoted
 _QUOTABLE = re.compile(r"[0-9A-Za-z._-]{1,24}")
+#: a deployment's Target URI, as the portal shows it: the deployment's name after /openai/deployments/
+_DEPLOYMENT = re.compile(r"/openai/deployments/([^/?#]+)", re.IGNORECASE)
 
 
 def azure_findings(endpoint: AzureEndpoint, target: Target) -> tuple[list[str], list[str]]:
@@ -81,3 +84,24 @@ def api_version_problem(endpoint: AzureEndpoint) -> str | None:
 def joined(reasons: list[str]) -> str:
     """Several of Azure's reasons said as one: ``azure: no endpoint; set ...; and no API key; set ...``."""
     return "; and ".join([reasons[0], *(r.removeprefix("azure: ") for r in reasons[1:])])
+
+
+def unused_deployment(endpoint: AzureEndpoint) -> str | None:
+    """A note when ``AZURE_OPENAI_ENDPOINT`` is a deployment's Target URI (as the portal shows it) and no setting
+    names that deployment as the model: its path is dropped (the endpoint is the resource's root), so the deployment
+    it names is not what calls go to, which a 404 DeploymentNotFound says only once a call is made. A note, not a
+    problem: a call or a route may name it (``model_config.model``), which doctor does not see."""
+    url = endpoint.setting("AZURE_OPENAI_ENDPOINT") or ""
+    found = _DEPLOYMENT.search(url, max(url.find("//") + 2, 0))
+    if found is None:
+        return None
+    name = unquote(found.group(1))
+    model = (endpoint.env.get("MAGSAG_MODEL") or "").strip()
+    if model == f"azure:{name}" or (model == name and (endpoint.env.get("MAGSAG_PROVIDER") or "").strip() == "azure"):
+        return None
+    shown = repr(name) if len(name) <= 64 else f"of a name of {len(name)} characters"
+    return (
+        f"azure: AZURE_OPENAI_ENDPOINT is the Target URI of the deployment {shown}, whose path is dropped (the "
+        "endpoint is the resource's root; a call's deployment is its target's model), so calls go to it only where "
+        f"the model names it: set MAGSAG_MODEL=azure:{name} (or a call's model_config.model) to call it"
+    )

@@ -96,8 +96,11 @@ class Provider(ABC):
 
     def setting_problems(self) -> list[str]:
         """Every problem of :meth:`setting_problem`'s kind (Azure's several settings: each one, at once)."""
-        problem = self.setting_problem()
-        return [] if problem is None else [problem]
+        return [problem] if (problem := self.setting_problem()) else []
+
+    def setting_notes(self) -> list[str]:
+        """What ``magsag doctor`` notes of a setting that may not do what it seems to (no problem: exit 0)."""
+        return []
 
     async def probe(self) -> str:
         """Whether the provider answers (no model is called, nothing is spent)."""

@@ -23,7 +23,7 @@ from ..errors import (
 from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .azure_auth import ROLE_FIX, key_auth_disabled, key_refused_fix, lacks_role
-from .azure_checks import azure_findings, joined
+from .azure_checks import azure_findings, joined, unused_deployment
 from .azure_versions import (
     DEFAULT_AZURE_API_VERSION,
     azure_root,
@@ -336,6 +336,10 @@ class AzureProvider(RefusedSettings):
         """Every Azure setting made wrong (an endpoint of no URL, or an example's, a placeholder key, an api-version
         Azure takes in no form), each with its fix, not the first alone."""
         return azure_findings(self.endpoint, Target("azure", "doctor"))[1]  # type: ignore[arg-type]
+
+    def setting_notes(self) -> list[str]:
+        note = unused_deployment(self.endpoint)  # type: ignore[arg-type]
+        return [] if note is None else [note]
 
     def capabilities(self, target: Target) -> Capabilities:
         caps = super().capabilities(target)
