@@ -91,6 +91,12 @@ def _parse_target_text(text: str) -> Target:
     prefixed = provider_prefix(text)
     if prefixed is not None:
         return Target(*prefixed)
+    if sep and not rest.strip() and head.lower() in _prefixes():
+        # "azure:" is a provider whose model was left out, not a local model of that name
+        raise ConfigError(
+            f"target {text!r} names the provider {head!r} and no model: write the model after the colon, "
+            f"'{head}:MODEL' (e.g. 'openai:gpt-4o'; for azure, its deployment's name)"
+        )
     if head.lower() == "ft" and _vendor_of(text):
         return Target(_vendor_of(text), text)  # type: ignore[arg-type]  # a fine-tune's id, whole
     if misspelt_provider(text) is not None:

@@ -506,6 +506,14 @@ def test_parse_target(spec, target):
     assert parse_target(spec) == target
 
 
+@pytest.mark.parametrize("spec", ["azure:", "openai:", "Ollama:", " claude: ", {"model": "gemini:"}])
+def test_a_provider_with_its_model_left_out_is_refused_not_taken_for_a_local_model(spec):
+    # 'azure:' (MAGSAG_MODEL set to a provider and a colon) was parsed as a local model named 'azure:'
+    head = (spec["model"] if isinstance(spec, dict) else spec).strip().removesuffix(":")
+    with pytest.raises(ConfigError, match=f"names the provider '{head}' and no model: write the model after the colon"):
+        parse_target(spec)
+
+
 @pytest.mark.parametrize("alias", ["gemini", "ollama", "vllm", "lmstudio", "azure_openai", "azure-openai", "claude"])
 def test_every_provider_alias_works_as_a_target_prefix(alias):
     # the prefixes a target may use are the registry's aliases, not a copy of them that can drift
