@@ -283,6 +283,7 @@ def test_flow_summarize_names_the_costliest_run_tree_and_day_and_the_gate_uses_t
         "known_cost_usd": "1.2",
         "unknown_cost_bound_usd": "0",
         "at_most_usd": "1.2",
+        "unbounded_attempts": 0,
     }
     assert summary["largest_day"]["date"] == "2025-11-01" and summary["largest_day"]["at_most_usd"] == "1.8"
     assert summary["by_agent"]["ana"]["largest_day"]["date"] == "2025-11-01"
@@ -598,6 +599,7 @@ def test_the_gate_of_a_window_checks_a_run_begun_before_it_that_spent_within_it(
         "known_cost_usd": "4.5",
         "unknown_cost_bound_usd": "0",
         "at_most_usd": "4.5",
+        "unbounded_attempts": 0,
     }
     policy = tmp_path / "policy.yaml"
     policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_run_usd: 2}\n")

@@ -69,7 +69,13 @@ def test_one_costly_call_among_cheap_ones_fails_the_call_limit_naming_it(tmp_pat
     cheap = [(f"r{i}", [_attempt(f"r{i}", DAY + i, "gpt-4o")]) for i in range(20)]
     asyncio.run(_record(tmp_path / "l.db", [*cheap, ("big", [_attempt("big", DAY + 100, "gpt-4o", cost="3")])]))
     summary = _summarize(tmp_path, capsys)
-    big = {"run_id": "big", "time": "2025-11-01T12:28:20+00:00", "at_most_usd": "3"}
+    big = {
+        "run_id": "big",
+        "time": "2025-11-01T12:28:20+00:00",
+        "at_most_usd": "3",
+        "counted_usd": "3",
+        "unbounded_attempts": 0,
+    }
     assert summary["model_stats"]["gpt-4o"]["largest_call"] == big
     assert summary["largest_call"] == big
     code, out = _gate(tmp_path, capsys, summary)
@@ -101,6 +107,8 @@ def test_a_calls_retries_and_fallbacks_count_together_under_its_last_model(tmp_p
         "run_id": "r1",
         "time": "2025-11-01T12:27:30+00:00",
         "at_most_usd": "0.01",
+        "counted_usd": "0.01",
+        "unbounded_attempts": 0,
     }
     code, out = _gate(tmp_path, capsys, summary)
     assert code == 1 and "FAIL limits: a call to claude-3-5-sonnet in run mixed at" in out and "cost $1.2 " in out
@@ -118,7 +126,13 @@ def test_a_summary_read_from_the_attempts_names_the_same_call(tmp_path: Path, ca
     ]
     asyncio.run(_record(tmp_path / "l.db", calls))
     summary = _summarize(tmp_path, capsys, *window)
-    assert summary["largest_call"] == {"run_id": "two", "time": "2025-11-01T12:27:10+00:00", "at_most_usd": "2"}
+    assert summary["largest_call"] == {
+        "run_id": "two",
+        "time": "2025-11-01T12:27:10+00:00",
+        "at_most_usd": "2",
+        "counted_usd": "2",
+        "unbounded_attempts": 0,
+    }
 
 
 def test_a_summary_written_before_largest_call_was_kept_gates_on_the_average_and_says_so(tmp_path: Path, capsys):
@@ -247,6 +261,8 @@ async def test_a_ledger_recorded_before_0016_has_its_calls_backfilled_from_its_a
         "run_id": "s",
         "time": "2025-11-01T12:26:42+00:00",
         "at_most_usd": "0.0000000013",
+        "counted_usd": "0.0000000013",
+        "unbounded_attempts": 0,
     }
     assert (
         stats["gpt-4o"]["largest_call"]["run_id"] == "t"

@@ -70,6 +70,7 @@ def test_a_berlin_day_over_its_limit_fails_on_a_summary_of_berlin_days(tmp_path:
         "known_cost_usd": "1.2",
         "unknown_cost_bound_usd": "0",
         "at_most_usd": "1.2",
+        "unbounded_attempts": 0,
     }
     assert berlin["by_agent"]["ana"]["largest_day"]["at_most_usd"] == "1.2"
     code, out = _gate(tmp_path, capsys, berlin)

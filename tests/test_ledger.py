@@ -1823,9 +1823,16 @@ async def test_a_ledger_of_every_earlier_schema_upgrades_with_its_records_intact
         "known_cost_usd": "1234.567890123456",
         "unknown_cost_bound_usd": "0",
         "at_most_usd": "1234.567890123456",
+        "unbounded_attempts": 1,  # an unknown cost recorded before bounds were kept: of no bound
     }
     # 0016 backfilled each model's costliest call (each of these attempts a call of its own: a first try)
-    largest = {"run_id": "r1", "time": "2025-10-29T00:00:10+00:00", "at_most_usd": "1234.567890123456"}
+    largest = {
+        "run_id": "r1",
+        "time": "2025-10-29T00:00:10+00:00",
+        "at_most_usd": "1234.567890123456",
+        "counted_usd": "1234.567890123456",
+        "unbounded_attempts": 1,  # that attempt's call is another, whose figure leaves it out
+    }
     assert summary["largest_call"] == largest
     assert summary["model_stats"]["claude-3-5-sonnet"]["largest_call"]["at_most_usd"] == "0.000000000007"
     assert [h["data"] for h in hits if h["kind"] == "event"] == [{"k": "ü"}]

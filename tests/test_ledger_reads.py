@@ -128,10 +128,11 @@ async def test_prune_in_steps_leaves_what_one_delete_would(tmp_path: Path, monke
         assert 5 <= transactions <= 15
 
 
-def _largest_run_by_hand(conn: sqlite3.Connection, f) -> dict | None:
+def _largest_run_by_hand(conn: sqlite3.Connection, f, unbounded: int = 0) -> dict | None:
     """The costliest run tree among the runs a filter selects, from the run rows one by one: a run
     delegated from none counts alone; a tree counts its selected delegated runs and its top run, if
-    selected. Of equal costs: the last recorded run alone, else the first tree by id."""
+    selected. Of equal costs: the last recorded run alone, else the first tree by id. ``unbounded``: the
+    summary's attempts of no known cost and no bound; at_most_usd is null where the tree (whole) holds one."""
     from magsag_mcp.ledger.filters import sql_where
 
     where, args = sql_where(f, table="r")
@@ -162,12 +163,20 @@ def _largest_run_by_hand(conn: sqlite3.Connection, f) -> dict | None:
     if not candidates:
         return None
     run_id, cost, bound, n = max(candidates, key=lambda c: (c[1] + c[2], c[3]))
+    tree = [r for (r,) in conn.execute("SELECT run_id FROM runs WHERE run_id = ? OR parent_run_id = ?", (run_id,) * 2)]
+    own = sum(
+        conn.execute(
+            "SELECT COUNT(*) FROM attempts WHERE run_id = ? AND cost_pusd IS NULL AND cost_bound_pusd IS NULL", (r,)
+        ).fetchone()[0]
+        for r in tree
+    )
     return {
         "run_id": run_id,
         "delegated_runs": n,
         "known_cost_usd": format(Decimal(cost) / 10**12, "f"),
         "unknown_cost_bound_usd": format(Decimal(bound) / 10**12, "f"),
-        "at_most_usd": format(Decimal(cost + bound) / 10**12, "f"),
+        "at_most_usd": None if own else format(Decimal(cost + bound) / 10**12, "f"),
+        "unbounded_attempts": unbounded,
     }
 
 
@@ -211,7 +220,8 @@ async def test_largest_run_equals_the_run_rows_read_one_by_one(tmp_path: Path, m
             f = UsageFilters(**case)
             fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
             summary = await ledger.summarize(fixed)
-            assert summary["largest_run"] == _largest_run_by_hand(conn, fixed), case
+            unbounded = summary["totals"]["unbounded_attempts"]
+            assert summary["largest_run"] == _largest_run_by_hand(conn, fixed, unbounded), case
 
 
 def _summary_by_hand(conn: sqlite3.Connection, status: str, since: float | None, until: float | None) -> dict:

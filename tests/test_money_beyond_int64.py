@@ -100,6 +100,7 @@ async def test_a_delegating_runs_spend_past_sqlites_integer_is_exact(tmp_path: P
         "known_cost_usd": _usd(11 * MILLION + 1),
         "unknown_cost_bound_usd": _usd(7),
         "at_most_usd": _usd(11 * MILLION + 8),
+        "unbounded_attempts": 0,
     }
     assert cost == (11 * MILLION + 1, 7, 0)
 

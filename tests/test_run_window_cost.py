@@ -81,6 +81,7 @@ async def test_a_run_filter_with_a_window_reads_the_runs_own_calls_not_the_windo
                 "known_cost_usd": "4",
                 "unknown_cost_bound_usd": "0",
                 "at_most_usd": "4",
+                "unbounded_attempts": 0,
             }
             assert sorted(page) == [("long",), ("long.c1",)]
             costs += [largest_steps, page_steps]

@@ -107,7 +107,18 @@ class _Call(BaseModel):
     model_config = ConfigDict(extra="allow")
     run_id: str | None = None
     time: str | None = None
-    at_most_usd: Annotated[Decimal, Field(ge=0, le=10**12, allow_inf_nan=False)]
+    #: null where an attempt of the call has no known cost and no bound (see ledger.peaks); required: a call's entry
+    #: without it is not a summary's
+    at_most_usd: Usd = Field()
+    #: what the call limit counts of it (at_most_usd, or with one null, its figure without the unbounded attempts)
+    counted_usd: Usd = None
+
+    @property
+    def counted(self) -> Decimal:
+        for figure in (self.at_most_usd, self.counted_usd):
+            if figure is not None:
+                return figure
+        return Decimal(0)
 
 
 class _ModelStats(_Stats):
@@ -302,7 +313,7 @@ def _check_calls(violations: list[str], notes: list[str], policy: str, most: Dec
             continue
         if "largest_call" in s.model_fields_set:
             # null: none of the model's attempts ended a call (each fell back to another model, where it counts)
-            if (call := s.largest_call) is not None and call.at_most_usd > most:
+            if (call := s.largest_call) is not None and call.counted > most:
                 run = f" in run {call.run_id}" if call.run_id is not None else ""
                 when = f" at {call.time}" if call.time is not None else ""
                 find = (
@@ -310,9 +321,11 @@ def _check_calls(violations: list[str], notes: list[str], policy: str, most: Dec
                     if call.run_id is not None
                     else ""
                 )
+                # a call with an attempt of no known price: its figure leaves that out, and is above the limit anyway
+                unbounded = "" if call.at_most_usd is not None else ", and an attempt of no known price left out"
                 violations.append(
-                    f"{policy}: a call to {model}{run}{when} cost ${call.at_most_usd:f} (its attempts together, an "
-                    f"unknown cost at its bound), above {limit}{find}"
+                    f"{policy}: a call to {model}{run}{when} cost ${call.counted:f} (its attempts together, an "
+                    f"unknown cost at its bound{unbounded}), above {limit}{find}"
                 )
             continue
         _note(

@@ -4,6 +4,11 @@ per-day limits against, where a summary's total may cover many runs and many day
 A run here is what a run limit covers: the run and the runs delegated from it (``runs.parent_run_id``
 holds the top of the tree), each counted whole. Days are UTC days (``usage_rollup``'s buckets), cut
 to the summary's period at its edges. Costs count an attempt of unknown cost at its bound, as limits do.
+
+An attempt of unknown cost with no bound (a model of no known price, admitted by a policy's ``allow_unpriced``) adds
+nothing to a peak's figures, which then bound nothing: each peak counts those among the attempts it was chosen from
+(``unbounded_attempts``: the summary's, an agent's, a model's calls'), and its ``at_most_usd`` is null where the peak
+itself (the run's tree, the day, the call) holds one, never a figure that leaves an unknown cost out.
 """
 
 from __future__ import annotations
@@ -20,23 +25,32 @@ from .filters import UsageFilters, parse_since, rows_in_range, sql_where
 from .migrations import SPEND_BUCKET_SECONDS
 from .money import from_pusd, joined, named_sum, summed
 from .rollup_reads import ATTEMPT_DAY, BUCKET, attempts_where, grouped_rows
+from .run_scope import RUN_SCOPE_ROWS, run_scope_unbounded
 from .run_window import among, called_within
 
 #: a run delegated from none: the top of its tree
 _TOP = "(r.parent_run_id IS NULL OR r.parent_run_id = r.run_id)"
 
 
-def _money(known: int, bound: int) -> dict[str, str]:
+#: the unbounded attempts among those that reached a provider (as a summary's ``unbounded_attempts`` counts them)
+UNBOUNDED = "a.cost_pusd IS NULL AND a.cost_bound_pusd IS NULL AND a.outcome IN ('ok', 'error')"
+
+
+def _money(known: int, bound: int, *, own: int = 0, scope: int = 0) -> dict[str, Any]:
+    """A peak's costs; ``own``: its unbounded attempts (its ``at_most_usd`` is then null), ``scope``: those of the
+    scope it was chosen from (``unbounded_attempts``: while any, no figure here bounds the peak)."""
     return {
         "known_cost_usd": format(from_pusd(known), "f"),
         "unknown_cost_bound_usd": format(from_pusd(bound), "f"),
-        "at_most_usd": format(from_pusd(known + bound), "f"),
+        "at_most_usd": None if own else format(from_pusd(known + bound), "f"),
+        "unbounded_attempts": scope,
     }
 
 
-def largest_run(conn: sqlite3.Connection, f: UsageFilters) -> dict[str, Any] | None:
+def largest_run(conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0) -> dict[str, Any] | None:
     """The costliest run tree among the runs the filters select: ``run_id`` (the top run),
-    ``delegated_runs``, ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``; None if none.
+    ``delegated_runs``, ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd`` (null if the tree holds an
+    attempt of unbounded cost), ``unbounded_attempts`` (``unbounded``: the selected attempts'); None if none.
     A time window selects the runs begun within it and those begun before it that made a call within it
     (:func:`~.run_window.called_within`: a long-lived run spending in the window is counted whole, as its
     run limit counts it).
@@ -99,7 +113,11 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters) -> dict[str, Any] | N
     if not candidates:
         return None
     run_id, known, bound, count = max(candidates, key=lambda row: (row[1] + row[2], row[3]))
-    return {"run_id": run_id, "delegated_runs": int(count), **_money(int(known), int(bound))}
+    # the tree whole, as its figures count it (a run of the window may have called before it): runs.unpriced_calls
+    # first, so a tree of known costs (most) reads no attempts
+    unpriced = conn.execute(f"SELECT SUM(unpriced_calls) FROM ({RUN_SCOPE_ROWS})", {"run": run_id}).fetchone()[0]
+    own = run_scope_unbounded(conn, run_id) if unpriced else 0
+    return {"run_id": run_id, "delegated_runs": int(count), **_money(int(known), int(bound), own=own, scope=unbounded)}
 
 
 #: a time range with fewer runs than this reads the delegated runs by runs_started
@@ -160,15 +178,23 @@ def largest_days(
     conn: sqlite3.Connection, f: UsageFilters, zone: str | None = None
 ) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
     """(the costliest day of all selected calls, each agent's costliest day), each as ``date``,
-    ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``; agents keyed as ``by_agent`` is. Days are
+    ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd`` (null if the day holds an attempt of unbounded
+    cost), ``unbounded_attempts`` (those of every day it was chosen from); agents keyed as ``by_agent`` is. Days are
     UTC days, or with ``zone`` (an IANA name) that zone's, as a policy's ``timezone`` counts its day limits."""
     unknown = "CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END"
+    unbounded = f"SUM({UNBOUNDED})"
     if zone is None:
+        reached = "outcome IN ('ok', 'error')"  # (a refused or skipped attempt's row counts none: as the summary's)
         rows = grouped_rows(
             conn,
             f,
-            rollup_select=lambda s: f"bucket, agent, {s('cost_pusd')}, {s('cost_bound_pusd')}",
-            attempts_select=lambda s: f"{ATTEMPT_DAY}, coalesce(agent, ''), {s('cost_pusd')}, {s(unknown)}",
+            rollup_select=lambda s: (
+                f"bucket, agent, SUM(CASE WHEN {reached} THEN unpriced - bounded ELSE 0 END),"
+                f" {s('cost_pusd')}, {s('cost_bound_pusd')}"
+            ),
+            attempts_select=lambda s: (
+                f"{ATTEMPT_DAY}, coalesce(agent, ''), {unbounded}, {s('cost_pusd')}, {s(unknown)}"
+            ),
             group_by="1, 2",
         )
         day_of = _utc_day
@@ -179,25 +205,26 @@ def largest_days(
         rows = summed(
             conn,
             lambda s: (
-                f"SELECT CAST(a.started_at / {SPEND_BUCKET_SECONDS} AS INTEGER), coalesce(a.agent, ''),"
+                f"SELECT CAST(a.started_at / {SPEND_BUCKET_SECONDS} AS INTEGER), coalesce(a.agent, ''), {unbounded},"
                 f" {s('a.cost_pusd')}, {s(unknown.replace('cost', 'a.cost'))} FROM {source}{where} GROUP BY 1, 2"
             ),
             args,
         )
         day_of = _zone_day(zone)
-    by_day: dict[date, list[int]] = {}
+    by_day: dict[date, list[int]] = {}  # day -> [known, bound, unbounded attempts]
     by_agent_day: dict[tuple[str, date], list[int]] = {}
-    for bucket, agent, *money in rows:
+    for bucket, agent, unbounded_here, *money in rows:
         day = day_of(bucket)
         known, bound = joined(*money[:2]), joined(*money[2:])
-        for acc in (by_day.setdefault(day, [0, 0]), by_agent_day.setdefault((agent or "(none)", day), [0, 0])):
+        for acc in (by_day.setdefault(day, [0, 0, 0]), by_agent_day.setdefault((agent or "(none)", day), [0, 0, 0])):
             acc[0] += known
             acc[1] += bound
+            acc[2] += int(unbounded_here or 0)
 
     def peak(days: dict[date, list[int]]) -> dict[str, Any]:
         # the earliest of ties
-        day, (known, bound) = max(days.items(), key=lambda item: (sum(item[1]), -item[0].toordinal()))
-        return {"date": day.isoformat(), **_money(known, bound)}
+        day, (known, bound, own) = max(days.items(), key=lambda item: (item[1][0] + item[1][1], -item[0].toordinal()))
+        return {"date": day.isoformat(), **_money(known, bound, own=own, scope=sum(acc[2] for acc in days.values()))}
 
     per_agent: dict[str, dict[date, list[int]]] = {}
     for (agent, day), acc in by_agent_day.items():
@@ -245,6 +272,37 @@ class CostliestCalls:
     def __init__(self) -> None:
         #: model (None: the window) -> (cost in pico-USD, run, time)
         self.peaks: dict[str | None, tuple[int, str, float]] = {}
+        #: model (None: the window) -> the attempts of unbounded cost of the calls ending on it (:meth:`read_unbounded`)
+        self.unbounded: dict[str | None, int] = {}
+        #: the calls (run, time, as :attr:`peaks` names them) holding such an attempt
+        self.unbounded_calls: set[tuple[str, float]] = set()
+
+    def read_unbounded(self, conn: sqlite3.Connection, f: UsageFilters, models: list[str]) -> None:
+        """The attempts of unbounded cost the filters select, each counted under its call's model (that of the call's
+        last attempt that reached a provider: the first at or after it in its run with a ``call_cost_pusd``), whose
+        figure leaves its cost out. Read from attempts, only when the summary counts some (they are few: a policy
+        refuses them unless it sets ``allow_unpriced``); the rollup keeps no call's attempts apart. ``models``: those
+        the summary counts them on, whose attempts alone are read (by attempts_model, not a scan of every attempt)."""
+        source, where, args = attempts_where(conn, f)
+        unbounded = f"a.model IN ({', '.join('?' * len(models))}) AND {UNBOUNDED}"
+        where = f"{where} AND {unbounded}" if where else f" WHERE {unbounded}"
+        args = [*args, *models]
+        # by id from the attempt on (a call's attempts are recorded together: its last is a few rows on), not every
+        # attempt of its run read and sorted (the planner's attempts_run_cost): a long-lived Magsag's run holds every
+        # call it made
+        ended = (
+            "(SELECT c.id FROM attempts c NOT INDEXED WHERE c.id >= a.id AND c.run_id = a.run_id"
+            " AND c.call_cost_pusd IS NOT NULL ORDER BY c.id LIMIT 1)"
+        )
+        sql = (
+            "SELECT coalesce(e.model, u.model), coalesce(e.run_id, u.run_id), coalesce(e.started_at, u.started_at)"
+            f" FROM (SELECT a.model, a.run_id, a.started_at, {ended} AS ended FROM {source}{where}) AS u"
+            " LEFT JOIN attempts e ON e.id = u.ended"
+        )
+        for model, run_id, at in conn.execute(sql, args):
+            for key in (model, None):
+                self.unbounded[key] = self.unbounded.get(key, 0) + 1
+            self.unbounded_calls.add((run_id, at))
 
     def add(self, model: str, cost: int | None, run_id: str | None, at: float | None) -> None:
         if cost is None or cost < 0 or run_id is None or at is None:  # -1: no call ended in the group
@@ -255,10 +313,20 @@ class CostliestCalls:
                 self.peaks[key] = (int(cost), run_id, at)
 
     def of(self, model: str | None) -> dict[str, Any] | None:
-        """``{run_id, time (of its last attempt, as its run lists it), at_most_usd}``; None if no call."""
+        """``{run_id, time (of its last attempt, as its run lists it), at_most_usd, counted_usd, unbounded_attempts}``;
+        None if no call. ``counted_usd``: its attempts' known costs and bounds, what the call limit counts;
+        ``at_most_usd`` the same, or null where an attempt of the call has no bound; ``unbounded_attempts``: those
+        of the calls it was chosen from (while any, the figure bounds no call of them)."""
         peak = self.peaks.get(model)
         if peak is None:
             return None
         cost, run_id, at = peak
         when = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
-        return {"run_id": run_id, "time": when, "at_most_usd": format(from_pusd(cost), "f")}
+        counted = format(from_pusd(cost), "f")
+        return {
+            "run_id": run_id,
+            "time": when,
+            "at_most_usd": None if (run_id, at) in self.unbounded_calls else counted,
+            "counted_usd": counted,
+            "unbounded_attempts": self.unbounded.get(model, 0),
+        }

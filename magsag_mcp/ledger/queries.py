@@ -124,6 +124,7 @@ async def summarize(
     ``delegated_runs``, ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``); ``largest_day``, the
     costliest day (``date``, the same costs; a day of ``timezone``, default UTC: ``period.timezone``), and each
     ``by_agent`` entry's; ``largest_call``, the costliest call (:class:`~.peaks.CostliestCalls`), and each model's.
+    Each says ``unbounded_attempts``, the attempts of no known cost nor bound it leaves out (see peaks.py).
     """
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
     zone = known_zone(timezone)
@@ -165,6 +166,10 @@ async def summarize(
                     acc["unpriced"] += int(unpriced or 0)
                     acc["cost_bound_pusd"] += int(bound or 0)
                     acc["bounded"] += int(bounded or 0)
+        unbounded = total["unpriced"] - total["bounded"]
+        if unbounded:  # which calls leave them out (see peaks.py)
+            models = [m for m, acc in groups["model"].items() if acc["unpriced"] > acc["bounded"]]
+            costliest.read_unbounded(conn, fixed, models)
         source, where, args = attempts_where(conn, fixed)
         period = conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM {source}{where}", args).fetchone()
         largest_day, agent_days = largest_days(conn, fixed, zone)
@@ -186,7 +191,7 @@ async def summarize(
             "by_provider": {k: _stats(v) for k, v in sorted(groups["provider"].items())},
             "by_agent": by_agent,
             "by_skill": {k: _stats(v) for k, v in sorted(groups["skill"].items())},
-            "largest_run": largest_run(conn, fixed),
+            "largest_run": largest_run(conn, fixed, unbounded),
             "largest_day": largest_day,
             "largest_call": costliest.of(None),
             "period": {

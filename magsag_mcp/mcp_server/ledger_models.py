@@ -9,11 +9,21 @@ from pydantic import ConfigDict, Field
 
 from .models_base import USD, Out
 
+#: what a peak's unbounded_attempts counts
+_PEAK_UNBOUNDED = (
+    "attempts of unknown cost with no bound (an unknown price, admitted by allow_unpriced) among those this peak was "
+    "chosen from, which its figures leave out: while any, at_most_usd bounds no peak"
+)
+
 
 class PeakCostOut(Out):
     known_cost_usd: str
     unknown_cost_bound_usd: str = "0"
-    at_most_usd: str = Field(description="the known cost plus the bound on the unknown costs, as limits count it")
+    at_most_usd: str | None = Field(
+        description="the known cost plus the bound on the unknown costs, as limits count it; null if it holds an "
+        "attempt of unknown cost with no bound"
+    )
+    unbounded_attempts: int = Field(0, description=_PEAK_UNBOUNDED)
 
 
 class LargestDayOut(PeakCostOut):
@@ -28,10 +38,16 @@ class LargestRunOut(PeakCostOut):
 class LargestCallOut(Out):
     run_id: str = Field(description="the run that made the call (query_runs lists its attempts)")
     time: str = Field(description="when the call's last attempt that reached a provider began")
-    at_most_usd: str = Field(
+    at_most_usd: str | None = Field(
         description="its attempts' costs together (retries, fallbacks), unknown ones at their bound: what "
-        "max_cost_per_call_usd bounds"
+        "max_cost_per_call_usd bounds; null if an attempt of it has unknown cost with no bound"
     )
+    counted_usd: str | None = Field(
+        None,
+        description="its attempts' known costs and bounds together, those with no bound left out: what the call "
+        "limit counts (at_most_usd unless it is null)",
+    )
+    unbounded_attempts: int = Field(0, description=_PEAK_UNBOUNDED)
 
 
 #: what a summary's counts count (the guide's "calls: Number of invocations", "errors: Failed calls"), in model_stats

@@ -1,0 +1,186 @@
+"""A summary's peaks (largest_call, each model's, largest_run, largest_day, each agent's) say when an attempt of unknown
+cost with no bound (a model of no known price, admitted by a policy's ``allow_unpriced``) is among those they were
+chosen from: their figures leave it out. Before, a call to such a model was summarized as ``"at_most_usd": "0"``,
+its run and day too, and a JSON reader took "at most $0" for a bound on a cost nobody knows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp.cli import main
+from magsag_mcp.ledger import Ledger, UsageFilters
+from magsag_mcp.mcp_server.ledger_models import UsageSummaryResult
+from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.test_call_fit import open_service, setup
+
+DAY = 1_762_000_000.0  # 2025-11-01 (UTC)
+UNPRICED = {"provider": "compat", "model": "unknown-model", "max_tokens": 10}
+METERED = {"provider": "compat", "model": "metered", "max_tokens": 10}
+
+
+@pytest.mark.anyio
+async def test_a_call_of_no_known_price_is_no_peak_of_at_most_0(catalog_copy, tmp_path, upstream):
+    # through the service and the loopback upstream: one call to a model neither genai-prices nor prices.yaml
+    # prices (admitted by allow_unpriced), one to a priced model in another run
+    setup(catalog_copy, "max_cost_per_run_usd: 5", extra="    allow_unpriced: true\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    try:
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": UNPRICED}, run_id="dark")
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": METERED}, run_id="lit")
+        summary = await svc.summarize()
+        priced = await svc.summarize({"model": "metered"})
+    finally:
+        await svc.aclose()
+    stats = summary["model_stats"]
+    assert stats["unknown-model"]["unbounded_attempts"] == 1 and summary["totals"]["unbounded_attempts"] == 1
+    # the call of no known price: no figure bounds it (its known costs and bounds, counted_usd, are $0)
+    dark = stats["unknown-model"]["largest_call"]
+    assert (dark["run_id"], dark["at_most_usd"], dark["counted_usd"]) == ("dark", None, "0")
+    assert dark["unbounded_attempts"] == 1
+    # the priced model's calls hold none: its figure is the bound it was
+    lit = stats["metered"]["largest_call"]
+    assert lit["at_most_usd"] == lit["counted_usd"] and Decimal(lit["at_most_usd"]) > 0
+    assert (lit["run_id"], lit["unbounded_attempts"]) == ("lit", 0)
+    # the window's costliest call is the priced one, chosen from calls one of which has no bound: said so
+    assert summary["largest_call"] == {**lit, "unbounded_attempts": 1}
+    # its run likewise; the day holds the call of no known price itself: no at_most_usd
+    run, day = summary["largest_run"], summary["largest_day"]
+    assert (run["run_id"], run["at_most_usd"], run["unbounded_attempts"]) == ("lit", lit["at_most_usd"], 1)
+    assert (day["at_most_usd"], day["known_cost_usd"], day["unbounded_attempts"]) == (None, lit["at_most_usd"], 1)
+    assert summary["by_agent"]["(none)"]["largest_day"] == day
+    UsageSummaryResult.model_validate({**summary, "notes": []})  # the MCP tool's result carries them
+    # a summary of priced calls alone: the figures as they were, and 0
+    for peak in (priced["largest_call"], priced["largest_run"], priced["largest_day"]):
+        assert peak["at_most_usd"] == lit["at_most_usd"] and peak["unbounded_attempts"] == 0, peak
+
+
+def _attempt(run_id: str, at: float, model: str, outcome: str = "ok", cost: str | None = "0.01", **kw: Any):
+    return AttemptRecord(
+        run_id, at, "compat", model, None, kw.pop("agent", "ana"), outcome, kw.pop("position", 0),  # type: ignore[arg-type]
+        kw.pop("number", 1), cost_usd=None if cost is None else Decimal(cost), **kw,
+    )  # fmt: skip
+
+
+async def _record(db: Path, calls: list[tuple[RunRecord, list[AttemptRecord]]]) -> None:
+    async with Ledger(db) as ledger:
+        for run, attempts in calls:
+            await ledger.record_call(run, attempts)
+
+
+def _run(run_id: str, at: float, parent: str | None = None, agent: str = "ana") -> RunRecord:
+    return RunRecord(run_id, agent, None, at, parent_run_id=parent, ended_at=at + 1, status="ok")
+
+
+@pytest.mark.parametrize("filters", [{}, {"since": "2025-11-01T06:00:00+00:00"}, {"run_id": "fell"}])
+def test_a_call_that_fell_back_from_a_model_of_no_known_price_is_no_bound_under_the_model_it_ended_on(
+    tmp_path: Path, filters: dict
+):
+    # its first attempt, on a model of no price, was cut after the vendor had it (unknown cost, no bound); the call
+    # counts under the model that answered, whose own attempts all have a price: that model's peak leaves it out
+    call = [
+        _attempt("fell", DAY + 10, "mystery", "error", cost=None, error_class="timeout"),
+        _attempt("fell", DAY + 12, "metered", cost="0.2", position=1),
+    ]
+    asyncio.run(_record(tmp_path / "l.db", [(_run("fell", DAY + 10), call)]))
+
+    async def read() -> dict:
+        async with Ledger(tmp_path / "l.db") as ledger:
+            return await ledger.summarize(UsageFilters(**filters))
+
+    summary = asyncio.run(read())
+    stats = summary["model_stats"]
+    assert stats["metered"]["unbounded_attempts"] == 0 and stats["mystery"]["unbounded_attempts"] == 1
+    assert stats["mystery"]["largest_call"] is None  # no call ended on it
+    for peak in (stats["metered"]["largest_call"], summary["largest_call"]):
+        assert (peak["at_most_usd"], peak["counted_usd"], peak["unbounded_attempts"]) == (None, "0.2", 1), peak
+
+
+def test_the_costliest_day_and_run_say_an_unbounded_attempt_of_another_day_and_run(tmp_path: Path):
+    # day 1: $2 known (run big, delegating run kid); day 2: a call of no known price (run dark, agent bo). The day and
+    # the run of $2 are the costliest that can be counted, not a bound on the day or run of unknown cost
+    calls = [
+        (_run("big", DAY), [_attempt("big", DAY, "metered", cost="1.5")]),
+        (_run("kid", DAY + 5, parent="big"), [_attempt("kid", DAY + 5, "metered", cost="0.5")]),
+        (_run("dark", DAY + 86400, agent="bo"), [_attempt("dark", DAY + 86400, "mystery", cost=None, agent="bo")]),
+    ]
+    asyncio.run(_record(tmp_path / "l.db", calls))
+
+    async def read(timezone: str | None = None, filters: Any = None) -> dict:
+        async with Ledger(tmp_path / "l.db") as ledger:
+            return await ledger.summarize(filters, timezone)
+
+    for summary in (asyncio.run(read()), asyncio.run(read("Europe/Berlin"))):
+        assert summary["largest_day"] == {
+            "date": "2025-11-01",
+            "known_cost_usd": "2",
+            "unknown_cost_bound_usd": "0",
+            "at_most_usd": "2",
+            "unbounded_attempts": 1,
+        }
+        assert summary["largest_run"] == {
+            "run_id": "big",
+            "delegated_runs": 1,
+            "known_cost_usd": "2",
+            "unknown_cost_bound_usd": "0",
+            "at_most_usd": "2",
+            "unbounded_attempts": 1,
+        }
+        # each agent's days are its own: ana's hold no unknown cost, bo's one day is the call of no price
+        assert summary["by_agent"]["ana"]["largest_day"]["unbounded_attempts"] == 0
+        bo = summary["by_agent"]["bo"]["largest_day"]
+        assert (bo["at_most_usd"], bo["unbounded_attempts"]) == (None, 1)
+    # the run of no known price, alone: its own figure bounds nothing
+    alone = asyncio.run(read(filters={"run_id": "dark"}))
+    assert (alone["largest_run"]["run_id"], alone["largest_run"]["at_most_usd"]) == ("dark", None)
+    # delegated: a tree holding a delegated run's attempt of no price has no at_most_usd, whatever the filter
+    dim = [_attempt("dim", DAY + 7, "x", cost=None)]
+    asyncio.run(_record(tmp_path / "l.db", [(_run("dim", DAY + 7, parent="big"), dim)]))
+    run = asyncio.run(read())["largest_run"]
+    assert (run["run_id"], run["at_most_usd"], run["known_cost_usd"]) == ("big", None, "2")
+    assert run["unbounded_attempts"] == 2
+    run = asyncio.run(read(filters={"model": "metered"}))["largest_run"]
+    assert (run["run_id"], run["at_most_usd"], run["unbounded_attempts"]) == ("big", None, 0)
+
+
+POLICY = "policies:\n  - name: limits\n    allow_unpriced: true\n    thresholds: {max_cost_per_call_usd: 1.0}\n"
+
+
+def _gate(tmp_path: Path, capsys, summary: dict[str, Any]) -> tuple[int, str]:
+    path, pol = tmp_path / "summary.json", tmp_path / "policy.yaml"
+    path.write_text(json.dumps(summary))
+    pol.write_text(POLICY)
+    capsys.readouterr()
+    code = main(["flow", "gate", str(path), "--policy", str(pol)])
+    return code, capsys.readouterr().out
+
+
+def test_flow_gate_checks_a_call_of_no_at_most_by_what_it_counts(tmp_path: Path, capsys):
+    # a call whose cut first attempt was bounded at $1.50, then answered by a model of no known price: its counted
+    # $1.50 is over the $1 call limit (as the budget counts it); the summary says no at_most_usd of it
+    call = [
+        _attempt("c", DAY, "metered", "error", cost=None, cost_bound_usd=Decimal("1.5"), error_class="timeout"),
+        _attempt("c", DAY + 3, "mystery", cost=None, position=1),
+    ]
+    asyncio.run(_record(tmp_path / "l.db", [(_run("c", DAY), call)]))
+    out_file = tmp_path / "s.json"
+    assert main(["flow", "summarize", "--db", str(tmp_path / "l.db"), "--output", str(out_file)]) == 0
+    summary = json.loads(out_file.read_text())
+    peak = summary["model_stats"]["mystery"]["largest_call"]
+    assert (peak["at_most_usd"], peak["counted_usd"], peak["unbounded_attempts"]) == (None, "1.5", 1)
+    code, out = _gate(tmp_path, capsys, summary)
+    assert code == 1, out
+    assert (
+        "FAIL limits: a call to mystery in run c at 2025-11-01T12:26:43+00:00 cost $1.5 (its attempts together, an "
+        "unknown cost at its bound, and an attempt of no known price left out), above max_cost_per_call_usd $1.0"
+    ) in out
+    assert "allow_unpriced admits" in out
+    # under the limit: passed, with the note that its limits were checked without the attempt of no price
+    summary["model_stats"]["mystery"]["largest_call"]["counted_usd"] = "0.5"
+    code, out = _gate(tmp_path, capsys, summary)
+    assert code == 0 and "allow_unpriced admits" in out, out
