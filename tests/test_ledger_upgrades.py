@@ -132,6 +132,7 @@ async def test_a_sag_delegated_from_a_sag_before_the_top_run_rule_counts_in_the_
         "known_cost_usd": "0.000000004321",
         "unknown_cost_bound_usd": "0",
         "at_most_usd": "0.000000004321",
+        "unbounded_attempts": 0,
     }
 
 
