@@ -44,8 +44,10 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
             param = err.get("param") if isinstance(err.get("param"), str) else None
             code = str(code) if code is not None else None
             message, code = inner_error_said(err, message, code)  # Azure's: which content filters fired
-            message, code, param = _upstream_said(err.get("metadata"), message, code, param)
-            headers = _with_gateway_wait(err.get("metadata"), headers)
+            metadata = err.get("metadata")
+            if isinstance(metadata, dict):  # (a gateway's, OpenRouter's: both read nothing else; most errors lack it)
+                message, code, param = _upstream_said(metadata, message, code, param)
+                headers = _with_gateway_wait(metadata, headers)
         elif isinstance(err, str):
             message = err
         elif isinstance(err, list):  # a zod-validated server's issues (Venice's): [{"code", "path", "message"}]
@@ -56,7 +58,8 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
             message = _fastapi_detail(detail)
     else:
         message = body_said(response.body, headers)
-    forbidden = _forbidden_field(detail) or _unrecognized_key(detail)
+    # (both read only a list of a server's problems: most errors have none, and are not walked)
+    forbidden = (_forbidden_field(detail) or _unrecognized_key(detail)) if isinstance(detail, list) else None
     if forbidden is None and response.status in (400, 422):
         forbidden = _unknown_field_named(message)
     if forbidden is not None and param is None:

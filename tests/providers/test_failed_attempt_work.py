@@ -3,6 +3,11 @@ same error, class, message, details and redaction, with less done that finds not
 
 from __future__ import annotations
 
+import json
+
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from magsag_mcp import errors
 from magsag_mcp.errors import (
     MagsagError,
@@ -11,6 +16,50 @@ from magsag_mcp.errors import (
     ServerError,
     register_secret,
 )
+from magsag_mcp.providers import openai_errors
+from magsag_mcp.providers.openai_errors import openai_error
+from magsag_mcp.transport import HttpResponse
+
+
+def _response(status: int, error: object, headers: dict[str, str] | None = None) -> HttpResponse:
+    body = json.dumps({"error": error}).encode()
+    return HttpResponse(status, CIMultiDictProxy(CIMultiDict(headers or {})), body)
+
+
+def test_an_error_without_a_gateways_metadata_or_a_servers_problems_is_not_read_for_them(monkeypatch):
+    """OpenAI's own error body has no ``metadata`` (OpenRouter's) and no list of problems (FastAPI's, zod's): the
+    functions that read them are not called for it, and find nothing for any value that is not theirs."""
+
+    def never(*args):
+        raise AssertionError(f"called with {args}")
+
+    for name in ("_upstream_said", "_with_gateway_wait", "_forbidden_field", "_unrecognized_key"):
+        monkeypatch.setattr(openai_errors, name, never)
+    err = {"message": "planned failure", "type": "server_error", "param": None, "code": None}
+    exc = openai_error(_response(500, err), provider="openai", model="gpt-4o")
+    assert type(exc) is ServerError and exc.message == "openai:gpt-4o: HTTP 500: planned failure"
+    exc = openai_error(_response(500, {**err, "metadata": None}), provider="openai", model="gpt-4o")
+    assert type(exc) is ServerError
+
+
+@pytest.mark.parametrize("metadata", [None, "raw text", 3, ["a"], True, 1.5])
+def test_what_is_not_a_gateways_metadata_changes_nothing(metadata):
+    """What the guard in openai_error skips: neither function reads anything from a value that is not a dict."""
+    headers = CIMultiDictProxy(CIMultiDict({"x": "y"}))
+    assert openai_errors._upstream_said(metadata, "said", "code", "param") == ("said", "code", "param")
+    assert openai_errors._with_gateway_wait(metadata, headers) is headers
+
+
+@pytest.mark.parametrize("detail", [None, "text", {"loc": ["body", "x"], "type": "extra_forbidden"}, 3])
+def test_what_is_not_a_list_of_problems_names_no_field(detail):
+    assert openai_errors._forbidden_field(detail) is None and openai_errors._unrecognized_key(detail) is None
+
+
+def test_a_gateways_metadata_is_still_read():
+    metadata = {"raw": json.dumps({"error": {"message": "bad tool", "param": "tools"}}), "provider_name": "OpenAI"}
+    err = {"message": "Provider returned error", "code": 400, "metadata": metadata}
+    exc = openai_error(_response(400, err), provider="openrouter", model="openai/gpt-4o")
+    assert "OpenAI said: bad tool" in exc.message and exc.details["param"] == "tools"
 
 
 def test_a_provider_error_is_made_without_its_keywords_going_through_magsag_errors_init(monkeypatch):
