@@ -4,6 +4,7 @@ same error, class, message, details and redaction, with less done that finds not
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -16,9 +17,64 @@ from magsag_mcp.errors import (
     ServerError,
     register_secret,
 )
-from magsag_mcp.providers import openai_errors
+from magsag_mcp.providers import http_errors, openai_errors
 from magsag_mcp.providers.openai_errors import openai_error
 from magsag_mcp.transport import HttpResponse
+
+_LINK_PIECES = [
+    "https://aka.ms/oai/quotaincrease",
+    "http://example.com/a?b=c",
+    "http",
+    "https",
+    "http:/",
+    "https:",
+    "://",
+    "//x",
+    "htt",
+    "ttp",
+    "h",
+    "http://",
+    "https:// ",
+    "please go here:",
+    "rate limit",
+    "quota",
+    "\n",
+    "\t",
+    "é",
+    "x" * 5,
+]
+
+
+def test_links_are_taken_out_as_the_pattern_takes_them_out_of_every_text():
+    """A text without "http" is not searched for links: each of 5,000 random texts of links, their pieces and other
+    words (a fixed seed) comes out as the whole text's ``sub`` gives it."""
+    rng = random.Random(34)
+    changed = 0
+    for _ in range(5_000):
+        text = rng.choice(["", " ", "", "-"]).join(rng.choice(_LINK_PIECES) for _ in range(rng.randint(0, 6)))
+        old = http_errors._LINK.sub(" ", text)
+        assert http_errors._without_links(text) == old, text
+        changed += old != text
+    assert 500 < changed < 4_500  # texts with links and without were tried
+
+
+class _RecordingLink:
+    def __init__(self, pattern):
+        self.pattern, self.texts = pattern, []
+
+    def sub(self, repl, text):
+        self.texts.append(text)
+        return self.pattern.sub(repl, text)
+
+
+def test_a_message_without_a_link_is_not_searched_for_one(monkeypatch):
+    link = _RecordingLink(http_errors._LINK)
+    monkeypatch.setattr(http_errors, "_LINK", link)
+    exc = http_errors.error_for(500, "planned failure", headers={}, provider="openai", model="gpt-4o", code="x")
+    assert isinstance(exc, ServerError) and link.texts == []
+    said = "Requests exceed the quota. Please go here: https://aka.ms/oai/quotaincrease to raise it."
+    exc = http_errors.error_for(429, said, headers={}, provider="azure", model="gpt-4o", code="429")
+    assert type(exc).__name__ == "QuotaExhaustedError" and link.texts == [said.lower()]
 
 
 def _response(status: int, error: object, headers: dict[str, str] | None = None) -> HttpResponse:
