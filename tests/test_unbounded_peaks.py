@@ -184,3 +184,40 @@ def test_flow_gate_checks_a_call_of_no_at_most_by_what_it_counts(tmp_path: Path,
     summary["model_stats"]["mystery"]["largest_call"]["counted_usd"] = "0.5"
     code, out = _gate(tmp_path, capsys, summary)
     assert code == 0 and "allow_unpriced admits" in out, out
+
+
+def _steps_to_place_unbounded(tmp_path: Path, rows: int) -> int:
+    """SQLite's virtual-machine steps (in thousands) to place ``rows`` unbounded attempts on their calls, in a ledger
+    whose rows no call's end marks (as the benchmark's hand-made ledger writes them: one attempt a run)."""
+    import sqlite3
+
+    from magsag_mcp.ledger.peaks import CostliestCalls
+
+    db = tmp_path / f"bare-{rows}.db"
+    asyncio.run(_record(db, []))  # the schema, migrated
+    conn = sqlite3.connect(db)
+    conn.executemany(
+        "INSERT INTO attempts (run_id, started_at, provider, model, outcome, input_tokens, output_tokens, total_tokens)"
+        " VALUES (?, ?, 'compat', 'mystery', 'error', 0, 0, 0)",
+        [(f"r{i}", DAY + i) for i in range(rows)],
+    )
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0
+
+    conn.set_progress_handler(step, 1000)
+    costliest = CostliestCalls()
+    costliest.read_unbounded(conn, UsageFilters.build(None), ["mystery"])
+    conn.close()
+    assert costliest.unbounded[None] == rows  # each placed on its own attempt's call: no call's end follows it
+    return steps[0]
+
+
+def test_placing_unbounded_attempts_on_their_calls_walks_a_few_rows_each_not_to_the_tables_end(tmp_path: Path):
+    # each attempt's walk to its call's end stops at the next run's row; it went on to the table's end where no row
+    # marks a call's end, so the work grew with the square of the attempts (a summary of 20,000 of them: 1.4 s, from
+    # 75 ms). Ten times the rows, about ten times the steps (quadratic would be a hundred times).
+    small, large = _steps_to_place_unbounded(tmp_path, 400), _steps_to_place_unbounded(tmp_path, 4000)
+    assert large < 20 * max(small, 1), (small, large)

@@ -287,17 +287,20 @@ class CostliestCalls:
         unbounded = f"a.model IN ({', '.join('?' * len(models))}) AND {UNBOUNDED}"
         where = f"{where} AND {unbounded}" if where else f" WHERE {unbounded}"
         args = [*args, *models]
-        # by id from the attempt on (a call's attempts are recorded together: its last is a few rows on), not every
-        # attempt of its run read and sorted (the planner's attempts_run_cost): a long-lived Magsag's run holds every
-        # call it made
+        # by id from the attempt on, not every attempt of its run read and sorted (the planner's attempts_run_cost): a
+        # long-lived Magsag's run holds every call it made. A call's attempts are one record's rows, inserted
+        # together (writes.py's executemany), so its last is a few rows on and no row of another run comes between:
+        # the walk stops at the first row that ends a call or belongs to another run, a few rows however the ledger
+        # was written (rows no call's end marks, as a hand-made ledger's, stop it at the next run's row, not at the
+        # table's end: one walk to the end for each such attempt made a summary quadratic in the attempts).
         ended = (
-            "(SELECT c.id FROM attempts c NOT INDEXED WHERE c.id >= a.id AND c.run_id = a.run_id"
-            " AND c.call_cost_pusd IS NOT NULL ORDER BY c.id LIMIT 1)"
+            "(SELECT c.id FROM attempts c NOT INDEXED WHERE c.id >= a.id"
+            " AND (c.call_cost_pusd IS NOT NULL OR c.run_id IS NOT a.run_id) ORDER BY c.id LIMIT 1)"
         )
         sql = (
             "SELECT coalesce(e.model, u.model), coalesce(e.run_id, u.run_id), coalesce(e.started_at, u.started_at)"
             f" FROM (SELECT a.model, a.run_id, a.started_at, {ended} AS ended FROM {source}{where}) AS u"
-            " LEFT JOIN attempts e ON e.id = u.ended"
+            " LEFT JOIN attempts e ON e.id = u.ended AND e.run_id IS u.run_id AND e.call_cost_pusd IS NOT NULL"
         )
         for model, run_id, at in conn.execute(sql, args):
             for key in (model, None):
