@@ -1,0 +1,107 @@
+"""What planning a call does on every call, and what it no longer does where nothing can be amiss: the payload's
+warnings asked with lookups before any set is made. Each test also holds what the plan says, as before."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp.catalog import load_catalog
+from magsag_mcp.payload_warnings import _STRAY_KEYS, near_misses
+from magsag_mcp.skills import Skill
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog(CATALOG)
+
+
+class _ViewCounting(dict):
+    """A payload that counts the views of its keys made of it (each set operation on ``keys()`` makes one)."""
+
+    views = 0
+
+    def keys(self):  # type: ignore[override]
+        type(self).views += 1
+        return super().keys()
+
+
+def test_a_payload_of_the_fields_the_prompt_reads_makes_no_set_of_its_keys(catalog):
+    # Before: every call intersected the payload's keys with the ~20 routing and record keys, and subtracted the
+    # skill's fields from them, each a set made (some 7,500 instructions a call, with the key's folding for
+    # "modelConfig"); a payload of the fields the prompt reads, as almost every call's, is now asked by lookups.
+    parts = catalog.skill("skill.analysis").call_parts
+    _ViewCounting.views = 0
+    assert near_misses(_ViewCounting(data="x"), {}, parts) == []
+    assert _ViewCounting.views == 0
+    # one holding a routing key is still told, as before
+    said = near_misses(_ViewCounting(data="x", tier="economy"), {}, parts)
+    assert len(said) == 1 and "payload key 'tier'" in said[0], said
+
+
+def _fold(key: Any) -> bool:
+    return isinstance(key, str) and key.lower().replace("_", "").replace("-", "") == "modelconfig"
+
+
+#: keys of every kind near_misses tells apart: the skill's fields, routing and record keys, model_config misspelt
+#: (with the letters lower() folds, the Kelvin sign and a dotted capital I, whose lower() is two characters long),
+#: short and long keys of the caller's own, and keys that are no text
+_KEYS = [
+    "text",
+    "language",
+    *sorted(_STRAY_KEYS),
+    "model_config",
+    "modelConfig",
+    "Model-Config",
+    "MODEL_CONFIG",
+    "model_config_",
+    "modelconfig",
+    "mode_lconfig",
+    "\u212aey",
+    "model\u212aonfig",
+    "modelconf\u0130g",
+    "modelconfİ",
+    "m",
+    "notes",
+    "a_much_longer_key_of_the_callers",
+    "modelconfi",
+    7,
+    None,
+]
+
+
+def test_the_payloads_warnings_are_those_the_set_operations_gave():
+    # 4,000 random payloads (a fixed seed): each key warned of as model_config misspelt, as a routing or record key
+    # beside the fields, or as a field the prompt does not read, exactly as the folding and the sets said it before
+    skill = Skill(
+        id="skill.t",
+        description="d",
+        task_type="t",
+        prompt={"user": "{text} {language}"},
+        input_schema={"type": "object", "properties": {"text": {}, "language": {}}},
+    )
+    parts = skill.call_parts
+    fields = set(parts.field_names)
+    rng = random.Random(34)
+    for _ in range(4_000):
+        payload = {k: "v" for k in rng.sample(_KEYS, rng.randint(0, 6))}
+        said = near_misses(payload, {}, parts)
+        like = [k for k in payload if "model_config" not in payload and _fold(k)]
+        stray = sorted((payload.keys() & _STRAY_KEYS) - fields)
+        unread = (payload.keys() - fields) - _STRAY_KEYS - {"model_config"}
+        unread_named = [k for k in payload if k in unread and not _fold(k)]
+        assert [w for w in said if "is not 'model_config'" in w] == [
+            f"payload key {k!r} is not 'model_config': it went to the skill as data, not routing" for k in like
+        ], payload
+        assert [w.split("'")[1] for w in said if "went to the skill as data:" in w or "not routing, which" in w] == [
+            str(k) for k in stray
+        ], payload
+        not_sent = [w for w in said if "not sent:" in w]
+        assert len(not_sent) == (1 if unread_named else 0), payload
+        for k in unread_named:
+            assert repr(k) in not_sent[0], payload
