@@ -320,7 +320,9 @@ def build_request(
     ``context.llm_overrides`` takes the same keys as ``model_config`` and is applied first, so that
     ``model_config`` (the payload's own setting) wins key by key. Both are checked the same way.
     """
-    for where, cfg in (("context.llm_overrides", llm_overrides or {}), ("model_config", model_config)):
+    for where, cfg in (("context.llm_overrides", llm_overrides), ("model_config", model_config)):
+        if not cfg:  # (most calls set neither: no set made of nothing, none subtracted)
+            continue
         unknown = set(cfg) - MODEL_CONFIG_KEYS
         if unknown:
             raise PayloadError(
@@ -344,6 +346,8 @@ def build_request(
         parts.temperature,
     )
     pinned: set[str] = set()
+    if not llm_overrides and not model_config:  # most calls: the skill's settings as they are
+        return req, pinned
     lo = dict(llm_overrides or {})
     if model_config.get("messages") is not None:
         lo.pop("messages", None)  # key by key: model_config's history replaces, never doubles, the other

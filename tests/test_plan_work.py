@@ -1,16 +1,21 @@
 """What planning a call does on every call, and what it no longer does where nothing can be amiss: the payload's
-warnings asked with lookups before any set is made. Each test also holds what the plan says, as before."""
+warnings asked with lookups before any set is made, an empty model_config and context read for nothing, a dict asked
+whether it is a Mapping. Each test also holds what the plan says, as before."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from magsag_mcp import routing
+from magsag_mcp.call_request import build_request
 from magsag_mcp.catalog import load_catalog
 from magsag_mcp.payload_warnings import _STRAY_KEYS, near_misses
+from magsag_mcp.routing import plan_call
 from magsag_mcp.skills import Skill
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -105,3 +110,74 @@ def test_the_payloads_warnings_are_those_the_set_operations_gave():
         assert len(not_sent) == (1 if unread_named else 0), payload
         for k in unread_named:
             assert repr(k) in not_sent[0], payload
+
+
+class _Counting(Mapping):
+    """An empty mapping that counts what is asked of it beyond whether it is empty."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def __getitem__(self, key: str) -> Any:
+        self.asked += 1
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self.asked += 1
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def test_an_empty_model_config_and_llm_overrides_are_only_asked_whether_they_are_empty(catalog):
+    # Before: each was made a set and subtracted from the keys model_config takes, copied, and looked up for its
+    # messages and (in _apply) asked whether it was empty: about 4,900 instructions a call that sets neither
+    skill = catalog.skill("skill.analysis")
+    mc, lo = _Counting(), _Counting()
+    request, pinned = build_request(skill, {"data": "x"}, mc, lo)
+    assert (mc.asked, lo.asked) == (0, 0)
+    assert pinned == set() and request.max_tokens == 1500 and request.temperature is None
+    assert request.messages[0].content.endswith("x\n") and request.system.startswith("You are a careful analyst")
+    # a setting still applies, and an unknown key is still refused
+    request, pinned = build_request(skill, {"data": "x"}, {"max_tokens": 7}, {})
+    assert request.max_tokens == 7 and pinned == {"max_tokens"}
+    with pytest.raises(Exception, match="model_config has unknown key 'modle'"):
+        build_request(skill, {"data": "x"}, {"modle": "gpt-4o"}, None)
+
+
+class _Asked(type):
+    count = 0
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        _Asked.count += 1
+        return isinstance(instance, Mapping)
+
+
+class _AskedMapping(metaclass=_Asked):
+    """Stands for ``Mapping`` in routing: counts the isinstance checks made against it."""
+
+
+def test_a_dict_payload_is_planned_without_asking_the_mapping_abc(catalog, monkeypatch):
+    # Before: the payload, its model_config and the context's llm_overrides were each asked isinstance(x, Mapping),
+    # through the ABC's __instancecheck__ (some 800 instructions each), though each was a dict; and an empty context
+    # was walked for surrogates
+    monkeypatch.setattr(routing, "Mapping", _AskedMapping)
+    walked: list[Any] = []
+    check_text = routing.check_text
+    monkeypatch.setattr(routing, "check_text", lambda value, *a: (walked.append(value), check_text(value, *a)))
+    _Asked.count = 0
+    plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={})
+    assert _Asked.count == 0 and walked == [{"data": "x"}]
+    assert [c.target.label for c in plan.candidates][:1] == ["openai:gpt-4o"]
+    # a mapping that is no dict is still taken, and what is no mapping still refused
+    from types import MappingProxyType
+
+    plan_call(catalog, "skill.analysis", MappingProxyType({"data": "x"}), context=None, env={})
+    assert _Asked.count == 1
+    with pytest.raises(Exception, match="payload must be a JSON object, got list"):
+        plan_call(catalog, "skill.analysis", ["x"], context=None, env={})
+    with pytest.raises(Exception, match="model_config must be an object"):
+        plan_call(catalog, "skill.analysis", {"data": "x", "model_config": ["gpt-4o"]}, context=None, env={})
+    with pytest.raises(Exception, match="llm_overrides must be an object"):
+        plan_call(catalog, "skill.analysis", {"data": "x"}, context={"llm_overrides": "gpt-4o"}, env={})
