@@ -7,7 +7,16 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Mapping
-from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    getcontext,
+    setcontext,
+)
 from typing import Any, TypeVar
 
 #: The context every money computation runs in, whatever the caller's. An application may lower Decimal's
@@ -22,21 +31,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def exact_money(fn: F) -> F:
-    """``fn`` (a function or a coroutine function) run in :data:`MONEY`, the caller's context restored after
-    (Decimal's context is a context variable: it holds across the coroutine's awaits, for its task alone)."""
+    """``fn`` (a function or a coroutine function) run in a copy of :data:`MONEY`, the caller's context restored
+    after (Decimal's context is a context variable: it holds across the coroutine's awaits, for its task alone).
+
+    What ``with localcontext(MONEY):`` does (a copy of MONEY made current, the caller's made current again on the
+    way out), without the context manager: its object, its keywords' check and its two method calls cost some 1,900
+    instructions of its 7,000 on every call of the service."""
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
-            with localcontext(MONEY):
+            callers = getcontext()
+            setcontext(MONEY.copy())  # a copy: code run inside (a progress callback) may change the current one
+            try:
                 return await fn(*args, **kwargs)
+            finally:
+                setcontext(callers)
 
         return run_async  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
-        with localcontext(MONEY):
+        callers = getcontext()
+        setcontext(MONEY.copy())
+        try:
             return fn(*args, **kwargs)
+        finally:
+            setcontext(callers)
 
     return run  # type: ignore[return-value]
 
