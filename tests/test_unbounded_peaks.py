@@ -97,8 +97,11 @@ def test_a_call_that_fell_back_from_a_model_of_no_known_price_is_no_bound_under_
     stats = summary["model_stats"]
     assert stats["metered"]["unbounded_attempts"] == 0 and stats["mystery"]["unbounded_attempts"] == 1
     assert stats["mystery"]["largest_call"] is None  # no call ended on it
-    for peak in (stats["metered"]["largest_call"], summary["largest_call"]):
-        assert (peak["at_most_usd"], peak["counted_usd"], peak["unbounded_attempts"]) == (None, "0.2", 1), peak
+    # a peak's unbounded_attempts are those on its model (the window's: all): the model the call ended on holds none,
+    # yet the call itself holds one, so no figure bounds it
+    metered, window = stats["metered"]["largest_call"], summary["largest_call"]
+    assert (metered["at_most_usd"], metered["counted_usd"], metered["unbounded_attempts"]) == (None, "0.2", 0)
+    assert (window["at_most_usd"], window["counted_usd"], window["unbounded_attempts"]) == (None, "0.2", 1)
 
 
 def test_the_costliest_day_and_run_say_an_unbounded_attempt_of_another_day_and_run(tmp_path: Path):
@@ -186,38 +189,49 @@ def test_flow_gate_checks_a_call_of_no_at_most_by_what_it_counts(tmp_path: Path,
     assert code == 0 and "allow_unpriced admits" in out, out
 
 
-def _steps_to_place_unbounded(tmp_path: Path, rows: int) -> int:
-    """SQLite's virtual-machine steps (in thousands) to place ``rows`` unbounded attempts on their calls, in a ledger
-    whose rows no call's end marks (as the benchmark's hand-made ledger writes them: one attempt a run)."""
+def test_a_peak_call_is_told_apart_from_the_calls_of_its_run_before_it(tmp_path: Path):
+    # one run of many calls: each of the first fell back from a model of no price; the last, the costliest, did not.
+    # Its figure bounds it (the walk back from its last attempt stops at the call before's end), the others' do not;
+    # and the walk reads the call's own rows, not the run's: as many SQLite steps for 40 calls before it as for 400
     import sqlite3
 
-    from magsag_mcp.ledger.peaks import CostliestCalls
+    from magsag_mcp.ledger.peaks import _call_holds_unbounded
 
-    db = tmp_path / f"bare-{rows}.db"
-    asyncio.run(_record(db, []))  # the schema, migrated
-    conn = sqlite3.connect(db)
-    conn.executemany(
-        "INSERT INTO attempts (run_id, started_at, provider, model, outcome, input_tokens, output_tokens, total_tokens)"
-        " VALUES (?, ?, 'compat', 'mystery', 'error', 0, 0, 0)",
-        [(f"r{i}", DAY + i) for i in range(rows)],
-    )
-    steps = [0]
+    def ledger(calls: int) -> tuple[Path, dict]:
+        db = tmp_path / f"long-{calls}.db"
+        fell = [
+            [
+                _attempt("long", DAY + 10 * i, "mystery", "error", cost=None, error_class="timeout"),
+                _attempt("long", DAY + 10 * i + 1, "metered", cost="0.2", position=1),
+            ]
+            for i in range(calls)
+        ]
+        last = [_attempt("long", DAY + 10 * calls, "metered", cost="0.5")]
+        asyncio.run(_record(db, [(_run("long", DAY), c) for c in [*fell, last]]))
 
-    def step() -> int:
-        steps[0] += 1
-        return 0
+        async def read() -> dict:
+            async with Ledger(db) as led:
+                return await led.summarize()
 
-    conn.set_progress_handler(step, 1000)
-    costliest = CostliestCalls()
-    costliest.read_unbounded(conn, UsageFilters.build(None), ["mystery"])
-    conn.close()
-    assert costliest.unbounded[None] == rows  # each placed on its own attempt's call: no call's end follows it
-    return steps[0]
+        return db, asyncio.run(read())
 
+    steps = []
+    for calls in (40, 400):
+        db, summary = ledger(calls)
+        peak = summary["model_stats"]["metered"]["largest_call"]
+        assert (peak["at_most_usd"], peak["unbounded_attempts"]) == ("0.5", 0), peak
+        window = summary["largest_call"]
+        assert (window["at_most_usd"], window["unbounded_attempts"]) == ("0.5", calls)
+        conn = sqlite3.connect(db)
+        count = [0]
 
-def test_placing_unbounded_attempts_on_their_calls_walks_a_few_rows_each_not_to_the_tables_end(tmp_path: Path):
-    # each attempt's walk to its call's end stops at the next run's row; it went on to the table's end where no row
-    # marks a call's end, so the work grew with the square of the attempts (a summary of 20,000 of them: 1.4 s, from
-    # 75 ms). Ten times the rows, about ten times the steps (quadratic would be a hundred times).
-    small, large = _steps_to_place_unbounded(tmp_path, 400), _steps_to_place_unbounded(tmp_path, 4000)
-    assert large < 20 * max(small, 1), (small, large)
+        def step(count: list[int] = count) -> int:
+            count[0] += 1
+            return 0
+
+        conn.set_progress_handler(step, 10)
+        assert not _call_holds_unbounded(conn, "long", DAY + 10 * calls)
+        assert _call_holds_unbounded(conn, "long", DAY + 10 * (calls - 1) + 1)  # the call before: it fell back
+        steps.append(count[0])
+        conn.close()
+    assert steps[1] <= steps[0] + 5, steps

@@ -167,9 +167,9 @@ async def summarize(
                     acc["cost_bound_pusd"] += int(bound or 0)
                     acc["bounded"] += int(bounded or 0)
         unbounded = total["unpriced"] - total["bounded"]
-        if unbounded:  # which calls leave them out (see peaks.py)
-            models = [m for m, acc in groups["model"].items() if acc["unpriced"] > acc["bounded"]]
-            costliest.read_unbounded(conn, fixed, models)
+        if unbounded:  # which peaks leave them out (see peaks.py)
+            counts = {m: acc["unpriced"] - acc["bounded"] for m, acc in groups["model"].items()}
+            costliest.mark_unbounded(conn, {**counts, None: unbounded})
         source, where, args = attempts_where(conn, fixed)
         period = conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM {source}{where}", args).fetchone()
         largest_day, agent_days = largest_days(conn, fixed, zone)

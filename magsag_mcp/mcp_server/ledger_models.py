@@ -12,7 +12,8 @@ from .models_base import USD, Out
 #: what a peak's unbounded_attempts counts
 _PEAK_UNBOUNDED = (
     "attempts of unknown cost with no bound (an unknown price, admitted by allow_unpriced) among those this peak was "
-    "chosen from, which its figures leave out: while any, at_most_usd bounds no peak"
+    "chosen from (a model's largest_call: those on the model), which its figures leave out: while any, at_most_usd "
+    "bounds no peak"
 )
 
 
