@@ -222,54 +222,63 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             except asyncio.CancelledError:  # the loop is ending: what is queued is written, then this stops
                 until_idle = True
             self._wake.clear()
-            batch, self._pending = self._pending, []
-            if batch:
-                durable = any(d for _, _, d, _, _ in batch)
-                self._batch_in_flight = True
-                outcome: list[Any] = []
-                try:
-                    try:
-                        results = await self._writer._execute(
-                            self._apply_batch,
-                            self._writer._conn,
-                            [fn for fn, _, _, _, _ in batch],
-                            self.durable_mode if durable else "NORMAL",
-                            outcome,
-                        )
-                    except asyncio.CancelledError:
-                        # The loop is ending. The batch runs to its end in the writer's thread anyway: told it
-                        # failed, a reservation it made was held until it expired, a record kept to write again
-                        # (its cost counted twice). Cancelled again meanwhile, it is still waited for.
-                        until_idle = True
-                        while not outcome:
-                            with contextlib.suppress(asyncio.CancelledError):
-                                await self._writer._execute(lambda: None)  # queued behind it: the batch is done
-                        results = outcome[0]
-                        if isinstance(results, BaseException):
-                            raise results from None
-                except BaseException as exc:  # the whole transaction failed (disk full, locked too long)
-                    err = use_error(exc, self.path, self.busy_timeout_ms)
-                    for _, fut, _, _, refused in batch:
-                        if not fut.done():
-                            fut.set_exception(err)
-                        elif refused is not None:  # its caller was cancelled while it waited
-                            refused(err)
-                    if isinstance(exc, asyncio.CancelledError):
-                        raise
-                    continue
-                finally:
-                    self._batch_in_flight = False
-                for (_, fut, _, orphaned, refused), (ok, value) in zip(batch, results, strict=True):
-                    if not ok:  # a cost past what SQLite holds says so
-                        value = overflow_error(value, self.path) or value
-                    if fut.done():  # its caller was cancelled while it waited
-                        hand_back = orphaned if ok else refused
-                        if hand_back is not None:
-                            hand_back(value)
-                    elif ok:
-                        fut.set_result(value)
-                    else:
-                        fut.set_exception(value)
+            if self._pending:
+                until_idle = await self._write_batch(until_idle)
+
+    async def _write_batch(self, until_idle: bool) -> bool:
+        """What is queued, as one batch; ``until_idle`` comes back True if the loop is ending. A method of its own so
+        that the batch (its operations, their rows, futures and results) is freed as it returns, not held while the
+        loop waits for the next one: at 200 callers the young collections walked and promoted it meanwhile."""
+        assert self._writer is not None
+        batch, self._pending = self._pending, []
+        durable = any(d for _, _, d, _, _ in batch)
+        self._batch_in_flight = True
+        outcome: list[Any] = []
+        try:
+            try:
+                results = await self._writer._execute(
+                    self._apply_batch,
+                    self._writer._conn,
+                    [fn for fn, _, _, _, _ in batch],
+                    self.durable_mode if durable else "NORMAL",
+                    outcome,
+                )
+            except asyncio.CancelledError:
+                # The loop is ending. The batch runs to its end in the writer's thread anyway: told it
+                # failed, a reservation it made was held until it expired, a record kept to write again
+                # (its cost counted twice). Cancelled again meanwhile, it is still waited for.
+                until_idle = True
+                while not outcome:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._writer._execute(lambda: None)  # queued behind it: the batch is done
+                results = outcome[0]
+                if isinstance(results, BaseException):
+                    raise results from None
+        except BaseException as exc:  # the whole transaction failed (disk full, locked too long)
+            err = use_error(exc, self.path, self.busy_timeout_ms)
+            for _, fut, _, _, refused in batch:
+                if not fut.done():
+                    fut.set_exception(err)
+                elif refused is not None:  # its caller was cancelled while it waited
+                    refused(err)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return until_idle
+        finally:
+            self._batch_in_flight = False
+        for (_, fut, _, orphaned, refused), (ok, value) in zip(batch, results, strict=True):
+            if not ok:  # a cost past what SQLite holds says so
+                value = overflow_error(value, self.path) or value
+            if fut.done():  # its caller was cancelled while it waited
+                hand_back = orphaned if ok else refused
+                if hand_back is not None:
+                    hand_back(value)
+            elif ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+        results.clear()  # (aiosqlite's thread holds it too, as the result of the function it ran last)
+        return until_idle
 
     def _apply_batch(self, conn: sqlite3.Connection, fns: list[Any], mode: str, outcome: list[Any]) -> Any:
         """The batch, its results (or its failure) kept in ``outcome`` too, for a writer cancelled meanwhile."""
@@ -278,6 +287,10 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         except BaseException as exc:
             outcome.append(exc)
             raise
+        finally:
+            # aiosqlite's thread holds the function it ran last (and with it this list) until the next one comes: the
+            # batch's operations, their rows with them, are freed now, not once the next batch is queued
+            fns.clear()
         outcome.append(results)
         return results
 
