@@ -128,11 +128,11 @@ async def _in_flight(
 
 async def _young(call: Callable[[], Awaitable[object]], callers: int, calls: int, top: int) -> dict[str, object]:
     """Per generation: collections, objects walked a collection (median and max) and in all, per call; and the
-    objects the collections walked, by type and where made (tracemalloc on for the calls counted)."""
+    objects the young collections walked, by type. (Where each was made is not looked up here: with tracemalloc on,
+    the calls queued for a connection past the connect timeout.)"""
     walked: dict[int, list[int]] = {0: [], 1: [], 2: []}
     collected = [0]
     kinds: collections.Counter[str] = collections.Counter()
-    rows: collections.Counter[str] = collections.Counter()
 
     def hook(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -141,8 +141,6 @@ async def _young(call: Callable[[], Awaitable[object]], callers: int, calls: int
             walked[g].append(len(young) + sum(len(gc.get_objects(i)) for i in range(2, g + 1)))
             for o in young:
                 kinds[type(o).__qualname__] += 1
-                if g == 0:  # (where each was made is looked up for the young collections alone: it is slow)
-                    rows[f"{type(o).__qualname__} @ {_where(o)}"] += 1
         else:
             collected[0] += info["collected"]
 
@@ -154,13 +152,11 @@ async def _young(call: Callable[[], Awaitable[object]], callers: int, calls: int
 
     await asyncio.gather(*(worker(n) for n in per))  # warm-up
     gc.collect()
-    tracemalloc.start(25)
     gc.callbacks.append(hook)
     try:
         await asyncio.gather(*(worker(n) for n in per))
     finally:
         gc.callbacks.remove(hook)
-        tracemalloc.stop()
     out: dict[str, object] = {}
     for g, sizes in walked.items():
         if sizes:
@@ -173,7 +169,6 @@ async def _young(call: Callable[[], Awaitable[object]], callers: int, calls: int
     out["walked_per_call"] = round(sum(sum(s) for s in walked.values()) / calls, 1)
     out["freed"] = collected[0]
     out["young_by_type"] = {k: round(n / calls, 2) for k, n in kinds.most_common(top)}
-    out["young_by_place"] = {k: round(n / calls, 2) for k, n in rows.most_common(top)}
     return out
 
 
@@ -240,8 +235,8 @@ def render(report: dict[str, object]) -> str:
                 f"  gen{g}: {row['collections']} collections, {row['walked_median']} walked at the median,"
                 f" {row['walked_max']} at most, {row['walked_per_call']} a call"
             )
-    lines.append("  the youngest generation's collections walked, a call, by where made:")
-    lines += [f"  {n:8.2f}  {k}" for k, n in young["young_by_place"].items()]
+    lines.append("  the young collections walked, a call, by type:")
+    lines += [f"  {n:8.2f}  {k}" for k, n in young["young_by_type"].items()]
     cycles = report["cycles"]
     lines.append(f"Cycles: {cycles['per_call']} objects a call freed only by the collector")
     lines += [f"  {n:8.2f}  {k}" for k, n in cycles["by_place"].items()]
