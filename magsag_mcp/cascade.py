@@ -300,7 +300,7 @@ class Cascade(TargetSkips):
                     if not exc.reached:  # (refused, not resolved, not connected in time): a target left comes back
                         state.sent_after_deferral = sent_before
                     if isinstance(exc, ContextTooLongError):
-                        state.too_long.append(target)
+                        state.too_long = [*state.too_long, target]
                     record = attempt_record(
                         plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
                     )

@@ -38,10 +38,12 @@ log = redacting_logger("magsag_mcp.cascade")
 @dataclass(slots=True)
 class CascadeState:
     attempts: list[AttemptRecord] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
+    #: (this and ``too_long`` stay an empty tuple until their first entry: most calls have none, and an empty list
+    #: made for each lived the whole call, for the collector's young collections to walk at 200 callers)
+    skipped: list[dict[str, Any]] | tuple[()] = ()
     last_error: MagsagError | None = None
     #: targets that answered "context too long"
-    too_long: list[Target] = field(default_factory=list)
+    too_long: list[Target] | tuple[()] = ()
     #: the last target not retried because another was left to try first: (position, try, error, record, admission)
     deferred: tuple[int, int, Any, AttemptRecord, Any] | None = None
     #: a request was sent since then: the target left for the next one is not asked again
@@ -140,7 +142,10 @@ def record_skip(
     policy = getattr(exc, "policy", None)
     if policy:
         entry["policy"] = policy
-    state.skipped.append(entry)
+    if state.skipped:
+        state.skipped.append(entry)
+    else:
+        state.skipped = [entry]
     if exc is not None and not (routine and state.last_error is not None):
         state.last_error = exc
     elif exc is None and state.last_error is None:
@@ -225,7 +230,7 @@ def trace(plan: Plan, state: CascadeState) -> dict[str, Any]:
     return {
         "rule": plan.rule,
         "candidates": candidates,
-        "skipped": state.skipped,
+        "skipped": state.skipped or [],
         "warnings": warnings,
         "attempts": attempts,
     }

@@ -53,3 +53,20 @@ async def test_a_written_batch_is_freed_when_its_callers_have_their_results(tmp_
         await asyncio.sleep(0)  # the writer back waiting for the next batch
         assert [ref() for ref in watched] == [None, None, None]
         assert await ledger.submit(_Write(7)) == 7  # and the ledger writes on
+
+
+@pytest.mark.usefixtures("fake_scripts")
+async def test_a_call_that_skips_nothing_makes_no_list_for_skips():
+    # CascadeState made two empty lists a call (skipped, too_long) that lived as long as the call: most calls skip
+    # nothing. They are made at the first entry now; the trace still shows a list.
+    import dataclasses
+
+    from magsag_mcp.cascade_report import CascadeState
+    from tests.test_cascade import make, plan
+
+    fresh = CascadeState([])
+    lists = [f.name for f in dataclasses.fields(fresh) if isinstance(getattr(fresh, f.name), list)]
+    assert lists == ["attempts"]
+    cascade, _ = make()
+    out = await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert out.trace["skipped"] == [] and isinstance(out.trace["skipped"], list)
