@@ -35,7 +35,14 @@ from .base_urls import _base_url_problem, _shown
 from .capabilities import Capabilities, capabilities_for
 from .empty_answers import cut_at_max_tokens, no_answer, server_cut
 from .endpoint import Endpoint as Endpoint  # where the providers import it from
-from .http_errors import error_under_2xx, obey_should_retry, says_no_such_route, with_request_id
+from .http_errors import (
+    GATEWAY_TIMEOUTS,
+    error_under_2xx,
+    obey_should_retry,
+    refused_by_vendor,
+    says_no_such_route,
+    with_request_id,
+)
 from .json_output import check_strict_calls, parse_json_output, without_inline_thinking
 from .stream_text import ThinkingFilter
 from .wire_format import WireFormat, said
@@ -434,7 +441,7 @@ class HTTPProvider(Provider):
                     reported = acc.usage_so_far()
                     if reported is not None and reported.reported:
                         exc.usage = reported
-                    elif exc is not refused or not _refusal(exc):
+                    elif exc is not refused or not refused_by_vendor(exc):
                         exc.maybe_billed = True
                         exc.prompt_usage = acc.prompt_counted()
                 # an error event in the stream, or a failed response, came under the stream's request id
@@ -456,22 +463,6 @@ async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> N
     if progress is not None and result.text:
         data = {"chars": len(result.text), "text": result.text}
         await tell_at_rest(progress, "delta", data, result.usage, "after its answer had come whole")
-
-
-#: a gateway's timeout waiting for the server that was answering: 504, and 524 (Cloudflare, in front of
-#: some vendors and gateways: the origin accepted the request and did not answer in time)
-GATEWAY_TIMEOUTS = frozenset({504, 524})
-
-
-def _refusal(exc: ProviderError) -> bool:
-    """Whether an error event is the vendor's refusal of the request (an HTTP error status said in the stream), not a
-    gateway's timeout on a server that was at work on it, nor an event that could not be read."""
-    return (
-        exc.status is not None
-        and exc.status >= 400
-        and exc.status not in GATEWAY_TIMEOUTS
-        and not isinstance(exc, MalformedResponseError)
-    )
 
 
 def _name_the_source(exc: ProviderError, endpoint: Endpoint, target: Target) -> None:

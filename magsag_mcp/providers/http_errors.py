@@ -16,6 +16,7 @@ from ..errors import (
     BadRequestError,
     ContentFilteredError,
     ContextTooLongError,
+    MalformedResponseError,
     ModelNotFoundError,
     OverloadedError,
     PermissionDeniedError,
@@ -427,3 +428,19 @@ def obey_should_retry(exc: ProviderError, headers: Mapping[str, str]) -> None:
     elif said == "true" and type(exc) is UnexpectedStatusError:
         exc.retryable = True  # type: ignore[misc]
         exc.retry_after = parse_retry_after(headers)
+
+
+#: a gateway's timeout waiting for the server that was answering: 504, and 524 (Cloudflare, in front of
+#: some vendors and gateways: the origin accepted the request and did not answer in time)
+GATEWAY_TIMEOUTS = frozenset({504, 524})
+
+
+def refused_by_vendor(exc: ProviderError) -> bool:
+    """Whether an error event is the vendor's refusal of the request (an HTTP error status said in the stream), not a
+    gateway's timeout on a server that was at work on it, nor an event that could not be read."""
+    return (
+        exc.status is not None
+        and exc.status >= 400
+        and exc.status not in GATEWAY_TIMEOUTS
+        and not isinstance(exc, MalformedResponseError)
+    )
