@@ -1,0 +1,144 @@
+"""What ``magsag flow gate`` reads of a ``flow summarize`` output: its shape, validated field by field (a field of
+the wrong type is an :class:`~magsag_mcp.errors.InputError` naming it, never a crash nor a policy violation), and
+the figures each threshold is checked against (a peak's costs, a call's counted cost). See :mod:`.gate`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import InputError
+
+Count = Annotated[int, Field(ge=0, strict=True)]
+# up to a trillion USD: anything larger is not a summary (and would overflow the Decimal context)
+Usd = Annotated[Decimal, Field(ge=0, le=10**12, allow_inf_nan=False)] | None
+
+#: how a summary's by_agent names the calls made without an agent (see ledger.queries.summarize)
+NO_AGENT = "(none)"
+
+HOW = "the summary must be the JSON that `magsag flow summarize --output FILE` writes"
+
+
+class _Stats(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    calls: Count = 0
+    errors: Count = 0
+    #: the attempts that reached a provider (a call's retries and fallback hops each one); older summaries lack it,
+    #: and counted those as ``calls``
+    attempts: Count | None = None
+    cost_usd: Usd = None
+    cost_usd_exact: Usd = None
+    #: the known part (null cost_usd when some cost is unknown); older summaries lack it
+    known_cost_usd: Usd = None
+    unpriced_calls: Count = 0
+    unknown_cost_bound_usd: Usd = None
+    unbounded_calls: Count | None = None
+    providers: list[str] = Field(default_factory=list)
+
+    @property
+    def used(self) -> int:
+        """The attempts that reached a provider: a model a call left for another has attempts and no call."""
+        return self.calls if self.attempts is None else self.attempts
+
+    @property
+    def known(self) -> Decimal:
+        for exact in (self.known_cost_usd, self.cost_usd_exact, self.cost_usd):
+            if exact is not None:
+                return exact
+        return Decimal(0)
+
+    @property
+    def bound(self) -> Decimal:
+        return self.unknown_cost_bound_usd or Decimal(0)
+
+    @property
+    def cost(self) -> Decimal:
+        """The cost checked: the known cost plus the bound on the unknown costs."""
+        return self.known + self.bound
+
+    @property
+    def unbounded(self) -> int:
+        # a summary without the field is from before bounds were kept: none of its unknown costs has one
+        return self.unpriced_calls if self.unbounded_calls is None else min(self.unbounded_calls, self.unpriced_calls)
+
+    def shown(self) -> str:
+        """The cost as a message shows it."""
+        # "f": a small Decimal prints as 5E-7 (as the summary's "0.0000005" parses)
+        if not self.bound:
+            return f"${self.known:f}"
+        return f"up to ${self.cost:f} (${self.known:f} known, up to ${self.bound:f} of unknown cost)"
+
+
+class _Call(BaseModel):
+    """A summary's costliest call: its run, the time of its last attempt, its attempts' cost together."""
+
+    model_config = ConfigDict(extra="allow")
+    run_id: str | None = None
+    time: str | None = None
+    #: null where an attempt of the call has no known cost and no bound (see ledger.peaks); required: a call's entry
+    #: without it is not a summary's
+    at_most_usd: Usd = Field()
+    #: what the call limit counts of it (at_most_usd, or with one null, its figure without the unbounded attempts)
+    counted_usd: Usd = None
+
+    @property
+    def counted(self) -> Decimal:
+        for figure in (self.at_most_usd, self.counted_usd):
+            if figure is not None:
+                return figure
+        return Decimal(0)
+
+
+class _ModelStats(_Stats):
+    calls: Count  # required: a model's entry without calls is not a summary's
+    largest_call: _Call | None = None
+
+
+class _Peak(_Stats):
+    """A summary's costliest run (``run_id``) or day (``date``)."""
+
+    run_id: str | None = None
+    delegated_runs: Count = 0
+    date: str | None = None
+
+
+class _AgentStats(_Stats):
+    largest_day: _Peak | None = None
+
+
+class _Summary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model_stats: dict[str, _ModelStats]
+    by_agent: dict[str, _AgentStats] | None = None
+    largest_run: _Peak | None = None
+    largest_day: _Peak | None = None
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int) or (i == 1 and loc[0] in ("model_stats", "by_agent")):
+            out += f"[{part!r}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "the summary"
+
+
+def parse_summary(summary: Any) -> _Summary:
+    """The summary, validated; :class:`InputError` naming the field and the fix otherwise."""
+    if not isinstance(summary, dict):
+        raise InputError(f"the summary must be a JSON object with 'model_stats', not {type(summary).__name__}; {HOW}")
+    try:
+        return _Summary.model_validate(summary)
+    except ValidationError as exc:
+        problems = [
+            f"{_where(tuple(e['loc']))}: "
+            + ("should be a JSON object" if e["type"] in ("dict_type", "model_type") else e["msg"])
+            + ("" if e["type"] == "missing" else f" (got {e['input']!r})")
+            for e in exc.errors()
+        ]
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise InputError(f"invalid summary: {shown}; {HOW}", problems=problems) from None
