@@ -193,7 +193,7 @@ def call_scoped(fn: F) -> F:
     import inspect
 
     # The ones known before are set back only when the call registered any (most register none): a set on entry for
-    # a token to reset on the way out cost some 1,800 instructions a call, two context variables' copies of the task's
+    # a token to reset on the way out cost some 1,800 instructions a call (each set copies the task's context)
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
