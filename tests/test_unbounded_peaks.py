@@ -104,6 +104,32 @@ def test_a_call_that_fell_back_from_a_model_of_no_known_price_is_no_bound_under_
     assert (window["at_most_usd"], window["counted_usd"], window["unbounded_attempts"]) == (None, "0.2", 1)
 
 
+@pytest.mark.parametrize("filters", [{"model": "metered"}, {"provider": "compat", "since": str(DAY + 11)}])
+def test_a_peak_call_holding_an_unbounded_attempt_the_filters_leave_out_is_still_no_bound(
+    tmp_path: Path, filters: dict
+):
+    # the call's unbounded attempt (on another model, or before the window) is not among the summary's attempts, so
+    # the summary counts none; the call is still counted whole (counted_usd, what the call limit checks), and the
+    # "0.2" it was given as at_most_usd left out a cost nobody knows
+    call = [
+        _attempt("fell", DAY + 10, "mystery", "error", cost=None, error_class="timeout"),
+        _attempt("fell", DAY + 12, "metered", cost="0.2", position=1),
+    ]
+    asyncio.run(_record(tmp_path / "l.db", [(_run("fell", DAY + 10), call)]))
+
+    async def read() -> dict:
+        async with Ledger(tmp_path / "l.db") as ledger:
+            return await ledger.summarize(UsageFilters(**filters))
+
+    summary = asyncio.run(read())
+    assert summary["totals"]["unbounded_attempts"] == 0 and "mystery" not in summary["model_stats"]
+    metered, window = summary["model_stats"]["metered"]["largest_call"], summary["largest_call"]
+    for peak in (metered, window):
+        assert (peak["run_id"], peak["at_most_usd"], peak["counted_usd"], peak["unbounded_attempts"]) == (
+            "fell", None, "0.2", 0
+        ), peak
+
+
 def test_the_costliest_day_and_run_say_an_unbounded_attempt_of_another_day_and_run(tmp_path: Path):
     # day 1: $2 known (run big, delegating run kid); day 2: a call of no known price (run dark, agent bo). The day and
     # the run of $2 are the costliest that can be counted, not a bound on the day or run of unknown cost

@@ -70,6 +70,10 @@ def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, .
     ]
 
 
+#: the filters that may select some of a call's attempts and not others (its run, agent and skill are its attempts')
+_NARROWING = ("model", "provider", "since", "until")
+
+
 def _stats(acc: dict[str, int]) -> dict[str, Any]:
     number, exact = _money(acc["cost_pusd"])
     complete = acc["unpriced"] == 0
@@ -167,7 +171,10 @@ async def summarize(
                     acc["cost_bound_pusd"] += int(bound or 0)
                     acc["bounded"] += int(bounded or 0)
         unbounded = total["unpriced"] - total["bounded"]
-        if unbounded:  # which peaks leave them out (see peaks.py)
+        # which peaks leave them out (see peaks.py). A filter (a model, a window) may leave a peak call's unbounded
+        # attempt out of the summary's (its fallback's first model, its try before the window) while the call is
+        # counted whole: its at_most_usd was that whole's figure, none counted; the peaks are read then too
+        if unbounded or any(getattr(fixed, name) is not None for name in _NARROWING):
             counts = {m: acc["unpriced"] - acc["bounded"] for m, acc in groups["model"].items()}
             costliest.mark_unbounded(conn, {**counts, None: unbounded})
         source, where, args = attempts_where(conn, fixed)
