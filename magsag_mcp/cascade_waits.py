@@ -122,7 +122,7 @@ def retry_wait(
             f"{label}: not retried: the server asked to wait {against(exc.retry_after, policy.max_delay)}, "
             f"longer than the retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY)"
         )
-        state.gave_up = (exc, over_the_cap(policy, exc, label, sent=try_number > 0))
+        state.gave_up = (exc, over_the_cap(policy, exc, label, sent=try_number > 0, remaining=remaining))
         return None
     if exc.retried_only_on_last_target and not state.revisited and another_left is not None and another_left():
         record.warnings.append(f"{label}: {exc.kind}, not retried: the next target is tried first")
@@ -155,14 +155,22 @@ def _refused(exc: ProviderError) -> str:
     return "rate limited" if isinstance(exc, RateLimitError) else f"refused ({exc.kind})"
 
 
-def over_the_cap(policy: RetryPolicy, exc: ProviderError, label: str, *, sent: bool) -> str:
+def over_the_cap(
+    policy: RetryPolicy, exc: ProviderError, label: str, *, sent: bool, remaining: float | None = None
+) -> str:
     """For the call's error, when ``exc`` is its last: ``label`` not tried again as its server's wait is over the
     retry cap, and the fix (the attempt's warning says the first half). ``sent`` False: ``exc`` stands for a target
-    left alone for what an earlier call was asked (see :meth:`TargetRests.resting`), not sent in this call."""
+    left alone for what an earlier call was asked (see :meth:`TargetRests.resting`), not sent in this call.
+    ``remaining``: what the call's deadline left then (None: all of it)."""
     wait: float = exc.retry_after  # type: ignore[assignment]  # (too_long: a wait was given)
     fix = f"set MAGSAG_RETRY_MAX_DELAY to {math.ceil(wait)} or more to wait it out"
-    if wait >= policy.deadline:  # (the wait would pass the call's deadline too)
-        fix += f", and MAGSAG_CALL_DEADLINE above it (now {setting(policy.deadline)})"
+    # the wait would pass the call's deadline too: what it leaves, as retry_wait compares it once the cap allows the
+    # wait, not the whole deadline (a wait of 50s after 15s spent, within a deadline of 60s, passes it)
+    left = policy.deadline if remaining is None else remaining
+    if wait >= left:
+        spent = policy.deadline - left
+        before = f" and the {seconds(spent)} the call took before it" if spent >= 1 else ""
+        fix += f", and MAGSAG_CALL_DEADLINE above it{before} (now {setting(policy.deadline)})"
     said = against(wait, policy.max_delay)
     why = (
         f"{label} was {_refused(exc)} and not tried again: its server asked to wait {said}"

@@ -1028,6 +1028,25 @@ async def test_a_wait_over_the_cap_and_the_deadline_names_both_settings():
     )
 
 
+async def test_a_wait_over_the_cap_past_what_the_deadline_leaves_names_the_deadline_too():
+    # a first wait of 15s taken, then one of 50s over the cap: 50s is less than the 60s deadline, yet more than the
+    # ~45s it leaves; raising MAGSAG_RETRY_MAX_DELAY alone (the fix once named) would fail the call on its deadline
+    script(
+        "a",
+        E.RateLimitError("slow down", status=429, retry_after=15.0),
+        E.RateLimitError("slow down", status=429, retry_after=50.0),
+    )
+    cascade, clock = make(deadline=60.0)
+    with pytest.raises(E.RateLimitError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    (slept,) = clock.sleeps
+    assert info.value.message.endswith(
+        "longer than the retry cap of 20s (MAGSAG_RETRY_MAX_DELAY); set MAGSAG_RETRY_MAX_DELAY to 50 or more to wait "
+        f"it out, and MAGSAG_CALL_DEADLINE above it and the {seconds(slept)} the call took before it (now 60s), or "
+        "call again in 50s"
+    )
+
+
 async def test_a_call_still_rate_limited_at_its_last_try_says_its_retries_were_spent():
     script("a", *[E.RateLimitError("slow down", status=429, retry_after=2.0)] * 3)
     cascade, clock = make()
