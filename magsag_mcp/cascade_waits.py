@@ -196,7 +196,14 @@ def retries_spent(policy: RetryPolicy, exc: ProviderError, label: str) -> str | 
         else f"its last try, the {_ordinal(tries)} (MAGSAG_MAX_RETRIES={retries}: {retries} "
         f"{'retry' if retries == 1 else 'retries'} after the first)"
     )
-    return f"{label} was still rate limited at {which}; raise MAGSAG_MAX_RETRIES, or {again}"
+    fix = "raise MAGSAG_MAX_RETRIES"
+    # a retry more would not be taken either: its wait is over the cap (see retry_wait)
+    if wait is not None and policy.too_long(wait):
+        fix += (
+            f", and MAGSAG_RETRY_MAX_DELAY to {math.ceil(wait)} or more (its server asked to wait "
+            f"{against(wait, policy.max_delay)}, longer than the retry cap of {setting(policy.max_delay)})"
+        )
+    return f"{label} was still rate limited at {which}; {fix}, or {again}"
 
 
 def taken_for_a_quota(exc: BaseException | None) -> str | None:

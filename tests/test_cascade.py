@@ -1060,6 +1060,20 @@ async def test_a_call_still_rate_limited_at_its_last_try_says_its_retries_were_s
     )
 
 
+async def test_a_last_try_whose_wait_is_over_the_retry_cap_names_the_cap_with_the_retries():
+    # no retry left, and the 429's wait (45s) over the cap of 20s: a retry more (MAGSAG_MAX_RETRIES, the fix once
+    # named alone) would not be taken either, refused as too long a wait
+    script("a", E.RateLimitError("slow down", status=429, retry_after=45.0))
+    cascade, clock = make(tries=1)
+    with pytest.raises(E.RateLimitError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert clock.sleeps == [] and info.value.message.endswith(
+        "; fake:a was still rate limited at its only try (MAGSAG_MAX_RETRIES=0: no retry); raise MAGSAG_MAX_RETRIES, "
+        "and MAGSAG_RETRY_MAX_DELAY to 45 or more (its server asked to wait 45s, longer than the retry cap of 20s), "
+        "or call again in 45s"
+    )
+
+
 async def test_a_fallback_that_failed_last_is_what_the_error_says_not_the_rate_limit_before_it():
     # the note is of the last error only: a fallback's 500 after a rate limit is the call's last word
     script("a", E.RateLimitError("slow down", status=429, retry_after=45.0))
