@@ -77,12 +77,9 @@ def _run(run_id: str, at: float, parent: str | None = None, agent: str = "ana") 
     return RunRecord(run_id, agent, None, at, parent_run_id=parent, ended_at=at + 1, status="ok")
 
 
-@pytest.mark.parametrize("filters", [{}, {"since": "2025-11-01T06:00:00+00:00"}, {"run_id": "fell"}])
-def test_a_call_that_fell_back_from_a_model_of_no_known_price_is_no_bound_under_the_model_it_ended_on(
-    tmp_path: Path, filters: dict
-):
-    # its first attempt, on a model of no price, was cut after the vendor had it (unknown cost, no bound); the call
-    # counts under the model that answered, whose own attempts all have a price: that model's peak leaves it out
+def _fell_back_summary(tmp_path: Path, filters: dict) -> dict:
+    """The summary (``filters``) of one call whose first attempt, on a model of no price, was cut after the vendor had
+    it (unknown cost, no bound) and whose fallback on a priced model answered for $0.2."""
     call = [
         _attempt("fell", DAY + 10, "mystery", "error", cost=None, error_class="timeout"),
         _attempt("fell", DAY + 12, "metered", cost="0.2", position=1),
@@ -93,7 +90,16 @@ def test_a_call_that_fell_back_from_a_model_of_no_known_price_is_no_bound_under_
         async with Ledger(tmp_path / "l.db") as ledger:
             return await ledger.summarize(UsageFilters(**filters))
 
-    summary = asyncio.run(read())
+    return asyncio.run(read())
+
+
+@pytest.mark.parametrize("filters", [{}, {"since": "2025-11-01T06:00:00+00:00"}, {"run_id": "fell"}])
+def test_a_call_that_fell_back_from_a_model_of_no_known_price_is_no_bound_under_the_model_it_ended_on(
+    tmp_path: Path, filters: dict
+):
+    # its first attempt, on a model of no price, was cut after the vendor had it (unknown cost, no bound); the call
+    # counts under the model that answered, whose own attempts all have a price: that model's peak leaves it out
+    summary = _fell_back_summary(tmp_path, filters)
     stats = summary["model_stats"]
     assert stats["metered"]["unbounded_attempts"] == 0 and stats["mystery"]["unbounded_attempts"] == 1
     assert stats["mystery"]["largest_call"] is None  # no call ended on it
@@ -111,17 +117,7 @@ def test_a_peak_call_holding_an_unbounded_attempt_the_filters_leave_out_is_still
     # the call's unbounded attempt (on another model, or before the window) is not among the summary's attempts, so
     # the summary counts none; the call is still counted whole (counted_usd, what the call limit checks), and the
     # "0.2" it was given as at_most_usd left out a cost nobody knows
-    call = [
-        _attempt("fell", DAY + 10, "mystery", "error", cost=None, error_class="timeout"),
-        _attempt("fell", DAY + 12, "metered", cost="0.2", position=1),
-    ]
-    asyncio.run(_record(tmp_path / "l.db", [(_run("fell", DAY + 10), call)]))
-
-    async def read() -> dict:
-        async with Ledger(tmp_path / "l.db") as ledger:
-            return await ledger.summarize(UsageFilters(**filters))
-
-    summary = asyncio.run(read())
+    summary = _fell_back_summary(tmp_path, filters)
     assert summary["totals"]["unbounded_attempts"] == 0 and "mystery" not in summary["model_stats"]
     metered, window = summary["model_stats"]["metered"]["largest_call"], summary["largest_call"]
     for peak in (metered, window):
