@@ -47,7 +47,7 @@ from .cascade_report import (
     unhooked,
 )
 from .cascade_skips import TargetSkips
-from .cascade_waits import TargetRests, rest_wait, retries_spent, retry_wait
+from .cascade_waits import TargetRests, left_now, rest_wait, retries_spent, retry_wait
 from .deadline import Deadline
 from .durations import setting
 from .errors import (
@@ -175,8 +175,10 @@ class Cascade(TargetSkips):
                 await emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
             try_number = 0
             if state.revisited:  # the target left for the next ones, none of which was sent: its retry, after its wait
-                position, try_number, exc, record, held = state.deferred  # type: ignore[misc]
-                wait = retry_wait(self.retry, exc, try_number, deadline - self.clock(), record, state, position)
+                position, try_number, _, record, held = state.deferred  # type: ignore[misc]
+                remaining = deadline - self.clock()
+                exc = left_now(state, remaining)  # (its wait counted from when it was left, not from now)
+                wait = retry_wait(self.retry, exc, try_number, remaining, record, state, position)
                 if wait is None:
                     break
                 if held is not None:  # its hold shrunk to what it cost for the wait, as for any retry

@@ -46,6 +46,9 @@ class CascadeState:
     too_long: list[Target] | tuple[()] = ()
     #: the last target not retried because another was left to try first: (position, try, error, record, admission)
     deferred: tuple[int, int, Any, AttemptRecord, Any] | None = None
+    #: what the call's deadline left when ``deferred`` was left for the next targets: the time spent on them since is
+    #: taken off its server's wait when it is come back to (see :func:`~.cascade_waits.left_now`)
+    deferred_remaining: float = 0.0
     #: a request was sent since then: the target left for the next one is not asked again
     sent_after_deferral: bool = False
     #: the deferred target is being tried again, nothing else left (see Cascade._order)

@@ -127,6 +127,7 @@ def retry_wait(
     if exc.retried_only_on_last_target and not state.revisited and another_left is not None and another_left():
         record.warnings.append(f"{label}: {exc.kind}, not retried: the next target is tried first")
         state.deferred, state.sent_after_deferral = (position, try_number, exc, record, held), False
+        state.deferred_remaining = remaining
         return None
     wait = policy.backoff(try_number, exc.retry_after)
     # A timeout tried again gets no answer sooner than the first time: only worth it when the call
@@ -149,6 +150,18 @@ def retry_wait(
         )
         return None
     return wait
+
+
+def left_now(state: CascadeState, remaining: float) -> ProviderError:
+    """The error of the target left for the next ones (``state.deferred``), now that it is come back to with
+    ``remaining`` of the call's deadline left: its server's wait (``retry_after``: a refusal's, or a rest's left when
+    it was skipped) less the time the targets after it took, which it had been waiting meanwhile. Waited whole, it
+    was sent that much later than its server asked, and a wait that had shrunk within the retry cap was refused as
+    over it."""
+    exc: ProviderError = state.deferred[2]  # type: ignore[index]
+    if exc.retry_after is not None:
+        exc.retry_after = max(0.0, exc.retry_after - max(0.0, state.deferred_remaining - remaining))
+    return exc
 
 
 def _refused(exc: ProviderError) -> str:
@@ -246,6 +259,7 @@ def rest_wait(
         return None
     if another_left():
         state.deferred, state.sent_after_deferral = (position, 0, resting, record, None), False
+        state.deferred_remaining = remaining
         return None
     wait = retry_wait(policy, resting, 0, remaining, record, state, position)
     if wait is not None:

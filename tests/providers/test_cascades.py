@@ -446,12 +446,10 @@ async def test_a_rate_limited_target_is_retried_when_its_fallback_refuses_the_co
         "MAGSAG_MAX_RETRIES": "1",
     }
     svc = await Service.open(db=tmp_path / "l.db", env=env)
-    waits: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    svc.cascade.sleep = sleep
+    # the cascade's clock, not the machine's: on it only the waits take time, and what Anthropic's took (its retry's
+    # backoff) is off the wait left of OpenAI's Retry-After when it is come back to
+    clock = _Clock()
+    svc.cascade.clock, svc.cascade.sleep = clock, clock.sleep
     mc = {"model": "gpt-4o", "fallbacks": ["claude-3-5-sonnet-20241022"]}
     try:
         result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc}, run_id="refused-1")
@@ -464,7 +462,8 @@ async def test_a_rate_limited_target_is_retried_when_its_fallback_refuses_the_co
         ("anthropic:claude-3-5-sonnet-20241022", "error", 2),
         ("openai:gpt-4o", "ok", 2),
     ]
-    assert 1.0 <= waits[-1] <= 1.5  # OpenAI's Retry-After, waited before it was asked again
+    # OpenAI's Retry-After, waited before it was asked again: from its 429 to its retry, not from its come back
+    assert len(clock.waits) == 2 and 1.0 <= sum(clock.waits) <= 1.5
     assert openai.violations == []
 
 

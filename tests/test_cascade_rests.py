@@ -1,0 +1,55 @@
+"""The cascade's rests carried across calls: how long a target is left alone, what a call come back to it waits, and
+how many rests are kept (see cascade_waits.py). Time is the cascade's clock seam: no test sleeps."""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.fake import script
+from tests.test_cascade import make, plan
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+
+
+def _refused(model: str) -> E.ProviderConnectionError:
+    refused = E.ProviderConnectionError("connection refused", provider="fake", model=model)
+    refused.reached = False  # nothing sent: the target left for it is come back to
+    return refused
+
+
+async def test_a_target_left_alone_is_come_back_to_after_what_is_left_of_its_rest_not_what_was_left_when_skipped():
+    # a rests 12s (until 12), b 4s (until 4). At 1 a call skips a (11s left) for b, waits out b's 3s, and b's server
+    # refuses the connection: come back to a, the call waited the 11s that were left when a was skipped, from 4.x on,
+    # sending it some 3s after its rest had passed, where the 7.x s left then were enough
+    script("a", E.RateLimitError("slow down", status=429, retry_after=12.0), "a after its rest")
+    script("b", E.RateLimitError("slow down", status=429, retry_after=4.0), _refused("b"))
+    script("z", "z", "z")
+    cascade, clock = make(tries=1)
+    for first in ("a", "b"):
+        await cascade.run(plan({"model": f"fake:{first}", "fallbacks": ["fake:z"]}), run_id="r", agent=None)
+    clock.now += 1.0
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r2", agent=None)
+    assert out.result.text == "a after its rest"
+    outcomes = [(a.model, a.outcome) for a in out.attempts]
+    assert outcomes == [("a", "skipped"), ("b", "skipped"), ("b", "error"), ("a", "ok")]
+    b_wait, a_wait = clock.sleeps
+    assert 3.0 <= b_wait <= 3.5
+    # what was left of a's rest once b had failed, and a little jitter: sent once its rest had passed, not 3s later
+    left = 12.0 - (1.0 + b_wait)
+    assert left <= a_wait <= left + 0.5 and 12.0 <= clock.now <= 12.5
+
+
+async def test_a_rest_over_the_retry_cap_when_skipped_is_waited_out_once_what_is_left_of_it_fits():
+    # a rests 26s, b 8s. At 1 a is skipped with 25s left, over the retry cap of 20s; b's 7s are waited out and its
+    # connection refused: come back to a, 17.x s are left, within the cap. The call failed, the 25s read as over it
+    script("a", E.RateLimitError("slow down", status=429, retry_after=26.0), "a after its rest")
+    script("b", E.RateLimitError("slow down", status=429, retry_after=8.0), _refused("b"))
+    script("z", "z", "z")
+    cascade, clock = make(tries=1)
+    for first in ("a", "b"):
+        await cascade.run(plan({"model": f"fake:{first}", "fallbacks": ["fake:z"]}), run_id="r", agent=None)
+    clock.now += 1.0
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r2", agent=None)
+    assert out.result.text == "a after its rest" and 26.0 <= clock.now <= 26.5
+    assert "25s of that left" in out.attempts[0].error_message  # (what was said when it was skipped)
