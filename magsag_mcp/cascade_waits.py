@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 #: the longest a target is left alone, whatever it asked: a day's quota (Azure's "retry after 86400 seconds") is
 #: asked again after this, in case it was raised meanwhile (one refused request, not every call's)
 LONGEST_REST = 600.0
-#: past this many targets resting, those whose rest has passed are forgotten (calls may name endpoints of their own)
+#: the most targets kept resting (calls may name endpoints of their own): past it, those whose rest has passed are
+#: forgotten, then, while every one is still live, the one nearest its end (see TargetRests.note)
 _PRUNE_AT = 256
 
 
@@ -63,9 +64,20 @@ class TargetRests:
         until = now + min(wait, LONGEST_REST)
         rest = self._rests.get(key)
         if rest is None or rest.until < until:
-            if len(self._rests) >= _PRUNE_AT:
-                self._rests = {k: r for k, r in self._rests.items() if r.until > now}
+            if rest is None and len(self._rests) >= _PRUNE_AT:
+                self._make_room(now)
             self._rests[key] = _Rest(now, until, wait, type(exc), exc.retryable, excerpt(exc.message, 300))
+
+    def _make_room(self, now: float) -> None:
+        """Room for one more rest: the rests that have passed forgotten, and while every one is still live (as many
+        endpoints refused within minutes), the one nearest its end, which spares the fewest refused requests. Pruned
+        of the passed ones alone, the map grew past its bound with every refusal, rebuilt whole at each. The new rest
+        is kept whatever its length: it is the refusal the next call would most likely repeat."""
+        rests = self._rests
+        if any(r.until <= now for r in rests.values()):
+            self._rests = rests = {k: r for k, r in rests.items() if r.until > now}
+        while len(rests) >= _PRUNE_AT:
+            del rests[min(rests, key=lambda k: rests[k].until)]
 
     def resting(
         self, target: Target, now: float, then: Callable[[bool, float], tuple[str, str]] | None = None

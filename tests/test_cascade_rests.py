@@ -53,3 +53,23 @@ async def test_a_rest_over_the_retry_cap_when_skipped_is_waited_out_once_what_is
     out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r2", agent=None)
     assert out.result.text == "a after its rest" and 26.0 <= clock.now <= 26.5
     assert "25s of that left" in out.attempts[0].error_message  # (what was said when it was skipped)
+
+
+def test_the_rests_kept_are_bounded_forgetting_those_nearest_their_end_first():
+    # past 256 rests, only those whose rest had passed were forgotten: with every one still live (calls naming
+    # endpoints of their own, each refused for minutes) the map grew with every refusal, rebuilt whole at each
+    from magsag_mcp.cascade_waits import _PRUNE_AT, TargetRests
+    from magsag_mcp.types import Target
+
+    rests = TargetRests()
+    now = 1000.0
+    endpoints = [Target("openai", "gpt-4o", f"http://10.0.{i // 250}.{i % 250}:8000/v1") for i in range(3 * _PRUNE_AT)]
+    # the even ones asked for 300s, the odd ones for 60s: all live when the last is noted
+    for i, target in enumerate(endpoints):
+        rests.note(target, E.RateLimitError("slow down", retry_after=300.0 if i % 2 == 0 else 60.0), now + i * 0.01)
+    now += len(endpoints) * 0.01
+    assert len(rests._rests) <= _PRUNE_AT
+    assert rests.resting(endpoints[-1], now) is not None  # the latest refusal is kept: the next call would repeat it
+    kept = [i for i, target in enumerate(endpoints) if rests.resting(target, now) is not None]
+    # what was forgotten is what was nearest its end: the 60s rests, while any of them was left
+    assert all(i % 2 == 0 for i in kept[:-1]) and len(kept) == _PRUNE_AT
