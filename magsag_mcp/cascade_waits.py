@@ -45,6 +45,8 @@ class _Rest:
     kind: type[ProviderError]
     retryable: bool
     said: str
+    #: the quota that refused it, where that, not a wait, says how long it rests (see ProviderError.rest)
+    quota: str | None = None
 
 
 class TargetRests:
@@ -57,7 +59,7 @@ class TargetRests:
 
     def note(self, target: Target, exc: ProviderError, now: float) -> None:
         """``target`` refused an attempt with ``exc``: left alone for the wait it names, if it names one."""
-        wait = exc.retry_after
+        wait, quota = exc.rest if exc.rest is not None else (exc.retry_after, None)
         if wait is None or not wait > 0:
             return
         key = (target.provider, target.model, target.base_url)
@@ -66,7 +68,8 @@ class TargetRests:
         if rest is None or rest.until < until:
             if rest is None and len(self._rests) >= _PRUNE_AT:
                 self._make_room(now)
-            self._rests[key] = _Rest(now, until, wait, type(exc), exc.retryable, excerpt(exc.message, 300))
+            said = excerpt(exc.message, 300)
+            self._rests[key] = _Rest(now, until, wait, type(exc), exc.retryable, said, quota)
 
     def _make_room(self, now: float) -> None:
         """Room for one more rest: the rests that have passed forgotten, and while every one is still live (as many
@@ -95,11 +98,15 @@ class TargetRests:
         if left <= 0:
             del self._rests[key]
             return None
-        asked = seconds(rest.asked) + (f", kept for {seconds(LONGEST_REST)}" if rest.asked > LONGEST_REST else "")
         left_said, done = (seconds(left), "") if then is None else then(rest.retryable, left)
+        if rest.quota is not None:  # (no wait asked: the quota's reset, or the longest rest)
+            why = f"its server refused it {seconds(now - rest.since)} ago on {rest.quota}: left alone for "
+            why += seconds(rest.until - rest.since)
+        else:
+            why = f"its server asked {seconds(now - rest.since)} ago to be left alone for {seconds(rest.asked)}"
+            why += f", kept for {seconds(LONGEST_REST)}" if rest.asked > LONGEST_REST else ""
         message = (
-            f"{target.label}: not sent: its server asked {seconds(now - rest.since)} ago to be left alone for {asked} "
-            f"({rest.kind.kind}), {left_said} of that left{done}; it said: {rest.said}"
+            f"{target.label}: not sent: {why} ({rest.kind.kind}), {left_said} of that left{done}; it said: {rest.said}"
         )
         # the refusal's class (a rate limit, an overload, a quota) says what the caller may do about it; made without
         # its own __init__, whose arguments differ by class: its attributes are ProviderError's and class defaults

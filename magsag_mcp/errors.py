@@ -239,6 +239,10 @@ class ProviderError(MagsagError):
     #: the request may have reached the vendor: False when it could not be sent (a connection refused, a name that
     #: does not resolve, no connection made in time), set where the transport's failure is converted
     reached: bool = True
+    #: where the quota that refused it, not ``retry_after``, says how long to leave the target alone (Gemini's per-day
+    #: quotas, reset at midnight Pacific time, come with a RetryInfo of seconds): (seconds until it resets, inf where
+    #: no wait within minutes refills it; the quota as a skip names it). A class default, as ``maybe_billed``
+    rest: tuple[float, str] | None = None
 
     def __init__(
         self,

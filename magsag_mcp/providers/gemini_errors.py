@@ -4,10 +4,14 @@ the ``google.rpc`` details (``ErrorInfo``, ``QuotaFailure``, ``RetryInfo``) rath
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from ..durations import seconds
 from ..errors import (
     AuthenticationError,
     ContextTooLongError,
@@ -19,6 +23,7 @@ from ..errors import (
     UnsupportedFeatureError,
 )
 from .http_errors import LONG_WAIT_SECONDS, body_said, error_for, parse_duration, parse_retry_after
+from .rate_limit_waits import server_now
 
 __all__ = ["blocked", "gemini_error"]
 
@@ -129,11 +134,12 @@ def _error_info_reason(details: Any) -> str | None:
 
 #: "* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 0, ..."
 _LIMIT_ZERO = re.compile(r"\blimit: 0\b")
+#: a quota per day: Google resets those at midnight Pacific time (its rate limits' documentation)
+_DAY_QUOTA = ("perday", "per day", "daily")
+_PACIFIC = ZoneInfo("America/Los_Angeles")
 #: a quota that will not reset within minutes: move on instead of waiting
 _LONG_QUOTA = (
-    "perday",
-    "per day",
-    "daily",
+    *_DAY_QUOTA,
     "permonth",
     "per month",
     "monthly",
@@ -177,11 +183,32 @@ def _resource_exhausted(
             " (a quota of 0: this API key's tier has no quota for the model, so waiting will not help; enable "
             "billing on its Google Cloud project, or call a model its tier includes)"
         )
-        return QuotaExhaustedError(text, retry_after=wait, **kw)
-    daily = any(h in q for q in quota_ids for h in _LONG_QUOTA) or any(h in low for h in _LONG_QUOTA)
-    if daily or (wait is not None and wait > LONG_WAIT_SECONDS):
+        return _resting(QuotaExhaustedError(text, retry_after=wait, **kw), math.inf, "a quota of 0 for the model")
+    if any(h in q for q in quota_ids for h in _DAY_QUOTA) or any(h in low for h in _DAY_QUOTA):
+        # its RetryInfo's seconds are no reset: rested for them alone, the target was sent again every few seconds,
+        # to be refused again, until the day's end
+        left = _until_pacific_midnight(server_now(headers))
+        day = "a per-day quota, which Google resets at midnight Pacific time"
+        return _resting(QuotaExhaustedError(f"{text} ({day}, in {seconds(left)})", retry_after=wait, **kw), left, day)
+    if any(h in q for q in quota_ids for h in _LONG_QUOTA) or any(h in low for h in _LONG_QUOTA):
+        long = "a quota that no wait of minutes refills (per month, a spend cap, credits)"
+        return _resting(QuotaExhaustedError(text, retry_after=wait, **kw), math.inf, long)
+    if wait is not None and wait > LONG_WAIT_SECONDS:
         return QuotaExhaustedError(text, retry_after=wait, **kw)
     return RateLimitError(text, retry_after=wait, **kw)
+
+
+def _resting(error: ProviderError, seconds_left: float, quota: str) -> ProviderError:
+    """``error``, its target to be left alone for ``seconds_left`` (see ProviderError.rest) for ``quota``."""
+    error.rest = (seconds_left, quota)
+    return error
+
+
+def _until_pacific_midnight(now: float) -> float:
+    """Seconds from ``now`` (unix time, on the server's clock) to the next midnight in Los Angeles (DST-safe)."""
+    local = datetime.fromtimestamp(now, _PACIFIC)
+    midnight = (local.replace(tzinfo=None) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.replace(tzinfo=_PACIFIC).timestamp() - now
 
 
 #: how to get past a block, by the reason Gemini gives (``promptFeedback.blockReason`` or ``finishReason``): only
