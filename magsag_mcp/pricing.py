@@ -99,6 +99,12 @@ _TIERED_PROVIDERS = frozenset({"openai", "azure", "google", "anthropic"})
 #: tiers billed at the standard rate ("auto" is what the request asked for, echoed by some servers; Gemini
 #: says "standard", or "unspecified" for its default, which is standard)
 _STANDARD_TIERS = frozenset({None, "default", "auto", "standard", "unspecified"})
+#: tiers billed above the standard rates: once a provider has served one, a call whose price on it is unknown has no
+#: worst case (a cheaper tier, flex or batch, bounds nothing above the standard rates)
+_DEARER_TIERS = frozenset({"priority"})
+#: what a request asks for that keeps it on the standard tier, by provider (Anthropic's ``service_tier``; its "auto"
+#: uses Priority Tier where the organisation has it)
+_STANDARD_ONLY = {"anthropic": "standard_only"}
 #: what marks an Azure model name as a fine-tune: ``gpt-4.1-2025-04-14.ft-0123456789abcdef`` (``BASE.ft-JOBID``)
 _AZURE_FINE_TUNE = ".ft-"
 #: the genai-prices lists whose rates are an Azure deployment's: Azure's own (Phi, ...), and OpenAI's, which Azure
@@ -335,10 +341,12 @@ class Pricer:
         *,
         inference_geo: Any = None,
         cache_control: Any = _UNSAID,
+        service_tier: Any = None,
     ) -> Decimal | None:
         """The most a call can cost: every input token billed at its dearest rate (a 1-hour cache
         write costs more than an uncached token), ``output_tokens`` generated. ``inference_geo``: where
         the request asks inference to run (a target's ``params.inference_geo``), billed at its multiple.
+        ``service_tier``: the tier the request asks for (a target's ``params.service_tier``).
         ``cache_control``: the cache marker the request carries (a target's ``params.cache_control``, None
         for none): Anthropic writes a prompt to its cache, and bills the write, only where the request
         marks it, at the marker's time to live; unsaid, any write is possible.
@@ -346,8 +354,11 @@ class Pricer:
         Calls cannot ask for a dearer service tier (``priority`` and ``scale`` are refused), but an
         OpenAI project whose default tier is priority serves every call on it, at up to twice the
         standard rate, and says so only in the answer. Once an answer from a provider has reported
-        such a tier, that provider's calls are reserved at the dearest tier seen, where it is priced,
-        so that budget reservations go on bounding what concurrent calls can spend.
+        such a tier, that provider's calls are reserved at the dearest tier seen, so that budget
+        reservations go on bounding what concurrent calls can spend; where a dearer tier it served has no
+        known price for the model (Anthropic's Priority Tier, sold by contract), the worst case is unknown
+        (None: a cost limit refuses it, as :meth:`why_unpriced` says), not the standard rates' as if a bound,
+        unless the request keeps off it (Anthropic's ``service_tier: standard_only``).
 
         An Azure deployment's name is the operator's choice ("gpt-4o-mini" may serve gpt-4o, "prod-chat"
         names no model), and its answers are priced by the model they name. Once a deployment has
@@ -357,7 +368,8 @@ class Pricer:
         if provider == "azure" and model in self._azure_unpriced:
             return None  # it answered as a fine-tune of no known price
         writes = _cache_writes(provider, cache_control)
-        worst = self._worst(provider, model, input_tokens, output_tokens, asked, writes)
+        standard = service_tier is not None and service_tier == _STANDARD_ONLY.get(provider)
+        worst = self._worst(provider, model, input_tokens, output_tokens, asked, writes, standard)
         if provider == "azure":
             for served in self._azure_served.get(model, ()):
                 dearer = self._worst(provider, served, input_tokens, output_tokens, asked, writes)
@@ -373,18 +385,22 @@ class Pricer:
         output_tokens: int,
         asked: Decimal | None = None,
         writes: str | None = "1h",
+        standard: bool = False,
     ) -> Decimal | None:
         """:meth:`worst_case` of one model name, at the dearest service tier its provider has served (and the
         dearest inference geo: the one the request asks for (``asked``), or once an answer has run where
-        inference costs more), with the cache ``writes`` the call can make (see UnitPrices.ceiling)."""
+        inference costs more), with the cache ``writes`` the call can make (see UnitPrices.ceiling); None where a
+        dearer tier served has no known price for it. ``standard``: the request keeps to the standard tier."""
         priced = self._resolve(provider, model)
         audio = provider in AUDIO_PROVIDERS
         implied = provider == "anthropic"  # a write's rate a prices.yaml entry lacks: Anthropic's multiple of input
         worst = priced.worst_case(input_tokens, output_tokens, audio=audio, writes=writes, implied=implied)
-        for tier in self._served_tiers.get(provider, ()):
+        for tier in () if standard else self._served_tiers.get(provider, ()):
             dearer = self._resolve(provider, model, tier).worst_case(
                 input_tokens, output_tokens, audio=audio, writes=writes, implied=implied
             )
+            if dearer is None and tier in _DEARER_TIERS:
+                return None  # (the standard rates bound no call it may serve: see why_unpriced)
             if worst is not None and dearer is not None and dearer > worst:
                 worst = dearer
         served = self._served_geo.get(provider)
@@ -398,6 +414,13 @@ class Pricer:
         search), or of one another vendor's API serves (``openai:claude-...``: the provider mistaken), as said
         after its name; None when it is priced, or simply unknown."""
         priced = self._resolve(provider, model)
+        if priced.source is not None and not priced.unknown_because:
+            for tier in self._served_tiers.get(provider, ()):
+                on_tier = self._resolve(provider, model, tier)
+                if tier in _DEARER_TIERS and on_tier.source is None and on_tier.unknown_because:
+                    # ("answered on service tier 'priority', which ...; add ...": said of a call yet to be made)
+                    why = on_tier.unknown_because.removeprefix(f"answered on service tier {tier!r}, ")
+                    return f"may be served on service tier {tier!r}, as {provider}'s answers have been, {why}"
         if priced.unknown_because or priced.source is not None or provider not in _VENDOR_PROVIDERS:
             return priced.unknown_because
         for vendor in _VENDOR_PROVIDERS:

@@ -122,7 +122,7 @@ class RouteExplanation:
         for cand in chosen.candidates:
             entry = self._candidate(cand, chosen.data_classes)
             # without a payload there is no worst case; a target of no known price is refused regardless
-            if self.pricer.worst_case(cand.target.provider, cand.target.model, 1, 1) is None:
+            if reserved_worst_case(self.pricer, cand.target, 1, 1) is None:  # (as its params ask: see admit)
                 self._add_spend_verdict(entry, cand.target, None)
             targets.append(entry)
         return {
@@ -245,7 +245,7 @@ class RouteExplanation:
         refusal of a model of unknown price, which :meth:`Governance.admit` makes on every call (rule
         ``unknown_price``)."""
         ok, policy, reason, rule = self.governance.policies.allowed(target, data_classes)
-        if ok and self.pricer.worst_case(target.provider, target.model, 1, 1) is None:
+        if ok and reserved_worst_case(self.pricer, target, 1, 1) is None:
             priced_ok, policy, reason = self.governance.spend_verdict(target, None)
             if not priced_ok:
                 return False, policy, reason, "unknown_price"

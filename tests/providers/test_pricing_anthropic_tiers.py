@@ -85,3 +85,55 @@ async def test_the_fix_the_warning_names_reaches_anthropic_as_the_spec_takes_it(
     request = LLMRequest([Message("user", "hi")], max_tokens=10, extra={"service_tier": "standard_only"})
     await AnthropicProvider({"ANTHROPIC_API_KEY": KEY}, transport).complete(request, Target("anthropic", MODEL, url))
     assert fake.violations == [] and fake.requests[0]["body"]["service_tier"] == "standard_only"
+
+
+def _priority_answer() -> Usage:
+    return Usage(10_000, 2_000, service_tier="priority")
+
+
+def test_once_an_answer_came_on_priority_without_its_price_calls_have_no_worst_case_but_standard_only_ones():
+    # The organisation's calls are served on Priority Tier, which nothing here prices: its calls went on being
+    # reserved at the standard rates (1000 x $3 + 100 x $15), below what a priority call costs, as if a bound
+    pricer = Pricer()
+    assert pricer.worst_case("anthropic", MODEL, 1_000, 100, cache_control=None) == D("0.0045")
+    assert pricer.price("anthropic", MODEL, _priority_answer()).cost_usd is None
+    assert pricer.worst_case("anthropic", MODEL, 1_000, 100, cache_control=None) is None
+    # a call that keeps off Priority Tier (the fix the warning names) is billed at the standard rates: reserved so
+    assert pricer.worst_case("anthropic", MODEL, 1_000, 100, cache_control=None, service_tier="standard_only") == D(
+        "0.0045"
+    )
+    # a cheaper tier without a price (batch, at half) bounds nothing above the standard rates: still reserved at them
+    other = Pricer()
+    assert other.price("anthropic", MODEL, Usage(10_000, 2_000, service_tier="batch")).cost_usd is None
+    assert other.worst_case("anthropic", MODEL, 1_000, 100, cache_control=None) == D("0.0045")
+
+
+def test_a_cost_limit_refuses_a_call_priority_may_serve_naming_the_tier_and_both_fixes():
+    from magsag_mcp.governance.budget import reserved_worst_case
+    from magsag_mcp.governance.policy import Limit
+    from magsag_mcp.governance.refusals import unpriced_refusal
+
+    pricer = Pricer()
+    pricer.price("anthropic", MODEL, _priority_answer())
+    target = Target("anthropic", MODEL)
+    assert reserved_worst_case(pricer, target, 1_000, 100) is None
+    refusal = unpriced_refusal([Limit("call", D("1"), "cap", False)], target, pricer)
+    assert refusal is not None
+    said = refusal.message
+    assert "may be served on service tier 'priority', as anthropic's answers have been" in said, said
+    assert "service_tiers: {priority: {input: ..., output: ...}}" in said
+    assert "params.service_tier: standard_only" in said
+    kept_off = Target("anthropic", MODEL, params=(("service_tier", "standard_only"),))
+    assert reserved_worst_case(pricer, kept_off, 1_000, 100) == D("0.0045")
+
+
+def test_a_prices_yaml_entry_without_priority_rates_is_named_as_the_reason_a_call_has_no_worst_case(tmp_path: Path):
+    (tmp_path / "prices.yaml").write_text(f'"anthropic:{MODEL}": {{input: 3, output: 15}}\n')
+    pricer = Pricer.from_catalog(tmp_path)
+    pricer.price("anthropic", MODEL, _priority_answer())
+    assert pricer.worst_case("anthropic", MODEL, 1_000, 100) is None
+    why = pricer.why_unpriced("anthropic", MODEL)
+    assert why is not None and why.startswith(
+        "may be served on service tier 'priority', as anthropic's answers have been, which its prices.yaml entry "
+        "gives no rates for"
+    )
