@@ -47,7 +47,14 @@ from .cascade_report import (
     unhooked,
 )
 from .cascade_skips import TargetSkips
-from .cascade_waits import TargetRests, left_now, rest_wait, retries_spent, retry_wait
+from .cascade_waits import (
+    TargetRests,
+    left_now,
+    long_wait_over_the_cap,
+    rest_wait,
+    retries_spent,
+    retry_wait,
+)
 from .deadline import Deadline
 from .durations import setting
 from .errors import (
@@ -299,6 +306,7 @@ class Cascade(TargetSkips):
                 except ProviderError as exc:
                     latency = (self.clock() - started) * 1000.0
                     state.last_error = unhooked(exc)
+                    self.retry.honour_long_wait(exc)  # (a 429's long wait, within a cap raised to cover it)
                     if not exc.reached:  # (refused, not resolved, not connected in time): a target left comes back
                         state.sent_after_deferral = sent_before
                     if isinstance(exc, ContextTooLongError):
@@ -333,6 +341,8 @@ class Cascade(TargetSkips):
                             continue
                     elif exc.retryable and (spent := retries_spent(self.retry, exc, target.label)) is not None:
                         state.gave_up = (exc, spent)  # its retries spent: the call's error says so, if its last
+                    elif exc.quota_by_wait and not exc.retryable:  # a 429's long wait over the cap: raising it waits
+                        long_wait_over_the_cap(self.retry, exc, record, state, remaining)
                     if not exc.moves_on:
                         raise all_failed(plan, state, exc) from None
                     break

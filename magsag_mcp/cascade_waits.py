@@ -183,6 +183,21 @@ def left_now(state: CascadeState, remaining: float) -> ProviderError:
     return exc
 
 
+def long_wait_over_the_cap(
+    policy: RetryPolicy, exc: ProviderError, record: AttemptRecord, state: CascadeState, remaining: float
+) -> None:
+    """``exc``, a 429 taken for a spent quota by its wait alone (see ``ProviderError.quota_by_wait``), whose wait is
+    over the retry cap: not retried, as a rate limit's wait over the cap is not (:func:`retry_wait`), and the call's
+    error names the fix, which would have it waited out (see :meth:`RetryPolicy.honour_long_wait`)."""
+    label = f"{record.provider}:{record.model}"
+    record.warnings.append(
+        f"{label}: not retried: the server asked to wait {against(exc.retry_after, policy.max_delay)}, longer than "
+        f"the retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY); a rate limit's wait that long is "
+        "taken for a spent quota unless the cap covers it"
+    )
+    state.gave_up = (exc, over_the_cap(policy, exc, label, sent=True, remaining=remaining))
+
+
 def _refused(exc: ProviderError) -> str:
     return "rate limited" if isinstance(exc, RateLimitError) else f"refused ({exc.kind})"
 
@@ -244,6 +259,8 @@ def taken_for_a_quota(exc: BaseException | None) -> str | None:
     from .providers.rate_limit_waits import LONG_WAIT_SECONDS
 
     if not isinstance(exc, QuotaExhaustedError) or exc.retry_after is None or exc.retry_after <= LONG_WAIT_SECONDS:
+        return None
+    if exc.quota_by_wait:  # (waited for within a cap raised to cover it; over it, the cap's fix is said instead)
         return None
     if exc.status != 429 or not exc.reached:  # (not a rate limit; a target left alone: its skip says the wait left)
         return None

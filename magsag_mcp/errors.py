@@ -243,6 +243,9 @@ class ProviderError(MagsagError):
     #: quotas, reset at midnight Pacific time, come with a RetryInfo of seconds): (seconds until it resets, inf where
     #: no wait within minutes refills it; the quota as a skip names it). A class default, as ``maybe_billed``
     rest: tuple[float, str] | None = None
+    #: a 429 taken for a spent quota by its wait alone (longer than ``LONG_WAIT_SECONDS``; its server named no quota):
+    #: a rate limit still to a retry cap raised to cover the wait (see RetryPolicy.honour_long_wait)
+    quota_by_wait: bool = False
 
     def __init__(
         self,

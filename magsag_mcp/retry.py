@@ -2,7 +2,9 @@
 
 A retryable failure is tried again after the server's ``Retry-After`` when it gave one (a little
 jitter added, never past the cap), else after exponential backoff with full jitter; a server's wait
-beyond the cap is not slept, the call moves on to its next target. ``MAGSAG_MAX_RETRIES``,
+beyond the cap is not slept, the call moves on to its next target. A 429 whose wait is over a minute is taken for a
+spent quota, unless the cap was raised to cover it: then it is a rate limit, waited out like one (within the call's
+deadline). ``MAGSAG_MAX_RETRIES``,
 ``MAGSAG_RETRY_BASE_DELAY``, ``MAGSAG_RETRY_MAX_DELAY`` and ``MAGSAG_CALL_DEADLINE`` set it.
 """
 
@@ -12,7 +14,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from .errors import ConfigError, ProviderError
 from .settings import DEFAULT_CALL_DEADLINE, call_deadline, env_float
 
 
@@ -38,6 +40,15 @@ class RetryPolicy:
         """A server's wait beyond ``max_delay`` is not slept: the call moves on to the next target
         (another vendor, or another deployment with its own limits) rather than sit idle."""
         return server_wait is not None and server_wait > self.max_delay
+
+    def honour_long_wait(self, exc: ProviderError) -> None:
+        """A 429 taken for a spent quota by its wait alone (over a minute, no quota named: ``quota_by_wait``) is a
+        rate limit still, retried as one, where ``max_delay`` covers its wait: a user who raised
+        ``MAGSAG_RETRY_MAX_DELAY`` past a minute asked for such waits to be waited out, and was refused them as
+        quotas whatever the cap. Under the cap, it stays the spent quota the provider took it for."""
+        if exc.quota_by_wait and not self.too_long(exc.retry_after):
+            exc.retryable = True  # type: ignore[misc]
+            exc.retried_only_on_last_target = True  # type: ignore[misc]
 
 
 def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:

@@ -95,7 +95,9 @@ table says more; `magsag doctor` checks them):
                         a provider's key to
   MAGSAG_MAX_RETRIES, MAGSAG_RETRY_BASE_DELAY, MAGSAG_RETRY_MAX_DELAY,
   MAGSAG_CALL_DEADLINE  retries per target, backoff and longest wait (s), a
-                        whole call's deadline (s)
+                        whole call's deadline (s); a 429's wait over 60s
+                        is taken for a spent quota unless the longest
+                        wait covers it
   MAGSAG_CONNECT_TIMEOUT, MAGSAG_READ_TIMEOUT
                         seconds to connect to a provider, seconds it may
                         stay silent

@@ -22,7 +22,7 @@ from ..errors import (
     RateLimitError,
     UnsupportedFeatureError,
 )
-from .http_errors import LONG_WAIT_SECONDS, body_said, error_for, parse_duration, parse_retry_after
+from .http_errors import LONG_WAIT_SECONDS, body_said, error_for, long_wait, parse_duration, parse_retry_after
 from .rate_limit_waits import server_now
 
 __all__ = ["blocked", "gemini_error"]
@@ -194,7 +194,7 @@ def _resource_exhausted(
         long = "a quota that no wait of minutes refills (per month, a spend cap, credits)"
         return _resting(QuotaExhaustedError(text, retry_after=wait, **kw), math.inf, long)
     if wait is not None and wait > LONG_WAIT_SECONDS:
-        return QuotaExhaustedError(text, retry_after=wait, **kw)
+        return long_wait(QuotaExhaustedError(text, retry_after=wait, **kw))
     return RateLimitError(text, retry_after=wait, **kw)
 
 

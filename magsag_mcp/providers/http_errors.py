@@ -31,6 +31,7 @@ from ..errors import (
 )
 from .rate_limit_waits import LONG_WAIT_SECONDS as LONG_WAIT_SECONDS  # where the wire formats import these from
 from .rate_limit_waits import _get, header_getter, rate_limit_reset, wait_in_message
+from .rate_limit_waits import long_wait as long_wait
 from .rate_limit_waits import parse_duration as parse_duration
 from .rate_limit_waits import parse_retry_after as parse_retry_after
 
@@ -374,8 +375,10 @@ def error_for(
             wait = wait_in_message(message)
         if wait is None:
             wait = rate_limit_reset(headers)
-        if _mentions(_QUOTA, code_l, msg_l) or (wait is not None and wait > LONG_WAIT_SECONDS):
+        if _mentions(_QUOTA, code_l, msg_l):
             return QuotaExhaustedError(text, retry_after=wait, **kw)
+        if wait is not None and wait > LONG_WAIT_SECONDS:
+            return long_wait(QuotaExhaustedError(text, retry_after=wait, **kw))
         return RateLimitError(text, retry_after=wait, **kw)
     # (one text for both: no hint holds a line break, so one found in it is in the code or in the message)
     if status == 413 or _says_too_long(f"{code_l}\n{msg_l}"):

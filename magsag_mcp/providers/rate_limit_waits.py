@@ -11,11 +11,26 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-#: a 429 whose wait is longer than this is treated as quota exhaustion: move on, don't wait
+if TYPE_CHECKING:
+    from ..errors import ProviderError
+
+#: a 429 whose wait is longer than this is treated as quota exhaustion: move on, don't wait (unless the retry cap,
+#: MAGSAG_RETRY_MAX_DELAY, was raised to cover it: see :func:`long_wait`)
 LONG_WAIT_SECONDS = 60.0
+
+_Error = TypeVar("_Error", bound="ProviderError")
+
+
+def long_wait(error: _Error) -> _Error:
+    """``error``, a 429's :class:`~magsag_mcp.errors.QuotaExhaustedError` for its wait alone (longer than
+    ``LONG_WAIT_SECONDS``, no quota named), marked so (``quota_by_wait``): the cascade waits it out as a rate limit
+    where ``MAGSAG_RETRY_MAX_DELAY`` was raised to cover it, as a user who raised it past 60s asked."""
+    error.quota_by_wait = True
+    return error
 
 
 #: the headers that give the wait in milliseconds: OpenAI's (and Azure's), and Azure's own

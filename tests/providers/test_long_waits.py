@@ -1,0 +1,102 @@
+"""A 429 whose wait is over a minute: taken for a spent quota (``quota_exhausted``, not waited for) unless
+``MAGSAG_RETRY_MAX_DELAY`` was raised to cover it, when it is waited out like any rate limit, within the deadline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.cascade import Cascade, RetryPolicy
+from magsag_mcp.pricing import Pricer
+from magsag_mcp.providers import ProviderSet
+from magsag_mcp.providers.fake import script
+from magsag_mcp.providers.http_errors import error_for, long_wait
+from magsag_mcp.service import Service
+from magsag_mcp.transport import Transport
+from tests.test_cascade import CATALOG, Clock, plan
+
+from .fakes import FakeOpenAI
+from .test_cascades import KEY, _Clock
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+
+
+def _cascade(max_delay: float, deadline: float = 300.0) -> tuple[Cascade, Clock]:
+    clock = Clock()
+    policy = RetryPolicy(tries_per_target=3, base_delay=0.5, max_delay=max_delay, deadline=deadline)
+    cascade = Cascade(
+        ProviderSet({}, Transport()), Pricer.from_catalog(CATALOG), None, policy, sleep=clock.sleep, clock=clock
+    )
+    return cascade, clock
+
+
+def _long(wait: float = 90.0) -> E.QuotaExhaustedError:
+    return long_wait(E.QuotaExhaustedError("fake:a: HTTP 429: slow down", status=429, retry_after=wait))
+
+
+def test_a_429_is_marked_as_a_quota_for_its_wait_alone_only_where_it_names_no_quota():
+    kw = {"provider": "openai", "model": "gpt-4o"}
+    by_wait = error_for(429, "slow down", headers={"Retry-After": "90"}, **kw)
+    quota = "You exceeded your current quota"
+    named = error_for(429, quota, headers={"Retry-After": "90"}, code="insufficient_quota", **kw)
+    short = error_for(429, "slow down", headers={"Retry-After": "9"}, **kw)
+    assert isinstance(by_wait, E.QuotaExhaustedError) and by_wait.quota_by_wait and not by_wait.retryable
+    assert isinstance(named, E.QuotaExhaustedError) and not named.quota_by_wait
+    assert type(short) is E.RateLimitError and not short.quota_by_wait
+
+
+async def test_a_429_of_90s_is_waited_out_where_the_retry_cap_was_raised_to_cover_it():
+    # MAGSAG_RETRY_MAX_DELAY=120 asked for waits up to 120s: the 90s one was refused as a spent quota all the same
+    script("a", _long(), "after the wait")
+    cascade, clock = _cascade(max_delay=120.0)
+    out = await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert out.result.text == "after the wait" and len(clock.sleeps) == 1 and 90.0 <= clock.sleeps[0] <= 90.5
+    assert [(a.outcome, a.error_class) for a in out.attempts] == [("error", "quota_exhausted"), ("ok", None)]
+
+
+async def test_a_long_wait_the_cap_covers_tries_the_next_target_first_as_a_rate_limit_does():
+    script("a", _long())
+    script("b", "from b")
+    cascade, clock = _cascade(max_delay=120.0)
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert out.result.text == "from b" and clock.sleeps == []
+
+
+async def test_the_deadline_still_bounds_a_long_wait_the_cap_covers():
+    script("a", _long(), "too late")
+    cascade, clock = _cascade(max_delay=120.0, deadline=60.0)
+    with pytest.raises(E.QuotaExhaustedError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert clock.sleeps == [] and "would pass the call's deadline" in info.value.attempts[0].warnings[-1]
+
+
+async def test_a_long_wait_over_the_cap_names_the_cap_that_would_wait_it_out():
+    script("a", _long())
+    cascade, clock = _cascade(max_delay=20.0)
+    with pytest.raises(E.QuotaExhaustedError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert clock.sleeps == [] and info.value.message.endswith(
+        "; fake:a was rate limited and not tried again: its server asked to wait 90s, longer than the retry cap of "
+        "20s (MAGSAG_RETRY_MAX_DELAY); set MAGSAG_RETRY_MAX_DELAY to 90 or more to wait it out, or call again in 90s"
+    )
+    assert "taken for a spent quota unless the cap covers it" in info.value.attempts[0].warnings[-1]
+
+
+async def test_openai_s_429_of_90s_is_waited_out_with_magsag_retry_max_delay_at_120(tmp_path: Path, serve):
+    openai = FakeOpenAI(KEY).queue({"error": 429, "headers": {"Retry-After": "90"}}, {"text": "after 90s"})
+    env = {
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": await serve(openai) + "/v1",
+        "MAGSAG_RETRY_MAX_DELAY": "120",
+    }
+    svc = await Service.open(db=tmp_path / "l.db", env=env)
+    clock = _Clock()
+    svc.cascade.clock, svc.cascade.sleep = clock, clock.sleep
+    try:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o"}})
+    finally:
+        await svc.aclose()
+    assert result.result.text == "after 90s" and len(clock.waits) == 1 and 90.0 <= clock.waits[0] <= 90.5
+    assert openai.violations == []
