@@ -254,8 +254,10 @@ def retries_spent(policy: RetryPolicy, exc: ProviderError, label: str) -> str | 
 
 
 def taken_for_a_quota(exc: BaseException | None) -> str | None:
-    """For the call's error, when ``exc`` is its last: a 429 whose wait was so long that it was taken for a spent
-    quota (:data:`~.providers.rate_limit_waits.LONG_WAIT_SECONDS`), which no retry setting waits for; None else."""
+    """For the call's error, when ``exc`` is its last: a 429 of a spent quota whose wait is over
+    :data:`~.providers.rate_limit_waits.LONG_WAIT_SECONDS`, which no retry setting waits for; None else. (One taken for
+    a quota by its wait alone is waited for under a cap raised to cover it: over the cap, the cascade names the cap's
+    fix instead, as :func:`long_wait_over_the_cap` says it.)"""
     from .providers.rate_limit_waits import LONG_WAIT_SECONDS
 
     if not isinstance(exc, QuotaExhaustedError) or exc.retry_after is None or exc.retry_after <= LONG_WAIT_SECONDS:
