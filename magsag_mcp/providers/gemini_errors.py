@@ -8,8 +8,9 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..durations import seconds
 from ..errors import (
@@ -136,7 +137,9 @@ def _error_info_reason(details: Any) -> str | None:
 _LIMIT_ZERO = re.compile(r"\blimit: 0\b")
 #: a quota per day: Google resets those at midnight Pacific time (its rate limits' documentation)
 _DAY_QUOTA = ("perday", "per day", "daily")
-_PACIFIC = ZoneInfo("America/Los_Angeles")
+#: looked up when first needed, not at import: a machine without a time zone database (a slim container, Windows
+#: without the tzdata package) must still import the provider (see _zone)
+PACIFIC = "America/Los_Angeles"
 #: a quota that will not reset within minutes: move on instead of waiting
 _LONG_QUOTA = (
     *_DAY_QUOTA,
@@ -189,7 +192,8 @@ def _resource_exhausted(
         # to be refused again, until the day's end
         left = _until_pacific_midnight(server_now(headers))
         day = "a per-day quota, which Google resets at midnight Pacific time"
-        return _resting(QuotaExhaustedError(f"{text} ({day}, in {seconds(left)})", retry_after=wait, **kw), left, day)
+        said = f"{text} ({day})" if left is None else f"{text} ({day}, in {seconds(left)})"
+        return _resting(QuotaExhaustedError(said, retry_after=wait, **kw), math.inf if left is None else left, day)
     if any(h in q for q in quota_ids for h in _LONG_QUOTA) or any(h in low for h in _LONG_QUOTA):
         long = "a quota that no wait of minutes refills (per month, a spend cap, credits)"
         return _resting(QuotaExhaustedError(text, retry_after=wait, **kw), math.inf, long)
@@ -204,11 +208,24 @@ def _resting(error: ProviderError, seconds_left: float, quota: str) -> ProviderE
     return error
 
 
-def _until_pacific_midnight(now: float) -> float:
-    """Seconds from ``now`` (unix time, on the server's clock) to the next midnight in Los Angeles (DST-safe)."""
-    local = datetime.fromtimestamp(now, _PACIFIC)
+def _until_pacific_midnight(now: float) -> float | None:
+    """Seconds from ``now`` (unix time, on the server's clock) to the next midnight in Los Angeles (DST-safe); None
+    where this machine has no time zone database to say when that is (the target then rests the longest rest)."""
+    pacific = _zone(PACIFIC)
+    if pacific is None:
+        return None
+    local = datetime.fromtimestamp(now, pacific)
     midnight = (local.replace(tzinfo=None) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return midnight.replace(tzinfo=_PACIFIC).timestamp() - now
+    return midnight.replace(tzinfo=pacific).timestamp() - now
+
+
+@lru_cache(maxsize=4)
+def _zone(name: str) -> ZoneInfo | None:
+    """The time zone ``name``, or None where neither the system's database nor the tzdata package has it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
 
 
 #: how to get past a block, by the reason Gemini gives (``promptFeedback.blockReason`` or ``finishReason``): only

@@ -110,3 +110,19 @@ def test_a_quota_no_wait_refills_rests_its_target_for_the_longest_rest_not_its_r
     rests.note(target, err, 0.0)
     # rested for the RetryInfo's 5s, it was sent again every 5s, to be refused the same way
     assert rests.resting(target, LONGEST_REST - 1) is not None and rests.resting(target, LONGEST_REST) is None
+
+
+def test_a_per_day_quota_on_a_machine_without_a_time_zone_database_rests_the_longest_rest(monkeypatch):
+    # (a slim container, or Windows without the tzdata package, has no America/Los_Angeles: the provider must still
+    # import, and the quota still rest its target; only when it resets cannot be said)
+    import json
+    import math
+
+    from magsag_mcp.providers import gemini_errors
+
+    assert gemini_errors._zone("No_Such/Zone_Anywhere") is None
+    monkeypatch.setattr(gemini_errors, "PACIFIC", "No_Such/Zone_Anywhere")
+    err = gemini_error(429, json.dumps(_per_day()).encode(), {"Date": DATE}, provider="google", model="m")
+    assert isinstance(err, E.QuotaExhaustedError) and err.retry_after == 5.0
+    assert err.rest is not None and err.rest[0] == math.inf
+    assert err.message.endswith("(a per-day quota, which Google resets at midnight Pacific time)")
