@@ -31,7 +31,8 @@ _LONGEST_FIRST: tuple[str, ...] = ()
 #: replaced. Replacing the label too took quotes with it, and the JSON of an event was no JSON any more.
 #: ``sk-`` (OpenAI's and Anthropic's keys) starts a key only where no letter comes before it, or an escape
 #: such as ``%3D`` or, in JSON or a ``repr``, ``\n``, ``\t``, ``\x1b``, ``\u001b`` (an event's stored data, a log
-#: line's %r): "risk-assessment", "task-analysis" and "disk-quota-exceeded" are names, not keys.
+#: line's %r): "risk-assessment", "task-analysis" and "disk-quota-exceeded" are names, not keys. Nor ``Bearer``:
+#: a gateway echoing the header with its space dropped (``Bearersk-...``) showed the key whole.
 #: A JWT (an Entra ID token: header.payload.signature, both first parts JSON, so ``eyJ``) needs no label. It is looked
 #: for once in each run of its alphabet, from the run's first ``eyJ`` (the run's characters before it, ``glued``, are
 #: redacted on their own): tried at every ``eyJ``, a body of ``eyJeyJeyJ...`` with no dot made each one scan the rest
@@ -73,8 +74,8 @@ _GLUED = (
     + r")*"
 )
 _SECRET_PATTERNS = re.compile(
-    r"(?:(?:(?<![A-Za-z])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbf])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))"
-    r"sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
+    r"(?:(?:(?<![A-Za-z])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbf])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4})"
+    r"|(?i:(?<=bearer)))sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
     r"|(?i:bearer)\s+" + _BEARER_VALUE
     + r"|(?<![A-Za-z0-9_\-])(?>(?P<glued>[A-Za-z0-9_\-]*?)(?=eyJ))"
     r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
