@@ -8,9 +8,10 @@ so kept what followed the break, and all of it when the break came before its 12
 A run of :data:`PIECE` characters of the key or more is looked for by the key's pieces of that length (one from each
 :data:`PIECE` characters of it, and its last): any run of ``2 * PIECE - 1`` holds one, and a key cut in two leaves one
 on the longer side. From each piece found, the run goes on as far as the text goes on with the key, over a line break
-(up to :data:`_BREAK_LONGEST` characters of it: whitespace, or ``\\n``, ``\\r``, ``\\t`` written as escapes, once or
-quoted again) when at least :data:`_BEYOND_BREAK` of the key's characters follow it, or all that are left: a line that
-merely starts with the key's next character or two is another line's text.
+(up to :data:`_BREAK_LONGEST` characters of it: whitespace, or ``\\n``, ``\\r``, ``\\t`` written as escapes, as
+``\\n`` or as JSON's ``\\u000a``, once or quoted again) when at least :data:`_BEYOND_BREAK` of the key's characters
+follow it, or all that are left: a line that merely starts with the key's next character or two is another line's
+text.
 
 A key shorter than ``2 * PIECE`` cut near its middle leaves fewer than :data:`PIECE` characters on each side: its
 halves (:func:`cut_pieces_of`) are looked for too, and a run found from one is removed only where a line break cuts
@@ -33,6 +34,12 @@ _BEYOND_BREAK = 4
 #: quoted again: as many levels as a label's quotes are taken at (redaction's ``_QUOTE``). Only one was taken, and
 #: the key's side before a break written with two (up to 11 of its characters, no piece of it) stayed in the text
 _SLASHES_MOST = 4
+#: a line break, a carriage return and a tab as JSON's other escape writes them (RFC 8259 s. 7: ``\\u000a`` as six
+#: characters, its hex digits in either case), after the backslash: a valid JSON string a gateway's encoder may
+#: write so, and JSON is every vendor's error body (the specs' error shapes). Taken only as ``\\n``, a key cut by one
+#: kept the side that held no piece of it (up to 11 of its characters)
+_ESCAPED_BREAKS = ("u000a", "u000d", "u0009")
+_ESCAPED_LONGEST = len(_ESCAPED_BREAKS[0])
 
 
 @functools.lru_cache(maxsize=256)
@@ -138,8 +145,12 @@ def _break_after(text: str, at: int) -> int:
             end += 1
             continue
         slashes = len(text[end : end + _SLASHES_MOST]) - len(text[end : end + _SLASHES_MOST].lstrip("\\"))
-        if slashes and text[end + slashes : end + slashes + 1] in ("n", "r", "t"):
+        if not slashes:
+            break
+        if text[end + slashes : end + slashes + 1] in ("n", "r", "t"):
             end += slashes + 1
+        elif text[end + slashes : end + slashes + _ESCAPED_LONGEST].lower() in _ESCAPED_BREAKS:
+            end += slashes + _ESCAPED_LONGEST
         else:
             break
     return end
@@ -152,10 +163,15 @@ def _break_before(text: str, at: int) -> int:
         if text[start - 1].isspace():
             start -= 1
             continue
-        before = text[max(0, start - 1 - _SLASHES_MOST) : start - 1]
-        slashes = len(before) - len(before.rstrip("\\"))
-        if slashes and text[start - 1] in ("n", "r", "t"):
-            start -= slashes + 1
+        if text[start - 1] in ("n", "r", "t"):
+            escape = 1
+        elif text[max(0, start - _ESCAPED_LONGEST) : start].lower() in _ESCAPED_BREAKS:
+            escape = _ESCAPED_LONGEST
         else:
             break
+        before = text[max(0, start - escape - _SLASHES_MOST) : start - escape]
+        slashes = len(before) - len(before.rstrip("\\"))
+        if not slashes:
+            break
+        start -= slashes + escape
     return start

@@ -1,0 +1,109 @@
+"""A known key cut by a line break that JSON's other escape writes (``\\u000a``, six characters: RFC 8259 lets an
+encoder write a line break, a carriage return or a tab so) in a vendor's body a gateway quotes as a string, so that
+it stays escaped in the message. Only ``\\n`` was taken for a break: the side of the key that held no 12-character
+piece of it (up to 11 characters) stayed in the error, the MCP result, the ledger and the logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from mcp.client import Client
+
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.redaction import redact, register_secret
+from tests.test_echoed_key_prefixes import CATALOG, KEYS, MODELS, _body, _env, _sent_key, _stored
+from tests.test_split_key_echoes import pieces
+
+pytestmark = pytest.mark.anyio
+
+BREAKS = ["\\u000a", "\\u000A", "\\u000d\\u000a", "\\u0009", "\\u000a    "]
+
+
+@pytest.fixture
+async def wrapping_gateway() -> AsyncIterator[dict[str, Any]]:
+    """A loopback gateway refusing every request in its vendor's error shape, its message quoting the upstream's
+    JSON body as a string (the key in it cut at ``state["at"]`` by ``state["brk"]``), as a proxy wrapping an
+    upstream's refusal does."""
+    state: dict[str, Any] = {"at": 8, "brk": BREAKS[0], "family": "openai", "sent": []}
+
+    async def answer(request: web.Request) -> web.Response:
+        key = _sent_key(request)
+        state["sent"].append(key)
+        at = state["at"] % len(key)
+        upstream = '{"error": {"message": "the key ' + key[:at] + state["brk"] + key[at:] + ' was refused"}}'
+        said = f"upstream answered 401: {upstream}"
+        return web.json_response(_body(state["family"], 401, said), status=401)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    state["url"] = str(server.make_url("")).rstrip("/")
+    try:
+        yield state
+    finally:
+        await server.close()
+
+
+@pytest.mark.parametrize("brk", ["\\u000a", "\\u000d\\u000a"])
+@pytest.mark.parametrize("at", [5, -7])
+@pytest.mark.parametrize("family", sorted(KEYS))
+async def test_a_key_cut_by_a_json_unicode_escaped_break_reaches_no_result_ledger_or_log(
+    wrapping_gateway: dict[str, Any],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    family: str,
+    at: int,
+    brk: str,
+):
+    key, db = KEYS[family], tmp_path / "ledger.db"
+    wrapping_gateway.update(family=family, at=at, brk=brk)
+    caplog.set_level(logging.DEBUG)
+    async with Client(build_server(catalog=CATALOG, db=db, env=_env(family, wrapping_gateway["url"]))) as client:
+        result = await client.call_tool(
+            "invoke_skill",
+            {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS[family]}}},
+        )
+        hits = await client.call_tool("search_usage", {"pattern": "refused"})
+    assert wrapping_gateway["sent"] and wrapping_gateway["sent"][0] == key
+    said = result.content[0].text
+    assert result.is_error and 'upstream answered 401: {"error": {"message": "the key [REDACTED] was refused' in said
+    assert hits.structured_content["hits"], hits.content[0].text  # the refusal was recorded
+    cut = at % len(key)
+    for text in (said, json.dumps(result.structured_content), hits.content[0].text, caplog.text):
+        assert pieces(key, text) == [] and key[:cut] not in text and key[cut:] not in text, text
+    stored = _stored(db).decode("utf-8", "replace")
+    assert pieces(key, stored) == [] and key[cut:] not in stored
+
+
+@pytest.mark.parametrize("brk", BREAKS)
+def test_a_known_key_cut_anywhere_by_a_json_unicode_escaped_break_is_removed_on_both_sides(brk: str):
+    key = "6c9f2b5e8a1d4c7f0b3e6a9d2c5f8b1e"  # Azure's shape: 32 hex digits, nothing shaped like a key
+    register_secret(key)
+    for at in range(1, len(key)):
+        text = f"key {key[:at]}{brk}{key[at:]} refused"
+        assert redact(text) == "key [REDACTED] refused", (at, redact(text))
+        # quoted again (a log line's %r, an event's JSON of the message): its backslash doubled
+        quoted = redact(json.dumps(text))
+        assert quoted == '"key [REDACTED] refused"', (at, quoted)
+
+
+def test_the_text_around_a_json_unicode_escaped_break_after_a_key_is_kept():
+    key = "Qv7Rm2Lx9Tc4Nb8Wz3Hk6Pd1Yf5Gs0Ja"
+    register_secret(key)
+    assert redact(f"key {key[:20]}\\u000anext line") == "key [REDACTED]\\u000anext line"
+    # a line starting with the key's next character or two is another line's text
+    assert redact(f"{key[:16]}\\u000a{key[16:18]}ok") == f"[REDACTED]\\u000a{key[16:18]}ok"
+    # no piece of a known key: an escaped break and what is around it come through as they were
+    for text in (
+        '{"error": {"message": "Invalid request.\\u000aSee the docs\\u0009for details"}}',
+        'upstream answered 400: {\\u000a  \\"error\\": \\"model not found\\"\\u000a}',
+    ):
+        assert redact(text) == text
