@@ -31,6 +31,7 @@ from .catalog_yaml import read_yaml
 from .errors import CatalogError, ConfigError, UnknownSkillError
 from .plurals import counted
 from .provider_defaults import read_provider_defaults
+from .redaction import redact, register_env_secrets
 from .routing_files import Route, RoutingFile, RoutingPolicy
 from .skill_schemas import checked_schema, compile_validator
 from .skills import Skill, check_payload
@@ -376,8 +377,11 @@ def catalog_problems(path: Path, problems: list[str]) -> CatalogError:
 
 
 def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> list[str]:
-    """Every problem in the catalog (skills, routing, agents, policies, prices), each with its file."""
+    """Every problem in the catalog (skills, routing, agents, policies, prices), each with its file; redacted, as every
+    other message is: a problem quotes the value it refused, and a key pasted into the wrong field (a price, a limit)
+    was printed by ``magsag catalog validate`` whole, into a terminal's scrollback or a CI log."""
     env = os.environ if env is None else env
+    register_env_secrets(env)  # (env's keys pasted there are known: Service.open, doctor and the CLI do as much)
     path = find_catalog(root, env)
     from .governance import load_policies, validate_policies
     from .pricing import Pricer, validate_prices
@@ -412,4 +416,4 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
         problems.extend(unpriced_routed_targets(catalog, policies.limits, pricer, policies))
         classes = policies.data_class_models()
         problems.extend(unaffordable_routed_targets(catalog, policies.limits, pricer, classes, policies))
-    return problems
+    return [redact(problem) for problem in problems]

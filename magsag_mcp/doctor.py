@@ -20,7 +20,7 @@ from .catalog import find_catalog, validate_catalog
 from .errors import CatalogError, ConfigError, redact_values
 from .ledger.connection import ledger_sync_from_env
 from .providers import ProviderSet, provider_names
-from .redaction import register_env_secrets
+from .redaction import redact, register_env_secrets
 from .retry import retry_policy_from_env
 from .settings import (
     CALL_DEADLINE_ENV,
@@ -131,7 +131,9 @@ async def _without_catalog(
                 "MAGSAG_PROVIDER / MAGSAG_MODEL leave a skill's calls) was not checked"
             )
             problems = validate_catalog(root, env)
-            problems += [p for p in exc.problems if p not in problems]  # (what refused it is listed, whatever it was)
+            # (what refused it is listed, whatever it was; compared redacted, as validate_catalog lists them: a problem
+            # quoting a key was listed twice, once from each)
+            problems += [p for p in map(redact, exc.problems) if p not in problems]
             report = report_of(env, providers, transport, ledger, root, problems, [note])
             if probe:
                 report["reachable"] = await probe_providers(providers)
