@@ -52,10 +52,14 @@ _LABEL_WORD = (
 #: A label's quotes, spaces and ``:`` or ``=`` are also written escaped: its quotes as ``\"`` (a vendor's JSON body
 #: quoted in a string, an exception's message, and so in an event's stored JSON; ``\\\"`` when that string was JSON in
 #: a string), or all of them URL-encoded (``%22``, ``%20``, ``%3A``, ``%3D``: a URL quoted in a query, a login page's
-#: ``next``): the label took neither, and the credential after it stayed in the ledger.
+#: ``next``): the label took neither, and the credential after it stayed in the ledger. JSON's encoders write some of
+#: them as ``\\u`` escapes by default (Go's ``encoding/json`` an ``&`` as ``\\u0026``, Gson an ``=`` as ``\\u003d`` and
+#: an ``&`` so too), which a body quoted as text keeps (one not in its vendor's shape, one quoted in another's
+#: message): a URL's ``\\u0026token\\u003d<value>`` in such a body was no label, and its value was kept.
 _QUOTE = r"(?:\\{0,3}[\"']|%2[27])?"
 _SPACE = r"(?:\s|%20)"
-_LABEL_SEPARATOR = _QUOTE + _SPACE + "*(?:[:=]|%3[AaDd])" + _SPACE + "*" + _QUOTE
+_EQUALS = r"(?:=|%3[Dd]|\\{1,3}u003[Dd])"
+_LABEL_SEPARATOR = _QUOTE + _SPACE + r"*(?:[:=]|%3[AaDd]|\\{1,3}u003[Dd])" + _SPACE + "*" + _QUOTE
 _AUTHORIZATION = "authorization" + _LABEL_SEPARATOR + "(?:basic|bearer|token)" + _SPACE + "+"
 _BEARER_VALUE = r"[A-Za-z0-9._~+/=\-]{8,}"
 _LABELLED_VALUE = r"[A-Za-z0-9._~+/=%\-]{8,}"
@@ -82,7 +86,7 @@ _SECRET_PATTERNS = re.compile(
     + r"|(?<![A-Za-z0-9_\-])(?>(?P<glued>[A-Za-z0-9_\-]*?)(?=eyJ))"
     r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
     + r"|(?P<label>(?i:(?:" + _LABEL_WORD + ")" + _LABEL_SEPARATOR + "|" + _AUTHORIZATION
-    + r"|(?:[?&]|%3[Ff]|%26)(?:key|token|access_token|sig|signature)(?:=|%3[Dd])))" + _LABELLED_VALUE
+    + r"|(?:[?&]|%3[Ff]|%26|\\{1,3}u0026)(?:key|token|access_token|sig|signature)" + _EQUALS + "))" + _LABELLED_VALUE
     + ")" + _GLUED
 )
 
