@@ -686,3 +686,19 @@ def test_a_summary_that_cannot_be_read_is_refused_with_its_fix(gate, tmp_path: P
     assert "is not JSON" in err and err.rstrip().endswith(
         "the summary must be the JSON that `magsag flow summarize --output FILE` writes"
     )
+
+
+def test_a_key_in_a_summarys_names_is_not_printed(gate, monkeypatch):
+    # the summary is a file from anywhere (a CI job's artifact, another tool's): a model name or an agent holding a
+    # key (one of the environment's, or one shaped like a key) was quoted whole in the FAIL lines, into the CI log
+    env_key = "0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c"  # (Azure's shape: known only as the environment's)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", env_key)
+    shaped = "sk-proj-Zq8Wm2Xc4Vb6Nq1Lp3Kr5Ts7Yd9Hf0Ga2Jc4Be6"
+    summary = copy.deepcopy(GOOD)
+    summary["model_stats"][shaped] = summary["model_stats"].pop("gpt-4o")
+    summary["by_agent"] = {f"ops-{env_key}": {**GOOD["by_agent"]["ana"], "cost_usd": 9.0, "cost_usd_exact": "9.0"}}
+    code, out, err = gate(summary)
+    assert code == 1, err
+    assert env_key[:12] not in out + err and shaped[8:20] not in out + err, out
+    assert "FAIL prod: model '[REDACTED]' (via openai) is not in allowed_models (10 calls)" in out
+    assert "FAIL limits: agent 'ops-[REDACTED]' cost $9.0 exceeds max_cost_per_agent_daily_usd $3" in out

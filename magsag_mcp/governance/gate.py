@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..errors import InputError
+from ..errors import InputError, redact
 from ..plurals import counted, has
 from ..types import Target
 from .gate_summary import HOW as HOW  # (the CLI imports it from here)
@@ -170,7 +170,9 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             )
         if t.max_cost_per_call_usd is not None:
             _check_calls(violations, notes, p.name, t.max_cost_per_call_usd, stats)
-    return violations, notes
+    # redacted as every other message: the summary is a file from anywhere (a CI job's artifact, another tool's), and
+    # the model names, agents and run ids they quote were printed as written, a key pasted into one with them
+    return [redact(v) for v in violations], [redact(n) for n in notes]
 
 
 def _check_calls(violations: list[str], notes: list[str], policy: str, most: Decimal, stats: dict[str, Any]) -> None:
