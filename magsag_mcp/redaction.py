@@ -60,7 +60,8 @@ _QUOTE = r"(?:\\{0,3}[\"']|%2[27])?"
 _SPACE = r"(?:\s|%20)"
 _EQUALS = r"(?:=|%3[Dd]|\\{1,3}u003[Dd])"
 _LABEL_SEPARATOR = _QUOTE + _SPACE + r"*(?:[:=]|%3[AaDd]|\\{1,3}u003[Dd])" + _SPACE + "*" + _QUOTE
-_AUTHORIZATION = "authorization" + _LABEL_SEPARATOR + "(?:basic|bearer|token)" + _SPACE + "+"
+#: (the scheme's space may be missing: a gateway echoing the header without it, ``Authorization: Basicd2hv...``)
+_AUTHORIZATION = "authorization" + _LABEL_SEPARATOR + "(?:basic|bearer|token)" + _SPACE + "*"
 _BEARER_VALUE = r"[A-Za-z0-9._~+/=\-]{8,}"
 _LABELLED_VALUE = r"[A-Za-z0-9._~+/=%\-]{8,}"
 _JWT_SIGNATURE = r"[A-Za-z0-9_\-]{8,}"

@@ -218,11 +218,25 @@ def test_a_key_glued_to_the_bearer_scheme_is_removed(scheme: str, key: str):
     assert holds_secret(f"run-{scheme}{key}")
 
 
+@pytest.mark.parametrize(
+    "header", ["Authorization: Basic", "authorization: Bearer", "Authorization: Token", '"Authorization": "Basic']
+)
+def test_a_credential_glued_to_its_authorization_scheme_is_removed(header: str):
+    # the same echo, of a credential of no shape a pattern knows (a proxy's user:password in base64, a gateway's
+    # token): the label took a scheme followed by a space only, and the value glued to it was kept
+    said = redact(f"401: {header}{VALUE} refused")
+    assert said == f"401: {header}[REDACTED] refused", said
+
+
 def test_words_glued_to_the_bearer_scheme_and_sk_in_words_are_kept():
     for text in (
         "BearerTokenCredentialPolicy requires TLS",
         "401: the Bearer scheme is required (got Basic)",
         "risk-assessment and task-analysis failed: disk-quota-exceeded",
         "Invalid API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+        "authorization: required",
+        "Authorization header is missing or malformed",
+        'WWW-Authenticate: Bearer realm="api", error="invalid_token"',
+        '{"authorization": "Bearer"} is no credential',
     ):
         assert redact(text) == text
