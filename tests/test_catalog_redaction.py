@@ -13,7 +13,7 @@ from magsag_mcp.cli import main
 from magsag_mcp.doctor import diagnose
 
 #: the environment's Azure key (32 hex digits: nothing shaped like a key, known only as the environment's)
-ENV_KEY = "0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c"
+ENV_KEY = "7d2a9c4e1b8f5a0d3e6c9b2f7a4d1e8c"
 #: a key of no variable's, known by its shape only
 SHAPED_KEY = "sk-proj-Zq8Wm2Xc4Vb6Nq1Lp3Kr5Ts7Yd9Hf0Ga2Jc4Be6"
 

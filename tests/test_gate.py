@@ -691,7 +691,7 @@ def test_a_summary_that_cannot_be_read_is_refused_with_its_fix(gate, tmp_path: P
 def test_a_key_in_a_summarys_names_is_not_printed(gate, monkeypatch):
     # the summary is a file from anywhere (a CI job's artifact, another tool's): a model name or an agent holding a
     # key (one of the environment's, or one shaped like a key) was quoted whole in the FAIL lines, into the CI log
-    env_key = "0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c"  # (Azure's shape: known only as the environment's)
+    env_key = "3b8e1d6a9c2f5b0e7a4d1c8f3e6b9a2d"  # (Azure's shape: known only as the environment's)
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", env_key)
     shaped = "sk-proj-Zq8Wm2Xc4Vb6Nq1Lp3Kr5Ts7Yd9Hf0Ga2Jc4Be6"
     summary = copy.deepcopy(GOOD)

@@ -220,15 +220,15 @@ def test_what_readme_says_a_text_can_still_show_of_a_credential_is_all_it_shows(
     """README's list of what redaction leaves: fewer than 12 of a known key's characters; a run of 12 to 22 holding
     none of its pieces; a part of a known key shorter than 16 characters; and a credential never sent that is neither
     shaped nor labelled as one. Each one step further is removed."""
-    key = "gwtok_Qv7Rm2Lx9Tc4Nb8Wz3Hk6Pd1Yf5Gs0Ja"
+    key = "gwtok_z4pzkhGFSWnHslFTLuT4JkaMy5FiW4nA"
     register_secret(key)
     assert redact(f"key ...{key[-4:]} refused") == f"key ...{key[-4:]} refused"
     assert redact(f"key {key[:11]} refused") == f"key {key[:11]} refused"
     assert redact(f"key {key[13:35]} refused") == f"key {key[13:35]} refused"  # (22, between two pieces)
     assert redact(f"key {key[13:36]} refused") == "key [REDACTED] refused"  # (23)
-    short = "Hq3Zs8Kd1Mv6Pb4"  # (15)
+    short = "5xZn3F77UW8qNcp"  # (15)
     register_secret(short)
     assert redact(f"key {short[:14]} and {short} refused") == f"key {short[:14]} and [REDACTED] refused"
-    unknown = "5c8f1b4e7a0d3c6f9b2e5a8d1c4f7b0e"  # (never registered: 32 hex digits)
+    unknown = "909191f2c39dc58a649ed3534e99e15c"  # (never registered: 32 hex digits)
     assert redact(f"key {unknown} refused") == f"key {unknown} refused"
     assert redact(f"api_key: {unknown} refused") == "api_key: [REDACTED] refused"
