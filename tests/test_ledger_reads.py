@@ -132,7 +132,8 @@ def _largest_run_by_hand(conn: sqlite3.Connection, f, unbounded: int = 0) -> dic
     """The costliest run tree among the runs a filter selects, from the run rows one by one: a run
     delegated from none counts alone; a tree counts its selected delegated runs and its top run, if
     selected. Of equal costs: the last recorded run alone, else the first tree by id. ``unbounded``: the
-    summary's attempts of no known cost and no bound; at_most_usd is null where the tree (whole) holds one."""
+    summary's attempts of no known cost and no bound; at_most_usd is null where the tree (whole) holds one, and
+    unbounded_attempts adds those of the tree the filters leave out."""
     from magsag_mcp.ledger.filters import sql_where
 
     where, args = sql_where(f, table="r")
@@ -164,19 +165,36 @@ def _largest_run_by_hand(conn: sqlite3.Connection, f, unbounded: int = 0) -> dic
         return None
     run_id, cost, bound, n = max(candidates, key=lambda c: (c[1] + c[2], c[3]))
     tree = [r for (r,) in conn.execute("SELECT run_id FROM runs WHERE run_id = ? OR parent_run_id = ?", (run_id,) * 2)]
-    own = sum(
-        conn.execute(
-            "SELECT COUNT(*) FROM attempts WHERE run_id = ? AND cost_pusd IS NULL AND cost_bound_pusd IS NULL", (r,)
-        ).fetchone()[0]
-        for r in tree
-    )
+    # the tree's attempts of no known cost and no bound that reached a provider (as the summary counts them), each
+    # told apart by the filters in Python: those the filters leave out add to the summary's unbounded_attempts
+    own = left_out = 0
+    for r in tree:
+        for agent, skill, model, provider, at, status, parent in conn.execute(
+            "SELECT a.agent, a.skill, a.model, a.provider, a.started_at, r.status, r.parent_run_id FROM attempts a"
+            " JOIN runs r ON r.run_id = a.run_id WHERE a.run_id = ? AND a.cost_pusd IS NULL"
+            " AND a.cost_bound_pusd IS NULL AND a.outcome IN ('ok', 'error')",
+            (r,),
+        ):
+            own += 1
+            chosen = (
+                all(
+                    want is None or want == have
+                    for want, have in (
+                        (f.agent, agent), (f.skill, skill), (f.model, model), (f.provider, provider), (f.status, status)
+                    )
+                )
+                and (f.run_id is None or f.run_id in (r, parent))
+                and (f.since is None or at >= f.since)
+                and (f.until is None or at < f.until)
+            )  # fmt: skip
+            left_out += not chosen
     return {
         "run_id": run_id,
         "delegated_runs": n,
         "known_cost_usd": format(Decimal(cost) / 10**12, "f"),
         "unknown_cost_bound_usd": format(Decimal(bound) / 10**12, "f"),
         "at_most_usd": None if own else format(Decimal(cost + bound) / 10**12, "f"),
-        "unbounded_attempts": unbounded,
+        "unbounded_attempts": unbounded + left_out,
     }
 
 

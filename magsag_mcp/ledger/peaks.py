@@ -8,7 +8,9 @@ to the summary's period at its edges. Costs count an attempt of unknown cost at 
 An attempt of unknown cost with no bound (a model of no known price, admitted by a policy's ``allow_unpriced``) adds
 nothing to a peak's figures, which then bound nothing: each peak counts those among the attempts it was chosen from
 (``unbounded_attempts``: the summary's, an agent's, a model's calls'), and its ``at_most_usd`` is null where the peak
-itself (the run's tree, the day, the call) holds one, never a figure that leaves an unknown cost out.
+itself (the run's tree, the day, the call) holds one, never a figure that leaves an unknown cost out. The run, counted
+whole, also counts its tree's own that the filters leave out of the summary's (a fallback hop on another model, a
+delegated run's call outside the window): its ``unbounded_attempts`` is never 0 beside a null ``at_most_usd``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from .filters import UsageFilters, parse_since, rows_in_range, sql_where
 from .migrations import SPEND_BUCKET_SECONDS
 from .money import from_pusd, joined, named_sum, summed
 from .rollup_reads import ATTEMPT_DAY, BUCKET, attempts_where, grouped_rows
-from .run_scope import RUN_SCOPE_ROWS, run_scope_unbounded
 from .run_window import among, called_within
 
 #: a run delegated from none: the top of its tree
@@ -50,7 +51,8 @@ def _money(known: int, bound: int, *, own: int = 0, scope: int = 0) -> dict[str,
 def largest_run(conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0) -> dict[str, Any] | None:
     """The costliest run tree among the runs the filters select: ``run_id`` (the top run),
     ``delegated_runs``, ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd`` (null if the tree holds an
-    attempt of unbounded cost), ``unbounded_attempts`` (``unbounded``: the selected attempts'); None if none.
+    attempt of unbounded cost), ``unbounded_attempts`` (``unbounded``, the selected attempts', and the tree's own that
+    the filters leave out: :func:`_tree_unbounded`); None if none.
     A time window selects the runs begun within it and those begun before it that made a call within it
     (:func:`~.run_window.called_within`: a long-lived run spending in the window is counted whole, as its
     run limit counts it).
@@ -113,11 +115,37 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0) -
     if not candidates:
         return None
     run_id, known, bound, count = max(candidates, key=lambda row: (row[1] + row[2], row[3]))
-    # the tree whole, as its figures count it (a run of the window may have called before it): runs.unpriced_calls
-    # first, so a tree of known costs (most) reads no attempts
-    unpriced = conn.execute(f"SELECT SUM(unpriced_calls) FROM ({RUN_SCOPE_ROWS})", {"run": run_id}).fetchone()[0]
-    own = run_scope_unbounded(conn, run_id) if unpriced else 0
-    return {"run_id": run_id, "delegated_runs": int(count), **_money(int(known), int(bound), own=own, scope=unbounded)}
+    own, left_out = _tree_unbounded(conn, run_id, f, unbounded)
+    money = _money(int(known), int(bound), own=own, scope=unbounded + left_out)
+    return {"run_id": run_id, "delegated_runs": int(count), **money}
+
+
+#: the filters that select some of a run tree's attempts and not others (a run filter naming the tree selects it whole)
+_PART_OF_A_TREE = ("agent", "skill", "model", "provider", "status", "since", "until")
+
+
+def _tree_unbounded(conn: sqlite3.Connection, root: str, f: UsageFilters, unbounded: int) -> tuple[int, int]:
+    """(the attempts of unknown cost with no bound in the tree of ``root``, counted whole as its figures count it;
+    how many of them the filters leave out of the summary's ``unbounded``, those of the attempts it selects).
+
+    Where the summary's attempts are the tree's (a run filter naming the tree, no other), its count is the tree's: no
+    read (a tree of 3,000 delegated runs was read again, run by run, and its summary took twice as long). Otherwise
+    the tree's runs holding an unknown cost (runs.unpriced_calls) are read, and their attempts of no bound, each
+    told apart by the filters (a run's status looked up by its key, not the list of every run of that status)."""
+    narrowed = any(getattr(f, name) is not None for name in _PART_OF_A_TREE)
+    if not narrowed and f.run_id == root:
+        return unbounded, 0
+    if not narrowed and f.run_id is None and not unbounded:  # every attempt selected, none of them unbounded
+        return 0, 0
+    where, args = sql_where(f, table="a", status_per_row=True)
+    selected = where.removeprefix(" WHERE ") or "1"
+    total, chosen = conn.execute(
+        f"SELECT COUNT(*), coalesce(SUM({selected}), 0) FROM attempts a WHERE {UNBOUNDED} AND a.run_id IN"
+        " (SELECT run_id FROM runs WHERE run_id = ? AND unpriced_calls > 0 UNION ALL SELECT run_id FROM runs"
+        " WHERE parent_run_id = ? AND run_id != ? AND unpriced_calls > 0)",
+        [*args, root, root, root],
+    ).fetchone()
+    return int(total), int(total) - int(chosen)
 
 
 #: a time range with fewer runs than this reads the delegated runs by runs_started

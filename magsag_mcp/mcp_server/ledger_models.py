@@ -34,6 +34,11 @@ class LargestDayOut(PeakCostOut):
 class LargestRunOut(PeakCostOut):
     run_id: str = Field(description="the top run of the tree (delegated runs record it as their parent)")
     delegated_runs: int
+    unbounded_attempts: int = Field(
+        0,
+        description=_PEAK_UNBOUNDED + "; and those of the tree itself (counted whole) that the filters leave out: at "
+        "least 1 where at_most_usd is null",
+    )
 
 
 class LargestCallOut(Out):

@@ -1,0 +1,124 @@
+"""A summary's costliest run (``largest_run``) counted whole, with the runs delegated from it, beside the attempts of
+unknown cost with no bound (a model of no known price, admitted by ``allow_unpriced``) that its figures leave out.
+
+Its ``at_most_usd`` is null where the tree holds one, whichever attempts the summary's filters select; its
+``unbounded_attempts`` counts the summary's and those of the tree that the filters leave out, so that it is never 0
+beside a null ``at_most_usd``. And a run-filtered summary, whose attempts are the tree's, does not read the tree again
+to tell (a tree of 3,000 delegated runs: twice the summary's time)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp.ledger import Ledger, UsageFilters
+from tests.test_unbounded_peaks import DAY, _attempt, _record, _run
+
+
+def _tree(db: Path, children: int, *, dark: bool) -> None:
+    """Run ``top`` ($1.5, agent ana) and ``children`` runs delegated from it, each one call; with ``dark`` every
+    fifth child's call is on a model of no known price (unknown cost, no bound), otherwise priced at $0.01."""
+    calls = [(_run("top", DAY), [_attempt("top", DAY, "metered", cost="1.5")])]
+    for i in range(children):
+        unpriced = dark and i % 5 == 0
+        at = DAY + 10 + i
+        attempt = _attempt(f"c{i}", at, "mystery" if unpriced else "metered", cost=None if unpriced else "0.01")
+        calls.append((_run(f"c{i}", at, parent="top"), [attempt]))
+    asyncio.run(_record(db, calls))
+
+
+def _summary_steps(db: Path, filters: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The summary and the SQLite steps (virtual machine instructions, in tens) its reads took."""
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0
+
+    async def read() -> dict[str, Any]:
+        async with Ledger(db) as ledger:
+            await ledger.summarize(UsageFilters(**filters))  # (the reader's statements prepared, its pages read)
+            await ledger.read(lambda conn: conn.set_progress_handler(step, 10), snapshot=False)
+            steps[0] = 0
+            return await ledger.summarize(UsageFilters(**filters))
+
+    return asyncio.run(read()), steps[0]
+
+
+def test_a_run_filtered_summary_tells_its_tree_of_no_known_price_without_reading_the_tree_again(tmp_path: Path):
+    # The same tree, with and without calls of no known price, summarized by its run: the unknown costs add the
+    # peak calls' few rows, the same for 40 delegated runs as for 400 (the tree's own check read each of its runs
+    # and their attempts again: about 10,000 more steps at 400)
+    extra = []
+    for children in (40, 400):
+        dark, lit = tmp_path / f"dark-{children}.db", tmp_path / f"lit-{children}.db"
+        _tree(dark, children, dark=True)
+        _tree(lit, children, dark=False)
+        summary, dark_steps = _summary_steps(dark, {"run_id": "top"})
+        priced, lit_steps = _summary_steps(lit, {"run_id": "top"})
+        run = summary["largest_run"]
+        assert (run["run_id"], run["delegated_runs"], run["at_most_usd"]) == ("top", children, None)
+        assert run["unbounded_attempts"] == summary["totals"]["unbounded_attempts"] == children // 5
+        whole = format((Decimal("1.5") + Decimal("0.01") * children).normalize(), "f")
+        assert (priced["largest_run"]["at_most_usd"], priced["largest_run"]["unbounded_attempts"]) == (whole, 0)
+        extra.append(dark_steps - lit_steps)
+    assert extra[1] <= extra[0] + 20, extra
+
+
+@pytest.mark.parametrize(
+    ("filters", "summarys"),
+    [
+        ({}, 2),  # every attempt: c0's and the lone run's
+        ({"run_id": "top"}, 1),  # the tree's own: c0's
+        ({"model": "metered"}, 0),  # neither: c0's is left out, yet the tree (counted whole) holds it
+        ({"until": str(DAY + 5)}, 0),  # neither: c0's call is after the window's end (top began before it)
+        ({"agent": "ana"}, 2),  # both: c0's is the summary's, not counted again as the tree's
+    ],
+)
+def test_the_costliest_run_holding_an_attempt_of_no_known_price_counts_it_whatever_the_filters(
+    tmp_path: Path, filters: dict[str, Any], summarys: int
+):
+    # top ($1.5) and c0 (an attempt of no known price, delegated from top); lone, another run of no known price
+    db = tmp_path / "l.db"
+    _tree(db, 1, dark=True)
+    asyncio.run(_record(db, [(_run("lone", DAY + 50), [_attempt("lone", DAY + 50, "mystery", cost=None)])]))
+    summary, _ = _summary_steps(db, filters)
+    assert summary["totals"]["unbounded_attempts"] == summarys
+    run = summary["largest_run"]
+    assert (run["run_id"], run["known_cost_usd"], run["at_most_usd"]) == ("top", "1.5", None), run
+    # the summary's, and c0's where the filters leave it out: never 0 beside a null at_most_usd
+    assert run["unbounded_attempts"] == summarys + (0 if summarys == 2 or "run_id" in filters else 1), run
+    assert run["unbounded_attempts"] >= 1
+
+
+def test_the_costliest_run_of_known_costs_beside_one_of_no_known_price_is_a_bound_of_itself_alone(tmp_path: Path):
+    # filtered or not, a tree of known costs has its at_most_usd; unbounded_attempts says the summary's other run
+    db = tmp_path / "l.db"
+    _tree(db, 3, dark=False)
+    asyncio.run(_record(db, [(_run("lone", DAY + 50), [_attempt("lone", DAY + 50, "mystery", cost=None)])]))
+    for filters, unbounded in (({}, 1), ({"model": "metered"}, 0), ({"run_id": "top"}, 0)):
+        run = _summary_steps(db, filters)[0]["largest_run"]
+        assert (run["run_id"], run["at_most_usd"], run["unbounded_attempts"]) == ("top", "1.53", unbounded), filters
+
+
+def test_a_refused_attempt_of_no_recorded_cost_is_no_unknown_cost_of_the_tree(tmp_path: Path):
+    # a refusal recorded with no cost (the service records one at $0, but a ledger written otherwise, as
+    # benchmarks.ledger_scale writes its refusals, may not) was never sent: the summary counts it in no
+    # unbounded_attempts, and the tree's check must count as the summary does (it counted it: at_most_usd null)
+    db = tmp_path / "l.db"
+    _tree(db, 2, dark=False)
+    refused = _attempt("c1", DAY + 40, "metered", "policy_denied", cost=None)
+    asyncio.run(_record(db, [(_run("c1", DAY + 40, parent="top"), [refused])]))
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT unpriced_calls FROM runs WHERE run_id = 'c1'").fetchone()[0] == 1
+    conn.close()
+    for filters in ({}, {"model": "metered"}, {"agent": "ana"}):
+        summary = _summary_steps(db, filters)[0]
+        run = summary["largest_run"]
+        assert summary["totals"]["unbounded_attempts"] == 0
+        assert (run["run_id"], run["at_most_usd"], run["unbounded_attempts"]) == ("top", "1.52", 0), filters
