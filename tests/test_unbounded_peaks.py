@@ -103,10 +103,11 @@ def test_a_call_that_fell_back_from_a_model_of_no_known_price_is_no_bound_under_
     stats = summary["model_stats"]
     assert stats["metered"]["unbounded_attempts"] == 0 and stats["mystery"]["unbounded_attempts"] == 1
     assert stats["mystery"]["largest_call"] is None  # no call ended on it
-    # a peak's unbounded_attempts are those on its model (the window's: all): the model the call ended on holds none,
-    # yet the call itself holds one, so no figure bounds it
+    # a peak's unbounded_attempts are those on its model (the window's: all) and the call's own that those leave out:
+    # the model the call ended on holds none, the call itself one, so no figure bounds it and 1 says why (it said 0
+    # beside the null at_most_usd: changed on purpose, see test_a_call_of_two_unbounded_attempts_counts_each_once)
     metered, window = stats["metered"]["largest_call"], summary["largest_call"]
-    assert (metered["at_most_usd"], metered["counted_usd"], metered["unbounded_attempts"]) == (None, "0.2", 0)
+    assert (metered["at_most_usd"], metered["counted_usd"], metered["unbounded_attempts"]) == (None, "0.2", 1)
     assert (window["at_most_usd"], window["counted_usd"], window["unbounded_attempts"]) == (None, "0.2", 1)
 
 
@@ -116,13 +117,14 @@ def test_a_peak_call_holding_an_unbounded_attempt_the_filters_leave_out_is_still
 ):
     # the call's unbounded attempt (on another model, or before the window) is not among the summary's attempts, so
     # the summary counts none; the call is still counted whole (counted_usd, what the call limit checks), and the
-    # "0.2" it was given as at_most_usd left out a cost nobody knows
+    # "0.2" it was given as at_most_usd left out a cost nobody knows. Its unbounded_attempts counts it (it said 0
+    # beside the null at_most_usd: changed on purpose)
     summary = _fell_back_summary(tmp_path, filters)
     assert summary["totals"]["unbounded_attempts"] == 0 and "mystery" not in summary["model_stats"]
     metered, window = summary["model_stats"]["metered"]["largest_call"], summary["largest_call"]
     for peak in (metered, window):
         assert (peak["run_id"], peak["at_most_usd"], peak["counted_usd"], peak["unbounded_attempts"]) == (
-            "fell", None, "0.2", 0
+            "fell", None, "0.2", 1
         ), peak
 
 
@@ -175,6 +177,31 @@ def test_the_costliest_day_and_run_say_an_unbounded_attempt_of_another_day_and_r
     assert (run["run_id"], run["at_most_usd"], run["unbounded_attempts"]) == ("big", None, 1)
 
 
+@pytest.mark.parametrize("filters", [{}, {"model": "mystery2"}, {"since": str(DAY + 11)}, {"until": str(DAY + 11)}])
+def test_a_call_of_two_unbounded_attempts_counts_each_once(tmp_path: Path, filters: dict):
+    # a call cut on a model of no price, then answered by another of no price: each peak counts both, the summary's
+    # and the call's own that the filters leave out, never one twice (the window before 11 s holds the first alone,
+    # and no call ends in it: no peak)
+    call = [
+        _attempt("two", DAY + 10, "mystery", "error", cost=None, error_class="timeout"),
+        _attempt("two", DAY + 12, "mystery2", cost=None, position=1),
+    ]
+    asyncio.run(_record(tmp_path / "l.db", [(_run("two", DAY + 10), call)]))
+
+    async def read() -> dict:
+        async with Ledger(tmp_path / "l.db") as ledger:
+            return await ledger.summarize(UsageFilters(**filters))
+
+    summary = asyncio.run(read())
+    if "until" in filters:
+        assert summary["largest_call"] is None and summary["totals"]["unbounded_attempts"] == 1
+        return
+    for peak in (summary["model_stats"]["mystery2"]["largest_call"], summary["largest_call"]):
+        assert (peak["run_id"], peak["at_most_usd"], peak["counted_usd"], peak["unbounded_attempts"]) == (
+            "two", None, "0", 2
+        ), peak  # fmt: skip
+
+
 POLICY = "policies:\n  - name: limits\n    allow_unpriced: true\n    thresholds: {max_cost_per_call_usd: 1.0}\n"
 
 
@@ -219,7 +246,7 @@ def test_a_peak_call_is_told_apart_from_the_calls_of_its_run_before_it(tmp_path:
     # and the walk reads the call's own rows, not the run's: as many SQLite steps for 40 calls before it as for 400
     import sqlite3
 
-    from magsag_mcp.ledger.peaks import _call_holds_unbounded
+    from magsag_mcp.ledger.peaks import _call_unbounded_attempts
 
     def ledger(calls: int) -> tuple[Path, dict]:
         db = tmp_path / f"long-{calls}.db"
@@ -254,8 +281,8 @@ def test_a_peak_call_is_told_apart_from_the_calls_of_its_run_before_it(tmp_path:
             return 0
 
         conn.set_progress_handler(step, 10)
-        assert not _call_holds_unbounded(conn, "long", DAY + 10 * calls)
-        assert _call_holds_unbounded(conn, "long", DAY + 10 * (calls - 1) + 1)  # the call before: it fell back
+        assert not _call_unbounded_attempts(conn, "long", DAY + 10 * calls)
+        assert _call_unbounded_attempts(conn, "long", DAY + 10 * (calls - 1) + 1)  # the call before: it fell back
         steps.append(count[0])
         conn.close()
     assert steps[1] <= steps[0] + 5, steps

@@ -8,9 +8,9 @@ to the summary's period at its edges. Costs count an attempt of unknown cost at 
 An attempt of unknown cost with no bound (a model of no known price, admitted by a policy's ``allow_unpriced``) adds
 nothing to a peak's figures, which then bound nothing: each peak counts those among the attempts it was chosen from
 (``unbounded_attempts``: the summary's, an agent's, a model's calls'), and its ``at_most_usd`` is null where the peak
-itself (the run's tree, the day, the call) holds one, never a figure that leaves an unknown cost out. The run, counted
-whole, also counts its tree's own that the filters leave out of the summary's (a fallback hop on another model, a
-delegated run's call outside the window): its ``unbounded_attempts`` is never 0 beside a null ``at_most_usd``.
+itself (the run's tree, the day, the call) holds one, never a figure that leaves an unknown cost out. A call and a run,
+counted whole, also count their own that those they were chosen from leave out (a fallback hop on another model, a
+delegated run's call outside the window): a peak's ``unbounded_attempts`` is never 0 beside a null ``at_most_usd``.
 """
 
 from __future__ import annotations
@@ -304,18 +304,31 @@ class CostliestCalls:
         self.peaks: dict[str | None, tuple[int, str, float]] = {}
         #: model (None: the window) -> the attempts of unbounded cost on it (:meth:`mark_unbounded`)
         self.unbounded: dict[str | None, int] = {}
-        #: the calls (run, time, as :attr:`peaks` names them) holding such an attempt
-        self.unbounded_calls: set[tuple[str, float]] = set()
+        #: the calls (run, time, as :attr:`peaks` names them) holding such an attempt -> each one's model and whether
+        #: the summary's filters select it
+        self.unbounded_calls: dict[tuple[str, float], list[tuple[str, bool]]] = {}
 
-    def mark_unbounded(self, conn: sqlite3.Connection, counts: dict[str | None, int]) -> None:
+    def mark_unbounded(self, conn: sqlite3.Connection, counts: dict[str | None, int], f: UsageFilters) -> None:
         """Where the summary counts attempts of unbounded cost: ``counts``, model (None: the window) -> those on it
-        (the summary's own figures), and which peak calls hold one (their ``at_most_usd`` is then null). Only the
-        peaks are read, a few rows each: placing every such attempt on its call read the attempts of every model
-        holding one, and took a summary of 1,000,000 attempts from 150 to 420 ms."""
+        (the summary's own figures), and which peak calls hold one (their ``at_most_usd`` is then null), each told
+        apart by ``f``, the summary's filters. Only the peaks are read, a few rows each: placing every such attempt
+        on its call read the attempts of every model holding one, and took a summary of 1,000,000 attempts from 150
+        to 420 ms."""
         self.unbounded = counts
+        since, until = parse_since(f.since), parse_since(f.until, field="until")
         for _, run_id, at in set(self.peaks.values()):
-            if _call_holds_unbounded(conn, run_id, at):
-                self.unbounded_calls.add((run_id, at))
+            if held := _call_unbounded_attempts(conn, run_id, at):
+                # the filters that select part of a call (its agent, skill, run and status are all its attempts')
+                self.unbounded_calls[(run_id, at)] = [
+                    (
+                        model,
+                        f.model in (None, model)
+                        and f.provider in (None, provider)
+                        and (since is None or started >= since)
+                        and (until is None or started < until),
+                    )
+                    for model, provider, started in held
+                ]
 
     def add(self, model: str, cost: int | None, run_id: str | None, at: float | None) -> None:
         if cost is None or cost < 0 or run_id is None or at is None:  # -1: no call ended in the group
@@ -329,25 +342,29 @@ class CostliestCalls:
         """``{run_id, time (of its last attempt, as its run lists it), at_most_usd, counted_usd, unbounded_attempts}``;
         None if no call. ``counted_usd``: its attempts' known costs and bounds, what the call limit counts;
         ``at_most_usd`` the same, or null where an attempt of the call has no bound; ``unbounded_attempts``: those
-        on the model (the window's: all of them), while any of which the figure bounds no call of the model's."""
+        on the model (the window's: all of them), while any of which the figure bounds no call of the model's, and
+        the call's own that those leave out (a fallback hop on another model, a try before the window): never 0
+        beside a null ``at_most_usd``."""
         peak = self.peaks.get(model)
         if peak is None:
             return None
         cost, run_id, at = peak
         when = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
         counted = format(from_pusd(cost), "f")
+        held = self.unbounded_calls.get((run_id, at), [])
+        left_out = sum(1 for on, chosen in held if not (chosen and model in (None, on)))
         return {
             "run_id": run_id,
             "time": when,
-            "at_most_usd": None if (run_id, at) in self.unbounded_calls else counted,
+            "at_most_usd": None if held else counted,
             "counted_usd": counted,
-            "unbounded_attempts": self.unbounded.get(model, 0),
+            "unbounded_attempts": self.unbounded.get(model, 0) + left_out,
         }
 
 
-def _call_holds_unbounded(conn: sqlite3.Connection, run_id: str, at: float) -> bool:
-    """Whether the call whose last attempt that reached a provider began at ``at`` in ``run_id`` (a peak, as
-    :class:`CostliestCalls` names it) holds an attempt of unknown cost with no bound. A call's attempts are one
+def _call_unbounded_attempts(conn: sqlite3.Connection, run_id: str, at: float) -> list[tuple[str, str, float]]:
+    """The attempts of unknown cost with no bound (model, provider, time) of the call whose last attempt that reached a
+    provider began at ``at`` in ``run_id`` (a peak, as :class:`CostliestCalls` names it). A call's attempts are one
     record's rows, inserted together (writes.py's executemany): read back from its last, to the row of another run or
     another call's end."""
     row = conn.execute(
@@ -355,20 +372,22 @@ def _call_holds_unbounded(conn: sqlite3.Connection, run_id: str, at: float) -> b
         " ORDER BY id DESC LIMIT 1",
         (at, run_id),
     ).fetchone()
+    held: list[tuple[str, str, float]] = []
     if row is None:
-        return False
+        return held
     below, first = row[0] + 1, True
     while True:
         rows = conn.execute(
             "SELECT id, run_id, call_cost_pusd, cost_pusd IS NULL AND cost_bound_pusd IS NULL"
-            " AND outcome IN ('ok', 'error') FROM attempts WHERE id < ? ORDER BY id DESC LIMIT 16",
+            " AND outcome IN ('ok', 'error'), model, provider, started_at FROM attempts WHERE id < ?"
+            " ORDER BY id DESC LIMIT 16",
             (below,),
         ).fetchall()
-        for rowid, run, ends, unbounded in rows:
+        for rowid, run, ends, unbounded, model, provider, started in rows:
             if run != run_id or (ends is not None and not first):
-                return False
+                return held
             if unbounded:
-                return True
+                held.append((model, provider, started))
             below, first = rowid, False
         if len(rows) < 16:
-            return False
+            return held

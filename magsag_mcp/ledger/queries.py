@@ -176,7 +176,7 @@ async def summarize(
         # counted whole: its at_most_usd was that whole's figure, none counted; the peaks are read then too
         if unbounded or any(getattr(fixed, name) is not None for name in _NARROWING):
             counts = {m: acc["unpriced"] - acc["bounded"] for m, acc in groups["model"].items()}
-            costliest.mark_unbounded(conn, {**counts, None: unbounded})
+            costliest.mark_unbounded(conn, {**counts, None: unbounded}, fixed)
         source, where, args = attempts_where(conn, fixed)
         period = conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM {source}{where}", args).fetchone()
         largest_day, agent_days = largest_days(conn, fixed, zone)

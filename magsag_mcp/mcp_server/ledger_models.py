@@ -13,7 +13,8 @@ from .models_base import USD, Out
 _PEAK_UNBOUNDED = (
     "attempts of unknown cost with no bound (an unknown price, admitted by allow_unpriced) among those this peak was "
     "chosen from (a model's largest_call: those on the model), which its figures leave out: while any, at_most_usd "
-    "bounds no peak"
+    "bounds no peak; and the peak's own that those leave out (a call, a run's tree, counted whole: its fallback hop on "
+    "another model, an attempt the filters leave out), so at least 1 where at_most_usd is null"
 )
 
 
@@ -34,11 +35,6 @@ class LargestDayOut(PeakCostOut):
 class LargestRunOut(PeakCostOut):
     run_id: str = Field(description="the top run of the tree (delegated runs record it as their parent)")
     delegated_runs: int
-    unbounded_attempts: int = Field(
-        0,
-        description=_PEAK_UNBOUNDED + "; and those of the tree itself (counted whole) that the filters leave out: at "
-        "least 1 where at_most_usd is null",
-    )
 
 
 class LargestCallOut(Out):
