@@ -286,3 +286,36 @@ def test_a_peak_call_is_told_apart_from_the_calls_of_its_run_before_it(tmp_path:
         steps.append(count[0])
         conn.close()
     assert steps[1] <= steps[0] + 5, steps
+
+
+@pytest.mark.parametrize("filters", [{}, {"model": "metered"}])
+def test_flow_gate_names_the_figures_it_checked_without_an_attempt_of_no_known_price(
+    tmp_path: Path, capsys, filters: dict
+):
+    # the fell-back call ($0.2 counted, its cut first attempt on a model of no price): the call limit ($1) is checked
+    # against its counted_usd. The NOTE said "its cost limits were checked without them" and named no figure; under
+    # the model filter, which leaves that attempt out of the summary's counts, it said nothing at all ("gate: pass")
+    summary = _fell_back_summary(tmp_path, filters)
+    code, out = _gate(tmp_path, capsys, summary)
+    assert code == 0, out
+    [note] = [line for line in out.splitlines() if "allow_unpriced admits" in line]
+    head = (
+        "1 attempt (mystery) has no known cost and no bound on it"
+        if not filters
+        else "attempts of no known cost and no bound on it, left out of this summary's counts by its filters, are held "
+        "by figures it checks"
+    )
+    assert note == (
+        f"NOTE limits: {head}, which allow_unpriced admits: its cost limits were checked without them, so they may "
+        f"have been exceeded unseen; price {'those' if not filters else 'their'} models in catalog/prices.yaml to "
+        "count them. Checked without one they hold (their at_most_usd is null, their unbounded_attempts counts it): "
+        "max_cost_per_call_usd against model_stats['metered'].largest_call.counted_usd ($0.2, run fell); "
+        "`magsag data query --run-id fell --format json` lists the attempts of run fell, with their models; once "
+        "priced, `magsag flow summarize` writes their at_most_usd"
+    )
+    # a policy that does not admit them: the limit cannot be checked, filtered or not
+    pol = tmp_path / "strict.yaml"
+    pol.write_text(POLICY.replace("    allow_unpriced: true\n", ""))
+    assert main(["flow", "gate", str(tmp_path / "summary.json"), "--policy", str(pol)]) == 1
+    out = capsys.readouterr().out
+    assert "so the cost limits cannot be checked" in out, out

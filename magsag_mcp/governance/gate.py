@@ -19,8 +19,10 @@ limits. An attempt of unknown cost cut after it reached the vendor (which may bi
 estimated worst case (``unknown_cost_bound_usd``), as budget
 limits count it. One with no bound (an unknown price; or any unknown cost, in a summary written before
 bounds were kept) is a violation under a cost threshold unless the policy sets ``allow_unpriced``, when a note says
-its limits were checked without it: the summary's cost is then only a lower bound. Every model with attempts must be
-allowed (one a call left for another has attempts and no call).
+its limits were checked without it, and which figures checked hold one (a peak whose ``at_most_usd`` is null, a call
+checked by its ``counted_usd``): the summary's cost is then only a lower bound. A peak counted whole may hold one that
+the summary's filters left out of its counts (a call's fallback hop on another model): the same holds. Every model with
+attempts must be allowed (one a call left for another has attempts and no call).
 
 The summary's shape is validated first: a field of the wrong type is an :class:`InputError` naming
 the field (exit 2), never a crash nor a policy violation.
@@ -108,15 +110,24 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
         t = p.thresholds
         if t is None:
             continue
+        # the figures checked that leave such an attempt out: under a filter (a model, a window) the summary's counts
+        # may hold none of them (a call's fallback hop on another model) while a peak counted whole does
+        held = _held_unbounded(parsed, t)
         if unbounded and not p.allow_unpriced:
             what = "no known cost" if unbounded == unpriced else "no known cost nor a bound on it"
             violations.append(  # (attempts: a call retried after an answer of unknown price has two)
                 f"{p.name}: {counted(unbounded, 'attempt')} {has(unbounded)} {what}, so the cost limits cannot be "
                 "checked"
             )
-        elif unbounded and any(v is not None for v in dict(t).values()):
+        elif held and not p.allow_unpriced:
+            violations.append(
+                f"{p.name}: figures it checks hold an attempt of no known cost nor a bound on it (their at_most_usd is "
+                f"null), which this summary's filters left out of its counts, so the cost limits cannot be checked: "
+                f"{_listed(held)}"
+            )
+        elif (unbounded or held) and any(v is not None for v in dict(t).values()):
             # admitted by allow_unpriced, and checked at $0: "gate: pass" alone read as their spend checked
-            _note(notes, _unbounded_note(p.name, unbounded, stats))
+            _note(notes, _unbounded_note(p.name, unbounded, stats, held))
         if t.max_cost_per_run_usd is not None:
             limit = f"max_cost_per_run_usd ${t.max_cost_per_run_usd:f}"
             if "largest_run" not in has_peaks:
@@ -258,23 +269,73 @@ def _no_calls(summary: dict[str, Any]) -> str:
     )
 
 
-def _unbounded_note(policy: str, unbounded: int, stats: dict[str, Any]) -> str:
+def _held_unbounded(parsed: _Summary, t: Any) -> list[tuple[str, str | None]]:
+    """The figures a threshold of ``t`` is checked against that leave out an attempt of no known cost and no bound,
+    held by the peak itself (its ``at_most_usd`` null), each as (the limit and the figure, as a note names them; the run
+    whose attempts show it, if one does)."""
+    held: list[tuple[str, str | None]] = []
+    if t.max_cost_per_call_usd is not None:
+        for model, s in parsed.model_stats.items():
+            if (call := s.largest_call) is not None and call.at_most_usd is None:
+                run = f", run {call.run_id}" if call.run_id is not None else ""
+                figure = f"model_stats[{model!r}].largest_call.counted_usd (${call.counted:f}{run})"
+                held.append((f"max_cost_per_call_usd against {figure}", call.run_id))
+    if t.max_cost_per_run_usd is not None and (run := parsed.largest_run) is not None and run.holds_unbounded:
+        held.append((f"max_cost_per_run_usd against largest_run (${run.cost:f}, run {run.run_id})", run.run_id))
+    if t.max_cost_per_day_usd is not None and (day := parsed.largest_day) is not None and day.holds_unbounded:
+        held.append((f"max_cost_per_day_usd against largest_day (${day.cost:f}, {day.date})", None))
+    if t.max_cost_per_agent_daily_usd is not None:
+        for agent, a in (parsed.by_agent or {}).items():
+            if agent != NO_AGENT and (day := a.largest_day) is not None and day.holds_unbounded:
+                what = f"by_agent[{agent!r}].largest_day (${day.cost:f}, {day.date})"
+                held.append((f"max_cost_per_agent_daily_usd against {what}", None))
+    return held
+
+
+def _listed(held: list[tuple[str, str | None]]) -> str:
+    shown = [what for what, _ in held[:4]]
+    return "; ".join(shown) + (f"; and {len(held) - 4} more" if len(held) > 4 else "")
+
+
+def _unbounded_note(policy: str, unbounded: int, stats: dict[str, Any], held: list[tuple[str, str | None]]) -> str:
     """What the gate says of the attempts of no known cost and no bound that a policy's ``allow_unpriced`` lets
-    through: its cost limits were checked without them."""
+    through: its cost limits were checked without them; which figures checked hold one (``held``: see
+    :func:`_held_unbounded`), where to find it, and how to count it."""
     models = [m for m, s in stats.items() if s.unbounded]
     shown = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
     # a summary from before bounds were kept counts a call cut in flight (a priced model's) among them: a price
     # would not count it, a summary written again counts it at its bound
     old = any(stats[m].unbounded_calls is None for m in models)
+    if unbounded:
+        head = f"{counted(unbounded, 'attempt')} ({shown}) {has(unbounded)} no known cost and no bound on it"
+        fix = "price those models in catalog/prices.yaml to count them"
+    else:  # the summary's filters left them out of its counts: it names no model of theirs
+        head = (
+            "attempts of no known cost and no bound on it, left out of this summary's counts by its filters, are held "
+            "by figures it checks"
+        )
+        fix = "price their models in catalog/prices.yaml to count them"
+    runs = list(dict.fromkeys(run for _, run in held if run is not None))
+    where = (
+        ""
+        if not runs
+        else f"; `magsag data query --run-id {runs[0]} --format json` lists the attempts of run {runs[0]}"
+        + (f" (and of {', '.join(runs[1:3])})" if len(runs) > 1 else "")
+        + ", with their models"
+    )
     return (
-        f"{policy}: {counted(unbounded, 'attempt')} ({shown}) {has(unbounded)} no known cost and no bound on it, which "
-        "allow_unpriced admits: "
-        "its cost limits were checked without them, so they may have been exceeded unseen; price those models in "
-        "catalog/prices.yaml to count them"
+        f"{policy}: {head}, which allow_unpriced admits: its cost limits were checked without them, so they may have "
+        f"been exceeded unseen; {fix}"
         + (
             "; this summary has no unbounded_calls (written by an older magsag), so a call cut in flight is among "
             "them too: write the summary again with `magsag flow summarize` to count those at their bound"
             if old
+            else ""
+        )
+        + (
+            ". Checked without one they hold (their at_most_usd is null, their unbounded_attempts counts it): "
+            f"{_listed(held)}{where}; once priced, `magsag flow summarize` writes their at_most_usd"
+            if held
             else ""
         )
     )

@@ -83,6 +83,8 @@ class _Call(BaseModel):
     at_most_usd: Usd = Field()
     #: what the call limit counts of it (at_most_usd, or with one null, its figure without the unbounded attempts)
     counted_usd: Usd = None
+    #: the attempts of no known cost and no bound among those it was chosen from (a model's: those on the model)
+    unbounded_attempts: Count | None = None
 
     @property
     def counted(self) -> Decimal:
@@ -103,6 +105,14 @@ class _Peak(_Stats):
     run_id: str | None = None
     delegated_runs: Count = 0
     date: str | None = None
+    #: null where the run's tree or the day holds an attempt of no known cost and no bound (its figures leave it
+    #: out); absent from a summary written before the peaks said so
+    at_most_usd: Usd = None
+    unbounded_attempts: Count | None = None
+
+    @property
+    def holds_unbounded(self) -> bool:
+        return "at_most_usd" in self.model_fields_set and self.at_most_usd is None
 
 
 class _AgentStats(_Stats):
