@@ -565,11 +565,12 @@ def test_an_empty_time_window_is_refused_not_summarized_as_no_spend(ledger_db, t
     summary = tmp_path / "s.json"
     assert main(["flow", "summarize", *window, "--output", str(summary)]) == 2
     message = json.loads(capsys.readouterr().err)["error"]["message"]
-    assert "is not before until" in message and "until is exclusive" in message
+    # the options named as typed (changed on purpose: it said "since=... is not before until=...")
+    assert "is not before --until=" in message and "--until is exclusive" in message
     assert "--since 2025-11-01 --until 2025-11-02" in message
     assert not summary.exists()
     assert main(["data", "query", *window]) == 2
-    assert "is not before until" in capsys.readouterr().err
+    assert "is not before --until=" in capsys.readouterr().err
     with pytest.raises(InputError, match="is not before until"):
         UsageFilters.build({"since": 1762041600, "until": 1762041600.0})
     UsageFilters.build({"since": "2d", "until": "1d"})  # the other way round is a window
@@ -721,7 +722,10 @@ def test_a_time_range_that_ends_before_it_starts_is_refused(ledger_db, capsys, s
     # as if nothing had been spent
     assert main(["flow", "summarize", "--since", since, "--until", until]) == 2
     message = json.loads(capsys.readouterr().err)["error"]["message"]
-    assert message.startswith(f"invalid filters: since={since!r} (") and f"is not before until={until!r} (" in message
+    # named as the options typed, as a time that cannot be read is (it said since= and until=: changed on purpose)
+    assert message.startswith(f"invalid filters: --since={since!r} (")
+    assert f"is not before --until={until!r} (" in message
+    assert "--until is exclusive and must come after --since" in message
 
 
 def test_a_search_cut_at_its_limit_says_so_as_the_mcp_tool_does(ledger_db, capsys):

@@ -129,6 +129,20 @@ async def test_a_run_id_filter_longer_than_any_run_id_is_named_by_its_length_in_
     assert len(page.content[0].text) < SAID_MAX
 
 
+@pytest.mark.parametrize("tool", ["summarize_usage", "query_runs"])
+async def test_an_mcp_read_tools_empty_window_names_its_filters_as_its_arguments(tmp_path: Path, tool):
+    # a window that ends before it starts was refused with "since='1h' ... is not before until='2h'", and an example
+    # of command-line options: the tool's arguments are filters.since and filters.until
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})) as c:
+        result = await c.call_tool(tool, {"filters": {"since": "1h", "until": "2h"}})
+    assert result.is_error
+    message = result.structured_content["error"]["message"]
+    assert message.startswith("invalid filters: filters.since='1h' (")
+    assert "is not before filters.until='2h' (" in message
+    assert "filters.until is exclusive and must come after filters.since" in message
+    assert "filters.since='2025-11-01' and filters.until='2025-11-02'" in message and "--since" not in message
+
+
 @pytest.mark.parametrize(
     ("tool", "arguments", "named"),
     [

@@ -9,7 +9,15 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import InputError
 from ..text import check_text
@@ -280,7 +288,7 @@ class UsageFilters(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _window(self) -> UsageFilters:
+    def _window(self, info: ValidationInfo) -> UsageFilters:
         # A window that ends before it starts selects nothing: a summary of it said $0 and `flow gate` passed
         # it, whatever the limits (two dates swapped, or one day given as since and until, until exclusive).
         now = time.time()
@@ -290,10 +298,21 @@ class UsageFilters(BaseModel):
                 f"{v!r} ({datetime.fromtimestamp(t, UTC).isoformat(timespec='seconds')})"
                 for v, t in ((self.since, since), (self.until, until))
             ]
-            raise ValueError(
-                f"since={shown[0]} is not before until={shown[1]}, so the window holds nothing: until is exclusive"
-                " and must come after since; for one day give its date and the next, e.g. --since 2025-11-01"
-                " --until 2025-11-02 (the 1st of November), or --since 2d --until 1d"
+            # named as the caller gave them (build's ``names``), as a time that cannot be read is: `--since 1h
+            # --until 2h` was told "since='1h' ... is not before until='2h'", names it never wrote
+            names = (info.context or {}).get("names") or {}
+            first, last = names.get("since", "since"), names.get("until", "until")
+            if first.startswith("--"):
+                example = f"{first} 2025-11-01 {last} 2025-11-02 (the 1st of November), or {first} 2d {last} 1d"
+            else:
+                example = (
+                    f"{first}='2025-11-01' and {last}='2025-11-02' (the 1st of November), or {first}='2d' and "
+                    f"{last}='1d'"
+                )
+            raise InputError(
+                f"invalid filters: {first}={shown[0]} is not before {last}={shown[1]}, so the window holds nothing: "
+                f"{last} is exclusive and must come after {first}; for one day give its date and the next, e.g. "
+                f"{example}"
             )
         return self
 
