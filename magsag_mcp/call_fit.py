@@ -89,15 +89,17 @@ def call_fit(
         req = plan.request_for(cand.target)
         tokens_in, tokens_out = input_tokens_reserved(req, cand.target), output_tokens_reserved(req, cand.target)
         worst = reserved_worst_case(pricer, cand.target, tokens_in, tokens_out)
+        words: tuple[str, str] | None = None  # the first refusing limit's (clause, fix), for the call's reason
         if worst is None:
             refusal = unpriced_refusal(limits, cand.target, pricer)
             blocked = (
                 {} if refusal is None else {(refusal.details["policy"], refusal.details["limit"]): refusal.message}
             )
         else:
-            blocked = _blocked(
-                limits, used, worst, cand.target.label, tokens_in, tokens_out, plan.skill_id, status, now
-            )
+            refusing = _blocked(limits, used, worst, status, now)
+            words = next(iter(refusing.values()), None)
+            label = cand.target.label
+            blocked = {key: _target_reason(label, worst, tokens_in, tokens_out, *w) for key, w in refusing.items()}
         targets.append(
             {
                 "target": cand.target.label,
@@ -107,6 +109,7 @@ def call_fit(
                 "fits": not blocked,
                 "reason": next(iter(blocked.values()), None),
                 "_blocked": blocked,
+                "_words": words,
                 # (a target the policies forbid is refused as such above, however it is configured)
                 "_skipped": skip(cand, plan),
             }
@@ -118,21 +121,27 @@ def call_fit(
         # word on the call once its provider is configured)
         for t in priced:
             if t["_skipped"] is not None:
-                t["fits"], t["reason"] = False, f"{t['_skipped'][0]}: the call passes it over"
+                t["fits"], t["reason"], t["_words"] = False, f"{t['_skipped'][0]}: the call passes it over", None
         priced = [t for t in priced if t["_skipped"] is None]
     chosen = next((t for t in priced if t["fits"]), None)
     if chosen is None and priced:
         # none fits: the one needing the least, which says how far off the call is
         chosen = min(priced, key=lambda t: Decimal(t["reservation_usd"] or "Infinity"))
     blocked_by = chosen.pop("_blocked") if chosen is not None else {}
+    words = chosen.get("_words") if chosen is not None else None
     for t in targets:
         t.pop("_blocked", None)
         t.pop("_skipped", None)
+        t.pop("_words", None)
     fits = chosen is not None and chosen["fits"]
     if chosen is None:
         reason = ended or f"the policies forbid every target of {plan.skill_id}'s route"
     elif fits:
         reason = None
+    elif words is not None:  # the skill's least reservation, said once (each target's reason says its own)
+        reason = _call_reason(plan.skill_id, chosen, *words, alone=len(priced) == 1)
+        if ended:
+            reason += f"; and then {ended}"
     else:
         reason = chosen["reason"] if len(priced) == 1 else f"no target of its route fits; the least: {chosen['reason']}"
         if ended:
@@ -152,22 +161,45 @@ def call_fit(
     return {**status, "call": call}
 
 
+def _reserves(worst: Decimal, tokens_in: int, tokens_out: int) -> str:
+    return f"${worst:f} ({tokens_in} input tokens with an empty payload, {tokens_out} output tokens)"
+
+
+def _target_reason(label: str, worst: Decimal, tokens_in: int, tokens_out: int, clause: str, fix: str) -> str:
+    """Why a limit refuses a target's reservation, said of that target (the least a call of the skill reserves, which
+    may be another target's, is said once, in the call's reason)."""
+    reserves = _reserves(worst, tokens_in, tokens_out)
+    if clause.startswith("above"):  # the call limit, whatever was spent
+        return f"{label} reserves {reserves}, {clause}; {fix}"
+    return f"{clause}, below what {label} reserves: {reserves}; {fix}"
+
+
+def _call_reason(skill: str, chosen: dict[str, Any], clause: str, fix: str, *, alone: bool) -> str:
+    """Why the call does not fit: the least it reserves (``chosen``, the target needing the least; ``alone``: its
+    route's one target priced), the limit that refuses it and the fix."""
+    reserves = _reserves(Decimal(chosen["reservation_usd"]), chosen["input_tokens"], chosen["max_output_tokens"])
+    if alone:
+        least, lead = f"{chosen['target']} reserves {reserves}", ""
+    else:
+        least, lead = f"{chosen['target']}'s {reserves}", "no target of its route fits; "
+    if clause.startswith("above"):  # the call limit, whatever was spent
+        least = f"a call of {skill}: {least}" if alone else f"the least a call of {skill} reserves is {least}"
+        return f"{lead}{least}, {clause}; {fix}"
+    return f"{lead}{clause}, below the least a call of {skill} reserves: {least}, so the call is refused; {fix}"
+
+
 def _blocked(
     limits: list[Limit],
     used: dict[tuple[str, str], Decimal],
     worst: Decimal,
-    label: str,
-    tokens_in: int,
-    tokens_out: int,
-    skill: str,
     status: dict[str, Any],
     now: float,
-) -> dict[tuple[str, str], str]:
-    """(policy, limit kind) -> why it refuses a reservation of ``worst``, as :meth:`Governance.admit` and the
-    ledger's reservation compare it (in pico-USD: what is reserved)."""
-    out: dict[tuple[str, str], str] = {}
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """(policy, limit kind) -> why it refuses a reservation of ``worst`` (the limit's clause: "above caps's call
+    limit $X whatever was spent", "caps's run limit for run r has $Y left") and the fix, as
+    :meth:`Governance.admit` and the ledger's reservation compare it (in pico-USD: what is reserved)."""
+    out: dict[tuple[str, str], tuple[str, str]] = {}
     need = to_pusd(worst) or 0
-    what = f"{label} reserves ${worst:f} ({tokens_in} input tokens with an empty payload, {tokens_out} output tokens)"
     for lim in limits:
         raise_it = f"raise {THRESHOLD_OF[lim.kind]} on policy {lim.policy!r}"
         if lim.kind == "call" or (lim.policy, lim.kind) not in used:
@@ -175,8 +207,8 @@ def _blocked(
             if worst > lim.amount:
                 kind = lim.kind.replace("_", "-")
                 out[(lim.policy, lim.kind)] = (
-                    f"a call of {skill}: {what}, above {lim.policy}'s {kind} limit ${lim.amount:f} whatever was "
-                    f"spent; lower max_tokens or choose a cheaper model, or {raise_it}"
+                    f"above {lim.policy}'s {kind} limit ${lim.amount:f} whatever was spent",
+                    f"lower max_tokens or choose a cheaper model, or {raise_it}",
                 )
             continue
         spent = used[(lim.policy, lim.kind)]
@@ -191,8 +223,7 @@ def _blocked(
             (e["scope"] for e in status["limits"] if (e["policy"], e["limit"]) == (lim.policy, lim.kind)), lim.kind
         )
         out[(lim.policy, lim.kind)] = (
-            f"{lim.policy}'s {lim.kind.replace('_', '-')} limit for {scope} has ${left:f} left, below the least a call "
-            f"of {skill} reserves: {what}, so the call is refused; lower max_tokens or choose a cheaper model"
-            f"{wait}, or {raise_it}"
+            f"{lim.policy}'s {lim.kind.replace('_', '-')} limit for {scope} has ${left:f} left",
+            f"lower max_tokens or choose a cheaper model{wait}, or {raise_it}",
         )
     return out

@@ -184,8 +184,38 @@ async def test_a_target_too_dear_is_passed_over_for_the_next_that_fits_as_the_ca
     assert [t["fits"] for t in call["targets"]] == [False, False, True]
     assert call["fits"] is True and call["target"] == call["targets"][2]["target"] and call["reason"] is None
     assert call["reservation_usd"] == call["targets"][2]["reservation_usd"]
-    assert "below the least a call of skill.analysis reserves" in call["targets"][0]["reason"]
+    # each target's reason says what that target reserves (it said "below the least a call of skill.analysis
+    # reserves" of each, the dearest too: changed on purpose, see the next test)
+    gpt = call["targets"][0]
+    assert f"below what {gpt['target']} reserves: ${gpt['reservation_usd']} (" in gpt["reason"]
     await svc.aclose()
+
+
+@pytest.mark.parametrize("thresholds", ["max_cost_per_run_usd: 0.00001", "max_cost_per_call_usd: 0.0005"])
+async def test_the_least_a_call_reserves_is_said_once_when_no_target_fits(catalog_copy, tmp_path, upstream, thresholds):
+    # skill.analysis routes to three targets, none of which fits. Each target's reason said "below the least a call
+    # of skill.analysis reserves: openai:gpt-4o reserves $0.0151925", the same words three times, of reservations
+    # that were not the least; the least (gemini's) is the call's, said there once
+    setup(catalog_copy, thresholds)
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    call = (await svc.check_budget(skill="skill.analysis", run_id="r"))["call"]
+    await svc.aclose()
+    targets = call["targets"]
+    assert [t["fits"] for t in targets] == [False, False, False] and call["fits"] is False
+    least = min(targets, key=lambda t: Decimal(t["reservation_usd"]))
+    assert (call["target"], call["reservation_usd"]) == (least["target"], least["reservation_usd"])
+    said = [call["reason"], *(t["reason"] for t in targets)]
+    assert sum(r.count("the least a call of skill.analysis reserves") for r in said) == 1, said
+    reserves = f"{least['target']}'s ${least['reservation_usd']} (77 input tokens with an empty payload, 1500 output"
+    assert call["reason"].startswith("no target of its route fits; ") and reserves in call["reason"], call["reason"]
+    # nothing lost: each target's own reservation, the limit, what is left or the limit's amount, and the fixes
+    limit = "max_cost_per_run_usd" if "run" in thresholds else "max_cost_per_call_usd"
+    for t in targets:
+        assert f"{t['target']} reserves" in t["reason"] and f"${t['reservation_usd']} (" in t["reason"], t["reason"]
+        assert "lower max_tokens or choose a cheaper model" in t["reason"]
+        assert f"raise {limit} on policy 'caps'" in t["reason"] and f"raise {limit} on policy 'caps'" in call["reason"]
+        left = "caps's run limit for run r has $0.00001 left" if "run" in thresholds else "above caps's call limit"
+        assert left in t["reason"] and left in call["reason"]
 
 
 async def test_an_unpriced_model_fits_only_where_a_limit_allows_unpriced(catalog_copy, tmp_path, upstream):
@@ -239,7 +269,9 @@ async def test_a_target_that_fits_but_is_not_configured_does_not_make_the_call_f
     svc = await Service.open(catalog=catalog_copy, db=tmp_path / "fit.db", env=env)
     call = (await svc.check_budget(skill="skill.analysis"))["call"]
     assert call["fits"] is False and call["target"] == call["targets"][0]["target"]
-    assert call["reason"].startswith("no target of its route fits; the least: ")
+    # (the least said once, in the call's words: "the least: " and a target's reason before, changed on purpose)
+    least = f"below the least a call of skill.analysis reserves: {call['target']}'s ${call['reservation_usd']} ("
+    assert call["reason"].startswith("no target of its route fits; ") and least in call["reason"], call["reason"]
     gemini = call["targets"][2]
     assert gemini["fits"] is False and "not configured" in gemini["reason"] and "passes it over" in gemini["reason"]
     with pytest.raises(E.BudgetExceeded):
