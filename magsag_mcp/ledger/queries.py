@@ -177,8 +177,7 @@ async def summarize(
         if unbounded or any(getattr(fixed, name) is not None for name in _NARROWING):
             counts = {m: acc["unpriced"] - acc["bounded"] for m, acc in groups["model"].items()}
             costliest.mark_unbounded(conn, {**counts, None: unbounded}, fixed)
-        source, where, args = attempts_where(conn, fixed)
-        period = conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM {source}{where}", args).fetchone()
+        period = _period(conn, fixed)
         largest_day, agent_days = largest_days(conn, fixed, zone)
         by_agent = {k: _stats(v) for k, v in sorted(groups["agent"].items())}
         for agent, peak in agent_days.items():
@@ -211,6 +210,24 @@ async def summarize(
         }
 
     return await ledger.read(q)
+
+
+#: the filters whose attempts an index keeps in time order (attempts_model, attempts_agent), or every attempt
+#: (attempts_started): the first and the last of them are each one step down it
+_TIME_ORDERED = ({"model"}, {"agent"}, set())
+
+
+def _period(conn: sqlite3.Connection, f: UsageFilters) -> tuple[Any, Any]:
+    """(the first, the last ``started_at``) of the attempts ``f`` selects. SQLite reads a MIN or a MAX alone from one
+    end of an index, and the two in one SELECT from every attempt: a summary of 1,000,000 attempts spent 9,000,000 of
+    its 10,700,000 SQLite steps (about 100 ms) on its period. Apart where an index serves the filters in time order;
+    together otherwise (a run's, a skill's attempts: one read of them, not two)."""
+    source, where, args = attempts_where(conn, f)
+    given = {name for name in ("agent", "run_id", "skill", "model", "provider", "status") if getattr(f, name)}
+    if given in _TIME_ORDERED:
+        sql = f"SELECT (SELECT MIN(started_at) FROM {source}{where}), (SELECT MAX(started_at) FROM {source}{where})"
+        return conn.execute(sql, [*args, *args]).fetchone()
+    return conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM {source}{where}", args).fetchone()
 
 
 def _iso(ts: float | None) -> str | None:
