@@ -9,16 +9,15 @@ from functools import partial
 from typing import Any
 
 from .attempt_cost import output_tokens_reserved
+from .call_entry import service_call
 from .call_request import estimate_input_tokens
 from .cascade_report import CascadeState
 from .cascade_waits import rest_then
 from .errors import ConfigError, redact
-from .exact_money import exact_money
 from .governance import refusal_ends_call
 from .governance.budget import reserved_worst_case
 from .plurals import listed
 from .providers import canonical_provider, prompt_overhead
-from .redaction import call_scoped
 from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
 from .targets import parse_target
@@ -54,8 +53,7 @@ class RouteExplanation:
     #: the service's own: a call's plan, as invoke_skill would make it
     plan: Callable[..., Plan]  # (skill_id, payload, context, *, explaining)
 
-    @exact_money
-    @call_scoped  # the call's own credentials are kept out of its messages, and forgotten after it
+    @service_call  # in exact money; the call's own credentials kept out of its messages, and forgotten after it
     def explain(
         self,
         skill_id: str,

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 
 from .bridge import LoopBound
+from .call_entry import service_call
 from .call_ids import new_call_id, new_run_id
 from .call_urls import CallURLs
 from .caller_progress import raised_by_caller
@@ -29,7 +30,6 @@ from .errors import (
     MagsagError,
     redacting_logger,
 )
-from .exact_money import exact_money
 from .invoke_result import (
     InvokeResult,
     answer_not_recorded,
@@ -48,7 +48,7 @@ from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
 from .redaction import SECRET_ENV as SECRET_ENV  # where it was read from before
-from .redaction import call_scoped, register_env_secrets
+from .redaction import register_env_secrets
 from .retry import RetryPolicy, retry_policy_from_env
 from .route_explanation import RouteExplanation, override_providers
 from .routing import Plan, Resolution, plan_call
@@ -280,8 +280,7 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
 
         return await self.ledger.read(lambda conn: top_run(conn, run_id, parent_run_id))
 
-    @exact_money
-    @call_scoped  # the call's own credentials are kept out of its messages, and forgotten after it
+    @service_call  # in exact money; the call's own credentials kept out of its messages, and forgotten after it
     async def invoke_skill(
         self,
         skill_id: str,
