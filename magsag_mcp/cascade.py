@@ -18,7 +18,7 @@ last target left (see :mod:`.cascade_waits`). Every attempt and every skip becom
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -147,7 +147,9 @@ class Cascade(TargetSkips):
         admissions: list[Any] = []
         total = len(plan.candidates)
         callback = guarded(progress)  # what providers call as the answer streams in
-        for position in self._order(total, state):
+        step = 0
+        while (position := self._position(step, total, state)) is not None:
+            step += 1
             cand = plan.candidates[position]
             target = cand.target
             skip = self.skip_reason(cand, plan) or self._window_skip(state, target)
@@ -422,13 +424,18 @@ class Cascade(TargetSkips):
     # --- helpers ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _order(total: int, state: CascadeState) -> Iterator[int]:
-        """The positions to try, in order; then, when a target was not retried because another was left to try
-        first and none of the rest was sent (a budget refused them, ...), that target again: its retry."""
-        yield from range(total)
-        if state.deferred is not None and not state.sent_after_deferral:
+    def _position(step: int, total: int, state: CascadeState) -> int | None:
+        """The position to try at ``step`` (from 0), None when none is left: the positions in order; then, when a
+        target was not retried because another was left to try first and none of the rest was sent (a budget
+        refused them, ...), that target again: its retry. (Asked step by step, not a generator's: a call returns from
+        inside the loop, and a generator left suspended is closed by a GeneratorExit thrown into it, some 2,700
+        instructions a call.)"""
+        if step < total:
+            return step
+        if step == total and state.deferred is not None and not state.sent_after_deferral:
             state.revisited = True
-            yield state.deferred[0]
+            return state.deferred[0]
+        return None
 
     def _context(
         self,

@@ -51,7 +51,7 @@ class CascadeState:
     deferred_remaining: float = 0.0
     #: a request was sent since then: the target left for the next one is not asked again
     sent_after_deferral: bool = False
-    #: the deferred target is being tried again, nothing else left (see Cascade._order)
+    #: the deferred target is being tried again, nothing else left (see Cascade._position)
     revisited: bool = False
     #: why the cascade stopped trying a target after this error (a wait over the retry cap, its retries spent), with
     #: the fix: the call's error says it when this error is its last (see :func:`all_failed`)
