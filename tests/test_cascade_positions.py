@@ -24,7 +24,7 @@ CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 
 
 def _positions(total: int, state: CascadeState, sent_after: int | None = None) -> list[int]:
-    """The positions a loop over ``Cascade._position`` tries; ``sent_after``: the step after which an attempt is sent."""
+    """The positions a loop over ``Cascade._position`` tries; ``sent_after``: the step after which one is sent."""
     tried, step = [], 0
     while (position := Cascade._position(step, total, state)) is not None:
         step += 1
