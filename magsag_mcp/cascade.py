@@ -80,7 +80,7 @@ from .rates import ZERO
 from .records import AttemptRecord
 from .retry import RetryPolicy
 from .routing import Candidate, Plan
-from .transport import ATTEMPT_SENDS, Sends
+from .transport import Sends
 from .types import LLMRequest, LLMResult, Target
 from .types import with_stream as _with_stream
 
@@ -273,18 +273,14 @@ class Cascade(TargetSkips):
                 # trickles a stream must not hold the call for ever. asyncio's timeout, not anyio.fail_after: the
                 # providers run on asyncio (aiohttp) and anyio looks its backend up on every entry (~12 us a call);
                 # Deadline is asyncio.timeout without its Enum reads (see deadline.py).
-                within = Deadline(max(deadline - self.clock(), 0.0))
                 sends = Sends()  # what the transport marks as it sends: a bug before that sent nothing
+                within = Deadline(max(deadline - self.clock(), 0.0), sends)
                 try:
                     try:
                         # its text written back from the prompt's escapes as it streams, as the final text is
                         shown = plan.answer_stream(callback) if callback is not None and plan.answer_stream else None
-                        marked = ATTEMPT_SENDS.set(sends)
-                        try:
-                            async with within:
-                                result = await provider.complete(request, target, progress=shown or callback)
-                        finally:
-                            ATTEMPT_SENDS.reset(marked)
+                        async with within:
+                            result = await provider.complete(request, target, progress=shown or callback)
                         if shown is not None:  # an "&" held back at the end began no escape
                             await shown.finish(result.usage)
                     except CallbackFailed:

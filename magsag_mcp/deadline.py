@@ -21,17 +21,30 @@ import math
 import weakref
 from contextvars import Context, ContextVar, Token
 from types import TracebackType
+from typing import Any
 
-#: when (the event loop's clock) the innermost :class:`Deadline` around the running code expires
-_EXPIRES: ContextVar[float | None] = ContextVar("magsag_deadline", default=None)
+#: the :class:`Deadline` in force around the running code, None outside any: when (the event loop's clock) it
+#: expires (the earliest of those entered), and the attempt it bounds (what the innermost one given an ``attempt``
+#: carries: see :func:`attempt_in_force`). One variable for both: the cascade bounds each attempt by a Deadline, and
+#: gave the transport the attempt's mark in a variable of its own, set and reset around the same attempt (a set and a
+#: reset of the task's context variables, some 1,800 instructions an attempt)
+_IN_FORCE: ContextVar[tuple[float, Any] | None] = ContextVar("magsag_deadline", default=None)
 
 
 def before_the_deadline(seconds: float) -> float:
     """``seconds``, or half the time left before the :class:`Deadline` around the running code when that is less:
     how long to wait for what is waited for only for good measure (the end of an answer already whole), so that
     the wait ends before that deadline, and does not end the call with it."""
-    when = _EXPIRES.get()
-    return seconds if when is None else min(seconds, (when - asyncio.get_running_loop().time()) / 2)
+    in_force = _IN_FORCE.get()
+    return seconds if in_force is None else min(seconds, (in_force[0] - asyncio.get_running_loop().time()) / 2)
+
+
+def attempt_in_force() -> Any:
+    """What the innermost :class:`Deadline` around the running code that was given an ``attempt`` carries (the
+    cascade's mark of the attempt under way, which the transport sets as it sends: see ``transport.Sends``); None
+    outside one (a probe, a caller of the transport's own)."""
+    in_force = _IN_FORCE.get()
+    return None if in_force is None else in_force[1]
 
 
 class _Deadlines:
@@ -84,12 +97,14 @@ _BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.ref[_Dead
 
 class Deadline:
     """``async with Deadline(delay):`` as ``async with asyncio.timeout(delay):``, for a delay that is not
-    changed once entered."""
+    changed once entered. ``attempt``: what :func:`attempt_in_force` gives the code inside it (and inside the
+    deadlines entered within it that are given none)."""
 
-    __slots__ = ("_delay", "_task", "_cancelling", "_handle", "_on", "_expired", "_token")
+    __slots__ = ("_delay", "_attempt", "_task", "_cancelling", "_handle", "_on", "_expired", "_token")
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, attempt: Any = None) -> None:
         self._delay = delay
+        self._attempt = attempt
         self._expired = False
 
     @property
@@ -124,8 +139,12 @@ class Deadline:
                     _BY_LOOP[loop] = weakref.ref(on)
                 on.add(self, when, loop)
                 self._on = on
-        outer = _EXPIRES.get()
-        self._token: Token[float | None] = _EXPIRES.set(when if outer is None or when < outer else outer)
+        outer = _IN_FORCE.get()
+        if outer is None:
+            in_force = (when, self._attempt)
+        else:  # the earlier of the two expires first; the attempt is the innermost one given
+            in_force = (when if when < outer[0] else outer[0], outer[1] if self._attempt is None else self._attempt)
+        self._token: Token[tuple[float, Any] | None] = _IN_FORCE.set(in_force)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -134,7 +153,7 @@ class Deadline:
             self._on.live.pop(self, None)  # (gone already if it expired)
         else:
             self._handle.cancel()  # type: ignore[union-attr]
-        _EXPIRES.reset(self._token)
+        _IN_FORCE.reset(self._token)
         if self._expired and self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
             raise TimeoutError from exc
 

@@ -17,13 +17,13 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
 import aiohttp
 
+from .deadline import attempt_in_force
 from .durations import setting as said_as_set
 from .errors import UnexpectedStatusError
 from .http_responses import HttpResponse, StreamResponse
@@ -43,17 +43,16 @@ __all__ = [
     "SSEParser",
     "Transport",
     "Sends",
-    "ATTEMPT_SENDS",
     "MAX_BODY_BYTES",
     "MAX_STREAM_BYTES",
 ]
 
 
 class Sends:
-    """Whether an attempt has handed a request to the network yet. The cascade sets a fresh one in
-    :data:`ATTEMPT_SENDS` around each attempt, and :meth:`Transport.post_json` and :meth:`Transport.stream_sse` mark it
-    as they send: a bug of ours that ends an attempt before it was marked (while its body was built) sent nothing,
-    and nothing can be billed for it."""
+    """Whether an attempt has handed a request to the network yet. The cascade gives a fresh one to the
+    :class:`~.deadline.Deadline` around each attempt (:func:`~.deadline.attempt_in_force` finds it), and
+    :meth:`Transport.post_json` and :meth:`Transport.stream_sse` mark it as they send: a bug of ours that ends an
+    attempt before it was marked (while its body was built) sent nothing, and nothing can be billed for it."""
 
     __slots__ = ("began",)
 
@@ -61,13 +60,9 @@ class Sends:
         self.began = False
 
 
-#: the attempt under way in this task (None outside one: a probe, a caller of the transport's own)
-ATTEMPT_SENDS: ContextVar[Sends | None] = ContextVar("magsag_attempt_sends", default=None)
-
-
 def _sending() -> None:
     """Mark the attempt under way as sent: called just before a request is handed to aiohttp, which may write it."""
-    sends = ATTEMPT_SENDS.get()
+    sends = attempt_in_force()  # (None outside an attempt: a probe, a caller of the transport's own)
     if sends is not None:
         sends.began = True
 
