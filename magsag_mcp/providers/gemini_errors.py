@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -214,9 +215,16 @@ def _until_pacific_midnight(now: float) -> float | None:
     pacific = _zone(PACIFIC)
     if pacific is None:
         return None
-    local = datetime.fromtimestamp(now, pacific)
+    try:
+        return _midnight_after(now, pacific)
+    except (OverflowError, ValueError, OSError):  # (a Date no calendar holds: a gateway's "31 Dec 9999 23:00 GMT")
+        return _midnight_after(time.time(), pacific)
+
+
+def _midnight_after(now: float, zone: ZoneInfo) -> float:
+    local = datetime.fromtimestamp(now, zone)
     midnight = (local.replace(tzinfo=None) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return midnight.replace(tzinfo=pacific).timestamp() - now
+    return midnight.replace(tzinfo=zone).timestamp() - now
 
 
 @lru_cache(maxsize=4)

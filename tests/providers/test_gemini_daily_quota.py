@@ -126,3 +126,16 @@ def test_a_per_day_quota_on_a_machine_without_a_time_zone_database_rests_the_lon
     assert isinstance(err, E.QuotaExhaustedError) and err.retry_after == 5.0
     assert err.rest is not None and err.rest[0] == math.inf
     assert err.message.endswith("(a per-day quota, which Google resets at midnight Pacific time)")
+
+
+@pytest.mark.parametrize("date", ["Fri, 31 Dec 9999 23:00:00 GMT", "Mon, 01 Jan 0001 00:00:00 GMT"])
+def test_a_per_day_quota_with_a_date_header_no_calendar_holds_still_rests_its_target(date):
+    # a Date header of the year 9999's last day (a gateway's placeholder) put the next midnight in the year 10000:
+    # datetime raised OverflowError out of the error's conversion, and the vendor's 429 became a bug of magsag's
+    import json
+
+    err = gemini_error(429, json.dumps(_per_day()).encode(), {"Date": date}, provider="google", model="m")
+    assert isinstance(err, E.QuotaExhaustedError) and err.retry_after == 5.0
+    # the next midnight in Los Angeles, read on this machine's clock instead: within a day (25h on the day DST ends)
+    assert err.rest is not None and 0 < err.rest[0] <= 25 * 3600
+    assert "a per-day quota, which Google resets at midnight Pacific time, in " in err.message
