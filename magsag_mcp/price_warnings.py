@@ -43,6 +43,11 @@ def untiered_entry(provider: str, model: str, tier: str) -> str:
     )
 
 
+#: what keeps a call off a priority tier its provider's answers came on (a project's default tier): pricing's
+#: _STANDARD_ONLY reserves such a call at the standard rates
+_KEEP_OFF = {"openai": "params.service_tier: default", "google": "params.serviceTier: standard"}
+
+
 def tier_fix(provider: str, model: str, tier: str) -> str:
     """The fix for a call a service tier genai-prices has no price for served (Anthropic's Priority Tier, sold by
     contract), said after why its cost is unknown."""
@@ -53,6 +58,8 @@ def tier_fix(provider: str, model: str, tier: str) -> str:
     )
     if provider == "anthropic" and tier == "priority":
         fix += " (your Priority Tier contract's), or send params.service_tier: standard_only to keep calls off it"
+    elif tier == "priority" and provider in _KEEP_OFF:
+        fix += f", or send {_KEEP_OFF[provider]} to keep calls off it"
     return fix
 
 

@@ -102,9 +102,16 @@ _STANDARD_TIERS = frozenset({None, "default", "auto", "standard", "unspecified"}
 #: tiers billed above the standard rates: once a provider has served one, a call whose price on it is unknown has no
 #: worst case (a cheaper tier, flex or batch, bounds nothing above the standard rates)
 _DEARER_TIERS = frozenset({"priority"})
-#: what a request asks for that keeps it on the standard tier, by provider (Anthropic's ``service_tier``; its "auto"
-#: uses Priority Tier where the organisation has it)
-_STANDARD_ONLY = {"anthropic": "standard_only"}
+#: what a request asks for that keeps it off a dearer tier, by provider: Anthropic's ``service_tier: standard_only``
+#: (its "auto" uses Priority Tier where the organisation has it), OpenAI's ``service_tier`` "default" ("processed with
+#: the standard pricing", where "auto" takes the project's own default, which may be priority) and Gemini's
+#: ``serviceTier`` "standard"; and flex, billed below the standard rates. Only Anthropic's was taken: a call asking
+#: OpenAI for "default" after a priority answer was refused by a strict limit as of unknown worst case
+_STANDARD_ONLY = {
+    "anthropic": frozenset({"standard_only"}),
+    "openai": frozenset({"default", "flex"}),
+    "google": frozenset({"standard", "flex"}),
+}
 #: what marks an Azure model name as a fine-tune: ``gpt-4.1-2025-04-14.ft-0123456789abcdef`` (``BASE.ft-JOBID``)
 _AZURE_FINE_TUNE = ".ft-"
 #: the genai-prices lists whose rates are an Azure deployment's: Azure's own (Phi, ...), and OpenAI's, which Azure
@@ -358,7 +365,8 @@ class Pricer:
         reservations go on bounding what concurrent calls can spend; where a dearer tier it served has no
         known price for the model (Anthropic's Priority Tier, sold by contract), the worst case is unknown
         (None: a cost limit refuses it, as :meth:`why_unpriced` says), not the standard rates' as if a bound,
-        unless the request keeps off it (Anthropic's ``service_tier: standard_only``).
+        unless the request keeps off it (Anthropic's ``service_tier: standard_only``, OpenAI's ``default``, Gemini's
+        ``serviceTier: standard``, or flex: see _STANDARD_ONLY).
 
         An Azure deployment's name is the operator's choice ("gpt-4o-mini" may serve gpt-4o, "prod-chat"
         names no model), and its answers are priced by the model they name. Once a deployment has
@@ -368,7 +376,7 @@ class Pricer:
         if provider == "azure" and model in self._azure_unpriced:
             return None  # it answered as a fine-tune of no known price
         writes = _cache_writes(provider, cache_control)
-        standard = service_tier is not None and service_tier == _STANDARD_ONLY.get(provider)
+        standard = service_tier is not None and service_tier in _STANDARD_ONLY.get(provider, ())
         worst = self._worst(provider, model, input_tokens, output_tokens, asked, writes, standard)
         if provider == "azure":
             for served in self._azure_served.get(model, ()):

@@ -70,8 +70,9 @@ def reserved_worst_case(pricer: Any, target: Target, input_tokens: int, output_t
         # most targets have no params: neither where inference runs nor a cache marker
         inference_geo=target.param("inference_geo") if target.params else None,
         cache_control=target.param("cache_control") if target.params else None,
-        # (Anthropic's standard_only keeps a call off a dearer tier its organisation's answers were served on)
-        service_tier=target.param("service_tier") if target.params else None,
+        # (Anthropic's standard_only, OpenAI's default keep a call off a dearer tier its organisation's answers were
+        # served on; Gemini's serviceTier: standard, as its request writes it)
+        service_tier=(target.param("service_tier") or target.param("serviceTier")) if target.params else None,
     )
 
 
