@@ -41,3 +41,28 @@ def test_a_call_that_asks_for_the_standard_tier_is_reserved_at_its_rates_after_a
     assert refusal is not None
     assert "service_tiers: {priority: {input: ..., output: ...}}" in refusal.message
     assert fix in refusal.message, refusal.message
+
+
+@pytest.mark.anyio
+async def test_the_fixes_the_refusal_names_reach_openai_and_gemini_as_their_specs_take_them(serve, transport):
+    from magsag_mcp.providers.gemini import GeminiProvider
+    from magsag_mcp.providers.openai import OpenAIProvider
+    from magsag_mcp.types import LLMRequest, Message
+
+    from .fakes import FakeGemini, FakeOpenAI
+
+    key = "sk-test-key-123456"
+    openai, gemini = FakeOpenAI(key), FakeGemini(key)
+    openai_url, gemini_url = await serve(openai), await serve(gemini)
+    openai.queue({"text": "ok", "service_tier": "default"})
+    gemini.queue({"text": "ok"})
+    asked = LLMRequest([Message("user", "hi")], max_tokens=10, extra={"service_tier": "default"})
+    await OpenAIProvider({"OPENAI_API_KEY": key}, transport).complete(
+        asked, Target("openai", "gpt-3.5-turbo", openai_url + "/v1")
+    )
+    asked = LLMRequest([Message("user", "hi")], max_tokens=10, extra={"serviceTier": "standard"})
+    await GeminiProvider({"GEMINI_API_KEY": key}, transport).complete(
+        asked, Target("google", "gemini-2.5-flash", gemini_url)
+    )
+    assert openai.violations == [] and openai.requests[0]["body"]["service_tier"] == "default"
+    assert gemini.violations == [] and gemini.requests[0]["body"]["serviceTier"] == "standard"
