@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -101,3 +102,67 @@ def test_the_period_is_read_apart_where_an_index_keeps_the_filters_attempts_in_t
         assert counts[1] <= counts[0] + 20, counts
     else:  # one read of the run's attempts: about 15 steps an attempt, 30 when read for each end
         assert counts[1] - counts[0] < 20 * 3600, counts
+
+
+def test_the_period_read_apart_is_the_period_read_in_one_select_on_random_ledgers_and_filters(tmp_path: Path):
+    # _period reads the two ends apart for some filters and together for the rest: whichever it chooses, the first
+    # and last attempt are those one SELECT of MIN and MAX over the same attempts gives (seeded: the same each run)
+    import random
+    import sqlite3
+
+    from magsag_mcp.ledger.queries import _period
+    from magsag_mcp.ledger.rollup_reads import attempts_where
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    rng = random.Random(36)
+    agents, skills, models = ["ana", "bo", None], ["skill.a", "skill.b"], ["metered", "mystery", "other"]
+    statuses = ["ok", "error", "budget_exceeded", "cancelled"]
+    compared = found = 0
+    for ledger_no in range(4):
+        calls = []
+        runs: list[str] = []
+        for r in range(rng.randint(1, 25)):
+            run_id, at = f"r{ledger_no}-{r}", DAY + rng.uniform(-3 * 86400, 3 * 86400)
+            parent = rng.choice(runs) if runs and rng.random() < 0.3 else None
+            agent, skill = rng.choice(agents), rng.choice(skills)
+            run = RunRecord(run_id, agent, skill, at, parent, at + 1, rng.choice(statuses))  # type: ignore[arg-type]
+            attempts = [
+                AttemptRecord(
+                    run_id, at + k * rng.uniform(0, 600), rng.choice(["compat", "openai"]), rng.choice(models),
+                    skill, agent, rng.choice(["ok", "error", "skipped"]), k, 1,  # type: ignore[arg-type]
+                    cost_usd=Decimal("0.01"),
+                )
+                for k in range(rng.randint(1, 4))
+            ]  # fmt: skip
+            calls.append((run, attempts))
+            runs.append(run_id)
+        db = tmp_path / f"l{ledger_no}.db"
+        asyncio.run(_record(db, calls))
+        conn = sqlite3.connect(db)
+        for _ in range(60):
+            given: dict[str, Any] = {}
+            for name, values in (
+                ("agent", ["ana", "bo", "nobody"]),
+                ("run_id", [*runs[:3], "none"]),
+                ("skill", skills),
+                ("model", [*models, "openai:metered"]),
+                ("provider", ["compat", "openai"]),
+                ("status", statuses),
+            ):
+                if rng.random() < 0.3:
+                    given[name] = rng.choice(values)
+            if rng.random() < 0.5:
+                given["since"] = DAY + rng.uniform(-4 * 86400, 2 * 86400)
+            if rng.random() < 0.5:
+                given["until"] = given.get("since", DAY - 4 * 86400) + rng.uniform(1, 5 * 86400)
+            try:
+                f = UsageFilters(**given)
+            except Exception:  # (a model naming another provider than the provider filter: refused, as it should)
+                continue
+            source, where, args = attempts_where(conn, f)
+            one_select = conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM {source}{where}", args).fetchone()
+            assert tuple(_period(conn, f)) == tuple(one_select), given
+            compared += 1
+            found += one_select[0] is not None
+        conn.close()
+    assert compared > 150 and found > 50, (compared, found)  # (most of them a period of attempts, not none)
