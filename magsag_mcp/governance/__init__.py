@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import settings
 from ..errors import BudgetExceeded, LedgerError, PolicyDenied
+from ..ledger.abandoned import unrecord_abandoned
 from ..ledger.money import to_pusd
 from ..plurals import counted
 from ..rates import bare_model
@@ -69,6 +70,9 @@ class Admission:
     #: settled at an unknown cost: the bound its record counts it at, when above reserved_usd (a stream cut after its
     #: vendor counted a prompt dearer than the reservation estimated: see attempt_cost.cut_in_flight)
     bound_usd: Decimal | None = None
+    #: the run its attempt is recorded under, which names the sweep's stand-in for its reservation should that expire
+    #: first (see :meth:`Governance.release`)
+    run_id: str | None = None
 
 
 def refusal_ends_call(cand: Any, candidates: Sequence[Any], *, by_routing: bool, rule: str | None) -> bool:
@@ -273,7 +277,7 @@ class Governance:
                 rid = await self._carry(held, prior, worst, target.provider, model)
                 if rid is not None:
                     self._running += 1
-                    return Admission(rid, worst, None, True, False, True, scoped)
+                    return Admission(rid, worst, None, True, False, True, scoped, None, ctx.run_id)
         # positional, in the parameter order: keywords to a class call build and unpack a dict (Python 3.11)
         op = Reservation(
             scoped,
@@ -312,7 +316,7 @@ class Governance:
                 self._orphans += op.drop
             raise
         self._running += 1
-        return Admission(rid, worst, None, True, False, True, scoped)  # positional (see above)
+        return Admission(rid, worst, None, True, False, True, scoped, None, ctx.run_id)  # positional (see above)
 
     async def _carry(
         self, held: Admission, prior: list[Admission], worst: Decimal, provider: str, model: str
@@ -429,10 +433,18 @@ class Governance:
         self._ended(admission)
         if admission.reservation_id is not None:
             rid, admission.reservation_id = admission.reservation_id, None
+            run_id = admission.run_id
+
+            def give_back(conn: sqlite3.Connection) -> None:
+                # Gone already: it expired while its process was suspended (a laptop asleep, a stopped job) and a sweep
+                # recorded it as the attempt it stood for, "the provider may bill it", at its worst case. Nothing was
+                # sent: the stand-in goes (left, it was a second call of the run, counted in every limit for good).
+                if conn.execute("DELETE FROM budget_reservations WHERE id = ?", (rid,)).rowcount == 0 and run_id:
+                    unrecord_abandoned(conn, run_id, rid)
+
             try:
-                await self.ledger.submit(
-                    lambda conn: conn.execute("DELETE FROM budget_reservations WHERE id = ?", (rid,)), durable=False
-                )
+                # not durable (see submit): lost to a power cut, the hold (or the stand-in) stays, counted as before
+                await self.ledger.submit(give_back, durable=False)
             except LedgerError:  # (a lock): dropped as a refused orphan's drop is, not left to expire into a stand-in
                 self._orphans.append(rid)  # call beside the call's own record, at its worst case (see _drop_orphan)
                 raise

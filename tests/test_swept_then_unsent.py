@@ -1,0 +1,108 @@
+"""A process suspended past its reservations' expiry (a laptop asleep, a job stopped with SIGSTOP) finds, as it resumes,
+that another process's sweep has recorded its call's reservations as the attempts they stood for ("abandoned", the
+provider may bill them, at their worst case). An attempt of the call that is then given back unsent (a setting found
+wrong as it was about to be sent) gave back a reservation already gone: its stand-in stayed, a second call of the run
+counted at its worst case for a request that never left. The give-back now takes the stand-in back with it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import anyio
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.ledger.abandoned import record_abandoned
+from magsag_mcp.providers.fake import clear_scripts, script
+from magsag_mcp.service import Service
+
+pytestmark = pytest.mark.anyio
+
+RETRIES = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_RETRY_MAX_DELAY": "0.002"}
+#: long after any reservation of the test expired: what the other process's sweep reads as now
+LATER = 4e9
+
+
+@pytest.fixture(autouse=True)
+def _no_scripts_left():
+    yield
+    clear_scripts()
+
+
+def _priced_under_a_run_limit(catalog: Path) -> None:
+    (catalog / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
+    (catalog / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n"
+    )
+
+
+async def test_a_retry_given_back_unsent_after_a_sweep_leaves_no_abandoned_attempt(catalog_copy: Path, tmp_path: Path):
+    _priced_under_a_run_limit(catalog_copy)
+    db = tmp_path / "g.db"
+    # the first try is cut in flight (its cost unknown, so its hold is not carried over: the retry reserves its own);
+    # the retry's setting is found wrong as it is about to be sent: nothing of it leaves
+    script(
+        "a",
+        E.ProviderTimeoutError("fake:a: no answer in time", provider="fake", model="a", maybe_billed=True),
+        E.ConfigError("https://bad host is not a usable URL; set OPENAI_BASE_URL to http(s)://host[:port]/path"),
+    )
+    svc = await Service.open(catalog=catalog_copy, db=db, env=RETRIES)
+    other = sqlite3.connect(db, isolation_level=None)
+
+    async def progress(event: str, data: dict) -> None:
+        if event == "attempt" and data["try"] == 2:
+            # the retry admitted, then this process suspended past its reservations' expiry: another process sweeps
+            other.execute("BEGIN IMMEDIATE")
+            assert record_abandoned(other, LATER) == 2  # the call's two reservations, as its two attempts
+            other.execute("COMMIT")
+
+    try:
+        with pytest.raises(E.ConfigError):
+            with anyio.fail_after(30):  # a hang guard
+                payload = {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 100}}
+                await svc.invoke_skill("skill.analysis", payload, run_id="r", progress=progress)
+    finally:
+        await svc.aclose()
+    try:
+        attempts = other.execute(
+            "SELECT error_class, cost_pusd, cost_bound_pusd FROM attempts WHERE run_id = 'r' ORDER BY id"
+        ).fetchall()
+        runs = other.execute("SELECT calls, unpriced_calls, cost_bound_pusd, status FROM runs").fetchall()
+        rollup = other.execute("SELECT SUM(attempts), SUM(calls), SUM(cost_bound_pusd) FROM usage_rollup").fetchone()
+        day = other.execute("SELECT SUM(cost_bound_pusd) FROM day_spend").fetchone()[0]
+        held = other.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    finally:
+        other.close()
+    # the first try's own record replaced its stand-in; the retry's stand-in went with its give-back (before: it stayed,
+    # the run holding two calls and twice the first try's bound)
+    [(kind, cost, bound)] = attempts
+    assert (kind, cost) == ("timeout", None) and bound > 0
+    assert runs == [(1, 1, bound, "error")]
+    assert rollup == (1, 1, bound)
+    assert day == bound
+    assert held == 0
+
+
+async def test_a_give_back_of_a_reservation_still_held_drops_it_alone(catalog_copy: Path, tmp_path: Path):
+    # no sweep came: the give-back is the plain drop it was, and no attempt of another call is touched
+    _priced_under_a_run_limit(catalog_copy)
+    db = tmp_path / "g.db"
+    script("b", "fine")
+    script(
+        "a", E.ConfigError("https://bad host is not a usable URL; set OPENAI_BASE_URL to http(s)://host[:port]/path")
+    )
+    svc = await Service.open(catalog=catalog_copy, db=db, env=RETRIES)
+    try:
+        await svc.invoke_skill("skill.analysis", {"data": "d", "model_config": {"model": "fake:b"}}, run_id="r")
+        with pytest.raises(E.ConfigError):
+            await svc.invoke_skill("skill.analysis", {"data": "d", "model_config": {"model": "fake:a"}}, run_id="r")
+    finally:
+        await svc.aclose()
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT model, outcome FROM attempts ORDER BY id").fetchall()
+        held = conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    finally:
+        conn.close()
+    assert rows == [("b", "ok")] and held == 0
