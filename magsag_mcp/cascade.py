@@ -347,11 +347,22 @@ class Cascade(TargetSkips):
                 except BaseException as exc:
                     cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
                     callback_failed = isinstance(exc, CallbackFailed)
-                    if cancelled or callback_failed:
-                        # The caller gave up mid-attempt (or its callback failed while the answer came in).
-                        # The vendor may still bill the request, so the attempt is recorded (tokens
-                        # unknown) rather than vanishing with the task.
-                        why = "the caller's progress callback raised" if callback_failed else "cancelled by the caller"
+                    # an interpreter exit under way (Ctrl-C raised on the loop's thread, sys.exit in a callback) once
+                    # the request may have left: given back as unsent, it vanished from the ledger, billed or not
+                    interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit)) and (
+                        sends.began or not provider.sends_through_transport
+                    )
+                    if cancelled or callback_failed or interrupted:
+                        # The caller gave up mid-attempt (or its callback failed while the answer came in, or the
+                        # interpreter is exiting). The vendor may still bill the request, so the attempt is recorded
+                        # (tokens unknown) rather than vanishing with the task.
+                        why = (
+                            "the caller's progress callback raised"
+                            if callback_failed
+                            else f"interrupted ({type(exc).__name__})"
+                            if interrupted
+                            else "cancelled by the caller"
+                        )
                         at_rest = stopped_at_rest(exc)  # (nothing in flight: the attempt's cost is known)
                         why += f" {at_rest[1]}" if at_rest else " while the request was in flight"
                         record = attempt_record(
@@ -393,9 +404,9 @@ class Cascade(TargetSkips):
                         raise
                     if admission is not None:
                         with anyio.CancelScope(shield=True):
-                            if cancelled or callback_failed:
+                            if cancelled or callback_failed or interrupted:
                                 await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
-                            else:  # not recorded (a caller's error, an interpreter exit): nothing replaces it
+                            else:  # not recorded (a caller's error, an exit before sending): nothing replaces it
                                 await release_unrecorded(self.guard, admission, target, exc)
                     if callback_failed:
                         raise exc.error from None  # type: ignore[union-attr]

@@ -361,8 +361,9 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
                     raise
                 raise await self._bug(run, so_far, bug) from bug
             except BaseException as exc:
-                if isinstance(exc, anyio.get_cancelled_exc_class()):
-                    # Cancelled (a client timeout, a closed session): what was spent is still recorded.
+                if isinstance(exc, (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit)):
+                    # Cancelled (a client timeout, a closed session) or interrupted (an interpreter exit raised through
+                    # the call): what was spent is still recorded.
                     with anyio.CancelScope(shield=True):
                         await self._record_failed(run, so_far, "cancelled")
                 raise

@@ -82,9 +82,16 @@ async def test_a_refused_release_leaves_the_callers_own_error(
     assert len(logged) == 1 and "locked" in logged[0].getMessage() and "expires" in logged[0].getMessage()
 
 
-async def test_a_refused_release_leaves_an_interpreter_exit_as_it_was(catalog_copy: Path, tmp_path: Path):
-    # an exit in flight (KeyboardInterrupt, SystemExit) is not a call's error: it goes on as it was, the refusal in
-    # its notes alone
+async def test_a_refused_release_leaves_an_interpreter_exit_as_it_was(
+    catalog_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # an exit (KeyboardInterrupt, SystemExit) is not a call's error: it goes on as it was, the refusal in its notes
+    # alone. One that came before the request left gives the reservation back: the fake is made a provider that sends
+    # through the transport, which it never does, so its attempt ends unsent (one that may have been sent is recorded
+    # as cancelled instead, its reservation going with that record: see test_interrupted_calls.py)
+    from magsag_mcp.providers.fake import FakeProvider
+
+    monkeypatch.setattr(FakeProvider, "sends_through_transport", True)
     raised, held = await _call_while_another_process_locks(catalog_copy, tmp_path / "g.db", KeyboardInterrupt())
     assert type(raised) is KeyboardInterrupt
     assert any("budget reservation" in note and "locked" in note for note in raised.__notes__)
