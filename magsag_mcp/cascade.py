@@ -299,7 +299,7 @@ class Cascade(TargetSkips):
                         # (a TimeoutError the deadline did not raise, a provider's own timer left unconverted, is not
                         # the call's deadline: reported as that, it sent the caller to raise MAGSAG_CALL_DEADLINE)
                         log.exception("%s: a bug in magsag-mcp during the attempt", target.label)
-                        sent = sends.began or not provider.sends_through_transport
+                        sent = sends.left or not provider.sends_through_transport
                         raise internal_error(target, bug, sent=sent) from bug
                 except ProviderError as exc:
                     latency = (self.clock() - started) * 1000.0
@@ -347,11 +347,24 @@ class Cascade(TargetSkips):
                 except BaseException as exc:
                     cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
                     callback_failed = isinstance(exc, CallbackFailed)
+                    left = sends.left or not provider.sends_through_transport
+                    if cancelled and not left:
+                        # Nothing of the request left (it waited for a connection: the pool full of other calls'
+                        # requests, one being opened): not billed, so recorded as not sent, at no cost, its reservation
+                        # going with the call's record, as one cancelled before sending is (see above)
+                        why = "not sent: cancelled by the caller before its request left (it waited for a connection)"
+                        record_skip(
+                            state, plan, run_id, agent, position, target, why, None, None, try_number=try_number
+                        )
+                        state.attempts[-1].error_class = "cancelled"  # (skipped for what stopped it: its caller)
+                        if admission is not None:
+                            state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
+                            with anyio.CancelScope(shield=True):
+                                await self.guard.settle(admission, ZERO)  # type: ignore[union-attr]
+                        raise
                     # an interpreter exit under way (Ctrl-C raised on the loop's thread, sys.exit in a callback) once
                     # the request may have left: given back as unsent, it vanished from the ledger, billed or not
-                    interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit)) and (
-                        sends.began or not provider.sends_through_transport
-                    )
+                    interrupted = left and isinstance(exc, (KeyboardInterrupt, SystemExit))
                     if cancelled or callback_failed or interrupted:
                         # The caller gave up mid-attempt (or its callback failed while the answer came in, or the
                         # interpreter is exiting). The vendor may still bill the request, so the attempt is recorded

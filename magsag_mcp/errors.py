@@ -56,7 +56,7 @@ error is converted (a read timeout or a dropped connection, in the transport; a 
 524, in the provider), where a 2xx answer is
 read (a stream that failed once it had begun, or a body that is no usable answer, unless it reports
 its usage) and by the cascade (the call's deadline; a bug of ours once the transport had sent the attempt's request:
-see :class:`~magsag_mcp.transport.Sends`). A request refused before it was sent
+see :class:`~magsag_mcp.sends.Sends`). A request refused before it was sent
 (connection refused, connect timeout) or rejected with any other HTTP error status is not billed.
 
 ``AllTargetsFailed`` is raised when the cascade runs out: it is an instance of *both*

@@ -23,6 +23,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 
 from . import read_timer
+from .deadline import attempt_in_force
 
 __all__ = ["BoundedConnector", "BoundedResolver", "NameLookupTimeout", "ProxyTunnelTimeout"]
 
@@ -74,6 +75,19 @@ class BoundedConnector(aiohttp.TCPConnector):
         one_timer = read_timer.handler_factory(self, handler)
         if one_timer is not None:
             self._factory = one_timer
+
+    async def connect(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
+        """A connection for ``req``: the attempt under way (:class:`~.sends.Sends`) is marked as waiting for one, then
+        as given one. Stopped before (the pool full of other calls' requests, the connection still being opened), none
+        of its request had left, and nothing can be billed for it (a caller cancelling then was recorded as "the
+        provider may still bill it", at its worst case)."""
+        sends = attempt_in_force()
+        if sends is None:
+            return await super().connect(req, traces, timeout)
+        sends.connecting = True
+        connection = await super().connect(req, traces, timeout)
+        sends.connected = True
+        return connection
 
     async def _create_proxy_connection(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
         seconds = timeout.sock_connect

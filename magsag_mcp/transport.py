@@ -23,13 +23,13 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from .deadline import attempt_in_force
 from .durations import setting as said_as_set
 from .errors import UnexpectedStatusError
 from .http_responses import HttpResponse, StreamResponse
 from .limits import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STREAM_BYTES, read_body
 from .proxies import Proxy, ProxySettings
 from .resolver import BoundedConnector, BoundedResolver
+from .sends import Sends, sending
 from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 from .sse import SSEEvent, SSEParser
 from .tls import CABundles
@@ -46,25 +46,6 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_STREAM_BYTES",
 ]
-
-
-class Sends:
-    """Whether an attempt has handed a request to the network yet. The cascade gives a fresh one to the
-    :class:`~.deadline.Deadline` around each attempt (:func:`~.deadline.attempt_in_force` finds it), and
-    :meth:`Transport.post_json` and :meth:`Transport.stream_sse` mark it as they send: a bug of ours that ends an
-    attempt before it was marked (while its body was built) sent nothing, and nothing can be billed for it."""
-
-    __slots__ = ("began",)
-
-    def __init__(self) -> None:
-        self.began = False
-
-
-def _sending() -> None:
-    """Mark the attempt under way as sent: called just before a request is handed to aiohttp, which may write it."""
-    sends = attempt_in_force()  # (None outside an attempt: a probe, a caller of the transport's own)
-    if sends is not None:
-        sends.began = True
 
 
 @dataclass(slots=True, frozen=True)
@@ -178,7 +159,7 @@ class Transport:
         # serialized here, outside the conversion: a body that cannot be (a cycle's ValueError) is a bug of ours, not
         # a configuration to check, and nothing was sent
         data = _JSON_ENCODER.encode(body)  # json.dumps(body)
-        _sending()
+        sending()
         # try/except rather than `with _converted(...)`: a generator's context manager costs every
         # request some 2,000 instructions, an exception handler nothing until it catches
         try:

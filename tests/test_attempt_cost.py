@@ -254,8 +254,10 @@ async def test_a_call_cancelled_in_flight_is_recorded_as_unknown_cost(
         await real_record(run, attempts, **kw)
 
     service.ledger.record_call = record_call  # type: ignore[method-assign]
-    with anyio.move_on_after(0.1):  # the caller gives up before the read timeout (0.25 s)
-        await call(service, "r-cancel")
+    with anyio.CancelScope() as scope:  # the caller gives up once the request is in flight
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fake_openai.cancel_once_received, scope)
+            await call(service, "r-cancel")
     assert held_until_recorded == [1] and held(tmp_path / "cost.db") == []
     ((outcome, kind, cost, warnings),) = rows(tmp_path / "cost.db", "r-cancel")
     assert (outcome, kind, cost) == ("error", "cancelled", None)
@@ -684,8 +686,10 @@ async def test_a_local_model_cut_in_flight_costs_exactly_zero(fake_openai: FakeO
     fake_openai.queue(R.reply("cut", cut_after=2) if how == "stream-dropped" else R.Reply(hang=True))
     try:
         if how == "cancelled":
-            with anyio.move_on_after(0.1):  # the caller gives up before the read timeout (0.25 s)
-                await svc.invoke_skill("skill.analysis", payload, run_id="r-local", agent="ana")
+            with anyio.CancelScope() as scope:  # the caller gives up once the request is in flight
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(fake_openai.cancel_once_received, scope)
+                    await svc.invoke_skill("skill.analysis", payload, run_id="r-local", agent="ana")
         else:
             result = await svc.invoke_skill("skill.analysis", payload, run_id="r-local", agent="ana")
             assert result.cost_usd == 0 and not [w for w in result.warnings if MAYBE_BILLED in w]

@@ -67,11 +67,26 @@ class SentThenBuggy(HTTPProvider):
 
 
 class OwnTimer(HTTPProvider):
-    """A provider that bounds its request by a timer of its own, and leaves the TimeoutError it raises unconverted."""
+    """A provider that bounds its request by a timer of its own, and leaves the TimeoutError it raises unconverted. The
+    timer fires once the server has the request (``arrived``): one of 50 ms fired, on a loaded machine, while the
+    connection was still being opened, and nothing of the request had left (not billed, as the cascade now tells)."""
+
+    def __init__(self, *args: Any, arrived: Any) -> None:
+        super().__init__(*args)
+        self.arrived = arrived
 
     async def complete(self, request: Any, target: Any, *, progress: Any = None) -> LLMResult:
-        async with asyncio.timeout(0.05):
-            return await self.call(self.wire, request, target, progress=progress)
+        async with asyncio.timeout(None) as timer:
+            fire = asyncio.ensure_future(self._fire_once_arrived(timer))
+            try:
+                return await self.call(self.wire, request, target, progress=progress)
+            finally:
+                fire.cancel()
+
+    async def _fire_once_arrived(self, timer: asyncio.Timeout) -> None:
+        while not self.arrived():
+            await asyncio.sleep(0.001)
+        timer.reschedule(asyncio.get_running_loop().time())
 
 
 class Providers(ProviderSet):
@@ -707,7 +722,10 @@ async def test_a_timeout_error_of_a_providers_own_timer_is_not_the_calls_deadlin
     # fired, and the fallback sent the call (and billed) for a timer of the provider's that its boundary left as it was
     env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
     fake_openai.queue(R.Reply(hang=True), R.reply("second"))
-    providers = Providers(env, transport, OwnTimer(ChatCompletionsFormat(), OpenAIEndpoint(env), transport))
+    own_timer = OwnTimer(
+        ChatCompletionsFormat(), OpenAIEndpoint(env), transport, arrived=lambda: bool(fake_openai.requests)
+    )
+    providers = Providers(env, transport, own_timer)
     retry = RetryPolicy(tries_per_target=2, base_delay=0.001, max_delay=0.002, deadline=60.0)
     cascade = Cascade(providers, Pricer.from_catalog(CATALOG), None, retry)
     payload = {"data": "x", "model_config": {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}}

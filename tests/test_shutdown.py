@@ -561,8 +561,10 @@ async def test_a_cancelled_call_whose_record_the_ledger_refused_is_still_cancell
     ledger_refuses_first_record(svc)
     try:
         with anyio.fail_after(30):  # a hang guard
-            with anyio.move_on_after(0.2) as scope:
-                await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
+            with anyio.CancelScope() as scope:  # the caller gives up once the request is in flight
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(fake_openai.cancel_once_received, scope)
+                    await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
         assert scope.cancelled_caught
     finally:
         await svc.aclose()

@@ -60,7 +60,7 @@ class Provider(ABC):
     #: swap it in for any model of the policy (``MAGSAG_PROVIDER`` alone); a vendor serves its own models only
     hosts_other_models: ClassVar[bool] = False
     #: every request of an attempt goes through the :class:`Transport`, which marks the attempt as sent
-    #: (:class:`~magsag_mcp.transport.Sends`): one it never marked sent nothing. Else what an attempt sent is not known.
+    #: (:class:`~magsag_mcp.sends.Sends`): one it never marked sent nothing. Else what an attempt sent is not known.
     sends_through_transport: ClassVar[bool] = False
 
     @classmethod

@@ -138,6 +138,14 @@ class FakeOpenAI:
         """Let hanging and stalled answers finish (their client has usually given up by then)."""
         self._release.set()
 
+    async def cancel_once_received(self, scope: Any, count: int = 1) -> None:
+        """Cancel ``scope`` (an anyio cancel scope around a call) once this server holds ``count`` requests: a call cut
+        then was cut in flight. A timer in its place (move_on_after(0.1)) could fire, on a loaded machine, while the
+        request still waited for its connection: nothing of it had left, and the call was recorded as not sent."""
+        while len(self.requests) < count:
+            await asyncio.sleep(0.001)
+        scope.cancel()
+
     def paths(self) -> list[str]:
         return [r.path for r in self.requests]
 

@@ -1,0 +1,40 @@
+"""What an attempt has sent: the evidence the cascade reads, once an attempt has ended without its answer, of whether
+any of its request may have reached the network (and so may be billed)."""
+
+from __future__ import annotations
+
+from .deadline import attempt_in_force
+
+__all__ = ["Sends", "sending"]
+
+
+class Sends:
+    """Whether an attempt has handed a request to the network yet. The cascade gives a fresh one to the
+    :class:`~.deadline.Deadline` around each attempt (:func:`~.deadline.attempt_in_force` finds it); the transport
+    marks it as it sends (:func:`sending`), and its connector as it waits for a connection and is given one
+    (``resolver.BoundedConnector``). A bug of ours that ends an attempt before it was marked (while its body was
+    built) sent nothing, and nothing can be billed for it; nor for one that ended while its requests still waited for
+    a connection (a pool full of other calls' requests, a connection being opened): none of its bytes had left."""
+
+    __slots__ = ("began", "connecting", "connected")
+
+    def __init__(self) -> None:
+        #: a request was handed to aiohttp, which may write it
+        self.began = False
+        #: the transport's own connector took one of its requests: it says when a connection is given
+        self.connecting = False
+        #: one of its requests was given a connection, on which it may have been written
+        self.connected = False
+
+    @property
+    def left(self) -> bool:
+        """Whether any of the attempt's requests may have left: handed to aiohttp and, where the transport's connector
+        tells, given a connection (a session of a test's own, whose connector tells nothing, is taken at its word)."""
+        return self.began and (self.connected or not self.connecting)
+
+
+def sending() -> None:
+    """Mark the attempt under way as sent: called just before a request is handed to aiohttp, which may write it."""
+    sends = attempt_in_force()  # (None outside an attempt: a probe, a caller of the transport's own)
+    if sends is not None:
+        sends.began = True

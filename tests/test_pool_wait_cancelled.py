@@ -1,0 +1,112 @@
+"""A call cancelled while its request waits for a connection (the transport's pool full of other calls' requests):
+none of its bytes has left, so nothing can be billed. It was recorded as cut in flight, "the provider may still bill
+it", its worst case counted in the run's, agent's and day's limits for good and the run's cost said unknown. The
+transport's connector now marks the attempt as given a connection, and one cancelled before that is recorded as not
+sent, at no cost, its reservation going with the call's record."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import anyio
+import pytest
+from anyio import wait_all_tasks_blocked
+
+from magsag_mcp.service import Service
+from magsag_mcp.transport import Transport
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+
+PAYLOAD = {"task": "a parser", "model_config": {"provider": "openai", "model": "gpt-4o-mini", "max_tokens": 500}}
+
+
+def _catalog(catalog_copy: Path) -> Path:
+    (catalog_copy / "prices.yaml").write_text('"openai:gpt-4o-mini": {input: 1.0, output: 10.0}\n')
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: caps\n    thresholds:\n      max_cost_per_run_usd: 1\n"
+    )
+    return catalog_copy
+
+
+async def test_a_call_cancelled_while_it_waits_for_a_connection_is_recorded_as_not_sent(
+    fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path
+):
+    fake_openai.queue(R.reply("held", hang=True))  # the first call holds the pool's one connection until released
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    db = tmp_path / "l.db"
+    transport = Transport(limit=1, limit_per_host=1)
+    async with Service.open(catalog=_catalog(catalog_copy), db=db, env=env, transport=transport) as svc:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: svc.invoke_skill("skill.coding", PAYLOAD, run_id="holder"))
+            with anyio.fail_after(30):  # a hang guard
+                while not fake_openai.requests:
+                    await anyio.sleep(0.01)
+            waiting, admitted = anyio.CancelScope(), anyio.Event()
+            tg.start_soon(_cancelled_call, svc, waiting, admitted)
+            with anyio.fail_after(30):  # a hang guard
+                await admitted.wait()
+            # admitted (its reservation made), it goes on to the pool with no thread to wait for: once every task is
+            # blocked, the second call's is blocked there (the first call's and the server's on the held answer)
+            await wait_all_tasks_blocked()
+            waiting.cancel()
+            await wait_all_tasks_blocked()
+            assert len(fake_openai.requests) == 1  # nothing of the second call reached the server
+            tg.cancel_scope.cancel()  # (the holder too: the fake answers a held request only once released)
+        fake_openai.release()
+        budget = await svc.check_budget(run_id="waiter")
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute(
+            "SELECT outcome, error_class, error_message, cost_pusd, cost_bound_pusd FROM attempts"
+            " WHERE run_id = 'waiter'"
+        ).fetchall()
+        held = conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    finally:
+        conn.close()
+    # before: [("error", "cancelled", "cancelled by the caller while the request was in flight; the provider may still
+    # bill it", None, <its worst case>)], the run's budget counting that worst case as an unknown cost
+    why = "not sent: cancelled by the caller before its request left (it waited for a connection)"
+    assert rows == [("skipped", "cancelled", why, 0, None)]
+    (limit,) = budget["limits"]
+    assert (limit["spent_usd"], limit["unknown_cost_bound_usd"], limit["reserved_usd"]) == ("0", "0", "0")
+    assert held == 0
+
+
+async def _cancelled_call(svc: Service, scope: anyio.CancelScope, admitted: anyio.Event) -> None:
+    async def progress(event: str, data: dict) -> None:
+        if event == "attempt":
+            admitted.set()
+
+    with scope:
+        await svc.invoke_skill("skill.coding", PAYLOAD, run_id="waiter", progress=progress)
+    assert scope.cancelled_caught
+
+
+async def test_a_call_cancelled_once_its_request_was_sent_may_still_be_billed(
+    fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path
+):
+    # given a connection and written, the request may be billed: cancelled while its answer is awaited, it is recorded
+    # as cut in flight, at its worst case, as before
+    fake_openai.queue(R.reply("held", hang=True))
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    db = tmp_path / "l.db"
+    async with Service.open(catalog=_catalog(catalog_copy), db=db, env=env) as svc:
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lambda: svc.invoke_skill("skill.coding", PAYLOAD, run_id="r"))
+                with anyio.fail_after(30):  # a hang guard
+                    while not fake_openai.requests:
+                        await anyio.sleep(0.01)
+                scope.cancel()
+        fake_openai.release()
+    conn = sqlite3.connect(db)
+    try:
+        [(outcome, kind, cost, bound)] = conn.execute(
+            "SELECT outcome, error_class, cost_pusd, cost_bound_pusd FROM attempts"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert (outcome, kind, cost) == ("error", "cancelled", None) and bound > 0
