@@ -34,7 +34,7 @@ from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import SumSQL, exact_sum, from_pusd, joined, scalar_sum, to_pusd
 from ..ledger.run_scope import RUN_SCOPE_ROWS, held_in_flight
 from ..types import Target
-from .delegation import placed_elsewhere
+from .delegation import parent_top, placed_elsewhere
 from .policy import THRESHOLD_OF, Limit
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
@@ -339,9 +339,16 @@ class Reservation:
         delegated: dict[str, str] | None = None
         held_by_run: dict[str, int] | None = None
         for i, r in enumerate(reservations):
-            if r.delegated_from and (misplaced := placed_elsewhere(cur, r.run_id, r.delegated_from, r.budget)):
-                results.append((False, misplaced))  # since the call read where its run is (see placed_elsewhere)
-                continue
+            if r.delegated_from:
+                # The parent the call named, placed under another run since the call read its top (by its own first
+                # call): the call's run goes under that run, whose limit counts the tree (one level deep). Against the
+                # top read before, it was recorded under the parent, a level below the top, which counted it nowhere.
+                top = parent_top(cur, r.delegated_from)
+                if top != r.budget and top != r.run_id:
+                    r.budget = top
+                if misplaced := placed_elsewhere(cur, r.run_id, r.delegated_from, r.budget):
+                    results.append((False, misplaced))  # since the call read where its run is (see placed_elsewhere)
+                    continue
             if not r.parent_known and r.run_id is not None:
                 for lim in r.limits:  # with a run limit (a loop, not any() over a generator)
                     if lim.kind == "run":

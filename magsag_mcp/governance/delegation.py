@@ -11,7 +11,7 @@ import sqlite3
 
 from ..errors import InputError
 
-__all__ = ["in_flight_budget_run", "known_parent", "placed_elsewhere", "recorded_parent", "top_run"]
+__all__ = ["in_flight_budget_run", "known_parent", "parent_top", "placed_elsewhere", "recorded_parent", "top_run"]
 
 
 def top_run(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str, parent_run_id: str) -> str:
@@ -26,11 +26,7 @@ def top_run(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str, parent_run_i
             "SELECT NULL FROM runs WHERE parent_run_id = ? AND run_id != ? LIMIT 1", (run_id, run_id)
         ).fetchone()
     row = row or conn.execute(IN_FLIGHT_BUDGET_RUN, (run_id,)).fetchone()
-    parent = (
-        recorded_parent(conn, parent_run_id)
-        or (conn.execute(IN_FLIGHT_BUDGET_RUN, (parent_run_id,)).fetchone() or [None])[0]
-    )
-    top = parent if parent and parent != parent_run_id else parent_run_id
+    top = parent_top(conn, parent_run_id)
     if row is not None and top != run_id:
         recorded = row[0] if row[0] and row[0] != run_id else None
         if recorded != top:
@@ -44,6 +40,15 @@ def top_run(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str, parent_run_i
                 parent_run_id=parent_run_id,
             )
     return top
+
+
+def parent_top(conn: sqlite3.Connection | sqlite3.Cursor, parent_run_id: str) -> str:
+    """The top run of ``parent_run_id``'s tree as it stands: the parent it was recorded with, else the run its calls in
+    flight (not recorded yet) reserve against, else itself. Read before a call (:func:`top_run`) and again in each of
+    its reservations' transactions (``Reservation.apply_all``): the parent may have been placed under another run
+    meanwhile, by its own first call."""
+    parent = recorded_parent(conn, parent_run_id) or in_flight_budget_run(conn, parent_run_id)
+    return parent if parent and parent != parent_run_id else parent_run_id
 
 
 #: where a run is placed, as :func:`top_run` reads it, in one statement: its recorded parent (0: recorded as a top run),

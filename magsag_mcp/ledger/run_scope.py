@@ -41,6 +41,31 @@ def delegated_in_flight(conn: sqlite3.Connection | sqlite3.Cursor) -> dict[str, 
     return out
 
 
+def topped(
+    conn: sqlite3.Connection | sqlite3.Cursor, runs: list[tuple[Any, ...]], delegated: dict[str, str]
+) -> list[tuple[Any, ...]]:
+    """``runs`` (run rows, their parent fourth) with each parent that is itself delegated replaced by the run it is
+    delegated from: recorded so, or (``delegated``, :func:`delegated_in_flight`) with its first call in flight. A run
+    is recorded under the top run of its tree; a call that read its parent's top before the parent was placed under
+    another run (by the parent's own first call) was recorded a level below that top, whose scope counted it nowhere.
+    One read per parent named (by primary key): the records of a batch that name none read nothing."""
+    out: list[tuple[Any, ...]] | None = None
+    tops: dict[str, str] = {}
+    for i, run in enumerate(runs):
+        parent = run[3]
+        if parent is None or parent == run[0]:
+            continue
+        top = tops.get(parent)
+        if top is None:
+            row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (parent,)).fetchone()
+            top = tops[parent] = (row[0] if row is not None else delegated.get(parent)) or parent
+        if top != parent and top != run[0]:
+            if out is None:
+                out = list(runs)
+            out[i] = (*run[:3], top, *run[4:])
+    return runs if out is None else out
+
+
 def held_in_flight(conn: sqlite3.Connection | sqlite3.Cursor) -> tuple[dict[str, int], dict[str, str]]:
     """What the reservations in flight hold, by the run whose limit each counts against (the sums of ``amount_pusd
     WHERE run_id = ?``, exact), and :func:`delegated_in_flight`'s map, in one read of them: a batch of reservations

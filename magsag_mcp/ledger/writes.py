@@ -16,7 +16,7 @@ from ..records import AttemptRecord, RunRecord
 from .abandoned import unrecord_abandoned
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
 from .money import checked_add, to_pusd
-from .run_scope import delegated_in_flight
+from .run_scope import delegated_in_flight, topped
 
 #: the synchronous mode each writer connection is in (sqlite3.Connection takes no attributes)
 SYNC_MODE_BY_CONNECTION: dict[int, str] = {}
@@ -372,6 +372,7 @@ def _write(
                     unrecord_abandoned(conn, row[0], row[_RESERVATION_ID])
     if delegated:
         runs = [r if r[3] is not None or r[0] not in delegated else (*r[:3], delegated[r[0]], *r[4:]) for r in runs]
+    runs = topped(cur, runs, delegated)  # (a parent placed under another run since its call read it: see topped)
     cur.executemany(_UPSERT_RUN, runs)
     if attempts:
         cur.executemany(_INSERT_ATTEMPT, attempts)
