@@ -226,14 +226,14 @@ class Governance:
             raise denied
         limits, scoped = self._limits(ctx)
         if not limits:
-            return Admission(None, None)
+            return Admission(None, None) if ctx.delegated_from is None else await self._placing(ctx, None, scoped)
         target = ctx.target
         worst = reserved_worst_case(self.pricer, target, ctx.estimated_input_tokens, ctx.max_output_tokens)
         if worst is None:
             refusal = unpriced_refusal(limits, ctx.target, self.pricer)
             if refusal:
                 raise refusal
-            return Admission(None, None)
+            return Admission(None, None) if ctx.delegated_from is None else await self._placing(ctx, None, scoped)
         # The call limit bounds the whole call: earlier attempts' settled cost, plus the worst case of
         # any whose cost is unknown (an unpriced answer, or an attempt cut after it reached the vendor).
         prior = list(ctx.prior_admissions)
@@ -265,7 +265,7 @@ class Governance:
                     reservation_usd=format(worst, "f"),
                 )
         if not scoped:
-            return Admission(None, worst)
+            return Admission(None, worst) if ctx.delegated_from is None else await self._placing(ctx, worst, scoped)
         model = bare_model(target.provider, target.model)  # as the attempt its reservation stands for is recorded
         skill = ctx.skill
         if prior:
@@ -292,6 +292,38 @@ class Governance:
             ctx.delegated_from,
             ctx.call_id,
         )
+        rid = await self._reserve(op, prior)
+        return Admission(rid, worst, None, True, False, True, scoped, None, ctx.run_id)  # positional (see above)
+
+    async def _placing(self, ctx: AttemptContext, reserved: Decimal | None, scoped: Any) -> Admission:
+        """The admission of an attempt of a delegated call that no limit counts in the ledger (a model of unknown price
+        every limit allows, call limits alone, no limit): a reservation all the same, counted in no limit, holding its
+        worst case (0 where none is known) with no limit read. A delegated call's reservation checks in its own
+        transaction that the run was not placed under another parent since the call read where it was, and marks it
+        placed while the call is in flight (see delegation.placed_elsewhere); with none, two calls placing one new
+        run under two parents both went on, and one's spend landed in the other's tree, outside its own parent's
+        limit. ``reserved``: what the call limit counts the attempt at, as without the reservation."""
+        target = ctx.target
+        worst = reserved_worst_case(self.pricer, target, ctx.estimated_input_tokens, ctx.max_output_tokens)
+        op = Reservation(
+            [],
+            worst or _ZERO,
+            ctx.run_id,
+            ctx.agent,
+            ctx.parent_run_id,
+            self.reservation_ttl,
+            target.provider,
+            bare_model(target.provider, target.model),
+            ctx.skill,
+            ctx.delegated_from,
+            ctx.call_id,
+        )
+        rid = await self._reserve(op, list(ctx.prior_admissions))
+        # never carried over to the call's next attempt (whole False): it holds no limit's worst case
+        return Admission(rid, reserved, None, True, False, False, scoped, None, ctx.run_id)
+
+    async def _reserve(self, op: Reservation, prior: list[Admission]) -> int:
+        """Make ``op``, shrinking the call's earlier attempts' holds (``prior``) in its transaction; its id."""
         if prior:
             # The call's earlier attempts that failed for less than their worst case (a 503 costs
             # nothing) still hold that worst case until the call is recorded: held whole, it would
@@ -316,7 +348,7 @@ class Governance:
                 self._orphans += op.drop
             raise
         self._running += 1
-        return Admission(rid, worst, None, True, False, True, scoped, None, ctx.run_id)  # positional (see above)
+        return rid  # type: ignore[return-value]
 
     async def _carry(
         self, held: Admission, prior: list[Admission], worst: Decimal, provider: str, model: str
