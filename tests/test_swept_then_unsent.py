@@ -106,3 +106,43 @@ async def test_a_give_back_of_a_reservation_still_held_drops_it_alone(catalog_co
     finally:
         conn.close()
     assert rows == [("b", "ok")] and held == 0
+
+
+async def test_a_refused_give_back_made_after_a_sweep_takes_the_stand_in_back(catalog_copy: Path, tmp_path: Path):
+    # The give-back was refused (another process held the write lock past the busy timeout), and is left to the
+    # process's next reservation or its close; meanwhile the process was suspended past the reservation's expiry and
+    # the other process swept it into a stand-in. The drop made at close found nothing to drop, and the stand-in stayed.
+    _priced_under_a_run_limit(catalog_copy)
+    db = tmp_path / "g.db"
+    script(
+        "a", E.ConfigError("https://bad host is not a usable URL; set OPENAI_BASE_URL to http(s)://host[:port]/path")
+    )
+    svc = await Service.open(catalog=catalog_copy, db=db, env=RETRIES)
+    await svc.ledger._writer.execute("PRAGMA busy_timeout = 200")  # the other process's lock outlasts it
+    other = sqlite3.connect(db, isolation_level=None)
+
+    async def progress(event: str, data: dict) -> None:
+        if event == "attempt":  # admitted (its reservation made): another process takes the write lock
+            other.execute("BEGIN IMMEDIATE")
+
+    try:
+        with pytest.raises(E.ConfigError) as refused:
+            with anyio.fail_after(30):  # a hang guard
+                payload = {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 100}}
+                await svc.invoke_skill("skill.analysis", payload, run_id="r", progress=progress)
+        assert "release_error" in refused.value.to_dict()  # the give-back was refused, left to the close
+        other.execute("ROLLBACK")
+        other.execute("BEGIN IMMEDIATE")
+        assert record_abandoned(other, LATER) == 1  # the reservation, expired, as the attempt it stood for
+        other.execute("COMMIT")
+    finally:
+        await svc.aclose()
+    try:
+        stand_ins = other.execute("SELECT COUNT(*) FROM attempts WHERE error_class = 'abandoned'").fetchone()[0]
+        runs = other.execute("SELECT calls, unpriced_calls, cost_bound_pusd FROM runs WHERE run_id = 'r'").fetchall()
+        held = other.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    finally:
+        other.close()
+    # before: the stand-in stayed, a second call of the run at its worst case
+    assert (stand_ins, held) == (0, 0)
+    assert runs == [(1, 0, 0)]  # the call's own record alone (its attempt given back unsent)

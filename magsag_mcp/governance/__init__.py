@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import settings
 from ..errors import BudgetExceeded, LedgerError, PolicyDenied
-from ..ledger.abandoned import unrecord_abandoned
+from ..ledger.abandoned import give_back
 from ..ledger.money import to_pusd
 from ..plurals import counted
 from ..rates import bare_model
@@ -142,8 +142,9 @@ class Governance:
         self.reservation_ttl = reservation_ttl(self.call_deadline)
         #: attempts admitted with a reservation and still running, in this process
         self._running = 0
-        #: reservations made for callers gone (see _drop_orphan) whose drop the ledger refused: the next one drops them
-        self._orphans: list[int] = []
+        #: reservations made for callers gone (see _drop_orphan) whose drop the ledger refused, with the run each names:
+        #: the next one drops them
+        self._orphans: list[tuple[int, str | None]] = []
         #: (has a run, has an agent) -> the limits that apply (see _limits); the policies never change
         self._limits_for: dict[tuple[bool, bool], tuple[list[Limit], list[Limit]]] = {}
 
@@ -385,17 +386,14 @@ class Governance:
         held). Refused (that lock held again past the busy timeout), the drop was forgotten: the reservation held its
         worst case until it expired, then became an "abandoned" attempt of unknown cost, "the provider may bill it",
         for a request never sent. It is now made with this process's next reservation, before that reads the
-        limits, or at close."""
+        limits, or at close. (Made just now, it has no stand-in of a sweep's to take back, and names no run.)"""
 
         def kept_out(_: BaseException) -> None:
-            self._orphans.append(reservation_id)
+            self._orphans.append((reservation_id, None))
 
         try:
-            self.ledger.enqueue(
-                lambda conn: conn.execute("DELETE FROM budget_reservations WHERE id = ?", (reservation_id,)),
-                durable=False,
-                failed=kept_out,
-            )
+            held: list[tuple[int, str | None]] = [(reservation_id, None)]
+            self.ledger.enqueue(lambda conn: give_back(conn, held), durable=False, failed=kept_out)
         except LedgerError:
             pass  # the ledger closed first: the reservation then expires on its own
 
@@ -404,10 +402,7 @@ class Governance:
         ids, self._orphans = self._orphans, []
         if ids:
             with contextlib.suppress(LedgerError):
-                await self.ledger.submit(
-                    lambda conn: conn.executemany("DELETE FROM budget_reservations WHERE id = ?", [(i,) for i in ids]),
-                    durable=False,
-                )
+                await self.ledger.submit(lambda conn: give_back(conn, ids), durable=False)
 
     def _ended(self, admission: Admission) -> None:
         if admission.running:
@@ -465,20 +460,12 @@ class Governance:
         self._ended(admission)
         if admission.reservation_id is not None:
             rid, admission.reservation_id = admission.reservation_id, None
-            run_id = admission.run_id
-
-            def give_back(conn: sqlite3.Connection) -> None:
-                # Gone already: it expired while its process was suspended (a laptop asleep, a stopped job) and a sweep
-                # recorded it as the attempt it stood for, "the provider may bill it", at its worst case. Nothing was
-                # sent: the stand-in goes (left, it was a second call of the run, counted in every limit for good).
-                if conn.execute("DELETE FROM budget_reservations WHERE id = ?", (rid,)).rowcount == 0 and run_id:
-                    unrecord_abandoned(conn, run_id, rid)
-
+            held = [(rid, admission.run_id)]  # (a stand-in of it, should a sweep have recorded it, goes too)
             try:
                 # not durable (see submit): lost to a power cut, the hold (or the stand-in) stays, counted as before
-                await self.ledger.submit(give_back, durable=False)
+                await self.ledger.submit(lambda conn: give_back(conn, held), durable=False)
             except LedgerError:  # (a lock): dropped as a refused orphan's drop is, not left to expire into a stand-in
-                self._orphans.append(rid)  # call beside the call's own record, at its worst case (see _drop_orphan)
+                self._orphans += held  # call beside the call's own record, at its worst case (see _drop_orphan)
                 raise
 
     # --- status ----------------------------------------------------------------------------------

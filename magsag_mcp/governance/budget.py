@@ -29,7 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import BudgetExceeded
-from ..ledger.abandoned import record_abandoned
+from ..ledger.abandoned import give_back, record_abandoned
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import SumSQL, exact_sum, from_pusd, joined, scalar_sum, to_pusd
 from ..ledger.run_scope import RUN_SCOPE_ROWS, held_in_flight
@@ -280,9 +280,9 @@ class Reservation:
         #: ``(amount, id)`` of the same call's earlier reservations to shrink to what their attempts cost,
         #: before anything is read (see Governance.admit)
         self.shrink: tuple[tuple[int, int], ...] = ()
-        #: ids of reservations made for callers already gone whose own drop the lock kept out: gone before anything
-        #: is read (see Governance._drop_orphan)
-        self.drop: tuple[int, ...] = ()
+        #: (id, run) of reservations made for callers already gone whose own drop the lock kept out: gone before
+        #: anything is read (see Governance._drop_orphan), a sweep's stand-in of one with it (see give_back)
+        self.drop: tuple[tuple[int, str | None], ...] = ()
         #: the parent the call named (``parent_run_id`` is its top run): where the run is placed is checked again here
         self.delegated_from = delegated_from
         #: the call it is made for (see Service.invoke_skill): a call's reservations count as one call in flight
@@ -318,14 +318,14 @@ class Reservation:
         # The calls' earlier attempts settled below their worst case hold only what they cost from now on, and those
         # of unknown cost above it (a cut stream's counted prompt) their bound: first, so every sum below reads them so.
         shrink: list[tuple[int, int]] = []
-        drop: list[int] = []
+        drop: list[tuple[int, str | None]] = []
         for r in reservations:  # a loop, not a comprehension (a frame) on every reservation
             shrink += r.shrink
             drop += r.drop
         if shrink:
             cur.executemany("UPDATE budget_reservations SET amount_pusd = ? WHERE id = ?", shrink)
         if drop:
-            cur.executemany("DELETE FROM budget_reservations WHERE id = ?", [(rid,) for rid in drop])
+            give_back(cur, drop)
         #: scope -> [recorded spend, bound on unknown costs, open reservations], in pico-USD
         seen: dict[tuple[str | None, ...], list[int]] = {}
         # The same sums, by what a new reservation's row is found by (see the loop's end): every day scope, and

@@ -5,6 +5,7 @@ the attempt after all, its record replaces the stand-in (:func:`unrecord_abandon
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from ..records import AttemptRecord, RunRecord
@@ -129,3 +130,13 @@ def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: in
                 (bound, agent, bucket),
             )
         conn.execute("UPDATE day_spend SET cost_bound_pusd = cost_bound_pusd - ? WHERE bucket = ?", (bound, bucket))
+
+
+def give_back(conn: sqlite3.Connection | sqlite3.Cursor, held: Iterable[tuple[int, str | None]]) -> None:
+    """Drop the reservations ``held`` ((id, the run its attempt is recorded under)) of attempts never sent. One gone
+    already expired while its process was suspended (a laptop asleep, a stopped job), and a sweep recorded it as the
+    attempt it stood for, "the provider may bill it", at its worst case: nothing was sent, so that stand-in goes too
+    (left, it was a second call of the run, counted in every limit for good)."""
+    for rid, run_id in held:
+        if conn.execute("DELETE FROM budget_reservations WHERE id = ?", (rid,)).rowcount == 0 and run_id:
+            unrecord_abandoned(conn, run_id, rid)  # type: ignore[arg-type]
