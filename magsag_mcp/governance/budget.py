@@ -21,21 +21,21 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import BudgetExceeded
 from ..ledger.abandoned import give_back, record_abandoned
-from ..ledger.migrations import SPEND_BUCKET_SECONDS
-from ..ledger.money import SumSQL, exact_sum, from_pusd, joined, scalar_sum, to_pusd
-from ..ledger.run_scope import RUN_SCOPE_ROWS, held_in_flight
+from ..ledger.money import from_pusd, to_pusd
+from ..ledger.run_scope import held_in_flight
 from ..types import Target
 from .delegation import parent_top, placed_elsewhere
 from .policy import THRESHOLD_OF, Limit
+from .scope_sums import day_bounds as day_bounds  # (status.py and call_fit import it from here)
+from .scope_sums import parent_and_run_sums, run_spend
+from .scope_sums import spent_and_reserved as spent_and_reserved
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
 RESERVATION_TTL_SECONDS = 15 * 60
@@ -74,155 +74,6 @@ def reserved_worst_case(pricer: Any, target: Target, input_tokens: int, output_t
         # served on; Gemini's serviceTier: standard, as its request writes it)
         service_tier=(target.param("service_tier") or target.param("serviceTier")) if target.params else None,
     )
-
-
-@lru_cache(maxsize=256)
-def _bounds(zone: str, quarter: int) -> tuple[float, float]:
-    tz = ZoneInfo(zone)
-    local = datetime.fromtimestamp(quarter * SPEND_BUCKET_SECONDS, tz)
-    # fold=0: where midnight comes twice (Havana leaves DST at 01:00 for 00:00) the day begins at the first;
-    # in the repeated hour the clock reads fold=1, which would start the day an hour late, without that hour.
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
-    end = (start + timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=tz)  # next local midnight (DST-safe)
-    return start.timestamp(), end.timestamp()
-
-
-def day_bounds(now: float, zone: str) -> tuple[float, float]:
-    """The local day containing ``now`` in ``zone``, as unix seconds [start, end)."""
-    # Midnight in every zone falls on a 15-minute edge, so the quarter-hour decides the day.
-    return _bounds(zone, int(now // SPEND_BUCKET_SECONDS))
-
-
-def _plain_sum(expr: str) -> str:
-    """SQLite's own SUM, one column: what every reservation reads first (see :func:`_scope_sums`)."""
-    return f"COALESCE(SUM({expr}), 0)"
-
-
-def _spent(s: SumSQL) -> str:
-    """A scope's spend and bound (two columns each with :func:`~..ledger.money.exact_sum`): a year of an
-    organisation's spend passes what SQLite's integer SUM can add."""
-    return f"{s('cost_pusd')}, {s('cost_bound_pusd')}"
-
-
-def _held(s: SumSQL, where: str = "") -> str:
-    """The open reservations in a scope (scalar subqueries: a subquery in FROM cost more)."""
-    if s is _plain_sum:
-        return f"(SELECT {_plain_sum('amount_pusd')} FROM budget_reservations{where})"
-    return scalar_sum(s, "amount_pusd", "FROM budget_reservations" + where)
-
-
-def _both(statement: Callable[[SumSQL], str]) -> tuple[str, str]:
-    """``statement`` with SQLite's SUM, and with the exact sum, written once: every reservation reads
-    its scope, and building the SQL text per call would cost more than the read."""
-    return statement(_plain_sum), statement(exact_sum)
-
-
-_RUN_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})")
-# A run's parent and the run's own scope, in one statement: a lone reservation (most are) of a run with no parent,
-# whose budget run is itself, would otherwise read the run's row twice, and one of a run not recorded yet (a new
-# run's first call: most are) would read the reservations in flight on its own for the parent its first call, still
-# in flight, may have been delegated from (see known_parent). The parent column is the recorded parent, 0 for a
-# recorded run without one (a run id is text), else that delegated run's first reservation's budget run, else NULL:
-# COALESCE reads the reservations only for a run not recorded.
-_PARENT_AND_RUN_SPENT = _both(
-    lambda s: (
-        "SELECT coalesce((SELECT ifnull(parent_run_id, 0) FROM runs WHERE run_id = :run), (SELECT run_id FROM"
-        " budget_reservations WHERE attempt_run_id = :run AND run_id != attempt_run_id ORDER BY id LIMIT 1)),"
-        f" {_spent(s)}, {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})"
-    )
-)
-# A batch's run scopes, without their holds (the batch reads those for every run at once: held_in_flight): a run's
-# recorded parent (as above, 0 for none, NULL for a run not recorded) with its spend, and a budget run's spend.
-_PARENT_AND_RUN_SPEND = _both(
-    lambda s: (
-        f"SELECT (SELECT ifnull(parent_run_id, 0) FROM runs WHERE run_id = :run), {_spent(s)} FROM ({RUN_SCOPE_ROWS})"
-    )
-)
-_RUN_SPEND = _both(lambda s: f"SELECT {_spent(s)} FROM ({RUN_SCOPE_ROWS})")
-_DAY_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s)} FROM day_spend WHERE bucket >= :first AND bucket < :last")
-# Every open reservation of the agent counts, whenever it was made: one made just before midnight may be
-# sent after it, and its spend then lands in the new day.
-_AGENT_DAY_SPENT = _both(
-    lambda s: (
-        f"SELECT {_spent(s)}, {_held(s, ' WHERE agent = :agent')} FROM agent_spend"
-        " WHERE agent = :agent AND bucket >= :first AND bucket < :last"
-    )
-)
-
-
-def _scope_sums(
-    conn: sqlite3.Connection | sqlite3.Cursor, statements: tuple[str, str], args: dict[str, Any]
-) -> tuple[int, int, int]:
-    """The three sums of a scope: with SQLite's SUM (one column each, as cheap as a read can be, on every
-    reservation), and again with the exact sum only where that overflowed (past about $9.2M)."""
-    plain, exact = statements
-    try:
-        row = conn.execute(plain, args).fetchone()
-    except sqlite3.OperationalError as exc:
-        if str(exc) != "integer overflow":
-            raise
-        row = conn.execute(exact, args).fetchone()
-        return joined(row[0], row[1]), joined(row[2], row[3]), joined(row[4], row[5])
-    return int(row[0]), int(row[1]), int(row[2])
-
-
-def parent_and_run_sums(
-    conn: sqlite3.Connection | sqlite3.Cursor, run_id: str
-) -> tuple[str | None, tuple[int, int, int]]:
-    """The run's parent (:func:`~.delegation.known_parent`: recorded, else its first call's, delegated and still in
-    flight) and what :func:`spent_and_reserved` reads for a run limit with ``run_id`` as the budget run (its spend,
-    its delegated runs', its holds), in one statement."""
-    plain, exact = _PARENT_AND_RUN_SPENT
-    args = {"run": run_id}
-    try:
-        row = conn.execute(plain, args).fetchone()
-    except sqlite3.OperationalError as exc:
-        if str(exc) != "integer overflow":
-            raise
-        row = conn.execute(exact, args).fetchone()
-        sums = (joined(row[1], row[2]), joined(row[3], row[4]), joined(row[5], row[6]))
-    else:
-        sums = (int(row[1]), int(row[2]), int(row[3]))
-    parent = row[0]
-    return parent if isinstance(parent, str) else None, sums
-
-
-def _run_spend(cur: sqlite3.Cursor, run_id: str | None, with_parent: bool) -> tuple[Any, int, int]:
-    """(the parent :data:`_PARENT_AND_RUN_SPEND` reads, or None without ``with_parent``; spend; bound) of the scope of
-    ``run_id`` as a budget run, exact past SQLite's integer as :func:`_scope_sums` is."""
-    plain, exact = _PARENT_AND_RUN_SPEND if with_parent else _RUN_SPEND
-    k = 1 if with_parent else 0
-    try:
-        row = cur.execute(plain, {"run": run_id}).fetchone()
-    except sqlite3.OperationalError as exc:
-        if str(exc) != "integer overflow":
-            raise
-        row = cur.execute(exact, {"run": run_id}).fetchone()
-        return row[0] if k else None, joined(row[k], row[k + 1]), joined(row[k + 2], row[k + 3])
-    return row[0] if k else None, int(row[k]), int(row[k + 1])
-
-
-def spent_and_reserved(
-    conn: sqlite3.Connection | sqlite3.Cursor, limit: Limit, *, run_id: str | None, agent: str | None, now: float
-) -> tuple[int, int, int]:
-    """(recorded spend, bound on unknown costs, open reservations) in pico-USD for the scope of
-    ``limit``: indexed reads. A limit counts all three.
-
-    The bound is the worst case, as estimated before sending, of the attempts of unknown cost (cut
-    after they reached the vendor): counting them at $0 would let repeated timeouts pass a limit
-    unseen. Every open reservation is 'held': nothing writes the 'settled' state migration 0002
-    allowed (an attempt's record deletes its reservation instead), so the sums test only expiry.
-
-    For a run limit, ``run_id`` is the budget run (see :func:`budget_run`): its spend and its
-    delegated runs' spend, and every reservation held against it.
-    """
-    if limit.kind == "run":
-        return _scope_sums(conn, _RUN_SPENT, {"run": run_id})
-    start, end = day_bounds(now, limit.zone)
-    first, last = int(start // SPEND_BUCKET_SECONDS), int(end // SPEND_BUCKET_SECONDS)
-    if limit.kind == "day":
-        return _scope_sums(conn, _DAY_SPENT, {"first": first, "last": last})
-    return _scope_sums(conn, _AGENT_DAY_SPENT, {"agent": agent, "first": first, "last": last})
 
 
 def describe_scope(limit: Limit, run_id: str | None, agent: str | None, child_run_id: str | None = None) -> str:
@@ -359,7 +210,7 @@ class Reservation:
                         if last:  # in a batch: the run's parent and spend, its holds from the batch's one read of them
                             if held_by_run is None:
                                 held_by_run, delegated = held_in_flight(cur)
-                            parent, spent, bound = _run_spend(cur, r.run_id, True)
+                            parent, spent, bound = run_spend(cur, r.run_id, True)
                             if parent is None:  # not recorded: its first call's, should that be delegated and in flight
                                 parent = delegated.get(r.run_id)  # type: ignore[union-attr]
                             r.budget = budget_run(r.run_id, parent)
@@ -380,7 +231,7 @@ class Reservation:
                     if last and key[0] == "run":  # (a batch's: see held_in_flight)
                         if held_by_run is None:
                             held_by_run, delegated = held_in_flight(cur)
-                        _, spent, bound = _run_spend(cur, r.budget, False)
+                        _, spent, bound = run_spend(cur, r.budget, False)
                         sums = seen[key] = [spent, bound, held_by_run.get(r.budget, 0)]  # type: ignore[arg-type]
                     else:
                         sums = seen[key] = list(spent_and_reserved(cur, limit, run_id=r.budget, agent=r.agent, now=now))
