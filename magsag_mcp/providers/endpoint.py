@@ -54,6 +54,9 @@ class Endpoint(ABC):
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
+        #: the key :meth:`api_key` last found whole: the same value is not judged again (two pattern matches, before
+        #: every request a target sends); a value that differs (the environment changed) is judged as any is
+        self._whole_key: str | None = None
 
     @abstractmethod
     def base_url(self, target: Target) -> str: ...
@@ -90,9 +93,11 @@ class Endpoint(ABC):
         for name in self.key_env:
             value = self.env.get(name)
             if value and not value.isspace():
-                if not_a_whole_key(value):
-                    placeholder = placeholder or value
-                    continue
+                if value != self._whole_key:
+                    if not_a_whole_key(value):
+                        placeholder = placeholder or value
+                        continue
+                    self._whole_key = value
                 # A key that goes on the wire may come back in an error body (servers echo it): make sure
                 # redact() knows it verbatim even when the provider is used without a Service.
                 register_secret(value)
@@ -109,8 +114,9 @@ class Endpoint(ABC):
             raise AuthenticationError(
                 f"{self.provider}: {why}; set {names} {self.settings_home}", provider=self.provider, model=model
             )
-        # the key just read, judged: placeholder_key() would read every variable again (before every attempt)
-        if problem := self._placeholder_problem(key):
+        # the key just read, judged: placeholder_key() would read every variable again (before every attempt); the
+        # key found whole is none (api_key returns a placeholder only when no variable holds a whole key)
+        if key != self._whole_key and (problem := self._placeholder_problem(key)):
             raise AuthenticationError(problem, provider=self.provider, model=model)
         return key
 

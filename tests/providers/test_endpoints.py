@@ -308,3 +308,49 @@ def test_a_placeholder_key_is_still_refused_when_the_headers_are_built():
         OpenAIProvider(env, Transport()).endpoint.headers("gpt-4o")
     assert OpenAIProvider(env, Transport()).endpoint.placeholder_key() is not None
     assert OpenAIProvider({"OPENAI_API_KEY": KEY}, Transport()).endpoint.placeholder_key() is None
+
+
+def test_a_key_found_whole_is_not_judged_again_before_each_request(monkeypatch):
+    # headers are built before every request (a fallback call sends two): the key was matched against the
+    # placeholders' pattern twice each time, though the same value was found whole before
+    from magsag_mcp.providers import endpoint as endpoint_module
+
+    judged: list[str] = []
+    judge = endpoint_module.not_a_whole_key
+
+    def counted(value: str) -> bool:
+        judged.append(value)
+        return judge(value)
+
+    monkeypatch.setattr(endpoint_module, "not_a_whole_key", counted)
+    env = {"OPENAI_API_KEY": KEY}
+    endpoint = OpenAIProvider(env, Transport()).endpoint
+    for _ in range(3):
+        assert endpoint.headers("gpt-4o") == {"Authorization": f"Bearer {KEY}"}
+    assert judged == [KEY]
+    # a value that changed is judged as any is: a placeholder is refused, a new key sent, the old one again
+    env["OPENAI_API_KEY"] = "sk-your-openai-key"
+    with pytest.raises(E.AuthenticationError, match="OPENAI_API_KEY holds a placeholder"):
+        endpoint.headers("gpt-4o")
+    assert endpoint.placeholder_key() is not None
+    env["OPENAI_API_KEY"] = KEY + "-2"
+    assert endpoint.headers("gpt-4o") == {"Authorization": f"Bearer {KEY}-2"}
+    assert endpoint.placeholder_key() is None
+    env["OPENAI_API_KEY"] = KEY
+    assert endpoint.headers("gpt-4o") == {"Authorization": f"Bearer {KEY}"}
+    assert judged.count(KEY) == 2  # its first request, then again once another value had been sent meanwhile
+
+
+def test_a_key_found_whole_behind_a_placeholder_is_still_sent_and_the_placeholder_still_judged():
+    # Azure's guide writes AZURE_OPENAI_API_KEY="..." beside a token: the token is sent, call after call
+    env = {
+        "AZURE_OPENAI_API_KEY": "...",
+        "AZURE_OPENAI_AD_TOKEN": _ENTRA_TOKEN,
+        "AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com/",
+    }
+    endpoint = AzureProvider(env, Transport()).endpoint
+    for _ in range(2):
+        assert endpoint.headers("my-deployment") == {"Authorization": f"Bearer {_ENTRA_TOKEN}"}
+    env["AZURE_OPENAI_AD_TOKEN"] = "..."
+    with pytest.raises(E.AuthenticationError, match="AZURE_OPENAI_API_KEY holds a placeholder"):
+        endpoint.headers("my-deployment")
