@@ -51,12 +51,13 @@ class Endpoint(ABC):
     #: where a missing key is to be set, as its fix says it (the stdio MCP server's names its client's configuration:
     #: see :class:`~magsag_mcp.providers.ProviderSet`)
     settings_home: str = "in the environment"
+    #: the key :meth:`api_key` last found whole: the same value is not judged again (two pattern matches, before every
+    #: request a target sends); a value that differs (the environment changed) is judged as any is. A class default,
+    #: set on the instance once found: an endpoint of the user's own whose ``__init__`` sets ``env`` alone has it too
+    _whole_key: str | None = None
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
-        #: the key :meth:`api_key` last found whole: the same value is not judged again (two pattern matches, before
-        #: every request a target sends); a value that differs (the environment changed) is judged as any is
-        self._whole_key: str | None = None
 
     @abstractmethod
     def base_url(self, target: Target) -> str: ...

@@ -354,3 +354,16 @@ def test_a_key_found_whole_behind_a_placeholder_is_still_sent_and_the_placeholde
     env["AZURE_OPENAI_AD_TOKEN"] = "..."
     with pytest.raises(E.AuthenticationError, match="AZURE_OPENAI_API_KEY holds a placeholder"):
         endpoint.headers("my-deployment")
+
+
+def test_an_endpoint_of_the_users_own_that_sets_its_env_alone_still_sends_its_key():
+    # the key found whole is remembered on the endpoint: one whose __init__ does not call Endpoint's has it too
+    from magsag_mcp.providers.openai import OpenAIEndpoint
+
+    class Own(OpenAIEndpoint):
+        def __init__(self, env):
+            self.env = env
+
+    endpoint = Own({"OPENAI_API_KEY": KEY})
+    for _ in range(2):
+        assert endpoint.headers("gpt-4o") == {"Authorization": f"Bearer {KEY}"}
