@@ -1904,8 +1904,8 @@ async def test_a_cancelled_callers_reservation_outlives_a_closed_ledger_until_it
         drops: list[int] = []
         real_drop = gov._drop_orphan
 
-        def spy(reservation_id: int) -> None:
-            real_drop(reservation_id)  # an error escaping it would fail the writer, and the close below
+        def spy(reservation_id: int, run_id: str | None) -> None:
+            real_drop(reservation_id, run_id)  # an error escaping it would fail the writer, and the close below
             drops.append(reservation_id)
 
         gov._drop_orphan = spy  # type: ignore[method-assign]

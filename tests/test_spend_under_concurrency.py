@@ -517,10 +517,10 @@ async def test_a_reservation_made_for_callers_gone_is_dropped_though_the_lock_ke
     other = sqlite3.connect(db, isolation_level=None)
     drop, dropping = svc.governance._drop_orphan, anyio.Event()
 
-    def drop_under_lock(reservation_id: int) -> None:
+    def drop_under_lock(reservation_id: int, run_id: str | None) -> None:
         if not other.in_transaction:
             other.execute("BEGIN IMMEDIATE")  # the other process's next write takes the lock again
-        drop(reservation_id)
+        drop(reservation_id, run_id)
         dropping.set()
 
     svc.governance._drop_orphan = drop_under_lock  # type: ignore[method-assign]

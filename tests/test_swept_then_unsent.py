@@ -13,9 +13,12 @@ import anyio
 import pytest
 
 from magsag_mcp import errors as E
+from magsag_mcp.governance import Governance
+from magsag_mcp.ledger import Ledger
 from magsag_mcp.ledger.abandoned import record_abandoned
 from magsag_mcp.providers.fake import clear_scripts, script
 from magsag_mcp.service import Service
+from tests.test_governance import FixedPricer, attempt_ctx, limits
 
 pytestmark = pytest.mark.anyio
 
@@ -146,3 +149,48 @@ async def test_a_refused_give_back_made_after_a_sweep_takes_the_stand_in_back(ca
     # before: the stand-in stayed, a second call of the run at its worst case
     assert (stand_ins, held) == (0, 0)
     assert runs == [(1, 0, 0)]  # the call's own record alone (its attempt given back unsent)
+
+
+async def test_a_refused_drop_of_an_orphans_reservation_made_after_a_sweep_takes_the_stand_in_back(tmp_path: Path):
+    # A reservation made by the writer for a caller cancelled while it waited in the queue (an orphan's) is dropped at
+    # once; that drop refused (another process held the write lock past the busy timeout), it is made by the process's
+    # next reservation or at close. Meanwhile the process was suspended past the reservation's expiry and the other
+    # process swept it into a stand-in, "the provider may bill it", for a request never sent. The orphan's drop named no
+    # run, found no reservation to drop, and left the stand-in: a call of the run counted at its worst case for good.
+    db = tmp_path / "g.db"
+    async with Ledger(db, busy_timeout_ms=200) as ledger:  # the other process's lock outlasts the busy timeout
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
+        other = sqlite3.connect(db, isolation_level=None)
+        real_drop = gov._drop_orphan
+
+        def lock_then_drop(reservation_id: int, run_id: str | None) -> None:
+            other.execute("BEGIN IMMEDIATE")  # taken as the orphan's reservation is made: its drop is refused
+            real_drop(reservation_id, run_id)
+
+        gov._drop_orphan = lock_then_drop  # type: ignore[method-assign]
+        try:
+            first = await gov.admit(attempt_ctx("r"))  # running: the next one is queued
+
+            async def cancelled_while_queued() -> None:
+                with anyio.CancelScope() as scope:
+                    scope.cancel()  # (delivered at its first wait: in the ledger's queue)
+                    await gov.admit(attempt_ctx("r"))
+
+            await cancelled_while_queued()
+            with anyio.fail_after(30):  # a hang guard
+                while not gov._orphans:  # the drop refused, kept for the next reservation
+                    await anyio.sleep(0.01)
+            other.execute("ROLLBACK")
+            await gov.release(first)
+            other.execute("BEGIN IMMEDIATE")
+            assert record_abandoned(other, LATER) == 1  # the orphan's reservation, as the attempt it stood for
+            other.execute("COMMIT")
+            await gov.drop_orphans()  # (as at close)
+            stand_ins = other.execute("SELECT COUNT(*) FROM attempts WHERE error_class = 'abandoned'").fetchone()[0]
+            runs = other.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            day = other.execute("SELECT coalesce(SUM(cost_bound_pusd), 0) FROM day_spend").fetchone()[0]
+            held = other.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+        finally:
+            other.close()
+    # before: the stand-in stayed, its run recorded for a call never sent, at its worst case ($0.1) in the day's bound
+    assert (stand_ins, runs, day, held) == (0, 0, 0, 0)

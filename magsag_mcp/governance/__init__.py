@@ -379,20 +379,21 @@ class Governance:
         """``op`` through the group commit. The writer makes a queued reservation even if its caller was
         cancelled meanwhile; nobody would then hold its id and it would block budget until it expired,
         so the ledger hands it back to be dropped."""
-        return await self.ledger.submit(op, durable=False, orphaned=self._drop_orphan)
+        return await self.ledger.submit(op, durable=False, orphaned=lambda rid: self._drop_orphan(rid, op.run_id))
 
-    def _drop_orphan(self, reservation_id: int) -> None:
+    def _drop_orphan(self, reservation_id: int, run_id: str | None) -> None:
         """Drop a reservation made for a caller gone (cancelled while it waited, most often for a lock another process
         held). Refused (that lock held again past the busy timeout), the drop was forgotten: the reservation held its
         worst case until it expired, then became an "abandoned" attempt of unknown cost, "the provider may bill it",
         for a request never sent. It is now made with this process's next reservation, before that reads the
-        limits, or at close. (Made just now, it has no stand-in of a sweep's to take back, and names no run.)"""
+        limits, or at close. ``run_id``: the run its attempt would have been recorded under, which names the stand-in
+        of it a sweep may record meanwhile (the process suspended past its expiry), taken back with it."""
+        held: list[tuple[int, str | None]] = [(reservation_id, run_id)]
 
         def kept_out(_: BaseException) -> None:
-            self._orphans.append((reservation_id, None))
+            self._orphans += held
 
         try:
-            held: list[tuple[int, str | None]] = [(reservation_id, None)]
             self.ledger.enqueue(lambda conn: give_back(conn, held), durable=False, failed=kept_out)
         except LedgerError:
             pass  # the ledger closed first: the reservation then expires on its own
