@@ -289,13 +289,19 @@ class Cascade(TargetSkips):
                         raise
                     except Exception as bug:  # ours, not the vendor's: converted once, here (see InternalError)
                         if isinstance(bug, TimeoutError) and within.expired:
-                            raise ProviderTimeoutError(
-                                f"{target.label}: no complete answer within the call's deadline of "
-                                f"{setting(self.retry.deadline)} (MAGSAG_CALL_DEADLINE)",
+                            # (its request still waiting for a connection, every one in use by other calls: nothing
+                            # left, nothing billed; it was counted at its worst case, as a request cut in flight is)
+                            left = sends.left or not provider.sends_through_transport
+                            timeout = ProviderTimeoutError(
+                                f"{target.label}: {'no complete answer' if left else 'not sent'} within the call's "
+                                f"deadline of {setting(self.retry.deadline)} (MAGSAG_CALL_DEADLINE)"
+                                + ("" if left else " (its request waited for a connection, all in use by other calls)"),
                                 provider=target.provider,
                                 model=target.model,
-                                maybe_billed=True,
-                            ) from None
+                                maybe_billed=left,
+                            )
+                            timeout.reached = left  # type: ignore[misc]  # (this one error's, over its class's)
+                            raise timeout from None
                         # (a TimeoutError the deadline did not raise, a provider's own timer left unconverted, is not
                         # the call's deadline: reported as that, it sent the caller to raise MAGSAG_CALL_DEADLINE)
                         log.exception("%s: a bug in magsag-mcp during the attempt", target.label)

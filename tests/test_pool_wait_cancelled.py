@@ -13,6 +13,7 @@ import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
 
+from magsag_mcp import errors as E
 from magsag_mcp.service import Service
 from magsag_mcp.transport import Transport
 from tests.fakes import openai_replies as R
@@ -110,3 +111,63 @@ async def test_a_call_cancelled_once_its_request_was_sent_may_still_be_billed(
     finally:
         conn.close()
     assert (outcome, kind, cost) == ("error", "cancelled", None) and bound > 0
+
+
+async def test_a_call_whose_deadline_passes_while_it_waits_for_a_connection_is_recorded_as_not_sent(
+    fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path
+):
+    # The call's deadline, not its caller, ends it while its request waits for a connection (another service's call,
+    # on the same transport, holds the pool's one): none of it left. It was recorded as "no complete answer within the
+    # call's deadline", maybe billed, its worst case counted in the run's limit for good as a cost unknown.
+    fake_openai.queue(R.reply("held", hang=True))
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    db = tmp_path / "l.db"
+    catalog = _catalog(catalog_copy)
+    transport = Transport(limit=1, limit_per_host=1)
+    async with (
+        Service.open(catalog=catalog, db=db, env=env, transport=transport) as holder,
+        Service.open(catalog=catalog, db=db, env=env, transport=transport) as svc,
+    ):
+        now = [0.0]
+        svc.cascade.clock = lambda: now[0]  # the waiting call's clock: its deadline is when this test says
+
+        async def progress(event: str, data: dict) -> None:
+            if event == "attempt":  # admitted: its deadline is reached as its request goes to the pool
+                now[0] = svc.cascade.retry.deadline
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: holder.invoke_skill("skill.coding", PAYLOAD, run_id="holder"))
+            with anyio.fail_after(30):  # a hang guard
+                while not fake_openai.requests:
+                    await anyio.sleep(0.01)
+            with pytest.raises(E.AllTargetsFailed) as failed:
+                await svc.invoke_skill("skill.coding", PAYLOAD, run_id="waiter", progress=progress)
+            assert len(fake_openai.requests) == 1  # nothing of the second call reached the server
+            tg.cancel_scope.cancel()  # (the holder too: the fake answers a held request only once released)
+        fake_openai.release()
+        budget = await svc.check_budget(run_id="waiter")
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute(
+            "SELECT outcome, error_class, error_message, cost_pusd, cost_bound_pusd FROM attempts"
+            " WHERE run_id = 'waiter'"
+        ).fetchall()
+        run = conn.execute("SELECT calls, unpriced_calls, cost_pusd, cost_bound_pusd FROM runs WHERE run_id = 'waiter'")
+        run = run.fetchall()
+        held = conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    finally:
+        conn.close()
+    # before: [("error", "timeout", "...: no complete answer within the call's deadline of 300s (MAGSAG_CALL_DEADLINE)",
+    # None, 5070000000)], the run's budget counting $0.00507 as an unknown cost
+    why = (
+        "openai:gpt-4o-mini: not sent within the call's deadline of 300s (MAGSAG_CALL_DEADLINE) (its request waited"
+        " for a connection, all in use by other calls)"
+    )
+    assert rows == [("error", "timeout", why, 0, None)]
+    said = failed.value.to_dict()
+    assert (said["cost_usd"], said["cost_unknown"]) == ("0", False)  # the caller is told it cost nothing
+    assert run == [(1, 0, 0, 0)]
+    (limit,) = budget["limits"]
+    assert (limit["spent_usd"], limit["unknown_cost_bound_usd"], limit["reserved_usd"]) == ("0", "0", "0")
+    assert budget["cost_complete"] is True
+    assert held == 0
