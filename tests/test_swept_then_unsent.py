@@ -15,7 +15,7 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.governance import Governance
 from magsag_mcp.ledger import Ledger
-from magsag_mcp.ledger.abandoned import record_abandoned
+from magsag_mcp.ledger.abandoned import give_back, record_abandoned
 from magsag_mcp.providers.fake import clear_scripts, script
 from magsag_mcp.service import Service
 from tests.test_governance import FixedPricer, attempt_ctx, limits
@@ -194,3 +194,59 @@ async def test_a_refused_drop_of_an_orphans_reservation_made_after_a_sweep_takes
             other.close()
     # before: the stand-in stayed, its run recorded for a call never sent, at its worst case ($0.1) in the day's bound
     assert (stand_ins, runs, day, held) == (0, 0, 0, 0)
+
+
+async def test_a_stand_in_given_back_leaves_its_calls_other_stand_in_counted_as_that_call(
+    catalog_copy: Path, tmp_path: Path
+):
+    # A sweep recorded a call's two reservations (its first try's, cut in flight, and its retry's) as that call's two
+    # stand-ins, the call counted under the last (the retry's). The retry's give-back took that stand-in back with the
+    # call's count: the run's row went (its calls at 0) while the first try's stand-in stayed, its bound in no run's
+    # total (the run limit's) and the rollup holding an attempt of no call, until the call's own record came, if ever.
+    _priced_under_a_run_limit(catalog_copy)
+    db = tmp_path / "g.db"
+    first = E.ProviderTimeoutError("fake:a: no answer in time", provider="fake", model="a", maybe_billed=True)
+    script("a", first, "fine")
+    svc = await Service.open(catalog=catalog_copy, db=db, env=RETRIES)
+    other = sqlite3.connect(db, isolation_level=None)
+    seen: dict[str, object] = {}
+
+    async def progress(event: str, data: dict) -> None:
+        if event == "attempt" and data["try"] == 2:
+            other.execute("BEGIN IMMEDIATE")
+            assert record_abandoned(other, LATER) == 2
+            other.execute("COMMIT")
+            retry = other.execute("SELECT MAX(reservation_id) FROM attempts").fetchone()[0]
+            other.execute("BEGIN IMMEDIATE")
+            give_back(other, [(retry, "r")])  # as the retry's give-back makes it, the process dying next
+            other.execute("COMMIT")
+            seen["attempts"] = other.execute("SELECT cost_bound_pusd, call_cost_pusd FROM attempts").fetchall()
+            seen["runs"] = other.execute("SELECT run_id, calls, unpriced_calls, cost_bound_pusd FROM runs").fetchall()
+            seen["rollup"] = other.execute("SELECT attempts, calls, cost_bound_pusd, call_max_pusd FROM usage_rollup")
+            seen["rollup"] = seen["rollup"].fetchall()  # type: ignore[attr-defined]
+            raise SystemExit  # (the process ends: the call's own record, made on the way out, is checked below)
+
+    try:
+        with pytest.raises(SystemExit):
+            payload = {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 100}}
+            await svc.invoke_skill("skill.analysis", payload, run_id="r", progress=progress)
+    finally:
+        await svc.aclose()
+    try:
+        attempts = other.execute("SELECT outcome, error_class, cost_bound_pusd, call_cost_pusd FROM attempts")
+        attempts = attempts.fetchall()
+        runs = other.execute("SELECT run_id, calls, unpriced_calls, cost_bound_pusd FROM runs").fetchall()
+        rollup = other.execute("SELECT SUM(attempts), SUM(calls), SUM(cost_bound_pusd) FROM usage_rollup").fetchone()
+    finally:
+        other.close()
+    [(stand_in_bound, call_cost)] = seen["attempts"]  # type: ignore[misc]
+    # before: runs [] (the run's row gone), the rollup (1, 0, bound, <the two stand-ins' call cost>), the stand-in left
+    # counting as no call
+    assert call_cost == stand_in_bound  # the call's cost, as its stand-ins left count it
+    assert seen["runs"] == [("r", 1, 1, stand_in_bound)]
+    assert seen["rollup"] == [(1, 1, stand_in_bound, stand_in_bound)]
+    # the call's own record, made as the exit went through, replaced the stand-in left: one call, as before
+    # (the retry a skip: not sent)
+    [(_, kind, bound, _), skipped] = attempts
+    assert kind == "timeout" and skipped == ("skipped", "skipped", None, None)
+    assert (runs, rollup) == ([("r", 1, 1, bound)], (2, 1, bound))

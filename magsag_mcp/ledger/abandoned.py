@@ -90,11 +90,18 @@ def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: in
         return
     # a call's stand-ins count one call, under the last of them (the one carrying the call's cost: see RecordWrite)
     attempt_id, started, provider, model, skill, agent, bound, counted = row
+    # the call's other stand-in just before it (its first try's, beside a retry's given back) carries the call on
+    heir = _heir(conn, run_id, attempt_id) if counted else None
+    if heir is not None:
+        conn.execute(
+            "UPDATE attempts SET call_cost_pusd = (SELECT call_cost_pusd - ? FROM attempts WHERE id = ?) WHERE id = ?",
+            (bound or 0, attempt_id, heir[0]),
+        )
     conn.execute("DELETE FROM attempts WHERE id = ?", (attempt_id,))
     conn.execute(
         "UPDATE runs SET calls = calls - ?, unpriced_calls = unpriced_calls - 1,"
         " cost_bound_pusd = cost_bound_pusd - ? WHERE run_id = ?",
-        (counted, bound or 0, run_id),
+        (0 if heir is not None else counted, bound or 0, run_id),
     )
     conn.execute("DELETE FROM runs WHERE run_id = ? AND calls = 0", (run_id,))
     # The stand-in failed a run of calls that had all succeeded (its record carries no error kind, where a call that
@@ -113,15 +120,11 @@ def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: in
         (counted, bound or 0, int(bound is not None), *key),
     )
     conn.execute(f"DELETE FROM usage_rollup WHERE {rollup_key} AND attempts = 0", key)  # the stand-in's alone
+    if heir is not None:  # the call counted under its heir's row now (another day's, another model's on a fallback)
+        conn.execute(f"UPDATE usage_rollup SET calls = calls + 1 WHERE {rollup_key}", heir[1])
+        _costliest_call_again(conn, heir[1])
     # the stand-in was a call of its own: the row's costliest call is read again from the attempts left
-    day = key[0] * ROLLUP_BUCKET_SECONDS
-    conn.execute(
-        "UPDATE usage_rollup SET (call_max_pusd, call_max_run_id, call_max_at) ="
-        f" (SELECT {ATTEMPT_CALL_MAX} FROM attempts WHERE started_at >= ? AND started_at < ? AND model = ?"
-        f" AND provider = ? AND coalesce(agent, '') = ? AND coalesce(skill, '') = ? AND outcome = 'error')"
-        f" WHERE {rollup_key}",
-        (day, day + ROLLUP_BUCKET_SECONDS, model, provider, agent or "", skill, *key),
-    )
+    _costliest_call_again(conn, key)
     if bound:
         bucket = int(started // SPEND_BUCKET_SECONDS)
         if agent is not None:
@@ -130,6 +133,36 @@ def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: in
                 (bound, agent, bucket),
             )
         conn.execute("UPDATE day_spend SET cost_bound_pusd = cost_bound_pusd - ? WHERE bucket = ?", (bound, bucket))
+
+
+def _heir(conn: sqlite3.Connection, run_id: str, attempt_id: int) -> tuple[int, tuple[Any, ...]] | None:
+    """The stand-in of the same call as the stand-in ``attempt_id``, which carries that call (its last), when it has
+    one: the run's attempt written just before it, a stand-in carrying no call (a sweep writes a call's stand-ins
+    together, in order, the call under the last of them; anything else before it ends a call of its own). Its id and
+    its usage_rollup key."""
+    row = conn.execute(
+        "SELECT id, started_at, model, provider, agent, coalesce(skill, ''), error_class = 'abandoned'"
+        " AND cost_pusd IS NULL AND call_cost_pusd IS NULL FROM attempts WHERE run_id = ? AND id < ?"
+        " ORDER BY id DESC LIMIT 1",
+        (run_id, attempt_id),
+    ).fetchone()
+    if row is None or not row[6]:
+        return None
+    return row[0], (int(row[1] // ROLLUP_BUCKET_SECONDS), row[2], row[3], row[4] or "", row[5])
+
+
+def _costliest_call_again(conn: sqlite3.Connection, key: tuple[Any, ...]) -> None:
+    """usage_rollup's costliest call of the row ``key`` (bucket, model, provider, agent, skill; outcome error) read
+    again from its attempts."""
+    bucket, model, provider, agent, skill = key
+    day = bucket * ROLLUP_BUCKET_SECONDS
+    conn.execute(
+        "UPDATE usage_rollup SET (call_max_pusd, call_max_run_id, call_max_at) ="
+        f" (SELECT {ATTEMPT_CALL_MAX} FROM attempts WHERE started_at >= ? AND started_at < ? AND model = ?"
+        " AND provider = ? AND coalesce(agent, '') = ? AND coalesce(skill, '') = ? AND outcome = 'error')"
+        " WHERE bucket = ? AND model = ? AND provider = ? AND agent = ? AND skill = ? AND outcome = 'error'",
+        (day, day + ROLLUP_BUCKET_SECONDS, model, provider, agent, skill, *key),
+    )
 
 
 def give_back(conn: sqlite3.Connection | sqlite3.Cursor, held: Iterable[tuple[int, str | None]]) -> None:
