@@ -11,10 +11,11 @@ __all__ = ["Sends", "sending"]
 class Sends:
     """Whether an attempt has handed a request to the network yet. The cascade gives a fresh one to the
     :class:`~.deadline.Deadline` around each attempt (:func:`~.deadline.attempt_in_force` finds it); the transport
-    marks it as it sends (:func:`sending`), and its connector as it waits for a connection and is given one
-    (``resolver.BoundedConnector``). A bug of ours that ends an attempt before it was marked (while its body was
-    built) sent nothing, and nothing can be billed for it; nor for one that ended while its requests still waited for
-    a connection (a pool full of other calls' requests, a connection being opened): none of its bytes had left."""
+    marks it as it sends (:func:`sending`), and its connector where it waits for a connection and where it opens one
+    (``resolver.BoundedConnector``; a pooled connection taken at once is not marked). A bug of ours that ends an
+    attempt before it was marked (while its body was built) sent nothing, and nothing can be billed for it; nor for
+    one that ended while its requests still waited for a connection (a pool full of other calls' requests, a
+    connection being opened): none of its bytes had left."""
 
     __slots__ = ("began", "connecting", "connected")
 

@@ -171,3 +171,57 @@ async def test_a_call_whose_deadline_passes_while_it_waits_for_a_connection_is_r
     assert (limit["spent_usd"], limit["unknown_cost_bound_usd"], limit["reserved_usd"]) == ("0", "0", "0")
     assert budget["cost_complete"] is True
     assert held == 0
+
+
+async def test_the_connector_marks_an_attempt_only_where_it_opens_or_waits_for_a_connection(fake_openai: FakeOpenAI):
+    # A request given a pooled connection at once (most are) goes through neither mark: a wrapper around the
+    # connector's connect marked every request, one coroutine more each (some 3,500 instructions a call). Unmarked,
+    # a request handed to aiohttp counts as having left (Sends.left), so one cut in flight on a pooled connection may
+    # still be billed; one that opened its connection is marked given it.
+    import aiohttp
+
+    from magsag_mcp.deadline import Deadline
+    from magsag_mcp.resolver import BoundedConnector
+    from magsag_mcp.sends import Sends, sending
+
+    url = fake_openai.url + "/v1/models"
+    headers = {"Authorization": f"Bearer {DEFAULT_KEY}"}
+    marks = []
+    async with aiohttp.ClientSession(connector=BoundedConnector(limit=1)) as session:
+        for _ in range(2):
+            sends = Sends()
+            async with Deadline(30, sends):
+                sending()
+                async with session.get(url, headers=headers) as response:
+                    await response.read()
+            marks.append((sends.connecting, sends.connected, sends.left))
+    assert marks == [(True, True, True), (False, False, True)]  # opened, then pooled: both may have left
+
+
+async def test_a_call_cut_in_flight_on_a_pooled_connection_may_still_be_billed(
+    fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path
+):
+    # the second call's request takes the connection the first one left in the pool (nothing marks it): cancelled
+    # while its answer is awaited, it is recorded as cut in flight, at its worst case, never as not sent
+    fake_openai.queue(R.reply("first"), R.reply("held", hang=True))
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    db = tmp_path / "l.db"
+    transport = Transport(limit=1, limit_per_host=1)
+    async with Service.open(catalog=_catalog(catalog_copy), db=db, env=env, transport=transport) as svc:
+        await svc.invoke_skill("skill.coding", PAYLOAD, run_id="first")
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lambda: svc.invoke_skill("skill.coding", PAYLOAD, run_id="r"))
+                with anyio.fail_after(30):  # a hang guard
+                    while len(fake_openai.requests) < 2:
+                        await anyio.sleep(0.01)
+                scope.cancel()
+        fake_openai.release()
+    conn = sqlite3.connect(db)
+    try:
+        [(outcome, kind, cost, bound)] = conn.execute(
+            "SELECT outcome, error_class, cost_pusd, cost_bound_pusd FROM attempts WHERE run_id = 'r'"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert (outcome, kind, cost) == ("error", "cancelled", None) and bound > 0
