@@ -225,3 +225,46 @@ async def test_a_call_cut_in_flight_on_a_pooled_connection_may_still_be_billed(
     finally:
         conn.close()
     assert (outcome, kind, cost) == ("error", "cancelled", None) and bound > 0
+
+
+async def test_a_request_that_waited_for_a_slot_and_then_took_a_pooled_connection_counts_as_having_left(
+    fake_openai: FakeOpenAI,
+):
+    # The wait for a slot marks the attempt as connecting; the slot given, aiohttp takes the connection another request
+    # gave back to the pool, which no mark follows: the wait's return must clear the mark, or a request written on
+    # that connection and then cut would be recorded as not sent, at no cost, though the vendor may bill it
+    import aiohttp
+
+    from magsag_mcp.deadline import Deadline
+    from magsag_mcp.resolver import BoundedConnector
+    from magsag_mcp.sends import Sends, sending
+
+    fake_openai.queue(R.reply("held", hang=True))  # the pool's one connection, held until released
+    headers = {"Authorization": f"Bearer {DEFAULT_KEY}"}
+    chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    sends, marks = Sends(), []
+    async with aiohttp.ClientSession(connector=BoundedConnector(limit=1)) as session:
+
+        async def holder() -> None:
+            async with session.post(fake_openai.url + "/v1/chat/completions", json=chat, headers=headers) as held:
+                await held.read()
+
+        async def waiter() -> None:
+            async with Deadline(30, sends):
+                sending()
+                async with session.get(fake_openai.url + "/v1/models", headers=headers) as response:
+                    await response.read()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(holder)
+            with anyio.fail_after(30):  # a hang guard
+                while not fake_openai.requests:
+                    await anyio.sleep(0.01)
+            tg.start_soon(waiter)
+            await wait_all_tasks_blocked()
+            marks.append((sends.connecting, sends.connected, sends.left))
+            fake_openai.release()  # the held answer comes: its connection goes back to the pool, to the waiter
+    marks.append((sends.connecting, sends.connected, sends.left))
+    assert len(fake_openai.requests) == 2
+    # waiting: none of it had left; then given the pooled connection and written: it may have left
+    assert marks == [(True, False, False), (False, False, True)]
