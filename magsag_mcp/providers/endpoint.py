@@ -98,7 +98,10 @@ class Endpoint(ABC):
                     if not_a_whole_key(value):
                         placeholder = placeholder or value
                         continue
-                    self._whole_key = value
+                    try:
+                        self._whole_key = value
+                    except AttributeError:  # (an endpoint of the user's own that takes none, a frozen dataclass:
+                        pass  # its key is judged before each request, as it was before the key was remembered)
                 # A key that goes on the wire may come back in an error body (servers echo it): make sure
                 # redact() knows it verbatim even when the provider is used without a Service.
                 register_secret(value)

@@ -367,3 +367,24 @@ def test_an_endpoint_of_the_users_own_that_sets_its_env_alone_still_sends_its_ke
     endpoint = Own({"OPENAI_API_KEY": KEY})
     for _ in range(2):
         assert endpoint.headers("gpt-4o") == {"Authorization": f"Bearer {KEY}"}
+
+
+def test_an_endpoint_of_the_users_own_that_takes_no_attribute_still_sends_its_key():
+    # a frozen dataclass (an immutable endpoint of the user's own) refuses the key found whole being remembered on it:
+    # its headers raised FrozenInstanceError before every request (745e708); the key is then judged each time, as
+    # before, and a placeholder still refused
+    from dataclasses import dataclass, field
+
+    from magsag_mcp.providers.openai import OpenAIEndpoint
+
+    @dataclass(frozen=True)
+    class Frozen(OpenAIEndpoint):
+        env: dict[str, str] = field(default_factory=dict)
+
+    env = {"OPENAI_API_KEY": KEY}
+    endpoint = Frozen(env)
+    for _ in range(2):
+        assert endpoint.headers("gpt-4o") == {"Authorization": f"Bearer {KEY}"}
+    env["OPENAI_API_KEY"] = "sk-your-openai-key"
+    with pytest.raises(E.AuthenticationError, match="OPENAI_API_KEY holds a placeholder"):
+        endpoint.headers("gpt-4o")
