@@ -56,9 +56,18 @@ _ALIASES = {
 
 
 def register_provider(name: str, factory: str | ProviderFactory) -> None:
+    """Register ``factory`` as provider ``name``, folded as a target's provider name is (``Acme`` is ``acme``: stored
+    as written, no target could reach it). An alias's name is refused: a target naming it reaches the provider it
+    is an alias of, never the one registered."""
     from ..targets import forget_parsed_targets
 
-    _REGISTRY[name] = factory
+    key = name.strip().lower()
+    if key in _ALIASES:
+        raise ConfigError(
+            f"{key!r} is another name for provider {_ALIASES[key]!r}: register the provider under a name of its own, "
+            f"or register it as {_ALIASES[key]!r} to replace that provider"
+        )
+    _REGISTRY[key] = factory
     forget_parsed_targets()  # "name:model" now means this provider
 
 

@@ -1,0 +1,41 @@
+"""A provider registered under a name that targets can reach: a name written in capitals (``Acme``) is folded as every
+target's provider name is (it was stored as written, and every call to it, ``Acme:model`` included, was refused as
+"unknown provider 'Acme'; use one of: Acme, ..."); an alias's name (``ollama``) is refused with the fix (it was kept,
+and every call under that name went to the provider the alias names, the registered one never used)."""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp import providers
+from magsag_mcp.errors import ConfigError
+from magsag_mcp.providers.fake import FakeProvider
+from magsag_mcp.providers.local import LocalProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import Target
+
+
+@pytest.fixture
+def registry(monkeypatch) -> dict:
+    """The registry, restored after the test (with the parsed targets that read it)."""
+    from magsag_mcp.targets import forget_parsed_targets
+
+    kept = dict(providers._REGISTRY)
+    monkeypatch.setattr(providers, "_REGISTRY", kept)
+    yield kept
+    forget_parsed_targets()
+
+
+def test_a_name_in_capitals_is_registered_as_targets_name_it(registry):
+    providers.register_provider(" Acme ", FakeProvider)
+    assert "acme" in providers.provider_names() and "Acme" not in registry
+    assert providers.canonical_provider("Acme") == "acme"
+    assert isinstance(providers.ProviderSet({}, Transport()).get("Acme"), FakeProvider)
+    assert providers.min_output_tokens(Target("Acme", "m")) == 0
+
+
+def test_an_aliases_name_is_refused_with_the_fix(registry):
+    with pytest.raises(ConfigError, match="'ollama' is another name for provider 'local'.*register it as 'local'"):
+        providers.register_provider("Ollama", FakeProvider)
+    assert "ollama" not in registry
+    assert isinstance(providers.ProviderSet({}, Transport()).get("ollama"), LocalProvider)
