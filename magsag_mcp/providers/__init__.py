@@ -6,6 +6,7 @@ the class takes ``(env, transport)`` and does no I/O in its constructor.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -168,7 +169,10 @@ class ProviderSet:
             provider = _load(canonical_provider(name))(self.env, self.transport)
             endpoint = getattr(provider, "endpoint", None)
             if self.settings_home is not None and endpoint is not None:
-                endpoint.settings_home = self.settings_home
+                # an endpoint of the user's own that takes no attribute (a frozen dataclass) keeps its own wording:
+                # set unconditionally, the stdio server could not make its provider at all
+                with contextlib.suppress(AttributeError):
+                    endpoint.settings_home = self.settings_home
             self._instances[name] = provider
         return provider
 

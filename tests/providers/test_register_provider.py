@@ -39,3 +39,27 @@ def test_an_aliases_name_is_refused_with_the_fix(registry):
         providers.register_provider("Ollama", FakeProvider)
     assert "ollama" not in registry
     assert isinstance(providers.ProviderSet({}, Transport()).get("ollama"), LocalProvider)
+
+
+def test_a_provider_whose_endpoint_takes_no_attribute_is_made_under_the_stdio_servers_settings_home(registry):
+    # the stdio server tells every endpoint where a missing key is to be set (its client's configuration); an endpoint
+    # of the user's own that is a frozen dataclass refused the attribute, and ProviderSet.get raised
+    # FrozenInstanceError: the provider could not be made at all. It keeps its own wording and is made.
+    from dataclasses import dataclass, field
+
+    from magsag_mcp.providers.openai import OpenAIEndpoint, OpenAIProvider
+
+    @dataclass(frozen=True)
+    class Frozen(OpenAIEndpoint):
+        env: dict[str, str] = field(default_factory=dict)
+
+    def own(env, transport):
+        provider = OpenAIProvider(env, transport)
+        provider.endpoint = Frozen(dict(env))
+        return provider
+
+    providers.register_provider("acme", own)
+    made = providers.ProviderSet({}, Transport(), settings_home="in the server's env").get("acme")
+    assert isinstance(made.endpoint, Frozen) and made.endpoint.settings_home == "in the environment"
+    # the built-in ones take it, as before
+    assert providers.ProviderSet({}, Transport(), settings_home="there").get("openai").endpoint.settings_home == "there"
