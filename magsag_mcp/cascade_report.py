@@ -56,6 +56,8 @@ class CascadeState:
     #: why the cascade stopped trying a target after this error (a wait over the retry cap, its retries spent), with
     #: the fix: the call's error says it when this error is its last (see :func:`all_failed`)
     gave_up: tuple[MagsagError, str] | None = None
+    #: the request's input estimate, with the parts it was made of (see :func:`~.attempt_cost.estimated_once`)
+    estimated: tuple[Any, ...] | None = None
 
 
 def unhooked(exc: MagsagError) -> MagsagError:
