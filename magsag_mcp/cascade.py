@@ -52,7 +52,7 @@ from .cascade_waits import (
     left_now,
     long_wait_over_the_cap,
     rest_wait,
-    retries_spent,
+    retries_spent_fix,
     retry_wait,
 )
 from .deadline import Deadline
@@ -352,7 +352,7 @@ class Cascade(TargetSkips):
                                 await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
                             await self.sleep(wait)
                             continue
-                    elif exc.retryable and (spent := retries_spent(self.retry, exc, target.label)) is not None:
+                    elif exc.retryable and (spent := retries_spent_fix(self.retry, exc, target.label)) is not None:
                         state.gave_up = (exc, spent)  # its retries spent: the call's error says so, if its last
                     elif exc.quota_by_wait and not exc.retryable:  # a 429's long wait over the cap: raising it waits
                         long_wait_over_the_cap(self.retry, exc, record, state, remaining)

@@ -5,6 +5,7 @@ leaves in the caller's error. The control flow lives in :mod:`.cascade`."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -54,8 +55,9 @@ class CascadeState:
     #: the deferred target is being tried again, nothing else left (see Cascade._position)
     revisited: bool = False
     #: why the cascade stopped trying a target after this error (a wait over the retry cap, its retries spent), with
-    #: the fix: the call's error says it when this error is its last (see :func:`all_failed`)
-    gave_up: tuple[MagsagError, str] | None = None
+    #: the fix: the call's error says it when this error is its last (see :func:`all_failed`); a function gives it when
+    #: it is said (see :func:`~.cascade_waits.retries_spent_fix`)
+    gave_up: tuple[MagsagError, str | Callable[[], str | None]] | None = None
     #: the request's input estimate, with the parts it was made of (see :func:`~.attempt_cost.estimated_once`)
     estimated: tuple[Any, ...] | None = None
 
@@ -361,7 +363,8 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
     # why its target was not tried again (or, left alone, not sent), and the fix, which the attempt's warning alone
     # said: "every target failed: openai:gpt-4o rate_limited" read as if waiting or a retry setting could do nothing
     if state.gave_up is not None and state.gave_up[0] is last:
-        tail += f"; {state.gave_up[1]}"
+        why = state.gave_up[1]
+        tail += f"; {why if isinstance(why, str) else why()}"
     elif (taken := taken_for_a_quota(last)) is not None:
         tail += f"; {taken}"
     tail += _mapped_models_missing(plan, tried)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .durations import against, compared, seconds, setting
@@ -251,6 +252,15 @@ def retries_spent(policy: RetryPolicy, exc: ProviderError, label: str) -> str | 
             f"{against(wait, policy.max_delay)}, longer than the retry cap of {setting(policy.max_delay)})"
         )
     return f"{label} was still rate limited at {which}; {fix}, or {again}"
+
+
+def retries_spent_fix(policy: RetryPolicy, exc: ProviderError, label: str) -> Callable[[], str | None] | None:
+    """What says :func:`retries_spent` when the call's error is made, for a rate limit (None for another error). The
+    cascade keeps one for every 429 whose retries are spent, and a fallback answers most of those calls: built at
+    once, the sentence (some 4,200 instructions) was made on every such call and thrown away."""
+    if not isinstance(exc, RateLimitError):
+        return None
+    return partial(retries_spent, policy, exc, label)
 
 
 def taken_for_a_quota(exc: BaseException | None) -> str | None:

@@ -1,0 +1,70 @@
+"""The fix of a 429 whose retries are spent (``cascade_waits.retries_spent``), said when the call's error is made: a
+fallback that answers the call never builds it; a call that fails with that 429 says it as before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import cascade as cascade_module
+from magsag_mcp import cascade_waits
+from magsag_mcp import errors as E
+from magsag_mcp.cascade import Cascade, RetryPolicy
+from magsag_mcp.catalog import load_catalog
+from magsag_mcp.pricing import Pricer
+from magsag_mcp.providers import ProviderSet
+from magsag_mcp.providers.fake import script
+from magsag_mcp.routing import plan_call
+from magsag_mcp.transport import Transport
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+
+
+@pytest.fixture
+def said(monkeypatch):
+    """The sentences ``retries_spent`` built (the real function, each sentence kept)."""
+    built: list[str | None] = []
+    real = cascade_waits.retries_spent
+
+    def kept(*args):
+        built.append(real(*args))
+        return built[-1]
+
+    monkeypatch.setattr(cascade_waits, "retries_spent", kept)
+    monkeypatch.setattr(cascade_module, "retries_spent", kept, raising=False)  # (where it was called, before)
+    return built
+
+
+def _run(model_config):
+    cascade = Cascade(
+        ProviderSet({}, Transport()),
+        Pricer.from_catalog(CATALOG),
+        None,
+        RetryPolicy(tries_per_target=1, base_delay=0.5, max_delay=20.0, deadline=300.0),
+    )
+    payload = {"data": "numbers", "model_config": model_config}
+    plan = plan_call(load_catalog(CATALOG, env={}), "skill.analysis", payload, context=None, env={})
+    return cascade.run(plan, run_id="r1", agent=None)
+
+
+async def test_a_fallback_that_answers_after_a_429_builds_no_fix_for_its_spent_retries(said):
+    # Before: the sentence was built at the 429 (some 4,200 instructions) and thrown away when the fallback answered
+    script("a", E.RateLimitError("slow down", status=429, retry_after=0.0))
+    script("b", "from b")
+    out = await _run({"model": "fake:a", "fallbacks": ["fake:b"]})
+    assert out.result.text == "from b"
+    assert said == []
+
+
+async def test_a_call_failed_by_the_429_still_says_its_retries_were_spent_and_the_fix(said):
+    script("a", E.RateLimitError("slow down", status=429, retry_after=0.0))
+    with pytest.raises(E.AllTargetsFailed) as failed:
+        await _run({"model": "fake:a"})
+    fix = (
+        "fake:a was still rate limited at its only try (MAGSAG_MAX_RETRIES=0: no retry); raise MAGSAG_MAX_RETRIES, "
+        "or call again later"
+    )
+    assert said == [fix]
+    assert failed.value.message.endswith(f"; {fix}")
