@@ -27,35 +27,12 @@ def output_tokens_reserved(request: LLMRequest, target: Target) -> int:
     return max(request.max_tokens or DEFAULT_MAX_OUTPUT, min_output_tokens(target))
 
 
-def input_tokens_reserved(request: LLMRequest, target: Target, state: Any = None) -> int:
+def input_tokens_reserved(request: LLMRequest, target: Target) -> int:
     """The most input tokens ``target`` may bill ``request`` for, as budgets reserve them: the estimate of what it
-    sends, and what its provider adds to the prompt (Anthropic's tool-use system prompt). ``state``: the call's
-    :class:`~.cascade_report.CascadeState`, whose attempts estimate the request once (see :func:`estimated_once`)."""
-    tokens = estimate_input_tokens(request) if state is None else estimated_once(request, state)
+    sends, and what its provider adds to the prompt (Anthropic's tool-use system prompt)."""
+    tokens = estimate_input_tokens(request)
     if request.tools or request.json_schema is not None:  # (no provider adds any to a call without either)
         tokens += prompt_overhead(target, request)
-    return tokens
-
-
-def estimated_once(request: LLMRequest, state: Any) -> int:
-    """:func:`~.call_request.estimate_input_tokens` of ``request``, made once a call: a fallback or a retry is sent
-    the same prompt (a target's params copy the request, not its parts; a stream flag likewise), and the estimate
-    walks every message and tool (some 4,500 instructions an attempt). Kept in the call's ``state``, never longer:
-    a caller may change its request between calls. Made again when any part the estimate reads is another object."""
-    memo = state.estimated
-    system, messages, tools, schema = request.system, request.messages, request.tools, request.json_schema
-    if (
-        memo is not None
-        and memo[0] is system
-        and memo[1] is messages
-        and memo[2] is tools
-        and memo[3] is schema
-        and memo[4] is request.json_output
-        and memo[5] is request.json_schema_description
-    ):
-        return memo[6]
-    tokens = estimate_input_tokens(request)
-    state.estimated = (system, messages, tools, schema, request.json_output, request.json_schema_description, tokens)
     return tokens
 
 

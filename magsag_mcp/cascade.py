@@ -203,16 +203,7 @@ class Cascade(TargetSkips):
                     try:
                         admission = await self.guard.admit(
                             self._context(
-                                plan,
-                                cand,
-                                request,
-                                run_id,
-                                agent,
-                                parent_run_id,
-                                admissions,
-                                state,
-                                delegated_from,
-                                call_id,
+                                plan, cand, request, run_id, agent, parent_run_id, admissions, delegated_from, call_id
                             )
                         )
                     except (PolicyDenied, BudgetExceeded) as exc:
@@ -481,7 +472,6 @@ class Cascade(TargetSkips):
         agent: str | None,
         parent_run_id: str | None,
         admissions: list[Any],
-        state: CascadeState | None = None,
         delegated_from: str | None = None,
         call_id: str | None = None,
     ) -> Any:
@@ -493,7 +483,7 @@ class Cascade(TargetSkips):
             plan.skill_id,
             plan.data_classes,  # data_class
             cand.target,
-            input_tokens_reserved(request, cand.target, state),  # estimated_input_tokens (once a call: the state's)
+            input_tokens_reserved(request, cand.target),  # estimated_input_tokens
             output_tokens_reserved(request, cand.target),  # max_output_tokens
             cand.explicit,
             cand.source,

@@ -58,8 +58,6 @@ class CascadeState:
     #: the fix: the call's error says it when this error is its last (see :func:`all_failed`); a function gives it when
     #: it is said (see :func:`~.cascade_waits.retries_spent_fix`)
     gave_up: tuple[MagsagError, str | Callable[[], str | None]] | None = None
-    #: the request's input estimate, with the parts it was made of (see :func:`~.attempt_cost.estimated_once`)
-    estimated: tuple[Any, ...] | None = None
 
 
 def unhooked(exc: MagsagError) -> MagsagError:
