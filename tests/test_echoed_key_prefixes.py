@@ -10,6 +10,7 @@ import logging
 import random
 import string
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,20 @@ def _sent_key(request: web.Request) -> str:
     return auth.removeprefix("Bearer ") or request.query.get("key", "")
 
 
+
+@asynccontextmanager
+async def gateway(answer: Any, state: dict[str, Any]) -> AsyncIterator[None]:
+    """A loopback gateway answering every path with ``answer``; its base URL put in ``state["url"]``."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    state["url"] = str(server.make_url("")).rstrip("/")
+    try:
+        yield
+    finally:
+        await server.close()
+
 def _body(family: str, status: int, said: str) -> dict[str, Any]:
     """An error body as each family shapes it (the specs' error objects)."""
     if family == "anthropic":
@@ -82,15 +97,8 @@ async def echoing() -> AsyncIterator[dict[str, Any]]:
         said = f"Invalid credentials: the key {start}... was refused (key={start}, prefix '{start}')"
         return web.json_response(_body(state["family"], state["status"], said), status=state["status"])
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    state["url"] = str(server.make_url("")).rstrip("/")
-    try:
+    async with gateway(answer, state):
         yield state
-    finally:
-        await server.close()
 
 
 def _env(family: str, url: str) -> dict[str, str]:

@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from mcp.client import Client
 
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import redact, register_secret
-from tests.test_echoed_key_prefixes import CATALOG, KEYS, MODELS, _body, _env, _sent_key, _stored
+from tests.test_echoed_key_prefixes import CATALOG, KEYS, MODELS, _body, _env, _sent_key, _stored, gateway
 from tests.test_split_key_echoes import pieces
 
 pytestmark = pytest.mark.anyio
@@ -41,15 +40,8 @@ async def wrapping_gateway() -> AsyncIterator[dict[str, Any]]:
         said = f"upstream answered 401: {upstream}"
         return web.json_response(_body(state["family"], 401, said), status=401)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    state["url"] = str(server.make_url("")).rstrip("/")
-    try:
+    async with gateway(answer, state):
         yield state
-    finally:
-        await server.close()
 
 
 @pytest.mark.parametrize("brk", ["\\u000a", "\\u000d\\u000a"])

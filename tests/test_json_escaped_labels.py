@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from mcp.client import Client
 
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import holds_secret, redact
-from tests.test_echoed_key_prefixes import CATALOG, MODELS, _body, _env, _stored
+from tests.test_echoed_key_prefixes import CATALOG, MODELS, _body, _env, _stored, gateway
 
 pytestmark = pytest.mark.anyio
 
@@ -64,15 +63,8 @@ async def go_gateway() -> AsyncIterator[dict[str, Any]]:
         upstream = '{"error":"GET https://store.example/x?sv=2024-01-01\\u0026sig=' + VALUE + ' was denied"}'
         return web.json_response(_body(state["family"], 403, f"upstream answered 403: {upstream}"), status=403)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    state["url"] = str(server.make_url("")).rstrip("/")
-    try:
+    async with gateway(answer, state):
         yield state
-    finally:
-        await server.close()
 
 
 @pytest.mark.parametrize("family", ["local", "openai"])

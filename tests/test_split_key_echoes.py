@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from mcp.client import Client
 
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import redact, register_secret
-from tests.test_echoed_key_prefixes import CATALOG, KEYS, MODELS, _env, _sent_key, _stored
+from tests.test_echoed_key_prefixes import CATALOG, KEYS, MODELS, _env, _sent_key, _stored, gateway
 
 pytestmark = pytest.mark.anyio
 
@@ -43,15 +42,8 @@ async def wrapping() -> AsyncIterator[dict[str, Any]]:
             return web.Response(status=401, text=page, content_type="text/html")
         return web.Response(status=401, text=f"401 Unauthorized: the key\n{cut}\nwas refused by the gateway.")
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    state["url"] = str(server.make_url("")).rstrip("/")
-    try:
+    async with gateway(answer, state):
         yield state
-    finally:
-        await server.close()
 
 
 @pytest.mark.parametrize("html", [False, True], ids=["text", "html"])
