@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -95,22 +96,33 @@ async def test_a_call_cancelled_once_its_request_was_sent_may_still_be_billed(
     env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
     db = tmp_path / "l.db"
     async with Service.open(catalog=_catalog(catalog_copy), db=db, env=env) as svc:
-        with anyio.CancelScope() as scope:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(lambda: svc.invoke_skill("skill.coding", PAYLOAD, run_id="r"))
-                with anyio.fail_after(30):  # a hang guard
-                    while not fake_openai.requests:
-                        await anyio.sleep(0.01)
-                scope.cancel()
-        fake_openai.release()
+        await _cut_once_held(svc, fake_openai, 1)
+    outcome, kind, cost, bound = _attempt_of(db, "r")
+    assert (outcome, kind, cost) == ("error", "cancelled", None) and bound > 0
+
+
+async def _cut_once_held(svc: Service, fake_openai: FakeOpenAI, requests: int) -> None:
+    """A call of run ``r`` cancelled once the fake holds its request (the ``requests``-th it was sent)."""
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: svc.invoke_skill("skill.coding", PAYLOAD, run_id="r"))
+            with anyio.fail_after(30):  # a hang guard
+                while len(fake_openai.requests) < requests:
+                    await anyio.sleep(0.01)
+            scope.cancel()
+    fake_openai.release()
+
+
+def _attempt_of(db: Path, run_id: str) -> tuple[Any, ...]:
+    """The one attempt of ``run_id``: (outcome, error class, cost, bound)."""
     conn = sqlite3.connect(db)
     try:
-        [(outcome, kind, cost, bound)] = conn.execute(
-            "SELECT outcome, error_class, cost_pusd, cost_bound_pusd FROM attempts"
+        [row] = conn.execute(
+            "SELECT outcome, error_class, cost_pusd, cost_bound_pusd FROM attempts WHERE run_id = ?", (run_id,)
         ).fetchall()
     finally:
         conn.close()
-    assert (outcome, kind, cost) == ("error", "cancelled", None) and bound > 0
+    return row
 
 
 async def test_a_call_whose_deadline_passes_while_it_waits_for_a_connection_is_recorded_as_not_sent(
@@ -209,21 +221,8 @@ async def test_a_call_cut_in_flight_on_a_pooled_connection_may_still_be_billed(
     transport = Transport(limit=1, limit_per_host=1)
     async with Service.open(catalog=_catalog(catalog_copy), db=db, env=env, transport=transport) as svc:
         await svc.invoke_skill("skill.coding", PAYLOAD, run_id="first")
-        with anyio.CancelScope() as scope:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(lambda: svc.invoke_skill("skill.coding", PAYLOAD, run_id="r"))
-                with anyio.fail_after(30):  # a hang guard
-                    while len(fake_openai.requests) < 2:
-                        await anyio.sleep(0.01)
-                scope.cancel()
-        fake_openai.release()
-    conn = sqlite3.connect(db)
-    try:
-        [(outcome, kind, cost, bound)] = conn.execute(
-            "SELECT outcome, error_class, cost_pusd, cost_bound_pusd FROM attempts WHERE run_id = 'r'"
-        ).fetchall()
-    finally:
-        conn.close()
+        await _cut_once_held(svc, fake_openai, 2)
+    outcome, kind, cost, bound = _attempt_of(db, "r")
     assert (outcome, kind, cost) == ("error", "cancelled", None) and bound > 0
 
 
