@@ -3,6 +3,8 @@ how many rests are kept (see cascade_waits.py). Time is the cascade's clock seam
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from magsag_mcp import errors as E
@@ -18,18 +20,26 @@ def _refused(model: str) -> E.ProviderConnectionError:
     return refused
 
 
-async def test_a_target_left_alone_is_come_back_to_after_what_is_left_of_its_rest_not_what_was_left_when_skipped():
-    # a rests 12s (until 12), b 4s (until 4). At 1 a call skips a (11s left) for b, waits out b's 3s, and b's server
-    # refuses the connection: come back to a, the call waited the 11s that were left when a was skipped, from 4.x on,
-    # sending it some 3s after its rest had passed, where the 7.x s left then were enough
-    script("a", E.RateLimitError("slow down", status=429, retry_after=12.0), "a after its rest")
-    script("b", E.RateLimitError("slow down", status=429, retry_after=4.0), _refused("b"))
+async def _come_back_to_a(*, a_rest: float, b_rest: float) -> tuple[Any, Any]:
+    """a and b each told to rest (a 429 asking ``a_rest`` and ``b_rest`` seconds) at 0; at 1 a call of a, b as its
+    fallback: a is skipped for b, b's rest waited out and its connection refused, and a come back to. (Its result,
+    the clock.)"""
+    script("a", E.RateLimitError("slow down", status=429, retry_after=a_rest), "a after its rest")
+    script("b", E.RateLimitError("slow down", status=429, retry_after=b_rest), _refused("b"))
     script("z", "z", "z")
     cascade, clock = make(tries=1)
     for first in ("a", "b"):
         await cascade.run(plan({"model": f"fake:{first}", "fallbacks": ["fake:z"]}), run_id="r", agent=None)
     clock.now += 1.0
     out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r2", agent=None)
+    return out, clock
+
+
+async def test_a_target_left_alone_is_come_back_to_after_what_is_left_of_its_rest_not_what_was_left_when_skipped():
+    # a rests 12s (until 12), b 4s (until 4). At 1 a call skips a (11s left) for b, waits out b's 3s, and b's server
+    # refuses the connection: come back to a, the call waited the 11s that were left when a was skipped, from 4.x on,
+    # sending it some 3s after its rest had passed, where the 7.x s left then were enough
+    out, clock = await _come_back_to_a(a_rest=12.0, b_rest=4.0)
     assert out.result.text == "a after its rest"
     outcomes = [(a.model, a.outcome) for a in out.attempts]
     assert outcomes == [("a", "skipped"), ("b", "skipped"), ("b", "error"), ("a", "ok")]
@@ -43,14 +53,7 @@ async def test_a_target_left_alone_is_come_back_to_after_what_is_left_of_its_res
 async def test_a_rest_over_the_retry_cap_when_skipped_is_waited_out_once_what_is_left_of_it_fits():
     # a rests 26s, b 8s. At 1 a is skipped with 25s left, over the retry cap of 20s; b's 7s are waited out and its
     # connection refused: come back to a, 17.x s are left, within the cap. The call failed, the 25s read as over it
-    script("a", E.RateLimitError("slow down", status=429, retry_after=26.0), "a after its rest")
-    script("b", E.RateLimitError("slow down", status=429, retry_after=8.0), _refused("b"))
-    script("z", "z", "z")
-    cascade, clock = make(tries=1)
-    for first in ("a", "b"):
-        await cascade.run(plan({"model": f"fake:{first}", "fallbacks": ["fake:z"]}), run_id="r", agent=None)
-    clock.now += 1.0
-    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r2", agent=None)
+    out, clock = await _come_back_to_a(a_rest=26.0, b_rest=8.0)
     assert out.result.text == "a after its rest" and 26.0 <= clock.now <= 26.5
     assert "25s of that left" in out.attempts[0].error_message  # (what was said when it was skipped)
 
