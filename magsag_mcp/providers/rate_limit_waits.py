@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 #: MAGSAG_RETRY_MAX_DELAY, was raised to cover it: see :func:`long_wait`)
 LONG_WAIT_SECONDS = 60.0
 
+#: the longest wait a server's answer is read as: a Retry-After of 1e30 seconds, a reset in the year 9999 or a duration
+#: of 400 digits is nonsense, and said as sent, no message could write it (a Decimal too short for it, an infinite
+#: one ceil'd for the fix); no vendor's own is near it (Azure's day-long quota asks 86400s, a month's resets within it)
+LONGEST_WAIT = 31 * 86400.0
+
 _Error = TypeVar("_Error", bound="ProviderError")
 
 
@@ -48,9 +53,9 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     get = header_getter(headers)  # (asked on every failed attempt, and most answers have none of the three)
     for name in _MILLISECONDS:
         value = get(name)
-        seconds = _seconds(value) if value else None
+        seconds = _seconds(value, per_second=1000.0) if value else None
         if seconds is not None:
-            return seconds / 1000.0
+            return seconds
     value = get("retry-after")
     if value:
         value = value.strip()
@@ -67,7 +72,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
             if parsed.tzinfo is None:  # "-0000": UTC, as HTTP dates are
                 parsed = parsed.replace(tzinfo=datetime.UTC)
             current = server_now(headers) if now is None else now
-            return max(0.0, parsed.timestamp() - current)
+            return _bounded(parsed.timestamp() - current)
     return None
 
 
@@ -126,7 +131,7 @@ def _until(value: str | None, now: float | None = None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.UTC)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return _bounded(when.timestamp() - (time.time() if now is None else now))
 
 
 def wait_in_message(message: str) -> float | None:
@@ -184,16 +189,23 @@ def parse_duration(value: str | None) -> float | None:
     if not m or not any(m.groups()):
         return None
     h, mi, s, ms = (float(g) if g else 0.0 for g in m.groups())
-    return h * 3600 + mi * 60 + s + ms / 1000.0
+    total = h * 3600 + mi * 60 + s + ms / 1000.0
+    return _bounded(total)  # (digits alone: an infinite total is 400 of them, a huge wait, not "inf")
 
 
-def _seconds(value: str) -> float | None:
-    """A header's number of seconds (never below 0), or None when it is not a finite number."""
+def _seconds(value: str, per_second: float = 1.0) -> float | None:
+    """A header's number of seconds (of ``1/per_second`` seconds: 1000 for milliseconds), never below 0 nor past
+    :data:`LONGEST_WAIT`, or None when it is not a finite number."""
     try:
         seconds = float(value)
     except ValueError:
         return None
-    return max(0.0, seconds) if math.isfinite(seconds) else None
+    return _bounded(seconds / per_second) if math.isfinite(seconds) else None
+
+
+def _bounded(seconds: float) -> float:
+    """``seconds`` of a wait, between 0 (a time already past) and :data:`LONGEST_WAIT` (nonsense)."""
+    return min(max(0.0, seconds), LONGEST_WAIT)
 
 
 _CASE_FREE = (CIMultiDict, CIMultiDictProxy)

@@ -1,0 +1,71 @@
+"""A server's wait that is nonsense (a Retry-After of 1e30 seconds, a reset of years, a duration of 400 digits):
+read as a bounded wait, never one a message cannot say (an exception in the call's error) or an infinite one."""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.fake import script
+from magsag_mcp.providers.http_errors import error_for
+from magsag_mcp.providers.rate_limit_waits import (
+    LONGEST_WAIT,
+    parse_duration,
+    parse_retry_after,
+    rate_limit_reset,
+    wait_in_message,
+)
+from tests.test_cascade import plan
+
+from .test_long_waits import _cascade
+
+HUGE = "9" * 400  # (float() reads it as inf)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Retry-After": "1e30"},
+        {"Retry-After": "99999999999"},  # some 3,000 years
+        {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"},
+        {"retry-after-ms": "1e35"},
+    ],
+)
+def test_a_huge_retry_after_is_read_as_the_longest_wait(headers):
+    assert parse_retry_after(headers, now=0.0) == LONGEST_WAIT
+
+
+def test_a_duration_or_reset_past_a_float_is_bounded_not_infinite():
+    assert parse_duration(HUGE + "s") == LONGEST_WAIT and parse_duration("1e30") == LONGEST_WAIT
+    assert wait_in_message(f"Please try again in {HUGE}ms.") == LONGEST_WAIT
+    openai = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": HUGE + "h"}
+    anthropic = {
+        "date": "Thu, 03 Dec 2026 12:00:00 GMT",
+        "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": "9999-12-31T23:59:59Z",
+    }
+    assert rate_limit_reset(openai) == LONGEST_WAIT and rate_limit_reset(anthropic) == LONGEST_WAIT
+
+
+def test_ordinary_waits_are_read_as_sent():
+    assert parse_retry_after({"Retry-After": "120"}) == 120.0 and parse_retry_after({"Retry-After": "-5"}) == 0.0
+    assert parse_retry_after({"Retry-After": "1.5"}) == 1.5 and parse_retry_after({"retry-after-ms": "250"}) == 0.25
+    assert parse_retry_after({"Retry-After": "86400"}) == 86400.0  # (Azure's day-long quota)
+    assert parse_retry_after({"Retry-After": "soon"}) is None and parse_retry_after({"Retry-After": "inf"}) is None
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("fake_scripts")
+@pytest.mark.parametrize(
+    "headers",
+    [{"Retry-After": "1e30"}, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": HUGE + "s"}],
+)
+async def test_a_429_with_a_nonsense_wait_fails_the_call_naming_a_bounded_wait(headers):
+    # the call's error said the wait with a Decimal too short for it (decimal.InvalidOperation), or ceil'd an
+    # infinite one (OverflowError): a bug raised in place of the 429
+    script("a", error_for(429, "slow down", headers=headers, provider="fake", model="a"))
+    cascade, clock = _cascade(max_delay=20.0)
+    with pytest.raises(E.RateLimitError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert clock.sleeps == [] and f"asked to wait {int(LONGEST_WAIT)}s" in info.value.message
+    assert info.value.message.endswith(f"or call again in {int(LONGEST_WAIT)}s")
