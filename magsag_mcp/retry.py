@@ -14,7 +14,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import ConfigError, ProviderError
+from .errors import ConfigError, ProviderError, QuotaExhaustedError, RateLimitError
 from .settings import DEFAULT_CALL_DEADLINE, call_deadline, env_float
 
 
@@ -41,14 +41,20 @@ class RetryPolicy:
         (another vendor, or another deployment with its own limits) rather than sit idle."""
         return server_wait is not None and server_wait > self.max_delay
 
-    def honour_long_wait(self, exc: ProviderError) -> None:
+    def honour_long_wait(self, exc: ProviderError) -> ProviderError:
         """A 429 taken for a spent quota by its wait alone (over a minute, no quota named: ``quota_by_wait``) is a
         rate limit still, retried as one, where ``max_delay`` covers its wait: a user who raised
         ``MAGSAG_RETRY_MAX_DELAY`` past a minute asked for such waits to be waited out, and was refused them as
-        quotas whatever the cap. Under the cap, it stays the spent quota the provider took it for."""
-        if exc.quota_by_wait and not self.too_long(exc.retry_after):
-            exc.retryable = True  # type: ignore[misc]
-            exc.retried_only_on_last_target = True  # type: ignore[misc]
+        quotas whatever the cap. Under the cap, it stays the spent quota the provider took it for.
+
+        Covered, it is made a :class:`RateLimitError` (kind ``rate_limited``), the same error otherwise: the ledger's
+        attempt, the target's rest and the call's error say what the cascade did with it, a rate limit waited out.
+        Kept a ``QuotaExhaustedError`` made retryable, it was recorded ``quota_exhausted`` beside "still rate limited
+        at its last try", and a caller's ``except QuotaExhaustedError`` took a wait it had asked for as a quota."""
+        if exc.quota_by_wait and type(exc) is QuotaExhaustedError and not self.too_long(exc.retry_after):
+            # (a subclass with no state of its own: the class alone says kind, retryable and last-target-only)
+            exc.__class__ = RateLimitError
+        return exc
 
 
 def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:

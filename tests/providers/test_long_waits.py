@@ -53,7 +53,19 @@ async def test_a_429_of_90s_is_waited_out_where_the_retry_cap_was_raised_to_cove
     cascade, clock = _cascade(max_delay=120.0)
     out = await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
     assert out.result.text == "after the wait" and len(clock.sleeps) == 1 and 90.0 <= clock.sleeps[0] <= 90.5
-    assert [(a.outcome, a.error_class) for a in out.attempts] == [("error", "quota_exhausted"), ("ok", None)]
+    # recorded as what the router did with it, a rate limit waited out (it read "quota_exhausted", a quota spent)
+    assert [(a.outcome, a.error_class) for a in out.attempts] == [("error", "rate_limited"), ("ok", None)]
+
+
+async def test_a_long_wait_the_cap_covers_fails_as_a_rate_limit_once_its_retries_are_spent():
+    # waited out twice and refused a third time: "still rate limited at its last try" said of a quota_exhausted
+    script("a", _long(), _long(), _long())
+    cascade, clock = _cascade(max_delay=120.0, deadline=1000.0)
+    with pytest.raises(E.RateLimitError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert not isinstance(info.value, E.QuotaExhaustedError) and info.value.details["last_error_type"] == "rate_limited"
+    assert len(clock.sleeps) == 2 and [a.error_class for a in info.value.attempts] == ["rate_limited"] * 3
+    assert "fake:a was still rate limited at its last try, the 3rd" in info.value.message
 
 
 async def test_a_long_wait_the_cap_covers_tries_the_next_target_first_as_a_rate_limit_does():
@@ -67,7 +79,8 @@ async def test_a_long_wait_the_cap_covers_tries_the_next_target_first_as_a_rate_
 async def test_the_deadline_still_bounds_a_long_wait_the_cap_covers():
     script("a", _long(), "too late")
     cascade, clock = _cascade(max_delay=120.0, deadline=60.0)
-    with pytest.raises(E.QuotaExhaustedError) as info:
+    # a rate limit the cap covers, not waited for as its wait passes the deadline: raised as one (it was a quota)
+    with pytest.raises(E.RateLimitError) as info:
         await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
     assert clock.sleeps == [] and "would pass the call's deadline" in info.value.attempts[0].warnings[-1]
 
@@ -100,3 +113,31 @@ async def test_openai_s_429_of_90s_is_waited_out_with_magsag_retry_max_delay_at_
         await svc.aclose()
     assert result.result.text == "after 90s" and len(clock.waits) == 1 and 90.0 <= clock.waits[0] <= 90.5
     assert openai.violations == []
+
+
+async def test_the_ledger_and_the_call_s_error_say_a_rate_limit_the_cap_covers(tmp_path: Path, serve):
+    refused = {"error": 429, "headers": {"Retry-After": "90"}}
+    openai = FakeOpenAI(KEY).queue(refused, refused)
+    env = {
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": await serve(openai) + "/v1",
+        "MAGSAG_RETRY_MAX_DELAY": "120",
+        "MAGSAG_MAX_RETRIES": "1",
+    }
+    svc = await Service.open(db=tmp_path / "l.db", env=env)
+    clock = _Clock()
+    svc.cascade.clock, svc.cascade.sleep = clock, clock.sleep
+    try:
+        with pytest.raises(E.RateLimitError) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o"}})
+        runs = await svc.query_runs()
+    finally:
+        await svc.aclose()
+    assert not isinstance(info.value, E.QuotaExhaustedError) and info.value.details["last_error_type"] == "rate_limited"
+    assert "still rate limited at its last try" in info.value.message
+    assert KEY not in info.value.message and len(clock.waits) == 1
+    (run,) = runs
+    assert [a["error_class"] for a in run["attempts"]] == ["rate_limited", "rate_limited"]
+    said = run["error"]["message"]
+    assert "every target failed: openai:gpt-4o rate_limited; openai:gpt-4o rate_limited;" in said
+    assert "quota" not in said and "was still rate limited at its last try, the 2nd" in said
