@@ -264,10 +264,15 @@ def retries_spent_fix(policy: RetryPolicy, exc: ProviderError, label: str) -> Ca
 
 
 def taken_for_a_quota(exc: BaseException | None) -> str | None:
-    """For the call's error, when ``exc`` is its last: a 429 of a spent quota whose wait is over
+    """For the call's error, when ``exc`` is its last: a 429 of a quota its server named (OpenAI's
+    ``insufficient_quota``, Gemini's ``QuotaFailure``) that asked for a wait over
     :data:`~.providers.rate_limit_waits.LONG_WAIT_SECONDS`, which no retry setting waits for; None else. (One taken for
     a quota by its wait alone is waited for under a cap raised to cover it: over the cap, the cascade names the cap's
-    fix instead, as :func:`long_wait_over_the_cap` says it.)"""
+    fix instead, as :func:`long_wait_over_the_cap` says it.)
+
+    It said "a wait that long is taken for a spent quota" and "call again in 90s" of these too: false of a quota the
+    server named whatever its wait, and of Gemini's per-day quota (its message says the reset, hours away) the wait of
+    its ``RetryInfo``, which is no reset. The fix is the quota's: its plan, or a fallback that another quota serves."""
     from .providers.rate_limit_waits import LONG_WAIT_SECONDS
 
     if not isinstance(exc, QuotaExhaustedError) or exc.retry_after is None or exc.retry_after <= LONG_WAIT_SECONDS:
@@ -276,11 +281,12 @@ def taken_for_a_quota(exc: BaseException | None) -> str | None:
         return None
     if exc.status != 429 or not exc.reached:  # (not a rate limit; a target left alone: its skip says the wait left)
         return None
+    # a quota of its own reset (Gemini's per day, one of 0, a month's): its message says when, not the wait asked
+    asked = "" if exc.rest is not None else f"its server asked to wait {seconds(exc.retry_after)}, but "
     return (
-        f"{exc.provider}:{exc.model} was rate limited and not tried again: its server asked to wait "
-        f"{against(exc.retry_after, LONG_WAIT_SECONDS)}, longer than the {seconds(LONG_WAIT_SECONDS)} a rate limit is "
-        f"waited for (a wait that long is taken for a spent quota, whatever MAGSAG_RETRY_MAX_DELAY says); call again "
-        f"in {seconds(exc.retry_after)}"
+        f"{exc.provider}:{exc.model} was refused on a spent quota that its server named, and not tried again: {asked}"
+        "a named quota is not waited for, whatever MAGSAG_RETRY_MAX_DELAY says; check the quota and billing of the "
+        "key's plan with the vendor, or add a fallback served by another quota (another provider or key) to the call"
     )
 
 

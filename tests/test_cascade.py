@@ -1098,16 +1098,20 @@ async def test_a_rest_over_the_retry_cap_names_the_fix_in_the_error():
     )
 
 
-async def test_a_429_whose_wait_is_taken_for_a_spent_quota_says_the_wait_and_that_no_setting_waits_it():
-    script("a", E.QuotaExhaustedError("fake:a: HTTP 429: slow down", status=429, retry_after=120.0))
+async def test_a_429_of_a_named_quota_with_a_long_wait_says_the_wait_and_that_no_setting_waits_it():
+    # (a QuotaExhaustedError not marked quota_by_wait is a quota its server named: one taken for a quota by its wait
+    # alone is test_long_waits'; this one said "a wait that long is taken for a spent quota" of it)
+    quota = "fake:a: HTTP 429: You exceeded your current quota"
+    script("a", E.QuotaExhaustedError(quota, status=429, retry_after=120.0))
     cascade, _ = make()
     with pytest.raises(E.QuotaExhaustedError) as info:
         await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
     assert info.value.details["last_error_type"] == "quota_exhausted"
     assert info.value.message.endswith(
-        "; fake:a was rate limited and not tried again: its server asked to wait 120s, longer than the 60s a rate "
-        "limit is waited for (a wait that long is taken for a spent quota, whatever MAGSAG_RETRY_MAX_DELAY says); "
-        "call again in 120s"
+        "; fake:a was refused on a spent quota that its server named, and not tried again: its server asked to wait "
+        "120s, but a named quota is not waited for, whatever MAGSAG_RETRY_MAX_DELAY says; check the quota and billing "
+        "of the key's plan with the vendor, or add a fallback served by another quota (another provider or key) to "
+        "the call"
     )
 
 

@@ -1,0 +1,61 @@
+"""The call's error for a 429 of a quota its server named (OpenAI's ``insufficient_quota``, Gemini's
+``QuotaFailure``) with a wait over a minute: it said "a wait that long is taken for a spent quota" and "call again in
+90s", false of a quota named whatever its wait (and of Gemini's per-day one, which resets hours later). It says the
+quota was named, that no retry setting waits for it, and the fix: the plan's quota, or a fallback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.fake import script
+from magsag_mcp.providers.gemini_errors import gemini_error
+from magsag_mcp.providers.http_errors import error_for
+from tests.test_cascade import plan
+
+from .test_gemini_daily_quota import DATE, _per_day
+from .test_long_waits import _cascade
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+
+KEY = "sk-proj-" + "q" * 40
+FIX = (
+    "a named quota is not waited for, whatever MAGSAG_RETRY_MAX_DELAY says; check the quota and billing of the key's "
+    "plan with the vendor, or add a fallback served by another quota (another provider or key) to the call"
+)
+
+
+async def _fails(err: E.ProviderError) -> E.ProviderError:
+    script("a", err)
+    cascade, clock = _cascade(max_delay=120.0)  # (a cap raised over the wait: it still does not wait for a quota)
+    with pytest.raises(E.QuotaExhaustedError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert clock.sleeps == []
+    return info.value
+
+
+async def test_openai_s_insufficient_quota_with_a_long_wait_names_the_quota_s_fix():
+    said = f"You exceeded your current quota, please check your plan and billing details. (key {KEY})"
+    err = error_for(429, said, headers={"Retry-After": "90"}, code="insufficient_quota", provider="fake", model="a")
+    out = await _fails(err)
+    assert out.message.endswith(
+        "; fake:a was refused on a spent quota that its server named, and not tried again: its server asked to wait "
+        f"90s, but {FIX}"
+    )
+    assert "taken for a spent quota" not in out.message and "call again in" not in out.message
+    assert KEY not in out.message
+
+
+async def test_gemini_s_per_day_quota_with_a_long_retry_info_says_no_wait_of_its_retry_info():
+    body = _per_day()
+    body["error"]["details"][1]["retryDelay"] = "90s"
+    err = gemini_error(429, json.dumps(body).encode(), {"Date": DATE}, provider="fake", model="a")
+    out = await _fails(err)
+    # its reset is in its own message ("in 29100s"): the RetryInfo's 90s is no reset, and is not said as one
+    assert "resets at midnight Pacific time, in 29100s" in out.message
+    assert out.message.endswith(
+        f"; fake:a was refused on a spent quota that its server named, and not tried again: {FIX}"
+    )
+    assert "90s" not in out.message
