@@ -106,28 +106,28 @@ def hosts_other_models(name: str) -> bool:
     return bool(getattr(_load(canonical_provider(name)), "hosts_other_models", False))
 
 
-#: (provider name, rule name) -> (the registry's entry under that name, its class's rule), for :func:`_class_rule`
-_RULES: dict[tuple[str, str], tuple[Any, Any]] = {}
+#: provider name -> the registry's entry under that name, loaded (its class), for :func:`_class_rule`
+_CLASSES: dict[str, Any] = {}
 
 
 def _class_rule(target: Target, name: str) -> Any:
     """The classmethod ``name`` of ``target``'s provider class, which budgets ask before an attempt; None for an
-    unknown provider or a factory that is no :class:`Provider` class. Found under a registered name, the rule is kept
-    for the attempts that follow (the name folded, looked up and its class's attribute read cost some 4,000
-    instructions an attempt), and taken while the registry holds the same entry under that name: one registered
-    again (or a path loaded as its class) is looked up afresh."""
+    unknown provider or a factory that is no :class:`Provider` class. Found under a registered name, the class is kept
+    for the attempts that follow (the name folded and looked up cost some 4,000 instructions an attempt), and taken
+    while the registry holds the same entry under that name: one registered again (or a path loaded as its class) is
+    looked up afresh. The rule itself is read from the class each time (the cost of a dict look-up): kept, a rule
+    replaced on the class after a first call (a monkeypatch, a subclass's base changed) was asked still."""
     provider = target.provider
-    kept = _RULES.get((provider, name))
-    if kept is not None and _REGISTRY.get(provider) is kept[0]:
-        return kept[1]
+    kept = _CLASSES.get(provider)
+    if kept is not None and _REGISTRY.get(provider) is kept:
+        return getattr(kept, name, None)
     try:
         factory = _load(canonical_provider(provider))
     except KeyError:
         return None
-    rule = getattr(factory, name, None)
     if _REGISTRY.get(provider) is factory:  # (its registered name as written: not an alias, nor another case)
-        _RULES[(provider, name)] = (factory, rule)
-    return rule
+        _CLASSES[provider] = factory
+    return getattr(factory, name, None)
 
 
 def min_output_tokens(target: Target) -> int:

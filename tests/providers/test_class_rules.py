@@ -67,3 +67,38 @@ def test_an_unknown_provider_is_still_refused_each_time():
     for _ in range(2):
         with pytest.raises(ConfigError, match="unknown provider 'opnai'"):
             providers.min_output_tokens(Target("opnai", "gpt-4o"))
+
+
+@pytest.fixture
+def acme(monkeypatch):
+    """A provider class of the user's own, registered as ``acme-rules`` (the registry restored after the test)."""
+    from magsag_mcp.targets import forget_parsed_targets
+
+    class Acme(OpenAIProvider):
+        pass
+
+    monkeypatch.setattr(providers, "_REGISTRY", dict(providers._REGISTRY))
+    providers.register_provider("acme-rules", Acme)
+    yield Acme
+    forget_parsed_targets()
+
+
+def test_a_rule_changed_on_the_registered_class_is_the_one_asked(acme, monkeypatch):
+    # register_provider, a call, then the class's rule changed (a monkeypatch, a setting read at start-up): the rule
+    # kept at the first call was asked still, budgets reserving the old rule's tokens
+    target = Target("acme-rules", "m")
+    request = LLMRequest(messages=[Message(role="user", content="hi")])
+    assert providers.min_output_tokens(target) == 0 and providers.prompt_overhead(target, request) == 0
+    with monkeypatch.context() as m:
+        m.setattr(acme, "min_output_tokens", classmethod(lambda cls, target: 64))
+        m.setattr(acme, "prompt_overhead", classmethod(lambda cls, target, request: 9))
+        assert providers.min_output_tokens(target) == 64 and providers.prompt_overhead(target, request) == 9
+    assert providers.min_output_tokens(target) == 0  # (its own rule removed: the inherited one again)
+
+
+def test_a_rule_changed_on_a_class_the_registered_one_inherits_from_is_the_one_asked(acme, monkeypatch):
+    target = Target("acme-rules", "m")
+    assert providers.min_output_tokens(target) == 0
+    with monkeypatch.context() as m:
+        m.setattr(OpenAIProvider, "min_output_tokens", classmethod(lambda cls, target: 32))
+        assert providers.min_output_tokens(target) == 32
