@@ -168,6 +168,8 @@ def retry_wait(
             f"{label}: not retried: the wait of {waited} would {'reach' if waited == away else 'pass'} the call's "
             f"deadline, {away} away (MAGSAG_CALL_DEADLINE)"
         )
+        if exc.retry_after is not None:  # (its server's wait: the call's error names the fix, said when it is made)
+            state.gave_up = (exc, partial(past_the_deadline, policy, exc, label, try_number > 0, wait, remaining))
         return None
     return wait
 
@@ -197,6 +199,30 @@ def long_wait_over_the_cap(
         "taken for a spent quota unless the cap covers it"
     )
     state.gave_up = (exc, over_the_cap(policy, exc, label, sent=True, remaining=remaining))
+
+
+def past_the_deadline(
+    policy: RetryPolicy, exc: ProviderError, label: str, sent: bool, wait: float, remaining: float
+) -> str:
+    """For the call's error, when ``exc`` is its last: ``label`` not tried again (or, left alone, not sent) as the
+    wait its server asked for (``wait``: with the backoff's jitter), within the retry cap, would pass what the call's
+    deadline left, and the fix. The attempt's warning alone said it: the call's error read "every target failed:
+    openai:gpt-4o rate_limited; last error: ... HTTP 429", as if no setting could have waited it out."""
+    asked = exc.retry_after if exc.retry_after is not None else wait
+    spent = policy.deadline - remaining
+    before = f" and the {seconds(spent)} the call took before it" if spent >= 1 else ""
+    waited, away = compared(wait, remaining)
+    passes = "reach" if waited == away else "pass"
+    why = (
+        f"{label} was {_refused(exc)} and not tried again: the wait before another try, {waited} (its server asked "
+        f"for {seconds(asked)}),"
+        if sent
+        else f"{label} was not sent: its server's wait, {_refused(exc)}, has {waited} left, which"
+    )
+    return (
+        f"{why} would {passes} the call's deadline, {away} away; set MAGSAG_CALL_DEADLINE above it{before} (now "
+        f"{setting(policy.deadline)}), or call again in {seconds(asked)}"
+    )
 
 
 def _refused(exc: ProviderError) -> str:
