@@ -198,7 +198,11 @@ def long_wait_over_the_cap(
         f"the retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY); a rate limit's wait that long is "
         "taken for a spent quota unless the cap covers it"
     )
-    state.gave_up = (exc, over_the_cap(policy, exc, label, sent=True, remaining=remaining))
+    from .providers.rate_limit_waits import LONG_WAIT_SECONDS
+
+    # (the call's error says why its attempt reads quota_exhausted beside "rate limited")
+    taken = f", and a 429's wait over {seconds(LONG_WAIT_SECONDS)} is taken for a spent quota unless the cap covers it"
+    state.gave_up = (exc, over_the_cap(policy, exc, label, sent=True, remaining=remaining, taken=taken))
 
 
 def past_the_deadline(
@@ -230,12 +234,13 @@ def _refused(exc: ProviderError) -> str:
 
 
 def over_the_cap(
-    policy: RetryPolicy, exc: ProviderError, label: str, *, sent: bool, remaining: float | None = None
+    policy: RetryPolicy, exc: ProviderError, label: str, *, sent: bool, remaining: float | None = None, taken: str = ""
 ) -> str:
     """For the call's error, when ``exc`` is its last: ``label`` not tried again as its server's wait is over the
     retry cap, and the fix (the attempt's warning says the first half). ``sent`` False: ``exc`` stands for a target
     left alone for what an earlier call was asked (see :meth:`TargetRests.resting`), not sent in this call.
-    ``remaining``: what the call's deadline left then (None: all of it)."""
+    ``remaining``: what the call's deadline left then (None: all of it). ``taken``: what the cascade took it for, said
+    after the cap (a 429's long wait: a spent quota)."""
     wait: float = exc.retry_after  # type: ignore[assignment]  # (too_long: a wait was given)
     fix = f"set MAGSAG_RETRY_MAX_DELAY to {math.ceil(wait)} or more to wait it out"
     # the wait would pass the call's deadline too: what it leaves, as retry_wait compares it once the cap allows the
@@ -252,7 +257,7 @@ def over_the_cap(
         else f"{label} was not sent: its server's wait, {_refused(exc)}, has {said} left"
     )
     cap = f"the retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY)"
-    return f"{why}, longer than {cap}; {fix}, or call again in {seconds(wait)}"
+    return f"{why}, longer than {cap}{taken}; {fix}, or call again in {seconds(wait)}"
 
 
 def retries_spent(policy: RetryPolicy, exc: ProviderError, label: str) -> str | None:

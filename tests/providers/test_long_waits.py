@@ -92,8 +92,11 @@ async def test_a_long_wait_over_the_cap_names_the_cap_that_would_wait_it_out():
         await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
     assert clock.sleeps == [] and info.value.message.endswith(
         "; fake:a was rate limited and not tried again: its server asked to wait 90s, longer than the retry cap of "
-        "20s (MAGSAG_RETRY_MAX_DELAY); set MAGSAG_RETRY_MAX_DELAY to 90 or more to wait it out, or call again in 90s"
+        "20s (MAGSAG_RETRY_MAX_DELAY), and a 429's wait over 60s is taken for a spent quota unless the cap covers it; "
+        "set MAGSAG_RETRY_MAX_DELAY to 90 or more to wait it out, or call again in 90s"
     )
+    # (the attempt reads quota_exhausted: the call's error now says why, beside "rate limited")
+    assert info.value.details["last_error_type"] == "quota_exhausted"
     assert "taken for a spent quota unless the cap covers it" in info.value.attempts[0].warnings[-1]
 
 
