@@ -1,8 +1,10 @@
 """The version before this one, for the tests of a ledger it left (an upgrade must not break the server started
 before it; a ledger it recorded that cannot be migrated where it is is read from a migrated copy). It knows every
-migration but the last, 0019_reservation_call_id, which gave budget_reservations its ``call_id`` column, and records
-calls as this version does (its reservations, which named no call, are not made here). The versions before 0018
-wrote usage_rollup rows without ``calls``: :func:`write_rollups_without_calls` writes them so."""
+migration but the last, 0020_reservation_unbounded, which gave budget_reservations its ``unbounded`` mark, and records
+calls as this version does (its reservations, which marked none, are not made here). The version two back knew 0019
+neither, which gave budget_reservations its ``call_id`` (:func:`act_as_the_version_before` with ``back=2``,
+:func:`leave_as_before_0019`). The versions before 0018 wrote usage_rollup rows without ``calls``:
+:func:`write_rollups_without_calls` writes them so."""
 
 from __future__ import annotations
 
@@ -10,16 +12,20 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-LAST = "0019_reservation_call_id"
+LAST = "0020_reservation_unbounded"
+#: the last migrations, newest first: the version ``back`` versions before this one knows none of the first ``back``
+NEWEST = (LAST, "0019_reservation_call_id")
 
 
-def act_as_the_version_before() -> None:
-    """Make this process the version before this one (call it before any ledger is opened)."""
+def act_as_the_version_before(back: int = 1) -> None:
+    """Make this process the version before this one (``back=2``: the one before that), called before any ledger is
+    opened."""
     import magsag_mcp.ledger.connection as connection
     import magsag_mcp.ledger.migrations as migrations
 
-    assert migrations.MIGRATIONS[-1][0] == LAST, "the version before this one is the one without the last migration"
-    migrations.MIGRATIONS = migrations.MIGRATIONS[:-1]
+    names = tuple(name for name, _ in migrations.MIGRATIONS[-back:])[::-1]
+    assert names == NEWEST[:back], "the version before this one is the one without the last migration"
+    migrations.MIGRATIONS = migrations.MIGRATIONS[:-back]
     connection.MIGRATIONS = migrations.MIGRATIONS
 
 
@@ -37,11 +43,18 @@ def write_rollups_without_calls(setattr: Callable[[Any, str, Any], None] = setat
 def leave_as_the_version_before(conn: sqlite3.Connection) -> None:
     """Take a ledger this version made back to the schema the version before left (its rows as they are)."""
     conn.execute("DELETE FROM schema_migrations WHERE name = ?", (LAST,))
+    conn.execute("ALTER TABLE budget_reservations DROP COLUMN unbounded")
+
+
+def leave_as_before_0019(conn: sqlite3.Connection) -> None:
+    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    back left, before 0019, which gave budget_reservations its ``call_id``."""
+    conn.execute("DELETE FROM schema_migrations WHERE name = '0019_reservation_call_id'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN call_id")
 
 
 def leave_as_before_0018(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema before 0018,
-    which gave usage_rollup its ``calls``."""
+    """Take a ledger the version two back left (:func:`leave_as_before_0019`) back to the schema before 0018, which
+    gave usage_rollup its ``calls``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0018_usage_rollup_counts_calls'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN calls")

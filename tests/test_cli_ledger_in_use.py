@@ -19,14 +19,15 @@ from magsag_mcp.ledger.migrations import MIGRATIONS
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 ROOT = Path(__file__).resolve().parent.parent
 
-#: an older magsag-mcp: one that knows every migration but the last, serving calls into the ledger
+#: an older magsag-mcp: one that knows every migration but the last (argv[2]: but the last two, the version two back),
+#: serving calls into the ledger
 OLDER_SERVER = textwrap.dedent(
     """
     import sys, time
     from decimal import Decimal
     import anyio
     from tests.older_version import act_as_the_version_before
-    act_as_the_version_before()
+    act_as_the_version_before(int(sys.argv[2]))
     from magsag_mcp.ledger import Ledger
     from magsag_mcp.records import AttemptRecord, RunRecord
 
@@ -54,13 +55,15 @@ OLDER_SERVER = textwrap.dedent(
 
 
 @pytest.fixture
-def older_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def older_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
+    """The older server, the version before this one (a test's indirect parameter 2: the version two back)."""
+    back = getattr(request, "param", 1)
     db = tmp_path / "shared.db"
     monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
     monkeypatch.delenv("MAGSAG_DB", raising=False)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", OLDER_SERVER, str(db)],
+        [sys.executable, "-c", OLDER_SERVER, str(db), str(back)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -91,17 +94,19 @@ def _applied(db: Path) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "older_server"),
     [
-        ["flow", "summarize"],
-        ["data", "query", "--format", "json"],
-        ["data", "search", "gpt"],
-        ["budget", "--json"],
-        ["doctor", "--json"],
+        (["flow", "summarize"], 1),
+        (["data", "query", "--format", "json"], 1),
+        (["data", "search", "gpt"], 1),
+        (["budget", "--json"], 1),
+        (["doctor", "--json"], 1),
+        (["flow", "summarize"], 2),  # the version before 0019 too, which that migration's upgrade proved this of
     ],
+    indirect=["older_server"],
 )
 def test_a_reading_command_leaves_the_ledger_an_older_server_writes_to_as_it_is(
-    older_server, capsys, monkeypatch, argv
+    older_server, capsys, monkeypatch, argv, request
 ):
     """The reading command migrated the ledger to its own schema, and the older server, still running, refused every
     record from then on ("migrated by a newer magsag-mcp"): the calls it was paid for went unrecorded, and
@@ -114,7 +119,8 @@ def test_a_reading_command_leaves_the_ledger_an_older_server_writes_to_as_it_is(
     main([*argv, "--db", str(db)])
     out, err = capsys.readouterr()
     assert not list(temp.iterdir())  # the copy is removed with the ledger it was read as
-    assert _applied(db) == sorted(name for name, _ in MIGRATIONS[:-1])
+    back = request.node.callspec.params["older_server"]  # the migrations the older server does not know
+    assert _applied(db) == sorted(name for name, _ in MIGRATIONS[:-back])
     assert _next_call(proc) == "recorded"
     if argv[0] == "flow":
         assert json.loads(out)["totals"]["calls"] == 1

@@ -43,11 +43,14 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-1] == "0019_reservation_call_id"
+    assert applied[-2:] == ["0019_reservation_call_id", "0020_reservation_unbounded"]
     run_cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(runs)")}
     assert run_cols["error_class"] == "TEXT" and run_cols["error_message"] == "TEXT"
     held = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(budget_reservations)")}
     assert {"attempt_run_id", "provider", "model", "skill"} <= set(held) and held["call_id"] == "TEXT"
+    # 1: a placeholder of a model of unknown price, whose amount bounds nothing; a row that says nothing is bounded
+    unbounded = next(r for r in conn.execute("PRAGMA table_info(budget_reservations)") if r[1] == "unbounded")
+    assert (unbounded[2], unbounded[3], unbounded[4]) == ("INTEGER", 1, "0")
     # the reservations of the calls in flight are scanned, unindexed (0005, 0019): an index is written twice a call
     assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'budget_reservations'"
                         " AND sql IS NOT NULL").fetchall() == []  # fmt: skip

@@ -1,7 +1,8 @@
-"""A ledger an older version recorded (before 0017, 0018, which gives the usage rollup its calls, and this version's
-latest, 0019, which gives reservations their call) that cannot be migrated where it is (an auditor's read-only copy,
-a CI artifact mounted read-only, ``read_only=True``): it was refused for reading. It is now read from a migrated copy
-in the temporary folder, with a note saying so, and left as it was, byte for byte; the copy is removed after.
+"""A ledger an older version recorded (before 0017, 0018, which gives the usage rollup its calls, 0019, which gives
+reservations their call, and this version's latest, 0020, which marks a reservation of no known bound) that cannot be
+migrated where it is (an auditor's read-only copy, a CI artifact mounted read-only, ``read_only=True``): it was
+refused for reading. It is now read from a migrated copy in the temporary folder, with a note saying so, and left as
+it was, byte for byte; the copy is removed after.
 
 As in test_ledger_read_only.py, the suite runs as root: the read-only open is asked for, or the writability
 check is made to answer "no"."""
@@ -29,11 +30,11 @@ from magsag_mcp.errors import LedgerError
 from magsag_mcp.ledger import Ledger, opening, read_only_copy
 from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
-from tests.older_version import leave_as_before_0018, leave_as_the_version_before
+from tests.older_version import leave_as_before_0018, leave_as_before_0019, leave_as_the_version_before
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 ROOT = Path(__file__).resolve().parent.parent
-LAST = MIGRATIONS[-1][0]  # 0019_reservation_call_id
+LAST = MIGRATIONS[-1][0]  # 0020_reservation_unbounded
 COPIED = "so a copy of it, migrated, was read"
 
 
@@ -53,10 +54,11 @@ async def _record(db: Path) -> None:
 
 
 def _older(db: Path) -> None:
-    """The ledger as a version before 0017 left it: without the last three migrations, its rows not renamed (0017
+    """The ledger as a version before 0017 left it: without the last four migrations, its rows not renamed (0017
     renames them, which the reads below show) nor its rollup given calls (0018)."""
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
+    leave_as_before_0019(conn)
     leave_as_before_0018(conn)
     conn.execute("DELETE FROM schema_migrations WHERE name = '0017_gemini_resource_names_recorded_bare'")
     conn.commit()

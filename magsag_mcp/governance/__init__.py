@@ -299,7 +299,8 @@ class Governance:
     async def _placing(self, ctx: AttemptContext, reserved: Decimal | None, scoped: Any) -> Admission:
         """The admission of an attempt of a delegated call that no limit counts in the ledger (a model of unknown price
         every limit allows, call limits alone, no limit): a reservation all the same, counted in no limit, holding its
-        worst case (0 where none is known) with no limit read. A delegated call's reservation checks in its own
+        worst case with no limit read (0 where none is known, marked as no bound: swept after its process died, its
+        attempt is recorded with no bound, not at most $0). A delegated call's reservation checks in its own
         transaction that the run was not placed under another parent since the call read where it was, and marks it
         placed while the call is in flight (see delegation.placed_elsewhere); with none, two calls placing one new
         run under two parents both went on, and one's spend landed in the other's tree, outside its own parent's
@@ -308,7 +309,7 @@ class Governance:
         worst = reserved_worst_case(self.pricer, target, ctx.estimated_input_tokens, ctx.max_output_tokens)
         op = Reservation(
             [],
-            worst or _ZERO,
+            worst,
             ctx.run_id,
             ctx.agent,
             ctx.parent_run_id,

@@ -97,7 +97,7 @@ class Reservation:
 
     __slots__ = (
         "limits", "amount_pusd", "run_id", "budget", "agent", "ttl", "parent_known", "what", "shrink", "drop",
-        "delegated_from", "call_id",
+        "delegated_from", "call_id", "unbounded",
     )  # fmt: skip
 
     #: the group commit applies mergeable operations in this order: records (which settle
@@ -107,7 +107,7 @@ class Reservation:
     def __init__(
         self,
         limits: list[Limit],
-        amount: Decimal,
+        amount: Decimal | None,
         run_id: str | None,
         agent: str | None,
         parent_run_id: str | None = None,
@@ -120,6 +120,9 @@ class Reservation:
     ) -> None:
         self.limits = limits
         self.amount_pusd = to_pusd(amount) or 0
+        #: ``amount`` None: a model of unknown price's placeholder (see Governance._placing), which holds 0 and bounds
+        #: nothing; marked so, the sweep records its attempt with no bound, not at most $0 (0020_reservation_unbounded)
+        self.unbounded = amount is None
         self.run_id = run_id
         self.budget = budget_run(run_id, parent_run_id)
         self.agent = agent
@@ -249,8 +252,9 @@ class Reservation:
                 continue
             cur.execute(
                 "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state,"
-                " attempt_run_id, provider, model, skill, call_id) VALUES (?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?)",
-                (r.budget, r.agent, now, now + r.ttl, r.amount_pusd, r.run_id, *r.what, r.call_id),
+                " attempt_run_id, provider, model, skill, call_id, unbounded)"
+                " VALUES (?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?)",
+                (r.budget, r.agent, now, now + r.ttl, r.amount_pusd, r.run_id, *r.what, r.call_id, r.unbounded),
             )
             # The new row counts in every scope read so far that its columns match (as the sums in
             # spent_and_reserved would find it), once each: two limits may share a scope, and a row may

@@ -1,5 +1,6 @@
 """Reservations whose calls were never recorded (their process died, or hung past the call's deadline): each is
-recorded as the attempt it stood for, at an unknown cost bounded by what was reserved. Should the process record
+recorded as the attempt it stood for, at an unknown cost bounded by what was reserved (no bound for a reservation
+marked ``unbounded``, a model of unknown price's placeholder). Should the process record
 the attempt after all, its record replaces the stand-in (:func:`unrecord_abandoned`)."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ ABANDONED = (
 #: other reservations of their calls (a retry's beside the cut attempt's), made later and so not expired yet, though
 #: their call is past its deadline all the same (a reservation outlives its call's deadline from the call's start)
 EXPIRED_RESERVATIONS = (
-    "SELECT id, run_id, attempt_run_id, agent, created_at, amount_pusd, provider, model, skill, call_id"
+    "SELECT id, run_id, attempt_run_id, agent, created_at, amount_pusd, provider, model, skill, call_id, unbounded"
     " FROM budget_reservations WHERE state = 'held' AND (expires_at < ?1 OR call_id IN"
     " (SELECT call_id FROM budget_reservations WHERE expires_at < ?1 AND call_id IS NOT NULL)) ORDER BY id"
 )
@@ -31,11 +32,11 @@ EXPIRED_RESERVATIONS = (
 
 def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
     """Record each expired reservation as the attempt it stood for (outcome error, class
-    ``abandoned``, cost unknown, bounded by the amount reserved) in place of the reservation, in this
-    transaction; the reservations of one call (:data:`EXPIRED_RESERVATIONS`) as that call's attempts, one call (a row
-    that names no call, an older version's, is a call of its own). Returns how many attempts. Should its process
-    record the call after all (it was suspended, not dead), its record replaces these stand-ins
-    (:func:`unrecord_abandoned`).
+    ``abandoned``, cost unknown, bounded by the amount reserved, or by none where the reservation is marked
+    ``unbounded``) in place of the reservation, in this transaction; the reservations of one call
+    (:data:`EXPIRED_RESERVATIONS`) as that call's attempts, one call (a row that names no call, an older version's, is
+    a call of its own). Returns how many attempts. Should its process record the call after all (it was suspended, not
+    dead), its record replaces these stand-ins (:func:`unrecord_abandoned`).
 
     The stand-ins are written together, as the group commit writes a batch of records: a record reads the
     reservations in flight (the delegated runs among them) once for its batch, and written one by one, a
@@ -46,7 +47,7 @@ def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
     rows = conn.execute(EXPIRED_RESERVATIONS, (now,)).fetchall()
     calls: dict[Any, list[AttemptRecord]] = {}
     runs: dict[Any, RunRecord] = {}
-    for rid, budget, run_id, agent, created, amount, provider, model, skill, call_id in rows:
+    for rid, budget, run_id, agent, created, amount, provider, model, skill, call_id, unbounded in rows:
         run_id = run_id or budget or f"abandoned-{rid}"
         attempt = AttemptRecord(
             run_id=run_id,
@@ -61,7 +62,8 @@ def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
             error_class="abandoned",
             error_message=ABANDONED,
             cost_usd=None,
-            cost_bound_usd=from_pusd(amount),
+            # a placeholder of a model of unknown price (see 0020_reservation_unbounded) held 0 and bounds nothing
+            cost_bound_usd=None if unbounded else from_pusd(amount),
             warnings=[ABANDONED],
             reservation_id=rid,
         )

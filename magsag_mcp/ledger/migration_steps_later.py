@@ -245,4 +245,16 @@ LATER_MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE budget_reservations ADD COLUMN call_id TEXT
         """,
     ),
+    (
+        # A delegated call's attempt that no limit counts (a model of unknown price every limit allows) holds a
+        # reservation all the same, for its placement check, at 0: it has no worst case. Swept after its process died,
+        # it was recorded "at an unknown cost bounded by what was reserved", at most $0, where an unknown price has no
+        # bound (null, counted in unbounded_attempts): from its amount alone the sweep cannot tell it from a free
+        # model's genuine $0 hold. 1 marks a reservation whose amount is no bound. Older rows (and an older version's,
+        # still running) are 0: their amount is their bound, as before.
+        "0020_reservation_unbounded",
+        """
+        ALTER TABLE budget_reservations ADD COLUMN unbounded INTEGER NOT NULL DEFAULT 0
+        """,
+    ),
 ]
