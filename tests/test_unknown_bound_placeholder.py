@@ -10,6 +10,7 @@ reads it; a free model's genuine $0 hold is still a bound of $0."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import sqlite3
@@ -20,8 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from magsag_mcp.governance import Admission, Governance, PolicySet
+from magsag_mcp.cli import governance as cli
+from magsag_mcp.governance import Admission, Governance, Policy, PolicySet
 from magsag_mcp.ledger import Ledger
+from magsag_mcp.mcp_server.budget_results import BudgetResult
 from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
 from tests.older_version import leave_as_the_version_before
@@ -203,3 +206,35 @@ async def test_the_reservations_the_version_before_left_in_flight_keep_their_amo
     ]
     totals = summary["totals"]
     assert totals["unbounded_attempts"] == 0 and totals["unknown_cost_bound_usd"] == "0.000005", totals
+
+
+async def test_check_budget_counts_a_call_in_flight_of_no_known_bound(tmp_path: Path, monkeypatch, capsys):
+    """A delegated call of a model of unknown price that a run limit allows (``allow_unpriced``) is in flight: its
+    placeholder holds $0, and check_budget showed the parent's limit as nothing held, its remaining as exact, where
+    once recorded the same attempt makes it an upper bound (``unbounded_attempts``). It now says a call in flight
+    holds a reservation of no known bound (``reserved_by.unbounded``), and `magsag budget` says "at most"."""
+    policies = PolicySet([Policy(name="cap", thresholds={"max_cost_per_run_usd": "1"}, allow_unpriced=True)])
+    async with Ledger(tmp_path / "l.db") as ledger:
+        nothing = await Governance(policies, ledger, FixedPricer("0.1")).check_budget(run_id="parent")
+        gov = Governance(policies, ledger, FixedPricer(None))
+        await gov.admit(attempt_ctx("child", "parent", delegated_from="parent", call_id="c1"))
+        status = await gov.check_budget(run_id="parent")
+        from_child = await gov.check_budget(run_id="child")  # (its budget run: the parent)
+        priced = Governance(policies, ledger, FixedPricer("0.1"))
+        await priced.admit(attempt_ctx("parent", call_id="c2"))
+        both = await priced.check_budget(run_id="parent")
+    assert "reserved_by" not in nothing["limits"][0]  # nothing in flight
+    [limit] = status["limits"]
+    assert limit["reserved_usd"] == "0" and limit["remaining_usd"] == "1", limit
+    # before: no reserved_by at all, as if nothing were in flight
+    assert limit["reserved_by"]["calls"] == 1 and limit["reserved_by"]["unbounded"] == 1, limit
+    assert from_child["limits"][0]["reserved_by"] == limit["reserved_by"]
+    assert both["limits"][0]["reserved_usd"] == "0.1"
+    assert both["limits"][0]["reserved_by"]["calls"] == 2 and both["limits"][0]["reserved_by"]["unbounded"] == 1
+    BudgetResult.model_validate(status)  # the MCP tool's result schema has it
+    monkeypatch.setattr(cli, "with_service", lambda args, fn: status)
+    given = argparse.Namespace(json=False, agent=None, run_id="parent", skill=None, model=None, max_tokens=None)
+    assert cli._budget(given) == 0
+    line = capsys.readouterr().out
+    assert "reserved $0 (by 1 call in flight, 1 of them of no known price, until " in line, line
+    assert "remaining at most $1" in line, line

@@ -75,11 +75,14 @@ def _budget(args: argparse.Namespace) -> int:
             else f"${lim['spent_usd']}"
         )
         unbounded = lim.get("unbounded_attempts", unpriced)
-        remaining = f"at most ${lim['remaining_usd']}" if unbounded else f"${lim['remaining_usd']}"
         holders = lim.get("reserved_by")
+        # a call in flight of no known price holds $0 and has no bound, as an attempt of it recorded has none
+        no_bound = (holders or {}).get("unbounded", 0)
+        remaining = f"at most ${lim['remaining_usd']}" if unbounded or no_bound else f"${lim['remaining_usd']}"
         reserved = f"${lim['reserved_usd']}"
         if holders:
             stale = f", {holders['expired']} of them past expiry (a stopped process)" if holders["expired"] else ""
+            stale += f", {no_bound} of them of no known price" if no_bound else ""
             in_flight = plurals.counted(holders["calls"], "call")
             reserved += f" (by {in_flight} in flight{stale}, until {holders['held_until']})"
         # the scope names a run and an agent, and a run's parent, that callers chose: escaped for the terminal

@@ -39,7 +39,9 @@ async def budget_status(
     the limit counts it, with ``spent_usd`` and ``reserved_usd``, in ``remaining_usd`` and ``status``.
     ``unbounded_attempts`` counts those with no bound (an unknown price): ``remaining_usd`` is then an
     upper bound. ``unpriced_calls`` and ``unbounded_calls`` are the same two counts under their first names (attempts,
-    not calls), kept for the clients that read them.
+    not calls), kept for the clients that read them. ``reserved_by`` says what holds ``reserved_usd`` (calls in flight),
+    also when a call in flight holds a reservation of no known bound (``unbounded``: a delegated call's placeholder
+    of a model of unknown price, which holds $0), which makes ``remaining_usd`` an upper bound too.
     """
     now = time.time()
     applicable = [
@@ -77,7 +79,8 @@ async def budget_status(
             scope_run = budget if lim.kind == "run" else run_id
             spent, bound, held = spent_and_reserved(conn, lim, run_id=scope_run, agent=agent, now=now)
             unpriced = unpriced_calls(conn, lim, run_id=scope_run, agent=agent, now=now)
-            holders = held_reservations(conn, lim, run_id=scope_run, agent=agent, now=now) if held else None
+            # read whatever reserved_usd is: a delegated call's placeholder of a model of unknown price holds $0
+            holders = held_reservations(conn, lim, run_id=scope_run, agent=agent, now=now)
             rows.append((lim, spent, bound, held, unpriced, holders))
         return budget, rows
 
@@ -109,13 +112,15 @@ async def budget_status(
             "unbounded_calls": unbounded,
             "cost_complete": unpriced == 0,
         }
-        if holders is not None:
-            calls, expired, until = holders
+        if holders is not None and (held or holders[3]):
+            calls, expired, until, unbounded_held = holders
             entry["reserved_by"] = {
                 "calls": calls,
                 "expired": expired,
                 "held_until": datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds") if until else None,
             }
+            if unbounded_held:  # in flight at no known bound: remaining_usd is then at most, as with unbounded_attempts
+                entry["reserved_by"]["unbounded"] = unbounded_held
         if lim.kind == "run":
             entry["budget_run_id"] = budget
         if lim.kind in ("agent_day", "day"):
@@ -161,9 +166,9 @@ def unpriced_calls(
 
 def held_reservations(
     conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float
-) -> tuple[int, int, float | None]:
+) -> tuple[int, int, float | None, int]:
     """(calls holding open reservations in the scope of ``limit``, those of them holding one past its expiry, the
-    latest expiry).
+    latest expiry, those of them holding one of no known bound: see 0020_reservation_unbounded).
 
     A call holds a reservation for each attempt not yet recorded (a cut attempt held at its bound beside its retry's):
     counted by the call each names (a row without one, an older version's, is a call of its own). An expired
@@ -174,7 +179,8 @@ def held_reservations(
     where = {"run": " WHERE run_id = :run", "agent_day": " WHERE agent = :agent"}.get(limit.kind, "")
     row = conn.execute(
         "SELECT COUNT(DISTINCT coalesce(call_id, id)), COUNT(DISTINCT CASE WHEN expires_at <= :now THEN"
-        " coalesce(call_id, id) END), MAX(expires_at) FROM budget_reservations" + where,
+        " coalesce(call_id, id) END), MAX(expires_at), COUNT(DISTINCT CASE WHEN unbounded THEN coalesce(call_id, id)"
+        " END) FROM budget_reservations" + where,
         {"run": run_id, "agent": agent, "now": now},
     ).fetchone()
-    return int(row[0]), int(row[1]), row[2]
+    return int(row[0]), int(row[1]), row[2], int(row[3])

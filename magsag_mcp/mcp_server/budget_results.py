@@ -27,6 +27,11 @@ class BudgetHoldersOut(_Out):
         "search_usage; in any process) records them as abandoned attempts"
     )
     held_until: str | None = Field(description="when the last of them expires, ISO 8601 UTC")
+    unbounded: int = Field(
+        0,
+        description="of those, holding one of no known bound (a delegated call of a model of unknown price, which "
+        "holds $0): remaining_usd is then at most",
+    )
 
 
 class BudgetLimitOut(_Out):
@@ -41,7 +46,10 @@ class BudgetLimitOut(_Out):
         "counted against the limit",
     )
     reserved_usd: str = Field(description="held by calls in flight (their worst case)")
-    reserved_by: BudgetHoldersOut | None = Field(None, description="when reserved_usd is not 0: what holds it")
+    reserved_by: BudgetHoldersOut | None = Field(
+        None, description="when reserved_usd is not 0, or a call in flight holds a reservation of no known bound: what "
+        "holds it"
+    )
     remaining_usd: str
     status: Literal["ok", "near", "exceeded"]
     window: BudgetWindowOut | None = Field(None, description="agent_day and day: the day, unix seconds")
