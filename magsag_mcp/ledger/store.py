@@ -27,6 +27,7 @@ import aiosqlite
 import anyio
 
 from ..errors import LedgerError
+from ..redaction import redacting_logger
 from .connection import (
     BUSY_TIMEOUT_MS,
     SYNC_MODES,
@@ -55,6 +56,8 @@ from .writes import (
 )
 
 T = TypeVar("T")
+
+log = redacting_logger("magsag_mcp.ledger")
 
 
 class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
@@ -183,10 +186,11 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             # live future, so the hand-back is ours to make (a cancelled future is the writer's).
             if fut.done() and not fut.cancelled():
                 error = fut.exception()
-                if error is None and orphaned is not None:
-                    orphaned(fut.result())
-                elif error is not None and refused is not None:
-                    refused(error)
+                hand_back = orphaned if error is None else refused
+                if hand_back is not None:  # (its own failure logged: the cancellation goes on, not replaced by it)
+                    exit_ = _hand_back(hand_back, fut.result() if error is None else error)
+                    if exit_ is not None:
+                        raise exit_  # noqa: B904  (an interpreter exit goes on in the cancellation's place)
             raise
 
     def enqueue(self, fn: Callable[[sqlite3.Connection], Any], *, durable: bool = True, failed: Any = None) -> None:
@@ -256,28 +260,34 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
                     raise results from None
         except BaseException as exc:  # the whole transaction failed (disk full, locked too long)
             err = use_error(exc, self.path, self.busy_timeout_ms)
+            exit_ = None
             for _, fut, _, _, refused in batch:
                 if not fut.done():
                     fut.set_exception(err)
                 elif refused is not None:  # its caller was cancelled while it waited
-                    refused(err)
+                    exit_ = _hand_back(refused, err) or exit_
+            if exit_ is not None:
+                raise exit_ from None
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return until_idle
         finally:
             self._batch_in_flight = False
+        exit_ = None
         for (_, fut, _, orphaned, refused), (ok, value) in zip(batch, results, strict=True):
             if not ok:  # a cost past what SQLite holds says so
                 value = overflow_error(value, self.path) or value
             if fut.done():  # its caller was cancelled while it waited
                 hand_back = orphaned if ok else refused
                 if hand_back is not None:
-                    hand_back(value)
+                    exit_ = _hand_back(hand_back, value) or exit_
             elif ok:
                 fut.set_result(value)
             else:
                 fut.set_exception(value)
         results.clear()  # (aiosqlite's thread holds it too, as the result of the function it ran last)
+        if exit_ is not None:  # once every caller of the batch has its outcome
+            raise exit_
         return until_idle
 
     def _apply_batch(self, conn: sqlite3.Connection, fns: list[Any], mode: str, outcome: list[Any]) -> Any:
@@ -382,6 +392,25 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             return await stoppable(self._reader, fn, self._reader._conn)
         except sqlite3.Error as exc:
             raise use_error(exc, self.path, self.busy_timeout_ms) from None
+
+
+def _hand_back(hand_back: Callable[[Any], object], value: Any) -> BaseException | None:
+    """``hand_back(value)``: a write's ``orphaned`` or ``refused`` (see :meth:`Ledger.submit`), its caller gone. What it
+    raises is logged, redacted, and not raised: raised in the writer, it ended the writer's task with its batch half
+    handed out, and the callers after it in the batch waited for ever on writes committed. An interpreter exit
+    (KeyboardInterrupt, SystemExit) is returned instead, for the writer to raise once the batch is handed out."""
+    try:
+        hand_back(value)
+    except Exception as exc:
+        log.error(
+            "the ledger could not hand a write's outcome back for its caller, cancelled while it waited (%s): what "
+            "it was for is not done (a budget reservation then holds until it expires, a refused record is lost)",
+            type(exc).__name__,
+            exc_info=exc,
+        )
+    except BaseException as exc:
+        return exc
+    return None
 
 
 def _begin_immediate(conn: sqlite3.Connection, mode: str, cursor: sqlite3.Cursor) -> None:
