@@ -371,6 +371,13 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
                 result = self._result(run_id, skill_id, plan, outcome)
             except Exception as bug:  # built before the record says 'ok': a bug here fails the call, recorded so
                 raise await self._bug(run, outcome.attempts, bug) from bug
+            except BaseException:
+                # An interpreter exit (Ctrl-C raised on the loop's thread) with the paid answer in hand: recorded at its
+                # cost, as an exit during the attempt is. Unrecorded, its reservation was swept once it expired, as an
+                # abandoned attempt at its worst case, cost unknown.
+                with anyio.CancelScope(shield=True):
+                    await self._record_failed(run, outcome.attempts, "cancelled")
+                raise
             try:
                 await self._record(run, outcome.attempts, "ok")
             except LedgerError as exc:
