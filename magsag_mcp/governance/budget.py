@@ -31,7 +31,7 @@ from ..ledger.abandoned import give_back, record_abandoned
 from ..ledger.money import from_pusd, to_pusd
 from ..ledger.run_scope import held_in_flight
 from ..types import Target
-from .delegation import parent_top, placed_elsewhere
+from .delegation import adopt_delegated_holds, delegated_holds, parent_top, placed_elsewhere
 from .policy import THRESHOLD_OF, Limit
 from .scope_sums import day_bounds as day_bounds  # (status.py and call_fit import it from here)
 from .scope_sums import parent_and_run_sums, run_spend
@@ -193,6 +193,8 @@ class Reservation:
         delegated: dict[str, str] | None = None
         held_by_run: dict[str, int] | None = None
         for i, r in enumerate(reservations):
+            #: what the calls in flight of runs delegated from r's run hold, which r's placement brings under its top
+            adopted = 0
             if r.delegated_from:
                 # The parent the call named, placed under another run since the call read its top (by its own first
                 # call): the call's run goes under that run, whose limit counts the tree (one level deep). Against the
@@ -203,6 +205,8 @@ class Reservation:
                 if misplaced := placed_elsewhere(cur, r.run_id, r.delegated_from, r.budget):
                     results.append((False, misplaced))  # since the call read where its run is (see placed_elsewhere)
                     continue
+                if r.run_id is not None and r.budget != r.run_id:
+                    adopted = delegated_holds(cur, r.run_id)
             if not r.parent_known and r.run_id is not None:
                 for lim in r.limits:  # with a run limit (a loop, not any() over a generator)
                     if lim.kind == "run":
@@ -244,6 +248,8 @@ class Reservation:
                         elif key[0] == "agent_day":
                             agent_days.setdefault(key[1], []).append(sums)
                 spent, bound, held = sums
+                if adopted and key[0] == "run":  # (the run limit's scope is r.budget's)
+                    held += adopted
                 if spent + bound + held + r.amount_pusd > limit.amount_pusd:
                     refused = _exceeded(limit, r, spent, bound, held, now)
                     break
@@ -276,7 +282,33 @@ class Reservation:
             if delegated is not None and r.budget != r.run_id and r.run_id is not None and r.run_id not in delegated:
                 delegated[r.run_id] = r.budget  # (as a read after this insert would find it)
             results.append((True, int(cur.lastrowid)))
+            if adopted:
+                _adopt(cur, r, adopted, seen, held_by_run, delegated)
         return results
+
+
+def _adopt(
+    cur: sqlite3.Cursor,
+    r: Reservation,
+    adopted: int,
+    seen: dict[tuple[str | None, ...], list[int]],
+    held_by_run: dict[str, int] | None,
+    delegated: dict[str, str] | None,
+) -> None:
+    """``r`` placed its run under ``r.budget``: the holds of the runs delegated from its run (``adopted``, their
+    calls in flight) count against that run's limit from now on, and the batch's sums read so far say so (see
+    :func:`~.delegation.delegated_holds`)."""
+    run, top = r.run_id, r.budget
+    adopt_delegated_holds(cur, run, top)  # type: ignore[arg-type]
+    for key, change in ((top, adopted), (run, -adopted)):
+        if (sums := seen.get(("run", key))) is not None:
+            sums[2] += change
+        if held_by_run is not None and key is not None:
+            held_by_run[key] = held_by_run.get(key, 0) + change
+    if delegated is not None:
+        for child, parent in delegated.items():
+            if parent == run:
+                delegated[child] = top  # type: ignore[assignment]
 
 
 class Carry:
