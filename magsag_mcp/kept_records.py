@@ -67,6 +67,14 @@ class KeptRecords:
                     "a bug in magsag-mcp failed the write of %d calls' records: each is written apart", len(pending)
                 )
                 await self._write_apart(pending)
+            except BaseException as exc:
+                # An interpreter exit (Ctrl-C raised on the loop's thread, sys.exit) while the records were built or
+                # handed over: the ledger never had them (but for a few instructions after the commit or the queueing),
+                # and dropped here they were lost, a paid call's reservation left to be swept at its worst case. Kept,
+                # the close writes them. A cancellation comes only once the write is queued, which then runs anyway.
+                if not isinstance(exc, anyio.get_cancelled_exc_class()):
+                    self.pending[:0] = pending
+                raise
 
     async def write_at_close(self) -> None:
         """The kept records' last write, as the service closes. Refused again, they are lost with the service:

@@ -68,3 +68,43 @@ async def test_an_exit_after_the_answer_records_it_at_its_cost(
     assert attempts == [("ok", None, 40, 120, cost, None)]
     assert runs == [("r", 1, "cancelled", 0, cost)]
     assert held == 0
+
+
+async def test_an_exit_while_the_answers_record_is_built_keeps_it_for_the_close(
+    catalog_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # The exit lands while the record of the call that answered is built, before it is handed to the ledger: the
+    # record was dropped with the kept ones (taken out of the kept list first), and the reservation left to the sweep.
+    # It is kept, and the close writes it, as it writes a record the ledger refused.
+    from magsag_mcp.ledger import recording
+
+    (catalog_copy / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n"
+    )
+    script("a", {"text": "paid for", "usage": {"input_tokens": 40, "output_tokens": 120}})
+    build = recording.RecordWrite.of
+    built: list[str] = []
+
+    def interrupted_once(run, attempts, error=None):  # type: ignore[no-untyped-def]
+        built.append(run.run_id)
+        if len(built) == 1:
+            raise KeyboardInterrupt
+        return build(run, attempts, error)
+
+    monkeypatch.setattr(recording.RecordWrite, "of", interrupted_once)
+    db = tmp_path / "g.db"
+    svc = await Service.open(catalog=catalog_copy, db=db)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            await svc.invoke_skill(
+                "skill.analysis", {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 300}}, run_id="r"
+            )
+    finally:
+        await svc.aclose()
+    attempts, runs, held = _ledger(db)
+    cost = to_pusd(Decimal(160) / 1_000_000)
+    # before: nothing recorded, the reservation held (swept at its worst case once it expired)
+    assert attempts == [("ok", None, 40, 120, cost, None)]
+    assert runs == [("r", 1, "ok", 0, cost)]
+    assert held == 0
