@@ -96,3 +96,21 @@ async def test_placing_a_run_whose_delegated_run_holds_too_much_for_the_new_top_
         assert conn.execute("SELECT attempt_run_id, run_id FROM budget_reservations").fetchall() == [("c", "b")]
     finally:
         conn.close()
+
+
+async def test_a_run_placed_by_the_record_of_a_call_refused_before_it_reserved_brings_the_holds_too(tmp_path: Path):
+    # b's first call, naming a, was refused before it reserved (a policy, or a's limit): its record places b under a
+    # all the same, and c's hold, made against b, counts against a's limit from then on
+    conn = await _ledger(tmp_path)
+    try:
+        [(c_ok, _)] = _reserve(conn, _delegated("c", "b", "0.6"))
+        [(recorded, _)] = apply_batch(
+            conn, [RecordWrite.of(RunRecord("b", None, "s", 1.0, "a", ended_at=1.0, status="policy_denied"), [])]
+        )
+        assert conn.execute("SELECT parent_run_id FROM runs WHERE run_id = 'b'").fetchone() == ("a",)
+        [(a_ok, refused)] = _reserve(conn, budget.Reservation(RUN_LIMIT, Decimal("0.5"), "a", None))
+        # before: a's call passed ($0.5 against a's scope, c's $0.6 counted against b, which no limit reads now)
+        assert (c_ok, recorded, a_ok) == (True, True, False)
+        assert isinstance(refused, E.BudgetExceeded) and "reserved $0.6" in refused.message
+    finally:
+        conn.close()

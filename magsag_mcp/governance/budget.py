@@ -29,9 +29,9 @@ from zoneinfo import ZoneInfo
 from ..errors import BudgetExceeded
 from ..ledger.abandoned import give_back, record_abandoned
 from ..ledger.money import from_pusd, to_pusd
-from ..ledger.run_scope import held_in_flight
+from ..ledger.run_scope import adopt_delegated_holds, delegated_holds, held_in_flight
 from ..types import Target
-from .delegation import adopt_delegated_holds, delegated_holds, parent_top, placed_elsewhere
+from .delegation import parent_top, placed_elsewhere
 from .policy import THRESHOLD_OF, Limit
 from .scope_sums import day_bounds as day_bounds  # (status.py and call_fit import it from here)
 from .scope_sums import parent_and_run_sums, run_spend
@@ -297,7 +297,7 @@ def _adopt(
 ) -> None:
     """``r`` placed its run under ``r.budget``: the holds of the runs delegated from its run (``adopted``, their
     calls in flight) count against that run's limit from now on, and the batch's sums read so far say so (see
-    :func:`~.delegation.delegated_holds`)."""
+    :func:`~..ledger.run_scope.delegated_holds`)."""
     run, top = r.run_id, r.budget
     adopt_delegated_holds(cur, run, top)  # type: ignore[arg-type]
     for key, change in ((top, adopted), (run, -adopted)):

@@ -11,16 +11,7 @@ import sqlite3
 
 from ..errors import InputError
 
-__all__ = [
-    "adopt_delegated_holds",
-    "delegated_holds",
-    "in_flight_budget_run",
-    "known_parent",
-    "parent_top",
-    "placed_elsewhere",
-    "recorded_parent",
-    "top_run",
-]
+__all__ = ["in_flight_budget_run", "known_parent", "parent_top", "placed_elsewhere", "recorded_parent", "top_run"]
 
 
 def top_run(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str, parent_run_id: str) -> str:
@@ -125,25 +116,3 @@ def known_parent(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> str 
     if row is not None:  # recorded (a top run's parent is NULL: it has none, whatever is in flight)
         return row[0]
     return in_flight_budget_run(conn, run_id)
-
-
-#: what the calls in flight of runs delegated from a run hold against its limit: made while it was a top run of its own
-_DELEGATED_HOLDS = (
-    "SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE run_id = ? AND attempt_run_id != run_id"
-)
-
-
-def delegated_holds(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> int:
-    """What the calls in flight of runs delegated from ``run_id`` hold against its limit (pico-USD), which they read as
-    their top run. Placed under another run (by its own first call), it takes them along (see
-    :func:`adopt_delegated_holds`): their records land under that run (see run_scope.topped), and until then that run's
-    limit did not count them, and let other calls take what they may yet spend."""
-    return int(conn.execute(_DELEGATED_HOLDS, (run_id,)).fetchone()[0])
-
-
-def adopt_delegated_holds(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str, top: str) -> None:
-    """The holds :func:`delegated_holds` counts for ``run_id``, counted against ``top``'s limit from now on: the run
-    is placed under ``top``, as its delegated runs' records will be."""
-    conn.execute(
-        "UPDATE budget_reservations SET run_id = ? WHERE run_id = ? AND attempt_run_id != run_id", (top, run_id)
-    )

@@ -66,6 +66,29 @@ def topped(
     return runs if out is None else out
 
 
+#: what the calls in flight of runs delegated from a run hold against its limit: made while it was a top run of its own
+_DELEGATED_HOLDS = (
+    "SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE run_id = ? AND attempt_run_id != run_id"
+)
+#: those holds, counted against the run's new top (see :func:`adopt_delegated_holds`)
+ADOPT_DELEGATED_HOLDS = "UPDATE budget_reservations SET run_id = ? WHERE run_id = ? AND attempt_run_id != run_id"
+
+
+def delegated_holds(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> int:
+    """What the calls in flight of runs delegated from ``run_id`` hold against its limit (pico-USD), which they read as
+    their top run. Placed under another run (by its own first call), it takes them along (see
+    :func:`adopt_delegated_holds`): their records land under that run (see :func:`topped`), and until then that run's
+    limit did not count them, and let other calls take what they may yet spend."""
+    return int(conn.execute(_DELEGATED_HOLDS, (run_id,)).fetchone()[0])
+
+
+def adopt_delegated_holds(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str, top: str) -> None:
+    """The holds :func:`delegated_holds` counts for ``run_id``, counted against ``top``'s limit from now on: the run
+    is placed under ``top``, as its delegated runs' records will be. Made by the reservation that places it, checked
+    against ``top``'s limit with them, and by the record that places it (a call refused before it reserved)."""
+    conn.execute(ADOPT_DELEGATED_HOLDS, (top, run_id))
+
+
 def held_in_flight(conn: sqlite3.Connection | sqlite3.Cursor) -> tuple[dict[str, int], dict[str, str]]:
     """What the reservations in flight hold, by the run whose limit each counts against (the sums of ``amount_pusd
     WHERE run_id = ?``, exact), and :func:`delegated_in_flight`'s map, in one read of them: a batch of reservations

@@ -16,7 +16,7 @@ from ..records import AttemptRecord, RunRecord
 from .abandoned import unrecord_abandoned
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
 from .money import checked_add, to_pusd
-from .run_scope import delegated_in_flight, topped
+from .run_scope import ADOPT_DELEGATED_HOLDS, delegated_in_flight, topped
 
 #: the synchronous mode each writer connection is in (sqlite3.Connection takes no attributes)
 SYNC_MODE_BY_CONNECTION: dict[int, str] = {}
@@ -373,6 +373,11 @@ def _write(
     if delegated:
         runs = [r if r[3] is not None or r[0] not in delegated else (*r[:3], delegated[r[0]], *r[4:]) for r in runs]
     runs = topped(cur, runs, delegated)  # (a parent placed under another run since its call read it: see topped)
+    for run in runs:  # (a loop: a comprehension is a frame of its own)
+        if run[3] is not None and run[3] != run[0]:
+            # placed under its parent (by a call refused before it reserved, whose reservation would have done it): the
+            # holds of runs delegated from it, their calls in flight, count against that parent's limit from now on
+            cur.execute(ADOPT_DELEGATED_HOLDS, (run[3], run[0]))
     cur.executemany(_UPSERT_RUN, runs)
     if attempts:
         cur.executemany(_INSERT_ATTEMPT, attempts)
