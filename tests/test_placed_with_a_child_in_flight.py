@@ -4,8 +4,9 @@ Run c's call named b as its parent while b was placed nowhere (b was its own top
 b's run limit. Then b's own first call placed b under a. c's record lands under a (see run_scope.topped), so a's limit
 counts c's spend once c is recorded; until then, c's hold counted against b alone, which no limit reads any more, and
 a's limit let calls take what c may yet spend: the tree ended past a's limit. The run placed under a now takes its
-delegated runs' holds along, in its reservation's transaction, checked against a's limit with it. Where the run may be
-placed is unchanged (see delegation.top_run): only what a's limit counts."""
+delegated runs' holds along, in its reservation's transaction, checked against a's limit with it (or in the record that
+places it, of a call refused before it reserved). Where the run may be placed is unchanged (see delegation.top_run):
+only what a's limit counts."""
 
 from __future__ import annotations
 
