@@ -128,6 +128,23 @@ async def test_a_skill_input_field_written_beside_payload_is_pointed_into_it(cli
     assert "it goes in model_config" in text, text
 
 
+async def test_a_skill_input_field_that_looks_like_an_argument_is_still_pointed_into_payload(client: Client):
+    # skill.summarization's field 'text' is near 'context': the close match won, and a model writing the skill's
+    # input beside payload was told "did you mean 'context'?", which sends its text to the call's routing context.
+    # The skill named says which fields are its own.
+    for tool in ("invoke_skill", "explain_route"):
+        text = await error_text(client, tool, {"skill_id": "skill.summarization", "text": "hi"})
+        assert 'unknown argument \'text\' (a skill\'s input field goes in payload: {"payload": {"text": ...}})' in text
+        assert "did you mean 'context'" not in text, text
+        text = await error_text(client, tool, {"skill_id": "skill.extraction", "payload": {}, "text": "x"})
+        assert '{"payload": {"text": ...}}' in text and "'context'" not in text.split(" takes:")[0], text
+    # a field of no skill named keeps the close match, and so does an unknown skill's call
+    text = await error_text(client, "invoke_skill", {"skill_id": "skill.analysis", "payload": {}, "contxt": {}})
+    assert "unknown argument 'contxt' (did you mean 'context'?)" in text, text
+    text = await error_text(client, "invoke_skill", {"skill_id": "skill.nothing", "payload": {}, "text": "x"})
+    assert "unknown argument 'text' (did you mean 'context'?)" in text, text
+
+
 async def test_a_misspelt_key_in_a_fallback_target_object_gets_the_key_meant(client: Client):
     # was "model_config.fallbacks.0: expected a string, got an object; missing required argument ...;
     # unknown argument 'model_config.fallbacks.0.modle' (nothing is accepted here)": the index hid the

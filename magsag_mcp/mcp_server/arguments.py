@@ -13,6 +13,7 @@ import difflib
 import json
 import re
 import typing
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -44,8 +45,9 @@ _JSON_TYPES = {
 }
 
 
-def explain(tool: str, exc: ValidationError, args: type[BaseModel]) -> str:
-    """One clause per problem, at most eight, beginning with the tool's name."""
+def explain(tool: str, exc: ValidationError, args: type[BaseModel], skill_fields: Collection[str] = ()) -> str:
+    """One clause per problem, at most eight, beginning with the tool's name. ``skill_fields``: the input fields of
+    the skill the call names, each of which, written beside ``payload``, goes in it."""
     tags = _union_tags(args)
     by_place: dict[tuple[str, ...], list[Any]] = {}
     for err in exc.errors(include_url=False):
@@ -62,7 +64,7 @@ def explain(tool: str, exc: ValidationError, args: type[BaseModel]) -> str:
         if all(_expected(e) for e in by_place[loc]):
             del by_place[loc]
     places = list(by_place.items())
-    problems = [_problem(args, list(loc), errs) for loc, errs in places[:8]]  # only those shown
+    problems = [_problem(args, list(loc), errs, skill_fields) for loc, errs in places[:8]]  # only those shown
     if len(places) > 8:
         problems.append(f"and {len(places) - 8} more")
     accepted = ", ".join(_names(args))
@@ -71,7 +73,7 @@ def explain(tool: str, exc: ValidationError, args: type[BaseModel]) -> str:
     return f"invalid_arguments: {tool}: {said}{'' if said.endswith('?') else '.'} {takes}"
 
 
-def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
+def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_fields: Collection[str] = ()) -> str:
     where = ".".join(loc) or "(arguments)"
     err = errs[0]
     kind = err["type"]
@@ -85,6 +87,10 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
         own = getattr(model, "unknown_key_hint", lambda _: None)(loc[-1]) if model is not None else None
         if home:  # a filter beside filters, a setting beside model_config: where it goes
             hint = f'it goes in {home}: {{"{home}": {{"{loc[-1]}": ...}}}}'
+        elif len(loc) == 1 and loc[0] in skill_fields:
+            # the named skill's own field, however near an argument's name it is: summarization's text was told
+            # "did you mean 'context'?", and extraction's fields "did you mean 'payload'?"
+            hint = payload_field(loc[0])
         elif own:
             hint = own
         elif outer is not None and _field(outer, loc[-1]) is not None:  # limit inside filters
@@ -286,4 +292,8 @@ def payload_field_hint(key: str, names: list[str]) -> str | None:
         return "did you mean 'payload'? it holds the skill's input fields"
     if difflib.get_close_matches(key, names, n=1, cutoff=0.6):
         return None
+    return payload_field(key)
+
+
+def payload_field(key: str) -> str:
     return f'a skill\'s input field goes in payload: {{"payload": {{"{key}": ...}}}}'

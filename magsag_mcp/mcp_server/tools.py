@@ -23,7 +23,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import MagsagError, redact, redacting_logger
 from ..text import has_surrogate, whole_characters
@@ -218,6 +218,22 @@ class MagsagTools:
 
         return await self._run("check_budget", BudgetResult, call)
 
+    async def skill_fields(self, skill_id: Any) -> frozenset[str]:
+        """The input fields of the catalog's skill ``skill_id`` (none for one it does not have, or a catalog that
+        cannot be opened: its own call says so), for a rejected call's explanation: such a field written beside
+        ``payload`` goes in it, however near an argument's name it is (``text``, ``context``)."""
+        if not isinstance(skill_id, str):
+            return frozenset()
+        try:
+            skills = (await self.state.service()).catalog.skills
+        except MagsagError:
+            return frozenset()
+        skill = skills.get(skill_id)
+        if skill is None:
+            return frozenset()
+        properties = (skill.input_schema or {}).get("properties")
+        return frozenset(skill.field_names).union(properties if isinstance(properties, dict) else ())
+
     async def list_skills(self) -> CallToolResult:
         async def call(svc: Service) -> dict[str, Any]:
             return {"skills": svc.list_skills()}
@@ -246,6 +262,7 @@ class MagsagTools:
                     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
                 ),
                 known,
+                self.skill_fields,
             ),
             make_tool(
                 self.explain_route,
@@ -254,6 +271,7 @@ class MagsagTools:
                 "Show where invoke_skill would go (targets, policy checks, worst-case cost) without calling anything.",
                 READ_ONLY,
                 known,
+                self.skill_fields,
             ),
             make_tool(
                 self.summarize_usage,
@@ -310,6 +328,9 @@ class ExplainedTool(Tool):
     """A tool whose rejected arguments are reported with the fix (see :mod:`.arguments`), not as
     pydantic's report of them."""
 
+    #: for a skill call: the input fields of the skill its arguments name (see :meth:`MagsagTools.skill_fields`)
+    skill_fields: Callable[[Any], Awaitable[frozenset[str]]] | None = Field(None, exclude=True)
+
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
         try:
             return await super().run(arguments, context, convert_result)
@@ -320,7 +341,8 @@ class ExplainedTool(Tool):
             if type(exc) is ToolError and isinstance(exc.__cause__, ValidationError):
                 fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.__cause__.errors()})
                 logger.info("%s rejected arguments: %r", self.name, fields)  # the fields, never the values
-                explained = explain(self.name, exc.__cause__, self.fn_metadata.arg_model)
+                own = await self.skill_fields(arguments.get("skill_id")) if self.skill_fields else frozenset()
+                explained = explain(self.name, exc.__cause__, self.fn_metadata.arg_model, own)
                 return invalid_arguments(explained.removeprefix("invalid_arguments: "))
             raise
 
@@ -364,6 +386,7 @@ def make_tool(
     description: str,
     annotations: ToolAnnotations,
     stored: dict[str, dict[str, Any]],
+    skill_fields: Callable[[Any], Awaitable[frozenset[str]]] | None = None,
 ) -> Tool:
     """A tool whose input and output schemas come from explicit models (as ``stored``, else generated).
 
@@ -381,6 +404,7 @@ def make_tool(
         is_async=True,
         context_kwarg="ctx" if name == "invoke_skill" else None,
         annotations=annotations,
+        skill_fields=skill_fields,
     )
 
 
