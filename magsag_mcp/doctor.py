@@ -32,6 +32,7 @@ from .settings import (
     only_configured,
     read_timeout,
     setting_problems,
+    unread_variables,
 )
 from .transport import Timeouts, Transport
 from .types import Target
@@ -160,6 +161,7 @@ def report_of(
     from .ledger.copies import copy_note
 
     path = ledger.copied_from or ledger.path  # not the copy it read (see copies.py)
+    misspelt, unread = unread_variables(env)
     report = {
         "catalog": str(catalog_root),
         # absolute: a relative MAGSAG_DB names a file in whatever folder a process runs in (see the note)
@@ -169,11 +171,13 @@ def report_of(
         "providers": providers.describe(),
         "overrides": {k: v for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if (v := env.get(k))},
         "network": transport.describe(),
-        "problems": setting_problems(env)
+        "problems": misspelt
+        + setting_problems(env)
         + providers.setting_problems()
         + catalog_problems
         + ([ledger.read_only_error().message] if ledger.read_only else []),
         "notes": [n for n in (relative_ledger_note(path, env), copy_note(ledger)) if n]
+        + unread
         + providers.setting_notes()
         + list(catalog_notes),
     }

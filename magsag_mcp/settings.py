@@ -8,6 +8,7 @@ them, the local provider keeps its own defaults unless they are set, and a timeo
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 
@@ -73,6 +74,54 @@ def only_configured(env: Mapping[str, str], network_callers: bool = False) -> bo
             "(a provider with no key, such as local or compat, is sent wherever a call's base_url points)"
         )
     return mode == "configured"
+
+
+#: every ``MAGSAG_*`` variable magsag-mcp reads (the tests' spec checker's two included, which README names): any
+#: other one set is read by nothing, and a misspelt one (PROVDER for PROVIDER) changes nothing, silently
+READ_VARIABLES = frozenset({
+    "MAGSAG_ALLOWED_BASE_URLS",
+    "MAGSAG_BILLED_COST_HOSTS",
+    "MAGSAG_CALL_BASE_URLS",
+    "MAGSAG_CALL_DEADLINE",
+    "MAGSAG_CATALOG",
+    "MAGSAG_COMPAT_API_KEY",
+    "MAGSAG_COMPAT_BASE_URL",
+    "MAGSAG_CONNECT_TIMEOUT",
+    "MAGSAG_DB",
+    "MAGSAG_LEDGER_SYNC",
+    "MAGSAG_LOCAL_LLM_API_KEY",
+    "MAGSAG_LOCAL_LLM_BASE_URL",
+    "MAGSAG_MAX_RETRIES",
+    "MAGSAG_MCP_AGENT",
+    "MAGSAG_MCP_LOG_LEVEL",
+    "MAGSAG_MCP_TOKEN",
+    "MAGSAG_MODEL",
+    "MAGSAG_PROVIDER",
+    "MAGSAG_READ_TIMEOUT",
+    "MAGSAG_RETRY_BASE_DELAY",
+    "MAGSAG_RETRY_MAX_DELAY",
+    "MAGSAG_SPEC_CACHE",
+    "MAGSAG_SPECS_DIR",
+})
+
+
+def unread_variables(env: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """The ``MAGSAG_*`` variables of ``env`` that nothing reads (``magsag doctor``), as (problems, notes): one near a
+    variable magsag reads is a misspelling of it, a problem (the setting it was meant for is not in effect); any
+    other is a note (another tool's, a script's own). Named, never their values: one may hold a key."""
+    problems, notes = [], []
+    suffixes = {name.removeprefix("MAGSAG_"): name for name in READ_VARIABLES}
+    for name in sorted(env):
+        if name in READ_VARIABLES or not name.upper().startswith("MAGSAG_") or name.upper() == "MAGSAG_":
+            continue
+        said = f"{excerpt(name, 80)} is set, but magsag reads no such variable"
+        near = difflib.get_close_matches(name.upper()[len("MAGSAG_") :], list(suffixes), n=1, cutoff=0.78)
+        if name.upper() in READ_VARIABLES or near:
+            meant = name.upper() if name.upper() in READ_VARIABLES else suffixes[near[0]]
+            problems.append(f"{said}: did you mean {meant}? As set, it changes nothing: rename it to {meant}")
+        else:
+            notes.append(f"{said} (`magsag-mcp --help` lists those it reads): as set, it changes nothing")
+    return problems, notes
 
 
 def setting_problems(env: Mapping[str, str]) -> list[str]:

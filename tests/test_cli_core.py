@@ -169,6 +169,41 @@ def test_doctor_reports_a_setting_calls_would_refuse(cli_env, capsys, monkeypatc
     assert any(p.startswith(said) for p in json.loads(capsys.readouterr().out)["problems"])
 
 
+def test_doctor_reports_a_misspelt_magsag_variable_that_changes_nothing(cli_env, capsys, monkeypatch):
+    # MAGSAG_PROVDER=local was read by nothing: every call went to the routing's cloud models on the user's keys,
+    # and doctor listed no override, no problem, and exited 0
+    monkeypatch.setenv("MAGSAG_PROVDER", "local")
+    monkeypatch.setenv("MAGSAG_MODLE", "sk-proj-AbCdEfGhIjKlMnOpQrSt0123456789")  # a value is never shown
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "problem: MAGSAG_PROVDER is set, but magsag reads no such variable: did you mean MAGSAG_PROVIDER?" in out
+    assert "problem: MAGSAG_MODLE is set, but magsag reads no such variable: did you mean MAGSAG_MODEL?" in out
+    assert "local" not in out.split("problem:")[1] and "AbCdEf" not in out
+    assert main(["doctor", "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert sum("reads no such variable" in p for p in problems) == 2, problems
+
+
+def test_doctor_notes_a_magsag_variable_it_does_not_read_and_takes_every_one_it_reads(cli_env, capsys, monkeypatch):
+    import re
+
+    from magsag_mcp.settings import READ_VARIABLES
+
+    # a variable near none of magsag's is a note, not a problem (another tool's, a script's own)
+    monkeypatch.setenv("MAGSAG_DEPLOY_STAGE", "blue")
+    assert main(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == [] and any(n.startswith("MAGSAG_DEPLOY_STAGE is set, but") for n in report["notes"])
+    # every MAGSAG_ variable the package (or the tests' spec checker, which README names) reads is one it knows
+    root = Path(__file__).resolve().parent.parent
+    read = {
+        name
+        for path in [*root.joinpath("magsag_mcp").rglob("*.py"), root / "tests" / "fakes" / "spec.py"]
+        for name in re.findall(r"MAGSAG_[A-Z0-9_]*[A-Z0-9]", path.read_text(encoding="utf-8"))
+    }
+    assert read <= READ_VARIABLES, sorted(read - READ_VARIABLES)
+
+
 def test_doctor_reports_a_model_the_provider_override_contradicts(cli_env, capsys, monkeypatch):
     monkeypatch.setenv("MAGSAG_PROVIDER", "anthropic")
     monkeypatch.setenv("MAGSAG_MODEL", "openai:gpt-4o")
