@@ -234,9 +234,11 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
             "policies/); "
             + (f"copy the bundled catalog into it, keeping your files ({fix})" if fix else "add its skills")
         )
+    unloaded_skills: list[Path] = []  # skill files that failed: an agent's unknown skill may be one of theirs
     for path in _yaml_files(root / "skills"):
         skill = _entry(path, Skill, env, problems, "a skill needs id, description, task_type and prompt")
         if skill is None:
+            unloaded_skills.append(path)
             continue
         if skill.id in skills:
             problems.append(f"{path}: skill id {skill.id!r} is also defined in {skill_files[skill.id]}")
@@ -315,9 +317,18 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
             )
         agent_files[agent.id] = path
         for sid in agent.skills:
-            if sid not in skills:
-                fix = _unknown_skill_fix(sid, skills)
-                problems.append(f"{path}: agent {agent.id!r} uses unknown skill {sid!r}{fix}")
+            if sid in skills:
+                continue
+            if (unloaded := _file_named_for(sid, unloaded_skills)) is not None:
+                # not "did you mean" another skill, nor "add it": the skill is there, in a file to fix
+                problems.append(
+                    f"{path}: agent {agent.id!r} uses skill {sid!r}, which no skill file that loaded defines: it is "
+                    f"most likely the one in {unloaded}, which could not be loaded (its problem is listed): fix that "
+                    "file"
+                )
+                continue
+            fix = _unknown_skill_fix(sid, skills)
+            problems.append(f"{path}: agent {agent.id!r} uses unknown skill {sid!r}{fix}")
         agents[agent.id] = agent
 
     for skill in skills.values():
@@ -345,6 +356,13 @@ def _tier_hint(name: str, tiers: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(name, list(tiers), n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{hint}; the tiers defined in routing: {', '.join(sorted(tiers))}"
+
+
+def _file_named_for(skill_id: str, files: list[Path]) -> Path | None:
+    """The one of ``files`` named for skill ``skill_id`` (``skills/analysis.yaml`` or ``skills/skill.analysis.yaml``
+    for ``skill.analysis``), if one is."""
+    names = {skill_id.lower(), skill_id.lower().removeprefix("skill.")}
+    return next((f for f in files if f.stem.lower() in names), None)
 
 
 def _unknown_skill_fix(skill_id: str, skills: Mapping[str, Skill]) -> str:

@@ -611,6 +611,23 @@ def test_an_agent_naming_an_unknown_skill_is_told_the_skills_there_are(mini: Pat
     assert said + "files, or add the skill there" in validate_catalog(mini, env={})
 
 
+def test_an_agent_naming_a_skill_whose_file_cannot_be_loaded_is_told_that_file(mini: Path):
+    # A slip in skills/analysis.yaml's YAML: the agent using skill.analysis was told "did you mean
+    # 'skill.document-analysis'? ... or add the skill under skills/", where the skill is, in a file to fix.
+    write(mini, "skills/sum.yaml", "id: skill.sum\ndescription: d\ntask_type: sum\nprompt:\n  user: '{text}'\n")
+    broken = write(mini, "skills/echo.yaml", "id: skill.echo\n  bad: [\n")
+    agent = write(mini, "agents/a.yaml", "id: a\nkind: sag\nentrypoint: a:run\nskills: [skill.echo, skill.ech]\n")
+    write(mini, "agents/a.py", "def run(payload, registry=None):\n    return {}\n")
+    problems = validate_catalog(mini, env={})
+    assert problems[0].startswith(f"{broken}: malformed YAML"), problems
+    assert (
+        f"{agent}: agent 'a' uses skill 'skill.echo', which no skill file that loaded defines: it is most likely the "
+        f"one in {broken}, which could not be loaded (its problem is listed): fix that file"
+    ) in problems
+    # a skill id of no file's name is still an unknown skill, told the skills there are
+    assert any(p.startswith(f"{agent}: agent 'a' uses unknown skill 'skill.ech'") for p in problems), problems
+
+
 def test_a_template_field_the_input_schema_does_not_declare_is_a_problem(mini: Path):
     write(
         mini,
