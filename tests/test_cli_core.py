@@ -690,6 +690,15 @@ def test_a_failed_run_still_names_its_run_id(cli_env, capsys):
     assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [error["run_id"]]
 
 
+def test_a_run_of_an_agent_the_catalog_lacks_names_no_run(cli_env, capsys):
+    # `magsag run my-mg` answered "unknown agent 'my-mg' (did you mean 'my-mag'?)" with a run_id and a cost of "0":
+    # nothing ran and nothing was recorded, and `data query --run-id` with that id said to check the id
+    assert main(["run", "my-mg", "--payload", json.dumps({"data": "numbers"})]) == 2
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["message"].startswith("unknown agent 'my-mg' (did you mean 'my-mag'?)"), error
+    assert "run_id" not in error and "cost_usd" not in error, error
+
+
 def test_a_run_failed_in_a_delegated_sag_names_the_mags_run_and_its_cost(cli_env, capsys, monkeypatch):
     # The MAG's own call answers, then the SAG it delegates to fails. The failed call's error carries its own run_id
     # and cost_usd (the SAG's run, that one call), and `magsag run` printed those: a run id that finds the SAG's

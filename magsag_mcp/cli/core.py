@@ -132,6 +132,9 @@ def _run_agent(args: argparse.Namespace) -> int:
 
     payload = _payload(args)
     with Magsag(catalog=args.catalog, db=args.db, agent=args.agent_id, run_id=args.run_id) as mg:
+        # an agent the catalog lacks is refused before a run begins: its error names no run (none is recorded, and
+        # `data query --run-id` with the id it named found nothing)
+        mg.runner.registry.agent(args.agent_id)
         try:
             # stdout is the run's JSON (`magsag run a | jq`): what the agent prints goes to stderr
             with contextlib.redirect_stdout(sys.stderr):
