@@ -76,3 +76,21 @@ async def test_the_server_logs_its_ledger_absolute_and_warns_of_a_relative_one(
     assert any(f"ledger {tmp_path / 'ledger.db'}" in m for m in messages), messages
     [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "relative" in r.getMessage()]
     assert "MAGSAG_DB=ledger.db" in warning and "absolute path" in warning
+
+
+async def test_the_server_warns_of_a_misspelt_magsag_variable_in_its_clients_configuration(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+):
+    """A client's configuration passes the server its env: {"MAGSAG_PROVDER": "local"} there changed nothing, and the
+    server's log said nothing of it while every call went to the routing's cloud models."""
+    env = {"MAGSAG_PROVIDER": "fake", "MAGSAG_MODLE": "fake:echo", "MAGSAG_TEAM": "blue"}
+    state = ServerState(catalog=CATALOG, db=tmp_path / "l.db", env=env)
+    with caplog.at_level("INFO", logger="magsag_mcp.mcp"):
+        await state.service()
+        await state.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(
+        w.startswith("MAGSAG_MODLE is set, but magsag reads no such variable: did you mean MAGSAG_MODEL?")
+        for w in warnings
+    ), warnings
+    assert not any("MAGSAG_TEAM" in w for w in warnings), warnings  # near none: no warning, `magsag doctor` notes it
