@@ -302,6 +302,24 @@ async def test_ledger_tools_after_calls(flaky_priced: Client):
     assert budget["status"]
 
 
+async def test_check_budget_tells_a_misspelt_agent_or_run_the_one_it_nearly_names(client: Client, schemas: Schemas):
+    # `magsag budget --agent my-mga` says "did you mean 'my-mag'?"; check_budget answered the whole daily limit left
+    # for 'my-mga' with notes [], where README promises the agent meant "on every surface"
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "agent": "my-mag", "run_id": "mag-abc123"}
+    assert not (await client.call_tool("invoke_skill", args)).is_error
+    budget = schemas.check("check_budget", await client.call_tool("check_budget", {"agent": "my-mga"}))
+    assert budget["agent_recorded"] is False
+    assert budget["notes"] == [
+        "no run in this ledger was recorded for agent 'my-mga' (did you mean 'my-mag'?); its agents: my-mag"
+    ]
+    budget = schemas.check("check_budget", await client.call_tool("check_budget", {"run_id": "mag-abc12"}))
+    assert budget["run_recorded"] is False and len(budget["notes"]) == 1
+    assert budget["notes"][0].startswith("no run in this ledger has the id 'mag-abc12'"), budget["notes"]
+    # a name recorded is no note
+    budget = schemas.check("check_budget", await client.call_tool("check_budget", {"agent": "my-mag"}))
+    assert budget["notes"] == []
+
+
 # --- error paths -------------------------------------------------------------------------------
 
 

@@ -120,6 +120,7 @@ class BudgetResult(_Out):
     call: BudgetCallOut | None = Field(None, description="with skill: whether a call of it fits what is left")
     notes: list[str] = Field(
         default_factory=list,
-        description="what was read: a copy of the ledger in its place (an older version's that cannot be migrated "
+        description="an agent or run_id named that no run has, with the one it nearly names (or its calls in "
+        "flight); what was read: a copy of the ledger in its place (an older version's that cannot be migrated "
         "where it is, migrated; or one whose -wal file cannot be read where it is)",
     )

@@ -212,9 +212,21 @@ class MagsagTools:
         async def call(svc: Service) -> Any:
             # the server's agent when none is named ("" names none, as invoke_skill reads it): its limits are the
             # ones its client's calls meet
-            return await svc.check_budget(
+            status = await svc.check_budget(
                 agent=agent or self.state.agent, run_id=run_id, skill=skill, model=model, max_tokens=max_tokens
             )
+            # an agent or run id the call named and no run has: the one it nearly names, as summarize_usage's notes
+            # (and `magsag budget`) say it; the whole daily limit left for 'my-mga' said nothing of a misspelling.
+            # Not the server's own agent, which a new server's first check reads before any call of it.
+            unknown_agent, unknown_run = status.get("agent_recorded") is False, status.get("run_recorded") is False
+            if not (unknown_agent and agent) and not unknown_run:
+                return status
+            try:  # (a name check_budget looks up but no filter takes, an older ledger's: no note, the answer stands)
+                filters = _usage_filters(M.UsageFiltersArg(agent=agent or None, run_id=run_id or None))
+            except MagsagError:
+                return status
+            said = await svc.ledger.filter_notes(filters, agent=not unknown_agent, run=not unknown_run, names=True)
+            return {**status, "notes": said + status.get("notes", [])} if said else status
 
         return await self._run("check_budget", BudgetResult, call)
 
