@@ -26,6 +26,32 @@ def nearest(name: object, known: Iterable[str], cutoff: float = 0.6) -> str | No
     return close[0] if close else None
 
 
+#: a status (a run's: the ``status`` filter) written as another word, which no spelling brings near the one meant:
+#: ``failed`` for ``error`` (the guide's "errors: Failed calls"), ``success`` for ``ok``
+_STATUS_WORDS = {
+    "fail": "error",
+    "failed": "error",
+    "failure": "error",
+    "failures": "error",
+    "errored": "error",
+    "success": "ok",
+    "succeeded": "ok",
+    "successful": "ok",
+    "done": "ok",
+    "denied": "policy_denied",
+    "over_budget": "budget_exceeded",
+    "aborted": "cancelled",
+    "in_flight": "running",
+    "pending": "running",
+}
+
+
+def status_word(value: str, allowed: Iterable[str]) -> str | None:
+    """The one of ``allowed`` (a status filter's values) that ``value`` names in another word, or None."""
+    meant = _STATUS_WORDS.get(value.strip().casefold().replace("-", "_").replace(" ", "_"))
+    return meant if meant in set(allowed) else None
+
+
 def meant_id(name: object, known: Iterable[str]) -> str | None:
     """The catalog id (a skill's, an agent's) that ``name``, an unknown one, was written for, or None.
 

@@ -669,6 +669,13 @@ async def test_bad_filters_say_what_is_accepted(filters, needle):
         UsageFilters.build(filters)
 
 
+@pytest.mark.parametrize(("written", "meant"), [("failed", "error"), ("Success", "ok"), ("canceled", "cancelled")])
+async def test_a_status_written_as_another_word_is_told_the_status_it_means(written, meant):
+    # `magsag data query --status failed` (the guide's "errors: Failed calls") named no status it meant
+    with pytest.raises(InputError, match=re.escape(f"(did you mean {meant!r}?)")):
+        UsageFilters.build({"status": written})
+
+
 async def test_relative_and_iso_times():
     from magsag_mcp.ledger import parse_since
 
@@ -2281,7 +2288,7 @@ def test_a_status_in_another_case_or_form_is_told_the_one_it_means(status: str, 
         UsageFilters.build({"status": status})
     assert info.value.message.endswith(f"'cancelled' or 'running' (did you mean {meant!r}?)"), info.value.message
     with pytest.raises(InputError) as info:
-        UsageFilters.build({"status": "failed"})  # nothing near: the list alone
+        UsageFilters.build({"status": "purple"})  # nothing near (nor another word for one): the list alone
     assert info.value.message.endswith("'cancelled' or 'running'"), info.value.message
 
 

@@ -220,6 +220,17 @@ async def test_a_status_filter_in_another_case_is_told_the_status_it_means(clien
         assert repr(written) not in text  # the value sent is never quoted back (it may be a key)
 
 
+async def test_a_status_filter_written_as_another_word_is_told_the_status_it_means(client: Client):
+    # 'failed' (the guide's "errors: Failed calls"), 'success', 'canceled': no status is spelt near them, and the
+    # answer named none of the statuses meant
+    words = (("failed", "error"), ("Success", "ok"), ("denied", "policy_denied"), ("canceled", "cancelled"))
+    for written, meant in words:
+        for tool in ("query_runs", "summarize_usage"):
+            result = await client.call_tool(tool, {"filters": {"status": written}})
+            assert result.is_error
+            assert f"(did you mean {meant!r}?)" in result.content[0].text, (written, result.content[0].text)
+
+
 async def test_the_next_page_is_read_with_the_cursor_and_the_same_filters_as_the_tools_say(client: Client):
     # next_cursor holds where a page ended, none of its filters: a client that passed the cursor alone, as the
     # schemas said ("the previous page's next_cursor: the page after it"), read every run after it, another agent's

@@ -350,12 +350,12 @@ class UsageFilters(BaseModel):
 
                     close = nearest(err["loc"][-1] if err["loc"] else None, known)
                     msg = f"unknown filter{f' (did you mean {close!r}?)' if close else ''}; use one of {known}"
-                elif err["type"] == "literal_error":  # a status in another case or form: 'Error', 'errors'
-                    from ..suggest import nearest
+                elif err["type"] == "literal_error":  # a status in another case or form: 'Error', 'errors', 'failed'
+                    from ..suggest import nearest, status_word
 
                     allowed = re.findall(r"'([^']*)'", err["ctx"]["expected"])
                     value = err["input"] if isinstance(err["input"], str) and len(err["input"]) <= 200 else None
-                    close = None if value is None else nearest(value.casefold(), allowed)
+                    close = None if value is None else nearest(value.casefold(), allowed) or status_word(value, allowed)
                     if value is not None and value.casefold() in allowed:
                         close = value.casefold()
                     msg += f" (did you mean {close!r}?)" if close else ""

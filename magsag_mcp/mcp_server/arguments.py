@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import redact
+from ..suggest import status_word
 from ..text import NAME_MAX
 
 #: pydantic's error types that mean "the value has the wrong JSON type", with what was expected
@@ -155,8 +156,10 @@ def _literal_hint(errs: list[Any], value: Any) -> str:
     allowed = [v for e in errs if e["type"] == "literal_error" for v in re.findall(r"'([^']*)'", e["ctx"]["expected"])]
     if value.casefold() in allowed:
         return f" (did you mean {value.casefold()!r}?)"
-    close = difflib.get_close_matches(value.casefold(), allowed, n=1, cutoff=0.6) if len(value) <= 200 else []
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    if len(value) > 200:
+        return ""
+    close = difflib.get_close_matches(value.casefold(), allowed, n=1, cutoff=0.6) or [status_word(value, allowed)]
+    return f" (did you mean {close[0]!r}?)" if close[0] else ""
 
 
 def _shape_hint(args: type[BaseModel], loc: list[str], value: Any, expected: list[Any]) -> str:
