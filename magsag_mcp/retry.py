@@ -50,10 +50,19 @@ class RetryPolicy:
         Covered, it is made a :class:`RateLimitError` (kind ``rate_limited``), the same error otherwise: the ledger's
         attempt, the target's rest and the call's error say what the cascade did with it, a rate limit waited out.
         Kept a ``QuotaExhaustedError`` made retryable, it was recorded ``quota_exhausted`` beside "still rate limited
-        at its last try", and a caller's ``except QuotaExhaustedError`` took a wait it had asked for as a quota."""
-        if exc.quota_by_wait and type(exc) is QuotaExhaustedError and not self.too_long(exc.retry_after):
+        at its last try", and a caller's ``except QuotaExhaustedError`` took a wait it had asked for as a quota.
+
+        A provider's own subclass of it (its class may hold state or a kind of its own, so it is not swapped) is made
+        retryable on the last target left, as before: left as it was, the cascade waited none of it and the call's
+        error said its wait was "longer than the retry cap" that covered it."""
+        if not exc.quota_by_wait or self.too_long(exc.retry_after):
+            return exc
+        if type(exc) is QuotaExhaustedError:
             # (a subclass with no state of its own: the class alone says kind, retryable and last-target-only)
             exc.__class__ = RateLimitError
+        elif not exc.retryable:
+            exc.retryable = True  # type: ignore[misc]  # (this one error's, over its class's)
+            exc.retried_only_on_last_target = True  # type: ignore[misc]
         return exc
 
 

@@ -144,3 +144,24 @@ async def test_the_ledger_and_the_call_s_error_say_a_rate_limit_the_cap_covers(t
     said = run["error"]["message"]
     assert "every target failed: openai:gpt-4o rate_limited; openai:gpt-4o rate_limited;" in said
     assert "quota" not in said and "was still rate limited at its last try, the 2nd" in said
+
+
+class _ProvidersOwnQuota(E.QuotaExhaustedError):
+    """A provider's own subclass (a plugin's), which honour_long_wait does not swap to a RateLimitError."""
+
+
+async def test_a_long_wait_of_a_provider_s_own_quota_class_the_cap_covers_is_waited_out_too():
+    # it was not waited at all, and the call's error said the 90s wait was "longer than the retry cap of 120s"
+    script("a", long_wait(_ProvidersOwnQuota("fake:a: HTTP 429: slow down", status=429, retry_after=90.0)), "after")
+    cascade, clock = _cascade(max_delay=120.0)
+    out = await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert out.result.text == "after" and len(clock.sleeps) == 1 and 90.0 <= clock.sleeps[0] <= 90.5
+    assert [a.outcome for a in out.attempts] == ["error", "ok"]
+
+
+async def test_a_long_wait_of_a_provider_s_own_quota_class_over_the_cap_still_names_the_cap():
+    script("a", long_wait(_ProvidersOwnQuota("fake:a: HTTP 429: slow down", status=429, retry_after=90.0)))
+    cascade, clock = _cascade(max_delay=20.0)
+    with pytest.raises(_ProvidersOwnQuota) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert clock.sleeps == [] and "longer than the retry cap of 20s" in info.value.message
