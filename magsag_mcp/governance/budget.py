@@ -43,6 +43,9 @@ RESERVATION_TTL_SECONDS = 15 * 60
 #: may start just before it and run for its own timeouts; then the call is recorded
 RESERVATION_MARGIN_SECONDS = 10 * 60
 SWEEP_EVERY_SECONDS = 30.0
+#: a call's earlier attempt's reservation held at what it cost (or its bound): an amount that bounds the attempt, so
+#: a placeholder's mark of no bound (0020_reservation_unbounded) goes with it (see prior_attempts.shrinkable)
+SHRINK = "UPDATE budget_reservations SET amount_pusd = ?, unbounded = 0 WHERE id = ?"
 _last_sweep = 0.0
 
 
@@ -177,7 +180,7 @@ class Reservation:
             shrink += r.shrink
             drop += r.drop
         if shrink:
-            cur.executemany("UPDATE budget_reservations SET amount_pusd = ? WHERE id = ?", shrink)
+            cur.executemany(SHRINK, shrink)
         if drop:
             give_back(cur, drop)
         #: scope -> [recorded spend, bound on unknown costs, open reservations], in pico-USD
@@ -334,7 +337,7 @@ class Carry:
     def __call__(self, conn: sqlite3.Connection) -> int:
         cur = conn.cursor()
         if self.shrink:
-            cur.executemany("UPDATE budget_reservations SET amount_pusd = ? WHERE id = ?", self.shrink)
+            cur.executemany(SHRINK, self.shrink)
         now = time.time()
         cur.execute(
             "UPDATE budget_reservations SET amount_pusd = ?, provider = ?, model = ?, created_at = ?, expires_at = ?"

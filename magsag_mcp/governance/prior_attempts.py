@@ -29,13 +29,22 @@ def shrinkable(prior: list[Admission]) -> tuple[tuple[int, int], ...]:
     """``(amount in pico-USD, reservation id)`` of the earlier attempts settled below their worst case whose
     reservation is not yet shrunk, and of those of unknown cost whose bound is above what they hold (see
     ``Governance.settle``: a cut stream's counted prompt), held at that bound from the next reservation on, which would
-    read them too low; they are marked shrunk (a refused reservation sets them too)."""
+    read them too low; and of the placeholders (no worst case known to a limit) settled at a known cost, held at it.
+    They are marked shrunk (a refused reservation sets them too). A shrink's amount is a bound: it clears the row's
+    ``unbounded`` mark (see :data:`~.budget.SHRINK`)."""
     out = []
     for a in prior:
         rid, reserved, actual = a.reservation_id, a.reserved_usd, a.actual_usd
-        if rid is None or a.shrunk or reserved is None:
+        if rid is None or a.shrunk:
             continue
-        if actual is not None and actual < reserved:
+        if reserved is None:
+            # A delegated call's placeholder that no limit counts (see Governance._placing), of a model of unknown
+            # price most often: held 0 and marked no bound, it kept the mark once its attempt was settled at a known
+            # cost (a 429: $0), and a sweep recorded that attempt with no bound. Held at that cost, it is a bound.
+            if actual is None:
+                continue
+            out.append((to_pusd(actual) or 0, rid))
+        elif actual is not None and actual < reserved:
             out.append((to_pusd(actual) or 0, rid))
         elif actual is None and a.bound_usd is not None:
             out.append((to_pusd(a.bound_usd) or 0, rid))
