@@ -48,6 +48,9 @@ class _Rest:
     said: str
     #: the quota that refused it, where that, not a wait, says how long it rests (see ProviderError.rest)
     quota: str | None = None
+    #: a 429 taken for a spent quota by its wait alone (see ProviderError.quota_by_wait): the call failing on its rest
+    #: names the cap that would wait it, as the call it refused did (see rest_wait)
+    by_wait: bool = False
 
 
 class TargetRests:
@@ -70,7 +73,7 @@ class TargetRests:
             if rest is None and len(self._rests) >= _PRUNE_AT:
                 self._make_room(now)
             said = excerpt(exc.message, 300)
-            self._rests[key] = _Rest(now, until, wait, type(exc), exc.retryable, said, quota)
+            self._rests[key] = _Rest(now, until, wait, type(exc), exc.retryable, said, quota, exc.quota_by_wait)
 
     def _make_room(self, now: float) -> None:
         """Room for one more rest: the rests that have passed forgotten, and while every one is still live (as many
@@ -115,6 +118,8 @@ class TargetRests:
         ProviderError.__init__(error, message, provider=target.provider, model=target.model, retry_after=left)
         if error.retryable != rest.retryable:  # (x-should-retry: false made the refusal not retryable)
             error.retryable = rest.retryable  # type: ignore[misc]
+        if rest.by_wait:
+            error.quota_by_wait = True
         error.reached = False  # nothing was sent
         return error
 
@@ -198,11 +203,16 @@ def long_wait_over_the_cap(
         f"the retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY); a rate limit's wait that long is "
         "taken for a spent quota unless the cap covers it"
     )
+    # (the call's error says why its attempt reads quota_exhausted beside "rate limited")
+    taken = _taken_for_a_quota()
+    state.gave_up = (exc, over_the_cap(policy, exc, label, sent=True, remaining=remaining, taken=taken))
+
+
+def _taken_for_a_quota() -> str:
+    """What :func:`over_the_cap` says after the cap of a 429 taken for a spent quota by its wait alone."""
     from .providers.rate_limit_waits import LONG_WAIT_SECONDS
 
-    # (the call's error says why its attempt reads quota_exhausted beside "rate limited")
-    taken = f", and a 429's wait over {seconds(LONG_WAIT_SECONDS)} is taken for a spent quota unless the cap covers it"
-    state.gave_up = (exc, over_the_cap(policy, exc, label, sent=True, remaining=remaining, taken=taken))
+    return f", and a 429's wait over {seconds(LONG_WAIT_SECONDS)} is taken for a spent quota unless the cap covers it"
 
 
 def past_the_deadline(
@@ -341,6 +351,10 @@ def rest_wait(
     record = state.attempts[-1]
     record.warnings.append(resting.message)  # (a skip says nothing in the result's warnings otherwise)
     if not resting.retryable:  # (a quota that no wait refills, say)
+        if resting.quota_by_wait:  # (a 429's long wait over the cap: as the call it refused said, the cap's fix)
+            label = f"{record.provider}:{record.model}"
+            fix = over_the_cap(policy, resting, label, sent=False, remaining=remaining, taken=_taken_for_a_quota())
+            state.gave_up = (resting, fix)
         return None
     if another_left():
         state.deferred, state.sent_after_deferral = (position, 0, resting, record, None), False

@@ -165,3 +165,33 @@ async def test_a_long_wait_of_a_provider_s_own_quota_class_over_the_cap_still_na
     with pytest.raises(_ProvidersOwnQuota) as info:
         await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
     assert clock.sleeps == [] and "longer than the retry cap of 20s" in info.value.message
+
+
+async def test_the_next_call_failing_on_the_rest_of_a_long_wait_over_the_cap_names_the_cap_too():
+    # the call that was refused said the fix; the next one, failing on what is left of that wait without sending,
+    # said only "fake:a skipped (... (quota_exhausted), 80s of that left ...)", as if nothing could wait it out
+    script("a", _long())
+    cascade, clock = _cascade(max_delay=20.0)
+    with pytest.raises(E.QuotaExhaustedError):
+        await cascade.run(plan({"model": "fake:a"}), run_id="r1", agent=None)
+    clock.now += 10.0
+    with pytest.raises(E.QuotaExhaustedError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r2", agent=None)
+    assert clock.sleeps == [] and [a.outcome for a in info.value.attempts] == ["skipped"]
+    assert info.value.message.endswith(
+        "; fake:a was not sent: its server's wait, rate limited, has 80s left, longer than the retry cap of 20s "
+        "(MAGSAG_RETRY_MAX_DELAY), and a 429's wait over 60s is taken for a spent quota unless the cap covers it; "
+        "set MAGSAG_RETRY_MAX_DELAY to 80 or more to wait it out, or call again in 80s"
+    )
+
+
+async def test_the_rest_of_a_named_quota_says_no_cap_fix():
+    # (a quota its server named is no wait a cap covers: its rest fails the next call as before, with no such fix)
+    script("a", E.QuotaExhaustedError("fake:a: HTTP 429: You exceeded your current quota", status=429, retry_after=90))
+    cascade, clock = _cascade(max_delay=20.0)
+    with pytest.raises(E.QuotaExhaustedError):
+        await cascade.run(plan({"model": "fake:a"}), run_id="r1", agent=None)
+    clock.now += 10.0
+    with pytest.raises(E.QuotaExhaustedError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r2", agent=None)
+    assert "MAGSAG_RETRY_MAX_DELAY" not in info.value.message and "80s of that left" in info.value.message
