@@ -48,9 +48,13 @@ class KeptRecords:
         pending, self.pending = [*self.pending, *records], []
         if pending:
             *earlier, (run, attempts, error) = pending
+            #: appended to once the ledger has the records (committed, or queued: written, or handed to ``gone``)
+            taken: list[bool] = []
             try:
                 gone = partial(self._gone, pending)  # the write's failure, should the caller be cancelled first
-                await self.ledger.record_call(run, attempts, error=error, alone=alone, earlier=earlier, refused=gone)
+                await self.ledger.record_call(
+                    run, attempts, error=error, alone=alone, earlier=earlier, refused=gone, taken=taken
+                )
             except LedgerError as exc:
                 if not exc.details.get("overflow"):
                     self.pending[:0] = pending
@@ -69,10 +73,11 @@ class KeptRecords:
                 await self._write_apart(pending)
             except BaseException as exc:
                 # An interpreter exit (Ctrl-C raised on the loop's thread, sys.exit) while the records were built or
-                # handed over: the ledger never had them (but for a few instructions after the commit or the queueing),
-                # and dropped here they were lost, a paid call's reservation left to be swept at its worst case. Kept,
-                # the close writes them. A cancellation comes only once the write is queued, which then runs anyway.
-                if not isinstance(exc, anyio.get_cancelled_exc_class()):
+                # handed over: dropped here they were lost, a paid call's reservation left to be swept at its worst
+                # case. Kept, the close writes them. Not once the ledger has them: a SIGINT arriving during the
+                # COMMIT (its fsync) is raised as it returns, and kept then, the close wrote them again (each call's
+                # cost counted twice). A cancellation comes only once the write is queued, which then runs anyway.
+                if not taken and not isinstance(exc, anyio.get_cancelled_exc_class()):
                     self.pending[:0] = pending
                 raise
 

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from magsag_mcp.kept_records import KeptRecords
+from magsag_mcp.ledger import Ledger
 from magsag_mcp.ledger.money import to_pusd
 from magsag_mcp.providers.fake import clear_scripts, script
+from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
 
 pytestmark = pytest.mark.anyio
@@ -108,3 +111,87 @@ async def test_an_exit_while_the_answers_record_is_built_keeps_it_for_the_close(
     assert attempts == [("ok", None, 40, 120, cost, None)]
     assert runs == [("r", 1, "ok", 0, cost)]
     assert held == 0
+
+
+class _ExitAfterTheRecordsCommit:
+    """The inline connection's cursor (see Ledger.try_now), whose COMMIT of a call's record is followed by a
+    KeyboardInterrupt: a SIGINT arriving while the COMMIT runs (its fsync, the longest part of a durable write) is
+    raised as the COMMIT returns, inside try_now, with the record committed."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+        self.fired = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._cursor, name)
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        out = self._cursor.execute(sql, *args)
+        if sql == "COMMIT" and not self.fired:
+            if self._cursor.connection.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]:
+                self.fired = True
+                raise KeyboardInterrupt
+        return out
+
+
+async def test_an_exit_as_the_answers_record_commits_does_not_write_it_again_at_close(
+    catalog_copy: Path, tmp_path: Path
+):
+    (catalog_copy / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n"
+    )
+    script("a", {"text": "paid for", "usage": {"input_tokens": 40, "output_tokens": 120}})
+    db = tmp_path / "g.db"
+    svc = await Service.open(catalog=catalog_copy, db=db)
+    cursor = svc.ledger._inline_cursor = _ExitAfterTheRecordsCommit(svc.ledger._inline_cursor)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            await svc.invoke_skill(
+                "skill.analysis", {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 300}}, run_id="r"
+            )
+    finally:
+        await svc.aclose()
+    assert cursor.fired  # (the record was written inline, alone)
+    attempts, runs, held = _ledger(db)
+    cost = to_pusd(Decimal(160) / 1_000_000)
+    # before: the committed record was kept all the same, and the close wrote it again: two attempts, the run's two
+    # calls and its cost counted twice in every limit and report
+    assert attempts == [("ok", None, 40, 120, cost, None)]
+    assert runs == [("r", 1, "ok", 0, cost)]
+    assert held == 0
+
+
+def _exit_once_queued(ledger: Ledger) -> None:
+    """The ledger's next queued write is followed by a KeyboardInterrupt in its caller's task, as a SIGINT landing
+    just after it was queued is raised there (the write queued, not yet run)."""
+    wake = ledger._wake
+    assert wake is not None
+    real = wake.set
+
+    def set_then_exit() -> None:
+        del wake.set  # (once)
+        real()
+        raise KeyboardInterrupt
+
+    wake.set = set_then_exit  # type: ignore[method-assign]
+
+
+async def test_an_exit_once_the_record_is_queued_does_not_write_it_again_at_close(tmp_path: Path):
+    db = tmp_path / "q.db"
+    ledger = Ledger(db)
+    await ledger.open()
+    kept = KeptRecords(ledger)
+    attempt = AttemptRecord("r", 1.0, "openai", "m", "s", None, "ok", 0, 1, cost_usd=Decimal("0.01"))
+    try:
+        _exit_once_queued(ledger)
+        with pytest.raises(KeyboardInterrupt):
+            await kept.write((RunRecord("r", None, "s", 1.0, ended_at=2.0, status="ok"), [attempt], None))
+        # before: kept all the same, and written twice: by the writer, and again by the close
+        assert kept.pending == []
+        await kept.write_at_close()
+    finally:
+        await ledger.close()
+    attempts, runs, _ = _ledger(db)
+    assert len(attempts) == 1
+    assert runs == [("r", 1, "ok", 0, to_pusd(Decimal("0.01")))]

@@ -136,3 +136,25 @@ def test_an_exit_raised_by_a_hand_back_goes_on_once_its_batch_is_answered(tmp_pa
     assert handed_back == [2]
     [writer] = writers
     assert writer is not None and isinstance(writer.exception(), KeyboardInterrupt)  # what the exit ended: the writer
+
+
+async def test_a_write_refused_after_an_exit_left_its_caller_is_handed_back(tmp_path: Path):
+    # A KeyboardInterrupt in the caller's task once its write is queued (a SIGINT landing there): the write runs
+    # anyway, and the caller is gone as a cancelled one is. Its failure went to the future nobody awaited ("Future
+    # exception was never retrieved"), and a refused record was lost with nobody told; it is now handed to ``refused``.
+    refusals: list[BaseException] = []
+    async with Ledger(tmp_path / "l.db") as ledger:
+        wake = ledger._wake
+        assert wake is not None
+        real = wake.set
+
+        def set_then_exit() -> None:
+            del wake.set  # (once)
+            real()
+            raise KeyboardInterrupt
+
+        wake.set = set_then_exit  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            await ledger.submit(_fails, refused=refusals.append)
+        await ledger.settled()
+    assert len(refusals) == 1 and isinstance(refusals[0], sqlite3.IntegrityError)

@@ -24,7 +24,9 @@ class LedgerRecording:
 
         def writer_idle(self) -> bool: ...
 
-        def try_now(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> tuple[bool, T | None]: ...
+        def try_now(
+            self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False, taken: list[bool] | None = None
+        ) -> tuple[bool, T | None]: ...
 
         async def submit(
             self,
@@ -33,6 +35,7 @@ class LedgerRecording:
             durable: bool = True,
             orphaned: Callable[[T], object] | None = None,
             refused: Callable[[BaseException], object] | None = None,
+            taken: list[bool] | None = None,
         ) -> T: ...
 
         async def read(self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = True) -> T: ...
@@ -46,6 +49,7 @@ class LedgerRecording:
         alone: bool = False,
         earlier: Sequence[tuple[RunRecord, list[AttemptRecord], MagsagError | None]] = (),
         refused: Callable[[BaseException], object] | None = None,
+        taken: list[bool] | None = None,
     ) -> None:
         """A call's run row (created or added to) and all its attempts, in one durable step.
 
@@ -56,7 +60,9 @@ class LedgerRecording:
 
         ``earlier``: other calls' records (run, attempts, error), written before this one in the same
         transaction: all of them or none. Once queued they are written even if the caller is cancelled;
-        should the write then fail, ``refused`` receives the error (see :meth:`submit`).
+        should the write then fail, ``refused`` receives the error (see :meth:`submit`). ``taken`` is appended to
+        when an interpreter exit is raised here once the ledger has the records (committed inline, or queued: see
+        :meth:`try_now` and :meth:`submit`), which then must not be written again.
         """
         write: Callable[[sqlite3.Connection], Any] = RecordWrite.of(run, attempts, error)
         if earlier:
@@ -64,12 +70,12 @@ class LedgerRecording:
             write = lambda conn: RecordWrite.apply_all(conn, writes)  # noqa: E731
         if alone and self.writer_idle() and not self._closing:
             try:
-                done, _ = self.try_now(write, durable=True)
+                done, _ = self.try_now(write, durable=True, taken=taken)
             except (sqlite3.Error, OverflowError):  # OverflowError: a cost too large to bind (see problems.py)
                 done = False  # rolled back; the queue retries it and reports a lasting failure properly
             if done:
                 return
-        await self.submit(write, refused=refused)
+        await self.submit(write, refused=refused, taken=taken)
 
     async def record_expired_reservations(self) -> int:
         """Record the calls whose process died (or hung past their deadline) with the request in flight:

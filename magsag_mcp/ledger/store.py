@@ -161,6 +161,7 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         durable: bool = True,
         orphaned: Callable[[T], object] | None = None,
         refused: Callable[[BaseException], object] | None = None,
+        taken: list[bool] | None = None,
     ) -> T:
         """Run ``fn(conn)`` inside the next group-commit transaction; return its result once committed.
 
@@ -171,20 +172,31 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         A queued operation runs even if its caller is cancelled while it waits. ``orphaned`` then
         receives its result, so that the caller's side can undo what nobody will use, and ``refused`` the
         error it failed with (the lock held past the busy timeout, a full disk), so that what was to be
-        written (a paid call's record) is not lost with nobody told.
+        written (a paid call's record) is not lost with nobody told. So too when an interpreter exit (Ctrl-C raised
+        on the loop's thread) leaves this task once the operation is queued: ``taken`` (if given) is then appended to,
+        for a caller that would otherwise keep what it wrote to write it again.
         """
         if self.read_only:
             raise self.read_only_error()
         self._ensure_writer()
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, fut, durable, orphaned, refused))
-        self._wake.set()  # type: ignore[union-attr]
+        queued = (fn, fut, durable, orphaned, refused)
         try:
+            self._pending.append(queued)
+            self._wake.set()  # type: ignore[union-attr]
             return await fut
-        except asyncio.CancelledError:
-            # Cancelled after the writer set the outcome but before this task resumed: the writer saw a
-            # live future, so the hand-back is ours to make (a cancelled future is the writer's).
-            if fut.done() and not fut.cancelled():
+        except Exception:
+            raise  # the write's own failure, which its caller hears
+        except BaseException:  # cancelled, or an interpreter exit
+            if not fut.done() and not any(q is queued for q in self._pending):
+                raise  # an interpreter exit before it was queued: the ledger never had it
+            if taken is not None:
+                taken.append(True)
+            if not fut.done():  # an exit once it was queued: it runs anyway, its outcome handed back as a cancelled
+                fut.cancel()  # caller's is (a record the ledger refuses is then kept, not lost with the future)
+            elif not fut.cancelled():
+                # Set by the writer before this task resumed (cancelled, or an exit raised as it resumed): the writer
+                # saw a live future, so the hand-back is ours to make (a cancelled future is the writer's).
                 error = fut.exception()
                 hand_back = orphaned if error is None else refused
                 if hand_back is not None:  # (its own failure logged: the cancellation goes on, not replaced by it)
@@ -335,7 +347,9 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
                 return
             await asyncio.sleep(0.01)
 
-    def try_now(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> tuple[bool, T | None]:
+    def try_now(
+        self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False, taken: list[bool] | None = None
+    ) -> tuple[bool, T | None]:
         """Run ``fn`` right here on the event loop, if the write lock is free.
 
         A budget reservation is a few indexed reads and one insert (tens of microseconds); handing it to
@@ -347,7 +361,9 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         another writer holds it, this returns ``(False, None)`` and the caller queues the operation with
         :meth:`submit` instead, as it does when SQLite fails the write (a full disk: the queue tries it
         again, and a lasting failure is said there, with its cause). Other exceptions from ``fn`` propagate,
-        as does the :class:`LedgerError` of a ledger that must not be written (see :meth:`_check_write`).
+        as does the :class:`LedgerError` of a ledger that must not be written (see :meth:`_check_write`). An
+        interpreter exit raised as the COMMIT returns (a SIGINT arriving during its fsync is raised then) leaves the
+        write committed: ``taken`` (if given) is then appended to.
         """
         conn, cur = self._inline, self._inline_cursor
         if conn is None or cur is None:
@@ -358,15 +374,19 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             _begin_immediate(conn, self.durable_mode if durable else "NORMAL", cur)
         except sqlite3.OperationalError:
             return False, None  # locked: take the queue
+        committing = False
         try:
             self._check_write(conn, cur)
             value = fn(conn)
+            committing = True
             cur.execute("COMMIT")
         except BaseException as exc:
             # SQLite may have rolled back itself (a full disk): a ROLLBACK then raised "no transaction is
             # active" in place of the cause, and a reservation made inline failed its call with that
             if conn.in_transaction:
                 cur.execute("ROLLBACK")
+            elif committing and taken is not None and not isinstance(exc, sqlite3.Error):
+                taken.append(True)  # committed: the exit came as the COMMIT returned
             if isinstance(exc, sqlite3.Error):
                 return False, None  # nothing happened: the queue tries again, and says what a lasting failure is
             raise
