@@ -115,3 +115,30 @@ async def test_a_run_placed_by_the_record_of_a_call_refused_before_it_reserved_b
         assert isinstance(refused, E.BudgetExceeded) and "reserved $0.6" in refused.message
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("a_first", [True, False], ids=["a's record first", "b's record first"])
+async def test_two_records_of_one_batch_placing_a_run_and_its_parent_bring_the_holds_to_the_top(
+    tmp_path: Path, a_first: bool
+):
+    # The first calls of a (naming z) and of b (naming a) both refused before they reserved, their records written in
+    # one group commit: each record read where its parent is from the ledger as it was before the batch, so b's record
+    # found a placed nowhere and put b (and c's hold, in flight against b) under a, itself placed under z by the same
+    # batch: c's hold then counted against a's limit, which nothing reads (a's calls and those naming a spend z's),
+    # and b's tree was two levels deep, c's and b's spend outside z's limit once recorded.
+    conn = await _ledger(tmp_path)
+    try:
+        [(c_ok, c_id)] = _reserve(conn, _delegated("c", "b", "0.6"))
+        a = RecordWrite.of(RunRecord("a", None, "s", 1.0, "z", ended_at=1.0, status="policy_denied"), [])
+        b = RecordWrite.of(RunRecord("b", None, "s", 1.0, "a", ended_at=1.0, status="policy_denied"), [])
+        assert apply_batch(conn, [a, b] if a_first else [b, a]) == [(True, None), (True, None)]
+        parents = conn.execute("SELECT run_id, parent_run_id FROM runs ORDER BY run_id").fetchall()
+        assert parents == [("a", "z"), ("b", "z")]  # one level deep, as records placed one at a time make it
+        assert conn.execute("SELECT run_id, attempt_run_id FROM budget_reservations").fetchall() == [("z", "c")]
+        [(z_ok, refused)] = _reserve(conn, budget.Reservation(RUN_LIMIT, Decimal("0.5"), "z", None))
+        assert (c_ok, z_ok) == (True, False)
+        assert isinstance(refused, E.BudgetExceeded) and "reserved $0.6" in refused.message
+        _record(conn, "c", "b", "0.6", c_id)
+        assert run_scope_totals(conn, "z")[0] == 600_000_000_000  # c's spend under z, where its hold counted
+    finally:
+        conn.close()

@@ -48,9 +48,13 @@ def topped(
     delegated from: recorded so, or (``delegated``, :func:`delegated_in_flight`) with its first call in flight. A run
     is recorded under the top run of its tree; a call that read its parent's top before the parent was placed under
     another run (by the parent's own first call) was recorded a level below that top, whose scope counted it nowhere.
+    A parent neither recorded nor in flight may be placed by a record of ``runs`` itself (its first row there, as the
+    upsert makes it): two calls refused before they reserved, placing a under z and b under a, recorded in one batch.
     One read per parent named (by primary key): the records of a batch that name none read nothing."""
     out: list[tuple[Any, ...]] | None = None
     tops: dict[str, str] = {}
+    #: each run of the batch -> the parent its first row names (None: none), made when a parent needs it
+    placing: dict[str, str | None] | None = None
     for i, run in enumerate(runs):
         parent = run[3]
         if parent is None or parent == run[0]:
@@ -58,7 +62,14 @@ def topped(
         top = tops.get(parent)
         if top is None:
             row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (parent,)).fetchone()
-            top = tops[parent] = (row[0] if row is not None else delegated.get(parent)) or parent
+            top = row[0] if row is not None else delegated.get(parent)
+            if row is None and top is None:
+                if placing is None:
+                    placing = {}
+                    for r in runs:  # (a loop: a comprehension is a frame of its own)
+                        placing.setdefault(r[0], r[3])
+                top = placing.get(parent)
+            top = tops[parent] = top or parent
         if top != parent and top != run[0]:
             if out is None:
                 out = list(runs)
