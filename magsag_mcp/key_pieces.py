@@ -9,9 +9,9 @@ A run of :data:`PIECE` characters of the key or more is looked for by the key's 
 :data:`PIECE` characters of it, and its last): any run of ``2 * PIECE - 1`` holds one, and a key cut in two leaves one
 on the longer side. From each piece found, the run goes on as far as the text goes on with the key, over a line break
 (up to :data:`_BREAK_LONGEST` characters of it: whitespace, or ``\\n``, ``\\r``, ``\\t`` written as escapes, as
-``\\n`` or as JSON's ``\\u000a``, once or quoted again) when at least :data:`_BEYOND_BREAK` of the key's characters
-follow it, or all that are left: a line that merely starts with the key's next character or two is another line's
-text.
+``\\n`` or as JSON's ``\\u000a``, once or quoted again, or as a URL or HTML writes them, ``%0A``, ``<br>``,
+``&#10;``) when at least :data:`_BEYOND_BREAK` of the key's characters follow it, or all that are left: a line that
+merely starts with the key's next character or two is another line's text.
 
 A key shorter than ``2 * PIECE`` cut near its middle leaves fewer than :data:`PIECE` characters on each side: its
 halves (:func:`cut_pieces_of`) are looked for too, and a run found from one is removed only where a line break cuts
@@ -40,6 +40,15 @@ _SLASHES_MOST = 4
 #: kept the side that held no piece of it (up to 11 of its characters)
 _ESCAPED_BREAKS = ("u000a", "u000d", "u0009")
 _ESCAPED_LONGEST = len(_ESCAPED_BREAKS[0])
+#: a line break, a carriage return and a tab as a URL writes them (``%0A``: a query or a form quoted in a gateway's
+#: message) and as HTML does (``<br>``, ``&#10;``, ``&#xA;``: an error page wrapped at a column), in lower case (each
+#: compared so, in whatever case it is written). Taken for no break, a key cut by one kept the side that held no
+#: 12-character piece of it. Each starts with a character no key holds (``%``, ``<``, ``&``): none is a key's own
+_ENCODED_BREAKS = frozenset(
+    {"%0a", "%0d", "%09", "<br>", "<br/>", "<br />", "&#10;", "&#13;", "&#9;", "&#xa;", "&#xd;", "&#x9;", "&#x0a;",
+     "&#x0d;", "&#x09;"}
+)  # fmt: skip
+_ENCODED_LENGTHS = sorted({len(brk) for brk in _ENCODED_BREAKS})
 
 
 @functools.lru_cache(maxsize=256)
@@ -144,6 +153,10 @@ def _break_after(text: str, at: int) -> int:
         if text[end].isspace():
             end += 1
             continue
+        encoded = _encoded_after(text, end)
+        if encoded:
+            end += encoded
+            continue
         slashes = len(text[end : end + _SLASHES_MOST]) - len(text[end : end + _SLASHES_MOST].lstrip("\\"))
         if not slashes:
             break
@@ -163,6 +176,10 @@ def _break_before(text: str, at: int) -> int:
         if text[start - 1].isspace():
             start -= 1
             continue
+        encoded = _encoded_before(text, start)
+        if encoded:
+            start -= encoded
+            continue
         if text[start - 1] in ("n", "r", "t"):
             escape = 1
         elif text[max(0, start - _ESCAPED_LONGEST) : start].lower() in _ESCAPED_BREAKS:
@@ -175,3 +192,17 @@ def _break_before(text: str, at: int) -> int:
             break
         start -= slashes + escape
     return start
+
+
+def _encoded_after(text: str, at: int) -> int:
+    """How long the line break of :data:`_ENCODED_BREAKS` is that starts at ``at`` (0 when none does)."""
+    if text[at] not in "%<&":  # (how each of them starts)
+        return 0
+    return next((n for n in _ENCODED_LENGTHS if text[at : at + n].lower() in _ENCODED_BREAKS), 0)
+
+
+def _encoded_before(text: str, at: int) -> int:
+    """How long the line break of :data:`_ENCODED_BREAKS` is that ends at ``at`` (0 when none does)."""
+    if text[at - 1] not in ">;" and not (at >= 3 and text[at - 3] == "%"):  # (how each of them ends)
+        return 0
+    return next((n for n in _ENCODED_LENGTHS if text[max(0, at - n) : at].lower() in _ENCODED_BREAKS), 0)
