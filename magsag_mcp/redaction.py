@@ -150,7 +150,8 @@ def register_secret(value: str | None) -> None:
     """Remember a credential so that :func:`redact` removes it verbatim wherever it appears.
 
     Also without the whitespace around it: a key pasted with a trailing space or tab travels
-    trimmed (HTTP drops a header value's surrounding whitespace), and that is what a server echoes.
+    trimmed (HTTP drops a header value's surrounding whitespace), and that is what a server echoes; and escaped, as
+    JSON and URLs write it (:func:`escaped_forms`).
     A local server's published placeholder key (:data:`PLACEHOLDER_KEYS`) is no secret and is not kept.
     """
     global _LONGEST_FIRST
@@ -158,11 +159,23 @@ def register_secret(value: str | None) -> None:
         return
     if value and value.strip().lower() in PLACEHOLDER_KEYS:
         return
-    new = {c for c in ({value, value.strip()} if value else ()) if len(c) >= 6}
+    new = {form for c in ({value, value.strip()} if value else ()) if len(c) >= 6 for form in (c, *escaped_forms(c))}
     if new - _KNOWN_SECRETS:
         with _REGISTERING:
             _LONGEST_FIRST = tuple(sorted(_KNOWN_SECRETS | new, key=len, reverse=True))
             _KNOWN_SECRETS.update(new)
+
+
+def escaped_forms(secret: str) -> tuple[str, ...]:
+    """``secret`` as it is echoed escaped, when it holds ``/``, ``+`` or ``=`` (a base64 key: an Azure resource's, a
+    gateway's): in JSON with ``\\/`` (PHP's and some Java encoders write every ``/`` so), in a URL with ``%2F``,
+    ``%2B``, ``%3D`` (a query or a form a gateway quotes; hex in either case). Each is known to :func:`redact` as the
+    key is, its start and pieces too: looked for as it is only, such a key escaped stayed whole in the text."""
+    if not any(c in secret for c in "/+="):
+        return ()
+    url = secret.replace("/", "%2F").replace("+", "%2B").replace("=", "%3D")
+    lower = url.replace("%2F", "%2f").replace("%2B", "%2b").replace("%3D", "%3d")
+    return (*((secret.replace("/", "\\/"),) if "/" in secret else ()), url, lower)
 
 
 #: one registration at a time: two threads each reading a key (two services opening) each sorted the keys with its
@@ -185,7 +198,8 @@ def register_call_secret(value: str | None) -> None:
     if not value or value.strip().lower() in PLACEHOLDER_KEYS:
         return
     known = _CALL_SECRETS.get()
-    new = [c for c in dict.fromkeys((value, value.strip())) if len(c) >= 6 and c not in known]
+    forms = (form for c in dict.fromkeys((value, value.strip())) if len(c) >= 6 for form in (c, *escaped_forms(c)))
+    new = [form for form in dict.fromkeys(forms) if form not in known]
     if new:
         _CALL_SECRETS.set(tuple(sorted((*known, *new), key=len, reverse=True)))
 

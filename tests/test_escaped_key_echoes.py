@@ -1,0 +1,118 @@
+"""A known key holding ``/``, ``+`` or ``=`` (a base64 key: an Azure resource's, a gateway's) echoed escaped: in JSON
+as ``\\/`` (PHP's and some Java encoders write every ``/`` so), in a URL as ``%2F``, ``%2B``, ``%3D`` (a query or a
+form quoted in a gateway's message, hex in either case). The key was looked for only as it is: escaped, it stayed
+whole in the error, the MCP result, the ledger and the logs."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from aiohttp import web
+from mcp.client import Client
+
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.redaction import holds_secret, redact, register_call_secret, register_secret
+from tests.test_echoed_key_prefixes import CATALOG, MODELS, _body, _env, _made_up, _stored, gateway
+
+pytestmark = pytest.mark.anyio
+
+_BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+#: an Azure resource's key as base64 writes it: 44 characters, "=" at its end (drawn, so none is committed)
+KEY = _made_up("", 42, _BASE64) + "/="
+
+
+def _escaped(key: str) -> dict[str, str]:
+    """The key as each encoder writes it."""
+    url = quote(key, safe="")
+    return {
+        "json": key.replace("/", "\\/"),
+        "url": url,
+        "url-lower": url.replace("%2F", "%2f").replace("%2B", "%2b").replace("%3D", "%3d"),
+    }
+
+
+def _left(key: str, text: str) -> list[str]:
+    """Every run of 8 of the key's characters, as it is or escaped, that appears in ``text``."""
+    forms = (key, *_escaped(key).values())
+    return [form[i : i + 8] for form in forms for i in range(len(form) - 7) if form[i : i + 8] in text]
+
+
+@pytest.fixture
+async def escaping_gateway() -> AsyncIterator[dict[str, Any]]:
+    """A loopback gateway refusing every request in its vendor's error shape, its message quoting the key it was sent
+    as ``state["form"]`` writes it."""
+    state: dict[str, Any] = {"form": "json", "sent": []}
+
+    async def answer(request: web.Request) -> web.Response:
+        key = request.headers.get("api-key", "")
+        state["sent"].append(key)
+        said = f"upstream answered 401: the key {_escaped(key)[state['form']]} was refused"
+        return web.json_response(_body("azure", 401, said), status=401)
+
+    async with gateway(answer, state):
+        yield state
+
+
+@pytest.mark.parametrize("form", ["json", "url", "url-lower"])
+async def test_a_base64_key_echoed_escaped_reaches_no_result_ledger_or_log(
+    escaping_gateway: dict[str, Any], tmp_path: Path, caplog: pytest.LogCaptureFixture, form: str
+):
+    db = tmp_path / "ledger.db"
+    escaping_gateway["form"] = form
+    caplog.set_level(logging.DEBUG)
+    env = _env("azure", escaping_gateway["url"]) | {"AZURE_OPENAI_API_KEY": KEY}
+    async with Client(build_server(catalog=CATALOG, db=db, env=env)) as client:
+        result = await client.call_tool(
+            "invoke_skill",
+            {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS["azure"]}}},
+        )
+        hits = await client.call_tool("search_usage", {"pattern": "refused"})
+    assert escaping_gateway["sent"] and escaping_gateway["sent"][0] == KEY
+    said = result.content[0].text
+    assert result.is_error and "upstream answered 401: the key [REDACTED] was refused" in said, said
+    assert hits.structured_content["hits"], hits.content[0].text  # the refusal was recorded
+    for text in (said, json.dumps(result.structured_content), hits.content[0].text, caplog.text):
+        assert _left(KEY, text) == [], text
+    assert _left(KEY, _stored(db).decode("utf-8", "replace")) == []
+
+
+@pytest.mark.parametrize("form", ["json", "url", "url-lower"])
+def test_a_known_key_escaped_is_removed_whole_its_start_and_across_a_line_break(form: str):
+    key = "Zx9/Qw3+Er7=Ty1/Ui5+Op2=As6/Df4+Gh8=Jk0/"  # (each 4th character one an encoder escapes)
+    register_secret(key)
+    written = _escaped(key)[form]
+    assert redact(f"key {written} refused") == "key [REDACTED] refused"
+    assert redact(f"key {written[:14]}... refused") == "key [REDACTED]... refused"  # (its start)
+    for at in (3, 20, len(written) - 5):
+        said = redact(f"key {written[:at]}\n{written[at:]} refused")
+        assert said == "key [REDACTED] refused", (at, said)
+    assert holds_secret(f"run-{written}")  # a name holding it is refused, as one holding the key is
+
+
+def test_a_calls_own_key_escaped_is_removed_in_that_call():
+    key = "Mn2+Bv6/Cx0=Lk4+Jh8/Gf3="
+
+    def call() -> str:
+        register_call_secret(key)
+        return redact(f"gateway: key {_escaped(key)['url']} is not allowed")
+
+    assert contextvars.copy_context().run(call) == "gateway: key [REDACTED] is not allowed"
+    assert redact(f"key {_escaped(key)['url']}") == f"key {_escaped(key)['url']}"  # (the call's own: not the process's)
+
+
+def test_text_escaped_as_a_key_is_but_holding_no_known_key_is_kept():
+    register_secret("Pl5/Ok9+Ij3=Uh7/Yg1+Tf6=")
+    for text in (
+        "https://example.com/v1/files%2Fa%2Bb%3Dc?path=%2Fdata%2Fin.jsonl&model=gpt-4o",
+        '{"url": "https:\\/\\/api.example.com\\/v1\\/chat", "usage": {"total_tokens": 1200}}',
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5Erk"
+        "Jggg==",
+    ):
+        assert redact(text) == text
