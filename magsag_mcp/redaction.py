@@ -2,8 +2,8 @@
 
 A credential the process sends (an API key, a token, a proxy's password) is registered with
 :func:`register_secret` when it is read and removed verbatim wherever it appears; anything shaped like a key
-(``sk-...``, ``AIza...``, a JWT, ``Bearer ...``, a value labelled ``api_key``, ``password``, ``?token=``...) is
-removed too. :mod:`magsag_mcp.errors` re-exports these names.
+(``sk-...``, ``AIza...``, a JWT, ``Bearer ...`` (``Bearer:...``, or glued), a value labelled ``api_key``,
+``password``, ``?token=``...) is removed too. :mod:`magsag_mcp.errors` re-exports these names.
 
 What :func:`redact` returns goes out (an error's message, a ledger's record, a log line, an MCP result), always
 as UTF-8: half of a UTF-16 surrogate pair in it (``"\\ud83d"`` in a vendor's JSON error, its text cut by a
@@ -63,6 +63,19 @@ _LABEL_SEPARATOR = _QUOTE + _SPACE + r"*(?:[:=]|%3[AaDd]|\\{1,3}u003[Dd])" + _SP
 #: (the scheme's space may be missing: a gateway echoing the header without it, ``Authorization: Basicd2hv...``)
 _AUTHORIZATION = "authorization" + _LABEL_SEPARATOR + "(?:basic|bearer|token)" + _SPACE + "*"
 _BEARER_VALUE = r"[A-Za-z0-9._~+/=\-]{8,}"
+#: what comes between ``Bearer`` and its token: a space, or else (the scheme is then kept with it, as a label is) a
+#: ``:`` or ``=`` or a ``%20`` (a proxy's echo, ``Bearer:<token>``), or nothing, the token glued to it (the header
+#: echoed with its space dropped). Glued, it starts with a letter or a digit and holds a digit among its first 32
+#: characters: a word glued to the scheme is a name (``BearerTokenCredentialPolicy``, the specs' ``BearerAuthResponse``,
+#: ``bearer-auth``), where a random token all but never lacks one. Taking only a space, such a token stayed whole in
+#: the text (an ``sk-`` key glued so was removed, by its own shape).
+#: (``\s*`` first, not ``_SPACE*``: a repeated alternation tried after each "Bearer" that a word follows, "Bearer token
+#: expired", cost some 2,000 instructions each)
+_BEARER_SPACED = r"\s*(?:[:=]|%3[AaDd])" + _SPACE + "*|(?:%20)+"
+_BEARER_SEPARATOR = r"(?:\s+|" + _BEARER_SPACED + r"|(?=[A-Za-z0-9])(?=[A-Za-z._~+/=\-]{0,31}[0-9]))"
+#: the scheme and what follows it that :func:`_redacted` keeps, found in the match again: a group in the pattern for it
+#: cost some 5,000 instructions more for each 200-character text the pattern searched (counted), matching or not
+_BEARER_KEPT = re.compile("(?i:bearer)(?:" + _BEARER_SPACED + ")?")
 _LABELLED_VALUE = r"[A-Za-z0-9._~+/=%\-]{8,}"
 _JWT_SIGNATURE = r"[A-Za-z0-9_\-]{8,}"
 #: What a credential's match goes on over, glued to its end. A JWT's header, ``<key>eyJ...``: an ``sk-`` or ``AIza`` key
@@ -74,7 +87,7 @@ _JWT_SIGNATURE = r"[A-Za-z0-9_\-]{8,}"
 #: linear).
 _GLUED = (
     r"(?:\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
-    + r"|(?i:(?<=bearer))\s+" + _BEARER_VALUE
+    + r"|(?i:(?<=bearer))(?:\s+|" + _BEARER_SPACED + ")" + _BEARER_VALUE
     # (every label word ends so: a word ending so that is no label merely goes on over a credential's value)
     + r"|(?i:(?<=key)|(?<=token)|(?<=secret)|(?<=passwd)|(?<=password))" + _LABEL_SEPARATOR + _LABELLED_VALUE
     + r"|(?i:(?<=authorization)" + _AUTHORIZATION.removeprefix("authorization") + ")" + _LABELLED_VALUE
@@ -83,7 +96,7 @@ _GLUED = (
 _SECRET_PATTERNS = re.compile(
     r"(?:(?=sk-)(?:(?<![A-Za-z])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbf])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4})"
     r"|(?i:(?<=bearer)))sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
-    r"|(?i:bearer)\s+" + _BEARER_VALUE
+    r"|(?i:bearer)" + _BEARER_SEPARATOR + _BEARER_VALUE
     + r"|(?<![A-Za-z0-9_\-])(?>(?P<glued>[A-Za-z0-9_\-]*?)(?=eyJ))"
     r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
     + r"|(?P<label>(?i:(?:" + _LABEL_WORD + ")" + _LABEL_SEPARATOR + "|" + _AUTHORIZATION
@@ -96,6 +109,10 @@ def _redacted(match: re.Match[str]) -> str:
     start, end = match.span("glued")
     if start != end:  # (it holds no eyJ: no JWT, whatever else it may hold)
         return _redacted_between(match.string, start, end) + "[REDACTED]"
+    found = match.group()
+    if found[:6].lower() == "bearer" and not found[6].isspace():  # (the scheme kept: see _BEARER_SEPARATOR)
+        kept = _BEARER_KEPT.match(found)
+        return (kept[0] if kept else "") + "[REDACTED]"
     return (match["label"] or "") + "[REDACTED]"
 
 

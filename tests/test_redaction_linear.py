@@ -44,6 +44,11 @@ pieces = [
     "api_key\\\"" + "%20" * n + "%3A!",  # a label's separator escaped, with no value after it
     "Authorization%3A%20Bearer" + "%20" * n + "!",
     (KEY[:12] + "\\n") * (n // 8),  # a known key's start, cut by a line break, and again
+    "bearer" * (n // 6) + "!",  # a scheme glued to what might be a token, with no digit in it, again and again
+    "Bearer" + "%20" * n + "!",
+    "Bearer:" + " " * n + "!",
+    (KEY[:12] + "%0A") * (n // 8),  # cut by a line break a URL or HTML encodes
+    KEY[4:20] + "<br>" * n + KEY[20:],
     KEY[4:20] + " " * n + KEY[20:],  # a run of it, and a break longer than a line break
 ]
 text = " | ".join(pieces) if n else ""

@@ -210,8 +210,9 @@ def test_any_run_of_23_of_a_keys_characters_is_removed_wherever_it_starts_and_on
 
 def test_what_readme_says_a_text_can_still_show_of_a_credential_is_all_it_shows():
     """README's list of what redaction leaves: fewer than 12 of a known key's characters; a run of 12 to 22 holding
-    none of its pieces; a part of a known key shorter than 16 characters; and a credential never sent that is neither
-    shaped nor labelled as one. Each one step further is removed."""
+    none of its pieces; a part of a known key shorter than 16 characters; a credential never sent that is neither
+    shaped nor labelled as one; and the part of a token glued to Bearer glued to a credential's end. Each one step
+    further is removed."""
     key = "gwtok_z4pzkhGFSWnHslFTLuT4JkaMy5FiW4nA"
     register_secret(key)
     assert redact(f"key ...{key[-4:]} refused") == f"key ...{key[-4:]} refused"
@@ -224,3 +225,10 @@ def test_what_readme_says_a_text_can_still_show_of_a_credential_is_all_it_shows(
     unknown = "909191f2c39dc58a649ed3534e99e15c"  # (never registered: 32 hex digits)
     assert redact(f"key {unknown} refused") == f"key {unknown} refused"
     assert redact(f"api_key: {unknown} refused") == "api_key: [REDACTED] refused"
+    # a token glued to Bearer is told from a word by a digit among its first 32 characters
+    assert redact("BearerAbcdefghijKlmnopQrstu refused") == "BearerAbcdefghijKlmnopQrstu refused"
+    assert redact("Bearerabcdefgh1 refused") == "Bearer[REDACTED] refused"
+    # Bearer glued to a JWT's end and its token to Bearer: the token's part from its first "." on is kept
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLWJ5dGVz"
+    assert redact(f"{jwt}Bearerya29.a0AfH6SMBx3 refused") == "[REDACTED].a0AfH6SMBx3 refused"
+    assert redact(f"{jwt}Bearer ya29.a0AfH6SMBx3 refused") == "[REDACTED] refused"
