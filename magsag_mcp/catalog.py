@@ -27,7 +27,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .catalog_yaml import read_yaml
+from .catalog_yaml import read_yaml, variables_named
 from .errors import CatalogError, ConfigError, UnknownSkillError
 from .plurals import counted
 from .provider_defaults import read_provider_defaults
@@ -218,6 +218,15 @@ def _yaml_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".yaml", ".yml") and p.is_file())
+
+
+def catalog_variables(root: Path) -> frozenset[str]:
+    """The environment variables the catalog at ``root`` reads: those its files' ``${VAR}`` name (a routing file's
+    ``base_url``, a skill's description), which a variable nothing else reads may be (``magsag doctor``)."""
+    from .price_files import price_files
+
+    files = [path for folder in ("skills", *_CATALOG_DIRS) for path in _yaml_files(root / folder)]
+    return variables_named(files + price_files(root))
 
 
 def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]]:

@@ -6,13 +6,13 @@ from the environment, never into a credential. Problems are appended to a list, 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["read_yaml"]
+__all__ = ["read_yaml", "variables_named"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -130,3 +130,31 @@ def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
         problems.append(f"{path}: malformed YAML{where}: {said}")
         return None
     return _expand(data, env, str(path), problems)
+
+
+def variables_named(paths: Iterable[Path]) -> frozenset[str]:
+    """The variables whose ``${VAR}`` these YAML files' values hold, as :func:`read_yaml` expands them (not those of
+    a comment): a variable of the user's own that the catalog reads is read, whatever its name. A file that is not
+    YAML (its problem is listed where it is loaded) names every one written in it."""
+    names: set[str] = set()
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            data = text
+        names.update(_named_in(data))
+    return frozenset(names)
+
+
+def _named_in(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {m.group(1) for m in _VAR.finditer(value)}
+    if isinstance(value, list):
+        return set().union(*map(_named_in, value))
+    if isinstance(value, dict):
+        return set().union(*map(_named_in, value.values()))
+    return set()

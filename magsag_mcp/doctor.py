@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from .catalog import find_catalog, validate_catalog
+from .catalog import catalog_variables, find_catalog, validate_catalog
 from .errors import CatalogError, ConfigError, redact_values
 from .ledger.connection import ledger_sync_from_env
 from .providers import ProviderSet, provider_names
@@ -161,7 +161,7 @@ def report_of(
     from .ledger.copies import copy_note
 
     path = ledger.copied_from or ledger.path  # not the copy it read (see copies.py)
-    misspelt, unread = unread_variables(env)
+    misspelt, unread = unread_variables(env, catalog_variables(catalog_root))  # (its ${VAR} are read too)
     report = {
         "catalog": str(catalog_root),
         # absolute: a relative MAGSAG_DB names a file in whatever folder a process runs in (see the note)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from .errors import ConfigError, excerpt
 
@@ -105,19 +105,23 @@ READ_VARIABLES = frozenset({
 })
 
 
-def unread_variables(env: Mapping[str, str]) -> tuple[list[str], list[str]]:
+def unread_variables(env: Mapping[str, str], catalog_reads: Collection[str] = ()) -> tuple[list[str], list[str]]:
     """The ``MAGSAG_*`` variables of ``env`` that nothing reads (``magsag doctor``), as (problems, notes): one near a
     variable magsag reads is a misspelling of it, a problem (the setting it was meant for is not in effect); any
-    other is a note (another tool's, a script's own). Named, never their values: one may hold a key."""
+    other is a note (another tool's, a script's own). ``catalog_reads``: the variables the catalog's ``${VAR}`` name
+    (:func:`magsag_mcp.catalog.catalog_variables`), read too: a routing file's ``base_url`` read from a variable of
+    the user's own was told a misspelling of MAGSAG_LOCAL_LLM_BASE_URL, to be renamed, which would leave the catalog's
+    ``${VAR}`` unset. Named, never their values: one may hold a key."""
     problems, notes = [], []
-    suffixes = {name.removeprefix("MAGSAG_"): name for name in READ_VARIABLES}
+    read = READ_VARIABLES.union(name for name in catalog_reads if name.startswith("MAGSAG_"))
+    suffixes = {name.removeprefix("MAGSAG_").upper(): name for name in read}
     for name in sorted(env):
-        if name in READ_VARIABLES or not name.upper().startswith("MAGSAG_") or name.upper() == "MAGSAG_":
+        if name in read or not name.upper().startswith("MAGSAG_") or name.upper() == "MAGSAG_":
             continue
         said = f"{excerpt(name, 80)} is set, but magsag reads no such variable"
         near = difflib.get_close_matches(name.upper()[len("MAGSAG_") :], list(suffixes), n=1, cutoff=0.78)
-        if name.upper() in READ_VARIABLES or near:
-            meant = name.upper() if name.upper() in READ_VARIABLES else suffixes[near[0]]
+        if name.upper() in read or near:
+            meant = name.upper() if name.upper() in read else suffixes[near[0]]
             problems.append(f"{said}: did you mean {meant}? As set, it changes nothing: rename it to {meant}")
         else:
             notes.append(f"{said} (`magsag-mcp --help` lists those it reads): as set, it changes nothing")

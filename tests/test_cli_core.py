@@ -204,6 +204,46 @@ def test_doctor_notes_a_magsag_variable_it_does_not_read_and_takes_every_one_it_
     assert read <= READ_VARIABLES, sorted(read - READ_VARIABLES)
 
 
+def _catalog_reading_magsag_variables(tmp_path: Path) -> Path:
+    """The shipped catalog, its pii route's local server and a skill's description read from MAGSAG_* variables of
+    the user's own (``${VAR}`` in a catalog file is expanded from the environment)."""
+    import shutil
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog, ignore=shutil.ignore_patterns("__pycache__"))
+    routing = catalog / "routing" / "default.yaml"
+    routing.write_text(
+        routing.read_text().replace(
+            "chain: [local:llama3.1:70b]",
+            'chain: [{provider: local, model: "llama3.1:70b", base_url: "${MAGSAG_LOCAL_BASE_URL}"}]',
+        )
+    )
+    skill = catalog / "skills" / "summarization.yaml"
+    skill.write_text(skill.read_text().replace("in a few sentences.", "in a few sentences, for ${MAGSAG_TEAM:-us}."))
+    assert "${MAGSAG_LOCAL_BASE_URL}" in routing.read_text() and "${MAGSAG_TEAM" in skill.read_text()
+    return catalog
+
+
+def test_doctor_takes_a_magsag_variable_the_catalog_reads_for_one_that_is_read(cli_env, capsys, monkeypatch):
+    # routing's base_url: ${MAGSAG_LOCAL_BASE_URL} sends the pii route's calls where it says: doctor called it a
+    # misspelling of MAGSAG_LOCAL_LLM_BASE_URL that "changes nothing" and exited 1, and renaming it, as told, left
+    # the catalog's ${MAGSAG_LOCAL_BASE_URL} unset; MAGSAG_TEAM, which a skill reads, was noted as read by nothing
+    monkeypatch.setenv("MAGSAG_CATALOG", str(_catalog_reading_magsag_variables(cli_env)))
+    monkeypatch.setenv("MAGSAG_LOCAL_BASE_URL", "http://127.0.0.1:11434")
+    monkeypatch.setenv("MAGSAG_TEAM", "blue")
+    monkeypatch.setenv("MAGSAG_TEAMS", "blue")  # near the one the catalog reads: a misspelling of it
+    assert main(["doctor", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert not any("MAGSAG_LOCAL_BASE_URL" in p or "MAGSAG_TEAM " in p for p in report["problems"]), report
+    assert not any("MAGSAG_LOCAL_BASE_URL" in n or "MAGSAG_TEAM " in n for n in report["notes"]), report
+    assert [p for p in report["problems"] if "MAGSAG_" in p] == [
+        "MAGSAG_TEAMS is set, but magsag reads no such variable: did you mean MAGSAG_TEAM? As set, it changes "
+        "nothing: rename it to MAGSAG_TEAM"
+    ], report["problems"]
+    monkeypatch.delenv("MAGSAG_TEAMS")
+    assert main(["doctor", "--json"]) == 0
+
+
 def test_doctor_reports_a_model_the_provider_override_contradicts(cli_env, capsys, monkeypatch):
     monkeypatch.setenv("MAGSAG_PROVIDER", "anthropic")
     monkeypatch.setenv("MAGSAG_MODEL", "openai:gpt-4o")

@@ -94,3 +94,29 @@ async def test_the_server_warns_of_a_misspelt_magsag_variable_in_its_clients_con
         for w in warnings
     ), warnings
     assert not any("MAGSAG_TEAM" in w for w in warnings), warnings  # near none: no warning, `magsag doctor` notes it
+
+
+async def test_the_server_warns_of_no_magsag_variable_its_catalog_reads(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+):
+    """A catalog's ``${MAGSAG_LOCAL_BASE_URL}`` is read: the server warned it a misspelling of
+    MAGSAG_LOCAL_LLM_BASE_URL that changes nothing, to be renamed (which would leave the catalog's unset)."""
+    import shutil
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog, ignore=shutil.ignore_patterns("__pycache__"))
+    routing = catalog / "routing" / "default.yaml"
+    routing.write_text(
+        routing.read_text().replace(
+            "chain: [local:llama3.1:70b]",
+            'chain: [{provider: local, model: "llama3.1:70b", base_url: "${MAGSAG_LOCAL_BASE_URL}"}]',
+        )
+    )
+    env = {"MAGSAG_PROVIDER": "fake", "MAGSAG_LOCAL_BASE_URL": "http://127.0.0.1:11434", "MAGSAG_MODLE": "fake:echo"}
+    state = ServerState(catalog=catalog, db=tmp_path / "l.db", env=env)
+    with caplog.at_level("INFO", logger="magsag_mcp.mcp"):
+        await state.service()
+        await state.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert not any("MAGSAG_LOCAL_BASE_URL" in w for w in warnings), warnings
+    assert any(w.startswith("MAGSAG_MODLE is set") for w in warnings), warnings  # a misspelling still is one

@@ -88,10 +88,12 @@ class ServerState:
                 relative = relative_ledger_note(path, service.env)
                 if relative is not None:  # this server's folder is its client's choice
                     logger.warning("%s", relative)
+                from ..catalog import catalog_variables
                 from ..settings import unread_variables
 
-                # a client's configuration is where its env is written: a misspelt setting there changes nothing
-                for misspelt in unread_variables(service.env)[0]:
+                # a client's configuration is where its env is written: a misspelt setting there changes nothing (one
+                # the catalog's ${VAR} names is read)
+                for misspelt in unread_variables(service.env, catalog_variables(service.catalog.root))[0]:
                     logger.warning("%s", misspelt)
         return self._service
 
