@@ -145,6 +145,39 @@ async def test_a_skill_input_field_that_looks_like_an_argument_is_still_pointed_
     assert "unknown argument 'text' (did you mean 'context'?)" in text, text
 
 
+async def test_a_skill_field_named_as_a_setting_is_not_sent_to_the_setting_alone(tmp_path):
+    # a skill of the user's whose fields are a conversation's `messages` and a customer's `tier`, written beside
+    # payload, were told "it goes in model_config" / "it goes in context": there `messages` is the call's further
+    # turns after the skill's prompt, and `tier` a cost tier of the routing, another call than the one meant
+    import shutil
+    from pathlib import Path
+
+    from magsag_mcp.mcp_server import build_server
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(
+        Path(__file__).resolve().parent.parent / "catalog", catalog, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (catalog / "skills" / "chat-summary.yaml").write_text(
+        "id: skill.chat-summary\ndescription: Summarise a support conversation.\ntask_type: summarization\n"
+        "prompt:\n  user: |\n    Summarise this conversation with a {tier} customer:\n\n    {messages}\n"
+    )
+    server = build_server(catalog=catalog, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    async with Client(server) as client:
+        for tool in ("invoke_skill", "explain_route"):
+            for key, home in (("messages", "model_config"), ("tier", "context")):
+                text = await error_text(client, tool, {"skill_id": "skill.chat-summary", "payload": {}, key: "x"})
+                problem = text.split(f". {tool} takes:")[0]
+                assert f'a skill\'s input field goes in payload: {{"payload": {{"{key}": ...}}}}' in problem, text
+                assert f'{{"{home}": {{"{key}": ...}}}}' in problem, text  # what the setting is, said as such
+                assert problem.index('"payload"') < problem.index(f'"{home}"'), text
+        # a setting no field of the skill is named for still goes where it goes, alone
+        text = await error_text(
+            client, "invoke_skill", {"skill_id": "skill.chat-summary", "payload": {}, "system": "x"}
+        )
+        assert 'unknown argument \'system\' (it goes in model_config: {"model_config": {"system": ...}})' in text, text
+
+
 async def test_a_misspelt_key_in_a_fallback_target_object_gets_the_key_meant(client: Client):
     # was "model_config.fallbacks.0: expected a string, got an object; missing required argument ...;
     # unknown argument 'model_config.fallbacks.0.modle' (nothing is accepted here)": the index hid the

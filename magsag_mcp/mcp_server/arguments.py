@@ -86,12 +86,16 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
         close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
         # what the model says a key it does not take means (a JSON Schema keyword where a schema's wrapper is)
         own = getattr(model, "unknown_key_hint", lambda _: None)(loc[-1]) if model is not None else None
-        if home:  # a filter beside filters, a setting beside model_config: where it goes
-            hint = f'it goes in {home}: {{"{home}": {{"{loc[-1]}": ...}}}}'
-        elif len(loc) == 1 and loc[0] in skill_fields:
+        if len(loc) == 1 and loc[0] in skill_fields:
             # the named skill's own field, however near an argument's name it is: summarization's text was told
-            # "did you mean 'context'?", and extraction's fields "did you mean 'payload'?"
+            # "did you mean 'context'?", and extraction's fields "did you mean 'payload'?". One named as a setting
+            # too (a conversation's messages, a customer's tier) was told only the setting's place, where it is
+            # another thing (model_config's further turns, a routing tier): both are said, the skill's first
             hint = payload_field(loc[0])
+            if home:
+                hint += f'; {home}\'s own {loc[0]} goes in {home}: {{"{home}": {{"{loc[0]}": ...}}}}'
+        elif home:  # a filter beside filters, a setting beside model_config: where it goes
+            hint = f'it goes in {home}: {{"{home}": {{"{loc[-1]}": ...}}}}'
         elif own:
             hint = own
         elif outer is not None and _field(outer, loc[-1]) is not None:  # limit inside filters
