@@ -243,11 +243,12 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
             "policies/); "
             + (f"copy the bundled catalog into it, keeping your files ({fix})" if fix else "add its skills")
         )
-    unloaded_skills: list[Path] = []  # skill files that failed: an agent's unknown skill may be one of theirs
+    # skill files that failed, each with the id it declares if it can be read: an agent's unknown skill may be theirs
+    unloaded_skills: dict[Path, str | None] = {}
     for path in _yaml_files(root / "skills"):
         skill = _entry(path, Skill, env, problems, "a skill needs id, description, task_type and prompt")
         if skill is None:
-            unloaded_skills.append(path)
+            unloaded_skills[path] = _declared_id(path, env)
             continue
         if skill.id in skills:
             problems.append(f"{path}: skill id {skill.id!r} is also defined in {skill_files[skill.id]}")
@@ -367,11 +368,21 @@ def _tier_hint(name: str, tiers: Mapping[str, Any]) -> str:
     return f"{hint}; the tiers defined in routing: {', '.join(sorted(tiers))}"
 
 
-def _file_named_for(skill_id: str, files: list[Path]) -> Path | None:
-    """The one of ``files`` named for skill ``skill_id`` (``skills/analysis.yaml`` or ``skills/skill.analysis.yaml``
-    for ``skill.analysis``), if one is."""
+def _file_named_for(skill_id: str, files: Mapping[Path, str | None]) -> Path | None:
+    """The one of ``files`` (each with the id it declares) that holds skill ``skill_id``: the one declaring it (a
+    file of any name, ``skills/summaries.yaml``), else one named for it (``skills/analysis.yaml`` or
+    ``skills/skill.analysis.yaml`` for ``skill.analysis``: malformed YAML declares nothing), if one is."""
     names = {skill_id.lower(), skill_id.lower().removeprefix("skill.")}
-    return next((f for f in files if f.stem.lower() in names), None)
+    declaring = (f for f, declared in files.items() if declared == skill_id)
+    return next(declaring, None) or next((f for f in files if f.stem.lower() in names), None)
+
+
+def _declared_id(path: Path, env: Mapping[str, str]) -> str | None:
+    """The ``id`` a skill file that could not be loaded declares, if it is YAML with one (its problems are listed
+    where it was loaded)."""
+    data = read_yaml(path, env, [])
+    declared = data.get("id") if isinstance(data, dict) else None
+    return declared if isinstance(declared, str) else None
 
 
 def _unknown_skill_fix(skill_id: str, skills: Mapping[str, Skill]) -> str:

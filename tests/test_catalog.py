@@ -628,6 +628,24 @@ def test_an_agent_naming_a_skill_whose_file_cannot_be_loaded_is_told_that_file(m
     assert any(p.startswith(f"{agent}: agent 'a' uses unknown skill 'skill.ech'") for p in problems), problems
 
 
+def test_an_agent_naming_a_skill_whose_file_of_another_name_cannot_be_loaded_is_told_that_file(mini: Path):
+    # skills/summaries.yaml holds skill.sum with a max_tokens that is no number: its id is written there, but only a
+    # file named for the skill was looked for, and the agent was told to name another skill "or add the skill"
+    broken = write(
+        mini, "skills/summaries.yaml", "id: skill.sum\ndescription: d\ntask_type: sum\nprompt:\n  user: '{text}'\n"
+        "max_tokens: lots\n"
+    )
+    agent = write(mini, "agents/a.yaml", "id: a\nkind: sag\nentrypoint: a:run\nskills: [skill.sum]\n")
+    write(mini, "agents/a.py", "def run(payload, registry=None):\n    return {}\n")
+    problems = validate_catalog(mini, env={})
+    assert any(p.startswith(f"{broken}: max_tokens") for p in problems), problems
+    assert (
+        f"{agent}: agent 'a' uses skill 'skill.sum', which no skill file that loaded defines: it is most likely the "
+        f"one in {broken}, which could not be loaded (its problem is listed): fix that file"
+    ) in problems, problems
+    assert not any("unknown skill 'skill.sum'" in p for p in problems), problems
+
+
 def test_a_template_field_the_input_schema_does_not_declare_is_a_problem(mini: Path):
     write(
         mini,
