@@ -178,6 +178,36 @@ async def test_a_skill_field_named_as_a_setting_is_not_sent_to_the_setting_alone
         assert 'unknown argument \'system\' (it goes in model_config: {"model_config": {"system": ...}})' in text, text
 
 
+async def test_a_skill_field_named_as_an_argument_refused_as_that_argument_is_pointed_into_payload(tmp_path):
+    # a question-answering skill reads `context` (the passage to answer from): written beside payload, a string was
+    # refused as the call's context, told to "write an object of the call's context: preferred_model, tier,
+    # data_class", and that object sends the skill nothing; the skill's field goes in payload
+    import shutil
+    from pathlib import Path
+
+    from magsag_mcp.mcp_server import build_server
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(
+        Path(__file__).resolve().parent.parent / "catalog", catalog, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (catalog / "skills" / "qa.yaml").write_text(
+        "id: skill.qa\ndescription: Answer from a passage.\ntask_type: summarization\n"
+        "prompt:\n  user: |\n    Passage: {context}\n\n    Question: {question}\n"
+    )
+    server = build_server(catalog=catalog, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    async with Client(server) as client:
+        for tool in ("invoke_skill", "explain_route"):
+            for value in ("The printer is on floor 3.", ["a passage"], {"passage": "The printer is on floor 3."}):
+                arguments = {"skill_id": "skill.qa", "payload": {"question": "where?"}, "context": value}
+                text = await error_text(client, tool, arguments)
+                assert '{"payload": {"context": ...}}' in text.split(f". {tool} takes:")[0], text
+        # another skill's call is told the argument alone
+        arguments = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "context": "background"}
+        text = await error_text(client, "invoke_skill", arguments)
+        assert "context: expected an object, got a string" in text and '"payload"' not in text, text
+
+
 async def test_a_misspelt_key_in_a_fallback_target_object_gets_the_key_meant(client: Client):
     # was "model_config.fallbacks.0: expected a string, got an object; missing required argument ...;
     # unknown argument 'model_config.fallbacks.0.modle' (nothing is accepted here)": the index hid the

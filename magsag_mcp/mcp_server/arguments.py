@@ -65,7 +65,10 @@ def explain(tool: str, exc: ValidationError, args: type[BaseModel], skill_fields
         if all(_expected(e) for e in by_place[loc]):
             del by_place[loc]
     places = list(by_place.items())
-    problems = [_problem(args, list(loc), errs, skill_fields) for loc, errs in places[:8]]  # only those shown
+    problems = [  # only those shown
+        _problem(args, list(loc), errs, skill_fields) + _as_skill_field(args, list(loc), errs, skill_fields)
+        for loc, errs in places[:8]
+    ]
     if len(places) > 8:
         problems.append(f"and {len(places) - 8} more")
     accepted = ", ".join(_names(args))
@@ -127,6 +130,14 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
     if model is not None and (hint := getattr(model, "pattern_hint", lambda *_: None)(loc[-1], err.get("input"))):
         said += f": {hint}"  # the value that fits, when what was written says which
     return said
+
+
+def _as_skill_field(args: type[BaseModel], loc: list[str], errs: list[Any], skill_fields: Collection[str]) -> str:
+    """Where an argument (``context``) refused as written is also the named skill's input field (a passage to answer
+    from): that field goes in payload. The argument's own fix alone sent the skill nothing."""
+    if not loc or loc[0] not in skill_fields or _field(args, loc[0]) is None or errs[0]["type"] == "missing":
+        return ""  # (an unknown argument that is a skill's field is told so by _problem)
+    return f"; or, as the skill's input field, it goes in payload: {{\"payload\": {{\"{loc[0]}\": ...}}}}"
 
 
 _RANGE_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
