@@ -123,3 +123,17 @@ async def test_the_tools_a_client_lists_say_the_servers_agent_is_the_calls(tmp_p
     async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)) as c:  # the stored schemas
         tools = {t.name: t.input_schema["properties"] for t in (await c.list_tools()).tools}
         assert "desk" not in tools["invoke_skill"]["agent"]["description"]
+
+
+async def test_check_budget_naming_the_servers_own_agent_before_its_first_call_has_no_misspelling_note(tmp_path: Path):
+    # the server tells a client naming another agent to "give 'desk'": check_budget(agent="desk") on a new server
+    # then answered "no run in this ledger was recorded for agent 'desk'", the note of a misspelt agent, where
+    # check_budget({}) (the same agent) said nothing
+    catalog = limits_catalog(tmp_path, "0.2")
+    async with Client(build_server(catalog=catalog, db=tmp_path / "l.db", env=ENV, agent="desk")) as c:
+        left_out = (await c.call_tool("check_budget", {})).structured_content
+        named = (await c.call_tool("check_budget", {"agent": "desk"})).structured_content
+        assert named["notes"] == [] and named == left_out
+        # another run id named is still told no run has it
+        unknown = (await c.call_tool("check_budget", {"agent": "desk", "run_id": "r-none"})).structured_content
+        assert [n.split(",")[0] for n in unknown["notes"]] == ["no run in this ledger has the id 'r-none'"]

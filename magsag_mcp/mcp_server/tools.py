@@ -217,12 +217,14 @@ class MagsagTools:
             )
             # an agent or run id the call named and no run has: the one it nearly names, as summarize_usage's notes
             # (and `magsag budget`) say it; the whole daily limit left for 'my-mga' said nothing of a misspelling.
-            # Not the server's own agent, which a new server's first check reads before any call of it.
+            # Not the server's own agent, which a new server's first check reads before any call of it, left out or
+            # named (as the server's refusal of another agent tells its client to name it)
+            named = agent if agent and agent != self.state.agent else None
             unknown_agent, unknown_run = status.get("agent_recorded") is False, status.get("run_recorded") is False
-            if not (unknown_agent and agent) and not unknown_run:
+            if not (unknown_agent and named) and not unknown_run:
                 return status
             try:  # (a name check_budget looks up but no filter takes, an older ledger's: no note, the answer stands)
-                filters = _usage_filters(M.UsageFiltersArg(agent=agent or None, run_id=run_id or None))
+                filters = _usage_filters(M.UsageFiltersArg(agent=named, run_id=run_id or None))
             except MagsagError:
                 return status
             said = await svc.ledger.filter_notes(filters, agent=not unknown_agent, run=not unknown_run, names=True)
