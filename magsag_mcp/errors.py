@@ -70,7 +70,7 @@ message is built from a provider's body.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 # re-exported: every module imports them from here
 from .redaction import PLACEHOLDER_KEYS as PLACEHOLDER_KEYS
@@ -267,6 +267,35 @@ class ProviderError(MagsagError):
         self.attempts: list[Any] = []
         #: tokens the vendor billed although the attempt failed (an answer that could not be used)
         self.usage: Any = None
+
+    @classmethod
+    def of(
+        cls,
+        message: str,
+        provider: str | None,
+        model: str | None,
+        status: int | None,
+        retry_after: float | None,
+        details: dict[str, Any],
+    ) -> Self:
+        """``cls(message, provider=provider, model=model, status=status, retry_after=retry_after, **details)``, the
+        same instance, made by the converter of every HTTP error (``providers/http_errors.error_for``) without the
+        keywords' round trip: a class called with keywords packs them into a dict for ``type.__call__``, unpacks it
+        for ``__init__`` and packs the extra ones again (``**details``), a detail's name compared with each parameter's
+        on the way: some 4,700 instructions of a failed attempt's 68,000. A class with an ``__init__`` of its own
+        (``timeout_s``) is called as usual."""
+        if cls.__init__ is not ProviderError.__init__:
+            return cls(message, provider=provider, model=model, status=status, retry_after=retry_after, **details)
+        exc = cls.__new__(cls)
+        exc._fill(message, details)  # (the fields below in __init__'s order: vars() and pickling see the same)
+        exc.provider = provider
+        exc.model = model
+        exc.status = status
+        exc.retry_after = retry_after
+        exc.maybe_billed = False
+        exc.attempts = []
+        exc.usage = None
+        return exc
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()

@@ -360,58 +360,59 @@ def error_for(
     rid = request_id(headers)
     status_text = f"HTTP {status} (request id {rid})" if rid else f"HTTP {status}"
     text = f"{provider}:{model}: {status_text}: {message}" if message else f"{provider}:{model}: {status_text}"
-    kw: dict[str, Any] = {"provider": provider, "model": model, "status": status, "code": code}
+    # (made with ProviderError.of: the same error its class's keywords make, without their round trip)
+    details: dict[str, Any] = {"code": code}
     if rid:
-        kw["request_id"] = rid
+        details["request_id"] = rid
     code_l = (code or "").lower()
     lowered = message.lower()
     msg_l = _without_links(lowered)
     if status == 429 or code_l in ("rate_limit_exceeded", "rate_limit_error", "resource_exhausted"):
         if _too_large(message, lowered):
             # the request alone is over the limit: no wait lets it through, and each try spends a request
-            return QuotaExhaustedError(f"{text}; {_TOO_LARGE_FIX}", **kw)
+            return QuotaExhaustedError.of(f"{text}; {_TOO_LARGE_FIX}", provider, model, status, None, details)
         wait = parse_retry_after(headers)
         if wait is None:
             wait = wait_in_message(message)
         if wait is None:
             wait = rate_limit_reset(headers)
         if _mentions(_QUOTA, code_l, msg_l):
-            return QuotaExhaustedError(text, retry_after=wait, **kw)
+            return QuotaExhaustedError.of(text, provider, model, status, wait, details)
         if wait is not None and wait > LONG_WAIT_SECONDS:
-            return long_wait(QuotaExhaustedError(text, retry_after=wait, **kw))
-        return RateLimitError(text, retry_after=wait, **kw)
+            return long_wait(QuotaExhaustedError.of(text, provider, model, status, wait, details))
+        return RateLimitError.of(text, provider, model, status, wait, details)
     # (one text for both: no hint holds a line break, so one found in it is in the code or in the message)
     if status == 413 or _says_too_long(f"{code_l}\n{msg_l}"):
-        return ContextTooLongError(text, **kw)
+        return ContextTooLongError.of(text, provider, model, status, None, details)
     # OpenAI's invalid_prompt ("your prompt was flagged as potentially violating our usage policy") and
     # bio_policy are its safety system refusing the prompt: another vendor may serve it
     if _says_filtered(code_l) or code_l in _POLICY_CODES:
-        return ContentFilteredError(text, **kw)
+        return ContentFilteredError.of(text, provider, model, status, None, details)
     by_status = _BY_STATUS.get(status)
     if by_status is not None:
         if by_status.retryable:
-            return by_status(text, retry_after=parse_retry_after(headers), **kw)
-        return by_status(text, **kw)
+            return by_status.of(text, provider, model, status, parse_retry_after(headers), details)
+        return by_status.of(text, provider, model, status, None, details)
     if status in (400, 422):
         if code_l == "model_not_found" or _MODEL_UNKNOWN.search(message) or _NO_MODEL_LOADED.search(message):
-            return ModelNotFoundError(text, **kw)
+            return ModelNotFoundError.of(text, provider, model, status, None, details)
         if target_cannot(message, model):
             # not our input: this target lacks the feature, so the next one may serve the call
-            return UnsupportedFeatureError(text, **kw)
+            return UnsupportedFeatureError.of(text, provider, model, status, None, details)
         # The API found the request itself invalid: every target would refuse it alike, so the
         # cascade stops here rather than spend the call repeating it.
-        return BadRequestError(text, **kw)
+        return BadRequestError.of(text, provider, model, status, None, details)
     if status >= 500 and _too_big_for_memory(message, lowered):
         # Ollama's 500 for a model larger than the machine's free memory: sent again, it is refused again, and the
         # next target is the one that may serve the call
-        return ModelNotFoundError(f"{text}; {_TOO_BIG_FIX}", **kw)
+        return ModelNotFoundError.of(f"{text}; {_TOO_BIG_FIX}", provider, model, status, None, details)
     if status in (503, 529) or "overloaded" in code_l:
-        return OverloadedError(text, retry_after=parse_retry_after(headers), **kw)
+        return OverloadedError.of(text, provider, model, status, parse_retry_after(headers), details)
     if status >= 500:
-        return ServerError(text, retry_after=parse_retry_after(headers), **kw)
+        return ServerError.of(text, provider, model, status, parse_retry_after(headers), details)
     # Any other status (a gateway's 405 or 410, nginx's 499, ...) says nothing against our input:
     # this target cannot serve the call, another one may.
-    return UnexpectedStatusError(text, **kw)
+    return UnexpectedStatusError.of(text, provider, model, status, None, details)
 
 
 def obey_should_retry(exc: ProviderError, headers: Mapping[str, str]) -> None:

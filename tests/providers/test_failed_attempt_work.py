@@ -12,6 +12,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from magsag_mcp import errors
 from magsag_mcp.errors import (
     MagsagError,
+    ProviderError,
     ProviderTimeoutError,
     RateLimitError,
     ServerError,
@@ -168,3 +169,75 @@ def test_a_provider_error_holds_what_it_held(monkeypatch):
     assert vars(plain) == {"message": "bad [REDACTED]", "details": {"code": "[REDACTED]"}}
     combined = errors.AllTargetsFailed.build("every target failed", attempts=[], last_error=RateLimitError("x"))
     assert isinstance(combined, RateLimitError) and combined.message == "every target failed"
+
+
+def _every_provider_error_class() -> list[type[ProviderError]]:
+    found, todo = [], [ProviderError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return [cls for cls in found if not cls.__name__.startswith("AllTargetsFailed[")]
+
+
+@pytest.mark.parametrize("cls", _every_provider_error_class(), ids=lambda cls: cls.__name__)
+def test_an_error_made_with_of_is_the_one_its_keywords_make(cls):
+    """``cls.of`` (how error_for makes every HTTP error) holds what ``cls(...)`` with the same keywords holds: every
+    field in the instance's dict, in its order, the message and each detail redacted, its args, and what pickling
+    sends back; a class with an ``__init__`` of its own (ProviderTimeoutError's ``timeout_s``) is called as one."""
+    import pickle
+
+    key = "sk-perf40-known-" + "q" * 30
+    register_secret(key)
+    for message, retry_after, details in (
+        (f"openai:gpt-4o: HTTP 500: planned failure {key}", None, {"code": "server_error"}),
+        ("azure:gpt-4o: HTTP 429 (request id r-1): slow down", 2.5, {"code": None, "request_id": f"r-1 {key}"}),
+        ("", 0.0, {}),
+        ("x", None, {"code": f"Bearer {key}", "nested": {"a": [key, 1]}}),
+    ):
+        given = dict(details)
+        made = cls.of(message, "openai", "gpt-4o", 500, retry_after, details)
+        called = cls(message, provider="openai", model="gpt-4o", status=500, retry_after=retry_after, **details)
+        assert type(made) is cls and list(vars(made).items()) == list(vars(called).items())
+        assert list(made.details) == list(given) and details == given  # (its order kept, the dict given untouched)
+        assert made.args == called.args == (made.message,) and key not in repr(vars(made))
+        assert made.details is not details and made.attempts is not called.attempts
+        again = pickle.loads(pickle.dumps(made))
+        assert type(again) is cls and vars(again) == vars(made) and again.args == made.args
+        assert made.to_dict() == called.to_dict() and str(made) == str(called)
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "code", "cls"),
+    [
+        (500, "planned failure", None, "ServerError"),
+        (503, "busy", None, "OverloadedError"),
+        (429, "slow down", "rate_limit_exceeded", "RateLimitError"),
+        (429, "You exceeded your current quota", "insufficient_quota", "QuotaExhaustedError"),
+        (400, "bad", "invalid_request_error", "BadRequestError"),
+        (404, "no such model", None, "ModelNotFoundError"),
+        (401, "bad key", None, "AuthenticationError"),
+        (413, "too big", None, "ContextTooLongError"),
+        (418, "teapot", None, "UnexpectedStatusError"),
+    ],
+)
+def test_error_for_makes_its_errors_without_the_keyword_round_trip(monkeypatch, status, message, code, cls):
+    """error_for's errors are made with ``of``: ProviderError.__init__ is not called for them (a class with an
+    ``__init__`` of its own still is: see above), and they say what they said."""
+    headers = CIMultiDictProxy(CIMultiDict({"x-request-id": "req-9"}))
+    before = http_errors.error_for(status, message, headers=headers, provider="openai", model="gpt-4o", code=code)
+
+    def called(self, *args, **kwargs):
+        raise AssertionError("ProviderError.__init__ called")
+
+    monkeypatch.setattr(ProviderError, "__init__", called)
+    exc = http_errors.error_for(status, message, headers=headers, provider="openai", model="gpt-4o", code=code)
+    assert type(exc).__name__ == cls and type(exc) is type(before) and vars(exc) == vars(before)
+    assert exc.message.startswith(f"openai:gpt-4o: HTTP {status} (request id req-9): {message}")
+    assert exc.details == {"code": code, "request_id": "req-9"} and exc.status == status
+
+
+def test_a_gateway_timeout_is_still_made_by_its_own_init():
+    """ProviderTimeoutError has an ``__init__`` of its own: ``of`` calls it, and the error has its ``timeout_s``."""
+    exc = http_errors.error_for(504, "upstream timed out", headers={}, provider="openai", model="gpt-4o")
+    assert type(exc) is ProviderTimeoutError and exc.timeout_s is None and exc.details == {"code": None}
