@@ -116,3 +116,22 @@ def test_text_escaped_as_a_key_is_but_holding_no_known_key_is_kept():
         "Jggg==",
     ):
         assert redact(text) == text
+
+
+@pytest.mark.parametrize("case", ["upper", "lower"])
+def test_a_key_quoted_as_pythons_quote_writes_it_slash_kept_is_removed_across_a_line_break(case: str):
+    # Python's quote() keeps "/" (its default safe="/", as a URL's path and query may hold it) and escapes "+" and
+    # "=": a Python gateway quoting the URL it was asked writes a base64 key so, neither as it is nor as every escape
+    # writes it. Cut by a line break before its 12th character, no 12-character piece of any form registered was on
+    # either side, and the whole key stayed in the text
+    key = "StTmQLddqLX3a0Eq2/sXPF+G=="
+    register_secret(key)
+    written = quote(key)
+    assert "/" in written and "%2B" in written  # (the form this is about)
+    if case == "lower":
+        written = written.replace("%2B", "%2b").replace("%3D", "%3d")
+    assert redact(f"key {written} refused") == "key [REDACTED] refused"
+    for at in (3, 9, 14, len(written) - 8):
+        for brk in ("\n", "\\n", "%0A", "<br>"):
+            said = redact(f"key {written[:at]}{brk}{written[at:]} refused")
+            assert said == "key [REDACTED] refused", (at, brk, said)
