@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from aiohttp import web
 from mcp.client import Client
 
+from magsag_mcp.key_pieces import pieces_of
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import holds_secret, redact, register_call_secret, register_secret
 from tests.test_echoed_key_prefixes import CATALOG, MODELS, _body, _env, _made_up, _stored, gateway
@@ -135,3 +137,44 @@ def test_a_key_quoted_as_pythons_quote_writes_it_slash_kept_is_removed_across_a_
         for brk in ("\n", "\\n", "%0A", "<br>"):
             said = redact(f"key {written[:at]}{brk}{written[at:]} refused")
             assert said == "key [REDACTED] refused", (at, brk, said)
+
+
+class _CountedText(str):
+    """A text that counts the look-ups made in it (``piece in text``): redact() looks each known key's pieces up in
+    the text it was given."""
+
+    lookups = 0
+
+    def __contains__(self, part: object) -> bool:
+        type(self).lookups += 1
+        return super().__contains__(part)
+
+
+def test_escaped_forms_are_not_looked_up_in_a_text_holding_no_escape():
+    # each base64 key is known in five escaped forms besides itself: their pieces, all looked up in every text, made
+    # each redaction several times as long (20 such keys: ~15 us a text became ~60-90 us). A form with a % or a \ can
+    # find nothing in a text holding neither that its key's own pieces do not (a run of 23 of its characters holds
+    # one of them), so it is looked up only where the text holds its escape
+    rng = random.Random(43)
+    keys = ["".join(rng.choice(_BASE64) for _ in range(86)) + "==" for _ in range(20)]
+    plain = "HTTP 401 from upstream: the request was refused by the gateway, try again later"
+    _CountedText.lookups = 0
+    assert redact(_CountedText(plain)) == plain
+    before = _CountedText.lookups  # (the keys other tests of this process registered)
+    for key in keys:
+        register_secret(key)
+    own_lookups = sum(len(pieces_of(key)) for key in keys)  # (every key's pieces, at most, each once)
+    _CountedText.lookups = 0
+    assert redact(_CountedText(plain)) == plain
+    assert _CountedText.lookups - before <= own_lookups, (_CountedText.lookups, before, own_lookups)
+    # where the text holds an escape, the forms written with it are looked for (and the key so written removed)
+    for key in keys[:3]:
+        written = quote(key, safe="")
+        assert redact(_CountedText(f"gateway: {written} refused")) == "gateway: [REDACTED] refused"
+        in_json = _escaped(key)["json"]
+        assert redact(_CountedText(f'{{"k": "{in_json}"}}')) == '{"k": "[REDACTED]"}'
+    # and the key as it is, where neither escape is: whole, its start, and cut by a line break
+    key = keys[0]
+    assert redact(_CountedText(f"key {key} refused")) == "key [REDACTED] refused"
+    assert redact(_CountedText(f"key {key[:20]}... refused")) == "key [REDACTED]... refused"
+    assert redact(_CountedText(f"key {key[:30]}\n{key[30:]} refused")) == "key [REDACTED] refused"
