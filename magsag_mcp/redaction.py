@@ -298,13 +298,10 @@ def _longest_first(known: tuple[str, ...], call: tuple[str, ...]) -> tuple[str, 
 
 @functools.lru_cache(maxsize=64)
 def _lookups(keys: tuple[str, ...], percent: bool, backslash: bool) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """:func:`~magsag_mcp.key_pieces.piece_table` of ``keys`` less the keys holding a ``%`` when the text holds none
-    (``percent`` false), and those holding a ``\\`` when it holds none (``backslash`` false): a key's escaped forms
-    (:func:`escaped_forms`), or a proxy's password as its URL writes it, whose decoded form is known too. What such a
-    form's pieces could find in a text with no escape in it is the key's own characters, which the key's pieces find
-    (a run of 23 of them holds one) or which are a run the README lists as kept. Looked for in every text (most hold
-    neither), each base64 key's five escaped forms made a redaction some four times as long with 20 such keys known
-    (counted: 50 us and more against 13)."""
+    """:func:`~magsag_mcp.key_pieces.piece_table` of ``keys`` less those holding a ``%`` (a ``\\``) when the text holds
+    none: escaped forms (:func:`escaped_forms`; a proxy password's URL form, decoded known too), whose pieces could
+    find there only runs of the key that its own pieces find (23 hold one) or README lists as kept. Looked up in every
+    text, they made a redaction some four times as long with 20 base64 keys known (counted)."""
     if percent and backslash:
         return piece_table(keys, PREFIX_KEY_MIN)
     return piece_table(
