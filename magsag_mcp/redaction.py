@@ -445,7 +445,7 @@ def _may_hold_key(text: str, known: tuple[str, ...]) -> bool:
     """Whether :func:`holds_secret` needs :func:`redact` to judge ``text``: it holds a piece of a key the process
     knows (``known``), or a word every match of the key patterns holds (:data:`_TRIGGERS`). A name holding neither
     (a call's fresh run id, a UUID) holds no key: it is judged without redacting it."""
-    for secret, pieces in piece_table(known, PREFIX_KEY_MIN):  # (a key's piece is in a text holding the key)
+    for secret, pieces in _lookups(known, "%" in text, "\\" in text):  # (a key's piece is in a text holding it)
         for piece in pieces or (secret,):
             if piece in text:
                 return True

@@ -178,3 +178,20 @@ def test_escaped_forms_are_not_looked_up_in_a_text_holding_no_escape():
     assert redact(_CountedText(f"key {key} refused")) == "key [REDACTED] refused"
     assert redact(_CountedText(f"key {key[:20]}... refused")) == "key [REDACTED]... refused"
     assert redact(_CountedText(f"key {key[:30]}\n{key[30:]} refused")) == "key [REDACTED] refused"
+
+
+def test_escaped_forms_are_not_looked_up_in_a_name_holding_no_escape():
+    # a call's names are checked for a key before anything is sent (a fresh run id each call, never found clean
+    # before): the pieces of each known key's escaped forms were looked up in each of them too
+    rng = random.Random(4343)
+    keys = ["".join(rng.choice(_BASE64) for _ in range(86)) + "==" for _ in range(20)]
+    _CountedText.lookups = 0
+    assert not holds_secret(_CountedText("run-7f3c9a1e2b4d"))
+    before = _CountedText.lookups  # (the keys other tests of this process registered)
+    for key in keys:
+        register_secret(key)
+    _CountedText.lookups = 0
+    assert not holds_secret(_CountedText("run-8e2d0b6a4c1f"))
+    assert _CountedText.lookups - before <= sum(len(pieces_of(key)) for key in keys), (_CountedText.lookups, before)
+    assert holds_secret(_CountedText(f"run-{quote(keys[0], safe='')}"))  # (a name holding one is still refused)
+    assert holds_secret(_CountedText(f"run-{keys[1][:14]}"))
