@@ -209,9 +209,10 @@ def parse_target(spec: str | Mapping[str, Any], *, by_call: bool = False) -> Tar
         if prefixed is not None:
             # {"provider": "openai", "model": "openai:gpt-4o"} is one target, not the model "openai:gpt-4o"
             if prefixed[0] != provider:
+                kept = _kept_provider(provider, *prefixed)
                 raise ConfigError(
                     f"model {model!r} names provider {prefixed[0]!r}, but the provider given is {provider!r}; "
-                    f"drop one of them (e.g. model {prefixed[1]!r} with provider {provider!r})"
+                    f"drop one of them (e.g. model {prefixed[1]!r} with provider {kept!r})"
                 )
             model = prefixed[1]
     else:
@@ -229,6 +230,21 @@ def parse_target(spec: str | Mapping[str, Any], *, by_call: bool = False) -> Tar
             f"base_url must be a URL string such as http://localhost:11434, got {type(base_url).__name__}"
         )
     return Target(provider, model, base_url, tuple(sorted(params.items())))
+
+
+def _kept_provider(given: str, named: str, model: str) -> str:
+    """The provider to offer with ``model`` when a target gives ``given`` and its model's prefix names ``named``: the
+    one given when it can serve the model (a hosting provider, or a vendor its own model: ``azure`` with
+    ``openai:gpt-4o``), else the one the prefix names. A vendor serves no other vendor's model, so the pair
+    ``openai`` with ``claude-3-haiku-20240307`` would fail in its turn, as of no known price or not found."""
+    from .providers import hosts_other_models
+
+    try:
+        if hosts_other_models(given) or infer_provider(model) == given:
+            return given
+    except ConfigError:  # a name no vendor's (a gateway's meta-llama/...): the prefix said who serves it
+        pass
+    return named
 
 
 def register_call_credentials(params: Mapping[str, Any]) -> None:

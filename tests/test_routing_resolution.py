@@ -882,6 +882,40 @@ def test_a_model_prefixed_with_another_provider_than_the_one_given_is_refused(ca
         plan_call(catalog, "skill.analysis", {"data": "x", **payload}, context=None, env=env)
 
 
+@pytest.mark.parametrize(
+    ("spec", "fix"),
+    [
+        # a vendor serves only its own models: the prefix's provider is the one to keep. Offered "model
+        # 'claude-3-haiku-20240307' with provider 'openai'", a user got openai:claude-3-haiku-20240307, which fails
+        # as "it is anthropic's model, not openai's: did you mean provider 'anthropic'?"
+        (
+            {"provider": "openai", "model": "anthropic:claude-3-haiku-20240307"},
+            "model 'claude-3-haiku-20240307' with provider 'anthropic'",
+        ),
+        ({"provider": "anthropic", "model": "local:llama3.1:70b"}, "model 'llama3.1:70b' with provider 'local'"),
+        # the provider given serves the model: a vendor its own, a hosting provider any
+        ({"provider": "openai", "model": "azure:gpt-4o"}, "model 'gpt-4o' with provider 'openai'"),
+        ({"provider": "azure", "model": "openai:gpt-4o"}, "model 'gpt-4o' with provider 'azure'"),
+        (
+            {"provider": "compat", "model": "anthropic:claude-3-haiku-20240307"},
+            "model 'claude-3-haiku-20240307' with provider 'compat'",
+        ),
+    ],
+)
+def test_a_model_prefixed_with_another_provider_is_offered_a_pair_that_can_be_served(spec, fix):
+    with pytest.raises(ConfigError) as refused:
+        parse_target(spec)
+    assert f"drop one of them (e.g. {fix}" in str(refused.value)
+
+
+def test_the_env_pair_refused_for_its_prefix_is_offered_the_model_s_own_provider(catalog):
+    env = {"MAGSAG_PROVIDER": "openai", "MAGSAG_MODEL": "anthropic:claude-3-haiku-20240307"}
+    with pytest.raises(ConfigError) as refused:
+        plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env=env)
+    assert "model 'claude-3-haiku-20240307' with provider 'anthropic'" in str(refused.value)
+    assert "with provider 'openai'" not in str(refused.value)
+
+
 def test_a_target_named_twice_is_tried_once(catalog):
     # a fallback repeating the model (or one already in the chain) would pay for the same failure again
     mc = {"model": "gpt-4o", "fallbacks": ["openai:gpt-4o", "gpt-4o-mini", "gpt-4o", "gpt-4o-mini"]}
