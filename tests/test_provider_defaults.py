@@ -402,6 +402,26 @@ def test_validate_offers_only_models_of_the_provider_for_a_refused_mapping(catal
     assert problems[0].endswith("add google:gemini-1.5-pro to production_models.allowed_models, or remove the entry")
 
 
+def test_a_gateway_s_model_name_allowed_is_not_offered_as_a_vendor_s_mapped_model(catalog_copy: Path):
+    # A policy allowing a gateway's name (openai/gpt-4o-mini, as OpenRouter writes it, served by compat) and no
+    # Gemini model was told "name one of its google models there (openai/gpt-4o-mini)": written there, it is a
+    # problem (another vendor's model); no vendor serves a name of that shape itself.
+    from magsag_mcp.governance.model_patterns import may_be_of
+
+    policies = catalog_copy / "policies" / "model_governance.yaml"
+    text = policies.read_text().replace("      - gemini-1.5-pro\n", "      - openai/gpt-4o-mini\n")
+    policies.write_text(text)
+    problems = [p for p in validate_catalog(catalog_copy, env={}) if "provider_defaults.google" in p]
+    assert len(problems) == 1, problems
+    assert "(openai/gpt-4o-mini)" not in problems[0], problems[0]
+    assert "it allows no google model" in problems[0]
+    assert not may_be_of("google", "openai/gpt-4o-mini")
+    assert not may_be_of("openai", "openai/gpt-4o-mini")
+    # a hosting provider serves such a name, and Google's own resource name stays Google's
+    assert may_be_of("compat", "openai/gpt-4o-mini")
+    assert may_be_of("google", "models/gemini-1.5-pro")
+
+
 def test_a_misspelt_mapped_model_the_policy_refuses_is_told_the_allowed_model_it_nearly_is(
     catalog_copy: Path, tmp_path: Path
 ):

@@ -136,13 +136,21 @@ def nearly_allowed(allowed: Sequence[str], model: str) -> str:
 def may_be_of(provider: str, pattern: str) -> bool:
     """Whether a pattern may name a model ``provider`` serves: one it pins to ``provider``, a name or glob of that
     vendor's (``gemini-1.5-pro``, ``gemini-*``), or one no provider can be told from (``*``); not another vendor's
-    (``gpt-4o``), a local tag (``llama3.1:70b``) or a pattern pinned to another provider (``fake:*``)."""
+    (``gpt-4o``), a local tag (``llama3.1:70b``), a gateway's name (``openai/gpt-4o``) or a pattern pinned to another
+    provider (``fake:*``)."""
     pinned, _ = _pinned(pattern)
     if pinned is not None:
         return pinned == provider
     head, sep, rest = pattern.partition(":")
     if sep and GLOB.search(head):
         pattern = rest  # a provider glob ("*:gemini-1.5-pro"): the model's name tells
+    gateway, slash, named = pattern.partition("/")
+    if slash and named and provider_prefix(f"{gateway}:{named}") is not None:
+        # a gateway's name (openai/gpt-4o-mini, as OpenRouter writes it): a host of others' models serves it, never
+        # a vendor, not even the one it names (whose API calls it gpt-4o-mini)
+        from ..providers import hosts_other_models
+
+        return hosts_other_models(provider)
     try:
         return infer_provider(pattern) == provider
     except ConfigError:
