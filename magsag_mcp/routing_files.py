@@ -40,7 +40,13 @@ class Route(BaseModel):
 
     @model_validator(mode="after")
     def _one_of(self) -> Route:
-        if (self.chain is None) == (self.tier is None):
+        if self.chain is None and self.tier is None:
+            # told "not both" of a route that gives neither, its author looked for a second target list
+            raise ValueError(
+                f"route {self.match!r} gives neither 'chain' (a list of targets) nor 'tier' (a tier name), so it "
+                f"routes nowhere; add one, e.g. chain: [openai:gpt-4o-mini] or tier: economy"
+            )
+        if self.chain is not None and self.tier is not None:
             raise ValueError("a route gives either 'chain' (a list of targets) or 'tier' (a tier name), not both")
         if self.chain is not None:
             if not self.chain:

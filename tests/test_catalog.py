@@ -163,6 +163,22 @@ def test_an_id_of_the_wrong_form_gets_the_id_to_write(mini: Path, folder: str, w
     assert problems[0].endswith(f"as calls name it: write {fix}")
 
 
+@pytest.mark.parametrize(
+    ("route", "told"),
+    [
+        # a route with a priority and no targets was told "gives either 'chain' ... or 'tier' ..., not both"
+        ("{match: echo, priority: 5}", "route 'echo' gives neither 'chain' (a list of targets) nor 'tier'"),
+        ("{match: echo, tier: economy, chain: [fake:echo]}", "gives either 'chain' (a list of targets) or 'tier'"),
+    ],
+)
+def test_a_route_without_targets_is_told_it_gives_none(mini: Path, route: str, told: str):
+    write(mini, "routing/r.yaml", f"default: [fake:echo]\ntiers: {{economy: [fake:echo]}}\nroutes:\n  - {route}\n")
+    problems = validate_catalog(mini, env={})
+    assert len(problems) == 1, problems
+    assert "routes.0: " in problems[0] and told in problems[0], problems[0]
+    assert ("not both" in problems[0]) == ("chain: [" in route), problems[0]
+
+
 def test_unknown_field_is_rejected(mini: Path):
     write(mini, "skills/c.yaml", "id: skill.c\ndescription: d\ntask_type: t\nprompt: {user: hi}\nmax_token: 5\n")
     with pytest.raises(CatalogError, match="c.yaml: max_token: Extra inputs are not permitted"):
