@@ -233,3 +233,25 @@ def test_googles_resource_name_in_a_policy_allows_the_model_under_either_name(ca
         "anthropic:claude-3-5-sonnet-20241022",
         "google:gemini-1.5-pro",
     ]
+
+
+def test_a_blank_policy_entry_is_a_problem_and_a_spaced_one_is_the_name_it_spaces(catalog_copy):
+    # allowed_models: [gpt-4o-mini, ''] validated ok, and told a refused provider_defaults.google "name one of its
+    # google models there ()"; ' gpt-4o-mini' (quoted with its space) matched no call, as calls and routing strip
+    # theirs, and routing's gpt-4o-mini was told "did you mean ' gpt-4o-mini'?". A blank entry is refused; a spaced
+    # one is read as the name it spaces, as a call's model and a routing target are.
+    from magsag_mcp.governance import load_policies
+
+    path = catalog_copy / "policies" / "model_governance.yaml"
+    shipped = path.read_text()
+    path.write_text(shipped.replace("      - gpt-4o-mini\n", "      - gpt-4o-mini\n      - ''\n"))
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    assert info.value.problems == [
+        f"{path}: policies.0.allowed_models.2: an empty model name matches no model; write the model's name, or "
+        "remove the entry"
+    ]
+    path.write_text(shipped.replace("      - gpt-4o-mini\n", "      - ' gpt-4o-mini '\n"))
+    (policy, *_) = load_policies(catalog_copy).policies
+    assert "gpt-4o-mini" in policy.allowed_models
+    assert policy.allowed_models.index("gpt-4o-mini") == 1

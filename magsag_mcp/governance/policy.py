@@ -103,9 +103,21 @@ def _provider_known(pattern: str) -> str:
     return pattern
 
 
-#: a model name or pattern, refused with the text to write when YAML read ``- local: llama3.1`` as a mapping, or
-#: when its ``provider:`` names none
-ModelPattern = Annotated[str, BeforeValidator(spaced_colon), AfterValidator(_provider_known)]
+def _written_name(pattern: str) -> str:
+    """A pattern as calls and routing read a model's name, without the spaces around it: ``' gpt-4o-mini'`` matched
+    no call (each strips its model), so its model was refused and told "did you mean ' gpt-4o-mini'?". A blank one
+    matches nothing and is refused: a refusal offering the policy's models listed it as ``()``."""
+    name = pattern.strip()
+    if not name:
+        raise ValueError("an empty model name matches no model; write the model's name, or remove the entry")
+    return name
+
+
+#: a model name or pattern, refused with the text to write when YAML read ``- local: llama3.1`` as a mapping, when
+#: it is blank, or when its ``provider:`` names none
+ModelPattern = Annotated[
+    str, BeforeValidator(spaced_colon), AfterValidator(_written_name), AfterValidator(_provider_known)
+]
 
 
 def _day_limits(t: Thresholds | None) -> bool:
