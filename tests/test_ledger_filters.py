@@ -1,0 +1,115 @@
+"""UsageFilters: the times (durations, ISO dates, RFC 3339), statuses and counts a read of the ledger is filtered by,
+and what a filter that cannot be read is told."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.errors import InputError
+from magsag_mcp.ledger import Ledger, UsageFilters
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("filters", "needle"),
+    [
+        ({"since": "yesterday-ish"}, "since='yesterday-ish' is not a time"),
+        ({"until": "2025-13-45"}, "until='2025-13-45' is not a time"),
+        ({"colour": "red"}, "colour: unknown filter"),
+        ({"limit": 0}, "limit: Input should be greater than or equal to 1"),
+        ({"status": "meh"}, "status: Input should be"),
+    ],
+)
+async def test_bad_filters_say_what_is_accepted(filters, needle):
+    with pytest.raises(InputError, match=needle):
+        UsageFilters.build(filters)
+
+
+@pytest.mark.parametrize(("written", "meant"), [("failed", "error"), ("Success", "ok"), ("canceled", "cancelled")])
+async def test_a_status_written_as_another_word_is_told_the_status_it_means(written, meant):
+    # `magsag data query --status failed` (the guide's "errors: Failed calls") named no status it meant
+    with pytest.raises(InputError, match=re.escape(f"(did you mean {meant!r}?)")):
+        UsageFilters.build({"status": written})
+
+
+async def test_relative_and_iso_times():
+    from magsag_mcp.ledger import parse_since
+
+    assert abs(parse_since("24h") - (time.time() - 86400)) < 5
+    assert parse_since("2025-11-02") == 1762041600.0
+    assert parse_since("2025-11-02T01:00:00+01:00") == 1762041600.0
+
+
+def test_rfc3339s_lower_case_z_is_utc_as_its_upper_case_is():
+    # RFC 3339 (5.6, NOTE) lets "T" and "Z" be written in lower case; a lower-case "t" was read, a "z" refused as
+    # no time at all, with a message that named the form it was in (2025-11-02T13:00:00Z)
+    from magsag_mcp.ledger import parse_since
+
+    assert parse_since("2025-11-02t01:00:00z") == parse_since("2025-11-02T01:00:00Z") == 1762045200.0
+    assert UsageFilters.build({"since": "2025-11-02t00:00z", "until": "2025-11-03T00:00:00z"}).since is not None
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        # (7D and 24H were refused here, told 7d and 24h: their units mean one thing each, and are read: see below)
+        ("1M", "m is minutes (there is no month: 30d is about one)"),
+        ("-7d", "a duration counts back from now, without a sign (7d is a week ago)"),
+        ("yesterday", ""),
+    ],
+)
+def test_a_time_that_cannot_be_read_is_told_every_form_a_time_takes(written: str, hint: str):
+    # The refusal named durations and ISO dates alone: not unix seconds (which the filter reads), not the units s
+    # and w, not that a time without an offset is UTC, and 7D (a unit in upper case) was told only to write "7d"
+    # in some other form of its own guessing
+    with pytest.raises(InputError) as info:
+        UsageFilters.build({"since": written})
+    said = info.value.message
+    assert f"since={written!r} is not a time: {hint}" in said, said
+    for form in ("30m, 24h, 7d, 2w", "s, m for minutes, h, d or w", "2025-11-02T13:00:00Z", "UTC unless it gives an "
+                 "offset", "unix seconds (1764460800)"):  # fmt: skip
+        assert form in said, said
+
+
+@pytest.mark.parametrize(
+    ("upper", "lower"), [("7D", "7d"), ("24H", "24h"), ("2W", "2w"), ("90S", "90s"), ("1.5D", "1.5d")]
+)
+def test_a_durations_unit_in_upper_case_is_read_as_its_lower_case_but_m(upper: str, lower: str):
+    # 7D was refused ("a duration's unit is in lower case (7d)"), where it can mean nothing but 7d; only M is
+    # refused still, a minute to this and a month to its writer
+    from magsag_mcp.ledger import parse_since
+    from magsag_mcp.ledger.filters import cuts_a_day, is_duration, parse_duration_seconds
+
+    assert parse_since(upper, now=1e9) == parse_since(lower, now=1e9)
+    assert UsageFilters.build({"since": upper}).since == upper  # kept as written, read as a duration
+    assert is_duration(upper) and cuts_a_day(upper) and parse_duration_seconds(upper) == parse_duration_seconds(lower)
+    with pytest.raises(InputError, match="m is minutes"):
+        parse_since(upper[:-1] + "M")
+
+
+@pytest.mark.parametrize("field", ["limit", "offset"])
+async def test_a_boolean_is_no_count_of_runs_or_hits(tmp_path: Path, field: str):
+    # pydantic's lax int read True as 1: a page of one run, or one run skipped, asked for by nobody; so did search
+    with pytest.raises(InputError, match=rf"invalid filters: {field}: True is no number of runs; give a whole number"):
+        UsageFilters.build({field: True})
+    async with Ledger(tmp_path / "l.db") as ledger:
+        with pytest.raises(InputError, match="limit must be between 1 and 10000, got True"):
+            await ledger.search("x", True)
+
+
+@pytest.mark.parametrize(
+    ("status", "meant"), [("Error", "error"), ("errors", "error"), ("OK", "ok"), ("denied", "policy_denied")]
+)
+def test_a_status_in_another_case_or_form_is_told_the_one_it_means(status: str, meant: str):
+    # an agent, a model, a provider, a skill or a filter's own name is told the one it nearly is; a status was not
+    with pytest.raises(InputError) as info:
+        UsageFilters.build({"status": status})
+    assert info.value.message.endswith(f"'cancelled' or 'running' (did you mean {meant!r}?)"), info.value.message
+    with pytest.raises(InputError) as info:
+        UsageFilters.build({"status": "purple"})  # nothing near (nor another word for one): the list alone
+    assert info.value.message.endswith("'cancelled' or 'running'"), info.value.message
