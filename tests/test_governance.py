@@ -26,21 +26,18 @@ from magsag_mcp.mcp_server.budget_results import BudgetResult
 from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
 from magsag_mcp.types import Target
+from tests.governance_helpers import (
+    FixedPricer,
+    attempt_ctx,
+    limits,
+    open_service,
+    policy,
+    prices,
+    record,
+    run_limit,
+)
 
 pytestmark = pytest.mark.anyio
-
-
-def policy(catalog: Path, text: str) -> None:
-    (catalog / "policies" / "model_governance.yaml").write_text(text)
-
-
-def prices(catalog: Path, text: str) -> None:
-    (catalog / "prices.yaml").write_text(text)
-
-
-async def open_service(catalog: Path, tmp_path: Path, upstream, **env) -> Service:
-    base = {**upstream.env(), "MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_RETRY_MAX_DELAY": "0.002", **env}
-    return await Service.open(catalog=catalog, db=tmp_path / "gov.db", env=base)
 
 
 async def test_200_concurrent_calls_never_overspend_a_run_limit(catalog_copy: Path, tmp_path: Path, upstream):
@@ -600,66 +597,6 @@ def test_summarize_then_gate_end_to_end(tmp_path: Path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["flow", "gate", str(out), "--policy", str(strict)]) == 1
     assert "prod: model 'm' (via fake) is not in allowed_models" in capsys.readouterr().out
-
-
-# --- budgets across delegation, per call, reservation lifetime, unpriced spend --------------------
-
-
-class FixedPricer:
-    """Every target's worst case is ``worst`` (None: the price is unknown)."""
-
-    def __init__(self, worst: str | None) -> None:
-        self.worst = None if worst is None else Decimal(worst)
-
-    def worst_case(
-        self, provider: str, model: str, input_tokens: int, output_tokens: int, **where: object
-    ) -> Decimal | None:
-        return self.worst
-
-
-def limits(**thresholds: str) -> PolicySet:
-    return PolicySet([Policy(name="cap", thresholds=thresholds)])
-
-
-def attempt_ctx(run_id: str, parent: str | None = None, agent: str | None = None, **extra) -> AttemptContext:
-    return AttemptContext(
-        run_id=run_id,
-        agent=agent,
-        skill="skill.analysis",
-        data_class=None,
-        target=Target("compat", "metered"),
-        estimated_input_tokens=10,
-        max_output_tokens=10,
-        explicit=False,
-        parent_run_id=parent,
-        **extra,
-    )
-
-
-async def record(
-    ledger: Ledger, run_id: str, cost: str | None, *, parent: str | None = None, agent=None, bound: str | None = None
-) -> None:
-    now = time.time()
-    run = RunRecord(run_id=run_id, agent=agent, skill="skill.analysis", started_at=now, parent_run_id=parent)
-    run.status = "ok"
-    attempt = AttemptRecord(
-        run_id=run_id,
-        started_at=now,
-        provider="compat",
-        model="metered",
-        skill="skill.analysis",
-        agent=agent,
-        outcome="ok",
-        fallback_position=0,
-        attempt_number=1,
-        cost_usd=None if cost is None else Decimal(cost),
-        cost_bound_usd=None if bound is None else Decimal(bound),
-    )
-    await ledger.record_call(run, [attempt])
-
-
-def run_limit(status: dict) -> dict:
-    return next(lim for lim in status["limits"] if lim["limit"] == "run")
 
 
 async def test_delegated_child_spend_counts_against_the_parent_run_limit(tmp_path: Path):
@@ -1235,9 +1172,6 @@ def test_limits_count_an_unknown_cost_at_its_bound(tmp_path: Path, capsys):
     out = capsys.readouterr().out
     assert "spent at least $0.2 (2 attempts of unknown cost, counted at up to $0.45)" in out
     assert "remaining at most $4.35" in out
-
-
-# --- end to end through the service: delegation, whole-call limits, data classes ------------------
 
 
 async def test_delegated_calls_through_the_service_stop_at_the_parents_run_limit(catalog_copy, tmp_path, upstream):

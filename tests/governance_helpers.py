@@ -1,0 +1,84 @@
+"""Helpers the governance tests share: a catalog's policy and prices, a service on the loopback upstream,
+a fixed worst case, a policy of bare limits, an attempt's context, a recorded call and a status's run limit."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from magsag_mcp.governance import AttemptContext, Policy, PolicySet
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.records import AttemptRecord, RunRecord
+from magsag_mcp.service import Service
+from magsag_mcp.types import Target
+
+
+def policy(catalog: Path, text: str) -> None:
+    (catalog / "policies" / "model_governance.yaml").write_text(text)
+
+
+def prices(catalog: Path, text: str) -> None:
+    (catalog / "prices.yaml").write_text(text)
+
+
+async def open_service(catalog: Path, tmp_path: Path, upstream, **env) -> Service:
+    base = {**upstream.env(), "MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_RETRY_MAX_DELAY": "0.002", **env}
+    return await Service.open(catalog=catalog, db=tmp_path / "gov.db", env=base)
+
+
+class FixedPricer:
+    """Every target's worst case is ``worst`` (None: the price is unknown)."""
+
+    def __init__(self, worst: str | None) -> None:
+        self.worst = None if worst is None else Decimal(worst)
+
+    def worst_case(
+        self, provider: str, model: str, input_tokens: int, output_tokens: int, **where: object
+    ) -> Decimal | None:
+        return self.worst
+
+
+def limits(**thresholds: str) -> PolicySet:
+    return PolicySet([Policy(name="cap", thresholds=thresholds)])
+
+
+def attempt_ctx(run_id: str, parent: str | None = None, agent: str | None = None, **extra) -> AttemptContext:
+    return AttemptContext(
+        run_id=run_id,
+        agent=agent,
+        skill="skill.analysis",
+        data_class=None,
+        target=Target("compat", "metered"),
+        estimated_input_tokens=10,
+        max_output_tokens=10,
+        explicit=False,
+        parent_run_id=parent,
+        **extra,
+    )
+
+
+async def record(
+    ledger: Ledger, run_id: str, cost: str | None, *, parent: str | None = None, agent=None, bound: str | None = None
+) -> None:
+    now = time.time()
+    run = RunRecord(run_id=run_id, agent=agent, skill="skill.analysis", started_at=now, parent_run_id=parent)
+    run.status = "ok"
+    attempt = AttemptRecord(
+        run_id=run_id,
+        started_at=now,
+        provider="compat",
+        model="metered",
+        skill="skill.analysis",
+        agent=agent,
+        outcome="ok",
+        fallback_position=0,
+        attempt_number=1,
+        cost_usd=None if cost is None else Decimal(cost),
+        cost_bound_usd=None if bound is None else Decimal(bound),
+    )
+    await ledger.record_call(run, [attempt])
+
+
+def run_limit(status: dict) -> dict:
+    return next(lim for lim in status["limits"] if lim["limit"] == "run")
