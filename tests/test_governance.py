@@ -20,7 +20,7 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.cli import governance as cli
 from magsag_mcp.cli import main
-from magsag_mcp.governance import Admission, AttemptContext, Governance, Policy, PolicySet, load_policies
+from magsag_mcp.governance import Admission, AttemptContext, Governance, Policy, PolicySet
 from magsag_mcp.ledger import Ledger, UsageFilters
 from magsag_mcp.mcp_server.budget_results import BudgetResult
 from magsag_mcp.records import AttemptRecord, RunRecord
@@ -471,65 +471,6 @@ async def test_a_read_leaves_an_unexpired_reservation_held(catalog_copy, tmp_pat
     await svc.aclose()
     assert summary["totals"]["calls"] == 0
     assert Decimal(run_limit(status)["reserved_usd"]) == Decimal("0.0006")
-
-
-def test_malformed_policy_names_file_and_field(catalog_copy):
-    policy(catalog_copy, "policies:\n  - name: x\n    thresholds: {max_cost_per_run: 5}\n    timezone: Mars/Base\n")
-    with pytest.raises(E.CatalogError) as info:
-        load_policies(catalog_copy)
-    text = str(info.value)
-    assert "model_governance.yaml: policies.0.thresholds.max_cost_per_run: Extra inputs are not permitted" in text
-    assert "unknown time zone 'Mars/Base'" in text
-
-
-def test_a_policys_misspelt_time_zone_is_told_the_zone_it_nearly_names(catalog_copy):
-    policy(catalog_copy, "policies:\n  - name: x\n    thresholds: {max_cost_per_day_usd: 5}\n    timezone: Asia/Tokio")
-    with pytest.raises(E.CatalogError) as info:
-        load_policies(catalog_copy)
-    assert "unknown time zone 'Asia/Tokio' (did you mean 'Asia/Tokyo'?)" in str(info.value)
-
-
-def test_a_data_class_that_lists_no_model_is_a_problem(catalog_copy):
-    # "pii_processing: []" validated ok, and every call of the class then failed with no model allowed
-    path = catalog_copy / "policies" / "model_governance.yaml"
-    path.write_text(path.read_text().replace('pii_processing: ["local:llama3.1:70b", "fake:*"]', "pii_processing: []"))
-    with pytest.raises(E.CatalogError) as info:
-        load_policies(catalog_copy)
-    assert info.value.problems == [
-        f"{path}: policies.2.requirements: data class(es) 'pii_processing' list no model, which would refuse every "
-        "call of the class; list the models its data may go to"
-    ]
-
-
-def test_a_policy_file_named_with_an_upper_case_suffix_is_read(catalog_copy, tmp_path):
-    # model_governance.YAML (as a Windows editor may save it) was skipped: no policy, no limit, not a word
-    path = catalog_copy / "policies" / "model_governance.yaml"
-    path.rename(path.with_name("Model_Governance.YAML"))
-    assert [p.name for p in load_policies(catalog_copy).policies] == [
-        "production_models",
-        "cost_limits",
-        "data_residency",
-    ]
-    (catalog_copy / "skills" / "coding.yaml").rename(catalog_copy / "skills" / "coding.YML")
-    from magsag_mcp.catalog import load_catalog
-
-    assert "skill.coding" in load_catalog(catalog_copy, env={}).skills
-
-
-def test_a_policy_name_used_twice_is_a_problem_naming_both_files(catalog_copy):
-    # Before: `magsag catalog validate` stopped with a bare "policy names must be unique" error instead
-    # of listing the problem, and neither it nor loading named a file.
-    from magsag_mcp.catalog import validate_catalog
-
-    (catalog_copy / "policies" / "team.yaml").write_text(
-        "policies:\n  - name: cost_limits\n    thresholds: {max_cost_per_run_usd: 2}\n"
-    )
-    problems = validate_catalog(catalog_copy, env={})
-    assert len(problems) == 1
-    assert "team.yaml: policies.0.name: policy name 'cost_limits' is also used in " in problems[0]
-    assert "model_governance.yaml" in problems[0]
-    with pytest.raises(E.CatalogError, match=r"team\.yaml: policies\.0\.name: policy name 'cost_limits'"):
-        load_policies(catalog_copy)
 
 
 async def test_delegated_child_spend_counts_against_the_parent_run_limit(tmp_path: Path):
@@ -1977,55 +1918,6 @@ async def test_a_hosted_model_named_like_a_local_target_does_not_pass_as_local(c
         await svc.invoke_skill("skill.pii-redaction", payload)
     await svc.aclose()
     assert upstream.calls["fake:x"] == 0
-
-
-@pytest.mark.parametrize("text", ["", "# limits: see the wiki\n"])
-def test_an_empty_policy_file_is_a_catalog_problem_not_no_governance(catalog_copy, text):
-    # Skills, routing and agents treat an empty file as a problem; an empty (or truncated) policy file
-    # loaded as no policies at all: every model allowed, every budget gone, without a word.
-    from magsag_mcp.catalog import validate_catalog
-
-    policy(catalog_copy, text)
-    problems = validate_catalog(catalog_copy, env={})
-    assert len(problems) == 1 and "model_governance.yaml: the file is empty" in problems[0], problems
-    with pytest.raises(E.CatalogError, match="the file is empty"):
-        load_policies(catalog_copy)
-
-
-def test_a_setting_that_would_change_no_limit_is_a_problem(catalog_copy):
-    # timezone and allow_unpriced apply to their own policy's thresholds. Set on a policy without them
-    # (beside the limits, in a policy of their own), they changed nothing: the day limits went on counting
-    # UTC days, without a word.
-    policy(
-        catalog_copy,
-        "policies:\n  - name: berlin\n    timezone: Europe/Berlin\n"
-        "  - name: runs\n    timezone: Asia/Tokyo\n    thresholds: {max_cost_per_run_usd: 5}\n"
-        "  - name: lenient\n    allow_unpriced: true\n"
-        "  - name: daily\n    thresholds: {max_cost_per_day_usd: 5}\n",
-    )
-    with pytest.raises(E.CatalogError) as info:
-        load_policies(catalog_copy)
-    problems = info.value.problems
-    assert len(problems) == 3, problems
-    assert "policies.0.timezone: timezone 'Europe/Berlin' sets the days of this policy's own day limits" in problems[0]
-    assert "policies.1.timezone: timezone 'Asia/Tokyo'" in problems[1]
-    assert (
-        "policies.2.allow_unpriced: allow_unpriced applies to this policy's own thresholds, and it has none"
-        in problems[2]
-    )
-
-
-def test_a_threshold_written_twice_is_a_problem_not_the_last_one_silently(catalog_copy):
-    # YAML keeps the last of two equal keys: the $5 day limit below became $500 without a word.
-    policy(
-        catalog_copy,
-        "policies:\n  - name: daily\n    thresholds:\n      max_cost_per_day_usd: 5\n      max_cost_per_day_usd: 500\n",
-    )
-    with pytest.raises(E.CatalogError) as info:
-        load_policies(catalog_copy)
-    [problem] = info.value.problems
-    assert "model_governance.yaml: malformed YAML (line 5, column 7)" in problem
-    assert "'max_cost_per_day_usd' appears twice" in problem
 
 
 async def test_pruning_keeps_the_spend_of_a_25_hour_day(tmp_path: Path, monkeypatch):
