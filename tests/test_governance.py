@@ -26,16 +26,7 @@ from magsag_mcp.mcp_server.budget_results import BudgetResult
 from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
 from magsag_mcp.types import Target
-from tests.governance_helpers import (
-    FixedPricer,
-    attempt_ctx,
-    limits,
-    open_service,
-    policy,
-    prices,
-    record,
-    run_limit,
-)
+from tests.governance_helpers import FixedPricer, attempt_ctx, limits, open_service, policy, prices, record, run_limit
 
 pytestmark = pytest.mark.anyio
 

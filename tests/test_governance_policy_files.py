@@ -6,9 +6,7 @@ import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.governance import load_policies
-from tests.governance_helpers import (
-    policy,
-)
+from tests.governance_helpers import policy
 
 pytestmark = pytest.mark.anyio
 
