@@ -1,0 +1,127 @@
+"""A call limit over retries and fallbacks, and what a budget refusal says: what is left and how to fit in it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.governance import Admission, Governance, Policy, PolicySet
+from magsag_mcp.ledger import Ledger, UsageFilters
+from tests.governance_helpers import FixedPricer, attempt_ctx, limits, open_service, policy, prices
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_budget_stops_an_expensive_fallback_at_the_hop(catalog_copy: Path, tmp_path: Path, upstream):
+    prices(catalog_copy, '"compat:cheap": {input: 0.1, output: 0.1}\n"compat:pricey": {input: 500, output: 500}\n')
+    policy(catalog_copy, "policies:\n  - name: per_call\n    thresholds: {max_cost_per_call_usd: 0.05}\n")
+    upstream.plan("cheap", 500, 500, 500)
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    mc = {
+        "provider": "compat",
+        "model": "cheap",
+        "fallbacks": [{"provider": "compat", "model": "pricey"}],
+        "max_tokens": 200,
+    }
+    with pytest.raises(E.BudgetExceeded) as info:
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc}, run_id="hop")
+    runs = await svc.query_runs(UsageFilters(run_id="hop"))
+    await svc.aclose()
+    err = info.value
+    assert err.kind == "budget_exceeded" and err.policy == "per_call"
+    assert "call limit $0.05 would be exceeded: compat:pricey may cost up to" in err.message
+    assert upstream.calls["pricey"] == 0
+    assert [a["outcome"] for a in runs[0]["attempts"]] == ["error", "error", "error", "budget_exceeded"]
+    assert runs[0]["status"] == "budget_exceeded"
+
+
+async def test_call_limit_bounds_retries_and_fallbacks_together(tmp_path: Path):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_call_usd="0.05"), ledger, FixedPricer("0.02"))
+        first = await gov.admit(attempt_ctx("r"))
+        second = await gov.admit(attempt_ctx("r", prior_admissions=[first]))  # a retry: 0.04 held
+        with pytest.raises(E.BudgetExceeded) as info:
+            await gov.admit(attempt_ctx("r", prior_admissions=[first, second]))  # 0.06 > 0.05
+        other_call = await gov.admit(attempt_ctx("r"))  # each call has a limit of its own
+        # an earlier attempt that settled counts at its real cost, not its worst case
+        settled = Admission(None, Decimal("0.02"))
+        await gov.settle(settled, Decimal("0.001"))
+        third = await gov.admit(attempt_ctx("r", prior_admissions=[settled, first]))
+    err = info.value
+    assert err.policy == "cap" and err.details["limit"] == "call"
+    assert err.details["reserved_usd"] == "0.04" and err.details["reservation_usd"] == "0.02"
+    assert "call limit $0.05 would be exceeded" in err.message
+    assert "this call's 2 earlier attempts spent $0 and hold $0.04" in err.message
+    assert other_call.reserved_usd == third.reserved_usd == Decimal("0.02")
+
+
+async def test_a_call_limit_refusal_says_one_earlier_attempt_in_the_singular(tmp_path: Path):
+    # "this call's 1 earlier attempt(s) spent $0 and hold $0.02": a retry's refusal, as `magsag invoke` prints it
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_call_usd="0.03"), ledger, FixedPricer("0.02"))
+        first = await gov.admit(attempt_ctx("r"))
+        with pytest.raises(E.BudgetExceeded) as info:
+            await gov.admit(attempt_ctx("r", prior_admissions=[first]))  # 0.04 > 0.03
+    assert "this call's 1 earlier attempt spent $0 and holds $0.02" in info.value.message
+
+
+async def test_an_attempt_dearer_than_a_whole_limit_says_how_to_fit_it(tmp_path: Path):
+    # "agent-day limit $0.5 ... would be exceeded: spent $0, reserved $0" and nothing more: the worst
+    # case alone was above the limit, which no waiting fixes; the message now says what does.
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_agent_daily_usd="0.5"), ledger, FixedPricer("0.6"))
+        with pytest.raises(E.BudgetExceeded) as alone:
+            await gov.admit(attempt_ctx("r", agent="bob"))
+        fits = Governance(limits(max_cost_per_agent_daily_usd="0.5"), ledger, FixedPricer("0.3"))
+        await fits.admit(attempt_ctx("r", agent="bob"))
+        with pytest.raises(E.BudgetExceeded) as spent:
+            await fits.admit(attempt_ctx("r", agent="bob"))
+    assert "spent $0, reserved $0, this attempt reserves up to $0.6; this attempt's worst case alone is above" in (
+        alone.value.message
+    )
+    assert "lower max_tokens, choose a cheaper model or raise the limit" in alone.value.message
+    assert "worst case alone" not in spent.value.message and "reserved $0.3" in spent.value.message
+
+
+async def test_a_refusal_says_what_is_left_when_the_day_ends_and_which_threshold_to_raise(tmp_path: Path, monkeypatch):
+    # Before: "cap: day limit $0.8 for all calls today (Europe/Berlin) would be exceeded: spent $0, reserved $0.6,
+    # this attempt reserves up to $0.3" and nothing more: not that a smaller attempt would still fit, nor when the
+    # day's count starts again (the policy's day, not UTC's), nor which threshold of which policy to raise.
+    from magsag_mcp.governance import budget
+
+    thresholds = {"max_cost_per_day_usd": "0.8", "max_cost_per_run_usd": "0.6"}
+    policies = PolicySet([Policy(name="cap", thresholds=thresholds, timezone="Europe/Berlin")])
+    now = datetime(2026, 3, 28, 22, 30, tzinfo=UTC).timestamp()  # 23:30 in Berlin, before its clocks go forward
+    monkeypatch.setattr(budget.time, "time", lambda: now)
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(policies, ledger, FixedPricer("0.3"))
+        await gov.admit(attempt_ctx("r1"))
+        await gov.admit(attempt_ctx("r1"))  # two attempts in flight: $0.6 held
+        with pytest.raises(E.BudgetExceeded) as run:
+            await gov.admit(attempt_ctx("r1"))
+        with pytest.raises(E.BudgetExceeded) as day:
+            await gov.admit(attempt_ctx("r2"))
+        with pytest.raises(E.BudgetExceeded) as call:
+            await Governance(limits(max_cost_per_call_usd="0.2"), ledger, FixedPricer("0.3")).admit(attempt_ctx("r3"))
+    assert run.value.message.endswith(
+        "spent $0, reserved $0.6, this attempt reserves up to $0.3; nothing is left; or raise max_cost_per_run_usd on "
+        "policy 'cap'"
+    ), run.value.message
+    assert day.value.message.endswith(
+        "reserved $0.6, this attempt reserves up to $0.3; $0.2 is left: lower max_tokens or choose a cheaper model to "
+        "fit in it; the day ends at 2026-03-29T00:00+01:00 (Europe/Berlin); or raise max_cost_per_day_usd on policy "
+        "'cap'"
+    ), day.value.message
+    assert day.value.details["day_ends_at"] == "2026-03-29T00:00:00+01:00" and "day_ends_at" not in run.value.details
+    assert [e.value.details["threshold"] for e in (run, day, call)] == [
+        "max_cost_per_run_usd",
+        "max_cost_per_day_usd",
+        "max_cost_per_call_usd",
+    ]
+    assert call.value.message.endswith(
+        "lower max_tokens or choose a cheaper model, or raise max_cost_per_call_usd on policy 'cap'"
+    ), call.value.message
