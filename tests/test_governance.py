@@ -1,4 +1,6 @@
-"""Governance before spend: allowed models, data residency, atomic budgets, status and the gate."""
+"""Governance before spend: allowed models and data residency, whoever chose the model.
+
+Budgets, reservations, explain, the policy files and the gate are tested in tests/test_governance_*.py."""
 
 from __future__ import annotations
 
