@@ -16,7 +16,7 @@ import pytest
 from magsag_mcp.governance import Governance
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.service import Service
-from tests.test_governance import FixedPricer, attempt_ctx, limits, run_limit
+from tests.governance_helpers import FixedPricer, attempt_ctx, limits, run_limit
 from tests.test_spend_under_concurrency import HeldUpstream, db_rows, limit_of, write_catalog
 
 pytestmark = pytest.mark.anyio

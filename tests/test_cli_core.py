@@ -1214,7 +1214,7 @@ def test_budget_of_a_run_and_agent_whose_only_calls_are_in_flight_is_not_told_to
     from magsag_mcp.governance import Governance
     from magsag_mcp.governance.policy import Policy, PolicySet
     from magsag_mcp.ledger import Ledger
-    from tests.test_governance import FixedPricer, attempt_ctx
+    from tests.governance_helpers import FixedPricer, attempt_ctx
 
     async def in_flight() -> None:
         caps = PolicySet([Policy(name="caps", thresholds={"max_cost_per_run_usd": "1"})])
@@ -1239,7 +1239,7 @@ def test_reads_filtered_to_a_run_or_agent_whose_only_calls_are_in_flight_say_so(
     from magsag_mcp.governance import Governance
     from magsag_mcp.governance.policy import Policy, PolicySet
     from magsag_mcp.ledger import Ledger
-    from tests.test_governance import FixedPricer, attempt_ctx
+    from tests.governance_helpers import FixedPricer, attempt_ctx
 
     async def in_flight() -> None:
         caps = PolicySet([Policy(name="caps", thresholds={"max_cost_per_run_usd": "1"})])
@@ -1271,7 +1271,7 @@ def test_budget_reads_calls_in_flight_where_no_run_or_agent_limit_is_set(cli_env
     from magsag_mcp.governance import Governance
     from magsag_mcp.governance.policy import Policy, PolicySet
     from magsag_mcp.ledger import Ledger
-    from tests.test_governance import FixedPricer, attempt_ctx
+    from tests.governance_helpers import FixedPricer, attempt_ctx
 
     cat = cli_env / "catalog"
     shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
@@ -1305,7 +1305,7 @@ def test_ledger_notes_do_not_count_a_retried_calls_two_reservations_as_two_calls
     from magsag_mcp.governance import Governance
     from magsag_mcp.governance.policy import Policy, PolicySet
     from magsag_mcp.ledger import Ledger
-    from tests.test_governance import FixedPricer, attempt_ctx
+    from tests.governance_helpers import FixedPricer, attempt_ctx
 
     async def retried() -> None:
         caps = PolicySet([Policy(name="caps", thresholds={"max_cost_per_run_usd": "1"})])

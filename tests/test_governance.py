@@ -8,17 +8,7 @@ import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.ledger import UsageFilters
-
-# FixedPricer, attempt_ctx, limits and run_limit are imported from here by other test modules: kept importable.
-from tests.governance_helpers import (
-    FixedPricer,  # noqa: F401
-    attempt_ctx,  # noqa: F401
-    limits,  # noqa: F401
-    open_service,
-    policy,
-    prices,
-    run_limit,  # noqa: F401
-)
+from tests.governance_helpers import open_service, policy, prices
 
 pytestmark = pytest.mark.anyio
 

@@ -20,7 +20,6 @@ from magsag_mcp import errors as E
 from magsag_mcp.errors import InputError
 from magsag_mcp.ledger import Ledger, UsageFilters
 from magsag_mcp.service import Service
-from tests.refused_writes import every_write_refused  # noqa: F401  (test_ledger_failing_writes imports it here)
 
 pytestmark = pytest.mark.anyio
 

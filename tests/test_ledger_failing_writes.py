@@ -21,7 +21,7 @@ import pytest
 
 from magsag_mcp.errors import LedgerError
 from magsag_mcp.ledger import Ledger
-from tests.test_ledger import every_write_refused
+from tests.refused_writes import every_write_refused
 
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"

@@ -16,7 +16,7 @@ import pytest
 from magsag_mcp.governance import Governance, PolicySet
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.types import Target
-from tests.test_governance import attempt_ctx
+from tests.governance_helpers import attempt_ctx
 
 pytestmark = pytest.mark.anyio
 

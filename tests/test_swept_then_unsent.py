@@ -18,7 +18,7 @@ from magsag_mcp.ledger import Ledger
 from magsag_mcp.ledger.abandoned import give_back, record_abandoned
 from magsag_mcp.providers.fake import clear_scripts, script
 from magsag_mcp.service import Service
-from tests.test_governance import FixedPricer, attempt_ctx, limits
+from tests.governance_helpers import FixedPricer, attempt_ctx, limits
 
 pytestmark = pytest.mark.anyio
 

@@ -27,8 +27,8 @@ from magsag_mcp.ledger import Ledger
 from magsag_mcp.mcp_server.budget_results import BudgetResult
 from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
+from tests.governance_helpers import FixedPricer, attempt_ctx
 from tests.older_version import leave_as_the_version_before
-from tests.test_governance import FixedPricer, attempt_ctx
 from tests.test_spend_under_concurrency import HeldUpstream, child_env, db_rows
 
 pytestmark = pytest.mark.anyio

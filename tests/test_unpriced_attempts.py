@@ -17,7 +17,7 @@ from magsag_mcp.ledger import Ledger, UsageFilters
 from magsag_mcp.mcp_server.budget_results import BudgetResult
 from magsag_mcp.mcp_server.ledger_models import QueryRunsResult, RunOut, StatsOut, TotalsOut
 from magsag_mcp.records import AttemptRecord, RunRecord
-from tests.test_governance import FixedPricer, limits
+from tests.governance_helpers import FixedPricer, limits
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 
