@@ -125,7 +125,9 @@ class Reservation:
         self.amount_pusd = to_pusd(amount) or 0
         #: ``amount`` None: a model of unknown price's placeholder (see Governance._placing), which holds 0 and bounds
         #: nothing; marked so, the sweep records its attempt with no bound, not at most $0 (0020_reservation_unbounded)
-        self.unbounded = amount is None
+        #: (an int, not a bool: sqlite3 binds an exact int directly, a bool through its adapter lookup, ~3,700
+        #: instructions a reservation)
+        self.unbounded = 1 if amount is None else 0
         self.run_id = run_id
         self.budget = budget_run(run_id, parent_run_id)
         self.agent = agent
