@@ -255,3 +255,36 @@ def test_a_blank_policy_entry_is_a_problem_and_a_spaced_one_is_the_name_it_space
     (policy, *_) = load_policies(catalog_copy).policies
     assert "gpt-4o-mini" in policy.allowed_models
     assert policy.allowed_models.index("gpt-4o-mini") == 1
+
+
+@pytest.mark.parametrize("written", ["openai:", "openai: ", "OpenAI :", "gemini:"])
+def test_a_provider_with_no_model_in_a_policy_is_a_problem_naming_the_pattern_to_write(written):
+    # 'openai:' (its model left out, or '*' forgotten) was kept as a bare name, matched no call, and validated ok:
+    # in allowed_models it allowed nothing it seemed to, in a data class's requirements every routed call failed on
+    # it. A target written so is refused ("names the provider 'openai' and no model"); so is the pattern.
+    with pytest.raises(ValueError, match=r"names provider '(openai|google)' and no model; write '\w+:\*'") as refused:
+        Policy(name="p", allowed_models=["gpt-4o", written])
+    assert "allowed_models.1" in str(refused.value)
+    with pytest.raises(ValueError, match="and no model"):
+        Policy(name="p", requirements={"pii_processing": [written]})
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("openai: gpt-4o-mini", "openai:gpt-4o-mini"),
+        ("fake : *", "fake:*"),
+        ("local: llama3.1:70b", "local:llama3.1:70b"),
+    ],
+)
+def test_spaces_around_a_pinned_pattern_s_colon_are_read_as_the_pattern_they_space(written, read):
+    # 'openai: gpt-4o-mini' (quoted, so YAML kept it one string) pinned openai, as the provider's spaces are dropped,
+    # but kept ' gpt-4o-mini', which no call's model is: openai:gpt-4o-mini was refused ("did you mean
+    # 'openai:gpt-4o-mini'?"), and a data class's 'local: llama3.1:70b' routed its calls to the model ' llama3.1:70b'
+    policy = Policy(name="p", allowed_models=[written], requirements={"pii_processing": [written]})
+    assert policy.allowed_models == [read]
+    assert policy.requirements == {"pii_processing": [read]}
+    target = Target(read.partition(":")[0], "gpt-4o-mini" if "gpt" in read else "llama3.1:70b")
+    assert PolicySet([policy]).allowed(target, "pii_processing")[0]
+    # a local model's tag keeps its colon and is no pin: nothing is read into it
+    assert Policy(name="p", allowed_models=["llama3.1:70b"]).allowed_models == ["llama3.1:70b"]

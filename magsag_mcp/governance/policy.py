@@ -46,7 +46,7 @@ from pydantic import (
 
 from ..errors import CatalogError, ConfigError
 from ..exact_money import amount_problem
-from ..targets import misspelt_provider, spaced_colon
+from ..targets import misspelt_provider, provider_prefix, spaced_colon
 from ..types import Target
 from .model_patterns import GLOB, matches, residency_pattern
 from .policy_keys import unknown_key
@@ -106,11 +106,24 @@ def _provider_known(pattern: str) -> str:
 def _written_name(pattern: str) -> str:
     """A pattern as calls and routing read a model's name, without the spaces around it: ``' gpt-4o-mini'`` matched
     no call (each strips its model), so its model was refused and told "did you mean ' gpt-4o-mini'?". A blank one
-    matches nothing and is refused: a refusal offering the policy's models listed it as ``()``."""
+    matches nothing and is refused: a refusal offering the policy's models listed it as ``()``. So are the spaces
+    around a pin's colon (``openai: gpt-4o``), and a pin with no model (``openai:``) is refused as a target is."""
     name = pattern.strip()
     if not name:
         raise ValueError("an empty model name matches no model; write the model's name, or remove the entry")
-    return name
+    head, sep, model = name.partition(":")
+    head, model = head.strip(), model.strip()
+    pinned = provider_prefix(f"{head}:{model or '*'}") if sep else None
+    if pinned is None:
+        return name  # a bare name or glob, a local model's tag (llama3.1:70b): its colon is the name's own
+    if not model:
+        # matched as a bare name, 'openai:' matched no call: a target written so is refused, and so is this
+        raise ValueError(
+            f"{pattern!r} names provider {pinned[0]!r} and no model; write '{head}:*' for every model it serves, or "
+            f"'{head}:MODEL' for one"
+        )
+    # the pin's spaces dropped as matching drops the provider's: 'openai: gpt-4o' kept ' gpt-4o', no call's model
+    return f"{head}:{model}"
 
 
 #: a model name or pattern, refused with the text to write when YAML read ``- local: llama3.1`` as a mapping, when
