@@ -262,7 +262,9 @@ def test_a_provider_with_no_model_in_a_policy_is_a_problem_naming_the_pattern_to
     # 'openai:' (its model left out, or '*' forgotten) was kept as a bare name, matched no call, and validated ok:
     # in allowed_models it allowed nothing it seemed to, in a data class's requirements every routed call failed on
     # it. A target written so is refused ("names the provider 'openai' and no model"); so is the pattern.
-    with pytest.raises(ValueError, match=r"names provider '(openai|google)' and no model; write '\w+:\*'") as refused:
+    with pytest.raises(
+        ValueError, match=r"names provider '(openai|google)' and no model; write '\w+:\*' or '\w+:MODEL'"
+    ) as refused:
         Policy(name="p", allowed_models=["gpt-4o", written])
     assert "allowed_models.1" in str(refused.value)
     with pytest.raises(ValueError, match="and no model"):
@@ -288,3 +290,22 @@ def test_spaces_around_a_pinned_pattern_s_colon_are_read_as_the_pattern_they_spa
     assert PolicySet([policy]).allowed(target, "pii_processing")[0]
     # a local model's tag keeps its colon and is no pin: nothing is read into it
     assert Policy(name="p", allowed_models=["llama3.1:70b"]).allowed_models == ["llama3.1:70b"]
+
+
+@pytest.mark.parametrize(
+    ("written", "fix"),
+    [
+        ("", "confines no call; write its name"),
+        ("  ", "confines no call; write its name"),
+        (" pii_processing", "confines no call of class 'pii_processing'; write that"),
+    ],
+)
+def test_a_blank_or_spaced_data_class_in_requirements_is_a_problem_naming_the_fix(written, fix):
+    # requirements: {'': [gpt-4o]} validated ok and confined no call (a skill's blank data_class is refused, a call's
+    # names no class); ' pii_processing' confined nothing either, and the skill of class pii_processing was told
+    # "did you mean ' pii_processing'?", the name with its space. Data classes are compared as written, so the
+    # policy's is refused naming the name to write.
+    with pytest.raises(ValueError, match="confines no call") as refused:
+        Policy(name="p", requirements={"financial_data": ["gpt-4o"], written: ["local:*"]})
+    assert f"data class {written!r} " in str(refused.value) and fix in str(refused.value)
+    assert "requirements" in str(refused.value)

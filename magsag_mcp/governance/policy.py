@@ -118,10 +118,7 @@ def _written_name(pattern: str) -> str:
         return name  # a bare name or glob, a local model's tag (llama3.1:70b): its colon is the name's own
     if not model:
         # matched as a bare name, 'openai:' matched no call: a target written so is refused, and so is this
-        raise ValueError(
-            f"{pattern!r} names provider {pinned[0]!r} and no model; write '{head}:*' for every model it serves, or "
-            f"'{head}:MODEL' for one"
-        )
+        raise ValueError(f"{pattern!r} names provider {pinned[0]!r} and no model; write '{head}:*' or '{head}:MODEL'")
     # the pin's spaces dropped as matching drops the provider's: 'openai: gpt-4o' kept ' gpt-4o', no call's model
     return f"{head}:{model}"
 
@@ -193,6 +190,10 @@ class Policy(BaseModel):
     @field_validator("requirements")
     @classmethod
     def _classes_name_models(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        for name in value or {}:  # matched as written, a skill's data_class and a call's: not stripped
+            if name != name.strip() or not name:
+                fix = f"no call of class {name.strip()!r}; write that" if name.strip() else "no call; write its name"
+                raise ValueError(f"data class {name!r} confines {fix}")
         empty = sorted(name for name, models in (value or {}).items() if not models)
         if empty:
             raise ValueError(
