@@ -91,11 +91,11 @@ def _parse_target_text(text: str) -> Target:
     prefixed = provider_prefix(text)
     if prefixed is not None:
         return Target(*prefixed)
-    if sep and not rest.strip() and head.lower() in _prefixes():
+    if sep and not rest.strip() and head.strip().lower() in _prefixes():
         # "azure:" is a provider whose model was left out, not a local model of that name
         raise ConfigError(
-            f"target {text!r} names the provider {head!r} and no model: write the model after the colon, "
-            f"'{head}:MODEL' (e.g. 'openai:gpt-4o'; for azure, its deployment's name)"
+            f"target {text!r} names the provider {head.strip()!r} and no model: write the model after the colon, "
+            f"'{head.strip()}:MODEL' (e.g. 'openai:gpt-4o'; for azure, its deployment's name)"
         )
     if head.lower() == "ft" and _vendor_of(text):
         return Target(_vendor_of(text), text)  # type: ignore[arg-type]  # a fine-tune's id, whole
@@ -143,7 +143,14 @@ def provider_prefix(text: str) -> tuple[str, str] | None:
     """``(provider, model)`` when ``text`` starts with a provider's name (``openai:gpt-4o``), else None
     (``llama3.1:70b`` is an Ollama tag, not a provider and a model)."""
     head, sep, rest = text.partition(":")
-    if sep and rest and head.lower() in _prefixes():
+    if not (sep and rest):
+        return None
+    if head.lower() in _prefixes() and not rest[0].isspace():
+        return canonical_provider(head), rest
+    # spaces around the colon ('openai: gpt-4o', quoted in YAML) pin the same model: kept, ' gpt-4o' went to the
+    # vendor as a model no call names, and 'openai :gpt-4o' to the local server
+    head, rest = head.strip(), rest.strip()
+    if rest and head.lower() in _prefixes():
         return canonical_provider(head), rest
     return None
 

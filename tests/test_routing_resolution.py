@@ -908,6 +908,35 @@ def test_a_model_prefixed_with_another_provider_is_offered_a_pair_that_can_be_se
     assert f"drop one of them (e.g. {fix}" in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("spec", "target"),
+    [
+        ("openai: gpt-4o", Target("openai", "gpt-4o")),
+        ("openai :gpt-4o", Target("openai", "gpt-4o")),
+        ("Anthropic : claude-3-haiku-20240307", Target("anthropic", "claude-3-haiku-20240307")),
+        ({"provider": "openai", "model": "openai: gpt-4o"}, Target("openai", "gpt-4o")),
+        ("llama3.1:70b", Target("local", "llama3.1:70b")),  # a local model's tag: its colon is the name's own
+    ],
+)
+def test_spaces_around_a_target_s_provider_colon_name_that_provider_s_model(spec, target):
+    # 'openai: gpt-4o' (quoted in YAML, or a call's model_config.model) was sent to OpenAI as the model ' gpt-4o', and
+    # 'openai :gpt-4o' to the local server as the model 'openai :gpt-4o'; a policy reads such a pin as its model
+    assert parse_target(spec) == target
+
+
+def test_a_provider_and_a_space_before_its_colon_is_a_target_without_a_model():
+    # 'openai :' went to the local server as the model 'openai :', where 'openai:' is refused naming the fix
+    with pytest.raises(ConfigError, match="names the provider 'openai' and no model"):
+        parse_target("openai :")
+
+
+def test_a_usage_filter_s_model_spaced_around_its_provider_colon_selects_that_target():
+    from magsag_mcp.ledger.filters import UsageFilters
+
+    filters = UsageFilters(model="openai: gpt-4o")
+    assert (filters.provider, filters.model) == ("openai", "gpt-4o")
+
+
 def test_the_env_pair_refused_for_its_prefix_is_offered_the_model_s_own_provider(catalog):
     env = {"MAGSAG_PROVIDER": "openai", "MAGSAG_MODEL": "anthropic:claude-3-haiku-20240307"}
     with pytest.raises(ConfigError) as refused:
