@@ -109,6 +109,28 @@ def misspelt_routes(catalog: Catalog) -> list[str]:
     return problems
 
 
+def near_routes(catalog: Catalog) -> list[str]:
+    """``magsag doctor``'s notes on routes that match no skill's task type and are a little less like one than
+    :func:`misspelt_routes` names a problem (``analisys`` for ``analysis``): a note, not a problem, as such a route
+    may be meant for skills still to come, and a problem would stop the server."""
+    import difflib
+
+    task_types = sorted({skill.task_type for skill in catalog.skills.values()})
+    notes = []
+    for route, _ in catalog.routing.routes:
+        if any(route.match == t or fnmatch.fnmatchcase(t, route.match) for t in task_types) or any(
+            s == route.match or fnmatch.fnmatchcase(s, route.match) for s in catalog.skills
+        ):
+            continue  # a route of a skill's task type, or one naming a skill's id (misspelt_routes' problem)
+        near = difflib.get_close_matches(route.match, task_types, n=1, cutoff=0.7)
+        if near and not difflib.get_close_matches(route.match, task_types, n=1, cutoff=0.8):
+            notes.append(
+                f"{_at(catalog, route, '.match')}: route {route.match!r} matches no skill's task_type, so it routes "
+                f"nothing; if it was meant for task_type {near[0]!r}, correct it"
+            )
+    return notes
+
+
 def misspelt_task_types(catalog: Catalog) -> list[str]:
     """Skills whose task_type no route matches but nearly names a route's (``analysys`` beside a route for
     ``analysis``): the skill takes the default chain without a word, not the models its route names. A task type

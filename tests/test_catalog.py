@@ -819,6 +819,30 @@ def test_validate_names_a_route_that_nearly_matches_a_task_type(catalog_copy: Pa
     )  # the shipped catalog's routes each match a skill
 
 
+@pytest.mark.anyio
+async def test_doctor_notes_a_route_a_letter_or_two_off_a_task_type_below_the_problem_s_cutoff(
+    catalog_copy: Path, tmp_path: Path
+):
+    # 'analisys' (two letters swapped, ratio 0.75 to 'analysis') is under the 0.8 at which validate names a misspelt
+    # route a problem: it validated ok, and analysis calls took the default chain unsaid. It may be a route for skills
+    # still to come, so doctor notes it (a problem would stop the server); a route like no task type gets no note.
+    from magsag_mcp.service import Service
+
+    routing = catalog_copy / "routing" / "default.yaml"
+    text = routing.read_text()
+    routing.write_text(
+        text.replace("  - match: analysis\n", "  - match: analisys\n")
+        + "  - match: future-skill\n    chain: [openai:gpt-4o]\n"
+    )
+    assert [p for p in validate_catalog(catalog_copy, env={}) if "route" in p] == []
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        notes = [n for n in svc.doctor()["notes"] if "route" in n]
+    assert notes == [
+        f"{routing}: routes.2.match: route 'analisys' matches no skill's task_type, so it routes nothing; if it was "
+        "meant for task_type 'analysis', correct it"
+    ]
+
+
 def test_an_agent_id_defined_twice_names_both_files(catalog_copy: Path):
     first = catalog_copy / "agents" / "my-mag.yaml"
     copy = catalog_copy / "agents" / "my-mag-copy.yaml"
