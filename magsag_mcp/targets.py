@@ -100,14 +100,16 @@ def _parse_target_text(text: str) -> Target:
     if head.lower() == "ft" and _vendor_of(text):
         return Target(_vendor_of(text), text)  # type: ignore[arg-type]  # a fine-tune's id, whole
     if misspelt_provider(text) is not None:
-        canonical_provider(head)  # raises: unknown provider, with the list of known ones
+        canonical_provider(head.strip())  # raises: unknown provider, with the list of known ones
     return Target(infer_provider(text), text)
 
 
 def misspelt_provider(text: str) -> str | None:
     """The ``head`` of ``head:model`` when ``model`` is a cloud vendor's and ``head`` names no provider: "opnai:gpt-4o"
-    is a misspelt provider, not an Ollama tag (``ft:`` opens an OpenAI fine-tune's id). None otherwise."""
+    is a misspelt provider, not an Ollama tag (``ft:`` opens an OpenAI fine-tune's id). None otherwise. The spaces
+    around the colon are dropped, as :func:`provider_prefix` drops them: ``opnai: gpt-4o`` went to the local server."""
     head, sep, rest = text.partition(":")
+    head, rest = head.strip(), rest.strip()
     if not (sep and rest and _vendor_of(rest)) or provider_prefix(text) is not None:
         return None
     return None if head.lower() == "ft" and _vendor_of(text) else head

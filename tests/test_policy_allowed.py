@@ -309,3 +309,12 @@ def test_a_blank_or_spaced_data_class_in_requirements_is_a_problem_naming_the_fi
         Policy(name="p", requirements={"financial_data": ["gpt-4o"], written: ["local:*"]})
     assert f"data class {written!r} " in str(refused.value) and fix in str(refused.value)
     assert "requirements" in str(refused.value)
+
+
+@pytest.mark.parametrize("written", ["opnai: gpt-4o", "opnai : gpt-4o"])
+def test_a_misspelt_provider_spaced_around_its_colon_in_a_policy_is_a_problem_as_unspaced_it_is(written):
+    # 'opnai:gpt-4o' is refused naming the providers; 'opnai: gpt-4o' was kept as a bare name that no call's model is,
+    # so allowed_models allowed nothing it seemed to, and a data class confined to it failed every call
+    with pytest.raises(ValueError, match=r"names provider 'opnai' \(did you mean 'openai'\?\)") as refused:
+        Policy(name="p", allowed_models=[written])
+    assert "'provider:gpt-4o'" in str(refused.value) and "or 'gpt-4o' alone" in str(refused.value)

@@ -930,6 +930,15 @@ def test_a_provider_and_a_space_before_its_colon_is_a_target_without_a_model():
         parse_target("openai :")
 
 
+@pytest.mark.parametrize("spec", ["opnai: gpt-4o", "opnai :gpt-4o", "antropic : claude-3-haiku-20240307"])
+def test_a_misspelt_provider_spaced_around_its_colon_is_refused_as_unspaced_it_is(spec):
+    # 'opnai:gpt-4o' is refused naming 'openai'; 'opnai: gpt-4o' went to the local server as the model 'opnai: gpt-4o'
+    # (the vendor's model behind the space was not seen), and 'opnai :gpt-4o' was told of provider 'opnai ', its space
+    refused = r"unknown provider '(opnai|antropic)' \(did you mean '(openai|anthropic)'\?\)"
+    with pytest.raises(ConfigError, match=refused):
+        parse_target(spec)
+
+
 def test_a_usage_filter_s_model_spaced_around_its_provider_colon_selects_that_target():
     from magsag_mcp.ledger.filters import UsageFilters
 

@@ -94,7 +94,7 @@ def _provider_known(pattern: str) -> str:
         from ..providers import provider_names
         from ..suggest import named
 
-        model = pattern.partition(":")[2]
+        model = pattern.partition(":")[2].strip()
         raise ValueError(
             f"{pattern!r} names provider {named([head], provider_names())}, which magsag does not know; write "
             f"'provider:{model}' with one of: {', '.join(provider_names())}, or {model!r} alone to match it on any "
