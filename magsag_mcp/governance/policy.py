@@ -114,11 +114,13 @@ def _written_name(pattern: str) -> str:
     head, sep, model = name.partition(":")
     head, model = head.strip(), model.strip()
     pinned = provider_prefix(f"{head}:{model or '*'}") if sep else None
-    if pinned is None:
+    if pinned is None and not (sep and GLOB.search(head)):
         return name  # a bare name or glob, a local model's tag (llama3.1:70b): its colon is the name's own
+    # a provider glob ('*: gpt-4o') is read against provider:model as a pin is (model_patterns), spaces and all
+    named = f"provider {pinned[0]!r}" if pinned else f"the providers {head!r}"
     if not model:
         # matched as a bare name, 'openai:' matched no call: a target written so is refused, and so is this
-        raise ValueError(f"{pattern!r} names provider {pinned[0]!r} and no model; write '{head}:*' or '{head}:MODEL'")
+        raise ValueError(f"{pattern!r} names {named} and no model; write '{head}:*' or '{head}:MODEL'")
     # the pin's spaces dropped as matching drops the provider's: 'openai: gpt-4o' kept ' gpt-4o', no call's model
     return f"{head}:{model}"
 
