@@ -75,7 +75,7 @@ def _top_level_names(tree: Any) -> set[str]:
 
 
 def misspelt_routes(catalog: Catalog) -> list[str]:
-    """Routes that match no skill's task type but nearly name one (``analyis``), or name a skill's id
+    """Routes that match no skill's task type but nearly name one no route routes (``analyis``), or name a skill's id
     (``skill.analysis``) where its task type goes: such a route routes nothing, and the skill it was written
     for falls through to the default chain without a word. A route that resembles no task type may be meant
     for skills still to come, and is left alone."""
@@ -100,7 +100,7 @@ def misspelt_routes(catalog: Catalog) -> list[str]:
                 f"skill's id; routes match a skill's task_type, and {fix}"
             )
             continue
-        near = difflib.get_close_matches(route.match, task_types, n=1, cutoff=0.8)
+        near = difflib.get_close_matches(route.match, _unrouted(catalog, task_types), n=1, cutoff=0.8)
         if near:
             problems.append(
                 f"{_at(catalog, route, '.match')}: route {route.match!r} matches no skill's task_type; did you mean "
@@ -122,13 +122,21 @@ def near_routes(catalog: Catalog) -> list[str]:
             s == route.match or fnmatch.fnmatchcase(s, route.match) for s in catalog.skills
         ):
             continue  # a route of a skill's task type, or one naming a skill's id (misspelt_routes' problem)
-        near = difflib.get_close_matches(route.match, task_types, n=1, cutoff=0.7)
-        if near and not difflib.get_close_matches(route.match, task_types, n=1, cutoff=0.8):
+        unrouted = _unrouted(catalog, task_types)
+        near = difflib.get_close_matches(route.match, unrouted, n=1, cutoff=0.7)
+        if near and not difflib.get_close_matches(route.match, unrouted, n=1, cutoff=0.8):
             notes.append(
                 f"{_at(catalog, route, '.match')}: route {route.match!r} matches no skill's task_type, so it routes "
                 f"nothing; if it was meant for task_type {near[0]!r}, correct it"
             )
     return notes
+
+
+def _unrouted(catalog: Catalog, task_types: list[str]) -> list[str]:
+    """The task types whose calls take the default chain: the only ones a route matching no task type can be a
+    misspelling of. One that a route routes (``pii-redaction`` under ``pii-*``, ``analysis``) leaves a route alike
+    (``redaction``, ``data-analysis``) one for task types still to come, not its typo."""
+    return [t for t in task_types if catalog.routing.chain_for(t)[1] == "default"]
 
 
 def misspelt_task_types(catalog: Catalog) -> list[str]:
