@@ -88,6 +88,12 @@ def _parse_target_text(text: str) -> Target:
         raise ConfigError("empty target: write 'provider:model', e.g. 'openai:gpt-4o'")
     _check_printable(text)
     head, sep, rest = text.partition(":")
+    if sep and not head.strip():
+        # ':' and ':llama3.1:70b' went to the local server as models of those names: a provider or a colon too many
+        raise ConfigError(
+            f"target {text!r} has nothing before its colon: write 'provider:model' (e.g. 'openai:gpt-4o', "
+            "'local:llama3.1:70b') or the model alone"
+        )
     prefixed = provider_prefix(text)
     if prefixed is not None:
         return Target(*prefixed)

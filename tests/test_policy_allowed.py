@@ -336,3 +336,10 @@ def test_a_provider_glob_with_no_model_in_a_policy_is_a_problem_naming_the_patte
     # '*:' matched no call at all, as 'openai:' did, which is refused
     with pytest.raises(ValueError, match=r"names the providers '\*' and no model; write '\*:\*' or '\*:MODEL'"):
         Policy(name="p", allowed_models=[written])
+
+
+@pytest.mark.parametrize("written", [":", " : ", ":*"])
+def test_a_pattern_with_nothing_before_its_colon_is_a_problem(written):
+    # ':' was kept as the name ':', which no call's model is: it allowed nothing it seemed to
+    with pytest.raises(ValueError, match="has nothing before its colon"):
+        Policy(name="p", allowed_models=[written])

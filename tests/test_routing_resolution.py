@@ -939,6 +939,14 @@ def test_a_misspelt_provider_spaced_around_its_colon_is_refused_as_unspaced_it_i
         parse_target(spec)
 
 
+@pytest.mark.parametrize("spec", [":", " : ", ":gpt-4o", " :llama3.1:70b", {"model": " : "}])
+def test_a_target_with_nothing_before_its_colon_is_refused_naming_the_fix(spec):
+    # ':' and ' : ' went to the local server as the model ':', ':llama3.1:70b' as the model ':llama3.1:70b', and
+    # ':gpt-4o' was told of "unknown provider ''": a provider left out before the colon, or a colon left in
+    with pytest.raises(ConfigError, match=r"has nothing before its colon: write 'provider:model'"):
+        parse_target(spec)
+
+
 def test_a_usage_filter_s_model_spaced_around_its_provider_colon_selects_that_target():
     from magsag_mcp.ledger.filters import UsageFilters
 

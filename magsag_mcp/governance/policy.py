@@ -113,6 +113,11 @@ def _written_name(pattern: str) -> str:
         raise ValueError("an empty model name matches no model; write the model's name, or remove the entry")
     head, sep, model = name.partition(":")
     head, model = head.strip(), model.strip()
+    if sep and not head:  # ':' was kept as the name ':', no call's model, as a target so written is refused
+        raise ValueError(
+            f"{pattern!r} has nothing before its colon; write 'provider:model' (e.g. 'openai:gpt-4o'), '*:MODEL' "
+            "for any provider, or the model alone"
+        )
     pinned = provider_prefix(f"{head}:{model or '*'}") if sep else None
     if pinned is None and not (sep and GLOB.search(head)):
         return name  # a bare name or glob, a local model's tag (llama3.1:70b): its colon is the name's own
