@@ -154,7 +154,7 @@ def test_doctor_a_blank_key_is_no_key_and_does_not_hide_the_next_one(cli_env, ca
     ("name", "value", "said"),
     [
         ("MAGSAG_PROVIDER", "opnai", "MAGSAG_PROVIDER='opnai': unknown provider"),
-        ("MAGSAG_MODEL", ":gpt-4o", "MAGSAG_MODEL=':gpt-4o': unknown provider"),
+        ("MAGSAG_MODEL", ":gpt-4o", "MAGSAG_MODEL=':gpt-4o': target ':gpt-4o' has nothing before its colon"),
         ("MAGSAG_ALLOWED_BASE_URLS", "https://proxy.example.com", "MAGSAG_ALLOWED_BASE_URLS: entry 1"),
     ],
 )
