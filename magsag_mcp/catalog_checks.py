@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,8 @@ def _top_level_names(tree: Any) -> set[str]:
 
 
 def misspelt_routes(catalog: Catalog) -> list[str]:
-    """Routes that match no skill's task type but nearly name one no route routes (``analyis``), or name a skill's id
+    """Routes that match no skill's task type but nearly name one (``analyis``; see :func:`_misspelt_for`), or name a
+    skill's id
     (``skill.analysis``) where its task type goes: such a route routes nothing, and the skill it was written
     for falls through to the default chain without a word. A route that resembles no task type may be meant
     for skills still to come, and is left alone."""
@@ -100,11 +102,11 @@ def misspelt_routes(catalog: Catalog) -> list[str]:
                 f"skill's id; routes match a skill's task_type, and {fix}"
             )
             continue
-        near = difflib.get_close_matches(route.match, _unrouted(catalog, task_types), n=1, cutoff=0.8)
+        near = difflib.get_close_matches(route.match, _misspelt_for(catalog, route.match, task_types), 1, 0.8)
         if near:
             problems.append(
                 f"{_at(catalog, route, '.match')}: route {route.match!r} matches no skill's task_type; did you mean "
-                f"{near[0]!r}? (skills of task_type {near[0]!r} now take the default chain)"
+                f"{near[0]!r}? (skills of task_type {near[0]!r} now take {_taken_by(catalog, near[0])})"
             )
     return problems
 
@@ -122,9 +124,9 @@ def near_routes(catalog: Catalog) -> list[str]:
             s == route.match or fnmatch.fnmatchcase(s, route.match) for s in catalog.skills
         ):
             continue  # a route of a skill's task type, or one naming a skill's id (misspelt_routes' problem)
-        unrouted = _unrouted(catalog, task_types)
-        near = difflib.get_close_matches(route.match, unrouted, n=1, cutoff=0.7)
-        if near and not difflib.get_close_matches(route.match, unrouted, n=1, cutoff=0.8):
+        alike = _misspelt_for(catalog, route.match, task_types)
+        near = difflib.get_close_matches(route.match, alike, n=1, cutoff=0.7)
+        if near and not difflib.get_close_matches(route.match, alike, n=1, cutoff=0.8):
             notes.append(
                 f"{_at(catalog, route, '.match')}: route {route.match!r} matches no skill's task_type, so it routes "
                 f"nothing; if it was meant for task_type {near[0]!r}, correct it"
@@ -132,11 +134,42 @@ def near_routes(catalog: Catalog) -> list[str]:
     return notes
 
 
-def _unrouted(catalog: Catalog, task_types: list[str]) -> list[str]:
-    """The task types whose calls take the default chain: the only ones a route matching no task type can be a
-    misspelling of. One that a route routes (``pii-redaction`` under ``pii-*``, ``analysis``) leaves a route alike
-    (``redaction``, ``data-analysis``) one for task types still to come, not its typo."""
-    return [t for t in task_types if catalog.routing.chain_for(t)[1] == "default"]
+def _misspelt_for(catalog: Catalog, match: str, task_types: list[str]) -> list[str]:
+    """The task types a route's ``match`` (one matching no task type) may be a misspelling of: not one a route of
+    its own names (``analysis``: ``data-analysis`` beside it is another task type), nor one with a word unlike any of
+    the match's, or the other way (``redaction`` and ``pii-redaction``, ``data-analysis`` and ``document-analysis``):
+    such a route is for task types still to come. A task type only a glob routes (``*``, ``pii-*``) may still be the
+    one a misspelt route (``analyis``, ``pii-redacton``) was written for."""
+    named = {route.match for route, _ in catalog.routing.routes}
+    return [t for t in task_types if t not in named and not _a_word_apart(match, t)]
+
+
+#: what separates the words of a task type (``pii-redaction``, ``document_analysis``, ``code.review``)
+_WORD_BREAK = re.compile(r"[-_./\s]+")
+#: how alike two words are (difflib's ratio) to be one misspelt: ``anlysis`` for ``analysis``, not ``data`` for
+#: ``document``
+_WORD_ALIKE = 0.75
+
+
+def _a_word_apart(a: str, b: str) -> bool:
+    """Whether one of ``a``, ``b`` holds a word like none of the other's: two task types, not one misspelt. Two
+    single words are left to the whole name's likeness (``summarize`` may be meant for ``summarization``)."""
+    import difflib
+
+    words_a, words_b = [w for w in _WORD_BREAK.split(a) if w], [w for w in _WORD_BREAK.split(b) if w]
+    if len(words_a) <= 1 and len(words_b) <= 1:
+        return False
+
+    def lone(xs: list[str], ys: list[str]) -> bool:
+        return any(all(difflib.SequenceMatcher(None, x, y).ratio() < _WORD_ALIKE for y in ys) for x in xs)
+
+    return lone(words_a, words_b) or lone(words_b, words_a)
+
+
+def _taken_by(catalog: Catalog, task_type: str) -> str:
+    """Where ``task_type``'s calls go, as a misspelt route's problem says it: the default chain, or a glob's route."""
+    rule = catalog.routing.chain_for(task_type)[1]
+    return f"route {rule.removeprefix('route:')!r}" if rule.startswith("route:") else "the default chain"
 
 
 def misspelt_task_types(catalog: Catalog) -> list[str]:

@@ -850,7 +850,8 @@ async def test_a_route_like_a_task_type_another_route_routes_is_neither_a_proble
     # 'redaction' (0.82 to 'pii-redaction') was a problem saying pii-redaction's skills "now take the default chain",
     # though pii-* routes them, and the server would not start; 'data-analysis' (0.75 to 'analysis', which a route of
     # its own routes) got doctor's note to correct it into that route's twin. Both are routes for task types still to
-    # come: a route is misspelt for a task type only when that task type's calls take the default chain.
+    # come: a task type a route names is no other route's typo, nor is one a whole word apart ('pii-' added, or
+    # 'data' for 'document': 'data-analysis' is 0.73 to 'document-analysis', which the document-* glob routes).
     from magsag_mcp.service import Service
 
     routing = catalog_copy / "routing" / "default.yaml"
@@ -861,6 +862,18 @@ async def test_a_route_like_a_task_type_another_route_routes_is_neither_a_proble
     assert [p for p in validate_catalog(catalog_copy, env={}) if "route" in p] == []
     async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as svc:
         assert [n for n in svc.doctor()["notes"] if "route" in n] == []
+
+
+def test_a_route_nearly_naming_a_task_type_a_catch_all_route_takes_is_a_problem_naming_that_route(catalog_copy: Path):
+    # 'analyis' routes nothing, and analysis calls go to the catch-all '*' route's chain instead of the one written
+    # for them: still a misspelt route, told where those calls do go (it said "the default chain" whatever routed them)
+    routing = catalog_copy / "routing" / "default.yaml"
+    text = routing.read_text().replace("  - match: analysis\n", "  - match: analyis\n")
+    routing.write_text(text + "  - match: '*'\n    priority: -1\n    chain: [openai:gpt-4o-mini]\n")
+    assert [p for p in validate_catalog(catalog_copy, env={}) if "route" in p] == [
+        f"{routing}: routes.2.match: route 'analyis' matches no skill's task_type; did you mean 'analysis'? "
+        "(skills of task_type 'analysis' now take route '*')"
+    ]
 
 
 def test_an_agent_id_defined_twice_names_both_files(catalog_copy: Path):
