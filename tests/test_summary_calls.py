@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from magsag_mcp.governance.gate import check_summary
-from magsag_mcp.governance.policy import load_policy_file
+from magsag_mcp.governance.policy_files import load_policy_file
 from magsag_mcp.ledger import Ledger, UsageFilters
 from magsag_mcp.records import AttemptRecord, RunRecord
 

@@ -24,15 +24,8 @@ from ..plurals import counted
 from ..rates import bare_model
 from ..types import Target
 from .budget import Carry, Reservation, reservation_ttl, reserved_worst_case
-from .policy import (
-    THRESHOLD_OF,
-    Limit,
-    Policy,
-    PolicySet,
-    load_policies,
-    load_policy_file,
-    validate_policies,
-)
+from .policy import THRESHOLD_OF, Limit, Policy, PolicySet
+from .policy_files import load_policies, load_policy_file, validate_policies
 from .prior_attempts import carriable, shrinkable, unshrink
 from .refusals import allowed_models_fix, nearly_allowed_by, unpriced_refusal
 

@@ -29,7 +29,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,17 +38,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
 )
 
-from ..errors import CatalogError, ConfigError
-from ..exact_money import amount_problem
+from ..errors import CatalogError
 from ..targets import misspelt_provider, provider_prefix, spaced_colon
 from ..types import Target
 from .model_patterns import GLOB, matches, residency_pattern
-from .policy_keys import unknown_key
 
 LimitKind = Literal["call", "run", "agent_day", "day"]
 
@@ -366,118 +362,6 @@ class PolicySet:
         return out
 
 
-def _files(catalog_dir: Path) -> list[Path]:
-    folder = catalog_dir / "policies"
-    if not folder.is_dir():
-        return []
-    # Policy.YAML is a policy file too (a Windows editor's name for it): skipped, its limits would be gone unsaid
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".yaml", ".yml"))
-
-
-#: what a policy file must hold, for the message about an empty one
-_NEEDS = "a policy file holds `policies:`, a list of policies (`policies: []` for none)"
-
-
-def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Policy] | None:
-    """One policy file's policies, or None with its problems appended. An empty (or comments-only) file
-    is a problem, as for skills and routing: loaded as no policies, it would drop every limit unseen."""
-    from ..catalog_yaml import read_yaml
-
-    before = len(problems)
-    data = read_yaml(path, env, problems)
-    if len(problems) > before:
-        return None
-    if data is None:
-        problems.append(f"{path}: the file is empty; {_NEEDS}")
-        return None
-    if not isinstance(data, dict):
-        problems.append(f"{path}: the file holds a {type(data).__name__}, not a mapping; {_NEEDS}")
-        return None
-    try:
-        return PolicyFile.model_validate(data).policies
-    except ValidationError as exc:
-        from ..suggest import wrong_shape
-
-        for err in exc.errors():
-            loc = ".".join(str(x) for x in err["loc"])
-            msg = wrong_shape(err["loc"], err["type"], err["msg"].removeprefix("Value error, "))
-            if "thresholds" in err["loc"]:
-                msg = amount_problem(err, "USD") or msg
-            if err["type"] == "extra_forbidden":
-                # a misspelt key: the one meant, and the ones there are; or a rule magsag keeps in another form (a
-                # list of forbidden models, a monthly limit), whose nearest key would put another rule in force
-                from ..suggest import unknown_field
-
-                msg = unknown_key(err["loc"], msg, lambda loc: unknown_field(PolicyFile, loc))
-            problems.append(f"{path}: {loc}: {msg}")
-        return None
-
-
-def _place(path: Path, read: list[Policy], places: dict[str, str], problems: list[str]) -> None:
-    """Each policy's place (``FILE: policies.N``) added to ``places``; a name already placed (in this file or an
-    earlier one) is a problem naming both places."""
-    for i, policy in enumerate(read):
-        here = f"{path}: policies.{i}"
-        if policy.name in places:
-            problems.append(
-                f"{here}.name: policy name {policy.name!r} is also used in {places[policy.name]}; "
-                "give each policy a name of its own (a denial or a limit names the policy that set it)"
-            )
-        places.setdefault(policy.name, here)
-
-
-def _load(
-    catalog_dir: Path, env: Mapping[str, str] | None
-) -> tuple[list[Policy], list[str], list[str], dict[str, str]]:
-    """The catalog's policies, with ``${VAR}`` expanded from ``env`` (the environment the catalog's
-    skills and routing are read with; ``os.environ`` when None), their files, problems and places."""
-    env = os.environ if env is None else env
-    problems: list[str] = []
-    policies: list[Policy] = []
-    sources: list[str] = []
-    places: dict[str, str] = {}  # policy name -> where it is first written
-    for path in _files(catalog_dir):
-        read = _read(path, env, problems)
-        if read is None:
-            continue
-        _place(path, read, places, problems)
-        policies.extend(read)
-        sources.append(str(path))
-    return policies, sources, problems, places
-
-
-def load_policy_file(path: str | os.PathLike[str]) -> PolicySet:
-    """One policy file (``flow gate --policy FILE``), checked as the catalog's policy files are."""
-    path = Path(path)
-    problems: list[str] = []
-    if not path.is_file():
-        what = "is a directory, not a file" if path.is_dir() else "does not exist"
-        raise CatalogError(
-            f"policy file {path} {what}; give --policy a YAML file of policies, as in catalog/policies"
-            + _policies_in_use()
-        )
-    policies = _read(path, os.environ, problems)
-    places: dict[str, str] = {}
-    if policies is not None:
-        _place(path, policies, places, problems)  # a name used twice, named at both places
-    if policies is None or problems:
-        raise CatalogError("; ".join(problems), problems=problems)
-    return PolicySet(policies, [str(path)], places)
-
-
-def _policies_in_use() -> str:
-    """Where the catalog magsag uses keeps its policy files: the guide's ``--policy
-    catalog/policies/model_governance.yaml`` names none where no ./catalog is (an installed magsag)."""
-    from ..catalog import find_catalog
-
-    try:
-        root = find_catalog()
-    except ConfigError:
-        return ""
-    files = sorted(p for p in (root / "policies").glob("*.y*ml") if p.is_file())
-    return f" (the catalog in use ({root}) has: {', '.join(str(p) for p in files)})" if files else ""
-
-
 def unknown_data_class(cls: str, known: Mapping[str, Any], listed: str | None = None) -> str:
     """Why data class ``cls`` restricts nothing, and how to fix it: ``listed`` is where the classes are written
     (``FILE: policies.N.requirements``), for a catalog's problem; a call's error names no file of the server's."""
@@ -492,14 +376,3 @@ def unknown_data_class(cls: str, known: Mapping[str, Any], listed: str | None = 
         f"known data classes: {sorted(known) or 'none'}. Correct the name, or list the models it may use "
         + (f"in {listed}" if listed else "under a policy's requirements in catalog/policies")
     )
-
-
-def load_policies(catalog_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> PolicySet:
-    policies, sources, problems, places = _load(Path(catalog_dir), env)
-    if problems:
-        raise CatalogError("invalid governance policy:\n  " + "\n  ".join(problems), problems=problems)
-    return PolicySet(policies, sources, places)
-
-
-def validate_policies(catalog_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> list[str]:
-    return _load(Path(catalog_dir), env)[2]
