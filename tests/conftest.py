@@ -51,6 +51,18 @@ async def client(tmp_path: Path):
 
 
 @pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI's environment for test_cli_core*: no provider key or override, a ledger in ``tmp_path``, the
+    shipped catalog, quick retries. test_agents defines its own."""
+    for name in ("MAGSAG_PROVIDER", "MAGSAG_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    monkeypatch.setenv("MAGSAG_RETRY_BASE_DELAY", "0.001")
+    return tmp_path
+
+
+@pytest.fixture
 def fake_scripts():
     """No scripted fake-provider replies (``magsag_mcp.providers.fake.script``) before or after the test."""
     clear_scripts()

@@ -12,18 +12,7 @@ import anyio
 import pytest
 
 from magsag_mcp.cli import main
-
-CATALOG = Path(__file__).resolve().parent.parent / "catalog"
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("MAGSAG_PROVIDER", "MAGSAG_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
-    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
-    monkeypatch.setenv("MAGSAG_RETRY_BASE_DELAY", "0.001")
-    return tmp_path
+from tests.conftest import CATALOG
 
 
 def test_invoke_prints_the_result(cli_env, capsys):
