@@ -702,61 +702,6 @@ def test_a_run_failed_in_a_delegated_sag_names_the_mags_run_and_its_cost(cli_env
     assert Decimal(error["cost_usd"]) == spent and error["cost_unknown"] is False
 
 
-def test_demo_into_a_closed_pipe_exits_quietly(tmp_path):
-    # `magsag demo | head -3`: the reader left, and the write's BrokenPipeError came out of the MCP client's
-    # task group wrapped in an exception group: a 60-line traceback and exit 1
-    import os
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": str(root), "HOME": str(tmp_path)}
-    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", cli, "demo"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    proc.stdout.close()  # before the demo's first line: a reader that has left
-    err = proc.stderr.read().decode()
-    assert proc.wait(120) == 0, err
-    assert "Traceback" not in err
-
-
-class _ReaderLeavesAfter:
-    """A stdout whose reader leaves (`magsag demo | head -4`) once a line starting with ``mark`` is written: every
-    write from then on raises BrokenPipeError, as a pipe whose reader has closed does."""
-
-    def __init__(self, mark: str) -> None:
-        self.mark, self.gone, self.text = mark, False, ""
-
-    def write(self, text: str) -> int:
-        if self.gone:
-            raise BrokenPipeError(32, "Broken pipe")
-        self.text += text
-        self.gone = self.mark in self.text
-        return len(text)
-
-    def flush(self) -> None:
-        if self.gone:
-            raise BrokenPipeError(32, "Broken pipe")
-
-
-def test_demo_whose_reader_leaves_while_the_call_reports_progress_exits_quietly(
-    tmp_path, monkeypatch, caplog: pytest.LogCaptureFixture
-):
-    """`magsag demo | head -4`: the reader left while invoke_skill was running, and each progress and log line the
-    MCP client's callbacks then printed raised BrokenPipeError, which the client logs with its traceback: five
-    tracebacks on stderr after the four lines asked for. The demo ends as quietly as one whose reader left before
-    its first line (above)."""
-    monkeypatch.setenv("HOME", str(tmp_path))
-    out = _ReaderLeavesAfter("answers\n")  # the reader leaves after "== invoke_skill ...", before any progress
-    monkeypatch.setattr("sys.stdout", out)
-    with caplog.at_level("DEBUG"):
-        assert main(["demo"]) == 0
-    assert out.gone and "== summarize_usage" not in out.text
-    raised = [r.getMessage() for r in caplog.records if r.exc_info]
-    assert raised == [], raised  # "progress callback raised", "notification callback ... raised", with tracebacks
-
-
 def test_doctor_never_shows_a_token_given_as_the_proxy_user(cli_env, capsys, monkeypatch):
     """``http://TOKEN@proxy``: the token is the whole credential, with no password."""
     monkeypatch.setenv("HTTPS_PROXY", "http://ghp_DoctorUserTok3n@proxy.corp.example:3128")
