@@ -1,0 +1,218 @@
+"""`magsag doctor` (and the commands) on MAGSAG_* settings: misspelt, unread, out of range, the ledger's path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.cli import main
+from tests.conftest import CATALOG
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("MAGSAG_PROVIDER", "opnai", "MAGSAG_PROVIDER='opnai': unknown provider"),
+        ("MAGSAG_MODEL", ":gpt-4o", "MAGSAG_MODEL=':gpt-4o': target ':gpt-4o' has nothing before its colon"),
+        ("MAGSAG_ALLOWED_BASE_URLS", "https://proxy.example.com", "MAGSAG_ALLOWED_BASE_URLS: entry 1"),
+    ],
+)
+def test_doctor_reports_a_setting_calls_would_refuse(cli_env, capsys, monkeypatch, name, value, said):
+    # doctor printed "override: MAGSAG_PROVIDER=opnai" and exited 0, while every call failed on it (and every
+    # call naming a base URL on a malformed allow-list)
+    monkeypatch.setenv(name, value)
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert f"problem: {said}" in out
+    assert main(["doctor", "--json"]) == 1
+    assert any(p.startswith(said) for p in json.loads(capsys.readouterr().out)["problems"])
+
+
+def test_doctor_reports_a_misspelt_magsag_variable_that_changes_nothing(cli_env, capsys, monkeypatch):
+    # MAGSAG_PROVDER=local was read by nothing: every call went to the routing's cloud models on the user's keys,
+    # and doctor listed no override, no problem, and exited 0
+    monkeypatch.setenv("MAGSAG_PROVDER", "local")
+    monkeypatch.setenv("MAGSAG_MODLE", "sk-proj-AbCdEfGhIjKlMnOpQrSt0123456789")  # a value is never shown
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "problem: MAGSAG_PROVDER is set, but magsag reads no such variable: did you mean MAGSAG_PROVIDER?" in out
+    assert "problem: MAGSAG_MODLE is set, but magsag reads no such variable: did you mean MAGSAG_MODEL?" in out
+    assert "local" not in out.split("problem:")[1] and "AbCdEf" not in out
+    assert main(["doctor", "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert sum("reads no such variable" in p for p in problems) == 2, problems
+
+
+def test_doctor_notes_a_magsag_variable_it_does_not_read_and_takes_every_one_it_reads(cli_env, capsys, monkeypatch):
+    import re
+
+    from magsag_mcp.settings import READ_VARIABLES
+
+    # a variable near none of magsag's is a note, not a problem (another tool's, a script's own)
+    monkeypatch.setenv("MAGSAG_DEPLOY_STAGE", "blue")
+    assert main(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == [] and any(n.startswith("MAGSAG_DEPLOY_STAGE is set, but") for n in report["notes"])
+    # every MAGSAG_ variable the package (or the tests' spec checker, which README names) reads is one it knows
+    root = Path(__file__).resolve().parent.parent
+    read = {
+        name
+        for path in [*root.joinpath("magsag_mcp").rglob("*.py"), root / "tests" / "fakes" / "spec.py"]
+        for name in re.findall(r"MAGSAG_[A-Z0-9_]*[A-Z0-9]", path.read_text(encoding="utf-8"))
+    }
+    assert read <= READ_VARIABLES, sorted(read - READ_VARIABLES)
+
+
+def _catalog_reading_magsag_variables(tmp_path: Path) -> Path:
+    """The shipped catalog, its pii route's local server and a skill's description read from MAGSAG_* variables of
+    the user's own (``${VAR}`` in a catalog file is expanded from the environment)."""
+    import shutil
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog, ignore=shutil.ignore_patterns("__pycache__"))
+    routing = catalog / "routing" / "default.yaml"
+    routing.write_text(
+        routing.read_text().replace(
+            "chain: [local:llama3.1:70b]",
+            'chain: [{provider: local, model: "llama3.1:70b", base_url: "${MAGSAG_LOCAL_BASE_URL}"}]',
+        )
+    )
+    skill = catalog / "skills" / "summarization.yaml"
+    skill.write_text(skill.read_text().replace("in a few sentences.", "in a few sentences, for ${MAGSAG_TEAM:-us}."))
+    assert "${MAGSAG_LOCAL_BASE_URL}" in routing.read_text() and "${MAGSAG_TEAM" in skill.read_text()
+    return catalog
+
+
+def test_doctor_takes_a_magsag_variable_the_catalog_reads_for_one_that_is_read(cli_env, capsys, monkeypatch):
+    # routing's base_url: ${MAGSAG_LOCAL_BASE_URL} sends the pii route's calls where it says: doctor called it a
+    # misspelling of MAGSAG_LOCAL_LLM_BASE_URL that "changes nothing" and exited 1, and renaming it, as told, left
+    # the catalog's ${MAGSAG_LOCAL_BASE_URL} unset; MAGSAG_TEAM, which a skill reads, was noted as read by nothing
+    monkeypatch.setenv("MAGSAG_CATALOG", str(_catalog_reading_magsag_variables(cli_env)))
+    monkeypatch.setenv("MAGSAG_LOCAL_BASE_URL", "http://127.0.0.1:11434")
+    monkeypatch.setenv("MAGSAG_TEAM", "blue")
+    monkeypatch.setenv("MAGSAG_TEAMS", "blue")  # near the one the catalog reads: a misspelling of it
+    assert main(["doctor", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert not any("MAGSAG_LOCAL_BASE_URL" in p or "MAGSAG_TEAM " in p for p in report["problems"]), report
+    assert not any("MAGSAG_LOCAL_BASE_URL" in n or "MAGSAG_TEAM " in n for n in report["notes"]), report
+    assert [p for p in report["problems"] if "MAGSAG_" in p] == [
+        "MAGSAG_TEAMS is set, but magsag reads no such variable: did you mean MAGSAG_TEAM? As set, it changes "
+        "nothing: rename it to MAGSAG_TEAM"
+    ], report["problems"]
+    monkeypatch.delenv("MAGSAG_TEAMS")
+    assert main(["doctor", "--json"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "needle"),
+    [
+        ("MAGSAG_MAX_RETRIES", "many", "MAGSAG_MAX_RETRIES='many' is not a number"),
+        ("MAGSAG_MAX_RETRIES", "1.5", "must be a whole number"),
+        ("MAGSAG_CALL_DEADLINE", "-3", "MAGSAG_CALL_DEADLINE='-3' must be >= 0.001"),
+        # float() takes these; as a deadline, a delay or a count they would hang, skip retries or crash
+        ("MAGSAG_CALL_DEADLINE", "nan", "MAGSAG_CALL_DEADLINE='nan' is not a finite number; set it to e.g. 300.0"),
+        ("MAGSAG_RETRY_BASE_DELAY", "nan", "MAGSAG_RETRY_BASE_DELAY='nan' is not a finite number"),
+        ("MAGSAG_RETRY_MAX_DELAY", "inf", "MAGSAG_RETRY_MAX_DELAY='inf' is not a finite number"),
+        ("MAGSAG_MAX_RETRIES", "inf", "MAGSAG_MAX_RETRIES='inf' is not a finite number"),
+        ("MAGSAG_PROVIDER", "opnai", "MAGSAG_PROVIDER='opnai': unknown provider 'opnai'"),
+        ("MAGSAG_CATALOG", "/nonexistent/catalog", "MAGSAG_CATALOG points at '/nonexistent/catalog'"),
+    ],
+)
+def test_bad_env_values_are_named(cli_env, capsys, monkeypatch, name, value, needle):
+    monkeypatch.setenv(name, value)
+    assert main(["invoke", "skill.analysis", "--payload", '{"data": "x"}']) == 2
+    assert needle in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fix"),
+    [
+        ("MAGSAG_CALL_DEADLINE", "-3", "MAGSAG_CALL_DEADLINE='-3' must be >= 0.001; set it to e.g. 300.0"),
+        ("MAGSAG_RETRY_BASE_DELAY", "-1", "MAGSAG_RETRY_BASE_DELAY='-1' must be >= 0.0; set it to e.g. 0.5"),
+        ("MAGSAG_MAX_RETRIES", "1.5", "MAGSAG_MAX_RETRIES='1.5' must be a whole number; set it to e.g. 2"),
+    ],
+)
+def test_a_setting_out_of_range_is_refused_with_a_value_that_fits(cli_env, capsys, monkeypatch, name, value, fix):
+    # Before: "MAGSAG_CALL_DEADLINE='-3' must be >= 0.001" and "... must be a whole number", with no value to set,
+    # where a value that is no number was given one ("set it to e.g. 300.0"). (doctor exited 2 on it: now a problem of
+    # its report, exit 1; a command that opens magsag-mcp still refuses it, exit 2)
+    monkeypatch.setenv(name, value)
+    assert main(["doctor"]) == 1
+    assert f"problem: {fix}" in capsys.readouterr().out
+    payload = json.dumps({"data": "x", "model_config": {"model": "fake:echo"}})
+    assert main(["invoke", "skill.analysis", "--payload", payload]) == 2
+    assert fix in capsys.readouterr().err
+
+
+def test_doctor_reports_every_setting_refused_at_opening_with_its_fix_and_exits_1(cli_env, capsys, monkeypatch):
+    # Before: exit 2 with a JSON error naming the first bad setting alone, and no report: the command run to find
+    # what is wrong stopped at the first thing wrong, and the next run at the next one
+    monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
+    monkeypatch.setenv("MAGSAG_READ_TIMEOUT", "-1")
+    monkeypatch.setenv("MAGSAG_LEDGER_SYNC", "fast")
+    monkeypatch.setenv("MAGSAG_CALL_BASE_URLS", "nope")
+    monkeypatch.setenv("MAGSAG_CONNECT_TIMEOUT", "5")  # (a setting that is fine is no problem)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    assert main(["doctor", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    refused = [p for p in report["problems"] if p.startswith(("MAGSAG_CALL", "MAGSAG_READ", "MAGSAG_LEDGER"))]
+    assert refused == [
+        "MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0",
+        "MAGSAG_READ_TIMEOUT='-1' must be >= 0.001; set it to e.g. 120.0",
+        refused[2],
+        refused[3],
+    ]
+    assert refused[2].startswith("MAGSAG_CALL_BASE_URLS='nope' is not a mode; set it to 'configured'")
+    assert refused[3].startswith("MAGSAG_LEDGER_SYNC='fast' is not a ledger sync mode; use 'full'")
+    assert report["providers"]["openai"]["unavailable"] is None  # the rest is diagnosed all the same
+    (note,) = [n for n in report["notes"] if "refuses to open" in n]
+    assert "MAGSAG_CALL_DEADLINE, MAGSAG_READ_TIMEOUT, MAGSAG_CALL_BASE_URLS, MAGSAG_LEDGER_SYNC" in note
+    assert main(["doctor"]) == 1
+    out, err = capsys.readouterr()
+    assert "problem: MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0" in out and err == ""
+
+
+def test_doctor_reports_a_refused_setting_beside_a_catalog_that_cannot_be_loaded(
+    cli_env, capsys, monkeypatch, catalog_copy
+):
+    # the catalog's report is built without a service, from the same settings: the bad one is left out there too
+    (catalog_copy / "routing" / "default.yaml").write_text("default: [openai:gpt-4o\n")
+    monkeypatch.setenv("MAGSAG_CONNECT_TIMEOUT", "soon")
+    assert main(["doctor", "--catalog", str(catalog_copy), "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert problems[0] == "MAGSAG_CONNECT_TIMEOUT='soon' is not a number; set it to e.g. 10.0"
+    assert any("malformed YAML" in p for p in problems)
+
+
+@pytest.mark.parametrize("given_as", ["env", "option"])
+def test_doctor_shows_a_relative_ledger_path_absolute_and_says_it_depends_on_the_folder(
+    cli_env, capsys, monkeypatch, given_as
+):
+    # MAGSAG_DB=ledger.db: doctor showed "ledger  : ledger.db", while magsag-mcp, started by an MCP client in a
+    # folder of the client's choosing, recorded its calls to another file of that name, there
+    work = cli_env / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    argv = ["doctor", "--json"]
+    if given_as == "env":
+        monkeypatch.setenv("MAGSAG_DB", "ledger.db")
+    else:
+        argv += ["--db", "ledger.db"]
+    main(argv)
+    report = json.loads(capsys.readouterr().out)
+    assert report["db"] == str(work / "ledger.db")
+    name = "MAGSAG_DB" if given_as == "env" else "--db"
+    [note] = [n for n in report["notes"] if "relative" in n]
+    assert name in note and str(work) in note and "absolute path" in note
+    main(argv[:1] + argv[2:])
+    out = capsys.readouterr().out
+    assert f"ledger  : {work / 'ledger.db'}" in out and "relative" in out
+
+
+def test_doctor_adds_no_note_for_an_absolute_ledger_path(cli_env, capsys):
+    main(["doctor", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["db"] == str(cli_env / "cli.db")
+    assert not [n for n in report["notes"] if "relative" in n]
