@@ -1,0 +1,195 @@
+"""`magsag doctor`'s provider lines: keys, base URLs, proxies, what each provider lacks; never a secret."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from magsag_mcp.cli import main
+
+
+def test_doctor_never_prints_a_key(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-supersecret-1234567890")
+    assert main(["doctor", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "supersecret" not in out
+    report = json.loads(out)
+    assert report["providers"]["openai"]["key_set"] is True
+    assert report["providers"]["anthropic"]["key_set"] is False
+
+
+def test_doctor_says_what_each_provider_lacks(cli_env, capsys, monkeypatch):
+    for name in ("AZURE_OPENAI_ENDPOINT", "MAGSAG_COMPAT_BASE_URL", "MAGSAG_LOCAL_LLM_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-test-key-0123456789")
+    assert main(["doctor"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert "AZURE_OPENAI_ENDPOINT" in lines["azure"]  # a key but no endpoint is not ready
+    assert "MAGSAG_COMPAT_BASE_URL" in lines["compat"]
+    assert lines["local"].endswith("ready")  # its key is optional
+    assert "ANTHROPIC_API_KEY" in lines["anthropic"]
+    assert lines["fake"].endswith("ready")
+
+
+def test_doctor_shows_the_proxies_and_ca_bundle_in_use_never_their_credentials(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://corp-user:pr0xy-pw@proxy.corp.example:3128")
+    monkeypatch.setenv("http_proxy", "socks5://127.0.0.1:1080")
+    monkeypatch.setenv("NO_PROXY", "internal.example, 10.0.0.0/8")
+    monkeypatch.setenv("SSL_CERT_FILE", "/etc/ssl/corp-ca.pem")
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "proxy   : https: http://proxy.corp.example:3128 (from HTTPS_PROXY)" in out
+    assert "proxy   : http: http_proxy names a socks5:// proxy, which magsag cannot use" in out
+    assert "proxy   : no_proxy: internal.example,10.0.0.0/8" in out
+    assert "ca      : SSL_CERT_FILE=/etc/ssl/corp-ca.pem" in out
+    assert "pr0xy-pw" not in out and "corp-user" not in out
+    assert main(["doctor", "--json"]) == 0
+    network = json.loads(capsys.readouterr().out)["network"]
+    assert network["proxies"]["https"] == "http://proxy.corp.example:3128 (from HTTPS_PROXY)"
+
+
+def test_doctor_a_blank_key_is_no_key_and_does_not_hide_the_next_one(cli_env, capsys, monkeypatch):
+    """A key of only spaces (``export OPENAI_API_KEY=" "``, a template's placeholder) was "ready" and sent,
+    to fail with a 401; a blank GEMINI_API_KEY hid the GOOGLE_API_KEY that was set."""
+    monkeypatch.setenv("OPENAI_API_KEY", "  ")
+    monkeypatch.setenv("GEMINI_API_KEY", " ")
+    monkeypatch.setenv("GOOGLE_API_KEY", "google-test-key-0123456789")
+    assert main(["doctor"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert "not configured" in lines["openai"] and "OPENAI_API_KEY is blank" in lines["openai"]
+    assert lines["google"].endswith("ready")
+
+
+NO_HOST, PORT = "not an http(s) URL with a host", "port is not a number from 1 to 65535"
+
+
+@pytest.mark.parametrize(
+    ("env", "provider", "name", "problem"),
+    [
+        (
+            {"OPENAI_API_KEY": "sk-test-0123456789", "OPENAI_BASE_URL": "api.openai.com/v1"},
+            "openai",
+            "OPENAI_BASE_URL",
+            NO_HOST,
+        ),
+        (
+            {"ANTHROPIC_API_KEY": "sk-ant-test-0123", "ANTHROPIC_BASE_URL": "http://"},
+            "anthropic",
+            "ANTHROPIC_BASE_URL",
+            NO_HOST,
+        ),
+        ({"GEMINI_API_KEY": "gem-test-0123456789", "GEMINI_BASE_URL": "x"}, "google", "GEMINI_BASE_URL", NO_HOST),
+        (
+            {"AZURE_OPENAI_API_KEY": "az-test-0123", "AZURE_OPENAI_ENDPOINT": "myres"},
+            "azure",
+            "AZURE_OPENAI_ENDPOINT",
+            NO_HOST,
+        ),
+        ({"MAGSAG_COMPAT_BASE_URL": "host/v1"}, "compat", "MAGSAG_COMPAT_BASE_URL", NO_HOST),
+        ({"MAGSAG_LOCAL_LLM_BASE_URL": "localhost:8000"}, "local", "MAGSAG_LOCAL_LLM_BASE_URL", NO_HOST),
+        ({"OLLAMA_BASE_URL": "ftp://box"}, "local", "OLLAMA_BASE_URL", NO_HOST),
+        ({"OLLAMA_HOST": "box:port"}, "local", "OLLAMA_HOST", PORT),
+        # a port that is no number, or past 65535, failed only on the first call, as a connection error
+        ({"MAGSAG_COMPAT_BASE_URL": "http://box:80800/v1"}, "compat", "MAGSAG_COMPAT_BASE_URL", PORT),
+    ],
+)
+def test_doctor_names_the_variable_whose_url_is_malformed(cli_env, capsys, monkeypatch, env, provider, name, problem):
+    # it said "set its base URL (the provider's *_BASE_URL variable, ...)": which one, for local (two
+    # variables) or azure (an _ENDPOINT), the user had to guess
+    for var in ("OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "MAGSAG_COMPAT_BASE_URL", "MAGSAG_LOCAL_LLM_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("OLLAMA_BASE_URL", raising=False)
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert main(["doctor"]) == 1  # a setting made wrong is a problem, not a provider left unconfigured
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert f"{problem}; set its base URL ({name}) to e.g." in lines[provider]
+    assert f"problem: {provider}: " in out
+
+
+def test_blank_optional_provider_settings_are_unset_and_spaces_around_them_dropped():
+    # OPENAI_ORG_ID=" " went out as an empty OpenAI-Organization header, AZURE_OPENAI_API_VERSION=" " as
+    # ?api-version=%20, ANTHROPIC_VERSION=" " as an empty anthropic-version: each refused by the vendor
+    from magsag_mcp.providers.anthropic import DEFAULT_VERSION, AnthropicEndpoint
+    from magsag_mcp.providers.openai import DEFAULT_AZURE_API_VERSION, AzureEndpoint, OpenAIEndpoint
+
+    key = "sk-test-0123456789"
+    openai = OpenAIEndpoint({"OPENAI_API_KEY": key, "OPENAI_ORG_ID": " ", "OPENAI_PROJECT_ID": " proj_1 "})
+    assert openai.headers("gpt-4o") == {"Authorization": f"Bearer {key}", "OpenAI-Project": "proj_1"}
+    assert AzureEndpoint({"AZURE_OPENAI_API_VERSION": "  "}).api_version() == DEFAULT_AZURE_API_VERSION
+    assert AzureEndpoint({"AZURE_OPENAI_API_VERSION": "v1\n"}).api_version() == "v1"
+    anthropic = AnthropicEndpoint({"ANTHROPIC_API_KEY": key, "ANTHROPIC_VERSION": " "})
+    assert anthropic.headers("claude")["anthropic-version"] == DEFAULT_VERSION
+
+
+def test_doctor_never_shows_a_token_given_as_the_proxy_user(cli_env, capsys, monkeypatch):
+    """``http://TOKEN@proxy``: the token is the whole credential, with no password."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://ghp_DoctorUserTok3n@proxy.corp.example:3128")
+    monkeypatch.setenv("http_proxy", "socks5://ghp_DoctorSocksTok3n@127.0.0.1:1080")
+    for args in (["doctor"], ["doctor", "--json"]):
+        assert main(args) == 0
+        out = capsys.readouterr().out
+        assert "proxy.corp.example:3128" in out and "ghp_" not in out
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OPENAI_BASE_URL", "htp://api.openai.com/v1"),
+        ("OLLAMA_BASE_URL", "gpu-box:11434"),  # no scheme: as OLLAMA_HOST is written, in the wrong variable
+        ("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com:99999"),
+        ("MAGSAG_COMPAT_BASE_URL", "https://host/v1?key=x"),
+    ],
+)
+def test_doctor_calls_a_base_url_variable_that_cannot_carry_a_request_a_problem(
+    cli_env, capsys, monkeypatch, variable, value
+):
+    # Before: a malformed base URL in the environment was listed as "not configured" and doctor exited 0, so a
+    # CI check passed while every call skipped that provider's targets.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    monkeypatch.setenv("GEMINI_API_KEY", "gm-test-0123456789")
+    monkeypatch.setenv(variable, value)
+    assert main(["doctor", "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert len(problems) == 1 and variable in problems[0] and value not in problems[0]
+    assert main(["doctor"]) == 1
+    assert "problem: " in capsys.readouterr().out
+
+
+def test_doctor_does_not_call_a_provider_left_unset_a_problem(cli_env, capsys, monkeypatch):
+    for name in ("OPENAI_BASE_URL", "OLLAMA_BASE_URL", "MAGSAG_LOCAL_LLM_BASE_URL", "AZURE_OPENAI_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OLLAMA_HOST", "localhost:11434")  # Ollama's own spelling, host:port, is read as it means
+    assert main(["doctor", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["problems"] == []
+
+
+def test_doctor_notes_the_skills_no_configured_provider_can_serve(cli_env, capsys, monkeypatch):
+    # Before: with only OPENAI_API_KEY set, doctor said "openai ready" and nothing else, although every call of
+    # skill.document-analysis (routed to anthropic, then google) failed, skipping both: "not configured".
+    for name in ("GOOGLE_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    assert main(["doctor", "--json"]) == 0  # a note, not a problem: the skill may never be called
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == []
+    (note,) = report["notes"]
+    assert note.startswith("skill.document-analysis: ") and "ANTHROPIC_API_KEY" in note and "GEMINI_API_KEY" in note
+    assert "skill.analysis" not in note
+    assert main(["doctor"]) == 0
+    assert "note    : skill.document-analysis: " in capsys.readouterr().out
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+    assert main(["doctor", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == []
+
+
+def test_doctors_provider_lines_line_up(cli_env, capsys):
+    # google's wire, gemini-generate-content, was wider than its column and pushed its status out of line
+    assert main(["doctor"]) in (0, 1)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
+    statuses = [" not configured: ", " ready", " configured, but "]
+    columns = {min(i for s in statuses if (i := line.find(s)) >= 0) for line in lines}
+    assert len(lines) >= 7 and len(columns) == 1
