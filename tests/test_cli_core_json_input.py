@@ -1,0 +1,74 @@
+"""JSON the user gives the CLI (--payload, --payload-file, --context, a summary) that cannot be taken as meant."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from magsag_mcp.cli import main
+from tests.conftest import CATALOG
+
+
+def test_a_payload_file_that_is_not_json_text_is_an_input_error(cli_env, capsys, tmp_path):
+    binary = tmp_path / "payload.bin"
+    binary.write_bytes(b"\xff\xfe\x00binary")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    for path, needle in ((binary, "is not UTF-8 text; give it a JSON file"), (deep, "is nested too deeply to read")):
+        assert main(["invoke", "skill.analysis", "--payload-file", str(path)]) == 2
+        assert needle in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["invoke", "explain"])
+def test_an_empty_context_is_refused_not_taken_for_no_context(cli_env, capsys, command):
+    """`--context "$CTX"` with CTX unset: the empty context was read as no context at all, so a call meant to be
+    confined to a data class (`{"data_class": "pii_processing"}`) went wherever routing sends any call, and the
+    plan `explain` printed was the unconfined one, with no word. An empty --context is bad input naming it."""
+    payload = json.dumps({"data": "x", "model_config": {"model": "fake:echo"}})
+    with pytest.raises(SystemExit) as exited:
+        main([command, "skill.analysis", "--payload", payload, "--context", ""])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --context: is empty" in err and "leave the option out" in err
+    assert not (cli_env / "cli.db").exists()  # nothing was called, nor recorded
+
+
+@pytest.mark.parametrize("option", ["--payload", "--context"])
+def test_a_json_option_holding_an_integer_too_long_to_read_is_an_input_error_not_a_traceback(cli_env, capsys, option):
+    """Python reads no integer of more than 4,300 digits: json.loads raised a bare ValueError, with no `msg` or
+    `pos`, and the error message that read them was an AttributeError traceback (exit 1, a call failed)."""
+    digits = "1" * 5000
+    argv = ["explain", "skill.analysis", "--payload", '{"data": "x"}', option, f'{{"n": {digits}}}']
+    assert main(argv) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert message.startswith(f"{option} holds an integer of 5000 digits, too long to read")
+    assert "write it as a string" in message and digits not in message
+
+
+def test_a_summary_holding_an_integer_too_long_to_read_is_bad_input_to_the_gate(cli_env, capsys, tmp_path):
+    """The same ValueError from `flow gate`'s reading of the summary was a traceback, and exit 1: the gate's "fail",
+    where a summary it cannot read is bad input (2)."""
+    summary = tmp_path / "summary.json"
+    summary.write_text('{"model_stats": {}, "totals": {"calls": ' + "1" * 5000 + "}}")
+    assert main(["flow", "gate", str(summary), "--policy", str(CATALOG / "policies" / "model_governance.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gate: {summary} holds an integer of 5000 digits, too long to read; the summary must be")
+
+
+@pytest.mark.parametrize(
+    ("option", "text", "key"),
+    [
+        ("--payload", '{"data": "the report", "model_config": {"model": "fake:echo"}, "data": ""}', "data"),
+        ("--context", '{"data_class": "pii_processing", "tier": "economy", "data_class": null}', "data_class"),
+        ("--payload", '{"data": "x", "model_config": {"model": "fake:echo", "model": "gpt-4o"}}', "model"),
+    ],
+)
+def test_a_key_written_twice_in_a_json_option_is_refused_not_the_first_dropped(cli_env, capsys, option, text, key):
+    """JSON keeps the last of a key written twice: a payload's field, or a context's data class, written a second
+    time further down a long --payload or --payload-file, replaced the first without a word (a call confined to
+    pii_processing sent as unconfined), as the catalog refuses a YAML key written twice. It is bad input, named."""
+    args = {"--payload": '{"data": "x"}', option: text}
+    assert main(["explain", "skill.analysis", *(a for item in args.items() for a in item)]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert message == f"{option} holds the key {key!r} twice (JSON keeps only the last): write it once"
