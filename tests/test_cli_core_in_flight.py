@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import anyio
 
 from magsag_mcp.cli import main
@@ -103,6 +101,7 @@ def test_ledger_notes_do_not_count_a_retried_calls_two_reservations_as_two_calls
     # one call of run k1: its first attempt cut after the vendor counted its prompt (held at its bound through the
     # wait), then its retry admitted: two reservation rows, one call; `data query --run-id k1` said "2 calls of it
     # in flight hold a reservation"
+    from decimal import Decimal
 
     from magsag_mcp.governance import Governance
     from magsag_mcp.governance.policy import Policy, PolicySet
