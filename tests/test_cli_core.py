@@ -1,4 +1,4 @@
-"""`magsag invoke`, `explain`, `doctor`, `catalog validate`: parse, call the service, format."""
+"""`magsag invoke` and `explain`: parse, call the service, format; input errors said in one line with the fix."""
 
 from __future__ import annotations
 
