@@ -65,14 +65,14 @@ _AUTHORIZATION = "authorization" + _LABEL_SEPARATOR + "(?:basic|bearer|token)" +
 _BEARER_VALUE = r"[A-Za-z0-9._~+/=\-]{8,}"
 #: what comes between ``Bearer`` and its token: a space, or else (the scheme is then kept with it, as a label is) a
 #: ``:`` or ``=`` or a ``%20`` (a proxy's echo, ``Bearer:<token>``), or nothing, the token glued to it (the header
-#: echoed with its space dropped). Glued, it starts with a letter or a digit and holds a digit among its first 32
-#: characters: a word glued to the scheme is a name (``BearerTokenCredentialPolicy``, the specs' ``BearerAuthResponse``,
-#: ``bearer-auth``), where a random token all but never lacks one. Taking only a space, such a token stayed whole in
-#: the text (an ``sk-`` key glued so was removed, by its own shape).
-#: (``\s*`` first, not ``_SPACE*``: a repeated alternation tried after each "Bearer" that a word follows, "Bearer token
-#: expired", cost some 2,000 instructions each)
+#: echoed with its space dropped). Those hold a digit among their first 32 characters (glued, a letter or digit first):
+#: a word glued to the scheme is a name (``BearerTokenCredentialPolicy``, the specs' ``BearerAuthResponse``), one after
+#: its colon prose ("Bearer: expected a token", ``Bearer=required``), where a random token all but never lacks one (a
+#: length no word has would keep the 8 to 20 letters of ``ya29.a0Af...``'s kind). Taking only a space, such a token
+#: stayed whole (``\s*`` first, not ``_SPACE*``: tried after each "Bearer" a word follows, some 2,000 instructions each)
 _BEARER_SPACED = r"\s*(?:[:=]|%3[AaDd])" + _SPACE + "*|(?:%20)+"
-_BEARER_SEPARATOR = r"(?:\s+|" + _BEARER_SPACED + r"|(?=[A-Za-z0-9])(?=[A-Za-z._~+/=\-]{0,31}[0-9]))"
+_TOKEN_AHEAD = r"(?=[A-Za-z._~+/=\-]{0,31}[0-9])"
+_BEARER_SEPARATOR = r"(?:\s+|(?:" + _BEARER_SPACED + ")" + _TOKEN_AHEAD + r"|(?=[A-Za-z0-9])" + _TOKEN_AHEAD + ")"
 #: the scheme and what follows it that :func:`_redacted` keeps, found in the match again: a group in the pattern for it
 #: cost some 5,000 instructions more for each 200-character text the pattern searched (counted), matching or not
 _BEARER_KEPT = re.compile("(?i:bearer)(?:" + _BEARER_SPACED + ")?")
@@ -87,7 +87,7 @@ _JWT_SIGNATURE = r"[A-Za-z0-9_\-]{8,}"
 #: linear).
 _GLUED = (
     r"(?:\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
-    + r"|(?i:(?<=bearer))(?:\s+|" + _BEARER_SPACED + ")" + _BEARER_VALUE
+    + r"|(?i:(?<=bearer))(?:\s+|(?:" + _BEARER_SPACED + ")" + _TOKEN_AHEAD + ")" + _BEARER_VALUE
     # (every label word ends so: a word ending so that is no label merely goes on over a credential's value)
     + r"|(?i:(?<=key)|(?<=token)|(?<=secret)|(?<=passwd)|(?<=password))" + _LABEL_SEPARATOR + _LABELLED_VALUE
     + r"|(?i:(?<=authorization)" + _AUTHORIZATION.removeprefix("authorization") + ")" + _LABELLED_VALUE

@@ -271,6 +271,23 @@ def test_words_glued_to_the_bearer_scheme_holding_no_digit_or_after_a_dash_are_k
         assert not holds_secret(text)
 
 
+@pytest.mark.parametrize(
+    "scheme", ["Bearer:", "Bearer: ", "bearer=", "Bearer = ", "Bearer%3A", "Bearer%20", "BEARER:%20"]
+)
+@pytest.mark.parametrize("word", ["expected", "required", "undefined", "missing_or_invalid", "Token-Credential-Policy"])
+def test_a_word_after_bearer_and_a_colon_or_equals_holding_no_digit_is_kept(scheme: str, word: str):
+    # what a token after "Bearer:" is told from, as one glued to the scheme is: a digit among its first 32 characters.
+    # Any 8 letters after the colon were a token ("Bearer: expected a token" said "Bearer: [REDACTED] a token"), a run
+    # named "run-bearer=required" refused as holding a key
+    text = f"401: {scheme}{word} (see the docs)"
+    assert redact(text) == text
+    assert not holds_secret(f"run-{scheme}{word}")
+    # nor after a credential's end (headers echoed joined: the scheme, of the token's alphabet, goes with it; glued to
+    # "=", the word is of a base64 token's alphabet too)
+    if not scheme.endswith("="):
+        assert redact(f"401: Bearer {VALUE}{scheme}{word}") == f"401: [REDACTED]{scheme[6:]}{word}"
+
+
 @pytest.mark.parametrize("scheme", ["Bearer:", "Bearer", "bearer="])
 async def test_an_upstreams_token_a_proxy_echoes_glued_to_bearer_reaches_no_result_or_ledger(
     tmp_path: Path, scheme: str

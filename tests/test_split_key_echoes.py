@@ -228,6 +228,11 @@ def test_what_readme_says_a_text_can_still_show_of_a_credential_is_all_it_shows(
     # a token glued to Bearer is told from a word by a digit among its first 32 characters
     assert redact("BearerAbcdefghijKlmnopQrstu refused") == "BearerAbcdefghijKlmnopQrstu refused"
     assert redact("Bearerabcdefgh1 refused") == "Bearer[REDACTED] refused"
+    # and so is one after Bearer: / Bearer= / Bearer%20
+    assert redact("Bearer: expected a token, Bearer=required") == "Bearer: expected a token, Bearer=required"
+    assert redact("Bearer: abcdefgh1 refused") == "Bearer: [REDACTED] refused"
+    wordy = "Bearer%20abcdefghijklmnopqrstuvwxyzabcdef1 refused"  # (its digit 33rd)
+    assert redact(wordy) == wordy
     # Bearer glued to a JWT's end and its token to Bearer: the token's part from its first "." on is kept
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLWJ5dGVz"
     assert redact(f"{jwt}Bearerya29.a0AfH6SMBx3 refused") == "[REDACTED].a0AfH6SMBx3 refused"
