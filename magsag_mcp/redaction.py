@@ -68,7 +68,7 @@ _BEARER_VALUE = r"[A-Za-z0-9._~+/=\-]{8,}"
 #: echoed with its space dropped). Those hold a digit among their first 32 characters (glued, a letter or digit first):
 #: a word glued to the scheme is a name (``BearerTokenCredentialPolicy``, the specs' ``BearerAuthResponse``), one after
 #: its colon prose ("Bearer: expected a token", ``Bearer=required``), where a random token all but never lacks one (a
-#: length no word has would keep the 8 to 20 letters of ``ya29.a0Af...``'s kind). Taking only a space, such a token
+#: length no word has took long names, ``TokenCredentialPolicy``, and kept short tokens). Taking only a space, a token
 #: stayed whole (``\s*`` first, not ``_SPACE*``: tried after each "Bearer" a word follows, some 2,000 instructions each)
 _BEARER_SPACED = r"\s*(?:[:=]|%3[AaDd])" + _SPACE + "*|(?:%20)+"
 _TOKEN_AHEAD = r"(?=[A-Za-z._~+/=\-]{0,31}[0-9])"
