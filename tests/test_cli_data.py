@@ -1479,3 +1479,10 @@ def test_a_duration_in_upper_case_is_read_by_the_commands(ledger_db, capsys):
     assert upper == json.loads(capsys.readouterr().out)["totals"]
     assert main(["data", "query", "--since", "24H", "--format", "json"]) == 0
     assert main(["data", "search", "alice", "--since", "2W"]) == 0
+
+
+def test_a_blank_name_filter_is_refused_as_an_empty_one_is(ledger_db, capsys):
+    # Before: --agent '  ' was taken, and the summary said nothing was spent by anyone
+    for args in (["flow", "summarize", "--agent", "  "], ["data", "query", "--run-id", " "]):
+        assert main(args) == 2
+        assert "a name of only whitespace" in capsys.readouterr().err

@@ -113,3 +113,13 @@ def test_a_status_in_another_case_or_form_is_told_the_one_it_means(status: str, 
     with pytest.raises(InputError) as info:
         UsageFilters.build({"status": "purple"})  # nothing near (nor another word for one): the list alone
     assert info.value.message.endswith("'cancelled' or 'running'"), info.value.message
+
+
+@pytest.mark.parametrize("field", ["agent", "run_id", "skill", "model", "provider"])
+@pytest.mark.parametrize("blank", ["  ", " ", "\t", " \n "])
+def test_a_name_of_only_whitespace_is_refused_as_an_empty_one_is(field: str, blank: str):
+    # Before: '' was refused, but '  ' was taken and selected nothing (no recorded name is blank: text.py refuses
+    # one), so a summary said $0 and a query found no runs, without a word.
+    refusal = rf"{field}: a name of only whitespace \(.*\) selects nothing; leave the filter out"
+    with pytest.raises(InputError, match=refusal):
+        UsageFilters.build({field: blank})

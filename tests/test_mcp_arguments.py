@@ -352,6 +352,13 @@ async def test_milliseconds_given_for_unix_seconds_are_said_to_be_milliseconds(c
         assert "reads as milliseconds since 1970: in seconds it is 1764460800" in text, text
 
 
+async def test_a_filter_name_of_only_whitespace_is_refused_as_an_empty_one_is(client: Client):
+    # Before: {"agent": ""} was refused, {"agent": "  "} summarised no calls at all, as if none were made
+    for tool, filters in (("summarize_usage", {"agent": "  "}), ("query_runs", {"model": " "})):
+        text = await error_text(client, tool, {"filters": filters})
+        assert "a name of only whitespace" in text and "leave the filter out" in text, text
+
+
 async def test_text_where_an_object_or_a_list_goes_is_told_the_shape_that_fits(client: Client):
     # A model writes the value it means where its wrapper goes: model_config="gpt-4o", fallbacks="fake:second",
     # response_format="json_object", or an object as Python text ("{'data': 'x'}", which is no JSON). Each was

@@ -244,6 +244,12 @@ class UsageFilters(BaseModel):
         # empty name would count those calls in whole days and not at a range's edges. It names nothing.
         if value == "":
             raise ValueError("an empty name selects nothing; leave the filter out to select every one")
+        # nor does one of only whitespace, which no name is recorded as (text.py refuses it): '  ' was taken, and
+        # a summary said nothing was spent, while '' was refused
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(
+                f"a name of only whitespace ({value!r}) selects nothing; leave the filter out to select every one"
+            )
         return value
 
     @field_validator("provider")
