@@ -16,10 +16,13 @@ wait 20s, longer than the retry cap of 20s".
 from __future__ import annotations
 
 import math
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 #: the most decimals a compared duration is given: a float's repr has no more than 17 significant digits
 _MOST_PLACES = 17
+#: digits enough for any finite float (its largest has 309 before the point) to the most places: the default context's
+#: 28 made quantize raise InvalidOperation from 1e28 s, a MAGSAG_CONNECT_TIMEOUT=1e30 said in a timeout's warning
+_DIGITS = 309 + _MOST_PLACES + 1
 
 
 def seconds(value: float) -> str:
@@ -83,7 +86,8 @@ def _places(value: float) -> int:
 def _fixed(value: float, places: int) -> str:
     # rounded as written (repr), half up: 1234.5 is 1235, as a reader rounds it, not 1234 (half to even); written
     # with "f", since a Decimal's str has an exponent from the seventh place (compared to 1e-9: '1E-9', '0E-9')
-    return _trimmed(format(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP), "f"))
+    with localcontext(prec=_DIGITS):
+        return _trimmed(format(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP), "f"))
 
 
 def _trimmed(text: str) -> str:

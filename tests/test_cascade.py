@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import re
 import types
 from decimal import Decimal
 from pathlib import Path
@@ -1124,3 +1125,25 @@ async def test_a_call_with_no_retries_rate_limited_at_its_only_try_says_so():
         "; fake:a was still rate limited at its only try (MAGSAG_MAX_RETRIES=0: no retry); raise MAGSAG_MAX_RETRIES, "
         "or call again later"
     )
+
+
+async def test_a_backoff_of_1e30_seconds_is_said_not_raised_as_a_decimal_error(monkeypatch):
+    # MAGSAG_RETRY_BASE_DELAY=1e30 with MAGSAG_RETRY_MAX_DELAY=1e30: the backoff past the deadline was said through a
+    # Decimal of 28 digits, and the call failed with decimal.InvalidOperation instead of its error
+    from magsag_mcp import retry
+
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: high)  # the jitter's top: a backoff of 1e30 s
+    script("a", E.ServerError("boom", status=500))
+    clock = Clock()
+    policy = RetryPolicy(tries_per_target=3, base_delay=1e30, max_delay=1e30, deadline=300.0)
+    providers = ProviderSet({}, Transport())
+    cascade = Cascade(providers, Pricer.from_catalog(CATALOG), None, policy, sleep=clock.sleep, clock=clock)
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    (warning,) = info.value.attempts[0].warnings
+    assert re.fullmatch(
+        r"fake:a: not retried: the wait of 1(0{30})s would pass the call's deadline, 300s away "
+        r"\(MAGSAG_CALL_DEADLINE\)",
+        warning,
+    ), warning
+    assert clock.sleeps == []

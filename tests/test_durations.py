@@ -156,3 +156,15 @@ def test_a_server_wait_under_a_microsecond_past_the_deadline_is_said_without_an_
     error = E.RateLimitError("later", status=429, retry_after=1.2e-7)
     assert retry_wait(RetryPolicy(base_delay=0.0), error, 1, 1.1e-7, record, CascadeState(), 0) is None
     assert "the wait of 0.00000012s would pass the call's deadline, 0.00000011s away" in record.warnings[0]
+
+
+def test_a_duration_of_28_digits_or_more_is_said_whole_not_raised():
+    """Decimal's default context holds 28 digits: from 1e28 s (a setting of 1e30, as MAGSAG_RETRY_MAX_DELAY=1e30 makes
+    a backoff) quantize raised decimal.InvalidOperation out of the message that said it."""
+    from magsag_mcp.durations import against, compared
+
+    assert seconds(1e30) == "1" + "0" * 30 + "s"
+    assert against(1e30, 5.0) == "1" + "0" * 30 + "s"
+    assert compared(1e30, 300.0) == ("1" + "0" * 30 + "s", "300s")
+    largest = seconds(1.7976931348623157e308)
+    assert largest.startswith("17976931348623157") and len(largest) == 310 and largest.endswith("0s")
