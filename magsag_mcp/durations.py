@@ -20,8 +20,8 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 #: the most decimals a compared duration is given: a float's repr has no more than 17 significant digits
 _MOST_PLACES = 17
-#: digits enough for any finite float (its largest has 309 before the point) to the most places: the default context's
-#: 28 made quantize raise InvalidOperation from 1e28 s, a MAGSAG_CONNECT_TIMEOUT=1e30 said in a timeout's warning
+#: digits enough for any finite float (its largest has 309 before the point) to the most places: in the default
+#: context's 28, quantize raised InvalidOperation from 1e28 s (a backoff under MAGSAG_RETRY_MAX_DELAY=1e30)
 _DIGITS = 309 + _MOST_PLACES + 1
 
 
