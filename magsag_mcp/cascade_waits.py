@@ -227,15 +227,20 @@ def past_the_deadline(
     before = f" and the {seconds(spent)} the call took before it" if spent >= 1 else ""
     waited, away = compared(wait, remaining)
     passes = "reach" if waited == away else "pass"
+    # a Retry-After of 0 (the backoff's jitter alone passed a deadline nearly spent) read "asked for 0s ... call again
+    # in 0s"; a wait under a second is no time to name for calling again (as retries_spent says it)
+    asked_said = seconds(asked)
+    asked_for = "no wait" if asked_said == "0s" else asked_said
+    again = f"call again in {asked_said}" if asked >= 1 else "call again later"
     why = (
         f"{label} was {_refused(exc)} and not tried again: the wait before another try, {waited} (its server asked "
-        f"for {seconds(asked)}),"
+        f"for {asked_for}),"
         if sent
         else f"{label} was not sent: its server's wait, {_refused(exc)}, has {waited} left, which"
     )
     return (
         f"{why} would {passes} the call's deadline, {away} away; set MAGSAG_CALL_DEADLINE above it{before} (now "
-        f"{setting(policy.deadline)}), or call again in {seconds(asked)}"
+        f"{setting(policy.deadline)}), or {again}"
     )
 
 

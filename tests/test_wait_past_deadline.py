@@ -67,3 +67,30 @@ async def test_a_target_left_alone_whose_rest_would_pass_the_deadline_names_the_
         info.value.message,
     )
     assert said is not None and 45.0 <= float(said[1]) <= 45.5, info.value.message
+
+
+@pytest.mark.parametrize(
+    ("headers", "waited", "asked"),
+    [
+        ({"Retry-After": "0"}, "0.5s", "its server asked for no wait"),
+        ({"retry-after-ms": "400"}, "0.9s", "its server asked for 0.4s"),
+    ],
+    ids=["0s", "0.4s"],
+)
+async def test_a_server_wait_under_a_second_is_not_told_to_call_again_in_it(monkeypatch, headers, waited, asked):
+    # Retry-After: 0 with a deadline nearly spent: the backoff's jitter alone passed it, and the error said "(its
+    # server asked for 0s) ... or call again in 0s"; a wait under a second is said "call again later", as
+    # retries_spent says it
+    from magsag_mcp import retry
+
+    monkeypatch.setattr(retry.random, "uniform", lambda low, high: high)  # the jitter's top: 0.5s
+    script("a", error_for(429, "slow down", headers=headers, provider="fake", model="a"))
+    cascade, clock = _cascade(max_delay=20.0, deadline=0.2)
+    with pytest.raises(E.RateLimitError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    message = info.value.message
+    assert message.endswith(
+        f"; fake:a was rate limited and not tried again: the wait before another try, {waited} ({asked}), would "
+        "pass the call's deadline, 0.2s away; set MAGSAG_CALL_DEADLINE above it (now 0.2s), or call again later"
+    ), message
+    assert "in 0s" not in message and clock.sleeps == []
