@@ -1,15 +1,23 @@
-"""Shared fixtures: the anyio backend, loopback vendor servers, a transport, and an MCP client."""
+"""Shared fixtures: the anyio backend, loopback vendor servers, a transport, an MCP client, and the ledger the
+`magsag data|flow summarize|budget` tests (tests/test_cli_data*.py) read."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
+import anyio
 import pytest
 
+from magsag_mcp.cli import main
+from magsag_mcp.ledger import Ledger
 from magsag_mcp.loopback import LoopbackUpstream
 from magsag_mcp.providers.fake import clear_scripts
+from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.transport import Transport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,3 +117,56 @@ async def fake_openai():
     async with FakeOpenAI().running() as fake:
         yield fake
     assert not fake.violations, "requests broke the OpenAI spec:\n" + "\n".join(fake.violations)
+
+
+@pytest.fixture
+def ledger_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("MAGSAG_PROVIDER", "MAGSAG_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    db = tmp_path / "cli.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    now = time.time()
+    old = now - 120 * 86400
+
+    async def record(ledger: Ledger, run: RunRecord, *attempts: tuple[float, str, str, int, dict]) -> None:
+        """One run with its attempts, each given as (time, provider:model, outcome, try number, fields)."""
+        rows = [
+            AttemptRecord(run.run_id, at, *target.split(":"), run.skill, run.agent, outcome, 0, n, **fields)
+            for at, target, outcome, n, fields in attempts
+        ]
+        await ledger.record_call(run, rows)
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            overloaded = {
+                "error_class": "server_error",
+                "error_message": "upstream said: overloaded shard 7",
+                "cost_usd": Decimal(0),  # rejected by status: not billed
+            }
+            priced = {"input_tokens": 1000, "output_tokens": 100, "cost_usd": Decimal("0.0035")}
+            await record(
+                ledger,
+                RunRecord("r-priced", "alice", "skill.analysis", now - 10),
+                (now - 10, "openai:gpt-4o", "error", 1, overloaded),
+                (now - 9, "openai:gpt-4o", "ok", 2, priced),
+            )
+            unpriced = {"input_tokens": 10, "output_tokens": 10, "cost_usd": None}
+            await record(
+                ledger,
+                RunRecord("r-unpriced", "bob", "skill.coding", now - 5),
+                (now - 5, "compat:mystery-7b", "ok", 1, unpriced),
+            )
+            await record(
+                ledger,
+                RunRecord("r-old", "alice", "skill.analysis", old),
+                (old, "fake:echo", "ok", 1, {"cost_usd": Decimal(0)}),
+            )
+
+    anyio.run(fill)
+    return db
+
+
+def main_json(args: list[str], capsys) -> object:
+    assert main(args) == 0
+    return json.loads(capsys.readouterr().out)

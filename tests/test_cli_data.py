@@ -18,56 +18,7 @@ from magsag_mcp.cli import main
 from magsag_mcp.errors import InputError
 from magsag_mcp.ledger import Ledger, UsageFilters
 from magsag_mcp.records import AttemptRecord, RunRecord
-
-CATALOG = Path(__file__).resolve().parent.parent / "catalog"
-
-
-@pytest.fixture
-def ledger_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("MAGSAG_PROVIDER", "MAGSAG_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    db = tmp_path / "cli.db"
-    monkeypatch.setenv("MAGSAG_DB", str(db))
-    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
-    now = time.time()
-    old = now - 120 * 86400
-
-    async def record(ledger: Ledger, run: RunRecord, *attempts: tuple[float, str, str, int, dict]) -> None:
-        """One run with its attempts, each given as (time, provider:model, outcome, try number, fields)."""
-        rows = [
-            AttemptRecord(run.run_id, at, *target.split(":"), run.skill, run.agent, outcome, 0, n, **fields)
-            for at, target, outcome, n, fields in attempts
-        ]
-        await ledger.record_call(run, rows)
-
-    async def fill() -> None:
-        async with Ledger(db) as ledger:
-            overloaded = {
-                "error_class": "server_error",
-                "error_message": "upstream said: overloaded shard 7",
-                "cost_usd": Decimal(0),  # rejected by status: not billed
-            }
-            priced = {"input_tokens": 1000, "output_tokens": 100, "cost_usd": Decimal("0.0035")}
-            await record(
-                ledger,
-                RunRecord("r-priced", "alice", "skill.analysis", now - 10),
-                (now - 10, "openai:gpt-4o", "error", 1, overloaded),
-                (now - 9, "openai:gpt-4o", "ok", 2, priced),
-            )
-            unpriced = {"input_tokens": 10, "output_tokens": 10, "cost_usd": None}
-            await record(
-                ledger,
-                RunRecord("r-unpriced", "bob", "skill.coding", now - 5),
-                (now - 5, "compat:mystery-7b", "ok", 1, unpriced),
-            )
-            await record(
-                ledger,
-                RunRecord("r-old", "alice", "skill.analysis", old),
-                (old, "fake:echo", "ok", 1, {"cost_usd": Decimal(0)}),
-            )
-
-    anyio.run(fill)
-    return db
+from tests.conftest import CATALOG, main_json
 
 
 def test_query_json_filters_by_agent(ledger_db, capsys):
@@ -140,11 +91,6 @@ def cli_env_with_a_bad_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap
     assert main(["invoke", "skill.analysis", "--payload", "{}"]) == 2
     capsys.readouterr()
     return tmp_path
-
-
-def main_json(args: list[str], capsys) -> object:
-    assert main(args) == 0
-    return json.loads(capsys.readouterr().out)
 
 
 def test_query_table_never_shows_an_unknown_cost_as_a_number(ledger_db, capsys):
