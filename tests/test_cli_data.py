@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from decimal import Decimal
 
 import anyio
 import pytest
@@ -80,17 +79,6 @@ def test_summarize_to_a_file_then_prune(ledger_db, tmp_path, capsys):
     assert pruned["deleted"]["runs"] == 1 and pruned["deleted"]["attempts"] == 1
     assert main(["data", "query", "--format", "json"]) == 0
     assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced"}
-
-
-def test_budget_prints_each_limit(ledger_db, capsys):
-    assert main(["budget", "--agent", "alice", "--run-id", "r-priced", "--json"]) == 0
-    status = json.loads(capsys.readouterr().out)
-    by_limit = {lim["limit"]: lim for lim in status["limits"]}
-    assert Decimal(by_limit["run"]["spent_usd"]) == Decimal("0.0035")
-    assert by_limit["run"]["limit_usd"] in ("5.0", "5")
-    assert main(["budget", "--agent", "alice", "--run-id", "r-priced"]) == 0
-    text = capsys.readouterr().out
-    assert "spent $0.0035" in text and "remaining" in text
 
 
 def test_reading_usage_needs_no_catalog(ledger_db, tmp_path, monkeypatch, capsys):
@@ -333,18 +321,6 @@ def test_a_provider_the_ledger_never_recorded_is_said_so_with_the_nearest_one(le
     assert capsys.readouterr().err == ""
 
 
-def test_budget_for_an_agent_no_run_has_says_so(ledger_db, capsys):
-    # Before, `magsag budget --agent alcie` printed alcie's whole daily limit left ("spent $0") and nothing
-    # else: a misspelling read as an agent with nothing spent. `data query --agent` already said so.
-    assert main(["budget", "--agent", "alcie"]) == 0
-    captured = capsys.readouterr()
-    assert "spent $0," in captured.out
-    assert "no run in this ledger was recorded for agent" in captured.err and "alice" in captured.err
-    assert main(["budget", "--agent", "alice", "--json"]) == 0
-    captured = capsys.readouterr()
-    assert captured.err == "" and json.loads(captured.out)["agent"] == "alice"
-
-
 @pytest.mark.parametrize("window", ["3m", "90m", "30s"])
 def test_prune_refuses_a_window_in_minutes_or_seconds(ledger_db, capsys, window):
     # Before, `data prune --older-than 3m` (three months, the user meant) deleted every call but the last three
@@ -404,32 +380,6 @@ def test_a_search_since_in_the_future_is_noted_on_stderr_as_a_query_notes_it(led
 
 
 @pytest.mark.parametrize(
-    ("thresholds", "args", "said"),
-    [
-        # no thresholds at all: an --agent or a --run-id would add none
-        ("", ["--agent", "alice"], "the catalog's policies set no cost thresholds"),
-        # only a run limit: --run-id adds it, --agent adds nothing
-        ("    thresholds: {max_cost_per_run_usd: 5}\n", [], "pass --run-id for max_cost_per_run_usd"),
-        ("    thresholds: {max_cost_per_agent_daily_usd: 5}\n", [], "pass --agent for max_cost_per_agent_daily_usd"),
-    ],
-)
-def test_budget_with_no_limit_to_show_says_what_would_add_one(ledger_db, capsys, tmp_path, thresholds, args, said):
-    # Before: "no budget limits apply (pass --agent and/or --run-id; ...)" whatever the policies held, so with no
-    # thresholds at all the user passed --agent, then --run-id, and was told the same again
-    import shutil
-
-    cat = tmp_path / "catalog"
-    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
-    (cat / "policies" / "model_governance.yaml").write_text(
-        "policies:\n  - name: limits\n    allowed_models: ['fake:*']\n" + thresholds
-    )
-    assert main(["budget", "--catalog", str(cat), *args]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("no budget limits apply") and said in out
-    assert "--agent and/or --run-id" not in out
-
-
-@pytest.mark.parametrize(
     "argv",
     [
         ["data", "query", "--run-id"],
@@ -446,21 +396,6 @@ def test_a_key_given_as_a_filter_is_not_printed_back(ledger_db, capsys, monkeypa
     main([*argv, key])
     out, err = capsys.readouterr()
     assert key not in out + err and "[REDACTED]" in out + err
-
-
-def test_budget_for_a_run_no_call_has_notes_it_on_stderr_escaped(ledger_db, capsys):
-    # Before, the note went to stdout, among the limits a script reads, unescaped (a run id holding an escape
-    # sequence reached the terminal as one), and --json said nothing on stderr while --agent's note was there.
-    assert main(["budget", "--run-id", "r-\x1b[2Jx"]) == 0
-    captured = capsys.readouterr()
-    assert "has no recorded calls" not in captured.out and "\x1b" not in captured.out + captured.err
-    assert "note: run r-\\x1b[2Jx has no recorded calls (nor delegated runs)" in captured.err
-    assert main(["budget", "--run-id", "nope", "--json"]) == 0
-    captured = capsys.readouterr()
-    assert json.loads(captured.out)["run_recorded"] is False  # stdout is the JSON alone
-    assert "note: run nope has no recorded calls" in captured.err
-    assert main(["budget", "--run-id", "r-priced", "--json"]) == 0
-    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize(
@@ -486,31 +421,6 @@ def test_a_count_out_of_its_range_is_refused_naming_the_option_and_its_range(led
     assert named in err and "filter" not in err and "Input should" not in err
     if args[:2] == ["data", "query"] and "--limit" in args:
         assert "leave --limit out" in err  # what a user meaning "no limit" writes instead
-
-
-@pytest.mark.parametrize(
-    ("args", "said"),
-    [
-        (["budget", "--max-tokens", "100"], "add --skill SKILL (e.g. --skill skill.analysis)"),
-        (["budget", "--model", "gpt-4o", "--agent", "alice"], "add --skill SKILL (e.g. --skill skill.analysis)"),
-    ],
-)
-def test_budget_without_skill_says_which_flag_to_add(ledger_db, capsys, args, said):
-    """`magsag budget --max-tokens 100` answered "name the skill too (e.g. skill='skill.analysis')": a Python
-    keyword argument, which no command line takes. The CLI says it in its own terms: the flag to add."""
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert said in err and "--model and --max-tokens" in err
-    assert "skill=" not in err
-
-
-def test_budget_max_tokens_below_one_is_refused_naming_the_option(ledger_db, capsys):
-    """`magsag budget --skill skill.analysis --max-tokens 0` answered "max_tokens must be a positive integer":
-    the model_config key, not the option given."""
-    with pytest.raises(SystemExit) as stopped:
-        main(["budget", "--skill", "skill.analysis", "--max-tokens", "0"])
-    assert stopped.value.code == 2
-    assert "argument --max-tokens: 0 tokens: give 1 or more" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
