@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 
 import anyio
@@ -64,21 +63,6 @@ def test_bad_search_pattern_and_bad_date_exit_2_with_the_fix(ledger_db, capsys):
     assert main(["data", "query", "--since", "last tuesday"]) == 2
     err = capsys.readouterr().err
     assert "(unclosed" in err and "last tuesday" in err
-
-
-def test_summarize_to_a_file_then_prune(ledger_db, tmp_path, capsys):
-    out = tmp_path / "summary.json"
-    assert main(["flow", "summarize", "--output", str(out)]) == 0
-    summary = json.loads(out.read_text())
-    # the guide's calls and errors: r-priced's one call, answered on its retry (an overloaded try, then the answer)
-    gpt4o = summary["model_stats"]["gpt-4o"]
-    assert (gpt4o["calls"], gpt4o["errors"], gpt4o["attempts"], gpt4o["attempt_errors"]) == (1, 0, 2, 1)
-    assert summary["totals"]["unpriced_calls"] == 1
-    assert main(["data", "prune", "--older-than", "90d"]) == 0
-    pruned = json.loads(capsys.readouterr().out)
-    assert pruned["deleted"]["runs"] == 1 and pruned["deleted"]["attempts"] == 1
-    assert main(["data", "query", "--format", "json"]) == 0
-    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced"}
 
 
 def test_reading_usage_needs_no_catalog(ledger_db, tmp_path, monkeypatch, capsys):
@@ -319,39 +303,6 @@ def test_a_provider_the_ledger_never_recorded_is_said_so_with_the_nearest_one(le
     assert main(["data", "query", "--provider", "OpenAI", "--skill", "skill.coding"]) == 0
     assert main(["flow", "summarize", "--model", "compat:echo", "--since", "1s"]) == 0
     assert capsys.readouterr().err == ""
-
-
-@pytest.mark.parametrize("window", ["3m", "90m", "30s"])
-def test_prune_refuses_a_window_in_minutes_or_seconds(ledger_db, capsys, window):
-    # Before, `data prune --older-than 3m` (three months, the user meant) deleted every call but the last three
-    # minutes' at once. No retention is counted in minutes or seconds: refused, with the unit to use.
-    assert main(["data", "prune", "--older-than", window]) == 2
-    err = capsys.readouterr().err
-    assert "no retention is counted in" in err and "90d" in err
-    assert main(["data", "query", "--format", "json"]) == 0
-    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced", "r-old"}
-    assert main(["data", "prune", "--older-than", "48h"]) == 0  # hours are a retention
-
-
-def test_a_prune_whose_vacuum_fails_says_the_file_was_not_shrunk(ledger_db, capsys, monkeypatch):
-    """A prune run to free disk space whose vacuum failed (a full disk, another process holding the ledger)
-    printed only "vacuum": 0 and exited 0: nothing said the file had kept its size, nor why, nor what to do."""
-    from magsag_mcp.ledger import prune
-
-    def no_room(conn):
-        exc = sqlite3.OperationalError("database or disk is full")
-        exc.sqlite_errorcode = 13
-        raise exc
-
-    monkeypatch.setattr(prune, "_vacuum", no_room)
-    assert main(["data", "prune", "--older-than", "90d"]) == 0
-    out, err = capsys.readouterr()
-    assert json.loads(out)["deleted"] == {"attempts": 1, "runs": 1, "events": 0, "vacuum": 0}
-    assert "the ledger file was not shrunk" in err and "after freeing some space" in err, err
-    monkeypatch.undo()
-    monkeypatch.setenv("MAGSAG_DB", str(ledger_db))
-    assert main(["data", "prune", "--older-than", "90d"]) == 0
-    assert capsys.readouterr().err == ""  # a vacuum that ran says nothing more
 
 
 def test_a_since_in_the_future_is_noted_on_stderr(ledger_db, capsys):

@@ -1,0 +1,58 @@
+"""`magsag data prune`: what it deletes, the windows it refuses, and a vacuum that failed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from magsag_mcp.cli import main
+
+
+def test_summarize_to_a_file_then_prune(ledger_db, tmp_path, capsys):
+    out = tmp_path / "summary.json"
+    assert main(["flow", "summarize", "--output", str(out)]) == 0
+    summary = json.loads(out.read_text())
+    # the guide's calls and errors: r-priced's one call, answered on its retry (an overloaded try, then the answer)
+    gpt4o = summary["model_stats"]["gpt-4o"]
+    assert (gpt4o["calls"], gpt4o["errors"], gpt4o["attempts"], gpt4o["attempt_errors"]) == (1, 0, 2, 1)
+    assert summary["totals"]["unpriced_calls"] == 1
+    assert main(["data", "prune", "--older-than", "90d"]) == 0
+    pruned = json.loads(capsys.readouterr().out)
+    assert pruned["deleted"]["runs"] == 1 and pruned["deleted"]["attempts"] == 1
+    assert main(["data", "query", "--format", "json"]) == 0
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced"}
+
+
+@pytest.mark.parametrize("window", ["3m", "90m", "30s"])
+def test_prune_refuses_a_window_in_minutes_or_seconds(ledger_db, capsys, window):
+    # Before, `data prune --older-than 3m` (three months, the user meant) deleted every call but the last three
+    # minutes' at once. No retention is counted in minutes or seconds: refused, with the unit to use.
+    assert main(["data", "prune", "--older-than", window]) == 2
+    err = capsys.readouterr().err
+    assert "no retention is counted in" in err and "90d" in err
+    assert main(["data", "query", "--format", "json"]) == 0
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced", "r-old"}
+    assert main(["data", "prune", "--older-than", "48h"]) == 0  # hours are a retention
+
+
+def test_a_prune_whose_vacuum_fails_says_the_file_was_not_shrunk(ledger_db, capsys, monkeypatch):
+    """A prune run to free disk space whose vacuum failed (a full disk, another process holding the ledger)
+    printed only "vacuum": 0 and exited 0: nothing said the file had kept its size, nor why, nor what to do."""
+    from magsag_mcp.ledger import prune
+
+    def no_room(conn):
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode = 13
+        raise exc
+
+    monkeypatch.setattr(prune, "_vacuum", no_room)
+    assert main(["data", "prune", "--older-than", "90d"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["deleted"] == {"attempts": 1, "runs": 1, "events": 0, "vacuum": 0}
+    assert "the ledger file was not shrunk" in err and "after freeing some space" in err, err
+    monkeypatch.undo()
+    monkeypatch.setenv("MAGSAG_DB", str(ledger_db))
+    assert main(["data", "prune", "--older-than", "90d"]) == 0
+    assert capsys.readouterr().err == ""  # a vacuum that ran says nothing more
