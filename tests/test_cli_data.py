@@ -1,4 +1,6 @@
-"""`magsag data query|search|prune`, `flow summarize` and `budget` through main(): what a user types."""
+"""What the ledger commands (`magsag data query|search|prune`, `flow summarize`, `budget`) share, through main():
+bad input exits 2 naming the fix, and reading the ledger needs no catalog. Each command's own tests, and those of one
+thing they share (the name filters, --since/--until, a missing ledger, --output, ...), are in test_cli_data_*.py."""
 
 from __future__ import annotations
 
