@@ -13,11 +13,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from magsag_mcp.cli import main
-from magsag_mcp.ledger import Ledger
 from magsag_mcp.loopback import LoopbackUpstream
 from magsag_mcp.providers.fake import clear_scripts
-from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.transport import Transport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,6 +118,13 @@ async def fake_openai():
 
 @pytest.fixture
 def ledger_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ledger at MAGSAG_DB (MAGSAG_CATALOG the repository's) holding three runs: r-priced (alice, an overloaded try
+    on openai:gpt-4o, then its answer at $0.0035), r-unpriced (bob, compat:mystery-7b, of no known price) and r-old
+    (alice, fake:echo, 120 days old)."""
+    # imported here, not at the top: every test would otherwise load the ledger for this conftest
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
     for name in ("MAGSAG_PROVIDER", "MAGSAG_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     db = tmp_path / "cli.db"
@@ -168,5 +172,8 @@ def ledger_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def main_json(args: list[str], capsys) -> object:
+    """`magsag ARGS`, which must exit 0, and its stdout read as JSON."""
+    from magsag_mcp.cli import main
+
     assert main(args) == 0
     return json.loads(capsys.readouterr().out)
