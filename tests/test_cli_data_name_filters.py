@@ -23,6 +23,13 @@ def test_an_empty_name_filter_is_refused_not_counted_differently_by_day_and_edge
         assert "an empty name selects nothing" in capsys.readouterr().err
 
 
+def test_a_blank_name_filter_is_refused_as_an_empty_one_is(ledger_db, capsys):
+    # Before: --agent '  ' was taken, and the summary said nothing was spent by anyone
+    for args in (["flow", "summarize", "--agent", "  "], ["data", "query", "--run-id", " "]):
+        assert main(args) == 2
+        assert "a name of only whitespace" in capsys.readouterr().err
+
+
 def test_the_note_listing_the_ledgers_agents_escapes_control_characters(tmp_path, monkeypatch, capsys):
     # `--agent` naming no agent of the ledger prints a note listing the agents it holds: their names, which
     # callers chose, went to the operator's terminal as they were (the table escaped them, the note did not)
