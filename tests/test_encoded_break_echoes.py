@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from mcp.client import Client
 
-from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import redact, register_secret
-from tests.test_echoed_key_prefixes import CATALOG, KEYS, MODELS, _body, _env, _sent_key, _stored, gateway
+from tests.test_echoed_key_prefixes import KEYS, _body, _sent_key, _stored, gateway
+from tests.test_escaped_break_echoes import call_refused
 from tests.test_split_key_echoes import pieces
 
 pytestmark = pytest.mark.anyio
@@ -60,12 +59,7 @@ async def test_a_key_cut_by_an_encoded_line_break_reaches_no_result_ledger_or_lo
     key, db = KEYS[family], tmp_path / "ledger.db"
     encoding_gateway.update(family=family, at=at, brk=brk)
     caplog.set_level(logging.DEBUG)
-    async with Client(build_server(catalog=CATALOG, db=db, env=_env(family, encoding_gateway["url"]))) as client:
-        result = await client.call_tool(
-            "invoke_skill",
-            {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS[family]}}},
-        )
-        hits = await client.call_tool("search_usage", {"pattern": "refused"})
+    result, hits = await call_refused(encoding_gateway, db, family)
     assert encoding_gateway["sent"] and encoding_gateway["sent"][0] == key
     said = result.content[0].text
     assert result.is_error and "upstream answered 401: <p>the key [REDACTED] was refused</p>" in said, said

@@ -44,6 +44,17 @@ async def wrapping_gateway() -> AsyncIterator[dict[str, Any]]:
         yield state
 
 
+async def call_refused(gateway_state: dict[str, Any], db: Path, family: str) -> tuple[Any, Any]:
+    """``invoke_skill`` of ``family``'s model through the gateway (refused), then ``search_usage`` for the refusal:
+    the call's result and the search's, over the in-memory MCP client."""
+    async with Client(build_server(catalog=CATALOG, db=db, env=_env(family, gateway_state["url"]))) as client:
+        result = await client.call_tool(
+            "invoke_skill",
+            {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS[family]}}},
+        )
+        return result, await client.call_tool("search_usage", {"pattern": "refused"})
+
+
 @pytest.mark.parametrize("brk", ["\\u000a", "\\u000d\\u000a"])
 @pytest.mark.parametrize("at", [5, -7])
 @pytest.mark.parametrize("family", sorted(KEYS))
@@ -58,12 +69,7 @@ async def test_a_key_cut_by_a_json_unicode_escaped_break_reaches_no_result_ledge
     key, db = KEYS[family], tmp_path / "ledger.db"
     wrapping_gateway.update(family=family, at=at, brk=brk)
     caplog.set_level(logging.DEBUG)
-    async with Client(build_server(catalog=CATALOG, db=db, env=_env(family, wrapping_gateway["url"]))) as client:
-        result = await client.call_tool(
-            "invoke_skill",
-            {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS[family]}}},
-        )
-        hits = await client.call_tool("search_usage", {"pattern": "refused"})
+    result, hits = await call_refused(wrapping_gateway, db, family)
     assert wrapping_gateway["sent"] and wrapping_gateway["sent"][0] == key
     said = result.content[0].text
     assert result.is_error and 'upstream answered 401: {"error": {"message": "the key [REDACTED] was refused' in said
