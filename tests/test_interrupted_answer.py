@@ -41,16 +41,29 @@ def _ledger(db: Path) -> tuple[list[tuple], list[tuple], int]:
     return attempts, runs, held
 
 
-@pytest.mark.parametrize("exit_", [KeyboardInterrupt, SystemExit], ids=["ctrl-c", "sys-exit"])
-async def test_an_exit_after_the_answer_records_it_at_its_cost(
-    catalog_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exit_: type[BaseException]
-):
-    # priced (a dollar a million tokens each way) and under a run limit, so that the attempt holds a reservation
+def _paid_answer_under_a_run_limit(catalog_copy: Path) -> None:
+    """fake:a answers 40 in, 120 out, priced (a dollar a million tokens each way: $0.00016) and under a run limit,
+    so that the attempt holds a reservation."""
     (catalog_copy / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
     (catalog_copy / "policies" / "model_governance.yaml").write_text(
         "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n"
     )
     script("a", {"text": "paid for", "usage": {"input_tokens": 40, "output_tokens": 120}})
+
+
+async def _invoked_interrupted(svc: Service, exit_: type[BaseException]) -> None:
+    """skill.analysis of fake:a in run r, which the exit ``exit_`` leaves."""
+    with pytest.raises(exit_):
+        await svc.invoke_skill(
+            "skill.analysis", {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 300}}, run_id="r"
+        )
+
+
+@pytest.mark.parametrize("exit_", [KeyboardInterrupt, SystemExit], ids=["ctrl-c", "sys-exit"])
+async def test_an_exit_after_the_answer_records_it_at_its_cost(
+    catalog_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exit_: type[BaseException]
+):
+    _paid_answer_under_a_run_limit(catalog_copy)
 
     def interrupted(*_: object) -> None:  # (the exit lands while the result is built)
         raise exit_()
@@ -59,10 +72,7 @@ async def test_an_exit_after_the_answer_records_it_at_its_cost(
     svc = await Service.open(catalog=catalog_copy, db=db)
     monkeypatch.setattr(svc, "_result", interrupted)
     try:
-        with pytest.raises(exit_):
-            await svc.invoke_skill(
-                "skill.analysis", {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 300}}, run_id="r"
-            )
+        await _invoked_interrupted(svc, exit_)
     finally:
         await svc.aclose()
     attempts, runs, held = _ledger(db)
@@ -81,11 +91,7 @@ async def test_an_exit_while_the_answers_record_is_built_keeps_it_for_the_close(
     # It is kept, and the close writes it, as it writes a record the ledger refused.
     from magsag_mcp.ledger import recording
 
-    (catalog_copy / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
-    (catalog_copy / "policies" / "model_governance.yaml").write_text(
-        "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n"
-    )
-    script("a", {"text": "paid for", "usage": {"input_tokens": 40, "output_tokens": 120}})
+    _paid_answer_under_a_run_limit(catalog_copy)
     build = recording.RecordWrite.of
     built: list[str] = []
 
@@ -99,10 +105,7 @@ async def test_an_exit_while_the_answers_record_is_built_keeps_it_for_the_close(
     db = tmp_path / "g.db"
     svc = await Service.open(catalog=catalog_copy, db=db)
     try:
-        with pytest.raises(KeyboardInterrupt):
-            await svc.invoke_skill(
-                "skill.analysis", {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 300}}, run_id="r"
-            )
+        await _invoked_interrupted(svc, KeyboardInterrupt)
     finally:
         await svc.aclose()
     attempts, runs, held = _ledger(db)
@@ -137,19 +140,12 @@ class _ExitAfterTheRecordsCommit:
 async def test_an_exit_as_the_answers_record_commits_does_not_write_it_again_at_close(
     catalog_copy: Path, tmp_path: Path
 ):
-    (catalog_copy / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
-    (catalog_copy / "policies" / "model_governance.yaml").write_text(
-        "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n"
-    )
-    script("a", {"text": "paid for", "usage": {"input_tokens": 40, "output_tokens": 120}})
+    _paid_answer_under_a_run_limit(catalog_copy)
     db = tmp_path / "g.db"
     svc = await Service.open(catalog=catalog_copy, db=db)
     cursor = svc.ledger._inline_cursor = _ExitAfterTheRecordsCommit(svc.ledger._inline_cursor)
     try:
-        with pytest.raises(KeyboardInterrupt):
-            await svc.invoke_skill(
-                "skill.analysis", {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 300}}, run_id="r"
-            )
+        await _invoked_interrupted(svc, KeyboardInterrupt)
     finally:
         await svc.aclose()
     assert cursor.fired  # (the record was written inline, alone)
