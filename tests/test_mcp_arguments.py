@@ -145,19 +145,13 @@ async def test_a_skill_input_field_that_looks_like_an_argument_is_still_pointed_
     assert "unknown argument 'text' (did you mean 'context'?)" in text, text
 
 
-async def test_a_skill_field_named_as_a_setting_is_not_sent_to_the_setting_alone(tmp_path):
+async def test_a_skill_field_named_as_a_setting_is_not_sent_to_the_setting_alone(tmp_path, catalog_copy):
     # a skill of the user's whose fields are a conversation's `messages` and a customer's `tier`, written beside
     # payload, were told "it goes in model_config" / "it goes in context": there `messages` is the call's further
     # turns after the skill's prompt, and `tier` a cost tier of the routing, another call than the one meant
-    import shutil
-    from pathlib import Path
-
     from magsag_mcp.mcp_server import build_server
 
-    catalog = tmp_path / "catalog"
-    shutil.copytree(
-        Path(__file__).resolve().parent.parent / "catalog", catalog, ignore=shutil.ignore_patterns("__pycache__")
-    )
+    catalog = catalog_copy
     (catalog / "skills" / "chat-summary.yaml").write_text(
         "id: skill.chat-summary\ndescription: Summarise a support conversation.\ntask_type: summarization\n"
         "prompt:\n  user: |\n    Summarise this conversation with a {tier} customer:\n\n    {messages}\n"
@@ -178,19 +172,15 @@ async def test_a_skill_field_named_as_a_setting_is_not_sent_to_the_setting_alone
         assert 'unknown argument \'system\' (it goes in model_config: {"model_config": {"system": ...}})' in text, text
 
 
-async def test_a_skill_field_named_as_an_argument_refused_as_that_argument_is_pointed_into_payload(tmp_path):
+async def test_a_skill_field_named_as_an_argument_refused_as_that_argument_is_pointed_into_payload(
+    tmp_path, catalog_copy
+):
     # a question-answering skill reads `context` (the passage to answer from): written beside payload, a string was
     # refused as the call's context, told to "write an object of the call's context: preferred_model, tier,
     # data_class", and that object sends the skill nothing; the skill's field goes in payload
-    import shutil
-    from pathlib import Path
-
     from magsag_mcp.mcp_server import build_server
 
-    catalog = tmp_path / "catalog"
-    shutil.copytree(
-        Path(__file__).resolve().parent.parent / "catalog", catalog, ignore=shutil.ignore_patterns("__pycache__")
-    )
+    catalog = catalog_copy
     (catalog / "skills" / "qa.yaml").write_text(
         "id: skill.qa\ndescription: Answer from a passage.\ntask_type: summarization\n"
         "prompt:\n  user: |\n    Passage: {context}\n\n    Question: {question}\n"
