@@ -8,7 +8,6 @@ them, the local provider keeps its own defaults unless they are set, and a timeo
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Collection, Mapping
 
@@ -112,6 +111,8 @@ def unread_variables(env: Mapping[str, str], catalog_reads: Collection[str] = ()
     (:func:`magsag_mcp.catalog.catalog_variables`), read too: a routing file's ``base_url`` read from a variable of
     the user's own was told a misspelling of MAGSAG_LOCAL_LLM_BASE_URL, to be renamed, which would leave the catalog's
     ``${VAR}`` unset. Named, never their values: one may hold a key."""
+    import difflib  # (here: doctor and the server's opening ask, not every importer of the settings)
+
     problems, notes = [], []
     read = READ_VARIABLES.union(name for name in catalog_reads if name.startswith("MAGSAG_"))
     suffixes = {name.removeprefix("MAGSAG_").upper(): name for name in read}
