@@ -18,7 +18,6 @@ from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target
 
 from .fakes import FakeAnthropic, FakeOpenAI
-from .test_raw_streams import raw_stream  # noqa: F401  (the fixture)
 from .test_wire import CASES, KEY, WEATHER, last_body, setup
 
 pytestmark = pytest.mark.anyio
@@ -77,7 +76,7 @@ def _stream(start_usage: dict[str, Any], delta_usage: dict[str, Any]) -> list[by
     ids=["delta-zero", "delta-repeats", "delta-null", "start-zero"],
 )
 async def test_a_streamed_answers_counts_are_cumulative_and_never_go_back_to_zero(
-    raw_stream,  # noqa: F811
+    raw_stream,
     start_usage: dict[str, Any],
     delta_usage: dict[str, Any],
 ):
