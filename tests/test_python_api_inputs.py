@@ -1,0 +1,302 @@
+"""The Python API's bad input: refused before anything is sent or paid or, where the call may still go through,
+warned of, naming what was wrong and the fix: a misspelt context key, invoke option, filter or model, a routing
+key in the wrong place, a key given as a name, arguments of the wrong type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import Delegation, InputError, Magsag, PayloadError, PolicyDenied
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+
+
+@pytest.fixture
+def mg(tmp_path: Path, fake_scripts: None):
+    env = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env, agent="tester") as handle:
+        yield handle
+
+
+def test_keys_that_look_like_routing_keys_are_warned_about(tmp_path, fake_scripts):
+    # The call still goes through (payload and context are the caller's), but where it was routed
+    # is not what such a key meant: the result says so. (A misspelt context key is refused: see below.)
+    from magsag_mcp import Magsag
+    from magsag_mcp.providers.fake import script
+
+    script("typo", "answer")
+    with Magsag(db=tmp_path / "l.db", env={"MAGSAG_MODEL": "fake:typo"}) as mg:
+        result = mg.skills.invoke(
+            "skill.analysis",
+            {"data": "x", "modelConfig": {"model": "fake:other"}},
+            context={"user_id": 7},
+        )
+    assert result["warnings"][:1] == [
+        "payload key 'modelConfig' is not 'model_config': it went to the skill as data, not routing",
+    ]
+    assert not any("user_id" in w for w in result["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("context", "meant"),
+    [
+        ({"preferred_modle": "fake:other"}, "preferred_model"),
+        ({"Tier": "economy"}, "tier"),
+        ({"preferredModel": "fake:other"}, "preferred_model"),
+        ({"prefered_model": "fake:other"}, "preferred_model"),
+        ({"preferred_models": ["fake:other"]}, "preferred_model"),
+        ({"tiers": "economy"}, "tier"),
+        # tier's inner letters swapped, its commonest slip: it passed with a warning and the call went to the
+        # routed model, not the economy tier's (over MCP it was called "a key of its own")
+        ({"teir": "economy"}, "tier"),
+        ({"data-class": "pii"}, "data_class"),
+        ({"data_clas": "pii"}, "data_class"),
+        ({"llm_override": {"model": "fake:other"}}, "llm_overrides"),
+    ],
+)
+def test_a_misspelt_context_key_is_refused_before_anything_is_sent(tmp_path, fake_scripts, context, meant):
+    # skills.invoke(context={"preferred_modle": ...}) sent the call to the routed model and warned after it was paid
+    # for; MCP's invoke_skill refused the same context. Both refuse it, in the same words ("(did you mean ...?)"),
+    # for a call and for a delegation's context, whose key a SAG's calls carry; a caller's own key (user_id) still
+    # passes (see above).
+    from magsag_mcp import Magsag
+    from magsag_mcp.providers.fake import script
+
+    script("typo", "answer")
+    key = next(iter(context))
+    said = f"unknown context key {key!r} (did you mean {meant!r}?)"
+    with Magsag(db=tmp_path / "l.db", env={"MAGSAG_MODEL": "fake:typo"}) as mg:
+        with pytest.raises(PayloadError) as refused:
+            mg.skills.invoke("skill.analysis", {"data": "x"}, context={**context, "user_id": 7})
+        assert refused.value.message.startswith(said)
+        with pytest.raises(PayloadError) as refused:
+            mg.runner.invoke_sag(
+                Delegation(task_id="t", sag_id="data-analysis-sag", input={"data": "x"}, context=context)
+            )
+        assert refused.value.message.startswith(said)
+        # explain, which sends nothing, says what it did not do (it said "the call was not sent")
+        with pytest.raises(PayloadError) as refused:
+            mg.skills.explain("skill.analysis", {"data": "x"}, context=context)
+        assert refused.value.message == (
+            f"{said}; the route was not explained: the key would have chosen it; write it {meant!r} and run explain "
+            "again"
+        )
+        assert mg.summarize()["totals"]["attempts"] == 0  # nothing was sent
+
+
+def test_a_callers_own_context_keys_near_a_routing_key_are_not_refused(tmp_path, fake_scripts):
+    # A delegation's context carries what its agents pass on, and every call of the SAG carries it too. The refusal of
+    # a misspelt routing key took any key difflib put within 0.75 of one for a misspelling: {"time": ...} was refused
+    # as 'tier', {"preferred_language": "fr"} and {"preferred_voice": ...} as 'preferred_model', so an agent passing
+    # them on could call no skill at all. They are words of their own, not a routing key's letters slipped; they pass
+    # (said in a warning, as they were before the refusal), and the call is sent.
+    from magsag_mcp import Magsag
+    from magsag_mcp.providers.fake import script
+
+    script("own", "answer")
+    own = {
+        "time": "09:00",
+        "timer": 30,
+        "preferred_language": "fr",
+        "preferred_voice": "alto",
+        "preferred_name": "Ann",
+        "preferred": "short answers",
+        "tier_id": 3,
+        "model_name": "theirs",
+        "user": "u1",
+    }
+    with Magsag(db=tmp_path / "l.db", env={"MAGSAG_MODEL": "fake:own"}) as mg:
+        result = mg.skills.invoke("skill.analysis", {"data": "x"}, context=own)
+        assert result["output"] == "answer"
+        assert "context key 'time' is not one magsag reads; did you mean 'tier'?" in result["warnings"]
+        delegated = mg.runner.invoke_sag(
+            Delegation(task_id="t", sag_id="data-analysis-sag", input={"data": "x"}, context=own)
+        )
+        assert delegated is not None
+        assert mg.summarize()["totals"]["calls"] == 2
+
+
+def test_a_model_config_given_in_a_context_is_said_to_go_unread(mg: Magsag):
+    # The guide: "Agents specify model preferences by including them in the payload or context". A MAG that put
+    # the payload's model_config in its delegation's context had it ignored without a word: the SAG's call went
+    # to the policy's model (here the route's gpt-4o), not the one asked for.
+    context = {"model_config": {"model": "fake:chosen"}}
+    result = mg.runner.invoke_sag(
+        Delegation(task_id="t", sag_id="data-analysis-sag", input={"data": "x"}, context=context)
+    )
+    assert result["model"] == "gpt-4o"
+    direct = mg.skills.invoke("skill.analysis", {"data": "x"}, context=context)
+    assert direct["model"] == "gpt-4o"
+    assert direct["warnings"] == [
+        "context key 'model_config' is not one magsag reads: a call's model_config goes in its payload "
+        "(payload['model_config']), or its keys in context['llm_overrides'], and was not applied"
+    ]
+
+
+def test_a_key_as_a_delegations_task_id_or_an_events_name_is_refused_naming_what_was_given(mg: Magsag):
+    # Refused, as a call's names are, but said of what the caller never gave: "run_id '[REDACTED]' holds ..." for
+    # a Delegation's task_id (the SAG's run id is made from it), and "name the call with an id of your own" for
+    # an event's name.
+    key = "sk-proj-" + "Ab3" * 12
+    with pytest.raises(InputError) as info:
+        mg.runner.invoke_sag(Delegation(task_id=key, sag_id="data-analysis-sag", input={"data": "x"}))
+    assert info.value.message.startswith("Delegation.task_id '[REDACTED]' holds what looks like an API key")
+    with pytest.raises(InputError) as info:
+        mg.obs.log(key, {"n": 1})
+    assert info.value.message.startswith("the event's name '[REDACTED]' holds what looks like an API key")
+    assert "name the event in words of your own, never a credential" in info.value.message
+    assert mg.bridge.run(lambda: mg.service.query_runs()) == []  # nothing ran, nothing was recorded
+
+
+@pytest.mark.parametrize("option", ["run_id", "agent"])
+def test_a_key_as_a_magsags_run_id_or_agent_is_refused_when_it_is_made(tmp_path: Path, option: str):
+    # Before: Magsag(run_id=key) was made, and each call refused it later, run_agent's as "parent_run_id
+    # '[REDACTED]'" (a name the caller never gave); `magsag run --run-id KEY` then printed the key in its
+    # JSON error's run_id. Now it is refused when the Magsag is made, naming the option, and nothing is made.
+    key = "sk-proj-" + "Ab3" * 12
+    db = tmp_path / "l.db"
+    with pytest.raises(InputError) as info:
+        Magsag(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"}, **{option: key})
+    assert info.value.message.startswith(f"{option} '[REDACTED]' holds what looks like an API key")
+    assert key not in str(info.value.details) and not db.exists()
+    with pytest.raises(InputError, match="run_id must be a string, not int"):
+        Magsag(catalog=CATALOG, db=db, env={}, run_id=42)  # type: ignore[arg-type]
+
+
+def test_a_misspelt_invoke_option_is_refused_before_anything_is_paid(mg: Magsag):
+    # Before: the call was made (and paid), then the unknown option raised and the answer was lost.
+    with pytest.raises(InputError, match=r"unknown option for invoke: 'agnet' \(did you mean 'agent'\?\)"):
+        mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}}, agnet="bob")
+    assert mg.bridge.run(lambda: mg.service.query_runs()) == []
+
+
+def test_a_routing_key_given_as_an_invoke_option_is_told_where_it_goes(mg: Magsag):
+    # MCP's invoke_skill takes model_config beside the payload; the Python API, as the guide, in it. Before:
+    # "unknown option(s) for invoke: 'model_config'; use agent, run_id, context, progress", and nothing
+    # said where model_config (or a model, or a tier) does go.
+    with pytest.raises(InputError) as info:
+        mg.skills.invoke("skill.analysis", {"data": "x"}, model_config={"model": "fake:echo"}, tier="economy")
+    assert info.value.message == (
+        "unknown options for invoke: 'model_config' (it goes in the payload: "
+        "{..., 'model_config': {'model': ...}}), 'tier' (it goes in the context: context={'tier': ...}); "
+        "use agent, run_id, context, progress"
+    )
+    with pytest.raises(InputError, match=r"'model' \(it goes in the payload's model_config: "):
+        mg.skills.invoke("skill.analysis", {"data": "x"}, model="fake:echo")
+    assert mg.bridge.run(lambda: mg.service.query_runs()) == []
+
+
+def test_a_context_that_is_not_a_mapping_is_an_input_error_naming_it(mg: Magsag):
+    # Before: TypeError "'str' object is not a mapping" (invoke) and a ValueError from dict() (delegation).
+    with pytest.raises(InputError, match="invoke's context must be a mapping .* got str"):
+        mg.skills.invoke("skill.analysis", {"data": "x"}, context="economy")
+    with pytest.raises(InputError, match="Delegation.context must be a mapping .* got str"):
+        mg.runner.invoke_sag(Delegation("t", "data-analysis-sag", {"data": "x"}, context="gpt-4o"))
+    with pytest.raises(InputError, match="run_agent's context must be a mapping .* got list"):
+        mg.runner.run_agent("data-analysis-sag", {"data": "x"}, context=[("tier", "economy")])
+
+
+def test_obs_log_and_summarize_refuse_bad_arguments_with_input_errors(mg: Magsag):
+    with pytest.raises(InputError, match="data must be a mapping such as .*not str"):
+        mg.obs.log("evt", "a string")
+    with pytest.raises(InputError, match="needs a non-empty name"):
+        mg.obs.log("", {})
+    with pytest.raises(InputError, match="invalid filters: agnet: unknown filter"):
+        mg.summarize(agnet="x")
+
+
+def test_a_run_id_or_agent_that_is_not_a_string_is_refused_before_anything_is_recorded(tmp_path: Path):
+    # `run_id=uuid.uuid4()` or `run_id=ticket.id` (an int). Before: a UUID raised SQLite's own
+    # ProgrammingError ("Error binding parameter 1: type 'UUID' is not supported"), no MagsagError, twice
+    # chained; an int was stored as the text "5", and the result's run_id (5) then found nothing in the
+    # ledger's filters, which take text. Now each is an InputError naming the argument and the fix.
+    import sqlite3
+    import uuid
+
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as mg:
+        payload = {"data": "x", "model_config": {"model": "fake:echo"}}
+        for options, where, kind in (
+            ({"run_id": uuid.uuid4()}, "run_id", "UUID"),
+            ({"run_id": 5}, "run_id", "int"),
+            ({"agent": 7}, "agent", "int"),
+        ):
+            with pytest.raises(InputError, match=rf"^{where} must be a string, not {kind}; pass str\(\.\.\.\) of it"):
+                mg.skills.invoke("skill.analysis", payload, **options)
+        with pytest.raises(InputError, match=r"^agent must be a string, not int"):
+            mg.check_budget(agent=7)
+        with pytest.raises(InputError, match=r"^run_id must be a string, not UUID"):
+            mg.check_budget(run_id=uuid.uuid4())
+        with pytest.raises(InputError, match=r"^run_id must be a string, not int"):  # refused when it is made
+            Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}, run_id=42)  # type: ignore[arg-type]
+        assert mg.skills.invoke("skill.analysis", payload, run_id=str(uuid.uuid4()), agent="7")["model"] == "echo"
+    conn = sqlite3.connect(tmp_path / "l.db")
+    assert conn.execute("SELECT agent FROM runs").fetchall() == [("7",)]
+    assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
+
+
+def test_obs_log_refuses_text_that_is_not_unicode_naming_where(mg: Magsag):
+    # an error text cut inside an emoji, as the guide logs it: refused, not a UnicodeEncodeError from SQLite
+    with pytest.raises(InputError, match=r"event 'model_failed': data.error is not valid Unicode text"):
+        mg.obs.log("model_failed", {"model": "gpt-4o", "error": "overloaded \ud83d"})
+    with pytest.raises(InputError, match="the search pattern is not valid Unicode text"):
+        mg.bridge.run(lambda: mg.service.search("x\ud83d", 10))
+
+
+def test_a_misspelt_filter_is_refused_with_the_one_meant(mg: Magsag):
+    # Before: "invalid filters: sinse: unknown filter; use one of [...]", the one meant left to be found in the list.
+    with pytest.raises(InputError, match=r"invalid filters: sinse: unknown filter \(did you mean 'since'\?\); use one"):
+        mg.summarize(sinse="7d")
+    with pytest.raises(InputError) as info:
+        mg.summarize(colour="red")
+    assert "did you mean" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("model", "meant"),
+    [
+        ("openai:gpt-4o-mni", "gpt-4o-mini"),
+        ("gpt4o", "gpt-4o"),
+        ("anthropic:claude-3-5-sonnet", "claude-3-5-sonnet-20241022"),
+        ("openai:gpt-4o-2024-08-06", "gpt-4o"),  # a snapshot of an allowed model, which names it undated
+        # "Claude 3.5 Sonnet" as OpenRouter and the vendor's pages write it, a dot for the id's dash (MAGSAG_MODEL)
+        ("anthropic:claude-3.5-sonnet", "claude-3-5-sonnet-20241022"),
+        ("google:gemini-1-5-pro", "gemini-1.5-pro"),  # and the other way
+    ],
+)
+def test_a_misspelt_model_the_policy_refuses_is_told_the_allowed_model_it_nearly_is(tmp_path: Path, model, meant):
+    # Before: a typo in a model name ("gpt-4o-mni") was refused with the policy's whole list and, as the first fix,
+    # "add openai:gpt-4o-mni to production_models.allowed_models": the typo put in the policy, to fail at the vendor
+    env = {"OPENAI_API_KEY": "sk-test-not-a-real-key-0000", "ANTHROPIC_API_KEY": "sk-ant-test-not-a-real-key-0000"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+        with pytest.raises(PolicyDenied) as info:
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": model}})
+    assert f"is not in production_models.allowed_models (did you mean {meant!r}?); it allows " in str(info.value)
+
+
+def test_a_model_the_policy_refuses_that_is_no_misspelling_is_offered_no_near_name(tmp_path: Path):
+    env = {"OPENAI_API_KEY": "sk-test-not-a-real-key-0000"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+        with pytest.raises(PolicyDenied) as info:
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "gpt-3.5-turbo"}})
+    assert "is not in production_models.allowed_models; it allows gpt-4o, " in str(info.value)
+
+
+@pytest.mark.parametrize("model", ["google:gemini-1.5-flash", "openai:gpt-4o-2024-08-06-mini"])
+def test_another_model_of_an_allowed_ones_family_is_no_misspelling_of_it(tmp_path: Path, model):
+    # "(did you mean 'gemini-1.5-pro'?)" for gemini-1.5-flash, another model: the refusal's near name took any name
+    # 60% alike, where catalog validate's takes 85% (one rule now, governance.model_patterns.nearest_model)
+    env = {"OPENAI_API_KEY": "sk-test-not-a-real-key-0000", "GEMINI_API_KEY": "test-not-a-real-key-0000"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+        with pytest.raises(PolicyDenied) as info:
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": model}})
+    assert "is not in production_models.allowed_models; it allows gpt-4o, " in str(info.value)
+
+
+def test_explain_tells_a_misspelt_model_the_allowed_model_it_nearly_is(mg: Magsag):
+    # as the call's refusal does: explain's warning that the call would fail said only that the policy forbids it
+    plan = mg.skills.explain("skill.analysis", {"data": "x", "model_config": {"model": "openai:gpt-4o-mni"}})
+    assert "(openai:gpt-4o-mni is not in production_models.allowed_models (did you mean 'gpt-4o-mini'?))" in (
+        plan["warnings"][0]
+    )
