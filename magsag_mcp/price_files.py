@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -97,7 +98,7 @@ def read_prices(
         except ValidationError as exc:
             for err in exc.errors():
                 loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
-                said = amount_problem(err, "USD per million tokens") or f"{err['msg']} (USD per million tokens)"
+                said = amount_problem(err, "USD per million tokens") or _rate_problem(err)
                 if err["type"] == "extra_forbidden":  # a misspelt rate: the one meant, and the ones there are
                     from .suggest import unknown_field
 
@@ -136,6 +137,22 @@ def read_prices(
         out.append((key, UnitPrices(**rates, service_tiers=tiers)))
         written.append(as_written)
     return out, problems
+
+
+def _rate_problem(err: Mapping[str, Any]) -> str:
+    """pydantic's error on a rate or a service tier's rates, said as what was written and what to write instead.
+    Its own words named neither the value nor the fix ("Input should be greater than or equal to 0" of a -0.3), or
+    named a class of ours ("Input should be a valid dictionary or instance of _Rates" of a tier written as 2)."""
+    value, kind = err.get("input"), err["type"]
+    if kind == "greater_than_equal":
+        return f"{value} is negative: a rate is 0 or more (USD per million tokens; 0 for a model that costs nothing)"
+    if kind in ("model_type", "dict_type"):
+        shown = repr(value) if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+        return (
+            f"{shown} is not a set of rates; write a mapping of rates in USD per million tokens, "
+            "e.g. {input: 0.5, output: 1.5}"
+        )
+    return f"{err['msg']} (USD per million tokens)"
 
 
 #: what other price lists call a rate prices.yaml names otherwise (genai-prices' ``input_mtok`` is told by its suffix):

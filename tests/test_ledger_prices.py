@@ -98,7 +98,7 @@ async def test_catalog_price_override_with_globs(tmp_path: Path):
     assert q.cost_usd == Decimal("0.25") + Decimal("0.025") + Decimal("1.5")
     assert q.source == "catalog:prices.yaml"
     (tmp_path / "prices.yaml").write_text('"compat:x": {input: -1, output: 1}\n')
-    with pytest.raises(Exception, match=r"prices.yaml: compat:x.input: Input should be greater than or equal to 0"):
+    with pytest.raises(Exception, match=r"prices.yaml: compat:x.input: -1 is negative: a rate is 0 or more"):
         Pricer.from_catalog(tmp_path)
 
 
