@@ -12,6 +12,7 @@ from typing import Any
 from .catalog import Catalog
 from .catalog_checks import placed_targets
 from .governance.policy import THRESHOLD_OF
+from .rates import UnitPrices
 
 
 def unpriced_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any, policies: Any = None) -> list[str]:
@@ -51,6 +52,10 @@ UNIT_SLIP = 100
 PER_TOKEN_BELOW = Decimal("0.0001")
 
 
+#: the rates a prices.yaml entry (and each of its service tiers) may give, in UnitPrices' order
+_RATE_NAMES = tuple(f.name for f in fields(UnitPrices) if f.name != "service_tiers")
+
+
 def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
     """``prices.yaml`` entries naming one model that genai-prices knows, with a rate a hundred times or more below
     its list price: written per thousand tokens (the unit of many price pages) or per token, not per million. The
@@ -87,12 +92,15 @@ def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
                     "tokens"
                 )
             continue
-        # a service tier's rates too, against the standard list price: no tier is billed a hundredth of it (flex and
-        # batch are half)
-        compared = [("input", units.input, flat.input), ("output", units.output, flat.output)]
+        # every rate the list prices too, not input and output alone: a cache read written per thousand tokens
+        # (gpt-5's 0.000125 for 0.125) recorded an agent's mostly cached prompts at a thousandth of their bill, and
+        # validated ok. A service tier's rates too, against the standard list price: no tier is billed a hundredth of
+        # it (flex and batch are half)
+        compared = [(name, getattr(units, name), getattr(flat, name)) for name in _RATE_NAMES]
         for tier, rates in units.service_tiers:
-            compared.append((f"service_tiers.{tier}.input", rates.input, flat.input))
-            compared.append((f"service_tiers.{tier}.output", rates.output, flat.output))
+            compared += [
+                (f"service_tiers.{tier}.{name}", getattr(rates, name), getattr(flat, name)) for name in _RATE_NAMES
+            ]
         slips = [
             f"{name} {given:f} is {listed_rate / given:,.0f} times below its list price of {listed_rate:f}"
             for name, given, listed_rate in compared
