@@ -120,7 +120,7 @@ def read_prices(
         if before is not None:
             # first match wins: an entry below one that matches all its models prices nothing (a "local:..."
             # written under the shipped "local:*" would leave those calls at $0, unsaid)
-            if out[before][0] == key:
+            if out[before][0].lower() == key.lower():
                 fix = "it names the same models; keep one of the two"
             else:
                 fix = "the first entry that matches a model prices it; move this one above that entry"
@@ -186,9 +186,11 @@ def _rate_meant(key: str) -> str | None:
 def _shadowing(key: str, earlier: list[str]) -> int | None:
     """The index of the first of the ``earlier`` price keys that matches every model ``key`` does: the same
     key (written under an alias, or with Gemini's ``models/``), or a glob matching ``key`` when that names
-    one model. (Whether one glob covers another is not told here.)"""
+    one model. (Whether one glob covers another is not told here.) Letter case aside, as a model is matched."""
     glob = any(c in key for c in "*?[")
+    key = key.lower()
     for i, pattern in enumerate(earlier):
+        pattern = pattern.lower()
         if pattern == key or (not glob and fnmatch.fnmatchcase(key, pattern)):
             return i
     return None

@@ -5,7 +5,7 @@ warning), never 0: summaries count it as unpriced. Cached and reasoning tokens a
 vendor prices them: our :class:`~magsag_mcp.types.Usage` counts cache reads and writes inside
 ``input_tokens`` and reasoning inside ``output_tokens``, which is also how genai-prices reads usage.
 
-``prices.yaml`` (USD per million tokens, keys ``provider:model``, globs allowed, first match wins; a
+``prices.yaml`` (USD per million tokens, keys ``provider:model`` in any letter case, globs allowed, first match wins; a
 provider alias such as ``gemini`` names its provider, and an unknown provider is refused)::
 
     "compat:my-model": {input: 0.5, output: 1.5, cache_read: 0.05, cache_write: 0.6}
@@ -145,6 +145,10 @@ class Pricer:
         azure_deployment_type: str = GLOBAL_STANDARD,
     ) -> None:
         self.overrides = overrides or []
+        #: the overrides' keys in lower case, as a model is matched against them: a price page's "GPT-5" names the
+        #: model calls name gpt-5 (matched as written, an entry copied so priced nothing, and its calls were recorded
+        #: at genai-prices' rates without a word)
+        self._patterns = [(pattern.lower(), units) for pattern, units in self.overrides]
         #: the type of the Azure deployments calls go to (AZURE_OPENAI_DEPLOYMENT_TYPE): genai-prices' rates are
         #: Global Standard's, and price no other type
         self.azure_deployment_type = azure_deployment_type
@@ -232,8 +236,8 @@ class Pricer:
         return priced
 
     def _override(self, provider: str, model: str) -> UnitPrices | None:
-        label = f"{provider}:{bare_model(provider, model)}"
-        for pattern, units in self.overrides:
+        label = f"{provider}:{bare_model(provider, model)}".lower()
+        for pattern, units in self._patterns:
             if pattern == label or fnmatch.fnmatchcase(label, pattern):
                 return units
         return None

@@ -10,6 +10,7 @@ from decimal import Decimal as D
 import pytest
 
 from magsag_mcp import errors as E
+from magsag_mcp.pricing import validate_prices
 from magsag_mcp.service import Service
 from tests.pricing_audit import M, catalog_without_policies, list_rates, one_call, serve
 from tests.providers.fakes import FakeOpenAI
@@ -67,3 +68,25 @@ async def test_a_catalog_price_that_is_no_price_is_refused_saying_what_to_write(
     [problem] = info.value.problems
     assert said in problem and "prices.yaml" in problem and "USD per million tokens" in problem, problem
     assert "_Rates" not in problem and "Input should be" not in problem, problem  # pydantic's words, not ours
+
+
+async def test_a_catalog_price_keyed_in_another_letter_case_prices_the_model(tmp_path, serve):
+    # OpenAI's price page writes "GPT-5"; an entry copied from it as "openai:GPT-5" matched no call of gpt-5, which
+    # went on being recorded (and counted against limits) at genai-prices' rates, below the price written, unsaid
+    fake = FakeOpenAI(KEY)
+    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": await serve(fake) + "/v1"}
+    fake.queue({"text": "ok", "usage": {"prompt_tokens": 10_000, "completion_tokens": 2_000}})
+    catalog = catalog_without_policies(tmp_path, '"openai:GPT-5": {input: 2, output: 20}\n')
+    result, row, _ = await one_call(tmp_path, env, {"provider": "openai", "model": "gpt-5"}, catalog)
+    expected = (10_000 * 2 + 2_000 * 20) / M
+    assert result.cost_usd == expected and D(row["cost_usd"]) == expected
+    assert row["price_source"] == "catalog:prices.yaml"
+
+
+def test_a_catalog_price_below_the_same_key_in_another_letter_case_never_applies(tmp_path):
+    catalog = catalog_without_policies(
+        tmp_path, '"openai:gpt-5": {input: 2, output: 20}\n"openai:GPT-5": {input: 3, output: 30}\n'
+    )
+    [problem] = validate_prices(catalog)
+    assert "openai:GPT-5: never applies: the entry 'openai:gpt-5' above it" in problem, problem
+    assert "it names the same models; keep one of the two" in problem, problem
