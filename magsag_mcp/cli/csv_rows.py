@@ -42,8 +42,9 @@ CSV_FIELDS = (
 )
 
 
-#: what a spreadsheet reads as the start of a formula (OWASP "CSV injection")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: what a spreadsheet reads as the start of a formula (OWASP "CSV injection"); the NUL as OWASP ASVS 5.0 (1.2.10)
+#: lists it, which a vendor's error text or service tier may begin with
+_FORMULA_START = ("=", "+", "-", "@", "\0", "\t", "\r")
 
 
 def _inert(value: Any) -> Any:
