@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal
 from pathlib import Path
 
+import anyio
 import pytest
 
 from magsag_mcp.errors import InputError
@@ -111,3 +113,37 @@ async def test_an_events_data_is_searched_as_its_values_are_written_not_as_their
             hits = await ledger.search(pattern, 5)
             assert [(h["kind"], h["data"]) for h in hits] == [("event", logged)], pattern
         assert await ledger.search(r'said \\"hi', 5) == []  # the escapes are no part of what was logged
+
+
+
+#: an event as a version before 363c1ae stored NaN and the infinities: as json.dumps writes them, bare words
+OLDER_EVENT = '{"score": NaN, "limits": [Infinity, -Infinity, 1.5]}'
+
+
+def _ledger_with_an_older_event(db: Path) -> dict:
+    """A ledger at ``db`` holding an event as :data:`OLDER_EVENT` stored it, and the hit a search finds of it."""
+    from magsag_mcp.ledger.events import INSERT_EVENT
+
+    async def fill() -> dict:
+        async with Ledger(db) as ledger:
+            row = ("r", "ag", time.time(), "scored", OLDER_EVENT)
+            await ledger.submit(lambda conn: conn.execute(INSERT_EVENT, row))
+            [hit] = await ledger.search("scored", 5)
+            return hit
+
+    return anyio.run(fill)
+
+
+def test_an_older_versions_event_of_nan_or_infinity_is_found_as_json(tmp_path: Path, monkeypatch, capsys):
+    # Such rows stay in a ledger kept since. A search read them back as floats: `magsag data search` printed NaN
+    # (jq refused the whole output) and search_usage's schema made them null. They are found as an event logged now
+    # stores them, the strings "NaN", "Infinity" and "-Infinity".
+    from magsag_mcp.cli import main
+
+    db = tmp_path / "l.db"
+    hit = _ledger_with_an_older_event(db)
+    assert hit["data"] == {"score": "NaN", "limits": ["Infinity", "-Infinity", 1.5]}
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    assert main(["data", "search", "scored"]) == 0
+    [printed] = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+    assert printed["data"] == hit["data"]

@@ -111,7 +111,7 @@ def _search_rows(
                     "run_id": run_id,
                     "agent": agent,
                     "event": event,
-                    "data": json.loads(data) if data else None,
+                    "data": stored_event_data(data),
                 },
             )
         )
@@ -147,6 +147,13 @@ def _search_rows(
     # query's order) by row key descending
     hits.sort(key=lambda h: (-h[0][0], h[0][1]))
     return hits[:limit]
+
+
+def stored_event_data(data: str | None) -> Any:
+    """An event's stored data, read back. NaN and the infinities as an event logged now stores them (see
+    :func:`~.events.event_json`), the strings "NaN", "Infinity" and "-Infinity": an older version stored them as
+    bare words, no JSON, which read back as floats a search hit printed bare again (jq refused the whole output)."""
+    return json.loads(data, parse_constant=str) if data else None
 
 
 #: an escape in a JSON string: a quote, a backslash, a slash or a control character (events are written with
