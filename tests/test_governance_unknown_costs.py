@@ -110,7 +110,8 @@ def test_limits_count_an_unknown_cost_at_its_bound(tmp_path: Path, capsys):
     assert (lim["unpriced_calls"], lim["unbounded_calls"], lim["unknown_cost_bound_usd"]) == (2, 1, "0.45")
     assert main(["budget", "--run-id", "mag", "--db", str(tmp_path / "l.db"), "--catalog", str(catalog)]) == 0
     out = capsys.readouterr().out
-    assert "spent at least $0.2 (2 attempts of unknown cost, counted at up to $0.45)" in out
+    # the bound is the cut attempt's alone: "(2 attempts of unknown cost, counted at up to $0.45)" bounded both
+    assert "spent at least $0.2 (2 attempts of unknown cost: 1 counted at up to $0.45, 1 with no bound)" in out
     assert "remaining at most $4.35" in out
 
 

@@ -68,13 +68,17 @@ def _budget(args: argparse.Namespace) -> int:
         # An unknown cost is never shown as a plain number: the spend is then a lower bound. The limit
         # counts a bounded one at its bound; one with no bound (an unknown price) makes the remaining
         # figure an upper bound.
+        unbounded = lim.get("unbounded_attempts", unpriced)
         counted = f", counted at up to ${bound}" if bound != "0" else ""
+        if counted and 0 < unbounded < unpriced:
+            # the bound is the bounded ones' alone, as the runs table says it: "(2 attempts of unknown cost, counted at
+            # up to $0.45)" read as a bound on both where one was of no known price
+            counted = f": {unpriced - unbounded} counted at up to ${bound}, {unbounded} with no bound"
         spent = (
             f"at least ${lim['spent_usd']} ({plurals.counted(unpriced, 'attempt')} of unknown cost{counted})"
             if unpriced
             else f"${lim['spent_usd']}"
         )
-        unbounded = lim.get("unbounded_attempts", unpriced)
         holders = lim.get("reserved_by")
         # a call in flight of no known price holds $0 and has no bound, as an attempt of it recorded has none
         no_bound = (holders or {}).get("unbounded", 0)
