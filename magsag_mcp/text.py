@@ -195,7 +195,7 @@ def check_name(value: Any, where: str, *, recorded: bool = True) -> None:
     pasted into it (the wrong variable) stayed. A name to be ``recorded`` may not begin or end with whitespace nor
     hold a control or invisible character (:func:`_hidden`): ``"my-mag "`` is another agent than ``"my-mag"``,
     with a daily limit of its own, and shows as the same in every report. (A name only looked up, as
-    ``check_budget``'s, is one an older ledger may hold so.)"""
+    ``check_budget``'s, is one an older ledger may hold so; but none is only whitespace, refused either way.)"""
     if value is not None and not isinstance(value, str):
         raise InputError(f"{where} must be a string, not {type(value).__name__}; pass str(...) of it")
     if not value:
@@ -214,10 +214,13 @@ def check_name(value: Any, where: str, *, recorded: bool = True) -> None:
             f"{where} {redact(value)!r} holds what looks like an API key or token, which the ledger would keep and "
             f"show to every reader of it; {fix}, never a credential"
         )
-    if not recorded or (value.isascii() and value.isprintable() and value.strip() == value):
+    if value.isascii() and value.isprintable() and value.strip() == value:
         return
+    # looked up too, as a usage filter refuses it: no call is recorded so (check_budget showed its whole limit left)
     if not value.strip():
         raise InputError(f"{where} {value!r} is only whitespace, which names nothing; leave it out, or give a name")
+    if not recorded:
+        return
     if value.strip() != value:
         raise InputError(
             f"{where} {value!r} begins or ends with whitespace, which would make it another name than "

@@ -100,6 +100,19 @@ def test_a_name_of_only_whitespace_is_said_to_name_nothing():
         check_name(" ", "run_id")
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("names", [{"agent": "  "}, {"run_id": " "}, {"agent": "\t"}])
+async def test_check_budget_refuses_a_name_of_only_whitespace_as_a_usage_filter_does(tmp_path: Path, names: dict):
+    # Looked up, a name of only whitespace (a blank field of a client's form) was taken: check_budget showed the whole
+    # agent-day or run limit left, "spent $0", with no note (the note's own filter refused the name, silently), where
+    # summarize_usage's filter and `magsag budget --agent '  '` refuse it. No name is only whitespace, in any ledger.
+    async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as svc:
+        with pytest.raises(InputError, match=r"^(agent|run_id) '[^']+' is only whitespace, which names nothing"):
+            await svc.check_budget(**names)
+        # a name an older ledger may hold, a trailing space and all, is still looked up
+        assert (await svc.check_budget(agent="my-mag "))["agent"] == "my-mag "
+
+
 def test_check_budget_still_refuses_an_unbounded_name():
     check_name("x " * 10, "agent", recorded=False)  # a trailing space: an older ledger's name, looked up
     with pytest.raises(InputError, match="is 1,000,000 characters long"):
