@@ -1,0 +1,148 @@
+"""What text shaped like a credential looks like, for :func:`~magsag_mcp.redaction.redact` to remove it whether or not
+the process knows it: an ``sk-`` or ``AIza`` key, a JWT, a token after ``Bearer`` (``Bearer:...``, or glued), a value
+labelled ``api_key``, ``password``, ``?token=``... (:data:`_SECRET_PATTERNS`, each match replaced by :func:`_redacted`);
+the words one of them always holds (:data:`_TRIGGERS`: a text holding none is not searched); and whether a match in a
+name is a key (:func:`_key_shaped`).
+"""
+
+from __future__ import annotations
+
+import re
+
+#: ``label`` is what names the value (``api_key": "``, ``x-api-key: ``): it is kept, and only the value
+#: replaced. Replacing the label too took quotes with it, and the JSON of an event was no JSON any more.
+#: ``sk-`` (OpenAI's and Anthropic's keys) starts a key only where no letter comes before it, or an escape
+#: such as ``%3D`` or, in JSON or a ``repr``, ``\n``, ``\t``, ``\x1b``, ``\u001b`` (an event's stored data, a log
+#: line's %r): "risk-assessment", "task-analysis" and "disk-quota-exceeded" are names, not keys. Nor ``Bearer``:
+#: a gateway echoing the header with its space dropped (``Bearersk-...``) showed the key whole. Those look behinds
+#: are tried only where ``sk-`` starts (the look ahead before them): tried at every character, each a letter follows,
+#: they were some 17% of the pattern's cost on a text holding a trigger word.
+#: A JWT (an Entra ID token: header.payload.signature, both first parts JSON, so ``eyJ``) needs no label. It is looked
+#: for once in each run of its alphabet, from the run's first ``eyJ`` (the run's characters before it, ``glued``, are
+#: redacted on their own): tried at every ``eyJ``, a body of ``eyJeyJeyJ...`` with no dot made each one scan the rest
+#: of the run, quadratic in the text (a vendor's 64 KB error body took 4 s of the event loop to redact, each time an
+#: error, a record or a log line was made of it). Should the first fail, every later one of the run fails too: its
+#: header runs to the same end, then the same payload and signature.
+#: A label names a credential: an API key's header or field, ``Authorization`` with its scheme (``Basic``,
+#: ``Bearer``, ``Token``: "authorization: required" is no credential), a password, a client secret, an
+#: OAuth token (``access_token``, ``accessToken``), a gateway's ``x-auth-token``, an API Management subscription key,
+#: a private key, or a URL's ``?key=`` / ``&token=`` / ``&sig=``.
+_LABEL_WORD = (
+    r"api[-_]?key|x-api-key|x-goog-api-key|passw(?:or)?d|(?:client[-_])?secret|(?:access|refresh|id|auth)[-_]?token"
+    r"|subscription[-_]?key|private[-_]?key"
+)
+#: A label's quotes, spaces and ``:`` or ``=`` are also written escaped: its quotes as ``\"`` (a vendor's JSON body
+#: quoted in a string, an exception's message, and so in an event's stored JSON; ``\\\"`` when that string was JSON in
+#: a string), or all of them URL-encoded (``%22``, ``%20``, ``%3A``, ``%3D``: a URL quoted in a query, a login page's
+#: ``next``): the label took neither, and the credential after it stayed in the ledger. JSON's encoders write some of
+#: them as ``\\u`` escapes by default (Go's ``encoding/json`` an ``&`` as ``\\u0026``, Gson an ``=`` as ``\\u003d`` and
+#: an ``&`` so too), which a body quoted as text keeps (one not in its vendor's shape, one quoted in another's
+#: message): a URL's ``\\u0026token\\u003d<value>`` in such a body was no label, and its value was kept.
+_QUOTE = r"(?:\\{0,3}[\"']|%2[27])?"
+_SPACE = r"(?:\s|%20)"
+_EQUALS = r"(?:=|%3[Dd]|\\{1,3}u003[Dd])"
+_LABEL_SEPARATOR = _QUOTE + _SPACE + r"*(?:[:=]|%3[AaDd]|\\{1,3}u003[Dd])" + _SPACE + "*" + _QUOTE
+#: (the scheme's space may be missing: a gateway echoing the header without it, ``Authorization: Basicd2hv...``)
+_AUTHORIZATION = "authorization" + _LABEL_SEPARATOR + "(?:basic|bearer|token)" + _SPACE + "*"
+_BEARER_VALUE = r"[A-Za-z0-9._~+/=\-]{8,}"
+#: what comes between ``Bearer`` and its token: a space, or else (the scheme is then kept with it, as a label is) a
+#: ``:`` or ``=`` or a ``%20`` (a proxy's echo, ``Bearer:<token>``), or nothing, the token glued to it (the header
+#: echoed with its space dropped). Those hold a digit among their first 32 characters (glued, a letter or digit first):
+#: a word glued to the scheme is a name (``BearerTokenCredentialPolicy``, the specs' ``BearerAuthResponse``), one after
+#: its colon prose ("Bearer: expected a token", ``Bearer=required``), where a random token all but never lacks one (a
+#: length no word has took long names, ``TokenCredentialPolicy``, and kept short tokens). Taking only a space, a token
+#: stayed whole (``\s*`` first, not ``_SPACE*``: tried after each "Bearer" a word follows, some 2,000 instructions each)
+_BEARER_SPACED = r"\s*(?:[:=]|%3[AaDd])" + _SPACE + "*|(?:%20)+"
+_TOKEN_AHEAD = r"(?=[A-Za-z._~+/=\-]{0,31}[0-9])"
+_BEARER_SEPARATOR = r"(?:\s+|(?:" + _BEARER_SPACED + ")" + _TOKEN_AHEAD + r"|(?=[A-Za-z0-9])" + _TOKEN_AHEAD + ")"
+#: the scheme and what follows it that :func:`_redacted` keeps, found in the match again: a group in the pattern for it
+#: cost some 5,000 instructions more for each 200-character text the pattern searched (counted), matching or not
+_BEARER_KEPT = re.compile("(?i:bearer)(?:" + _BEARER_SPACED + ")?")
+_LABELLED_VALUE = r"[A-Za-z0-9._~+/=%\-]{8,}"
+_JWT_SIGNATURE = r"[A-Za-z0-9_\-]{8,}"
+#: What a credential's match goes on over, glued to its end. A JWT's header, ``<key>eyJ...``: an ``sk-`` or ``AIza`` key
+#: (or the start of one) or another JWT's signature is of the header's alphabet and runs on through it to its first
+#: dot, and the JWT's payload and signature after it (the token: its header is every token's of its issuer) were left
+#: in the text, no JWT without it. A label, ``<token>Bearer <value>``, ``<key>x-api-key: <value>`` (headers echoed
+#: joined without a separator): of the credential's alphabet too, its match took the label in and stopped at its
+#: separator, and the value after it was kept. Each is looked for where a match ends (a look behind, once a match:
+#: linear).
+_GLUED = (
+    r"(?:\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
+    + r"|(?i:(?<=bearer))(?:\s+|(?:" + _BEARER_SPACED + ")" + _TOKEN_AHEAD + ")" + _BEARER_VALUE
+    # (every label word ends so: a word ending so that is no label merely goes on over a credential's value)
+    + r"|(?i:(?<=key)|(?<=token)|(?<=secret)|(?<=passwd)|(?<=password))" + _LABEL_SEPARATOR + _LABELLED_VALUE
+    + r"|(?i:(?<=authorization)" + _AUTHORIZATION.removeprefix("authorization") + ")" + _LABELLED_VALUE
+    + r")*"
+)
+_SECRET_PATTERNS = re.compile(
+    r"(?:(?=sk-)(?:(?<![A-Za-z])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbf])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4})"
+    r"|(?i:(?<=bearer)))sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
+    r"|(?i:bearer)" + _BEARER_SEPARATOR + _BEARER_VALUE
+    + r"|(?<![A-Za-z0-9_\-])(?>(?P<glued>[A-Za-z0-9_\-]*?)(?=eyJ))"
+    r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
+    + r"|(?P<label>(?i:(?:" + _LABEL_WORD + ")" + _LABEL_SEPARATOR + "|" + _AUTHORIZATION
+    + r"|(?:[?&]|%3[Ff]|%26|\\{1,3}u0026)(?:key|token|access_token|sig|signature)" + _EQUALS + "))" + _LABELLED_VALUE
+    + ")" + _GLUED
+)
+
+
+def _redacted(match: re.Match[str]) -> str:
+    start, end = match.span("glued")
+    if start != end:  # (it holds no eyJ: no JWT, whatever else it may hold)
+        return _redacted_between(match.string, start, end) + "[REDACTED]"
+    found = match.group()
+    if found[:6].lower() == "bearer" and not found[6].isspace():  # (the scheme kept: see _BEARER_SEPARATOR)
+        kept = _BEARER_KEPT.match(found)
+        return (kept[0] if kept else "") + "[REDACTED]"
+    return (match["label"] or "") + "[REDACTED]"
+
+
+def _redacted_between(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` redacted where it stands, not as a string of its own: an ``sk-`` key in it may be one by
+    the escape before it (``\\nsk-...``, ``%3Dsk-...``: its ``n``, its ``D`` are letters), which the pattern's look
+    behind reads before ``start`` (a JWT glued after such a key left the key in the text)."""
+    parts: list[str] = []
+    done = start
+    for found in _SECRET_PATTERNS.finditer(text, start, end):
+        parts += (text[done : found.start()], _redacted(found))
+        done = found.end()
+    return "".join(parts) + text[done:end]
+
+
+#: every match of :data:`_SECRET_PATTERNS` holds one of these, casefolded (``api-key`` and ``?key=`` hold
+#: "key", ``access_token`` "token", ``&sig=`` "sig"...). A text holding none (most error messages: "HTTP 500:
+#: The server had an error...") skips the pattern, which tries each of its alternatives at every character:
+#: about 15 us for 100 characters, against 1 us for these lookups, and a failed call redacts four texts.
+_TRIGGERS = ("sk-", "aiza", "bearer", "eyj", "key", "passw", "secret", "token", "authorization", "sig")
+#: whether a casefolded text holds one of :data:`_TRIGGERS`: one search, for a name (a few dozen characters, where
+#: ten lookups cost more; an error's message, longer, is looked up in as redact() does)
+_A_TRIGGER = re.compile("|".join(map(re.escape, _TRIGGERS)))
+#: the letters besides ASCII's that (?i:...) takes for one of them (re's docs name four), as casefold() does not: the
+#: Kelvin sign and the long s casefold to "k" and "s", but the dotless i stays itself and the dotted capital I
+#: becomes "i" and a combining dot. "?s\u0131g=..." and "Author\u0130zation: Basic ..." matched the patterns and,
+#: holding no trigger so folded, were never searched: the credential stayed in the text
+_RE_ALSO_ASCII = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+
+
+def _folded(text: str) -> str:
+    """``text`` as :data:`_TRIGGERS` are looked up in: casefolded, each letter that (?i:...) matches to an ASCII one
+    made that letter first."""
+    return text.lower() if text.isascii() else text.translate(_RE_ALSO_ASCII).casefold()
+
+
+#: a piece of an ``sk-`` key after its prefix: 8 characters or more between dashes and underscores mixing letters with
+#: digits, or a lower case letter with a capital after it (``Ab3dEf6h``, ``3f9a1c7e``; never ``instruct``, ``Legal``)
+_RANDOM_PIECE = re.compile(r"(?=[^-_]*[0-9])(?=[^-_]*[A-Za-z])[^-_]{8,}|(?=[^-_]*[a-z][^-_]*[A-Z])[^-_]{8,}")
+
+
+def _key_shaped(match: re.Match[str]) -> bool:
+    """Whether a match of :data:`_SECRET_PATTERNS` in a name is a key. Redacting, "sk-" and 8 characters is
+    enough (a word masked costs little); refusing a name, it is not: "mistral-sk-7b-instruct-v1" (Slovak),
+    "sk-planner-agent" and a fine-tune's suffix "sk-classifier-v2" are names. A key of any vendor's that starts
+    with "sk-" (OpenAI's, Anthropic's, DeepSeek's, Moonshot's, OpenRouter's, a LiteLLM proxy's) has 20 characters
+    or more after it, random ones among them; any other shape (a label's value, a JWT, ``AIza...``) is a key."""
+    found = match.group()
+    if match["label"] is not None or not found.startswith("sk-"):
+        return True
+    return len(found) >= 23 and _RANDOM_PIECE.search(found, 3) is not None
