@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from .key_escapes import escaped_forms
 from .key_pieces import PIECE, piece_table, pieces_of, without_pieces
 from .key_shapes import _A_TRIGGER, _SECRET_PATTERNS, _TRIGGERS, _folded, _key_shaped, _redacted
 
@@ -84,23 +85,6 @@ def register_secret(value: str | None) -> None:
         with _REGISTERING:
             _LONGEST_FIRST = tuple(sorted(_KNOWN_SECRETS | new, key=len, reverse=True))
             _KNOWN_SECRETS.update(new)
-
-
-def escaped_forms(secret: str) -> tuple[str, ...]:
-    """``secret`` as it is echoed escaped, when it holds ``/``, ``+`` or ``=`` (a base64 key: an Azure resource's, a
-    gateway's): in JSON with ``\\/`` (PHP's and some Java encoders write every ``/`` so), in a URL with ``%2F``,
-    ``%2B``, ``%3D`` (a query or a form a gateway quotes; hex in either case), or with ``/`` kept and only ``+`` and
-    ``=`` escaped (Python's ``quote()``, whose default keeps ``/``: a Python gateway quoting the URL it was asked).
-    Each is known to :func:`redact` as the key is, its start and pieces too: looked for as it is only, such a key
-    escaped stayed whole in the text; and one holding ``/`` and ``+`` or ``=``, written with ``/`` kept and cut by a
-    line break before its 12th character, kept it all (no piece of any other form on either side)."""
-    if not any(c in secret for c in "/+="):
-        return ()
-    forms = [secret.replace("/", "\\/")] if "/" in secret else []
-    slash_kept = secret.replace("+", "%2B").replace("=", "%3D")
-    for url in (slash_kept.replace("/", "%2F"), *((slash_kept,) if "/" in secret and slash_kept != secret else ())):
-        forms += (url, url.replace("%2F", "%2f").replace("%2B", "%2b").replace("%3D", "%3d"))
-    return tuple(forms)
 
 
 #: one registration at a time: two threads each reading a key (two services opening) each sorted the keys with its
