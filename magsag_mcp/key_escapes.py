@@ -1,9 +1,33 @@
 """How a known key is written escaped, for :func:`~magsag_mcp.redaction.redact` to find it so: a key holding ``/``,
 ``+`` or ``=`` (a base64 key: an Azure resource's, a gateway's) as JSON writes it, or a URL does
-(:func:`escaped_forms`, each known to redact() as the key is).
+(:func:`escaped_forms`, each known to redact() as the key is), and as every other encoder a vendor or a gateway
+echoes it through may (:func:`without_escaped_keys`): JSON's ``\\u002f``, HTML's ``&#x2F;``, ``&#47;``, ``&sol;``, a URL
+encoded twice (``%252F``), its hex in both cases in one key. Those forms are too many to register (each escape in
+either case, each written or not): the key is looked for in the text read with its escapes undone, once, where the
+text holds an escape at all.
 """
 
 from __future__ import annotations
+
+import bisect
+import functools
+import re
+
+from .key_pieces import piece_table, runs_of, without_spans
+
+#: ``/``, ``+`` and ``=`` (the characters of a base64 key that encoders escape) as each is written escaped, in any
+#: case: JSON's ``\\/`` and ``\\u002f`` (a backslash more for each time the JSON was quoted again, as key_pieces takes
+#: an escaped line break), a URL's ``%2F`` (``%252F`` encoded twice, a query quoting a URL), HTML's ``&#x2F;``,
+#: ``&#47;`` and ``&sol;``. Each starts with ``\\``, ``%`` or ``&``: a text holding none of them holds no escape
+_WRITTEN = {
+    "slash": ("/", r"\\{1,4}/", r"\\{1,4}u002f", r"%(?:25)*2f", r"&#x0*2f;", r"&#0*47;", r"&sol;"),
+    "plus": ("+", r"\\{1,4}u002b", r"%(?:25)*2b", r"&#x0*2b;", r"&#0*43;", r"&plus;"),
+    "equals": ("=", r"\\{1,4}u003d", r"%(?:25)*3d", r"&#x0*3d;", r"&#0*61;", r"&equals;"),
+}
+_ESCAPE = re.compile("(?i:" + "|".join(f"(?P<{name}>{'|'.join(forms[1:])})" for name, forms in _WRITTEN.items()) + ")")
+_CHARACTER = {name: forms[0] for name, forms in _WRITTEN.items()}
+#: (one search, not a look-up for each: the text is redact()'s, up to 64 KB)
+_AN_ESCAPES_START = re.compile(r"[\\%&]")
 
 
 def escaped_forms(secret: str) -> tuple[str, ...]:
@@ -21,3 +45,59 @@ def escaped_forms(secret: str) -> tuple[str, ...]:
     for url in (slash_kept.replace("/", "%2F"), *((slash_kept,) if "/" in secret and slash_kept != secret else ())):
         forms += (url, url.replace("%2F", "%2f").replace("%2B", "%2b").replace("%3D", "%3d"))
     return tuple(forms)
+
+
+@functools.lru_cache(maxsize=64)
+def _base64_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``keys`` an encoder escapes a character of, as they are (not their :func:`escaped_forms`, each holding
+    a ``%`` or a ``\\``)."""
+    return tuple(key for key in keys if any(c in key for c in "/+=") and not any(c in key for c in "%\\&"))
+
+
+def without_escaped_keys(text: str, keys: tuple[str, ...], least: int) -> str:
+    """``text`` with each of ``keys`` (a key of ``least`` characters or more: each run of it holding one of its pieces,
+    as :mod:`~magsag_mcp.key_pieces` finds them, over line breaks) removed where one of its ``/``, ``+`` or ``=`` is
+    written escaped (see :data:`_WRITTEN`); a run written as it is, left to redact()'s own look-ups. Only a text
+    holding a ``\\``, a ``%`` or an ``&`` is read so, and only for the keys holding a ``/``, ``+`` or ``=``."""
+    bases = _base64_keys(keys)
+    if not bases or _AN_ESCAPES_START.search(text) is None:
+        return text
+    view, escapes, longer = _decoded(text)
+    if not escapes:
+        return text
+    spans: list[tuple[int, int]] = []
+    for key, pieces in piece_table(bases, least):
+        if not pieces:  # (a short key: looked for whole, as redact() does)
+            at = view.find(key)
+            while at != -1:
+                spans.append((at, at + len(key)))
+                at = view.find(key, at + len(key))
+        elif any(piece in view for piece in pieces):
+            spans += runs_of(view, [key])
+    shown = [(_in_text(start, escapes, longer), _in_text(end, escapes, longer)) for start, end in spans]
+    return without_spans(text, [(s, e) for (s, e), (vs, ve) in zip(shown, spans, strict=True) if e - s != ve - vs])
+
+
+def _decoded(text: str) -> tuple[str, list[int], list[int]]:
+    """``text`` with each escape of :data:`_WRITTEN` written as its character; where each of them stands in that text,
+    and how many characters more than one all of them up to it took in ``text``."""
+    parts: list[str] = []
+    escapes: list[int] = []
+    longer: list[int] = []
+    done = shown = more = 0
+    for found in _ESCAPE.finditer(text):
+        parts += (text[done : found.start()], _CHARACTER[found.lastgroup or ""])
+        shown += found.start() - done
+        escapes.append(shown)
+        shown += 1
+        more += found.end() - found.start() - 1
+        longer.append(more)
+        done = found.end()
+    return "".join(parts) + text[done:], escapes, longer
+
+
+def _in_text(at: int, escapes: list[int], longer: list[int]) -> int:
+    """Where the character at ``at`` of :func:`_decoded`'s text stands in the text it was read from (or, ``at`` its
+    end, where that ends)."""
+    before = bisect.bisect_left(escapes, at)  # (the escapes before it)
+    return at + (longer[before - 1] if before else 0)

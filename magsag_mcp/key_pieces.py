@@ -41,12 +41,13 @@ _SLASHES_MOST = 4
 _ESCAPED_BREAKS = ("u000a", "u000d", "u0009")
 _ESCAPED_LONGEST = len(_ESCAPED_BREAKS[0])
 #: a line break, a carriage return and a tab as a URL writes them (``%0A``: a query or a form quoted in a gateway's
-#: message) and as HTML does (``<br>``, ``&#10;``, ``&#xA;``: an error page wrapped at a column), in lower case (each
-#: compared so, in whatever case it is written). Taken for no break, a key cut by one kept the side that held no
-#: 12-character piece of it. Each starts with a character no key holds (``%``, ``<``, ``&``): none is a key's own
+#: message) and as HTML does (``<br>``, ``&#10;``, ``&#xA;``, and by name ``&NewLine;``, ``&Tab;``: an error page
+#: wrapped at a column), in lower case (each compared so, in whatever case it is written). Taken for no break, a key
+#: cut by one kept the side that held no 12-character piece of it. Each starts with a character no key holds (``%``,
+#: ``<``, ``&``): none is a key's own
 _ENCODED_BREAKS = frozenset(
     {"%0a", "%0d", "%09", "<br>", "<br/>", "<br />", "&#10;", "&#13;", "&#9;", "&#xa;", "&#xd;", "&#x9;", "&#x0a;",
-     "&#x0d;", "&#x09;"}
+     "&#x0d;", "&#x09;", "&newline;", "&tab;"}
 )  # fmt: skip
 _ENCODED_LENGTHS = sorted({len(brk) for brk in _ENCODED_BREAKS})
 
@@ -94,6 +95,12 @@ def without_pieces(text: str, secrets: list[str], *, cut_only: bool = False) -> 
     patterns, the others after them: an ``sk-`` key's part before the break, taken by its pattern first, left too
     few of its characters after the break for a piece, and they stayed; a run of a known JWT's header removed first
     cut another JWT sharing it, which its pattern then no longer matched."""
+    return without_spans(text, runs_of(text, secrets, cut_only=cut_only))
+
+
+def runs_of(text: str, secrets: list[str], *, cut_only: bool = False) -> list[tuple[int, int]]:
+    """Where :func:`without_pieces` finds the runs of ``secrets`` in ``text``: each run's start and end, in no order,
+    one run perhaps more than once (found from each of its pieces)."""
     spans: list[tuple[int, int]] = []
     for secret in secrets:
         whole = [(at, secret[at : at + PIECE], False) for at in _piece_starts(len(secret))]  # (pieces_of's)
@@ -104,6 +111,12 @@ def without_pieces(text: str, secrets: list[str], *, cut_only: bool = False) -> 
                 if cut or not (cut_only or cut_needed):
                     spans.append((start, end))
                 at = text.find(piece, end)
+    return spans
+
+
+def without_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each of ``spans`` (its start and end, in any order, overlapping or not) replaced by one
+    ``[REDACTED]``, overlapping ones by one."""
     if not spans:
         return text
     parts: list[str] = []

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from .key_escapes import escaped_forms
+from .key_escapes import escaped_forms, without_escaped_keys
 from .key_pieces import PIECE, piece_table, pieces_of, without_pieces
 from .key_shapes import _A_TRIGGER, _SECRET_PATTERNS, _TRIGGERS, _folded, _key_shaped, _redacted
 
@@ -211,6 +211,9 @@ def redact(text: str) -> str:
     started: list[str] = []
     found: list[str] = []  # (longest first, as the table is)
     keys = _longest_first(known, call) if call else known
+    # a base64 key escaped as no form of it registered is written (JSON's \u002f, HTML's &#47;, a URL's %252F, its
+    # escapes' hex in both cases): removed first, where the text holds such an escape (see key_escapes)
+    text = without_escaped_keys(text, keys, PREFIX_KEY_MIN)
     for secret, pieces in _lookups(keys, "%" in text, "\\" in text):
         if not pieces:
             if secret in text:
@@ -273,12 +276,12 @@ def holds_secret(text: str) -> bool:
     by words (:func:`_key_shaped`). A name found clean is remembered until a secret is added (or 4,096 names
     are): a few lookups, not the redaction's."""
     call = _CALL_SECRETS.get()
-    if call and any(_seen_in(text, secret) for secret in call):
+    if call and (any(_seen_in(text, s) for s in call) or without_escaped_keys(text, call, PREFIX_KEY_MIN) != text):
         return True
     known = _LONGEST_FIRST  # (remembered under the keys it was judged with: see redact)
     if _CLEAN.get(text) is known:
         return False
-    if (
+    if without_escaped_keys(text, known, PREFIX_KEY_MIN) != text or (
         _may_hold_key(text, known)
         and redact(text) != text
         and (any(_seen_in(text, secret) for secret in known) or any(map(_key_shaped, _SECRET_PATTERNS.finditer(text))))

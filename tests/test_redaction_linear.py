@@ -20,16 +20,20 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "magsag_mcp"
 #: a known key, whose pieces are looked for in the text
 KEY = "9e1c4a7f2b5d8e0a3c6f9b2d5e8a1c4f"
+#: a known key holding "/", "+" and "=", looked for in a text holding escapes with them undone (key_escapes)
+BASE64 = "Zx9Qw3Er7Ty/Ui5Op2As+Df4Gh8Jk0Lm="
 
-#: loads redaction.py on its own (it imports the standard library and its sibling key_pieces alone), so that the
-#: count is of it and Python's start, not of the package's imports; redacts the adversarial text at the size asked
-#: (0: nothing). No bytecode is written (-B): a first run that compiled and cached it counted 25 million more
+#: loads redaction.py on its own (it imports the standard library and its siblings key_pieces, key_shapes and
+#: key_escapes alone), so that the count is of it and Python's start, not of the package's imports; redacts the
+#: adversarial text at the size asked (0: nothing). No bytecode is written (-B): a first run that compiled and cached it
+#: counted 25 million more
 _SCRIPT = r"""
 import importlib, sys, types
 package = sys.modules["magsag_alone"] = types.ModuleType("magsag_alone")
 package.__path__ = [sys.argv[1]]
 redaction = importlib.import_module("magsag_alone.redaction")
 redaction.register_secret(KEY)
+redaction.register_secret(BASE64)
 n = int(sys.argv[2])
 pieces = [
     "eyJ" * n,  # a JWT's start, again and again, with no dot
@@ -50,6 +54,8 @@ pieces = [
     (KEY[:12] + "%0A") * (n // 8),  # cut by a line break a URL or HTML encodes
     KEY[4:20] + "<br>" * n + KEY[20:],
     KEY[4:20] + " " * n + KEY[20:],  # a run of it, and a break longer than a line break
+    (BASE64[:9] + "&#x2F;" + BASE64[10:14] + "\\u002b") * (n // 24),  # a base64 key's runs, read through escapes
+    "%25" * n + "2F" + "&#" + "0" * n + "47;",  # an escape's start, on and on
 ]
 text = " | ".join(pieces) if n else ""
 redaction.redact(text)
@@ -60,7 +66,8 @@ def _instructions(size: int) -> int:
     """The instructions a fresh interpreter executes redacting the text of ``size``."""
     done = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
-        + [sys.executable, "-S", "-B", "-c", _SCRIPT.replace("KEY", repr(KEY)), str(PACKAGE), str(size)],
+        + [sys.executable, "-S", "-B", "-c", _SCRIPT.replace("KEY", repr(KEY)).replace("BASE64", repr(BASE64))]
+        + [str(PACKAGE), str(size)],
         capture_output=True,
         text=True,
         timeout=600,
