@@ -54,6 +54,9 @@ pieces = [
     (KEY[:12] + "%0A") * (n // 8),  # cut by a line break a URL or HTML encodes
     KEY[4:20] + "<br>" * n + KEY[20:],
     KEY[4:20] + " " * n + KEY[20:],  # a run of it, and a break longer than a line break
+    "Bearer" * (n // 6) + "!",  # the scheme capitalised, again and again: each looked at as a CamelCase name's start
+    "Bearer1" * (n // 7) + "!",  # the same with a digit in each, read as a name from each (32 characters at most)
+    "Bearer " + "Abcdefgh1" * (n // 9) + "!",  # a name's words after the scheme's space, on and on
     (BASE64[:9] + "&#x2F;" + BASE64[10:14] + "\\u002b") * (n // 24),  # a base64 key's runs, read through escapes
     "%25" * n + "2F" + "&#" + "0" * n + "47;",  # an escape's start, on and on
 ]

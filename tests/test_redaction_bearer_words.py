@@ -1,0 +1,67 @@
+"""What follows ``Bearer`` told from a token by the same rule in every form (glued, after ``:``, ``=``, ``%20`` or a
+space): a digit among its first 32 characters, and no CamelCase name. A name glued to the scheme holding a digit
+(``BearerTokenAuth2``, ``skill.BearerAuthV2Handler``) was taken for a token, a word after a space
+("Bearer authentication failed") too, whatever it held; and ``bearer=`` glued after a token was read as the rest of
+it, a base64 token's ``=``."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from magsag_mcp.redaction import holds_secret, redact
+
+#: a credential no key pattern knows the shape of (Azure's 32 hex digits), found only after its scheme
+VALUE = "0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c"
+_BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@pytest.mark.parametrize(
+    "name", ["BearerTokenAuth2", "skill.BearerAuthV2Handler", "BearerOAuth2Client", "BearerIdToken2", "BearerS3Signer"]
+)
+def test_a_camelcase_name_glued_to_bearer_holding_a_digit_is_kept(name: str):
+    # capitalised words, a digit only at a word's end: a class, a schema, a skill's name. It lost its end to
+    # "[REDACTED]" in every message naming it, and a skill or agent so named was refused as holding a key
+    for text in (name, f"use {name}.refresh() instead", f"{name} (v2) was removed"):
+        assert redact(text) == text
+    assert not holds_secret(name)
+
+
+@pytest.mark.parametrize("text", ["Bearer:TokenAuth2 (see the docs)", "Bearer=OAuth2Client", "Bearer%20S3Signer (v2)"])
+def test_a_camelcase_name_after_bearer_and_a_colon_is_kept(text: str):
+    assert redact(text) == text
+    assert not holds_secret(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("Bearerabcdefgh1 refused", "Bearer[REDACTED] refused"),
+        ("BearerDEADBEEF12345678 refused", "Bearer[REDACTED] refused"),  # (no lower case letter: hex in capitals)
+        ("BearerAbc1defGhi2 refused", "Bearer[REDACTED] refused"),  # (a digit with a lower case letter after it)
+        ("BearerAb_Cd3Ef4Gh5Ij refused", "Bearer[REDACTED] refused"),  # (a "_" among its words)
+        ("Bearer sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t refused", "[REDACTED] refused"),
+        (f"Bearer {VALUE} refused", "[REDACTED] refused"),
+        (f"Bearer: {VALUE} refused", "Bearer: [REDACTED] refused"),
+    ],
+)
+def test_a_token_after_bearer_is_still_removed(text: str, said: str):
+    assert redact(text) == said
+    assert holds_secret(text)
+
+
+def test_random_base64url_tokens_glued_to_bearer_are_removed_all_but_never_taken_for_a_name():
+    # a random token all but never starts as a CamelCase name does (two capitals side by side, a digit with a lower
+    # case letter after it, a "_" or a "-" among its first characters): 1 in 1,000 of 20 characters, fewer longer
+    rng = random.Random(20261203)
+    tokens = []
+    while len(tokens) < 2000:
+        token = "".join(rng.choice(_BASE64URL) for _ in range(rng.choice((20, 24, 32, 40))))
+        if token[0].isalnum() and any(c.isdigit() for c in token[:32]):  # (what a glued token starts with and holds)
+            tokens.append(token)
+    kept = [token for token in tokens if redact(f"401: Bearer{token} refused") != "401: Bearer[REDACTED] refused"]
+    assert len(kept) <= 10, kept  # (0.5%: each kept one is a run of capitalised words, read as a name)
+    for token in tokens[:200]:  # after a space, the scheme goes with it
+        if token not in kept:
+            assert redact(f"401: Bearer {token} refused") == "401: [REDACTED] refused", token
