@@ -56,12 +56,13 @@ _BEARER_SPACED = r"\s*(?:[:=]|%3[AaDd])" + _SPACE + "*|(?:%20)+"
 #: Nor is a CamelCase name a token, digit or not (``BearerTokenAuth2``, ``skill.BearerAuthV2Handler``): capitalised
 #: words (a capital, then lower case letters or digits: ``Auth``, ``V2``), a digit only at a word's end (followed by
 #: no lower case letter), a lower case letter among its first 32 characters (``DEADBEEF1234``, hex in capitals, is a
-#: token), and either 32 characters so or ending so at what no token goes on with (a space, a ``.``, the text's end).
-#: A random token all but never starts so (1 in 1,000 of 20 base64url characters, counted: two capitals side by
-#: side, a digit with a lower case letter after it, a ``_``). Looked at over 32 characters at most, as the digit is: a
-#: longer look, from each "Bearer" of ``BearerBearerBearer...``, read the rest of the run each time
+#: token), and either 32 characters so or ending so at what no token goes on with (a space, a ``(``, the text's end;
+#: not a ``.``: ``EB7IrsHp0Nl8RgOn.7hZf...``, a token68, starts as a name to its first ``.``). A random token all but
+#: never starts so (1 in 1,000 of 20 base64url characters, counted: two capitals side by side past its first, as
+#: ``OAuth2Client`` has, a digit with a lower case letter after it, a ``_``). Looked at over 32 characters at most, as
+#: the digit is: a longer look, from each "Bearer" of ``BearerBearerBearer...``, read the rest of the run each time
 _CAMEL = r"(?:[A-Z](?=[a-z0-9])|[a-z]|[0-9](?![a-z]))"
-_A_NAME = r"[A-Z](?=[A-Za-z0-9]{0,31}[a-z])(?:" + _CAMEL + "{31}|" + _CAMEL + r"{0,30}(?![A-Za-z0-9_~+/=\-]))"
+_A_NAME = r"[A-Z](?=[A-Za-z0-9]{0,31}[a-z])(?:" + _CAMEL + "{31}|" + _CAMEL + r"{0,30}(?![A-Za-z0-9._~+/=\-]))"
 _TOKEN_AHEAD = r"(?=[A-Za-z._~+/=\-]{0,31}[0-9])(?!" + _A_NAME + ")"
 _BEARER_SEPARATOR = r"(?:\s+|(?:" + _BEARER_SPACED + ")" + _TOKEN_AHEAD + r"|(?=[A-Za-z0-9])" + _TOKEN_AHEAD + ")"
 #: the scheme and what follows it that :func:`_redacted` keeps, found in the match again: a group in the pattern for it

@@ -23,7 +23,7 @@ _BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 def test_a_camelcase_name_glued_to_bearer_holding_a_digit_is_kept(name: str):
     # capitalised words, a digit only at a word's end: a class, a schema, a skill's name. It lost its end to
     # "[REDACTED]" in every message naming it, and a skill or agent so named was refused as holding a key
-    for text in (name, f"use {name}.refresh() instead", f"{name} (v2) was removed"):
+    for text in (name, f"use {name} instead", f"{name}(v2) was removed", f"see [{name}]"):
         assert redact(text) == text
     assert not holds_secret(name)
 
@@ -51,17 +51,20 @@ def test_a_token_after_bearer_is_still_removed(text: str, said: str):
     assert holds_secret(text)
 
 
-def test_random_base64url_tokens_glued_to_bearer_are_removed_all_but_never_taken_for_a_name():
+@pytest.mark.parametrize("alphabet", [_BASE64URL, _BASE64URL + "._~+/"], ids=["base64url", "token68"])
+def test_random_tokens_glued_to_bearer_are_removed_all_but_never_taken_for_a_name(alphabet: str):
     # a random token all but never starts as a CamelCase name does (two capitals side by side, a digit with a lower
-    # case letter after it, a "_" or a "-" among its first characters): 1 in 1,000 of 20 characters, fewer longer
+    # case letter after it, a "_", "-" or "." among its first characters): 1 in 1,000 of 20 characters, fewer longer.
+    # A "." ended a name: "EB7IrsHp0Nl8RgOn.7hZf..." (a token68's, RFC 6750's) was kept
     rng = random.Random(20261203)
     tokens = []
     while len(tokens) < 2000:
-        token = "".join(rng.choice(_BASE64URL) for _ in range(rng.choice((20, 24, 32, 40))))
+        token = "".join(rng.choice(alphabet) for _ in range(rng.choice((20, 24, 32, 40))))
         if token[0].isalnum() and any(c.isdigit() for c in token[:32]):  # (what a glued token starts with and holds)
             tokens.append(token)
     kept = [token for token in tokens if redact(f"401: Bearer{token} refused") != "401: Bearer[REDACTED] refused"]
     assert len(kept) <= 10, kept  # (0.5%: each kept one is a run of capitalised words, read as a name)
+    assert redact("BearerEB7IrsHp0Nl8RgOn.7hZfSnZfY9ktNM5 refused") == "Bearer[REDACTED] refused"
     for token in tokens[:200]:  # after a space, the scheme goes with it
         if token not in kept:
             assert redact(f"401: Bearer {token} refused") == "401: [REDACTED] refused", token
