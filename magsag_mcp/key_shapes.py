@@ -47,11 +47,14 @@ _AUTHORIZATION = "authorization" + _LABEL_SEPARATOR + "(?:basic|bearer|token)" +
 _BEARER_VALUE = r"[A-Za-z0-9._~+/=\-]{8,}"
 #: what comes between ``Bearer`` and its token: a space, or else (the scheme is then kept with it, as a label is) a
 #: ``:`` or ``=`` or a ``%20`` (a proxy's echo, ``Bearer:<token>``), or nothing, the token glued to it (the header
-#: echoed with its space dropped). Those hold a digit among their first 32 characters (glued, a letter or digit first):
-#: a word glued to the scheme is a name (``BearerTokenCredentialPolicy``, the specs' ``BearerAuthResponse``), one after
-#: its colon prose ("Bearer: expected a token", ``Bearer=required``), where a random token all but never lacks one (a
-#: length no word has took long names, ``TokenCredentialPolicy``, and kept short tokens). Taking only a space, a token
-#: stayed whole (``\s*`` first, not ``_SPACE*``: tried after each "Bearer" a word follows, some 2,000 instructions each)
+#: echoed with its space dropped). Whichever, the token holds among its first 32 characters a digit, or what no word
+#: holds (a ``~``, ``+`` or ``/``, a ``.`` or ``=`` inside it; glued, it starts with a letter or digit): a word glued
+#: to the scheme is a name (``BearerTokenCredentialPolicy``, the specs' ``BearerAuthResponse``), one after it prose
+#: ("Bearer: expected a token", ``Bearer=required``, "Bearer    expected", "Bearer authentication failed"), where a
+#: random token all but never lacks both (a length no word has took long names, ``TokenCredentialPolicy``, and kept
+#: short tokens). Taking only a space, a token glued or after a colon stayed whole; after a space, any 8 characters
+#: were a token, and the prose lost its word (a name holding it was refused). (``\s*`` first, not ``_SPACE*``: tried
+#: after each "Bearer" a word follows, some 2,000 instructions each)
 _BEARER_SPACED = r"\s*(?:[:=]|%3[AaDd])" + _SPACE + "*|(?:%20)+"
 #: Nor is a CamelCase name a token, digit or not (``BearerTokenAuth2``, ``skill.BearerAuthV2Handler``): capitalised
 #: words (a capital, then lower case letters or digits: ``Auth``, ``V2``), a digit only at a word's end (followed by
@@ -63,8 +66,8 @@ _BEARER_SPACED = r"\s*(?:[:=]|%3[AaDd])" + _SPACE + "*|(?:%20)+"
 #: the digit is: a longer look, from each "Bearer" of ``BearerBearerBearer...``, read the rest of the run each time
 _CAMEL = r"(?:[A-Z](?=[a-z0-9])|[a-z]|[0-9](?![a-z]))"
 _A_NAME = r"[A-Z](?=[A-Za-z0-9]{0,31}[a-z])(?:" + _CAMEL + "{31}|" + _CAMEL + r"{0,30}(?![A-Za-z0-9._~+/=\-]))"
-_TOKEN_AHEAD = r"(?=[A-Za-z._~+/=\-]{0,31}[0-9])(?!" + _A_NAME + ")"
-_BEARER_SEPARATOR = r"(?:\s+|(?:" + _BEARER_SPACED + ")" + _TOKEN_AHEAD + r"|(?=[A-Za-z0-9])" + _TOKEN_AHEAD + ")"
+_TOKEN_AHEAD = r"(?=[A-Za-z._~+/=\-]{0,31}(?:[0-9~+/]|[.=][A-Za-z0-9]))(?!" + _A_NAME + ")"
+_BEARER_SEPARATOR = r"(?:(?:\s+|" + _BEARER_SPACED + ")" + _TOKEN_AHEAD + r"|(?=[A-Za-z0-9])" + _TOKEN_AHEAD + ")"
 #: the scheme and what follows it that :func:`_redacted` keeps, found in the match again: a group in the pattern for it
 #: cost some 5,000 instructions more for each 200-character text the pattern searched (counted), matching or not
 _BEARER_KEPT = re.compile("(?i:bearer)(?:" + _BEARER_SPACED + ")?")
@@ -79,7 +82,7 @@ _JWT_SIGNATURE = r"[A-Za-z0-9_\-]{8,}"
 #: linear).
 _GLUED = (
     r"(?:\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
-    + r"|(?i:(?<=bearer))(?:\s+|(?:" + _BEARER_SPACED + ")" + _TOKEN_AHEAD + ")" + _BEARER_VALUE
+    + r"|(?i:(?<=bearer))(?:\s+|" + _BEARER_SPACED + ")" + _TOKEN_AHEAD + _BEARER_VALUE
     # (every label word ends so: a word ending so that is no label merely goes on over a credential's value)
     + r"|(?i:(?<=key)|(?<=token)|(?<=secret)|(?<=passwd)|(?<=password))" + _LABEL_SEPARATOR + _LABELLED_VALUE
     + r"|(?i:(?<=authorization)" + _AUTHORIZATION.removeprefix("authorization") + ")" + _LABELLED_VALUE

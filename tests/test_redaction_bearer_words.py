@@ -68,3 +68,34 @@ def test_random_tokens_glued_to_bearer_are_removed_all_but_never_taken_for_a_nam
     for token in tokens[:200]:  # after a space, the scheme goes with it
         if token not in kept:
             assert redact(f"401: Bearer {token} refused") == "401: [REDACTED] refused", token
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Bearer    expected a token",
+        "Bearer TokenCredentialPolicy2 requires TLS",
+        "Bearer authentication failed",
+        "the Bearer\tauthorization scheme is required",
+        "401: Bearer\nrealm expected, got Basic credentials",
+        '"bearerFormat": "Bearer authentication header of the form Bearer <token>"',
+    ],
+)
+def test_a_word_after_bearer_and_a_space_holding_no_digit_is_kept(text: str):
+    # any 8 characters after "Bearer " were a token: prose lost its word ("Bearer authentication failed" said
+    # "[REDACTED] failed") and a run named so was refused
+    assert redact(text) == text
+    assert not holds_secret(text)
+
+
+@pytest.mark.parametrize("scheme", ["Bearer ", "Bearer:", "bearer=", "Bearer%20", "Bearer"])
+@pytest.mark.parametrize(
+    "token", ["B~yRSBYwGiLYwtIoInMs", "abcdEFGH/ijklMNOP+qr", "ya.abcdefGHIJKLmnop", "abcdefgh=ijklmnopQR"]
+)
+def test_a_token_holding_no_digit_but_what_no_word_holds_is_removed(scheme: str, token: str):
+    # what else tells a token from a word, after a space as glued or after a colon: a "~", "+" or "/", or a "." or
+    # "=" inside it (a token68's alphabet, RFC 6750). Glued or after a colon, such a token with no digit among its
+    # first 32 characters was kept whole
+    kept = "" if scheme == "Bearer " else scheme
+    assert redact(f"401: {scheme}{token} refused") == f"401: {kept}[REDACTED] refused"
+    assert holds_secret(f"run-{scheme}{token}")

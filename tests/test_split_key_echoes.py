@@ -233,7 +233,9 @@ def test_what_readme_says_a_text_can_still_show_of_a_credential_is_all_it_shows(
     assert redact("Bearer: abcdefgh1 refused") == "Bearer: [REDACTED] refused"
     wordy = "Bearer%20NoDigitAmongTheseFirstThirtyTwoC1 refused"  # (its digit 33rd; no known test key's piece)
     assert redact(wordy) == wordy
-    # nor a CamelCase name (a token written so is kept too)
+    # and one after "Bearer " (a word kept, a token removed), and a CamelCase name (a token written so is kept too)
+    assert redact("Bearer authentication failed") == "Bearer authentication failed"
+    assert redact("Bearer abcdefgh1 refused") == "[REDACTED] refused"
     named = "BearerTokenAuth2 and BearerAb12Cd34Ef56Gh78 kept"
     assert redact(named) == named
     # Bearer glued to a JWT's end and its token to Bearer: the token's part from its first "." on is kept
