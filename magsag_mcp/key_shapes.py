@@ -44,7 +44,9 @@ _EQUALS = r"(?:=|%3[Dd]|\\{1,3}u003[Dd])"
 _LABEL_SEPARATOR = _QUOTE + _SPACE + r"*(?:[:=]|%3[AaDd]|\\{1,3}u003[Dd])" + _SPACE + "*" + _QUOTE
 #: (the scheme's space may be missing: a gateway echoing the header without it, ``Authorization: Basicd2hv...``)
 _AUTHORIZATION = "authorization" + _LABEL_SEPARATOR + "(?:basic|bearer|token)" + _SPACE + "*"
-_BEARER_VALUE = r"[A-Za-z0-9._~+/=\-]{8,}"
+#: (an ``=`` glued to "bearer" ends the token: ``Bearer <token>bearer=<word>``, headers echoed joined, took the second
+#: scheme and the word after it for the rest of a base64 token, where ``bearer:`` and ``bearer%3D`` ended it)
+_BEARER_VALUE = r"(?:[A-Za-z0-9._~+/\-]|(?<!(?i:bearer))=){8,}"
 #: what comes between ``Bearer`` and its token: a space, or else (the scheme is then kept with it, as a label is) a
 #: ``:`` or ``=`` or a ``%20`` (a proxy's echo, ``Bearer:<token>``), or nothing, the token glued to it (the header
 #: echoed with its space dropped). Whichever, the token holds among its first 32 characters a digit, or what no word

@@ -99,3 +99,15 @@ def test_a_token_holding_no_digit_but_what_no_word_holds_is_removed(scheme: str,
     kept = "" if scheme == "Bearer " else scheme
     assert redact(f"401: {scheme}{token} refused") == f"401: {kept}[REDACTED] refused"
     assert holds_secret(f"run-{scheme}{token}")
+
+
+@pytest.mark.parametrize("word", ["required", "expected", "undefined", "missing_or_invalid"])
+def test_bearer_equals_a_word_glued_after_a_token_is_not_taken_for_the_tokens_rest(word: str):
+    # headers echoed joined: "Bearer <token>bearer=<word>". The token's alphabet holds "=", and its match went on over
+    # "bearer=" and the word; "bearer:" and "bearer%3D" ended it. Now "=" glued to "bearer" ends it too
+    assert redact(f"401: Bearer {VALUE}bearer={word} (see the docs)") == f"401: [REDACTED]={word} (see the docs)"
+    assert redact(f"401: Bearer {VALUE}Bearer:{word} (see the docs)") == f"401: [REDACTED]:{word} (see the docs)"
+    # a token after it is still removed, as after "Bearer:"
+    assert redact(f"401: Bearer {VALUE}bearer=gw7Qx2Lm9Tk4 (x)") == "401: [REDACTED] (x)"
+    # and a base64 token's own "=" padding is still its own
+    assert redact("401: Bearer Zm9vOmJhcg+/Pz8/YWJjZGVm== (x)") == "401: [REDACTED] (x)"
