@@ -309,8 +309,10 @@ class Cascade(TargetSkips):
                         raise internal_error(target, bug, sent=sent) from bug
                 except ProviderError as exc:
                     latency = (self.clock() - started) * 1000.0
-                    # (a 429's long wait within a cap raised to cover it: a rate limit, before anything reads its class)
-                    state.last_error = unhooked(self.retry.honour_long_wait(exc))
+                    # (a 429's long wait within a cap raised to cover it: a rate limit, before anything reads its class;
+                    # made from it, carrying its traceback without this frame)
+                    exc = self.retry.honour_long_wait(unhooked(exc))
+                    state.last_error = exc
                     if not exc.reached:  # (refused, not resolved, not connected in time): a target left comes back
                         state.sent_after_deferral = sent_before
                     if isinstance(exc, ContextTooLongError):

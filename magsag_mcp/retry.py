@@ -47,23 +47,37 @@ class RetryPolicy:
         ``MAGSAG_RETRY_MAX_DELAY`` past a minute asked for such waits to be waited out, and was refused them as
         quotas whatever the cap. Under the cap, it stays the spent quota the provider took it for.
 
-        Covered, it is made a :class:`RateLimitError` (kind ``rate_limited``), the same error otherwise: the ledger's
-        attempt, the target's rest and the call's error say what the cascade did with it, a rate limit waited out.
-        Kept a ``QuotaExhaustedError`` made retryable, it was recorded ``quota_exhausted`` beside "still rate limited
-        at its last try", and a caller's ``except QuotaExhaustedError`` took a wait it had asked for as a quota.
+        Covered, a :class:`RateLimitError` (kind ``rate_limited``) is made from it, the same error otherwise (its
+        fields, its traceback, ``__cause__`` the quota it was): the ledger's attempt, the target's rest and the call's
+        error say what the cascade did with it, a rate limit waited out. Kept a ``QuotaExhaustedError`` made
+        retryable, it was recorded ``quota_exhausted`` beside "still rate limited at its last try", and a caller's
+        ``except QuotaExhaustedError`` took a wait it had asked for as a quota. Made, not the quota's class changed in
+        place: a caller (a test's script) raising one error object twice saw it a rate limit the second time.
 
-        A provider's own subclass of it (its class may hold state or a kind of its own, so it is not swapped) is made
-        retryable on the last target left, as before: left as it was, the cascade waited none of it and the call's
-        error said its wait was "longer than the retry cap" that covered it."""
+        A provider's own subclass of it (its class may hold state or a kind of its own, which no RateLimitError made
+        in its place would) is made retryable on the last target left, as before: left as it was, the cascade waited
+        none of it and the call's error said its wait was "longer than the retry cap" that covered it."""
         if not exc.quota_by_wait or self.too_long(exc.retry_after):
             return exc
         if type(exc) is QuotaExhaustedError:
-            # (a subclass with no state of its own: the class alone says kind, retryable and last-target-only)
-            exc.__class__ = RateLimitError
-        elif not exc.retryable:
+            # (a class with no state of its own: kind, retryable and last-target-only are its class's alone)
+            return _as_rate_limit(exc)
+        if not exc.retryable:
             exc.retryable = True  # type: ignore[misc]  # (this one error's, over its class's)
             exc.retried_only_on_last_target = True  # type: ignore[misc]
         return exc
+
+
+def _as_rate_limit(exc: QuotaExhaustedError) -> RateLimitError:
+    """A :class:`RateLimitError` with ``exc``'s fields (its message, details, provider, status, wait, what it cost),
+    its traceback, and ``exc`` as its cause; ``exc`` is left as it was."""
+    limit = RateLimitError.__new__(RateLimitError)
+    Exception.__init__(limit, *exc.args)
+    limit.__dict__.update(exc.__dict__)
+    limit.details = dict(exc.details)  # (its own: a detail added to one is not the other's)
+    limit.attempts = list(exc.attempts)
+    limit.__cause__, limit.__traceback__ = exc, exc.__traceback__
+    return limit
 
 
 def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:

@@ -57,6 +57,23 @@ async def test_a_429_of_90s_is_waited_out_where_the_retry_cap_was_raised_to_cove
     assert [(a.outcome, a.error_class) for a in out.attempts] == [("error", "rate_limited"), ("ok", None)]
 
 
+async def test_a_long_wait_the_cap_covers_leaves_the_quota_error_it_was_as_it_was():
+    # its class was changed in place (exc.__class__ = RateLimitError): the error object a caller (here, a script)
+    # raised once came back a rate limit, and raised again, a second call read no quota at all
+    quota = _long()
+    script("a", quota, quota, quota)
+    cascade, clock = _cascade(max_delay=120.0, deadline=1000.0)
+    with pytest.raises(E.RateLimitError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert type(quota) is E.QuotaExhaustedError and quota.kind == "quota_exhausted" and not quota.retryable
+    assert quota.quota_by_wait and quota.retry_after == 90.0 and quota.message == "fake:a: HTTP 429: slow down"
+    # the rate limit made from it: the same fields, the quota its cause
+    made = info.value.last_error
+    assert type(made) is E.RateLimitError and made.__cause__ is quota and made.quota_by_wait
+    assert (made.message, made.status, made.retry_after, made.provider) == (quota.message, 429, 90.0, quota.provider)
+    assert [a.error_class for a in info.value.attempts] == ["rate_limited"] * 3 and len(clock.sleeps) == 2
+
+
 async def test_a_long_wait_the_cap_covers_fails_as_a_rate_limit_once_its_retries_are_spent():
     # waited out twice and refused a third time: "still rate limited at its last try" said of a quota_exhausted
     script("a", _long(), _long(), _long())
