@@ -184,7 +184,7 @@ def parse_duration(value: str | None) -> float | None:
     except ValueError:
         pass
     else:
-        return _seconds(value)  # a bare number: never below 0, and "inf" or "nan" is no wait at all
+        return _seconds(value)  # a bare number: never below 0 nor past the bound, and "inf" or "nan" is no wait
     m = _DURATION.match(value)
     if not m or not any(m.groups()):
         return None
@@ -195,12 +195,24 @@ def parse_duration(value: str | None) -> float | None:
 
 def _seconds(value: str, per_second: float = 1.0) -> float | None:
     """A header's number of seconds (of ``1/per_second`` seconds: 1000 for milliseconds), never below 0 nor past
-    :data:`LONGEST_WAIT`, or None when it is not a finite number."""
+    :data:`LONGEST_WAIT`, or None when it is no number.
+
+    A number written in digits too large for a float (``1e400``, 400 nines) is a wait past the bound, read as the
+    bound, as a duration of as many digits with a unit is (:func:`parse_duration`): float() made it infinite, which
+    was read as no wait, and the 429 was retried after the backoff's guess, where ``Retry-After: 1e30`` and Gemini's
+    ``retryDelay`` of 400 digits are each a wait of 31 days (taken for a spent quota). ``inf`` and ``nan`` are no
+    number a server writes: no wait, as any other word is."""
     try:
         seconds = float(value)
     except ValueError:
         return None
-    return _bounded(seconds / per_second) if math.isfinite(seconds) else None
+    if math.isfinite(seconds):
+        return _bounded(seconds / per_second)
+    return _bounded(seconds) if _IN_DIGITS.match(value) is not None else None
+
+
+#: how a number written in digits begins (after any spaces and sign): ``1e400``, ``.5e999``, not ``inf`` or ``nan``
+_IN_DIGITS = re.compile(r"\s*[+-]?\.?\d")
 
 
 def _bounded(seconds: float) -> float:

@@ -29,6 +29,11 @@ HUGE = "9" * 400  # (float() reads it as inf)
         {"Retry-After": "99999999999"},  # some 3,000 years
         {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"},
         {"retry-after-ms": "1e35"},
+        # past a float: it was read as no wait, and the 429 retried after the backoff's guess
+        {"Retry-After": "1e400"},
+        {"Retry-After": HUGE},
+        {"retry-after-ms": "1e400"},
+        {"x-ms-retry-after-ms": ".5e999"},
     ],
 )
 def test_a_huge_retry_after_is_read_as_the_longest_wait(headers):
@@ -37,6 +42,9 @@ def test_a_huge_retry_after_is_read_as_the_longest_wait(headers):
 
 def test_a_duration_or_reset_past_a_float_is_bounded_not_infinite():
     assert parse_duration(HUGE + "s") == LONGEST_WAIT and parse_duration("1e30") == LONGEST_WAIT
+    # a bare number past a float read as the bound too, as the same digits with a unit are (it was no wait)
+    assert parse_duration("1e400") == LONGEST_WAIT and parse_duration(HUGE) == LONGEST_WAIT
+    assert parse_duration("-1e400") == 0.0 and parse_retry_after({"Retry-After": "-1e400"}) == 0.0
     assert wait_in_message(f"Please try again in {HUGE}ms.") == LONGEST_WAIT
     openai = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": HUGE + "h"}
     anthropic = {
@@ -58,7 +66,12 @@ def test_ordinary_waits_are_read_as_sent():
 @pytest.mark.usefixtures("fake_scripts")
 @pytest.mark.parametrize(
     "headers",
-    [{"Retry-After": "1e30"}, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": HUGE + "s"}],
+    [
+        {"Retry-After": "1e30"},
+        {"Retry-After": "1e400"},  # (read as no wait: retried after the backoff, and its retries spent)
+        {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": HUGE + "s"},
+        {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1e400"},
+    ],
 )
 async def test_a_429_with_a_nonsense_wait_fails_the_call_naming_a_bounded_wait(headers):
     # the call's error said the wait with a Decimal too short for it (decimal.InvalidOperation), or ceil'd an
