@@ -6,6 +6,10 @@ alone for 12.345s (rate_limited), 11.8s of that left", or write 1234.5 s as "1.2
 three significant digits (whole seconds from 100 s, tenths from 10 s, hundredths from 1 s), nothing finer than a
 millisecond, no trailing zeros, never an exponent.
 
+Past 31 days (a setting of ``1e30``, a backoff under it) a duration is said "more than 31 days": written out, 1e30 s
+was 31 digits, which no reader counts, and no wait a server asks is read as longer (see
+:data:`~.providers.rate_limit_waits.LONGEST_WAIT`, this bound).
+
 Two exceptions, where the rounded figure would say something false: a setting the user gave (MAGSAG_CALL_DEADLINE,
 MAGSAG_RETRY_MAX_DELAY, a timeout) is said as given (:func:`setting`: 1234.5 s was "1235s (MAGSAG_CALL_DEADLINE)", a
 figure found nowhere in their settings), and a duration compared with another in the same sentence gets the digits
@@ -18,6 +22,10 @@ from __future__ import annotations
 import math
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
+#: the longest duration written in seconds; past it, :data:`OVER_THE_LONGEST` is said (the longest wait a server's
+#: answer is read as, :data:`~.providers.rate_limit_waits.LONGEST_WAIT`, is this bound)
+LONGEST_SAID = 31 * 86400.0
+OVER_THE_LONGEST = "more than 31 days"
 #: the most decimals a compared duration is given: a float's repr has no more than 17 significant digits
 _MOST_PLACES = 17
 #: digits enough for any finite float (its largest has 309 before the point) to the most places: in the default
@@ -26,8 +34,10 @@ _DIGITS = 309 + _MOST_PLACES + 1
 
 
 def seconds(value: float) -> str:
-    """``value`` seconds as a message says them: ``0.5s``, ``12.3s``, ``1235s``."""
+    """``value`` seconds as a message says them: ``0.5s``, ``12.3s``, ``1235s``; past 31 days, ``more than 31 days``."""
     value = float(value)
+    if value > LONGEST_SAID:  # (infinity too)
+        return OVER_THE_LONGEST
     if not math.isfinite(value):
         return f"{value}s"
     value = max(value, 0.0)
@@ -36,8 +46,10 @@ def seconds(value: float) -> str:
 
 def setting(value: float) -> str:
     """A duration the user set (an environment variable's, an option's) as they set it: ``1234.5s``, ``0.25s``,
-    ``20s``; never rounded, never an exponent."""
+    ``20s``; never rounded, never an exponent; past 31 days, ``more than 31 days`` (``1e30`` was 31 digits)."""
     value = float(value)
+    if value > LONGEST_SAID:
+        return OVER_THE_LONGEST
     if not math.isfinite(value):
         return f"{value}s"
     return _trimmed(format(Decimal(repr(value)), "f"))
@@ -48,7 +60,7 @@ def against(value: float, other: float) -> str:
     :func:`setting`, on the side of it that it is: 20.04 against 20 is ``20.04s``, not the ``20s`` that made "longer
     than the retry cap of 20s" false."""
     value, other = float(value), float(other)
-    if not (math.isfinite(value) and math.isfinite(other)):
+    if not (math.isfinite(value) and math.isfinite(other)) or value > LONGEST_SAID:
         return seconds(value)
     value = max(value, 0.0)
     return _reading_as(value, _exact(other), _order(value, other))
@@ -59,7 +71,7 @@ def compared(a: float, b: float) -> tuple[str, str]:
     are (``a`` above, at, or below ``b``): a wait of 5.004 s against a deadline 5.001 s away is ``5.004s`` and
     ``5.001s``, not "5s would pass the call's deadline, 5s away"."""
     a, b = max(float(a), 0.0), max(float(b), 0.0)
-    if not (math.isfinite(a) and math.isfinite(b)):
+    if not (math.isfinite(a) and math.isfinite(b)) or max(a, b) > LONGEST_SAID:
         return seconds(a), seconds(b)
     places = max(_places(a), _places(b))
     want = _order(a, b)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import re
 import types
 from decimal import Decimal
 from pathlib import Path
@@ -1141,9 +1140,9 @@ async def test_a_backoff_of_1e30_seconds_is_said_not_raised_as_a_decimal_error(m
     with pytest.raises(E.AllTargetsFailed) as info:
         await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
     (warning,) = info.value.attempts[0].warnings
-    assert re.fullmatch(
-        r"fake:a: not retried: the wait of 1(0{30})s would pass the call's deadline, 300s away "
-        r"\(MAGSAG_CALL_DEADLINE\)",
-        warning,
+    # (changed on purpose: the wait was said in 31 digits, "1000000000000000000000000000000s", which no reader counts)
+    assert warning == (
+        "fake:a: not retried: the wait of more than 31 days would pass the call's deadline, 300s away "
+        "(MAGSAG_CALL_DEADLINE)"
     ), warning
     assert clock.sleeps == []

@@ -158,13 +158,21 @@ def test_a_server_wait_under_a_microsecond_past_the_deadline_is_said_without_an_
     assert "the wait of 0.00000012s would pass the call's deadline, 0.00000011s away" in record.warnings[0]
 
 
-def test_a_duration_of_28_digits_or_more_is_said_whole_not_raised():
+def test_a_duration_of_28_digits_or_more_is_said_readably_not_raised():
     """Decimal's default context holds 28 digits: from 1e28 s (a setting of 1e30, as MAGSAG_RETRY_MAX_DELAY=1e30 makes
-    a backoff) quantize raised decimal.InvalidOperation out of the message that said it."""
-    from magsag_mcp.durations import against, compared
+    a backoff) quantize raised decimal.InvalidOperation out of the message that said it. Then it was said whole, 31
+    digits (310 for the largest float), which no reader counts: past 31 days, the longest wait a server is taken to
+    ask, it is said "more than 31 days" (changed on purpose: this test asserted the 31 digits)."""
+    from magsag_mcp.durations import against, compared, setting
+    from magsag_mcp.providers.rate_limit_waits import LONGEST_WAIT
+    from magsag_mcp.transport import Timeouts
 
-    assert seconds(1e30) == "1" + "0" * 30 + "s"
-    assert against(1e30, 5.0) == "1" + "0" * 30 + "s"
-    assert compared(1e30, 300.0) == ("1" + "0" * 30 + "s", "300s")
-    largest = seconds(1.7976931348623157e308)
-    assert largest.startswith("17976931348623157") and len(largest) == 310 and largest.endswith("0s")
+    assert seconds(1e30) == "more than 31 days" and seconds(1.7976931348623157e308) == "more than 31 days"
+    assert against(1e30, 5.0) == "more than 31 days" and against(5.0, 1e30) == "5s"
+    assert compared(1e30, 300.0) == ("more than 31 days", "300s")
+    assert setting(1e30) == "more than 31 days" and seconds(float("inf")) == "more than 31 days"
+    said = Timeouts(connect=1e30, read=1e30).read_described()
+    assert said == "the read timeout of more than 31 days (MAGSAG_READ_TIMEOUT)"
+    # the bound itself, the longest wait a server's answer is read as, is said in seconds, as any other
+    assert seconds(LONGEST_WAIT) == "2678400s" and setting(LONGEST_WAIT) == "2678400s"
+    assert seconds(LONGEST_WAIT + 1) == "more than 31 days"

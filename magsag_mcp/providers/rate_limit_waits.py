@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ..durations import LONGEST_SAID
+
 if TYPE_CHECKING:
     from ..errors import ProviderError
 
@@ -25,7 +27,7 @@ LONG_WAIT_SECONDS = 60.0
 #: the longest wait a server's answer is read as: a Retry-After of 1e30 seconds, a reset in the year 9999 or a duration
 #: of 400 digits is nonsense, and said as sent, no message could write it (a Decimal too short for it, an infinite
 #: one ceil'd for the fix); no vendor's own is near it (Azure's day-long quota asks 86400s, a month's resets within it)
-LONGEST_WAIT = 31 * 86400.0
+LONGEST_WAIT = LONGEST_SAID  # (31 days: a message says a duration past it "more than 31 days")
 
 _Error = TypeVar("_Error", bound="ProviderError")
 
