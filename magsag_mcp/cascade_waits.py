@@ -310,25 +310,30 @@ def retries_spent_fix(policy: RetryPolicy, exc: ProviderError, label: str) -> Ca
 
 
 def taken_for_a_quota(exc: BaseException | None) -> str | None:
-    """For the call's error, when ``exc`` is its last: a 429 of a quota its server named (OpenAI's
-    ``insufficient_quota``, Gemini's ``QuotaFailure``) that asked for a wait over
-    :data:`~.providers.rate_limit_waits.LONG_WAIT_SECONDS`, which no retry setting waits for; None else. (One taken for
-    a quota by its wait alone is waited for under a cap raised to cover it: over the cap, the cascade names the cap's
-    fix instead, as :func:`long_wait_over_the_cap` says it.)
+    """For the call's error, when ``exc`` is its last: a 429 of a quota its server named spent (``quota_named``:
+    OpenAI's ``insufficient_quota``, Gemini's ``QuotaFailure`` of a day's quota), whatever its wait, or another
+    quota's 429 that asked for a wait over :data:`~.providers.rate_limit_waits.LONG_WAIT_SECONDS`: no retry setting
+    waits for it; None else. (One taken for a quota by its wait alone is waited for under a cap raised to cover it:
+    over the cap, the cascade names the cap's fix instead, as :func:`long_wait_over_the_cap` says it.)
 
     It said "a wait that long is taken for a spent quota" and "call again in 90s" of these too: false of a quota the
     server named whatever its wait, and of Gemini's per-day quota (its message says the reset, hours away) the wait of
-    its ``RetryInfo``, which is no reset. The fix is the quota's: its plan, or a fallback that another quota serves."""
-    from .providers.rate_limit_waits import LONG_WAIT_SECONDS
+    its ``RetryInfo``, which is no reset. The fix is the quota's: its plan, or a fallback that another quota serves.
+    A named quota with a short wait or none (OpenAI's ``insufficient_quota`` most often comes with none) had no fix
+    said at all beyond the vendor's words, the call's error reading as a rate limit's ("last error: ... HTTP 429")."""
+    from .providers.rate_limit_waits import LONG_WAIT_SECONDS, SPENT_CODES
 
-    if not isinstance(exc, QuotaExhaustedError) or exc.retry_after is None or exc.retry_after <= LONG_WAIT_SECONDS:
-        return None
-    if exc.quota_by_wait:  # (waited for within a cap raised to cover it; over it, the cap's fix is said instead)
-        return None
+    if not isinstance(exc, QuotaExhaustedError) or exc.quota_by_wait:
+        return None  # (waited for within a cap raised to cover it; over it, the cap's fix is said instead)
     if exc.status != 429 or not exc.reached:  # (not a rate limit; a target left alone: its skip says the wait left)
         return None
-    # a quota of its own reset (Gemini's per day, one of 0, a month's): its message says when, not the wait asked
-    asked = "" if exc.rest is not None else f"its server asked to wait {seconds(exc.retry_after)}, but "
+    wait = exc.retry_after
+    if not exc.quota_named and (wait is None or wait <= LONG_WAIT_SECONDS):
+        return None  # (a request over the per-minute limit: its message says its own fix)
+    # a quota of its own reset (Gemini's per day, one of 0, a month's): its message says when, not the wait asked; a
+    # quota its code names spent has no reset, and the wait its server asked is said, as not waited for
+    own_reset = exc.rest is not None and exc.rest[1] not in SPENT_CODES.values()
+    asked = "" if own_reset or wait is None or wait < 1 else f"its server asked to wait {seconds(wait)}, but "
     return (
         f"{exc.provider}:{exc.model} was refused on a spent quota that its server named, and not tried again: {asked}"
         "a named quota is not waited for, whatever MAGSAG_RETRY_MAX_DELAY says; check the quota and billing of the "

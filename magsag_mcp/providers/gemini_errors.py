@@ -204,8 +204,10 @@ def _resource_exhausted(
 
 
 def _resting(error: ProviderError, seconds_left: float, quota: str) -> ProviderError:
-    """``error``, its target to be left alone for ``seconds_left`` (see ProviderError.rest) for ``quota``."""
+    """``error``, its target to be left alone for ``seconds_left`` (see ProviderError.rest) for ``quota``, a quota its
+    server named (``quota_named``: the call's error says the quota's fix, whatever its RetryInfo's wait)."""
     error.rest = (seconds_left, quota)
+    error.quota_named = True
     return error
 
 

@@ -32,6 +32,7 @@ from ..errors import (
 from .rate_limit_waits import LONG_WAIT_SECONDS as LONG_WAIT_SECONDS  # where the wire formats import these from
 from .rate_limit_waits import _get, header_getter, rate_limit_reset, wait_in_message
 from .rate_limit_waits import long_wait as long_wait
+from .rate_limit_waits import named_quota as named_quota
 from .rate_limit_waits import parse_duration as parse_duration
 from .rate_limit_waits import parse_retry_after as parse_retry_after
 
@@ -377,7 +378,7 @@ def error_for(
         if wait is None:
             wait = rate_limit_reset(headers)
         if _mentions(_QUOTA, code_l, msg_l):
-            return QuotaExhaustedError.of(text, provider, model, status, wait, details)
+            return named_quota(QuotaExhaustedError.of(text, provider, model, status, wait, details), code_l)
         if wait is not None and wait > LONG_WAIT_SECONDS:
             return long_wait(QuotaExhaustedError.of(text, provider, model, status, wait, details))
         return RateLimitError.of(text, provider, model, status, wait, details)

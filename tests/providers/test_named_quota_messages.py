@@ -59,3 +59,51 @@ async def test_gemini_s_per_day_quota_with_a_long_retry_info_says_no_wait_of_its
         f"; fake:a was refused on a spent quota that its server named, and not tried again: {FIX}"
     )
     assert "90s" not in out.message
+
+
+NAMED = "; fake:a was refused on a spent quota that its server named, and not tried again: "
+
+
+@pytest.mark.parametrize(("headers", "asked"), [({}, ""), ({"Retry-After": "5"}, "its server asked to wait 5s, but ")])
+async def test_openai_s_insufficient_quota_with_a_short_wait_or_none_names_the_quota_s_fix_too(headers, asked):
+    # with no wait (as OpenAI most often sends it) or one under a minute, the call's error said no more than the
+    # vendor's words, read as a rate limit's ("last error: ... HTTP 429"), with no word of what to do
+    said = "You exceeded your current quota, please check your plan and billing details."
+    err = error_for(429, said, headers=headers, code="insufficient_quota", provider="fake", model="a")
+    out = await _fails(err)
+    assert out.message.endswith(f"{NAMED}{asked}{FIX}")
+
+
+async def test_gemini_s_per_day_quota_with_a_short_retry_info_or_none_names_the_quota_s_fix_too():
+    for retry_info in (True, False):  # (its RetryInfo of 5s, or none)
+        body = json.dumps(_per_day(retry_info=retry_info)).encode()
+        out = await _fails(gemini_error(429, body, {"Date": DATE}, provider="fake", model="a"))
+        assert out.message.endswith(f"{NAMED}{FIX}") and "5s" not in out.message
+
+
+async def test_a_request_over_the_per_minute_limit_is_no_named_quota():
+    # (a QuotaExhaustedError too, whose message says its own fix: a smaller request, not the plan's quota)
+    too_large = (
+        "Request too large for gpt-4o in organization org-test on tokens per min (TPM): Limit 30000, Requested 36881. "
+        "The input or output tokens must be reduced in order to run successfully."
+    )
+    out = await _fails(error_for(429, too_large, headers={}, code="rate_limit_exceeded", provider="fake", model="a"))
+    assert "lower max_tokens or shorten the prompt" in out.message and NAMED not in out.message
+
+
+async def test_a_quota_its_code_says_is_spent_is_not_sent_again_once_its_short_wait_is_over():
+    # OpenAI's insufficient_quota (credits spent, the monthly spend limit reached) with a Retry-After of 5s: its
+    # target rested 5s, and the next call sent it again, to be refused again, as every call after it did
+    said = "You exceeded your current quota, please check your plan and billing details."
+    headers = {"Retry-After": "5"}
+    script("a", error_for(429, said, headers=headers, code="insufficient_quota", provider="fake", model="a"))
+    script("a", "sent again")
+    cascade, clock = _cascade(max_delay=20.0)
+    with pytest.raises(E.QuotaExhaustedError):
+        await cascade.run(plan({"model": "fake:a"}), run_id="r1", agent=None)
+    clock.now += 10.0
+    with pytest.raises(E.QuotaExhaustedError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r2", agent=None)
+    assert [a.outcome for a in info.value.attempts] == ["skipped"] and clock.sleeps == []
+    assert "on insufficient_quota, the key's credits spent or its monthly spend limit reached" in info.value.message
+    assert "590s of that left" in info.value.message
