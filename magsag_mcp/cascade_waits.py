@@ -87,7 +87,7 @@ class TargetRests:
             del rests[min(rests, key=lambda k: rests[k].until)]
 
     def resting(
-        self, target: Target, now: float, then: Callable[[bool, float], tuple[str, str]] | None = None
+        self, target: Target, now: float, then: Callable[[_Rest, float], tuple[str, str]] | None = None
     ) -> ProviderError | None:
         """The error that stands for ``target`` while it rests (its class the refusal's, ``retry_after`` the rest
         left), or None when it is not resting. ``then``: the wait left as said beside what a call does about the rest
@@ -102,7 +102,7 @@ class TargetRests:
         if left <= 0:
             del self._rests[key]
             return None
-        left_said, done = (seconds(left), "") if then is None else then(rest.retryable, left)
+        left_said, done = (seconds(left), "") if then is None else then(rest, left)
         if rest.quota is not None:  # (no wait asked: the quota's reset, or the longest rest)
             why = f"its server refused it {seconds(now - rest.since)} ago on {rest.quota}: left alone for "
             why += seconds(rest.until - rest.since)
@@ -378,20 +378,23 @@ def rest_wait(
     return wait
 
 
-def rest_then(policy: RetryPolicy, another_left: Callable[[], bool]) -> Callable[[bool, float], tuple[str, str]]:
+def rest_then(policy: RetryPolicy, another_left: Callable[[], bool]) -> Callable[[_Rest, float], tuple[str, str]]:
     """What a call made now does about a target left alone, as :func:`rest_wait` decides it, said after the wait
     left (``then`` of :meth:`TargetRests.resting`, with the wait left as said beside it: "20.04s of that left, longer
     than the retry cap of 20s", not "20s"): for explain, where "not sent" alone read as never, while the last target
     left is sent once its wait is over when that fits the retry cap and the deadline. ``another_left``: asks whether a
-    target after it would be tried."""
+    target after it would be tried. A rest no call waits out says until when (the time, UTC) and why: "a call now
+    fails without sending it" alone read as for good, or for no reason a setting could change."""
 
-    def then(retryable: bool, left: float) -> tuple[str, str]:
+    def then(rest: _Rest, left: float) -> tuple[str, str]:
         said = seconds(left)
         later = another_left()
-        if not retryable:
+        until = _until(left)
+        if not rest.retryable:
+            why = _not_waited(policy, rest)
             if later:
-                return said, ": a call now passes it over for the targets after it"
-            return said, ": a call now fails without sending it, as no target after it is left"
+                return said, f": a call now passes it over for the targets after it {until}, as {why}"
+            return said, f": a call now fails without sending it {until}, as no target after it is left and {why}"
         # a rest no call waits out (retry_wait), whether it is the last target left or come back to after the others
         if policy.too_long(left):
             said = against(left, policy.max_delay)
@@ -409,7 +412,39 @@ def rest_then(policy: RetryPolicy, another_left: Callable[[], bool]) -> Callable
                 ": a call now tries the targets after it, and comes back to it after the wait if none can be sent"
             )
         if unwaited:
-            return said, f"{unwaited}: a call now fails without sending it, as no target after it is left"
+            return said, f"{unwaited}: a call now fails without sending it {until}, as no target after it is left"
         return said, ", which a call now waits out and then sends it, as no target after it is left"
 
     return then
+
+
+def _until(left: float) -> str:
+    """When a rest with ``left`` seconds left is over, on this machine's clock: ``until 2026-12-03 20:41:05 UTC``."""
+    import time
+
+    try:
+        return f"until {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(time.time() + left))} UTC"
+    except (OverflowError, OSError, ValueError):  # (a time no calendar holds; a rest is 10 minutes at most)
+        return "until it is over"
+
+
+def _not_waited(policy: RetryPolicy, rest: _Rest) -> str:
+    """Why no call waits out a rest that is not retried (explain's, after "a call now fails without sending it ..."):
+    a 429's long wait over the cap, taken for a spent quota (and the cap that would wait it out); a quota its server
+    named, which is asked again once the rest is over; or its server's word that the request is not to be sent again."""
+    if rest.by_wait:
+        from .providers.rate_limit_waits import LONG_WAIT_SECONDS
+
+        return (
+            f"a 429's wait over {seconds(LONG_WAIT_SECONDS)} is taken for a spent quota while it is longer than the "
+            f"retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY); set MAGSAG_RETRY_MAX_DELAY to "
+            f"{math.ceil(rest.asked)} or more to wait such a wait out"
+        )
+    if rest.quota is not None or issubclass(rest.kind, QuotaExhaustedError):
+        quota = f"a spent quota ({rest.quota})" if rest.quota is not None else "a spent quota"
+        return (
+            f"its server refused it on {quota}, which no retry setting waits for; then it is sent again, in case the "
+            "quota was raised (check the quota and billing of the key's plan with the vendor, or add a fallback "
+            "served by another quota)"
+        )
+    return "its server said not to send the request again (x-should-retry: false), so its wait is not waited out"

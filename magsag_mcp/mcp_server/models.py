@@ -408,7 +408,8 @@ class PlannedTargetOut(CandidateOut):
         None,
         description="why a call now would not send this target at once: its server asked an earlier call to wait, "
         "how long of that is left, and what a call does meanwhile (tries the targets after it, or, the last target "
-        "left, waits the rest out and sends it, or fails when the wait passes the retry cap or the deadline)",
+        "left, waits the rest out and sends it, or fails when the wait passes the retry cap or the deadline or is a "
+        "spent quota's, saying until when, in UTC, and why)",
     )
     policy: PolicyCheckOut
     estimated_max_cost_usd: str | None = USD

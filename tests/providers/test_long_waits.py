@@ -212,3 +212,55 @@ async def test_the_rest_of_a_named_quota_says_no_cap_fix():
     with pytest.raises(E.QuotaExhaustedError) as info:
         await cascade.run(plan({"model": "fake:a"}), run_id="r2", agent=None)
     assert "MAGSAG_RETRY_MAX_DELAY" not in info.value.message and "80s of that left" in info.value.message
+
+
+def _explained(err: E.ProviderError, later: bool) -> tuple[str, float, float]:
+    """What explain says of fake:a left alone for ``err`` 10s ago (the call's last target, or one before ``later``
+    ones), and the wall clock's time before and after it said it."""
+    import time
+
+    from magsag_mcp.cascade_waits import TargetRests, rest_then
+    from magsag_mcp.targets import parse_target
+
+    target = parse_target("fake:a")
+    rests = TargetRests()
+    rests.note(target, err, 1000.0)
+    before = time.time()
+    resting = rests.resting(target, 1010.0, rest_then(RetryPolicy(max_delay=20.0), lambda: later))
+    assert resting is not None
+    return resting.message, before, time.time()
+
+
+def _until_in(said: str) -> float:
+    import calendar
+    import re
+    import time
+
+    found = re.search(r" until (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", said)
+    assert found is not None, said
+    return calendar.timegm(time.strptime(found[1], "%Y-%m-%d %H:%M:%S"))
+
+
+async def test_explain_says_until_when_and_why_a_long_wait_s_rest_fails_a_call():
+    # it said "80s of that left: a call now fails without sending it, as no target after it is left" and no more:
+    # not until when, nor that a raised retry cap would have it waited out
+    said, before, after = _explained(_long(), later=False)
+    assert "80s of that left: a call now fails without sending it until " in said
+    assert before + 79 <= _until_in(said) <= after + 81
+    assert (
+        ", as no target after it is left and a 429's wait over 60s is taken for a spent quota while it is longer than "
+        "the retry cap of 20s (MAGSAG_RETRY_MAX_DELAY); set MAGSAG_RETRY_MAX_DELAY to 90 or more to wait such a wait "
+        "out; it said: fake:a: HTTP 429: slow down"
+    ) in said
+
+
+async def test_explain_says_until_when_and_why_a_named_quota_s_rest_passes_a_target_over():
+    said_by = "You exceeded your current quota, please check your plan and billing details."
+    err = error_for(429, said_by, headers={}, code="insufficient_quota", provider="fake", model="a")
+    said, before, after = _explained(err, later=True)
+    assert "590s of that left: a call now passes it over for the targets after it until " in said
+    assert before + 589 <= _until_in(said) <= after + 591
+    assert (
+        ", as its server refused it on a spent quota (insufficient_quota, the key's credits spent or its monthly "
+        "spend limit reached), which no retry setting waits for; then it is sent again, in case the quota was raised"
+    ) in said
