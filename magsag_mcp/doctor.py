@@ -17,20 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import catalog_variables, find_catalog, validate_catalog
-from .errors import CatalogError, ConfigError, redact_values
-from .ledger.connection import ledger_sync_from_env
+from .errors import CatalogError, redact_values
 from .providers import ProviderSet, provider_names
 from .redaction import redact, register_env_secrets
-from .retry import retry_policy_from_env
 from .settings import (
-    CALL_DEADLINE_ENV,
-    CONNECT_TIMEOUT_ENV,
-    MODE_ENV,
-    READ_TIMEOUT_ENV,
-    call_deadline,
     connect_timeout,
-    only_configured,
     read_timeout,
+    refused_at_open,
     setting_problems,
     unread_variables,
 )
@@ -74,32 +67,6 @@ async def diagnose(
             f"{'its' if len(refused) == 1 else 'their'} default"
         )
     return report
-
-
-#: the settings read as magsag-mcp opens (Service.open), each with what reads (and refuses) it
-_READ_AT_OPEN = (
-    ("MAGSAG_MAX_RETRIES", retry_policy_from_env),
-    ("MAGSAG_RETRY_BASE_DELAY", retry_policy_from_env),
-    ("MAGSAG_RETRY_MAX_DELAY", retry_policy_from_env),
-    (CALL_DEADLINE_ENV, call_deadline),
-    (CONNECT_TIMEOUT_ENV, connect_timeout),
-    (READ_TIMEOUT_ENV, read_timeout),
-    (MODE_ENV, only_configured),
-    ("MAGSAG_LEDGER_SYNC", ledger_sync_from_env),
-)
-
-
-def refused_at_open(env: Mapping[str, str]) -> dict[str, str]:
-    """The settings of ``env`` that magsag-mcp refuses as it opens, each read alone: variable -> the refusal, which
-    names the fix. Opening stops at the first; doctor lists them all."""
-    refused: dict[str, str] = {}
-    for name, read in _READ_AT_OPEN:
-        if name in env:
-            try:
-                read({name: env[name]})
-            except ConfigError as exc:
-                refused[name] = exc.message
-    return refused
 
 
 async def _without_catalog(

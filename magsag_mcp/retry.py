@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import ConfigError, ProviderError, QuotaExhaustedError, RateLimitError
-from .settings import DEFAULT_CALL_DEADLINE, call_deadline, env_float
+from .settings import DEFAULT_CALL_DEADLINE, call_deadline, env_float, given
 
 
 @dataclass(slots=True, frozen=True)
@@ -83,7 +83,8 @@ def _as_rate_limit(exc: QuotaExhaustedError) -> RateLimitError:
 def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
     tries = env_float(env, "MAGSAG_MAX_RETRIES", 2, minimum=0)
     if tries != int(tries):
-        raise ConfigError(f"MAGSAG_MAX_RETRIES={env['MAGSAG_MAX_RETRIES']!r} must be a whole number; set it to e.g. 2")
+        said = given("MAGSAG_MAX_RETRIES", env["MAGSAG_MAX_RETRIES"])
+        raise ConfigError(f"{said} must be a whole number; set it to e.g. 2")
     return RetryPolicy(
         tries_per_target=int(tries) + 1,
         base_delay=env_float(env, "MAGSAG_RETRY_BASE_DELAY", 0.5),

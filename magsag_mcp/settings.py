@@ -9,9 +9,10 @@ them, the local provider keeps its own defaults unless they are set, and a timeo
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+import re
+from collections.abc import Callable, Collection, Mapping
 
-from .errors import ConfigError, excerpt
+from .errors import ConfigError, excerpt, redact
 
 CALL_DEADLINE_ENV = "MAGSAG_CALL_DEADLINE"
 DEFAULT_CALL_DEADLINE = 300.0
@@ -35,12 +36,37 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number; set it to e.g. {default}") from None
+        unit = _WITH_A_UNIT.match(raw) if name != "MAGSAG_MAX_RETRIES" else None  # (a count: no unit to drop)
+        bare = f" (a bare number of seconds, without a unit: {_in_seconds(unit)})" if unit else ""
+        raise ConfigError(f"{given(name, raw)} is not a number; set it to e.g. {default}{bare}") from None
     if not math.isfinite(value):  # float() takes "nan" and "inf": neither is a time or a count
-        raise ConfigError(f"{name}={raw!r} is not a finite number; set it to e.g. {default}")
+        raise ConfigError(f"{given(name, raw)} is not a finite number; set it to e.g. {default}")
     if value < minimum:
-        raise ConfigError(f"{name}={raw!r} must be >= {minimum}; set it to e.g. {default}")
+        raise ConfigError(f"{given(name, raw)} must be >= {minimum}; set it to e.g. {default}")
     return value
+
+
+#: a duration written with a unit ("30s", "2 min"): the settings take a number of seconds alone
+_WITH_A_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|secs?|seconds?|m|mins?|minutes?|h|hours?)\s*$", re.IGNORECASE)
+_PER_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
+def _in_seconds(unit: re.Match[str]) -> str:
+    """A duration with a unit (``2 min``) as the bare number of seconds it stands for (``120``)."""
+    word = unit[2].lower()
+    seconds = float(unit[1]) * _PER_UNIT["ms" if word == "ms" else word[0]]
+    return format(seconds, "g") if seconds < 1e15 else unit[1]
+#: the longest value a refusal quotes: a longer one is said by its length alone (a key pasted into the wrong variable)
+_QUOTED = 24
+
+
+def given(name: str, raw: str) -> str:
+    """``name`` and the value it was given, as a refusal says them: ``MAGSAG_CALL_DEADLINE='abc'``; a value longer
+    than a setting's or holding a key is said by its shape alone (``MAGSAG_CALL_DEADLINE (a value of 51 characters,
+    not shown)``): a key pasted into the wrong variable was quoted whole wherever the refusal went (a client's log)."""
+    if len(raw) <= _QUOTED and redact(raw) == raw:
+        return f"{name}={raw!r}"
+    return f"{name} (a value of {len(raw)} characters, not shown)"
 
 
 def call_deadline(env: Mapping[str, str]) -> float:
@@ -127,6 +153,45 @@ def unread_variables(env: Mapping[str, str], catalog_reads: Collection[str] = ()
         else:
             notes.append(f"{said} (`magsag-mcp --help` lists those it reads): as set, it changes nothing")
     return problems, notes
+
+
+def _retries(env: Mapping[str, str]) -> object:
+    from .retry import retry_policy_from_env  # (imports this module)
+
+    return retry_policy_from_env(env)
+
+
+def _ledger_sync(env: Mapping[str, str]) -> object:
+    from .ledger.connection import ledger_sync_from_env  # (the ledger's driver: imported where the variable is set)
+
+    return ledger_sync_from_env(env)
+
+
+#: the settings read as magsag-mcp opens (Service.open), each with what reads (and refuses) it
+READ_AT_OPEN: tuple[tuple[str, Callable[[Mapping[str, str]], object]], ...] = (
+    ("MAGSAG_MAX_RETRIES", _retries),
+    ("MAGSAG_RETRY_BASE_DELAY", _retries),
+    ("MAGSAG_RETRY_MAX_DELAY", _retries),
+    (CALL_DEADLINE_ENV, call_deadline),
+    (CONNECT_TIMEOUT_ENV, connect_timeout),
+    (READ_TIMEOUT_ENV, read_timeout),
+    (MODE_ENV, only_configured),
+    ("MAGSAG_LEDGER_SYNC", _ledger_sync),
+)
+
+
+def refused_at_open(env: Mapping[str, str]) -> dict[str, str]:
+    """The settings of ``env`` that magsag-mcp refuses as it opens, each read alone: variable -> the refusal, which
+    names the fix. Opening stops at the first; ``magsag doctor`` lists them all, and ``magsag-mcp`` refuses to start
+    on them (over stdio it opens the service on the first call, which was where a bad setting was first said)."""
+    refused: dict[str, str] = {}
+    for name, read in READ_AT_OPEN:
+        if name in env:
+            try:
+                read({name: env[name]})
+            except ConfigError as exc:
+                refused[name] = exc.message
+    return refused
 
 
 def setting_problems(env: Mapping[str, str]) -> list[str]:

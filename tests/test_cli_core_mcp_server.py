@@ -59,3 +59,56 @@ def test_the_mcp_server_refuses_a_file_name_too_long_in_one_line(tmp_path, monke
     assert server_main.main(["--catalog", "x" * 300]) == 2
     err = capsys.readouterr().err
     assert err.startswith("magsag-mcp: the path 'xxxx") and "holds a name too long" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("MAGSAG_CALL_DEADLINE", "abc", "MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0"),
+        (
+            "MAGSAG_RETRY_MAX_DELAY",
+            "2 min",
+            "MAGSAG_RETRY_MAX_DELAY='2 min' is not a number; set it to e.g. 20.0 (a bare number of seconds, without a "
+            "unit: 120)",
+        ),
+        ("MAGSAG_MAX_RETRIES", "1.5", "MAGSAG_MAX_RETRIES='1.5' must be a whole number; set it to e.g. 2"),
+        ("MAGSAG_READ_TIMEOUT", "-1", "MAGSAG_READ_TIMEOUT='-1' must be >= 0.001; set it to e.g. 120.0"),
+        # a value longer than any setting's (a password pasted into the wrong variable) is said by its length alone
+        (
+            "MAGSAG_CONNECT_TIMEOUT",
+            "correct horse battery staple",
+            "MAGSAG_CONNECT_TIMEOUT (a value of 28 characters, not shown) is not a number; set it to e.g. 10.0",
+        ),
+    ],
+)
+def test_the_stdio_server_refuses_at_start_a_setting_its_service_refuses(monkeypatch, capsys, name, value, said):
+    # over stdio the service opens on the first call: the server started ("serving on stdio"), answered the client's
+    # initialize, and failed every call with the config_error, a client showing it as running
+    from pathlib import Path
+
+    from magsag_mcp.mcp_server import __main__ as server_main
+
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    monkeypatch.setattr(server_main, "configure_logging", lambda level: None)
+    monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: pytest.fail("served"))
+    monkeypatch.setattr("anyio.run", lambda fn, *args: fn(*args))
+    monkeypatch.setenv(name, value)
+    assert server_main.main(["--catalog", str(catalog)]) == 2
+    assert capsys.readouterr().err == f"magsag-mcp: {said}\n"
+
+
+def test_the_stdio_server_names_every_setting_it_refuses_at_start(monkeypatch, capsys):
+    from pathlib import Path
+
+    from magsag_mcp.mcp_server import __main__ as server_main
+
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    monkeypatch.setattr(server_main, "configure_logging", lambda level: None)
+    monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: pytest.fail("served"))
+    monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
+    monkeypatch.setenv("MAGSAG_RETRY_BASE_DELAY", "nan")
+    assert server_main.main(["--catalog", str(catalog)]) == 2
+    assert capsys.readouterr().err == (
+        "magsag-mcp: MAGSAG_RETRY_BASE_DELAY='nan' is not a finite number; set it to e.g. 0.5; also "
+        "MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0\n"
+    )

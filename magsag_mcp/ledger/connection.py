@@ -17,6 +17,7 @@ import anyio
 
 from ..errors import ConfigError, LedgerError
 from ..plurals import listed
+from ..settings import given
 from .migrations import (
     MIGRATIONS,
     NewerSchema,
@@ -136,10 +137,10 @@ def ledger_sync_from_env(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     value = (env.get("MAGSAG_LEDGER_SYNC") or "").strip().lower() or "full"
     if value not in SYNC_MODES:
+        said = given("MAGSAG_LEDGER_SYNC", env.get("MAGSAG_LEDGER_SYNC") or "")
         raise ConfigError(
-            f"MAGSAG_LEDGER_SYNC={env.get('MAGSAG_LEDGER_SYNC')!r} is not a ledger sync mode; use 'full' (every "
-            "call on disk before it returns, the default) or 'normal' (survives the process being killed, "
-            "not a power cut)"
+            f"{said} is not a ledger sync mode; use 'full' (every call on disk before it returns, the default) or "
+            "'normal' (survives the process being killed, not a power cut)"
         )
     return value
 

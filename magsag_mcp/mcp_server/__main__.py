@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from ..cli import RedactingParser, given, path_too_long
 from ..errors import ConfigError, MagsagError, redact
-from ..settings import MODE_ENV, MODES
+from ..settings import MODE_ENV, MODES, refused_at_open
 from ..startup import (
     collector_paused,
     imports_refused,
@@ -209,6 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             # the option is the variable's spelling on the command line: the service reads and applies it
             env = None if args.call_base_urls is None else {**os.environ, MODE_ENV: args.call_base_urls}
+            # the settings the service reads as it opens, refused now, each with its fix: over stdio the service opens
+            # on the first call, and with MAGSAG_CALL_DEADLINE=abc the server started, answered `initialize` and
+            # failed every call with the config_error (a client shows a server that started as working)
+            refused = refused_at_open(os.environ if env is None else env)
+            if refused:
+                raise ConfigError("; also ".join(refused.values()))
             agent = args.agent if args.agent is not None else (os.environ.get(AGENT_ENV) or "").strip() or None
             server = build_server(catalog=args.catalog, db=args.db, env=env, agent=agent)
             if args.transport == "stdio":
