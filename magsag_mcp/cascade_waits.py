@@ -321,7 +321,7 @@ def taken_for_a_quota(exc: BaseException | None) -> str | None:
     its ``RetryInfo``, which is no reset. The fix is the quota's: its plan, or a fallback that another quota serves.
     A named quota with a short wait or none (OpenAI's ``insufficient_quota`` most often comes with none) had no fix
     said at all beyond the vendor's words, the call's error reading as a rate limit's ("last error: ... HTTP 429")."""
-    from .providers.rate_limit_waits import LONG_WAIT_SECONDS, SPENT_CODES
+    from .providers.rate_limit_waits import LONG_WAIT_SECONDS
 
     if not isinstance(exc, QuotaExhaustedError) or exc.quota_by_wait:
         return None  # (waited for within a cap raised to cover it; over it, the cap's fix is said instead)
@@ -330,9 +330,8 @@ def taken_for_a_quota(exc: BaseException | None) -> str | None:
     wait = exc.retry_after
     if not exc.quota_named and (wait is None or wait <= LONG_WAIT_SECONDS):
         return None  # (a request over the per-minute limit: its message says its own fix)
-    # a quota of its own reset (Gemini's per day, one of 0, a month's): its message says when, not the wait asked; a
-    # quota its code names spent has no reset, and the wait its server asked is said, as not waited for
-    own_reset = exc.rest is not None and exc.rest[1] not in SPENT_CODES.values()
+    # a quota of its own reset (Gemini's per day, one of 0, a month's): its message says when, not the wait asked
+    own_reset = exc.rest is not None
     asked = "" if own_reset or wait is None or wait < 1 else f"its server asked to wait {seconds(wait)}, but "
     return (
         f"{exc.provider}:{exc.model} was refused on a spent quota that its server named, and not tried again: {asked}"

@@ -378,7 +378,7 @@ def error_for(
         if wait is None:
             wait = rate_limit_reset(headers)
         if _mentions(_QUOTA, code_l, msg_l):
-            return named_quota(QuotaExhaustedError.of(text, provider, model, status, wait, details), code_l)
+            return named_quota(QuotaExhaustedError.of(text, provider, model, status, wait, details))
         if wait is not None and wait > LONG_WAIT_SECONDS:
             return long_wait(QuotaExhaustedError.of(text, provider, model, status, wait, details))
         return RateLimitError.of(text, provider, model, status, wait, details)

@@ -40,24 +40,14 @@ def long_wait(error: _Error) -> _Error:
     return error
 
 
-def named_quota(error: _Error, code: str) -> _Error:
+def named_quota(error: _Error) -> _Error:
     """``error``, a 429's :class:`~magsag_mcp.errors.QuotaExhaustedError` for a quota its server named spent (its code
-    or message), marked so (``quota_named``): the call's error says the quota's fix, whatever the wait. One whose code
-    says no wait refills it (:data:`SPENT_CODES`) is left alone by the calls after it too, as long as a rest lasts
-    (see ProviderError.rest): with no wait or a short one, the next call sent it again, to be refused again."""
+    or message), marked so (``quota_named``): the call's error says the quota's fix, whatever the wait. (Its target
+    rests for its wait alone, as before: a longer rest refused, unsent, the caller's own retry of a RateLimitError,
+    the users' guide's best practice 4 and examples/retry_backoff.py.)"""
     error.quota_named = True
-    spent = SPENT_CODES.get(code)
-    if spent is not None:
-        error.rest = (math.inf, spent)
     return error
 
-
-#: the codes of a quota that no wait refills, with what a skip says of it: OpenAI's ``insufficient_quota`` ("You
-#: exceeded your current quota, please check your plan and billing details": its error codes guide says the credits
-#: are spent or the monthly spend limit is reached, and the fix is to buy credits or raise the limit)
-SPENT_CODES = {
-    "insufficient_quota": "insufficient_quota, the key's credits spent or its monthly spend limit reached",
-}
 
 #: the headers that give the wait in milliseconds: OpenAI's (and Azure's), and Azure's own
 _MILLISECONDS = ("retry-after-ms", "x-ms-retry-after-ms")

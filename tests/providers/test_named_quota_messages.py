@@ -89,21 +89,3 @@ async def test_a_request_over_the_per_minute_limit_is_no_named_quota():
     )
     out = await _fails(error_for(429, too_large, headers={}, code="rate_limit_exceeded", provider="fake", model="a"))
     assert "lower max_tokens or shorten the prompt" in out.message and NAMED not in out.message
-
-
-async def test_a_quota_its_code_says_is_spent_is_not_sent_again_once_its_short_wait_is_over():
-    # OpenAI's insufficient_quota (credits spent, the monthly spend limit reached) with a Retry-After of 5s: its
-    # target rested 5s, and the next call sent it again, to be refused again, as every call after it did
-    said = "You exceeded your current quota, please check your plan and billing details."
-    headers = {"Retry-After": "5"}
-    script("a", error_for(429, said, headers=headers, code="insufficient_quota", provider="fake", model="a"))
-    script("a", "sent again")
-    cascade, clock = _cascade(max_delay=20.0)
-    with pytest.raises(E.QuotaExhaustedError):
-        await cascade.run(plan({"model": "fake:a"}), run_id="r1", agent=None)
-    clock.now += 10.0
-    with pytest.raises(E.QuotaExhaustedError) as info:
-        await cascade.run(plan({"model": "fake:a"}), run_id="r2", agent=None)
-    assert [a.outcome for a in info.value.attempts] == ["skipped"] and clock.sleeps == []
-    assert "on insufficient_quota, the key's credits spent or its monthly spend limit reached" in info.value.message
-    assert "590s of that left" in info.value.message
