@@ -495,4 +495,5 @@ class Cascade(TargetSkips):
             cand.routed,
             delegated_from,
             call_id,
+            cand.fallback,
         )

@@ -66,6 +66,10 @@ class Candidate:
     #: of its own. A policy that refuses that target too refuses routing's choice of model, which is skipped
     #: as routing's are, not the provider's
     routed: Target | None = None
+    #: one of the call's own ``fallbacks`` (not its model): a cascade the caller wrote out, each tried if the ones
+    #: before it fail, so a policy that forbids one skips it for the next, as the guide's fallback loop moves on; the
+    #: model the call names first is refused outright, as the caller asked for that model
+    fallback: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = self.target.to_dict()  # its own dict: added to, not copied into another
@@ -308,7 +312,7 @@ def _route(
                 target = parse_target(fb, by_call=True)
             except ConfigError as exc:
                 raise PayloadError(f"{fb_where}.fallbacks[{i}]: {exc.message}") from None
-            candidates.append(Candidate(target, "call", True))
+            candidates.append(Candidate(target, "call", True, fallback=True))
             from_call.append((target, f"{fb_where}.fallbacks[{i}]"))
     elif env_model and (not call_provider or _served_by(call_provider, env_model)):
         rule = "override:env"

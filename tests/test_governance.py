@@ -331,3 +331,39 @@ async def test_a_forbidden_override_to_an_unconfigured_provider_names_the_policy
     await svc.aclose()
     assert info.value.kind == "policy_denied" and info.value.policy == "production_models"
     assert "OPENAI_API_KEY" not in info.value.message
+
+
+async def test_a_forbidden_fallback_the_call_lists_is_skipped_for_the_next_one_the_policy_allows(
+    catalog_copy, tmp_path, upstream
+):
+    # A call's own fallbacks are a cascade it wrote out, as the guide's fallback loop is: one a policy forbids failed
+    # the whole call (policy_denied) before the allowed one after it was tried. It is skipped now, said in the
+    # warnings and recorded; the model the call names first is still refused outright (see below).
+    upstream.plan("gpt-4o", 500, 500, 500, 500)
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    mc = {"model": "gpt-4o", "fallbacks": ["gpt-3.5-turbo", "gpt-4o-mini"]}
+    result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    (run,) = await svc.query_runs(UsageFilters(run_id=result.run_id))
+    only_forbidden = {**mc, "fallbacks": ["gpt-3.5-turbo"]}
+    upstream.plan("gpt-4o", 500, 500, 500, 500)
+    with pytest.raises(E.AllTargetsFailed) as nothing_left:
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": only_forbidden})
+    with pytest.raises(E.PolicyDenied) as first:
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {**mc, "model": "gpt-3.5-turbo"}})
+    await svc.aclose()
+    assert (result.result.provider, result.result.model) == ("openai", "gpt-4o-mini")
+    assert upstream.calls["gpt-3.5-turbo"] == 0 and upstream.calls["gpt-4o-mini"] == 1
+    said = "policy 'production_models' forbids openai:gpt-3.5-turbo (chosen by the call's fallbacks): "
+    (skipped,) = [w for w in result.warnings if w.startswith("skipped ")]
+    assert skipped.startswith(f"skipped openai:gpt-3.5-turbo: {said}openai:gpt-3.5-turbo is not in production_models.")
+    assert [(a.model, a.outcome) for a in result.attempts][-2:] == [
+        ("gpt-3.5-turbo", "policy_denied"),
+        ("gpt-4o-mini", "ok"),
+    ]
+    recorded = [(a["model"], a["outcome"]) for a in run["attempts"]]
+    assert ("gpt-3.5-turbo", "policy_denied") in recorded and ("gpt-4o-mini", "ok") in recorded
+    # nothing allowed left after the failed model: the call fails, saying what the policy refused and why
+    assert f"openai:gpt-3.5-turbo skipped ({said}" in nothing_left.value.message
+    # the model the call asked for by name, refused: not replaced by its fallback
+    assert first.value.policy == "production_models" and upstream.calls["gpt-4o-mini"] == 1
+    assert "forbids openai:gpt-3.5-turbo (chosen by an explicit override)" in first.value.message

@@ -74,9 +74,12 @@ def refusal_ends_call(cand: Any, candidates: Sequence[Any], *, by_routing: bool,
     model no one asked for. Not when the policy refuses routing's own choice of model (``by_routing``: the
     caller only named who serves it), nor when MAGSAG_* chose it and the call's data class has models of its
     own, which a deployment-wide setting cannot know (unless ``allowed_models``, which refuses it for every
-    call, is the ``rule``). The cascade and ``explain`` both ask this."""
+    call, is the ``rule``), nor when it is one of the call's own ``fallbacks``: a cascade the caller wrote out goes
+    on to the next one it allows (the call's first model, asked for by name, is refused outright). The cascade and
+    ``explain`` both ask this."""
     return (
         cand.explicit
+        and not cand.fallback
         and not by_routing
         and not (cand.by_env and rule != "allowed_models" and any(c.source == "data_class" for c in candidates))
     )
@@ -111,6 +114,8 @@ class AttemptContext:
     delegated_from: str | None = None
     #: the call's id (see Service.invoke_skill), which its reservations carry: check_budget counts calls by it
     call_id: str | None = None
+    #: one of the call's own fallbacks (routing.Candidate.fallback): a refusal names them as what chose it
+    fallback: bool = False
 
 
 class Governance:
@@ -198,7 +203,9 @@ class Governance:
             by_routing = ctx.routed is not None and not self.policies.allowed(ctx.routed, ctx.data_class)[0]
             explicit = ctx.explicit and not by_routing
             how = (
-                "MAGSAG_MODEL in the environment"
+                "the call's fallbacks"
+                if ctx.fallback
+                else "MAGSAG_MODEL in the environment"
                 if ctx.source == "env"
                 else "MAGSAG_PROVIDER in the environment"
                 if ctx.by_env and explicit
