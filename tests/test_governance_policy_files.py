@@ -117,3 +117,22 @@ def test_a_threshold_written_twice_is_a_problem_not_the_last_one_silently(catalo
     [problem] = info.value.problems
     assert "model_governance.yaml: malformed YAML (line 5, column 7)" in problem
     assert "'max_cost_per_day_usd' appears twice" in problem
+
+
+def test_a_model_pattern_with_a_space_inside_is_a_problem_naming_the_pattern_and_the_fix(catalog_copy):
+    # 'gemini-1.5 -*' loaded, matched no model (none is named with a space), and refused every Gemini call it was
+    # written to allow, as a data class's 'gpt-4o mini' refused every call of the class: both without a word
+    policy(
+        catalog_copy,
+        "policies:\n  - name: models\n    allowed_models: ['gpt-4o', 'gemini-1.5 -*']\n"
+        "  - name: residency\n    requirements: {financial_data: ['openai: gpt-4o mini']}\n",
+    )
+    path = catalog_copy / "policies" / "model_governance.yaml"
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    assert info.value.problems == [
+        f"{path}: policies.0.allowed_models.1: 'gemini-1.5 -*' holds a space inside a model's name, which no model's "
+        "name has, so it would match no model; write 'gemini-1.5-*'",
+        f"{path}: policies.1.requirements.financial_data.0: 'openai: gpt-4o mini' holds a space inside a model's "
+        "name, which no model's name has, so it would match no model; write 'openai:gpt-4o-mini'",
+    ]

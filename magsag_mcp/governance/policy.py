@@ -25,6 +25,7 @@ problem, not a catalog without governance.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -116,14 +117,35 @@ def _written_name(pattern: str) -> str:
         )
     pinned = provider_prefix(f"{head}:{model or '*'}") if sep else None
     if pinned is None and not (sep and GLOB.search(head)):
-        return name  # a bare name or glob, a local model's tag (llama3.1:70b): its colon is the name's own
+        # a bare name or glob, a local model's tag (llama3.1:70b): its colon is its own; a misspelt provider's pin
+        # ('opnai: gpt-4o') is _provider_known's to name
+        return name if misspelt_provider(name) is not None else _unspaced(pattern, name)
     # a provider glob ('*: gpt-4o') is read against provider:model as a pin is (model_patterns), spaces and all
     named = f"provider {pinned[0]!r}" if pinned else f"the providers {head!r}"
     if not model:
         # matched as a bare name, 'openai:' matched no call: a target written so is refused, and so is this
         raise ValueError(f"{pattern!r} names {named} and no model; write '{head}:*' or '{head}:MODEL'")
     # the pin's spaces dropped as matching drops the provider's: 'openai: gpt-4o' kept ' gpt-4o', no call's model
-    return f"{head}:{model}"
+    return f"{head}:{_unspaced(pattern, model)}"
+
+
+def _unspaced(pattern: str, name: str) -> str:
+    """``name`` (a pattern's model, its outer spaces dropped), refused when a space is left inside it: no vendor names
+    a model with one, so ``gemini-1.5 -*`` matched no model, and every call it was written to allow was refused (or,
+    in a data class's requirements, every call of the class) with no word of why. The fix offered is the pattern with
+    each space dropped beside a separator (``-``, ``.``, ``:``, ...) and made a dash between two words
+    (``gpt-4o mini``)."""
+    if not any(c.isspace() for c in name):
+        return name
+    fixed = _INNER_SPACE.sub(lambda m: m.group(1) or "-", pattern.strip())
+    raise ValueError(
+        f"{pattern!r} holds a space inside a model's name, which no model's name has, so it would match no model; "
+        f"write {fixed!r}"
+    )
+
+
+#: a space inside a pattern, with the separator beside it if any (see _unspaced)
+_INNER_SPACE = re.compile(r"\s*([-_.:/])\s*|\s+")
 
 
 #: a model name or pattern, refused with the text to write when YAML read ``- local: llama3.1`` as a mapping, when
