@@ -77,3 +77,17 @@ def test_summarize_then_gate_end_to_end(tmp_path: Path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["flow", "gate", str(out), "--policy", str(strict)]) == 1
     assert "prod: model 'm' (via fake) is not in allowed_models" in capsys.readouterr().out
+
+
+def test_a_summary_without_providers_is_checked_against_whole_model_names_not_a_tag(tmp_path: Path):
+    # A summary that names no providers (written by hand, or by an older magsag) was checked by the part of each
+    # pattern after its colon: 'llama3.1:70b' allowed a model named '70b', a tag no model is called by, and a provider
+    # glob ('*:claude-*') allowed no model at all. A pin names its model ('openai:gpt-4o' allows gpt-4o, whoever the
+    # summary leaves unsaid), and so does a provider glob.
+    from magsag_mcp.governance import Policy, PolicySet
+    from magsag_mcp.governance.gate import check_summary
+
+    policies = PolicySet([Policy(name="prod", allowed_models=["llama3.1:70b", "openai:gpt-4o", "*:claude-*"])])
+    models = ("70b", "llama3.1:70b", "gpt-4o", "claude-3-haiku-20240307")
+    summary = {"model_stats": {m: {"calls": 1, "errors": 0, "cost_usd": 0.1} for m in models}}
+    assert check_summary(summary, policies) == ["prod: model '70b' is not in allowed_models (1 call)"]

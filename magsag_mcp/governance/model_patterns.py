@@ -91,8 +91,18 @@ def matches(patterns: list[str], target: Target) -> bool:
 
 
 def model_matches(patterns: list[str], model: str) -> bool:
-    """For summaries, which know only model names."""
-    return any(p == model or fnmatch.fnmatchcase(model, p) or p.split(":", 1)[-1] == model for p in patterns)
+    """For summaries, which know only model names (not who served them): a pattern that pins a provider
+    (``openai:gpt-4o``) or globs one (``*:gpt-4o``) by the model it names, any other as the whole name it is. A
+    tagged name's colon is its own (``llama3.1:70b``, an Ollama model's): the tag after it, ``70b``, is no model it
+    allows, as :func:`matches` reads it; cut at its colon, it passed a summary's model named ``70b``."""
+    for p in patterns:
+        provider, name = _pinned(p)
+        if provider is None:
+            head, sep, rest = p.partition(":")
+            name = rest if sep and GLOB.search(head) else p
+        if name == model or fnmatch.fnmatchcase(model, name):
+            return True
+    return False
 
 
 #: a snapshot's date at the end of a model's name (``claude-3-5-sonnet-20241022``, ``gpt-4o-2024-08-06``)
