@@ -171,3 +171,31 @@ def test_a_key_given_as_a_filter_is_not_printed_back(ledger_db, capsys, monkeypa
     main([*argv, key])
     out, err = capsys.readouterr()
     assert key not in out + err and "[REDACTED]" in out + err
+
+
+def test_a_refused_filter_is_named_as_the_command_line_and_python_write_it(ledger_db, capsys):
+    # `--status failed` was told "invalid filters: status: Input should be ...", and `--agent ''` "agent: ...": names
+    # the command line never takes (its flags are --status, --agent, --run-id). Python's keywords keep their names.
+    for args, said in (
+        (["data", "query", "--status", "failed"], "invalid filters: --status: Input should be 'ok', "),
+        (["flow", "summarize", "--run-id", ""], "invalid filters: --run-id: an empty name selects nothing"),
+        (
+            ["data", "query", "--model", "openai:gpt-4o", "--provider", "anthropic"],
+            "invalid filters: --model 'openai:gpt-4o' names provider 'openai', but --provider is 'anthropic'",
+        ),
+    ):
+        assert main(args) == 2
+        assert said in capsys.readouterr().err
+    with pytest.raises(InputError, match="^invalid filters: status: Input should be 'ok', "):
+        UsageFilters.build({"status": "failed"})
+    with pytest.raises(InputError, match="^invalid filters: run_id: an empty name"):
+        UsageFilters.build({"run_id": ""})
+
+
+@pytest.mark.anyio
+async def test_a_refused_filter_is_named_as_the_mcp_argument_holds_it(client):
+    # summarize_usage's {"filters": {"agent": ""}} was told "agent: an empty name selects nothing", a key of no
+    # argument the tool has: filters.agent is where it is
+    result = await client.call_tool("summarize_usage", {"filters": {"agent": ""}})
+    assert result.is_error
+    assert "invalid filters: filters.agent: an empty name selects nothing" in result.content[0].text

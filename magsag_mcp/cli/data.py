@@ -37,8 +37,9 @@ MOST_PER_PAGE = 10_000
 #: what `data query` does without --limit, for one who wrote --limit 0 meaning "no limit"
 ALL_RUNS = "leave --limit out for the table's 50 newest runs, or for every matching run with --format json or csv"
 FILTER_KEYS = ("agent", "run_id", "skill", "model", "provider", "status", "since", "until")
-#: a time filter that cannot be read is named as the command line gives it (the library's refusal said "since=")
-TIME_FLAGS = {"since": "--since", "until": "--until"}
+#: a filter the library refuses is named as the command line gives it (its refusal said "since=", "status:", the
+#: keyword a Python caller writes, where the user typed --since, --status)
+FILTER_FLAGS = {key: "--" + key.replace("_", "-") for key in (*FILTER_KEYS, "limit", "offset", "cursor")}
 
 
 def add_filters(p: argparse.ArgumentParser) -> None:
@@ -57,7 +58,7 @@ def filters_from(args: argparse.Namespace, **extra: Any) -> Any:
     from ..ledger import UsageFilters
 
     given_filters = {k: getattr(args, k) for k in FILTER_KEYS if getattr(args, k, None) is not None}
-    return UsageFilters.build(given_filters, names=TIME_FLAGS, **extra)
+    return UsageFilters.build(given_filters, names=FILTER_FLAGS, **extra)
 
 
 def existing_ledger(args: argparse.Namespace) -> Path:

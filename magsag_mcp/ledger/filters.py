@@ -278,7 +278,7 @@ class UsageFilters(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _target(self) -> UsageFilters:
+    def _target(self, info: ValidationInfo) -> UsageFilters:
         # A model written as a target (openai:gpt-4o, as routing and model_config write them) names its
         # provider: the ledger keeps the two apart, and the whole label matched no attempt at all.
         from ..targets import provider_prefix
@@ -286,9 +286,10 @@ class UsageFilters(BaseModel):
         prefixed = provider_prefix(self.model) if self.model else None
         if prefixed is not None:
             if self.provider is not None and self.provider != prefixed[0]:
+                names = (info.context or {}).get("names") or {}  # as the caller wrote them (see build's ``names``)
                 raise ValueError(
-                    f"model {self.model!r} names provider {prefixed[0]!r}, but the provider filter is "
-                    f"{self.provider!r}; drop one of them"
+                    f"{names.get('model', 'model')} {self.model!r} names provider {prefixed[0]!r}, but "
+                    f"{names.get('provider', 'the provider filter')} is {self.provider!r}; drop one of them"
                 )
             self.provider, self.model = prefixed
         return self
@@ -333,8 +334,9 @@ class UsageFilters(BaseModel):
     ) -> UsageFilters:
         """Filters from ``data`` and ``kwargs``. ``paged=False``: for a summary, which counts every matching call,
         and so refuses ``limit``, ``offset`` and ``cursor`` (taken, they were ignored, and its totals read as
-        those of the page asked for). ``names``: what the caller calls a time filter that cannot be read, by its
-        name here (the CLI's ``{"since": "--since"}``, an MCP tool's ``{"since": "filters.since"}``)."""
+        those of the page asked for). ``names``: what the caller calls each filter, by its name here (the CLI's
+        ``{"status": "--status"}``, an MCP tool's ``{"status": "filters.status"}``), which a refusal names; without
+        them, the name here, a Python caller's keyword."""
         if isinstance(data, UsageFilters):
             return data
         merged = {**(data or {}), **{k: v for k, v in kwargs.items() if v is not None}}
@@ -348,8 +350,12 @@ class UsageFilters(BaseModel):
             return cls.model_validate(merged, context={"names": names or {}})
         except ValidationError as exc:
             problems = []
+            shown = names or {}
             for err in exc.errors():
+                # named as the caller wrote it: the CLI's "status: ..." was told of a flag it calls --status
                 loc = ".".join(str(p) for p in err["loc"])
+                if err["loc"] and err["type"] != "extra_forbidden":
+                    loc = ".".join([shown.get(str(err["loc"][0]), str(err["loc"][0])), *map(str, err["loc"][1:])])
                 msg = err["msg"]
                 if err["type"] == "extra_forbidden":
                     from ..suggest import nearest

@@ -449,6 +449,6 @@ def _context(context: M.ContextArg | None) -> dict[str, Any] | None:
 def _usage_filters(filters: M.UsageFiltersArg, **extra: Any) -> Any:
     from ..ledger import UsageFilters
 
-    # a time filter that cannot be read is named as this argument holds it (its refusal said "since=")
-    names = {"since": "filters.since", "until": "filters.until"}
+    # a filter refused is named as this argument holds it (its refusal said "since=", "agent:", a Python keyword's name)
+    names = {key: f"filters.{key}" for key in M.UsageFiltersArg.model_fields}
     return UsageFilters.build(filters.model_dump(exclude_none=True), names=names, **extra)
