@@ -432,13 +432,8 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
 
         problems.extend(checked(catalog, load_policies(path, env)))
     if catalog is not None:
-        from .catalog_checks import (
-            agent_entrypoint_problems,
-            base_url_problems,
-            misspelt_routes,
-            misspelt_task_types,
-            shadowed_routes,
-        )
+        from .catalog_checks import agent_entrypoint_problems, base_url_problems
+        from .catalog_route_checks import misspelt_routes, misspelt_task_types, shadowed_routes
 
         problems.extend(agent_entrypoint_problems(catalog))
         problems.extend(base_url_problems(catalog))

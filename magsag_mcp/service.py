@@ -489,7 +489,7 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
     def doctor(self) -> dict[str, Any]:
         """Which providers are configured (never a key), where the catalog and ledger live, the network settings
         (proxies, CA bundles) and the settings calls would refuse (``problems``): see :mod:`.doctor`."""
-        from .catalog_checks import near_routes
+        from .catalog_route_checks import near_routes
         from .doctor import report_of
 
         # what `magsag catalog validate` lists too: each call of a skill it names may fail on it
