@@ -15,7 +15,7 @@ from typing import Any
 from .call_request import MODEL_CONFIG_KEYS
 from .errors import PayloadError
 from .redaction import redact
-from .suggest import named
+from .suggest import named, one_edit
 
 __all__ = ["CONTEXT_KEYS", "check_context_keys", "misspelt_context_key", "near_misses"]
 
@@ -126,7 +126,7 @@ def misspelt_context_key(key: str) -> str | None:
     for routing, meant in _FOLDED_CONTEXT_KEYS:
         if folded in (routing, routing + "s", routing + "es") or folded + "s" == routing:
             return meant
-        if len(routing) >= 8 and _one_edit(folded, routing):
+        if len(routing) >= 8 and one_edit(folded, routing):
             return meant
         if len(routing) < 8 and _inner_letters_swapped(folded, routing):
             return meant
@@ -143,20 +143,6 @@ _SEPARATORS = str.maketrans("", "", "_- .")
 _FOLDED_CONTEXT_KEYS = tuple((_folded(k), k) for k in CONTEXT_KEYS)
 #: longer than any misspelling of a routing key (the longest, llm_overrides, with separators and a letter more)
 _LONGEST_MISSPELLING = 40
-
-
-def _one_edit(a: str, b: str) -> bool:
-    """Whether ``a`` is ``b`` with one letter added, dropped or changed, or two adjacent letters swapped."""
-    if a == b or abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (
-            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
-        )
-    short, long = (a, b) if len(a) < len(b) else (b, a)
-    i = next((i for i in range(len(short)) if short[i] != long[i]), len(short))
-    return short[i:] == long[i + 1 :]
 
 
 def _inner_letters_swapped(a: str, b: str) -> bool:

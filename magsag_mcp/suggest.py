@@ -26,6 +26,21 @@ def nearest(name: object, known: Iterable[str], cutoff: float = 0.6) -> str | No
     return close[0] if close else None
 
 
+def one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` is ``b`` with one letter added, dropped or changed, or two adjacent letters swapped: a slip of the
+    keys, where a name two edits away or more (``analytics`` beside ``analysis``) is most often a word of its own."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+        )
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((i for i in range(len(short)) if short[i] != long[i]), len(short))
+    return short[i:] == long[i + 1 :]
+
+
 #: a status (a run's: the ``status`` filter) written as another word, which no spelling brings near the one meant:
 #: ``failed`` for ``error`` (the guide's "errors: Failed calls"), ``success`` for ``ok``
 _STATUS_WORDS = {
