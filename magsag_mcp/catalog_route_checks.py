@@ -18,7 +18,6 @@ def misspelt_routes(catalog: Catalog) -> list[str]:
     skill's id (``skill.analysis``) where its task type goes: such a route routes nothing, and the skill it was written
     for falls through to the default chain without a word. A route that resembles no task type may be meant
     for skills still to come, and is left alone."""
-    import difflib
 
     task_types = sorted({skill.task_type for skill in catalog.skills.values()})
     problems = []
@@ -39,19 +38,20 @@ def misspelt_routes(catalog: Catalog) -> list[str]:
                 f"skill's id; routes match a skill's task_type, and {fix}"
             )
             continue
-        near = difflib.get_close_matches(route.match, _misspelt_for(catalog, route.match, task_types), 1, 0.8)
+        near = _slip_of(route.match, _misspelt_for(catalog, route.match, task_types))
         if near:
             problems.append(
                 f"{route_at(catalog, route, '.match')}: route {route.match!r} matches no skill's task_type; did you "
-                f"mean {near[0]!r}? (skills of task_type {near[0]!r} now take {_taken_by(catalog, near[0])})"
+                f"mean {near!r}? (skills of task_type {near!r} now take {_taken_by(catalog, near)})"
             )
     return problems
 
 
 def near_routes(catalog: Catalog) -> list[str]:
-    """``magsag doctor``'s notes on routes that match no skill's task type and are a little less like one than
-    :func:`misspelt_routes` names a problem (``analisys`` for ``analysis``): a note, not a problem, as such a route
-    may be meant for skills still to come, and a problem would stop the server."""
+    """``magsag doctor``'s notes on routes that match no skill's task type and are like one, but not a slip of the
+    keys as :func:`misspelt_routes` names a problem (``analisys`` for ``analysis``, two letters off; ``analytics``, a
+    word of its own): a note, not a problem, as such a route may be meant for skills still to come, and a problem
+    would stop the server. So for a skill's task_type like a route's (see :func:`misspelt_task_types`)."""
     import difflib
 
     task_types = sorted({skill.task_type for skill in catalog.skills.values()})
@@ -63,12 +63,38 @@ def near_routes(catalog: Catalog) -> list[str]:
             continue  # a route of a skill's task type, or one naming a skill's id (misspelt_routes' problem)
         alike = _misspelt_for(catalog, route.match, task_types)
         near = difflib.get_close_matches(route.match, alike, n=1, cutoff=0.7)
-        if near and not difflib.get_close_matches(route.match, alike, n=1, cutoff=0.8):
+        if near and not _slip_of(route.match, alike):
             notes.append(
                 f"{route_at(catalog, route, '.match')}: route {route.match!r} matches no skill's task_type, so it "
                 f"routes nothing; if it was meant for task_type {near[0]!r}, correct it"
             )
+    for skill_id, skill, exact in _unrouted_skills(catalog):
+        near = difflib.get_close_matches(skill.task_type, exact, n=1, cutoff=_ALIKE)
+        if near and not _slip_of(skill.task_type, exact):
+            where = catalog.skill_files.get(skill_id, catalog.root / "skills")
+            notes.append(
+                f"{where}: task_type: {skill_id}'s task_type {skill.task_type!r} matches no route, so its calls take "
+                f"the default chain; if it was meant for route {near[0]!r}, correct it"
+            )
     return notes
+
+
+#: how alike (difflib's ratio) a route's match and a task type are to be one misspelt: a slip of the keys less alike
+#: is not (``anlyss``), and a name as alike that is no slip (``analytics`` beside ``analysis``) is told in a note
+_ALIKE = 0.8
+
+
+def _slip_of(name: str, names: list[str]) -> str | None:
+    """The one of ``names`` (the closest first) that ``name`` is a slip of the keys of (one letter added, dropped or
+    changed, or two adjacent ones swapped) and at least :data:`_ALIKE` like, else None. A name two letters off or more
+    is most often a word of its own (``analytics`` beside ``analysis``): a problem for it stopped the server over a
+    route or task type meant for skills still to come."""
+    import difflib
+
+    from .suggest import one_edit
+
+    close = difflib.get_close_matches(name, names, n=max(len(names), 1), cutoff=_ALIKE)
+    return next((n for n in close if one_edit(name, n)), None)
 
 
 def _misspelt_for(catalog: Catalog, match: str, task_types: list[str]) -> list[str]:
@@ -110,27 +136,33 @@ def _taken_by(catalog: Catalog, task_type: str) -> str:
 
 
 def misspelt_task_types(catalog: Catalog) -> list[str]:
-    """Skills whose task_type no route matches but nearly names a route's (``analysys`` beside a route for
-    ``analysis``): the skill takes the default chain without a word, not the models its route names. A task type
-    that resembles no route's is routed by the default chain on purpose, and is left alone (so is a skill's tier)."""
-    import difflib
-
-    # a route that matches no skill's task_type is misspelt_routes' to name (the route's typo, not the skill's)
-    types = {skill.task_type for skill in catalog.skills.values()}
-    exact = sorted({r.match for r, _ in catalog.routing.routes if r.match in types})
+    """Skills whose task_type no route matches but is a slip of a route's (``analysys`` beside a route for
+    ``analysis``, see :func:`_slip_of`): the skill takes the default chain without a word, not the models its route
+    names. A task type that resembles no route's is routed by the default chain on purpose, and is left alone (so is
+    a skill's tier); one like a route's but a word of its own (``analytics``) is :func:`near_routes`' note."""
     problems = []
-    for skill_id in sorted(catalog.skills):
-        skill = catalog.skills[skill_id]
-        if skill.tier is not None or catalog.routing.chain_for(skill.task_type)[1] != "default":
-            continue
-        near = difflib.get_close_matches(skill.task_type, exact, n=1, cutoff=0.8)
+    for skill_id, skill, exact in _unrouted_skills(catalog):
+        near = _slip_of(skill.task_type, exact)
         if near:
             where = catalog.skill_files.get(skill_id, catalog.root / "skills")
             problems.append(
                 f"{where}: task_type: {skill_id}'s task_type {skill.task_type!r} matches no route, so its calls take "
-                f"the default chain; did you mean {near[0]!r}? (a route in routing matches that)"
+                f"the default chain; did you mean {near!r}? (a route in routing matches that)"
             )
     return problems
+
+
+def _unrouted_skills(catalog: Catalog) -> list[tuple[str, Any, list[str]]]:
+    """The skills that no route and no tier of their own take (their calls take the default chain), each with the
+    routes' matches that name a skill's task_type exactly: what a misspelt task_type may have been meant for."""
+    # a route that matches no skill's task_type is misspelt_routes' to name (the route's typo, not the skill's)
+    types = {skill.task_type for skill in catalog.skills.values()}
+    exact = sorted({r.match for r, _ in catalog.routing.routes if r.match in types})
+    return [
+        (skill_id, skill, exact)
+        for skill_id, skill in sorted(catalog.skills.items())
+        if skill.tier is None and catalog.routing.chain_for(skill.task_type)[1] == "default"
+    ]
 
 
 def route_at(catalog: Catalog, route: Any, key: str = "") -> str:
