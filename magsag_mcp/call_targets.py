@@ -34,7 +34,14 @@ def call_targeting(
     if named is None and context.get("preferred_model"):
         pm = context["preferred_model"]
         if not isinstance(pm, str):
-            raise PayloadError("context.preferred_model must be a model name such as 'claude-3-5-sonnet-20241022'")
+            from .payload_warnings import one_of_many
+
+            # a list is an ordered preference: the model and its fallbacks say it (see one_of_many)
+            many = one_of_many("preferred_model", pm) if isinstance(pm, list) else None
+            raise PayloadError(
+                "context.preferred_model must be a model name such as 'claude-3-5-sonnet-20241022'"
+                + (f"; {many}" if many else "")
+            )
         levels.append(("context.preferred_model", {"model": pm}))
         named = len(levels) - 1
     applied = levels if named is None else levels[: named + 1]

@@ -17,7 +17,7 @@ from .errors import PayloadError
 from .redaction import redact
 from .suggest import named, one_edit
 
-__all__ = ["CONTEXT_KEYS", "check_context_keys", "misspelt_context_key", "near_misses"]
+__all__ = ["CONTEXT_KEYS", "check_context_keys", "misspelt_context_key", "near_misses", "one_of_many"]
 
 #: the context keys routing reads
 CONTEXT_KEYS = ("llm_overrides", "preferred_model", "tier", "data_class")
@@ -109,7 +109,50 @@ def check_context_keys(context: Mapping[str, Any], *, explaining: bool = False) 
                 )
                 again = "run explain again" if explaining else "send the call again"
                 said = f"unknown context key {key!r} (did you mean {meant!r}?)"
-                raise PayloadError(redact(f"{said}; {done}; write it {meant!r} and {again}"))
+                # several for a key that takes one (preferred_models: [a, b]): "write it 'preferred_model'" was
+                # refused next as no model name
+                many = one_of_many(meant, context[key]) if _plural(key, context[key]) else None
+                fix = f"{many}, and {again}" if many else f"write it {meant!r} and {again}"
+                raise PayloadError(redact(f"{said}; {done}; {fix}"))
+
+
+def _plural(key: str, value: Any) -> bool:
+    """Whether a misspelt routing key was written for several values: a list, or a plural name (``data_classes``)."""
+    return isinstance(value, list) or _folded(key).endswith("s")
+
+
+def one_of_many(meant: str, value: Any = None, *, mcp: bool = False) -> str | None:
+    """What to write where a context key that takes one value (``preferred_model``, ``data_class``) was given
+    several (``preferred_models: [a, b]``, ``data_classes``, or the key itself with a list), else None: an ordered
+    preference is a call's model and its fallbacks (``llm_overrides``, or MCP's ``model_config`` argument), each
+    tried if the ones before it fail; a call declares one data class, beside its skill's own. ``value``: the
+    caller's, whose names the fix shows (bounded: a refusal quotes no more than a few)."""
+    names = [value] if isinstance(value, str) else value[:4] if isinstance(value, list) else []
+    names = [v for v in names if isinstance(v, str) and 0 < len(v) <= 100]
+    if meant == "preferred_model":
+        if len(names) == 1:
+            return f"preferred_model names one model: write 'preferred_model': {names[0]!r}"
+        first, rest = (names[0], names[1:]) if names else ("gpt-4o", ["claude-3-5-sonnet-20241022"])
+        if mcp:
+            import json
+
+            where = "the model_config argument " + json.dumps({"model": first, "fallbacks": rest})
+        else:
+            where = (
+                f"context['llm_overrides'] = {{'model': {first!r}, 'fallbacks': {rest!r}}} (or payload['model_config'])"
+            )
+        return (
+            f"preferred_model names one model, the call's target; for models tried in order write {where}: each "
+            "is tried if the ones before it fail"
+        )
+    if meant == "data_class":
+        if len(names) == 1:
+            return f"data_class names one class: write 'data_class': {names[0]!r}"
+        return (
+            "data_class names one class (the skill's own applies beside it): write 'data_class' with the one whose "
+            "models every class of the data allows, or a class a policy's requirements define for such data"
+        )
+    return None
 
 
 def misspelt_context_key(key: str) -> str | None:

@@ -386,7 +386,12 @@ def _route(
     candidates = list(firsts.values())
     declared = context.get("data_class")
     if declared is not None and (not isinstance(declared, str) or not declared):
-        raise PayloadError("context.data_class must be a data class name such as 'pii_processing'")
+        from .payload_warnings import one_of_many
+
+        many = one_of_many("data_class", declared) if isinstance(declared, list) else None
+        raise PayloadError(
+            "context.data_class must be a data class name such as 'pii_processing'" + (f"; {many}" if many else "")
+        )
     if declared and data_class_models and declared not in data_class_models:
         from .governance.policy import unknown_data_class
 

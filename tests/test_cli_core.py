@@ -246,3 +246,30 @@ async def test_a_call_failed_by_a_429_over_the_retry_cap_names_the_wait_and_the_
     assert result.is_error
     error = result.structured_content["error"]
     assert error["type"] == "all_targets_failed" and error["message"].endswith(OVER_THE_CAP), error["message"]
+
+
+def test_a_context_key_given_several_values_says_what_to_write_for_them(cli_env, capsys):
+    # `--context '{"preferred_models": [a, b]}'` (an ordered preference) was told "write it 'preferred_model'", and
+    # that, written with the list, was refused next as no model name; nor was data_classes told a call takes one
+    payload = ["--payload", '{"data": "x"}']
+    for context, said in (
+        (
+            {"preferred_models": ["fake:a", "fake:b"]},
+            "preferred_model names one model, the call's target; for models tried in order write "
+            "context['llm_overrides'] = {'model': 'fake:a', 'fallbacks': ['fake:b']} (or payload['model_config']): "
+            "each is tried if the ones before it fail, and send the call again",
+        ),
+        (
+            {"preferred_model": ["fake:a", "fake:b"]},
+            "context.preferred_model must be a model name such as 'claude-3-5-sonnet-20241022'; preferred_model names "
+            "one model, the call's target; for models tried in order write context['llm_overrides'] = ",
+        ),
+        ({"data_classes": ["pii_processing"]}, "data_class names one class: write 'data_class': 'pii_processing', "),
+        ({"data_class": ["pii_processing", "financial_data"]}, "; data_class names one class (the skill's own "),
+    ):
+        assert main(["invoke", "skill.analysis", *payload, "--context", json.dumps(context)]) == 2
+        assert said in json.loads(capsys.readouterr().err)["error"]["message"]
+    # what it says to write is taken: the first model, then the next
+    fixed = {"llm_overrides": {"model": "fake:a", "fallbacks": ["fake:b"]}}
+    assert main(["invoke", "skill.analysis", *payload, "--context", json.dumps(fixed)]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "a"
