@@ -17,7 +17,7 @@ from .errors import PayloadError
 from .redaction import redact
 from .suggest import named, one_edit
 
-__all__ = ["CONTEXT_KEYS", "check_context_keys", "misspelt_context_key", "near_misses", "one_of_many"]
+__all__ = ["CONTEXT_KEYS", "check_context_keys", "misspelt_context_key", "near_misses", "one_of_many", "plural_of"]
 
 #: the context keys routing reads
 CONTEXT_KEYS = ("llm_overrides", "preferred_model", "tier", "data_class")
@@ -111,14 +111,15 @@ def check_context_keys(context: Mapping[str, Any], *, explaining: bool = False) 
                 said = f"unknown context key {key!r} (did you mean {meant!r}?)"
                 # several for a key that takes one (preferred_models: [a, b]): "write it 'preferred_model'" was
                 # refused next as no model name
-                many = one_of_many(meant, context[key]) if _plural(key, context[key]) else None
+                many = one_of_many(meant, context[key]) if plural_of(key, meant, context[key]) else None
                 fix = f"{many}, and {again}" if many else f"write it {meant!r} and {again}"
                 raise PayloadError(redact(f"{said}; {done}; {fix}"))
 
 
-def _plural(key: str, value: Any) -> bool:
-    """Whether a misspelt routing key was written for several values: a list, or a plural name (``data_classes``)."""
-    return isinstance(value, list) or _folded(key).endswith("s")
+def plural_of(key: str, meant: str, value: Any = None) -> bool:
+    """Whether ``key``, routing key ``meant`` misspelt, was written for several values: a list, or its plural
+    (``data_classes``; not ``data-class``, whose own name ends so)."""
+    return isinstance(value, list) or _folded(key) in (_folded(meant) + "s", _folded(meant) + "es")
 
 
 def one_of_many(meant: str, value: Any = None, *, mcp: bool = False) -> str | None:

@@ -165,7 +165,7 @@ class ContextArg(_In):
         CLI and Python refuse it: ``llm_override``). Another key is a routing key misspelt only as the CLI and Python
         say (:func:`~..payload_warnings.misspelt_context_key`): difflib's closeness here said "did you mean 'tier'?"
         of ``time`` and "'preferred_model'?" of ``preferred_language``, words of their own that Python passes on."""
-        from ..payload_warnings import misspelt_context_key, one_of_many
+        from ..payload_warnings import misspelt_context_key, one_of_many, plural_of
 
         meant = misspelt_context_key(key)
         if key == "llm_overrides" or key == "model_config" or meant == "llm_overrides":
@@ -173,7 +173,7 @@ class ContextArg(_In):
         if meant is not None:
             # a plural (preferred_models, data_classes): "did you mean 'preferred_model'?" alone, and the list was
             # refused next as no model name
-            many = one_of_many(meant, mcp=True) if key.casefold().endswith("s") else None
+            many = one_of_many(meant, mcp=True) if plural_of(key, meant) else None
             return f"did you mean {meant!r}?" + (f" {many}" if many else "")
         return (
             "a key of its own: this context holds only what routing reads (preferred_model, tier, data_class); "
