@@ -799,6 +799,29 @@ async def test_a_resource_read_that_fails_never_echoes_a_key_and_an_unknown_uri_
         assert said.startswith("unknown skill 'skill.summarize' (did you mean 'skill.summarization'?)")
 
 
+async def test_an_unknown_resource_is_offered_only_the_resource_its_name_nearly_is(db: Path):
+    """The hint compared whole URIs, which share ``magsag://catalog/``: any name under it was offered a resource,
+    ``magsag://catalog/nope`` and ``.../agents`` "did you mean 'magsag://catalog/prices'?", ``.../budget`` the
+    routing, and ``.../policies`` (the catalog's folder of them) the prices, not the governance that serves them."""
+    meant = {
+        "magsag://catalog/nope": None,
+        "magsag://catalog/budget": None,
+        "magsag://catalog/agents": None,
+        "magsag://ledger/runs": None,
+        "magsag://catalog/policies": "magsag://catalog/governance",
+        "magsag://catalog/routes": "magsag://catalog/routing",
+        "magsag://skills": "magsag://catalog/skills",
+    }
+    async with Client(build_server(catalog=CATALOG, db=db, env=ENV)) as client:
+        for uri, resource in meant.items():
+            with pytest.raises(MCPError) as info:
+                await client.read_resource(uri)
+            message = info.value.error.message
+            hint = f" (did you mean {resource!r}?)" if resource else ";"
+            assert message.startswith(f"unknown resource {uri!r}{hint}"), message
+            assert message.count("did you mean") == (resource is not None), message
+
+
 @pytest.mark.parametrize("kept", [8, 10])
 async def test_a_key_cut_where_a_failed_resource_read_stops_quoting_its_uri_is_not_shown_in_part(
     db: Path, kept: int, caplog: pytest.LogCaptureFixture

@@ -24,8 +24,7 @@ from .tools import MagsagTools
 
 #: each built server's state, for the entry point that must close it on a signal (see stdio.py)
 _STATES: weakref.WeakKeyDictionary[MCPServer[Any], ServerState] = weakref.WeakKeyDictionary()
-#: the longest part of a URI a resource error quotes (a client's URI may be a megabyte long): a name's cap, which
-#: suggest.named quotes whole
+#: the longest part of a URI a resource error quotes (a client's URI may be a megabyte long): a name's cap
 URI_QUOTED_AT_MOST = NAME_MAX
 
 logger = redacting_logger("magsag_mcp.mcp")
@@ -35,6 +34,23 @@ INSTRUCTIONS = (
     "Skill ids and inputs: list_skills (or resource magsag://catalog/skills). explain_route previews a call; "
     "invoke_skill runs it; summarize_usage, query_runs, search_usage and check_budget read the ledger."
 )
+
+
+#: a resource's name in the catalog's own words: the policies are in catalog/policies/, served as governance
+_RESOURCE_WORDS = {"policies": "governance", "policy": "governance", "model_governance": "governance"}
+
+
+def meant_resource(uri: str, resources: list[str]) -> str | None:
+    """The resource an unknown URI was written for, judged by its last segment (``magsag://catalog/skill``,
+    ``magsag://skills``, ``magsag://catalog/policies``), or None. Compared whole, every URI under
+    ``magsag://catalog/`` shares that much with each resource that any name there (``nope``, ``budget``, ``x``) was
+    offered one of them."""
+    from ..suggest import nearest
+
+    tails = {resource.rsplit("/", 1)[-1]: resource for resource in resources}
+    tail = uri.rstrip("/").rsplit("/", 1)[-1].lower()
+    word = tail if tail in tails else _RESOURCE_WORDS.get(tail) or nearest(tail, tails)
+    return tails.get(word) if word else None
 
 
 class MagsagServer(MCPServer[ServerState]):
@@ -99,12 +115,12 @@ class MagsagServer(MCPServer[ServerState]):
         return False
 
     def _unknown_resource(self, uri: str) -> str:
-        from ..suggest import named
-
         resources = [str(resource.uri) for resource in self._resource_manager.list_resources()]
         templates = [template.uri_template for template in self._resource_manager.list_templates()]
+        shown = redact(uri)[:URI_QUOTED_AT_MOST]
+        meant = meant_resource(shown, resources)
         return (
-            f"unknown resource {named([redact(uri)[:URI_QUOTED_AT_MOST]], resources)}; the resources are: "
+            f"unknown resource {shown!r}{f' (did you mean {meant!r}?)' if meant else ''}; the resources are: "
             f"{', '.join(resources)}, and {', '.join(templates)} (the skill ids: list_skills)"
         )
 
