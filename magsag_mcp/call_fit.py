@@ -26,12 +26,17 @@ from zoneinfo import ZoneInfo
 
 from .attempt_cost import input_tokens_reserved, output_tokens_reserved
 from .call_request import build_request
+from .errors import InputError, PayloadError
 from .governance import refusal_ends_call
 from .governance.budget import day_bounds, reserved_worst_case
 from .governance.policy import THRESHOLD_OF, Limit
 from .governance.refusals import unpriced_refusal
 from .ledger.money import to_pusd
 from .routing import Plan, _route
+from .targets import or_provider_key
+
+#: how a refusal of the call's model begins (call_targets.explicit_target's)
+_IN_MODEL_CONFIG = "model_config: "
 
 
 def floor_plan(svc: Any, skill_id: str, model: str | None, max_tokens: int | None) -> Plan:
@@ -42,16 +47,24 @@ def floor_plan(svc: Any, skill_id: str, model: str | None, max_tokens: int | Non
     parts = replace(skill.call_parts, input_schema=None)
     mc = {key: value for key, value in (("model", model), ("max_tokens", max_tokens)) if value is not None}
     request, pinned = build_request(SimpleNamespace(call_parts=parts), dict.fromkeys(parts.field_names, ""), mc)
-    chosen = _route(
-        svc.catalog,
-        skill,
-        mc=mc,
-        lo={},
-        context={},
-        env=svc.env,
-        data_class_models=svc._data_class_models,
-        call_urls=svc.call_urls,
-    )
+    try:
+        chosen = _route(
+            svc.catalog,
+            skill,
+            mc=mc,
+            lo={},
+            context={},
+            env=svc.env,
+            data_class_models=svc._data_class_models,
+            call_urls=svc.call_urls,
+        )
+    except PayloadError as exc:
+        # the model is check_budget's own argument (`--model`): its refusal spoke of a payload's model_config, which
+        # the caller has not got, and offered its provider key, which check_budget does not take
+        if model is None or not exc.message.startswith(_IN_MODEL_CONFIG):
+            raise
+        said = exc.message.removeprefix(_IN_MODEL_CONFIG).replace(or_provider_key(model), "")
+        raise InputError(f"model: {said}") from None
     return Plan(
         parts.id, parts.task_type, chosen.rule, list(chosen.candidates), request, chosen.data_classes, frozenset(pinned)
     )

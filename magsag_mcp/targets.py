@@ -75,9 +75,15 @@ def infer_provider(model: str) -> str:
         )
     raise ConfigError(
         f"cannot tell which provider serves model {model!r}; name it explicitly "
-        f"(e.g. 'local:{model}' or model_config {{'provider': ..., 'model': {model!r}}})",
+        f"(e.g. 'local:{model}'{or_provider_key(model)})",
         model=model,
     )
+
+
+def or_provider_key(model: str) -> str:
+    """The other way :func:`infer_provider`'s refusal offers to name ``model``'s provider, a call's model_config key:
+    ``check_budget``'s ``model`` (``magsag budget --model``) is a name alone, and leaves it out."""
+    return f" or model_config {{'provider': ..., 'model': {model!r}}}"
 
 
 @lru_cache(maxsize=1024)

@@ -172,6 +172,32 @@ async def test_max_tokens_that_is_not_a_positive_integer_is_refused_by_its_name(
     await svc.aclose()
 
 
+async def test_a_model_of_no_provider_it_can_tell_is_refused_as_the_model_argument(catalog_copy, tmp_path):
+    """check_budget's model (`magsag budget --model`) was refused as a payload's: "invalid_payload: model_config:
+    cannot tell which provider serves model 'my-model'; name it explicitly (e.g. 'local:my-model' or model_config
+    {'provider': ..., 'model': 'my-model'})". The tool takes no model_config (a client doing as told was refused its
+    arguments), nor a provider beside the model: the fix that works there is the provider:model form alone."""
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    setup(catalog_copy, "max_cost_per_run_usd: 5")
+    async with Client(build_server(catalog=catalog_copy, db=tmp_path / "m.db", env={})) as client:
+        result = await client.call_tool("check_budget", {"skill": "skill.analysis", "model": "my-model"})
+    error = result.structured_content["error"]
+    assert result.is_error and error["type"] == "input_error"
+    assert error["message"] == (
+        "model: cannot tell which provider serves model 'my-model'; name it explicitly (e.g. 'local:my-model')"
+    )
+    # a call's own model_config still says both ways, as it takes both
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "m.db", env={})
+    with pytest.raises(E.PayloadError) as info:
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "my-model"}})
+    said = info.value.message
+    assert said.startswith("model_config: cannot tell") and "or model_config {'provider'" in said
+    await svc.aclose()
+
+
 async def test_a_target_too_dear_is_passed_over_for_the_next_that_fits_as_the_cascade_does(
     catalog_copy, tmp_path, upstream
 ):
