@@ -573,6 +573,29 @@ async def test_a_client_without_the_token_is_told_to_send_it(tmp_path: Path, mod
         assert headers["Content-Type"] == "application/json"
 
 
+async def test_a_refused_token_is_told_what_was_wrong_with_it(tmp_path: Path):
+    """Every 401 said "send 'Authorization: Bearer <token>'", also to a client that sent one: the user of
+    cursor_mcp.json who kept its "Bearer your-MAGSAG_MCP_TOKEN", of a VS Code whose ${input:...} was never filled in,
+    whose header held the token alone, or whose token was stale, was told to do what they had done."""
+    port = free_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    said = {
+        None: "the request has no Authorization header",
+        TOKEN: "its Authorization header is not 'Bearer <token>'",
+        f"Basic {TOKEN}": "its Authorization header is not 'Bearer <token>'",
+        "Bearer your-MAGSAG_MCP_TOKEN": "its bearer token is a placeholder",
+        "Bearer ${input:magsag-token}": "its bearer token is a placeholder",
+        "Bearer t0k3n-for-tests-0123456789abcdeX": "its bearer token is not the server's MAGSAG_MCP_TOKEN",
+    }
+    async with serving(http_app(server, host="127.0.0.1", port=port, token=TOKEN), port) as url:
+        for header, reason in said.items():
+            status, body, _ = await post(url, None if header is None else {"Authorization": header})
+            message = json.loads(body)["error"]["message"]
+            assert status == 401 and message.startswith(f"unauthorized: {reason}"), (header, message)
+            assert message.endswith("send 'Authorization: Bearer <token>' with the server's MAGSAG_MCP_TOKEN")
+            assert TOKEN not in message and "abcdeX" not in message and "magsag-token" not in message
+
+
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_a_client_refused_for_its_host_or_origin_is_told_the_option_that_admits_it(tmp_path: Path, mode: str):
     """The hint naming --allow-host went to the client as text/plain, which the SDK's client (and any client that reads

@@ -110,6 +110,31 @@ def refusal_body(message: str) -> bytes:
     return json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}}).encode()
 
 
+#: what every 401 says to send
+SEND_THE_TOKEN = "send 'Authorization: Bearer <token>' with the server's MAGSAG_MCP_TOKEN"
+
+
+def unauthorized(header: str | None) -> str:
+    """What was wrong with a refused request's ``Authorization``, never quoting it. One 401 for all ("send
+    'Authorization: Bearer <token>'") left a user whose client sent a token looking at a header it did send: the
+    examples' placeholder (``Bearer your-MAGSAG_MCP_TOKEN``, VS Code's ``${input:...}`` where the client did not fill
+    it in), the token without its scheme, or a stale token, each of which has its own fix."""
+    from ..providers.endpoint import not_a_whole_key  # (on a refusal only: the server's start does without it)
+
+    scheme, _, credential = (header or "").strip().partition(" ")
+    credential = credential.strip()
+    if not scheme:
+        return "the request has no Authorization header"
+    if scheme.lower() != "bearer" or not credential:
+        return "its Authorization header is not 'Bearer <token>' (the word Bearer, a space, then the token)"
+    if not_a_whole_key(credential) or credential.startswith("${") or credential.startswith("<"):
+        return (
+            "its bearer token is a placeholder (an example's your-..., or a client's ${...} variable it did not "
+            "fill in), not a token: put the server's MAGSAG_MCP_TOKEN in the client's configuration"
+        )
+    return "its bearer token is not the server's MAGSAG_MCP_TOKEN (a stale one, or another server's)"
+
+
 class BearerTokenMiddleware:
     """401 for any HTTP request without ``Authorization: Bearer <token>``; lifespan passes through."""
 
@@ -137,8 +162,7 @@ class BearerTokenMiddleware:
             return
         # a JSON-RPC error (id null: the body is not read), which MCP clients show; any other JSON they report as
         # "Server returned an error response", and a user without the token saw nothing naming it
-        message = "unauthorized: send 'Authorization: Bearer <token>' with the server's MAGSAG_MCP_TOKEN"
-        body = refusal_body(message)
+        body = refusal_body(f"unauthorized: {unauthorized(header)}; {SEND_THE_TOKEN}")
         await send(
             {
                 "type": "http.response.start",
