@@ -627,6 +627,26 @@ async def test_a_bad_catalog_is_a_clear_error_not_a_crash(tmp_path: Path):
         assert err["type"] == "catalog_error" and "analysis.yaml" in err["message"]
 
 
+async def test_a_bad_catalog_says_the_server_reads_it_again_once_fixed(tmp_path: Path):
+    """A desktop client's user, shown a catalog file to fix, was not told whether the server the client started had to
+    be restarted to see the fix (it need not be: the next call reads the catalog again): the error says so, and names
+    the command that lists every problem of that catalog."""
+    bad = tmp_path / "catalog"
+    shutil.copytree(CATALOG, bad)
+    good = (bad / "skills" / "analysis.yaml").read_text()
+    (bad / "skills" / "analysis.yaml").write_text("id: skill.analysis\ndescription: [unclosed\n")
+    async with Client(build_server(catalog=bad, db=tmp_path / "l.db", env=ENV)) as c:
+        err = error_of(await c.call_tool("list_skills", {}))
+        assert err["type"] == "catalog_error" and "analysis.yaml" in err["message"]
+        assert err["message"].endswith(
+            "Fix the catalog and call again: this server reads it again at its next call, with no restart "
+            f"(`magsag catalog validate --catalog {bad}` lists every problem)"
+        )
+        (bad / "skills" / "analysis.yaml").write_text(good)
+        fixed = await c.call_tool("list_skills", {})
+        assert not fixed.is_error and "skill.analysis" in {s["id"] for s in fixed.structured_content["skills"]}
+
+
 async def test_a_tool_error_fits_the_output_schema_the_tool_published(tmp_path: Path):
     # The TypeScript SDK's client (VS Code, Cursor, the Inspector, ...) checks structuredContent against
     # the tool's output schema even when isError is set: a {"error": ...} that the schema did not admit

@@ -15,13 +15,30 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..errors import ConfigError, redacting_logger
+from ..errors import CatalogError, ConfigError, redacting_logger
 from .progress import ClientLog
 
 if TYPE_CHECKING:
     from ..service import Service
 
 logger = redacting_logger("magsag_mcp.mcp")
+
+
+def read_again(catalog: Any, env: Mapping[str, str] | None) -> str:
+    """What a catalog the service could not open is told: the next call reads it again (see ServerState.service),
+    and the command that lists its problems, naming the folder."""
+    import shlex
+
+    from ..catalog import find_catalog
+
+    try:
+        folder = shlex.quote(str(find_catalog(catalog, env)))
+    except (ConfigError, TypeError):  # (a catalog given as an object: no folder to name)
+        folder = "DIR"
+    return (
+        "Fix the catalog and call again: this server reads it again at its next call, with no restart "
+        f"(`magsag catalog validate --catalog {folder}` lists every problem)"
+    )
 
 
 class ServerState:
@@ -68,14 +85,23 @@ class ServerState:
 
                 # Not while closing: a call on a new service would be sent, then cut by the exit unrecorded.
                 self._refuse_if_closed()
-                service = await Service.open(
-                    catalog=self.catalog,
-                    db=self.db,
-                    env=self.env,
-                    transport=self.transport,
-                    network_callers=self.network_callers,
-                    settings_home=self.settings_home,
-                )
+                try:
+                    service = await Service.open(
+                        catalog=self.catalog,
+                        db=self.db,
+                        env=self.env,
+                        transport=self.transport,
+                        network_callers=self.network_callers,
+                        settings_home=self.settings_home,
+                    )
+                except CatalogError as exc:
+                    # the user of a desktop client, told of a file to fix, did not know whether the server its client
+                    # started had to be restarted (a client's own restart, or its whole app's) to see the fix. (Over
+                    # HTTP the service opens as the server starts, and a bad catalog stops it: no call comes.)
+                    if self.network_callers:
+                        raise
+                    said = f"{exc.message}\n{read_again(self.catalog, self.env)}"
+                    raise CatalogError(said, problems=exc.problems, **exc.details) from None
                 if self._closed:  # closed while it opened
                     with anyio.CancelScope(shield=True):
                         await service.aclose()
