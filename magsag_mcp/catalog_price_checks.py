@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog
@@ -160,3 +161,51 @@ def unaffordable_routed_targets(
                     "task to a cheaper model, or raise the limit"
                 )
     return problems
+
+
+def uncached_read_notes(catalog_root: Path, pricer: Any) -> list[str]:
+    """Notes (not problems: the entry's price is the user's to set) on ``prices.yaml`` entries of a model that
+    genai-prices lists with a cache read rate, where the entry gives none: its cached input tokens are priced at the
+    entry's input rate (see :meth:`~.rates.UnitPrices.cost`), up to ten times the vendor's bill for them (gpt-5's
+    $0.125 per million, priced at $1.25), while an Anthropic entry's are priced at Anthropic's 0.1x (pricing.py).
+    Each names the entry, the rate genai-prices lists and the line to write."""
+    from .price_files import price_files
+    from .rates import from_genai_prices
+
+    found = price_files(catalog_root)
+    where = found[0] if found else catalog_root / "prices.yaml"
+    notes = []
+    for key, units in pricer.overrides:
+        provider, _, model = key.partition(":")
+        # Anthropic's are priced at its 0.1x whatever the entry leaves out; a glob has no one list price
+        if provider == "anthropic" or units.cache_read is not None or units.input is None:
+            continue
+        if any(c in key for c in "*?["):
+            continue
+        listed = from_genai_prices(provider, model)
+        flat = listed.units if listed.units is not None else listed.below
+        read = None if flat is None else flat.cache_read
+        if read is None or units.input <= read:
+            continue
+        times = f"{(units.input / read).quantize(Decimal('0.1')):f}".removesuffix(".0")
+        given = ", ".join(f"{name}: {rate:f}" for name in _RATE_NAMES if (rate := getattr(units, name)) is not None)
+        tiers = ", service_tiers: {...}" if units.service_tiers else ""
+        notes.append(
+            f"{where}: {key}: no cache_read rate, so its cached input tokens are priced at its input rate "
+            f"{units.input:f}, {times} times the cache_read {read:f} genai-prices lists for the "
+            f'model; if the vendor bills yours at that, add it: "{key}": {{{given}, cache_read: {read:f}{tiers}}}'
+        )
+    return notes
+
+
+def price_notes(catalog_root: Any, env: Any = None) -> list[str]:
+    """The notes :func:`uncached_read_notes` makes of the catalog's ``prices.yaml`` (``magsag catalog validate``'s):
+    none where its prices cannot be read, which validate lists as problems."""
+    from .errors import CatalogError
+    from .pricing import Pricer
+
+    try:
+        pricer = Pricer.from_catalog(catalog_root, env)
+    except CatalogError:
+        return []
+    return uncached_read_notes(Path(catalog_root), pricer)

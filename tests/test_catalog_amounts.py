@@ -268,3 +268,43 @@ def test_a_rate_named_as_another_price_list_names_it_is_refused_with_the_rate_it
     prices.write_text(f'"compat:m": {{input: 1, output: 2, "{written}": 0.5}}\n' + prices.read_text())
     [problem] = validate_prices(catalog_copy)
     assert f"compat:m.{written}: Extra inputs are not permitted (did you mean {meant!r}?); accepted here: " in problem
+
+
+def test_an_openai_or_gemini_entry_with_no_cache_read_rate_is_a_note_of_validate_and_doctor(
+    catalog_copy, cli_env, capsys, monkeypatch
+):
+    # "openai:gpt-5": {input: 1.25, output: 10} priced every cached input token at 1.25 per million, ten times the
+    # 0.125 OpenAI bills (an Anthropic entry's reads are priced at its 0.1x), and validate and doctor said nothing.
+    # Now both note the entry, genai-prices' cache_read and the line to write; a note, not a problem: validate passes.
+    prices = catalog_copy / "prices.yaml"
+    prices.write_text(
+        '"openai:gpt-5": {input: 1.25, output: 10}\n'
+        '"gemini:gemini-2.5-flash": {input: 0.3, output: 2.5}\n'
+        '"anthropic:claude-sonnet-4-5": {input: 3, output: 15}\n'  # priced at Anthropic's 0.1x: no note
+        '"openai:gpt-4o-mini": {input: 0.15, output: 0.6, cache_read: 0.075}\n'  # gives its rate: no note
+        '"openai:gpt-4.1*": {input: 2, output: 8}\n'  # a glob: no one list price
+        '"google:gemini-1.5-pro": {input: 1.25, output: 5}\n'  # genai-prices lists no cache_read for it
+        + prices.read_text()
+    )
+    assert main(["catalog", "validate", "--catalog", str(catalog_copy)]) == 0
+    out = capsys.readouterr().out
+    notes = [line.removeprefix("note: ") for line in out.splitlines() if line.startswith("note: ")]
+    assert out.startswith(f"{catalog_copy}: ok\n")
+    assert notes == [
+        f"{prices}: openai:gpt-5: no cache_read rate, so its cached input tokens are priced at its input rate 1.25, "
+        "10 times the cache_read 0.125 genai-prices lists for the model; if the vendor bills yours at that, add it: "
+        '"openai:gpt-5": {input: 1.25, output: 10, cache_read: 0.125}',
+        f"{prices}: google:gemini-2.5-flash: no cache_read rate, so its cached input tokens are priced at its input "
+        "rate 0.3, 10 times the cache_read 0.03 genai-prices lists for the model; if the vendor bills yours at that, "
+        'add it: "google:gemini-2.5-flash": {input: 0.3, output: 2.5, cache_read: 0.03}',
+    ]
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog_copy))
+    assert main(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == []
+    assert [n for n in report["notes"] if "cache_read" in n] == notes
+    # how costs are computed is unchanged: the entry's cached tokens are still priced at its input rate
+    from magsag_mcp.types import Usage
+
+    quote = Pricer.from_catalog(catalog_copy, {}).price("openai", "gpt-5", Usage(1_000_000, 0, cached_tokens=1_000_000))
+    assert quote.cost_usd == Decimal("1.25")
