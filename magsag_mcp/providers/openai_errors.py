@@ -5,9 +5,7 @@ Chat Completions and the Responses API, and by the servers that copy them (Azure
 from __future__ import annotations
 
 import json
-import math
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +21,7 @@ from ..errors import (
 from ..transport import HttpResponse
 from .content_filters import inner_error_said
 from .http_errors import body_said, error_for, parse_retry_after
+from .rate_limit_waits import until_unix_time
 
 
 def openai_error(response: HttpResponse, *, provider: str, model: str) -> ProviderError:
@@ -152,13 +151,11 @@ def _with_gateway_wait(metadata: Any, headers: Mapping[str, str]) -> Mapping[str
     if not isinstance(sent, dict) or parse_retry_after(headers) is not None:
         return headers
     named = {str(k).lower(): v for k, v in sent.items()}
-    try:
-        wait = float(named["x-ratelimit-reset"]) / 1000.0 - time.time()
-    except (KeyError, TypeError, ValueError, OverflowError):
+    # (a reset of more digits than a float holds is the longest wait, as a Retry-After of as many is: it was no wait)
+    wait = until_unix_time(named.get("x-ratelimit-reset"), per_second=1000.0)
+    if str(named.get("x-ratelimit-remaining")) != "0" or wait is None:
         return headers
-    if str(named.get("x-ratelimit-remaining")) != "0" or not math.isfinite(wait):
-        return headers
-    return {**headers, "retry-after": f"{max(0.0, wait):.3f}"}
+    return {**headers, "retry-after": f"{wait:.3f}"}
 
 
 #: where a string the API finds too long is the prompt's text (a message's content, the input, the instructions), as

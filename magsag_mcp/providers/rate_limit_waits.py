@@ -231,6 +231,26 @@ def _bounded(seconds: float) -> float:
     return min(max(0.0, seconds), LONGEST_WAIT)
 
 
+def until_unix_time(value: object, *, per_second: float = 1.0, now: float | None = None) -> float | None:
+    """Seconds from now until a unix time given in ``1/per_second`` seconds (1000: OpenRouter's ``X-RateLimit-Reset``
+    in milliseconds), as a string or a JSON number; between 0 and :data:`LONGEST_WAIT`, or None when it is no number.
+
+    A time written in digits too large for a float (``1e400``, 400 nines, an int of 400 digits) is past the bound,
+    read as the bound, as a ``Retry-After`` of as many is (:func:`_seconds`): float() made it infinite (or raised
+    OverflowError), which was read as no wait. ``inf`` and ``nan`` are no time a server writes: no wait."""
+    try:
+        at = float(value) / per_second  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    except OverflowError:  # an int (a JSON number of 400 digits) past a float
+        at = math.inf if value > 0 else -math.inf  # type: ignore[operator]
+    if math.isfinite(at):
+        return _bounded(at - (time.time() if now is None else now))
+    # (a JSON number past a float is read as inf: no string says "inf" there)
+    in_digits = _IN_DIGITS.match(value) is not None if isinstance(value, str) else not isinstance(value, bool)
+    return _bounded(at) if in_digits and not math.isnan(at) else None
+
+
 _CASE_FREE = (CIMultiDict, CIMultiDictProxy)
 
 

@@ -3,18 +3,23 @@ read as a bounded wait, never one a message cannot say (an exception in the call
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.providers.fake import script
 from magsag_mcp.providers.http_errors import error_for
+from magsag_mcp.providers.openai_errors import openai_error
 from magsag_mcp.providers.rate_limit_waits import (
     LONGEST_WAIT,
     parse_duration,
     parse_retry_after,
     rate_limit_reset,
+    until_unix_time,
     wait_in_message,
 )
+from magsag_mcp.transport import HttpResponse
 from tests.test_cascade import plan
 
 from .test_long_waits import _cascade
@@ -53,6 +58,28 @@ def test_a_duration_or_reset_past_a_float_is_bounded_not_infinite():
         "anthropic-ratelimit-requests-reset": "9999-12-31T23:59:59Z",
     }
     assert rate_limit_reset(openai) == LONGEST_WAIT and rate_limit_reset(anthropic) == LONGEST_WAIT
+
+
+def _openrouter_429(reset: object) -> E.ProviderError:
+    limit = {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    said = "Rate limit exceeded: free-models-per-day"
+    body = json.dumps({"error": {"message": said, "code": 429, "metadata": {"headers": limit}}})
+    return openai_error(HttpResponse(429, {}, body.encode()), provider="compat", model="m:free")
+
+
+@pytest.mark.parametrize("reset", ["1e400", HUGE, int(HUGE)])
+def test_a_gateways_reset_past_a_float_is_the_longest_wait(reset):
+    # OpenRouter's X-RateLimit-Reset (unix ms) in its error's metadata, of more digits than a float holds, was read
+    # as no wait (float() made it inf, or raised OverflowError for JSON's int), where Retry-After: 1e400 is the bound
+    exc = _openrouter_429(reset)
+    assert isinstance(exc, E.QuotaExhaustedError) and exc.retry_after == LONGEST_WAIT
+
+
+def test_a_reset_as_a_unix_time_is_read_as_sent_and_nonsense_as_none():
+    assert until_unix_time("61000", per_second=1000.0, now=1.0) == 60.0 and until_unix_time(5, now=10.0) == 0.0
+    assert until_unix_time("-1e400") == 0.0 and until_unix_time("inf") is None and until_unix_time("nan") is None
+    assert until_unix_time(None) is None and until_unix_time("soon") is None
+    assert _openrouter_429("inf").retry_after is None  # (no wait named: the backoff's guess, as before)
 
 
 def test_ordinary_waits_are_read_as_sent():
