@@ -116,6 +116,10 @@ def test_doctor_takes_a_magsag_variable_the_catalog_reads_for_one_that_is_read(c
         ("MAGSAG_RETRY_BASE_DELAY", "nan", "MAGSAG_RETRY_BASE_DELAY='nan' is not a finite number"),
         ("MAGSAG_RETRY_MAX_DELAY", "inf", "MAGSAG_RETRY_MAX_DELAY='inf' is not a finite number"),
         ("MAGSAG_MAX_RETRIES", "inf", "MAGSAG_MAX_RETRIES='inf' is not a finite number"),
+        # digits past a float (float() made them inf): said "not a finite number", with no word of a limit
+        ("MAGSAG_CALL_DEADLINE", "1e400", "'1e400' is too large: the largest value taken is 1e308; set it to e.g. 300"),
+        ("MAGSAG_MAX_RETRIES", "9" * 400, "MAGSAG_MAX_RETRIES (a value of 400 characters, not shown) is too large"),
+        ("MAGSAG_RETRY_MAX_DELAY", "-1e400", "MAGSAG_RETRY_MAX_DELAY='-1e400' must be >= 0.0"),
         ("MAGSAG_PROVIDER", "opnai", "MAGSAG_PROVIDER='opnai': unknown provider 'opnai'"),
         ("MAGSAG_CATALOG", "/nonexistent/catalog", "MAGSAG_CATALOG points at '/nonexistent/catalog'"),
     ],
