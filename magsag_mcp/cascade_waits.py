@@ -325,7 +325,9 @@ def taken_for_a_quota(exc: BaseException | None) -> str | None:
 
     if not isinstance(exc, QuotaExhaustedError) or exc.quota_by_wait:
         return None  # (waited for within a cap raised to cover it; over it, the cap's fix is said instead)
-    if exc.status != 429 or not exc.reached:  # (not a rate limit; a target left alone: its skip says the wait left)
+    # (not a rate limit, unless a spent credit its server named: a 402, Anthropic's 400 "credit balance is too low";
+    # a target left alone: its skip says the wait left)
+    if (exc.status != 429 and not exc.quota_named) or not exc.reached:
         return None
     wait = exc.retry_after
     if not exc.quota_named and (wait is None or wait <= LONG_WAIT_SECONDS):

@@ -246,8 +246,8 @@ class ProviderError(MagsagError):
     #: a 429 taken for a spent quota by its wait alone (longer than ``LONG_WAIT_SECONDS``; its server named no quota):
     #: a rate limit still to a retry cap raised to cover the wait (see RetryPolicy.honour_long_wait)
     quota_by_wait: bool = False
-    #: a 429 whose server named a spent quota (OpenAI's insufficient_quota, Gemini's QuotaFailure of a day's quota):
-    #: never waited for, whatever its wait, and the call's error says the quota's fix (cascade_waits.taken_for_a_quota)
+    #: a spent quota its server named (OpenAI's insufficient_quota, Gemini's QuotaFailure of a day's quota, a 402's or
+    #: Anthropic's credit): never waited for; the call's error says the quota's fix (cascade_waits.taken_for_a_quota)
     quota_named: bool = False
 
     def __init__(

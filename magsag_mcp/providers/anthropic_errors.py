@@ -17,7 +17,7 @@ from ..errors import (
     QuotaExhaustedError,
     UnsupportedFeatureError,
 )
-from .http_errors import body_said, error_for, parse_retry_after, request_id, with_request_id
+from .http_errors import body_said, error_for, named_quota, parse_retry_after, request_id, with_request_id
 
 __all__ = ["anthropic_error"]
 
@@ -122,4 +122,8 @@ def anthropic_error(
     text = f"{provider}:{model}: HTTP {status}: {message}{fix}" if message else f"{provider}:{model}: HTTP {status}"
     retry_after = parse_retry_after(headers) if cls.retryable else None
     exc = cls(text, provider=provider, model=model, status=status, code=kind, retry_after=retry_after, **extra)
+    if cls is QuotaExhaustedError and not fix:
+        # a spent credit balance: a quota its server named, as OpenAI's insufficient_quota is, and the call's error
+        # says its billing fix (the spend limit's own fix is said above)
+        named_quota(exc)
     return with_request_id(exc, headers)

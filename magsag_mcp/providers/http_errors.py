@@ -393,7 +393,10 @@ def error_for(
     if by_status is not None:
         if by_status.retryable:
             return by_status.of(text, provider, model, status, parse_retry_after(headers), details)
-        return by_status.of(text, provider, model, status, None, details)
+        refused = by_status.of(text, provider, model, status, None, details)
+        # a 402's spent credit is a quota its server named, as a 429's insufficient_quota is: the call's error says
+        # its billing fix (it said the vendor's words alone)
+        return named_quota(refused) if status == 402 else refused
     if status in (400, 422):
         if code_l == "model_not_found" or _MODEL_UNKNOWN.search(message) or _NO_MODEL_LOADED.search(message):
             return ModelNotFoundError.of(text, provider, model, status, None, details)

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from magsag_mcp import errors as E
+from magsag_mcp.providers.anthropic_errors import anthropic_error
 from magsag_mcp.providers.fake import script
 from magsag_mcp.providers.gemini_errors import gemini_error
 from magsag_mcp.providers.http_errors import error_for
@@ -89,3 +90,31 @@ async def test_a_request_over_the_per_minute_limit_is_no_named_quota():
     )
     out = await _fails(error_for(429, too_large, headers={}, code="rate_limit_exceeded", provider="fake", model="a"))
     assert "lower max_tokens or shorten the prompt" in out.message and NAMED not in out.message
+
+
+def _anthropic(status: int, kind: str, said: str) -> E.ProviderError:
+    body = {"type": "error", "error": {"type": kind, "message": said}}
+    return anthropic_error(status, json.dumps(body).encode(), {}, provider="fake", model="a")
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        # what the Messages API sends for a spent balance (not the spec's billing_error), and the spec's own 402
+        _anthropic(400, "invalid_request_error", "Your credit balance is too low to access the Anthropic API."),
+        _anthropic(402, "billing_error", "Payment required"),
+        error_for(402, "Insufficient credits", headers={}, provider="fake", model="a"),  # (a gateway's: OpenRouter's)
+    ],
+    ids=["anthropic-400", "anthropic-402", "402"],
+)
+async def test_a_spent_credit_balance_names_the_billing_fix_as_insufficient_quota_does(err):
+    # a QuotaExhaustedError of status 400 or 402 said the vendor's words alone, where a 429's insufficient_quota said
+    # the quota's fix: check the plan's billing, or add a fallback another quota serves
+    out = await _fails(err)
+    assert out.message.endswith(f"{NAMED}{FIX}") and "asked to wait" not in out.message
+
+
+async def test_anthropic_s_spend_limit_keeps_its_own_fix_alone():
+    said = "You have reached your specified API usage limits. You will regain access on 2026-12-31 at 00:00 UTC."
+    out = await _fails(_anthropic(400, "invalid_request_error", said))
+    assert out.message.endswith("reached: raise it") and NAMED not in out.message
