@@ -13,9 +13,12 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .errors import ConfigError, ProviderError, QuotaExhaustedError, RateLimitError
 from .settings import DEFAULT_CALL_DEADLINE, call_deadline, env_float, given
+
+_Made = TypeVar("_Made", bound=ProviderError)
 
 
 @dataclass(slots=True, frozen=True)
@@ -56,28 +59,37 @@ class RetryPolicy:
 
         A provider's own subclass of it (its class may hold state or a kind of its own, which no RateLimitError made
         in its place would) is made retryable on the last target left, as before: left as it was, the cascade waited
-        none of it and the call's error said its wait was "longer than the retry cap" that covered it."""
+        none of it and the call's error said its wait was "longer than the retry cap" that covered it. A copy of it is,
+        of its own class, the original its cause and left as it was: changed in place, one error object raised twice
+        (a plugin's cached refusal, a test's script) was a retryable one the second time, before any cap covered it."""
         if not exc.quota_by_wait or self.too_long(exc.retry_after):
             return exc
         if type(exc) is QuotaExhaustedError:
             # (a class with no state of its own: kind, retryable and last-target-only are its class's alone)
             return _as_rate_limit(exc)
-        if not exc.retryable:
-            exc.retryable = True  # type: ignore[misc]  # (this one error's, over its class's)
-            exc.retried_only_on_last_target = True  # type: ignore[misc]
-        return exc
+        if exc.retryable:
+            return exc
+        retried = _made_as(type(exc), exc)
+        retried.retryable = True  # type: ignore[misc]  # (this one error's, over its class's)
+        retried.retried_only_on_last_target = True  # type: ignore[misc]
+        return retried
 
 
 def _as_rate_limit(exc: QuotaExhaustedError) -> RateLimitError:
     """A :class:`RateLimitError` with ``exc``'s fields (its message, details, provider, status, wait, what it cost),
     its traceback, and ``exc`` as its cause; ``exc`` is left as it was."""
-    limit = RateLimitError.__new__(RateLimitError)
-    Exception.__init__(limit, *exc.args)
-    limit.__dict__.update(exc.__dict__)
-    limit.details = dict(exc.details)  # (its own: a detail added to one is not the other's)
-    limit.attempts = list(exc.attempts)
-    limit.__cause__, limit.__traceback__ = exc, exc.__traceback__
-    return limit
+    return _made_as(RateLimitError, exc)
+
+
+def _made_as(cls: type[_Made], exc: ProviderError) -> _Made:
+    """A ``cls`` with ``exc``'s fields, its traceback, and ``exc`` as its cause; ``exc`` is left as it was."""
+    made = cls.__new__(cls)
+    Exception.__init__(made, *exc.args)
+    made.__dict__.update(exc.__dict__)
+    made.details = dict(exc.details)  # (its own: a detail added to one is not the other's)
+    made.attempts = list(exc.attempts)
+    made.__cause__, made.__traceback__ = exc, exc.__traceback__
+    return made
 
 
 def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:

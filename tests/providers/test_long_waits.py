@@ -176,6 +176,29 @@ async def test_a_long_wait_of_a_provider_s_own_quota_class_the_cap_covers_is_wai
     assert [a.outcome for a in out.attempts] == ["error", "ok"]
 
 
+async def test_a_long_wait_of_a_provider_s_own_quota_class_leaves_the_error_it_was_as_it_was():
+    # its retryable fields were set on it in place: one error object raised again (here, by a script) was a retryable
+    # one from then on, to a cascade whose cap did not cover its wait as to one whose cap did
+    quota = long_wait(_ProvidersOwnQuota("fake:a: HTTP 429: slow down", status=429, retry_after=90.0))
+    script("a", quota, quota, quota)
+    cascade, clock = _cascade(max_delay=120.0, deadline=1000.0)
+    with pytest.raises(_ProvidersOwnQuota) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert not quota.retryable and not quota.retried_only_on_last_target and "retryable" not in vars(quota)
+    assert quota.quota_by_wait and quota.retry_after == 90.0 and quota.message == "fake:a: HTTP 429: slow down"
+    made = info.value.last_error
+    assert type(made) is _ProvidersOwnQuota and made is not quota and made.__cause__ is quota
+    assert made.retryable and made.retried_only_on_last_target and made.details == quota.details
+    assert made.details is not quota.details and len(clock.sleeps) == 2
+    # the same object, to a cascade whose cap does not cover its wait: not retried, as a quota
+    script("a", quota)
+    cascade, clock = _cascade(max_delay=20.0)
+    with pytest.raises(_ProvidersOwnQuota) as again:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r2", agent=None)
+    assert again.value.last_error is quota and clock.sleeps == []
+    assert "longer than the retry cap of 20s" in str(again.value)
+
+
 async def test_a_long_wait_of_a_provider_s_own_quota_class_over_the_cap_still_names_the_cap():
     script("a", long_wait(_ProvidersOwnQuota("fake:a: HTTP 429: slow down", status=429, retry_after=90.0)))
     cascade, clock = _cascade(max_delay=20.0)
