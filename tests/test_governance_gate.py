@@ -91,3 +91,23 @@ def test_a_summary_without_providers_is_checked_against_whole_model_names_not_a_
     models = ("70b", "llama3.1:70b", "gpt-4o", "claude-3-haiku-20240307")
     summary = {"model_stats": {m: {"calls": 1, "errors": 0, "cost_usd": 0.1} for m in models}}
     assert check_summary(summary, policies) == ["prod: model '70b' is not in allowed_models (1 call)"]
+
+
+def test_a_summary_without_providers_reads_a_gemini_resource_name_as_the_model_it_names():
+    # A call to models/gemini-1.5-pro is a call to Google's gemini-1.5-pro (infer_provider, bare_model), and a policy
+    # admits it by either name; a summary that names no providers checked the row as the text it is, so the gate
+    # failed 'models/gemini-1.5-pro' against gemini-1.5-* and google:gemini-1.5-*, which admit that call.
+    from magsag_mcp.governance import Policy, PolicySet
+    from magsag_mcp.governance.gate import check_summary
+
+    summary = {"model_stats": {"models/gemini-1.5-pro": {"calls": 1, "errors": 0, "cost_usd": 0.1}}}
+    for allowed in (["gemini-1.5-*"], ["google:gemini-1.5-*"], ["google:gemini-1.5-pro"], ["*:gemini-1.5-pro"]):
+        assert check_summary(summary, PolicySet([Policy(name="prod", allowed_models=allowed)])) == [], allowed
+    # and the other way: a pattern written with models/ admits the bare name a summary records
+    bare = {"model_stats": {"gemini-1.5-pro": {"calls": 1, "errors": 0, "cost_usd": 0.1}}}
+    assert check_summary(bare, PolicySet([Policy(name="prod", allowed_models=["models/gemini-1.5-*"])])) == []
+    # another model, or one pinned to another provider, still fails
+    for allowed in (["gemini-2.0-*"], ["openai:gemini-1.5-*"]):
+        assert check_summary(summary, PolicySet([Policy(name="prod", allowed_models=allowed)])) == [
+            "prod: model 'models/gemini-1.5-pro' is not in allowed_models (1 call)"
+        ], allowed

@@ -94,7 +94,14 @@ def model_matches(patterns: list[str], model: str) -> bool:
     """For summaries, which know only model names (not who served them): a pattern that pins a provider
     (``openai:gpt-4o``) or globs one (``*:gpt-4o``) by the model it names, any other as the whole name it is. A
     tagged name's colon is its own (``llama3.1:70b``, an Ollama model's): the tag after it, ``70b``, is no model it
-    allows, as :func:`matches` reads it; cut at its colon, it passed a summary's model named ``70b``."""
+    allows, as :func:`matches` reads it; cut at its colon, it passed a summary's model named ``70b``. A Google model
+    (``gemini-1.5-pro``, or by its resource name ``models/gemini-1.5-pro``, both Google's as a call infers them) is
+    matched by either name, as a call to it is: ``models/gemini-1.5-pro`` failed ``gemini-1.5-*`` and
+    ``google:gemini-1.5-*``, which admit that call."""
+    try:
+        google = infer_provider(model) == "google"
+    except ConfigError:
+        google = False
     for p in patterns:
         provider, name = _pinned(p)
         if provider is None:
@@ -102,6 +109,11 @@ def model_matches(patterns: list[str], model: str) -> bool:
             name = rest if sep and GLOB.search(head) else p
         if name == model or fnmatch.fnmatchcase(model, name):
             return True
+        if google and provider in (None, "google"):
+            # read as :func:`matches` reads a call to Google: either name of the model, against either name of the
+            # pattern's model (Gemini's docs and ListModels write models/...)
+            if _named(model, bare_model("google", model), bare_model("google", name)):
+                return True
     return False
 
 
