@@ -104,7 +104,11 @@ class RouteExplanation:
             "needs": sorted(plan.request.needs()),
             "targets": targets,
             # what the call will say went unread (a payload's "modelConfig"): the plan shown is the one without it
-            "warnings": [*plan.warnings, *(self._refusal_ending(plan) or _none_sendable(targets))],
+            "warnings": [
+                *plan.warnings,
+                *self._fallbacks_skipped(plan),
+                *(self._refusal_ending(plan) or _none_sendable(targets)),
+            ],
         }
 
     def route(self, skill_id: str) -> dict[str, Any]:
@@ -267,6 +271,36 @@ class RouteExplanation:
             reason = f"{reason}{self.governance.nearly_allowed(policy, cand.target.model)}"
         entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
         return entry
+
+    def _fallbacks_skipped(self, plan: Plan) -> list[str]:
+        """Each of the call's own ``fallbacks`` a policy forbids, which the call skips for the next target (a cascade
+        the caller wrote out: see :func:`~.governance.refusal_ends_call`), up to a refusal that ends the call first
+        (:meth:`_refusal_ending` says that one). Its target was marked not allowed and nothing more: a reader took
+        it for the end of the call, which it no longer is, or did not see that it will be passed over."""
+        policies = self.governance.policies
+        skipped = []
+        for position, cand in enumerate(plan.candidates):
+            ok, policy, reason, rule = policies.allowed(cand.target, plan.data_classes)
+            if ok:
+                continue
+            by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
+            if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
+                break
+            if not cand.fallback:
+                continue
+            if rule == "allowed_models":
+                reason = f"{reason}{self.governance.nearly_allowed(policy, cand.target.model)}"
+            then = (
+                "skips it for the next target"
+                if position + 1 < len(plan.candidates)
+                else "skips it and fails, no target being left after it"
+            )
+            skipped.append(
+                f"{cand.target.label}, one of the call's fallbacks, is not tried: policy {policy!r} forbids it "
+                f"({reason}): a call that reaches it {then} (recorded as policy_denied, named in its warnings); "
+                "to have it tried, list a model the policy allows"
+            )
+        return skipped
 
     def _refusal_ending(self, plan: Plan) -> list[str]:
         """Where a policy's refusal would fail the call (:func:`~.governance.refusal_ends_call`, as the cascade

@@ -156,3 +156,37 @@ async def test_explain_refuses_an_agent_name_invoke_would_refuse(catalog_copy, t
                 await svc.invoke_skill("skill.analysis", {"data": "x"}, agent=bad)  # type: ignore[arg-type]
     finally:
         await svc.aclose()
+
+
+async def test_explain_says_a_forbidden_fallback_of_the_calls_is_skipped_for_the_next(catalog_copy, tmp_path, upstream):
+    # Since a call skips one of its own fallbacks that a policy forbids (it failed the call before), explain marked
+    # that target not allowed and said nothing more: a reader could not tell it from a refusal that ends the call.
+    upstream.plan("gpt-4o", 500, 500, 500, 500)
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    mc = {"model": "gpt-4o", "fallbacks": ["gpt-3.5-turbo", "gpt-4o-mini"]}
+    plan = svc.explain("skill.analysis", {"data": "x", "model_config": mc})
+    last = svc.explain("skill.analysis", {"data": "x", "model_config": {**mc, "fallbacks": ["gpt-3.5-turbo"]}})
+    first = svc.explain("skill.analysis", {"data": "x", "model_config": {**mc, "model": "gpt-3.5-turbo"}})
+    result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    await svc.aclose()
+    said = (
+        "openai:gpt-3.5-turbo, one of the call's fallbacks, is not tried: policy 'production_models' forbids it "
+        "(openai:gpt-3.5-turbo is not in production_models.allowed_models): a call that reaches it "
+    )
+    skips = [w for w in plan["warnings"] if "one of the call's fallbacks" in w]
+    assert skips == [
+        f"{said}skips it for the next target (recorded as policy_denied, named in its warnings); to have it tried, "
+        "list a model the policy allows"
+    ]
+    assert not [w for w in plan["warnings"] if w.startswith("the call fails")]
+    # as the call does: skipped, and answered by the next
+    assert any(w.startswith("skipped openai:gpt-3.5-turbo: ") for w in result.warnings)
+    assert result.result.model == "gpt-4o-mini"
+    # the last target: nothing left to skip it for
+    assert [w for w in last["warnings"] if "one of the call's fallbacks" in w] == [
+        f"{said}skips it and fails, no target being left after it (recorded as policy_denied, named in its "
+        "warnings); to have it tried, list a model the policy allows"
+    ]
+    # the model the call names first is refused outright, which the end of the call says, not this
+    assert not [w for w in first["warnings"] if "one of the call's fallbacks" in w]
+    assert any(w.startswith("the call fails with policy_denied at openai:gpt-3.5-turbo") for w in first["warnings"])
