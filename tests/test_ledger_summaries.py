@@ -82,9 +82,19 @@ async def test_a_gemini_model_named_by_its_resource_name_is_summarized_as_the_mo
         for named in ("gemini-1.5-pro", "google:gemini-1.5-pro"):
             narrowed = await svc.summarize(UsageFilters(model=named))
             assert narrowed["totals"]["calls"] == 3, named
-        # the resource name as a filter names what no call recorded now, and is told the model it is
-        narrowed = await svc.summarize_noted(UsageFilters(model="models/gemini-1.5-pro"))
-        assert narrowed["totals"]["calls"] == 0 and "(did you mean 'gemini-1.5-pro'?)" in narrowed["notes"][0]
+        # the resource name as a filter is read as the recorder reads it (it selected nothing, told the model it is)
+        for filters in (
+            UsageFilters(model="models/gemini-1.5-pro"),
+            UsageFilters(model="google:models/gemini-1.5-pro"),
+            UsageFilters(model="models/gemini-1.5-pro", provider="gemini"),
+        ):
+            narrowed = await svc.summarize_noted(filters)
+            assert narrowed["totals"]["calls"] == 3 and narrowed["notes"] == [], filters
+            page = await svc.query_runs(filters)
+            assert len(page) == 3, filters
+        # another provider's models/... is recorded as written: its filter is kept so
+        assert UsageFilters(model="models/gemini-1.5-pro", provider="compat").model == "models/gemini-1.5-pro"
+        assert UsageFilters(model="models/other").model == "models/other"  # no provider can be told: as written
     finally:
         await svc.aclose()
 

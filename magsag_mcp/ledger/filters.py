@@ -205,6 +205,24 @@ def parse_duration_seconds(value: str) -> float:
     return _seconds(m, value)
 
 
+def _recorded_model(model: str, provider: str | None) -> str:
+    """A model filter as the ledger records the model: Gemini's resource name (``models/gemini-1.5-pro``, as Google's
+    docs write it) is recorded as the model it names since 0dc9d6e (rates.bare_model), so the filter written that way
+    selected nothing while the calls were there. Read so where the call would be Google's: the provider filter is
+    google, or none is given and the name is Google's as a call infers it (another provider's ``models/...``,
+    kept as written, is selected with its provider filter)."""
+    from ..errors import ConfigError
+    from ..rates import bare_model
+    from ..targets import infer_provider
+
+    if provider is None:
+        try:
+            provider = infer_provider(model)
+        except ConfigError:
+            return model
+    return bare_model(provider, model)
+
+
 class UsageFilters(BaseModel):
     """Filters shared by summarize, query and the MCP tools. Unknown filters are errors."""
 
@@ -292,6 +310,8 @@ class UsageFilters(BaseModel):
                     f"{names.get('provider', 'the provider filter')} is {self.provider!r}; drop one of them"
                 )
             self.provider, self.model = prefixed
+        if self.model is not None and self.provider in (None, "google"):
+            self.model = _recorded_model(self.model, self.provider)
         return self
 
     @model_validator(mode="after")
