@@ -125,3 +125,20 @@ async def test_a_refusal_says_what_is_left_when_the_day_ends_and_which_threshold
     assert call.value.message.endswith(
         "lower max_tokens or choose a cheaper model, or raise max_cost_per_call_usd on policy 'cap'"
     ), call.value.message
+
+
+async def test_a_scope_quotes_a_name_only_where_its_ends_are_spaces(tmp_path: Path):
+    # check_budget looks up names as an older ledger may hold them, spaces at the ends too: its scope read
+    # "agent  alice today (UTC)", the space lost in the text and no sign it was part of the name. Quoted where it is
+    # so; a plain name reads as before.
+    policies = limits(max_cost_per_agent_daily_usd="1", max_cost_per_run_usd="1")
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(policies, ledger, FixedPricer("0.3"))
+        scopes = {}
+        for agent, run_id in ((" alice", "r1 "), ("alice", "r1")):
+            status = await gov.check_budget(agent=agent, run_id=run_id)
+            scopes[agent] = sorted(lim["scope"] for lim in status["limits"])
+    assert scopes == {
+        " alice": ["agent ' alice' today (UTC)", "run 'r1 '"],
+        "alice": ["agent alice today (UTC)", "run r1"],
+    }

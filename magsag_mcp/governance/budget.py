@@ -82,11 +82,20 @@ def reserved_worst_case(pricer: Any, target: Target, input_tokens: int, output_t
 def describe_scope(limit: Limit, run_id: str | None, agent: str | None, child_run_id: str | None = None) -> str:
     if limit.kind == "run":
         if child_run_id and child_run_id != run_id:
-            return f"run {run_id} (with its delegated runs, {child_run_id} among them)"
-        return f"run {run_id}"
+            return f"run {_name(run_id)} (with its delegated runs, {_name(child_run_id)} among them)"
+        return f"run {_name(run_id)}"
     if limit.kind == "day":
         return f"all calls today ({limit.zone})"
-    return f"agent {agent} today ({limit.zone})"
+    return f"agent {_name(agent)} today ({limit.zone})"
+
+
+def _name(value: str | None) -> str:
+    """A run id or an agent as a scope names it: as it is, or quoted (its repr) where it is empty or has spaces at its
+    ends, which read as none (check_budget looks up such names an older ledger may hold): "for agent  alice today"
+    showed neither the space nor that it was one, and a refusal of agent '' read "agent  today"."""
+    if value is None:
+        return str(value)  # (as before: no scope of a limit that applies lacks its name)
+    return repr(value) if not value or value != value.strip() else value
 
 
 class Reservation:
