@@ -230,13 +230,22 @@ async def test_a_call_refused_as_placed_elsewhere_after_a_skip_records_nothing(
     )
     service = await _open(catalog_copy, tmp_path, upstream)
     other = await _open(catalog_copy, tmp_path, upstream) if processes == 2 else service
-    b_reserved, b_may_send = asyncio.Event(), asyncio.Event()
+    a_read, b_reserved, b_may_send = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    a_found: list[str] = []
     read = Service._top_run
 
-    async def read_then_wait_for_b(self: Service, run_id: str, parent_run_id: str) -> str:
-        top = await read(self, run_id, parent_run_id)
-        if parent_run_id == "p1":
-            await b_reserved.wait()
+    async def a_reads_then_b_reserves(self: Service, run_id: str, parent_run_id: str) -> str:
+        # B reads only once A's read is done: two services read on two reader threads, and A's (started first) could
+        # run after B had read, reserved and placed x under p2, when A's read refused the call itself, before the skip
+        if parent_run_id == "p2":
+            await a_read.wait()
+            return await read(self, run_id, parent_run_id)
+        try:
+            top = await read(self, run_id, parent_run_id)
+        finally:
+            a_read.set()  # (B is not left waiting for a read that failed)
+        a_found.append(top)
+        await b_reserved.wait()
         return top
 
     async def b_progress(event: str, data: dict) -> None:
@@ -244,7 +253,7 @@ async def test_a_call_refused_as_placed_elsewhere_after_a_skip_records_nothing(
             b_reserved.set()
             await b_may_send.wait()
 
-    monkeypatch.setattr(Service, "_top_run", read_then_wait_for_b)
+    monkeypatch.setattr(Service, "_top_run", a_reads_then_b_reserves)
     dear_first = {
         "data": "d" * 40,
         "model_config": {"model": "compat:dear", "fallbacks": ["compat:metered"], "max_tokens": 100},
@@ -262,6 +271,7 @@ async def test_a_call_refused_as_placed_elsewhere_after_a_skip_records_nothing(
         await service.aclose()
         if other is not service:
             await other.aclose()
+    assert a_found == ["p1"]  # A read x unplaced, before B placed it
     assert refused.value.placed_elsewhere
     assert "not as delegated from run 'p1'" in refused.value.message
     assert upstream.calls["dear"] == 0 and upstream.calls["metered"] == 1  # A sent nothing
