@@ -1,0 +1,140 @@
+"""A token in a target's base URL path (shaped like no known key) never reaches a target's output,
+a not found answer's URL or a message naming the model, and the segment naming the model is still shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp.types import Target
+
+pytestmark = pytest.mark.anyio
+
+
+#: a gateway's token in the path, shaped like no known key (redact() alone leaves it)
+PATH_TOKEN = "gw7Qx2secretTOKEN9876"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "shown"),
+    [
+        (f"https://gw.example/v1/{PATH_TOKEN}/openai", "https://gw.example/v1/[REDACTED]/openai"),
+        (f"https://gw.example/%{ord(PATH_TOKEN[0]):X}{PATH_TOKEN[1:]}/v1", "https://gw.example/[REDACTED]/v1"),
+        (  # an account's id, as Cloudflare's AI Gateway takes it
+            "https://gateway.ai.cloudflare.com/v1/0123456789abcdef0123456789abcdef/my-gw/openai",
+            "https://gateway.ai.cloudflare.com/v1/[REDACTED]/my-gw/openai",
+        ),
+        # words and API names stay, so that the trace still says where the call went
+        ("https://apim.corp/my-team-gateway/openai/v1", "https://apim.corp/my-team-gateway/openai/v1"),
+        ("https://generativelanguage.googleapis.com/v1beta", "https://generativelanguage.googleapis.com/v1beta"),
+    ],
+)
+def test_a_token_in_a_targets_url_path_never_reaches_its_output(base_url: str, shown: str):
+    # Before: the path was shown as it is, and a token that redact() does not know the shape of went to
+    # every trace, explain_route and ledger record that named the target.
+    assert Target("compat", "gw-model", base_url).to_dict()["base_url"] == shown
+
+
+def test_an_azure_target_uri_shows_its_deployment():
+    uri = "https://res.openai.azure.com/openai/deployments/gpt-4o-mini-2024-07-18/chat/completions"
+    assert Target("azure", "gpt-4o-mini-2024-07-18", uri).to_dict()["base_url"] == uri
+
+
+async def test_a_not_found_answer_does_not_show_a_token_in_the_base_urls_path(transport):
+    # The 404 message names the URL asked (check the model, check the base URL): its path held the token.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from magsag_mcp.errors import MagsagError
+    from magsag_mcp.providers.openai import CompatProvider
+    from magsag_mcp.types import LLMRequest, Message
+
+    async def not_found(request: web.Request) -> web.Response:
+        return web.json_response({"error": "no route"}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        target = Target("compat", "gw-model", str(server.make_url(f"/{PATH_TOKEN}/v1")))
+        request = LLMRequest(messages=[Message("user", "hi")])
+        with pytest.raises(MagsagError) as caught:
+            await CompatProvider({}, transport).complete(request, target)
+    finally:
+        await server.close()
+    assert "/[REDACTED]/v1/chat/completions" in caught.value.message and PATH_TOKEN not in str(caught.value.to_dict())
+
+
+async def test_a_not_found_answer_still_names_the_model_in_the_url_it_shows(transport):
+    # A model or deployment name is often 16+ characters mixing digits and letters: the 404's message, whose
+    # point is "check the model name", shows it (only the token in the base URL's path is hidden).
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from magsag_mcp.errors import ModelNotFoundError
+    from magsag_mcp.providers.gemini import GeminiProvider
+    from magsag_mcp.types import LLMRequest, Message
+
+    app = web.Application()  # nothing at any path: aiohttp's plain 404
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        target = Target("google", "gemini-2.0-flash-001", str(server.make_url(f"/{PATH_TOKEN}")))
+        request = LLMRequest(messages=[Message("user", "hi")])
+        with pytest.raises(ModelNotFoundError) as caught:
+            await GeminiProvider({"GEMINI_API_KEY": "gm-test-key-0123456789"}, transport).complete(request, target)
+    finally:
+        await server.close()
+    message = caught.value.message
+    assert "/[REDACTED]/v1beta/models/gemini-2.0-flash-001:generateContent was not found" in message, message
+    assert PATH_TOKEN not in message
+
+
+@pytest.mark.parametrize("model", ["e", "T", "7", "secret", "o3"])
+async def test_a_model_named_by_the_caller_does_not_unmask_a_token_in_the_base_urls_path(transport, model: str):
+    # A segment holding the model was kept (an Azure deployment, Gemini's models/NAME:generateContent): held
+    # anywhere in it, so a caller naming model "e" (or a real model such as "o3" a token happens to contain) had
+    # the operator's gateway token shown whole in the 404's message and in the target's base_url.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from magsag_mcp.errors import MagsagError
+    from magsag_mcp.providers.openai import CompatProvider
+    from magsag_mcp.types import LLMRequest, Message
+
+    token = PATH_TOKEN.replace("secret", "secret-o3-")
+    assert Target("compat", model, f"https://gw.example/v1/{token}/openai").to_dict()["base_url"] == (
+        "https://gw.example/v1/[REDACTED]/openai"
+    )
+
+    async def not_found(request: web.Request) -> web.Response:
+        return web.json_response({"error": {"message": "model not found", "code": "model_not_found"}}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        env = {"MAGSAG_COMPAT_BASE_URL": str(server.make_url(f"/{token}/v1"))}
+        with pytest.raises(MagsagError) as caught:
+            await CompatProvider(env, transport).complete(
+                LLMRequest(messages=[Message("user", "hi")]), Target("compat", model)
+            )
+    finally:
+        await server.close()
+    assert "/[REDACTED]/v1/chat/completions" in caught.value.message, caught.value.message
+    assert token not in str(caught.value.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("model", "segment"),
+    [
+        ("gemini-2.0-flash-001", "gemini-2.0-flash-001:generateContent"),
+        ("models/gemini-2.0-flash-001", "gemini-2.0-flash-001:generateContent"),
+        ("my-deployment/2024-07-18", "my-deployment%2F2024-07-18"),
+    ],
+)
+def test_the_segment_naming_the_model_is_still_shown(model: str, segment: str):
+    from magsag_mcp.types import masked_path
+
+    assert masked_path(f"/{PATH_TOKEN}/v1beta/models/{segment}", model) == f"/[REDACTED]/v1beta/models/{segment}"
