@@ -46,7 +46,7 @@ async def transport() -> AsyncIterator[Transport]:
 @pytest.fixture
 async def client(tmp_path: Path):
     """An MCP client (the SDK's, in memory) of a server on the shipped catalog, every call answered by the
-    fake provider, its ledger in ``tmp_path``. test_mcp_tools defines its own, with quick retries."""
+    fake provider, its ledger in ``tmp_path``. The test_mcp_tools modules define their own, with quick retries."""
     from mcp.client import Client
 
     from magsag_mcp.mcp_server import build_server
