@@ -42,8 +42,6 @@ _QUOTE = r"(?:\\{0,3}[\"']|%2[27])?"
 _SPACE = r"(?:\s|%20)"
 _EQUALS = r"(?:=|%3[Dd]|\\{1,3}u003[Dd])"
 _LABEL_SEPARATOR = _QUOTE + _SPACE + r"*(?:[:=]|%3[AaDd]|\\{1,3}u003[Dd])" + _SPACE + "*" + _QUOTE
-#: (the scheme's space may be missing: a gateway echoing the header without it, ``Authorization: Basicd2hv...``)
-_AUTHORIZATION = "authorization" + _LABEL_SEPARATOR + "(?:basic|bearer|token)" + _SPACE + "*"
 #: (an ``=`` glued to "bearer" ends the token: ``Bearer <token>bearer=<word>``, headers echoed joined, took the second
 #: scheme and the word after it for the rest of a base64 token, where ``bearer:`` and ``bearer%3D`` ended it)
 _BEARER_VALUE = r"(?:[A-Za-z0-9._~+/\-]|(?<!(?i:bearer))=){8,}"
@@ -72,6 +70,12 @@ _TOKEN_AHEAD = r"(?=[A-Za-z._~+/=\-]{0,31}(?:[0-9~+/]|[.=][A-Za-z0-9]))(?!" + _A
 _BEARER_SEPARATOR = r"(?:(?:\s+|" + _BEARER_SPACED + ")" + _TOKEN_AHEAD + r"|(?=[A-Za-z0-9])" + _TOKEN_AHEAD + ")"
 #: the scheme and what follows it that :func:`_redacted` keeps, found in the match again: a group in the pattern for it
 #: cost some 5,000 instructions more for each 200-character text the pattern searched (counted), matching or not
+#: (the scheme's space may be missing: a gateway echoing the header without it, ``Authorization: Basicd2hv...``).
+#: After ``Bearer`` a token is told from a word by the same rule as with no label (:data:`_BEARER_SEPARATOR`, its case
+#: kept: ``(?-i:...)``): any 8 characters were a token, and "Authorization: Bearer expected" lost its word
+_AUTHORIZATION = (
+    "authorization" + _LABEL_SEPARATOR + "(?:(?:basic|token)" + _SPACE + "*|bearer(?-i:" + _BEARER_SEPARATOR + "))"
+)
 _BEARER_KEPT = re.compile("(?i:bearer)(?:" + _BEARER_SPACED + ")?")
 _LABELLED_VALUE = r"[A-Za-z0-9._~+/=%\-]{8,}"
 _JWT_SIGNATURE = r"[A-Za-z0-9_\-]{8,}"

@@ -1,0 +1,48 @@
+"""What follows a label's ``Bearer`` (``Authorization: Bearer <word>``) told from a token by the rule ``Bearer`` has
+with no label before it; a CamelCase name called as code (``BearerAuthV2Handler.handle()``) kept; and a known key
+whose escape a line break cuts removed whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp.redaction import holds_secret, redact
+
+#: a credential no key pattern knows the shape of (Azure's 32 hex digits), found only after its scheme or label
+VALUE = "0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Authorization: Bearer expected",
+        '"Authorization": "Bearer authentication failed"',
+        "authorization=Bearer undefined (see the docs)",
+        "Authorization: BearerAuthResponse",
+        "Authorization: Bearer TokenCredentialPolicy2 requires TLS",
+        "Authorization%3A%20Bearer%20required",
+    ],
+)
+def test_a_word_after_an_authorization_labels_bearer_is_kept(text: str):
+    # the label took any 8 characters after "Bearer " for a token ("Authorization: Bearer [REDACTED]"), where
+    # "Bearer expected" with no label before it kept its word
+    assert redact(text) == text
+    assert not holds_secret(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (f"Authorization: Bearer {VALUE} refused", "Authorization: Bearer [REDACTED] refused"),
+        (f'"authorization": "bearer {VALUE}"', '"authorization": "bearer [REDACTED]"'),
+        ("Authorization: Bearer:gw7Qx2Lm9Tk4 refused", "Authorization: Bearer:[REDACTED] refused"),
+        ("Authorization: Bearer%20abcdefgh1 refused", "Authorization: Bearer%20[REDACTED] refused"),
+        ("Authorization: Bearer abcdEFGH/ijklMNOP+qr refused", "Authorization: Bearer [REDACTED] refused"),
+        ("AUTHORIZATION: BEARER DEADBEEF12345678 refused", "AUTHORIZATION: BEARER [REDACTED] refused"),
+        ("Authorization: Basic d2hvOmFtaQ== refused", "Authorization: Basic [REDACTED] refused"),
+        ("Authorization: Token abcdefghij refused", "Authorization: Token [REDACTED] refused"),
+    ],
+)
+def test_a_token_after_an_authorization_label_is_still_removed(text: str, said: str):
+    assert redact(text) == said
+    assert holds_secret(text)
