@@ -65,7 +65,15 @@ _BEARER_SPACED = r"\s*(?:[:=]|%3[AaDd])" + _SPACE + "*|(?:%20)+"
 #: ``OAuth2Client`` has, a digit with a lower case letter after it, a ``_``). Looked at over 32 characters at most, as
 #: the digit is: a longer look, from each "Bearer" of ``BearerBearerBearer...``, read the rest of the run each time
 _CAMEL = r"(?:[A-Z](?=[a-z0-9])|[a-z]|[0-9](?![a-z]))"
-_A_NAME = r"[A-Z](?=[A-Za-z0-9]{0,31}[a-z])(?:" + _CAMEL + "{31}|" + _CAMEL + r"{0,30}(?![A-Za-z0-9._~+/=\-]))"
+#: A ``.`` with a method's name and a ``(`` after it ends a name too: code calling a method of the class
+#: (``BearerAuthV2Handler.handle()``, which lost the name to ``Bearer[REDACTED]()``). The method's name is written as
+#: one is, in snake_case or camelCase (a lower case start, a capital or a digit only before a lower case letter or at a
+#: word's end: ``get_token``, ``refreshToken2``): any identifier took a token68 glued to a ``(``
+#: (``FFt.fjiyBoaBSaZz7Njd...(``, its start a name to its first ``.``, the rest of it read as a method's). Looked at
+#: over 64 characters at most: each "Bearer" then reads a bounded stretch, not the rest of a run
+_METHOD = r"\.[a-z_](?:[a-z_]|[A-Z](?=[a-z_])|[0-9](?![a-z])){0,63}\("
+_END_OF_A_NAME = r"(?:(?![A-Za-z0-9._~+/=\-])|(?=" + _METHOD + "))"
+_A_NAME = r"[A-Z](?=[A-Za-z0-9]{0,31}[a-z])(?:" + _CAMEL + "{31}|" + _CAMEL + "{0,30}" + _END_OF_A_NAME + ")"
 _TOKEN_AHEAD = r"(?=[A-Za-z._~+/=\-]{0,31}(?:[0-9~+/]|[.=][A-Za-z0-9]))(?!" + _A_NAME + ")"
 _BEARER_SEPARATOR = r"(?:(?:\s+|" + _BEARER_SPACED + ")" + _TOKEN_AHEAD + r"|(?=[A-Za-z0-9])" + _TOKEN_AHEAD + ")"
 #: the scheme and what follows it that :func:`_redacted` keeps, found in the match again: a group in the pattern for it

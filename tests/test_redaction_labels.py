@@ -46,3 +46,54 @@ def test_a_word_after_an_authorization_labels_bearer_is_kept(text: str):
 def test_a_token_after_an_authorization_label_is_still_removed(text: str, said: str):
     assert redact(text) == said
     assert holds_secret(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "BearerAuthV2Handler.handle()",
+        "skill.BearerAuthV2Handler.handle(request) failed",
+        "call BearerTokenAuth2.get_token(scope) first",
+        "Bearer AuthV2Handler.refresh_token() raised",
+        "Bearer:OAuth2Client.fetch_token(url)",
+        "BearerTokenAuth2.getAccessToken2(scope)",
+    ],
+)
+def test_a_camelcase_name_calling_a_method_is_kept(text: str):
+    # a "." ended no name (a token68's first "." comes so), and the name went to "[REDACTED]": "Bearer[REDACTED]()"
+    assert redact(text) == text
+    assert not holds_secret(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # a token68's "." with more of it after it, no call
+        ("BearerEB7IrsHp0Nl8RgOn.7hZfSnZfY9ktNM5 refused", "Bearer[REDACTED] refused"),
+        ("BearerEB7IrsHp0Nl8RgOn.hZfSnZfY9ktNM5 refused", "Bearer[REDACTED] refused"),
+        # and one glued to a "(": the rest of it after its "." is written as no method's name is
+        ("BearerFFt.fjiyBoaBSaZz7NjdqRs9uSLEaQ(x)", "Bearer[REDACTED](x)"),
+        ("Bearer FFt.fjiyBoaBSaZz7NjdqRs9uSLEaQ(x)", "[REDACTED](x)"),
+        ("BearerAuthV2Handler.handle refused", "Bearer[REDACTED] refused"),  # (no "(": no call)
+        ("BearerAuthV2Handler.Handle() refused", "Bearer[REDACTED]() refused"),  # (a capital: no method's name)
+        (
+            "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLWJ5dGVz refused",
+            "[REDACTED] refused",
+        ),
+        (
+            "BearereyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLWJ5dGVz(x)",
+            "Bearer[REDACTED](x)",
+        ),
+    ],
+)
+def test_a_token_holding_a_dot_is_still_removed(text: str, said: str):
+    assert redact(text) == said
+    assert holds_secret(text)
+
+
+def test_a_method_name_is_looked_at_over_64_characters_at_most():
+    # each "Bearer" looks a bounded stretch past its name's "." (not the rest of the run): a "(" further on is no call
+    assert redact("BearerAuthV2Handler." + "a" * 64 + "(") == "BearerAuthV2Handler." + "a" * 64 + "("
+    assert redact("BearerAuthV2Handler." + "a" * 65 + "(") == "Bearer[REDACTED]("
+    many = "BearerAuthV2Handler.handle(" * 2_000
+    assert redact(many) == many
