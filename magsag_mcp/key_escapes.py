@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+from collections.abc import Callable
 
 from .key_pieces import piece_table, runs_of, without_spans
 
@@ -24,7 +25,33 @@ _WRITTEN = {
     "plus": ("+", r"\\{1,4}u002b", r"%(?:25)*2b", r"&#x0*2b;", r"&#0*43;", r"&plus;"),
     "equals": ("=", r"\\{1,4}u003d", r"%(?:25)*3d", r"&#x0*3d;", r"&#0*61;", r"&equals;"),
 }
-_ESCAPE = re.compile("(?i:" + "|".join(f"(?P<{name}>{'|'.join(forms[1:])})" for name, forms in _WRITTEN.items()) + ")")
+#: a line break inside an escape (``%2`` at a line's end, ``F`` the next one's start: a page wrapped at a column, or
+#: the break written as JSON writes it, ``\\n``): read as no escape, the key's characters before it (up to 7 of them,
+#: no piece) stayed in the text. One is taken between any two of an escape's parts (:data:`_PART`)
+_BREAK = r"(?:(?:\r?\n|\r)[ \t]{0,15}|\\{1,4}(?:[nr]|u000[ad]))"
+#: an escape's parts: a run of backslashes, a ``(?:25)*`` (a URL encoded again, its ``%25``'s ``2`` and ``5`` parts
+#: too) or a ``0*`` (each taken whole), or one character
+_PART = re.compile(r"\\\\\{\d,\d\}|\(\?:25\)\*|.\*?")
+
+
+def _breakable(form: str) -> str:
+    """``form`` (one of :data:`_WRITTEN`'s) with a line break taken between any two of its parts."""
+    brk = f"(?:{_BREAK})?"
+    parts = _PART.findall(form)
+    return parts[0] + "".join(f"(?:{brk}2{brk}5)*" if part == "(?:25)*" else brk + part for part in parts[1:])
+
+
+def _escapes(form: Callable[[str], str]) -> re.Pattern[str]:
+    """One search for every escape of :data:`_WRITTEN`, each as ``form`` writes it, a group named for its character."""
+    return re.compile(
+        "(?i:" + "|".join(f"(?P<{name}>{'|'.join(map(form, forms[1:]))})" for name, forms in _WRITTEN.items()) + ")"
+    )
+
+
+_ESCAPE = _escapes(str)
+#: (looked for only in a text holding a line break, as :data:`_A_BREAK` finds one: it searches some six times as long)
+_ESCAPE_OVER_BREAKS = _escapes(_breakable)
+_A_BREAK = re.compile(r"[\r\n]|\\[nr]|\\u000[ad]", re.IGNORECASE)
 _CHARACTER = {name: forms[0] for name, forms in _WRITTEN.items()}
 #: (one search, not a look-up for each: the text is redact()'s, up to 64 KB)
 _AN_ESCAPES_START = re.compile(r"[\\%&]")
@@ -85,7 +112,8 @@ def _decoded(text: str) -> tuple[str, list[int], list[int]]:
     escapes: list[int] = []
     longer: list[int] = []
     done = shown = more = 0
-    for found in _ESCAPE.finditer(text):
+    escape = _ESCAPE_OVER_BREAKS if _A_BREAK.search(text) else _ESCAPE
+    for found in escape.finditer(text):
         parts += (text[done : found.start()], _CHARACTER[found.lastgroup or ""])
         shown += found.start() - done
         escapes.append(shown)

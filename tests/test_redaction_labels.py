@@ -4,9 +4,12 @@ whose escape a line break cuts removed whole."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
 
-from magsag_mcp.redaction import holds_secret, redact
+from magsag_mcp import redaction
+from magsag_mcp.redaction import holds_secret, redact, register_secret
 
 #: a credential no key pattern knows the shape of (Azure's 32 hex digits), found only after its scheme or label
 VALUE = "0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c"
@@ -97,3 +100,39 @@ def test_a_method_name_is_looked_at_over_64_characters_at_most():
     assert redact("BearerAuthV2Handler." + "a" * 65 + "(") == "Bearer[REDACTED]("
     many = "BearerAuthV2Handler.handle(" * 2_000
     assert redact(many) == many
+
+
+#: a base64 key, each 4th character one an encoder escapes (runs between two escapes shorter than a piece, 12)
+KEY = "Zx9/Qw3+Er7=Ty1/Ui5+Op2=As6/Df4+Gh8=Jk0/"
+ENCODERS = {
+    "url": {"/": "%2F", "+": "%2B", "=": "%3D"},
+    "url-twice": {"/": "%252F", "+": "%252B", "=": "%253D"},
+    "json-u": {"/": "\\u002f", "+": "\\u002b", "=": "\\u003d"},
+    "html-hex": {"/": "&#x2F;", "+": "&#x2B;", "=": "&#x3D;"},
+    "html-named": {"/": "&sol;", "+": "&plus;", "=": "&equals;"},
+}
+
+
+@pytest.fixture
+def known(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """:func:`register_secret`, the process's keys as they were once the test ends: a key left registered is removed
+    from every later test's texts."""
+    monkeypatch.setattr(redaction, "_KNOWN_SECRETS", set())
+    monkeypatch.setattr(redaction, "_LONGEST_FIRST", ())
+    yield register_secret
+
+
+@pytest.mark.parametrize("brk", ["\n", "\r\n    ", "\\n"])
+@pytest.mark.parametrize("encoder", list(ENCODERS))
+def test_a_known_key_cut_by_a_line_break_inside_an_escape_is_removed_whole(
+    known: Callable[[str], None], encoder: str, brk: str
+):
+    # "%2" at a line's end and "F" at the next one's start: read as no escape, the key's characters before the break
+    # (up to 7, no piece of it) stayed in the text, and the escape's halves with them
+    known(KEY)
+    written = "".join(ENCODERS[encoder].get(c, c) for c in KEY)
+    for at in range(1, len(written)):
+        text = f"key {written[:at]}{brk}{written[at:]} refused"
+        said = redact(text)
+        assert said == "key [REDACTED] refused", (at, said)
+        assert holds_secret(f"run-{written[:at]}{brk}{written[at:]}")
