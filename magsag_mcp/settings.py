@@ -66,6 +66,8 @@ def _in_seconds(unit: re.Match[str]) -> str:
     word = unit[2].lower()
     seconds = float(unit[1]) * _PER_UNIT["ms" if word == "ms" else word[0]]
     return format(seconds, "g") if seconds < 1e15 else unit[1]
+
+
 #: the longest value a refusal quotes: a longer one is said by its length alone (a key pasted into the wrong variable)
 _QUOTED = 24
 

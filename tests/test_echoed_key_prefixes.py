@@ -61,7 +61,6 @@ def _sent_key(request: web.Request) -> str:
     return auth.removeprefix("Bearer ") or request.query.get("key", "")
 
 
-
 @asynccontextmanager
 async def gateway(answer: Any, state: dict[str, Any]) -> AsyncIterator[None]:
     """A loopback gateway answering every path with ``answer``; its base URL put in ``state["url"]``."""
@@ -74,6 +73,7 @@ async def gateway(answer: Any, state: dict[str, Any]) -> AsyncIterator[None]:
         yield
     finally:
         await server.close()
+
 
 def _body(family: str, status: int, said: str) -> dict[str, Any]:
     """An error body as each family shapes it (the specs' error objects)."""

@@ -115,7 +115,6 @@ async def test_an_events_data_is_searched_as_its_values_are_written_not_as_their
         assert await ledger.search(r'said \\"hi', 5) == []  # the escapes are no part of what was logged
 
 
-
 #: an event as a version before 363c1ae stored NaN and the infinities: as json.dumps writes them, bare words
 OLDER_EVENT = '{"score": NaN, "limits": [Infinity, -Infinity, 1.5]}'
 

@@ -330,6 +330,7 @@ def test_an_escaped_key_glued_before_a_jwt_is_removed_as_it_was_without_the_jwt(
     assert redact(f"got {escape}{key}{JWT} back") == f"got {escape}[REDACTED][REDACTED] back"
     assert redact(f"got {escape}{key}-run-{JWT} back") == f"got {escape}[REDACTED][REDACTED] back"
 
+
 def test_a_body_of_jwt_starts_with_no_token_in_it_is_redacted_in_one_pass_over_it():
     # A vendor's (or a gateway's) body is redacted as its error, record and log line are made, up to 64 KB of it a
     # time (excerpt). Tried at every "eyJ", the JWT pattern scanned the rest of a run holding no dot from each: 64 KB
