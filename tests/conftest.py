@@ -117,6 +117,25 @@ async def fake_openai():
 
 
 @pytest.fixture
+async def serve():
+    """A loopback server for a vendor's fake (``tests/providers/fakes.py``, ``fake.app()``): ``await serve(fake)`` is
+    its base URL; every server started is closed after the test. Modules serving other things define their own."""
+    from aiohttp.test_utils import TestServer
+
+    servers: list[TestServer] = []
+
+    async def start(fake) -> str:
+        server = TestServer(fake.app())
+        await server.start_server()
+        servers.append(server)
+        return str(server.make_url("")).rstrip("/")
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
 def ledger_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A ledger at MAGSAG_DB (MAGSAG_CATALOG the repository's) holding three runs: r-priced (alice, an overloaded try
     on openai:gpt-4o, then its answer at $0.0035), r-unpriced (bob, compat:mystery-7b, of no known price) and r-old

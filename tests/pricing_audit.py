@@ -1,42 +1,22 @@
 """What the pricing audits (tests/test_pricing_audit_*.py) share: genai-prices' own rates for a model, read from its
-data; a catalog without the shipped policies; one call through the service with its ledger row and summary; and the
-loopback vendors they are served by."""
+data; a catalog without the shipped policies; one call through the service with its ledger row and summary (the loopback
+vendors are served by tests/conftest.py's ``serve``)."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestServer
 from genai_prices import data_snapshot
 from genai_prices.types import TieredPrices
 
 from magsag_mcp.service import Service
-from tests.providers.fakes import Fake
 
 M = D(1_000_000)
 CATALOG = Path(__file__).resolve().parents[1] / "catalog"
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Fake], Any]]:
-    """A loopback server for a vendor's fake (as tests/providers/conftest.py's): its base URL."""
-    servers: list[TestServer] = []
-
-    async def start(fake: Fake) -> str:
-        server = TestServer(fake.app())
-        await server.start_server()
-        servers.append(server)
-        return str(server.make_url("")).rstrip("/")
-
-    yield start
-    for server in servers:
-        await server.close()
 
 
 def list_rates(provider_id: str, model: str, prompt_tokens: int, context: dict[str, str] | None = None) -> dict:

@@ -12,12 +12,11 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.pricing import validate_prices
 from magsag_mcp.service import Service
-from tests.pricing_audit import M, catalog_without_policies, list_rates, one_call, serve
+from tests.pricing_audit import M, catalog_without_policies, list_rates, one_call
 from tests.providers.fakes import FakeOpenAI
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-test-key-123456"
-__all__ = ["serve"]  # the loopback fixture, used by name
 
 
 async def test_a_model_of_no_known_price_is_null_and_flagged_on_the_result_the_ledger_and_the_summary(tmp_path, serve):

@@ -19,12 +19,11 @@ from decimal import Decimal as D
 
 import pytest
 
-from tests.pricing_audit import M, catalog_without_policies, list_rates, one_call, serve
+from tests.pricing_audit import M, catalog_without_policies, list_rates, one_call
 from tests.providers.fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-test-key-123456"
-__all__ = ["serve"]  # the loopback fixture, used by name
 
 
 def tokens_of(row: dict) -> tuple[int, ...]:
