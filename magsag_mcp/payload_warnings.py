@@ -9,6 +9,7 @@ nothing is amiss. A routing key of the context misspelt is no warning but refuse
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -130,13 +131,13 @@ def one_of_many(meant: str, value: Any = None, *, mcp: bool = False) -> str | No
     caller's, whose names the fix shows (bounded: a refusal quotes no more than a few)."""
     names = [value] if isinstance(value, str) else value[:4] if isinstance(value, list) else []
     names = [v for v in names if isinstance(v, str) and 0 < len(v) <= 100]
+    # MCP's caller writes JSON ("gpt-4o"), Python's a literal ('gpt-4o')
+    quoted = json.dumps if mcp else repr
     if meant == "preferred_model":
         if len(names) == 1:
-            return f"preferred_model names one model: write 'preferred_model': {names[0]!r}"
+            return f"preferred_model names one model: write {quoted('preferred_model')}: {quoted(names[0])}"
         first, rest = (names[0], names[1:]) if names else ("gpt-4o", ["claude-3-5-sonnet-20241022"])
         if mcp:
-            import json
-
             where = "the model_config argument " + json.dumps({"model": first, "fallbacks": rest})
         else:
             where = (
@@ -148,7 +149,7 @@ def one_of_many(meant: str, value: Any = None, *, mcp: bool = False) -> str | No
         )
     if meant == "data_class":
         if len(names) == 1:
-            return f"data_class names one class: write 'data_class': {names[0]!r}"
+            return f"data_class names one class: write {quoted('data_class')}: {quoted(names[0])}"
         return (
             "data_class names one class (the skill's own applies beside it): write 'data_class' with the one whose "
             "models every class of the data allows, or a class a policy's requirements define for such data"

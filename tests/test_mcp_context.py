@@ -97,13 +97,17 @@ async def test_a_context_names_only_what_the_catalog_knows(client: Client):
         ({"context": {"preferred_language": "fr"}}, "'context.preferred_language' (a key of its own: this context"),
         ({"context": {"user_id": "u1"}}, "(preferred_model, tier, data_class); what the skill reads goes in payload)"),
         # several models for the key that takes one: "did you mean 'preferred_model'?" alone, and a list there was
-        # refused next; the ordered preference it meant is a model and its fallbacks
+        # refused next; the ordered preference it meant is a model and its fallbacks, the caller's own (it showed a
+        # placeholder fallback, claude-3-5-sonnet-20241022, whatever was sent)
         (
             {"context": {"preferred_models": ["gpt-4o", "gpt-4o-mini"]}},
             "(did you mean 'preferred_model'? preferred_model names one model, the call's target; for models tried in "
-            'order write the model_config argument {"model": "gpt-4o", "fallbacks": ["claude-3-5-sonnet-20241022"]}',
+            'order write the model_config argument {"model": "gpt-4o", "fallbacks": ["gpt-4o-mini"]}',
         ),
-        ({"context": {"data_classes": ["pii_processing"]}}, "(did you mean 'data_class'? data_class names one class "),
+        (
+            {"context": {"data_classes": ["pii_processing"]}},
+            '(did you mean \'data_class\'? data_class names one class: write "data_class": "pii_processing")',
+        ),
     ],
 )
 async def test_a_context_written_the_python_way_or_beside_it_says_where_it_goes(client: Client, args, said):

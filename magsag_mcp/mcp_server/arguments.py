@@ -87,8 +87,10 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
         home = _home(model, loc[-1]) if model is not None else None
         outer = _model_at(args, loc[:-2]) if len(loc) > 1 else None
         close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-        # what the model says a key it does not take means (a JSON Schema keyword where a schema's wrapper is)
-        own = getattr(model, "unknown_key_hint", lambda _: None)(loc[-1]) if model is not None else None
+        # what the model says a key it does not take means (a JSON Schema keyword where a schema's wrapper is),
+        # from the value given too (preferred_models' list: the fix quotes its names)
+        hook = getattr(model, "unknown_key_hint", None) if model is not None else None
+        own = hook(loc[-1], err.get("input")) if hook is not None else None
         if len(loc) == 1 and loc[0] in skill_fields:
             # the named skill's own field, however near an argument's name it is: summarization's text was told
             # "did you mean 'context'?", and extraction's fields "did you mean 'payload'?". One named as a setting
@@ -116,7 +118,11 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
         value = err.get("input")
         got = "null" if value is None else _JSON_TYPES.get(type(value), "another type")
         said = f"{where}: expected {' or '.join(dict.fromkeys(expected))}, got {got}"  # type: ignore[arg-type]
-        return said + _literal_hint(errs, value) + _shape_hint(args, loc, value, expected)
+        # what the model says such a value there meant (a list of models for preferred_model: a model and its
+        # fallbacks)
+        model = _model_at(args, loc[:-1]) if loc else None
+        own = getattr(model, "value_type_hint", lambda *_: None)(loc[-1], value) if model is not None else None
+        return said + _literal_hint(errs, value) + _shape_hint(args, loc, value, expected) + (f": {own}" if own else "")
     if kind in _RANGE_ERRORS and (span := _range(args, loc)):
         # pydantic's sentence names the one bound missed ("greater than or equal to 1"): a caller that then sent
         # 10000 met the other; both, and what the number counts

@@ -76,7 +76,7 @@ class TargetArg(_In):
     params: dict[str, Any] | None = None
 
     @classmethod
-    def unknown_key_hint(cls, key: str) -> str | None:
+    def unknown_key_hint(cls, key: str, value: Any = None) -> str | None:
         """A vendor's parameter (top_p) goes in params (see :mod:`.arguments`)."""
         from .arguments import vendor_parameter_hint
 
@@ -95,7 +95,7 @@ class JsonSchemaArg(_In):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @staticmethod
-    def unknown_key_hint(key: str) -> str | None:
+    def unknown_key_hint(key: str, value: Any = None) -> str | None:
         """What an unknown key here means (see :mod:`.arguments`): a schema keyword is the schema misplaced."""
         from ..suggest import SCHEMA_KEYWORDS
 
@@ -137,7 +137,7 @@ class ModelConfigArg(_In):
     stream: bool | None = None
 
     @classmethod
-    def unknown_key_hint(cls, key: str) -> str | None:
+    def unknown_key_hint(cls, key: str, value: Any = None) -> str | None:
         """A key of the context goes there, a vendor's parameter (top_p) in params (see :mod:`.arguments`)."""
         if key in ContextArg.model_fields:
             return f'it goes in context: {{"context": {{"{key}": ...}}}}'
@@ -160,7 +160,7 @@ class ContextArg(_In):
     data_class: str | None = Field(None, description="the data's class, e.g. pii_processing: its policy applies too")
 
     @staticmethod
-    def unknown_key_hint(key: str) -> str | None:
+    def unknown_key_hint(key: str, value: Any = None) -> str | None:
         """``llm_overrides`` (the Python API's context key) is the ``model_config`` argument here, misspelt too (as the
         CLI and Python refuse it: ``llm_override``). Another key is a routing key misspelt only as the CLI and Python
         say (:func:`~..payload_warnings.misspelt_context_key`): difflib's closeness here said "did you mean 'tier'?"
@@ -172,13 +172,22 @@ class ContextArg(_In):
             return 'its keys go in the model_config argument: {"model_config": {"model": ...}}'
         if meant is not None:
             # a plural (preferred_models, data_classes): "did you mean 'preferred_model'?" alone, and the list was
-            # refused next as no model name
-            many = one_of_many(meant, mcp=True) if plural_of(key, meant) else None
+            # refused next as no model name. The fix names the caller's own models, as Python's does: it showed
+            # placeholders (gpt-4o, claude-3-5-sonnet-20241022), whatever was sent
+            many = one_of_many(meant, value, mcp=True) if plural_of(key, meant, value) else None
             return f"did you mean {meant!r}?" + (f" {many}" if many else "")
         return (
             "a key of its own: this context holds only what routing reads (preferred_model, tier, data_class); "
             "what the skill reads goes in payload"
         )
+
+    @staticmethod
+    def value_type_hint(key: str, value: Any) -> str | None:
+        """A list where a key takes one value (``preferred_model: [a, b]``): what to write for several, as Python
+        says (see :mod:`.arguments`); "expected a string, got an array" alone said nothing of fallbacks."""
+        from ..payload_warnings import one_of_many
+
+        return one_of_many(key, value, mcp=True) if isinstance(value, list) else None
 
 
 SKILL_ID_PATTERN = r"^skill\.[a-z0-9][a-z0-9._-]*$"
@@ -201,11 +210,11 @@ class _SkillArgs(_Args):
         return skill_id_meant(value, SKILL_ID_PATTERN) if field == "skill_id" else None
 
     @classmethod
-    def unknown_key_hint(cls, key: str) -> str | None:
+    def unknown_key_hint(cls, key: str, value: Any = None) -> str | None:
         from .arguments import payload_field_hint
 
         if key == "llm_overrides":  # the Python API's context key, written beside the context
-            return ContextArg.unknown_key_hint(key)
+            return ContextArg.unknown_key_hint(key, value)
         return payload_field_hint(key, [f.alias or name for name, f in cls.model_fields.items()])
 
 
@@ -231,14 +240,14 @@ class ExplainRouteArgs(_SkillArgs):
     context: ContextArg | None = CONTEXT
 
     @classmethod
-    def unknown_key_hint(cls, key: str) -> str | None:
+    def unknown_key_hint(cls, key: str, value: Any = None) -> str | None:
         """invoke_skill's run_id, sent with the rest of the call being previewed: not the skill's input."""
         if key == "run_id":
             return (
                 "explain_route plans a call without running it and takes no run_id: leave it out; check_budget "
                 "shows what a run has left"
             )
-        return super().unknown_key_hint(key)
+        return super().unknown_key_hint(key, value)
 
 
 # Mirrors magsag_mcp.ledger.UsageFilters (a test keeps them in step) without importing the ledger,
