@@ -58,6 +58,9 @@ class CascadeState:
     #: the fix: the call's error says it when this error is its last (see :func:`all_failed`); a function gives it when
     #: it is said (see :func:`~.cascade_waits.retries_spent_fix`)
     gave_up: tuple[MagsagError, str | Callable[[], str | None]] | None = None
+    #: a policy's routine refusal that became ``last_error`` (see :func:`record_skip`): a target skipped after it says
+    #: more. Compared by identity, as an error of a request sent since replaces ``last_error`` (Cascade.run)
+    routine_refusal: MagsagError | None = None
 
 
 def unhooked(exc: MagsagError) -> MagsagError:
@@ -141,7 +144,12 @@ def record_skip(
     a routed target that a policy forbids, skipped as the policy intends; its refusal is the call's
     error only when nothing before it failed (a provider's error or a budget stopping the call says
     more of why the call failed). ``try_number``: the try refused (a retry refused by a budget is try 2
-    of its target, not another first); 0 for a target skipped before any try."""
+    of its target, not another first); 0 for a target skipped before any try.
+
+    A target skipped after a routine refusal (routing's forbidden model, then the one it allows with no key) makes its
+    ``skip_error`` the call's, as a target skipped before one does: the call failed for want of its configuration,
+    which the user can set, not for the policy, which did what it is for. The call's error was the refusal
+    (policy_denied) in that order and the missing key in the other; both are named in its message either way."""
     label = labels(plan)[position] if position < len(plan.candidates) else target.label
     entry: dict[str, Any] = {"target": label, "reason": redact(reason)}
     policy = getattr(exc, "policy", None)
@@ -153,7 +161,10 @@ def record_skip(
         state.skipped = [entry]
     if exc is not None and not (routine and state.last_error is not None):
         state.last_error = exc
-    elif exc is None and state.last_error is None:
+        state.routine_refusal = exc if routine else None
+    elif exc is None and (
+        state.last_error is None or (skip_error is not None and state.last_error is state.routine_refusal)
+    ):
         state.last_error = skip_error or UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
     record = attempt_record(
         plan, run_id, agent, position, try_number, target, outcome or "skipped", time.time(), 0.0, exc, reason
