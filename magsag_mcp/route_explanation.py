@@ -106,7 +106,7 @@ class RouteExplanation:
             # what the call will say went unread (a payload's "modelConfig"): the plan shown is the one without it
             "warnings": [
                 *plan.warnings,
-                *self._fallbacks_skipped(plan),
+                *self._fallbacks_skipped(plan, targets),
                 *(self._refusal_ending(plan) or _none_sendable(targets)),
             ],
         }
@@ -272,16 +272,34 @@ class RouteExplanation:
         entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
         return entry
 
-    def _fallbacks_skipped(self, plan: Plan) -> list[str]:
+    def _fallbacks_skipped(self, plan: Plan, targets: Sequence[Mapping[str, Any]]) -> list[str]:
         """Each of the call's own ``fallbacks`` a policy forbids, which the call skips for the next target (a cascade
         the caller wrote out: see :func:`~.governance.refusal_ends_call`), up to a refusal that ends the call first
         (:meth:`_refusal_ending` says that one). Its target was marked not allowed and nothing more: a reader took
-        it for the end of the call, which it no longer is, or did not see that it will be passed over."""
+        it for the end of the call, which it no longer is, or did not see that it will be passed over. So is one a
+        cost limit refuses whatever was spent (``targets``' verdicts: its worst case above a limit, or no known price),
+        which the call skips as well, recorded as budget_exceeded; explain said nothing of it (where it is not
+        configured or lacks a feature, the call skips it for that first, which its target's entry says)."""
         policies = self.governance.policies
         skipped = []
-        for position, cand in enumerate(plan.candidates):
+        for position, (cand, entry) in enumerate(zip(plan.candidates, targets, strict=True)):
             ok, policy, reason, rule = policies.allowed(cand.target, plan.data_classes)
             if ok:
+                verdict = entry["policy"]
+                sendable = not entry["unavailable"] and not entry["missing_features"]
+                if cand.fallback and sendable and not verdict["allowed"]:
+                    # a known worst case above a limit, or no known price (whose refusal says its own fix)
+                    fix = (
+                        f"; to have it tried, lower max_tokens or list a cheaper model, or raise the limit on policy "
+                        f"{verdict['policy']!r}"
+                        if entry["estimated_max_cost_usd"] is not None
+                        else ""
+                    )
+                    skipped.append(
+                        f"{cand.target.label}, one of the call's fallbacks, is not tried: a cost limit of policy "
+                        f"{verdict['policy']!r} refuses it ({verdict['reason']}): a call that reaches it "
+                        f"{_then(position, plan)} (recorded as budget_exceeded, named in its warnings){fix}"
+                    )
                 continue
             by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
             if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
@@ -290,15 +308,10 @@ class RouteExplanation:
                 continue
             if rule == "allowed_models":
                 reason = f"{reason}{self.governance.nearly_allowed(policy, cand.target.model)}"
-            then = (
-                "skips it for the next target"
-                if position + 1 < len(plan.candidates)
-                else "skips it and fails, no target being left after it"
-            )
             skipped.append(
                 f"{cand.target.label}, one of the call's fallbacks, is not tried: policy {policy!r} forbids it "
-                f"({reason}): a call that reaches it {then} (recorded as policy_denied, named in its warnings); "
-                "to have it tried, list a model the policy allows"
+                f"({reason}): a call that reaches it {_then(position, plan)} (recorded as policy_denied, named in its "
+                "warnings); to have it tried, list a model the policy allows"
             )
         return skipped
 
@@ -323,6 +336,13 @@ class RouteExplanation:
                     "replaced, so the targets after it are not tried; choose a model the policy allows"
                 ]
         return []
+
+
+def _then(position: int, plan: Plan) -> str:
+    """What a call does at a fallback it skips: the next target, or, at the last, fails."""
+    if position + 1 < len(plan.candidates):
+        return "skips it for the next target"
+    return "skips it and fails, no target being left after it"
 
 
 def _none_sendable(targets: list[dict[str, Any]]) -> list[str]:
