@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -240,6 +241,9 @@ class UsageFilters(BaseModel):
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     #: query_runs: start after the run this names (a page's ``next_cursor``, see paging.py); '' = none
     cursor: str | None = None
+    #: the model filter as written, where it was read as Google's model with no provider given (``models/...``):
+    #: another provider's calls recorded under it are not selected, which a note says (see reports.filter_notes)
+    _model_as_google: str | None = PrivateAttr(default=None)
 
     @field_validator("agent", "run_id", "skill", "model", "provider", "since", "until")
     @classmethod
@@ -311,8 +315,16 @@ class UsageFilters(BaseModel):
                 )
             self.provider, self.model = prefixed
         if self.model is not None and self.provider in (None, "google"):
-            self.model = _recorded_model(self.model, self.provider)
+            written, self.model = self.model, _recorded_model(self.model, self.provider)
+            if self.provider is None and self.model != written:
+                self._model_as_google = written
         return self
+
+    @property
+    def model_read_as_google(self) -> str | None:
+        """The model filter as written, where, given no provider, it was read as Google's (``models/gemini-1.5-pro``
+        as ``gemini-1.5-pro``, as a call naming it would be Google's); else None."""
+        return self._model_as_google
 
     @model_validator(mode="after")
     def _window(self, info: ValidationInfo) -> UsageFilters:

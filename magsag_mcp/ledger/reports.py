@@ -113,6 +113,24 @@ class LedgerReports:
         sql = f"SELECT DISTINCT {column} FROM usage_rollup WHERE {column} != '' ORDER BY 1"
         return await self.read(lambda conn: [row[0] for row in conn.execute(sql)])
 
+    async def _model_read_as_google(self, filters: Any) -> str | None:
+        """The note for a model filter that, given no provider, was read as Google's model (``models/gemini-1.5-pro``
+        as ``gemini-1.5-pro``, as a call naming it would go to Google) where another provider recorded calls under
+        the name as written (a gateway's ``models/...``): the read left those out; ``--provider`` reads them."""
+        written = getattr(filters, "model_read_as_google", None)
+        if written is None:
+            return None
+        sql = "SELECT DISTINCT provider FROM usage_rollup WHERE model = ? AND provider != 'google' ORDER BY 1"
+        others = await self.read(lambda conn: [row[0] for row in conn.execute(sql, (written,))])
+        if not others:
+            return None
+        return (
+            f"model {written!r} is read as {filters.model!r}, the model Google's resource name names (a call naming "
+            "it goes to Google); "
+            f"{_listed(others)} recorded calls under {written!r} as written, which are not counted: add --provider "
+            f"{others[0]} (an MCP tool's filters.provider) to read {'those' if len(others) == 1 else 'each'}"
+        )
+
     async def agent_names(self) -> list[str]:
         """The agents the ledger's runs were recorded for, in order: what an agent filter that matched
         nothing may have meant."""
@@ -157,9 +175,14 @@ class LedgerReports:
                 )
         # a provider this process does not know is kept as written (another process may have recorded it): a
         # misspelt one (opnai) selected nothing, as a misspelt model does
+        # a model filter written as Gemini's resource name, with no provider, is read as Google's: another
+        # provider's calls recorded under that name as written were left out, with no word
+        as_google = await self._model_read_as_google(filters)
+        if as_google is not None:
+            notes.append(as_google)
         for column in ("model", "provider", "skill"):
             value = getattr(filters, column)
-            if value is None or names:
+            if value is None or names or (column == "model" and as_google is not None):
                 continue
             known = await self.recorded_names(column)
             if value not in known:
