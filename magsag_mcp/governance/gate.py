@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..errors import InputError, redact
+from ..errors import ConfigError, InputError, redact
 from ..plurals import counted, has
 from ..types import Target
 from .gate_summary import HOW as HOW  # (the CLI imports it from here)
@@ -70,6 +70,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
     unbounded = sum(s.unbounded for s in stats.values())
     has_peaks = parsed.model_fields_set
     narrowed = _narrowing(summary)
+    served = _served_by(narrowed)
     zone = _zone(summary)
     cut = _window_cuts(summary, zone)
     if not any(_checks(p) for p in policies.policies):
@@ -98,10 +99,13 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 continue
             if s.providers:  # summaries written by magsag say which providers served the model
                 ok = all(matches(p.allowed_models, Target(prov, model)) for prov in s.providers)
+            elif served is not None:  # a summary of one provider's calls (its filters say which)
+                ok = matches(p.allowed_models, Target(served, model))
             else:
                 ok = model_matches(p.allowed_models, model)
             if not ok:
-                where = f" (via {', '.join(s.providers)})" if s.providers else ""
+                via = s.providers or ([served] if served is not None else [])
+                where = f" (via {', '.join(via)})" if via else ""
                 count = counted(s.calls, "call") + (
                     f", {counted(s.attempts, 'attempt')}" if s.attempts is not None else ""
                 )
@@ -238,6 +242,20 @@ def _narrowing(summary: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(filters, dict):
         return {}
     return {k: filters[k] for k in _NARROWING if filters.get(k) is not None}
+
+
+def _served_by(narrowed: dict[str, Any]) -> str | None:
+    """The provider every call of a summary was served by, where its filters name one (``--provider compat``), as
+    the ledger records it (an alias, written by hand, is that provider); else None."""
+    provider = narrowed.get("provider")
+    if not isinstance(provider, str):
+        return None
+    from ..providers import canonical_provider
+
+    try:
+        return canonical_provider(provider)
+    except ConfigError:
+        return provider
 
 
 def _delegated_from(parsed: _Summary, narrowed: dict[str, Any]) -> str | None:

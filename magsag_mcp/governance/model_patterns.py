@@ -97,7 +97,15 @@ def model_matches(patterns: list[str], model: str) -> bool:
     allows, as :func:`matches` reads it; cut at its colon, it passed a summary's model named ``70b``. A Google model
     (``gemini-1.5-pro``, or by its resource name ``models/gemini-1.5-pro``, both Google's as a call infers them) is
     matched by either name, as a call to it is: ``models/gemini-1.5-pro`` failed ``gemini-1.5-*`` and
-    ``google:gemini-1.5-*``, which admit that call."""
+    ``google:gemini-1.5-*``, which admit that call.
+
+    A pin restricts to its provider as far as the name tells: a vendor's pin admits that vendor's models, or one no
+    provider can be told from (:func:`may_be_of`), not another vendor's; ``openai:gemini-1.5-*`` admitted a row
+    ``gemini-1.5-pro``, Google's model, as it would be recorded for Google (its resource name ``models/...`` it
+    refused). A pin to a provider that hosts others' models (azure, compat, local) admits any row its model names:
+    who served it is what the summary leaves unsaid."""
+    from ..providers import hosts_other_models
+
     try:
         google = infer_provider(model) == "google"
     except ConfigError:
@@ -107,6 +115,8 @@ def model_matches(patterns: list[str], model: str) -> bool:
         if provider is None:
             head, sep, rest = p.partition(":")
             name = rest if sep and GLOB.search(head) else p
+        elif not hosts_other_models(provider) and not may_be_of(provider, model):
+            continue  # another vendor's model: never this provider's call
         if name == model or fnmatch.fnmatchcase(model, name):
             return True
         if google and provider in (None, "google"):
