@@ -198,8 +198,53 @@ def uncached_read_notes(catalog_root: Path, pricer: Any) -> list[str]:
     return notes
 
 
+#: the providers whose genai-prices list is the vendor's own list of its models, so that a name it lacks is most likely
+#: a misspelling: not Azure's (a deployment's name is the operator's, "prod-chat"), nor local's or compat's (none)
+_VENDOR_LISTS = ("openai", "anthropic", "google")
+
+
+def unlisted_model_notes(catalog_root: Path, pricer: Any) -> list[str]:
+    """Notes (not problems: a model newer than genai-prices' list is what prices.yaml is for) on ``prices.yaml`` keys
+    naming one model of OpenAI, Anthropic or Google that genai-prices does not list: a misspelling
+    (``openai:gpt-5-mnii``) prices no call, as no call names that model, and validated ok while gpt-5-mini's calls went
+    on at genai-prices' rates. Each names the model genai-prices lists that is nearest, where one is near."""
+    from .price_files import price_files
+    from .rates import GENAI_PROVIDER, genai_model
+    from .suggest import nearest
+
+    found = price_files(catalog_root)
+    where = found[0] if found else catalog_root / "prices.yaml"
+    notes = []
+    for key, _ in pricer.overrides:
+        provider, _, model = key.partition(":")
+        # a glob names no one model; a name with a "/" is a tuned model's resource name (tunedModels/...), no list's
+        if provider not in _VENDOR_LISTS or any(c in key for c in "*?[/") or genai_model(provider, model) is not None:
+            continue
+        close = nearest(model.lower(), _listed_models(GENAI_PROVIDER[provider]))
+        meant = f' (did you mean "{provider}:{close}"?)' if close else ""
+        notes.append(
+            f"{where}: {key}: genai-prices lists no {provider} model {model!r}{meant}, so the entry prices only calls "
+            f"to a model of exactly that name; if it is misspelt, write the model's name as calls name it; if {model} "
+            "is newer than genai-prices' list, the entry is what prices it: keep it, and this note goes once "
+            "genai-prices lists the model (pip install -U genai-prices)"
+        )
+    return notes
+
+
+def _listed_models(provider_id: Any) -> list[str]:
+    """The ids of the models genai-prices lists for ``provider_id`` (its own list, not those it falls back to)."""
+    from genai_prices import data_snapshot
+
+    return [m.id for p in data_snapshot.get_snapshot().providers if p.id == provider_id for m in p.models]
+
+
+def price_file_notes(catalog_root: Path, pricer: Any) -> list[str]:
+    """Every note on the catalog's ``prices.yaml`` (``magsag catalog validate``'s and ``doctor``'s)."""
+    return uncached_read_notes(catalog_root, pricer) + unlisted_model_notes(catalog_root, pricer)
+
+
 def price_notes(catalog_root: Any, env: Any = None) -> list[str]:
-    """The notes :func:`uncached_read_notes` makes of the catalog's ``prices.yaml`` (``magsag catalog validate``'s):
+    """The notes :func:`price_file_notes` makes of the catalog's ``prices.yaml`` (``magsag catalog validate``'s):
     none where its prices cannot be read, which validate lists as problems."""
     from .errors import CatalogError
     from .pricing import Pricer
@@ -208,4 +253,4 @@ def price_notes(catalog_root: Any, env: Any = None) -> list[str]:
         pricer = Pricer.from_catalog(catalog_root, env)
     except CatalogError:
         return []
-    return uncached_read_notes(Path(catalog_root), pricer)
+    return price_file_notes(Path(catalog_root), pricer)
