@@ -168,9 +168,10 @@ def uncached_read_notes(catalog_root: Path, pricer: Any) -> list[str]:
     genai-prices lists with a cache read rate, where the entry gives none: its cached input tokens are priced at the
     entry's input rate (see :meth:`~.rates.UnitPrices.cost`), up to ten times the vendor's bill for them (gpt-5's
     $0.125 per million, priced at $1.25), while an Anthropic entry's are priced at Anthropic's 0.1x (pricing.py).
-    Each names the entry, the rate genai-prices lists and the line to write."""
+    So for each of its service tiers' rates (a call the tier served is priced at them alone, not the entry's own),
+    against genai-prices' cache read on that tier. Each names the entry, the rate genai-prices lists and the line to
+    write."""
     from .price_files import price_files
-    from .rates import from_genai_prices
 
     found = price_files(catalog_root)
     where = found[0] if found else catalog_root / "prices.yaml"
@@ -178,24 +179,48 @@ def uncached_read_notes(catalog_root: Path, pricer: Any) -> list[str]:
     for key, units in pricer.overrides:
         provider, _, model = key.partition(":")
         # Anthropic's are priced at its 0.1x whatever the entry leaves out; a glob has no one list price
-        if provider == "anthropic" or units.cache_read is not None or units.input is None:
+        if provider == "anthropic" or any(c in key for c in "*?["):
             continue
-        if any(c in key for c in "*?["):
-            continue
-        listed = from_genai_prices(provider, model)
-        flat = listed.units if listed.units is not None else listed.below
-        read = None if flat is None else flat.cache_read
-        if read is None or units.input <= read:
-            continue
-        times = f"{(units.input / read).quantize(Decimal('0.1')):f}".removesuffix(".0")
-        given = ", ".join(f"{name}: {rate:f}" for name in _RATE_NAMES if (rate := getattr(units, name)) is not None)
-        tiers = ", service_tiers: {...}" if units.service_tiers else ""
-        notes.append(
-            f"{where}: {key}: no cache_read rate, so its cached input tokens are priced at its input rate "
-            f"{units.input:f}, {times} times the cache_read {read:f} genai-prices lists for the "
-            f'model; if the vendor bills yours at that, add it: "{key}": {{{given}, cache_read: {read:f}{tiers}}}'
-        )
+        read = _listed_read(provider, model, None, units)
+        if read is not None:
+            times = _times(units.input, read)
+            given = ", ".join(f"{name}: {rate:f}" for name in _RATE_NAMES if (rate := getattr(units, name)) is not None)
+            tiers = ", service_tiers: {...}" if units.service_tiers else ""
+            notes.append(
+                f"{where}: {key}: no cache_read rate, so its cached input tokens are priced at its input rate "
+                f"{units.input:f}, {times} times the cache_read {read:f} genai-prices lists for the "
+                f'model; if the vendor bills yours at that, add it: "{key}": {{{given}, cache_read: {read:f}{tiers}}}'
+            )
+        for tier, rates in units.service_tiers:
+            read = _listed_read(provider, model, tier, rates)
+            if read is None:
+                continue
+            given = ", ".join(f"{name}: {rate:f}" for name in _RATE_NAMES if (rate := getattr(rates, name)) is not None)
+            notes.append(
+                f"{where}: {key}: service_tiers.{tier} has no cache_read rate, so the cached input tokens of a call "
+                f"the {tier} tier serves are priced at its input rate {rates.input:f}, {_times(rates.input, read)} "
+                f"times the cache_read {read:f} genai-prices lists for the model on that tier; if the vendor bills "
+                f'yours at that, add it: "{key}": {{..., service_tiers: {{{tier}: {{{given}, cache_read: {read:f}}}}}}}'
+            )
     return notes
+
+
+def _listed_read(provider: str, model: str, tier: str | None, given: UnitPrices) -> Decimal | None:
+    """The cache read rate genai-prices lists for the model on ``tier`` (None: the standard one), where ``given`` (an
+    entry's or a tier's rates) has none and prices cached input above it at its input rate; else None."""
+    from .rates import from_genai_prices
+
+    if given.cache_read is not None or given.input is None:
+        return None
+    listed = from_genai_prices(provider, model, tier)
+    flat = listed.units if listed.units is not None else listed.below
+    read = None if flat is None else flat.cache_read
+    return None if read is None or given.input <= read else read
+
+
+def _times(rate: Decimal, read: Decimal) -> str:
+    """How many times ``read`` a ``rate`` is, to a tenth ("10", "2.5")."""
+    return f"{(rate / read).quantize(Decimal('0.1')):f}".removesuffix(".0")
 
 
 #: the providers whose genai-prices list is the vendor's own list of its models, so that a name it lacks is most likely

@@ -4,8 +4,11 @@ vendor's list knows (a misspelling that prices no call), and a service tier's ra
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from magsag_mcp.cli import main
+from magsag_mcp.pricing import Pricer
+from magsag_mcp.types import Usage
 
 
 def _notes(out: str) -> list[str]:
@@ -52,3 +55,39 @@ def test_a_prices_key_of_a_model_no_vendor_lists_is_a_note_naming_the_nearest_mo
     report = json.loads(capsys.readouterr().out)
     assert report["problems"] == []
     assert [n for n in report["notes"] if "genai-prices lists no" in n] == expected
+
+
+def test_a_service_tiers_rates_without_cache_read_are_a_note_as_an_entrys_own_are(
+    catalog_copy, cli_env, capsys, monkeypatch
+):
+    # A tier's rates price a call that tier served alone (not the entry's own), so a flex tier written without
+    # cache_read priced its cached input at the tier's input rate, ten times the 0.0625 OpenAI bills, and validate and
+    # doctor said nothing, while they noted the same rates written as the entry's own. Now the tier is noted too.
+    prices = catalog_copy / "prices.yaml"
+    prices.write_text(
+        '"openai:gpt-5": {input: 1.25, output: 10, cache_read: 0.125, service_tiers: {'
+        "flex: {input: 0.625, output: 5}, "
+        "priority: {input: 2.5, output: 20, cache_read: 0.25}, "  # gives its rate: no note
+        "scale: {input: 3, output: 24}}}\n"  # genai-prices has no scale price: no rate to name
+        '"anthropic:claude-sonnet-4-5": {input: 3, output: 15, service_tiers: {priority: {input: 6, output: 30}}}\n'
+        + prices.read_text()
+    )
+    assert main(["catalog", "validate", "--catalog", str(catalog_copy)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{catalog_copy}: ok\n")
+    expected = [
+        f"{prices}: openai:gpt-5: service_tiers.flex has no cache_read rate, so the cached input tokens of a call the "
+        "flex tier serves are priced at its input rate 0.625, 10 times the cache_read 0.0625 genai-prices lists for "
+        'the model on that tier; if the vendor bills yours at that, add it: "openai:gpt-5": {..., service_tiers: '
+        "{flex: {input: 0.625, output: 5, cache_read: 0.0625}}}"
+    ]
+    assert _notes(out) == expected
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog_copy))
+    assert main(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [n for n in report["notes"] if "cache_read" in n] == expected
+    # how costs are computed is unchanged: the tier's cached tokens are still priced at its input rate
+    quote = Pricer.from_catalog(catalog_copy, {}).price(
+        "openai", "gpt-5", Usage(1_000_000, 0, cached_tokens=1_000_000, service_tier="flex")
+    )
+    assert quote.cost_usd == Decimal("0.625")
