@@ -45,6 +45,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .exact_money import exact_money
 from .price_files import GLOBAL_STANDARD, MAX_RATE, azure_deployment_type, read_prices
 from .price_files import validate_prices as validate_prices
 from .price_warnings import (
@@ -242,6 +243,10 @@ class Pricer:
                 return units
         return None
 
+    # Each public method runs in exact_money's context, as the service's calls do: a Pricer is the library's too, and
+    # a caller's lowered Decimal precision (getcontext().prec = 6) rounded the cost it returned (gpt-5's 78.082669125
+    # to 78.0826), and the rates it resolved and kept for later calls (Anthropic's 0.1x of an entry's input)
+    @exact_money
     def price(self, provider: str, model: str, usage: Usage) -> PriceQuote:
         """What ``usage`` cost, at the rates of the service tier the vendor reports serving it on (and,
         on Azure, of the model the answer names rather than the deployment's name)."""
@@ -343,6 +348,7 @@ class Pricer:
             "deployment name reads as"
         )
 
+    @exact_money
     def worst_case(
         self,
         provider: str,
@@ -421,6 +427,7 @@ class Pricer:
             worst *= geo
         return worst
 
+    @exact_money
     def why_unpriced(self, provider: str, model: str) -> str | None:
         """Why no call of a model genai-prices knows is priced (it searches the web on every call, billed per
         search), or of one another vendor's API serves (``openai:claude-...``: the provider mistaken), as said
@@ -440,12 +447,14 @@ class Pricer:
                 return f"is {vendor}'s model, not {provider}'s: did you mean provider {vendor!r}?"
         return None
 
+    @exact_money
     def unit_prices(self, provider: str, model: str) -> UnitPrices | None:
         """The model's rates (a tiered price's up to its first tier; see :meth:`rate_tiers`), or None when
         nothing prices it."""
         priced = self._resolve(provider, model)
         return priced.units if priced.units is not None else priced.below
 
+    @exact_money
     def rate_tiers(self, provider: str, model: str) -> list[tuple[int, UnitPrices]]:
         """A price that changes with the prompt's size (long context): (the input tokens past which every
         token is billed at them, the rates) for each tier; empty for a flat price."""
