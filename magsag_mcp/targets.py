@@ -244,6 +244,8 @@ def parse_target(spec: str | Mapping[str, Any], *, by_call: bool = False) -> Tar
     if not isinstance(params, Mapping):
         raise ConfigError(f"target params must be a mapping, got {type(params).__name__}")
     _check_params(params)
+    if provider == "anthropic" and "speed" in params:
+        raise ConfigError(_ANTHROPIC_SPEED.format(value=params["speed"]))
     _register_credentials(params, register=register_call_secret if by_call else register_secret)
     base_url = spec.get("base_url") or None
     if base_url is not None and not isinstance(base_url, str):
@@ -352,6 +354,17 @@ UNPRICED_PARAMS = {
 #: "priority"; "ultrafast" (Responses) is an access-controlled tier dearer still.
 #: Gemini's ``serviceTier`` ("standard", "flex", "priority") names its premium tier "priority" too.
 _PREMIUM_TIERS = frozenset({"priority", "scale", "fast", "ultrafast"})
+
+
+#: Anthropic's ``speed`` is a field of its beta Messages API alone (BetaCreateMessageParams, with the header
+#: ``anthropic-beta: fast-mode-2026-02-01``), which magsag does not send: passed through, the API refused the field
+#: after the call was sent, and "fast" is billed at premium rates genai-prices does not list, which budgets would
+#: reserve and record at the standard ones
+_ANTHROPIC_SPEED = (
+    "params.speed {value!r}: Anthropic takes speed only in its fast-mode beta (anthropic-beta: fast-mode-2026-02-01), "
+    "which magsag does not send, and bills fast mode at premium rates that no price here knows, so budgets would count "
+    "too little; leave speed out (calls run at the standard speed)"
+)
 
 
 def _check_params(params: Mapping[str, Any]) -> None:
