@@ -55,3 +55,21 @@ def test_a_calls_model_config_asking_for_fast_mode_is_refused_before_sending(cat
     mc = {"model": "claude-opus-4-6", "max_tokens": 16, "params": {"speed": "fast"}}
     with pytest.raises(PayloadError, match=r"params.speed 'fast': Anthropic takes speed only in its fast-mode beta"):
         plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
+
+
+def test_a_routing_files_target_asking_for_fast_mode_is_a_problem_of_catalog_validate(catalog_copy, capsys):
+    from magsag_mcp.cli import main
+
+    routing = catalog_copy / "routing" / "default.yaml"
+    text = routing.read_text()
+    assert "  - anthropic:claude-3-5-sonnet-20241022\n" in text
+    routing.write_text(
+        text.replace(
+            "  - anthropic:claude-3-5-sonnet-20241022\n",
+            '  - {model: "anthropic:claude-3-5-sonnet-20241022", params: {speed: fast}}\n',
+            1,
+        )
+    )
+    assert main(["catalog", "validate", "--catalog", str(catalog_copy)]) == 1
+    out = capsys.readouterr().out
+    assert f"  - {routing}: default.1: {_SAID}\n" in out
