@@ -352,6 +352,9 @@ RELEASED_MIGRATIONS = {
     "0015_delegated_runs_name_their_top_run": "38de61be09074f4d",
     "0016_costliest_call": "b1c74a8c12b362e2",
     "0017_gemini_resource_names_recorded_bare": "9ab64b53a2f150b8",
+    "0018_usage_rollup_counts_calls": "27e27b1d796f79a7",
+    "0019_reservation_call_id": "b955b195ceb052a8",
+    "0020_reservation_unbounded": "f7328daa6cec7769",
 }
 
 
