@@ -1,10 +1,11 @@
 """The version before this one, for the tests of a ledger it left (an upgrade must not break the server started
 before it; a ledger it recorded that cannot be migrated where it is is read from a migrated copy). It knows every
-migration but the last, 0020_reservation_unbounded, which gave budget_reservations its ``unbounded`` mark, and records
-calls as this version does (its reservations, which marked none, are not made here). The version two back knew 0019
-neither, which gave budget_reservations its ``call_id`` (:func:`act_as_the_version_before` with ``back=2``,
-:func:`leave_as_before_0019`). The versions before 0018 wrote usage_rollup rows without ``calls``:
-:func:`write_rollups_without_calls` writes them so."""
+migration but the last, 0021_usage_rollup_cache_writes, which gave usage_rollup its cache writes, and records calls as
+this version does but for those (:func:`write_rollups_without_cache_writes`). The version two back knew 0020 neither,
+which gave budget_reservations its ``unbounded`` mark (its reservations, which marked none, are not made here;
+:func:`leave_as_before_0020`), and the version three back not 0019, which gave them their ``call_id``
+(:func:`act_as_the_version_before` with ``back=3``, :func:`leave_as_before_0019`). The versions before 0018 wrote
+usage_rollup rows without ``calls``: :func:`write_rollups_without_calls` writes them so."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-LAST = "0020_reservation_unbounded"
+LAST = "0021_usage_rollup_cache_writes"
 #: the last migrations, newest first: the version ``back`` versions before this one knows none of the first ``back``
-NEWEST = (LAST, "0019_reservation_call_id")
+NEWEST = (LAST, "0020_reservation_unbounded", "0019_reservation_call_id")
 
 
 def act_as_the_version_before(back: int = 1) -> None:
@@ -23,17 +24,35 @@ def act_as_the_version_before(back: int = 1) -> None:
     import magsag_mcp.ledger.connection as connection
     import magsag_mcp.ledger.migrations as migrations
 
+    write_rollups_without_cache_writes()  # (every version before 0021)
+
     names = tuple(name for name, _ in migrations.MIGRATIONS[-back:])[::-1]
     assert names == NEWEST[:back], "the version before this one is the one without the last migration"
     migrations.MIGRATIONS = migrations.MIGRATIONS[:-back]
     connection.MIGRATIONS = migrations.MIGRATIONS
 
 
-def write_rollups_without_calls(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
-    """Write usage_rollup rows as the versions before 0018 did, without ``calls`` (``setattr``: a monkeypatch's, to
-    be undone)."""
+def write_rollups_without_cache_writes(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
+    """Write usage_rollup rows as the versions before 0021 did, without ``cache_write_tokens`` and
+    ``cache_write_1h_tokens`` (``setattr``: a monkeypatch's, to be undone)."""
     import magsag_mcp.ledger.writes as writes
 
+    rollup_rows = writes._rollup_rows
+    upsert = writes._UPSERT_ROLLUP.replace(", cache_write_tokens, cache_write_1h_tokens)", ")")
+    upsert = upsert.replace(" VALUES (?,?,", " VALUES (", 1)
+    upsert = upsert.replace(" cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,", "")
+    upsert = upsert.replace(" cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens,", "")
+    assert "cache_write" not in upsert, upsert
+    setattr(writes, "_UPSERT_ROLLUP", upsert)
+    setattr(writes, "_rollup_rows", lambda *args: [row[:-2] for row in rollup_rows(*args)])
+
+
+def write_rollups_without_calls(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
+    """Write usage_rollup rows as the versions before 0018 did, without ``calls`` (nor 0021's cache writes;
+    ``setattr``: a monkeypatch's, to be undone)."""
+    import magsag_mcp.ledger.writes as writes
+
+    write_rollups_without_cache_writes(setattr)
     rollup_rows = writes._rollup_rows
     upsert = writes._UPSERT_ROLLUP.replace(", calls) VALUES (?,", ") VALUES (")
     setattr(writes, "_UPSERT_ROLLUP", upsert.replace(" calls = calls + excluded.calls,", ""))
@@ -43,18 +62,26 @@ def write_rollups_without_calls(setattr: Callable[[Any, str, Any], None] = setat
 def leave_as_the_version_before(conn: sqlite3.Connection) -> None:
     """Take a ledger this version made back to the schema the version before left (its rows as they are)."""
     conn.execute("DELETE FROM schema_migrations WHERE name = ?", (LAST,))
+    conn.execute("ALTER TABLE usage_rollup DROP COLUMN cache_write_tokens")
+    conn.execute("ALTER TABLE usage_rollup DROP COLUMN cache_write_1h_tokens")
+
+
+def leave_as_before_0020(conn: sqlite3.Connection) -> None:
+    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    back left, before 0020, which gave budget_reservations its ``unbounded`` mark."""
+    conn.execute("DELETE FROM schema_migrations WHERE name = '0020_reservation_unbounded'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN unbounded")
 
 
 def leave_as_before_0019(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    """Take a ledger the version two back left (:func:`leave_as_before_0020`) back to the schema the version three
     back left, before 0019, which gave budget_reservations its ``call_id``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0019_reservation_call_id'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN call_id")
 
 
 def leave_as_before_0018(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version two back left (:func:`leave_as_before_0019`) back to the schema before 0018, which
+    """Take a ledger the version three back left (:func:`leave_as_before_0019`) back to the schema before 0018, which
     gave usage_rollup its ``calls``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0018_usage_rollup_counts_calls'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN calls")

@@ -28,7 +28,12 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-2:] == ["0019_reservation_call_id", "0020_reservation_unbounded"]
+    assert applied[-3:] == ["0019_reservation_call_id", "0020_reservation_unbounded", "0021_usage_rollup_cache_writes"]
+    # the rollup sums the cache writes as it sums the reads (0021), its work table gone
+    rollup = {r[1]: (r[2], r[3], r[4]) for r in conn.execute("PRAGMA table_info(usage_rollup)")}
+    assert rollup["cache_write_tokens"] == rollup["cache_write_1h_tokens"] == ("INTEGER", 1, "0")
+    assert "cached_tokens" in rollup and "calls" in rollup
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%0021%'").fetchall() == []
     run_cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(runs)")}
     assert run_cols["error_class"] == "TEXT" and run_cols["error_message"] == "TEXT"
     held = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(budget_reservations)")}
@@ -210,14 +215,18 @@ def test_a_migration_that_fails_reports_its_own_error_not_the_rollback(tmp_path:
     assert [r[0] for r in conn.execute("SELECT name FROM schema_migrations")] == ["0001_runs_attempts_events"]
 
 
+#: the migrations that fill a column they add from the attempts (their other statements: the backfill)
+_BACKFILLS = ("0016_costliest_call", "0018_usage_rollup_counts_calls", "0021_usage_rollup_cache_writes")
+
+
 def _derived_tables_from_attempts(conn: sqlite3.Connection, applied: list[tuple[str, str]]) -> None:
     """What the writer of a version with ``applied`` migrations kept beside the attempts: each rollup
     table it had, filled by the statement its migration filled it with; from 0016 on, each call's cost on its last
     attempt and each rollup row's costliest call, as 0016 computes them from the attempts; from 0018 on, each rollup
-    row's calls, as 0018 counts them."""
+    row's calls, as 0018 counts them; from 0021 on, its cache writes, as 0021 sums them."""
     for name, sql in applied:
         for statement in (s.strip() for s in sql.split(";")):
-            backfill = name in ("0016_costliest_call", "0018_usage_rollup_counts_calls")
+            backfill = name in _BACKFILLS
             if backfill and statement and not statement.startswith("ALTER TABLE"):
                 conn.execute(statement)
             for table in ("agent_spend", "usage_rollup", "day_spend"):
@@ -254,9 +263,12 @@ async def test_a_ledger_of_every_earlier_schema_upgrades_with_its_records_intact
     for run_id, agent, at, model, outcome, error, cost in rows:
         conn.execute(
             "INSERT INTO attempts (run_id, started_at, provider, model, agent, outcome, error_message, input_tokens,"
-            " output_tokens, total_tokens, cost_pusd) VALUES (?, ?, 'openai', ?, ?, ?, ?, 3, 2, 5, ?)",
+            " output_tokens, total_tokens, cost_pusd, cache_write_tokens)"
+            " VALUES (?, ?, 'openai', ?, ?, ?, ?, 3, 2, 5, ?, 1)",
             (run_id, at, model, agent, outcome, error, cost),
         )
+    if version >= 13:  # (0013 gave attempts the 1-hour part of their cache writes)
+        conn.execute("UPDATE attempts SET cache_write_1h_tokens = 1 WHERE run_id = 'r1' AND outcome = 'ok'")
     for run_id in ("r1", "r2", "r3"):
         mine = [r for r in rows if r[0] == run_id]
         conn.execute(
@@ -327,6 +339,10 @@ async def test_a_ledger_of_every_earlier_schema_upgrades_with_its_records_intact
     }
     assert summary["largest_call"] == largest
     assert summary["model_stats"]["claude-3-5-sonnet"]["largest_call"]["at_most_usd"] == "0.000000000007"
+    # 0021 rolled up the cache writes each attempt kept (none of those versions' rollups had them)
+    gpt = summary["model_stats"]["gpt-4o"]
+    assert (gpt["cache_write_tokens"], gpt["cache_write_1h_tokens"]) == (2, int(version >= 13))
+    assert summary["totals"]["cache_write_tokens"] == 4
     assert [h["data"] for h in hits if h["kind"] == "event"] == [{"k": "ü"}]
     day_spend = conn.execute("SELECT SUM(cost_pusd) FROM day_spend").fetchone()[0]
     assert day_spend == 1_234_567_890_123_463  # what the day limit counts: every known cost

@@ -30,11 +30,16 @@ from magsag_mcp.errors import LedgerError
 from magsag_mcp.ledger import Ledger, opening, read_only_copy
 from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
-from tests.older_version import leave_as_before_0018, leave_as_before_0019, leave_as_the_version_before
+from tests.older_version import (
+    leave_as_before_0018,
+    leave_as_before_0019,
+    leave_as_before_0020,
+    leave_as_the_version_before,
+)
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 ROOT = Path(__file__).resolve().parent.parent
-LAST = MIGRATIONS[-1][0]  # 0020_reservation_unbounded
+LAST = MIGRATIONS[-1][0]  # 0021_usage_rollup_cache_writes
 COPIED = "so a copy of it, migrated, was read"
 
 
@@ -54,10 +59,11 @@ async def _record(db: Path) -> None:
 
 
 def _older(db: Path) -> None:
-    """The ledger as a version before 0017 left it: without the last four migrations, its rows not renamed (0017
+    """The ledger as a version before 0017 left it: without the last five migrations, its rows not renamed (0017
     renames them, which the reads below show) nor its rollup given calls (0018)."""
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
+    leave_as_before_0020(conn)
     leave_as_before_0019(conn)
     leave_as_before_0018(conn)
     conn.execute("DELETE FROM schema_migrations WHERE name = '0017_gemini_resource_names_recorded_bare'")

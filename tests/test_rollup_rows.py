@@ -1,6 +1,6 @@
 """A record's usage-rollup rows (ledger/writes.py ``_rollup_rows``): one per key, each attempt's numbers summed in, the
-call counted in the row of its last attempt that reached a provider. Read against a plain sum per key on random
-records (a key's first attempt now writes its row as it is, without adding to zeros)."""
+call counted in the row of its last attempt that reached a provider, the cache writes summed last. Read against a
+plain sum per key on random records (a key's first attempt now writes its row as it is, without adding to zeros)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ def _summed_per_key(attempts, money, last, call) -> list[tuple[Any, ...]]:
     rows: dict[tuple[Any, ...], list[Any]] = {}
     for i, (a, (cost, bound)) in enumerate(zip(attempts, money, strict=True)):
         key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
-        row = rows.setdefault(key, [*key, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, None, None, 0])
+        row = rows.setdefault(key, [*key, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, None, None, 0, 0, 0])
         priced, bounded = a.cost_usd is not None, a.cost_usd is None and a.cost_bound_usd is not None
         numbers = (1, a.input_tokens, a.output_tokens, a.cached_tokens, a.reasoning_tokens)
         numbers += ((cost or 0) if priced else 0, 0 if priced else 1, (bound or 0) if bounded else 0, int(bounded))
         row[6:15] = [have + more for have, more in zip(row[6:15], numbers, strict=True)]
+        row[19:21] = row[19] + a.cache_write_tokens, row[20] + a.cache_write_1h_tokens  # (0021)
         if i == last:
             row[15:19] = call, a.run_id, a.started_at, 1
     return [tuple(row) for row in rows.values()]
@@ -30,6 +31,7 @@ def _summed_per_key(attempts, money, last, call) -> list[tuple[Any, ...]]:
 def _attempt(rng: random.Random, started: float) -> tuple[AttemptRecord, tuple[int | None, int | None]]:
     cost = rng.choice([None, Decimal(0), Decimal("0.0000048")])
     bound = rng.choice([None, Decimal("0.00002")])
+    written = rng.choice([0, 0, 11])
     a = AttemptRecord(
         "run_1",
         started,
@@ -45,6 +47,8 @@ def _attempt(rng: random.Random, started: float) -> tuple[AttemptRecord, tuple[i
         cached_tokens=rng.choice([0, 7]),
         reasoning_tokens=rng.choice([0, 3]),
         cost_usd=cost,
+        cache_write_tokens=written,
+        cache_write_1h_tokens=rng.choice([0, written]),
         cost_bound_usd=bound,
     )
     to_pusd = {None: None, Decimal(0): 0, Decimal("0.0000048"): 4_800_000, Decimal("0.00002"): 20_000_000}

@@ -257,4 +257,38 @@ LATER_MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE budget_reservations ADD COLUMN unbounded INTEGER NOT NULL DEFAULT 0
         """,
     ),
+    (
+        # Summaries gave a model's cache reads (cached_tokens) and not its cache writes (Anthropic's
+        # cache_creation_input_tokens, at 1.25x its input rate, 2x for a 1-hour write): each attempt kept them since
+        # 0001 (the 1-hour part since 0013), the rollup the summaries read did not. Backfilled from the attempts, as
+        # 0018 counted calls (a work table of the attempts that wrote any, one scan). A rollup row with no attempt
+        # left keeps what it had, its writes at 0: they were never rolled up, and the rest of the row is right.
+        "0021_usage_rollup_cache_writes",
+        """
+        ALTER TABLE usage_rollup ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE writes_0021 (
+            bucket INTEGER, model TEXT, provider TEXT, agent TEXT, skill TEXT, outcome TEXT, written INTEGER,
+            written_1h INTEGER
+        );
+        INSERT INTO writes_0021
+            SELECT CAST(started_at / 86400 AS INTEGER), model, provider, coalesce(agent, ''), coalesce(skill, ''),
+                outcome, SUM(cache_write_tokens), SUM(cache_write_1h_tokens)
+            FROM attempts WHERE cache_write_tokens != 0 OR cache_write_1h_tokens != 0 GROUP BY 1, 2, 3, 4, 5, 6;
+        CREATE UNIQUE INDEX writes_0021_key ON writes_0021 (bucket, model, provider, agent, skill, outcome);
+        UPDATE usage_rollup SET (cache_write_tokens, cache_write_1h_tokens) = (
+                SELECT w.written, w.written_1h FROM writes_0021 w
+                WHERE w.bucket = usage_rollup.bucket AND w.model = usage_rollup.model
+                    AND w.provider = usage_rollup.provider AND w.agent = usage_rollup.agent
+                    AND w.skill = usage_rollup.skill AND w.outcome = usage_rollup.outcome
+            )
+            WHERE EXISTS (
+                SELECT 1 FROM writes_0021 w
+                WHERE w.bucket = usage_rollup.bucket AND w.model = usage_rollup.model
+                    AND w.provider = usage_rollup.provider AND w.agent = usage_rollup.agent
+                    AND w.skill = usage_rollup.skill AND w.outcome = usage_rollup.outcome
+            );
+        DROP TABLE writes_0021
+        """,
+    ),
 ]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..errors import InputError, LedgerError
 from .connection import truncate_log
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
-from .rollup_reads import ATTEMPT_CALL_MAX, ATTEMPT_CALLS, ATTEMPT_MONEY
+from .rollup_reads import ATTEMPT_CACHE_WRITES, ATTEMPT_CALL_MAX, ATTEMPT_CALLS, ATTEMPT_MONEY
 
 if TYPE_CHECKING:
     from .store import Ledger
@@ -77,10 +77,11 @@ def _delete_before(conn: sqlite3.Connection, end: float, *, cutoff: bool, runs_b
     conn.execute(
         "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens,"
         " output_tokens, cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded, call_max_pusd,"
-        " call_max_run_id, call_max_at, calls)"
+        " call_max_run_id, call_max_at, calls, cache_write_tokens, cache_write_1h_tokens)"
         " SELECT ?, model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*),"
         " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),"
-        f" {ATTEMPT_MONEY}, {ATTEMPT_CALL_MAX}, {ATTEMPT_CALLS} FROM attempts WHERE started_at >= ? AND started_at < ?"
+        f" {ATTEMPT_MONEY}, {ATTEMPT_CALL_MAX}, {ATTEMPT_CALLS}, {ATTEMPT_CACHE_WRITES}"
+        " FROM attempts WHERE started_at >= ? AND started_at < ?"
         " GROUP BY 2, 3, 4, 5, 6",
         (day, day * BUCKET, (day + 1) * BUCKET),
     )

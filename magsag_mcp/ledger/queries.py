@@ -14,7 +14,14 @@ from .money import from_pusd, joined
 from .paging import encode_cursor
 from .patterns import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS  # where callers have read it
 from .peaks import CostliestCalls, known_zone, largest_days, largest_run
-from .rollup_reads import ATTEMPT_CALL_MAX, ATTEMPT_CALLS, attempt_money, attempts_where, grouped_rows
+from .rollup_reads import (
+    ATTEMPT_CACHE_WRITES,
+    ATTEMPT_CALL_MAX,
+    ATTEMPT_CALLS,
+    attempt_money,
+    attempts_where,
+    grouped_rows,
+)
 from .run_window import page_rows
 
 if TYPE_CHECKING:
@@ -36,6 +43,8 @@ _STAT_KEYS = (
     "input_tokens",
     "output_tokens",
     "cached_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
     "reasoning_tokens",
     "cost_pusd",
     "unpriced",
@@ -46,28 +55,28 @@ _STAT_KEYS = (
 
 def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, ...]]:
     """(model, provider, agent, skill, outcome, attempts, in, out, cached, reasoning, cost, unpriced, bound,
-    bounded, costliest call, its run, its time, calls) groups (see :func:`~.rollup_reads.grouped_rows`)."""
+    bounded, costliest call, its run, its time, calls, cache writes, their 1-hour part) groups (see
+    :func:`~.rollup_reads.grouped_rows`)."""
     rows = grouped_rows(
         conn,
         f,
         rollup_select=lambda s: (
             "model, provider, agent, skill, outcome, SUM(attempts), SUM(input_tokens),"
             f" SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), {s('cost_pusd')}, SUM(unpriced),"
-            f" {s('cost_bound_pusd')}, SUM(bounded), MAX(call_max_pusd), call_max_run_id, call_max_at, SUM(calls)"
+            f" {s('cost_bound_pusd')}, SUM(bounded), MAX(call_max_pusd), call_max_run_id, call_max_at, SUM(calls),"
+            " SUM(cache_write_tokens), SUM(cache_write_1h_tokens)"
         ),
         attempts_select=lambda s: (
             "model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*),"
             " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), "
             + attempt_money(s)
-            + f", {ATTEMPT_CALL_MAX}, {ATTEMPT_CALLS}"
+            + f", {ATTEMPT_CALL_MAX}, {ATTEMPT_CALLS}, {ATTEMPT_CACHE_WRITES}"
         ),
         group_by="1, 2, 3, 4, 5",
     )
     # each pico-USD sum came as two columns (see money.summed); then the costliest call (-1: none), its run, time,
-    # and the calls ending in the group
-    return [
-        (*r[:10], joined(r[10], r[11]), r[12], joined(r[13], r[14]), r[15], r[16], r[17], r[18], r[19]) for r in rows
-    ]
+    # the calls ending in the group, and its cache writes and their 1-hour part
+    return [(*r[:10], joined(r[10], r[11]), r[12], joined(r[13], r[14]), *r[15:22]) for r in rows]
 
 
 #: the filters that may select some of a call's attempts and not others (its run, agent and skill are its attempts')
@@ -100,6 +109,10 @@ def _stats(acc: dict[str, int]) -> dict[str, Any]:
         "unbounded_attempts": unbounded,
         "unbounded_calls": unbounded,  # (attempts: the first name, kept for the clients that read it)
         "cached_tokens": acc["cached_tokens"],
+        # cache writes (Anthropic's cache_creation_input_tokens, part of input_tokens as cached_tokens are, at 1.25x
+        # the input rate) and, of them, those written to a 1-hour cache (at 2x)
+        "cache_write_tokens": acc["cache_write_tokens"],
+        "cache_write_1h_tokens": acc["cache_write_1h_tokens"],
         "reasoning_tokens": acc["reasoning_tokens"],
     }
 
@@ -122,7 +135,8 @@ async def summarize(
     provider (a call that fell back from one model to another counts under the second); ``attempts`` counts the
     attempts that reached a provider, retries and fallback hops each one (``attempt_errors`` of them failed), so a
     model a call left for another has attempts and no call. Attempts refused by policy or budget, or skipped, are
-    counted in ``totals`` by outcome.
+    counted in ``totals`` by outcome. ``cached_tokens`` (read from a prompt cache), ``cache_write_tokens`` (written to
+    it) and ``cache_write_1h_tokens`` (of those, written for an hour) are parts of ``input_tokens``, in totals too.
 
     For ``flow gate``'s limits: ``largest_run``, the costliest run with the runs it delegated (``run_id``,
     ``delegated_runs``, ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``); ``largest_day``, the
@@ -145,7 +159,7 @@ async def summarize(
         total = dict(blank)
         costliest = CostliestCalls()
         for model, provider, agent, skill, outcome, n, *numbers in rows:
-            tin, tout, cached, reasoning, cost, unpriced, bound, bounded, *call, calls = numbers
+            tin, tout, cached, reasoning, cost, unpriced, bound, bounded, *call, calls, written, written_1h = numbers
             costliest.add(model, *call)
             if outcome not in ("ok", "error"):
                 refused[outcome] = refused.get(outcome, 0) + int(n)
@@ -165,6 +179,8 @@ async def summarize(
                     acc["input_tokens"] += int(tin or 0)
                     acc["output_tokens"] += int(tout or 0)
                     acc["cached_tokens"] += int(cached or 0)
+                    acc["cache_write_tokens"] += int(written or 0)
+                    acc["cache_write_1h_tokens"] += int(written_1h or 0)
                     acc["reasoning_tokens"] += int(reasoning or 0)
                     acc["cost_pusd"] += int(cost or 0)
                     acc["unpriced"] += int(unpriced or 0)
@@ -184,7 +200,7 @@ async def summarize(
             if agent in by_agent:
                 by_agent[agent]["largest_day"] = peak
         totals = _stats(total)
-        del totals["cached_tokens"], totals["reasoning_tokens"]
+        del totals["reasoning_tokens"]  # (the cache's reads and writes stay: what the prompt cache saved and cost)
         totals.update({f"{outcome}_attempts": n for outcome, n in sorted(refused.items())})
         model_stats = {k: _stats(v) for k, v in sorted(groups["model"].items())}
         for key, names in providers_of.items():

@@ -44,6 +44,9 @@ ATTEMPT_CALL_MAX = (
 #: from attempts, the calls among them, as usage_rollup counts them (calls): a call counts under its last attempt that
 #: reached a provider, the one that carries its cost (see 0018_usage_rollup_counts_calls)
 ATTEMPT_CALLS = "SUM(call_cost_pusd IS NOT NULL)"
+#: from attempts, their cache writes and the 1-hour part of them, as usage_rollup sums them (cache_write_tokens,
+#: cache_write_1h_tokens: see 0021_usage_rollup_cache_writes)
+ATTEMPT_CACHE_WRITES = "SUM(cache_write_tokens), SUM(cache_write_1h_tokens)"
 _ROLLUP_FILTERS = ("model", "provider", "agent", "skill")
 
 

@@ -68,13 +68,16 @@ _CALL_COSTLIER = "excluded.call_max_pusd > call_max_pusd"
 _UPSERT_ROLLUP = (
     "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens, output_tokens,"
     " cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded, call_max_pusd, call_max_run_id,"
-    " call_max_at, calls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " call_max_at, calls, cache_write_tokens, cache_write_1h_tokens)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT(bucket, model, provider, agent, skill, outcome) DO UPDATE SET"
     " attempts = attempts + excluded.attempts, input_tokens = input_tokens + excluded.input_tokens,"
     " output_tokens = output_tokens + excluded.output_tokens, cached_tokens = cached_tokens + excluded.cached_tokens,"
     f" reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, {checked_add('usage_rollup', 'cost_pusd')},"
     f" unpriced = unpriced + excluded.unpriced, {checked_add('usage_rollup', 'cost_bound_pusd')},"
     " bounded = bounded + excluded.bounded, calls = calls + excluded.calls,"
+    " cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,"
+    " cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens,"
     # the costliest call ending in the row (-1: none), and its run and time: the first recorded of equal costs
     f" call_max_run_id = CASE WHEN {_CALL_COSTLIER} THEN excluded.call_max_run_id ELSE call_max_run_id END,"
     f" call_max_at = CASE WHEN {_CALL_COSTLIER} THEN excluded.call_max_at ELSE call_max_at END,"
@@ -88,17 +91,19 @@ def _rollup_rows(
     """Attempts folded into daily usage buckets, so summaries never scan every attempt. ``money``: each
     attempt's cost and bound in pico-USD (see :meth:`RecordWrite.of`); ``last``: the index of the call's last
     attempt that reached a provider (-1: none), whose row the call and its cost ``call`` count in (a row's last
-    column: the calls ending in it, see 0018_usage_rollup_counts_calls)."""
+    column but two: the calls ending in it, see 0018_usage_rollup_counts_calls; the last two: the cache writes and
+    their 1-hour part, see 0021_usage_rollup_cache_writes)."""
     if len(attempts) == 1:  # most calls: its one row as it is, no bucket to fold into
         a, (cost, bound) = attempts[0], money[0]
         bucket = int(a.started_at // ROLLUP_BUCKET_SECONDS)
         row = (bucket, a.model, a.provider, a.agent or "", a.skill or "", a.outcome, 1, a.input_tokens, a.output_tokens)
         peak = (call, a.run_id, a.started_at, 1) if last == 0 else (-1, None, None, 0)
+        written = (a.cache_write_tokens, a.cache_write_1h_tokens)
         if a.cost_usd is not None:  # cost, unpriced, cost bound, bounded, then the costliest call's
-            return [(*row, a.cached_tokens, a.reasoning_tokens, cost or 0, 0, 0, 0, *peak)]
+            return [(*row, a.cached_tokens, a.reasoning_tokens, cost or 0, 0, 0, 0, *peak, *written)]
         if a.cost_bound_usd is not None:
-            return [(*row, a.cached_tokens, a.reasoning_tokens, 0, 1, bound or 0, 1, *peak)]
-        return [(*row, a.cached_tokens, a.reasoning_tokens, 0, 1, 0, 0, *peak)]
+            return [(*row, a.cached_tokens, a.reasoning_tokens, 0, 1, bound or 0, 1, *peak, *written)]
+        return [(*row, a.cached_tokens, a.reasoning_tokens, 0, 1, 0, 0, *peak, *written)]
     # each bucket's whole row, its key (6 columns) and then its numbers, made a tuple by map() (no comprehension). A
     # key's first attempt writes its row as it is (the keys of a fallback's attempts differ, their targets' models):
     # only a key seen again adds to it
@@ -115,7 +120,7 @@ def _rollup_rows(
                 money_part = (0, 1, 0, 0)
             row = acc[key] = [
                 *key, 1, a.input_tokens, a.output_tokens, a.cached_tokens, a.reasoning_tokens, *money_part,
-                -1, None, None, 0,
+                -1, None, None, 0, a.cache_write_tokens, a.cache_write_1h_tokens,
             ]  # fmt: skip
             continue
         row[6] += 1  # attempts
@@ -123,6 +128,8 @@ def _rollup_rows(
         row[8] += a.output_tokens
         row[9] += a.cached_tokens
         row[10] += a.reasoning_tokens
+        row[19] += a.cache_write_tokens
+        row[20] += a.cache_write_1h_tokens
         if a.cost_usd is not None:
             row[11] += cost or 0  # cost
         else:

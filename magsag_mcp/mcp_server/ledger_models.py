@@ -64,6 +64,13 @@ _ATTEMPT_ERRORS = "the attempts that failed (a call answered on its retry or by 
 #: the first names of the counts of attempts of unknown cost (they never counted calls), kept for their clients
 _UNPRICED_CALLS = "the same count as unpriced_attempts, under its first name: attempts, not calls"
 _UNBOUNDED_CALLS = "the same count as unbounded_attempts, under its first name: attempts, not calls"
+#: the prompt cache's counts in a summary, parts of input_tokens (see magsag_mcp.types.Usage)
+_CACHED = "input tokens read from a prompt cache (part of input_tokens)"
+_CACHE_WRITES = (
+    "input tokens written to a prompt cache (part of input_tokens; Anthropic's cache_creation_input_tokens, billed "
+    "above the input rate)"
+)
+_CACHE_WRITES_1H = "of cache_write_tokens, those written to a 1-hour cache (Anthropic's dearest input)"
 
 
 #: the copy of the ledger a read may be made from (see magsag_mcp.ledger.read_only_copy), which its notes say
@@ -102,7 +109,9 @@ class StatsOut(Out):
     )
     unbounded_attempts: int = Field(0, description="attempts of unknown cost with no bound (an unknown price)")
     unbounded_calls: int = Field(0, description=_UNBOUNDED_CALLS)
-    cached_tokens: int = 0
+    cached_tokens: int = Field(0, description=_CACHED)
+    cache_write_tokens: int = Field(0, description=_CACHE_WRITES)
+    cache_write_1h_tokens: int = Field(0, description=_CACHE_WRITES_1H)
     reasoning_tokens: int = 0
     largest_day: LargestDayOut | None = Field(None, description="in by_agent: the agent's costliest UTC day")
 
@@ -131,6 +140,9 @@ class TotalsOut(Out):
     unbounded_attempts: int = Field(0, description="attempts of unknown cost with no bound (an unknown price)")
     unbounded_calls: int = Field(0, description=_UNBOUNDED_CALLS)
     cost_complete: bool
+    cached_tokens: int = Field(0, description=_CACHED)
+    cache_write_tokens: int = Field(0, description=_CACHE_WRITES)
+    cache_write_1h_tokens: int = Field(0, description=_CACHE_WRITES_1H)
     policy_denied_attempts: int = 0
     budget_exceeded_attempts: int = 0
     skipped_attempts: int = 0
