@@ -14,7 +14,7 @@ from .errors import PayloadError
 from .plurals import agreeing
 from .providers.json_output import instruction_bytes
 from .skills import Skill, schema_problem
-from .suggest import SCHEMA_KEYWORDS, named
+from .suggest import SCHEMA_KEYWORDS, named, response_format_problem
 from .types import LLMRequest, Message, ToolCall, ToolSpec
 
 #: the keys ``model_config`` and ``context.llm_overrides`` accept: request settings and routing overrides
@@ -436,7 +436,7 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
         elif kind == "text":
             req.json_output, req.json_schema, req.json_validator = False, None, None
         else:
-            raise PayloadError(f"{where}.response_format.type must be 'text', 'json_object' or 'json_schema'")
+            raise PayloadError(response_format_problem(rf, where))
     if cfg.get("messages") is not None:
         req.messages.extend(_messages(cfg["messages"], where))
     if cfg.get("stream") is not None:

@@ -122,7 +122,12 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
         # fallbacks)
         model = _model_at(args, loc[:-1]) if loc else None
         own = getattr(model, "value_type_hint", lambda *_: None)(loc[-1], value) if model is not None else None
-        return said + _literal_hint(errs, value) + _shape_hint(args, loc, value, expected) + (f": {own}" if own else "")
+        return (
+            said
+            + (_value_hint(args, loc, value) or _literal_hint(errs, value))
+            + _shape_hint(args, loc, value, expected)
+            + (f": {own}" if own else "")
+        )
     if kind in _RANGE_ERRORS and (span := _range(args, loc)):
         # pydantic's sentence names the one bound missed ("greater than or equal to 1"): a caller that then sent
         # 10000 met the other; both, and what the number counts
@@ -167,6 +172,14 @@ def _range(args: type[BaseModel], loc: list[str]) -> str | None:
     parts = [f"more than {bounds['gt']}"] if "gt" in bounds else [f"{low} or more"] if low is not None else []
     parts += [f"less than {bounds['lt']}"] if "lt" in bounds else [f"at most {high}"] if high is not None else []
     return " and ".join(parts) or None
+
+
+def _value_hint(args: type[BaseModel], loc: list[str], value: Any) -> str:
+    """`` (did you mean 'json_object'? ...)``: what the model at ``loc`` says a value it refuses was written for, where
+    no spelling brings it near (a response_format type of ``json``), or ``""``."""
+    model = _model_at(args, loc[:-1]) if loc else None
+    hint = getattr(model, "value_hint", lambda *_: None)(loc[-1], value) if model is not None else None
+    return f" ({hint})" if hint else ""
 
 
 def _literal_hint(errs: list[Any], value: Any) -> str:

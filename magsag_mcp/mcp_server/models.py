@@ -110,6 +110,14 @@ class ResponseFormatArg(_In):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JsonSchemaArg | None = Field(None, description='for type json_schema: {"name", "schema": {...}}')
 
+    @staticmethod
+    def value_hint(field: str, value: Any) -> str | None:
+        """The type a refused one was written for (``json``: json_object), and what each type asks for (see
+        :mod:`.arguments`)."""
+        from ..suggest import response_format_hint
+
+        return response_format_hint(value) if field == "type" else None
+
 
 # The guide's `payload["model_config"]`: explicit choices that override the routing policy.
 class ModelConfigArg(_In):
