@@ -10,7 +10,7 @@ import copy
 import json
 import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -305,10 +305,11 @@ class CallParts:
         for name in self.field_names:
             if name not in payload:
                 known = {*self.field_names, *((self.input_schema or {}).get("properties") or ())}
+                missing = [n for n in self.field_names if n not in payload]
                 raise PayloadError(
                     f"{self.id}: payload is missing field {name!r} (the prompt template uses it); "
                     f"payload has: {sorted(k for k in payload if k != 'model_config') or 'no fields'}"
-                    f"{_stray_fields(payload, known, SKILL_FIELDS_LISTED)}",
+                    f"{_stray_fields(payload, known, SKILL_FIELDS_LISTED, missing)}",
                     skill=self.id,
                     field=name,
                 )
@@ -395,7 +396,7 @@ def check_payload(
         required = list(first.validator_value)
         known = {*required, *(props if isinstance(props, Mapping) else ())}
         text = f"{owner}: payload is missing field {missing[0]!r}{detail}; required: {required}"
-        text += _stray_fields(data, known, listed)
+        text += _stray_fields(data, known, listed, missing)
     elif first.validator in ("additionalProperties", "unevaluatedProperties") and first.validator_value is False:
         text = _closed_schema_problem(owner, first, listed)
     else:
@@ -419,16 +420,23 @@ def _declared(schema: Any, branches: bool) -> set[str]:
     return names
 
 
-def _stray_fields(data: Any, known: set[str], listed: str | None) -> str:
+def _stray_fields(data: Any, known: set[str], listed: str | None, missing: Sequence[str] = ()) -> str:
     """For a payload that lacks a field: the fields it has that ``known`` does not (a misspelling of a
-    missing one, most often), each with the nearest valid name. Empty unless one is near a valid name."""
+    missing one, most often), each with the nearest valid name. One such field where one is ``missing``, near it or
+    not, is that field under another name (``body``, ``content`` or ``input`` for ``text``): said to be. Empty when
+    the payload has no field ``known`` does not."""
     if not isinstance(data, Mapping):
         return ""
     stray = [k for k in data if k not in known and k != "model_config"]
-    if not any(nearest(k, known) for k in stray):
+    if not stray:
         return ""
     where = f" ({listed})" if listed else ""
-    return f"; it takes no field {named(stray, known)}{where}"
+    said = named(stray, known)
+    if len(stray) == 1 and len(missing) == 1 and not nearest(stray[0], known):
+        # the one field the caller sent in the one field's place: the name alone was left for the caller to match
+        # with "required: ['text']" (examples/mcp's {"body": ...})
+        said += f" (did you mean {missing[0]!r}?)"
+    return f"; it takes no field {said}{where}"
 
 
 #: a name as repr() quotes it, in jsonschema's "('a', 'b' were unexpected)"

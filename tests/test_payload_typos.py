@@ -148,11 +148,16 @@ def test_a_missing_field_with_a_near_one_in_the_payload_says_which(schema):
     assert "it takes no field 'txt' (did you mean 'text'?)" in message and LISTED in message
 
 
-def test_a_missing_field_with_nothing_near_it_says_no_more_than_before():
+def test_a_missing_field_with_nothing_near_it_names_the_one_field_sent_in_its_place():
+    # changed on purpose: the field sent was not named (examples/mcp's {"body": ...} to a skill reading text); the
+    # one field sent where one is missing is that one under another name (tests/test_payload_field_meant.py)
     schema = {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}
     with pytest.raises(PayloadError) as info:
         _skill(schema).render({"qqqqqq": "a"})
-    assert info.value.message == "skill.t: payload is missing field 'text'; required: ['text']"
+    assert info.value.message == (
+        "skill.t: payload is missing field 'text'; required: ['text']; it takes no field 'qqqqqq' (did you mean "
+        f"'text'?) ({LISTED} show each skill's input_schema)"
+    )
 
 
 def test_a_valid_payload_on_the_shortcut_still_passes():
