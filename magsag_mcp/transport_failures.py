@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import ipaddress
 import re
 import socket
 from typing import TYPE_CHECKING
@@ -128,9 +129,9 @@ def _converted(
     if isinstance(exc, aiohttp.ClientError):
         return _not_retried(
             ProviderConnectionError(
-                f"could not reach {host(url)}: {_why(exc, proxy)}", maybe_billed=_reached_vendor(exc)
+                f"could not reach {host(url)}: {_why(exc, proxy, url)}", maybe_billed=_reached_vendor(exc)
             ),
-            _no_such_name(exc),
+            _no_such_name(exc) or (_refused(getattr(exc, "os_error", None)) and proxy is None and on_loopback(url)),
         )
     # aiohttp checks a request as it builds it (a ValueError): a control character in a header value (a key or an
     # organisation id pasted with its newline, an escape or a NUL), or credentials both in the URL and in a header.
@@ -156,6 +157,29 @@ def _not_retried(err: ProviderConnectionError, final: bool = True) -> ProviderCo
     return err
 
 
+#: host names that are this machine: a connection to one is refused by its own kernel, at once
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "0.0.0.0", "::"})
+
+
+def on_loopback(url: str) -> bool:
+    """Whether ``url`` names this machine (``localhost``, 127.0.0.0/8, ``::1``, or the address a server listening
+    everywhere is reached at). A connection refused there is its own kernel saying no process listens on the port:
+    a local model server not started (Ollama, vLLM, LM Studio), which does not begin to within a retry's backoff
+    (seconds, where a server takes seconds to bind and minutes to load a model), so the call moves on to its next
+    target at once rather than sleep the backoff before each of its tries. A refusal from another host is still
+    retried: a load balancer between instances, a host rebooting."""
+    try:
+        name = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def _no_such_name(exc: BaseException) -> bool:
     """Whether DNS answered that the name does not exist (``EAI_NONAME``: a mistyped host, a network that resolves
     no outside name), not that it could not answer for now (``EAI_AGAIN``), which a later try may get past."""
@@ -178,7 +202,7 @@ def _reached_vendor(exc: BaseException) -> bool:
     return not isinstance(exc, _BEFORE_SENDING)
 
 
-def _why(exc: aiohttp.ClientError, proxy: Proxy | None) -> str:
+def _why(exc: aiohttp.ClientError, proxy: Proxy | None, url: str = "") -> str:
     """What went wrong, and for a name that does not resolve, where to look: the usual sign of a network
     that reaches the internet only through a proxy nobody told magsag about."""
     if isinstance(exc, aiohttp.ClientResponseError):
@@ -188,9 +212,10 @@ def _why(exc: aiohttp.ClientError, proxy: Proxy | None) -> str:
     os_error = getattr(exc, "os_error", None)
     if _refused(os_error):
         # a local model server not started yet (or on another port) is the usual cause: say so, not only errno 111
+        running = f" (is Ollama / your local server running at {host(url)}?)" if on_loopback(url) else ""
         return (
-            "the connection was refused: no server listens at that host and port; start the server (for a local "
-            "one: `ollama serve` on port 11434, `vllm serve MODEL` on 8000, LM Studio's server on 1234), or "
+            f"the connection was refused: no server listens at that host and port{running}; start the server (for "
+            "a local one: `ollama serve` on port 11434, `vllm serve MODEL` on 8000, LM Studio's server on 1234), or "
             "correct the host and port in the provider's base URL"
         )
     if not isinstance(os_error, socket.gaierror):

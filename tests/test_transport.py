@@ -93,7 +93,9 @@ async def test_connection_refused(transport: Transport):
     with pytest.raises(E.ProviderConnectionError) as info:
         await transport.post_json(url, CHAT, headers=AUTH)
     err = info.value
-    assert err.retryable and err.moves_on
+    # changed on purpose: refused on loopback, not tried again (was retryable); another host's refusal still is
+    # (tests/test_loopback_refusals.py)
+    assert not err.retryable and err.moves_on
     assert not err.maybe_billed  # never sent: nothing to bill
     assert f"127.0.0.1:{port}" in err.message
     # paths can name deployments and queries can carry keys: neither is shown
