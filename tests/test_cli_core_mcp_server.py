@@ -94,7 +94,8 @@ def test_the_stdio_server_refuses_at_start_a_setting_its_service_refuses(monkeyp
     monkeypatch.setattr("anyio.run", lambda fn, *args: fn(*args))
     monkeypatch.setenv(name, value)
     assert server_main.main(["--catalog", str(catalog)]) == 2
-    assert capsys.readouterr().err == f"magsag-mcp: {said}\n"
+    # changed on purpose: a second line says where a client's settings are (tests/test_mcp_start_refusals.py)
+    assert capsys.readouterr().err == f"magsag-mcp: {said}\n{server_main.CLIENT_CONFIG}\n"
 
 
 def test_the_stdio_server_names_every_setting_it_refuses_at_start(monkeypatch, capsys):
@@ -110,5 +111,5 @@ def test_the_stdio_server_names_every_setting_it_refuses_at_start(monkeypatch, c
     assert server_main.main(["--catalog", str(catalog)]) == 2
     assert capsys.readouterr().err == (
         "magsag-mcp: MAGSAG_RETRY_BASE_DELAY='nan' is not a finite number; set it to e.g. 0.5; also "
-        "MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0\n"
-    )
+        f"MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0\n{server_main.CLIENT_CONFIG}\n"
+    )  # (changed on purpose: the second line, as above)

@@ -245,17 +245,42 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
     except MagsagError as exc:  # a bad option or setting, or (http) a service that cannot open
-        print(f"magsag-mcp: {redact(exc.message)}", file=sys.stderr)
-        return 2
+        return _refused(redact(exc.message), args.transport)
     except OSError as exc:
         too_long = path_too_long(exc)  # a --db or --catalog (or MAGSAG_DB, MAGSAG_CATALOG) no file system takes
         if too_long is None:
             raise
-        print(f"magsag-mcp: {too_long.message}", file=sys.stderr)
-        return 2
+        return _refused(too_long.message, args.transport)
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+#: where a stdio server's settings are set, said after its refusal: an MCP client starts it from its configuration, and
+#: a desktop user, who never sees a shell, was told to set a variable with no word of where (the client's log for the
+#: server shows this; Claude Desktop's says only "Server disconnected" in its window)
+CLIENT_CONFIG = (
+    "magsag-mcp: started by an MCP client, it takes its settings from its entry under mcpServers in the client's "
+    'configuration (Claude Desktop: claude_desktop_config.json): a variable in its "env" object, an option in its '
+    '"args"; fix it there and restart the client'
+)
+
+
+def _refused(message: str, transport: str) -> int:
+    """Exit status 2 for a setting refused at start, said on stderr: over stdio from a client (not a terminal), with
+    where its settings are (:data:`CLIENT_CONFIG`)."""
+    print(f"magsag-mcp: {message}", file=sys.stderr)
+    if transport == "stdio" and not _in_a_terminal():
+        print(CLIENT_CONFIG, file=sys.stderr)
+    return 2
+
+
+def _in_a_terminal() -> bool:
+    """Whether stdin is a terminal: someone ran the server in a shell, who sets its variables there."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):  # stdin closed
+        return False
 
 
 if __name__ == "__main__":

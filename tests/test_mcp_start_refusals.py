@@ -1,0 +1,60 @@
+"""A setting ``magsag-mcp`` refuses at start (exit status 2), started over stdio by an MCP client: a desktop user
+never sees a shell, and is told where the client's configuration sets the server's variables and options."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.mcp_server import __main__ as server_main
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def unserved(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_main, "configure_logging", lambda level: None)
+    monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: pytest.fail("served"))
+    monkeypatch.setattr("anyio.run", lambda fn, *args: pytest.fail("served"))
+
+
+@pytest.mark.usefixtures("unserved")
+def test_a_setting_refused_over_stdio_says_where_a_client_sets_it(monkeypatch, capsys):
+    # was the setting's problem alone ("set it to e.g. 300.0"): set where, for a server Claude Desktop starts?
+    monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # a client's pipe
+    assert server_main.main(["--catalog", str(CATALOG)]) == 2
+    first, second = capsys.readouterr().err.splitlines()
+    assert first == "magsag-mcp: MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0"
+    assert second.startswith("magsag-mcp: started by an MCP client, it takes its settings from its entry under ")
+    assert 'claude_desktop_config.json): a variable in its "env" object, an option in its "args"' in second
+    assert second.endswith("restart the client")
+
+
+@pytest.mark.usefixtures("unserved")
+def test_a_file_name_refused_over_stdio_says_so_too(capsys):
+    assert server_main.main(["--catalog", "x" * 300]) == 2
+    err = capsys.readouterr().err
+    assert "holds a name too long" in err and err.endswith(f"{server_main.CLIENT_CONFIG}\n")
+
+
+@pytest.mark.usefixtures("unserved")
+@pytest.mark.parametrize(
+    ("argv", "stdin"),
+    [
+        (["--catalog", str(CATALOG)], _Terminal()),  # run in a shell: its variables are set there
+        (["--catalog", str(CATALOG), "--transport", "http"], io.StringIO("")),  # over HTTP a person starts it
+    ],
+)
+def test_a_server_started_by_a_person_is_told_the_setting_alone(monkeypatch, capsys, argv, stdin):
+    monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
+    monkeypatch.setattr("sys.stdin", stdin)
+    assert server_main.main(argv) == 2
+    assert capsys.readouterr().err == "magsag-mcp: MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0\n"
