@@ -14,7 +14,7 @@ from .errors import PayloadError
 from .plurals import agreeing
 from .providers.json_output import instruction_bytes
 from .skills import Skill, schema_problem
-from .suggest import SCHEMA_KEYWORDS, named, response_format_problem
+from .suggest import SCHEMA_KEYWORDS, named, no_schema_given, response_format_problem
 from .types import LLMRequest, Message, ToolCall, ToolSpec
 
 #: the keys ``model_config`` and ``context.llm_overrides`` accept: request settings and routing overrides
@@ -417,6 +417,9 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
             req.json_output, req.json_schema, req.json_validator = True, None, None
         elif kind == "json_schema":
             js = rf.get("json_schema") or {}
+            if isinstance(js, Mapping) and js.get("schema") is None and not set(js) & SCHEMA_KEYWORDS:
+                # no schema: the answer went unconstrained, as any JSON object, and came back as though it fitted
+                raise PayloadError(no_schema_given(where, bool(rf.get("json_schema"))))
             if not isinstance(js, Mapping) or not isinstance(js.get("schema") or {}, Mapping):
                 raise PayloadError(f"{where}.response_format.json_schema must be {{'name': ..., 'schema': {{...}}}}")
             _check_json_schema_keys(js, f"{where}.response_format.json_schema")

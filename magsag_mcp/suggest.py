@@ -379,3 +379,14 @@ def response_format_problem(rf: Any, where: str) -> str:
     if kind is None:
         return f"{where}.response_format needs a type: {hint}"
     return f"{where}.response_format.type must be 'text', 'json_object' or 'json_schema': {hint}"
+
+
+def no_schema_given(where: str, wrapper_given: bool) -> str:
+    """A response_format of type json_schema without the schema the answer must fit (OpenAI's API requires its
+    ``json_schema``): what to write, and the type that asks for any JSON object."""
+    place = f"{where}.response_format.json_schema.schema" if wrapper_given else f"{where}.response_format.json_schema"
+    return (
+        f"{place} is missing: type 'json_schema' needs the schema the answer must fit, "
+        '{"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}; for any JSON object, write '
+        '{"type": "json_object"}'
+    )

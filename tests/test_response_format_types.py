@@ -83,3 +83,25 @@ async def test_mcp_says_the_type_meant_too(tmp_path: Path):
             ), message
             assert "(did you mean 'json_object'? 'json_object' is JSON mode" in message, message
             assert all(said in message for said in TYPES), message
+
+
+@pytest.mark.parametrize(
+    ("response_format", "place"),
+    [
+        ({"type": "json_schema"}, "model_config.response_format.json_schema is missing"),
+        ({"type": "json_schema", "json_schema": {"name": "n"}}, "model_config.response_format.json_schema.schema is"),
+    ],
+)
+def test_a_json_schema_type_without_its_schema_is_refused(response_format, place):
+    # was taken as {"type": "object"}: the answer went unconstrained, as any JSON object, and came back as though it
+    # fitted a schema (OpenAI's API requires json_schema with this type)
+    message = _refused(response_format)
+    assert message.startswith(place) and "needs the schema the answer must fit" in message, message
+    assert 'for any JSON object, write {"type": "json_object"}' in message, message
+
+
+def test_a_json_schema_given_as_empty_still_means_any_json():
+    skill = Skill(id="skill.t", description="d", task_type="t", prompt={"user": "{text}"})
+    rf = {"type": "json_schema", "json_schema": {"name": "n", "schema": {}}}
+    request, _ = build_request(skill, {"text": "a"}, {"response_format": rf})
+    assert request.json_output and request.json_schema == {"type": "object"}
