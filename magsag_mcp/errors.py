@@ -61,7 +61,8 @@ see :class:`~magsag_mcp.sends.Sends`). A request refused before it was sent
 
 ``AllTargetsFailed`` is raised when the cascade runs out: it is an instance of *both*
 ``AllTargetsFailed`` and the last attempt's class, so ``except RateLimitError`` keeps working for
-callers that route to a single model, while ``err.attempts`` carries every attempt.
+callers that route to a single model, while ``err.attempts`` carries every attempt. It is defined in
+``all_targets_failed.py`` (made of the tree's classes, at run time) and imported from here, as the tree is.
 
 Messages never contain secrets: :func:`redact` scrubs anything that looks like a key before a
 message is built from a provider's body.
@@ -433,67 +434,5 @@ class InternalError(ProviderError):
     moves_on = False
 
 
-class AllTargetsFailed(MagsagError):
-    """Every candidate was tried or skipped and none answered.
-
-    Use :meth:`build`: the instance is also of the last attempt's error class.
-    """
-
-    kind = "all_targets_failed"
-    _combined: ClassVar[dict[type[BaseException], type[AllTargetsFailed]]] = {}
-
-    attempts: list[Any]
-    last_error: BaseException | None
-
-    @classmethod
-    def build(cls, message: str, *, attempts: list[Any], last_error: BaseException | None) -> AllTargetsFailed:
-        base = type(last_error) if isinstance(last_error, MagsagError) else None
-        if base is None or isinstance(last_error, AllTargetsFailed):
-            err = cls(message)
-        else:
-            combined = cls._combined_with(base)
-            err = combined.__new__(combined)
-            MagsagError.__init__(err, message)
-            # Carry the last error's provider fields so `except RateLimitError as e: e.retry_after` works.
-            for attr in ("provider", "model", "status", "retry_after", "policy"):
-                if hasattr(last_error, attr):
-                    setattr(err, attr, getattr(last_error, attr))
-            err.details.update({k: v for k, v in last_error.details.items() if k not in err.details})
-        err.attempts = attempts
-        err.last_error = last_error
-        err.details["last_error_type"] = getattr(last_error, "kind", type(last_error).__name__) if last_error else None
-        return err
-
-    @classmethod
-    def _combined_with(cls, base: type[MagsagError]) -> type[AllTargetsFailed]:
-        """The class of an AllTargetsFailed whose last error was a ``base``: one per base, made on first use."""
-        combined = cls._combined.get(base)
-        if combined is None:
-            # A refusal by governance keeps its own kind: the call was stopped by policy, not by providers; and so
-            # does a bug of ours, which stopped it as none of the targets did.
-            kind = base.kind if issubclass(base, PolicyDenied | BudgetExceeded | InternalError) else cls.kind
-            combined = type(f"AllTargetsFailed[{base.__name__}]", (cls, base), {"kind": kind})
-            cls._combined[base] = combined
-        return combined
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # A combined class is made at run time and cannot be found by name: it is pickled as its base.
-        base = next((b for b in type(self).__bases__ if b is not AllTargetsFailed), None)
-        if base is None:
-            return super().__reduce__()
-        return (_rebuilt_all_failed, (base, self.message), self.__dict__)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = MagsagError.to_dict(self)
-        data["type"] = self.kind
-        # the wait the last provider asked for (a 429's Retry-After), as its own error says it: the call was
-        # not retried (past the cap or the deadline), and a client of the MCP server or the CLI sees only this
-        retry_after = getattr(self, "retry_after", None)
-        if retry_after is not None:
-            data["retry_after"] = retry_after
-        data["attempts"] = [a.to_dict() if hasattr(a, "to_dict") else a for a in self.attempts]
-        return data
-
-
-def _rebuilt_all_failed(base: type[MagsagError], message: str) -> MagsagError:
-    return _rebuilt(AllTargetsFailed._combined_with(base), message)
+# apart from the tree, made of its classes (see all_targets_failed.py): imported once they exist
+from .all_targets_failed import AllTargetsFailed as AllTargetsFailed  # noqa: E402
