@@ -1,16 +1,16 @@
 """The service layer: owns the flow of one call (plan, policy, reserve budget, call, price, record).
 
 The MCP server, the CLI and the Python API only parse input and format output around a
-:class:`Service`; none holds logic of its own.
+:class:`Service`; none holds logic of its own. Its opening and closing (``open``, ``aclose``, the calls in flight
+cancelled and recorded) live in :mod:`.service_lifecycle`; what it reads of the ledger in :mod:`.ledger_reads`; what
+a call would do, with nothing called, in :mod:`.route_explanation`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -22,9 +22,8 @@ from .call_urls import CallURLs
 from .caller_progress import raised_by_caller
 from .cascade import Cascade
 from .cascade_report import result_warnings
-from .catalog import Catalog, catalog_problems, load_catalog, validate_catalog
+from .catalog import Catalog, validate_catalog
 from .errors import (
-    ConfigError,
     InputError,
     LedgerError,
     MagsagError,
@@ -41,20 +40,18 @@ from .invoke_result import (
     record_bug,
     run_status,
 )
-from .kept_records import KeptRecords, closing_after
+from .kept_records import KeptRecords
 from .ledger_reads import LedgerReads
-from .opening import Opening
 from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
 from .redaction import SECRET_ENV as SECRET_ENV  # where it was read from before
-from .redaction import register_env_secrets
-from .retry import RetryPolicy, retry_policy_from_env
+from .retry import RetryPolicy
 from .route_explanation import RouteExplanation, override_providers
 from .routing import Plan, Resolution, plan_call
-from .settings import connect_timeout, only_configured, read_timeout
+from .service_lifecycle import Lifecycle
 from .text import check_name
-from .transport import Timeouts, Transport
+from .transport import Transport
 
 log = redacting_logger("magsag_mcp.service")
 
@@ -68,10 +65,11 @@ def _sent_or_held(attempts: list[AttemptRecord]) -> bool:
     return False
 
 
-class Service(RouteExplanation, LedgerReads, LoopBound):
+class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
     """One configured magsag: catalog, providers, pricing, governance and ledger.
 
-    Build it with :meth:`open` (no network I/O) and close it with :meth:`aclose`.
+    Build it with :meth:`open` (no network I/O) and close it with :meth:`aclose` (both in
+    :mod:`.service_lifecycle`).
     """
 
     def __init__(
@@ -114,141 +112,6 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
         self._closing = False
         self._closed = asyncio.Event()
         self._bind_loop()  # the ledger's writer runs on the loop that opened the service, and so must its calls
-
-    @classmethod
-    def open(
-        cls,
-        *,
-        catalog: str | os.PathLike[str] | Catalog | None = None,
-        db: str | os.PathLike[str] | None = None,
-        env: Mapping[str, str] | None = None,
-        transport: Transport | None = None,
-        retry: RetryPolicy | None = None,
-        network_callers: bool = False,
-        create_ledger: bool = True,
-        empty_ledger_ok: bool = False,
-        reading: bool = False,
-        settings_home: str | None = None,
-    ) -> Opening[Service]:
-        """``svc = await Service.open(...)``, or ``async with Service.open(...) as svc:`` (closed on leaving).
-        ``network_callers``: calls come from other machines (the MCP server over HTTP); see :mod:`.call_urls`.
-        ``create_ledger=False``: what reading commands open (see :class:`~.ledger.Ledger`'s ``create``), and
-        ``empty_ledger_ok`` what takes an empty file there for no ledger yet (its ``blank_is_absent``); ``reading``:
-        what only reads the ledger (a report, doctor, a plan), which reads one on a full disk (its ``reading``);
-        ``settings_home``: where a missing key is to be set, as its fix says it, when not "in the environment"."""
-        args = (catalog, db, env, transport, retry, network_callers, create_ledger, empty_ledger_ok, reading)
-        return Opening(lambda: cls._open(*args, settings_home))
-
-    @classmethod
-    async def _open(
-        cls,
-        catalog: str | os.PathLike[str] | Catalog | None,
-        db: str | os.PathLike[str] | None,
-        env: Mapping[str, str] | None,
-        transport: Transport | None,
-        retry: RetryPolicy | None,
-        network_callers: bool,
-        create_ledger: bool = True,
-        empty_ledger_ok: bool = False,
-        reading: bool = False,
-        settings_home: str | None = None,
-    ) -> Service:
-        from .governance import Governance, load_policies
-        from .ledger import Ledger, default_db_path
-        from .ledger.connection import ledger_sync_from_env
-        from .pricing import Pricer
-
-        env = dict(os.environ if env is None else env)
-        register_env_secrets(env)
-        cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog, env)
-        # the whole catalog is read with the one environment: policies and prices as skills and routing
-        pricer = Pricer.from_catalog(cat.root, env)
-        policies = load_policies(cat.root, env)
-        problems = policies.data_class_problems(cat.skills, cat.skill_files)
-        if problems:
-            raise catalog_problems(cat.root, problems)
-        retry = retry or retry_policy_from_env(env)
-        configured_urls = only_configured(env, network_callers)
-        # read before the ledger opens, so that a bad value is reported with nothing to undo
-        transport = transport or Transport(
-            timeouts=Timeouts(connect=connect_timeout(env), read=read_timeout(env)), env=env
-        )
-        # "~" expanded as MAGSAG_DB's and every reading command's is: given unexpanded (an MCP client's JSON
-        # args, --db=~/...), calls went to a folder named "~" in the working directory, reads to the home's
-        path = Path(db).expanduser() if db else default_db_path(env)
-        ledger = Ledger(
-            path,
-            sync=ledger_sync_from_env(env),
-            create=create_ledger,
-            blank_is_absent=empty_ledger_ok,
-            reading=reading,
-        )
-        await ledger.open()
-        # Reservations must outlive the longest call, or a slow call's reservation could expire mid-call.
-        governance = Governance(policies, ledger, pricer, call_deadline=retry.deadline)
-        return cls(
-            catalog=cat,
-            env=env,
-            transport=transport,
-            ledger=ledger,
-            pricer=pricer,
-            governance=governance,
-            retry=retry,
-            configured_urls=configured_urls,
-            settings_home=settings_home,
-        )
-
-    async def aclose(self, grace: float = 30.0) -> None:
-        """Close the HTTP sessions and the ledger. Calls still in flight are cancelled first and each
-        records what it spent (a cancelled attempt at its worst case) before the ledger closes, so
-        closing mid-call (Ctrl-C in a script, SIGTERM on a server) never loses a paid request.
-        ``grace`` bounds the wait for those records; a call still not done by then is left behind. Once
-        the service's own loop has closed, it may be called on another to close what is left."""
-        if not self._loop.is_closed():
-            self._on_own_loop()
-        if self._closing:  # closed, or closing in another task (its drain must not be disturbed): wait
-            await self._closed.wait()
-            return
-        self._closing = True  # first: a call begun while closing waits would not be cancelled
-        try:
-            try:
-                await self._drain(grace)
-            finally:
-                # Also when the drain is cut short (asyncio.timeout around aclose, a second Ctrl-C): it ends as its
-                # grace would, and what the service holds is closed. Shielded: in a cancelled scope (a timeout
-                # around `async with`) the kept records were lost.
-                with anyio.CancelScope(shield=True):
-                    try:
-                        await self.transport.aclose()
-                        # a record still queued (its call cancelled above while it waited for a locked ledger) ends
-                        # first: refused, it is kept, and written here with the others (or named as lost)
-                        await self.ledger.settled()
-                        if self.governance is not None:  # (a reservation made for a caller gone, its drop refused)
-                            await self.governance.drop_orphans()
-                        await self._kept.write_at_close()
-                    finally:
-                        await self.ledger.close()
-        finally:
-            self._closed.set()
-
-    async def _drain(self, grace: float) -> None:
-        """Cancel the calls in flight and wait (``grace`` at most) while each records itself."""
-        me = asyncio.current_task()
-        if self._calls.keys() - {me}:
-            self._drained = asyncio.Event()
-            for task in self._calls.keys() - {me}:
-                task.cancel()
-            with anyio.CancelScope(shield=True), anyio.move_on_after(grace):
-                while self._calls.keys() - {me}:
-                    await self._drained.wait()
-                    self._drained.clear()
-
-    async def __aenter__(self) -> Service:
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        with closing_after(exc[1]):  # the block's own error goes on, with the close's in it
-            await self.aclose()
 
     # --- calls -----------------------------------------------------------------------------------
 
@@ -391,13 +254,6 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
                 self._call_done(task)
         return result
 
-    def _refuse_if_closing(self) -> None:
-        if self._closing:
-            raise ConfigError(
-                "this service is closed (or closing): its ledger and HTTP sessions are gone, so the call was "
-                "not sent; open a new service, and close one only once the calls using it are done"
-            )
-
     def _result(self, run_id: str, skill_id: str, plan: Plan, outcome: Any) -> InvokeResult:
         result = outcome.result
         if plan.answer_text is not None:
@@ -412,13 +268,6 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
         return InvokeResult(
             run_id, skill_id, result, outcome.attempts, outcome.trace, call_cost(outcome.attempts), warnings
         )
-
-    def _call_done(self, task: asyncio.Task[Any]) -> None:
-        left = self._calls.pop(task) - 1
-        if left:
-            self._calls[task] = left
-        if self._drained is not None:
-            self._drained.set()
 
     async def _bug(self, run: RunRecord, attempts: list[AttemptRecord], bug: Exception) -> MagsagError:
         """The error of a call that a bug of ours failed outside an attempt (the cascade's bookkeeping, the result's
