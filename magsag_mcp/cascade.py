@@ -12,7 +12,9 @@ for the next ones after a timeout, rate limit or overload is come back to, for i
 wait, when none of them was sent (a budget refused them: see :meth:`Cascade._order`). A target whose server named
 a wait (``Retry-After``, ...) is left alone for it by the calls that follow too, as one more skip, waited out on the
 last target left (see :mod:`.cascade_waits`). Every attempt and every skip becomes an
-:class:`~magsag_mcp.records.AttemptRecord`.
+:class:`~magsag_mcp.records.AttemptRecord`. Which targets are passed over lives in :mod:`.cascade_skips`; what an
+attempt stopped by its caller (a cancel, a callback, an exit) leaves in :mod:`.cascade_stops`; the records, trace and
+final error in :mod:`.cascade_report`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from .attempt_cost import (
     output_tokens_reserved,
     price_answered,
     price_failure,
-    price_stopped,
 )
 from .caller_progress import CallbackFailed, emit, guarded
 from .cascade_report import (
@@ -41,12 +42,12 @@ from .cascade_report import (
     internal_error,
     record_deadline_skip,
     record_skip,
-    release_unrecorded,
     reservation_refused,
     trace,
     unhooked,
 )
 from .cascade_skips import TargetSkips
+from .cascade_stops import StoppedAttempts
 from .cascade_waits import (
     TargetRests,
     left_now,
@@ -63,7 +64,6 @@ from .errors import (
     ContextTooLongError,
     InputError,
     LedgerError,
-    MagsagError,
     PolicyDenied,
     ProviderError,
     ProviderTimeoutError,
@@ -74,7 +74,6 @@ from .governance import (  # here, not in _context: imported there, ~5,700 instr
     refusal_ends_call,
 )
 from .providers import ProviderSet
-from .providers.at_rest import stopped_at_rest, stopped_prompt
 from .providers.base import ProgressCallback
 from .rates import ZERO
 from .records import AttemptRecord
@@ -105,7 +104,7 @@ class CallOutcome:
     trace: dict[str, Any]
 
 
-class Cascade(TargetSkips):
+class Cascade(TargetSkips, StoppedAttempts):
     def __init__(
         self,
         providers: ProviderSet,
@@ -353,84 +352,12 @@ class Cascade(TargetSkips):
                         raise all_failed(plan, state, exc) from None
                     break
                 except BaseException as exc:
-                    cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
-                    callback_failed = isinstance(exc, CallbackFailed)
-                    left = sends.left or not provider.sends_through_transport
-                    if cancelled and not left:
-                        # Nothing of the request left (it waited for a connection: the pool full of other calls'
-                        # requests, one being opened): not billed, so recorded as not sent, at no cost, its reservation
-                        # going with the call's record, as one cancelled before sending is (see above)
-                        why = "not sent: cancelled by the caller before its request left (it waited for a connection)"
-                        record_skip(
-                            state, plan, run_id, agent, position, target, why, None, None, try_number=try_number
-                        )
-                        state.attempts[-1].error_class = "cancelled"  # (skipped for what stopped it: its caller)
-                        if admission is not None:
-                            state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
-                            with anyio.CancelScope(shield=True):
-                                await self.guard.settle(admission, ZERO)  # type: ignore[union-attr]
-                        raise
-                    # an interpreter exit under way (Ctrl-C raised on the loop's thread, sys.exit in a callback) once
-                    # the request may have left: given back as unsent, it vanished from the ledger, billed or not
-                    interrupted = left and isinstance(exc, (KeyboardInterrupt, SystemExit))
-                    if cancelled or callback_failed or interrupted:
-                        # The caller gave up mid-attempt (or its callback failed while the answer came in, or the
-                        # interpreter is exiting). The vendor may still bill the request, so the attempt is recorded
-                        # (tokens unknown) rather than vanishing with the task.
-                        why = (
-                            "the caller's progress callback raised"
-                            if callback_failed
-                            else f"interrupted ({type(exc).__name__})"
-                            if interrupted
-                            else "cancelled by the caller"
-                        )
-                        at_rest = stopped_at_rest(exc)  # (nothing in flight: the attempt's cost is known)
-                        why += f" {at_rest[1]}" if at_rest else " while the request was in flight"
-                        record = attempt_record(
-                            plan,
-                            run_id,
-                            agent,
-                            position,
-                            try_number,
-                            target,
-                            "error",
-                            started_wall,
-                            (self.clock() - started) * 1000.0,
-                            None,
-                            why,
-                        )
-                        record.error_class = "cancelled"
-                        price_stopped(
-                            self.pricer, record, target, admission, request, why, at_rest, stopped_prompt(exc)
-                        )
-                        if record.cost_usd is None:  # not a model priced at 0
-                            record.error_message = f"{why}; the provider may still bill it"
-                        # The reservation stays held until the record that carries the bound replaces
-                        # it (one transaction): released first, the limits would count this attempt at
-                        # $0 meanwhile. Should the record never land, the reservation expires.
-                        record.reservation_id = getattr(admission, "reservation_id", None)
-                        state.attempts.append(record)
-                    elif isinstance(exc, MagsagError) and exc.usage is not None:
-                        # The caller's error, found only once the vendor had answered (and billed): the
-                        # attempt is recorded at its cost before the error reaches the caller.
-                        latency = (self.clock() - started) * 1000.0
-                        record = attempt_record(
-                            plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
-                        )
-                        price_failure(self.pricer, record, exc, target, admission, request)
-                        state.attempts.append(record)
-                        if admission is not None:
-                            with anyio.CancelScope(shield=True):
-                                await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
-                        raise
-                    if admission is not None:
-                        with anyio.CancelScope(shield=True):
-                            if cancelled or callback_failed or interrupted:
-                                await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
-                            else:  # not recorded (a caller's error, an exit before sending): nothing replaces it
-                                await release_unrecorded(self.guard, admission, target, exc)
-                    if callback_failed:
-                        raise exc.error from None  # type: ignore[union-attr]
+                    await self._stopped(
+                        exc, plan, state, run_id, agent, position, target, try_number, admission, request, provider,
+                        sends, started_wall, started
+                    )
+                    if isinstance(exc, CallbackFailed):
+                        raise exc.error from None
                     raise
                 latency = (self.clock() - started) * 1000.0
                 record = attempt_record(
