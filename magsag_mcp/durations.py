@@ -15,12 +15,21 @@ MAGSAG_RETRY_MAX_DELAY, a timeout) is said as given (:func:`setting`: 1234.5 s w
 figure found nowhere in their settings), and a duration compared with another in the same sentence gets the digits
 it takes to read on the side of it that it is (:func:`against`, :func:`compared`): a server's 20.04 s read "asked to
 wait 20s, longer than the retry cap of 20s".
+
+Also :data:`IN_DIGITS`, how a duration (or a count) written in digits begins, for the two modules that read one.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+#: how a number written in digits begins (after any spaces and sign): ``1e400``, ``.5e999``, not ``inf`` or ``nan``.
+#: A setting (settings.env_float) or a server's wait (providers/rate_limit_waits.py) that float() made infinite is
+#: too large when written so, and no number otherwise; here, as the one module both import (settings may not import
+#: the providers)
+IN_DIGITS = re.compile(r"\s*[+-]?\.?\d")
 
 #: the longest duration written in seconds; past it, :data:`OVER_THE_LONGEST` is said (the longest wait a server's
 #: answer is read as, :data:`~.providers.rate_limit_waits.LONGEST_WAIT`, is this bound)

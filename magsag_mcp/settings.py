@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Collection, Mapping
 
+from .durations import IN_DIGITS
 from .errors import ConfigError, excerpt, redact
 
 CALL_DEADLINE_ENV = "MAGSAG_CALL_DEADLINE"
@@ -39,11 +40,11 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
         unit = _WITH_A_UNIT.match(raw) if name != "MAGSAG_MAX_RETRIES" else None  # (a count: no unit to drop)
         bare = f" (a bare number of seconds, without a unit: {_in_seconds(unit)})" if unit else ""
         raise ConfigError(f"{given(name, raw)} is not a number; set it to e.g. {default}{bare}") from None
-    if math.isinf(value) and value > 0 and _IN_DIGITS.match(raw):
+    if math.isinf(value) and value > 0 and IN_DIGITS.match(raw):
         # digits past a float ("1e400", 400 nines), which float() made inf: "not a finite number" named no fix for them
         said = f"{given(name, raw)} is too large: the largest value taken is {LARGEST}"
         raise ConfigError(f"{said}; set it to e.g. {default}")
-    if math.isnan(value) or (math.isinf(value) and not _IN_DIGITS.match(raw)):
+    if math.isnan(value) or (math.isinf(value) and not IN_DIGITS.match(raw)):
         # float() takes "nan" and "inf": neither is a time or a count (a "-1e400" is below the minimum, said so)
         raise ConfigError(f"{given(name, raw)} is not a finite number; set it to e.g. {default}")
     if value < minimum:
@@ -53,8 +54,6 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
 
 #: the largest number setting taken, as a refusal of one too large says it (a float's largest is 1.797...e308)
 LARGEST = "1e308"
-#: how a number written in digits begins (after any spaces and sign): ``1e400``, ``.5e999``, not ``inf`` or ``nan``
-_IN_DIGITS = re.compile(r"\s*[+-]?\.?\d")
 
 #: a duration written with a unit ("30s", "2 min"): the settings take a number of seconds alone
 _WITH_A_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|secs?|seconds?|m|mins?|minutes?|h|hours?)\s*$", re.IGNORECASE)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ..durations import LONGEST_SAID
+from ..durations import IN_DIGITS, LONGEST_SAID
 
 if TYPE_CHECKING:
     from ..errors import ProviderError
@@ -219,11 +219,7 @@ def _seconds(value: str, per_second: float = 1.0) -> float | None:
         return None
     if math.isfinite(seconds):
         return _bounded(seconds / per_second)
-    return _bounded(seconds) if _IN_DIGITS.match(value) is not None else None
-
-
-#: how a number written in digits begins (after any spaces and sign): ``1e400``, ``.5e999``, not ``inf`` or ``nan``
-_IN_DIGITS = re.compile(r"\s*[+-]?\.?\d")
+    return _bounded(seconds) if IN_DIGITS.match(value) is not None else None
 
 
 def _bounded(seconds: float) -> float:
@@ -247,7 +243,7 @@ def until_unix_time(value: object, *, per_second: float = 1.0, now: float | None
     if math.isfinite(at):
         return _bounded(at - (time.time() if now is None else now))
     # (a JSON number past a float is read as inf: no string says "inf" there)
-    in_digits = _IN_DIGITS.match(value) is not None if isinstance(value, str) else not isinstance(value, bool)
+    in_digits = IN_DIGITS.match(value) is not None if isinstance(value, str) else not isinstance(value, bool)
     return _bounded(at) if in_digits and not math.isnan(at) else None
 
 
