@@ -37,9 +37,10 @@ LONGEST_SAID = 31 * 86400.0
 OVER_THE_LONGEST = "more than 31 days"
 #: the most decimals a compared duration is given: a float's repr has no more than 17 significant digits
 _MOST_PLACES = 17
-#: digits enough for any finite float (its largest has 309 before the point) to the most places: in the default
-#: context's 28, quantize raised InvalidOperation from 1e28 s (a backoff under MAGSAG_RETRY_MAX_DELAY=1e30)
-_DIGITS = 309 + _MOST_PLACES + 1
+#: digits enough for any duration rounded (at most LONGEST_SAID, 7 before the point; a longer one is said
+#: OVER_THE_LONGEST first) to the most places: quantize raises InvalidOperation past them. (309 + 17 + 1 when any
+#: float was rounded: the default context's 28 raised it from 1e28 s, a backoff under MAGSAG_RETRY_MAX_DELAY=1e30)
+_DIGITS = len(f"{LONGEST_SAID:.0f}") + _MOST_PLACES + 1
 
 
 def seconds(value: float) -> str:

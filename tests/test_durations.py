@@ -176,3 +176,19 @@ def test_a_duration_of_28_digits_or_more_is_said_readably_not_raised():
     # the bound itself, the longest wait a server's answer is read as, is said in seconds, as any other
     assert seconds(LONGEST_WAIT) == "2678400s" and setting(LONGEST_WAIT) == "2678400s"
     assert seconds(LONGEST_WAIT + 1) == "more than 31 days"
+
+
+def test_the_longest_duration_rounded_fits_the_context_to_the_most_places():
+    """durations rounded in a Decimal context of 327 digits, enough for any float to the most places; only a
+    duration up to LONGEST_SAID is rounded since a longer one is said "more than 31 days" (the test above), so the
+    context holds its 7 digits and 17 places, and one more. The longest, to the most places, still fits: in 23
+    digits quantize raised InvalidOperation."""
+    import math
+
+    from magsag_mcp import durations
+
+    longest = durations.LONGEST_SAID
+    below = math.nextafter(longest, 0.0)  # 2678399.9999999995: the most digits a duration rounded has
+    assert durations._fixed(longest, durations._MOST_PLACES) == "2678400s"
+    assert durations._fixed(below, durations._MOST_PLACES) == f"{below!r}s"
+    assert durations.compared(below, longest) == (f"{below!r}s", "2678400s")
