@@ -18,7 +18,7 @@ async def test_a_route_or_task_type_that_is_a_word_of_its_own_beside_another_is_
     # 'analytics' (0.82 to 'analysis', over the 0.8 cutoff) was a misspelt route, "did you mean 'analysis'?", a
     # problem that stopped the server, though it is a word of its own, two letters off, meant for skills still to
     # come; so was a skill of task_type 'analytics' beside the route for analysis. A slip of the keys ('analyis', one
-    # letter dropped) still is a problem (tests/test_catalog.py); these are doctor's notes now.
+    # letter dropped) still is a problem (tests/test_catalog_routing.py); these are doctor's notes now.
     from magsag_mcp.service import Service
 
     routing = catalog_copy / "routing" / "default.yaml"
