@@ -708,7 +708,7 @@ def test_a_stream_with_a_list_or_object_where_the_stop_reason_goes_is_malformed_
 
 def test_a_number_where_the_stop_reason_goes_is_still_read_as_a_reason_not_known():
     # the check refuses only what cannot be looked up: a number ends the answer as an unknown reason does (as
-    # tests/providers/test_gemini_wire.py keeps Gemini's finishReason 9)
+    # tests/providers/test_gemini_answers.py keeps Gemini's finishReason 9)
     body = {"choices": [{"message": {"role": "assistant", "content": "hi"}, "finish_reason": 7}]}
     result = _wires()["chat"].parse_response(body, provider="openai", model="m")
     assert result.text == "hi" and result.finish_reason == "other"
