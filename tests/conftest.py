@@ -1,5 +1,6 @@
-"""Shared fixtures: the anyio backend, loopback vendor servers, a transport, an MCP client, and the ledger the
-`magsag data|flow summarize|budget` tests (tests/test_cli_data*.py) read."""
+"""Shared fixtures: the anyio backend, loopback vendor servers, a transport, an MCP client (with its ledger file and
+the output schemas its tools published), and the ledger the `magsag data|flow summarize|budget` tests
+(tests/test_cli_data*.py) read."""
 
 from __future__ import annotations
 
@@ -53,6 +54,21 @@ async def client(tmp_path: Path):
 
     async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})) as c:
         yield c
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """The ledger file of a test's server: the test_mcp_tools modules' own ``client`` (quick retries: it cannot take
+    the name of the one above) opens it, and their tests read it."""
+    return tmp_path / "ledger.db"
+
+
+@pytest.fixture
+async def schemas(client):
+    """The output schemas the ``client``'s server published, to check each tool's result against."""
+    from tests.mcp_tools_helpers import Schemas
+
+    return Schemas((await client.list_tools()).tools)
 
 
 @pytest.fixture

@@ -20,11 +20,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.db"
-
-
-@pytest.fixture
 async def client(db: Path):
     async with Client(build_server(catalog=CATALOG, db=db, env=ENV)) as c:
         yield c
