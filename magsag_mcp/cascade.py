@@ -353,8 +353,20 @@ class Cascade(TargetSkips, StoppedAttempts):
                     break
                 except BaseException as exc:
                     await self._stopped(
-                        exc, plan, state, run_id, agent, position, target, try_number, admission, request, provider,
-                        sends, started_wall, started
+                        exc,
+                        plan,
+                        state,
+                        run_id,
+                        agent,
+                        position,
+                        target,
+                        try_number,
+                        admission,
+                        request,
+                        provider,
+                        sends,
+                        started_wall,
+                        started,
                     )
                     if isinstance(exc, CallbackFailed):
                         raise exc.error from None

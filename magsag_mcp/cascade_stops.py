@@ -58,9 +58,7 @@ class StoppedAttempts:
             # requests, one being opened): not billed, so recorded as not sent, at no cost, its reservation
             # going with the call's record, as one cancelled before sending is (see Cascade.run)
             why = "not sent: cancelled by the caller before its request left (it waited for a connection)"
-            record_skip(
-                state, plan, run_id, agent, position, target, why, None, None, try_number=try_number
-            )
+            record_skip(state, plan, run_id, agent, position, target, why, None, None, try_number=try_number)
             state.attempts[-1].error_class = "cancelled"  # (skipped for what stopped it: its caller)
             if admission is not None:
                 state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
@@ -97,9 +95,7 @@ class StoppedAttempts:
                 why,
             )
             record.error_class = "cancelled"
-            price_stopped(
-                self.pricer, record, target, admission, request, why, at_rest, stopped_prompt(exc)
-            )
+            price_stopped(self.pricer, record, target, admission, request, why, at_rest, stopped_prompt(exc))
             if record.cost_usd is None:  # not a model priced at 0
                 record.error_message = f"{why}; the provider may still bill it"
             # The reservation stays held until the record that carries the bound replaces

@@ -40,7 +40,6 @@ class Lifecycle:
     _loop: asyncio.AbstractEventLoop
     _on_own_loop: Callable[[], None]
 
-
     @classmethod
     def open(
         cls,
