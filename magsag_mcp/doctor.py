@@ -56,11 +56,6 @@ async def diagnose(
     else:
         async with service:
             report = service.doctor()
-            # prices.yaml keys of a model no vendor's list knows: Service.doctor gives uncached_read_notes alone of the
-            # price file's notes, and belongs to service.py's split in progress; it is to give price_file_notes
-            from .catalog_price_checks import unlisted_model_notes
-
-            report["notes"] += [redact(n) for n in unlisted_model_notes(service.catalog.root, service.pricer)]
             if probe:
                 report["reachable"] = await service.probe()
                 report["probe_failed"] = service.probe_failures(report["reachable"])
