@@ -29,12 +29,12 @@ from zoneinfo import ZoneInfo
 from ..errors import BudgetExceeded
 from ..ledger.abandoned import give_back, record_abandoned
 from ..ledger.money import from_pusd, to_pusd
-from ..ledger.run_scope import adopt_delegated_holds, delegated_holds, held_in_flight
+from ..ledger.run_scope import adopt_delegated_holds, delegated_holds, held_in_flight, unbounded_in_flight
 from ..types import Target
 from .delegation import parent_top, placed_elsewhere
 from .policy import THRESHOLD_OF, Limit
 from .scope_sums import day_bounds as day_bounds  # (status.py and call_fit import it from here)
-from .scope_sums import parent_and_run_sums, run_spend
+from .scope_sums import parent_and_run_sums, run_spend, scope_sums
 from .scope_sums import spent_and_reserved as spent_and_reserved
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
@@ -194,18 +194,22 @@ class Reservation:
             cur.executemany(SHRINK, shrink)
         if drop:
             give_back(cur, drop)
-        #: scope -> [recorded spend, bound on unknown costs, open reservations], in pico-USD
-        seen: dict[tuple[str | None, ...], list[int]] = {}
+        #: scope -> [recorded spend, bound on unknown costs, open reservations (in pico-USD), whether one of them holds
+        #: no known bound (see scope_sums)]
+        seen: dict[tuple[str | None, ...], list[Any]] = {}
         # The same sums, by what a new reservation's row is found by (see the loop's end): every day scope, and
         # each agent's day scopes (one per zone). A run scope is looked up in seen by its key.
-        days: list[list[int]] = []
-        agent_days: dict[str | None, list[list[int]]] = {}
+        days: list[list[Any]] = []
+        agent_days: dict[str | None, list[list[Any]]] = {}
         results: list[tuple[bool, object]] = []
         last = len(reservations) - 1
         #: delegated run -> its parent, of the reservations in flight; and (a batch's) what they hold by budget run,
         #: kept current as the batch inserts (see held_in_flight): read once, when a batch's first run limit needs them
         delegated: dict[str, str] | None = None
         held_by_run: dict[str, int] | None = None
+        #: the reservations in flight of no known bound (see unbounded_in_scope): a batch's read with its holds, else
+        #: once a strict limit's scope holds one; kept current as the batch inserts
+        unbounded: list[tuple[Any, ...]] | None = None
         for i, r in enumerate(reservations):
             #: what the calls in flight of runs delegated from r's run hold, which r's placement brings under its top
             adopted = 0
@@ -230,13 +234,13 @@ class Reservation:
                         # the parent's: both passed, and the tree spent past its limit.
                         if last:  # in a batch: the run's parent and spend, its holds from the batch's one read of them
                             if held_by_run is None:
-                                held_by_run, delegated = held_in_flight(cur)
+                                held_by_run, delegated, unbounded = held_in_flight(cur)
                             parent, spent, bound = run_spend(cur, r.run_id, True)
                             if parent is None:  # not recorded: its first call's, should that be delegated and in flight
                                 parent = delegated.get(r.run_id)  # type: ignore[union-attr]
                             r.budget = budget_run(r.run_id, parent)
                             if r.budget == r.run_id and ("run", r.run_id) not in seen:
-                                seen["run", r.run_id] = [spent, bound, held_by_run.get(r.run_id, 0)]
+                                seen["run", r.run_id] = [spent, bound, held_by_run.get(r.run_id, 0), bool(unbounded)]
                         else:  # alone: its scope is read with it (for nothing if it has a parent), the same parent
                             parent, sums = parent_and_run_sums(cur, r.run_id)
                             r.budget = budget_run(r.run_id, parent)
@@ -251,22 +255,33 @@ class Reservation:
                 if sums is None:
                     if last and key[0] == "run":  # (a batch's: see held_in_flight)
                         if held_by_run is None:
-                            held_by_run, delegated = held_in_flight(cur)
+                            held_by_run, delegated, unbounded = held_in_flight(cur)
                         _, spent, bound = run_spend(cur, r.budget, False)
-                        sums = seen[key] = [spent, bound, held_by_run.get(r.budget, 0)]  # type: ignore[arg-type]
+                        held = held_by_run.get(r.budget, 0)  # type: ignore[arg-type]
+                        sums = seen[key] = [spent, bound, held, bool(unbounded)]
                     else:
-                        sums = seen[key] = list(spent_and_reserved(cur, limit, run_id=r.budget, agent=r.agent, now=now))
+                        sums = seen[key] = list(scope_sums(cur, limit, run_id=r.budget, agent=r.agent, now=now))
                     if i < last:  # (a later reservation of the batch adds to it: a lone one's batch has none)
                         if key[0] == "day":
                             days.append(sums)
                         elif key[0] == "agent_day":
                             agent_days.setdefault(key[1], []).append(sums)
-                spent, bound, held = sums
+                spent, bound, held, loose = sums
                 if adopted and key[0] == "run":  # (the run limit's scope is r.budget's)
                     held += adopted
                 if spent + bound + held + r.amount_pusd > limit.amount_pusd:
                     refused = _exceeded(limit, r, spent, bound, held, now)
                     break
+                # A call in flight of no known bound (another process's, whose policy allows unpriced models) holds $0
+                # in the sums above: a limit that promises never to be passed cannot count it. A run placed under
+                # another brings its delegated runs' calls in flight along (see delegated_holds), placeholders too.
+                placing = r.delegated_from is not None and r.budget != r.run_id
+                if not limit.allow_unpriced and (loose or (placing and key[0] == "run")):
+                    if unbounded is None:  # (rare: the scope's own read found one, or a run is placed)
+                        unbounded = unbounded_in_flight(cur)
+                    if (holder := unbounded_in_scope(limit, r, unbounded, placing)) is not None:
+                        refused = _unbounded_held(limit, r, holder)
+                        break
             if refused is not None:
                 results.append((False, refused))
                 continue
@@ -286,19 +301,69 @@ class Reservation:
                 amount = r.amount_pusd
                 if r.budget is not None and (sums := seen.get(("run", r.budget))) is not None:
                     sums[2] += amount
+                    sums[3] = sums[3] or r.unbounded
                 if r.agent is not None:
                     for sums in agent_days.get(r.agent, ()):
                         sums[2] += amount
+                        sums[3] = sums[3] or r.unbounded
                 for sums in days:  # every reservation counts against the day of all calls
                     sums[2] += amount
+                    sums[3] = sums[3] or r.unbounded
                 if held_by_run is not None and r.budget is not None:  # for a run scope the batch reads later
                     held_by_run[r.budget] = held_by_run.get(r.budget, 0) + amount
             if delegated is not None and r.budget != r.run_id and r.run_id is not None and r.run_id not in delegated:
                 delegated[r.run_id] = r.budget  # (as a read after this insert would find it)
+            if r.unbounded and unbounded is not None:  # (as a read after this insert would find it)
+                unbounded.append((r.budget, r.agent, r.call_id, r.run_id, *r.what[:2]))
             results.append((True, int(cur.lastrowid)))
             if adopted:
                 _adopt(cur, r, adopted, seen, held_by_run, delegated)
         return results
+
+
+def unbounded_in_scope(
+    limit: Limit, r: Reservation, unbounded: list[tuple[Any, ...]], placing: bool = False
+) -> tuple[Any, ...] | None:
+    """The first of the reservations in flight of no known bound (:func:`~..ledger.run_scope.unbounded_in_flight`'s
+    rows) that ``limit``'s scope for ``r`` counts, as the sums count a reservation: a run limit those made against its
+    budget run (and, where ``r`` places its run under another (``placing``), those of the runs delegated from it,
+    which the placement brings along), an agent's day its agent's, the day of all calls every one. None of ``r``'s own
+    call: its earlier attempts are the call limit's to count."""
+    for row in unbounded:
+        if r.call_id is not None and row[2] == r.call_id:
+            continue
+        if limit.kind == "day":
+            return row
+        if limit.kind == "run" and (row[0] == r.budget or (placing and row[0] == r.run_id)):
+            return row
+        if limit.kind == "agent_day" and row[1] == r.agent:
+            return row
+    return None
+
+
+def _unbounded_held(limit: Limit, r: Reservation, holder: tuple[Any, ...]) -> BudgetExceeded:
+    """The refusal of a strict limit (no ``allow_unpriced``) whose scope holds a call in flight of no known bound: a
+    policy that allows unpriced models let it run (another process's, or another service's on this ledger), and its
+    $0 placeholder says nothing of what it will cost. What refused, which call, and how to go on."""
+    _, _, call_id, run, provider, model = holder
+    target = f"{provider}:{model}" if provider and model else "a model"
+    call = f"call {call_id}" if call_id else "a call"
+    kind = limit.kind.replace("_", "-")
+    return BudgetExceeded(
+        f"{limit.policy}: {kind} limit ${limit.amount:f} for {describe_scope(limit, r.budget, r.agent, r.run_id)} "
+        f"cannot be guaranteed: {call} of run {_name(run)} is in flight at {target}, which has no known price, so "
+        "its reservation holds no bound (a policy that allows unpriced models let it run, in another process or "
+        "service on this ledger); try again once it is recorded (check_budget counts it in reserved_by.unbounded), "
+        f"or set allow_unpriced: true on {limit.policy} to count such calls at $0",
+        policy=limit.policy,
+        limit=limit.kind,
+        threshold=THRESHOLD_OF[limit.kind],
+        limit_usd=format(limit.amount, "f"),
+        reason="unbounded_in_flight",
+        in_flight_call_id=call_id,
+        in_flight_run_id=run,
+        in_flight_target=f"{provider}:{model}" if provider and model else None,
+    )
 
 
 def _adopt(

@@ -20,7 +20,7 @@ from ..ledger.money import SumSQL, exact_sum, joined, scalar_sum
 from ..ledger.run_scope import RUN_SCOPE_ROWS
 from .policy import Limit
 
-__all__ = ["day_bounds", "parent_and_run_sums", "run_spend", "spent_and_reserved"]
+__all__ = ["day_bounds", "parent_and_run_sums", "run_spend", "scope_sums", "spent_and_reserved"]
 
 
 @lru_cache(maxsize=256)
@@ -52,10 +52,12 @@ def _spent(s: SumSQL) -> str:
 
 
 def _held(s: SumSQL, where: str = "") -> str:
-    """The open reservations in a scope (scalar subqueries: a subquery in FROM cost more)."""
+    """The open reservations in a scope (scalar subqueries: a subquery in FROM cost more), and the id of one of them
+    that holds no known bound, or NULL (see :func:`scope_sums`)."""
+    loose = f"(SELECT id FROM budget_reservations WHERE unbounded{where.replace(' WHERE ', ' AND ')} LIMIT 1)"
     if s is _plain_sum:
-        return f"(SELECT {_plain_sum('amount_pusd')} FROM budget_reservations{where})"
-    return scalar_sum(s, "amount_pusd", "FROM budget_reservations" + where)
+        return f"(SELECT {_plain_sum('amount_pusd')} FROM budget_reservations{where}), {loose}"
+    return scalar_sum(s, "amount_pusd", "FROM budget_reservations" + where) + f", {loose}"
 
 
 def _both(statement: Callable[[SumSQL], str]) -> tuple[str, str]:
@@ -99,9 +101,10 @@ _AGENT_DAY_SPENT = _both(
 
 def _scope_sums(
     conn: sqlite3.Connection | sqlite3.Cursor, statements: tuple[str, str], args: dict[str, Any]
-) -> tuple[int, int, int]:
-    """The three sums of a scope: with SQLite's SUM (one column each, as cheap as a read can be, on every
-    reservation), and again with the exact sum only where that overflowed (past about $9.2M)."""
+) -> tuple[int, int, int, int | None]:
+    """The three sums of a scope and its hold of no known bound (see :func:`scope_sums`): with SQLite's SUM (one column
+    each, as cheap as a read can be, on every reservation), and again with the exact sum only where that overflowed
+    (past about $9.2M)."""
     plain, exact = statements
     try:
         row = conn.execute(plain, args).fetchone()
@@ -109,15 +112,15 @@ def _scope_sums(
         if str(exc) != "integer overflow":
             raise
         row = conn.execute(exact, args).fetchone()
-        return joined(row[0], row[1]), joined(row[2], row[3]), joined(row[4], row[5])
-    return int(row[0]), int(row[1]), int(row[2])
+        return joined(row[0], row[1]), joined(row[2], row[3]), joined(row[4], row[5]), row[6]
+    return int(row[0]), int(row[1]), int(row[2]), row[3]
 
 
 def parent_and_run_sums(
     conn: sqlite3.Connection | sqlite3.Cursor, run_id: str
-) -> tuple[str | None, tuple[int, int, int]]:
+) -> tuple[str | None, tuple[int, int, int, int | None]]:
     """The run's parent (:func:`~.delegation.known_parent`: recorded, else its first call's, delegated and still in
-    flight) and what :func:`spent_and_reserved` reads for a run limit with ``run_id`` as the budget run (its spend,
+    flight) and what :func:`scope_sums` reads for a run limit with ``run_id`` as the budget run (its spend,
     its delegated runs', its holds), in one statement."""
     plain, exact = _PARENT_AND_RUN_SPENT
     args = {"run": run_id}
@@ -127,9 +130,9 @@ def parent_and_run_sums(
         if str(exc) != "integer overflow":
             raise
         row = conn.execute(exact, args).fetchone()
-        sums = (joined(row[1], row[2]), joined(row[3], row[4]), joined(row[5], row[6]))
+        sums = (joined(row[1], row[2]), joined(row[3], row[4]), joined(row[5], row[6]), row[7])
     else:
-        sums = (int(row[1]), int(row[2]), int(row[3]))
+        sums = (int(row[1]), int(row[2]), int(row[3]), row[4])
     parent = row[0]
     return parent if isinstance(parent, str) else None, sums
 
@@ -152,6 +155,14 @@ def run_spend(cur: sqlite3.Cursor, run_id: str | None, with_parent: bool) -> tup
 def spent_and_reserved(
     conn: sqlite3.Connection | sqlite3.Cursor, limit: Limit, *, run_id: str | None, agent: str | None, now: float
 ) -> tuple[int, int, int]:
+    """(recorded spend, bound on unknown costs, open reservations) in pico-USD for the scope of ``limit``: the first
+    three of :func:`scope_sums`."""
+    return scope_sums(conn, limit, run_id=run_id, agent=agent, now=now)[:3]  # type: ignore[return-value]
+
+
+def scope_sums(
+    conn: sqlite3.Connection | sqlite3.Cursor, limit: Limit, *, run_id: str | None, agent: str | None, now: float
+) -> tuple[int, int, int, int | None]:
     """(recorded spend, bound on unknown costs, open reservations) in pico-USD for the scope of
     ``limit``: indexed reads. A limit counts all three.
 
@@ -162,6 +173,10 @@ def spent_and_reserved(
 
     For a run limit, ``run_id`` is the budget run (see :func:`budget_run`): its spend and its
     delegated runs' spend, and every reservation held against it.
+
+    Fourth, the id of a reservation in the scope that holds no known bound (a delegated call's placeholder of a model
+    of unknown price, 0020_reservation_unbounded), else None: its $0 in the holds is no bound, which a limit that does
+    not allow unpriced models must not take for one. Read in the same statement: most reservations find none.
     """
     if limit.kind == "run":
         return _scope_sums(conn, _RUN_SPENT, {"run": run_id})

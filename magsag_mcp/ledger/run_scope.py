@@ -100,20 +100,43 @@ def adopt_delegated_holds(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str
     conn.execute(ADOPT_DELEGATED_HOLDS, (top, run_id))
 
 
-def held_in_flight(conn: sqlite3.Connection | sqlite3.Cursor) -> tuple[dict[str, int], dict[str, str]]:
+def held_in_flight(
+    conn: sqlite3.Connection | sqlite3.Cursor,
+) -> tuple[dict[str, int], dict[str, str], list[tuple[Any, ...]]]:
     """What the reservations in flight hold, by the run whose limit each counts against (the sums of ``amount_pusd
-    WHERE run_id = ?``, exact), and :func:`delegated_in_flight`'s map, in one read of them: a batch of reservations
-    reads each run's holds here, where a read of its own per run scanned every call in flight for each of them."""
+    WHERE run_id = ?``, exact), :func:`delegated_in_flight`'s map, and :func:`unbounded_in_flight`'s rows, in one read
+    of them: a batch of reservations reads each run's holds here, where a read of its own per run scanned every call in
+    flight for each of them."""
     held: dict[str, int] = {}
     delegated: dict[str, str] = {}
-    for run, attempt_run, amount in conn.execute(
-        "SELECT run_id, attempt_run_id, amount_pusd FROM budget_reservations ORDER BY id"
+    unbounded: list[tuple[Any, ...]] = []
+    for run, attempt_run, amount, no_bound, *named in conn.execute(
+        "SELECT run_id, attempt_run_id, amount_pusd, unbounded, agent, call_id, provider, model"
+        " FROM budget_reservations ORDER BY id"
     ):
         if run is not None:  # (no run's scope counts a reservation without one: run_id = NULL matches nothing)
             held[run] = held.get(run, 0) + amount
             if attempt_run is not None and attempt_run != run and attempt_run not in delegated:
                 delegated[attempt_run] = run
-    return held, delegated
+        if no_bound:
+            agent, call_id, provider, model = named
+            unbounded.append((run, agent, call_id, attempt_run, provider, model))
+    return held, delegated, unbounded
+
+
+#: the reservations in flight of no known bound (a delegated call's placeholder of a model of unknown price, see
+#: 0020_reservation_unbounded), with what names their call: the table holds only the calls in flight
+_UNBOUNDED_IN_FLIGHT = (
+    "SELECT run_id, agent, call_id, attempt_run_id, provider, model FROM budget_reservations"
+    " WHERE unbounded ORDER BY id"
+)
+
+
+def unbounded_in_flight(conn: sqlite3.Connection | sqlite3.Cursor) -> list[tuple[Any, ...]]:
+    """(budget run, agent, call id, the run its attempt is recorded under, provider, model) of each reservation in
+    flight that holds no known bound: what a limit that does not allow unpriced models cannot count (see
+    :func:`~..governance.budget.unbounded_in_scope`)."""
+    return conn.execute(_UNBOUNDED_IN_FLIGHT).fetchall()
 
 
 def run_scope_totals(conn: sqlite3.Connection, run_id: str | None) -> tuple[int, int]:
