@@ -244,6 +244,11 @@ class UsageFilters(BaseModel):
     #: the model filter as written, where it was read as Google's model with no provider given (``models/...``):
     #: another provider's calls recorded under it are not selected, which a note says (see reports.filter_notes)
     _model_as_google: str | None = PrivateAttr(default=None)
+    #: what the caller calls each filter (build's ``names``), for a refusal made in the read (see spaced_names.py)
+    _names: Mapping[str, str] = PrivateAttr(default_factory=dict)
+
+    def caller_names(self) -> Mapping[str, str]:
+        return self._names
 
     @field_validator("agent", "run_id", "skill", "model", "provider", "since", "until")
     @classmethod
@@ -379,7 +384,7 @@ class UsageFilters(BaseModel):
                 f"{'/'.join(PAGING)} (those page a list of runs: query_runs); use the filters {known}"
             )
         try:
-            return cls.model_validate(merged, context={"names": names or {}})
+            built = cls.model_validate(merged, context={"names": names or {}})
         except ValidationError as exc:
             problems = []
             shown = names or {}
@@ -406,6 +411,8 @@ class UsageFilters(BaseModel):
                 msg = msg.removeprefix("Value error, ")
                 problems.append(f"{loc}: {msg}" if loc else msg)
             raise InputError("invalid filters: " + "; ".join(problems)) from None
+        built._names = names or {}
+        return built
 
 
 def rows_in_range(conn: Any, table: str, since: float | None, until: float | None, cap: int) -> int:

@@ -23,6 +23,7 @@ from .rollup_reads import (
     grouped_rows,
 )
 from .run_window import page_rows
+from .spaced_names import refuse_spaced_names
 
 if TYPE_CHECKING:
     from .store import Ledger
@@ -151,6 +152,7 @@ async def summarize(
     fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
+        refuse_spaced_names(conn, f)
         rows = _rollup_rows(conn, fixed)
         groups: dict[str, dict[str, dict[str, int]]] = {"model": {}, "provider": {}, "agent": {}, "skill": {}}
         providers_of: dict[str, set[str]] = {}
@@ -367,6 +369,7 @@ async def query_runs_page(
     f = f.model_copy(update={"since": start})
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
+        refuse_spaced_names(conn, f)
         runs = page_rows(
             conn,
             f,
