@@ -387,6 +387,8 @@ async def query_runs_page(
             unbounded = _run_unbounded(conn, run_id) if unpriced else 0
             beyond = None if inline is None else attempts_beyond(conn, run_id, inline)
             attempts, omitted = ([], beyond) if beyond else _run_attempts(conn, run_id, attempts_per_run)
+            # a cost its row keeps (its run limit counts it) and no attempt left to show it: pruned
+            pruned = not attempts and not omitted and bool(cost or bound or unpriced)
             out.append(
                 {
                     "run_id": run_id,
@@ -413,6 +415,7 @@ async def query_runs_page(
                     "error": None if error_class is None else {"type": error_class, "message": error_message},
                     "attempts": [_attempt_dict(a) for a in attempts],
                     **({} if omitted is None else {"attempts_omitted": omitted}),
+                    **({"attempts_pruned": True} if pruned else {}),
                 }
             )
         last = runs[-1] if runs else None

@@ -243,6 +243,12 @@ class RunOut(Out):
     error: RunErrorOut | None = Field(None, description="why the run failed (its last error), if it did")
     attempts: list[AttemptOut] = Field(description="its latest attempts (attempts_per_run at most), oldest first")
     attempts_omitted: int = Field(0, description="its earlier attempts not listed (raise attempts_per_run for them)")
+    attempts_pruned: bool = Field(
+        False,
+        description="its attempts were deleted by `magsag data prune` while its row, the spend its run limit counts, "
+        "was kept: its cost and calls are its record's, with no attempt left to show them (nor whether an unknown "
+        "cost among them had a bound)",
+    )
 
 
 class QueryRunsResult(Out):

@@ -1,0 +1,60 @@
+"""A run whose attempts a prune deleted while its row stays (the spend its run limit counts: a delegating run whose
+delegated runs go on, a run paused less than two days): ``query_runs`` showed its calls and cost with an empty list
+of attempts, as if the run had called nothing and its cost came from nowhere. It now says its attempts were pruned
+(``attempts_pruned``), in the MCP result and the CLI's table; a run listing its attempts, or one with no cost, says
+nothing new."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import anyio
+import pytest
+
+from magsag_mcp.cli import main
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.mcp_server.ledger_models import QueryRunsResult
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+
+async def _pruned(db: Path) -> None:
+    """mag's own call, 100 days old, and sag's, delegated from it a minute ago; then a prune of what is 90 days old."""
+    now = time.time()
+    async with Ledger(db) as ledger:
+        for run, at, parent in (("mag", now - 100 * 86400, None), ("sag", now - 60, "mag")):
+            record = RunRecord(run, "a", "s", at, parent_run_id=parent)
+            attempt = AttemptRecord(run, at, "fake", "m", "s", "a", "ok", 0, 1, cost_usd=Decimal("0.01"))
+            await ledger.record_call(record, [attempt])
+        await ledger.prune(90 * 86400)
+
+
+@pytest.mark.anyio
+async def test_query_runs_says_a_kept_runs_attempts_were_pruned(tmp_path: Path):
+    db = tmp_path / "l.db"
+    await _pruned(db)
+    async with Ledger(db) as ledger:
+        page = await ledger.query_runs_page()
+        listed_none = await ledger.query_runs_page(None, 0)  # (the CLI's table lists none: attempts_omitted)
+        spend = await ledger.run_spend("mag")
+    runs = {r["run_id"]: r for r in page["runs"]}
+    mag, sag = runs["mag"], runs["sag"]
+    # its row's cost and calls stay (its run limit counts them), with no attempt left
+    assert (mag["calls"], mag["cost_usd"], mag["attempts"]) == (1, "0.01", []), mag
+    assert mag["attempts_pruned"] is True, mag  # before: no word of it
+    assert "attempts_pruned" not in sag and len(sag["attempts"]) == 1, sag
+    assert spend.known_usd == Decimal("0.02")  # counted once each: mag's row and sag's
+    by_id = {r["run_id"]: r for r in listed_none["runs"]}
+    assert by_id["mag"].get("attempts_pruned") is True and "attempts_pruned" not in by_id["sag"], by_id
+    assert QueryRunsResult.model_validate({**page, "notes": []}).runs[1].attempts_pruned is True
+
+
+def test_the_runs_table_says_so_in_place_of_its_models(tmp_path: Path, monkeypatch, capsys):
+    db = tmp_path / "l.db"
+    anyio.run(_pruned, db)
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    assert main(["data", "query"]) == 0
+    lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert lines["mag"].rstrip().endswith("(attempts pruned)"), lines  # before: an empty models cell
+    assert lines["sag"].rstrip().endswith("m"), lines
