@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..errors import InputError
@@ -59,9 +60,11 @@ def compile_pattern(pattern: str) -> Any:
 
 def _fix(pattern: str, why: str, options: Any) -> str:
     """The pattern a refused one most likely meant, as "search 'X' instead; ": a glob's (``*error*``: a search
-    finds text anywhere, with no ``*`` around it), or the text as written, each operator character escaped
-    (``gpt-4o (``: ``gpt-4o \\(``); none where RE2 refused something else (a lookaround, a bad range), or the
-    pattern so made is refused too."""
+    finds text anywhere, with no ``*`` around it); a group left open that holds an operator closed (``(a|b``: ``(a|b)``,
+    where escaping every operator searched for the text '(a|b' and dropped the alternation meant); a parenthesis that
+    opens or closes nothing escaped alone (``gpt-4o (``: ``gpt-4o \\(``); or the text as written, each operator
+    character escaped (``+1 (555``). None where RE2 refused something else (a lookaround, a bad range); where the
+    patterns so made are refused too, what is unbalanced."""
     import re2
 
     if not any(refusal in why for refusal in _AS_WRITTEN):
@@ -71,7 +74,18 @@ def _fix(pattern: str, why: str, options: Any) -> str:
         glob = pattern.strip("*")
         if glob:
             candidates.append((glob.replace("*", ".*"), "a search finds text anywhere, with no * around it"))
+    opened, stray = _unbalanced(pattern)
+    unbalanced = _said(opened, stray)
+    if opened and _REGEX_INTENT.search(pattern[opened[0] + 1 :]):
+        candidates.append(
+            (pattern + ")" * len(opened), f"{unbalanced}; to close {'it' if len(opened) == 1 else 'them'}")
+        )
     literal = "".join("\\" + c if c in _SPECIAL else c for c in pattern)
+    if opened or stray:  # the other operators kept as meant (an alternation beside a ')' that closes nothing)
+        alone = set(opened + stray)
+        escaped = "".join("\\" + c if i in alone else c for i, c in enumerate(pattern))
+        if escaped != literal:
+            candidates.append((escaped, f"{unbalanced}; to find {'it' if len(alone) == 1 else 'them'} as written"))
     candidates.append((literal, "to find the text as written"))
     for meant, why_meant in candidates:
         try:
@@ -81,4 +95,56 @@ def _fix(pattern: str, why: str, options: Any) -> str:
         # quoted as typed, not as Python's repr, which doubles each \\ the escaping added
         shown = repr(meant) if "'" in meant else f"'{meant}'"
         return f"{why_meant}: search {shown}; "
-    return ""
+    return f"{unbalanced}; " if unbalanced else ""
+
+
+def _said(opened: list[int], stray: list[int]) -> str:
+    """What :func:`_unbalanced` found, as a refusal says it (characters counted from 1)."""
+    said = []
+    if opened:
+        at = ", ".join(str(i + 1) for i in opened)
+        said.append(
+            f"the ( at character {at} is never closed"
+            if len(opened) == 1
+            else f"the ( at characters {at} are never closed"
+        )
+    if stray:
+        at = ", ".join(str(i + 1) for i in stray)
+        said.append(
+            f"the ) at character {at} closes no group"
+            if len(stray) == 1
+            else f"the ) at characters {at} close no group"
+        )
+    return "; ".join(said)
+
+
+#: what says a group left open was meant as one: an alternation, a repetition of any character, an escape, a class
+_REGEX_INTENT = re.compile(r"\||\.[*+?]|\\.|\[")
+
+
+def _unbalanced(pattern: str) -> tuple[list[int], list[int]]:
+    """(where each ``(`` never closed stands, where each ``)`` that closes no group stands) in ``pattern``, as RE2
+    reads it: an escaped parenthesis, or one in a character class (``[()]``), is none."""
+    opened: list[int] = []
+    stray: list[int] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            i += 1
+            i += i < n and pattern[i] == "^"
+            i += i < n and pattern[i] == "]"  # a ']' first in a class is itself
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif c == "(":
+            opened.append(i)
+        elif c == ")":
+            if opened:
+                opened.pop()
+            else:
+                stray.append(i)
+        i += 1
+    return opened, stray
