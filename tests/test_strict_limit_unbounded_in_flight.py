@@ -172,3 +172,21 @@ def test_in_one_batch_a_placeholder_made_before_a_strict_reservation_refuses_it(
 async def _create(db: Path) -> None:
     async with Ledger(db):
         pass
+
+
+async def test_an_undelegated_call_of_unknown_price_holds_a_placeholder_that_a_strict_limit_sees(tmp_path: Path):
+    """Process A's call (no parent) of a model of unknown price under its limits that allow unpriced models held no
+    reservation at all: process B's strict day limit could not see it in flight. It holds the placeholder a delegated
+    call holds, and B refuses; recorded, the placeholder goes with the reservation it is."""
+    db = tmp_path / "shared.db"
+    async with Ledger(db) as a, Ledger(db) as b:
+        lenient = Governance(_policies(True, max_cost_per_day_usd="1"), a, FixedPricer(None))
+        admission = await lenient.admit(attempt_ctx("solo", agent="a", call_id="cA"))
+        assert admission.reservation_id is not None  # before: None, nothing in the ledger
+        strict = Governance(_policies(False, max_cost_per_day_usd="1"), b, FixedPricer("0.1"))
+        with pytest.raises(BudgetExceeded) as caught:
+            await strict.admit(attempt_ctx("other", call_id="cB"))
+        await lenient.release(admission)  # (its call gone: the placeholder with it)
+        after = await strict.admit(attempt_ctx("other", call_id="cB"))
+    assert "call cA of run solo is in flight" in str(caught.value), caught.value
+    assert after.reservation_id is not None

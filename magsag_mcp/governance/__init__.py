@@ -234,7 +234,13 @@ class Governance:
             refusal = unpriced_refusal(limits, ctx.target, self.pricer)
             if refusal:
                 raise refusal
-            return Admission(None, None) if ctx.delegated_from is None else await self._placing(ctx, None, scoped)
+            # Every limit allows it, counted at $0: its placeholder says a call of no bound is in flight all the same,
+            # which another process's strict limit on the same run, agent or day refuses for (see
+            # budget.unbounded_in_scope); with none, that limit could not see it. With no scoped limit there is no
+            # scope to say it in (a delegated call's placement still needs one).
+            if ctx.delegated_from is None and not scoped:
+                return Admission(None, None)
+            return await self._placing(ctx, None, scoped)
         # The call limit bounds the whole call: earlier attempts' settled cost, plus the worst case of
         # any whose cost is unknown (an unpriced answer, or an attempt cut after it reached the vendor).
         prior = list(ctx.prior_admissions)
@@ -304,7 +310,9 @@ class Governance:
         transaction that the run was not placed under another parent since the call read where it was, and marks it
         placed while the call is in flight (see delegation.placed_elsewhere); with none, two calls placing one new
         run under two parents both went on, and one's spend landed in the other's tree, outside its own parent's
-        limit. ``reserved``: what the call limit counts the attempt at, as without the reservation."""
+        limit. An undelegated call's attempt of a model of unknown price under limits that all allow one holds such a
+        placeholder too, so that another process's strict limit sees a call of no bound in flight (see :meth:`admit`).
+        ``reserved``: what the call limit counts the attempt at, as without the reservation."""
         target = ctx.target
         worst = reserved_worst_case(self.pricer, target, ctx.estimated_input_tokens, ctx.max_output_tokens)
         op = Reservation(
