@@ -184,6 +184,8 @@ def _target_reason(label: str, worst: Decimal, tokens_in: int, tokens_out: int, 
     reserves = _reserves(worst, tokens_in, tokens_out)
     if clause.startswith("above"):  # the call limit, whatever was spent
         return f"{label} reserves {reserves}, {clause}; {fix}"
+    if clause.startswith("while"):  # a call of no bound in flight: whatever it reserves
+        return f"{clause}, {label}'s too; {fix}"
     return f"{clause}, below what {label} reserves: {reserves}; {fix}"
 
 
@@ -198,6 +200,8 @@ def _call_reason(skill: str, chosen: dict[str, Any], clause: str, fix: str, *, a
     if clause.startswith("above"):  # the call limit, whatever was spent
         least = f"a call of {skill}: {least}" if alone else f"the least a call of {skill} reserves is {least}"
         return f"{lead}{least}, {clause}; {fix}"
+    if clause.startswith("while"):  # a call of no bound in flight: whatever it reserves
+        return f"{lead}{clause}, a call of {skill} too; {fix}"
     return f"{lead}{clause}, below the least a call of {skill} reserves: {least}, so the call is refused; {fix}"
 
 
@@ -225,6 +229,17 @@ def _blocked(
                 )
             continue
         spent = used[(lim.policy, lim.kind)]
+        entry = next((e for e in status["limits"] if (e["policy"], e["limit"]) == (lim.policy, lim.kind)), {})
+        scope = entry.get("scope", lim.kind)
+        if not lim.allow_unpriced and (entry.get("reserved_by") or {}).get("unbounded"):
+            # a call in flight of no known bound (another process's, whose policy allows unpriced models): the
+            # reservation refuses whatever is left (see budget.unbounded_in_scope)
+            out[(lim.policy, lim.kind)] = (
+                f"while a call of no known price is in flight in {scope}, {lim.policy}'s "
+                f"{lim.kind.replace('_', '-')} limit refuses every call",
+                f"try again once it is recorded, or set allow_unpriced: true on {lim.policy}",
+            )
+            continue
         if (to_pusd(spent) or 0) + need <= (to_pusd(lim.amount) or 0):
             continue
         left = max(Decimal(0), lim.amount - spent)
@@ -232,9 +247,6 @@ def _blocked(
         if lim.kind in ("day", "agent_day"):
             ends = datetime.fromtimestamp(day_bounds(now, lim.zone)[1], ZoneInfo(lim.zone))
             wait = f", wait for the day to end at {ends.isoformat(timespec='minutes')} ({lim.zone})"
-        scope = next(
-            (e["scope"] for e in status["limits"] if (e["policy"], e["limit"]) == (lim.policy, lim.kind)), lim.kind
-        )
         out[(lim.policy, lim.kind)] = (
             f"{lim.policy}'s {lim.kind.replace('_', '-')} limit for {scope} has ${left:f} left",
             f"lower max_tokens or choose a cheaper model{wait}, or {raise_it}",

@@ -132,6 +132,7 @@ async def test_two_services_on_one_ledger_a_strict_one_refuses_while_the_others_
                 await b.invoke_skill("skill.analysis", priced, run_id="parent")
             assert held.arrived == 1  # B's call never reached the vendor
             status = await b.check_budget(run_id="parent")
+            fit = await b.check_budget(run_id="parent", skill="skill.analysis", model="compat:metered")
             held.let_go()
         after = await b.invoke_skill("skill.analysis", priced, run_id="parent")  # recorded: B goes on
     finally:
@@ -141,6 +142,11 @@ async def test_two_services_on_one_ledger_a_strict_one_refuses_while_the_others_
     assert caught.value.details["reason"] == "unbounded_in_flight"
     [limit] = status["limits"]
     assert limit["reserved_by"]["unbounded"] == 1, limit
+    # check_budget's word on a call is the reservation's: it does not fit (before: fits, $1 left)
+    call = fit["call"]
+    assert call["fits"] is False and fit["limits"][0]["call_fits"] is False, call
+    assert "while a call of no known price is in flight in run parent, strict's run limit refuses" in call["reason"]
+    assert "a call of skill.analysis too; try again once it is recorded" in call["reason"], call["reason"]
     assert after is not None
     assert db_rows(db, "SELECT COUNT(*) FROM budget_reservations") == [(0,)]
 
