@@ -14,8 +14,8 @@ import anyio
 import pytest
 
 from magsag_mcp.cli import main
-from magsag_mcp.ledger import Ledger
-from magsag_mcp.mcp_server.ledger_models import QueryRunsResult
+from magsag_mcp.ledger import Ledger, UsageFilters
+from magsag_mcp.mcp_server.ledger_models import QueryRunsResult, UsageSummaryResult
 from magsag_mcp.records import AttemptRecord, RunRecord
 
 
@@ -58,3 +58,22 @@ def test_the_runs_table_says_so_in_place_of_its_models(tmp_path: Path, monkeypat
     lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()[1:]}
     assert lines["mag"].rstrip().endswith("(attempts pruned)"), lines  # before: an empty models cell
     assert lines["sag"].rstrip().endswith("m"), lines
+
+
+@pytest.mark.anyio
+async def test_the_summarys_largest_run_says_its_figures_hold_a_pruned_cost(tmp_path: Path):
+    """largest_run counts the tree as its run limit does, mag's kept row with sag's ($0.02), while the totals, read from
+    the attempts left, hold sag's alone ($0.01): a run costlier than everything, unexplained. It says why."""
+    db = tmp_path / "l.db"
+    await _pruned(db)
+    async with Ledger(db) as ledger:
+        summary = await ledger.summarize()
+        sag_alone = await ledger.summarize(UsageFilters.build({"run_id": "sag"}))
+    largest = summary["largest_run"]
+    assert (largest["run_id"], largest["known_cost_usd"]) == ("mag", "0.02")
+    assert summary["totals"]["known_cost_usd"] == "0.01"
+    assert largest["attempts_pruned"] is True, largest  # before: no word of it
+    # sag's figure alone holds no pruned cost
+    assert sag_alone["largest_run"]["known_cost_usd"] == "0.01", sag_alone["largest_run"]
+    assert "attempts_pruned" not in sag_alone["largest_run"], sag_alone["largest_run"]
+    assert UsageSummaryResult.model_validate(summary).largest_run.attempts_pruned is True

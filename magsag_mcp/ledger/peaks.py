@@ -117,7 +117,17 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0) -
     run_id, known, bound, count = max(candidates, key=lambda row: (row[1] + row[2], row[3]))
     own, left_out = _tree_unbounded(conn, run_id, f, unbounded)
     money = _money(int(known), int(bound), own=own, scope=unbounded + left_out)
-    return {"run_id": run_id, "delegated_runs": int(count), **money}
+    out = {"run_id": run_id, "delegated_runs": int(count), **money}
+    # a run of the tree the filters select (its row in the figures) that keeps a cost, which the tree's run limit
+    # counts, with no attempt left: a prune took them, and the totals, read from what is left, do not hold it
+    pruned = (
+        f"SELECT 1 FROM runs r WHERE (r.run_id = ? OR r.parent_run_id = ?) AND {cond}"
+        " AND (r.cost_pusd != 0 OR r.cost_bound_pusd != 0 OR r.unpriced_calls != 0)"
+        " AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = r.run_id) LIMIT 1"
+    )
+    if conn.execute(pruned, [run_id, run_id, *args]).fetchone() is not None:
+        out["attempts_pruned"] = True
+    return out
 
 
 #: the filters that select some of a run tree's attempts and not others (a run filter naming the tree selects it whole)

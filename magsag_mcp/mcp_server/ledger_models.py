@@ -35,6 +35,11 @@ class LargestDayOut(PeakCostOut):
 class LargestRunOut(PeakCostOut):
     run_id: str = Field(description="the top run of the tree (delegated runs record it as their parent)")
     delegated_runs: int
+    attempts_pruned: bool = Field(
+        False,
+        description="a run of the tree kept its cost, which its run limit counts, after `magsag data prune` deleted "
+        "its attempts: its figures hold that cost, and the totals (read from the attempts left) do not",
+    )
 
 
 class LargestCallOut(Out):
