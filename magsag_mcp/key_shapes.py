@@ -85,7 +85,19 @@ _AUTHORIZATION = (
     "authorization" + _LABEL_SEPARATOR + "(?:(?:basic|token)" + _SPACE + "*|bearer(?-i:" + _BEARER_SEPARATOR + "))"
 )
 _BEARER_KEPT = re.compile("(?i:bearer)(?:" + _BEARER_SPACED + ")?")
-_LABELLED_VALUE = r"[A-Za-z0-9._~+/=%\-]{8,}"
+#: A key a vendor masks in its own message shows its first and last characters around the mask (OpenAI's 401:
+#: "Incorrect API key provided: sk-proj-****...****wxyz"; a key shortened for display, ``sk-abc...wxyz``): the mask is
+#: 3 ``*`` or bullets or more, or an ellipsis (``...``, or its one character) with more of the key after it. An ``sk-``
+#: or ``AIza`` key (or a label's value) so written is removed whole, mask and all: the pattern took the characters
+#: before the mask for the key (or, fewer than its 8 or 20, none) and the key's last characters stayed in the text. A
+#: ``.`` ends it where no more of the key follows (the sentence's, "...wxyz. You can find"); "sk-..." alone (the guide's
+#: placeholder) has none after it and is no key
+_MASK = r"(?:\*{3,}|\u2022{3,}|(?:\.{3}|\u2026)(?=[A-Za-z0-9_\-]))"
+_MASKED_REST = _MASK + r"(?>(?:[A-Za-z0-9_\-*\u2022]|(?:\.{3}|\u2026)(?=[A-Za-z0-9_\-*\u2022]))*)"
+_LABELLED_VALUE = r"(?:(?>[A-Za-z0-9_~+/=%\-]*)" + _MASKED_REST + r"|[A-Za-z0-9._~+/=%\-]{8,})"
+#: OpenAI's 401 names the key it was sent after these words ("Incorrect API key provided: <key>. You can find your
+#: API key at ..."), masked (see :data:`_MASK`) or not, whatever its shape (a gateway's own, no ``sk-``): a label
+_KEY_PROVIDED = r"api key provided" + _LABEL_SEPARATOR
 _JWT_SIGNATURE = r"[A-Za-z0-9_\-]{8,}"
 #: What a credential's match goes on over, glued to its end. A JWT's header, ``<key>eyJ...``: an ``sk-`` or ``AIza`` key
 #: (or the start of one) or another JWT's signature is of the header's alphabet and runs on through it to its first
@@ -104,11 +116,13 @@ _GLUED = (
 )
 _SECRET_PATTERNS = re.compile(
     r"(?:(?=sk-)(?:(?<![A-Za-z])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbf])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4})"
-    r"|(?i:(?<=bearer)))sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
-    r"|(?i:bearer)" + _BEARER_SEPARATOR + _BEARER_VALUE
+    r"|(?i:(?<=bearer)))sk-(?=[A-Za-z0-9_\-]{8}|[A-Za-z0-9_\-]{0,7}" + _MASK + r")(?>[A-Za-z0-9_\-]*)"
+    + "(?:" + _MASKED_REST + ")?"
+    + r"|AIza(?=[0-9A-Za-z_\-]{20}|[0-9A-Za-z_\-]{0,19}" + _MASK + r")(?>[0-9A-Za-z_\-]*)(?:" + _MASKED_REST + ")?"
+    + r"|(?i:bearer)" + _BEARER_SEPARATOR + _BEARER_VALUE
     + r"|(?<![A-Za-z0-9_\-])(?>(?P<glued>[A-Za-z0-9_\-]*?)(?=eyJ))"
     r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
-    + r"|(?P<label>(?i:(?:" + _LABEL_WORD + ")" + _LABEL_SEPARATOR + "|" + _AUTHORIZATION
+    + r"|(?P<label>(?i:(?:" + _LABEL_WORD + ")" + _LABEL_SEPARATOR + "|" + _AUTHORIZATION + "|" + _KEY_PROVIDED
     + r"|(?:[?&]|%3[Ff]|%26|\\{1,3}u0026)(?:key|token|access_token|sig|signature)" + _EQUALS + "))" + _LABELLED_VALUE
     + ")" + _GLUED
 )

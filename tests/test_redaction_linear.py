@@ -58,6 +58,8 @@ pieces = [
     "Bearer1" * (n // 7) + "!",  # the same with a digit in each, read as a name from each (32 characters at most)
     "Bearer " + "Abcdefgh1" * (n // 9) + "!",  # a name's words after the scheme's space, on and on
     (BASE64[:9] + "&#x2F;" + BASE64[10:14] + "\\u002b") * (n // 24),  # a base64 key's runs, read through escapes
+    "Incorrect API key provided: sk-ab" + "*" * n + "wxyz",  # a masked key, its mask on and on
+    "api_key: " + "ab..." * (n // 5) + "!",  # a label's value with an ellipsis after each part of it
     "%25" * n + "2F" + "&#" + "0" * n + "47;",  # an escape's start, on and on
 ]
 text = " | ".join(pieces) if n else ""

@@ -71,6 +71,10 @@ class FakeAnthropic(Fake):
     def auth_ok(self, request: web.Request) -> bool:
         return request.headers.get("x-api-key") == self.key and bool(request.headers.get("anthropic-version"))
 
+    def bad_key(self) -> tuple[int, Any]:
+        # Anthropic's own words for a wrong or missing key, which name the header and never echo the key
+        return 401, self.error_body(401, "invalid x-api-key", "authentication_error")
+
     def error_body(self, status: int, message: str, kind: str) -> Any:
         # ErrorResponse: request_id is required (null where there is none)
         return {"type": "error", "error": {"type": kind, "message": message}, "request_id": REQUEST_ID}
