@@ -76,13 +76,28 @@ _END_OF_A_NAME = r"(?:(?![A-Za-z0-9._~+/=\-])|(?=" + _METHOD + "))"
 _A_NAME = r"[A-Z](?=[A-Za-z0-9]{0,31}[a-z])(?:" + _CAMEL + "{31}|" + _CAMEL + "{0,30}" + _END_OF_A_NAME + ")"
 _TOKEN_AHEAD = r"(?=[A-Za-z._~+/=\-]{0,31}(?:[0-9~+/]|[.=][A-Za-z0-9]))(?!" + _A_NAME + ")"
 _BEARER_SEPARATOR = r"(?:(?:\s+|" + _BEARER_SPACED + ")" + _TOKEN_AHEAD + r"|(?=[A-Za-z0-9])" + _TOKEN_AHEAD + ")"
+#: A Basic credential is base64 of "user-id:password" (RFC 7617), and base64 writes that ``:`` as one of a few pairs
+#: where it stands in its group of 4 (``O`` and one of ``g``-``v`` first; one of ``DTjz`` and one of ``o``-``r`` second;
+#: a ``6`` last): a credential whose base64 holds no digit, ``+`` or ``/`` (``YWJjOmRlZg==``, "abc:def"; 1 in 16 short
+#: lower case ones, counted) still holds that pair, where a word after ``Basic`` all but never does ("Basic
+#: authentication required": any 8 characters were a credential, and the prose lost its word). A CamelCase name is
+#: not told from one so (short text's base64 is often written so, ``QzpkcnN1`` for "C:drsu", where a random token all
+#: but never is): a name starting with ``Op``, ``Ov``... or holding ``To`` or ``Do`` where a group's second character
+#: stands is taken for a credential, as any word was. Looked at over 16 groups, the ``:`` of a user-id up to 47
+#: characters long (a digit takes a longer one among its first 32 characters, as after ``Bearer``)
+_BASIC_COLON = r"(?=(?:[A-Za-z0-9+/]{4}){0,15}(?:O[g-v]|[A-Za-z0-9+/][DTjz][o-r]|[A-Za-z0-9+/]{3}6))"
+_BASIC_AHEAD = "(?:" + _TOKEN_AHEAD + "|" + _BASIC_COLON + ")"
+_BASIC_SEPARATOR = r"(?:(?:\s+|" + _BEARER_SPACED + ")" + _BASIC_AHEAD + r"|(?=[A-Za-z0-9])" + _BASIC_AHEAD + ")"
 #: the scheme and what follows it that :func:`_redacted` keeps, found in the match again: a group in the pattern for it
 #: cost some 5,000 instructions more for each 200-character text the pattern searched (counted), matching or not
 #: (the scheme's space may be missing: a gateway echoing the header without it, ``Authorization: Basicd2hv...``).
-#: After ``Bearer`` a token is told from a word by the same rule as with no label (:data:`_BEARER_SEPARATOR`, its case
-#: kept: ``(?-i:...)``): any 8 characters were a token, and "Authorization: Bearer expected" lost its word
+#: After ``Bearer`` and ``Token`` a token is told from a word by the same rule as with no label (one Bearer rule for
+#: what follows under every separator, :data:`_BEARER_SEPARATOR`, its case kept: ``(?-i:...)``): any 8 characters
+#: were a token, and "Authorization: Bearer expected", "Authorization: Token authentication required" lost their
+#: word. After ``Basic``, what that rule takes, or what holds a ``:`` base64-encoded (:data:`_BASIC_COLON`)
 _AUTHORIZATION = (
-    "authorization" + _LABEL_SEPARATOR + "(?:(?:basic|token)" + _SPACE + "*|bearer(?-i:" + _BEARER_SEPARATOR + "))"
+    "authorization" + _LABEL_SEPARATOR + "(?:(?:bearer|token)(?-i:" + _BEARER_SEPARATOR + ")"
+    "|basic(?-i:" + _BASIC_SEPARATOR + "))"
 )
 _BEARER_KEPT = re.compile("(?i:bearer)(?:" + _BEARER_SPACED + ")?")
 #: A key a vendor masks in its own message shows its first and last characters around the mask (OpenAI's 401:

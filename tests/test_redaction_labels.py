@@ -4,6 +4,9 @@ whose escape a line break cuts removed whole."""
 
 from __future__ import annotations
 
+import base64
+import random
+import string
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -43,12 +46,63 @@ def test_a_word_after_an_authorization_labels_bearer_is_kept(text: str):
         ("Authorization: Bearer abcdEFGH/ijklMNOP+qr refused", "Authorization: Bearer [REDACTED] refused"),
         ("AUTHORIZATION: BEARER DEADBEEF12345678 refused", "AUTHORIZATION: BEARER [REDACTED] refused"),
         ("Authorization: Basic d2hvOmFtaQ== refused", "Authorization: Basic [REDACTED] refused"),
-        ("Authorization: Token abcdefghij refused", "Authorization: Token [REDACTED] refused"),
+        # (Django REST framework's token: 40 hex digits)
+        (
+            "Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b refused",
+            "Authorization: Token [REDACTED] refused",
+        ),
     ],
 )
 def test_a_token_after_an_authorization_label_is_still_removed(text: str, said: str):
     assert redact(text) == said
     assert holds_secret(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Authorization: Basic authentication required",
+        "Authorization: Token authentication required",
+        '"Authorization": "Basic credentials expected"',
+        "authorization=Token%20expected",
+        'Authorization: Basic realm="api" required',
+        "Authorization: Token abcdefghij refused",  # letters alone, as after Bearer: a word
+    ],
+)
+def test_a_word_after_an_authorization_labels_basic_or_token_is_kept(text: str):
+    # Basic and Token took any 8 characters after them for a credential ("Authorization: Basic [REDACTED] required")
+    assert redact(text) == text
+    assert not holds_secret(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # base64 of "abc:def" and "user:password": no digit, +, / or inner = in the first; the ":" as base64 writes it
+        ("Authorization: Basic YWJjOmRlZg== refused", "Authorization: Basic [REDACTED] refused"),
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA== refused", "Authorization: Basic [REDACTED] refused"),
+        ("Authorization: BasicYWJjOmRlZg==", "Authorization: Basic[REDACTED]"),
+        ("authorization%3A%20Basic%20YWJjOmRlZg%3D%3D", "authorization%3A%20Basic%20[REDACTED]"),
+        ("Authorization: Token ghp_16C7e42F292c6912E7710c838347Ae178B4a x", "Authorization: Token [REDACTED] x"),
+    ],
+)
+def test_a_credential_after_an_authorization_labels_basic_or_token_is_removed(text: str, said: str):
+    assert redact(text) == said
+    assert holds_secret(text)
+
+
+def test_every_basic_credential_is_told_from_a_word():
+    # a user-id and a password of any characters a user types, joined by ":" and base64-encoded, as RFC 7617 sends
+    # them: the ":" (or a digit, a + or a /) marks each as one, whatever else it holds
+    rng = random.Random(7617)
+    alphabet = string.ascii_letters + string.digits + "@.!#-_"
+    for _ in range(3_000):
+        user = "".join(rng.choices(alphabet, k=rng.randint(0, 40)))
+        password = "".join(rng.choices(alphabet, k=rng.randint(1, 30)))
+        credential = base64.b64encode(f"{user}:{password}".encode()).decode()
+        if len(credential) >= 8:  # (a label's value is 8 characters or more)
+            said = redact(f"Authorization: Basic {credential} refused")
+            assert said == "Authorization: Basic [REDACTED] refused", (user, password)
 
 
 @pytest.mark.parametrize(
