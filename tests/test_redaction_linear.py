@@ -67,11 +67,26 @@ redaction.redact(text)
 """
 
 
-def _instructions(size: int) -> int:
-    """The instructions a fresh interpreter executes redacting the text of ``size``."""
+#: redacts the text named (``none``: nothing): 60,000 characters of prose and lines, a ``.`` (no escape's start) or a
+#: ``%`` (one) after them; or 20,000 ``%2`` (an escape's start that is none), each followed by a space or a line break
+_ESCAPES_SCRIPT = r"""
+import importlib, sys, types
+package = sys.modules["magsag_alone"] = types.ModuleType("magsag_alone")
+package.__path__ = [sys.argv[1]]
+redaction = importlib.import_module("magsag_alone.redaction")
+redaction.register_secret(BASE64)
+prose = ("the quick brown fox jumps over the lazy dog\n" * 1500)[:60000]
+texts = {"plain": prose + ".", "one": prose + "%", "spaced": "%2 " * 20000, "broken": "%2\n" * 20000}
+if sys.argv[2] != "none":
+    redaction.redact(texts[sys.argv[2]])
+"""
+
+
+def _instructions(size: int | str, script: str = _SCRIPT) -> int:
+    """The instructions a fresh interpreter executes redacting the text of ``size`` (``script``'s argument)."""
     done = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
-        + [sys.executable, "-S", "-B", "-c", _SCRIPT.replace("KEY", repr(KEY)).replace("BASE64", repr(BASE64))]
+        + [sys.executable, "-S", "-B", "-c", script.replace("KEY", repr(KEY)).replace("BASE64", repr(BASE64))]
         + [str(PACKAGE), str(size)],
         capture_output=True,
         text=True,
@@ -91,3 +106,24 @@ def test_redacting_four_times_the_text_takes_four_times_the_instructions_not_six
     assert once > 0
     # linear: 4x (each size's own constant parts make it a little less); quadratic in any piece: toward 16x
     assert four_times < 5 * once, (once, four_times)
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="counting instructions needs valgrind")
+def test_a_text_holding_one_escapes_start_is_searched_for_escapes_at_those_starts_alone():
+    # the escapes' search tried each of the 17 escapes (and a line break inside each) at every character of the text,
+    # each failing at its first: one "%" in 60,000 characters of prose made its redaction some 14 times as long as
+    # the same text's without it (counted), where it is now some 3 times
+    start = _instructions("none", _ESCAPES_SCRIPT)
+    without = _instructions("plain", _ESCAPES_SCRIPT) - start
+    with_one = _instructions("one", _ESCAPES_SCRIPT) - start
+    assert 0 < without < with_one < 5 * without, (without, with_one)
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="counting instructions needs valgrind")
+def test_an_escapes_start_that_is_none_is_tried_once_for_a_line_break_after_it():
+    # "%2" and a line break, again and again: each break was taken and given back, each "%2" tried so three times (for
+    # "/", "+" and "="), and the text took some 3.2 times the instructions of the same "%2"s with spaces; some 2.4 now
+    start = _instructions("none", _ESCAPES_SCRIPT)
+    spaced = _instructions("spaced", _ESCAPES_SCRIPT) - start
+    broken = _instructions("broken", _ESCAPES_SCRIPT) - start
+    assert 0 < spaced < broken < 2.8 * spaced, (spaced, broken)
