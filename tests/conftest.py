@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -81,6 +81,28 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
     monkeypatch.setenv("MAGSAG_RETRY_BASE_DELAY", "0.001")
     return tmp_path
+
+
+@pytest.fixture
+def restored_secrets() -> Iterator[None]:
+    """The keys :func:`~magsag_mcp.redaction.redact` knows process-wide as they were once the test ends, none known
+    during it but those it registers (itself, or a service or a provider it opens as it reads its key): a key left
+    registered is removed from every later test's texts, and a name holding it refused, so test order mattered. (Set
+    back by hand, not by ``monkeypatch``, which a test may undo itself before it is done with the keys.) The texts and
+    names found clean are forgotten too: found so by an earlier test with no key known either (the same empty tuple),
+    they were not looked at again, and a test counting the look-ups made in one counted none"""
+    from magsag_mcp import redaction
+
+    kept = redaction._KNOWN_SECRETS, redaction._LONGEST_FIRST
+    redaction._KNOWN_SECRETS, redaction._LONGEST_FIRST = set(), ()
+    redaction._CLEAN.clear()
+    redaction._UNCHANGED.clear()
+    try:
+        yield
+    finally:
+        redaction._KNOWN_SECRETS, redaction._LONGEST_FIRST = kept
+        redaction._CLEAN.clear()
+        redaction._UNCHANGED.clear()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from magsag_mcp.errors import redact
 from magsag_mcp.service import Service
 from tests.conftest import CATALOG
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
 
 def _stored(db: Path) -> str:

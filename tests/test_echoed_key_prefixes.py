@@ -24,7 +24,7 @@ from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import PREFIX_SHOWN, redact, register_call_secret, register_secret
 from magsag_mcp.service import Service
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 
 _DRAW = random.Random("echoed-key-prefixes")

@@ -20,7 +20,7 @@ from tests.test_echoed_key_prefixes import KEYS, _body, _sent_key, _stored, gate
 from tests.test_escaped_break_echoes import call_refused
 from tests.test_split_key_echoes import pieces
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
 BREAKS = [
     "%0A", "%0a", "%0D%0A", "%0d%0a", "%09", "<br>", "<BR>", "<br/>", "<br />", "<br>\n    ", "&#10;", "&#13;&#10;",

@@ -20,7 +20,7 @@ from magsag_mcp.redaction import redact, register_secret
 from tests.test_echoed_key_prefixes import CATALOG, KEYS, MODELS, _body, _env, _sent_key, _stored, gateway
 from tests.test_split_key_echoes import pieces
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
 BREAKS = ["\\u000a", "\\u000A", "\\u000d\\u000a", "\\u0009", "\\u000a    "]
 

@@ -23,7 +23,7 @@ from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import holds_secret, redact, register_call_secret, register_secret
 from tests.test_echoed_key_prefixes import CATALOG, MODELS, _body, _env, _made_up, _stored, gateway
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
 _BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 #: an Azure resource's key as base64 writes it: 44 characters, "=" at its end (drawn, so none is committed)

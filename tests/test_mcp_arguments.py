@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from mcp.client import Client
 
-pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts"), pytest.mark.usefixtures("restored_secrets")]
 
 
 async def error_text(client: Client, tool: str, arguments: dict[str, Any]) -> str:

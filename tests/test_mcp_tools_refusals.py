@@ -16,7 +16,7 @@ from mcp.client import Client
 from magsag_mcp.mcp_server import build_server
 from tests.mcp_tools_helpers import CATALOG, CLOSED, ENV, SECRET, Schemas, error_of
 
-pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts"), pytest.mark.usefixtures("restored_secrets")]
 
 
 @pytest.fixture

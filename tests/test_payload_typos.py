@@ -13,6 +13,8 @@ from magsag_mcp.routing import plan_call
 from magsag_mcp.skills import Skill
 from magsag_mcp.targets import parse_target
 
+pytestmark = pytest.mark.usefixtures("restored_secrets")
+
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 LISTED = "list_skills, `magsag catalog skills --json` and skills.list()"
 

@@ -29,7 +29,7 @@ from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import FakeOpenAI
 from tests.redaction_helpers import AZURE_KEY, pieces
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
 
 @pytest.mark.parametrize("cut", [290, 295, 299])

@@ -7,7 +7,7 @@ import pytest
 
 from magsag_mcp.types import Target
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
 
 #: a gateway's token in the path, shaped like no known key (redact() alone leaves it)

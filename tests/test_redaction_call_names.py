@@ -17,7 +17,7 @@ from magsag_mcp.transport import HttpResponse
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
 from tests.redaction_helpers import AZURE_KEY, _stored, pieces
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
 
 ANTHROPIC_KEY = "sk-ant-api03-Qw3rTy7uIoP9aSdF2gHjK4lZxC6vBnM8"

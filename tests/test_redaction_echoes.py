@@ -16,7 +16,7 @@ from magsag_mcp.service import Service
 from magsag_mcp.types import Target
 from tests.redaction_helpers import AZURE_KEY, _stored, pieces
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.errors import redact, register_secret
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
 
 class _CountedPatterns:

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from magsag_mcp import redaction
 from magsag_mcp.redaction import register_secret
+
+pytestmark = pytest.mark.usefixtures("restored_secrets")
 
 
 def test_two_threads_registering_keys_at_once_leave_neither_key_in_a_message(monkeypatch):

@@ -19,7 +19,7 @@ from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import redact, register_secret
 from tests.test_echoed_key_prefixes import CATALOG, KEYS, MODELS, _env, _sent_key, _stored, gateway
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
 
 def pieces(key: str, text: str) -> list[str]:

@@ -22,6 +22,8 @@ from magsag_mcp.providers import http_errors, openai_errors
 from magsag_mcp.providers.openai_errors import openai_error
 from magsag_mcp.transport import HttpResponse
 
+pytestmark = pytest.mark.usefixtures("restored_secrets")
+
 _LINK_PIECES = [
     "https://aka.ms/oai/quotaincrease",
     "http://example.com/a?b=c",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 from mcp.client import Client
 
 from magsag_mcp import errors as E
-from magsag_mcp import redaction
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.providers.anthropic import AnthropicProvider
 from magsag_mcp.providers.gemini import GeminiProvider
@@ -27,19 +25,11 @@ from tests.mcp_tools_helpers import CATALOG
 
 from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 KEY = "sk-test-key-123456"
 #: the key the caller configured, which the server refuses
 WRONG = "sk-proj-Wr0ngKeyOfTheCallers0987654321zyxw"
 OPENAI_SAYS = "Incorrect API key provided: [REDACTED]. You can find your API key at"
-
-
-@pytest.fixture(autouse=True)
-def _keys_restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The process's keys as they were once the test ends (a provider registers the key it reads)."""
-    monkeypatch.setattr(redaction, "_KNOWN_SECRETS", set())
-    monkeypatch.setattr(redaction, "_LONGEST_FIRST", ())
-    yield
 
 
 class MaskingOpenAI(FakeOpenAI):
