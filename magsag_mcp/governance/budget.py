@@ -211,8 +211,11 @@ class Reservation:
         #: once a strict limit's scope holds one; kept current as the batch inserts
         unbounded: list[tuple[Any, ...]] | None = None
         for i, r in enumerate(reservations):
-            #: what the calls in flight of runs delegated from r's run hold, which r's placement brings under its top
+            #: what the calls in flight of runs delegated from r's run hold, which r's placement brings under its top;
+            #: and how many they are, with whether one holds no known bound (a placeholder holds $0 and moves all the
+            #: same: left under r's run, a strict limit on its top did not see it in flight)
             adopted = 0
+            adopting: tuple[int, int, bool] | None = None
             if r.delegated_from:
                 # The parent the call named, placed under another run since the call read its top (by its own first
                 # call): the call's run goes under that run, whose limit counts the tree (one level deep). Against the
@@ -224,7 +227,8 @@ class Reservation:
                     results.append((False, misplaced))  # since the call read where its run is (see placed_elsewhere)
                     continue
                 if r.run_id is not None and r.budget != r.run_id:
-                    adopted = delegated_holds(cur, r.run_id)
+                    adopting = delegated_holds(cur, r.run_id)
+                    adopted = adopting[0]
             if not r.parent_known and r.run_id is not None:
                 for lim in r.limits:  # with a run limit (a loop, not any() over a generator)
                     if lim.kind == "run":
@@ -316,8 +320,8 @@ class Reservation:
             if r.unbounded and unbounded is not None:  # (as a read after this insert would find it)
                 unbounded.append((r.budget, r.agent, r.call_id, r.run_id, *r.what[:2]))
             results.append((True, int(cur.lastrowid)))
-            if adopted:
-                _adopt(cur, r, adopted, seen, held_by_run, delegated)
+            if adopting is not None and adopting[1]:
+                _adopt(cur, r, adopting, seen, held_by_run, delegated, unbounded)
         return results
 
 
@@ -369,16 +373,24 @@ def _unbounded_held(limit: Limit, r: Reservation, holder: tuple[Any, ...]) -> Bu
 def _adopt(
     cur: sqlite3.Cursor,
     r: Reservation,
-    adopted: int,
-    seen: dict[tuple[str | None, ...], list[int]],
+    adopting: tuple[int, int, bool],
+    seen: dict[tuple[str | None, ...], list[Any]],
     held_by_run: dict[str, int] | None,
     delegated: dict[str, str] | None,
+    unbounded: list[tuple[Any, ...]] | None,
 ) -> None:
-    """``r`` placed its run under ``r.budget``: the holds of the runs delegated from its run (``adopted``, their
-    calls in flight) count against that run's limit from now on, and the batch's sums read so far say so (see
-    :func:`~..ledger.run_scope.delegated_holds`)."""
+    """``r`` placed its run under ``r.budget``: the holds of the runs delegated from its run (``adopting``: what they
+    hold, how many, whether one holds no known bound; their calls in flight) count against that run's limit from now
+    on, and the batch's sums read so far say so (see :func:`~..ledger.run_scope.delegated_holds`)."""
     run, top = r.run_id, r.budget
+    adopted, _, no_bound = adopting
     adopt_delegated_holds(cur, run, top)  # type: ignore[arg-type]
+    if no_bound and (sums := seen.get(("run", top))) is not None:
+        sums[3] = True  # (its scope holds a placeholder now: a strict limit reads which, see unbounded_in_scope)
+    if unbounded is not None:  # (as a read after the move would find them)
+        for j, row in enumerate(unbounded):
+            if row[0] == run and row[3] != run:
+                unbounded[j] = (top, *row[1:])
     for key, change in ((top, adopted), (run, -adopted)):
         if (sums := seen.get(("run", key))) is not None:
             sums[2] += change

@@ -79,18 +79,22 @@ def topped(
 
 #: what the calls in flight of runs delegated from a run hold against its limit: made while it was a top run of its own
 _DELEGATED_HOLDS = (
-    "SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE run_id = ? AND attempt_run_id != run_id"
+    "SELECT COALESCE(SUM(amount_pusd), 0), COUNT(*), COALESCE(MAX(unbounded), 0) FROM budget_reservations"
+    " WHERE run_id = ? AND attempt_run_id != run_id"
 )
 #: those holds, counted against the run's new top (see :func:`adopt_delegated_holds`)
 ADOPT_DELEGATED_HOLDS = "UPDATE budget_reservations SET run_id = ? WHERE run_id = ? AND attempt_run_id != run_id"
 
 
-def delegated_holds(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> int:
+def delegated_holds(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> tuple[int, int, bool]:
     """What the calls in flight of runs delegated from ``run_id`` hold against its limit (pico-USD), which they read as
-    their top run. Placed under another run (by its own first call), it takes them along (see
-    :func:`adopt_delegated_holds`): their records land under that run (see :func:`topped`), and until then that run's
-    limit did not count them, and let other calls take what they may yet spend."""
-    return int(conn.execute(_DELEGATED_HOLDS, (run_id,)).fetchone()[0])
+    their top run, how many reservations hold it, and whether one of them holds no known bound. Placed under another
+    run (by its own first call), it takes them along (see :func:`adopt_delegated_holds`): their records land under
+    that run (see :func:`topped`), and until then that run's limit did not count them, and let other calls take what
+    they may yet spend. Counted, not only summed: a placeholder of a model of unknown price holds $0 and moves all the
+    same, or a strict limit on the new top does not see it in flight (see :func:`unbounded_in_flight`)."""
+    amount, count, no_bound = conn.execute(_DELEGATED_HOLDS, (run_id,)).fetchone()
+    return int(amount), int(count), bool(no_bound)
 
 
 def adopt_delegated_holds(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str, top: str) -> None:
