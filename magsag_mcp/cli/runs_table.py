@@ -25,8 +25,10 @@ def runs_to_table(runs: list[dict[str, Any]], models: dict[str, list[str]] | Non
             if models is not None
             else dict.fromkeys(a["model"] for a in r["attempts"] if a["outcome"] in ("ok", "error"))
         )
-        # its cost is its row's, its attempts gone: an empty cell read as a run that called nothing
-        models_shown = ",".join(called) or ("(attempts pruned)" if r.get("attempts_pruned") else "")
+        # its cost is its row's, its attempts (all or some) gone: an empty cell read as a run that called nothing, and
+        # the models left as all it called
+        pruned = "(attempts pruned)" if r.get("attempts_pruned") else ""
+        models_shown = " ".join(filter(None, (",".join(called), pruned)))
         rows.append(
             (
                 r["started_at"] or "",

@@ -14,6 +14,7 @@ from .money import from_pusd, joined
 from .paging import encode_cursor
 from .patterns import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS  # where callers have read it
 from .peaks import CostliestCalls, known_zone, largest_days, largest_run
+from .pruned_runs import run_pruned
 from .rollup_reads import (
     ATTEMPT_CACHE_WRITES,
     ATTEMPT_CALL_MAX,
@@ -384,11 +385,10 @@ async def query_runs_page(
         for row in runs:
             run_id, agent, skill, parent, started, ended, status, calls, tin, tout, cost, unpriced = row[:12]
             error_class, error_message, bound = row[12:]
-            unbounded = _run_unbounded(conn, run_id) if unpriced else 0
             beyond = None if inline is None else attempts_beyond(conn, run_id, inline)
             attempts, omitted = ([], beyond) if beyond else _run_attempts(conn, run_id, attempts_per_run)
-            # a cost its row keeps (its run limit counts it) and no attempt left to show it: pruned
-            pruned = not attempts and not omitted and bool(cost or bound or unpriced)
+            # a cost its row keeps (its run limit counts it) that its attempts left do not add up to: pruned
+            pruned, unbounded = run_pruned(conn, run_id, cost, unpriced, bound)
             out.append(
                 {
                     "run_id": run_id,
@@ -426,12 +426,6 @@ async def query_runs_page(
         return page
 
     return await ledger.read(q)
-
-
-def _run_unbounded(conn: sqlite3.Connection, run_id: str) -> int:
-    """A run's own attempts of unknown cost with no bound on it (an unknown price)."""
-    sql = "SELECT COUNT(*) FROM attempts WHERE run_id = ? AND cost_pusd IS NULL AND cost_bound_pusd IS NULL"
-    return int(conn.execute(sql, (run_id,)).fetchone()[0])
 
 
 def _check_attempts_per_run(most: Any) -> None:

@@ -243,16 +243,19 @@ class RunOut(Out):
     unpriced_attempts: int = Field(0, description="its attempts of unknown cost")
     unpriced_calls: int = Field(description=_UNPRICED_CALLS)
     cost_bound_usd: str = Field("0", description="the worst case of its attempts of unknown cost, where known")
-    unbounded_attempts: int = Field(0, description="its attempts of unknown cost with no bound (an unknown price)")
+    unbounded_attempts: int = Field(
+        0,
+        description="its attempts of unknown cost with no bound (an unknown price); where attempts_pruned, at most "
+        "this many (its record does not say which of those pruned had a bound)",
+    )
     unbounded_calls: int = Field(0, description=_UNBOUNDED_CALLS)
     error: RunErrorOut | None = Field(None, description="why the run failed (its last error), if it did")
     attempts: list[AttemptOut] = Field(description="its latest attempts (attempts_per_run at most), oldest first")
     attempts_omitted: int = Field(0, description="its earlier attempts not listed (raise attempts_per_run for them)")
     attempts_pruned: bool = Field(
         False,
-        description="its attempts were deleted by `magsag data prune` while its row, the spend its run limit counts, "
-        "was kept: its cost and calls are its record's, with no attempt left to show them (nor whether an unknown "
-        "cost among them had a bound)",
+        description="its attempts, all or some, were deleted by `magsag data prune` while its row, the spend its run "
+        "limit counts, was kept: its cost and calls are its record's, more than the attempts listed add up to",
     )
 
 

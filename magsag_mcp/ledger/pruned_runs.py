@@ -1,0 +1,44 @@
+"""A run's row against its attempts left: whether a prune deleted some of them (``query_runs``' ``attempts_pruned``).
+
+A run's row keeps what its attempts added up to when ``magsag data prune`` deletes them (the spend its run limit
+counts: see prune.py), so the row and the attempts left tell whether, and what, was deleted, with no column more.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .money import joined, summed
+
+
+def run_unbounded(conn: sqlite3.Connection, run_id: str) -> int:
+    """A run's own attempts of unknown cost with no bound on it (an unknown price)."""
+    sql = "SELECT COUNT(*) FROM attempts WHERE run_id = ? AND cost_pusd IS NULL AND cost_bound_pusd IS NULL"
+    return int(conn.execute(sql, (run_id,)).fetchone()[0])
+
+
+#: a run's attempts left: their known cost and how many are of unknown cost, read from attempts_run_cost alone (an
+#: index on (run_id, cost_pusd) covers both), and the bound of those of unknown cost, read only where there are some
+_RUN_LEFT = "SELECT {cost}, COALESCE(SUM(cost_pusd IS NULL), 0) FROM attempts WHERE run_id = :run"
+_RUN_LEFT_BOUND = "SELECT {bound} FROM attempts WHERE run_id = ? AND cost_pusd IS NULL"
+
+
+def run_pruned(conn: sqlite3.Connection, run_id: str, cost: int, unpriced: int, bound: int | None) -> tuple[bool, int]:
+    """Whether a prune deleted some of a run's attempts, and its attempts of unknown cost with no bound.
+
+    The run's row adds up every attempt it recorded (cost, attempts of unknown cost, their bound) and keeps them when a
+    prune deletes attempts (its run limit counts them): where its attempts left add up to less, some were deleted, all
+    or some of them (only a run with none left was flagged: one with some left showed a cost they did not add up to,
+    with no word why). Only a pruned attempt of known cost that cost $0 leaves no trace, nor spend to explain. The row
+    does not say which of its attempts of unknown cost had a bound: those pruned count as of no bound, but for one
+    where the bound the row kept shows some had one, so the count is at most this many (it counted those left only)."""
+    [(high, low, unknown_left)] = summed(conn, lambda s: _RUN_LEFT.format(cost=s("cost_pusd")), {"run": run_id})
+    pruned_unknown = unpriced - int(unknown_left)
+    unbounded = run_unbounded(conn, run_id) if unpriced else 0
+    if joined(high, low) == cost and pruned_unknown <= 0:
+        return False, unbounded
+    if pruned_unknown > 0:
+        [(high, low)] = summed(conn, lambda s: _RUN_LEFT_BOUND.format(bound=s("cost_bound_pusd")), (run_id,))
+        pruned_bound = (bound or 0) - joined(high, low)
+        unbounded += pruned_unknown - (1 if pruned_bound > 0 else 0)
+    return True, unbounded
