@@ -138,7 +138,8 @@ async def summarize(
     attempts that reached a provider, retries and fallback hops each one (``attempt_errors`` of them failed), so a
     model a call left for another has attempts and no call. Attempts refused by policy or budget, or skipped, are
     counted in ``totals`` by outcome. ``cached_tokens`` (read from a prompt cache), ``cache_write_tokens`` (written to
-    it) and ``cache_write_1h_tokens`` (of those, written for an hour) are parts of ``input_tokens``, in totals too.
+    it) and ``cache_write_1h_tokens`` (of those, written for an hour) are parts of ``input_tokens``, and
+    ``reasoning_tokens`` of ``output_tokens``, in totals too.
 
     For ``flow gate``'s limits: ``largest_run``, the costliest run with the runs it delegated (``run_id``,
     ``delegated_runs``, ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``); ``largest_day``, the
@@ -202,8 +203,7 @@ async def summarize(
         for agent, peak in agent_days.items():
             if agent in by_agent:
                 by_agent[agent]["largest_day"] = peak
-        totals = _stats(total)
-        del totals["reasoning_tokens"]  # (the cache's reads and writes stay: what the prompt cache saved and cost)
+        totals = _stats(total)  # (reasoning_tokens too, as each breakdown gives them: they were dropped here alone)
         totals.update({f"{outcome}_attempts": n for outcome, n in sorted(refused.items())})
         model_stats = {k: _stats(v) for k, v in sorted(groups["model"].items())}
         for key, names in providers_of.items():

@@ -76,6 +76,8 @@ _CACHE_WRITES = (
     "above the input rate)"
 )
 _CACHE_WRITES_1H = "of cache_write_tokens, those written to a 1-hour cache (Anthropic's dearest input)"
+#: in a summary, a part of output_tokens (see magsag_mcp.types.Usage)
+_REASONING = "output tokens spent reasoning, where the vendor reports them (part of output_tokens)"
 
 
 #: the copy of the ledger a read may be made from (see magsag_mcp.ledger.read_only_copy), which its notes say
@@ -117,7 +119,7 @@ class StatsOut(Out):
     cached_tokens: int = Field(0, description=_CACHED)
     cache_write_tokens: int = Field(0, description=_CACHE_WRITES)
     cache_write_1h_tokens: int = Field(0, description=_CACHE_WRITES_1H)
-    reasoning_tokens: int = 0
+    reasoning_tokens: int = Field(0, description=_REASONING)
     largest_day: LargestDayOut | None = Field(None, description="in by_agent: the agent's costliest UTC day")
 
 
@@ -148,6 +150,7 @@ class TotalsOut(Out):
     cached_tokens: int = Field(0, description=_CACHED)
     cache_write_tokens: int = Field(0, description=_CACHE_WRITES)
     cache_write_1h_tokens: int = Field(0, description=_CACHE_WRITES_1H)
+    reasoning_tokens: int = Field(0, description=_REASONING)
     policy_denied_attempts: int = 0
     budget_exceeded_attempts: int = 0
     skipped_attempts: int = 0
