@@ -67,6 +67,9 @@ async def test_query_runs_says_a_runs_attempts_were_pruned_when_some_are_left(tm
     assert len(recent["attempts"]) == 2
     flagged = {r["run_id"] for r in listed_none["runs"] if r.get("attempts_pruned")}
     assert flagged == {"priced", "unpriced", "bounded"}, listed_none  # listing none of them says the same
+    # (read from the ledger there, from the attempts listed here: the same counts)
+    counts = {r["run_id"]: (r["unpriced_attempts"], r["unbounded_attempts"]) for r in listed_none["runs"]}
+    assert counts == {r: (runs[r]["unpriced_attempts"], runs[r]["unbounded_attempts"]) for r in runs}, counts
     result = QueryRunsResult.model_validate({**page, "notes": []})
     assert {r.run_id for r in result.runs if r.attempts_pruned} == flagged
 

@@ -7,6 +7,7 @@ counts: see prune.py), so the row and the attempts left tell whether, and what, 
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from .money import joined, summed
 
@@ -23,7 +24,18 @@ _RUN_LEFT = "SELECT {cost}, COALESCE(SUM(cost_pusd IS NULL), 0) FROM attempts WH
 _RUN_LEFT_BOUND = "SELECT {bound} FROM attempts WHERE run_id = ? AND cost_pusd IS NULL"
 
 
-def run_pruned(conn: sqlite3.Connection, run_id: str, cost: int, unpriced: int, bound: int | None) -> tuple[bool, int]:
+#: where the cost and the bound are in a row of ``query_runs``' attempts (queries._ATTEMPT_COLS)
+_COST, _BOUND = 15, 21
+
+
+def run_pruned(
+    conn: sqlite3.Connection,
+    run_id: str,
+    cost: int,
+    unpriced: int,
+    bound: int | None,
+    attempts: list[tuple[Any, ...]] | None = None,
+) -> tuple[bool, int]:
     """Whether a prune deleted some of a run's attempts, and its attempts of unknown cost with no bound.
 
     The run's row adds up every attempt it recorded (cost, attempts of unknown cost, their bound) and keeps them when a
@@ -32,13 +44,28 @@ def run_pruned(conn: sqlite3.Connection, run_id: str, cost: int, unpriced: int, 
     with no word why). Only a pruned attempt of known cost that cost $0 leaves no trace, nor spend to explain. The row
     does not say which of its attempts of unknown cost had a bound: those pruned count as of no bound, but for one
     where the bound the row kept shows some had one, so the count is at most this many (it counted those left only)."""
-    [(high, low, unknown_left)] = summed(conn, lambda s: _RUN_LEFT.format(cost=s("cost_pusd")), {"run": run_id})
-    pruned_unknown = unpriced - int(unknown_left)
-    unbounded = run_unbounded(conn, run_id) if unpriced else 0
-    if joined(high, low) == cost and pruned_unknown <= 0:
+    if attempts is not None:  # ``attempts``: every attempt left, as read (one pass: no frame per figure)
+        cost_left = unknown_left = unbounded = bound_left = 0
+        for a in attempts:
+            if a[_COST] is not None:
+                cost_left += a[_COST]
+            else:
+                unknown_left += 1
+                if a[_BOUND] is None:
+                    unbounded += 1
+                else:
+                    bound_left += a[_BOUND]
+    else:
+        [(high, low, unknown_left)] = summed(conn, lambda s: _RUN_LEFT.format(cost=s("cost_pusd")), {"run": run_id})
+        cost_left, unknown_left = joined(high, low), int(unknown_left)
+        unbounded = run_unbounded(conn, run_id) if unpriced else 0
+        bound_left = None
+    pruned_unknown = unpriced - unknown_left
+    if cost_left == cost and pruned_unknown <= 0:
         return False, unbounded
     if pruned_unknown > 0:
-        [(high, low)] = summed(conn, lambda s: _RUN_LEFT_BOUND.format(bound=s("cost_bound_pusd")), (run_id,))
-        pruned_bound = (bound or 0) - joined(high, low)
-        unbounded += pruned_unknown - (1 if pruned_bound > 0 else 0)
+        if bound_left is None:
+            [(high, low)] = summed(conn, lambda s: _RUN_LEFT_BOUND.format(bound=s("cost_bound_pusd")), (run_id,))
+            bound_left = joined(high, low)
+        unbounded += pruned_unknown - (1 if (bound or 0) > bound_left else 0)
     return True, unbounded

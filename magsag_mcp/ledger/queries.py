@@ -388,7 +388,9 @@ async def query_runs_page(
             beyond = None if inline is None else attempts_beyond(conn, run_id, inline)
             attempts, omitted = ([], beyond) if beyond else _run_attempts(conn, run_id, attempts_per_run)
             # a cost its row keeps (its run limit counts it) that its attempts left do not add up to: pruned
-            pruned, unbounded = run_pruned(conn, run_id, cost, unpriced, bound)
+            # (its attempts listed whole are added up as read: a run of 1,000,000 attempts is a read of them more)
+            whole = attempts if not beyond and not omitted else None
+            pruned, unbounded = run_pruned(conn, run_id, cost, unpriced, bound, whole)
             out.append(
                 {
                     "run_id": run_id,
