@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from magsag_mcp.cli import main
-from magsag_mcp.ledger import Ledger
+from magsag_mcp.ledger import Ledger, UsageFilters
 from magsag_mcp.mcp_server.ledger_models import QueryRunsResult
 from magsag_mcp.records import AttemptRecord, RunRecord
 
@@ -85,3 +85,22 @@ def test_the_runs_table_names_the_models_left_and_says_some_attempts_were_pruned
     assert lines["priced"].rstrip().endswith("m (attempts pruned)"), lines  # before: "m", as if it were all
     assert lines["recent"].rstrip().endswith("m"), lines
     assert "(attempts pruned)" not in lines["recent"], lines
+
+
+@pytest.mark.anyio
+async def test_the_summarys_largest_run_says_its_figures_hold_a_cost_pruned_in_part(tmp_path: Path):
+    """largest_run counts a run's row, which holds its pruned attempts' cost, beside totals read from the attempts
+    left: it said so (attempts_pruned) only for a run with none left."""
+    db = tmp_path / "l.db"
+    await _ledger(db)
+    async with Ledger(db) as ledger:
+        summary = await ledger.summarize()
+        priced = await ledger.summarize(UsageFilters.build({"run_id": "priced"}))
+        recent = await ledger.summarize(UsageFilters.build({"run_id": "recent"}))
+    largest = summary["largest_run"]
+    figures = (largest["run_id"], largest["known_cost_usd"], largest["unknown_cost_bound_usd"])
+    assert figures == ("bounded", "0.02", "0.5"), largest
+    assert largest.get("attempts_pruned") is True, largest  # before: no word of it
+    assert (priced["largest_run"]["known_cost_usd"], priced["totals"]["known_cost_usd"]) == ("0.03", "0.02")
+    assert priced["largest_run"].get("attempts_pruned") is True, priced["largest_run"]
+    assert "attempts_pruned" not in recent["largest_run"], recent["largest_run"]

@@ -119,11 +119,17 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0) -
     money = _money(int(known), int(bound), own=own, scope=unbounded + left_out)
     out = {"run_id": run_id, "delegated_runs": int(count), **money}
     # a run of the tree the filters select (its row in the figures) that keeps a cost, which the tree's run limit
-    # counts, with no attempt left: a prune took them, and the totals, read from what is left, do not hold it
+    # counts, that its attempts left do not add up to (none left, or some: see pruned_runs.run_pruned): a prune took
+    # them, and the totals, read from what is left, do not hold it. Only a run begun before the ledger's oldest attempt
+    # can have lost some (a prune deletes every attempt before its cutoff): its attempts are added up for no other
     pruned = (
         f"SELECT 1 FROM runs r WHERE (r.run_id = ? OR r.parent_run_id = ?) AND {cond}"
         " AND (r.cost_pusd != 0 OR r.cost_bound_pusd != 0 OR r.unpriced_calls != 0)"
-        " AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = r.run_id) LIMIT 1"
+        " AND (NOT EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = r.run_id)"
+        " OR r.started_at < (SELECT MIN(started_at) FROM attempts) AND ("
+        "r.cost_pusd != (SELECT coalesce(SUM(a.cost_pusd), 0) FROM attempts a WHERE a.run_id = r.run_id)"
+        " OR r.unpriced_calls != (SELECT COUNT(*) FROM attempts a WHERE a.run_id = r.run_id AND a.cost_pusd IS NULL)"
+        ")) LIMIT 1"
     )
     if conn.execute(pruned, [run_id, run_id, *args]).fetchone() is not None:
         out["attempts_pruned"] = True

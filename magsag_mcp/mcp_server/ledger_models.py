@@ -38,7 +38,7 @@ class LargestRunOut(PeakCostOut):
     attempts_pruned: bool = Field(
         False,
         description="a run of the tree kept its cost, which its run limit counts, after `magsag data prune` deleted "
-        "its attempts: its figures hold that cost, and the totals (read from the attempts left) do not",
+        "its attempts, all or some: its figures hold that cost, and the totals (read from the attempts left) do not",
     )
 
 
