@@ -37,9 +37,10 @@ next target is tried first.
         └── InternalError            our own bug in the attempt (2)            no         no
 
 (1) not an untrusted TLS certificate, a host name DNS says does not exist, nor a proxy refusing the credentials or
-the host (407, 403): only the configuration clears those, and the next target is tried at once; nor a connection this
-machine refused (nothing listening on a loopback port: a local server not started, which takes longer to start than a
-backoff lasts).
+the host (407, 403): only the configuration clears those, and the next target is tried at once. A connection this
+machine refused (nothing listening on a loopback port: most often a local server not started) is retried on the last
+target left only, as a timeout: the next target is tried first, and the last one left gets its retries (the port may
+be between two processes: a server restarted, a tunnel coming back).
 (2) our own code raised (a TypeError in a parse step), not the vendor's: another target would run the same code and
 be billed for an answer lost the same way, so the call stops there, naming the bug (``InternalError``). Maybe billed
 once the transport sent the attempt's request; raised before that (building the body), it cost nothing.

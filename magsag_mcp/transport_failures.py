@@ -127,12 +127,15 @@ def _converted(
         # without aiohttp's "<ContentLengthError: 400, ...>", a 400 read as a request refused at no cost
         return ProviderConnectionError(f"the answer from {host(url)} broke off: {broke_off(exc)}", maybe_billed=True)
     if isinstance(exc, aiohttp.ClientError):
-        return _not_retried(
+        err = _not_retried(
             ProviderConnectionError(
                 f"could not reach {host(url)}: {_why(exc, proxy, url)}", maybe_billed=_reached_vendor(exc)
             ),
-            _no_such_name(exc) or (_refused(getattr(exc, "os_error", None)) and proxy is None and on_loopback(url)),
+            _no_such_name(exc),
         )
+        if _refused(getattr(exc, "os_error", None)) and proxy is None and on_loopback(url):
+            err.retried_only_on_last_target = True  # type: ignore[misc]  # this one error's, over its class's
+        return err
     # aiohttp checks a request as it builds it (a ValueError): a control character in a header value (a key or an
     # organisation id pasted with its newline, an escape or a NUL), or credentials both in the URL and in a header.
     # Nothing was sent, so nothing is billed; the fix is in the configuration. (The body is serialized before, and a
@@ -164,10 +167,13 @@ _LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "0.0.0.0", "::"})
 def on_loopback(url: str) -> bool:
     """Whether ``url`` names this machine (``localhost``, 127.0.0.0/8, ``::1``, or the address a server listening
     everywhere is reached at). A connection refused there is its own kernel saying no process listens on the port:
-    a local model server not started (Ollama, vLLM, LM Studio), which does not begin to within a retry's backoff
-    (seconds, where a server takes seconds to bind and minutes to load a model), so the call moves on to its next
-    target at once rather than sleep the backoff before each of its tries. A refusal from another host is still
-    retried: a load balancer between instances, a host rebooting."""
+    most often a local model server not started (Ollama, vLLM, LM Studio), which does not begin to within a retry's
+    backoff, so a call with another target left tries it at once rather than sleep the backoff before each try
+    (retried on the last target left only, as a timeout). The last one left is still retried: the port may be
+    between two processes (``ollama serve`` restarted after an upgrade, an ``autossh`` tunnel or a container's port
+    mapping coming back, a gateway on localhost reloading), and failing the call at once lost an answer a second
+    away. A refusal from another host is retried as any connection error: a load balancer between instances, a host
+    rebooting."""
     try:
         name = (urlsplit(url).hostname or "").lower()
     except ValueError:

@@ -359,8 +359,9 @@ async def test_a_refused_connection_costs_exactly_zero(tmp_path: Path):
     finally:
         await svc.aclose()
     tried = rows(tmp_path / "cost.db", "r-refused")
-    # changed on purpose: refused on loopback, the target is tried once (it was three times, a backoff between)
-    assert [(o, k) for o, k, _, _ in tried if o == "error"] == [("error", "connection_error")]
+    # changed on purpose (back to three): refused on loopback, the last target left gets its retries (a5eb4ff tried
+    # it once)
+    assert [(o, k) for o, k, _, _ in tried if o == "error"] == [("error", "connection_error")] * 3
     assert all(cost == 0 for _, _, cost, _ in tried)  # skipped fallbacks too: never sent
     assert_unpriced(totals, status, 0)
     assert totals["cost_usd_exact"] == "0"

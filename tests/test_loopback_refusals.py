@@ -1,6 +1,8 @@
 """A connection refused on this machine (Ollama not started, a local server on another port): its kernel says at once
-that nothing listens there, and nothing starts to within a retry's backoff. The target is not tried again: the
-next one is tried at once, and the error asks whether the local server is running, at which address."""
+that nothing listens there. The target is not tried again while another is left: the next one is tried at once. The
+last one left is retried, as any connection refused: its port may be between two processes (a server restarted, a
+tunnel or a container's port mapping coming back). The error asks whether the local server is running, at which
+address."""
 
 from __future__ import annotations
 
@@ -11,11 +13,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
+from aiohttp.test_utils import TestServer
 
 from magsag_mcp import errors as E
 from magsag_mcp.service import Service
 from magsag_mcp.transport import Timeouts
 from magsag_mcp.transport_failures import conversion, on_loopback
+from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -28,12 +32,15 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-async def _invoke(tmp_path: Path, url: str, mc: dict) -> tuple[object, list[tuple[str, str, int]]]:
+async def _invoke(
+    tmp_path: Path, url: str, mc: dict, progress: object = None
+) -> tuple[object, list[tuple[str, str, int]]]:
     env = {"MAGSAG_LOCAL_LLM_BASE_URL": url, "MAGSAG_PROVIDER": "fake", "MAGSAG_RETRY_BASE_DELAY": "0.001"}
     svc = await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env)
     try:
         try:
-            result = await svc.invoke_skill("skill.coding", {"task": "x", "model_config": mc}, run_id="r")
+            payload = {"task": "x", "model_config": mc}
+            result = await svc.invoke_skill("skill.coding", payload, run_id="r", progress=progress)
         except E.AllTargetsFailed as exc:
             return exc, [(f"{a.provider}:{a.model}", a.outcome, a.attempt_number) for a in exc.attempts]
         return result, [(a["target"], a["outcome"], a["try"]) for a in result.trace["attempts"]]
@@ -48,14 +55,35 @@ async def test_a_refused_local_target_moves_on_at_once(tmp_path: Path, host: str
     assert tried == [(LOCAL, "error", 1), ("fake:x", "ok", 1)]
 
 
-async def test_a_refused_lone_local_target_fails_at_once_asking_whether_its_server_runs(tmp_path: Path):
+async def test_a_refused_lone_local_target_is_retried_then_asks_whether_its_server_runs(tmp_path: Path):
     port = closed_port()
     error, tried = await _invoke(tmp_path, f"http://127.0.0.1:{port}/v1", {"model": LOCAL})
-    assert tried == [(LOCAL, "error", 1)]  # (was three, each "connection refused")
+    # changed on purpose: the last target left gets its retries (MAGSAG_MAX_RETRIES=2); it failed at its first try
+    assert tried == [(LOCAL, "error", 1), (LOCAL, "error", 2), (LOCAL, "error", 3)]
     assert isinstance(error, E.ProviderConnectionError)
     message = str(error)
     assert f"(is Ollama / your local server running at http://127.0.0.1:{port}?)" in message, message
     assert "ollama serve" in message and "(MAGSAG_LOCAL_LLM_BASE_URL)" in message, message
+
+
+async def test_a_lone_local_target_whose_server_comes_back_between_tries_answers(tmp_path: Path):
+    # `ollama serve` restarted, an autossh tunnel or a container's port mapping coming back: the port refuses for a
+    # moment, and the retry finds it listening. Not retried, the call failed though its answer was a backoff away
+    port = closed_port()
+    fake = FakeOpenAI(key=None)  # a local server takes no key
+    server = TestServer(fake.make_app(), host="127.0.0.1", port=port)
+
+    async def progress(event: str, data: dict) -> None:
+        if event == "retry" and server.runner is None:  # the server starts listening during the backoff
+            await server.start_server()
+
+    try:
+        result, tried = await _invoke(tmp_path, f"http://127.0.0.1:{port}/v1", {"model": LOCAL}, progress)
+    finally:
+        await server.close()
+    assert tried == [(LOCAL, "error", 1), (LOCAL, "ok", 2)]
+    assert result.result.provider == "local" and len(fake.requests) == 1  # type: ignore[attr-defined]
+    assert fake.violations == []
 
 
 def _refused_by(url: str) -> E.MagsagError:
@@ -69,8 +97,9 @@ def test_a_refusal_from_another_host_is_still_retried_and_asks_nothing_of_a_loca
     err = _refused_by("http://10.1.2.3:8000/v1/chat/completions")
     assert isinstance(err, E.ProviderConnectionError) and err.retryable and err.moves_on
     assert "the connection was refused" in err.message and "local server running" not in err.message
-    err = _refused_by("http://[::1]:11434/v1/chat/completions")
-    assert not err.retryable and "running at http://[::1]:11434?" in err.message
+    assert not err.retried_only_on_last_target
+    err = _refused_by("http://[::1]:11434/v1/chat/completions")  # this machine's: another target is tried first
+    assert err.retryable and err.retried_only_on_last_target and "running at http://[::1]:11434?" in err.message
 
 
 @pytest.mark.parametrize(

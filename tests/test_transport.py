@@ -93,9 +93,9 @@ async def test_connection_refused(transport: Transport):
     with pytest.raises(E.ProviderConnectionError) as info:
         await transport.post_json(url, CHAT, headers=AUTH)
     err = info.value
-    # changed on purpose: refused on loopback, not tried again (was retryable); another host's refusal still is
-    # (tests/test_loopback_refusals.py)
-    assert not err.retryable and err.moves_on
+    # changed on purpose (back to retryable): refused on loopback, retried on the last target left only (a5eb4ff
+    # made it not retried at all); tests/test_loopback_refusals.py
+    assert err.retryable and err.retried_only_on_last_target and err.moves_on
     assert not err.maybe_billed  # never sent: nothing to bill
     assert f"127.0.0.1:{port}" in err.message
     # paths can name deployments and queries can carry keys: neither is shown
