@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -21,64 +20,9 @@ from magsag_mcp.providers.fake import script
 from magsag_mcp.routing import plan_call
 from magsag_mcp.targets import parse_target
 from magsag_mcp.transport import Transport
-
-CATALOG = Path(__file__).resolve().parent.parent / "catalog"
-
+from tests.cascade_helpers import CATALOG, RefusesModel, make, plan
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
-
-
-class Clock:
-    """Virtual time: sleeping advances the clock instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def make(env=None, *, tries=3, deadline=300.0):
-    clock = Clock()
-    cascade = Cascade(
-        ProviderSet(env or {}, Transport()),
-        Pricer.from_catalog(CATALOG),
-        None,
-        RetryPolicy(tries_per_target=tries, base_delay=0.5, max_delay=20.0, deadline=deadline),
-        sleep=clock.sleep,
-        clock=clock,
-    )
-    return cascade, clock
-
-
-def plan(model_config, skill="skill.analysis", payload=None):
-    catalog = load_catalog(CATALOG, env={})
-    payload = dict(payload or {"data": "numbers"})
-    payload["model_config"] = model_config
-    return plan_call(catalog, skill, payload, context=None, env={})
-
-
-class RefusesModel:
-    """A guard whose budget refuses one model: the others are admitted (at no reservation)."""
-
-    def __init__(self, refused: str) -> None:
-        self.refused = refused
-
-    async def admit(self, ctx):
-        if ctx.target.model == self.refused:
-            raise E.BudgetExceeded(f"{ctx.target.label} would pass the run's limit", policy="cost_limits")
-        return object()
-
-    async def settle(self, admission, actual_cost, bound=None) -> None: ...
-
-    async def release(self, admission) -> None: ...
-
-    def waiting(self, admission) -> None: ...
 
 
 async def _cut_by_the_deadline(pricer: Pricer) -> None:

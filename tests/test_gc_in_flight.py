@@ -62,7 +62,7 @@ async def test_a_call_that_skips_nothing_makes_no_list_for_skips():
     import dataclasses
 
     from magsag_mcp.cascade_report import CascadeState
-    from tests.test_cascade import make, plan
+    from tests.cascade_helpers import make, plan
 
     fresh = CascadeState([])
     lists = [f.name for f in dataclasses.fields(fresh) if isinstance(getattr(fresh, f.name), list)]

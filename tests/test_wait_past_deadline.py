@@ -11,8 +11,8 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.providers.fake import script
 from magsag_mcp.providers.http_errors import error_for
+from tests.cascade_helpers import plan
 from tests.providers.test_long_waits import _cascade, _long
-from tests.test_cascade import plan
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
 

@@ -15,7 +15,7 @@ from magsag_mcp.providers.fake import script
 from magsag_mcp.providers.http_errors import error_for, long_wait
 from magsag_mcp.service import Service
 from magsag_mcp.transport import Transport
-from tests.test_cascade import CATALOG, Clock, plan
+from tests.cascade_helpers import CATALOG, Clock, plan
 
 from .fakes import FakeOpenAI
 from .test_cascades import KEY, _Clock

@@ -14,7 +14,7 @@ from magsag_mcp.providers.anthropic_errors import anthropic_error
 from magsag_mcp.providers.fake import script
 from magsag_mcp.providers.gemini_errors import gemini_error
 from magsag_mcp.providers.http_errors import error_for
-from tests.test_cascade import plan
+from tests.cascade_helpers import plan
 
 from .test_gemini_daily_quota import DATE, _per_day
 from .test_long_waits import _cascade

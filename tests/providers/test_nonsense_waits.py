@@ -20,7 +20,7 @@ from magsag_mcp.providers.rate_limit_waits import (
     wait_in_message,
 )
 from magsag_mcp.transport import HttpResponse
-from tests.test_cascade import plan
+from tests.cascade_helpers import plan
 
 from .test_long_waits import _cascade
 
