@@ -77,3 +77,28 @@ async def test_the_summarys_largest_run_says_its_figures_hold_a_pruned_cost(tmp_
     assert sag_alone["largest_run"]["known_cost_usd"] == "0.01", sag_alone["largest_run"]
     assert "attempts_pruned" not in sag_alone["largest_run"], sag_alone["largest_run"]
     assert UsageSummaryResult.model_validate(summary).largest_run.attempts_pruned is True
+
+
+@pytest.mark.anyio
+async def test_a_free_runs_pruned_attempts_are_said_too(tmp_path: Path):
+    """A run of a free model (local, recorded at $0) whose attempts a prune deleted showed its call and tokens beside
+    an empty list of attempts and an empty models cell, no word of the prune: its tokens, which only an attempt
+    gives, say that it had some."""
+    db = tmp_path / "l.db"
+    now = time.time()
+    async with Ledger(db) as ledger:
+        for run, at, parent in (("mag", now - 100 * 86400, None), ("sag", now - 60, "mag")):
+            # (the run's totals over its attempts, as the service fills them when the call ends)
+            record = RunRecord(run, "a", "s", at, parent_run_id=parent, input_tokens=120, output_tokens=30)
+            attempt = AttemptRecord(
+                run, at, "local", "llama3.1", "s", "a", "ok", 0, 1, input_tokens=120, output_tokens=30,
+                cost_usd=Decimal(0), price_source="free",
+            )  # fmt: skip
+            await ledger.record_call(record, [attempt])
+        await ledger.prune(90 * 86400)
+        page = await ledger.query_runs_page()
+    runs = {r["run_id"]: r for r in page["runs"]}
+    mag, sag = runs["mag"], runs["sag"]
+    assert (mag["calls"], mag["total_tokens"], mag["cost_usd"], mag["attempts"]) == (1, 150, "0", []), mag
+    assert mag.get("attempts_pruned") is True, mag  # before: no word of it
+    assert "attempts_pruned" not in sag and len(sag["attempts"]) == 1, sag

@@ -391,6 +391,9 @@ async def query_runs_page(
             # (its attempts listed whole are added up as read: a run of 1,000,000 attempts is a read of them more)
             whole = attempts if not beyond and not omitted else None
             pruned, unbounded = run_pruned(conn, run_id, cost, unpriced, bound, whole)
+            # or tokens it keeps with no attempt left to show them (only an attempt gives tokens: a free local
+            # model's, at $0, leaves no cost to add up)
+            pruned = pruned or (not attempts and not omitted and bool(tin or tout))
             out.append(
                 {
                     "run_id": run_id,
