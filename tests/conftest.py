@@ -23,6 +23,14 @@ CATALOG = ROOT / "catalog"
 
 
 @pytest.fixture
+def mini(tmp_path: Path) -> Path:
+    """The smallest catalog (test_catalog*.py): one skill and the route to it (tests/catalog_helpers.py)."""
+    from tests.catalog_helpers import mini_catalog
+
+    return mini_catalog(tmp_path)
+
+
+@pytest.fixture
 def anyio_backend():
     return "asyncio"
 

@@ -13,22 +13,9 @@ import pytest
 
 from magsag_mcp.catalog import find_catalog, load_catalog, validate_catalog
 from magsag_mcp.errors import CatalogError, ConfigError, PayloadError
+from tests.catalog_helpers import write
 
 SHIPPED = Path(__file__).resolve().parent.parent / "catalog"
-
-
-def write(root: Path, rel: str, text: str) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-@pytest.fixture
-def mini(tmp_path: Path) -> Path:
-    write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{text}'\n")
-    write(tmp_path, "routing/r.yaml", "default: [fake:echo]\n")
-    return tmp_path
 
 
 def test_shipped_catalog_is_valid_and_has_the_guides_skills():

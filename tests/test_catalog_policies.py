@@ -12,21 +12,6 @@ from magsag_mcp.catalog import validate_catalog
 from magsag_mcp.errors import CatalogError
 from magsag_mcp.governance import load_policies
 
-
-def write(root: Path, rel: str, text: str) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-@pytest.fixture
-def mini(tmp_path: Path) -> Path:
-    write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{text}'\n")
-    write(tmp_path, "routing/r.yaml", "default: [fake:echo]\n")
-    return tmp_path
-
-
 #: the users' guide's governance policy, as the guide writes it
 GUIDE_POLICY = """\
 policies:

@@ -8,20 +8,7 @@ from pathlib import Path
 import pytest
 
 from magsag_mcp.catalog import validate_catalog
-
-
-def write(root: Path, rel: str, text: str) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-@pytest.fixture
-def mini(tmp_path: Path) -> Path:
-    write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{text}'\n")
-    write(tmp_path, "routing/r.yaml", "default: [fake:echo]\n")
-    return tmp_path
+from tests.catalog_helpers import write
 
 
 @pytest.mark.parametrize(

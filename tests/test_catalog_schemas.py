@@ -9,20 +9,7 @@ import pytest
 
 from magsag_mcp.catalog import load_catalog, validate_catalog
 from magsag_mcp.errors import CatalogError
-
-
-def write(root: Path, rel: str, text: str) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-@pytest.fixture
-def mini(tmp_path: Path) -> Path:
-    write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{text}'\n")
-    write(tmp_path, "routing/r.yaml", "default: [fake:echo]\n")
-    return tmp_path
+from tests.catalog_helpers import write
 
 
 def _json_skill(schema: str) -> str:
