@@ -173,13 +173,13 @@ class LedgerReports:
                     f"no run in this ledger has the id {shown_name(filters.run_id)}, nor was delegated from it; "
                     "check the id (the run_id a call returned, or `magsag run` printed)"
                 )
-        # a provider this process does not know is kept as written (another process may have recorded it): a
-        # misspelt one (opnai) selected nothing, as a misspelt model does
         # a model filter written as Gemini's resource name, with no provider, is read as Google's: another
         # provider's calls recorded under that name as written were left out, with no word
         as_google = await self._model_read_as_google(filters)
         if as_google is not None:
             notes.append(as_google)
+        # a provider this process does not know is kept as written (another process may have recorded it): a
+        # misspelt one (opnai) selected nothing, as a misspelt model does
         for column in ("model", "provider", "skill"):
             value = getattr(filters, column)
             if value is None or names or (column == "model" and as_google is not None):
