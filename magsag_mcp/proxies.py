@@ -164,13 +164,23 @@ def _register_credentials(value: str) -> None:
     register_secret(_basic_credentials(user, password if colon else None))
 
 
-def _bypassed(host: str, port: int | None, no_proxy: list[str]) -> bool:
+def on_this_machine(host: str) -> bool:
+    """Whether ``host`` (a URL's, as urlsplit gives it) names this machine: ``localhost`` (or a name under it), a
+    loopback address, or the address a server listening everywhere prints (``0.0.0.0``, ``::``), reached on loopback.
+    A proxy is never asked for it, and a connection it refuses is this machine's own kernel saying that nothing listens
+    on the port (see :func:`~.transport_failures.on_loopback`)."""
     host = host.rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
     ip = _ip(host)
-    if ip is not None and (ip.is_loopback or ip.is_unspecified):  # 0.0.0.0 as servers print it: this machine
+    return ip is not None and (ip.is_loopback or ip.is_unspecified)
+
+
+def _bypassed(host: str, port: int | None, no_proxy: list[str]) -> bool:
+    if on_this_machine(host):
         return True
+    host = host.rstrip(".")
+    ip = _ip(host)
     for entry in no_proxy:
         if entry == "*":
             return True

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import ipaddress
 import re
 import socket
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from .errors import (
     excerpt,
     redact,
 )
+from .proxies import on_this_machine
 from .resolver import NameLookupTimeout, ProxyTunnelTimeout
 from .tls import CA_FILE_ENV
 
@@ -160,10 +160,6 @@ def _not_retried(err: ProviderConnectionError, final: bool = True) -> ProviderCo
     return err
 
 
-#: host names that are this machine: a connection to one is refused by its own kernel, at once
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "0.0.0.0", "::"})
-
-
 def on_loopback(url: str) -> bool:
     """Whether ``url`` names this machine (``localhost``, 127.0.0.0/8, ``::1``, or the address a server listening
     everywhere is reached at). A connection refused there is its own kernel saying no process listens on the port:
@@ -175,15 +171,10 @@ def on_loopback(url: str) -> bool:
     away. A refusal from another host is retried as any connection error: a load balancer between instances, a host
     rebooting."""
     try:
-        name = (urlsplit(url).hostname or "").lower()
+        name = urlsplit(url).hostname or ""  # (lower-cased)
     except ValueError:
         return False
-    if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return on_this_machine(name)
 
 
 def _no_such_name(exc: BaseException) -> bool:
