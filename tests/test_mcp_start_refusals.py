@@ -39,7 +39,8 @@ def test_a_setting_refused_over_stdio_says_where_a_client_sets_it(monkeypatch, c
 
 
 @pytest.mark.usefixtures("unserved")
-def test_a_file_name_refused_over_stdio_says_so_too(capsys):
+def test_a_file_name_refused_over_stdio_says_so_too(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # a client's pipe (pytest -s in a terminal gives its own tty)
     assert server_main.main(["--catalog", "x" * 300]) == 2
     err = capsys.readouterr().err
     assert "holds a name too long" in err and err.endswith(f"{server_main.CLIENT_CONFIG}\n")
