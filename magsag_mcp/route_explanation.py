@@ -106,7 +106,7 @@ class RouteExplanation:
             # what the call will say went unread (a payload's "modelConfig"): the plan shown is the one without it
             "warnings": [
                 *plan.warnings,
-                *self._fallbacks_skipped(plan, targets),
+                *self._targets_skipped(plan, targets),
                 *(self._refusal_ending(plan) or _none_sendable(targets)),
             ],
         }
@@ -272,14 +272,18 @@ class RouteExplanation:
         entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
         return entry
 
-    def _fallbacks_skipped(self, plan: Plan, targets: Sequence[Mapping[str, Any]]) -> list[str]:
+    def _targets_skipped(self, plan: Plan, targets: Sequence[Mapping[str, Any]]) -> list[str]:
         """Each of the call's own ``fallbacks`` a policy forbids, which the call skips for the next target (a cascade
         the caller wrote out: see :func:`~.governance.refusal_ends_call`), up to a refusal that ends the call first
         (:meth:`_refusal_ending` says that one). Its target was marked not allowed and nothing more: a reader took
         it for the end of the call, which it no longer is, or did not see that it will be passed over. So is one a
         cost limit refuses whatever was spent (``targets``' verdicts: its worst case above a limit, or no known price),
         which the call skips as well, recorded as budget_exceeded; explain said nothing of it (where it is not
-        configured or lacks a feature, the call skips it for that first, which its target's entry says)."""
+        configured or lacks a feature, the call skips it for that first, which its target's entry says). A cost limit's
+        refusal never ends a call (:meth:`Governance.admit` raises BudgetExceeded, which the cascade skips whoever
+        chose the target), so the call's own first model, MAGSAG_MODEL's and routing's targets are said to be
+        skipped the same way: only the fallbacks were, and a call whose first model was over a limit was shown
+        nothing but that target's verdict, while the call went on to the next."""
         policies = self.governance.policies
         skipped = []
         for position, (cand, entry) in enumerate(zip(plan.candidates, targets, strict=True)):
@@ -287,7 +291,7 @@ class RouteExplanation:
             if ok:
                 verdict = entry["policy"]
                 sendable = not entry["unavailable"] and not entry["missing_features"]
-                if cand.fallback and sendable and not verdict["allowed"]:
+                if sendable and not verdict["allowed"]:
                     # a known worst case above a limit, or no known price (whose refusal says its own fix)
                     fix = (
                         f"; to have it tried, lower max_tokens or list a cheaper model, or raise the limit on policy "
@@ -295,9 +299,10 @@ class RouteExplanation:
                         if entry["estimated_max_cost_usd"] is not None
                         else ""
                     )
+                    reaches = "the call" if position == 0 else "a call that reaches it"
                     skipped.append(
-                        f"{cand.target.label}, one of the call's fallbacks, is not tried: a cost limit of policy "
-                        f"{verdict['policy']!r} refuses it ({verdict['reason']}): a call that reaches it "
+                        f"{cand.target.label}, {_role(cand)}, is not tried: a cost limit of policy "
+                        f"{verdict['policy']!r} refuses it ({verdict['reason']}): {reaches} "
                         f"{_then(position, plan)} (recorded as budget_exceeded, named in its warnings){fix}"
                     )
                 continue
@@ -336,6 +341,23 @@ class RouteExplanation:
                     "replaced, so the targets after it are not tried; choose a model the policy allows"
                 ]
         return []
+
+
+#: who chose a target, as a note of its skip names it (routing.Source; a fallback is the call's too)
+_CHOSEN_BY = {
+    "call": "the call's own model",
+    "env": "the model MAGSAG_MODEL chose",
+    "tier": "a target of the call's cost tier",
+    "route": "a target of its route",
+    "default": "a target of routing's default chain",
+    "data_class": "a model of its data class",
+    "provider_default": "routing's model for the provider named",
+}
+
+
+def _role(cand: Candidate) -> str:
+    """Who chose ``cand``, as a note of its skip says it: one of the call's fallbacks, its own model, routing's."""
+    return "one of the call's fallbacks" if cand.fallback else _CHOSEN_BY.get(cand.source, "a target of its route")
 
 
 def _then(position: int, plan: Plan) -> str:
