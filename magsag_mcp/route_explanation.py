@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -71,6 +71,7 @@ class RouteExplanation:
         plan = self.plan(skill_id, payload, context, explaining=True)
         tokens_in = estimate_input_tokens(plan.request)
         targets = []
+        unwaited: set[int] = set()  # the positions of the targets left resting for a wait no call waits out
         for position, cand in enumerate(plan.candidates):
             req = plan.request_for(cand.target)
             entry = self._candidate(cand, plan.data_classes)
@@ -84,6 +85,8 @@ class RouteExplanation:
             resting = self.cascade.rests.resting(cand.target, self.cascade.clock(), then)
             if resting is not None:
                 entry["resting"] = resting.message
+                if not _waited_out(self.cascade.retry, resting):
+                    unwaited.add(position)
             worst = reserved_worst_case(
                 self.pricer,
                 cand.target,
@@ -107,7 +110,7 @@ class RouteExplanation:
             "warnings": [
                 *plan.warnings,
                 *self._targets_skipped(plan, targets),
-                *(self._refusal_ending(plan) or _none_sendable(targets)),
+                *(self._refusal_ending(plan) or _none_sendable(targets, unwaited)),
             ],
         }
 
@@ -367,13 +370,23 @@ def _then(position: int, plan: Plan) -> str:
     return "skips it and fails, no target being left after it"
 
 
-def _none_sendable(targets: list[dict[str, Any]]) -> list[str]:
+def _waited_out(retry: Any, resting: Any) -> bool:
+    """Whether a call waits out the rest of a target left resting, once no target after it is left (as
+    :func:`~.cascade_waits.rest_wait` and the come-back of a target left decide it, and :func:`rest_then` says it): a
+    refusal worth retrying whose wait left fits the retry cap and the call's deadline."""
+    left = resting.retry_after or 0.0
+    return bool(resting.retryable) and not retry.too_long(left) and left < retry.deadline
+
+
+def _none_sendable(targets: list[dict[str, Any]], unwaited: Set[int] = frozenset()) -> list[str]:
     """Where no target of the plan can be sent (each refused by a policy or a cost limit, not configured, or lacking a
-    feature the call needs, as the cascade skips them, in that order), that the call fails and each one's fix: the
-    targets listed their reasons, but the warnings were empty, and a client reading the plan of a call made with no
-    key set saw a route and no word that the call could only fail."""
+    feature the call needs, as the cascade skips them, in that order, or left resting for a wait no call waits out:
+    ``unwaited``'s positions), that the call fails and each one's fix: the targets listed their reasons, but the
+    warnings were empty, and a client reading the plan of a call made with no key set saw a route and no word that
+    the call could only fail. A resting target was taken for one that is sent: a call whose other targets a cost
+    limit refused, its last one resting past the retry cap, failed with no warning saying so."""
     reasons = []
-    for target in targets:
+    for position, target in enumerate(targets):
         verdict = target["policy"]
         if not verdict["allowed"]:
             reasons.append(f"{target['label']} is refused by policy {verdict['policy']!r} ({verdict['reason']})")
@@ -381,6 +394,11 @@ def _none_sendable(targets: list[dict[str, Any]]) -> list[str]:
             reasons.append(f"{target['label']} is not configured ({target['unavailable']})")
         elif target["missing_features"]:
             reasons.append(f"{target['label']} cannot honour {', '.join(target['missing_features'])}")
+        elif position in unwaited:
+            reasons.append(
+                f"{target['label']} is left alone for a wait its server asked, which no call waits out (its "
+                "entry's resting says until when and why)"
+            )
         else:
             return []
     if not reasons:
