@@ -36,17 +36,20 @@ def input_tokens_reserved(request: LLMRequest, target: Target) -> int:
     return tokens
 
 
-def refused_whatever_was_spent(guard: Any, pricer: Pricing, target: Target, request: LLMRequest) -> str | None:
+def refused_whatever_was_spent(
+    guard: Any, pricer: Pricing, target: Target, request: LLMRequest, agent: str | None = None
+) -> str | None:
     """Why a cost limit would refuse ``request``'s first attempt at ``target`` however little was spent (no known
-    price under a limit that does not allow it; a worst case above a limit's amount), or None: the guard's
-    :meth:`~.governance.Governance.spend_verdict`, where it has one. Nothing is read from the ledger."""
+    price under a limit that does not allow it; a worst case above a limit's amount, ``agent``'s daily limit too for
+    a call of an agent), or None: the guard's :meth:`~.governance.Governance.spend_verdict`, where it has one.
+    Nothing is read from the ledger."""
     verdict = getattr(guard, "spend_verdict", None)
     if verdict is None:
         return None
     worst = reserved_worst_case(
         pricer, target, input_tokens_reserved(request, target), output_tokens_reserved(request, target)
     )
-    ok, policy, reason = verdict(target, worst)
+    ok, policy, reason = verdict(target, worst, agent=agent)
     if ok:
         return None
     return reason if reason.startswith(f"{policy}:") else f"{policy}: {reason}"

@@ -157,7 +157,9 @@ class Cascade(TargetSkips, StoppedAttempts):
                 record_skip(state, plan, run_id, agent, position, target, reason, None, None, why)
                 continue
             resting = None if state.revisited else self.rests.resting(target, self.clock())
-            if resting is not None and self._allowed(target, plan):  # (one a policy or cost limit refuses is, at once)
+            if resting is not None and self._allowed(
+                target, plan, agent
+            ):  # (one a policy or cost limit refuses is, at once)
                 # its server asked an earlier attempt for a wait that has not passed: not sent
                 record_skip(state, plan, run_id, agent, position, target, resting.message, None, None, resting)
                 wait = rest_wait(

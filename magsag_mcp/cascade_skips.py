@@ -30,16 +30,17 @@ class TargetSkips:
         """What asks, when a wait needs it, whether another target would be tried after ``position``."""
         return lambda: self._another_target_left(plan, position, state)
 
-    def _allowed(self, target: Target, plan: Plan) -> bool:
+    def _allowed(self, target: Target, plan: Plan, agent: str | None = None) -> bool:
         """Whether the policy allows ``target`` for this call (the guard's check, where it has one), and no cost limit
-        refuses it whatever was spent (no known price, a worst case above a limit: read from no ledger). A resting
+        refuses it whatever was spent (no known price, a worst case above a limit, ``agent``'s daily limit among them
+        for a call of an agent, as its admission reads them: read from no ledger). A resting
         target either refuses is refused at once, as its admission would be after the wait: it was left for its rest,
         waited out on the last target left, and then refused for the cost all the same (and explain, which says the
         cost refusal, disagreed with the call's record of a rest)."""
         allowed = getattr(self.guard, "allowed", None)
         if allowed is not None and not allowed(target, plan.data_classes)[0]:
             return False
-        return refused_whatever_was_spent(self.guard, self.pricer, target, plan.request_for(target)) is None
+        return refused_whatever_was_spent(self.guard, self.pricer, target, plan.request_for(target), agent) is None
 
     def _another_target_left(self, plan: Plan, position: int, state: CascadeState) -> bool:
         """Whether a candidate after ``position`` would be tried: not skipped for lack of a key, an

@@ -95,3 +95,26 @@ async def test_a_resting_target_within_the_limits_is_still_left_for_its_rest(cat
         await svc.aclose()
     assert [a["outcome"] for a in run["attempts"]] == ["skipped", "ok"]
     assert "not sent: its server asked" in run["attempts"][0]["error_message"]
+
+
+async def test_a_resting_target_over_the_agents_daily_limit_is_refused_at_once(catalog_copy, tmp_path, upstream):
+    # Before: the check asked the limits without the call's agent: gemini-1.5-pro's $0.02 worst case, within the call
+    # limit but above the agent's daily limit, was passed over as resting where explain (asked with the agent) said
+    # budget_exceeded, as its admission records it
+    policy(
+        catalog_copy,
+        "policies:\n  - name: cost_limits\n"
+        "    thresholds: {max_cost_per_call_usd: 0.03, max_cost_per_agent_daily_usd: 0.015}\n",
+    )
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    mc = {"model": "google:gemini-1.5-pro", "max_tokens": 4000, "fallbacks": ["anthropic:claude-3-haiku-20240307"]}
+    call = {"data": "x", "model_config": mc}
+    try:
+        rest(svc, Target("google", "gemini-1.5-pro"), 300)
+        plan = svc.explain("skill.analysis", call, agent="alice")
+        await svc.invoke_skill("skill.analysis", call, run_id="alice-1", agent="alice")
+        (run,) = await svc.query_runs(UsageFilters(run_id="alice-1"))
+    finally:
+        await svc.aclose()
+    assert "above the agent-day limit $0.015" in plan["targets"][0]["policy"]["reason"]
+    assert [a["outcome"] for a in run["attempts"]] == ["budget_exceeded", "ok"]
