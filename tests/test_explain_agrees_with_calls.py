@@ -1,11 +1,12 @@
 """explain (MCP's explain_route, ``magsag explain``) against what the call does: for call shapes drawn from a seeded
 generator (a model of the call's own or a routed one, a cost tier, a data class, a preferred model, MAGSAG_MODEL or
 MAGSAG_PROVIDER, fallbacks, an agent and its daily limit, a model a policy forbids, one of a provider with no key, one
-over a cost limit or of no known price, one left resting, one whose server fails once), the plan explain shows (its
-targets in order, each one skipped and why, whether the call fails) is what the call then does against the loopback
-upstream (the ledger's attempts and their outcomes, whether it raised). A disagreement found here is fixed with a test
-of its own beside the code it fixes (test_resting_cost_refusals.py, test_explain_unwaited_rests.py); this one keeps
-the two from drifting apart again. Seeded, so every run draws the same cases."""
+over a cost limit or of no known price, one left resting for a wait within the retry cap or past it, one whose server
+fails once), the plan explain shows (its targets in order, each one skipped and why, a rest waited out or come back
+to, whether the call fails) is what the call then does against the loopback upstream (the ledger's attempts and
+their outcomes, whether it raised). A disagreement found here is fixed with a test of its own beside the code it fixes
+(test_resting_cost_refusals.py, test_explain_unwaited_rests.py); this one keeps the two from drifting apart again.
+Seeded, so every run draws the same cases; virtual time, so no rest is waited for."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def shapes() -> list[tuple[str, dict[str, Any], dict[str, Any] | None, str | Non
             context["data_class"] = "financial_data"
         if rng.random() < 0.15:
             context["preferred_model"] = rng.choice(MODELS)
-        resting = rng.choice(MODELS) if rng.random() < 0.25 else None
+        resting = (rng.choice(MODELS), rng.choice([5, 300])) if rng.random() < 0.25 else None
         failing = rng.choice(MODELS) if rng.random() < 0.2 else None
         payload = {"data": "x", "model_config": mc}
         agent = rng.random() < 0.3
@@ -90,6 +91,7 @@ def said(plan: dict[str, Any], failing: str | None) -> tuple[list[tuple[str, str
     warnings = plan["warnings"]
     ends = next((w for w in warnings if w.startswith("the call fails with policy_denied at ")), None)
     reached: list[tuple[str, str]] = []
+    left: str | None = None  # a resting target left for the ones after it, which the call comes back to if none is sent
     for target in plan["targets"]:
         label, verdict = target["label"], target["policy"]
         # in the cascade's order: a policy's refusal, whatever the target's configuration; no key or no feature; a
@@ -103,14 +105,34 @@ def said(plan: dict[str, Any], failing: str | None) -> tuple[list[tuple[str, str
         elif not verdict["allowed"]:
             cost = any(w.startswith(f"{label}, ") and " is not tried: a cost limit " in w for w in warnings)
             reached.append((label, "budget_exceeded" if cost else "refused for its cost, with no word of it"))
-        elif target.get("resting"):
+        elif target.get("resting") and "which a call now waits out and then sends it" not in target["resting"]:
             reached.append((label, "skipped"))
-        elif label == failing:
-            reached.append((label, "error"))
+            if "comes back to it after the wait if none can be sent" in target["resting"]:
+                left = label
         else:
-            reached.append((label, "ok"))
-            return reached, False
+            if target.get("resting"):  # the last target left: its rest waited out, then sent
+                reached.append((label, "skipped"))
+            left = None
+            reached.append((label, "error" if label == failing else "ok"))
+            if label != failing:
+                return reached, False
+    if left is not None:  # none after it sent: its rest waited out, then sent
+        reached.append((left, "error" if left == failing else "ok"))
+        return reached, left == failing
     return reached, True
+
+
+class Clock:
+    """Virtual time: sleeping advances the clock instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def claims_failure(plan: dict[str, Any]) -> bool:
@@ -121,9 +143,13 @@ def claims_failure(plan: dict[str, Any]) -> bool:
 async def test_explain_says_what_the_call_does_for_every_generated_call_shape(catalog_copy, tmp_path, upstream):
     policy(catalog_copy, POLICY)
     services = {}
+    clock = Clock()  # a rest within the retry cap is waited out in no time
     for name, env in ENVIRONMENTS.items():
         (tmp_path / name).mkdir()
-        services[name] = await open_service(catalog_copy, tmp_path / name, upstream, MAGSAG_MAX_RETRIES="0", **env)
+        services[name] = svc = await open_service(
+            catalog_copy, tmp_path / name, upstream, MAGSAG_MAX_RETRIES="0", MAGSAG_RETRY_MAX_DELAY="20", **env
+        )
+        svc.cascade.clock, svc.cascade.sleep = clock, clock.sleep
     disagreements = []
     seen: set[str] = set()  # what the cases covered: each outcome, a call that fails and one that does not
     try:
@@ -132,9 +158,11 @@ async def test_explain_says_what_the_call_does_for_every_generated_call_shape(ca
             svc = services[env]
             svc.cascade.rests = TargetRests()
             upstream.plans.clear()
-            if resting is not None:  # its server asked a call before for 5 minutes, more than the retry cap
-                target = parse_target(resting)
-                refusal = RateLimitError("slow down", provider=target.provider, model=target.model, retry_after=300)
+            if resting is not None:  # its server asked a call before for 5s (within the retry cap) or 5 minutes
+                target = parse_target(resting[0])
+                refusal = RateLimitError(
+                    "slow down", provider=target.provider, model=target.model, retry_after=resting[1]
+                )
                 svc.cascade.rests.note(target, refusal, svc.cascade.clock())
             if failing is not None:
                 upstream.plan(parse_target(failing).model, 500)
@@ -149,7 +177,10 @@ async def test_explain_says_what_the_call_does_for_every_generated_call_shape(ca
             did = [(f"{a['provider']}:{a['model']}", a["outcome"]) for a in run["attempts"]]
             expected, fails = said(plan, failing)
             seen.update({outcome for _, outcome in did} | {f"fails {failed}"})
-            seen.update({"resting"} if any(t.get("resting") for t in plan["targets"]) else set())
+            for rest in (t["resting"] for t in plan["targets"] if t.get("resting")):
+                seen.add("resting")
+                seen.update({"waited out"} if "which a call now waits out and then sends it" in rest else set())
+                seen.update({"come back to"} if "comes back to it after the wait if none can be" in rest else set())
             # (a server's failure no plan can know: where one failed the call, explain's warnings could not say so)
             unforeseen = failed and any(outcome == "error" for _, outcome in expected)
             if did != expected or failed != fails or (failed != claims_failure(plan) and not unforeseen):
@@ -172,4 +203,6 @@ async def test_explain_says_what_the_call_does_for_every_generated_call_shape(ca
         "fails True",
         "fails False",
         "resting",
+        "waited out",
+        "come back to",
     }
