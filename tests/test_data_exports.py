@@ -66,7 +66,7 @@ def test_a_paged_export_reads_every_page_over_the_window_it_began_with(tmp_path:
     import types
 
     from magsag_mcp.cli import data
-    from magsag_mcp.ledger import filters
+    from magsag_mcp.ledger import filters, times
 
     db = tmp_path / "paged.db"
     monkeypatch.setenv("MAGSAG_DB", str(db))
@@ -81,7 +81,9 @@ def test_a_paged_export_reads_every_page_over_the_window_it_began_with(tmp_path:
 
     anyio.run(fill)
     hours_later = [0]
-    monkeypatch.setattr(filters, "time", types.SimpleNamespace(time=lambda: now + 3600 * hours_later[0]))
+    clock = types.SimpleNamespace(time=lambda: now + 3600 * hours_later[0])
+    for module in (filters, times):  # parse_since reads the clock in times.py, the window check in filters.py
+        monkeypatch.setattr(module, "time", clock)
     page = Ledger.query_runs_page
 
     async def an_hour_a_page(self: Ledger, *args: object, **kwargs: object) -> dict:
@@ -379,7 +381,7 @@ def test_the_cursor_a_page_cut_at_limit_names_keeps_the_window_a_duration_gave_i
     import re
     import types
 
-    from magsag_mcp.ledger import filters
+    from magsag_mcp.ledger import filters, times
 
     db = tmp_path / "window.db"
     monkeypatch.setenv("MAGSAG_DB", str(db))
@@ -394,11 +396,13 @@ def test_the_cursor_a_page_cut_at_limit_names_keeps_the_window_a_duration_gave_i
 
     anyio.run(fill)
     for form in (["--format", "csv"], ["--format", "table"]):
-        monkeypatch.setattr(filters, "time", types.SimpleNamespace(time=lambda: now))
+        for module in (filters, times):  # parse_since reads the clock in times.py, the window check in filters.py
+            monkeypatch.setattr(module, "time", types.SimpleNamespace(time=lambda: now))
         assert main(["data", "query", "--since", "5h", "--limit", "2", *form]) == 0
         first = capsys.readouterr()
         cursor = re.search(r"--cursor (\S+)", first.err).group(1)
-        monkeypatch.setattr(filters, "time", types.SimpleNamespace(time=lambda: now + 3600))  # an hour later
+        for module in (filters, times):  # an hour later
+            monkeypatch.setattr(module, "time", types.SimpleNamespace(time=lambda: now + 3600))
         assert main(["data", "query", "--since", "5h", "--limit", "2", "--cursor", cursor, *form]) == 0
         second = capsys.readouterr().out
         shown = re.findall(r"r-[\d.]+h", first.out + second)

@@ -1,12 +1,13 @@
-"""What a ledger query may ask for: times and durations as people write them, and the filters
-shared by summarize, query_runs, the MCP tools and the CLI, turned into SQL once."""
+"""What a ledger query may ask for: the filters shared by summarize, query_runs, the MCP tools and the CLI
+(:class:`UsageFilters`), turned into SQL once (:func:`sql_where`). The times and durations they take, as people
+write them, are read in times.py (:func:`parse_since` and its kin, re-exported here for their callers)."""
 
 from __future__ import annotations
 
 import re
 import time
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import (
@@ -22,188 +23,37 @@ from pydantic import (
 
 from ..errors import InputError
 from ..text import check_text
+from .times import (
+    MAX_DURATION_SECONDS,
+    TIME_TEXT_MAX,
+    cuts_a_day,
+    is_duration,
+    parse_duration_seconds,
+    parse_since,
+    python_time,
+    read_window_start,
+)
 
-#: unix seconds written as text: nine digits or more (an eight-digit 20251102 is an ISO date)
-_UNIX_SECONDS = re.compile(r"^\d{9,}(?:\.\d+)?$")
-#: a duration: its unit in either case (7D is 7d, as 24H is 24h: each means one thing), but for minutes, in lower case
-#: alone: 1M would be a minute to this and a month to its writer (refused, and told so: see _unreadable)
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdwSHDW])$")
-_RELATIVE_ANY_CASE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$", re.IGNORECASE)
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-#: longer than any ledger: a duration beyond it is a typo, and would not fit in SQLite's integers
-MAX_DURATION_SECONDS = 1000 * 365 * 86400
+__all__ = [
+    "MAX_DURATION_SECONDS",
+    "MAX_OFFSET",
+    "PAGING",
+    "TIME_TEXT_MAX",
+    "UsageFilters",
+    "cuts_a_day",
+    "is_duration",
+    "parse_duration_seconds",
+    "parse_since",
+    "python_time",
+    "read_window_start",
+    "rows_in_range",
+    "sql_where",
+]
+
 #: the most rows a query may skip (SQLite's integers end at 2**63)
 MAX_OFFSET = 10**12
 #: what pages a list of runs, and is no filter of a summary
 PAGING = ("limit", "offset", "cursor")
-#: the longest text read as a time: an ISO time with microseconds and an offset has 32 characters, a duration a few
-TIME_TEXT_MAX = 64
-#: what a refusal says a time looks like
-_TIME_FORMS = (
-    "a duration back from now (30m, 24h, 7d, 2w: s, m for minutes, h, d or w), an ISO date or time (2025-11-02, "
-    "2025-11-02T13:00:00Z; UTC unless it gives an offset) or unix seconds (1764460800)"
-)
-
-
-def _quoted(value: Any) -> str:
-    """``value`` as a refusal quotes it: its repr, or the start of a text longer than any time (with its length) and
-    the size of a number too large to write (a 100,000-character ``since`` came back whole in the error, the
-    server's log line and the MCP result; an int of 5,000 digits could not be written at all, and the refusal
-    became Python's ValueError)."""
-    if isinstance(value, str) and len(value) > TIME_TEXT_MAX:
-        return f"{value[:24]!r}... ({len(value):,} characters)"
-    if isinstance(value, int) and abs(value) >= 10**TIME_TEXT_MAX:
-        return f"a number of more than {TIME_TEXT_MAX} digits"
-    return repr(value)
-
-
-def _seconds(m: re.Match[str], value: str) -> float:
-    seconds = float(m.group(1)) * _UNIT[m.group(2).lower()]
-    if seconds > MAX_DURATION_SECONDS:
-        raise InputError(f"{_quoted(value)} is longer than any ledger (at most 1000 years); use e.g. 90d, 12h, 2w")
-    return seconds
-
-
-def python_time(value: Any, field: str = "since") -> Any:
-    """A time as Python code has one, written as :func:`parse_since` reads text: an aware ``datetime`` as its
-    ISO time, a naive one as the local time Python's own ``timestamp()`` takes it for, a ``date`` as its ISO
-    date (a UTC day, as the text is), a ``timedelta`` as that long before now. Anything else is returned as is."""
-    if isinstance(value, datetime):
-        return (value if value.tzinfo is not None else value.astimezone()).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        if value < timedelta(0):
-            raise InputError(
-                f"{field}={value!r} counts back from now: give a positive timedelta (timedelta(days=7) is a week "
-                "ago), or a datetime for a time ahead"
-            )
-        if value.total_seconds() > MAX_DURATION_SECONDS:
-            raise InputError(f"{field}={value!r} is longer than any ledger (at most 1000 years)")
-        # its exact microseconds, written as _RELATIVE reads them: a float's repr wrote 10 us as '1e-05s', refused
-        whole, micro = divmod(value // timedelta(microseconds=1), 1_000_000)
-        return f"{whole}.{micro:06d}s"
-    return value
-
-
-def parse_since(value: Any, *, field: str = "since", now: float | None = None) -> float | None:
-    """``24h``, ``7d``, ``30m``, an ISO date/time (UTC unless it says otherwise), or unix seconds (a number,
-    or nine digits or more as text); from Python also a ``datetime``, ``date`` or ``timedelta`` (see
-    :func:`python_time`). A duration counts back from ``now`` (by default the time now)."""
-    value = python_time(value, field)
-    if value is None:
-        return None
-    if isinstance(value, str) and not value.strip():  # a blank field, an unset variable: not "all time" unsaid
-        raise InputError(
-            f"{field}={value!r} is empty: leave it out to read the whole ledger, or give 24h, 7d or a date"
-        )
-    if isinstance(value, bool):  # an int to Python, but no one means 1970-01-01T00:00:01 by True
-        raise InputError(f"{field}={value!r} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date")
-    if not isinstance(value, str | int | float):  # a list or an object (a summary's period edited): no text to read
-        raise InputError(
-            f"{field}={value!r} is not a time: give a datetime, a date, a timedelta, unix seconds, "
-            "or text such as 24h, 7d or 2025-11-02"
-        )
-    if isinstance(value, str) and len(value) > TIME_TEXT_MAX:
-        raise InputError(
-            f"{field}={_quoted(value)} is not a time: a time is at most {TIME_TEXT_MAX} characters; give "
-            f"{_TIME_FORMS}"
-        )
-    written = value
-    if isinstance(value, str) and _UNIX_SECONDS.match(value.strip()):
-        value = float(value)  # the one way a command line can give unix seconds
-    if isinstance(value, int | float):
-        if not -MAX_DURATION_SECONDS <= value <= MAX_DURATION_SECONDS * 2:  # nan fails this too
-            raise InputError(_not_unix_seconds(field, written, value))
-        return float(value)
-    text = value.strip()
-    m = _RELATIVE.match(text)
-    if m:
-        return (time.time() if now is None else now) - _seconds(m, value)
-    try:
-        # RFC 3339 lets "T" and "Z" be written in lower case: fromisoformat takes a "t", and no "z"
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InputError(f"{field}={value!r} is not a time: {_unreadable(text)}give {_TIME_FORMS}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    seconds = dt.timestamp()
-    if not -MAX_DURATION_SECONDS <= seconds <= MAX_DURATION_SECONDS * 2:
-        # refused here as written: a caller re-reading the resolved number would quote a float instead
-        raise InputError(
-            f"{field}={value!r} is beyond any ledger (give a date between the years 971 and 3967); "
-            f"leave {field} out for no bound"
-        )
-    return seconds
-
-
-def _unreadable(text: str) -> str:
-    """What a text that is no time was nearly, said before the forms a time takes: a duration in months (``1M``: m
-    is minutes), one counting forward (``-7d``: ``until`` takes a time ahead as a date)."""
-    m = _RELATIVE_ANY_CASE.match(text.lstrip("-+"))
-    if m is None:
-        return ""
-    if text.startswith(("-", "+")):
-        return "a duration counts back from now, without a sign (7d is a week ago); for a time ahead give a date; "
-    if m.group(2) == "M":
-        return "m is minutes (there is no month: 30d is about one); "
-    return ""
-
-
-def _not_unix_seconds(field: str, written: Any, value: float) -> str:
-    """Why a number is no time, quoted as written (not as the float it was read as); a JavaScript client's
-    ``Date.now()`` is milliseconds, which is said, with the seconds it means. A whole number arrives as a float
-    from a JSON schema that takes numbers (the MCP tools'): it is quoted as the integer that was sent."""
-    if isinstance(written, float) and written.is_integer() and abs(written) < 1e18:
-        written = int(written)
-    said = f"{field}={_quoted(written)} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date"
-    if 1e11 <= abs(value) < 1e300 and -MAX_DURATION_SECONDS <= value / 1000 <= MAX_DURATION_SECONDS * 2:
-        said += f"; {str(written).strip()} reads as milliseconds since 1970: in seconds it is {int(value / 1000)}"
-    return said
-
-
-def cuts_a_day(value: str | float | int | None, zone: str = "UTC") -> bool:
-    """Whether a ``since`` or ``until`` bound, as written, falls inside a day of ``zone`` (an IANA name) rather
-    than at its start: a duration (``24h``, ``7d``) counts back from when it was read, so it does; an ISO time or
-    unix seconds does unless it is a midnight there (a date alone is a UTC midnight). A value that is no time
-    cuts nothing (a summary holding one was not written by magsag)."""
-    if value is None or isinstance(value, bool):
-        return False
-    if isinstance(value, str) and _RELATIVE.match(value.strip()):
-        return True
-    try:
-        seconds = parse_since(value, now=0.0)
-    except InputError:
-        return False
-    if seconds is None or zone == "UTC":
-        return seconds is not None and seconds % 86400 != 0
-    from zoneinfo import ZoneInfo
-
-    local = datetime.fromtimestamp(seconds, ZoneInfo(zone))
-    return (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0)
-
-
-def read_window_start(
-    since: Any, cursor: str | None, *, hits: bool = False
-) -> tuple[float | None, tuple[str, float] | None]:
-    """``since`` read as a time (the one the page before read, given its ``cursor``: see
-    :func:`~.paging.pinned_since`), and, for a duration ("24h"), the text and that time for the next page's cursor."""
-    from .paging import pinned_since
-
-    start = parse_since(pinned_since(cursor, since, hits=hits))
-    return start, ((since, start) if is_duration(since) and start is not None else None)
-
-
-def is_duration(value: Any) -> bool:
-    """Whether a ``since`` or ``until`` is a duration back from the time it is read ("24h"), as written."""
-    return isinstance(value, str) and len(value) <= TIME_TEXT_MAX and _RELATIVE.match(value.strip()) is not None
-
-
-def parse_duration_seconds(value: str) -> float:
-    m = _RELATIVE.match(value.strip()) if len(value) <= TIME_TEXT_MAX else None
-    if not m:
-        raise InputError(f"{_quoted(value)} is not a duration: use e.g. 90d, 12h, 2w")
-    return _seconds(m, value)
 
 
 def _recorded_model(model: str, provider: str | None) -> str:
