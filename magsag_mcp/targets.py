@@ -1,7 +1,8 @@
 """Targets: where a call can go, written as ``provider:model``, a bare model, or a mapping.
 
 Parsed here for the catalog's routing files and for each call's ``model_config`` alike, so a target
-means the same wherever it is written.
+means the same wherever it is written. What a target's ``params`` may hold is checked in target_params.py
+(:data:`ROUTER_FIELDS`, :data:`UNPRICED_PARAMS` and :data:`API_CHOICES` are re-exported here).
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from .errors import ConfigError, redact
 from .redaction import holds_secret, register_call_secret, register_secret
+from .target_params import _ANTHROPIC_SPEED, API_CHOICES, ROUTER_FIELDS, UNPRICED_PARAMS, _check_params
 from .text import MODEL_MAX
 from .types import _CREDENTIAL_PARAM, Target, _without_credentials, shown_params
 
 __all__ = [
+    "API_CHOICES",
     "ROUTER_FIELDS",
     "TargetLike",
     "TargetSpec",
+    "UNPRICED_PARAMS",
     "VENDOR_PREFIXES",
     "forget_parsed_targets",
     "infer_provider",
@@ -315,133 +319,6 @@ def _shown(spec: Any) -> str:
     if isinstance(params, Mapping):
         shown["params"] = shown_params(params)
     return redact(repr(shown))
-
-
-#: request fields the router writes itself. Params pass extra vendor fields (top_p, seed, ...) through;
-#: they must not replace these, or the vendor would get a model, an output limit or a fan-out (n) that
-#: governance and the budget reservation never saw.
-ROUTER_FIELDS = frozenset(
-    {
-        "model", "messages", "input", "instructions", "contents", "system", "systemInstruction",
-        "system_instruction", "max_completion_tokens", "max_output_tokens", "maxOutputTokens", "stream",
-        "stream_options", "tools", "tool_choice", "toolConfig", "tool_config", "functions", "function_call",
-        "response_format", "text", "generationConfig", "generation_config", "n", "best_of", "candidateCount",
-        "candidate_count", "responseMimeType", "response_mime_type", "responseSchema", "response_schema",
-        "responseJsonSchema", "response_json_schema", "stopSequences", "stop_sequences",
-        # Gemini's GenerationConfig.responseFormat (the discovery document of 2026-05): the answer's MIME type and
-        # JSON schema again (its text), and an audio answer's format; at the top of the body, where a target's params
-        # go, Gemini refuses it (400 "Unknown name"), and so does OpenAI
-        "responseFormat",
-    }
-)  # fmt: skip
-
-
-#: params that would make the vendor bill what magsag can neither price nor reserve for
-UNPRICED_PARAMS = {
-    "previous_response_id": "the Responses API would bill the earlier conversation as input, which the budget "
-    "reservation cannot see (and a fallback to another provider could not carry); send the history as messages",
-    "conversation": "the Responses API would bill the stored conversation as input, which the budget reservation "
-    "cannot see (and a fallback to another provider could not carry); send the history as messages",
-    "prompt": "the Responses API would bill the stored prompt template's messages as input, which the budget "
-    "reservation cannot see (and a fallback to another provider could not carry); send them as messages",
-    "cachedContent": "Gemini would add the cached context to the prompt, which the budget reservation cannot see "
-    "(and a fallback to another provider could not carry); send it as part of the request",
-    "cached_content": "Gemini would add the cached context to the prompt, which the budget reservation cannot see "
-    "(and a fallback to another provider could not carry); send it as part of the request",
-}
-#: OpenAI service tiers billed above the standard rate that budget reservations price a call at. "fast"
-#: (Chat Completions and Responses) is priority processing under another name: the answer reports
-#: "priority"; "ultrafast" (Responses) is an access-controlled tier dearer still.
-#: Gemini's ``serviceTier`` ("standard", "flex", "priority") names its premium tier "priority" too.
-_PREMIUM_TIERS = frozenset({"priority", "scale", "fast", "ultrafast"})
-
-
-#: Anthropic's ``speed`` is a field of its beta Messages API alone (BetaCreateMessageParams, with the header
-#: ``anthropic-beta: fast-mode-2026-02-01``), which magsag does not send: passed through, the API refused the field
-#: after the call was sent, and "fast" is billed at premium rates genai-prices does not list, which budgets would
-#: reserve and record at the standard ones
-_ANTHROPIC_SPEED = (
-    "params.speed {value!r}: Anthropic takes speed only in its fast-mode beta (anthropic-beta: fast-mode-2026-02-01), "
-    "which magsag does not send, and bills fast mode at premium rates that no price here knows, so budgets would count "
-    "too little; leave speed out (calls run at the standard speed)"
-)
-
-
-def _check_params(params: Mapping[str, Any]) -> None:
-    for key, value in params.items():
-        if key in UNPRICED_PARAMS:
-            raise ConfigError(f"params.{key}: {UNPRICED_PARAMS[key]}")
-        if (key == "audio" and value is not None) or (key == "modalities" and value not in (None, ["text"])):
-            raise ConfigError(
-                f"params.{key}: an audio answer is billed at audio rates, several times the text ones, and magsag "
-                "returns only the text; leave out 'audio' and 'modalities' (or set modalities: ['text'])"
-            )
-        if key in ("responseModalities", "response_modalities") and "AUDIO" in str(value).upper():
-            raise ConfigError(
-                f"params.{key}: an audio answer is billed at audio rates, several times the text ones, and magsag "
-                "returns only the text; leave out AUDIO (e.g. responseModalities: ['TEXT'])"
-            )
-        if key in ("service_tier", "serviceTier") and value in _PREMIUM_TIERS:
-            cheaper = "'standard' or 'flex'" if key == "serviceTier" else "'auto', 'default' or 'flex'"
-            raise ConfigError(
-                f"params.{key} {value!r} is billed above the standard rate magsag reserves budget at, so "
-                f"budgets would count too little; use {cheaper}, or leave it out"
-            )
-        if key == "background" and value:
-            raise ConfigError(
-                "params.background: the Responses API would answer at once with a queued response and generate "
-                "the answer later (billed all the same), which magsag never fetches; leave it out (a long answer "
-                "is streamed instead)"
-            )
-        if key in ("generationConfig", "generation_config"):
-            raise ConfigError(
-                f"params.{key} would replace the generationConfig magsag writes (maxOutputTokens, which budgets "
-                "reserve, and the response schema); put its other settings at the top of params instead "
-                "(e.g. thinkingConfig: {thinkingBudget: 0}, seed: 7, topP: 0.9): they are sent inside generationConfig"
-            )
-        if key in ROUTER_FIELDS:
-            raise ConfigError(
-                f"params.{key} would replace a field magsag sets itself (and that governance and budgets "
-                "check); set the model, max_tokens, stop, tools, response_format or stream through the target "
-                "or the call's model_config instead"
-            )
-        if key == "max_tokens" and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-            raise ConfigError(f"params.max_tokens must be a positive integer, got {value!r}")
-        if key == "stop" and value is not None and not _is_stop(value):
-            raise ConfigError(
-                f"params.stop must be a string or a list of non-empty strings, e.g. ['\\n\\n'], got {value!r}"
-            )
-        is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        if key == "temperature" and (not is_number or not 0 <= value <= 2):
-            raise ConfigError(f"params.temperature must be a number between 0 and 2, got {value!r}")
-        # The two params the router reads itself: a wrong value would be ignored without a word.
-        if key == "api" and value not in API_CHOICES:
-            raise ConfigError(f"params.api must be one of {list(API_CHOICES)} (the OpenAI API to call), got {value!r}")
-        if key == "capabilities":
-            _check_capabilities(value)
-
-
-def _is_stop(value: Any) -> bool:
-    """Stop sequences as a call gives them (``call_request._stop``): a string, or a list of non-empty ones."""
-    items = [value] if isinstance(value, str) else value
-    return isinstance(items, list) and all(isinstance(x, str) and x for x in items)
-
-
-#: ``params.api``: which OpenAI-format API a target is called with
-API_CHOICES = ("chat", "responses")
-
-
-def _check_capabilities(value: Any) -> None:
-    """``params.capabilities``: what a target's server lacks (``providers.capabilities.Capabilities``)."""
-    from .providers.capabilities import CAPABILITY_NAMES
-
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"params.capabilities must be a mapping such as {{tools: false}}, got {value!r}")
-    for name, flag in value.items():
-        if name not in CAPABILITY_NAMES:
-            raise ConfigError(f"params.capabilities.{name} is not a capability; known: {sorted(CAPABILITY_NAMES)}")
-        if not isinstance(flag, bool):
-            raise ConfigError(f"params.capabilities.{name} must be true or false, got {flag!r}")
 
 
 class TargetSpec(BaseModel):
