@@ -1,0 +1,174 @@
+"""The conversation a call carries (``model_config.messages``): its turns checked and read into
+:class:`~.types.Message` (a tool call's arguments, a tool message's ``tool_call_id`` and ``is_error``, content
+written as text blocks), with another API's tool blocks refused. The rest of the request a call sends is built in
+call_request.py, which re-exports :func:`_messages` (as the provider tests import it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import PayloadError
+from .types import Message, ToolCall
+
+
+def _messages(raw: Any, where: str = "model_config") -> list[Message]:
+    if not isinstance(raw, list):
+        raise PayloadError(f"{where}.messages must be a list of {{role, content, ...}} objects")
+    out = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, Mapping) or m.get("role") not in ("user", "assistant", "tool"):
+            # a system prompt has a place of its own, which every provider sends its own way
+            system = isinstance(m, Mapping) and m.get("role") in ("system", "developer")
+            raise PayloadError(
+                f"{where}.messages[{i}].role must be 'user', 'assistant' or 'tool'"
+                + (f"; a system prompt goes in {where}.system" if system else "")
+            )
+        calls = []
+        raw_calls = m.get("tool_calls") or []
+        if not isinstance(raw_calls, list):
+            raise PayloadError(f"{where}.messages[{i}].tool_calls must be a list")
+        for j, tc in enumerate(raw_calls):
+            fn = tc.get("function", tc) if isinstance(tc, Mapping) else None
+            if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+                raise PayloadError(
+                    f"{where}.messages[{i}].tool_calls[{j}] needs a function name: "
+                    "{'id': ..., 'function': {'name': ..., 'arguments': '{...}'}}"
+                )
+            args = fn.get("arguments") or {}
+            if isinstance(args, str):
+                try:
+                    args = json.loads(args)
+                except ValueError:
+                    raise PayloadError(f"{where}.messages[{i}]: tool call arguments are not JSON") from None
+                except RecursionError:
+                    raise PayloadError(
+                        f"{where}.messages[{i}]: tool call arguments are nested too deeply to read; send them as "
+                        "the model returned them"
+                    ) from None
+            if not isinstance(args, Mapping):
+                raise PayloadError(f"{where}.messages[{i}].tool_calls[{j}].arguments must be a JSON object")
+            signature = tc.get("signature")  # Gemini's, or Claude's or OpenAI's reasoning, as invoke returned it
+            calls.append(
+                ToolCall(
+                    str(tc.get("id") or f"call_{len(calls)}"),
+                    fn["name"],
+                    args,
+                    signature if isinstance(signature, str) else None,
+                )
+            )
+        content = m.get("content")
+        if content is not None and not isinstance(content, str):
+            if m["role"] != "tool":  # (a tool's own output is its data, whatever it holds)
+                _no_tool_blocks(content, f"{where}.messages[{i}]")
+            texts = _text_blocks(content)
+            content = "\n".join(texts) if texts is not None else json.dumps(content, ensure_ascii=False)
+        answers = _answered_call(m, i, out, where) if m["role"] == "tool" else None
+        msg = Message(role=m["role"], content=content, tool_calls=calls, tool_call_id=answers, name=m.get("name"))
+        if m.get("is_error") is not None or m.get("isError") is not None:
+            msg.is_error = _is_error(m, i, where)
+        out.append(msg)
+    return out
+
+
+def _is_error(m: Mapping[str, Any], i: int, where: str) -> bool:
+    """A tool message's ``is_error`` (or ``isError``, as an MCP CallToolResult an MCP client hands on says it): the
+    tool failed, and its content says how (what Claude and Gemini are told)."""
+    given = {key: m[key] for key in ("is_error", "isError") if m.get(key) is not None}
+    for key, flag in given.items():
+        if m["role"] != "tool":
+            raise PayloadError(
+                f"{where}.messages[{i}].{key} is taken on a tool result (role 'tool') only, to say the tool failed"
+            )
+        if not isinstance(flag, bool):
+            raise PayloadError(f"{where}.messages[{i}].{key} must be true or false")
+    if len(set(given.values())) > 1:
+        raise PayloadError(
+            f"{where}.messages[{i}] has is_error {str(given['is_error']).lower()} and isError "
+            f"{str(given['isError']).lower()}: give one of them"
+        )
+    return next(iter(given.values()))
+
+
+#: the blocks other APIs write a tool call or its result as, and whose shape they are
+_TOOL_BLOCKS = {
+    "tool_use": ("Anthropic's", "call"),
+    "tool_result": ("Anthropic's", "result"),
+    "function_call": ("the Responses API's", "call"),
+    "function_call_output": ("the Responses API's", "result"),
+}
+
+
+def _no_tool_blocks(content: Any, where: str) -> None:
+    """Refuse a tool call or result written as another API's content block: taken as text, the model read its JSON
+    as the turn's words, and neither the call nor its result as such."""
+    for block in content if isinstance(content, list) else ():
+        kind = block.get("type") if isinstance(block, Mapping) else None
+        if isinstance(kind, str) and kind in _TOOL_BLOCKS:
+            whose, what = _TOOL_BLOCKS[kind]
+            shape = (
+                "a tool call goes as {'role': 'assistant', 'tool_calls': "
+                "[{'id': ..., 'name': ..., 'arguments': {...}}]}"
+                if what == "call"
+                else "a tool's result goes as {'role': 'tool', 'tool_call_id': ..., 'content': ...}"
+            )
+            raise PayloadError(f"{where}.content holds a {kind} block ({whose} shape): {shape}")
+
+
+#: a text block's type: Anthropic's, OpenAI Chat's and MCP's "text", OpenAI Responses' input and output text
+_TEXT_TYPES = ("text", "input_text", "output_text")
+#: what a text block holds beside its text that the model does not read (a cache breakpoint, an answer's citations,
+#: MCP's annotations and _meta on a tool result's blocks)
+_TEXT_BLOCK_KEYS = frozenset({"type", "text", "cache_control", "citations", "annotations", "logprobs", "_meta"})
+
+
+def _text_blocks(content: Any) -> list[str] | None:
+    """The texts of content written as a list of text blocks (``[{"type": "text", "text": ...}]``, as Anthropic's and
+    OpenAI's APIs and MCP tool results write it), or None for any other content (a tool's own JSON output, records
+    with a "text" and fields of their own: a url, a score, which the model must see too)."""
+    if not isinstance(content, list) or not content:
+        return None
+    texts = []
+    for block in content:
+        if (
+            not isinstance(block, Mapping)
+            or block.get("type") not in _TEXT_TYPES
+            or not isinstance(block.get("text"), str)
+            or not block.keys() <= _TEXT_BLOCK_KEYS
+        ):
+            return None
+        texts.append(block["text"])
+    return texts
+
+
+def _answered_call(m: Mapping[str, Any], i: int, before: list[Message], where: str) -> str:
+    """The id of the tool call a ``tool`` message answers, which every vendor requires to be one an assistant
+    message before it made: without it OpenAI and Anthropic refuse the whole request (400, after the caller's
+    earlier turns were paid for), and Gemini's answer to it is named for no function. A message without one
+    answers the one call still open (of its ``name``, if it gives one, as Gemini's own API pairs them)."""
+    made = [tc for msg in before if msg.role == "assistant" for tc in msg.tool_calls]
+    answered = {msg.tool_call_id for msg in before if msg.role == "tool"}
+    open_calls = [tc for tc in made if tc.id not in answered]
+    open_ids = ", ".join(repr(tc.id) for tc in open_calls) or "none is open"
+    given = m.get("tool_call_id")
+    if not made:
+        raise PayloadError(
+            f"{where}.messages[{i}] (role 'tool') answers no tool call: send the assistant message with the "
+            "tool_calls invoke returned before it, then one tool message per call with that call's id as tool_call_id"
+        )
+    if given is None or given == "":
+        name = m.get("name")
+        candidates = [tc for tc in open_calls if name is None or tc.name == name]
+        if len(candidates) == 1:
+            return candidates[0].id
+        raise PayloadError(
+            f"{where}.messages[{i}] (role 'tool') needs tool_call_id, the id of the tool call it answers "
+            f"(tool_calls[].id of the assistant message before it: {open_ids})"
+        )
+    if given not in {tc.id for tc in made}:
+        raise PayloadError(
+            f"{where}.messages[{i}].tool_call_id {given!r} is the id of no tool call of an assistant message before "
+            f"it; the calls still to answer: {open_ids}"
+        )
+    return str(given)
