@@ -1,0 +1,110 @@
+"""A payload checked against its schema, for a skill's call or an agent's run: :func:`check_payload` raises a
+:class:`~.errors.PayloadError` that names the first problem and says how to fix it (a missing field with its
+description, a field the payload has that the schema does not know with the nearest name it does). Skills, their
+templates and the prompt a call sends are in skills.py, which re-exports :func:`check_payload`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .errors import PayloadError
+from .plurals import agreeing
+from .suggest import named, nearest
+
+
+def check_payload(
+    owner: str,
+    schema: Mapping[str, Any] | None,
+    validator: Any,
+    data: Any,
+    *,
+    quick: Callable[[Any], bool] | None = None,
+    listed: str | None = None,
+    **details: Any,
+) -> None:
+    """Raise a :class:`PayloadError` that names ``owner`` (a skill or an agent) and the first problem,
+    when ``data`` fails ``validator`` (``schema``, compiled). ``quick``: the schema's
+    :func:`~.quick_schema.quick_check`, which passes common payloads without running jsonschema.
+    ``listed``: where the caller finds the fields (said with a field the schema does not know)."""
+    if quick is not None and quick(data):
+        return
+    if validator.is_valid(data):  # the common case: one pass, no error objects
+        return
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+    first = errors[0]
+    where = "/".join(str(p) for p in first.path) or "(payload)"
+    if first.validator == "required" and not first.path:
+        missing = [r for r in first.validator_value if r not in data]
+        props = (schema or {}).get("properties", {})
+        hint = props.get(missing[0], {}).get("description") if missing else None
+        detail = f" ({hint})" if hint else ""
+        required = list(first.validator_value)
+        known = {*required, *(props if isinstance(props, Mapping) else ())}
+        text = f"{owner}: payload is missing field {missing[0]!r}{detail}; required: {required}"
+        text += _stray_fields(data, known, listed, missing)
+    elif first.validator in ("additionalProperties", "unevaluatedProperties") and first.validator_value is False:
+        text = _closed_schema_problem(owner, first, listed)
+    else:
+        text = f"{owner}: payload field {where}: {first.message}"
+    raise PayloadError(
+        text,
+        **details,
+        errors=[f"{'/'.join(str(p) for p in e.path) or '(payload)'}: {e.message}" for e in errors[:10]],
+    )
+
+
+def _declared(schema: Any, branches: bool) -> set[str]:
+    """The property names a schema declares; with ``branches``, its ``allOf``/``anyOf``/``oneOf``
+    branches' too (what ``unevaluatedProperties`` counts as known)."""
+    if not isinstance(schema, Mapping):
+        return set()
+    names = {k for k in schema.get("properties") or () if isinstance(k, str)}
+    for keyword in ("allOf", "anyOf", "oneOf") if branches else ():
+        for branch in schema.get(keyword) or ():
+            names |= _declared(branch, branches)
+    return names
+
+
+def _stray_fields(data: Any, known: set[str], listed: str | None, missing: Sequence[str] = ()) -> str:
+    """For a payload that lacks a field: the fields it has that ``known`` does not (a misspelling of a
+    missing one, most often), each with the nearest valid name. One such field where one is ``missing``, near it or
+    not, is that field under another name (``body``, ``content`` or ``input`` for ``text``): said to be. Empty when
+    the payload has no field ``known`` does not."""
+    if not isinstance(data, Mapping):
+        return ""
+    stray = [k for k in data if k not in known and k != "model_config"]
+    if not stray:
+        return ""
+    where = f" ({listed})" if listed else ""
+    said = named(stray, known)
+    if len(stray) == 1 and len(missing) == 1 and not nearest(stray[0], known):
+        # the one field the caller sent in the one field's place: the name alone was left for the caller to match
+        # with "required: ['text']" (examples/mcp's {"body": ...})
+        said += f" (did you mean {missing[0]!r}?)"
+    return f"; it takes no field {said}{where}"
+
+
+#: a name as repr() quotes it, in jsonschema's "('a', 'b' were unexpected)"
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def _closed_schema_problem(owner: str, error: Any, listed: str | None) -> str:
+    """``additionalProperties: false`` (or ``unevaluatedProperties``) refused a field: name each field
+    refused, the nearest one the schema declares, and what it declares."""
+    at = "/".join(str(p) for p in error.path)
+    known = _declared(error.schema, error.validator == "unevaluatedProperties")
+    instance = error.instance if isinstance(error.instance, Mapping) else {}
+    # the fields jsonschema refused, as its message names them (patternProperties and $refs counted): the
+    # names it quotes, read once (a search of the message per field took time that grew with the square
+    # of their number, and found a field quoted inside another's name)
+    quoted = set(_QUOTED.findall(error.message))
+    unknown = [k for k in instance if k not in known and repr(k) in quoted]
+    if not unknown:
+        return f"{owner}: payload field {at or '(payload)'}: {error.message}"
+    where = f"payload field {at}" if at else "payload"
+    takes = f"; it takes: {sorted(known)}" if known else ""
+    hint = f" ({listed})" if listed else ""
+    fields = agreeing(len(unknown), "field")
+    return f"{owner}: {where} has {fields} the schema does not allow: {named(unknown, known)}{takes}{hint}"
