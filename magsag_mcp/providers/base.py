@@ -6,15 +6,16 @@ authenticate (base URL, headers, API version). :class:`HTTPProvider` joins the t
 call. Azure, local and
 compat are endpoints of the OpenAI formats, not copies of them; Anthropic and Gemini each add one
 format module and one endpoint.
+
+What the router calls, :class:`Provider`, and the :data:`ProgressCallback` a call reports to are in interface.py
+(re-exported here); what an HTTP call tells an error of the call it failed is in call_errors.py.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from ..errors import (
     AuthenticationError,
@@ -32,6 +33,7 @@ from ..types import LLMRequest, LLMResult, Target
 from . import stream_end
 from .at_rest import tell_at_rest, tell_prompt_counted
 from .base_urls import _base_url_problem, _shown
+from .call_errors import _UNNAMED_SOURCE, _name_the_source, _reported_usage, _stamp
 from .capabilities import Capabilities, capabilities_for
 from .empty_answers import cut_at_max_tokens, no_answer, server_cut
 from .endpoint import Endpoint as Endpoint  # where the providers import it from
@@ -43,76 +45,11 @@ from .http_errors import (
     says_no_such_route,
     with_request_id,
 )
+from .interface import ProgressCallback as ProgressCallback  # where the router and the providers import them from
+from .interface import Provider as Provider
 from .json_output import check_strict_calls, parse_json_output, without_inline_thinking
 from .stream_text import ThinkingFilter
 from .wire_format import WireFormat, said
-
-#: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
-#: just came, ``n`` the characters of this attempt's text so far) and similar
-ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None] | None]
-
-
-class Provider(ABC):
-    """What the router calls. Constructors do no I/O."""
-
-    name: str
-    #: serves other vendors' models under their names (deployments, local servers, gateways): routing may
-    #: swap it in for any model of the policy (``MAGSAG_PROVIDER`` alone); a vendor serves its own models only
-    hosts_other_models: ClassVar[bool] = False
-    #: every request of an attempt goes through the :class:`Transport`, which marks the attempt as sent
-    #: (:class:`~magsag_mcp.sends.Sends`): one it never marked sent nothing. Else what an attempt sent is not known.
-    sends_through_transport: ClassVar[bool] = False
-
-    @classmethod
-    def min_output_tokens(cls, target: Target) -> int:
-        """The fewest output tokens a call to ``target`` is sent with, whatever ``max_tokens`` asks (the
-        Responses API's minimum where it is called): budgets reserve at least these."""
-        return 0
-
-    @classmethod
-    def prompt_overhead(cls, target: Target, request: LLMRequest) -> int:
-        """Input tokens a call of ``request`` to ``target`` is billed beyond what it sends (a prompt the vendor adds
-        for tools): budgets reserve these too."""
-        return 0
-
-    @abstractmethod
-    def capabilities(self, target: Target) -> Capabilities: ...
-
-    @abstractmethod
-    async def complete(
-        self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
-    ) -> LLMResult: ...
-
-    def unavailable_error(self, target: Target) -> ProviderError | None:
-        """The error calling this target would fail with before sending anything (no key, no endpoint),
-        or None. No I/O."""
-        return None
-
-    def unavailable(self, target: Target) -> str | None:
-        """Why this target cannot be called at all (no key, no endpoint), or None. No I/O."""
-        err = self.unavailable_error(target)
-        return None if err is None else err.message
-
-    def describe(self) -> dict[str, Any]:
-        return {}
-
-    def setting_problem(self) -> str | None:
-        """What a setting of the environment got wrong (not one left unset), which leaves the provider
-        uncallable: ``magsag doctor``'s problem, or None."""
-        return None
-
-    def setting_problems(self) -> list[str]:
-        """Every problem of :meth:`setting_problem`'s kind (Azure's several settings: each one, at once)."""
-        return [problem] if (problem := self.setting_problem()) else []
-
-    def setting_notes(self) -> list[str]:
-        """What ``magsag doctor`` notes of a setting that may not do what it seems to (no problem: exit 0)."""
-        return []
-
-    async def probe(self) -> str:
-        """Whether the provider answers (no model is called, nothing is spent)."""
-        return "not probed"
-
 
 #: the most targets a provider remembers as callable (see HTTPProvider.unavailable_error)
 _READY_KEPT = 256
@@ -453,42 +390,9 @@ class HTTPProvider(Provider):
                 raise
 
 
-#: how a transport error's fix names the base URL, not knowing which setting it came from
-_UNNAMED_SOURCE = "the provider's base URL"
-
-
 async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> None:
     """An answer that came all at once (not streamed, or a server that ignored ``"stream": true``) reaches the
     progress callback as one delta: the text a caller renders from the deltas is the answer's either way."""
     if progress is not None and result.text:
         data = {"chars": len(result.text), "text": result.text}
         await tell_at_rest(progress, "delta", data, result.usage, "after its answer had come whole")
-
-
-def _name_the_source(exc: ProviderError, endpoint: Endpoint, target: Target) -> None:
-    """A transport error's fix names the setting the base URL came from ("correct the host and port in the base URL
-    (OLLAMA_HOST)"), which the transport does not know."""
-    source = endpoint.base_url_source(target)
-    if source == _UNNAMED_SOURCE:
-        source = endpoint.unset_base_url() or ""
-    if source:
-        exc.message = exc.message.replace(_UNNAMED_SOURCE, f"the base URL ({source})")
-        exc.args = (exc.message,)
-
-
-def _stamp(exc: ProviderError, provider: str, model: str) -> ProviderError:
-    if exc.provider is None:
-        exc.provider = provider
-    if exc.model is None:
-        exc.model = model
-    return exc
-
-
-def _reported_usage(wire: WireFormat, resp: HttpResponse) -> Any:
-    """The usage in a 2xx body that could not be parsed as an answer, or None."""
-    try:
-        data = resp.json()
-    except ProviderError:
-        return None
-    usage = wire.usage_in(data) if isinstance(data, dict) else None
-    return usage if usage is not None and usage.reported else None
