@@ -1,0 +1,186 @@
+"""Azure OpenAI's content filters: a refused prompt and a withheld or cut answer name the filter that fired, an
+answer or prompt it did not check says so, and a flagged answer is billed in the ledger while the fallback answers
+(split from test_provider_azure.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.openai import AzureProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import Target
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import FakeOpenAI
+from tests.llm_requests import ask
+from tests.test_provider_azure import DEPLOYMENT, env_for
+
+pytestmark = pytest.mark.anyio
+
+
+def _filtered(**fired: str) -> dict:
+    safe = {"filtered": False, "severity": "safe"}
+    results: dict = {"hate": safe, "self_harm": safe, "sexual": safe, "violence": safe}
+    for name, level in fired.items():
+        results[name] = (
+            {"filtered": True, "detected": True} if level == "detected" else {"filtered": True, "severity": level}
+        )
+    return results
+
+
+async def test_a_content_filter_400_names_the_filter_that_fired(fake_openai: FakeOpenAI, transport: Transport):
+    # Azure's 400: the message says only that a filter fired; innererror.content_filter_result says which
+    body = {
+        "error": {
+            "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management "
+            "policy. Please modify your prompt and retry.",
+            "type": None,
+            "param": "prompt",
+            "code": "content_filter",
+            "status": 400,
+            "innererror": {
+                "code": "ResponsibleAIPolicyViolation",
+                "content_filter_result": _filtered(violence="high", jailbreak="detected"),
+            },
+        }
+    }
+    fake_openai.queue(R.error(400, raw=json.dumps(body), content_type="application/json"))
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert info.value.message.endswith("(filtered: violence (high), jailbreak (detected))"), info.value.message
+    assert info.value.moves_on and not info.value.retryable
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_withheld_by_the_filter_names_the_filter_that_fired(
+    fake_openai: FakeOpenAI, transport: Transport, stream: bool
+):
+    fake_openai.queue(R.reply(None, finish="content_filter", filter_results=_filtered(sexual="medium")))
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
+    assert info.value.message.endswith("content filter (filtered: sexual (medium))"), info.value.message
+
+
+@pytest.mark.parametrize("code", ["content_filter", None])
+async def test_a_content_filter_400_in_the_specs_shape_names_the_filter_that_fired(
+    fake_openai: FakeOpenAI, transport: Transport, code: str | None
+):
+    # The 2024-10-21 spec's errorResponse writes the inner error as inner_error.content_filter_results (the
+    # service sends innererror.content_filter_result), and errorBase's code is optional: the inner
+    # ResponsibleAIPolicyViolation alone says a filter refused the prompt, which another target may serve.
+    error = {
+        "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+        "param": "prompt",
+        "inner_error": {
+            "code": "ResponsibleAIPolicyViolation",
+            "content_filter_results": _filtered(hate="medium"),
+        },
+    }
+    if code:
+        error["code"] = code
+    fake_openai.queue(R.error(400, raw=json.dumps({"error": error}), content_type="application/json"))
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert info.value.message.endswith("(filtered: hate (medium))"), info.value.message
+    assert info.value.moves_on and not info.value.retryable
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_the_filter_cut_short_says_so_and_which_filter(
+    fake_openai: FakeOpenAI, transport: Transport, stream: bool
+):
+    # finish_reason content_filter after some text: Azure's filter stopped the answer part way. It came back as
+    # if whole, without a word (and without the filter that fired): only finish_reason said it. Then it came back
+    # with a warning, a success that tried no other target; it is content_filtered now, as Claude's refusal and
+    # Gemini's SAFETY after some text are (see tests/providers/test_answer_ends.py), and billed.
+    reply = R.reply("The first half of", finish="content_filter", filter_results=_filtered(violence="medium"))
+    fake_openai.queue(reply)
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
+    message = info.value.message
+    assert "content filter (filtered: violence (medium)); the part of the answer that came before it" in message
+    assert "The first half" not in message and info.value.usage.output_tokens == 7
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_the_content_filter_did_not_check_says_so(
+    fake_openai: FakeOpenAI, transport: Transport, stream: bool
+):
+    # When Azure's filtering system is down or too slow, the request completes unfiltered, and only an error in the
+    # choice's content_filter_results says so ("The contents are not filtered"). The answer came back as if it had
+    # passed the filter, without a word.
+    unchecked = {"error": {"code": "content_filter_error", "message": "The contents are not filtered"}}
+    fake_openai.queue(R.reply("An answer", filter_results=unchecked))
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    result = await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
+    assert (result.text, result.finish_reason) == ("An answer", "stop")
+    assert result.warnings == [
+        f"azure:{DEPLOYMENT}: the provider's content filter did not check the answer (content_filter_error: The "
+        "contents are not filtered); it is returned unfiltered"
+    ]
+
+
+def test_a_prompt_the_content_filter_did_not_check_says_so():
+    from magsag_mcp.providers.openai_chat import ChatCompletionsFormat
+
+    unchecked = {"error": {"code": "content_filter_error", "message": "The contents are not filtered"}}
+    body = R.chat_completion(DEPLOYMENT, R.reply("An answer"), azure=True)
+    body["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": unchecked}]
+    result = ChatCompletionsFormat().parse_response(body, provider="azure", model=DEPLOYMENT)
+    assert result.warnings == [
+        f"azure:{DEPLOYMENT}: the provider's content filter did not check the prompt (content_filter_error: The "
+        "contents are not filtered); it reached the model unfiltered"
+    ]
+
+
+async def test_an_answer_the_asynchronous_filter_flagged_after_it_streamed_is_withheld(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # Azure's asynchronous filter streams the text unchecked and flags it afterwards, in an annotation chunk whose
+    # content_filter_offsets span text already sent. The flagged text came back as the answer, with a warning that
+    # the filter had "stopped the answer part way" and that "the text is only what came before it": the very text
+    # the filter flagged, passed on as vetted.
+    reply = R.reply("Step one of it", finish="content_filter", flagged_after=_filtered(violence="high"))
+    fake_openai.queue(reply)
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env, transport).complete(ask(stream=True), Target("azure", DEPLOYMENT))
+    message = info.value.message
+    assert "flagged the answer after it had streamed" in message and "(filtered: violence (high))" in message
+    assert "Step one" not in message
+    # billed, and priced from the usage the stream reported; another target may serve the call
+    assert info.value.usage is not None and info.value.usage.output_tokens == 7
+    assert info.value.moves_on and not info.value.retryable
+    # annotations that flag nothing (every category safe) leave the answer as it is
+    fake_openai.queue(R.reply("All fine here", flagged_after=R.azure_filters()))
+    result = await AzureProvider(env, transport).complete(ask(stream=True), Target("azure", DEPLOYMENT))
+    assert (result.text, result.finish_reason, result.warnings) == ("All fine here", "stop", [])
+
+
+async def test_through_the_service_a_flagged_answer_is_billed_in_the_ledger_and_the_fallback_answers(
+    fake_openai: FakeOpenAI, tmp_path
+):
+    from magsag_mcp.service import Service
+    from tests.conftest import CATALOG
+
+    flagged = _filtered(violence="high")
+    fake_openai.queue(
+        R.reply("Step one of it", finish="content_filter", flagged_after=flagged, usage=R.tokens(1000, 100)),
+        R.reply("A safe answer", usage=R.tokens(10, 5)),
+    )
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    config = {"model": "azure:gpt-4o", "fallbacks": ["azure:gpt-4o-mini"], "stream": True}
+    async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        called = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+        runs = await svc.query_runs()
+    assert called.result.text == "A safe answer" and called.result.provider == "azure"
+    assert any("after azure:gpt-4o failed (content_filtered)" in w for w in called.warnings)
+    attempts = {a["model"]: a for run in runs for a in run["attempts"]}
+    assert attempts["gpt-4o"]["error_class"] == "content_filtered"
+    assert "Step one" not in attempts["gpt-4o"]["error_message"]
+    # the flagged answer's tokens, at gpt-4o's $2.50 / $10 per million
+    assert attempts["gpt-4o"]["cost_usd"] == "0.0035" and attempts["gpt-4o-mini"]["outcome"] == "ok"
