@@ -371,6 +371,7 @@ RELEASED_MIGRATIONS = {
     "0018_usage_rollup_counts_calls": "27e27b1d796f79a7",
     "0019_reservation_call_id": "b955b195ceb052a8",
     "0020_reservation_unbounded": "f7328daa6cec7769",
+    "0021_usage_rollup_cache_writes": "99d1fca24d42b7b5",
 }
 
 
