@@ -20,8 +20,8 @@ CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 class Clock:
     """Virtual time: sleeping advances the clock instead of waiting."""
 
-    def __init__(self) -> None:
-        self.now = 0.0
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
         self.sleeps: list[float] = []
 
     def __call__(self) -> float:

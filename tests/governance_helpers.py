@@ -7,6 +7,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from magsag_mcp.errors import RateLimitError
 from magsag_mcp.governance import AttemptContext, Policy, PolicySet
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.records import AttemptRecord, RunRecord
@@ -82,3 +83,9 @@ async def record(
 
 def run_limit(status: dict) -> dict:
     return next(lim for lim in status["limits"] if lim["limit"] == "run")
+
+
+def rest(svc, target: Target, seconds: float) -> None:
+    """Leave ``target`` resting on ``svc``'s cascade for ``seconds``, as a 429 asking that wait leaves it."""
+    refusal = RateLimitError("slow down", provider=target.provider, model=target.model, retry_after=seconds)
+    svc.cascade.rests.note(target, refusal, svc.cascade.clock())

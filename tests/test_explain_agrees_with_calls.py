@@ -19,6 +19,7 @@ from magsag_mcp.cascade_waits import TargetRests
 from magsag_mcp.errors import MagsagError, RateLimitError
 from magsag_mcp.ledger import UsageFilters
 from magsag_mcp.targets import parse_target
+from tests.cascade_helpers import Clock
 from tests.governance_helpers import open_service, policy
 
 pytestmark = pytest.mark.anyio
@@ -122,19 +123,6 @@ def said(plan: dict[str, Any], failing: str | None) -> tuple[list[tuple[str, str
     return reached, True
 
 
-class Clock:
-    """Virtual time: sleeping advances the clock instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def claims_failure(plan: dict[str, Any]) -> bool:
     """Whether explain's warnings say the call fails."""
     return any(w.startswith("the call fails") for w in plan["warnings"])
@@ -143,7 +131,7 @@ def claims_failure(plan: dict[str, Any]) -> bool:
 async def test_explain_says_what_the_call_does_for_every_generated_call_shape(catalog_copy, tmp_path, upstream):
     policy(catalog_copy, POLICY)
     services = {}
-    clock = Clock()  # a rest within the retry cap is waited out in no time
+    clock = Clock(1000.0)  # a rest within the retry cap is waited out in no time
     for name, env in ENVIRONMENTS.items():
         (tmp_path / name).mkdir()
         services[name] = svc = await open_service(

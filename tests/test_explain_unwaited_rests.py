@@ -10,7 +10,8 @@ import pytest
 from magsag_mcp.errors import MagsagError, RateLimitError
 from magsag_mcp.ledger import UsageFilters
 from magsag_mcp.types import Target
-from tests.governance_helpers import open_service, policy
+from tests.cascade_helpers import Clock
+from tests.governance_helpers import open_service, policy, rest
 
 pytestmark = pytest.mark.anyio
 
@@ -21,26 +22,6 @@ policies:
 """
 HAIKU = Target("anthropic", "claude-3-haiku-20240307")
 FAILS = "the call fails: none of its targets can be sent: "
-
-
-class Clock:
-    """Virtual time: sleeping advances the clock instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def rest(svc, target: Target, seconds: float) -> None:
-    refusal = RateLimitError("slow down", provider=target.provider, model=target.model, retry_after=seconds)
-    svc.cascade.rests.note(target, refusal, svc.cascade.clock())
 
 
 async def test_a_call_whose_last_target_rests_past_the_retry_cap_after_a_cost_refusal_is_said_to_fail(
@@ -73,7 +54,7 @@ async def test_a_call_whose_only_target_rests_within_the_retry_cap_is_not_said_t
 ):
     policy(catalog_copy, CAPPED)
     svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_RETRY_MAX_DELAY="20")
-    clock = Clock()
+    clock = Clock(1000.0)
     svc.cascade.clock, svc.cascade.sleep = clock, clock.sleep
     call = {"data": "x", "model_config": {"model": HAIKU.label}}
     try:

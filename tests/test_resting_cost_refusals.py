@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from magsag_mcp.errors import BudgetExceeded, RateLimitError
+from magsag_mcp.errors import BudgetExceeded
 from magsag_mcp.ledger import UsageFilters
 from magsag_mcp.types import Target
-from tests.governance_helpers import open_service, policy
+from tests.cascade_helpers import Clock
+from tests.governance_helpers import open_service, policy, rest
 
 pytestmark = pytest.mark.anyio
 
@@ -21,26 +22,6 @@ policies:
 """
 
 
-class Clock:
-    """Virtual time: sleeping advances the clock instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def rest(svc, target: Target, seconds: float) -> None:
-    refusal = RateLimitError("slow down", provider=target.provider, model=target.model, retry_after=seconds)
-    svc.cascade.rests.note(target, refusal, svc.cascade.clock())
-
-
 async def test_a_resting_last_target_over_the_call_limit_is_refused_at_once_not_waited_for(
     catalog_copy, tmp_path, upstream
 ):
@@ -48,7 +29,7 @@ async def test_a_resting_last_target_over_the_call_limit_is_refused_at_once_not_
     # attempts [skipped, budget_exceeded] after a wait for nothing; explain said budget_exceeded alone
     policy(catalog_copy, CAPPED)
     svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_RETRY_MAX_DELAY="20")
-    clock = Clock()
+    clock = Clock(1000.0)
     svc.cascade.clock, svc.cascade.sleep = clock, clock.sleep
     call = {"data": "x", "model_config": {"model": "openai:gpt-4o", "max_tokens": 4000}}  # worst case $0.04
     try:
