@@ -26,6 +26,7 @@ from ..errors import InputError
 from .filters import UsageFilters, parse_since, rows_in_range, sql_where
 from .migrations import SPEND_BUCKET_SECONDS
 from .money import from_pusd, joined, named_sum, summed
+from .pruned_runs import tree_pruned_unbounded
 from .rollup_reads import ATTEMPT_DAY, BUCKET, attempts_where, grouped_rows
 from .run_window import among, called_within
 
@@ -148,11 +149,15 @@ def _tree_unbounded(conn: sqlite3.Connection, root: str, f: UsageFilters, unboun
     read (a tree of 3,000 delegated runs was read again, run by run, and its summary took twice as long). Otherwise
     the tree's runs holding an unknown cost (runs.unpriced_calls) are read, and their attempts of no bound, each
     told apart by the filters (a run's status looked up by its key, not the list of every run of that status)."""
+    # those a prune took, which the tree's rows still count (its figures count them) and no filter selects: only those
+    # left were counted, too few in a pruned tree. An indexed read of the runs begun before the oldest attempt: none
+    # in a ledger never pruned
+    taken = tree_pruned_unbounded(conn, root)
     narrowed = any(getattr(f, name) is not None for name in _PART_OF_A_TREE)
     if not narrowed and f.run_id == root:
-        return unbounded, 0
-    if not narrowed and f.run_id is None and not unbounded:  # every attempt selected, none of them unbounded
-        return 0, 0
+        return unbounded + taken, taken
+    if not narrowed and f.run_id is None and not unbounded:  # every attempt left selected, none of them unbounded
+        return taken, taken
     where, args = sql_where(f, table="a", status_per_row=True)
     selected = where.removeprefix(" WHERE ") or "1"
     total, chosen = conn.execute(
@@ -161,7 +166,7 @@ def _tree_unbounded(conn: sqlite3.Connection, root: str, f: UsageFilters, unboun
         " WHERE parent_run_id = ? AND run_id != ? AND unpriced_calls > 0)",
         [*args, root, root, root],
     ).fetchone()
-    return int(total), int(total) - int(chosen)
+    return int(total) + taken, int(total) - int(chosen) + taken
 
 
 #: a time range with fewer runs than this reads the delegated runs by runs_started

@@ -55,11 +55,29 @@ def run_pruned(
                     unbounded += 1
                 else:
                     bound_left += a[_BOUND]
-    else:
-        [(high, low, unknown_left)] = summed(conn, lambda s: _RUN_LEFT.format(cost=s("cost_pusd")), {"run": run_id})
-        cost_left, unknown_left = joined(high, low), int(unknown_left)
-        unbounded = run_unbounded(conn, run_id) if unpriced else 0
-        bound_left = None
+        return _taken(conn, run_id, cost, unpriced, bound, (cost_left, unknown_left, bound_left), unbounded)
+    unbounded = run_unbounded(conn, run_id) if unpriced else 0
+    return _taken(conn, run_id, cost, unpriced, bound, _left(conn, run_id), unbounded)
+
+
+def _left(conn: sqlite3.Connection, run_id: str) -> tuple[int, int, None]:
+    """(known cost, attempts of unknown cost, None: their bound, read only if needed) of a run's attempts left."""
+    [(high, low, unknown_left)] = summed(conn, lambda s: _RUN_LEFT.format(cost=s("cost_pusd")), {"run": run_id})
+    return joined(high, low), int(unknown_left), None
+
+
+def _taken(
+    conn: sqlite3.Connection,
+    run_id: str,
+    cost: int,
+    unpriced: int,
+    bound: int | None,
+    left: tuple[int, int, int | None],
+    unbounded: int,
+) -> tuple[bool, int]:
+    """(whether a prune took some of the run's attempts, ``unbounded`` (those left of no bound) and those it took of
+    unknown cost that the row's bound does not show had one): see :func:`run_pruned`."""
+    cost_left, unknown_left, bound_left = left
     pruned_unknown = unpriced - unknown_left
     if cost_left == cost and pruned_unknown <= 0:
         return False, unbounded
@@ -69,3 +87,23 @@ def run_pruned(
             bound_left = joined(high, low)
         unbounded += pruned_unknown - (1 if (bound or 0) > bound_left else 0)
     return True, unbounded
+
+
+#: the runs of a run's tree (it and the runs delegated from it) that hold an attempt of unknown cost and began before
+#: the ledger's oldest attempt: the only ones a prune can have taken such an attempt from (it deletes every attempt
+#: before its cutoff). Read by runs_started: only the runs that outlived a prune begin there (none in a ledger never
+#: pruned), where the tree's own index reads all of its runs (3,000 delegated runs)
+TREE_PRUNABLE = (
+    "SELECT run_id, cost_pusd, unpriced_calls, cost_bound_pusd FROM runs INDEXED BY runs_started"
+    " WHERE started_at < coalesce((SELECT MIN(started_at) FROM attempts), 9e999) AND unpriced_calls > 0"
+    " AND (run_id = :run OR parent_run_id = :run)"
+)
+
+
+def tree_pruned_unbounded(conn: sqlite3.Connection, run_id: str | None) -> int:
+    """The attempts of unknown cost with no bound (as :func:`run_pruned` counts them) that a prune took from the tree
+    of ``run_id``, which its runs' rows still count and its attempts left do not."""
+    taken = 0
+    for run, cost, unpriced, bound in conn.execute(TREE_PRUNABLE, {"run": run_id}).fetchall():
+        taken += _taken(conn, run, cost, unpriced, bound, _left(conn, run), 0)[1]
+    return taken

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..exact_money import MONEY
 from .money import from_pusd, joined, summed
+from .pruned_runs import TREE_PRUNABLE, tree_pruned_unbounded
 
 # The rows of a run's scope: the run's own row by primary key, its children by the partial index
 # runs_parent (``parent_run_id = ?`` implies the index's ``IS NOT NULL``); ``run_id != :run`` keeps a
@@ -158,13 +159,16 @@ def run_scope_totals(conn: sqlite3.Connection, run_id: str | None) -> tuple[int,
 
 
 def run_scope_unbounded(conn: sqlite3.Connection, run_id: str | None) -> int:
-    """Attempts of unknown cost with no bound on it (an unknown price) in a run's scope."""
-    row = conn.execute(
-        "SELECT COUNT(*) FROM attempts WHERE cost_pusd IS NULL AND cost_bound_pusd IS NULL"
-        f" AND run_id IN (SELECT run_id FROM ({RUN_SCOPE_ROWS}))",
+    """Attempts of unknown cost with no bound on it (an unknown price) in a run's scope: those left, and those a prune
+    took that the runs' rows still count (:func:`~.pruned_runs.tree_pruned_unbounded`; only those left were counted,
+    too few in a pruned tree). Whether any run of the scope can have lost some is asked in the same statement: a
+    ledger never pruned reads nothing more."""
+    left, prunable = conn.execute(
+        "SELECT (SELECT COUNT(*) FROM attempts WHERE cost_pusd IS NULL AND cost_bound_pusd IS NULL"
+        f" AND run_id IN (SELECT run_id FROM ({RUN_SCOPE_ROWS}))), EXISTS ({TREE_PRUNABLE})",
         {"run": run_id},
     ).fetchone()
-    return int(row[0])
+    return int(left) + (tree_pruned_unbounded(conn, run_id) if prunable else 0)
 
 
 @dataclass(frozen=True, slots=True)
