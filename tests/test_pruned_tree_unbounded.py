@@ -2,7 +2,8 @@
 when a prune deletes the attempts (their run limit counts them), but a run's spend (``run_spend``, which
 ``obs.get_current_cost()`` and ``magsag budget --run-id`` show, and ``check_budget``'s "N attempts of unknown cost")
 and a summary's largest run counted them among the attempts left only: too few, as if the prune had priced them. Both
-now count those a prune took as ``query_runs`` does for one run (pruned_runs.run_pruned)."""
+now count those a prune took as ``query_runs`` does for one run (pruned_runs.run_pruned). And ``query_runs`` no longer
+adds up again the attempts of a run no prune can have taken from."""
 
 from __future__ import annotations
 
@@ -72,3 +73,26 @@ async def test_the_summarys_largest_run_counts_the_attempts_of_no_known_price_a_
         assert largest["run_id"] == "top" and largest["at_most_usd"] is None, largest
         # the tree's 3 (before: 1 where pruned, the one left, beside the run limit's count of 3)
         assert largest["unbounded_attempts"] == 3, (summary["totals"], largest)
+
+
+@pytest.mark.anyio
+async def test_query_runs_does_not_add_up_again_a_run_no_prune_can_have_taken_from(tmp_path: Path):
+    """Listing none of its attempts, query_runs added up each run's attempts left against its row: a read more per
+    run, where only a run begun before the ledger's oldest attempt can have lost some (a prune deletes every attempt
+    before its cutoff). The recent run is not read again; the old ones are, and say what they did."""
+    from tests.test_partly_pruned_runs import _ledger
+
+    db = tmp_path / "l.db"
+    await _ledger(db)
+    statements: list[str] = []
+    async with Ledger(db) as ledger:
+        await ledger.read(lambda conn: conn.set_trace_callback(statements.append), snapshot=False)
+        page = await ledger.query_runs_page(None, 0)
+        await ledger.read(lambda conn: conn.set_trace_callback(None), snapshot=False)
+    # (pruned_runs._RUN_LEFT: the attempts left's cost and those of unknown cost)
+    left = [s for s in statements if "SUM(cost_pusd IS NULL), 0) FROM attempts WHERE run_id = '" in s]
+    added_up = {s.split("run_id = '")[1].split("'")[0] for s in left}
+    assert added_up == {"priced", "unpriced", "bounded"}, statements  # before: "recent" too
+    runs = {r["run_id"]: r for r in page["runs"]}
+    assert {r for r in runs if runs[r].get("attempts_pruned")} == {"priced", "unpriced", "bounded"}, runs
+    assert runs["recent"]["unbounded_attempts"] == 1 and runs["unpriced"]["unbounded_attempts"] == 1, runs

@@ -35,6 +35,8 @@ def run_pruned(
     unpriced: int,
     bound: int | None,
     attempts: list[tuple[Any, ...]] | None = None,
+    *,
+    prunable: bool = True,
 ) -> tuple[bool, int]:
     """Whether a prune deleted some of a run's attempts, and its attempts of unknown cost with no bound.
 
@@ -43,7 +45,10 @@ def run_pruned(
     or some of them (only a run with none left was flagged: one with some left showed a cost they did not add up to,
     with no word why). Only a pruned attempt of known cost that cost $0 leaves no trace, nor spend to explain. The row
     does not say which of its attempts of unknown cost had a bound: those pruned count as of no bound, but for one
-    where the bound the row kept shows some had one, so the count is at most this many (it counted those left only)."""
+    where the bound the row kept shows some had one, so the count is at most this many (it counted those left only).
+
+    ``prunable`` False: the run began at or after the ledger's oldest attempt (:func:`oldest_attempt`), so no prune can
+    have taken from it (a prune deletes every attempt before its cutoff) and its attempts are not added up again."""
     if attempts is not None:  # ``attempts``: every attempt left, as read (one pass: no frame per figure)
         cost_left = unknown_left = unbounded = bound_left = 0
         for a in attempts:
@@ -57,6 +62,8 @@ def run_pruned(
                     bound_left += a[_BOUND]
         return _taken(conn, run_id, cost, unpriced, bound, (cost_left, unknown_left, bound_left), unbounded)
     unbounded = run_unbounded(conn, run_id) if unpriced else 0
+    if not prunable:
+        return False, unbounded
     return _taken(conn, run_id, cost, unpriced, bound, _left(conn, run_id), unbounded)
 
 
@@ -87,6 +94,12 @@ def _taken(
             bound_left = joined(high, low)
         unbounded += pruned_unknown - (1 if (bound or 0) > bound_left else 0)
     return True, unbounded
+
+
+def oldest_attempt(conn: sqlite3.Connection) -> float | None:
+    """When the ledger's oldest attempt began (None: it holds none; attempts_started's first entry): a run begun at or
+    after it lost none to a prune."""
+    return conn.execute("SELECT MIN(started_at) FROM attempts").fetchone()[0]
 
 
 #: the runs of a run's tree (it and the runs delegated from it) that hold an attempt of unknown cost and began before

@@ -14,7 +14,7 @@ from .money import from_pusd, joined
 from .paging import encode_cursor
 from .patterns import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS  # where callers have read it
 from .peaks import CostliestCalls, known_zone, largest_days, largest_run
-from .pruned_runs import run_pruned
+from .pruned_runs import oldest_attempt, run_pruned
 from .rollup_reads import (
     ATTEMPT_CACHE_WRITES,
     ATTEMPT_CALL_MAX,
@@ -382,6 +382,7 @@ async def query_runs_page(
         has_more = len(runs) > f.limit
         runs = runs[: f.limit]
         out = []
+        oldest: list[float | None] = []  # the ledger's oldest attempt, read once a page if a run needs it
         for row in runs:
             run_id, agent, skill, parent, started, ended, status, calls, tin, tout, cost, unpriced = row[:12]
             error_class, error_message, bound = row[12:]
@@ -390,7 +391,11 @@ async def query_runs_page(
             # a cost its row keeps (its run limit counts it) that its attempts left do not add up to: pruned
             # (its attempts listed whole are added up as read: a run of 1,000,000 attempts is a read of them more)
             whole = attempts if not beyond and not omitted else None
-            pruned, unbounded = run_pruned(conn, run_id, cost, unpriced, bound, whole)
+            # not listed whole, a run begun at or after the oldest attempt is not added up again: no prune took from it
+            if whole is None and not oldest:
+                oldest.append(oldest_attempt(conn))
+            prunable = whole is not None or oldest[0] is None or started < oldest[0]
+            pruned, unbounded = run_pruned(conn, run_id, cost, unpriced, bound, whole, prunable=prunable)
             # or tokens it keeps with no attempt left to show them (only an attempt gives tokens: a free local
             # model's, at $0, leaves no cost to add up)
             pruned = pruned or (not attempts and not omitted and bool(tin or tout))
