@@ -96,3 +96,19 @@ async def test_query_runs_does_not_add_up_again_a_run_no_prune_can_have_taken_fr
     runs = {r["run_id"]: r for r in page["runs"]}
     assert {r for r in runs if runs[r].get("attempts_pruned")} == {"priced", "unpriced", "bounded"}, runs
     assert runs["recent"]["unbounded_attempts"] == 1 and runs["unpriced"]["unbounded_attempts"] == 1, runs
+
+
+@pytest.mark.anyio
+async def test_check_budget_counts_the_attempts_of_no_known_price_a_prune_took(tmp_path: Path):
+    """``check_budget``'s run limit (budget_status) says how many attempts of its scope have no bound, by which its
+    remaining_usd is an upper bound only: read from the attempts left, it said 1 of the tree's 3."""
+    from magsag_mcp.governance import Policy, PolicySet
+    from magsag_mcp.governance.status import budget_status
+
+    db = tmp_path / "l.db"
+    await _tree(db)
+    caps = PolicySet([Policy(name="cap", thresholds={"max_cost_per_run_usd": "5"})])
+    async with Ledger(db) as ledger:
+        status = await budget_status(caps, ledger, run_id="kid")  # a delegated run: its parent's limit, top's tree
+    [run] = [lim for lim in status["limits"] if lim["limit"] == "run"]
+    assert (run["unpriced_attempts"], run["unbounded_attempts"], run["cost_complete"]) == (3, 3, False), run
