@@ -162,9 +162,8 @@ class Cascade(TargetSkips, StoppedAttempts):
             ):  # (one a policy or cost limit refuses is, at once)
                 # its server asked an earlier attempt for a wait that has not passed: not sent
                 record_skip(state, plan, run_id, agent, position, target, resting.message, None, None, resting)
-                wait = rest_wait(
-                    self.retry, resting, deadline - self.clock(), state, position, self._left(plan, position, state)
-                )
+                left = self._left(plan, position, state, agent)
+                wait = rest_wait(self.retry, resting, deadline - self.clock(), state, position, left)
                 if wait is None:
                     continue
                 # (not a retry: its first try here, after the wait its server asked an earlier call for)
@@ -335,7 +334,7 @@ class Cascade(TargetSkips, StoppedAttempts):
                         )
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
-                        left = self._left(plan, position, state)
+                        left = self._left(plan, position, state, agent)
                         wait = retry_wait(
                             self.retry, exc, try_number, remaining, record, state, position, left, admission
                         )

@@ -26,9 +26,10 @@ class TargetSkips:
     pricer: Pricing
     guard: Guard | None
 
-    def _left(self, plan: Plan, position: int, state: CascadeState) -> Callable[[], bool]:
-        """What asks, when a wait needs it, whether another target would be tried after ``position``."""
-        return lambda: self._another_target_left(plan, position, state)
+    def _left(self, plan: Plan, position: int, state: CascadeState, agent: str | None) -> Callable[[], bool]:
+        """What asks, when a wait needs it, whether another target would be tried after ``position`` in a call of
+        ``agent``."""
+        return lambda: self._another_target_left(plan, position, state, agent)
 
     def _allowed(self, target: Target, plan: Plan, agent: str | None = None) -> bool:
         """Whether the policy allows ``target`` for this call (the guard's check, where it has one), and no cost limit
@@ -42,15 +43,16 @@ class TargetSkips:
             return False
         return refused_whatever_was_spent(self.guard, self.pricer, target, plan.request_for(target), agent) is None
 
-    def _another_target_left(self, plan: Plan, position: int, state: CascadeState) -> bool:
-        """Whether a candidate after ``position`` would be tried: not skipped for lack of a key, an
-        endpoint, a feature or a large enough window, and allowed by policy (models, residency). Budget
-        limits are not asked: that needs the ledger, and a reservation may be released meanwhile."""
-        allowed = getattr(self.guard, "allowed", None)
+    def _another_target_left(self, plan: Plan, position: int, state: CascadeState, agent: str | None = None) -> bool:
+        """Whether a candidate after ``position`` would be tried in a call of ``agent``: not skipped for lack of a
+        key, an endpoint, a feature or a large enough window, allowed by policy (models, residency), and not refused
+        by a cost limit whatever was spent (:meth:`_allowed`). One a cost limit refuses outright is no target left: a
+        resting target passed over for it was come back to after the refusals, and after the same wait. What was
+        spent is not asked: that needs the ledger, and a reservation may be released meanwhile."""
         return any(
             self.skip_reason(cand, plan) is None
             and self._window_skip(state, cand.target) is None
-            and (allowed is None or allowed(cand.target, plan.data_classes)[0])
+            and self._allowed(cand.target, plan, agent)
             for cand in plan.candidates[position + 1 :]
         )
 

@@ -79,9 +79,8 @@ class RouteExplanation:
             entry["missing_features"] = provider.capabilities(cand.target).missing(plan.request.needs())
             # its server asked an earlier call for a wait not over yet (cascade_waits.py), and what a call does then:
             # tries the targets after it, if the cascade would, or waits it out, or fails
-            then = rest_then(
-                self.cascade.retry, partial(self.cascade._another_target_left, plan, position, CascadeState())
-            )
+            left = partial(self.cascade._another_target_left, plan, position, CascadeState(), agent or None)
+            then = rest_then(self.cascade.retry, left)
             resting = self.cascade.rests.resting(cand.target, self.cascade.clock(), then)
             if resting is not None:
                 entry["resting"] = resting.message

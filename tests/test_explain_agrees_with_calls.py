@@ -5,7 +5,8 @@ over a cost limit or of no known price, one left resting for a wait within the r
 fails once), the plan explain shows (its targets in order, each one skipped and why, a rest waited out or come back
 to, whether the call fails) is what the call then does against the loopback upstream (the ledger's attempts and
 their outcomes, whether it raised). A disagreement found here is fixed with a test of its own beside the code it fixes
-(test_resting_cost_refusals.py, test_explain_unwaited_rests.py); this one keeps the two from drifting apart again.
+(test_resting_cost_refusals.py, test_resting_before_cost_refusals.py,
+test_explain_unwaited_rests.py); this one keeps the two from drifting apart again.
 Seeded, so every run draws the same cases; virtual time, so no rest is waited for."""
 
 from __future__ import annotations
@@ -123,6 +124,11 @@ def said(plan: dict[str, Any], failing: str | None) -> tuple[list[tuple[str, str
     return reached, True
 
 
+def refused_for_cost(plan: dict[str, Any], start: int) -> bool:
+    """Whether a target of ``plan`` from position ``start`` on is one a cost limit refuses whatever was spent."""
+    return any(not t["policy"]["allowed"] and t["policy"]["policy"] == "cost_limits" for t in plan["targets"][start:])
+
+
 def claims_failure(plan: dict[str, Any]) -> bool:
     """Whether explain's warnings say the call fails."""
     return any(w.startswith("the call fails") for w in plan["warnings"])
@@ -165,10 +171,12 @@ async def test_explain_says_what_the_call_does_for_every_generated_call_shape(ca
             did = [(f"{a['provider']}:{a['model']}", a["outcome"]) for a in run["attempts"]]
             expected, fails = said(plan, failing)
             seen.update({outcome for _, outcome in did} | {f"fails {failed}"})
-            for rest in (t["resting"] for t in plan["targets"] if t.get("resting")):
+            for position, rest in ((p, t["resting"]) for p, t in enumerate(plan["targets"]) if t.get("resting")):
                 seen.add("resting")
                 seen.update({"waited out"} if "which a call now waits out and then sends it" in rest else set())
                 seen.update({"come back to"} if "comes back to it after the wait if none can be" in rest else set())
+                if "which a call now waits out and then sends it" in rest and refused_for_cost(plan, position + 1):
+                    seen.add("waited out before a cost refusal")  # none after it left: a cost limit refuses them
             # (a server's failure no plan can know: where one failed the call, explain's warnings could not say so)
             unforeseen = failed and any(outcome == "error" for _, outcome in expected)
             if did != expected or failed != fails or (failed != claims_failure(plan) and not unforeseen):
@@ -193,4 +201,5 @@ async def test_explain_says_what_the_call_does_for_every_generated_call_shape(ca
         "resting",
         "waited out",
         "come back to",
+        "waited out before a cost refusal",
     }
