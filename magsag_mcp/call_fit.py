@@ -124,7 +124,7 @@ def call_fit(
                 "_blocked": blocked,
                 "_words": words,
                 # (a target the policies forbid is refused as such above, however it is configured)
-                "_skipped": skip(cand, plan),
+                "_skipped": skip(cand, plan, agent),
             }
         )
     priced = [t for t in targets if "_blocked" in t]

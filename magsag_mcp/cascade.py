@@ -151,7 +151,7 @@ class Cascade(TargetSkips, StoppedAttempts):
             step += 1
             cand = plan.candidates[position]
             target = cand.target
-            skip = self.skip_reason(cand, plan) or self._window_skip(state, target)
+            skip = self.skip_reason(cand, plan, agent) or self._window_skip(state, target)
             if skip is not None:
                 reason, why = skip
                 record_skip(state, plan, run_id, agent, position, target, reason, None, None, why)

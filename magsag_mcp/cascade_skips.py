@@ -50,7 +50,7 @@ class TargetSkips:
         resting target passed over for it was come back to after the refusals, and after the same wait. What was
         spent is not asked: that needs the ledger, and a reservation may be released meanwhile."""
         return any(
-            self.skip_reason(cand, plan) is None
+            self.skip_reason(cand, plan, agent) is None
             and self._window_skip(state, cand.target) is None
             and self._allowed(cand.target, plan, agent)
             for cand in plan.candidates[position + 1 :]
@@ -73,10 +73,11 @@ class TargetSkips:
                 return reason, ContextTooLongError(reason, provider=target.provider, model=target.model)
         return None
 
-    def skip_reason(self, cand: Candidate, plan: Plan) -> tuple[str, ProviderError] | None:
+    def skip_reason(self, cand: Candidate, plan: Plan, agent: str | None = None) -> tuple[str, ProviderError] | None:
         """Why a target is not tried at all, and the error that stands for it when no target answers:
         the provider's own (no key: :class:`AuthenticationError`; no endpoint:
-        :class:`NotConfiguredError`), or :class:`UnsupportedFeatureError` for a feature it lacks."""
+        :class:`NotConfiguredError`), or :class:`UnsupportedFeatureError` for a feature it lacks. ``agent``: the
+        call's, whose daily limit is among the cost limits a target not configured is said to meet once it is."""
         target = cand.target
         try:
             provider = self.providers.get(target.provider)
@@ -90,7 +91,7 @@ class TargetSkips:
         if err is not None:
             # a cost limit that refuses it once configured too (its price unknown, its worst case above a limit) is
             # named beside the fix: told only one, the user who made the fix is refused for the other on the next call
-            costly = refused_whatever_was_spent(self.guard, self.pricer, target, plan.request_for(target))
+            costly = refused_whatever_was_spent(self.guard, self.pricer, target, plan.request_for(target), agent)
             return f"not configured: {err.message}" + (f"; once it is, {costly}" if costly else ""), err
         if missing:
             reason = f"cannot honour {', '.join(missing)} (the call needs it)"
