@@ -2,7 +2,7 @@
 limit refuses whatever was spent (a worst case above a limit, the call's agent's daily limit among them; no known
 price) is the last target left: its rest is waited out, when that fits the retry cap, and it is sent, with no attempt
 at the refused ones. Passed over for them, the call recorded each refusal and only then came back to it, after the
-same wait; and explain said the same detour."""
+same wait; and explain said the same detour. So for a retry, which a rate limit gets only on the last target left."""
 
 from __future__ import annotations
 
@@ -73,3 +73,27 @@ async def test_a_resting_target_is_still_passed_over_for_a_target_within_the_lim
     assert attempts == [(HAIKU, "skipped"), ("google:gemini-1.5-pro", "ok")]
     assert sleeps == []
     assert "comes back to it after the wait if none can be sent" in plan["targets"][0]["resting"]
+
+
+async def test_a_rate_limited_target_is_retried_there_when_every_target_after_it_is_refused_for_its_cost(
+    catalog_copy, tmp_path, upstream
+):
+    # A 429 is retried only on the last target left; gpt-4o's $0.04 worst case the call limit refuses whatever was
+    # spent, so haiku is that target. Before: [haiku error, gpt-4o budget_exceeded, haiku ok], left for gpt-4o and
+    # come back to
+    policy(catalog_copy, CAPPED)
+    svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_RETRY_MAX_DELAY="20")
+    clock = Clock(1000.0)
+    svc.cascade.clock, svc.cascade.sleep = clock, clock.sleep
+    upstream.plan("claude-3-haiku-20240307", 429)
+    call = {"data": "x", "model_config": {"model": HAIKU, "max_tokens": 4000, "fallbacks": ["openai:gpt-4o"]}}
+    try:
+        await svc.invoke_skill("skill.analysis", call, run_id="retried")
+        (run,) = await svc.query_runs(UsageFilters(run_id="retried"))
+    finally:
+        await svc.aclose()
+    assert [(f"{a['provider']}:{a['model']}", a["outcome"]) for a in run["attempts"]] == [
+        (HAIKU, "error"),
+        (HAIKU, "ok"),
+    ]
+    assert upstream.calls["gpt-4o"] == 0
