@@ -55,10 +55,29 @@ _PREMIUM_TIERS = frozenset({"priority", "scale", "fast", "ultrafast"})
 #: after the call was sent, and "fast" is billed at premium rates genai-prices does not list, which budgets would
 #: reserve and record at the standard ones
 _ANTHROPIC_SPEED = (
-    "params.speed {value!r}: Anthropic takes speed only in its fast-mode beta (anthropic-beta: fast-mode-2026-02-01), "
+    "params.speed {value}: Anthropic takes speed only in its fast-mode beta (anthropic-beta: fast-mode-2026-02-01), "
     "which magsag does not send, and bills fast mode at premium rates that no price here knows, so budgets would count "
     "too little; leave speed out (calls run at the standard speed)"
 )
+
+#: the longest value a refusal quotes back: a param's value may be any size, and a 10 KB ``speed`` was written
+#: whole into the error, the server's log line and catalog validate's list of problems
+QUOTED_AT_MOST = 100
+
+
+def _quoted(value: Any) -> str:
+    """``value`` as a refusal quotes it: its repr, or past :data:`QUOTED_AT_MOST` characters its length alone."""
+    shown = repr(value)
+    if len(shown) <= QUOTED_AT_MOST:
+        return shown
+    if isinstance(value, str):
+        return f"of {len(value):,} characters"
+    return f"(a {type(value).__name__} of {len(shown):,} characters as written)"
+
+
+def speed_refused(value: Any) -> str:
+    """The refusal of an Anthropic target's ``params.speed`` of ``value`` (:data:`_ANTHROPIC_SPEED`)."""
+    return _ANTHROPIC_SPEED.format(value=_quoted(value))
 
 
 def _check_params(params: Mapping[str, Any]) -> None:

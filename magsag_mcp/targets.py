@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from .errors import ConfigError, redact
 from .redaction import holds_secret, register_call_secret, register_secret
-from .target_params import _ANTHROPIC_SPEED, API_CHOICES, ROUTER_FIELDS, UNPRICED_PARAMS, _check_params
+from .target_params import API_CHOICES, ROUTER_FIELDS, UNPRICED_PARAMS, _check_params, speed_refused
 from .text import MODEL_MAX
 from .types import _CREDENTIAL_PARAM, Target, _without_credentials, shown_params
 
@@ -249,7 +249,7 @@ def parse_target(spec: str | Mapping[str, Any], *, by_call: bool = False) -> Tar
         raise ConfigError(f"target params must be a mapping, got {type(params).__name__}")
     _check_params(params)
     if provider == "anthropic" and "speed" in params:
-        raise ConfigError(_ANTHROPIC_SPEED.format(value=params["speed"]))
+        raise ConfigError(speed_refused(params["speed"]))
     _register_credentials(params, register=register_call_secret if by_call else register_secret)
     base_url = spec.get("base_url") or None
     if base_url is not None and not isinstance(base_url, str):

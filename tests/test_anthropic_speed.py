@@ -73,3 +73,21 @@ def test_a_routing_files_target_asking_for_fast_mode_is_a_problem_of_catalog_val
     assert main(["catalog", "validate", "--catalog", str(catalog_copy)]) == 1
     out = capsys.readouterr().out
     assert f"  - {routing}: default.1: {_SAID}\n" in out
+
+
+def test_a_long_speed_is_refused_saying_its_length_not_quoted_whole():
+    # A 10 KB value was written whole into the refusal (and so into the server's log line and catalog validate's
+    # problems); past 100 characters its length is said instead, as the model's and a name's refusals do.
+    with pytest.raises(ConfigError) as info:
+        parse_target({"model": "claude-opus-4-6", "params": {"speed": "f" * 10_000}})
+    assert info.value.message == _SAID.replace("'fast'", "of 10,000 characters")
+    with pytest.raises(ConfigError) as info:
+        parse_target({"model": "claude-opus-4-6", "params": {"speed": ["fast"] * 2_000}})
+    assert info.value.message == _SAID.replace("'fast'", "(a list of 16,000 characters as written)")
+
+
+def test_a_speed_of_100_characters_is_still_quoted():
+    value = "f" * 98  # its repr, with the quotes, is 100 characters
+    with pytest.raises(ConfigError) as info:
+        parse_target({"model": "claude-opus-4-6", "params": {"speed": value}})
+    assert info.value.message == _SAID.replace("'fast'", repr(value))
