@@ -76,16 +76,23 @@ def _fix(pattern: str, why: str, options: Any) -> str:
             candidates.append((glob.replace("*", ".*"), "a search finds text anywhere, with no * around it"))
     opened, stray = _unbalanced(pattern)
     unbalanced = _said(opened, stray)
-    if opened and _REGEX_INTENT.search(pattern[opened[0] + 1 :]):
-        candidates.append(
-            (pattern + ")" * len(opened), f"{unbalanced}; to close {'it' if len(opened) == 1 else 'them'}")
-        )
     literal = "".join("\\" + c if c in _SPECIAL else c for c in pattern)
     if opened or stray:  # the other operators kept as meant (an alternation beside a ')' that closes nothing)
-        alone = set(opened + stray)
-        escaped = "".join("\\" + c if i in alone else c for i, c in enumerate(pattern))
-        if escaped != literal:
-            candidates.append((escaped, f"{unbalanced}; to find {'it' if len(alone) == 1 else 'them'} as written"))
+        # The rule: a ( never closed with an operator after it (_REGEX_INTENT) opened a group, closed at the end; any
+        # other unbalanced parenthesis (a ( before plain text, a ) that closes nothing) is text, escaped alone. An
+        # operator after a ( is after every earlier one too, so the groups closed are the first left open, and the
+        # )s added at the end close them in turn. ('a)(b|c' is 'a\)(b|c)': closing alone left the stray ) unbalanced,
+        # and was refused, so both parentheses were escaped and the alternation lost.)
+        closed = [i for i in opened if _REGEX_INTENT.search(pattern, i + 1)]
+        alone = set(opened + stray).difference(closed)
+        meant = "".join("\\" + c if i in alone else c for i, c in enumerate(pattern)) + ")" * len(closed)
+        if meant != literal:
+            candidates.append((meant, f"{unbalanced}; {_to_fix(closed, len(alone))}"))
+        if closed:  # were the groups closed refused (another error in them): every unbalanced parenthesis as text
+            every = set(opened + stray)
+            escaped = "".join("\\" + c if i in every else c for i, c in enumerate(pattern))
+            if escaped != literal:
+                candidates.append((escaped, f"{unbalanced}; {_to_fix([], len(every))}"))
     candidates.append((literal, "to find the text as written"))
     for meant, why_meant in candidates:
         try:
@@ -100,22 +107,30 @@ def _fix(pattern: str, why: str, options: Any) -> str:
 
 def _said(opened: list[int], stray: list[int]) -> str:
     """What :func:`_unbalanced` found, as a refusal says it (characters counted from 1)."""
-    said = []
-    if opened:
-        at = ", ".join(str(i + 1) for i in opened)
-        said.append(
-            f"the ( at character {at} is never closed"
-            if len(opened) == 1
-            else f"the ( at characters {at} are never closed"
+    said = (
+        f"{_the(char, at)} {one if len(at) == 1 else many}"
+        for char, at, one, many in (
+            ("(", opened, "is never closed", "are never closed"),
+            (")", stray, "closes no group", "close no group"),
         )
-    if stray:
-        at = ", ".join(str(i + 1) for i in stray)
-        said.append(
-            f"the ) at character {at} closes no group"
-            if len(stray) == 1
-            else f"the ) at characters {at} close no group"
-        )
+        if at
+    )
     return "; ".join(said)
+
+
+def _the(char: str, at: list[int]) -> str:
+    """``the ( at character 3``, or ``the ) at characters 2, 8``: where ``char`` stands at each of ``at`` (from 0)."""
+    return f"the {char} at character{'s' if len(at) > 1 else ''} {', '.join(str(i + 1) for i in at)}"
+
+
+def _to_fix(closed: list[int], alone: int) -> str:
+    """What the pattern :func:`_fix` offers does to the unbalanced parentheses: closes the ( at ``closed``, and
+    escapes the ``alone`` others."""
+    if not alone:
+        return f"to close {'it' if len(closed) == 1 else 'them'}"
+    if not closed:
+        return f"to find {'it' if alone == 1 else 'them'} as written"
+    return f"to close {_the('(', closed)} and find the other{'s' if alone > 1 else ''} as written"
 
 
 #: what says a group left open was meant as one: an alternation, a repetition of any character, an escape, a class
