@@ -109,7 +109,12 @@ _BEARER_KEPT = re.compile("(?i:bearer)(?:" + _BEARER_SPACED + ")?")
 #: placeholder) has none after it and is no key
 _MASK = r"(?:\*{3,}|\u2022{3,}|(?:\.{3}|\u2026)(?=[A-Za-z0-9_\-]))"
 _MASKED_REST = _MASK + r"(?>(?:[A-Za-z0-9_\-*\u2022]|(?:\.{3}|\u2026)(?=[A-Za-z0-9_\-*\u2022]))*)"
-_LABELLED_VALUE = r"(?:(?>[A-Za-z0-9_~+/=%\-]*)" + _MASKED_REST + r"|[A-Za-z0-9._~+/=%\-]{8,})"
+#: A value unmasked is 8 of its characters or more, its ``.`` among them, and ends before a ``.`` that ends a sentence
+#: (a space or the text's end after it, where no key goes on): "provided: gw-key-12345678. You can find" lost the
+#: period to the redaction ("[REDACTED] You can find"). The 8 are counted with that period, as before, so a 7-character
+#: value before it is still removed, whole ("password: hunter2." is "password: [REDACTED].")
+_PLAIN_VALUE = r"(?=[A-Za-z0-9._~+/=%\-]{8})(?>(?:[A-Za-z0-9_~+/=%\-]|\.(?!\s|\Z))+)"
+_LABELLED_VALUE = r"(?:(?>[A-Za-z0-9_~+/=%\-]*)" + _MASKED_REST + "|" + _PLAIN_VALUE + ")"
 #: OpenAI's 401 names the key it was sent after these words ("Incorrect API key provided: <key>. You can find your
 #: API key at ..."), masked (see :data:`_MASK`) or not, whatever its shape (a gateway's own, no ``sk-``): a label
 _KEY_PROVIDED = r"api key provided" + _LABEL_SEPARATOR
