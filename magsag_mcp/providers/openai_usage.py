@@ -54,8 +54,12 @@ def _cached(raw: dict[str, Any], prompt_details: dict[str, Any]) -> Any:
 _MOST_BILLED = Decimal(1_000_000)
 
 
+#: the types an amount is written in (``int | float`` in the call built a union on each one, on every answer's usage)
+_NUMBERS = (int, float)
+
+
 def _dollars(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, _NUMBERS):
         return None
     amount = Decimal(str(value))  # as written (0.000123), not the float's binary expansion
     return amount if amount.is_finite() and 0 <= amount <= _MOST_BILLED else None
