@@ -34,10 +34,8 @@ class TargetSkips:
     def _allowed(self, target: Target, plan: Plan, agent: str | None = None) -> bool:
         """Whether the policy allows ``target`` for this call (the guard's check, where it has one), and no cost limit
         refuses it whatever was spent (no known price, a worst case above a limit, ``agent``'s daily limit among them
-        for a call of an agent, as its admission reads them: read from no ledger). A resting
-        target either refuses is refused at once, as its admission would be after the wait: it was left for its rest,
-        waited out on the last target left, and then refused for the cost all the same (and explain, which says the
-        cost refusal, disagreed with the call's record of a rest)."""
+        for a call of an agent, as its admission reads them: read from no ledger). A resting target either refuses is
+        refused at once rather than left for its rest: its admission after the wait would refuse it all the same."""
         allowed = getattr(self.guard, "allowed", None)
         if allowed is not None and not allowed(target, plan.data_classes)[0]:
             return False
