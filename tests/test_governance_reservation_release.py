@@ -17,7 +17,7 @@ from magsag_mcp.governance import Admission, AttemptContext, Governance
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.service import Service
 from magsag_mcp.types import Target
-from tests.governance_helpers import FixedPricer, attempt_ctx, limits, open_service, policy, prices, run_limit
+from tests.governance_helpers import FixedPricer, attempt_ctx, limits, open_service, policy, prices, record, run_limit
 
 pytestmark = pytest.mark.anyio
 
@@ -102,11 +102,14 @@ async def test_an_attempt_left_for_a_fallback_its_budget_refused_holds_nothing_w
     # the cascade came back to wait out the first target's Retry-After and retry it. Through that wait the 429's
     # reservation went on holding its worst case (the fallback's refused reservation had rolled its shrink back):
     # another call of the run, made meanwhile, was refused as over the run limit for spend never made.
-    prices(catalog_copy, '"compat:b": {input: 1000, output: 1000}\n"compat:*": {input: 100, output: 100}\n')
-    policy(catalog_copy, "policies:\n  - name: scoped\n    thresholds: {max_cost_per_run_usd: 0.03}\n")
+    # The fallback's worst case ($0.0365) fits the $0.04 limit alone and is refused for the run's $0.008 spent: one a
+    # limit refuses whatever was spent is no target left, and the 429's target would be retried at once (gov54).
+    prices(catalog_copy, '"compat:b": {input: 160, output: 160}\n"compat:*": {input: 100, output: 100}\n')
+    policy(catalog_copy, "policies:\n  - name: scoped\n    thresholds: {max_cost_per_run_usd: 0.04}\n")
     upstream.plan("a", 429)
     upstream.retry_after = 0.001  # within MAGSAG_RETRY_MAX_DELAY: waited for
     svc = await open_service(catalog_copy, tmp_path, upstream)
+    await record(svc.ledger, "r1", "0.008")
     alone = {"provider": "compat", "model": "a", "max_tokens": 150}
     with_fallback = {**alone, "fallbacks": [{"provider": "compat", "model": "b"}]}
     during: list[Any] = []
