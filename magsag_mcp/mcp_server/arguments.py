@@ -120,8 +120,7 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
         said = f"{where}: expected {' or '.join(dict.fromkeys(expected))}, got {got}"  # type: ignore[arg-type]
         # what the model says such a value there meant (a list of models for preferred_model: a model and its
         # fallbacks)
-        model = _model_at(args, loc[:-1]) if loc else None
-        own = getattr(model, "value_type_hint", lambda *_: None)(loc[-1], value) if model is not None else None
+        own = _model_says(args, loc, "value_type_hint", value)
         return (
             said
             + (_value_hint(args, loc, value) or _literal_hint(errs, value))
@@ -177,9 +176,16 @@ def _range(args: type[BaseModel], loc: list[str]) -> str | None:
 def _value_hint(args: type[BaseModel], loc: list[str], value: Any) -> str:
     """`` (did you mean 'json_object'? ...)``: what the model at ``loc`` says a value it refuses was written for, where
     no spelling brings it near (a response_format type of ``json``), or ``""``."""
-    model = _model_at(args, loc[:-1]) if loc else None
-    hint = getattr(model, "value_hint", lambda *_: None)(loc[-1], value) if model is not None else None
+    hint = _model_says(args, loc, "value_hint", value)
     return f" ({hint})" if hint else ""
+
+
+def _model_says(args: type[BaseModel], loc: list[str], hook: str, value: Any) -> str | None:
+    """What the model holding ``loc`` says, by its ``hook`` (``value_hint``: what a value it refuses was written for;
+    ``value_type_hint``: what a value of another type there meant), of ``value`` refused at ``loc``; None where it has
+    no such hook or nothing to say."""
+    model = _model_at(args, loc[:-1]) if loc else None
+    return getattr(model, hook, lambda *_: None)(loc[-1], value) if model is not None else None
 
 
 def _literal_hint(errs: list[Any], value: Any) -> str:
