@@ -6,7 +6,8 @@ credentials it registered with :func:`~.redaction.register_call_secret` when it 
 :func:`~.redaction.call_scoped` does). Stacked, the two decorators were two wrapper frames (two coroutines for
 ``invoke_skill``), the arguments packed and unpacked twice: some 3,300 instructions a call for the second. Here
 both are done in one frame, on the same terms and in the same order: the copy of MONEY made current first and the
-caller's context set back last, the credentials known before set back only when the call registered any.
+caller's context set back last, the credentials known before set back only when the call registered any. While the
+call runs its copy is one of :data:`~.exact_money.SERVICE_CONTEXTS`: the Pricer's methods it asks run in it as it is.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from decimal import getcontext, setcontext
 from typing import Any, TypeVar
 
-from .exact_money import MONEY
+from .exact_money import MONEY, SERVICE_CONTEXTS
 
 # The call's credentials' variable, read here directly: a function of redaction's to open the scope and another to
 # close it were two more calls on every call of the service.
@@ -38,12 +39,15 @@ def service_call(fn: F) -> F:
         async def run_async(*args: Any, **kwargs: Any) -> Any:
             known = _CALL_SECRETS.get()
             callers = getcontext()
-            setcontext(MONEY.copy())  # a copy: code run inside (a progress callback) may change the current one
+            money = MONEY.copy()  # a copy: its flags and any change made to it are the call's own
+            setcontext(money)
+            SERVICE_CONTEXTS.add(money)  # (the context exact_money's functions then run in as it is)
             try:
                 return await fn(*args, **kwargs)
             finally:
                 if _CALL_SECRETS.get() is not known:
                     _CALL_SECRETS.set(known)
+                SERVICE_CONTEXTS.discard(money)
                 setcontext(callers)
 
         return run_async  # type: ignore[return-value]
@@ -52,12 +56,15 @@ def service_call(fn: F) -> F:
     def run(*args: Any, **kwargs: Any) -> Any:
         known = _CALL_SECRETS.get()
         callers = getcontext()
-        setcontext(MONEY.copy())
+        money = MONEY.copy()
+        setcontext(money)
+        SERVICE_CONTEXTS.add(money)
         try:
             return fn(*args, **kwargs)
         finally:
             if _CALL_SECRETS.get() is not known:
                 _CALL_SECRETS.set(known)
+            SERVICE_CONTEXTS.discard(money)
             setcontext(callers)
 
     return run  # type: ignore[return-value]
