@@ -8,6 +8,7 @@ COST_TIERS = {
     "economy": ["gpt-4o-mini", "claude-3-haiku-20240307"]
 }
 
+
 def select_by_budget(budget_tier: str) -> str:
     models = COST_TIERS.get(budget_tier, COST_TIERS["standard"])
     return models[0]  # Return primary model for tier

@@ -8,6 +8,7 @@ FALLBACK_CHAIN = [
     "gpt-4o-mini"                   # Fallback 2 (last resort)
 ]
 
+
 def invoke_with_fallback(skill_id: str, payload: dict, skills, obs) -> dict:
     last_error = None
 

@@ -7,6 +7,7 @@ from _offline import offline, show
 def run_before(payload: dict, **deps) -> dict:
     return deps['skills'].invoke("skill.analysis", payload)
 
+
 # After (multi-provider with fallback)
 def run(payload: dict, **deps) -> dict:
     skills, obs = deps['skills'], deps['obs']

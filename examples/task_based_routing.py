@@ -10,8 +10,10 @@ MODEL_ROUTING = {
     "local": "llama3.1:70b"                 # Local inference
 }
 
+
 def select_model(task_type: str) -> str:
     return MODEL_ROUTING.get(task_type, "gpt-4o")
+
 
 # Use in agent code
 def run(payload: dict, **deps) -> dict:
