@@ -52,8 +52,11 @@ class LedgerReads:
         from .ledger.reports import page_matched, summary_matched
 
         self._on_own_loop()
-        matched = page_matched(result) if "runs" in result else summary_matched(result)
-        return await self.ledger.filter_notes(filters, **matched) + self.ledger_notes()
+        if "runs" in result:
+            return await self.ledger.filter_notes(filters, **page_matched(result)) + self.ledger_notes()
+        notes = await self.ledger.filter_notes(filters, **summary_matched(result))
+        unsent = await self.ledger.unsent_note(filters, result)  # calls that sent nothing: zeros with a reason
+        return notes + ([] if unsent is None else [unsent]) + self.ledger_notes()
 
     def ledger_notes(self) -> list[str]:
         """What every read says of the ledger itself: that a migrated copy of it was read, and why (see

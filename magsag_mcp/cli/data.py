@@ -197,6 +197,8 @@ def _summarize(args: argparse.Namespace) -> int:
 
         summary = await ledger.summarize(filters, args.timezone)
         await print_notes(ledger, filters, summary_matched(summary))
+        if (unsent := await ledger.unsent_note(filters, summary)) is not None:
+            print(f"note: {shown(unsent)}", file=sys.stderr)
         note_unknown_costs(summary)
         if not args.output:
             print_json(summary)

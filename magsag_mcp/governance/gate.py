@@ -274,6 +274,15 @@ def _no_calls(summary: dict[str, Any]) -> str:
     period = summary.get("period")
     filters = period.get("filters") if isinstance(period, dict) else None
     given = {k: v for k, v in filters.items() if v is not None} if isinstance(filters, dict) else {}
+    unsent = _unsent(summary)
+    if unsent:
+        # calls were made: every target of each refused or skipped before a request (no key set, a policy), which
+        # "an empty ledger" sent a reader looking for the wrong ledger
+        return (
+            f"this summary holds no call that spent: {unsent} (each target refused or skipped before one was "
+            "sent), so the gate checked nothing; `magsag flow summarize` says on stderr why (the commonest "
+            "reason, such as a provider's key not set), and `magsag data query` shows each call's attempts"
+        )
     why = (
         f"its filters ({', '.join(f'{k}={v!r}' for k, v in given.items())}) select no call of the ledger it was "
         "written from"
@@ -285,6 +294,24 @@ def _no_calls(summary: dict[str, Any]) -> str:
         "`magsag flow summarize` read the ledger they are recorded in (the --db or MAGSAG_DB that magsag-mcp or "
         "`magsag invoke` is given, as an absolute path)"
     )
+
+
+def _unsent(summary: dict[str, Any]) -> str:
+    """What a summary's totals say of the calls that sent no request ("" if none): their count (``unsent_calls``),
+    or in a summary written before it was kept, the attempts refused or skipped before a request (by outcome)."""
+    totals = summary.get("totals")
+    if not isinstance(totals, dict):
+        return ""
+    calls = totals.get("unsent_calls")
+    if isinstance(calls, int) and not isinstance(calls, bool) and calls > 0:
+        return f"{counted(calls, 'call')} {'was' if calls == 1 else 'were'} recorded and none sent a request"
+    refused = sum(
+        n
+        for key in ("skipped_attempts", "policy_denied_attempts", "budget_exceeded_attempts")
+        if isinstance(n := totals.get(key), int) and not isinstance(n, bool) and n > 0
+    )
+    every = "was" if refused == 1 else "were all"
+    return f"its {counted(refused, 'attempt')} {every} refused or skipped before a request" if refused else ""
 
 
 def _held_unbounded(parsed: _Summary, t: Any) -> list[tuple[str, str | None]]:

@@ -25,6 +25,7 @@ from .rollup_reads import (
 )
 from .run_window import page_rows
 from .spaced_names import refuse_spaced_names
+from .unsent import unsent_calls
 
 if TYPE_CHECKING:
     from .store import Ledger
@@ -205,6 +206,9 @@ async def summarize(
                 by_agent[agent]["largest_day"] = peak
         totals = _stats(total)  # (reasoning_tokens too, as each breakdown gives them: they were dropped here alone)
         totals.update({f"{outcome}_attempts": n for outcome, n in sorted(refused.items())})
+        # calls none of whose targets was sent (no key set, a policy refused it): in no `calls`, which read as
+        # "nothing happened" where they were all there was (see unsent.py); counted where attempts were refused
+        totals["unsent_calls"] = unsent_calls(conn, fixed) if refused else 0
         model_stats = {k: _stats(v) for k, v in sorted(groups["model"].items())}
         for key, names in providers_of.items():
             model_stats[key]["providers"] = sorted(names)  # lets the gate check provider:model policies

@@ -197,6 +197,31 @@ class LedgerReports:
         notes = [redact(note) for note in notes]
         return await self._ledger_in_flight(notes, said=agent or run or names or in_flight_said)
 
+    async def unsent_note(self, filters: Any, summary: Mapping[str, Any]) -> str | None:
+        """The note for a summary's calls that sent no request (``totals.unsent_calls``): they spent nothing and
+        count in no ``calls``, so a summary of them alone read as "nothing happened"; it says the commonest reason
+        (its message carries the fix: the key to set, the policy that refused). None where there are none."""
+        from ..plurals import agreeing, counted
+        from .filters import UsageFilters, parse_since
+        from .unsent import unsent_reason
+
+        unsent = summary["totals"].get("unsent_calls") or 0
+        if not unsent:
+            return None
+        f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
+        fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
+        reason = await self.read(lambda conn: unsent_reason(conn, fixed))
+        each = "of each" if unsent != 1 else "of it"
+        note = (
+            f"{counted(unsent, 'call')} sent no request: every target {each} was refused or skipped before one was "
+            f"sent, so {'they spent' if unsent != 1 else 'it spent'} nothing and {agreeing(unsent, 'counts', 'count')}"
+            " in no calls, tokens or cost"
+        )
+        if reason is not None:
+            message, n = reason
+            note += f"; the commonest reason (the first target's, of {counted(n, 'call')}): {message}"
+        return redact(note)
+
     async def _ledger_in_flight(self, notes: list[str], *, said: bool) -> list[str]:
         """``notes`` and, unless ``said`` (the read matched something, or a run's or an agent's note told its calls
         in flight), what the calls in flight of a ledger with no call recorded yet hold: an unfiltered read of it

@@ -154,6 +154,11 @@ class TotalsOut(Out):
     policy_denied_attempts: int = 0
     budget_exceeded_attempts: int = 0
     skipped_attempts: int = 0
+    unsent_calls: int = Field(
+        0,
+        description="calls that sent no request, every target refused or skipped before one was sent (no API key "
+        "set, a policy or a budget refused it): counted in no calls, spending nothing; notes say the commonest reason",
+    )
 
 
 class PeriodOut(Out):

@@ -1,0 +1,91 @@
+"""Calls that sent no request (every target refused before one: no API key set, a policy refused it): a summary of
+them had zero calls, tokens and cost and no word why, which reads as "nothing happened", and `flow gate` said the
+summary was "written from an empty ledger". The summary counts them (``totals.unsent_calls``) and its notes say so,
+with the commonest reason and its fix, in Python, the CLI and the MCP tool alike."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import Magsag
+from magsag_mcp.cli import main
+from magsag_mcp.errors import MagsagError
+from magsag_mcp.governance.gate import check_summary_with_notes
+from magsag_mcp.governance.policy_files import load_policy_file
+from tests.conftest import CATALOG
+
+NO_KEY = "2 calls sent no request: every target of each was refused or skipped before one was sent"
+
+
+def _two_unsent_calls(db: Path) -> None:
+    """Two calls with no provider configured (env={}: no key): each skips its every target."""
+    with Magsag(catalog=CATALOG, db=db, env={}) as mg:
+        for _ in range(2):
+            with pytest.raises(MagsagError):
+                mg.skills.invoke("skill.analysis", {"data": "x"})
+
+
+def test_python_summary_says_the_calls_sent_nothing_and_why(tmp_path: Path):
+    db = tmp_path / "l.db"
+    _two_unsent_calls(db)
+    with Magsag(catalog=CATALOG, db=db, env={}) as mg:
+        summary = mg.summarize()
+    assert summary["totals"]["calls"] == 0 and summary["totals"]["unsent_calls"] == 2
+    [note] = [n for n in summary["notes"] if "sent no request" in n]
+    assert note.startswith(NO_KEY)
+    assert "not configured: openai: no API key; set OPENAI_API_KEY" in note
+
+
+def test_cli_summarize_notes_it_and_the_gate_does_not_call_the_ledger_empty(tmp_path: Path, capsys):
+    db = tmp_path / "l.db"
+    _two_unsent_calls(db)
+    assert main(["flow", "summarize", "--db", str(db), "--catalog", str(CATALOG)]) == 0
+    out, err = capsys.readouterr()
+    assert f"note: {NO_KEY}" in err and "set OPENAI_API_KEY" in err
+    summary = json.loads(out)
+    assert summary["totals"]["unsent_calls"] == 2
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_call_usd: 1}\n")
+    violations, notes = check_summary_with_notes(summary, load_policy_file(policy))
+    assert violations == []
+    said = " ".join(notes)
+    assert "empty ledger" not in said
+    assert "2 calls were recorded and none sent a request" in said
+
+
+def test_the_gate_reads_refused_attempts_of_a_summary_without_unsent_calls(tmp_path: Path):
+    # a summary written before unsent_calls was counted still shows its refused attempts in totals
+    summary = {
+        "model_stats": {},
+        "totals": {"calls": 0, "skipped_attempts": 3},
+        "period": {"from": None, "to": None, "filters": {}},
+    }
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_call_usd: 1}\n")
+    _, notes = check_summary_with_notes(summary, load_policy_file(policy))
+    said = " ".join(notes)
+    assert "empty ledger" not in said and "3 attempts" in said
+
+
+@pytest.mark.anyio
+async def test_mcp_summarize_usage_notes_it(tmp_path: Path):
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    db = tmp_path / "l.db"
+    async with Client(build_server(catalog=CATALOG, db=db, env={})) as client:
+        for _ in range(2):
+            await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": "x"}})
+        summary = (await client.call_tool("summarize_usage", {"filters": {}})).structured_content
+    assert summary["totals"]["unsent_calls"] == 2
+    assert any(n.startswith(NO_KEY) and "set OPENAI_API_KEY" in n for n in summary["notes"])
+
+
+def test_a_summary_of_sent_calls_has_no_such_note(ledger_db: Path, capsys):
+    assert main(["flow", "summarize", "--db", str(ledger_db), "--catalog", str(CATALOG)]) == 0
+    out, err = capsys.readouterr()
+    assert "sent no request" not in err and json.loads(out)["totals"]["unsent_calls"] == 0
