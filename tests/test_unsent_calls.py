@@ -89,3 +89,38 @@ def test_a_summary_of_sent_calls_has_no_such_note(ledger_db: Path, capsys):
     assert main(["flow", "summarize", "--db", str(ledger_db), "--catalog", str(CATALOG)]) == 0
     out, err = capsys.readouterr()
     assert "sent no request" not in err and json.loads(out)["totals"]["unsent_calls"] == 0
+
+
+@pytest.mark.anyio
+async def test_a_call_refused_by_policy_beside_one_sent_is_counted_alone(tmp_path: Path):
+    from decimal import Decimal
+
+    from magsag_mcp.ledger import Ledger, UsageFilters
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    day = 1_762_000_000.0
+    refused = "policy 'prod' does not allow openai:gpt-4o; allowed: claude-*"
+    sent = AttemptRecord("sent", day, "openai", "gpt-4o", "skill.analysis", "ana", "ok", 0, 1, cost_usd=Decimal("0.01"))
+    denied = AttemptRecord(
+        "denied", day + 5, "openai", "gpt-4o", "skill.analysis", "ana", "policy_denied", 0, 0,
+        cost_usd=Decimal(0), error_message=refused,
+    )  # fmt: skip
+    # a call whose first target a policy refused and whose fallback answered sent a request: not counted
+    hop = [
+        AttemptRecord(
+            "hop", day + 9, "openai", "gpt-4o", "skill.analysis", "ana", "policy_denied", 0, 0,
+            cost_usd=Decimal(0), error_message=refused,
+        ),
+        AttemptRecord("hop", day + 10, "anthropic", "claude-x", "skill.analysis", "ana", "ok", 1, 1, cost_usd=Decimal(0)),
+    ]  # fmt: skip
+    async with Ledger(tmp_path / "l.db") as ledger:
+        for run_id, attempts in (("sent", [sent]), ("denied", [denied]), ("hop", hop)):
+            await ledger.record_call(RunRecord(run_id, "ana", "skill.analysis", attempts[0].started_at), attempts)
+        for window in ({}, {"since": day - 60, "until": day + 60}):
+            summary = await ledger.summarize(UsageFilters(**window))
+            assert summary["totals"]["calls"] == 2 and summary["totals"]["unsent_calls"] == 1, window
+            note = await ledger.unsent_note(UsageFilters(**window), summary)
+            assert note is not None and note.startswith("1 call sent no request: every target of it was refused")
+            assert note.endswith(f"(the first target's, of 1 call): {refused}")
+        outside = await ledger.summarize(UsageFilters(since=day + 7))  # the refused call is before the window
+        assert outside["totals"]["unsent_calls"] == 0
