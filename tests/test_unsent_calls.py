@@ -111,7 +111,9 @@ async def test_a_call_refused_by_policy_beside_one_sent_is_counted_alone(tmp_pat
             "hop", day + 9, "openai", "gpt-4o", "skill.analysis", "ana", "policy_denied", 0, 0,
             cost_usd=Decimal(0), error_message=refused,
         ),
-        AttemptRecord("hop", day + 10, "anthropic", "claude-x", "skill.analysis", "ana", "ok", 1, 1, cost_usd=Decimal(0)),
+        AttemptRecord(
+            "hop", day + 10, "anthropic", "claude-x", "skill.analysis", "ana", "ok", 1, 1, cost_usd=Decimal(0)
+        ),
     ]  # fmt: skip
     async with Ledger(tmp_path / "l.db") as ledger:
         for run_id, attempts in (("sent", [sent]), ("denied", [denied]), ("hop", hop)):
@@ -124,3 +126,15 @@ async def test_a_call_refused_by_policy_beside_one_sent_is_counted_alone(tmp_pat
             assert note.endswith(f"(the first target's, of 1 call): {refused}")
         outside = await ledger.summarize(UsageFilters(since=day + 7))  # the refused call is before the window
         assert outside["totals"]["unsent_calls"] == 0
+
+
+def test_query_runs_says_its_calls_count_calls_that_sent_nothing_too():
+    # a run's calls is its record's: every call, one that sent no request (each target refused or skipped, or the
+    # call refused before any: an invalid payload) too, where summarize_usage's calls count none of those
+    from magsag_mcp.mcp_server.ledger_models import RunOut
+
+    said = RunOut.model_fields["calls"].description or ""
+    assert "sent no request" in said and "unsent_calls" in said
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    [row] = [line for line in readme.splitlines() if line.startswith("| `query_runs(")]
+    assert "sent no request" in row and "unsent_calls" in row

@@ -241,7 +241,11 @@ class RunOut(Out):
     started_at: str
     ended_at: str | None
     status: str
-    calls: int
+    calls: int = Field(
+        description="the run's calls, every one recorded: those that sent no request too (each target refused or "
+        "skipped before one was sent, such as with no API key set, or the call refused before any: an invalid "
+        "payload), which summarize_usage counts in no calls (its totals.unsent_calls counts the first kind)"
+    )
     input_tokens: int
     output_tokens: int
     total_tokens: int
