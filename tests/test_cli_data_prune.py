@@ -56,3 +56,27 @@ def test_a_prune_whose_vacuum_fails_says_the_file_was_not_shrunk(ledger_db, caps
     monkeypatch.setenv("MAGSAG_DB", str(ledger_db))
     assert main(["data", "prune", "--older-than", "90d"]) == 0
     assert capsys.readouterr().err == ""  # a vacuum that ran says nothing more
+
+
+@pytest.mark.parametrize("given", [["--older-than", "-5d"], ["--older-than=-5d"]])
+def test_prune_given_a_negative_duration_says_to_give_it_positive(ledger_db, capsys, given):
+    # `--older-than -5d` was argparse's "expected one argument" (the value, begun with '-', read as an option), and
+    # `--older-than=-5d` "'-5d' is not a duration": neither said what to give. Nothing is deleted.
+    try:
+        code = main(["data", "prune", *given])
+    except SystemExit as stopped:  # argparse's refusal
+        code = stopped.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--older-than 5d" in err and "positive" in err
+    assert "Traceback" not in err
+    assert main(["data", "query", "--format", "json"]) == 0
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced", "r-old"}
+
+
+def test_prune_as_a_command_of_its_own_names_data_prune(capsys):
+    # `magsag prune` (the brief's, a user's guess) was "invalid choice: 'prune'" and the list of commands
+    with pytest.raises(SystemExit) as stopped:
+        main(["prune", "--older-than", "90d"])
+    assert stopped.value.code == 2
+    assert "magsag data prune" in capsys.readouterr().err

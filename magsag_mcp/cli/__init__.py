@@ -14,6 +14,7 @@ import importlib
 import itertools
 import json
 import os
+import re
 import shlex
 import sys
 from collections.abc import Iterable, Sequence
@@ -150,7 +151,8 @@ class _Parser(RedactingParser):
         return namespace, extras
 
     def error(self, message: str) -> Any:
-        super().error(message + _dashed_hint(self, message))
+        hints = _dashed_hint(self, message) + _dashed_value_hint(self, message) + _group_hint(self, message)
+        super().error(message + hints)
 
 
 def _dashed_hint(parser: argparse.ArgumentParser, message: str) -> str:
@@ -168,6 +170,47 @@ def _dashed_hint(parser: argparse.ArgumentParser, message: str) -> str:
         f"; {dashed[0]!r} begins with '-', so it was read as an option: put '--' before it "
         f"({' '.join(shlex.quote(a) for a in argv)})"
     )
+
+
+def _dashed_value_hint(parser: argparse.ArgumentParser, message: str) -> str:
+    """Why an option given a value was said to have none: the value begins with '-' (`--older-than -5d`), which
+    argparse reads as an option; a negative duration is said to be given positive, any other value with '='."""
+    m = re.match(r"argument (--[\w-]+)(?:/\S+)?: expected one argument", message)
+    given = getattr(parser, "_given", [])
+    if m is None or m.group(1) not in given:
+        return ""
+    option = m.group(1)
+    at = given.index(option) + 1
+    value = given[at] if at < len(given) else ""
+    if value[:1] != "-" or value == "-":
+        return ""
+    from ..ledger.times import parse_duration_seconds
+
+    try:
+        parse_duration_seconds(value[1:])
+    except InputError:
+        return f"; {value!r} begins with '-', so it was read as an option: give it as {option}={shlex.quote(value)}"
+    return (
+        f"; {value!r} begins with '-', so it was read as an option: a duration is positive (how far back from now): "
+        f"give {option} {value[1:]}"
+    )
+
+
+def _group_hint(parser: argparse.ArgumentParser, message: str) -> str:
+    """The group a command given at the top belongs to (`magsag prune`: `magsag data prune`)."""
+    m = re.match(r"argument COMMAND: invalid choice: '([^']*)'", message)
+    if m is None or parser._subparsers is None:
+        return ""
+    for action in parser._subparsers._group_actions:
+        for group, sub in (getattr(action, "choices", None) or {}).items():
+            inner = getattr(sub, "_subparsers", None)
+            for inner_action in inner._group_actions if inner is not None else ():
+                if m.group(1) in (getattr(inner_action, "choices", None) or {}):
+                    given = list(getattr(parser, "_given", []))
+                    rest = given[given.index(m.group(1)) + 1 :] if m.group(1) in given else []
+                    argv = ["magsag", group, m.group(1), *rest]
+                    return f"; {m.group(1)} is a command of `magsag {group}`: {' '.join(shlex.quote(a) for a in argv)}"
+    return ""
 
 
 def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:

@@ -106,6 +106,17 @@ def retention_seconds(older_than: str) -> float:
     months deleted all but the last three minutes of the audit trail."""
     from .filters import parse_duration_seconds
 
+    bare = older_than.strip()
+    if bare[:1] == "-" and len(bare) > 1:  # `--older-than=-5d`: how old a record is, back from now, is positive
+        try:
+            parse_duration_seconds(bare[1:])
+        except InputError:
+            pass
+        else:
+            raise InputError(
+                f"--older-than {older_than} is negative: it is how old a record must be to be deleted, a positive "
+                f"duration: give --older-than {bare[1:]}"
+            )
     seconds = parse_duration_seconds(older_than)
     unit = older_than.strip()[-1]
     if unit in "sm":
