@@ -128,6 +128,12 @@ def call_fit(
             }
         )
     priced = [t for t in targets if "_blocked" in t]
+    unsendable = None
+    if priced and all(t["_skipped"] is not None for t in priced):
+        # judged below as if they could be sent (the budget's word once one is): that is said with the reason each
+        # cannot be now, or "fits" read as "a call would go" while every call failed before any request (no key)
+        why = "; ".join(f"{t['target']}: {t['_skipped'][0]}" for t in priced)
+        unsendable = f"no target of {plan.skill_id}'s route can be sent now, so a call fails before any request ({why})"
     if any(t["_skipped"] is None for t in priced):
         # the cascade passes over a target it cannot send to, and reserves on the next: a target that fits there
         # is of no use to the call (where none of them can be sent to, each is judged as if it could: the budget's
@@ -167,6 +173,7 @@ def call_fit(
         "max_output_tokens": chosen["max_output_tokens"] if chosen is not None else None,
         "fits": bool(fits),
         "reason": reason,
+        "unsendable": unsendable,
         "targets": targets,
     }
     for entry in status["limits"]:

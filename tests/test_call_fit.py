@@ -134,6 +134,8 @@ def test_cli_budget_skill_says_whether_a_call_fits(catalog_copy, tmp_path, monke
     setup(catalog_copy, "max_cost_per_call_usd: 0.0005")
     monkeypatch.setenv("MAGSAG_CATALOG", str(catalog_copy))
     monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
+    # compat configured (an endpoint): a call of it can be sent, so the budget's word is the whole answer
+    monkeypatch.setenv("MAGSAG_COMPAT_BASE_URL", "https://llm.example.com/v1")
     args = ["budget", "--skill", "skill.analysis", "--model", "compat:metered", "--max-tokens", "1000"]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -311,3 +313,38 @@ async def test_a_route_none_of_whose_targets_is_configured_is_judged_as_if_it_we
     call = (await svc.check_budget(skill="skill.analysis"))["call"]
     assert [t["fits"] for t in call["targets"]] == [False, False, True] and call["fits"] is True
     await svc.aclose()
+
+
+async def test_a_route_none_of_whose_targets_can_be_sent_says_so_beside_fits(catalog_copy, tmp_path):
+    # With no key set, check_budget(skill=...) said fits: true and `magsag budget --skill` "call of skill.analysis
+    # fits (openai:gpt-4o reserves $...)", no word that a call fails before any request: the budget's word (for once
+    # a provider is configured) is kept, and `unsendable` says why none can be sent now, with the fix
+    setup(catalog_copy, "max_cost_per_day_usd: 100")
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "fit.db", env={})
+    status = await svc.check_budget(skill="skill.analysis")
+    await svc.aclose()
+    call = status["call"]
+    assert call["fits"] is True
+    said = call["unsendable"]
+    assert said.startswith("no target of skill.analysis's route can be sent now, so a call fails before any request")
+    assert "openai:gpt-4o: not configured: openai: no API key; set OPENAI_API_KEY in the environment" in said
+    BudgetResult.model_validate(status)
+
+
+def test_magsag_budget_says_no_provider_is_configured_beside_fits(catalog_copy, tmp_path, capsys, monkeypatch):
+    setup(catalog_copy, "max_cost_per_day_usd: 100")
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "MAGSAG_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "fit.db"))
+    assert main(["budget", "--skill", "skill.analysis", "--catalog", str(catalog_copy)]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("call of")][0]
+    assert line.startswith("call of skill.analysis would fit (openai:gpt-4o reserves $")
+    assert "once a provider is configured, but no target of" in line and "set OPENAI_API_KEY" in line
+
+
+async def test_a_route_with_a_target_to_send_to_has_no_unsendable(catalog_copy, tmp_path, upstream):
+    setup(catalog_copy, "max_cost_per_day_usd: 100")
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "fit.db", env=upstream.env())
+    call = (await svc.check_budget(skill="skill.analysis"))["call"]
+    await svc.aclose()
+    assert call["fits"] is True and call.get("unsendable") is None

@@ -101,6 +101,12 @@ def _budget(args: argparse.Namespace) -> int:
         # a limit's remaining is not what a call may spend: each reserves its worst case first
         reserves = f" ({call['target']} reserves ${call['reservation_usd']})" if call["reservation_usd"] else ""
         said = f"fits{reserves}" if call["fits"] else f"does not fit: {call['reason']}"
+        if call.get("unsendable"):  # no provider configured: the budget's word is for once one is
+            said = (
+                f"would fit{reserves} once a provider is configured, but {call['unsendable']}"
+                if call["fits"]
+                else (f"{said}; and {call['unsendable']}")
+            )
         print(shown(f"call of {call['skill']} {said}"))
     return 0
 

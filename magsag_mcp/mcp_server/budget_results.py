@@ -96,6 +96,12 @@ class BudgetCallOut(_Out):
     max_output_tokens: int | None = None
     fits: bool = Field(description="false: the call is refused before anything is sent, whatever remaining_usd says")
     reason: str | None = Field(None, description="when it does not fit: why, and how to make it fit")
+    unsendable: str | None = Field(
+        None,
+        description="when no target of the route can be sent now (no provider configured: no API key set, or none "
+        "has a feature the call needs): why each cannot, and its fix; a call then fails before any request, and fits "
+        "is the budget's word once one can be sent",
+    )
     targets: list[BudgetCallTargetOut] = Field(
         default_factory=list, description="its route's targets in order, as the call tries them"
     )
