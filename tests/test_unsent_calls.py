@@ -138,3 +138,20 @@ def test_query_runs_says_its_calls_count_calls_that_sent_nothing_too():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     [row] = [line for line in readme.splitlines() if line.startswith("| `query_runs(")]
     assert "sent no request" in row and "unsent_calls" in row
+
+
+def test_summarize_usage_says_its_notes_tell_of_calls_that_sent_nothing():
+    from magsag_mcp.mcp_server.ledger_models import UsageSummaryResult
+
+    said = UsageSummaryResult.model_fields["notes"].description or ""
+    assert "sent no request" in said and "unsent_calls" in said
+
+
+def test_data_query_table_says_a_run_sent_no_request(tmp_path: Path, capsys):
+    # its models cell was empty beside `error` and 1 call: no word that nothing was sent, nor where to read why
+    db = tmp_path / "l.db"
+    _two_unsent_calls(db)
+    assert main(["data", "query", "--db", str(db), "--catalog", str(CATALOG)]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    [row] = rows  # (a Magsag's calls are of its one run)
+    assert row.split()[3:5] == ["error", "2"] and row.endswith("(no request sent)")  # (no agent: an empty cell)

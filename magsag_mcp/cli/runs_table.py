@@ -28,7 +28,10 @@ def runs_to_table(runs: list[dict[str, Any]], models: dict[str, list[str]] | Non
         # its cost is its row's, its attempts (all or some) gone: an empty cell read as a run that called nothing, and
         # the models left as all it called
         pruned = "(attempts pruned)" if r.get("attempts_pruned") else ""
-        models_shown = " ".join(filter(None, (",".join(called), pruned)))
+        # a finished run none of whose calls reached a provider (no key set, a policy refused it, a payload refused):
+        # an empty cell beside `error` and its calls said nothing of why it cost nothing
+        unsent = "(no request sent)" if not called and not pruned and r["status"] != "running" else ""
+        models_shown = " ".join(filter(None, (",".join(called), pruned, unsent)))
         rows.append(
             (
                 r["started_at"] or "",

@@ -186,7 +186,8 @@ class UsageSummaryResult(Out):
     period: PeriodOut
     notes: list[str] = Field(
         default_factory=list,
-        description=_FILTER_NOTES,
+        description=f"{_FILTER_NOTES}; calls that sent no request (totals.unsent_calls: no API key set, a policy "
+        "refused them), with the commonest reason and its fix",
     )
 
 
