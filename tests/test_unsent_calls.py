@@ -88,7 +88,7 @@ async def test_mcp_summarize_usage_notes_it(tmp_path: Path):
 def test_a_summary_of_sent_calls_has_no_such_note(ledger_db: Path, capsys):
     assert main(["flow", "summarize", "--db", str(ledger_db), "--catalog", str(CATALOG)]) == 0
     out, err = capsys.readouterr()
-    assert "sent no request" not in err and json.loads(out)["totals"]["unsent_calls"] == 0
+    assert "sent no request" not in err and json.loads(out)["totals"].get("unsent_calls") is None
 
 
 @pytest.mark.anyio
@@ -102,7 +102,7 @@ async def test_a_call_refused_by_policy_beside_one_sent_is_counted_alone(tmp_pat
     refused = "policy 'prod' does not allow openai:gpt-4o; allowed: claude-*"
     sent = AttemptRecord("sent", day, "openai", "gpt-4o", "skill.analysis", "ana", "ok", 0, 1, cost_usd=Decimal("0.01"))
     denied = AttemptRecord(
-        "denied", day + 5, "openai", "gpt-4o", "skill.analysis", "ana", "policy_denied", 0, 0,
+        "denied", day + 5, "openai", "gpt-4o", "skill.brief", "ana", "policy_denied", 0, 0,
         cost_usd=Decimal(0), error_message=refused,
     )  # fmt: skip
     # a call whose first target a policy refused and whose fallback answered sent a request: not counted
@@ -117,14 +117,21 @@ async def test_a_call_refused_by_policy_beside_one_sent_is_counted_alone(tmp_pat
     ]  # fmt: skip
     async with Ledger(tmp_path / "l.db") as ledger:
         for run_id, attempts in (("sent", [sent]), ("denied", [denied]), ("hop", hop)):
-            await ledger.record_call(RunRecord(run_id, "ana", "skill.analysis", attempts[0].started_at), attempts)
+            await ledger.record_call(RunRecord(run_id, "ana", attempts[0].skill, attempts[0].started_at), attempts)
         for window in ({}, {"since": day - 60, "until": day + 60}):
+            # beside calls that sent one, not counted (it would read every attempt): null, and no note
             summary = await ledger.summarize(UsageFilters(**window))
-            assert summary["totals"]["calls"] == 2 and summary["totals"]["unsent_calls"] == 1, window
-            note = await ledger.unsent_note(UsageFilters(**window), summary)
+            assert summary["totals"]["calls"] == 2 and "unsent_calls" not in summary["totals"], window
+            assert await ledger.unsent_note(UsageFilters(**window), summary) is None
+            # the refused call alone (a window around it): counted, its fallback past a refusal (sent) left out
+            # (a skill's summary is read from the daily rollup, a window inside a day from the attempts)
+            alone = UsageFilters(since=day + 4, until=day + 9.5) if window else UsageFilters(skill="skill.brief")
+            summary = await ledger.summarize(alone)
+            assert summary["totals"]["calls"] == 0 and summary["totals"]["unsent_calls"] == 1, window
+            note = await ledger.unsent_note(alone, summary)
             assert note is not None and note.startswith("1 call sent no request: every target of it was refused")
             assert note.endswith(f"(the first target's, of 1 call): {refused}")
-        outside = await ledger.summarize(UsageFilters(since=day + 7))  # the refused call is before the window
+        outside = await ledger.summarize(UsageFilters(since=day + 11))  # after every call: none to count
         assert outside["totals"]["unsent_calls"] == 0
 
 

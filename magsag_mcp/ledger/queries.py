@@ -206,9 +206,11 @@ async def summarize(
                 by_agent[agent]["largest_day"] = peak
         totals = _stats(total)  # (reasoning_tokens too, as each breakdown gives them: they were dropped here alone)
         totals.update({f"{outcome}_attempts": n for outcome, n in sorted(refused.items())})
-        # calls none of whose targets was sent (no key set, a policy refused it): in no `calls`, which read as
-        # "nothing happened" where they were all there was (see unsent.py); counted where attempts were refused
-        totals["unsent_calls"] = unsent_calls(conn, fixed) if refused else 0
+        # calls none of whose targets was sent (no key set, a policy refused it): in no `calls`, so a summary of them
+        # alone read as "nothing happened" (see unsent.py). Counted where the summary holds no call that sent one:
+        # beside such calls it would read every attempt of the period, where the summary reads the daily rollup
+        if not total["calls"]:
+            totals["unsent_calls"] = unsent_calls(conn, fixed) if refused else 0
         model_stats = {k: _stats(v) for k, v in sorted(groups["model"].items())}
         for key, names in providers_of.items():
             model_stats[key]["providers"] = sorted(names)  # lets the gate check provider:model policies

@@ -6,7 +6,8 @@ a provider, so a summary counts it in no ``calls``: a ledger of them alone summa
 The ledger keeps no call id on attempts: a run's calls are its record's ``calls``, and those that sent a request
 are its attempts that carry a call's cost (``call_cost_pusd``, its last attempt that reached a provider). A run's
 unsent calls are the difference, at most the refused attempts at its first target (each such call has one) among
-those the filters select. Read only where a summary holds refused attempts (rare): it scans them."""
+those the filters select. Read only where a summary holds refused attempts and no call that sent a request: it reads
+the attempts the filters select, where the summary reads the daily rollup."""
 
 from __future__ import annotations
 

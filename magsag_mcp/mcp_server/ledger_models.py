@@ -154,10 +154,11 @@ class TotalsOut(Out):
     policy_denied_attempts: int = 0
     budget_exceeded_attempts: int = 0
     skipped_attempts: int = 0
-    unsent_calls: int = Field(
-        0,
-        description="calls that sent no request, every target refused or skipped before one was sent (no API key "
-        "set, a policy or a budget refused it): counted in no calls, spending nothing; notes say the commonest reason",
+    unsent_calls: int | None = Field(
+        None,
+        description="where no call of the summary sent a request (calls is 0): the calls that sent none, every target "
+        "refused or skipped before one was sent (no API key set, a policy or a budget refused it), spending nothing; "
+        "notes say the commonest reason. null where calls is not 0 (not counted: query_runs lists each run's)",
     )
 
 
