@@ -162,3 +162,20 @@ def test_data_query_table_says_a_run_sent_no_request(tmp_path: Path, capsys):
     rows = capsys.readouterr().out.splitlines()[1:]
     [row] = rows  # (a Magsag's calls are of its one run)
     assert row.split()[3:5] == ["error", "2"] and row.endswith("(no request sent)")  # (no agent: an empty cell)
+
+
+def test_the_gate_does_not_call_a_ledger_of_refused_payloads_empty(tmp_path: Path, capsys):
+    # a call refused before any target (an invalid payload) records its run and no attempt: the summary's zeros
+    # name that run as largest_run, and the gate said "written from an empty ledger"
+    db = tmp_path / "l.db"
+    with Magsag(catalog=CATALOG, db=db, env={}) as mg:
+        with pytest.raises(MagsagError):
+            mg.skills.invoke("skill.analysis", {"text": "x"})
+    assert main(["flow", "summarize", "--db", str(db), "--catalog", str(CATALOG)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    run = summary["largest_run"]["run_id"]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_call_usd: 1}\n")
+    _, notes = check_summary_with_notes(summary, load_policy_file(policy))
+    said = " ".join(notes)
+    assert "empty ledger" not in said and f"magsag data query --run-id {run}" in said

@@ -30,6 +30,7 @@ the field (exit 2), never a crash nor a policy violation.
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -282,6 +283,14 @@ def _no_calls(summary: dict[str, Any]) -> str:
             f"this summary holds no call that spent: {unsent} (each target refused or skipped before one was "
             "sent), so the gate checked nothing; `magsag flow summarize` says on stderr why (the commonest "
             "reason, such as a provider's key not set), and `magsag data query` shows each call's attempts"
+        )
+    run = summary.get("largest_run")
+    run_id = run.get("run_id") if isinstance(run, dict) else None
+    if isinstance(run_id, str) and not given:
+        # a run with no call that reached a provider (a call refused before any target: an invalid payload)
+        return (
+            "this summary holds no call that spent: its runs' calls sent no request, so the gate checked nothing; "
+            f"`magsag data query --run-id {shlex.quote(run_id)}` shows why (one of them)"
         )
     why = (
         f"its filters ({', '.join(f'{k}={v!r}' for k, v in given.items())}) select no call of the ledger it was "
