@@ -252,13 +252,14 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
     if cfg.get("response_format") is not None:
         rf = cfg["response_format"]
         kind = rf.get("type") if isinstance(rf, Mapping) else None
-        req.json_schema_strict, req.json_schema_description = False, None
+        req.json_schema_strict, req.json_schema_description, req.json_schema_given = False, None, True
         if kind == "json_object":
             req.json_output, req.json_schema, req.json_validator = True, None, None
         elif kind == "json_schema":
             js = rf.get("json_schema") or {}
-            if isinstance(js, Mapping) and js.get("schema") is None and not set(js) & SCHEMA_KEYWORDS:
-                # no schema: the answer went unconstrained, as any JSON object, and came back as though it fitted
+            unsaid = isinstance(js, Mapping) and js.get("schema") is None and not set(js) & SCHEMA_KEYWORDS
+            if unsaid and not js.get("name"):
+                # neither a schema nor a name: nothing says this is the structured answer OpenAI's name alone asks
                 raise PayloadError(no_schema_given(where, bool(rf.get("json_schema"))))
             if not isinstance(js, Mapping) or not isinstance(js.get("schema") or {}, Mapping):
                 raise PayloadError(f"{where}.response_format.json_schema must be {{'name': ..., 'schema': {{...}}}}")
@@ -267,7 +268,12 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
             req.json_output = True
             req.json_schema = js.get("schema") or {"type": "object"}
             req.json_validator = None  # the skill's validator checks the skill's schema, not this one
-            req.json_schema_name = js.get("name") or req.json_schema_name
+            name = js.get("name")
+            if name is not None and not isinstance(name, str):
+                raise PayloadError(f"{where}.response_format.json_schema.name must be a string")
+            req.json_schema_name = name or req.json_schema_name
+            # a name alone (OpenAI's json_schema requires only it): any JSON object, {"type": "object"} above
+            req.json_schema_given = not unsaid
             strict = js.get("strict")
             if strict is not None and not isinstance(strict, bool):
                 raise PayloadError(f"{where}.response_format.json_schema.strict must be true or false")

@@ -126,6 +126,7 @@ class Plan:
             extra=dict(self.request.extra),
             json_schema_strict=self.request.json_schema_strict,
             json_schema_description=self.request.json_schema_description,
+            json_schema_given=self.request.json_schema_given,
         )
         for key, value in params.items():
             if key in ("max_tokens", "temperature", "stop"):

@@ -382,11 +382,12 @@ def response_format_problem(rf: Any, where: str) -> str:
 
 
 def no_schema_given(where: str, wrapper_given: bool) -> str:
-    """A response_format of type json_schema without the schema the answer must fit (OpenAI's API requires its
-    ``json_schema``): what to write, and the type that asks for any JSON object."""
-    place = f"{where}.response_format.json_schema.schema" if wrapper_given else f"{where}.response_format.json_schema"
+    """A response_format of type json_schema with neither the schema the answer must fit nor a name (OpenAI's API
+    requires its ``json_schema``, and in it the ``name``; a name alone asks for any JSON object): what to write."""
+    place = f"{where}.response_format.json_schema"
+    said = f"{place} has neither 'schema' nor 'name'" if wrapper_given else f"{place} is missing"
     return (
-        f"{place} is missing: type 'json_schema' needs the schema the answer must fit, "
+        f"{said}: type 'json_schema' needs the schema the answer must fit, "
         '{"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}; for any JSON object, write '
-        '{"type": "json_object"}'
+        '{"type": "json_object"}, or a name alone, {"type": "json_schema", "json_schema": {"name": ...}}'
     )

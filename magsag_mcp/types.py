@@ -94,6 +94,10 @@ class LLMRequest:
     json_schema_strict: bool = False
     #: what the answer to ``json_schema`` is for (``response_format.json_schema.description``), which the model reads
     json_schema_description: str | None = None
+    #: False where the call's ``response_format.json_schema`` named no ``schema`` (a name alone, which OpenAI's
+    #: API takes as any JSON object): ``json_schema`` is then ``{"type": "object"}``, which the wires that require a
+    #: schema are sent, and the Chat Completions of OpenAI and Azure get the name alone, as it was given
+    json_schema_given: bool = True
 
     def needs(self) -> set[str]:
         """Features a target must support to serve this request."""
@@ -363,4 +367,5 @@ def with_stream(request: LLMRequest, on: bool = True) -> LLMRequest:
         r.extra,
         r.json_schema_strict,
         r.json_schema_description,
+        r.json_schema_given,
     )

@@ -89,7 +89,13 @@ async def test_mcp_says_the_type_meant_too(tmp_path: Path):
     ("response_format", "place"),
     [
         ({"type": "json_schema"}, "model_config.response_format.json_schema is missing"),
-        ({"type": "json_schema", "json_schema": {"name": "n"}}, "model_config.response_format.json_schema.schema is"),
+        # a name alone is taken (OpenAI's spec requires only the name: any JSON object), as
+        # tests/providers/test_schema_named_alone.py checks; neither a schema nor a name is refused
+        (
+            {"type": "json_schema", "json_schema": {"strict": True}},
+            "model_config.response_format.json_schema has neither",
+        ),
+        ({"type": "json_schema", "json_schema": {"name": ""}}, "model_config.response_format.json_schema has neither"),
     ],
 )
 def test_a_json_schema_type_without_its_schema_is_refused(response_format, place):
@@ -98,6 +104,13 @@ def test_a_json_schema_type_without_its_schema_is_refused(response_format, place
     message = _refused(response_format)
     assert message.startswith(place) and "needs the schema the answer must fit" in message, message
     assert 'for any JSON object, write {"type": "json_object"}' in message, message
+    assert 'or a name alone, {"type": "json_schema", "json_schema": {"name": ...}}' in message, message
+
+
+def test_a_json_schema_name_that_is_no_text_is_refused():
+    # was taken as it was, and failed as our bug where the wire wrote the name (re.sub of an int)
+    rf = {"type": "json_schema", "json_schema": {"name": 5, "schema": {"type": "object"}}}
+    assert _refused(rf) == "model_config.response_format.json_schema.name must be a string"
 
 
 def test_a_json_schema_given_as_empty_still_means_any_json():

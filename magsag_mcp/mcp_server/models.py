@@ -108,7 +108,9 @@ class ResponseFormatArg(_In):
     #: the key a value written in this object's place means (see :mod:`.arguments`): "json_object" is its type
     bare_value_key: ClassVar[str] = "type"
     type: Literal["text", "json_object", "json_schema"]
-    json_schema: JsonSchemaArg | None = Field(None, description='for type json_schema: {"name", "schema": {...}}')
+    json_schema: JsonSchemaArg | None = Field(
+        None, description='for type json_schema: {"name", "schema": {...}}; a name alone asks for any JSON object'
+    )
 
     @staticmethod
     def value_hint(field: str, value: Any) -> str | None:

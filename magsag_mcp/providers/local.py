@@ -211,10 +211,14 @@ class LocalProvider(RefusedSettings):
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ResponsesFormat(json_mode_as_schema=True), LocalEndpoint(env), transport)
-        self.chat = ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None, json_mode_as_schema=True)
+        self.chat = ChatCompletionsFormat(
+            max_tokens_field="max_tokens", max_stops=None, json_mode_as_schema=True, schema_required=True
+        )
         #: the same formats with JSON mode as json_object, for the servers that refuse it as a schema (below)
         self.responses_json_object = ResponsesFormat()
-        self.chat_json_object = ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None)
+        self.chat_json_object = ChatCompletionsFormat(
+            max_tokens_field="max_tokens", max_stops=None, schema_required=True
+        )
         #: base URLs whose server refused JSON mode as a schema (per process)
         self.json_object_at: set[str] = set()
         #: base URLs known to lack the Responses API (per process), and when that was last seen (``clock``)

@@ -435,13 +435,19 @@ class CompatProvider(RefusedSettings):
         return MIN_OUTPUT_TOKENS if cls.uses_responses(target) else 0
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
+        # a compatible server may need json_schema.schema (Together's, vLLM's behind a gateway): a call's name
+        # alone is sent with the schema of any object it means
         super().__init__(
-            ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None), CompatEndpoint(env), transport
+            ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None, schema_required=True),
+            CompatEndpoint(env),
+            transport,
         )
         self.responses = ResponsesFormat()
         #: for a model behind the server that takes only max_completion_tokens (OpenAI's reasoning models
         #: through a proxy that passes the request on as it is)
-        self.chat_completion_tokens = ChatCompletionsFormat(max_tokens_field="max_completion_tokens", max_stops=None)
+        self.chat_completion_tokens = ChatCompletionsFormat(
+            max_tokens_field="max_completion_tokens", max_stops=None, schema_required=True
+        )
         #: (base URL, model) -> the max_tokens above which the server answers only streamed calls (Fireworks: 4096)
         self.streamed_above: dict[tuple[str | None, str], int] = {}
 

@@ -63,6 +63,7 @@ class ChatCompletionsFormat(WireFormat):
         max_stops: int | None = 4,
         json_mode_as_schema: bool = False,
         strict_tools: str | None = None,
+        schema_required: bool = False,
     ) -> None:
         # OpenAI and Azure take max_completion_tokens (o-series reject max_tokens) and up to 4 stop sequences;
         # most local and compatible servers only know the older max_tokens, and take more stop sequences.
@@ -73,6 +74,9 @@ class ChatCompletionsFormat(WireFormat):
         self.json_mode_as_schema = json_mode_as_schema
         #: why the server takes no tool's ``strict`` (an Azure api-version from before structured outputs), or None
         self.strict_tools = strict_tools
+        #: the server needs ``json_schema.schema`` (OpenAI's and Azure's specs make it optional: a name alone asks
+        #: for any JSON object); one that does gets a call's name alone with the schema of any object
+        self.schema_required = schema_required
 
     def sends_stop(self, request: LLMRequest, model: str) -> bool:
         return bool(request.stop) and not takes_no_stop(model)  # as build() decides
@@ -126,7 +130,9 @@ class ChatCompletionsFormat(WireFormat):
             body["tool_choice"] = _tool_choice(request.tool_choice)
         if request.json_schema is not None:
             name = schema_name(request.json_schema_name, notes)
-            json_schema: dict[str, Any] = {"name": name, "schema": request.json_schema}
+            json_schema: dict[str, Any] = {"name": name}
+            if request.json_schema_given or self.schema_required:
+                json_schema["schema"] = request.json_schema
             if request.json_schema_strict:
                 json_schema["strict"] = True
             if request.json_schema_description:
