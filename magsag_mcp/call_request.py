@@ -15,7 +15,7 @@ from .errors import PayloadError
 from .plurals import agreeing
 from .providers.json_output import instruction_bytes
 from .skills import Skill, schema_problem
-from .suggest import SCHEMA_KEYWORDS, named, no_schema_given, response_format_problem
+from .suggest import RESPONSE_FORMAT_TYPES, SCHEMA_KEYWORDS, named, no_schema_given, response_format_problem
 from .types import LLMRequest, Message, ToolSpec
 
 #: the keys ``model_config`` and ``context.llm_overrides`` accept: request settings and routing overrides
@@ -253,6 +253,8 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
         rf = cfg["response_format"]
         kind = rf.get("type") if isinstance(rf, Mapping) else None
         req.json_schema_strict, req.json_schema_description, req.json_schema_given = False, None, True
+        if kind in RESPONSE_FORMAT_TYPES:
+            _check_response_format_keys(rf, kind, where)
         if kind == "json_object":
             req.json_output, req.json_schema, req.json_validator = True, None, None
         elif kind == "json_schema":
@@ -261,7 +263,7 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
             if unsaid and not js.get("name"):
                 # neither a schema nor a name: nothing says this is the structured answer OpenAI's name alone asks
                 raise PayloadError(no_schema_given(where, bool(rf.get("json_schema"))))
-            if not isinstance(js, Mapping) or not isinstance(js.get("schema") or {}, Mapping):
+            if not isinstance(js, Mapping) or not isinstance(js.get("schema", {}), Mapping | None):
                 raise PayloadError(f"{where}.response_format.json_schema must be {{'name': ..., 'schema': {{...}}}}")
             _check_json_schema_keys(js, f"{where}.response_format.json_schema")
             _check_schema(js.get("schema") or {}, f"{where}.response_format.json_schema.schema")
@@ -296,6 +298,35 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
 
 #: what OpenAI's ``response_format.json_schema`` takes (ResponseFormatJsonSchema), which every provider reads
 JSON_SCHEMA_KEYS = ("name", "description", "schema", "strict")
+#: what ``response_format`` itself takes (ResponseFormatText, ResponseFormatJsonObject, ResponseFormatJsonSchema)
+RESPONSE_FORMAT_KEYS = ("type", "json_schema")
+
+
+def _check_response_format_keys(rf: Mapping[str, Any], kind: str, where: str) -> None:
+    """Refuse what ``response_format`` does not take, which was passed over: a ``strict: true`` beside
+    ``json_schema`` left the answer unheld to the schema, the Responses API's flat ``text.format`` (name and schema
+    beside the type) was told only that json_schema is missing, and a ``json_schema`` beside type ``json_object``
+    or ``text`` was never applied, the answer returned unchecked against it."""
+    unknown = [key for key in rf if key not in RESPONSE_FORMAT_KEYS]
+    misplaced = sorted(str(key) for key in unknown if key in JSON_SCHEMA_KEYS)
+    if misplaced:
+        keys = ", ".join(repr(key) for key in misplaced)
+        flat = ", as the Responses API's text.format writes them" if {"name", "schema"} & set(misplaced) else ""
+        raise PayloadError(
+            f"{where}.response_format holds json_schema's own keys ({keys}){flat}; put them under 'json_schema': "
+            "{'type': 'json_schema', 'json_schema': {'name': ..., 'schema': {...}, 'strict': true}}"
+        )
+    if unknown:
+        raise PayloadError(
+            f"{where}.response_format has unknown key {named(unknown, RESPONSE_FORMAT_KEYS)}; it takes: "
+            f"{', '.join(RESPONSE_FORMAT_KEYS)}"
+        )
+    if kind != "json_schema" and rf.get("json_schema"):
+        raise PayloadError(
+            f"{where}.response_format.json_schema is taken with type 'json_schema' alone: with type {kind!r} the "
+            "answer is not held to it nor checked against it; write {'type': 'json_schema', 'json_schema': {...}}, "
+            "or leave json_schema out"
+        )
 
 
 def _check_json_schema_keys(js: Mapping[str, Any], where: str) -> None:

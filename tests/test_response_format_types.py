@@ -118,3 +118,52 @@ def test_a_json_schema_given_as_empty_still_means_any_json():
     rf = {"type": "json_schema", "json_schema": {"name": "n", "schema": {}}}
     request, _ = build_request(skill, {"text": "a"}, {"response_format": rf})
     assert request.json_output and request.json_schema == {"type": "object"}
+
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}}
+
+
+@pytest.mark.parametrize(
+    ("response_format", "said"),
+    [
+        # strict beside json_schema was passed over: the call went without strict mode, silently
+        (
+            {"type": "json_schema", "json_schema": {"name": "n", "schema": SCHEMA}, "strict": True},
+            "model_config.response_format holds json_schema's own keys ('strict'); put them under 'json_schema': ",
+        ),
+        # the Responses API's text.format, flat: was told only that json_schema is missing
+        (
+            {"type": "json_schema", "name": "n", "schema": SCHEMA},
+            "model_config.response_format holds json_schema's own keys ('name', 'schema'), as the Responses API's "
+            "text.format writes them; put them under 'json_schema': ",
+        ),
+        (
+            {"type": "json_schema", "json_schema": {"name": "n", "schema": SCHEMA}, "jsonschema": 1},
+            "model_config.response_format has unknown key 'jsonschema' (did you mean 'json_schema'?); it takes: type, "
+            "json_schema",
+        ),
+        # a schema beside JSON mode or text was never applied: the answer came back unchecked against it
+        (
+            {"type": "json_object", "json_schema": {"name": "n", "schema": SCHEMA}},
+            "model_config.response_format.json_schema is taken with type 'json_schema' alone: with type 'json_object'",
+        ),
+        (
+            {"type": "text", "json_schema": {"name": "n", "schema": SCHEMA}},
+            "model_config.response_format.json_schema is taken with type 'json_schema' alone: with type 'text'",
+        ),
+        # a list is no schema: was taken as {} (any JSON object)
+        (
+            {"type": "json_schema", "json_schema": {"name": "n", "schema": []}},
+            "model_config.response_format.json_schema must be {'name': ..., 'schema': {...}}",
+        ),
+    ],
+)
+def test_what_a_response_format_does_not_take_is_refused_not_passed_over(response_format, said):
+    message = _refused(response_format)
+    assert message.startswith(said), message
+
+
+def test_an_empty_json_schema_beside_json_mode_is_nothing_to_refuse():
+    skill = Skill(id="skill.t", description="d", task_type="t", prompt={"user": "{text}"})
+    request, _ = build_request(skill, {"text": "a"}, {"response_format": {"type": "json_object", "json_schema": None}})
+    assert request.json_output and request.json_schema is None
