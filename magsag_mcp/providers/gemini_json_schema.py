@@ -29,6 +29,7 @@ from .gemini_schema import (
     UNSENDABLE,
     _inclusive,
     _of_integers,
+    described,
     response_schema_parts,
     said_as_response_schema,
 )
@@ -71,8 +72,9 @@ def output_schema(
                     f"Gemini's JSON Schema support has no {', '.join(sorted(lost))}; they were left out of the "
                     "request and the answer was checked against the full schema"
                 )
-            if description and "description" not in written and "$ref" not in written:
-                written["description"] = description  # what the answer is for, where its schema says nothing
+            if description and "$ref" not in written:
+                # what the answer is for, before what its schema says of it
+                written["description"] = described(description, written.get("description", ""))
             return {"responseJsonSchema": written}, instruct
     return said_as_response_schema(converted, dropped, notes, description), instruct
 

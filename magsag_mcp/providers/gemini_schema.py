@@ -13,6 +13,7 @@ __all__ = [
     "UNSAID",
     "UNSENDABLE",
     "declaration",
+    "described",
     "gemini_schema",
     "response_schema",
     "response_schema_parts",
@@ -314,7 +315,18 @@ def said_as_response_schema(
         converted["description"] = description
         if "anyOf" in converted:  # (said in each option of a union: an anyOf is the one field of its Schema)
             converted = _alone(converted)
+    elif description:
+        converted["description"] = described(description, converted["description"])
     return {"responseSchema": converted}
+
+
+def described(description: str, own: Any) -> Any:
+    """A schema's own ``description`` with what the answer is for (``response_format.json_schema.description``)
+    before it, where Gemini has no other place for it: OpenAI's model reads both, and Gemini's was given only the
+    schema's, the call's left out unsaid."""
+    if not isinstance(own, str) or description in own:
+        return own
+    return f"{description}\n\n{own}" if own else description
 
 
 def declaration(tool: ToolSpec) -> dict[str, Any]:

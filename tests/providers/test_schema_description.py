@@ -75,3 +75,27 @@ async def test_a_json_schemas_description_reaches_the_model_that_is_given_the_sc
     system = body["system"] if case.name == "anthropic" else body["systemInstruction"]["parts"][0]["text"]
     system = system if isinstance(system, str) else " ".join(b["text"] for b in system)
     assert '"city"' in system and SAID in system
+
+
+@pytest.mark.parametrize("model", ["gemini-1.5-pro", "gemini-2.5-flash"])
+async def test_a_json_schemas_description_reaches_gemini_beside_the_schemas_own(model, serve, transport):
+    # Gemini has one place for it, the schema's description: where the schema said one of its own, the call's was
+    # left out unsaid (OpenAI's json_schema carries both, Claude's JSON tool both)
+    from dataclasses import replace
+
+    from .test_wire import CASES as ALL
+
+    case = replace(next(c for c in ALL if c.name == "google"), model=model)
+    own = {**SCHEMA, "description": "A place record"}
+    tags = {**own, "properties": {**SCHEMA["properties"], "tags": {"type": "object", "additionalProperties": True}}}
+    for schema, field in ((own, "responseSchema"), (tags, "responseJsonSchema")):
+        if field == "responseJsonSchema" and model == "gemini-1.5-pro":
+            continue  # (no JSON Schema before 2.5)
+        request = _request({"name": "place", "description": SAID, "schema": schema})
+        fake, provider, target = await setup(case, serve, transport)
+        fake.queue({"text": '{"city": "Oslo"}'})
+        result = await provider.complete(request, target)
+        assert result.parsed == {"city": "Oslo"} and fake.violations == []
+        sent = last_body(fake)["generationConfig"][field]
+        assert sent["description"] == f"{SAID}\n\nA place record", sent
+        assert schema["description"] == "A place record"  # the caller's schema as it was
