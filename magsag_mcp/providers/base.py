@@ -47,7 +47,13 @@ from .http_errors import (
 )
 from .interface import ProgressCallback as ProgressCallback  # where the router and the providers import them from
 from .interface import Provider as Provider
-from .json_output import check_strict_calls, parse_json_output, without_inline_thinking
+from .json_output import (
+    check_strict_calls,
+    object_rooted,
+    parse_json_output,
+    unwrap_value,
+    without_inline_thinking,
+)
 from .stream_text import ThinkingFilter
 from .wire_format import WireFormat, said
 
@@ -231,6 +237,8 @@ class HTTPProvider(Provider):
         ):
             raise empty
         if request.json_output or request.json_schema is not None:
+            if wire.wraps_json_roots and request.json_schema is not None and not object_rooted(request.json_schema):
+                unwrap_value(result)
             cut = server_cut(result, request, wire.length_may_be_the_servers)
             result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator, cut)
         if result.tool_calls and request.tools:

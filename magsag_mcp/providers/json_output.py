@@ -32,6 +32,47 @@ def any_object() -> dict[str, Any]:
     return {"name": "json_object", "schema": {"type": "object"}}
 
 
+#: what may not stand at the root of a schema OpenAI's structured outputs answer to (strict mode: "Root ... must not
+#: be anyOf"), nor at the top of Claude's tool input_schema
+_TOP_COMBINERS = frozenset({"oneOf", "anyOf", "allOf"})
+#: the keys of a schema that belong at its document's root: "#/$defs/..." references point there
+_ROOT_KEYS = ("$schema", "$defs", "definitions")
+
+
+def object_rooted(schema: Mapping[str, Any]) -> bool:
+    """Whether ``schema`` says an object at its root, with no combiner there: what OpenAI's structured outputs take
+    (400 "Invalid schema for response_format 'x': schema must be a JSON Schema of 'type: "object"', got 'type:
+    "array"'", strict or not); any other is sent :func:`value_wrapped`."""
+    return schema.get("type") == "object" and _TOP_COMBINERS.isdisjoint(schema)
+
+
+def value_wrapped(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``schema`` as the ``value`` of an object's schema (closed, as strict mode requires), its ``$defs`` (and
+    draft-07 ``definitions``) kept at the root, where its references point. The answer's ``value`` is the answer
+    (:func:`unwrap_value`)."""
+    inner = {k: v for k, v in schema.items() if k not in _ROOT_KEYS}
+    out: dict[str, Any] = {
+        "type": "object",
+        "properties": {"value": inner},
+        "required": ["value"],
+        "additionalProperties": False,
+    }
+    out.update((k, schema[k]) for k in _ROOT_KEYS if k in schema)
+    return out
+
+
+def unwrap_value(result: LLMResult) -> None:
+    """An answer to a :func:`value_wrapped` schema, ``{"value": ...}``: its value becomes the answer's text, which
+    is then parsed and checked against the call's own schema. Any other (an answer the model wrote unwrapped, as a
+    schema not held strictly lets it, or no JSON at all) is left for that check as it is."""
+    try:
+        doc = strict_json.loads(after_thinking(result.text).strip())
+    except ValueError:
+        return
+    if isinstance(doc, dict) and len(doc) == 1 and "value" in doc:
+        result.text = json.dumps(doc["value"], ensure_ascii=False)
+
+
 def with_json_instruction(
     system: str | None, schema: Mapping[str, Any] | None = None, description: str | None = None
 ) -> str:

@@ -14,7 +14,7 @@ from ..errors import MalformedResponseError, ProviderError
 from ..transport import HttpResponse
 from ..types import LLMRequest, LLMResult, Message, ToolCall, Usage
 from .content_filters import filter_note, filtered, not_checked, prompt_not_checked
-from .json_output import any_object, json_mode_system, schema_name
+from .json_output import any_object, json_mode_system, object_rooted, schema_name, value_wrapped
 from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
 from .openai_chat_stream import ChatStream
 from .openai_errors import error_status, openai_error
@@ -55,6 +55,7 @@ class ChatCompletionsFormat(WireFormat):
     name = "openai-chat"
     empty_is_no_answer = True
     length_may_be_the_servers = True  # llama.cpp's, LM Studio's context size; their caps on output
+    wraps_json_roots = True
 
     def __init__(
         self,
@@ -132,7 +133,8 @@ class ChatCompletionsFormat(WireFormat):
             name = schema_name(request.json_schema_name, notes)
             json_schema: dict[str, Any] = {"name": name}
             if request.json_schema_given or self.schema_required:
-                json_schema["schema"] = request.json_schema
+                schema = request.json_schema
+                json_schema["schema"] = schema if object_rooted(schema) else value_wrapped(schema)
             if request.json_schema_strict:
                 json_schema["strict"] = True
             if request.json_schema_description:

@@ -15,7 +15,7 @@ from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .content_filters import filtered
 from .http_errors import failed_response
-from .json_output import any_object, json_mode_system, says_json, schema_name
+from .json_output import any_object, json_mode_system, object_rooted, says_json, schema_name, value_wrapped
 from .openai_chat_ends import FILTERED, interrupted, refused
 from .openai_errors import error_status, openai_error
 from .openai_models import moved_for_responses, put_temperature, reasons, requested_effort
@@ -87,6 +87,7 @@ class ResponsesFormat(WireFormat):
     name = "openai-responses"
     empty_is_no_answer = True
     length_may_be_the_servers = True  # llama.cpp's, LM Studio's context size; their caps on output
+    wraps_json_roots = True
 
     def __init__(self, *, json_mode_as_schema: bool = False, asks_encrypted_reasoning: bool = False) -> None:
         #: JSON mode sent as a JSON schema of any object (:func:`~.json_output.any_object`), for servers that
@@ -143,7 +144,8 @@ class ResponsesFormat(WireFormat):
             body["tool_choice"] = {"type": "function", "name": choice["name"]} if isinstance(choice, dict) else choice
         if request.json_schema is not None:
             name = schema_name(request.json_schema_name, notes)
-            fmt: dict[str, Any] = {"type": "json_schema", "name": name, "schema": request.json_schema}
+            schema = request.json_schema if object_rooted(request.json_schema) else value_wrapped(request.json_schema)
+            fmt: dict[str, Any] = {"type": "json_schema", "name": name, "schema": schema}
             if request.json_schema_strict:
                 fmt["strict"] = True
             if request.json_schema_description:

@@ -66,6 +66,9 @@ class WireFormat(ABC):
     empty_is_no_answer: ClassVar[bool] = False
     #: a "length" finish may be a limit of the server's own (a local server's context size), not max_tokens
     length_may_be_the_servers: ClassVar[bool] = False
+    #: a JSON schema that is no object at its root is sent as ``{"value": ...}``'s
+    #: (:func:`~.json_output.value_wrapped`), and the answer's value is the answer
+    wraps_json_roots: ClassVar[bool] = False
 
     @abstractmethod
     def path(self, model: str, *, stream: bool) -> str:

@@ -558,6 +558,14 @@ def format_refused(body: dict[str, Any], *, responses: bool = False) -> ErrorRep
         where = "text.format.name" if responses else "response_format.json_schema.name"
         message = f"Invalid '{where}': string does not match pattern. Expected a string that matches the pattern "
         return R.error(400, message + "'^[a-zA-Z0-9_-]+$'.", param=where, code="invalid_value")
+    root = schema.get("schema") if isinstance(schema, dict) and name is not None else None  # (a json_schema format's)
+    if isinstance(root, dict) and root.get("type") != "object":
+        # structured outputs answer an object at the root, strict or not (the API's own 400, before the model is
+        # asked: "Invalid schema for response_format 'AdSegmentPredictionList': schema must be a JSON Schema of
+        # 'type: "object"', got 'type: "array"'.", param response_format, code null)
+        message = f"Invalid schema for response_format '{name}': schema must be a JSON Schema of 'type: \"object\"', "
+        message += f"got 'type: \"{root.get('type')}\"'."
+        return R.error(400, message, param="text.format.schema" if responses else "response_format")
     if isinstance(schema, dict) and schema.get("strict") is True and (why := _not_strict(schema.get("schema"))):
         # structured outputs' subset of JSON Schema: the API's own 400, before the model is asked
         return R.error(
