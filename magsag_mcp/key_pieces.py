@@ -22,6 +22,7 @@ character key wrapped after its 10th was left whole.
 from __future__ import annotations
 
 import functools
+import re
 
 #: the fewest characters of a known key that are removed where they stand (12: as many happen in words and ids)
 PIECE = 12
@@ -52,17 +53,33 @@ _ENCODED_BREAKS = frozenset(
 _ENCODED_LENGTHS = sorted({len(brk) for brk in _ENCODED_BREAKS})
 
 
+#: a key's readable start: lower case words (a digit or two at a word's end), each followed by a ``-`` or ``_``
+#: (``sk-proj-``, ``sk-ant-api03-``, a gateway's ``acme-gateway-prod-key-``): the same in every key of its vendor or
+#: gateway, and in its docs and messages
+_READABLE_START = re.compile(r"(?:[a-z]{1,12}[0-9]{0,2}[-_])+")
+#: the fewest characters of a key past its readable start that a piece holds: a piece made of that start alone (a
+#: gateway key's ``acme-gateway``) identified no key, and was removed from every text holding the words (``see
+#: acme-gateway-production docs`` became ``see [REDACTED]uction docs``), and a name holding them was refused
+_PAST_START = 4
+
+
 @functools.lru_cache(maxsize=256)
-def _piece_starts(length: int) -> tuple[int, ...]:
-    """Where the pieces of a key of ``length`` characters start in it: at each :data:`PIECE` characters, and where
-    its last piece does."""
-    return tuple(dict.fromkeys([*range(0, length - PIECE + 1, PIECE), length - PIECE]))
+def _piece_starts(secret: str) -> tuple[int, ...]:
+    """Where the pieces of ``secret`` start in it: at each :data:`PIECE` characters, and where its last piece does;
+    the first ending :data:`_PAST_START` characters past its readable start (:data:`_READABLE_START`) when that start
+    is longer than ``PIECE - _PAST_START``. A key with fewer characters than that past it has none: it is looked for
+    whole."""
+    readable = _READABLE_START.match(secret)
+    first = max(0, (readable.end() if readable else 0) + _PAST_START - PIECE)
+    if first > len(secret) - PIECE:
+        return ()
+    return tuple(dict.fromkeys([*range(first, len(secret) - PIECE + 1, PIECE), len(secret) - PIECE]))
 
 
 def pieces_of(secret: str) -> tuple[str, ...]:
     """The pieces of ``secret`` looked for in a text: its first :data:`PIECE` characters, the next, and so on, and
-    its last."""
-    return tuple(secret[at : at + PIECE] for at in _piece_starts(len(secret)))
+    its last (the first holding :data:`_PAST_START` characters past its readable start: see :func:`_piece_starts`)."""
+    return tuple(secret[at : at + PIECE] for at in _piece_starts(secret))
 
 
 def cut_pieces_of(secret: str) -> tuple[tuple[int, str], ...]:
@@ -103,7 +120,7 @@ def runs_of(text: str, secrets: list[str], *, cut_only: bool = False) -> list[tu
     one run perhaps more than once (found from each of its pieces)."""
     spans: list[tuple[int, int]] = []
     for secret in secrets:
-        whole = [(at, secret[at : at + PIECE], False) for at in _piece_starts(len(secret))]  # (pieces_of's)
+        whole = [(at, secret[at : at + PIECE], False) for at in _piece_starts(secret)]  # (pieces_of's)
         for offset, piece, cut_needed in (*whole, *((at, half, True) for at, half in cut_pieces_of(secret))):
             at = text.find(piece)
             while at != -1:

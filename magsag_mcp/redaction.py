@@ -260,7 +260,7 @@ def _seen_in(text: str, secret: str) -> bool:
     holding the key is: redacted in every message, it was recorded as given."""
     if len(secret) < PREFIX_KEY_MIN:
         return secret in text
-    return any(piece in text for piece in _pieces_seen(secret))
+    return any(piece in text for piece in _pieces_seen(secret) or (secret,))
 
 
 @functools.lru_cache(maxsize=256)
