@@ -158,10 +158,18 @@ def _register_credentials(value: str) -> None:
     if not at or not userinfo:
         return
     user, colon, password = userinfo.partition(":")
-    for part in (user, password):
+    for part in (user, password) if _user_a_secret(unquote(user), password) else (password,):
         register_secret(part)
         register_secret(unquote(part))
     register_secret(_basic_credentials(user, password if colon else None))
+
+
+def _user_a_secret(user: str, password: str) -> bool:
+    """Whether a proxy URL's (decoded) user is a secret: the credential itself when no password follows it
+    (``http://TOKEN@proxy``), or one holding an id (20 characters or more, or 8 with a digit). A user name of words
+    (``operator``, ``corp-user``) is not: known to redact(), the word was removed from every message and record
+    that said it ("the [REDACTED] said"); the URL's ``user:password@`` is hidden by its place wherever it is shown."""
+    return not password or len(user) >= 20 or (len(user) >= 8 and any(c.isdigit() for c in user))
 
 
 def on_this_machine(host: str) -> bool:

@@ -291,3 +291,13 @@ async def test_a_proxy_that_never_answers_connect_fails_at_the_connect_timeout(s
     assert "pr0xysecret" not in message
     assert not info.value.maybe_billed and not info.value.reached  # the vendor was never reached
     assert info.value.moves_on
+
+
+@pytest.mark.usefixtures("restored_secrets")
+def test_a_proxy_user_of_words_is_no_secret_its_password_and_a_token_as_user_are():
+    # the user name registered as a secret took its word out of every message and record ("the [REDACTED] said")
+    ProxySettings({"HTTPS_PROXY": "http://operator:s3cretPassw0rd@proxy.corp:3128"})
+    assert E.redact("the operator said: s3cretPassw0rd") == "the operator said: [REDACTED]"
+    assert E.redact(base64.b64encode(b"operator:s3cretPassw0rd").decode()) == "[REDACTED]"
+    ProxySettings({"HTTP_PROXY": "http://acct-7f3a9b2c:hunter2pass@proxy.corp:3128"})  # a user holding an id
+    assert E.redact("user acct-7f3a9b2c refused") == "user [REDACTED] refused"
