@@ -4,15 +4,19 @@
 echoes it through may (:func:`without_escaped_keys`): JSON's ``\\u002f``, HTML's ``&#x2F;``, ``&#47;``, ``&sol;``, a URL
 encoded twice (``%252F``), its hex in both cases in one key. Those forms are too many to register (each escape in
 either case, each written or not): the key is looked for in the text read with its escapes undone, once, where the
-text holds an escape at all.
+text holds an escape at all. A credential holding what they escape besides (a ``"``, a ``\\``, an ``&``, an ``@``, a
+letter past ASCII: a proxy's password) is known as each of them writes it whole (:func:`escaped_forms`).
 """
 
 from __future__ import annotations
 
 import bisect
 import functools
+import html
+import json
 import re
 from collections.abc import Callable
+from urllib.parse import quote, quote_plus
 
 from .key_pieces import piece_table, runs_of, without_spans
 
@@ -76,13 +80,39 @@ def escaped_forms(secret: str) -> tuple[str, ...]:
     Each is known to redact() as the key is, its start and pieces too: looked for as it is only, such a key
     escaped stayed whole in the text; and one holding ``/`` and ``+`` or ``=``, written with ``/`` kept and cut by a
     line break before its 12th character, kept it all (no piece of any other form on either side)."""
+    forms = list(_written_elsewhere(secret)) if _ESCAPED_ELSEWHERE.search(secret) else []
     if not any(c in secret for c in "/+="):
-        return ()
-    forms = [secret.replace("/", "\\/")] if "/" in secret else []
+        return tuple(form for form in dict.fromkeys(forms) if form != secret)
+    forms += [secret.replace("/", "\\/")] if "/" in secret else []
     slash_kept = secret.replace("+", "%2B").replace("=", "%3D")
     for url in (slash_kept.replace("/", "%2F"), *((slash_kept,) if "/" in secret and slash_kept != secret else ())):
         forms += (url, url.replace("%2F", "%2f").replace("%2B", "%2b").replace("%3D", "%3d"))
-    return tuple(forms)
+    return tuple(form for form in dict.fromkeys(forms) if form != secret)
+
+
+#: a character JSON, HTML or a URL writes escaped besides ``/``, ``+`` and ``=`` (a ``"``, a ``\``, an ``&``, a
+#: ``<``, an ``@``, a space, a letter past ASCII: a proxy's password, a gateway's ``gateway_auth``)
+_ESCAPED_ELSEWHERE = re.compile(r"[^A-Za-z0-9._~/+=\-]")
+_HEX = re.compile("%[0-9A-F]{2}")
+
+
+def _written_elsewhere(secret: str) -> tuple[str, ...]:
+    """``secret`` as JSON writes it (a ``"`` as ``\\"``, a ``\\`` doubled, a letter past ASCII as ``\\u00e9`` or as it
+    is), HTML (``&quot;``, ``&amp;``, ``&lt;``; its quotes escaped or not) and a URL (each reserved character as
+    ``%XX``, its hex in either case, ``/`` kept or not; a form's space as ``+``): a server quoting the request body it
+    refused (vLLM's and LiteLLM's ``"input": "<value>"``), an error page, a query. Looked for only as it is, such a
+    credential so written stayed whole in the error, the ledger and the logs."""
+    url = quote(secret, safe="")
+    return (
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        html.escape(secret),
+        html.escape(secret, quote=False),
+        url,
+        _HEX.sub(lambda hex_: hex_[0].lower(), url),
+        quote(secret),
+        quote_plus(secret),
+    )
 
 
 @functools.lru_cache(maxsize=64)
