@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 from ..errors import redact
@@ -155,6 +157,10 @@ _INSERT_ATTEMPT = (
 )
 
 
+#: the outcomes of an attempt never sent (refused before any request left: no key or endpoint, a policy, a limit)
+NEVER_SENT = frozenset(("skipped", "policy_denied", "budget_exceeded"))
+_ZERO = Decimal(0)
+
 #: where :func:`_attempt_row` puts the attempt's reservation id
 _RESERVATION_ID = 21
 
@@ -231,7 +237,14 @@ class RecordWrite:
         held: list[int] = []
         unpriced = cost = bound = 0
         last = -1  # the call's last attempt that reached a provider: the call counts under it
-        for i, a in enumerate(attempts):
+        given = attempts
+        for i, a in enumerate(given):
+            if a.cost_usd is None and a.cost_bound_usd is None and a.outcome in NEVER_SENT:
+                # Never sent, it cost exactly $0: with no cost given it was written NULL, an unknown cost, counted
+                # among the unpriced. Written at $0 (the caller's record and list left as they were)
+                if attempts is given:
+                    attempts = list(given)
+                a = attempts[i] = replace(a, cost_usd=_ZERO)
             c, b = to_pusd(a.cost_usd), to_pusd(a.cost_bound_usd)
             money.append((c, b))
             rows.append(_attempt_row(a, c, b))
