@@ -115,6 +115,12 @@ def test_a_refused_attempt_of_no_recorded_cost_is_no_unknown_cost_of_the_tree(tm
     refused = _attempt("c1", DAY + 40, "metered", "policy_denied", cost=None)
     asyncio.run(_record(db, [(_run("c1", DAY + 40, parent="top"), [refused])]))
     conn = sqlite3.connect(db)
+    # the ledger now writes it at $0 (test_unsent_attempt_cost); one written before holds it NULL, as made here
+    assert conn.execute("SELECT cost_pusd FROM attempts WHERE outcome = 'policy_denied'").fetchone()[0] == 0
+    with conn:
+        conn.execute("UPDATE attempts SET cost_pusd = NULL WHERE run_id = 'c1' AND outcome = 'policy_denied'")
+        conn.execute("UPDATE runs SET unpriced_calls = 1 WHERE run_id = 'c1'")
+        conn.execute("UPDATE usage_rollup SET unpriced = unpriced + 1 WHERE outcome = 'policy_denied'")
     assert conn.execute("SELECT unpriced_calls FROM runs WHERE run_id = 'c1'").fetchone()[0] == 1
     conn.close()
     for filters in ({}, {"model": "metered"}, {"agent": "ana"}):
