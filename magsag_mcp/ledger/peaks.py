@@ -26,7 +26,7 @@ from ..errors import InputError
 from .filters import UsageFilters, parse_since, rows_in_range, sql_where
 from .migrations import SPEND_BUCKET_SECONDS
 from .money import from_pusd, joined, named_sum, summed
-from .pruned_runs import tree_pruned_unbounded
+from .pruned_runs import tree_pruned, tree_pruned_unbounded
 from .rollup_reads import ATTEMPT_DAY, BUCKET, attempts_where, grouped_rows
 from .run_window import among, called_within
 
@@ -120,19 +120,9 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0) -
     money = _money(int(known), int(bound), own=own, scope=unbounded + left_out)
     out = {"run_id": run_id, "delegated_runs": int(count), **money}
     # a run of the tree the filters select (its row in the figures) that keeps a cost, which the tree's run limit
-    # counts, that its attempts left do not add up to (none left, or some: see pruned_runs.run_pruned): a prune took
-    # them, and the totals, read from what is left, do not hold it. Only a run begun before the ledger's oldest attempt
-    # can have lost some (a prune deletes every attempt before its cutoff): its attempts are added up for no other
-    pruned = (
-        f"SELECT 1 FROM runs r WHERE (r.run_id = ? OR r.parent_run_id = ?) AND {cond}"
-        " AND (r.cost_pusd != 0 OR r.cost_bound_pusd != 0 OR r.unpriced_calls != 0)"
-        " AND (NOT EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = r.run_id)"
-        " OR r.started_at < (SELECT MIN(started_at) FROM attempts) AND ("
-        "r.cost_pusd != (SELECT coalesce(SUM(a.cost_pusd), 0) FROM attempts a WHERE a.run_id = r.run_id)"
-        " OR r.unpriced_calls != (SELECT COUNT(*) FROM attempts a WHERE a.run_id = r.run_id AND a.cost_pusd IS NULL)"
-        ")) LIMIT 1"
-    )
-    if conn.execute(pruned, [run_id, run_id, *args]).fetchone() is not None:
+    # counts, or calls, that its attempts left do not hold (none left, or some): a prune took them, and the totals,
+    # read from what is left, do not hold it; decided as query_runs decides it (pruned_runs.tree_pruned)
+    if tree_pruned(conn, run_id, cond, args):
         out["attempts_pruned"] = True
     return out
 

@@ -14,7 +14,7 @@ from .money import from_pusd, joined
 from .paging import encode_cursor
 from .patterns import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS  # where callers have read it
 from .peaks import CostliestCalls, known_zone, largest_days, largest_run
-from .pruned_runs import oldest_attempt, run_pruned
+from .pruned_runs import calls_cutoff, oldest_attempt, run_pruned
 from .rollup_reads import (
     ATTEMPT_CACHE_WRITES,
     ATTEMPT_CALL_MAX,
@@ -389,6 +389,7 @@ async def query_runs_page(
         runs = runs[: f.limit]
         out = []
         oldest: list[float | None] = []  # the ledger's oldest attempt, read once a page if a run needs it
+        cutoff: list[float | None] = []  # pruned_runs.calls_cutoff, the same
         for row in runs:
             run_id, agent, skill, parent, started, ended, status, calls, tin, tout, cost, unpriced = row[:12]
             error_class, error_message, bound = row[12:]
@@ -401,7 +402,13 @@ async def query_runs_page(
             if whole is None and not oldest:
                 oldest.append(oldest_attempt(conn))
             prunable = whole is not None or oldest[0] is None or started < oldest[0]
-            pruned, unbounded = run_pruned(conn, run_id, cost, unpriced, bound, whole, prunable=prunable)
+            # and of more calls than attempts left, begun before the calls' cutoff: a prune took a call's attempts
+            if calls > len(whole if whole is not None else attempts) and not cutoff:
+                cutoff.append(calls_cutoff(conn))
+            calls_taken = calls if cutoff and cutoff[0] is not None and started < cutoff[0] else 0
+            pruned, unbounded = run_pruned(
+                conn, run_id, cost, unpriced, bound, whole, prunable=prunable, calls=calls_taken
+            )
             # or tokens it keeps with no attempt left to show them (only an attempt gives tokens: a free local
             # model's, at $0, leaves no cost to add up)
             pruned = pruned or (not attempts and not omitted and bool(tin or tout))
