@@ -19,11 +19,26 @@ SKILL_FIELDS_LISTED = "list_skills, `magsag catalog skills --json` and skills.li
 
 
 def nearest(name: object, known: Iterable[str], cutoff: float = 0.6) -> str | None:
-    """The valid name closest to ``name`` (a misspelling of it), or None when none is close."""
+    """The valid name closest to ``name`` (a misspelling of it), or None when none is close: first one that is
+    ``name`` in another case or without the spaces around it (:func:`same_folded`), which difflib's ratio put far
+    (``ALICE`` is not 60% ``alice``: no letter matches)."""
     if not isinstance(name, str):
         return None
-    close = difflib.get_close_matches(name, [k for k in known if k != name], n=1, cutoff=cutoff)
+    others = [k for k in known if k != name]
+    folded = same_folded(name, others)
+    if folded is not None:
+        return folded
+    close = difflib.get_close_matches(name, others, n=1, cutoff=cutoff)
     return close[0] if close else None
+
+
+def same_folded(name: str, known: Iterable[str]) -> str | None:
+    """The first of ``known`` (other than ``name``) that is ``name`` in another case, or with other spaces around it."""
+    folded = name.strip().casefold()
+    for k in known:
+        if k != name and k.strip().casefold() == folded:
+            return k
+    return None
 
 
 def one_edit(a: str, b: str) -> bool:

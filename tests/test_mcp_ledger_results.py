@@ -129,8 +129,8 @@ async def test_ledger_tools_say_what_a_filter_naming_nothing_recorded_may_have_m
         found_page = (await client.call_tool("query_runs", {"filters": right})).structured_content
     assert summary["notes"] == [
         "no run in this ledger was recorded for agent 'tesster' (did you mean 'tester'?); its agents: tester",
-        "no run in this ledger has the id 'rl', nor was delegated from it; check the id (the run_id a call "
-        "returned, or `magsag run` printed)",
+        "no run in this ledger has the id 'rl', nor was delegated from it; did you mean 'r1'? Otherwise check the "
+        "id (the run_id a call returned, or `magsag run` printed)",
         "no call in this ledger was recorded for model 'gpt4o' (did you mean 'gpt-4o'?); its models: gpt-4o",
         "no call in this ledger was recorded for skill 'skill.analysys' (did you mean 'skill.analysis'?); "
         "its skills: skill.analysis",

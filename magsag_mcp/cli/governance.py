@@ -31,9 +31,10 @@ def _budget(args: argparse.Namespace) -> int:
     kinds: set[str] = set()  # the kinds of limit the policies set, for the hint when none applies
     where = ""
     run_in_flight: str | None = None  # the note for a run none of whose calls is recorded yet, all in flight
+    run_meant: str | None = None  # the recorded run id that an unrecorded one nearly is (LedgerReports.run_meant)
 
     async def read(svc: Any) -> Any:
-        nonlocal where, run_in_flight
+        nonlocal where, run_in_flight, run_meant
         status = await svc.check_budget(
             agent=args.agent, run_id=args.run_id, skill=args.skill, model=args.model, max_tokens=args.max_tokens
         )
@@ -45,6 +46,8 @@ def _budget(args: argparse.Namespace) -> int:
             # no run limit shows its calls in flight (none set, or not for this run): read from the reservations,
             # as the agent's note is, or a run whose first call is under way is told to check its id
             run_in_flight = await svc.ledger.in_flight_note("run", args.run_id)
+            if run_in_flight is None:
+                run_meant = await svc.ledger.run_meant(args.run_id)
         kinds.update(lim.kind for lim in svc.governance.policies.limits)
         where = str(svc.catalog.root / "policies")
         return status
@@ -53,8 +56,10 @@ def _budget(args: argparse.Namespace) -> int:
     if status.get("run_recorded") is False and not _in_flight(status, "run"):
         # a note, on stderr as --agent's is: stdout is the limits (or their JSON) a script reads; the id as given,
         # escaped for the terminal
+        # with the run it nearly names (another case, stray spaces, a slip of the keys)
+        meant = f"did you mean {run_meant!r}? Otherwise check" if run_meant is not None else "check"
         note = run_in_flight or (
-            f"run {args.run_id} has no recorded calls (nor delegated runs): check the id (`magsag data query`)"
+            f"run {args.run_id} has no recorded calls (nor delegated runs): {meant} the id (`magsag data query`)"
         )
         print(f"note: {shown(redact(note))}", file=sys.stderr)
     if args.json:

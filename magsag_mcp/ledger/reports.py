@@ -5,16 +5,21 @@ queries themselves live in :mod:`.queries`, :mod:`.run_scope` and :mod:`.prune`.
 
 from __future__ import annotations
 
+import difflib
 import sqlite3
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..redaction import redact
-from ..text import shown_name
+from ..text import NAME_MAX, shown_name
 from .run_scope import RunSpend, run_spend_in
 
 T = TypeVar("T")
+
+#: the latest runs :meth:`LedgerReports.run_meant` looks for a mistyped run id among
+RECENT_RUNS = 5000
+_RECENT_RUN_IDS = "SELECT run_id FROM runs INDEXED BY runs_started ORDER BY started_at DESC LIMIT ?"
 
 
 class LedgerReports:
@@ -131,6 +136,32 @@ class LedgerReports:
             f"{others[0]} (an MCP tool's filters.provider) to read {'those' if len(others) == 1 else 'each'}"
         )
 
+    async def run_meant(self, run_id: str) -> str | None:
+        """The run id of the ledger that ``run_id``, which no run has, nearly is, or None: one that is it in another
+        case or with other spaces around it (any run: one read of the run ids' index), else a slip of the keys (a
+        letter added, dropped, changed or two swapped) or one 85% alike, among the :data:`RECENT_RUNS` latest runs
+        (a mistyped id is most often a recent one's: no read of every run's id)."""
+        from ..suggest import one_edit
+
+        if len(run_id) > NAME_MAX:
+            return None
+
+        def read(conn: sqlite3.Connection) -> str | None:
+            same = conn.execute(
+                "SELECT run_id FROM runs WHERE lower(trim(run_id)) = lower(trim(?)) AND run_id != ? LIMIT 1",
+                (run_id, run_id),
+            ).fetchone()
+            if same is not None:
+                return same[0]
+            recent = [r[0] for r in conn.execute(_RECENT_RUN_IDS, (RECENT_RUNS,)) if r[0] != run_id]
+            for other in recent if len(run_id) > 1 else ():  # (one letter is one edit from any other)
+                if one_edit(run_id, other):
+                    return other
+            close = difflib.get_close_matches(run_id, recent, n=1, cutoff=0.85)
+            return close[0] if close else None
+
+        return await self.read(read)
+
     async def agent_names(self) -> list[str]:
         """The agents the ledger's runs were recorded for, in order: what an agent filter that matched
         nothing may have meant."""
@@ -167,11 +198,13 @@ class LedgerReports:
                 notes.append(in_flight)
                 in_flight_said = True
             else:
+                meant = await self.run_meant(filters.run_id)
+                check = f"did you mean {meant!r}? Otherwise check the id" if meant is not None else "check the id"
                 notes.append(
                     # named by its length when it is longer than any run id (as the other filters' notes are): quoted,
                     # a 100,000-character run id came back whole, in summarize_usage's and query_runs' notes
                     f"no run in this ledger has the id {shown_name(filters.run_id)}, nor was delegated from it; "
-                    "check the id (the run_id a call returned, or `magsag run` printed)"
+                    f"{check} (the run_id a call returned, or `magsag run` printed)"
                 )
         # a model filter written as Gemini's resource name, with no provider, is read as Google's: another
         # provider's calls recorded under that name as written were left out, with no word
