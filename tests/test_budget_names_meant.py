@@ -19,6 +19,8 @@ def test_magsag_budget_names_the_run_a_run_id_nearly_names(ledger_db, capsys, gi
     assert main(["budget", "--run-id", given]) == 0
     err = capsys.readouterr().err
     assert "has no recorded calls" in err and f"did you mean {meant!r}?" in err, err  # before: "check the id"
+    # the id as the limits' scopes name it: quoted where spaces at its ends would not show (before: "run  r-priced ")
+    assert err.startswith(f"note: run {given.strip() if given == given.strip() else repr(given)} has"), err
 
 
 @pytest.mark.parametrize("given", ["ALICE", " alice", "Alice "])

@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import plurals
 from ..errors import CatalogError, InputError, redact
+from ..governance.budget import scope_name
 from . import CommandGroups, count, given, print_json, stdin_bytes
 from .data import agent_known, with_service
 from .runs_table import shown
@@ -59,7 +60,8 @@ def _budget(args: argparse.Namespace) -> int:
         # with the run it nearly names (another case, stray spaces, a slip of the keys)
         meant = f"did you mean {run_meant!r}? Otherwise check" if run_meant is not None else "check"
         note = run_in_flight or (
-            f"run {args.run_id} has no recorded calls (nor delegated runs): {meant} the id (`magsag data query`)"
+            f"run {scope_name(args.run_id)} has no recorded calls (nor delegated runs): {meant} the id "
+            "(`magsag data query`)"
         )
         print(f"note: {shown(redact(note))}", file=sys.stderr)
     if args.json:

@@ -82,14 +82,14 @@ def reserved_worst_case(pricer: Any, target: Target, input_tokens: int, output_t
 def describe_scope(limit: Limit, run_id: str | None, agent: str | None, child_run_id: str | None = None) -> str:
     if limit.kind == "run":
         if child_run_id and child_run_id != run_id:
-            return f"run {_name(run_id)} (with its delegated runs, {_name(child_run_id)} among them)"
-        return f"run {_name(run_id)}"
+            return f"run {scope_name(run_id)} (with its delegated runs, {scope_name(child_run_id)} among them)"
+        return f"run {scope_name(run_id)}"
     if limit.kind == "day":
         return f"all calls today ({limit.zone})"
-    return f"agent {_name(agent)} today ({limit.zone})"
+    return f"agent {scope_name(agent)} today ({limit.zone})"
 
 
-def _name(value: str | None) -> str:
+def scope_name(value: str | None) -> str:
     """A run id or an agent as a scope names it: as it is, or quoted (its repr) where it is empty or has spaces at its
     ends, which read as none (check_budget looks up such names an older ledger may hold): "for agent  alice today"
     showed neither the space nor that it was one, and a refusal of agent '' read "agent  today"."""
@@ -355,7 +355,7 @@ def _unbounded_held(limit: Limit, r: Reservation, holder: tuple[Any, ...]) -> Bu
     kind = limit.kind.replace("_", "-")
     return BudgetExceeded(
         f"{limit.policy}: {kind} limit ${limit.amount:f} for {describe_scope(limit, r.budget, r.agent, r.run_id)} "
-        f"cannot be guaranteed: {call} of run {_name(run)} is in flight at {target}, which has no known price, so "
+        f"cannot be guaranteed: {call} of run {scope_name(run)} is in flight at {target}, which has no known price, so "
         "its reservation holds no bound (a policy that allows unpriced models let it run, in another process or "
         "service on this ledger); try again once it is recorded (check_budget counts it in reserved_by.unbounded), "
         f"or set allow_unpriced: true on {limit.policy} to count such calls at $0",
