@@ -33,7 +33,8 @@ async def test_a_schema_of_an_array_is_sent_as_an_objects_value(case, stream, se
     assert fake.violations == []
     assert result.parsed == [{"a": 1}, {"a": 2}] and json.loads(result.text) == result.parsed
     sent = _sent_schema(last_body(fake))
-    assert sent == {"type": "object", "properties": {"value": ROWS}, "required": ["value"], "additionalProperties": False}
+    wrapped = {"type": "object", "properties": {"value": ROWS}, "required": ["value"], "additionalProperties": False}
+    assert sent == wrapped
 
 
 async def test_the_wrapped_schemas_definitions_stay_at_its_root(serve, transport):
