@@ -197,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # importing the SDK is most of start-up; see startup.py for what each of these saves
         package_init_deferred("mcp")
         package_init_deferred("httpx2")  # the SDK's HTTP client, for a resource read over HTTP: none here
+        # the providers' registry, and through its transport aiohttp (some 120 ms of a start here): no `initialize`
+        # needs them; a module of the package (at_rest, which the catalog's skills read) imports without it
+        package_init_deferred("magsag_mcp.providers")
         # over http, uvicorn serves: sse_starlette's hook into its shutdown is wanted there
         refused = ("uvicorn",) if args.transport == "stdio" else ()
         with collector_paused(), models_built_on_first_use(), imports_refused(*refused):
