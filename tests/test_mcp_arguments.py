@@ -67,6 +67,35 @@ async def test_a_boolean_is_not_a_number_either(client: Client):
     assert not result.is_error, result.content[0].text
 
 
+async def test_check_budget_takes_no_boolean_for_max_tokens(client: Client):
+    # check_budget's max_tokens was a plain int: true was taken as 1, and call.fits answered for a one-token answer
+    # (fits: true where the skill's own max_tokens would not), though the published schema refuses a boolean, as
+    # invoke_skill's model_config.max_tokens does
+    args = {"skill": "skill.analysis", "max_tokens": True}
+    text = await error_text(client, "check_budget", args)
+    assert "max_tokens: expected an integer, got a boolean" in text, text
+    result = await client.call_tool("check_budget", {**args, "max_tokens": "7"})  # a number as text still is one
+    assert not result.is_error and result.structured_content["call"]["max_output_tokens"] == 7, result
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "said"),
+    [
+        ("check_budget", {"skill": "skill.analysis", "max_tokens": 0}, "max_tokens: out of range: give more than 0"),
+        ("invoke_skill", {"model_config": {"max_tokens": -5}}, "model_config.max_tokens: out of range: give more than"),
+        ("explain_route", {"model_config": {"temperature": 3}}, "model_config.temperature: out of range: give 0 to 2"),
+    ],
+)
+async def test_an_optional_number_out_of_its_range_is_told_the_whole_range(client: Client, tool, arguments, said):
+    # An optional number's bounds sit on the number inside its union (written so that it refuses a boolean), where the
+    # explanation did not look: model_config.temperature 3 was "input should be less than or equal to 2", pydantic's
+    # sentence naming one bound, where query_runs' limit is told both and what it counts
+    if tool != "check_budget":
+        arguments = {"skill_id": "skill.analysis", "payload": {"data": "x"}, **arguments}
+    text = await error_text(client, tool, arguments)
+    assert said in text and "input should be" not in text, text
+
+
 async def test_search_takes_since_as_the_other_ledger_tools_do(client: Client):
     # summarize_usage and query_runs take unix seconds for since; search_usage refused them ("expected a
     # string, got a number") though the ledger's search reads them

@@ -160,7 +160,7 @@ def _range(args: type[BaseModel], loc: list[str]) -> str | None:
     if f is None:
         return None
     bounds: dict[str, Any] = {}
-    for item in f.metadata:
+    for item in _constraints(f):
         for name in ("ge", "gt", "le", "lt"):
             if getattr(item, name, None) is not None:
                 bounds[name] = getattr(item, name)
@@ -171,6 +171,18 @@ def _range(args: type[BaseModel], loc: list[str]) -> str | None:
     parts = [f"more than {bounds['gt']}"] if "gt" in bounds else [f"{low} or more"] if low is not None else []
     parts += [f"less than {bounds['lt']}"] if "lt" in bounds else [f"at most {high}"] if high is not None else []
     return " and ".join(parts) or None
+
+
+def _constraints(f: Any) -> list[Any]:
+    """A field's constraints: its own, or those of the number an optional one holds (``Annotated[int, Field(gt=0)] |
+    None``, as a bound on a type that refuses a boolean is written), which pydantic keeps on that union's member."""
+    if f.metadata:
+        return list(f.metadata)
+    found: list[Any] = []
+    for member in typing.get_args(f.annotation):
+        for item in getattr(member, "__metadata__", ()):
+            found.extend(getattr(item, "metadata", None) or [item])
+    return found
 
 
 def _value_hint(args: type[BaseModel], loc: list[str], value: Any) -> str:

@@ -327,7 +327,9 @@ class CheckBudgetArgs(_Args):
         "one call may spend, as each reserves its worst case first",
     )
     model: str | None = Field(None, description="with skill: the model the call would name (model_config.model)")
-    max_tokens: int | None = Field(None, gt=0, description="with skill: the max_tokens the call would give")
+    max_tokens: Annotated[int, Field(gt=0), NOT_BOOL_INT] | None = Field(
+        None, description="with skill: the max_tokens the call would give"
+    )
 
     @staticmethod
     def pattern_hint(field: str, value: Any) -> str | None:
