@@ -194,16 +194,17 @@ _UNCHANGED_KEPT = 1024
 _UNCHANGED_LONGEST = 4096
 
 
-def redact(text: str) -> str:
+def redact(text: str, *, shapes: bool = True) -> str:
     """Remove API keys (known ones verbatim, and anything shaped like one) from ``text``, and any half of a
     UTF-16 surrogate pair. A known key's start (:data:`PREFIX_SHOWN` characters of it or more) is removed too, and any
-    run of as many of its characters, on both sides of a line break that cuts it (:mod:`magsag_mcp.key_pieces`)."""
+    run of as many of its characters, on both sides of a line break that cuts it (:mod:`magsag_mcp.key_pieces`).
+    ``shapes=False``: the known keys alone (see :func:`without_known_keys`)."""
     if not text:
         return text
     call = _CALL_SECRETS.get()
     # the keys as they are now: one another thread registers meanwhile was not looked for in this text
     known = _LONGEST_FIRST
-    if not call and _UNCHANGED.get(text) is known:
+    if not call and shapes and _UNCHANGED.get(text) is known:
         return text
     given = text
     if not text.isascii():
@@ -232,21 +233,50 @@ def redact(text: str) -> str:
     for secret in found:
         if secret in text:
             text = text.replace(secret, "[REDACTED]")
-    folded = _folded(text)  # (as (?i:...) compares: see _RE_ALSO_ASCII)
-    for trigger in _TRIGGERS:
-        if trigger in folded:
-            text = _SECRET_PATTERNS.sub(_redacted, text)
-            break
+    if shapes:
+        folded = _folded(text)  # (as (?i:...) compares: see _RE_ALSO_ASCII)
+        for trigger in _TRIGGERS:
+            if trigger in folded:
+                text = _SECRET_PATTERNS.sub(_redacted, text)
+                break
     # the pieces last: one removed before the patterns could cut a token they match whole (another JWT sharing a
     # known JWT's header) and leave its rest in the text
     if started:
         text = without_pieces(text, started)
     # (a call's own secrets are never kept past its call: a text judged with them is not remembered)
-    if not call and text == given and len(text) <= _UNCHANGED_LONGEST:
+    if not call and shapes and text == given and len(text) <= _UNCHANGED_LONGEST:
         if len(_UNCHANGED) >= _UNCHANGED_KEPT:
             _UNCHANGED.clear()
         _UNCHANGED[text] = known
     return text
+
+
+def holds_known_key(text: str) -> bool:
+    """Whether ``text`` holds what :func:`redact` removes of a credential this process sends (the key, escaped or not,
+    or a piece of a long one); text merely shaped like a key is not looked for. A few look-ups, for a text as long as
+    a model's answer."""
+    known = _LONGEST_FIRST
+    if not known:
+        return False
+    for secret, pieces in _lookups(known, "%" in text, "\\" in text):
+        for piece in pieces or (secret,):
+            if piece in text:
+                return True
+    return without_escaped_keys(text, known, PREFIX_KEY_MIN) != text
+
+
+def without_known_keys(value: Any) -> Any:
+    """``value`` (a string, or a JSON tree: its keys too) less the credentials this process sends, as :func:`redact`
+    removes them, and nothing else: a model's answer quoting the key it was sent with (a gateway or a test server
+    echoing the request's headers) loses the key, while a token in an answer that the process never sent (an example
+    in code, ``Authorization: Bearer eyJ...``, ``sk-...``) is the answer's own and is kept."""
+    if isinstance(value, str):
+        return redact(value, shapes=False)
+    if isinstance(value, dict):
+        return {without_known_keys(k): without_known_keys(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(without_known_keys(v) for v in value)
+    return value
 
 
 #: names found to hold no secret, each with the secrets known then (:data:`_LONGEST_FIRST`, a new tuple when one

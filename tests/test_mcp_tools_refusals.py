@@ -4,6 +4,7 @@ redacts, and provider keys that never reach a tool result."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -300,3 +301,47 @@ async def test_a_search_for_a_key_does_not_echo_the_key_in_its_result(db: Path):
             "sk-[a-z]+"
         )
 
+
+
+async def test_an_answer_quoting_the_key_it_was_sent_with_reaches_the_client_without_it(db: Path):
+    # An answer is passed on as it came, and was not looked at for keys: a server echoing the request's headers in its
+    # answer (a gateway's debug mode, a test server) gave the operator's key whole to the MCP client, in the text and in
+    # a tool call's arguments. The keys the process sends are removed; a token in the answer it never sent (code
+    # showing a placeholder key or a bearer token) is the answer's own and is kept.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    own = "sk-example-0000000000000000EXAMPLE"
+
+    async def answer(request: web.Request) -> web.Response:
+        said = f"headers: {request.headers['Authorization']}; example: api_key = '{own}'"
+        call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": json.dumps({"k": said})}}
+        message = {"role": "assistant", "content": said, "tool_calls": [call]}
+        return web.json_response({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+        })  # fmt: skip
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    env = {**ENV, "OPENAI_API_KEY": SECRET, "OPENAI_BASE_URL": str(server.make_url("/v1"))}
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    try:
+        async with Client(build_server(catalog=CATALOG, db=db, env=env)) as c:
+            args = {
+                "skill_id": "skill.analysis",
+                "payload": {"data": "x"},
+                "model_config": {"model": "openai:gpt-4o", "tools": [tool]},
+            }
+            result = await c.call_tool("invoke_skill", args)
+    finally:
+        await server.close()
+    assert not result.is_error, result.content[0].text
+    out = result.structured_content
+    assert SECRET not in result.content[0].text and SECRET not in json.dumps(out)
+    assert out["output"] == f"headers: Bearer [REDACTED]; example: api_key = '{own}'"
+    assert out["tool_calls"][0]["arguments"] == {"k": out["output"]}
+    assert json.loads(result.content[0].text) == out

@@ -26,6 +26,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import MagsagError, redact, redacting_logger
+from ..redaction import holds_known_key, without_known_keys
 from ..text import has_surrogate, whole_characters
 from . import models as M
 from .arguments import explain
@@ -95,6 +96,13 @@ def ok_result(model: BaseModel) -> CallToolResult:
     # the text the result is sent as (one pass in C; a walk of the result cost 3.5% of an MCP call).
     if not text.isascii() and has_surrogate(text):
         data = whole_characters(data)
+        text = _compact(data)
+    # An answer is the vendor's text, passed on as it came (not redacted as an error is: a token shaped like a key in
+    # it, an example in code, is the answer's own); but one quoting the key it was sent with (a gateway or a test
+    # server echoing the request's headers) gave the operator's key to the client, a model and whoever reads its
+    # transcript. The keys this process sends are looked for in the text sent (a few look-ups), and removed.
+    if holds_known_key(text):
+        data = without_known_keys(data)
         text = _compact(data)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
