@@ -62,6 +62,9 @@ def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: A
             goes = f"context['{key}']" if key in CONTEXT_KEYS else f"payload['model_config']['{key}']"
             if key == "context":
                 goes = "the call's own context, beside its payload (invoke's context=, invoke_skill's context)"
+            elif key == "llm_overrides":  # over MCP the context takes only its three: told context['llm_overrides'],
+                # a client sent it there and was refused
+                goes = "context['llm_overrides'] (invoke_skill's: its model_config argument)"
             out.append(
                 f"payload key {key!r} went to the skill as data, not routing, which did not apply it: a call's "
                 f"{key} goes in {goes}"

@@ -340,3 +340,16 @@ async def test_a_misspelt_context_key_is_refused_in_the_words_the_cli_and_python
         with pytest.raises(PayloadError) as refused:
             await service.invoke_skill("skill.analysis", {"data": "x"}, context={"preferred_modle": "m"})
     assert refused.value.message.startswith("unknown context key 'preferred_modle' (did you mean 'preferred_model'?)")
+
+
+async def test_llm_overrides_written_in_the_payload_is_pointed_at_the_argument_mcp_takes(client: Client):
+    # The warning said "a call's llm_overrides goes in context['llm_overrides']": an MCP client that wrote it there
+    # was refused (invoke_skill's context takes preferred_model, tier and data_class; its keys go in model_config)
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x", "llm_overrides": {"model": "fake:y"}}}
+    result = await client.call_tool("invoke_skill", args)
+    assert not result.is_error, result.content[0].text
+    said = [w for w in result.structured_content["warnings"] if "'llm_overrides'" in w]
+    assert said and "invoke_skill's: its model_config argument" in said[0], said
+    # and the fix it names is taken
+    fixed = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"model": "fake:y"}}
+    assert (await client.call_tool("invoke_skill", fixed)).structured_content["model"] == "y"
