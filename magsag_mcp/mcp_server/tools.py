@@ -88,7 +88,8 @@ def internal_error(tool: str) -> CallToolResult:
     return _error_without_details("internal_error", message)
 
 
-def ok_result(model: BaseModel) -> CallToolResult:
+def ok_result(model: BaseModel, *, answer: bool = False) -> CallToolResult:
+    """``model`` as a tool's result; ``answer``: it carries a vendor's answer (invoke_skill's), looked at for keys."""
     data = model.model_dump(mode="json", by_alias=True)
     text = _compact(data)
     # Half of a UTF-16 surrogate pair in an answer (an emoji a vendor cut in two) cannot be written as UTF-8: the
@@ -100,11 +101,18 @@ def ok_result(model: BaseModel) -> CallToolResult:
     # An answer is the vendor's text, passed on as it came (not redacted as an error is: a token shaped like a key in
     # it, an example in code, is the answer's own); but one quoting the key it was sent with (a gateway or a test
     # server echoing the request's headers) gave the operator's key to the client, a model and whoever reads its
-    # transcript. The keys this process sends are looked for in the text sent (a few look-ups), and removed.
-    if holds_known_key(text):
+    # transcript. The keys this process sends are looked for in what the vendor wrote (a few look-ups: the rest of
+    # the result, the trace and the warnings, is magsag's own and redacted as it is made), and removed.
+    if answer and holds_known_key(_vendors_text(data)):
         data = without_known_keys(data)
         text = _compact(data)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+def _vendors_text(data: dict[str, Any]) -> str:
+    """What of invoke_skill's result the vendor wrote: its output (text, or JSON), and its tool calls, if any."""
+    output, calls = data.get("output"), data.get("tool_calls")
+    return output if isinstance(output, str) and not calls else _compact([output, calls])
 
 
 class MagsagTools:
@@ -139,7 +147,7 @@ class MagsagTools:
         except Exception:
             logger.exception("%s raised an unexpected exception", name)
             return internal_error(name)
-        return ok_result(model)
+        return ok_result(model, answer=name == "invoke_skill")
 
     async def invoke_skill(
         self,
