@@ -390,8 +390,12 @@ def _route(
         from .payload_warnings import one_of_many
 
         many = one_of_many("data_class", declared) if isinstance(declared, list) else None
+        # an empty one (a form's field left blank) is refused, not taken for none as an empty tier is: a class the
+        # caller meant to declare and lost would have sent its data wherever routing goes. Said with both fixes
+        none = "; leave it out to declare none" if declared == "" else ""
         raise PayloadError(
-            "context.data_class must be a data class name such as 'pii_processing'" + (f"; {many}" if many else "")
+            "context.data_class must be a data class name such as 'pii_processing'"
+            + (f"; {many}" if many else none)
         )
     if declared and data_class_models and declared not in data_class_models:
         from .governance.policy import unknown_data_class

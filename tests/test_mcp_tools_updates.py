@@ -353,3 +353,13 @@ async def test_llm_overrides_written_in_the_payload_is_pointed_at_the_argument_m
     # and the fix it names is taken
     fixed = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"model": "fake:y"}}
     assert (await client.call_tool("invoke_skill", fixed)).structured_content["model"] == "y"
+
+
+async def test_an_empty_data_class_is_refused_with_both_fixes(client: Client):
+    # An empty tier or preferred_model (a form's field left blank) says nothing; an empty data_class is refused, as a
+    # class the caller meant and lost would send its data wherever routing goes. The refusal named only one fix
+    # ("must be a data class name such as 'pii_processing'"): the client that meant none was not told to leave it out
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "context": {"data_class": ""}}
+    err = error_of(await client.call_tool("invoke_skill", args))
+    assert err["type"] == "invalid_payload", err
+    assert err["message"].endswith("such as 'pii_processing'; leave it out to declare none"), err["message"]
