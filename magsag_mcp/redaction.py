@@ -194,17 +194,18 @@ _UNCHANGED_KEPT = 1024
 _UNCHANGED_LONGEST = 4096
 
 
-def redact(text: str, *, shapes: bool = True) -> str:
+def redact(text: str, *, answer: bool = False) -> str:
     """Remove API keys (known ones verbatim, and anything shaped like one) from ``text``, and any half of a
     UTF-16 surrogate pair. A known key's start (:data:`PREFIX_SHOWN` characters of it or more) is removed too, and any
     run of as many of its characters, on both sides of a line break that cuts it (:mod:`magsag_mcp.key_pieces`).
-    ``shapes=False``: the known keys alone (see :func:`without_known_keys`)."""
+    ``answer``: the text is a model's answer, from which only known keys of :data:`PREFIX_KEY_MIN` characters or more
+    are removed (see :func:`without_known_keys`)."""
     if not text:
         return text
     call = _CALL_SECRETS.get()
     # the keys as they are now: one another thread registers meanwhile was not looked for in this text
     known = _LONGEST_FIRST
-    if not call and shapes and _UNCHANGED.get(text) is known:
+    if not call and not answer and _UNCHANGED.get(text) is known:
         return text
     given = text
     if not text.isascii():
@@ -212,6 +213,8 @@ def redact(text: str, *, shapes: bool = True) -> str:
     started: list[str] = []
     found: list[str] = []  # (longest first, as the table is)
     keys = _longest_first(known, call) if call else known
+    if answer:
+        keys = _long_keys(keys)
     # a base64 key escaped as no form of it registered is written (JSON's \u002f, HTML's &#47;, a URL's %252F, its
     # escapes' hex in both cases): removed first, where the text holds such an escape (see key_escapes)
     text = without_escaped_keys(text, keys, PREFIX_KEY_MIN)
@@ -233,7 +236,7 @@ def redact(text: str, *, shapes: bool = True) -> str:
     for secret in found:
         if secret in text:
             text = text.replace(secret, "[REDACTED]")
-    if shapes:
+    if not answer:
         folded = _folded(text)  # (as (?i:...) compares: see _RE_ALSO_ASCII)
         for trigger in _TRIGGERS:
             if trigger in folded:
@@ -244,19 +247,27 @@ def redact(text: str, *, shapes: bool = True) -> str:
     if started:
         text = without_pieces(text, started)
     # (a call's own secrets are never kept past its call: a text judged with them is not remembered)
-    if not call and shapes and text == given and len(text) <= _UNCHANGED_LONGEST:
+    if not call and not answer and text == given and len(text) <= _UNCHANGED_LONGEST:
         if len(_UNCHANGED) >= _UNCHANGED_KEPT:
             _UNCHANGED.clear()
         _UNCHANGED[text] = known
     return text
 
 
+@functools.lru_cache(maxsize=16)
+def _long_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The keys (and forms of them) of :data:`PREFIX_KEY_MIN` characters or more: those looked for in an answer. A
+    shorter one is a word as often as a key (a local server's ``changeme``, a proxy's ``password``), and an answer
+    using the word would lose it."""
+    return tuple(key for key in keys if len(key) >= PREFIX_KEY_MIN)
+
+
 def holds_known_key(text: str) -> bool:
-    """Whether ``text`` holds a credential this process sends, or a piece of a long one (as :func:`redact` finds them,
-    in the forms a key is registered in: as sent, JSON's and a URL's escapes); text merely shaped like a key is not
-    looked for, nor a base64 key escaped otherwise (``\\u002f``, ``&#47;``: :func:`without_escaped_keys`, some 90 us
-    on a 1 KB text). A few look-ups, for a text as long as a model's answer."""
-    known = _LONGEST_FIRST
+    """Whether ``text``, a model's answer, holds a credential this process sends of :data:`PREFIX_KEY_MIN` characters
+    or more, or a piece of one (as :func:`redact` finds them, in the forms a key is registered in: as sent, JSON's and
+    a URL's escapes); text merely shaped like a key is not looked for, nor a base64 key escaped otherwise
+    (``\\u002f``, ``&#47;``: :func:`without_escaped_keys`, some 90 us on a 1 KB text). A few look-ups."""
+    known = _long_keys(_LONGEST_FIRST)
     if not known:
         return False
     for secret, pieces in _lookups(known, "%" in text, "\\" in text):
@@ -267,12 +278,13 @@ def holds_known_key(text: str) -> bool:
 
 
 def without_known_keys(value: Any) -> Any:
-    """``value`` (a string, or a JSON tree: its keys too) less the credentials this process sends, as :func:`redact`
-    removes them, and nothing else: a model's answer quoting the key it was sent with (a gateway or a test server
-    echoing the request's headers) loses the key, while a token in an answer that the process never sent (an example
-    in code, ``Authorization: Bearer eyJ...``, ``sk-...``) is the answer's own and is kept."""
+    """``value`` (a string, or a JSON tree: its keys too) less the credentials this process sends of
+    :data:`PREFIX_KEY_MIN` characters or more, as :func:`redact` removes them, and nothing else: a model's answer
+    quoting the key it was sent with (a gateway or a test server echoing the request's headers) loses the key, while a
+    token in an answer that the process never sent (an example in code, ``Authorization: Bearer eyJ...``,
+    ``sk-...``) is the answer's own and is kept, and so is a word that a short key is (``changeme``)."""
     if isinstance(value, str):
-        return redact(value, shapes=False)
+        return redact(value, answer=True)
     if isinstance(value, dict):
         return {without_known_keys(k): without_known_keys(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -314,7 +314,7 @@ async def test_an_answer_quoting_the_key_it_was_sent_with_reaches_the_client_wit
     own = "sk-example-0000000000000000EXAMPLE"
 
     async def answer(request: web.Request) -> web.Response:
-        said = f"headers: {request.headers['Authorization']}; example: api_key = '{own}'"
+        said = f"headers: {request.headers['Authorization']}; example: api_key = '{own}'; changeme"
         call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": json.dumps({"k": said})}}
         message = {"role": "assistant", "content": said, "tool_calls": [call]}
         return web.json_response({
@@ -327,7 +327,9 @@ async def test_an_answer_quoting_the_key_it_was_sent_with_reaches_the_client_wit
     app.router.add_route("*", "/{tail:.*}", answer)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
+    # (a short key is a word as often as a key: a local server's "changeme" is not removed from an answer using it)
     env = {**ENV, "OPENAI_API_KEY": SECRET, "OPENAI_BASE_URL": str(server.make_url("/v1"))}
+    env["MAGSAG_LOCAL_LLM_API_KEY"] = "changeme"
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
     try:
         async with Client(build_server(catalog=CATALOG, db=db, env=env)) as c:
@@ -342,6 +344,6 @@ async def test_an_answer_quoting_the_key_it_was_sent_with_reaches_the_client_wit
     assert not result.is_error, result.content[0].text
     out = result.structured_content
     assert SECRET not in result.content[0].text and SECRET not in json.dumps(out)
-    assert out["output"] == f"headers: Bearer [REDACTED]; example: api_key = '{own}'"
+    assert out["output"] == f"headers: Bearer [REDACTED]; example: api_key = '{own}'; changeme"
     assert out["tool_calls"][0]["arguments"] == {"k": out["output"]}
     assert json.loads(result.content[0].text) == out
