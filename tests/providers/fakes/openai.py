@@ -8,6 +8,7 @@ fake's), so the two fakes refuse alike.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from tests.fakes.openai_replies import azure_filters, azure_prompt_filter_chunk, error_body
 from tests.fakes.openai_server import calls_unpaired, format_refused, model_refuses
+from tests.fakes.spec import load_spec, spec_validator
 
 from .base import Fake, Step
 
@@ -62,6 +64,25 @@ def azure_prompt_refused(fired: dict[str, Any], *, as_served: bool = False) -> d
 #: which redact() removes from the id wherever it appears, as it must from a real key's echo
 OPENAI_REQUEST_ID = "req_7c1f04b2e9a35d86f0b4c2a19e7d35f8"
 AZURE_REQUEST_ID = "0fa4e1d2-fake-4a2b-9c3d-azure0000001"
+
+
+#: the api-version whose spec is ``azure-openai-2024-10-21.json``: a request sent with it is checked against that spec
+AZURE_SPEC_VERSION = "2024-10-21"
+
+
+@functools.cache
+def azure_request_fields() -> frozenset[str]:
+    """The fields of the Azure spec's ``createChatCompletionRequest`` (its own and those of the schemas it is all of):
+    the service answers any other 400 "Unrecognized request argument supplied: <name>" under that api-version (the
+    OpenAPI schema does not forbid additional properties, so the spec check alone lets one through). ``model`` is
+    taken too, and ignored: the path's deployment says the model (the openai SDK sends it on every call)."""
+    schemas = load_spec("azure")["components"]["schemas"]
+    request = schemas["createChatCompletionRequest"]
+    fields = set(request.get("properties") or {})
+    for part in request.get("allOf") or []:
+        part = schemas[part["$ref"].rsplit("/", 1)[-1]] if "$ref" in part else part
+        fields |= set(part.get("properties") or {})
+    return frozenset(fields | {"model"})
 
 
 def _words(text: str) -> list[str]:
@@ -163,7 +184,33 @@ class FakeOpenAI(Fake):
     def schema_for(self, request: web.Request) -> str:
         return "CreateResponse" if request.path.endswith("/responses") else "CreateChatCompletionRequest"
 
+    def azure_refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
+        """Under the api-version of the Azure spec, what that spec's ``createChatCompletionRequest`` does not take: a
+        spec violation (kept in ``violations``), or a field it does not list, which Azure refuses by its name."""
+        if request.query.get("api-version") != AZURE_SPEC_VERSION:
+            return None
+        problems = spec_validator("azure").errors("createChatCompletionRequest", body)
+        if problems:
+            self.violations.extend(problems)
+            return self.error_body(400, "; ".join(problems)[:500], "invalid_request_error")
+        unknown = sorted(set(body) - azure_request_fields())
+        if unknown:
+            message = f"Unrecognized request argument supplied: {unknown[0]}"
+            return {"error": {"code": "400", "message": message, "type": "invalid_request_error"}}
+        return None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.azure and "deployment" in request.match_info and not request.query.get("api-version"):
+            # the spec's api-version is a required query parameter: without it, Azure finds no route
+            self.violations.append(f"{request.path}: no api-version query parameter")
+            return web.json_response({"error": {"code": "404", "message": "Resource not found"}}, status=404)
+        return await self._handle(request)
+
     def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
+        if self.azure and "deployment" in request.match_info:
+            refused = self.azure_refuses(request, body)
+            if refused is not None:
+                return refused
         if request.path.endswith("/chat/completions"):
             err = model_refuses(body)
         else:
@@ -178,7 +225,7 @@ class FakeOpenAI(Fake):
             return {"error": 400, "body": body}
         return step
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.path.endswith("/responses") and self.lacks_responses is not None:
             self.requests.append({"path": request.path, "body": json.loads(await request.read())})
             status, text = self.lacks_responses
