@@ -134,12 +134,35 @@ class FakeAnthropic(Fake):
             message = "messages: final assistant content cannot end with trailing whitespace"
             return self.error_body(400, message, "invalid_request_error")
         message = (
-            self.thinking_refused(body)
+            self.empty_content_refused(body)
+            or self.thinking_refused(body)
             or self.schema_refused(body)
             or self.empty_result_refused(body)
             or self.tool_ids_refused(body)
         )
         return None if message is None else self.error_body(400, message, "invalid_request_error")
+
+    @staticmethod
+    def empty_content_refused(body: dict[str, Any]) -> str | None:
+        """What the API refuses of a spec-valid conversation that says nothing somewhere (the spec sets no minimum
+        length on the messages, their content or a text block's text): no message at all, a message with no content
+        (but a final assistant one), a text block of only whitespace, in the API's words."""
+        messages = body.get("messages") or []
+        if not messages:
+            return "messages: at least one message is required"
+        for i, message in enumerate(messages):
+            content = message.get("content")
+            final_assistant = i == len(messages) - 1 and message.get("role") == "assistant"
+            if content in ("", []) and not final_assistant:
+                return (
+                    f"messages.{i}: all messages must have non-empty content except for the optional final assistant "
+                    "message"
+                )
+            for j, block in enumerate(content if isinstance(content, list) else []):
+                text = block.get("text") if isinstance(block, dict) and block.get("type") == "text" else None
+                if isinstance(text, str) and text.isspace():  # (an empty one the spec refuses itself: minLength 1)
+                    return f"messages.{i}.content.{j}.text: text content blocks must contain non-whitespace text"
+        return None
 
     @staticmethod
     def tool_ids_refused(body: dict[str, Any]) -> str | None:
