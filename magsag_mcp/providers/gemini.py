@@ -39,6 +39,7 @@ from .gemini_schema import declaration
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .gemini_usage import gemini_usage
 from .json_output import with_json_instruction
+from .openai_chat_ends import with_calls
 from .openai_reasoning import is_reasoning
 from .wire_format import (
     StreamAccumulator,
@@ -430,7 +431,10 @@ class _GeminiStream(StreamAccumulator):
             raise MalformedResponseError(
                 f"{self.provider}:{self.model}: response has no candidates", provider=self.provider, model=self.model
             )
-        finish: FinishReason = "tool_calls" if self.calls else _FINISH.get(self.finish_reason, "other")
+        # an answer of calls finishes "tool_calls"; one that max_tokens cut after a call stays "length", as Chat
+        # Completions and the Responses API read it: said "tool_calls", the turn passed for whole, and the calls the
+        # model had still to write were lost unsaid
+        finish = with_calls(_FINISH.get(self.finish_reason, "other"), self.calls)
         return LLMResult(
             text="".join(self.texts),
             provider=self.provider,

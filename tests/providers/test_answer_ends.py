@@ -9,7 +9,7 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.types import LLMRequest, Message
 
-from .test_wire import CASES, IDS, setup
+from .test_wire import CASES, IDS, WEATHER, setup
 
 #: each vendor's word for a filter that stopped the answer: Chat Completions' (Azure's, a local or compatible
 #: server's) finish_reason and the Responses API's incomplete_details.reason "content_filter"; Claude's stop_reason;
@@ -72,4 +72,24 @@ async def test_an_answer_max_tokens_cut_is_returned_with_a_warning_for_every_ven
     result = await provider.complete(_ask(stream, max_tokens=5), target)
     assert (result.text, result.finish_reason) == (PARTIAL, "length")
     assert any("stopped at max_tokens (5): the answer is cut short; raise max_tokens" in w for w in result.warnings)
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", [c for c in CASES if c.name != "anthropic"], ids=[i for i in IDS if i != "anthropic"])
+async def test_an_answer_max_tokens_cut_after_a_whole_tool_call_finishes_length_for_every_vendor(
+    case, serve, transport, stream: bool
+):
+    # A call that came whole (Gemini's functionCall is an object; the others' arguments parse) before max_tokens cut
+    # the answer: the calls are returned, and finish_reason says the answer was cut ("length"), as Chat Completions and
+    # the Responses API read it. Gemini said "tool_calls" for a MAX_TOKENS finish with a call in it: read as a whole
+    # turn of calls, the ones the model had still to write were lost unsaid. (Claude's cut call is the last block,
+    # and is refused whole: test_json_cut_short.)
+    fake, provider, target = await setup(case, serve, transport)
+    call = {"id": "call_1", "name": WEATHER.name, "arguments": {"city": "Oslo"}}
+    fake.queue({"text": PARTIAL, "tool_calls": [call], "finish": CUT.get(case.name, "length")})
+    request = LLMRequest([Message("user", "Weather in Oslo and Rome?")], tools=[WEATHER], max_tokens=5, stream=stream)
+    result = await provider.complete(request, target)
+    assert [(c.name, c.arguments) for c in result.tool_calls] == [(WEATHER.name, {"city": "Oslo"})]
+    assert result.finish_reason == "length"
     assert fake.violations == []
