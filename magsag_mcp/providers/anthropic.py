@@ -149,7 +149,9 @@ class AnthropicMessagesFormat(WireFormat):
             body["tools"] = tools
         if parallel is False and tools and (choice is None or choice["type"] != "none"):
             choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
-        if choice is not None and (tools or choice.get("type") == "none"):
+        if choice is not None and tools:
+            # beside no tools, the API refuses any tool_choice, "none" too (a 400 that stopped the cascade), and with
+            # no tool to call there is no choice to make (as Chat Completions and Gemini leave it out)
             body["tool_choice"] = choice
         if temperature is not None:
             body["temperature"] = temperature

@@ -258,3 +258,19 @@ def test_an_anthropic_reset_time_is_read_on_the_servers_clock_not_this_machines(
     later = email.utils.format_datetime(server_now + datetime.timedelta(seconds=20), usegmt=True)
     exc = anthropic_error(429, body, {"date": headers["date"], "retry-after": later}, provider="anthropic", model="m")
     assert type(exc) is E.RateLimitError and 19 <= exc.retry_after <= 21
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_tool_choice_none_without_tools_is_not_sent_to_claude(serve, transport, stream):
+    # A call of tool_choice 'none' and no tools (a caller's setting for every turn, or a JSON call with thinking on,
+    # whose schema goes in the prompt) sent tool_choice {type: none} with no tools beside it, which the API refuses:
+    # a bad request that stopped the cascade, where OpenAI's formats and Gemini leave the choice out
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    ask = [Message("user", "Weather in Oslo?")]
+    fake.queue({"text": "Sunny."})
+    result = await provider.complete(LLMRequest(ask, tool_choice="none", stream=stream), target)
+    assert result.text == "Sunny." and "tool_choice" not in last_body(fake)
+    fake.queue({"text": "Sunny."})
+    await provider.complete(LLMRequest(ask, tools=[WEATHER], tool_choice="none", stream=stream), target)
+    assert last_body(fake)["tool_choice"] == {"type": "none"}
+    assert fake.violations == []

@@ -107,6 +107,10 @@ class FakeAnthropic(Fake):
                 f"for {body['model']}"
             )
             return self.error_body(400, message, "invalid_request_error")
+        if "tool_choice" in body and not body.get("tools"):
+            # the API takes a tool_choice ("none" too) only beside tools (opencode and a claude-cookbooks issue found
+            # it refused; the fake's words)
+            return self.error_body(400, "tool_choice: may be given only with tools", "invalid_request_error")
         if body.get("model") in self.no_forced_tool and (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
             message = 'tool_choice: type "tool" and "any" are not supported for this model'  # (inspect_ai quotes it)
             return self.error_body(400, message, "invalid_request_error")
