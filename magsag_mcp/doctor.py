@@ -124,17 +124,20 @@ def report_of(
 ) -> dict[str, Any]:
     """The report, with ``catalog_problems`` (what calls would fail on in the catalog and the overrides) and
     ``catalog_notes`` (what may fail, the skills no configured provider serves) found by whoever loaded it."""
-    from .ledger.connection import relative_ledger_note, where_ledger_is
+    from .ledger.connection import relative_ledger_note, unmakeable_ledger_problem, where_ledger_is
     from .ledger.copies import copy_note
 
     path = ledger.copied_from or ledger.path  # not the copy it read (see copies.py)
     misspelt, unread = unread_variables(env, catalog_variables(catalog_root))  # (its ${VAR} are read too)
+    # none there yet, and none the first call can make (a folder on its path is a file, or not writable)
+    unmakeable = unmakeable_ledger_problem(path, env) if ledger.absent and not ledger.blank else None
     report = {
         "catalog": str(catalog_root),
         # absolute: a relative MAGSAG_DB names a file in whatever folder a process runs in (see the note)
         "db": str(where_ledger_is(path)),
         "db_exists": not ledger.absent,
         "db_empty": ledger.blank,
+        "db_makeable": unmakeable is None,
         "providers": providers.describe(),
         "overrides": {k: v for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if (v := env.get(k))},
         "network": transport.describe(),
@@ -142,7 +145,8 @@ def report_of(
         + setting_problems(env)
         + providers.setting_problems()
         + catalog_problems
-        + ([ledger.read_only_error().message] if ledger.read_only else []),
+        + ([ledger.read_only_error().message] if ledger.read_only else [])
+        + ([unmakeable] if unmakeable else []),
         "notes": [n for n in (relative_ledger_note(path, env), copy_note(ledger)) if n]
         + unread
         + providers.setting_notes()

@@ -202,3 +202,24 @@ def test_a_relative_db_with_no_ledger_names_the_file_it_looked_for(tmp_path, mon
         assert f"no ledger at --db ledger.db ({home / 'ledger.db'}, relative to the folder this runs in)" in err, argv
         assert "give --db as an absolute path" in err
         assert not (home / "ledger.db").exists()
+
+
+def test_doctor_says_when_no_call_can_make_the_ledger(ledger_db, tmp_path, capsys):
+    # Before, `MAGSAG_DB=/srv/app.conf/ledger.db` (a folder on the path that is a file) passed `magsag doctor` with
+    # "(none there yet: the first call makes it)", exit 0, and every call then failed before it was sent with
+    # ledger_error "Not a directory": the check run to find it said all was well.
+    (tmp_path / "app.conf").write_text("x")
+    bad = tmp_path / "app.conf" / "sub" / "ledger.db"
+    assert main(["doctor", "--db", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert f"ledger  : {bad} (none there, and no call can make it: see the problem)" in out
+    [problem] = [line for line in out.splitlines() if line.startswith("problem:") and "ledger" in line]
+    assert f"{tmp_path / 'app.conf'} is a file, not a folder" in problem
+    assert "give --db (or MAGSAG_DB) a file's path in a folder this user can write to" in problem
+    assert main(["doctor", "--db", str(bad), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["db_makeable"] is False
+    assert not (tmp_path / "app.conf").is_dir()
+    # a folder still to be made is made by the first call, as before
+    assert main(["doctor", "--db", str(tmp_path / "new" / "ledger.db")]) == 0
+    assert "(none there yet: the first call makes it)" in capsys.readouterr().out
+    assert not (tmp_path / "new").exists()

@@ -225,7 +225,10 @@ def _doctor(args: argparse.Namespace) -> int:
         return code
     print(f"catalog : {report['catalog']}")
     none = " (an empty file, no ledger yet: the first call makes it one)" if report["db_empty"] else ""
-    none = none or ("" if report["db_exists"] else " (none there yet: the first call makes it)")
+    if not report["db_exists"] and not none:
+        makes = ", and no call can make it: see the problem"
+        makes = " yet: the first call makes it" if report["db_makeable"] else makes
+        none = f" (none there{makes})"
     print(f"ledger  : {report['db']}{none}")
     wide = max((len(info.get("wire", "")) for info in report["providers"].values()), default=0)
     for name, info in report["providers"].items():

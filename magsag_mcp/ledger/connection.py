@@ -70,6 +70,30 @@ def where_ledger_is(path: Path) -> Path:
     return Path(os.getcwd(), path)
 
 
+def unmakeable_ledger_problem(path: Path, env: Mapping[str, str]) -> str | None:
+    """What ``magsag doctor`` says of a ledger that is not there yet and that the first call cannot make: a folder on
+    its path is a file, or the nearest folder that exists cannot be written. ``doctor`` said "the first call makes it"
+    and passed, while every call then failed before it was sent (``ledger_error``: "Not a directory")."""
+    given = env.get("MAGSAG_DB")
+    source = "MAGSAG_DB" if given and Path(given).expanduser() == path else "--db (or MAGSAG_DB)"
+    fix = f"give {source} a file's path in a folder this user can write to"
+    where = where_ledger_is(path)
+    folder = where.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return (
+            f"the ledger at {where} cannot be made: {folder} is a file, not a folder, so every call fails before it "
+            f"is sent (ledger_error); {fix}"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (
+            f"the ledger at {where} cannot be made: this user cannot write in {folder}, so every call fails before it "
+            f"is sent (ledger_error); {fix}, or make the folder writable"
+        )
+    return None
+
+
 def relative_ledger_note(path: Path, env: Mapping[str, str]) -> str | None:
     """What ``magsag doctor`` says of a ledger given by a relative path: it names the file of that name in
     whatever folder a process runs in, and magsag-mcp runs in the folder its MCP client starts it in. ``doctor``
