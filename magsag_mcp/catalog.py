@@ -200,12 +200,12 @@ def _entry(path: Path, model: type[_M], env: Mapping[str, str], problems: list[s
 
 
 def _pydantic_problems(path: Path, exc: ValidationError, model: type[BaseModel]) -> list[str]:
-    from .suggest import id_fix, unknown_field, wrong_shape
+    from .suggest import id_fix, unknown_field, value_fix, wrong_shape
 
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(file)"
-        msg = wrong_shape(err["loc"], err["type"], err["msg"].removeprefix("Value error, "))
+        msg = wrong_shape(err["loc"], err["type"], err["msg"].removeprefix("Value error, ")) + value_fix(err)
         if err["type"] == "extra_forbidden":  # a misspelt key: the one meant, and the ones there are
             msg += unknown_field(model, err["loc"])
         if err["type"] == "string_pattern_mismatch" and err["loc"] == ("id",) and model in (Skill, AgentSpec):

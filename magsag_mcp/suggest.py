@@ -246,6 +246,50 @@ def wrong_shape(loc: Sequence[Any], error_type: str, message: str) -> str:
     return message
 
 
+#: what to write for a value pydantic refused as of the wrong kind (its error type -> the kind wanted)
+_KIND_WANTED = {
+    "int_parsing": "a whole number, digits alone (e.g. 10)",
+    "int_type": "a whole number, digits alone (e.g. 10)",
+    "int_from_float": "a whole number, digits alone (e.g. 10)",
+    "float_parsing": "a plain number alone (e.g. 0.2)",
+    "float_type": "a plain number alone (e.g. 0.2)",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+}
+#: a bound pydantic refused a number for (its error type -> the ctx key and how it reads)
+_BOUND = {"greater_than": ("gt", "above"), "greater_than_equal": ("ge", "at least"), "less_than": ("lt", "below")}
+_BOUND |= {"less_than_equal": ("le", "at most")}
+
+
+def value_fix(err: Mapping[str, Any]) -> str:
+    """What follows pydantic's message for a catalog file's key that is missing, or whose value is of the wrong kind
+    or out of bounds: the value as read and what to write ("max_tokens: Input should be a valid integer, unable to
+    parse string as an integer" said neither what was read nor what to write, in a file edited by hand)."""
+    from .redaction import excerpt
+
+    kind, value = err["type"], err.get("input")
+    key = next((str(part) for part in reversed(err["loc"]) if isinstance(part, str)), "")
+    if kind == "missing":
+        return f"; add the key {key!r}" if key else ""
+    # as the file wrote it: YAML read 2025-01-01 as a date and 42 as a number, whose repr() the file never held
+    got = f"got {excerpt(repr(value) if isinstance(value, str) else str(value), 60)}"
+    if kind in _KIND_WANTED:
+        return f" ({got}); write {_KIND_WANTED[kind]}"
+    if kind in _BOUND:
+        key, reads = _BOUND[kind]
+        bound = err.get("ctx", {}).get(key)
+        bound = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
+        return f" ({got}); write a number {reads} {bound}"
+    if kind == "string_type":
+        if isinstance(value, (list, dict)):
+            return f" ({got}, {'a list' if isinstance(value, list) else 'a mapping'}); write one text value"
+        if isinstance(value, bool):  # YAML 1.1 reads yes, no, on, off as true or false: the word is not known here
+            return f" ({got}: YAML reads yes, no, on, off, true and false so); write the word in quotes"
+        read = "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}"  # date, datetime
+        return f' ({got}, which YAML reads as {read}); write it in quotes: "{excerpt(str(value), 60)}"'
+    return ""
+
+
 def id_fix(written: Any, *, skill: bool) -> str:
     """What an id that does not match its pattern should be: ``analysis2`` -> ``skill.analysis2``, ``My Agent`` ->
     ``my-agent`` (lower case; letters, digits, '.', '_' and '-'), as calls and delegations name it."""

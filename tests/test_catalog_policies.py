@@ -305,3 +305,33 @@ def test_a_routed_model_misspelt_is_told_to_routing_not_offered_to_the_policy(ca
         f"{policies}: policies.0.allowed_models.1: policy 'production_models' allows 'gpt-4o-mnii', which no routing "
         "target is; did you mean 'gpt-4o-mini'? (routing's gpt-4o-mini is refused by it, and skipped on every call)"
     ]
+
+
+def test_a_catalog_value_of_the_wrong_kind_or_out_of_bounds_says_what_was_read_and_what_to_write(catalog_copy: Path):
+    # pydantic's words alone, "max_tokens: Input should be a valid integer, unable to parse string as an integer",
+    # "allow_unpriced: Input should be a valid boolean, unable to interpret input", "id: Field required", said
+    # neither what the file held nor what to write in its place
+    skill = catalog_copy / "skills" / "extra.yaml"
+    skill.write_text("description: d\ntask_type: 2025-01-01\nprompt: {user: hi}\nmax_tokens: 1.5k\ntemperature: 3\n")
+    routing = catalog_copy / "routing" / "extra.yaml"
+    routing.write_text("routes:\n  - match: analysis\n    priority: high\n    chain: [openai:gpt-4o]\n")
+    policy = catalog_copy / "policies" / "extra.yaml"
+    policy.write_text("policies:\n  - name: x\n    allowed_models: [gpt-4o, 4.5, [a]]\n    allow_unpriced: maybe\n")
+    problems = validate_catalog(catalog_copy, env={})
+    for said in (
+        f"{skill}: id: Field required; add the key 'id'",
+        f"{skill}: task_type: Input should be a valid string (got 2025-01-01, which YAML reads as a date); write it "
+        'in quotes: "2025-01-01"',
+        f"{skill}: max_tokens: Input should be a valid integer, unable to parse string as an integer (got '1.5k'); "
+        "write a whole number, digits alone (e.g. 10)",
+        f"{skill}: temperature: Input should be less than or equal to 2 (got 3); write a number at most 2",
+        f"{routing}: routes.0.priority: Input should be a valid integer, unable to parse string as an integer "
+        "(got 'high'); write a whole number, digits alone (e.g. 10)",
+        f"{policy}: policies.0.allowed_models.1: Input should be a valid string (got 4.5, which YAML reads as a "
+        'number); write it in quotes: "4.5"',
+        f"{policy}: policies.0.allowed_models.2: Input should be a valid string (got ['a'], a list); write one text "
+        "value",
+        f"{policy}: policies.0.allow_unpriced: Input should be a valid boolean, unable to interpret input "
+        "(got 'maybe'); write true or false",
+    ):
+        assert said in problems, (said, problems)

@@ -46,13 +46,15 @@ def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Polic
     try:
         return PolicyFile.model_validate(data).policies
     except ValidationError as exc:
-        from ..suggest import wrong_shape
+        from ..suggest import value_fix, wrong_shape
 
         for err in exc.errors():
             loc = ".".join(str(x) for x in err["loc"])
             msg = wrong_shape(err["loc"], err["type"], err["msg"].removeprefix("Value error, "))
             if "thresholds" in err["loc"]:
-                msg = amount_problem(err, "USD") or msg
+                msg = amount_problem(err, "USD") or msg + value_fix(err)
+            else:
+                msg += value_fix(err)
             if err["type"] == "extra_forbidden":
                 # a misspelt key: the one meant, and the ones there are; or a rule magsag keeps in another form (a
                 # list of forbidden models, a monthly limit), whose nearest key would put another rule in force
