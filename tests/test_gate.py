@@ -308,6 +308,36 @@ def test_an_empty_policy_file_is_bad_input_saying_what_it_needs(gate, text):
     assert "the file is empty" in err and "policies:" in err
 
 
+@pytest.mark.parametrize(
+    ("policy", "said"),
+    [
+        # the two files swapped: the summary given as --policy
+        (
+            json.dumps(GOOD),
+            "policy.yaml: the file is a usage summary (model_stats, totals: what `magsag flow summarize` "
+            "writes), not a policy file; a policy file holds `policies:`",
+        ),
+        # one policy written at the file's top, without the list
+        (
+            "name: p\nthresholds: {max_cost_per_run_usd: 1}\n",
+            "policy.yaml: the file holds one policy's keys (name, "
+            "thresholds) at its top; a policy file holds `policies:`",
+        ),
+        (
+            "default: [openai:gpt-4o]\nroutes: []\n",
+            "policy.yaml: the file is a routing file (it holds default, routes), not a policy file",
+        ),
+    ],
+    ids=["summary", "one-policy", "routing"],
+)
+def test_a_policy_file_that_is_another_file_says_which(gate, policy, said):
+    # Before: "policies: Field required; ...: model_stats: Extra inputs are not permitted; accepted here: policies;
+    # ...: totals: Extra inputs are not permitted; ...", a line for each key of the file, and no word of what it was
+    code, out, err = gate(GOOD, policy)
+    assert (code, out) == (2, "")
+    assert said in err and "Extra inputs" not in err, err
+
+
 def test_a_policy_file_with_a_name_used_twice_is_named(gate):
     code, _, err = gate(GOOD, "policies:\n  - name: a\n  - name: a\n")
     # Before: "policy.yaml: policy names must be unique; repeated: ['a']": which entries, the file did not say

@@ -43,6 +43,8 @@ def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Polic
     if not isinstance(data, dict):
         problems.append(f"{path}: the file holds a {type(data).__name__}, not a mapping; {_NEEDS}")
         return None
+    if "policies" not in data and _not_policies(path, data, problems):
+        return None
     try:
         return PolicyFile.model_validate(data).policies
     except ValidationError as exc:
@@ -63,6 +65,31 @@ def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Polic
                 msg = unknown_key(err["loc"], msg, lambda loc: unknown_field(PolicyFile, loc))
             problems.append(f"{path}: {loc}: {msg}")
         return None
+
+
+def _not_policies(path: Path, data: dict[str, object], problems: list[str]) -> bool:
+    """A file with no ``policies:`` that is some other file, or a policy written without its list: said as such (and
+    True), where pydantic listed "policies: Field required" and each key the file has as not permitted. Given to
+    ``flow gate --policy``, the summary itself (the two files swapped) or a routing file read so, with no word of it."""
+    keys = [str(key) for key in data]
+    if "model_stats" in data or "totals" in data:
+        problems.append(
+            f"{path}: the file is a usage summary (model_stats, totals: what `magsag flow summarize` writes), not a "
+            f"policy file; {_NEEDS}: give the summary as the gate's first argument and the policy file as --policy "
+            "(`magsag flow gate SUMMARY.json --policy POLICY.yaml`)"
+        )
+        return True
+    policy_keys = [key for key in keys if key in Policy.model_fields]
+    if "name" in policy_keys:
+        problems.append(
+            f"{path}: the file holds one policy's keys ({', '.join(policy_keys)}) at its top; {_NEEDS}: indent them "
+            "as an item of the list, under `policies:` and `  - name: ...`"
+        )
+        return True
+    if not policy_keys and any(key in data for key in ("routes", "default", "tiers", "provider_defaults")):
+        problems.append(f"{path}: the file is a routing file (it holds {', '.join(keys)}), not a policy file; {_NEEDS}")
+        return True
+    return False
 
 
 def _place(path: Path, read: list[Policy], places: dict[str, str], problems: list[str]) -> None:
