@@ -191,6 +191,20 @@ def test_summarize_output_into_a_missing_folder_says_to_make_it(ledger_db, tmp_p
     assert main(["flow", "summarize", "--output", str(out)]) == 0 and out.exists()
 
 
+def test_an_output_under_a_file_says_which_file_is_no_folder(ledger_db, tmp_path, capsys):
+    # Before: "cannot write --output reports.json/summary.json: Not a directory", naming neither the file nor a fix
+    (tmp_path / "reports.json").write_text("{}")
+    for argv in (["flow", "summarize"], ["data", "query", "--format", "csv"]):
+        out = tmp_path / "reports.json" / "sub" / "summary.json"
+        assert main([*argv, "--output", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert (
+            f"cannot write --output {out}: Not a directory; {tmp_path / 'reports.json'} is a file, not a folder: "
+            in err
+        )
+        assert (tmp_path / "reports.json").read_text() == "{}"
+
+
 @pytest.mark.parametrize(
     "argv", [["flow", "summarize"], ["data", "query", "--format", "json"], ["data", "query", "--format", "csv"]]
 )

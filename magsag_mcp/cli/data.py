@@ -235,6 +235,10 @@ def _output_fix(output: str, exc: OSError) -> str:
         return f"; make its folder first (mkdir -p {shlex.quote(folder)}), or give --output a file in one that exists"
     if exc.errno == errno.EISDIR:
         return "; it is a folder: give --output a file's path (one in that folder, say)"
+    if exc.errno == errno.ENOTDIR:  # a folder on its path is a file (reports.json/summary.json)
+        while folder != os.path.dirname(folder) and not os.path.exists(folder):
+            folder = os.path.dirname(folder)
+        return f"; {folder} is a file, not a folder: give --output a file's path in a folder"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "; give --output a file in a folder this user may write to"
     if exc.errno in _NO_ROOM:
