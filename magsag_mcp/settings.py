@@ -114,31 +114,33 @@ def only_configured(env: Mapping[str, str], network_callers: bool = False) -> bo
 
 #: every ``MAGSAG_*`` variable magsag-mcp reads (the tests' spec checker's two included, which README names): any
 #: other one set is read by nothing, and a misspelt one (PROVDER for PROVIDER) changes nothing, silently
-READ_VARIABLES = frozenset({
-    "MAGSAG_ALLOWED_BASE_URLS",
-    "MAGSAG_BILLED_COST_HOSTS",
-    "MAGSAG_CALL_BASE_URLS",
-    "MAGSAG_CALL_DEADLINE",
-    "MAGSAG_CATALOG",
-    "MAGSAG_COMPAT_API_KEY",
-    "MAGSAG_COMPAT_BASE_URL",
-    "MAGSAG_CONNECT_TIMEOUT",
-    "MAGSAG_DB",
-    "MAGSAG_LEDGER_SYNC",
-    "MAGSAG_LOCAL_LLM_API_KEY",
-    "MAGSAG_LOCAL_LLM_BASE_URL",
-    "MAGSAG_MAX_RETRIES",
-    "MAGSAG_MCP_AGENT",
-    "MAGSAG_MCP_LOG_LEVEL",
-    "MAGSAG_MCP_TOKEN",
-    "MAGSAG_MODEL",
-    "MAGSAG_PROVIDER",
-    "MAGSAG_READ_TIMEOUT",
-    "MAGSAG_RETRY_BASE_DELAY",
-    "MAGSAG_RETRY_MAX_DELAY",
-    "MAGSAG_SPEC_CACHE",
-    "MAGSAG_SPECS_DIR",
-})
+READ_VARIABLES = frozenset(
+    {
+        "MAGSAG_ALLOWED_BASE_URLS",
+        "MAGSAG_BILLED_COST_HOSTS",
+        "MAGSAG_CALL_BASE_URLS",
+        "MAGSAG_CALL_DEADLINE",
+        "MAGSAG_CATALOG",
+        "MAGSAG_COMPAT_API_KEY",
+        "MAGSAG_COMPAT_BASE_URL",
+        "MAGSAG_CONNECT_TIMEOUT",
+        "MAGSAG_DB",
+        "MAGSAG_LEDGER_SYNC",
+        "MAGSAG_LOCAL_LLM_API_KEY",
+        "MAGSAG_LOCAL_LLM_BASE_URL",
+        "MAGSAG_MAX_RETRIES",
+        "MAGSAG_MCP_AGENT",
+        "MAGSAG_MCP_LOG_LEVEL",
+        "MAGSAG_MCP_TOKEN",
+        "MAGSAG_MODEL",
+        "MAGSAG_PROVIDER",
+        "MAGSAG_READ_TIMEOUT",
+        "MAGSAG_RETRY_BASE_DELAY",
+        "MAGSAG_RETRY_MAX_DELAY",
+        "MAGSAG_SPEC_CACHE",
+        "MAGSAG_SPECS_DIR",
+    }
+)
 
 
 def unread_variables(env: Mapping[str, str], catalog_reads: Collection[str] = ()) -> tuple[list[str], list[str]]:
@@ -214,9 +216,42 @@ def setting_problems(env: Mapping[str, str]) -> list[str]:
     from .routing import check_env_override
 
     problems = []
-    for check in (check_env_override, allowed_origins):
+    for check in (check_env_override, allowed_origins, billed_cost_hosts):
         try:
             check(env)
         except ConfigError as exc:
             problems.append(exc.message)
     return problems
+
+
+#: a host as an answer's URL names it (what MAGSAG_BILLED_COST_HOSTS is compared with): a name or an IPv4 address
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?", re.IGNORECASE)
+
+
+def billed_cost_hosts(env: Mapping[str, str]) -> None:
+    """Refuse (for ``magsag doctor``) a ``MAGSAG_BILLED_COST_HOSTS`` entry that is no host: answers are matched by
+    their URL's host alone, so a URL (``https://gw.corp/v1``) or a ``host:port`` there matched no answer, and every
+    cost the gateway billed was recorded as unknown (null), with no word of why."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    def a_host(text: str | None) -> bool:
+        try:
+            return bool(text) and (_HOST.fullmatch(text) is not None or bool(ipaddress.ip_address(text)))
+        except ValueError:
+            return False
+
+    for i, entry in enumerate((env.get("MAGSAG_BILLED_COST_HOSTS") or "").split(","), 1):
+        entry = entry.strip()
+        if not entry or a_host(entry):
+            continue
+        try:
+            host = urlsplit(entry if "//" in entry else f"//{entry}").hostname
+        except ValueError:
+            host = None
+        fix = f"write its host alone: {host}" if a_host(host) else "write a host, e.g. gw.example.com"
+        raise ConfigError(
+            f"MAGSAG_BILLED_COST_HOSTS: entry {i} ({excerpt(entry, 80)!r}) is not a host name, and an answer is "
+            f"matched by its URL's host alone, so no answer's usage.cost is taken from it (its costs stay unknown); "
+            f"{fix} (comma-separated hosts, no scheme, port or path)"
+        )

@@ -30,6 +30,27 @@ def test_doctor_reports_a_setting_calls_would_refuse(cli_env, capsys, monkeypatc
     assert any(p.startswith(said) for p in json.loads(capsys.readouterr().out)["problems"])
 
 
+@pytest.mark.parametrize(
+    ("value", "fix"),
+    [
+        ("https://gw.example.com:8443/v1", "write its host alone: gw.example.com"),
+        ("openrouter.ai, gw.example.com:8443", "write its host alone: gw.example.com"),
+        ("gw example", "write a host, e.g. gw.example.com"),
+    ],
+)
+def test_doctor_reports_a_billed_cost_host_that_is_no_host(cli_env, capsys, monkeypatch, value, fix):
+    # answers are matched by their URL's host alone: a URL or a host:port in MAGSAG_BILLED_COST_HOSTS matched no
+    # answer, and every cost the gateway billed was recorded as unknown, while doctor listed nothing and exited 0
+    monkeypatch.setenv("MAGSAG_BILLED_COST_HOSTS", value)
+    assert main(["doctor"]) == 1
+    [problem] = [line for line in capsys.readouterr().out.splitlines() if "MAGSAG_BILLED_COST_HOSTS" in line]
+    assert problem.startswith("problem: MAGSAG_BILLED_COST_HOSTS: entry ") and "is not a host name" in problem
+    assert fix in problem
+    monkeypatch.setenv("MAGSAG_BILLED_COST_HOSTS", " gw.example.com , 10.0.0.7,::1")
+    assert main(["doctor", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["problems"] == []
+
+
 def test_doctor_reports_a_misspelt_magsag_variable_that_changes_nothing(cli_env, capsys, monkeypatch):
     # MAGSAG_PROVDER=local was read by nothing: every call went to the routing's cloud models on the user's keys,
     # and doctor listed no override, no problem, and exited 0
