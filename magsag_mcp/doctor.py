@@ -144,6 +144,7 @@ def report_of(
         "problems": misspelt
         + setting_problems(env)
         + providers.setting_problems()
+        + transport.proxies.problems()
         + catalog_problems
         + ([ledger.read_only_error().message] if ledger.read_only else [])
         + ([unmakeable] if unmakeable else []),

@@ -97,6 +97,18 @@ class ProxySettings:
             out["no_proxy"] = ",".join(self._no_proxy)
         return out
 
+    def problems(self) -> list[str]:
+        """Each proxy variable magsag cannot use (``magsag doctor``'s problems): every request it would carry fails
+        on it, naming it (see :meth:`for_url`); shown on its ``proxy`` line alone, doctor passed."""
+        out = []
+        for name, value in self._raw.values():
+            try:
+                _parse(name, value)
+            except ConfigError as exc:
+                said, _, fix = exc.message.partition("; ")
+                out.append(f"{said}, so every request it would carry fails; {fix}")
+        return out
+
     def for_url(self, url: str) -> Proxy | None:
         """The proxy for a request to ``url``, or None to connect directly. A proxy variable that magsag
         cannot use raises :class:`ConfigError` naming it (never its value): the operator meant this

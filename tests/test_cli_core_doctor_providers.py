@@ -37,16 +37,37 @@ def test_doctor_shows_the_proxies_and_ca_bundle_in_use_never_their_credentials(c
     monkeypatch.setenv("http_proxy", "socks5://127.0.0.1:1080")
     monkeypatch.setenv("NO_PROXY", "internal.example, 10.0.0.0/8")
     monkeypatch.setenv("SSL_CERT_FILE", "/etc/ssl/corp-ca.pem")
-    assert main(["doctor"]) == 0
+    assert main(["doctor"]) == 1  # the socks5:// http_proxy, which every http request would fail on, is a problem
     out = capsys.readouterr().out
     assert "proxy   : https: http://proxy.corp.example:3128 (from HTTPS_PROXY)" in out
     assert "proxy   : http: http_proxy names a socks5:// proxy, which magsag cannot use" in out
     assert "proxy   : no_proxy: internal.example,10.0.0.0/8" in out
     assert "ca      : SSL_CERT_FILE=/etc/ssl/corp-ca.pem" in out
     assert "pr0xy-pw" not in out and "corp-user" not in out
-    assert main(["doctor", "--json"]) == 0
+    assert main(["doctor", "--json"]) == 1
     network = json.loads(capsys.readouterr().out)["network"]
     assert network["proxies"]["https"] == "http://proxy.corp.example:3128 (from HTTPS_PROXY)"
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("socks5://proxy.corp.example:1080", "HTTPS_PROXY names a socks5:// proxy, which magsag cannot use"),
+        ("http://proxy.corp.example:99999", "HTTPS_PROXY is not a usable proxy URL"),
+        ("http://", "HTTPS_PROXY names no proxy host"),
+    ],
+)
+def test_doctor_reports_a_proxy_it_cannot_use_as_a_problem(cli_env, capsys, monkeypatch, value, said):
+    # every request to an https provider fails on such a proxy (ProxySettings.for_url refuses it, naming it), while
+    # doctor showed it on its "proxy" line alone and exited 0
+    monkeypatch.setenv("HTTPS_PROXY", value)
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert f"problem: {said}" in out and "so every request it would carry fails; set HTTPS_PROXY to" in out
+    assert main(["doctor", "--json"]) == 1
+    assert any(p.startswith(said) for p in json.loads(capsys.readouterr().out)["problems"])
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    assert main(["doctor"]) == 0
 
 
 def test_doctor_a_blank_key_is_no_key_and_does_not_hide_the_next_one(cli_env, capsys, monkeypatch):
@@ -130,7 +151,7 @@ def test_doctor_never_shows_a_token_given_as_the_proxy_user(cli_env, capsys, mon
     monkeypatch.setenv("HTTPS_PROXY", "http://ghp_DoctorUserTok3n@proxy.corp.example:3128")
     monkeypatch.setenv("http_proxy", "socks5://ghp_DoctorSocksTok3n@127.0.0.1:1080")
     for args in (["doctor"], ["doctor", "--json"]):
-        assert main(args) == 0
+        assert main(args) == 1  # the socks5:// one is a problem too, named without its token
         out = capsys.readouterr().out
         assert "proxy.corp.example:3128" in out and "ghp_" not in out
 
