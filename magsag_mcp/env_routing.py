@@ -19,8 +19,26 @@ def _env_override(env: Mapping[str, str]) -> tuple[str | None, str | None]:
         try:
             provider = canonical_provider(provider)
         except ConfigError as exc:
-            raise ConfigError(f"MAGSAG_PROVIDER={env['MAGSAG_PROVIDER']!r}: {exc.message}") from None
+            raise ConfigError(
+                f"MAGSAG_PROVIDER={env['MAGSAG_PROVIDER']!r}: {exc.message}{_a_target(provider)}"
+            ) from None
     return provider, model
+
+
+def _a_target(written: str) -> str:
+    """The fix for a ``MAGSAG_PROVIDER`` written as a target (``openai:gpt-4o``), which names a provider alone."""
+    before, _, model = written.strip().partition(":")
+    model = model.strip()
+    try:
+        provider = canonical_provider(before)
+    except ConfigError:
+        return ""
+    if not model:  # ("openai:": the unknown provider's message names the one it nearly is)
+        return ""
+    return (
+        f"; MAGSAG_PROVIDER names a provider alone, and the model goes in MAGSAG_MODEL: set MAGSAG_PROVIDER="
+        f"{provider} and MAGSAG_MODEL={model} (or MAGSAG_MODEL={provider}:{model} alone)"
+    )
 
 
 def check_env_override(env: Mapping[str, str]) -> None:

@@ -51,6 +51,20 @@ def test_doctor_reports_a_billed_cost_host_that_is_no_host(cli_env, capsys, monk
     assert json.loads(capsys.readouterr().out)["problems"] == []
 
 
+def test_a_target_given_as_magsag_provider_is_told_where_its_model_goes(cli_env, capsys, monkeypatch):
+    # MAGSAG_PROVIDER=openai:gpt-4o was "unknown provider 'openai:gpt-4o'; use one of: ...": the list holds openai,
+    # and nothing said that the model belongs in MAGSAG_MODEL
+    monkeypatch.setenv("MAGSAG_PROVIDER", "openai:gpt-4o")
+    fix = (
+        "MAGSAG_PROVIDER names a provider alone, and the model goes in MAGSAG_MODEL: set MAGSAG_PROVIDER=openai and "
+        "MAGSAG_MODEL=gpt-4o (or MAGSAG_MODEL=openai:gpt-4o alone)"
+    )
+    assert main(["doctor"]) == 1
+    assert fix in capsys.readouterr().out
+    assert main(["invoke", "skill.analysis", "--payload", '{"data": "x"}']) == 2
+    assert fix in capsys.readouterr().err
+
+
 def test_doctor_reports_a_misspelt_magsag_variable_that_changes_nothing(cli_env, capsys, monkeypatch):
     # MAGSAG_PROVDER=local was read by nothing: every call went to the routing's cloud models on the user's keys,
     # and doctor listed no override, no problem, and exited 0
