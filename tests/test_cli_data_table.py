@@ -70,3 +70,27 @@ def test_the_table_shows_control_characters_escaped_not_sent_to_the_terminal(tmp
     assert "\x1b" not in out and "\r" not in out and "\x07" not in out
     assert len(out.splitlines()) == 2  # the header and the one run
     assert "bob\\x1b]52;c;ZWNobyBvd25lZA==\\x07\\x1b[8m" in out and "run-1\\r\\nrun-forged" in out
+
+
+def test_the_table_lines_up_names_of_wide_and_combining_characters(tmp_path, monkeypatch, capsys):
+    # an agent named 数据分析师 takes 10 columns on a terminal, and was padded as 5: every cell after it in its row
+    # (skill, status, cost) stood 5 columns right of its header; a letter and its combining accent take one
+    db = tmp_path / "wide.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+    agents = ["数据分析师", "🤖bot", "e\u0301x", "ana"]
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            for i, agent in enumerate(agents):
+                attempt = AttemptRecord(f"r{i}", now + i, "openai", "gpt-4o", "skill.analysis", agent, "ok", 0, 1)
+                await ledger.record_call(RunRecord(f"r{i}", agent, "skill.analysis", now + i), [attempt])
+
+    anyio.run(fill)
+    assert main(["data", "query"]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    wide = {"数据分析师": 10, "🤖bot": 5, "e\u0301x": 2, "ana": 3}  # the columns each takes on a terminal
+    skill_at = header.index("skill")
+    for line, agent in zip(lines, reversed(agents), strict=True):
+        before, _, _ = line.partition("skill.analysis")
+        assert len(before) - len(agent) + wide[agent] == skill_at, (line, header)

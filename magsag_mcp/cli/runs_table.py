@@ -46,8 +46,23 @@ def runs_to_table(runs: list[dict[str, Any]], models: dict[str, list[str]] | Non
             )
         )
     rows = [tuple(shown(v) for v in row) for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    widths = [max(columns(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(v + " " * (w - columns(v)) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def columns(text: str) -> int:
+    """The columns ``text`` takes on a terminal: a wide character (CJK, most emoji) two, a combining mark none. An
+    agent named 数据分析师 was padded as 5 columns where it takes 10, and every cell after it in its row was pushed
+    out of line with the header's."""
+    if text.isascii():
+        return len(text)
+    import unicodedata
+
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text
+    )
 
 
 def _cost_cell(run: dict[str, Any]) -> str:
