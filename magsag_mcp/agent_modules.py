@@ -57,7 +57,11 @@ class Registry(ProcessBound):
         try:
             fn = getattr(module, attr)
         except AttributeError:
-            raise ConfigError(f"agent {agent_id!r}: {module_name} has no function {attr!r}") from None
+            from .suggest import nearest
+
+            close = nearest(attr, [name for name, value in vars(module).items() if inspect.isfunction(value)])
+            hint = f" (did you mean {module_name}:{close}?)" if close else ""
+            raise ConfigError(f"agent {agent_id!r}: {module_name} has no function {attr!r}{hint}") from None
         if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
             # called, it would hand back a coroutine that nobody awaits: the agent would never run
             raise ConfigError(
@@ -86,7 +90,26 @@ def import_agent_module(name: str, agents_dir: Path) -> Any:
             raise _load_failure(name, exc) from exc
     except Exception as exc:
         raise _load_failure(name, exc) from exc
-    raise ConfigError(f"agent entrypoint module {name!r} is neither importable nor at {path}")
+    raise ConfigError(
+        f"agent entrypoint module {name!r} is neither importable nor at {path}{module_fix(name, agents_dir)}"
+    )
+
+
+def module_fix(name: str, agents_dir: Path) -> str:
+    """What follows "entrypoint module 'my_mga' is neither importable nor at ...": the catalog's agent module it
+    nearly names, or the ones there are, to write as the entrypoint's module (``MODULE:FUNCTION``)."""
+    from .suggest import nearest
+
+    try:
+        modules = sorted(p.stem for p in agents_dir.glob("*.py") if p.is_file() and p.stem.isidentifier())
+    except OSError:
+        modules = []
+    close = nearest(name, modules)
+    if close is not None:
+        return f" (did you mean {close!r}, {agents_dir / (close + '.py')}?)"
+    if modules:
+        return f"; the catalog's agent modules: {', '.join(modules)} (entrypoint: MODULE:FUNCTION)"
+    return f"; put the agent's module in {agents_dir} (entrypoint: MODULE:FUNCTION, e.g. my_agent:run)"
 
 
 #: held while a catalog's agent module loads: another thread must not take it from sys.modules half-run

@@ -23,6 +23,9 @@ def agent_entrypoint_problems(catalog: Catalog) -> list[str]:
     import ast
     import importlib.util
 
+    from .agent_modules import module_fix
+    from .suggest import nearest
+
     problems = []
     for agent_id, spec in sorted(catalog.agents.items()):
         where = catalog.agent_files.get(agent_id, catalog.root / "agents")
@@ -39,7 +42,8 @@ def agent_entrypoint_problems(catalog: Catalog) -> list[str]:
             source = Path(found.origin)
         elif not source.is_file():
             if "." not in module:  # a submodule of a package is checked when it runs
-                problems.append(f"{where}: entrypoint module {module!r} is neither importable nor at {source}")
+                fix = module_fix(module, catalog.root / "agents")
+                problems.append(f"{where}: entrypoint module {module!r} is neither importable nor at {source}{fix}")
             continue
         try:
             tree = ast.parse(source.read_bytes(), filename=str(source))
@@ -49,8 +53,10 @@ def agent_entrypoint_problems(catalog: Catalog) -> list[str]:
         except OSError as exc:
             problems.append(f"{where}: cannot read entrypoint module {source}: {exc.strerror}")
             continue
-        if attr not in _top_level_names(tree):
-            problems.append(f"{where}: entrypoint {spec.entrypoint!r}: {source.name} defines no {attr!r}")
+        if attr not in (names := _top_level_names(tree)):
+            close = nearest(attr, sorted(names))
+            hint = f" (did you mean {module}:{close}?)" if close else ""
+            problems.append(f"{where}: entrypoint {spec.entrypoint!r}: {source.name} defines no {attr!r}{hint}")
         elif any(isinstance(node, ast.AsyncFunctionDef) and node.name == attr for node in tree.body):
             problems.append(
                 f"{where}: entrypoint {spec.entrypoint!r} is an async function; an agent is a plain function "

@@ -115,8 +115,9 @@ def test_an_agent_naming_a_skill_whose_file_of_another_name_cannot_be_loaded_is_
     # skills/summaries.yaml holds skill.sum with a max_tokens that is no number: its id is written there, but only a
     # file named for the skill was looked for, and the agent was told to name another skill "or add the skill"
     broken = write(
-        mini, "skills/summaries.yaml", "id: skill.sum\ndescription: d\ntask_type: sum\nprompt:\n  user: '{text}'\n"
-        "max_tokens: lots\n"
+        mini,
+        "skills/summaries.yaml",
+        "id: skill.sum\ndescription: d\ntask_type: sum\nprompt:\n  user: '{text}'\nmax_tokens: lots\n",
     )
     agent = write(mini, "agents/a.yaml", "id: a\nkind: sag\nentrypoint: a:run\nskills: [skill.sum]\n")
     write(mini, "agents/a.py", "def run(payload, registry=None):\n    return {}\n")
@@ -253,11 +254,32 @@ def test_agent_entrypoints_are_checked_without_running_them(mini: Path):
     assert problems == [
         f"{broken}: entrypoint module {mini / 'agents' / 'broken_mod.py'} has a syntax error at line 1: invalid syntax",
         f"{missing}: entrypoint module 'no_such_module_xyz' is neither importable nor at "
-        f"{mini / 'agents' / 'no_such_module_xyz.py'}",
-        f"{typo}: entrypoint 'typo_mod:runn': typo_mod.py defines no 'runn'",
+        f"{mini / 'agents' / 'no_such_module_xyz.py'}; the catalog's agent modules: aliased_mod, broken_mod, good_mod, "
+        "typo_mod (entrypoint: MODULE:FUNCTION)",
+        f"{typo}: entrypoint 'typo_mod:runn': typo_mod.py defines no 'runn' (did you mean typo_mod:run?)",
     ]
     assert not ran.exists()  # validate never executes an agent's module
     assert good.exists() and aliased.exists()
+
+
+def test_a_misspelt_agent_entrypoint_is_told_the_module_or_function_it_means(catalog_copy: Path):
+    # "entrypoint module 'my_mga' is neither importable nor at .../my_mga.py" and "my_mag has no function 'rnu'" said
+    # what was not found, and nothing of the module beside it in agents/ or the function the module defines
+    from magsag_mcp import Magsag
+    from magsag_mcp.errors import ConfigError
+
+    mag = catalog_copy / "agents" / "my-mag.yaml"
+    shipped = mag.read_text()
+    mag.write_text(shipped.replace("entrypoint: my_mag:run", "entrypoint: my_mga:run"))
+    said = f"(did you mean 'my_mag', {catalog_copy / 'agents' / 'my_mag.py'}?)"
+    assert [p for p in validate_catalog(catalog_copy, env={}) if said in p], validate_catalog(catalog_copy, env={})
+    mag.write_text(shipped.replace("entrypoint: my_mag:run", "entrypoint: my_mag:rnu"))
+    assert f"{mag}: entrypoint 'my_mag:rnu': my_mag.py defines no 'rnu' (did you mean my_mag:run?)" in validate_catalog(
+        catalog_copy, env={}
+    )
+    with Magsag(catalog=catalog_copy, db=catalog_copy.parent / "l.db", env={}) as mg:
+        with pytest.raises(ConfigError, match=r"my_mag has no function 'rnu' \(did you mean my_mag:run\?\)"):
+            mg.runner.run_agent("my-mag", {"data": "x"})
 
 
 def test_an_agent_id_defined_twice_names_both_files(catalog_copy: Path):
