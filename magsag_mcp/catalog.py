@@ -312,7 +312,10 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
             routes.append((route, tiers[route.tier]))  # type: ignore[index]
     routes.sort(key=lambda rc: -rc[0].priority)  # stable: file order breaks ties
     if default is None and not unreadable:
-        problems.append(f"{root / 'routing'}: no routing file defines a 'default' chain")
+        problems.append(
+            f"{root / 'routing'}: no routing file defines a 'default' chain, where a task no route matches goes; add "
+            "one to a routing file (routing/default.yaml), e.g. default: [openai:gpt-4o-mini]"
+        )
 
     agents: dict[str, AgentSpec] = {}
     agent_files: dict[str, Path] = {}

@@ -267,6 +267,15 @@ def test_missing_default_chain(tmp_path: Path):
         load_catalog(tmp_path, env={})
 
 
+def test_a_missing_default_chain_says_where_to_add_one(tmp_path: Path):
+    # "no routing file defines a 'default' chain" said what was missing, and neither what it is for nor how to write it
+    write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt: {user: hi}\n")
+    assert validate_catalog(tmp_path, env={}) == [
+        f"{tmp_path / 'routing'}: no routing file defines a 'default' chain, where a task no route matches goes; add "
+        "one to a routing file (routing/default.yaml), e.g. default: [openai:gpt-4o-mini]"
+    ]
+
+
 def test_bad_template_is_caught_at_load(mini: Path):
     write(mini, "skills/t.yaml", "id: skill.t\ndescription: d\ntask_type: t\nprompt: {user: 'a {b'}\n")
     with pytest.raises(CatalogError, match="user template does not parse"):
