@@ -72,3 +72,25 @@ def test_a_key_written_twice_in_a_json_option_is_refused_not_the_first_dropped(c
     assert main(["explain", "skill.analysis", *(a for item in args.items() for a in item)]) == 2
     message = json.loads(capsys.readouterr().err)["error"]["message"]
     assert message == f"{option} holds the key {key!r} twice (JSON keeps only the last): write it once"
+
+
+@pytest.mark.parametrize(
+    ("option", "text", "said"),
+    [
+        ("--payload", '{"data": NaN}', "--payload holds NaN, which is no JSON (RFC 8259 has no NaN or Infinity)"),
+        ("--payload", '{"data": [1, -Infinity]}', "--payload holds -Infinity, which is no JSON"),
+        ("--payload", '{"data": 1e999}', "--payload holds the number 1e999, too large for any float"),
+        ("--context", '{"tier": NaN}', "--context holds NaN, which is no JSON"),
+    ],
+)
+def test_a_json_option_holding_nan_or_infinity_is_refused_not_sent_as_text(cli_env, capsys, option, text, said):
+    # Python's json takes NaN, Infinity and 1e999 (as inf): a pandas dump's `{"data": NaN}` was called, the model
+    # asked to analyse "NaN" (and the call paid for), where RFC 8259 JSON, as every other reader's, has no such value
+    payload = text if option == "--payload" else '{"data": "x"}'
+    argv = ["invoke", "skill.analysis", "--payload", payload]
+    if option == "--context":
+        argv += ["--context", text]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert said in err and ("write null, or the value as a string" in err or "write it as a string" in err)
+    assert not (cli_env / "cli.db").exists()  # nothing was called, nor recorded

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,22 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
         named = repr(key) if len(key) <= 100 else f"of {len(key)} characters"
         raise InputError(f"{what} holds the key {named} twice (JSON keeps only the last): write it once")
 
+    def constant(literal: str) -> Any:  # NaN, Infinity, -Infinity: Python's json takes them, RFC 8259 does not
+        raise InputError(
+            f"{what} holds {literal}, which is no JSON (RFC 8259 has no NaN or Infinity); write null, or "
+            "the value as a string"
+        )
+
+    def number(literal: str) -> float:
+        value = float(literal)
+        if not math.isfinite(value):  # 1e999: read as infinity, and the prompt said "inf"
+            raise InputError(f"{what} holds the number {literal[:40]}, too large for any float; write it as a string")
+        return value
+
     try:
-        value = json.loads(text, parse_int=integer, object_pairs_hook=mapping)
+        value = json.loads(
+            text, parse_int=integer, parse_float=number, parse_constant=constant, object_pairs_hook=mapping
+        )
     except json.JSONDecodeError as exc:
         example = _JSON_EXAMPLES.get(what, '{"data": "..."}')
         raise InputError(
