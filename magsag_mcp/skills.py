@@ -358,14 +358,29 @@ def _as_prompt_text(skill_id: str, name: str, value: Any) -> str:
     if isinstance(value, str):
         return value
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError) as exc:  # a tuple as a key, a structure that contains itself
+        # allow_nan=False: a NaN or an infinity (an MCP client's or a Python caller's float, a pandas value) was written
+        # into the prompt as NaN, which no JSON has, and the model asked to read it
+        return json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError as exc:
+        if "Out of range float values" not in str(exc):  # (a structure that contains itself)
+            raise _unwritable(skill_id, name, exc) from None
         raise PayloadError(
-            f"{skill_id}: payload field {name!r} cannot be written into the prompt as JSON ({exc}); "
-            "give it as text, or as JSON-like data (mappings with text keys, lists, numbers, text)",
+            f"{skill_id}: payload field {name!r} holds NaN or an infinity, which JSON has no value for; give null, "
+            "or the value as text",
             skill=skill_id,
             field=name,
         ) from None
+    except TypeError as exc:  # a tuple as a key
+        raise _unwritable(skill_id, name, exc) from None
+
+
+def _unwritable(skill_id: str, name: str, exc: Exception) -> PayloadError:
+    return PayloadError(
+        f"{skill_id}: payload field {name!r} cannot be written into the prompt as JSON ({exc}); "
+        "give it as text, or as JSON-like data (mappings with text keys, lists, numbers, text)",
+        skill=skill_id,
+        field=name,
+    )
 
 
 def escaped(found: re.Match[str]) -> str:

@@ -297,6 +297,18 @@ def test_another_model_of_an_allowed_ones_family_is_no_misspelling_of_it(tmp_pat
 def test_explain_tells_a_misspelt_model_the_allowed_model_it_nearly_is(mg: Magsag):
     # as the call's refusal does: explain's warning that the call would fail said only that the policy forbids it
     plan = mg.skills.explain("skill.analysis", {"data": "x", "model_config": {"model": "openai:gpt-4o-mni"}})
-    assert "(openai:gpt-4o-mni is not in production_models.allowed_models (did you mean 'gpt-4o-mini'?))" in (
-        plan["warnings"][0]
+    assert (
+        "(openai:gpt-4o-mni is not in production_models.allowed_models (did you mean 'gpt-4o-mini'?))"
+        in (plan["warnings"][0])
     )
+
+
+@pytest.mark.parametrize("value", [float("nan"), [1.0, float("inf")], {"low": float("-inf")}])
+def test_a_payload_field_holding_nan_or_an_infinity_is_refused_not_written_into_the_prompt(mg: Magsag, value):
+    # json.dumps wrote a float NaN (a pandas value, an MCP client's JSON with NaN, which the SDK's parser takes)
+    # into the prompt as NaN, which no JSON has: the model was asked to read it, and the call paid for
+    with pytest.raises(PayloadError, match=r"payload field 'data' holds NaN or an infinity, which JSON has no value"):
+        mg.skills.invoke("skill.analysis", {"data": value, "model_config": {"model": "fake:echo"}})
+    [run] = mg.bridge.run(lambda: mg.service.query_runs())
+    assert run["status"] == "error" and run["error"]["type"] == "invalid_payload"  # the refused call is recorded
+    assert all(a["outcome"] != "ok" for a in run["attempts"])  # nothing was sent
