@@ -45,6 +45,23 @@ def test_a_blank_magsag_db_is_refused_not_made_a_file_named_by_spaces(tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", [["data", "query"], ["doctor"], ["invoke", "skill.analysis"]])
+@pytest.mark.parametrize("around", [" {}", "{} ", "{}\t"], ids=["before", "after", "tab"])
+def test_a_magsag_db_with_spaces_around_it_is_refused_not_another_file(tmp_path, monkeypatch, capsys, command, around):
+    # an env file's trailing space (Docker's --env-file and systemd keep it): MAGSAG_DB="/srv/ledger.db " recorded every
+    # call to "ledger.db " beside the ledger meant, and " /srv/ledger.db" to a folder named by a space in the working
+    # directory; `--db /srv/ledger.db`, a reading command or a report then read another file, and doctor passed
+    monkeypatch.chdir(tmp_path)
+    meant = tmp_path / "ledger.db"
+    monkeypatch.setenv("MAGSAG_DB", around.format(meant))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    assert main([*command, *(["--payload", '{"data": "x"}'] if command[0] == "invoke" else [])]) == 2
+    err = json.loads(capsys.readouterr().err)["error"]
+    assert err["type"] == "config_error" and "has spaces around it" in err["message"]
+    assert f"set MAGSAG_DB={meant} without them" in err["message"]
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("command", [["flow", "summarize"], ["data", "query", "--format", "json"], ["budget"]])
 def test_a_magsag_db_with_no_ledger_yet_says_so_beside_its_zeros(tmp_path, monkeypatch, capsys, ledger_db, command):
     # A CI job's MAGSAG_DB mistyped (or set for another server than the one whose calls were meant) read as a

@@ -57,6 +57,14 @@ def default_db_path(env: Mapping[str, str] | None = None) -> Path:
                 f"MAGSAG_DB={env['MAGSAG_DB']!r} is blank; set it to a ledger file (e.g. ~/magsag/ledger.db), or unset "
                 "it for the default in the user data directory"
             )
+        if env["MAGSAG_DB"] != env["MAGSAG_DB"].strip():
+            # an env file's trailing space (Docker's --env-file and systemd's keep it): " /srv/l.db" named a folder " "
+            # in whatever directory is current, "/srv/l.db " another file than /srv/l.db, which --db, a reading command
+            # and every report name, all of them reading a ledger with nothing in it
+            raise ConfigError(
+                f"MAGSAG_DB={env['MAGSAG_DB']!r} has spaces around it, and a file so named is another ledger than "
+                f"{env['MAGSAG_DB'].strip()!r}; set MAGSAG_DB={env['MAGSAG_DB'].strip()} without them"
+            )
         return Path(env["MAGSAG_DB"]).expanduser()
     import platformdirs
 
