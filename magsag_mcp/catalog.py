@@ -140,7 +140,10 @@ def find_catalog(explicit: str | os.PathLike[str] | None = None, env: Mapping[st
         if not path.is_dir():
             origin = "--catalog" if explicit else "MAGSAG_CATALOG"
             fix = "give a catalog directory"
-            if bundled is not None and not path.exists():  # (a new workspace's catalog/, as the MCP examples name)
+            if str(chosen) != str(chosen).strip() and Path(str(chosen).strip()).expanduser().is_dir():
+                # an env file's trailing space: the folder meant is there, and the copy command offered made another
+                fix = f"remove the spaces around it: {str(chosen).strip()} is the catalog directory"
+            elif bundled is not None and not path.exists():  # (a new workspace's catalog/, as the MCP examples name)
                 fix += f", or make this one from the bundled catalog (cp -r {quote(str(bundled))} {quote(str(path))})"
             raise ConfigError(f"{origin} points at {str(path)!r}, which is not a directory; {fix}")
         return path

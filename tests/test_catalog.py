@@ -276,6 +276,15 @@ def test_a_missing_default_chain_says_where_to_add_one(tmp_path: Path):
     ]
 
 
+def test_a_catalog_path_with_spaces_around_it_says_to_remove_them(monkeypatch):
+    # MAGSAG_CATALOG="/srv/catalog " (an env file's trailing space) was told to make that folder from the bundled
+    # catalog, with a `cp -r` that would have made a second catalog beside the one meant
+    monkeypatch.setenv("MAGSAG_CATALOG", f"{SHIPPED} ")
+    with pytest.raises(ConfigError, match=f"remove the spaces around it: {SHIPPED} is the catalog directory") as err:
+        find_catalog()
+    assert "cp -r" not in err.value.message
+
+
 def test_bad_template_is_caught_at_load(mini: Path):
     write(mini, "skills/t.yaml", "id: skill.t\ndescription: d\ntask_type: t\nprompt: {user: 'a {b'}\n")
     with pytest.raises(CatalogError, match="user template does not parse"):
