@@ -240,3 +240,13 @@ def test_doctor_says_when_no_call_can_make_the_ledger(ledger_db, tmp_path, capsy
     assert main(["doctor", "--db", str(tmp_path / "new" / "ledger.db")]) == 0
     assert "(none there yet: the first call makes it)" in capsys.readouterr().out
     assert not (tmp_path / "new").exists()
+
+
+def test_doctor_says_an_in_memory_ledger_is_none_a_call_can_use(ledger_db, monkeypatch, capsys):
+    # MAGSAG_DB=:memory: (sqlite3's name for a throwaway database) passed doctor with "(none there yet: the first
+    # call makes it)", while every call refuses it as the ledger
+    monkeypatch.setenv("MAGSAG_DB", ":memory:")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "(none there, and no call can make it: see the problem)" in out
+    assert "problem: ':memory:' names a SQLite database in memory, and the ledger is a file" in out

@@ -82,6 +82,10 @@ def unmakeable_ledger_problem(path: Path, env: Mapping[str, str]) -> str | None:
     """What ``magsag doctor`` says of a ledger that is not there yet and that the first call cannot make: a folder on
     its path is a file, or the nearest folder that exists cannot be written. ``doctor`` said "the first call makes it"
     and passed, while every call then failed before it was sent (``ledger_error``: "Not a directory")."""
+    if str(path) == ":memory:":  # sqlite3's name for a database in memory, which every call refuses as the ledger
+        from .problems import in_memory_error
+
+        return in_memory_error().message
     given = env.get("MAGSAG_DB")
     source = "MAGSAG_DB" if given and Path(given).expanduser() == path else "--db (or MAGSAG_DB)"
     fix = f"give {source} a file's path in a folder this user can write to"
