@@ -132,15 +132,38 @@ def first_stops(stop: list[str], limit: int, vendor: str, notes: list[str]) -> l
     return list(stop[:limit])
 
 
+#: the most tokens of one kind an answer is taken to count: a thousand times the largest context window sold, and
+#: far below where a call's or a summary's sums would pass the ledger's 64-bit integers
+MOST_TOKENS = 10**10
+
+
 def reported_usage(counted: Callable[..., Usage], raw: Any, *around: Any) -> Usage:
     """A vendor's usage object read by ``counted`` (with what ``around`` it says, such as the answer's tier): not
-    reported when it is none, empty, or holds no (finite) number where a count should be, so it is never priced.
+    reported when it is none, empty, or holds no (finite) number where a count should be, or a count past
+    :data:`MOST_TOKENS`, so it is never priced.
     What it says in words (the tier, the model that served it, where it ran) is read as :func:`said` reads it."""
     if not isinstance(raw, dict) or not raw:
         return Usage(reported=False)
     try:
         usage = counted(raw, *around)
     except (TypeError, ValueError, AttributeError, OverflowError):
+        return Usage(reported=False)
+    if (
+        max(
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cached_tokens,
+            usage.cache_write_tokens,
+            usage.reasoning_tokens,
+            usage.cache_write_1h_tokens,
+            usage.input_audio_tokens,
+            usage.output_audio_tokens,
+            usage.output_image_tokens,
+        )
+        > MOST_TOKENS
+    ):
+        # a broken server's figure (2**62 input tokens), no count: recorded as given, the answer's totals passed the
+        # ledger's integers, its record was refused ("a cost is above $9223372...") and the paid call kept nowhere
         return Usage(reported=False)
     usage.service_tier = said(usage.service_tier)
     usage.answering_model = said(usage.answering_model)
