@@ -50,6 +50,38 @@ def check_env_override(env: Mapping[str, str]) -> None:
             parse_target({"provider": provider, "model": model} if provider else model)
         except ConfigError as exc:
             raise ConfigError(f"MAGSAG_MODEL={model!r}: {exc.message}") from None
+        check_env_pair(env, provider, model)
+
+
+#: the variable that points a vendor's provider at another server than the vendor's own API (a gateway, which
+#: may serve any vendor's models under their names)
+_VENDOR_BASE_URL = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "google": "GEMINI_BASE_URL"}
+
+
+def check_env_pair(env: Mapping[str, str], provider: str | None, model: str) -> None:
+    """Refuse ``MAGSAG_PROVIDER`` naming a vendor at its own API beside a ``MAGSAG_MODEL`` that names another
+    provider's model without a prefix (``openai`` and ``claude-3-5-sonnet-20241022``: two exports of the guide's
+    blocks, one left from an earlier one): every call would go to a vendor that has no such model. The error says
+    which setting to change, where a cost limit would have refused the target as of no known price, saying to price
+    it, and a policy without one would have sent it and come back with the vendor's 404."""
+    if not provider or hosts_other_models(provider) or provider_prefix(model.strip()) is not None:
+        return
+    base_var = _VENDOR_BASE_URL.get(provider)
+    if base_var is None or env.get(base_var):
+        return  # pointed at a gateway, which may serve another vendor's models under their names
+    try:
+        inferred = parse_target(model).provider
+    except ConfigError:
+        return  # a name no provider can be told from: the vendor's own answer says whether it has it
+    if inferred == provider:
+        return
+    raise ConfigError(
+        f"MAGSAG_MODEL={model!r} names {inferred}'s model, which MAGSAG_PROVIDER={provider!r} cannot serve "
+        f"({provider}'s API serves only its own models): set MAGSAG_PROVIDER={inferred}, or set MAGSAG_MODEL to "
+        f"one of {provider}'s models, or unset MAGSAG_PROVIDER (the model names its provider)",
+        provider=provider,
+        model=model,
+    )
 
 
 def _swap_provider(

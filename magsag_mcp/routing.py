@@ -32,7 +32,7 @@ from .call_request import build_request, optional_str
 from .call_targets import NAMED_ROUTES_KEPT, call_targeting, explicit_target, named_route_key
 from .call_urls import CallURLs
 from .catalog import Catalog
-from .env_routing import _env_override, _env_provider_serves, _served_by, _swap_provider
+from .env_routing import _env_override, _env_provider_serves, _served_by, _swap_provider, check_env_pair
 from .env_routing import check_env_override as check_env_override  # where callers import it from
 from .errors import ConfigError, PayloadError
 from .payload_warnings import CONTEXT_KEYS as CONTEXT_KEYS  # where callers import it from
@@ -281,6 +281,7 @@ def _route(
     candidates: list[Candidate] = []
     #: MAGSAG_PROVIDER names no model for the task: the error, raised unless a data class names models
     no_env_model: ConfigError | None = None
+    yielded = ""  # why the data class's models serve a call then
     #: targets the call itself named, with the field they came from (their base URLs are checked)
     from_call: list[tuple[Target, str]] = []
     rule = ""
@@ -327,13 +328,21 @@ def _route(
                 target = parse_target({"provider": provider, "model": env_model} if provider else env_model)
         except ConfigError as exc:
             raise ConfigError(f"MAGSAG_MODEL={env_model!r}: {exc.message}") from None
+        if not call_provider:
+            try:
+                check_env_pair(env, env_provider, env_model)
+            except ConfigError as exc:
+                # no call can be sent with the two settings: a data class's own models serve its calls, as when
+                # MAGSAG_PROVIDER names no model for the task; any other call fails with the settings' fix
+                no_env_model, yielded = exc, f"MAGSAG_MODEL names no {env_provider} model"
         if call_provider:
             rule += f" (provider:{target.provider} from call)"
             call_base = optional_str(call, "base_url", wheres.get("base_url", "model_config"))
             if call_base:
                 target = Target(target.provider, target.model, call_base, target.params)
                 from_call.append((target, wheres["base_url"]))
-        candidates.append(Candidate(target, "env", True, by_env=True))
+        if no_env_model is None:
+            candidates.append(Candidate(target, "env", True, by_env=True))
     else:
         asked = context.get("tier")
         if asked and (not isinstance(asked, str) or asked not in catalog.routing.tiers):
@@ -427,7 +436,7 @@ def _route(
     if no_env_model is not None:
         if not candidates:
             raise no_env_model
-        rule += f"; it names no {provider} model for this task, so the data class's models serve it"
+        rule += f"; {yielded or f'it names no {provider} model for this task'}, so the data class's models serve it"
     return Resolution(candidates, rule, data_classes)
 
 

@@ -1,0 +1,63 @@
+"""The users' guide "Multi-Provider LLM Support" (guide-multi-provider), checked where the product's behaviour
+was found to differ from what the guide says or its reader expects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import Magsag
+from magsag_mcp import errors as E
+from magsag_mcp.settings import setting_problems
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "meant"),
+    [
+        ("openai", "claude-3-5-sonnet-20241022", "anthropic"),  # the guide's Production model, Development's provider
+        ("anthropic", "gpt-4o-mini", "openai"),  # the guide's Development model left set under Production's provider
+    ],
+)
+def test_a_vendor_given_another_vendors_model_by_the_environment_is_told_which_setting_to_change(
+    tmp_path: Path, provider: str, model: str, meant: str
+):
+    """The guide's example configurations are blocks of exports; one run after another in a shell leaves
+    MAGSAG_MODEL of the earlier block beside MAGSAG_PROVIDER of the later (or the reverse). Every call then went
+    to a vendor that has no such model: under a cost limit it was refused as a budget matter (budget_exceeded,
+    "has no known price ... add its price to catalog/prices.yaml"), a fix that would send it to the wrong vendor;
+    without one the vendor's 404 came back. Refused now as the setting it is, naming the fix, before anything is
+    sent; `magsag doctor` lists it as a problem in the same words."""
+    env = {"MAGSAG_PROVIDER": provider, "MAGSAG_MODEL": model, "OPENAI_API_KEY": "sk-" + "x" * 40}
+    env["ANTHROPIC_API_KEY"] = "sk-ant-" + "y" * 40
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+        with pytest.raises(E.ConfigError) as raised:
+            mg.skills.invoke("skill.analysis", {"data": "Q3 revenue 1.2M"})
+        # a call naming its own model is the call's choice, above the environment's (the guide's priority order)
+        explained = mg.skills.explain("skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o"}})
+        # a data class's own models serve its calls, as when MAGSAG_PROVIDER names no model for a task
+        pii = mg.skills.explain("skill.pii-redaction", {"text": "John Smith"})
+    message = raised.value.message
+    assert f"MAGSAG_MODEL={model!r} names {meant}'s model" in message
+    assert f"MAGSAG_PROVIDER={provider!r} cannot serve" in message
+    assert f"set MAGSAG_PROVIDER={meant}" in message and "prices.yaml" not in message
+    assert explained["targets"][0]["model"] == "gpt-4o"
+    assert [t["label"] for t in pii["targets"]] == ["local:llama3.1:70b"]
+    assert "so the data class's models serve it" in pii["rule"]
+    assert any(message in p for p in setting_problems(env))
+
+
+def test_a_vendor_pointed_at_a_gateway_may_be_given_another_vendors_model(tmp_path: Path):
+    """OPENAI_BASE_URL at a gateway (LiteLLM, a corporate proxy) serves other vendors' models under their names:
+    MAGSAG_PROVIDER=openai with a Claude model there is no mistake, and is not refused as one."""
+    from magsag_mcp.env_routing import check_env_pair
+
+    env = {"OPENAI_BASE_URL": "https://gateway.corp.example/v1"}
+    check_env_pair(env, "openai", "claude-3-5-sonnet-20241022")  # no error
+    check_env_pair({}, "openai", "gpt-4o-mini")  # its own model
+    check_env_pair({}, "compat", "claude-3-5-sonnet-20241022")  # a hosting provider serves any name
+    check_env_pair({}, "openai", "anthropic:claude-3-5-sonnet-20241022")  # a prefix says who serves it
+    with pytest.raises(E.ConfigError):
+        check_env_pair({"OPENAI_BASE_URL": ""}, "openai", "claude-3-5-sonnet-20241022")  # empty is unset
