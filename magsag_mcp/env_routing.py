@@ -53,9 +53,27 @@ def check_env_override(env: Mapping[str, str]) -> None:
         check_env_pair(env, provider, model)
 
 
-#: the variable that points a vendor's provider at another server than the vendor's own API (a gateway, which
-#: may serve any vendor's models under their names)
-_VENDOR_BASE_URL = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "google": "GEMINI_BASE_URL"}
+#: the variable that may point a vendor's provider at another server than the vendor's own API (a gateway, which
+#: may serve any vendor's models under their names), and the host of that API (the guide sets OPENAI_BASE_URL to it)
+_VENDOR_BASE_URL = {
+    "openai": ("OPENAI_BASE_URL", "api.openai.com"),
+    "anthropic": ("ANTHROPIC_BASE_URL", "api.anthropic.com"),
+    "google": ("GEMINI_BASE_URL", "generativelanguage.googleapis.com"),
+}
+
+
+def _at_a_gateway(env: Mapping[str, str], provider: str) -> bool:
+    """Whether ``provider``'s base URL variable points it elsewhere than its vendor's own API."""
+    from urllib.parse import urlsplit
+
+    var, host = _VENDOR_BASE_URL[provider]
+    url = (env.get(var) or "").strip()
+    if not url:
+        return False
+    try:
+        return (urlsplit(url).hostname or "") != host
+    except ValueError:
+        return True  # the URL's own problem is said where it is read
 
 
 def check_env_pair(env: Mapping[str, str], provider: str | None, model: str) -> None:
@@ -66,8 +84,7 @@ def check_env_pair(env: Mapping[str, str], provider: str | None, model: str) -> 
     it, and a policy without one would have sent it and come back with the vendor's 404."""
     if not provider or hosts_other_models(provider) or provider_prefix(model.strip()) is not None:
         return
-    base_var = _VENDOR_BASE_URL.get(provider)
-    if base_var is None or env.get(base_var):
+    if provider not in _VENDOR_BASE_URL or _at_a_gateway(env, provider):
         return  # pointed at a gateway, which may serve another vendor's models under their names
     try:
         inferred = parse_target(model).provider

@@ -61,3 +61,7 @@ def test_a_vendor_pointed_at_a_gateway_may_be_given_another_vendors_model(tmp_pa
     check_env_pair({}, "openai", "anthropic:claude-3-5-sonnet-20241022")  # a prefix says who serves it
     with pytest.raises(E.ConfigError):
         check_env_pair({"OPENAI_BASE_URL": ""}, "openai", "claude-3-5-sonnet-20241022")  # empty is unset
+    with pytest.raises(E.ConfigError):  # the guide's own export: OpenAI's API is no gateway
+        check_env_pair({"OPENAI_BASE_URL": "https://api.openai.com/v1"}, "openai", "claude-3-5-sonnet-20241022")
+    with pytest.raises(E.ConfigError):
+        check_env_pair({"ANTHROPIC_BASE_URL": "https://api.anthropic.com"}, "anthropic", "gpt-4o-mini")
