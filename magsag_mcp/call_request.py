@@ -15,7 +15,14 @@ from .errors import PayloadError
 from .plurals import agreeing
 from .providers.json_output import instruction_bytes
 from .skills import Skill, schema_problem
-from .suggest import RESPONSE_FORMAT_TYPES, SCHEMA_KEYWORDS, named, no_schema_given, response_format_problem
+from .suggest import (
+    RESPONSE_FORMAT_TYPES,
+    SCHEMA_KEYWORDS,
+    named,
+    named_settings,
+    no_schema_given,
+    response_format_problem,
+)
 from .types import LLMRequest, Message, ToolSpec
 
 #: the keys ``model_config`` and ``context.llm_overrides`` accept: request settings and routing overrides
@@ -166,7 +173,8 @@ def build_request(
         unknown = set(cfg) - MODEL_CONFIG_KEYS
         if unknown:
             raise PayloadError(
-                f"{where} has unknown {agreeing(len(unknown), 'key')} {named(unknown, MODEL_CONFIG_KEYS)}; allowed: "
+                f"{where} has unknown {agreeing(len(unknown), 'key')} {named_settings(unknown, MODEL_CONFIG_KEYS)}; "
+                "allowed: "
                 f"{sorted(MODEL_CONFIG_KEYS)}"
             )
     parts = skill.call_parts  # plain attributes: a pydantic model's cost several times as much to read

@@ -142,6 +142,31 @@ def named(unknown: Iterable[object], known: Iterable[str]) -> str:
     return ", ".join(out) + more
 
 
+def vendor_parameter_hint(key: str, names: list[str]) -> str | None:
+    """What an unknown key of a call's settings (``model_config``, a fallback target) is: a misspelling of a key
+    they take (``temprature``: left to the close match), else most likely a vendor's own parameter (``top_p``,
+    ``seed``, ``reasoning_effort``), which ``params`` passes through. The close match alone sent ``top_p`` to
+    ``stop``, and a model that followed it was refused again."""
+    if difflib.get_close_matches(key, names, n=1, cutoff=0.8):
+        return None
+    hint = f'a vendor parameter goes in params: {{"params": {{"{key}": ...}}}}'
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    return f"{hint}; or did you mean {close[0]!r}?" if close else hint
+
+
+def named_settings(unknown: Iterable[object], known: Iterable[str]) -> str:
+    """:func:`named` for the keys of a call's settings (``model_config``, ``context.llm_overrides``): a key no
+    misspelling of one they take (``top_p``, ``seed``) is a vendor's parameter, pointed into ``params`` as the MCP
+    tools' schema points it, rather than to the key it is least unlike (``top_p``: "did you mean 'stop'?")."""
+    names, keys = list(known), sorted(unknown, key=lambda k: str(k)[:QUOTED_AT_MOST])
+    out = []
+    for key in keys[:NAMED_AT_MOST]:
+        hint = None if not isinstance(key, str) or _unbounded(key) else vendor_parameter_hint(key, names)
+        out.append(named([key], names) if hint is None else f"{_quoted(key)} ({hint})")
+    more = f", and {len(keys) - len(out)} more" if len(keys) > len(out) else ""
+    return ", ".join(out) + more
+
+
 #: the longest key :func:`named` quotes (a name's cap): a caller's key may be a megabyte long, and a message names
 #: it, and a warning is recorded with the call and shown by every report
 QUOTED_AT_MOST = NAME_MAX

@@ -65,3 +65,38 @@ def test_a_vendor_pointed_at_a_gateway_may_be_given_another_vendors_model(tmp_pa
         check_env_pair({"OPENAI_BASE_URL": "https://api.openai.com/v1"}, "openai", "claude-3-5-sonnet-20241022")
     with pytest.raises(E.ConfigError):
         check_env_pair({"ANTHROPIC_BASE_URL": "https://api.anthropic.com"}, "anthropic", "gpt-4o-mini")
+
+
+def test_a_vendor_parameter_in_model_config_is_pointed_to_params_from_python_too(tmp_path: Path):
+    """The guide's model_config holds a call's settings; a reader adds a sampling knob of their vendor's beside them
+    (top_p, seed). From Python (and `magsag invoke`) that was answered "unknown key 'top_p' (did you mean 'stop'?)",
+    which sends 0.9 as a stop sequence and is refused again; the MCP tools' schema already pointed it to params, which
+    passes it through. Now every surface says the same. A misspelling of a key model_config takes is still one."""
+    env = {"MAGSAG_PROVIDER": "fake"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+        said = {}
+        for key in ("top_p", "seed", "temprature"):
+            for where in ("model_config", "llm_overrides"):
+                payload = {"data": "x"}
+                context = None
+                if where == "model_config":
+                    payload["model_config"] = {"model": "fake-model", key: 1}
+                else:
+                    context = {"llm_overrides": {"model": "fake-model", key: 1}}
+                with pytest.raises(E.PayloadError) as raised:
+                    mg.skills.invoke("skill.analysis", payload, context=context)
+                said[key, where] = raised.value.message
+        # what the hint says works
+        result = mg.skills.invoke(
+            "skill.analysis", {"data": "x", "model_config": {"model": "fake-model", "params": {"top_p": 0.9}}}
+        )
+    assert result["model"] == "fake-model"
+    for where in ("model_config", "context.llm_overrides"):
+        short = where.split(".")[-1]
+        for key in ("top_p", "seed"):
+            message = said[key, short]
+            assert message.startswith(f"{where} has unknown key '{key}' (a vendor parameter goes in params: "), message
+            assert f'{{"params": {{"{key}": ...}}}}' in message
+            assert "did you mean 'stop'" not in message.split("; or ")[0]
+        misspelt = said["temprature", short]
+        assert misspelt.startswith(f"{where} has unknown key 'temprature' (did you mean 'temperature'?)")

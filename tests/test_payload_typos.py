@@ -41,8 +41,18 @@ CLOSED = {
     [
         ({"max_token": 100}, None, "model_config has unknown key 'max_token' (did you mean 'max_tokens'?)"),
         ({"modle": "gpt-4o"}, None, "model_config has unknown key 'modle' (did you mean 'model'?)"),
-        ({"zzz": 1}, None, "model_config has unknown key 'zzz'; allowed: ["),
-        ({"modle": "gpt-4o", "zzz": 1}, None, "model_config has unknown keys 'modle' (did you mean 'model'?), 'zzz';"),
+        # a key that is no misspelling is taken for a vendor's parameter, as the MCP tools' schema takes it
+        (
+            {"zzz": 1},
+            None,
+            "model_config has unknown key 'zzz' (a vendor parameter goes in params: "
+            '{"params": {"zzz": ...}}); allowed: [',
+        ),
+        (
+            {"modle": "gpt-4o", "zzz": 1},
+            None,
+            "model_config has unknown keys 'modle' (did you mean 'model'?), 'zzz' (a vendor parameter goes in params: ",
+        ),
         (None, {"llm_overrides": {"temprature": 0}}, "llm_overrides has unknown key 'temprature' (did you mean"),
     ],
 )

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import redact
 from ..suggest import status_word
+from ..suggest import vendor_parameter_hint as vendor_parameter_hint  # (the tools' models import it from here)
 from ..text import NAME_MAX
 
 #: pydantic's error types that mean "the value has the wrong JSON type", with what was expected
@@ -325,18 +326,6 @@ def skill_id_meant(value: Any, pattern: str) -> str | None:
     if name in ("skill", "skills") or not re.fullmatch(pattern, meant):
         return None
     return f"did you mean {meant!r}?"
-
-
-def vendor_parameter_hint(key: str, names: list[str]) -> str | None:
-    """What an unknown key of a call's settings (``model_config``, a fallback target) is: a misspelling of a key
-    they take (``temprature``: left to the close match), else most likely a vendor's own parameter (``top_p``,
-    ``seed``, ``reasoning_effort``), which ``params`` passes through. The close match alone sent ``top_p`` to
-    ``stop``, and a model that followed it was refused again."""
-    if difflib.get_close_matches(key, names, n=1, cutoff=0.8):
-        return None
-    hint = f'a vendor parameter goes in params: {{"params": {{"{key}": ...}}}}'
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-    return f"{hint}; or did you mean {close[0]!r}?" if close else hint
 
 
 def payload_field_hint(key: str, names: list[str]) -> str | None:
