@@ -147,7 +147,13 @@ def vendor_parameter_hint(key: str, names: list[str]) -> str | None:
     they take (``temprature``: left to the close match), else most likely a vendor's own parameter (``top_p``,
     ``seed``, ``reasoning_effort``), which ``params`` passes through. The close match alone sent ``top_p`` to
     ``stop``, and a model that followed it was refused again."""
+    from .target_params import ROUTER_FIELDS, UNPRICED_PARAMS
+
     if difflib.get_close_matches(key, names, n=1, cutoff=0.8):
+        return None
+    if key in ROUTER_FIELDS or key in UNPRICED_PARAMS:
+        # params refuses it too (max_output_tokens: a field magsag writes itself): the close match, if any, is the
+        # key meant (max_tokens), and pointing to params sent the caller on to a second refusal
         return None
     hint = f'a vendor parameter goes in params: {{"params": {{"{key}": ...}}}}'
     close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)

@@ -100,3 +100,20 @@ def test_a_vendor_parameter_in_model_config_is_pointed_to_params_from_python_too
             assert "did you mean 'stop'" not in message.split("; or ")[0]
         misspelt = said["temprature", short]
         assert misspelt.startswith(f"{where} has unknown key 'temprature' (did you mean 'temperature'?)")
+
+
+@pytest.mark.parametrize("key", ["max_output_tokens", "max_completion_tokens"])
+def test_a_token_limit_under_another_apis_name_is_told_max_tokens_not_params(tmp_path: Path, key: str):
+    """The Responses API's max_output_tokens and Chat Completions' max_completion_tokens, written in model_config,
+    were pointed to params ("a vendor parameter goes in params ...; or did you mean 'max_tokens'?"), which refuses
+    both as fields magsag writes itself: a second refusal before the key meant. They are told max_tokens alone."""
+    from magsag_mcp.targets import parse_target
+
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as mg:
+        with pytest.raises(E.PayloadError) as raised:
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake-model", key: 50}})
+    message = raised.value.message
+    assert message.startswith(f"model_config has unknown key '{key}' (did you mean 'max_tokens'?);"), message
+    assert "params" not in message.split("allowed:")[0]
+    with pytest.raises(E.ConfigError):  # where the old hint sent it
+        parse_target({"provider": "openai", "model": "gpt-4o", "params": {key: 50}})
