@@ -224,6 +224,12 @@ class CallURLs:
         # no endpoint configured (compat, azure): None, and only the allow-list or the catalog can admit one
         return endpoint.api_key() is not None, self._api_root(Target(provider, model))
 
+    def _env_servers(self, provider: str) -> list[Prefix]:
+        """The servers the environment names for ``provider`` besides the one its calls go to (local's
+        OLLAMA_BASE_URL under a MAGSAG_LOCAL_LLM_BASE_URL): the operator's too."""
+        named = getattr(self._endpoint(provider), "configured_base_urls", None)
+        return [p for url in (named() if named else ()) if (p := prefix(url)) is not None]
+
     def check(self, targets: Iterable[tuple[Target, str]], confined: Iterable[str] = ()) -> None:
         """Raise :class:`PayloadError` for a call base URL that would receive a key it was not configured for,
         or, for a call of a ``confined`` data class or with :attr:`configured_only`, any base URL the operator
@@ -243,6 +249,7 @@ class CallURLs:
                 raise PayloadError(f"{where}.base_url must be an http(s) URL such as http://localhost:11434")
             has_key, base = self._configured(target.provider, target.model)
             configured = [*operator.get(target.provider, ()), *([base] if base else [])]
+            configured += self._env_servers(target.provider)
             at = self._api_root(target)
             if at is not None and any(_under(at, c, loopback_aliases=not has_key) for c in configured):
                 continue

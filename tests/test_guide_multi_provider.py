@@ -117,3 +117,34 @@ def test_a_token_limit_under_another_apis_name_is_told_max_tokens_not_params(tmp
     assert "params" not in message.split("allowed:")[0]
     with pytest.raises(E.ConfigError):  # where the old hint sent it
         parse_target({"provider": "openai", "model": "gpt-4o", "params": {key: 50}})
+
+
+def test_the_guides_ollama_server_stays_configured_beside_a_vllm_base_url(tmp_path: Path):
+    """The guide exports OLLAMA_BASE_URL="http://localhost:11434" (Environment Variables), then, for vLLM,
+    MAGSAG_LOCAL_LLM_BASE_URL=http://localhost:8000/v1/ (Local/Offline); its Ollama example then names Ollama's server
+    in the call for a privacy-sensitive task. A data class confines such a call to the servers the operator
+    configured, and only the base URL local calls go to (MAGSAG_LOCAL_LLM_BASE_URL's) counted: the call was refused,
+    "not an endpoint configured for local", though the operator had set it. Every local variable set counts now; a
+    server none of them names is still refused."""
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    upstream = LoopbackUpstream()
+    with upstream.running():
+        ollama = upstream.base_url  # Ollama's root, as the guide writes it
+        env = {
+            "OLLAMA_BASE_URL": ollama,
+            "MAGSAG_LOCAL_LLM_BASE_URL": "http://127.0.0.1:9/v1/",  # vLLM's (nothing listens: it is never called)
+        }
+        with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+            pii = {"text": "John Smith, 555-1234"}
+            result = mg.skills.invoke(
+                "skill.pii-redaction", {**pii, "model_config": {"model": "llama3.1:70b", "base_url": ollama}}
+            )
+            with pytest.raises(E.PayloadError) as refused:
+                mg.skills.invoke(
+                    "skill.pii-redaction",
+                    {**pii, "model_config": {"model": "llama3.1:70b", "base_url": "http://gpu-box.example:11434"}},
+                )
+    assert (result["provider"], result["model"]) == ("local", "llama3.1:70b")
+    assert upstream.calls["llama3.1:70b"] == 1
+    assert "is not an endpoint configured for local" in refused.value.message

@@ -107,12 +107,22 @@ class LocalEndpoint(Endpoint):
     def base_url(self, target: Target) -> str:
         if target.base_url:
             return _with_v1(target.base_url)
-        explicit = self.setting("MAGSAG_LOCAL_LLM_BASE_URL")
-        if explicit:
+        for name in self.base_url_env:  # the first one set
+            url = self._env_base_url(name)
+            if url:
+                return url
+        return DEFAULT_LOCAL_BASE_URL
+
+    def _env_base_url(self, name: str) -> str | None:
+        """The base of the OpenAI API that variable ``name`` of :attr:`base_url_env` names, or None when unset."""
+        if name == "MAGSAG_LOCAL_LLM_BASE_URL":
+            explicit = self.setting(name)
             # the full base of the OpenAI API, as vLLM / LM Studio users give it: kept as given
-            return _clean(explicit)
-        ollama = self.setting("OLLAMA_BASE_URL")
-        if ollama:
+            return _clean(explicit) if explicit else None
+        if name == "OLLAMA_BASE_URL":
+            ollama = self.setting(name)
+            if not ollama:
+                return None
             # Ollama's root (http://host:11434); its OpenAI API is below /v1, unless the URL already says so.
             # Written with Ollama's native API (http://host:11434/api), it means the same server.
             ollama = _clean(ollama).removesuffix("/api")
@@ -120,10 +130,22 @@ class LocalEndpoint(Endpoint):
         # Ollama takes the quotes off its variables, and spaces around them: a docker-compose list item
         # `- OLLAMA_HOST="0.0.0.0:11434"`, or a .env file read by hand, keeps the quotes in the value
         host = (self.setting("OLLAMA_HOST") or "").strip("\"'").strip()
-        if host:
-            # Ollama's own variable, which its CLI reads too: where an Ollama user's server listens
-            return _from_ollama_host(host)
-        return DEFAULT_LOCAL_BASE_URL
+        # Ollama's own variable, which its CLI reads too: where an Ollama user's server listens
+        return _from_ollama_host(host) if host else None
+
+    def configured_base_urls(self) -> list[str]:
+        """Every server the environment names for local calls, not only the one they go to: the guide exports
+        OLLAMA_BASE_URL, then MAGSAG_LOCAL_LLM_BASE_URL for vLLM, and its Ollama example names Ollama's server in the
+        call. Each is the operator's, which a call confined to configured servers (a data class's) may name."""
+        urls = []
+        for name in self.base_url_env:
+            try:
+                url = self._env_base_url(name)
+            except Exception:  # a value that cannot be read is said where it is used, not here
+                continue
+            if url:
+                urls.append(url)
+        return urls
 
     def headers(self, model: str) -> dict[str, str]:
         key = self.api_key()
