@@ -62,12 +62,13 @@ _VENDOR_BASE_URL = {
 }
 
 
-def _at_a_gateway(env: Mapping[str, str], provider: str) -> bool:
-    """Whether ``provider``'s base URL variable points it elsewhere than its vendor's own API."""
+def _at_a_gateway(env: Mapping[str, str], provider: str, base_url: str | None = None) -> bool:
+    """Whether ``base_url`` (a target's own), else ``provider``'s base URL variable, points it elsewhere than its
+    vendor's own API."""
     from urllib.parse import urlsplit
 
     var, host = _VENDOR_BASE_URL[provider]
-    url = (env.get(var) or "").strip()
+    url = (base_url or env.get(var) or "").strip()
     if not url:
         return False
     try:
@@ -76,21 +77,31 @@ def _at_a_gateway(env: Mapping[str, str], provider: str) -> bool:
         return True  # the URL's own problem is said where it is read
 
 
+def model_of_another(
+    env: Mapping[str, str], provider: str | None, model: str, base_url: str | None = None
+) -> str | None:
+    """The provider whose model ``model`` names, where ``provider`` is a vendor called at its own API that cannot
+    serve it (``openai`` and ``claude-3-5-sonnet-20241022``); None where it may (its own model, a hosting provider,
+    a prefixed or unknown name, a gateway at ``base_url`` or at the vendor's base URL variable)."""
+    if not provider or hosts_other_models(provider) or provider_prefix(model.strip()) is not None:
+        return None
+    if provider not in _VENDOR_BASE_URL or _at_a_gateway(env, provider, base_url):
+        return None  # pointed at a gateway, which may serve another vendor's models under their names
+    try:
+        inferred = parse_target(model).provider
+    except ConfigError:
+        return None  # a name no provider can be told from: the vendor's own answer says whether it has it
+    return None if inferred == provider else inferred
+
+
 def check_env_pair(env: Mapping[str, str], provider: str | None, model: str) -> None:
     """Refuse ``MAGSAG_PROVIDER`` naming a vendor at its own API beside a ``MAGSAG_MODEL`` that names another
     provider's model without a prefix (``openai`` and ``claude-3-5-sonnet-20241022``: two exports of the guide's
     blocks, one left from an earlier one): every call would go to a vendor that has no such model. The error says
     which setting to change, where a cost limit would have refused the target as of no known price, saying to price
     it, and a policy without one would have sent it and come back with the vendor's 404."""
-    if not provider or hosts_other_models(provider) or provider_prefix(model.strip()) is not None:
-        return
-    if provider not in _VENDOR_BASE_URL or _at_a_gateway(env, provider):
-        return  # pointed at a gateway, which may serve another vendor's models under their names
-    try:
-        inferred = parse_target(model).provider
-    except ConfigError:
-        return  # a name no provider can be told from: the vendor's own answer says whether it has it
-    if inferred == provider:
+    inferred = model_of_another(env, provider, model)
+    if inferred is None:
         return
     raise ConfigError(
         f"MAGSAG_MODEL={model!r} names {inferred}'s model, which MAGSAG_PROVIDER={provider!r} cannot serve "
@@ -98,6 +109,23 @@ def check_env_pair(env: Mapping[str, str], provider: str | None, model: str) -> 
         f"one of {provider}'s models, or unset MAGSAG_PROVIDER (the model names its provider)",
         provider=provider,
         model=model,
+    )
+
+
+def check_call_target(env: Mapping[str, str], target: Target, where: str) -> None:
+    """Refuse a call's target that names a vendor at its own API and another provider's model (model_config
+    ``{"provider": "openai", "model": "claude-3-5-sonnet-20241022"}``), as :func:`check_env_pair` refuses the
+    settings: a call that could never succeed, refused under a cost limit as of no known price ("add its price to
+    prices.yaml", which would send it on to the wrong vendor)."""
+    inferred = model_of_another(env, target.provider, target.model, target.base_url)
+    if inferred is None:
+        return
+    raise PayloadError(
+        f"{where}: {target.model!r} is {inferred}'s model, which provider {target.provider!r} cannot serve "
+        f"({target.provider}'s API serves only its own models): name provider {inferred!r}, or leave provider out "
+        "(the model names its provider), or give the base_url of a gateway that serves it",
+        provider=target.provider,
+        model=target.model,
     )
 
 

@@ -32,7 +32,14 @@ from .call_request import build_request, optional_str
 from .call_targets import NAMED_ROUTES_KEPT, call_targeting, explicit_target, named_route_key
 from .call_urls import CallURLs
 from .catalog import Catalog
-from .env_routing import _env_override, _env_provider_serves, _served_by, _swap_provider, check_env_pair
+from .env_routing import (
+    _env_override,
+    _env_provider_serves,
+    _served_by,
+    _swap_provider,
+    check_call_target,
+    check_env_pair,
+)
 from .env_routing import check_env_override as check_env_override  # where callers import it from
 from .errors import ConfigError, PayloadError
 from .payload_warnings import CONTEXT_KEYS as CONTEXT_KEYS  # where callers import it from
@@ -297,6 +304,7 @@ def _route(
 
     if explicit is not None:
         rule = "override:call" + (f" (provider:{env_provider} from MAGSAG_PROVIDER)" if by_env_provider else "")
+        check_call_target(env, explicit, wheres.get("model", "model_config"))
         candidates.append(Candidate(explicit, "call", True))
         from_call.append((explicit, explicit_where))
         fallbacks = call.get("fallbacks") or []
@@ -314,6 +322,7 @@ def _route(
                 target = parse_target(fb, by_call=True)
             except ConfigError as exc:
                 raise PayloadError(f"{fb_where}.fallbacks[{i}]: {exc.message}") from None
+            check_call_target(env, target, f"{fb_where}.fallbacks[{i}]")
             candidates.append(Candidate(target, "call", True, fallback=True))
             from_call.append((target, f"{fb_where}.fallbacks[{i}]"))
     elif env_model and (not call_provider or _served_by(call_provider, env_model)):

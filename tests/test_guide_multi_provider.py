@@ -148,3 +148,41 @@ def test_the_guides_ollama_server_stays_configured_beside_a_vllm_base_url(tmp_pa
     assert (result["provider"], result["model"]) == ("local", "llama3.1:70b")
     assert upstream.calls["llama3.1:70b"] == 1
     assert "is not an endpoint configured for local" in refused.value.message
+
+
+def test_a_call_naming_a_vendor_and_another_vendors_model_is_told_the_provider_meant(tmp_path: Path):
+    """The guide's Option 1 names both, {"model": ..., "provider": ...}; a reader mixing two of its lines writes
+    {"model": "claude-3-5-sonnet-20241022", "provider": "openai"}. At OpenAI's own API that call cannot succeed, and
+    under a cost limit it was refused as a budget matter ("has no known price ... add its price to prices.yaml"), a
+    fix that would send it on to OpenAI's 404. It is refused as the payload's mistake now, naming the provider meant,
+    before anything is sent; a fallback so too. With a gateway's base_url the call is the caller's to make."""
+    from magsag_mcp.env_routing import check_call_target
+    from magsag_mcp.types import Target
+
+    env = {"OPENAI_API_KEY": "sk-" + "x" * 40, "ANTHROPIC_API_KEY": "sk-ant-" + "y" * 40}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+        with pytest.raises(E.PayloadError) as named:
+            mg.skills.invoke(
+                "skill.analysis",
+                {"data": "x", "model_config": {"model": "claude-3-5-sonnet-20241022", "provider": "openai"}},
+            )
+        with pytest.raises(E.PayloadError) as fallback:
+            mg.skills.explain(
+                "skill.analysis",
+                {"data": "x", "model_config": {"model": "gpt-4o", "fallbacks": ["anthropic:gpt-4o-mini"]}},
+            )
+        with pytest.raises(E.PayloadError) as overrides:
+            mg.skills.invoke(
+                "skill.analysis", {"data": "x"}, context={"llm_overrides": {"provider": "google", "model": "gpt-4o"}}
+            )
+    assert named.value.message.startswith(
+        "model_config: 'claude-3-5-sonnet-20241022' is anthropic's model, which provider 'openai' cannot serve"
+    ), named.value.message
+    assert "name provider 'anthropic'" in named.value.message and "prices.yaml" not in named.value.message
+    assert fallback.value.message.startswith("model_config.fallbacks[0]: 'gpt-4o-mini' is openai's model")
+    said = overrides.value.message
+    assert said.startswith("context.llm_overrides: 'gpt-4o' is openai's model, which provider 'google'"), said
+    # a gateway may serve it: its base_url, or the vendor's base URL variable pointing at one
+    claude = "claude-3-5-sonnet-20241022"
+    check_call_target({}, Target("openai", claude, "https://gateway.corp.example/v1"), "m")
+    check_call_target({"OPENAI_BASE_URL": "https://litellm.corp/v1"}, Target("openai", claude), "m")
