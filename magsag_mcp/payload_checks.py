@@ -42,7 +42,10 @@ def check_payload(
         detail = f" ({hint})" if hint else ""
         required = list(first.validator_value)
         known = {*required, *(props if isinstance(props, Mapping) else ())}
-        text = f"{owner}: payload is missing field {missing[0]!r}{detail}; required: {required}"
+        # every field missing, not the first alone: a caller who adds it was refused again for the next
+        others = "".join(f", {m!r}" for m in missing[1:])
+        fields = "fields" if others else "field"
+        text = f"{owner}: payload is missing {fields} {missing[0]!r}{detail}{others}; required: {required}"
         text += _stray_fields(data, known, listed, missing)
     elif first.validator in ("additionalProperties", "unevaluatedProperties") and first.validator_value is False:
         text = _closed_schema_problem(owner, first, listed)

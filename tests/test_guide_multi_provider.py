@@ -186,3 +186,15 @@ def test_a_call_naming_a_vendor_and_another_vendors_model_is_told_the_provider_m
     claude = "claude-3-5-sonnet-20241022"
     check_call_target({}, Target("openai", claude, "https://gateway.corp.example/v1"), "m")
     check_call_target({"OPENAI_BASE_URL": "https://litellm.corp/v1"}, Target("openai", claude), "m")
+
+
+def test_a_payload_missing_several_fields_is_told_every_one(tmp_path: Path):
+    """The guide's JSON mode example calls skill.extraction with the caller's own payload; one holding neither of its
+    fields was told "payload is missing field 'text'" alone, and refused again for 'fields' once it was added."""
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as mg:
+        with pytest.raises(E.PayloadError) as both:
+            mg.skills.invoke("skill.extraction", {"data": "Invoice 42 from ACME, due 2025-11-30, $1,200"})
+        with pytest.raises(E.PayloadError) as one:
+            mg.skills.invoke("skill.extraction", {"text": "Invoice 42 from ACME", "model_config": {"model": "fake-x"}})
+    assert "payload is missing fields 'text', 'fields'" in both.value.message, both.value.message
+    assert "payload is missing field 'fields' (" in one.value.message, one.value.message
