@@ -80,6 +80,30 @@ def given(name: str, raw: str) -> str:
     return f"{name} (a value of {len(raw)} characters, not shown)"
 
 
+def ledger_path_setting(env: Mapping[str, str]) -> str | None:
+    """``MAGSAG_DB`` as given, or None when it is unset or empty; refused (:class:`ConfigError`, naming the fix) when it
+    is blank or has spaces around it. Here, not beside the ledger, so that ``magsag-mcp`` refuses it as it starts
+    without importing the ledger: over stdio the ledger opens on the first call, where a server that had answered
+    ``initialize`` then failed every call."""
+    value = env.get("MAGSAG_DB")
+    if not value:
+        return None
+    if value.isspace():  # Path(" ") is a file named by a space, in whatever directory is current
+        raise ConfigError(
+            f"MAGSAG_DB={value!r} is blank; set it to a ledger file (e.g. ~/magsag/ledger.db), or unset "
+            "it for the default in the user data directory"
+        )
+    if value != value.strip():
+        # an env file's trailing space (Docker's --env-file and systemd's keep it): " /srv/l.db" named a folder " "
+        # in whatever directory is current, "/srv/l.db " another file than /srv/l.db, which --db, a reading command
+        # and every report name, all of them reading a ledger with nothing in it
+        raise ConfigError(
+            f"MAGSAG_DB={value!r} has spaces around it, and a file so named is another ledger than "
+            f"{value.strip()!r}; set MAGSAG_DB={value.strip()} without them"
+        )
+    return value
+
+
 def call_deadline(env: Mapping[str, str]) -> float:
     """Seconds a whole call may take, all targets and waits included (``MAGSAG_CALL_DEADLINE``)."""
     return env_float(env, CALL_DEADLINE_ENV, DEFAULT_CALL_DEADLINE, minimum=0.001)

@@ -59,3 +59,30 @@ def test_a_server_started_by_a_person_is_told_the_setting_alone(monkeypatch, cap
     monkeypatch.setattr("sys.stdin", stdin)
     assert server_main.main(argv) == 2
     assert capsys.readouterr().err == "magsag-mcp: MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0\n"
+
+
+@pytest.mark.usefixtures("unserved")
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (" ", "MAGSAG_DB=' ' is blank; set it to a ledger file"),
+        ("/srv/ledger.db ", "MAGSAG_DB='/srv/ledger.db ' has spaces around it"),
+        (" /srv/ledger.db", "set MAGSAG_DB=/srv/ledger.db without them"),
+    ],
+)
+def test_a_magsag_db_every_call_would_refuse_is_refused_at_start(monkeypatch, capsys, value, said):
+    """Over stdio the ledger opens on the first call: the server started, answered ``initialize`` (a client shows it
+    as working) and failed every call with the config_error; it is refused as it starts, as the other settings are."""
+    monkeypatch.setenv("MAGSAG_DB", value)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # a client's pipe
+    assert server_main.main(["--catalog", str(CATALOG)]) == 2
+    assert said in capsys.readouterr().err.splitlines()[0]
+
+
+@pytest.mark.usefixtures("unserved")
+def test_a_db_option_stands_in_for_magsag_db(monkeypatch, tmp_path):
+    """``--db`` given, MAGSAG_DB is not read: its spaces refuse nothing (the server starts)."""
+    monkeypatch.setenv("MAGSAG_DB", "/srv/ledger.db ")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(pytest.fail.Exception, match="served"):
+        server_main.main(["--catalog", str(CATALOG), "--db", str(tmp_path / "l.db")])

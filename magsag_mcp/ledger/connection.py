@@ -17,7 +17,7 @@ import anyio
 
 from ..errors import ConfigError, LedgerError
 from ..plurals import listed
-from ..settings import given
+from ..settings import given, ledger_path_setting
 from .migrations import (
     MIGRATIONS,
     NewerSchema,
@@ -50,22 +50,9 @@ JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024
 
 
 def default_db_path(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    if env.get("MAGSAG_DB"):
-        if env["MAGSAG_DB"].isspace():  # Path(" ") is a file named by a space, in whatever directory is current
-            raise ConfigError(
-                f"MAGSAG_DB={env['MAGSAG_DB']!r} is blank; set it to a ledger file (e.g. ~/magsag/ledger.db), or unset "
-                "it for the default in the user data directory"
-            )
-        if env["MAGSAG_DB"] != env["MAGSAG_DB"].strip():
-            # an env file's trailing space (Docker's --env-file and systemd's keep it): " /srv/l.db" named a folder " "
-            # in whatever directory is current, "/srv/l.db " another file than /srv/l.db, which --db, a reading command
-            # and every report name, all of them reading a ledger with nothing in it
-            raise ConfigError(
-                f"MAGSAG_DB={env['MAGSAG_DB']!r} has spaces around it, and a file so named is another ledger than "
-                f"{env['MAGSAG_DB'].strip()!r}; set MAGSAG_DB={env['MAGSAG_DB'].strip()} without them"
-            )
-        return Path(env["MAGSAG_DB"]).expanduser()
+    given_path = ledger_path_setting(os.environ if env is None else env)
+    if given_path:
+        return Path(given_path).expanduser()
     import platformdirs
 
     return Path(platformdirs.user_data_dir("magsag-mcp", appauthor=False)) / "ledger.db"

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from ..cli import RedactingParser, given, path_too_long
 from ..errors import ConfigError, MagsagError, redact
-from ..settings import MODE_ENV, MODES, refused_at_open
+from ..settings import MODE_ENV, MODES, ledger_path_setting, refused_at_open
 from ..startup import (
     collector_paused,
     imports_refused,
@@ -216,6 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             # on the first call, and with MAGSAG_CALL_DEADLINE=abc the server started, answered `initialize` and
             # failed every call with the config_error (a client shows a server that started as working)
             refused = refused_at_open(os.environ if env is None else env)
+            if args.db is None:
+                try:
+                    ledger_path_setting(os.environ)  # a blank MAGSAG_DB, or one with spaces around it
+                except ConfigError as exc:
+                    refused["MAGSAG_DB"] = exc.message
             if refused:
                 raise ConfigError("; also ".join(refused.values()))
             agent = args.agent if args.agent is not None else (os.environ.get(AGENT_ENV) or "").strip() or None
