@@ -37,6 +37,7 @@ from .anthropic_turns import ends_in_prefill, json_prefill, turns, without_bare_
 from .anthropic_usage import tool_prompt_tokens
 from .anthropic_usage import usage as _usage
 from .base import Endpoint, ProgressCallback
+from .empty_calls import nothing_to_answer
 from .json_output import with_json_instruction
 from .refused_settings import DROPPABLE, RefusedSettings, say_resend
 from .wire_format import StreamAccumulator, WireFormat, a_reason
@@ -98,6 +99,8 @@ class AnthropicMessagesFormat(WireFormat):
         if fixed:
             adaptive_only(model, extra, notes)
         messages = turns(request, thinking=model if thinking_setting(extra) is not None else None)
+        if not messages:
+            raise nothing_to_answer("Claude's Messages API")
         thinking = settle(request, messages, max_tokens, extra, notes)
         if not thinking and thinking_setting(request.extra) is not None:
             messages = turns(request)  # the API refuses thinking blocks with thinking off

@@ -32,6 +32,7 @@ from .anthropic_thinking import is_thinking
 from .base import Endpoint, HTTPProvider
 from .call_pairs import OpenCalls
 from .content_filters import filtered
+from .empty_calls import nothing_to_answer
 from .gemini_errors import blocked, gemini_error
 from .gemini_json_schema import output_schema
 from .gemini_notes import left_out, part_kind, retiring, stopped_early
@@ -233,6 +234,8 @@ class GeminiFormat(WireFormat):
             )
         elif system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
+        if not contents:
+            raise nothing_to_answer("Gemini's generateContent")
         if config:
             body["generationConfig"] = config
         if request.tools:

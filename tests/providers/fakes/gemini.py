@@ -152,6 +152,10 @@ class FakeGemini(Fake):
             bad = {"fieldViolations": [{"description": unknown}]}
             violation = {"@type": "type.googleapis.com/google.rpc.BadRequest", **bad}
             return {"error": {"code": 400, "message": unknown, "status": "INVALID_ARGUMENT", "details": [violation]}}
+        # Spec-valid, but refused by the API: a request of no content at all
+        if not body.get("contents"):
+            message = "* GenerateContentRequest.contents: contents is not specified"
+            return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         # Spec-valid, but refused by the API: a part whose one data field is empty is no data at all (proto3
         # leaves "" unset), answered "* GenerateContentRequest.contents[1].parts[0].data: required oneof ...".
         for i, content in enumerate(body.get("contents") or []):
