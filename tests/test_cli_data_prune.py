@@ -80,3 +80,25 @@ def test_prune_as_a_command_of_its_own_names_data_prune(capsys):
         main(["prune", "--older-than", "90d"])
     assert stopped.value.code == 2
     assert "magsag data prune" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("window", "said"),
+    [("1y", "1y is about 365d"), ("2 years", "2 years is about 730d"), ("6mo", "6mo is about 180d")],
+)
+def test_prune_given_years_or_months_says_the_days_meant(ledger_db, capsys, window, said):
+    # "'1y' is not a duration: use e.g. 90d" gave no word of what a year is in the units it takes. Nothing is deleted.
+    assert main(["data", "prune", "--older-than", window]) == 2
+    assert said in capsys.readouterr().err
+    assert main(["data", "query", "--format", "json"]) == 0
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced", "r-old"}
+
+
+def test_a_since_in_months_says_the_days_meant():
+    from magsag_mcp.errors import InputError
+    from magsag_mcp.ledger.times import parse_since
+
+    with pytest.raises(InputError, match="there is no unit of months: 6mo is about 180d; give a duration"):
+        parse_since("6mo")
+    with pytest.raises(InputError, match=r"m is minutes \(there is no month"):  # 1M: as before
+        parse_since("1M")

@@ -129,7 +129,7 @@ def _unreadable(text: str) -> str:
     is minutes), one counting forward (``-7d``: ``until`` takes a time ahead as a date)."""
     m = _RELATIVE_ANY_CASE.match(text.lstrip("-+"))
     if m is None:
-        return ""
+        return _long_unit(text)
     if text.startswith(("-", "+")):
         return "a duration counts back from now, without a sign (7d is a week ago); for a time ahead give a date; "
     if m.group(2) == "M":
@@ -186,8 +186,23 @@ def is_duration(value: Any) -> bool:
     return isinstance(value, str) and len(value) <= TIME_TEXT_MAX and _RELATIVE.match(value.strip()) is not None
 
 
+#: a duration in a unit magsag does not take (``1y``, ``6mo``, ``2 months``): said in days
+_LONG_UNIT = re.compile(r"^(\d+(?:\.\d+)?)\s*(y|yrs?|years?|mo|mos|months?)$", re.IGNORECASE)
+
+
+def _long_unit(text: str) -> str:
+    """What a duration in years or months is in days, said before the forms a duration takes (``1y``: 365d)."""
+    m = _LONG_UNIT.match(text.strip())
+    if m is None:
+        return ""
+    years = m.group(2).lower().startswith("y")
+    days = float(m.group(1)) * (365 if years else 30)
+    return f"there is no unit of {'years' if years else 'months'}: {text.strip()} is about {days:g}d; "
+
+
 def parse_duration_seconds(value: str) -> float:
     m = _RELATIVE.match(value.strip()) if len(value) <= TIME_TEXT_MAX else None
     if not m:
-        raise InputError(f"{_quoted(value)} is not a duration: use e.g. 90d, 12h, 2w")
+        hint = _long_unit(value) if len(value) <= TIME_TEXT_MAX else ""
+        raise InputError(f"{_quoted(value)} is not a duration: {hint}use e.g. 90d, 12h, 2w")
     return _seconds(m, value)
