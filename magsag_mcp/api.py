@@ -16,6 +16,7 @@ import builtins
 import os
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,10 +25,11 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
+from .agent_failures import FailedRun, agent_failure
 from .agent_modules import Registry
 from .bridge import AgentRun, Bridge, CallingThread, ProcessBound, current_token, loop_thread_id, on_this_loop
 from .call_ids import new_run_id
-from .errors import InputError, MagsagError
+from .errors import InputError, MagsagError, redacting_logger
 from .invoke_options import (
     Delegation,
     Progress,
@@ -46,6 +48,8 @@ from .service import Service
 from .text import NAME_MAX, check_name
 
 T = TypeVar("T")
+
+log = redacting_logger("magsag_mcp.api")
 
 #: the longest Delegation.task_id: the SAG's run id is ``{task_id}-{16 hex digits}`` (see Runner.invoke_sag)
 TASK_ID_MAX = NAME_MAX - 17
@@ -182,20 +186,23 @@ class Runner(ProcessBound):
         #: the data class this runner's run was given (its context's data_class): it goes with the data to
         #: the agents it runs, as it goes to its own calls, unless their context names one of its own
         self.data_class = data_class
+        #: the runs of the agents this runner ran that raised, for the error of its own agent's run to name (see
+        #: agent_failures); None for a Magsag's runner, which no agent's record reads
+        self._failed: list[FailedRun] | None = None
 
     def _deps(self, agent_id: str, run_id: str, context: Mapping[str, Any], root: str | None) -> dict[str, Any]:
         # A delegated run records the *root* run as its parent, at any depth: the root's run limit and
         # every agent's obs.get_current_cost() cover the whole tree (MAG -> SAG -> SAG cannot escape the
         # MAG's budget, and a MAG checking its budget sees what its SAGs spent).
         cls = context.get("data_class")
+        runner = Runner(self.service, self.bridge, run_id=run_id, agent=agent_id, root_run_id=root, data_class=cls)
+        runner._failed = []
         return {
             "registry": self.registry,
             "skills": Skills(
                 self.service, self.bridge, run_id=run_id, agent=agent_id, context=context, parent_run_id=root
             ),
-            "runner": Runner(
-                self.service, self.bridge, run_id=run_id, agent=agent_id, root_run_id=root, data_class=cls
-            ),
+            "runner": runner,
             "obs": Observer(self.service, self.bridge, run_id=run_id, agent=agent_id, budget_run_id=root),
         }
 
@@ -224,11 +231,42 @@ class Runner(ProcessBound):
         self, agent_id: str, payload: Mapping[str, Any], *, context: dict[str, Any], run_id: Any, root: Any
     ) -> Any:
         fn = self.registry.entrypoint(agent_id)
-        self.registry.agent(agent_id).validate_payload(payload)
+        spec = self.registry.agent(agent_id)
+        spec.validate_payload(payload)
         if self.data_class is not None and unsaid(context.get("data_class")):
             # the data it hands on is of that class still (None or "", a helper's default, names no class of its own)
             context = {**context, "data_class": self.data_class}
-        return fn(dict(payload), **self._deps(agent_id, run_id or new_run_id(), context, root))
+        run_id = run_id or new_run_id()
+        deps = self._deps(agent_id, run_id, context, root)
+        started = time.time()
+        try:
+            return fn(dict(payload), **deps)
+        except BaseException as exc:  # recorded failed (or cancelled), and raised as it was
+            self._record_failure(spec.kind, agent_id, run_id, root, started, exc, deps["runner"]._failed)
+            raise
+
+    def _record_failure(
+        self,
+        kind: str,
+        agent_id: str,
+        run_id: str,
+        root: Any,
+        started: float,
+        exc: BaseException,
+        delegated: list[FailedRun],
+    ) -> None:
+        """The service records the run of an agent whose entrypoint raised ``exc`` as failed (or cancelled): its calls
+        alone made it ``ok``. Detached from the agent's run, whose cancellation would refuse it. What the record meets
+        (a closed Magsag, the ledger's refusal) is logged: the agent's own exception goes on to the caller."""
+        error = None
+        try:
+            status, error = agent_failure(agent_id, exc, delegated)
+            record = self.service.record_agent_failure
+            self.bridge.run(record, run_id, agent_id, root, started, status, error, detached=True)
+        except Exception as failure:
+            log.warning("agent %s's run %s raised, and its record says nothing of it: %s", agent_id, run_id, failure)
+        if self._failed is not None:  # for the error of the run of the agent that ran it to name
+            self._failed.append(FailedRun(exc, agent_id, kind, run_id, error))
 
     def invoke_sag(self, delegation: Delegation | Mapping[str, Any]) -> Any:
         if not isinstance(delegation, Delegation):

@@ -118,9 +118,12 @@ class Bridge(ProcessBound):
         """A bridge to the event loop running in this thread (call from async code)."""
         return cls(anyio.lowlevel.current_token())
 
-    def run(self, fn: Callable[..., Awaitable[T]], *args: Any, caller: CallingThread | None = None) -> T:
+    def run(
+        self, fn: Callable[..., Awaitable[T]], *args: Any, caller: CallingThread | None = None, detached: bool = False
+    ) -> T:
         """Run ``fn(*args)`` on the home loop and wait for it; ``caller``: the call's callbacks, run on this
-        thread while it waits (see :class:`CallingThread`)."""
+        thread while it waits (see :class:`CallingThread`). ``detached``: no call of the agent run of this thread
+        (see :class:`AgentRun`), which its cancellation neither refuses nor cancels: the record of its end."""
         self.check_process()
         self.check_open()  # first: a closed loop's thread id may since have been given to another thread
         if threading.get_ident() == self.loop_thread:
@@ -132,7 +135,7 @@ class Bridge(ProcessBound):
         # that Runner.arun runs), anyio tied the call to that loop's cancel scope, cancelled it from that
         # loop's thread (asyncio is not thread-safe), and the home loop saw it only when it next woke.
         # Such a call is cancelled with its agent run instead (AgentRun).
-        run = AgentRun.current()
+        run = None if detached else AgentRun.current()
         home = self.token.native_token
         try:
             if home.is_closed():

@@ -225,6 +225,14 @@ class LedgerError(MagsagError):
     kind = "ledger_error"
 
 
+class AgentError(MagsagError):
+    """An agent's own code raised an exception outside this tree: what its run's record says of it (the ledger's
+    ``error_class``, ``agent_error``, and ``agent 'my-sag' raised KeyError: 'data'``), and what ``magsag run``
+    prints. Never raised to the caller of ``run_agent``, who gets the agent's own exception as it was raised."""
+
+    kind = "agent_error"
+
+
 class ProviderError(MagsagError):
     """A call to a provider failed. ``status`` is the HTTP status when there was one."""
 

@@ -101,3 +101,6 @@ class RunRecord:
     #: totals over the run's attempts, filled when the run ends
     input_tokens: int = 0
     output_tokens: int = 0
+    #: the calls this record adds to its run: 1, a call's; 0, the end of an agent's run whose code raised (its status
+    #: and error: see Service.record_agent_failure), its calls recorded by each call
+    calls: int = 1

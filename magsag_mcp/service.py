@@ -314,6 +314,33 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         run.input_tokens, run.output_tokens = tokens_in, tokens_out
         await self._kept.write((run, attempts, error), alone=self._in_flight == 1)
 
+    async def record_agent_failure(
+        self,
+        run_id: str,
+        agent: str,
+        parent_run_id: str | None,
+        started_at: float,
+        status: str,
+        error: MagsagError | None,
+    ) -> None:
+        """The end of an agent's run whose entrypoint raised (see :mod:`.agent_failures`): the run recorded ``status``
+        (failed, or cancelled) with ``error``, whatever its calls made of it, and made so where it made no call. A
+        record of no call: its calls' rows and spend stay as each recorded them, and its skill as they made it. Placed
+        under ``parent_run_id``'s top run, as its calls are; refused by the ledger, it is kept and logged, as a failed
+        call's record is. Only a run that raised costs this write."""
+        self._on_own_loop()
+        if self.ledger.read_only:
+            return  # its calls were refused: nothing of the run is recorded
+        parent = parent_run_id if parent_run_id and parent_run_id != run_id else None
+        if parent is not None:
+            try:
+                parent = await self._top_run(run_id, parent)
+            except InputError:  # recorded elsewhere already, where its row stays whatever this one names
+                parent = None
+        run = RunRecord(run_id, agent, None, started_at, None if parent == run_id else parent)
+        run.calls = 0
+        await self._record_failed(run, [], status, error)
+
     def list_skills(self) -> list[dict[str, Any]]:
         """Every skill of the catalog, by id: what it does and what its payload takes."""
         return self.catalog.skill_list()

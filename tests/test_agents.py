@@ -275,10 +275,16 @@ def test_cli_shows_an_agents_own_failure_from_its_own_frames(cli_env: Path, caps
     assert main(["run", "crashing-sag", "--payload", '{"x": 1}']) == 1
     err = capsys.readouterr().err
     assert "sk-agent-leak-0123456789" not in err and "ValueError: bad key [REDACTED]" in err
-    # the skill call the agent made before failing is in the ledger
+    # the skill call the agent made before failing is in the ledger, and its run is recorded failed with the error
+    # the CLI printed (it said ok before: a run's status was its calls' alone), the key redacted there too
     assert main(["data", "query", "--agent", "crashing-sag", "--format", "json"]) == 0
     runs = json.loads(capsys.readouterr().out)
-    assert len(runs) == 2 and all(r["status"] == "ok" for r in runs)
+    assert len(runs) == 2 and all(r["status"] == "error" and r["calls"] == 1 for r in runs)
+    assert sorted(r["error"]["message"] for r in runs) == [
+        "agent 'crashing-sag' raised KeyError: 'missing'",
+        "agent 'crashing-sag' raised ValueError: bad key [REDACTED]",
+    ]
+    assert all(r["error"]["type"] == "agent_error" for r in runs)
 
 
 def test_cli_reports_a_missing_payload_field_with_the_input_error_exit_code(cli_env: Path, capsys):

@@ -203,6 +203,8 @@ def _print_agent_failure(
 
     import magsag_mcp
 
+    from ..agent_failures import agent_error_message
+
     package = str(Path(magsag_mcp.__file__).parent)
     agents = str(agents_dir)  # the bundled catalog's agents live inside the package
 
@@ -217,7 +219,7 @@ def _print_agent_failure(
     where = frames[first] if first < len(frames) else (frames[-1] if frames else None)
     error = {
         "type": "agent_error",
-        "message": redact(f"agent {agent_id!r} raised {type(exc).__name__}: {exc}"),
+        "message": redact(agent_error_message(agent_id, exc)),  # as its run's record says it
         "agent": agent_id,
     }
     if run_id is not None:

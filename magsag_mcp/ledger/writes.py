@@ -48,7 +48,8 @@ _UPSERT_RUN = (
     f" {checked_add('runs', 'cost_pusd')},"
     " unpriced_calls = runs.unpriced_calls + excluded.unpriced_calls,"
     f" {checked_add('runs', 'cost_bound_pusd')},"
-    " skill = CASE WHEN runs.skill = excluded.skill THEN runs.skill ELSE NULL END,"
+    # (a record of no call, an agent run's end, leaves the run's skill as its calls made it)
+    " skill = CASE WHEN runs.skill = excluded.skill OR excluded.calls = 0 THEN runs.skill ELSE NULL END,"
     " agent = COALESCE(runs.agent, excluded.agent)"
 )
 
@@ -276,7 +277,7 @@ class RecordWrite:
             run.started_at,
             run.ended_at,
             run.status,
-            1,
+            run.calls,
             run.input_tokens,
             run.output_tokens,
             cost,
