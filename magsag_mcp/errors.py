@@ -15,6 +15,7 @@ next target is tried first.
     ├── PolicyDenied                 governance forbids the model (not retried, not a provider error)
     ├── BudgetExceeded               a spend limit would be crossed (not retried, not a provider error)
     ├── LedgerError                  the usage database cannot be opened, read or written
+    ├── AgentError                   an agent's code raised: its run's record (never raised)
     └── ProviderError                a provider call failed                  retryable  moves_on
         ├── AuthenticationError      401, bad or missing key (Gemini: 400/403) no         yes
         ├── NotConfiguredError       no endpoint, or an unusable base URL      no         yes

@@ -163,6 +163,16 @@ def test_an_agent_run_cancelled_in_arun_is_recorded_cancelled(catalog: Path, tmp
     assert run["calls"] == 1 and Decimal(run["cost_usd"]) > 0
 
 
+def test_an_agent_interrupted_before_any_call_leaves_a_cancelled_run(catalog: Path, tmp_path: Path, fake_scripts: None):
+    # Ctrl-C in a sync run_agent: the run is cancelled, as a call interrupted so is, and the interrupt goes on
+    _agent(catalog, "interrupted-sag", "def run(payload, **deps):\n    raise KeyboardInterrupt\n")
+    with Magsag(catalog=catalog, db=tmp_path / "l.db", env=ENV) as mg:
+        with pytest.raises(KeyboardInterrupt):
+            mg.runner.run_agent("interrupted-sag", {}, run_id="ctrl-c-1")
+        run = _runs(mg)["ctrl-c-1"]
+    assert run["status"] == "cancelled" and run["error"] is None and run["calls"] == 0
+
+
 def test_a_succeeding_agent_run_costs_no_extra_ledger_write(
     catalog: Path, tmp_path: Path, fake_scripts: None, monkeypatch: pytest.MonkeyPatch
 ):
