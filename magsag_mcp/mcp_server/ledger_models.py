@@ -231,7 +231,8 @@ class RunErrorOut(Out):
 #: what a run's skill of null means, in query_runs' runs and search_usage's run hits
 RUN_SKILL = (
     "the skill its calls called; null for a run that called more than one skill (a Magsag session, an agent run "
-    "or a run joined by calls of another skill): its attempts name each call's skill"
+    "or a run joined by calls of another skill): its attempts name each call's skill; null too for an agent's run "
+    "whose code raised before any call (its error says what it raised)"
 )
 
 
