@@ -190,13 +190,15 @@ class Runner(ProcessBound):
         #: agent_failures); None for a Magsag's runner, which no agent's record reads
         self._failed: list[FailedRun] | None = None
 
-    def _deps(self, agent_id: str, run_id: str, context: Mapping[str, Any], root: str | None) -> dict[str, Any]:
+    def _deps(
+        self, agent_id: str, run_id: str, context: Mapping[str, Any], root: str | None, failed: list[FailedRun]
+    ) -> dict[str, Any]:
         # A delegated run records the *root* run as its parent, at any depth: the root's run limit and
         # every agent's obs.get_current_cost() cover the whole tree (MAG -> SAG -> SAG cannot escape the
         # MAG's budget, and a MAG checking its budget sees what its SAGs spent).
         cls = context.get("data_class")
         runner = Runner(self.service, self.bridge, run_id=run_id, agent=agent_id, root_run_id=root, data_class=cls)
-        runner._failed = []
+        runner._failed = failed  # (what the agents it runs raise)
         return {
             "registry": self.registry,
             "skills": Skills(
@@ -237,13 +239,16 @@ class Runner(ProcessBound):
             # the data it hands on is of that class still (None or "", a helper's default, names no class of its own)
             context = {**context, "data_class": self.data_class}
         run_id = run_id or new_run_id()
-        deps = self._deps(agent_id, run_id, context, root)
+        delegated: list[FailedRun] = []
+        deps = self._deps(agent_id, run_id, context, root, delegated)
         started = time.time()
         try:
             return fn(dict(payload), **deps)
         except BaseException as exc:  # recorded failed (or cancelled), and raised as it was
-            self._record_failure(spec.kind, agent_id, run_id, root, started, exc, deps["runner"]._failed)
+            self._record_failure(spec.kind, agent_id, run_id, root, started, exc, delegated)
             raise
+        finally:
+            delegated.clear()  # (each holds an exception, whose traceback holds the runner holding the list)
 
     def _record_failure(
         self,
