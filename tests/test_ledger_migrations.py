@@ -28,12 +28,19 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-3:] == ["0019_reservation_call_id", "0020_reservation_unbounded", "0021_usage_rollup_cache_writes"]
+    assert applied[-4:] == [
+        "0019_reservation_call_id",
+        "0020_reservation_unbounded",
+        "0021_usage_rollup_cache_writes",
+        "0022_unsent_attempts_cost_zero",
+    ]
     # the rollup sums the cache writes as it sums the reads (0021), its work table gone
     rollup = {r[1]: (r[2], r[3], r[4]) for r in conn.execute("PRAGMA table_info(usage_rollup)")}
     assert rollup["cache_write_tokens"] == rollup["cache_write_1h_tokens"] == ("INTEGER", 1, "0")
     assert "cached_tokens" in rollup and "calls" in rollup
     assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%0021%'").fetchall() == []
+    # 0022's work table and its index are gone too
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%0022%'").fetchall() == []
     run_cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(runs)")}
     assert run_cols["error_class"] == "TEXT" and run_cols["error_message"] == "TEXT"
     held = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(budget_reservations)")}
@@ -372,6 +379,7 @@ RELEASED_MIGRATIONS = {
     "0019_reservation_call_id": "b955b195ceb052a8",
     "0020_reservation_unbounded": "f7328daa6cec7769",
     "0021_usage_rollup_cache_writes": "99d1fca24d42b7b5",
+    "0022_unsent_attempts_cost_zero": "897a60c7e72df394",
 }
 
 

@@ -1,8 +1,8 @@
 """A ledger an older version recorded (before 0017, 0018, which gives the usage rollup its calls, 0019, which gives
-reservations their call, and this version's latest, 0020, which marks a reservation of no known bound) that cannot be
-migrated where it is (an auditor's read-only copy, a CI artifact mounted read-only, ``read_only=True``): it was
-refused for reading. It is now read from a migrated copy in the temporary folder, with a note saying so, and left as
-it was, byte for byte; the copy is removed after.
+reservations their call, 0020, which marks a reservation of no known bound, 0021, and this version's latest, 0022)
+that cannot be migrated where it is (an auditor's read-only copy, a CI artifact mounted read-only,
+``read_only=True``): it was refused for reading. It is now read from a migrated copy in the temporary folder, with a
+note saying so, and left as it was, byte for byte; the copy is removed after.
 
 As in test_ledger_read_only.py, the suite runs as root: the read-only open is asked for, or the writability
 check is made to answer "no"."""
@@ -34,12 +34,13 @@ from tests.older_version import (
     leave_as_before_0018,
     leave_as_before_0019,
     leave_as_before_0020,
+    leave_as_before_0021,
     leave_as_the_version_before,
 )
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 ROOT = Path(__file__).resolve().parent.parent
-LAST = MIGRATIONS[-1][0]  # 0021_usage_rollup_cache_writes
+LAST = MIGRATIONS[-1][0]  # 0022_unsent_attempts_cost_zero
 COPIED = "so a copy of it, migrated, was read"
 
 
@@ -59,10 +60,11 @@ async def _record(db: Path) -> None:
 
 
 def _older(db: Path) -> None:
-    """The ledger as a version before 0017 left it: without the last five migrations, its rows not renamed (0017
+    """The ledger as a version before 0017 left it: without the last six migrations, its rows not renamed (0017
     renames them, which the reads below show) nor its rollup given calls (0018)."""
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
+    leave_as_before_0021(conn)
     leave_as_before_0020(conn)
     leave_as_before_0019(conn)
     leave_as_before_0018(conn)

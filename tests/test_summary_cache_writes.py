@@ -134,9 +134,10 @@ async def test_a_ledger_the_version_before_recorded_sums_its_cache_writes_once_u
 
     db = tmp_path / "older.db"
     day = 20_400 * 86400.0
-    with monkeypatch.context() as m:  # the version before this one
-        m.setattr(migrations, "MIGRATIONS", MIGRATIONS[:-1])
-        m.setattr(connection, "MIGRATIONS", MIGRATIONS[:-1])
+    before_0021 = MIGRATIONS[: [name for name, _ in MIGRATIONS].index("0021_usage_rollup_cache_writes")]
+    with monkeypatch.context() as m:  # the version before 0021
+        m.setattr(migrations, "MIGRATIONS", before_0021)
+        m.setattr(connection, "MIGRATIONS", before_0021)
         write_rollups_without_cache_writes(m.setattr)
         async with Ledger(db) as ledger:
             # a retried call (its failed try wrote 700 too), and another call of the same day's row

@@ -291,4 +291,35 @@ LATER_MIGRATIONS: list[tuple[str, str]] = [
         DROP TABLE writes_0021
         """,
     ),
+    (
+        # An attempt never sent (skipped, policy_denied, budget_exceeded: refused before any request left) cost exactly
+        # $0, and is written so since 8883ccdc (writes.NEVER_SENT) when recorded with no cost and no bound (as a caller
+        # of Ledger.record_call may give it). Before, it was written NULL, an unknown cost of no bound: counted in its
+        # run's unpriced_calls and its rollup row's unpriced (not in bounded, cost_bound_pusd, agent_spend, day_spend
+        # nor any call's cost: its bound was none, so it added $0 to each), and so by check_budget, a run limit's scope,
+        # query_runs and a summary's days as an unknown cost. Those attempts are set to $0 and exactly what they added
+        # is taken back: each run's unpriced_calls by its own such attempts (found by a work table of them, one scan of
+        # attempts: 1.2 s on a year of 1,000,000 attempts, 12,500 of them set to $0, once). A rollup row of a never-sent
+        # outcome counted in unpriced only those of unknown cost, and in bounded those of them with a bound, which stay
+        # unknown: the rest were such attempts, so its unpriced becomes its bounded (the row alone says it, its attempts
+        # left or not). A run whose such attempts a prune took (its row outlives them) keeps counting them: its row does
+        # not say which of its unknown costs they were. An attempt of those outcomes given a bound (an unknown cost by
+        # its caller's word) stays as written, as the writer keeps it.
+        "0022_unsent_attempts_cost_zero",
+        """
+        CREATE TABLE unsent_0022 (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL);
+        INSERT INTO unsent_0022
+            SELECT id, run_id FROM attempts
+            WHERE cost_pusd IS NULL AND cost_bound_pusd IS NULL
+                AND outcome IN ('skipped', 'policy_denied', 'budget_exceeded');
+        CREATE INDEX unsent_0022_run ON unsent_0022 (run_id);
+        UPDATE runs SET unpriced_calls = MAX(0, unpriced_calls - (
+                SELECT COUNT(*) FROM unsent_0022 u WHERE u.run_id = runs.run_id))
+            WHERE run_id IN (SELECT run_id FROM unsent_0022);
+        UPDATE attempts SET cost_pusd = 0 WHERE id IN (SELECT id FROM unsent_0022);
+        UPDATE usage_rollup SET unpriced = bounded
+            WHERE outcome IN ('skipped', 'policy_denied', 'budget_exceeded') AND unpriced > bounded;
+        DROP TABLE unsent_0022
+        """,
+    ),
 ]
