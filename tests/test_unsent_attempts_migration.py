@@ -63,7 +63,7 @@ def _calls(now: float) -> list[tuple[RunRecord, list[AttemptRecord]]]:
                 parent_run_id="top",
                 ended_at=now - 200,
                 status="budget_exceeded",
-            ),  # fmt: skip
+            ),
             [_attempt("sub", now - 200, "budget_exceeded", 0, "ana")],
         ),
         (  # sent to a model of no known price (unknown, no bound), a skip given a bound, then a priced answer
