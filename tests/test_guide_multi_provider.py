@@ -12,6 +12,10 @@ from magsag_mcp import errors as E
 from magsag_mcp.settings import setting_problems
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+# keys of no repeated run: a key is known to the whole process once a service holds it, and any run of a known key's
+# characters is redacted from then on (a key of 40 x's made later tests' "x" * 4000 texts "[REDACTED]")
+OPENAI_KEY = "sk-guide-test-4f1c9a7e2b8d6035"
+ANTHROPIC_KEY = "sk-ant-guide-test-8e3b5d1f7a2c9046"
 
 
 @pytest.mark.parametrize(
@@ -30,8 +34,8 @@ def test_a_vendor_given_another_vendors_model_by_the_environment_is_told_which_s
     "has no known price ... add its price to catalog/prices.yaml"), a fix that would send it to the wrong vendor;
     without one the vendor's 404 came back. Refused now as the setting it is, naming the fix, before anything is
     sent; `magsag doctor` lists it as a problem in the same words."""
-    env = {"MAGSAG_PROVIDER": provider, "MAGSAG_MODEL": model, "OPENAI_API_KEY": "sk-" + "x" * 40}
-    env["ANTHROPIC_API_KEY"] = "sk-ant-" + "y" * 40
+    env = {"MAGSAG_PROVIDER": provider, "MAGSAG_MODEL": model, "OPENAI_API_KEY": OPENAI_KEY}
+    env["ANTHROPIC_API_KEY"] = ANTHROPIC_KEY
     with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
         with pytest.raises(E.ConfigError) as raised:
             mg.skills.invoke("skill.analysis", {"data": "Q3 revenue 1.2M"})
@@ -159,7 +163,7 @@ def test_a_call_naming_a_vendor_and_another_vendors_model_is_told_the_provider_m
     from magsag_mcp.env_routing import check_call_target
     from magsag_mcp.types import Target
 
-    env = {"OPENAI_API_KEY": "sk-" + "x" * 40, "ANTHROPIC_API_KEY": "sk-ant-" + "y" * 40}
+    env = {"OPENAI_API_KEY": OPENAI_KEY, "ANTHROPIC_API_KEY": ANTHROPIC_KEY}
     with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
         with pytest.raises(E.PayloadError) as named:
             mg.skills.invoke(
