@@ -250,17 +250,7 @@ class Pricer:
     def price(self, provider: str, model: str, usage: Usage) -> PriceQuote:
         """What ``usage`` cost, at the rates of the service tier the vendor reports serving it on (and,
         on Azure, of the model the answer names rather than the deployment's name)."""
-        counts = (
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cached_tokens,
-            usage.cache_write_tokens,
-            usage.reasoning_tokens,
-            usage.cache_write_1h_tokens,
-            usage.input_audio_tokens,
-            usage.output_audio_tokens,
-            usage.output_image_tokens,
-        )
+        counts = usage.counts()
         if min(counts) < 0:
             # no count at all: priced as given it would be a negative cost (spend taken off every limit)
             return PriceQuote(

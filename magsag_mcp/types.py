@@ -154,6 +154,20 @@ class Usage:
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    def counts(self) -> tuple[int, ...]:
+        """Every token count, the parts with their wholes (what the pricing and a usage's read check each of)."""
+        return (
+            self.input_tokens,
+            self.output_tokens,
+            self.cached_tokens,
+            self.cache_write_tokens,
+            self.reasoning_tokens,
+            self.cache_write_1h_tokens,
+            self.input_audio_tokens,
+            self.output_audio_tokens,
+            self.output_image_tokens,
+        )
+
     def to_dict(self) -> dict[str, int]:
         return {
             "input_tokens": self.input_tokens,

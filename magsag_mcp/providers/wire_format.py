@@ -148,20 +148,7 @@ def reported_usage(counted: Callable[..., Usage], raw: Any, *around: Any) -> Usa
         usage = counted(raw, *around)
     except (TypeError, ValueError, AttributeError, OverflowError):
         return Usage(reported=False)
-    if (
-        max(
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cached_tokens,
-            usage.cache_write_tokens,
-            usage.reasoning_tokens,
-            usage.cache_write_1h_tokens,
-            usage.input_audio_tokens,
-            usage.output_audio_tokens,
-            usage.output_image_tokens,
-        )
-        > MOST_TOKENS
-    ):
+    if max(usage.counts()) > MOST_TOKENS:
         # a broken server's figure (2**62 input tokens), no count: recorded as given, the answer's totals passed the
         # ledger's integers, its record was refused ("a cost is above $9223372...") and the paid call kept nowhere
         return Usage(reported=False)
