@@ -25,7 +25,7 @@ from ..errors import (
     UnsupportedFeatureError,
 )
 from .http_errors import LONG_WAIT_SECONDS, body_said, error_for, long_wait, parse_duration, parse_retry_after
-from .rate_limit_waits import server_now
+from .rate_limit_waits import server_now, wait_in_message
 
 __all__ = ["blocked", "gemini_error"]
 
@@ -161,7 +161,8 @@ def _resource_exhausted(
     Every Gemini quota message says "You exceeded your current quota ... billing details", per-minute or
     per-day alike, so the message cannot tell them apart. ``QuotaFailure.violations[].quotaId`` can
     (``GenerateRequestsPerDayPerProjectPerModel-FreeTier`` vs ``...PerMinute...``), and ``RetryInfo.retryDelay``
-    (``"37s"``) says when to come back. A daily quota wins over a RetryInfo (Google sends one with it too).
+    (``"37s"``) says when to come back, else the message's "Please retry in 37.2s.". A daily quota wins over a
+    RetryInfo (Google sends one with it too).
     """
     quota_ids: list[str] = []
     delay: float | None = None
@@ -179,8 +180,12 @@ def _resource_exhausted(
                     none_at_all = none_at_all or str(v.get("quotaValue")) == "0"
         elif kind.endswith("google.rpc.RetryInfo"):
             delay = parse_duration(str(detail.get("retryDelay") or "")) if detail.get("retryDelay") else None
-    header_wait = parse_retry_after(headers)
-    wait = header_wait if header_wait is not None else delay
+    # The message says the wait too ("...\nPlease retry in 47.434392449s."): read where no header and no RetryInfo
+    # did (a gateway that keeps the message, drops the details), which left the wait to the backoff's guess of a
+    # second, refused again until the minute's quota refilled
+    wait = next((w for w in (parse_retry_after(headers), delay) if w is not None), None)
+    if wait is None:
+        wait = wait_in_message(message)
     low = message.lower()
     if none_at_all:
         text += (

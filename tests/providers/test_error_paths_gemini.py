@@ -200,6 +200,13 @@ LIMIT_0 = (
     f"generate_content_free_tier_requests, limit: 0, model: {GEMINI_MODEL}\nPlease retry in 7.967587226s."
 )
 
+#: Gemini's per-minute message: its wait in words as well as in its RetryInfo (vercel/ai#18627, dimetron/pi-go#177)
+RETRY_IN_MESSAGE = (
+    f"{QUOTA_MESSAGE} To monitor your current usage, head to: https://ai.dev/usage?tab=rate-limit. \n* Quota "
+    "exceeded for metric: generativelanguage.googleapis.com/generate_content_paid_tier_input_token_count, limit: "
+    "4000000\nPlease retry in 47.434392449s."
+)
+
 
 def zero_quota(quota_id: str) -> dict[str, Any]:
     detail = quota_failure(quota_id)
@@ -237,6 +244,13 @@ def zero_quota(quota_id: str) -> dict[str, Any]:
         # RetryInfo says; it was retried after each short wait, and failed the same each time
         (exhausted(quota_failure(PER_MINUTE), retry_info("7s"), message=LIMIT_0), {}, E.QuotaExhaustedError, 7.0),
         (exhausted(zero_quota(PER_MINUTE), retry_info("25s")), {}, E.QuotaExhaustedError, 25.0),
+        # the message's own "Please retry in 12.3s." where no RetryInfo came (a gateway that keeps the message and
+        # drops the details): the wait it names, not the backoff's guess of a second, which was refused again
+        (exhausted(quota_failure(PER_MINUTE), message=RETRY_IN_MESSAGE), {}, E.RateLimitError, 47.434392449),
+        (exhausted(message=f"{QUOTA_MESSAGE}\nPlease retry in 12.3s."), {}, E.RateLimitError, 12.3),
+        # a RetryInfo still wins over the message's words, and a wait past a minute is a quota, as a RetryInfo's is
+        (exhausted(retry_info("40s"), message=RETRY_IN_MESSAGE), {}, E.RateLimitError, 40.0),
+        (exhausted(message=f"{QUOTA_MESSAGE}\nPlease retry in 75.2s."), {}, E.QuotaExhaustedError, 75.2),
     ],
     ids=[
         "per-minute+retry-info",
@@ -250,6 +264,10 @@ def zero_quota(quota_id: str) -> dict[str, Any]:
         "daily-message",
         "limit-0-message",
         "limit-0-quota-value",
+        "retry-in-message",
+        "retry-in-message-no-details",
+        "retry-info-over-message",
+        "retry-in-message-long",
     ],
 )
 async def test_gemini_resource_exhausted(serve, transport, body, headers, cls, wait):
