@@ -4,6 +4,7 @@ content filter, a refusal, a failed, cancelled or unfinished response)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -167,6 +168,35 @@ async def test_an_overloaded_error_event_in_a_responses_stream_is_retried(
     with pytest.raises(E.OverloadedError) as info:
         await provider.complete(ask(stream=True), target(fake_openai, "responses"))
     assert info.value.retryable and info.value.moves_on
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize(
+    ("reply", "cls"),
+    [
+        # a spent balance said inside the stream (no HTTP status of its own): it was a 500, a ServerError sent again
+        # and again on the last target, each time refused the same, where a 429 insufficient_quota moves on at once
+        (R.insufficient_quota(), E.QuotaExhaustedError),
+        (
+            R.error(503, "Our servers are currently overloaded.", type="server_error", code="slow_down"),
+            E.OverloadedError,
+        ),
+        (
+            R.error(429, "Rate limit reached for gpt-4o on requests per min.", code="rate_limit_exceeded"),
+            E.RateLimitError,
+        ),
+    ],
+    ids=["insufficient-quota", "slow-down", "rate-limit"],
+)
+async def test_an_error_in_a_stream_is_classified_by_its_code(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, reply: R.ErrorReply, cls: type
+):
+    fake_openai.queue(replace(reply, in_stream=True))
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(stream=True), target(fake_openai, api))
+    assert type(info.value) is cls, type(info.value)
+    assert info.value.retryable == cls.retryable and info.value.moves_on
+    assert fake_openai.violations == []
 
 
 async def test_an_unverified_organization_still_gets_the_stream_warning_with_refused_settings(

@@ -176,6 +176,33 @@ _REASONING_NOT_BACK = re.compile(r"reasoning_content\b.{0,40}\bmust be passed ba
 _CHAT_NOT_SERVED = re.compile(r"chatCompletion operation does not work with the specified model", re.IGNORECASE)
 
 
+#: an error's code -> the HTTP status of the same failure, for an error said inside a 2xx answer, which has none of its
+#: own (a Responses stream's error event or failed response, a Chat Completions stream's error chunk): the
+#: ResponseErrorCode values that are not about the request's content, and those the live API carries beside them
+CODE_STATUS = {
+    "server_error": 500,
+    "vector_store_timeout": 504,
+    "rate_limit_exceeded": 429,
+    "data_residency_mismatch": 403,
+    # not in the enum, but what the live API's stream error events and failed responses carry
+    "too_many_requests": 429,
+    "insufficient_quota": 429,
+    "server_is_overloaded": 503,
+    "slow_down": 503,
+}
+#: an error's ``type``, for a code not above: a failure on OpenAI's side, not the request's
+TYPE_STATUS = {"service_unavailable_error": 503, "server_error": 500, "insufficient_quota": 429}
+
+
+def status_by_code(code: Any, kind: Any = None) -> int | None:
+    """The HTTP status an error's ``code`` (else its ``type``, ``kind``) stands for (:data:`CODE_STATUS`), or None."""
+    if isinstance(code, str) and code in CODE_STATUS:
+        return CODE_STATUS[code]
+    if isinstance(kind, str) and kind in TYPE_STATUS:
+        return TYPE_STATUS[kind]
+    return None
+
+
 def error_status(error: Any, default: int = 500) -> int:
     """The HTTP status of an error that came inside a 2xx answer (an error chunk in a stream, an error body
     under a 200). vLLM, llama.cpp's server and OpenRouter give it as the error's integer ``code``

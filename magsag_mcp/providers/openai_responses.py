@@ -17,7 +17,7 @@ from .content_filters import filtered
 from .http_errors import failed_response
 from .json_output import any_object, json_mode_system, object_rooted, says_json, schema_name, value_wrapped
 from .openai_chat_ends import FILTERED, interrupted, refused
-from .openai_errors import error_status, openai_error
+from .openai_errors import error_status, openai_error, status_by_code
 from .openai_models import moved_for_responses, put_temperature, reasons, requested_effort
 from .openai_reasoning import is_reasoning, made_by, reasoning_items, signature_for, with_origin
 from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output
@@ -54,33 +54,15 @@ def _items(msg: Message, model: str, ids: WireCallIds) -> list[dict[str, Any]]:
 
 MIN_OUTPUT_TOKENS = 16
 
-#: ResponseErrorCode -> the HTTP status of the same failure; the rest (invalid_prompt, bio_policy, the
-#: image codes) are about the request's content: 400, refined by the code in error_for
-_FAILED_AS = {
-    "server_error": 500,
-    "vector_store_timeout": 504,
-    "rate_limit_exceeded": 429,
-    "data_residency_mismatch": 403,
-    # not in the enum, but what the live API's stream error events and failed responses carry
-    "too_many_requests": 429,
-    "insufficient_quota": 429,
-    "server_is_overloaded": 503,
-    "slow_down": 503,
-}
-#: an error event's ``type``, for a code not above: a failure on OpenAI's side, not the request's
-_FAILED_TYPE_AS = {"service_unavailable_error": 503, "server_error": 500}
-
 
 def _failed_status(code: Any, kind: Any = None) -> int:
     """The HTTP status of a failure the Responses API reports by its code (a failed response, or a
     stream's ``error`` event; ``kind`` the event's error type): classified as the same failure answered
     over HTTP, so that a flagged prompt is not a server error to retry, nor an overloaded server a bad
-    request that stops the cascade. No code: a server error."""
-    if isinstance(code, str) and code in _FAILED_AS:
-        return _FAILED_AS[code]
-    if isinstance(kind, str) and kind in _FAILED_TYPE_AS:
-        return _FAILED_TYPE_AS[kind]
-    return 400 if isinstance(code, str) and code else 500
+    request that stops the cascade. A code not in :data:`~.openai_errors.CODE_STATUS` (invalid_prompt, bio_policy,
+    the image codes) is about the request's content: 400, refined by the code in error_for. No code: a server
+    error."""
+    return status_by_code(code, kind) or (400 if isinstance(code, str) and code else 500)
 
 
 class ResponsesFormat(WireFormat):
