@@ -361,12 +361,14 @@ async def query_runs_page(
     attempts_per_run: int | None = None,
     *,
     inline: int | None = None,
+    inline_page: int | None = None,
 ) -> dict[str, Any]:
     """``{"runs", "has_more", "next_cursor"}``: a page of runs, newest first, after ``filters.cursor``
     (see paging.py); ``next_cursor`` (null on the last page) is where the next page starts. With
     ``attempts_per_run``, a run lists its latest attempts only, and ``attempts_omitted`` counts the others.
     With ``inline`` (an export), a run of more attempts than that lists none, ``attempts_omitted`` counts them,
-    and ``attempt_bound`` is the last attempt recorded as the page was read (see :mod:`.exports`)."""
+    and ``attempt_bound`` is the last attempt recorded as the page was read (see :mod:`.exports`); with
+    ``inline_page`` too, so does a run of more attempts than the page has left of that many in all."""
     from .exports import attempts_beyond
 
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
@@ -390,11 +392,14 @@ async def query_runs_page(
         out = []
         oldest: list[float | None] = []  # the ledger's oldest attempt, read once a page if a run needs it
         cutoff: list[float | None] = []  # pruned_runs.calls_cutoff, the same
+        left = inline_page  # the attempts the page may still list with its runs (None: no total)
         for row in runs:
             run_id, agent, skill, parent, started, ended, status, calls, tin, tout, cost, unpriced = row[:12]
             error_class, error_message, bound = row[12:]
-            beyond = None if inline is None else attempts_beyond(conn, run_id, inline)
+            most = inline if left is None or inline is None else min(inline, left)
+            beyond = None if most is None else attempts_beyond(conn, run_id, most)
             attempts, omitted = ([], beyond) if beyond else _run_attempts(conn, run_id, attempts_per_run)
+            left = None if left is None else left - len(attempts)
             # a cost its row keeps (its run limit counts it) that its attempts left do not add up to: pruned
             # (its attempts listed whole are added up as read: a run of 1,000,000 attempts is a read of them more)
             whole = attempts if not beyond and not omitted else None

@@ -50,12 +50,17 @@ class LedgerReports:
         return (await self.query_runs_page(filters))["runs"]
 
     async def query_runs_page(
-        self, filters: Any = None, attempts_per_run: int | None = None, *, inline: int | None = None
+        self,
+        filters: Any = None,
+        attempts_per_run: int | None = None,
+        *,
+        inline: int | None = None,
+        inline_page: int | None = None,
     ) -> dict[str, Any]:
         from .queries import query_runs_page
 
         await self.record_expired_reservations()
-        return await query_runs_page(self, filters, attempts_per_run, inline=inline)
+        return await query_runs_page(self, filters, attempts_per_run, inline=inline, inline_page=inline_page)
 
     async def run_attempt_ids(self, run_id: str, bound: int) -> list[int]:
         """An exported run's attempt ids, in order (see :mod:`.exports`)."""
