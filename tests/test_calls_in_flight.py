@@ -191,6 +191,8 @@ async def _a_first_call_in_flight(db: Path, *, retried: bool = False) -> None:
             await gov.admit(attempt_ctx("r-long", agent="alice", call_id="c1", prior_admissions=[first]))
 
 
+#: a recorded call's known cost (one of no known price gets a note of its own from flow summarize)
+PAID = Decimal("0.001")
 LEDGER_IN_FLIGHT = (
     "no call in this ledger is recorded yet: 1 call in flight holds a reservation (check_budget counts it)"
 )
@@ -248,7 +250,7 @@ def test_a_ledger_with_recorded_calls_is_read_with_no_ledger_note(tmp_path: Path
             now = time.time()
             await ledger.record_call(
                 RunRecord("r-done", "bob", "skill.analysis", now, ended_at=now, status="ok"),
-                [AttemptRecord("r-done", now, "compat", "metered", "skill.analysis", "bob", "ok", 1, 1)],
+                [AttemptRecord("r-done", now, "compat", "metered", "skill.analysis", "bob", "ok", 1, 1, cost_usd=PAID)],
             )
 
     anyio.run(record_then_hold)

@@ -118,3 +118,30 @@ def test_query_table_says_which_unknown_costs_have_no_bound(tmp_path, monkeypatc
     runs = main_json(["data", "query", "--format", "json"], capsys)
     [run] = [r for r in (runs["runs"] if isinstance(runs, dict) else runs) if r["run_id"] == "r-mixed"]
     assert run["unpriced_calls"] == 2 and run["unbounded_calls"] == 1
+
+
+def test_flow_summarize_says_on_stderr_when_a_model_of_no_known_price_is_summed_as_0(tmp_path, monkeypatch, capsys):
+    """The guide's `flow summarize | jq '.model_stats[].cost_usd' | awk '{s+=$1} END {print s}'` beside a model of no
+    known price (a local or compat model catalog/prices.yaml does not price): its cost_usd is null, which awk adds as
+    0, and the sum printed gpt-4o's spend alone as if it were all, without a word. The note said nothing where the
+    models of unknown cost had no known spend and no bound: the one case where the sum's 0 has nothing behind it."""
+    db = tmp_path / "unpriced.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            for i, (model, cost) in enumerate((("gpt-4o", Decimal("0.0035")), ("mystery-7b", None))):
+                run = RunRecord(f"r-{i}", "alice", "skill.analysis", now - 10 + i)
+                attempt = AttemptRecord(
+                    run.run_id, now - 10 + i, "openai", model, run.skill, "alice", "ok", 0, 1, cost_usd=cost
+                )
+                await ledger.record_call(run, [attempt])
+
+    anyio.run(fill)
+    assert main(["flow", "summarize"]) == 0
+    out, err = capsys.readouterr()
+    stats = json.loads(out)["model_stats"]
+    assert (stats["gpt-4o"]["cost_usd"], stats["mystery-7b"]["cost_usd"]) == (0.0035, None)  # awk: 0.0035
+    assert err.startswith("note: 1 attempt of unknown cost (mystery-7b:") and err.count("\n") == 1, err
+    assert "$0.0035 known" in err and "1 of them of no known price, with no bound" in err

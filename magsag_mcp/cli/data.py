@@ -10,7 +10,6 @@ import shlex
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -266,14 +265,12 @@ def check_output(args: argparse.Namespace) -> None:
 def note_unknown_costs(summary: dict[str, Any]) -> None:
     """A note on stderr when some attempt's cost is unknown: the summary's ``cost_usd`` is null for its models and in
     the totals, and the guide's ``jq '.model_stats[].cost_usd' | awk '{s+=$1} ...'`` adds null as 0, so that one
-    timeout took its model's whole known spend out of the sum, without a word (stderr stays on the terminal)."""
+    timeout took its model's whole known spend out of the sum, and a model of no known price counted as $0, without
+    a word (stderr stays on the terminal)."""
     totals = summary["totals"]
     unknown = totals.get("unpriced_calls") or 0
     models = [m for m, stats in summary["model_stats"].items() if stats.get("unpriced_calls")]
-    # a figure the sum leaves out: known spend beside the unknown, or the unknown's bound (a model whose every
-    # cost is of no known price has neither: null is all there is to say of it, and the totals say it)
-    stats = [summary["model_stats"][m] for m in models]
-    if not any(Decimal(s.get("known_cost_usd") or 0) or Decimal(s.get("unknown_cost_bound_usd") or 0) for s in stats):
+    if not models:
         return
     unbounded = totals.get("unbounded_calls") or 0
     bound = f"at most ${totals['unknown_cost_bound_usd']} more (unknown_cost_bound_usd)"
@@ -283,7 +280,7 @@ def note_unknown_costs(summary: dict[str, Any]) -> None:
         f"note: {unknown} attempt{'s' if unknown != 1 else ''} of unknown cost ({shown(', '.join(models))}: cut after "
         "the vendor had it, which may bill it, or of no known price), so cost_usd is null for "
         f"{'those models' if len(models) != 1 else 'that model'} and in the totals, and a sum of "
-        "model_stats[].cost_usd that reads null as 0 (jq | awk) leaves out their known spend too; spent: "
+        "model_stats[].cost_usd that reads null as 0 (jq | awk) counts them as $0, their known spend too; spent: "
         f"${totals['known_cost_usd']} known (known_cost_usd), {bound}",
         file=sys.stderr,
     )
