@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar, Literal
 
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..text import NAME_MAX
@@ -90,7 +90,7 @@ class JsonSchemaArg(_In):
     description: str | None = None
     # `schema` is a (deprecated) method of pydantic's BaseModel, hence the alias
     schema_: dict[str, Any] | None = Field(None, alias="schema", description="the JSON Schema the answer must fit")
-    strict: bool | None = None
+    strict: StrictBool | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -144,7 +144,8 @@ class ModelConfigArg(_In):
         "{role: assistant, tool_calls: [as returned]}, then per call {role: tool, tool_call_id, content} (and "
         "is_error: true when the tool failed)",
     )
-    stream: bool | None = None
+    # strict, as the schema and the Python API have it: lax, "yes", "on", 1 and 1.0 were true ("no" and 0 false)
+    stream: StrictBool | None = None
 
     @classmethod
     def unknown_key_hint(cls, key: str, value: Any = None) -> str | None:

@@ -1,0 +1,67 @@
+"""MCP arguments taken as their schema types them, and empty text read the same way by every tool, through the SDK's
+in-memory client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp.client import Client
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts"), pytest.mark.usefixtures("restored_secrets")]
+
+CALL = {"skill_id": "skill.analysis", "payload": {"data": "x"}}
+
+
+async def error_text(client: Client, tool: str, arguments: dict[str, Any]) -> str:
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, f"{tool}({arguments}) was accepted: {result.content[0].text[:200]}"
+    assert result.structured_content["error"]["type"] == "invalid_arguments"
+    return result.content[0].text
+
+
+@pytest.mark.parametrize("value", ["yes", "no", "true", "1", 1, 0, 1.0, "on"])
+@pytest.mark.parametrize(
+    ("where", "config"),
+    [
+        ("model_config.stream", lambda v: {"stream": v}),
+        (
+            "model_config.response_format.json_schema.strict",
+            lambda v: {"response_format": {"type": "json_schema", "json_schema": {"name": "a", "strict": v}}},
+        ),
+    ],
+)
+async def test_a_boolean_argument_takes_true_or_false_only(client: Client, where: str, config: Any, value: Any):
+    # pydantic's lax mode read "yes", "on", "1", 1 and 1.0 as true ("no" and 0 as false): stream "yes" streamed, though
+    # the published schema says boolean and the Python API refuses the same value ("stream must be true or false"). A
+    # model that wrote "no" meaning something else got a call it did not ask for, and no word of it.
+    for tool in ("invoke_skill", "explain_route"):
+        text = await error_text(client, tool, {**CALL, "model_config": config(value)})
+        assert f"{where}: expected true or false" in text, text
+
+
+async def test_a_boolean_argument_still_takes_true_and_false(client: Client):
+    for value in (True, False):
+        result = await client.call_tool("invoke_skill", {**CALL, "model_config": {"stream": value}})
+        assert not result.is_error, result.content[0].text
+
+
+async def test_check_budget_reads_an_empty_run_id_as_none_as_it_reads_an_empty_agent(client: Client):
+    # {"agent": ""} answered agent null and {"run_id": ""} answered run_id "": the same empty text, one echoed as a
+    # run named "" (no run has that name), the other as none. "" is what clients and forms send for an optional
+    # name, and invoke_skill reads it as none for both: check_budget now does too.
+    left_out = (await client.call_tool("check_budget", {})).structured_content
+    for arguments in ({"run_id": ""}, {"agent": ""}, {"agent": "", "run_id": ""}):
+        result = await client.call_tool("check_budget", arguments)
+        assert not result.is_error, result.content[0].text
+        status = result.structured_content
+        assert (status["agent"], status["run_id"]) == (None, None), (arguments, status)
+        assert status == left_out
+
+
+async def test_check_budget_reads_an_empty_model_as_none(client: Client):
+    # {"model": ""} alone was told that model "says what a call of a skill would reserve: name the skill too", of a
+    # model it was never given; with skill it was read as none. Now it is none either way.
+    result = await client.call_tool("check_budget", {"model": ""})
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content == (await client.call_tool("check_budget", {})).structured_content
