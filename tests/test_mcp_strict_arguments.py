@@ -65,3 +65,31 @@ async def test_check_budget_reads_an_empty_model_as_none(client: Client):
     result = await client.call_tool("check_budget", {"model": ""})
     assert not result.is_error, result.content[0].text
     assert result.structured_content == (await client.call_tool("check_budget", {})).structured_content
+
+
+def _bare_fields(schema: Any, where: str) -> list[str]:
+    """The properties under ``schema``, at any depth, that carry no description."""
+    if isinstance(schema, list):
+        return [bare for item in schema for bare in _bare_fields(item, where)]
+    if not isinstance(schema, dict):
+        return []
+    bare = []
+    for name, field in (schema.get("properties") or {}).items():
+        if isinstance(field, dict) and not field.get("description"):
+            bare.append(f"{where}.{name}")
+        bare += _bare_fields(field, f"{where}.{name}")
+    for key in ("anyOf", "oneOf", "allOf", "items"):
+        bare += _bare_fields(schema.get(key), where)
+    for name, definition in (schema.get("$defs") or {}).items():
+        bare += _bare_fields(definition, f"{where}#{name}")
+    return bare
+
+
+async def test_every_field_of_every_argument_says_what_it_is(client: Client):
+    # The top-level arguments were described (test_mcp_schemas), but a model choosing model_config's keys read
+    # bare types: stream a boolean (though calls stream anyway when progress is asked for, and the result is the
+    # same), system a string (which replaces the skill's own system prompt), base_url, the fallbacks' keys,
+    # response_format.type's three kinds, json_schema.strict, and the ledger filters' status, of runs or of calls.
+    tools = (await client.list_tools()).tools
+    bare = [field for tool in tools for field in _bare_fields(tool.input_schema, tool.name)]
+    assert bare == []

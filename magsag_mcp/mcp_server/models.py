@@ -44,6 +44,15 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# shared by model_config and each of its fallbacks: a model choosing them reads every field's description
+PROVIDER_FIELD = Field(None, description="default: the provider a prefix names (openai:gpt-4o), else routing's")
+BASE_URL_FIELD = Field(
+    None,
+    description="the provider's endpoint, e.g. http://localhost:11434 for local (a keyed provider's must be "
+    "configured)",
+)
+
+
 class _Args(ArgModelBase):
     """A tool's arguments: the SDK validates calls against this model and calls the tool with its fields."""
 
@@ -70,10 +79,10 @@ class _Args(ArgModelBase):
 
 
 class TargetArg(_In):
-    provider: Provider | None = None
-    model: str
-    base_url: str | None = None
-    params: dict[str, Any] | None = None
+    provider: Provider | None = PROVIDER_FIELD
+    model: str = Field(description="e.g. gpt-4o-mini, or anthropic:claude-3-5-haiku-20241022")
+    base_url: str | None = BASE_URL_FIELD
+    params: dict[str, Any] | None = Field(None, description="vendor parameters for this target")
 
     @classmethod
     def unknown_key_hint(cls, key: str, value: Any = None) -> str | None:
@@ -86,11 +95,11 @@ class TargetArg(_In):
 # OpenAI's `json_schema` object, which every provider reads: the schema goes under `schema` (no docstring: it
 # would be the definition's description, and keep it from being written where it is used)
 class JsonSchemaArg(_In):
-    name: str | None = None
-    description: str | None = None
+    name: str | None = Field(None, description="the schema's name, e.g. analysis")
+    description: str | None = Field(None, description="what the answer is, told to the model")
     # `schema` is a (deprecated) method of pydantic's BaseModel, hence the alias
     schema_: dict[str, Any] | None = Field(None, alias="schema", description="the JSON Schema the answer must fit")
-    strict: StrictBool | None = None
+    strict: StrictBool | None = Field(None, description="true: the vendor holds the answer to the schema exactly")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -107,7 +116,9 @@ class JsonSchemaArg(_In):
 class ResponseFormatArg(_In):
     #: the key a value written in this object's place means (see :mod:`.arguments`): "json_object" is its type
     bare_value_key: ClassVar[str] = "type"
-    type: Literal["text", "json_object", "json_schema"]
+    type: Literal["text", "json_object", "json_schema"] = Field(
+        description="text; json_object: any JSON object; json_schema: one that fits json_schema.schema"
+    )
     json_schema: JsonSchemaArg | None = Field(
         None, description='for type json_schema: {"name", "schema": {...}}; a name alone asks for any JSON object'
     )
@@ -125,15 +136,19 @@ class ResponseFormatArg(_In):
 class ModelConfigArg(_In):
     bare_value_key: ClassVar[str] = "model"  # model_config="gpt-4o" (see :mod:`.arguments`)
     model: str | None = Field(None, description="e.g. gpt-4o, anthropic:claude-3-5-sonnet-20241022, fake:echo")
-    provider: Provider | None = None
-    base_url: str | None = None
+    provider: Provider | None = PROVIDER_FIELD
+    base_url: str | None = BASE_URL_FIELD
     params: dict[str, Any] | None = Field(None, description="vendor parameters passed through")
     fallbacks: list[str | TargetArg] | None = Field(None, description="targets to try after model, in order")
-    system: str | None = None
-    max_tokens: Annotated[int, Field(gt=0), NOT_BOOL_INT] | None = None
-    temperature: Annotated[float, Field(ge=0, le=2), NOT_BOOL_NUMBER] | None = None
-    stop: str | list[str] | None = None
-    response_format: ResponseFormatArg | None = None
+    system: str | None = Field(None, description="the system prompt, in place of the skill's")
+    max_tokens: Annotated[int, Field(gt=0), NOT_BOOL_INT] | None = Field(
+        None, description="the most tokens the answer may take (default: the skill's); its worst case is reserved"
+    )
+    temperature: Annotated[float, Field(ge=0, le=2), NOT_BOOL_NUMBER] | None = Field(
+        None, description="sampling temperature: higher is more varied"
+    )
+    stop: str | list[str] | None = Field(None, description="text (or texts) that ends the answer")
+    response_format: ResponseFormatArg | None = Field(None, description='e.g. {"type": "json_object"}')
     tools: list[dict[str, Any]] | None = Field(None, description="OpenAI-style function tools")
     tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = Field(
         None, description='"auto", "none", "required", {"name": fn} or {"type": "function", "function": {"name": fn}}'
@@ -145,7 +160,11 @@ class ModelConfigArg(_In):
         "is_error: true when the tool failed)",
     )
     # strict, as the schema and the Python API have it: lax, "yes", "on", 1 and 1.0 were true ("no" and 0 false)
-    stream: StrictBool | None = None
+    stream: StrictBool | None = Field(
+        None,
+        description="true: the vendor streams the answer (the result is the same); a call asking for progress is "
+        "streamed anyway",
+    )
 
     @classmethod
     def unknown_key_hint(cls, key: str, value: Any = None) -> str | None:
@@ -272,7 +291,9 @@ class UsageFiltersArg(_In):
     skill: str | None = Field(None, description="a skill id, e.g. skill.analysis")
     model: str | None = Field(None, description="a model (gpt-4o) or a target (openai:gpt-4o: that provider's only)")
     provider: str | None = Field(None, description="a provider or an alias, any case (gemini is google)")
-    status: Literal["ok", "error", "policy_denied", "budget_exceeded", "cancelled", "running"] | None = None
+    status: Literal["ok", "error", "policy_denied", "budget_exceeded", "cancelled", "running"] | None = Field(
+        None, description="the runs of this status, and their calls (running: not ended yet)"
+    )
     # strict: a boolean is no time (lax, true was the number 1: 1970-01-01T00:00:01)
     since: str | StrictFloat | None = Field(None, description=f"from this time on: {TIMES}")
     until: str | StrictFloat | None = Field(None, description=f"before this time (exclusive): {TIMES}")
