@@ -93,3 +93,30 @@ async def test_every_field_of_every_argument_says_what_it_is(client: Client):
     tools = (await client.list_tools()).tools
     bare = [field for tool in tools for field in _bare_fields(tool.input_schema, tool.name)]
     assert bare == []
+
+
+async def test_an_empty_provider_says_nothing_as_an_empty_model_does(client: Client):
+    # model_config {"model": "", "provider": ""} (a form's blank fields) was refused "model_config.provider: expected
+    # one of 'anthropic', ... got a string", while its model "" was read as none, and the same model_config inside the
+    # payload (which the service reads) took both as none. A fallback's provider likewise.
+    for config in (
+        {"model": "", "provider": ""},
+        {"provider": ""},
+        {"model": "fake:first", "fallbacks": [{"provider": "", "model": "fake:second"}]},
+    ):
+        result = await client.call_tool("invoke_skill", {**CALL, "model_config": config})
+        assert not result.is_error, (config, result.content[0].text)
+    routed = (await client.call_tool("invoke_skill", CALL)).structured_content
+    blank = (await client.call_tool("invoke_skill", {**CALL, "model_config": {"provider": ""}})).structured_content
+    assert (blank["provider"], blank["model"]) == (routed["provider"], routed["model"])
+
+
+async def test_check_budget_reads_an_empty_skill_as_none(client: Client):
+    # {"skill": ""} was refused with the bare pattern '^skill\.[a-z0-9][a-z0-9._-]*$' and no fix, where its agent,
+    # run_id and model "" are none: it is now the limits alone, as with skill left out
+    result = await client.call_tool("check_budget", {"skill": "", "agent": ""})
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content == (await client.call_tool("check_budget", {})).structured_content
+    # a skill named wrongly is still refused, with the one it nearly is
+    text = await error_text(client, "check_budget", {"skill": "analysis"})
+    assert "did you mean 'skill.analysis'?" in text, text

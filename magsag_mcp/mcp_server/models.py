@@ -21,9 +21,9 @@ from .ledger_models import SearchUsageResult as SearchUsageResult
 from .ledger_models import UsageSummaryResult as UsageSummaryResult
 from .models_base import USD
 from .models_base import Out as _Out
+from .provider_names import BASE_URL_FIELD, PROVIDER_FIELD, Provider
 from .provider_names import PROVIDER_ALIASES as PROVIDER_ALIASES
 from .provider_names import PROVIDERS as PROVIDERS
-from .provider_names import Provider
 
 
 def _not_bool(kind: str, expected: str) -> Any:
@@ -43,14 +43,6 @@ Int = Annotated[int, NOT_BOOL_INT]
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-
-# shared by model_config and each of its fallbacks: a model choosing them reads every field's description
-PROVIDER_FIELD = Field(None, description="default: the provider a prefix names (openai:gpt-4o), else routing's")
-BASE_URL_FIELD = Field(
-    None,
-    description="the provider's endpoint, e.g. http://localhost:11434 for local (a keyed provider's must be "
-    "configured)",
-)
 
 
 class _Args(ArgModelBase):
@@ -79,7 +71,7 @@ class _Args(ArgModelBase):
 
 
 class TargetArg(_In):
-    provider: Provider | None = PROVIDER_FIELD
+    provider: Provider = PROVIDER_FIELD
     model: str = Field(description="e.g. gpt-4o-mini, or anthropic:claude-3-5-haiku-20241022")
     base_url: str | None = BASE_URL_FIELD
     params: dict[str, Any] | None = Field(None, description="vendor parameters for this target")
@@ -136,7 +128,7 @@ class ResponseFormatArg(_In):
 class ModelConfigArg(_In):
     bare_value_key: ClassVar[str] = "model"  # model_config="gpt-4o" (see :mod:`.arguments`)
     model: str | None = Field(None, description="e.g. gpt-4o, anthropic:claude-3-5-sonnet-20241022, fake:echo")
-    provider: Provider | None = PROVIDER_FIELD
+    provider: Provider = PROVIDER_FIELD
     base_url: str | None = BASE_URL_FIELD
     params: dict[str, Any] | None = Field(None, description="vendor parameters passed through")
     fallbacks: list[str | TargetArg] | None = Field(None, description="targets to try after model, in order")
@@ -352,6 +344,13 @@ class CheckBudgetArgs(_Args):
     max_tokens: Annotated[int, Field(gt=0), NOT_BOOL_INT] | None = Field(
         None, description="with skill: the max_tokens the call would give"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_skill_is_left_out(cls, data: Any) -> Any:  # as "" of agent, run_id, model: its pattern quoted no fix
+        if isinstance(data, dict) and data.get("skill") == "":
+            return {k: v for k, v in data.items() if k != "skill"}
+        return data
 
     @staticmethod
     def pattern_hint(field: str, value: Any) -> str | None:
