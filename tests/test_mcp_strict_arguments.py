@@ -120,3 +120,10 @@ async def test_check_budget_reads_an_empty_skill_as_none(client: Client):
     # a skill named wrongly is still refused, with the one it nearly is
     text = await error_text(client, "check_budget", {"skill": "analysis"})
     assert "did you mean 'skill.analysis'?" in text, text
+
+
+async def test_an_empty_search_pattern_is_told_what_to_give(client: Client):
+    # was pydantic's "pattern: string should have at least 1 character" alone: true, and no word of what goes there
+    text = await error_text(client, "search_usage", {"pattern": ""})
+    assert "search_usage: pattern is empty: give a regular expression (RE2" in text, text
+    assert "string should have" not in text, text

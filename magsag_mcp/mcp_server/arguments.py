@@ -133,6 +133,8 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
         # 10000 met the other; both, and what the number counts
         description = _description(args, loc)
         return f"{where}: out of range: give {span}" + (f" ({description})" if description else "")
+    if kind == "string_too_short" and err.get("input") == "" and (description := _description(args, loc)):
+        return f"{where} is empty: give {description}"  # pydantic's "at least 1 character" said nothing of what
     # a constraint (a pattern, a range): pydantic's sentence says which, without the value
     said = "; ".join(f"{where}: {e['msg'][0].lower()}{e['msg'][1:]}" for e in errs)
     if kind == "string_pattern_mismatch" and (description := _description(args, loc)):

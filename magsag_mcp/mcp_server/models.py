@@ -313,7 +313,7 @@ class QueryRunsArgs(_Args):
 class SearchUsageArgs(_Args):
     pattern: str = Field(
         min_length=1,
-        description="regular expression (RE2, at most 1000 characters) over errors, models, events, run ids",
+        description="a regular expression (RE2, at most 1000 characters) over errors, models, events, run ids",
     )
     limit: Int = Field(50, ge=1, le=500, description="hits per page")
     # as the ledger tools' filters take it: a client that learnt unix seconds there may send them here
