@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .durations import against, compared, seconds, setting
 from .errors import ProviderError, QuotaExhaustedError, RateLimitError, excerpt
+from .settings import MAXIMA
 from .types import Target
 
 if TYPE_CHECKING:
@@ -290,14 +291,16 @@ def retries_spent(policy: RetryPolicy, exc: ProviderError, label: str) -> str | 
         else f"its last try, the {_ordinal(tries)} (MAGSAG_MAX_RETRIES={retries}: {retries} "
         f"{'retry' if retries == 1 else 'retries'} after the first)"
     )
-    fix = "raise MAGSAG_MAX_RETRIES"
+    # at its bound, MAGSAG_MAX_RETRIES cannot be raised: told to, the user was then refused the value they set
+    fix = "raise MAGSAG_MAX_RETRIES" if retries < MAXIMA["MAGSAG_MAX_RETRIES"] else ""
     # a retry more would not be taken either: its wait is over the cap (see retry_wait)
     if wait is not None and policy.too_long(wait):
-        fix += (
-            f", and MAGSAG_RETRY_MAX_DELAY to {math.ceil(wait)} or more (its server asked to wait "
+        cap = (
+            f"MAGSAG_RETRY_MAX_DELAY to {math.ceil(wait)} or more (its server asked to wait "
             f"{against(wait, policy.max_delay)}, longer than the retry cap of {setting(policy.max_delay)})"
         )
-    return f"{label} was still rate limited at {which}; {fix}, or {again}"
+        fix = f"{fix}, and {cap}" if fix else f"raise {cap}"
+    return f"{label} was still rate limited at {which}; {f'{fix}, or ' if fix else ''}{again}"
 
 
 def retries_spent_fix(policy: RetryPolicy, exc: ProviderError, label: str) -> Callable[[], str | None] | None:

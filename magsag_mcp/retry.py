@@ -35,8 +35,8 @@ class RetryPolicy:
             # past the cap (a wait beyond it is not waited for at all: see too_long).
             jittered = server_wait + random.uniform(0, min(1.0, self.base_delay))
             return min(jittered, max(self.max_delay, server_wait))
-        # the exponent is capped: past ~1025 tries (MAGSAG_MAX_RETRIES has no upper bound) 2**n is an int
-        # too large for a float, and the product raised OverflowError instead of reaching the cap
+        # the exponent is capped: past ~1025 tries (a RetryPolicy made in code has no bound on its tries) 2**n is an
+        # int too large for a float, and the product raised OverflowError instead of reaching the cap
         return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** min(try_number - 1, 64))))
 
     def too_long(self, server_wait: float | None) -> bool:

@@ -28,9 +28,27 @@ DEFAULT_READ_TIMEOUT = 120.0
 MODE_ENV = "MAGSAG_CALL_BASE_URLS"
 MODES = ("configured", "any")
 
+#: the largest value each numeric setting takes. Without one a slip of the keys was obeyed: MAGSAG_MAX_RETRIES=1000
+#: for 10 tried every target 1001 times (each try a request the vendor may bill, each a ledger row), a deadline
+#: of 30000 for 300 held a budget's reservation for eight hours. Each bound is well past any value meant:
+MAXIMA: dict[str, float] = {
+    #: retries per target: more than 10 is hammering a provider that has said no ten times already
+    "MAGSAG_MAX_RETRIES": 10,
+    #: a first backoff of more than a minute, before exponential growth, is a slip for a max delay
+    "MAGSAG_RETRY_BASE_DELAY": 60,
+    #: a server's wait longer than the longest deadline is never waited out, so no cap above it is meant
+    "MAGSAG_RETRY_MAX_DELAY": 21600,
+    #: six hours: a long reasoning call with its retries fits; a budget's reservation lasts the deadline too
+    CALL_DEADLINE_ENV: 21600,
+    #: five minutes to open a TCP and TLS connection: no reachable server takes longer
+    CONNECT_TIMEOUT_ENV: 300,
+    #: an hour of silence mid-answer (a slow local model's first token included) is a dead connection
+    READ_TIMEOUT_ENV: 3600,
+}
+
 
 def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
-    """``env[name]`` as a number of at least ``minimum``; ``default`` when unset or blank."""
+    """``env[name]`` as a number from ``minimum`` to its :data:`MAXIMA`; ``default`` when unset or blank."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -40,10 +58,12 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
         unit = _WITH_A_UNIT.match(raw) if name != "MAGSAG_MAX_RETRIES" else None  # (a count: no unit to drop)
         bare = f" (a bare number of seconds, without a unit: {_in_seconds(unit)})" if unit else ""
         raise ConfigError(f"{given(name, raw)} is not a number; set it to e.g. {default}{bare}") from None
-    if math.isinf(value) and value > 0 and IN_DIGITS.match(raw):
-        # digits past a float ("1e400", 400 nines), which float() made inf: "not a finite number" named no fix for them
-        said = f"{given(name, raw)} is too large: the largest value taken is {LARGEST}"
-        raise ConfigError(f"{said}; set it to e.g. {default}")
+    maximum = MAXIMA[name]  # (a setting of no bound is a KeyError here: each gets one)
+    if (math.isinf(value) and value > 0 and IN_DIGITS.match(raw)) or (math.isfinite(value) and value > maximum):
+        # (digits past a float, "1e400" or 400 nines, which float() made inf, are said so too: "not a finite number"
+        # named no fix for them)
+        said = f"{given(name, raw)} is too large: the largest value taken is {format(maximum, 'g')}"
+        raise ConfigError(f"{said}; set it to e.g. {default} (from {format(minimum, 'g')} to {format(maximum, 'g')})")
     if math.isnan(value) or (math.isinf(value) and not IN_DIGITS.match(raw)):
         # float() takes "nan" and "inf": neither is a time or a count (a "-1e400" is below the minimum, said so)
         raise ConfigError(f"{given(name, raw)} is not a finite number; set it to e.g. {default}")
@@ -51,9 +71,6 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
         raise ConfigError(f"{given(name, raw)} must be >= {minimum}; set it to e.g. {default}")
     return value
 
-
-#: the largest number setting taken, as a refusal of one too large says it (a float's largest is 1.797...e308)
-LARGEST = "1e308"
 
 #: a duration written with a unit ("30s", "2 min"): the settings take a number of seconds alone
 _WITH_A_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|secs?|seconds?|m|mins?|minutes?|h|hours?)\s*$", re.IGNORECASE)

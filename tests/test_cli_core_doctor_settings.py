@@ -152,7 +152,8 @@ def test_doctor_takes_a_magsag_variable_the_catalog_reads_for_one_that_is_read(c
         ("MAGSAG_RETRY_MAX_DELAY", "inf", "MAGSAG_RETRY_MAX_DELAY='inf' is not a finite number"),
         ("MAGSAG_MAX_RETRIES", "inf", "MAGSAG_MAX_RETRIES='inf' is not a finite number"),
         # digits past a float (float() made them inf): said "not a finite number", with no word of a limit
-        ("MAGSAG_CALL_DEADLINE", "1e400", "'1e400' is too large: the largest value taken is 1e308; set it to e.g. 300"),
+        # (changed on purpose: the largest value taken is now each setting's bound, not a float's largest, 1e308)
+        ("MAGSAG_CALL_DEADLINE", "1e400", "'1e400' is too large: the largest value taken is 21600; set it to e.g. 300"),
         ("MAGSAG_MAX_RETRIES", "9" * 400, "MAGSAG_MAX_RETRIES (a value of 400 characters, not shown) is too large"),
         ("MAGSAG_RETRY_MAX_DELAY", "-1e400", "MAGSAG_RETRY_MAX_DELAY='-1e400' must be >= 0.0"),
         ("MAGSAG_PROVIDER", "opnai", "MAGSAG_PROVIDER='opnai': unknown provider 'opnai'"),
@@ -178,6 +179,43 @@ def test_a_setting_out_of_range_is_refused_with_a_value_that_fits(cli_env, capsy
     # where a value that is no number was given one ("set it to e.g. 300.0"). (doctor exited 2 on it: now a problem of
     # its report, exit 1; a command that opens magsag-mcp still refuses it, exit 2)
     monkeypatch.setenv(name, value)
+    assert main(["doctor"]) == 1
+    assert f"problem: {fix}" in capsys.readouterr().out
+    payload = json.dumps({"data": "x", "model_config": {"model": "fake:echo"}})
+    assert main(["invoke", "skill.analysis", "--payload", payload]) == 2
+    assert fix in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "largest", "default"),
+    [
+        ("MAGSAG_MAX_RETRIES", "10", "2"),
+        ("MAGSAG_RETRY_BASE_DELAY", "60", "0.5"),
+        ("MAGSAG_RETRY_MAX_DELAY", "21600", "20.0"),
+        ("MAGSAG_CALL_DEADLINE", "21600", "300.0"),
+        ("MAGSAG_CONNECT_TIMEOUT", "300", "10.0"),
+        ("MAGSAG_READ_TIMEOUT", "3600", "120.0"),
+    ],
+)
+def test_a_numeric_setting_past_its_bound_is_refused_with_its_range(
+    cli_env, capsys, monkeypatch, name, largest, default
+):
+    # Before: no upper bound. MAGSAG_MAX_RETRIES=1000 (for 10) tried a failing target 1001 times, each try a request the
+    # vendor may bill and a ledger row; a deadline of 30000 (for 300) held a budget's reservation for eight hours
+    from magsag_mcp.retry import retry_policy_from_env
+    from magsag_mcp.settings import refused_at_open
+
+    minimum = "0.001" if name in ("MAGSAG_CALL_DEADLINE", "MAGSAG_CONNECT_TIMEOUT", "MAGSAG_READ_TIMEOUT") else "0"
+    too_many = str(int(largest) * 100)
+    fix = (
+        f"{name}={too_many!r} is too large: the largest value taken is {largest}; set it to e.g. {default} "
+        f"(from {minimum} to {largest})"
+    )
+    assert refused_at_open({name: largest}) == {}  # the bound itself is taken
+    assert refused_at_open({name: too_many}) == {name: fix}
+    if name == "MAGSAG_MAX_RETRIES":
+        assert retry_policy_from_env({name: largest}).tries_per_target == 11
+    monkeypatch.setenv(name, too_many)
     assert main(["doctor"]) == 1
     assert f"problem: {fix}" in capsys.readouterr().out
     payload = json.dumps({"data": "x", "model_config": {"model": "fake:echo"}})

@@ -68,3 +68,25 @@ async def test_a_call_failed_by_the_429_still_says_its_retries_were_spent_and_th
     )
     assert said == [fix]
     assert failed.value.message.endswith(f"; {fix}")
+
+
+def test_retries_spent_at_the_bound_of_max_retries_do_not_say_raise_it():
+    # MAGSAG_MAX_RETRIES takes at most 10 (settings.MAXIMA): at 10 the fix said "raise MAGSAG_MAX_RETRIES", a value
+    # the next start refused
+    policy = RetryPolicy(tries_per_target=11, base_delay=0.5, max_delay=20.0, deadline=300.0)
+    limited = E.RateLimitError("slow down", status=429, retry_after=2.0)
+    assert cascade_waits.retries_spent(policy, limited, "fake:a") == (
+        "fake:a was still rate limited at its last try, the 11th (MAGSAG_MAX_RETRIES=10: 10 retries after the "
+        "first); call again in 2s"
+    )
+    longer = E.RateLimitError("slow down", status=429, retry_after=45.0)
+    assert cascade_waits.retries_spent(policy, longer, "fake:a") == (
+        "fake:a was still rate limited at its last try, the 11th (MAGSAG_MAX_RETRIES=10: 10 retries after the "
+        "first); raise MAGSAG_RETRY_MAX_DELAY to 45 or more (its server asked to wait 45s, longer than the retry cap "
+        "of 20s), or call again in 45s"
+    )
+    below = RetryPolicy(tries_per_target=10, base_delay=0.5, max_delay=20.0, deadline=300.0)
+    assert cascade_waits.retries_spent(below, longer, "fake:a").endswith(
+        "; raise MAGSAG_MAX_RETRIES, and MAGSAG_RETRY_MAX_DELAY to 45 or more (its server asked to wait 45s, longer "
+        "than the retry cap of 20s), or call again in 45s"
+    )

@@ -154,7 +154,9 @@ def test_timeouts_come_from_the_environment_with_their_defaults():
         ("MAGSAG_READ_TIMEOUT", "0", "MAGSAG_READ_TIMEOUT='0' must be >= 0.001"),
         ("MAGSAG_CONNECT_TIMEOUT", "-1", "MAGSAG_CONNECT_TIMEOUT='-1' must be >= 0.001"),
         ("MAGSAG_CONNECT_TIMEOUT", "inf", "MAGSAG_CONNECT_TIMEOUT='inf' is not a finite number"),
-        ("MAGSAG_READ_TIMEOUT", "1e400", "MAGSAG_READ_TIMEOUT='1e400' is too large: the largest value taken is 1e308"),
+        # (changed on purpose: the largest value taken is now the setting's bound, not a float's largest, 1e308)
+        ("MAGSAG_READ_TIMEOUT", "1e400", "MAGSAG_READ_TIMEOUT='1e400' is too large: the largest value taken is 3600"),
+        ("MAGSAG_CONNECT_TIMEOUT", "3000", "'3000' is too large: the largest value taken is 300; set it to e.g. 10"),
     ],
 )
 async def test_a_bad_timeout_setting_is_refused_when_the_service_opens(tmp_path: Path, name, value, problem):

@@ -94,13 +94,13 @@ table says more; `magsag doctor` checks them):
                         provider=URL,...: further base URLs a call may send
                         a provider's key to
   MAGSAG_MAX_RETRIES, MAGSAG_RETRY_BASE_DELAY, MAGSAG_RETRY_MAX_DELAY,
-  MAGSAG_CALL_DEADLINE  retries per target, backoff and longest wait (s), a
-                        whole call's deadline (s); a 429's wait over 60s
-                        is taken for a spent quota unless the longest
-                        wait covers it
+  MAGSAG_CALL_DEADLINE  retries per target (at most 10), backoff (60) and
+                        longest wait (21600 s), a whole call's deadline
+                        (21600 s); a 429's wait over 60s is taken for a
+                        spent quota unless the longest wait covers it
   MAGSAG_CONNECT_TIMEOUT, MAGSAG_READ_TIMEOUT
-                        seconds to connect to a provider, seconds it may
-                        stay silent
+                        seconds to connect to a provider (at most 300),
+                        seconds it may stay silent (at most 3600)
   MAGSAG_LEDGER_SYNC    full (default): a call returns once its record is on
                         disk; normal: once it is in the write-ahead log
   MAGSAG_BILLED_COST_HOSTS
