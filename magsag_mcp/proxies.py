@@ -13,6 +13,9 @@ of hosts, domain suffixes (``example.com`` and ``.example.com`` both cover ``api
 ``host:port``, IP addresses and networks (``10.0.0.0/8``), or ``*`` for every host. Loopback hosts
 (``localhost``, ``127.0.0.0/8``, ``::1``, and ``0.0.0.0`` as servers print where they listen) are never
 proxied: a proxy's localhost is not this machine's, and a local model server is on this one.
+An entry that covers nothing as written (``10.0.0.0/99``, ``host:99999``) is ``magsag doctor``'s problem where a
+proxy is set, and a request it may have been meant for (any IP address for a network, the entry's host for a port)
+is refused rather than sent through the proxy: a request to a name goes as before, since a network covers none.
 
 Proxy credentials (``http://user:password@proxy:3128``) go to the proxy only, as
 ``Proxy-Authorization``; no message shows them, nor the proxy URL's userinfo. The user name counts as a
@@ -30,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from .errors import ConfigError, register_secret
+from .errors import ConfigError, excerpt, register_secret
 
 __all__ = ["Proxy", "ProxySettings"]
 
@@ -78,6 +81,9 @@ class ProxySettings:
         self._parsed: dict[str, Proxy] = {}
         no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
         self._no_proxy = [e.strip().lower() for e in no_proxy.replace(" ", ",").split(",") if e.strip()]
+        #: the entries that cover nothing as written (a network such as 10.0.0.0/99, a port that is no number), each
+        #: with why: curl and Python skip them, so the hosts they were meant to keep off the proxy went through it
+        self._unusable = [(entry, why) for entry in self._no_proxy if (why := _unusable_entry(entry))]
 
     def __bool__(self) -> bool:
         return bool(self._raw)
@@ -99,7 +105,8 @@ class ProxySettings:
 
     def problems(self) -> list[str]:
         """Each proxy variable magsag cannot use (``magsag doctor``'s problems): every request it would carry fails
-        on it, naming it (see :meth:`for_url`); shown on its ``proxy`` line alone, doctor passed."""
+        on it, naming it (see :meth:`for_url`); shown on its ``proxy`` line alone, doctor passed. And, where a proxy is
+        set, each NO_PROXY entry that covers nothing (without a proxy, NO_PROXY changes nothing here)."""
         out = []
         for name, value in self._raw.values():
             try:
@@ -107,6 +114,8 @@ class ProxySettings:
             except ConfigError as exc:
                 said, _, fix = exc.message.partition("; ")
                 out.append(f"{said}, so every request it would carry fails; {fix}")
+        if self._raw:
+            out += [_unusable_said(entry, why) for entry, why in self._unusable]
         return out
 
     def for_url(self, url: str) -> Proxy | None:
@@ -122,6 +131,11 @@ class ProxySettings:
             return None  # not a URL aiohttp can send either: its own error says so
         if not host or parts.scheme not in self._raw or _bypassed(host, port, self._no_proxy):
             return None
+        for entry, why in self._unusable:
+            if _meant_for(entry, host):
+                # the operator meant this host off the proxy, or may have: sent through it, a local server's
+                # request reached the corporate proxy (its answer a 403 page, or the traffic logged there)
+                raise ConfigError(f"a request to {host} would go through the proxy: {_unusable_said(entry, why)}")
         proxy = self._parsed.get(parts.scheme)
         if proxy is None:
             proxy = self._parsed[parts.scheme] = _parse(*self._raw[parts.scheme])
@@ -218,6 +232,46 @@ def _bypassed(host: str, port: int | None, no_proxy: list[str]) -> bool:
         if entry_host and (host == entry_host or host.endswith("." + entry_host)):
             return True
     return False
+
+
+def _unusable_entry(entry: str) -> str | None:
+    """Why NO_PROXY entry ``entry`` covers nothing as written, or None."""
+    host, port = _split_port(entry)
+    port_text = entry.rpartition(":")[2] if port is None and _has_port(entry) else None
+    if port_text is not None or (port is not None and not 0 < port < 65536):
+        return "its port is not a number from 1 to 65535; write host:port with a port of 1 to 65535"
+    if "/" in host:
+        try:
+            ipaddress.ip_network(host, strict=False)
+        except ValueError:
+            return (
+                "it is no network; write an address, a slash and a prefix length of at most 32 (128 for IPv6), e.g. "
+                "10.0.0.0/8 or fd00::/8"
+            )
+    return None
+
+
+def _has_port(entry: str) -> bool:
+    """Whether ``entry`` is written ``host:port`` (or ``[v6]:port``), whatever follows the colon."""
+    return entry.startswith("[") and "]:" in entry or not entry.startswith("[") and entry.count(":") == 1
+
+
+def _unusable_said(entry: str, why_and_fix: str) -> str:
+    why, _, fix = why_and_fix.partition("; ")
+    return (
+        f"NO_PROXY entry {excerpt(entry, 60)!r} covers no host ({why}), so the hosts it was meant to keep off the "
+        f"proxy are sent through it; {fix}, or remove it"
+    )
+
+
+def _meant_for(entry: str, host: str) -> bool:
+    """Whether unusable NO_PROXY entry ``entry`` may have been meant to cover ``host``: a network any IP address (a
+    network covers no name), a ``host:port`` with a bad port that host."""
+    entry_host = _split_port(entry)[0] if not _has_port(entry) else entry.rpartition(":")[0].strip("[]")
+    if "/" in entry_host:
+        return _ip(host) is not None
+    entry_host = entry_host.removeprefix("*").lstrip(".").rstrip(".")
+    return bool(entry_host) and (host == entry_host or host.endswith("." + entry_host))
 
 
 def _split_port(entry: str) -> tuple[str, int | None]:

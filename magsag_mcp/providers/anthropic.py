@@ -38,6 +38,7 @@ from .anthropic_usage import tool_prompt_tokens
 from .anthropic_usage import usage as _usage
 from .base import Endpoint, ProgressCallback
 from .empty_calls import nothing_to_answer
+from .header_settings import anthropic_version_problem
 from .json_output import with_json_instruction
 from .refused_settings import DROPPABLE, RefusedSettings, say_resend
 from .wire_format import StreamAccumulator, WireFormat, a_reason
@@ -214,6 +215,9 @@ class AnthropicEndpoint(Endpoint):
             "x-api-key": self.require_key(model),
             "anthropic-version": self.setting("ANTHROPIC_VERSION") or DEFAULT_VERSION,
         }
+
+    def header_problem(self) -> str | None:
+        return anthropic_version_problem(self.env)
 
 
 class AnthropicProvider(RefusedSettings):

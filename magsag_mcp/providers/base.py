@@ -101,6 +101,8 @@ class HTTPProvider(Provider):
     def _unavailable_error(self, target: Target) -> ProviderError | None:
         if placeholder := self.endpoint.placeholder_key():  # a keyless server's optional key (compat, local) too
             return AuthenticationError(placeholder, provider=self.name, model=target.model)
+        if header_problem := self.endpoint.header_problem():
+            return NotConfiguredError(f"{self.name}: {header_problem}", provider=self.name, model=target.model)
         try:
             base = self.endpoint.sent_below(target)
             headers = {}
@@ -128,6 +130,8 @@ class HTTPProvider(Provider):
     def setting_problem(self) -> str | None:
         if placeholder := self.endpoint.placeholder_key():
             return placeholder
+        if header_problem := self.endpoint.header_problem():
+            return f"{self.name}: {header_problem}"
         target = Target(self.name, "doctor")
         source = self.endpoint.base_url_source(target)
         if source not in self.endpoint.base_url_env:  # the vendor's default, or none given (no endpoint)

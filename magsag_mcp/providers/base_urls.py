@@ -4,6 +4,7 @@ a query or a path segment shaped like a token, which may hold a secret."""
 from __future__ import annotations
 
 import functools
+import ipaddress
 from urllib.parse import unquote, urlsplit
 
 from ..redaction import register_call_secret, register_secret
@@ -24,6 +25,10 @@ def _base_url_problem(base: str, source: str = "the target's base_url", example:
     fix = f"set its base URL ({source}) to e.g. {example}"
     if parts is None or parts.scheme not in ("http", "https") or not host:
         return f"the base URL is not an http(s) URL with a host; {fix}"
+    if not _a_host(host):
+        # urlsplit takes any text for a host: "https://api.open ai.com/v1" passed doctor, and every call failed at
+        # the name lookup of "api.open ai.com" as a network error, retried, with no word of the URL
+        return f"the base URL's host has {_unhost(host)} in it, which no host name has; {fix}"
     try:
         port = parts.port  # raises on a port that is no number, or past 65535
     except ValueError:
@@ -35,6 +40,35 @@ def _base_url_problem(base: str, source: str = "the target's base_url", example:
     if parts.query or parts.fragment:
         return f"the base URL has a ?query or #fragment, which would end up before the API's path; {fix}"
     return None
+
+
+#: what no host name nor IP address holds (a URL's host, as urlsplit gives it): spaces and controls, and the
+#: characters URLs forbid in a host (WHATWG's "forbidden host code points", and a % that is no percent-escape)
+_NOT_IN_A_HOST = frozenset(" #%/:<>?@[\\]^|\"{}`'")
+
+
+def _a_host(host: str) -> bool:
+    if ":" in host:  # an IPv6 address, which the URL gave in [brackets]
+        try:
+            ipaddress.IPv6Address(host)
+            return True
+        except ValueError:
+            return False
+    return not any(_not_in_a_host(c) for c in host)
+
+
+def _not_in_a_host(char: str) -> bool:
+    return char in _NOT_IN_A_HOST or char.isspace() or not char.isprintable()
+
+
+def _unhost(host: str) -> str:
+    """The first character of ``host`` that no host has, named (the URL is never quoted: it may hold a secret)."""
+    char = next(c for c in host if _not_in_a_host(c))
+    if char == " ":
+        return "a space"
+    return (
+        f"a control character or space (U+{ord(char):04X})" if not char.isprintable() or char.isspace() else repr(char)
+    )
 
 
 def _shown(url: str, model: str | None = None) -> str:

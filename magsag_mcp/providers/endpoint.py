@@ -142,6 +142,11 @@ class Endpoint(ABC):
     @abstractmethod
     def headers(self, model: str) -> dict[str, str]: ...
 
+    def header_problem(self) -> str | None:
+        """What is wrong with a setting :meth:`headers` sends beside the key (an organization id, an API version),
+        naming its variable and the fix, or None: refused before a request, and ``magsag doctor``'s problem."""
+        return None
+
     def auth_hint(self) -> str:
         """What to check when the vendor answers 401: the variable whose key was sent (never the key)."""
         key = self.api_key()

@@ -39,6 +39,7 @@ from .azure_versions import (
 from .base import Endpoint, ProgressCallback
 from .base_urls import register_path_tokens
 from .capabilities import Capabilities
+from .header_settings import openai_id_problem
 from .openai_chat import ChatCompletionsFormat
 from .openai_models import responses_only
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
@@ -69,6 +70,9 @@ class OpenAIEndpoint(Endpoint):
         if project:
             hdrs["OpenAI-Project"] = project
         return hdrs
+
+    def header_problem(self) -> str | None:
+        return openai_id_problem(self.env)
 
     def auth_hint(self) -> str:
         """The key's variable, and the organization and project sent with it, which must be the key's own (OpenAI
