@@ -3,12 +3,14 @@ not be recorded."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from .errors import AllTargetsFailed, BudgetExceeded, LedgerError, MagsagError, PolicyDenied, excerpt
 from .records import AttemptRecord
+from .redaction import answer_without_known_keys
 from .types import FinishReason, LLMResult, ToolCall, Usage
 
 
@@ -74,6 +76,24 @@ class InvokeResult:
             "trace": self.trace,
             "warnings": self.warnings,
         }
+
+
+def shown_answer(data: dict[str, Any]) -> dict[str, Any]:
+    """An invoke result (:meth:`InvokeResult.to_dict`, or MCP's model of it) as it leaves the process: the answer is
+    the vendor's text, passed on as it came (not redacted as an error is: a token shaped like a key in it, an example
+    in code, is the answer's own); but one quoting the key it was sent with (a gateway or a test server echoing the
+    request's headers) gave the operator's key to whoever reads it (an MCP client and its model, a terminal, a CI
+    log). The keys this process sends are looked for in what the vendor wrote (a few look-ups: the rest, the trace
+    and the warnings, is magsag's own and redacted as it is made), and removed from all of it."""
+    return answer_without_known_keys(data, _vendors_text(data))
+
+
+def _vendors_text(data: dict[str, Any]) -> str:
+    """What of an invoke result the vendor wrote: its output (text, or JSON), its text, and its tool calls, if any."""
+    output, text, calls = data.get("output"), data.get("text"), data.get("tool_calls")
+    if isinstance(output, str) and not calls and text in (None, output):
+        return output
+    return json.dumps([output, text, calls], ensure_ascii=False, default=str)
 
 
 def answer_not_recorded(exc: LedgerError, result: InvokeResult) -> LedgerError:

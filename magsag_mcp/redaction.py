@@ -292,6 +292,18 @@ def without_known_keys(value: Any) -> Any:
     return value
 
 
+def answer_without_known_keys(value: Any, vendors_text: str | None = None) -> Any:
+    """``value``, a result carrying a vendor's answer, as it leaves the process (an MCP tool's result, what the CLI
+    prints): less the keys this process sends (:func:`without_known_keys`) when ``vendors_text``, what of it the
+    vendor wrote (all of ``value`` as JSON when None), holds one; else ``value`` itself. The MCP server and the CLI
+    both send a result through here: the CLI printed a gateway's echo of the key that MCP removed."""
+    if vendors_text is None:
+        import json  # (here: the MCP server and the CLI ask, not every importer of redaction)
+
+        vendors_text = json.dumps(value, ensure_ascii=False, default=str)
+    return without_known_keys(value) if holds_known_key(vendors_text) else value
+
+
 #: names found to hold no secret, each with the secrets known then (:data:`_LONGEST_FIRST`, a new tuple when one
 #: is added): a call's skill id and agent are the same call after call, and asked each time (see holds_secret)
 _CLEAN: dict[str, tuple[str, ...]] = {}

@@ -287,6 +287,23 @@ def test_cli_shows_an_agents_own_failure_from_its_own_frames(cli_env: Path, caps
     assert all(r["error"]["type"] == "agent_error" for r in runs)
 
 
+def test_cli_prints_an_agents_result_quoting_the_key_without_it(cli_env: Path, capsys, monkeypatch):
+    # Before: `magsag run` printed an agent's result as it came, with the key an answer it passed on quoted (a gateway
+    # echoing the request's headers); MCP's invoke_skill removed it. A key-shaped token never sent is the result's own
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-agent-echo-0123456789abcdef")
+    _agent(
+        cli_env,
+        "echoing-sag",
+        "import os\n\n"
+        "def run(payload, **deps):\n"
+        "    key = os.environ['OPENAI_API_KEY']\n"
+        "    return {'answer': 'sent ' + key, 'example': 'sk-proj-EXAMPLEexample0123456789'}\n",
+    )
+    assert main(["run", "echoing-sag", "--payload", "{}"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out) == {"answer": "sent [REDACTED]", "example": "sk-proj-EXAMPLEexample0123456789"}
+
+
 def test_cli_reports_a_missing_payload_field_with_the_input_error_exit_code(cli_env: Path, capsys):
     assert main(["run", "my-mag", "--payload", "{}"]) == 2
     error = json.loads(capsys.readouterr().err)["error"]

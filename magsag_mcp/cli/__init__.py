@@ -309,7 +309,11 @@ def _output_fd(stream: Any) -> int | None:
 
 
 def print_error(exc: MagsagError) -> None:
-    print_json({"error": exc.to_dict()}, stream=sys.stderr)
+    """``exc`` as JSON on stderr, every string redacted as MCP's tool error redacts it (``error_result``): its message
+    was redacted as it was made, but the paid answer an error may carry (``result``) is the vendor's, as it came."""
+    from ..redaction import redact_values
+
+    print_json({"error": redact_values(exc.to_dict())}, stream=sys.stderr)
 
 
 def exit_code(exc: MagsagError) -> int:

@@ -104,6 +104,7 @@ def _payload(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _invoke(args: argparse.Namespace) -> int:
+    from ..invoke_result import shown_answer
     from ..service import Service
 
     payload = _payload(args)
@@ -114,7 +115,8 @@ def _invoke(args: argparse.Namespace) -> int:
             result = await svc.invoke_skill(
                 args.skill_id, payload, agent=args.agent, run_id=args.run_id, context=context
             )
-            return result.to_dict()
+            # printed, it leaves the process: less a key the vendor's answer quotes, as MCP's invoke_skill sends it
+            return shown_answer(result.to_dict())
 
     try:
         print_json(anyio.run(stopped_by_sigterm, go))
@@ -144,6 +146,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _run_agent(args: argparse.Namespace) -> int:
     from ..api import Magsag
+    from ..redaction import answer_without_known_keys
 
     payload = _payload(args)
     with Magsag(catalog=args.catalog, db=args.db, agent=args.agent_id, run_id=args.run_id) as mg:
@@ -162,7 +165,8 @@ def _run_agent(args: argparse.Namespace) -> int:
                 args.agent_id, exc, mg.service.catalog.root / "agents", mg.run_id, spend=_runs_cost(mg)
             )
             return 1
-        print_json(result)
+        # the agent's result may quote a vendor's answer, and one quoting the key it was sent with loses it here
+        print_json(answer_without_known_keys(result))
         # stdout stays the agent's JSON; the run's id (its delegated runs record it as their parent) is
         # what `magsag budget --run-id` and `flow summarize --run-id` take for the whole run
         print(f"run_id: {mg.run_id}", file=sys.stderr)

@@ -26,7 +26,8 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import MagsagError, redact, redacting_logger
-from ..redaction import holds_known_key, without_known_keys
+from ..invoke_result import shown_answer
+from ..redaction import redact_values
 from ..text import has_surrogate, whole_characters
 from . import models as M
 from .arguments import explain
@@ -47,19 +48,10 @@ def _compact(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _scrub(value: Any) -> Any:
-    """``redact`` every string in a JSON tree (errors are redacted when built; this is the backstop)."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    return value
-
-
 def error_result(exc: MagsagError) -> CallToolResult:
-    data = _scrub(exc.to_dict())
+    # every string redacted (errors are redacted when built; this is the backstop, and the paid answer an error may
+    # carry is the vendor's): the CLI's print_error says it so too
+    data = redact_values(exc.to_dict())
     details = {k: v for k, v in data.items() if k not in ("type", "message")}
     text = f"{data['type']}: {data['message']}"
     if details:
@@ -98,21 +90,11 @@ def ok_result(model: BaseModel, *, answer: bool = False) -> CallToolResult:
     if not text.isascii() and has_surrogate(text):
         data = whole_characters(data)
         text = _compact(data)
-    # An answer is the vendor's text, passed on as it came (not redacted as an error is: a token shaped like a key in
-    # it, an example in code, is the answer's own); but one quoting the key it was sent with (a gateway or a test
-    # server echoing the request's headers) gave the operator's key to the client, a model and whoever reads its
-    # transcript. The keys this process sends are looked for in what the vendor wrote (a few look-ups: the rest of
-    # the result, the trace and the warnings, is magsag's own and redacted as it is made), and removed.
-    if answer and holds_known_key(_vendors_text(data)):
-        data = without_known_keys(data)
+    # the answer less the keys this process sends, should the vendor quote one (see shown_answer; the CLI prints it so)
+    if answer and (shown := shown_answer(data)) is not data:
+        data = shown
         text = _compact(data)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
-
-
-def _vendors_text(data: dict[str, Any]) -> str:
-    """What of invoke_skill's result the vendor wrote: its output (text, or JSON), and its tool calls, if any."""
-    output, calls = data.get("output"), data.get("tool_calls")
-    return output if isinstance(output, str) and not calls else _compact([output, calls])
 
 
 class MagsagTools:
