@@ -128,3 +128,14 @@ def test_a_no_proxy_port_that_is_no_port_is_a_problem_and_no_proxy_without_a_pro
         settings.for_url("http://gpu.internal:8000/v1")
     # without a proxy NO_PROXY changes nothing here: no problem of magsag's
     assert ProxySettings({"NO_PROXY": "10.0.0.0/99"}).problems() == []
+
+
+def test_doctor_lists_each_setting_of_a_provider_made_wrong_not_the_first_alone(cli_env, capsys, monkeypatch):
+    # one at a time, the base URL's host with a space was said only once the organization id beside it was fixed
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_ORG_ID", "Acme")
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://api.open ai.com/v1")
+    assert main(["doctor", "--json"]) == 1
+    problems = [p for p in json.loads(capsys.readouterr().out)["problems"] if p.startswith("openai: ")]
+    assert [p.split(" ")[1] for p in problems] == ["OPENAI_ORG_ID='Acme'", "the"], problems
+    assert "host has a space in it" in problems[1]

@@ -127,11 +127,17 @@ class HTTPProvider(Provider):
     def describe(self) -> dict[str, Any]:
         return {"wire": self.wire.name, **self.endpoint.describe()}
 
+    def setting_problems(self) -> list[str]:
+        """The key's placeholder, a header setting and the base URL variable, each a problem of its own: one at a
+        time, the base URL's host with a space in it was said only once the organization id beside it was fixed."""
+        header_problem = self.endpoint.header_problem()
+        problems = [self.endpoint.placeholder_key(), header_problem and f"{self.name}: {header_problem}"]
+        return [p for p in (*problems, self._base_url_setting_problem()) if p]
+
     def setting_problem(self) -> str | None:
-        if placeholder := self.endpoint.placeholder_key():
-            return placeholder
-        if header_problem := self.endpoint.header_problem():
-            return f"{self.name}: {header_problem}"
+        return next(iter(self.setting_problems()), None)
+
+    def _base_url_setting_problem(self) -> str | None:
         target = Target(self.name, "doctor")
         source = self.endpoint.base_url_source(target)
         if source not in self.endpoint.base_url_env:  # the vendor's default, or none given (no endpoint)
