@@ -157,6 +157,8 @@ class Resolution:
     #: next ones: (the candidates it was made of, their labels, their dicts); see
     #: :func:`~.cascade_report.shown_candidates`
     shown: tuple[list[Candidate], list[str], list[dict[str, Any]]] | None = None
+    #: what resolving said to the caller: a cost tier the call asked for that a model named above it left unused
+    warnings: tuple[str, ...] = ()
 
 
 def plan_call(
@@ -229,6 +231,9 @@ def plan_call(
                 register_call_credentials(cand.target.param_dict())
     # (only where the prompt escaped something: else an escape-like text in the answer is the model's own)
     escaped = parts.answer_unescape is not None and parts.escapes(payload)
+    warnings = near_misses(payload, context, parts)
+    if chosen.warnings:  # (a new list: near_misses' own is not the route's, which a cached route shares)
+        warnings += chosen.warnings
     # positional, in the field order: a class called with keywords builds and unpacks a dict of them
     # (Python 3.11), on every call
     return Plan(
@@ -239,7 +244,7 @@ def plan_call(
         request,
         chosen.data_classes,
         frozenset(pinned),
-        near_misses(payload, context, parts),  # warnings
+        warnings,
         parts.answer_text if escaped else None,
         parts.answer_stream if escaped else None,
         chosen if cache is not None and key is not None else None,  # (a route made for this call alone: nothing kept)
@@ -293,6 +298,11 @@ def _route(
     from_call: list[tuple[Target, str]] = []
     rule = ""
     call, wheres = call_targeting(mc, lo, context)
+    # the caller's cost tier is checked whichever level names the model: an unknown one is the caller's mistake
+    # even where a model named above it leaves it unused (which the call's warnings then say)
+    asked = context.get("tier")
+    if asked and (not isinstance(asked, str) or asked not in catalog.routing.tiers):
+        raise PayloadError(_unknown_tier(asked, catalog.routing.tiers))  # the caller's word, not the catalog's
     env_provider, env_model = _env_override(env)
     by_env_provider = bool(env_provider and _env_provider_serves(call, env_provider))
     if by_env_provider:
@@ -353,9 +363,6 @@ def _route(
         if no_env_model is None:
             candidates.append(Candidate(target, "env", True, by_env=True))
     else:
-        asked = context.get("tier")
-        if asked and (not isinstance(asked, str) or asked not in catalog.routing.tiers):
-            raise PayloadError(_unknown_tier(asked, catalog.routing.tiers))  # the caller's word, not the catalog's
         chain, rule = catalog.routing.chain_for(skill.task_type, tier=asked or skill.tier)
         source: Source = "tier" if rule.startswith("tier:") else "route" if rule.startswith("route:") else "default"
         provider = call_provider or env_provider
@@ -446,7 +453,27 @@ def _route(
         if not candidates:
             raise no_env_model
         rule += f"; {yielded or f'it names no {provider} model for this task'}, so the data class's models serve it"
-    return Resolution(candidates, rule, data_classes)
+    unused = _unused_tier(asked, rule, wheres, env_model) if asked else None
+    return Resolution(candidates, rule, data_classes, warnings=(unused,) if unused else ())
+
+
+def _unused_tier(asked: str, rule: str, wheres: Mapping[str, str], env_model: str | None) -> str | None:
+    """The call asked for a cost tier that a model chosen above it (the call's own, or ``MAGSAG_MODEL``) left
+    unused: said, since the caller asked for the tier's cost and got another model's."""
+    if rule.startswith("override:call"):
+        named = wheres.get("model", "model_config")
+        field = named if named == "context.preferred_model" else f"{named}.model"
+        return (
+            f"context.tier {asked!r} was not used: the call's own model ({field}) goes above a cost tier; leave "
+            f"{field} out to have the tier choose the model"
+        )
+    if rule.startswith("override:env"):
+        return (
+            f"context.tier {asked!r} was not used: MAGSAG_MODEL={env_model!r} in the environment goes above a cost "
+            "tier; unset MAGSAG_MODEL to have the tier choose the model, or name the model in the call "
+            "(model_config.model or context.preferred_model), which goes above the environment"
+        )
+    return None
 
 
 def _place(candidates: Sequence[Candidate], urls: CallURLs) -> Callable[[Target], Target]:
