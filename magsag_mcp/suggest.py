@@ -142,13 +142,22 @@ def named(unknown: Iterable[object], known: Iterable[str]) -> str:
     return ", ".join(out) + more
 
 
+#: the keys of a call's context that say where it goes, beside ``llm_overrides`` (``payload_warnings.CONTEXT_KEYS``,
+#: which imports this module)
+CALL_CONTEXT_KEYS = frozenset({"preferred_model", "tier", "data_class"})
+
+
 def vendor_parameter_hint(key: str, names: list[str]) -> str | None:
-    """What an unknown key of a call's settings (``model_config``, a fallback target) is: a misspelling of a key
-    they take (``temprature``: left to the close match), else most likely a vendor's own parameter (``top_p``,
-    ``seed``, ``reasoning_effort``), which ``params`` passes through. The close match alone sent ``top_p`` to
-    ``stop``, and a model that followed it was refused again."""
+    """What an unknown key of a call's settings (``model_config``, a fallback target) is: a key of the call's context
+    (``tier``), which goes there; a misspelling of a key they take (``temprature``: left to the close match), else
+    most likely a vendor's own parameter (``top_p``, ``seed``, ``reasoning_effort``), which ``params`` passes through.
+    The close match alone sent ``top_p`` to ``stop``, and a model that followed it was refused again."""
     from .target_params import ROUTER_FIELDS, UNPRICED_PARAMS
 
+    if key in CALL_CONTEXT_KEYS:
+        # the call's context, written among its model's settings: params would send it to the vendor, which refuses
+        # a word it does not know or (a local server) drops it, a data class with it
+        return f"it goes in the call's context: {{{key!r}: ...}}"  # (every surface has one: context=, --context)
     if difflib.get_close_matches(key, names, n=1, cutoff=0.8):
         return None
     if key in ROUTER_FIELDS or key in UNPRICED_PARAMS:

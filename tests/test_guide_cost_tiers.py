@@ -70,3 +70,26 @@ def test_a_tier_that_chooses_the_model_says_nothing_of_it(tmp_path: Path):
     assert explained["rule"].startswith("tier:economy"), explained["rule"]
     assert result["provider"] == "fake"
     assert not any("context.tier" in w for w in [*result["warnings"], *explained["warnings"]])
+
+
+@pytest.mark.parametrize("key", ["tier", "preferred_model", "data_class"])
+@pytest.mark.parametrize("level", ["model_config", "context.llm_overrides"])
+def test_a_context_key_among_the_models_settings_is_pointed_to_the_context_not_params(
+    tmp_path: Path, key: str, level: str
+):
+    """The guide's Strategy 2 writes a tier, its Option 2 a preferred_model, beside the model's settings. In
+    model_config (or llm_overrides) from Python or the CLI they were answered 'a vendor parameter goes in params:
+    {"params": {"tier": ...}}', a fix that sends the word to the vendor (OpenAI refuses an argument it does not know;
+    a local server drops it silently, a data_class with it: the class the caller meant to declare never applied).
+    The MCP tools already point such a key to the context; Python and the CLI say the same now."""
+    value = {"tier": "economy", "preferred_model": "gpt-4o-mini", "data_class": "pii_processing"}[key]
+    if level == "model_config":
+        payload, context = {"data": "Q3", "model_config": {"model": "fake:echo", key: value}}, None
+    else:
+        payload, context = {"data": "Q3"}, {"llm_overrides": {"model": "fake:echo", key: value}}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={}) as mg:
+        with pytest.raises(E.PayloadError) as refused:
+            mg.skills.invoke("skill.analysis", payload, context=context)
+    message = refused.value.message
+    assert f"{level} has unknown key {key!r} (it goes in the call's context: {{{key!r}: ...}}" in message, message
+    assert "params" not in message.split("allowed:")[0], message
