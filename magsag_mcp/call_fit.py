@@ -154,7 +154,7 @@ def call_fit(
         t.pop("_words", None)
     fits = chosen is not None and chosen["fits"]
     if chosen is None:
-        reason = ended or f"the policies forbid every target of {plan.skill_id}'s route"
+        reason = ended or _all_forbidden(plan.skill_id, targets)
     elif fits:
         reason = None
     elif words is not None:  # the skill's least reservation, said once (each target's reason says its own)
@@ -179,6 +179,19 @@ def call_fit(
     for entry in status["limits"]:
         entry["call_fits"] = chosen is not None and (entry["policy"], entry["limit"]) not in blocked_by
     return {**status, "call": call}
+
+
+def _all_forbidden(skill: str, targets: list[dict[str, Any]]) -> str:
+    """Why no call of ``skill`` fits where the policies forbid every target of its route: each refusal (the policy
+    and its rule), and the fix, as `magsag doctor` says it of such a route; "the policies forbid every target" alone
+    named neither the policy nor what to change."""
+    refusals = "; ".join(t["reason"] for t in targets if t["reason"])
+    said = f" ({refusals})" if refusals else ""
+    return (
+        f"the policies forbid every target of {skill}'s route{said}; add one of them to the allowed_models (or the "
+        "data class's models under requirements) of the policy that forbids it, or route the task to a model the "
+        "policies allow"
+    )
 
 
 def _reserves(worst: Decimal, tokens_in: int, tokens_out: int) -> str:

@@ -1,0 +1,48 @@
+"""The users' guide's governance policy (catalog/policies/model_governance.yaml, written as the guide writes it)
+beside the shipped routing: what check_budget says of a skill whose every routed target that policy forbids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from magsag_mcp import Magsag
+
+# the guide's policy file, verbatim: its production_models does not allow the pii_processing class's own model
+GUIDE_POLICY = """\
+policies:
+  - name: production_models
+    description: Allowed models in production
+    allowed_models:
+      - gpt-4o
+      - gpt-4o-mini
+      - claude-3-5-sonnet-20241022
+
+  - name: cost_limits
+    description: Maximum cost per run
+    thresholds:
+      max_cost_per_run_usd: 5.0
+      max_cost_per_agent_daily_usd: 100.0
+
+  - name: data_residency
+    description: Models for sensitive data
+    requirements:
+      pii_processing: ["llama3.1:70b"]  # Local only
+      financial_data: ["gpt-4o"]  # Approved providers
+"""
+
+
+def test_a_skill_whose_every_target_a_policy_forbids_is_told_which_policy_and_the_fix(
+    catalog_copy: Path, tmp_path: Path
+):
+    """check_budget's `call` (`magsag budget --skill`) said only "the policies forbid every target of
+    skill.pii-redaction's route": neither which policy nor what to change, where the README promises the limit that
+    refuses a call and its fix, and `magsag doctor` names both for the same route. It names each refusal (the
+    policy, the model, the rule) and the fix now."""
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(GUIDE_POLICY)
+    with Magsag(catalog=catalog_copy, db=tmp_path / "l.db", env={}) as mg:
+        call = mg.check_budget(agent="my-mag", skill="skill.pii-redaction")["call"]
+    assert call["fits"] is False and call["target"] is None
+    reason = call["reason"]
+    assert reason.startswith("the policies forbid every target of skill.pii-redaction's route ("), reason
+    assert "policy 'production_models' forbids local:llama3.1:70b" in reason, reason
+    assert "add one of them to the allowed_models" in reason and "route the task to a model" in reason, reason
