@@ -376,7 +376,7 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
         tail += f"; {why if isinstance(why, str) else why()}"
     elif (taken := taken_for_a_quota(last)) is not None:
         tail += f"; {taken}"
-    tail += _mapped_models_missing(plan, tried)
+    tail += _mapped_models_missing(plan, tried) + _routed_models_forbidden(plan, state.attempts)
     err = AllTargetsFailed.build(
         head + (": " + "; ".join(parts) if parts else "") + tail,
         attempts=state.attempts,
@@ -405,6 +405,26 @@ def _routed_models_missing(plan: Plan, tried: list[AttemptRecord]) -> str:
         f"; {provider} was asked for the routing policy's models by their names (MAGSAG_PROVIDER, or a call naming "
         f"only a provider) and has none of them: name a model it has in MAGSAG_MODEL or the call's model_config.model"
     )
+
+
+def _routed_models_forbidden(plan: Plan, attempts: list[AttemptRecord]) -> str:
+    """The fix when a policy refused every target the routing policy gave the call (the guide's policy file beside
+    the shipped routing: production_models does not allow the pii class's llama3.1:70b). A routed target's refusal
+    says no fix, as another target may serve the call; where none is left, the call's error said none at all."""
+    if not attempts or any(a.outcome != "policy_denied" for a in attempts):
+        return ""
+    for a in attempts:
+        if a.fallback_position >= len(plan.candidates) or plan.candidates[a.fallback_position].source not in _ROUTED:
+            return ""  # a model the call or the environment chose: its refusal names its own fix
+    return (
+        f"; the policies forbid every target routing gives {plan.skill_id}: add one of them to the allowed_models (or "
+        "the data class's models under requirements) of the policy that forbids it, or route the task to a model the "
+        "policies allow (`magsag catalog validate` lists such routes)"
+    )
+
+
+#: where a target the routing policy chose comes from (routing.Source), as opposed to the call's or the environment's
+_ROUTED = frozenset({"tier", "route", "default", "data_class"})
 
 
 def _mapped_models_missing(plan: Plan, tried: list[AttemptRecord]) -> str:
