@@ -1,0 +1,60 @@
+"""What the examples print is what happened: the figures they show are checked here against the prices and the
+loopback vendors' token counts, not only that the script exits 0 (test_examples.py runs every one)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def sections(name: str, tmp_path: Path) -> dict[str, object]:
+    """The example's ``== title`` sections, each body parsed as the JSON ``show`` printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_"))}
+    env["MAGSAG_DB"] = str(tmp_path / "ledger.db")
+    proc = subprocess.run([sys.executable, name], cwd=EXAMPLES, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr}"
+    found: dict[str, object] = {}
+    for chunk in proc.stdout.split("== ")[1:]:
+        title, _, body = chunk.partition("\n")
+        found[title] = json.loads(body)
+    return found
+
+
+def test_cost_management_prints_the_exact_cost_of_its_four_calls(tmp_path: Path):
+    shown = sections("cost_management.py", tmp_path)
+    # Each call: the skill's prompt around 20,000 "x", which the loopback vendor counts as 5,065
+    # input tokens (a token per 4 bytes), and it answers 7 output tokens; gpt-4o costs $2.50 / $10 per million.
+    one_call = (5065 * Decimal("2.50") + 7 * Decimal("10")) / 1_000_000
+    assert Decimal(shown["run cost (exact)"]) == 4 * one_call == Decimal("0.05093")
+    assert shown["as expected"] == "Budget exceeded: $0.05 > $0.02"
+    run_limit = next(lim for lim in shown["budget status"]["limits"] if lim["limit"] == "run")
+    assert Decimal(run_limit["spent_usd"]) == 4 * one_call
+    assert Decimal(run_limit["remaining_usd"]) == Decimal("5.0") - 4 * one_call
+
+
+def test_governance_refuses_before_spend_confines_pii_and_records_both(tmp_path: Path):
+    shown = sections("governance.py", tmp_path)
+    # o1-preview: 60 input tokens at $15 per million, 20,000 output tokens at $60 per million
+    assert Decimal(shown["explain: worst case of o1-preview"]) == (60 * 15 + 20000 * 60) / Decimal(1_000_000)
+    refused = shown["refused before spend"]
+    assert refused.startswith("AllTargetsFailed[BudgetExceeded]") and "call limit $1.0 would be exceeded" in refused
+    routed = shown["pii_processing routed to"]
+    assert (routed["provider"], routed["model"]) == ("local", "llama3.1:70b")
+    assert sum("data_residency" in w for w in routed["warnings"]) == 3  # gpt-4o, claude and gemini skipped
+    denied = shown["pii_processing on gpt-4o"]
+    assert "PolicyDenied" in denied and "data class 'pii_processing' may only use" in denied
+    # one call reached a vendor; the refused and skipped targets are rows of their own, with no tokens and no cost
+    assert shown["ledger totals for this run"] == {
+        "calls": 1,
+        "attempts": 1,
+        "budget_exceeded_attempts": 1,
+        "policy_denied_attempts": 4,
+        "total_tokens": 79,
+        "cost_usd_exact": "0",
+    }
