@@ -58,3 +58,31 @@ def test_governance_refuses_before_spend_confines_pii_and_records_both(tmp_path:
         "total_tokens": 79,
         "cost_usd_exact": "0",
     }
+
+
+def test_the_mcp_agent_client_prints_what_its_calls_did(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_"))}
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "mcp" / "agent_client.py")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("== ")]
+    assert lines[0].startswith("== report-mag sees 8 skills: skill.analysis, skill.assistant,")
+    assert lines[1].endswith(": fake:gpt-4o -> fake:claude-3-5-sonnet-20241022 -> fake:gemini-1.5-pro")
+    assert lines[2].startswith("== analysis by fake:gpt-4o (run run-") and lines[2].endswith(", cost $0)")
+    run_id = lines[2].split("(run ")[1].split(",")[0]
+    # the wrong field is named with the fix, and the retried call answered on the route's summarization model
+    assert lines[3].startswith("== tool error invalid_payload: skill.summarization: payload is missing field 'text'")
+    assert "did you mean 'text'?" in lines[3]
+    assert lines[4].startswith("== summary by fake:gpt-4o-mini: [fake:gpt-4o-mini] Summarise this")
+    # the ledger holds the two calls that reached the provider, under the run the agent gave both
+    assert lines[5] == f"== run {run_id}: 2 attempt(s) in the ledger"
+    assert lines[6] == (
+        f"== budget ok: each call: $1.0 left, run {run_id}: $5.0 left, agent report-mag today (UTC): $100.0 left, "
+        "all calls today (UTC): $500.0 left"
+    )
