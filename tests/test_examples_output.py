@@ -10,6 +10,8 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -86,3 +88,51 @@ def test_the_mcp_agent_client_prints_what_its_calls_did(tmp_path: Path):
         f"== budget ok: each call: $1.0 left, run {run_id}: $5.0 left, agent report-mag today (UTC): $100.0 left, "
         "all calls today (UTC): $500.0 left"
     )
+
+
+# Runs an example with offline() wrapped to print, once the example is done, the loopback vendor's own books and
+# the ledger's totals over every run the example made.
+BOOKS = """
+import contextlib, json, runpy, sys
+sys.path.insert(0, ".")
+import _offline
+made = _offline.offline
+
+@contextlib.contextmanager
+def booked(*args, **kwargs):
+    with made(*args, **kwargs) as (mg, upstream):
+        yield mg, upstream
+        books = {"sent": sum(upstream.calls.values()), "answered": upstream.log, "ledger": mg.summarize()["totals"]}
+        print("BOOKS " + json.dumps(books))
+
+_offline.offline = booked
+runpy.run_path(sys.argv[1], run_name="__main__")
+"""
+
+# USD per million input / output tokens (the vendors' list prices the catalog's genai-prices data holds)
+PRICES = {
+    "gpt-4o": (Decimal("2.50"), Decimal("10")),
+    "gpt-4o-mini": (Decimal("0.15"), Decimal("0.60")),
+    "o1-preview": (Decimal("15"), Decimal("60")),
+    "claude-3-5-sonnet-20241022": (Decimal("3"), Decimal("15")),
+    "llama3.1:70b": (Decimal("0"), Decimal("0")),  # a local model: unpriced in catalog/prices.yaml, costs 0
+}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")))
+def test_every_example_records_in_the_ledger_what_the_vendor_answered(name: str, tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_"))}
+    proc = subprocess.run(
+        [sys.executable, "-c", BOOKS, name], cwd=EXAMPLES, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr}"
+    (line,) = [line for line in proc.stdout.splitlines() if line.startswith("BOOKS ")]
+    books = json.loads(line.removeprefix("BOOKS "))
+    answered, ledger = books["answered"], books["ledger"]
+    assert answered, "the example made no call a vendor answered"
+    # every request the vendor got is an attempt of the ledger, and every answer a successful one
+    assert ledger["attempts"] == books["sent"] and ledger["attempts"] - ledger["attempt_errors"] == len(answered)
+    assert ledger["input_tokens"] == sum(n_in for _, n_in, _ in answered)
+    assert ledger["output_tokens"] == sum(n_out for _, _, n_out in answered)
+    cost = sum((n_in * PRICES[m][0] + n_out * PRICES[m][1]) / 1_000_000 for m, n_in, n_out in answered)
+    assert Decimal(ledger["cost_usd_exact"]) == cost and ledger["cost_complete"]
