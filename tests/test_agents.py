@@ -52,6 +52,18 @@ def test_the_shipped_agents_say_what_their_payload_needs(tmp_path: Path, fake_sc
         assert out["model"] == "sag-model"
 
 
+@pytest.mark.parametrize("data", [1234.5, {"q3": {"revenue": 4.2, "churn": 0.021}}, [120, 135, 160]])
+def test_my_mag_takes_the_numbers_and_json_documents_its_schema_says_it_takes(tmp_path: Path, fake_scripts, data):
+    # my-mag's input_schema says `data` is "text, numbers or a JSON document" (no type, as skill.analysis's), but
+    # it handed `data` as it was to skill.summarization, whose `text` is a string: `magsag run my-mag --payload
+    # '{"data": 5}'` failed with "skill.summarization: payload field text: 5 is not of type 'string'", a field
+    # the user never gave. The summary now reads the data as the JSON text it is; the SAG gets it as it was.
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:
+        out = mg.runner.run_agent("my-mag", {"data": data})
+    assert out["summary"].endswith(json.dumps(data)), out
+    assert out["analysis"].endswith(json.dumps(data)), out
+
+
 @pytest.mark.parametrize(
     ("written", "meant"),
     [("my-mga", "my-mag"), ("my_mag", "my-mag"), ("My-Mag", "my-mag"), ("data-analysis", "data-analysis-sag")],

@@ -1,14 +1,19 @@
 """A MAG, as the users' guide sketches it: one skill call with a model preference, then a delegation."""
 
+import json
+
 from magsag_mcp import Delegation
 
 
 def run(payload: dict, *, registry=None, skills=None, runner=None, obs=None) -> dict:
-    summary = skills.invoke("skill.summarization", {"text": payload["data"]})
+    data = payload["data"]
+    # `data` may be numbers or a JSON document (the input_schema says so); the summary's `text` is a string
+    text = data if isinstance(data, str) else json.dumps(data)
+    summary = skills.invoke("skill.summarization", {"text": text})
     delegation = Delegation(
         task_id="analyze-1",
         sag_id="data-analysis-sag",
-        input={"data": payload["data"]},
+        input={"data": data},
         context={"preferred_model": payload.get("preferred_model", "claude-3-5-sonnet-20241022")},
     )
     analysis = runner.invoke_sag(delegation)
