@@ -40,7 +40,6 @@ def offline(plans: dict | None = None, *, agent: str = "examples") -> Iterator[t
         }
         env.update(upstream.env())
         env.update(MAGSAG_DB=str(Path(tmp) / "ledger.db"), MAGSAG_RETRY_BASE_DELAY="0.01")
-        os.environ.update({k: v for k, v in env.items() if k.startswith("MAGSAG_RETRY")})
         # the shipped catalog, whatever MAGSAG_CATALOG says: the examples call its skills, and check what its
         # routing and policies make of them
         with Magsag(catalog=CATALOG, env=env, agent=agent) as mg:

@@ -136,3 +136,17 @@ def test_every_example_records_in_the_ledger_what_the_vendor_answered(name: str,
     assert ledger["output_tokens"] == sum(n_out for _, _, n_out in answered)
     cost = sum((n_in * PRICES[m][0] + n_out * PRICES[m][1]) / 1_000_000 for m, n_in, n_out in answered)
     assert Decimal(ledger["cost_usd_exact"]) == cost and ledger["cost_complete"]
+
+
+def test_the_examples_offline_setup_leaves_the_process_environment_as_it_was(monkeypatch):
+    # examples/_offline.py copied MAGSAG_RETRY_BASE_DELAY=0.01 into os.environ, where it stayed after the example's
+    # Magsag closed: code run after it in the process (a notebook's own Magsag(), magsag-mcp started from it) retried
+    # at 10 ms. The Magsag reads it from the env it is given.
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    monkeypatch.delenv("MAGSAG_RETRY_BASE_DELAY", raising=False)
+    from _offline import offline
+
+    before = dict(os.environ)
+    with offline() as (mg, _upstream):
+        assert mg.service.retry.base_delay == 0.01
+    assert dict(os.environ) == before
