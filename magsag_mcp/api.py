@@ -27,6 +27,7 @@ import anyio.lowlevel
 
 from .agent_failures import FailedRun, agent_failure
 from .agent_modules import Registry
+from .api_ledger import LedgerReads
 from .bridge import AgentRun, Bridge, CallingThread, ProcessBound, current_token, loop_thread_id, on_this_loop
 from .call_ids import new_run_id
 from .errors import InputError, MagsagError, redacting_logger
@@ -366,7 +367,7 @@ def _shut_down(
             done.set()
 
 
-class Magsag(ProcessBound):
+class Magsag(LedgerReads, ProcessBound):
     """A ready-to-use magsag for synchronous code: a service on a private event-loop thread.
 
     >>> with Magsag() as mg:                                     # doctest: +SKIP
@@ -439,51 +440,3 @@ class Magsag(ProcessBound):
     async def __aexit__(self, *exc: Any) -> None:
         with closing_after(exc[1]):
             await self.aclose()
-
-    def summarize(self, **filters: Any) -> dict[str, Any]:
-        """Usage as ``summarize_usage`` reports it, with ``notes``; filters ``agent``, ``run_id``, ``skill``,
-        ``model``, ``provider``, ``status``, ``since`` and ``until`` (``"7d"``, an ISO date, or a ``datetime``,
-        ``date`` or ``timedelta``; a naive ``datetime`` is local time, as Python reads it)."""
-        from .ledger import UsageFilters
-
-        return self.bridge.run(lambda: self.service.summarize_noted(UsageFilters.build(filters, paged=False)))
-
-    async def asummarize(self, **filters: Any) -> dict[str, Any]:
-        """:meth:`summarize` from async code, on any event loop, without holding it while the ledger is read."""
-        from .ledger import UsageFilters
-
-        built = UsageFilters.build(filters, paged=False)
-        return await self.bridge.call(lambda: self.service.summarize_noted(built))
-
-    def _budget_args(self, agent: str | None, run_id: str | None, **call: Any) -> dict[str, Any]:
-        # None is "not given", as in skills.invoke: the agent and run whose limits this Magsag's calls spend
-        agent, run_id = self.agent if agent is None else agent, self.run_id if run_id is None else run_id
-        return {"agent": agent, "run_id": run_id, **call}
-
-    def check_budget(
-        self,
-        agent: str | None = None,
-        run_id: str | None = None,
-        *,
-        skill: str | None = None,
-        model: str | None = None,
-        max_tokens: int | None = None,
-    ) -> dict[str, Any]:
-        """Each limit the agent's and run's calls meet, by default this Magsag's (``""`` leaves one out). With
-        ``skill`` (and the ``model`` and ``max_tokens`` the call would name), ``call`` says whether the least a
-        call of it reserves fits what is left: a limit's remaining is not what one call may spend."""
-        names = self._budget_args(agent, run_id, skill=skill, model=model, max_tokens=max_tokens)
-        return self.bridge.run(lambda: self.service.check_budget(**names))
-
-    async def acheck_budget(
-        self,
-        agent: str | None = None,
-        run_id: str | None = None,
-        *,
-        skill: str | None = None,
-        model: str | None = None,
-        max_tokens: int | None = None,
-    ) -> dict[str, Any]:
-        """:meth:`check_budget` from async code, on any event loop, without holding it while the ledger is read."""
-        names = self._budget_args(agent, run_id, skill=skill, model=model, max_tokens=max_tokens)
-        return await self.bridge.call(lambda: self.service.check_budget(**names))

@@ -40,6 +40,11 @@ class LedgerReads:
         self._on_own_loop()
         return await self.ledger.query_runs_page(filters, attempts_per_run)
 
+    async def query_runs_noted(self, filters: Any = None, attempts_per_run: int | None = None) -> dict[str, Any]:
+        """:meth:`query_runs_page` with ``notes``, as :meth:`summarize_noted` gives a summary's."""
+        page = await self.query_runs_page(filters, attempts_per_run)
+        return {**page, "notes": await self.filter_notes(filters, page)}
+
     async def summarize_noted(self, filters: Any = None) -> dict[str, Any]:
         """:meth:`summarize` with ``notes``: for each filter naming what the ledger never recorded, what it
         may have meant (zeros for ``agent="reserch-bot"`` would otherwise read as "spent nothing")."""

@@ -185,8 +185,7 @@ class MagsagTools:
     ) -> CallToolResult:
         async def call(svc: Service) -> dict[str, Any]:
             usage = _usage_filters(filters, limit=limit, offset=offset, cursor=cursor)
-            page = await svc.query_runs_page(usage, attempts_per_run)
-            return {**page, "notes": await svc.filter_notes(usage, page)}
+            return await svc.query_runs_noted(usage, attempts_per_run)
 
         return await self._run("query_runs", M.QueryRunsResult, call)
 
