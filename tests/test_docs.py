@@ -4,9 +4,11 @@ table parses, and every MCP tool is listed with the arguments a client sees in t
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shlex
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -498,7 +500,12 @@ def test_the_readmes_python_example_runs_as_written(tmp_path: Path, monkeypatch:
         exec(compile(code, "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("loopback answer from gpt-4o gpt-4o ")
-    assert printed[-1] == "ok"  # mg.check_budget()["status"]
+    assert printed[-3] == "ok"  # mg.check_budget()["status"]
+    # mg.query_runs(agent="my-mag", ...): the agent's run, with its exact cost as text, on the only page
+    runs, has_more = printed[-2].rsplit(" ", 1)
+    ((run_id, status, cost),) = ast.literal_eval(runs)
+    assert status == "ok" and Decimal(cost) > 0 and has_more == "False"
+    assert printed[-1] == "[]"  # mg.search("rate.?limit", ...): the loopback upstream limited no call
 
 
 #: every command of the users' guide, as it writes them after its `pnpm --filter @magsag/cli exec` (README: "here
