@@ -17,6 +17,7 @@ import pytest
 from magsag_mcp.loopback import LoopbackUpstream
 from magsag_mcp.providers.fake import clear_scripts
 from magsag_mcp.transport import Transport
+from tests.agent_helpers import forget_loaded_agents
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "catalog"
@@ -127,6 +128,13 @@ def catalog_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "catalog"
     shutil.copytree(CATALOG, dest, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
+
+
+@pytest.fixture
+def agent_catalog(catalog_copy: Path) -> Iterator[Path]:
+    """:func:`catalog_copy` for tests that write and run agents: the agent modules it loaded are forgotten after."""
+    yield catalog_copy
+    forget_loaded_agents()
 
 
 def drop_provider_defaults(root: Path) -> Path:

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import sys
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -15,28 +13,17 @@ import pytest
 from magsag_mcp import Magsag
 from magsag_mcp.errors import AuthenticationError
 from magsag_mcp.providers.fake import script
+from tests.agent_helpers import write_agent
 
-CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 ENV = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake", "MAGSAG_MAX_RETRIES": "0"}
 KEY = "sk-agent-run-leak-0123456789abcdef"
 
 
 @pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    cat = tmp_path / "catalog"
-    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
-    (cat / "prices.yaml").open("a").write('"fake:*": {input: 100, output: 100}\n')  # the calls cost something
-    yield cat
-    for name in [n for n in sys.modules if n.startswith("magsag_agents.")]:
-        del sys.modules[name]
-
-
-def _agent(cat: Path, agent_id: str, source: str, kind: str = "sag") -> None:
-    module = agent_id.replace("-", "_")
-    (cat / "agents" / f"{agent_id}.yaml").write_text(
-        f"id: {agent_id}\nkind: {kind}\ndescription: test agent\nentrypoint: {module}:run\n"
-    )
-    (cat / "agents" / f"{module}.py").write_text(source)
+def catalog(agent_catalog: Path) -> Path:
+    with (agent_catalog / "prices.yaml").open("a") as prices:
+        prices.write('"fake:*": {input: 100, output: 100}\n')  # the calls cost something
+    return agent_catalog
 
 
 def _runs(mg: Magsag, **filters: object) -> dict[str, dict]:
@@ -48,7 +35,7 @@ def test_a_sync_agent_run_that_raised_after_a_call_is_recorded_failed(
 ):
     # Before: its run showed as ok (its one call succeeded), the failure nowhere in the ledger.
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    _agent(
+    write_agent(
         catalog,
         "late-crash-sag",
         "import os\n\ndef run(payload, *, skills=None, **deps):\n"
@@ -72,7 +59,7 @@ def test_a_sync_agent_run_that_raised_after_a_call_is_recorded_failed(
 
 
 def test_an_agent_that_raised_before_any_call_leaves_a_failed_run(catalog: Path, tmp_path: Path, fake_scripts: None):
-    _agent(catalog, "early-crash-sag", "def run(payload, **deps):\n    raise KeyError('missing')\n")
+    write_agent(catalog, "early-crash-sag", "def run(payload, **deps):\n    raise KeyError('missing')\n")
     with Magsag(catalog=catalog, db=tmp_path / "l.db", env=ENV) as mg:
         with pytest.raises(KeyError):
             mg.runner.run_agent("early-crash-sag", {}, run_id="early-1")
@@ -108,8 +95,8 @@ def test_a_mag_whose_sag_failed_is_recorded_failed_naming_the_sags_error(
 
 
 def test_a_mag_that_wraps_its_sags_failure_names_it_too(catalog: Path, tmp_path: Path, fake_scripts: None):
-    _agent(catalog, "boom-sag", "def run(payload, **deps):\n    raise RuntimeError('sag broke')\n")
-    _agent(
+    write_agent(catalog, "boom-sag", "def run(payload, **deps):\n    raise RuntimeError('sag broke')\n")
+    write_agent(
         catalog,
         "wrapping-mag",
         "from magsag_mcp import Delegation\n\ndef run(payload, *, runner=None, **deps):\n"
@@ -136,7 +123,7 @@ def test_an_agent_run_cancelled_in_arun_is_recorded_cancelled(catalog: Path, tmp
     # Cancelled between its calls, the agent's next call is refused and it stops. Before: its run showed as ok (its
     # one call succeeded), with no word of the cancellation.
     started, gate = threading.Event(), threading.Event()
-    _agent(
+    write_agent(
         catalog,
         "stuck-sag",
         "def run(payload, *, skills=None, **deps):\n"
@@ -165,7 +152,7 @@ def test_an_agent_run_cancelled_in_arun_is_recorded_cancelled(catalog: Path, tmp
 
 def test_an_agent_interrupted_before_any_call_leaves_a_cancelled_run(catalog: Path, tmp_path: Path, fake_scripts: None):
     # Ctrl-C in a sync run_agent: the run is cancelled, as a call interrupted so is, and the interrupt goes on
-    _agent(catalog, "interrupted-sag", "def run(payload, **deps):\n    raise KeyboardInterrupt\n")
+    write_agent(catalog, "interrupted-sag", "def run(payload, **deps):\n    raise KeyboardInterrupt\n")
     with Magsag(catalog=catalog, db=tmp_path / "l.db", env=ENV) as mg:
         with pytest.raises(KeyboardInterrupt):
             mg.runner.run_agent("interrupted-sag", {}, run_id="ctrl-c-1")

@@ -15,27 +15,10 @@ from magsag_mcp import ConfigError, InputError, Magsag, PayloadError
 from magsag_mcp.catalog import load_catalog, validate_catalog
 from magsag_mcp.cli import main
 from magsag_mcp.errors import CatalogError
+from tests.agent_helpers import forget_loaded_agents, write_agent
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 ENV = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake"}
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    cat = tmp_path / "catalog"
-    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
-    yield cat
-    # agents loaded from this folder are cached under magsag_agents.*; the next test's copy is new
-    for name in [n for n in sys.modules if n.startswith("magsag_agents.")]:
-        del sys.modules[name]
-
-
-def _agent(cat: Path, agent_id: str, source: str, extra_yaml: str = "") -> None:
-    module = agent_id.replace("-", "_")
-    (cat / "agents" / f"{agent_id}.yaml").write_text(
-        f"id: {agent_id}\nkind: sag\ndescription: test agent\nentrypoint: {module}:run\n{extra_yaml}"
-    )
-    (cat / "agents" / f"{module}.py").write_text(source)
 
 
 def test_the_shipped_agents_say_what_their_payload_needs(tmp_path: Path, fake_scripts: None):
@@ -80,14 +63,14 @@ def test_a_misspelt_agent_id_is_told_the_agent_it_means(tmp_path: Path, written:
     assert info.value.details["agent"] == written
 
 
-def test_an_agent_without_an_input_schema_takes_any_payload(catalog: Path, tmp_path: Path, fake_scripts: None):
-    _agent(catalog, "free-sag", "def run(payload, **deps):\n    return {'keys': sorted(payload)}\n")
-    with Magsag(catalog=catalog, db=tmp_path / "l.db", env=ENV) as mg:
+def test_an_agent_without_an_input_schema_takes_any_payload(agent_catalog: Path, tmp_path: Path, fake_scripts: None):
+    write_agent(agent_catalog, "free-sag", "def run(payload, **deps):\n    return {'keys': sorted(payload)}\n")
+    with Magsag(catalog=agent_catalog, db=tmp_path / "l.db", env=ENV) as mg:
         assert mg.runner.run_agent("free-sag", {"b": 1, "a": 2}) == {"keys": ["a", "b"]}
 
 
 def test_an_async_agent_is_refused_with_the_fix_instead_of_returning_a_coroutine(
-    catalog: Path, tmp_path: Path, fake_scripts: None
+    agent_catalog: Path, tmp_path: Path, fake_scripts: None
 ):
     # Before: `async def run(...)` was called and its coroutine returned unawaited: run_agent, arun and
     # invoke_sag handed back "<coroutine object run>", `magsag run` printed it with exit 0, and the agent
@@ -96,8 +79,12 @@ def test_an_async_agent_is_refused_with_the_fix_instead_of_returning_a_coroutine
 
     from magsag_mcp import Delegation
 
-    _agent(catalog, "async-sag", "async def run(payload, **deps):\n    return await deps['skills'].ainvoke('x', {})\n")
-    with Magsag(catalog=catalog, db=tmp_path / "l.db", env=ENV) as mg:
+    write_agent(
+        agent_catalog,
+        "async-sag",
+        "async def run(payload, **deps):\n    return await deps['skills'].ainvoke('x', {})\n",
+    )
+    with Magsag(catalog=agent_catalog, db=tmp_path / "l.db", env=ENV) as mg:
         uses = {
             "run_agent": lambda: mg.runner.run_agent("async-sag", {}),
             "invoke_sag": lambda: mg.runner.invoke_sag(Delegation("t", "async-sag", {})),
@@ -112,11 +99,11 @@ def test_an_async_agent_is_refused_with_the_fix_instead_of_returning_a_coroutine
                 "code, run one with `await runner.arun(...)`, or await skills.ainvoke(...) without an agent"
             )
         assert mg.bridge.run(lambda: mg.service.query_runs()) == []
-    assert any("entrypoint 'async_sag:run' is an async function" in p for p in validate_catalog(catalog))
+    assert any("entrypoint 'async_sag:run' is an async function" in p for p in validate_catalog(agent_catalog))
 
 
 def test_threads_running_an_agent_for_the_first_time_at_once_all_run_it(
-    catalog: Path, tmp_path: Path, fake_scripts: None, monkeypatch: pytest.MonkeyPatch
+    agent_catalog: Path, tmp_path: Path, fake_scripts: None, monkeypatch: pytest.MonkeyPatch
 ):
     # A thread pool running one agent over many payloads, the agent's module slow to import (pandas, a
     # client). Before: the first thread put the module in sys.modules and ran it; the others found it there
@@ -126,8 +113,8 @@ def test_threads_running_an_agent_for_the_first_time_at_once_all_run_it(
 
     gate = threading.Event()
     monkeypatch.setitem(sys.modules, "agent_import_gate", types.SimpleNamespace(gate=gate))
-    _agent(
-        catalog,
+    write_agent(
+        agent_catalog,
         "slow-sag",
         "from agent_import_gate import gate\n"
         "gate.wait(60)  # the import is under way until the test lets it finish\n\n"
@@ -141,7 +128,7 @@ def test_threads_running_an_agent_for_the_first_time_at_once_all_run_it(
         except Exception as exc:
             results[n] = exc
 
-    with Magsag(catalog=catalog, db=tmp_path / "l.db", env=ENV) as mg:
+    with Magsag(catalog=agent_catalog, db=tmp_path / "l.db", env=ENV) as mg:
         first = threading.Thread(target=run, args=(1,))
         first.start()
         while not any(name.endswith(".slow_sag") for name in sys.modules):
@@ -155,10 +142,15 @@ def test_threads_running_an_agent_for_the_first_time_at_once_all_run_it(
     assert results == {1: 1, 2: 2}
 
 
-def test_a_broken_agent_input_schema_is_a_catalog_problem(catalog: Path):
-    _agent(catalog, "bad-sag", "def run(payload, **deps):\n    return 1\n", "input_schema: {type: objekt}\n")
+def test_a_broken_agent_input_schema_is_a_catalog_problem(agent_catalog: Path):
+    write_agent(
+        agent_catalog,
+        "bad-sag",
+        "def run(payload, **deps):\n    return 1\n",
+        extra_yaml="input_schema: {type: objekt}\n",
+    )
     with pytest.raises(CatalogError) as info:
-        load_catalog(catalog)
+        load_catalog(agent_catalog)
     problem = "\n".join(info.value.problems)
     assert "bad-sag" in problem and "input_schema" in problem and "objekt" in problem
 
@@ -175,15 +167,15 @@ def test_a_broken_agent_input_schema_is_a_catalog_problem(catalog: Path):
     ],
 )
 def test_an_agent_module_that_cannot_load_is_a_config_error(
-    catalog: Path, tmp_path: Path, fake_scripts: None, source: str, expected: str
+    agent_catalog: Path, tmp_path: Path, fake_scripts: None, source: str, expected: str
 ):
-    _agent(catalog, "broken-sag", source)
-    with Magsag(catalog=catalog, db=tmp_path / "l.db", env=ENV) as mg:
+    write_agent(agent_catalog, "broken-sag", source)
+    with Magsag(catalog=agent_catalog, db=tmp_path / "l.db", env=ENV) as mg:
         with pytest.raises(ConfigError, match=expected):
             mg.runner.run_agent("broken-sag", {})
         assert not [n for n in sys.modules if n.endswith(".broken_sag")]  # not left half-loaded
         # fixed in place, the next run loads it afresh
-        (catalog / "agents" / "broken_sag.py").write_text("def run(payload, **deps):\n    return 'fixed'\n")
+        (agent_catalog / "agents" / "broken_sag.py").write_text("def run(payload, **deps):\n    return 'fixed'\n")
         assert mg.runner.run_agent("broken-sag", {}) == "fixed"
 
 
@@ -194,11 +186,10 @@ def test_two_catalogs_in_one_process_each_run_their_own_agent_module(tmp_path: P
     for name in ("staging", "production"):
         cat = tmp_path / name
         shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
-        _agent(cat, "echo-sag", f"def run(payload, **deps):\n    return {name!r}\n")
+        write_agent(cat, "echo-sag", f"def run(payload, **deps):\n    return {name!r}\n")
         with Magsag(catalog=cat, db=tmp_path / f"{name}.db", env=ENV) as mg:
             outputs.append(mg.runner.run_agent("echo-sag", {}))
-    for module in [n for n in sys.modules if n.startswith("magsag_agents.")]:
-        del sys.modules[module]
+    forget_loaded_agents()
     assert outputs == ["staging", "production"]
 
 
@@ -214,19 +205,18 @@ def test_an_agent_imports_a_module_beside_it_in_its_catalogs_agents_folder(tmp_p
         (cat / "agents" / "helpers.py").write_text(f"def tag(text):\n    return {name!r} + ': ' + text\n")
         (cat / "agents" / "tools").mkdir()
         (cat / "agents" / "tools" / "shout.py").write_text("def shout(text):\n    return text.upper()\n")
-        _agent(
+        write_agent(
             cat,
             "tagging-sag",
             "from .helpers import tag\nfrom .tools.shout import shout\n\n"
             "def run(payload, **deps):\n    return shout(tag(payload['text']))\n",
         )
-        _agent(cat, "absolute-sag", "from helpers import tag\n\ndef run(payload, **deps):\n    return tag('x')\n")
+        write_agent(cat, "absolute-sag", "from helpers import tag\n\ndef run(payload, **deps):\n    return tag('x')\n")
         with Magsag(catalog=cat, db=tmp_path / f"{name}.db", env=ENV) as mg:
             outputs.append(mg.runner.run_agent("tagging-sag", {"text": "hello"}))
             with pytest.raises(ConfigError) as info:
                 mg.runner.run_agent("absolute-sag", {})
-    for module in [n for n in sys.modules if n.startswith("magsag_agents.")]:
-        del sys.modules[module]
+    forget_loaded_agents()
     assert outputs == ["STAGING: HELLO", "PRODUCTION: HELLO"]
     assert info.value.message == (
         f"agent module 'absolute_sag' imports 'helpers', a module of the catalog's agents folder "
@@ -241,28 +231,27 @@ def test_a_catalogs_agent_file_wins_over_a_module_of_the_same_name(tmp_path: Pat
     # loaded the standard library's email and failed with "email has no function 'run'".
     cat = tmp_path / "catalog"
     shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
-    _agent(cat, "email", "def run(payload, **deps):\n    return 'the email agent of the catalog'\n")
+    write_agent(cat, "email", "def run(payload, **deps):\n    return 'the email agent of the catalog'\n")
     with Magsag(catalog=cat, db=tmp_path / "l.db", env=ENV) as mg:
         out = mg.runner.run_agent("email", {})
-    for module in [n for n in sys.modules if n.startswith("magsag_agents.")]:
-        del sys.modules[module]
+    forget_loaded_agents()
     assert out == "the email agent of the catalog"
     assert [p for p in validate_catalog(cat) if "email" in p] == []  # validate finds the same file
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, catalog: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cli_env(tmp_path: Path, agent_catalog: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("MAGSAG_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
-    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(agent_catalog))
     monkeypatch.setenv("MAGSAG_PROVIDER", "fake")
-    return catalog
+    return agent_catalog
 
 
 def test_cli_shows_an_agents_own_failure_from_its_own_frames(cli_env: Path, capsys, monkeypatch, fake_scripts):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-agent-leak-0123456789")
-    _agent(
+    write_agent(
         cli_env,
         "crashing-sag",
         "import os\n\n"
@@ -303,7 +292,7 @@ def test_cli_prints_an_agents_result_quoting_the_key_without_it(cli_env: Path, c
     # Before: `magsag run` printed an agent's result as it came, with the key an answer it passed on quoted (a gateway
     # echoing the request's headers); MCP's invoke_skill removed it. A key-shaped token never sent is the result's own
     monkeypatch.setenv("OPENAI_API_KEY", "sk-agent-echo-0123456789abcdef")
-    _agent(
+    write_agent(
         cli_env,
         "echoing-sag",
         "import os\n\n"
@@ -349,7 +338,7 @@ def test_an_agent_in_the_bundled_catalog_inside_the_package_still_shows_its_fram
 
 
 def test_a_crashed_agents_error_names_the_run_that_holds_its_calls(cli_env: Path, capsys, fake_scripts):
-    _agent(
+    write_agent(
         cli_env,
         "late-crash-sag",
         "def run(payload, *, skills=None, **deps):\n"
@@ -371,7 +360,7 @@ def test_a_crashed_agents_error_says_what_its_run_cost(cli_env: Path, capsys, fa
     # JSON error carries the whole run's cost as `cost_usd`, and only a MagsagError's did.
     with (cli_env / "prices.yaml").open("a") as prices:
         prices.write('"fake:*": {input: 100, output: 100}\n')  # the fake provider's calls cost something
-    _agent(
+    write_agent(
         cli_env,
         "paid-crash-sag",
         "def run(payload, *, skills=None, **deps):\n"
@@ -391,7 +380,7 @@ def test_a_crashed_agents_error_says_what_its_run_cost(cli_env: Path, capsys, fa
 def test_cli_run_keeps_stdout_the_runs_json_when_the_agent_prints(cli_env: Path, capsys, fake_scripts):
     # `magsag run my-agent | jq .` failed to parse whenever the agent printed (a progress line, a debug
     # print): its text went to stdout before the result's JSON. What it prints now goes to stderr.
-    _agent(
+    write_agent(
         cli_env,
         "chatty-sag",
         "def run(payload, *, skills=None, **deps):\n"
