@@ -6,7 +6,6 @@ nothing new."""
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,18 +15,12 @@ import pytest
 from magsag_mcp.cli import main
 from magsag_mcp.ledger import Ledger, UsageFilters
 from magsag_mcp.mcp_server.ledger_models import QueryRunsResult, UsageSummaryResult
-from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.pruned_runs_helpers import record_mag_and_sag_then_prune
 
 
 async def _pruned(db: Path) -> None:
-    """mag's own call, 100 days old, and sag's, delegated from it a minute ago; then a prune of what is 90 days old."""
-    now = time.time()
     async with Ledger(db) as ledger:
-        for run, at, parent in (("mag", now - 100 * 86400, None), ("sag", now - 60, "mag")):
-            record = RunRecord(run, "a", "s", at, parent_run_id=parent)
-            attempt = AttemptRecord(run, at, "fake", "m", "s", "a", "ok", 0, 1, cost_usd=Decimal("0.01"))
-            await ledger.record_call(record, [attempt])
-        await ledger.prune(90 * 86400)
+        await record_mag_and_sag_then_prune(ledger)
 
 
 @pytest.mark.anyio
@@ -84,18 +77,8 @@ async def test_a_free_runs_pruned_attempts_are_said_too(tmp_path: Path):
     """A run of a free model (local, recorded at $0) whose attempts a prune deleted showed its call and tokens beside
     an empty list of attempts and an empty models cell, no word of the prune: its tokens, which only an attempt
     gives, say that it had some."""
-    db = tmp_path / "l.db"
-    now = time.time()
-    async with Ledger(db) as ledger:
-        for run, at, parent in (("mag", now - 100 * 86400, None), ("sag", now - 60, "mag")):
-            # (the run's totals over its attempts, as the service fills them when the call ends)
-            record = RunRecord(run, "a", "s", at, parent_run_id=parent, input_tokens=120, output_tokens=30)
-            attempt = AttemptRecord(
-                run, at, "local", "llama3.1", "s", "a", "ok", 0, 1, input_tokens=120, output_tokens=30,
-                cost_usd=Decimal(0), price_source="free",
-            )  # fmt: skip
-            await ledger.record_call(record, [attempt])
-        await ledger.prune(90 * 86400)
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await record_mag_and_sag_then_prune(ledger, free=True)
         page = await ledger.query_runs_page()
     runs = {r["run_id"]: r for r in page["runs"]}
     mag, sag = runs["mag"], runs["sag"]

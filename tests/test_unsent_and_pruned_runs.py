@@ -12,6 +12,7 @@ import pytest
 
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.pruned_runs_helpers import PRUNED_AFTER_S, record_mag_and_sag_then_prune
 
 pytestmark = pytest.mark.anyio
 
@@ -30,7 +31,7 @@ async def _zero_cost_call_pruned(db: Path) -> None:
         await ledger.record_call(RunRecord("mag", "a", "s", now - 60), [paid])
         sag = AttemptRecord("sag", now - 60, "fake", "m", "s", "a", "ok", 0, 1, cost_usd=Decimal("0.01"))
         await ledger.record_call(RunRecord("sag", "a", "s", now - 60, parent_run_id="mag"), [sag])
-        await ledger.prune(90 * 86400)
+        await ledger.prune(PRUNED_AFTER_S)
 
 
 async def test_a_run_with_more_calls_than_attempts_left_says_its_attempts_were_pruned(tmp_path: Path):
@@ -60,17 +61,8 @@ async def test_the_largest_run_says_a_zero_cost_call_was_pruned(tmp_path: Path):
 async def test_the_largest_run_says_a_free_runs_attempts_were_pruned(tmp_path: Path):
     """A free model's run ($0, its tokens kept on its row) whose attempts a prune deleted: query_runs said so (its
     tokens), the summary's largest_run, deciding it apart (a cost left to add up), did not."""
-    db = tmp_path / "l.db"
-    now = time.time()
-    async with Ledger(db) as ledger:
-        for run, at, parent in (("mag", now - 100 * 86400, None), ("sag", now - 60, "mag")):
-            record = RunRecord(run, "a", "s", at, parent_run_id=parent, input_tokens=120, output_tokens=30)
-            attempt = AttemptRecord(
-                run, at, "local", "llama3.1", "s", "a", "ok", 0, 1, input_tokens=120, output_tokens=30,
-                cost_usd=Decimal(0), price_source="free",
-            )  # fmt: skip
-            await ledger.record_call(record, [attempt])
-        await ledger.prune(90 * 86400)
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await record_mag_and_sag_then_prune(ledger, free=True)
         runs = {r["run_id"]: r for r in await ledger.query_runs()}
         summary = await ledger.summarize()
     assert runs["mag"].get("attempts_pruned") is True
