@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+import itertools
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +13,7 @@ from magsag_mcp import errors as E
 from magsag_mcp.governance import Governance, Policy, PolicySet
 from magsag_mcp.ledger import Ledger
 from tests.governance_helpers import FixedPricer, attempt_ctx, limits, open_service, policy, prices, record
+from tests.ledger_schema_helpers import ledger_of_schema
 
 pytestmark = pytest.mark.anyio
 
@@ -87,13 +88,7 @@ async def test_day_spend_is_filled_from_what_was_recorded_before_it_existed(tmp_
     from magsag_mcp.ledger.migrations import MIGRATIONS, migrate
 
     db = tmp_path / "old.db"
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-    for name, sql in MIGRATIONS:
-        if name == "0010_day_spend":
-            break
-        conn.executescript(sql)
-        conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (name,))
+    conn = ledger_of_schema(db, itertools.takewhile(lambda migration: migration[0] != "0010_day_spend", MIGRATIONS))
     rows = [(900.0 * 4, 5, None), (900.0 * 4 + 10, None, 7), (900.0 * 9, 11, None)]
     for at, cost, bound in rows:
         conn.execute(

@@ -5,8 +5,6 @@ refused."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +16,7 @@ from magsag_mcp.ledger import Ledger, UsageFilters
 from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
+from tests.ledger_schema_helpers import ledger_of_schema, open_at_once
 
 pytestmark = pytest.mark.anyio
 
@@ -149,11 +148,7 @@ def test_reservation_ids_continue_above_every_id_an_attempt_names(tmp_path: Path
     every reservation id its attempts name, so none can be mistaken for an earlier one."""
     from magsag_mcp.ledger.migrations import migrate
 
-    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
-    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-    for name, sql in MIGRATIONS[:11]:
-        conn.executescript(sql)
-        conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (name,))
+    conn = ledger_of_schema(tmp_path / "old.db", MIGRATIONS[:11])
     conn.execute(
         "INSERT INTO attempts (run_id, started_at, provider, model, outcome, reservation_id)"
         " VALUES ('r', 1, 'openai', 'm', 'ok', 41)"
@@ -172,27 +167,11 @@ def test_reservation_ids_continue_above_every_id_an_attempt_names(tmp_path: Path
     conn.close()
 
 
-OPEN_AT_ONCE = """
-import asyncio, sys, time
-from magsag_mcp.ledger import Ledger
-
-async def main():
-    while time.time() < float(sys.argv[2]):  # every process starts opening at the same moment
-        await asyncio.sleep(0.001)
-    async with Ledger(sys.argv[1]) as ledger:
-        await ledger.log_event(None, None, "opened", {})
-
-asyncio.run(main())
-"""
-
-
 def test_processes_opening_a_new_ledger_at_once_each_migrate_it_once(tmp_path: Path):
     """Two MCP servers (a desktop client and an IDE) started together on a MAGSAG_DB that does not exist
     yet: every process opens it, and each migration is applied once (BEGIN IMMEDIATE per migration)."""
     db = tmp_path / "new" / "ledger.db"
-    start = time.time() + 2  # after every interpreter has started (a hang guard bounds the wait below)
-    procs = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(db), str(start)]) for _ in range(8)]
-    assert [p.wait(120) for p in procs] == [0] * 8
+    assert open_at_once(db, 8) == [0] * 8
     conn = sqlite3.connect(db)
     assert [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")] == [
         name for name, _ in MIGRATIONS

@@ -8,9 +8,9 @@ start: row for row, and through check_budget, summarize and query_runs."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,10 @@ from magsag_mcp.ledger import Ledger, UsageFilters
 from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
 from tests.governance_helpers import FixedPricer, limits
+from tests.ledger_schema_helpers import ledger_of_schema, open_at_once
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parent.parent
 NAME = "0022_unsent_attempts_cost_zero"
 UNSENT = ("skipped", "policy_denied", "budget_exceeded")
 
@@ -98,14 +98,22 @@ async def _record(db: Path, now: float) -> None:
             await ledger.record_call(run, attempts)
 
 
-async def _older(db: Path, now: float, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The ledger the version before 0022 recorded: its attempts never sent given no cost written NULL."""
+@contextmanager
+def _the_version_before(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """This process as the version before 0022 (it knows every migration but 0022), until the block ends."""
     from magsag_mcp.ledger import connection, migrations
-    from tests.older_version import write_unsent_at_null
 
     with monkeypatch.context() as m:
         m.setattr(migrations, "MIGRATIONS", MIGRATIONS[:-1])
         m.setattr(connection, "MIGRATIONS", MIGRATIONS[:-1])
+        yield m
+
+
+async def _older(db: Path, now: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger the version before 0022 recorded: its attempts never sent given no cost written NULL."""
+    from tests.older_version import write_unsent_at_null
+
+    with _the_version_before(monkeypatch) as m:
         write_unsent_at_null(m.setattr)
         await _record(db, now)
 
@@ -202,11 +210,7 @@ async def test_an_older_ledgers_attempts_never_sent_are_set_to_zero_and_no_count
 
 async def _answers_unmigrated(db: Path, now: float, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """:func:`_answers` as the version before 0022 reads the ledger (it is left unmigrated)."""
-    from magsag_mcp.ledger import connection, migrations
-
-    with monkeypatch.context() as m:
-        m.setattr(migrations, "MIGRATIONS", MIGRATIONS[:-1])
-        m.setattr(connection, "MIGRATIONS", MIGRATIONS[:-1])
+    with _the_version_before(monkeypatch):
         return await _answers(db, now)
 
 
@@ -236,20 +240,6 @@ async def test_the_migration_made_again_changes_nothing(tmp_path: Path, monkeypa
     assert _tables(db) == once
 
 
-OPEN_AT_ONCE = """
-import asyncio, sys, time
-from magsag_mcp.ledger import Ledger
-
-async def main():
-    while time.time() < float(sys.argv[2]):  # every process starts opening at the same moment
-        await asyncio.sleep(0.001)
-    async with Ledger(sys.argv[1]) as ledger:
-        await ledger.log_event(None, None, "opened", {})
-
-asyncio.run(main())
-"""
-
-
 async def test_processes_opening_an_older_ledger_at_once_lower_its_counters_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -257,9 +247,7 @@ async def test_processes_opening_an_older_ledger_at_once_lower_its_counters_once
     fresh, older = tmp_path / "fresh.db", tmp_path / "older.db"
     await _record(fresh, now)
     await _older(older, now, monkeypatch)
-    start = time.time() + 2  # after every interpreter has started
-    procs = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(older), str(start)], cwd=ROOT) for _ in range(4)]
-    assert [p.wait(120) for p in procs] == [0] * 4
+    assert open_at_once(older, 4) == [0] * 4
     assert _tables(older) == _tables(fresh)
     conn = sqlite3.connect(older)
     assert conn.execute("SELECT COUNT(*) FROM schema_migrations WHERE name = ?", (NAME,)).fetchone()[0] == 1
@@ -298,11 +286,7 @@ def test_a_ledger_of_an_earlier_schema_gets_its_attempts_never_sent_at_zero(tmp_
     # before it to $0) and counted in its run's and rollup row's unpriced: the migration reads no later column
     from magsag_mcp.ledger import migrations
 
-    conn = sqlite3.connect(tmp_path / f"v{version}.db", isolation_level=None)
-    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-    for name, sql in MIGRATIONS[:version]:
-        conn.executescript(sql)
-        conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (name,))
+    conn = ledger_of_schema(tmp_path / f"v{version}.db", MIGRATIONS[:version])
     day = 20_390
     conn.executescript(
         f"""
