@@ -12,6 +12,7 @@ import pytest
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.ledger_schema_helpers import ledger_of_schema
 
 pytestmark = pytest.mark.anyio
 
@@ -37,10 +38,7 @@ async def test_a_ledger_that_applied_the_first_0007_records_and_summarizes_with_
     every summary. Now the upgrade gives the rollup its columns, with the bounds of the attempts recorded
     meanwhile, and the summary equals the attempts."""
     db = tmp_path / "upgraded.db"
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-    for name, sql in MIGRATIONS[:6]:
-        _apply(conn, name, sql)
+    conn = ledger_of_schema(db, MIGRATIONS[:6])
     _apply(conn, "0007_unknown_cost_bound", FIRST_0007)
     # what that release wrote for a call cut after it reached the vendor: the bound on the attempt and the
     # run, its rollup row without one (it had no column for it)
@@ -96,10 +94,7 @@ async def test_a_sag_delegated_from_a_sag_before_the_top_run_rule_counts_in_the_
     second SAG under the first. Every read of a run's scope goes one level down, so after the upgrade the
     MAG's `--run-id`, its summary and its run limit's spend left the second SAG out. Now it names the MAG."""
     db = tmp_path / "nested.db"
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-    for name, sql in MIGRATIONS[:13]:
-        _apply(conn, name, sql)
+    conn = ledger_of_schema(db, MIGRATIONS[:13])
     day = 20_400 * 86400.0
     for i, (run_id, parent, cost) in enumerate(
         (("mag", None, 1), ("sag1", "mag", 20), ("sag2", "sag1", 300), ("sag3", "sag2", 4000), ("other", None, 50000))
@@ -142,10 +137,7 @@ async def test_the_first_open_after_an_upgrade_leaves_no_write_ahead_log_of_the_
     magsag-mcp server that upgraded a year's ledger kept a 112 MB -wal beside its 487 MB ledger for as long as
     it ran. Now the log is checkpointed into the ledger and truncated once the migrations are applied."""
     db = tmp_path / "upgraded.db"
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-    for name, sql in MIGRATIONS[:13]:
-        _apply(conn, name, sql)
+    conn = ledger_of_schema(db, MIGRATIONS[:13])
     day = 20_000 * 86400.0
     conn.execute("BEGIN")
     conn.executemany(
