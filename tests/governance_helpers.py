@@ -14,6 +14,29 @@ from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
 from magsag_mcp.types import Target
 
+#: the users' guide's governance policy (its Policy Enforcement section), verbatim
+GUIDE_POLICY = """\
+policies:
+  - name: production_models
+    description: Allowed models in production
+    allowed_models:
+      - gpt-4o
+      - gpt-4o-mini
+      - claude-3-5-sonnet-20241022
+
+  - name: cost_limits
+    description: Maximum cost per run
+    thresholds:
+      max_cost_per_run_usd: 5.0
+      max_cost_per_agent_daily_usd: 100.0
+
+  - name: data_residency
+    description: Models for sensitive data
+    requirements:
+      pii_processing: ["llama3.1:70b"]  # Local only
+      financial_data: ["gpt-4o"]  # Approved providers
+"""
+
 
 def policy(catalog: Path, text: str) -> None:
     (catalog / "policies" / "model_governance.yaml").write_text(text)

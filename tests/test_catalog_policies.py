@@ -11,29 +11,7 @@ import pytest
 from magsag_mcp.catalog import validate_catalog
 from magsag_mcp.errors import CatalogError
 from magsag_mcp.governance import load_policies
-
-#: the users' guide's governance policy, as the guide writes it
-GUIDE_POLICY = """\
-policies:
-  - name: production_models
-    description: Allowed models in production
-    allowed_models:
-      - gpt-4o
-      - gpt-4o-mini
-      - claude-3-5-sonnet-20241022
-
-  - name: cost_limits
-    description: Maximum cost per run
-    thresholds:
-      max_cost_per_run_usd: 5.0
-      max_cost_per_agent_daily_usd: 100.0
-
-  - name: data_residency
-    description: Models for sensitive data
-    requirements:
-      pii_processing: ["llama3.1:70b"]  # Local only
-      financial_data: ["gpt-4o"]  # Approved providers
-"""
+from tests.governance_helpers import GUIDE_POLICY
 
 
 def test_a_routed_target_of_unknown_price_under_a_cost_limit_is_a_problem(catalog_copy: Path):

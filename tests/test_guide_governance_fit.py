@@ -6,29 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from magsag_mcp import Magsag
-
-# the guide's policy file, verbatim: its production_models does not allow the pii_processing class's own model
-GUIDE_POLICY = """\
-policies:
-  - name: production_models
-    description: Allowed models in production
-    allowed_models:
-      - gpt-4o
-      - gpt-4o-mini
-      - claude-3-5-sonnet-20241022
-
-  - name: cost_limits
-    description: Maximum cost per run
-    thresholds:
-      max_cost_per_run_usd: 5.0
-      max_cost_per_agent_daily_usd: 100.0
-
-  - name: data_residency
-    description: Models for sensitive data
-    requirements:
-      pii_processing: ["llama3.1:70b"]  # Local only
-      financial_data: ["gpt-4o"]  # Approved providers
-"""
+from tests.governance_helpers import GUIDE_POLICY  # its production_models does not allow pii_processing's own model
 
 
 def test_a_skill_whose_every_target_a_policy_forbids_is_told_which_policy_and_the_fix(
