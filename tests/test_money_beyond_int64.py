@@ -41,6 +41,21 @@ async def _write(ledger: Ledger, sql: str, rows: list[tuple]) -> None:
     await ledger.submit(lambda conn: conn.executemany(sql, rows))
 
 
+async def _write_run_tree_past_int64(ledger: Ledger, now: float) -> None:
+    """Run ``top`` ($5M + 1 pico-USD) and its delegated runs ``c1`` ($3M, a 7 pico-USD bound) and ``c2`` ($3M), each
+    of one call at ``now``: the tree's $11M spend is past SQLite's integer, each row's is not."""
+    await _write(
+        ledger,
+        "INSERT INTO runs (run_id, parent_run_id, started_at, status, calls, cost_pusd, cost_bound_pusd)"
+        " VALUES (?, ?, ?, 'ok', 1, ?, ?)",
+        [
+            ("top", None, now, 5 * MILLION + 1, 0),
+            ("c1", "top", now, 3 * MILLION, 7),
+            ("c2", "top", now, 3 * MILLION, 0),
+        ],
+    )
+
+
 async def test_summarize_adds_a_years_spend_past_sqlites_integer_exactly(tmp_path: Path):
     """Before: LedgerError "ledger error at ...: integer overflow" from summarize (and flow gate)."""
     today = int(time.time() // DAY)
@@ -78,16 +93,7 @@ async def test_a_delegating_runs_spend_past_sqlites_integer_is_exact(tmp_path: P
     largest_run. Before: "integer overflow", or SQLite's + turned the tree's cost into an inexact REAL."""
     now = time.time()
     async with Ledger(tmp_path / "l.db") as ledger:
-        await _write(
-            ledger,
-            "INSERT INTO runs (run_id, parent_run_id, started_at, status, calls, cost_pusd, cost_bound_pusd)"
-            " VALUES (?, ?, ?, 'ok', 1, ?, ?)",
-            [
-                ("top", None, now, 5 * MILLION + 1, 0),
-                ("c1", "top", now, 3 * MILLION, 7),
-                ("c2", "top", now, 3 * MILLION, 0),
-            ],
-        )
+        await _write_run_tree_past_int64(ledger, now)
         spend = await ledger.run_spend("top")
         summary = await ledger.summarize({})
         cost = await ledger.read(
@@ -112,16 +118,7 @@ async def test_a_run_limit_read_with_the_runs_recorded_parent_counts_past_sqlite
     statement: past SQLite's integer it is read again with the exact sums, the parent with them."""
     now = time.time()
     async with Ledger(tmp_path / "l.db") as ledger:
-        await _write(
-            ledger,
-            "INSERT INTO runs (run_id, parent_run_id, started_at, status, calls, cost_pusd, cost_bound_pusd)"
-            " VALUES (?, ?, ?, 'ok', 1, ?, ?)",
-            [
-                ("top", None, now, 5 * MILLION + 1, 0),
-                ("c1", "top", now, 3 * MILLION, 7),
-                ("c2", "top", now, 3 * MILLION, 0),
-            ],
-        )
+        await _write_run_tree_past_int64(ledger, now)
         fits = await ledger.submit(Reservation([_limit("run")], Decimal(8_900_000), "top", None))
         for run_id in ("top", "c1"):  # top's own scope overflows; c1's does not, its parent's (top's) does
             with pytest.raises(BudgetExceeded) as info:
@@ -138,16 +135,7 @@ async def test_a_batchs_run_limits_read_past_sqlites_integer_exactly(tmp_path: P
     integer the spend is read again with the exact sums, the parent with it, and the holds are exact as summed."""
     now = time.time()
     async with Ledger(tmp_path / "l.db") as ledger:
-        await _write(
-            ledger,
-            "INSERT INTO runs (run_id, parent_run_id, started_at, status, calls, cost_pusd, cost_bound_pusd)"
-            " VALUES (?, ?, ?, 'ok', 1, ?, ?)",
-            [
-                ("top", None, now, 5 * MILLION + 1, 0),
-                ("c1", "top", now, 3 * MILLION, 7),
-                ("c2", "top", now, 3 * MILLION, 0),
-            ],
-        )
+        await _write_run_tree_past_int64(ledger, now)
         asks = [("top", 8_900_000), ("top", 200_000), ("c1", 200_000)]
         batch = [Reservation([_limit("run")], Decimal(usd), run_id, None) for run_id, usd in asks]
         made = await ledger.submit(lambda conn: Reservation.apply_all(conn, batch))
