@@ -13,9 +13,12 @@ import csv
 import io
 import json
 import time
+import types
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
+import pytest
 
 from magsag_mcp.cli import main
 from magsag_mcp.cli.data import csv_pieces
@@ -58,32 +61,41 @@ def test_rows_without_a_carriage_return_are_written_as_before():
     assert text.endswith('"r ""2"", with\nnewline",a,s,ok,t' + "," * 23 + "[]\n")
 
 
-def test_a_paged_export_reads_every_page_over_the_window_it_began_with(tmp_path: Path, monkeypatch, capsys):
-    """`data query --since 7d --format csv` (no --limit) reads its runs a page at a time, newest first. The
-    window's start was worked out again for each page, from the time then: the last pages, which hold the
-    oldest runs, began later, and an export that took minutes left out the runs of its window's first
-    minutes, which no other page held. (Here each page takes an hour.)"""
-    import types
-
-    from magsag_mcp.cli import data
-    from magsag_mcp.ledger import filters, times
-
-    db = tmp_path / "paged.db"
-    monkeypatch.setenv("MAGSAG_DB", str(db))
-    now = time.time()
+def _runs_begun_hours_ago(db: Path, now: float, hours_ago: tuple[float, ...]) -> None:
+    """A run ``r-{hours}h`` of one call, begun that many hours before ``now``, for each of ``hours_ago``."""
 
     async def fill() -> None:
         async with Ledger(db) as ledger:
-            for hours in (1, 2, 3, 4):
+            for hours in hours_ago:
                 run = RunRecord(f"r-{hours}h", "ana", "skill.analysis", now - hours * 3600)
                 attempt = AttemptRecord(run.run_id, run.started_at, "fake", "echo", run.skill, "ana", "ok", 0, 1)
                 await ledger.record_call(run, [attempt])
 
     anyio.run(fill)
+
+
+def _set_clock(monkeypatch: pytest.MonkeyPatch, clock: Callable[[], float]) -> None:
+    """The time a time window is read at: parse_since reads the clock in times.py, the window check in filters.py."""
+    from magsag_mcp.ledger import filters, times
+
+    for module in (filters, times):
+        monkeypatch.setattr(module, "time", types.SimpleNamespace(time=clock))
+
+
+def test_a_paged_export_reads_every_page_over_the_window_it_began_with(tmp_path: Path, monkeypatch, capsys):
+    """`data query --since 7d --format csv` (no --limit) reads its runs a page at a time, newest first. The
+    window's start was worked out again for each page, from the time then: the last pages, which hold the
+    oldest runs, began later, and an export that took minutes left out the runs of its window's first
+    minutes, which no other page held. (Here each page takes an hour.)"""
+    from magsag_mcp.cli import data
+
+    db = tmp_path / "paged.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+
+    _runs_begun_hours_ago(db, now, (1, 2, 3, 4))
     hours_later = [0]
-    clock = types.SimpleNamespace(time=lambda: now + 3600 * hours_later[0])
-    for module in (filters, times):  # parse_since reads the clock in times.py, the window check in filters.py
-        monkeypatch.setattr(module, "time", clock)
+    _set_clock(monkeypatch, lambda: now + 3600 * hours_later[0])
     page = Ledger.query_runs_page
 
     async def an_hour_a_page(self: Ledger, *args: object, **kwargs: object) -> dict:
@@ -284,8 +296,6 @@ def test_an_export_is_read_from_python_as_the_cli_reads_it(tmp_path: Path):
     """The export's reading (pages by cursor, a window resolved once, a run of many attempts read a piece at a
     time) is the ledger's, not the CLI's: a Python caller reads the same runs, with every attempt, as
     ``query_runs_page`` lists them on one page."""
-    import pytest
-
     from magsag_mcp.errors import InputError
     from magsag_mcp.ledger import UsageFilters
     from magsag_mcp.ledger.exports import LongRun, RunsExport
@@ -379,30 +389,18 @@ def test_the_cursor_a_page_cut_at_limit_names_keeps_the_window_a_duration_gave_i
     later, read "5h" from then: the window began an hour later, and its oldest run, inside the first page's window,
     was on neither page. The cursor now carries the start the first page read (the table's and the export's)."""
     import re
-    import types
-
-    from magsag_mcp.ledger import filters, times
 
     db = tmp_path / "window.db"
     monkeypatch.setenv("MAGSAG_DB", str(db))
     now = time.time()
 
-    async def fill() -> None:
-        async with Ledger(db) as ledger:
-            for hours in (1, 2, 3, 4.5):
-                run = RunRecord(f"r-{hours}h", "ana", "skill.analysis", now - hours * 3600)
-                attempt = AttemptRecord(run.run_id, run.started_at, "fake", "echo", run.skill, "ana", "ok", 0, 1)
-                await ledger.record_call(run, [attempt])
-
-    anyio.run(fill)
+    _runs_begun_hours_ago(db, now, (1, 2, 3, 4.5))
     for form in (["--format", "csv"], ["--format", "table"]):
-        for module in (filters, times):  # parse_since reads the clock in times.py, the window check in filters.py
-            monkeypatch.setattr(module, "time", types.SimpleNamespace(time=lambda: now))
+        _set_clock(monkeypatch, lambda: now)
         assert main(["data", "query", "--since", "5h", "--limit", "2", *form]) == 0
         first = capsys.readouterr()
         cursor = re.search(r"--cursor (\S+)", first.err).group(1)
-        for module in (filters, times):  # an hour later
-            monkeypatch.setattr(module, "time", types.SimpleNamespace(time=lambda: now + 3600))
+        _set_clock(monkeypatch, lambda: now + 3600)  # an hour later
         assert main(["data", "query", "--since", "5h", "--limit", "2", "--cursor", cursor, *form]) == 0
         second = capsys.readouterr().out
         shown = re.findall(r"r-[\d.]+h", first.out + second)
