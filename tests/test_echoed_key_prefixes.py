@@ -7,81 +7,29 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import random
-import string
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
-from mcp.client import Client
 
 from magsag_mcp.errors import InputError
-from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import PREFIX_SHOWN, redact, register_call_secret, register_secret
 from magsag_mcp.service import Service
+from tests.key_echo_helpers import (
+    KEYS,
+    MODELS,
+    error_body,
+    gateway,
+    invoke_and_search,
+    key_env,
+    ledger_bytes,
+    made_up_key,
+    sent_key,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
-CATALOG = Path(__file__).resolve().parent.parent / "catalog"
-
-_DRAW = random.Random("echoed-key-prefixes")
-
-
-def _made_up(prefix: str, length: int, alphabet: str = string.ascii_letters + string.digits) -> str:
-    """A key of a vendor's shape, drawn here (seeded: the same every run) rather than written out, so that nothing
-    in the repository reads as a committed key."""
-    return prefix + "".join(_DRAW.choice(alphabet) for _ in range(length - len(prefix)))
-
-
-KEYS = {
-    "openai": _made_up("sk-proj-", 56),
-    "anthropic": _made_up("sk-ant-api03-", 80),
-    "google": _made_up("AIzaSy", 39),
-    "azure": _made_up("", 32, "0123456789abcdef"),
-    "local": _made_up("gwtok_", 36),  # a gateway's key before a local server
-}
-MODELS = {
-    "openai": "openai:gpt-4o",
-    "anthropic": "anthropic:claude-3-5-sonnet-20241022",
-    "google": "google:gemini-1.5-pro",
-    "azure": "azure:gpt-4o",
-    "local": "local:llama3.1:70b",
-}
-
-
-def _sent_key(request: web.Request) -> str:
-    """The key as the request carried it, wherever its vendor puts it."""
-    for header in ("x-api-key", "x-goog-api-key", "api-key"):
-        if request.headers.get(header):
-            return request.headers[header]
-    auth = request.headers.get("Authorization", "")
-    return auth.removeprefix("Bearer ") or request.query.get("key", "")
-
-
-@asynccontextmanager
-async def gateway(answer: Any, state: dict[str, Any]) -> AsyncIterator[None]:
-    """A loopback gateway answering every path with ``answer``; its base URL put in ``state["url"]``."""
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    state["url"] = str(server.make_url("")).rstrip("/")
-    try:
-        yield
-    finally:
-        await server.close()
-
-
-def _body(family: str, status: int, said: str) -> dict[str, Any]:
-    """An error body as each family shapes it (the specs' error objects)."""
-    if family == "anthropic":
-        return {"type": "error", "error": {"type": "authentication_error", "message": said}}
-    if family == "google":
-        return {"error": {"code": status, "message": said, "status": "UNAUTHENTICATED"}}
-    return {"error": {"message": said, "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
 
 
 @pytest.fixture
@@ -91,34 +39,14 @@ async def echoing() -> AsyncIterator[dict[str, Any]]:
     state: dict[str, Any] = {"status": 401, "shown": 12, "family": "openai", "sent": []}
 
     async def answer(request: web.Request) -> web.Response:
-        key = _sent_key(request)
+        key = sent_key(request)
         state["sent"].append(key)
         start = key[: state["shown"]]
         said = f"Invalid credentials: the key {start}... was refused (key={start}, prefix '{start}')"
-        return web.json_response(_body(state["family"], state["status"], said), status=state["status"])
+        return web.json_response(error_body(state["family"], state["status"], said), status=state["status"])
 
     async with gateway(answer, state):
         yield state
-
-
-def _env(family: str, url: str) -> dict[str, str]:
-    key = KEYS[family]
-    env = {"MAGSAG_MAX_RETRIES": "0", "MAGSAG_RETRY_BASE_DELAY": "0.001"}
-    return (
-        env
-        | {
-            "openai": {"OPENAI_API_KEY": key, "OPENAI_BASE_URL": url + "/v1"},
-            "anthropic": {"ANTHROPIC_API_KEY": key, "ANTHROPIC_BASE_URL": url},
-            "google": {"GEMINI_API_KEY": key, "GEMINI_BASE_URL": url},
-            "azure": {"AZURE_OPENAI_API_KEY": key, "AZURE_OPENAI_ENDPOINT": url + "/"},
-            "local": {"MAGSAG_LOCAL_LLM_API_KEY": key, "MAGSAG_LOCAL_LLM_BASE_URL": url + "/v1"},
-        }[family]
-    )
-
-
-def _stored(db: Path) -> bytes:
-    """The ledger's bytes on disk, its write-ahead log's too."""
-    return b"".join(p.read_bytes() for p in (db, db.with_name(db.name + "-wal")) if p.exists())
 
 
 @pytest.mark.parametrize("shown", [PREFIX_SHOWN, 20])
@@ -130,13 +58,7 @@ async def test_the_start_of_a_key_a_vendor_echoes_reaches_no_result_ledger_or_lo
     echoing.update(family=family, status=status, shown=shown)
     key, db = KEYS[family], tmp_path / "ledger.db"
     caplog.set_level(logging.DEBUG)
-    async with Client(build_server(catalog=CATALOG, db=db, env=_env(family, echoing["url"]))) as client:
-        result = await client.call_tool(
-            "invoke_skill",
-            {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS[family]}}},
-        )
-        runs = await client.call_tool("query_runs", {"filters": {}})
-        hits = await client.call_tool("search_usage", {"pattern": "refused"})
+    result, hits, runs = await invoke_and_search(db, key_env(family, echoing["url"]), MODELS[family], with_runs=True)
     assert echoing["sent"] and echoing["sent"][0] == key  # the vendor was sent the key, and echoed its start
     start = key[:shown]
     said = result.content[0].text
@@ -145,7 +67,7 @@ async def test_the_start_of_a_key_a_vendor_echoes_reaches_no_result_ledger_or_lo
         assert start not in text
         assert key[:PREFIX_SHOWN] not in text
     assert hits.structured_content["hits"], hits.content[0].text  # the refusal was recorded, its start removed
-    assert key[:PREFIX_SHOWN].encode() not in _stored(db)
+    assert key[:PREFIX_SHOWN].encode() not in ledger_bytes(db)
 
 
 def test_a_known_keys_start_is_removed_wherever_it_stands_and_as_far_as_it_goes():
@@ -186,11 +108,11 @@ def test_a_jwt_sharing_a_known_jwts_header_is_removed_whole():
 async def test_a_name_holding_the_start_of_a_known_key_is_refused_before_it_is_recorded(tmp_path: Path):
     # The start of a key is removed from every message (see above): a run id or agent holding it (a key pasted cut
     # short) was taken, and recorded as given, in a column every reading of the ledger shows
-    key = _made_up("AIzaSy", 39)
+    key = made_up_key("AIzaSy", 39)
     db = tmp_path / "l.db"
     async with Service.open(db=db, env={"MAGSAG_PROVIDER": "fake", "GEMINI_API_KEY": key}) as svc:
         for names in ({"run_id": f"job-{key[:14]}"}, {"agent": key[:PREFIX_SHOWN]}):
             with pytest.raises(InputError, match="holds what looks like an API key"):
                 await svc.invoke_skill("skill.analysis", {"data": "x"}, **names)
         ok = await svc.invoke_skill("skill.analysis", {"data": "x"}, run_id=f"job-{key[: PREFIX_SHOWN - 1]}")
-    assert key[:PREFIX_SHOWN].encode() not in _stored(db) and ok.run_id.startswith("job-AIza")
+    assert key[:PREFIX_SHOWN].encode() not in ledger_bytes(db) and ok.run_id.startswith("job-AIza")

@@ -16,9 +16,8 @@ import pytest
 from aiohttp import web
 
 from magsag_mcp.redaction import redact, register_secret
-from tests.test_echoed_key_prefixes import KEYS, _body, _sent_key, _stored, gateway
-from tests.test_escaped_break_echoes import call_refused
-from tests.test_split_key_echoes import pieces
+from tests.key_echo_helpers import KEYS, MODELS, error_body, gateway, invoke_and_search, key_env, ledger_bytes, sent_key
+from tests.redaction_helpers import pieces
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
@@ -35,11 +34,11 @@ async def encoding_gateway() -> AsyncIterator[dict[str, Any]]:
     state: dict[str, Any] = {"at": 8, "brk": BREAKS[0], "family": "openai", "sent": []}
 
     async def answer(request: web.Request) -> web.Response:
-        key = _sent_key(request)
+        key = sent_key(request)
         state["sent"].append(key)
         at = state["at"] % len(key)
         said = f"upstream answered 401: <p>the key {key[:at]}{state['brk']}{key[at:]} was refused</p>"
-        return web.json_response(_body(state["family"], 401, said), status=401)
+        return web.json_response(error_body(state["family"], 401, said), status=401)
 
     async with gateway(answer, state):
         yield state
@@ -59,7 +58,7 @@ async def test_a_key_cut_by_an_encoded_line_break_reaches_no_result_ledger_or_lo
     key, db = KEYS[family], tmp_path / "ledger.db"
     encoding_gateway.update(family=family, at=at, brk=brk)
     caplog.set_level(logging.DEBUG)
-    result, hits = await call_refused(encoding_gateway, db, family)
+    result, hits, _ = await invoke_and_search(db, key_env(family, encoding_gateway["url"]), MODELS[family])
     assert encoding_gateway["sent"] and encoding_gateway["sent"][0] == key
     said = result.content[0].text
     assert result.is_error and "upstream answered 401: <p>the key [REDACTED] was refused</p>" in said, said
@@ -67,7 +66,7 @@ async def test_a_key_cut_by_an_encoded_line_break_reaches_no_result_ledger_or_lo
     cut = at % len(key)
     for text in (said, json.dumps(result.structured_content), hits.content[0].text, caplog.text):
         assert pieces(key, text) == [] and key[:cut] not in text and key[cut:] not in text, text
-    stored = _stored(db).decode("utf-8", "replace")
+    stored = ledger_bytes(db).decode("utf-8", "replace")
     assert pieces(key, stored) == [] and key[:cut] not in stored and key[cut:] not in stored
 
 

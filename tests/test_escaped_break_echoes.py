@@ -13,12 +13,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from mcp.client import Client
 
-from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import redact, register_secret
-from tests.test_echoed_key_prefixes import CATALOG, KEYS, MODELS, _body, _env, _sent_key, _stored, gateway
-from tests.test_split_key_echoes import pieces
+from tests.key_echo_helpers import KEYS, MODELS, error_body, gateway, invoke_and_search, key_env, ledger_bytes, sent_key
+from tests.redaction_helpers import pieces
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
@@ -33,26 +31,15 @@ async def wrapping_gateway() -> AsyncIterator[dict[str, Any]]:
     state: dict[str, Any] = {"at": 8, "brk": BREAKS[0], "family": "openai", "sent": []}
 
     async def answer(request: web.Request) -> web.Response:
-        key = _sent_key(request)
+        key = sent_key(request)
         state["sent"].append(key)
         at = state["at"] % len(key)
         upstream = '{"error": {"message": "the key ' + key[:at] + state["brk"] + key[at:] + ' was refused"}}'
         said = f"upstream answered 401: {upstream}"
-        return web.json_response(_body(state["family"], 401, said), status=401)
+        return web.json_response(error_body(state["family"], 401, said), status=401)
 
     async with gateway(answer, state):
         yield state
-
-
-async def call_refused(gateway_state: dict[str, Any], db: Path, family: str) -> tuple[Any, Any]:
-    """``invoke_skill`` of ``family``'s model through the gateway (refused), then ``search_usage`` for the refusal:
-    the call's result and the search's, over the in-memory MCP client."""
-    async with Client(build_server(catalog=CATALOG, db=db, env=_env(family, gateway_state["url"]))) as client:
-        result = await client.call_tool(
-            "invoke_skill",
-            {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS[family]}}},
-        )
-        return result, await client.call_tool("search_usage", {"pattern": "refused"})
 
 
 @pytest.mark.parametrize("brk", ["\\u000a", "\\u000d\\u000a"])
@@ -69,7 +56,7 @@ async def test_a_key_cut_by_a_json_unicode_escaped_break_reaches_no_result_ledge
     key, db = KEYS[family], tmp_path / "ledger.db"
     wrapping_gateway.update(family=family, at=at, brk=brk)
     caplog.set_level(logging.DEBUG)
-    result, hits = await call_refused(wrapping_gateway, db, family)
+    result, hits, _ = await invoke_and_search(db, key_env(family, wrapping_gateway["url"]), MODELS[family])
     assert wrapping_gateway["sent"] and wrapping_gateway["sent"][0] == key
     said = result.content[0].text
     assert result.is_error and 'upstream answered 401: {"error": {"message": "the key [REDACTED] was refused' in said
@@ -77,7 +64,7 @@ async def test_a_key_cut_by_a_json_unicode_escaped_break_reaches_no_result_ledge
     cut = at % len(key)
     for text in (said, json.dumps(result.structured_content), hits.content[0].text, caplog.text):
         assert pieces(key, text) == [] and key[:cut] not in text and key[cut:] not in text, text
-    stored = _stored(db).decode("utf-8", "replace")
+    stored = ledger_bytes(db).decode("utf-8", "replace")
     assert pieces(key, stored) == [] and key[cut:] not in stored
 
 

@@ -16,18 +16,16 @@ from urllib.parse import quote
 
 import pytest
 from aiohttp import web
-from mcp.client import Client
 
 from magsag_mcp.key_pieces import pieces_of
-from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import holds_secret, redact, register_call_secret, register_secret
-from tests.test_echoed_key_prefixes import CATALOG, MODELS, _body, _env, _made_up, _stored, gateway
+from tests.key_echo_helpers import MODELS, error_body, gateway, invoke_and_search, key_env, ledger_bytes, made_up_key
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
 _BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 #: an Azure resource's key as base64 writes it: 44 characters, "=" at its end (drawn, so none is committed)
-KEY = _made_up("", 42, _BASE64) + "/="
+KEY = made_up_key("", 42, _BASE64) + "/="
 
 
 def _escaped(key: str) -> dict[str, str]:
@@ -56,7 +54,7 @@ async def escaping_gateway() -> AsyncIterator[dict[str, Any]]:
         key = request.headers.get("api-key", "")
         state["sent"].append(key)
         said = f"upstream answered 401: the key {_escaped(key)[state['form']]} was refused"
-        return web.json_response(_body("azure", 401, said), status=401)
+        return web.json_response(error_body("azure", 401, said), status=401)
 
     async with gateway(answer, state):
         yield state
@@ -69,20 +67,15 @@ async def test_a_base64_key_echoed_escaped_reaches_no_result_ledger_or_log(
     db = tmp_path / "ledger.db"
     escaping_gateway["form"] = form
     caplog.set_level(logging.DEBUG)
-    env = _env("azure", escaping_gateway["url"]) | {"AZURE_OPENAI_API_KEY": KEY}
-    async with Client(build_server(catalog=CATALOG, db=db, env=env)) as client:
-        result = await client.call_tool(
-            "invoke_skill",
-            {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS["azure"]}}},
-        )
-        hits = await client.call_tool("search_usage", {"pattern": "refused"})
+    env = key_env("azure", escaping_gateway["url"]) | {"AZURE_OPENAI_API_KEY": KEY}
+    result, hits, _ = await invoke_and_search(db, env, MODELS["azure"])
     assert escaping_gateway["sent"] and escaping_gateway["sent"][0] == KEY
     said = result.content[0].text
     assert result.is_error and "upstream answered 401: the key [REDACTED] was refused" in said, said
     assert hits.structured_content["hits"], hits.content[0].text  # the refusal was recorded
     for text in (said, json.dumps(result.structured_content), hits.content[0].text, caplog.text):
         assert _left(KEY, text) == [], text
-    assert _left(KEY, _stored(db).decode("utf-8", "replace")) == []
+    assert _left(KEY, ledger_bytes(db).decode("utf-8", "replace")) == []
 
 
 @pytest.mark.parametrize("form", ["json", "url", "url-lower"])

@@ -13,11 +13,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from mcp.client import Client
 
-from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import holds_secret, redact
-from tests.test_echoed_key_prefixes import CATALOG, MODELS, _body, _env, _stored, gateway
+from tests.key_echo_helpers import MODELS, error_body, gateway, invoke_and_search, key_env, ledger_bytes
 
 pytestmark = pytest.mark.anyio
 
@@ -61,7 +59,7 @@ async def go_gateway() -> AsyncIterator[dict[str, Any]]:
 
     async def answer(request: web.Request) -> web.Response:
         upstream = '{"error":"GET https://store.example/x?sv=2024-01-01\\u0026sig=' + VALUE + ' was denied"}'
-        return web.json_response(_body(state["family"], 403, f"upstream answered 403: {upstream}"), status=403)
+        return web.json_response(error_body(state["family"], 403, f"upstream answered 403: {upstream}"), status=403)
 
     async with gateway(answer, state):
         yield state
@@ -74,16 +72,11 @@ async def test_a_credential_in_a_go_encoded_url_a_gateway_quotes_reaches_no_resu
     db = tmp_path / "ledger.db"
     go_gateway["family"] = family
     caplog.set_level(logging.DEBUG)
-    async with Client(build_server(catalog=CATALOG, db=db, env=_env(family, go_gateway["url"]))) as client:
-        result = await client.call_tool(
-            "invoke_skill",
-            {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS[family]}}},
-        )
-        hits = await client.call_tool("search_usage", {"pattern": "denied"})
+    result, hits, _ = await invoke_and_search(db, key_env(family, go_gateway["url"]), MODELS[family], "denied")
     said = result.content[0].text
     assert result.is_error and "\\u0026sig=[REDACTED] was denied" in said, said
     assert hits.structured_content["hits"], hits.content[0].text  # the refusal was recorded
     for text in (said, json.dumps(result.structured_content), hits.content[0].text, caplog.text):
         assert VALUE[:8] not in text and VALUE[-8:] not in text, text
-    stored = _stored(db).decode("utf-8", "replace")
+    stored = ledger_bytes(db).decode("utf-8", "replace")
     assert VALUE[:8] not in stored and VALUE[-8:] not in stored

@@ -297,30 +297,25 @@ async def test_an_upstreams_token_a_proxy_echoes_glued_to_bearer_reaches_no_resu
     # a gateway's 401 quoting the upstream token it holds (never sent by this process, so no known key) in the header
     # it refused, written "Bearer:<token>" or with the space dropped: it was kept whole in the error and the ledger
     from aiohttp import web
-    from mcp.client import Client
 
-    from magsag_mcp.mcp_server import build_server
-    from tests.test_echoed_key_prefixes import CATALOG, MODELS, _body, _env, _stored, gateway
+    from tests.key_echo_helpers import MODELS, error_body, gateway, invoke_and_search, key_env, ledger_bytes
 
     upstream = "gwup_Hq3Zs8Kd1Mv6Pb4Tj9Wx2Rf7Lc5Nb0"
     state: dict[str, str] = {}
 
     async def answer(request: web.Request) -> web.Response:
         said = f"upstream refused Authorization {scheme}{upstream} (401)"
-        return web.json_response(_body("local", 401, said), status=401)
+        return web.json_response(error_body("local", 401, said), status=401)
 
     db = tmp_path / "ledger.db"
     async with gateway(answer, state):
-        async with Client(build_server(catalog=CATALOG, db=db, env=_env("local", state["url"]))) as client:
-            result = await client.call_tool(
-                "invoke_skill",
-                {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS["local"]}}},
-            )
-            hits = await client.call_tool("search_usage", {"pattern": "upstream refused"})
+        result, hits, _ = await invoke_and_search(
+            db, key_env("local", state["url"]), MODELS["local"], "upstream refused"
+        )
     said = result.content[0].text
     assert result.is_error and f"upstream refused Authorization {scheme}[REDACTED] (401)" in said, said
     assert hits.structured_content["hits"], hits.content[0].text  # the refusal was recorded
     for text in (said, json.dumps(result.structured_content), hits.content[0].text):
         assert upstream[:8] not in text and upstream[-8:] not in text, text
-    stored = _stored(db).decode("utf-8", "replace")
+    stored = ledger_bytes(db).decode("utf-8", "replace")
     assert upstream[:8] not in stored and upstream[-8:] not in stored

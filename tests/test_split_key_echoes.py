@@ -13,18 +13,12 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from mcp.client import Client
 
-from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import redact, register_secret
-from tests.test_echoed_key_prefixes import CATALOG, KEYS, MODELS, _env, _sent_key, _stored, gateway
+from tests.key_echo_helpers import KEYS, MODELS, gateway, invoke_and_search, key_env, ledger_bytes, sent_key
+from tests.redaction_helpers import pieces
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
-
-
-def pieces(key: str, text: str) -> list[str]:
-    """Every run of 8 or more of the key's characters that appears in ``text``."""
-    return [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in text]
 
 
 @pytest.fixture
@@ -34,7 +28,7 @@ async def wrapping() -> AsyncIterator[dict[str, Any]]:
     state: dict[str, Any] = {"at": 20, "html": False, "sent": []}
 
     async def answer(request: web.Request) -> web.Response:
-        key = _sent_key(request)
+        key = sent_key(request)
         state["sent"].append(key)
         cut = f"{key[: state['at']]}\n    {key[state['at'] :]}"
         if state["html"]:
@@ -55,20 +49,14 @@ async def test_a_key_a_gateway_echoes_across_a_line_break_reaches_no_result_ledg
     key, db = KEYS[family], tmp_path / "ledger.db"
     wrapping.update(at=at % len(key), html=html)
     caplog.set_level(logging.DEBUG)
-    async with Client(build_server(catalog=CATALOG, db=db, env=_env(family, wrapping["url"]))) as client:
-        result = await client.call_tool(
-            "invoke_skill",
-            {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS[family]}}},
-        )
-        runs = await client.call_tool("query_runs", {"filters": {}})
-        hits = await client.call_tool("search_usage", {"pattern": "refused"})
+    result, hits, runs = await invoke_and_search(db, key_env(family, wrapping["url"]), MODELS[family], with_runs=True)
     assert wrapping["sent"] and wrapping["sent"][0] == key
     said = result.content[0].text
     assert result.is_error and "401" in said, said
     assert hits.structured_content["hits"], hits.content[0].text  # the refusal was recorded
     for text in (said, json.dumps(result.structured_content), runs.content[0].text, hits.content[0].text, caplog.text):
         assert pieces(key, text) == [], text
-    stored = _stored(db).decode("utf-8", "replace")
+    stored = ledger_bytes(db).decode("utf-8", "replace")
     assert pieces(key, stored) == []
 
 
@@ -168,7 +156,7 @@ async def test_a_name_holding_a_run_of_a_known_key_past_its_start_is_refused_bef
                 await svc.invoke_skill("skill.analysis", {"data": "x"}, **names)
         ok = await svc.invoke_skill("skill.analysis", {"data": "x"}, run_id=f"job-{key[5:16]}")  # (11: a name's)
     assert ok.run_id == f"job-{key[5:16]}"
-    stored = _stored(db).decode("utf-8", "replace")
+    stored = ledger_bytes(db).decode("utf-8", "replace")
     assert key[5:30] not in stored and key[-12:] not in stored
 
 
