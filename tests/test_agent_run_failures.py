@@ -176,4 +176,5 @@ def test_a_succeeding_agent_run_costs_no_extra_ledger_write(
         runs = _runs(mg)
     assert out["model"] == "sag-model"
     assert len(writes) == 2  # its two calls' records, nothing more
+    assert sorted(writes) == sorted(runs) and "ok-1" in runs  # one each: the MAG's summary, its SAG's analysis
     assert {r["status"] for r in runs.values()} == {"ok"}
