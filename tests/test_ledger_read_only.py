@@ -229,6 +229,7 @@ async def test_the_mcp_tools_read_a_read_only_ledger(audited: Path, unwritable, 
 
     from magsag_mcp.mcp_server import build_server
 
+    read: dict[str, dict] = {}
     async with Client(build_server(catalog=CATALOG, db=audited, env={"MAGSAG_PROVIDER": "fake"})) as client:
         for tool, args in [
             ("summarize_usage", {}),
@@ -238,10 +239,18 @@ async def test_the_mcp_tools_read_a_read_only_ledger(audited: Path, unwritable, 
         ]:
             result = await client.call_tool(tool, args)
             assert not result.is_error, (tool, result.content[0].text)
+            read[tool] = result.structured_content
         refused = await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": "x"}})
     assert refused.is_error
     error = refused.structured_content["error"]
     assert error["type"] == "ledger_error" and READ_ONLY in error["message"] and FIX in error["message"]
+    # what each read says is the audited ledger's, as the Ledger's own reads give it (test_reads_work_and_write_nothing)
+    totals = read["summarize_usage"]["totals"]
+    assert (totals["calls"], totals["known_cost_usd"]) == (1, "0.25"), totals
+    assert [r["run_id"] for r in read["query_runs"]["runs"]] == ["r1"]
+    assert [h["event"] for h in read["search_usage"]["hits"]] == ["overloaded upstream"]
+    agent_day = next(lim for lim in read["check_budget"]["limits"] if lim["limit"] == "agent_day")
+    assert agent_day["spent_usd"] == "0.25", agent_day
 
 
 def test_the_cli_summarizes_and_reports_budgets_of_a_read_only_ledger(tmp_path: Path, unwritable, capsys):
