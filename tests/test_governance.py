@@ -144,8 +144,9 @@ async def test_a_vendor_the_call_names_for_a_confined_data_class_is_refused_not_
     assert upstream.calls["llama3.1:70b"] == upstream.calls["gpt-4o"] == 0
 
 
-#: the users' guide's policy, as written there
-GUIDE_POLICY = """policies:
+#: the users' guide's data_residency as written there, beside its production_models with llama3.1:70b allowed too (so
+#: the class's model can be called at all), without its cost_limits (governance_helpers.GUIDE_POLICY is the guide's)
+GUIDE_RESIDENCY_POLICY = """policies:
   - name: production_models
     description: Allowed models in production
     allowed_models:
@@ -168,7 +169,7 @@ async def test_the_guides_local_only_class_keeps_its_data_local_whatever_magsag_
     # The guide's "Local only" pii_processing: ["llama3.1:70b"] matched the model on any provider: with
     # MAGSAG_PROVIDER=compat (or azure), routing's local:llama3.1:70b became compat:llama3.1:70b, which the
     # class allowed, and the PII went to the hosted endpoint. Now the class's tagged model is the local one's.
-    policy(catalog_copy, GUIDE_POLICY)
+    policy(catalog_copy, GUIDE_RESIDENCY_POLICY)
     svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_PROVIDER=provider)
     result = await svc.invoke_skill("skill.pii-redaction", {"text": "Jane Doe, 555-0100"})
     explained = svc.explain("skill.pii-redaction", {"text": "x"})
