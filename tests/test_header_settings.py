@@ -139,3 +139,39 @@ def test_doctor_lists_each_setting_of_a_provider_made_wrong_not_the_first_alone(
     problems = [p for p in json.loads(capsys.readouterr().out)["problems"] if p.startswith("openai: ")]
     assert [p.split(" ")[1] for p in problems] == ["OPENAI_ORG_ID='Acme'", "the"], problems
     assert "host has a space in it" in problems[1]
+
+
+def test_the_ids_and_version_sent_beside_the_key_are_not_matched_again_before_each_attempt(monkeypatch):
+    # A target with params of its own (model_config.params: {"seed": 1}) is judged before every attempt, no verdict
+    # kept for it (see HTTPProvider.unavailable_error): each attempt matched OPENAI_ORG_ID, OPENAI_PROJECT_ID and
+    # ANTHROPIC_VERSION against their patterns again, though the environment had not changed. Each value is matched
+    # once now; a value set since is judged as any is.
+    from magsag_mcp.providers import header_settings
+
+    matched: list[str] = []
+
+    class Counted:
+        def __init__(self, pattern):
+            self.pattern = pattern
+
+        def fullmatch(self, value):
+            matched.append(value)
+            return self.pattern.fullmatch(value)
+
+    for name in ("_ORG_ID", "_PROJECT_ID", "_DATED"):
+        monkeypatch.setattr(header_settings, name, Counted(getattr(header_settings, name)))
+    org, project, version = "org-CountedOnce42", "proj_CountedOnce42", "2019-02-28"  # (none other judged)
+    env = {"OPENAI_API_KEY": KEY, "ANTHROPIC_API_KEY": KEY, "OPENAI_ORG_ID": org, "OPENAI_PROJECT_ID": project}
+    env["ANTHROPIC_VERSION"] = version
+    providers = ProviderSet(env, Transport())
+    targets = [
+        (providers.get("openai"), Target("openai", "gpt-4o", params=(("seed", 1),))),
+        (providers.get("anthropic"), Target("anthropic", "claude-sonnet-4-5", params=(("top_k", 5),))),
+    ]
+    for _ in range(3):
+        for provider, target in targets:
+            assert provider.unavailable_error(target) is None
+    assert sorted(matched) == sorted([org, project, version]), matched
+    env["OPENAI_ORG_ID"] = "Acme Corp"  # changed: judged, and refused
+    error = targets[0][0].unavailable_error(targets[0][1])
+    assert isinstance(error, E.NotConfiguredError) and "OPENAI_ORG_ID='Acme Corp' is not an OpenAI" in error.message

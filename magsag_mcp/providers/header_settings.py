@@ -11,6 +11,7 @@ and no key (:func:`~magsag_mcp.settings.given`): a key pasted into the wrong var
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Mapping
 
@@ -37,7 +38,7 @@ def openai_id_problem(env: Mapping[str, str]) -> str | None:
 
 
 def _id_problem(name: str, value: str, shape: re.Pattern[str], what: str, prefix: str) -> str | None:
-    if shape.fullmatch(value):
+    if _fits(shape, value):
         return None
     if what == "organization" and _PROJECT_ID.fullmatch(value):
         fix = "it is a project id: move it to OPENAI_PROJECT_ID"
@@ -56,12 +57,25 @@ def anthropic_version_problem(env: Mapping[str, str]) -> str | None:
     value = (env.get("ANTHROPIC_VERSION") or "").strip()
     if not value:
         return None
-    try:
-        if _DATED.fullmatch(value) and datetime.date.fromisoformat(value):
-            return None
-    except ValueError:  # a month or day out of range (2023-13-01)
-        pass
+    if _a_version(value):
+        return None
     return (
         f"{given('ANTHROPIC_VERSION', value)} is not an Anthropic API version, which is a date written YYYY-MM-DD; "
         "set ANTHROPIC_VERSION=2023-06-01, or unset it for that default"
     )
+
+
+# Asked before every attempt of a target with params or a base URL of its own (HTTPProvider.unavailable_error keeps
+# no verdict for those), where the values are the same call after call: each is matched once, not on every attempt.
+# The verdict alone is kept; a refusal's message is made when said (given() reads the secrets known then).
+@functools.lru_cache(maxsize=64)
+def _fits(shape: re.Pattern[str], value: str) -> bool:
+    return shape.fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=64)
+def _a_version(value: str) -> bool:
+    try:
+        return _DATED.fullmatch(value) is not None and bool(datetime.date.fromisoformat(value))
+    except ValueError:  # a month or day out of range (2023-13-01)
+        return False
