@@ -258,11 +258,12 @@ def over_the_cap(
     ``remaining``: what the call's deadline left then (None: all of it). ``taken``: what the cascade took it for, said
     after the cap (a 429's long wait: a spent quota)."""
     wait: float = exc.retry_after  # type: ignore[assignment]  # (too_long: a wait was given)
-    fix = f"set MAGSAG_RETRY_MAX_DELAY to {math.ceil(wait)} or more to wait it out"
+    raised = _cap_that_waits(wait)
+    fix = f"set {raised} to wait it out" if raised else _NO_CAP_WAITS
     # the wait would pass the call's deadline too: what it leaves, as retry_wait compares it once the cap allows the
     # wait, not the whole deadline (a wait of 50s after 15s spent, within a deadline of 60s, passes it)
     left = policy.deadline if remaining is None else remaining
-    if wait >= left:
+    if raised and wait >= left:
         spent = policy.deadline - left
         before = f" and the {seconds(spent)} the call took before it" if spent >= 1 else ""
         fix += f", and MAGSAG_CALL_DEADLINE above it{before} (now {setting(policy.deadline)})"
@@ -273,7 +274,20 @@ def over_the_cap(
         else f"{label} was not sent: its server's wait, {_refused(exc)}, has {said} left"
     )
     cap = f"the retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY)"
-    return f"{why}, longer than {cap}{taken}; {fix}, or call again in {seconds(wait)}"
+    return f"{why}, longer than {cap}{taken}; {fix}{', or' if raised else ';'} call again in {seconds(wait)}"
+
+
+def _cap_that_waits(wait: float) -> str | None:
+    """The retry cap that waits out ``wait`` (``MAGSAG_RETRY_MAX_DELAY to 45 or more``), or None past the largest
+    the setting takes (:data:`~.settings.MAXIMA`): told to set 30000, the user's next start refused the value."""
+    needed = math.ceil(wait)
+    return f"MAGSAG_RETRY_MAX_DELAY to {needed} or more" if needed <= MAXIMA["MAGSAG_RETRY_MAX_DELAY"] else None
+
+
+#: said where no retry cap waits a server's wait out
+_NO_CAP_WAITS = (
+    f"no setting waits it out (MAGSAG_RETRY_MAX_DELAY takes at most {setting(MAXIMA['MAGSAG_RETRY_MAX_DELAY'])})"
+)
 
 
 def retries_spent(policy: RetryPolicy, exc: ProviderError, label: str) -> str | None:
@@ -295,12 +309,14 @@ def retries_spent(policy: RetryPolicy, exc: ProviderError, label: str) -> str | 
     fix = "raise MAGSAG_MAX_RETRIES" if retries < MAXIMA["MAGSAG_MAX_RETRIES"] else ""
     # a retry more would not be taken either: its wait is over the cap (see retry_wait)
     if wait is not None and policy.too_long(wait):
-        cap = (
-            f"MAGSAG_RETRY_MAX_DELAY to {math.ceil(wait)} or more (its server asked to wait "
-            f"{against(wait, policy.max_delay)}, longer than the retry cap of {setting(policy.max_delay)})"
-        )
-        fix = f"{fix}, and {cap}" if fix else f"raise {cap}"
-    return f"{label} was still rate limited at {which}; {f'{fix}, or ' if fix else ''}{again}"
+        asked = f"its server asked to wait {against(wait, policy.max_delay)}"
+        if (raised := _cap_that_waits(wait)) is None:  # (a retry more would not be taken whatever the retries)
+            fix = f"{asked}, longer than the retry cap of {setting(policy.max_delay)}: {_NO_CAP_WAITS}"
+        else:
+            cap = f"{raised} ({asked}, longer than the retry cap of {setting(policy.max_delay)})"
+            fix = f"{fix}, and {cap}" if fix else f"raise {cap}"
+    joined = f"{fix}; " if fix.endswith(_NO_CAP_WAITS) else f"{fix}, or " if fix else ""
+    return f"{label} was still rate limited at {which}; {joined}{again}"
 
 
 def retries_spent_fix(policy: RetryPolicy, exc: ProviderError, label: str) -> Callable[[], str | None] | None:
@@ -441,8 +457,8 @@ def _not_waited(policy: RetryPolicy, rest: _Rest) -> str:
 
         return (
             f"a 429's wait over {seconds(LONG_WAIT_SECONDS)} is taken for a spent quota while it is longer than the "
-            f"retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY); set MAGSAG_RETRY_MAX_DELAY to "
-            f"{math.ceil(rest.asked)} or more to wait such a wait out"
+            f"retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY); "
+            + (f"set {raised} to wait such a wait out" if (raised := _cap_that_waits(rest.asked)) else _NO_CAP_WAITS)
         )
     if rest.quota is not None or issubclass(rest.kind, QuotaExhaustedError):
         quota = f"a spent quota ({rest.quota})" if rest.quota is not None else "a spent quota"

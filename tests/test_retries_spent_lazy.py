@@ -90,3 +90,32 @@ def test_retries_spent_at_the_bound_of_max_retries_do_not_say_raise_it():
         "; raise MAGSAG_MAX_RETRIES, and MAGSAG_RETRY_MAX_DELAY to 45 or more (its server asked to wait 45s, longer "
         "than the retry cap of 20s), or call again in 45s"
     )
+
+
+def test_a_wait_past_the_largest_retry_cap_is_not_told_to_raise_the_cap_to_it():
+    # MAGSAG_RETRY_MAX_DELAY takes at most 21600 (settings.MAXIMA): a server asking for 30000s was answered "set
+    # MAGSAG_RETRY_MAX_DELAY to 30000 or more", a value the next start refused as too large. No setting waits it out,
+    # and the fix says so and when to call again; a wait within the bound still names the cap that waits it.
+    policy = RetryPolicy(tries_per_target=3, base_delay=0.5, max_delay=20.0, deadline=300.0)
+    day = E.RateLimitError("slow down", status=429, retry_after=30000.0)
+    no_setting = "no setting waits it out (MAGSAG_RETRY_MAX_DELAY takes at most 21600s); call again in 30000s"
+    assert cascade_waits.over_the_cap(policy, day, "fake:a", sent=True) == (
+        "fake:a was rate limited and not tried again: its server asked to wait 30000s, longer than the retry cap of "
+        f"20s (MAGSAG_RETRY_MAX_DELAY); {no_setting}"
+    )
+    assert cascade_waits.retries_spent(policy, day, "fake:a") == (
+        "fake:a was still rate limited at its last try, the 3rd (MAGSAG_MAX_RETRIES=2: 2 retries after the first); "
+        f"its server asked to wait 30000s, longer than the retry cap of 20s: {no_setting}"
+    )
+    bound = E.RateLimitError("slow down", status=429, retry_after=21600.0)
+    assert "set MAGSAG_RETRY_MAX_DELAY to 21600 or more to wait it out" in cascade_waits.over_the_cap(
+        policy, bound, "fake:a", sent=True
+    )
+    assert "raise MAGSAG_MAX_RETRIES, and MAGSAG_RETRY_MAX_DELAY to 21600 or more" in cascade_waits.retries_spent(
+        policy, bound, "fake:a"
+    )
+    # explain_route's word on a target left alone for such a wait: the same
+    rest = cascade_waits._Rest(0.0, 600.0, 30000.0, E.QuotaExhaustedError, False, "slow down", by_wait=True)
+    assert cascade_waits._not_waited(policy, rest).endswith(
+        "(MAGSAG_RETRY_MAX_DELAY); no setting waits it out (MAGSAG_RETRY_MAX_DELAY takes at most 21600s)"
+    )

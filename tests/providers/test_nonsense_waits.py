@@ -108,4 +108,8 @@ async def test_a_429_with_a_nonsense_wait_fails_the_call_naming_a_bounded_wait(h
     with pytest.raises(E.RateLimitError) as info:
         await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
     assert clock.sleeps == [] and f"asked to wait {int(LONGEST_WAIT)}s" in info.value.message
-    assert info.value.message.endswith(f"or call again in {int(LONGEST_WAIT)}s")
+    # past the largest retry cap taken (21600s), no setting waits it out: told to set the cap to the wait, the next
+    # start refused it
+    assert info.value.message.endswith(
+        f"no setting waits it out (MAGSAG_RETRY_MAX_DELAY takes at most 21600s); call again in {int(LONGEST_WAIT)}s"
+    )
