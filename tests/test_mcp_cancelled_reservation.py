@@ -35,11 +35,12 @@ async def test_a_cancelled_call_is_recorded_and_holds_nothing_of_any_limit(catal
                         break
                 assert held == {"run", "agent_day", "day"}, status
                 tg.cancel_scope.cancel()  # the SDK sends notifications/cancelled for the request
-            while True:  # the server records the cancelled attempt as its handler unwinds
-                runs = (await client.call_tool("query_runs", {"filters": scope})).structured_content
-                if runs["runs"] and runs["runs"][0]["status"] != "running":
-                    break
-                await anyio.sleep(0.01)
+            with anyio.fail_after(60):  # (a hang guard too: a record never written failed no assertion, it hung)
+                while True:  # the server records the cancelled attempt as its handler unwinds
+                    runs = (await client.call_tool("query_runs", {"filters": scope})).structured_content
+                    if runs["runs"] and runs["runs"][0]["status"] != "running":
+                        break
+                    await anyio.sleep(0.01)
         run = runs["runs"][0]
         assert run["status"] == "cancelled"
         assert [(a["outcome"], a["error_class"]) for a in run["attempts"]] == [("error", "cancelled")]
