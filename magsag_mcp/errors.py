@@ -327,7 +327,8 @@ class AuthenticationError(ProviderError):
 
 class NotConfiguredError(ProviderError):
     """The environment does not say where to send the call: no endpoint (Azure, compat), a base URL
-    that is not an http(s) URL, or a header value with a line break. Nothing was sent. Also a local
+    that is not an http(s) URL, a header value with a line break, or proxy settings that refuse its host (a proxy
+    magsag cannot use, a NO_PROXY entry that covers nothing). Nothing was sent. Also a local
     server's base URL at which neither OpenAI API exists (404 for both), and an Azure api-version the service
     does not serve (400): nothing was generated. (A missing
     key is an :class:`AuthenticationError`, as a rejected one is.)"""

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import (
     AuthenticationError,
+    ConfigError,
     MalformedResponseError,
     ModelNotFoundError,
     NotConfiguredError,
@@ -112,6 +113,8 @@ class HTTPProvider(Provider):
             return exc
         problem = _base_url_problem(base, self.endpoint.base_url_source(target), self.endpoint.base_url_example)
         if problem is None:
+            problem = self._proxy_problem(base)
+        if problem is None:
             for value in headers.values():  # a loop, not any() over a generator: asked before every attempt
                 if (found := _REFUSED_IN_HEADERS.search(value)) is not None:
                     names = " / ".join(self.endpoint.key_env)
@@ -123,6 +126,20 @@ class HTTPProvider(Provider):
         if problem is None:
             return None
         return NotConfiguredError(f"{self.name}: {problem}", provider=self.name, model=target.model)
+
+    def _proxy_problem(self, base: str) -> str | None:
+        """Why the proxy settings refuse a request below ``base`` (a proxy magsag cannot use, a NO_PROXY entry that
+        covers nothing and may have been meant for its host), or None. Asked here, before the attempt, so that the
+        refusal is this target's, recorded as its attempt (nothing sent), and the call moves on to a target whose
+        host the settings let through: raised by the transport as the request was made, it stopped the whole call
+        with no attempt in the ledger."""
+        proxies = getattr(self.transport, "proxies", None)  # (a transport a test or an embedder gave may have none)
+        try:
+            if proxies is not None:
+                proxies.for_url(base)
+        except ConfigError as exc:
+            return exc.message
+        return None
 
     def describe(self) -> dict[str, Any]:
         return {"wire": self.wire.name, **self.endpoint.describe()}
