@@ -96,8 +96,9 @@ class LedgerReads:
         """Each limit that applies, and with ``skill`` (``model``, ``max_tokens`` as a call's model_config names
         them) ``call``: whether the least a call of it reserves fits what is left (see :mod:`.call_fit`)."""
         # "" names none (what MCP clients and forms send for an optional name; Magsag.check_budget's way to leave
-        # one out), as invoke_skill reads it: echoed as "", it answered for a run named "" where an agent "" was null
-        agent, run_id, model = agent or None, run_id or None, model or None
+        # one out), as invoke_skill reads it: echoed as "", it answered for a run named "" where an agent "" was null;
+        # and a skill "", which MCP's check_budget left out where Python's was an unknown skill ''
+        agent, run_id, skill, model = agent or None, run_id or None, skill or None, model or None
         # looked up, not recorded: a name an older ledger holds (a trailing space) can still be asked about
         check_name(agent, "agent", recorded=False)
         check_name(run_id, "run_id", recorded=False)

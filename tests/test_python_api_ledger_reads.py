@@ -103,3 +103,11 @@ def test_bad_reads_are_refused_naming_the_fix(mg: Magsag):
     with pytest.raises(InputError, match="query_runs"):
         mg.summarize(limit=5)
     assert callable(mg.query_runs)
+
+
+def test_check_budget_reads_an_empty_skill_as_left_out_as_mcp_does(mg: Magsag):
+    # MCP's check_budget {"skill": ""} left the skill out; Magsag.check_budget(skill="") was "unknown skill ''"
+    status = mg.check_budget(skill="")
+    assert status == mg.check_budget() and "call" not in status
+    with pytest.raises(InputError, match="name the skill too"):
+        mg.check_budget(skill="", model="gpt-4o")
