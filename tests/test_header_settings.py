@@ -175,3 +175,14 @@ def test_the_ids_and_version_sent_beside_the_key_are_not_matched_again_before_ea
     env["OPENAI_ORG_ID"] = "Acme Corp"  # changed: judged, and refused
     error = targets[0][0].unavailable_error(targets[0][1])
     assert isinstance(error, E.NotConfiguredError) and "OPENAI_ORG_ID='Acme Corp' is not an OpenAI" in error.message
+
+
+def test_a_missing_key_is_said_before_a_setting_beside_it():
+    # Before: with no OPENAI_API_KEY and OPENAI_ORG_ID=Acme, a call named the organization id alone; fixed, the next
+    # call then said the key was missing. The key comes first: the id is checked against the key's organization.
+    openai = ProviderSet({"OPENAI_ORG_ID": "Acme"}, Transport()).get("openai")
+    error = openai.unavailable_error(Target("openai", "gpt-4o"))
+    assert isinstance(error, E.AuthenticationError) and "OPENAI_API_KEY" in error.message, error
+    keyed = ProviderSet({"OPENAI_ORG_ID": "Acme", "OPENAI_API_KEY": KEY}, Transport()).get("openai")
+    error = keyed.unavailable_error(Target("openai", "gpt-4o"))
+    assert isinstance(error, E.NotConfiguredError) and "OPENAI_ORG_ID='Acme'" in error.message, error

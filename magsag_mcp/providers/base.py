@@ -102,15 +102,15 @@ class HTTPProvider(Provider):
     def _unavailable_error(self, target: Target) -> ProviderError | None:
         if placeholder := self.endpoint.placeholder_key():  # a keyless server's optional key (compat, local) too
             return AuthenticationError(placeholder, provider=self.name, model=target.model)
-        if header_problem := self.endpoint.header_problem():
-            return NotConfiguredError(f"{self.name}: {header_problem}", provider=self.name, model=target.model)
         try:
             base = self.endpoint.sent_below(target)
             headers = {}
             if self.endpoint.key_env and type(self.endpoint).headers is not Endpoint.headers:
                 headers = self.endpoint.headers(target.model)
-        except ProviderError as exc:
+        except ProviderError as exc:  # no key, no endpoint: said before a setting beside them, which waits on them
             return exc
+        if header_problem := self.endpoint.header_problem():
+            return NotConfiguredError(f"{self.name}: {header_problem}", provider=self.name, model=target.model)
         problem = _base_url_problem(base, self.endpoint.base_url_source(target), self.endpoint.base_url_example)
         if problem is None:
             problem = self._proxy_problem(base)
