@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .models import _Out
+from .models_base import Out as _Out
 
 
 class BudgetWindowOut(_Out):

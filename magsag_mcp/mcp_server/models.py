@@ -4,7 +4,8 @@ Descriptions are short on purpose: every tool schema is sent to the client's mod
 context. The result models mirror what the service returns (``InvokeResult.to_dict()``, the
 ledger's summaries, the governance budget report); unknown keys are dropped, so a richer service
 answer never breaks a published output schema. Money is a decimal *string* in USD (exact) or
-``null`` when the price is unknown, never a float.
+``null`` when the price is unknown, never a float. The arguments are here; the results are in :mod:`.call_models`
+(invoke_skill, explain_route, list_skills), :mod:`.ledger_models` and :mod:`.budget_results`, and named here too.
 """
 
 from __future__ import annotations
@@ -16,11 +17,22 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from pydantic_core import PydanticCustomError
 
 from ..text import NAME_MAX
+from .call_models import CandidateOut as CandidateOut
+from .call_models import ErrorOut as ErrorOut
+from .call_models import ExplainRouteResult as ExplainRouteResult
+from .call_models import InvokeSkillResult as InvokeSkillResult
+from .call_models import ListSkillsResult as ListSkillsResult
+from .call_models import PlannedTargetOut as PlannedTargetOut
+from .call_models import PolicyCheckOut as PolicyCheckOut
+from .call_models import SkillOut as SkillOut
+from .call_models import SkippedOut as SkippedOut
+from .call_models import ToolCallOut as ToolCallOut
+from .call_models import TraceAttemptOut as TraceAttemptOut
+from .call_models import TraceOut as TraceOut
+from .call_models import UsageOut as UsageOut
 from .ledger_models import QueryRunsResult as QueryRunsResult
 from .ledger_models import SearchUsageResult as SearchUsageResult
 from .ledger_models import UsageSummaryResult as UsageSummaryResult
-from .models_base import USD
-from .models_base import Out as _Out
 from .provider_names import BASE_URL_FIELD, PROVIDER_FIELD, Provider
 from .provider_names import PROVIDER_ALIASES as PROVIDER_ALIASES
 from .provider_names import PROVIDERS as PROVIDERS
@@ -42,7 +54,6 @@ Int = Annotated[int, NOT_BOOL_INT]
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
 
 
 class _Args(ArgModelBase):
@@ -361,145 +372,3 @@ class CheckBudgetArgs(_Args):
 
 class ListSkillsArgs(_Args):
     pass
-
-
-# --- results ---------------------------------------------------------------------------------
-
-
-class UsageOut(_Out):
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-    total_tokens: int
-
-
-class ToolCallOut(_Out):
-    id: str
-    name: str
-    arguments: dict[str, Any]
-    #: Gemini's signature for the call, or the thinking Claude (with thinking on) or an OpenAI reasoning model
-    #: (Responses API) did before it: send it back with the call (Gemini 3, Claude with thinking and OpenAI's
-    #: reasoning models require it)
-    signature: str | None = None
-
-
-class CandidateOut(_Out):
-    provider: str
-    model: str
-    base_url: str | None = None
-    params: dict[str, Any] | None = None
-    source: str
-    explicit: bool
-
-
-class SkippedOut(_Out):
-    target: str
-    reason: str
-    policy: str | None = None
-
-
-class TraceAttemptOut(_Out):
-    target: str
-    outcome: str
-    error_class: str | None = None
-    try_: int = Field(alias="try")
-    latency_ms: float
-    tokens: int
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
-
-
-class TraceOut(_Out):
-    rule: str
-    candidates: list[CandidateOut]
-    skipped: list[SkippedOut]
-    attempts: list[TraceAttemptOut]
-
-
-class InvokeSkillResult(_Out):
-    run_id: str
-    skill: str
-    output: Any = Field(description="text, or the parsed JSON for JSON skills")
-    tool_calls: list[ToolCallOut] = Field(default_factory=list)
-    finish_reason: str
-    provider: str
-    model: str
-    usage: UsageOut
-    cost_usd: str | None = Field(
-        description="USD, exact decimal string: the whole call, every attempt included; null = unknown (an "
-        "unknown price, or an attempt cut after reaching the vendor)"
-    )
-    cost_unknown: bool
-    latency_ms: float
-    trace: TraceOut
-    warnings: list[str] = Field(
-        default_factory=list, description="e.g. the fallback that answered, and why the targets before it failed"
-    )
-
-
-class PolicyCheckOut(_Out):
-    allowed: bool
-    policy: str | None = None
-    reason: str | None = None
-
-
-class PlannedTargetOut(CandidateOut):
-    label: str
-    unavailable: str | None = Field(None, description="why this target cannot be called now")
-    missing_features: list[str] = Field(default_factory=list)
-    resting: str | None = Field(
-        None,
-        description="why a call now would not send this target at once: its server asked an earlier call to wait, "
-        "how long of that is left, and what a call does meanwhile (tries the targets after it, or, the last target "
-        "left, waits the rest out and sends it, or fails when the wait passes the retry cap or the deadline or is a "
-        "spent quota's, saying until when, in UTC, and why)",
-    )
-    policy: PolicyCheckOut
-    estimated_max_cost_usd: str | None = USD
-
-
-class ExplainRouteResult(_Out):
-    skill: str
-    task_type: str
-    rule: str
-    data_class: str | None = Field(None, description="the first of data_classes (the skill's own, if it has one)")
-    data_classes: list[str] = Field(
-        default_factory=list,
-        description="every data class whose policy the call meets: the skill's and the context's data_class",
-    )
-    estimated_input_tokens: int
-    max_output_tokens: int | None = None
-    needs: list[str] = Field(default_factory=list)
-    targets: list[PlannedTargetOut]
-    warnings: list[str] = Field(
-        default_factory=list,
-        description="what invoke_skill would warn of (a key of the call that is not read), and where the call would "
-        "fail, why: a model it chose that a policy forbids, or no target it can send (each refused, not configured, "
-        "or lacking a feature the call needs)",
-    )
-
-
-class ErrorOut(_Out):
-    """What a failed tool call carries in ``structuredContent.error`` (``err.to_dict()``)."""
-
-    type: str
-    message: str
-
-    model_config = ConfigDict(extra="allow")
-
-
-class SkillOut(_Out):
-    id: str
-    description: str
-    task_type: str
-    tier: str | None
-    data_class: str | None = Field(description="the data class its payloads carry (residency policies apply)")
-    output: str = Field(description="text or json")
-    payload_fields: list[str] = Field(description="fields the skill's prompt reads from the payload: each is required")
-    input_schema: dict[str, Any] | None = Field(description="JSON Schema the payload must also satisfy")
-
-
-class ListSkillsResult(_Out):
-    skills: list[SkillOut]
