@@ -278,6 +278,8 @@ def _split_port(entry: str) -> tuple[str, int | None]:
     """``host:port``, ``[v6]:port`` or a bare host, IP or network (a bare IPv6 address has colons too)."""
     if entry.startswith("["):
         host, _, rest = entry[1:].partition("]")
+        if rest.startswith("/"):  # [fd00::]/8: a network written with its address in brackets, as a URL's host is
+            return host + rest, None
         port = rest[1:] if rest.startswith(":") else ""
         return host, int(port) if port.isdigit() else None
     if entry.count(":") == 1:

@@ -150,6 +150,10 @@ async def test_loopback_is_never_proxied(fake_openai: FakeOpenAI):
         ("http://192.168.1.2/v1", "10.0.0.0/8, example.com", True),
         ("https://x.example.com/v1", "foo.com example.com", False),
         ("http://[fd00::1]:8000/v1", "fd00::/8", False),
+        # the network's address in brackets, as a URL writes its host: its /8 was dropped, the entry covering
+        # fd00:: alone, and the rest of the network went through the proxy
+        ("http://[fd00::1]:8000/v1", "[fd00::]/8", False),
+        ("http://[fd01::1]:8000/v1", "[fd00::]/16", True),
         ("https://anything.example/v1", "*", False),
         ("http://localhost:11434/v1", "", False),
         ("http://gpu.localhost:11434/v1", "", False),
