@@ -239,6 +239,8 @@ def past_the_deadline(
         if sent
         else f"{label} was not sent: its server's wait, {_refused(exc)}, has {waited} left, which"
     )
+    if not _a_deadline_waits(spent + wait):  # told to set it, the user's next start refused the value
+        return f"{why} would {passes} the call's deadline, {away} away; {_NO_DEADLINE_WAITS}; {again}"
     return (
         f"{why} would {passes} the call's deadline, {away} away; set MAGSAG_CALL_DEADLINE above it{before} (now "
         f"{setting(policy.deadline)}), or {again}"
@@ -266,7 +268,10 @@ def over_the_cap(
     if raised and wait >= left:
         spent = policy.deadline - left
         before = f" and the {seconds(spent)} the call took before it" if spent >= 1 else ""
-        fix += f", and MAGSAG_CALL_DEADLINE above it{before} (now {setting(policy.deadline)})"
+        if _a_deadline_waits(spent + wait):
+            fix += f", and MAGSAG_CALL_DEADLINE above it{before} (now {setting(policy.deadline)})"
+        else:  # the cap could wait it, no deadline could
+            raised, fix = None, _NO_DEADLINE_WAITS
     said = against(wait, policy.max_delay)
     why = (
         f"{label} was {_refused(exc)} and not tried again: its server asked to wait {said}"
@@ -288,6 +293,14 @@ def _cap_that_waits(wait: float) -> str | None:
 _NO_CAP_WAITS = (
     f"no setting waits it out (MAGSAG_RETRY_MAX_DELAY takes at most {setting(MAXIMA['MAGSAG_RETRY_MAX_DELAY'])})"
 )
+_NO_DEADLINE_WAITS = (
+    f"no setting waits it out (MAGSAG_CALL_DEADLINE takes at most {setting(MAXIMA['MAGSAG_CALL_DEADLINE'])})"
+)
+
+
+def _a_deadline_waits(needed: float) -> bool:
+    """Whether a call's deadline MAGSAG_CALL_DEADLINE takes (:data:`~.settings.MAXIMA`) is above ``needed``."""
+    return needed < MAXIMA["MAGSAG_CALL_DEADLINE"]
 
 
 def retries_spent(policy: RetryPolicy, exc: ProviderError, label: str) -> str | None:

@@ -94,3 +94,35 @@ async def test_a_server_wait_under_a_second_is_not_told_to_call_again_in_it(monk
         "pass the call's deadline, 0.2s away; set MAGSAG_CALL_DEADLINE above it (now 0.2s), or call again later"
     ), message
     assert "in 0s" not in message and clock.sleeps == []
+
+
+async def test_a_wait_no_deadline_setting_covers_is_not_answered_set_the_deadline():
+    # a policy built in code takes any cap and deadline; MAGSAG_CALL_DEADLINE takes at most 21600s: told to set it
+    # above a wait of 25000s, the user's next start refused the value
+    script("a", _429("25000"))
+    cascade, clock = _cascade(max_delay=30000.0, deadline=21600.0)
+    with pytest.raises(E.RateLimitError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert re.search(
+        r"would pass the call's deadline, 21600s away; no setting waits it out \(MAGSAG_CALL_DEADLINE takes at most "
+        r"21600s\); call again in 25000s$",
+        info.value.message,
+    ), info.value.message
+    assert "set MAGSAG_CALL_DEADLINE" not in info.value.message and clock.sleeps == []
+
+
+async def test_a_wait_over_the_cap_the_cap_could_wait_but_no_deadline_is_not_answered_raise_both():
+    # the cap could be raised to 21598s, but with the 5s the call took before, the deadline would have to pass 21600s
+    script("a", _429("5"), _long(21598.0))
+    cascade, clock = _cascade(max_delay=60.0, deadline=21600.0)
+    with pytest.raises(E.ProviderError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    message = info.value.message
+    assert "set MAGSAG_CALL_DEADLINE" not in message and "MAGSAG_RETRY_MAX_DELAY to" not in message, message
+    assert re.search(
+        r"longer than the retry cap of 60s \(MAGSAG_RETRY_MAX_DELAY\)[^;]*; no setting waits it out "
+        r"\(MAGSAG_CALL_DEADLINE takes at most 21600s\); call again in 21598s$",
+        message,
+    ), message
+    (slept,) = clock.sleeps
+    assert 5.0 <= slept <= 5.5
