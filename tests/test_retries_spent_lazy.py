@@ -107,12 +107,17 @@ def test_a_wait_past_the_largest_retry_cap_is_not_told_to_raise_the_cap_to_it():
         "fake:a was still rate limited at its last try, the 3rd (MAGSAG_MAX_RETRIES=2: 2 retries after the first); "
         f"its server asked to wait 30000s, longer than the retry cap of 20s: {no_setting}"
     )
-    bound = E.RateLimitError("slow down", status=429, retry_after=21600.0)
-    assert "set MAGSAG_RETRY_MAX_DELAY to 21600 or more to wait it out" in cascade_waits.over_the_cap(
+    # (21599s: a wait of the largest cap, 21600s, needs a deadline above it, which MAGSAG_CALL_DEADLINE cannot be)
+    bound = E.RateLimitError("slow down", status=429, retry_after=21599.0)
+    assert "set MAGSAG_RETRY_MAX_DELAY to 21599 or more to wait it out" in cascade_waits.over_the_cap(
         policy, bound, "fake:a", sent=True
     )
-    assert "raise MAGSAG_MAX_RETRIES, and MAGSAG_RETRY_MAX_DELAY to 21600 or more" in cascade_waits.retries_spent(
+    assert "raise MAGSAG_MAX_RETRIES, and MAGSAG_RETRY_MAX_DELAY to 21599 or more" in cascade_waits.retries_spent(
         policy, bound, "fake:a"
+    )
+    largest = E.RateLimitError("slow down", status=429, retry_after=21600.0)
+    assert cascade_waits.over_the_cap(policy, largest, "fake:a", sent=True).endswith(
+        "; no setting waits it out (MAGSAG_CALL_DEADLINE takes at most 21600s); call again in 21600s"
     )
     # explain_route's word on a target left alone for such a wait: the same
     rest = cascade_waits._Rest(0.0, 600.0, 30000.0, E.QuotaExhaustedError, False, "slow down", by_wait=True)
