@@ -180,3 +180,28 @@ def test_a_prune_stopped_in_its_vacuum_stops_there_and_leaves_the_ledger_whole(t
     finally:
         conn.close()
     assert not Path(f"{db}-wal").exists() or Path(f"{db}-wal").stat().st_size == 0  # checkpointed as it closed
+
+
+async def test_a_read_cancelled_before_its_statement_began_is_interrupted_when_it_begins(tmp_path: Path):
+    # Cancelled once its function ran but before the function's statement started (the window this file's first test
+    # hit now and then on a loaded machine): SQLite's interrupt reaches only a running statement, so it was lost and
+    # the statement ran to its end. Here the function waits, after saying it began, until the cancellation is done.
+    cancelled = threading.Event()
+
+    class Late(Held):
+        def read(self, conn: sqlite3.Connection) -> int:
+            self.started.set()
+            assert cancelled.wait(HANG)
+            return super().read(conn)
+
+    async with Ledger(tmp_path / "ledger.db") as ledger:
+        held = Late()
+        try:
+            await _cancelled_once_started(ledger, held)
+            cancelled.set()
+            await anyio.to_thread.run_sync(held.ended.wait, HANG)
+        finally:
+            cancelled.set()
+            held.release()
+        assert held.outcome == "interrupted"
+        assert await ledger.read(lambda conn: conn.execute("SELECT COUNT(*) FROM runs").fetchone()) == (0,)

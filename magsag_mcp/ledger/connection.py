@@ -341,6 +341,16 @@ async def stoppable(reader: aiosqlite.Connection, fn: Callable[..., T], *args: o
             with gate:
                 running = False
 
+    def interrupt_while_running() -> None:
+        # SQLite's interrupt reaches only a statement that is running: one cancelled as fn began, before its statement
+        # started, was not stopped (the statement then ran to its end), so the interrupt is said again until fn ends
+        while True:
+            with gate:
+                if not running:
+                    return
+                conn.interrupt()
+            time.sleep(_INTERRUPT_AGAIN_SECONDS)
+
     try:
         return await reader._execute(run)
     except asyncio.CancelledError:
@@ -348,4 +358,9 @@ async def stoppable(reader: aiosqlite.Connection, fn: Callable[..., T], *args: o
             abandoned = True
             if running:
                 conn.interrupt()
+                threading.Thread(target=interrupt_while_running, name="magsag-ledger-interrupt", daemon=True).start()
         raise
+
+
+#: how often a cancelled read's interrupt is said again while its function still runs (see :func:`stoppable`)
+_INTERRUPT_AGAIN_SECONDS = 0.005
