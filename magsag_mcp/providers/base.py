@@ -133,10 +133,8 @@ class HTTPProvider(Provider):
         refusal is this target's, recorded as its attempt (nothing sent), and the call moves on to a target whose
         host the settings let through: raised by the transport as the request was made, it stopped the whole call
         with no attempt in the ledger."""
-        proxies = getattr(self.transport, "proxies", None)  # (a transport a test or an embedder gave may have none)
         try:
-            if proxies is not None:
-                proxies.for_url(base)
+            self.transport.proxies.for_url(base)
         except ConfigError as exc:
             return exc.message
         return None
