@@ -27,8 +27,10 @@ from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 KEY = "sk-test-key-123456"
-#: the key the caller configured, which the server refuses
-WRONG = "sk-proj-Wr0ngKeyOfTheCallers0987654321zyxw"
+#: the key the caller configured, which the server refuses. Every run of 4 of its characters past "sk-" mixes letters
+#: and digits and spells no word: a run of digits alone ("7654") turned up in a stored timestamp now and then
+#: (1796413994.5127654), and a word's piece ("ller") would turn up in any message saying "caller"
+WRONG = "sk-proj-Wq0xZk7JvPd9Rm2Tf5Lb8Hs1Nc4Yg6zyxw"
 OPENAI_SAYS = "Incorrect API key provided: [REDACTED]. You can find your API key at"
 
 
