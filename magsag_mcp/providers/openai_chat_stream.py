@@ -13,7 +13,7 @@ from ..transport import HttpResponse, SSEEvent
 from ..types import LLMResult, ToolCall, Usage
 from .content_filters import filter_note, filtered, not_checked, prompt_not_checked
 from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
-from .openai_errors import error_status, openai_error, status_by_code
+from .openai_errors import error_status, failed_status, openai_error
 from .openai_tool_calls import call_name, parse_arguments, unwrapped
 from .openai_usage import chat_usage as _usage
 from .wire_format import StreamAccumulator, a_list, a_reason, an_object, prompt_part, said
@@ -136,9 +136,10 @@ class ChatStream(StreamAccumulator):
             # not "error": null, which gateways that write every field of a chunk put on each one of the answer
             body = chunk if error else {"error": chunk}
             # the status its integer code names (vLLM's, llama.cpp's), else the one its code or type stands for (a
-            # spent balance said in the stream, insufficient_quota, is a 429 that no retry clears), else a 500
+            # spent balance said in the stream, insufficient_quota, is a 429 that no retry clears), as the Responses
+            # API's error event is read (failed_status: any other code named is a refusal, no code a 500)
             err = body["error"] if isinstance(body["error"], dict) else {}
-            status = error_status(err, 0) or status_by_code(err.get("code"), err.get("type")) or 500
+            status = error_status(err, 0) or failed_status(err.get("code"), err.get("type"))
             raise openai_error(
                 HttpResponse(status, {}, json.dumps(body).encode()),
                 provider=self.provider,

@@ -190,8 +190,14 @@ CODE_STATUS = {
     "server_is_overloaded": 503,
     "slow_down": 503,
 }
-#: an error's ``type``, for a code not above: a failure on OpenAI's side, not the request's
-TYPE_STATUS = {"service_unavailable_error": 503, "server_error": 500, "insufficient_quota": 429}
+#: an error's ``type``, for a code not above: a failure on OpenAI's side, not the request's; or the request's own
+#: (invalid_request_error, the type of OpenAI's 400s, said with no code: a refusal, not a server failure to send again)
+TYPE_STATUS = {
+    "service_unavailable_error": 503,
+    "server_error": 500,
+    "insufficient_quota": 429,
+    "invalid_request_error": 400,
+}
 
 
 def status_by_code(code: Any, kind: Any = None) -> int | None:
@@ -201,6 +207,18 @@ def status_by_code(code: Any, kind: Any = None) -> int | None:
     if isinstance(kind, str) and kind in TYPE_STATUS:
         return TYPE_STATUS[kind]
     return None
+
+
+def failed_status(code: Any, kind: Any = None) -> int:
+    """The HTTP status of a failure said inside a 2xx answer by its ``code`` (``kind``: its ``type``), one rule for
+    the Responses API's failed response and error event and a Chat Completions stream's error chunk: the status the
+    code (else the type) stands for (:data:`CODE_STATUS`, :data:`TYPE_STATUS`); else, for any other code the vendor
+    named (invalid_prompt, bio_policy, the image codes, invalid_value, ...), a 400, refined by the code in error_for:
+    the vendor refused the request for a reason it named, which is no server failure, and sent again it is refused
+    again (a Chat Completions error chunk took it for a 500, and retried the refusal on its target after a wait).
+    No code, or a number that is no HTTP status: a server error."""
+    named = isinstance(code, str) and bool(code) and not code.isdigit()
+    return status_by_code(code, kind) or (400 if named else 500)
 
 
 def error_status(error: Any, default: int = 500) -> int:

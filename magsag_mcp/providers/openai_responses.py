@@ -17,7 +17,7 @@ from .content_filters import filtered
 from .http_errors import failed_response
 from .json_output import any_object, json_mode_system, object_rooted, says_json, schema_name, value_wrapped
 from .openai_chat_ends import FILTERED, interrupted, refused
-from .openai_errors import error_status, openai_error, status_by_code
+from .openai_errors import error_status, failed_status, openai_error
 from .openai_models import moved_for_responses, put_temperature, reasons, requested_effort
 from .openai_reasoning import is_reasoning, made_by, reasoning_items, signature_for, with_origin
 from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output
@@ -53,16 +53,6 @@ def _items(msg: Message, model: str, ids: WireCallIds) -> list[dict[str, Any]]:
 
 
 MIN_OUTPUT_TOKENS = 16
-
-
-def _failed_status(code: Any, kind: Any = None) -> int:
-    """The HTTP status of a failure the Responses API reports by its code (a failed response, or a
-    stream's ``error`` event; ``kind`` the event's error type): classified as the same failure answered
-    over HTTP, so that a flagged prompt is not a server error to retry, nor an overloaded server a bad
-    request that stops the cascade. A code not in :data:`~.openai_errors.CODE_STATUS` (invalid_prompt, bio_policy,
-    the image codes) is about the request's content: 400, refined by the code in error_for. No code: a server
-    error."""
-    return status_by_code(code, kind) or (400 if isinstance(code, str) and code else 500)
 
 
 class ResponsesFormat(WireFormat):
@@ -242,7 +232,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
         err = data.get("error") or {}
         code = err.get("code") if isinstance(err, dict) else None
         exc = openai_error(
-            HttpResponse(_failed_status(code), {}, json.dumps({"error": err}).encode()), provider=provider, model=model
+            HttpResponse(failed_status(code), {}, json.dumps({"error": err}).encode()), provider=provider, model=model
         )
         raise with_reported_usage(failed_response(exc, code), reported)
     if status == "cancelled":
@@ -417,7 +407,7 @@ class _ResponsesStream(StreamAccumulator):
             err = {k: data.get(k) or nested.get(k) for k in ("code", "message", "param")}
             flat = data.get("type") if data.get("type") not in (None, "error") else None  # (llama.cpp's)
             err["type"] = nested.get("type") or flat
-            status = error_status(err, 0) or _failed_status(err["code"], err["type"])  # (llama.cpp's code: 400)
+            status = error_status(err, 0) or failed_status(err["code"], err["type"])  # (llama.cpp's code: 400)
             raise openai_error(
                 HttpResponse(status, {}, json.dumps({"error": err}).encode()),
                 provider=self.provider,

@@ -292,3 +292,32 @@ async def test_a_llama_cpp_error_field_in_a_responses_or_messages_stream_is_the_
     finally:
         await transport.aclose()
     assert info.value.status == 400 and not info.value.maybe_billed and not info.value.retryable
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"code": "integer_below_min_value", "message": "Invalid 'max_output_tokens': integer below minimum value."},
+        {"code": "invalid_value", "type": "invalid_request_error", "message": "Invalid value for 'seed'."},
+        {"code": None, "type": "invalid_request_error", "message": "Invalid 'metadata': too many properties."},
+    ],
+    ids=["code-alone", "with-type", "type-alone"],
+)
+async def test_a_stream_error_with_a_code_of_no_server_failure_is_a_refusal_in_both_apis(raw_stream, api, error):
+    # The vendor named why it refused the request, with a code that is not one of its server failures (CODE_STATUS):
+    # the Responses API's error event took it for a 400, a Chat Completions error chunk for a 500, retried on the
+    # same target (the same refusal again, a wait each time). One rule for both: a refusal, not a server failure.
+    first = chunk({"content": ""}) if api == "chat" else {"type": "response.created", "sequence_number": 0}
+    event = {"error": error} if api == "chat" else {"type": "error", "sequence_number": 1, "error": error}
+    base = await raw_stream(sse(first, event))
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider(api, base, transport)
+        with pytest.raises(E.ProviderError) as info:
+            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+    assert type(info.value) is E.BadRequestError, type(info.value)
+    assert info.value.status == 400 and not info.value.retryable
+    assert info.value.details["code"] == (error["code"] or error["type"]) and error["message"] in info.value.message
