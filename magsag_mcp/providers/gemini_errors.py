@@ -69,6 +69,12 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
             "Gemini out of this call's targets"
         )
         return UnsupportedFeatureError(text.rstrip() + hint, **kw)
+    if rpc == "INVALID_ARGUMENT" and _THINKING_REFUSED.search(message):
+        # the target's own thinkingConfig (magsag sets none: it comes from the target's params), which this model
+        # refuses: not the call's fault, and another target (another model, other params) may serve it, as OpenAI's
+        # "Unsupported value: 'reasoning_effort' does not support 'minimal' with this model" moves on. Read as a
+        # bad request, it stopped the whole chain.
+        return UnsupportedFeatureError(text.rstrip() + _THINKING_FIX, param="thinkingConfig", **kw)
     if rpc == "PERMISSION_DENIED" and _LEAKED.search(message):
         # Google blocks a key it finds published, for good: the key's fault, as a refused key is, and the error must
         # say which variable held it
@@ -101,6 +107,20 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
     return error_for(mapped, message, headers=headers, provider=provider, model=model, code=rpc)
 
 
+#: a 400 INVALID_ARGUMENT about the request's thinkingConfig: "Budget 0 is invalid. This model only works in thinking
+#: mode." (gemini-2.5-pro and gemini-3 always think), "Budget 40000 is invalid. Please choose a value between 128 and
+#: 32768." (each model its own range), 'Unknown name "thinkingLevel" at 'generation_config.thinking_config'' (a field
+#: this model's API does not know), "Thinking level is not supported for this model."
+_THINKING_REFUSED = re.compile(
+    r"\bthinking[ _]?(?:budget|level|mode|config)\b|\bbudget -?\d+ is invalid\b"
+    r"|\bthinking is not (?:enabled|supported)\b",
+    re.IGNORECASE,
+)
+_THINKING_FIX = (
+    "; the model refuses the thinkingConfig in the target's params (some models always think and take no "
+    "thinkingBudget 0, each takes its own budget range, thinkingLevel only Gemini 3 and later): set one this model "
+    "takes, or leave it out"
+)
 #: 403 PERMISSION_DENIED for a key Google found published: "Your API key was reported as leaked. Please use another
 #: API key." (no ErrorInfo says so)
 _LEAKED = re.compile(r"\bapi key was reported as leaked\b", re.IGNORECASE)

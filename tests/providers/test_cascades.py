@@ -9,6 +9,7 @@ import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.service import Service
+from tests.pricing_audit import catalog_without_policies
 
 from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.anyio
 KEY = "sk-test-key-123456"
 
 
-async def open_service(tmp_path: Path, serve, openai, anthropic, gemini) -> Service:
+async def open_service(tmp_path: Path, serve, openai, anthropic, gemini, catalog: Path | None = None) -> Service:
     env = {
         "OPENAI_API_KEY": KEY,
         "OPENAI_BASE_URL": await serve(openai) + "/v1",
@@ -27,7 +28,7 @@ async def open_service(tmp_path: Path, serve, openai, anthropic, gemini) -> Serv
         "MAGSAG_RETRY_BASE_DELAY": "0.001",
         "MAGSAG_MAX_RETRIES": "1",
     }
-    return await Service.open(db=tmp_path / "l.db", env=env)
+    return await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env)
 
 
 async def test_503_then_429_with_retry_after_then_ok(tmp_path: Path, serve):
@@ -762,3 +763,26 @@ async def test_explain_says_a_rest_past_the_retry_cap_is_not_come_back_to_with_a
         "25s of that left, longer than the retry cap of 20s (MAGSAG_RETRY_MAX_DELAY): a call now tries the targets "
         "after it, and fails if none of them can be sent" in said
     ), said
+
+
+async def test_a_gemini_target_whose_own_thinking_config_its_model_refuses_moves_on(tmp_path: Path, serve):
+    # gemini-2.5-pro always thinks: a target's params.thinkingConfig {thinkingBudget: 0} (how gemini-2.5-flash is
+    # told not to think) is answered 400 INVALID_ARGUMENT "Budget 0 is invalid. This model only works in thinking
+    # mode.", which stopped the whole chain as a bad request, although the next target takes the call as it is.
+    gemini = FakeGemini(KEY).queue({"text": "never asked"})
+    anthropic = FakeAnthropic(KEY).queue({"text": "from claude"})
+    svc = await open_service(tmp_path, serve, FakeOpenAI(KEY), anthropic, gemini, catalog_without_policies(tmp_path))
+    thinking_off = {"thinkingConfig": {"thinkingBudget": 0}}
+    mc = {"model": "gemini-2.5-pro", "params": thinking_off, "fallbacks": ["claude-3-5-sonnet-20241022"]}
+    try:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    finally:
+        await svc.aclose()
+    assert result.result.text == "from claude"
+    assert [(a.model, a.error_class) for a in result.attempts] == [
+        ("gemini-2.5-pro", "unsupported_feature"),
+        ("claude-3-5-sonnet-20241022", None),
+    ]
+    said = result.attempts[0].error_message or ""
+    assert "This model only works in thinking mode" in said and "thinkingConfig in the target's params" in said
+    assert len(gemini.requests) == 1  # refused once, not sent again

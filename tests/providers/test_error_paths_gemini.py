@@ -73,6 +73,29 @@ async def test_gemini_400_for_a_bad_key_or_an_unserved_region_moves_on(serve, tr
     assert error["message"] in info.value.message
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Budget 0 is invalid. This model only works in thinking mode.",
+        "Budget 40000 is invalid. Please choose a value between 128 and 32768.",
+        "Invalid JSON payload received. Unknown name \"thinkingLevel\" at 'generation_config.thinking_config': Cannot "
+        "find field.",
+    ],
+    ids=["always-thinks", "out-of-range", "unknown-field"],
+)
+async def test_a_gemini_400_about_the_targets_own_thinking_config_moves_on(serve, transport, message):
+    # thinkingConfig comes from a target's params alone (magsag sets none): a model refusing it (one that always
+    # thinks, a budget outside its range, a field its API lacks) is this target's, not the call's, as OpenAI's
+    # "does not support 'minimal' with this model" is. Read as a bad request, it stopped the whole chain.
+    error = {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}
+    _, provider, target = await gemini(serve, transport, {"error": 400, "body": {"error": error}})
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(), target)
+    assert type(info.value) is E.UnsupportedFeatureError, type(info.value)
+    assert info.value.moves_on and not info.value.retryable and info.value.details["param"] == "thinkingConfig"
+    assert message in info.value.message and "set one this model takes, or leave it out" in info.value.message
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_gemini_key_it_refuses_names_the_variable_it_came_from(serve, transport, stream: bool):
     # Gemini answers a wrong key 400 INVALID_ARGUMENT (ErrorInfo API_KEY_INVALID), not 401: the error said "API key

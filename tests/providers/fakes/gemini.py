@@ -152,6 +152,13 @@ class FakeGemini(Fake):
             bad = {"fieldViolations": [{"description": unknown}]}
             violation = {"@type": "type.googleapis.com/google.rpc.BadRequest", **bad}
             return {"error": {"code": 400, "message": unknown, "status": "INVALID_ARGUMENT", "details": [violation]}}
+        # Spec-valid, but refused by the model: thinking turned off (thinkingBudget 0) on a model that always thinks
+        # (gemini-2.5-pro, the gemini-3 models), which the live API answers 400 INVALID_ARGUMENT as below
+        thinking = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
+        model = request.match_info.get("call", "").partition(":")[0]
+        if thinking.get("thinkingBudget") == 0 and model.startswith(("gemini-2.5-pro", "gemini-3")):
+            message = "Budget 0 is invalid. This model only works in thinking mode."
+            return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         # Spec-valid, but refused by the API: a request of no content at all
         if not body.get("contents"):
             message = "* GenerateContentRequest.contents: contents is not specified"
