@@ -175,8 +175,10 @@ class ResponsesFormat(WireFormat):
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         if isinstance(data, dict) and data.get("error") and not isinstance(data.get("output"), list):
             # an error body under a 2xx status (LM Studio answers an unknown route 200 with
-            # {"error": "Unexpected endpoint or method. ..."}): the server's error, said as it said it
-            raise openai_error(HttpResponse(200, {}, json.dumps(data).encode()), provider=provider, model=model)
+            # {"error": "Unexpected endpoint or method. ..."}; a gateway its upstream's failure): the server's error,
+            # said as it said it, at the status its integer code names, as Chat Completions reads it
+            status = error_status(data["error"], 200)
+            raise openai_error(HttpResponse(status, {}, json.dumps(data).encode()), provider=provider, model=model)
         if not isinstance(data, dict) or not isinstance(data.get("output"), list):
             raise MalformedResponseError(
                 f"{provider}:{model}: response without an output list", provider=provider, model=model
