@@ -321,3 +321,25 @@ async def test_a_stream_error_with_a_code_of_no_server_failure_is_a_refusal_in_b
     assert type(info.value) is E.BadRequestError, type(info.value)
     assert info.value.status == 400 and not info.value.retryable
     assert info.value.details["code"] == (error["code"] or error["type"]) and error["message"] in info.value.message
+
+
+async def test_groqs_failed_tool_call_said_in_a_chat_stream_is_the_models_invalid_output(raw_stream):
+    # Groq checks the tool call the model wrote and, streaming, says its failure in the stream: code tool_use_failed,
+    # type invalid_request_error. Taken for a 500, it was retried on the same target as a server failure; as the same
+    # error answered over HTTP (400), it is the model's invalid output, which another target may write right.
+    error = {
+        "message": "Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.",
+        "type": "invalid_request_error",
+        "code": "tool_use_failed",
+        "failed_generation": '<function=lookup>{"city": "Paris"</function>',
+    }
+    base = await raw_stream(sse(chunk({"role": "assistant", "content": ""}), {"error": error}))
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider("chat", base, transport)
+        with pytest.raises(E.InvalidOutputError) as info:
+            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+    assert info.value.status == 400 and info.value.moves_on and not info.value.retryable
+    assert "the model wrote a tool call the server could not read" in info.value.message
