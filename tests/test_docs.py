@@ -635,3 +635,12 @@ def test_the_server_help_names_every_variable_that_configures_it():
     missing = sorted(name for name in CONFIG_ROWS if name not in shown)
     assert missing == []
     assert "Authorization: Bearer" in shown  # what a client does with the token, not only its name
+
+
+def test_every_variable_magsag_reads_is_named_in_the_readme():
+    # the reverse of test_every_documented_variable_is_read: settings.READ_VARIABLES, which `magsag doctor` takes for
+    # every MAGSAG_* variable read, held MAGSAG_SPEC_CACHE (the folder the tests' spec checker caches the vendors'
+    # translated specs in), which its comment said README names and README never did
+    from magsag_mcp.settings import READ_VARIABLES
+
+    assert sorted(name for name in READ_VARIABLES if f"`{name}`" not in README) == []
