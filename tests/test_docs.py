@@ -644,3 +644,59 @@ def test_every_variable_magsag_reads_is_named_in_the_readme():
     from magsag_mcp.settings import READ_VARIABLES
 
     assert sorted(name for name in READ_VARIABLES if f"`{name}`" not in README) == []
+
+
+def _numeric_options_without_their_range(parser, path: list[str]) -> list[str]:
+    import argparse
+
+    missing = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                missing += _numeric_options_without_their_range(sub, [*path, name])
+        elif action.type is int or hasattr(action.type, "span"):
+            said = " ".join((action.help or "").split())
+            # count()'s own span, word for word; a bare int's, as a range of numbers
+            span = getattr(action.type, "span", None)
+            if (span not in said) if span is not None else not re.search(r"\d+ (to \d+|or more)", said):
+                missing.append(f"{' '.join(path)} {'/'.join(action.option_strings)}")
+    return missing
+
+
+def test_every_numeric_option_says_the_numbers_it_takes():
+    # `magsag budget --help` said "--max-tokens MAX_TOKENS  with --skill: the max_tokens the call gives": nothing of
+    # the 1 or more it takes, nor what a call gives without it; `data query --offset` said no range or default, and
+    # `magsag-mcp --port` no range: each was learnt from the refusal of a value outside it
+    assert _numeric_options_without_their_range(build_parser(), ["magsag"]) == []
+    assert _numeric_options_without_their_range(build_server_parser(), ["magsag-mcp"]) == []
+    budget = next(a.help for a in _subcommand("budget")._actions if a.dest == "max_tokens")
+    assert "params.max_tokens" in budget and "1024" in budget  # what a call of the skill gives without it
+
+
+def test_the_server_help_says_each_numeric_settings_range_and_default():
+    # `magsag-mcp --help` said "retries per target (at most 10), backoff (60) ..." and "seconds to connect to a
+    # provider (at most 300)": neither what each is when unset (2 retries, a 300 s deadline, a 10 s connect timeout)
+    # nor the least each takes, which a user setting up a client's `env` had to find in the README
+    from magsag_mcp.providers.local import LocalEndpoint
+    from magsag_mcp.retry import retry_policy_from_env
+    from magsag_mcp.settings import MAXIMA, connect_timeout, read_timeout
+
+    shown = " ".join(build_server_parser().format_help().split())
+    policy = retry_policy_from_env({})
+    local = LocalEndpoint({}).timeouts
+    said = {
+        "MAGSAG_MAX_RETRIES": f"retries per target, 0 to {MAXIMA['MAGSAG_MAX_RETRIES']:g} "
+        f"(default {policy.tries_per_target - 1:g})",
+        "MAGSAG_RETRY_BASE_DELAY": f"backoff, 0 to {MAXIMA['MAGSAG_RETRY_BASE_DELAY']:g} s "
+        f"(default {policy.base_delay:g})",
+        "MAGSAG_RETRY_MAX_DELAY": f"0 to {MAXIMA['MAGSAG_RETRY_MAX_DELAY']:g} s (default {policy.max_delay:g})",
+        "MAGSAG_CALL_DEADLINE": f"deadline, 0.001 to {MAXIMA['MAGSAG_CALL_DEADLINE']:g} s "
+        f"(default {policy.deadline:g})",
+        "MAGSAG_CONNECT_TIMEOUT": f"0.001 to {MAXIMA['MAGSAG_CONNECT_TIMEOUT']:g} "
+        f"(default {connect_timeout({}):g}; {local.connect:g} for local)",
+        "MAGSAG_READ_TIMEOUT": f"0.001 to {MAXIMA['MAGSAG_READ_TIMEOUT']:g} "
+        f"(default {read_timeout({}):g}; {local.read:g} for local)",
+    }
+    assert {name: text for name, text in said.items() if text not in shown} == {}
+    for name, low in (("MAGSAG_CALL_DEADLINE", "0.001"), ("MAGSAG_CONNECT_TIMEOUT", "0.001")):
+        assert f"{low} to {MAXIMA[name]:g}" in " ".join(CONFIG_ROWS[name])  # as the README's Configuration table says

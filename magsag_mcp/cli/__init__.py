@@ -101,6 +101,7 @@ def count(what: str, low: int, high: int | None = None, *, unset: str = "") -> A
             raise argparse.ArgumentTypeError(f"{number} {what}: give {span}{hint}")
         return number
 
+    parse.span = span  # what its --help must say it takes (test_docs checks every such option's help says it)
     return parse
 
 

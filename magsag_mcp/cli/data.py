@@ -422,7 +422,7 @@ def register(groups: CommandGroups) -> None:
         "--offset",
         type=count("runs to skip", 0),
         default=0,
-        help="runs to skip (newest first, after --cursor if given)",
+        help="runs to skip, 0 or more (newest first, after --cursor if given; default: 0)",
     )
     p.add_argument(
         "--cursor",

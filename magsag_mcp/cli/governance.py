@@ -232,7 +232,12 @@ def register(groups: CommandGroups) -> None:
         "payload, its max_tokens at the target's price), against every limit",
     )
     p.add_argument("--model", type=given, help="with --skill: the model the call names (as model_config.model)")
-    p.add_argument("--max-tokens", type=count("tokens", 1), help="with --skill: the max_tokens the call gives")
+    p.add_argument(
+        "--max-tokens",
+        type=count("tokens", 1),
+        help="with --skill: the max_tokens the call gives, 1 or more (default: its target's params.max_tokens, else "
+        "the skill's, else 1024)",
+    )
     p.add_argument("--json", action="store_true", help="the limits as JSON, USD as exact decimal strings")
     p.set_defaults(func=_budget)
     flow = groups.group("flow")

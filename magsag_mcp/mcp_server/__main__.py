@@ -94,13 +94,16 @@ table says more; `magsag doctor` checks them):
                         provider=URL,...: further base URLs a call may send
                         a provider's key to
   MAGSAG_MAX_RETRIES, MAGSAG_RETRY_BASE_DELAY, MAGSAG_RETRY_MAX_DELAY,
-  MAGSAG_CALL_DEADLINE  retries per target (at most 10), backoff (60) and
-                        longest wait (21600 s), a whole call's deadline
-                        (21600 s); a 429's wait over 60s is taken for a
-                        spent quota unless the longest wait covers it
+  MAGSAG_CALL_DEADLINE  retries per target, 0 to 10 (default 2); backoff,
+                        0 to 60 s (default 0.5); the longest wait between
+                        tries, 0 to 21600 s (default 20); a whole call's
+                        deadline, 0.001 to 21600 s (default 300); a 429's
+                        wait over 60s is taken for a spent quota unless the
+                        longest wait covers it
   MAGSAG_CONNECT_TIMEOUT, MAGSAG_READ_TIMEOUT
-                        seconds to connect to a provider (at most 300),
-                        seconds it may stay silent (at most 3600)
+                        seconds to connect to a provider, 0.001 to 300
+                        (default 10; 5 for local); seconds it may stay
+                        silent, 0.001 to 3600 (default 120; 600 for local)
   MAGSAG_LEDGER_SYNC    full (default): a call returns once its record is on
                         disk; normal: once it is in the write-ahead log
   MAGSAG_BILLED_COST_HOSTS
@@ -126,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", type=given, help="ledger database file (default: $MAGSAG_DB or the user data directory)")
     # defaults applied in main: None says the option was not given (stdio warns when one was)
     p.add_argument("--host", help="http: address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="http: port (default 8765)")
+    p.add_argument("--port", type=int, help="http: port, 1 to 65535 (default 8765)")
     p.add_argument(
         "--allow-host",
         action="append",
