@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .errors import ConfigError, ProviderError, QuotaExhaustedError, RateLimitError
-from .settings import DEFAULT_CALL_DEADLINE, call_deadline, env_float, given
+from .settings import DEFAULT_CALL_DEADLINE, call_deadline, env_float, given, setting_span
 
 _Made = TypeVar("_Made", bound=ProviderError)
 
@@ -96,7 +96,7 @@ def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
     tries = env_float(env, "MAGSAG_MAX_RETRIES", 2, minimum=0)
     if tries != int(tries):
         said = given("MAGSAG_MAX_RETRIES", env["MAGSAG_MAX_RETRIES"])
-        raise ConfigError(f"{said} must be a whole number; set it to e.g. 2")
+        raise ConfigError(f"{said} must be a whole number; set it to e.g. 2 ({setting_span('MAGSAG_MAX_RETRIES', 0)})")
     return RetryPolicy(
         tries_per_target=int(tries) + 1,
         base_delay=env_float(env, "MAGSAG_RETRY_BASE_DELAY", 0.5),

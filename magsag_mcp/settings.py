@@ -52,24 +52,32 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
     raw = env.get(name)
     if raw is None or raw == "":
         return default
+    # every refusal names the range, as README says: one of a value that is no number named only a value to set
+    fix = f"set it to e.g. {default} ({setting_span(name, minimum)}"
     try:
         value = float(raw)
     except ValueError:
         unit = _WITH_A_UNIT.match(raw) if name != "MAGSAG_MAX_RETRIES" else None  # (a count: no unit to drop)
-        bare = f" (a bare number of seconds, without a unit: {_in_seconds(unit)})" if unit else ""
-        raise ConfigError(f"{given(name, raw)} is not a number; set it to e.g. {default}{bare}") from None
-    maximum = MAXIMA[name]  # (a setting of no bound is a KeyError here: each gets one)
+        bare = f"; a bare number of seconds, without a unit: {_in_seconds(unit)}" if unit else ""
+        raise ConfigError(f"{given(name, raw)} is not a number; {fix}{bare})") from None
+    maximum = MAXIMA[name]
     if (math.isinf(value) and value > 0 and IN_DIGITS.match(raw)) or (math.isfinite(value) and value > maximum):
         # (digits past a float, "1e400" or 400 nines, which float() made inf, are said so too: "not a finite number"
         # named no fix for them)
         said = f"{given(name, raw)} is too large: the largest value taken is {format(maximum, 'g')}"
-        raise ConfigError(f"{said}; set it to e.g. {default} (from {format(minimum, 'g')} to {format(maximum, 'g')})")
+        raise ConfigError(f"{said}; {fix})")
     if math.isnan(value) or (math.isinf(value) and not IN_DIGITS.match(raw)):
         # float() takes "nan" and "inf": neither is a time or a count (a "-1e400" is below the minimum, said so)
-        raise ConfigError(f"{given(name, raw)} is not a finite number; set it to e.g. {default}")
+        raise ConfigError(f"{given(name, raw)} is not a finite number; {fix})")
     if value < minimum:
-        raise ConfigError(f"{given(name, raw)} must be >= {minimum}; set it to e.g. {default}")
+        raise ConfigError(f"{given(name, raw)} must be >= {minimum}; {fix})")
     return value
+
+
+def setting_span(name: str, minimum: float) -> str:
+    """``from 0.001 to 21600``: the values a numeric setting takes (each has a :data:`MAXIMA`: a KeyError here
+    otherwise)."""
+    return f"from {format(minimum, 'g')} to {format(MAXIMA[name], 'g')}"
 
 
 #: a duration written with a unit ("30s", "2 min"): the settings take a number of seconds alone

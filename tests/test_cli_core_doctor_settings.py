@@ -236,8 +236,8 @@ def test_doctor_reports_every_setting_refused_at_opening_with_its_fix_and_exits_
     report = json.loads(capsys.readouterr().out)
     refused = [p for p in report["problems"] if p.startswith(("MAGSAG_CALL", "MAGSAG_READ", "MAGSAG_LEDGER"))]
     assert refused == [
-        "MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0",
-        "MAGSAG_READ_TIMEOUT='-1' must be >= 0.001; set it to e.g. 120.0",
+        "MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0 (from 0.001 to 21600)",
+        "MAGSAG_READ_TIMEOUT='-1' must be >= 0.001; set it to e.g. 120.0 (from 0.001 to 3600)",
         refused[2],
         refused[3],
     ]
@@ -259,7 +259,7 @@ def test_doctor_reports_a_refused_setting_beside_a_catalog_that_cannot_be_loaded
     monkeypatch.setenv("MAGSAG_CONNECT_TIMEOUT", "soon")
     assert main(["doctor", "--catalog", str(catalog_copy), "--json"]) == 1
     problems = json.loads(capsys.readouterr().out)["problems"]
-    assert problems[0] == "MAGSAG_CONNECT_TIMEOUT='soon' is not a number; set it to e.g. 10.0"
+    assert problems[0] == "MAGSAG_CONNECT_TIMEOUT='soon' is not a number; set it to e.g. 10.0 (from 0.001 to 300)"
     assert any("malformed YAML" in p for p in problems)
 
 
@@ -293,3 +293,29 @@ def test_doctor_adds_no_note_for_an_absolute_ledger_path(cli_env, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["db"] == str(cli_env / "cli.db")
     assert not [n for n in report["notes"] if "relative" in n]
+
+
+@pytest.mark.parametrize(
+    ("name", "span"),
+    [
+        ("MAGSAG_MAX_RETRIES", "from 0 to 10"),
+        ("MAGSAG_RETRY_BASE_DELAY", "from 0 to 60"),
+        ("MAGSAG_RETRY_MAX_DELAY", "from 0 to 21600"),
+        ("MAGSAG_CALL_DEADLINE", "from 0.001 to 21600"),
+        ("MAGSAG_CONNECT_TIMEOUT", "from 0.001 to 300"),
+        ("MAGSAG_READ_TIMEOUT", "from 0.001 to 3600"),
+    ],
+)
+@pytest.mark.parametrize("value", ["abc", "30 min", "nan", "-1", "1.5"])
+def test_every_refusal_of_a_numeric_setting_names_its_range(name, span, value):
+    # README: a value past its bound "is refused as one that is no number is, naming the range and a value to set".
+    # Only the value past its bound named the range: `MAGSAG_CALL_DEADLINE=abc` was told "set it to e.g. 300.0", a
+    # negative one "must be >= 0.001", with nothing of the most each takes
+    from magsag_mcp.settings import refused_at_open
+
+    said = refused_at_open({name: value}).get(name)
+    if said is None:  # a value this setting takes (1.5 s)
+        assert value == "1.5" and name != "MAGSAG_MAX_RETRIES"
+        return
+    assert f"({span}" in said, said
+    assert "set it to e.g. " in said  # and a value to set, as before

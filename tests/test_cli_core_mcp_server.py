@@ -64,20 +64,33 @@ def test_the_mcp_server_refuses_a_file_name_too_long_in_one_line(tmp_path, monke
 @pytest.mark.parametrize(
     ("name", "value", "said"),
     [
-        ("MAGSAG_CALL_DEADLINE", "abc", "MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0"),
+        (
+            "MAGSAG_CALL_DEADLINE",
+            "abc",
+            "MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0 (from 0.001 to 21600)",
+        ),
         (
             "MAGSAG_RETRY_MAX_DELAY",
             "2 min",
-            "MAGSAG_RETRY_MAX_DELAY='2 min' is not a number; set it to e.g. 20.0 (a bare number of seconds, without a "
-            "unit: 120)",
+            "MAGSAG_RETRY_MAX_DELAY='2 min' is not a number; set it to e.g. 20.0 (from 0 to 21600; a bare "
+            "number of seconds, without a unit: 120)",
         ),
-        ("MAGSAG_MAX_RETRIES", "1.5", "MAGSAG_MAX_RETRIES='1.5' must be a whole number; set it to e.g. 2"),
-        ("MAGSAG_READ_TIMEOUT", "-1", "MAGSAG_READ_TIMEOUT='-1' must be >= 0.001; set it to e.g. 120.0"),
+        (
+            "MAGSAG_MAX_RETRIES",
+            "1.5",
+            "MAGSAG_MAX_RETRIES='1.5' must be a whole number; set it to e.g. 2 (from 0 to 10)",
+        ),
+        (
+            "MAGSAG_READ_TIMEOUT",
+            "-1",
+            "MAGSAG_READ_TIMEOUT='-1' must be >= 0.001; set it to e.g. 120.0 (from 0.001 to 3600)",
+        ),
         # a value longer than any setting's (a password pasted into the wrong variable) is said by its length alone
         (
             "MAGSAG_CONNECT_TIMEOUT",
             "correct horse battery staple",
-            "MAGSAG_CONNECT_TIMEOUT (a value of 28 characters, not shown) is not a number; set it to e.g. 10.0",
+            "MAGSAG_CONNECT_TIMEOUT (a value of 28 characters, not shown) is not a number; set it to e.g. 10.0 "
+            "(from 0.001 to 300)",
         ),
     ],
 )
@@ -110,6 +123,7 @@ def test_the_stdio_server_names_every_setting_it_refuses_at_start(monkeypatch, c
     monkeypatch.setenv("MAGSAG_RETRY_BASE_DELAY", "nan")
     assert server_main.main(["--catalog", str(catalog)]) == 2
     assert capsys.readouterr().err == (
-        "magsag-mcp: MAGSAG_RETRY_BASE_DELAY='nan' is not a finite number; set it to e.g. 0.5; also "
-        f"MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0\n{server_main.CLIENT_CONFIG}\n"
+        "magsag-mcp: MAGSAG_RETRY_BASE_DELAY='nan' is not a finite number; set it to e.g. 0.5 (from 0 to 60); also "
+        "MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0 (from 0.001 to 21600)\n"
+        f"{server_main.CLIENT_CONFIG}\n"
     )  # (changed on purpose: the second line, as above)

@@ -32,7 +32,7 @@ def test_a_setting_refused_over_stdio_says_where_a_client_sets_it(monkeypatch, c
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # a client's pipe
     assert server_main.main(["--catalog", str(CATALOG)]) == 2
     first, second = capsys.readouterr().err.splitlines()
-    assert first == "magsag-mcp: MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0"
+    assert first == "magsag-mcp: MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0 (from 0.001 to 21600)"
     assert second.startswith("magsag-mcp: started by an MCP client, it takes its settings from its entry under ")
     assert 'claude_desktop_config.json): a variable in its "env" object, an option in its "args"' in second
     assert second.endswith("restart the client")
@@ -58,7 +58,9 @@ def test_a_server_started_by_a_person_is_told_the_setting_alone(monkeypatch, cap
     monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
     monkeypatch.setattr("sys.stdin", stdin)
     assert server_main.main(argv) == 2
-    assert capsys.readouterr().err == "magsag-mcp: MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0\n"
+    assert capsys.readouterr().err == (
+        "magsag-mcp: MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0 (from 0.001 to 21600)\n"
+    )
 
 
 @pytest.mark.usefixtures("unserved")
