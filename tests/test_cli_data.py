@@ -41,7 +41,12 @@ def test_reading_usage_needs_no_catalog(ledger_db, tmp_path, monkeypatch, capsys
         (["data", "query", "--limit", "0"], "argument --limit: 0 runs per page: give 1 to 10000"),
         (["data", "query", "--limit", "-3", "--format", "csv"], "argument --limit: -3 runs per page: give 1 to 10000"),
         (["data", "query", "--limit", "10001"], "argument --limit: 10001 runs per page: give 1 to 10000"),
-        (["data", "query", "--offset", "-1"], "argument --offset: -1 runs to skip: give 0 or more"),
+        (["data", "query", "--offset", "-1"], "argument --offset: -1 runs to skip: give 0 to 1000000000000"),
+        # past the ledger's largest offset it was pydantic's "invalid filters: --offset: Input should be less than or
+        # equal to 1000000000000", a filter's words where the option's range was given for a negative one
+        (["data", "query", "--offset", "1000000000001"], "argument --offset: 1000000000001 runs to skip: give 0 to"),
+        # (was test_numbers_too_large_for_the_ledger_are_input_errors_not_tracebacks' case: now the parser's refusal)
+        (["data", "query", "--offset", "9" * 23], f"argument --offset: {'9' * 23} runs to skip: give 0 to"),
         (["data", "search", "shard", "--limit", "0"], "argument --limit: 0 hits: give 1 to 10000"),
         (["data", "query", "--limit", "ten"], "argument --limit: 'ten' is not a whole number: give 1 to 10000"),
     ],

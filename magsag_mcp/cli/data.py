@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 
 from ..errors import InputError, redact
+from ..ledger.filters import MAX_OFFSET
 from ..signals import stopped_by_sigterm
 from . import CommandGroups, count, given, print_json
 from .csv_rows import _FORMULA_START as _FORMULA_START  # where callers have read them
@@ -420,9 +421,9 @@ def register(groups: CommandGroups) -> None:
     )
     p.add_argument(
         "--offset",
-        type=count("runs to skip", 0),
+        type=count("runs to skip", 0, MAX_OFFSET),
         default=0,
-        help="runs to skip, 0 or more (newest first, after --cursor if given; default: 0)",
+        help=f"runs to skip, 0 to {MAX_OFFSET} (newest first, after --cursor if given; default: 0)",
     )
     p.add_argument(
         "--cursor",
