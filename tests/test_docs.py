@@ -700,3 +700,17 @@ def test_the_server_help_says_each_numeric_settings_range_and_default():
     assert {name: text for name, text in said.items() if text not in shown} == {}
     for name, low in (("MAGSAG_CALL_DEADLINE", "0.001"), ("MAGSAG_CONNECT_TIMEOUT", "0.001")):
         assert f"{low} to {MAXIMA[name]:g}" in " ".join(CONFIG_ROWS[name])  # as the README's Configuration table says
+
+
+def test_each_option_says_it_may_be_repeated_and_payload_file_its_encodings():
+    # `magsag-mcp --allow-host` is taken once per name (its values are appended) and its help did not say so; and
+    # `--payload-file` read UTF-16 and UTF-32 with a byte order mark (PowerShell 5's `>`), which README says and its
+    # help did not
+    import argparse
+
+    for action in build_server_parser()._actions:
+        if isinstance(action, argparse._AppendAction):
+            assert "once for each" in " ".join(action.help.split()), action.option_strings
+    for command in ("invoke", "explain", "run"):
+        said = next(a.help for a in _subcommand(command)._actions if a.dest == "payload_file")
+        assert "UTF-8" in said and "UTF-16" in said and "byte order mark" in said

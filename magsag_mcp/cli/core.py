@@ -18,6 +18,10 @@ from . import CommandGroups, exit_code, given, print_error, print_json, stdin_by
 
 #: what each JSON option's value looks like, for its error message
 _JSON_EXAMPLES = {"--context": '{"preferred_model": "gpt-4o"}'}
+#: --payload-file's help: the encodings _payload reads (a PowerShell 5 user's `>` writes UTF-16)
+PAYLOAD_FILE_HELP = (
+    "read the payload from a JSON file ('-' for stdin), in UTF-8, or the UTF-16 or UTF-32 a byte order mark names"
+)
 
 
 def _json_arg(text: str, what: str) -> dict[str, Any]:
@@ -336,7 +340,7 @@ def register(groups: CommandGroups) -> None:
         p.add_argument("skill_id", help="e.g. skill.analysis (`magsag catalog skills` lists them)")
         src = p.add_mutually_exclusive_group()
         src.add_argument("--payload", default="{}", help="the payload as a JSON object")
-        src.add_argument("--payload-file", type=given, help="read the payload from a JSON file ('-' for stdin)")
+        src.add_argument("--payload-file", type=given, help=PAYLOAD_FILE_HELP)
         # empty (`--context "$CTX"`, CTX unset) is refused: it was read as no context, a data class's confinement lost
         p.add_argument("--context", type=given, help='call context as JSON, e.g. \'{"preferred_model": "gpt-4o"}\'')
         if name == "invoke":
@@ -363,7 +367,7 @@ def register(groups: CommandGroups) -> None:
     p.add_argument("agent_id", help="an agent's id in the catalog's agents/")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--payload", default="{}", help="the payload as a JSON object")
-    src.add_argument("--payload-file", type=given, help="read the payload from a JSON file ('-' for stdin)")
+    src.add_argument("--payload-file", type=given, help=PAYLOAD_FILE_HELP)
     p.add_argument(
         "--run-id", type=given, help="the run's id, which its delegated runs record as their parent (default: new)"
     )

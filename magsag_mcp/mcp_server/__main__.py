@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME[:PORT]",
-        help="http: a further Host header to accept (the name clients use to reach a non-loopback bind)",
+        help="http: a further Host header to accept (the name clients use to reach a non-loopback bind); give it once "
+        "for each name",
     )
     p.add_argument(
         "--call-base-urls",
