@@ -130,8 +130,12 @@ class Catalog:
             ) from None
 
 
-def find_catalog(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path:
-    """``--catalog`` > ``MAGSAG_CATALOG`` > ``./catalog`` > the copy shipped in the package."""
+def find_catalog(
+    explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None, *, partial_ok: bool = False
+) -> Path:
+    """``--catalog`` > ``MAGSAG_CATALOG`` > ``./catalog`` > the copy shipped in the package. ``partial_ok``: a
+    ``./catalog`` without skills/ is the one, for ``catalog validate`` and ``doctor`` to list what it lacks (a problem,
+    exit 1, beside the rest of doctor's report), where every other command refuses it."""
     env = os.environ if env is None else env
     chosen = explicit or env.get("MAGSAG_CATALOG")
     bundled = _bundled()
@@ -154,6 +158,8 @@ def find_catalog(explicit: str | os.PathLike[str] | None = None, env: Mapping[st
     # new project): passed over for the bundled catalog, its policy and prices would govern no call, without a word
     parts = [f"{p}/" if p in _CATALOG_DIRS else p for p in _CATALOG_PARTS if (local / p).exists()]
     if parts and bundled is not None and local.resolve() != bundled.resolve():
+        if partial_ok:
+            return local
         raise ConfigError(
             f"{local} holds {', '.join(parts)} but no skills/ folder, so it is no whole catalog, and the bundled "
             f"one ({bundled}) would govern the calls in its place, without these; copy the bundled catalog into it, "

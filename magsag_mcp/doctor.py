@@ -44,6 +44,9 @@ async def diagnose(
     from .service import Service
 
     env = dict(os.environ if env is None else env)
+    # a ./catalog without skills/ is reported as one that cannot be loaded (validate's problem of it, with its fix),
+    # beside the rest of the report: refused as every other command refuses it, it stopped the report, exit 2
+    catalog = find_catalog(catalog, env, partial_ok=True)
     refused = refused_at_open(env)
     for name in refused:  # each is a problem of the report; the rest is diagnosed as if it were unset
         del env[name]

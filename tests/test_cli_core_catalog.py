@@ -91,3 +91,29 @@ def test_doctor_reports_a_catalog_that_cannot_be_loaded_as_problems_and_exits_1(
     assert main(["doctor", "--catalog", str(catalog_copy)]) == 1
     out, err = capsys.readouterr()
     assert f"problem: {validated[0]}" in out and "  openai " in out and err == ""
+
+
+def test_validate_and_doctor_list_what_a_catalog_folder_here_without_skills_lacks(cli_env, capsys, monkeypatch):
+    # The guide's first step in a new project, catalog/policies/model_governance.yaml alone: every command refuses such
+    # a ./catalog (exit 2), rightly, but `catalog validate` and `doctor` did too, with the JSON error of bad input,
+    # where README says they list a catalog that cannot be loaded as a problem, exit 1, doctor beside the providers,
+    # the ledger and the network. Now they check it as they check one named with --catalog
+    work = cli_env / "work"
+    (work / "catalog" / "policies").mkdir(parents=True)
+    (work / "catalog" / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: production_models\n    allowed_models: [gpt-4o-mini]\n"
+    )
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("MAGSAG_CATALOG")
+    assert main(["catalog", "validate"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"{work / 'catalog'}: ") and "no skills/ folder" in out and "cp -rn " in out
+    assert main(["doctor", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["catalog"] == str(work / "catalog")
+    assert any("no skills/ folder" in p and "cp -rn " in p for p in report["problems"])
+    assert "openai" in report["providers"]  # the rest of the report is made all the same
+    assert any("cannot be loaded" in n for n in report["notes"])
+    # every other command still refuses it, as bad input, naming the fix
+    assert main(["invoke", "skill.analysis", "--payload", '{"data": "x"}']) == 2
+    assert "no skills/ folder" in capsys.readouterr().err
