@@ -214,3 +214,30 @@ def test_doctors_provider_lines_line_up(cli_env, capsys):
     statuses = [" not configured: ", " ready", " configured, but "]
     columns = {min(i for s in statuses if (i := line.find(s)) >= 0) for line in lines}
     assert len(lines) >= 7 and len(columns) == 1
+
+
+def test_doctor_shows_where_each_providers_calls_go_never_a_urls_credentials(cli_env, capsys, monkeypatch):
+    # The guide sets OLLAMA_BASE_URL / OPENAI_BASE_URL, README reads OLLAMA_HOST when neither local URL is set: doctor
+    # said "local ... ready" and never which server that was (the default localhost:11434, or the gpu-box meant), so a
+    # variable set in the wrong shell, or shadowed by another, showed only on the first call's connection error
+    for name in ("MAGSAG_LOCAL_LLM_BASE_URL", "OLLAMA_BASE_URL", "AZURE_OPENAI_ENDPOINT", "MAGSAG_COMPAT_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OLLAMA_HOST", "gpu-box")
+    # a gateway's token in the path (user:password@ or a ?query in a base URL is a problem of its own)
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://gw.corp:8443/Qz4Wn8Rt2Yp6Kx3Vb7Hm/v1")
+    assert main(["doctor", "--json"]) == 0
+    out = capsys.readouterr().out
+    providers = json.loads(out)["providers"]
+    assert providers["local"]["base_url"] == "http://gpu-box:11434/v1"
+    assert providers["anthropic"]["base_url"] == "https://api.anthropic.com"  # the vendor's own, where none is set
+    assert providers["openai"]["base_url"] == "https://gw.corp:8443/[REDACTED]/v1"  # as a trace shows it
+    assert providers["azure"]["base_url"] is None and providers["compat"]["base_url"] is None  # `unavailable` says why
+    assert "Qz4Wn8Rt2Yp6Kx3Vb7Hm" not in out
+    assert main(["doctor"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert " http://gpu-box:11434/v1 " in lines["local"] and lines["local"].endswith("ready")
+    assert " https://gw.corp:8443/[REDACTED]/v1 " in lines["openai"]
+    from magsag_mcp.cli import build_parser
+
+    doctor = build_parser()._subparsers._group_actions[0].choices["doctor"]
+    assert "the base URL each one's calls go to" in " ".join(doctor.description.split())

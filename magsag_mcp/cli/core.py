@@ -256,6 +256,8 @@ def _doctor(args: argparse.Namespace) -> int:
         none = f" (none there{makes})"
     print(f"ledger  : {report['db']}{none}")
     wide = max((len(info.get("wire", "")) for info in report["providers"].values()), default=0)
+    # where each provider's calls go, between its wire and its status (a status is each line's end)
+    url_wide = max((len(info.get("base_url") or "") for info in report["providers"].values()), default=0)
     for name, info in report["providers"].items():
         reach = report.get("reachable", {}).get(name)
         if info.get("unavailable"):
@@ -266,7 +268,8 @@ def _doctor(args: argparse.Namespace) -> int:
             status = f"configured, but {reach}"
             if name not in failed and info.get("base_url_set") is False:  # local at its default URL, unasked
                 status += " (not counted: nothing sets its URL or sends calls to it)"
-        print(f"  {name:<10} {info.get('wire', ''):<{wide}} {status}")
+        url = info.get("base_url") or ""
+        print(f"  {name:<10} {info.get('wire', ''):<{wide}} {url:<{url_wide}} {status}")
     for k, v in report["overrides"].items():
         print(f"override: {k}={v}")
     for scheme, proxy in report["network"]["proxies"].items():
@@ -384,7 +387,8 @@ def register(groups: CommandGroups) -> None:
         ),
     )
     p.description = (
-        "Which providers are configured (never printing a key), where the catalog and ledger are, the proxies "
+        "Which providers are configured (never printing a key) and the base URL each one's calls go to, where the "
+        "catalog and ledger are, the proxies "
         "(never their credentials), NO_PROXY and CA bundles in use, and any MAGSAG_PROVIDER / MAGSAG_MODEL / "
         "MAGSAG_ALLOWED_BASE_URLS setting or provider base URL (OPENAI_BASE_URL, ...) calls would refuse, a misspelt "
         "MAGSAG_* variable, which nothing reads (PROVDER for PROVIDER), and the problems `magsag catalog validate` "

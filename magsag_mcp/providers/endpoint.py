@@ -183,8 +183,18 @@ class Endpoint(ABC):
         return _bills_itself(url, self.setting(BILLED_COST_HOSTS_ENV) or "")
 
     def describe(self) -> dict[str, Any]:
-        """What ``magsag doctor`` shows: never the key itself."""
-        return {"key_env": list(self.key_env), "key_set": self.api_key() is not None}
+        """What ``magsag doctor`` shows: never the key itself. ``base_url``: where its calls go, as a trace shows a URL
+        (no user:password@, ?query or token-shaped path segment), or None where none is set (``unavailable`` says
+        what to set): a user who set ``OLLAMA_HOST`` or ``OPENAI_BASE_URL`` could not tell which server was used."""
+        from ..errors import MagsagError
+        from ..redaction import redact
+        from ..types import _without_credentials
+
+        try:
+            url: str | None = redact(_without_credentials(self.sent_below(Target(self.provider, ""))))
+        except MagsagError:
+            url = None
+        return {"key_env": list(self.key_env), "key_set": self.api_key() is not None, "base_url": url}
 
 
 #: the hosts, besides OpenRouter's, whose answers' ``usage.cost`` is taken as what the call cost (comma-separated)
