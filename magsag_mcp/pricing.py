@@ -162,6 +162,9 @@ class Pricer:
         self._azure_models: dict[tuple[str, str], tuple[str | None, str | None]] = {}
         #: Azure deployment -> the models its answers were priced by, other than its own name (see worst_case)
         self._azure_served: dict[str, frozenset[str]] = {}
+        #: Azure deployment -> every model its answers named other than its own name, however priced (see
+        #: azure_answered)
+        self._azure_answered: dict[str, frozenset[str]] = {}
         #: Azure deployments that answered as a fine-tune of no known price (see _choose_azure_model)
         self._azure_unpriced: set[str] = set()
         #: provider -> the non-standard service tiers its answers reported (see worst_case)
@@ -268,6 +271,7 @@ class Pricer:
         note = None
         answering = usage.answering_model
         if provider == "azure" and answering is not None and answering != model:
+            self._azure_answered[model] = self._azure_answered.get(model, frozenset()) | {answering}
             chosen, note = self._azure_model(model, answering)
             if chosen is None:
                 return PriceQuote(None, None, note)
@@ -293,6 +297,12 @@ class Pricer:
             if geo > self._served_geo.get(provider, Decimal(1)):
                 self._served_geo[provider] = geo
         return PriceQuote(cost, priced.source, note)
+
+    def azure_answered(self, deployment: str) -> frozenset[str]:
+        """The models Azure deployment ``deployment``'s answers named, other than its own name: a policy that allows
+        the deployment by the model its name reads as allows these too, or no longer the deployment (see
+        :meth:`~.governance.policy.PolicySet.allowed`)."""
+        return self._azure_answered.get(deployment, frozenset())
 
     def _azure_model(self, deployment: str, answering: str) -> tuple[str | None, str | None]:
         """An Azure target's model is a deployment name, which the operator chose: "gpt-4" may serve

@@ -134,6 +134,8 @@ class Governance:
         self.policies = policies
         self.ledger = ledger
         self.pricer = pricer
+        # what an Azure deployment's answers say it serves, which the policies check beside its name
+        policies.answered_as = getattr(pricer, "azure_answered", None)
         if call_deadline is None:  # MAGSAG_CALL_DEADLINE, parsed and checked as the service parses it
             call_deadline = settings.call_deadline(os.environ if env is None else env)
         self.call_deadline = call_deadline

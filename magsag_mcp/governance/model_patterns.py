@@ -12,14 +12,23 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ..errors import ConfigError
 from ..rates import bare_model
 from ..targets import infer_provider, provider_prefix
 from ..types import Target
 
-__all__ = ["GLOB", "matches", "may_be_of", "model_matches", "nearest_model", "nearly_allowed", "residency_pattern"]
+__all__ = [
+    "GLOB",
+    "matches",
+    "may_be_of",
+    "model_matches",
+    "nearest_model",
+    "nearly_allowed",
+    "other_models_served",
+    "residency_pattern",
+]
 
 
 @functools.lru_cache(maxsize=1024)  # every call's admission reads each policy's few patterns
@@ -187,3 +196,23 @@ def may_be_of(provider: str, pattern: str) -> bool:
         return infer_provider(pattern) == provider
     except ConfigError:
         return True
+
+
+def other_models_served(deployment: str, answered: Iterable[str]) -> list[tuple[str, str]]:
+    """Of the models an Azure deployment's answers named (``answered``), those that are not the model its name reads
+    as, each with the model it is (``("gpt-4o-2024-08-06", "gpt-4o")``; itself where genai-prices knows none): a
+    deployment named ``gpt-4o-mini`` passes a policy that allows gpt-4o-mini by that name, whatever it serves. Its own
+    model's snapshot (``gpt-4o-mini-2024-07-18``) is that model. A deployment whose name reads as no model
+    (``prod-chat``) passes a policy only by a pattern that names the deployment itself, the operator's choice of
+    what it serves: none."""
+    from ..rates import genai_model
+
+    named = genai_model("azure", deployment)
+    if named is None:
+        return []
+    out = []
+    for name in sorted(answered):
+        served = genai_model("azure", name)
+        if served is None or served.id != named.id:
+            out.append((name, served.id if served is not None else name))
+    return out

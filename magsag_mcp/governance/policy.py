@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -46,7 +46,7 @@ from pydantic import (
 from ..errors import CatalogError
 from ..targets import misspelt_provider, provider_prefix, spaced_colon
 from ..types import Target
-from .model_patterns import GLOB, matches, residency_pattern
+from .model_patterns import GLOB, matches, other_models_served, residency_pattern
 
 LimitKind = Literal["call", "run", "agent_day", "day"]
 
@@ -301,6 +301,9 @@ class PolicySet:
             for p in policies
             if p.requirements
         ]
+        #: an Azure deployment's name -> the models its answers named (the pricer's azure_answered, set by the
+        #: Governance that reads these policies): what the deployment is known to serve must pass them too
+        self.answered_as: Callable[[str], Iterable[str]] | None = None
         #: allowed()'s verdicts by (target, data classes): every attempt asks, and the answer depends on
         #: nothing else (matching a target against each pattern is several function calls a pattern)
         self._verdicts: dict[tuple[Any, ...], tuple[bool, str | None, str | None, str | None]] = {}
@@ -326,13 +329,39 @@ class PolicySet:
         try:
             verdict = self._verdicts.get(key)
         except TypeError:  # data classes given as a list: worked out each time
-            return self._allowed(target, data_class)
-        if verdict is None:
             verdict = self._allowed(target, data_class)
-            if len(self._verdicts) >= VERDICTS_KEPT:  # targets a caller names: any number of them
-                self._verdicts.clear()
-            self._verdicts[key] = verdict
+        else:
+            if verdict is None:
+                verdict = self._allowed(target, data_class)
+                if len(self._verdicts) >= VERDICTS_KEPT:  # targets a caller names: any number of them
+                    self._verdicts.clear()
+                self._verdicts[key] = verdict
+        if verdict[0] and target.provider == "azure" and self.answered_as is not None:
+            return self._served(target, data_class) or verdict  # (not kept: what it serves is learnt as it answers)
         return verdict
+
+    def _served(
+        self, target: Target, data_class: str | Sequence[str] | None
+    ) -> tuple[bool, str | None, str | None, str | None] | None:
+        """The refusal of an Azure deployment the policies allow by its name (``azure:gpt-4o-mini``) whose answers
+        named a model they forbid (``gpt-4o-2024-08-06``), or None: the name is the operator's choice, and checked
+        alone, the deployment went on serving the forbidden model on every call."""
+        answered = self.answered_as(target.model)  # type: ignore[misc]
+        if not answered:
+            return None
+        for name, model in other_models_served(target.model, answered):
+            ok, policy, reason, _rule = self._allowed(Target("azure", name), data_class)
+            if ok or (model != name and self._allowed(Target("azure", model), data_class)[0]):
+                continue
+            return (
+                False,
+                policy,
+                f"{target.label} answered as {name}, the model the deployment serves, and {reason}; the deployment's "
+                "name is its operator's choice: point the deployment at a model the policy allows, or name one that "
+                "serves such a model",
+                "served_model",
+            )
+        return None
 
     def _allowed(
         self, target: Target, data_class: str | Sequence[str] | None

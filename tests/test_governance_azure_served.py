@@ -1,0 +1,71 @@
+"""An Azure deployment's name is the operator's choice: "gpt-4o-mini" may serve gpt-4o. A policy matches the name a
+call gives; once the deployment's answer has named the model that served it, that model must pass the policy too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.ledger import UsageFilters
+from magsag_mcp.service import Service
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import AZURE_KEY, FakeOpenAI
+from tests.governance_helpers import policy
+
+pytestmark = pytest.mark.anyio
+
+MINI_ONLY = "policies:\n  - name: small_models\n    allowed_models: [gpt-4o-mini]\n"
+
+
+def azure_env(fake: FakeOpenAI) -> dict[str, str]:
+    return {"AZURE_OPENAI_API_KEY": AZURE_KEY, "AZURE_OPENAI_ENDPOINT": fake.url + "/"}
+
+
+async def test_a_deployment_named_for_an_allowed_model_that_serves_a_forbidden_one_is_refused_once_known(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI
+):
+    # azure:gpt-4o-mini passed a policy allowing gpt-4o-mini alone on every call, while the deployment served gpt-4o
+    # (its answers said so, and were priced as gpt-4o): the policy's name check was all there was.
+    policy(catalog_copy, MINI_ONLY)
+    fake_openai.queue(
+        R.reply("from gpt-4o", usage=R.tokens(20, 5), model="gpt-4o-2024-08-06"),
+        R.reply("never sent", usage=R.tokens(20, 5), model="gpt-4o-2024-08-06"),
+    )
+    call = {"data": "x", "model_config": {"model": "azure:gpt-4o-mini"}}
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=azure_env(fake_openai)) as svc:
+        first = await svc.invoke_skill("skill.analysis", call)
+        with pytest.raises(E.PolicyDenied) as info:
+            await svc.invoke_skill("skill.analysis", call)
+        explained = svc.explain("skill.analysis", call)
+        denied = await svc.query_runs(UsageFilters(status="policy_denied"))
+    assert first.result.text == "from gpt-4o"  # sent before anything said what the deployment serves
+    assert len(fake_openai.requests) == 1
+    message = info.value.message
+    assert info.value.policy == "small_models" and info.value.details["rule"] == "served_model"
+    assert "azure:gpt-4o-mini answered as gpt-4o-2024-08-06" in message
+    assert "not in small_models.allowed_models" in message
+    assert "point the deployment at a model the policy allows" in message
+    assert len(denied) == 1
+    [target] = explained["targets"]
+    assert target["policy"]["allowed"] is False and "answered as gpt-4o-2024-08-06" in target["policy"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("allowed", "deployment", "served"),
+    [
+        ("[gpt-4o-mini]", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"),  # its own model's snapshot
+        ("[gpt-4o-mini, gpt-4o]", "gpt-4o-mini", "gpt-4o-2024-08-06"),  # another model the policy allows
+        ("['azure:prod-*']", "prod-chat", "gpt-4o-2024-08-06"),  # a name of no model, which the policy names
+    ],
+)
+async def test_a_deployment_whose_answers_name_what_the_policy_allows_goes_on_serving(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI, allowed: str, deployment: str, served: str
+):
+    policy(catalog_copy, f"policies:\n  - name: models\n    allowed_models: {allowed}\n")
+    fake_openai.queue(*(R.reply(f"answer {i}", usage=R.tokens(20, 5), model=served) for i in range(2)))
+    call = {"data": "x", "model_config": {"model": f"azure:{deployment}"}}
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=azure_env(fake_openai)) as svc:
+        answers = [(await svc.invoke_skill("skill.analysis", call)).result.text for _ in range(2)]
+    assert answers == ["answer 0", "answer 1"]
