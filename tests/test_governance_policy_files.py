@@ -136,3 +136,39 @@ def test_a_model_pattern_with_a_space_inside_is_a_problem_naming_the_pattern_and
         f"{path}: policies.1.requirements.financial_data.0: 'openai: gpt-4o mini' holds a space inside a model's "
         "name, which no model's name has, so it would match no model; write 'openai:gpt-4o-mini'",
     ]
+
+
+def _policies_gone(catalog, how: str) -> str:
+    """The catalog's policies/ made ``how``; the text its problem says."""
+    import shutil
+
+    folder = catalog / "policies"
+    if how == "dangling link":  # a folder shared from a mount that is not there
+        shutil.rmtree(folder)
+        folder.symlink_to(catalog / "shared-policies-not-mounted")
+        return "policies is a link to nothing"
+    if how == "file":
+        shutil.rmtree(folder)
+        folder.write_text("policies: []\n")
+        return "policies is a file, not a folder"
+    team = folder / "team"  # the policy file moved into a subfolder: only policies/*.yaml are read
+    team.mkdir()
+    (folder / "model_governance.yaml").rename(team / "model_governance.yaml")
+    return "policies/team/model_governance.yaml is not read"
+
+
+@pytest.mark.parametrize("how", ["dangling link", "file", "subfolder"])
+async def test_a_policies_folder_that_cannot_be_read_fails_closed_naming_the_fix(catalog_copy, tmp_path, how):
+    # Each was read as a catalog without governance: every model allowed, every budget gone, and a server started on it
+    # said nothing, as an empty policy file's did before it was made a problem.
+    from magsag_mcp.catalog import validate_catalog
+    from magsag_mcp.service import Service
+
+    said = _policies_gone(catalog_copy, how)
+    problems = validate_catalog(catalog_copy, env={})
+    assert len(problems) == 1 and said in problems[0], problems
+    with pytest.raises(E.CatalogError, match=said):
+        load_policies(catalog_copy)
+    with pytest.raises(E.CatalogError, match=said):
+        await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env={})
+    assert not (tmp_path / "l.db").exists()

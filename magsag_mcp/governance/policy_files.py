@@ -16,10 +16,36 @@ from .policy import Policy, PolicyFile, PolicySet
 from .policy_keys import unknown_key
 
 
-def _files(catalog_dir: Path) -> list[Path]:
+def _files(catalog_dir: Path, problems: list[str]) -> list[Path]:
+    """The policy files, each ``policies/*.yaml`` (a catalog with no ``policies`` has no governance). A ``policies``
+    that is there but no folder (a file, a link to a mount that is not there), and a policy file in a folder under it,
+    which is not read, are problems: passed over, their limits and allowed models were gone without a word."""
     folder = catalog_dir / "policies"
     if not folder.is_dir():
+        if folder.is_symlink():
+            problems.append(
+                f"{folder}: policies is a link to nothing ({os.readlink(folder)}), so no policy is read and no model "
+                "or budget would be governed; mount or restore the folder it points to, or remove the link for a "
+                "catalog without governance"
+            )
+        elif folder.exists():
+            problems.append(
+                f"{folder}: policies is a file, not a folder, so no policy is read and no model or budget would be "
+                "governed; make it a folder holding the policy files (policies/model_governance.yaml)"
+            )
         return []
+    nested = sorted(
+        p
+        for sub in folder.iterdir()
+        if sub.is_dir() and not sub.name.startswith(".")
+        for p in sub.rglob("*")
+        if p.suffix.lower() in (".yaml", ".yml") and p.is_file()
+    )
+    problems.extend(
+        f"{p}: policies/{p.relative_to(folder).as_posix()} is not read: only the files directly in policies/ are; "
+        f"move it to {folder / p.name}, or out of the catalog if it is no policy in force"
+        for p in nested
+    )
     # Policy.YAML is a policy file too (a Windows editor's name for it): skipped, its limits would be gone unsaid
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".yaml", ".yml"))
 
@@ -115,7 +141,7 @@ def _load(
     policies: list[Policy] = []
     sources: list[str] = []
     places: dict[str, str] = {}  # policy name -> where it is first written
-    for path in _files(catalog_dir):
+    for path in _files(catalog_dir, problems):
         read = _read(path, env, problems)
         if read is None:
             continue
