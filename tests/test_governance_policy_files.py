@@ -172,3 +172,20 @@ async def test_a_policies_folder_that_cannot_be_read_fails_closed_naming_the_fix
     with pytest.raises(E.CatalogError, match=said):
         await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env={})
     assert not (tmp_path / "l.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("thresholds: {}", "thresholds lists no limit, which would set no limit; write the limits"),
+        ("requirements: {}", "requirements lists no data class, which would confine no data class; write each"),
+    ],
+)
+def test_a_rule_written_empty_is_a_problem_as_one_written_with_nothing_after_it_is(catalog_copy, written, said):
+    # `thresholds:` with its limits commented out (null) was refused as setting no limit, while `thresholds: {}`, the
+    # same rule emptied in flow style, loaded as a policy that restricts nothing
+    policy(catalog_copy, f"policies:\n  - name: cost_limits\n    {written}\n")
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    [problem] = info.value.problems
+    assert f"policies.0.{written.partition(':')[0]}: {said}" in problem, problem

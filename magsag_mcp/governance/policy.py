@@ -212,9 +212,21 @@ class Policy(BaseModel):
             raise ValueError("allowed_models is empty, which would forbid every model; remove it or list models")
         return value
 
+    @field_validator("thresholds")
+    @classmethod
+    def _sets_a_limit(cls, value: Thresholds | None) -> Thresholds | None:
+        """``thresholds: {}`` sets no limit, as ``thresholds:`` with nothing after it (see :func:`_written_null`)."""
+        if value is not None and not value.model_dump(exclude_none=True):
+            what, fix = _NULL_MEANS["thresholds"]
+            raise ValueError(f"thresholds lists no limit, which would {what}; {fix}, or remove the key")
+        return value
+
     @field_validator("requirements")
     @classmethod
     def _classes_name_models(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        if value is not None and not value:  # as requirements: with nothing after it (see _written_null)
+            what, fix = _NULL_MEANS["requirements"]
+            raise ValueError(f"requirements lists no data class, which would {what}; {fix}, or remove the key")
         for name in value or {}:  # matched as written, a skill's data_class and a call's: not stripped
             if name != name.strip() or not name:
                 fix = f"no call of class {name.strip()!r}; write that" if name.strip() else "no call; write its name"
