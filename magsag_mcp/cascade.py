@@ -377,6 +377,10 @@ class Cascade(TargetSkips, StoppedAttempts):
                     plan, run_id, agent, position, try_number, target, "ok", started_wall, latency, None
                 )
                 price_answered(self.pricer, record, result, target, admission, request)
+                if target.provider == "azure" and (served := getattr(self.guard, "served_refusal", None)):
+                    # the answer named the model behind the deployment's name, which the policies may forbid
+                    if refusal := served(target, plan.data_classes):
+                        result.warnings.append(refusal)
                 if admission is not None:
                     await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                 record.warnings = list(result.warnings)

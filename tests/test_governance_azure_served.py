@@ -41,6 +41,9 @@ async def test_a_deployment_named_for_an_allowed_model_that_serves_a_forbidden_o
         explained = svc.explain("skill.analysis", call)
         denied = await svc.query_runs(UsageFilters(status="policy_denied"))
     assert first.result.text == "from gpt-4o"  # sent before anything said what the deployment serves
+    # the answer that said so says what it means: a forbidden model served it, and the next calls are refused
+    [said] = [w for w in first.warnings if w.startswith("policy 'small_models' forbids")]
+    assert "azure:gpt-4o-mini answered as gpt-4o-2024-08-06" in said and "its next calls are refused" in said
     assert len(fake_openai.requests) == 1
     message = info.value.message
     assert info.value.policy == "small_models" and info.value.details["rule"] == "served_model"

@@ -158,6 +158,17 @@ class Governance:
     def data_class_models(self) -> dict[str, list[str]]:
         return self.policies.data_class_models()
 
+    def served_refusal(self, target: Target, data_class: str | Sequence[str] | None) -> str | None:
+        """What an Azure deployment's answer just told, when the model it named is one the policies forbid (see
+        :meth:`PolicySet.allowed`): said beside the answer, which was paid for before anything could know."""
+        ok, policy, reason, rule = self.policies.allowed(target, data_class)
+        if ok or rule != "served_model":
+            return None
+        return (
+            f"policy {policy!r} forbids {target.label} from now on: {reason}. This answer came from it; its next "
+            "calls are refused"
+        )
+
     def spend_verdict(
         self, target: Target, worst: Decimal | None, *, agent: str | None = None
     ) -> tuple[bool, str | None, str | None]:
