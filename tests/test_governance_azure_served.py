@@ -59,6 +59,9 @@ async def test_a_deployment_named_for_an_allowed_model_that_serves_a_forbidden_o
     ("allowed", "deployment", "served"),
     [
         ("[gpt-4o-mini]", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"),  # its own model's snapshot
+        ("[gpt-4o]", "gpt-4o", "gpt-4o-2024-05-13"),  # one genai-prices lists apart, at prices of its own
+        ("[gpt-35-turbo]", "gpt-35-turbo", "gpt-35-turbo-0125"),  # Azure's name of a model, and its snapshot
+        ("[gpt-4o-mini, gpt-4o]", "gpt-4o-mini", "gpt-4o-2024-05-13"),  # a snapshot of another model allowed
         ("[gpt-4o-mini, gpt-4o]", "gpt-4o-mini", "gpt-4o-2024-08-06"),  # another model the policy allows
         ("['azure:prod-*']", "prod-chat", "gpt-4o-2024-08-06"),  # a name of no model, which the policy names
     ],

@@ -198,13 +198,17 @@ def may_be_of(provider: str, pattern: str) -> bool:
         return True
 
 
-def other_models_served(deployment: str, answered: Iterable[str]) -> list[tuple[str, str]]:
+#: a snapshot's suffix on the model an answer names: a date (``-2024-05-13``, ``-20241022``) or four digits (``-0125``)
+_SNAPSHOT = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
+
+
+def other_models_served(deployment: str, answered: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
     """Of the models an Azure deployment's answers named (``answered``), those that are not the model its name reads
-    as, each with the model it is (``("gpt-4o-2024-08-06", "gpt-4o")``; itself where genai-prices knows none): a
-    deployment named ``gpt-4o-mini`` passes a policy that allows gpt-4o-mini by that name, whatever it serves. Its own
-    model's snapshot (``gpt-4o-mini-2024-07-18``) is that model. A deployment whose name reads as no model
-    (``prod-chat``) passes a policy only by a pattern that names the deployment itself, the operator's choice of
-    what it serves: none."""
+    as, each with the names it goes by (``("gpt-4o-2024-05-13", ("gpt-4o-2024-05-13", "gpt-4o"))``: as answered,
+    without its snapshot's suffix, and genai-prices' id of either): a deployment named ``gpt-4o-mini`` passes a policy
+    that allows gpt-4o-mini by that name, whatever it serves. Its own model's snapshot (``gpt-4o-mini-2024-07-18``,
+    ``gpt-35-turbo-0125``) is that model. A deployment whose name reads as no model (``prod-chat``) passes a policy
+    only by a pattern that names the deployment itself, the operator's choice of what it serves: none."""
     from ..rates import genai_model
 
     named = genai_model("azure", deployment)
@@ -212,7 +216,9 @@ def other_models_served(deployment: str, answered: Iterable[str]) -> list[tuple[
         return []
     out = []
     for name in sorted(answered):
-        served = genai_model("azure", name)
-        if served is None or served.id != named.id:
-            out.append((name, served.id if served is not None else name))
+        undated = _SNAPSHOT.sub("", name)
+        ids = [info.id for n in (name, undated) if (info := genai_model("azure", n)) is not None]
+        if undated.lower() == deployment.lower() or named.id in ids:
+            continue
+        out.append((name, tuple(dict.fromkeys((name, undated, *ids)))))
     return out

@@ -361,9 +361,9 @@ class PolicySet:
         answered = self.answered_as(target.model)  # type: ignore[misc]
         if not answered:
             return None
-        for name, model in other_models_served(target.model, answered):
+        for name, names in other_models_served(target.model, answered):
             ok, policy, reason, _rule = self._allowed(Target("azure", name), data_class)
-            if ok or (model != name and self._allowed(Target("azure", model), data_class)[0]):
+            if ok or any(self._allowed(Target("azure", other), data_class)[0] for other in names[1:]):
                 continue
             return (
                 False,
