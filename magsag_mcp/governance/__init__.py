@@ -159,7 +159,7 @@ class Governance:
         return self.policies.data_class_models()
 
     def served_refusal(self, target: Target, data_class: str | Sequence[str] | None) -> str | None:
-        """What an Azure deployment's answer just told, when the model it named is one the policies forbid (see
+        """What an Azure deployment's answer just said, when the model it named is one the policies forbid (see
         :meth:`PolicySet.allowed`): said beside the answer, which was paid for before anything could know."""
         ok, policy, reason, rule = self.policies.allowed(target, data_class)
         if ok or rule != "served_model":

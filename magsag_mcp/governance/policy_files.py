@@ -22,7 +22,7 @@ def _files(catalog_dir: Path, problems: list[str]) -> list[Path]:
     which is not read, are problems: passed over, their limits and allowed models were gone without a word."""
     folder = catalog_dir / "policies"
     if not folder.is_dir():
-        if folder.is_symlink():
+        if folder.is_symlink() and not folder.exists():
             problems.append(
                 f"{folder}: policies is a link to nothing ({os.readlink(folder)}), so no policy is read and no model "
                 "or budget would be governed; mount or restore the folder it points to, or remove the link for a "
