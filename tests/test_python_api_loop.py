@@ -235,7 +235,7 @@ def run(payload, *, registry=None, skills=None, runner=None, obs=None):
 
 @pytest.mark.parametrize("timeout", ["asyncio.timeout", "anyio.move_on_after"])
 def test_a_timeout_around_arun_stops_the_agents_calls_at_once(
-    catalog_copy: Path, tmp_path: Path, fake_scripts: None, timeout: str
+    catalog_copy: Path, tmp_path: Path, fake_scripts: None, timeout: str, monkeypatch: pytest.MonkeyPatch
 ):
     """``runner.arun`` awaited on another loop than the Magsag's (inside ``asyncio.run``) runs the agent on
     a worker thread, its calls on the Magsag's loop. With asyncio's timeout, arun returned and the agent went
@@ -243,11 +243,29 @@ def test_a_timeout_around_arun_stops_the_agents_calls_at_once(
     cancel scope and cancelled it from the caller's thread (asyncio is not thread-safe), which the Magsag's
     loop saw only when it next woke: here when the 3 s answer came, although the timeout was 0.5 s. (How soon
     the call is cut is a matter of time, which a unit test does not measure; what it checks is that the call
-    was cut in flight, recorded, and followed by no other.)"""
+    was cut in flight, recorded, and followed by no other.) The timeout expires once the first call is in flight,
+    not 0.5 s after arun began: on a loaded machine the agent's thread could start its first call later than that,
+    and the call was then cut before it was made (no attempt recorded)."""
     import asyncio
     import sqlite3
+    import threading
 
     import anyio
+
+    from magsag_mcp.providers.fake import FakeProvider
+
+    in_flight = threading.Event()
+    complete = FakeProvider.complete
+
+    async def completing(self, request, target, **kwargs):
+        in_flight.set()
+        return await complete(self, request, target, **kwargs)
+
+    monkeypatch.setattr(FakeProvider, "complete", completing)
+
+    async def expire_once_in_flight(expire) -> None:
+        await asyncio.to_thread(in_flight.wait, 60)  # (a hang guard: the call is in flight long before)
+        expire()
 
     (catalog_copy / "agents" / "looper.py").write_text(LOOPER)
     (catalog_copy / "agents" / "looper.yaml").write_text(
@@ -265,14 +283,20 @@ def test_a_timeout_around_arun_stops_the_agents_calls_at_once(
             db.close()
 
     async def main() -> None:
+        loop = asyncio.get_running_loop()
         if timeout == "asyncio.timeout":
             with pytest.raises(TimeoutError):
-                async with asyncio.timeout(0.5):
+                async with asyncio.timeout(None) as cm:
+                    expiry = loop.create_task(expire_once_in_flight(lambda: cm.reschedule(loop.time())))
                     await mg.runner.arun("looper", {})
         else:
-            with anyio.move_on_after(0.5) as scope:
+            with anyio.move_on_after(None) as scope:
+                expiry = loop.create_task(
+                    expire_once_in_flight(lambda: setattr(scope, "deadline", anyio.current_time()))
+                )
                 await mg.runner.arun("looper", {})
             assert scope.cancelled_caught
+        await expiry
         await asyncio.sleep(3.5)  # long enough for a second call to begin, had the agent gone on
 
     try:
