@@ -115,6 +115,21 @@ def restored_secrets() -> Iterator[None]:
 
 
 @pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses every connection, and that nothing else can take, for the whole test.
+
+    A port found free and closed at once (bound to port 0, read, closed) was free only for that moment: a server
+    another process started meanwhile (a test run beside this one, a service of the CI host) could be given it, and the
+    connection the test meant to be refused was answered. Held bound without listening, the port refuses connections
+    (Linux answers one with a reset: ECONNREFUSED, at once) and no other socket can bind it until the test ends."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture
 def fake_scripts():
     """No scripted fake-provider replies (``magsag_mcp.providers.fake.script``) before or after the test."""
     clear_scripts()

@@ -40,12 +40,10 @@ async def test_doctor_probe_says_ready_only_when_the_provider_answers(cli_env, c
 
 
 @pytest.mark.anyio
-async def test_doctor_probe_fails_when_a_configured_provider_is_unreachable(cli_env, capsys, monkeypatch):
-    import socket
-
-    with socket.socket() as sock:  # a loopback port that was free a moment ago: nothing listens there
-        sock.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+async def test_doctor_probe_fails_when_a_configured_provider_is_unreachable(
+    cli_env, capsys, monkeypatch, refused_port: int
+):
+    closed = f"http://127.0.0.1:{refused_port}"  # nothing listens there
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
     monkeypatch.setenv("OPENAI_BASE_URL", closed + "/v1")
     for name in ("MAGSAG_LOCAL_LLM_BASE_URL", "OLLAMA_BASE_URL"):

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,12 +24,6 @@ pytestmark = pytest.mark.anyio
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 SHORT = Timeouts(connect=2.0, read=5.0, from_settings=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -110,8 +103,8 @@ async def test_a_proxy_that_refuses_connect_is_named_without_its_credentials(con
     assert "hunter2pass" not in E.redact("proxy login me:hunter2pass failed")  # known to redact() from now on
 
 
-async def test_a_dead_proxy_is_named_and_never_billed():
-    port = free_port()
+async def test_a_dead_proxy_is_named_and_never_billed(refused_port: int):
+    port = refused_port
     transport = Transport(env={"HTTPS_PROXY": f"http://u:topsecretpw@127.0.0.1:{port}"}, timeouts=SHORT)
     try:
         with pytest.raises(E.ProviderConnectionError) as info:
@@ -122,8 +115,8 @@ async def test_a_dead_proxy_is_named_and_never_billed():
     assert "topsecretpw" not in info.value.message and not info.value.maybe_billed
 
 
-async def test_loopback_is_never_proxied(fake_openai: FakeOpenAI):
-    dead = f"http://127.0.0.1:{free_port()}"
+async def test_loopback_is_never_proxied(fake_openai: FakeOpenAI, refused_port: int):
+    dead = f"http://127.0.0.1:{refused_port}"
     transport = Transport(env={"HTTP_PROXY": dead, "HTTPS_PROXY": dead, "NO_PROXY": ""}, timeouts=SHORT)
     try:
         resp = await transport.post_json(

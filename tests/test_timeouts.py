@@ -216,22 +216,17 @@ async def test_a_name_lookup_cut_by_the_connect_timeout_moves_on_as_a_connect_ti
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 @pytest.mark.parametrize("failure", ["read-timeout", "connection-refused"])
 async def test_a_network_failures_error_names_the_provider_and_model_it_was_for(
-    tmp_path: Path, fake_openai: FakeOpenAI, failure: str, stream: bool
+    tmp_path: Path, fake_openai: FakeOpenAI, failure: str, stream: bool, refused_port: int
 ):
     # README: "a provider's error [carries] its provider, model, status, retry_after and attempts". An HTTP error
     # status did; a timeout or a refused connection (raised by the transport, below the provider) had provider
     # and model None, so `except ProviderTimeoutError as e: log(e.provider, e.model)` logged None, None.
-    import socket
-
     env = {"MAGSAG_READ_TIMEOUT": "0.2", "MAGSAG_MAX_RETRIES": "0"}
     if failure == "read-timeout":
         fake_openai.queue(R.Reply(hang=True))
         expected: type[E.ProviderError] = E.ProviderTimeoutError
     else:
-        with socket.socket() as s:  # a port nothing listens on
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
+        env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{refused_port}/v1"  # a port nothing listens on
         expected = E.ProviderConnectionError
     svc = await open_service(tmp_path, fake_openai, **env)
     payload = {"data": "x", "model_config": {"model": "openai:gpt-4o", "stream": stream}}

@@ -427,16 +427,14 @@ async def test_a_tool_loop_falls_from_openai_to_gemini_and_claude_with_its_tools
     assert anthropic.requests[-1]["body"]["tools"][0]["input_schema"] == forecast
 
 
-async def test_a_rate_limited_target_is_retried_when_its_fallback_refuses_the_connection(tmp_path: Path, serve):
+async def test_a_rate_limited_target_is_retried_when_its_fallback_refuses_the_connection(
+    tmp_path: Path, serve, refused_port: int
+):
     # OpenAI rate-limited the call, so its fallback was tried first, whose endpoint refused the connection (a
     # gateway not running, a wrong port: nothing was sent). The call failed as "connection refused", though
     # OpenAI, asked again after its Retry-After, would have answered: a fallback that could not be sent brings
     # the first target back, as one its budget refused does.
-    import socket
-
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = refused_port  # a port nothing listens on
     openai = FakeOpenAI(KEY).queue({"error": 429, "headers": {"Retry-After": "1"}}, {"text": "answered after the wait"})
     env = {
         "OPENAI_API_KEY": KEY,
