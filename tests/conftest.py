@@ -5,6 +5,8 @@ the output schemas its tools published), and the ledger the `magsag data|flow su
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +23,31 @@ from tests.agent_helpers import forget_loaded_agents
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "catalog"
+
+#: what of the machine's environment the product (and the HTTP clients the tests drive it with) would read: a proxy,
+#: a CA bundle, a vendor's key or base URL, a MAGSAG_ setting. A CI host or a developer's shell that has one set (an
+#: HTTPS_PROXY, an OPENAI_API_KEY) sent the tests' loopback requests to the proxy, probed a provider no test
+#: configured, and had ``doctor`` read its own proxy instead of the test's (a lower-case ``https_proxy`` comes first).
+#: Each test sets what it means to (``monkeypatch.setenv``, an ``env=`` of its own) on an environment without them
+_MACHINE_SETTINGS = re.compile(
+    r"(?i:(?:https?|all|no)_proxy|ssl_cert_(?:file|dir)|requests_ca_bundle|curl_ca_bundle)$"
+    r"|(?:OPENAI|ANTHROPIC|GEMINI|GOOGLE|AZURE|OLLAMA|MAGSAG)_"
+)
+#: the tests' own settings (where the vendors' specs are, and their parsed cache: tests/fakes/spec.py), kept
+_TEST_SETTINGS = frozenset({"MAGSAG_SPECS_DIR", "MAGSAG_SPEC_CACHE"})
+_machine_settings: dict[str, str] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The machine's settings (:data:`_MACHINE_SETTINGS`) out of the environment before any test module is imported,
+    and back in it once the run ends."""
+    for name in [n for n in os.environ if _MACHINE_SETTINGS.match(n) and n not in _TEST_SETTINGS]:
+        _machine_settings[name] = os.environ.pop(name)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    os.environ.update(_machine_settings)
+    _machine_settings.clear()
 
 
 @pytest.fixture
