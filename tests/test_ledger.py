@@ -131,9 +131,27 @@ def test_sigkill_under_load_loses_no_returned_call(tmp_path: Path, sync: str):
     assert set(acked) <= with_attempts
 
 
-async def test_a_cancelled_call_is_still_recorded(tmp_path: Path):
+async def test_a_cancelled_call_is_still_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     # A client that gives up mid-call: the attempt in flight (which the vendor may bill) and the
-    # attempts before it land in the ledger, with the run marked cancelled.
+    # attempts before it land in the ledger, with the run marked cancelled. It gives up once the slow attempt is
+    # in flight, not 0.5 s after the call began: on a loaded machine the failed attempts and their records took
+    # longer than that, and the call was cut before the slow one was made (the last attempt recorded was "broken").
+    from magsag_mcp.providers.fake import FakeProvider
+
+    slow_in_flight = anyio.Event()
+    complete = FakeProvider.complete
+
+    async def completing(self, request, target, **kwargs):
+        if target.model == "slow":
+            slow_in_flight.set()
+        return await complete(self, request, target, **kwargs)
+
+    monkeypatch.setattr(FakeProvider, "complete", completing)
+
+    async def give_up_once_the_slow_attempt_is_in_flight(scope: anyio.CancelScope) -> None:
+        await slow_in_flight.wait()
+        scope.cancel()
+
     svc = await Service.open(db=tmp_path / "l.db", env={"MAGSAG_RETRY_BASE_DELAY": "0.001"})
     try:
         first = {"provider": "fake", "model": "broken", "params": {"reply": "x"}}
@@ -147,13 +165,16 @@ async def test_a_cancelled_call_is_still_recorded(tmp_path: Path):
             E.ServerError("down", status=500),
         )
         try:
-            with anyio.move_on_after(0.5):
-                await svc.invoke_skill(
-                    "skill.analysis",
-                    {"data": "x", "model_config": {**first, "fallbacks": [slow]}},
-                    agent="a",
-                    run_id="run-cancelled",
-                )
+            with anyio.fail_after(30), anyio.CancelScope() as gave_up:  # (a hang guard, not a timing assertion)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(give_up_once_the_slow_attempt_is_in_flight, gave_up)
+                    await svc.invoke_skill(
+                        "skill.analysis",
+                        {"data": "x", "model_config": {**first, "fallbacks": [slow]}},
+                        agent="a",
+                        run_id="run-cancelled",
+                    )
+            assert gave_up.cancelled_caught
         finally:
             clear_scripts()
         runs = await svc.ledger.query_runs({"run_id": "run-cancelled"})
