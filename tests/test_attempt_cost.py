@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -37,12 +36,6 @@ CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 #: long enough for a stream's first events to arrive, short enough that a silent server times out fast
 IDLE = Timeouts(connect=2.0, read=0.25)
 MAYBE_BILLED = "the provider may bill it; its cost is unknown"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -349,8 +342,8 @@ async def test_a_request_rejected_by_status_costs_exactly_zero(
     assert limit(status, "run")["unknown_cost_bound_usd"] == "0"
 
 
-async def test_a_refused_connection_costs_exactly_zero(tmp_path: Path):
-    svc = await open_service(tmp_path, f"http://127.0.0.1:{free_port()}/v1")
+async def test_a_refused_connection_costs_exactly_zero(tmp_path: Path, refused_port: int):
+    svc = await open_service(tmp_path, f"http://127.0.0.1:{refused_port}/v1")
     try:
         with pytest.raises(E.ProviderConnectionError):
             await call(svc, "r-refused")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import traceback
 from collections.abc import AsyncIterator
 
@@ -26,13 +25,6 @@ CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 TINY = Timeouts(connect=2.0, read=0.05)
 #: for a stream that delivers some events, then goes silent: long enough for the first events to arrive
 IDLE = Timeouts(connect=2.0, read=0.25)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (bound, read, released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RawSSE:
@@ -86,8 +78,8 @@ async def read_stream(transport: Transport, url: str) -> list[SSEEvent]:
 # --- failures become magsag errors -------------------------------------------------------------------
 
 
-async def test_connection_refused(transport: Transport):
-    port = free_port()
+async def test_connection_refused(transport: Transport, refused_port: int):
+    port = refused_port
     url = f"http://127.0.0.1:{port}/v1/secret-deployment/chat?key=sk-querykey-0123456789"
     with pytest.raises(E.ProviderConnectionError) as info:
         await transport.post_json(url, CHAT, headers=AUTH)
@@ -101,9 +93,9 @@ async def test_connection_refused(transport: Transport):
     assert "secret-deployment" not in err.message and "querykey" not in err.message
 
 
-async def test_connection_refused_on_a_stream(transport: Transport):
+async def test_connection_refused_on_a_stream(transport: Transport, refused_port: int):
     with pytest.raises(E.ProviderConnectionError) as info:
-        async with transport.stream_sse(f"http://127.0.0.1:{free_port()}/sse", {}, headers={}):
+        async with transport.stream_sse(f"http://127.0.0.1:{refused_port}/sse", {}, headers={}):
             pass
     assert not info.value.maybe_billed
 
