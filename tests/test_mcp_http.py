@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -36,9 +37,24 @@ HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 
 
 def free_port() -> int:
+    """A loopback port free a moment ago, for a server process to be started on (it binds the port itself)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+#: the sockets :func:`held_port` bound, each held until :func:`serving` serves on it
+_HELD: dict[int, socket.socket] = {}
+
+
+def held_port() -> int:
+    """A loopback port bound here and held until :func:`serving` serves on it: one closed as soon as it was found
+    (:func:`free_port`) was free for another process's server to be given before uvicorn bound it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    _HELD[port] = sock
+    return port
 
 
 def offline_env(tmp: Path) -> dict[str, str]:
@@ -49,9 +65,11 @@ def offline_env(tmp: Path) -> dict[str, str]:
 
 @asynccontextmanager
 async def serving(app, port: int) -> AsyncIterator[str]:
+    """``app`` served in this process on ``port``, which :func:`held_port` holds bound until uvicorn serves on it."""
+    sock = _HELD.pop(port)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve)
+        tg.start_soon(functools.partial(server.serve, sockets=[sock]))
         while not server.started:
             await anyio.sleep(0.01)
         try:
@@ -92,7 +110,7 @@ async def post(url: str, headers: dict[str, str] | None = None) -> tuple[int, st
 
 
 async def test_without_token_on_loopback_tools_work_and_a_forged_host_is_refused(tmp_path: Path):
-    port = free_port()
+    port = held_port()
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
     app = http_app(server, host="127.0.0.1", port=port, token=None)
     async with serving(app, port) as url:
@@ -224,7 +242,7 @@ def test_bearer_comparison():
 async def test_a_2026_client_gets_the_log_levels_it_asked_for(tmp_path: Path):
     # 2026-07-28 clients opt in to log messages per request (_meta's log level) and the SDK filters at
     # that level; the handshake-era threshold (default info) must not drop what the request asked for.
-    port = free_port()
+    port = held_port()
     env = {"MAGSAG_PROVIDER": "fake", "MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_MAX_RETRIES": "1"}
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=env)
     args = {
@@ -260,7 +278,7 @@ async def test_an_allowed_host_on_a_default_port_is_reached_as_clients_write_it(
 ):
     # Behind a TLS proxy at https://mybox.lan/mcp, clients send Host `mybox.lan` and Origin
     # `https://mybox.lan`: the default port is never written, so `mybox.lan:443` must match them.
-    port = free_port()
+    port = held_port()
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
     app = http_app(server, host="127.0.0.1", port=port, token=None, allow_hosts=[allowed])
     async with serving(app, port) as url:
@@ -304,7 +322,7 @@ def test_hosts_clients_send_are_accepted_as_written():
 async def test_an_allowed_host_matches_whatever_its_case(tmp_path: Path):
     # DNS names are case-insensitive and clients (browsers, httpx) send them in lower case: a name given
     # as MyBox.LAN must not leave every client with 421.
-    port = free_port()
+    port = held_port()
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
     app = http_app(server, host="127.0.0.1", port=port, token=None, allow_hosts=["MyBox.LAN", "FE80::A"])
     async with serving(app, port) as url:
@@ -339,7 +357,7 @@ async def test_a_refused_host_or_origin_is_told_the_option_that_admits_it(tmp_pa
     # Bound to every address (0.0.0.0) with a token, a client on the network reaching the server by its address
     # got `421 Invalid Host header`, and the log said only that: nothing named --allow-host. A browser page (the
     # MCP Inspector's) got `403 Invalid Origin header` alike.
-    port = free_port()
+    port = held_port()
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
     app = http_app(server, host="127.0.0.1", port=port, token=None)
     async with serving(app, port) as url:
@@ -440,7 +458,7 @@ async def test_over_http_a_caller_cannot_make_the_server_reach_a_host_of_its_cho
             ({"MAGSAG_ALLOWED_BASE_URLS": f"local={target}"}, True),  # or names the server
             ({"MAGSAG_LOCAL_LLM_BASE_URL": f"{target}/v1"}, True),  # or it is the local server configured
         ):
-            port = free_port()
+            port = held_port()
             server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=env)
             async with serving(http_app(server, host="127.0.0.1", port=port, token=None), port) as url:
                 async with Client(url) as client:
@@ -523,7 +541,7 @@ async def test_a_request_past_the_http_body_limit_is_told_the_limit_and_the_fix(
     that it was too large, nor what the limit is. The refusal is a JSON-RPC error naming both, which a client shows."""
     from mcp.shared.exceptions import MCPError
 
-    port = free_port()
+    port = held_port()
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
     async with serving(http_app(server, host="127.0.0.1", port=port, token=None), port) as url:
         async with Client(url, mode=mode) as client:
@@ -553,7 +571,7 @@ async def test_a_client_without_the_token_is_told_to_send_it(tmp_path: Path, mod
     configured the token, or had a stale one, saw nothing naming MAGSAG_MCP_TOKEN. The 401 is a JSON-RPC error."""
     from mcp.shared.exceptions import MCPError
 
-    port = free_port()
+    port = held_port()
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
     async with serving(http_app(server, host="127.0.0.1", port=port, token=TOKEN), port) as url:
         for headers in ({}, {"Authorization": "Bearer not-the-token"}):
@@ -577,7 +595,7 @@ async def test_a_refused_token_is_told_what_was_wrong_with_it(tmp_path: Path):
     """Every 401 said "send 'Authorization: Bearer <token>'", also to a client that sent one: the user of
     cursor_mcp.json who kept its "Bearer your-MAGSAG_MCP_TOKEN", of a VS Code whose ${input:...} was never filled in,
     whose header held the token alone, or whose token was stale, was told to do what they had done."""
-    port = free_port()
+    port = held_port()
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
     said = {
         None: "the request has no Authorization header",
@@ -604,7 +622,7 @@ async def test_a_client_refused_for_its_host_or_origin_is_told_the_option_that_a
     the 401 were before they were answered as JSON-RPC errors. The refusal is one too, still 421 and 403."""
     from mcp.shared.exceptions import MCPError
 
-    port = free_port()
+    port = held_port()
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
     async with serving(http_app(server, host="127.0.0.1", port=port, token=None), port) as url:
         for headers, fix in (
@@ -636,7 +654,7 @@ async def test_a_client_pointed_at_another_path_is_told_the_path_the_server_serv
     404 is a JSON-RPC error naming the path; a 404 of the MCP path itself (an ended session) is the SDK's own."""
     from mcp.shared.exceptions import MCPError
 
-    port = free_port()
+    port = held_port()
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
     async with serving(http_app(server, host="127.0.0.1", port=port, token=None), port) as url:
         base = url.removesuffix("/mcp")
