@@ -4,6 +4,7 @@ the output schemas its tools published), and the ledger the `magsag data|flow su
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -139,6 +140,23 @@ def restored_secrets() -> Iterator[None]:
         redaction._KNOWN_SECRETS, redaction._LONGEST_FIRST = kept
         redaction._CLEAN.clear()
         redaction._UNCHANGED.clear()
+
+
+@pytest.fixture
+def no_collector_pause() -> Iterator[None]:
+    """Python's cyclic garbage collector off while the test runs (on again after it, where it collects what the
+    test left). A collection of the suite's whole heap stops the process for a tenth of a second and more (86 to 177 ms
+    measured over tests/providers alone, more on the whole suite's heap): one that fell between a request and its
+    answer, with the loopback fake served on the test's own event loop, let a read timeout of 0.2 s expire before the
+    answer was read, and the answer "timed out". For the modules whose loopback servers must answer within such a
+    timeout; a pause of the whole process by the machine (preemption that long) is not prevented."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from magsag_mcp.transport import Timeouts, _converted
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
 
-pytestmark = pytest.mark.anyio
+#: (loopback servers here must answer within read timeouts of 0.2 s: see no_collector_pause)
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_collector_pause")]
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 
 

@@ -15,7 +15,8 @@ from aiohttp.test_utils import TestServer
 from magsag_mcp import errors as E
 from magsag_mcp.transport import Timeouts, Transport
 
-pytestmark = pytest.mark.anyio
+#: (loopback servers here must answer within read timeouts of 0.2 s: see no_collector_pause)
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_collector_pause")]
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ from .raw_streams_helpers import (
     sse,
 )
 
-pytestmark = pytest.mark.anyio
+#: (loopback servers here must answer within read timeouts of 0.2 s: see no_collector_pause)
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_collector_pause")]
 
 
 @pytest.mark.parametrize("api", ["chat", "responses", "anthropic", "gemini"])

@@ -18,7 +18,8 @@ from magsag_mcp.types import LLMRequest, Message, Target
 
 from .raw_streams_helpers import WHOLE_THEN_CUT, gemini_chunk, sse
 
-pytestmark = pytest.mark.anyio
+#: (loopback servers here must answer within read timeouts of 0.2 s: see no_collector_pause)
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_collector_pause")]
 
 
 async def test_a_stream_held_open_after_its_terminal_event_is_the_answer_once_it_goes_idle():
