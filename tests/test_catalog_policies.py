@@ -309,7 +309,33 @@ def test_a_catalog_value_of_the_wrong_kind_or_out_of_bounds_says_what_was_read_a
         'number); write it in quotes: "4.5"',
         f"{policy}: policies.0.allowed_models.2: Input should be a valid string (got ['a'], a list); write one text "
         "value",
-        f"{policy}: policies.0.allow_unpriced: Input should be a valid boolean, unable to interpret input "
-        "(got 'maybe'); write true or false",
+        f"{policy}: policies.0.allow_unpriced: Input should be a valid boolean (got 'maybe'); write true or false",
     ):
         assert said in problems, (said, problems)
+
+
+@pytest.mark.parametrize(
+    ("written", "got"), [('"yes"', "'yes'"), ('"true"', "'true'"), ("1", "1"), ("0", "0"), ("sure", "'sure'")]
+)
+def test_allow_unpriced_takes_a_boolean_alone(catalog_copy: Path, written: str, got: str):
+    # the lax bool read the text "yes" and the number 1 as true: a rule that lets spend of unknown price past the
+    # policy's limits was switched on by a value no one wrote as a boolean
+    policy = catalog_copy / "policies" / "extra.yaml"
+    policy.write_text(
+        "policies:\n  - name: x\n    thresholds: {max_cost_per_run_usd: 1}\n"
+        f"    allow_unpriced: {written}\n"
+    )
+    fix = "write true or false" + (", without quotes" if written.startswith('"') else "")
+    assert [p for p in validate_catalog(catalog_copy, env={}) if str(policy) in p] == [
+        f"{policy}: policies.0.allow_unpriced: Input should be a valid boolean (got {got}); {fix}"
+    ]
+
+
+@pytest.mark.parametrize("written", ["true", "yes", "false"])
+def test_allow_unpriced_written_as_a_yaml_boolean_is_taken(catalog_copy: Path, written: str):
+    policy = catalog_copy / "policies" / "extra.yaml"
+    policy.write_text(
+        "policies:\n  - name: x\n    thresholds: {max_cost_per_run_usd: 1}\n"
+        f"    allow_unpriced: {written}\n"
+    )
+    assert [p for p in validate_catalog(catalog_copy, env={}) if str(policy) in p] == []

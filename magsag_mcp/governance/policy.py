@@ -39,6 +39,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     field_validator,
 )
@@ -167,7 +168,9 @@ class Policy(BaseModel):
     thresholds: Thresholds | None = None
     requirements: dict[str, list[ModelPattern]] | None = None
     timezone: str | None = None
-    allow_unpriced: bool = False
+    #: strict: pydantic's lax bool read the text "yes", "off" and the number 1 as true (YAML's own yes/no, unquoted,
+    #: is read by YAML as a boolean before this): a typo of a rule that lets spend past its limits must be refused
+    allow_unpriced: StrictBool = False
 
     _no_rule = field_validator(*_NULL_MEANS, mode="before")(_written_null)
 
