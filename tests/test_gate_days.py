@@ -137,3 +137,21 @@ def test_a_window_bound_of_no_time_in_a_summary_is_read_as_none_not_a_traceback(
     if not isinstance(bound, str):
         with pytest.raises(InputError, match=r"^since=.* is not a time: give a datetime, a date, a timedelta"):
             parse_since(bound)
+
+
+@pytest.mark.parametrize(
+    ("zone", "said"),
+    [
+        ("localtime", "time zone 'localtime' is this machine's own zone"),
+        ("posixrules", "time zone 'posixrules' is the machine's rule for zones written as POSIX strings"),
+        ("Factory", "time zone 'Factory' is no zone"),
+        ("right/Europe/Berlin", "counts leap seconds, which Unix times (the ledger's) do not"),
+        ("posix/Europe/Berlin", "is the machine's copy of the IANA zone; write 'Europe/Berlin'"),
+    ],
+)
+def test_a_zone_of_the_machines_zone_folder_is_no_zone_to_count_days_in(tmp_path: Path, capsys, zone, said):
+    # zoneinfo opened these from /usr/share/zoneinfo where the machine has them: 'localtime' counted the days of
+    # whichever machine read the summary, 'right/' zones ended each day 27 s (the leap seconds) off its midnight
+    _record(tmp_path / "l.db", [("r", NOV_1, "0.1")])
+    code, _, err = _summarize(tmp_path, capsys, "--timezone", zone)
+    assert code == 2 and said in err and "(the policy's timezone)" in err, err

@@ -27,6 +27,16 @@ def test_a_policys_misspelt_time_zone_is_told_the_zone_it_nearly_names(catalog_c
     assert "unknown time zone 'Asia/Tokio' (did you mean 'Asia/Tokyo'?)" in str(info.value)
 
 
+@pytest.mark.parametrize("zone", ["localtime", "right/Asia/Tokyo"])
+def test_a_policys_day_in_a_zone_no_other_machine_reads_alike_is_a_problem(catalog_copy, zone):
+    # 'localtime' was taken where the machine has it: the day limit reset at the server's midnight, not the
+    # policy writer's; a 'right/' zone's days end at 23:59:33 UTC-offset time, its leap seconds counted
+    policy(catalog_copy, f"policies:\n  - name: x\n    thresholds: {{max_cost_per_day_usd: 5}}\n    timezone: {zone}")
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    assert f"policies.0.timezone: time zone {zone!r} " in str(info.value)
+
+
 def test_a_data_class_that_lists_no_model_is_a_problem(catalog_copy):
     # "pii_processing: []" validated ok, and every call of the class then failed with no model allowed
     path = catalog_copy / "policies" / "model_governance.yaml"
@@ -189,3 +199,4 @@ def test_a_rule_written_empty_is_a_problem_as_one_written_with_nothing_after_it_
         load_policies(catalog_copy)
     [problem] = info.value.problems
     assert f"policies.0.{written.partition(':')[0]}: {said}" in problem, problem
+

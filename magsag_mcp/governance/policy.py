@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -47,6 +46,7 @@ from pydantic import (
 from ..errors import CatalogError
 from ..targets import misspelt_provider, provider_prefix, spaced_colon
 from ..types import Target
+from ..zones import zone_problem
 from .model_patterns import GLOB, matches, other_models_served, residency_pattern
 
 LimitKind = Literal["call", "run", "agent_day", "day"]
@@ -178,14 +178,8 @@ class Policy(BaseModel):
     @classmethod
     def _zone(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                from ..suggest import zone_hint
-
-                raise ValueError(
-                    f"unknown time zone {value!r}{zone_hint(value)}; use an IANA name such as 'UTC' or 'Europe/Berlin'"
-                ) from None
+            if problem := zone_problem(value):
+                raise ValueError(problem)
             # a setting for this policy's own day limits, on a policy without them, would change nothing (checked
             # here, not on the whole policy, so that the problem names the key: policies.N.timezone)
             if "thresholds" in info.data and not _day_limits(info.data["thresholds"]):

@@ -20,9 +20,10 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from ..errors import InputError
+from ..zones import zone_problem
 from .filters import UsageFilters, parse_since, rows_in_range, sql_where
 from .migrations import SPEND_BUCKET_SECONDS
 from .money import from_pusd, joined, named_sum, summed
@@ -277,15 +278,8 @@ def known_zone(zone: str | None) -> str | None:
     """``zone`` if it names a time zone other than UTC (None for UTC or none); :class:`InputError` otherwise."""
     if zone is None or zone in ("UTC", "Etc/UTC"):
         return None
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        from ..suggest import zone_hint
-
-        raise InputError(
-            f"unknown time zone {zone!r}{zone_hint(zone)}; use an IANA name such as 'UTC' or 'Europe/Berlin' (the "
-            "policy's timezone)"
-        ) from None
+    if problem := zone_problem(zone):
+        raise InputError(f"{problem} (the policy's timezone)")
     return zone
 
 

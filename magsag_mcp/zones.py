@@ -1,0 +1,38 @@
+"""The time zones a policy's days and a summary's days may be counted in: IANA names whose days read the same on
+every machine. ``zoneinfo`` also opens what the machine's own zone folder holds beside them: ``localtime`` (this
+machine's zone, another machine's elsewhere: a policy's day limit would reset at a different hour on the server than
+on the laptop that wrote it), ``posixrules``, ``Factory`` (no zone: offset 0 named "-00") and the ``posix/`` and
+``right/`` copies (``right/`` counts leap seconds, which the ledger's Unix times do not)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+#: names zoneinfo opens from the machine's zone folder that are no place's zone (see the module's docstring)
+_MACHINE_NAMES = {
+    "localtime": "is this machine's own zone, which another machine reads as its own",
+    "posixrules": "is the machine's rule for zones written as POSIX strings, no place's zone",
+    "factory": "is no zone (offset 0, named '-00')",
+}
+_MACHINE_FOLDERS = {
+    "posix/": "is the machine's copy of the IANA zone",
+    "right/": "counts leap seconds, which Unix times (the ledger's) do not: its days end some 27 seconds off",
+}
+
+
+def zone_problem(name: str) -> str | None:
+    """What is wrong with ``name`` as a time zone to count days in, with the fix; None if it is an IANA zone."""
+    from .suggest import zone_hint
+
+    use = "use an IANA name such as 'UTC' or 'Europe/Berlin'"
+    folded = name.strip().casefold()
+    if folded in _MACHINE_NAMES:
+        return f"time zone {name!r} {_MACHINE_NAMES[folded]}; {use}, the zone whose days you mean"
+    for folder, why in _MACHINE_FOLDERS.items():
+        if folded.startswith(folder):
+            return f"time zone {name!r} {why}; write {name[len(folder):]!r}"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {name!r}{zone_hint(name)}; {use}"
+    return None
