@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from magsag_mcp import errors as E
@@ -200,3 +202,15 @@ def test_a_rule_written_empty_is_a_problem_as_one_written_with_nothing_after_it_
     [problem] = info.value.problems
     assert f"policies.0.{written.partition(':')[0]}: {said}" in problem, problem
 
+
+def test_a_machine_without_a_zone_folder_still_knows_the_iana_zones(tmp_path):
+    # Windows and slim containers have no /usr/share/zoneinfo: zoneinfo then reads the tzdata package (a dependency
+    # for this), where Europe/Berlin was an 'unknown time zone' and the guide's policy could not load
+    import subprocess
+    import sys
+
+    code = "from magsag_mcp.zones import zone_problem; print(zone_problem('Europe/Berlin'), zone_problem('Mars/Base'))"
+    env = {**os.environ, "PYTHONTZPATH": str(tmp_path / "no-zone-folder")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("None unknown time zone 'Mars/Base'"), done.stdout
