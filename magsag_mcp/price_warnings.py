@@ -13,6 +13,18 @@ SEARCH_FEE = (
 )
 
 
+def per_use_charges(label: str, usage: Usage) -> str | None:
+    """The warning of an answer that reports charges billed per use beside its tokens (a server tool's web
+    searches), which no token rate prices; None when it reports none."""
+    if usage.web_searches <= 0:
+        return None
+    searches = f"{usage.web_searches} web search{'es' if usage.web_searches != 1 else ''}"
+    return (
+        f"{label} reported {searches} made by a server tool, billed per search beside its tokens, which no price "
+        "here gives; its cost is recorded as unknown (the tokens alone would under-state it)"
+    )
+
+
 def not_global(deployment_type: str, deployment: str) -> str:
     """Why an Azure deployment of a type genai-prices does not price (see Pricer._resolve) is of unknown cost, said
     after its name, with the fix."""

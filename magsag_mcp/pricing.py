@@ -53,6 +53,7 @@ from .price_warnings import (
     not_azures,
     not_global,
     parts_beyond_whole,
+    per_use_charges,
     tier_fix,
     unknown_cost_warning,
     untiered_entry,
@@ -268,6 +269,9 @@ class Pricer:
             # whole were billed twice or subtracted from the rest, and genai-prices raises on them (past a tier)
             beyond = parts_beyond_whole(usage)
             return PriceQuote(None, None, f"{provider}:{model} reported {beyond}; its cost is recorded as unknown")
+        if usage.web_searches:
+            # (priced from the tokens alone, the searches were left out of the cost as if it were complete)
+            return PriceQuote(None, None, per_use_charges(f"{provider}:{model}", usage))
         note = None
         answering = usage.answering_model
         if provider == "azure" and answering is not None and answering != model:

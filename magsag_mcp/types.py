@@ -149,6 +149,9 @@ class Usage:
     #: what the server says it billed for the answer, in USD (OpenRouter's ``usage.cost``): the cost of a call no
     #: price is known for; None when the answer does not say
     billed_usd: Decimal | None = None
+    #: web searches a server tool made for the answer (Anthropic's ``usage.server_tool_use.web_search_requests``),
+    #: billed per search beside the tokens, which no token rate prices: a call that reports any is of unknown cost
+    web_searches: int = 0
 
     @property
     def total_tokens(self) -> int:

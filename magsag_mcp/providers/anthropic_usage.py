@@ -1,7 +1,8 @@
 """The Messages API's usage: cache reads and writes are counted *beside* ``input_tokens``, and our
 :class:`~magsag_mcp.types.Usage` counts them inside it; ``cache_creation`` splits the writes by time to live (a
 1-hour write is billed at 2x input, a 5-minute one at 1.25x); ``inference_geo`` ("us": US-only inference) is billed at
-1.1x; ``service_tier`` says the tier that served it, and so the rates it is billed at."""
+1.1x; ``service_tier`` says the tier that served it, and so the rates it is billed at; ``server_tool_use`` counts
+the web searches billed per search beside the tokens."""
 
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ def _counted(raw: dict[str, Any]) -> Usage:
         written = max(written, hour + int(by_ttl.get("ephemeral_5m_input_tokens") or 0))
     # output_tokens already includes thinking; output_tokens_details says how much of it was thinking.
     thinking = int((raw.get("output_tokens_details") or {}).get("thinking_tokens") or 0)
+    # a server tool's requests: web searches are billed per search ($10 per 1,000) beside the tokens; web fetches
+    # cost only the tokens they read in
+    server_tools = raw.get("server_tool_use")
+    searches = int(server_tools.get("web_search_requests") or 0) if isinstance(server_tools, dict) else 0
     return Usage(
         input_tokens=int(raw.get("input_tokens") or 0) + read + written,
         output_tokens=int(raw.get("output_tokens") or 0),
@@ -42,6 +47,7 @@ def _counted(raw: dict[str, Any]) -> Usage:
         inference_geo=raw["inference_geo"] if isinstance(raw.get("inference_geo"), str) else None,
         # "standard", "priority" (Priority Tier, billed by contract) or "batch"; a stream says it in message_start only
         service_tier=raw.get("service_tier"),
+        web_searches=searches,
     )
 
 

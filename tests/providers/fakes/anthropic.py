@@ -309,7 +309,8 @@ class FakeAnthropic(Fake):
             "cache_creation": u.get("cache_creation"),
             # where inference ran ("global", "us"), when the step gives it
             "inference_geo": u.get("inference_geo"),
-            "server_tool_use": None,
+            # server tools' requests, when the step gives them: {"web_search_requests": n, "web_fetch_requests": n}
+            "server_tool_use": u.get("server_tool_use"),
             # the tier that served it ("standard", "priority", "batch"), when the step gives it
             "service_tier": u.get("service_tier", "standard"),
             "output_tokens_details": {"thinking_tokens": u.get("thinking_tokens", 0)},
