@@ -3,6 +3,7 @@ beside a model it cannot price (said after the model's name, as ``provider:model
 
 from __future__ import annotations
 
+from .plurals import counted
 from .price_files import AZURE_DEPLOYMENT_TYPE_ENV, GLOBAL_STANDARD
 from .rates import Priced, bare_model
 from .types import Usage
@@ -13,16 +14,18 @@ SEARCH_FEE = (
 )
 
 
-def per_use_charges(label: str, usage: Usage) -> str | None:
-    """The warning of an answer that reports charges billed per use beside its tokens (a server tool's web
-    searches), which no token rate prices; None when it reports none."""
-    if usage.web_searches <= 0:
-        return None
-    searches = f"{usage.web_searches} web search{'es' if usage.web_searches != 1 else ''}"
+def per_use_charges(label: str, usage: Usage) -> str:
+    """The warning of an answer that reports server tool calls billed per use beside its tokens (web searches, file
+    searches), which no token rate prices."""
+    calls = ", ".join(counted(n, what, PER_USE_PLURALS.get(what)) for what, n in usage.server_tool_calls)
     return (
-        f"{label} reported {searches} made by a server tool, billed per search beside its tokens, which no price "
-        "here gives; its cost is recorded as unknown (the tokens alone would under-state it)"
+        f"{label} reported server tool calls billed per use beside its tokens ({calls}), which no price here gives; "
+        "its cost is recorded as unknown (its tokens alone would under-state it)"
     )
+
+
+#: the plurals of the server tool calls a warning counts that do not take a bare "s"
+PER_USE_PLURALS = {"web search": "web searches", "file search": "file searches"}
 
 
 def not_global(deployment_type: str, deployment: str) -> str:

@@ -24,7 +24,9 @@ unless an entry prices it: genai-prices lists no Azure rates for them, and gives
 A kind of token billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
 flagged like an unknown model. So does a call to one of OpenAI's web-search models (gpt-4o-search-preview,
 gpt-5-search-api), which searches the web on every call, billed per search beside the tokens, unless
-``prices.yaml`` prices the model. A Claude cache write or read an entry gives no rate for is billed at Anthropic's
+``prices.yaml`` prices the model; and so does an answer that reports a server tool's calls billed per use (web
+searches, file searches, a grounded prompt: Usage.server_tool_calls), which magsag never asks for. A Claude cache
+write or read an entry gives no rate for is billed at Anthropic's
 own multiple of the input rate (a write 1.25x, 2x for an hour; a read 0.1x): it is priced so, and a call's budget
 reservation prices the writes so.
 
@@ -269,7 +271,7 @@ class Pricer:
             # whole were billed twice or subtracted from the rest, and genai-prices raises on them (past a tier)
             beyond = parts_beyond_whole(usage)
             return PriceQuote(None, None, f"{provider}:{model} reported {beyond}; its cost is recorded as unknown")
-        if usage.web_searches:
+        if usage.server_tool_calls:
             # (priced from the tokens alone, the searches were left out of the cost as if it were complete)
             return PriceQuote(None, None, per_use_charges(f"{provider}:{model}", usage))
         note = None

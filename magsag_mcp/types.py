@@ -149,9 +149,11 @@ class Usage:
     #: what the server says it billed for the answer, in USD (OpenRouter's ``usage.cost``): the cost of a call no
     #: price is known for; None when the answer does not say
     billed_usd: Decimal | None = None
-    #: web searches a server tool made for the answer (Anthropic's ``usage.server_tool_use.web_search_requests``),
-    #: billed per search beside the tokens, which no token rate prices: a call that reports any is of unknown cost
-    web_searches: int = 0
+    #: the calls of a vendor's server tools the answer reports that are billed per use beside the tokens, which no
+    #: token rate prices, as (what one is, how many): ``(("web search", 3),)`` from Anthropic's
+    #: ``usage.server_tool_use.web_search_requests`` or the Responses API's ``web_search_call`` items. A call that
+    #: reports any is of unknown cost
+    server_tool_calls: tuple[tuple[str, int], ...] = ()
 
     @property
     def total_tokens(self) -> int:

@@ -47,7 +47,7 @@ def _counted(raw: dict[str, Any]) -> Usage:
         inference_geo=raw["inference_geo"] if isinstance(raw.get("inference_geo"), str) else None,
         # "standard", "priority" (Priority Tier, billed by contract) or "batch"; a stream says it in message_start only
         service_tier=raw.get("service_tier"),
-        web_searches=searches,
+        server_tool_calls=(("web search", searches),) if searches > 0 else (),
     )
 
 

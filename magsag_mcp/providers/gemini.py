@@ -299,6 +299,8 @@ class _GeminiStream(StreamAccumulator):
         self.answered = False
         #: see _answer_tag
         self.tag: str | None = None
+        #: a candidate said it was grounded (groundingMetadata): billed per use beside the tokens
+        self.grounded = False
 
     def absorb(self, chunk: dict[str, Any]) -> str:
         if chunk.get("error") is not None:
@@ -342,6 +344,11 @@ class _GeminiStream(StreamAccumulator):
                     self.left_out[kind] = self.left_out.get(kind, 0) + 1
             if cand.get("safetyRatings"):
                 self.ratings = cand["safetyRatings"]
+            if cand.get("groundingMetadata"):
+                # grounded with Google Search (or Maps): billed per grounded prompt (per search query on Gemini 3)
+                # past a free daily quota, beside the tokens; magsag sends no such tool, but an answer that says so
+                # was billed for it
+                self.grounded = True
             if cand.get("finishReason"):
                 self.finish_reason = a_reason(
                     cand["finishReason"], "a candidate's finishReason", self.provider, self.model
@@ -382,11 +389,14 @@ class _GeminiStream(StreamAccumulator):
         return filtered(what, usage, provider=self.provider, model=self.model, came=came)
 
     def _usage(self) -> Usage:
-        return gemini_usage(self.usage)
+        usage = gemini_usage(self.usage)
+        if self.grounded and usage.reported:
+            usage.server_tool_calls = (("grounded prompt", 1),)  # (see Usage.server_tool_calls)
+        return usage
 
     def usage_so_far(self) -> Usage | None:
         # every chunk carries the counts so far; only the one with the finishReason has the answer's
-        return gemini_usage(self.usage) if self.finish_reason is not None else None
+        return self._usage() if self.finish_reason is not None else None
 
     def prompt_counted(self) -> Usage | None:
         # every chunk counts the prompt whole (promptTokenCount, its cached part), before any of the answer

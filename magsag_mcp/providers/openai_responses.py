@@ -344,7 +344,28 @@ def _counted(raw: dict[str, Any], response: dict[str, Any]) -> Usage:
         reasoning_tokens=reasoning,
         service_tier=response.get("service_tier"),
         answering_model=response.get("model"),
+        server_tool_calls=server_tool_calls(response.get("output")),
     )
+
+
+#: the Responses API's output items of a server tool billed per call beside the tokens ($10 per 1,000 web searches,
+#: $2.50 per 1,000 file searches, a code interpreter's container by the session), and what one of each is
+_PER_USE_ITEMS = {
+    "web_search_call": "web search",
+    "file_search_call": "file search",
+    "code_interpreter_call": "code interpreter call",
+}
+
+
+def server_tool_calls(output: Any) -> tuple[tuple[str, int], ...]:
+    """The per-use server tool calls a response's ``output`` items hold, counted by kind (see Usage.server_tool_calls):
+    magsag sends function tools alone, but an answer that reports any was billed for them."""
+    counts: dict[str, int] = {}
+    for item in output if isinstance(output, list) else ():
+        what = _PER_USE_ITEMS.get(item.get("type")) if isinstance(item, dict) else None
+        if what is not None:
+            counts[what] = counts.get(what, 0) + 1
+    return tuple(counts.items())
 
 
 class _ResponsesStream(StreamAccumulator):

@@ -10,9 +10,11 @@ import pytest
 
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers.anthropic import AnthropicProvider
+from magsag_mcp.providers.gemini import GeminiProvider
+from magsag_mcp.providers.openai import OpenAIProvider
 from magsag_mcp.types import LLMRequest, Message, Target, Usage
 
-from .fakes import FakeAnthropic
+from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-ant-t3st-k9y-q7w2"
@@ -60,3 +62,70 @@ async def test_web_fetches_and_no_searches_cost_the_tokens_alone(serve, transpor
     )
     quote = Pricer.from_catalog(None).price("anthropic", "claude-sonnet-4-5", fetched)
     assert quote.cost_usd == (1000 * 3 + 500 * 15) / D(1_000_000) and quote.warning is None
+
+
+#: a Responses API answer's output items of server tools, as the API writes them (WebSearchToolCall,
+#: FileSearchToolCall)
+_SEARCHED = [
+    {
+        "type": "web_search_call",
+        "id": "ws_1",
+        "status": "completed",
+        "action": {"type": "search", "query": "magsag pricing"},
+    },
+    {
+        "type": "web_search_call",
+        "id": "ws_2",
+        "status": "completed",
+        "action": {"type": "search", "query": "genai prices"},
+    },
+    {"type": "file_search_call", "id": "fs_1", "status": "completed", "queries": ["rates"], "results": None},
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_responses_answer_with_server_tool_calls_is_of_unknown_cost_named_in_its_warning(
+    serve, transport, stream
+):
+    # OpenAI bills a web search call at $10 per 1,000 and a file search call at $2.50 per 1,000 beside the tokens
+    fake = FakeOpenAI(KEY)
+    url = await serve(fake)
+    fake.queue({"text": "ok", "usage": {"input_tokens": 1000, "output_tokens": 500}, "server_tool_items": _SEARCHED})
+    provider = OpenAIProvider({"OPENAI_API_KEY": KEY}, transport)
+    result = await provider.complete(
+        LLMRequest([Message("user", "hi")], max_tokens=10, stream=stream),
+        Target("openai", "gpt-4.1", url + "/v1", (("api", "responses"),)),
+    )
+    assert fake.violations == [] and result.text == "ok"
+    assert result.usage.server_tool_calls == (("web search", 2), ("file search", 1))
+    quote = Pricer.from_catalog(None).price("openai", "gpt-4.1", result.usage)
+    assert quote.cost_usd is None and quote.source is None
+    assert "(2 web searches, 1 file search)" in quote.warning and "openai:gpt-4.1" in quote.warning
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_gemini_answer_grounded_with_google_search_is_of_unknown_cost_named_in_its_warning(
+    serve, transport, stream
+):
+    # Gemini bills a prompt grounded with Google Search ($35 per 1,000 past a free daily quota; per search query on
+    # Gemini 3) beside the tokens: the answer's candidate says so in its groundingMetadata
+    fake = FakeGemini(KEY)
+    url = await serve(fake)
+    grounding = {
+        "webSearchQueries": ["genai prices gemini"],
+        "groundingChunks": [{"web": {"uri": "https://example.com/a", "title": "example.com"}}],
+    }
+    fake.queue({"text": "ok", "grounding": grounding})
+    result = await GeminiProvider({"GEMINI_API_KEY": KEY}, transport).complete(
+        LLMRequest([Message("user", "hi")], max_tokens=10, stream=stream), Target("google", "gemini-2.5-pro", url)
+    )
+    assert fake.violations == [] and result.text.strip() == "ok"
+    quote = Pricer.from_catalog(None).price("google", "gemini-2.5-pro", result.usage)
+    assert quote.cost_usd is None and quote.source is None
+    assert "(1 grounded prompt)" in quote.warning and "google:gemini-2.5-pro" in quote.warning
+    # an answer without groundingMetadata is priced from its tokens, as before
+    fake.queue({"text": "ok"})
+    plain = await GeminiProvider({"GEMINI_API_KEY": KEY}, transport).complete(
+        LLMRequest([Message("user", "hi")], max_tokens=10, stream=stream), Target("google", "gemini-2.5-pro", url)
+    )
+    assert Pricer.from_catalog(None).price("google", "gemini-2.5-pro", plain.usage).source == "genai-prices"

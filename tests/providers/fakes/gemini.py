@@ -265,6 +265,10 @@ class FakeGemini(Fake):
         cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if finish:
             cand["finishReason"] = finish
+        if finish and step.get("grounding"):
+            # Candidate.groundingMetadata, when the step gives it (webSearchQueries, groundingChunks, ...): the answer
+            # was grounded with Google Search; it comes with the candidate's end
+            cand["groundingMetadata"] = step["grounding"]
         if finish == "OTHER" and not parts:  # "Unknown reason": the candidate came with nothing in it
             del cand["content"]
         if finish == "MALFORMED_FUNCTION_CALL" and not parts:

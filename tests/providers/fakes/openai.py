@@ -131,6 +131,8 @@ def response_events(final: dict[str, Any]) -> list[dict[str, Any]]:
             for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
                 emit("response.function_call_arguments.delta", **where, delta=piece)
             emit("response.function_call_arguments.done", **where, name=item["name"], arguments=args)
+        else:  # a server tool's call: added under way, then done
+            emit("response.output_item.added", output_index=index, item={**item, "status": "in_progress"})
         emit("response.output_item.done", output_index=index, item=item)
     # ResponseIncompleteEvent for an incomplete response; a cancelled one (which the spec gives no event of its own)
     # ends in response.completed, as vLLM's does
@@ -332,6 +334,9 @@ class FakeOpenAI(Fake):
                     "status": "completed",
                 }
             )
+        # a server tool's calls, when the step gives them (WebSearchToolCall, FileSearchToolCall items as the API
+        # writes them): magsag sends none of those tools, but an answer may still report them
+        output.extend(step.get("server_tool_items", []))
         u = step.get("usage") or {}
         # a chat finish of the step's, as the Responses API says it (Response.status, incomplete_details.reason)
         status, incomplete = _RESPONSE_ENDS.get(step.get("finish"), ("completed", None))
