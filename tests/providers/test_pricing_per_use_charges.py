@@ -4,7 +4,9 @@ warning that names the charge."""
 
 from __future__ import annotations
 
+import shutil
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
@@ -12,12 +14,14 @@ from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers.anthropic import AnthropicProvider
 from magsag_mcp.providers.gemini import GeminiProvider
 from magsag_mcp.providers.openai import OpenAIProvider
+from magsag_mcp.service import Service
 from magsag_mcp.types import LLMRequest, Message, Target, Usage
 
 from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
 pytestmark = pytest.mark.anyio
-KEY = "sk-ant-t3st-k9y-q7w2"
+KEY = "sk-q7w2-r5t8-z3x9"
+CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 
 
 async def _anthropic_usage(serve, transport, usage: dict, *, stream: bool) -> Usage:
@@ -129,3 +133,29 @@ async def test_a_gemini_answer_grounded_with_google_search_is_of_unknown_cost_na
         LLMRequest([Message("user", "hi")], max_tokens=10, stream=stream), Target("google", "gemini-2.5-pro", url)
     )
     assert Pricer.from_catalog(None).price("google", "gemini-2.5-pro", plain.usage).source == "genai-prices"
+
+
+async def test_a_call_whose_answer_reports_web_searches_is_recorded_unknown_and_bounded_by_its_reservation(
+    tmp_path, serve
+):
+    # through the service: the attempt's cost is unknown, counted against limits at its reservation, and the
+    # call's warnings say which charge made it so
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    usage = {"input_tokens": 1000, "output_tokens": 500, "server_tool_use": {"web_search_requests": 2}}
+    fake.queue(
+        {"text": "ok", "usage": {**usage, "server_tool_use": {**usage["server_tool_use"], "web_fetch_requests": 0}}}
+    )
+    catalog = tmp_path / "catalog"  # (the shipped policies are not what this is about)
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "policies" / "model_governance.yaml").write_text("policies: []\n")
+    payload = {"data": "x", "model_config": {"model": "anthropic:claude-sonnet-4-5", "max_tokens": 1000}}
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        reserved = D(svc.explain("skill.analysis", payload)["targets"][0]["estimated_max_cost_usd"])
+        result = await svc.invoke_skill("skill.analysis", payload, run_id="r-search")
+        [run] = await svc.query_runs({"run_id": "r-search"})
+    assert result.cost_usd is None
+    assert any("(2 web searches)" in w and "recorded as unknown" in w for w in result.warnings), result.warnings
+    [attempt] = run["attempts"]
+    assert attempt["cost_usd"] is None and D(attempt["cost_bound_usd"]) == reserved > 0
+    assert fake.violations == []
