@@ -112,6 +112,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         self._closing = False
         self._closed = asyncio.Event()
         self._bind_loop()  # the ledger's writer runs on the loop that opened the service, and so must its calls
+        self._close_when_dropped()
 
     # --- calls -----------------------------------------------------------------------------------
 

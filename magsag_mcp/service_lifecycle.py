@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .catalog import Catalog, catalog_problems, load_catalog
-from .errors import ConfigError
+from .errors import ConfigError, redacting_logger
 from .kept_records import KeptRecords, closing_after
 from .opening import Opening
 from .redaction import register_env_secrets
@@ -23,6 +25,12 @@ from .transport import Timeouts, Transport
 
 if TYPE_CHECKING:
     from .service import Service
+
+log = redacting_logger("magsag_mcp.service")
+
+#: the closes of services dropped unclosed, under way: an event loop holds its tasks only weakly, and one collected
+#: mid-close was destroyed pending, its ledger's connections left open
+_DROPPED_CLOSES: set[asyncio.Task[None]] = set()
 
 
 class Lifecycle:
@@ -36,6 +44,8 @@ class Lifecycle:
     _drained: asyncio.Event | None
     _closing: bool
     _closed: asyncio.Event
+    #: closes what the service holds if it is collected unclosed (see _close_when_dropped)
+    _unclosed: weakref.finalize
     #: the service's own (bridge.LoopBound)
     _loop: asyncio.AbstractEventLoop
     _on_own_loop: Callable[[], None]
@@ -135,6 +145,7 @@ class Lifecycle:
             await self._closed.wait()
             return
         self._closing = True  # first: a call begun while closing waits would not be cancelled
+        self._unclosed.detach()  # closed as asked: a collection has nothing more to close or say
         try:
             try:
                 await self._drain(grace)
@@ -143,18 +154,16 @@ class Lifecycle:
                 # grace would, and what the service holds is closed. Shielded: in a cancelled scope (a timeout
                 # around `async with`) the kept records were lost.
                 with anyio.CancelScope(shield=True):
-                    try:
-                        await self.transport.aclose()
-                        # a record still queued (its call cancelled above while it waited for a locked ledger) ends
-                        # first: refused, it is kept, and written here with the others (or named as lost)
-                        await self.ledger.settled()
-                        if self.governance is not None:  # (a reservation made for a caller gone, its drop refused)
-                            await self.governance.drop_orphans()
-                        await self._kept.write_at_close()
-                    finally:
-                        await self.ledger.close()
+                    await _close_parts(self.transport, self.ledger, self.governance, self._kept)
         finally:
             self._closed.set()
+
+    def _close_when_dropped(self) -> None:
+        """Close what this service holds if it is garbage-collected unclosed, saying so (see :func:`_dropped`).
+        Its arguments are the parts alone: one holding the service would keep it alive for ever."""
+        parts = (self.transport, self.ledger, self.governance, self._kept)
+        self._unclosed = weakref.finalize(self, _dropped, self._loop, os.getpid(), parts)
+        self._unclosed.atexit = False  # at exit the loop has closed, and aiohttp and aiosqlite say what was left
 
     async def _drain(self, grace: float) -> None:
         """Cancel the calls in flight and wait (``grace`` at most) while each records itself."""
@@ -188,3 +197,50 @@ class Lifecycle:
             self._calls[task] = left
         if self._drained is not None:
             self._drained.set()
+
+
+async def _close_parts(transport: Transport, ledger: Any, governance: Any, kept: KeptRecords) -> None:
+    """What closing a service closes once its calls are done: the HTTP sessions, the ledger's queue, the reservations
+    left for callers gone, the records kept from the ledger, and then the ledger itself."""
+    try:
+        await transport.aclose()
+        # a record still queued (its call cancelled while it waited for a locked ledger) ends first: refused, it is
+        # kept, and written here with the others (or named as lost)
+        await ledger.settled()
+        if governance is not None:  # (a reservation made for a caller gone, its drop refused)
+            await governance.drop_orphans()
+        await kept.write_at_close()
+    finally:
+        await ledger.close()
+
+
+def _dropped(loop: asyncio.AbstractEventLoop, pid: int, parts: tuple[Any, ...]) -> None:
+    """A service garbage-collected unclosed: said with the fix (a ResourceWarning, as an unclosed file's), and its
+    parts closed on its loop if that still runs. Before, its ledger writer was "destroyed but pending", aiosqlite
+    warned of its connections with no word of the service, and the records kept for its close were lost."""
+    if os.getpid() != pid:
+        return  # a forked copy: the loop and connections are the parent's
+    ledger = parts[1]
+    warnings.warn(
+        f"a magsag Service (ledger {getattr(ledger, 'path', '?')}) was garbage-collected without being closed; "
+        "use `async with Service.open() as service:`, or `await service.aclose()` when done with it",
+        ResourceWarning,
+        stacklevel=2,
+    )
+
+    def start() -> None:
+        task = loop.create_task(_close_parts(*parts), name="magsag-close-dropped-service")
+        _DROPPED_CLOSES.add(task)
+        task.add_done_callback(_close_ended)
+
+    try:
+        loop.call_soon_threadsafe(start)  # (collected on any thread: the parts belong to their loop)
+    except RuntimeError:
+        pass  # its loop has closed: nothing can run there
+
+
+def _close_ended(task: asyncio.Task[None]) -> None:
+    _DROPPED_CLOSES.discard(task)
+    error = None if task.cancelled() else task.exception()
+    if error is not None:  # no caller to raise it to: logged, not left "never retrieved"
+        log.warning("closing a service dropped unclosed failed: %s", getattr(error, "message", error))

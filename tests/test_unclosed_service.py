@@ -1,0 +1,55 @@
+"""A Service dropped without ``aclose()`` (an async script's ``svc = await Service.open()`` that forgot to close it, a
+helper's local service): its garbage collection says so, once, with the fix, and closes what it held.
+
+Before, nothing of the service's own said anything: the ledger's writer task was destroyed pending ("Task was
+destroyed but it is pending!" in the log, with no word of the service), aiosqlite warned of two connections deleted
+unclosed, and a record the ledger had refused earlier (kept in memory to be written at close) was lost with it."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import warnings
+from pathlib import Path
+
+import anyio
+import pytest
+
+from magsag_mcp.service import Service
+
+pytestmark = pytest.mark.anyio
+
+
+async def _dropped_and_closed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> list[warnings.WarningMessage]:
+    svc = await Service.open(db=tmp_path / "l.db", env={})
+    ledger = svc.ledger
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del svc
+        gc.collect()
+        with anyio.fail_after(60):  # a hang guard: the close is scheduled on this loop
+            while ledger._writer is not None or ledger._task is not None:
+                await anyio.sleep(0.01)
+        gc.collect()
+    return [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+async def test_a_service_dropped_unclosed_says_so_with_the_fix_and_closes_its_ledger(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    resource_warnings = await _dropped_and_closed(tmp_path, caplog)
+    messages = [str(w.message) for w in resource_warnings]
+    assert len(messages) == 1, messages  # the service's own, and none of aiosqlite's for its connections
+    assert "Service" in messages[0] and "aclose()" in messages[0] and str(tmp_path / "l.db") in messages[0]
+    assert not [r for r in caplog.records if "destroyed" in r.getMessage()], caplog.text
+
+
+async def test_a_service_closed_is_said_nothing_of_when_collected(tmp_path: Path):
+    svc = await Service.open(db=tmp_path / "l.db", env={})
+    await svc.aclose()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del svc
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
