@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -345,17 +346,29 @@ def _shut_down(
     pid: int,
     loop_thread: int,
     done: threading.Event,
+    asked: threading.Event,
 ) -> None:
     """What closing a :class:`Magsag` does: a function of its parts, since the finaliser that calls it
     must not keep the bridge alive (a weak reference marks it closed while something still holds it).
-    ``done`` is set once it has closed, for a second close to wait on."""
+    ``done`` is set once it has closed, for a second close to wait on; ``asked`` once :meth:`Magsag.close` was
+    called: unset, the garbage collector is closing it, which is said (not at the interpreter's exit, where the
+    README promises the close of a script's Magsag left open)."""
+    # (finalize._shutdown: set as the interpreter exits, before the finalisers left run)
+    if not asked.is_set() and not getattr(weakref.finalize, "_shutdown", False) and os.getpid() == pid:
+        warnings.warn(
+            "a Magsag was garbage-collected without being closed, and is closed now (its calls in flight recorded); "
+            "use `with Magsag() as mg:` (or `async with`), or call mg.close() when done with it",
+            ResourceWarning,
+            stacklevel=2,
+        )
+        asked.set()  # said once: dropped on its own loop, this runs again on a thread of its own
     bridge = bridge_ref()
     if bridge is not None:
         bridge.closed = True  # every Skills, Runner and Observer of this Magsag shares the bridge
     if os.getpid() != pid:
         return  # a forked copy: the loop, connections and HTTP sessions are the parent's to close
     if threading.get_ident() == loop_thread:  # dropped on its own loop, which cannot wait for itself
-        args = (bridge_ref, cm, portal, service, pid, loop_thread, done)
+        args = (bridge_ref, cm, portal, service, pid, loop_thread, done, asked)
         threading.Thread(target=_shut_down, args=args, name="magsag-close").start()
         return
     try:
@@ -409,13 +422,15 @@ class Magsag(LedgerReads, ProcessBound):
         # and its calls in flight went unrecorded.
         bridge = self.bridge
         self._closed = threading.Event()
+        self._close_asked = threading.Event()
         parts = (weakref.ref(bridge), self._cm, self._portal, self.service, bridge.pid, bridge.loop_thread)
-        self._finalizer = weakref.finalize(bridge, _shut_down, *parts, self._closed)
+        self._finalizer = weakref.finalize(bridge, _shut_down, *parts, self._closed, self._close_asked)
 
     def close(self) -> None:
         """Cancel the calls in flight (each is recorded), close the HTTP sessions and the ledger, and stop
         the event loop's thread. A second call waits for the first to finish (on the loop's own thread,
         which the first needs, it returns at once); a call in a forked copy does nothing."""
+        self._close_asked.set()
         self._finalizer()
         # The finaliser runs once: a close while another is under way (another thread, a second task's
         # aclose) returned at once, with the calls in flight not yet recorded nor the ledger closed.

@@ -53,3 +53,30 @@ async def test_a_service_closed_is_said_nothing_of_when_collected(tmp_path: Path
         del svc
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_a_magsag_dropped_unclosed_says_so_with_the_fix_and_is_closed(tmp_path: Path):
+    """A Magsag left to the garbage collector is closed then (the README says so), but said nothing of it: an agent
+    process that opened one per task and never closed any could not tell its closes ran whenever a collection did.
+    Now that collection warns as an unclosed file does (a ResourceWarning, hidden unless warnings are on), with the
+    fix; a Magsag closed as asked is said nothing of."""
+    from magsag_mcp.api import Magsag
+
+    mg = Magsag(db=tmp_path / "l.db", env={})
+    closed = mg._closed
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del mg
+        gc.collect()
+        assert closed.wait(60)  # a hang guard: the close runs as it is collected
+    messages = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert len(messages) == 1, messages
+    assert "Magsag" in messages[0] and "close()" in messages[0] and "with Magsag(" in messages[0]
+
+    mg = Magsag(db=tmp_path / "l.db", env={})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mg.close()
+        del mg
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
