@@ -334,7 +334,8 @@ def test_an_agents_run_id_that_cannot_be_recorded_is_refused_before_the_agent_ru
     marks = tmp_path / "marks"
     (cat / "agents" / "marking_sag.py").write_text(
         "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
-        f"    open({str(marks)!r}, 'a').write('ran\\n')\n"
+        f"    with open({str(marks)!r}, 'a') as marks:\n"  # (closed: left to the collector, a ResourceWarning)
+        "        marks.write('ran\\n')\n"
         "    return skills.invoke('skill.analysis', {'data': 'x'})['run_id']\n"
     )
     with Magsag(catalog=cat, db=tmp_path / "l.db", env=ENV) as handle:
