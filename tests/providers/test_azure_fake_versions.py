@@ -10,7 +10,6 @@ import aiohttp
 import pytest
 
 from magsag_mcp.providers.openai import AzureProvider
-from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target, ToolSpec
 
 from .fakes import FakeOpenAI
@@ -59,10 +58,10 @@ async def test_the_azure_fake_refuses_what_its_specs_version_does_not_take(serve
     assert status == 400 and fake.violations and all(v.startswith("temperature:") for v in fake.violations)
 
 
-async def test_the_providers_calls_at_the_default_api_version_are_what_it_takes(serve):
+async def test_the_providers_calls_at_the_default_api_version_are_what_it_takes(serve, transport):
     fake = FakeOpenAI(KEY, azure=True)
     url = await serve(fake)
-    provider = AzureProvider({"AZURE_OPENAI_API_KEY": KEY, "AZURE_OPENAI_ENDPOINT": url + "/"}, Transport())
+    provider = AzureProvider({"AZURE_OPENAI_API_KEY": KEY, "AZURE_OPENAI_ENDPOINT": url + "/"}, transport)
     schema = {
         "type": "object",
         "properties": {"a": {"type": "string"}},

@@ -21,10 +21,10 @@ CLAUDE = "claude-3-5-sonnet-20241022"
 REQ = LLMRequest([Message("user", "hi")], max_tokens=20)
 
 
-async def test_azure_url_version_and_header(serve):
+async def test_azure_url_version_and_header(serve, transport):
     fake = FakeOpenAI(KEY, azure=True).queue({"text": "a"}, {"text": "b"})
     url = await serve(fake)
-    provider = AzureProvider({"AZURE_OPENAI_API_KEY": KEY, "AZURE_OPENAI_ENDPOINT": url + "/"}, Transport())
+    provider = AzureProvider({"AZURE_OPENAI_API_KEY": KEY, "AZURE_OPENAI_ENDPOINT": url + "/"}, transport)
     await provider.complete(REQ, Target("azure", "prod-gpt4o"))
     req = fake.requests[-1]
     assert req["path"] == "/openai/deployments/prod-gpt4o/chat/completions"
@@ -32,7 +32,7 @@ async def test_azure_url_version_and_header(serve):
     assert req["headers"]["api-key"] == KEY and "Authorization" not in req["headers"]
     provider = AzureProvider(
         {"AZURE_OPENAI_API_KEY": KEY, "AZURE_OPENAI_ENDPOINT": url, "AZURE_OPENAI_API_VERSION": "2025-01-01-preview"},
-        Transport(),
+        transport,
     )
     await provider.complete(REQ, Target("azure", "prod-gpt4o"))
     assert fake.requests[-1]["query"] == {"api-version": "2025-01-01-preview"}
@@ -60,11 +60,11 @@ async def test_compat_without_base_url_says_what_to_set():
         (400, '{"error": {"message": "unsupported endpoint: /v1/responses"}}'),
     ],
 )
-async def test_local_downgrades_to_chat_and_remembers(serve, status, text):
+async def test_local_downgrades_to_chat_and_remembers(serve, transport, status, text):
     fake = FakeOpenAI(KEY).queue({"text": "from chat"}, {"text": "again"})
     fake.lacks_responses = (status, text)
     url = await serve(fake)
-    provider = LocalProvider({"MAGSAG_LOCAL_LLM_API_KEY": KEY}, Transport())
+    provider = LocalProvider({"MAGSAG_LOCAL_LLM_API_KEY": KEY}, transport)
     target = Target("local", "llama3.1:70b", url)  # no path: /v1 is added, as for Ollama
     result = await provider.complete(REQ, target)
     assert result.text == "from chat"
@@ -76,7 +76,7 @@ async def test_local_downgrades_to_chat_and_remembers(serve, status, text):
     assert fake.violations == []
 
 
-async def test_local_does_not_downgrade_on_an_ordinary_bad_request(serve):
+async def test_local_does_not_downgrade_on_an_ordinary_bad_request(serve, transport):
     body = {
         "error": {
             "message": "temperature must be <= 2",
@@ -87,14 +87,14 @@ async def test_local_does_not_downgrade_on_an_ordinary_bad_request(serve):
     }
     fake = FakeOpenAI(KEY).queue({"error": 400, "body": body})
     url = await serve(fake)
-    provider = LocalProvider({"MAGSAG_LOCAL_LLM_API_KEY": KEY}, Transport())
+    provider = LocalProvider({"MAGSAG_LOCAL_LLM_API_KEY": KEY}, transport)
     with pytest.raises(E.BadRequestError, match="temperature"):
         await provider.complete(REQ, Target("local", "llama3.1:70b", url + "/v1"))
     assert [r["path"] for r in fake.requests] == ["/v1/responses"]
     assert provider.chat_only == set()
 
 
-async def test_local_does_not_downgrade_on_model_not_found(serve):
+async def test_local_does_not_downgrade_on_model_not_found(serve, transport):
     body = {
         "error": {
             "message": 'model "llama3.1:70b" not found, try pulling it first',
@@ -105,7 +105,7 @@ async def test_local_does_not_downgrade_on_model_not_found(serve):
     }
     fake = FakeOpenAI(KEY).queue({"error": 404, "body": body})
     url = await serve(fake)
-    provider = LocalProvider({"MAGSAG_LOCAL_LLM_API_KEY": KEY}, Transport())
+    provider = LocalProvider({"MAGSAG_LOCAL_LLM_API_KEY": KEY}, transport)
     with pytest.raises(E.ModelNotFoundError):
         await provider.complete(REQ, Target("local", "llama3.1:70b", url + "/v1"))
     assert len(fake.requests) == 1 and provider.chat_only == set()
@@ -216,14 +216,14 @@ CHAT, RESPONSES = "/v1/chat/completions", "/v1/responses"
     ids=["openai", "compat", "anthropic", "gemini", "local", "ollama"],
 )
 async def test_whitespace_around_a_base_url_variable_is_not_part_of_it(
-    serve, provider_class, fake_class, variable, keys, model, below, path, tail
+    serve, transport, provider_class, fake_class, variable, keys, model, below, path, tail
 ):
     # A .env file of Windows lines sourced by a shell keeps the carriage return in the value (a space or a newline
     # is as easily pasted): kept, it went into every URL ("http://host/v1\r/chat/completions", or ".../\r/..."),
     # which a server answers 404, said as a model that does not exist. Azure's endpoint was read trimmed; now all are.
     fake = fake_class(KEY).queue({"text": "ok"})
     url = await serve(fake)
-    provider = provider_class({keys: KEY, variable: " " + url + below + tail}, Transport())
+    provider = provider_class({keys: KEY, variable: " " + url + below + tail}, transport)
     target = Target(provider.name, model)
     assert provider.unavailable(target) is None and provider.setting_problem() is None
     assert provider.endpoint.base_url_source(target) == variable
