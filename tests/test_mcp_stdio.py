@@ -78,6 +78,7 @@ async def test_every_tool_over_stdio(tmp_path: Path, mode: str):
         assert err.is_error and err.structured_content["error"]["type"] == "unknown_skill"
     errlog.seek(0)
     log = errlog.read()
+    errlog.close()
     assert "magsag-mcp serving on stdio" in log  # logs go to stderr; stdout carried only the protocol
 
 
@@ -222,6 +223,7 @@ async def test_a_client_config_s_home_relative_paths_are_the_home_directory(tmp_
         assert not result.is_error, result.content
     errlog.seek(0)
     log = errlog.read()
+    errlog.close()
     assert f"catalog {home / 'cat'}, ledger {home / 'magsag' / 'ledger.db'}" in log, log
     assert (home / "magsag" / "ledger.db").is_file()
     assert list(cwd.iterdir()) == []
@@ -297,6 +299,7 @@ async def test_the_claude_desktop_config_serves_as_written_with_only_the_keys_to
             assert not result.is_error, f"{name}: {result.content[0].text}"
     errlog.seek(0)
     log = errlog.read()
+    errlog.close()
     assert "sk-your-openai-key" not in log
     ledger = Path(entry["env"]["MAGSAG_DB"].replace("~", str(home), 1))
     assert ledger.is_file() and home in ledger.parents, log  # where the config says, in the user's home

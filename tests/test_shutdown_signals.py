@@ -4,6 +4,7 @@ processes signalled are children, against the spec-checking loopback OpenAI, whi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,6 +30,17 @@ def _env(fake: FakeOpenAI, db: Path) -> dict[str, str]:
     return {**keep, **env_for(fake), "MAGSAG_DB": str(db), "PYTHONPATH": str(ROOT)}
 
 
+def _ended(proc: subprocess.Popen[bytes]) -> None:
+    """The child killed if it still runs, reaped, and its pipes closed: left to the collector, each was a
+    ResourceWarning in whichever test ran then (an error under -W error::ResourceWarning)."""
+    proc.kill()
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):  # (a write still buffered for a child gone)
+                pipe.close()
+
+
 def sigint_by_default() -> None:
     """In the child: Ctrl-C's default, whatever this process has. A suite run in the background of a
     non-interactive shell (``./.ci/run &``) has SIGINT ignored, and its children inherit that: the SIGINT
@@ -51,7 +63,7 @@ async def signal_magsag_invoke(
         proc.send_signal(sig)
         return await anyio.to_thread.run_sync(lambda: proc.wait(60))
     finally:
-        proc.kill()
+        _ended(proc)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -114,7 +126,7 @@ async def test_sigterm_stops_the_stdio_server_and_the_call_in_flight_is_recorded
         proc.send_signal(signal.SIGTERM)  # stdin stays open: the signal alone must stop it
         code = await anyio.to_thread.run_sync(lambda: proc.wait(60))
     finally:
-        proc.kill()
+        _ended(proc)
     assert code == 128 + signal.SIGTERM
     assert ledger_state(db) == CANCELLED
 
@@ -164,7 +176,7 @@ async def test_a_stdio_client_gone_mid_call_stops_the_server_cleanly_and_the_cal
         code = await anyio.to_thread.run_sync(lambda: proc.wait(60))
         log = proc.stderr.read().decode()
     finally:
-        proc.kill()
+        _ended(proc)
     assert code == 0, log
     assert "Traceback" not in log and "BrokenPipeError" not in log, log
     assert "the client closed the connection" in log, log
@@ -222,8 +234,7 @@ async def test_a_signal_stops_the_http_server_and_the_call_in_flight_is_recorded
                 code = None  # still running: what a process manager would SIGKILL
             tg.cancel_scope.cancel()
     finally:
-        proc.kill()
-        proc.communicate()
+        _ended(proc)
     assert code is not None, "the server did not exit on the signal while a call was in flight"
     assert ledger_state(db) == CANCELLED
     # the client is told the call ended (an error), rather than left waiting on a closed server
