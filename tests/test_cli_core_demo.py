@@ -24,6 +24,7 @@ def test_demo_into_a_closed_pipe_exits_quietly(tmp_path):
     )
     proc.stdout.close()  # before the demo's first line: a reader that has left
     err = proc.stderr.read().decode()
+    proc.stderr.close()  # (left to the collector: a ResourceWarning in whichever test ran then)
     assert proc.wait(120) == 0, err
     assert "Traceback" not in err
 

@@ -126,6 +126,7 @@ def test_an_export_whose_reader_left_ends_quietly(tmp_path: Path, fmt: str):
         proc.wait(timeout=60)
     finally:
         proc.kill()
+        proc.stderr.close()  # (left to the collector: a ResourceWarning in whichever test ran then)
     assert proc.returncode == 0, err.decode(errors="replace")
     assert err == b""
     _ledger_whole(db)
