@@ -215,10 +215,20 @@ def failed_status(code: Any, kind: Any = None) -> int:
     code (else the type) stands for (:data:`CODE_STATUS`, :data:`TYPE_STATUS`); else, for any other code the vendor
     named (invalid_prompt, bio_policy, the image codes, invalid_value, ...), a 400, refined by the code in error_for:
     the vendor refused the request for a reason it named, which is no server failure, and sent again it is refused
-    again (a Chat Completions error chunk took it for a 500, and retried the refusal on its target after a wait).
+    again (a Chat Completions error chunk took it for a 500, and retried the refusal on its target after a wait);
+    but a code of a gateway's own whose words name a failure on the server's side (:data:`_SERVER_WORDS`) a 503.
     No code, or a number that is no HTTP status: a server error."""
     named = isinstance(code, str) and bool(code) and not code.isdigit()
+    if named and code not in CODE_STATUS and _SERVER_WORDS.search(code.lower()):
+        return 503  # (before the type: a gateway's "upstream_timeout" said under invalid_request_error is no refusal)
     return status_by_code(code, kind) or (400 if named else 500)
+
+
+#: the words of a code CODE_STATUS does not hold that name a failure on the server's side: gateways and servers of
+#: the OpenAI format name their own ("upstream_error", "model_overloaded", "internal_error", "service_unavailable",
+#: "capacity_exceeded"); taken for refusals (400) they stopped the whole chain where a retry or the next target would
+#: have answered. Words, not a list of codes: no gateway publishes its codes
+_SERVER_WORDS = re.compile(r"overload|unavailable|upstream|internal|timeout|timed_out|capacity|busy|gateway|server")
 
 
 def error_status(error: Any, default: int = 500) -> int:

@@ -343,3 +343,31 @@ async def test_groqs_failed_tool_call_said_in_a_chat_stream_is_the_models_invali
         await transport.aclose()
     assert info.value.status == 400 and info.value.moves_on and not info.value.retryable
     assert "the model wrote a tool call the server could not read" in info.value.message
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"code": "upstream_error", "message": "Upstream provider disconnected."},
+        {"code": "model_overloaded", "type": "invalid_request_error", "message": "The model is overloaded."},
+        {"code": "internal_error", "message": "Internal error while generating."},
+        {"code": "Service_Unavailable", "message": "Try again later."},
+    ],
+    ids=["upstream", "overloaded-under-invalid-request", "internal", "unavailable-in-other-case"],
+)
+async def test_a_stream_error_whose_code_names_a_server_failure_is_one_in_both_apis(raw_stream, api, error):
+    # Gateways of the OpenAI format name their own codes for their own failures: taken for refusals (400), as any
+    # named code CODE_STATUS does not hold, each stopped the whole chain where a retry or the next target answers
+    first = chunk({"content": ""}) if api == "chat" else {"type": "response.created", "sequence_number": 0}
+    event = {"error": error} if api == "chat" else {"type": "error", "sequence_number": 1, "error": error}
+    base = await raw_stream(sse(first, event))
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider(api, base, transport)
+        with pytest.raises(E.ProviderError) as info:
+            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+    assert info.value.status == 503 and info.value.retryable, (type(info.value), info.value.status)
+    assert error["message"] in info.value.message
