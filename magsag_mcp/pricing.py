@@ -256,6 +256,11 @@ class Pricer:
     def price(self, provider: str, model: str, usage: Usage) -> PriceQuote:
         """What ``usage`` cost, at the rates of the service tier the vendor reports serving it on (and,
         on Azure, of the model the answer names rather than the deployment's name)."""
+        answering = usage.answering_model
+        if provider == "azure" and answering is not None and answering != model:
+            # what the deployment serves, for the policies (azure_answered), whatever this answer's price: learnt only
+            # after a return for an answer of unknown cost, a deployment serving a forbidden model went on serving it
+            self._azure_answered[model] = self._azure_answered.get(model, frozenset()) | {answering}
         counts = usage.counts()
         if min(counts) < 0:
             # no count at all: priced as given it would be a negative cost (spend taken off every limit)
@@ -275,9 +280,7 @@ class Pricer:
             # (priced from the tokens alone, the searches were left out of the cost as if it were complete)
             return PriceQuote(None, None, per_use_charges(f"{provider}:{model}", usage))
         note = None
-        answering = usage.answering_model
         if provider == "azure" and answering is not None and answering != model:
-            self._azure_answered[model] = self._azure_answered.get(model, frozenset()) | {answering}
             chosen, note = self._azure_model(model, answering)
             if chosen is None:
                 return PriceQuote(None, None, note)

@@ -159,3 +159,21 @@ async def test_a_call_whose_answer_reports_web_searches_is_recorded_unknown_and_
     [attempt] = run["attempts"]
     assert attempt["cost_usd"] is None and D(attempt["cost_bound_usd"]) == reserved > 0
     assert fake.violations == []
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        Usage(input_tokens=20, output_tokens=5, server_tool_calls=(("web search", 1),)),
+        Usage(input_tokens=20, output_tokens=-5),
+        Usage(input_tokens=20, output_tokens=5, cached_tokens=30),
+    ],
+    ids=["server tool calls", "a negative count", "parts past their whole"],
+)
+def test_an_azure_answer_of_unknown_cost_still_tells_the_policies_what_the_deployment_serves(usage: Usage):
+    # the answer of a deployment named gpt-4o-mini that names gpt-4o is unpriced for its own reasons, but it said what
+    # the deployment serves all the same: recorded after those returns, the policies' served-model check never heard
+    pricer = Pricer()
+    usage.answering_model = "gpt-4o-2024-08-06"
+    assert pricer.price("azure", "gpt-4o-mini", usage).cost_usd is None
+    assert pricer.azure_answered("gpt-4o-mini") == frozenset({"gpt-4o-2024-08-06"})
