@@ -315,7 +315,7 @@ def test_a_catalog_value_of_the_wrong_kind_or_out_of_bounds_says_what_was_read_a
 
 
 @pytest.mark.parametrize(
-    ("written", "got"), [('"yes"', "'yes'"), ('"true"', "'true'"), ("1", "1"), ("0", "0"), ("sure", "'sure'")]
+    ("written", "got"), [('"yes"', "'yes'"), ('"on"', "'on'"), ("1", "1"), ("0", "0"), ("sure", "'sure'")]
 )
 def test_allow_unpriced_takes_a_boolean_alone(catalog_copy: Path, written: str, got: str):
     # the lax bool read the text "yes" and the number 1 as true: a rule that lets spend of unknown price past the
@@ -331,7 +331,7 @@ def test_allow_unpriced_takes_a_boolean_alone(catalog_copy: Path, written: str, 
     ]
 
 
-@pytest.mark.parametrize("written", ["true", "yes", "false"])
+@pytest.mark.parametrize("written", ["true", "yes", "false", '"true"', "'False'"])  # (the text true/false: as ${VAR}'s)
 def test_allow_unpriced_written_as_a_yaml_boolean_is_taken(catalog_copy: Path, written: str):
     policy = catalog_copy / "policies" / "extra.yaml"
     policy.write_text(
@@ -339,3 +339,17 @@ def test_allow_unpriced_written_as_a_yaml_boolean_is_taken(catalog_copy: Path, w
         f"    allow_unpriced: {written}\n"
     )
     assert [p for p in validate_catalog(catalog_copy, env={}) if str(policy) in p] == []
+
+
+@pytest.mark.parametrize(("value", "refused"), [("true", False), ("False", False), ("yes", True), ("1", True)])
+def test_allow_unpriced_from_a_variable_takes_true_or_false(catalog_copy: Path, value: str, refused: bool):
+    # ${VAR} is expanded after YAML has read the file, so its value is text: StrictBool refused even "true", told to
+    # "write true or false, without quotes" though the file held no quotes; yes/1 are still refused as typed
+    policy = catalog_copy / "policies" / "extra.yaml"
+    policy.write_text(
+        "policies:\n  - name: x\n    thresholds: {max_cost_per_run_usd: 1}\n"
+        "    allow_unpriced: ${ALLOW_UNPRICED}\n"
+    )
+    problems = [p for p in validate_catalog(catalog_copy, env={"ALLOW_UNPRICED": value}) if str(policy) in p]
+    said = f"{policy}: policies.0.allow_unpriced: Input should be a valid boolean (got {value!r})"
+    assert [p.startswith(said) for p in problems] == ([True] if refused else [])

@@ -156,6 +156,13 @@ ModelPattern = Annotated[
 ]
 
 
+def _true_or_false(value: Any) -> Any:
+    """The text ``true`` or ``false`` (any case) as that boolean; anything else as it is, for StrictBool to judge."""
+    if isinstance(value, str) and value.strip().casefold() in ("true", "false"):
+        return value.strip().casefold() == "true"
+    return value
+
+
 def _day_limits(t: Thresholds | None) -> bool:
     return t is not None and (t.max_cost_per_day_usd is not None or t.max_cost_per_agent_daily_usd is not None)
 
@@ -169,8 +176,9 @@ class Policy(BaseModel):
     requirements: dict[str, list[ModelPattern]] | None = None
     timezone: str | None = None
     #: strict: pydantic's lax bool read the text "yes", "off" and the number 1 as true (YAML's own yes/no, unquoted,
-    #: is read by YAML as a boolean before this): a typo of a rule that lets spend past its limits must be refused
-    allow_unpriced: StrictBool = False
+    #: is read by YAML as a boolean before this): a typo of a rule that lets spend past its limits must be refused.
+    #: The text true or false is taken: ``${VAR}`` is expanded after YAML has read the file, so its value is text
+    allow_unpriced: Annotated[StrictBool, BeforeValidator(_true_or_false)] = False
 
     _no_rule = field_validator(*_NULL_MEANS, mode="before")(_written_null)
 
