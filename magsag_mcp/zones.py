@@ -33,6 +33,8 @@ def zone_problem(name: str) -> str | None:
             return f"time zone {name!r} {why}; write {name[len(folder):]!r}"
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # (OSError: a region, "Europe", is a folder of the tzdata package, which zoneinfo opens as a file: on Linux an
+        # IsADirectoryError, on Windows a PermissionError)
         return f"unknown time zone {name!r}{zone_hint(name)}; {use}"
     return None

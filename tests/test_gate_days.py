@@ -147,6 +147,7 @@ def test_a_window_bound_of_no_time_in_a_summary_is_read_as_none_not_a_traceback(
         ("Factory", "time zone 'Factory' is no zone"),
         ("right/Europe/Berlin", "counts leap seconds, which Unix times (the ledger's) do not"),
         ("posix/Europe/Berlin", "is the machine's copy of the IANA zone; write 'Europe/Berlin'"),
+        ("Europe", "unknown time zone 'Europe'"),  # a folder of zones: IsADirectoryError, a traceback, before
     ],
 )
 def test_a_zone_of_the_machines_zone_folder_is_no_zone_to_count_days_in(tmp_path: Path, capsys, zone, said):

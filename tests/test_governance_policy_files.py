@@ -39,6 +39,17 @@ def test_a_policys_day_in_a_zone_no_other_machine_reads_alike_is_a_problem(catal
     assert f"policies.0.timezone: time zone {zone!r} " in str(info.value)
 
 
+@pytest.mark.parametrize("zone", ["Europe", "America/Argentina"])
+def test_a_policys_time_zone_that_names_a_region_not_a_zone_is_a_problem(catalog_copy, zone):
+    # a region is a folder of zones: the tzdata package's folder raised IsADirectoryError out of the validator (a
+    # traceback, not a problem naming the key and the fix)
+    policy(catalog_copy, f"policies:\n  - name: x\n    thresholds: {{max_cost_per_day_usd: 5}}\n    timezone: {zone}")
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    assert f"policies.0.timezone: unknown time zone {zone!r}" in str(info.value)
+    assert "use an IANA name such as 'UTC' or 'Europe/Berlin'" in str(info.value)
+
+
 def test_a_data_class_that_lists_no_model_is_a_problem(catalog_copy):
     # "pii_processing: []" validated ok, and every call of the class then failed with no model allowed
     path = catalog_copy / "policies" / "model_governance.yaml"
