@@ -75,3 +75,29 @@ async def test_a_deployment_whose_answers_name_what_the_policy_allows_goes_on_se
     async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=azure_env(fake_openai)) as svc:
         answers = [(await svc.invoke_skill("skill.analysis", call)).result.text for _ in range(2)]
     assert answers == ["answer 0", "answer 1"]
+
+
+def test_what_a_deployment_serves_is_checked_once_for_each_set_of_models_it_answered_as(
+    catalog_copy: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # allowed() runs on every attempt: the served-model check read genai-prices' ids of each model answered each time
+    from magsag_mcp.governance import load_policies
+    from magsag_mcp.governance import policy as policy_module
+    from magsag_mcp.types import Target
+
+    policy(catalog_copy, MINI_ONLY)
+    policies = load_policies(catalog_copy, env={})
+    answered = {"gpt-4o-mini": frozenset({"gpt-4o-mini-2024-07-18"})}
+    policies.answered_as = lambda deployment: answered.get(deployment, frozenset())
+    worked_out = []
+    served = policy_module.other_models_served
+    monkeypatch.setattr(
+        policy_module, "other_models_served", lambda *args: worked_out.append(args) or served(*args)
+    )
+    target = Target("azure", "gpt-4o-mini")
+    assert [policies.allowed(target, None)[0] for _ in range(3)] == [True, True, True]
+    assert len(worked_out) == 1
+    answered["gpt-4o-mini"] |= {"gpt-4o-2024-08-06"}  # its answers now name another model: worked out again
+    assert [policies.allowed(target, None)[3] for _ in range(2)] == ["served_model", "served_model"]
+    assert len(worked_out) == 2
+    assert policies.allowed(target, ["internal"])[3] == "served_model"  # (classes as a list: not kept, still checked)

@@ -282,6 +282,8 @@ def _pusd(amount: Decimal) -> int:
 
 #: how many of allowed()'s verdicts a PolicySet keeps (see PolicySet._verdicts)
 VERDICTS_KEPT = 1024
+#: a served-model verdict not worked out yet (None is one: the deployment serves nothing the policies forbid)
+_NOT_KEPT = object()
 
 
 class PolicySet:
@@ -324,6 +326,8 @@ class PolicySet:
         #: allowed()'s verdicts by (target, data classes): every attempt asks, and the answer depends on
         #: nothing else (matching a target against each pattern is several function calls a pattern)
         self._verdicts: dict[tuple[Any, ...], tuple[bool, str | None, str | None, str | None]] = {}
+        #: _served's verdicts by (allowed()'s key, the models the deployment answered as)
+        self._served_verdicts: dict[tuple[Any, ...], tuple[bool, str | None, str | None, str | None] | None] = {}
 
     def place(self, policy: str | None, key: str = "", folder: str | os.PathLike[str] = "policies") -> str:
         """``FILE: policies.N`` where policy ``policy`` is written, with ``key`` under it
@@ -354,18 +358,30 @@ class PolicySet:
                     self._verdicts.clear()
                 self._verdicts[key] = verdict
         if verdict[0] and target.provider == "azure" and self.answered_as is not None:
-            return self._served(target, data_class) or verdict  # (not kept: what it serves is learnt as it answers)
+            answered = frozenset(self.answered_as(target.model))
+            if not answered:
+                return verdict
+            # kept by what the deployment is known to serve, which grows as it answers: worked out on each call, it
+            # read genai-prices' ids of every model answered on every attempt of an Azure target
+            served_key = (key, answered)
+            try:
+                served = self._served_verdicts.get(served_key, _NOT_KEPT)
+            except TypeError:  # data classes given as a list
+                return self._served(target, data_class, answered) or verdict
+            if served is _NOT_KEPT:
+                served = self._served(target, data_class, answered)
+                if len(self._served_verdicts) >= VERDICTS_KEPT:
+                    self._served_verdicts.clear()
+                self._served_verdicts[served_key] = served
+            return served or verdict  # type: ignore[return-value]
         return verdict
 
     def _served(
-        self, target: Target, data_class: str | Sequence[str] | None
+        self, target: Target, data_class: str | Sequence[str] | None, answered: frozenset[str]
     ) -> tuple[bool, str | None, str | None, str | None] | None:
         """The refusal of an Azure deployment the policies allow by its name (``azure:gpt-4o-mini``) whose answers
         named a model they forbid (``gpt-4o-2024-08-06``), or None: the name is the operator's choice, and checked
         alone, the deployment went on serving the forbidden model on every call."""
-        answered = self.answered_as(target.model)  # type: ignore[misc]
-        if not answered:
-            return None
         for name, names in other_models_served(target.model, answered):
             ok, policy, reason, _rule = self._allowed(Target("azure", name), data_class)
             if ok or any(self._allowed(Target("azure", other), data_class)[0] for other in names[1:]):
