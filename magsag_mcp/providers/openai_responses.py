@@ -349,11 +349,13 @@ def _counted(raw: dict[str, Any], response: dict[str, Any]) -> Usage:
 
 
 #: the Responses API's output items of a server tool billed per call beside the tokens ($10 per 1,000 web searches,
-#: $2.50 per 1,000 file searches, a code interpreter's container by the session), and what one of each is
+#: $2.50 per 1,000 file searches, a code interpreter's container by the session, an image at the image model's rates,
+#: which the answer's usage does not count), and what one of each is
 _PER_USE_ITEMS = {
     "web_search_call": "web search",
     "file_search_call": "file search",
     "code_interpreter_call": "code interpreter call",
+    "image_generation_call": "generated image",
 }
 
 

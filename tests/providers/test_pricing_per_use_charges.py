@@ -177,3 +177,21 @@ def test_an_azure_answer_of_unknown_cost_still_tells_the_policies_what_the_deplo
     usage.answering_model = "gpt-4o-2024-08-06"
     assert pricer.price("azure", "gpt-4o-mini", usage).cost_usd is None
     assert pricer.azure_answered("gpt-4o-mini") == frozenset({"gpt-4o-2024-08-06"})
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_responses_answer_that_generated_an_image_is_of_unknown_cost(serve, transport, stream):
+    # the image generation tool's image is billed at the image model's rates beside the answer's tokens, which its
+    # usage does not count: priced from the tokens alone, the image was left out of a cost recorded as complete
+    fake = FakeOpenAI(KEY)
+    url = await serve(fake)
+    drawn = [{"type": "image_generation_call", "id": "ig_1", "status": "completed", "result": "aVZCT1J3MEtHZ28="}]
+    fake.queue({"text": "ok", "usage": {"input_tokens": 1000, "output_tokens": 74}, "server_tool_items": drawn})
+    provider = OpenAIProvider({"OPENAI_API_KEY": KEY}, transport)
+    result = await provider.complete(
+        LLMRequest([Message("user", "hi")], max_tokens=10, stream=stream),
+        Target("openai", "gpt-4.1", url + "/v1", (("api", "responses"),)),
+    )
+    assert fake.violations == [] and result.usage.server_tool_calls == (("generated image", 1),)
+    quote = Pricer.from_catalog(None).price("openai", "gpt-4.1", result.usage)
+    assert quote.cost_usd is None and "(1 generated image)" in quote.warning
