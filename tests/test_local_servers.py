@@ -152,6 +152,14 @@ async def test_an_error_chunk_is_classified_by_the_status_it_carries(serve, tran
         ({"error": {"code": 502, "message": "Provider returned error"}}, E.ServerError, 502),
         ({"error": {"message": "This model's maximum context length is 8192 tokens"}}, E.ContextTooLongError, 200),
         ({"error": "Unexpected endpoint or method. (POST /v1/chat/completions)"}, E.UnexpectedStatusError, 200),
+        # a code named, not a number: read as the same error said in a stream is (failed_status), not as a 200 of no
+        # known kind (a server error was not sent again, a spent quota not told as one)
+        ({"error": {"code": "server_error", "message": "The upstream server failed"}}, E.ServerError, 500),
+        (
+            {"error": {"code": "insufficient_quota", "type": "insufficient_quota", "message": "You exceeded quota"}},
+            E.QuotaExhaustedError,
+            429,
+        ),
     ],
 )
 @pytest.mark.parametrize("api", ["chat", "responses"])

@@ -17,7 +17,7 @@ from .content_filters import filter_note, filtered, not_checked, prompt_not_chec
 from .json_output import any_object, json_mode_system, object_rooted, schema_name, value_wrapped
 from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
 from .openai_chat_stream import ChatStream
-from .openai_errors import error_status, openai_error
+from .openai_errors import body_error_status, openai_error
 from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
 from .openai_tool_calls import CHAT_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output, unwrapped
 from .openai_usage import chat_usage as _usage
@@ -164,9 +164,9 @@ class ChatCompletionsFormat(WireFormat):
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         if isinstance(data, dict) and data.get("error") and not data.get("choices"):
             # an error body under a 2xx (a gateway's upstream failure, LM Studio's unknown route): the
-            # server's error as it said it, at the status its integer code names
+            # server's error as it said it, at the status its code names
             raise openai_error(
-                HttpResponse(error_status(data["error"], 200), {}, json.dumps(data).encode()),
+                HttpResponse(body_error_status(data["error"]), {}, json.dumps(data).encode()),
                 provider=provider,
                 model=model,
             )

@@ -231,6 +231,15 @@ def failed_status(code: Any, kind: Any = None) -> int:
 _SERVER_WORDS = re.compile(r"overload|unavailable|upstream|internal|timeout|timed_out|capacity|busy|gateway|server")
 
 
+def body_error_status(error: Any) -> int:
+    """The HTTP status of an error body under a 2xx answer (a gateway's upstream failure, LM Studio's unknown route):
+    its integer code's, else by :func:`failed_status`'s rule for a code or type it names, as the same error said in a
+    stream is read; one that names neither (text alone, a message alone) stays at 200, a failure of no known kind."""
+    if isinstance(error, dict) and (error.get("code") or error.get("type")):
+        return error_status(error, 0) or failed_status(error.get("code"), error.get("type"))
+    return error_status(error, 200)
+
+
 def error_status(error: Any, default: int = 500) -> int:
     """The HTTP status of an error that came inside a 2xx answer (an error chunk in a stream, an error body
     under a 200). vLLM, llama.cpp's server and OpenRouter give it as the error's integer ``code``

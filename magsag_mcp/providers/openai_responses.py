@@ -17,7 +17,7 @@ from .content_filters import filtered
 from .http_errors import failed_response
 from .json_output import any_object, json_mode_system, object_rooted, says_json, schema_name, value_wrapped
 from .openai_chat_ends import FILTERED, interrupted, refused
-from .openai_errors import error_status, failed_status, openai_error
+from .openai_errors import body_error_status, error_status, failed_status, openai_error
 from .openai_models import moved_for_responses, put_temperature, reasons, requested_effort
 from .openai_reasoning import is_reasoning, made_by, reasoning_items, signature_for, with_origin
 from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output
@@ -176,8 +176,8 @@ class ResponsesFormat(WireFormat):
         if isinstance(data, dict) and data.get("error") and not isinstance(data.get("output"), list):
             # an error body under a 2xx status (LM Studio answers an unknown route 200 with
             # {"error": "Unexpected endpoint or method. ..."}; a gateway its upstream's failure): the server's error,
-            # said as it said it, at the status its integer code names, as Chat Completions reads it
-            status = error_status(data["error"], 200)
+            # said as it said it, at the status its code names, as Chat Completions reads it
+            status = body_error_status(data["error"])
             raise openai_error(HttpResponse(status, {}, json.dumps(data).encode()), provider=provider, model=model)
         if not isinstance(data, dict) or not isinstance(data.get("output"), list):
             raise MalformedResponseError(
