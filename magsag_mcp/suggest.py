@@ -296,8 +296,6 @@ _KIND_WANTED = {
     "bool_parsing": "true or false",
     "bool_type": "true or false",
 }
-#: the words YAML 1.1 reads as a boolean when they are not in quotes
-_BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off"})
 #: a bound pydantic refused a number for (its error type -> the ctx key and how it reads)
 _BOUND = {"greater_than": ("gt", "above"), "greater_than_equal": ("ge", "at least"), "less_than": ("lt", "below")}
 _BOUND |= {"less_than_equal": ("le", "at most")}
@@ -315,9 +313,6 @@ def value_fix(err: Mapping[str, Any]) -> str:
         return f"; add the key {key!r}" if key else ""
     # as the file wrote it: YAML read 2025-01-01 as a date and 42 as a number, whose repr() the file never held
     got = f"got {excerpt(repr(value) if isinstance(value, str) else str(value), 60)}"
-    if kind == "bool_type" and isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
-        # "true" in quotes is text, which a strict flag refuses (unquoted, YAML reads it as the boolean)
-        return f" ({got}); write {_KIND_WANTED[kind]}, without quotes"
     if kind in _KIND_WANTED:
         return f" ({got}); write {_KIND_WANTED[kind]}"
     if kind in _BOUND:
