@@ -127,3 +127,44 @@ def test_the_stdio_server_names_every_setting_it_refuses_at_start(monkeypatch, c
         "MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0 (from 0.001 to 21600)\n"
         f"{server_main.CLIENT_CONFIG}\n"
     )  # (changed on purpose: the second line, as above)
+
+
+def _version_written_to(stdout: int) -> tuple[int, str]:
+    """`python -m magsag_mcp --version` run with ``stdout`` as its stdout: its exit status and stderr."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [sys.executable, "-m", "magsag_mcp", "--version"], stdout=stdout, stderr=subprocess.PIPE, env=env, check=False
+    )
+    return done.returncode, done.stderr.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(__import__("sys").platform == "win32", reason="pipes as POSIX has them")
+def test_mcp_server_version_into_a_pipe_whose_reader_left_ends_quietly():
+    """`magsag-mcp --version | true` (a script that reads nothing): print's BrokenPipeError came out as a traceback with
+    exit 1, where `magsag --version` (and any Unix tool) ends quietly."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before anything is written
+    try:
+        code, err = _version_written_to(write_end)
+    finally:
+        os.close(write_end)
+    assert (code, err) == (0, "")
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/full"), reason="needs /dev/full")
+def test_mcp_server_version_to_a_full_disk_says_so_in_one_line():
+    """`magsag-mcp --version > /dev/full`: an OSError traceback; now one line and exit 1, as `magsag --version`."""
+    with open("/dev/full", "wb") as full:
+        code, err = _version_written_to(full.fileno())
+    assert code == 1
+    assert (
+        err == "magsag-mcp: cannot write the output: No space left on device; free some space, or write it elsewhere\n"
+    )

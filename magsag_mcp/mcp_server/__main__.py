@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from ..cli import RedactingParser, given, path_too_long
+from ..cli import _OUTPUT_FULL, RedactingParser, _reader_left, given, path_too_long
 from ..errors import ConfigError, MagsagError, redact
 from ..settings import MODE_ENV, MODES, ledger_path_setting, refused_at_open
 from ..startup import (
@@ -183,10 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(or pass --log-level)"
         )
     if args.version:
-        from .. import __version__
-
-        print(__version__)
-        return 0
+        return _print_version()
     configure_logging(args.log_level)
     log = logging.getLogger("magsag_mcp.mcp")
     if args.transport == "stdio":
@@ -265,6 +262,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _refused(too_long.message, args.transport)
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def _print_version() -> int:
+    """The version on stdout, as `magsag --version` prints it: a reader gone (`magsag-mcp --version | true`) ends it
+    quietly, a full disk in one line with exit 1; both were a traceback."""
+    from .. import __version__
+
+    try:
+        print(__version__, flush=True)
+    except BrokenPipeError:
+        return _reader_left()
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_FULL:
+            raise
+        print(
+            f"magsag-mcp: cannot write the output: {exc.strerror}; free some space, or write it elsewhere",
+            file=sys.stderr,
+        )
+        _reader_left()  # what is still buffered goes nowhere, with no second error at exit
+        return 1
     return 0
 
 
