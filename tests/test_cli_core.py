@@ -59,6 +59,32 @@ def test_arguments_that_are_not_utf8_exit_2_naming_the_option(cli_env, capsys):
     assert "not valid Unicode text" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["data", "query", "--agent", "a\udcff"], "--agent"),
+        (["data", "query", "--format", "csv", "--run-id", "r\udcff"], "--run-id"),
+        (["flow", "summarize", "--skill", "s\udcff"], "--skill"),
+        (["flow", "summarize", "--model", "m\udcff"], "--model"),
+    ],
+)
+def test_a_filter_that_is_not_utf8_is_refused_naming_its_option(cli_env, capsys, argv, option):
+    # the filters' refusal said "the value is not valid Unicode text", naming no option: which of several given?
+    assert main(argv) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert message.startswith(f"{option} is not valid Unicode text"), message
+
+
+def test_a_filter_that_is_not_unicode_is_named_by_its_field_where_no_caller_names_it():
+    from magsag_mcp.errors import InputError
+    from magsag_mcp.ledger import UsageFilters
+
+    with pytest.raises(InputError, match=r"^agent is not valid Unicode text"):
+        UsageFilters.build({"agent": "a\udcff"})
+    with pytest.raises(InputError, match=r"^filters\.skill is not valid Unicode text"):
+        UsageFilters.build({"skill": "s\udcff"}, names={"skill": "filters.skill"})
+
+
 def test_explain_calls_nothing(cli_env, capsys):
     assert main(["explain", "skill.analysis", "--payload", '{"data": "x"}']) == 0
     plan = json.loads(capsys.readouterr().out)

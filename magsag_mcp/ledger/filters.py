@@ -102,8 +102,10 @@ class UsageFilters(BaseModel):
 
     @field_validator("agent", "run_id", "skill", "model", "provider", "since", "until")
     @classmethod
-    def _text(cls, value: Any) -> Any:
-        check_text(value, "the value")
+    def _text(cls, value: Any, info: ValidationInfo) -> Any:
+        # named as the caller gave it (build's ``names``): "the value is not valid Unicode text" named no filter of
+        # the several a `data query` may give
+        check_text(value, ((info.context or {}).get("names") or {}).get(info.field_name, info.field_name))
         return value
 
     @field_validator("limit", "offset", mode="before")
