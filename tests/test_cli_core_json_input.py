@@ -94,3 +94,46 @@ def test_a_json_option_holding_nan_or_infinity_is_refused_not_sent_as_text(cli_e
     err = capsys.readouterr().err
     assert said in err and ("write null, or the value as a string" in err or "write it as a string" in err)
     assert not (cli_env / "cli.db").exists()  # nothing was called, nor recorded
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin", "said"),
+    [
+        (["--payload", ""], b"", "--payload is empty (an unset shell variable?)"),
+        (["--payload", " \n"], b"", "--payload is empty (an unset shell variable?)"),
+        (["--payload-file", "-"], b"", "--payload-file - is empty: nothing came on stdin (did the command piping"),
+        (["--payload-file", "-"], b"\xef\xbb\xbf\r\n", "--payload-file - is empty: nothing came on stdin"),
+        (["--payload-file", "EMPTY"], b"", "--payload-file EMPTY is empty (a file not written yet?)"),
+    ],
+)
+def test_an_empty_payload_is_said_to_be_empty_not_json_expecting_a_value(
+    cli_env, capsys, monkeypatch, tmp_path, argv, stdin, said
+):
+    """`--payload "$PAYLOAD"` with PAYLOAD unset, `make_payload | magsag invoke ... --payload-file -` where
+    make_payload failed, or a file left empty: "--payload is not valid JSON (Expecting value at char 0)", which
+    sends one looking for a typo in JSON that is not there."""
+    import io
+    import sys
+
+    (tmp_path / "EMPTY").write_bytes(stdin)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    assert main(["invoke", "skill.analysis", *argv]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert message.startswith(said), message
+    assert "Expecting value" not in message and 'pass an object like \'{"data": "..."}\'' in message
+    assert not (cli_env / "cli.db").exists()  # nothing was called, nor recorded
+
+
+def test_an_empty_summary_on_stdin_is_said_to_be_empty_to_the_gate(cli_env, capsys, monkeypatch):
+    """`magsag flow summarize | magsag flow gate - --policy P` where summarize failed (its error on stderr, nothing on
+    stdout): the gate said "not JSON: Expecting value: line 1 column 1 (char 0)"."""
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    policy = str(CATALOG / "policies" / "model_governance.yaml")
+    assert main(["flow", "gate", "-", "--policy", policy]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gate: the summary on stdin is empty: nothing came on stdin (did the command piping"), err
+    assert "Expecting value" not in err

@@ -18,6 +18,7 @@ from . import CommandGroups, exit_code, given, print_error, print_json, stdin_by
 
 #: what each JSON option's value looks like, for its error message
 _JSON_EXAMPLES = {"--context": '{"preferred_model": "gpt-4o"}'}
+DEFAULT_EXAMPLE = '{"data": "..."}'
 #: --payload-file's help: the encodings _payload reads (a PowerShell 5 user's `>` writes UTF-16)
 PAYLOAD_FILE_HELP = (
     "read the payload from a JSON file ('-' for stdin), in UTF-8, or the UTF-16 or UTF-32 a byte order mark names"
@@ -63,7 +64,7 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
             text, parse_int=integer, parse_float=number, parse_constant=constant, object_pairs_hook=mapping
         )
     except json.JSONDecodeError as exc:
-        example = _JSON_EXAMPLES.get(what, '{"data": "..."}')
+        example = _JSON_EXAMPLES.get(what, DEFAULT_EXAMPLE)
         raise InputError(
             f"{what} is not valid JSON ({exc.msg} at char {exc.pos}); pass an object like '{example}'"
         ) from None
@@ -103,8 +104,22 @@ def _payload(args: argparse.Namespace) -> dict[str, Any]:
             raise InputError(
                 f"--payload-file {args.payload_file} is not UTF-8 text; give it a JSON file{said}"
             ) from None
+        if not text.strip():
+            raise _empty(f"--payload-file {args.payload_file}", EMPTY_STDIN if args.payload_file == "-" else EMPTY_FILE)
         return _json_arg(text, "--payload-file")
+    if not args.payload.strip():
+        raise _empty("--payload", " (an unset shell variable?)")
     return _json_arg(args.payload, "--payload")
+
+
+#: why a payload or a summary read from stdin, or a file, holds nothing: said instead of JSON's "Expecting value at
+#: char 0", which sent one looking for a typo in JSON that was never written
+EMPTY_STDIN = ": nothing came on stdin (did the command piping into it fail?)"
+EMPTY_FILE = " (a file not written yet?)"
+
+
+def _empty(what: str, why: str) -> InputError:
+    return InputError(f"{what} is empty{why}; pass an object like '{_JSON_EXAMPLES.get(what, DEFAULT_EXAMPLE)}'")
 
 
 def _invoke(args: argparse.Namespace) -> int:

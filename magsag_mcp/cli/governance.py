@@ -11,6 +11,7 @@ from .. import plurals
 from ..errors import CatalogError, InputError, redact
 from ..governance.budget import scope_name
 from . import CommandGroups, count, given, print_json, stdin_bytes
+from .core import EMPTY_FILE, EMPTY_STDIN
 from .data import agent_known, with_service
 from .runs_table import shown
 
@@ -146,9 +147,12 @@ def _gate(args: argparse.Namespace) -> int:
         # read as RFC 8259 allows: UTF-8, with or without a byte order mark (PowerShell 5's Out-File -Encoding
         # utf8), or the UTF-16 or UTF-32 its byte order mark names (PowerShell 5's `> summary.json`); '-' is
         # stdin (`magsag flow summarize | magsag flow gate - --policy P`), as --payload-file and --output take it
-        summary: Any = json.loads(
-            stdin_bytes() if args.summary == "-" else _file_bytes(args.summary), parse_int=_integer
-        )
+        raw = stdin_bytes() if args.summary == "-" else _file_bytes(args.summary)
+        if _blank(raw):
+            why = EMPTY_STDIN if args.summary == "-" else EMPTY_FILE
+            print(f"gate: {shown_as} is empty{why}; {HOW}", file=sys.stderr)
+            return 2
+        summary: Any = json.loads(raw, parse_int=_integer)
     except OSError as exc:
         # stdin's own error says how to give it; a file's (none there, a folder, unreadable) says which file to give
         fix = "; give the file `magsag flow summarize --output FILE` wrote ('-' for stdin)"
@@ -206,6 +210,13 @@ def _integer(literal: str) -> int:
 def _file_bytes(path: str) -> bytes:
     with open(path, "rb") as fh:
         return fh.read()
+
+
+def _blank(raw: bytes) -> bool:
+    """Whether a summary's bytes hold nothing but white space (and a byte order mark), in the encoding JSON reads."""
+    if len(raw) > 64:  # a summary is longer; white space this long is still refused, as JSON that is not there
+        return False
+    return not raw.decode(json.detect_encoding(raw), "replace").removeprefix("\ufeff").strip()
 
 
 def register(groups: CommandGroups) -> None:
