@@ -191,6 +191,19 @@ def test_summarize_output_into_a_missing_folder_says_to_make_it(ledger_db, tmp_p
     assert main(["flow", "summarize", "--output", str(out)]) == 0 and out.exists()
 
 
+@pytest.mark.parametrize("argv", [["flow", "summarize"], ["data", "query", "--format", "csv"]])
+def test_an_output_that_is_a_link_into_a_missing_folder_says_where_it_points(ledger_db, tmp_path, capsys, argv):
+    # Before: "cannot write --output latest.json: No such file or directory", with no fix: latest.json was there
+    # (a link, kept by a CI job, into a folder since removed), and its folder too
+    link = tmp_path / "latest.json"
+    link.symlink_to(tmp_path / "gone" / "summary.json")
+    assert main([*argv, "--output", str(link)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write --output {link}: No such file or directory; it is a link to {tmp_path / 'gone'}" in err
+    assert f"make its folder first (mkdir -p {tmp_path / 'gone'})" in err
+    assert link.is_symlink() and not (tmp_path / "gone").exists()
+
+
 def test_an_output_under_a_file_says_which_file_is_no_folder(ledger_db, tmp_path, capsys):
     # Before: "cannot write --output reports.json/summary.json: Not a directory", naming neither the file nor a fix
     (tmp_path / "reports.json").write_text("{}")

@@ -230,9 +230,16 @@ def output_errors(output: str | None) -> Iterator[None]:
 
 def _output_fix(output: str, exc: OSError) -> str:
     """What to do about ``exc``, the error of writing the file ``output`` names; "" where there is nothing to say."""
-    folder = os.path.dirname(os.path.abspath(output))
+    # a link (one a CI job keeps, latest.json) is written where it points: its folder is the one that must be there
+    link = os.path.islink(output)
+    target = os.path.realpath(output) if link else os.path.abspath(output)
+    folder = os.path.dirname(target)
     if exc.errno == errno.ENOENT and not os.path.isdir(folder):
-        return f"; make its folder first (mkdir -p {shlex.quote(folder)}), or give --output a file in one that exists"
+        pointed = f"; it is a link to {target}" if link else ""
+        return (
+            f"{pointed}; make its folder first (mkdir -p {shlex.quote(folder)}), or give --output a file in one that "
+            "exists"
+        )
     if exc.errno == errno.EISDIR:
         return "; it is a folder: give --output a file's path (one in that folder, say)"
     if exc.errno == errno.ENOTDIR:  # a folder on its path is a file (reports.json/summary.json)
