@@ -216,7 +216,8 @@ def _blank(raw: bytes) -> bool:
     """Whether a summary's bytes hold nothing but white space (and a byte order mark), in the encoding JSON reads."""
     if len(raw) > 64:  # a summary is longer; white space this long is still refused, as JSON that is not there
         return False
-    return not raw.decode(json.detect_encoding(raw), "replace").removeprefix("\ufeff").strip()
+    # the codec detect_encoding names takes off the byte order mark (utf-8-sig, utf-16, utf-32); a second one is text
+    return not raw.decode(json.detect_encoding(raw), "replace").strip()
 
 
 def register(groups: CommandGroups) -> None:
