@@ -138,6 +138,27 @@ class RedactingParser(argparse.ArgumentParser):
         register_env_secrets(os.environ)
         super().error(redact(message))
 
+    def _print_message(self, message: str, file: Any = None) -> None:
+        """Help and usage on stdout end as a command's output does where it cannot be written (see :func:`main`):
+        argparse dropped a failed write's OSError, and what stayed buffered failed at exit ("Exception ignored
+        ... BrokenPipeError", exit 120, for `magsag --help | head -1`; the same, or exit 0 with nothing written, for
+        `--help > help.txt` on a full disk)."""
+        if not message:
+            return
+        file = file or sys.stderr
+        try:
+            file.write(message)
+            file.flush()
+        except BrokenPipeError:
+            if file is sys.stdout:
+                _reader_left()
+        except OSError as exc:
+            if file is not sys.stdout or exc.errno not in _OUTPUT_FULL:
+                return  # stderr's own failure: nowhere left to say it (argparse's way)
+            _reader_left()  # what is still buffered goes nowhere, with no second error at exit
+            print(f"{self.prog.split()[0]}: {cannot_write(exc)}", file=sys.stderr)
+            sys.exit(1)
+
 
 class _Parser(RedactingParser):
     """A command's parser reports the arguments it does not take itself. argparse handed them up to the
@@ -369,11 +390,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the ledger's and the input files' failures are MagsagErrors: one of these is stdout's (`> audit.csv`)
         if exc.errno not in _OUTPUT_FULL:
             raise
-        print(
-            f"magsag: cannot write the output: {exc.strerror}; free some space, or write it elsewhere", file=sys.stderr
-        )
+        print(f"magsag: {cannot_write(exc)}", file=sys.stderr)
         _reader_left()
         return 1
+
+
+def cannot_write(exc: OSError) -> str:
+    """What a command says, after its name, of output it could not write for want of room (see :data:`_OUTPUT_FULL`)."""
+    return f"cannot write the output: {exc.strerror}; free some space, or write it elsewhere"
 
 
 def path_too_long(exc: OSError) -> InputError | None:

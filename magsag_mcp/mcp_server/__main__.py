@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from ..cli import _OUTPUT_FULL, RedactingParser, _reader_left, given, path_too_long
+from ..cli import _OUTPUT_FULL, RedactingParser, _reader_left, cannot_write, given, path_too_long
 from ..errors import ConfigError, MagsagError, redact
 from ..settings import MODE_ENV, MODES, ledger_path_setting, refused_at_open
 from ..startup import (
@@ -277,10 +277,7 @@ def _print_version() -> int:
     except OSError as exc:
         if exc.errno not in _OUTPUT_FULL:
             raise
-        print(
-            f"magsag-mcp: cannot write the output: {exc.strerror}; free some space, or write it elsewhere",
-            file=sys.stderr,
-        )
+        print(f"magsag-mcp: {cannot_write(exc)}", file=sys.stderr)
         _reader_left()  # what is still buffered goes nowhere, with no second error at exit
         return 1
     return 0
