@@ -66,3 +66,24 @@ def test_help_to_a_full_disk_says_so_in_one_line(argv, prog, buffering):
         code, err = _run(argv, full.fileno(), buffering)
     assert code == 1
     assert err == f"{prog}: cannot write the output: No space left on device; free some space, or write it elsewhere\n"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_stdout_sent_nowhere_leaves_no_descriptor_open(tmp_path):
+    """Where stdout's reader has gone (or it is full), what is still buffered is sent to the null device: the
+    device was opened for that and left open beside stdout, one descriptor more each time (a program calling the
+    command line's main() again and again)."""
+    count = "len(os.listdir('/proc/self/fd'))"
+    code = (
+        f"import os, sys; from magsag_mcp.cli import _reader_left; n = {count}; _reader_left(); "
+        f"print({count} - n, file=sys.stderr)"
+    )
+    with open(tmp_path / "out.txt", "wb") as out:
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=False,
+        )
+    assert (done.returncode, done.stderr) == (0, b"0\n")

@@ -458,7 +458,11 @@ def _reader_left() -> int:
         fd = sys.stdout.fileno()
     except (OSError, ValueError, AttributeError):  # no file descriptor (a stream in memory, None): nothing to flush
         return 0
-    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    nowhere = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(nowhere, fd)
+    finally:
+        os.close(nowhere)  # (fd is the device now: this one was only the way to it)
     return 0
 
 
