@@ -4,7 +4,9 @@ reservations still held (CANCELLED: the one call cancelled, its cost unknown, no
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import anyio
@@ -36,3 +38,16 @@ async def until_sent(fake: FakeOpenAI, count: int = 1) -> None:
     with anyio.fail_after(60):  # a hang guard, not a timing assertion
         while len(fake.requests) < count:
             await anyio.sleep(0.01)
+
+
+async def until_listening(proc: subprocess.Popen[bytes], port: int) -> None:
+    """Wait until the server process ``proc`` accepts connections on loopback ``port``; its stderr said if it ended
+    first."""
+    with anyio.fail_after(60):  # a hang guard, not a timing assertion
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return
+            except OSError:
+                assert proc.poll() is None, f"server exited: {proc.stderr.read().decode()}"  # type: ignore[union-attr]
+                await anyio.sleep(0.05)

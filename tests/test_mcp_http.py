@@ -23,6 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server.http import BearerTokenMiddleware, http_app, is_loopback, security_settings
+from tests.shutdown_helpers import until_listening
 
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -87,14 +88,7 @@ async def subprocess_server(tmp: Path, port: int, token: str | None, *options: s
     cmd += options
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {proc.stderr.read().decode()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                await anyio.sleep(0.05)
+        await until_listening(proc, port)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         proc.terminate()

@@ -18,7 +18,7 @@ import pytest
 
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import FakeOpenAI
-from tests.shutdown_helpers import PAYLOAD, env_for, ledger_state, until_sent
+from tests.shutdown_helpers import PAYLOAD, env_for, ledger_state, until_listening, until_sent
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,14 +62,7 @@ async def test_a_client_gone_mid_call_leaves_the_call_recorded_and_nothing_held(
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/mcp"
     try:
-        with anyio.fail_after(60):  # a hang guard
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                        break
-                except OSError:
-                    assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
-                    await anyio.sleep(0.05)
+        await until_listening(proc, port)
         async with aiohttp.ClientSession(headers=HEADERS) as http:
             await _session(http, url)  # (the server's first session: what it opens once is open)
         before = _fds(proc.pid)

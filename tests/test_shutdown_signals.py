@@ -18,7 +18,7 @@ import pytest
 
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import FakeOpenAI
-from tests.shutdown_helpers import CANCELLED, PAYLOAD, env_for, ledger_state, until_sent
+from tests.shutdown_helpers import CANCELLED, PAYLOAD, env_for, ledger_state, until_listening, until_sent
 
 pytestmark = pytest.mark.anyio
 
@@ -204,14 +204,7 @@ async def test_a_signal_stops_the_http_server_and_the_call_in_flight_is_recorded
     proc = subprocess.Popen(argv, env=_env(fake_openai, db), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     code: int | None = None
     try:
-        with anyio.fail_after(60):  # a hang guard
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                        break
-                except OSError:
-                    assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
-                    await anyio.sleep(0.05)
+        await until_listening(proc, port)
 
         answers: list[object] = []
 

@@ -294,6 +294,22 @@ async def test_a_llama_cpp_error_field_in_a_responses_or_messages_stream_is_the_
     assert info.value.status == 400 and not info.value.maybe_billed and not info.value.retryable
 
 
+async def _error_said_in_a_stream(raw_stream, api: str, error: dict) -> pytest.ExceptionInfo[E.ProviderError]:
+    """The error an OpenAI-format stream (``chat`` or ``responses``) raises for ``error`` said once it began: in a
+    Chat Completions error chunk, or a Responses API error event."""
+    first = chunk({"content": ""}) if api == "chat" else {"type": "response.created", "sequence_number": 0}
+    event = {"error": error} if api == "chat" else {"type": "error", "sequence_number": 1, "error": error}
+    base = await raw_stream(sse(first, event))
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider(api, base, transport)
+        with pytest.raises(E.ProviderError) as info:
+            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+    return info
+
+
 @pytest.mark.parametrize("api", ["chat", "responses"])
 @pytest.mark.parametrize(
     "error",
@@ -308,16 +324,7 @@ async def test_a_stream_error_with_a_code_of_no_server_failure_is_a_refusal_in_b
     # The vendor named why it refused the request, with a code that is not one of its server failures (CODE_STATUS):
     # the Responses API's error event took it for a 400, a Chat Completions error chunk for a 500, retried on the
     # same target (the same refusal again, a wait each time). One rule for both: a refusal, not a server failure.
-    first = chunk({"content": ""}) if api == "chat" else {"type": "response.created", "sequence_number": 0}
-    event = {"error": error} if api == "chat" else {"type": "error", "sequence_number": 1, "error": error}
-    base = await raw_stream(sse(first, event))
-    transport = Transport()
-    try:
-        provider, target = _streaming_provider(api, base, transport)
-        with pytest.raises(E.ProviderError) as info:
-            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
-    finally:
-        await transport.aclose()
+    info = await _error_said_in_a_stream(raw_stream, api, error)
     assert type(info.value) is E.BadRequestError, type(info.value)
     assert info.value.status == 400 and not info.value.retryable
     assert info.value.details["code"] == (error["code"] or error["type"]) and error["message"] in info.value.message
@@ -359,15 +366,6 @@ async def test_groqs_failed_tool_call_said_in_a_chat_stream_is_the_models_invali
 async def test_a_stream_error_whose_code_names_a_server_failure_is_one_in_both_apis(raw_stream, api, error):
     # Gateways of the OpenAI format name their own codes for their own failures: taken for refusals (400), as any
     # named code CODE_STATUS does not hold, each stopped the whole chain where a retry or the next target answers
-    first = chunk({"content": ""}) if api == "chat" else {"type": "response.created", "sequence_number": 0}
-    event = {"error": error} if api == "chat" else {"type": "error", "sequence_number": 1, "error": error}
-    base = await raw_stream(sse(first, event))
-    transport = Transport()
-    try:
-        provider, target = _streaming_provider(api, base, transport)
-        with pytest.raises(E.ProviderError) as info:
-            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
-    finally:
-        await transport.aclose()
+    info = await _error_said_in_a_stream(raw_stream, api, error)
     assert info.value.status == 503 and info.value.retryable, (type(info.value), info.value.status)
     assert error["message"] in info.value.message
