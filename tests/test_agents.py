@@ -391,3 +391,22 @@ def test_cli_run_keeps_stdout_the_runs_json_when_the_agent_prints(cli_env: Path,
     out, err = capsys.readouterr()
     assert json.loads(out) == {"answer": "fake"}
     assert err.startswith("working on it\n") and "run_id: " in err
+
+
+def test_cli_run_stopped_by_ctrl_c_names_its_run(cli_env: Path, capsys):
+    """Ctrl-C in an agent's run (here raised by its code, where a terminal's lands) ended `magsag run` with 130 and
+    nothing said: the calls it had made were found only by their time. Stderr now names the run, which finds them."""
+    write_agent(
+        cli_env,
+        "stopped-sag",
+        "def run(payload, *, skills=None, **deps):\n"
+        "    skills.invoke('skill.analysis', {'data': 'first'})\n"
+        "    raise KeyboardInterrupt\n",
+    )
+    assert main(["run", "stopped-sag", "--payload", "{}"]) == 130
+    err = capsys.readouterr().err
+    run_id = err.split("run_id: ", 1)[1].split(" ", 1)[0]
+    assert f"magsag data query --run-id {run_id})" in err
+    assert main(["data", "query", "--run-id", run_id, "--format", "json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)
+    assert run["agent"] == "stopped-sag" and run["calls"] == 1

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -49,21 +50,54 @@ def sigint_by_default() -> None:
 
 
 async def signal_magsag_invoke(
-    fake: FakeOpenAI, db: Path, sig: signal.Signals, preexec_fn: Callable[[], object]
+    fake: FakeOpenAI, db: Path, sig: signal.Signals, preexec_fn: Callable[[], object], *options: str
 ) -> int | None:
     """Runs ``magsag invoke`` (its ledger at ``db``, ``preexec_fn`` setting its signals up), sends it ``sig``
     once its call reached ``fake``, and returns its exit code."""
+    return (await stopped_invoke(fake, db, sig, preexec_fn, *options))[0]
+
+
+async def stopped_invoke(
+    fake: FakeOpenAI, db: Path, sig: signal.Signals, preexec_fn: Callable[[], object], *options: str
+) -> tuple[int | None, str]:
+    """:func:`signal_magsag_invoke`'s run (``options`` added to its command line): its exit code and its stderr."""
     cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
-    argv = [sys.executable, "-c", cli, "invoke", "skill.analysis", "--payload", json.dumps(PAYLOAD)]
+    argv = [sys.executable, "-c", cli, "invoke", "skill.analysis", "--payload", json.dumps(PAYLOAD), *options]
     proc = subprocess.Popen(
         argv, env=_env(fake, db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec_fn
     )
     try:
         await until_sent(fake)
         proc.send_signal(sig)
-        return await anyio.to_thread.run_sync(lambda: proc.wait(60))
+        _, err = await anyio.to_thread.run_sync(lambda: proc.communicate(timeout=60))
+        return proc.returncode, err.decode()
     finally:
         _ended(proc)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_magsag_invoke_stopped_names_the_run_it_recorded(
+    fake_openai: FakeOpenAI, tmp_path: Path, sig: signal.Signals
+):
+    """Stopped mid-call, ``magsag invoke`` printed no result, and nothing said which run held the cancelled call
+    (found then only by its time): stderr names the run, the one the ledger recorded, and how to look it up."""
+    fake_openai.queue(R.Reply(hang=True))
+    code, err = await stopped_invoke(fake_openai, tmp_path / "l.db", sig, sigint_by_default)
+    assert code == 128 + sig
+    with contextlib.closing(sqlite3.connect(tmp_path / "l.db")) as conn:
+        ((run_id, status),) = conn.execute("SELECT run_id, status FROM runs").fetchall()
+    assert status == "cancelled"
+    assert f"run_id: {run_id}" in err and f"magsag data query --run-id {run_id}" in err
+
+
+async def test_magsag_invoke_stopped_names_the_run_given(fake_openai: FakeOpenAI, tmp_path: Path):
+    fake_openai.queue(R.Reply(hang=True))
+    code, err = await stopped_invoke(
+        fake_openai, tmp_path / "l.db", signal.SIGINT, sigint_by_default, "--run-id", "nightly-Qz3v"
+    )
+    assert code == 128 + signal.SIGINT
+    assert "run_id: nightly-Qz3v (" in err
+    assert ledger_state(tmp_path / "l.db") == CANCELLED
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 
+from ..call_ids import new_run_id
 from ..errors import InputError, MagsagError, redact
 from ..signals import stopped_by_sigterm
 from . import CommandGroups, exit_code, given, print_error, print_json, stdin_bytes
@@ -128,17 +129,21 @@ def _invoke(args: argparse.Namespace) -> int:
 
     payload = _payload(args)
     context = _json_arg(args.context, "--context") if args.context else None
+    # the run's id made here when none is given, so that a call stopped by Ctrl-C or SIGTERM (recorded as cancelled,
+    # with what it spent) can be named: stopped, it printed no result, and its run was found only by its time
+    run_id = args.run_id or new_run_id()
 
     async def go() -> dict[str, Any]:
         async with await Service.open(catalog=args.catalog, db=args.db) as svc:
-            result = await svc.invoke_skill(
-                args.skill_id, payload, agent=args.agent, run_id=args.run_id, context=context
-            )
+            result = await svc.invoke_skill(args.skill_id, payload, agent=args.agent, run_id=run_id, context=context)
             # printed, it leaves the process: less a key the vendor's answer quotes, as MCP's invoke_skill sends it
             return shown_answer(result.to_dict())
 
     try:
         print_json(anyio.run(stopped_by_sigterm, go))
+    except KeyboardInterrupt:
+        print(redact(stopped_run(run_id)), file=sys.stderr)
+        raise
     except MagsagError as exc:
         print_error(exc)
         return exit_code(exc)
@@ -176,6 +181,9 @@ def _run_agent(args: argparse.Namespace) -> int:
             # stdout is the run's JSON (`magsag run a | jq`): what the agent prints goes to stderr
             with contextlib.redirect_stdout(sys.stderr):
                 result = mg.runner.run_agent(args.agent_id, payload, run_id=mg.run_id)
+        except KeyboardInterrupt:
+            print(redact(stopped_run(mg.run_id)), file=sys.stderr)
+            raise
         except MagsagError as exc:
             _as_the_runs(exc, mg)
             raise
@@ -190,6 +198,12 @@ def _run_agent(args: argparse.Namespace) -> int:
         # what `magsag budget --run-id` and `flow summarize --run-id` take for the whole run
         print(f"run_id: {mg.run_id}", file=sys.stderr)
     return 0
+
+
+def stopped_run(run_id: str) -> str:
+    """What a command stopped by Ctrl-C or SIGTERM mid-run says on stderr: the run it stopped, and where what the run
+    spent is (a call in flight is recorded as cancelled, with the tokens a vendor may still bill)."""
+    return f"magsag: stopped; run_id: {run_id} (what it spent is in the ledger: magsag data query --run-id {run_id})"
 
 
 def _as_the_runs(exc: MagsagError, mg: Any) -> None:
