@@ -1,10 +1,11 @@
 """What the shutdown tests (test_shutdown*.py) share: a call's payload and environment on the loopback OpenAI
 (which never answers), the wait until it is sent, and the ledger's state after it: runs, attempts, and the
-reservations still held (CANCELLED: the one call cancelled, its cost unknown, nothing held)."""
+reservations still held (CANCELLED: the one call cancelled, its cost unknown, nothing held); and the wait until a
+server process started with ``--port 0`` serves, with the URL it said."""
 
 from __future__ import annotations
 
-import socket
+import re
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -40,14 +41,27 @@ async def until_sent(fake: FakeOpenAI, count: int = 1) -> None:
             await anyio.sleep(0.01)
 
 
-async def until_listening(proc: subprocess.Popen[bytes], port: int) -> None:
-    """Wait until the server process ``proc`` accepts connections on loopback ``port``; its stderr said if it ended
-    first."""
+#: the line a server process logs once it has bound its port, naming its URL (with --port 0, the port the system chose)
+STARTING = re.compile(r"magsag-mcp starting on (?P<url>http://\S+/mcp) \(token ")
+#: the line it logs once it accepts requests (uvicorn's words)
+SERVING = "Uvicorn running on "
+
+
+async def until_serving(proc: subprocess.Popen[bytes]) -> tuple[str, str]:
+    """Read the server process ``proc``'s stderr until it says it serves: the URL it said (the port it was given, or
+    with ``--port 0`` the one the system chose, so no port is found free first and left for another process to take)
+    and what it wrote so far. Its stderr said, if it ended first."""
+    said: list[str] = []
+    url = None
+    assert proc.stderr is not None
     with anyio.fail_after(60):  # a hang guard, not a timing assertion
         while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return
-            except OSError:
-                assert proc.poll() is None, f"server exited: {proc.stderr.read().decode()}"  # type: ignore[union-attr]
-                await anyio.sleep(0.05)
+            line = await anyio.to_thread.run_sync(proc.stderr.readline, abandon_on_cancel=True)
+            if not line:
+                raise AssertionError(f"server exited before it served: {''.join(said)}")
+            said.append(line.decode(errors="replace"))
+            started = STARTING.search(said[-1])
+            url = started["url"] if started else url
+            if SERVING in said[-1]:
+                assert url is not None, f"no URL said before serving: {''.join(said)}"
+                return url, "".join(said)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
@@ -23,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server.http import BearerTokenMiddleware, http_app, is_loopback, security_settings
-from tests.shutdown_helpers import until_listening
+from tests.shutdown_helpers import until_serving
 
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -37,20 +38,13 @@ INIT = {
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-def free_port() -> int:
-    """A loopback port free a moment ago, for a server process to be started on (it binds the port itself)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 #: the sockets :func:`held_port` bound, each held until :func:`serving` serves on it
 _HELD: dict[int, socket.socket] = {}
 
 
 def held_port() -> int:
     """A loopback port bound here and held until :func:`serving` serves on it: one closed as soon as it was found
-    (:func:`free_port`) was free for another process's server to be given before uvicorn bound it."""
+    was free for another process's server to be given before uvicorn bound it."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -80,21 +74,23 @@ async def serving(app, port: int) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def subprocess_server(tmp: Path, port: int, token: str | None, *options: str) -> AsyncIterator[str]:
+async def subprocess_server(tmp: Path, token: str | None, *options: str) -> AsyncIterator[str]:
+    """The command serving on a port the system chooses (``--port 0``), and its URL as its start-up line says it."""
     env = offline_env(tmp)
     if token:
         env["MAGSAG_MCP_TOKEN"] = token
-    cmd = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", str(port), "--catalog", str(CATALOG)]
+    cmd = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", "0", "--catalog", str(CATALOG)]
     cmd += options
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    said = ""
     try:
-        await until_listening(proc, port)
-        yield f"http://127.0.0.1:{port}/mcp"
+        url, said = await until_serving(proc)
+        yield url
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=20)
         assert out == b"", "an HTTP server writes nothing to stdout"
-        assert TOKEN.encode() not in err, "the token never reaches the log"
+        assert TOKEN.encode() not in said.encode() + err, "the token never reaches the log"
 
 
 async def post(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
@@ -123,8 +119,8 @@ async def test_without_token_on_loopback_tools_work_and_a_forged_host_is_refused
 
 
 async def test_with_token_requests_need_the_bearer_and_a_forged_host_is_still_refused(tmp_path: Path):
-    port = free_port()
-    async with subprocess_server(tmp_path, port, TOKEN) as url:
+    async with subprocess_server(tmp_path, TOKEN) as url:
+        port = urlsplit(url).port
         status, body, headers = await post(url)
         assert status == 401 and headers.get("WWW-Authenticate", "").startswith("Bearer")
         assert "MAGSAG_MCP_TOKEN" in body and TOKEN not in body
@@ -171,7 +167,7 @@ def test_binding_beyond_loopback_without_a_token_is_refused(tmp_path: Path):
     env = offline_env(tmp_path)
     env.pop("MAGSAG_MCP_TOKEN", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())],
+        [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--host", "0.0.0.0", "--port", "0"],
         env=env,
         capture_output=True,
         text=True,
@@ -297,7 +293,7 @@ def test_a_host_no_client_could_send_is_refused_at_start(tmp_path: Path, option:
     # Such a value used to become an allowed "Host" that never matches (https://mybox.lan was taken for
     # an IPv6 address): every client got 421 and nothing said why.
     proc = subprocess.run(
-        [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", str(free_port()), option, value],
+        [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", "0", option, value],
         env=offline_env(tmp_path),
         capture_output=True,
         text=True,
@@ -385,10 +381,10 @@ def test_a_host_that_is_not_this_machines_is_refused_with_the_fix_for_it():
     # Before: "Cannot assign requested address; choose another --port, or stop the process that listens
     # there", when no port would do and nothing listens: the address is not one of this machine's.
     from magsag_mcp.errors import ConfigError
-    from magsag_mcp.mcp_server.http import check_port_free
+    from magsag_mcp.mcp_server.listeners import bind_listeners
 
     with pytest.raises(ConfigError) as caught:
-        check_port_free("198.51.100.7", free_port())  # TEST-NET-2: no machine's address
+        bind_listeners("198.51.100.7", 0)  # TEST-NET-2: no machine's address
     message = caught.value.message
     assert "is not an address of this machine" in message and "--host" in message
     assert "choose another --port" not in message
@@ -417,7 +413,7 @@ def test_an_http_server_that_cannot_serve_a_call_stops_at_start_saying_why(tmp_p
             f.write("  - [[[\n")
     else:
         env.update(setting)
-    argv = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", str(free_port())]
+    argv = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", "0"]
     proc = subprocess.Popen([*argv, "--catalog", str(catalog)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         out, err = proc.communicate(timeout=60)  # a hang guard: before, it served on
@@ -497,7 +493,7 @@ async def test_magsag_mcp_over_http_opts_in_to_callers_base_urls_with_a_flag(tmp
     target = await internal.start()
     try:
         for options, allowed in (((), False), (("--call-base-urls", "any"), True)):
-            async with subprocess_server(tmp_path, free_port(), TOKEN, *options) as url:
+            async with subprocess_server(tmp_path, TOKEN, *options) as url:
                 async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
                     async with Client(streamable_http_client(url, http_client=http)) as client:
                         result = await client.call_tool("invoke_skill", _aimed_at(target))

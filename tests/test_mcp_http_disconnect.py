@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import FakeOpenAI
-from tests.shutdown_helpers import PAYLOAD, env_for, ledger_state, until_listening, until_sent
+from tests.shutdown_helpers import PAYLOAD, env_for, ledger_state, until_sent, until_serving
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,9 +46,6 @@ async def test_a_client_gone_mid_call_leaves_the_call_recorded_and_nothing_held(
 ):
     fake_openai.queue(R.Reply(hang=True))
     db = tmp_path / "l.db"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_"))}
     env = {
         **keep,
@@ -58,11 +54,10 @@ async def test_a_client_gone_mid_call_leaves_the_call_recorded_and_nothing_held(
         "MAGSAG_MAX_RETRIES": "0",
         "PYTHONPATH": str(ROOT),
     }
-    argv = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", str(port), "--db", str(db)]
+    argv = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", "0", "--db", str(db)]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}/mcp"
     try:
-        await until_listening(proc, port)
+        url, _ = await until_serving(proc)
         async with aiohttp.ClientSession(headers=HEADERS) as http:
             await _session(http, url)  # (the server's first session: what it opens once is open)
         before = _fds(proc.pid)

@@ -19,7 +19,7 @@ import pytest
 
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import FakeOpenAI
-from tests.shutdown_helpers import CANCELLED, PAYLOAD, env_for, ledger_state, until_listening, until_sent
+from tests.shutdown_helpers import CANCELLED, PAYLOAD, env_for, ledger_state, until_sent, until_serving
 
 pytestmark = pytest.mark.anyio
 
@@ -224,26 +224,22 @@ async def test_a_signal_stops_the_http_server_and_the_call_in_flight_is_recorded
     """A long-running HTTP server stopped (systemd, docker, Ctrl-C) with a call in flight. Before, uvicorn
     waited for every open connection to finish first, so the server did not exit while the call ran; the
     process manager's SIGKILL then lost the call (perhaps billed) and left its reservation held."""
-    import socket
 
     from mcp.client import Client
     from mcp.client.streamable_http import streamable_http_client
 
     fake_openai.queue(R.Reply(hang=True))
     db = tmp_path / "l.db"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    argv = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", str(port), "--db", str(db)]
+    argv = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", "0", "--db", str(db)]
     proc = subprocess.Popen(argv, env=_env(fake_openai, db), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     code: int | None = None
     try:
-        await until_listening(proc, port)
+        url, _ = await until_serving(proc)
 
         answers: list[object] = []
 
         async def call() -> None:
-            async with Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp")) as client:
+            async with Client(streamable_http_client(url)) as client:
                 try:
                     answers.append(
                         await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": PAYLOAD})

@@ -2,6 +2,7 @@
 
     magsag-mcp                                    # stdio, for Claude Desktop, VS Code, Cursor, agents
     magsag-mcp --transport http --port 8765       # http://127.0.0.1:8765/mcp
+    magsag-mcp --transport http --port 0          # a free port; stderr says "starting on http://127.0.0.1:PORT/mcp"
     MAGSAG_MCP_TOKEN=... magsag-mcp --transport http --host 0.0.0.0 --allow-host mybox.lan
 
 stdout belongs to the protocol on stdio, so every log line goes to stderr, with secrets redacted.
@@ -129,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", type=given, help="ledger database file (default: $MAGSAG_DB or the user data directory)")
     # defaults applied in main: None says the option was not given (stdio warns when one was)
     p.add_argument("--host", help="http: address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="http: port, 1 to 65535 (default 8765)")
+    p.add_argument(
+        "--port",
+        type=int,
+        help="http: port, 0 to 65535 (default 8765); 0: a free port the system chooses (the start-up line on stderr "
+        "says the URL served, 'magsag-mcp starting on http://HOST:PORT/mcp')",
+    )
     p.add_argument(
         "--allow-host",
         action="append",
@@ -193,8 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.host = "127.0.0.1" if args.host is None else args.host
     args.port = 8765 if args.port is None else args.port
     try:
-        if args.transport == "http" and not 0 < args.port < 65536:
-            raise ConfigError(f"--port {args.port} is not a TCP port (1-65535)")
+        if args.transport == "http" and not 0 <= args.port < 65536:
+            raise ConfigError(f"--port {args.port} is not a TCP port (0-65535; 0 for a free one the system chooses)")
         # importing the SDK is most of start-up; see startup.py for what each of these saves
         package_init_deferred("mcp")
         package_init_deferred("httpx2")  # the SDK's HTTP client, for a resource read over HTTP: none here
@@ -229,7 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.transport == "stdio":
                 from .stdio import serve_stdio
             else:
-                from .http import TOKEN_ENV, check_binding, check_port_free, security_settings, serve_http
+                from .http import TOKEN_ENV, check_binding, security_settings, serve_http, served_url
+                from .listeners import bind_listeners
         if args.transport == "stdio":
             log.info("magsag-mcp serving on stdio")
             anyio.run(serve_stdio, server)
@@ -237,22 +244,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             security_settings(args.host, args.port, args.allow_host)  # refuses a malformed --host or --allow-host
             token = os.environ.get(TOKEN_ENV) or None
             check_binding(args.host, token)
-            check_port_free(args.host, args.port)
-            log.info(
-                "magsag-mcp starting on http://%s/mcp (token %s)",
-                f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}",
-                "required" if token else "off",
-            )
-            anyio.run(
-                lambda: serve_http(
-                    server,
-                    host=args.host,
-                    port=args.port,
-                    token=token,
-                    allow_hosts=args.allow_host,
-                    log_level=args.log_level,
+            listeners = bind_listeners(args.host, args.port)  # refuses a port in use, with its fix
+            try:
+                # the port bound: with --port 0 the one the system chose, which scripts read here (README)
+                port = listeners[0].getsockname()[1]
+                log.info(
+                    "magsag-mcp starting on %s (token %s)",
+                    served_url(args.host, port),
+                    "required" if token else "off",
                 )
-            )
+                anyio.run(
+                    lambda: serve_http(
+                        server,
+                        host=args.host,
+                        listeners=listeners,
+                        token=token,
+                        allow_hosts=args.allow_host,
+                        log_level=args.log_level,
+                    )
+                )
+            finally:
+                for listener in listeners:
+                    listener.close()
     except MagsagError as exc:  # a bad option or setting, or (http) a service that cannot open
         return _refused(redact(exc.message), args.transport)
     except OSError as exc:

@@ -13,12 +13,13 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import re
+import socket
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,8 +30,11 @@ from mcp_types import INVALID_REQUEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import ConfigError, redact, redacting_logger, register_secret
+from .listeners import host_and_port
 
 logger = redacting_logger("magsag_mcp.mcp")
+#: the logger uvicorn says its start in
+uvicorn_logger = logging.getLogger("uvicorn.error")
 
 TOKEN_ENV = "MAGSAG_MCP_TOKEN"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
@@ -362,34 +366,9 @@ def check_binding(host: str, token: str | None) -> None:
         )
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Refuse a host and port this process cannot listen on (in use, not an address of this machine,
-    a privileged port) before the server starts: uvicorn's own failure is a log line with errno 98 and
-    exit status 3. A port taken between this check and uvicorn's bind still fails uvicorn's way."""
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise ConfigError(f"--host {host!r} does not resolve to an address of this machine ({exc.strerror})") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; {_bind_fix(exc.errno, port)}") from None
-
-
-def _bind_fix(code: int | None, port: int) -> str:
-    if code == errno.EADDRNOTAVAIL:
-        return (
-            "it is not an address of this machine: give one of its own with --host (127.0.0.1 for this machine "
-            "only, 0.0.0.0 for every address)"
-        )
-    if code == errno.EACCES and port < 1024:
-        return "ports below 1024 need privileges: choose a --port from 1024 up (the default is 8765)"
-    return "choose another --port, or stop the process that listens there"
+def served_url(host: str, port: int, path: str = MCP_PATH) -> str:
+    """The URL a server bound to ``host`` on ``port`` serves MCP at, as the start-up line says it."""
+    return f"http://{host_and_port(host, port)}{path}"
 
 
 def http_app(
@@ -422,15 +401,18 @@ async def serve_http(
     server: MCPServer[Any],
     *,
     host: str,
-    port: int,
+    listeners: Sequence[socket.socket],
     token: str | None,
     allow_hosts: Sequence[str] = (),
     log_level: str = "info",
 ) -> None:
+    """Serve on ``listeners`` (:func:`.listeners.bind_listeners`'s, bound to ``host``; the caller closes them). The
+    port is theirs: with ``--port 0`` the one the system chose, which the Host allow-list must hold."""
     import uvicorn
 
     from .server import server_state
 
+    port = listeners[0].getsockname()[1]
     app = http_app(server, host=host, port=port, token=token, allow_hosts=allow_hosts)
     warn_if_unreachable(host, port, allow_hosts)
     state = server_state(server)
@@ -441,6 +423,12 @@ async def serve_http(
     warn_if_callers_choose_servers(service.call_urls.configured_only)
 
     class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                # uvicorn says this only of sockets it binds itself: the line that says the server now answers
+                uvicorn_logger.info("Uvicorn running on %s (Press CTRL+C to quit)", served_url(host, port, ""))
+
         async def shutdown(self, sockets: Any = None) -> None:
             # uvicorn waits for every open connection to end before the app's lifespan (which closes
             # the service) ends, and a call in flight keeps its connection open for as long as it runs:
@@ -463,7 +451,7 @@ async def serve_http(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     try:
-        await Server(config).serve()
-    finally:  # closed already, unless uvicorn stopped before serving (a port taken since check_port_free)
+        await Server(config).serve(sockets=list(listeners))
+    finally:  # closed already, unless uvicorn stopped before serving (its app's start failed)
         with anyio.CancelScope(shield=True):
             await state.close()

@@ -1,0 +1,77 @@
+"""The HTTP server's listening sockets, bound before it starts, and the URL it serves on.
+
+Binding here (not in uvicorn) gives three things: a port refused (in use, not an address of this machine, privileged)
+is said with its fix before the server starts, where uvicorn's own failure was a log line with errno 98 and exit
+status 3; nothing can take the port between that check and the server's bind, as there is no gap; and with
+``--port 0`` the port the system chose is known before the app is built, so the start-up line says the URL served
+on and the Host allow-list holds that port (a client reaching ``127.0.0.1:<port>`` is not refused 421).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+from ..errors import ConfigError
+
+#: as uvicorn listens (its default backlog): connections that come before the server accepts wait in it
+BACKLOG = 2048
+
+
+def bind_listeners(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on every address ``host`` resolves to, as asyncio's server binds them (each IPv6 one for
+    IPv6 only, an address the system lacks skipped while another binds), on ``port``; with port 0 the first takes
+    the port the system chooses and the others the same one, so the server has one URL. The caller closes them."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host!r} does not resolve to an address of this machine ({exc.strerror})") from None
+    listeners: list[socket.socket] = []
+    unavailable: OSError | None = None
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):  # (getaddrinfo may say one address twice)
+            if listeners:
+                address = (address[0], listeners[0].getsockname()[1], *address[2:])
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+            if family == socket.AF_INET6:
+                # as asyncio binds: `--host ::` is IPv6's every address, not IPv4's too (0.0.0.0 is that)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EADDRNOTAVAIL:
+                    raise ConfigError(
+                        f"cannot listen on {host_and_port(host, port)}: {exc.strerror}; {_bind_fix(exc.errno, port)}"
+                    ) from None
+                unavailable = exc  # a name's IPv6 address where IPv6 is off: served on its others, as asyncio does
+                continue
+            listeners.append(sock)
+            sock.listen(BACKLOG)
+        if not listeners and unavailable is not None:  # each of its addresses one this machine lacks
+            fix = _bind_fix(unavailable.errno, port)
+            raise ConfigError(f"cannot listen on {host_and_port(host, port)}: {unavailable.strerror}; {fix}")
+    except BaseException:
+        for sock in listeners:
+            sock.close()
+        raise
+    return listeners
+
+
+def host_and_port(host: str, port: int) -> str:
+    """``host`` on ``port`` as a URL writes them: an IPv6 address in brackets, once whether or not ``--host`` had
+    them."""
+    name = host.strip("[]")
+    return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
+
+
+def _bind_fix(code: int | None, port: int) -> str:
+    if code == errno.EADDRNOTAVAIL:
+        return (
+            "it is not an address of this machine: give one of its own with --host (127.0.0.1 for this machine "
+            "only, 0.0.0.0 for every address)"
+        )
+    if code == errno.EACCES and 0 < port < 1024:
+        return "ports below 1024 need privileges: choose a --port from 1024 up (the default is 8765)"
+    return "choose another --port (0: a free one the system chooses), or stop the process that listens there"
