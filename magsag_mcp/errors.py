@@ -21,7 +21,7 @@ next target is tried first.
         ├── NotConfiguredError       no endpoint, or an unusable base URL      no         yes
         ├── PermissionDeniedError    403, region or account not served         no         yes
         ├── ModelNotFoundError       404, or a 400/422 model_not_found         no         yes
-        ├── BadRequestError          400 caused by our request                 no         no
+        ├── BadRequestError          400 wrong for any target (3)              no         no
         │   └── ContextTooLongError  prompt exceeds the window, 413            no         yes
         ├── ContentFilteredError     safety filter on prompt or answer         no         yes
         ├── RateLimitError           429 that will clear (retry_after)         last only  yes
@@ -33,7 +33,7 @@ next target is tried first.
         │   └── NameLookupTimeoutError  no answer from DNS within the connect timeout  last only  yes
         ├── MalformedResponseError   body is not what the API documents        no         yes
         │   └── InvalidOutputError   model broke the requested JSON output     no         yes
-        ├── UnsupportedFeatureError  target cannot honour a required feature   no         yes
+        ├── UnsupportedFeatureError  target cannot honour a feature, 400 (3)   no         yes
         ├── UnexpectedStatusError    any other 4xx (405, 410, 499, ...)        no         yes
         └── InternalError            our own bug in the attempt (2)            no         no
 
@@ -45,6 +45,10 @@ be between two processes: a server restarted, a tunnel coming back).
 (2) our own code raised (a TypeError in a parse step), not the vendor's: another target would run the same code and
 be billed for an answer lost the same way, so the call stops there, naming the bug (``InternalError``). Maybe billed
 once the transport sent the attempt's request; raised before that (building the body), it cost nothing.
+(3) one rule for every vendor's 400 (``http_errors.target_cannot``): a refusal of what THIS target does not do ("not
+supported", "unsupported", "does not support", "not enabled for"; OpenAI's and Azure's codes unsupported_parameter and
+unsupported_value) moves on, whether it names the model or not, unless it refuses the caller's own data (a file, its
+type) or a route; a request wrong for anyone (malformed, a field missing, a value out of range) stops the call.
 
 A bug of ours outside an attempt (the cascade's bookkeeping, the result's building) is a ``MagsagError`` itself, kind
 ``error``: the call is recorded failed with what it spent, and the error, raised from the bug, names it

@@ -121,11 +121,24 @@ def _without_links(text: str) -> str:
     return _LINK.sub(" ", text) if "http" in text else text
 
 
-# A 400 saying the *target* cannot do something the call asked for (another target may): both a phrase of
-# refusal and a reference to the model/server must be present, so "Unsupported file type" stays a bad request.
+# A 400 saying the *target* cannot do something the call asked for (another target may): a phrase of refusal
+# ("X is not supported", Gemini's "X is unsupported"), which says what this target does not do, where a request wrong
+# for anyone is said to be invalid, missing or malformed. (See target_cannot for what such a refusal may not be about.)
 _FEATURE_REFUSAL = re.compile(
     r"unsupported (?:value|parameter)|not supported|does not support|doesn't support|is not enabled for"
-    r"|only supported by|not available (?:for|with|on)",
+    r"|only supported by|not available (?:for|with|on)|\b(?:is|are) unsupported\b",
+    re.IGNORECASE,
+)
+#: OpenAI's (and Azure's, and the servers that copy them) codes of a 400 for a parameter, or a value of one, that this
+#: model does not take ("Unsupported parameter: 'max_tokens' is not supported with this model."): the code says it
+#: whatever the words (a gateway's rewording, a message cut short)
+_UNSUPPORTED_CODES = frozenset({"unsupported_parameter", "unsupported_value"})
+#: a refusal of the caller's own data (a file, its type or format, an attachment's MIME type, an encoding), which every
+#: target is sent alike: "Unsupported file type: .exe" stays a bad request. Not a *response* MIME type (Gemini 2's
+#: "Function calling with a response mime type: 'application/json' is unsupported", which Gemini 3 takes)
+_INPUT_REFUSED = re.compile(
+    r"(?<!response )(?<!response_)\b(?:file|mime|media|content|image|audio|video|document)[ _-]?(?:type|format)s?\b"
+    r"|\bfiles?\b|\bmimetype\b|\bencoding\b",
     re.IGNORECASE,
 )
 _TARGET_REFERENCE = re.compile(
@@ -242,9 +255,17 @@ def says_no_such_route(message: str) -> bool:
     return bool(_UNSUPPORTED.search(message) and _ABOUT_ENDPOINT.search(message))
 
 
-def target_cannot(message: str, model: str | None = None) -> bool:
-    """True when a 400's message says the model or server cannot honour a feature of the request."""
-    if _SERVER_LACKS.search(message) or _OUTPUT_LIMIT.search(message):
+def target_cannot(message: str, model: str | None = None, code: str | None = None) -> bool:
+    """True when a 400's message (``code``: its vendor's code, in lower case) says the model or server cannot honour
+    a feature of the request, which another target may: one rule for every vendor. A refusal ("not supported",
+    "unsupported", "does not support", "not enabled for": :data:`_FEATURE_REFUSAL`) is this target's, whether it names
+    the model (OpenAI's "... with this model", Gemini's "... for models/x") or not (Gemini's "Model does not support
+    the requested response modalities: image", "Multi-modal output is not supported."; Anthropic's "... by
+    claude-3-haiku"), unless what it refuses is the caller's own data (:data:`_INPUT_REFUSED`) or a route the server
+    lacks, both sent alike to the next target. A request wrong for anyone (malformed, a field missing, a value out of
+    its range) says no such thing, and stops the call. Read as a bad request, a refusal naming no model stopped the
+    whole chain where the next target would have answered."""
+    if code in _UNSUPPORTED_CODES or _SERVER_LACKS.search(message) or _OUTPUT_LIMIT.search(message):
         return True
     if not _FEATURE_REFUSAL.search(message):
         return False
@@ -252,7 +273,9 @@ def target_cannot(message: str, model: str | None = None) -> bool:
         return True
     # "<model> does not support ...": the refusal names the model we called
     base = (model or "").rsplit("/", 1)[-1].split(":", 1)[0].lower()
-    return len(base) >= 3 and base in message.lower()
+    if len(base) >= 3 and base in message.lower():
+        return True
+    return _INPUT_REFUSED.search(message) is None and not says_no_such_route(message)
 
 
 #: where vendors name the request for their support: OpenAI and Azure ``x-request-id`` (Azure also
@@ -400,7 +423,7 @@ def error_for(
     if status in (400, 422):
         if code_l == "model_not_found" or _MODEL_UNKNOWN.search(message) or _NO_MODEL_LOADED.search(message):
             return ModelNotFoundError.of(text, provider, model, status, None, details)
-        if target_cannot(message, model):
+        if target_cannot(message, model, code_l):
             # not our input: this target lacks the feature, so the next one may serve the call
             return UnsupportedFeatureError.of(text, provider, model, status, None, details)
         # The API found the request itself invalid: every target would refuse it alike, so the
