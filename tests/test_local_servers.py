@@ -150,7 +150,8 @@ async def test_an_error_chunk_is_classified_by_the_status_it_carries(serve, tran
         # OpenRouter and other gateways: an upstream failure as an error body under HTTP 200
         ({"error": {"code": 429, "message": "Rate limit exceeded: free-models-per-min"}}, E.RateLimitError, 429),
         ({"error": {"code": 502, "message": "Provider returned error"}}, E.ServerError, 502),
-        ({"error": {"message": "This model's maximum context length is 8192 tokens"}}, E.ContextTooLongError, 200),
+        # no code, no type: at the status the same error said in a stream has (500), its class by its words
+        ({"error": {"message": "This model's maximum context length is 8192 tokens"}}, E.ContextTooLongError, 500),
         ({"error": "Unexpected endpoint or method. (POST /v1/chat/completions)"}, E.UnexpectedStatusError, 200),
         # a code named, not a number: read as the same error said in a stream is (failed_status), not as a 200 of no
         # known kind (a server error was not sent again, a spent quota not told as one)

@@ -20,7 +20,7 @@ from ..errors import (
 )
 from ..transport import HttpResponse
 from .content_filters import inner_error_said
-from .http_errors import body_said, error_for, parse_retry_after
+from .http_errors import body_said, error_for, parse_retry_after, says_no_such_route
 from .rate_limit_waits import until_unix_time
 
 
@@ -233,11 +233,18 @@ _SERVER_WORDS = re.compile(r"overload|unavailable|upstream|internal|timeout|time
 
 def body_error_status(error: Any) -> int:
     """The HTTP status of an error body under a 2xx answer (a gateway's upstream failure, LM Studio's unknown route):
-    its integer code's, else by :func:`failed_status`'s rule for a code or type it names, as the same error said in a
-    stream is read; one that names neither (text alone, a message alone) stays at 200, a failure of no known kind."""
+    its integer code's, else by :func:`failed_status`'s rule, as the same error said in a stream is read: for a code or
+    type it names, and for one that names neither (text alone, a message alone: a gateway's 200 ``{"error":
+    {"message": "upstream timed out"}}``) a server error, 500, sent again after a wait. It stayed a 200 of no known
+    kind, never sent again, where the same words in a stream were. Only a route the server says it lacks (LM Studio's
+    200 "Unexpected endpoint or method.") stays at 200: no second try finds the route, and the local and compat
+    providers read that 200 as a missing route (the Responses API's, or a base URL without /v1)."""
     if isinstance(error, dict) and (error.get("code") or error.get("type")):
         return error_status(error, 0) or failed_status(error.get("code"), error.get("type"))
-    return error_status(error, 200)
+    said = error if isinstance(error, str) else error.get("message") if isinstance(error, dict) else None
+    if isinstance(said, str) and says_no_such_route(said):
+        return 200
+    return error_status(error, 0) or failed_status(None)
 
 
 def error_status(error: Any, default: int = 500) -> int:
