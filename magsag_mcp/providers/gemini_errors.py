@@ -104,7 +104,22 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
         "UNAVAILABLE": 503,
         "INTERNAL": 500,
     }.get(rpc or "", status)
-    return error_for(mapped, message, headers=headers, provider=provider, model=model, code=rpc)
+    error = error_for(mapped, message, headers=headers, provider=provider, model=model, code=rpc)
+    if error.retryable and error.retry_after is None:
+        # a google.rpc.RetryInfo says when to send again whatever the status (a 503 UNAVAILABLE's, a 500's), as a
+        # Retry-After does, which wins where both came: read on a 429 alone, it was sent again after the backoff's guess
+        error.retry_after = _retry_delay(details)
+    return error
+
+
+def _retry_delay(details: Any) -> float | None:
+    """The seconds of the last ``google.rpc.RetryInfo`` detail's ``retryDelay`` (a protobuf Duration, "37s",
+    "7.5s"), or None."""
+    delay: float | None = None
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and str(detail.get("@type") or "").endswith("google.rpc.RetryInfo"):
+            delay = parse_duration(str(detail.get("retryDelay") or "")) if detail.get("retryDelay") else None
+    return delay
 
 
 #: a 400 INVALID_ARGUMENT about the request's thinkingConfig: "Budget 0 is invalid. This model only works in thinking
@@ -185,7 +200,7 @@ def _resource_exhausted(
     RetryInfo (Google sends one with it too).
     """
     quota_ids: list[str] = []
-    delay: float | None = None
+    delay = _retry_delay(details)
     #: a quota of 0: the key's tier has none for this model (no free tier for gemini-2.5-pro or gemini-3), and
     #: no wait will give it one; Google sends a RetryInfo of seconds with it all the same
     none_at_all = bool(_LIMIT_ZERO.search(message))
@@ -198,8 +213,6 @@ def _resource_exhausted(
                 if isinstance(v, dict):
                     quota_ids.append(f"{v.get('quotaId') or ''} {v.get('quotaMetric') or ''}".lower())
                     none_at_all = none_at_all or str(v.get("quotaValue")) == "0"
-        elif kind.endswith("google.rpc.RetryInfo"):
-            delay = parse_duration(str(detail.get("retryDelay") or "")) if detail.get("retryDelay") else None
     # The message says the wait too ("...\nPlease retry in 47.434392449s."): read where no header and no RetryInfo
     # did (a gateway that keeps the message, drops the details), which left the wait to the backoff's guess of a
     # second, refused again until the minute's quota refilled
