@@ -23,6 +23,7 @@ from ..errors import (
     QuotaExhaustedError,
     RateLimitError,
     UnsupportedFeatureError,
+    excerpt,
 )
 from .http_errors import LONG_WAIT_SECONDS, body_said, error_for, long_wait, parse_duration, parse_retry_after
 from .rate_limit_waits import server_now, wait_in_message
@@ -75,6 +76,16 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
         # "Unsupported value: 'reasoning_effort' does not support 'minimal' with this model" moves on. Read as a
         # bad request, it stopped the whole chain.
         return UnsupportedFeatureError(text.rstrip() + _THINKING_FIX, param="thinkingConfig", **kw)
+    if rpc == "INVALID_ARGUMENT" and (unknown := _UNKNOWN_NAME.search(message)) is not None:
+        # a field Gemini's API does not have (a target's param written for another vendor's API, or one newer than
+        # it): this target's, as OpenAI's "Unrecognized request argument supplied: x" is, and the next target may take
+        # it. Read as a bad request, it stopped the whole chain
+        where = f" (at {unknown['at']})" if unknown["at"] else ""
+        fix = (
+            f"; Gemini's API has no field {unknown['name']!r}{where}: take it out of the target's params, or leave "
+            "this target out of the call"
+        )
+        return UnsupportedFeatureError(text.rstrip() + fix, param=excerpt(unknown["name"], 200), **kw)
     if rpc == "PERMISSION_DENIED" and _LEAKED.search(message):
         # Google blocks a key it finds published, for good: the key's fault, as a refused key is, and the error must
         # say which variable held it
@@ -136,6 +147,10 @@ _THINKING_FIX = (
     "thinkingBudget 0, each takes its own budget range, thinkingLevel only Gemini 3 and later): set one this model "
     "takes, or leave it out"
 )
+#: Google's JSON parser refusing a field its message does not have: 'Invalid JSON payload received. Unknown name "x" at
+#: \'generation_config\': Cannot find field.' (no "at" for a field of the request itself). Not its "Proto field is not
+#: repeating, cannot start list" under the same words, which is a value of the wrong shape for a field it has
+_UNKNOWN_NAME = re.compile(r"Unknown name \"(?P<name>[^\"]{1,200})\"(?: at '(?P<at>[^']{0,200})')?: Cannot find field")
 #: 403 PERMISSION_DENIED for a key Google found published: "Your API key was reported as leaked. Please use another
 #: API key." (no ErrorInfo says so)
 _LEAKED = re.compile(r"\bapi key was reported as leaked\b", re.IGNORECASE)

@@ -15,7 +15,7 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.providers.openai import AzureProvider, OpenAIProvider
 from magsag_mcp.transport import Transport
-from magsag_mcp.types import Target
+from magsag_mcp.types import LLMRequest, Message, Target
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import AZURE_KEY, DEFAULT_KEY, FakeOpenAI
 from tests.providers.test_cascades import open_service
@@ -136,3 +136,22 @@ async def test_a_cascade_moves_past_a_gemini_model_that_lacks_a_feature_and_reco
     assert [row[:3] for row in kept] == [("google", "error", "unsupported_feature"), ("anthropic", "ok", None)]
     assert "HTTP 400" in kept[0][3] and refused in kept[0][3]  # the failed attempt, with its status
     assert gemini_fake.violations == anthropic_fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_field_geminis_api_does_not_have_is_this_targets_as_an_unrecognized_argument_is(
+    serve, transport: Transport, stream: bool
+):
+    # A target's param written for another vendor's API ("metadata", OpenAI's and Anthropic's): Gemini answers 400
+    # 'Invalid JSON payload received. Unknown name "metadata": Cannot find field.', which stopped the chain as a bad
+    # request, where OpenAI's own "Unrecognized request argument supplied: x" moves on. The fake refuses it itself,
+    # from the Discovery document's fields.
+    fake, provider, target = await gemini(serve, transport)
+    request = LLMRequest([Message("user", "x")], max_tokens=50, stream=stream, extra={"metadata": {"team": "qa"}})
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(request, target)
+    err = info.value
+    assert type(err) is E.UnsupportedFeatureError, type(err)
+    assert err.moves_on and not err.retryable and err.status == 400 and err.details["param"] == "metadata"
+    assert 'Unknown name "metadata"' in err.message and "take it out of the target's params" in err.message
+    assert fake.violations == []
