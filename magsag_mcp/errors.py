@@ -47,8 +47,10 @@ be billed for an answer lost the same way, so the call stops there, naming the b
 once the transport sent the attempt's request; raised before that (building the body), it cost nothing.
 (3) one rule for every vendor's 400 (``http_errors.target_cannot``): a refusal of what THIS target does not do ("not
 supported", "unsupported", "does not support", "not enabled for"; OpenAI's and Azure's codes unsupported_parameter and
-unsupported_value) moves on, whether it names the model or not, unless it refuses the caller's own data (a file, its
-type) or a route; a request wrong for anyone (malformed, a field missing, a value out of range) stops the call.
+unsupported_value; a field the API does not have: Gemini's "Unknown name", Anthropic's "Extra inputs are not
+permitted", OpenAI's "Unrecognized request argument") moves on, whether it names the model or not, unless it refuses
+the caller's own data (a file, its type) or a route; a request wrong for anyone (malformed, a field missing, a value
+out of range) stops the call.
 
 A bug of ours outside an attempt (the cascade's bookkeeping, the result's building) is a ``MagsagError`` itself, kind
 ``error``: the call is recorded failed with what it spent, and the error, raised from the bug, names it

@@ -93,7 +93,7 @@ class AnthropicMessagesFormat(WireFormat):
         max_tokens = request.max_tokens or DEFAULT_MAX_TOKENS
         extra = dict(request.extra)  # the vendor params sent: thinking may have to change to fit the request
         # OpenAI's parallel_tool_calls (a target's params are written once, for whichever vendor serves them) is no
-        # field of the Messages API (400 "Extra inputs are not permitted", which stops the cascade): false is its
+        # field of the Messages API (400 "Extra inputs are not permitted", which loses the target): false is its
         # tool_choice.disable_parallel_tool_use, and true its default
         parallel = extra.pop("parallel_tool_calls") if isinstance(extra.get("parallel_tool_calls"), bool) else None
         fixed = fixed_sampling(model)  # (a model released after Claude Opus 4.6)

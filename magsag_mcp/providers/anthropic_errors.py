@@ -51,6 +51,12 @@ _TOP_COMBINER_FIX = (
     "schema (its variants' fields as optional properties), or call another vendor's model"
 )
 
+#: a field the Messages API does not have, in its (pydantic's) words: "store: Extra inputs are not permitted", "tools.0.
+#: custom.strict: Extra inputs are not permitted" (a target's param written for another vendor's API, a field newer
+#: than the API): this target's, as Gemini's "Unknown name" and OpenAI's "Unrecognized request argument" are, and the
+#: next target may take it (``param``: the field, as the API names it)
+_EXTRA_INPUT = re.compile(r"^\s*(?P<field>[\w.\-]{1,200}): Extra inputs are not permitted\b")
+
 # error.type -> (HTTP status it implies when the status itself is ambiguous)
 _ERROR_TYPES = {
     "invalid_request_error": 400,
@@ -113,6 +119,13 @@ def anthropic_error(
     elif status == 400 and _FORCED_TOOL_REFUSED.search(message):
         cls, fix = UnsupportedFeatureError, _FORCED_TOOL_FIX
         extra["param"] = "tool_choice"
+    elif status == 400 and (unknown := _EXTRA_INPUT.search(message)) is not None:
+        cls = UnsupportedFeatureError
+        fix = (
+            f"; the Messages API has no field {unknown['field']!r}: take it out of the target's params, or leave this "
+            "target out of the call"
+        )
+        extra["param"] = unknown["field"]
     elif kind == "overloaded_error" or status == 529:
         cls = OverloadedError
     elif kind == "timeout_error":

@@ -155,3 +155,27 @@ async def test_a_field_geminis_api_does_not_have_is_this_targets_as_an_unrecogni
     assert err.moves_on and not err.retryable and err.status == 400 and err.details["param"] == "metadata"
     assert 'Unknown name "metadata"' in err.message and "take it out of the target's params" in err.message
     assert fake.violations == []
+
+
+@pytest.mark.parametrize(
+    ("said", "field"),
+    [
+        ("store: Extra inputs are not permitted", "store"),
+        ("tools.0.custom.strict: Extra inputs are not permitted", "tools.0.custom.strict"),
+    ],
+    ids=["top-level", "nested"],
+)
+async def test_a_field_the_messages_api_does_not_have_is_this_targets_too(
+    serve, transport: Transport, said: str, field: str
+):
+    # Anthropic's words for a field its API lacks (pydantic's): the same refusal as Gemini's "Unknown name" and
+    # OpenAI's "Unrecognized request argument", which move on; read as a bad request, it stopped the chain
+    body = {"type": "error", "error": {"type": "invalid_request_error", "message": said}}
+    fake, provider, target = await anthropic(serve, transport, {"error": 400, "body": body})
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(), target)
+    err = info.value
+    assert type(err) is E.UnsupportedFeatureError, type(err)
+    assert err.moves_on and err.status == 400 and err.details["param"] == field
+    assert said in err.message and "take it out of the target's params" in err.message
+    assert fake.violations == []
