@@ -3,7 +3,7 @@
 :class:`Governance` is the cascade's guard: :meth:`Governance.admit` runs before each attempt (the
 first and every fallback hop) for the target about to be called, and raises
 :class:`~magsag_mcp.errors.PolicyDenied` or :class:`~magsag_mcp.errors.BudgetExceeded`, or returns an
-:class:`Admission` holding the attempt's budget reservation.
+:class:`Admission` holding the attempt's budget reservation (both in :mod:`.attempts`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -23,16 +22,18 @@ from ..ledger.money import to_pusd
 from ..plurals import counted
 from ..rates import bare_model
 from ..types import Target
+from .attempts import Admission, AttemptContext
 from .budget import Carry, Reservation, reservation_ttl, reserved_worst_case
 from .policy import THRESHOLD_OF, Limit, Policy, PolicySet
 from .policy_files import load_policies, load_policy_file, validate_policies
 from .prior_attempts import carriable, shrinkable, unshrink
-from .refusals import allowed_models_fix, nearly_allowed_by, unpriced_refusal
+from .refusals import allowed_models_fix, nearly_allowed_by, refusal_ends_call, unpriced_refusal
 
 __all__ = [
     "Governance",
     "AttemptContext",
     "Admission",
+    "refusal_ends_call",
     "Policy",
     "PolicySet",
     "load_policies",
@@ -41,81 +42,6 @@ __all__ = [
 ]
 
 _ZERO = Decimal(0)
-
-
-@dataclass(slots=True)
-class Admission:
-    reservation_id: int | None
-    #: the attempt's worst case, when a limit applied and its price is known
-    reserved_usd: Decimal | None
-    #: the real cost, once settled
-    actual_usd: Decimal | None = None
-    #: its attempt holds a reservation and has not been settled or released yet
-    running: bool = False
-    #: settled below its worst case, and its reservation shrunk to that in the ledger (see admit)
-    shrunk: bool = False
-    #: its reservation has held its whole worst case since it was made: nothing shrank it, not even for a
-    #: moment (a shrink rolled back may have freed budget meanwhile), so the call's next attempt may take it over
-    whole: bool = False
-    #: the limits its reservation counts in (see :meth:`Governance._limits`): only an attempt counted in the
-    #: same ones may take it over
-    scoped: Any = None
-    #: settled at an unknown cost: the bound its record counts it at, when above reserved_usd (a stream cut after its
-    #: vendor counted a prompt dearer than the reservation estimated: see attempt_cost.cut_in_flight)
-    bound_usd: Decimal | None = None
-    #: the run its attempt is recorded under, which names the sweep's stand-in for its reservation should that expire
-    #: first (see :meth:`Governance.release`)
-    run_id: str | None = None
-
-
-def refusal_ends_call(cand: Any, candidates: Sequence[Any], *, by_routing: bool, rule: str | None) -> bool:
-    """Whether a policy's refusal of ``cand`` (a :class:`~magsag_mcp.routing.Candidate`) fails the call instead of
-    skipping to the next of ``candidates``: the caller or the environment chose it, and a substitute would be a
-    model no one asked for. Not when the policy refuses routing's own choice of model (``by_routing``: the
-    caller only named who serves it), nor when MAGSAG_* chose it and the call's data class has models of its
-    own, which a deployment-wide setting cannot know (unless ``allowed_models``, which refuses it for every
-    call, is the ``rule``), nor when it is one of the call's own ``fallbacks``: a cascade the caller wrote out goes
-    on to the next one it allows (the call's first model, asked for by name, is refused outright). The cascade and
-    ``explain`` both ask this."""
-    return (
-        cand.explicit
-        and not cand.fallback
-        and not by_routing
-        and not (cand.by_env and rule != "allowed_models" and any(c.source == "data_class" for c in candidates))
-    )
-
-
-@dataclass(slots=True)
-class AttemptContext:
-    run_id: str
-    agent: str | None
-    skill: str | None
-    #: the call's data classes (the skill's, then the caller's if it declared a different one)
-    data_class: str | Sequence[str] | None
-    target: Target
-    estimated_input_tokens: int
-    max_output_tokens: int
-    explicit: bool
-    #: where the target came from (routing.Source): "env" is MAGSAG_MODEL, "call" the call's own override,
-    #: "provider_default" routing's provider_defaults for a provider MAGSAG_PROVIDER or the call named
-    source: str | None = None
-    #: the run this one was delegated from: its run limit is the one that applies
-    parent_run_id: str | None = None
-    #: the admissions of this call's earlier attempts (retries and fallback hops), so the call limit
-    #: bounds the whole call: each counts at its settled cost (a rejected request settles at 0, an
-    #: unusable answer at its billed tokens), or at its worst case while its cost is unknown
-    prior_admissions: Sequence[Admission] = ()
-    #: chosen by the environment: MAGSAG_MODEL (source "env") or MAGSAG_PROVIDER over routing's models
-    by_env: bool = False
-    #: the routing policy's own target this one serves under another provider (routing.Candidate.routed)
-    routed: Target | None = None
-    #: the parent the call named, whose top run is ``parent_run_id``: the reservation checks again that the run is not
-    #: placed elsewhere (see delegation.placed_elsewhere)
-    delegated_from: str | None = None
-    #: the call's id (see Service.invoke_skill), which its reservations carry: check_budget counts calls by it
-    call_id: str | None = None
-    #: one of the call's own fallbacks (routing.Candidate.fallback): a refusal names them as what chose it
-    fallback: bool = False
 
 
 class Governance:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..ledger.money import to_pusd
 
 if TYPE_CHECKING:
-    from . import Admission
+    from .attempts import Admission
 
 _ZERO = Decimal(0)
 

@@ -1,6 +1,7 @@
 """What a policy's refusal says: the fix for a target ``allowed_models`` refuses (what the policy allows, the model
 meant when one is misspelt, and where to change the choice), and the refusal of a target of unknown price under a
-limit that cannot be guaranteed without one. The checks themselves are :class:`~magsag_mcp.governance.Governance`'s."""
+limit that cannot be guaranteed without one; and whether a refusal fails the call or skips to its next candidate
+(:func:`refusal_ends_call`). The checks themselves are :class:`~magsag_mcp.governance.Governance`'s."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .model_patterns import may_be_of, nearly_allowed
 from .policy import Limit, PolicySet
 
 if TYPE_CHECKING:
-    from . import AttemptContext
+    from .attempts import AttemptContext
 
 
 def nearly_allowed_by(policies: PolicySet, policy: str | None, model: str) -> str:
@@ -79,3 +80,20 @@ def unpriced_refusal(limits: Sequence[Limit], target: Target, pricer: Any = None
 def _shown(models: Sequence[str]) -> str:
     """A policy's models, as an error lists them: the first twelve, and how many in all."""
     return ", ".join(models[:12]) + (f", ... ({len(models)} in all)" if len(models) > 12 else "")
+
+
+def refusal_ends_call(cand: Any, candidates: Sequence[Any], *, by_routing: bool, rule: str | None) -> bool:
+    """Whether a policy's refusal of ``cand`` (a :class:`~magsag_mcp.routing.Candidate`) fails the call instead of
+    skipping to the next of ``candidates``: the caller or the environment chose it, and a substitute would be a
+    model no one asked for. Not when the policy refuses routing's own choice of model (``by_routing``: the
+    caller only named who serves it), nor when MAGSAG_* chose it and the call's data class has models of its
+    own, which a deployment-wide setting cannot know (unless ``allowed_models``, which refuses it for every
+    call, is the ``rule``), nor when it is one of the call's own ``fallbacks``: a cascade the caller wrote out goes
+    on to the next one it allows (the call's first model, asked for by name, is refused outright). The cascade and
+    ``explain`` both ask this."""
+    return (
+        cand.explicit
+        and not cand.fallback
+        and not by_routing
+        and not (cand.by_env and rule != "allowed_models" and any(c.source == "data_class" for c in candidates))
+    )
