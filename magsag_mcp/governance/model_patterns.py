@@ -136,7 +136,11 @@ def model_matches(patterns: list[str], model: str) -> bool:
     return False
 
 
-#: a snapshot's date at the end of a model's name (``claude-3-5-sonnet-20241022``, ``gpt-4o-2024-08-06``)
+#: a snapshot's date at the end of a model's name (``claude-3-5-sonnet-20241022``, ``gpt-4o-2024-08-06``). Not
+#: :data:`_SNAPSHOT`, which also reads four digits (``-0125``) as a snapshot's: the did-you-mean runs over every
+#: vendor's and local server's names, where four trailing digits are as often a size or a version (``llama3-8192``),
+#: and would then offer ``gpt-4`` for ``gpt-4-0613``; _SNAPSHOT reads only what an Azure deployment answered it
+#: serves, OpenAI's models, whose four digits are a snapshot's date. tests/test_model_snapshot_suffixes.py pins both.
 _DATED = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
 #: a dot between two digits of a model's version (``3.5``, ``1.5``), which another spelling writes as a dash
 _VERSION_DOT = re.compile(r"(?<=\d)\.(?=\d)")
@@ -198,7 +202,8 @@ def may_be_of(provider: str, pattern: str) -> bool:
         return True
 
 
-#: a snapshot's suffix on the model an answer names: a date (``-2024-05-13``, ``-20241022``) or four digits (``-0125``)
+#: a snapshot's suffix on the model an answer names: a date (``-2024-05-13``, ``-20241022``) or four digits (``-0125``,
+#: OpenAI's older snapshots, as Azure answers ``gpt-35-turbo-0125``); wider than :data:`_DATED` on purpose (see there)
 _SNAPSHOT = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
 
 
