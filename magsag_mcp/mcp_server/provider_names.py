@@ -7,19 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
+from ..provider_aliases import PROVIDER_ALIASES
+
 #: the provider registry's names (tests check this against ``magsag_mcp.providers.provider_names``;
 #: it is spelled out here so that building the server's schemas imports no HTTP client)
 PROVIDERS = ("anthropic", "azure", "compat", "fake", "google", "local", "openai")
-#: the other names the providers answer to (a test keeps this in step with the registry's)
-PROVIDER_ALIASES = {
-    "gemini": "google",
-    "ollama": "local",
-    "vllm": "local",
-    "lmstudio": "local",
-    "azure_openai": "azure",
-    "azure-openai": "azure",
-    "claude": "anthropic",
-}
 
 
 def _provider_name(value: Any) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..errors import ConfigError
+from ..provider_aliases import PROVIDER_ALIASES as _ALIASES
 from ..transport import Transport
 from ..types import LLMRequest, Target
 from .base import Endpoint, HTTPProvider, Provider
@@ -43,16 +44,6 @@ _REGISTRY: dict[str, str | ProviderFactory] = {
     "anthropic": "magsag_mcp.providers.anthropic:AnthropicProvider",
     "google": "magsag_mcp.providers.gemini:GeminiProvider",
     "fake": "magsag_mcp.providers.fake:FakeProvider",
-}
-
-_ALIASES = {
-    "gemini": "google",
-    "ollama": "local",
-    "vllm": "local",
-    "lmstudio": "local",
-    "azure_openai": "azure",
-    "azure-openai": "azure",
-    "claude": "anthropic",
 }
 
 

@@ -1,0 +1,15 @@
+"""The other names the providers answer to (``gemini`` is ``google``), one table for the provider registry
+(:mod:`magsag_mcp.providers`) and the MCP server's argument models (:mod:`magsag_mcp.mcp_server.provider_names`).
+A module of its own, importing nothing, so that building the server's schemas imports no provider (the HTTP client)."""
+
+from __future__ import annotations
+
+PROVIDER_ALIASES = {
+    "gemini": "google",
+    "ollama": "local",
+    "vllm": "local",
+    "lmstudio": "local",
+    "azure_openai": "azure",
+    "azure-openai": "azure",
+    "claude": "anthropic",
+}
