@@ -1,6 +1,6 @@
 """What the MCP tool tests share: the catalog, the fake provider's environment and a key it must never show,
-a closed loopback port, the check of a result against the output schema the server published, and a tool error's
-checks."""
+a closed loopback port, the tools that only read the ledger, the check of a result against the output schema the
+server published, and a tool error's checks."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 SECRET = "sk-test-secret-0123456789abcdef"
 ENV = {"MAGSAG_PROVIDER": "fake", "MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_MAX_RETRIES": "1"}
 CLOSED = "http://127.0.0.1:9/v1"
+#: (tool, arguments) of each tool that only reads the ledger: the read-only and older-ledger tests call them all, the
+#: search and budget with what their ledgers hold (an "overloaded upstream" event, agent ana's spend)
+READ_TOOL_CALLS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("summarize_usage", {}),
+    ("query_runs", {}),
+    ("search_usage", {"pattern": "overloaded"}),
+    ("check_budget", {"agent": "ana"}),
+)
 
 
 class Schemas:

@@ -1,7 +1,8 @@
 """What the shutdown tests (test_shutdown*.py) share: a call's payload and environment on the loopback OpenAI
 (which never answers), the wait until it is sent, and the ledger's state after it: runs, attempts, and the
-reservations still held (CANCELLED: the one call cancelled, its cost unknown, nothing held); and the wait until a
-server process started with ``--port 0`` serves, with the URL it said."""
+reservations still held (CANCELLED: the one call cancelled, its cost unknown, nothing held); the wait until a
+server process started with ``--port 0`` serves, with the URL it said; and a SIGINT landing just after a ledger write
+was queued (exit_once_queued)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import anyio
 
+from magsag_mcp.ledger import Ledger
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
 
 PAYLOAD = {"data": "numbers", "model_config": {"provider": "openai", "model": "gpt-4o"}}
@@ -65,3 +67,18 @@ async def until_serving(proc: subprocess.Popen[bytes]) -> tuple[str, str]:
             if SERVING in said[-1]:
                 assert url is not None, f"no URL said before serving: {''.join(said)}"
                 return url, "".join(said)
+
+
+def exit_once_queued(ledger: Ledger) -> None:
+    """The ledger's next queued write is followed by a KeyboardInterrupt in its caller's task, as a SIGINT landing
+    just after it was queued is raised there (the write queued, not yet run)."""
+    wake = ledger._wake
+    assert wake is not None
+    real = wake.set
+
+    def set_then_exit() -> None:
+        del wake.set  # (once)
+        real()
+        raise KeyboardInterrupt
+
+    wake.set = set_then_exit  # type: ignore[method-assign]

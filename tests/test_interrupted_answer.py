@@ -18,6 +18,7 @@ from magsag_mcp.ledger.money import to_pusd
 from magsag_mcp.providers.fake import clear_scripts, script
 from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
+from tests.shutdown_helpers import exit_once_queued
 
 pytestmark = pytest.mark.anyio
 
@@ -158,21 +159,6 @@ async def test_an_exit_as_the_answers_record_commits_does_not_write_it_again_at_
     assert held == 0
 
 
-def _exit_once_queued(ledger: Ledger) -> None:
-    """The ledger's next queued write is followed by a KeyboardInterrupt in its caller's task, as a SIGINT landing
-    just after it was queued is raised there (the write queued, not yet run)."""
-    wake = ledger._wake
-    assert wake is not None
-    real = wake.set
-
-    def set_then_exit() -> None:
-        del wake.set  # (once)
-        real()
-        raise KeyboardInterrupt
-
-    wake.set = set_then_exit  # type: ignore[method-assign]
-
-
 async def test_an_exit_once_the_record_is_queued_does_not_write_it_again_at_close(tmp_path: Path):
     db = tmp_path / "q.db"
     ledger = Ledger(db)
@@ -180,7 +166,7 @@ async def test_an_exit_once_the_record_is_queued_does_not_write_it_again_at_clos
     kept = KeptRecords(ledger)
     attempt = AttemptRecord("r", 1.0, "openai", "m", "s", None, "ok", 0, 1, cost_usd=Decimal("0.01"))
     try:
-        _exit_once_queued(ledger)
+        exit_once_queued(ledger)
         with pytest.raises(KeyboardInterrupt):
             await kept.write((RunRecord("r", None, "s", 1.0, ended_at=2.0, status="ok"), [attempt], None))
         # before: kept all the same, and written twice: by the writer, and again by the close

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from magsag_mcp.ledger import Ledger
+from tests.shutdown_helpers import exit_once_queued
 
 pytestmark = pytest.mark.anyio
 
@@ -144,16 +145,7 @@ async def test_a_write_refused_after_an_exit_left_its_caller_is_handed_back(tmp_
     # exception was never retrieved"), and a refused record was lost with nobody told; it is now handed to ``refused``.
     refusals: list[BaseException] = []
     async with Ledger(tmp_path / "l.db") as ledger:
-        wake = ledger._wake
-        assert wake is not None
-        real = wake.set
-
-        def set_then_exit() -> None:
-            del wake.set  # (once)
-            real()
-            raise KeyboardInterrupt
-
-        wake.set = set_then_exit  # type: ignore[method-assign]
+        exit_once_queued(ledger)
         with pytest.raises(KeyboardInterrupt):
             await ledger.submit(_fails, refused=refusals.append)
         await ledger.settled()

@@ -19,6 +19,7 @@ import pytest
 from magsag_mcp.errors import LedgerError
 from magsag_mcp.ledger import Ledger, opening
 from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.mcp_tools_helpers import READ_TOOL_CALLS
 
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -231,12 +232,7 @@ async def test_the_mcp_tools_read_a_read_only_ledger(audited: Path, unwritable, 
 
     read: dict[str, dict] = {}
     async with Client(build_server(catalog=CATALOG, db=audited, env={"MAGSAG_PROVIDER": "fake"})) as client:
-        for tool, args in [
-            ("summarize_usage", {}),
-            ("query_runs", {}),
-            ("search_usage", {"pattern": "overloaded"}),
-            ("check_budget", {"agent": "ana"}),
-        ]:
+        for tool, args in READ_TOOL_CALLS:
             result = await client.call_tool(tool, args)
             assert not result.is_error, (tool, result.content[0].text)
             read[tool] = result.structured_content

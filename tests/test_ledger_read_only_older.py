@@ -30,6 +30,7 @@ from magsag_mcp.errors import LedgerError
 from magsag_mcp.ledger import Ledger, opening, read_only_copy
 from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.mcp_tools_helpers import READ_TOOL_CALLS
 from tests.older_version import (
     leave_as_before_0018,
     leave_as_before_0019,
@@ -287,12 +288,7 @@ async def test_the_mcp_read_tools_read_an_older_ledger_it_cannot_write(older: Pa
 
     before = _files(older.parent)
     async with Client(build_server(catalog=CATALOG, db=older, env={"MAGSAG_PROVIDER": "fake"})) as client:
-        for tool, args in [
-            ("summarize_usage", {}),
-            ("query_runs", {}),
-            ("search_usage", {"pattern": "overloaded"}),
-            ("check_budget", {"agent": "ana"}),
-        ]:
+        for tool, args in READ_TOOL_CALLS:
             result = await client.call_tool(tool, args)
             assert not result.is_error, (tool, result.content[0].text)
             notes = result.structured_content["notes"]
