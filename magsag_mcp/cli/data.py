@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import os
 import shlex
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -203,7 +202,7 @@ def _summarize(args: argparse.Namespace) -> int:
         if not args.output:
             print_json(summary)
             return
-        from .output import replacing
+        from .output import output_errors, replacing
 
         # written while a SIGTERM is watched for (with_ledger), as an export's is: once the ledger was closed, a
         # background job (SIGINT ignored, SIGTERM's default) stopped mid-write left its `.FILE.*.tmp` beside --output
@@ -214,47 +213,6 @@ def _summarize(args: argparse.Namespace) -> int:
     if args.output:
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
-
-
-@contextlib.contextmanager
-def output_errors(output: str | None) -> Iterator[None]:
-    """An OSError of writing the file ``--output`` names (``output``; with none, stdout's: as they are) raised as the
-    InputError that says which file, and how to fix it where its folder is missing."""
-    try:
-        yield
-    except OSError as exc:
-        if not output:
-            raise
-        raise InputError(f"cannot write --output {output}: {exc.strerror}{_output_fix(output, exc)}") from None
-
-
-def _output_fix(output: str, exc: OSError) -> str:
-    """What to do about ``exc``, the error of writing the file ``output`` names; "" where there is nothing to say."""
-    # a link (one a CI job keeps, latest.json) is written where it points: its folder is the one that must be there
-    link = os.path.islink(output)
-    target = os.path.realpath(output) if link else os.path.abspath(output)
-    folder = os.path.dirname(target)
-    if exc.errno == errno.ENOENT and not os.path.isdir(folder):
-        pointed = f"; it is a link to {target}" if link else ""
-        return (
-            f"{pointed}; make its folder first (mkdir -p {shlex.quote(folder)}), or give --output a file in one that "
-            "exists"
-        )
-    if exc.errno == errno.EISDIR:
-        return "; it is a folder: give --output a file's path (one in that folder, say)"
-    if exc.errno == errno.ENOTDIR:  # a folder on its path is a file (reports.json/summary.json)
-        while folder != os.path.dirname(folder) and not os.path.exists(folder):
-            folder = os.path.dirname(folder)
-        return f"; {folder} is a file, not a folder: give --output a file's path in a folder"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "; give --output a file in a folder this user may write to"
-    if exc.errno in _NO_ROOM:
-        return "; free some space, or give --output a file on another disk"
-    return ""
-
-
-#: no room for the file: no space left, a quota, a file size limit
-_NO_ROOM = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name))
 
 
 def check_output(args: argparse.Namespace) -> None:

@@ -84,7 +84,9 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
         with export_to(args.output) as out:
             return await write(ledger, out)
 
-    with data.output_errors(args.output):
+    from .output import output_errors
+
+    with output_errors(args.output):
         data.with_ledger(args, read)
     if args.output:
         print(f"wrote {args.output}", file=sys.stderr)

@@ -1,5 +1,6 @@
-"""Where a command may write the file its ``--output`` names: never over a ledger or a catalog; and an export
-written whole or not at all (:func:`export_to`).
+"""Where a command may write the file its ``--output`` names: never over a ledger or a catalog; an export
+written whole or not at all (:func:`export_to`); and a failure to write it said as which file, and what to do
+(:func:`output_errors`).
 
 ``flow summarize --output`` opened the file it was given for writing, whatever it was: pointed at the
 ledger it had just read (``--db led.db --output led.db``, a tab completion one letter off), at the ledger's
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shlex
 import shutil
 import stat
 import sys
@@ -238,3 +240,44 @@ def _cut_back(fd: int, start: int) -> bool:
         return True
     except OSError:
         return False
+
+
+@contextmanager
+def output_errors(output: str | None) -> Iterator[None]:
+    """An OSError of writing the file ``--output`` names (``output``; with none, stdout's: as they are) raised as the
+    InputError that says which file, and how to fix it where its folder is missing."""
+    try:
+        yield
+    except OSError as exc:
+        if not output:
+            raise
+        raise InputError(f"cannot write --output {output}: {exc.strerror}{_output_fix(output, exc)}") from None
+
+
+def _output_fix(output: str, exc: OSError) -> str:
+    """What to do about ``exc``, the error of writing the file ``output`` names; "" where there is nothing to say."""
+    # a link (one a CI job keeps, latest.json) is written where it points: its folder is the one that must be there
+    link = os.path.islink(output)
+    target = os.path.realpath(output) if link else os.path.abspath(output)
+    folder = os.path.dirname(target)
+    if exc.errno == errno.ENOENT and not os.path.isdir(folder):
+        pointed = f"; it is a link to {target}" if link else ""
+        return (
+            f"{pointed}; make its folder first (mkdir -p {shlex.quote(folder)}), or give --output a file in one that "
+            "exists"
+        )
+    if exc.errno == errno.EISDIR:
+        return "; it is a folder: give --output a file's path (one in that folder, say)"
+    if exc.errno == errno.ENOTDIR:  # a folder on its path is a file (reports.json/summary.json)
+        while folder != os.path.dirname(folder) and not os.path.exists(folder):
+            folder = os.path.dirname(folder)
+        return f"; {folder} is a file, not a folder: give --output a file's path in a folder"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "; give --output a file in a folder this user may write to"
+    if exc.errno in _NO_ROOM:
+        return "; free some space, or give --output a file on another disk"
+    return ""
+
+
+#: no room for the file: no space left, a quota, a file size limit
+_NO_ROOM = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name))
