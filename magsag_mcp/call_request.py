@@ -14,15 +14,9 @@ from .call_messages import _messages
 from .errors import PayloadError
 from .plurals import agreeing
 from .providers.json_output import instruction_bytes
+from .response_formats import RESPONSE_FORMAT_TYPES, no_schema_given, response_format_problem
 from .skills import Skill, schema_problem
-from .suggest import (
-    RESPONSE_FORMAT_TYPES,
-    SCHEMA_KEYWORDS,
-    named,
-    named_settings,
-    no_schema_given,
-    response_format_problem,
-)
+from .suggest import SCHEMA_KEYWORDS, named, named_settings
 from .types import LLMRequest, Message, ToolSpec
 
 #: the keys ``model_config`` and ``context.llm_overrides`` accept: request settings and routing overrides

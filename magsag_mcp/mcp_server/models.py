@@ -130,7 +130,7 @@ class ResponseFormatArg(_In):
     def value_hint(field: str, value: Any) -> str | None:
         """The type a refused one was written for (``json``: json_object), and what each type asks for (see
         :mod:`.arguments`)."""
-        from ..suggest import response_format_hint
+        from ..response_formats import response_format_hint
 
         return response_format_hint(value) if field == "type" else None
 
