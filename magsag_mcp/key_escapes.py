@@ -19,6 +19,7 @@ from collections.abc import Callable
 from urllib.parse import quote, quote_plus
 
 from .key_pieces import piece_table, runs_of, without_spans
+from .lazy_pattern import compiled_on_first_use
 
 #: ``/``, ``+`` and ``=`` (the characters of a base64 key that encoders escape) as each is written escaped, in any
 #: case: JSON's ``\\/`` and ``\\u002f`` (a backslash more for each time the JSON was quoted again, as key_pieces takes
@@ -56,7 +57,7 @@ def _escapes(form: Callable[[str], str]) -> re.Pattern[str]:
     It looks first for the character every escape starts with (``\\``, ``%`` or ``&``, as :data:`_AN_ESCAPES_START`):
     at every other character of the text each of the 17 escapes was tried and failed at its first (the breakable ones
     trying a line break there too), half of a 64 KB text's search where escapes are many, and all of it where few."""
-    return re.compile(
+    return compiled_on_first_use(
         r"(?=[\\%&])(?i:"
         + "|".join(f"(?P<{name}>{'|'.join(map(form, forms[1:]))})" for name, forms in _WRITTEN.items())
         + ")"
@@ -64,7 +65,8 @@ def _escapes(form: Callable[[str], str]) -> re.Pattern[str]:
 
 
 _ESCAPE = _escapes(str)
-#: (looked for only in a text holding a line break, as :data:`_A_BREAK` finds one: it searches 2 to 4 times as long)
+#: (looked for only in a text holding a line break, as :data:`_A_BREAK` finds one: it searches 2 to 4 times as long;
+#: compiled then, some 10 ms of a start that reads no such text, see lazy_pattern)
 _ESCAPE_OVER_BREAKS = _escapes(_breakable)
 _A_BREAK = re.compile(r"[\r\n]|\\[nr]|\\u000[ad]", re.IGNORECASE)
 _CHARACTER = {name: forms[0] for name, forms in _WRITTEN.items()}

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Mapping
 
 from .durations import IN_DIGITS
 from .errors import ConfigError, excerpt, redact
+from .lazy_pattern import compiled_on_first_use
 
 CALL_DEADLINE_ENV = "MAGSAG_CALL_DEADLINE"
 DEFAULT_CALL_DEADLINE = 300.0
@@ -274,7 +275,8 @@ def setting_problems(env: Mapping[str, str]) -> list[str]:
 
 
 #: a host as an answer's URL names it (what MAGSAG_BILLED_COST_HOSTS is compared with): a name or an IPv4 address
-_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?", re.IGNORECASE)
+#: (compiled when the setting is first read: a start without it compiled it for nothing, see lazy_pattern)
+_HOST = compiled_on_first_use(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?", re.IGNORECASE)
 
 
 def billed_cost_hosts(env: Mapping[str, str]) -> None:

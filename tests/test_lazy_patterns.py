@@ -1,0 +1,68 @@
+"""The redaction's largest patterns, compiled on first use (magsag_mcp/lazy_pattern.py): the server command starts
+without compiling them, and the first text that needs one (an error, a log line) is redacted as before.
+
+The start-up checks run in a fresh interpreter: which patterns are compiled is the process's, and the test process's
+have been used by earlier tests."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+
+from magsag_mcp.lazy_pattern import compiled_on_first_use
+
+#: an OpenAI-shaped key and a bearer token no pattern but the key shapes finds (neither is registered)
+KEY = "sk-Q7xk2Lm9Rv3Tz8Wq5Yb1Hn6J"
+TOKEN = "Zq4Rt8Xm2Kv6Pw9N"
+
+
+def test_a_pattern_compiled_on_first_use_answers_as_the_compiled_one():
+    source = r"(?P<word>[a-z]+)-(?P<n>\d+)"
+    lazy, compiled = compiled_on_first_use(source, re.IGNORECASE), re.compile(source, re.IGNORECASE)
+    assert "search" not in vars(lazy)  # nothing compiled yet
+    text = "Ab-12 cd-3 x"
+    assert lazy.sub("<>", text) == compiled.sub("<>", text) == "<> <> x"
+    assert "search" in vars(lazy)  # compiled once: its methods are the compiled pattern's from then on
+    assert [m.groupdict() for m in lazy.finditer(text)] == [m.groupdict() for m in compiled.finditer(text)]
+    assert lazy.fullmatch("ab-1") is not None and lazy.match("1") is None
+    assert (lazy.pattern, lazy.flags, lazy.groups, dict(lazy.groupindex)) == (
+        compiled.pattern, compiled.flags, compiled.groups, dict(compiled.groupindex)
+    )
+
+
+def test_the_server_command_starts_without_compiling_them_and_redacts_its_first_log_line_and_error():
+    # serving is replaced by what a first request's failure does: a log line and an error's message, each quoting a
+    # key and a bearer token that only the patterns find
+    code = textwrap.dedent(
+        f"""
+        import json, logging, sys, anyio
+        from magsag_mcp import key_escapes, key_shapes
+        from magsag_mcp.errors import redact
+        lazy = {{"secret": key_shapes._SECRET_PATTERNS, "over_breaks": key_escapes._ESCAPE_OVER_BREAKS}}
+        seen = {{}}
+        def serve(*args, **kwargs):
+            seen["compiled_at_start"] = sorted(name for name, p in lazy.items() if "search" in vars(p))
+            logging.getLogger("magsag_mcp.mcp").error("the provider said: invalid key %s", {KEY!r})
+            seen["error"] = redact("HTTP 401: Authorization: Bearer {TOKEN} refused")
+            seen["escaped_over_a_break"] = key_escapes._decoded("a%2\\nF b")[0]
+            seen["compiled_after"] = sorted(name for name, p in lazy.items() if "search" in vars(p))
+        anyio.run = serve
+        from magsag_mcp.mcp_server.__main__ import main
+        seen["code"] = main(["--db", ":memory:"])
+        print(json.dumps(seen))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["compiled_at_start"] == []
+    assert seen["code"] == 0
+    assert seen["error"] == "HTTP 401: Authorization: Bearer [REDACTED] refused"
+    assert seen["escaped_over_a_break"] == "a/ b"  # the escape read over its line break, as before
+    assert seen["compiled_after"] == ["over_breaks", "secret"]
+    logged = [line for line in done.stderr.splitlines() if "the provider said" in line]
+    assert len(logged) == 1 and logged[0].endswith("the provider said: invalid key [REDACTED]"), done.stderr
+    assert KEY not in done.stderr and TOKEN not in done.stdout
