@@ -62,20 +62,37 @@ def collector_paused() -> Iterator[None]:
 @contextmanager
 def models_built_on_first_use() -> Iterator[None]:
     """Define pydantic models in the block with ``defer_build``: each builds its validator when first used.
+    The same for each ``TypeAdapter`` made in the block.
 
     pydantic has no process-wide default; a model takes its configuration from its bases when it is
     defined, so the block sets ``defer_build`` on ``BaseModel``'s own configuration and takes it off again
     after. Models defined in the block keep it (and pass it to their subclasses); that changes when their
     validators are built, not what they do. A model that sets ``defer_build`` itself keeps its own choice.
+
+    A ``TypeAdapter`` reads ``defer_build`` from its ``config`` argument, or its type's own, when it is made:
+    the SDK's module-level adapters (a union of every request, result or notification of a side, six of them;
+    the prompts', the elicitation's, the OAuth token request's) gave none, so each built its validator as the SDK
+    was imported, some 30 ms of a start (``server_result_adapter`` alone 12 ms), though a server validates only
+    ``jsonrpc_message_adapter``'s and the others serve a client or an HTTP route. In the block, the adapter's
+    answer to "deferred?" is yes (pydantic's own mocks then stand for its validator, serializer and core schema, and
+    build them on first use, as for an adapter configured with ``defer_build``); after it, pydantic's as before.
+    (pydantic's first use looks five frames up its stack for names to resolve, and raises ValueError from the top
+    level of a ``python -c`` script, where there are fewer: never so in the server, whose uses run in its tasks.)
     """
-    from pydantic import BaseModel
+    from pydantic import BaseModel, TypeAdapter
 
     config = BaseModel.model_config
     had, before = "defer_build" in config, config.get("defer_build")
     config["defer_build"] = True
+    # (a pydantic without this property, private as it is, leaves its adapters as they are)
+    adapters_defer = TypeAdapter.__dict__.get("_defer_build")
+    if isinstance(adapters_defer, property):
+        TypeAdapter._defer_build = property(lambda adapter: True)  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
+        if isinstance(adapters_defer, property):
+            TypeAdapter._defer_build = adapters_defer  # type: ignore[method-assign]
         if had:
             config["defer_build"] = before
         else:

@@ -280,3 +280,85 @@ def test_the_server_command_starts_without_the_providers_or_aiohttp_and_both_loa
         "openai": True,
         "aiohttp_after": True,
     }
+
+
+def test_type_adapters_made_in_the_block_build_when_first_used_and_validate_the_same():
+    seen = run(
+        """
+        import json
+        from typing import Annotated, Literal, Union
+        from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+        from magsag_mcp.startup import models_built_on_first_use
+        with models_built_on_first_use():
+            class Ping(BaseModel):
+                kind: Literal["ping"]
+            class Call(BaseModel):
+                kind: Literal["call"]
+                n: int
+            Either = Annotated[Union[Ping, Call], Field(discriminator="kind")]
+            inside = TypeAdapter(Either)
+        after = TypeAdapter(list[int])
+        complete_before_use = [inside.pydantic_complete, after.pydantic_complete]
+        def first_use():  # (from a function, as every use in the server is: see models_built_on_first_use)
+            return inside.validate_json('{"kind": "call", "n": "3"}').model_dump()
+        ok = first_use()
+        try:
+            inside.validate_python({"kind": "nope"})
+            error = None
+        except ValidationError as exc:
+            error = exc.errors()[0]["type"]
+        print(json.dumps({
+            "complete_before_use": complete_before_use, "complete_after_use": inside.pydantic_complete, "ok": ok,
+            "error": error, "dumped": inside.dump_python(Ping(kind="ping")), "schema": sorted(inside.json_schema()),
+        }))
+        """
+    )
+    assert seen["complete_before_use"] == [False, True]  # only the block's adapters wait
+    assert seen["complete_after_use"] is True
+    assert seen["ok"] == {"kind": "call", "n": 3}
+    assert seen["error"] == "union_tag_invalid"
+    assert seen["dumped"] == {"kind": "ping"}
+    assert "oneOf" in seen["schema"] or "anyOf" in seen["schema"]
+
+
+def test_the_server_command_leaves_the_sdks_unused_type_adapters_unbuilt_and_each_builds_when_used():
+    # The SDK's module-level adapters (every request/result/notification of a side, the prompts', the elicitation's,
+    # the OAuth token request's) built their validators at import, some 30 ms of a start; a server uses none of them
+    # but the JSON-RPC message's, and that one builds on its first message. Each still builds, and validates, when used.
+    seen = run(
+        """
+        import json, sys, anyio
+        import pydantic
+        made = []
+        real_init = pydantic.TypeAdapter.__init__
+        def recording_init(self, *args, **kwargs):
+            real_init(self, *args, **kwargs)
+            made.append(self)
+        pydantic.TypeAdapter.__init__ = recording_init
+        anyio.run = lambda *a, **k: None  # serving replaced: what start-up made is what is looked at
+        from magsag_mcp.mcp_server.__main__ import main
+        code = main(["--db", ":memory:"])
+        pydantic.TypeAdapter.__init__ = real_init
+        import mcp_types
+        built_at_start = [repr(adapter) for adapter in made if adapter.pydantic_complete]
+        unbuilt = len(made) - len(built_at_start)
+        def first_uses():  # (from a function, as every use in the server is: see models_built_on_first_use)
+            for adapter in made:
+                adapter.validator.validate_python  # the first use: builds it
+            message = mcp_types.jsonrpc_message_adapter.validate_json('{"jsonrpc": "2.0", "id": 1, "method": "ping"}')
+            return message, mcp_types.server_result_adapter.validate_python({})
+        message, result = first_uses()
+        print(json.dumps({
+            "code": code, "built_at_start": built_at_start, "unbuilt": unbuilt,
+            "all_built_after_use": all(adapter.pydantic_complete for adapter in made),
+            "message": type(message).__name__, "result": type(result).__name__,
+            "adapters_defer_again": pydantic.TypeAdapter(list[int]).pydantic_complete,
+        }))
+        """
+    )
+    assert seen["code"] == 0
+    assert seen["built_at_start"] == []
+    assert seen["unbuilt"] >= 9  # the six of mcp_types, the JSON-RPC message's, the prompts', the elicitation's...
+    assert seen["all_built_after_use"] is True
+    assert (seen["message"], seen["result"]) == ("JSONRPCRequest", "EmptyResult")
+    assert seen["adapters_defer_again"] is True  # after start-up, an adapter builds when made, as pydantic's do
