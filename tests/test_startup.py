@@ -362,3 +362,57 @@ def test_the_server_command_leaves_the_sdks_unused_type_adapters_unbuilt_and_eac
     assert seen["all_built_after_use"] is True
     assert (seen["message"], seen["result"]) == ("JSONRPCRequest", "EmptyResult")
     assert seen["adapters_defer_again"] is True  # after start-up, an adapter builds when made, as pydantic's do
+
+
+def test_annotations_written_as_text_are_compiled_once_in_the_block_and_mean_the_same():
+    seen = run(
+        """
+        import json, typing
+        from typing import ForwardRef
+        from magsag_mcp.startup import annotations_compiled_once
+        with annotations_compiled_once():
+            first, again = ForwardRef("dict[str, int] | None"), ForwardRef("dict[str, int] | None")
+            errors = []
+            for _ in range(2):  # a text that is no expression is refused each time, not once
+                try:
+                    ForwardRef("not an expression")
+                except SyntaxError as exc:
+                    errors.append(type(exc).__name__)
+            hits = typing.compile.cache_info().hits
+        after = ForwardRef("dict[str, int] | None")
+        print(json.dumps({
+            "shared": first.__forward_code__ is again.__forward_code__, "hits": hits, "errors": errors,
+            "evaluated": repr(typing.get_type_hints(type("M", (), {"__annotations__": {"x": again}}))["x"]),
+            "equal": first == again == after, "typing_after": "compile" in vars(typing),
+            "after_shared": after.__forward_code__ is first.__forward_code__,
+        }))
+        """
+    )
+    assert seen["shared"] is True and seen["hits"] == 1
+    assert seen["errors"] == ["SyntaxError", "SyntaxError"]
+    assert seen["evaluated"] == "dict[str, int] | None"
+    assert seen["equal"] is True
+    assert seen["typing_after"] is False  # typing compiles as before once the block ends
+    assert seen["after_shared"] is False
+
+
+def test_the_server_command_compiles_each_annotation_text_once_while_it_starts():
+    seen = run(
+        """
+        import json, typing, anyio
+        import magsag_mcp.mcp_server.server as server
+        states = {}
+        real = server.build_server
+        def build_server(**kw):
+            info = typing.compile.cache_info()  # the SDK's and the catalog's models are made by now
+            states["while_building"] = {"hits_over_misses": info.hits > info.misses}
+            return real(**kw)
+        server.build_server = build_server
+        anyio.run = lambda *a, **k: None
+        from magsag_mcp.mcp_server.__main__ import main
+        code = main(["--db", ":memory:"])
+        print(json.dumps({**states, "code": code, "typing_after": "compile" in vars(typing)}))
+        """
+    )
+    # 2,643 texts compiled at a start before, 608 different: most are found in the cache
+    assert seen == {"while_building": {"hits_over_misses": True}, "code": 0, "typing_after": False}

@@ -21,6 +21,7 @@ from ..cli import _OUTPUT_FULL, RedactingParser, _reader_left, cannot_write, giv
 from ..errors import ConfigError, MagsagError, redact
 from ..settings import MODE_ENV, MODES, ledger_path_setting, refused_at_open
 from ..startup import (
+    annotations_compiled_once,
     collector_paused,
     imports_refused,
     models_built_on_first_use,
@@ -209,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         package_init_deferred("magsag_mcp.providers")
         # over http, uvicorn serves: sse_starlette's hook into its shutdown is wanted there
         refused = ("uvicorn",) if args.transport == "stdio" else ()
-        with collector_paused(), models_built_on_first_use(), imports_refused(*refused):
+        with collector_paused(), annotations_compiled_once(), models_built_on_first_use(), imports_refused(*refused):
             from ..catalog import find_catalog
 
             find_catalog(args.catalog)  # MAGSAG_CATALOG too: refused now, not by every tool call
