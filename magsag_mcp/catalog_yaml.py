@@ -5,12 +5,11 @@ from the environment, never into a credential. Problems are appended to a list, 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 __all__ = ["read_yaml", "variables_named"]
 
@@ -55,56 +54,64 @@ def _holds_a_secret(env: Mapping[str, str], value: str) -> bool:
     return len(value) >= 6 and any(v == value for k, v in env.items() if _SECRET_NAME.search(k))
 
 
-class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key repeated in one mapping: YAML keeps the last one, so a
-    limit written twice would silently become the other value."""
+@functools.cache
+def _strict_loader() -> type[Any]:
+    """The loader :func:`read_yaml` reads with, made (and PyYAML imported) when the first file is read: ``magsag-mcp``
+    answers ``initialize`` having read none, and PyYAML's import (its reader's and resolver's patterns compiled, its
+    classes made) was some 10 ms of every start."""
+    import yaml
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                repeated = key in seen
-                seen.add(key)
-            except TypeError:  # an unhashable key: the base class says so
-                break
-            if repeated:
+    class _Loader(yaml.SafeLoader):
+        """``yaml.SafeLoader`` that refuses a key repeated in one mapping: YAML keeps the last one, so a
+        limit written twice would silently become the other value."""
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    repeated = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: the base class says so
+                    break
+                if repeated:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} appears twice in one mapping; keep one of them", key_node.start_mark
+                    )
+            return super().construct_mapping(node, deep)
+
+        def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+            # YAML 1.1 reads 0500 as octal 320, 1:30 as 90 (base 60), 0x10 as 16: a limit or a price so
+            # written would be another amount, unsaid. Plain decimals (1_000 included) are read as ever.
+            text = str(node.value).replace("_", "").lstrip("+-")
+            if ":" in text or (len(text) > 1 and text[0] == "0"):
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice in one mapping; keep one of them", key_node.start_mark
+                    None,
+                    None,
+                    f"{node.value} is not a plain decimal number: YAML reads it as {super().construct_yaml_int(node)} "
+                    f"(octal, hexadecimal, binary or base 60); write the number meant without leading zeros, or "
+                    f"quote it ('{node.value}') if it is text",
+                    node.start_mark,
                 )
-        return super().construct_mapping(node, deep)
+            return super().construct_yaml_int(node)
 
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        # YAML 1.1 reads 0500 as octal 320, 1:30 as 90 (base 60), 0x10 as 16: a limit or a price so
-        # written would be another amount, unsaid. Plain decimals (1_000 included) are read as ever.
-        text = str(node.value).replace("_", "").lstrip("+-")
-        if ":" in text or (len(text) > 1 and text[0] == "0"):
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"{node.value} is not a plain decimal number: YAML reads it as {super().construct_yaml_int(node)} "
-                f"(octal, hexadecimal, binary or base 60); write the number meant without leading zeros, or "
-                f"quote it ('{node.value}') if it is text",
-                node.start_mark,
-            )
-        return super().construct_yaml_int(node)
+        def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+            if ":" in str(node.value):  # YAML 1.1's base 60: 1:30.5 is 90.5
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"{node.value} is not a plain decimal number: YAML reads it as "
+                    f"{super().construct_yaml_float(node)} (base 60); write the number meant, or quote it "
+                    f"('{node.value}') if it is text",
+                    node.start_mark,
+                )
+            return super().construct_yaml_float(node)
 
-    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
-        if ":" in str(node.value):  # YAML 1.1's base 60: 1:30.5 is 90.5
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"{node.value} is not a plain decimal number: YAML reads it as {super().construct_yaml_float(node)} "
-                f"(base 60); write the number meant, or quote it ('{node.value}') if it is text",
-                node.start_mark,
-            )
-        return super().construct_yaml_float(node)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
-_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
+    _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+    _Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
+    return _Loader
 
 
 def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
@@ -119,8 +126,10 @@ def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
             f"{path}: is not UTF-8 text (byte {exc.object[exc.start]:#04x} at {exc.start}); save it as UTF-8"
         )
         return None
+    import yaml
+
     try:
-        data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+        data = yaml.load(text, Loader=_strict_loader())  # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -136,6 +145,8 @@ def variables_named(paths: Iterable[Path]) -> frozenset[str]:
     """The variables whose ``${VAR}`` these YAML files' values hold, as :func:`read_yaml` expands them (not those of
     a comment): a variable of the user's own that the catalog reads is read, whatever its name. A file that is not
     YAML (its problem is listed where it is loaded) names every one written in it."""
+    import yaml
+
     names: set[str] = set()
     for path in paths:
         try:

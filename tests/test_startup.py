@@ -416,3 +416,32 @@ def test_the_server_command_compiles_each_annotation_text_once_while_it_starts()
     )
     # 2,643 texts compiled at a start before, 608 different: most are found in the cache
     assert seen == {"while_building": {"hits_over_misses": True}, "code": 0, "typing_after": False}
+
+
+def test_the_server_command_starts_without_pyyaml_and_the_catalog_reads_as_strictly_after():
+    # no `initialize` reads a YAML file: PyYAML (some 10 ms of a start) is imported by the first read, whose loader
+    # still refuses a key written twice and YAML 1.1's octal
+    seen = run(
+        """
+        import json, sys, tempfile, pathlib, anyio
+        anyio.run = lambda *a, **k: None
+        from magsag_mcp.mcp_server.__main__ import main
+        code = main(["--db", ":memory:"])
+        started_with_yaml = "yaml" in sys.modules
+        from magsag_mcp.catalog_yaml import read_yaml
+        folder = pathlib.Path(tempfile.mkdtemp())
+        problems = []
+        (folder / "twice.yaml").write_text("limit: 1\\nlimit: 2\\n")
+        (folder / "octal.yaml").write_text("limit: 0500\\n")
+        (folder / "fine.yaml").write_text("limit: 1_000\\nname: ${WHO:-ops}\\n")
+        read = [read_yaml(folder / name, {}, problems) for name in ("twice.yaml", "octal.yaml", "fine.yaml")]
+        print(json.dumps({
+            "code": code, "started_with_yaml": started_with_yaml, "read": read,
+            "problems": [problem.split(": ", 1)[1] for problem in problems],
+        }))
+        """
+    )
+    assert (seen["code"], seen["started_with_yaml"]) == (0, False)
+    assert seen["read"] == [None, None, {"limit": 1000, "name": "ops"}]
+    assert "key 'limit' appears twice in one mapping" in seen["problems"][0]
+    assert "0500 is not a plain decimal number: YAML reads it as 320" in seen["problems"][1]
