@@ -91,9 +91,12 @@ def models_built_on_first_use() -> Iterator[None]:
     adapters_defer = TypeAdapter.__dict__.get("_defer_build")
     if isinstance(adapters_defer, property):
         TypeAdapter._defer_build = property(lambda adapter: True)  # type: ignore[method-assign,assignment]
+    rebuild = BaseModel.__dict__["model_rebuild"]
+    BaseModel.model_rebuild = classmethod(_left_to_first_use(rebuild.__func__))  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
+        BaseModel.model_rebuild = rebuild  # type: ignore[method-assign]
         if isinstance(adapters_defer, property):
             TypeAdapter._defer_build = adapters_defer  # type: ignore[method-assign]
         if had:
@@ -125,6 +128,28 @@ def annotations_compiled_once() -> Iterator[None]:
         yield
     finally:
         del typing.compile  # type: ignore[attr-defined]
+
+
+def _left_to_first_use(rebuild: Any) -> Any:
+    """``BaseModel.model_rebuild``, which leaves a model that waits for its first use (``defer_build``) waiting when
+    it is asked to build ahead of use.
+
+    Two callers asked so while the SDK was imported, each building a validator no ``initialize`` uses: the SDK's
+    types, of four models whose fields name a type defined further down their module (``CallToolRequestParams``...),
+    and pydantic itself, of a generic model the first time it is parametrized (``Request[...]``). Built on first
+    use instead, each resolves those names in its own module, as those calls did (its module's names, or the ones
+    where it was parametrized: the same module). The first use's own rebuild (pydantic's stand-in validator asks
+    with ``raise_errors=False``) and any forced rebuild go through as before."""
+
+    def model_rebuild(cls: Any, *, force: bool = False, raise_errors: bool = True, **kwargs: Any) -> Any:
+        if raise_errors and not force and not cls.__pydantic_complete__ and cls.model_config.get("defer_build"):
+            return None  # as for a model complete already: nothing was built
+        # the names to resolve are taken from a frame counted up from pydantic's model_rebuild: one more, this one
+        depth = kwargs.get("_parent_namespace_depth", 2)
+        kwargs["_parent_namespace_depth"] = depth + 1 if depth > 0 else depth
+        return rebuild(cls, force=force, raise_errors=raise_errors, **kwargs)
+
+    return model_rebuild
 
 
 class _DeferredInit(types.ModuleType):

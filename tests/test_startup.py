@@ -445,3 +445,71 @@ def test_the_server_command_starts_without_pyyaml_and_the_catalog_reads_as_stric
     assert seen["read"] == [None, None, {"limit": 1000, "name": "ops"}]
     assert "key 'limit' appears twice in one mapping" in seen["problems"][0]
     assert "0500 is not a plain decimal number: YAML reads it as 320" in seen["problems"][1]
+
+
+def test_a_rebuild_asked_ahead_of_use_in_the_block_waits_for_the_first_use_and_resolves_the_same_names():
+    seen = run(
+        """
+        import json
+        from typing import Generic, TypeVar
+        from pydantic import BaseModel, ConfigDict
+        from magsag_mcp.startup import models_built_on_first_use
+        T = TypeVar("T")
+        with models_built_on_first_use():
+            class Params(BaseModel):
+                later: "Later | None" = None  # a type defined further down, as the SDK's types have
+            Params.model_rebuild()  # the SDK's call: built ahead of use before
+            class Later(BaseModel):
+                n: int
+            class Box(BaseModel, Generic[T]):
+                item: T
+            IntBox = Box[int]  # pydantic rebuilds the generic origin here
+            waited = [Params.__pydantic_complete__, Box.__pydantic_complete__]
+            def in_a_function():
+                class Eager(BaseModel):
+                    model_config = ConfigDict(defer_build=False)
+                    x: "defined_after"
+                defined_after = int  # a name of this frame alone, once the class is made: its rebuild reads it here
+                Eager.model_rebuild()
+                return Eager.__pydantic_complete__, Eager(x="5").x
+            eager = in_a_function()
+        def first_use():
+            return Params.model_validate({"later": {"n": "2"}}).later.n, IntBox(item="7").item
+        used = first_use()
+        print(json.dumps({
+            "waited": waited, "used": used, "eager": eager,
+            "complete_after_use": [Params.__pydantic_complete__, IntBox.__pydantic_complete__],
+            "restored": BaseModel.model_rebuild.__func__.__module__,
+        }))
+        """
+    )
+    assert seen["waited"] == [False, False]
+    assert seen["used"] == [2, 7]
+    assert seen["eager"] == [True, 5]
+    assert seen["complete_after_use"] == [True, True]
+    assert seen["restored"] == "pydantic.main"
+
+
+def test_the_server_command_leaves_the_sdks_models_it_rebuilt_at_import_unbuilt():
+    seen = run(
+        """
+        import json, anyio
+        anyio.run = lambda *a, **k: None
+        from magsag_mcp.mcp_server.__main__ import main
+        code = main(["--db", ":memory:"])
+        import mcp_types
+        names = ["CallToolRequestParams", "GetPromptRequestParams", "ReadResourceRequestParams", "Request"]
+        before = {name: getattr(mcp_types, name).__pydantic_complete__ for name in names}
+        def first_use():  # a tools/call's params, as a client sends them
+            return mcp_types.CallToolRequestParams.model_validate({"name": "list_skills", "arguments": {}}).name
+        print(json.dumps({"code": code, "before": before, "used": first_use()}))
+        """
+    )
+    assert seen == {
+        "code": 0,
+        "before": {
+            "CallToolRequestParams": False, "GetPromptRequestParams": False, "ReadResourceRequestParams": False,
+            "Request": False,
+        },
+        "used": "list_skills",
+    }
