@@ -9,7 +9,8 @@ of that is work the server never needs or needs later:
 - :func:`models_built_on_first_use`: each of those models builds its validator and serializer when it
   is defined, although a server validates a few dozen of them (the requests and results of the methods
   its clients call) and most, such as the other protocol revision's, never. Deferred, each is built the
-  first time it is used; so is each module-level ``TypeAdapter`` of the SDK's, of which a server uses one.
+  first time it is used; so is each module-level ``TypeAdapter`` of the SDK's, of which a server uses one, and
+  each model the SDK (or pydantic, parametrizing a generic) asks to rebuild ahead of use.
 - :func:`package_init_deferred`: ``import mcp.server...`` runs ``mcp/__init__.py`` first, which imports
   the SDK's client side (sessions, session groups, the stdio client) to re-export it; a server uses
   none of it. The package's ``__init__`` runs when one of its own names is asked for, if ever. The
