@@ -5,14 +5,21 @@ writer has come since, so that the next read reopens it instead of trusting the 
 from __future__ import annotations
 
 import os
+import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import LedgerError
 from .connection import file_version, open_read_only
 from .migrations import OlderSchema
 from .problems import file_identity, log_file, read_only_error
 from .read_only_copy import log_unreadable_here, read_a_copy
+
+T = TypeVar("T")
+
+#: how many times a read of a file read as immutable is made while writers that come and go change it under it
+IMMUTABLE_READ_TRIES = 3
 
 
 class ReadOnlyMode:
@@ -61,6 +68,33 @@ class ReadOnlyMode:
         and went (its checkpoint changed the file)."""
         log = self._writer_log
         return log is not None and (log.exists() or file_version(self.path) != self._read_version)
+
+    async def _read_immutable(self, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()`` of the file read as immutable, made again (the connection reopened) when the file changed while
+        it ran: SQLite trusts an immutable file not to change and takes no lock on it, so a writer that began and
+        checkpointed meanwhile (the owner's `magsag invoke` run to its end) left it reading pages of two versions of
+        the ledger. Its result then mixed two moments, or it failed with "database disk image is malformed", said as
+        a damaged ledger to restore from a backup. Once reopened with a writer at work, SQLite reads through its log,
+        under its locks, and the read is made once."""
+        for _ in range(IMMUTABLE_READ_TRIES):
+            try:
+                result = await read()
+            except sqlite3.Error:
+                if not self._changed_under_immutable():
+                    raise
+            else:
+                if not self._changed_under_immutable():
+                    return result
+            await self._reopen_read_only()
+            if self._writer_log is None:
+                return await read()
+        raise LedgerError(
+            f"the ledger at {self.path} was written by another process each of the {IMMUTABLE_READ_TRIES} times it "
+            "was read (it is read here without SQLite's locks, as this user cannot write beside it): what was read "
+            "mixed two versions of it and was not used; retry, or copy the ledger to a folder you can write and pass "
+            "the copy with --db",
+            db=str(self.path),
+        )
 
     async def _reopen_read_only(self) -> None:
         """Read as immutable, and a writer has begun since (or come and gone): reopened to read its log, or the

@@ -407,11 +407,17 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         if self._changed_under_immutable():
             await self._reopen_read_only()
         try:
-            if snapshot:  # stoppable: cancelled, its statement ends then, not when it is done (a search, a VACUUM)
-                return await stoppable(self._reader, in_snapshot, self._reader._conn, fn)
-            return await stoppable(self._reader, fn, self._reader._conn)
+            if self._writer_log is not None:  # read as immutable: made again if a writer changed the file meanwhile
+                return await self._read_immutable(lambda: self._read_once(fn, snapshot))
+            return await self._read_once(fn, snapshot)
         except sqlite3.Error as exc:
             raise use_error(exc, self.path, self.busy_timeout_ms) from None
+
+    async def _read_once(self, fn: Callable[[sqlite3.Connection], T], snapshot: bool) -> T:
+        assert self._reader is not None
+        if snapshot:  # stoppable: cancelled, its statement ends then, not when it is done (a search, a VACUUM)
+            return await stoppable(self._reader, in_snapshot, self._reader._conn, fn)
+        return await stoppable(self._reader, fn, self._reader._conn)
 
 
 def _hand_back(hand_back: Callable[[Any], object], value: Any) -> BaseException | None:
