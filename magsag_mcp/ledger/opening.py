@@ -18,7 +18,7 @@ import anyio
 from ..errors import LedgerError
 from .connection import _configure, _connect, _create_private, truncate_log
 from .copies import read_a_copy_if_in_use, remove_copy
-from .migrations import BlankFile, NewerSchema, NotALedger, migrate
+from .migrations import BlankFile, NewerSchema, NotALedger, migrate, unknown_migrations
 from .problems import (
     file_identity,
     newer_error,
@@ -100,7 +100,7 @@ class LedgerOpening:
                 # -wal for a year's ledger), kept beside it for as long as this process ran
                 await self._writer._execute(truncate_log, self._writer._conn)
             self._identity = file_identity(self._opened)
-            self._schema_version = await self._writer._execute(schema_version, self._writer._conn)
+            self._schema_version = await self._writer._execute(known_schema_version, self._writer._conn)
             self._reader = await _connect(self.path)
             await self._reader._execute(_configure, self._reader._conn, self.busy_timeout_ms)
             self._inline = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -165,3 +165,16 @@ def file_writable(path: Path) -> bool:
 
 def schema_version(conn: sqlite3.Connection | sqlite3.Cursor) -> int:
     return int(conn.execute("PRAGMA schema_version").fetchone()[0])
+
+
+def known_schema_version(conn: sqlite3.Connection) -> int:
+    """The schema's version, which each write checks (:meth:`~.store.Ledger._check_write`), read before a last look
+    for a newer version's migrations (:class:`NewerSchema`). :func:`~.migrations.migrate` looked before applying
+    this version's own: a newer magsag opening the ledger at the same moment (an MCP client starts its servers
+    together) migrated it in between, and the version noted after took its migration in unseen, so that no write
+    ever looked again. Read in this order, a migration after the look changes the version the writes check."""
+    version = schema_version(conn)
+    unknown = unknown_migrations(conn)
+    if unknown:
+        raise NewerSchema(unknown)
+    return version
