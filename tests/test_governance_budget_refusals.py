@@ -107,14 +107,20 @@ async def test_a_refusal_says_what_is_left_when_the_day_ends_and_which_threshold
             await gov.admit(attempt_ctx("r2"))
         with pytest.raises(E.BudgetExceeded) as call:
             await Governance(limits(max_cost_per_call_usd="0.2"), ledger, FixedPricer("0.3")).admit(attempt_ctx("r3"))
+    # what holds the $0.6 reserved follows the fix (see test_refusal_names_holds_in_flight.py)
+    held = (
+        "; the $0.6 reserved is held by calls in flight until each is recorded (it then gives back what it did not "
+        "spend); one whose process stopped mid-call (killed, crashed) holds it until it expires, then counts at what "
+        "it held: check_budget shows what holds it and until when"
+    )
     assert run.value.message.endswith(
         "spent $0, reserved $0.6, this attempt reserves up to $0.3; nothing is left; or raise max_cost_per_run_usd on "
-        "policy 'cap'"
+        "policy 'cap'" + held
     ), run.value.message
     assert day.value.message.endswith(
         "reserved $0.6, this attempt reserves up to $0.3; $0.2 is left: lower max_tokens or choose a cheaper model to "
         "fit in it; the day ends at 2026-03-29T00:00+01:00 (Europe/Berlin); or raise max_cost_per_day_usd on policy "
-        "'cap'"
+        "'cap'" + held
     ), day.value.message
     assert day.value.details["day_ends_at"] == "2026-03-29T00:00:00+01:00" and "day_ends_at" not in run.value.details
     assert [e.value.details["threshold"] for e in (run, day, call)] == [

@@ -33,6 +33,7 @@ from ..ledger.run_scope import adopt_delegated_holds, delegated_holds, held_in_f
 from ..types import Target
 from .delegation import parent_top, placed_elsewhere
 from .policy import THRESHOLD_OF, Limit
+from .refusals import held_by_calls_in_flight
 from .scope_sums import day_bounds as day_bounds  # (status.py and call_fit import it from here)
 from .scope_sums import parent_and_run_sums, run_spend, scope_sums
 from .scope_sums import spent_and_reserved as spent_and_reserved
@@ -463,7 +464,9 @@ def _exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int, n
             day_ends = datetime.fromtimestamp(day_bounds(now, limit.zone)[1], ZoneInfo(limit.zone))
             fix += f"; the day ends at {day_ends.isoformat(timespec='minutes')} ({limit.zone})"
         fix += f"; or raise {raise_it}"
-    details = {"day_ends_at": day_ends.isoformat(timespec="seconds")} if day_ends is not None else {}
+    details: dict[str, Any] = {"day_ends_at": day_ends.isoformat(timespec="seconds")} if day_ends is not None else {}
+    if held and r.amount_pusd <= limit.amount_pusd:  # (a worst case above the whole limit: no hold is in its way)
+        fix += held_by_calls_in_flight(_usd(held))
     return BudgetExceeded(
         f"{limit.policy}: {limit.kind.replace('_', '-')} limit ${limit.amount:f} for "
         f"{describe_scope(limit, r.budget, r.agent, r.run_id)} would be exceeded: spent ${_usd(spent)}"
