@@ -254,8 +254,8 @@ async def open_read_only(
         if conn is not None:
             with anyio.CancelScope(shield=True):
                 await conn.close()
-        if isinstance(exc, NewerSchema):
-            raise newer_error(path, exc.unknown) from None
+        if isinstance(exc, NewerSchema):  # (opened to read only: nothing it could record escapes a limit)
+            raise newer_error(path, exc.unknown, reading=True) from None
         if isinstance(exc, NotALedger):
             raise LedgerError(
                 f"cannot open the ledger at {path}: it is a SQLite database with other tables ({exc}), "

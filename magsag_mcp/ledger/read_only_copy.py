@@ -173,7 +173,7 @@ async def read_a_copy(ledger: Any, pending: list[str] | None) -> None:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         if isinstance(exc, NewerSchema):  # (its -wal file held a newer version's migration)
-            raise newer_error(path, exc.unknown) from None
+            raise newer_error(path, exc.unknown, reading=True) from None
         if isinstance(exc, NotALedger):  # (read at last, with its -wal file: another program's database)
             raise LedgerError(
                 f"cannot open the ledger at {path}: it is a SQLite database with other tables ({exc}), not a "
