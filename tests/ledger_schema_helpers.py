@@ -7,24 +7,25 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: open the ledger at argv[1] once time.time() reaches argv[2], and log an 'opened' event in it
+#: open the ledger at argv[1] once told to (a line on stdin, written to every process once all have said they are
+#: ready), and log an 'opened' event in it unless argv[2] is "quiet"
 OPEN_AT_ONCE = """
-import asyncio, sys, time
+import asyncio, sys
 from magsag_mcp.ledger import Ledger
 
 async def main():
-    while time.time() < float(sys.argv[2]):  # every process starts opening at the same moment
-        await asyncio.sleep(0.001)
     async with Ledger(sys.argv[1]) as ledger:
-        await ledger.log_event(None, None, "opened", {})
+        if sys.argv[2] != "quiet":
+            await ledger.log_event(None, None, "opened", {})
 
-asyncio.run(main())
+print("ready", flush=True)
+if sys.stdin.readline():  # every process starts opening at the same moment
+    asyncio.run(main())
 """
 
 
@@ -39,11 +40,31 @@ def ledger_of_schema(db: Path, migrations: Iterable[tuple[str, str]]) -> sqlite3
     return conn
 
 
-def open_at_once(db: Path, processes: int) -> list[int]:
-    """Start ``processes`` interpreters that open ``db`` at one moment (once every one has started) and log an
-    'opened' event; their exit codes."""
-    start = time.time() + 2  # after every interpreter has started (the wait below bounds a hang)
+def open_at_once(db: Path, processes: int, *, event: bool = True) -> list[int]:
+    """Start ``processes`` interpreters that open ``db`` at one moment (once every one has started and imported
+    magsag: a pipe says so, then tells them all to go, whatever the machine's load) and log an 'opened' event (unless
+    not ``event``); their exit codes. (A start time two seconds ahead, as before, passed with no race at all when
+    starting took longer.)"""
+    said = "event" if event else "quiet"
     procs = [
-        subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(db), str(start)], cwd=ROOT) for _ in range(processes)
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_AT_ONCE, str(db), said], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        for _ in range(processes)
     ]
-    return [p.wait(120) for p in procs]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            proc.stdin.flush()
+        return [proc.wait(120) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()

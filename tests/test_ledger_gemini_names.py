@@ -4,8 +4,6 @@ upgraded by 0017: one model, in every table and every read, as if this version h
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 import time
 from decimal import Decimal
 from functools import partial
@@ -20,6 +18,7 @@ from magsag_mcp.governance.policy import Policy, PolicySet
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.ledger_schema_helpers import open_at_once
 from tests.older_version import write_rollups_without_calls
 
 #: Gemini's resource name for gemini-2.5-flash, which calls were recorded under before 0dc9d6e, and the model it names
@@ -247,20 +246,6 @@ def test_gemini_calls_recorded_under_the_resource_name_are_one_model_after_the_u
     assert _tables(old) == before
 
 
-OPEN_AT_ONCE = """
-import asyncio, sys, time
-from magsag_mcp.ledger import Ledger
-
-async def main():
-    while time.time() < float(sys.argv[2]):  # every process starts opening at the same moment
-        await asyncio.sleep(0.001)
-    async with Ledger(sys.argv[1]):
-        pass
-
-asyncio.run(main())
-"""
-
-
 def test_processes_upgrading_an_old_ledger_at_once_merge_its_gemini_rows_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -271,9 +256,7 @@ def test_processes_upgrading_an_old_ledger_at_once_merge_its_gemini_rows_once(
     old, twin = tmp_path / "old.db", tmp_path / "twin.db"
     _old_ledger(old, _calls(now), monkeypatch, reserved_at=now)
     _twin(twin, _calls(now), reserved_at=now)
-    start = time.time() + 2  # after every interpreter has started (a hang guard bounds the wait below)
-    procs = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(old), str(start)]) for _ in range(4)]
-    assert [p.wait(120) for p in procs] == [0] * 4
+    assert open_at_once(old, 4, event=False) == [0] * 4
     assert _tables(old) == _tables(twin)
     conn = sqlite3.connect(old)
     assert conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
