@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -118,3 +119,33 @@ async def test_a_writer_that_came_and_went_during_a_read_is_read_again_not_mixed
         # and the next read, of the ledger as it is now, is made once
         assert await reader.read(counts_over_a_while) == _counts(db)
         assert reads == 3
+
+
+async def test_a_ledger_written_during_every_read_is_refused_saying_so(tmp_path: Path):
+    """A writer that comes and goes during each of the reads made (three): none of them is used, and the error says
+    why and what to do, not that the ledger is damaged."""
+    from magsag_mcp.errors import LedgerError
+    from magsag_mcp.ledger.read_only import IMMUTABLE_READ_TRIES
+
+    db = tmp_path / "ledger.db"
+    await _ledger(db)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    reads = 0
+
+    def written_meanwhile(conn: sqlite3.Connection) -> int:
+        """A count, with a writer process run to its end between its two statements, every time."""
+        nonlocal reads
+        reads += 1
+        runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        done = subprocess.run([sys.executable, "-c", WRITER, str(db), "one call"], env=env, capture_output=True)
+        assert done.returncode == 0, done.stderr.decode()
+        return runs + conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+
+    async with Ledger(db, read_only=True) as reader:
+        with pytest.raises(LedgerError) as info:
+            await reader.read(written_meanwhile)
+    assert reads == IMMUTABLE_READ_TRIES == 3
+    message = info.value.message
+    assert f"the ledger at {db} was written by another process during each of the 3 reads made of it" in message
+    assert "retry, or copy the ledger to a folder you can write and pass the copy with --db" in message
+    assert "damaged" not in message

@@ -89,9 +89,9 @@ class ReadOnlyMode:
             if self._writer_log is None:
                 return await read()
         raise LedgerError(
-            f"the ledger at {self.path} was written by another process each of the {IMMUTABLE_READ_TRIES} times it "
-            "was read (it is read here without SQLite's locks, as this user cannot write beside it): what was read "
-            "mixed two versions of it and was not used; retry, or copy the ledger to a folder you can write and pass "
+            f"the ledger at {self.path} was written by another process during each of the {IMMUTABLE_READ_TRIES} "
+            "reads made of it (read without SQLite's locks, as this user cannot write beside it, each may have mixed "
+            "two versions of it, and none was used); retry, or copy the ledger to a folder you can write and pass "
             "the copy with --db",
             db=str(self.path),
         )
