@@ -18,45 +18,72 @@ from ..errors import ConfigError
 BACKLOG = 2048
 
 
+#: how many ports the system chooses (``--port 0``) before the start is refused, when each is taken on another of
+#: the name's addresses: the system chose it free on the first address only
+PORT_0_TRIES = 8
+
+
+class _ChosenPortTaken(Exception):
+    """The port the system chose for a name's first address is taken on another of its addresses."""
+
+
 def bind_listeners(host: str, port: int) -> list[socket.socket]:
     """Listening sockets on every address ``host`` resolves to, as asyncio's server binds them (each IPv6 one for
-    IPv6 only, an address the system lacks skipped while another binds), on ``port``; with port 0 the first takes
-    the port the system chooses and the others the same one, so the server has one URL. The caller closes them."""
+    IPv6 only; an address the system lacks, or of a family it has no sockets for, skipped while another binds), on
+    ``port``; with port 0 the first takes the port the system chooses and the others the same one, so the server has
+    one URL (a port so chosen that another address has taken is given up for another). The caller closes them."""
     try:
         infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ConfigError(f"--host {host!r} does not resolve to an address of this machine ({exc.strerror})") from None
+    addresses = list(dict.fromkeys(infos))  # (getaddrinfo may say one address twice)
+    for _ in range(PORT_0_TRIES - 1):
+        try:
+            return _bind_all(host, port, addresses, give_up_taken=True)
+        except _ChosenPortTaken:
+            continue
+    return _bind_all(host, port, addresses, give_up_taken=False)
+
+
+def _bind_all(host: str, port: int, addresses: list[tuple], *, give_up_taken: bool) -> list[socket.socket]:
     listeners: list[socket.socket] = []
-    unavailable: OSError | None = None
+    skipped: OSError | None = None
     try:
-        for family, kind, proto, _, address in dict.fromkeys(infos):  # (getaddrinfo may say one address twice)
+        for family, kind, proto, _, address in addresses:
             if listeners:
                 address = (address[0], listeners[0].getsockname()[1], *address[2:])
-            sock = socket.socket(family, kind, proto)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
-            if family == socket.AF_INET6:
-                # as asyncio binds: `--host ::` is IPv6's every address, not IPv4's too (0.0.0.0 is that)
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
+                sock = socket.socket(family, kind, proto)
+            except OSError as exc:  # as asyncio: a family the system has no sockets for (IPv6 off) is skipped
+                skipped = exc
+                continue
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no obstacle
+                if family == socket.AF_INET6:
+                    # as asyncio binds: `--host ::` is IPv6's every address, not IPv4's too (0.0.0.0 is that)
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind(address)
+                sock.listen(BACKLOG)
             except OSError as exc:
                 sock.close()
+                if exc.errno == errno.EADDRINUSE and port == 0 and listeners and give_up_taken:
+                    raise _ChosenPortTaken from None
                 if exc.errno != errno.EADDRNOTAVAIL:
-                    raise ConfigError(
-                        f"cannot listen on {host_and_port(host, port)}: {exc.strerror}; {_bind_fix(exc.errno, port)}"
-                    ) from None
-                unavailable = exc  # a name's IPv6 address where IPv6 is off: served on its others, as asyncio does
+                    raise _refusal(host, port, exc) from None
+                skipped = exc  # a name's IPv6 address where IPv6 is off: served on its others, as asyncio does
                 continue
             listeners.append(sock)
-            sock.listen(BACKLOG)
-        if not listeners and unavailable is not None:  # each of its addresses one this machine lacks
-            fix = _bind_fix(unavailable.errno, port)
-            raise ConfigError(f"cannot listen on {host_and_port(host, port)}: {unavailable.strerror}; {fix}")
+        if not listeners and skipped is not None:  # each of its addresses one this machine lacks
+            raise _refusal(host, port, skipped)
     except BaseException:
         for sock in listeners:
             sock.close()
         raise
     return listeners
+
+
+def _refusal(host: str, port: int, exc: OSError) -> ConfigError:
+    return ConfigError(f"cannot listen on {host_and_port(host, port)}: {exc.strerror}; {_bind_fix(exc.errno, port)}")
 
 
 def host_and_port(host: str, port: int) -> str:
@@ -71,6 +98,11 @@ def _bind_fix(code: int | None, port: int) -> str:
         return (
             "it is not an address of this machine: give one of its own with --host (127.0.0.1 for this machine "
             "only, 0.0.0.0 for every address)"
+        )
+    if code == errno.EAFNOSUPPORT:
+        return (
+            "this machine has no IPv6 (or no IPv4): give an address of the other family with --host (--host "
+            "127.0.0.1 for this machine only, 0.0.0.0 for every address)"
         )
     if code == errno.EACCES and 0 < port < 1024:
         return "ports below 1024 need privileges: choose a --port from 1024 up (the default is 8765)"
