@@ -12,13 +12,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
+import anyio
 import httpx2
 import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from magsag_mcp.mcp_server.__main__ import build_parser
-from tests.shutdown_helpers import until_serving
+from tests.shutdown_helpers import STARTING, until_serving
 
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -185,3 +186,25 @@ def test_a_port_taken_is_refused_with_the_fix():
     finally:
         for sock in bound:
             sock.close()
+
+
+@pytest.mark.parametrize("level", ["WARNING", "ERROR"])
+async def test_port_0_says_its_url_at_any_log_level(tmp_path: Path, level: str):
+    # The start-up line is the only place the port the system chose is said. Before: logged at INFO only, so a server
+    # started with --port 0 and MAGSAG_MCP_LOG_LEVEL=WARNING (set for a desktop client's quiet log, say) served on a
+    # port no one could learn, and a script reading the URL as the README says waited for ever.
+    proc = _start(tmp_path, "--port", "0", "--log-level", level)
+    try:
+        assert proc.stderr is not None
+        said = ""
+        with anyio.fail_after(60):  # a hang guard, not a timing assertion
+            while (url := STARTING.search(said)) is None:
+                line = await anyio.to_thread.run_sync(proc.stderr.readline, abandon_on_cancel=True)
+                assert line, f"server exited before it said its URL: {said}"
+                said += line.decode(errors="replace")
+        assert " INFO magsag_mcp.mcp: magsag-mcp starting on http://127.0.0.1:" in said, said
+        status, body = await _post(url["url"])  # the URL said is served
+        assert status == 200, body
+    finally:
+        err = _stop(proc)
+    assert " INFO " not in err, "only the start-up line passes the level"

@@ -236,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.transport == "stdio":
                 from .stdio import serve_stdio
             else:
-                from .http import TOKEN_ENV, check_binding, security_settings, serve_http, served_url
+                from .http import TOKEN_ENV, check_binding, said_at_start, security_settings, serve_http, served_url
                 from .listeners import bind_listeners
         if args.transport == "stdio":
             log.info("magsag-mcp serving on stdio")
@@ -249,7 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 # the port bound: with --port 0 the one the system chose, which scripts read here (README)
                 port = listeners[0].getsockname()[1]
-                log.info(
+                said_at_start(
+                    log,
+                    args.port == 0,
                     "magsag-mcp starting on %s (token %s)",
                     served_url(args.host, port),
                     "required" if token else "off",
