@@ -228,3 +228,54 @@ def test_a_port_refused_as_it_starts_listening_is_refused_with_the_fix_and_no_so
     with pytest.raises(ConfigError, match=r"cannot listen on 127.0.0.1:8765: Address already in use; choose another"):
         bind_listeners("127.0.0.1", 8765)
     assert _open_fds() == before
+
+
+# -- no socket left when the start fails after the bind ---------------------------------------------------------
+
+#: main() run in a process of its own (it sets up the root logger), the sockets it leaves open counted after; one it
+#: left unclosed is closed as main's frame goes, saying ResourceWarning (made an error, said on stderr)
+_MAIN_COUNTING_FDS = """
+import contextlib, gc, os, sys, warnings
+warnings.simplefilter("error", ResourceWarning)
+from magsag_mcp.mcp_server.__main__ import main
+if sys.argv[1] == "lifespan":
+    from mcp.server import streamable_http_manager
+
+    @contextlib.asynccontextmanager
+    async def run(self):
+        raise RuntimeError("the session manager did not start")
+        yield
+
+    streamable_http_manager.StreamableHTTPSessionManager.run = run
+before = set(os.listdir("/proc/self/fd"))
+try:
+    status = main(["--transport", "http", "--port", "0", "--catalog", sys.argv[2]])
+except SystemExit as exc:
+    status = exc.code
+gc.collect()
+left = [os.readlink(f"/proc/self/fd/{fd}") for fd in set(os.listdir("/proc/self/fd")) - before]
+left = [name for name in left if name.startswith("socket:")]
+print(f"status={status} left={left}", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    "failure, status",
+    [("ledger", 2), ("lifespan", 3)],  # a service that cannot open (refused, 2); an app whose start fails (uvicorn's 3)
+)
+def test_a_start_that_fails_after_the_bind_leaves_no_socket_open(tmp_path: Path, failure: str, status: int):
+    # The sockets are bound before the service opens and before uvicorn starts the app: each way the start then ends
+    # closes them (main's finally), where uvicorn, binding after the app's start, had none open to close.
+    (tmp_path / "dir.db").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_", "GEMINI_"))}
+    env.update(MAGSAG_PROVIDER="fake", MAGSAG_DB=str(tmp_path / ("dir.db" if failure == "ledger" else "ledger.db")))
+    run = subprocess.run(
+        [sys.executable, "-c", _MAIN_COUNTING_FDS, failure, str(CATALOG)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,  # a hang guard
+    )
+    assert "magsag-mcp starting on http://127.0.0.1:" in run.stderr  # bound, then failed
+    assert f"status={status} left=[]" in run.stderr, run.stderr
+    assert "ResourceWarning" not in run.stderr
