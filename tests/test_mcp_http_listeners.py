@@ -279,3 +279,25 @@ def test_a_start_that_fails_after_the_bind_leaves_no_socket_open(tmp_path: Path,
     assert "magsag-mcp starting on http://127.0.0.1:" in run.stderr  # bound, then failed
     assert f"status={status} left=[]" in run.stderr, run.stderr
     assert "ResourceWarning" not in run.stderr
+
+
+def _ipv6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6(), reason="no IPv6")
+def test_a_link_local_ipv6_host_without_its_interface_is_refused_saying_to_give_it():
+    # The system refuses a link-local address (fe80::/10) with no interface named, EINVAL. Before: "Invalid
+    # argument; choose another --port (0: a free one the system chooses), or stop the process that listens there",
+    # when no port would do and nothing listens.
+    with pytest.raises(ConfigError) as caught:
+        bind_listeners("fe80::1", 0)
+    message = caught.value.message
+    assert message.startswith("cannot listen on [fe80::1]:0: "), message
+    assert "link-local" in message and "--host fe80::1%eth0" in message
+    assert "choose another --port" not in message

@@ -10,6 +10,7 @@ on and the Host allow-list holds that port (a client reaching ``127.0.0.1:<port>
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
 from ..errors import ConfigError
@@ -83,7 +84,8 @@ def _bind_all(host: str, port: int, addresses: list[tuple], *, give_up_taken: bo
 
 
 def _refusal(host: str, port: int, exc: OSError) -> ConfigError:
-    return ConfigError(f"cannot listen on {host_and_port(host, port)}: {exc.strerror}; {_bind_fix(exc.errno, port)}")
+    fix = _bind_fix(exc.errno, host, port)
+    return ConfigError(f"cannot listen on {host_and_port(host, port)}: {exc.strerror}; {fix}")
 
 
 def host_and_port(host: str, port: int) -> str:
@@ -93,7 +95,16 @@ def host_and_port(host: str, port: int) -> str:
     return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
 
 
-def _bind_fix(code: int | None, port: int) -> str:
+def _link_local(host: str) -> bool:
+    """Whether ``host`` is an IPv6 link-local address with no interface (``%eth0``) named, which no bind takes."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_link_local and address.version == 6 and not getattr(address, "scope_id", None)
+
+
+def _bind_fix(code: int | None, host: str, port: int) -> str:
     if code == errno.EADDRNOTAVAIL:
         return (
             "it is not an address of this machine: give one of its own with --host (127.0.0.1 for this machine "
@@ -103,6 +114,12 @@ def _bind_fix(code: int | None, port: int) -> str:
         return (
             "this machine has no IPv6 (or no IPv4): give an address of the other family with --host (--host "
             "127.0.0.1 for this machine only, 0.0.0.0 for every address)"
+        )
+    if code == errno.EINVAL and _link_local(host):
+        name = host.strip("[]")
+        return (
+            "a link-local IPv6 address is an address of one interface, which --host must name after a %: "
+            f"--host {name}%eth0 (the interface `ip -6 addr` lists it under)"
         )
     if code == errno.EACCES and 0 < port < 1024:
         return "ports below 1024 need privileges: choose a --port from 1024 up (the default is 8765)"
