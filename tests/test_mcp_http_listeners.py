@@ -301,3 +301,17 @@ def test_a_link_local_ipv6_host_without_its_interface_is_refused_saying_to_give_
     assert message.startswith("cannot listen on [fe80::1]:0: "), message
     assert "link-local" in message and "--host fe80::1%eth0" in message
     assert "choose another --port" not in message
+
+
+@pytest.mark.parametrize("platform, reused", [("linux", 1), ("darwin", 1), ("win32", 0), ("cygwin", 0)])
+def test_so_reuseaddr_is_set_where_asyncio_sets_it(monkeypatch: pytest.MonkeyPatch, platform: str, reused: int):
+    # On POSIX, SO_REUSEADDR lets a restart bind a port whose connections are in TIME_WAIT. On Windows it lets a
+    # second socket bind a port another listens on (the port shared, or taken over): asyncio's server (uvicorn's,
+    # before) leaves it off there, and a second magsag-mcp on port 8765 is refused "in use", not started beside the
+    # first. Before: set on every platform.
+    monkeypatch.setattr(listeners.sys, "platform", platform)
+    bound = bind_listeners("127.0.0.1", 0)
+    try:
+        assert bool(bound[0].getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)) == bool(reused)
+    finally:
+        _closed(bound)

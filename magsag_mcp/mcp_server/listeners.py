@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import sys
 
 from ..errors import ConfigError
 
@@ -59,7 +60,8 @@ def _bind_all(host: str, port: int, addresses: list[tuple], *, give_up_taken: bo
                 skipped = exc
                 continue
             try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no obstacle
+                if _reuses_addresses():  # as asyncio: TIME_WAIT is no obstacle to a restart
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 if family == socket.AF_INET6:
                     # as asyncio binds: `--host ::` is IPv6's every address, not IPv4's too (0.0.0.0 is that)
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -81,6 +83,12 @@ def _bind_all(host: str, port: int, addresses: list[tuple], *, give_up_taken: bo
             sock.close()
         raise
     return listeners
+
+
+def _reuses_addresses() -> bool:
+    """Whether to set SO_REUSEADDR, where asyncio's server sets it: on POSIX, where it lets a port whose connections are
+    in TIME_WAIT be bound again. Not on Windows, where it lets a socket bind a port another listens on."""
+    return sys.platform not in ("win32", "cygwin")
 
 
 def _refusal(host: str, port: int, exc: OSError) -> ConfigError:
