@@ -34,8 +34,18 @@ def _resolving_to(monkeypatch: pytest.MonkeyPatch, *addresses: tuple[int, tuple]
     monkeypatch.setattr(listeners.socket, "getaddrinfo", getaddrinfo)
 
 
-def _open_fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
+def _open_sockets() -> set[str]:
+    """This process's socket descriptors (a descriptor another thread closes meanwhile left out; none counted where
+    there is no /proc, as on macOS)."""
+    found: set[str] = set()
+    for fd in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            found.add(f"{fd} {target}")
+    return found
 
 
 def _closed(bound: list[socket.socket]) -> None:
@@ -127,7 +137,7 @@ def test_port_0_gives_up_a_port_another_address_of_the_name_has_taken_for_anothe
     # system chooses)", to a user who gave 0, now and then, as which port came up decided.
     _resolving_to(monkeypatch, (socket.AF_INET, ("127.0.0.1", 0)), (socket.AF_INET, ("127.0.0.2", 0)))
     blockers = _taken_as_bound(monkeypatch, "127.0.0.2", times=2)
-    before = _open_fds()
+    before = _open_sockets()
     try:
         bound = bind_listeners("mybox", 0)
         try:
@@ -138,19 +148,19 @@ def test_port_0_gives_up_a_port_another_address_of_the_name_has_taken_for_anothe
             _closed(bound)
     finally:
         _closed(blockers)
-    assert len(blockers) == 2 and _open_fds() == before  # the sockets of the ports given up closed
+    assert len(blockers) == 2 and _open_sockets() == before  # the sockets of the ports given up closed
 
 
 def test_port_0_says_the_port_taken_when_every_port_chosen_is_taken_on_another_address(monkeypatch: pytest.MonkeyPatch):
     _resolving_to(monkeypatch, (socket.AF_INET, ("127.0.0.1", 0)), (socket.AF_INET, ("127.0.0.2", 0)))
-    blockers = _taken_as_bound(monkeypatch, "127.0.0.2", times=len(range(listeners.PORT_0_TRIES)))
-    before = _open_fds()
+    blockers = _taken_as_bound(monkeypatch, "127.0.0.2", times=listeners.PORT_0_TRIES)
+    before = _open_sockets()
     try:
         with pytest.raises(ConfigError, match=r"cannot listen on mybox:0: .*choose another --port"):
             bind_listeners("mybox", 0)
     finally:
         _closed(blockers)
-    assert len(blockers) == listeners.PORT_0_TRIES and _open_fds() == before
+    assert len(blockers) == listeners.PORT_0_TRIES and _open_sockets() == before
 
 
 def test_a_fixed_port_taken_on_a_names_second_address_is_refused_not_tried_again(monkeypatch: pytest.MonkeyPatch):
@@ -161,13 +171,13 @@ def test_a_fixed_port_taken_on_a_names_second_address_is_refused_not_tried_again
         port = probe.getsockname()[1]
     _resolving_to(monkeypatch, (socket.AF_INET, ("127.0.0.1", port)), (socket.AF_INET, ("127.0.0.2", port)))
     blockers = _taken_as_bound(monkeypatch, "127.0.0.2", times=1)
-    before = _open_fds()
+    before = _open_sockets()
     try:
         with pytest.raises(ConfigError, match=f"cannot listen on mybox:{port}: .*choose another --port"):
             bind_listeners("mybox", port)
     finally:
         _closed(blockers)
-    assert len(blockers) == 1 and _open_fds() == before
+    assert len(blockers) == 1 and _open_sockets() == before
 
 
 # -- an address family the system lacks ---------------------------------------------------------------------------
@@ -224,10 +234,10 @@ def test_a_port_refused_as_it_starts_listening_is_refused_with_the_fix_and_no_so
             raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
 
     monkeypatch.setattr(socket, "socket", Refused)
-    before = _open_fds()
+    before = _open_sockets()
     with pytest.raises(ConfigError, match=r"cannot listen on 127.0.0.1:8765: Address already in use; choose another"):
         bind_listeners("127.0.0.1", 8765)
-    assert _open_fds() == before
+    assert _open_sockets() == before
 
 
 # -- no socket left when the start fails after the bind ---------------------------------------------------------
