@@ -269,6 +269,7 @@ print(f"status={status} left={left}", file=sys.stderr)
 """
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc/self/fd")
 @pytest.mark.parametrize(
     "failure, status",
     [("ledger", 2), ("lifespan", 3)],  # a service that cannot open (refused, 2); an app whose start fails (uvicorn's 3)
