@@ -29,11 +29,19 @@ class _CompiledOnFirstUse:
     def __getattr__(self, name: str) -> Any:
         # Reached only while uncompiled (or for a name no pattern has): once compiled, every attribute of
         # _PATTERN_ATTRIBUTES is in the instance's dict. Two threads arriving together each compile the same
-        # pattern, and either's copy serves.
+        # pattern, and either's copy serves. Any other name is refused uncompiled: introspection (``__wrapped__``)
+        # compiled the pattern it only looked at, and copy and pickle, asking a new object without its _source for
+        # ``__setstate__``, recursed here without end
+        if name not in _PATTERN_ATTRIBUTES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         compiled = re.compile(*self._source)
         for attribute in _PATTERN_ATTRIBUTES:
             setattr(self, attribute, getattr(compiled, attribute))
         return getattr(compiled, name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copied or pickled, made again from its source, to compile on its first use too
+        return (type(self), self._source)
 
     def __repr__(self) -> str:
         return f"compiled_on_first_use({self._source[0][:40]!r}...)"

@@ -66,3 +66,25 @@ def test_the_server_command_starts_without_compiling_them_and_redacts_its_first_
     logged = [line for line in done.stderr.splitlines() if "the provider said" in line]
     assert len(logged) == 1 and logged[0].endswith("the provider said: invalid key [REDACTED]"), done.stderr
     assert KEY not in done.stderr and TOKEN not in done.stdout
+
+
+def test_a_pattern_compiled_on_first_use_copies_and_pickles_as_one_yet_to_compile():
+    # copy and pickle make the object anew without its instance dict, then ask it for __setstate__ and the like:
+    # every name it lacked went to the compile, which read the missing source through __getattr__ again, without end
+    import copy
+    import pickle
+
+    source = r"(?P<word>[a-z]+)-(?P<n>\d+)"
+    lazy = compiled_on_first_use(source, re.IGNORECASE)
+    for made in (copy.copy(lazy), copy.deepcopy(lazy), pickle.loads(pickle.dumps(lazy))):
+        assert "search" not in vars(made)  # still to compile, as the one copied was
+        assert made.sub("<>", "Ab-12 x") == "<> x" and made.flags == re.compile(source, re.IGNORECASE).flags
+    assert "search" not in vars(lazy)
+
+
+def test_asking_a_pattern_compiled_on_first_use_for_what_no_pattern_has_neither_compiles_it_nor_finds_it():
+    # introspection (inspect.unwrap's __wrapped__, a mock's spec, a debugger) asks for names no pattern has: each
+    # compiled the pattern it only looked at
+    lazy = compiled_on_first_use(r"a+b")
+    assert not hasattr(lazy, "__wrapped__") and not hasattr(lazy, "_source_of_nothing")
+    assert "search" not in vars(lazy)
