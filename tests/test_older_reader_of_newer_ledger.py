@@ -73,3 +73,23 @@ async def test_an_older_version_reading_only_says_to_upgrade_and_a_writer_as_bef
     assert READER_FIX in read_only.value.message and WRITER_FIX not in read_only.value.message
     assert "records could escape the newer one's budget limits" in writer.value.message
     assert WRITER_FIX in writer.value.message and READER_FIX not in writer.value.message
+
+
+def test_an_older_prune_says_to_upgrade_or_prune_with_the_newer_one(newer: Path):
+    # a prune records no call, and on a ledger of its own would prune nothing: it was told the writer's reason and
+    # fix ("what this version records could escape the newer one's budget limits ... or give this process a ledger of
+    # its own with --db / MAGSAG_DB")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [sys.executable, "-c", OLDER_CLI, "data", "prune", "--older-than", "30d", "--db", str(newer)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 2, done
+    message = json.loads(done.stderr)["error"]["message"]
+    assert f"the ledger at {newer} was migrated by a newer magsag-mcp" in message and MIGRATIONS[-1][0] in message
+    assert "records could escape" not in message and WRITER_FIX not in message, message
+    assert "what this version deletes from it" in message, message
+    assert "upgrade magsag-mcp in this environment (pip install -U magsag-mcp) to prune it" in message, message
+    assert "or prune it with the newer magsag that migrated it" in message, message

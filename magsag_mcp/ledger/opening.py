@@ -111,7 +111,8 @@ class LedgerOpening:
             self._log_identity = file_identity(self._opened + "-wal")
         except NewerSchema as exc:
             await self._close_connections()
-            raise newer_error(self.path, exc.unknown, reading=self.reading) from None
+            # (what does not create the ledger and does not read it is no calls' writer: a prune)
+            raise newer_error(self.path, exc.unknown, reading=self.reading, pruning=not self.create) from None
         except BlankFile:
             await self._close_connections()
             if not self.blank_is_absent:

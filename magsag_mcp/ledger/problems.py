@@ -262,25 +262,35 @@ def log_gone_error(path: Path) -> LedgerError:
     )
 
 
-def newer_error(path: Path, unknown: list[str], *, reading: bool = False) -> LedgerError:
+def newer_error(path: Path, unknown: list[str], *, reading: bool = False, pruning: bool = False) -> LedgerError:
     """The ledger holds migrations this version does not know (see :func:`~.migrations.migrate`). ``reading``: what
     opened it only reads (a report, doctor; a ledger it cannot write), which records nothing that could escape a limit
-    and has nothing to report on in a ledger of its own: its fix is the upgrade alone."""
+    and has nothing to report on in a ledger of its own: its fix is the upgrade alone. ``pruning``: what opened it to
+    write opened it not to record calls (``create`` False and not reading: a prune), which records nothing either and
+    would prune nothing in a ledger of its own; what it deletes is what the newer version's tables may still count."""
     from .. import __version__
 
-    why, fix = (
-        (
-            "so its reports could be wrong (a newer migration may change what the ledger's rows mean)",
-            "upgrade magsag-mcp in this environment (pip install -U magsag-mcp) to read it, or read it with the newer "
-            "magsag that migrated it",
+    if reading:
+        why = "so its reports could be wrong (a newer migration may change what the ledger's rows mean)"
+        fix = (
+            "upgrade magsag-mcp in this environment (pip install -U magsag-mcp) to read it, or read it with the "
+            "newer magsag that migrated it"
         )
-        if reading
-        else (
-            "so what this version records could escape the newer one's budget limits",
+    elif pruning:
+        why = (
+            "so what this version deletes from it could leave the newer one's own records of it wrong (a newer "
+            "migration may keep what this version does not know to delete with it)"
+        )
+        fix = (
+            "upgrade magsag-mcp in this environment (pip install -U magsag-mcp) to prune it, or prune it with the "
+            "newer magsag that migrated it"
+        )
+    else:
+        why = "so what this version records could escape the newer one's budget limits"
+        fix = (
             "upgrade magsag-mcp in this environment (pip install -U magsag-mcp), or give this process a ledger of "
-            "its own with --db / MAGSAG_DB",
+            "its own with --db / MAGSAG_DB"
         )
-    )
     return LedgerError(
         f"the ledger at {path} was migrated by a newer magsag-mcp than this one ({__version__}): "
         f"it has {listed('schema migration', unknown)} that this version does not know, {why}; {fix}",

@@ -331,7 +331,7 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         if version != self._schema_version:
             unknown = unknown_migrations(conn)
             if unknown:
-                raise newer_error(self.path, unknown)
+                raise newer_error(self.path, unknown, reading=self.reading, pruning=not self.create)
             self._schema_version = version
 
     def writer_idle(self) -> bool:
