@@ -143,6 +143,9 @@ _INPUT_REFUSED = re.compile(
 )
 _TARGET_REFERENCE = re.compile(
     r"\b(?:this|the|that) model\b|\bmodels/|registry\.ollama\.ai/"
+    # OpenAI's "Invalid content type. image_url is only supported by certain models.": the content part's type, a
+    # modality this model lacks (not the caller's data's, which _INPUT_REFUSED's "content type" would take it for)
+    r"|only supported by (?:certain|some|specific|select) models\b"
     # Ollama: "<model> does not support tools|thinking|insert|vision|..."
     r"|does not support (?:tools|thinking|insert|vision|images|chat|generate|completion|embeddings?)\b",
     re.IGNORECASE,

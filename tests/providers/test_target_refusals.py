@@ -179,3 +179,21 @@ async def test_a_field_the_messages_api_does_not_have_is_this_targets_too(
     assert err.moves_on and err.status == 400 and err.details["param"] == field
     assert said in err.message and "take it out of the target's params" in err.message
     assert fake.violations == []
+
+
+@pytest.mark.parametrize("part", ["image_url", "input_audio"])
+async def test_a_content_part_only_certain_models_take_moves_on(fake_openai: FakeOpenAI, transport: Transport, part):
+    # OpenAI's refusal of a picture or a sound sent to a model that reads text alone (gpt-3.5-turbo, o3-mini): its
+    # "content type" is the part's, a modality this model lacks, not the caller's data's type (a file's, a MIME type),
+    # and the next target (gpt-4o, a Claude) reads it; read as the caller's data, it stopped the whole chain
+    message = f"Invalid content type. {part} is only supported by certain models."
+    fake_openai.queue(R.error(400, message, param="messages.[0].content.[1].type"))
+    provider = OpenAIProvider({"OPENAI_API_KEY": DEFAULT_KEY, "OPENAI_BASE_URL": fake_openai.url + "/v1"}, transport)
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(), Target("openai", "gpt-3.5-turbo"))
+    assert type(info.value) is E.UnsupportedFeatureError, type(info.value)
+    assert info.value.moves_on and info.value.status == 400 and message in info.value.message
+    # the control: a content type of the caller's own data, refused alike by every target, still stops the call
+    fake_openai.queue(R.error(400, "Unsupported content type: application/xml is not supported."))
+    with pytest.raises(E.BadRequestError):
+        await provider.complete(ask(), Target("openai", "gpt-3.5-turbo"))
