@@ -88,3 +88,35 @@ def test_asking_a_pattern_compiled_on_first_use_for_what_no_pattern_has_neither_
     lazy = compiled_on_first_use(r"a+b")
     assert not hasattr(lazy, "__wrapped__") and not hasattr(lazy, "_source_of_nothing")
     assert "search" not in vars(lazy)
+
+
+def test_threads_that_first_use_them_together_each_redact_whole():
+    # each thread's first text compiles the pattern it needs while the others do too (two compiles, either's
+    # methods serve): none may find a half-made object and let a key through. Run where nothing compiled them yet
+    code = textwrap.dedent(
+        f"""
+        import json, sys, threading
+        sys.setswitchinterval(1e-6)  # (switch threads as often as the interpreter can: no timing is asserted)
+        from magsag_mcp import key_escapes, key_shapes
+        from magsag_mcp.errors import redact
+        assert "search" not in vars(key_shapes._SECRET_PATTERNS)
+        texts = ["api_key: {KEY}", "Authorization: Bearer {TOKEN}", "a%2\\nF token={KEY}"]
+        start, said = threading.Barrier(12), []
+        def first_use(i):
+            start.wait()
+            said.append(redact(texts[i % 3]))
+        threads = [threading.Thread(target=first_use, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print(json.dumps(sorted(set(said))))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        "Authorization: Bearer [REDACTED]",
+        "a%2\nF token=[REDACTED]",
+        "api_key: [REDACTED]",
+    ]
