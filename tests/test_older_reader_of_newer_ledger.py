@@ -6,6 +6,8 @@ own with --db / MAGSAG_DB": a report records nothing, and on a ledger of its own
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 import os
 import subprocess
 import sys
@@ -93,3 +95,31 @@ def test_an_older_prune_says_to_upgrade_or_prune_with_the_newer_one(newer: Path)
     assert "what this version deletes from it" in message, message
     assert "upgrade magsag-mcp in this environment (pip install -U magsag-mcp) to prune it" in message, message
     assert "or prune it with the newer magsag that migrated it" in message, message
+
+
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [
+        ({"reading": True}, READER_FIX),
+        ({"create": False}, "upgrade magsag-mcp in this environment (pip install -U magsag-mcp) to prune it"),
+        ({}, WRITER_FIX),
+    ],
+    ids=["reading", "pruning", "recording"],
+)
+async def test_a_newer_migration_after_the_open_is_refused_at_the_next_write_in_the_openers_words(
+    tmp_path: Path, how: dict[str, bool], said: str
+):
+    # a newer version migrating while this one has the ledger open is seen at its next write (a reading command's too:
+    # an expired reservation recorded by a report): that refusal gave every opener the recording writer's words
+    db = tmp_path / "shared.db"
+    async with Ledger(db):  # made by this version
+        pass
+    async with Ledger(db, **how) as ledger:
+        with closing(sqlite3.connect(db, isolation_level=None)) as newer:  # a newer version's migration, applied
+            newer.execute("CREATE TABLE hour_spend (bucket INTEGER PRIMARY KEY, cost_pusd INTEGER NOT NULL)")
+            newer.execute("INSERT INTO schema_migrations (name, applied_at) VALUES ('0099_hour_spend', 0)")
+        with pytest.raises(LedgerError) as info:
+            await ledger.log_event("r1", "a", "e", {})
+    assert "0099_hour_spend" in info.value.message and said in info.value.message, info.value.message
+    for other in {READER_FIX, WRITER_FIX} - {said}:  # (the pruning fix holds neither)
+        assert other not in info.value.message, info.value.message
