@@ -6,11 +6,11 @@ own with --db / MAGSAG_DB": a report records nothing, and on a ledger of its own
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import anyio
