@@ -32,12 +32,14 @@ collector, its pydantic models and its imports are its own.
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib.util
+import inspect
 import sys
 import types
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 
@@ -82,28 +84,125 @@ def models_built_on_first_use() -> Iterator[None]:
     build them on first use, as for an adapter configured with ``defer_build``); after it, pydantic's as before.
     (pydantic's first use looks five frames up its stack for names to resolve, and raises ValueError from the top
     level of a ``python -c`` script, where there are fewer: never so in the server, whose uses run in its tasks.)
+
+    Three of these lean on pydantic's internals (the adapter's private ``_defer_build`` property, ``model_rebuild``'s
+    private ``_parent_namespace_depth``, which arguments its stand-in validator asks to be built with), which a
+    pydantic newer than this code may lack or change. So each is checked once as the block starts (what it replaces
+    is there, of the shape it expects) and then tried on a model or adapter of one field (some 0.5 ms): one that is
+    absent, different or fails its trial is not used, and the block goes on without it, models and adapters built
+    as without the block (slower, never wrong).
     """
     from pydantic import BaseModel, TypeAdapter
 
-    config = BaseModel.model_config
+    with ExitStack() as undo:
+        if undo.enter_context(_models_deferred(BaseModel)):
+            undo.enter_context(_rebuilds_left_to_first_use(BaseModel))
+        undo.enter_context(_adapters_deferred(TypeAdapter))
+        yield
+
+
+@contextmanager
+def _models_deferred(base: Any) -> Iterator[bool]:
+    """``defer_build`` on ``BaseModel``'s own configuration in the block; yields whether it is."""
+    config = vars(base).get("model_config")
+    if not isinstance(config, dict):  # (a configuration pydantic no longer keeps as a dict of its own)
+        yield False
+        return
     had, before = "defer_build" in config, config.get("defer_build")
     config["defer_build"] = True
-    # (a pydantic without this property, private as it is, leaves its adapters as they are)
-    adapters_defer = TypeAdapter.__dict__.get("_defer_build")
-    if isinstance(adapters_defer, property):
-        TypeAdapter._defer_build = property(lambda adapter: True)  # type: ignore[method-assign,assignment]
-    rebuild = BaseModel.__dict__["model_rebuild"]
-    BaseModel.model_rebuild = classmethod(_left_to_first_use(rebuild.__func__))  # type: ignore[method-assign,assignment]
     try:
-        yield
+        yield True
     finally:
-        BaseModel.model_rebuild = rebuild  # type: ignore[method-assign]
-        if isinstance(adapters_defer, property):
-            TypeAdapter._defer_build = adapters_defer  # type: ignore[method-assign]
         if had:
             config["defer_build"] = before
         else:
             config.pop("defer_build", None)
+
+
+@contextmanager
+def _adapters_deferred(adapter_class: Any) -> Iterator[bool]:
+    """``TypeAdapter``'s private ``_defer_build`` property answering yes in the block; yields whether it does."""
+    adapters_defer = vars(adapter_class).get("_defer_build")
+    if not isinstance(adapters_defer, property):
+        yield False
+        return
+    adapter_class._defer_build = property(lambda adapter: True)
+    try:
+        if not _tried(_an_adapter_waits_then_builds, adapter_class):
+            adapter_class._defer_build = adapters_defer
+            yield False
+            return
+        yield True
+    finally:
+        adapter_class._defer_build = adapters_defer
+
+
+@contextmanager
+def _rebuilds_left_to_first_use(base: Any) -> Iterator[bool]:
+    """``BaseModel.model_rebuild`` as :func:`_left_to_first_use` in the block; yields whether it is."""
+    rebuild = vars(base).get("model_rebuild")
+    default_depth = _default_depth_of(rebuild.__func__) if isinstance(rebuild, classmethod) else None
+    if default_depth is None:
+        yield False
+        return
+    base.model_rebuild = classmethod(_left_to_first_use(rebuild.__func__, default_depth))
+    try:
+        if not _tried(_a_rebuild_waits_for_first_use, base) or not _tried(_an_eager_rebuild_reads_its_callers, base):
+            base.model_rebuild = rebuild
+            yield False
+            return
+        yield True
+    finally:
+        base.model_rebuild = rebuild
+
+
+def _default_depth_of(rebuild: Any) -> int | None:
+    """The frames pydantic's ``model_rebuild`` counts up by default for the names to resolve, if it takes what the
+    wrapper passes it (``force``, ``raise_errors``, the private ``_parent_namespace_depth``); None if not."""
+    try:
+        parameters = inspect.signature(rebuild).parameters
+    except (TypeError, ValueError):
+        return None
+    depth = parameters.get("_parent_namespace_depth")
+    if not {"force", "raise_errors"} <= parameters.keys() or depth is None or type(depth.default) is not int:
+        return None
+    return depth.default
+
+
+def _tried(trial: Any, subject: Any) -> bool:
+    """Whether the trial of a trick passed: any error in it (of a pydantic that works otherwise) is a no."""
+    try:
+        return trial(subject) is True
+    except Exception:
+        return False
+
+
+def _an_adapter_waits_then_builds(adapter_class: Any) -> bool:
+    adapter = adapter_class(int)
+    if getattr(adapter, "pydantic_complete", True) is not False:
+        return False
+    return adapter.validate_python("3") == 3 and adapter.pydantic_complete is True
+
+
+def _a_rebuild_waits_for_first_use(base: Any) -> bool:
+    class Trial(base):
+        n: int
+
+    if Trial.__pydantic_complete__ or Trial.model_rebuild() is not None or Trial.__pydantic_complete__:
+        return False
+    # the first use asks pydantic's stand-in validator to build, which must get through the wrapper
+    return Trial.model_validate({"n": "1"}).n == 1 and Trial.__pydantic_complete__ is True
+
+
+def _an_eager_rebuild_reads_its_callers(base: Any) -> bool:
+    """Whether a rebuild through the wrapper still resolves names in its caller's frame (the frames it counts)."""
+
+    class Trial(base, defer_build=False):
+        n: _TrialType
+
+    _TrialType = int  # a name of this frame alone, defined after the class: its rebuild must read it here
+    Trial.model_rebuild()
+    return Trial.__pydantic_complete__ is True and Trial(n="2").n == 2
 
 
 @contextmanager
@@ -117,21 +216,42 @@ def annotations_compiled_once() -> Iterator[None]:
     call's arguments: the same text gives the same code object, which is immutable and evaluated anew each time, so
     a ForwardRef made of it is the one it was. A text that fails to compile raises each time, as before. After the
     block, ``typing`` compiles as before.
+
+    That ``ForwardRef`` compiles in its constructor, looking ``compile`` up in ``typing``'s names, is how Python 3.11
+    to 3.13 write it, not a promise (3.14's ``ForwardRef`` is ``annotationlib``'s, which compiles elsewhere). So the
+    block first checks that the constructor is ``typing``'s and names ``compile``, then that two ForwardRefs of one
+    text share its code; if not, ``typing`` is left untouched and compiles as it does.
     """
-    import functools
     import typing
 
-    if "compile" in vars(typing):  # someone else's hook: left alone
+    if "compile" in vars(typing) or not _forward_refs_compile_in_typing(typing):  # someone else's hook: left alone
         yield
         return
-    typing.compile = functools.lru_cache(maxsize=None)(compile)  # type: ignore[attr-defined]
+    cached = functools.lru_cache(maxsize=None)(compile)
+    typing.compile = cached  # type: ignore[attr-defined]
     try:
+        if not _tried(_a_text_compiles_once, typing):
+            del typing.compile  # type: ignore[attr-defined]
+        else:
+            cached.cache_clear()  # the trial's text is no annotation of the block's
         yield
     finally:
-        del typing.compile  # type: ignore[attr-defined]
+        if vars(typing).get("compile") is cached:
+            del typing.compile  # type: ignore[attr-defined]
 
 
-def _left_to_first_use(rebuild: Any) -> Any:
+def _forward_refs_compile_in_typing(typing: Any) -> bool:
+    forward_ref = getattr(typing, "ForwardRef", None)
+    code = getattr(getattr(forward_ref, "__init__", None), "__code__", None)
+    return getattr(forward_ref, "__module__", None) == "typing" and code is not None and "compile" in code.co_names
+
+
+def _a_text_compiles_once(typing: Any) -> bool:
+    first, again = typing.ForwardRef("int | None"), typing.ForwardRef("int | None")
+    return first.__forward_code__ is again.__forward_code__
+
+
+def _left_to_first_use(rebuild: Any, default_depth: int) -> Any:
     """``BaseModel.model_rebuild``, which leaves a model that waits for its first use (``defer_build``) waiting when
     it is asked to build ahead of use.
 
@@ -146,7 +266,7 @@ def _left_to_first_use(rebuild: Any) -> Any:
         if raise_errors and not force and not cls.__pydantic_complete__ and cls.model_config.get("defer_build"):
             return None  # as for a model complete already: nothing was built
         # the names to resolve are taken from a frame counted up from pydantic's model_rebuild: one more, this one
-        depth = kwargs.get("_parent_namespace_depth", 2)
+        depth = kwargs.get("_parent_namespace_depth", default_depth)
         kwargs["_parent_namespace_depth"] = depth + 1 if depth > 0 else depth
         return rebuild(cls, force=force, raise_errors=raise_errors, **kwargs)
 

@@ -340,6 +340,8 @@ def test_the_server_command_leaves_the_sdks_unused_type_adapters_unbuilt_and_eac
         code = main(["--db", ":memory:"])
         pydantic.TypeAdapter.__init__ = real_init
         import mcp_types
+        # (start-up's own trial of the deferral, TypeAdapter(int), is built by design: it is no adapter of the SDK's)
+        made = [adapter for adapter in made if repr(adapter) != "TypeAdapter(int)"]
         built_at_start = [repr(adapter) for adapter in made if adapter.pydantic_complete]
         unbuilt = len(made) - len(built_at_start)
         def first_uses():  # (from a function, as every use in the server is: see models_built_on_first_use)
