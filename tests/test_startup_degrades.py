@@ -199,7 +199,6 @@ def test_importing_every_module_of_the_library_leaves_pydantic_typing_and_the_co
     seen = json.loads(out.stdout)
     assert seen["modules"] > 20
     assert seen["after"] == seen["before"]
-    assert seen["before"]["gc"] == [True, 0]
     assert (seen["mine_built"], seen["adapter_built"]) == (True, True)
 
 
