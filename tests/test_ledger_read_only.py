@@ -27,12 +27,19 @@ READ_ONLY = "is read-only, or its folder is"
 FIX = "copy the ledger to a folder you can write and pass the copy with --db"
 
 
-async def _ledger_with_an_expired_reservation(db: Path) -> None:
+def _utc_day(at: float) -> int:
+    return int(at // 86400)
+
+
+async def _ledger_with_an_expired_reservation(db: Path) -> float:
+    """Records a call, of 0.25 USD, at the time it returns: a minute ago, or today's first second in UTC if that is
+    later, so that an agent's day counts it (a minute ago, at 00:00:30 UTC, was yesterday: CI ran at midnight)."""
     async with Ledger(db) as ledger:
         now = time.time()
-        run = RunRecord("r1", "ana", "skill.analysis", now - 60)
+        at = max(now - 60, _utc_day(now) * 86400.0)
+        run = RunRecord("r1", "ana", "skill.analysis", at)
         attempt = AttemptRecord(
-            "r1", now - 60, "openai", "gpt-4o", "skill.analysis", "ana", "ok", 0, 1, cost_usd=Decimal("0.25")
+            "r1", at, "openai", "gpt-4o", "skill.analysis", "ana", "ok", 0, 1, cost_usd=Decimal("0.25")
         )
         await ledger.record_call(run, [attempt])
         await ledger.log_event("r1", "ana", "overloaded upstream", {"n": 1})
@@ -45,6 +52,7 @@ async def _ledger_with_an_expired_reservation(db: Path) -> None:
                 (now - 2000, now - 1000),
             )
         )
+    return at
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -57,8 +65,12 @@ async def audited(tmp_path: Path) -> Path:
     folder = tmp_path / "audit"
     folder.mkdir()
     db = folder / "ledger.db"
-    await _ledger_with_an_expired_reservation(db)
+    recorded_at[db] = await _ledger_with_an_expired_reservation(db)
     return db
+
+
+#: when each audited ledger's call was recorded
+recorded_at: dict[Path, float] = {}
 
 
 @pytest.fixture
@@ -246,7 +258,9 @@ async def test_the_mcp_tools_read_a_read_only_ledger(audited: Path, unwritable, 
     assert [r["run_id"] for r in read["query_runs"]["runs"]] == ["r1"]
     assert [h["event"] for h in read["search_usage"]["hits"]] == ["overloaded upstream"]
     agent_day = next(lim for lim in read["check_budget"]["limits"] if lim["limit"] == "agent_day")
-    assert agent_day["spent_usd"] == "0.25", agent_day
+    # the call is today's, unless a UTC midnight came between its record and the read (then the day is a new one)
+    same_day = _utc_day(recorded_at[audited]) == _utc_day(time.time())
+    assert agent_day["spent_usd"] == ("0.25" if same_day else "0"), agent_day
 
 
 def test_the_cli_summarizes_and_reports_budgets_of_a_read_only_ledger(tmp_path: Path, unwritable, capsys):
