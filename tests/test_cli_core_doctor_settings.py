@@ -319,3 +319,36 @@ def test_every_refusal_of_a_numeric_setting_names_its_range(name, span, value):
         return
     assert f"({span}" in said, said
     assert "set it to e.g. " in said  # and a value to set, as before
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["invoke", "skill.analysis", "--payload", '{"data": "Q3"}'],
+        ["explain", "skill.analysis", "--payload", '{"data": "Q3"}'],
+        ["run", "my-mag", "--payload", '{"data": "Q3"}'],
+        ["budget"],
+    ],
+)
+def test_a_call_setting_set_wrong_stops_the_commands_that_make_or_plan_a_call(cli_env, capsys, monkeypatch, argv):
+    # README (magsag doctor's row): "the commands that make or plan a call ... stop on it, exit 2"
+    monkeypatch.setenv("MAGSAG_MAX_RETRIES", "many")
+    assert main(argv) == 2
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["type"] == "config_error" and "MAGSAG_MAX_RETRIES='many' is not a number" in error["message"]
+
+
+@pytest.mark.parametrize("argv", [["data", "query"], ["flow", "summarize"], ["data", "search", "x"]])
+def test_the_ledger_readers_need_no_call_setting_but_the_ledgers_own(cli_env, capsys, monkeypatch, argv):
+    # README (magsag doctor's row): a call's settings stop the commands that make or plan a call; a command that only
+    # reads the ledger uses none of them, and stops only on the ledger's own, MAGSAG_LEDGER_SYNC
+    assert main(["invoke", "skill.analysis", "--payload", '{"data": "Q3"}']) == 1  # no key: a ledger, one call
+    capsys.readouterr()
+    monkeypatch.setenv("MAGSAG_MAX_RETRIES", "many")
+    monkeypatch.setenv("MAGSAG_CALL_BASE_URLS", "nope")
+    assert main(argv) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("MAGSAG_LEDGER_SYNC", "fast")
+    assert main(argv) == 2
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["type"] == "config_error" and "MAGSAG_LEDGER_SYNC='fast' is not a ledger sync mode" in error["message"]
