@@ -186,4 +186,9 @@ async def test_rejected_arguments_say_how_to_fix_them_without_echoing_the_values
     assert "model_config.tool_choice: expected one of 'auto', 'none' or 'required' or an object, got a string" in out
     assert "unknown argument 'model_config.temprature' (did you mean 'temperature'?)" in out
     assert "TargetArg" not in out and "literal[" not in out
+    # a word outside a choice of words or an object is no object to write: before, "got a string: write an object of
+    # "auto", "none", ..." told the caller to write an object of words
+    mc = {"tool_choice": "x9"}
+    out = await text("invoke_skill", {"skill_id": "skill.analysis", "payload": {}, "model_config": mc})
+    assert 'got a string: give "auto", "none", "required", {"name": fn}' in out and "write an object" not in out
 

@@ -237,6 +237,8 @@ def _shape_hint(args: type[BaseModel], loc: list[str], value: Any, expected: lis
     if key:
         return f': write {{"{key}": "..."}}'
     description = _description(args, loc)
+    if any(e.startswith("one of ") for e in expected if e):  # a word would do too (tool_choice's "auto")
+        return f": give {description}" if description else ""
     return f": write an object of {description}" if description else ": write an object, {...}"
 
 
