@@ -95,6 +95,10 @@ async def test_an_unknown_resource_is_offered_only_the_resource_its_name_nearly_
         "magsag://catalog/policies": "magsag://catalog/governance",
         "magsag://catalog/routes": "magsag://catalog/routing",
         "magsag://skills": "magsag://catalog/skills",
+        # a skill id under the catalog's list of skills: before, offered that list, which takes no id; now the
+        # template's resource for that skill
+        "magsag://catalog/skills/skill.analysis": "magsag://skills/skill.analysis",
+        "magsag://catalog/skill/skill.summarization": "magsag://skills/skill.summarization",
     }
     async with Client(build_server(catalog=CATALOG, db=db, env=ENV)) as client:
         for uri, resource in meant.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -40,15 +40,21 @@ INSTRUCTIONS = (
 _RESOURCE_WORDS = {"policies": "governance", "policy": "governance", "model_governance": "governance"}
 
 
-def meant_resource(uri: str, resources: list[str]) -> str | None:
+def meant_resource(uri: str, resources: list[str], templates: Sequence[str] = ()) -> str | None:
     """The resource an unknown URI was written for, judged by its last segment (``magsag://catalog/skill``,
     ``magsag://skills``, ``magsag://catalog/policies``), or None. Compared whole, every URI under
     ``magsag://catalog/`` shares that much with each resource that any name there (``nope``, ``budget``, ``x``) was
-    offered one of them."""
+    offered one of them. A skill id in the wrong place (``magsag://catalog/skills/skill.analysis``) is the skill
+    template's resource for it: the catalog's list, its nearest name, takes no id."""
     from ..suggest import nearest
 
+    tail = uri.rstrip("/").rsplit("/", 1)[-1]
+    if tail.startswith("skill.") and tail != uri:
+        for template in templates:
+            if template.endswith("/{skill_id}"):
+                return template.replace("{skill_id}", tail)
     tails = {resource.rsplit("/", 1)[-1]: resource for resource in resources}
-    tail = uri.rstrip("/").rsplit("/", 1)[-1].lower()
+    tail = tail.lower()
     word = tail if tail in tails else _RESOURCE_WORDS.get(tail) or nearest(tail, tails)
     return tails.get(word) if word else None
 
@@ -118,7 +124,7 @@ class MagsagServer(MCPServer[ServerState]):
         resources = [str(resource.uri) for resource in self._resource_manager.list_resources()]
         templates = [template.uri_template for template in self._resource_manager.list_templates()]
         shown = redact(uri)[:URI_QUOTED_AT_MOST]
-        meant = meant_resource(shown, resources)
+        meant = meant_resource(shown, resources, templates)
         return (
             f"unknown resource {shown!r}{f' (did you mean {meant!r}?)' if meant else ''}; the resources are: "
             f"{', '.join(resources)}, and {', '.join(templates)} (the skill ids: list_skills)"
