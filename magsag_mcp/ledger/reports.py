@@ -184,9 +184,9 @@ class LedgerReports:
         notes: list[str] = []
         if filters is None:
             return await self._ledger_in_flight(notes, said=agent or run or names)
-        future = _future_since(filters.since)
-        if future is not None:
-            notes.append(future)
+        for note in (_future_since(filters.since), _since_as_seconds_span(filters.since)):
+            if note is not None:
+                notes.append(note)
         in_flight_said = False  # a run's or an agent's calls in flight: the ledger's are not said again
         if filters.agent is not None and not agent:
             known = await self.agent_names()
@@ -282,7 +282,8 @@ class LedgerReports:
         # no hits for a since ahead of now (a year mistyped) is said here, for `data search` and search_usage alike:
         # [] alone reads as "no such error"
         future = None if page["hits"] else _future_since(since)
-        return {**page, "notes": [redact(future)] if future else []}
+        notes = [note for note in (future, _since_as_seconds_span(since)) if note]
+        return {**page, "notes": [redact(note) for note in notes]}
 
     async def prune(self, older_than_seconds: float) -> dict[str, int]:
         from .prune import prune
@@ -345,6 +346,38 @@ def _future_since(since: str | float | None) -> str | None:
     return (
         f"since {since!r} ({_iso(start)}) is in the future, so nothing recorded can match; check the date, or give a"
         " past one (e.g. 2025-11-01) or a span back from now (24h, 7d)"
+    )
+
+
+#: unix seconds before 2000 (2000-01-01T00:00:00Z): no ledger holds a call that old, and a number written there is
+#: most often a span back in seconds (86400 for a day, -3600 for an hour ago), which selected the whole ledger unsaid
+_EARLIEST_LEDGER_SECONDS = 946_684_800
+
+
+def _since_as_seconds_span(since: str | float | None) -> str | None:
+    """A note for a ``since`` given as unix seconds (a number, or digits as text) before any ledger began: read as a
+    time it selects everything, where its writer most likely meant that many seconds back."""
+    import re
+
+    from ..errors import InputError
+    from .filters import parse_since
+    from .queries import _iso
+
+    if isinstance(since, bool) or not (
+        isinstance(since, int | float) or (isinstance(since, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d+)?\s*", since))
+    ):
+        return None
+    try:
+        start = parse_since(since)
+    except InputError:
+        return None
+    if start is None or start >= _EARLIEST_LEDGER_SECONDS:
+        return None
+    if isinstance(since, float) and since.is_integer():  # a JSON schema's number arrives as a float: quoted as sent
+        since = int(since)
+    return (
+        f"since {since!r} reads as unix seconds, {_iso(start)}, before any call recorded, so it selects the whole "
+        "ledger; for a span back from now give it with its unit (86400 seconds is 24h or 1d; 7d, 30m), or a date"
     )
 
 
