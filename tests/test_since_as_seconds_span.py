@@ -44,3 +44,13 @@ async def test_a_since_of_seconds_before_any_ledger_is_noted_with_the_span_to_gi
         assert not any(SPAN in n for n in summary["notes"]), (since, summary["notes"])
         hits = schemas.check("search_usage", await client.call_tool("search_usage", {"pattern": "gpt", "since": since}))
         assert hits["notes"] == [], (since, hits["notes"])
+
+
+async def test_a_since_of_a_few_digits_as_text_is_told_why_it_is_no_time(client: Client):
+    """``"0"`` or ``"86400"`` as text was refused with the forms a time takes alone, though unix seconds are one of
+    them: text is read as unix seconds from nine digits on (fewer may be a date, 20251102). The refusal says so."""
+    for since in ("0", "86400", "-3600"):
+        result = await client.call_tool("summarize_usage", {"filters": {"since": since}})
+        said = result.content[0].text
+        assert result.is_error and said.startswith(f"input_error: filters.since={since!r} is not a time: "), said
+        assert "unix seconds from nine digits on" in said and "86400 seconds is 1d" in said, said

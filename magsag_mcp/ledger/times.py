@@ -128,6 +128,11 @@ def _unreadable(text: str) -> str:
     """What a text that is no time was nearly, said before the forms a time takes: a duration in months (``1M``: m
     is minutes), one counting forward (``-7d``: ``until`` takes a time ahead as a date)."""
     m = _RELATIVE_ANY_CASE.match(text.lstrip("-+"))
+    if m is None and re.fullmatch(r"[-+]?\d{1,8}(?:\.\d+)?", text):  # "0", "86400": a span or an epoch meant
+        return (
+            "digits as text are unix seconds from nine digits on (an eight-digit 20251102 is a date); a span back "
+            "takes its unit (86400 seconds is 1d), and to read the whole ledger leave it out; "
+        )
     if m is None:
         return _long_unit(text)
     if text.startswith(("-", "+")):
