@@ -60,6 +60,19 @@ def mini(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def clock_at_noon(monkeypatch: pytest.MonkeyPatch) -> float:
+    """``time.time`` ticking on from noon UTC of the day the test runs (returned): a test that makes calls and then
+    reads a day's spend (a day limit, an agent's day) reads them on their own day. On the real clock a midnight (UTC's,
+    or a policy zone's: Berlin's at 23:00 UTC, Tokyo's at 15:00) could fall between the calls and the read, which
+    then counts none of them. Noon UTC is hours from a midnight in every zone the tests use."""
+    real = time.time
+    started = real()
+    noon = started // 86400 * 86400 + 43200
+    monkeypatch.setattr(time, "time", lambda: noon + (real() - started))
+    return noon
+
+
+@pytest.fixture
 def anyio_backend():
     return "asyncio"
 

@@ -39,7 +39,8 @@ MAYBE_BILLED = "the provider may bill it; its cost is unknown"
 
 
 @pytest.fixture
-async def service(fake_openai: FakeOpenAI, tmp_path: Path) -> AsyncIterator[Service]:
+async def service(fake_openai: FakeOpenAI, tmp_path: Path, clock_at_noon: float) -> AsyncIterator[Service]:
+    # noon: the calls' agent day is the day check_budget reads, as it was not when a UTC midnight fell in between
     svc = await open_service(tmp_path, fake_openai.url + "/v1")
     yield svc
     await svc.aclose()

@@ -41,7 +41,9 @@ async def _one_call_two_unknown_costs(db: Path) -> tuple[dict, dict, dict]:
     return summary, page, status
 
 
-def test_every_result_counts_a_calls_two_unknown_costs_as_two_attempts(tmp_path: Path, capsys):
+def test_every_result_counts_a_calls_two_unknown_costs_as_two_attempts(tmp_path: Path, capsys, clock_at_noon):
+    # noon: the retry is recorded a second after the call began, which in the last second before a UTC midnight is
+    # the next day, and the day limit read then counted one attempt of the two
     summary, page, status = anyio.run(_one_call_two_unknown_costs, tmp_path / "l.db")
     totals, stats = summary["totals"], summary["model_stats"]["metered"]
     [run] = page["runs"]
