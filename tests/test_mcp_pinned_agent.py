@@ -125,7 +125,10 @@ async def test_the_tools_a_client_lists_say_the_servers_agent_is_the_calls(tmp_p
         assert "desk" not in tools["invoke_skill"]["agent"]["description"]
 
 
-async def test_check_budget_naming_the_servers_own_agent_before_its_first_call_has_no_misspelling_note(tmp_path: Path):
+async def test_check_budget_naming_the_servers_own_agent_before_its_first_call_has_no_misspelling_note(
+    tmp_path: Path, clock_at_noon: float
+):
+    # noon: the two answers compared are read at two moments; a UTC midnight between them gave each its own day
     # the server tells a client naming another agent to "give 'desk'": check_budget(agent="desk") on a new server
     # then answered "no run in this ledger was recorded for agent 'desk'", the note of a misspelt agent, where
     # check_budget({}) (the same agent) said nothing

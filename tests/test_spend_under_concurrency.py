@@ -168,12 +168,13 @@ async def test_a_process_killed_mid_call_leaves_a_reservation_the_next_process_c
 
 
 async def test_cancelling_some_of_200_callers_in_flight_releases_exactly_their_reservations(
-    catalog_copy, tmp_path, held
+    catalog_copy, tmp_path, held, clock_at_noon
 ):
     """200 calls at once, every one held at the vendor (or waiting for a connection to it); then every third caller
     gives up. Each cancelled call is recorded as one cancelled attempt of unknown cost bounded by its reservation, and
     its reservation goes with that record; the other calls' reservations stay, each exactly once, and check_budget's
     reserved is their sum. Let go, those calls finish and nothing is held."""
+    # noon: the day limits read at the end count the bounds recorded before; a UTC midnight between left them out
     write_catalog(catalog_copy, "max_cost_per_day_usd: 100, max_cost_per_agent_daily_usd: 100")
     db = tmp_path / "l.db"
     svc = await Service.open(catalog=catalog_copy, db=db, env=held.env())
