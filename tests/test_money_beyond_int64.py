@@ -26,7 +26,9 @@ from magsag_mcp.service import Service
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
 
-pytestmark = pytest.mark.anyio
+# noon (clock_at_noon): each test writes a day's spend at the time it reads, then reserves or reads on the clock; a
+# UTC midnight in between left the day it wrote out of the day it checked ("DID NOT RAISE BudgetExceeded")
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("clock_at_noon")]
 
 DAY = ROLLUP_BUCKET_SECONDS
 MILLION = 10**6 * 10**12  # $1M in pico-USD
