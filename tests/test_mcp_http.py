@@ -24,18 +24,12 @@ from mcp.client.streamable_http import streamable_http_client
 
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server.http import BearerTokenMiddleware, http_app, is_loopback, security_settings
+from tests.mcp_http_helpers import HEADERS, INIT
 from tests.shutdown_helpers import until_serving
 
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 TOKEN = "t0k3n-for-tests-0123456789abcdef"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 #: the sockets :func:`held_port` bound, each held until :func:`serving` serves on it

@@ -17,11 +17,11 @@ import pytest
 
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import FakeOpenAI
+from tests.mcp_http_helpers import HEADERS
 from tests.shutdown_helpers import PAYLOAD, env_for, ledger_state, until_sent, until_serving
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parent.parent
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 HELLO = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
 
 

@@ -18,6 +18,7 @@ import pytest
 from magsag_mcp.errors import ConfigError
 from magsag_mcp.mcp_server import listeners
 from magsag_mcp.mcp_server.listeners import bind_listeners
+from tests.mcp_http_helpers import has_ipv6_loopback
 from tests.shutdown_helpers import until_serving
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -302,16 +303,9 @@ def test_a_start_that_fails_after_the_bind_leaves_no_socket_open(tmp_path: Path,
     assert "ResourceWarning" not in run.stderr
 
 
-def _ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
-@pytest.mark.skipif(not _ipv6(), reason="no IPv6")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6")
 def test_a_link_local_ipv6_host_without_its_interface_is_refused_saying_to_give_it():
     # The system refuses a link-local address (fe80::/10) with no interface named, EINVAL. Before: "Invalid
     # argument; choose another --port (0: a free one the system chooses), or stop the process that listens there",

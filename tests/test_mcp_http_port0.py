@@ -19,27 +19,12 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from magsag_mcp.mcp_server.__main__ import build_parser
+from tests.mcp_http_helpers import HEADERS, INIT, has_ipv6_loopback
 from tests.shutdown_helpers import STARTING, until_serving
 
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 TOKEN = "p0rt-zero-T0k3n-q8w2e6r1y5u9"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 def _start(tmp: Path, *options: str) -> subprocess.Popen[bytes]:
@@ -93,9 +78,9 @@ async def test_port_0_serves_on_the_port_the_system_chose_and_says_its_url(tmp_p
     "host, shown",
     [
         ("0.0.0.0", "0.0.0.0"),
-        pytest.param("::1", "[::1]", marks=pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")),
-        pytest.param("[::1]", "[::1]", marks=pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")),
-        pytest.param("::", "[::]", marks=pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")),
+        pytest.param("::1", "[::1]", marks=pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")),
+        pytest.param("[::1]", "[::1]", marks=pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")),
+        pytest.param("::", "[::]", marks=pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")),
     ],
 )
 async def test_port_0_on_any_host_says_a_url_with_the_real_port_that_answers(tmp_path: Path, host: str, shown: str):
@@ -141,7 +126,7 @@ def _resolving_to(monkeypatch: pytest.MonkeyPatch, *addresses: tuple[int, tuple]
     monkeypatch.setattr(listeners.socket, "getaddrinfo", getaddrinfo)
 
 
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")
 def test_port_0_on_a_name_of_several_addresses_serves_all_on_the_one_port(monkeypatch: pytest.MonkeyPatch):
     # asyncio's server, given `localhost` and port 0, binds each of its addresses to a port of its own: the URL said
     # would name one, and a client whose `localhost` is the other address would reach another port
