@@ -330,3 +330,18 @@ def test_so_reuseaddr_is_set_where_asyncio_sets_it(monkeypatch: pytest.MonkeyPat
         assert bool(bound[0].getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)) == bool(reused)
     finally:
         _closed(bound)
+
+
+def test_the_url_of_a_link_local_host_writes_its_interface_as_a_url_does():
+    # RFC 6874: in a URL the zone's "%" is "%25". Before: http://[fe80::1%eth0]:8765/mcp, a "%" starting no
+    # percent-escape, which a client parsing the URL strictly refuses.
+    from magsag_mcp.mcp_server.http import served_url
+
+    url = served_url("fe80::1%eth0", 8765)
+    assert url == "http://[fe80::1%25eth0]:8765/mcp"
+    assert served_url("[fe80::1%eth0]", 8765) == url
+    assert served_url("::1", 8765) == "http://[::1]:8765/mcp"
+    assert served_url("127.0.0.1", 8765, "") == "http://127.0.0.1:8765"
+    import yarl  # aiohttp's URL: the zone read back as the address's
+
+    assert yarl.URL(url).host == "fe80::1%eth0"

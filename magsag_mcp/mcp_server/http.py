@@ -367,8 +367,12 @@ def check_binding(host: str, token: str | None) -> None:
 
 
 def served_url(host: str, port: int, path: str = MCP_PATH) -> str:
-    """The URL a server bound to ``host`` on ``port`` serves MCP at, as the start-up line says it."""
-    return f"http://{host_and_port(host, port)}{path}"
+    """The URL a server bound to ``host`` on ``port`` serves MCP at, as the start-up line says it.
+
+    An IPv6 address's interface (``fe80::1%eth0``) is written ``%25eth0`` in a URL (RFC 6874), as a ``%`` in a
+    URL starts a percent-escape: the form curl and aiohttp (yarl) take; a bare ``%eth0`` is left to each
+    client's leniency."""
+    return f"http://{host_and_port(host.replace('%', '%25'), port)}{path}"
 
 
 def said_at_start(log: logging.Logger, port_chosen: bool, message: str, *args: object) -> None:
