@@ -44,6 +44,10 @@ async def test_an_error_body_under_200_without_code_is_read_as_the_same_error_in
     assert type(in_body.value) is E.ServerError, type(in_body.value)
     assert in_body.value.status == 500 and in_body.value.retryable and in_body.value.moves_on
     assert said in in_body.value.message and in_body.value.maybe_billed
+    # both came with HTTP 200: their messages said "HTTP 500", which no server sent; they say where the error was
+    assert f"compat:m: an error in the answer's stream: {said}" in in_stream.value.message
+    assert f"compat:m: an error body under HTTP 200: {said}" in in_body.value.message
+    assert "HTTP 500" not in in_stream.value.message + in_body.value.message
 
 
 @pytest.mark.parametrize("api", ["chat", "responses"])
@@ -54,3 +58,19 @@ async def test_lm_studios_200_for_a_route_it_lacks_is_still_no_server_error(serv
     with pytest.raises(E.ProviderError) as info:
         await compat(server, transport).complete(ask(), Target("compat", "m", params=(("api", api),)))
     assert type(info.value) is E.UnexpectedStatusError and info.value.status == 200 and not info.value.retryable
+
+
+def test_the_servers_words_are_read_after_where_the_error_was_said():
+    # local.py quotes what a server said when it refused JSON mode as a schema: after "HTTP 400: ", and now after
+    # the words an error said inside a 200 has in place of a status (with or without the answer's request id)
+    from magsag_mcp.providers.http_errors import IN_STREAM, UNDER_200, server_words
+
+    def error(message: str, status: int = 400) -> E.ProviderError:
+        return E.BadRequestError(message, provider="compat", model="m", status=status)
+
+    said = server_words(error("compat:m: HTTP 400 (request id r7): json_schema is not supported"))
+    assert said == "json_schema is not supported"
+    assert server_words(error("compat:m: HTTP 400: json_schema is not supported")) == "json_schema is not supported"
+    assert server_words(error(f"compat:m{IN_STREAM} (request id r7): bad format")) == "bad format"
+    assert server_words(error(f"compat:m{UNDER_200}: bad format")) == "bad format"
+    assert server_words(error("something else entirely")) == "something else entirely"

@@ -196,6 +196,11 @@ async def test_an_error_in_a_stream_is_classified_by_its_code(
         await provider.complete(ask(stream=True), target(fake_openai, api))
     assert type(info.value) is cls, type(info.value)
     assert info.value.retryable == cls.retryable and info.value.moves_on
+    # the stream came with HTTP 200: its message said "HTTP 429" (the status of its class), which no server sent and
+    # a user looked for in vain in a proxy's log; it says where the error was, with the answer's request id
+    assert "HTTP" not in info.value.message, info.value.message
+    assert f"{reply.message}" in info.value.message
+    assert "gpt-4o: an error in the answer's stream (request id req_fake): " in info.value.message
     assert fake_openai.violations == []
 
 

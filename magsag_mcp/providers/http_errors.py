@@ -315,7 +315,33 @@ def with_request_id(exc: ProviderError, headers: Mapping[str, str]) -> ProviderE
 
 #: what a failed response's error says where an HTTP error says its status (the answer came with a 200)
 RESPONSE_FAILED = ": the response failed"
-_FAILED_SAID = re.compile(re.escape(RESPONSE_FAILED) + r"(?: with [\w.-]+)?")
+#: what an error said in a 2xx stream's events, or as a 2xx answer's body, says there
+IN_STREAM = ": an error in the answer's stream"
+UNDER_200 = ": an error body under HTTP 200"
+_FAILED_SAID = re.compile(
+    re.escape(RESPONSE_FAILED) + r"(?: with [\w.-]+)?|" + re.escape(IN_STREAM) + "|" + re.escape(UNDER_200)
+)
+_SERVER_SAID = re.compile(r"(?:: HTTP \d{3}|" + _FAILED_SAID.pattern + r")(?: \(request id [^)]*\))?: ")
+
+
+def said_in_answer(exc: ProviderError, where: str) -> ProviderError:
+    """``exc``, made from an error said inside a 2xx answer (``where``: :data:`IN_STREAM` or :data:`UNDER_200`) as
+    the HTTP error of its status would be (its class and ``status`` say that failure, so that it is retried or moved
+    on from as that is): its message says where the error was, where it said an HTTP status no server sent
+    (``HTTP 429`` for a rate limit said in a stream that came with a 200, which a user then looked for in vain in
+    a proxy's log)."""
+    said = f": HTTP {exc.status}"
+    if exc.status is not None and exc.status != 200 and said in exc.message:
+        exc.message = exc.message.replace(said, where, 1)
+        exc.args = (exc.message,)
+    return exc
+
+
+def server_words(exc: ProviderError) -> str:
+    """What the server said in ``exc``'s message: the text after its status or where the error was said (and the
+    request's id), or the whole message when it names neither."""
+    found = _SERVER_SAID.search(exc.message)
+    return exc.message[found.end() :] if found else exc.message
 
 
 def failed_response(exc: ProviderError, code: Any) -> ProviderError:

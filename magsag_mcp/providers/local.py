@@ -25,7 +25,7 @@ from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, ProgressCallback
 from .base_urls import _shown
-from .http_errors import says_no_model_loaded, says_no_such_route
+from .http_errors import says_no_model_loaded, says_no_such_route, server_words
 from .openai_chat import ChatCompletionsFormat
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 from .refused_settings import RefusedSettings
@@ -308,7 +308,7 @@ class LocalProvider(RefusedSettings):
         except ProviderError as exc:
             if not _refused_json_schema(exc):
                 raise
-            said = exc.message.split(f"HTTP {exc.status}: ", 1)[-1][:160]
+            said = server_words(exc)[:160]
         self.json_object_at.add(base)
         result = await super().call(plain, request, target, progress=progress)
         result.warnings.append(
