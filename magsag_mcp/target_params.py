@@ -42,6 +42,11 @@ UNPRICED_PARAMS = {
     "(and a fallback to another provider could not carry); send it as part of the request",
     "cached_content": "Gemini would add the cached context to the prompt, which the budget reservation cannot see "
     "(and a fallback to another provider could not carry); send it as part of the request",
+    # a caller's text of any length, billed as output past max_tokens (the spec's rejected_prediction_tokens: "counted
+    # in the total completion tokens for purposes of billing"): an MCP client could make one call bill tens of
+    # thousands of output tokens under a reservation of max_tokens
+    "prediction": "Chat Completions bills the predicted output's tokens that the answer does not use as output "
+    "tokens, beyond max_tokens, which the budget reservation cannot see; leave prediction out",
 }
 #: OpenAI service tiers billed above the standard rate that budget reservations price a call at. "fast"
 #: (Chat Completions and Responses) is priority processing under another name: the answer reports
