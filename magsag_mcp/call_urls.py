@@ -12,7 +12,8 @@ points would hand the key to anyone who can call a tool. So a call's base URL is
   port, and the configured URL's path segments first (a URL without a path admits the whole server):
   a gateway serves many tenants or teams under paths of one host (``/v1/<account>/<gateway>``, API
   Management's ``/<api>``), and another path there is another party's endpoint. A path with a ``.`` or
-  ``..`` segment is at none (``/mine/../theirs`` is ``/theirs`` once sent).
+  ``..`` segment is at none (``/mine/../theirs`` is ``/theirs`` once sent), nor is one with a segment some
+  server reads so (``..;x``, ``%252e%252e``, ``..%00``: see :func:`_moves`).
 
 Anything else fails before a request is made, with the fix in the message.
 
@@ -64,15 +65,36 @@ def origin(url: str) -> Origin | None:
 
 
 def prefix(url: str) -> Prefix | None:
-    """``url``'s origin and path segments; None when it is not an http(s) URL or its path has a ``.`` or
-    ``..`` segment (or one that decodes to hold a ``/`` or ``\\``), which a server may resolve elsewhere."""
+    """``url``'s origin and path segments; None when it is not an http(s) URL or a segment of its path may
+    name another place to a server (:func:`_moves`)."""
     o = origin(url)
     if o is None:
         return None
-    segments = tuple(unquote(s) for s in urlsplit(url.strip()).path.split("/") if s)
-    if any(s in (".", "..") or "/" in s or "\\" in s for s in segments):
+    raw = [s for s in urlsplit(url.strip()).path.split("/") if s]
+    if any(_moves(s) for s in raw):
         return None
-    return o, segments
+    return o, tuple(unquote(s) for s in raw)
+
+
+#: the times a path may be percent-decoded on its way: a gateway decodes it, the server behind it again, ...
+_DECODINGS = 3
+
+
+def _moves(segment: str) -> bool:
+    """Whether a path segment may be ``.`` or ``..`` to some server, which resolves it to another path: as written,
+    once percent-decoded (up to :data:`_DECODINGS` times, ``%252e%252e`` twice), with its ``;params`` taken off
+    (Tomcat, Jetty and Spring read ``..;x`` as ``..``) or cut at a NUL (a server written in C); or one that decodes
+    to hold a ``/`` or ``\\``. Each of these took the key to another tenant's path of a configured gateway
+    (``/v1/team-a/..;/team-b``) while it read as below the tenant's own."""
+    for _ in range(_DECODINGS + 1):
+        bare = segment.split(";", 1)[0].split("\x00", 1)[0]
+        if bare in (".", "..") or "/" in segment or "\\" in segment:
+            return True
+        decoded = unquote(segment)
+        if decoded == segment:
+            return False
+        segment = decoded
+    return True  # encoded more times than any server decodes it: no telling what it becomes
 
 
 #: how URLs name this machine's loopback: one server on one port, whichever name a URL gives it

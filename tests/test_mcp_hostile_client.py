@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from mcp.client import Client
 
 from magsag_mcp.mcp_server import build_server
@@ -64,3 +66,80 @@ async def test_a_prediction_whose_unused_tokens_are_billed_as_output_is_refused_
     # and the refused call is in the ledger, as every failed call is
     runs = (await client.call_tool("query_runs", {})).structured_content["runs"]
     assert [run["error"]["type"] for run in runs] == ["invalid_payload"]
+
+
+class Gateway:
+    """A gateway serving tenants under paths of one host: it records each request's path and Authorization (its
+    tenants' answers are no concern here: every request gets a 404 in OpenAI's error shape)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str | None]] = []
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append((request.raw_path, request.headers.get("Authorization")))
+        error = {"message": "no such route", "type": "invalid_request_error", "param": None, "code": None}
+        return web.json_response({"error": error}, status=404)
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[Gateway]:
+    gw = Gateway()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", gw.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    gw.url = str(server.make_url("")).rstrip("/")
+    try:
+        yield gw
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def gateway_client(db: Path, gateway: Gateway) -> AsyncIterator[Client]:
+    """OpenAI's key configured for one tenant's path of the gateway (``/v1/team-a``)."""
+    env = {**ENV, "MAGSAG_PROVIDER": "openai", "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": gateway.url + "/v1/team-a"}
+    async with Client(build_server(catalog=CATALOG, db=db, env=env)) as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        # a `..` with a path parameter: `..` to servers that take ;params off a segment before resolving it (Tomcat,
+        # Jetty, Spring behind a gateway), so /v1/team-a/..;/team-b is /v1/team-b there
+        "/v1/team-a/..;/team-b",
+        "/v1/team-a/..;x=1/team-b",
+        "/v1/team-a/.;/..;/team-b",
+        # encoded twice: `..` to a server that decodes the path again (an IIS or a proxy before another decoder)
+        "/v1/team-a/%252e%252e/team-b",
+        "/v1/team-a/%25252E%25252E/team-b",
+        "/v1/team-a/..%252fteam-b",
+        # a NUL ends the segment to a server written in C: `..` there
+        "/v1/team-a/..%00/team-b",
+    ],
+)
+async def test_a_path_that_a_server_resolves_to_another_tenants_does_not_get_the_key(
+    gateway_client: Client, gateway: Gateway, path: str
+):
+    # prefix() refused a segment of '.' or '..' (also once percent-decoded), and took these as segments of the
+    # configured tenant's path: the call's base URL passed as below /v1/team-a, and the key went with the request
+    result = await _invoke(gateway_client, {"model": "openai:gpt-4o", "base_url": gateway.url + path})
+    err = error_of(result)
+    assert err["type"] == "invalid_payload", err
+    assert "model_config.base_url" in err["message"] and "API key" in err["message"], err["message"]
+    assert gateway.requests == []
+
+
+async def test_the_configured_tenants_own_path_and_a_path_below_it_still_get_the_key(
+    gateway_client: Client, gateway: Gateway
+):
+    # what the refusal must leave alone: the tenant's base URL as configured, and a segment with a ; of its own (the
+    # fake serves no tenant paths and answers 404: that the request reached it, with the key, is what is asked)
+    for path in ("/v1/team-a", "/v1/team-a/x;y", "/v1/team-a/..x"):
+        sent = len(gateway.requests)
+        await _invoke(gateway_client, {"model": "openai:gpt-4o", "base_url": gateway.url + path})
+        reached = gateway.requests[sent:]
+        assert reached and all(at.startswith(path + "/") for at, _ in reached), (path, reached)
+        assert all(auth == f"Bearer {KEY}" for _, auth in reached)
