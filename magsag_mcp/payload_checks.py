@@ -111,3 +111,34 @@ def _closed_schema_problem(owner: str, error: Any, listed: str | None) -> str:
     hint = f" ({listed})" if listed else ""
     fields = agreeing(len(unknown), "field")
     return f"{owner}: {where} has {fields} the schema does not allow: {named(unknown, known)}{takes}{hint}"
+
+
+#: how deep a call's settings (``model_config``) may nest objects and lists: a response_format schema about 30
+#: objects deep, past what any vendor takes (OpenAI's structured outputs stop at 10). The checks that read a schema
+#: and the params (jsonschema's check of a schema, the params a trace shows) walk them recursively, and some 200
+#: levels took them past Python's recursion limit: the call failed as a bug in magsag, with nothing said of the fix
+MAX_NESTING = 64
+
+
+def check_nesting(settings: Mapping[str, Any], where: str) -> None:
+    """Raise a :class:`PayloadError` naming the key of ``settings`` (``where``: ``model_config``) whose value nests
+    objects and lists deeper than :data:`MAX_NESTING`. Walked without recursion: its own depth is the input's."""
+    for key, value in settings.items():
+        if not isinstance(value, dict | list):
+            continue
+        level = [value]
+        depth = 1
+        while level:
+            if depth >= MAX_NESTING:
+                raise PayloadError(
+                    f"{where}.{key} is nested more than {MAX_NESTING} levels deep (objects and lists within each "
+                    f"other), and a call's settings are at most {MAX_NESTING}: no vendor takes a schema or parameter "
+                    "so deep; flatten it (a schema can name a part once under $defs and $ref it)"
+                )
+            level = [
+                child
+                for node in level
+                for child in (node.values() if isinstance(node, dict) else node)
+                if isinstance(child, dict | list)
+            ]
+            depth += 1

@@ -143,3 +143,54 @@ async def test_the_configured_tenants_own_path_and_a_path_below_it_still_get_the
         reached = gateway.requests[sent:]
         assert reached and all(at.startswith(path + "/") for at, _ in reached), (path, reached)
         assert all(auth == f"Bearer {KEY}" for _, auth in reached)
+
+
+def _nested(levels: int, inner: Any) -> Any:
+    for _ in range(levels):
+        inner = {"type": "object", "properties": {"a": inner}}
+    return inner
+
+
+def _deep(levels: int) -> Any:
+    inner: Any = 1
+    for _ in range(levels):
+        inner = {"a": inner}
+    return inner
+
+
+@pytest.mark.parametrize(
+    ("model_config", "field"),
+    [
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": _nested(150, {})}}},
+            "model_config.response_format",
+        ),
+        (
+            {"model": "google:gemini-1.5-pro", "response_format": {"type": "json_object"}, "params": _deep(400)},
+            "model_config.params",
+        ),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": _nested(400, {})}}]},
+            "model_config.tools",
+        ),
+    ],
+)
+@pytest.mark.parametrize("tool", ["invoke_skill", "explain_route"])
+async def test_settings_nested_past_any_schema_are_refused_as_the_callers_not_as_a_bug(
+    client: Client, openai: FakeOpenAI, model_config: dict[str, Any], field: str, tool: str
+):
+    # A response_format schema 150 objects deep (300 levels of JSON), or params 400 levels deep, ran the checks that
+    # walk them (jsonschema's check of the schema, the params shown in the trace) past Python's recursion limit: the
+    # call failed as "unexpected RecursionError in magsag-mcp (a bug)", explain_route as an internal error, and what
+    # was wrong, and how to fix it, went unsaid. A tool's schema 400 objects deep was sent to the vendor as it was.
+    # Sent as text (as a client may send an object) to pass the client's own limit on the depth it serializes.
+    import json
+
+    args = {"skill_id": "skill.analysis", "payload": {"data": "Q3 revenue"}, "model_config": json.dumps(model_config)}
+    err = error_of(await client.call_tool(tool, args))
+    assert err["type"] == "invalid_payload", err
+    assert field in err["message"] and "nested" in err["message"] and "at most" in err["message"], err["message"]
+    assert openai.requests == []
+    if tool == "invoke_skill":
+        runs = (await client.call_tool("query_runs", {})).structured_content["runs"]
+        assert [run["error"]["type"] for run in runs] == ["invalid_payload"]
