@@ -30,6 +30,12 @@ ROUTER_FIELDS = frozenset(
 )  # fmt: skip
 
 
+_GATEWAY_FALLBACKS = (
+    "a gateway (OpenRouter, a LiteLLM proxy) would answer from these models when the one asked fails: models no policy "
+    "checked, billed at prices the budget reservation never saw; name fallbacks in model_config.fallbacks, which "
+    "governance checks"
+)
+
 #: params that would make the vendor bill what magsag can neither price nor reserve for
 UNPRICED_PARAMS = {
     "previous_response_id": "the Responses API would bill the earlier conversation as input, which the budget "
@@ -47,6 +53,10 @@ UNPRICED_PARAMS = {
     # thousands of output tokens under a reservation of max_tokens
     "prediction": "Chat Completions bills the predicted output's tokens that the answer does not use as output "
     "tokens, beyond max_tokens, which the budget reservation cannot see; leave prediction out",
+    # a gateway's own fallbacks, read from the body (OpenRouter's model routing, a LiteLLM proxy's request fallbacks):
+    # the call would be answered by a model no policy checked, and priced and reserved as the one asked
+    "models": _GATEWAY_FALLBACKS,
+    "fallbacks": _GATEWAY_FALLBACKS,
 }
 #: OpenAI service tiers billed above the standard rate that budget reservations price a call at. "fast"
 #: (Chat Completions and Responses) is priority processing under another name: the answer reports

@@ -194,3 +194,26 @@ async def test_settings_nested_past_any_schema_are_refused_as_the_callers_not_as
     if tool == "invoke_skill":
         runs = (await client.call_tool("query_runs", {})).structured_content["runs"]
         assert [run["error"]["type"] for run in runs] == ["invalid_payload"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        # OpenRouter's model routing: the models after the first are tried when it fails
+        {"models": ["openai/gpt-4o", "openai/o1-pro"]},
+        # a LiteLLM proxy's fallbacks, taken from the request's body
+        {"fallbacks": ["o1-pro"]},
+    ],
+)
+async def test_a_gateways_own_fallback_models_are_refused_before_anything_is_sent(
+    gateway_client: Client, gateway: Gateway, params: dict[str, Any]
+):
+    # OPENAI_BASE_URL at a gateway (a LiteLLM proxy, OpenRouter) that answers from the models a request's body lists
+    # when the one asked fails: params passed them through, and a client could have its call served by a model
+    # production_models forbids, at a price the reservation (and the ledger, priced as gpt-4o) never saw
+    result = await _invoke(gateway_client, {"model": "openai:gpt-4o", "params": params})
+    err = error_of(result)
+    assert err["type"] == "invalid_payload", err
+    (key,) = params
+    assert f"params.{key}" in err["message"] and "model_config.fallbacks" in err["message"], err["message"]
+    assert gateway.requests == []
