@@ -104,6 +104,13 @@ def _check_params(params: Mapping[str, Any]) -> None:
                 f"params.{key}: an audio answer is billed at audio rates, several times the text ones, and magsag "
                 "returns only the text; leave out 'audio' and 'modalities' (or set modalities: ['text'])"
             )
+        # Gemini's JSON takes an enum's number for its name (proto3's mapping): the checks below read names, and a
+        # number passed them (serviceTier 3, responseModalities [3]: priority and AUDIO in the enums' order)
+        if key in _GEMINI_ENUM_PARAMS and not _names(value):
+            raise ConfigError(
+                f"params.{key} must give {_GEMINI_ENUM_PARAMS[key]} by name, got {_quoted(value)}: a number is an "
+                "enum's, which may name a premium tier or an audio answer"
+            )
         if key in ("responseModalities", "response_modalities") and "AUDIO" in str(value).upper():
             raise ConfigError(
                 f"params.{key}: an audio answer is billed at audio rates, several times the text ones, and magsag "
@@ -147,6 +154,22 @@ def _check_params(params: Mapping[str, Any]) -> None:
             raise ConfigError(f"params.api must be one of {list(API_CHOICES)} (the OpenAI API to call), got {value!r}")
         if key == "capabilities":
             _check_capabilities(value)
+
+
+#: Gemini's params whose values are enums, and what their names are
+_GEMINI_ENUM_PARAMS = {
+    "serviceTier": "the tier ('standard' or 'flex')",
+    "service_tier": "the tier ('standard' or 'flex'; OpenAI's 'auto' or 'default')",
+    "responseModalities": "the modalities (e.g. ['TEXT'])",
+    "response_modalities": "the modalities (e.g. ['TEXT'])",
+}
+
+
+def _names(value: Any) -> bool:
+    """Whether ``value`` names enum values (None, a text, or a list of texts), not their numbers."""
+    if value is None or isinstance(value, str):
+        return True
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _is_stop(value: Any) -> bool:

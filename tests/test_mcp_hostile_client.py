@@ -20,7 +20,9 @@ from tests.mcp_tools_helpers import CATALOG, ENV, error_of
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
 #: the operator's OpenAI key (letters and digits mixed, no word in it)
-KEY = "sk-test-h62Qx7Lm3Zr9Kt4Wp8"
+KEY = "sk-h62Qx7Lm3Zr9Kt4Wp8Vb5"
+#: the operator's Gemini key
+GEMINI_KEY = "AIzaQ7x9Lm2Zr4Kt8Wp5v"
 
 
 @pytest.fixture
@@ -216,4 +218,38 @@ async def test_a_gateways_own_fallback_models_are_refused_before_anything_is_sen
     assert err["type"] == "invalid_payload", err
     (key,) = params
     assert f"params.{key}" in err["message"] and "model_config.fallbacks" in err["message"], err["message"]
+    assert gateway.requests == []
+
+
+@pytest.fixture
+async def gemini_client(db: Path, gateway: Gateway) -> AsyncIterator[Client]:
+    """Gemini's key configured, its base URL the recording gateway."""
+    env = {**ENV, "MAGSAG_PROVIDER": "google", "GEMINI_API_KEY": GEMINI_KEY, "GEMINI_BASE_URL": gateway.url}
+    async with Client(build_server(catalog=CATALOG, db=db, env=env)) as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        # proto3's JSON takes an enum's number for its name: 3 is priority in the order the discovery document lists
+        # (unspecified, standard, flex, priority)
+        {"serviceTier": 3},
+        {"service_tier": 3},
+        # and AUDIO among the modalities (MODALITY_UNSPECIFIED, TEXT, IMAGE, AUDIO): an audio answer
+        {"responseModalities": [1, 3]},
+        {"response_modalities": [3]},
+    ],
+)
+async def test_a_premium_tier_or_an_audio_answer_asked_for_by_its_enum_number_is_refused(
+    gemini_client: Client, gateway: Gateway, params: dict[str, Any]
+):
+    # params refused serviceTier 'priority' and a responseModalities naming AUDIO by their names alone: given as the
+    # enum's number, which Gemini's JSON takes as well, each passed, and the call was sent to be billed above the
+    # rates its reservation and its price were worked out at
+    result = await _invoke(gemini_client, {"model": "google:gemini-1.5-pro", "params": params})
+    err = error_of(result)
+    assert err["type"] == "invalid_payload", err
+    (key,) = params
+    assert f"params.{key}" in err["message"] and "name" in err["message"], err["message"]
     assert gateway.requests == []
