@@ -1,9 +1,11 @@
 """An MCP client that is not the operator's friend (a prompt-injected agent steering its tool calls): what it may not
-make the server do, driven through the SDK's in-memory client against a loopback OpenAI that records what reached it.
-Each test is an attack that once got through."""
+make the server do, driven through the SDK's in-memory client against a loopback OpenAI (checked against the spec) or a
+loopback gateway that records the path and Authorization of each request that reached it. Each test is an attack that
+once got through."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -186,8 +188,6 @@ async def test_settings_nested_past_any_schema_are_refused_as_the_callers_not_as
     # call failed as "unexpected RecursionError in magsag-mcp (a bug)", explain_route as an internal error, and what
     # was wrong, and how to fix it, went unsaid. A tool's schema 400 objects deep was sent to the vendor as it was.
     # Sent as text (as a client may send an object) to pass the client's own limit on the depth it serializes.
-    import json
-
     args = {"skill_id": "skill.analysis", "payload": {"data": "Q3 revenue"}, "model_config": json.dumps(model_config)}
     err = error_of(await client.call_tool(tool, args))
     assert err["type"] == "invalid_payload", err
