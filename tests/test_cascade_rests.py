@@ -324,3 +324,18 @@ async def test_a_backoff_of_1e30_seconds_is_said_not_raised_as_a_decimal_error(m
         "(MAGSAG_CALL_DEADLINE)"
     ), warning
     assert clock.sleeps == []
+
+
+def test_a_longer_wait_asked_of_a_resting_target_keeps_it_resting_longer_and_a_shorter_one_does_not_cut_its_rest():
+    # one call's 429 asks for 10s, another's for 30s: the target rests for the 30s (kept at 10s, the next calls sent
+    # it from 10s on, to be refused again); a later 5s wait does not cut the 30s short either
+    from magsag_mcp.cascade_waits import TargetRests
+    from magsag_mcp.types import Target
+
+    rests, target = TargetRests(), Target("fake", "a")
+    rests.note(target, E.RateLimitError("slow down", status=429, retry_after=10.0), now=0.0)
+    rests.note(target, E.RateLimitError("slow down", status=429, retry_after=30.0), now=0.0)
+    rests.note(target, E.RateLimitError("slow down", status=429, retry_after=5.0), now=1.0)
+    resting = rests.resting(target, now=20.0)
+    assert resting is not None and resting.retry_after == 10.0  # the 30s rest, 10s of it left
+    assert rests.resting(target, now=30.0) is None

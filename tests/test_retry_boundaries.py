@@ -12,7 +12,7 @@ from magsag_mcp import errors as E
 from magsag_mcp import retry
 from magsag_mcp.providers.fake import script
 from magsag_mcp.providers.http_errors import error_for, long_wait
-from tests.cascade_helpers import plan
+from tests.cascade_helpers import make, plan
 from tests.providers.test_long_waits import _cascade
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
@@ -74,3 +74,28 @@ async def test_a_long_wait_of_a_provider_s_own_retryable_class_is_retried_where_
     out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
     assert out.result.text == "from a after the wait" and len(clock.sleeps) == 1
     assert [(a.model, a.outcome) for a in out.attempts] == [("a", "error"), ("a", "ok")]
+
+
+def _refused() -> E.ProviderConnectionError:
+    refused = E.ProviderConnectionError("connection refused", provider="fake", model="b")
+    refused.reached = False  # (nothing sent: the target left for it is come back to)
+    return refused
+
+
+async def test_a_target_come_back_to_is_retried_there_not_left_again_for_the_one_that_could_not_be_sent():
+    # a is left for b after its 429; b cannot be sent, so a is come back to. Rate limited again there, it is retried
+    # on it (its third try): the target after it was tried already, and leaving it again ended the call on a's 429
+    limited = E.RateLimitError("slow down", status=429, retry_after=1.0)
+    script("a", limited, E.RateLimitError("slow down", status=429, retry_after=1.0), "a at its third try")
+    script("b", _refused(), _refused(), _refused())
+    cascade, clock = make(tries=3)
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert out.result.text == "a at its third try"
+    assert [(a.model, a.outcome, a.attempt_number) for a in out.attempts] == [
+        ("a", "error", 1),
+        ("b", "error", 1),
+        ("b", "error", 2),
+        ("b", "error", 3),
+        ("a", "error", 2),
+        ("a", "ok", 3),
+    ]
