@@ -8,7 +8,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from magsag_mcp.pricing import Pricer
+from magsag_mcp.pricing import Pricer, UnitPrices
 from magsag_mcp.providers.anthropic_usage import usage as anthropic_usage
 from magsag_mcp.providers.gemini_usage import gemini_usage
 from magsag_mcp.providers.openai_usage import chat_usage
@@ -124,3 +124,55 @@ def test_openai_cached_and_reasoning_tokens_on_each_service_tier(pricer, tier, r
     assert (
         pricer.price("openai", "gpt-5", usage).cost_usd == (2000 * rate_in + 8000 * rate_cached + 3000 * rate_out) / M
     )
+
+
+#: a prices.yaml entry with a rate for every kind of token (USD per million): each part priced apart, by hand
+_EVERY_RATE = UnitPrices(
+    D(1),
+    D(2),
+    cache_read=D("0.1"),
+    cache_write=D("1.25"),
+    cache_write_1h=D(2),
+    input_audio=D(4),
+    output_audio=D(8),
+    output_image=D(16),
+)
+
+
+@pytest.mark.parametrize(
+    ("parts", "said", "filled_cost"),
+    [
+        (
+            {"cached_tokens": 600, "cache_write_tokens": 300, "input_audio_tokens": 101},
+            "1001 cached, cache-written and audio input tokens of only 1000 input tokens",
+            600 * D("0.1") + 300 * D("1.25") + 100 * 4 + 500 * 2,  # no plain input token left
+        ),
+        (
+            {"output_audio_tokens": 300, "output_image_tokens": 201},
+            "501 audio and image output tokens of only 500 output tokens",
+            1000 * 1 + 300 * 8 + 200 * 16,  # no text output token left
+        ),
+        (
+            {"cache_write_tokens": 300, "cache_write_1h_tokens": 301},
+            "301 1-hour cache writes of 300 cache writes",
+            700 * 1 + 300 * 2 + 500 * 2,  # every write an hour's
+        ),
+    ],
+    ids=["input", "output", "1-hour writes"],
+)
+def test_a_breakdown_one_token_past_its_whole_is_no_count_and_one_that_fills_it_is_priced(parts, said, filled_cost):
+    # a part past its whole by a single token says nothing of what was billed: priced as given, 1-hour writes beyond
+    # the writes made their 5-minute part negative (written - hour), taken off the cost
+    from dataclasses import replace
+
+    from magsag_mcp.types import Usage
+
+    pricer = Pricer([("compat:every-rate", _EVERY_RATE)], clock=lambda: DEC_2026)
+    past = Usage(1000, 500, **parts)
+    quote = pricer.price("compat", "every-rate", past)
+    assert quote.cost_usd is None
+    assert quote.warning == f"compat:every-rate reported {said}; its cost is recorded as unknown"
+    # one token fewer where it passed: each whole filled exactly, a count, priced part by part
+    filled = {k: v - 1 if k in ("input_audio_tokens", "output_image_tokens", "cache_write_1h_tokens") else v
+              for k, v in parts.items()}  # fmt: skip
+    assert pricer.price("compat", "every-rate", replace(past, **filled)).cost_usd == filled_cost / M
