@@ -732,3 +732,20 @@ def test_a_key_in_a_summarys_names_is_not_printed(gate, monkeypatch):
     assert env_key[:12] not in out + err and shaped[8:20] not in out + err, out
     assert "FAIL prod: model '[REDACTED]' (via openai) is not in allowed_models (10 calls)" in out
     assert "FAIL limits: agent 'ops-[REDACTED]' cost $9.0 exceeds max_cost_per_agent_daily_usd $3" in out
+
+
+def test_costs_exactly_at_each_limit_pass_and_a_millionth_over_fails(gate):
+    # a limit is an amount not to pass: a run, a day, an agent's day and a call costing it exactly are within it
+    # (the budget admits a call whose worst case fills the limit to the pico-dollar)
+    policy = POLICY + "  - name: days\n    thresholds: {max_cost_per_day_usd: 1.5}\n"
+    at = with_peaks(GOOD, run="10", day="1.5", agent_day="3", call="0.5")
+    assert gate(at, policy)[:2] == (0, "gate: pass\n")
+    over = with_peaks(GOOD, run="10.000001", day="1.500001", agent_day="3.000001", call="0.500001")
+    code, out, _ = gate(over, policy)
+    assert code == 1 and len([line for line in out.splitlines() if line.startswith("FAIL")]) == 4, out
+    # an older summary (no largest_call), whose average per call is checked: $2.0 over 4 calls, $0.5 each
+    average = changed(model={"calls": 4})
+    code, out, _ = gate(average)
+    assert code == 0 and "FAIL" not in out, out
+    code, out, _ = gate(changed(model={"calls": 4, "cost_usd": 2.000004, "cost_usd_exact": "2.000004"}))
+    assert code == 1 and "gpt-4o averaged $0.500001 per call, above max_cost_per_call_usd $0.5" in out
