@@ -148,3 +148,22 @@ async def test_a_scope_quotes_a_name_only_where_its_ends_are_spaces(tmp_path: Pa
         " alice": ["agent ' alice' today (UTC)", "run 'r1 '"],
         "alice": ["agent alice today (UTC)", "run r1"],
     }
+
+
+async def test_a_call_limit_admits_attempts_that_fill_it_exactly_and_refuses_a_pico_dollar_more(tmp_path: Path):
+    # a limit is an amount not to pass: the third $0.02 attempt of a $0.06 call limit fills it, and is admitted
+    from magsag_mcp.types import Target
+
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_call_usd="0.06"), ledger, FixedPricer("0.02"))
+        first = await gov.admit(attempt_ctx("r"))
+        second = await gov.admit(attempt_ctx("r", prior_admissions=[first]))
+        third = await gov.admit(attempt_ctx("r", prior_admissions=[first, second]))  # 0.04 held + 0.02 = 0.06
+        assert third.reserved_usd == Decimal("0.02")
+        with pytest.raises(E.BudgetExceeded):
+            await gov.admit(attempt_ctx("r", prior_admissions=[first, second, third]))
+        # before anything is spent: a worst case of the limit's amount is within it, a pico-dollar more is not
+        target = Target("compat", "metered")
+        assert gov.spend_verdict(target, Decimal("0.06")) == (True, None, None)
+        ok, policy_name, reason = gov.spend_verdict(target, Decimal("0.060000000001"))
+        assert (ok, policy_name) == (False, "cap") and "above the call limit $0.06" in reason
