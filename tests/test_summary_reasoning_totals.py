@@ -56,3 +56,21 @@ async def test_the_totals_give_reasoning_tokens_as_every_breakdown_does(tmp_path
     # the MCP result says so too
     assert UsageSummaryResult.model_validate(summary).totals.reasoning_tokens == 67
     assert UsageSummaryResult.model_validate(summary).model_dump()["totals"]["reasoning_tokens"] == 67
+
+
+async def test_two_calls_of_one_model_in_one_bucket_add_their_reasoning_tokens_in_the_rollup(tmp_path: Path):
+    # each call is its own write: the second lands on the first's rollup row (same hour, model, agent, skill,
+    # outcome), whose reasoning_tokens it adds to, as it adds its output_tokens (kept the second's, they were lost)
+    db = tmp_path / "l.db"
+    now = time.time()
+    async with Ledger(db) as ledger:
+        for run, out, reasoning in (("r1", 100, 60), ("r2", 40, 25)):
+            attempt = AttemptRecord(
+                run, now, "openai", "o3", "skill.a", "alice", "ok", 0, 1, cost_usd=Decimal("0.01"),
+                input_tokens=10, output_tokens=out, reasoning_tokens=reasoning, cached_tokens=4,
+            )  # fmt: skip
+            await ledger.record_call(RunRecord(run, "alice", "skill.a", now), [attempt])
+        summary = await ledger.summarize(None)  # from the rollup
+    o3 = summary["model_stats"]["o3"]
+    assert (o3["output_tokens"], o3["reasoning_tokens"], o3["cached_tokens"]) == (140, 85, 8), o3
+    assert summary["totals"]["reasoning_tokens"] == 85 and summary["totals"]["cost_usd_exact"] == "0.02"
