@@ -11,7 +11,7 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.governance import Admission, Governance, Policy, PolicySet
 from magsag_mcp.ledger import Ledger, UsageFilters
-from tests.governance_helpers import FixedPricer, attempt_ctx, limits, open_service, policy, prices
+from tests.governance_helpers import FixedPricer, attempt_ctx, limits, open_service, policy, prices, record
 
 pytestmark = pytest.mark.anyio
 
@@ -167,3 +167,17 @@ async def test_a_call_limit_admits_attempts_that_fill_it_exactly_and_refuses_a_p
         assert gov.spend_verdict(target, Decimal("0.06")) == (True, None, None)
         ok, policy_name, reason = gov.spend_verdict(target, Decimal("0.060000000001"))
         assert (ok, policy_name) == (False, "cap") and "above the call limit $0.06" in reason
+
+
+async def test_a_worst_case_of_the_whole_limit_refused_after_some_spend_is_told_what_is_left_not_that_it_is_above_it(
+    tmp_path: Path,
+):
+    # the worst case ($0.02) fits the run limit ($0.02) alone, so it is not "above the limit": the $0.001 spent is
+    # what refuses it, and the fix is what is left
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await record(ledger, "r", "0.001")
+        gov = Governance(limits(max_cost_per_run_usd="0.02"), ledger, FixedPricer("0.02"))
+        with pytest.raises(E.BudgetExceeded) as info:
+            await gov.admit(attempt_ctx("r"))
+    assert "; $0.019 is left: lower max_tokens or choose a cheaper model to fit in it" in info.value.message
+    assert "alone is above the limit" not in info.value.message
