@@ -87,3 +87,27 @@ async def test_a_placeholder_moves_with_its_run_and_a_strict_reservation_on_the_
         assert held == [("top", "top"), ("c", "top"), ("b", "top")], held
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["a transaction each", "one batch"])
+async def test_a_call_that_places_its_run_under_a_strict_limit_is_refused_while_a_run_delegated_from_it_is_unbounded(
+    tmp_path: Path, batched: bool
+):
+    # b's own call, under a strict run limit, places b under top: c's placeholder (no bound, in flight) moves into
+    # top's scope with it, and the strict limit cannot promise anything beside it. The scope read for b's call is top's,
+    # which held nothing of no bound before the move: only the placing itself says what comes along
+    conn = await _ledger(tmp_path)
+    try:
+        c = budget.Reservation(LENIENT, None, "c", None, "b", 900, delegated_from="b", call_id="cC")  # placeholder
+        b = budget.Reservation(STRICT, Decimal("0.1"), "b", None, "top", 900, delegated_from="top", call_id="cB")
+        if batched:
+            got = apply_batch(conn, [c, b])
+        else:
+            got = [r for res in (c, b) for r in apply_batch(conn, [res])]
+        assert [ok for ok, _ in got] == [True, False], got
+        refused = got[1][1]
+        assert isinstance(refused, E.BudgetExceeded) and "call cC of run c is in flight" in refused.message
+        held = conn.execute("SELECT attempt_run_id, run_id FROM budget_reservations ORDER BY id").fetchall()
+        assert held == [("c", "b")], held  # refused: b not placed, c's placeholder left where it was
+    finally:
+        conn.close()
