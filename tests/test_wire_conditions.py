@@ -116,6 +116,23 @@ async def test_an_error_body_beyond_the_limit_is_cut_and_its_status_kept(wire, t
         assert stream.status == 503 and len(stream.as_http_response().body) == LIMIT
 
 
+async def test_a_body_whose_declared_length_is_the_limit_is_read_whole(wire, transport: Transport):
+    # (read_body's first look, at Content-Length: one of exactly the limit is within it)
+    state, base = wire
+    state.size, state.declare_length = LIMIT, True
+    resp = await transport.post_json(base + "/chat/completions", CHAT, headers={})
+    assert resp.status == 200 and len(resp.body) == LIMIT
+
+
+async def test_an_error_body_declared_beyond_the_limit_is_cut_and_its_status_kept(wire, transport: Transport):
+    # its Content-Length past the limit: an error status is read up to the limit all the same (its status says what
+    # happened: a 503 retried, a 429's wait), not refused as a runaway answer before it is read
+    state, base = wire
+    state.status, state.size, state.declare_length = 503, LIMIT * 8, True
+    resp = await transport.post_json(base + "/chat/completions", CHAT, headers={})
+    assert resp.status == 503 and len(resp.body) == LIMIT
+
+
 async def test_a_stream_beyond_the_limit_is_cut(wire):
     state, base = wire
     state.size = LIMIT * 8
