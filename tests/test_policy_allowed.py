@@ -27,6 +27,14 @@ def test_a_multi_class_call_is_denied_by_its_second_class_naming_that_policy():
     assert reason is not None and "'eu_personal'" in reason and "eu_only.requirements" in reason
 
 
+@pytest.mark.parametrize("none", [None, ""], ids=["None", "empty"])
+def test_a_class_left_unset_among_the_calls_classes_does_not_end_the_check_of_the_others(none):
+    # (a skill without a class beside the caller's, given as the library takes them): the unset one is passed over,
+    # and the class after it still forbids the target
+    ok, policy, _reason, rule = POLICIES.allowed(CLOUD, [none, "eu_personal"])
+    assert (ok, policy, rule) == (False, "eu_only", "data_class")
+
+
 def test_the_first_denying_class_is_reported():
     ok, policy, reason, rule = POLICIES.allowed(CLOUD, ("pii_processing", "eu_personal"))
     assert (ok, policy, rule) == (False, "data_residency", "data_class")
