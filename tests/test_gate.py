@@ -749,3 +749,21 @@ def test_costs_exactly_at_each_limit_pass_and_a_millionth_over_fails(gate):
     assert code == 0 and "FAIL" not in out, out
     code, out, _ = gate(changed(model={"calls": 4, "cost_usd": 2.000004, "cost_usd_exact": "2.000004"}))
     assert code == 1 and "gpt-4o averaged $0.500001 per call, above max_cost_per_call_usd $0.5" in out
+
+
+def test_a_peak_holding_an_attempt_of_no_known_bound_that_the_counts_left_out_fails_a_strict_policy(gate):
+    # the costliest run's at_most_usd null: an attempt of no known cost nor bound inside it, which the summary's counts
+    # (narrowed by its filters) hold none of: its run limit cannot be checked, and a policy that does not allow
+    # unpriced models fails, where one that does passes with a note
+    s = with_peaks(GOOD, run="0.3", day="0.3", agent_day="0.3")
+    s["largest_run"]["at_most_usd"] = None
+    code, out, _ = gate(s)
+    assert code == 1, out
+    assert (
+        "FAIL limits: figures it checks hold an attempt of no known cost nor a bound on it (their at_most_usd is "
+        "null), which this summary's filters left out of its counts, so the cost limits cannot be checked: "
+        "max_cost_per_run_usd against largest_run ($0.3, run run-big)"
+    ) in out
+    lenient = POLICY.replace("  - name: limits\n", "  - name: limits\n    allow_unpriced: true\n")
+    code, out, _ = gate(s, lenient)
+    assert code == 0 and "FAIL" not in out and "NOTE" in out, out
