@@ -181,3 +181,15 @@ async def test_a_worst_case_of_the_whole_limit_refused_after_some_spend_is_told_
             await gov.admit(attempt_ctx("r"))
     assert "; $0.019 is left: lower max_tokens or choose a cheaper model to fit in it" in info.value.message
     assert "alone is above the limit" not in info.value.message
+
+
+async def test_a_worst_case_of_the_whole_limit_refused_by_a_call_in_flight_is_told_that_call_holds_it(tmp_path: Path):
+    # the first call's $0.02 reservation, in flight, fills the $0.02 run limit; the second's worst case, the whole
+    # limit, fits it alone: what stands in its way is the hold, which the refusal says is a call in flight's
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="0.02"), ledger, FixedPricer("0.02"))
+        await gov.admit(attempt_ctx("r", call_id="first"))
+        with pytest.raises(E.BudgetExceeded) as info:
+            await gov.admit(attempt_ctx("r", call_id="second"))
+    assert "; nothing is left" in info.value.message
+    assert "the $0.02 reserved is held by calls in flight until each is recorded" in info.value.message
