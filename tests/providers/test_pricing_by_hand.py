@@ -101,6 +101,18 @@ def test_gemini_flash_cached_content_and_thoughts(pricer):
     )  # $0.00334
 
 
+@pytest.mark.parametrize("tier", ["unspecified", "UNSPECIFIED", "standard"])
+def test_gemini_flash_answered_on_its_default_tier_by_name_is_priced_at_the_standard_rates(pricer, tier):
+    # usageMetadata.serviceTier "unspecified" is Gemini's "Default service tier, which is standard" (its discovery
+    # document): priced as one that names no tier, not refused a price as a tier genai-prices does not know
+    raw = {"promptTokenCount": 10_000, "cachedContentTokenCount": 8000, "candidatesTokenCount": 1000}
+    usage = gemini_usage({**raw, "serviceTier": tier})
+    assert usage.service_tier == tier.lower()
+    assert pricer.price("google", "gemini-2.5-flash", usage).cost_usd == (
+        (2000 * D("0.3") + 8000 * D("0.03") + 1000 * D("2.5")) / M
+    )
+
+
 @pytest.mark.parametrize(
     ("tier", "rates"),
     [
