@@ -126,6 +126,13 @@ def _converted(
         # its server reached and answering, the body broke off: as a stream cut mid-answer says it (transport.py),
         # without aiohttp's "<ContentLengthError: 400, ...>", a 400 read as a request refused at no cost
         return ProviderConnectionError(f"the answer from {host(url)} broke off: {broke_off(exc)}", maybe_billed=True)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        # Reached, and closed before its answer's headers were whole: the model may have run (maybe billed). Said in
+        # words: aiohttp's own text is its parser's state, "RawResponseMessage(...)" quoting every header the server
+        # had sent so far, behind "could not reach", which said the server was never reached.
+        return ProviderConnectionError(
+            f"{host(url)} closed the connection before its answer {_closed_when(exc)}", maybe_billed=True
+        )
     if isinstance(exc, aiohttp.ClientError):
         err = _not_retried(
             ProviderConnectionError(
@@ -145,6 +152,17 @@ def _converted(
         "(no user:password@ in it) and its key and organisation variables (no line breaks or other control "
         "characters in them)"
     )
+
+
+def _closed_when(exc: aiohttp.ServerDisconnectedError) -> str:
+    """When a server closed the connection: before answering at all, or once its answer had begun (aiohttp's
+    ``message`` is then the status line and headers parsed so far; none of them is said)."""
+    if getattr(exc.message, "code", None) is None:
+        return (
+            "began (a server or proxy that crashed or restarted, or one that closed a connection it held idle as the "
+            "request went out)"
+        )
+    return "was whole: the answer had begun, and its status line or headers were cut short"
 
 
 #: a proxy's answers to CONNECT that say no to these credentials (407) or to this host (403): the same on every try
