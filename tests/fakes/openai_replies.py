@@ -97,6 +97,9 @@ class Reply:
     stall_after: int | None = None
     #: do not answer at all until the fake is released (for read timeouts)
     hang: bool = False
+    #: streamed: each SSE event written in a pass of the event loop of its own, as a model's tokens come one by one
+    #: (else every event goes out at once, and the client reads the whole stream in one read)
+    drip: bool = False
     #: report no usage, as many OpenAI-compatible servers do (``usage`` is optional in the spec, and they
     #: ignore ``stream_options.include_usage``)
     no_usage: bool = False

@@ -505,6 +505,8 @@ class FakeOpenAI:
         for name, data in events[:limit]:
             text = data if isinstance(data, str) else json.dumps(data)
             await resp.write((f"event: {name}\n" if name else "").encode() + f"data: {text}\n\n".encode())
+            if step.drip:
+                await asyncio.sleep(0)
         if step.cut_after is not None:
             # drop the TCP connection mid-body: the client sees an unterminated chunked stream
             assert request.transport is not None
