@@ -55,12 +55,12 @@ def _check_step(db: Path, run_id: str, outcome: object) -> None:
 
 
 def _check_sweep(db: Path, fake: FakeOpenAI, run_prefix: str) -> None:
-    """What the whole sweep must have left: every request the vendor received is an attempt recorded as answered, or
-    as of unknown cost (it may be billed); none as cut before it was sent, at $0."""
+    """What the whole sweep must have left: every request the vendor received is an attempt recorded as answered, as
+    of unknown cost (it may be billed) or as refused with a 500 (not billed); none as cut before it was sent, at $0."""
     paid_or_unknown = _rows(
         db,
         "SELECT count(*) FROM attempts WHERE run_id LIKE ? AND provider = 'openai'"
-        " AND (outcome = 'ok' OR cost_pusd IS NULL)",
+        " AND (outcome = 'ok' OR cost_pusd IS NULL OR error_class = 'server_error')",
         run_prefix + "%",
     )[0][0]
     received = sum(1 for r in fake.requests if r.path.endswith("/chat/completions"))
@@ -87,10 +87,19 @@ async def service(fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path, r
     await svc.aclose()
 
 
+#: each path: its model_config, the fake's default answer (None: its own), the step queued before each call (None:
+#: none), and whether the call tells a progress callback what comes
 PATHS = {
-    "full": ({"model": "openai:gpt-4o"}, None),
-    "fallback": ({"model": "compat:gpt-4o", "fallbacks": ["openai:gpt-4o"]}, None),
-    "stream": ({"model": "openai:gpt-4o", "stream": True}, R.reply("one two three four five six seven", drip=True)),
+    "full": ({"model": "openai:gpt-4o"}, None, None, False),
+    "fallback": ({"model": "compat:gpt-4o", "fallbacks": ["openai:gpt-4o"]}, None, None, False),
+    # a 500, then the same target again after its backoff: cancelled in the wait too
+    "retry": ({"model": "openai:gpt-4o"}, None, R.server_error, False),
+    "stream": (
+        {"model": "openai:gpt-4o", "stream": True},
+        R.reply("one two three four five six", drip=True),
+        None,
+        True,
+    ),
 }
 
 
@@ -100,23 +109,36 @@ PATHS = {
 async def test_a_call_cancelled_at_each_step_is_recorded_and_holds_nothing(
     service: Service, fake_openai: FakeOpenAI, tmp_path: Path, path: str, by: str, how: str
 ):
-    model_config, answer = PATHS[path]
+    model_config, answer, first, told = PATHS[path]
     if answer is not None:
         fake_openai.default = answer
+    events: list[str] = []
+
+    async def progress(event: str, data: dict) -> None:
+        events.append(event)
+
     run_ids = (f"r-{path}-{n}" for n in range(1, 10**6))
     run_id = ""
 
     def call():  # type: ignore[no-untyped-def]
         nonlocal run_id
         run_id = next(run_ids)
+        if first is not None:
+            # (a request a cancelled call sent may reach the fake after this, and take the step: that call then
+            # retries, this one is answered at once; each is checked all the same)
+            fake_openai.steps.clear()
+            fake_openai.queue(first())
         payload = {"data": "x", "model_config": model_config}
-        return service.invoke_skill("skill.analysis", payload, run_id=run_id, agent="ana")
+        return service.invoke_skill(
+            "skill.analysis", payload, run_id=run_id, agent="ana", progress=progress if told else None
+        )
 
     swept = 0
     async for step, outcome in cancelled_at_each_step(call, by=by, how=how):
         _check_step(tmp_path / "sweep.db", run_id, outcome)
         swept = step
     assert isinstance(outcome, InvokeResult) and swept > 2  # the sweep ended on a call that ran to its end
+    assert not told or "delta" in events
     _check_sweep(tmp_path / "sweep.db", fake_openai, "r-")
     # the next call on the same service is served, and holds nothing after it either
     _check_step(
