@@ -332,6 +332,13 @@ class _GeminiStream(StreamAccumulator):
                 text, fc = part.get("text"), part.get("functionCall")
                 if isinstance(text, str):
                     delta += text
+                elif text is not None:
+                    # a gateway's bug: no part of another kind (an answer of "" said "1 text part and no text")
+                    raise MalformedResponseError(
+                        f"{self.provider}:{self.model}: a part's text is {type(text).__name__}, not a string",
+                        provider=self.provider,
+                        model=self.model,
+                    )
                 elif isinstance(fc, dict):
                     self.calls.append(self._call(fc, part.get("thoughtSignature")))
                 elif fields := [

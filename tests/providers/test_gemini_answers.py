@@ -254,3 +254,25 @@ def test_a_gateway_that_writes_its_finish_reason_as_the_enum_number_is_read_with
     }
     result = GeminiFormat().parse_response(body, provider="google", model="gemini-x")
     assert result.text == "Hi" and "(finishReason: 9: ['odd'])" in result.warnings[0]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("text", [5, {"value": "hi"}, ["hi"], True])
+def test_a_part_whose_text_is_no_string_is_a_malformed_answer_at_its_cost(stream: bool, text: object):
+    # A part's text that is no string (a gateway's bug) was counted as a part of another kind: the call succeeded with
+    # "" and a warning that the model "answered with 1 text part and no text", where the Messages and Responses APIs'
+    # readers call such an answer malformed. It is a failed attempt (another target may answer), at the usage it
+    # reported.
+    chunk = {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 9},
+    }
+    wire = GeminiFormat()
+    name = type(text).__name__
+    with pytest.raises(E.MalformedResponseError, match=rf"gemini-x: a part's text is {name}, not a string") as info:
+        if stream:
+            wire.accumulator(provider="google", model="gemini-x").absorb(chunk)
+        else:
+            wire.parse_response(chunk, provider="google", model="gemini-x")
+    assert info.value.moves_on
+    assert wire.usage_in(chunk).input_tokens == 20
