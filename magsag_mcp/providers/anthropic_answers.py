@@ -241,7 +241,12 @@ class MessagesStream(StreamAccumulator):
             self.stop_reason = stop_reason or self.stop_reason
             if delta.get("stop_details"):
                 self.message = {**self.message, "stop_details": delta["stop_details"]}
-            self._add_usage(data.get("usage"))
+            final = data.get("usage")
+            self._add_usage(final)
+            if not isinstance(final, dict) or final.get("output_tokens") is None:
+                # MessageDeltaUsage's output_tokens (required) is the answer's count, message_start's a placeholder
+                # (1): without it the answer's output is not known, nor its cost (it was priced at that 1 token)
+                self.usage.pop("output_tokens", None)
         elif kind == "message_stop":
             self.done = True
         elif kind == "error":
@@ -271,12 +276,13 @@ class MessagesStream(StreamAccumulator):
         """message_delta's usage over message_start's: its counts are cumulative, so one never falls. A count below
         the one already had (the ``input_tokens: 0`` SGLang's Messages API writes there, the prompt having been
         counted in message_start) is no count of less: taken, the prompt was recorded and priced as free. A null
-        says nothing."""
+        says nothing. A negative count is taken, to be priced as unknown, as a body's is (kept back, message_start's
+        placeholder of 1 output token was priced as the answer's)."""
         for key, value in (raw if isinstance(raw, dict) else {}).items():
             if value is None:
                 continue
             had = self.usage.get(key)
-            if _count(value) and _count(had) and value < had:
+            if _count(value) and _count(had) and 0 <= value < had:  # (a negative one is no count: taken, as said)
                 continue
             self.usage[key] = value
 

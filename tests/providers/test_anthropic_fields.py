@@ -96,6 +96,37 @@ async def test_a_streamed_answers_counts_are_cumulative_and_never_go_back_to_zer
     assert (usage.input_tokens, usage.cached_tokens, usage.output_tokens) == (1000, 100, 40)
 
 
+@pytest.mark.parametrize(
+    ("delta_usage", "output_tokens"),
+    [
+        ("n/a", None),  # no object
+        ({}, None),
+        ({"input_tokens": 900}, None),  # output_tokens, which MessageDeltaUsage requires, left out
+        ({"input_tokens": 900, "output_tokens": None}, None),
+        ({"input_tokens": 900, "output_tokens": -3}, -3),  # no count: priced as unknown, as a body's negative count is
+    ],
+    ids=["not-an-object", "empty", "no-output", "output-null", "output-negative"],
+)
+async def test_a_streamed_answer_whose_final_usage_has_no_output_count_is_of_unknown_cost(
+    raw_stream, delta_usage: Any, output_tokens: int | None
+):
+    # message_start's output_tokens is a placeholder (1); message_delta's is the answer's. Without a count there, the
+    # answer was recorded at message_start's 1 output token, at a cost said known: a long answer billed for thousands.
+    base = await raw_stream(_stream({"input_tokens": 900, "output_tokens": 1}, delta_usage))
+    transport = Transport()
+    try:
+        env = {"ANTHROPIC_BASE_URL": base.removesuffix("/v1"), "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
+        request = LLMRequest([Message("user", "hi")], stream=True)
+        result = await AnthropicProvider(env, transport).complete(request, Target("anthropic", "claude-sonnet-4-5"))
+    finally:
+        await transport.aclose()
+    assert result.text == "hello"
+    if output_tokens is None:
+        assert not result.usage.reported, result.usage
+    else:
+        assert result.usage.output_tokens == output_tokens, result.usage
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
 async def test_a_targets_parallel_tool_calls_false_is_anthropics_disable_parallel_tool_use(serve, transport, stream):
     # params: {parallel_tool_calls: false}, OpenAI's way to have one tool call an answer, went to the Messages API as
