@@ -291,6 +291,8 @@ class _GeminiStream(StreamAccumulator):
         #: the candidate's latest safetyRatings: a block names the categories that blocked it
         self.ratings: Any = None
         self.usage: dict[str, Any] = {}
+        #: counts came with the finishReason or after it: the answer's (each chunk before carries those so far)
+        self.counted_to_end = False
         self.model_version: str | None = None
         self.response_id: str | None = None
         #: the response's modelStatus: a model on its way out says so, and when it goes
@@ -332,13 +334,9 @@ class _GeminiStream(StreamAccumulator):
                 text, fc = part.get("text"), part.get("functionCall")
                 if isinstance(text, str):
                     delta += text
-                elif text is not None:
-                    # a gateway's bug: no part of another kind (an answer of "" said "1 text part and no text")
-                    raise MalformedResponseError(
-                        f"{self.provider}:{self.model}: a part's text is {type(text).__name__}, not a string",
-                        provider=self.provider,
-                        model=self.model,
-                    )
+                elif text is not None:  # a gateway's bug, not a part of another kind (the call answered "")
+                    said = f"{self.provider}:{self.model}: a part's text is {type(text).__name__}, not a string"
+                    raise MalformedResponseError(said, provider=self.provider, model=self.model)
                 elif isinstance(fc, dict):
                     self.calls.append(self._call(fc, part.get("thoughtSignature")))
                 elif fields := [
@@ -363,6 +361,8 @@ class _GeminiStream(StreamAccumulator):
                 self.finish_message = cand.get("finishMessage") or self.finish_message
         if delta:
             self.texts.append(delta)
+        if self.finish_reason is not None and isinstance(counts, dict):
+            self.counted_to_end = True
         if not self.answered:
             self.answered = bool(self.calls or self.other_parts or (delta and not delta.isspace()))
         return delta
@@ -396,6 +396,8 @@ class _GeminiStream(StreamAccumulator):
         return filtered(what, usage, provider=self.provider, model=self.model, came=came)
 
     def _usage(self) -> Usage:
+        if self.finish_reason is not None and not self.counted_to_end:
+            return Usage(reported=False)  # no counts at the end: an earlier chunk's (1 output token) were priced
         usage = gemini_usage(self.usage)
         if self.grounded and usage.reported:
             usage.server_tool_calls = (("grounded prompt", 1),)  # (see Usage.server_tool_calls)

@@ -276,3 +276,25 @@ def test_a_part_whose_text_is_no_string_is_a_malformed_answer_at_its_cost(stream
             wire.parse_response(chunk, provider="google", model="gemini-x")
     assert info.value.moves_on
     assert wire.usage_in(chunk).input_tokens == 20
+
+
+@pytest.mark.parametrize("final", ["x", None, 5, "left out"])
+def test_a_stream_whose_finishing_chunk_has_no_counts_is_of_unknown_cost(final: object):
+    # Every chunk carries the counts so far; the one with the finishReason (or one after it) has the answer's. Where
+    # it had none (its usageMetadata no object, or none), the first chunk's counts (1 output token) were priced as the
+    # answer's, at a cost said known.
+    first = {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello"}]}, "index": 0}],
+        "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 1, "totalTokenCount": 21},
+    }
+    last: dict = {"candidates": [{"content": {"role": "model", "parts": [{"text": " there"}]}, "finishReason": "STOP"}]}
+    if final != "left out":
+        last["usageMetadata"] = final
+    acc = GeminiFormat().accumulator(provider="google", model="gemini-x")
+    acc.absorb(first)
+    acc.absorb(last)
+    result = acc.finish()
+    assert result.text == "Hello there" and not result.usage.reported, result.usage
+    # counts that come after the finishReason, in a chunk of their own, are the answer's
+    acc.absorb({"usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 9, "totalTokenCount": 29}})
+    assert (acc.finish().usage.input_tokens, acc.finish().usage.output_tokens) == (20, 9)
