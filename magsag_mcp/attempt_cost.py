@@ -85,7 +85,11 @@ def price_failure(
         record.cost_usd, record.cost_bound_usd = None, bound
         record.warnings.append(unknown_cost_warning(target, "answered without reporting its token usage"))
     elif exc.usage is not None:
-        quote = pricer.price(target.provider, target.model, exc.usage)
+        try:
+            quote = pricer.price(target.provider, target.model, exc.usage)
+        except Exception as bug:  # ours: the attempt and its tokens are recorded all the same, and the call goes on
+            record.warnings.append(priced_by_a_bug(bug, pricer, record, exc.usage, target, admission, request))
+            return
         set_usage(record, exc.usage, quote)
         if quote.cost_usd is None:
             record.cost_bound_usd = cost_bound(pricer, admission, target, request)
@@ -118,7 +122,11 @@ def cut_in_flight(
     if prompt is not None:
         set_usage(record, prompt, _UNPRICED)
         if bound is not None:
-            counted = counted_bound(pricer, target, prompt, output_tokens_reserved(request, target))
+            try:
+                counted = counted_bound(pricer, target, prompt, output_tokens_reserved(request, target))
+            except Exception:  # ours: the admission's bound stands (raised, the attempt was recorded nowhere)
+                log.exception("%s: a bug in magsag-mcp pricing the prompt of an attempt cut in flight", target.label)
+                counted = None
             bound = counted if counted is not None and counted > bound else bound
     if bound is not None and bound == 0:
         record.cost_usd, record.cost_bound_usd = Decimal(0), None
@@ -165,7 +173,11 @@ def price_stopped(
         # nothing billed (a refused request: see price_failure): $0 at any price, known or not
         record.cost_usd = Decimal(0)
         return
-    quote = pricer.price(target.provider, target.model, usage)
+    try:
+        quote = pricer.price(target.provider, target.model, usage)
+    except Exception as bug:  # ours: the attempt and its tokens are recorded all the same
+        record.warnings.append(priced_by_a_bug(bug, pricer, record, usage, target, admission, request))
+        return
     set_usage(record, usage, quote)
     if quote.cost_usd is None:  # tokens at no known price: counted at the worst case admitted
         record.cost_bound_usd = cost_bound(pricer, admission, target, request)
@@ -188,17 +200,25 @@ def price_answered(
             result.warnings.append(quote.warning)
         price_answer(pricer, record, result, quote, target, admission, request)
     except Exception as bug:
-        log.exception("%s: a bug in magsag-mcp pricing the answer", target.label)
-        set_usage(record, result.usage, _UNPRICED)
-        try:
-            record.cost_bound_usd = cost_bound(pricer, admission, target, request)
-        except Exception:  # (the same bug, in the worst case's pricing): unpriced, and unbounded
-            record.cost_bound_usd = None
-        result.warnings.append(
-            f"{target.label}: its answer could not be priced: a bug in magsag-mcp ({type(bug).__name__}: "
-            f"{excerpt(str(bug), 200)}); its cost is unknown, counted at its worst case. Please report it to "
-            "magsag-mcp's maintainers with the traceback logged under magsag_mcp.cascade"
-        )
+        result.warnings.append(priced_by_a_bug(bug, pricer, record, result.usage, target, admission, request))
+
+
+def priced_by_a_bug(
+    bug: Exception, pricer: Pricing, record: AttemptRecord, usage: Usage, target: Target, admission: Any, request: Any
+) -> str:
+    """The record of tokens a bug of ours failed to price (an answer's, or a failed or stopped attempt's): recorded
+    at an unknown cost (never 0), counted at its bound, the traceback logged; the warning that names the bug."""
+    log.exception("%s: a bug in magsag-mcp pricing the answer", target.label)
+    set_usage(record, usage, _UNPRICED)
+    try:
+        record.cost_bound_usd = cost_bound(pricer, admission, target, request)
+    except Exception:  # (the same bug, in the worst case's pricing): unpriced, and unbounded
+        record.cost_bound_usd = None
+    return (
+        f"{target.label}: its answer could not be priced: a bug in magsag-mcp ({type(bug).__name__}: "
+        f"{excerpt(str(bug), 200)}); its cost is unknown, counted at its worst case. Please report it to "
+        "magsag-mcp's maintainers with the traceback logged under magsag_mcp.cascade"
+    )
 
 
 class _Unpriced:
