@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from .errors import MalformedResponseError, ProviderConnectionError, ProviderTimeoutError, excerpt
+from .errors import MalformedResponseError, ProviderConnectionError, ProviderError, ProviderTimeoutError, excerpt
 from .limits import MAX_BODY_BYTES, MAX_STREAM_BYTES, read_body, too_large
 from .sse import SSEEvent, SSEParser
-from .transport_failures import broke_off
+from .transport_failures import broke_off, mislabelled, wrongly_encoded
 from .transport_failures import host as _host
 
 if TYPE_CHECKING:
@@ -117,7 +117,9 @@ class StreamResponse:
                 f"the answer went idle past {self.timeouts.read_described()}", timeout_s=self.timeouts.read
             ) from exc
         except aiohttp.ClientError as exc:
-            raise ProviderConnectionError(f"the answer broke off: {type(exc).__name__}") from exc
+            raise mislabelled(exc, self._url) or ProviderConnectionError(
+                f"the answer broke off: {type(exc).__name__}"
+            ) from exc
 
     async def is_event_stream(self) -> bool:
         """Whether the body is an event stream: labelled so (or not labelled at all); or, labelled as anything but
@@ -143,8 +145,11 @@ class StreamResponse:
         self._head = bytes(head)
         return _EVENT_STREAM_START.match(text) is not None
 
-    def _broken(self, exc: BaseException) -> ProviderConnectionError | ProviderTimeoutError:
+    def _broken(self, exc: BaseException) -> ProviderError:
         """A stream's read failure as the error it stands for."""
+        wrong = mislabelled(exc, self._url) if wrongly_encoded(exc) else None  # (a bare one, in tests, has no URL)
+        if wrong is not None:
+            return wrong
         if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
             # Whether a cut stream may be billed is decided where a 2xx stream is read (HTTPProvider._stream).
             return ProviderTimeoutError(

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiohttp
-from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
+from aiohttp.http_exceptions import ContentEncodingError, ContentLengthError, TransferEncodingError
 
 from .durations import setting
 from .errors import (
     ConfigError,
     MagsagError,
+    MalformedResponseError,
     NameLookupTimeoutError,
     ProviderConnectionError,
     ProviderError,
@@ -122,6 +123,8 @@ def _converted(
     if isinstance(getattr(exc, "os_error", None), NameLookupTimeout):
         # the lookup ran out of the connect timeout: moved on from like a connect timeout, not retried at once
         return NameLookupTimeoutError(f"could not reach {host(url)}: {_why(exc, proxy)}", timeout_s=timeouts.connect)
+    if (wrong := mislabelled(exc, url)) is not None:
+        return wrong
     if isinstance(exc, aiohttp.ClientPayloadError):
         # its server reached and answering, the body broke off: as a stream cut mid-answer says it (transport.py),
         # without aiohttp's "<ContentLengthError: 400, ...>", a 400 read as a request refused at no cost
@@ -273,6 +276,34 @@ def host(url: str) -> str:
 
 #: where a URL's scheme://netloc ends (urlsplit's delimiters)
 _NETLOC_END = re.compile(r"[/?#]")
+
+
+def wrongly_encoded(exc: BaseException) -> bool:
+    """Whether ``exc`` is a body its Content-Encoding says is compressed (gzip, deflate, br) when it is not, or not
+    so (aiohttp's ContentEncodingError, under its ClientPayloadError)."""
+    return isinstance(exc, aiohttp.ClientPayloadError) and isinstance(exc.__cause__, ContentEncodingError)
+
+
+def mislabelled(exc: BaseException, url: str) -> MalformedResponseError | None:
+    """The error of a body :func:`wrongly_encoded`, or None for any other failure. The answer came (maybe billed) and
+    cannot be read, and its server labels it so on every try: a malformed answer, moved on from, not a connection that
+    broke off, retried and perhaps billed again each time."""
+    if not wrongly_encoded(exc):
+        return None
+    said = str(getattr(exc.__cause__, "message", "") or "")
+    named = _ENCODING_NAMED.search(said) or _ENCODING_ALONE.fullmatch(said)
+    encoding = named.group(1) if named else "compressed"
+    return MalformedResponseError(
+        f"the answer from {host(url)} is not {encoding}, as its Content-Encoding header says it is: a proxy or server "
+        "that labels a body compressed without compressing it (or compressed it wrong), and would again; the next "
+        "target is tried",
+        maybe_billed=True,
+    )
+
+
+#: the encoding aiohttp's ContentEncodingError names ("Can not decode content-encoding: gzip", or only "deflate")
+_ENCODING_NAMED = re.compile(r"content-encoding: ([A-Za-z0-9-]+)")
+_ENCODING_ALONE = re.compile(r"([A-Za-z0-9-]+)")
 
 
 def broke_off(exc: aiohttp.ClientPayloadError) -> str:
