@@ -9,7 +9,7 @@ import errno
 import functools
 import re
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -136,6 +136,13 @@ def _converted(
         return ProviderConnectionError(
             f"{host(url)} closed the connection before its answer {_closed_when(exc)}", maybe_billed=True
         )
+    if _reset(exc):
+        # connected, then reset (ECONNRESET; EPIPE as the request was written): reached, maybe billed, as a close is
+        return ProviderConnectionError(
+            f"{host(url)} reset the connection before its answer came ({exc.strerror or exc.errno}): a server or "
+            "proxy that dropped the request, or closed a connection it held idle as the request went out",
+            maybe_billed=True,
+        )
     if isinstance(exc, aiohttp.ClientError):
         err = _not_retried(
             ProviderConnectionError(
@@ -170,6 +177,15 @@ def _closed_when(exc: aiohttp.ServerDisconnectedError) -> str:
 
 #: a proxy's answers to CONNECT that say no to these credentials (407) or to this host (403): the same on every try
 _PROXY_REFUSALS = frozenset({403, 407})
+
+
+def _reset(exc: BaseException) -> TypeGuard[aiohttp.ClientOSError]:
+    """Whether ``exc`` is a connection reset once it was made (not while it was being made: ClientConnectorError)."""
+    return (
+        isinstance(exc, aiohttp.ClientOSError)
+        and not isinstance(exc, aiohttp.ClientConnectorError)
+        and exc.errno in (errno.ECONNRESET, errno.EPIPE)
+    )
 
 
 def _not_retried(err: ProviderConnectionError, final: bool = True) -> ProviderConnectionError:

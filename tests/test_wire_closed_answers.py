@@ -6,6 +6,8 @@ header the server had sent so far) behind "could not reach", which said the serv
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 
 import pytest
 
@@ -50,4 +52,32 @@ async def test_a_connection_closed_before_the_answers_headers_end_says_so_and_ma
         assert "the answer had begun" in message, message
     assert "RawResponseMessage" not in message and "gw_session" not in message and "q7Zt4Kx9" not in message
     assert "could not reach" not in message
+    assert info.value.maybe_billed and info.value.retryable
+
+
+@pytest.mark.parametrize("cut", ["before-answering", "in-the-headers"])
+async def test_a_connection_reset_once_the_request_went_out_says_so_and_may_be_billed(cut: str):
+    # A reset (ECONNRESET) after the request was read was "could not reach HOST: ClientOSError: [Errno 104] ...":
+    # the server was reached, and the answer may be billed.
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if cut == "in-the-headers":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Ty")
+            await writer.drain()
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # (a zero linger: the close is a reset)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = Transport(timeouts=Timeouts(connect=5.0, read=30.0, from_settings=False))
+    try:
+        with pytest.raises(E.ProviderConnectionError) as info:
+            await transport.post_json(f"http://127.0.0.1:{port}/v1/chat/completions", CHAT, headers={})
+    finally:
+        await transport.aclose()
+        server.close()
+        await server.wait_closed()
+    message = info.value.message
+    assert message.startswith(f"http://127.0.0.1:{port} reset the connection before its answer"), message
+    assert "could not reach" not in message and "/v1/chat" not in message
     assert info.value.maybe_billed and info.value.retryable
