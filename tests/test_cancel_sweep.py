@@ -63,7 +63,7 @@ def _check_sweep(db: Path, fake: FakeOpenAI, run_prefix: str) -> None:
         " AND (outcome = 'ok' OR cost_pusd IS NULL OR error_class = 'server_error')",
         run_prefix + "%",
     )[0][0]
-    received = sum(1 for r in fake.requests if r.path.endswith("/chat/completions"))
+    received = sum(1 for r in fake.requests if r.path.endswith(("/chat/completions", "/responses")))
     assert received <= paid_or_unknown, (received, paid_or_unknown)
     texts = _rows(db, "SELECT coalesce(error_message, '') || coalesce(warnings, '') FROM attempts")
     assert not [t for (t,) in texts if DEFAULT_KEY in t or COMPAT_KEY in t]
@@ -96,6 +96,13 @@ PATHS = {
     "retry": ({"model": "openai:gpt-4o"}, None, R.server_error, False),
     "stream": (
         {"model": "openai:gpt-4o", "stream": True},
+        R.reply("one two three four five six", drip=True),
+        None,
+        True,
+    ),
+    # the Responses API's events, one by one: its usage comes only in the terminal event
+    "responses-stream": (
+        {"model": "openai:gpt-4o", "stream": True, "params": {"api": "responses"}},
         R.reply("one two three four five six", drip=True),
         None,
         True,
