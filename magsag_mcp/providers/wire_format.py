@@ -8,6 +8,7 @@ joins the two. One module per format implements it (``openai_chat``, ``openai_re
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -142,7 +143,7 @@ def reported_usage(counted: Callable[..., Usage], raw: Any, *around: Any) -> Usa
     reported when it is none, empty, or holds no (finite) number where a count should be, or a count past
     :data:`MOST_TOKENS`, so it is never priced.
     What it says in words (the tier, the model that served it, where it ran) is read as :func:`said` reads it."""
-    if not isinstance(raw, dict) or not raw:
+    if not isinstance(raw, dict) or not raw or _part_count(raw):
         return Usage(reported=False)
     try:
         usage = counted(raw, *around)
@@ -156,6 +157,31 @@ def reported_usage(counted: Callable[..., Usage], raw: Any, *around: Any) -> Usa
     usage.answering_model = said(usage.answering_model)
     usage.inference_geo = said(usage.inference_geo)
     return usage
+
+
+def _part_count(raw: dict[str, Any]) -> bool:
+    """Whether a usage object (or a details object or list in it) holds a count that is no whole number: ``true``
+    or ``1.5`` where a count of tokens (or of searches) goes. Each vendor's reader takes counts with ``int()``, which
+    made them 1 token, a count, priced and said known, where a broken server's figure is no count. A float that is
+    whole (``12.0``) is the count it says; a cost (OpenRouter's ``usage.cost``, dollars) is no count. Only the
+    values that are a bool or a float are looked at further: on every answer."""
+    for key, value in raw.items():
+        kind = type(value)
+        if kind is dict:
+            if _part_count(value):
+                return True
+        elif kind is list:
+            for item in value:
+                if type(item) is dict and _part_count(item):
+                    return True
+        elif (kind is bool or (kind is float and not value.is_integer())) and _COUNT_NAME.search(key):
+            return True
+    return False
+
+
+#: the names of a usage object's counts: OpenAI's and Anthropic's ``..._tokens``, ``web_search_requests``;
+#: Gemini's ``...TokenCount`` and its details' ``tokenCount``
+_COUNT_NAME = re.compile(r"tokens?$|TokenCount$|tokenCount$|_requests$")
 
 
 #: the most of a word an answer says of itself (:func:`said`) that is kept: a model's name, a tier
