@@ -72,6 +72,34 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
     return out
 
 
+def every_call_answered(messages: list[Message], where: str) -> None:
+    """Each tool call of an assistant message has its result among the tool messages right after it, before the next
+    user or assistant message: every vendor refuses a call left unanswered (OpenAI 400 "An assistant message with
+    'tool_calls' must be followed by tool messages responding to each 'tool_call_id'", Claude "tool_use ids were found
+    without tool_result blocks immediately after", Gemini "the number of function response parts is equal to the number
+    of function call parts", the Responses API "No tool output found for function call"), and so would every target of
+    a cascade, each refusal sent after the caller's earlier turns were paid for. Ids may repeat (a server that numbers
+    each answer's calls ``call_0``...): each result answers one call of its id."""
+    for i, msg in enumerate(messages):
+        if msg.role != "assistant" or not msg.tool_calls:
+            continue
+        results: dict[str | None, int] = {}
+        for after in messages[i + 1 :]:
+            if after.role != "tool":
+                break
+            results[after.tool_call_id] = results.get(after.tool_call_id, 0) + 1
+        for j, tc in enumerate(msg.tool_calls):
+            if results.get(tc.id, 0) > 0:
+                results[tc.id] -= 1
+                continue
+            raise PayloadError(
+                f"{where}.messages[{i}].tool_calls[{j}] ({tc.name}, id {tc.id!r}) has no result: every tool call "
+                f"needs a tool message {{'role': 'tool', 'tool_call_id': {tc.id!r}, 'content': ...}} right after the "
+                "assistant message, before the next user or assistant message (a vendor refuses a call left "
+                "unanswered); send the tool's result, or its failure with 'is_error': true"
+            )
+
+
 def _is_error(m: Mapping[str, Any], i: int, where: str) -> bool:
     """A tool message's ``is_error`` (or ``isError``, as an MCP CallToolResult an MCP client hands on says it): the
     tool failed, and its content says how (what Claude and Gemini are told)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .call_messages import _messages
+from .call_messages import _messages, every_call_answered
 from .errors import PayloadError
 from .plurals import agreeing
 from .providers.json_output import instruction_bytes
@@ -291,7 +291,9 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
         else:
             raise PayloadError(response_format_problem(rf, where))
     if cfg.get("messages") is not None:
-        req.messages.extend(_messages(cfg["messages"], where))
+        history = _messages(cfg["messages"], where)
+        every_call_answered(history, where)
+        req.messages.extend(history)
     if cfg.get("stream") is not None:
         if not isinstance(cfg["stream"], bool):
             raise PayloadError(f"{where}.stream must be true or false")
