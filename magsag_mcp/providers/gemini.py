@@ -34,9 +34,8 @@ from .call_pairs import OpenCalls
 from .content_filters import filtered
 from .empty_calls import nothing_to_answer
 from .gemini_errors import blocked, gemini_error
-from .gemini_json_schema import output_schema
+from .gemini_json_schema import function_declaration, output_schema
 from .gemini_notes import left_out, part_kind, retiring, stopped_early
-from .gemini_schema import declaration
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .gemini_usage import gemini_usage
 from .json_output import with_json_instruction
@@ -239,7 +238,7 @@ class GeminiFormat(WireFormat):
         if config:
             body["generationConfig"] = config
         if request.tools:
-            body["tools"] = [{"functionDeclarations": [declaration(t) for t in request.tools]}]
+            body["tools"] = [{"functionDeclarations": [function_declaration(t, model) for t in request.tools]}]
         if request.tool_choice is not None and request.tools:
             # without tools, a function calling config is refused (400 "Function calling config is set without
             # function_declarations"); and with no function to call, there is no choice to make

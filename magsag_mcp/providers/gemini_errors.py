@@ -60,14 +60,14 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
         # it, another vendor takes it; this target cannot serve the call, the next one may
         hint = (
             "; Gemini takes no object parameter without properties (an object of any keys): give each its "
-            "properties, or leave Gemini out of this call's targets"
+            "properties, or leave Gemini out of this call's targets (Gemini 2.5 and later take it, as JSON Schema)"
         )
         return UnsupportedFeatureError(text.rstrip() + hint, **kw)
     if rpc == "INVALID_ARGUMENT" and ".items: missing field" in low:
         # a tool parameter that is an array of anything (type array, no items): the same, for an array
         hint = (
             "; Gemini takes no array parameter without items (an array of anything): give each its items, or leave "
-            "Gemini out of this call's targets"
+            "Gemini out of this call's targets (Gemini 2.5 and later take it, as JSON Schema)"
         )
         return UnsupportedFeatureError(text.rstrip() + hint, **kw)
     if rpc == "INVALID_ARGUMENT" and _THINKING_REFUSED.search(message):

@@ -24,17 +24,20 @@ import re
 from typing import Any
 
 from ..rates import bare_model
+from ..types import ToolSpec
 from .gemini_schema import (
     UNSAID,
     UNSENDABLE,
     _inclusive,
     _of_integers,
+    declaration,
     described,
+    gemini_schema,
     response_schema_parts,
     said_as_response_schema,
 )
 
-__all__ = ["json_schema", "output_schema", "takes_json_schema"]
+__all__ = ["function_declaration", "json_schema", "output_schema", "takes_json_schema"]
 
 #: JSON Schema keywords responseJsonSchema supports (gemini.json, GenerationConfig.responseJsonSchema)
 _KEPT = frozenset(
@@ -77,6 +80,21 @@ def output_schema(
                 written["description"] = described(description, written.get("description", ""))
             return {"responseJsonSchema": written}, instruct
     return said_as_response_schema(converted, dropped, notes, description), instruct
+
+
+def function_declaration(tool: ToolSpec, model: str) -> dict[str, Any]:
+    """A FunctionDeclaration of ``tool`` for ``model``: its parameters as a Schema
+    (:func:`~.gemini_schema.declaration`); or, where one of them is an object of any keys or an array of anything
+    (an MCP tool's ``{"type": "object"}`` metadata, its ``{"type": "array"}`` ids), which the Schema cannot say and
+    Gemini refuses (400 "...properties: should be non-empty for OBJECT type", "...items: missing field"), as
+    ``parametersJsonSchema`` (JSON Schema, "mutually exclusive with parameters") to a model that takes it: the tool
+    is offered as written, where the call otherwise moved on from Gemini. A model before 2.5, or a schema with a
+    cycle of references, keeps to the Schema (and its 400, which moves the call on)."""
+    parameters, dropped = gemini_schema(tool.parameters)
+    named = isinstance(parameters, dict) and bool(parameters.get("properties"))  # (none: a tool of no arguments)
+    if named and dropped & UNSENDABLE and takes_json_schema(model) and (said := json_schema(tool.parameters)):
+        return {"name": tool.name, "description": tool.description, "parametersJsonSchema": said[0]}
+    return declaration(tool)
 
 
 def takes_json_schema(model: str) -> bool:

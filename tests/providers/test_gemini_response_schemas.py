@@ -110,8 +110,11 @@ def test_a_tool_whose_properties_are_an_empty_list_declares_no_parameters():
     request = LLMRequest([Message("user", "x")], tools=tools)
     body, notes = GeminiFormat().build(request, "gemini-2.5-flash", stream=False)
     declared = body["tools"][0]["functionDeclarations"]
-    assert "parameters" not in declared[0]
-    assert declared[1]["parameters"]["properties"]["at"]["type"] == "OBJECT"
+    assert "parameters" not in declared[0] and "parametersJsonSchema" not in declared[0]
+    # an object of any keys, which the Schema cannot say: JSON Schema to a model that takes it, a Schema to one before
+    assert declared[1]["parametersJsonSchema"]["properties"]["at"] == {"type": "object"}
+    body, notes = GeminiFormat().build(request, "gemini-1.5-pro", stream=False)
+    assert body["tools"][0]["functionDeclarations"][1]["parameters"]["properties"]["at"]["type"] == "OBJECT"
 
 
 def test_a_recursive_reference_is_written_once_and_then_left_out():

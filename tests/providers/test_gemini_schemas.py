@@ -3,6 +3,7 @@ a response schema and a function declaration's parameters: what the API takes, a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 import pytest
@@ -166,6 +167,43 @@ async def test_a_tool_with_an_array_parameter_of_anything_moves_on(serve, transp
         await provider.complete(LLMRequest([Message("user", "Find")], tools=[tool], max_tokens=50), target)
     assert info.value.moves_on and not info.value.retryable and info.value.status == 400
     assert "give each its items, or leave Gemini out of this call's targets" in info.value.message
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-flash", "gemini-3-pro-preview"])
+async def test_a_tool_with_a_parameter_the_schema_cannot_say_goes_as_json_schema_where_the_model_takes_it(
+    serve, transport, model
+):
+    # An MCP tool's metadata of any keys ({"type": "object"}) or ids of anything ({"type": "array"}): the Schema
+    # cannot say them, and Gemini refused the declaration (400 "...should be non-empty for OBJECT type", "...items:
+    # missing field"), so every call offering the tool moved on from Gemini. Gemini 2.5 and later take a declaration's
+    # parameters as JSON Schema (parametersJsonSchema, "mutually exclusive with parameters"): the tool goes as written.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    target = replace(target, model=model)
+    parameters = {
+        "type": "object",
+        "properties": {
+            "ids": {"type": "array", "description": "Which records"},
+            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+            "kind": {"type": "string", "enum": ["a", "b"]},
+        },
+        "required": ["ids"],
+    }
+    tool = ToolSpec("fetch", "Fetch records", parameters)
+    fake.queue({"tool_calls": [{"id": "c1", "name": "fetch", "arguments": {"ids": [3, "x"], "metadata": {"k": "v"}}}]})
+    result = await provider.complete(LLMRequest([Message("user", "Find")], tools=[tool], max_tokens=50), target)
+    assert fake.violations == [] and result.finish_reason == "tool_calls"
+    assert [(c.name, c.arguments) for c in result.tool_calls] == [("fetch", {"ids": [3, "x"], "metadata": {"k": "v"}})]
+    [declaration] = last_body(fake)["tools"][0]["functionDeclarations"]
+    assert declaration == {"name": "fetch", "description": "Fetch records", "parametersJsonSchema": parameters}
+    # a tool the Schema says whole goes as a Schema still, beside it
+    tools = [tool, ToolSpec("ping", "Ping", {"type": "object", "properties": {"host": {"type": "string"}}})]
+    fake.queue({"text": "ok"})
+    await provider.complete(LLMRequest([Message("user", "Find")], tools=tools, max_tokens=50), target)
+    assert last_body(fake)["tools"][0]["functionDeclarations"][1] == {
+        "name": "ping",
+        "description": "Ping",
+        "parameters": {"type": "OBJECT", "properties": {"host": {"type": "STRING"}}},
+    }
 
 
 def test_a_value_of_several_types_is_an_option_of_each_with_its_own_keywords():

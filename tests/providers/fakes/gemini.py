@@ -182,6 +182,15 @@ class FakeGemini(Fake):
             for i, tool in enumerate(body.get("tools") or [])
             for j, decl in enumerate(tool.get("functionDeclarations") or [])
         ]
+        # FunctionDeclaration.parametersJsonSchema: "This field is mutually exclusive with `parameters`."
+        for i, tool in enumerate(body.get("tools") or []):
+            for j, decl in enumerate(tool.get("functionDeclarations") or []):
+                if "parameters" in decl and "parametersJsonSchema" in decl:
+                    message = (
+                        f"* GenerateContentRequest.tools[{i}].function_declarations[{j}]: parameters and "
+                        "parameters_json_schema are mutually exclusive"
+                    )
+                    return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         config = body.get("generationConfig") or {}
         response = config.get("responseSchema")
         schemas.append((response, "generation_config.response_schema"))
