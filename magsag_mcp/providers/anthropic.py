@@ -73,6 +73,8 @@ def _wrapped(schema: dict[str, Any]) -> dict[str, Any]:
 
 class AnthropicMessagesFormat(WireFormat):
     name = "anthropic-messages"
+    #: Tool.name: ``^[a-zA-Z0-9_-]{1,128}$``
+    tool_name_limit = 128
 
     def __init__(self, *, continues: bool = False, prefix: str = "", json_tool: bool = True) -> None:
         #: the calls it sends end with the assistant's message (a prefill): an end_turn with no content is the

@@ -56,6 +56,7 @@ from .json_output import (
     without_inline_thinking,
 )
 from .stream_text import ThinkingFilter
+from .tool_names import fitted
 from .wire_format import WireFormat, said
 
 #: the most targets a provider remembers as callable (see HTTPProvider.unavailable_error)
@@ -210,9 +211,14 @@ class HTTPProvider(Provider):
         if wire.endpoint_bound:
             origin = self.endpoint.origin(target)
             request = wire.for_endpoint(request, origin)
+        asked = request  # (under the caller's tool names, which the answer's calls are given back)
+        request, names, renamed = fitted(
+            request, wire.tool_name_limit, letter_first=wire.tool_name_letter_first, api=f"{self.name}:{model}"
+        )
         headers = self.endpoint.headers(model)
         url, params = self.endpoint.url(wire, target, stream=request.stream)
         body, notes = wire.build(request, model, stream=request.stream)
+        notes[:0] = renamed
         timeouts = self.endpoint.timeouts
         text_answer = not (request.json_output or request.json_schema is not None)
         shown = None
@@ -243,6 +249,8 @@ class HTTPProvider(Provider):
             if type(exc) is ProviderConnectionError and _UNNAMED_SOURCE in exc.message:
                 _name_the_source(exc, self.endpoint, target)
             raise
+        if names is not None:
+            names.restore(result)
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         result.model = said(result.model) or model  # the model the answer names, as its usage's (see said)
         if result.warnings:  # what they quote of the answer (Azure's filter categories) is redacted as an error is
@@ -267,7 +275,7 @@ class HTTPProvider(Provider):
             cut = server_cut(result, request, wire.length_may_be_the_servers)
             result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator, cut)
         if result.tool_calls and request.tools:
-            check_strict_calls(result, request, self.name)
+            check_strict_calls(result, asked, self.name)
         if shown is not None:  # what of the final text the progress has not seen (held back, or not streamed)
             await shown.finish(result.text, result.usage)
         return result

@@ -125,6 +125,10 @@ def _response_object(content: str | None, is_error: bool = False) -> dict[str, A
 
 class GeminiFormat(WireFormat):
     name = "gemini-generate-content"
+    #: FunctionDeclaration.name: "Must be a-z, A-Z, 0-9, or contain underscores and dashes, with a maximum length of
+    #: 63", and (the API's 400) "must start with a letter or an underscore"
+    tool_name_limit = 63
+    tool_name_letter_first = True
 
     def path(self, model: str, *, stream: bool) -> str:
         collection, _, name = (

@@ -54,6 +54,8 @@ def _tool_choice(choice: Any) -> Any:
 
 class ChatCompletionsFormat(WireFormat):
     name = "openai-chat"
+    #: "Must be a-z, A-Z, 0-9, or contain underscores and dashes, with a maximum length of 64."
+    tool_name_limit = 64
     empty_is_no_answer = True
     length_may_be_the_servers = True  # llama.cpp's, LM Studio's context size; their caps on output
     wraps_json_roots = True

@@ -57,6 +57,8 @@ MIN_OUTPUT_TOKENS = 16
 
 class ResponsesFormat(WireFormat):
     name = "openai-responses"
+    #: FunctionToolParam.name: ``^[a-zA-Z0-9_-]+$``, maxLength 128
+    tool_name_limit = 128
     empty_is_no_answer = True
     length_may_be_the_servers = True  # llama.cpp's, LM Studio's context size; their caps on output
     wraps_json_roots = True

@@ -70,6 +70,11 @@ class WireFormat(ABC):
     #: a JSON schema that is no object at its root is sent as ``{"value": ...}``'s
     #: (:func:`~.json_output.value_wrapped`), and the answer's value is the answer
     wraps_json_roots: ClassVar[bool] = False
+    #: the longest tool name the API takes (of letters, digits, ``_`` and ``-``): another is sent fitted to it, and
+    #: its calls come back under the caller's name (:mod:`.tool_names`); None: any name goes as it is
+    tool_name_limit: ClassVar[int | None] = None
+    #: the API takes a tool name that begins with a letter or ``_`` only (Gemini's)
+    tool_name_letter_first: ClassVar[bool] = False
 
     @abstractmethod
     def path(self, model: str, *, stream: bool) -> str:

@@ -546,11 +546,35 @@ def _mentions_json(value: Any) -> bool:
 _SCHEMA_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
+def tool_name_refused(body: dict[str, Any], *, responses: bool = False) -> ErrorReply | None:
+    """A function's name outside what the API takes: Chat Completions' "Must be a-z, A-Z, 0-9, or contain underscores
+    and dashes, with a maximum length of 64", the Responses API's ``^[a-zA-Z0-9_-]+$`` of up to 128 (the API's own 400,
+    which names the pattern)."""
+    limit = 128 if responses else 64
+    for i, tool in enumerate(body.get("tools") if isinstance(body.get("tools"), list) else []):
+        fn = tool if responses else tool.get("function") if isinstance(tool, dict) else None
+        name = fn.get("name") if isinstance(fn, dict) else None
+        if isinstance(name, str) and not re.fullmatch(r"[a-zA-Z0-9_-]+", name):
+            where = f"tools[{i}].name" if responses else f"tools[{i}].function.name"
+            message = f"Invalid '{where}': string does not match pattern. Expected a string that matches the pattern "
+            return R.error(400, message + "'^[a-zA-Z0-9_-]+$'.", param=where, code="invalid_value")
+        if isinstance(name, str) and len(name) > limit:
+            where = f"tools[{i}].name" if responses else f"tools[{i}].function.name"
+            message = (
+                f"Invalid '{where}': string too long. Expected a string with maximum length {limit}, but got a string "
+                f"with length {len(name)} instead."
+            )
+            return R.error(400, message, param=where, code="string_above_max_length")
+    return None
+
+
 def format_refused(body: dict[str, Any], *, responses: bool = False) -> ErrorReply | None:
     """What the API answers a spec-valid request whose output format it refuses: a JSON schema's name outside
     the spec's "a-z, A-Z, 0-9, or contain underscores and dashes, with a maximum length of 64"; JSON mode
     without the word "json" in the conversation (the spec: the caller "must also instruct the model to produce
-    JSON")."""
+    JSON"); and a tool's name it refuses (:func:`tool_name_refused`)."""
+    if (refused := tool_name_refused(body, responses=responses)) is not None:
+        return refused
     fmt = body.get("text", {}).get("format") if responses and isinstance(body.get("text"), dict) else None
     schema = fmt if isinstance(fmt, dict) else (body.get("response_format") or {}).get("json_schema")
     name = (

@@ -182,9 +182,17 @@ class FakeGemini(Fake):
             for i, tool in enumerate(body.get("tools") or [])
             for j, decl in enumerate(tool.get("functionDeclarations") or [])
         ]
-        # FunctionDeclaration.parametersJsonSchema: "This field is mutually exclusive with `parameters`."
+        # FunctionDeclaration.parametersJsonSchema: "This field is mutually exclusive with `parameters`."; and its name
+        # "Must be a-z, A-Z, 0-9, or contain underscores and dashes, with a maximum length of 63."
         for i, tool in enumerate(body.get("tools") or []):
             for j, decl in enumerate(tool.get("functionDeclarations") or []):
+                if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_-]{0,62}", str(decl.get("name"))):
+                    message = (
+                        f"* GenerateContentRequest.tools[{i}].function_declarations[{j}].name: Invalid function name. "
+                        "Must start with a letter or an underscore. Must be a-z, A-Z, 0-9, or contain underscores and "
+                        "dashes, with a maximum length of 63.\n"
+                    )
+                    return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
                 if "parameters" in decl and "parametersJsonSchema" in decl:
                     message = (
                         f"* GenerateContentRequest.tools[{i}].function_declarations[{j}]: parameters and "
