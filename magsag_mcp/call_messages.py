@@ -31,7 +31,7 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
             raise PayloadError(f"{where}.messages[{i}].tool_calls must be a list")
         for j, tc in enumerate(raw_calls):
             fn = tc.get("function", tc) if isinstance(tc, Mapping) else None
-            if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+            if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) or not fn["name"].strip():
                 raise PayloadError(
                     f"{where}.messages[{i}].tool_calls[{j}] needs a function name: "
                     "{'id': ..., 'function': {'name': ..., 'arguments': '{...}'}}"

@@ -78,7 +78,8 @@ def _tools(raw: Any, where: str = "model_config") -> list[ToolSpec]:
                 "a server tool bills (a web search is billed per search)"
             )
         fn = item.get("function", item) if kind == "function" else item
-        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+        # (an empty name every vendor refuses, and calls of it would name nothing)
+        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) or not fn["name"].strip():
             raise PayloadError(
                 f"{where}.tools[{i}] needs a function name: {{'function': {{'name': ..., 'parameters': {{...}}}}}}"
             )

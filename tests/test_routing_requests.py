@@ -146,6 +146,13 @@ def test_a_target_stop_param_that_is_no_sequence_is_refused(stop):
             r"tools\[0\] needs a function",
         ),
         ({"data": "x", "model_config": {"tools": [{"name": "f", "parameters": "bad"}]}}, "parameters must be a JSON"),
+        # an empty name (which every vendor refuses, and its calls would name nothing) is none
+        ({"data": "x", "model_config": {"tools": [{"name": "", "parameters": {}}]}}, r"tools\[0\] needs a function"),
+        ({"data": "x", "model_config": {"tools": [{"function": {"name": " "}}]}}, r"tools\[0\] needs a function"),
+        (
+            {"data": "x", "model_config": {"messages": [{"role": "assistant", "tool_calls": [{"name": ""}]}]}},
+            r"messages\[0\].tool_calls\[0\] needs a function name",
+        ),
         (
             {"data": "x", "model_config": {"messages": [{"role": "assistant", "tool_calls": [{"id": "1"}]}]}},
             r"messages\[0\].tool_calls\[0\] needs a function name",
