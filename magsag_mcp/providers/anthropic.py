@@ -11,9 +11,10 @@ thinking before a tool call rides on the call's ``signature``, to go back with i
 JSON output: when a schema is given, the request forces a single tool whose ``input_schema`` is that
 schema (``tool_choice: {type: tool}``), which the Messages API guarantees to answer with an object
 of that shape; the tool's input is the document. Where no tool can be forced (thinking on, the caller's tools in the
-call, a model that refuses a forced tool: Claude Fable 5.1, Mythos 5.1), the system prompt gives the schema. Without a
-schema, the system prompt asks for one JSON object and the answer is parsed (invalid JSON fails the attempt so the
-cascade moves on).
+call, a model that refuses a forced tool: Claude Fable 5.1, Mythos 5.1), Claude 4.5 and later take it as structured
+output (``output_config.format``, :mod:`.anthropic_output`), and for the rest the system prompt gives the schema.
+Without a schema, the system prompt asks for one JSON object and the answer is parsed (invalid JSON fails the attempt
+so the cascade moves on).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target, Usage
 from .anthropic_answers import JSON_TOOL, JSON_VALUE_TOOL, MessagesStream, read_answer
 from .anthropic_errors import anthropic_error
+from .anthropic_output import output_format, takes_output_format
 from .anthropic_samplers import fixed_sampling, refuses_prefill, takes_no_prefill, without_samplers
 from .anthropic_thinking import adaptive_only, settle, thinking_setting
 from .anthropic_turns import ends_in_prefill, json_prefill, turns, without_bare_json_prefill
@@ -76,7 +78,9 @@ class AnthropicMessagesFormat(WireFormat):
     #: Tool.name: ``^[a-zA-Z0-9_-]{1,128}$``
     tool_name_limit = 128
 
-    def __init__(self, *, continues: bool = False, prefix: str = "", json_tool: bool = True) -> None:
+    def __init__(
+        self, *, continues: bool = False, prefix: str = "", json_tool: bool = True, output_format: bool = True
+    ) -> None:
         #: the calls it sends end with the assistant's message (a prefill): an end_turn with no content is the
         #: model adding nothing to it, an answer ("Claude already decided it's done"), not a failure
         self.continues = continues
@@ -86,12 +90,16 @@ class AnthropicMessagesFormat(WireFormat):
         #: the calls it sends may force the JSON tool (they carry no tools of the caller's, and the model takes a
         #: forced tool): a call of the caller's own tool that has the JSON tool's name is the caller's, not the answer
         self.json_tool = json_tool
+        #: a JSON schema no forced tool can carry goes, to a model that takes it, as ``output_config.format``
+        #: (:mod:`.anthropic_output`); False for a target that refused it
+        self.output_format = output_format
 
     def path(self, model: str, *, stream: bool) -> str:
         return "/v1/messages"
 
     def build(self, request: LLMRequest, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
         notes: list[str] = []
+        output: dict[str, Any] | None = None  # the answer's schema as structured outputs take it
         max_tokens = request.max_tokens or DEFAULT_MAX_TOKENS
         extra = dict(request.extra)  # the vendor params sent: thinking may have to change to fit the request
         # OpenAI's parallel_tool_calls (a target's params are written once, for whichever vendor serves them) is no
@@ -138,6 +146,9 @@ class AnthropicMessagesFormat(WireFormat):
             said = request.json_schema_description or "Return the answer as this JSON document."
             tools = [{"name": name, "description": said, "input_schema": schema}]
             choice = {"type": "tool", "name": name}
+        elif (structured := self._structured(request, model)) is not None:
+            # the caller's tools in the call, or thinking on: the schema constrains the answer's text instead
+            output = structured
         elif request.json_output or request.json_schema is not None:
             system = with_json_instruction(system, request.json_schema, request.json_schema_description)
             if request.json_schema is not None:
@@ -177,7 +188,18 @@ class AnthropicMessagesFormat(WireFormat):
             body["stream"] = True
         if extra:
             body.update(extra)
+        if output is not None:  # (beside a target's own output_config, such as its effort)
+            given = body.get("output_config")
+            body["output_config"] = {**given, "format": output} if isinstance(given, dict) else {"format": output}
         return body, notes
+
+    def _structured(self, request: LLMRequest, model: str) -> dict[str, Any] | None:
+        """``output_config.format`` for the call's JSON schema, where ``model`` takes it and the schema is one
+        structured outputs take (:mod:`.anthropic_output`); None for a call that ends in a prefill, which they refuse,
+        and one with no schema of its own (a name alone, or JSON mode: Claude has none)."""
+        if request.json_schema is None or not request.json_schema_given or self.continues or not self.output_format:
+            return None
+        return output_format(request.json_schema) if takes_output_format(model) else None
 
     def usage_in(self, data: dict[str, Any]) -> Usage | None:
         return _usage(data.get("usage"))
@@ -243,6 +265,8 @@ class AnthropicProvider(RefusedSettings):
         #: goes to it in the prompt; and those that refused a prefill, whose names did not tell (a gateway's alias)
         self.unforced: set[tuple[str | None, str]] = set()
         self.no_prefill: set[tuple[str | None, str]] = set()
+        #: (the target's base URL, its model) that refused a JSON schema as output_config.format: it goes in the prompt
+        self.no_output_format: set[tuple[str | None, str]] = set()
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
@@ -258,6 +282,10 @@ class AnthropicProvider(RefusedSettings):
             if request.json_output or request.json_schema is not None or not forced:
                 prefix = json_prefill(request) if request.json_output or request.json_schema is not None else ""
                 wire = AnthropicMessagesFormat(continues=True, prefix=prefix, json_tool=forced)
+        if key in self.no_output_format:
+            wire = AnthropicMessagesFormat(
+                continues=wire.continues, prefix=wire.prefix, json_tool=wire.json_tool, output_format=False
+            )
         try:
             result = await self.call_fitted(wire, request, target, progress=progress)
         except UnsupportedFeatureError as exc:
@@ -267,6 +295,15 @@ class AnthropicProvider(RefusedSettings):
                 self.no_prefill.add(key)  # (not billed: a 400) sent again, the bare prefill is left out
                 await say_resend(progress, target, "refused the JSON prefill: sending it again without it")
                 return await self.complete(request, target, progress=progress)
+            if exc.details.get("param") == "output_config.format" and key not in self.no_output_format:
+                self.no_output_format.add(key)  # (not billed: a 400) sent again, the schema in the prompt
+                said = "refused the JSON schema as structured output (output_config.format)"
+                await say_resend(progress, target, f"{said}: sending it again with the schema in the prompt")
+                result = await self.complete(request, target, progress=progress)
+                result.warnings.insert(
+                    0, f"{target.label} {said}; the call was sent again with the schema in the prompt"
+                )
+                return result
             if not (forced and request.json_schema is not None and exc.details.get("param") == "tool_choice"):
                 raise
             self.unforced.add(key)

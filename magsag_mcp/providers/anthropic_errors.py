@@ -51,6 +51,13 @@ _TOP_COMBINER_FIX = (
     "schema (its variants' fields as optional properties), or call another vendor's model"
 )
 
+#: a JSON schema as structured output (output_config.format, or the beta's output_format) that the model or the API
+#: refuses: a model before Claude 4.5 whose name did not say so (a gateway's alias), a schema keyword structured outputs
+#: do not take. Not the call's fault: the schema goes in the prompt instead (``param``: output_config.format)
+_OUTPUT_FORMAT_REFUSED = re.compile(
+    r"\boutput_config\.format\b|\boutput_format\b|\bstructured outputs?\b", re.IGNORECASE
+)
+
 #: a field the Messages API does not have, in its (pydantic's) words: "store: Extra inputs are not permitted", "tools.0.
 #: custom.strict: Extra inputs are not permitted" (a target's param written for another vendor's API, a field newer
 #: than the API): this target's, as Gemini's "Unknown name" and OpenAI's "Unrecognized request argument" are, and the
@@ -119,6 +126,9 @@ def anthropic_error(
     elif status == 400 and _FORCED_TOOL_REFUSED.search(message):
         cls, fix = UnsupportedFeatureError, _FORCED_TOOL_FIX
         extra["param"] = "tool_choice"
+    elif status == 400 and _OUTPUT_FORMAT_REFUSED.search(message):
+        cls, fix = UnsupportedFeatureError, "; the JSON schema could not be sent as structured output"
+        extra["param"] = "output_config.format"
     elif status == 400 and (unknown := _EXTRA_INPUT.search(message)) is not None:
         cls = UnsupportedFeatureError
         fix = (

@@ -10,7 +10,7 @@ from typing import Any
 _CLAUDE_VERSION = re.compile(r"^claude-[a-z]+-(\d+)(?:-(\d{1,2}))?(?:-|$)")
 
 
-def _version(model: str) -> tuple[int, int] | None:
+def claude_version(model: str) -> tuple[int, int] | None:
     m = _CLAUDE_VERSION.match(model)
     return None if m is None else (int(m.group(1)), int(m.group(2) or 0))
 
@@ -18,7 +18,7 @@ def _version(model: str) -> tuple[int, int] | None:
 def takes_no_prefill(model: str) -> bool:
     """Claude Opus 4.6, Sonnet 4.6 and the models after them refuse a prefill (400 "This model does not support
     assistant message prefill. The conversation must end with a user message."), by the version in the name."""
-    version = _version(model)
+    version = claude_version(model)
     return version is not None and version >= (4, 6)
 
 
@@ -37,7 +37,7 @@ def fixed_sampling(model: str) -> bool:
     value of 1.0 ... will be accepted ..., all other values will be rejected with a 400 error." Nor top_p
     ("A value >= 0.99 will be accepted") nor top_k ("any value will be rejected"). Release order is read
     from the version in the model's name: above 4.6."""
-    version = _version(model)
+    version = claude_version(model)
     return version is not None and version > (4, 6)
 
 

@@ -81,8 +81,9 @@ async def test_a_model_that_takes_no_forced_tool_is_asked_for_a_json_schema_in_t
     # Claude Fable 5.1 and Mythos 5.1 refuse a forced tool_choice (400 'tool_choice: type "tool" and "any" are not
     # supported for this model', or "tool_choice forces tool use is not compatible with this model", a bad request that
     # stopped the whole cascade), and a JSON schema went to every Claude as a forced tool: such a model never answered a
-    # call with a schema. The schema is asked for in the prompt instead (as with thinking on), the answer checked
-    # against it, and the model is sent no forced tool again.
+    # call with a schema. The schema goes without a forced tool instead (as with thinking on: to a model of Claude 4.5
+    # or later, such as this one, as structured output, output_config.format; to another, in the prompt), the answer
+    # checked against it, and the model is sent no forced tool again.
     fake, provider, target = await setup(ANTHROPIC, serve, transport)
     target = replace(target, model=FABLE)
     fake.queue({"text": '{"name": "a"}'}, {"text": '{"name": "b"}'})
@@ -90,11 +91,12 @@ async def test_a_model_that_takes_no_forced_tool_is_asked_for_a_json_schema_in_t
     result = await provider.complete(request, target)
     assert result.parsed == {"name": "a"} and fake.violations == [] and len(fake.requests) == 2
     body = last_body(fake)
-    assert "tool_choice" not in body and "tools" not in body and '"required":["name"]' in body["system"]
+    assert "tool_choice" not in body and "tools" not in body
+    assert body["output_config"]["format"]["schema"]["required"] == ["name"]
     assert any(w.startswith(f"anthropic:{FABLE} refused a forced tool") for w in result.warnings), result.warnings
     result = await provider.complete(request, target)
     assert result.parsed == {"name": "b"} and len(fake.requests) == 3 and "tool_choice" not in last_body(fake)
-    assert any("JSON schema could not be enforced by a forced tool" in w for w in result.warnings), result.warnings
+    assert result.warnings == [] and "output_config" in last_body(fake)
 
 
 async def test_a_tool_the_call_forces_moves_on_from_a_model_that_takes_no_forced_tool(serve, transport):

@@ -65,6 +65,10 @@ class FakeAnthropic(Fake):
     )
     #: models that take no forced tool_choice (any, or a named tool), thinking or not: Claude Fable 5.1 and Mythos 5.1
     no_forced_tool: frozenset[str] = frozenset({"claude-fable-5-1", "claude-mythos-5-1"})
+    #: models that take a JSON schema as structured output (output_config.format): Claude 4.5 and later, and an alias
+    output_formats: frozenset[str] = frozenset(
+        {"claude-sonnet-4-5-20250929", "claude-haiku-4-5", "claude-opus-4-6", "claude-fable-5-1", "claude-latest"}
+    )
     #: the most output tokens a model takes (max_tokens above it is refused), as the models overview lists them
     output_ceilings: dict[str, int] = {"claude-3-5-sonnet-20241022": 8192, "claude-3-haiku-20240307": 4096}
 
@@ -138,13 +142,41 @@ class FakeAnthropic(Fake):
             message = "messages: final assistant content cannot end with trailing whitespace"
             return self.error_body(400, message, "invalid_request_error")
         message = (
-            self.empty_content_refused(body)
+            self.output_format_refused(body)
+            or self.empty_content_refused(body)
             or self.thinking_refused(body)
             or self.schema_refused(body)
             or self.empty_result_refused(body)
             or self.tool_ids_refused(body)
         )
         return None if message is None else self.error_body(400, message, "invalid_request_error")
+
+    def output_format_refused(self, body: dict[str, Any]) -> str | None:
+        """A JSON schema as structured output (output_config.format) the API refuses: on a model that takes none, beside
+        a prefill, an object not closed, a numeric or length constraint (the fake's words)."""
+        fmt = (body.get("output_config") or {}).get("format")
+        if fmt is None:
+            return None
+        if body.get("model") not in self.output_formats:
+            return f"output_config.format: structured outputs are not supported for the model {body.get('model')}"
+        if (body.get("messages") or [{}])[-1].get("role") == "assistant":
+            return "output_config.format: structured outputs are incompatible with assistant message prefill"
+        pending = [fmt.get("schema")]
+        while pending:
+            schema = pending.pop()
+            if isinstance(schema, list):
+                pending.extend(schema)
+            if not isinstance(schema, dict):
+                continue
+            if schema.get("type") == "object" and schema.get("additionalProperties") is not False:
+                return "output_config.format.schema: For 'object' type, 'additionalProperties' must be set to false"
+            bounds = {"minimum", "maximum", "minLength", "maxLength", "pattern"} & set(schema)
+            if bounds:
+                return f"output_config.format.schema: properties {', '.join(sorted(bounds))} are not supported"
+            for key in ("properties", "$defs", "definitions"):
+                pending.extend((schema.get(key) or {}).values())
+            pending.extend([schema.get("items"), schema.get("anyOf"), schema.get("allOf")])
+        return None
 
     @staticmethod
     def empty_content_refused(body: dict[str, Any]) -> str | None:
