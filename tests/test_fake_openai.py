@@ -223,3 +223,22 @@ async def test_a_cut_stream_drops_the_connection(fake: FakeOpenAI):
     fake.queue(R.reply("one two three four five", cut_after=3))
     with pytest.raises(aiohttp.ClientPayloadError):
         await _post(fake.url + "/v1/chat/completions", {**CHAT, "stream": True})
+
+
+async def test_tool_calls_and_names_the_api_refuses_are_refused_as_it_refuses_them(fake: FakeOpenAI):
+    # Chat Completions answers 400 to an assistant message whose calls the tool messages after it do not all answer,
+    # and to a function name outside its pattern; the Responses API to a function name outside its pattern
+    call = {"id": "call_r2d", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+    unanswered = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [call]}]
+    status, _, body = await _post(fake.url + "/v1/chat/completions", {**CHAT, "messages": unanswered})
+    OPENAI.assert_valid("ErrorResponse", body)
+    assert status == 400 and body["error"]["message"].endswith("did not have response messages: call_r2d")
+    answered = [*unanswered, {"role": "tool", "tool_call_id": "call_r2d", "content": "42"}]
+    status, _, _ = await _post(fake.url + "/v1/chat/completions", {**CHAT, "messages": answered})
+    assert status == 200
+    dotted = {"type": "function", "function": {"name": "github.create_issue", "parameters": {"type": "object"}}}
+    status, _, body = await _post(fake.url + "/v1/chat/completions", {**CHAT, "tools": [dotted]})
+    assert status == 400 and body["error"]["param"] == "tools[0].function.name"
+    flat = {"type": "function", "name": "github.create_issue", "parameters": {"type": "object"}, "strict": False}
+    status, _, body = await _post(fake.url + "/v1/responses", {**RESPONSES, "tools": [flat]})
+    assert status == 400 and body["error"]["param"] == "tools[0].name" and fake.violations == []

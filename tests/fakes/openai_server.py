@@ -703,7 +703,7 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
         )
     if (missing := format_refused(body)) is not None:
         return missing
-    if too_long := _long_call_id(body):
+    if too_long := _long_call_id(body) or _chat_calls_unanswered(body):
         return too_long
     for name in ("tool_choice", "parallel_tool_calls"):
         if body.get(name) is not None and not body.get("tools"):
@@ -778,6 +778,29 @@ def _long_call_id(body: dict[str, Any]) -> ErrorReply | None:
                     param=where,
                     code="string_above_max_length",
                 )
+    return None
+
+
+def _chat_calls_unanswered(body: dict[str, Any]) -> ErrorReply | None:
+    """Chat Completions' 400 for an assistant message whose tool calls the tool messages right after it do not each
+    answer (the API's own words, as agents quote them)."""
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    for i, message in enumerate(messages):
+        calls = message.get("tool_calls") if message.get("role") == "assistant" else None
+        ids = [c.get("id") for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
+        answered: list[Any] = []
+        for after in messages[i + 1 :]:
+            if after.get("role") != "tool":
+                break
+            answered.append(after.get("tool_call_id"))
+        missing = [c for c in ids if c not in answered]
+        if missing:
+            return R.error(
+                400,
+                "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+                f"'tool_call_id'. The following tool_call_ids did not have response messages: {', '.join(missing)}",
+                param=f"messages.[{i + 1}].role",
+            )
     return None
 
 
