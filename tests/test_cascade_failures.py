@@ -135,6 +135,35 @@ async def test_target_lacking_a_needed_feature_is_skipped():
     assert "cannot honour tools" in info.value.message
 
 
+def test_a_configured_target_is_passed_without_its_capabilities_when_the_call_needs_no_feature():
+    # skip_reason is asked of every target of every call, and most calls need no feature a target may lack: a
+    # configured target is then passed without its capabilities or the guard's policy check looked up
+    cascade, _ = make()
+    asked: list[str] = []
+
+    class Guard:
+        def __getattr__(self, name):
+            asked.append(name)
+            raise AttributeError(name)
+
+    cascade.guard = Guard()  # type: ignore[assignment]
+    provider = cascade.providers.get("fake")
+    capabilities = provider.capabilities
+    provider.capabilities = lambda target: asked.append("capabilities") or capabilities(target)  # type: ignore[method-assign]
+    plain = plan({"model": "fake:a"})
+    assert cascade.skip_reason(plain.candidates[0], plain) is None and asked == []
+
+    # a call that needs one asks the target's capabilities; the policy only of a target that lacks one
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    with_tools = plan({"model": "fake:a", "tools": tools})
+    assert cascade.skip_reason(with_tools.candidates[0], with_tools) is None and asked == ["capabilities"]
+    no_tools = parse_target({"provider": "fake", "model": "a", "params": {"capabilities": {"tools": False}}})
+    lacking = dataclasses.replace(with_tools.candidates[0], target=no_tools)
+    reason, err = cascade.skip_reason(lacking, with_tools)
+    assert reason == "cannot honour tools (the call needs it)" and isinstance(err, E.UnsupportedFeatureError)
+    assert asked == ["capabilities", "capabilities", "allowed"]
+
+
 async def test_a_call_whose_targets_are_all_unconfigured_fails_with_the_providers_own_error():
     # It used to fail as "unsupported_feature", which names a missing capability, not a missing key:
     # `except AuthenticationError` did not catch "no API key", and the kind misled the reader.
