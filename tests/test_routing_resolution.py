@@ -433,3 +433,58 @@ def test_a_rule_says_when_the_provider_named_takes_the_default_chains_models(cat
     plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context=context, env=env)
     assert plan.rule == rule
     assert all(c.target.provider == "anthropic" for c in plan.candidates)
+
+
+def test_a_key_both_call_levels_set_is_the_higher_levels(catalog):
+    # model_config names no model but a provider; llm_overrides names the model and a provider of its own: the model
+    # comes from llm_overrides, the provider from model_config, the higher level winning key by key
+    payload = {"data": "x", "model_config": {"provider": "azure"}}
+    ctx = {"llm_overrides": {"model": "gpt-4o", "provider": "openai"}}
+    plan = plan_call(catalog, "skill.analysis", payload, context=ctx, env={})
+    assert [c.target for c in plan.candidates] == [Target("azure", "gpt-4o")]
+
+
+def test_fallbacks_in_a_lower_modelless_level_under_a_model_named_above_are_refused(catalog):
+    # llm_overrides' fallbacks without a model of its own, under model_config's model: they would be dropped unsaid
+    payload = {"data": "x", "model_config": {"model": "gpt-4o-mini"}}
+    ctx = {"llm_overrides": {"fallbacks": ["claude-3-haiku-20240307"]}}
+    with pytest.raises(PayloadError, match=r"context\.llm_overrides\.fallbacks needs context\.llm_overrides\.model"):
+        plan_call(catalog, "skill.analysis", payload, context=ctx, env={})
+
+
+def test_the_callers_tier_beats_the_skills_own(catalog_copy):
+    skill_file = catalog_copy / "skills" / "analysis.yaml"
+    skill_file.write_text(skill_file.read_text() + "tier: economy\n")
+    tiered = load_catalog(catalog_copy, env={})
+    assert plan_call(tiered, "skill.analysis", {"data": "x"}, context=None, env={}).rule == "tier:economy"
+    plan = plan_call(tiered, "skill.analysis", {"data": "x"}, context={"tier": "premium"}, env={})
+    assert plan.rule == "tier:premium"
+    assert labels(plan) == ["openai:o1-preview", "openai:gpt-4o"]
+
+
+def test_a_provider_the_call_names_beside_magsag_provider_is_not_the_environments(catalog):
+    # the call's provider serves the policy's models: a refusal of them is the call's choice, not MAGSAG_PROVIDER's
+    payload = {"data": "x", "model_config": {"provider": "anthropic"}}
+    plan = plan_call(catalog, "skill.analysis", payload, context=None, env={"MAGSAG_PROVIDER": "openai"})
+    assert labels(plan) == ["anthropic:claude-3-5-sonnet-20241022"]
+    assert [c.by_env for c in plan.candidates] == [False]
+    plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={"MAGSAG_PROVIDER": "openai"})
+    assert [c.by_env for c in plan.candidates] == [True]
+
+
+def test_magsag_provider_written_as_a_prefix_alone_is_not_told_to_set_an_empty_model(catalog):
+    # "openai:" names no model: the fix is the provider's name, not "MAGSAG_MODEL=" with nothing after it
+    with pytest.raises(ConfigError) as caught:
+        plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={"MAGSAG_PROVIDER": "openai:"})
+    assert "did you mean 'openai'" in caught.value.message
+    assert "MAGSAG_MODEL" not in caught.value.message
+
+
+def test_a_base_url_that_cannot_be_read_is_taken_for_a_gateway_not_refused_as_the_wrong_vendor():
+    # its own problem is said where the URL is read; here it may point anywhere, so another vendor's model may be served
+    from magsag_mcp.env_routing import model_of_another
+
+    claude = "claude-3-5-sonnet-20241022"
+    assert model_of_another({}, "openai", claude) == "anthropic"
+    assert model_of_another({"OPENAI_BASE_URL": "http://[::1"}, "openai", claude) is None
+    assert model_of_another({}, "openai", claude, "http://[::1") is None
