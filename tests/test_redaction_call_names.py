@@ -141,6 +141,7 @@ SHAPED_KEYS = [
     "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z_Qa7Ws-Ed0RfT3BlbkFJ",
     "sk-" + "Qa7WsEd0RfTg5YhUj8IkOl3PzXcVbNmAsDfGhJkLqWeRtY",  # OpenAI's older keys, Moonshot's: 48 letters/digits
     "sk-Hj7Kl8Zx9Cv0Bn1Mq2Wr3e",  # a LiteLLM proxy's virtual key: 22 URL-safe characters
+    "sk-Tq4Wm7Rz2Kx9Nb5Vc8Hd",  # the shortest any such vendor issues: 20 characters after "sk-"
 ]
 
 
