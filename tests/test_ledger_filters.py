@@ -126,3 +126,26 @@ def test_a_name_of_only_whitespace_is_refused_as_an_empty_one_is(field: str, bla
     refusal = rf"{field}: a name of only whitespace \(.*\) selects nothing; leave the filter out"
     with pytest.raises(InputError, match=refusal):
         UsageFilters.build({field: blank})
+
+
+async def test_a_window_holds_its_since_and_not_its_until(tmp_path: Path):
+    # [since, until): a call at since is in the window, one at until is the next window's (each counted once when
+    # windows are laid end to end), whether the runs are listed or summed
+    from decimal import Decimal
+
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    since = 1762041600.0  # 2025-11-02T00:00:00Z
+    until = since + 3600
+    async with Ledger(tmp_path / "l.db") as ledger:
+        for run_id, at in (("before", since - 1), ("at-since", since), ("at-until", until)):
+            run = RunRecord(run_id, "ana", "skill.analysis", at, status="ok")
+            attempt = AttemptRecord(
+                run_id, at, "openai", "gpt-4o", "skill.analysis", "ana", "ok", 0, 1,
+                input_tokens=10, output_tokens=5, cost_usd=Decimal("0.001"),
+            )  # fmt: skip
+            await ledger.record_call(run, [attempt])
+        filters = UsageFilters(since=since, until=until)
+        assert [r["run_id"] for r in await ledger.query_runs(filters)] == ["at-since"]
+        summary = await ledger.summarize(filters)
+        assert summary["totals"]["input_tokens"] == 10 and summary["totals"]["calls"] == 1, summary["totals"]
