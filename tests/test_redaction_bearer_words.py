@@ -111,3 +111,10 @@ def test_bearer_equals_a_word_glued_after_a_token_is_not_taken_for_the_tokens_re
     assert redact(f"401: Bearer {VALUE}bearer=gw7Qx2Lm9Tk4 (x)") == "401: [REDACTED] (x)"
     # and a base64 token's own "=" padding is still its own
     assert redact("401: Bearer Zm9vOmJhcg+/Pz8/YWJjZGVm== (x)") == "401: [REDACTED] (x)"
+
+
+@pytest.mark.parametrize("scheme", ["Bearer ", "Bearer:", "bearer=", "Bearer%20", "Bearer"])
+def test_a_token_of_eight_characters_after_bearer_is_removed_the_shortest_taken_for_one(scheme: str):
+    # eight is where a token begins (a proxy's short session token): one character fewer is left as text
+    assert "Zq8wRt2y" not in redact(f"sent {scheme}Zq8wRt2y to the proxy")
+    assert "Zq8wRt2" in redact(f"sent {scheme}Zq8wRt2 to the proxy")
