@@ -149,3 +149,23 @@ async def test_a_window_holds_its_since_and_not_its_until(tmp_path: Path):
         assert [r["run_id"] for r in await ledger.query_runs(filters)] == ["at-since"]
         summary = await ledger.summarize(filters)
         assert summary["totals"]["input_tokens"] == 10 and summary["totals"]["calls"] == 1, summary["totals"]
+
+
+async def test_a_run_filter_lists_the_runs_delegated_from_the_run_too(tmp_path: Path):
+    # the scope of the run's budget limit and `magsag budget --run-id`: the top run and those it delegated, not another
+    from decimal import Decimal
+
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    at = 1762041600.0  # 2025-11-02T00:00:00Z
+    async with Ledger(tmp_path / "l.db") as ledger:
+        for i, (run_id, parent) in enumerate((("top", None), ("delegated", "top"), ("other", None))):
+            run = RunRecord(run_id, "ana", "skill.analysis", at + i, status="ok", parent_run_id=parent)
+            attempt = AttemptRecord(
+                run_id, at + i, "openai", "gpt-4o", "skill.analysis", "ana", "ok", 0, 1,
+                input_tokens=10, output_tokens=5, cost_usd=Decimal("0.001"),
+            )  # fmt: skip
+            await ledger.record_call(run, [attempt])
+        listed = await ledger.query_runs(UsageFilters(run_id="top"))
+        assert sorted(r["run_id"] for r in listed) == ["delegated", "top"]
+        assert (await ledger.summarize(UsageFilters(run_id="top")))["totals"]["input_tokens"] == 20
