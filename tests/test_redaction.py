@@ -301,6 +301,8 @@ JWT = (
         ("https://gw.example/v1?key=0123456789abcdef", "https://gw.example/v1?key=[REDACTED]"),
         # an Azure SAS signature: percent-encoded base64, all of it
         ("blob?sv=2024&sig=Ab3xYz%2Bq9Lm7Nk%2F0Qw%3D&se=1", "blob?sv=2024&sig=[REDACTED]&se=1"),
+        # a Google key cut short in a message, 20 characters after its AIza still (a whole one has 35)
+        ("quota of AIzaQw3eRt5yUi7oPa9sDf2g exceeded", "quota of [REDACTED] exceeded"),
     ],
 )
 def test_credentials_named_or_shaped_as_such_are_redacted(text: str, kept: str):
