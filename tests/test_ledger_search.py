@@ -146,3 +146,29 @@ def test_an_older_versions_event_of_nan_or_infinity_is_found_as_json(tmp_path: P
     assert main(["data", "search", "scored"]) == 0
     [printed] = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
     assert printed["data"] == hit["data"]
+
+
+async def test_pages_of_hits_at_one_time_hold_each_once_newest_recorded_first(tmp_path: Path):
+    # three attempts begun in the same instant: a page of one hit at a time reads all three, once each, in the
+    # order a page of them all lists them (the last recorded first), and the page holding the last says no more
+    at = 1762041600.0  # 2025-11-02T00:00:00Z
+    async with Ledger(tmp_path / "l.db") as ledger:
+        run = RunRecord("r-same-time", "ana", "skill.analysis", at, status="ok")
+        attempts = [
+            AttemptRecord(
+                run.run_id, at, "openai", model, "skill.analysis", "ana", "ok", 0, 1,
+                input_tokens=10, output_tokens=5, cost_usd=Decimal("0.001"),
+            )  # fmt: skip
+            for model in ("gpt-4o", "gpt-4o-mini", "o1-preview")
+        ]
+        await ledger.record_call(run, attempts)
+        whole = await ledger.search_page("openai", limit=3)
+        assert [h["model"] for h in whole["hits"]] == ["o1-preview", "gpt-4o-mini", "gpt-4o"]
+        assert whole["has_more"] is False and whole["next_cursor"] is None
+        paged, cursor = [], None
+        for _ in range(3):
+            page = await ledger.search_page("openai", limit=1, cursor=cursor)
+            paged += [h["model"] for h in page["hits"]]
+            cursor = page["next_cursor"]
+        assert paged == ["o1-preview", "gpt-4o-mini", "gpt-4o"]
+        assert cursor is None and page["has_more"] is False
