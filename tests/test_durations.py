@@ -25,6 +25,7 @@ from magsag_mcp.targets import parse_target
         (1234.5, "1235s"),
         (86400.0, "86400s"),
         (0.0, "0s"),
+        (-0.5, "0s"),  # a wait already over (a reset time the clock has passed): none, not "-0.5s"
     ],
 )
 def test_a_duration_is_said_to_three_significant_digits_and_whole_seconds_from_100(value, said):

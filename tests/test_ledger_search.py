@@ -172,3 +172,31 @@ async def test_pages_of_hits_at_one_time_hold_each_once_newest_recorded_first(tm
             cursor = page["next_cursor"]
         assert paged == ["o1-preview", "gpt-4o-mini", "gpt-4o"]
         assert cursor is None and page["has_more"] is False
+
+
+async def test_a_page_of_event_hits_holds_the_newest_events(tmp_path: Path, monkeypatch):
+    # events logged an hour apart, all matching: pages of one hit each hold the newest first (the page is cut in the
+    # query: read oldest first, the first page held an older event and the newest was never listed)
+    from types import SimpleNamespace
+
+    from magsag_mcp.ledger import events
+
+    times = iter([1762041600.0, 1762045200.0, 1762048800.0])
+    monkeypatch.setattr(events, "time", SimpleNamespace(time=lambda: next(times)))
+    async with Ledger(tmp_path / "l.db") as ledger:
+        for step in ("first", "second", "third"):
+            await ledger.log_event("r-events", "ana", f"step.{step}", {"n": 1})
+        said, cursor = [], None
+        for _ in range(3):
+            page = await ledger.search_page("step", limit=1, cursor=cursor)
+            said += [h["event"] for h in page["hits"]]
+            cursor = page["next_cursor"]
+        assert said == ["step.third", "step.second", "step.first"] and page["has_more"] is False
+
+
+@pytest.mark.parametrize("limit", [0, 10_001])
+async def test_a_search_limit_past_its_bounds_is_refused(tmp_path: Path, limit: int):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        with pytest.raises(InputError, match=f"limit must be between 1 and 10000, got {limit}"):
+            await ledger.search_page("openai", limit=limit)
+        assert (await ledger.search_page("openai", limit=10_000))["hits"] == []
