@@ -166,3 +166,13 @@ def test_a_key_shaped_name_is_still_refused(key: str, around: str):
         check_name(name, "agent")
     with pytest.raises(E.ConfigError, match="looks like an API key"):
         parse_target({"provider": "local", "model": name})
+
+
+def test_a_name_holding_sk_with_a_random_piece_of_eight_characters_is_refused():
+    # eight characters mixing letters with digits between dashes are where a key's random part begins: the words
+    # around it do not make it a name
+    from magsag_mcp.redaction import holds_secret
+
+    assert holds_secret("sk-3f9a1c7e-planner-agent")
+    assert holds_secret("sk-planner-agent-v2-3f9a1c7e")
+    assert not holds_secret("sk-planner-agent-v2-3f9a1c7")
