@@ -20,6 +20,9 @@ pytestmark = pytest.mark.anyio
     [
         ({"since": "yesterday-ish"}, "since='yesterday-ish' is not a time"),
         ({"until": "2025-13-45"}, "until='2025-13-45' is not a time"),
+        # a duration is one number and one unit: read as far as its first unit, these were 7 days and 2 hours
+        ({"since": "7days"}, "since='7days' is not a time"),
+        ({"since": "2h30m"}, "since='2h30m' is not a time"),
         ({"colour": "red"}, "colour: unknown filter"),
         ({"limit": 0}, "limit: Input should be greater than or equal to 1"),
         ({"status": "meh"}, "status: Input should be"),
