@@ -176,3 +176,20 @@ def test_a_name_holding_sk_with_a_random_piece_of_eight_characters_is_refused():
     assert holds_secret("sk-3f9a1c7e-planner-agent")
     assert holds_secret("sk-planner-agent-v2-3f9a1c7e")
     assert not holds_secret("sk-planner-agent-v2-3f9a1c7")
+
+
+def test_a_key_of_six_characters_is_removed_the_shortest_remembered():
+    # six characters is where a credential is told from text that happens to match it (a local server's short
+    # password, a call's own): the operator's for good, a call's for that call
+    import contextvars
+
+    from magsag_mcp.redaction import redact, register_call_secret, register_secret
+
+    register_secret("Hq4zX7")
+    assert redact("login with Hq4zX7 failed") == "login with [REDACTED] failed"
+
+    def in_a_call() -> str:
+        register_call_secret("Wp2nJ9")
+        return redact("login with Wp2nJ9 failed")
+
+    assert contextvars.copy_context().run(in_a_call) == "login with [REDACTED] failed"
