@@ -200,3 +200,12 @@ async def test_a_search_limit_past_its_bounds_is_refused(tmp_path: Path, limit: 
         with pytest.raises(InputError, match=f"limit must be between 1 and 10000, got {limit}"):
             await ledger.search_page("openai", limit=limit)
         assert (await ledger.search_page("openai", limit=10_000))["hits"] == []
+
+
+@pytest.mark.parametrize("half", ["\\ud800", "\\udbff", "\\udc00", "\\udfff"])
+def test_half_a_surrogate_pair_in_an_events_json_is_kept_escaped_to_its_last_code(half: str):
+    # an older ledger's ensure_ascii JSON: a lone half is no text the pattern can take, at either end of the range
+    from magsag_mcp.ledger.search import json_as_written
+
+    assert json_as_written('{"note": "a' + half + 'b"}') == '{"note": "a' + half + 'b"}'
+    assert json_as_written('{"note": "\\u00e9"}') == '{"note": "\u00e9"}'
