@@ -172,3 +172,37 @@ async def test_a_run_filter_lists_the_runs_delegated_from_the_run_too(tmp_path: 
         listed = await ledger.query_runs(UsageFilters(run_id="top"))
         assert sorted(r["run_id"] for r in listed) == ["delegated", "top"]
         assert (await ledger.summarize(UsageFilters(run_id="top")))["totals"]["input_tokens"] == 20
+
+
+def test_each_duration_unit_counts_back_its_own_seconds_up_to_a_thousand_years():
+    from magsag_mcp.ledger.filters import parse_since
+
+    now = 1762041600.0  # 2025-11-02T00:00:00Z
+    said = {"90s": 90, "30m": 1800, "24h": 86400, "7d": 604800, "2w": 1209600, "1.5h": 5400}
+    assert {text: now - parse_since(text, now=now) for text in said} == said
+    # a thousand years back is the longest a ledger is read for: one day more is a typo
+    assert parse_since("365000d", now=now) == now - 1000 * 365 * 86400
+    with pytest.raises(InputError, match="365001d"):
+        parse_since("365001d", now=now)
+
+
+def test_unix_seconds_a_thousand_years_back_are_the_earliest_read():
+    from magsag_mcp.ledger.filters import parse_since
+
+    earliest = -1000 * 365 * 86400
+    assert parse_since(earliest) == earliest and parse_since(float(earliest)) == earliest
+    with pytest.raises(InputError, match="since"):
+        parse_since(earliest - 1)
+
+
+def test_a_date_without_an_offset_is_utc_whatever_the_machines_zone(monkeypatch):
+    from magsag_mcp.ledger.filters import parse_since
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert parse_since("2025-11-02") == 1762041600.0
+        assert parse_since("2025-11-02T13:00:00") == 1762041600.0 + 13 * 3600
+    finally:
+        monkeypatch.undo()
+        time.tzset()
