@@ -193,3 +193,17 @@ def test_a_key_of_six_characters_is_removed_the_shortest_remembered():
         return redact("login with Wp2nJ9 failed")
 
     assert contextvars.copy_context().run(in_a_call) == "login with [REDACTED] failed"
+
+
+@pytest.mark.parametrize("placeholder", ["Ollama", "LM-Studio", " DUMMY "])
+def test_a_placeholder_key_in_any_case_a_call_gives_is_no_secret(placeholder: str):
+    # a local server's published placeholder, as a call's own api_key: the server's name stays in its messages
+    import contextvars
+
+    from magsag_mcp.redaction import redact, register_call_secret
+
+    def in_a_call() -> str:
+        register_call_secret(placeholder)
+        return redact(f"{placeholder.strip()} server answered 404")
+
+    assert contextvars.copy_context().run(in_a_call) == f"{placeholder.strip()} server answered 404"
