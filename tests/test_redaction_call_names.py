@@ -219,3 +219,21 @@ def test_a_key_of_sixteen_characters_is_long_enough_to_look_for_in_answers_and_b
     register_secret(key)
     assert answer_without_known_keys({"text": f"echo {key} done"}) == {"text": "echo [REDACTED] done"}
     assert holds_secret("team-" + key[:12]) and holds_secret("team-" + key[4:])
+
+
+def test_a_gateway_key_cut_short_at_the_start_of_a_text_loses_its_first_character_too():
+    # found by a piece past its readable start and stretched back over the key's characters to the text's first
+    from magsag_mcp.redaction import redact, register_secret
+
+    key = "acme-gateway-prod-Xy7Kq2Wm9Rt4Zb"
+    register_secret(key)
+    assert redact(key[:-2] + " refused") == "[REDACTED] refused"
+
+
+def test_a_key_four_characters_past_its_readable_start_is_found_by_its_one_piece():
+    # its one piece (the last 12 characters) is looked for, not only the whole key: a server echoing it behind
+    # another prefix (a key of the same gateway) still loses it
+    from magsag_mcp.redaction import redact, register_secret
+
+    register_secret("acme-gateway-prod-Hv3P")
+    assert redact("sent my-gateway-prod-Hv3P") == "sent my[REDACTED]"
