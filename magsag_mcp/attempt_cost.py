@@ -11,6 +11,7 @@ from .call_request import estimate_input_tokens
 from .cascade_report import set_usage, unknown_cost_warning
 from .errors import MagsagError, excerpt, redacting_logger
 from .governance.budget import reserved_worst_case
+from .predictions import prediction_tokens
 from .pricing import AUDIO_PROVIDERS
 from .providers import min_output_tokens, prompt_overhead
 from .records import AttemptRecord
@@ -23,8 +24,9 @@ DEFAULT_MAX_OUTPUT = 4096
 def output_tokens_reserved(request: LLMRequest, target: Target) -> int:
     """The most output tokens ``target`` may answer ``request`` with, as budgets reserve them: its
     max_tokens, raised to what its provider sends at the least (the Responses API's minimum where that API
-    is called)."""
-    return max(request.max_tokens or DEFAULT_MAX_OUTPUT, min_output_tokens(target))
+    is called), and the tokens of its ``params.prediction`` on top, which Chat Completions bills as output past
+    max_tokens where the answer does not use them (the spec's rejected_prediction_tokens)."""
+    return max(request.max_tokens or DEFAULT_MAX_OUTPUT, min_output_tokens(target)) + prediction_tokens(target)
 
 
 def input_tokens_reserved(request: LLMRequest, target: Target) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 from .call_messages import _messages, every_call_answered
 from .errors import PayloadError
 from .plurals import agreeing
+from .predictions import tokens_at_most
 from .providers.json_output import instruction_bytes
 from .response_formats import RESPONSE_FORMAT_TYPES, no_schema_given, response_format_problem
 from .skills import Skill, schema_problem
@@ -354,11 +355,8 @@ def _check_json_schema_keys(js: Mapping[str, Any], where: str) -> None:
 
 
 def estimate_input_tokens(request: LLMRequest) -> int:
-    """A safe over-estimate of prompt tokens without a tokenizer: half the UTF-8 byte count.
-
-    English runs about four bytes per token and CJK about three, so this errs high, which is the
-    right way for a budget reservation to err.
-    """
+    """A safe over-estimate of prompt tokens without a tokenizer: half the UTF-8 byte count (:func:`tokens_at_most`,
+    the rule a prediction's tokens are bounded by too)."""
     size = len((request.system or "").encode())
     for m in request.messages:
         size += len((m.content or "").encode()) + 16
@@ -373,4 +371,4 @@ def estimate_input_tokens(request: LLMRequest) -> int:
     # the schema's description, which the model reads wherever the schema goes, and the instruction framing the
     # schema where it goes in the prompt (a Claude that takes no forced tool, Gemini beside tools)
     size += instruction_bytes(request)
-    return size // 2 + 8
+    return tokens_at_most(size)

@@ -2,7 +2,8 @@
 here: a field the router writes itself (:data:`ROUTER_FIELDS`), one the vendor would bill beyond what magsag can
 price or reserve (:data:`UNPRICED_PARAMS`, a premium service tier, an audio answer, Anthropic's fast mode), and a
 wrong value of a param the router reads itself (``api``, ``capabilities``, ``max_tokens``, ``stop``,
-``temperature``). Parsing a target, and its credential params, is in targets.py, which re-exports these."""
+``temperature``) or that budgets count (``prediction``: see predictions.py). Parsing a target, and its credential
+params, is in targets.py, which re-exports these."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError
+from .predictions import check_prediction
 
 #: request fields the router writes itself. Params pass extra vendor fields (top_p, seed, ...) through;
 #: they must not replace these, or the vendor would get a model, an output limit or a fan-out (n) that
@@ -48,11 +50,6 @@ UNPRICED_PARAMS = {
     "(and a fallback to another provider could not carry); send it as part of the request",
     "cached_content": "Gemini would add the cached context to the prompt, which the budget reservation cannot see "
     "(and a fallback to another provider could not carry); send it as part of the request",
-    # a caller's text of any length, billed as output past max_tokens (the spec's rejected_prediction_tokens: "counted
-    # in the total completion tokens for purposes of billing"): an MCP client could make one call bill tens of
-    # thousands of output tokens under a reservation of max_tokens
-    "prediction": "Chat Completions bills the predicted output's tokens that the answer does not use as output "
-    "tokens, beyond max_tokens, which the budget reservation cannot see; leave prediction out",
     # a gateway's own fallbacks, read from the body (OpenRouter's model routing, a LiteLLM proxy's request fallbacks):
     # the call would be answered by a model no policy checked, and priced and reserved as the one asked
     "models": _GATEWAY_FALLBACKS,
@@ -140,6 +137,10 @@ def _check_params(params: Mapping[str, Any]) -> None:
                 "check); set the model, max_tokens, stop, tools, response_format or stream through the target "
                 "or the call's model_config instead"
             )
+        if key == "prediction" and value is not None:
+            # (its tokens the answer does not use are billed as output past max_tokens: budgets count them, from its
+            # size: see predictions.prediction_tokens)
+            check_prediction(value)
         if key == "max_tokens" and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
             raise ConfigError(f"params.max_tokens must be a positive integer, got {value!r}")
         if key == "stop" and value is not None and not _is_stop(value):

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from .errors import ConfigError, redact
+from .predictions import refuse_unsent_prediction
 from .redaction import holds_secret, register_call_secret, register_secret
 from .target_params import API_CHOICES, ROUTER_FIELDS, UNPRICED_PARAMS, _check_params, speed_refused
 from .text import MODEL_MAX
@@ -256,7 +257,10 @@ def parse_target(spec: str | Mapping[str, Any], *, by_call: bool = False) -> Tar
         raise ConfigError(
             f"base_url must be a URL string such as http://localhost:11434, got {type(base_url).__name__}"
         )
-    return Target(provider, model, base_url, tuple(sorted(params.items())))
+    target = Target(provider, model, base_url, tuple(sorted(params.items())))
+    if params.get("prediction") is not None:
+        refuse_unsent_prediction(target)
+    return target
 
 
 def _kept_provider(given: str, named: str, model: str) -> str:

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from mcp.client import Client
 
 from magsag_mcp.mcp_server import build_server
+from tests.fakes.openai_replies import model_not_found
 from tests.fakes.openai_server import FakeOpenAI
 from tests.mcp_tools_helpers import CATALOG, ENV, error_of
 
@@ -46,30 +47,37 @@ async def _invoke(client: Client, model_config: dict[str, Any]) -> Any:
     return await client.call_tool("invoke_skill", args)
 
 
-#: a predicted output as long as a large file (some 60,000 tokens), which the answer need not use
+#: a predicted output as long as a large file (280,000 bytes: some 60,000 tokens, bounded at 140,008), which the
+#: answer need not use
 PREDICTION = {"type": "content", "content": "revenue rose in the third quarter; " * 8000}
 
 
 @pytest.mark.parametrize("where", ["model", "fallback"])
-async def test_a_prediction_whose_unused_tokens_are_billed_as_output_is_refused_before_anything_is_sent(
+async def test_a_prediction_whose_unused_tokens_would_pass_the_call_limit_is_refused_before_anything_is_sent(
     client: Client, openai: FakeOpenAI, where: str
 ):
     # Chat Completions bills a predicted output's tokens the answer does not use (rejected_prediction_tokens) as
     # completion tokens, beyond max_tokens. The reservation counted max_tokens (16) alone: params.prediction passed
     # through, and a client could make each call bill tens of thousands of output tokens past max_cost_per_call_usd.
+    # The worst case now counts the prediction's tokens as output: 140,024 at gpt-4o's $10/M is past the $1 limit.
     params = {"prediction": PREDICTION}
     if where == "model":
         model_config: dict[str, Any] = {"model": "openai:gpt-4o", "max_tokens": 16, "params": params}
     else:
-        fallback = {"provider": "openai", "model": "gpt-4o-mini", "params": params}
-        model_config = {"model": "openai:gpt-4o", "max_tokens": 16, "fallbacks": [fallback]}
+        openai.queue(model_not_found("gpt-4o-mini"))  # (the first target fails: the fallback's turn comes)
+        fallback = {"provider": "openai", "model": "gpt-4o", "params": params}
+        model_config = {"model": "openai:gpt-4o-mini", "max_tokens": 16, "fallbacks": [fallback]}
     err = error_of(await _invoke(client, model_config))
-    assert err["type"] == "invalid_payload", err
-    assert "params.prediction" in err["message"] and "output" in err["message"], err["message"]
-    assert openai.requests == []
+    assert err["last_error_type"] == "budget_exceeded" and err["policy"] == "cost_limits", err
+    assert "call limit $1.0 would be exceeded" in err["message"], err["message"]
+    # the refusal says where the output tokens come from, and what to shorten
+    assert "140008 of them for params.prediction" in err["message"], err["message"]
+    assert "shorten params.prediction" in err["message"], err["message"]
+    assert err["attempts"][-1]["outcome"] == "budget_exceeded"
+    assert [r.body.get("prediction") for r in openai.requests] == ([] if where == "model" else [None])
     # and the refused call is in the ledger, as every failed call is
     runs = (await client.call_tool("query_runs", {})).structured_content["runs"]
-    assert [run["error"]["type"] for run in runs] == ["invalid_payload"]
+    assert len(runs) == 1 and runs[0]["error"]["type"] in ("budget_exceeded", "all_targets_failed"), runs
 
 
 class Gateway:

@@ -20,6 +20,7 @@ from ..errors import BudgetExceeded, LedgerError, PolicyDenied
 from ..ledger.abandoned import give_back
 from ..ledger.money import to_pusd
 from ..plurals import counted
+from ..predictions import prediction_tokens
 from ..rates import bare_model
 from ..types import Target
 from .attempts import Admission, AttemptContext
@@ -197,10 +198,12 @@ class Governance:
                     if prior
                     else ""
                 )
+                predicted = prediction_tokens(target)
                 raise BudgetExceeded(
                     f"{lim.policy}: call limit ${lim.amount:f} would be exceeded: {ctx.target.label} may cost up to "
                     f"${worst:f} ({ctx.estimated_input_tokens} input tokens estimated, {ctx.max_output_tokens} output "
-                    f"tokens allowed){earlier}; lower max_tokens or choose a cheaper model, or raise "
+                    f"tokens allowed{_predicted(predicted)}){earlier}; lower max_tokens"
+                    f"{', shorten params.prediction' if predicted else ''} or choose a cheaper model, or raise "
                     f"{THRESHOLD_OF['call']} on policy {lim.policy!r}",
                     policy=lim.policy,
                     limit="call",
@@ -426,3 +429,9 @@ class Governance:
         from .status import budget_status
 
         return await budget_status(self.policies, self.ledger, agent, run_id, parent_run_id)
+
+
+def _predicted(tokens: int) -> str:
+    """What a refusal says of the output tokens a target's ``params.prediction`` adds (its tokens the answer does not
+    use are billed as output past max_tokens); nothing without one."""
+    return f", {tokens} of them for params.prediction's tokens the answer may not use" if tokens else ""

@@ -32,6 +32,8 @@ __all__ = [
     "canonical_provider",
     "hosts_other_models",
     "min_output_tokens",
+    "takes_prediction",
+    "uses_responses",
 ]
 
 ProviderFactory = Callable[[Mapping[str, str], Transport], Provider]
@@ -133,6 +135,20 @@ def prompt_overhead(target: Target, request: LLMRequest) -> int:
     factory that is no :class:`Provider` class)."""
     overhead = _class_rule(target, "prompt_overhead")
     return overhead(target, request) if overhead is not None else 0
+
+
+def takes_prediction(target: Target) -> bool:
+    """Whether a call to ``target`` carries Chat Completions' ``prediction`` (its provider's class says; False for a
+    factory that is no :class:`Provider` class, which cannot say)."""
+    takes = _class_rule(target, "takes_prediction")
+    return bool(takes(target)) if takes is not None else False
+
+
+def uses_responses(target: Target) -> bool:
+    """Whether a call to ``target`` is sent with the Responses API (its provider's class says; False for a provider
+    without that API)."""
+    responses = _class_rule(target, "uses_responses")
+    return bool(responses(target)) if responses is not None else False
 
 
 def _load(name: str) -> ProviderFactory:

@@ -40,6 +40,12 @@ class Provider(ABC):
         for tools): budgets reserve these too."""
         return 0
 
+    @classmethod
+    def takes_prediction(cls, target: Target) -> bool:
+        """Whether a call to ``target`` is sent with Chat Completions, whose ``prediction`` field (a target's
+        ``params.prediction``) it carries; no other API has one."""
+        return False
+
     @abstractmethod
     def capabilities(self, target: Target) -> Capabilities: ...
 

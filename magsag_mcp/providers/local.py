@@ -231,6 +231,11 @@ class LocalProvider(RefusedSettings):
     def min_output_tokens(cls, target: Target) -> int:
         return MIN_OUTPUT_TOKENS  # the Responses API is tried first (chat completions only where it is missing)
 
+    @classmethod
+    def takes_prediction(cls, target: Target) -> bool:
+        # the Responses API is tried first, and has no prediction field: only a target that asks for chat is sent it
+        return bool(target.params) and target.param("api") == "chat"
+
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ResponsesFormat(json_mode_as_schema=True), LocalEndpoint(env), transport)
         self.chat = ChatCompletionsFormat(

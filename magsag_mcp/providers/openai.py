@@ -274,6 +274,10 @@ class OpenAIProvider(RefusedSettings):
     def min_output_tokens(cls, target: Target) -> int:
         return MIN_OUTPUT_TOKENS if cls.uses_responses(target) else 0
 
+    @classmethod
+    def takes_prediction(cls, target: Target) -> bool:
+        return not cls.uses_responses(target)
+
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
@@ -311,6 +315,10 @@ class AzureProvider(RefusedSettings):
     @classmethod
     def min_output_tokens(cls, target: Target) -> int:
         return MIN_OUTPUT_TOKENS if cls.uses_responses(target) else 0
+
+    @classmethod
+    def takes_prediction(cls, target: Target) -> bool:
+        return not cls.uses_responses(target)
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         endpoint = AzureEndpoint(env)
@@ -437,6 +445,10 @@ class CompatProvider(RefusedSettings):
     @classmethod
     def min_output_tokens(cls, target: Target) -> int:
         return MIN_OUTPUT_TOKENS if cls.uses_responses(target) else 0
+
+    @classmethod
+    def takes_prediction(cls, target: Target) -> bool:
+        return not cls.uses_responses(target)
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         # a compatible server may need json_schema.schema (Together's, vLLM's behind a gateway): a call's name

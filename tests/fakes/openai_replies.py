@@ -65,16 +65,22 @@ def call(name: str, arguments: dict[str, Any] | str | None = None, id: str | Non
 
 @dataclass(slots=True)
 class TokenCounts:
-    """As OpenAI counts: ``input`` includes ``cached``, ``output`` includes ``reasoning``."""
+    """As OpenAI counts: ``input`` includes ``cached``, ``output`` includes ``reasoning`` and a predicted output's
+    ``accepted`` and ``rejected`` tokens (the spec: rejected ones are "counted in the total completion tokens for
+    purposes of billing")."""
 
     input: int = 11
     output: int = 7
     cached: int = 0
     reasoning: int = 0
+    accepted: int = 0
+    rejected: int = 0
 
 
-def tokens(input: int = 11, output: int = 7, *, cached: int = 0, reasoning: int = 0) -> TokenCounts:
-    return TokenCounts(input, output, cached, reasoning)
+def tokens(
+    input: int = 11, output: int = 7, *, cached: int = 0, reasoning: int = 0, accepted: int = 0, rejected: int = 0
+) -> TokenCounts:
+    return TokenCounts(input, output, cached, reasoning, accepted, rejected)
 
 
 @dataclass(slots=True)
@@ -269,8 +275,8 @@ def chat_usage(u: TokenCounts) -> dict[str, Any]:
         "completion_tokens_details": {
             "reasoning_tokens": u.reasoning,
             "audio_tokens": 0,
-            "accepted_prediction_tokens": 0,
-            "rejected_prediction_tokens": 0,
+            "accepted_prediction_tokens": u.accepted,
+            "rejected_prediction_tokens": u.rejected,
         },
     }
 
