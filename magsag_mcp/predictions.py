@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError
+from .text import has_surrogate
 from .types import Target
 
 #: the example a refusal shows of a prediction as the spec writes it
@@ -43,6 +44,12 @@ def check_prediction(value: Any) -> None:
             f"{_short(value.get('type'))}"
         )
     content = value.get("content")
+    if has_surrogate(content):
+        # (its size, which budgets count, is read from its UTF-8, which such a text has none of; nor could it be sent)
+        raise ConfigError(
+            "params.prediction.content holds an unpaired UTF-16 surrogate (half of a character, as text cut by UTF-16 "
+            "units leaves it), which no request can carry; give the text whole"
+        )
     if isinstance(content, str):
         return
     if not isinstance(content, list) or not content:

@@ -124,6 +124,11 @@ def test_a_predictions_tokens_are_bounded_as_the_prompts_are():
             "params.prediction.content[0] must be a text part",
         ),
         ({"type": "content", "content": "x", "extra": 1}, "params.prediction takes type and content alone"),
+        ({"type": "content", "content": "half \ud83d"}, "params.prediction.content holds an unpaired UTF-16 surrogate"),
+        (
+            {"type": "content", "content": [{"type": "text", "text": "\ud83d"}]},
+            "params.prediction.content holds an unpaired UTF-16 surrogate",
+        ),
         (
             {
                 "type": "content",
