@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from .attempt_cost import Pricing, refused_whatever_was_spent
 from .cascade_report import CascadeState
 from .errors import ConfigError, ContextTooLongError, NotConfiguredError, ProviderError, UnsupportedFeatureError
+from .predictions import unsent_prediction
 from .providers import ProviderSet
 from .routing import Candidate, Plan
 from .types import Target
@@ -83,7 +84,10 @@ class TargetSkips:
             return exc.message, NotConfiguredError(exc.message, provider=target.provider, model=target.model)
         err = provider.unavailable_error(target)
         missing: list[str] = []
-        if err is None:
+        # a routing target MAGSAG_PROVIDER swapped onto another provider keeps its params, which parsing checked for
+        # the provider it named: its prediction may now go to an API without the field
+        unsent = unsent_prediction(target) if target.params else None
+        if err is None and unsent is None:
             # asked of every target of every call, and most calls need no feature a target may lack: a configured
             # target is then passed without its capabilities or the guard's policy check looked up (~500 ns a target)
             needs = plan.request.needs()
@@ -92,6 +96,8 @@ class TargetSkips:
             missing = provider.capabilities(target).missing(needs)
             if not missing:
                 return None
+        elif err is None:
+            missing = provider.capabilities(target).missing(plan.request.needs())
         allowed = getattr(self.guard, "allowed", None)  # the policy check, where the guard has one
         if allowed is not None and not allowed(target, plan.data_classes)[0]:
             return None  # forbidden however it is configured: the guard refuses it, naming the policy
@@ -103,4 +109,6 @@ class TargetSkips:
         if missing:
             reason = f"cannot honour {', '.join(missing)} (the call needs it)"
             return reason, UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
+        if unsent is not None:
+            return unsent, UnsupportedFeatureError(unsent, provider=target.provider, model=target.model)
         return None

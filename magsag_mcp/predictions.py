@@ -93,13 +93,21 @@ def prediction_tokens(target: Target) -> int:
 
 
 def refuse_unsent_prediction(target: Target) -> None:
-    """ConfigError when ``target``'s API has no ``prediction`` field (the Responses API, Anthropic's Messages, Gemini):
-    said before anything is sent, rather than left to the vendor's 400 (or to a server that drops a field it does not
-    know, while budgets reserve for it)."""
+    """ConfigError (:func:`unsent_prediction`) when ``target`` has a prediction its API has no field for."""
+    why = unsent_prediction(target)
+    if why is not None:
+        raise ConfigError(why)
+
+
+def unsent_prediction(target: Target) -> str | None:
+    """Why ``target``'s ``params.prediction`` cannot be sent, where the API it is called with has no ``prediction``
+    field (the Responses API, Anthropic's Messages, Gemini); None where it has, or without one. Said before anything
+    is sent, rather than left to the vendor's 400 (or to a server that drops a field it does not know, while budgets
+    reserve for it): parsing a target asks, and so does the cascade of a target MAGSAG_PROVIDER swapped in."""
     from .providers import takes_prediction, uses_responses
 
-    if takes_prediction(target):
-        return
+    if not target.params or target.param("prediction") is None or takes_prediction(target):
+        return None
     if target.provider == "local":
         why, fix = "is called with the Responses API first, which has no prediction field", "set params.api: chat"
     elif uses_responses(target):
@@ -107,7 +115,7 @@ def refuse_unsent_prediction(target: Target) -> None:
         fix = "set params.api: chat where the model is served by Chat Completions"
     else:
         why, fix = f"is called with {target.provider}'s own API, which has no prediction field", "leave prediction out"
-    raise ConfigError(
+    return (
         f"params.prediction: {target.label} {why}; Predicted Outputs are a Chat Completions field (OpenAI, Azure "
         f"OpenAI, compatible and local servers called with Chat Completions): {fix}"
     )

@@ -190,3 +190,32 @@ def test_a_prediction_where_the_api_called_has_no_such_field_is_refused_before_s
 def test_a_prediction_is_taken_where_the_call_is_sent_with_chat_completions(target: dict[str, Any]):
     params = {**target.get("params", {}), "prediction": {"type": "content", "content": "x"}}
     assert parse_target({**target, "params": params}).param("prediction") == {"type": "content", "content": "x"}
+
+
+@pytest.mark.anyio
+async def test_a_routing_targets_prediction_is_not_sent_where_magsag_provider_swaps_it_onto_an_api_without_it(
+    catalog_copy: Path, db: Path
+):
+    # A routing chain's target is parsed for the provider it names (openai: Chat Completions, which takes a
+    # prediction); MAGSAG_PROVIDER=local swaps it onto a local server, called with the Responses API first, which has
+    # no such field. The swapped target keeps its params: the cascade skips it, saying why, for the next one.
+    routing = catalog_copy / "routing" / "default.yaml"
+    chain = "    chain: [openai:gpt-4o, anthropic:claude-3-5-sonnet-20241022, google:gemini-1.5-pro]"
+    predicted = "{provider: openai, model: gpt-4o, params: {prediction: {type: content, content: 'def f(): pass'}}}"
+    text = routing.read_text()
+    assert chain in text
+    routing.write_text(text.replace(chain, f"    chain: [{predicted}, anthropic:claude-3-5-sonnet-20241022]"))
+    async with FakeOpenAI(key=KEY).running() as local:
+        url = local.url + "/v1"
+        env = {**ENV, "MAGSAG_PROVIDER": "local", "MAGSAG_LOCAL_LLM_BASE_URL": url, "MAGSAG_LOCAL_LLM_API_KEY": KEY}
+        async with Client(build_server(catalog=catalog_copy, db=db, env=env)) as client:
+            result = await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": "x"}})
+    assert not local.violations, local.violations
+    assert not result.is_error, error_of(result)
+    out = result.structured_content
+    assert out["model"] == "claude-3-5-sonnet-20241022"
+    assert local.requests and all("prediction" not in r.body for r in local.requests)
+    [skipped] = out["trace"]["skipped"]
+    assert skipped["target"] == "local:gpt-4o", skipped
+    assert skipped["reason"].startswith("params.prediction: local:gpt-4o is called with the Responses API first")
+    assert "set params.api: chat" in skipped["reason"]
