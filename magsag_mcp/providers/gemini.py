@@ -38,6 +38,7 @@ from .gemini_json_schema import function_declaration, output_schema
 from .gemini_notes import left_out, part_kind, retiring, stopped_early
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .gemini_usage import gemini_usage
+from .http_errors import IN_STREAM, said_in_answer
 from .json_output import with_json_instruction
 from .openai_chat_ends import with_calls
 from .openai_reasoning import is_reasoning
@@ -309,10 +310,12 @@ class _GeminiStream(StreamAccumulator):
 
     def absorb(self, chunk: dict[str, Any]) -> str:
         if chunk.get("error") is not None:
-            # An error event inside a 200 stream carries the status it stands for in error.code.
+            # An error event inside a 200 stream carries the status it stands for in error.code (said where it came:
+            # no "HTTP 503" was sent)
             code = chunk["error"].get("code") if isinstance(chunk["error"], dict) else None
             status = code if isinstance(code, int) and code >= 400 else 500
-            raise gemini_error(status, json.dumps(chunk).encode(), {}, provider=self.provider, model=self.model)
+            exc = gemini_error(status, json.dumps(chunk).encode(), {}, provider=self.provider, model=self.model)
+            raise said_in_answer(exc, IN_STREAM)
         # a count written null (a gateway writing every field) is one left unset: it keeps the count it had
         counts = chunk.get("usageMetadata")
         if isinstance(counts, dict):  # (anything else reports no usage, as another format's usage that is no object)

@@ -159,3 +159,23 @@ async def test_anthropic_disabled_organization_is_the_keys_not_the_requests(serv
     err = info.value
     assert err.moves_on and not err.retryable and err.status == status
     assert "ANTHROPIC_API_KEY" in err.message and KEY not in err.message
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [({"type": "overloaded_error", "message": "Overloaded"}, 529), ({"type": "api_error", "message": "Internal"}, 500)],
+    ids=["overloaded", "api"],
+)
+async def test_an_error_event_in_a_claude_stream_says_where_it_was_not_an_http_status(
+    serve, transport, error: dict[str, Any], status: int
+):
+    # the stream came with HTTP 200: its message said "HTTP 529" (the status of its class), which no server sent, as
+    # the OpenAI formats' stream errors did; it says where the error was, as theirs now do
+    step = {"text": "the answer starts here", "stream_error": {"type": "error", "error": error}}
+    _, provider, target = await anthropic(serve, transport, step)
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(stream=True), target)
+    assert info.value.status == status and info.value.retryable  # (its class and status unchanged)
+    assert "HTTP" not in info.value.message, info.value.message
+    assert f"{CLAUDE}: an error in the answer's stream" in info.value.message
+    assert error["message"] in info.value.message

@@ -454,3 +454,17 @@ async def test_gemini_stream_that_ends_with_an_error(serve, transport, error: di
     err = info.value
     assert type(err) is cls and err.status == error["code"]  # the status the error stands for, not 500
     assert err.retryable and err.moves_on and error["message"] in err.message
+
+
+async def test_gemini_stream_that_ends_with_an_error_says_where_it_was_not_an_http_status(serve, transport):
+    # the stream came with HTTP 200: its message said "HTTP 503" (the code in the error chunk), which no server sent,
+    # as the OpenAI formats' stream errors did; it says where the error was, as theirs now do
+    error = {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}
+    _, provider, target = await gemini(
+        serve, transport, {"text": "one two three four", "stream_error": {"error": error}}
+    )
+    with pytest.raises(E.OverloadedError) as info:
+        await provider.complete(ask(stream=True), target)
+    assert info.value.status == 503 and info.value.retryable  # (its class and status unchanged)
+    assert "HTTP" not in info.value.message, info.value.message
+    assert f"gemini-2.0-flash: an error in the answer's stream: {error['message']}" in info.value.message
