@@ -146,7 +146,7 @@ class AnthropicMessagesFormat(WireFormat):
             said = request.json_schema_description or "Return the answer as this JSON document."
             tools = [{"name": name, "description": said, "input_schema": schema}]
             choice = {"type": "tool", "name": name}
-        elif (structured := self._structured(request, model)) is not None:
+        elif (structured := self.structured_output(request, model)) is not None:
             # the caller's tools in the call, or thinking on: the schema constrains the answer's text instead
             output = structured
         elif request.json_output or request.json_schema is not None:
@@ -193,7 +193,7 @@ class AnthropicMessagesFormat(WireFormat):
             body["output_config"] = {**given, "format": output} if isinstance(given, dict) else {"format": output}
         return body, notes
 
-    def _structured(self, request: LLMRequest, model: str) -> dict[str, Any] | None:
+    def structured_output(self, request: LLMRequest, model: str) -> dict[str, Any] | None:
         """``output_config.format`` for the call's JSON schema, where ``model`` takes it and the schema is one
         structured outputs take (:mod:`.anthropic_output`); None for a call that ends in a prefill, which they refuse,
         and one with no schema of its own (a name alone, or JSON mode: Claude has none)."""
@@ -295,7 +295,12 @@ class AnthropicProvider(RefusedSettings):
                 self.no_prefill.add(key)  # (not billed: a 400) sent again, the bare prefill is left out
                 await say_resend(progress, target, "refused the JSON prefill: sending it again without it")
                 return await self.complete(request, target, progress=progress)
-            if exc.details.get("param") == "output_config.format" and key not in self.no_output_format:
+            # (an API that has no output_config at all says so of the whole field: ours, where it carried the format)
+            refused = exc.details.get("param")
+            if key not in self.no_output_format and (
+                refused == "output_config.format"
+                or (refused == "output_config" and wire.structured_output(request, target.model) is not None)
+            ):
                 self.no_output_format.add(key)  # (not billed: a 400) sent again, the schema in the prompt
                 said = "refused the JSON schema as structured output (output_config.format)"
                 await say_resend(progress, target, f"{said}: sending it again with the schema in the prompt")

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from magsag_mcp import errors as E
 from magsag_mcp.types import LLMRequest, Message
 
 from .anthropic_helpers import ANTHROPIC, FABLE, THINK
@@ -135,3 +136,44 @@ async def test_a_call_that_ends_in_a_prefill_keeps_the_schema_in_the_prompt(serv
     result = await provider.complete(LLMRequest(ask, json_schema=SCHEMA, tools=[WEATHER], max_tokens=4000), target)
     assert fake.violations == [] and "output_config" not in last_body(fake)
     assert result.parsed == {"city": "Oslo", "reading": {"temp_c": 3}}
+
+
+async def test_a_server_that_has_no_output_config_is_sent_the_schema_in_the_prompt(serve, transport):
+    # a Messages API of an older version (a gateway's, a proxy's pinned to one) has no output_config field at all, and
+    # says so in pydantic's words: "output_config: Extra inputs are not permitted" (400, not billed). The field was
+    # magsag's, not the target's params': the call is sent again with the schema in the prompt, as it went before
+    # output_config.format was sent, where it left the target telling the user to take it out of its params
+    fake, provider, target = await _target(serve, transport, "claude-sonnet-4-5-20250929")
+    refused = {
+        "error": 400,
+        "kind": "invalid_request_error",
+        "message": "output_config: Extra inputs are not permitted",
+    }
+    fake.queue(refused, {"text": ANSWER}, {"text": ANSWER})
+    request = LLMRequest([Message("user", "Report?")], json_schema=SCHEMA, tools=[WEATHER], max_tokens=4000)
+    result = await provider.complete(request, target)
+    assert result.parsed == {"city": "Oslo", "reading": {"temp_c": 3}}
+    assert (
+        "structured output" in result.warnings[0] and "sent again with the schema in the prompt" in result.warnings[0]
+    )
+    first, second = (r["body"] for r in fake.requests)
+    assert "output_config" in first and "output_config" not in second and "JSON" in second["system"]
+    await provider.complete(request, target)
+    assert len(fake.requests) == 3 and "output_config" not in last_body(fake)
+
+
+async def test_a_targets_own_output_config_refused_by_such_a_server_is_told_as_the_targets(serve, transport):
+    # the control: the target's own output_config (its effort), no schema sent in it, is refused at once as the
+    # target's param, with no second request
+    fake, provider, target = await _target(serve, transport, "claude-sonnet-4-5-20250929")
+    target = replace(target, params=(("output_config", {"effort": "low"}),))
+    refused = {
+        "error": 400,
+        "kind": "invalid_request_error",
+        "message": "output_config: Extra inputs are not permitted",
+    }
+    fake.queue(refused)
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(LLMRequest([Message("user", "Report?")], max_tokens=4000), target)
+    assert info.value.details["param"] == "output_config" and "take it out of the target's params" in info.value.message
+    assert len(fake.requests) == 1
