@@ -118,22 +118,33 @@ def _closed_schema_problem(owner: str, error: Any, listed: str | None) -> str:
 #: and the params (jsonschema's check of a schema, the params a trace shows) walk them recursively, and some 200
 #: levels took them past Python's recursion limit: the call failed as a bug in magsag, with nothing said of the fix
 MAX_NESTING = 64
+#: how deep ``messages`` may nest: a message's content is sent as its JSON text, which no vendor limits the depth of,
+#: and a tool's result (a page's elements, a folder's files, each node with its children) may be a deep document;
+#: its limit only keeps the JSON encoder (some 1,800 levels) from Python's recursion limit
+MAX_MESSAGE_NESTING = 512
 
 
 def check_nesting(settings: Mapping[str, Any], where: str) -> None:
     """Raise a :class:`PayloadError` naming the key of ``settings`` (``where``: ``model_config``) whose value nests
-    objects and lists deeper than :data:`MAX_NESTING`. Walked without recursion: its own depth is the input's."""
+    objects and lists deeper than :data:`MAX_NESTING` (``messages``: :data:`MAX_MESSAGE_NESTING`). Walked without
+    recursion: its own depth is the input's."""
     for key, value in settings.items():
         if not isinstance(value, dict | list):
             continue
+        limit = MAX_MESSAGE_NESTING if key == "messages" else MAX_NESTING
         level = [value]
         depth = 1
         while level:
-            if depth >= MAX_NESTING:
+            if depth >= limit:
                 raise PayloadError(
-                    f"{where}.{key} is nested more than {MAX_NESTING} levels deep (objects and lists within each "
-                    f"other), and a call's settings are at most {MAX_NESTING}: no vendor takes a schema or parameter "
-                    "so deep; flatten it (a schema can name a part once under $defs and $ref it)"
+                    f"{where}.{key} is nested more than {limit} levels deep (objects and lists within each other), "
+                    f"and a call's {key} are at most {limit}: "
+                    + (
+                        "flatten the deepest tool result or content, or send it as text"
+                        if key == "messages"
+                        else "no vendor takes a schema or parameter so deep; flatten it (a schema can name a part "
+                        "once under $defs and $ref it)"
+                    )
                 )
             level = [
                 child

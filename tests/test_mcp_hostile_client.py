@@ -261,3 +261,51 @@ async def test_a_premium_tier_or_an_audio_answer_asked_for_by_its_enum_number_is
     (key,) = params
     assert f"params.{key}" in err["message"] and "name" in err["message"], err["message"]
     assert gateway.requests == []
+
+
+def _tree(levels: int) -> Any:
+    """A document as a tool returns one (a page's elements, a folder's files): each level a node with its children."""
+    inner: Any = {"name": "leaf"}
+    for _ in range(levels):
+        inner = {"name": "node", "children": [inner]}
+    return inner
+
+
+def _answered_history(result: Any) -> dict[str, Any]:
+    call = {"id": "call_t1", "type": "function", "function": {"name": "tree", "arguments": "{}"}}
+    return {
+        "tools": [
+            {"type": "function", "function": {"name": "tree", "parameters": {"type": "object", "properties": {}}}}
+        ],
+        "messages": [
+            {"role": "user", "content": "What is in the page?"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_t1", "content": result},
+        ],
+    }
+
+
+@pytest.mark.parametrize("levels", [40, 100])
+async def test_a_tool_result_of_a_deep_document_is_still_sent_as_its_json(
+    client: Client, openai: FakeOpenAI, levels: int
+):
+    # A tool result's content goes to the vendor as its JSON text, whatever its depth; a page's elements or a folder's
+    # files 40 levels deep (80 of JSON) were sent before the nesting limit of d1287cb3, which refused them as settings
+    # "no vendor takes" (its 64 levels counted the messages around them too)
+    mc = {"model": "openai:gpt-4o", **_answered_history(_tree(levels))}
+    args = {"skill_id": "skill.analysis", "payload": {"data": "Q3 revenue"}, "model_config": json.dumps(mc)}
+    result = await client.call_tool("invoke_skill", args)
+    assert not result.is_error and "error" not in (result.structured_content or {}), result.structured_content
+    sent = openai.requests[-1].body["messages"][-1]
+    assert sent["role"] == "tool" and json.loads(sent["content"]) == _tree(levels)
+
+
+async def test_a_tool_result_nested_past_the_messages_limit_is_refused_as_the_callers(
+    client: Client, openai: FakeOpenAI
+):
+    # the limit that keeps the checks from Python's recursion limit still holds for a history, far past any document
+    mc = {"model": "openai:gpt-4o", **_answered_history(_tree(400))}
+    args = {"skill_id": "skill.analysis", "payload": {"data": "Q3 revenue"}, "model_config": json.dumps(mc)}
+    err = error_of(await client.call_tool("invoke_skill", args))
+    assert err["type"] == "invalid_payload" and "model_config.messages" in err["message"], err
+    assert "nested" in err["message"] and "at most" in err["message"] and openai.requests == []
