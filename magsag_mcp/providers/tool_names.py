@@ -1,13 +1,13 @@
 """The caller's tool names as each API takes them, and its answer's calls under the caller's names again.
 
 A function's name is the caller's to choose, and MCP clients namespace theirs (``github.create_issue``,
-``fs/read_file``), but OpenAI's APIs and Claude take letters, digits, ``_`` and ``-`` only (OpenAI: "with a maximum
-length of 64", Claude: ``^[a-zA-Z0-9_-]{1,128}$``), and Gemini the same up to 63 (its API also: "must start with a
-letter or an underscore"): any other name was a 400 that stopped the call at the first such target. Such a name is
-sent with each other character as ``_`` (cut to the API's length, and made unique among the call's names with a
-suffix), wherever the request names it (the tools, a named tool_choice, the history's calls and results), and the
-calls the model makes of it come back under the caller's own name. A name the API takes goes as it is, and the same
-on every turn, so a cached prompt's prefix stays the same.
+``fs/read_file``), but OpenAI's APIs and Claude take letters, digits, ``_`` and ``-`` only (Chat Completions: "with a
+maximum length of 64", the Responses API and Claude: up to 128, ``^[a-zA-Z0-9_-]{1,128}$``), and Gemini the same up
+to 63 (its API also: "must start with a letter or an underscore"): any other name was a 400 that stopped the call at
+the first such target. Such a name is sent with each other character as ``_`` (cut to the API's length, and made
+unique among the call's names with a suffix), wherever the request names it (the tools, a named tool_choice, the
+history's calls and results), and the calls the model makes of it come back under the caller's own name. A name the
+API takes goes as it is, and the same on every turn, so a cached prompt's prefix stays the same.
 """
 
 from __future__ import annotations
