@@ -5,6 +5,7 @@ answer, where it was only asked for in the prompt; what structured outputs do no
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -110,11 +111,29 @@ async def test_what_structured_outputs_do_not_take_keeps_the_schema_in_the_promp
     assert "JSON" in last_body(fake)["system"] and "could not be enforced by a forced tool" in result.warnings[0]
 
 
-async def test_a_model_that_refuses_the_format_is_sent_the_schema_in_the_prompt_and_remembered(serve, transport):
+#: a Messages API of an older version (a gateway's, a proxy's pinned to one) has no output_config field at all, and says
+#: so in pydantic's words (400, not billed)
+NO_OUTPUT_CONFIG = {
+    "error": 400,
+    "kind": "invalid_request_error",
+    "message": "output_config: Extra inputs are not permitted",
+}
+
+
+@pytest.mark.parametrize(
+    ("model", "refusal"),
+    [("claude-opus-4-5", None), ("claude-sonnet-4-5-20250929", NO_OUTPUT_CONFIG)],
+    ids=["format-refused", "no-output-config"],
+)
+async def test_a_model_that_refuses_the_format_is_sent_the_schema_in_the_prompt_and_remembered(
+    serve, transport, model: str, refusal: dict[str, Any] | None
+):
     # a model whose name says 4.5 or later, but whose endpoint refuses output_config.format (400, not billed): sent
-    # again with the schema in the prompt, as before, and the next call goes so at once
-    fake, provider, target = await _target(serve, transport, "claude-opus-4-5")
-    fake.queue({"text": ANSWER}, {"text": ANSWER})
+    # again with the schema in the prompt, as before, and the next call goes so at once. So too where the API has no
+    # output_config at all: the field was magsag's, not the target's params' (it left the target before, telling the
+    # user to take output_config out of params that had none)
+    fake, provider, target = await _target(serve, transport, model)
+    fake.queue(*([refusal] if refusal else []), {"text": ANSWER}, {"text": ANSWER})
     request = LLMRequest([Message("user", "Report?")], json_schema=SCHEMA, tools=[WEATHER], max_tokens=4000)
     result = await provider.complete(request, target)
     assert result.parsed is not None and fake.violations == []
@@ -138,41 +157,12 @@ async def test_a_call_that_ends_in_a_prefill_keeps_the_schema_in_the_prompt(serv
     assert result.parsed == {"city": "Oslo", "reading": {"temp_c": 3}}
 
 
-async def test_a_server_that_has_no_output_config_is_sent_the_schema_in_the_prompt(serve, transport):
-    # a Messages API of an older version (a gateway's, a proxy's pinned to one) has no output_config field at all, and
-    # says so in pydantic's words: "output_config: Extra inputs are not permitted" (400, not billed). The field was
-    # magsag's, not the target's params': the call is sent again with the schema in the prompt, as it went before
-    # output_config.format was sent, where it left the target telling the user to take it out of its params
-    fake, provider, target = await _target(serve, transport, "claude-sonnet-4-5-20250929")
-    refused = {
-        "error": 400,
-        "kind": "invalid_request_error",
-        "message": "output_config: Extra inputs are not permitted",
-    }
-    fake.queue(refused, {"text": ANSWER}, {"text": ANSWER})
-    request = LLMRequest([Message("user", "Report?")], json_schema=SCHEMA, tools=[WEATHER], max_tokens=4000)
-    result = await provider.complete(request, target)
-    assert result.parsed == {"city": "Oslo", "reading": {"temp_c": 3}}
-    assert (
-        "structured output" in result.warnings[0] and "sent again with the schema in the prompt" in result.warnings[0]
-    )
-    first, second = (r["body"] for r in fake.requests)
-    assert "output_config" in first and "output_config" not in second and "JSON" in second["system"]
-    await provider.complete(request, target)
-    assert len(fake.requests) == 3 and "output_config" not in last_body(fake)
-
-
 async def test_a_targets_own_output_config_refused_by_such_a_server_is_told_as_the_targets(serve, transport):
     # the control: the target's own output_config (its effort), no schema sent in it, is refused at once as the
     # target's param, with no second request
     fake, provider, target = await _target(serve, transport, "claude-sonnet-4-5-20250929")
     target = replace(target, params=(("output_config", {"effort": "low"}),))
-    refused = {
-        "error": 400,
-        "kind": "invalid_request_error",
-        "message": "output_config: Extra inputs are not permitted",
-    }
-    fake.queue(refused)
+    fake.queue(NO_OUTPUT_CONFIG)
     with pytest.raises(E.UnsupportedFeatureError) as info:
         await provider.complete(LLMRequest([Message("user", "Report?")], max_tokens=4000), target)
     assert info.value.details["param"] == "output_config" and "take it out of the target's params" in info.value.message
