@@ -295,11 +295,12 @@ class AnthropicProvider(RefusedSettings):
                 self.no_prefill.add(key)  # (not billed: a 400) sent again, the bare prefill is left out
                 await say_resend(progress, target, "refused the JSON prefill: sending it again without it")
                 return await self.complete(request, target, progress=progress)
-            # (an API that has no output_config at all says so of the whole field: ours, where it carried the format)
-            refused = exc.details.get("param")
-            if key not in self.no_output_format and (
-                refused == "output_config.format"
-                or (refused == "output_config" and wire.structured_output(request, target.model) is not None)
+            # the format refused where magsag sent one (an API that has no output_config at all says so of the whole
+            # field); a target's own output_config refused is the target's, as any param of its is
+            if (
+                exc.details.get("param") in ("output_config.format", "output_config")
+                and key not in self.no_output_format
+                and wire.structured_output(request, target.model) is not None
             ):
                 self.no_output_format.add(key)  # (not billed: a 400) sent again, the schema in the prompt
                 said = "refused the JSON schema as structured output (output_config.format)"

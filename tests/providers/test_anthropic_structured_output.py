@@ -167,3 +167,18 @@ async def test_a_targets_own_output_config_refused_by_such_a_server_is_told_as_t
         await provider.complete(LLMRequest([Message("user", "Report?")], max_tokens=4000), target)
     assert info.value.details["param"] == "output_config" and "take it out of the target's params" in info.value.message
     assert len(fake.requests) == 1
+
+
+async def test_a_refusal_of_a_format_magsag_did_not_send_is_not_sent_again_as_it_was(serve, transport):
+    # a call with no schema of its own, whose target's params write output_config.format themselves: refused, the
+    # call was sent again as it was (the same 400 a second time, the target remembered as taking no format) and the
+    # error said the call's JSON schema could not be sent, where the call had none; it is the target's, at once
+    fake, provider, target = await _target(serve, transport, "claude-sonnet-4-5-20250929")
+    own = {"format": {"type": "json_schema", "schema": {"type": "object", "properties": {}}}}
+    target = replace(target, params=(("output_config", own),))
+    refused = {**NO_OUTPUT_CONFIG, "message": "output_config.format: structured outputs are not supported here"}
+    fake.queue(refused, {"text": ANSWER})
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(LLMRequest([Message("user", "Report?")], max_tokens=4000), target)
+    assert len(fake.requests) == 1, [r["body"] for r in fake.requests]
+    assert (target.base_url, target.model) not in provider.no_output_format and "not supported" in info.value.message
