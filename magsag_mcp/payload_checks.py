@@ -135,7 +135,7 @@ def check_nesting(settings: Mapping[str, Any], where: str) -> None:
         level = [value]
         depth = 1
         while level:
-            if depth >= limit:
+            if depth > limit:
                 raise PayloadError(
                     f"{where}.{key} is nested more than {limit} levels deep (objects and lists within each other), "
                     f"and a call's {key} are at most {limit}: "
