@@ -310,8 +310,7 @@ class _GeminiStream(StreamAccumulator):
 
     def absorb(self, chunk: dict[str, Any]) -> str:
         if chunk.get("error") is not None:
-            # An error event inside a 200 stream carries the status it stands for in error.code (said where it came:
-            # no "HTTP 503" was sent)
+            # An error in a 200 stream carries the status it stands for in error.code (no "HTTP 503" was sent)
             code = chunk["error"].get("code") if isinstance(chunk["error"], dict) else None
             status = code if isinstance(code, int) and code >= 400 else 500
             exc = gemini_error(status, json.dumps(chunk).encode(), {}, provider=self.provider, model=self.model)
