@@ -10,7 +10,6 @@ the model's image rate. ``usageMetadata.serviceTier`` (flex, priority) is the ti
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -33,12 +32,12 @@ from .base import Endpoint, HTTPProvider
 from .call_pairs import OpenCalls
 from .content_filters import filtered
 from .empty_calls import nothing_to_answer
-from .gemini_errors import blocked, gemini_error
+from .gemini_errors import blocked, error_in_answer, gemini_error
 from .gemini_json_schema import function_declaration, output_schema
 from .gemini_notes import left_out, part_kind, retiring, stopped_early
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .gemini_usage import gemini_usage
-from .http_errors import IN_STREAM, said_in_answer
+from .http_errors import IN_STREAM, UNDER_200
 from .json_output import with_json_instruction
 from .openai_chat_ends import with_calls
 from .openai_reasoning import is_reasoning
@@ -268,6 +267,7 @@ class GeminiFormat(WireFormat):
                 f"{provider}:{model}: not a GenerateContentResponse", provider=provider, model=model
             )
         acc = _GeminiStream(provider, model)
+        acc.error_said = IN_STREAM if isinstance(data, list) else UNDER_200  # (a 200's body is the error's)
         for chunk in chunks:
             acc.absorb(chunk)
         return acc.result(require_finish=False)
@@ -284,6 +284,7 @@ class _GeminiStream(StreamAccumulator):
 
     def __init__(self, provider: str, model: str) -> None:
         self.provider, self.model = provider, model
+        self.error_said = IN_STREAM  # where an error said in a 200 was: its message says so (said_in_answer)
         self.texts: list[str] = []
         #: parts that are neither text, thought nor a call (an image model's picture): content all the same
         self.other_parts = 0
@@ -310,11 +311,7 @@ class _GeminiStream(StreamAccumulator):
 
     def absorb(self, chunk: dict[str, Any]) -> str:
         if chunk.get("error") is not None:
-            # An error in a 200 stream carries the status it stands for in error.code (no "HTTP 503" was sent)
-            code = chunk["error"].get("code") if isinstance(chunk["error"], dict) else None
-            status = code if isinstance(code, int) and code >= 400 else 500
-            exc = gemini_error(status, json.dumps(chunk).encode(), {}, provider=self.provider, model=self.model)
-            raise said_in_answer(exc, IN_STREAM)
+            raise error_in_answer(chunk, self.error_said, provider=self.provider, model=self.model)
         # a count written null (a gateway writing every field) is one left unset: it keeps the count it had
         counts = chunk.get("usageMetadata")
         if isinstance(counts, dict):  # (anything else reports no usage, as another format's usage that is no object)

@@ -25,10 +25,27 @@ from ..errors import (
     UnsupportedFeatureError,
     excerpt,
 )
-from .http_errors import LONG_WAIT_SECONDS, body_said, error_for, long_wait, parse_duration, parse_retry_after
+from .http_errors import (
+    LONG_WAIT_SECONDS,
+    body_said,
+    error_for,
+    long_wait,
+    parse_duration,
+    parse_retry_after,
+    said_in_answer,
+)
 from .rate_limit_waits import server_now, wait_in_message
 
-__all__ = ["blocked", "gemini_error"]
+__all__ = ["blocked", "error_in_answer", "gemini_error"]
+
+
+def error_in_answer(chunk: dict[str, Any], where: str, *, provider: str, model: str) -> ProviderError:
+    """The error a chunk of a 200 answer says (``{"error": {...}}``: in a stream, or as a gateway's body), as the HTTP
+    error of the status its ``error.code`` stands for (500 without one), its message saying ``where`` it was
+    (:func:`~.http_errors.said_in_answer`): no ``HTTP 503`` was sent."""
+    code = chunk["error"].get("code") if isinstance(chunk["error"], dict) else None
+    status = code if isinstance(code, int) and code >= 400 else 500
+    return said_in_answer(gemini_error(status, json.dumps(chunk).encode(), {}, provider=provider, model=model), where)
 
 
 def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str) -> ProviderError:

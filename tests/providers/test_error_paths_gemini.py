@@ -468,3 +468,14 @@ async def test_gemini_stream_that_ends_with_an_error_says_where_it_was_not_an_ht
     assert info.value.status == 503 and info.value.retryable  # (its class and status unchanged)
     assert "HTTP" not in info.value.message, info.value.message
     assert f"gemini-2.0-flash: an error in the answer's stream: {error['message']}" in info.value.message
+
+
+async def test_gemini_error_body_under_200_says_so_not_an_http_status(serve, transport):
+    # a gateway's 200 whose body is Gemini's error (its upstream's failure), not streamed: read as the error its code
+    # stands for, as the stream's error chunk is, and said where it was: an error body under HTTP 200, not a stream
+    error = {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}
+    _, provider, target = await gemini(serve, transport, {"error": 200, "body": {"error": error}})
+    with pytest.raises(E.OverloadedError) as info:
+        await provider.complete(ask(), target)
+    assert info.value.status == 503 and info.value.retryable  # (its class and status unchanged)
+    assert f"gemini-2.0-flash: an error body under HTTP 200: {error['message']}" in info.value.message
