@@ -179,3 +179,15 @@ async def test_an_error_event_in_a_claude_stream_says_where_it_was_not_an_http_s
     assert "HTTP" not in info.value.message, info.value.message
     assert f"{CLAUDE}: an error in the answer's stream" in info.value.message
     assert error["message"] in info.value.message
+
+
+async def test_an_anthropic_error_body_under_200_says_so_not_an_http_status(serve, transport):
+    # a gateway's 200 whose body is the Messages API's error: read as the error its type names, and said where it
+    # was, as the OpenAI formats' and Gemini's are (it said "HTTP 529", which no server sent)
+    body = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    _, provider, target = await anthropic(serve, transport, {"error": 200, "body": body})
+    with pytest.raises(E.OverloadedError) as info:
+        await provider.complete(ask(), target)
+    assert info.value.status == 529 and info.value.retryable  # (its class and status unchanged)
+    assert "HTTP" not in info.value.message.replace("HTTP 200", ""), info.value.message
+    assert f"{CLAUDE}: an error body under HTTP 200" in info.value.message and "Overloaded" in info.value.message
