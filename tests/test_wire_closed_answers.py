@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from typing import Any
 
 import pytest
 
@@ -36,23 +37,14 @@ async def test_a_connection_closed_before_the_answers_headers_end_says_so_and_ma
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    transport = Transport(timeouts=Timeouts(connect=5.0, read=30.0, from_settings=False))
-    try:
-        with pytest.raises(E.ProviderConnectionError) as info:
-            await transport.post_json(f"http://127.0.0.1:{port}/v1/chat/completions", CHAT, headers={})
-    finally:
-        await transport.aclose()
-        server.close()
-        await server.wait_closed()
-    message = info.value.message
+    port, error = await _failed_post(handle)
+    message = error.message
     assert message.startswith(f"http://127.0.0.1:{port} closed the connection before its answer"), message
     if CUTS[cut]:
         assert "the answer had begun" in message, message
     assert "RawResponseMessage" not in message and "gw_session" not in message and "q7Zt4Kx9" not in message
     assert "could not reach" not in message
-    assert info.value.maybe_billed and info.value.retryable
+    assert error.maybe_billed and error.retryable
 
 
 @pytest.mark.parametrize("cut", ["before-answering", "in-the-headers"])
@@ -67,6 +59,16 @@ async def test_a_connection_reset_once_the_request_went_out_says_so_and_may_be_b
         writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.transport.abort()  # (a zero linger: the close is a reset)
 
+    port, error = await _failed_post(handle)
+    message = error.message
+    assert message.startswith(f"http://127.0.0.1:{port} reset the connection before its answer"), message
+    assert "could not reach" not in message and "/v1/chat" not in message
+    assert error.maybe_billed and error.retryable
+
+
+async def _failed_post(handle: Any) -> tuple[int, E.ProviderConnectionError]:
+    """The port of a loopback server answering as ``handle`` does, and the error a chat completion posted to it
+    raised."""
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     transport = Transport(timeouts=Timeouts(connect=5.0, read=30.0, from_settings=False))
@@ -77,7 +79,4 @@ async def test_a_connection_reset_once_the_request_went_out_says_so_and_may_be_b
         await transport.aclose()
         server.close()
         await server.wait_closed()
-    message = info.value.message
-    assert message.startswith(f"http://127.0.0.1:{port} reset the connection before its answer"), message
-    assert "could not reach" not in message and "/v1/chat" not in message
-    assert info.value.maybe_billed and info.value.retryable
+    return port, info.value
