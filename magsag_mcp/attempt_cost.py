@@ -90,7 +90,8 @@ def price_failure(
         try:
             quote = pricer.price(target.provider, target.model, exc.usage)
         except Exception as bug:  # ours: the attempt and its tokens are recorded all the same, and the call goes on
-            record.warnings.append(priced_by_a_bug(bug, pricer, record, exc.usage, target, admission, request))
+            said = priced_by_a_bug(bug, pricer, record, exc.usage, target, admission, request, "tokens")
+            record.warnings.append(said)
             return
         set_usage(record, exc.usage, quote)
         if quote.cost_usd is None:
@@ -178,7 +179,7 @@ def price_stopped(
     try:
         quote = pricer.price(target.provider, target.model, usage)
     except Exception as bug:  # ours: the attempt and its tokens are recorded all the same
-        record.warnings.append(priced_by_a_bug(bug, pricer, record, usage, target, admission, request))
+        record.warnings.append(priced_by_a_bug(bug, pricer, record, usage, target, admission, request, "tokens"))
         return
     set_usage(record, usage, quote)
     if quote.cost_usd is None:  # tokens at no known price: counted at the worst case admitted
@@ -206,18 +207,26 @@ def price_answered(
 
 
 def priced_by_a_bug(
-    bug: Exception, pricer: Pricing, record: AttemptRecord, usage: Usage, target: Target, admission: Any, request: Any
+    bug: Exception,
+    pricer: Pricing,
+    record: AttemptRecord,
+    usage: Usage,
+    target: Target,
+    admission: Any,
+    request: Any,
+    what: str = "answer",
 ) -> str:
     """The record of tokens a bug of ours failed to price (an answer's, or a failed or stopped attempt's): recorded
-    at an unknown cost (never 0), counted at its bound, the traceback logged; the warning that names the bug."""
-    log.exception("%s: a bug in magsag-mcp pricing the answer", target.label)
+    at an unknown cost (never 0), counted at its bound, the traceback logged; the warning that names the bug (``what``
+    could not be priced: the answer, or a failed or stopped attempt's tokens)."""
+    log.exception("%s: a bug in magsag-mcp pricing its %s", target.label, what)
     set_usage(record, usage, _UNPRICED)
     try:
         record.cost_bound_usd = cost_bound(pricer, admission, target, request)
     except Exception:  # (the same bug, in the worst case's pricing): unpriced, and unbounded
         record.cost_bound_usd = None
     return (
-        f"{target.label}: its answer could not be priced: a bug in magsag-mcp ({type(bug).__name__}: "
+        f"{target.label}: its {what} could not be priced: a bug in magsag-mcp ({type(bug).__name__}: "
         f"{excerpt(str(bug), 200)}); its cost is unknown, counted at its worst case. Please report it to "
         "magsag-mcp's maintainers with the traceback logged under magsag_mcp.cascade"
     )

@@ -53,7 +53,7 @@ async def test_a_bug_pricing_a_failed_attempts_tokens_records_them_and_moves_on(
     (model, outcome, kind, tokens_in, tokens_out, cost, bound, warnings), answered = rows
     assert (model, outcome, kind, tokens_in, tokens_out) == ("gpt-4o", "error", "malformed_response", 100, 10)
     assert cost is None and bound is not None  # unknown, never 0: bounded by what its admission reserved
-    assert "could not be priced: a bug in magsag-mcp (TypeError" in warnings and "report it" in warnings
+    assert "its tokens could not be priced: a bug in magsag-mcp (TypeError" in warnings and "report it" in warnings
     assert answered[:2] == ("gpt-4o-mini", "ok")
     assert "a bug in magsag-mcp pricing" in caplog.text and "Traceback" in caplog.text
 
@@ -69,8 +69,8 @@ def test_a_bug_pricing_a_stopped_attempts_answer_records_its_tokens_at_an_unknow
     pricer = BuggyPricer.from_catalog(CATALOG)
     price_stopped(pricer, record, TARGET, None, request, "cancelled", (answer, "once its answer had come"))
     assert (record.input_tokens, record.output_tokens, record.cost_usd) == (100, 10, None)
-    assert record.cost_bound_usd is not None and "could not be priced" in record.warnings[0]
-    assert "a bug in magsag-mcp pricing" in caplog.text
+    assert record.cost_bound_usd is not None and "its tokens could not be priced" in record.warnings[0]
+    assert "a bug in magsag-mcp pricing its tokens" in caplog.text
 
 
 def test_a_bug_pricing_the_counted_prompt_of_an_attempt_cut_in_flight_keeps_the_admissions_bound(caplog):
