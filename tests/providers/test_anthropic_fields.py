@@ -84,13 +84,7 @@ async def test_a_streamed_answers_counts_are_cumulative_and_never_go_back_to_zer
     # cumulative"): a count never falls. A server that wrote 0 there for the prompt it had counted in message_start
     # had the answer recorded, priced and counted against budgets as if its 1000-token prompt were free.
     base = await raw_stream(_stream(start_usage, delta_usage))
-    transport = Transport()
-    try:
-        env = {"ANTHROPIC_BASE_URL": base.removesuffix("/v1"), "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
-        request = LLMRequest([Message("user", "hi")], stream=True)
-        result = await AnthropicProvider(env, transport).complete(request, Target("anthropic", "claude-sonnet-4-5"))
-    finally:
-        await transport.aclose()
+    result = await _streamed_hi(base)
     assert result.text == "hello"
     usage = result.usage
     assert (usage.input_tokens, usage.cached_tokens, usage.output_tokens) == (1000, 100, 40)
@@ -113,13 +107,7 @@ async def test_a_streamed_answer_whose_final_usage_has_no_output_count_is_of_unk
     # message_start's output_tokens is a placeholder (1); message_delta's is the answer's. Without a count there, the
     # answer was recorded at message_start's 1 output token, at a cost said known: a long answer billed for thousands.
     base = await raw_stream(_stream({"input_tokens": 900, "output_tokens": 1}, delta_usage))
-    transport = Transport()
-    try:
-        env = {"ANTHROPIC_BASE_URL": base.removesuffix("/v1"), "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
-        request = LLMRequest([Message("user", "hi")], stream=True)
-        result = await AnthropicProvider(env, transport).complete(request, Target("anthropic", "claude-sonnet-4-5"))
-    finally:
-        await transport.aclose()
+    result = await _streamed_hi(base)
     assert result.text == "hello"
     if output_tokens is None:
         assert not result.usage.reported, result.usage
@@ -305,3 +293,14 @@ async def test_tool_choice_none_without_tools_is_not_sent_to_claude(serve, trans
     await provider.complete(LLMRequest(ask, tools=[WEATHER], tool_choice="none", stream=stream), target)
     assert last_body(fake)["tool_choice"] == {"type": "none"}
     assert fake.violations == []
+
+
+async def _streamed_hi(base: str) -> Any:
+    """The result of a streamed "hi" to claude-sonnet-4-5 at the raw stream served at ``base``."""
+    transport = Transport()
+    try:
+        env = {"ANTHROPIC_BASE_URL": base.removesuffix("/v1"), "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
+        request = LLMRequest([Message("user", "hi")], stream=True)
+        return await AnthropicProvider(env, transport).complete(request, Target("anthropic", "claude-sonnet-4-5"))
+    finally:
+        await transport.aclose()
