@@ -304,13 +304,23 @@ def with_request_id(exc: ProviderError, headers: Mapping[str, str]) -> ProviderE
     rid = None if "request_id" in exc.details else request_id(headers)
     if rid is not None:
         exc.details["request_id"] = rid
-        said = f": HTTP {exc.status}"
-        if exc.status is None or said not in exc.message:
-            said = (found := _FAILED_SAID.search(exc.message)) and found.group()  # (a failed response's, see below)
-        if said:
-            exc.message = exc.message.replace(said, f"{said} (request id {rid})", 1)
+        end = _where_said_ends(exc)
+        if end is not None:
+            exc.message = f"{exc.message[:end]} (request id {rid}){exc.message[end:]}"
             exc.args = (exc.message,)
     return exc
+
+
+def _where_said_ends(exc: ProviderError) -> int | None:
+    """Where the words of ``exc``'s message that say what it came with end (its ``HTTP 500``, or where in a 2xx answer
+    it was: see below): the first of them, before the server's words, which may quote a status of their own (a
+    gateway's "upstream said: HTTP 500: ..."); None where the message says neither."""
+    found = _FAILED_SAID.search(exc.message)
+    status = f": HTTP {exc.status}"
+    at = exc.message.find(status) if exc.status is not None else -1
+    if at >= 0 and (found is None or at < found.start()):
+        return at + len(status)
+    return found.end() if found is not None else None
 
 
 #: what a failed response's error says where an HTTP error says its status (the answer came with a 200)

@@ -118,3 +118,16 @@ async def test_a_gemini_error_said_in_a_200_names_where_it_was(serve, transport:
         assert info.value.message.startswith(f"google:{GEMINI_MODEL}: {said}{rpc}: {error['message']}"), (
             info.value.message
         )
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_the_request_id_goes_beside_where_the_error_was_not_into_the_servers_words(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str
+):
+    # a gateway's words that quote its upstream's status: the answer's request id went after the first ": HTTP 500"
+    # in the message, which was the server's words, not where the error was said
+    words = "upstream said: HTTP 500: connection reset"
+    fake_openai.queue(R.error(500, words, type="server_error", in_stream=True))
+    with pytest.raises(E.ServerError) as info:
+        await provider.complete(openai_ask(stream=True), target(fake_openai, api))
+    assert info.value.message == f"openai:gpt-4o: {IN_STREAM} (request id req_fake): {words}", info.value.message
