@@ -41,7 +41,7 @@ from .anthropic_usage import usage as _usage
 from .base import Endpoint, ProgressCallback
 from .empty_calls import nothing_to_answer
 from .header_settings import anthropic_version_problem
-from .http_errors import UNDER_200, said_in_answer
+from .http_errors import UNDER_200
 from .json_output import with_json_instruction
 from .refused_settings import DROPPABLE, RefusedSettings, say_resend
 from .wire_format import StreamAccumulator, WireFormat, a_reason
@@ -208,8 +208,7 @@ class AnthropicMessagesFormat(WireFormat):
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         if isinstance(data, dict) and data.get("type") == "error" and isinstance(data.get("error"), dict):
             # the API's error body under a 2xx (a gateway in front of it): the error its type names, said where it was
-            exc = anthropic_error(200, json.dumps(data).encode(), {}, provider=provider, model=model)
-            raise said_in_answer(exc, UNDER_200)
+            raise anthropic_error(200, json.dumps(data).encode(), {}, provider=provider, model=model, where=UNDER_200)
         if not isinstance(data, dict) or data.get("type") != "message" or not isinstance(data.get("content"), list):
             raise MalformedResponseError(f"{provider}:{model}: not a Messages response", provider=provider, model=model)
         stop_reason = a_reason(data.get("stop_reason"), "stop_reason", provider, model)

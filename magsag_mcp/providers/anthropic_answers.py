@@ -21,7 +21,7 @@ from .anthropic_errors import anthropic_error
 from .anthropic_thinking import signature_for
 from .anthropic_usage import usage as _usage
 from .content_filters import filtered
-from .http_errors import IN_STREAM, said_in_answer
+from .http_errors import IN_STREAM
 from .json_output import StreamedDocument
 from .openai_errors import error_status
 from .wire_format import StreamAccumulator, a_reason, an_object, prompt_part, with_reported_usage
@@ -253,8 +253,10 @@ class MessagesStream(StreamAccumulator):
         elif kind == "error":
             data = data if isinstance(data.get("error"), dict) else {"type": "error", "error": data}  # (flat)
             status = error_status(data["error"], 200)  # llama.cpp's integer code is an HTTP status
-            exc = anthropic_error(status, json.dumps(data).encode(), {}, provider=self.provider, model=self.model)
-            raise said_in_answer(exc, IN_STREAM)  # (it came in a 200: no "HTTP 529" was sent)
+            # (it came in a 200: its message says where, as no "HTTP 529" was sent)
+            raise anthropic_error(
+                status, json.dumps(data).encode(), {}, provider=self.provider, model=self.model, where=IN_STREAM
+            )
         return ""
 
     def _index(self, data: dict[str, Any], kind: str) -> int:

@@ -17,7 +17,15 @@ from ..errors import (
     QuotaExhaustedError,
     UnsupportedFeatureError,
 )
-from .http_errors import body_said, error_for, named_quota, parse_retry_after, request_id, with_request_id
+from .http_errors import (
+    body_said,
+    came_with,
+    error_for,
+    named_quota,
+    parse_retry_after,
+    request_id,
+    with_request_id,
+)
 
 __all__ = ["anthropic_error"]
 
@@ -80,10 +88,12 @@ _ERROR_TYPES = {
 
 
 def anthropic_error(
-    status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str
+    status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str, where: str | None = None
 ) -> ProviderError:
     """``{"type": "error", "error": {"type", "message"}, "request_id"}`` -> our tree, by ``error.type`` first. The
-    request's id (the ``request-id`` header, else the body's ``request_id``) is named, whatever the class."""
+    request's id (the ``request-id`` header, else the body's ``request_id``) is named, whatever the class. ``where``:
+    where in a 200 answer the error was said (an error event, a gateway's body), which its message says in place of
+    the status its type stands for (:func:`~.http_errors.came_with`)."""
     message, kind = "", None
     try:
         data = json.loads(body) if body else None
@@ -141,8 +151,9 @@ def anthropic_error(
     elif kind == "timeout_error":
         cls = ProviderTimeoutError
     if cls is None:
-        return error_for(status, message, headers=headers, provider=provider, model=model, code=kind)
-    text = f"{provider}:{model}: HTTP {status}: {message}{fix}" if message else f"{provider}:{model}: HTTP {status}"
+        return error_for(status, message, headers=headers, provider=provider, model=model, code=kind, where=where)
+    said = came_with(status, where)
+    text = f"{provider}:{model}{said}: {message}{fix}" if message else f"{provider}:{model}{said}"
     retry_after = parse_retry_after(headers) if cls.retryable else None
     exc = cls(text, provider=provider, model=model, status=status, code=kind, retry_after=retry_after, **extra)
     if cls is QuotaExhaustedError and not fix:

@@ -284,7 +284,7 @@ class _GeminiStream(StreamAccumulator):
 
     def __init__(self, provider: str, model: str) -> None:
         self.provider, self.model = provider, model
-        self.error_said = IN_STREAM  # where an error said in a 200 was: its message says so (said_in_answer)
+        self.error_said = IN_STREAM  # where an error said in a 200 was: its message says so (came_with)
         self.texts: list[str] = []
         #: parts that are neither text, thought nor a call (an image model's picture): content all the same
         self.other_parts = 0

@@ -28,11 +28,11 @@ from ..errors import (
 from .http_errors import (
     LONG_WAIT_SECONDS,
     body_said,
+    came_with,
     error_for,
     long_wait,
     parse_duration,
     parse_retry_after,
-    said_in_answer,
 )
 from .rate_limit_waits import server_now, wait_in_message
 
@@ -42,14 +42,17 @@ __all__ = ["blocked", "error_in_answer", "gemini_error"]
 def error_in_answer(chunk: dict[str, Any], where: str, *, provider: str, model: str) -> ProviderError:
     """The error a chunk of a 200 answer says (``{"error": {...}}``: in a stream, or as a gateway's body), as the HTTP
     error of the status its ``error.code`` stands for (500 without one), its message saying ``where`` it was
-    (:func:`~.http_errors.said_in_answer`): no ``HTTP 503`` was sent."""
+    (:func:`~.http_errors.came_with`): no ``HTTP 503`` was sent."""
     code = chunk["error"].get("code") if isinstance(chunk["error"], dict) else None
     status = code if isinstance(code, int) and code >= 400 else 500
-    return said_in_answer(gemini_error(status, json.dumps(chunk).encode(), {}, provider=provider, model=model), where)
+    return gemini_error(status, json.dumps(chunk).encode(), {}, provider=provider, model=model, where=where)
 
 
-def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str) -> ProviderError:
-    """``{"error": {"code", "message", "status", "details"}}``, by the RPC status name first."""
+def gemini_error(
+    status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str, where: str | None = None
+) -> ProviderError:
+    """``{"error": {"code", "message", "status", "details"}}``, by the RPC status name first. ``where``: where in a
+    200 answer the error was said, which its message says in place of the status (:func:`~.http_errors.came_with`)."""
     message, rpc, details = "", None, []
     try:
         data = json.loads(body) if body else None
@@ -63,7 +66,7 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
         details = data["error"].get("details") or []
     elif body:
         message = body_said(body, headers)
-    text = f"{provider}:{model}: HTTP {status}{f' {rpc}' if rpc else ''}: {message}"
+    text = f"{provider}:{model}{came_with(status, where)}{f' {rpc}' if rpc else ''}: {message}"
     kw: dict[str, Any] = {"provider": provider, "model": model, "status": status, "code": rpc}
     low = message.lower()
     if rpc == "RESOURCE_EXHAUSTED" or status == 429:
@@ -132,7 +135,7 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
         "UNAVAILABLE": 503,
         "INTERNAL": 500,
     }.get(rpc or "", status)
-    error = error_for(mapped, message, headers=headers, provider=provider, model=model, code=rpc)
+    error = error_for(mapped, message, headers=headers, provider=provider, model=model, code=rpc, where=where)
     if error.retryable and error.retry_after is None:
         # a google.rpc.RetryInfo says when to send again whatever the status (a 503 UNAVAILABLE's, a 500's), as a
         # Retry-After does, which wins where both came: read on a 429 alone, it was sent again after the backoff's guess

@@ -334,17 +334,15 @@ _FAILED_SAID = re.compile(
 _SERVER_SAID = re.compile(r"(?:: HTTP \d{3}|" + _FAILED_SAID.pattern + r")(?: \(request id [^)]*\))?: ")
 
 
-def said_in_answer(exc: ProviderError, where: str) -> ProviderError:
-    """``exc``, made from an error said inside a 2xx answer (``where``: :data:`IN_STREAM` or :data:`UNDER_200`) as
-    the HTTP error of its status would be (its class and ``status`` say that failure, so that it is retried or moved
-    on from as that is): its message says where the error was, where it said an HTTP status no server sent
-    (``HTTP 429`` for a rate limit said in a stream that came with a 200, which a user then looked for in vain in
-    a proxy's log)."""
-    said = f": HTTP {exc.status}"
-    if exc.status is not None and exc.status != 200 and said in exc.message:
-        exc.message = exc.message.replace(said, where, 1)
-        exc.args = (exc.message,)
-    return exc
+def came_with(status: int, where: str | None = None) -> str:
+    """What an error's message says it came with, after ``provider:model``: its status (``: HTTP 429``); or, for an
+    error said inside a 2xx answer, ``where`` it was (:data:`IN_STREAM`, :data:`UNDER_200`, :func:`response_failed`'s
+    words). Such an error is made as the HTTP error of the status it stands for (its class and ``status`` say that
+    failure, so that it is retried or moved on from as that is), and its message says where it was, not a status no
+    server sent (``HTTP 429`` for a rate limit said in a stream that came with a 200, which a user then looked for in
+    vain in a proxy's log). An error body read at the 200 it came with (a route the server lacks: LM Studio's) says
+    that status, which was sent."""
+    return f": HTTP {status}" if where is None or status == 200 else where
 
 
 def server_words(exc: ProviderError) -> str:
@@ -354,17 +352,11 @@ def server_words(exc: ProviderError) -> str:
     return exc.message[found.end() :] if found else exc.message
 
 
-def failed_response(exc: ProviderError, code: Any) -> ProviderError:
-    """``exc``, made from the error of a response that came with a 200 and the status "failed" (the Responses API's),
-    as the HTTP error of its code would be (its class and ``status`` say that failure, so that it is retried or not as
-    that is): its message says the response failed, and with which code (``the response failed with server_error:
-    The model failed to generate a response.``), where it said an HTTP status no server sent (``HTTP 500``)."""
-    said = f": HTTP {exc.status}"
-    if exc.status is not None and said in exc.message:
-        named = f"{RESPONSE_FAILED} with {excerpt(str(code), 60)}" if code else RESPONSE_FAILED
-        exc.message = exc.message.replace(said, named, 1)
-        exc.args = (exc.message,)
-    return exc
+def response_failed(code: Any) -> str:
+    """Where the error of a response that came with a 200 and the status "failed" (the Responses API's) was said, for
+    :func:`came_with`: the response failed, and with which code (``the response failed with server_error: The model
+    failed to generate a response.``)."""
+    return f"{RESPONSE_FAILED} with {excerpt(str(code), 60)}" if code else RESPONSE_FAILED
 
 
 def _says_filtered(code: str) -> bool:
@@ -417,12 +409,15 @@ def error_for(
     provider: str,
     model: str,
     code: str | None = None,
+    where: str | None = None,
 ) -> ProviderError:
     """The error class for an HTTP failure, refined by the vendor's error code and message. Its message and
-    ``details["request_id"]`` name the request's id, which is what the vendor's support asks for."""
+    ``details["request_id"]`` name the request's id, which is what the vendor's support asks for. ``where``: where
+    in a 2xx answer the error was said, which its message says in place of the status (:func:`came_with`)."""
     rid = request_id(headers)
-    status_text = f"HTTP {status} (request id {rid})" if rid else f"HTTP {status}"
-    text = f"{provider}:{model}: {status_text}: {message}" if message else f"{provider}:{model}: {status_text}"
+    said = came_with(status, where)
+    status_text = f"{said} (request id {rid})" if rid else said
+    text = f"{provider}:{model}{status_text}: {message}" if message else f"{provider}:{model}{status_text}"
     # (made with ProviderError.of: the same error its class's keywords make, without their round trip)
     details: dict[str, Any] = {"code": code}
     if rid:

@@ -14,7 +14,7 @@ from ..errors import MalformedResponseError, ProviderError
 from ..transport import HttpResponse
 from ..types import LLMRequest, LLMResult, Message, ToolCall, Usage
 from .content_filters import filter_note, filtered, not_checked, prompt_not_checked
-from .http_errors import UNDER_200, said_in_answer
+from .http_errors import UNDER_200
 from .json_output import any_object, json_mode_system, object_rooted, schema_name, value_wrapped
 from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
 from .openai_chat_stream import ChatStream
@@ -168,12 +168,12 @@ class ChatCompletionsFormat(WireFormat):
         if isinstance(data, dict) and data.get("error") and not data.get("choices"):
             # an error body under a 2xx (a gateway's upstream failure, LM Studio's unknown route): the
             # server's error as it said it, at the status its code names
-            exc = openai_error(
+            raise openai_error(
                 HttpResponse(body_error_status(data["error"]), {}, json.dumps(data).encode()),
                 provider=provider,
                 model=model,
+                where=UNDER_200,
             )
-            raise said_in_answer(exc, UNDER_200)
         try:
             choice = data["choices"][0]
             message = choice["message"]

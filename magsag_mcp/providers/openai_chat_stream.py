@@ -12,7 +12,7 @@ from ..errors import MalformedResponseError, ProviderConnectionError
 from ..transport import HttpResponse, SSEEvent
 from ..types import LLMResult, ToolCall, Usage
 from .content_filters import filter_note, filtered, not_checked, prompt_not_checked
-from .http_errors import IN_STREAM, said_in_answer
+from .http_errors import IN_STREAM
 from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
 from .openai_errors import error_status, failed_status, openai_error
 from .openai_tool_calls import call_name, parse_arguments, unwrapped
@@ -141,12 +141,12 @@ class ChatStream(StreamAccumulator):
             # API's error event is read (failed_status: any other code named is a refusal, no code a 500)
             err = body["error"] if isinstance(body["error"], dict) else {}
             status = error_status(err, 0) or failed_status(err.get("code"), err.get("type"))
-            exc = openai_error(
+            raise openai_error(
                 HttpResponse(status, {}, json.dumps(body).encode()),
                 provider=self.provider,
                 model=self.model,
+                where=IN_STREAM,
             )
-            raise said_in_answer(exc, IN_STREAM)
         if "prompt_filter_results" in chunk:  # Azure's, on the first chunk
             self._unchecked(prompt_not_checked(self.provider, self.model, chunk["prompt_filter_results"]))
         self.response_id = self.response_id or chunk.get("id")

@@ -24,8 +24,10 @@ from .http_errors import body_said, error_for, parse_retry_after, says_no_such_r
 from .rate_limit_waits import until_unix_time
 
 
-def openai_error(response: HttpResponse, *, provider: str, model: str) -> ProviderError:
-    """``{"error": {"message", "type", "param", "code"}}``: shared by Chat Completions and Responses."""
+def openai_error(response: HttpResponse, *, provider: str, model: str, where: str | None = None) -> ProviderError:
+    """``{"error": {"message", "type", "param", "code"}}``: shared by Chat Completions and Responses. ``where``: where
+    in a 2xx answer the error was said (``response`` then holds the status it stands for), which its message says in
+    place of that status (:func:`~.http_errors.came_with`)."""
     message, code, param, detail = "", None, None, None
     headers = response.headers
     try:
@@ -63,7 +65,7 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
         forbidden = _unknown_field_named(message)
     if forbidden is not None and param is None:
         param = forbidden[0]
-    exc = error_for(response.status, message, headers=headers, provider=provider, model=model, code=code)
+    exc = error_for(response.status, message, headers=headers, provider=provider, model=model, code=code, where=where)
     if param:
         exc.details["param"] = excerpt(param, 200)  # the field the API refused, as it named it (redacted, then cut)
     if code == "string_above_max_length" and isinstance(exc, ContextTooLongError) and not _prompt_text(param):

@@ -14,7 +14,7 @@ from ..errors import MalformedResponseError, ProviderConnectionError, ProviderEr
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .content_filters import filtered
-from .http_errors import IN_STREAM, UNDER_200, failed_response, said_in_answer
+from .http_errors import IN_STREAM, UNDER_200, response_failed
 from .json_output import any_object, json_mode_system, object_rooted, says_json, schema_name, value_wrapped
 from .openai_chat_ends import FILTERED, interrupted, refused
 from .openai_errors import body_error_status, error_status, failed_status, openai_error
@@ -180,8 +180,8 @@ class ResponsesFormat(WireFormat):
             # {"error": "Unexpected endpoint or method. ..."}; a gateway its upstream's failure): the server's error,
             # said as it said it, at the status its code names, as Chat Completions reads it
             status = body_error_status(data["error"])
-            exc = openai_error(HttpResponse(status, {}, json.dumps(data).encode()), provider=provider, model=model)
-            raise said_in_answer(exc, UNDER_200)
+            said = HttpResponse(status, {}, json.dumps(data).encode())
+            raise openai_error(said, provider=provider, model=model, where=UNDER_200)
         if not isinstance(data, dict) or not isinstance(data.get("output"), list):
             raise MalformedResponseError(
                 f"{provider}:{model}: response without an output list", provider=provider, model=model
@@ -236,10 +236,9 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     if status == "failed":
         err = data.get("error") or {}
         code = err.get("code") if isinstance(err, dict) else None
-        exc = openai_error(
-            HttpResponse(failed_status(code), {}, json.dumps({"error": err}).encode()), provider=provider, model=model
-        )
-        raise with_reported_usage(failed_response(exc, code), reported)
+        said = HttpResponse(failed_status(code), {}, json.dumps({"error": err}).encode())
+        exc = openai_error(said, provider=provider, model=model, where=response_failed(code))
+        raise with_reported_usage(exc, reported)
     if status == "cancelled":
         # ended before it was whole: vLLM's Responses API says so of an answer its engine aborted (its chat completions
         # say finish_reason "abort"), OpenAI's of a background response cancelled. Read on, the text so far came back
@@ -436,12 +435,12 @@ class _ResponsesStream(StreamAccumulator):
             flat = data.get("type") if data.get("type") not in (None, "error") else None  # (llama.cpp's)
             err["type"] = nested.get("type") or flat
             status = error_status(err, 0) or failed_status(err["code"], err["type"])  # (llama.cpp's code: 400)
-            exc = openai_error(
+            raise openai_error(
                 HttpResponse(status, {}, json.dumps({"error": err}).encode()),
                 provider=self.provider,
                 model=self.model,
+                where=IN_STREAM,
             )
-            raise said_in_answer(exc, IN_STREAM)
         return ""
 
     def finish(self) -> LLMResult:
