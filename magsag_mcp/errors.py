@@ -45,7 +45,7 @@ be between two processes: a server restarted, a tunnel coming back).
 (2) our own code raised (a TypeError in a parse step), not the vendor's: another target would run the same code and
 be billed for an answer lost the same way, so the call stops there, naming the bug (``InternalError``). Maybe billed
 once the transport sent the attempt's request; raised before that (building the body), it cost nothing.
-(3) one rule for every vendor's 400 (``http_errors.target_cannot``): a refusal of what THIS target does not do ("not
+(3) one rule for every vendor's 400 (``target_refusals.target_cannot``): a refusal of what THIS target does not do ("not
 supported", "unsupported", "does not support", "not enabled for"; OpenAI's and Azure's codes unsupported_parameter and
 unsupported_value; a field the API does not have: Gemini's "Unknown name", Anthropic's "Extra inputs are not
 permitted", OpenAI's "Unrecognized request argument") moves on, whether it names the model or not, unless it refuses

@@ -43,7 +43,6 @@ from .http_errors import (
     error_under_2xx,
     obey_should_retry,
     refused_by_vendor,
-    says_no_such_route,
     with_request_id,
 )
 from .interface import ProgressCallback as ProgressCallback  # where the router and the providers import them from
@@ -56,6 +55,7 @@ from .json_output import (
     without_inline_thinking,
 )
 from .stream_text import ThinkingFilter
+from .target_refusals import says_no_such_route
 from .tool_names import fitted
 from .wire_format import WireFormat, said
 

@@ -25,10 +25,11 @@ from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, ProgressCallback
 from .base_urls import _shown
-from .http_errors import says_no_model_loaded, says_no_such_route, server_words
+from .http_errors import server_words
 from .openai_chat import ChatCompletionsFormat
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 from .refused_settings import RefusedSettings
+from .target_refusals import says_no_model_loaded, says_no_such_route
 from .wire_format import WireFormat
 
 DEFAULT_LOCAL_BASE_URL = "http://localhost:11434/v1"

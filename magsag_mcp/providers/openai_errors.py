@@ -20,8 +20,9 @@ from ..errors import (
 )
 from ..transport import HttpResponse
 from .content_filters import inner_error_said
-from .http_errors import body_said, error_for, parse_retry_after, says_no_such_route
+from .http_errors import body_said, error_for, parse_retry_after
 from .rate_limit_waits import until_unix_time
+from .target_refusals import says_no_such_route
 
 
 def openai_error(response: HttpResponse, *, provider: str, model: str, where: str | None = None) -> ProviderError:
