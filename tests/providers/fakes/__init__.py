@@ -36,12 +36,14 @@ vendor's 400 for it, as the real API does; that is not a spec violation.
 
 One module per vendor format, on the shared machinery of :mod:`.base` (the steps, the request record, the spec
 check, the id headers, the SSE writer): :mod:`.openai` (Chat Completions, Responses, Azure's deployment route),
-:mod:`.anthropic` (Messages), :mod:`.gemini` (generateContent). Tests import every fake and constant from here.
+:mod:`.anthropic` (Messages; its thinking's signatures and rules in :mod:`.anthropic_thinking`), :mod:`.gemini`
+(generateContent). Tests import every fake and constant from here.
 """
 
 from __future__ import annotations
 
-from .anthropic import REDACTED_THINKING, REQUEST_ID, THINKING, FakeAnthropic, signed
+from .anthropic import REQUEST_ID, FakeAnthropic
+from .anthropic_thinking import REDACTED_THINKING, THINKING, signed
 from .base import Fake, Step
 from .gemini import SIGNATURES, FakeGemini, signs_calls
 from .openai import AZURE_REQUEST_ID, OPENAI_REQUEST_ID, FakeOpenAI
