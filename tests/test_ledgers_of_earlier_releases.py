@@ -5,8 +5,11 @@ release read from it (its figures, held here) reads the same, or differs where a
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -277,3 +280,64 @@ def test_a_ledger_this_version_cannot_use_is_refused_with_the_fix_and_left_byte_
     message = anyio.run(service)
     assert said in message and fix in message
     assert _files(tmp_path) == before
+
+
+#: a process that opens the database at argv[1] in WAL mode, writes argv[2]'s statements and dies without closing it
+#: (killed, or its machine lost power): its -wal file is left beside it, holding what it wrote
+DIES_WRITING = """
+import os, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA journal_mode = WAL")
+conn.execute("PRAGMA wal_autocheckpoint = 0")
+conn.executescript(sys.argv[2])
+os._exit(0)
+"""
+
+
+def _left_writing(db: Path, statements: str) -> None:
+    subprocess.run([sys.executable, "-c", DIES_WRITING, str(db), statements], check=True)
+    assert Path(f"{db}-wal").stat().st_size > 0
+
+
+def _newer_left_running(where: Path) -> Path:
+    """A newer release's ledger whose server died after its migration: the migration is in the -wal file alone."""
+    db = _ledger_of("schema_0021_04adfae1", where)
+    assert open_at_once(db, 1, event=False) == [0]
+    _left_writing(
+        db,
+        "CREATE TABLE hour_spend (bucket INTEGER PRIMARY KEY, cost_pusd INTEGER NOT NULL);"
+        "INSERT INTO schema_migrations VALUES ('0099_hour_spend', 1);",
+    )
+    return db
+
+
+def _another_programs_left_running(where: Path) -> Path:
+    db = where / "ledger.db"
+    _left_writing(db, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes VALUES (1, 'kept');")
+    return db
+
+
+@pytest.mark.parametrize(
+    "make, said",
+    [(_newer_left_running, "was migrated by a newer magsag-mcp"), (_another_programs_left_running, "other tables")],
+)
+def test_a_refused_ledger_whose_writer_died_keeps_its_write_ahead_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], make: Any, said: str
+):
+    """A newer release's server (or another program) died with its last writes in the -wal file: this version's
+    refusal closed its connection as the last one, and SQLite then checkpointed that log into the file and deleted
+    it, writing the database it said it left as it was. It looks through a read-only connection first, which
+    writes nothing there."""
+    db = make(tmp_path)
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(_catalog(tmp_path)))
+
+    def kept() -> dict[str, str]:  # (the -shm file is SQLite's index of the log, which any reader may rebuild)
+        return {n: hashlib.sha256(d).hexdigest() for n, d in _files(tmp_path).items() if not n.endswith("-shm")}
+
+    before = kept()
+    assert set(before) == {"ledger.db", "ledger.db-wal"}
+    for command in COMMANDS:
+        assert main(command) == 2, command
+        assert said in capsys.readouterr().err, command
+        assert kept() == before, command

@@ -217,6 +217,18 @@ def _configure_read_only(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_T
     return pending
 
 
+def look_through_the_log(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    """Raise as the first connection's check does (:class:`NotALedger`, :class:`NewerSchema`) for the file at ``path``
+    read with the -wal file beside it, through a read-only connection, which writes nothing there when it closes.
+    The log may be a writer's that died (a newer magsag's server killed, another program's): the writable
+    connection, refused and closed as the last one, checkpointed it into the file and deleted it."""
+    conn = sqlite3.connect(read_only_uri(path)[0], uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        _configure_read_only(conn, busy_timeout_ms)
+    finally:
+        conn.close()
+
+
 async def _connect(path: Path | str, *, uri: bool = False) -> aiosqlite.Connection:
     conn = aiosqlite.connect(path, isolation_level=None, check_same_thread=False, uri=uri)
     # A daemon thread, as the threads of a Magsag's loop are: a script whose service was never closed (an
