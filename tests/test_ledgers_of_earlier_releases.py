@@ -31,8 +31,9 @@ HERE = Path(__file__).parent / "ledgers_of_earlier_releases"
 #: each release recorded (its last migration, its commit) and what it read back: summarize's calls and errors (as
 #: that release counted them: attempts, before 0018), the run limit's spend for the MAG run (before 0015 its scope
 #: left out a SAG delegated from a SAG; before 0011, every delegated run) and query_runs' cost of odd-0, whose one
-#: attempt's cost is unknown (the first release said 0)
+#: attempt's cost is unknown (the earliest releases said 0)
 RELEASES = {
+    "schema_0002_4e0f2bc9": {"calls": (10, 3), "mag_run_spent": "0.00021", "odd_cost": "0"},
     "schema_0004_f71e627e": {"calls": (10, 3), "mag_run_spent": "0.00021", "odd_cost": "0"},
     "schema_0010_84477975": {"calls": (10, 3), "mag_run_spent": "0.00042", "odd_cost": None},
     "schema_0015_c67dc131": {"calls": (10, 3), "mag_run_spent": "0.00063", "odd_cost": None},
@@ -137,11 +138,11 @@ async def test_a_ledger_an_earlier_release_recorded_reads_as_it_read_it(
     counted = ("attempts", "attempt_errors") if int(release[7:11]) < 18 else ("calls", "errors")
     assert (totals[counted[0]], totals[counted[1]]) == old["calls"]
     assert {r: runs[r]["cost_usd"] for r in RUN_COSTS} == RUN_COSTS
-    # unknown, as every release since the first said (its "0" was its bug: an unknown cost is null)
+    # unknown, as every release from 0010 on said (the earlier ones' "0" was their bug: an unknown cost is null)
     assert runs["odd-0"]["cost_usd"] is None and old["odd_cost"] in (None, "0")
     assert ag1["spent_usd"] == AG1_SPENT_TODAY
     # the MAG's run limit counts its whole tree, as from 0015 on: that migration named the top run as the parent of
-    # the SAG the first SAG delegated, which the releases before it left out of the limit (and 0004's, both SAGs)
+    # the SAG the first SAG delegated, which the releases before it left out of the limit (0002's, 0004's: both)
     assert mag["spent_usd"] == "0.00063" == RELEASES["schema_0021_04adfae1"]["mag_run_spent"]
     assert old["mag_run_spent"] == "0.00063" or int(release[7:11]) < 15
     assert runs["sag2"]["parent_run_id"] == "mag"
@@ -158,7 +159,7 @@ async def test_a_ledger_an_earlier_release_recorded_reads_as_it_read_it(
     assert (swept["totals"]["calls"], swept["totals"]["errors"]) == (9, 2)
     assert swept["totals"]["known_cost_usd"] == SAME_IN_EVERY_RELEASE["known_cost_usd"]
     assert swept["totals"]["unknown_cost_bound_usd"] == SLOW_RESERVED
-    # (a reservation names its target from 0009 on: the first release's says only its amount)
+    # (a reservation names its target from 0009 on: earlier releases' say only their amount)
     target = "claude-3-5-sonnet-20241022" if int(release[7:11]) >= 9 else "unknown"
     assert [(a["model"], a["cost_usd"], a["cost_bound_usd"]) for a in slow[0]["attempts"]] == [
         (target, None, SLOW_RESERVED)
@@ -177,7 +178,7 @@ def test_the_export_of_an_upgraded_ledger_holds_the_rows_the_release_exported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], release: str
 ):
     """`magsag data query --format csv` of the upgraded ledger: every row and column the release exported (held
-    beside its dump), equal but for the cost of a failed attempt the first release left empty (0006 made it 0)."""
+    beside its dump), equal but for the cost of a failed attempt the releases before it left empty (0006 made it 0)."""
     db = _ledger_of(release, tmp_path)
     monkeypatch.setenv("MAGSAG_DB", str(db))
     monkeypatch.setenv("MAGSAG_CATALOG", str(_catalog(tmp_path)))

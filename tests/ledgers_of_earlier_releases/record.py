@@ -150,7 +150,8 @@ async def main(out: Path) -> None:
     (out / "figures.json").write_text(json.dumps(figures, indent=1, default=str, sort_keys=True))
     cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
     query = [sys.executable, "-c", cli, "data", "query", "--format", "csv", "--db", str(db), "--catalog", str(root)]
-    (out / "export.csv").write_bytes(subprocess.run(query, check=True, capture_output=True).stdout)
+    # (run in the output folder: "-c" puts the working folder first on sys.path, before the release at PYTHONPATH)
+    (out / "export.csv").write_bytes(subprocess.run(query, check=True, capture_output=True, cwd=out).stdout)
     # a call in flight when its process dies: its reservation is left held
     task = asyncio.create_task(svc.invoke_skill("skill.slow", text, agent="ag2", run_id="slow-0"))
     for _ in range(500):
