@@ -151,6 +151,9 @@ class UnitPrices:
         rates_in = [
             r
             for r in (
+                # a cache read is below the input rate at every vendor, but prices.yaml takes any: one above it left
+                # out, a prompt read all from the cache cost more than the worst case its budget reserved
+                self.cache_read,
                 write if writes is not None else None,
                 write_1h if writes == "1h" else None,
                 self.input_audio if audio else None,
