@@ -4,12 +4,13 @@ the cost is the exact sum over token kinds of count x rate; a rate a token needs
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from magsag_mcp.pricing import Pricer
+from magsag_mcp.pricing import AUDIO_PROVIDERS, Pricer
 from magsag_mcp.rates import MILLION, UnitPrices, from_genai_prices
 from magsag_mcp.types import Usage
 
@@ -126,8 +127,16 @@ def test_a_cost_is_unknown_exactly_when_a_token_billed_lacks_its_rate_and_never_
 
 
 def _rates_of(u: UnitPrices) -> tuple[Decimal | None, ...]:
-    return (u.input, u.output, u.cache_read, u.cache_write, u.cache_write_1h, u.input_audio, u.output_audio,
-            u.output_image)  # fmt: skip
+    return (
+        u.input,
+        u.output,
+        u.cache_read,
+        u.cache_write,
+        u.cache_write_1h,
+        u.input_audio,
+        u.output_audio,
+        u.output_image,
+    )
 
 
 _KINDS = ("plain_in", "cached", "written", "hour", "audio_in", "text_out", "audio_out", "image_out", "reasoning")
@@ -135,8 +144,6 @@ _KINDS = ("plain_in", "cached", "written", "hour", "audio_in", "text_out", "audi
 
 def _grown(usage: Usage, kind: str, more: int) -> Usage:
     """``usage`` with ``more`` tokens of one kind, its wholes grown with it."""
-    from dataclasses import replace
-
     u = usage
     if kind == "plain_in":
         return replace(u, input_tokens=u.input_tokens + more)
@@ -236,8 +243,12 @@ def _model_price(provider: str, name: str):
 
 
 @PROPERTY
-@given(st.sampled_from(_MODELS), text_usages(), st.sampled_from(("plain_in", "cached", "written", "text_out")),
-       st.integers(min_value=1, max_value=300_000))  # fmt: skip
+@given(
+    st.sampled_from(_MODELS),
+    text_usages(),
+    st.sampled_from(("plain_in", "cached", "written", "text_out")),
+    st.integers(min_value=1, max_value=300_000),
+)
 def test_a_known_models_cost_never_falls_as_a_count_grows(model, usage, kind, more):
     # across a long-context tier's start too: past it every token is billed at the dearer rate
     pricer = Pricer()
@@ -259,8 +270,6 @@ def test_an_entrys_cost_is_its_rates_sum_whatever_the_provider(units, usage, pro
 @PROPERTY
 @given(full_rates(), usages(most=10**6))
 def test_us_only_inference_at_anthropic_costs_a_tenth_more_exactly(units, usage):
-    from dataclasses import replace
-
     pricer = Pricer([("anthropic:m-entry", units)])
     anywhere = pricer.price("anthropic", "m-entry", replace(usage, inference_geo="global")).cost_usd
     in_us = pricer.price("anthropic", "m-entry", replace(usage, inference_geo="us")).cost_usd
@@ -283,8 +292,6 @@ _COUNT_FIELDS = (
 @PROPERTY
 @given(full_rates(), usages(most=10**6), st.sampled_from(_COUNT_FIELDS), st.integers(min_value=-(10**6), max_value=-1))
 def test_a_negative_count_is_of_unknown_cost_never_a_refund(units, usage, field, negative):
-    from dataclasses import replace
-
     pricer = Pricer([("compat:m-entry", units)])
     quote = pricer.price("compat", "m-entry", replace(usage, **{field: negative}))
     assert quote.cost_usd is None
@@ -304,24 +311,25 @@ def test_parts_past_their_whole_are_of_unknown_cost_and_said_so(units, data):
     assert quote.warning and "unknown" in quote.warning
 
 
+def _without_audio(usage: Usage) -> Usage:
+    """``usage`` without its audio tokens, as a provider whose wire counts none reports it."""
+    usage = replace(
+        usage,
+        input_tokens=usage.input_tokens - usage.input_audio_tokens,
+        output_tokens=usage.output_tokens - usage.output_audio_tokens,
+        input_audio_tokens=0,
+        output_audio_tokens=0,
+    )
+    return replace(usage, reasoning_tokens=min(usage.reasoning_tokens, usage.output_tokens))
+
+
 @PROPERTY
 @given(full_rates(), usages(most=10**6), st.sampled_from(("compat", "openai", "anthropic", "azure", "local")))
 def test_a_reservations_worst_case_bounds_what_the_answer_costs(units, usage, provider):
     # a budget reserves worst_case before the call and settles the answer's cost after: a cost above its worst case
     # is spend no reservation held, which concurrent calls could each take past a limit
-    from dataclasses import replace
-
-    from magsag_mcp.pricing import AUDIO_PROVIDERS
-
     if provider not in AUDIO_PROVIDERS:  # (Anthropic's wire counts no audio: its worst case prices none)
-        usage = replace(
-            usage,
-            input_tokens=usage.input_tokens - usage.input_audio_tokens,
-            output_tokens=usage.output_tokens - usage.output_audio_tokens,
-            input_audio_tokens=0,
-            output_audio_tokens=0,
-        )
-        usage = replace(usage, reasoning_tokens=min(usage.reasoning_tokens, usage.output_tokens))
+        usage = _without_audio(usage)
     pricer = Pricer([(f"{provider}:m-entry", units)])
     worst = pricer.worst_case(provider, "m-entry", usage.input_tokens, usage.output_tokens)
     cost = pricer.price(provider, "m-entry", usage).cost_usd
@@ -337,3 +345,79 @@ def test_a_known_models_worst_case_bounds_what_the_answer_costs(model, usage):
     cost = pricer.price(*model, usage).cost_usd
     if cost is not None:
         assert worst is not None and cost <= worst, (model, cost, worst)
+
+
+@PROPERTY
+@given(
+    rates,
+    rates,
+    maybe_rates,
+    maybe_rates,
+    maybe_rates,
+    usages(most=10**6),
+    st.sampled_from(["unsaid", None, {"type": "ephemeral"}, {"type": "ephemeral", "ttl": "5m"}, {"ttl": "1h"}]),
+    st.sampled_from([None, "us", "global"]),
+)
+def test_an_anthropic_calls_worst_case_bounds_its_cost_with_the_cache_writes_its_marker_allows(
+    rate_in, rate_out, read, write, write_1h, usage, marker, geo
+):
+    # Anthropic writes to its cache only what the request marks, for 5 minutes unless the marker says 1h; an entry's
+    # missing cache rates are Anthropic's multiples of its input rate (reads 0.1x, writes 1.25x and 2x)
+    usage = replace(
+        usage,
+        input_tokens=usage.input_tokens - usage.input_audio_tokens,
+        output_tokens=usage.output_tokens - usage.output_audio_tokens - usage.output_image_tokens,
+        input_audio_tokens=0,
+        output_audio_tokens=0,
+        output_image_tokens=0,  # (Claude answers no audio nor pictures)
+        inference_geo=geo,
+    )
+    usage = replace(usage, reasoning_tokens=min(usage.reasoning_tokens, usage.output_tokens))
+    if marker is None:  # nothing marked: nothing written
+        usage = replace(
+            usage,
+            input_tokens=usage.input_tokens - usage.cache_write_tokens,
+            cache_write_tokens=0,
+            cache_write_1h_tokens=0,
+        )
+    elif isinstance(marker, dict) and marker.get("ttl", "5m") == "5m":  # written for 5 minutes only
+        usage = replace(
+            usage,
+            cache_write_tokens=usage.cache_write_tokens - usage.cache_write_1h_tokens,
+            input_tokens=usage.input_tokens - usage.cache_write_1h_tokens,
+            cache_write_1h_tokens=0,
+        )
+    units = UnitPrices(rate_in, rate_out, cache_read=read, cache_write=write, cache_write_1h=write_1h)
+    pricer = Pricer([("anthropic:m-entry", units)])
+    asked = {} if marker == "unsaid" else {"cache_control": marker}
+    worst = pricer.worst_case(
+        "anthropic", "m-entry", usage.input_tokens, usage.output_tokens, inference_geo=geo, **asked
+    )
+    cost = pricer.price("anthropic", "m-entry", usage).cost_usd
+    assert worst is not None and cost is not None
+    assert cost <= worst, (marker, geo, cost, worst)
+
+
+@PROPERTY
+@given(
+    full_rates(),
+    full_rates(),
+    full_rates(),
+    usages(most=10**6),
+    st.sampled_from(["priority", "flex", "scale"]),
+    st.sampled_from(["openai", "azure", "google"]),
+)
+def test_once_a_tier_has_served_a_call_the_worst_case_bounds_a_call_it_serves(
+    standard, priority, flex, usage, tier, provider
+):
+    # an OpenAI project whose default is priority serves every call there, and says so only in its answers: once one
+    # has, the reservations go on bounding what the provider's calls can cost on it
+    usage = usage if provider in AUDIO_PROVIDERS else _without_audio(usage)  # (Gemini's wire counts no audio)
+    tiers = (("priority", replace(priority, service_tiers=())), ("flex", replace(flex, service_tiers=())))
+    pricer = Pricer([(f"{provider}:m-entry", replace(standard, service_tiers=tiers))])
+    first = pricer.price(provider, "m-entry", replace(usage, service_tier=tier))
+    if first.cost_usd is None:  # a tier the entry does not price: unknown, and said so
+        assert tier == "scale" and first.warning
+        return
+    worst = pricer.worst_case(provider, "m-entry", usage.input_tokens, usage.output_tokens)
+    assert worst is not None and first.cost_usd <= worst, (tier, first.cost_usd, worst)
