@@ -206,3 +206,15 @@ def test_a_date_without_an_offset_is_utc_whatever_the_machines_zone(monkeypatch)
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.mark.parametrize("after", ["\x1f", "\x1c", "\x85", "\u2028"])
+def test_unix_seconds_followed_by_a_space_float_does_not_take_are_read_as_the_seconds(after: str):
+    # (found by test_properties_inputs) the digits were matched stripped of str.strip()'s whitespace, then read by
+    # float() as written, which takes fewer spaces: "123456789\x1f" raised ValueError out of parse_since, and a filter
+    # holding it was refused with Python's "could not convert string to float"
+    from magsag_mcp.ledger.filters import parse_since
+
+    assert parse_since("123456789" + after) == 123456789.0
+    assert parse_since(after + " 1764460800.5 " + after) == 1764460800.5
+    assert UsageFilters.build({"since": "123456789" + after}).since == "123456789" + after

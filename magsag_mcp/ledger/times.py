@@ -98,7 +98,9 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
         )
     written = value
     if isinstance(value, str) and _UNIX_SECONDS.match(value.strip()):
-        value = float(value)  # the one way a command line can give unix seconds
+        # the one way a command line can give unix seconds; read stripped as matched: float() takes fewer spaces than
+        # str.strip() does ("123456789\x1f" raised its ValueError out of here)
+        value = float(value.strip())
     if isinstance(value, int | float):
         if not -MAX_DURATION_SECONDS <= value <= MAX_DURATION_SECONDS * 2:  # nan fails this too
             raise InputError(_not_unix_seconds(field, written, value))
