@@ -218,3 +218,13 @@ def test_unix_seconds_followed_by_a_space_float_does_not_take_are_read_as_the_se
     assert parse_since("123456789" + after) == 123456789.0
     assert parse_since(after + " 1764460800.5 " + after) == 1764460800.5
     assert UsageFilters.build({"since": "123456789" + after}).since == "123456789" + after
+
+
+@pytest.mark.parametrize("field", ["since", "until"])
+def test_a_duration_longer_than_any_ledger_is_refused_naming_its_filter(field: str):
+    # (found by test_properties_inputs) every other refusal of a time names the filter it was given as; this one said
+    # only "'400000d' is longer than any ledger", which of since and until left to the reader
+    with pytest.raises(InputError) as refused:
+        UsageFilters.build({"since": "1d", "until": "400000d"} if field == "until" else {"since": "400000d"})
+    assert refused.value.message.startswith(f"{field}='4000"), refused.value.message
+    assert "is longer than any ledger (at most 1000 years)" in refused.value.message

@@ -44,10 +44,13 @@ def _quoted(value: Any) -> str:
     return repr(value)
 
 
-def _seconds(m: re.Match[str], value: str) -> float:
+def _seconds(m: re.Match[str], value: str, field: str | None = None) -> float:
+    """``field``: the filter the duration was given as, which the refusal names as every other refusal of a time does
+    (``since='400000d'``: with since and until both durations, the value alone left the reader to find which)."""
     seconds = float(m.group(1)) * _UNIT[m.group(2).lower()]
     if seconds > MAX_DURATION_SECONDS:
-        raise InputError(f"{_quoted(value)} is longer than any ledger (at most 1000 years); use e.g. 90d, 12h, 2w")
+        named = _quoted(value) if field is None else f"{field}={_quoted(value)}"
+        raise InputError(f"{named} is longer than any ledger (at most 1000 years); use e.g. 90d, 12h, 2w")
     return seconds
 
 
@@ -108,7 +111,7 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
     text = value.strip()
     m = _RELATIVE.match(text)
     if m:
-        return (time.time() if now is None else now) - _seconds(m, value)
+        return (time.time() if now is None else now) - _seconds(m, value, field)
     try:
         # RFC 3339 lets "T" and "Z" be written in lower case: fromisoformat takes a "t", and no "z"
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
