@@ -43,7 +43,10 @@ THRESHOLDS = {
 #: (run, the run it was delegated from, its agent): r2's calls count in r1's run limit
 RUNS = [("r1", None, "ag1"), ("r2", "r1", "ag2"), ("r3", None, "ag1"), ("r4", None, None)]
 
-amounts = st.decimals(min_value=0, max_value=Decimal("0.7"), places=4)
+#: worst cases: often a large share of a limit (two or three fill one), now and then any amount to the hundredth cent
+amounts = st.sampled_from([Decimal(a) for a in ("0.05", "0.25", "0.4", "0.5", "0.6", "0.7")]) | st.decimals(
+    min_value=0, max_value=Decimal("0.7"), places=4
+)
 
 operations = st.lists(
     st.one_of(
@@ -206,3 +209,136 @@ async def _play(db: Path, ops: list[tuple[str, int, object]]) -> None:
 def test_every_limit_counts_exactly_what_was_spent_bound_and_reserved_and_admits_what_fits(ops):
     with tempfile.TemporaryDirectory() as folder:
         anyio.run(_play, Path(folder) / "ledger.db", ops)
+
+
+#: a call's steps: a retry or fallback hop after its last attempt cost a fraction of its worst case (0: a 429 or a
+#: 500, billed nothing, whose reservation a cheaper hop may take over), the call recorded, or its caller gone
+call_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["call", "call", "call", "retry", "retry", "end", "end", "gone"]),
+        st.integers(0, 50),
+        amounts,
+        st.sampled_from(["0", "0", "0.5", "1"]),
+    ),
+    min_size=1,
+    max_size=16,
+)
+
+
+@dataclass
+class OpenCall:
+    run: int
+    call_id: str
+    #: its attempts' admissions, each with the cost it was settled at (None: still running)
+    attempts: list[tuple[Admission, Decimal | None]]
+
+
+async def _record_call(ledger: Ledger, call: OpenCall) -> Decimal:
+    """The call's attempts recorded together, as the service records a call when it ends; what they cost."""
+    run_id, parent, agent = RUNS[call.run]
+    now = time.time()
+    record = RunRecord(run_id=run_id, agent=agent, skill="skill.analysis", started_at=now, parent_run_id=parent)
+    record.status = "ok"
+    attempts = [
+        AttemptRecord(
+            run_id=run_id,
+            started_at=now,
+            provider="compat",
+            model="m",
+            skill="skill.analysis",
+            agent=agent,
+            outcome="ok" if i == len(call.attempts) - 1 else "error",
+            fallback_position=i,
+            attempt_number=1,
+            cost_usd=cost,
+            reservation_id=admission.reservation_id,
+        )  # fmt: skip
+        for i, (admission, cost) in enumerate(call.attempts)
+    ]
+    await ledger.record_call(record, attempts)
+    return sum((cost or Decimal(0) for _, cost in call.attempts), Decimal(0))
+
+
+async def _used_within_limits(gov: Governance) -> dict[tuple[str, str], Decimal]:
+    """Every scope's spent + bound + reserved, each checked against its limit; and its spent alone."""
+    spent: dict[tuple[str, str], Decimal] = {}
+    for run in range(len(RUNS)):
+        status = await _status(gov, run)
+        for kind, scope in Book.scopes(run):
+            said = status[kind]
+            assert said["spent"] + said["bound"] + said["reserved"] <= LIMITS[kind], (kind, scope, said)
+            spent[kind, scope] = said["spent"]
+            assert said["reserved"] >= 0
+    return spent
+
+
+async def _play_calls(db: Path, steps: list[tuple[str, int, Decimal, str]]) -> None:
+    policies = PolicySet([Policy(name="caps", thresholds=dict(THRESHOLDS))])
+    async with Ledger(db) as ledger:
+        gov = Governance(policies, ledger, ByModel(), call_deadline=60.0)
+        calls: list[OpenCall] = []
+        book = Book()
+        for n, (step, which, worst, fraction) in enumerate(steps):
+            if step == "call":
+                run_id, parent, agent = RUNS[which % len(RUNS)]
+                ctx = AttemptContext(run_id, agent, "skill.analysis", None, Target("compat", str(worst)), 10, 10,
+                                     False, parent_run_id=parent, call_id=f"c{n}")  # fmt: skip
+                try:
+                    admission = await gov.admit(ctx)
+                except BudgetExceeded:
+                    continue
+                calls.append(OpenCall(which % len(RUNS), f"c{n}", [(admission, None)]))
+            elif step == "retry" and calls:
+                call = calls[which % len(calls)]
+                last, _ = call.attempts[-1]
+                cost = (last.reserved_usd or Decimal(0)) * Decimal(fraction)
+                await gov.settle(last, cost)
+                gov.waiting(last)
+                call.attempts[-1] = (last, cost)
+                run_id, parent, agent = RUNS[call.run]
+                ctx = AttemptContext(run_id, agent, "skill.analysis", None, Target("compat", str(worst)), 10, 10,
+                                     False, parent_run_id=parent, call_id=call.call_id,
+                                     prior_admissions=tuple(a for a, _ in call.attempts))  # fmt: skip
+                try:
+                    call.attempts.append((await gov.admit(ctx), None))
+                except BudgetExceeded:  # the call ends with the attempts it made
+                    calls.remove(call)
+                    book.add(book.spent, call.run, await _record_call(ledger, call))
+            elif step == "end" and calls:
+                call = calls.pop(which % len(calls))
+                last, _ = call.attempts[-1]
+                cost = (last.reserved_usd or Decimal(0)) * Decimal(fraction)
+                await gov.settle(last, cost)
+                call.attempts[-1] = (last, cost)
+                book.add(book.spent, call.run, await _record_call(ledger, call))
+            elif step == "gone" and calls:  # nothing of its last attempt sent; what the others cost is recorded
+                call = calls.pop(which % len(calls))
+                last, _ = call.attempts.pop()
+                await gov.release(last)
+                if call.attempts:
+                    book.add(book.spent, call.run, await _record_call(ledger, call))
+                else:
+                    await gov.release(last)  # (again: nothing more given back)
+            spent = await _used_within_limits(gov)
+            for scope, amount in spent.items():
+                assert amount == book.spent.get(scope, Decimal(0)), (scope, amount, book.spent)
+        for call in calls:  # every call ends: nothing is held after
+            last, _ = call.attempts[-1]
+            await gov.settle(last, Decimal(0))
+            call.attempts[-1] = (last, Decimal(0))
+            book.add(book.spent, call.run, await _record_call(ledger, call))
+        for run in range(len(RUNS)):
+            status = await _status(gov, run)
+            for kind, scope in Book.scopes(run):
+                assert status[kind]["reserved"] == 0, (kind, scope, status[kind])
+                assert status[kind]["spent"] == book.spent.get((kind, scope), Decimal(0))
+
+
+@pytest.mark.usefixtures("clock_at_noon")
+@PROPERTY
+@given(call_steps)
+def test_calls_retrying_and_falling_back_stay_within_every_limit_and_hold_nothing_once_ended(steps):
+    # no attempt here costs more than its worst case: spent + bound + reserved then stays within every limit, whatever
+    # the calls' retries, fallbacks (a hop taking over a reservation its free attempt held), ends and callers gone
+    with tempfile.TemporaryDirectory() as folder:
+        anyio.run(_play_calls, Path(folder) / "ledger.db", steps)
