@@ -297,3 +297,82 @@ def test_the_csv_and_json_exports_hold_the_rows_query_runs_reads(monkeypatch, ca
             if key in attempt and key not in ("agent", "skill", "warnings"):
                 assert row[key] == _cell(attempt[key]), (key, row[key], attempt[key])
         assert json.loads(row["warnings"].removeprefix("'")) == attempt["warnings"]
+
+
+#: (run, the run it was delegated from): trees of one, two and three runs
+TREES = [("t1", None), ("t2", "t1"), ("t3", "t1"), ("t4", None), ("t5", "t4"), ("t6", None)]
+
+
+@st.composite
+def tree_calls(draw: st.DrawFn) -> tuple[int, Call]:
+    """A call of one of TREES' runs (its agent: ag1 for the first three, ag2 for the rest)."""
+    call = draw(calls())
+    return draw(st.integers(0, len(TREES) - 1)), call
+
+
+async def _record_trees(ledger: Ledger, recorded: list[tuple[int, Call]]) -> None:
+    for run, call in recorded:
+        run_id, parent = TREES[run]
+        agent = "ag1" if run < 3 else "ag2"
+        record = RunRecord(run_id=run_id, agent=agent, skill="skill.a", started_at=call.attempts[0].at,
+                           parent_run_id=parent)  # fmt: skip
+        record.ended_at = call.attempts[-1].at
+        record.status = "ok"
+        attempts = [
+            AttemptRecord(
+                run_id,
+                a.at,
+                "compat",
+                a.model,
+                "skill.a",
+                agent,
+                a.outcome,  # type: ignore[arg-type]
+                0,
+                i + 1,
+                cost_usd=a.cost,
+                cost_bound_usd=a.bound,
+            )  # fmt: skip
+            for i, a in enumerate(call.attempts)
+        ]
+        await ledger.record_call(record, attempts)
+
+
+def _tree_sums(recorded: list[tuple[int, Call]]) -> dict[str, tuple[Decimal, Decimal, int]]:
+    """Each tree's (known cost, bound of its unknown costs, attempts of unknown cost with no bound), by its top run."""
+    sums: dict[str, tuple[Decimal, Decimal, int]] = {}
+    for run, call in recorded:
+        run_id, parent = TREES[run]
+        top = parent or run_id
+        known, bound, unbounded = sums.get(top, (Decimal(0), Decimal(0), 0))
+        for a in call.attempts:
+            if a.cost is not None:
+                known += a.cost
+            elif a.outcome in SENT:  # (one never sent cost exactly 0)
+                bound += a.bound or Decimal(0)
+                unbounded += a.bound is None
+        sums[top] = (known, bound, unbounded)
+    return sums
+
+
+@PROPERTY
+@given(st.lists(tree_calls(), min_size=1, max_size=8))
+def test_the_largest_run_is_the_costliest_tree_of_runs_with_its_delegated_ones(recorded):
+    # flow gate's max_cost_per_run_usd check reads it: a tree of runs whose figures are not the costliest's, or not
+    # its whole, would pass a gate its run limit refuses
+    async def read(db: Path) -> dict:
+        async with Ledger(db) as ledger:
+            await _record_trees(ledger, recorded)
+            return await summarize(ledger)
+
+    with tempfile.TemporaryDirectory() as folder:
+        summary = anyio.run(read, Path(folder) / "ledger.db")
+    sums = _tree_sums(recorded)
+    peak = summary["largest_run"]
+    assert peak is not None
+    known, bound, unbounded = sums[peak["run_id"]]
+    assert (Decimal(peak["known_cost_usd"]), Decimal(peak["unknown_cost_bound_usd"])) == (known, bound), peak
+    at_most = peak["at_most_usd"]
+    assert (at_most is None) == bool(unbounded) and (at_most is None or Decimal(at_most) == known + bound), peak
+    assert known + bound == max(k + b for k, b, _ in sums.values()), (peak, sums)
+    delegated = {TREES[run][0] for run, _ in recorded if TREES[run][1] == peak["run_id"]}
+    assert peak["delegated_runs"] == len(delegated), (peak, delegated)
