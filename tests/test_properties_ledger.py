@@ -129,15 +129,26 @@ async def _record_all(ledger: Ledger, recorded: list[Call]) -> None:
         await ledger.record_call(run, records)
 
 
-def expected_totals(recorded: list[Call], since: float | None = None, until: float | None = None) -> dict[str, object]:
-    """A summary's totals as the guide defines them, from the calls themselves: attempts in [since, until) that reached
-    a provider; each call once, under its last such attempt, failed where that attempt failed."""
+def expected_totals(
+    recorded: list[Call],
+    since: float | None = None,
+    until: float | None = None,
+    *,
+    model: str | None = None,
+    agent: str | None = None,
+) -> dict[str, object]:
+    """A summary's totals as the guide defines them, from the calls themselves: attempts in [since, until) (of
+    ``model``, of ``agent``'s runs) that reached a provider; each call once, under its last such attempt (and its
+    model), failed where that attempt failed."""
 
     def inside(at: float) -> bool:
         return (since is None or at >= since) and (until is None or at < until)
 
-    sent = [a for call in recorded for a in call.attempts if a.outcome in SENT and inside(a.at)]
-    ends = [last for call in recorded if (last := _last_sent(call)) is not None and inside(last.at)]
+    def chosen(call: Call, a: Attempt) -> bool:
+        return inside(a.at) and (model is None or a.model == model) and (agent is None or RUNS[call.run][1] == agent)
+
+    sent = [a for call in recorded for a in call.attempts if a.outcome in SENT and chosen(call, a)]
+    ends = [last for call in recorded if (last := _last_sent(call)) is not None and chosen(call, last)]
     unknown = [a for a in sent if a.cost is None]
     known = sum((a.cost for a in sent if a.cost is not None), Decimal(0))
     totals: dict[str, object] = {
@@ -156,7 +167,7 @@ def expected_totals(recorded: list[Call], since: float | None = None, until: flo
         "unbounded_attempts": sum(1 for a in unknown if a.bound is None),
     }
     for outcome in REFUSED:
-        n = sum(1 for call in recorded for a in call.attempts if a.outcome == outcome and inside(a.at))
+        n = sum(1 for call in recorded for a in call.attempts if a.outcome == outcome and chosen(call, a))
         if n:
             totals[f"{outcome}_attempts"] = n
     return totals
@@ -225,6 +236,28 @@ def test_a_summary_over_a_window_counts_the_attempts_that_started_in_it_half_ope
     assert said_totals(both) == expected_totals(recorded, since, until), (since, until)
     assert said_totals(after) == expected_totals(recorded, since=since), since
     assert said_totals(before) == expected_totals(recorded, until=until), until
+
+
+@PROPERTY
+@given(st.lists(calls(), min_size=1, max_size=8), times, times, st.sampled_from([("model", "m-alpha"), ("model",
+       "m-beta"), ("agent", "ag1"), ("agent", "ag2")]))  # fmt: skip
+def test_a_summary_of_a_model_or_an_agent_over_a_window_counts_its_attempts_in_it(recorded, one, other, narrowed):
+    # the daily rollup keeps a row per (model, provider, agent, skill, outcome): a filter selects its rows within the
+    # window's whole days and its attempts at the window's edges
+    since, until = min(one, other), max(one, other)
+    assume(since < until)
+    name, value = narrowed
+
+    async def read(db: Path) -> list[dict]:
+        async with Ledger(db) as ledger:
+            await _record_all(ledger, recorded)
+            return [await summarize(ledger, {name: value, "since": since, "until": until}),
+                    await summarize(ledger, {name: value})]  # fmt: skip
+
+    with tempfile.TemporaryDirectory() as folder:
+        window, whole = anyio.run(read, Path(folder) / "ledger.db")
+    assert said_totals(window) == expected_totals(recorded, since, until, **{name: value}), (since, until)
+    assert said_totals(whole) == expected_totals(recorded, **{name: value})
 
 
 #: text as callers and vendors write it into the ledger: names with what a spreadsheet runs as a formula at their
