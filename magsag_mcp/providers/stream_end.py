@@ -81,5 +81,6 @@ def _keep_alive(event: SSEEvent, last: SSEEvent | None) -> bool:
             data = json.loads(data)
         except ValueError:  # (the accumulator has judged the event already)
             return False
-        return isinstance(data, dict) and data.get("type") in _KEEP_ALIVE_NAMES
+        # (a "type" that is no string, a list or an object, is no keep-alive's, and cannot be looked up in a set)
+        return isinstance(data, dict) and isinstance(kind := data.get("type"), str) and kind in _KEEP_ALIVE_NAMES
     return False
