@@ -60,3 +60,33 @@ def test_a_count_that_is_no_whole_number_is_no_count(api: str, raw: dict[str, An
 def test_a_whole_float_is_its_count_and_a_cost_is_no_count(api: str, raw: dict[str, Any], counts: tuple[int, int]):
     usage = READERS[api](raw)
     assert usage.reported and (usage.input_tokens, usage.output_tokens) == counts
+
+
+#: the model each reader's usage is priced for
+PRICED_AS = {
+    "chat": ("openai", "gpt-4o"),
+    "responses": ("openai", "gpt-4o"),
+    "messages": ("anthropic", "claude-sonnet-4-5"),
+    "gemini": ("google", "gemini-2.5-flash"),
+}
+
+
+@pytest.mark.parametrize(
+    ("api", "raw"),
+    [
+        ("chat", {**CHAT, "completion_tokens": -9}),
+        ("chat", {**CHAT, "prompt_tokens": -40}),
+        ("chat", {**CHAT, "completion_tokens_details": {"reasoning_tokens": -1}}),
+        ("responses", {**RESPONSES, "output_tokens": -9}),
+        ("messages", {**MESSAGES, "server_tool_use": {"web_search_requests": -2}}),
+        ("gemini", {**GEMINI, "promptTokenCount": -40}),
+    ],
+)
+def test_a_negative_count_is_priced_as_unknown(api: str, raw: dict[str, Any]):
+    # Found fuzzing the answers. A negative count is no count: the pricing refuses one (a cost unknown, flagged), but
+    # a negative completion of Chat Completions beside its total (-9 of 49) was made good from the total as thinking
+    # it had not counted (9 output, 18 reasoning) and priced as known; Anthropic's -2 web searches were read as none.
+    from magsag_mcp.pricing import Pricer
+
+    usage = READERS[api](raw)  # (a usage not reported is never priced: its cost is unknown)
+    assert not usage.reported or Pricer().price(*PRICED_AS[api], usage).cost_usd is None, usage

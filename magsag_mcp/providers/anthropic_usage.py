@@ -36,6 +36,8 @@ def _counted(raw: dict[str, Any]) -> Usage:
     # cost only the tokens they read in
     server_tools = raw.get("server_tool_use")
     searches = int(server_tools.get("web_search_requests") or 0) if isinstance(server_tools, dict) else 0
+    if searches < 0:  # no count (a broken figure), not no searches: the usage is not reported, its cost unknown
+        raise ValueError("web_search_requests below 0")
     return Usage(
         input_tokens=int(raw.get("input_tokens") or 0) + read + written,
         output_tokens=int(raw.get("output_tokens") or 0),

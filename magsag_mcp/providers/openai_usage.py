@@ -84,7 +84,15 @@ def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
     reasoning = int(completion_details.get("reasoning_tokens") or 0)
     output = with_reasoning(raw, input_tokens, output_tokens, reasoning)
     total = raw.get("total_tokens")
-    if isinstance(total, int) and not isinstance(total, bool) and total > input_tokens + output:
+    if (
+        isinstance(total, int)
+        and not isinstance(total, bool)
+        and total > input_tokens + output
+        # (a negative count is kept, for the pricing to refuse: made good from the total, -9 completion tokens of
+        # 49 were 9 of output and 18 of reasoning, priced as known)
+        and input_tokens >= 0
+        and output >= 0
+    ):
         # Gemini's OpenAI endpoint, and gateways translating Gemini, count a thinking model's thoughts in the total
         # alone (20 + 424 completion, 1016 in all): billed as output, and read as no tokens at all
         unseen = total - input_tokens - output
