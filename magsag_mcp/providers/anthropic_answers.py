@@ -24,7 +24,7 @@ from .content_filters import filtered
 from .http_errors import IN_STREAM
 from .json_output import StreamedDocument
 from .openai_errors import error_status
-from .wire_format import StreamAccumulator, a_reason, an_object, prompt_part, with_reported_usage
+from .wire_format import StreamAccumulator, a_reason, an_object, call_id, prompt_part, with_reported_usage
 
 if TYPE_CHECKING:
     from .anthropic import AnthropicMessagesFormat
@@ -74,8 +74,8 @@ def read_answer(
                 raise MalformedResponseError(
                     f"{provider}:{model}: tool_use input is not an object", provider=provider, model=model
                 )
-            call_id = block.get("id") or f"toolu_{len(calls)}"
-            calls.append(ToolCall(call_id, _tool_name(block, provider, model), args, signature_for(thoughts, model)))
+            its_id = call_id(block.get("id"), f"toolu_{len(calls)}", provider, model)
+            calls.append(ToolCall(its_id, _tool_name(block, provider, model), args, signature_for(thoughts, model)))
             thoughts = []
     finish = _STOP.get(stop_reason, "other")
     if finish == "length" and content and content[-1].get("type") == "tool_use":

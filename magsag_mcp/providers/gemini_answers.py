@@ -16,7 +16,15 @@ from .gemini_notes import left_out, part_kind, retiring, stopped_early
 from .gemini_usage import gemini_usage
 from .http_errors import IN_STREAM
 from .openai_chat_ends import with_calls
-from .wire_format import StreamAccumulator, a_list, a_reason, an_object, prompt_part, with_reported_usage
+from .wire_format import (
+    StreamAccumulator,
+    a_list,
+    a_reason,
+    an_object,
+    call_id,
+    prompt_part,
+    with_reported_usage,
+)
 
 _BLOCKED = {
     "SAFETY",
@@ -151,8 +159,9 @@ class GeminiStream(StreamAccumulator):
             raise MalformedResponseError(
                 f"{self.provider}:{self.model}: {what}", provider=self.provider, model=self.model
             )
-        call_id = fc.get("id") or f"call_{self._answer_tag()}_{len(self.calls)}_{name}"  # (see gemini._made_up)
-        return ToolCall(call_id, name, args, signature if isinstance(signature, str) else None)
+        its_id = call_id(fc.get("id"), "", self.provider, self.model)  # ("": none came; one is made up)
+        its_id = its_id or f"call_{self._answer_tag()}_{len(self.calls)}_{name}"  # (see gemini._made_up)
+        return ToolCall(its_id, name, args, signature if isinstance(signature, str) else None)
 
     def _answer_tag(self) -> str:
         """This answer's 8 hex digits, in the ids made up for its calls: a tool loop's every answer has a call 0."""

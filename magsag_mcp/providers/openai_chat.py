@@ -22,7 +22,7 @@ from .openai_errors import body_error_status, openai_error
 from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
 from .openai_tool_calls import CHAT_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output, unwrapped
 from .openai_usage import chat_usage as _usage
-from .wire_format import StreamAccumulator, WireFormat, a_list, a_reason, first_stops
+from .wire_format import StreamAccumulator, WireFormat, a_list, a_reason, call_id, first_stops
 
 
 def _message(msg: Message, ids: WireCallIds) -> dict[str, Any]:
@@ -207,7 +207,8 @@ class ChatCompletionsFormat(WireFormat):
             fn = fn if isinstance(fn, dict) else {}
             name = call_name(fn.get("name"), provider=provider, model=model)
             arguments = parse_arguments(fn.get("arguments"), provider=provider, model=model, cut=finish == "length")
-            calls.append(ToolCall(id=tc.get("id") or f"call_{i}", name=name, arguments=arguments))  # tc: a dict, named
+            its_id = call_id(tc.get("id"), f"call_{i}", provider, model)
+            calls.append(ToolCall(id=its_id, name=name, arguments=arguments))  # tc: a dict, named
         calls = unwrapped(calls)
         # positional (text, provider, model, usage, tool_calls), the rest set after: a class called with
         # keywords builds and unpacks a dict of them (Python 3.11), on every answer

@@ -17,7 +17,7 @@ from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_tex
 from .openai_errors import error_status, failed_status, openai_error
 from .openai_tool_calls import call_name, parse_arguments, unwrapped
 from .openai_usage import chat_usage as _usage
-from .wire_format import StreamAccumulator, a_list, a_reason, an_object, prompt_part, said
+from .wire_format import StreamAccumulator, a_list, a_reason, an_object, call_id, prompt_part, said
 
 __all__ = ["ChatStream"]
 
@@ -212,10 +212,10 @@ class ChatStream(StreamAccumulator):
         compatible servers leave it out (Gemini's OpenAI endpoint) or give parallel calls all the same one,
         sending each call with its own id. So a delta with an id other than its call's starts a new call, and
         one without an index continues the call the last delta went to."""
-        index, call_id = tc.get("index"), tc.get("id")
+        index, its_id = tc.get("index"), tc.get("id")
         key = self._key_of.get(index) if isinstance(index, int) else self._last_call
         slot = self.calls.get(key) if key is not None else None
-        if slot is None or (call_id and slot["id"] not in (None, call_id)):
+        if slot is None or (its_id and slot["id"] not in (None, its_id)):
             key = len(self.calls)
             slot = self.calls[key] = {"id": None, "name": "", "arguments": "", "pieces": []}
             if isinstance(index, int):
@@ -260,7 +260,7 @@ class ChatStream(StreamAccumulator):
             raise refused("".join(self.refusal), self.usage, provider=self.provider, model=self.model)
         calls = [
             ToolCall(
-                id=slot["id"] or f"call_{i}",
+                id=call_id(slot["id"], f"call_{i}", self.provider, self.model),
                 name=call_name(slot["name"], provider=self.provider, model=self.model),
                 arguments=parse_arguments(
                     "".join(slot["pieces"]) if slot["pieces"] else slot["arguments"],

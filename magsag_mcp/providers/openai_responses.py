@@ -27,6 +27,7 @@ from .wire_format import (
     WireFormat,
     a_list,
     an_object,
+    call_id,
     prompt_part,
     reported_usage,
     with_reported_usage,
@@ -281,7 +282,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
         elif kind == "function_call":
             calls.append(
                 ToolCall(
-                    id=item.get("call_id") or item.get("id") or f"call_{len(calls)}",
+                    id=call_id(item.get("call_id") or item.get("id"), f"call_{len(calls)}", provider, model),
                     name=call_name(item.get("name"), provider=provider, model=model),
                     arguments=parse_arguments(item.get("arguments"), provider=provider, model=model, cut=cut),
                     signature=signature_for(reasoning, model),

@@ -248,6 +248,19 @@ def an_object(value: Any, what: str, provider: str, model: str) -> dict[str, Any
     return value
 
 
+def call_id(value: Any, made_up: str, provider: str, model: str) -> str:
+    """A tool call's id: the vendor's, or ``made_up`` where it sent none (left out, null or empty). One that is no
+    string (a number, a list, an object: a broken server's) is the vendor's malformed answer: taken as the id, it was
+    sent back with the call's result as no id the API takes, and a result's tool call had an id that is no string."""
+    if isinstance(value, str):
+        return value or made_up
+    if value is None:
+        return made_up
+    raise MalformedResponseError(
+        f"{provider}:{model}: a tool call's id is {type(value).__name__}, not a string", provider=provider, model=model
+    )
+
+
 def a_list(value: Any, what: str, provider: str, model: str) -> list[Any]:
     """``value``, where the API documents an array (``[]`` for one left out or null). Anything else (a number, an
     object) is the vendor's malformed answer: iterated, it raised a TypeError that the cascade would take for a bug of

@@ -4,13 +4,26 @@ read into an escaped exception, a result of the wrong types, or a wait that did 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
+from magsag_mcp import errors as E
 from magsag_mcp.transport import Transport
-from magsag_mcp.types import LLMRequest, Message
+from magsag_mcp.types import LLMRequest, Message, ToolSpec
 
-from .raw_streams_helpers import CUT, WHOLE_THEN_CUT, _streaming_provider
+from .raw_streams_helpers import (
+    ANTHROPIC_START,
+    CUT,
+    RESPONSE,
+    USAGE_CHUNK,
+    WHOLE_THEN_CUT,
+    _streaming_provider,
+    chunk,
+    sse,
+)
+
+WEATHER = ToolSpec("get_weather", "Weather for a city", {"type": "object", "properties": {"city": {"type": "string"}}})
 
 pytestmark = pytest.mark.anyio
 
@@ -35,3 +48,83 @@ async def test_an_event_after_the_end_whose_type_is_no_string_leaves_the_answer_
     odd = f"data: {json.dumps({'type': odd_type})}\n\n".encode()
     result = await _streamed(raw_stream, api, [*whole, odd])
     assert (result.text, result.finish_reason) == ("whole answer", "stop")
+
+
+def _with_call_id(api: str, call_id: Any) -> dict[str, Any]:
+    """A valid answer of ``api``'s holding one tool call whose id is ``call_id``."""
+    if api == "chat":
+        call = {"id": call_id, "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        return {**_CHAT, "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]}
+    if api == "responses":
+        item = {"type": "function_call", "id": "fc_1", "call_id": call_id, "name": "get_weather"}
+        return {**RESPONSE, "output": [{**item, "arguments": '{"city": "Oslo"}', "status": "completed"}]}
+    if api == "anthropic":
+        block = {"type": "tool_use", "id": call_id, "name": "get_weather", "input": {"city": "Oslo"}}
+        return {**ANTHROPIC_START, "content": [block], "stop_reason": "tool_use"}
+    call = {"functionCall": {"id": call_id, "name": "get_weather", "args": {"city": "Oslo"}}}
+    return {
+        "candidates": [{"content": {"role": "model", "parts": [call]}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 4, "totalTokenCount": 13},
+    }
+
+
+_CHAT = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "gpt-4o",
+    "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13},
+}
+
+
+@pytest.mark.parametrize("call_id", [7, 1.5, ["call_1"], {"value": "call_1"}, True])
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic", "gemini"])
+async def test_a_tool_call_whose_id_is_no_string_is_a_malformed_answer(raw_stream, api: str, call_id: Any):
+    # A tool call's id is a string in every spec. A number, a list or an object there was taken as the call's id:
+    # sent back with the call's result it is no id the API takes, and a result's tool call is read as a string's.
+    base = await raw_stream([json.dumps(_with_call_id(api, call_id)).encode()], content_type="application/json")
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider(api, base, transport)
+        request = LLMRequest(messages=[Message("user", "hi")], tools=[WEATHER])
+        with pytest.raises(E.MalformedResponseError, match="tool call's id is"):
+            await provider.complete(request, target)
+    finally:
+        await transport.aclose()
+
+
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic", "gemini"])
+async def test_a_tool_call_without_an_id_is_given_one(raw_stream, api: str):
+    # (the control: a call whose id is left out, null or empty is given one, as before)
+    for call_id in (None, ""):
+        base = await raw_stream([json.dumps(_with_call_id(api, call_id)).encode()], content_type="application/json")
+        transport = Transport()
+        try:
+            provider, target = _streaming_provider(api, base, transport)
+            request = LLMRequest(messages=[Message("user", "hi")], tools=[WEATHER])
+            result = await provider.complete(request, target)
+        finally:
+            await transport.aclose()
+        assert [c.name for c in result.tool_calls] == ["get_weather"]
+        assert isinstance(result.tool_calls[0].id, str) and result.tool_calls[0].id
+
+
+async def test_a_streamed_chat_tool_call_whose_id_is_no_string_is_a_malformed_answer(raw_stream):
+    call = {"index": 0, "id": {"tool_calls": []}, "type": "function"}
+    chunks = sse(
+        chunk({"role": "assistant", "tool_calls": [{**call, "function": {"name": "get_weather", "arguments": ""}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Oslo"}'}}]}),
+        chunk(finish="tool_calls"),
+        USAGE_CHUNK,
+        "[DONE]",
+    )
+    base = await raw_stream(chunks)
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider("chat", base, transport)
+        request = LLMRequest(messages=[Message("user", "hi")], tools=[WEATHER], stream=True)
+        with pytest.raises(E.MalformedResponseError, match="tool call's id is"):
+            await provider.complete(request, target)
+    finally:
+        await transport.aclose()
