@@ -407,3 +407,26 @@ async def test_text_where_an_object_or_a_list_goes_is_told_the_shape_that_fits(c
     # a value is never echoed: what was written may be a key pasted into the wrong place
     text = await error_text(client, "invoke_skill", {**base, "model_config": "sk-proj-abcdef0123456789abcdef"})
     assert "abcdef0123456789" not in text, text
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "unknown"),
+    [
+        ("query_runs", {"none": []}, "none"),
+        ("query_runs", {"str": "x"}, "str"),
+        ("invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": "x"}, "TargetArg": 1}, "TargetArg"),
+        ("summarize_usage", {"filters[0]": {}}, "filters[0]"),
+        ("list_skills", {"int": 0}, "int"),
+        ("summarize_usage", {"filters": {"dict": 1}}, "filters.dict"),
+    ],
+)
+async def test_an_unknown_argument_named_as_a_type_is_told_by_its_name(
+    client: Client, tool: str, arguments: dict[str, Any], unknown: str
+):
+    # Found fuzzing the tools' arguments: an unknown argument whose name is one pydantic gives a union's branch in
+    # an error's place (none, str, int, a model's class name) or holds a "[" was dropped from the place as a branch,
+    # leaving none: the explanation raised IndexError, and the client got "list index out of range" as the whole
+    # answer, no structured error, where an unknown argument is told with what is accepted
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error and result.structured_content["error"]["type"] == "invalid_arguments", result.content
+    assert f"unknown argument {unknown!r}" in result.content[0].text, result.content[0].text

@@ -55,7 +55,11 @@ def explain(tool: str, exc: ValidationError, args: type[BaseModel], skill_fields
     for err in exc.errors(include_url=False):
         # pydantic names the branch of a union it tried (``fallbacks.0.str``, ``fallbacks.0.TargetArg``):
         # the caller wrote one value, so the branches' errors are one problem at one place
-        loc = tuple(str(p) for p in err["loc"] if str(p) not in tags and "[" not in str(p))
+        place = [str(p) for p in err["loc"]]
+        # (an unknown key is the caller's, last in its place, whatever its name: one named as a branch, "none" or
+        # "str", or holding a "[", was dropped too, and its place left empty raised IndexError in _problem)
+        key = place.pop() if err["type"] == "extra_forbidden" and place else None
+        loc = tuple(p for p in place if p not in tags and "[" not in p) + ((key,) if key is not None else ())
         by_place.setdefault(loc, []).append(err)
     # a union's branch that took the value's type went deeper (fallbacks[0] as a target object): the other
     # branches' "expected a string" at the value's own place is no problem of what was written
