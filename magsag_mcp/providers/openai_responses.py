@@ -367,7 +367,10 @@ def server_tool_calls(output: Any) -> tuple[tuple[str, int], ...]:
     magsag sends function tools alone, but an answer that reports any was billed for them."""
     counts: dict[str, int] = {}
     for item in output if isinstance(output, list) else ():
-        what = _PER_USE_ITEMS.get(item.get("type")) if isinstance(item, dict) else None
+        # (a type that is no name, a broken gateway's object or list, is no per-use item: looked up, it raised
+        # TypeError, and the answer's whole usage was thrown away as unreported)
+        kind = item.get("type") if isinstance(item, dict) else None
+        what = _PER_USE_ITEMS.get(kind) if isinstance(kind, str) else None
         if what is not None:
             counts[what] = counts.get(what, 0) + 1
     return tuple(counts.items())

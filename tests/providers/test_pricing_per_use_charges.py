@@ -195,3 +195,26 @@ async def test_a_responses_answer_that_generated_an_image_is_of_unknown_cost(ser
     assert fake.violations == [] and result.usage.server_tool_calls == (("generated image", 1),)
     quote = Pricer.from_catalog(None).price("openai", "gpt-4.1", result.usage)
     assert quote.cost_usd is None and "(1 generated image)" in quote.warning
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_an_output_item_whose_type_is_no_name_leaves_the_answers_usage_reported_and_priced(
+    serve, transport, stream
+):
+    # a broken gateway's output item whose "type" is an object (or a list), no name: looked up among the per-use
+    # items it raised TypeError (unhashable), which threw the whole usage away as unreported, and a call whose
+    # usage the answer said was recorded at an unknown cost
+    fake = FakeOpenAI(KEY)
+    url = await serve(fake)
+    odd = [{"type": {"name": "web_search_call"}, "id": "ws_1"}, {"type": ["file_search_call"], "id": "fs_1"}]
+    fake.queue({"text": "ok", "usage": {"input_tokens": 1000, "output_tokens": 500}, "server_tool_items": odd})
+    provider = OpenAIProvider({"OPENAI_API_KEY": KEY}, transport)
+    result = await provider.complete(
+        LLMRequest([Message("user", "hi")], max_tokens=10, stream=stream),
+        Target("openai", "gpt-4.1", url + "/v1", (("api", "responses"),)),
+    )
+    assert fake.violations == [] and result.text == "ok"
+    assert result.usage.reported and (result.usage.input_tokens, result.usage.output_tokens) == (1000, 500)
+    assert result.usage.server_tool_calls == ()
+    quote = Pricer.from_catalog(None).price("openai", "gpt-4.1", result.usage)
+    assert quote.cost_usd == (1000 * 2 + 500 * 8) / D(1_000_000) and quote.warning is None
