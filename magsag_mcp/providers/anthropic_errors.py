@@ -101,7 +101,9 @@ def anthropic_error(
         data = None
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         message = str(data["error"].get("message") or "")
-        kind = data["error"].get("type")
+        # (a type that is no name, a broken gateway's list or object, is a type not known: looked up, it raised
+        # TypeError out of the provider, a bug of ours to the caller)
+        kind = said_type if isinstance(said_type := data["error"].get("type"), str) else None
         said = data.get("request_id")
         if isinstance(said, str) and said.strip() and request_id(headers) is None:
             headers = {**headers, "request-id": said}  # a proxy that dropped the header kept the body

@@ -191,3 +191,18 @@ async def test_an_anthropic_error_body_under_200_says_so_not_an_http_status(serv
     assert info.value.status == 529 and info.value.retryable  # (its class and status unchanged)
     assert "HTTP" not in info.value.message.replace("HTTP 200", ""), info.value.message
     assert f"{CLAUDE}: an error body under HTTP 200" in info.value.message and "Overloaded" in info.value.message
+
+
+@pytest.mark.parametrize("kind", [["overloaded_error"], {"name": "overloaded_error"}], ids=["list", "object"])
+async def test_an_error_event_whose_type_is_no_name_is_a_server_error_not_a_bug_of_ours(serve, transport, kind: Any):
+    # a broken gateway's error event whose error.type is a list or an object, no name: looked up among the types it
+    # raised TypeError (unhashable) out of the provider, which a call reports as a bug in magsag-mcp. A type it does
+    # not know is a server-side failure (as an unknown name is), its message kept
+    event = {"type": "error", "error": {"type": kind, "message": "Busy"}}
+    step = {"text": "the answer starts here", "stream_error": event}
+    _, provider, target = await anthropic(serve, transport, step)
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(stream=True), target)
+    err = info.value
+    assert type(err) is E.ServerError and err.status == 500 and err.retryable and err.moves_on
+    assert "Busy" in err.message and f"{CLAUDE}: an error in the answer's stream" in err.message
