@@ -62,7 +62,9 @@ def gemini_error(
         data = data[0]
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         message = str(data["error"].get("message") or "")
-        rpc = data["error"].get("status")
+        # (a status that is no name, a broken gateway's list or object, is none: looked up, it raised TypeError out of
+        # the provider, a bug of ours to the caller; the HTTP status says what it was)
+        rpc = status_name if isinstance(status_name := data["error"].get("status"), str) else None
         details = data["error"].get("details") or []
     elif body:
         message = body_said(body, headers)

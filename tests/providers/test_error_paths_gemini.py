@@ -479,3 +479,19 @@ async def test_gemini_error_body_under_200_says_so_not_an_http_status(serve, tra
         await provider.complete(ask(), target)
     assert info.value.status == 503 and info.value.retryable  # (its class and status unchanged)
     assert f"gemini-2.0-flash: an error body under HTTP 200: {error['message']}" in info.value.message
+
+
+@pytest.mark.parametrize("rpc", [["UNAVAILABLE"], {"name": "UNAVAILABLE"}], ids=["list", "object"])
+async def test_an_error_whose_status_is_no_name_is_read_by_its_http_status_not_a_bug_of_ours(
+    serve, transport, rpc: Any
+):
+    # a broken gateway's error body whose error.status is a list or an object, no RPC status name: looked up among
+    # the names it raised TypeError (unhashable) out of the provider, which a call reports as a bug in magsag-mcp.
+    # Read by its HTTP status, as a body with no status name is
+    body = {"error": {"code": 503, "message": "The model is overloaded", "status": rpc}}
+    _, provider, target = await gemini(serve, transport, {"error": 503, "body": body})
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(), target)
+    err = info.value
+    assert isinstance(err, E.ServerError) and err.status == 503 and err.retryable and err.moves_on
+    assert "The model is overloaded" in err.message
