@@ -18,7 +18,7 @@ def shown(value: Any) -> str:
 def runs_to_table(runs: list[dict[str, Any]], models: dict[str, list[str]] | None = None) -> str:
     """One line per run. ``models``: each run's models (``Ledger.run_models``), else read from its attempts."""
     header = ("started", "run_id", "agent", "skill", "status", "calls", "tokens", "cost_usd", "models")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for r in runs:
         called = (
             models[r["run_id"]]

@@ -1,0 +1,86 @@
+"""A call's history (``model_config.messages``) as Python code hands it: a tool call's arguments or a tool result's
+content may be any mapping (a ``MappingProxyType``, an ``OrderedDict``), as a payload may be. They are sent as the
+JSON objects they hold; what is no JSON value at all is refused, naming where it is, and the run is recorded."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from magsag_mcp.errors import PayloadError
+from magsag_mcp.ledger import UsageFilters
+from magsag_mcp.service import Service
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ASK = {"role": "user", "content": "Weather in Oslo?"}
+
+
+def _history(arguments: object, content: object) -> list[dict]:
+    call = {"id": "call_w7x", "function": {"name": "get_weather", "arguments": arguments}}
+    return [
+        ASK,
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_w7x", "content": content},
+    ]
+
+
+def _mc(history: list[dict], api: str) -> dict:
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    return {"provider": "openai", "model": "gpt-4o", "params": {"api": api}, "tools": tools, "messages": history}
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_a_histories_mappings_that_are_no_dict_are_sent_as_the_objects_they_hold(
+    fake_openai: FakeOpenAI, tmp_path, api
+):
+    # Before: taken as mappings, they were handed on as they were, and writing the request's JSON raised TypeError
+    # (mappingproxy is not JSON serializable): the call failed as a bug in magsag-mcp, nothing sent
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    fake_openai.queue(R.reply("3 C in Oslo"))
+    arguments = MappingProxyType({"city": "Oslo", "units": OrderedDict(temperature="C")})
+    content = MappingProxyType({"temperature": 3, "sky": MappingProxyType({"cover": "cloudy"})})
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        out = await svc.invoke_skill(
+            "skill.analysis", {"data": "Q3", "model_config": _mc(_history(arguments, content), api)}, run_id="r-maps"
+        )
+    assert out.text == "3 C in Oslo"
+    [sent] = [r.body for r in fake_openai.requests]
+    if api == "chat":
+        call = sent["messages"][-2]["tool_calls"][0]["function"]["arguments"]
+        result = sent["messages"][-1]["content"]
+    else:
+        call = next(i["arguments"] for i in sent["input"] if i.get("type") == "function_call")
+        result = next(i["output"] for i in sent["input"] if i.get("type") == "function_call_output")
+    assert json.loads(call) == {"city": "Oslo", "units": {"temperature": "C"}}
+    assert json.loads(result) == {"temperature": 3, "sky": {"cover": "cloudy"}}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "content", "said"),
+    [
+        ({"cities": {"Oslo", "Bergen"}}, "ok", "model_config.messages[1].tool_calls[0].arguments"),
+        ({"city": "Oslo"}, {"at": object()}, "model_config.messages[2].content"),
+    ],
+    ids=["arguments", "content"],
+)
+async def test_a_history_holding_what_is_no_json_value_is_refused_naming_where(
+    fake_openai: FakeOpenAI, tmp_path, arguments, content, said
+):
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(PayloadError) as info:
+            await svc.invoke_skill(
+                "skill.analysis",
+                {"data": "Q3", "model_config": _mc(_history(arguments, content), "chat")},
+                run_id="r-no-json",
+            )
+        [run] = await svc.query_runs(UsageFilters(run_id="r-no-json"))
+    assert said in info.value.message and "JSON" in info.value.message
+    assert fake_openai.requests == [] and run["status"] == "error"
