@@ -23,7 +23,7 @@ import sqlite3
 import time
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from ..errors import BudgetExceeded
@@ -171,7 +171,7 @@ class Reservation:
         return ("agent_day", self.agent, limit.zone)
 
     @staticmethod
-    def apply_all(conn: sqlite3.Connection, reservations: list[Reservation]) -> list[tuple[bool, object]]:
+    def apply_all(conn: sqlite3.Connection, reservations: list[Reservation]) -> list[tuple[bool, Any]]:
         """Each reservation in order, as if made one by one: a scope's spend and holds are read once,
         and each reservation made adds to the holds the next one sees (the same transaction, so the
         sums are exact). A refused reservation is ``(False, BudgetExceeded)`` and inserts nothing."""
@@ -202,7 +202,7 @@ class Reservation:
         # each agent's day scopes (one per zone). A run scope is looked up in seen by its key.
         days: list[list[Any]] = []
         agent_days: dict[str | None, list[list[Any]]] = {}
-        results: list[tuple[bool, object]] = []
+        results: list[tuple[bool, Any]] = []
         last = len(reservations) - 1
         #: delegated run -> its parent, of the reservations in flight; and (a batch's) what they hold by budget run,
         #: kept current as the batch inserts (see held_in_flight): read once, when a batch's first run limit needs them
@@ -247,10 +247,10 @@ class Reservation:
                             if r.budget == r.run_id and ("run", r.run_id) not in seen:
                                 seen["run", r.run_id] = [spent, bound, held_by_run.get(r.run_id, 0), bool(unbounded)]
                         else:  # alone: its scope is read with it (for nothing if it has a parent), the same parent
-                            parent, sums = parent_and_run_sums(cur, r.run_id)
+                            parent, run_sums = parent_and_run_sums(cur, r.run_id)
                             r.budget = budget_run(r.run_id, parent)
                             if r.budget == r.run_id:
-                                seen["run", r.run_id] = list(sums)
+                                seen["run", r.run_id] = list(run_sums)
                         r.parent_known = True
                         break
             refused: BudgetExceeded | None = None
@@ -316,11 +316,13 @@ class Reservation:
                     sums[3] = sums[3] or r.unbounded
                 if held_by_run is not None and r.budget is not None:  # for a run scope the batch reads later
                     held_by_run[r.budget] = held_by_run.get(r.budget, 0) + amount
-            if delegated is not None and r.budget != r.run_id and r.run_id is not None and r.run_id not in delegated:
-                delegated[r.run_id] = r.budget  # (as a read after this insert would find it)
+            # (a run's budget run is a run: budget_run and parent_top name one for any run_id)
+            if delegated is not None and r.run_id is not None and r.budget not in (r.run_id, None):
+                if r.run_id not in delegated:
+                    delegated[r.run_id] = cast(str, r.budget)  # (as a read after this insert would find it)
             if r.unbounded and unbounded is not None:  # (as a read after this insert would find it)
                 unbounded.append((r.budget, r.agent, r.call_id, r.run_id, *r.what[:2]))
-            results.append((True, int(cur.lastrowid)))
+            results.append((True, cast(int, cur.lastrowid)))  # (an INSERT's row id: None before any)
             if adopting is not None and adopting[1]:
                 _adopt(cur, r, adopting, seen, held_by_run, delegated, unbounded)
         return results

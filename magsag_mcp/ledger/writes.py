@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, cast
 
 from ..errors import redact
 from ..records import AttemptRecord, RunRecord
@@ -99,14 +99,16 @@ def _rollup_rows(
     if len(attempts) == 1:  # most calls: its one row as it is, no bucket to fold into
         a, (cost, bound) = attempts[0], money[0]
         bucket = int(a.started_at // ROLLUP_BUCKET_SECONDS)
-        row = (bucket, a.model, a.provider, a.agent or "", a.skill or "", a.outcome, 1, a.input_tokens, a.output_tokens)
+        head = (
+            bucket, a.model, a.provider, a.agent or "", a.skill or "", a.outcome, 1, a.input_tokens, a.output_tokens
+        )  # fmt: skip
         peak = (call, a.run_id, a.started_at, 1) if last == 0 else (-1, None, None, 0)
         written = (a.cache_write_tokens, a.cache_write_1h_tokens)
         if a.cost_usd is not None:  # cost, unpriced, cost bound, bounded, then the costliest call's
-            return [(*row, a.cached_tokens, a.reasoning_tokens, cost or 0, 0, 0, 0, *peak, *written)]
+            return [(*head, a.cached_tokens, a.reasoning_tokens, cost or 0, 0, 0, 0, *peak, *written)]
         if a.cost_bound_usd is not None:
-            return [(*row, a.cached_tokens, a.reasoning_tokens, 0, 1, bound or 0, 1, *peak, *written)]
-        return [(*row, a.cached_tokens, a.reasoning_tokens, 0, 1, 0, 0, *peak, *written)]
+            return [(*head, a.cached_tokens, a.reasoning_tokens, 0, 1, bound or 0, 1, *peak, *written)]
+        return [(*head, a.cached_tokens, a.reasoning_tokens, 0, 1, 0, 0, *peak, *written)]
     # each bucket's whole row, its key (6 columns) and then its numbers, made a tuple by map() (no comprehension). A
     # key's first attempt writes its row as it is (the keys of a fallback's attempts differ, their targets' models):
     # only a key seen again adds to it
@@ -438,6 +440,15 @@ def _apply_one(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]
     return True, value
 
 
+class _MergedKind(Protocol):
+    """A kind of operation whose operations in a batch share statements (:class:`RecordWrite`, a budget's
+    ``Reservation``): the class itself, with its place among the kinds and the static method that runs them."""
+
+    merge_order: int
+
+    def apply_all(self, conn: sqlite3.Connection, ops: list[Any], /) -> list[tuple[bool, Any]]: ...
+
+
 def apply_batch(
     conn: sqlite3.Connection,
     fns: list[Callable[[sqlite3.Connection], Any]],
@@ -460,10 +471,10 @@ def apply_batch(
         # now stands. Any such order is a valid one: the calls were concurrent. Should a merged group fail (a
         # constraint, a value SQLite cannot bind), its operations are tried one at a time in its place, so
         # that only the bad one fails.
-        kinds: dict[type, list[int]] = {}
+        kinds: dict[_MergedKind, list[int]] = {}
         for i, fn in enumerate(fns):
             if hasattr(fn, "merge_order"):
-                kinds.setdefault(type(fn), []).append(i)
+                kinds.setdefault(cast(_MergedKind, type(fn)), []).append(i)
             else:
                 done[i] = _apply_one(conn, fn)
         for kind, members in sorted(kinds.items(), key=lambda item: item[0].merge_order):
