@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .filters import UsageFilters, is_duration, parse_since
 
 if TYPE_CHECKING:
+    from .reports import LedgerReports
     from .store import Ledger
 
 #: a run of more attempts than this is listed without them, and they are read after it (:class:`LongRun`)
@@ -114,13 +115,13 @@ def attempts_beyond(conn: sqlite3.Connection, run_id: str, most: int) -> int | N
     return int(conn.execute("SELECT COUNT(*) FROM attempts WHERE run_id = ?", (run_id,)).fetchone()[0])
 
 
-async def run_attempt_ids(ledger: Ledger, run_id: str, bound: int) -> list[int]:
+async def run_attempt_ids(ledger: LedgerReports, run_id: str, bound: int) -> list[int]:
     """The ids of the run's attempts, in the order a run lists them, up to ``bound`` (recorded since: left out)."""
     sql = "SELECT id FROM attempts WHERE run_id = ? AND id <= ? ORDER BY started_at, id"
     return await ledger.read(lambda conn: [row[0] for row in conn.execute(sql, (run_id, bound))])
 
 
-async def attempts_by_id(ledger: Ledger, ids: list[int]) -> list[dict[str, Any]]:
+async def attempts_by_id(ledger: LedgerReports, ids: list[int]) -> list[dict[str, Any]]:
     """The attempts of these ids (fewer than 999, SQLite's most variables a statement before 3.32), in their
     order, as a run lists them; an attempt pruned meanwhile is left out."""
     from .queries import _ATTEMPT_COLS, _attempt_dict

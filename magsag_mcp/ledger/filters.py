@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -105,7 +105,8 @@ class UsageFilters(BaseModel):
     def _text(cls, value: Any, info: ValidationInfo) -> Any:
         # named as the caller gave it (build's ``names``): "the value is not valid Unicode text" named no filter of
         # the several a `data query` may give
-        check_text(value, ((info.context or {}).get("names") or {}).get(info.field_name, info.field_name))
+        field = cast(str, info.field_name)  # (a field validator's info names its field: None is a model validator's)
+        check_text(value, ((info.context or {}).get("names") or {}).get(field, field))
         return value
 
     @field_validator("limit", "offset", mode="before")

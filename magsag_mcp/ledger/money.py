@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from ..exact_money import MONEY
 
@@ -29,6 +29,12 @@ def to_pusd(value: Decimal | None) -> int | None:
     return round(_scaled(value, _PICO_PER_USD))
 
 
+@overload
+def from_pusd(value: int) -> Decimal: ...
+@overload
+def from_pusd(value: None) -> None: ...
+@overload
+def from_pusd(value: int | None) -> Decimal | None: ...
 def from_pusd(value: int | None) -> Decimal | None:
     if value is None:
         return None

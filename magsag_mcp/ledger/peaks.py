@@ -81,7 +81,7 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0) -
     # "ORDER BY 2 + 3" only a bare integer names a column, so it was the constant 5 and ranked the
     # trees by id, reporting the first, not the costliest.
     own_where, own_args = sql_where(f, table="o")
-    own = own_where.removeprefix(" WHERE ") or "1"
+    own_clause = own_where.removeprefix(" WHERE ") or "1"
     delegated = "r.parent_run_id IS NOT NULL AND r.parent_run_id != r.run_id"
     runs, runs_args = f"runs r{_by_time(conn, f)} WHERE {cond} AND {delegated}", list(args)
     if before is not None:  # the delegated runs begun before the window too, and a top run of them
@@ -91,7 +91,7 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0) -
             " AS r"
         )
         runs_args.append(before)
-        own = f"(({own}) OR {among('o')})"
+        own_clause = f"(({own_clause}) OR {among('o')})"
         own_args.append(before)
     # The sums come in two columns each (see money.summed) and are added up here, exactly: SQLite's + past
     # 2**63-1 gives an inexact REAL. Ranked in integers (a REAL only past that, where ties cannot matter).
@@ -103,7 +103,7 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0) -
             f" (SELECT r.parent_run_id AS root, {named_sum(s, 'r.cost_pusd', 'cost')},"
             f" {named_sum(s, 'r.cost_bound_pusd', 'bound')},"
             f" COUNT(*) AS delegated FROM {runs} GROUP BY r.parent_run_id) AS t"
-            f" LEFT JOIN runs o ON o.run_id = t.root AND {own}"
+            f" LEFT JOIN runs o ON o.run_id = t.root AND {own_clause}"
             " ORDER BY (t.cost_high + t.bound_high) * 4294967296 + t.cost_low + t.bound_low"
             " + coalesce(o.cost_pusd, 0) + coalesce(o.cost_bound_pusd, 0) DESC, t.root LIMIT 1"
         ),
@@ -239,7 +239,7 @@ def largest_days(
             ),
             group_by="1, 2",
         )
-        day_of = _utc_day
+        day_of: Callable[[int], date] = _utc_day
     else:
         # usage_rollup's buckets are UTC days: a zone's days are summed from the attempts' 15-minute buckets,
         # on whose edges every real zone's midnight falls (as the budget's own day limits sum them)

@@ -22,7 +22,7 @@ from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
 from .rollup_reads import ATTEMPT_CACHE_WRITES, ATTEMPT_CALL_MAX, ATTEMPT_CALLS, ATTEMPT_MONEY
 
 if TYPE_CHECKING:
-    from .store import Ledger
+    from .reports import LedgerReports
 
 BUCKET = ROLLUP_BUCKET_SECONDS
 #: spend buckets a prune keeps before its cutoff: two days, more than the longest local day
@@ -128,7 +128,7 @@ def retention_seconds(older_than: str) -> float:
     return seconds
 
 
-async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
+async def prune(ledger: LedgerReports, older_than_seconds: float) -> dict[str, int]:
     """Delete runs, attempts and events older than the cutoff, then reclaim the space."""
     if older_than_seconds <= 0:
         raise InputError("--older-than must be a positive duration such as 90d")
@@ -160,7 +160,7 @@ def _vacuum(conn: sqlite3.Connection) -> None:
     conn.execute("VACUUM")
 
 
-async def _shrink_log(ledger: Ledger) -> None:
+async def _shrink_log(ledger: LedgerReports) -> None:
     """The write-ahead log checkpointed and truncated (:func:`~.connection.truncate_log`), if it can be. VACUUM
     wrote the whole ledger into it (or as much as the disk held, when it failed on a full one)."""
     if ledger.read_only:

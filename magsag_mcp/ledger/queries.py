@@ -28,6 +28,7 @@ from .spaced_names import refuse_spaced_names
 from .unsent import unsent_calls
 
 if TYPE_CHECKING:
+    from .reports import LedgerReports
     from .store import Ledger
 
 BUCKET = ROLLUP_BUCKET_SECONDS
@@ -121,7 +122,7 @@ def _stats(acc: dict[str, int]) -> dict[str, Any]:
 
 
 async def summarize(
-    ledger: Ledger, filters: UsageFilters | dict[str, Any] | None = None, timezone: str | None = None
+    ledger: LedgerReports, filters: UsageFilters | dict[str, Any] | None = None, timezone: str | None = None
 ) -> dict[str, Any]:
     """The guide's shape: ``{"model_stats": {MODEL: {calls, errors, input_tokens, output_tokens,
     total_tokens, cost_usd}}}``, plus totals, breakdowns by provider/agent/skill and the period.
@@ -196,7 +197,7 @@ async def summarize(
         # attempt out of the summary's (its fallback's first model, its try before the window) while the call is
         # counted whole: its at_most_usd was that whole's figure, none counted; the peaks are read then too
         if unbounded or any(getattr(fixed, name) is not None for name in _NARROWING):
-            counts = {m: acc["unpriced"] - acc["bounded"] for m, acc in groups["model"].items()}
+            counts: dict[str | None, int] = {m: acc["unpriced"] - acc["bounded"] for m, acc in groups["model"].items()}
             costliest.mark_unbounded(conn, {**counts, None: unbounded}, fixed)
         period = _period(conn, fixed)
         largest_day, agent_days = largest_days(conn, fixed, zone)
@@ -239,7 +240,7 @@ async def summarize(
 
 #: the filters whose attempts an index keeps in time order (attempts_model, attempts_agent), or every attempt
 #: (attempts_started): the first and the last of them are each one step down it
-_TIME_ORDERED = ({"model"}, {"agent"}, set())
+_TIME_ORDERED: tuple[set[str], ...] = ({"model"}, {"agent"}, set())
 
 
 def _period(conn: sqlite3.Connection, f: UsageFilters) -> tuple[Any, Any]:
@@ -356,7 +357,7 @@ async def query_runs(ledger: Ledger, filters: UsageFilters | dict[str, Any] | No
 
 
 async def query_runs_page(
-    ledger: Ledger,
+    ledger: LedgerReports,
     filters: UsageFilters | dict[str, Any] | None = None,
     attempts_per_run: int | None = None,
     *,
@@ -488,7 +489,7 @@ _RUN_MODELS = (
 )
 
 
-async def run_models(ledger: Ledger, run_ids: list[str]) -> dict[str, list[str]]:
+async def run_models(ledger: LedgerReports, run_ids: list[str]) -> dict[str, list[str]]:
     """Each run's models, as ``query_runs`` would list them from its attempts, without reading its attempts: a
     run of a long-lived ``Magsag`` holds every call it made, hundreds of thousands of attempts."""
     return await ledger.read(lambda conn: {r: [m for (m,) in conn.execute(_RUN_MODELS, (r,))] for r in run_ids})

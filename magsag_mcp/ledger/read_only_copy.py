@@ -143,7 +143,7 @@ async def read_a_copy(ledger: Any, pending: list[str] | None) -> None:
     (:func:`log_unreadable_here`). Its :attr:`copied_from` is then its path, which stays the ledger's."""
     path = ledger.path
     with_log = pending is None
-    if with_log:
+    if pending is None:
         what = (
             f"cannot be written here, and its -wal file ({log_file(path)}, which holds its latest records) is read "
             "with a -shm file beside it, which cannot be made there"

@@ -64,9 +64,10 @@ class LedgerRecording:
         when an interpreter exit is raised here once the ledger has the records (committed inline, or queued: see
         :meth:`try_now` and :meth:`submit`), which then must not be written again.
         """
-        write: Callable[[sqlite3.Connection], Any] = RecordWrite.of(run, attempts, error)
+        record = RecordWrite.of(run, attempts, error)
+        write: Callable[[sqlite3.Connection], Any] = record
         if earlier:
-            writes = [*(RecordWrite.of(*rec) for rec in earlier), write]
+            writes = [*(RecordWrite.of(*rec) for rec in earlier), record]
             write = lambda conn: RecordWrite.apply_all(conn, writes)  # noqa: E731
         if alone and self.writer_idle() and not self._closing:
             try:

@@ -29,6 +29,11 @@ class LedgerReports:
 
         async def record_expired_reservations(self) -> int: ...
 
+        #: (what prune needs besides)
+        read_only: bool
+
+        async def submit(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T: ...
+
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
         """Spend recorded for a run and its child runs (delegations), and whether any cost was unknown."""
         spend = await self.run_spend(run_id)

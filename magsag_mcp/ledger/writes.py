@@ -115,8 +115,8 @@ def _rollup_rows(
     acc: dict[tuple[Any, ...], list[Any]] = {}
     for a, (cost, bound) in zip(attempts, money, strict=True):
         key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
-        row = acc.get(key)
-        if row is None:
+        found = acc.get(key)
+        if found is None:
             if a.cost_usd is not None:  # cost, unpriced, cost bound, bounded, then the costliest call's
                 money_part = (cost or 0, 0, 0, 0)
             elif a.cost_bound_usd is not None:
@@ -128,6 +128,7 @@ def _rollup_rows(
                 -1, None, None, 0, a.cache_write_tokens, a.cache_write_1h_tokens,
             ]  # fmt: skip
             continue
+        row = found
         row[6] += 1  # attempts
         row[7] += a.input_tokens
         row[8] += a.output_tokens
