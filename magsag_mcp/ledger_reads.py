@@ -14,7 +14,9 @@ from .exact_money import exact_money
 from .text import check_name
 
 if TYPE_CHECKING:
+    from .cascade import Cascade
     from .ledger.run_scope import RunSpend
+    from .ledger.times import Since
 
 
 class LedgerReads:
@@ -22,6 +24,7 @@ class LedgerReads:
 
     ledger: Any
     governance: Any
+    cascade: Cascade
 
     #: the service's own (bridge.LoopBound): a ledger read from another event loop is refused, saying why
     _on_own_loop: Callable[[], None]
@@ -71,12 +74,12 @@ class LedgerReads:
         note = copy_note(self.ledger)
         return [] if note is None else [note]
 
-    async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
+    async def search(self, pattern: str, limit: int = 50, since: Since = None) -> list[dict[str, Any]]:
         self._on_own_loop()
         return await self.ledger.search(pattern, limit, since)
 
     async def search_page(
-        self, pattern: str, limit: int = 50, since: str | float | None = None, cursor: str | None = None
+        self, pattern: str, limit: int = 50, since: Since = None, cursor: str | None = None
     ) -> dict[str, Any]:
         """:meth:`search`'s hits after ``cursor``, with ``has_more`` and ``next_cursor`` (the next ``cursor``)."""
         self._on_own_loop()

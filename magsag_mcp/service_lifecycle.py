@@ -10,7 +10,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
@@ -22,9 +22,6 @@ from .redaction import register_env_secrets
 from .retry import RetryPolicy, retry_policy_from_env
 from .settings import connect_timeout, only_configured, read_timeout
 from .transport import Timeouts, Transport
-
-if TYPE_CHECKING:
-    from .service import Service
 
 log = redacting_logger("magsag_mcp.service")
 
@@ -50,6 +47,22 @@ class Lifecycle:
     _loop: asyncio.AbstractEventLoop
     _on_own_loop: Callable[[], None]
 
+    if TYPE_CHECKING:  # Service's, which _open calls
+
+        def __init__(
+            self,
+            *,
+            catalog: Catalog,
+            env: Mapping[str, str],
+            transport: Transport,
+            ledger: Any,
+            pricer: Any,
+            governance: Any,
+            retry: RetryPolicy,
+            configured_urls: bool = False,
+            settings_home: str | None = None,
+        ) -> None: ...
+
     @classmethod
     def open(
         cls,
@@ -64,7 +77,7 @@ class Lifecycle:
         empty_ledger_ok: bool = False,
         reading: bool = False,
         settings_home: str | None = None,
-    ) -> Opening[Service]:
+    ) -> Opening[Self]:
         """``svc = await Service.open(...)``, or ``async with Service.open(...) as svc:`` (closed on leaving).
         ``network_callers``: calls come from other machines (the MCP server over HTTP); see :mod:`.call_urls`.
         ``create_ledger=False``: what reading commands open (see :class:`~.ledger.Ledger`'s ``create``), and
@@ -87,7 +100,7 @@ class Lifecycle:
         empty_ledger_ok: bool = False,
         reading: bool = False,
         settings_home: str | None = None,
-    ) -> Service:
+    ) -> Self:
         from .governance import Governance, load_policies
         from .ledger import Ledger, default_db_path
         from .ledger.connection import ledger_sync_from_env
@@ -177,7 +190,7 @@ class Lifecycle:
                     await self._drained.wait()
                     self._drained.clear()
 
-    async def __aenter__(self) -> Service:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

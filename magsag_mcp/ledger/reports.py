@@ -15,6 +15,9 @@ from ..redaction import redact
 from ..text import NAME_MAX, shown_name
 from .run_scope import RunSpend, run_spend_in
 
+if TYPE_CHECKING:
+    from .times import Since
+
 T = TypeVar("T")
 
 #: the latest runs :meth:`LedgerReports.run_meant` looks for a mistyped run id among
@@ -274,11 +277,11 @@ class LedgerReports:
         in_flight = await self.ledger_in_flight_note()
         return notes if in_flight is None else [*notes, in_flight]
 
-    async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
+    async def search(self, pattern: str, limit: int = 50, since: Since = None) -> list[dict[str, Any]]:
         return (await self.search_page(pattern, limit, since))["hits"]
 
     async def search_page(
-        self, pattern: str, limit: int = 50, since: str | float | None = None, cursor: str | None = None
+        self, pattern: str, limit: int = 50, since: Since = None, cursor: str | None = None
     ) -> dict[str, Any]:
         from .search import search_page
 
@@ -336,7 +339,7 @@ def _listed(names: list[str]) -> str:
     return shown or "none"
 
 
-def _future_since(since: str | float | None) -> str | None:
+def _future_since(since: Since) -> str | None:
     """A note for a ``since`` that lies ahead of now (a year mistyped: 2062-11-01), which selects nothing: a
     summary of it reads as "spent nothing" and `flow gate` passes it."""
     import time
@@ -359,7 +362,7 @@ def _future_since(since: str | float | None) -> str | None:
 _EARLIEST_LEDGER_SECONDS = 946_684_800
 
 
-def _since_as_seconds_span(since: str | float | None) -> str | None:
+def _since_as_seconds_span(since: Since) -> str | None:
     """A note for a ``since`` given as unix seconds (a number, or digits as text) before any ledger began: read as a
     time it selects everything, where its writer most likely meant that many seconds back."""
     import re

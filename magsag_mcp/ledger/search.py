@@ -18,6 +18,7 @@ from .queries import _ATTEMPT_COLS, _attempt_dict, _iso
 
 if TYPE_CHECKING:
     from .reports import LedgerReports
+    from .times import Since
 
 
 #: how long one search may scan: RE2 keeps each match linear, this keeps a rare pattern over a large
@@ -26,7 +27,7 @@ SEARCH_SECONDS = 10.0
 
 
 async def search(
-    ledger: LedgerReports, pattern: str, limit: int = 50, since: str | float | None = None
+    ledger: LedgerReports, pattern: str, limit: int = 50, since: Since = None
 ) -> list[dict[str, Any]]:
     """Attempts and events whose error, names, run id or payload match ``pattern`` (case-insensitive), and
     runs whose own error does (a call that failed before any attempt), newest first; ``since`` (``7d``, an
@@ -40,7 +41,7 @@ async def search(
 
 
 async def search_page(
-    ledger: LedgerReports, pattern: str, limit: int = 50, since: str | float | None = None, cursor: str | None = None
+    ledger: LedgerReports, pattern: str, limit: int = 50, since: Since = None, cursor: str | None = None
 ) -> dict[str, Any]:
     """``{"hits", "has_more", "next_cursor"}``: :func:`search`'s hits after ``cursor`` (a page's
     ``next_cursor``: see paging.py), whether more matched, and where the next page starts."""

@@ -22,6 +22,9 @@ _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdwSHDW])$")
 _RELATIVE_ANY_CASE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$", re.IGNORECASE)
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 #: longer than any ledger: a duration beyond it is a typo, and would not fit in SQLite's integers
+#: a ``since`` as the ledger's reads take it: text or unix seconds, or from Python a time (see :func:`python_time`)
+Since = str | float | datetime | date | timedelta | None
+
 MAX_DURATION_SECONDS = 1000 * 365 * 86400
 #: the longest text read as a time: an ISO time with microseconds and an offset has 32 characters, a duration a few
 TIME_TEXT_MAX = 64
