@@ -26,11 +26,10 @@ class AllTargetsFailed(MagsagError):
 
     @classmethod
     def build(cls, message: str, *, attempts: list[Any], last_error: BaseException | None) -> AllTargetsFailed:
-        base = type(last_error) if isinstance(last_error, MagsagError) else None
-        if base is None or isinstance(last_error, AllTargetsFailed):
+        if not isinstance(last_error, MagsagError) or isinstance(last_error, AllTargetsFailed):
             err = cls(message)
         else:
-            combined = cls._combined_with(base)
+            combined = cls._combined_with(type(last_error))
             err = combined.__new__(combined)
             MagsagError.__init__(err, message)
             # Carry the last error's provider fields so `except RateLimitError as e: e.retry_after` works.

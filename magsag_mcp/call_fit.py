@@ -81,7 +81,9 @@ def call_fit(
     # the limits the call meets: a run limit always (a call without a run id starts a run with nothing spent)
     limits = [lim for lim in policies.limits if lim.kind != "agent_day" or agent]
     used = {
-        (e["policy"], e["limit"]): sum(Decimal(e[k]) for k in ("spent_usd", "unknown_cost_bound_usd", "reserved_usd"))
+        (e["policy"], e["limit"]): sum(
+            (Decimal(e[k]) for k in ("spent_usd", "unknown_cost_bound_usd", "reserved_usd")), Decimal(0)
+        )
         for e in status["limits"]
         if e["limit"] != "call"
     }
@@ -249,7 +251,9 @@ def _blocked(
                 )
             continue
         spent = used[(lim.policy, lim.kind)]
-        entry = next((e for e in status["limits"] if (e["policy"], e["limit"]) == (lim.policy, lim.kind)), {})
+        entry: dict[str, Any] = next(
+            (e for e in status["limits"] if (e["policy"], e["limit"]) == (lim.policy, lim.kind)), {}
+        )
         scope = entry.get("scope", lim.kind)
         if not lim.allow_unpriced and (entry.get("reserved_by") or {}).get("unbounded"):
             # a call in flight of no known bound (another process's, whose policy allows unpriced models): the

@@ -16,7 +16,7 @@ from .types import Message, ToolCall
 def _messages(raw: Any, where: str = "model_config") -> list[Message]:
     if not isinstance(raw, list):
         raise PayloadError(f"{where}.messages must be a list of {{role, content, ...}} objects")
-    out = []
+    out: list[Message] = []
     for i, m in enumerate(raw):
         if not isinstance(m, Mapping) or m.get("role") not in ("user", "assistant", "tool"):
             # a system prompt has a place of its own, which every provider sends its own way
@@ -25,7 +25,7 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
                 f"{where}.messages[{i}].role must be 'user', 'assistant' or 'tool'"
                 + (f"; a system prompt goes in {where}.system" if system else "")
             )
-        calls = []
+        calls: list[ToolCall] = []
         raw_calls = m.get("tool_calls") or []
         if not isinstance(raw_calls, list):
             raise PayloadError(f"{where}.messages[{i}].tool_calls must be a list")

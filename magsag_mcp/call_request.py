@@ -8,7 +8,7 @@ Where the call goes is resolved separately, in :mod:`magsag_mcp.routing`; the co
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from .call_messages import _messages, every_call_answered
 from .errors import PayloadError
@@ -16,7 +16,7 @@ from .plurals import agreeing
 from .predictions import tokens_at_most
 from .providers.json_output import instruction_bytes
 from .response_formats import RESPONSE_FORMAT_TYPES, no_schema_given, response_format_problem
-from .skills import Skill, schema_problem
+from .skills import CallParts, schema_problem
 from .suggest import SCHEMA_KEYWORDS, named, named_settings
 from .types import LLMRequest, Message, ToolSpec
 
@@ -152,8 +152,16 @@ def _tool_choice(raw: Any, where: str = "model_config") -> Any:
     raise PayloadError(f"{where}.tool_choice must be 'auto', 'none', 'required' or {{'name': 'function_name'}}")
 
 
+class WithCallParts(Protocol):
+    """What :func:`build_request` reads of a skill: its call parts (a :class:`~.skills.Skill`'s, or those of the
+    smallest call of one that ``call_fit.floor_plan`` builds)."""
+
+    @property
+    def call_parts(self) -> CallParts: ...
+
+
 def build_request(
-    skill: Skill,
+    skill: WithCallParts,
     payload: Mapping[str, Any],
     model_config: Mapping[str, Any],
     llm_overrides: Mapping[str, Any] | None = None,

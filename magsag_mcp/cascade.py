@@ -162,8 +162,8 @@ class Cascade(TargetSkips, StoppedAttempts):
             ):  # (one a policy or cost limit refuses is, at once)
                 # its server asked an earlier attempt for a wait that has not passed: not sent
                 record_skip(state, plan, run_id, agent, position, target, resting.message, None, None, resting)
-                left = self._left(plan, position, state, agent)
-                wait = rest_wait(self.retry, resting, deadline - self.clock(), state, position, left)
+                another_left = self._left(plan, position, state, agent)
+                wait = rest_wait(self.retry, resting, deadline - self.clock(), state, position, another_left)
                 if wait is None:
                     continue
                 # (not a retry: its first try here, after the wait its server asked an earlier call for)
@@ -193,8 +193,8 @@ class Cascade(TargetSkips, StoppedAttempts):
                 if held is not None:  # its hold shrunk to what it cost for the wait, as for any retry
                     self.guard.waiting(held)  # type: ignore[union-attr]
                 # (a target left resting, never sent in this call: its first try, after its rest, as dc56e8a says it)
-                rest = {"resting": True} if try_number == 0 else {}
-                await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3), **rest})
+                first = {"resting": True} if try_number == 0 else {}
+                await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3), **first})
                 await self.sleep(wait)
             while True:
                 try_number += 1
@@ -209,7 +209,7 @@ class Cascade(TargetSkips, StoppedAttempts):
                     except (PolicyDenied, BudgetExceeded) as exc:
                         unhooked(exc)
                         denied = isinstance(exc, PolicyDenied)
-                        fail = denied and refusal_ends_call(
+                        fail = isinstance(exc, PolicyDenied) and refusal_ends_call(
                             cand, plan.candidates, by_routing=exc.by_routing, rule=exc.details.get("rule")
                         )
                         outcome = "policy_denied" if denied else "budget_exceeded"
@@ -259,9 +259,9 @@ class Cascade(TargetSkips, StoppedAttempts):
                     # with the call's record. A drop of its own was another write, which a locked ledger could
                     # refuse, leaving the reservation to expire into spend and the call recorded as that error.
                     if admission is not None:
-                        why = "not sent: the call stopped (its caller cancelled, or its progress callback raised)"
+                        stopped = "not sent: the call stopped (its caller cancelled, or its progress callback raised)"
                         record_skip(
-                            state, plan, run_id, agent, position, target, why, None, None, try_number=try_number
+                            state, plan, run_id, agent, position, target, stopped, None, None, try_number=try_number
                         )
                         state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
                         await self.guard.settle(admission, ZERO)  # type: ignore[union-attr]
@@ -334,9 +334,9 @@ class Cascade(TargetSkips, StoppedAttempts):
                         )
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
-                        left = self._left(plan, position, state, agent)
+                        another_left = self._left(plan, position, state, agent)
                         wait = retry_wait(
-                            self.retry, exc, try_number, remaining, record, state, position, left, admission
+                            self.retry, exc, try_number, remaining, record, state, position, another_left, admission
                         )
                         if wait is not None:
                             if admission is not None:  # what the attempt holds, shrunk to its cost for the wait

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .cascade_waits import taken_for_a_quota
@@ -63,7 +63,10 @@ class CascadeState:
     routine_refusal: MagsagError | None = None
 
 
-def unhooked(exc: MagsagError) -> MagsagError:
+_Error = TypeVar("_Error", bound=MagsagError)
+
+
+def unhooked(exc: _Error) -> _Error:
     """``exc``, caught in :meth:`~.cascade.Cascade.run`, without that frame at the head of its traceback (the frames
     below it, where it was raised, are kept). The call keeps the error (``last_error``, a deferred retry), and that
     frame keeps the call's state: a reference cycle, which left the error, its frames and all they held (the request,
@@ -219,7 +222,7 @@ def attempt_record(
         position,  # fallback_position
         try_number,  # attempt_number
         exc.kind if exc is not None else ("skipped" if outcome == "skipped" else None),  # error_class
-        redact(exc.message if exc is not None else reason) if (exc or reason) else None,  # error_message
+        redact(exc.message) if exc is not None else redact(reason) if reason else None,  # error_message
     )
     record.latency_ms = latency_ms
     return record

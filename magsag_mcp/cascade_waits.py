@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .durations import against, compared, seconds, setting
 from .errors import ProviderError, QuotaExhaustedError, RateLimitError, excerpt
@@ -199,8 +199,9 @@ def long_wait_over_the_cap(
     over the retry cap: not retried, as a rate limit's wait over the cap is not (:func:`retry_wait`), and the call's
     error names the fix, which would have it waited out (see :meth:`RetryPolicy.honour_long_wait`)."""
     label = f"{record.provider}:{record.model}"
+    asked = cast(float, exc.retry_after)  # (a wait taken for a quota has one: see rate_limit_waits.long_wait)
     record.warnings.append(
-        f"{label}: not retried: the server asked to wait {against(exc.retry_after, policy.max_delay)}, longer than "
+        f"{label}: not retried: the server asked to wait {against(asked, policy.max_delay)}, longer than "
         f"the retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY); a rate limit's wait that long is "
         "taken for a spent quota unless the cap covers it"
     )

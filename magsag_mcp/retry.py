@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 
 from .errors import ConfigError, ProviderError, QuotaExhaustedError, RateLimitError
 from .settings import DEFAULT_CALL_DEADLINE, call_deadline, env_float, given, setting_span
@@ -39,7 +39,7 @@ class RetryPolicy:
         # int too large for a float, and the product raised OverflowError instead of reaching the cap
         return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** min(try_number - 1, 64))))
 
-    def too_long(self, server_wait: float | None) -> bool:
+    def too_long(self, server_wait: float | None) -> TypeGuard[float]:
         """A server's wait beyond ``max_delay`` is not slept: the call moves on to the next target
         (another vendor, or another deployment with its own limits) rather than sit idle."""
         return server_wait is not None and server_wait > self.max_delay

@@ -26,7 +26,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from .call_request import build_request, optional_str
 from .call_targets import NAMED_ROUTES_KEPT, call_targeting, explicit_target, named_route_key
@@ -205,11 +205,11 @@ def plan_call(
     check_nesting(lo, "context.llm_overrides")
     request, pinned = build_request(skill, payload, mc, lo)
     parts = skill.call_parts  # plain attributes: a pydantic model's cost several times as much to read
-    cache: dict[Any, Resolution] | None
+    key: str | tuple[Any, ...] | None  # (a skill's id, or what a call names; None: not cached)
     if not mc and not lo and not context:
-        cache, key = route_cache, parts.id
+        cache, key = cast("dict[Any, Resolution] | None", route_cache), parts.id
     else:
-        cache, key = named_routes, named_route_key(parts.id, mc, lo, context)
+        cache, key = cast("dict[Any, Resolution] | None", named_routes), named_route_key(parts.id, mc, lo, context)
     chosen = cache.get(key) if cache is not None and key is not None else None
     if chosen is None:
         chosen = _route(
@@ -224,7 +224,7 @@ def plan_call(
         )
         if cache is not None and key is not None:
             with _CACHING:  # skills.explain plans on its caller's thread: two dropping one oldest failed (KeyError)
-                if cache is named_routes and len(cache) >= NAMED_ROUTES_KEPT:
+                if isinstance(key, tuple) and len(cache) >= NAMED_ROUTES_KEPT:  # (named_routes')
                     del cache[next(iter(cache))]  # the oldest: what calls name is the callers' to choose
                 cache[key] = chosen
     if mc or lo:  # only a call's own targets have credentials of the call's
