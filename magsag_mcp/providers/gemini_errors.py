@@ -246,7 +246,8 @@ def _resource_exhausted(
             continue
         kind = str(detail.get("@type") or "")
         if kind.endswith("google.rpc.QuotaFailure"):
-            for v in detail.get("violations") or []:
+            violations = detail.get("violations")  # (a list: a broken gateway's number was walked, a TypeError)
+            for v in violations if isinstance(violations, list) else ():
                 if isinstance(v, dict):
                     quota_ids.append(f"{v.get('quotaId') or ''} {v.get('quotaMetric') or ''}".lower())
                     none_at_all = none_at_all or str(v.get("quotaValue")) == "0"

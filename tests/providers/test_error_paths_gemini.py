@@ -495,3 +495,18 @@ async def test_an_error_whose_status_is_no_name_is_read_by_its_http_status_not_a
     err = info.value
     assert isinstance(err, E.ServerError) and err.status == 503 and err.retryable and err.moves_on
     assert "The model is overloaded" in err.message
+
+
+@pytest.mark.parametrize("violations", [5, True], ids=["number", "bool"])
+async def test_a_quota_failure_whose_violations_are_no_list_is_a_quota_error_not_a_bug_of_ours(
+    serve, transport, violations: Any
+):
+    # a broken gateway's 429 whose QuotaFailure detail holds a number where its violations list goes: walked as a list,
+    # it raised TypeError (not iterable) out of the provider, which a call reports as a bug in magsag-mcp
+    detail = {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": violations}
+    error = {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED", "details": [detail]}
+    body = {"error": error}
+    _, provider, target = await gemini(serve, transport, {"error": 429, "body": body})
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(), target)
+    assert info.value.status == 429 and "Resource exhausted" in info.value.message
