@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 _JSON_DECODER = json.JSONDecoder()
 #: the decoder's own scanner, called at the object's first character: ``JSONDecoder.decode`` runs it between two
 #: regular-expression matches of the whitespace around the value, in Python, some 5,000 instructions a body
-_JSON_SCAN = _JSON_DECODER.scan_once
+_JSON_SCAN: Callable[[str, int], tuple[Any, int]] = _JSON_DECODER.scan_once  # type: ignore[attr-defined]  # (typeshed lacks it)
 _JSON_SPACE = " \t\n\r"  # (what JSON calls whitespace: not every character str.isspace() takes)
 
 

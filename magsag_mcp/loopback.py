@@ -320,10 +320,11 @@ class LoopbackUpstream:
         choice, tools, messages = body.get("tool_choice") or {}, body.get("tools") or [], body.get("messages") or []
         last = messages[-1].get("content") if messages and isinstance(messages[-1], dict) else None
         answered = isinstance(last, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in last)
+        offered: tuple[str, dict[str, Any]] | None
         if early:
             offered = None
         elif choice.get("type") == "tool" and choice.get("name") in (JSON_TOOL, JSON_VALUE_TOOL):
-            offered: tuple[str, dict[str, Any]] | None = (choice["name"], {"answer": text})
+            offered = (choice["name"], {"answer": text})
         elif choice.get("type") == "tool":
             offered = _offered([t for t in tools if isinstance(t, dict) and t.get("name") == choice.get("name")])
         else:
@@ -375,8 +376,8 @@ class LoopbackUpstream:
             return web.json_response({"models": [{"name": f"models/{n}", "displayName": n} for n in names]})
         if "anthropic-version" in request.headers:
             made = "2025-01-01T00:00:00Z"
-            listed = [{"type": "model", "id": n, "display_name": n, "created_at": made} for n in names]
-            return web.json_response({"data": listed, "has_more": False, "first_id": names[0], "last_id": names[-1]})
+            claude = [{"type": "model", "id": n, "display_name": n, "created_at": made} for n in names]
+            return web.json_response({"data": claude, "has_more": False, "first_id": names[0], "last_id": names[-1]})
         listed = [{"id": n, "object": "model", "created": 0, "owned_by": "loopback"} for n in names]
         return web.json_response({"object": "list", "data": listed})
 

@@ -286,7 +286,7 @@ class Pricer:
                 return PriceQuote(None, None, note)
             model = chosen
         tier = usage.service_tier if provider in _TIERED_PROVIDERS else None
-        if tier in _STANDARD_TIERS:
+        if tier is None or tier in _STANDARD_TIERS:
             tier = None
         elif tier not in self._served_tiers.get(provider, ()):
             self._served_tiers[provider] = self._served_tiers.get(provider, frozenset()) | {tier}

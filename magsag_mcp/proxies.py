@@ -39,7 +39,7 @@ __all__ = ["Proxy", "ProxySettings"]
 
 
 #: per scheme, the variables that name its proxy, the one that wins first
-_VARIABLES = {"https": ("https_proxy", "HTTPS_PROXY"), "http": ("http_proxy", "HTTP_PROXY")}
+_VARIABLES: dict[str, tuple[str, ...]] = {"https": ("https_proxy", "HTTPS_PROXY"), "http": ("http_proxy", "HTTP_PROXY")}
 
 
 @dataclass(slots=True, frozen=True)

@@ -439,4 +439,5 @@ def _rate_past(price: Any, start: int) -> Any:
 
 def _units(fields: tuple[Any, ...]) -> UnitPrices:
     """Rates per million tokens in the order of ``_RATE_KEYS``, as genai-prices gives them."""
-    return UnitPrices(*(None if f is None else Decimal(f) for f in fields))
+    rates = [None if f is None else Decimal(f) for f in fields]
+    return UnitPrices(rates[0], rates[1], rates[2], rates[3], rates[4], rates[5], rates[6], rates[7])

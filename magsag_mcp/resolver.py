@@ -20,7 +20,7 @@ import socket
 from typing import Any
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from . import read_timer
 from .deadline import attempt_in_force
@@ -48,7 +48,9 @@ class BoundedResolver(AbstractResolver):
         self._timeout = timeout
         self._described = described
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[Any]:  # type: ignore[override]
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         try:
             async with asyncio.timeout(self._timeout):
                 return await self._inner.resolve(host, port, family)
@@ -74,7 +76,7 @@ class BoundedConnector(aiohttp.TCPConnector):
         super().__init__(**kwargs)
         one_timer = read_timer.handler_factory(self, handler)
         if one_timer is not None:
-            self._factory = one_timer
+            self._factory = one_timer  # type: ignore[assignment]  # (aiohttp's private seam, typed as its own partial)
 
     # The attempt under way (:class:`~.sends.Sends`) is marked as waiting for a connection, then as given one: stopped
     # before (the pool full of other calls' requests, a connection still being opened), none of its request had left,

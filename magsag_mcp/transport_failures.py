@@ -236,7 +236,7 @@ def _reached_vendor(exc: BaseException) -> bool:
     return not isinstance(exc, _BEFORE_SENDING)
 
 
-def _why(exc: aiohttp.ClientError, proxy: Proxy | None, url: str = "") -> str:
+def _why(exc: BaseException, proxy: Proxy | None, url: str = "") -> str:
     """What went wrong, and for a name that does not resolve, where to look: the usual sign of a network
     that reaches the internet only through a proxy nobody told magsag about."""
     if isinstance(exc, aiohttp.ClientResponseError):

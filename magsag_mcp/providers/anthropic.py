@@ -251,6 +251,7 @@ class AnthropicProvider(RefusedSettings):
     out and the call sent again (:mod:`.refused_settings`)."""
 
     droppable = (*DROPPABLE, "top_k")
+    wire: AnthropicMessagesFormat  # (the Messages API's, which __init__ hands the base class)
 
     @classmethod
     def prompt_overhead(cls, target: Target, request: LLMRequest) -> int:

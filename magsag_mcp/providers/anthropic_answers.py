@@ -87,7 +87,7 @@ def read_answer(
         raise with_reported_usage(cut, _usage(usage))
     if finish == "content_filter":
         # "refusal": the streaming classifiers stopped the answer; whatever text came before is not an answer.
-        details = data.get("stop_details") if isinstance(data.get("stop_details"), dict) else {}
+        details = stop if isinstance(stop := data.get("stop_details"), dict) else {}
         why = ", ".join(str(details[k]) for k in ("category", "explanation") if details.get(k))
         said = f"the model refused (stop_reason: refusal{': ' + why if why else ''})"
         # The tokens before the refusal are billed: the attempt is recorded at their cost.

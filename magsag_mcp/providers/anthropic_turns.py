@@ -62,7 +62,11 @@ def turns(request: LLMRequest, *, thinking: str | None = None) -> list[dict[str,
         if msg.role == "tool":
             # an empty result is taken for none at all (400 "tool_use ids were found without tool_result blocks")
             output = msg.content if msg.content and msg.content.strip() else NO_OUTPUT
-            block = {"type": "tool_result", "tool_use_id": ids.result(msg.tool_call_id), "content": output}
+            block: dict[str, Any] = {
+                "type": "tool_result",
+                "tool_use_id": ids.result(msg.tool_call_id),
+                "content": output,
+            }
             if msg.is_error:
                 block["is_error"] = True
             if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):

@@ -53,7 +53,8 @@ def gemini_error(
 ) -> ProviderError:
     """``{"error": {"code", "message", "status", "details"}}``, by the RPC status name first. ``where``: where in a
     200 answer the error was said, which its message says in place of the status (:func:`~.http_errors.came_with`)."""
-    message, rpc, details = "", None, []
+    message, rpc = "", None
+    details: Any = []  # (the body's, whatever it holds: each reader takes a list alone)
     try:
         data = json.loads(body) if body else None
     except (ValueError, RecursionError):  # (an error body nested past the interpreter's depth: its words as they are)

@@ -4,7 +4,7 @@ parameters of a function declaration, with the keywords it has no room for named
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..types import ToolSpec
 
@@ -196,7 +196,7 @@ def _of_integers(types: Any) -> bool:
     return types == "integer" or (isinstance(types, list) and [t for t in types if t != "null"] == ["integer"])
 
 
-def _bound(value: Any) -> bool:
+def _bound(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

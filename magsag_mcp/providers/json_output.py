@@ -160,7 +160,7 @@ def parse_json_output(
         return None
     try:
         value = strict_json.loads(text)  # NaN and Infinity are no JSON: an answer holding one is invalid
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:  # (strict_json's every refusal, with its msg and pos)
         what = f"{exc.msg}, char {exc.pos}"
         if result.finish_reason == "length":
             # not a model that wrote broken JSON: max_tokens (or the context window) stopped it mid-document

@@ -98,6 +98,7 @@ class LocalEndpoint(Endpoint):
     )
     # a local server speaks plain http: "https://host/v1" would send a user who wrote localhost:11434 to a TLS error
     base_url_example = "http://localhost:11434/v1"
+    timeouts: Timeouts  # (its own, set in __init__: never the transport's)
 
     def __init__(self, env: Mapping[str, str]) -> None:
         super().__init__(env)
@@ -227,6 +228,7 @@ class LocalProvider(RefusedSettings):
     answers the same call unstreamed."""
 
     hosts_other_models = True
+    endpoint: LocalEndpoint  # (the one __init__ hands the base class)
 
     @classmethod
     def min_output_tokens(cls, target: Target) -> int:

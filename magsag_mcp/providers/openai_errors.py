@@ -69,7 +69,9 @@ def openai_error(response: HttpResponse, *, provider: str, model: str, where: st
     exc = error_for(response.status, message, headers=headers, provider=provider, model=model, code=code, where=where)
     if param:
         exc.details["param"] = excerpt(param, 200)  # the field the API refused, as it named it (redacted, then cut)
-    if code == "string_above_max_length" and isinstance(exc, ContextTooLongError) and not _prompt_text(param):
+    # (_prompt_text takes a param of None for the prompt's: it is named here)
+    too_long = code == "string_above_max_length" and isinstance(exc, ContextTooLongError)
+    if too_long and param is not None and not _prompt_text(param):
         # A field longer than the API takes for it (a tool's description over 1,024 characters, a name over 64, a
         # metadata value over 512), not the prompt's size: no larger window takes it, and the caller must shorten it.
         # Read as "context too long", the call went on to each larger window, refused alike, and failed as that.

@@ -434,7 +434,7 @@ class _ResponsesStream(StreamAccumulator):
             # ResponseErrorEvent: {type, code, message, param} flat, as documented; the live API nests them
             # under "error" ({"type": "error", "error": {type, code, message, param}}). Field by field, so that
             # either is classified by its code and says its message.
-            nested = data.get("error") if isinstance(data.get("error"), dict) else {}
+            nested = inner if isinstance(inner := data.get("error"), dict) else {}
             err = {k: data.get(k) or nested.get(k) for k in ("code", "message", "param")}
             flat = data.get("type") if data.get("type") not in (None, "error") else None  # (llama.cpp's)
             err["type"] = nested.get("type") or flat

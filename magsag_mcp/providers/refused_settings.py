@@ -130,13 +130,13 @@ class RefusedSettings(HTTPProvider):
         # after the settings refused outright, which may have left the temperature out already
         refused = self.refused.get(key)
         for refusal in sorted(refused, key=lambda r: "+" in r) if refused else ():
-            name, _, beside = refusal.partition("+")
-            if name == "max_tokens":
+            setting, _, alongside = refusal.partition("+")
+            if setting == "max_tokens":
                 wire = self.completion_tokens_wire(wire) or wire  # nothing is lost: no word of it
-            elif has_setting(request, name) and (not beside or has_setting(request, beside)):
-                request = without_setting(request, name)
-                not_sent = "the call was not streamed" if name in _STREAMING else "it was not sent"
-                what = f"'{name}' beside '{beside}'" if beside else f"'{name}'"
+            elif has_setting(request, setting) and (not alongside or has_setting(request, alongside)):
+                request = without_setting(request, setting)
+                not_sent = "the call was not streamed" if setting in _STREAMING else "it was not sent"
+                what = f"'{setting}' beside '{alongside}'" if alongside else f"'{setting}'"
                 notes.append(f"{target.label} refused {what} on an earlier call; {not_sent}")
         while True:
             try:
