@@ -153,9 +153,9 @@ def _load_failure(name: str, exc: BaseException, agents_dir: Path | None = None)
         return ConfigError(f"agent module {name!r} has a syntax error at {where}: {exc.msg}; fix the file")
     sibling = _sibling(exc, agents_dir)
     if sibling is not None:
-        missing, where = sibling
+        missing, folder = sibling
         return ConfigError(
-            f"agent module {name!r} imports {missing!r}, a module of the catalog's agents folder ({where}), as "
+            f"agent module {name!r} imports {missing!r}, a module of the catalog's agents folder ({folder}), as "
             f"if it were installed; import it relatively (from .{missing} import ...): a catalog's agents are "
             "modules of one package, their folder"
         )

@@ -287,13 +287,13 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
                 )
             default = [to_target(t) for t in rf.default]
             where["default"] = f"{path}: default"
-        for name, chain in rf.tiers.items():
+        for name, tier_chain in rf.tiers.items():
             if name in tiers:
                 problems.append(
                     f"{path}: tiers.{name}: tier {name!r} is also defined in "
                     f"{where[f'tiers.{name}'].partition(': ')[0]}; keep one of the two"
                 )
-            tiers[name] = [to_target(t) for t in chain]
+            tiers[name] = [to_target(t) for t in tier_chain]
             where[f"tiers.{name}"] = f"{path}: tiers.{name}"
         for i, route in enumerate(rf.routes):
             route._where = f"{path}: routes.{i}"

@@ -287,8 +287,10 @@ def billed_cost_hosts(env: Mapping[str, str]) -> None:
     from urllib.parse import urlsplit
 
     def a_host(text: str | None) -> bool:
+        if not text:
+            return False
         try:
-            return bool(text) and (_HOST.fullmatch(text) is not None or bool(ipaddress.ip_address(text)))
+            return _HOST.fullmatch(text) is not None or bool(ipaddress.ip_address(text))
         except ValueError:
             return False
 

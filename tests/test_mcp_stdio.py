@@ -384,3 +384,22 @@ def test_agent_client_live_whose_server_cannot_start_points_at_its_reason_withou
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "MAGSAG_CATALOG points at" in proc.stderr, proc.stderr  # the server's own reason, kept
     assert "magsag-mcp stopped before it answered" in proc.stderr, proc.stderr
+
+
+async def test_the_answering_read_stream_is_the_sdks_read_stream_receive_included():
+    # the server is handed it as the SDK's ReadStream, whose receive() it lacked (only iterated, as the server
+    # does today): a message comes through either way, and the end of the stream ends both as the SDK's do
+    import anyio
+
+    from magsag_mcp.mcp_server.stdio import AnsweringReads
+
+    send, receive = anyio.create_memory_object_stream(4)
+    _, written = anyio.create_memory_object_stream(4)
+    reads = AnsweringReads(receive, written)
+    await send.send("first")
+    await send.send("second")
+    await send.aclose()
+    assert await reads.receive() == "first"
+    assert [item async for item in reads] == ["second"]
+    with pytest.raises(anyio.EndOfStream):
+        await reads.receive()

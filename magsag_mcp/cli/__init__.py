@@ -18,7 +18,7 @@ import re
 import shlex
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 from .. import signals
 from ..errors import ConfigError, InputError, LedgerError, MagsagError
@@ -84,7 +84,15 @@ def given(value: str) -> str:
     return value
 
 
-def count(what: str, low: int, high: int | None = None, *, unset: str = "") -> Any:
+class _Count(Protocol):
+    """An option's parser of a count (:func:`count`), with the range its --help must name."""
+
+    span: str
+
+    def __call__(self, value: str) -> int: ...
+
+
+def count(what: str, low: int, high: int | None = None, *, unset: str = "") -> _Count:
     """An option's whole number from ``low`` to ``high`` (no bound above when None), refused by the parser naming
     the option and its range. ``data query --limit 0`` reached the ledger's filters, whose refusal ("invalid filters:
     limit: Input should be greater than or equal to 1") named neither the option nor the most it takes. ``what`` is
@@ -101,8 +109,9 @@ def count(what: str, low: int, high: int | None = None, *, unset: str = "") -> A
             raise argparse.ArgumentTypeError(f"{number} {what}: give {span}{hint}")
         return number
 
-    parse.span = span  # what its --help must say it takes (test_docs checks every such option's help says it)
-    return parse
+    counted = cast(_Count, parse)
+    counted.span = span  # what its --help must say it takes (test_docs checks every such option's help says it)
+    return counted
 
 
 def _common(shown: tuple[str, ...] = ("catalog", "db")) -> argparse.ArgumentParser:

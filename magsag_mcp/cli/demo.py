@@ -130,8 +130,8 @@ async def run_demo(out: Any = None) -> int:
         )
         errlog = out or sys.stderr
 
-        async def on_log(msg: Any) -> None:
-            _print_from_callback(f"    log[{msg.level}] {msg.data}")
+        async def on_log(params: Any) -> None:  # (the SDK's LoggingFnT: its parameter's name too)
+            _print_from_callback(f"    log[{params.level}] {params.data}")
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             _print_from_callback(f"    progress {int(progress)}: {message}")

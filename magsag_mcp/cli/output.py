@@ -76,9 +76,9 @@ def check_output(output: str, *, ledger: Path | None, catalog: Path | None) -> N
             if target == base.with_name(base.name + suffix):
                 what = "the ledger" if not suffix else f"the ledger's {suffix} file"
                 raise InputError(f"--output {output} is {what} ({ledger}): writing it would destroy the ledger{fix}")
-    what = _sqlite_file(target)
-    if what is not None:
-        raise InputError(f"--output {output} is {what}: writing it would destroy it{fix}")
+    database = _sqlite_file(target)
+    if database is not None:
+        raise InputError(f"--output {output} is {database}: writing it would destroy it{fix}")
     if catalog is not None:
         root = _where(catalog)
         if (target.parent == root and target.name.lower() in CATALOG_FILES) or any(

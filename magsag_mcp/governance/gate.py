@@ -331,8 +331,8 @@ def _held_unbounded(parsed: _Summary, t: Any) -> list[tuple[str, str | None]]:
     if t.max_cost_per_call_usd is not None:
         for model, s in parsed.model_stats.items():
             if (call := s.largest_call) is not None and call.at_most_usd is None:
-                run = f", run {call.run_id}" if call.run_id is not None else ""
-                figure = f"model_stats[{model!r}].largest_call.counted_usd (${call.counted:f}{run})"
+                of_run = f", run {call.run_id}" if call.run_id is not None else ""
+                figure = f"model_stats[{model!r}].largest_call.counted_usd (${call.counted:f}{of_run})"
                 held.append((f"max_cost_per_call_usd against {figure}", call.run_id))
     if t.max_cost_per_run_usd is not None and (run := parsed.largest_run) is not None and run.holds_unbounded:
         held.append((f"max_cost_per_run_usd against largest_run (${run.cost:f}, run {run.run_id})", run.run_id))

@@ -60,6 +60,8 @@ def carriable(prior: list[Admission], worst: Decimal, scoped: Any) -> Admission 
     holds a worst case at least ``worst`` (see :meth:`Governance.admit`). Not one that cost something (a billed 429,
     a partial stream) or whose cost is unknown: its hold stands for that until the call is recorded."""
     for a in reversed(prior):
-        if a.whole and a.actual_usd == _ZERO and not a.running and a.scoped is scoped and worst <= a.reserved_usd:
-            return a
+        held = a.reserved_usd  # (a whole reservation holds a worst case: one of no price is never whole, see admit)
+        if a.whole and a.actual_usd == _ZERO and not a.running and a.scoped is scoped:
+            if held is not None and worst <= held:
+                return a
     return None

@@ -21,6 +21,9 @@ from .policy import Limit, PolicySet
 #: the share of a limit used from which its status is "near"
 NEAR_FRACTION = Decimal("0.8")
 
+#: a limit's figures as read: spent, bound, held (pico-USD), its unpriced calls, and its holders (None: a call limit)
+_Row = tuple[Limit, int, int, int, tuple[int, int], tuple[int, int, float | None, int] | None]
+
 
 async def budget_status(
     policies: PolicySet,
@@ -53,7 +56,7 @@ async def budget_status(
     run_recorded: bool | None = None
     agent_recorded: bool | None = None
 
-    def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int, tuple[int, int], Any]]]:
+    def q(conn: Any) -> tuple[str | None, list[_Row]]:
         parent = parent_run_id
         if parent is None and run_id and any(lim.kind == "run" for lim in applicable):
             # a run whose first call is still in flight is not recorded yet: its reservations name its budget run
@@ -71,7 +74,7 @@ async def budget_status(
         if agent:  # runs_agent: a misspelled agent read as one with its whole daily limit left
             nonlocal agent_recorded
             agent_recorded = conn.execute("SELECT 1 FROM runs WHERE agent = ? LIMIT 1", (agent,)).fetchone() is not None
-        rows = []
+        rows: list[_Row] = []
         for lim in applicable:
             if lim.kind == "call":
                 rows.append((lim, 0, 0, 0, (0, 0), None))

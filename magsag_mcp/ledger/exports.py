@@ -18,7 +18,7 @@ page lists in all (``inline_page``: a page of many runs of some attempts each), 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +52,7 @@ class LongRun:
     bound: int
     piece: int = ATTEMPTS_READ
 
-    async def attempt_pieces(self) -> AsyncIterator[list[dict[str, Any]]]:
+    async def attempt_pieces(self) -> AsyncGenerator[list[dict[str, Any]], None]:
         """The run's attempts in the order a run lists them, ``piece`` at a time; none if the run's attempts were
         pruned since its page was read (a piece whose attempts were all pruned meanwhile is an empty list)."""
         ids = await self.ledger.run_attempt_ids(self.run["run_id"], self.bound)
@@ -91,7 +91,7 @@ class RunsExport:
         inline: int = INLINE_ATTEMPTS,
         piece: int = ATTEMPTS_READ,
         inline_page: int = INLINE_PAGE_ATTEMPTS,
-    ) -> AsyncIterator[list[dict[str, Any] | LongRun]]:
+    ) -> AsyncGenerator[list[dict[str, Any] | LongRun], None]:
         """Each page of runs, read as the one before it has been used (see the class); ``inline``, ``piece`` and
         ``inline_page``: :data:`INLINE_ATTEMPTS`, :data:`ATTEMPTS_READ` and :data:`INLINE_PAGE_ATTEMPTS`."""
         page_filters = self.filters.model_copy(update=self._window)

@@ -209,8 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # needs them; a module of the package (at_rest, which the catalog's skills read) imports without it
         package_init_deferred("magsag_mcp.providers")
         # over http, uvicorn serves: sse_starlette's hook into its shutdown is wanted there
-        refused = ("uvicorn",) if args.transport == "stdio" else ()
-        with collector_paused(), annotations_compiled_once(), models_built_on_first_use(), imports_refused(*refused):
+        unneeded = ("uvicorn",) if args.transport == "stdio" else ()
+        with collector_paused(), annotations_compiled_once(), models_built_on_first_use(), imports_refused(*unneeded):
             from ..catalog import find_catalog
 
             find_catalog(args.catalog)  # MAGSAG_CATALOG too: refused now, not by every tool call

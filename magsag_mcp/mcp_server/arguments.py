@@ -144,8 +144,8 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
     if kind == "string_pattern_mismatch" and (description := _description(args, loc)):
         said += f" ({description})"  # a pattern alone shows no value that fits it
     model = _model_at(args, loc[:-1]) if kind == "string_pattern_mismatch" and loc else None
-    if model is not None and (hint := getattr(model, "pattern_hint", lambda *_: None)(loc[-1], err.get("input"))):
-        said += f": {hint}"  # the value that fits, when what was written says which
+    if model is not None and (fits := getattr(model, "pattern_hint", lambda *_: None)(loc[-1], err.get("input"))):
+        said += f": {fits}"  # the value that fits, when what was written says which
     return said
 
 

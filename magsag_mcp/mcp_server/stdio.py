@@ -121,9 +121,16 @@ class AnsweringReads:
     def __aiter__(self) -> AnsweringReads:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def receive(self) -> SessionMessage | Exception:
+        """The next message, as the SDK's ``ReadStream`` protocol reads one (its server iterates, as ``__anext__``)."""
         while True:
-            item = await self.inner.__anext__()
+            item = await self.inner.receive()
             if not isinstance(item, Exception):
                 return item
             answer = unreadable_answer(item)
