@@ -40,7 +40,7 @@ import sys
 import types
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 
 @contextmanager
@@ -199,10 +199,10 @@ def _a_rebuild_waits_for_first_use(base: Any) -> bool:
 def _an_eager_rebuild_reads_its_callers(base: Any) -> bool:
     """Whether a rebuild through the wrapper still resolves names in its caller's frame (the frames it counts)."""
 
-    class Trial(base, defer_build=False):
+    class Trial(base, defer_build=False):  # type: ignore[call-arg]  # (pydantic's class keyword: base is a BaseModel)
         n: _TrialType
 
-    _TrialType = int  # a name of this frame alone, defined after the class: its rebuild must read it here
+    _TrialType: TypeAlias = int  # a name of this frame alone, defined after the class: its rebuild must read it here
     Trial.model_rebuild()
     return Trial.__pydantic_complete__ is True and Trial(n="2").n == 2
 
@@ -281,9 +281,11 @@ class _DeferredInit(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         # Submodules are found through __path__ and bound on the package as they are imported, so
         # `import mcp.server` never gets here; `from mcp import Client` (a name the __init__ makes) does.
-        loader = self.__spec__.loader
-        self.__class__ = types.ModuleType  # a plain module again, before running: no second run
-        loader.exec_module(self)
+        spec = self.__spec__
+        assert spec is not None and spec.loader is not None  # (package_init_deferred gave it both)
+        # a plain module again, before running: no second run (no longer the class it is typed as: the point)
+        self.__class__ = types.ModuleType  # type: ignore[assignment]
+        spec.loader.exec_module(self)
         return getattr(self, name)
 
 

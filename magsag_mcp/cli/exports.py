@@ -73,7 +73,8 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
         if as_json:
             write_pieces(["[]\n" if count == 0 else "\n]\n"], stream=out)
         await data.print_notes(ledger, filters, {"agent": count > 0, "run": count > 0, "names": count > 0})
-        if export.has_more:  # only with a limit: without one, every page was read
+        # only with a limit (without one, every page was read); a page with more names where they begin
+        if export.has_more and export.next_cursor is not None:
             data.note_more_runs(count, filters, export.next_cursor)
         return count
 
