@@ -99,16 +99,14 @@ def _rollup_rows(
     if len(attempts) == 1:  # most calls: its one row as it is, no bucket to fold into
         a, (cost, bound) = attempts[0], money[0]
         bucket = int(a.started_at // ROLLUP_BUCKET_SECONDS)
-        head = (
-            bucket, a.model, a.provider, a.agent or "", a.skill or "", a.outcome, 1, a.input_tokens, a.output_tokens
-        )  # fmt: skip
+        row = (bucket, a.model, a.provider, a.agent or "", a.skill or "", a.outcome, 1, a.input_tokens, a.output_tokens)
         peak = (call, a.run_id, a.started_at, 1) if last == 0 else (-1, None, None, 0)
         written = (a.cache_write_tokens, a.cache_write_1h_tokens)
         if a.cost_usd is not None:  # cost, unpriced, cost bound, bounded, then the costliest call's
-            return [(*head, a.cached_tokens, a.reasoning_tokens, cost or 0, 0, 0, 0, *peak, *written)]
+            return [(*row, a.cached_tokens, a.reasoning_tokens, cost or 0, 0, 0, 0, *peak, *written)]
         if a.cost_bound_usd is not None:
-            return [(*head, a.cached_tokens, a.reasoning_tokens, 0, 1, bound or 0, 1, *peak, *written)]
-        return [(*head, a.cached_tokens, a.reasoning_tokens, 0, 1, 0, 0, *peak, *written)]
+            return [(*row, a.cached_tokens, a.reasoning_tokens, 0, 1, bound or 0, 1, *peak, *written)]
+        return [(*row, a.cached_tokens, a.reasoning_tokens, 0, 1, 0, 0, *peak, *written)]
     # each bucket's whole row, its key (6 columns) and then its numbers, made a tuple by map() (no comprehension). A
     # key's first attempt writes its row as it is (the keys of a fallback's attempts differ, their targets' models):
     # only a key seen again adds to it
@@ -123,32 +121,32 @@ def _rollup_rows(
                 money_part = (0, 1, bound or 0, 1)
             else:
                 money_part = (0, 1, 0, 0)
-            row = acc[key] = [
+            sums = acc[key] = [
                 *key, 1, a.input_tokens, a.output_tokens, a.cached_tokens, a.reasoning_tokens, *money_part,
                 -1, None, None, 0, a.cache_write_tokens, a.cache_write_1h_tokens,
             ]  # fmt: skip
             continue
-        row = found
-        row[6] += 1  # attempts
-        row[7] += a.input_tokens
-        row[8] += a.output_tokens
-        row[9] += a.cached_tokens
-        row[10] += a.reasoning_tokens
-        row[19] += a.cache_write_tokens
-        row[20] += a.cache_write_1h_tokens
+        sums = found
+        sums[6] += 1  # attempts
+        sums[7] += a.input_tokens
+        sums[8] += a.output_tokens
+        sums[9] += a.cached_tokens
+        sums[10] += a.reasoning_tokens
+        sums[19] += a.cache_write_tokens
+        sums[20] += a.cache_write_1h_tokens
         if a.cost_usd is not None:
-            row[11] += cost or 0  # cost
+            sums[11] += cost or 0  # cost
         else:
-            row[12] += 1  # unpriced
+            sums[12] += 1  # unpriced
             if a.cost_bound_usd is not None:
-                row[13] += bound or 0  # cost bound
-                row[14] += 1  # bounded
+                sums[13] += bound or 0  # cost bound
+                sums[14] += 1  # bounded
     if last >= 0:
         a = attempts[last]
         if last < len(attempts) - 1:  # (the last attempt's row is the loop's last: most calls end in it)
             bucket = int(a.started_at // ROLLUP_BUCKET_SECONDS)
-            row = acc[(bucket, a.model, a.provider, a.agent or "", a.skill or "", a.outcome)]
-        row[15:19] = call, a.run_id, a.started_at, 1
+            sums = acc[(bucket, a.model, a.provider, a.agent or "", a.skill or "", a.outcome)]
+        sums[15:19] = call, a.run_id, a.started_at, 1
     return list(map(tuple, acc.values()))
 
 
@@ -442,8 +440,7 @@ def _apply_one(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]
 
 
 class _MergedKind(Protocol):
-    """A kind of operation whose operations in a batch share statements (:class:`RecordWrite`, a budget's
-    ``Reservation``): the class itself, with its place among the kinds and the static method that runs them."""
+    """A kind whose operations in a batch share statements (RecordWrite, a Reservation): its order and its runner."""
 
     merge_order: int
 
