@@ -360,7 +360,7 @@ def _as_prompt_text(skill_id: str, name: str, value: Any) -> str:
     try:
         # allow_nan=False: a NaN or an infinity (an MCP client's or a Python caller's float, a pandas value) was written
         # into the prompt as NaN, which no JSON has, and the model asked to read it
-        return json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
+        return json.dumps(value, ensure_ascii=False, default=_json_default, allow_nan=False)
     except ValueError as exc:
         if "Out of range float values" not in str(exc):  # (a structure that contains itself)
             raise _unwritable(skill_id, name, exc) from None
@@ -372,6 +372,12 @@ def _as_prompt_text(skill_id: str, name: str, value: Any) -> str:
         ) from None
     except TypeError as exc:  # a tuple as a key
         raise _unwritable(skill_id, name, exc) from None
+
+
+def _json_default(value: Any) -> Any:
+    """What JSON cannot write itself: a mapping that is no dict (a ``MappingProxyType``, as a payload may be) as the
+    object it holds, where its text was its Python repr, quoted; anything else (a date, a Decimal) as its text."""
+    return dict(value) if isinstance(value, Mapping) else str(value)
 
 
 def _unwritable(skill_id: str, name: str, exc: Exception) -> PayloadError:

@@ -1,6 +1,7 @@
-"""A call's history (``model_config.messages``) as Python code hands it: a tool call's arguments or a tool result's
-content may be any mapping (a ``MappingProxyType``, an ``OrderedDict``), as a payload may be. They are sent as the
-JSON objects they hold; what is no JSON value at all is refused, naming where it is, and the run is recorded."""
+"""A call's payload and history (``model_config.messages``) as Python code hands them: a payload field, a tool call's
+arguments or a tool result's content may be any mapping (a ``MappingProxyType``, an ``OrderedDict``), as the payload
+itself may be. They are sent as the JSON objects they hold; what is no JSON value at all is refused, naming where it
+is, and the run is recorded."""
 
 from __future__ import annotations
 
@@ -84,3 +85,21 @@ async def test_a_history_holding_what_is_no_json_value_is_refused_naming_where(
         [run] = await svc.query_runs(UsageFilters(run_id="r-no-json"))
     assert said in info.value.message and "JSON" in info.value.message
     assert fake_openai.requests == [] and run["status"] == "error"
+
+
+async def test_a_payload_fields_mapping_that_is_no_dict_is_written_into_the_prompt_as_its_json_object(
+    fake_openai: FakeOpenAI, tmp_path
+):
+    # Before: written with json.dumps' default=str, a MappingProxyType came into the prompt as the text of its
+    # Python repr, quoted ("{'region': 'EU'}"), where a dict is written as the JSON object it is
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    fake_openai.queue(R.reply("EU leads"))
+    data = MappingProxyType({"region": "EU", "sales": [MappingProxyType({"q": 3, "units": 12})]})
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        out = await svc.invoke_skill(
+            "skill.analysis", {"data": data, "model_config": {"model": "openai:gpt-4o"}}, run_id="r-data"
+        )
+    assert out.text == "EU leads"
+    [sent] = [r.body for r in fake_openai.requests]
+    prompt = sent["messages"][-1]["content"]
+    assert '{"region": "EU", "sales": [{"q": 3, "units": 12}]}' in prompt and "'region'" not in prompt
