@@ -372,6 +372,13 @@ def _as_prompt_text(skill_id: str, name: str, value: Any) -> str:
         ) from None
     except TypeError as exc:  # a tuple as a key
         raise _unwritable(skill_id, name, exc) from None
+    except RecursionError:  # (a Python caller's structure past the interpreter's depth: it failed as a bug of ours)
+        raise PayloadError(
+            f"{skill_id}: payload field {name!r} is nested too deeply to write into the prompt as JSON; flatten it, "
+            "or give it as text",
+            skill=skill_id,
+            field=name,
+        ) from None
 
 
 def _json_default(value: Any) -> Any:

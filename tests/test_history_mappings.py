@@ -103,3 +103,21 @@ async def test_a_payload_fields_mapping_that_is_no_dict_is_written_into_the_prom
     [sent] = [r.body for r in fake_openai.requests]
     prompt = sent["messages"][-1]["content"]
     assert '{"region": "EU", "sales": [{"q": 3, "units": 12}]}' in prompt and "'region'" not in prompt
+
+
+async def test_a_payload_field_nested_past_what_json_writes_is_refused_naming_it(tmp_path):
+    # Before: json.dumps ran out of the interpreter's depth writing it into the prompt, and the RecursionError failed
+    # the call as a bug in magsag-mcp (a Python caller's structure: an MCP client's JSON never gets so deep)
+    data: dict = {}
+    inner = data
+    for _ in range(5000):
+        inner["a"] = {}
+        inner = inner["a"]
+    env = {"MAGSAG_PROVIDER": "fake"}
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(PayloadError) as info:
+            payload = {"data": data, "model_config": {"model": "fake:fine"}}
+            await svc.invoke_skill("skill.analysis", payload, run_id="r-deep")
+        [run] = await svc.query_runs(UsageFilters(run_id="r-deep"))
+    assert "payload field 'data'" in info.value.message and "nested too deeply" in info.value.message
+    assert run["status"] == "error"
