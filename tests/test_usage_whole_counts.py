@@ -90,3 +90,22 @@ def test_a_negative_count_is_priced_as_unknown(api: str, raw: dict[str, Any]):
 
     usage = READERS[api](raw)  # (a usage not reported is never priced: its cost is unknown)
     assert not usage.reported or Pricer().price(*PRICED_AS[api], usage).cost_usd is None, usage
+
+
+@pytest.mark.parametrize(
+    ("api", "raw"),
+    [
+        ("chat", {**CHAT, "completion_tokens": -9}),
+        ("chat", {**CHAT, "prompt_tokens": -40}),
+        ("chat", {**CHAT, "completion_tokens_details": {"reasoning_tokens": -1}}),
+        ("responses", {**RESPONSES, "output_tokens": -9}),
+        ("messages", {**MESSAGES, "output_tokens": -3}),
+        ("gemini", {**GEMINI, "promptTokenCount": -40}),
+    ],
+)
+def test_a_negative_count_is_no_count_and_the_usage_is_not_reported(api: str, raw: dict[str, Any]):
+    # A negative count was kept as reported (priced as unknown, flagged), and recorded as given: the ledger's token
+    # sums took it off every summary (a call's -9 output tokens beside another's 40). Like a count that is no whole
+    # number, it makes the usage unreported: its tokens are not recorded, its cost unknown, counted at its bound.
+    usage = READERS[api](raw)
+    assert not usage.reported and min(usage.counts()) == 0, usage

@@ -145,8 +145,8 @@ MOST_TOKENS = 10**10
 
 def reported_usage(counted: Callable[..., Usage], raw: Any, *around: Any) -> Usage:
     """A vendor's usage object read by ``counted`` (with what ``around`` it says, such as the answer's tier): not
-    reported when it is none, empty, or holds no (finite) number where a count should be, or a count past
-    :data:`MOST_TOKENS`, so it is never priced.
+    reported when it is none, empty, or holds no (finite) number where a count should be, a negative count, or a
+    count past :data:`MOST_TOKENS`, so it is never priced.
     What it says in words (the tier, the model that served it, where it ran) is read as :func:`said` reads it."""
     if not isinstance(raw, dict) or not raw or _part_count(raw):
         return Usage(reported=False)
@@ -154,9 +154,12 @@ def reported_usage(counted: Callable[..., Usage], raw: Any, *around: Any) -> Usa
         usage = counted(raw, *around)
     except (TypeError, ValueError, AttributeError, OverflowError):
         return Usage(reported=False)
-    if max(usage.counts()) > MOST_TOKENS:
+    counts = usage.counts()
+    if max(counts) > MOST_TOKENS or min(counts) < 0:
         # a broken server's figure (2**62 input tokens), no count: recorded as given, the answer's totals passed the
-        # ledger's integers, its record was refused ("a cost is above $9223372...") and the paid call kept nowhere
+        # ledger's integers, its record was refused ("a cost is above $9223372...") and the paid call kept nowhere.
+        # A negative count is none either: priced, it was refused (cost unknown), but recorded as given it took its
+        # tokens off every summary's sums (-3 output tokens beside a call's 40)
         return Usage(reported=False)
     usage.service_tier = said(usage.service_tier)
     usage.answering_model = said(usage.answering_model)

@@ -97,7 +97,7 @@ async def test_a_streamed_answers_counts_are_cumulative_and_never_go_back_to_zer
         ({}, None),
         ({"input_tokens": 900}, None),  # output_tokens, which MessageDeltaUsage requires, left out
         ({"input_tokens": 900, "output_tokens": None}, None),
-        ({"input_tokens": 900, "output_tokens": -3}, -3),  # no count: priced as unknown, as a body's negative count is
+        ({"input_tokens": 900, "output_tokens": -3}, None),  # no count: not reported, as a body's negative count is
     ],
     ids=["not-an-object", "empty", "no-output", "output-null", "output-negative"],
 )
