@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import PayloadError
+from .payload_checks import json_text
 from .types import Message, ToolCall
 
 
@@ -50,7 +51,7 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
             if not isinstance(args, Mapping):
                 raise PayloadError(f"{where}.messages[{i}].tool_calls[{j}].arguments must be a JSON object")
             if type(args) is not dict or not _plain(args):
-                args = json.loads(_json(args, f"{where}.messages[{i}].tool_calls[{j}].arguments"))
+                args = json.loads(json_text(args, f"{where}.messages[{i}].tool_calls[{j}].arguments"))
             signature = tc.get("signature")  # Gemini's, or Claude's or OpenAI's reasoning, as invoke returned it
             calls.append(
                 ToolCall(
@@ -65,7 +66,7 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
             if m["role"] != "tool":  # (a tool's own output is its data, whatever it holds)
                 _no_tool_blocks(content, f"{where}.messages[{i}]")
             texts = _text_blocks(content)
-            content = "\n".join(texts) if texts is not None else _json(content, f"{where}.messages[{i}].content")
+            content = "\n".join(texts) if texts is not None else json_text(content, f"{where}.messages[{i}].content")
         answers = _answered_call(m, i, out, where) if m["role"] == "tool" else None
         msg = Message(role=m["role"], content=content, tool_calls=calls, tool_call_id=answers, name=m.get("name"))
         if m.get("is_error") is not None or m.get("isError") is not None:
@@ -80,33 +81,6 @@ def _plain(value: dict[str, Any]) -> bool:
 
 
 _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-class _NoJson(TypeError):
-    """A value JSON has no way to write (its type's name)."""
-
-
-def _json(value: Any, where: str) -> str:
-    """``value`` as JSON text, a mapping that is no dict (a ``MappingProxyType`` Python code handed on, as a payload
-    may be) written as the object it holds: handed on as it was, writing the request raised TypeError, a bug of
-    ours to the caller. What is no JSON value at all (a set, an object) is refused here, naming where it is."""
-
-    def as_object(part: Any) -> Any:
-        if isinstance(part, Mapping):
-            return dict(part)
-        raise _NoJson(type(part).__name__)
-
-    try:
-        return json.dumps(value, ensure_ascii=False, default=as_object)
-    except _NoJson as exc:
-        raise PayloadError(
-            f"{where} holds a {exc}, which is no JSON value: give objects, lists, strings, numbers, true, false "
-            "and null"
-        ) from None
-    except TypeError:  # ("keys must be str, int, float, bool or None, not tuple")
-        raise PayloadError(f"{where} holds an object whose key is no string, which JSON cannot write") from None
-    except (ValueError, RecursionError):  # (a mapping that holds itself; one nested past the interpreter's depth)
-        raise PayloadError(f"{where} holds itself or is nested too deeply to write as JSON") from None
 
 
 def every_call_answered(messages: list[Message], where: str) -> None:

@@ -5,6 +5,7 @@ templates and the prompt a call sends are in skills.py, which re-exports :func:`
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -124,12 +125,17 @@ MAX_NESTING = 64
 MAX_MESSAGE_NESTING = 512
 
 
-def check_nesting(settings: Mapping[str, Any], where: str) -> None:
-    """Raise a :class:`PayloadError` naming the key of ``settings`` (``where``: ``model_config``) whose value nests
-    objects and lists deeper than :data:`MAX_NESTING` (``messages``: :data:`MAX_MESSAGE_NESTING`). Walked without
-    recursion: its own depth is the input's."""
+def check_nesting(settings: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``settings`` (``where``: ``model_config``), checked: raise a :class:`PayloadError` naming the key whose value
+    nests objects and lists deeper than :data:`MAX_NESTING` (``messages``: :data:`MAX_MESSAGE_NESTING`). Walked
+    without recursion: its own depth is the input's. Settings holding a mapping that is no dict (a
+    ``MappingProxyType`` or a frozen mapping Python code handed on) or a tuple come back as the dicts and lists JSON
+    would hold: handed on as they were, the target's params could not be hashed and the call failed as a bug in
+    magsag. What JSON cannot write (a set, a Decimal) is refused, naming where it is (:func:`_plain`)."""
+    odd = type(settings) is not dict
     for key, value in settings.items():
         if not isinstance(value, dict | list):
+            odd = odd or not isinstance(value, _JSON_SCALARS)
             continue
         limit = MAX_MESSAGE_NESTING if key == "messages" else MAX_NESTING
         level = [value]
@@ -146,10 +152,66 @@ def check_nesting(settings: Mapping[str, Any], where: str) -> None:
                         "once under $defs and $ref it)"
                     )
                 )
-            level = [
-                child
-                for node in level
-                for child in (node.values() if isinstance(node, dict) else node)
-                if isinstance(child, dict | list)
-            ]
+            below = []
+            for node in level:
+                for child in node.values() if isinstance(node, dict) else node:
+                    if isinstance(child, dict | list):
+                        below.append(child)
+                    elif not odd and not isinstance(child, _JSON_SCALARS):
+                        odd = True
+            level = below
             depth += 1
+    if odd:  # (rare: a Python caller's own mapping, tuple or object; JSON from an MCP client or a file is plain)
+        try:
+            plain = {key: _plain(value, f"{where}.{key}") for key, value in settings.items()}
+        except RecursionError:
+            raise PayloadError(f"{where} is nested too deeply to read: flatten it") from None
+        return check_nesting(plain, where)
+    return settings  # type: ignore[return-value]  # (a dict: odd is set for any other mapping)
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` with each mapping a dict and each tuple a list, as JSON would read them back. What JSON cannot write
+    (a set, a Decimal, an object) is refused, naming where it is: the settings are sent as JSON, and such a value
+    failed as a bug in magsag (hashing a set for the target's key, writing a Decimal into the request)."""
+    if isinstance(value, _JSON_SCALARS):
+        return value
+    if isinstance(value, Mapping):
+        return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise PayloadError(
+        f"{where} is of type {type(value).__name__}, which is no JSON value: give objects, lists, strings, numbers, "
+        "true, false and null"
+    )
+
+
+#: the values JSON writes as they are (bool is an int): passed at once by the look for a mapping or a tuple
+_JSON_SCALARS = (str, int, float, type(None))
+
+
+class _NoJson(TypeError):
+    """A value JSON has no way to write (its type's name)."""
+
+
+def json_text(value: Any, where: str) -> str:
+    """``value`` as JSON text, a mapping that is no dict (a ``MappingProxyType`` Python code handed on, as a payload
+    may be) written as the object it holds: handed on as it was, writing the request raised TypeError, a bug of
+    ours to the caller. What is no JSON value at all (a set, an object) is refused here, naming where it is."""
+
+    def as_object(part: Any) -> Any:
+        if isinstance(part, Mapping):
+            return dict(part)
+        raise _NoJson(type(part).__name__)
+
+    try:
+        return json.dumps(value, ensure_ascii=False, default=as_object)
+    except _NoJson as exc:
+        raise PayloadError(
+            f"{where} holds a {exc}, which is no JSON value: give objects, lists, strings, numbers, true, false "
+            "and null"
+        ) from None
+    except TypeError:  # ("keys must be str, int, float, bool or None, not tuple")
+        raise PayloadError(f"{where} holds an object whose key is no string, which JSON cannot write") from None
+    except (ValueError, RecursionError):  # (a mapping that holds itself; one nested past the interpreter's depth)
+        raise PayloadError(f"{where} holds itself or is nested too deeply to write as JSON") from None

@@ -196,13 +196,13 @@ def plan_call(
     mc = payload.get("model_config") or {}
     if type(mc) is not dict and not isinstance(mc, Mapping):
         raise PayloadError("payload.model_config must be an object, e.g. {'model': 'gpt-4o'}")
-    check_nesting(mc, "model_config")
+    mc = check_nesting(mc, "model_config")
     if context:
         check_context_keys(context, explaining=explaining)
     lo = context.get("llm_overrides") or {}
     if type(lo) is not dict and not isinstance(lo, Mapping):
         raise PayloadError("context.llm_overrides must be an object, e.g. {'model': 'gpt-4o-mini'}")
-    check_nesting(lo, "context.llm_overrides")
+    lo = check_nesting(lo, "context.llm_overrides")
     request, pinned = build_request(skill, payload, mc, lo)
     parts = skill.call_parts  # plain attributes: a pydantic model's cost several times as much to read
     key: str | tuple[Any, ...] | None  # (a skill's id, or what a call names; None: not cached)
