@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
@@ -37,6 +38,8 @@ _MACHINE_SETTINGS = re.compile(
 #: the tests' own settings (where the vendors' specs are, and their parsed cache: tests/fakes/spec.py), kept
 _TEST_SETTINGS = frozenset({"MAGSAG_SPECS_DIR", "MAGSAG_SPEC_CACHE"})
 _machine_settings: dict[str, str] = {}
+#: hypothesis' home folder for the run (:func:`pytest_configure`), removed when the run ends
+_hypothesis_home: list[Path] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,11 +47,21 @@ def pytest_configure(config: pytest.Config) -> None:
     and back in it once the run ends."""
     for name in [n for n in os.environ if _MACHINE_SETTINGS.match(n) and n not in _TEST_SETTINGS]:
         _machine_settings[name] = os.environ.pop(name)
+    # hypothesis keeps a cache of the constants it finds in the code under test, and its Unicode tables, in its home
+    # folder even for a property with database=None: by default .hypothesis in the working directory, which left one
+    # in the repository after every run (tests/test_hypothesis_storage.py). A folder of the run's own, in the temporary
+    # directory and removed once the run ends, holds them instead
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    _hypothesis_home.append(Path(tempfile.mkdtemp(prefix="magsag-mcp-hypothesis-")))
+    set_hypothesis_home_dir(_hypothesis_home[-1])
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     os.environ.update(_machine_settings)
     _machine_settings.clear()
+    while _hypothesis_home:
+        shutil.rmtree(_hypothesis_home.pop(), ignore_errors=True)
 
 
 @pytest.fixture
