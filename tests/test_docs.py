@@ -714,3 +714,17 @@ def test_each_option_says_it_may_be_repeated_and_payload_file_its_encodings():
     for command in ("invoke", "explain", "run"):
         said = next(a.help for a in _subcommand(command)._actions if a.dest == "payload_file")
         assert "UTF-8" in said and "UTF-16" in said and "byte order mark" in said
+
+
+def test_the_mcp_readme_says_what_a_client_is_told_of_the_http_body_limit():
+    """The server answers a body past the SDK's limit with a JSON-RPC error naming it (test_mcp_http), which the
+    client shows; the README said the Python client reported the bare "Server returned an error response" the SDK's
+    own 413 gave, which had been made untrue, so a user could not tell the limit from any other failure."""
+    from magsag_mcp.mcp_server.http import MAX_REQUEST_BODY, too_large_answer
+
+    told = json.loads(too_large_answer())["error"]["message"]
+    limit = f"{MAX_REQUEST_BODY / 2**20:g} MiB"
+    assert limit in told
+    flat = _flat(MCP_README)
+    assert "Server returned an error response" not in flat
+    assert f"at most {limit}" in flat and "413" in flat and "names the limit" in flat
