@@ -73,7 +73,8 @@ class Fake:
             )
         refusal = self.refuses(request, body)
         if refusal is not None:
-            return web.json_response(refusal, status=400, headers=self.id_headers)
+            status, refusal = refusal if isinstance(refusal, tuple) else (400, refusal)
+            return web.json_response(refusal, status=status, headers=self.id_headers)
         step = self.next_step()
         if "error" in step:
             body_out = step.get("body")
@@ -93,7 +94,8 @@ class Fake:
         return self.request_schema
 
     def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
-        """The 400 body the model itself answers to a spec-valid request it cannot take, or None."""
+        """The 400 body the model itself answers to a spec-valid request it cannot take (or its status and body, where
+        that is no 400: the Responses API's 404 for an item it never stored), or None."""
         return None
 
     def is_stream(self, request: web.Request, body: dict[str, Any]) -> bool:

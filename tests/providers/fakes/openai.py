@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.openai_replies import azure_filters, azure_prompt_filter_chunk, error_body
-from tests.fakes.openai_server import calls_unpaired, format_refused, model_refuses
+from tests.fakes.openai_server import format_refused, model_refuses, responses_model_refuses
 from tests.fakes.spec import load_spec, spec_validator
 
 from .base import Fake, Step
@@ -216,8 +216,8 @@ class FakeOpenAI(Fake):
         if request.path.endswith("/chat/completions"):
             err = model_refuses(body)
         else:
-            err = format_refused(body, responses=True) or calls_unpaired(body)
-        return error_body(err, azure=self.azure) if err is not None else None
+            err = format_refused(body, responses=True) or responses_model_refuses(body)
+        return (err.status, error_body(err, azure=self.azure)) if err is not None else None
 
     def next_step(self) -> Step:
         step = super().next_step()

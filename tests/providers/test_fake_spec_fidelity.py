@@ -1,0 +1,147 @@
+"""The fakes refuse what the vendors refuse of the recent features, and take what they take, field by field, where the
+spec check alone cannot tell (a field newer than the spec files, or a rule the spec leaves to the guides):
+
+- the Responses API (the providers' FakeOpenAI) refuses what the other OpenAI fake's Responses route refuses: a
+  reasoning item sent back without its encrypted content when nothing is stored, a temperature beside reasoning, a
+  Chat Completions field moved (it judged the Responses API's requests by the tool names and formats alone);
+- Claude's structured outputs take a simple pattern and refuse the constraints the guide lists (the fake refused every
+  pattern and took multipleOf, exclusive bounds, item and property counts);
+- Gemini's thinkingConfig: thinkingLevel (newer than gemini.json) only of the Discovery document's values, only on
+  Gemini 3, never beside thinkingBudget; a budget within its 2.5 model's range (the fake took any of these).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.gemini import GeminiProvider
+from magsag_mcp.types import LLMRequest, Message, Target
+
+from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+
+KEY = "test-k3y-9f2c41ab7d"
+
+
+async def _post(url: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as session, session.post(url, json=body, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "said"),
+    [
+        (
+            {
+                "store": False,
+                "input": [
+                    {"role": "user", "content": "hi"},
+                    {"type": "reasoning", "id": "rs_01", "summary": []},
+                    {"role": "user", "content": "and?"},
+                ],
+            },
+            404,
+            "Items are not persisted when `store` is set to false",
+        ),
+        ({"model": "o4-mini", "temperature": 0.2}, 400, "'temperature' does not support 0.2"),
+    ],
+    ids=["unstored-reasoning-item", "temperature-beside-reasoning"],
+)
+async def test_the_responses_fake_refuses_what_the_responses_api_refuses(serve, extra, status, said):
+    fake = FakeOpenAI(KEY)
+    url = await serve(fake)
+    body = {"model": "gpt-4o", "input": "hi", **extra}
+    got, answer = await _post(url + "/v1/responses", {"Authorization": f"Bearer {KEY}"}, body)
+    assert (got, fake.violations) == (status, []) and said in answer["error"]["message"], answer
+    fake.queue({"text": "ok"})
+    plain, _ = await _post(url + "/v1/responses", {"Authorization": f"Bearer {KEY}"}, {"model": "gpt-4o", "input": "x"})
+    assert plain == 200
+
+
+def _claude_json(prop: dict[str, Any]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": {"a": prop}, "required": ["a"], "additionalProperties": False}
+    return {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "x"}],
+        "output_config": {"format": {"type": "json_schema", "schema": schema}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("prop", "refused"),
+    [
+        ({"type": "string", "pattern": "^[A-Z]{2}-[0-9]+$"}, None),
+        ({"type": "array", "items": {"type": "string"}, "minItems": 1}, None),
+        ({"type": "string", "pattern": "^(a)\\1$"}, "pattern"),
+        ({"type": "string", "pattern": "^(?!x)y$"}, "pattern"),
+        ({"type": "number", "multipleOf": 5}, "multipleOf"),
+        ({"type": "number", "exclusiveMinimum": 0}, "exclusiveMinimum"),
+        ({"type": "array", "items": {"type": "string"}, "minItems": 2}, "minItems"),
+        ({"type": "array", "items": {"type": "string"}, "maxItems": 3}, "maxItems"),
+        ({"type": "string", "maxLength": 3}, "maxLength"),
+    ],
+    ids=lambda v: str(v)[:40] if isinstance(v, dict) else str(v),
+)
+async def test_the_anthropic_fake_takes_the_structured_output_schemas_claude_takes(serve, prop, refused):
+    fake = FakeAnthropic(KEY).queue({"text": '{"a": "AB-1"}'})
+    url = await serve(fake)
+    headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+    status, answer = await _post(url + "/v1/messages", headers, _claude_json(prop))
+    assert fake.violations == []
+    if refused is None:
+        assert status == 200, answer
+    else:
+        message = answer["error"]["message"]
+        assert status == 400 and message.startswith("output_config.format.schema") and refused in message, answer
+
+
+@pytest.mark.parametrize(
+    ("model", "thinking", "refused"),
+    [
+        ("gemini-3-pro-preview", {"thinkingLevel": "low"}, None),
+        ("gemini-3-flash-preview", {"thinkingLevel": "MINIMAL", "includeThoughts": True}, None),
+        ("gemini-2.5-flash", {"thinkingBudget": 0}, None),
+        ("gemini-2.5-flash", {"thinkingBudget": -1}, None),
+        ("gemini-2.5-pro", {"thinkingBudget": 32768}, None),
+        ("gemini-2.5-flash", {"thinkingLevel": "LOW"}, "Thinking level is not supported for this model."),
+        ("gemini-3-pro-preview", {"thinkingLevel": "EXTREME"}, "thinking_level"),
+        ("gemini-3-pro-preview", {"thinkingLevel": "HIGH", "thinkingBudget": 2048}, "thinking budget"),
+        ("gemini-2.5-flash", {"thinkingBudget": 30000}, "Budget 30000 is invalid"),
+        ("gemini-2.5-pro", {"thinkingBudget": 64}, "Budget 64 is invalid"),
+        ("gemini-2.5-flash-lite", {"thinkingBudget": 100}, "Budget 100 is invalid"),
+    ],
+)
+async def test_the_gemini_fake_takes_the_thinking_configs_gemini_takes(serve, model, thinking, refused):
+    fake = FakeGemini(KEY).queue({"text": "ok"})
+    url = await serve(fake)
+    body = {
+        "model": f"models/{model}",
+        "contents": [{"role": "user", "parts": [{"text": "x"}]}],
+        "generationConfig": {"thinkingConfig": thinking},
+    }
+    status, answer = await _post(f"{url}/v1beta/models/{model}:generateContent", {"x-goog-api-key": KEY}, body)
+    assert fake.violations == []
+    if refused is None:
+        assert status == 200, answer
+    else:
+        assert status == 400 and answer["error"]["status"] == "INVALID_ARGUMENT", answer
+        assert refused in answer["error"]["message"], answer
+
+
+async def test_a_thinking_level_on_gemini_2_5_moves_on_as_the_targets_own(serve, transport):
+    # the target's own thinkingConfig (magsag sets none) that its model refuses: the next target is tried
+    fake = FakeGemini(KEY)
+    url = await serve(fake)
+    provider = GeminiProvider({"GEMINI_API_KEY": KEY}, transport)
+    target = Target("google", "gemini-2.5-flash", url)
+    ask = LLMRequest([Message("user", "x")], max_tokens=50, extra={"thinkingConfig": {"thinkingLevel": "low"}})
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask, target)
+    assert info.value.moves_on and info.value.details["param"] == "thinkingConfig"
+    assert fake.requests[-1]["body"]["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "low"}
