@@ -35,6 +35,20 @@ def _resolves(root: dict[str, Any], ref: str) -> bool:
     return True
 
 
+#: what structured outputs refuse in a schema (newer than the spec, whose JsonOutputFormat.schema is any object: the
+#: structured outputs guide's "JSON Schema limitations", https://platform.claude.com/docs/en/build-with-claude/
+#: structured-outputs): numerical constraints, string lengths, array constraints beyond a minItems of 0 or 1, an
+#: object's property counts. A pattern is taken, but for what the guide lists as not supported (:data:`_UNTAKEN_REGEX`)
+_UNTAKEN_BOUNDS = frozenset(
+    {
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength",
+        "maxItems", "uniqueItems", "minProperties", "maxProperties",
+    }
+)  # fmt: skip
+#: a pattern's backreference, lookahead or lookbehind, or word boundary, which the guide says regexes may not hold
+_UNTAKEN_REGEX = re.compile(r"\\[1-9bB]|\(\?(?:[=!]|<[=!])")
+
+
 #: the id Anthropic's fake gives every request, in its error bodies
 REQUEST_ID = "req_011CfakeAnthropic01"
 
@@ -141,7 +155,8 @@ class FakeAnthropic(Fake):
 
     def output_format_refused(self, body: dict[str, Any]) -> str | None:
         """A JSON schema as structured output (output_config.format) the API refuses: on a model that takes none, beside
-        a prefill, an object not closed, a numeric or length constraint (the fake's words)."""
+        a prefill, an object not closed, a constraint of :data:`_UNTAKEN_BOUNDS`, a pattern of :data:`_UNTAKEN_REGEX`
+        (the fake's words)."""
         fmt = (body.get("output_config") or {}).get("format")
         if fmt is None:
             return None
@@ -158,9 +173,13 @@ class FakeAnthropic(Fake):
                 continue
             if schema.get("type") == "object" and schema.get("additionalProperties") is not False:
                 return "output_config.format.schema: For 'object' type, 'additionalProperties' must be set to false"
-            bounds = {"minimum", "maximum", "minLength", "maxLength", "pattern"} & set(schema)
+            bounds = set(schema) & _UNTAKEN_BOUNDS
+            if schema.get("minItems") not in (None, 0, 1):
+                bounds.add("minItems")
             if bounds:
                 return f"output_config.format.schema: properties {', '.join(sorted(bounds))} are not supported"
+            if isinstance(schema.get("pattern"), str) and _UNTAKEN_REGEX.search(schema["pattern"]):
+                return f"output_config.format.schema: pattern {schema['pattern']!r} is not supported"
             for key in ("properties", "$defs", "definitions"):
                 pending.extend((schema.get(key) or {}).values())
             pending.extend([schema.get("items"), schema.get("anyOf"), schema.get("allOf")])
