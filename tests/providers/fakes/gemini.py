@@ -90,6 +90,47 @@ def _unknown_field(body: dict[str, Any]) -> str | None:
     return None
 
 
+#: the thinkingBudget each Gemini 2.5 model takes besides -1 (dynamic thinking) and, where it may stop thinking, 0: the
+#: thinking guide's table (https://ai.google.dev/gemini-api/docs/thinking#set-budget), which neither spec has (their
+#: thinkingBudget is any int32); longest prefix first
+_BUDGETS = (("gemini-2.5-flash-lite", 512, 24576), ("gemini-2.5-flash", 1, 24576), ("gemini-2.5-pro", 128, 32768))
+
+
+@functools.cache
+def _thinking_levels() -> frozenset[str]:
+    """ThinkingConfig.thinkingLevel's values in Google's Discovery document (gemini.json has no such field)."""
+    config = json.loads((specs_dir() / "gemini.discovery.json").read_text())["schemas"]["ThinkingConfig"]
+    return frozenset(config["properties"]["thinkingLevel"]["enum"])
+
+
+def _thinking_refused(thinking: Any, model: str) -> str | None:
+    """What the API answers 400 to in a ThinkingConfig the spec check lets through. ``thinkingLevel`` is newer than
+    gemini.json: its values are gemini.discovery.json's enum (which Google's parser reads in any case: the thinking
+    guide writes "low"), it is "Recommended for Gemini 3 or later models. Use with earlier models results in an error."
+    (the Discovery document), and "You cannot use both thinkingLevel and the legacy thinkingBudget parameter in the same
+    request. Doing so will return a 400 error." (the thinking guide; the fake's words for it); a budget outside its
+    model's range is refused in the words the live API answers with."""
+    if not isinstance(thinking, dict):
+        return None
+    level, budget = thinking.get("thinkingLevel"), thinking.get("thinkingBudget")
+    if level is not None:
+        if not isinstance(level, str) or level.upper() not in _thinking_levels():
+            return (
+                "Invalid value at 'generation_config.thinking_config.thinking_level' "
+                f"(type.googleapis.com/google.ai.generativelanguage.v1beta.ThinkingConfig.ThinkingLevel), {level!r}"
+            )
+        if not model.startswith("gemini-3"):
+            return "Thinking level is not supported for this model."
+        if budget is not None:
+            return "You can only set one of thinking budget and thinking level."
+    for prefix, low, high in _BUDGETS:
+        if model.startswith(prefix):
+            if isinstance(budget, int) and budget not in (-1, 0) and not low <= budget <= high:
+                return f"Budget {budget} is invalid. Please choose a value between {low} and {high}."
+            break
+    return None
+
+
 def _text_tokens(count: int) -> list[dict[str, Any]]:
     """A count's ModalityTokenCount list, of text alone."""
     return [{"modality": "TEXT", "tokenCount": count}]
@@ -158,6 +199,9 @@ class FakeGemini(Fake):
         model = request.match_info.get("call", "").partition(":")[0]
         if thinking.get("thinkingBudget") == 0 and model.startswith(("gemini-2.5-pro", "gemini-3")):
             message = "Budget 0 is invalid. This model only works in thinking mode."
+            return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+        message = _thinking_refused(thinking, model)
+        if message is not None:
             return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         # Spec-valid, but refused by the API: a request of no content at all
         if not body.get("contents"):
