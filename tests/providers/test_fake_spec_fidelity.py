@@ -25,7 +25,7 @@ from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
 pytestmark = pytest.mark.anyio
 
-KEY = "test-k3y-9f2c41ab7d"
+KEY = "tk-q7v2-Hx9r4Zm3Pw"
 
 
 async def _post(url: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

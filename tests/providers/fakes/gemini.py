@@ -227,7 +227,10 @@ class FakeGemini(Fake):
             for j, decl in enumerate(tool.get("functionDeclarations") or [])
         ]
         # FunctionDeclaration.parametersJsonSchema: "This field is mutually exclusive with `parameters`."; and its name
-        # "Must be a-z, A-Z, 0-9, or contain underscores and dashes, with a maximum length of 63."
+        # "Must be a-z, A-Z, 0-9, or contain underscores and dashes, with a maximum length of 63." (gemini.json, and the
+        # live API's 400 below). gemini.discovery.json, a year newer, says "underscores, colons, dots, and dashes, with
+        # a maximum length of 128": the specs here disagree, and the fake keeps the stricter rule, which the provider
+        # fits every name to (tool_names) and which both take
         for i, tool in enumerate(body.get("tools") or []):
             for j, decl in enumerate(tool.get("functionDeclarations") or []):
                 if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_-]{0,62}", str(decl.get("name"))):
