@@ -16,6 +16,7 @@ import json
 import os
 import random
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,7 @@ async def test_mutated_answers_keep_every_calls_record_and_release_its_reservati
     rng = random.Random(f"calls-{SEED}")
     db = tmp_path / "fuzz.db"
     problems: list[str] = []
+    ended_in: Counter[str] = Counter()
     try:
         base = await server.start()
         async with await Service.open(catalog=catalog_copy, db=db, env=_env(base)) as svc:
@@ -94,7 +96,9 @@ async def test_mutated_answers_keep_every_calls_record_and_release_its_reservati
                     await svc.invoke_skill(
                         "skill.analysis", {"data": "x", "model_config": mc}, run_id=run_id, agent="fz"
                     )
+                    ended_in["an answer"] += 1
                 except E.MagsagError as exc:
+                    ended_in["an error"] += 1
                     message = exc.message
                     if isinstance(exc, E.InternalError) or type(exc) is E.MagsagError or exc.kind == "error":
                         problems.append(f"a bug's error ({type(exc).__name__}: {message}) for {shown}")
@@ -117,3 +121,7 @@ async def test_mutated_answers_keep_every_calls_record_and_release_its_reservati
     finally:
         await server.close()
     assert not problems, f"{len(problems)} of {CALLS}:\n" + "\n".join(problems[:8])
+    if CALLS >= 20:
+        # both reached: calls that all failed one way (a server that never answers, a target refused before it is
+        # sent) would check the records of one path alone, whatever the rest does
+        assert set(ended_in) == {"an answer", "an error"}, dict(ended_in)
