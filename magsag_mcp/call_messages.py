@@ -76,8 +76,10 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
 
 
 def _plain(value: dict[str, Any]) -> bool:
-    """Whether a tool call's arguments hold only what JSON writes as it is (most: a model's own, read from JSON)."""
-    return all(type(v) in _PLAIN_SCALARS for v in value.values())
+    """Whether a tool call's arguments hold only what JSON writes as it is (most: a model's own, read from JSON): keys
+    that are text too (a tuple key, taken as plain, raised TypeError writing the request: a bug of ours to the
+    caller, where :func:`~.payload_checks.json_text` refuses it naming where it is)."""
+    return all(type(k) is str and type(v) in _PLAIN_SCALARS for k, v in value.items())
 
 
 _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})

@@ -212,6 +212,8 @@ def json_text(value: Any, where: str) -> str:
             "and null"
         ) from None
     except TypeError:  # ("keys must be str, int, float, bool or None, not tuple")
-        raise PayloadError(f"{where} holds an object whose key is no string, which JSON cannot write") from None
+        raise PayloadError(
+            f"{where} holds an object whose key is no string, which JSON cannot write: give its keys as strings"
+        ) from None
     except (ValueError, RecursionError):  # (a mapping that holds itself; one nested past the interpreter's depth)
         raise PayloadError(f"{where} holds itself or is nested too deeply to write as JSON") from None

@@ -89,6 +89,33 @@ async def test_a_history_holding_what_is_no_json_value_is_refused_naming_where(
     assert fake_openai.requests == [] and run["status"] == "error"
 
 
+@pytest.mark.parametrize(
+    ("arguments", "said", "fix"),
+    [
+        # a dict of plain values whose key is no string: taken as it was, writing the request raised TypeError, and
+        # the call failed as a bug in magsag-mcp (an InternalError), where a set in it was refused naming the place
+        ({(1, 2): "Oslo"}, "whose key is no string", "give its keys as strings"),
+        (MappingProxyType({(1, 2): "Oslo"}), "whose key is no string", "give its keys as strings"),
+    ],
+    ids=["tuple-key", "tuple-key-proxy"],
+)
+async def test_a_history_json_cannot_write_is_refused_naming_where_and_the_fix(
+    fake_openai: FakeOpenAI, tmp_path, arguments, said, fix
+):
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(PayloadError) as info:
+            await svc.invoke_skill(
+                "skill.analysis",
+                {"data": "Q3", "model_config": _mc(_history(arguments, "ok"), "chat")},
+                run_id="r-unwritable",
+            )
+        [run] = await svc.query_runs(UsageFilters(run_id="r-unwritable"))
+    message = info.value.message
+    assert "model_config.messages[1].tool_calls[0].arguments" in message and said in message and fix in message
+    assert fake_openai.requests == [] and run["status"] == "error"
+
+
 async def test_a_payload_fields_mapping_that_is_no_dict_is_written_into_the_prompt_as_its_json_object(
     fake_openai: FakeOpenAI, tmp_path
 ):
