@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import PayloadError
@@ -135,8 +135,9 @@ def check_nesting(settings: Mapping[str, Any], where: str) -> dict[str, Any]:
     odd = type(settings) is not dict
     for key, value in settings.items():
         if not isinstance(value, dict | list):
-            odd = odd or not isinstance(value, _JSON_SCALARS)
+            odd = odd or not isinstance(value, _JSON_SCALARS) or type(key) is not str
             continue
+        odd = odd or type(key) is not str
         limit = MAX_MESSAGE_NESTING if key == "messages" else MAX_NESTING
         level = [value]
         depth = 1
@@ -153,8 +154,14 @@ def check_nesting(settings: Mapping[str, Any], where: str) -> dict[str, Any]:
                     )
                 )
             below = []
+            children: Iterable[Any]
             for node in level:
-                for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(node, dict):
+                    odd = odd or any(type(name) is not str for name in node)  # (a logit_bias of int token ids)
+                    children = node.values()
+                else:
+                    children = node
+                for child in children:
                     if isinstance(child, dict | list):
                         below.append(child)
                     elif not odd and not isinstance(child, _JSON_SCALARS):
@@ -163,7 +170,7 @@ def check_nesting(settings: Mapping[str, Any], where: str) -> dict[str, Any]:
             depth += 1
     if odd:  # (rare: a Python caller's own mapping, tuple or object; JSON from an MCP client or a file is plain)
         try:
-            plain = {key: _plain(value, f"{where}.{key}") for key, value in settings.items()}
+            plain = {_key(key, where): _plain(value, f"{where}.{key}") for key, value in settings.items()}
         except RecursionError:
             raise PayloadError(f"{where} is nested too deeply to read: flatten it") from None
         return check_nesting(plain, where)
@@ -177,12 +184,24 @@ def _plain(value: Any, where: str) -> Any:
     if isinstance(value, _JSON_SCALARS):
         return value
     if isinstance(value, Mapping):
-        return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
+        return {_key(k, where): _plain(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
     raise PayloadError(
         f"{where} is of type {type(value).__name__}, which is no JSON value: give objects, lists, strings, numbers, "
         "true, false and null"
+    )
+
+
+def _key(name: Any, where: str) -> str:
+    """An object's key as JSON writes it: text as it is, a number (a logit_bias's token id), true, false or null as its
+    JSON text; anything else (a tuple) is refused, naming where: writing the request raised TypeError, a bug of ours."""
+    if type(name) is str:
+        return name
+    if isinstance(name, _JSON_SCALARS):
+        return json.dumps(name)
+    raise PayloadError(
+        f"{where} has a key of type {type(name).__name__}, which JSON cannot write: give its keys as strings"
     )
 
 

@@ -94,8 +94,9 @@ async def test_a_history_holding_what_is_no_json_value_is_refused_naming_where(
     [
         # a dict of plain values whose key is no string: taken as it was, writing the request raised TypeError, and
         # the call failed as a bug in magsag-mcp (an InternalError), where a set in it was refused naming the place
-        ({(1, 2): "Oslo"}, "whose key is no string", "give its keys as strings"),
-        (MappingProxyType({(1, 2): "Oslo"}), "whose key is no string", "give its keys as strings"),
+        # (named by the settings' own check, which reads the keys too, before call_messages reads the history)
+        ({(1, 2): "Oslo"}, "has a key of type tuple", "give its keys as strings"),
+        (MappingProxyType({(1, 2): "Oslo"}), "has a key of type tuple", "give its keys as strings"),
     ],
     ids=["tuple-key", "tuple-key-proxy"],
 )
@@ -112,7 +113,7 @@ async def test_a_history_json_cannot_write_is_refused_naming_where_and_the_fix(
             )
         [run] = await svc.query_runs(UsageFilters(run_id="r-unwritable"))
     message = info.value.message
-    assert "model_config.messages[1].tool_calls[0].arguments" in message and said in message and fix in message
+    assert "model_config.messages[1].tool_calls[0].function.arguments" in message and said in message and fix in message
     assert fake_openai.requests == [] and run["status"] == "error"
 
 
@@ -186,4 +187,35 @@ async def test_settings_as_python_code_hands_them_are_sent_as_json_or_refused_na
             assert f"model_config.{said} is of type" in info.value.message and "JSON" in info.value.message
             assert fake_openai.requests == []
         [run] = await svc.query_runs(UsageFilters(run_id="r-settings"))
+    assert run["status"] == ("ok" if said is None else "error")
+
+
+@pytest.mark.parametrize(
+    ("params", "said", "sent"),
+    [
+        # a logit_bias of int token ids, as Python code writes it: sent with the ids as JSON writes them
+        ({"logit_bias": {50256: -100, 1734: 5}}, None, {"logit_bias": {"50256": -100, "1734": 5}}),
+        # a key JSON cannot write at all: writing the request raised TypeError, a bug in magsag to the caller
+        ({"metadata": {("team", "fin"): "x"}}, "model_config.params.metadata has a key of type tuple", None),
+    ],
+    ids=["int-keys", "tuple-key"],
+)
+async def test_settings_keys_are_written_as_json_writes_them_or_refused_naming_where(
+    fake_openai: FakeOpenAI, tmp_path, params, said, sent
+):
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    fake_openai.queue(R.reply("fine"))
+    mc = {"provider": "openai", "model": "gpt-4o", "params": params}
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        if said is None:
+            out = await svc.invoke_skill("skill.analysis", {"data": "Q3", "model_config": mc}, run_id="r-keys")
+            assert out.text == "fine"
+            [body] = [r.body for r in fake_openai.requests]
+            assert {k: body[k] for k in sent} == sent
+        else:
+            with pytest.raises(PayloadError) as info:
+                await svc.invoke_skill("skill.analysis", {"data": "Q3", "model_config": mc}, run_id="r-keys")
+            assert said in info.value.message and "give its keys as strings" in info.value.message
+            assert fake_openai.requests == []
+        [run] = await svc.query_runs(UsageFilters(run_id="r-keys"))
     assert run["status"] == ("ok" if said is None else "error")
