@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from .content_encodings import Decoder, decoder
 from .errors import MalformedResponseError, ProviderConnectionError, ProviderError, ProviderTimeoutError, excerpt
 from .limits import MAX_BODY_BYTES, MAX_STREAM_BYTES, read_body, too_large
 from .sse import SSEEvent, SSEParser
@@ -96,6 +97,13 @@ class StreamResponse:
         self.timeouts = timeouts
         #: the first bytes of the body, read to tell what it is (:meth:`is_event_stream`)
         self._head = b""
+        #: what decodes the body as its Content-Encoding says, once a read began (True: none began yet)
+        self._decoding: Decoder | None | bool = True
+
+    def _decoder(self, limit: int) -> Decoder | None:
+        if self._decoding is True:
+            self._decoding = decoder(self.headers, _host(self._url), self.status, limit)
+        return self._decoding or None
 
     @property
     def media_type(self) -> str | None:
@@ -110,7 +118,9 @@ class StreamResponse:
         """The whole body, for a server that answered with something other than an event stream."""
         try:
             return HttpResponse(
-                self.status, self.headers, await read_body(self._resp, _host(self._url), self._max_body)
+                self.status,
+                self.headers,
+                await read_body(self._resp, _host(self._url), self._max_body, self._decoder(self._max_body)),
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderTimeoutError(
@@ -133,12 +143,13 @@ class StreamResponse:
             return False
         head = bytearray()
         text = ""
+        decoding = self._decoder(self._max_stream)
         try:
             while len(head) < _SNIFF_BYTES and ":" not in text and len(text) < 6:
                 chunk = await self._resp.content.readany()
                 if not chunk:
                     break
-                head += chunk
+                head += decoding.feed(chunk) if decoding else chunk
                 text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
         except (TimeoutError, aiohttp.ServerTimeoutError, aiohttp.ClientError) as exc:
             raise self._broken(exc) from exc
@@ -166,17 +177,22 @@ class StreamResponse:
         """Parse ``text/event-stream`` per the WHATWG spec (see :class:`SSEParser`)."""
         parser = SSEParser()
         received = len(self._head)
+        decoding = self._decoder(self._max_stream)
         try:
             for event in parser.feed(self._head):
                 yield event
             # Raw chunks, not readline(): aiohttp caps a line at 512 KiB, and one Responses event carries the
             # whole answer (and the echoed instructions), so a long answer is a long line.
             async for chunk in self._resp.content.iter_any():
+                if decoding:
+                    chunk = decoding.feed(chunk)
                 received += len(chunk)
                 if received > self._max_stream:
                     raise too_large(_host(self._url), self.status, self._max_stream, "stream")
                 for event in parser.feed(chunk):
                     yield event
+            if decoding:
+                decoding.end()
             for event in parser.close():
                 yield event
         except (TimeoutError, aiohttp.ServerTimeoutError, aiohttp.ClientError) as exc:

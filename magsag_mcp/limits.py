@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
+from .content_encodings import Decoder, decoder
 from .deadline import Deadline, before_the_deadline
 from .errors import MalformedResponseError
 
@@ -24,14 +25,21 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_STREAM_BYTES = 256 * 1024 * 1024
 
 
-async def read_body(resp: aiohttp.ClientResponse, host: str, limit: int) -> bytes:
+async def read_body(
+    resp: aiohttp.ClientResponse, host: str, limit: int, decoding: Decoder | None | bool = True
+) -> bytes:
     """The body, read as it comes (decompressed), never more than ``limit`` bytes of it. An error status
     keeps its first ``limit`` bytes, or what came of it before it broke off (its status says what happened;
     the body is only quoted); a 2xx beyond the limit is no answer of the API's, and fails here, before it
-    fills the memory."""
+    fills the memory. ``decoding``: True to decode the body as its Content-Encoding says (the transport asks
+    aiohttp for the raw bytes: see :mod:`.content_encodings`), or the decoder a reader already began with."""
     length = resp.content_length  # a property that reads and parses the header: once
     if resp.status < 400 and length is not None and length > limit:
         raise too_large(host, resp.status, limit, "body")
+    if decoding is True:
+        decoding = decoder(resp.headers, host, resp.status, limit)
+    if decoding:
+        return await _read_decoded(resp, decoding, limit)
     body = bytearray()
     # readany in a loop is what ``async for chunk in resp.content.iter_any()`` does, without its iterator
     # object, the coroutine around each read and the StopAsyncIteration at the end: thousands of
@@ -59,6 +67,27 @@ async def read_body(resp: aiohttp.ClientResponse, host: str, limit: int) -> byte
         # then is the answer, not a dropped connection to ask again (and pay again) for; an error status says what
         # happened whatever came of its body (a 429's wait, a 400 that stops the call), which is only quoted
         if not (resp.status >= 400 or (open_ended and _whole_json(body))):
+            raise
+    return bytes(body)
+
+
+async def _read_decoded(resp: aiohttp.ClientResponse, decoding: Decoder, limit: int) -> bytes:
+    """:func:`read_body` of a compressed body: the end of its compressed stream says whether it came whole. An error
+    status keeps what could be decoded of its first ``limit`` bytes (it is only quoted)."""
+    body = bytearray()
+    read = resp.content.readany
+    try:
+        while chunk := await read():
+            body += decoding.feed(chunk)
+        decoding.end()
+    except aiohttp.EofStream:
+        decoding.end()
+    except MalformedResponseError:
+        if resp.status < 400:
+            raise
+        return bytes(body[:limit])
+    except (aiohttp.ClientPayloadError, aiohttp.ServerTimeoutError):
+        if resp.status < 400:
             raise
     return bytes(body)
 

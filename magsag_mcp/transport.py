@@ -24,6 +24,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
+from .content_encodings import ACCEPT_ENCODING
 from .durations import setting as said_as_set
 from .errors import UnexpectedStatusError
 from .http_responses import HttpResponse, StreamResponse
@@ -200,6 +201,7 @@ class Transport:
                 params=params,
                 timeout=timeouts.to_aiohttp(),
                 allow_redirects=False,
+                auto_decompress=False,  # (read_body decodes: see content_encodings)
                 **_via(proxy, url, hdrs),
             )
         except FAILURES as exc:
@@ -237,9 +239,15 @@ class Transport:
         timeouts = timeouts or self.timeouts
         proxy = self.proxies.for_url(url)
         hdrs = dict(headers)
+        hdrs.setdefault("Accept-Encoding", ACCEPT_ENCODING)
         with _converted(url, timeouts, proxy, self.cas):
             async with self._session().get(
-                url, headers=hdrs, timeout=timeouts.to_aiohttp(), allow_redirects=False, **_via(proxy, url, hdrs)
+                url,
+                headers=hdrs,
+                timeout=timeouts.to_aiohttp(),
+                allow_redirects=False,
+                auto_decompress=False,
+                **_via(proxy, url, hdrs),
             ) as resp:
                 _refuse_redirect(url, resp)
                 return HttpResponse(resp.status, resp.headers, await read_body(resp, _host(url), self.max_body_bytes))
@@ -359,4 +367,6 @@ def _converted(
 def _with_json(headers: Mapping[str, str]) -> dict[str, str]:
     hdrs = dict(headers)
     hdrs.setdefault("Content-Type", "application/json")
+    # only what read_body decodes with a bound (aiohttp's default adds deflate, and br where Brotli is installed)
+    hdrs.setdefault("Accept-Encoding", ACCEPT_ENCODING)
     return hdrs
