@@ -103,6 +103,11 @@ class Decoder:
         self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
         return self.feed(rest)
 
+    @property
+    def ended(self) -> bool:
+        """Whether the compressed stream has ended: the body is whole, whatever its transfer's end does."""
+        return self._zlib is not None and self._zlib.eof
+
     def end(self) -> None:
         """The body has ended: raises MalformedResponseError when its compressed stream had not (it was cut off, or
         was no compressed stream at all). An empty body is an empty answer, not a broken one."""

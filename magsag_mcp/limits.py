@@ -76,8 +76,12 @@ async def _read_decoded(resp: aiohttp.ClientResponse, decoding: Decoder, limit: 
     status keeps what could be decoded of its first ``limit`` bytes (it is only quoted)."""
     body = bytearray()
     read = resp.content.readany
+    #: as in read_body: an answer whose transfer's end a proxy may drop or hold back once it has come whole (here
+    #: told by its compressed stream's end)
+    open_ended = resp.status < 300 and resp.content_length is None
+    held: list[float] = []
     try:
-        while chunk := await read():
+        while chunk := await (_next_unless_ended(read, decoding, held) if open_ended and decoding.ended else read()):
             body += decoding.feed(chunk)
         decoding.end()
     except aiohttp.EofStream:
@@ -87,9 +91,24 @@ async def _read_decoded(resp: aiohttp.ClientResponse, decoding: Decoder, limit: 
             raise
         return bytes(body[:limit])
     except (aiohttp.ClientPayloadError, aiohttp.ServerTimeoutError):
-        if resp.status < 400:
+        if not (resp.status >= 400 or (open_ended and decoding.ended)):
             raise
     return bytes(body)
+
+
+async def _next_unless_ended(read: Callable[[], Awaitable[bytes]], decoding: Decoder, held: list[float]) -> bytes:
+    """:func:`_next_unless_whole` of a compressed body: the next chunk, or ``b""`` when none comes within
+    :data:`HELD_END_SECONDS` of its compressed stream's end (bytes after it are refused as no part of it, or are
+    gzip's next member, which starts the wait anew)."""
+    if not held:
+        held.append(time.monotonic() + HELD_END_SECONDS)
+    try:
+        async with Deadline(before_the_deadline(max(held[0] - time.monotonic(), 0.0))):
+            chunk = await read()
+    except TimeoutError:
+        return b""
+    held.clear()
+    return chunk
 
 
 #: how long the end of a chunked body is waited for once the JSON before it is whole

@@ -51,6 +51,8 @@ class Raw:
     encoding: str | None = None
     content_type: bytes = b"application/json"
     length: int | None = None  # Content-Length (default: the chunks' sum)
+    #: no Content-Length, the body until the connection closes, which the server holds open after the chunks
+    hold: bool = False
     requests: list[bytes] = field(default_factory=list)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -63,6 +65,12 @@ class Raw:
         self.requests.append(head)
         size = self.length if self.length is not None else sum(map(len, self.chunks))
         label = b"" if self.encoding is None else b"Content-Encoding: " + self.encoding.encode() + b"\r\n"
+        if self.hold:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + label + b"\r\n")
+            writer.write(b"".join(self.chunks))
+            await reader.read()  # until the client lets the connection go
+            writer.close()
+            return
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: "
             + self.content_type
@@ -234,3 +242,19 @@ async def _stream_json(base: str) -> bytes:
             return (await resp.read()).body
     finally:
         await transport.aclose()
+
+
+async def test_a_gzip_answer_held_open_after_its_end_is_the_answer_before_the_read_timeout(raw, monkeypatch):
+    # as a plain JSON answer held open is (test_wire_conditions): the end of its compressed stream says it is whole.
+    # Before, it waited for the read timeout (here 30 s, far beyond the wait) and failed as a timeout
+    from magsag_mcp import limits
+
+    monkeypatch.setattr(limits, "HELD_END_SECONDS", 0.05)
+    state, base = raw
+    state.chunks, state.encoding, state.hold = [gzip.compress(ANSWER)], "gzip", True
+    transport = Transport(timeouts=Timeouts(connect=5.0, read=30.0, from_settings=False))
+    try:
+        body = await transport.post_json(base + "/chat/completions", CHAT, headers={})
+    finally:
+        await transport.aclose()
+    assert body.body == ANSWER
