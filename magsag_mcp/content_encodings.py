@@ -82,26 +82,30 @@ class Decoder:
         if inflater is None:
             wbits = zlib.MAX_WBITS if chunk[0] & 0x0F == 8 else -zlib.MAX_WBITS
             inflater = self._zlib = zlib.decompressobj(wbits)
-        if inflater.eof:
-            return self._after_end(chunk)
-        try:
-            out = inflater.decompress(chunk, self.limit - self.produced + 1)
-        except zlib.error as exc:
-            raise self.not_encoded(str(exc)) from None
-        self.produced += len(out)
-        if self.produced > self.limit:
-            raise self.too_large()
-        if inflater.eof and inflater.unused_data:
-            return out + self._after_end(inflater.unused_data)
-        return out
+        parts = []
+        # a loop, not a call for each: one chunk may hold thousands of gzip members
+        while chunk:
+            if inflater.eof:
+                inflater = self._next_member()
+            try:
+                out = inflater.decompress(chunk, self.limit - self.produced + 1)
+            except zlib.error as exc:
+                raise self.not_encoded(str(exc)) from None
+            self.produced += len(out)
+            if self.produced > self.limit:
+                raise self.too_large()
+            parts.append(out)
+            # (not at its end, the whole chunk was taken: output short of max_length leaves no input unconsumed)
+            chunk = inflater.unused_data if inflater.eof else b""
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def _after_end(self, rest: bytes) -> bytes:
-        """Bytes after the compressed stream ended: gzip's next member (RFC 1952 lets a body hold several, read as
-        one), or, after deflate's one stream, what is no part of it."""
+    def _next_member(self) -> zlib._Decompress:
+        """What reads bytes after the compressed stream ended: gzip's next member (RFC 1952 lets a body hold several,
+        read as one); after deflate's one stream they are no part of it."""
         if self.encoding != "gzip":
             raise self.not_encoded("bytes after the end of its compressed stream")
         self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        return self.feed(rest)
+        return self._zlib
 
     @property
     def ended(self) -> bool:

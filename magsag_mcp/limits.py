@@ -83,6 +83,8 @@ async def _read_decoded(resp: aiohttp.ClientResponse, decoding: Decoder, limit: 
     try:
         while chunk := await (_next_unless_ended(read, decoding, held) if open_ended and decoding.ended else read()):
             body += decoding.feed(chunk)
+            if len(body) > limit:  # (a decoder begun for a stream's larger limit, by StreamResponse's sniff)
+                raise decoding.too_large()
         decoding.end()
     except aiohttp.EofStream:
         decoding.end()

@@ -258,3 +258,11 @@ async def test_a_gzip_answer_held_open_after_its_end_is_the_answer_before_the_re
     finally:
         await transport.aclose()
     assert body.body == ANSWER
+
+
+async def test_a_gzip_body_of_many_members_in_one_read_is_read(raw):
+    # Before, each member after the first was read by a call of its own: a chunk of some 5,000 empty members (a
+    # hostile or broken server's) raised RecursionError, a bug in magsag-mcp to the caller
+    state, base = raw
+    state.chunks, state.encoding = [gzip.compress(b"") * 5000 + gzip.compress(ANSWER)], "gzip"
+    assert await _post(base) == ANSWER
