@@ -36,8 +36,9 @@ async def read_body(
     length = resp.content_length  # a property that reads and parses the header: once
     if resp.status < 400 and length is not None and length > limit:
         raise too_large(host, resp.status, limit, "body")
-    if decoding is True:
-        decoding = decoder(resp.headers, host, resp.status, limit)
+    if decoding is True:  # (a membership test first: the common answer, uncompressed, costs no call)
+        headers = resp.headers
+        decoding = decoder(headers, host, resp.status, limit) if "Content-Encoding" in headers else None
     if decoding:
         return await _read_decoded(resp, decoding, limit)
     body = bytearray()
