@@ -322,7 +322,7 @@ class Reservation:
                     delegated[r.run_id] = cast(str, r.budget)  # (as a read after this insert would find it)
             if r.unbounded and unbounded is not None:  # (as a read after this insert would find it)
                 unbounded.append((r.budget, r.agent, r.call_id, r.run_id, *r.what[:2]))
-            results.append((True, cast(int, cur.lastrowid)))  # (an INSERT's row id: None before any)
+            results.append((True, cur.lastrowid))  # (an INSERT's row id: None before any)
             if adopting is not None and adopting[1]:
                 _adopt(cur, r, adopting, seen, held_by_run, delegated, unbounded)
         return results
