@@ -51,10 +51,22 @@ def pytest_configure(config: pytest.Config) -> None:
     # folder even for a property with database=None: by default .hypothesis in the working directory, which left one
     # in the repository after every run (tests/test_hypothesis_storage.py). A folder of the run's own, in the temporary
     # directory and removed once the run ends, holds them instead
+    from hypothesis import HealthCheck, settings
     from hypothesis.configuration import set_hypothesis_home_dir
 
     _hypothesis_home.append(Path(tempfile.mkdtemp(prefix="magsag-mcp-hypothesis-")))
     set_hypothesis_home_dir(_hypothesis_home[-1])
+    # every property (tests/test_properties_*.py) is checked on the same examples on every run (derandomize), with no
+    # deadline (a loaded CI machine must not fail a property for being slow) and no example database written; the
+    # examples are modest in number (each file says how many), some of them opening a ledger with a test's fixtures
+    settings.register_profile(
+        "magsag",
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    settings.load_profile("magsag")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

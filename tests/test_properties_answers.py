@@ -10,7 +10,7 @@ import copy
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from magsag_mcp.errors import ProviderError
@@ -21,14 +21,8 @@ from magsag_mcp.providers.openai_responses import ResponsesFormat
 from magsag_mcp.sse import SSEEvent
 from magsag_mcp.types import LLMResult, Usage
 
-#: modest, reproducible, and no timing (see test_properties_pricing)
-PROPERTY = settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+#: how many examples; reproducible and untimed by the run's profile (tests/conftest.py)
+PROPERTY = settings(max_examples=300)
 
 WIRES = {
     "chat": ChatCompletionsFormat,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from magsag_mcp.errors import BudgetExceeded
@@ -25,14 +25,8 @@ from magsag_mcp.ledger.abandoned import record_abandoned
 from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.types import Target
 
-#: modest, reproducible, and no timing (see test_properties_pricing); each example opens a ledger of its own
-PROPERTY = settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+#: modest (each example opens a ledger of its own); reproducible and untimed by the run's profile (tests/conftest.py)
+PROPERTY = settings(max_examples=40)
 
 LIMITS = {"run": Decimal("1"), "agent_day": Decimal("1.5"), "day": Decimal("2.5")}
 THRESHOLDS = {

@@ -7,19 +7,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from magsag_mcp.durations import LONGEST_SAID, OVER_THE_LONGEST, against, compared, seconds, setting
 
-#: modest, reproducible, and no timing (see test_properties_pricing)
-PROPERTY = settings(
-    max_examples=400,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+#: how many examples; reproducible and untimed by the run's profile (tests/conftest.py)
+PROPERTY = settings(max_examples=400)
 
 #: a duration said in seconds: digits, a point and digits after it, no exponent, no trailing zero after the point
 _SAID = re.compile(r"\A\d+(\.\d*[1-9])?s\Z")

@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from magsag_mcp.errors import CatalogError, InputError
@@ -19,14 +19,8 @@ from magsag_mcp.ledger.filters import UsageFilters
 from magsag_mcp.ledger.times import MAX_DURATION_SECONDS, cuts_a_day, parse_since
 from magsag_mcp.price_files import MAX_RATE, read_prices
 
-#: modest, reproducible, and no timing (see test_properties_pricing)
-PROPERTY = settings(
-    max_examples=200,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+#: how many examples; reproducible and untimed by the run's profile (tests/conftest.py)
+PROPERTY = settings(max_examples=200)
 
 #: a number as a YAML or JSON document may write it, or text that nearly is one
 numbers = (

@@ -21,14 +21,8 @@ from magsag_mcp.ledger.migrations import ROLLUP_BUCKET_SECONDS
 from magsag_mcp.ledger.queries import query_runs, summarize
 from magsag_mcp.records import AttemptRecord, RunRecord
 
-#: modest, reproducible, and no timing (see test_properties_pricing); each example opens a ledger of its own
-PROPERTY = settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+#: modest (each example opens a ledger of its own); reproducible and untimed by the run's profile (tests/conftest.py)
+PROPERTY = settings(max_examples=40)
 
 DAY = ROLLUP_BUCKET_SECONDS
 #: the first rollup bucket the examples' calls fall in: midnight UTC some days ago (the ledger's times are in the past)

@@ -7,22 +7,15 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from magsag_mcp.pricing import AUDIO_PROVIDERS, Pricer
 from magsag_mcp.rates import MILLION, UnitPrices, from_genai_prices
 from magsag_mcp.types import Usage
 
-#: modest, reproducible, and no timing: each property is checked on the same examples on every run (derandomize),
-#: with no deadline (a loaded CI machine must not fail a property for being slow) and no example database written
-PROPERTY = settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+#: modest; reproducible and untimed by the run's profile (tests/conftest.py)
+PROPERTY = settings(max_examples=150)
 
 #: rates as prices.yaml writes them (USD per million tokens): zero, whole, and with up to six places
 rates = st.decimals(min_value=0, max_value=1000, places=6, allow_nan=False, allow_infinity=False)

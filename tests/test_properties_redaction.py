@@ -7,7 +7,7 @@ test_redaction_properties' seeded random texts with hypothesis' search and shrin
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from magsag_mcp import redaction
@@ -17,15 +17,9 @@ from magsag_mcp.redaction import PREFIX_KEY_MIN, call_scoped, holds_secret, reda
 
 pytestmark = pytest.mark.usefixtures("restored_secrets")
 
-#: modest, reproducible, and no timing (see test_properties_pricing); the keys registered by one example stay known
-#: to the next (restored_secrets forgets them once the test ends)
-PROPERTY = settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+#: modest; reproducible and untimed by the run's profile (tests/conftest.py). The keys registered by one example
+#: stay known to the next (restored_secrets forgets them once the test ends)
+PROPERTY = settings(max_examples=150)
 
 _LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz"
 _DIGITS = "23456789"

@@ -5,19 +5,13 @@ whatever line breaks the server ends its lines with."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from magsag_mcp.sse import SSEEvent, SSEParser
 
-#: modest, reproducible, and no timing (see test_properties_pricing)
-PROPERTY = settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+#: how many examples; reproducible and untimed by the run's profile (tests/conftest.py)
+PROPERTY = settings(max_examples=300)
 
 
 def _parse(chunks: list[bytes]) -> list[tuple[str | None, str]]:

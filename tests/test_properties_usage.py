@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from magsag_mcp.pricing import Pricer
@@ -18,14 +18,8 @@ from magsag_mcp.providers.openai_usage import chat_usage
 from magsag_mcp.providers.wire_format import MOST_TOKENS
 from magsag_mcp.types import Usage
 
-#: modest, reproducible, and no timing (see test_properties_pricing)
-PROPERTY = settings(
-    max_examples=200,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+#: how many examples; reproducible and untimed by the run's profile (tests/conftest.py)
+PROPERTY = settings(max_examples=200)
 
 #: any JSON value, as a broken server or gateway may send it
 json_values = st.recursive(

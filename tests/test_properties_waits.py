@@ -8,7 +8,7 @@ from __future__ import annotations
 import email.utils
 import math
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from magsag_mcp.providers.rate_limit_waits import (
@@ -20,14 +20,8 @@ from magsag_mcp.providers.rate_limit_waits import (
     wait_in_message,
 )
 
-#: modest, reproducible, and no timing (see test_properties_pricing)
-PROPERTY = settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+#: how many examples; reproducible and untimed by the run's profile (tests/conftest.py)
+PROPERTY = settings(max_examples=300)
 
 #: a server's clock, as a unix time (1970 to 2200)
 NOW = 1_780_000_000.0
