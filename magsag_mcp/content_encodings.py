@@ -129,9 +129,11 @@ class Decoder:
         )
 
     def too_large(self) -> MalformedResponseError:
-        size = f"{self.limit // 2**20} MiB" if self.limit % 2**20 == 0 else f"{self.limit // 1024} KiB"
+        from .limits import size_said  # (limits imports this module; a refusal is rare)
+
         return MalformedResponseError(
-            f"{self.host} answered (HTTP {self.status}) with a {self.encoding} body that inflates to more than {size}, "
+            f"{self.host} answered (HTTP {self.status}) with a {self.encoding} body that inflates to more than "
+            f"{size_said(self.limit)}, "
             "more than any answer of the API (a decompression bomb, or a base URL that names a download); it was not "
             "inflated further: check that the provider's base URL points at the API",
             status=self.status,

@@ -152,10 +152,14 @@ def _whole_json(body: bytearray) -> bool:
     return True
 
 
+def size_said(limit: int) -> str:
+    """A limit of bytes as a message says it: ``64 KiB``, ``256 MiB``."""
+    return f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit // 1024} KiB"
+
+
 def too_large(host: str, status: int, limit: int, what: str) -> MalformedResponseError:
-    size = f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit // 1024} KiB"
     return MalformedResponseError(
-        f"{host} answered (HTTP {status}) with a {what} of more than {size}, more than any answer of the "
+        f"{host} answered (HTTP {status}) with a {what} of more than {size_said(limit)}, more than any answer of the "
         "API; check that the provider's base URL points at the API, and that a local server honours max_tokens",
         status=status,
         maybe_billed=200 <= status < 300,  # an answer that began may be billed; what it cost is unknown
