@@ -48,10 +48,10 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
                         f"{where}.messages[{i}]: tool call arguments are nested too deeply to read; send them as "
                         "the model returned them"
                     ) from None
-            if not isinstance(args, Mapping):
+            # (a mapping of Python code's, a MappingProxyType, is a dict here: the settings' check made the settings
+            # plain JSON before any of them is read, payload_checks.check_nesting)
+            if not isinstance(args, dict):
                 raise PayloadError(f"{where}.messages[{i}].tool_calls[{j}].arguments must be a JSON object")
-            if type(args) is not dict or not _plain(args):
-                args = json.loads(json_text(args, f"{where}.messages[{i}].tool_calls[{j}].arguments"))
             signature = tc.get("signature")  # Gemini's, or Claude's or OpenAI's reasoning, as invoke returned it
             calls.append(
                 ToolCall(
@@ -73,16 +73,6 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
             msg.is_error = _is_error(m, i, where)
         out.append(msg)
     return out
-
-
-def _plain(value: dict[str, Any]) -> bool:
-    """Whether a tool call's arguments hold only what JSON writes as it is (most: a model's own, read from JSON): keys
-    that are text too (a tuple key, taken as plain, raised TypeError writing the request: a bug of ours to the
-    caller, where :func:`~.payload_checks.json_text` refuses it naming where it is)."""
-    return all(type(k) is str and type(v) in _PLAIN_SCALARS for k, v in value.items())
-
-
-_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def every_call_answered(messages: list[Message], where: str) -> None:
