@@ -154,7 +154,8 @@ class ModelConfigArg(_In):
     response_format: ResponseFormatArg | None = Field(None, description='e.g. {"type": "json_object"}')
     tools: list[dict[str, Any]] | None = Field(
         None,
-        description="function tools, each with a name of its own: OpenAI's {type: function, function: {name, parameters}}, Anthropic's {name, input_schema} or MCP's {name, description, inputSchema}",
+        description="function tools, each with a name of its own: OpenAI's {type: function, function: {name, "
+        "parameters}}, Anthropic's {name, input_schema} or MCP's {name, description, inputSchema}",
     )
     tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = Field(
         None, description='"auto", "none", "required", {"name": fn} or {"type": "function", "function": {"name": fn}}'
