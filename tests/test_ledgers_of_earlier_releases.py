@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import sqlite3
 import subprocess
 import sys
@@ -342,3 +343,33 @@ def test_a_refused_ledger_whose_writer_died_keeps_its_write_ahead_log(
         assert main(command) == 2, command
         assert said in capsys.readouterr().err, command
         assert kept() == before, command
+
+
+@pytest.mark.parametrize("release", ["schema_0004_f71e627e", "schema_0010_84477975"])
+def test_the_gate_says_why_a_call_abandoned_under_an_earlier_release_names_no_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], release: str
+):
+    # slow-0's process died in flight; an hour on, its expired reservation is the attempt it stood for. Reservations
+    # named their target from 0009 on: before, the stand-in's model is "unknown", which no allowed_models holds.
+    # Failing is right (the gate cannot tell the model was allowed); "model 'unknown' (via unknown)" alone said not why.
+    db, catalog = _ledger_of(release, tmp_path), _catalog(tmp_path)
+    _clock_at(monkeypatch, NOON + 3600)
+    summary, policy = tmp_path / "summary.json", tmp_path / "policy.yaml"
+    allowed = "[gpt-4o, gpt-4o-mini, mystery-model-q7, 'claude-*']"
+    policy.write_text(f"policies:\n  - name: prod\n    allowed_models: {allowed}\n")
+    assert main(["flow", "summarize", "--catalog", str(catalog), "--db", str(db), "--output", str(summary)]) == 0
+    capsys.readouterr()
+    code = main(["flow", "gate", str(summary), "--policy", str(policy)])
+    out = capsys.readouterr().out
+    if int(release[7:11]) >= 9:
+        assert code == 0, out
+        return
+    assert code == 1
+    (violation,) = [line for line in out.splitlines() if "allowed_models" in line]
+    assert "model 'unknown' (via unknown) is not in allowed_models (1 call, 1 attempt)" in violation
+    assert "abandoned in flight" in violation and "did not name its model" in violation
+    assert "magsag data query --model unknown --provider unknown" in violation
+    # and that command finds it
+    listed = ["data", "query", "--catalog", str(catalog), "--db", str(db), "--format", "json"]
+    assert main([*listed, "--model", "unknown", "--provider", "unknown"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["slow-0"]

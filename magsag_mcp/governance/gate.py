@@ -44,6 +44,14 @@ from .gate_summary import NO_AGENT, _Stats, _Summary, parse_summary
 from .model_patterns import matches, model_matches
 from .policy import PolicySet
 
+#: why a summary names model 'unknown' via 'unknown': a call whose process died in flight is recorded, once its
+#: reservation expires, as the attempt the reservation stood for, and reservations made before schema 0009 did not
+#: say their target (the gate cannot tell that the model was an allowed one, so it fails, and says why)
+_UNNAMED = (
+    ": a call abandoned in flight (its process died), recorded from a budget reservation an earlier version of "
+    "magsag made, which did not name its model; `magsag data query --model unknown --provider unknown` lists it"
+)
+
 
 def check_summary(summary: Any, policies: PolicySet) -> list[str]:
     """The violations (see :func:`check_summary_with_notes`)."""
@@ -110,7 +118,8 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 count = counted(s.calls, "call") + (
                     f", {counted(s.attempts, 'attempt')}" if s.attempts is not None else ""
                 )
-                violations.append(f"{p.name}: model {model!r}{where} is not in allowed_models ({count})")
+                why = _UNNAMED if model == "unknown" and via == ["unknown"] else ""
+                violations.append(f"{p.name}: model {model!r}{where} is not in allowed_models ({count}){why}")
     for p in policies.policies:
         t = p.thresholds
         if t is None:
