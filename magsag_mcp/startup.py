@@ -1,7 +1,7 @@
 """A command's start-up, lighter: what ``magsag-mcp`` does before the MCP SDK's import.
 
-Importing the SDK is most of the server's start-up (``BENCHMARKS.md``: about 380 of 440 ms), and most
-of that is work the server never needs or needs later:
+Importing the SDK is most of the server's start-up (``BENCHMARKS.md``: about 380 of 440 ms; the rounds named below
+are in ``benchmarks/ROUNDS.md``), and most of that is work the server never needs or needs later:
 
 - :func:`collector_paused`: the SDK builds a few thousand pydantic models (two protocol revisions'
   types and the server's), tens of thousands of container objects, none of them garbage, which the

@@ -1,4 +1,4 @@
-"""What a call keeps alive for the cyclic collector to walk (see BENCHMARKS.md, the thirty-second round, and
+"""What a call keeps alive for the cyclic collector to walk (see benchmarks/ROUNDS.md, the thirty-second round, and
 ``python -m benchmarks.gc_in_flight``): each object here was held past its use, and at 200 callers every young
 collection walked it and promoted it. Each test disables the collector, so that what is freed is freed by its
 reference count, as it is between collections."""

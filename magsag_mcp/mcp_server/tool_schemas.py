@@ -2,7 +2,7 @@
 
 Generating a model's JSON schema builds its pydantic core schema first: for the seven tools' fourteen
 schemas that was 9.9% of the instructions ``magsag-mcp`` ran from its start to its answer to
-``initialize`` (2,655 -> 2,391 million; sixteenth round, BENCHMARKS.md), spent before it could answer.
+``initialize`` (2,655 -> 2,391 million; sixteenth round, benchmarks/ROUNDS.md), spent before it could answer.
 They are stored in ``tool_schemas.json``; a server reads them from there, and its models are built when
 first used (a tool's arguments validated, its result shaped). A test fails when the file differs from
 what the models generate, and says to write it again:
