@@ -1,4 +1,4 @@
-"""What README.md and examples/mcp/README.md tell a user stays true: every variable in the
+"""What README.md, docs/*.md and examples/mcp/README.md tell a user stays true: every variable in the
 configuration table is read, its documented default is the code's, every command in the command-line
 table parses, and every MCP tool is listed with the arguments a client sees in tools/list."""
 
@@ -18,29 +18,17 @@ from magsag_mcp.cli import build_parser
 from magsag_mcp.errors import PayloadError
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server.__main__ import build_parser as build_server_parser
+from tests.docs_helpers import ALL_DOCS, README, ROOT, doc, table_rows, with_details
 
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
 MCP_README = (ROOT / "examples" / "mcp" / "README.md").read_text()
 SOURCE = "\n".join(p.read_text() for p in (ROOT / "magsag_mcp").rglob("*.py"))
 
 
-def section(text: str, heading: str) -> str:
-    start = text.index(f"\n## {heading}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end != -1 else None]
-
-
-def table_rows(text: str) -> list[list[str]]:
-    """The cells of a Markdown table's body rows (header and rule skipped); ``\\|`` stays in its cell."""
-    rows = [line for line in text.splitlines() if line.startswith("| ")]
-    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
-    return [c for c in cells[1:] if not set(c[0]) <= {"-", " "}]
-
-
+CONFIGURATION = doc("configuration.md")
+#: each variable's row of docs/configuration.md's table, its meaning with the subsection its row links to
 CONFIG_ROWS = {
-    name: row
-    for row in table_rows(section(README, "Configuration"))
+    name: [row[0], with_details(CONFIGURATION, row[1]), *row[2:]]
+    for row in table_rows(CONFIGURATION)
     for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row[0])
 }
 
@@ -106,11 +94,21 @@ def _argv(usage: str) -> list[str]:
     return [PLACEHOLDERS.get(w, w) for w in words]
 
 
-CLI_COMMANDS = [re.match(r"`([^`]*)`", row[0]).group(1) for row in table_rows(section(README, "The command line"))]
+def _commands(text: str) -> list[str]:
+    return [re.match(r"`([^`]*)`", row[0]).group(1) for row in table_rows(text)]
+
+
+CLI_COMMANDS = _commands(doc("cli.md"))
 
 
 def test_the_command_table_was_found():
     assert len(CLI_COMMANDS) >= 10 and all(c.startswith("magsag ") for c in CLI_COMMANDS)
+
+
+def test_the_readmes_tour_lists_every_command_as_the_reference_does():
+    # README's tour gives each command a line, docs/cli.md says it in full: the two tables list the same usages
+    tour = README[README.index("\n### The command line\n") :].split("\n### ")[1]
+    assert _commands(tour) == CLI_COMMANDS
 
 
 @pytest.mark.parametrize("usage", CLI_COMMANDS)
@@ -120,7 +118,7 @@ def test_every_documented_command_parses(usage: str):
 
 
 def _server_commands() -> list[str]:
-    found = re.findall(r"`(magsag-mcp[^`]*)`", README) + re.findall(r"^.*?(magsag-mcp --[^#\n]*)", MCP_README, re.M)
+    found = re.findall(r"`(magsag-mcp[^`]*)`", ALL_DOCS) + re.findall(r"^.*?(magsag-mcp --[^#\n]*)", MCP_README, re.M)
     return [re.sub(r"^\S+=\S+ ", "", c).strip() for c in found]
 
 
@@ -144,7 +142,7 @@ async def listed_tools(tmp_path: Path) -> dict[str, list[str]]:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("doc", ["README.md", "examples/mcp/README.md"])
+@pytest.mark.parametrize("doc", ["README.md", "docs/mcp.md", "examples/mcp/README.md"])
 async def test_documented_tools_take_the_arguments_clients_see(doc: str, listed_tools: dict[str, list[str]]):
     documented = documented_tools((ROOT / doc).read_text())
     assert set(documented) == set(listed_tools), f"{doc} lists other tools than tools/list"
@@ -159,7 +157,8 @@ def test_the_documented_token_rules_are_the_servers():
 
 
 def test_every_documented_filter_is_taken_by_the_filtered_commands():
-    paragraph = README[README.index("\nFilters: ") :].split("\n\n")[0]
+    cli = doc("cli.md")
+    paragraph = cli[cli.index("\nFilters: ") :].split("\n\n")[0]
     flags = re.findall(r"`(--[a-z-]+)`", paragraph.split("(")[0])
     assert len(flags) >= 8, paragraph
     for command in (["flow", "summarize"], ["data", "query"]):
@@ -171,7 +170,7 @@ def test_the_documented_reservation_expiry_is_the_ledgers():
     from magsag_mcp.governance.budget import RESERVATION_MARGIN_SECONDS, RESERVATION_TTL_SECONDS, reservation_ttl
 
     words = {600: "ten", 900: "fifteen"}
-    text = " ".join(README.split())
+    text = " ".join(ALL_DOCS.split())
     margin, floor = words[RESERVATION_MARGIN_SECONDS], words[RESERVATION_TTL_SECONDS]
     assert f"deadline plus {margin} minutes, and never under {floor}" in text
     assert reservation_ttl(30) == RESERVATION_TTL_SECONDS and reservation_ttl(3600) == 3600 + RESERVATION_MARGIN_SECONDS
@@ -187,7 +186,7 @@ def test_the_documented_csv_formula_starts_are_the_exports():
     names = {"\0": "a NUL", "\t": "a tab", "\r": "a carriage return"}
     documented = ", ".join(names.get(c, f"`{c}`") for c in _FORMULA_START)
     documented = documented.replace(f", {names[chr(13)]}", f" or {names[chr(13)]}")
-    assert f"starting {documented}, is prefixed with `'`" in _flat(README)
+    assert f"starting {documented}, is prefixed with `'`" in _flat(ALL_DOCS)
 
 
 def test_the_documented_search_pattern_limit_is_the_ledgers():
@@ -195,7 +194,8 @@ def test_the_documented_search_pattern_limit_is_the_ledgers():
     from magsag_mcp.mcp_server.models import SearchUsageArgs
 
     said = f"at most {MAX_PATTERN_CHARS} characters"
-    rows = [r for r in table_rows(README) if r[0].startswith(("`search_usage(", "`magsag data search"))]
+    reference = doc("mcp.md") + "\n\n" + doc("cli.md")
+    rows = [r for r in table_rows(reference) if r[0].startswith(("`search_usage(", "`magsag data search"))]
     assert len(rows) == 2 and all(said in r[1] for r in rows), rows
     assert said in SearchUsageArgs.model_fields["pattern"].description
     help_text = build_parser()._subparsers._group_actions[0].choices["data"].format_help()
@@ -207,7 +207,7 @@ def test_the_documented_price_and_reservation_figures_are_the_codes():
     from magsag_mcp.providers import canonical_provider
     from magsag_mcp.providers.openai_responses import MIN_OUTPUT_TOKENS
 
-    text = _flat(README)
+    text = _flat(ALL_DOCS)
     assert f"USD per million tokens (at most {MAX_RATE:,})" in text
     assert f"at most {MAX_RATE:,}" in (ROOT / "catalog" / "prices.yaml").read_text()
     assert f"at least the {MIN_OUTPUT_TOKENS} output tokens a Responses API call is sent with" in text
@@ -220,7 +220,7 @@ def test_the_documented_provider_inference_is_the_routers():
     from magsag_mcp.providers import hosts_other_models, provider_names
     from magsag_mcp.targets import VENDOR_PREFIXES, infer_provider, parse_target
 
-    text = _flat(section(README, "Model choice"))
+    text = _flat(doc("model-choice.md"))
     inferred = r"A provider is inferred from a model name when not given, in any case \((.*?)\); an explicit"
     rules = re.search(inferred, text).group(1)
     documented: dict[str, set[str]] = {}
@@ -245,7 +245,7 @@ def test_the_documented_model_choice_examples_route_as_said():
     from magsag_mcp.routing import plan_call
 
     catalog = load_catalog(ROOT / "catalog")
-    text = _flat(section(README, "Model choice"))
+    text = _flat(doc("model-choice.md"))
 
     def targets(model_config: dict, context: dict | None = None, env: dict | None = None) -> list[str]:
         payload = {"data": "x", "model_config": model_config}
@@ -275,7 +275,7 @@ def test_the_documented_refused_params_are_refused():
     from magsag_mcp.errors import ConfigError
     from magsag_mcp.targets import parse_target
 
-    text = _flat(section(README, "The catalog"))
+    text = _flat(doc("catalog.md"))
     said = re.search(
         r"Params the vendor would bill beyond what magsag prices and reserves are refused: (.*?); so", text
     )
@@ -294,7 +294,7 @@ def test_the_documented_refused_params_are_refused():
 
 
 def test_every_module_the_layout_names_exists():
-    layout = section(README, "Layout")
+    layout = doc("layout.md")
     named = re.findall(r"`([\w/]+\.py)`", layout)
     assert len(named) >= 10, layout
     package = ROOT / "magsag_mcp"
@@ -418,11 +418,12 @@ def test_doctors_help_names_what_it_reports():
         assert key in json_help
 
 
-@pytest.mark.parametrize("doc", ["README.md", "examples/mcp/README.md"])
+@pytest.mark.parametrize("doc", ["README.md", "docs/mcp.md", "examples/mcp/README.md"])
 def test_a_tool_that_says_whether_more_matched_is_documented_so(doc: str):
     from magsag_mcp.mcp_server import models as M
 
-    rows = {m.group(1): r[1] for r in table_rows((ROOT / doc).read_text()) if (m := re.match(r"`(\w+)\(", r[0]))}
+    text = (ROOT / doc).read_text()
+    rows = {m.group(1): with_details(text, r[1]) for r in table_rows(text) if (m := re.match(r"`(\w+)\(", r[0]))}
     for tool, result in (("query_runs", M.QueryRunsResult), ("search_usage", M.SearchUsageResult)):
         assert "has_more" in result.model_fields
         assert "`has_more`" in rows[tool], f"{doc}: {tool} answers has_more, which its row does not name"
@@ -447,7 +448,7 @@ def test_the_readme_says_what_pickling_does(tmp_path: Path):
     with Magsag(db=tmp_path / "l.db", env={}) as mg, pytest.raises(ConfigError, match="each process"):
         pickle.dumps(mg)
     assert pickle.loads(pickle.dumps(PolicyDenied("no", policy="p"))).policy == "p"
-    assert "refuse to be pickled: make one in each worker process" in _flat(README)
+    assert "refuse to be pickled: make one in each worker process" in _flat(ALL_DOCS)
 
 
 def test_an_empty_variable_is_unset_as_documented():
@@ -455,7 +456,7 @@ def test_an_empty_variable_is_unset_as_documented():
     from magsag_mcp.retry import retry_policy_from_env
     from magsag_mcp.settings import connect_timeout, read_timeout
 
-    assert "A variable set to an empty string counts as unset" in _flat(section(README, "Configuration"))
+    assert "A variable set to an empty string counts as unset" in _flat(CONFIGURATION)
     blank = {name: "" for name in CONFIG_ROWS}
     assert retry_policy_from_env(blank) == retry_policy_from_env({})
     assert (connect_timeout(blank), read_timeout(blank)) == (connect_timeout({}), read_timeout({}))
@@ -489,7 +490,7 @@ def test_the_readmes_python_example_runs_as_written(tmp_path: Path, monkeypatch:
 
     from magsag_mcp.loopback import LoopbackUpstream
 
-    (code,) = re.findall(r"```python\n(.*?)```", section(README, "Using it from Python"), re.S)
+    (code,) = re.findall(r"```python\n(.*?)```", doc("python.md"), re.S)
     prefixes = ("MAGSAG_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GEMINI_", "GOOGLE_", "OLLAMA_")
     for name in [n for n in os.environ if n.startswith(prefixes)]:
         monkeypatch.delenv(name)
@@ -497,7 +498,7 @@ def test_the_readmes_python_example_runs_as_written(tmp_path: Path, monkeypatch:
     with LoopbackUpstream().running() as up:
         for name, value in {**up.env(), "MAGSAG_DB": str(tmp_path / "ledger.db")}.items():
             monkeypatch.setenv(name, value)
-        exec(compile(code, "README.md", "exec"), {})
+        exec(compile(code, "docs/python.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("loopback answer from gpt-4o gpt-4o ")
     assert printed[-3] == "ok"  # mg.check_budget()["status"]
@@ -506,6 +507,37 @@ def test_the_readmes_python_example_runs_as_written(tmp_path: Path, monkeypatch:
     ((run_id, status, cost),) = ast.literal_eval(runs)
     assert status == "ok" and Decimal(cost) > 0 and has_more == "False"
     assert printed[-1] == "[]"  # mg.search("rate.?limit", ...): the loopback upstream limited no call
+
+
+def test_the_readmes_first_call_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    # README's tour opens with the guide's own call (docs/python.md's example begins the same way): it runs as
+    # written against the vendor's API answered on loopback, and prints the answer, the model and its exact cost
+    import os
+
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    (code,) = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert "with Magsag() as mg:" + code.split("with Magsag() as mg:")[1] in doc("python.md")
+    prefixes = ("MAGSAG_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GEMINI_", "GOOGLE_", "OLLAMA_")
+    for name in [n for n in os.environ if n.startswith(prefixes)]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    with LoopbackUpstream().running() as up:
+        for name, value in {**up.env(), "MAGSAG_DB": str(tmp_path / "ledger.db")}.items():
+            monkeypatch.setenv(name, value)
+        exec(compile(code, "README.md", "exec"), {})
+    (printed,) = capsys.readouterr().out.splitlines()
+    assert printed.startswith("loopback answer from gpt-4o gpt-4o ") and Decimal(printed.rsplit(" ", 1)[1]) > 0
+
+
+def test_the_readmes_client_configuration_starts_a_server_as_documented():
+    # README's first call from an MCP client shows a client's entry for the server: it is JSON, its command and
+    # arguments are ones magsag-mcp takes, and each variable it sets is one docs/configuration.md documents
+    (block,) = re.findall(r"```json\n(.*?)```", README, re.S)
+    (server,) = json.loads(block)["mcpServers"].values()
+    assert server["command"] == "magsag-mcp"
+    build_server_parser().parse_args(server["args"])
+    assert server["env"] and set(server["env"]) <= set(CONFIG_ROWS)
 
 
 #: every command of the users' guide, as it writes them after its `pnpm --filter @magsag/cli exec` (README: "here
@@ -523,7 +555,7 @@ GUIDE_COMMANDS = [
 
 
 def test_the_readme_says_how_the_guides_commands_are_run():
-    assert "`pnpm --filter @magsag/cli exec magsag" in section(README, "The command line")
+    assert "`pnpm --filter @magsag/cli exec magsag" in doc("cli.md")
 
 
 @pytest.mark.parametrize("command", GUIDE_COMMANDS)
@@ -543,7 +575,7 @@ def test_the_readme_says_where_its_setup_puts_the_commands():
     for name in scripts:
         assert f"`.venv/bin/{name}`" in README, name
     assert ". .venv/bin/activate" in README
-    assert "the install puts on the PATH" not in README
+    assert "the install puts on the PATH" not in ALL_DOCS
 
 
 def test_the_documented_time_rules_are_the_filters():
@@ -554,7 +586,7 @@ def test_the_documented_time_rules_are_the_filters():
     from magsag_mcp.ledger import UsageFilters, parse_since
     from magsag_mcp.mcp_server.models import QueryRunsArgs, SearchUsageArgs
 
-    text = _flat(README)
+    text = _flat(ALL_DOCS)
     for said in (
         "`--since` is inclusive and `--until` exclusive (`--since 2025-11-01 --until 2025-11-02` is that one day;",
         "An ISO time without an offset is UTC (`2025-11-01T09:00` is 09:00 UTC; `2025-11-01T09:00+01:00` is 08:00 UTC),"
@@ -630,7 +662,8 @@ def test_a_common_option_a_command_never_reads_is_taken_but_not_offered(capsys):
 def test_the_server_help_names_every_variable_that_configures_it():
     # `magsag-mcp --help` named only the variables behind its options' defaults: nothing of MAGSAG_MCP_TOKEN (the
     # bearer token the HTTP transport requires beyond loopback), the providers' keys, nor MAGSAG_PROVIDER: a user
-    # setting the server up learnt of them only from the README's Configuration table, which it now mirrors
+    # setting the server up learnt of them only from the README's Configuration table (now docs/configuration.md),
+    # which it mirrors
     shown = " ".join(build_server_parser().format_help().split())  # argparse may wrap a name's line anywhere
     missing = sorted(name for name in CONFIG_ROWS if name not in shown)
     assert missing == []
@@ -643,7 +676,7 @@ def test_every_variable_magsag_reads_is_named_in_the_readme():
     # translated specs in), which its comment said README names and README never did
     from magsag_mcp.settings import READ_VARIABLES
 
-    assert sorted(name for name in READ_VARIABLES if f"`{name}`" not in README) == []
+    assert sorted(name for name in READ_VARIABLES if f"`{name}`" not in ALL_DOCS) == []
 
 
 def _numeric_options_without_their_range(parser, path: list[str]) -> list[str]:
@@ -699,7 +732,7 @@ def test_the_server_help_says_each_numeric_settings_range_and_default():
     }
     assert {name: text for name, text in said.items() if text not in shown} == {}
     for name, low in (("MAGSAG_CALL_DEADLINE", "0.001"), ("MAGSAG_CONNECT_TIMEOUT", "0.001")):
-        assert f"{low} to {MAXIMA[name]:g}" in " ".join(CONFIG_ROWS[name])  # as the README's Configuration table says
+        assert f"{low} to {MAXIMA[name]:g}" in " ".join(CONFIG_ROWS[name])  # as docs/configuration.md's table says
 
 
 def test_each_option_says_it_may_be_repeated_and_payload_file_its_encodings():

@@ -80,3 +80,21 @@ def test_both_distributions_carry_the_license_the_metadata_names(sdist_names: se
         metadata = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
         assert "License-Expression: MIT" in whl.read(metadata).decode("utf-8").splitlines()
 
+
+def test_every_link_to_a_heading_names_one_its_page_has():
+    """README.md's reference text moved into docs/*.md, a page per topic: a link into a section (``#anchor``, or
+    ``page.md#anchor``) that names no heading of its page sends the reader to the top of it, or nowhere."""
+    from tests.docs_helpers import headings
+
+    documents = [p for p in ROOT.rglob("*.md") if not {".venv", "node_modules", ".git"} & set(p.parts)]
+    broken = []
+    for doc in documents:
+        text = doc.read_text(encoding="utf-8")
+        for target in _LINK.findall(text):
+            if re.match(r"[a-z][a-z0-9+.-]*:|/", target) or "#" not in target:
+                continue
+            page, anchor = target.split("#", 1)
+            linked = (doc.parent / page).resolve() if page else doc
+            if not linked.is_file() or anchor not in {name for _, name, _ in headings(linked.read_text("utf-8"))}:
+                broken.append(f"{doc.relative_to(ROOT)} -> {target}")
+    assert broken == []

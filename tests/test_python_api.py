@@ -384,7 +384,7 @@ def test_the_readme_names_the_fake_providers_failing_models_as_they_fail():
     import re
 
     from magsag_mcp.providers.fake import _FAILURES
+    from tests.docs_helpers import ALL_DOCS
 
-    readme = (CATALOG.parent / "README.md").read_text()
-    named = set(re.findall(r"`fail-([a-z_]+)`", readme))
+    named = set(re.findall(r"`fail-([a-z_]+)`", ALL_DOCS))
     assert {"rate_limited", "overloaded"} <= named <= set(_FAILURES)

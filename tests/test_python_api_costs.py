@@ -267,8 +267,9 @@ def test_each_usd_figure_has_the_type_the_readme_gives_it(mg: Magsag):
     # cost_usd and obs.current_cost() a Decimal; summarize's cost_usd and obs.get_current_cost() floats. A user
     # adding results' costs as numbers got "unsupported operand type(s) for +=: 'float' and 'str'", with nothing
     # in the README saying which figure is which.
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    said = " ".join(readme.split())
+    from tests.docs_helpers import doc
+
+    said = " ".join(doc("python.md").split())
     assert "a result's `cost_usd`, `explain`'s and `check_budget`'s figures are decimal strings" in said
     assert "`Decimal(result[\"cost_usd\"])`" in said
     result = mg.skills.invoke("skill.analysis", {"data": "x"})

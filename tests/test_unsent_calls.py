@@ -142,8 +142,11 @@ def test_query_runs_says_its_calls_count_calls_that_sent_nothing_too():
 
     said = RunOut.model_fields["calls"].description or ""
     assert "sent no request" in said and "unsent_calls" in said
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    [row] = [line for line in readme.splitlines() if line.startswith("| `query_runs(")]
+    from tests.docs_helpers import doc, with_details
+
+    # docs/mcp.md's row, with the subsection it links to for the rest of what it says
+    mcp = doc("mcp.md")
+    [row] = [with_details(mcp, line) for line in mcp.splitlines() if line.startswith("| `query_runs(")]
     assert "sent no request" in row and "unsent_calls" in row
 
 
