@@ -352,7 +352,7 @@ def _shut_down(
     must not keep the bridge alive (a weak reference marks it closed while something still holds it).
     ``done`` is set once it has closed, for a second close to wait on; ``asked`` once :meth:`Magsag.close` was
     called: unset, the garbage collector is closing it, which is said (not at the interpreter's exit, where the
-    README promises the close of a script's Magsag left open)."""
+    docs/money-records-budgets.md promises the close of a script's Magsag left open)."""
     # (finalize._shutdown: set as the interpreter exits, before the finalisers left run)
     if not asked.is_set() and not getattr(weakref.finalize, "_shutdown", False) and os.getpid() == pid:
         warnings.warn(

@@ -28,7 +28,7 @@ class InvokeResult:
     def output(self) -> Any:
         return self.result.parsed if self.result.parsed is not None else self.result.text
 
-    # The result fields README and to_dict() name, as attributes too: result.model, not only
+    # The result fields docs/model-choice.md and to_dict() name, as attributes too: result.model, not only
     # result.result.model (the answering attempt's LLMResult).
     @property
     def provider(self) -> str:

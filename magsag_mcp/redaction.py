@@ -166,8 +166,8 @@ def _longest_first(known: tuple[str, ...], call: tuple[str, ...]) -> tuple[str, 
 def _lookups(keys: tuple[str, ...], percent: bool, backslash: bool) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """:func:`~magsag_mcp.key_pieces.piece_table` of ``keys`` less those holding a ``%`` (a ``\\``) when the text holds
     none: escaped forms (:func:`escaped_forms`; a proxy password's URL form, decoded known too), whose pieces could
-    find there only runs of the key that its own pieces find (23 hold one) or README lists as kept. Looked up in every
-    text, they made a redaction some four times as long with 20 base64 keys known (counted)."""
+    find there only runs of the key that its own pieces find (23 hold one) or docs/configuration.md lists as kept.
+    Looked up in every text, they made a redaction some four times as long with 20 base64 keys known (counted)."""
     if percent and backslash:
         return piece_table(keys, PREFIX_KEY_MIN)
     return piece_table(

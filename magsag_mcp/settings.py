@@ -53,7 +53,8 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    # every refusal names the range, as README says: one of a value that is no number named only a value to set
+    # every refusal names the range, as docs/configuration.md says: one of a value that is no number named only a
+    # value to set
     fix = f"set it to e.g. {default} ({setting_span(name, minimum)}"
     try:
         value = float(raw)

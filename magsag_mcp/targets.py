@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 
-#: the name prefixes (any case) that say which cloud vendor's model a bare name is: README's "Model choice" lists them
+#: the name prefixes (any case) that say which cloud vendor's model a bare name is: docs/model-choice.md lists them
 VENDOR_PREFIXES: dict[str, tuple[str, ...]] = {
     "openai": ("gpt-", "gpt4", "o1", "o3", "o4", "chatgpt-", "text-", "davinci", "babbage"),
     "anthropic": ("claude",),

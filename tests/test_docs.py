@@ -670,6 +670,13 @@ def test_the_server_help_names_every_variable_that_configures_it():
     assert "Authorization: Bearer" in shown  # what a client does with the token, not only its name
 
 
+def test_the_server_help_points_at_the_page_that_documents_the_variables():
+    # the help said "the README's Configuration table says more" after that table had moved to docs/
+    shown = " ".join(build_server_parser().format_help().split())
+    named = re.findall(r"(docs/[\w-]+\.md) says more", shown)
+    assert named == ["docs/configuration.md"] and (ROOT / named[0]).is_file() and "| `MAGSAG_DB` |" in CONFIGURATION
+
+
 def test_every_variable_magsag_reads_is_named_in_the_readme():
     # the reverse of test_every_documented_variable_is_read: settings.READ_VARIABLES, which `magsag doctor` takes for
     # every MAGSAG_* variable read, held MAGSAG_SPEC_CACHE (the folder the tests' spec checker caches the vendors'

@@ -65,11 +65,11 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
 
 
-#: what ``--help`` says of the environment: every variable of the README's Configuration table (tests/test_docs.py
-#: holds them to it), for a user setting the server up, who reads this before any README
+#: what ``--help`` says of the environment: every variable of docs/configuration.md's table (tests/test_docs.py
+#: holds them to it), for a user setting the server up, who reads this before any page of the docs
 ENVIRONMENT = """\
-environment (a variable set empty counts as unset; the README's Configuration
-table says more; `magsag doctor` checks them):
+environment (a variable set empty counts as unset; docs/configuration.md says
+more; `magsag doctor` checks them):
   MAGSAG_MCP_TOKEN      http: the token clients must send as
                         'Authorization: Bearer <it>'; required to bind beyond
                         loopback, and then of 16 printable ASCII characters
@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_binding(args.host, token)
             listeners = bind_listeners(args.host, args.port)  # refuses a port in use, with its fix
             try:
-                # the port bound: with --port 0 the one the system chose, which scripts read here (README)
+                # the port bound: with --port 0 the one the system chose, which scripts read here (docs/mcp.md)
                 port = listeners[0].getsockname()[1]
                 said_at_start(
                     log,

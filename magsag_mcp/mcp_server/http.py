@@ -378,7 +378,7 @@ def served_url(host: str, port: int, path: str = MCP_PATH) -> str:
 def said_at_start(log: logging.Logger, port_chosen: bool, message: str, *args: object) -> None:
     """A start-up line at INFO; with a port the system chose (``--port 0``) whatever the log level, as it is the one
     place that port is said: a server started with --port 0 and MAGSAG_MCP_LOG_LEVEL=WARNING served on a port no one
-    could learn, and a script reading the URL from it (the README's way) waited for ever."""
+    could learn, and a script reading the URL from it (docs/mcp.md's way) waited for ever."""
     if log.isEnabledFor(logging.INFO) or not port_chosen:
         log.info(message, *args)
     else:  # past the level only: through the logger's filters (redaction) and handlers as any record

@@ -27,8 +27,9 @@ def azure_root(url: str) -> str:
 
 
 #: a resource name as the guide (``your-resource``), Azure's spec and docs (``your-resource-name``,
-#: ``YOUR-RESOURCE-NAME``, ``<your-resource-name>``) and this README (``RESOURCE``) write it: a name in angle or curly
-#: brackets is never a host's, and a lowercase ``resource`` may be someone's real one, so only the capitals stand for it
+#: ``YOUR-RESOURCE-NAME``, ``<your-resource-name>``) and docs/configuration.md (``RESOURCE``) write it: a name in
+#: angle or curly brackets is never a host's, and a lowercase ``resource`` may be someone's real one, so only the
+#: capitals stand for it
 _PLACEHOLDER_RESOURCE = re.compile(r"(?i:your[-_]?resource(?:[-_]?name)?)|RESOURCE(?:[-_]NAME)?|<[^>]*>|\{[^}]*\}")
 #: the host of a URL: after the scheme and any user info, up to the port, path, query or fragment
 _HOST = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(\[[^\]]*\]|[^/?#:]*)")
