@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from .catalog import catalog_variables, find_catalog, validate_catalog
+from .catalog import catalog_variables, find_catalog, installed_catalog_note, validate_catalog
 from .errors import CatalogError, redact_values
 from .providers import ProviderSet, provider_names
 from .redaction import redact, register_env_secrets
@@ -151,7 +151,11 @@ def report_of(
         + catalog_problems
         + ([ledger.read_only_error().message] if ledger.read_only else [])
         + ([unmakeable] if unmakeable else []),
-        "notes": [n for n in (relative_ledger_note(path, env), copy_note(ledger)) if n]
+        "notes": [
+            n
+            for n in (installed_catalog_note(catalog_root), relative_ledger_note(path, env), copy_note(ledger))
+            if n
+        ]
         + unread
         + providers.setting_notes()
         + list(catalog_notes),
