@@ -39,6 +39,7 @@ from .suggest import meant_id
 from .targets import to_target
 from .text import NAME_MAX
 from .types import Target
+from .working_folder import working_folder
 
 __all__ = [
     "Catalog",
@@ -152,7 +153,8 @@ def find_catalog(
                 fix += f", or make this one from the bundled catalog (cp -r {quote(str(bundled))} {quote(str(path))})"
             raise ConfigError(f"{origin} points at {str(path)!r}, which is not a directory; {fix}")
         return path
-    local = Path.cwd() / "catalog"
+    local = working_folder("./catalog", fix=", or set MAGSAG_CATALOG (or --catalog) to a catalog's absolute path")
+    local /= "catalog"
     if (local / "skills").is_dir():
         return local
     # A ./catalog of magsag's parts without skills/ (the guide's catalog/policies/model_governance.yaml, written in a

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import InputError
+from ..working_folder import absolute
 
 #: the files SQLite keeps beside a database while it is in use
 LEDGER_SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -37,8 +38,9 @@ CATALOG_FILES = ("prices.yaml", "prices.yml")
 
 
 def _where(path: Path) -> Path:
-    """``path`` made absolute with its links resolved (a file that does not exist yet resolves too)."""
-    return Path(os.path.realpath(Path(path).expanduser()))
+    """``path`` made absolute with its links resolved (a file that does not exist yet resolves too); a relative one
+    in a working folder that was deleted names nothing (see :mod:`magsag_mcp.working_folder`)."""
+    return Path(os.path.realpath(absolute(Path(path).expanduser(), str(path))))
 
 
 def _head(path: Path) -> bytes:

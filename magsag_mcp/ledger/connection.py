@@ -18,6 +18,7 @@ import anyio
 from ..errors import ConfigError, LedgerError
 from ..plurals import listed
 from ..settings import given, ledger_path_setting
+from ..working_folder import absolute
 from .migrations import (
     MIGRATIONS,
     NewerSchema,
@@ -62,7 +63,7 @@ def where_ledger_is(path: Path) -> Path:
     """``path`` made absolute as SQLite resolves it (against the folder this process runs in, ``..`` left to the
     OS): the file a relative ``MAGSAG_DB`` or ``--db`` names from here, and no other process's unless it runs
     here too."""
-    return Path(os.getcwd(), path)
+    return absolute(path, f"the ledger {path}")
 
 
 def unmakeable_ledger_problem(path: Path, env: Mapping[str, str]) -> str | None:
@@ -188,7 +189,7 @@ def read_only_uri(path: Path) -> tuple[str, bool]:
     it is in the file: ``immutable`` then reads it without the -shm file, which a read-only folder could
     not hold (the ledger reopens the connection if a writer begins, see :meth:`Ledger.read`). With one,
     a writer may be at work: SQLite reads the log too (it needs the -shm file there)."""
-    uri = Path(os.getcwd(), path).as_uri() + "?mode=ro"  # "?", "#" and "%" in a name: percent-encoded
+    uri = absolute(path, f"the ledger {path}").as_uri() + "?mode=ro"  # "?", "#" and "%" in a name: percent-encoded
     return (uri, False) if log_file(path).exists() else (uri + "&immutable=1", True)
 
 

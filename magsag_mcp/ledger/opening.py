@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 
 from ..errors import LedgerError
-from .connection import _configure, _connect, _create_private, look_through_the_log, truncate_log
+from .connection import (
+    _configure,
+    _connect,
+    _create_private,
+    look_through_the_log,
+    truncate_log,
+    where_ledger_is,
+)
 from .copies import read_a_copy_if_in_use, remove_copy
 from .migrations import BlankFile, NewerSchema, NotALedger, migrate, unknown_migrations
 from .problems import (
@@ -90,7 +97,7 @@ class LedgerOpening:
         try:
             # as SQLite resolves it: a later chdir moves nothing, and ".." is left to the OS (os.path.abspath
             # would take it off the text, and "link/../l.db" is then another file than the one SQLite opens)
-            self._opened = str(Path(os.getcwd(), self.path))
+            self._opened = str(where_ledger_is(self.path))
             if log_file(self.path).exists():  # a writer's log: refused, the file and the log are left as they are
                 await anyio.to_thread.run_sync(look_through_the_log, self.path, self.busy_timeout_ms)
             _create_private(self.path)

@@ -4,14 +4,13 @@ writer has come since, so that the next read reopens it instead of trusting the 
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import LedgerError
-from .connection import file_version, open_read_only
+from .connection import file_version, open_read_only, where_ledger_is
 from .migrations import OlderSchema
 from .problems import file_identity, log_file, read_only_error
 from .read_only_copy import log_unreadable_here, read_a_copy
@@ -42,7 +41,7 @@ class ReadOnlyMode:
         for a ledger an older version made, or one whose -wal file cannot be read where it is, on a migrated copy of
         it (:mod:`.read_only_copy`), unless the ledger is opened to be written by what does not record calls (a
         prune: refused, as it would be after a copy)."""
-        self._opened = str(Path(os.getcwd(), self.path))
+        self._opened = str(where_ledger_is(self.path))
         version = file_version(self.path)  # before SQLite reads a page: a write meanwhile is then seen
         copy_ok = self.reading or self.create
         if copy_ok and log_unreadable_here(self.path):
