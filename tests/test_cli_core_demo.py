@@ -63,3 +63,24 @@ def test_demo_whose_reader_leaves_while_the_call_reports_progress_exits_quietly(
     assert out.gone and "== summarize_usage" not in out.text
     raised = [r.getMessage() for r in caplog.records if r.exc_info]
     assert raised == [], raised  # "progress callback raised", "notification callback ... raised", with tracebacks
+
+
+def test_demo_run_in_a_folder_holding_a_module_named_as_a_dependency(tmp_path):
+    """A package user runs `magsag demo` in a folder of their own, which may hold an mcp.py (an MCP experiment) or a
+    yaml.py: the server the demo starts, `python -m magsag_mcp` in that folder, imported it in place of the SDK, and
+    the demo ended in an exception group of 'Connection closed'. The server is started with -P: not from there."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "mcp.py").write_text('raise SystemExit("the user\'s own mcp.py was imported")\n', encoding="utf-8")
+    (tmp_path / "yaml.py").write_text('raise SystemExit("the user\'s own yaml.py was imported")\n', encoding="utf-8")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "HOME": str(tmp_path)}
+    # -P: as the `magsag` console script runs, whose sys.path starts at its own folder, not the one it is run in
+    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", cli, "demo"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "answered by : fake:backup-model" in done.stdout

@@ -71,7 +71,8 @@ async def agent(live: bool) -> None:
             env["MAGSAG_DB"] = os.path.join(tmp, "ledger.db")  # fake calls stay out of your real ledger
         server = StdioServerParameters(
             command=sys.executable,
-            args=["-m", "magsag_mcp", "--log-level", "WARNING"],
+            # -P: the folder it starts in is not put first on sys.path (a file of yours named mcp.py would be imported)
+            args=["-P", "-m", "magsag_mcp", "--log-level", "WARNING"],
             env=env,
             cwd=None if live else tmp,
         )

@@ -125,7 +125,9 @@ async def run_demo(out: Any = None) -> int:
         catalog = write_demo_catalog(tmp / "catalog")
         params = StdioServerParameters(
             command=sys.executable,
-            args=["-m", "magsag_mcp", "--catalog", str(catalog), "--db", str(tmp / "ledger.db")],
+            # -P: the folder the demo is run in is not put first on the server's sys.path, where a file of the
+            # user's (mcp.py, yaml.py, a folder named pydantic) took the place of a package the server imports
+            args=["-P", "-m", "magsag_mcp", "--catalog", str(catalog), "--db", str(tmp / "ledger.db")],
             env=demo_env(tmp),
         )
         errlog = out or sys.stderr
