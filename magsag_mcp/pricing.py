@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from .exact_money import exact_money
+from .kept import keep
 from .price_files import GLOBAL_STANDARD, MAX_RATE, azure_deployment_type, read_prices
 from .price_files import validate_prices as validate_prices
 from .price_warnings import (
@@ -77,6 +78,10 @@ from .rates import (
 from .types import Usage
 
 __all__ = ["MAX_RATE", "Pricer", "PriceQuote", "UnitPrices", "validate_prices"]
+
+#: how many (provider, model, tier) prices, context windows and Azure (deployment, answering model) choices a Pricer
+#: keeps (see :func:`.kept.keep`): the model is a call's to name, and a server priced every one for as long as it ran
+PRICES_KEPT = 1024
 
 
 #: providers that cost nothing per token unless prices.yaml prices them: the offline fake, and ``local``
@@ -199,8 +204,7 @@ class Pricer:
             tiered = units.on_tier(service_tier)
             if tiered is None:
                 priced = Priced(None, None, None, unknown_because=untiered_entry(provider, model, service_tier))
-                self._cache[key] = priced
-                return priced
+                return keep(self._cache, key, priced, PRICES_KEPT)
             units = tiered
         if units is not None:
             if provider == "anthropic" and units.input is not None:
@@ -239,8 +243,7 @@ class Pricer:
             priced = from_genai_prices(provider, model, service_tier, datetime.fromtimestamp(self._clock(), UTC))
             if service_tier is not None and priced.unknown_because is not None:
                 priced.unknown_because += tier_fix(provider, model, service_tier)
-        self._cache[key] = priced
-        return priced
+        return keep(self._cache, key, priced, PRICES_KEPT)
 
     def _override(self, provider: str, model: str) -> UnitPrices | None:
         label = f"{provider}:{bare_model(provider, model)}".lower()
@@ -321,7 +324,8 @@ class Pricer:
         key = (deployment, answering)
         choice = self._azure_models.get(key)
         if choice is None:
-            choice = self._azure_models[key] = self._choose_azure_model(deployment, answering)
+            # (chosen again if dropped: what it adds below is the same each time)
+            choice = keep(self._azure_models, key, self._choose_azure_model(deployment, answering), PRICES_KEPT)
             if choice[0] is None:
                 self._azure_unpriced.add(deployment)
             elif choice[0] != deployment:
@@ -472,9 +476,9 @@ class Pricer:
     def context_window(self, provider: str, model: str) -> int | None:
         """The model's context window in tokens, from genai-prices' model data; None when unknown."""
         key = (provider, model)
-        if key not in self._windows:
-            self._windows[key] = window_from_genai_prices(provider, model)
-        return self._windows[key]
+        if key in self._windows:
+            return self._windows[key]
+        return keep(self._windows, key, window_from_genai_prices(provider, model), PRICES_KEPT)
 
 
 def _other_vendors_list(model: str) -> str | None:

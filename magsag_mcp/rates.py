@@ -6,6 +6,7 @@ turns rates and a :class:`~magsag_mcp.types.Usage` into USD.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -313,14 +314,29 @@ def genai_model(provider: str, model: str) -> Any:
     provider_id = GENAI_PROVIDER.get(provider)
     if provider_id is None:
         return None
-    model = bare_model(provider, model)
     from genai_prices import data_snapshot
 
-    try:
-        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
-    except LookupError:
-        return None
-    return info
+    snapshot = data_snapshot.get_snapshot()
+    if snapshot is not _FOUND_IN[0]:  # (a snapshot set since: UpdatePrices, set_custom_snapshot)
+        _FOUND_IN[0] = snapshot
+        _found.cache_clear()
+    return _found(provider_id, bare_model(provider, model))
+
+
+#: the genai-prices snapshot :func:`_found`'s answers came from
+_FOUND_IN: list[Any] = [None]
+
+
+@functools.lru_cache(maxsize=1024)
+def _found(provider_id: str, model: str) -> Any:
+    """genai-prices' model info for ``model`` in provider ``provider_id``'s list (and the lists it falls back to), or
+    None. Looked up here, not by DataSnapshot.find_provider_model: that keeps every model name it is asked about (its
+    provider cache, without a bound), and a server asked about each model its clients named grew it for ever."""
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    listed = data_snapshot.find_provider_by_id(snapshot.providers, provider_id)
+    return None if listed is None else listed.find_model(model, all_providers=snapshot.providers)
 
 
 def listed_by(provider: str, info: Any) -> str | None:
