@@ -4,12 +4,22 @@ before and after many calls, and allows no more than a small constant more."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import os
+import shutil
+import sqlite3
+import threading
+import weakref
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from benchmarks.fast_upstream import serve
 from magsag_mcp import pricing
 from magsag_mcp.pricing import PRICES_KEPT, Pricer
+from magsag_mcp.service import Service
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDERS = ("openai", "anthropic", "google", "azure")
@@ -63,3 +73,119 @@ def test_a_dropped_azure_choice_is_chosen_again_the_same(monkeypatch: pytest.Mon
     assert len(pricer._azure_models) <= 4 and ("prod-chat", "gpt-4o-2024-08-06") not in pricer._azure_models
     assert pricer.price("azure", "prod-chat", usage) == first
     assert pricer._azure_served["prod-chat"] == frozenset({"gpt-4o-2024-08-06"})
+
+
+# --- many calls of every outcome through the service ------------------------------------------------------------
+
+#: a call of each outcome a server sees, as (skill, model_config or a payload of its own); see _call
+KINDS: list[tuple[str, object]] = [
+    ("ok", {"provider": "openai", "model": "gpt-4o"}),
+    ("500 then fallback", {"provider": "openai", "model": "fail500-primary", "fallbacks": ["openai:gpt-4o"]}),
+    ("429 then fallback", {"provider": "openai", "model": "rl429-primary", "fallbacks": ["openai:gpt-4o"]}),
+    ("dropped then fallback", {"provider": "openai", "model": "drop-primary", "fallbacks": ["openai:gpt-4o"]}),
+    ("every target fails", {"provider": "openai", "model": "fail500-primary"}),
+    ("policy refusal", {"provider": "openai", "model": "gpt-4.1-nano"}),
+    ("budget refusal", {"provider": "openai", "model": "gpt-4o", "max_tokens": 900_000}),
+    ("invalid payload", None),
+    ("unknown skill", None),
+    ("cancelled", {"provider": "openai", "model": "gpt-4o"}),
+]
+
+
+def _catalog(tmp: Path) -> Path:
+    """The shipped catalog with the fast upstream's failing models allowed and limits that every call reserves
+    under."""
+    cat = tmp / "catalog"
+    shutil.copytree(ROOT / "catalog", cat)
+    (cat / "policies" / "model_governance.yaml").write_text(
+        "policies:\n"
+        "  - name: soak_models\n    allowed_models: [gpt-4o, 'fail500*', 'rl429*', 'drop*']\n"
+        "  - name: soak_limits\n    thresholds: {max_cost_per_call_usd: 5, max_cost_per_run_usd: 1000000,"
+        " max_cost_per_agent_daily_usd: 1000000}\n"
+    )
+    (cat / "prices.yaml").write_text('"openai:fail500*": {input: 2.5, output: 10}\n"openai:rl429*": {input: 2.5, '
+                                     'output: 10}\n"openai:drop*": {input: 2.5, output: 10}\n')  # fmt: skip
+    return cat
+
+
+async def _call(service: Service, kind: str, config: object, n: int) -> None:
+    skill, payload = "skill.analysis", {"data": "Quarterly revenue rose 8%.", "model_config": config}
+    if kind == "invalid payload":
+        payload = {"dta": "a typo"}
+    elif kind == "unknown skill":
+        skill = "skill.analysiz"
+    call = service.invoke_skill(skill, payload, agent="soak", run_id=f"soak-{n}")
+    if kind != "cancelled":
+        try:
+            await call
+        except Exception:  # each refusal and failure is this test's own doing; what it leaves is what is counted
+            pass
+        return
+    task = asyncio.ensure_future(call)
+    for _ in range(1 + n % 9):  # cancelled at a different step of the call each time, once begun
+        await asyncio.sleep(0)
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):
+        pass
+
+
+def _counts() -> Counter[str]:
+    """The live objects by type, but for what the runtime keeps a bounded number of itself: the event loop's cancelled
+    timers (a call's read timeout, each with its context), dropped from its heap once they are over half of it, and
+    the dead weak references a SQLite connection keeps to its closed cursors, dropped every 200 cursors."""
+    gc.collect()
+    objects = gc.get_objects()
+    cancelled = [o for o in objects if type(o) is asyncio.TimerHandle and o.cancelled()]
+    runtimes = {id(o) for o in cancelled} | {id(h._context) for h in cancelled}  # type: ignore[attr-defined]
+    return Counter(
+        type(o).__qualname__ for o in objects if id(o) not in runtimes and not (type(o) is weakref.ref and o() is None)
+    )
+
+
+@pytest.mark.anyio
+async def test_calls_of_every_outcome_leave_nothing_behind(tmp_path: Path, clock_at_noon: float):
+    server, url = await serve()
+    env = {
+        "OPENAI_BASE_URL": f"{url}/v1",
+        "OPENAI_API_KEY": "sk-soak7q2w-not-a-real-key",
+        "MAGSAG_MAX_RETRIES": "0",
+    }
+    service = await Service.open(catalog=_catalog(tmp_path), db=tmp_path / "ledger.db", env=env)
+    n = 0
+
+    async def rounds(count: int) -> None:
+        nonlocal n
+        for _ in range(count):
+            for kind, config in KINDS:
+                await _call(service, kind, config, n)
+                n += 1
+            await asyncio.gather(*(_call(service, kind, config, n + i) for i, (kind, config) in enumerate(KINDS)))
+            n += len(KINDS)
+
+    try:
+        await rounds(3)  # every path's first use: its modules, caches and pooled connections
+        _counts()  # (the first count leaves a few dozen weak references and methods of its own behind)
+        fds, threads, tasks = len(os.listdir("/proc/self/fd")), threading.active_count(), len(asyncio.all_tasks())
+        before = _counts()
+        await rounds(25)  # 500 calls: an object left behind by any one kind of call is 50 more
+        after = _counts()
+        grown = {name: after[name] - before[name] for name in after if after[name] - before[name] >= 25}
+        assert grown == {}, grown
+        assert len(os.listdir("/proc/self/fd")) <= fds + 2  # (one more pooled connection, at most)
+        assert threading.active_count() == threads
+        assert len(asyncio.all_tasks()) == tasks
+        assert not service._calls and service._in_flight == 0
+    finally:
+        await service.aclose()
+        server.close()
+        await server.wait_closed()
+    conn = sqlite3.connect(tmp_path / "ledger.db")
+    try:
+        held = conn.execute("SELECT COUNT(*) FROM budget_reservations WHERE state = 'held'").fetchone()[0]
+        runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    finally:
+        conn.close()
+    assert held == 0
+    assert runs == n  # one run per call, whatever its outcome (a cancelled one included)
