@@ -189,3 +189,53 @@ async def test_calls_of_every_outcome_leave_nothing_behind(tmp_path: Path, clock
         conn.close()
     assert held == 0
     assert runs == n  # one run per call, whatever its outcome (a cancelled one included)
+
+
+# --- opened and closed again and again ---------------------------------------------------------------------------
+
+
+def _held() -> tuple[int, int]:
+    """Open descriptors and live threads (a ledger's SQLite thread, a Magsag's loop thread)."""
+    return len(os.listdir("/proc/self/fd")), threading.active_count()
+
+
+def test_a_magsag_opened_and_closed_again_and_again_leaves_nothing_open(tmp_path: Path):
+    from magsag_mcp import Magsag
+
+    def once() -> None:
+        with Magsag(catalog=ROOT / "catalog", db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as mg:
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+
+    once()
+    _counts()
+    held, before = _held(), _counts()
+    for _ in range(20):  # each its own loop thread, ledger connection and SQLite thread: one left is 20
+        once()
+    after = _counts()
+    assert _held() == held
+    assert {name: after[name] - before[name] for name in after if after[name] - before[name] >= 20} == {}
+
+
+@pytest.mark.anyio
+async def test_an_mcp_servers_lifespan_begun_and_ended_again_and_again_leaves_nothing_open(tmp_path: Path):
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    server = build_server(catalog=ROOT / "catalog", db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+
+    async def session() -> None:  # the in-memory client runs the server's lifespan (its service) for each session
+        async with Client(server) as client:
+            ok = {"data": "x", "model_config": {"model": "fake:echo"}}
+            assert not (await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": ok})).is_error
+            bad = {"skill_id": "skill.analysis", "payload": {"dta": "x"}}
+            assert (await client.call_tool("invoke_skill", bad)).is_error
+
+    await session()
+    _counts()
+    held, tasks, before = _held(), len(asyncio.all_tasks()), _counts()
+    for _ in range(20):  # a service, its ledger connection and SQLite thread each time: one left is 20
+        await session()
+    after = _counts()
+    assert _held() == held and len(asyncio.all_tasks()) == tasks
+    assert {name: after[name] - before[name] for name in after if after[name] - before[name] >= 20} == {}
