@@ -16,7 +16,8 @@ import functools
 import inspect
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -144,6 +145,8 @@ class Transport:
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         #: the default sessions' resolvers: the connector closes only a resolver it made itself
         self._resolvers: dict[asyncio.AbstractEventLoop, BoundedResolver] = {}
+        #: per loop, what closes its session as the loop shuts down (see _close_with)
+        self._closers: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
 
     def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -173,7 +176,26 @@ class Transport:
                     max_field_size=MAX_HEADER_BYTES,
                 )
             self._sessions[loop] = session
+            if loop not in self._closers:
+                self._close_with(loop)
         return session
+
+    def _close_with(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close ``loop``'s session as the loop shuts down: asyncio.run and anyio.run close the async generators still
+        open before they close the loop. A transport used on one loop after another (a script's ``asyncio.run`` per
+        call) kept each ended loop's session, its pooled sockets open, for as long as the transport lived: two more
+        descriptors per loop, and a session no close could reach (its loop gone)."""
+        closer = _closed_at_shutdown(weakref.ref(self), loop)
+        try:  # run to its yield here, which registers it with the running loop (its first-iteration hook)
+            closer.asend(None).send(None)  # type: ignore[attr-defined]
+        except StopIteration:
+            self._closers[loop] = closer  # (the loop holds its async generators weakly)
+
+    async def _close_loops_session(self, loop: asyncio.AbstractEventLoop) -> None:
+        session, resolver = self._sessions.pop(loop, None), self._resolvers.pop(loop, None)
+        self._closers.pop(loop, None)
+        if session is not None and not session.closed:
+            await _close(session, resolver)
 
     async def _post(
         self,
@@ -291,6 +313,7 @@ class Transport:
     async def aclose(self) -> None:
         sessions, self._sessions = self._sessions, {}
         resolvers, self._resolvers = self._resolvers, {}
+        closers, self._closers = self._closers, {}
         for loop, session in sessions.items():
             if session.closed:
                 continue
@@ -303,6 +326,9 @@ class Transport:
             elif not loop.is_closed():
                 fut = asyncio.run_coroutine_threadsafe(_close(session, resolvers.get(loop)), loop)
                 await asyncio.wrap_future(fut)
+        closer = closers.get(asyncio.get_running_loop())
+        if closer is not None:  # (ended here: dropped unended, a task of the loop's would end it, finding nothing)
+            await closer.aclose()
 
 
 async def _let_go(resp: aiohttp.ClientResponse) -> None:
@@ -316,6 +342,19 @@ async def _let_go(resp: aiohttp.ClientResponse) -> None:
     of ``__aexit__``, ``release`` and ``wait_for_close`` around it, on every answer."""
     resp.release()
     await resp.wait_for_close()
+
+
+async def _closed_at_shutdown(
+    transport: weakref.ref[Transport], loop: asyncio.AbstractEventLoop
+) -> AsyncGenerator[None, None]:
+    """Waits at its yield until ``loop`` shuts down its async generators, then closes ``loop``'s session of
+    ``transport`` (see :meth:`Transport._close_with`); holds the transport weakly, so as not to keep it alive."""
+    try:
+        yield
+    finally:
+        owner = transport()
+        if owner is not None and owner._closers.get(loop) is not None:
+            await owner._close_loops_session(loop)
 
 
 async def _close(session: aiohttp.ClientSession, resolver: BoundedResolver | None) -> None:

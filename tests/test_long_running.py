@@ -239,3 +239,35 @@ async def test_an_mcp_servers_lifespan_begun_and_ended_again_and_again_leaves_no
     after = _counts()
     assert _held() == held and len(asyncio.all_tasks()) == tasks
     assert {name: after[name] - before[name] for name in after if after[name] - before[name] >= 20} == {}
+
+
+def test_a_transport_used_on_loop_after_loop_leaves_no_session_open():
+    # Before: a Transport keeps a session per event loop, and a loop that ended (a script's asyncio.run per call) left
+    # its session, and the session's pooled connection, open for as long as the transport lived: 100 loops, 200 more
+    # descriptors here (the client's socket and, the upstream being in this process, the server's).
+    from magsag_mcp.transport import Transport
+
+    upstream_loop = asyncio.new_event_loop()
+    server, url = upstream_loop.run_until_complete(serve())
+    thread = threading.Thread(target=upstream_loop.run_forever)
+    thread.start()
+    transport = Transport()
+
+    async def call() -> None:
+        answer = await transport.post_json(f"{url}/v1/chat/completions", {"model": "gpt-4o"}, headers={})
+        assert answer.status == 200
+
+    try:
+        asyncio.run(call())
+        gc.collect()
+        held = _held()
+        for _ in range(30):
+            asyncio.run(call())
+        gc.collect()
+        assert _held() == held
+        assert transport._sessions == {} and transport._closers == {}
+    finally:
+        upstream_loop.call_soon_threadsafe(server.close)
+        upstream_loop.call_soon_threadsafe(upstream_loop.stop)
+        thread.join()
+        upstream_loop.close()
