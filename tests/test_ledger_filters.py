@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,25 @@ def test_a_duration_longer_than_any_ledger_is_refused_naming_its_filter(field: s
         UsageFilters.build({"since": "1d", "until": "400000d"} if field == "until" else {"since": "400000d"})
     assert refused.value.message.startswith(f"{field}='4000"), refused.value.message
     assert "is longer than any ledger (at most 1000 years)" in refused.value.message
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "America/St_Johns", "Asia/Kathmandu"])
+@pytest.mark.parametrize("naive", [datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59)])
+def test_a_naive_datetime_at_the_calendars_edge_is_refused_as_beyond_any_ledger_in_every_zone(
+    monkeypatch, zone: str, naive: datetime
+):
+    # A naive datetime is local time, moved to its offset by astimezone(): on the calendar's first or last day, where
+    # the offset moves it past year 1 or 9999, Python raised ValueError ('year 0 is out of range') or OverflowError out
+    # of the read, on some machines' zones and not others (Kiritimati's +14 and St. John's -3:30; UTC read it). It is
+    # a time no ledger holds, refused as one, naming its filter, whatever the machine's zone.
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        for field in ("since", "until"):
+            with pytest.raises(InputError) as refused:
+                UsageFilters.build({field: naive})
+            assert refused.value.message.startswith(f"{field}="), refused.value.message
+            assert "beyond any ledger" in refused.value.message, refused.value.message
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -62,7 +62,14 @@ def python_time(value: Any, field: str = "since") -> Any:
     ISO time, a naive one as the local time Python's own ``timestamp()`` takes it for, a ``date`` as its ISO
     date (a UTC day, as the text is), a ``timedelta`` as that long before now. Anything else is returned as is."""
     if isinstance(value, datetime):
-        return (value if value.tzinfo is not None else value.astimezone()).isoformat()
+        if value.tzinfo is not None:
+            return value.isoformat()
+        try:
+            return value.astimezone().isoformat()
+        except (ValueError, OverflowError):
+            # the local offset moved it past year 1 or 9999 (datetime(1, 1, 1) east of UTC, the last day west of it):
+            # Python's own error, on some machines' zones and not others, where it is a time no ledger holds
+            raise InputError(_beyond_any_ledger(field, value)) from None
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, timedelta):
@@ -125,11 +132,16 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
     seconds = dt.timestamp()
     if not -MAX_DURATION_SECONDS <= seconds <= MAX_DURATION_SECONDS * 2:
         # refused here as written: a caller re-reading the resolved number would quote a float instead
-        raise InputError(
-            f"{field}={value!r} is beyond any ledger (give a date between the years 971 and 3967); "
-            f"leave {field} out for no bound"
-        )
+        raise InputError(_beyond_any_ledger(field, value))
     return seconds
+
+
+def _beyond_any_ledger(field: str, value: Any) -> str:
+    """Why a time before or after every ledger (outside about the years 971 to 3967) is refused, and the fix."""
+    return (
+        f"{field}={value!r} is beyond any ledger (give a date between the years 971 and 3967); "
+        f"leave {field} out for no bound"
+    )
 
 
 def _unreadable(text: str) -> str:
