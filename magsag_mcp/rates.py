@@ -392,7 +392,10 @@ def _next_price_change(info: Any, now: datetime, *, with_variants: bool) -> floa
                 soonest = min(soonest, at)
         elif isinstance(constraint, TimeOfDateConstraint):
             for edge in (constraint.start_time, constraint.end_time):
-                today = datetime.combine(now.astimezone(UTC).date(), edge, edge.tzinfo or UTC)
+                # the edge's time of day in UTC, as genai-prices' own active() compares it: put on now's UTC date in
+                # its own zone, an edge west of UTC landed a day after its next time, one east of it in the past
+                in_utc = datetime.combine(now.date(), edge, edge.tzinfo or UTC).astimezone(UTC).timetz()
+                today = datetime.combine(now.astimezone(UTC).date(), in_utc)
                 at = today.timestamp()
                 soonest = min(soonest, at if at > stamp else (today + timedelta(days=1)).timestamp())
     return soonest
