@@ -347,3 +347,30 @@ async def test_an_answer_quoting_the_key_it_was_sent_with_reaches_the_client_wit
     assert out["output"] == f"headers: Bearer [REDACTED]; example: api_key = '{own}'; changeme"
     assert out["tool_calls"][0]["arguments"] == {"k": out["output"]}
     assert json.loads(result.content[0].text) == out
+
+
+def test_the_stderr_logs_times_are_utc_with_their_offset_whatever_the_machines_zone(monkeypatch):
+    import time as clock
+
+    from magsag_mcp.mcp_server.__main__ import configure_logging
+
+    # The ledger, its exports and every tool's times are UTC with their offset; the log line's time was the machine's
+    # own, with none, so on a server in Kathmandu a call's log line read 5:45 hours off its record in the ledger.
+    root = logging.getLogger()
+    kept_handlers, kept_level = list(root.handlers), root.level
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    clock.tzset()
+    try:
+        configure_logging("INFO")
+        formatter = root.handlers[-1].formatter
+        record = logging.LogRecord("magsag_mcp.mcp", logging.INFO, __file__, 1, "serving", None, None)
+        record.created, record.msecs = 1764460800.25, 250.0  # 2025-11-30T00:00:00.250Z
+        assert formatter.format(record) == "2025-11-30T00:00:00.250+00:00 INFO magsag_mcp.mcp: serving"
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in kept_handlers:
+            root.addHandler(handler)
+        root.setLevel(kept_level)
+        monkeypatch.undo()
+        clock.tzset()
