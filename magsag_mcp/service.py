@@ -306,7 +306,9 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
     async def _record(
         self, run: RunRecord, attempts: list[AttemptRecord], status: str, error: MagsagError | None = None
     ) -> None:
-        run.ended_at = time.time()
+        # not before it began, should the wall clock have been stepped back meanwhile (NTP, a VM resumed): a reader's
+        # ended_at - started_at is then 0, not a run of minus an hour (durations are the monotonic clock's: latency_ms)
+        run.ended_at = max(time.time(), run.started_at)
         run.status = status  # type: ignore[assignment]
         tokens_in = tokens_out = 0
         for a in attempts:  # one loop, not a generator per sum (a frame each)
