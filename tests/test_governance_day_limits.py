@@ -169,3 +169,47 @@ async def test_agent_names_differing_in_case_are_two_agents_in_budgets_queries_a
         assert [r["run_id"] for r in await ledger.query_runs(UsageFilters(agent="Analyst"))] == ["r1"]
         notes = await ledger.filter_notes(UsageFilters(agent="ANALYST"), agent=False, run=True, names=True)
     assert any("'ANALYST'" in n and "Analyst" in n and "analyst" in n for n in notes), notes
+
+
+@pytest.mark.parametrize(
+    ("last_minute", "day", "hours"),
+    [
+        # Berlin's 2026-03-29 lasts 23 hours (CET -> CEST), its 2026-10-25 25 hours (CEST -> CET)
+        (datetime(2026, 3, 29, 21, 59, tzinfo=UTC), "2026-03-29", 23),
+        (datetime(2026, 10, 25, 22, 59, tzinfo=UTC), "2026-10-25", 25),
+    ],
+)
+async def test_a_berlin_day_limit_resets_at_berlin_midnight_on_its_23_and_25_hour_days(
+    tmp_path: Path, monkeypatch, last_minute: datetime, day: str, hours: int
+):
+    # A call in the last minute of a Berlin day spends that day (its day limit refuses more), the same call's day in a
+    # summary of Berlin days (what flow gate checks) is that day, and a minute later, at Berlin's midnight, the limit
+    # reads a new day, as long after the day's start as the day is long.
+    from magsag_mcp.governance import budget
+
+    clock = {"now": last_minute.timestamp()}
+    monkeypatch.setattr(budget.time, "time", lambda: clock["now"])
+    berlin = PolicySet(
+        [
+            Policy(
+                name="cap",
+                timezone="Europe/Berlin",
+                thresholds={"max_cost_per_day_usd": "1", "max_cost_per_agent_daily_usd": "1"},
+            )
+        ]
+    )
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(berlin, ledger, FixedPricer("0.3"))
+        await record(ledger, "late", "0.8", agent="ana")
+        before = await gov.check_budget(agent="ana")
+        with pytest.raises(E.BudgetExceeded):
+            await gov.admit(attempt_ctx("one-more", agent="ana"))  # 0.8 + 0.3 > 1, the same Berlin day
+        summary = await ledger.summarize(None, "Europe/Berlin")
+        clock["now"] += 60  # Berlin's midnight
+        after = await gov.check_budget(agent="ana")
+        await gov.admit(attempt_ctx("next-day", agent="ana"))
+    assert summary["largest_day"]["date"] == day and summary["by_agent"]["ana"]["largest_day"]["date"] == day
+    [window] = {(lim["window"]["start"], lim["window"]["end"]) for lim in before["limits"]}
+    assert window[1] == clock["now"] and window[1] - window[0] == hours * 3600
+    assert {lim["limit"]: lim["spent_usd"] for lim in before["limits"]} == {"day": "0.8", "agent_day": "0.8"}
+    assert {lim["limit"]: lim["spent_usd"] for lim in after["limits"]} == {"day": "0", "agent_day": "0"}
