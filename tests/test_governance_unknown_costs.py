@@ -38,7 +38,8 @@ async def test_unknown_price_under_a_cost_limit(catalog_copy, tmp_path, upstream
     assert summary["model_stats"]["m"]["unpriced_calls"] == 1
 
 
-def test_check_budget_reports_unpriced_spend(tmp_path: Path, capsys):
+def test_check_budget_reports_unpriced_spend(tmp_path: Path, capsys, clock_at_noon):
+    # (at noon: its calls are recorded, then their agent's day read; a UTC midnight between them read an empty day)
     async def go() -> tuple[dict, dict]:
         async with Ledger(tmp_path / "l.db") as ledger:
             gov = Governance(

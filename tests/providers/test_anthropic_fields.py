@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import email.utils
 import json
+import time
 from typing import Any
 
 import pytest
@@ -222,7 +223,9 @@ async def test_a_claude_models_thinking_goes_back_to_that_model_only(serve, tran
 
 def _at(seconds: float) -> str:
     """An RFC 3339 time ``seconds`` from now, as Anthropic's reset headers write it."""
-    when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds)
+    # on time.time(), the clock the reset is read against (with no Date header): datetime.now() is another reading
+    # of the machine's clock, which a test moving time.time (to a midnight) does not move
+    when = datetime.datetime.fromtimestamp(time.time() + seconds, datetime.UTC)
     return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
