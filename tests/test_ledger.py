@@ -228,14 +228,15 @@ async def test_an_event_with_nan_or_infinity_is_stored_as_json(tmp_path: Path):
 
 
 RECORD_AT_ONCE = """
-import asyncio, sys, time
+import asyncio, os, sys, time
 from decimal import Decimal
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.records import AttemptRecord, RunRecord
 
 async def main():
-    db, tag, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    while time.time() < start:  # every process starts recording at the same moment
+    db, tag, go = sys.argv[1], sys.argv[2], sys.argv[3]
+    open(f"{go}.ready-{tag}", "w").close()
+    while not os.path.exists(go):  # every process starts recording at the same moment: once all are ready
         await asyncio.sleep(0.001)
     async with Ledger(db) as ledger:
         async def one(i, alone):
@@ -256,9 +257,18 @@ def test_processes_recording_at_once_lose_no_record(tmp_path: Path):
     """Several servers recording into one ledger at once, inline and in group commits: every record
     lands once, and the rollups that summaries and budgets read equal the attempts."""
     db = tmp_path / "shared.db"
-    start = time.time() + 2  # after every interpreter has started (a hang guard bounds the wait below)
+    # Started together once every interpreter is ready, told by a file: a start time on this process's clock (2 s
+    # from now) was read on each interpreter's own, which a test moving time.time (to a midnight) does not move, so
+    # they waited the hours between the two clocks (and on a machine slower to start them, some began alone).
+    go = tmp_path / "go"
     tags = ["a", "b", "c"]
-    procs = [subprocess.Popen([sys.executable, "-c", RECORD_AT_ONCE, str(db), tag, str(start)]) for tag in tags]
+    procs = [subprocess.Popen([sys.executable, "-c", RECORD_AT_ONCE, str(db), tag, str(go)]) for tag in tags]
+    waited = 0
+    while not all((tmp_path / f"go.ready-{tag}").exists() for tag in tags):
+        assert all(p.poll() is None for p in procs) and waited < 120_000, "a recording process ended before it began"
+        time.sleep(0.001)  # (polled: each is ready once its interpreter has started; a hang guard bounds the wait)
+        waited += 1
+    go.touch()
     assert [p.wait(120) for p in procs] == [0] * len(tags)
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
