@@ -20,6 +20,21 @@ _MACHINE_FOLDERS = {
 }
 
 
+#: UTC by its other names, each a link to it in the IANA database: days in any of them are UTC days
+UTC_NAMES = frozenset(
+    {
+        "UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu", "GMT", "Etc/GMT",
+        "GMT0", "Etc/GMT0", "GMT+0", "Etc/GMT+0", "GMT-0", "Etc/GMT-0", "Greenwich", "Etc/Greenwich",
+    }
+)  # fmt: skip
+
+
+def is_utc(name: str) -> bool:
+    """Whether the zone ``name`` is UTC (by any of :data:`UTC_NAMES`): a policy with ``timezone: GMT`` counts the days
+    a summary of UTC days holds."""
+    return name in UTC_NAMES
+
+
 def zone_problem(name: str) -> str | None:
     """What is wrong with ``name`` as a time zone to count days in, with the fix; None if it is an IANA zone."""
     from .suggest import zone_hint

@@ -156,3 +156,18 @@ def test_a_zone_of_the_machines_zone_folder_is_no_zone_to_count_days_in(tmp_path
     _record(tmp_path / "l.db", [("r", NOV_1, "0.1")])
     code, _, err = _summarize(tmp_path, capsys, "--timezone", zone)
     assert code == 2 and said in err and "(the policy's timezone)" in err, err
+
+
+@pytest.mark.parametrize(("policy_zone", "summary_zone"), [("GMT", None), ("Etc/UTC", "Zulu"), ("UTC", "Etc/GMT")])
+def test_a_policy_in_a_name_of_utc_is_checked_on_a_utc_summarys_days_without_a_note(
+    tmp_path: Path, capsys, policy_zone: str, summary_zone: str | None
+):
+    # GMT, Zulu and Etc/GMT are UTC by other names (the IANA database links them to it): their days are UTC's. A policy
+    # with timezone: GMT gated on a summary of UTC days was told its days were other days than its own, and to write
+    # the summary again in GMT, which gave the same days.
+    _record(tmp_path / "l.db", [("day", NOV_1 + 36000, "1.5")])
+    code, summary, _ = _summarize(tmp_path, capsys, *(("--timezone", summary_zone) if summary_zone else ()))
+    assert code == 0 and summary is not None
+    code, out = _gate(tmp_path, capsys, summary, BERLIN.replace("Europe/Berlin", policy_zone))
+    assert code == 1 and "FAIL berlin: 2025-11-01 (UTC) cost $1.5 exceeds max_cost_per_day_usd $1.0" in out, out
+    assert "NOTE" not in out, out

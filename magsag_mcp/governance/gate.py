@@ -424,7 +424,10 @@ def _zone(summary: dict[str, Any]) -> str:
 
 
 def _utc(zone: str) -> str:
-    return "UTC" if zone == "Etc/UTC" else zone
+    """``zone``, or "UTC" for any of UTC's names (GMT, Etc/UTC, Zulu: the same days)."""
+    from ..zones import is_utc
+
+    return "UTC" if is_utc(zone) else zone
 
 
 def _window_cuts(summary: dict[str, Any], zone: str) -> dict[str, Any]:

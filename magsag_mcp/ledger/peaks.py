@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import InputError
-from ..zones import zone_problem
+from ..zones import is_utc, zone_problem
 from .filters import UsageFilters, parse_since, rows_in_range, sql_where
 from .migrations import SPEND_BUCKET_SECONDS
 from .money import from_pusd, joined, named_sum, summed
@@ -276,7 +276,7 @@ def largest_days(
 
 def known_zone(zone: str | None) -> str | None:
     """``zone`` if it names a time zone other than UTC (None for UTC or none); :class:`InputError` otherwise."""
-    if zone is None or zone in ("UTC", "Etc/UTC"):
+    if zone is None or is_utc(zone):
         return None
     if problem := zone_problem(zone):
         raise InputError(f"{problem} (the policy's timezone)")
