@@ -3,6 +3,7 @@ as Python code writes them."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -66,16 +67,19 @@ def test_summarize_takes_the_times_python_code_has(mg: Magsag):
 
     from magsag_mcp import InputError
 
-    today = datetime.now(UTC).date()
+    # the times on time.time(), the clock the call is recorded on: datetime.now() is another reading of the machine's
+    # clock, which a test moving time.time (to a midnight) does not move
+    today = datetime.fromtimestamp(time.time(), UTC).date()
     mg.skills.invoke("skill.analysis", {"data": "x"})
-    now = datetime.now(UTC)
+    now = datetime.fromtimestamp(time.time(), UTC)
+    local_now = datetime.fromtimestamp(now.timestamp())  # naive, this machine's local time
     hour = timedelta(hours=1)
     counted = {
         "an aware datetime": ({"since": now - hour}, 1),
-        "one in another zone": ({"since": (now - hour).astimezone(datetime.now().astimezone().tzinfo)}, 1),
+        "one in another zone": ({"since": (now - hour).astimezone(local_now.astimezone().tzinfo)}, 1),
         "an aware datetime ahead": ({"since": now + hour}, 0),
-        "a naive datetime (local, as Python reads it)": ({"since": datetime.now() - hour}, 1),
-        "a naive datetime ahead": ({"since": datetime.now() + hour}, 0),
+        "a naive datetime (local, as Python reads it)": ({"since": local_now - hour}, 1),
+        "a naive datetime ahead": ({"since": local_now + hour}, 0),
         "a date (a UTC day, as an ISO date is)": ({"since": today}, 1),
         "a date until": ({"until": today}, 0),
         "a timedelta": ({"since": hour}, 1),
