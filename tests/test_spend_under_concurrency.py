@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -70,8 +71,16 @@ def write_catalog(catalog: Path, thresholds: str) -> None:
 
 
 def child_env() -> dict[str, str]:
-    """The worker processes import this checkout's magsag_mcp, whatever the venv's editable install points at."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    """The worker processes import this checkout's magsag_mcp, whatever the venv's editable install points at, and
+    read the clock this process reads: where a test moved ``time.time`` (to a midnight), tests/shared_clock moves
+    theirs as far."""
+    paths = [str(ROOT), os.environ.get("PYTHONPATH")]
+    moved = time.time() - time.clock_gettime(time.CLOCK_REALTIME)
+    shared = {}
+    if abs(moved) > 1:  # (a clock not moved reads the same but for the moment between the two readings)
+        paths.insert(0, str(ROOT / "tests" / "shared_clock"))
+        shared = {"MAGSAG_TESTS_CLOCK_OFFSET": repr(moved)}
+    return {**os.environ, **shared, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
 
 
 def db_rows(db: Path, sql: str, *args: object) -> list[tuple]:
