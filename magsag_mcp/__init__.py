@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from .api import Skills as Skills
     from .api import UnknownCostWarning as UnknownCostWarning
     from .invoke_result import InvokeResult as InvokeResult
+    from .result_dicts import InvokeResultDict as InvokeResultDict
     from .service import Service as Service
 
 __version__ = "0.1.0"
@@ -71,6 +72,7 @@ _LAZY = {
     "UnknownCostWarning": "api",
     "Service": "service",
     "InvokeResult": "invoke_result",
+    "InvokeResultDict": "result_dicts",  # what skills.invoke returns, for a caller's annotations
 }
 
 __all__ = [

@@ -46,6 +46,7 @@ from .invoke_result import InvokeResult
 from .kept_records import closing_after
 from .observer import Observer, UnknownCostWarning
 from .redaction import register_env_secrets
+from .result_dicts import InvokeResultDict
 from .service import Service
 from .text import NAME_MAX, check_name
 
@@ -90,7 +91,7 @@ class Skills(ProcessBound):
             run_id: str | None = None,
             context: Mapping[str, Any] | None = None,
             progress: Progress | None = None,
-        ) -> dict[str, Any]: ...
+        ) -> InvokeResultDict: ...
 
         async def ainvoke(
             self,
@@ -101,7 +102,7 @@ class Skills(ProcessBound):
             run_id: str | None = None,
             context: Mapping[str, Any] | None = None,
             progress: Progress | None = None,
-        ) -> dict[str, Any]: ...
+        ) -> InvokeResultDict: ...
 
     else:  # the same at run time (help(), a notebook's completion), and any other name taken, to be refused
         # naming the option (or the payload's key) it meant
@@ -124,7 +125,7 @@ class Skills(ProcessBound):
             options = {"agent": agent, "run_id": run_id, "context": context, "progress": progress, **unknown}
             return await self.bridge.call(self._invoke, skill_id, payload, options)
 
-    async def _invoke(self, skill_id: str, payload: Mapping[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    async def _invoke(self, skill_id: str, payload: Mapping[str, Any], options: dict[str, Any]) -> InvokeResultDict:
         check_options(options)
         context = merged_context(self.context, options.pop("context", None), "invoke's context")
         # None is "not given", as a caller's helper passes its own defaults on (run_id=run_id): the call stays

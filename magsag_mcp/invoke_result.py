@@ -4,6 +4,7 @@ not be recorded."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from .errors import AllTargetsFailed, BudgetExceeded, LedgerError, MagsagError, PolicyDenied, excerpt
 from .records import AttemptRecord
 from .redaction import answer_without_known_keys
+from .result_dicts import InvokeResultDict
 from .types import FinishReason, LLMResult, ToolCall, Usage
 
 
@@ -57,7 +59,7 @@ class InvokeResult:
         """The answer's text as the model wrote it (``output`` is the parsed object when JSON was asked for)."""
         return self.result.text
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> InvokeResultDict:
         r = self.result
         return {
             "run_id": self.run_id,
@@ -78,7 +80,7 @@ class InvokeResult:
         }
 
 
-def shown_answer(data: dict[str, Any]) -> dict[str, Any]:
+def shown_answer(data: Mapping[str, Any]) -> dict[str, Any]:
     """An invoke result (:meth:`InvokeResult.to_dict`, or MCP's model of it) as it leaves the process: the answer is
     the vendor's text, passed on as it came (not redacted as an error is: a token shaped like a key in it, an example
     in code, is the answer's own); but one quoting the key it was sent with (a gateway or a test server echoing the
@@ -88,7 +90,7 @@ def shown_answer(data: dict[str, Any]) -> dict[str, Any]:
     return answer_without_known_keys(data, _vendors_text(data))
 
 
-def _vendors_text(data: dict[str, Any]) -> str:
+def _vendors_text(data: Mapping[str, Any]) -> str:
     """What of an invoke result the vendor wrote: its output (text, or JSON), its text, and its tool calls, if any."""
     output, text, calls = data.get("output"), data.get("text"), data.get("tool_calls")
     if isinstance(output, str) and not calls and text in (None, output):

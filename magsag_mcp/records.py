@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # (it names this module's Outcome)
+    from .result_dicts import AttemptDict
 
 Outcome = Literal["ok", "error", "skipped", "policy_denied", "budget_exceeded"]
 RunStatus = Literal["running", "ok", "error", "policy_denied", "budget_exceeded", "cancelled"]
@@ -62,7 +65,7 @@ class AttemptRecord:
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AttemptDict:
         return {
             "provider": self.provider,
             "model": self.model,

@@ -11,7 +11,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # (they name this module's Literals)
+    from .result_dicts import ToolCallDict, UsageDict
 
 Role = Literal["user", "assistant", "tool"]
 
@@ -28,8 +31,8 @@ class ToolCall:
     #: (Responses API) before the call, each marked as its vendor's
     signature: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        out = {"id": self.id, "name": self.name, "arguments": self.arguments}
+    def to_dict(self) -> ToolCallDict:
+        out: ToolCallDict = {"id": self.id, "name": self.name, "arguments": self.arguments}
         if self.signature is not None:
             out["signature"] = self.signature
         return out
@@ -173,7 +176,7 @@ class Usage:
             self.output_image_tokens,
         )
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> UsageDict:
         return {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,

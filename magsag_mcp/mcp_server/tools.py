@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ..errors import MagsagError, redact, redacting_logger
 from ..invoke_result import shown_answer
 from ..redaction import redact_values
+from ..result_dicts import InvokeResultDict
 from ..text import has_surrogate, whole_characters
 from . import models as M
 from .arguments import explain
@@ -145,7 +146,7 @@ class MagsagTools:
         declared = _context(context)
         progress = ProgressBridge(ctx, self.state.client_log) if progress_requested(ctx) else None
 
-        async def call(svc: Service) -> dict[str, Any]:
+        async def call(svc: Service) -> InvokeResultDict:
             who = self._agent(agent)
             if progress is None:
                 result = await svc.invoke_skill(skill_id, payload, agent=who, run_id=run_id, context=declared)
