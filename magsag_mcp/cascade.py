@@ -322,6 +322,12 @@ class Cascade(TargetSkips, StoppedAttempts):
                     )
                     price_failure(self.pricer, record, exc, target, admission, request)
                     state.attempts.append(record)
+                    # Once, here, where each failed try is seen: an agent's own logs show the retries and fallbacks
+                    # its calls went through (INFO: a retried 500 is a normal call's). The message is redacted;
+                    # nothing is formatted when INFO is off.
+                    log.info(
+                        "run %s: %s try %d failed (%s): %s", run_id, target.label, try_number, exc.kind, exc.message
+                    )
                     self.rests.note(target, exc, self.clock())  # a wait it named: the next calls leave it alone
                     if admission is not None:
                         # Settled at what it cost (a retry or fallback of this call shrinks its reservation
