@@ -12,6 +12,7 @@ HTTP sessions and ledger connection belong there.
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import os
 import sys
@@ -339,6 +340,23 @@ class Runner(ProcessBound):
             raise
 
 
+#: set as the interpreter exits, before the finalisers of the Magsags left open run (see _note_exit)
+_EXITING = threading.Event()
+_exit_noted = False
+
+
+def _note_exit() -> None:
+    """Have ``_EXITING`` set at the interpreter's exit, before weakref's finalisers run there. (weakref's own
+    ``finalize._shutdown`` is set only once they have all run: read in one, it never said the interpreter was
+    exiting, and a script's Magsag left open, which the README promises to close at exit, was warned of as
+    garbage-collected.) Called once a finaliser exists, so weakref's exit hook is registered already, and this one,
+    registered after it, runs before it (atexit runs its hooks last registered first)."""
+    global _exit_noted
+    if not _exit_noted:  # (two Magsags made at once may both register it: setting the event twice is harmless)
+        _exit_noted = True
+        atexit.register(_EXITING.set)
+
+
 def _shut_down(
     bridge_ref: weakref.ref[Bridge],
     cm: Any,
@@ -354,15 +372,34 @@ def _shut_down(
     ``done`` is set once it has closed, for a second close to wait on; ``asked`` once :meth:`Magsag.close` was
     called: unset, the garbage collector is closing it, which is said (not at the interpreter's exit, where the
     docs/money-records-budgets.md promises the close of a script's Magsag left open)."""
-    # (finalize._shutdown: set as the interpreter exits, before the finalisers left run)
-    if not asked.is_set() and not getattr(weakref.finalize, "_shutdown", False) and os.getpid() == pid:
-        warnings.warn(
-            "a Magsag was garbage-collected without being closed, and is closed now (its calls in flight recorded); "
-            "use `with Magsag() as mg:` (or `async with`), or call mg.close() when done with it",
-            ResourceWarning,
-            stacklevel=2,
-        )
-        asked.set()  # said once: dropped on its own loop, this runs again on a thread of its own
+    dropped = not asked.is_set() and not _EXITING.is_set() and os.getpid() == pid
+    asked.set()  # said once: dropped on its own loop, this runs again on a thread of its own
+    try:
+        _close_parts(bridge_ref, cm, portal, service, pid, loop_thread, done, asked)
+    finally:
+        # Said once it is closed: under `python -W error` (a test suite's warnings made errors) the warning raises,
+        # and said first, it skipped the close: the loop's thread ran on, its calls in flight went unrecorded, and the
+        # interpreter hung at exit for ever.
+        if dropped:
+            warnings.warn(
+                "a Magsag was garbage-collected without being closed, and is closed now (its calls in flight "
+                "recorded); use `with Magsag() as mg:` (or `async with`), or call mg.close() when done with it",
+                ResourceWarning,
+                stacklevel=2,
+            )
+
+
+def _close_parts(
+    bridge_ref: weakref.ref[Bridge],
+    cm: Any,
+    portal: Any,
+    service: Service,
+    pid: int,
+    loop_thread: int,
+    done: threading.Event,
+    asked: threading.Event,
+) -> None:
+    """What :func:`_shut_down` closes."""
     bridge = bridge_ref()
     if bridge is not None:
         bridge.closed = True  # every Skills, Runner and Observer of this Magsag shares the bridge
@@ -426,6 +463,7 @@ class Magsag(LedgerReads, ProcessBound):
         self._close_asked = threading.Event()
         parts = (weakref.ref(bridge), self._cm, self._portal, self.service, bridge.pid, bridge.loop_thread)
         self._finalizer = weakref.finalize(bridge, _shut_down, *parts, self._closed, self._close_asked)
+        _note_exit()
 
     def close(self) -> None:
         """Cancel the calls in flight (each is recorded), close the HTTP sessions and the ledger, and stop

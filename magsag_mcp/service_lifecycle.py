@@ -234,12 +234,6 @@ def _dropped(loop: asyncio.AbstractEventLoop, pid: int, parts: tuple[Any, ...]) 
     if os.getpid() != pid:
         return  # a forked copy: the loop and connections are the parent's
     ledger = parts[1]
-    warnings.warn(
-        f"a magsag Service (ledger {getattr(ledger, 'path', '?')}) was garbage-collected without being closed; "
-        "use `async with Service.open() as service:`, or `await service.aclose()` when done with it",
-        ResourceWarning,
-        stacklevel=2,
-    )
 
     def start() -> None:
         task = loop.create_task(_close_parts(*parts), name="magsag-close-dropped-service")
@@ -250,6 +244,14 @@ def _dropped(loop: asyncio.AbstractEventLoop, pid: int, parts: tuple[Any, ...]) 
         loop.call_soon_threadsafe(start)  # (collected on any thread: the parts belong to their loop)
     except RuntimeError:
         pass  # its loop has closed: nothing can run there
+    # Said once its close is under way: under `python -W error` the warning raises, and said first, it kept the close
+    # from starting (the records kept for it lost, its connections left open)
+    warnings.warn(
+        f"a magsag Service (ledger {getattr(ledger, 'path', '?')}) was garbage-collected without being closed; "
+        "use `async with Service.open() as service:`, or `await service.aclose()` when done with it",
+        ResourceWarning,
+        stacklevel=2,
+    )
 
 
 def _close_ended(task: asyncio.Task[None]) -> None:

@@ -94,3 +94,28 @@ def test_a_magsag_dropped_unclosed_says_so_with_the_fix_and_is_closed(tmp_path: 
         del mg
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+async def test_a_service_dropped_with_warnings_made_errors_is_still_closed(tmp_path: Path):
+    # Under `python -W error` (a test suite's warnings made errors) the service's ResourceWarning raises in the
+    # collector's call, which reports it as unraisable. Before, raised before its close was scheduled, it kept the
+    # close from running: the ledger's writer and connections were left open, and the records kept for the close lost.
+    import sys
+
+    svc = await Service.open(db=tmp_path / "l.db", env={})
+    ledger = svc.ledger
+    _earlier_garbage_collected()
+    unraised: list[BaseException | None] = []
+    hook = sys.unraisablehook  # (pytest's, which would fail the test on the warning this test expects)
+    sys.unraisablehook = lambda unraisable: unraised.append(unraisable.exc_value)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            del svc
+            gc.collect()
+        with anyio.fail_after(60):  # a hang guard: the close is scheduled on this loop
+            while ledger._writer is not None or ledger._task is not None:
+                await anyio.sleep(0.01)
+    finally:
+        sys.unraisablehook = hook
+    assert [type(e) for e in unraised] == [ResourceWarning] and "Service" in str(unraised[0]), unraised
