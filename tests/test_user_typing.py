@@ -108,3 +108,19 @@ def test_the_result_dicts_name_every_key_a_call_returns(tmp_path: Path, fake_scr
     assert [set(a) for a in result["attempts"]] == [set(AttemptDict.__annotations__)]
     assert ToolCallDict.__required_keys__ == {"id", "name", "arguments"}
     assert ToolCallDict.__optional_keys__ == {"signature"}
+
+
+def test_every_error_the_readme_says_to_catch_is_exported():
+    # "What to catch" (docs/python.md) names the classes a caller's `except` needs: each one importable from the package
+    # itself (from magsag_mcp import PolicyDenied), and an error of the package's tree.
+    import re
+
+    import magsag_mcp
+
+    readme = (ROOT / "docs" / "python.md").read_text()
+    said = readme.split("What to catch, all importable from `magsag_mcp`", 1)[1].split("\n\n", 1)[0]
+    names = set(re.findall(r"`([A-Z][A-Za-z]+(?:Error|Denied|Exceeded|Failed))`", said))
+    assert {"InputError", "PolicyDenied", "BudgetExceeded", "AllTargetsFailed", "RateLimitError"} <= names
+    for name in names:
+        assert name in magsag_mcp.__all__, name
+        assert issubclass(getattr(magsag_mcp, name), magsag_mcp.MagsagError), name
