@@ -154,8 +154,7 @@ def reported_usage(counted: Callable[..., Usage], raw: Any, *around: Any) -> Usa
         usage = counted(raw, *around)
     except (TypeError, ValueError, AttributeError, OverflowError):
         return Usage(reported=False)
-    counts = usage.counts()
-    if max(counts) > MOST_TOKENS or min(counts) < 0:
+    if _past_counting(usage):
         # a broken server's figure (2**62 input tokens), no count: recorded as given, the answer's totals passed the
         # ledger's integers, its record was refused ("a cost is above $9223372...") and the paid call kept nowhere.
         # A negative count is none either: priced, it was refused (cost unknown), but recorded as given it took its
@@ -165,6 +164,26 @@ def reported_usage(counted: Callable[..., Usage], raw: Any, *around: Any) -> Usa
     usage.answering_model = said(usage.answering_model)
     usage.inference_geo = said(usage.inference_geo)
     return usage
+
+
+def _past_counting(usage: Usage) -> bool:
+    """Whether a count of ``usage`` is negative or past :data:`MOST_TOKENS`: ``min(counts) < 0 or max(counts) >
+    MOST_TOKENS``, without the two builtins' calls (some 6,000 instructions over nine ints, on every answer; this
+    is some 2,300). The readers make every count an ``int`` (``int()`` of what the vendor wrote), and of ints the
+    bitwise or is negative exactly when one of them is, and is at least the largest of them when none is: so
+    only an or past the bound asks which count is."""
+    every = (
+        usage.input_tokens
+        | usage.output_tokens
+        | usage.cached_tokens
+        | usage.cache_write_tokens
+        | usage.reasoning_tokens
+        | usage.cache_write_1h_tokens
+        | usage.input_audio_tokens
+        | usage.output_audio_tokens
+        | usage.output_image_tokens
+    )
+    return every < 0 or (every > MOST_TOKENS and max(usage.counts()) > MOST_TOKENS)
 
 
 def _part_count(raw: dict[str, Any]) -> bool:

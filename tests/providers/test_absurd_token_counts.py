@@ -4,6 +4,8 @@ was refused ("a cost is above $9223372..."), and the paid call was kept nowhere.
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import shutil
 from decimal import Decimal as D
 from pathlib import Path
@@ -14,8 +16,9 @@ from magsag_mcp.providers.anthropic_usage import usage as anthropic_usage
 from magsag_mcp.providers.gemini_usage import gemini_usage
 from magsag_mcp.providers.openai_responses import _usage as responses_usage
 from magsag_mcp.providers.openai_usage import chat_usage
-from magsag_mcp.providers.wire_format import MOST_TOKENS
+from magsag_mcp.providers.wire_format import MOST_TOKENS, _past_counting
 from magsag_mcp.service import Service
+from magsag_mcp.types import Usage
 
 from .fakes import FakeOpenAI
 
@@ -65,3 +68,39 @@ def test_each_vendors_usage_past_any_answer_is_no_count():
     for name, read in readers.items():
         assert read(over).reported is False, name
         assert read(MOST_TOKENS // 2).reported is True, name  # a large count that is one is read as given
+
+
+def _int_fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(Usage) if f.type in ("int", int) and f.name != "reported"]
+
+
+def test_every_count_is_checked_against_both_bounds():
+    # _past_counting reads the counts one by one (not through counts()): a count added to Usage must be read there too
+    names = _int_fields()
+    assert len(names) == len(Usage().counts())
+    for name in names:
+        for value, past in ((-1, True), (MOST_TOKENS + 1, True), (MOST_TOKENS, False), (0, False)):
+            usage = Usage()
+            setattr(usage, name, value)
+            assert _past_counting(usage) is past, (name, value)
+
+
+def test_counts_each_within_the_bound_are_counts_whatever_their_bits_together():
+    # the bitwise or of counts within the bound can pass it (10**10 | 1 is 10**10 + 1): that is no count past it
+    assert _past_counting(Usage(MOST_TOKENS, 1, 1, 0, 0)) is False
+    assert _past_counting(Usage(MOST_TOKENS, MOST_TOKENS - 1, 2**33, 2**32, 7)) is False
+    assert chat_usage({"prompt_tokens": MOST_TOKENS, "completion_tokens": 1}, {}).reported is True
+    # and one count past it beside them is still found
+    assert _past_counting(Usage(MOST_TOKENS, 1, MOST_TOKENS + 1, 0, 0)) is True
+
+
+def test_the_bounds_agree_with_the_smallest_and_largest_count():
+    rng = random.Random(64)
+    edges = (-(2**70), -2, -1, 0, 1, 2**32, MOST_TOKENS - 1, MOST_TOKENS, MOST_TOKENS + 1, 2**62, 2**70)
+    names = _int_fields()
+    for _ in range(3000):
+        usage = Usage()
+        for name in names:
+            setattr(usage, name, rng.choice(edges) if rng.random() < 0.3 else rng.randrange(0, MOST_TOKENS + 1))
+        counts = usage.counts()
+        assert _past_counting(usage) is (max(counts) > MOST_TOKENS or min(counts) < 0), counts
