@@ -274,7 +274,9 @@ class Cascade(TargetSkips, StoppedAttempts):
                 # providers run on asyncio (aiohttp) and anyio looks its backend up on every entry (~12 us a call);
                 # Deadline is asyncio.timeout without its Enum reads (see deadline.py).
                 sends = Sends()  # what the transport marks as it sends: a bug before that sent nothing
-                within = Deadline(max(deadline - self.clock(), 0.0), sends)
+                left = deadline - self.clock()
+                # (max(left, 0.0) without the builtin's call: some 1,200 instructions, on every attempt)
+                within = Deadline(0.0 if left < 0.0 else left, sends)
                 try:
                     try:
                         # its text written back from the prompt's escapes as it streams, as the final text is

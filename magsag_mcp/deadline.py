@@ -122,7 +122,8 @@ class Deadline:
         #: cancellations asked before this one: only a cancellation of its own becomes a TimeoutError
         self._cancelling = task.cancelling()
         self._expired = False
-        when = loop.time() + max(self._delay, 0.0)
+        delay = self._delay
+        when = loop.time() + (0.0 if delay < 0.0 else delay)  # max(delay, 0.0), without a builtin's call
         self._handle: asyncio.Handle | None = None
         self._on: _Deadlines | None = None
         if self._delay <= 0:

@@ -71,7 +71,8 @@ class UnitPrices:
         audio_in = usage.input_audio_tokens
         audio_out = usage.output_audio_tokens
         image_out = usage.output_image_tokens
-        plain = max(0, usage.input_tokens - cached - written - audio_in)
+        plain = usage.input_tokens - cached - written - audio_in
+        plain = plain if plain > 0 else 0  # max(0, plain) without a builtin's call (~1,200 instructions an answer)
         rate_in, rate_out = self.input, self.output
         if rate_in is None or rate_out is None:
             if self.missing(usage) is not None:
@@ -110,7 +111,8 @@ class UnitPrices:
         rate_in, rate_out = self.input, self.output
         if rate_in is None or rate_out is None:  # whether the tokens without a rate make it unknown: cost() says
             return self.cost(Usage(input_tokens, output_tokens))
-        return (max(0, input_tokens) * rate_in + output_tokens * rate_out) / MILLION
+        plain = input_tokens if input_tokens > 0 else 0  # max(0, input_tokens), without a builtin's call
+        return (plain * rate_in + output_tokens * rate_out) / MILLION
 
     def missing(self, usage: Usage) -> tuple[str, str] | None:
         """When :meth:`cost` is None: which tokens have no rate, and the ``prices.yaml`` key for it."""

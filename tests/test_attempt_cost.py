@@ -470,3 +470,16 @@ async def test_a_local_model_cut_in_flight_costs_exactly_zero(fake_openai: FakeO
     assert bounds(tmp_path / "cost.db", "r-local")[0] is None
     assert_unpriced(totals, status, 0)
     assert held(tmp_path / "cost.db") == []
+
+
+def test_the_output_reserved_is_max_tokens_raised_to_the_apis_least():
+    from magsag_mcp.attempt_cost import DEFAULT_MAX_OUTPUT, output_tokens_reserved
+    from magsag_mcp.types import LLMRequest, Message, Target
+
+    responses = Target("openai", "o3-pro")  # only the Responses API serves it: at least 16 output tokens are sent
+    chat = Target("openai", "gpt-4o")
+    default = DEFAULT_MAX_OUTPUT
+    for max_tokens, on_responses, on_chat in ((8, 16, 8), (16, 16, 16), (17, 17, 17), (None, default, default)):
+        request = LLMRequest(messages=[Message("user", "hi")], max_tokens=max_tokens)
+        assert output_tokens_reserved(request, responses) == on_responses, max_tokens
+        assert output_tokens_reserved(request, chat) == on_chat, max_tokens

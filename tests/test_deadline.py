@@ -40,6 +40,14 @@ async def test_no_time_left_cuts_the_body_at_its_first_wait(timeout):
 
 
 @BOTH
+async def test_a_deadline_already_past_cuts_the_body_at_its_first_wait(timeout):
+    # (a cascade's deadline left to an attempt is never below 0, but a Deadline of the library's may be)
+    with pytest.raises(TimeoutError):
+        async with timeout(-1.0):
+            await asyncio.sleep(30)
+
+
+@BOTH
 async def test_a_cancellation_from_elsewhere_stays_a_cancellation(timeout):
     started = asyncio.Event()
 
