@@ -99,3 +99,12 @@ async def test_names_every_api_takes_go_as_they_are_with_no_warning(serve, trans
     result = await provider.complete(LLMRequest([Message("user", "w")], tools=tools, max_tokens=50), target)
     assert result.tool_calls[0].name == "get-weather_2" and result.warnings == []
     assert last_body(fake)["tools"][0]["name"] == "get-weather_2"
+
+
+def test_a_request_naming_no_tool_is_sent_as_it_is():
+    from magsag_mcp.providers.tool_names import fitted
+
+    plain = LLMRequest(messages=[Message("user", "hi"), Message("assistant", "hello"), Message("user", "again")])
+    for limit, letter_first in ((64, False), (64, True), (None, False)):
+        sent, names, notes = fitted(plain, limit, letter_first=letter_first)
+        assert sent is plain and names is None and notes == []
