@@ -401,3 +401,19 @@ def test_the_route_key_of_a_call_looks_nothing_up_in_a_level_that_is_empty():
     assert key == named_route_key("skill.analysis", mc, {"model": None}, {"tier": None})
     assert named_route_key("skill.analysis", mc, {"model": "gpt-4o-mini"}, {}) != key
     assert named_route_key("skill.analysis", mc, {}, {"tier": "cheap"}) != key
+
+
+def test_the_route_key_of_a_call_keeps_lists_of_names_and_nothing_else():
+    from magsag_mcp.call_targets import named_route_key
+
+    def key(fallbacks: object) -> object:
+        mc = {"provider": "openai", "model": "gpt-4o", "fallbacks": fallbacks}
+        return named_route_key("skill.analysis", mc, {}, {})
+
+    assert key(["openai:gpt-4o-mini", "anthropic:claude-sonnet-4-5"]) == key(
+        ["openai:gpt-4o-mini", "anthropic:claude-sonnet-4-5"]
+    )
+    assert key([]) is not None and key([]) != key(["openai:gpt-4o-mini"])
+    # a list holding anything but names (a target written as an object, a number) routes afresh; so does a tuple
+    for other in (["openai:gpt-4o-mini", {"provider": "openai", "model": "gpt-4o"}], [1], [None], ("openai:gpt-4o",)):
+        assert key(other) is None, other
