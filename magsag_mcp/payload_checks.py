@@ -134,7 +134,7 @@ def check_nesting(settings: Mapping[str, Any], where: str) -> dict[str, Any]:
     magsag. What JSON cannot write (a set, a Decimal) is refused, naming where it is (:func:`_plain`)."""
     odd = type(settings) is not dict
     for key, value in settings.items():
-        if not isinstance(value, dict | list):
+        if not isinstance(value, _NESTED):
             odd = odd or not isinstance(value, _JSON_SCALARS) or type(key) is not str
             continue
         odd = odd or type(key) is not str
@@ -162,7 +162,7 @@ def check_nesting(settings: Mapping[str, Any], where: str) -> dict[str, Any]:
                 else:
                     children = node
                 for child in children:
-                    if isinstance(child, dict | list):
+                    if isinstance(child, _NESTED):
                         below.append(child)
                     elif not odd and not isinstance(child, _JSON_SCALARS):
                         odd = True
@@ -207,6 +207,9 @@ def _key(name: Any, where: str) -> str:
 
 #: the values JSON writes as they are (bool is an int): passed at once by the look for a mapping or a tuple
 _JSON_SCALARS = (str, int, float, type(None))
+#: what nests (a tuple: ``dict | list`` in the check built a union on each use, for each of a call's settings and
+#: each value within them)
+_NESTED = (dict, list)
 
 
 class _NoJson(TypeError):

@@ -39,7 +39,7 @@ def openai_error(response: HttpResponse, *, provider: str, model: str, where: st
         err = body.get("error", body)
         if isinstance(err, dict):
             said = err.get("message")
-            if isinstance(said, dict | list):  # Mistral's: {"message": {"detail": [{"type", "loc", "msg"}]}}
+            if isinstance(said, (dict, list)):  # Mistral's: {"message": {"detail": [{"type", "loc", "msg"}]}}
                 detail, said = said.get("detail", said) if isinstance(said, dict) else said, None
             message = str(said or "")
             code = err.get("code") or err.get("type")

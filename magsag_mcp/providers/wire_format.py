@@ -296,13 +296,17 @@ def a_list(value: Any, what: str, provider: str, model: str) -> list[Any]:
     return value
 
 
+#: a list or an object (a tuple: ``dict | list`` in the check built a union on each use, on every answer)
+_NESTED = (dict, list)
+
+
 def a_reason(value: Any, what: str, provider: str, model: str) -> Any:
     """``value``, where the API documents a string saying why the answer stopped (``finish_reason``, ``stop_reason``,
     ``finishReason``). A list or an object there is the vendor's malformed answer: looked up among the reasons known,
     it raised a TypeError (no list or object can be a key) that the cascade would take for a bug of magsag's (see
     :func:`an_object`). A number or ``true`` is kept as written, a reason not known (read as "other"), as an unknown
     string is: nothing breaks on it, and the answer it ends is the vendor's all the same."""
-    if isinstance(value, dict | list):
+    if isinstance(value, _NESTED):
         raise MalformedResponseError(
             f"{provider}:{model}: {what} is {type(value).__name__}, not a string", provider=provider, model=model
         )
