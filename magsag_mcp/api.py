@@ -348,9 +348,9 @@ _exit_noted = False
 def _note_exit() -> None:
     """Have ``_EXITING`` set at the interpreter's exit, before weakref's finalisers run there. (weakref's own
     ``finalize._shutdown`` is set only once they have all run: read in one, it never said the interpreter was
-    exiting, and a script's Magsag left open, which the README promises to close at exit, was warned of as
-    garbage-collected.) Called once a finaliser exists, so weakref's exit hook is registered already, and this one,
-    registered after it, runs before it (atexit runs its hooks last registered first)."""
+    exiting, and a script's Magsag left open, which docs/money-records-budgets.md promises to close at exit, was
+    warned of as garbage-collected.) Called once a finaliser exists, so weakref's exit hook is registered already,
+    and this one, registered after it, runs before it (atexit runs its hooks last registered first)."""
     global _exit_noted
     if not _exit_noted:  # (two Magsags made at once may both register it: setting the event twice is harmless)
         _exit_noted = True
