@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .catalog_edits import installed_catalog_note as installed_catalog_note
 from .catalog_yaml import read_yaml, variables_named
 from .errors import CatalogError, ConfigError, UnknownSkillError
 from .plurals import counted
@@ -178,22 +179,6 @@ def _bundled() -> Path | None:
     """The catalog shipped with the package (in a wheel, ``_catalog``; in a source tree, ``catalog`` beside it)."""
     here = Path(__file__).parent
     return next((c for c in (here / "_catalog", here.parent / "catalog") if (c / "skills").is_dir()), None)
-
-
-def installed_catalog_note(root: Path) -> str | None:
-    """Where a change to the catalog goes, when ``root`` is the copy inside an installed package (a wheel's
-    ``_catalog``, in site-packages): edited there, it is shared by every project of that Python and replaced by the
-    next upgrade, and the errors that say "add it to prices.yaml" or "raise max_cost_per_call_usd" left a package's
-    user to find that out. None for any other catalog, a source tree's ``catalog`` included (edited in place)."""
-    installed = Path(__file__).parent / "_catalog"
-    if not (installed / "skills").is_dir() or root.resolve() != installed.resolve():
-        return None
-    return (
-        f"the catalog in use is the one installed with the package ({root}), replaced by the next upgrade: to "
-        f"change its routing, policies or prices, copy it (cp -r {quote(str(root))} ./catalog) and edit the copy, "
-        "which magsag reads from ./catalog in the folder it runs in, or from anywhere as MAGSAG_CATALOG (or "
-        "--catalog): an MCP client starts magsag-mcp in a folder of its choosing, so give it MAGSAG_CATALOG"
-    )
 
 
 #: what in a folder named ./catalog makes it magsag's (a shop's product catalog holds none of these)

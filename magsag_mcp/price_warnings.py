@@ -28,21 +28,31 @@ def per_use_charges(label: str, usage: Usage) -> str:
 PER_USE_PLURALS = {"web search": "web searches", "file search": "file searches"}
 
 
-def not_global(deployment_type: str, deployment: str) -> str:
+def not_global(deployment_type: str, deployment: str, prices: str) -> str:
     """Why an Azure deployment of a type genai-prices does not price (see Pricer._resolve) is of unknown cost, said
-    after its name, with the fix."""
+    after its name, with the fix: its rates in ``prices`` (the catalog's price file, as
+    :func:`~magsag_mcp.catalog_edits.prices_file_named` names it, as every fix here does)."""
     return (
         f"is a {deployment_type} deployment ({AZURE_DEPLOYMENT_TYPE_ENV}), which Azure bills at rates of its own, "
-        f"not the {GLOBAL_STANDARD} rates genai-prices gives; add the deployment's rates to catalog/prices.yaml, e.g. "
+        f"not the {GLOBAL_STANDARD} rates genai-prices gives; add the deployment's rates to {prices}, e.g. "
         f'"azure:{deployment}": {{input: ..., output: ...}}'
     )
 
 
-def not_azures(vendor: str, deployment: str) -> str:
+def not_azures(vendor: str, deployment: str, prices: str) -> str:
     """Why an Azure deployment of another vendor's model is of unknown cost, said after its name, with the fix."""
     return (
         f"is priced in genai-prices only at {vendor}'s own API rates, which are not what Azure bills its deployment; "
-        "add the deployment's rates to catalog/prices.yaml, e.g. "
+        f"add the deployment's rates to {prices}, e.g. "
+        f'"azure:{deployment}": {{input: ..., output: ...}}'
+    )
+
+
+def fine_tune(deployment: str, answering: str, prices: str) -> str:
+    """Why an Azure deployment answering as a fine-tune of no known price is of unknown cost, with the fix."""
+    return (
+        f"azure:{deployment} answered as the fine-tune {answering}, billed at rates of its own that no price known "
+        f"here gives; its cost is recorded as unknown. Add the deployment's rates to {prices}, e.g. "
         f'"azure:{deployment}": {{input: ..., output: ...}}'
     )
 
@@ -63,12 +73,12 @@ def untiered_entry(provider: str, model: str, tier: str) -> str:
 _KEEP_OFF = {"openai": "params.service_tier: default", "google": "params.serviceTier: standard"}
 
 
-def tier_fix(provider: str, model: str, tier: str) -> str:
+def tier_fix(provider: str, model: str, tier: str, prices: str) -> str:
     """The fix for a call a service tier genai-prices has no price for served (Anthropic's Priority Tier, sold by
     contract), said after why its cost is unknown."""
     label = f"{provider}:{bare_model(provider, model)}"
     fix = (
-        f'; add its rates to catalog/prices.yaml, e.g. "{label}": {{input: ..., output: ..., '
+        f'; add its rates to {prices}, e.g. "{label}": {{input: ..., output: ..., '
         f"service_tiers: {{{tier}: {{input: ..., output: ...}}}}}}"
     )
     if provider == "anthropic" and tier == "priority":
@@ -91,10 +101,10 @@ def parts_beyond_whole(usage: Usage) -> str:
     return f"{parts_out} audio and image output tokens of only {usage.output_tokens} output tokens"
 
 
-def unknown_cost_warning(priced: Priced, label: str, usage: Usage) -> str:
+def unknown_cost_warning(priced: Priced, label: str, usage: Usage, prices: str) -> str:
     if priced.unknown_because == SEARCH_FEE:
         return (
-            f"{label} {SEARCH_FEE}; its cost is recorded as unknown. A price in catalog/prices.yaml is taken as "
+            f"{label} {SEARCH_FEE}; its cost is recorded as unknown. A price in {prices} is taken as "
             f'what its calls cost, e.g. "{label}": {{input: ..., output: ...}}'
         )
     if priced.unknown_because:
@@ -103,10 +113,10 @@ def unknown_cost_warning(priced: Priced, label: str, usage: Usage) -> str:
     if missing is None:
         return (
             f"no price known for {label}; its cost is recorded as unknown. "
-            f'Add it to catalog/prices.yaml, e.g. "{label}": {{input: 0.5, output: 1.5}}'
+            f'Add it to {prices}, e.g. "{label}": {{input: 0.5, output: 1.5}}'
         )
     what, key = missing
     return (
         f"no price known for the {what} of {label} ({priced.source} has none); its cost is recorded as "
-        f'unknown. Add the rate to catalog/prices.yaml, e.g. "{label}": {{input: ..., output: ..., {key}: ...}}'
+        f'unknown. Add the rate to {prices}, e.g. "{label}": {{input: ..., output: ..., {key}: ...}}'
     )

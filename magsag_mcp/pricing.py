@@ -44,15 +44,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .catalog_edits import prices_file_named
 from .exact_money import exact_money
 from .kept import keep
 from .price_files import GLOBAL_STANDARD, MAX_RATE, azure_deployment_type, read_prices
 from .price_files import validate_prices as validate_prices
 from .price_warnings import (
     SEARCH_FEE,
+    fine_tune,
     not_azures,
     not_global,
     parts_beyond_whole,
@@ -72,7 +75,7 @@ from .rates import (
     bare_model,
     from_genai_prices,
     genai_model,
-    listed_by,
+    other_vendors_list,
     window_from_genai_prices,
 )
 from .types import Usage
@@ -123,10 +126,6 @@ _STANDARD_ONLY = {
 }
 #: what marks an Azure model name as a fine-tune: ``gpt-4.1-2025-04-14.ft-0123456789abcdef`` (``BASE.ft-JOBID``)
 _AZURE_FINE_TUNE = ".ft-"
-#: the genai-prices lists whose rates are an Azure deployment's: Azure's own (Phi, ...), and OpenAI's, which Azure
-#: bills its OpenAI models' Global Standard deployments at. Its lookups fall back to Anthropic's, DeepSeek's, xAI's
-#: and Moonshot's lists too: those vendors' own API rates, not what Azure AI Foundry bills their models at
-_AZURE_RATE_LISTS = frozenset({"azure", "openai"})
 #: the providers that are one vendor's own API (a model of another's named with one is most likely a mistake)
 _VENDOR_PROVIDERS = ("openai", "anthropic", "google")
 #: a worst case's ``cache_control`` not given: the request may carry any marker
@@ -152,8 +151,11 @@ class Pricer:
         *,
         clock: Callable[[], float] = time.time,
         azure_deployment_type: str = GLOBAL_STANDARD,
+        catalog_dir: Path | None = None,
     ) -> None:
         self.overrides = overrides or []
+        #: the catalog the overrides are read from, whose price file a fix names (None: not known)
+        self.catalog_dir = catalog_dir
         #: the overrides' keys in lower case, as a model is matched against them: a price page's "GPT-5" names the
         #: model calls name gpt-5 (matched as written, an entry copied so priced nothing, and its calls were recorded
         #: at genai-prices' rates without a word)
@@ -189,7 +191,14 @@ class Pricer:
         problems += [problem] if problem else []
         if problems:
             raise CatalogError("invalid prices:\n  " + "\n  ".join(problems), problems=problems)
-        return cls(overrides, azure_deployment_type=deployment_type)
+        return cls(
+            overrides, azure_deployment_type=deployment_type, catalog_dir=Path(catalog_dir) if catalog_dir else None
+        )
+
+    @cached_property
+    def prices_file(self) -> str:
+        """Where a fix says to add a price: the catalog's price file (see catalog_edits), made when first said."""
+        return prices_file_named(self.catalog_dir)
 
     def _resolve(self, provider: str, model: str, service_tier: str | None = None) -> Priced:
         key = (provider, model, service_tier)
@@ -230,11 +239,12 @@ class Pricer:
             # Azure bills a Data Zone or Regional deployment above a Global one, and a provisioned one by the hour; its
             # answers never say which type served them, and genai-prices' rates are Global's: priced at them, every
             # call of an EU Data Zone resource was recorded below its bill as if exact
-            priced = Priced(None, None, None, unknown_because=not_global(self.azure_deployment_type, model))
-        elif provider == "azure" and (vendor := _other_vendors_list(model)) is not None:
+            why = not_global(self.azure_deployment_type, model, self.prices_file)
+            priced = Priced(None, None, None, unknown_because=why)
+        elif provider == "azure" and (vendor := other_vendors_list(model)) is not None:
             # DeepSeek-R1 on Azure AI Foundry matched deepseek-reasoner at DeepSeek's own API rates ($0.55 / $2.19),
             # well below what Azure bills the deployment: recorded as exact, and reserved, at a fraction of its bill
-            priced = Priced(None, None, None, unknown_because=not_azures(vendor, model))
+            priced = Priced(None, None, None, unknown_because=not_azures(vendor, model, self.prices_file))
         elif provider in _SEARCH_FEE_PROVIDERS and searches_every_call(model):
             # OpenAI's web-search models search on every call, each search billed per call on top of the tokens
             # (more than a short call's tokens cost): genai-prices' token rates alone would record a fraction
@@ -242,7 +252,7 @@ class Pricer:
         else:
             priced = from_genai_prices(provider, model, service_tier, datetime.fromtimestamp(self._clock(), UTC))
             if service_tier is not None and priced.unknown_because is not None:
-                priced.unknown_because += tier_fix(provider, model, service_tier)
+                priced.unknown_because += tier_fix(provider, model, service_tier, self.prices_file)
         return keep(self._cache, key, priced, PRICES_KEPT)
 
     def _override(self, provider: str, model: str) -> UnitPrices | None:
@@ -299,7 +309,7 @@ class Pricer:
             # no price known, but the server said what it billed (OpenRouter's usage.cost): that is the cost
             return PriceQuote(usage.billed_usd, BILLED_SOURCE, note)
         if cost is None:
-            return PriceQuote(None, None, unknown_cost_warning(priced, f"{provider}:{model}", usage))
+            return PriceQuote(None, None, unknown_cost_warning(priced, f"{provider}:{model}", usage, self.prices_file))
         geo = _GEO_MULTIPLIERS.get((provider, usage.inference_geo or ""))
         if geo is not None:
             # on a prices.yaml entry's rates too: they are the standard tier's, run anywhere, as genai-prices' are, and
@@ -340,16 +350,12 @@ class Pricer:
             # deployment's name nor the base model genai-prices may match it to ("o4-mini") says
             info = genai_model("azure", answering)
             if info is None or _AZURE_FINE_TUNE not in str(getattr(info, "id", "")):
-                return None, (
-                    f"azure:{deployment} answered as the fine-tune {answering}, billed at rates of its own that "
-                    f"no price known here gives; its cost is recorded as unknown. Add the deployment's rates to "
-                    f'catalog/prices.yaml, e.g. "azure:{deployment}": {{input: ..., output: ...}}'
-                )
-        vendor = _other_vendors_list(answering)
+                return None, fine_tune(deployment, answering, self.prices_file)
+        vendor = other_vendors_list(answering)
         if vendor is not None:
-            # another vendor's model at that vendor's rates (see _AZURE_RATE_LISTS): priced by the deployment's name
+            # another vendor's model at that vendor's rates (see AZURE_RATE_LISTS): priced by the deployment's name
             # instead ("gpt-4o" answering as DeepSeek-R1), it was recorded at a model's rates that did not serve it
-            why = not_azures(vendor, deployment)
+            why = not_azures(vendor, deployment, self.prices_file)
             return None, f"azure:{deployment} answered as {answering}, which {why}; its cost is recorded as unknown"
         if self._resolve("azure", answering).source is None:
             return deployment, None
@@ -479,13 +485,6 @@ class Pricer:
         if key in self._windows:
             return self._windows[key]
         return keep(self._windows, key, window_from_genai_prices(provider, model), PRICES_KEPT)
-
-
-def _other_vendors_list(model: str) -> str | None:
-    """The vendor whose own API's rates genai-prices gives an Azure deployment of ``model`` (DeepSeek's for
-    DeepSeek-R1), where they are not Azure's (see _AZURE_RATE_LISTS); None when they are, or it has none."""
-    listed = listed_by("azure", genai_model("azure", model))
-    return None if listed is None or listed in _AZURE_RATE_LISTS else listed
 
 
 def _cache_writes(provider: str, cache_control: Any) -> str | None:

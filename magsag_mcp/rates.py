@@ -462,3 +462,16 @@ def _units(fields: tuple[Any, ...]) -> UnitPrices:
     """Rates per million tokens in the order of ``_RATE_KEYS``, as genai-prices gives them."""
     rates = [None if f is None else Decimal(f) for f in fields]
     return UnitPrices(rates[0], rates[1], rates[2], rates[3], rates[4], rates[5], rates[6], rates[7])
+
+
+#: the genai-prices lists whose rates are an Azure deployment's: Azure's own (Phi, ...), and OpenAI's, which Azure
+#: bills its OpenAI models' Global Standard deployments at. Its lookups fall back to Anthropic's, DeepSeek's, xAI's
+#: and Moonshot's lists too: those vendors' own API rates, not what Azure AI Foundry bills their models at
+AZURE_RATE_LISTS = frozenset({"azure", "openai"})
+
+
+def other_vendors_list(model: str) -> str | None:
+    """The vendor whose own API's rates genai-prices gives an Azure deployment of ``model`` (DeepSeek's for
+    DeepSeek-R1), where they are not Azure's (see AZURE_RATE_LISTS); None when they are, or it has none."""
+    listed = listed_by("azure", genai_model("azure", model))
+    return None if listed is None or listed in AZURE_RATE_LISTS else listed

@@ -83,7 +83,7 @@ async def test_a_fallback_of_no_known_price_is_said_to_be_skipped_with_its_own_f
     assert note.endswith(
         "a call that reaches it skips it for the next target (recorded as budget_exceeded, named in its warnings)"
     )
-    assert "add its price to catalog/prices.yaml" in note
+    assert f"add its price to {catalog_copy / 'prices.yaml'}" in note
 
 
 async def test_a_fallback_within_the_limits_or_not_configured_is_not_said_to_be_refused(

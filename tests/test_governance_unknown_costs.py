@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,7 +22,8 @@ async def test_unknown_price_under_a_cost_limit(catalog_copy, tmp_path, upstream
     prices(catalog_copy, "{}\n")
     policy(catalog_copy, "policies:\n  - name: capped\n    thresholds: {max_cost_per_run_usd: 1}\n")
     svc = await open_service(catalog_copy, tmp_path, upstream)
-    with pytest.raises(E.BudgetExceeded, match="has no known price.*catalog/prices.yaml.*allow_unpriced"):
+    where = re.escape(f"add its price to {catalog_copy / 'prices.yaml'}")
+    with pytest.raises(E.BudgetExceeded, match=f"has no known price.*{where}.*allow_unpriced"):
         await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"provider": "compat", "model": "m"}})
     await svc.aclose()
     policy(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from magsag_mcp import errors as E
+from magsag_mcp.catalog_edits import UNKNOWN_PRICES_FILE
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +33,8 @@ async def test_costs_by_hand_with_cached_tokens(tmp_path: Path):
     assert q.cost_usd == (100 * 15 + 1_000 * 60) / Decimal(1_000_000)
     # unknown price: null with a warning that says how to fix it, never 0
     q = p.price("compat", "my-model", Usage(100, 100))
-    assert q.cost_usd is None and "catalog/prices.yaml" in q.warning
+    # (a Pricer of no catalog knows no path of a price file: it says how to find the catalog's)
+    assert q.cost_usd is None and f"Add it to {UNKNOWN_PRICES_FILE}, e.g. " in q.warning
 
 
 def test_tiered_prices_equal_genai_prices_on_both_sides_of_each_threshold():

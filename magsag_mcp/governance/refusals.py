@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..catalog_edits import UNKNOWN_PRICES_FILE
 from ..errors import BudgetExceeded
 from ..types import Target
 from .model_patterns import may_be_of, nearly_allowed
@@ -66,9 +67,11 @@ def unpriced_refusal(limits: Sequence[Limit], target: Target, pricer: Any = None
     said = getattr(pricer, "why_unpriced", None)
     why = said(target.provider, target.model) if said is not None else None
     because = f" (it {why})" if why else ""
+    # the Governance's pricer knows its catalog; one made without (a library's own Pricer()) says to look it up
+    prices = getattr(pricer, "prices_file", None) or UNKNOWN_PRICES_FILE
     return BudgetExceeded(
         f"{lim.policy}: {target.label} has no known price{because}, so a {lim.kind.replace('_', '-')} "
-        f"limit of ${lim.amount:f} cannot be guaranteed; add its price to catalog/prices.yaml "
+        f"limit of ${lim.amount:f} cannot be guaranteed; add its price to {prices} "
         f'("{target.label}": {{input: ..., output: ...}}) or set allow_unpriced: true on {lim.policy}',
         policy=lim.policy,
         limit=lim.kind,

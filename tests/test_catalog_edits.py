@@ -1,0 +1,105 @@
+"""A fix that says where to add a price names the price file of the catalog in use, not ``catalog/prices.yaml``
+(right only when run from a clone whose catalog is ./catalog): a catalog at a path of its own, the source tree's
+bundled one, and the copy installed with the package (whose fix is a copy of it, not an edit of site-packages)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import catalog_edits
+from magsag_mcp import errors as E
+from magsag_mcp.catalog_edits import UNKNOWN_PRICES_FILE, prices_file_named
+from magsag_mcp.pricing import Pricer
+from magsag_mcp.types import Usage
+from tests.conftest import CATALOG
+from tests.governance_helpers import open_service, policy
+
+pytestmark = pytest.mark.anyio
+
+#: a call to a model no price is known for (the loopback's compat server)
+UNPRICED = {"data": "x", "model_config": {"provider": "compat", "model": "m7q-unpriced"}}
+CAPPED = "policies:\n  - name: capped\n    thresholds: {max_cost_per_run_usd: 1}\n"
+#: the same limit letting calls of unknown price through: the call is made, its warning says where the price goes
+LETTING = "policies:\n  - name: capped\n    allow_unpriced: true\n    thresholds: {max_cost_per_run_usd: 1}\n"
+
+
+def own_catalog(tmp_path: Path) -> Path:
+    """A copy of the shipped catalog at a path of its own, as MAGSAG_CATALOG=/srv/cat names one: no ./catalog."""
+    root = tmp_path / "srv" / "cat"
+    shutil.copytree(CATALOG, root, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+async def test_a_warning_and_a_refusal_name_the_prices_file_of_a_catalog_at_its_own_path(tmp_path, upstream):
+    root = own_catalog(tmp_path)
+    policy(root, LETTING)
+    svc = await open_service(root, tmp_path, upstream)
+    try:
+        result = await svc.invoke_skill("skill.analysis", UNPRICED)
+    finally:
+        await svc.aclose()
+    [warning] = [w for w in result.warnings if "no price known" in w]
+    assert result.cost_usd is None
+    assert f"Add it to {root / 'prices.yaml'}, e.g. " in warning, warning
+    assert "catalog/prices.yaml" not in warning
+
+    policy(root, CAPPED)
+    svc = await open_service(root, tmp_path, upstream)
+    try:
+        with pytest.raises(E.BudgetExceeded) as refused:
+            await svc.invoke_skill("skill.analysis", UNPRICED)
+    finally:
+        await svc.aclose()
+    assert f"cannot be guaranteed; add its price to {root / 'prices.yaml'} (" in refused.value.message
+
+
+def test_a_catalog_whose_price_file_is_prices_yml_is_told_of_that_file(tmp_path):
+    root = own_catalog(tmp_path)
+    (root / "prices.yaml").rename(root / "prices.yml")
+    warning = Pricer.from_catalog(root).price("compat", "m7q-unpriced", Usage(10, 10)).warning
+    assert f"Add it to {root / 'prices.yml'}, e.g. " in warning, warning
+
+
+def test_the_source_trees_bundled_catalog_is_named_by_its_path():
+    # a clone's catalog is edited in place: named by its full path, whatever folder magsag runs in
+    warning = Pricer.from_catalog(CATALOG).price("compat", "m7q-unpriced", Usage(10, 10)).warning
+    assert f"Add it to {CATALOG / 'prices.yaml'}, e.g. " in warning, warning
+
+
+async def test_the_installed_catalog_is_to_be_copied_not_edited(tmp_path, upstream, monkeypatch):
+    # the copy a wheel installs in site-packages, stood in for by one at a path of its own
+    installed = own_catalog(tmp_path)
+    monkeypatch.setattr(catalog_edits, "installed_catalog", lambda: installed)
+    policy(installed, LETTING)
+    svc = await open_service(installed, tmp_path, upstream)
+    try:
+        result = await svc.invoke_skill("skill.analysis", UNPRICED)
+    finally:
+        await svc.aclose()
+    [warning] = [w for w in result.warnings if "no price known" in w]
+    copy = f"cp -r {installed} ./catalog"
+    assert f"Add it to the prices.yaml of a copy of the catalog installed with the package, not of {installed}" in (
+        warning
+    ), warning
+    assert copy in warning and "MAGSAG_CATALOG" in warning
+    assert f"{installed / 'prices.yaml'}" not in warning  # (not offered as the file to edit)
+
+    policy(installed, CAPPED)
+    svc = await open_service(installed, tmp_path, upstream)
+    try:
+        with pytest.raises(E.BudgetExceeded) as refused:
+            await svc.invoke_skill("skill.analysis", UNPRICED)
+    finally:
+        await svc.aclose()
+    said = refused.value.message
+    assert "add its price to the prices.yaml of a copy of the catalog installed with the package" in said, said
+    assert copy in said and "or set allow_unpriced: true on capped" in said
+
+
+def test_a_pricer_of_no_catalog_says_where_to_find_it():
+    assert prices_file_named(None) == UNKNOWN_PRICES_FILE
+    warning = Pricer().price("compat", "m7q-unpriced", Usage(10, 10)).warning
+    assert f"Add it to {UNKNOWN_PRICES_FILE}, e.g. " in warning and "catalog/prices.yaml" not in warning
