@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from shlex import quote
+from typing import Any
 
 from .price_files import price_files
 
@@ -64,3 +65,9 @@ def prices_file_named(root: Path | None) -> str:
         )
     found = price_files(root)
     return str(found[0] if len(found) == 1 else root / "prices.yaml")
+
+
+def prices_file_of(pricer: Any) -> str:
+    """:func:`prices_file_named` of the catalog ``pricer`` read (a :class:`~magsag_mcp.pricing.Pricer`'s
+    ``prices_file``); :data:`UNKNOWN_PRICES_FILE` for a pricer of no catalog, or of another kind (a test's)."""
+    return getattr(pricer, "prices_file", None) or UNKNOWN_PRICES_FILE

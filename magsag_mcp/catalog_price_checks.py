@@ -12,6 +12,7 @@ from typing import Any
 
 from .catalog import Catalog
 from .catalog_checks import placed_targets
+from .catalog_edits import prices_file_named
 from .governance.policy import THRESHOLD_OF
 from .rates import UnitPrices
 
@@ -37,7 +38,7 @@ def unpriced_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any, po
             problems.append(
                 f"{where}: target {target.label} has no known price, so the "
                 f"{lim.kind.replace('_', '-')} limit of policy {lim.policy!r} refuses it on every call it covers; "
-                "check the model's name, or add its price to prices.yaml "
+                f"check the model's name, or add its price to {prices_file_named(catalog.root)} "
                 f'("{target.label}": {{input: ..., output: ...}}), or set allow_unpriced: true on {lim.policy}'
                 f"{policy_at}"
             )

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .bridge import Bridge, ProcessBound
+from .catalog_edits import prices_file_of
 from .plurals import be, counted
 
 if TYPE_CHECKING:
@@ -98,8 +99,8 @@ class Observer(ProcessBound):
         if spend.unbounded_attempts and spend.unbounded_attempts != warned_unbounded:
             warnings.warn(
                 f"run {self.budget_run_id}: {counted(spend.unbounded_attempts, 'attempt')} used a model with no known "
-                f"price and {be(spend.unbounded_attempts)} not in this figure; add its price to the catalog's "
-                "prices.yaml",
+                f"price and {be(spend.unbounded_attempts)} not in this figure; add its price to "
+                f"{prices_file_of(getattr(self.service, 'pricer', None))}",
                 UnknownCostWarning,
                 stacklevel=3,
             )

@@ -13,6 +13,7 @@ from .call_entry import service_call
 from .call_request import estimate_input_tokens
 from .cascade_report import CascadeState
 from .cascade_waits import rest_then
+from .catalog_edits import prices_file_of
 from .errors import ConfigError, redact
 from .governance import refusal_ends_call
 from .governance.budget import reserved_worst_case
@@ -212,8 +213,8 @@ class RouteExplanation:
                 one = len(names) == 1
                 fix = (
                     f"{', '.join(names)} {'has' if one else 'have'} no known price, which a cost limit without "
-                    f"allow_unpriced refuses; add {'its price' if one else 'their prices'} to the catalog's "
-                    f"prices.yaml, or set allow_unpriced: true on {limits}, or {fix}"
+                    f"allow_unpriced refuses; add {'its price' if one else 'their prices'} to "
+                    f"{prices_file_of(self.pricer)}, or set allow_unpriced: true on {limits}, or {fix}"
                 )
             problems.append(
                 f"{', '.join(skills)}: policy {policy!r} refuses every target the environment's MAGSAG_PROVIDER / "

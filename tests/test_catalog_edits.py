@@ -103,3 +103,36 @@ def test_a_pricer_of_no_catalog_says_where_to_find_it():
     assert prices_file_named(None) == UNKNOWN_PRICES_FILE
     warning = Pricer().price("compat", "m7q-unpriced", Usage(10, 10)).warning
     assert f"Add it to {UNKNOWN_PRICES_FILE}, e.g. " in warning and "catalog/prices.yaml" not in warning
+
+
+async def test_a_doctor_problem_of_an_unpriced_model_the_environment_names_names_the_prices_file(tmp_path, upstream):
+    root = own_catalog(tmp_path)
+    policy(root, CAPPED)
+    svc = await open_service(root, tmp_path, upstream, MAGSAG_MODEL="compat:m7q-unpriced")
+    try:
+        problems = svc.override_problems()
+    finally:
+        await svc.aclose()
+    [problem] = [p for p in problems if "has no known price" in p]
+    assert (
+        "compat:m7q-unpriced has no known price, which a cost limit without allow_unpriced refuses; add its price to "
+        f"{root / 'prices.yaml'}, or set allow_unpriced: true on capped"
+    ) in problem, problem
+
+
+def test_obs_warning_of_an_attempt_of_no_price_names_the_prices_file(tmp_path):
+    from magsag_mcp import Magsag, UnknownCostWarning
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    root = own_catalog(tmp_path)
+    with Magsag(catalog=root, db=tmp_path / "l.db", env={}) as mg:
+        record = AttemptRecord(
+            run_id=mg.run_id, started_at=0.0, provider="openai", model="no-such-model-q7", skill=None,
+            agent=None, outcome="ok", fallback_position=0, attempt_number=1, cost_usd=None,
+        )  # fmt: skip
+        run = RunRecord(run_id=mg.run_id, agent=None, skill=None, started_at=0.0, status="ok")
+        mg.bridge.run(lambda: mg.service.ledger.record_call(run, [record]))
+        with pytest.warns(UnknownCostWarning, match="used a model with no known price") as seen:
+            mg.obs.get_current_cost()
+    [warned] = seen
+    assert str(warned.message).endswith(f"add its price to {root / 'prices.yaml'}"), warned.message

@@ -24,7 +24,8 @@ def test_a_routed_target_of_unknown_price_under_a_cost_limit_is_a_problem(catalo
     assert problems == [
         f"{routing}: routes.2.chain.2: target google:gemini-1.5-pr0 has no known price, so the call limit of "
         "policy 'cost_limits' refuses it on every call it covers; check the model's name, or add its price to "
-        'prices.yaml ("google:gemini-1.5-pr0": {input: ..., output: ...}), or set allow_unpriced: true on cost_limits'
+        f'{catalog_copy / "prices.yaml"} ("google:gemini-1.5-pr0": {{input: ..., output: ...}}), or set '
+        "allow_unpriced: true on cost_limits"
         f" ({catalog_copy / 'policies' / 'model_governance.yaml'}: policies.1)"
     ]
     # priced, or allowed unpriced, it is no problem

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..catalog_edits import UNKNOWN_PRICES_FILE
+from ..catalog_edits import prices_file_of
 from ..errors import BudgetExceeded
 from ..types import Target
 from .model_patterns import may_be_of, nearly_allowed
@@ -67,8 +67,7 @@ def unpriced_refusal(limits: Sequence[Limit], target: Target, pricer: Any = None
     said = getattr(pricer, "why_unpriced", None)
     why = said(target.provider, target.model) if said is not None else None
     because = f" (it {why})" if why else ""
-    # the Governance's pricer knows its catalog; one made without (a library's own Pricer()) says to look it up
-    prices = getattr(pricer, "prices_file", None) or UNKNOWN_PRICES_FILE
+    prices = prices_file_of(pricer)  # (the Governance's pricer knows its catalog)
     return BudgetExceeded(
         f"{lim.policy}: {target.label} has no known price{because}, so a {lim.kind.replace('_', '-')} "
         f"limit of ${lim.amount:f} cannot be guaranteed; add its price to {prices} "
