@@ -16,6 +16,8 @@ from .price_files import price_files
 
 #: what a fix says when it does not know the catalog in use (a Pricer made without one, the flow gate, the ledger)
 UNKNOWN_PRICES_FILE = "the prices.yaml of your catalog (magsag doctor names the catalog in use)"
+#: the same of the policy files (the flow gate's, and a call's error, which names no file of the server's)
+UNKNOWN_POLICIES = "the policies/ folder of your catalog (magsag doctor names the catalog in use)"
 
 
 def installed_catalog() -> Path:

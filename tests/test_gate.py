@@ -89,8 +89,8 @@ def test_unpriced_calls_violate_a_cost_limit_unless_allowed(gate):
     # Before: "gate: pass" alone, as if those calls' cost had been checked; the limits counted them at $0
     assert (
         "NOTE limits: 2 attempts (gpt-4o) have no known cost and no bound on it, which allow_unpriced admits: its cost "
-        "limits were checked without them, so they may have been exceeded unseen; price those models in "
-        "catalog/prices.yaml to count them"
+        "limits were checked without them, so they may have been exceeded unseen; price those models in the "
+        "prices.yaml of your catalog (magsag doctor names the catalog in use) to count them"
     ) in out
     assert "NOTE prod" not in out  # a policy of allowed models alone counts no cost
     assert "allow_unpriced admits" not in gate(changed(), allowing)[1]  # every cost known: nothing to say
@@ -105,13 +105,15 @@ def test_an_old_summarys_unbounded_calls_under_allow_unpriced_are_not_all_blamed
     assert code == 0
     [note] = [line for line in out.splitlines() if "allow_unpriced admits" in line]
     assert note.endswith(
-        "price those models in catalog/prices.yaml to count them; this summary has no unbounded_calls (written by an "
-        "older magsag), so a call cut in flight is among them too: write the summary again with `magsag flow "
-        "summarize` to count those at their bound"
+        "price those models in the prices.yaml of your catalog (magsag doctor names the catalog in use) to count "
+        "them; this summary has no unbounded_calls (written by an older magsag), so a call cut in flight is among "
+        "them too: write the summary again with `magsag flow summarize` to count those at their bound"
     ), note
     today = {"unpriced_calls": 2, "unbounded_calls": 2}
     [note] = [line for line in gate(changed(model=today), allowing)[1].splitlines() if "allow_unpriced admits" in line]
-    assert note.endswith("price those models in catalog/prices.yaml to count them"), note
+    assert note.endswith(
+        "price those models in the prices.yaml of your catalog (magsag doctor names the catalog in use) to count them"
+    ), note
 
 
 def test_bounded_unknown_costs_count_at_their_bound(gate):
@@ -539,6 +541,12 @@ def test_a_policy_that_gives_the_gate_nothing_to_check_says_so(gate, policy):
     code, out, _ = gate(changed(model={"cost_usd": 99.0, "cost_usd_exact": "99.0"}), policy)
     assert code == 0 and out.splitlines()[-1] == "gate: pass"
     assert out.startswith("NOTE the policy file sets no allowed_models and no thresholds, so the gate checked nothing")
+    # (where the limits are: not catalog/policies, right only in a clone's folder; the gate knows no catalog)
+    [note] = [line for line in out.splitlines() if "checked nothing" in line]
+    assert note.endswith(
+        "give --policy the file with the limits, as in the policies/ folder of your catalog (magsag doctor names the "
+        "catalog in use)"
+    ), note
     # a policy with something to check: no such note
     code, out, _ = gate(changed(), POLICY)
     assert "checked nothing" not in out
@@ -583,6 +591,7 @@ def test_the_guides_policy_path_outside_the_repository_names_the_catalog_in_use(
     err = capsys.readouterr().err
     policies = find_catalog() / "policies"
     assert code == 2 and "policy file catalog/policies/model_governance.yaml does not exist" in err
+    assert "give --policy a YAML file of policies, as in a catalog's policies/ folder (the catalog in use" in err, err
     assert f"the catalog in use ({find_catalog()}) has: {policies / 'model_governance.yaml'}" in err, err
 
 

@@ -261,7 +261,7 @@ async def test_a_caller_cannot_relax_a_skills_data_class(catalog_copy, tmp_path,
         "context.data_class: data class 'pii_procesing' is named in no policy's requirements, so it would "
         "restrict nothing (did you mean 'pii_processing'?); known data classes: ['financial_data', "
         "'pii_processing']. Correct the name, or list the models it may use under a policy's requirements "
-        "in catalog/policies"
+        "in the policies/ folder of your catalog (magsag doctor names the catalog in use)"
     )
 
 

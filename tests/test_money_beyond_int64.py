@@ -256,6 +256,10 @@ async def test_a_running_total_that_would_pass_sqlites_integer_refuses_the_recor
         attempts = await ledger.read(lambda conn: conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
     assert f"{named} would pass $9223372.036854775807" in info.value.message, info.value.message
     assert "nothing of it was written" in info.value.message and "prices.yaml" in info.value.message
+    # (the ledger knows no catalog: not "catalog/prices.yaml", right only in a clone's folder)
+    assert info.value.message.endswith(
+        "check the model's price in the prices.yaml of your catalog (magsag doctor names the catalog in use)"
+    ), info.value.message
     assert info.value.details["overflow"] is True
     assert stored == [(MAX_PUSD - 10**12, "integer")] and attempts == 1  # the record, whole, was refused
 

@@ -307,8 +307,9 @@ def test_flow_gate_names_the_figures_it_checked_without_an_attempt_of_no_known_p
     )
     assert note == (
         f"NOTE limits: {head}, which allow_unpriced admits: its cost limits were checked without them, so they may "
-        f"have been exceeded unseen; price {'those' if not filters else 'their'} models in catalog/prices.yaml to "
-        "count them. Checked without one they hold (their at_most_usd is null, their unbounded_attempts counts it): "
+        f"have been exceeded unseen; price {'those' if not filters else 'their'} models in the prices.yaml of your "
+        "catalog (magsag doctor names the catalog in use) to count them. Checked without one they hold (their "
+        "at_most_usd is null, their unbounded_attempts counts it): "
         "max_cost_per_call_usd against model_stats['metered'].largest_call.counted_usd ($0.2, run fell); "
         "`magsag data query --run-id fell --format json` lists the attempts of run fell, with their models; once "
         "priced, `magsag flow summarize` writes their at_most_usd"

@@ -36,6 +36,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..catalog_edits import UNKNOWN_POLICIES, UNKNOWN_PRICES_FILE
 from ..errors import ConfigError, InputError, redact
 from ..plurals import counted, has
 from ..types import Target
@@ -88,7 +89,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             notes,
             "the policy file sets no allowed_models and no thresholds, so the gate checked nothing (a policy's "
             "requirements are held to on each call, by data class, which a summary does not show); give --policy "
-            "the file with the limits, as in catalog/policies",
+            f"the file with the limits, as in {UNKNOWN_POLICIES}",
         )
     else:
         for p in policies.policies:
@@ -371,13 +372,12 @@ def _unbounded_note(policy: str, unbounded: int, stats: dict[str, Any], held: li
     old = any(stats[m].unbounded_calls is None for m in models)
     if unbounded:
         head = f"{counted(unbounded, 'attempt')} ({shown}) {has(unbounded)} no known cost and no bound on it"
-        fix = "price those models in catalog/prices.yaml to count them"
     else:  # the summary's filters left them out of its counts: it names no model of theirs
         head = (
             "attempts of no known cost and no bound on it, left out of this summary's counts by its filters, are held "
             "by figures it checks"
         )
-        fix = "price their models in catalog/prices.yaml to count them"
+    fix = f"price {'those' if unbounded else 'their'} models in {UNKNOWN_PRICES_FILE} to count them"
     runs = list(dict.fromkeys(run for _, run in held if run is not None))
     where = (
         ""

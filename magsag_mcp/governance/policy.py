@@ -451,6 +451,7 @@ def unknown_data_class(cls: str, known: Mapping[str, Any], listed: str | None = 
     (``FILE: policies.N.requirements``), for a catalog's problem; a call's error names no file of the server's."""
     import difflib
 
+    from ..catalog_edits import UNKNOWN_POLICIES
     from ..text import NAME_MAX, shown_name
 
     close = difflib.get_close_matches(cls, list(known), n=1) if len(cls) <= NAME_MAX else []
@@ -458,5 +459,5 @@ def unknown_data_class(cls: str, known: Mapping[str, Any], listed: str | None = 
     return (
         f"data class {shown_name(cls)} is named in no policy's requirements, so it would restrict nothing{hint}; "
         f"known data classes: {sorted(known) or 'none'}. Correct the name, or list the models it may use "
-        + (f"in {listed}" if listed else "under a policy's requirements in catalog/policies")
+        + (f"in {listed}" if listed else f"under a policy's requirements in {UNKNOWN_POLICIES}")
     )

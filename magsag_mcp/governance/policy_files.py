@@ -158,7 +158,7 @@ def load_policy_file(path: str | os.PathLike[str]) -> PolicySet:
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         raise CatalogError(
-            f"policy file {path} {what}; give --policy a YAML file of policies, as in catalog/policies"
+            f"policy file {path} {what}; give --policy a YAML file of policies, as in a catalog's policies/ folder"
             + _policies_in_use()
         )
     policies = _read(path, os.environ, problems)

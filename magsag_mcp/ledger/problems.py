@@ -13,6 +13,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+from ..catalog_edits import UNKNOWN_PRICES_FILE
 from ..durations import setting
 from ..errors import LedgerError
 from ..plurals import listed
@@ -204,7 +205,7 @@ def overflow_error(exc: BaseException, path: Path) -> LedgerError | None:
     return LedgerError(
         f"the ledger at {path} {what} ${from_pusd(MAX_PUSD)}, the largest amount it stores (2**63-1 "
         "pico-USD, SQLite's largest integer), so nothing of it was written. A cost this large is most "
-        "likely a wrong price or token count: check the model's price in catalog/prices.yaml",
+        f"likely a wrong price or token count: check the model's price in {UNKNOWN_PRICES_FILE}",
         db=str(path),
         overflow=True,
     )
