@@ -32,11 +32,16 @@ def is_installed_catalog(root: Path) -> bool:
     return (installed / "skills").is_dir() and root.resolve() == installed.resolve()
 
 
+def copy_command(root: Path) -> str:
+    """The command that makes an installed catalog one's own, in the folder magsag runs in."""
+    return f"cp -r {quote(str(root))} ./catalog"
+
+
 def copy_it(root: Path) -> str:
     """How to make an installed catalog one's own: the copy, and where magsag reads it."""
     return (
-        f"copy it (cp -r {quote(str(root))} ./catalog) and edit the copy, which magsag reads from ./catalog in the "
-        "folder it runs in, or from anywhere as MAGSAG_CATALOG (or --catalog)"
+        f"copy it ({copy_command(root)}) and edit the copy, which magsag reads from ./catalog in the folder it runs "
+        "in, or from anywhere as MAGSAG_CATALOG (or --catalog)"
     )
 
 
@@ -57,16 +62,19 @@ def installed_catalog_note(root: Path) -> str | None:
 def prices_file_named(root: Path | None) -> str:
     """The catalog's price file as a fix names it ("add its price to ..."): its path (``prices.yml`` where that is
     the one read; ``prices.yaml`` to make where there is none); for the installed catalog, the copy's, with how to
-    make it; for no known catalog, :data:`UNKNOWN_PRICES_FILE`."""
+    make it (not the installed file, shared by every project of that Python); for no known catalog,
+    :data:`UNKNOWN_PRICES_FILE`."""
     if root is None:
         return UNKNOWN_PRICES_FILE
     if is_installed_catalog(root):
         return (
             f"the prices.yaml of a copy of the catalog installed with the package, not of {root} itself, which the "
-            f"next upgrade replaces ({copy_it(root)})"
+            f"next upgrade replaces (make it with {copy_command(root)}: magsag reads ./catalog in the folder it runs "
+            "in, or a copy anywhere that MAGSAG_CATALOG or --catalog names)"
         )
+    # absolute: an MCP client's user reads it without knowing the folder the server runs in
     found = price_files(root)
-    return str(found[0] if len(found) == 1 else root / "prices.yaml")
+    return str((found[0] if len(found) == 1 else root / "prices.yaml").absolute())
 
 
 def prices_file_of(pricer: Any) -> str:

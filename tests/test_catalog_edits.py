@@ -136,3 +136,11 @@ def test_obs_warning_of_an_attempt_of_no_price_names_the_prices_file(tmp_path):
             mg.obs.get_current_cost()
     [warned] = seen
     assert str(warned.message).endswith(f"add its price to {root / 'prices.yaml'}"), warned.message
+
+
+def test_a_catalog_given_by_a_relative_path_is_named_by_its_full_path(tmp_path, monkeypatch):
+    # MAGSAG_CATALOG=srv/cat: the fix is read by an MCP client's user, who does not know the server's folder
+    root = own_catalog(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    warning = Pricer.from_catalog("srv/cat").price("compat", "m7q-unpriced", Usage(10, 10)).warning
+    assert f"Add it to {root / 'prices.yaml'}, e.g. " in warning, warning
