@@ -106,6 +106,25 @@ def test_the_package_the_user_runs_is_the_unpacked_wheel(user: User):
     assert Path(done.stdout.strip()).is_relative_to(user.site)
 
 
+def test_a_price_warning_of_the_installed_catalog_says_to_copy_it_not_to_edit_site_packages(user: User):
+    """"Add it to catalog/prices.yaml" sent a package user, with no ./catalog, to make one holding only a price file
+    (refused as no whole catalog); its file is the installed copy's, which the next upgrade replaces."""
+    code = (
+        "from magsag_mcp.catalog import find_catalog; from magsag_mcp.pricing import Pricer; "
+        "from magsag_mcp.types import Usage; "
+        "print(Pricer.from_catalog(find_catalog()).price('compat', 'm7q-unpriced', Usage(10, 10)).warning)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=user.cwd, env=user.env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    bundled = user.site / "magsag_mcp" / "_catalog"
+    assert (
+        f"Add it to the prices.yaml of a copy of the catalog installed with the package, not of {bundled} itself, "
+        f"which the next upgrade replaces (make it with cp -r {bundled} ./catalog: "
+    ) in done.stdout, done.stdout
+
+
 @pytest.mark.slow
 def test_a_package_user_gets_the_bundled_catalog_a_home_ledger_and_an_untouched_package(user: User):
     before = _snapshot(user.site)
