@@ -145,8 +145,8 @@ class Transport:
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         #: the default sessions' resolvers: the connector closes only a resolver it made itself
         self._resolvers: dict[asyncio.AbstractEventLoop, BoundedResolver] = {}
-        #: per loop, what closes its session as the loop shuts down (see _close_with)
-        self._closers: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
+        #: per loop, what closes its session as the loop shuts down (see _close_with), and the mark it knows itself by
+        self._closers: dict[asyncio.AbstractEventLoop, tuple[AsyncGenerator[None, None], object]] = {}
 
     def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -185,11 +185,12 @@ class Transport:
         open before they close the loop. A transport used on one loop after another (a script's ``asyncio.run`` per
         call) kept each ended loop's session, its pooled sockets open, for as long as the transport lived: two more
         descriptors per loop, and a session no close could reach (its loop gone)."""
-        closer = _closed_at_shutdown(weakref.ref(self), loop)
+        mark = object()
+        closer = _closed_at_shutdown(weakref.ref(self), loop, mark)
         try:  # run to its yield here, which registers it with the running loop (its first-iteration hook)
             closer.asend(None).send(None)  # type: ignore[attr-defined]
         except StopIteration:
-            self._closers[loop] = closer  # (the loop holds its async generators weakly)
+            self._closers[loop] = (closer, mark)  # (the loop holds its async generators weakly)
 
     async def _close_loops_session(self, loop: asyncio.AbstractEventLoop) -> None:
         session, resolver = self._sessions.pop(loop, None), self._resolvers.pop(loop, None)
@@ -328,7 +329,7 @@ class Transport:
                 await asyncio.wrap_future(fut)
         closer = closers.get(asyncio.get_running_loop())
         if closer is not None:  # (ended here: dropped unended, a task of the loop's would end it, finding nothing)
-            await closer.aclose()
+            await closer[0].aclose()
 
 
 async def _let_go(resp: aiohttp.ClientResponse) -> None:
@@ -345,15 +346,18 @@ async def _let_go(resp: aiohttp.ClientResponse) -> None:
 
 
 async def _closed_at_shutdown(
-    transport: weakref.ref[Transport], loop: asyncio.AbstractEventLoop
+    transport: weakref.ref[Transport], loop: asyncio.AbstractEventLoop, mark: object
 ) -> AsyncGenerator[None, None]:
     """Waits at its yield until ``loop`` shuts down its async generators, then closes ``loop``'s session of
-    ``transport`` (see :meth:`Transport._close_with`); holds the transport weakly, so as not to keep it alive."""
+    ``transport`` (see :meth:`Transport._close_with`); holds the transport weakly, so as not to keep it alive.
+    Only while it is still the loop's closer (``mark`` its own): one dropped by an aclose on another loop is ended
+    by the collector on ``loop`` later, when the session there may be a newer one, open for a call in flight."""
     try:
         yield
     finally:
         owner = transport()
-        if owner is not None and owner._closers.get(loop) is not None:
+        current = None if owner is None else owner._closers.get(loop)
+        if owner is not None and current is not None and current[1] is mark:
             await owner._close_loops_session(loop)
 
 

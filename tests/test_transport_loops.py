@@ -1,0 +1,39 @@
+"""A Transport's sessions, one per event loop, each closed as its loop shuts down (transport._close_with): what a
+closer left over from an earlier session must not close."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+from magsag_mcp.transport import Transport
+
+
+def test_a_closer_dropped_by_a_close_on_another_loop_leaves_the_next_session_open():
+    # A transport closed from another loop (aclose on loop B of a session used on loop A) drops A's closer unended;
+    # the collector hands it to A's loop to end. Before: ending it there closed whatever session A held by then, one
+    # opened since for a call in flight, as if A were shutting down.
+    transport = Transport()
+    first = asyncio.new_event_loop()
+    try:
+
+        async def open_and_close() -> None:
+            await transport._session().close()  # (closed, so B's aclose need not reach this loop to close it)
+
+        first.run_until_complete(open_and_close())
+        asyncio.run(transport.aclose())  # on another loop: drops first's closer, which the collector schedules there
+        gc.collect()
+
+        async def use_again() -> bool:
+            session = transport._session()  # a call on the first loop after the close: a session of its own
+            for _ in range(5):  # let the dropped closer's end, scheduled before this task, run
+                await asyncio.sleep(0)
+            return session.closed
+
+        assert first.run_until_complete(use_again()) is False
+        session = transport._sessions[first]
+        assert not session.closed
+        first.run_until_complete(first.shutdown_asyncgens())  # and its own closer still closes it as the loop ends
+        assert session.closed and transport._sessions == {} and transport._closers == {}
+    finally:
+        first.close()
