@@ -414,7 +414,33 @@ def meant_zone(name: object) -> str | None:
     return folded[close[0]] if close else None
 
 
+#: a zone written as an offset from UTC or GMT ("GMT+3", "UTC-05:00", "GMT+0530"), which no IANA name reads as written
+#: (Etc/GMT+15 is not one: written with its Etc/, it is IANA's sign already, only past IANA's range)
+_OFFSET_WRITTEN = re.compile(r"(?:utc|gmt)\s*([+-])\s*(\d{1,2})(?::?(\d\d))?", re.IGNORECASE)
+
+
 def zone_hint(name: object) -> str:
-    """`` (did you mean 'Europe/Berlin'?)`` for a time zone :func:`meant_zone` finds, else ``""``."""
+    """`` (did you mean 'Europe/Berlin'?)`` for a time zone :func:`meant_zone` finds, else ``""``; for one written as
+    an offset, the IANA name of that offset (:func:`_offset_hint`)."""
+    offset = _OFFSET_WRITTEN.fullmatch(name.strip()) if isinstance(name, str) else None
+    if offset is not None:
+        return _offset_hint(*offset.groups())
     meant = meant_zone(name)
     return f" (did you mean {meant!r}?)" if meant else ""
+
+
+def _offset_hint(sign: str, hours: str, minutes: str | None) -> str:
+    """IANA names a whole hour's offset Etc/GMT with the sign the other way round (POSIX's: Etc/GMT+3 is three hours
+    behind UTC): 'GMT+3', meant as three hours ahead, was asked 'did you mean Etc/GMT+3?', whose days end six hours
+    off the ones meant."""
+    import zoneinfo
+
+    whole, past = int(hours), int(minutes or 0)
+    if whole == 0 and past == 0:
+        return " (did you mean 'UTC'?)"
+    written = f"UTC{sign}{whole}" + (f":{past:02d}" if past else "")
+    place = "the zone of a place on that offset, which keeps its summer time too"
+    posix = f"Etc/GMT{'-' if sign == '+' else '+'}{whole}"
+    if past or posix not in zoneinfo.available_timezones():
+        return f" ({written} has no IANA name of its own: use {place})"
+    return f" ({written} is {posix!r} in IANA's names, whose sign is inverted; or use {place})"

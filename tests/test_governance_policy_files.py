@@ -29,6 +29,27 @@ def test_a_policys_misspelt_time_zone_is_told_the_zone_it_nearly_names(catalog_c
     assert "unknown time zone 'Asia/Tokio' (did you mean 'Asia/Tokyo'?)" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("zone", "meant"),
+    [("GMT+3", "Etc/GMT-3"), ("UTC+3", "Etc/GMT-3"), ("utc-05:00", "Etc/GMT+5"), ("GMT+0530", None), ("UTC-0", "UTC")],
+)
+def test_a_policys_time_zone_written_as_an_offset_is_told_the_iana_name_of_that_offset(catalog_copy, zone, meant):
+    # IANA's Etc/GMT zones invert the sign (POSIX's: Etc/GMT+3 is three hours behind UTC). Before, 'GMT+3', meant as
+    # three hours ahead, was asked 'did you mean Etc/GMT+3?': taken, the day limit reset six hours off the writer's day
+    policy(catalog_copy, f"policies:\n  - name: x\n    thresholds: {{max_cost_per_day_usd: 5}}\n    timezone: {zone}")
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    text = str(info.value)
+    assert f"policies.0.timezone: unknown time zone {zone!r}" in text
+    assert "did you mean 'Etc/GMT" not in text
+    if meant is not None:
+        assert f"{meant!r}" in text
+    if meant is not None and meant != "UTC":
+        assert "sign" in text  # says why the name reads the other way
+    if meant is None:  # an offset of minutes no Etc zone has: a place's zone is the fix
+        assert "Etc/GMT" not in text and "UTC+5:30 has no IANA name of its own: use the zone of a place" in text
+
+
 @pytest.mark.parametrize("zone", ["localtime", "right/Asia/Tokyo"])
 def test_a_policys_day_in_a_zone_no_other_machine_reads_alike_is_a_problem(catalog_copy, zone):
     # 'localtime' was taken where the machine has it: the day limit reset at the server's midnight, not the
