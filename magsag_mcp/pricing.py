@@ -130,6 +130,8 @@ _AZURE_FINE_TUNE = ".ft-"
 _VENDOR_PROVIDERS = ("openai", "anthropic", "google")
 #: a worst case's ``cache_control`` not given: the request may carry any marker
 _UNSAID: Any = object()
+#: a context window not in the Pricer's cache (None is a window kept as unknown)
+_NOT_KEPT: Any = object()
 #: providers whose answers' usage counts audio tokens (Chat Completions' ``audio_tokens``), priced at audio rates: a
 #: worst case elsewhere (Gemini, whose wire counts none, and whose audio answers are refused) prices none at them
 AUDIO_PROVIDERS = frozenset({"openai", "azure", "compat", "local"})
@@ -482,8 +484,10 @@ class Pricer:
     def context_window(self, provider: str, model: str) -> int | None:
         """The model's context window in tokens, from genai-prices' model data; None when unknown."""
         key = (provider, model)
-        if key in self._windows:
-            return self._windows[key]
+        # one read, not `in` then [key]: another thread's keep() may drop the entry between the two (a KeyError)
+        window = self._windows.get(key, _NOT_KEPT)
+        if window is not _NOT_KEPT:
+            return window
         return keep(self._windows, key, window_from_genai_prices(provider, model), PRICES_KEPT)
 
 

@@ -271,3 +271,21 @@ def test_a_transport_used_on_loop_after_loop_leaves_no_session_open():
         upstream_loop.call_soon_threadsafe(upstream_loop.stop)
         thread.join()
         upstream_loop.close()
+
+
+def test_a_context_window_dropped_by_another_thread_between_look_and_read_is_looked_up_again():
+    # The Pricer's caches are read on the service's loop and by skills.explain on its caller's thread (kept.py), and
+    # kept.keep drops the oldest entry as another is added. context_window asked `key in cache`, then read cache[key]:
+    # dropped by the other thread between the two, the read raised KeyError out of the call. Here the drop is made at
+    # that very point by a cache that drops the key as it is asked for it.
+    pricer = Pricer.from_catalog(ROOT / "catalog", {})
+    assert pricer.context_window("openai", "gpt-4o") == 128_000
+
+    class DroppedOnTheWay(dict):
+        def __contains__(self, key: object) -> bool:
+            held = dict.__contains__(self, key)
+            self.pop(key, None)  # another thread's keep() dropping it as the oldest
+            return held
+
+    pricer._windows = DroppedOnTheWay(pricer._windows)
+    assert pricer.context_window("openai", "gpt-4o") == 128_000
