@@ -324,9 +324,16 @@ class Transport:
                 running = None
             if running is loop:
                 await _close(session, resolvers.get(loop))
-            elif not loop.is_closed():
+            elif loop.is_running():
                 fut = asyncio.run_coroutine_threadsafe(_close(session, resolvers.get(loop)), loop)
                 await asyncio.wrap_future(fut)
+            elif not loop.is_closed() and loop in closers:
+                # a loop stopped, not closed (run_until_complete, then nothing): it runs no callback until it is run
+                # again, and a close sent there was waited for for ever; its session is left to its closer, which its
+                # shutdown (asyncio.run's, or shutdown_asyncgens) runs
+                self._sessions[loop], self._closers[loop] = session, closers.pop(loop)
+                if loop in resolvers:
+                    self._resolvers[loop] = resolvers[loop]
         closer = closers.get(asyncio.get_running_loop())
         if closer is not None:  # (ended here: dropped unended, a task of the loop's would end it, finding nothing)
             await closer[0].aclose()

@@ -37,3 +37,27 @@ def test_a_closer_dropped_by_a_close_on_another_loop_leaves_the_next_session_ope
         assert session.closed and transport._sessions == {} and transport._closers == {}
     finally:
         first.close()
+
+
+def test_a_close_on_another_loop_leaves_a_stopped_loops_session_to_that_loops_shutdown():
+    # A loop run to completion and not closed (loop.run_until_complete, then nothing) runs no callback until it is run
+    # again. Before: aclose on another loop sent it its session's close and waited for it for ever.
+    transport = Transport()
+    stopped = asyncio.new_event_loop()
+    try:
+
+        async def use() -> None:
+            transport._session()
+
+        stopped.run_until_complete(use())
+        session = transport._sessions[stopped]
+
+        async def close_within_a_hang_guard() -> None:
+            await asyncio.wait_for(transport.aclose(), 60)  # (a hang guard: it never returned)
+
+        asyncio.run(close_within_a_hang_guard())
+        assert not session.closed  # left to its loop, which no other can run
+        stopped.run_until_complete(stopped.shutdown_asyncgens())  # as asyncio.run ends a loop: its closer closes it
+        assert session.closed and transport._sessions == {} and transport._closers == {}
+    finally:
+        stopped.close()
