@@ -75,13 +75,20 @@ def cost_of(mg: Magsag) -> object:
 '''
 
 
-def mypy_strict(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+def mypy_strict(tmp_path: Path, source: str, **settings: str) -> subprocess.CompletedProcess[str]:
     program = tmp_path / "user_program.py"
     program.write_text(textwrap.dedent(source))
     # on the path as an installed package is (its py.typed read, its own errors not the user's)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", os.devnull, str(program)]
-    # run from the program's folder: the repository's pyproject.toml (its mypy settings) is not the user's
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MYPY")} | settings | {"PYTHONPATH": str(ROOT)}
+    # --strict and nothing else: with no --config-file, mypy reads the first mypy.ini, pyproject.toml or setup.cfg in
+    # the folders above the program's (the repository's own, where TMPDIR is inside the clone) and else the machine
+    # user's ~/.mypy.ini or ~/.config/mypy/config, whose settings (disallow_any_expr, a plugin) failed the program
+    config = tmp_path / "mypy.ini"
+    config.write_text("[mypy]\n")
+    command = [
+        sys.executable, "-m", "mypy", "--config-file", str(config), "--strict", "--no-incremental",
+        "--cache-dir", os.devnull, str(program),
+    ]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
 
 
@@ -90,7 +97,11 @@ def test_the_documented_api_type_checks_strictly_in_a_users_program(tmp_path: Pa
     # Before: skills.invoke returned dict[str, Any], so `return result["cost_usd"]` from a function returning
     # `str | None` was mypy --strict's "Returning Any from function declared to return ..." in the user's code, and
     # `result["cost_usdd"]` passed the check. Now the result is a TypedDict (InvokeResultDict).
-    checked = mypy_strict(tmp_path, USER_PROGRAM)
+    # (a machine user's own mypy settings, here one that no program using any library passes, are not the check's)
+    user_config = tmp_path / "user-config" / "mypy" / "config"
+    user_config.parent.mkdir(parents=True)
+    user_config.write_text("[mypy]\ndisallow_any_expr = True\n")
+    checked = mypy_strict(tmp_path, USER_PROGRAM, XDG_CONFIG_HOME=str(user_config.parent.parent))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     misspelt = mypy_strict(tmp_path, MISSPELT)
     assert misspelt.returncode == 1, misspelt.stdout + misspelt.stderr
