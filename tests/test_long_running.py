@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import heapq
 import os
 import shutil
 import sqlite3
@@ -131,10 +132,31 @@ async def _call(service: Service, kind: str, config: object, n: int) -> None:
         pass
 
 
+def _drop_cancelled_timers() -> None:
+    """Drop the running event loop's cancelled timers from its heap now, as asyncio's ``BaseEventLoop._run_once`` does
+    itself once they are over half of it. Until then each keeps its context (a call's read timeout keeps the call's
+    task's context: its deadline's ``(when, Sends)``, the decimal context its first Decimal sum made, with its flags
+    and traps), and how many are still there when a count is taken is the machine's load's doing: 9 on an idle
+    machine, 35 to 41 on a loaded one, whose contexts were 28 to 34 more SignalDicts and 17 more Sends."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    kept = []
+    for handle in loop._scheduled:  # type: ignore[attr-defined]
+        if handle.cancelled():
+            handle._scheduled = False
+        else:
+            kept.append(handle)
+    heapq.heapify(kept)
+    loop._scheduled, loop._timer_cancelled_count = kept, 0  # type: ignore[attr-defined]
+
+
 def _counts() -> Counter[str]:
     """The live objects by type, but for what the runtime keeps a bounded number of itself: the event loop's cancelled
-    timers (a call's read timeout, each with its context), dropped from its heap once they are over half of it, and
-    the dead weak references a SQLite connection keeps to its closed cursors, dropped every 200 cursors."""
+    timers (a call's read timeout, each with its context: see _drop_cancelled_timers), and the dead weak references a
+    SQLite connection keeps to its closed cursors, dropped every 200 cursors."""
+    _drop_cancelled_timers()
     gc.collect()
     objects = gc.get_objects()
     cancelled = [o for o in objects if type(o) is asyncio.TimerHandle and o.cancelled()]
