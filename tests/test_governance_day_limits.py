@@ -18,6 +18,19 @@ from tests.ledger_schema_helpers import ledger_of_schema
 pytestmark = pytest.mark.anyio
 
 
+def _berlin_cap() -> PolicySet:
+    """A limit of $1 a Berlin day, on all calls and on each agent's."""
+    return PolicySet(
+        [
+            Policy(
+                name="cap",
+                timezone="Europe/Berlin",
+                thresholds={"max_cost_per_day_usd": "1", "max_cost_per_agent_daily_usd": "1"},
+            )
+        ]
+    )
+
+
 async def test_check_budget_statuses_and_agent_day(catalog_copy, tmp_path, upstream):
     prices(catalog_copy, '"compat:metered": {input: 1000, output: 1000}\n')
     policy(
@@ -109,17 +122,8 @@ async def test_pruning_keeps_the_spend_of_a_25_hour_day(tmp_path: Path, monkeypa
     day_start = datetime(2026, 10, 24, 22, 0, tzinfo=UTC).timestamp()  # 00:00 CEST
     clock = {"now": day_start + 15 * 60}  # 00:15 CEST
     monkeypatch.setattr(budget.time, "time", lambda: clock["now"])
-    berlin = PolicySet(
-        [
-            Policy(
-                name="cap",
-                timezone="Europe/Berlin",
-                thresholds={"max_cost_per_day_usd": "1", "max_cost_per_agent_daily_usd": "1"},
-            )
-        ]
-    )
     async with Ledger(tmp_path / "l.db") as ledger:
-        gov = Governance(berlin, ledger, FixedPricer("0.3"))
+        gov = Governance(_berlin_cap(), ledger, FixedPricer("0.3"))
         await record(ledger, "early", "0.8", agent="ana")
         clock["now"] = day_start + 24.9 * 3600  # 23:54 CET, the same local day
         await ledger.prune(60)
@@ -189,17 +193,8 @@ async def test_a_berlin_day_limit_resets_at_berlin_midnight_on_its_23_and_25_hou
 
     clock = {"now": last_minute.timestamp()}
     monkeypatch.setattr(budget.time, "time", lambda: clock["now"])
-    berlin = PolicySet(
-        [
-            Policy(
-                name="cap",
-                timezone="Europe/Berlin",
-                thresholds={"max_cost_per_day_usd": "1", "max_cost_per_agent_daily_usd": "1"},
-            )
-        ]
-    )
     async with Ledger(tmp_path / "l.db") as ledger:
-        gov = Governance(berlin, ledger, FixedPricer("0.3"))
+        gov = Governance(_berlin_cap(), ledger, FixedPricer("0.3"))
         await record(ledger, "late", "0.8", agent="ana")
         before = await gov.check_budget(agent="ana")
         with pytest.raises(E.BudgetExceeded):
