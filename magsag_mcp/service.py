@@ -308,7 +308,9 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
     ) -> None:
         # not before it began, should the wall clock have been stepped back meanwhile (NTP, a VM resumed): a reader's
         # ended_at - started_at is then 0, not a run of minus an hour (durations are the monotonic clock's: latency_ms)
-        run.ended_at = max(time.time(), run.started_at)
+        # (max() without the builtin's call: some 1,200 instructions, on every call: see deadline.py)
+        now = time.time()
+        run.ended_at = now if now > run.started_at else run.started_at
         run.status = status  # type: ignore[assignment]
         tokens_in = tokens_out = 0
         for a in attempts:  # one loop, not a generator per sum (a frame each)
