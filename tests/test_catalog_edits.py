@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,8 +34,8 @@ def own_catalog(tmp_path: Path) -> Path:
     return root
 
 
-async def test_a_warning_and_a_refusal_name_the_prices_file_of_a_catalog_at_its_own_path(tmp_path, upstream):
-    root = own_catalog(tmp_path)
+async def _unpriced_call(root: Path, tmp_path: Path, upstream: Any) -> tuple[str, Any]:
+    """A call of a model of no known price under a policy that lets it through: its price warning, and its result."""
     policy(root, LETTING)
     svc = await open_service(root, tmp_path, upstream)
     try:
@@ -42,10 +43,11 @@ async def test_a_warning_and_a_refusal_name_the_prices_file_of_a_catalog_at_its_
     finally:
         await svc.aclose()
     [warning] = [w for w in result.warnings if "no price known" in w]
-    assert result.cost_usd is None
-    assert f"Add it to {root / 'prices.yaml'}, e.g. " in warning, warning
-    assert "catalog/prices.yaml" not in warning
+    return warning, result
 
+
+async def _unpriced_refusal(root: Path, tmp_path: Path, upstream: Any) -> E.BudgetExceeded:
+    """The same call under a cost limit that refuses a model of no known price: the refusal."""
     policy(root, CAPPED)
     svc = await open_service(root, tmp_path, upstream)
     try:
@@ -53,7 +55,18 @@ async def test_a_warning_and_a_refusal_name_the_prices_file_of_a_catalog_at_its_
             await svc.invoke_skill("skill.analysis", UNPRICED)
     finally:
         await svc.aclose()
-    assert f"cannot be guaranteed; add its price to {root / 'prices.yaml'} (" in refused.value.message
+    return refused.value
+
+
+async def test_a_warning_and_a_refusal_name_the_prices_file_of_a_catalog_at_its_own_path(tmp_path, upstream):
+    root = own_catalog(tmp_path)
+    warning, result = await _unpriced_call(root, tmp_path, upstream)
+    assert result.cost_usd is None
+    assert f"Add it to {root / 'prices.yaml'}, e.g. " in warning, warning
+    assert "catalog/prices.yaml" not in warning
+
+    refused = await _unpriced_refusal(root, tmp_path, upstream)
+    assert f"cannot be guaranteed; add its price to {root / 'prices.yaml'} (" in refused.message
 
 
 def test_a_catalog_whose_price_file_is_prices_yml_is_told_of_that_file(tmp_path):
@@ -73,13 +86,7 @@ async def test_the_installed_catalog_is_to_be_copied_not_edited(tmp_path, upstre
     # the copy a wheel installs in site-packages, stood in for by one at a path of its own
     installed = own_catalog(tmp_path)
     monkeypatch.setattr(catalog_edits, "installed_catalog", lambda: installed)
-    policy(installed, LETTING)
-    svc = await open_service(installed, tmp_path, upstream)
-    try:
-        result = await svc.invoke_skill("skill.analysis", UNPRICED)
-    finally:
-        await svc.aclose()
-    [warning] = [w for w in result.warnings if "no price known" in w]
+    warning, _ = await _unpriced_call(installed, tmp_path, upstream)
     copy = f"cp -r {installed} ./catalog"
     assert f"Add it to the prices.yaml of a copy of the catalog installed with the package, not of {installed}" in (
         warning
@@ -87,14 +94,8 @@ async def test_the_installed_catalog_is_to_be_copied_not_edited(tmp_path, upstre
     assert copy in warning and "MAGSAG_CATALOG" in warning
     assert f"{installed / 'prices.yaml'}" not in warning  # (not offered as the file to edit)
 
-    policy(installed, CAPPED)
-    svc = await open_service(installed, tmp_path, upstream)
-    try:
-        with pytest.raises(E.BudgetExceeded) as refused:
-            await svc.invoke_skill("skill.analysis", UNPRICED)
-    finally:
-        await svc.aclose()
-    said = refused.value.message
+    refused = await _unpriced_refusal(installed, tmp_path, upstream)
+    said = refused.message
     assert "add its price to the prices.yaml of a copy of the catalog installed with the package" in said, said
     assert copy in said and "or set allow_unpriced: true on capped" in said
 
