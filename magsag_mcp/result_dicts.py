@@ -33,8 +33,9 @@ class UsageDict(TypedDict):
     total_tokens: int
 
 
-class AttemptDict(TypedDict):
-    """One attempt of a call (``AttemptRecord.to_dict()``); money as a decimal string, None when unknown."""
+class AttemptDict(UsageDict):
+    """One attempt of a call (``AttemptRecord.to_dict()``): its answer's counts as :class:`UsageDict`'s, and more;
+    money as a decimal string, None when unknown."""
 
     provider: str
     model: str
@@ -43,12 +44,6 @@ class AttemptDict(TypedDict):
     error_message: str | None
     fallback_position: int
     attempt_number: int
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    cache_write_tokens: int
-    reasoning_tokens: int
-    total_tokens: int
     cache_write_1h_tokens: int
     input_audio_tokens: int
     output_audio_tokens: int
