@@ -8,7 +8,10 @@
   in constant time), else ``401``. Binding to anything but loopback without a token is refused:
   the tools spend money on the operator's keys.
 - A request body past 4 MiB (the SDK's limit) gets ``413`` with a JSON-RPC error that names the limit.
-- A request to another path than the MCP one (``/mcp``) gets ``404`` with a JSON-RPC error naming the URL to use.
+- ``/healthz`` and ``/readyz`` are health probes for a container or a load balancer (:mod:`.health`, which says why
+  they are answered without the token and whatever the Host).
+- A request to another path than the MCP one (``/mcp``) or a probe's gets ``404`` with a JSON-RPC error naming the
+  URL to use.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from mcp_types import INVALID_REQUEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import ConfigError, redact, redacting_logger, register_secret
+from .health import HealthMiddleware
 from .listeners import host_and_port
 
 logger = redacting_logger("magsag_mcp.mcp")
@@ -394,8 +398,9 @@ def http_app(
     allow_hosts: Sequence[str] = (),
     path: str = MCP_PATH,
 ) -> ASGIApp:
-    """The ASGI app: the SDK's streamable HTTP app, its Host/Origin checks, and the token gate. The server's
-    service is told its calls come over a network: their base URLs may name only the operator's endpoints."""
+    """The ASGI app: the SDK's streamable HTTP app, its Host/Origin checks, the token gate, and ahead of them the
+    health probes. The server's service is told its calls come over a network: their base URLs may name only the
+    operator's endpoints."""
     from .server import server_state
 
     check_binding(host, token)
@@ -408,7 +413,9 @@ def http_app(
         max_request_body_size=MAX_REQUEST_BODY,
     )
     app = RefusalHintMiddleware(app, path)
-    return BearerTokenMiddleware(app, token) if token else app
+    if token:
+        app = BearerTokenMiddleware(app, token)
+    return HealthMiddleware(app, server_state(server))
 
 
 async def serve_http(

@@ -136,6 +136,11 @@ class ServerState:
             if self._users == 0:
                 await self.close()
 
+    @property
+    def closing(self) -> bool:
+        """A close has begun (SIGTERM, the last lifespan out): no new call is taken (a readiness probe says so)."""
+        return self._closed
+
     def _refuse_if_closed(self) -> None:
         if self._closed:
             raise ConfigError("the server is shutting down: the call was not sent; send it to a running server")

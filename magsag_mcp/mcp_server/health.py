@@ -1,0 +1,138 @@
+"""Health probes for a deployed HTTP server: ``/healthz`` (liveness) and ``/readyz`` (readiness).
+
+A Docker ``HEALTHCHECK``, a Kubernetes probe or a load balancer's health check had nothing to ask but the MCP
+endpoint, which needs a POST with a JSON-RPC body, the token and a session: every other path got 404.
+
+- ``GET /healthz``: ``200 {"status": "ok"}`` while the process serves requests. It does no ledger work and opens
+  nothing: a liveness probe that fails gets the process restarted, which a slow disk must not cause (readiness says
+  that). It stays 200 while the server shuts down, so a probe does not kill a process recording its calls.
+- ``GET /readyz``: ``200 {"status": "ready"}`` when the service is open, its ledger can be written and answers a
+  trivial read within :data:`READY_READ_SECONDS`; else ``503 {"status": "not ready", "reason": ...}``: shutting down
+  (from SIGTERM until the listener closes, while the calls in flight are cancelled and recorded, so a balancer
+  drains the server), the service could not open, the ledger is read-only (every call would be refused) or did not
+  answer. An app served without :func:`.http.serve_http` (which opens the service before it listens) opens its
+  service on the first readiness probe, as on the first call.
+- Both answer ``GET`` and ``HEAD`` (the headers alone); another method gets ``405`` with ``Allow: GET, HEAD``.
+  ``Cache-Control: no-store``: a proxy between the balancer and the server must not answer for it.
+
+They are open without the bearer token, and answered whatever the ``Host`` and ``Origin``. A probe carries no
+secret (kubelet's ``httpGet`` would need the token written in the pod spec; Docker's ``HEALTHCHECK`` command is
+shown by ``docker inspect``), and kubelet sends ``Host: <pod IP>:<port>``, which the DNS-rebinding check refuses
+(``421``) unless the pod's address is given with ``--allow-host``, which it cannot know in advance. What the answers
+say is harmless to anyone: a fixed status and reason, with no catalog path, key, token, model, agent or spend (the
+details of a failure go to the server's log). A page that rebinds its name to the server learns whether it is up,
+which reaching it at all told it. The MCP path keeps every check (token, Host, Origin) as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..errors import MagsagError, redacting_logger
+
+if TYPE_CHECKING:
+    from .state import ServerState
+
+logger = redacting_logger("magsag_mcp.mcp")
+
+LIVENESS_PATH = "/healthz"
+READINESS_PATH = "/readyz"
+PROBE_PATHS = (LIVENESS_PATH, READINESS_PATH)
+#: the longest a readiness probe waits for the ledger's trivial read: under kubelet's default probe timeout (1 s) the
+#: probe would time out first and see no reason, so docs/mcp.md's example gives the probe 3 s
+READY_READ_SECONDS = 2.0
+#: distinct failure messages logged (each probe repeats its failure every few seconds: the log says each once)
+_FAILURES_LOGGED_MAX = 20
+
+SHUTTING_DOWN = "shutting down: the server is stopping and takes no new calls"
+NOT_OPEN = "the service could not open (a catalog, ledger or setting problem): the server's log says which"
+READ_ONLY = (
+    "the ledger cannot be written (a read-only file, folder or volume, or a full disk), so every call would be "
+    "refused: the server's log says where"
+)
+UNREADABLE = "the ledger did not answer a read: the server's log says why"
+
+
+def not_answering(seconds: float) -> str:
+    return f"the ledger did not answer a read within {seconds:g} s (a locked, slow or unmounted disk)"
+
+
+class HealthMiddleware:
+    """Answers the probe paths itself, ahead of the token gate and the SDK's Host/Origin checks (see the module's
+    docstring for why that is safe); every other request goes to ``app`` as it came."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+        self._logged: set[str] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") not in PROBE_PATHS:
+            await self.app(scope, receive, send)
+            return
+        method = scope.get("method", "GET")
+        if method not in ("GET", "HEAD"):
+            body = {"status": "error", "reason": f"{method} is not allowed here: probe it with GET or HEAD"}
+            await _answer(send, 405, body, head=False, extra=[(b"allow", b"GET, HEAD")])
+            return
+        if scope["path"] == LIVENESS_PATH:
+            await _answer(send, 200, {"status": "ok"}, head=method == "HEAD")
+            return
+        reason = await self.not_ready()
+        if reason is None:
+            await _answer(send, 200, {"status": "ready"}, head=method == "HEAD")
+        else:
+            await _answer(send, 503, {"status": "not ready", "reason": reason}, head=method == "HEAD")
+
+    async def not_ready(self) -> str | None:
+        """Why the server cannot take a call now, said without a detail of its setup; None when it can."""
+        if self.state.closing:
+            return SHUTTING_DOWN
+        try:
+            service = await self.state.service()  # the open service at once; else opened, as a first call would
+        except MagsagError as exc:
+            if self.state.closing:  # (the close began while it waited for the lock)
+                return SHUTTING_DOWN
+            self._log_once("the service could not open: %s", exc.message)
+            return NOT_OPEN
+        ledger = service.ledger
+        if ledger.read_only:
+            self._log_once("%s", ledger.read_only_error().message)
+            return READ_ONLY
+        try:
+            with anyio.move_on_after(READY_READ_SECONDS) as waited:
+                await ledger.read(_trivial_read, snapshot=False)
+        except MagsagError as exc:
+            self._log_once("the ledger did not answer a readiness probe's read: %s", exc.message)
+            return UNREADABLE
+        if waited.cancelled_caught:
+            return not_answering(READY_READ_SECONDS)
+        return SHUTTING_DOWN if self.state.closing else None
+
+    def _log_once(self, message: str, detail: str) -> None:
+        if detail not in self._logged and len(self._logged) < _FAILURES_LOGGED_MAX:
+            self._logged.add(detail)
+            logger.warning(f"readiness probe answered 503: {message}", detail)
+
+
+def _trivial_read(conn: Any) -> object:
+    """A read that reaches the ledger file (its schema page), not SQLite alone as ``SELECT 1`` would."""
+    return conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+
+
+async def _answer(
+    send: Send, status: int, body: dict[str, str], *, head: bool, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    data = json.dumps(body).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(data)).encode()),
+        (b"cache-control", b"no-store"),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else data})

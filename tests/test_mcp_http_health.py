@@ -1,0 +1,245 @@
+"""The HTTP server's health probes, /healthz (liveness) and /readyz (readiness), for a container's HEALTHCHECK, a
+Kubernetes probe or a load balancer: before them every path but /mcp got 404, and a probe had nothing to ask but the
+MCP endpoint (a POST with a JSON-RPC body, the token and a session). Through real servers on loopback ports: the
+command, and serve_http (or the app under uvicorn) in this process where a test holds the server in a state."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+import anyio
+import pytest
+import uvicorn
+
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.mcp_server import health as health_module
+from magsag_mcp.mcp_server.health import NOT_OPEN, READ_ONLY, SHUTTING_DOWN, UNREADABLE, not_answering
+from magsag_mcp.mcp_server.http import http_app, serve_http
+from magsag_mcp.mcp_server.server import server_state
+from tests.mcp_http_helpers import HEADERS, INIT
+from tests.shutdown_helpers import until_serving
+
+pytestmark = pytest.mark.anyio
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+#: a token and a key set on the server, which no answer may carry
+TOKEN = "Tq4xM9bZ2wKr7nPv5sJhA3"
+KEY = "sk-Qz7vN2mR8kLx4pW9tB6yH3jD5fG1cV"
+#: a Host no allow-list holds: kubelet's probe sends the pod's address, which the server cannot know
+POD_HOST = "10.42.7.19:8765"
+
+
+async def fetch(method: str, url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+    async with aiohttp.ClientSession() as http:
+        async with http.request(method, url, headers=headers) as resp:
+            return resp.status, await resp.read(), dict(resp.headers)
+
+
+def offline_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_", "GEMINI_"))}
+    env.update(MAGSAG_PROVIDER="fake", MAGSAG_DB=str(tmp / "ledger.db"), OPENAI_API_KEY=KEY)
+    return env
+
+
+def loopback_listener() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@asynccontextmanager
+async def under_uvicorn(app) -> AsyncIterator[str]:
+    """``app`` served by uvicorn in this process (its lifespan on) on a free loopback port: the base URL."""
+    sock = loopback_listener()
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(functools.partial(server.serve, sockets=[sock]))
+        with anyio.fail_after(60):  # a hang guard, not a timing assertion
+            while not server.started:
+                await anyio.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        finally:
+            server.should_exit = True
+    sock.close()
+
+
+async def test_the_command_answers_probes_without_the_token_for_any_host_and_guards_mcp_as_before(tmp_path: Path):
+    env = offline_env(tmp_path)
+    env["MAGSAG_MCP_TOKEN"] = TOKEN
+    argv = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", "0", "--catalog", str(CATALOG)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    answers: list[bytes] = []
+    try:
+        url, _ = await until_serving(proc)
+        base = url.removesuffix("/mcp")
+        port = urlsplit(url).port
+        for host in (None, POD_HOST, "evil.example"):
+            headers = None if host is None else {"Host": host, "Origin": "http://evil.example"}
+            status, body, said = await fetch("GET", f"{base}/healthz", headers)
+            assert (status, json.loads(body)) == (200, {"status": "ok"}), host
+            assert said["Content-Type"] == "application/json" and said["Cache-Control"] == "no-store"
+            answers.append(body)
+            status, body, said = await fetch("GET", f"{base}/readyz", headers)
+            assert (status, json.loads(body)) == (200, {"status": "ready"}), (host, body)
+            answers.append(body)
+        for path in ("/healthz", "/readyz"):
+            status, body, said = await fetch("HEAD", base + path, {"Host": POD_HOST})
+            assert status == 200 and body == b"" and int(said["Content-Length"]) > 0
+            for method in ("POST", "PUT", "DELETE"):
+                status, body, said = await fetch(method, base + path)
+                assert status == 405 and said["Allow"] == "GET, HEAD", (method, path)
+                assert "GET or HEAD" in json.loads(body)["reason"]
+                answers.append(body)
+
+        # the MCP path keeps its checks: the token, then the Host
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, json=INIT, headers=HEADERS) as resp:
+                assert resp.status == 401
+            bearer = {**HEADERS, "Authorization": f"Bearer {TOKEN}"}
+            async with http.post(url, json=INIT, headers={**bearer, "Host": POD_HOST}) as resp:
+                assert resp.status == 421 and "--allow-host" in await resp.text()
+            async with http.post(url, json=INIT, headers=bearer) as resp:
+                assert resp.status == 200
+            # another path is still told the URL that serves MCP (with the token: without it, 401 comes first)
+            async with http.get(f"{base}/health", headers=bearer) as resp:
+                said_404 = await resp.json()
+                assert resp.status == 404
+        assert f"point the client at http://127.0.0.1:{port}/mcp" in said_404["error"]["message"], said_404
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=60)
+    for body in answers:
+        for secret in (TOKEN, KEY, str(tmp_path), str(CATALOG)):
+            assert secret.encode() not in body, (secret, body)
+    assert TOKEN.encode() not in err and KEY.encode() not in err and out == b""
+
+
+async def test_readiness_is_503_from_sigterm_until_the_listener_closes(tmp_path: Path):
+    """serve_http closes the service (its calls in flight cancelled and recorded) before uvicorn closes its listener:
+    a balancer probing meanwhile is told the server is shutting down, and drains it; liveness stays 200 (a failed
+    liveness probe restarts a process that is recording its calls). The close is held open here to probe it."""
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    state = server_state(server)
+    listener = loopback_listener()
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    closing, release = anyio.Event(), anyio.Event()
+    signals: list[int] = []
+    # uvicorn re-raises the signal it caught once it has stopped, to the handler it found: this one, not the default's
+    previous = signal.signal(signal.SIGTERM, lambda sig, frame: signals.append(sig))
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(functools.partial(serve_http, server, host="127.0.0.1", listeners=[listener], token=TOKEN))
+            with anyio.fail_after(60):  # hang guards, not timing assertions
+                while True:
+                    try:
+                        status, body, _ = await fetch("GET", f"{base}/readyz")
+                        break
+                    except aiohttp.ClientConnectionError:  # (bound, not yet accepting)
+                        await anyio.sleep(0.01)
+                assert (status, json.loads(body)) == (200, {"status": "ready"})
+                service = await state.service()
+                really_close = service.aclose
+
+                async def held_close(grace: float = 30.0) -> None:
+                    closing.set()
+                    await release.wait()
+                    await really_close(grace)
+
+                service.aclose = held_close  # type: ignore[method-assign]
+                os.kill(os.getpid(), signal.SIGTERM)
+                await closing.wait()
+                status, body, said = await fetch("GET", f"{base}/readyz", {"Host": POD_HOST})
+                assert status == 503 and said["Content-Type"] == "application/json"
+                assert json.loads(body) == {"status": "not ready", "reason": SHUTTING_DOWN}
+                status, _, _ = await fetch("HEAD", f"{base}/readyz")
+                assert status == 503
+                status, body, _ = await fetch("GET", f"{base}/healthz")
+                assert (status, json.loads(body)) == (200, {"status": "ok"})
+                release.set()
+    finally:
+        release.set()
+        signal.signal(signal.SIGTERM, previous)
+        listener.close()
+    assert signals == [signal.SIGTERM]
+    with pytest.raises(aiohttp.ClientConnectionError):  # stopped: the listener closed
+        await fetch("GET", f"{base}/healthz")
+
+
+async def test_readiness_opens_a_lazily_opened_service_and_says_when_it_cannot(tmp_path: Path, caplog):
+    """The app under another server than serve_http opens its service on first use: the first readiness probe opens
+    it. A service that cannot open is not ready, said without the setting's value or a path (the log has them)."""
+    db = tmp_path / "ledger.db"
+    server = build_server(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"})
+    async with under_uvicorn(http_app(server, host="127.0.0.1", port=0, token=None)) as base:
+        assert server_state(server)._service is None
+        status, body, _ = await fetch("GET", f"{base}/readyz")
+        assert (status, json.loads(body)) == (200, {"status": "ready"})
+        assert server_state(server)._service is not None
+
+    env = {"MAGSAG_PROVIDER": "fake", "MAGSAG_MAX_RETRIES": "abc"}
+    server = build_server(catalog=CATALOG, db=db, env=env)
+    async with under_uvicorn(http_app(server, host="127.0.0.1", port=0, token=None)) as base:
+        with caplog.at_level(logging.WARNING, logger="magsag_mcp.mcp"):
+            for _ in range(2):
+                status, body, _ = await fetch("GET", f"{base}/readyz")
+                assert (status, json.loads(body)) == (503, {"status": "not ready", "reason": NOT_OPEN})
+        status, _, _ = await fetch("GET", f"{base}/healthz")  # alive: restarting it would not fix a setting
+        assert status == 200
+    assert "abc" not in body.decode() and str(tmp_path) not in body.decode()
+    said = [r.getMessage() for r in caplog.records if "readiness probe" in r.getMessage()]
+    assert len(said) == 1 and "MAGSAG_MAX_RETRIES='abc' is not a number" in said[0], said  # logged once
+
+
+async def test_readiness_says_a_ledger_that_cannot_be_written(tmp_path: Path, monkeypatch, caplog):
+    """A ledger on a read-only volume opens for reading, and every call is then refused: not ready."""
+    from magsag_mcp.ledger import Ledger, opening
+
+    db = tmp_path / "ledger.db"
+    async with Ledger(db):
+        pass
+    # the writability check says no, as for a user without write permission (the suite runs as root: see
+    # test_ledger_read_only.py)
+    monkeypatch.setattr(opening, "file_writable", lambda path: False)
+    server = build_server(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"})
+    async with under_uvicorn(http_app(server, host="127.0.0.1", port=0, token=None)) as base:
+        with caplog.at_level(logging.WARNING, logger="magsag_mcp.mcp"):
+            status, body, _ = await fetch("GET", f"{base}/readyz")
+    assert (status, json.loads(body)) == (503, {"status": "not ready", "reason": READ_ONLY})
+    assert str(db) in caplog.text and str(db).encode() not in body
+
+
+async def test_readiness_says_a_ledger_that_does_not_answer(tmp_path: Path, monkeypatch):
+    """A ledger whose read never returns (a hung network volume) is not ready once the bound has passed, rather than
+    a probe left waiting with no reason; one whose read fails says so."""
+    from magsag_mcp.errors import LedgerError
+
+    monkeypatch.setattr(health_module, "READY_READ_SECONDS", 0.05)  # the read below never answers: any bound is met
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    async with under_uvicorn(http_app(server, host="127.0.0.1", port=0, token=None)) as base:
+        ledger = (await server_state(server).service()).ledger
+
+        async def hung(fn, *, snapshot: bool = True):
+            await anyio.sleep_forever()
+
+        async def failing(fn, *, snapshot: bool = True):
+            raise LedgerError(f"the ledger at {ledger.path} is not open")
+
+        for read, reason in ((hung, not_answering(0.05)), (failing, UNREADABLE)):
+            monkeypatch.setattr(ledger, "read", read)
+            status, body, _ = await fetch("GET", f"{base}/readyz")
+            assert (status, json.loads(body)) == (503, {"status": "not ready", "reason": reason})
+        monkeypatch.undo()
+        status, _, _ = await fetch("GET", f"{base}/readyz")
+        assert status == 200
