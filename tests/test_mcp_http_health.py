@@ -124,6 +124,35 @@ async def test_the_command_answers_probes_without_the_token_for_any_host_and_gua
         for secret in (TOKEN, KEY, str(tmp_path), str(CATALOG)):
             assert secret.encode() not in body, (secret, body)
     assert TOKEN.encode() not in err and KEY.encode() not in err and out == b""
+    # the probes answered 200 are left out of the access log; a refused one and the MCP requests are in it
+    assert b'"GET /healthz' not in err and b'"HEAD /readyz' not in err, err.decode()
+    assert b'"POST /healthz HTTP/1.1" 405' in err and b'"POST /mcp HTTP/1.1" 200' in err, err.decode()
+
+
+def _documented_probes() -> tuple[str, list[str]]:
+    """docs/mcp.md's HEALTHCHECK command and the paths its pod probes ask."""
+    import re
+
+    text = " ".join((CATALOG.parent / "docs" / "mcp.md").read_text().split())
+    section = text[text.index("## Health checks") : text.index("## The tools in detail")]
+    command = re.search(r"`HEALTHCHECK CMD python -c \"(.+?)\"`", section)
+    assert command is not None, section
+    return command[1], re.findall(r"Probe: \{httpGet: \{path: (/\w+), port: 8765\}", section)
+
+
+async def test_the_documented_healthcheck_and_probes_ask_what_the_server_answers(tmp_path: Path):
+    code, paths = _documented_probes()
+    assert paths == ["/healthz", "/readyz"]
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    async with under_uvicorn(http_app(server, host="127.0.0.1", port=0, token=TOKEN)) as base:
+        port = urlsplit(base).port
+        check = await anyio.run_process([sys.executable, "-c", code.replace(":8765/", f":{port}/")], check=False)
+        assert check.returncode == 0, check.stderr
+        for path in paths:
+            status, _, _ = await fetch("GET", base + path)
+            assert status == 200, path
+    stopped = await anyio.run_process([sys.executable, "-c", code.replace(":8765/", f":{port}/")], check=False)
+    assert stopped.returncode != 0  # the check fails once nothing answers: Docker marks the container unhealthy
 
 
 async def test_readiness_is_503_from_sigterm_until_the_listener_closes(tmp_path: Path):
@@ -172,6 +201,11 @@ async def test_readiness_is_503_from_sigterm_until_the_listener_closes(tmp_path:
         release.set()
         signal.signal(signal.SIGTERM, previous)
         listener.close()
+        # sse_starlette hooks uvicorn's signal handler and sets a process-wide flag that ends every SSE stream after
+        # it: a process stopping wants that, the servers the next tests start in this process do not
+        from sse_starlette.sse import AppStatus
+
+        AppStatus.should_exit = False
     assert signals == [signal.SIGTERM]
     with pytest.raises(aiohttp.ClientConnectionError):  # stopped: the listener closed
         await fetch("GET", f"{base}/healthz")

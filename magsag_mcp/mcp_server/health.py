@@ -27,6 +27,7 @@ which reaching it at all told it. The MCP path keeps every check (token, Host, O
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -55,6 +56,22 @@ READ_ONLY = (
     "refused: the server's log says where"
 )
 UNREADABLE = "the ledger did not answer a read: the server's log says why"
+
+
+class QuietProbes(logging.Filter):
+    """Leaves out of uvicorn's access log the probes answered 2xx: kubelet's two probes every 10 s wrote some 17,000
+    lines a day that said nothing, around the requests that did. A probe refused (503, 405) is still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn's access record: (client, method, path with its query, HTTP version, status)
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and isinstance(args[4], int):
+            return not (args[2].partition("?")[0] in PROBE_PATHS and 200 <= args[4] < 300)
+        return True
+
+
+#: the one filter serve_http puts on uvicorn's access logger (adding the same one again adds nothing)
+QUIET_PROBES = QuietProbes()
 
 
 def not_answering(seconds: float) -> str:

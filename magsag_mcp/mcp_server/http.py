@@ -33,7 +33,7 @@ from mcp_types import INVALID_REQUEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import ConfigError, redact, redacting_logger, register_secret
-from .health import HealthMiddleware
+from .health import QUIET_PROBES, HealthMiddleware
 from .listeners import host_and_port
 
 logger = redacting_logger("magsag_mcp.mcp")
@@ -436,6 +436,7 @@ async def serve_http(
     port = listeners[0].getsockname()[1]
     app = http_app(server, host=host, port=port, token=token, allow_hosts=allow_hosts)
     warn_if_unreachable(host, port, allow_hosts)
+    logging.getLogger("uvicorn.access").addFilter(QUIET_PROBES)
     state = server_state(server)
     # Nothing waits on an HTTP server's start (a desktop client waits on stdio's initialize): the service
     # opens now, so a bad catalog, ledger or setting stops the start with its message (the caller's
