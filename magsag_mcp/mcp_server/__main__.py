@@ -82,6 +82,9 @@ more; `magsag doctor` checks them):
                         'Authorization: Bearer <it>'; required to bind beyond
                         loopback, and then of 16 printable ASCII characters
                         or more
+  MAGSAG_MCP_TOKEN_FILE http: a file holding the token instead (a Docker or
+                        Kubernetes secret's file; its last line break is
+                        left out)
   MAGSAG_MCP_AGENT, MAGSAG_CALL_BASE_URLS, MAGSAG_MCP_LOG_LEVEL,
   MAGSAG_CATALOG, MAGSAG_DB
                         the defaults of the options above
@@ -244,15 +247,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.transport == "stdio":
                 from .stdio import serve_stdio
             else:
-                from .http import TOKEN_ENV, check_binding, said_at_start, security_settings, serve_http, served_url
+                from .http import check_binding, said_at_start, security_settings, serve_http, served_url
                 from .listeners import bind_listeners
+                from .token_setting import token_setting
         if args.transport == "stdio":
             log.info("magsag-mcp serving on stdio")
             anyio.run(serve_stdio, server)
         else:
             security_settings(args.host, args.port, args.allow_host)  # refuses a malformed --host or --allow-host
-            token = os.environ.get(TOKEN_ENV) or None
-            check_binding(args.host, token)
+            token, token_set_in = token_setting(os.environ)  # MAGSAG_MCP_TOKEN, or the file MAGSAG_MCP_TOKEN_FILE names
+            check_binding(args.host, token, token_set_in)
             listeners = bind_listeners(args.host, args.port)  # refuses a port in use, with its fix
             try:
                 # the port bound: with --port 0 the one the system chose, which scripts read here (docs/mcp.md)

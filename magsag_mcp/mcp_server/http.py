@@ -340,18 +340,19 @@ def warn_if_callers_choose_servers(configured_only: bool) -> None:
 MIN_TOKEN_LENGTH = 16
 
 
-def check_binding(host: str, token: str | None) -> None:
-    """Refuse to serve beyond loopback without a token: anyone who can reach the port could spend."""
+def check_binding(host: str, token: str | None, setting: str = TOKEN_ENV) -> None:
+    """Refuse to serve beyond loopback without a token: anyone who can reach the port could spend. ``setting``: where
+    the token was set, as a refusal names it (:mod:`.token_setting`'s file, or the variable)."""
     if token is not None and (not token.strip() or token != token.strip()):
         # A client cannot send surrounding whitespace in a bearer token: every request would get 401.
         raise ConfigError(
-            f"{TOKEN_ENV} is blank or has spaces or line breaks around it; set it to a long random secret "
+            f"{setting} is blank or has spaces or line breaks around it; set it to a long random secret "
             "such as the output of: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
     if token is not None and any(not " " <= c <= "~" for c in token):
         # HTTP headers carry ASCII: a client sends any other character as bytes that never match it.
         raise ConfigError(
-            f"{TOKEN_ENV} has characters other than printable ASCII, which no client can send in a header "
+            f"{setting} has characters other than printable ASCII, which no client can send in a header "
             "(every request would get 401); set it to the output of "
             "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
@@ -359,13 +360,14 @@ def check_binding(host: str, token: str | None) -> None:
         # Beyond loopback the token is the only thing between the network and the budget: a short
         # one is guessed, and one under 6 characters is not even redacted (too common to remove).
         raise ConfigError(
-            f"{TOKEN_ENV} is {len(token)} characters; to listen on {host} it must be at least "
+            f"{setting} is {len(token)} characters; to listen on {host} it must be at least "
             f"{MIN_TOKEN_LENGTH}: set it to the output of python -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
     if not is_loopback(host) and not token:
         raise ConfigError(
             f"refusing to listen on {host}: that is reachable beyond this machine and {TOKEN_ENV} is not set. "
-            f"Set {TOKEN_ENV} to a long random secret (clients send 'Authorization: Bearer <it>'), "
+            f"Set {TOKEN_ENV} (or MAGSAG_MCP_TOKEN_FILE, a file holding it) to a long random secret (clients send "
+            "'Authorization: Bearer <it>'), "
             "or bind to 127.0.0.1."
         )
 

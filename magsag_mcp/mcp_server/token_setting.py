@@ -1,0 +1,64 @@
+"""The HTTP server's bearer token, from ``MAGSAG_MCP_TOKEN`` or the file ``MAGSAG_MCP_TOKEN_FILE`` names.
+
+A container's secrets come as files (Docker and Compose secrets under ``/run/secrets/``, a Kubernetes secret mounted
+as a volume), and a token in the environment is shown by ``docker inspect`` and to whoever reads the process's
+environment: the ``*_FILE`` variable, the convention of database images, reads it from the file instead. The file's
+last line break (``echo token > file``, an editor's) is no part of the token; any other space around it is refused
+by :func:`.http.check_binding`, as in the variable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..redaction import excerpt
+from .http import TOKEN_ENV
+
+TOKEN_FILE_ENV = "MAGSAG_MCP_TOKEN_FILE"
+#: how :func:`.http.check_binding` names a token read from the file
+FROM_THE_FILE = f"the token in the file {TOKEN_FILE_ENV} names"
+#: the most a token file is read of: a token is some 40 characters, and a path given by mistake (a log, a disk
+#: image) must not be read whole into memory
+MAX_TOKEN_FILE_BYTES = 4096
+
+
+def token_setting(env: Mapping[str, str]) -> tuple[str | None, str]:
+    """The token the environment sets (None: no token), and where (the variable, or :data:`FROM_THE_FILE`). Either
+    variable, not both: which would win is a guess, and a server left on the one the operator did not mean answers
+    every client 401."""
+    value = env.get(TOKEN_ENV) or None
+    named = (env.get(TOKEN_FILE_ENV) or "").strip()
+    if not named:
+        return value, TOKEN_ENV
+    if value is not None:
+        raise ConfigError(f"both {TOKEN_ENV} and {TOKEN_FILE_ENV} are set; set one of them (unset the other)")
+    path = Path(named)
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_TOKEN_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(
+            f"{TOKEN_FILE_ENV}={excerpt(named, 200)!r} cannot be read ({exc.strerror or type(exc).__name__}): "
+            "name the file that holds the token (a Docker secret is /run/secrets/NAME), readable by this user"
+        ) from None
+    if len(data) > MAX_TOKEN_FILE_BYTES:
+        raise ConfigError(
+            f"{TOKEN_FILE_ENV}={excerpt(named, 200)!r} is over {MAX_TOKEN_FILE_BYTES} bytes, no token file: name the "
+            "file that holds the token alone"
+        )
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"the file {TOKEN_FILE_ENV} names has characters other than ASCII, which no client can send in a header; "
+            "write it the output of python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        ) from None
+    token = text.removesuffix("\n").removesuffix("\r")  # the file's last line break: `echo`'s, an editor's
+    if not token:
+        raise ConfigError(
+            f"the file {TOKEN_FILE_ENV} names ({excerpt(named, 200)!r}) is empty; write the token in it, e.g. the "
+            "output of python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return token, FROM_THE_FILE
