@@ -56,9 +56,19 @@ if TYPE_CHECKING:
     from .api import Runner as Runner
     from .api import Skills as Skills
     from .api import UnknownCostWarning as UnknownCostWarning
+    from .budget_dicts import BudgetLimitDict as BudgetLimitDict
+    from .budget_dicts import BudgetStatusDict as BudgetStatusDict
+    from .budget_dicts import RunCostDict as RunCostDict
     from .invoke_result import InvokeResult as InvokeResult
     from .result_dicts import InvokeResultDict as InvokeResultDict
+    from .result_dicts import RouteExplanationDict as RouteExplanationDict
+    from .result_dicts import SkillDict as SkillDict
     from .service import Service as Service
+    from .usage_dicts import RunDict as RunDict
+    from .usage_dicts import RunsPageDict as RunsPageDict
+    from .usage_dicts import SearchHitDict as SearchHitDict
+    from .usage_dicts import SearchPageDict as SearchPageDict
+    from .usage_dicts import UsageSummaryDict as UsageSummaryDict
 
 __version__ = "0.1.0"
 
@@ -72,7 +82,18 @@ _LAZY = {
     "UnknownCostWarning": "api",
     "Service": "service",
     "InvokeResult": "invoke_result",
-    "InvokeResultDict": "result_dicts",  # what skills.invoke returns, for a caller's annotations
+    # what the API's methods return, for a caller's annotations (docs/python.md lists which is whose)
+    "InvokeResultDict": "result_dicts",
+    "RouteExplanationDict": "result_dicts",
+    "SkillDict": "result_dicts",
+    "UsageSummaryDict": "usage_dicts",
+    "RunsPageDict": "usage_dicts",
+    "RunDict": "usage_dicts",
+    "SearchPageDict": "usage_dicts",
+    "SearchHitDict": "usage_dicts",
+    "BudgetStatusDict": "budget_dicts",
+    "BudgetLimitDict": "budget_dicts",
+    "RunCostDict": "budget_dicts",
 }
 
 __all__ = [

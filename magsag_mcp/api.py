@@ -47,7 +47,7 @@ from .invoke_result import InvokeResult
 from .kept_records import closing_after
 from .observer import Observer, UnknownCostWarning
 from .redaction import register_env_secrets
-from .result_dicts import InvokeResultDict
+from .result_dicts import InvokeResultDict, RouteExplanationDict, SkillDict
 from .service import Service
 from .text import NAME_MAX, check_name
 
@@ -155,14 +155,14 @@ class Skills(ProcessBound):
         *,
         context: Mapping[str, Any] | None = None,
         agent: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> RouteExplanationDict:
         """The plan :meth:`invoke` would follow with the same arguments, and its worst-case cost; nothing is called."""
         context = merged_context(self.context, context, "explain's context")
         # an agent's own calls are checked against its daily limit; None (left out) is the bound agent, as in invoke
         agent = self.agent if agent is None else agent
         return self.service.explain(skill_id, payload, context=context, agent=agent)
 
-    def list(self) -> builtins.list[dict[str, Any]]:  # in this class, `list` is this method
+    def list(self) -> builtins.list[SkillDict]:  # in this class, `list` is this method
         """Every skill: ``id``, ``description``, the ``payload_fields`` its prompt reads, ``input_schema``, ..."""
         return self.service.list_skills()
 

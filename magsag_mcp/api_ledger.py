@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .bridge import Bridge
+    from .budget_dicts import BudgetStatusDict
     from .service import Service
+    from .usage_dicts import RunsPageDict, SearchPageDict, UsageSummaryDict
 
 #: a time as :meth:`LedgerReads.search` takes it: text ("24h", an ISO time), seconds since the epoch, or Python's own
 Since = str | float | datetime | date | timedelta | None
@@ -19,14 +21,16 @@ Since = str | float | datetime | date | timedelta | None
 
 class LedgerReads:
     """The ledger's reads, for :class:`~magsag_mcp.api.Magsag` (whose ``service``, ``bridge``, ``agent`` and
-    ``run_id`` they use)."""
+    ``run_id`` they use). Each read's result is a plain dict, typed for the caller's type checker as
+    :class:`~.usage_dicts.UsageSummaryDict`, :class:`~.usage_dicts.RunsPageDict`,
+    :class:`~.usage_dicts.SearchPageDict` or :class:`~.budget_dicts.BudgetStatusDict`."""
 
     service: Service
     bridge: Bridge
     agent: str | None
     run_id: str
 
-    def summarize(self, **filters: Any) -> dict[str, Any]:
+    def summarize(self, **filters: Any) -> UsageSummaryDict:
         """Usage as ``summarize_usage`` reports it, with ``notes``; filters ``agent``, ``run_id``, ``skill``,
         ``model``, ``provider``, ``status``, ``since`` and ``until`` (``"7d"``, an ISO date, or a ``datetime``,
         ``date`` or ``timedelta``; a naive ``datetime`` is local time, as Python reads it)."""
@@ -34,14 +38,14 @@ class LedgerReads:
 
         return self.bridge.run(lambda: self.service.summarize_noted(UsageFilters.build(filters, paged=False)))
 
-    async def asummarize(self, **filters: Any) -> dict[str, Any]:
+    async def asummarize(self, **filters: Any) -> UsageSummaryDict:
         """:meth:`summarize` from async code, on any event loop, without holding it while the ledger is read."""
         from .ledger import UsageFilters
 
         built = UsageFilters.build(filters, paged=False)
         return await self.bridge.call(lambda: self.service.summarize_noted(built))
 
-    def query_runs(self, *, attempts_per_run: int | None = 50, **filters: Any) -> dict[str, Any]:
+    def query_runs(self, *, attempts_per_run: int | None = 50, **filters: Any) -> RunsPageDict:
         """Runs, newest first, each with its latest ``attempts_per_run`` attempts (``None``: all of them), as the
         ``query_runs`` tool lists them: ``runs``, ``has_more``, ``next_cursor`` (pass it as ``cursor=``, with the same
         filters, for the next page) and ``notes``. Filters as :meth:`summarize`'s, and ``limit`` (default 50),
@@ -51,7 +55,7 @@ class LedgerReads:
         built = UsageFilters.build(filters)
         return self.bridge.run(lambda: self.service.query_runs_noted(built, attempts_per_run))
 
-    async def aquery_runs(self, *, attempts_per_run: int | None = 50, **filters: Any) -> dict[str, Any]:
+    async def aquery_runs(self, *, attempts_per_run: int | None = 50, **filters: Any) -> RunsPageDict:
         """:meth:`query_runs` from async code, on any event loop, without holding it while the ledger is read."""
         from .ledger import UsageFilters
 
@@ -60,7 +64,7 @@ class LedgerReads:
 
     def search(
         self, pattern: str, *, limit: int = 50, since: Since = None, cursor: str | None = None
-    ) -> dict[str, Any]:
+    ) -> SearchPageDict:
         """The attempts, logged events and runs whose text (provider, model, outcome, error, skill, agent, run id;
         an event's data) matches the regular expression ``pattern`` (RE2, case-insensitive), newest first, as
         ``magsag data search`` and the ``search_usage`` tool find them: ``hits``, ``has_more``, ``next_cursor`` (the
@@ -69,7 +73,7 @@ class LedgerReads:
 
     async def asearch(
         self, pattern: str, *, limit: int = 50, since: Since = None, cursor: str | None = None
-    ) -> dict[str, Any]:
+    ) -> SearchPageDict:
         """:meth:`search` from async code, on any event loop, without holding it while the ledger is read."""
         return await self.bridge.call(lambda: self.service.search_page(pattern, limit, since, cursor))
 
@@ -86,7 +90,7 @@ class LedgerReads:
         skill: str | None = None,
         model: str | None = None,
         max_tokens: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> BudgetStatusDict:
         """Each limit the agent's and run's calls meet, by default this Magsag's (``""`` leaves one out). With
         ``skill`` (and the ``model`` and ``max_tokens`` the call would name), ``call`` says whether the least a
         call of it reserves fits what is left: a limit's remaining is not what one call may spend."""
@@ -101,7 +105,7 @@ class LedgerReads:
         skill: str | None = None,
         model: str | None = None,
         max_tokens: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> BudgetStatusDict:
         """:meth:`check_budget` from async code, on any event loop, without holding it while the ledger is read."""
         names = self._budget_args(agent, run_id, skill=skill, model=model, max_tokens=max_tokens)
         return await self.bridge.call(lambda: self.service.check_budget(**names))

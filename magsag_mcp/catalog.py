@@ -33,6 +33,7 @@ from .errors import CatalogError, ConfigError, UnknownSkillError
 from .plurals import counted
 from .provider_defaults import read_provider_defaults
 from .redaction import redact, register_env_secrets
+from .result_dicts import SkillDict
 from .routing_files import Route, RoutingFile, RoutingPolicy
 from .skill_schemas import checked_schema, compile_validator
 from .skills import Skill, check_payload
@@ -106,7 +107,7 @@ class Catalog:
         (``provider_defaults.PROVIDER``), else the routing folder."""
         return self.routing_where.get(key) or str(self.root / "routing")
 
-    def skill_list(self) -> list[dict[str, Any]]:
+    def skill_list(self) -> list[SkillDict]:
         """Every skill by id: what it does and what its payload takes (:meth:`Skill.summary`)."""
         return [self.skills[skill_id].summary() for skill_id in sorted(self.skills)]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .call_fit import call_fit, floor_plan
 from .errors import InputError
@@ -14,13 +14,20 @@ from .exact_money import exact_money
 from .text import check_name
 
 if TYPE_CHECKING:
+    from .budget_dicts import BudgetStatusDict
     from .cascade import Cascade
     from .ledger.run_scope import RunSpend
     from .ledger.times import Since
+    from .usage_dicts import RunsPageDict, SearchPageDict, UsageSummaryDict
 
 
 class LedgerReads:
-    """Mixed into :class:`~magsag_mcp.service.Service`, which holds the ledger and the governance."""
+    """Mixed into :class:`~magsag_mcp.service.Service`, which holds the ledger and the governance.
+
+    The reads the Python API returns (``summarize_noted``, ``query_runs_noted``, ``search_page``, ``check_budget``)
+    are typed as the TypedDicts of :mod:`.usage_dicts` and :mod:`.budget_dicts`: the ledger and the governance build
+    them piece by piece as plain dicts, so each is named here, once, by a cast, and tests/test_user_typing.py checks
+    every key and value of real reads against them."""
 
     ledger: Any
     governance: Any
@@ -43,16 +50,16 @@ class LedgerReads:
         self._on_own_loop()
         return await self.ledger.query_runs_page(filters, attempts_per_run)
 
-    async def query_runs_noted(self, filters: Any = None, attempts_per_run: int | None = None) -> dict[str, Any]:
+    async def query_runs_noted(self, filters: Any = None, attempts_per_run: int | None = None) -> RunsPageDict:
         """:meth:`query_runs_page` with ``notes``, as :meth:`summarize_noted` gives a summary's."""
         page = await self.query_runs_page(filters, attempts_per_run)
-        return {**page, "notes": await self.filter_notes(filters, page)}
+        return cast("RunsPageDict", {**page, "notes": await self.filter_notes(filters, page)})
 
-    async def summarize_noted(self, filters: Any = None) -> dict[str, Any]:
+    async def summarize_noted(self, filters: Any = None) -> UsageSummaryDict:
         """:meth:`summarize` with ``notes``: for each filter naming what the ledger never recorded, what it
         may have meant (zeros for ``agent="reserch-bot"`` would otherwise read as "spent nothing")."""
         summary = await self.summarize(filters)
-        return {**summary, "notes": await self.filter_notes(filters, summary)}
+        return cast("UsageSummaryDict", {**summary, "notes": await self.filter_notes(filters, summary)})
 
     async def filter_notes(self, filters: Any, result: Mapping[str, Any]) -> list[str]:
         """For each filter of a :meth:`summarize` or :meth:`query_runs_page` ``result`` that names what the
@@ -80,11 +87,11 @@ class LedgerReads:
 
     async def search_page(
         self, pattern: str, limit: int = 50, since: Since = None, cursor: str | None = None
-    ) -> dict[str, Any]:
+    ) -> SearchPageDict:
         """:meth:`search`'s hits after ``cursor``, with ``has_more`` and ``next_cursor`` (the next ``cursor``)."""
         self._on_own_loop()
         page = await self.ledger.search_page(pattern, limit, since, cursor)
-        return {**page, "notes": page["notes"] + self.ledger_notes()}
+        return cast("SearchPageDict", {**page, "notes": page["notes"] + self.ledger_notes()})
 
     @exact_money
     async def check_budget(
@@ -95,7 +102,7 @@ class LedgerReads:
         skill: str | None = None,
         model: str | None = None,
         max_tokens: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> BudgetStatusDict:
         """Each limit that applies, and with ``skill`` (``model``, ``max_tokens`` as a call's model_config names
         them) ``call``: whether the least a call of it reserves fits what is left (see :mod:`.call_fit`)."""
         # "" names none (what MCP clients and forms send for an optional name; Magsag.check_budget's way to leave
@@ -123,7 +130,7 @@ class LedgerReads:
             # (the targets the cascade would pass over, unsent, are passed over too)
             status = call_fit(self.governance, plan, status, agent=agent, skip=self.cascade.skip_reason)
         notes = self.ledger_notes()
-        return {**status, "notes": notes} if notes else status
+        return cast("BudgetStatusDict", {**status, "notes": notes} if notes else status)
 
     @exact_money
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:

@@ -13,6 +13,7 @@ from .catalog_edits import prices_file_of
 from .plurals import be, counted
 
 if TYPE_CHECKING:
+    from .budget_dicts import RunCostDict
     from .ledger.run_scope import RunSpend
     from .service import Service
 
@@ -60,12 +61,12 @@ class Observer(ProcessBound):
     def log(self, event: str, data: Mapping[str, Any] | None = None) -> None:
         self.bridge.run(self.service.log_event, self.run_id, self.agent, event, data or {})
 
-    async def acost_detail(self) -> dict[str, Any]:
+    async def acost_detail(self) -> RunCostDict:
         """``known_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``, ``unknown_attempts``,
         ``unbounded_attempts`` and ``cost_complete`` for this run and the runs it delegated to."""
         return (await self.bridge.call(self.service.run_spend, self.budget_run_id)).to_dict()
 
-    def cost_detail(self) -> dict[str, Any]:
+    def cost_detail(self) -> RunCostDict:
         return self.bridge.run(self.service.run_spend, self.budget_run_id).to_dict()
 
     async def acurrent_cost(self) -> Decimal:

@@ -1,14 +1,16 @@
-"""The shapes of the dicts the Python API returns for a call (``skills.invoke``, ``await skills.ainvoke``), as
-TypedDicts: a user's type checker reads ``result["cost_usd"]`` as ``str | None`` and refuses a misspelt key, where a
-``dict[str, Any]`` gave it Any (``mypy --strict`` then refused a function returning it as "Returning Any"). At run
-time they are plain dicts, the same as before; ``InvokeResult.to_dict()`` builds them."""
+"""The shapes of the dicts the Python API returns for a call (``skills.invoke``, ``await skills.ainvoke``), its plan
+(``skills.explain``) and the skills (``skills.list``), as TypedDicts: a user's type checker reads
+``result["cost_usd"]`` as ``str | None`` and refuses a misspelt key, where a ``dict[str, Any]`` gave it Any
+(``mypy --strict`` then refused a function returning it as "Returning Any"). At run time they are plain dicts, the
+same as before; ``InvokeResult.to_dict()`` builds them. The ledger's reads are typed in :mod:`.usage_dicts`, the
+budgets' in :mod:`.budget_dicts`."""
 
 # (no `from __future__ import annotations`: a TypedDict reads NotRequired at run time only from annotations that are
 # not strings, and its __required_keys__ are then what a call returns)
-from typing import Any, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from .records import Outcome
-from .types import FinishReason
+from .types import FinishReason, TargetSource
 
 
 class ToolCallDict(TypedDict):
@@ -75,3 +77,64 @@ class InvokeResultDict(TypedDict):
     attempts: list[AttemptDict]
     trace: dict[str, Any]
     warnings: list[str]
+
+
+class PolicyVerdictDict(TypedDict):
+    """Whether the policies (and the cost limits, whatever was spent) let a call go to a target; the refusing
+    policy's name and reason where one refuses it."""
+
+    allowed: bool
+    policy: str | None
+    reason: str | None
+
+
+class PlannedTargetDict(TypedDict):
+    """One target of a call's plan, in the order it is tried: who chose it (``source``; ``explicit``: a choice a
+    policy's refusal fails the call on, not skipped), why it cannot be called (``unavailable``: no key, no endpoint),
+    the policies' verdict, the features the call needs that it lacks, and its worst-case cost (None: no known price).
+    ``base_url`` and ``params`` (credentials redacted) are there where the target has them; ``resting`` where its
+    server asked an earlier call to leave it alone for a while."""
+
+    provider: str
+    model: str
+    base_url: NotRequired[str]
+    params: NotRequired[dict[str, Any]]
+    source: TargetSource
+    explicit: bool
+    label: str
+    unavailable: str | None
+    policy: PolicyVerdictDict
+    missing_features: list[str]
+    resting: NotRequired[str]
+    estimated_max_cost_usd: str | None
+
+
+class RouteExplanationDict(TypedDict):
+    """What ``skills.explain`` returns (the ``explain_route`` tool's shape): the plan ``invoke`` would follow with the
+    same arguments, nothing called. ``warnings`` says what the call would warn of, and where it would fail, why."""
+
+    skill: str
+    task_type: str
+    rule: str
+    data_class: str | None
+    data_classes: list[str]
+    estimated_input_tokens: int
+    max_output_tokens: int | None
+    needs: list[str]
+    targets: list[PlannedTargetDict]
+    warnings: list[str]
+
+
+class SkillDict(TypedDict):
+    """One skill of ``skills.list()``: what it does, its routing's task type, cost tier and data class, whether it
+    answers text or JSON, the ``payload_fields`` its prompt reads (each required) and its payload's JSON Schema (a
+    copy, the caller's to change; None for a skill that declares none)."""
+
+    id: str
+    description: str
+    task_type: str
+    tier: str | None
+    data_class: str | None
+    output: Literal["text", "json"]
+    payload_fields: list[str]
+    input_schema: dict[str, Any] | None

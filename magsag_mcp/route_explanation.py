@@ -19,6 +19,7 @@ from .governance import refusal_ends_call
 from .governance.budget import reserved_worst_case
 from .plurals import listed
 from .providers import canonical_provider, prompt_overhead
+from .result_dicts import RouteExplanationDict
 from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
 from .targets import parse_target
@@ -62,7 +63,7 @@ class RouteExplanation:
         *,
         context: Mapping[str, Any] | None = None,
         agent: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> RouteExplanationDict:
         """The plan for a call and its estimated worst-case cost per target; nothing is called. ``agent``: the call's,
         whose daily limit then applies, as it does to :meth:`invoke_skill`'s call (and refused as it refuses it)."""
         if agent is not None:
@@ -71,7 +72,7 @@ class RouteExplanation:
             check_name(agent, "agent")
         plan = self.plan(skill_id, payload, context, explaining=True)
         tokens_in = estimate_input_tokens(plan.request)
-        targets = []
+        targets: list[Any] = []  # (each a PlannedTargetDict, built a key at a time: _candidate's and those below)
         unwaited: set[int] = set()  # the positions of the targets left resting for a wait no call waits out
         for position, cand in enumerate(plan.candidates):
             req = plan.request_for(cand.target)

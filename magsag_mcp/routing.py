@@ -26,7 +26,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from .call_request import build_request, optional_str
 from .call_targets import NAMED_ROUTES_KEPT, call_targeting, explicit_target, named_route_key
@@ -51,10 +51,7 @@ from .skills import Skill
 from .targets import parse_target, provider_prefix, register_call_credentials
 from .text import check_text
 from .types import LLMRequest, Target
-
-#: where a target came from; "provider_default" is routing's provider_defaults, for a vendor that MAGSAG_PROVIDER (or a
-#: call naming only a provider) named where neither the route nor the default chain names a model of its own
-Source = Literal["call", "env", "tier", "route", "default", "data_class", "provider_default"]
+from .types import TargetSource as Source  # (in types.py, light, for result_dicts' explain result to name)
 
 #: target params that configure magsag itself rather than being sent to the vendor
 RESERVED_PARAMS = frozenset({"api", "capabilities"})

@@ -46,6 +46,7 @@ from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
 from .redaction import SECRET_ENV as SECRET_ENV  # where it was read from before
+from .result_dicts import SkillDict
 from .retry import RetryPolicy
 from .route_explanation import RouteExplanation, override_providers
 from .routing import Plan, Resolution, plan_call
@@ -346,7 +347,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         run.calls = 0
         await self._record_failed(run, [], status, error)
 
-    def list_skills(self) -> list[dict[str, Any]]:
+    def list_skills(self) -> list[SkillDict]:
         """Every skill of the catalog, by id: what it does and what its payload takes."""
         return self.catalog.skill_list()
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .errors import PayloadError
 from .payload_checks import _stray_fields, check_payload
 from .quick_schema import quick_check
+from .result_dicts import SkillDict
 from .skill_schemas import checked_schema, compile_validator, schema_problem
 from .streamed_answer import Unescaping
 from .suggest import SKILL_FIELDS_LISTED
@@ -223,7 +224,7 @@ class Skill(BaseModel):
         begun = "|".join(re.escape(name[:i]) for name in names for i in range(1, len(name) + 1))
         return re.compile(rf"&(?:a|am|amp|amp;|amp;(?:l|lt|a|am|amp)|l|lt|lt;\s*/?\s*(?i:{begun})?\s*)?\Z")
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> SkillDict:
         """What a caller needs to choose this skill and fill its payload: ``payload_fields`` are the
         fields its prompt template reads (each is required), ``input_schema`` the rest of the contract: a
         copy, the caller's to change (into a tool definition, say) without changing what calls are checked

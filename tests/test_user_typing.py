@@ -8,12 +8,25 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 import pytest
 
-from magsag_mcp import Magsag
-from magsag_mcp.result_dicts import AttemptDict, InvokeResultDict, ToolCallDict, UsageDict
+from magsag_mcp import Magsag, MagsagError
+from magsag_mcp.budget_dicts import BudgetStatusDict, RunCostDict
+from magsag_mcp.errors import ServerError
+from magsag_mcp.providers.fake import script
+from magsag_mcp.result_dicts import (
+    AttemptDict,
+    InvokeResultDict,
+    RouteExplanationDict,
+    SkillDict,
+    ToolCallDict,
+    UsageDict,
+)
+from magsag_mcp.usage_dicts import RunsPageDict, SearchPageDict, UsageSummaryDict
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "catalog"
@@ -24,7 +37,22 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from magsag_mcp import InvokeResultDict, Magsag, MagsagError, RateLimitError, Service
+from magsag_mcp import (
+    BudgetLimitDict,
+    BudgetStatusDict,
+    InvokeResultDict,
+    Magsag,
+    MagsagError,
+    RateLimitError,
+    RouteExplanationDict,
+    RunCostDict,
+    RunDict,
+    RunsPageDict,
+    SearchPageDict,
+    Service,
+    SkillDict,
+    UsageSummaryDict,
+)
 
 
 def cost_of(mg: Magsag) -> str | None:
@@ -63,6 +91,70 @@ async def service_cost() -> Decimal | None:
     async with Service.open() as service:
         result = await service.invoke_skill("skill.analysis", {"data": "x"})
         return result.cost_usd
+
+
+# The ledger's reads, the budgets and the plan: each result's fields at the types the calls return.
+def spend(mg: Magsag) -> tuple[float | None, str | None, str, int]:
+    usage: UsageSummaryDict = mg.summarize(agent="my-mag", since="7d")
+    totals = usage["totals"]
+    stats = usage["model_stats"]["gpt-4o"]
+    largest_call = stats["largest_call"]
+    largest_run = usage["largest_run"]
+    day = usage["by_agent"]["my-mag"].get("largest_day")
+    print(stats["providers"], usage["period"]["from"], usage["notes"], totals.get("unsent_calls", 0))
+    print(largest_call["at_most_usd"] if largest_call else None, largest_run["delegated_runs"] if largest_run else 0)
+    print(day["date"] if day is not None else None, usage["by_provider"]["openai"]["attempt_errors"])
+    return totals["cost_usd"], totals["cost_usd_exact"], totals["known_cost_usd"], totals["calls"]
+
+
+def runs(mg: Magsag) -> list[tuple[str, str | None, int, str | None]]:
+    page: RunsPageDict = mg.query_runs(since="24h", limit=20)
+    cursor: str | None = page["next_cursor"]
+    first: RunDict = page["runs"][0]
+    error = first["error"]
+    print(cursor, page["has_more"], first.get("attempts_omitted", 0), error["message"] if error else None)
+    return [(a["time"], a["cost_usd"], a["input_tokens"], a["skill"]) for run in page["runs"] for a in run["attempts"]]
+
+
+def errors(mg: Magsag) -> list[str | None]:
+    page: SearchPageDict = mg.search("rate.?limit", since="7d")
+    found: list[str | None] = []
+    for hit in page["hits"]:
+        if hit["kind"] == "attempt":
+            found.append(hit["error_message"])
+        elif hit["kind"] == "run":
+            found.append(hit["error"]["message"])
+        else:
+            found.append(hit["event"])
+    return found
+
+
+def left(mg: Magsag) -> list[tuple[str, str, bool]]:
+    status: BudgetStatusDict = mg.check_budget(skill="skill.analysis")
+    call = status.get("call")
+    fits: bool = call["fits"] if call is not None else True
+    window = status["limits"][0].get("window")
+    start: float = window["start"] if window is not None else 0.0
+    print(start, status.get("run_recorded"), [t["reservation_usd"] for t in call["targets"]] if call else [])
+    limit: BudgetLimitDict = status["limits"][0]
+    return [(limit["remaining_usd"], status["status"], fits)]
+
+
+def plan(mg: Magsag) -> list[tuple[str, str | None, bool]]:
+    explained: RouteExplanationDict = mg.skills.explain("skill.analysis", {"data": "x"})
+    skills: list[SkillDict] = mg.skills.list()
+    print(explained["max_output_tokens"], [s["payload_fields"] for s in skills], skills[0]["id"])
+    return [(t["label"], t["estimated_max_cost_usd"], t["policy"]["allowed"]) for t in explained["targets"]]
+
+
+async def acost_detail(mg: Magsag) -> tuple[str, int]:
+    detail: RunCostDict = await mg.obs.acost_detail()
+    usage = await mg.asummarize()
+    page = await mg.aquery_runs()
+    found = await mg.asearch("error")
+    status = await mg.acheck_budget()
+    print(usage["totals"]["calls"], page["has_more"], found["next_cursor"], status["cost_complete"])
+    return detail["at_most_usd"], mg.obs.cost_detail()["unbounded_attempts"]
 '''
 
 # A misspelt field is the type checker's error, not a KeyError in production.
@@ -72,6 +164,18 @@ from magsag_mcp import Magsag
 
 def cost_of(mg: Magsag) -> object:
     return mg.skills.invoke("skill.analysis", {"data": "x"})["cost_usdd"]
+
+
+def spent(mg: Magsag) -> object:
+    return mg.summarize()["totals"]["cost_usd_exactt"]
+
+
+def remaining(mg: Magsag) -> object:
+    return mg.check_budget()["limits"][0]["remaining"]
+
+
+def first_run(mg: Magsag) -> object:
+    return mg.query_runs()["runs"][0]["cost"]
 '''
 
 
@@ -106,6 +210,10 @@ def test_the_documented_api_type_checks_strictly_in_a_users_program(tmp_path: Pa
     misspelt = mypy_strict(tmp_path, MISSPELT)
     assert misspelt.returncode == 1, misspelt.stdout + misspelt.stderr
     assert '"cost_usdd"' in misspelt.stdout and "InvokeResultDict" in misspelt.stdout
+    # the reads' results too (before: dict[str, Any], which took any key)
+    assert '"UsageTotalsDict" has no key "cost_usd_exactt"' in misspelt.stdout, misspelt.stdout
+    assert '"BudgetLimitDict" has no key "remaining"' in misspelt.stdout, misspelt.stdout
+    assert '"RunDict" has no key "cost"' in misspelt.stdout, misspelt.stdout
 
 
 def test_the_result_dicts_name_every_key_a_call_returns(tmp_path: Path, fake_scripts: None):
@@ -135,3 +243,132 @@ def test_every_error_the_readme_says_to_catch_is_exported():
     for name in names:
         assert name in magsag_mcp.__all__, name
         assert issubclass(getattr(magsag_mcp, name), magsag_mcp.MagsagError), name
+
+
+def matches_hint(value: Any, hint: Any, where: str) -> None:
+    """``value`` is what ``hint`` (a TypedDict, or a type one of its fields names) says: every required key there and
+    no key it does not name, at any depth, and each value of its type (a bool is no int, an int no float)."""
+    origin = get_origin(hint)
+    if is_typeddict(hint):
+        assert isinstance(value, dict), f"{where}: {value!r} is no dict"
+        keys, required, optional = set(value), set(hint.__required_keys__), set(hint.__optional_keys__)
+        assert required <= keys, f"{where} ({hint.__name__}): missing {sorted(required - keys)}"
+        assert keys <= required | optional, f"{where} ({hint.__name__}): unnamed {sorted(keys - required - optional)}"
+        fields = get_type_hints(hint)
+        for key, item in value.items():
+            matches_hint(item, fields[key], f"{where}.{key}")
+    elif hint is Any:
+        pass
+    elif origin in (Union, types.UnionType):
+        failures = []
+        for option in get_args(hint):
+            try:
+                matches_hint(value, option, where)
+                return
+            except AssertionError as exc:
+                failures.append(str(exc))
+        raise AssertionError(f"{where}: {value!r} is none of {hint}: {failures}")
+    elif origin is Literal:
+        assert value in get_args(hint), f"{where}: {value!r} is not one of {get_args(hint)}"
+    elif origin is list:
+        assert isinstance(value, list), f"{where}: {value!r} is no list"
+        for i, item in enumerate(value):
+            matches_hint(item, get_args(hint)[0], f"{where}[{i}]")
+    elif origin is dict:
+        assert isinstance(value, dict), f"{where}: {value!r} is no dict"
+        for key, item in value.items():
+            assert isinstance(key, str), f"{where}: key {key!r} is no str"
+            matches_hint(item, get_args(hint)[1], f"{where}[{key!r}]")
+    elif hint is type(None):
+        assert value is None, f"{where}: {value!r} is not None"
+    elif hint in (bool, int, float, str):
+        assert type(value) is hint, f"{where}: {value!r} is a {type(value).__name__}, not a {hint.__name__}"
+    else:
+        raise AssertionError(f"{where}: no check for {hint!r}")
+
+
+def test_the_reads_dicts_name_every_key_and_type_they_return(tmp_path: Path, fake_scripts: None, clock_at_noon: float):
+    # Before: summarize, query_runs, search, check_budget, explain, skills.list and obs.cost_detail returned
+    # dict[str, Any] to a type checker. Their TypedDicts are what it now believes: each result of real calls on a real
+    # ledger is checked against them, key by key and value by value, at every depth, and keys that are there only
+    # sometimes are made to be there (a failed attempt and its retry, a call no request was sent for, a payload refused
+    # before any attempt, an event, a page of runs with attempts left out, a call's fit).
+    env = {"MAGSAG_RETRY_BASE_DELAY": "0.001"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env, agent="bot") as mg:
+        script("flaky", ServerError("upstream hiccup", provider="fake", model="flaky", status=503))
+        mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:flaky"}})
+        unsent = {"data": "x", "model_config": {"model": "gpt-4o", "provider": "openai"}}
+        with pytest.raises(MagsagError):  # no OPENAI_API_KEY: a call that sends no request
+            mg.skills.invoke("skill.analysis", unsent, agent="nokey", run_id="run-nokey7c")
+        with pytest.raises(MagsagError):  # refused before any attempt: the run's own error
+            mg.skills.invoke("skill.analysis", {"dta": "x"}, run_id="run-badpay3d")
+        mg.obs.log("checkpoint", {"step": 1})
+
+        summary = mg.summarize()
+        matches_hint(summary, UsageSummaryDict, "summarize()")
+        assert summary["totals"].get("skipped_attempts") and "largest_day" in summary["by_agent"]["bot"]
+        unsent_summary = mg.summarize(agent="nokey")
+        matches_hint(unsent_summary, UsageSummaryDict, "summarize(agent='nokey')")
+        assert unsent_summary["totals"].get("unsent_calls") == 1
+        matches_hint(mg.summarize(agent="nobody"), UsageSummaryDict, "summarize(agent='nobody')")
+
+        for per_run in (1, None):
+            page = mg.query_runs(attempts_per_run=per_run)
+            matches_hint(page, RunsPageDict, f"query_runs(attempts_per_run={per_run})")
+            assert len(page["runs"]) == 3
+        assert [run.get("attempts_omitted") for run in mg.query_runs(attempts_per_run=1)["runs"]].count(1) == 1
+
+        hits = mg.search("checkpoint|hiccup|dta|openai")
+        matches_hint(hits, SearchPageDict, "search()")
+        assert {hit["kind"] for hit in hits["hits"]} == {"attempt", "event", "run"}
+
+        for budget in (mg.check_budget(), mg.check_budget(skill="skill.analysis"), mg.check_budget(agent="")):
+            matches_hint(budget, BudgetStatusDict, "check_budget()")
+        assert "call" in mg.check_budget(skill="skill.analysis")
+
+        matches_hint(mg.skills.explain("skill.analysis", unsent), RouteExplanationDict, "explain()")
+        for skill in mg.skills.list():
+            matches_hint(skill, SkillDict, f"skills.list()[{skill['id']!r}]")
+        matches_hint(mg.obs.cost_detail(), RunCostDict, "obs.cost_detail()")
+
+
+@pytest.mark.anyio
+async def test_the_async_reads_return_the_same_shapes(tmp_path: Path, fake_scripts: None, clock_at_noon: float):
+    env = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake"}
+    async with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+        await mg.skills.ainvoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+        matches_hint(await mg.asummarize(), UsageSummaryDict, "asummarize()")
+        matches_hint(await mg.aquery_runs(), RunsPageDict, "aquery_runs()")
+        matches_hint(await mg.asearch("echo"), SearchPageDict, "asearch()")
+        matches_hint(await mg.acheck_budget(skill="skill.analysis"), BudgetStatusDict, "acheck_budget()")
+        matches_hint(await mg.obs.acost_detail(), RunCostDict, "obs.acost_detail()")
+
+
+def test_the_shape_check_refuses_a_key_or_a_type_its_dict_does_not_name():
+    # (the checks above are worth what this one shows the check refuses)
+    detail = {"known_usd": "0", "unknown_cost_bound_usd": "0", "at_most_usd": "0", "unknown_attempts": 0,
+              "unbounded_attempts": 0, "cost_complete": True}  # fmt: skip
+    matches_hint(detail, RunCostDict, "detail")
+    for wrong in ({**detail, "extra": 1}, {**detail, "known_usd": 0.0}, {**detail, "unknown_attempts": False}):
+        with pytest.raises(AssertionError):
+            matches_hint(wrong, RunCostDict, "detail")
+    with pytest.raises(AssertionError, match="missing"):
+        matches_hint({k: v for k, v in detail.items() if k != "cost_complete"}, RunCostDict, "detail")
+
+
+def test_every_result_dict_the_docs_name_is_exported():
+    # docs/python.md names the TypedDict each method returns, for a caller's annotations: each importable from the
+    # package itself (from magsag_mcp import UsageSummaryDict), and a TypedDict (SearchHitDict a union of them)
+    import re
+
+    import magsag_mcp
+
+    said = (ROOT / "docs" / "python.md").read_text().split("The package ships its type information", 1)[1]
+    spans = re.findall(r"`([^`]+)`", said.split("\n\n", 1)[0])  # (`list[SkillDict]`, `magsag_mcp.InvokeResultDict`)
+    names = {name for span in spans for name in re.findall(r"\b([A-Z][A-Za-z]+Dict)\b", span)} - {"TypedDict"}
+    assert {"InvokeResultDict", "UsageSummaryDict", "RunsPageDict", "SearchPageDict", "BudgetStatusDict"} <= names
+    assert {"RouteExplanationDict", "SkillDict", "RunCostDict", "RunDict", "BudgetLimitDict", "SearchHitDict"} <= names
+    for name in names:
+        assert name in magsag_mcp.__all__, name
+        exported = getattr(magsag_mcp, name)
+        assert is_typeddict(exported) or all(is_typeddict(option) for option in get_args(exported)), name

@@ -151,12 +151,13 @@ def _invoke(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    from ..result_dicts import RouteExplanationDict
     from ..service import Service
 
     payload = _payload(args)
     context = _json_arg(args.context, "--context") if args.context else None
 
-    async def go() -> dict[str, Any]:
+    async def go() -> RouteExplanationDict:
         # a plan reads no spend: a --db with no ledger yet gets none (a mistyped one then passed for a ledger), and
         # an empty file (one an install made for MAGSAG_DB) is none yet either, left as it is
         async with await Service.open(

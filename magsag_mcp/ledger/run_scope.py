@@ -9,11 +9,14 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exact_money import MONEY
 from .money import from_pusd, joined, summed
 from .pruned_runs import TREE_PRUNABLE, tree_pruned_unbounded
+
+if TYPE_CHECKING:  # (budget_dicts names governance's LimitKind: governance imports this module)
+    from ..budget_dicts import RunCostDict
 
 # The rows of a run's scope: the run's own row by primary key, its children by the partial index
 # runs_parent (``parent_run_id = ?`` implies the index's ``IS NOT NULL``); ``run_id != :run`` keeps a
@@ -197,7 +200,7 @@ class RunSpend:
     def cost_complete(self) -> bool:
         return self.unknown_attempts == 0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> RunCostDict:
         return {
             "known_usd": format(self.known_usd, "f"),
             "unknown_cost_bound_usd": format(self.unknown_cost_bound_usd, "f"),

@@ -28,8 +28,9 @@ from pydantic import BaseModel, Field, ValidationError
 from ..errors import MagsagError, redact, redacting_logger
 from ..invoke_result import shown_answer
 from ..redaction import redact_values
-from ..result_dicts import InvokeResultDict
+from ..result_dicts import InvokeResultDict, RouteExplanationDict
 from ..text import has_surrogate, whole_characters
+from ..usage_dicts import RunsPageDict
 from . import models as M
 from .arguments import explain
 from .budget_results import BudgetResult
@@ -170,7 +171,7 @@ class MagsagTools:
         payload = _with_model_config(payload, model_config)
         declared = _context(context)
 
-        async def call(svc: Service) -> dict[str, Any]:
+        async def call(svc: Service) -> RouteExplanationDict:
             return svc.explain(skill_id, payload, context=declared, agent=self._agent(agent))
 
         return await self._run("explain_route", M.ExplainRouteResult, call)
@@ -184,7 +185,7 @@ class MagsagTools:
     async def query_runs(
         self, filters: M.UsageFiltersArg, limit: int, offset: int, cursor: str | None = None, attempts_per_run: int = 50
     ) -> CallToolResult:
-        async def call(svc: Service) -> dict[str, Any]:
+        async def call(svc: Service) -> RunsPageDict:
             usage = _usage_filters(filters, limit=limit, offset=offset, cursor=cursor)
             return await svc.query_runs_noted(usage, attempts_per_run)
 

@@ -1,0 +1,232 @@
+"""The shapes of the dicts the Python API returns for the ledger's reads (``mg.summarize``, ``mg.query_runs``,
+``mg.search`` and their ``a*`` forms; the service's ``summarize_noted``, ``query_runs_noted`` and ``search_page``), as
+TypedDicts: what :mod:`.result_dicts` does for a call's result. At run time they are plain dicts, built by
+:mod:`.ledger.queries`, :mod:`.ledger.peaks` and :mod:`.ledger.search`.
+
+Money is a decimal string (``Decimal(run["cost_usd"])`` to add up), None when unknown, except a summary's
+``cost_usd``, a float for display beside the exact ``cost_usd_exact`` (docs/python.md says so)."""
+
+# (no `from __future__ import annotations`: a TypedDict reads NotRequired at run time only from annotations that are
+# not strings, and its __required_keys__ are then what a read returns)
+from typing import Any, Literal, NotRequired, TypedDict
+
+from .records import RunStatus
+from .result_dicts import AttemptDict
+
+
+class UsageStatsDict(TypedDict):
+    """One group's counts in a summary (``totals``, each ``by_provider`` and ``by_skill`` entry): ``calls`` (``errors``
+    of them failed) and ``attempts`` (retries and fallback hops each one; ``attempt_errors`` failed). ``cost_usd`` is a
+    float and ``cost_usd_exact`` its decimal string, both None while any cost is unknown (``cost_complete`` false);
+    ``known_cost_usd`` is the known part. ``unpriced_calls`` and ``unbounded_calls`` are ``unpriced_attempts`` and
+    ``unbounded_attempts`` under their first names."""
+
+    calls: int
+    errors: int
+    attempts: int
+    attempt_errors: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: float | None
+    cost_usd_exact: str | None
+    known_cost_usd: str
+    cost_complete: bool
+    unpriced_attempts: int
+    unpriced_calls: int
+    unknown_cost_bound_usd: str
+    unbounded_attempts: int
+    unbounded_calls: int
+    cached_tokens: int
+    cache_write_tokens: int
+    cache_write_1h_tokens: int
+    reasoning_tokens: int
+
+
+class UsageTotalsDict(UsageStatsDict):
+    """A summary's ``totals``: its counts, and the attempts refused or skipped before any request, by outcome (each
+    there once any was); ``unsent_calls`` where no call of the summary sent a request (no key set, a policy refused
+    it), the notes then saying why."""
+
+    policy_denied_attempts: NotRequired[int]
+    budget_exceeded_attempts: NotRequired[int]
+    skipped_attempts: NotRequired[int]
+    unsent_calls: NotRequired[int]
+
+
+class PeakCostDict(TypedDict):
+    """A peak's costs (largest run, largest day): ``at_most_usd`` is None where an attempt of it has no known price
+    nor bound; ``unbounded_attempts``: those of its scope, while any of which no figure here bounds the peak."""
+
+    known_cost_usd: str
+    unknown_cost_bound_usd: str
+    at_most_usd: str | None
+    unbounded_attempts: int
+
+
+class LargestRunDict(PeakCostDict):
+    """The costliest run with the runs it delegated (what ``max_cost_per_run_usd`` bounds)."""
+
+    run_id: str
+    delegated_runs: int
+    #: there (true) where a prune took attempts of the tree that its figures still hold
+    attempts_pruned: NotRequired[bool]
+
+
+class LargestDayDict(PeakCostDict):
+    """The costliest day (of ``period.timezone``), as an ISO date."""
+
+    date: str
+
+
+class LargestCallDict(TypedDict):
+    """The costliest call, its attempts together (what ``max_cost_per_call_usd`` bounds): ``time`` is its last
+    attempt's, ``counted_usd`` what the call limit counts, ``at_most_usd`` the same or None where an attempt of it
+    has no bound."""
+
+    run_id: str
+    time: str
+    at_most_usd: str | None
+    counted_usd: str
+    unbounded_attempts: int
+
+
+class ModelStatsDict(UsageStatsDict):
+    """A model's entry of ``model_stats``: its counts, the providers that served it, and its costliest call (None
+    where no attempt of it ended a call)."""
+
+    providers: list[str]
+    largest_call: LargestCallDict | None
+
+
+class AgentStatsDict(UsageStatsDict):
+    """An agent's entry of ``by_agent``: its counts, and its costliest day (where it spent on one)."""
+
+    largest_day: NotRequired[LargestDayDict]
+
+
+#: the summary's period: ``from`` and ``to`` the first and last attempt's time (None: none), ``filters`` as given
+#: (a key pasted as one redacted), ``timezone`` the zone of its days. (``from`` is a keyword: the functional form)
+SummaryPeriodDict = TypedDict(
+    "SummaryPeriodDict", {"from": str | None, "to": str | None, "filters": dict[str, Any], "timezone": str}
+)
+
+
+class UsageSummaryDict(TypedDict):
+    """What ``mg.summarize`` returns (the ``summarize_usage`` tool's shape): the guide's ``model_stats`` by model,
+    ``totals``, the breakdowns, the peaks ``flow gate`` checks (None in a summary of nothing), the period, and the
+    ``notes`` on what a filter naming nothing recorded may have meant."""
+
+    model_stats: dict[str, ModelStatsDict]
+    totals: UsageTotalsDict
+    by_provider: dict[str, UsageStatsDict]
+    by_agent: dict[str, AgentStatsDict]
+    by_skill: dict[str, UsageStatsDict]
+    largest_run: LargestRunDict | None
+    largest_day: LargestDayDict | None
+    largest_call: LargestCallDict | None
+    period: SummaryPeriodDict
+    notes: list[str]
+
+
+class RecordedAttemptDict(AttemptDict):
+    """An attempt as the ledger recorded it (a run's in ``query_runs``): :class:`AttemptDict`'s fields, with the
+    time it started (ISO 8601, UTC) and the skill and agent of its call."""
+
+    time: str
+    skill: str | None
+    agent: str | None
+
+
+class RunErrorDict(TypedDict):
+    """The error a run (or a call of it) ended with: its class (``all_targets_failed``, ``rate_limit``, ...) and
+    message."""
+
+    type: str
+    message: str | None
+
+
+class RunDict(TypedDict):
+    """One run of ``query_runs``: its calls' counts and cost (``cost_usd`` None while any cost is unknown, beside
+    ``known_cost_usd``), its error, and its latest attempts (``attempts_omitted`` counts the earlier ones, there when
+    ``attempts_per_run`` was given)."""
+
+    run_id: str
+    agent: str | None
+    skill: str | None
+    parent_run_id: str | None
+    started_at: str
+    ended_at: str | None
+    status: RunStatus
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: str | None
+    known_cost_usd: str
+    cost_complete: bool
+    unpriced_attempts: int
+    unpriced_calls: int
+    cost_bound_usd: str
+    unbounded_attempts: int
+    unbounded_calls: int
+    error: RunErrorDict | None
+    attempts: list[RecordedAttemptDict]
+    attempts_omitted: NotRequired[int]
+    #: there (true) where a prune took attempts whose cost or tokens the run still holds
+    attempts_pruned: NotRequired[bool]
+
+
+class RunsPageDict(TypedDict):
+    """What ``mg.query_runs`` returns: a page of runs, newest first; ``next_cursor`` (None on the last page) is the
+    next page's ``cursor=``."""
+
+    runs: list[RunDict]
+    has_more: bool
+    next_cursor: str | None
+    notes: list[str]
+
+
+class AttemptHitDict(RecordedAttemptDict):
+    """A recorded attempt that a search matched."""
+
+    kind: Literal["attempt"]
+    run_id: str
+
+
+class EventHitDict(TypedDict):
+    """A logged event (``obs.log``) that a search matched; ``data`` as logged, read back from JSON."""
+
+    kind: Literal["event"]
+    time: str
+    run_id: str | None
+    agent: str | None
+    event: str
+    data: Any
+
+
+class RunHitDict(TypedDict):
+    """A run whose own error a search matched (a call that failed before any attempt: an unknown skill, a payload
+    its schema refused)."""
+
+    kind: Literal["run"]
+    time: str
+    run_id: str
+    agent: str | None
+    skill: str | None
+    status: RunStatus
+    error: RunErrorDict
+
+
+#: a search's hit, told apart by ``kind`` (``if hit["kind"] == "attempt":`` narrows it for a type checker)
+SearchHitDict = AttemptHitDict | EventHitDict | RunHitDict
+
+
+class SearchPageDict(TypedDict):
+    """What ``mg.search`` returns: the hits, newest first; ``next_cursor`` (None on the last page) is the next
+    page's ``cursor=``."""
+
+    hits: list[SearchHitDict]
+    has_more: bool
+    next_cursor: str | None
+    notes: list[str]
