@@ -65,6 +65,7 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
         if content is not None and not isinstance(content, str):
             if m["role"] != "tool":  # (a tool's own output is its data, whatever it holds)
                 _no_tool_blocks(content, f"{where}.messages[{i}]")
+                _no_media_parts(content, f"{where}.messages[{i}]")
             texts = _text_blocks(content)
             content = "\n".join(texts) if texts is not None else json_text(content, f"{where}.messages[{i}].content")
         answers = _answered_call(m, i, out, where) if m["role"] == "tool" else None
@@ -145,6 +146,34 @@ def _no_tool_blocks(content: Any, where: str) -> None:
                 else "a tool's result goes as {'role': 'tool', 'tool_call_id': ..., 'content': ...}"
             )
             raise PayloadError(f"{where}.content holds a {kind} block ({whose} shape): {shape}")
+
+
+#: the content parts other than text that OpenAI's, Anthropic's, the Responses API's and MCP's shapes write, and
+#: what each holds
+_MEDIA_PARTS = {
+    "image_url": "a picture",
+    "input_image": "a picture",
+    "image": "a picture",
+    "file": "a file",
+    "input_file": "a file",
+    "document": "a document",
+    "input_audio": "a sound",
+    "audio": "a sound",
+}
+
+
+def _no_media_parts(content: Any, where: str) -> None:
+    """Refuse a content part that is no text (a picture, a file, a sound): taken as text, the model read the part's
+    JSON, its base64 data as words, each a token paid for (a 1 MB screenshot is some 1.3 M characters of prompt), and
+    budgets reserved for them all. The data itself is not quoted: it is what the caller sent, and may be megabytes."""
+    for j, part in enumerate(content if isinstance(content, list) else ()):
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if isinstance(kind, str) and kind in _MEDIA_PARTS:
+            raise PayloadError(
+                f"{where}.content[{j}] is {_MEDIA_PARTS[kind]} (a {kind!r} part), which is not carried: a message's "
+                "content is taken as text, a string or text parts [{'type': 'text', 'text': ...}]; say in words "
+                "what the model needs of it, or leave it out"
+            )
 
 
 #: a text block's type: Anthropic's, OpenAI Chat's and MCP's "text", OpenAI Responses' input and output text
