@@ -35,7 +35,7 @@ def output_tokens_reserved(request: LLMRequest, target: Target) -> int:
 def input_tokens_reserved(request: LLMRequest, target: Target) -> int:
     """The most input tokens ``target`` may bill ``request`` for, as budgets reserve them: the estimate of what it
     sends, and what its provider adds to the prompt (Anthropic's tool-use system prompt)."""
-    tokens = estimate_input_tokens(request)
+    tokens = estimate_input_tokens(request, target)
     if request.tools or request.json_schema is not None:  # (no provider adds any to a call without either)
         tokens += prompt_overhead(target, request)
     return tokens

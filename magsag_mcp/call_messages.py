@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import PayloadError
+from .images import read_image
 from .payload_checks import json_text
-from .types import Message, ToolCall
+from .types import Image, Message, ToolCall
 
 
 def _messages(raw: Any, where: str = "model_config") -> list[Message]:
@@ -62,14 +63,21 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
                 )
             )
         content = m.get("content")
+        parts: tuple[str | Image, ...] = ()
         if content is not None and not isinstance(content, str):
             if m["role"] != "tool":  # (a tool's own output is its data, whatever it holds)
                 _no_tool_blocks(content, f"{where}.messages[{i}]")
-                _no_media_parts(content, f"{where}.messages[{i}]")
-            texts = _text_blocks(content)
-            content = "\n".join(texts) if texts is not None else json_text(content, f"{where}.messages[{i}].content")
+                parts = _media_parts(content, f"{where}.messages[{i}]", m["role"])
+            if parts:
+                content = "\n".join(part for part in parts if isinstance(part, str))
+            else:
+                texts = _text_blocks(content)
+                as_text = "\n".join(texts) if texts is not None else None
+                content = as_text if as_text is not None else json_text(content, f"{where}.messages[{i}].content")
         answers = _answered_call(m, i, out, where) if m["role"] == "tool" else None
-        msg = Message(role=m["role"], content=content, tool_calls=calls, tool_call_id=answers, name=m.get("name"))
+        msg = Message(
+            role=m["role"], content=content, tool_calls=calls, tool_call_id=answers, name=m.get("name"), parts=parts
+        )
         if m.get("is_error") is not None or m.get("isError") is not None:
             msg.is_error = _is_error(m, i, where)
         out.append(msg)
@@ -160,20 +168,46 @@ _MEDIA_PARTS = {
     "input_audio": "a sound",
     "audio": "a sound",
 }
+#: the parts that are a picture, which a user message carries (:mod:`.images`)
+_IMAGE_PARTS = ("image_url", "input_image", "image")
 
 
-def _no_media_parts(content: Any, where: str) -> None:
-    """Refuse a content part that is no text (a picture, a file, a sound): taken as text, the model read the part's
-    JSON, its base64 data as words, each a token paid for (a 1 MB screenshot is some 1.3 M characters of prompt), and
-    budgets reserved for them all. The data itself is not quoted: it is what the caller sent, and may be megabytes."""
-    for j, part in enumerate(content if isinstance(content, list) else ()):
-        kind = part.get("type") if isinstance(part, Mapping) else None
-        if isinstance(kind, str) and kind in _MEDIA_PARTS:
+def _media_parts(content: Any, where: str, role: str) -> tuple[str | Image, ...]:
+    """A user message's texts and pictures in order, where its content holds a picture; () where it holds none. A
+    part that is no text and is not carried (a file, a sound; a picture in an assistant message, which no vendor
+    takes) is refused: taken as text, the model read the part's JSON, its base64 data as words, each a token paid for
+    (a 1 MB screenshot is some 1.3 M characters of prompt), and budgets reserved for them all. The data itself is not
+    quoted: it is what the caller sent, and may be megabytes."""
+    if not isinstance(content, list):
+        return ()
+    kinds = [part.get("type") if isinstance(part, Mapping) else None for part in content]
+    for j, kind in enumerate(kinds):
+        if not isinstance(kind, str) or kind not in _MEDIA_PARTS:
+            continue
+        if kind in _IMAGE_PARTS and role == "user":
+            continue
+        taken = "text and pictures" if role == "user" else "text (a picture goes in a user message)"
+        raise PayloadError(
+            f"{where}.content[{j}] is {_MEDIA_PARTS[kind]} (a {kind!r} part), which is not carried: a {role} "
+            f"message's content is taken as {taken}, a string or parts [{{'type': 'text', 'text': ...}}"
+            + (", {'type': 'image_url', 'image_url': {'url': 'data:image/png;base64,...'}}" if role == "user" else "")
+            + "]; say in words what the model needs of it, or leave it out"
+        )
+    if not any(kind in _IMAGE_PARTS for kind in kinds):
+        return ()
+    parts: list[str | Image] = []
+    for j, part in enumerate(content):
+        if kinds[j] in _IMAGE_PARTS:
+            parts.append(read_image(part, f"{where}.content[{j}]"))
+            continue
+        text = _text_blocks([part])
+        if text is None:
             raise PayloadError(
-                f"{where}.content[{j}] is {_MEDIA_PARTS[kind]} (a {kind!r} part), which is not carried: a message's "
-                "content is taken as text, a string or text parts [{'type': 'text', 'text': ...}]; say in words "
-                "what the model needs of it, or leave it out"
+                f"{where}.content[{j}] is neither a text part {{'type': 'text', 'text': ...}} nor a picture: beside "
+                "a picture, a message's content is text and pictures alone"
             )
+        parts.append(text[0])
+    return tuple(parts)
 
 
 #: a text block's type: Anthropic's, OpenAI Chat's and MCP's "text", OpenAI Responses' input and output text

@@ -12,13 +12,14 @@ from typing import Any, Protocol
 
 from .call_messages import _messages, every_call_answered
 from .errors import PayloadError
+from .images import image_tokens_at_most
 from .plurals import agreeing
 from .predictions import tokens_at_most
 from .providers.json_output import instruction_bytes
 from .response_formats import RESPONSE_FORMAT_TYPES, no_schema_given, response_format_problem
 from .skills import CallParts, schema_problem
 from .suggest import SCHEMA_KEYWORDS, named, named_settings
-from .types import LLMRequest, Message, ToolSpec
+from .types import LLMRequest, Message, Target, ToolSpec
 
 #: the keys ``model_config`` and ``context.llm_overrides`` accept: request settings and routing overrides
 MODEL_CONFIG_KEYS = frozenset(
@@ -362,12 +363,17 @@ def _check_json_schema_keys(js: Mapping[str, Any], where: str) -> None:
     )
 
 
-def estimate_input_tokens(request: LLMRequest) -> int:
+def estimate_input_tokens(request: LLMRequest, target: Target | None = None) -> int:
     """A safe over-estimate of prompt tokens without a tokenizer: half the UTF-8 byte count (:func:`tokens_at_most`,
-    the rule a prediction's tokens are bounded by too)."""
+    the rule a prediction's tokens are bounded by too), and each picture at the most ``target``'s vendor bills one as
+    (:func:`~.images.image_tokens_at_most`; without a target, the most any vendor does), not its base64's size."""
     size = len((request.system or "").encode())
+    pictures = 0
+    provider, model = (target.provider, target.model) if target is not None else (None, "")
     for m in request.messages:
         size += len((m.content or "").encode()) + 16
+        for image in m.images if m.parts else ():
+            pictures += image_tokens_at_most(image, provider, model)
         for tc in m.tool_calls:
             size += len(str(tc.arguments).encode()) + len(tc.name) + 16
             if tc.signature:  # Claude's thinking before the call goes back with it, and is read as input
@@ -379,4 +385,4 @@ def estimate_input_tokens(request: LLMRequest) -> int:
     # the schema's description, which the model reads wherever the schema goes, and the instruction framing the
     # schema where it goes in the prompt (a Claude that takes no forced tool, Gemini beside tools)
     size += instruction_bytes(request)
-    return tokens_at_most(size)
+    return tokens_at_most(size) + pictures

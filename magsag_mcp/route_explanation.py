@@ -72,6 +72,7 @@ class RouteExplanation:
             check_name(agent, "agent")
         plan = self.plan(skill_id, payload, context, explaining=True)
         tokens_in = estimate_input_tokens(plan.request)
+        images = any(m.parts for m in plan.request.messages)
         targets: list[Any] = []  # (each a PlannedTargetDict, built a key at a time: _candidate's and those below)
         unwaited: set[int] = set()  # the positions of the targets left resting for a wait no call waits out
         for position, cand in enumerate(plan.candidates):
@@ -91,7 +92,9 @@ class RouteExplanation:
             worst = reserved_worst_case(
                 self.pricer,
                 cand.target,
-                tokens_in + prompt_overhead(cand.target, req),
+                # (a picture is counted at the most its target's vendor bills one as; tokens_in, at any vendor's most)
+                (estimate_input_tokens(plan.request, cand.target) if images else tokens_in)
+                + prompt_overhead(cand.target, req),
                 output_tokens_reserved(req, cand.target),
             )
             entry["estimated_max_cost_usd"] = _fmt(worst)

@@ -38,11 +38,30 @@ class ToolCall:
         return out
 
 
+@dataclass(slots=True, frozen=True)
+class Image:
+    """A picture in a user message, as the caller gave it: its bytes (``data``, base64, of ``media_type``) or an https
+    ``url`` the vendor fetches (never the router). ``width`` and ``height`` are read from the bytes' header (None for a
+    URL): they bound the tokens the picture is billed as (:mod:`~magsag_mcp.images`)."""
+
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+    #: OpenAI's ``detail`` ("auto", "low", "high"), sent to the OpenAI formats; None where the caller gave none
+    detail: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+    def as_url(self) -> str:
+        """The picture as the OpenAI formats take it: its https URL, or its bytes as a data URL."""
+        return self.url if self.url is not None else f"data:{self.media_type};base64,{self.data}"
+
+
 @dataclass(slots=True)
 class Message:
     """One turn of the conversation. The system prompt is not a message: see ``LLMRequest.system``.
 
-    - ``user``: ``content`` is the text.
+    - ``user``: ``content`` is the text; ``parts`` its texts and pictures in order, where it holds any.
     - ``assistant``: ``content`` and/or ``tool_calls``.
     - ``tool``: the result of a tool call: ``tool_call_id``, ``name`` (the function's name, which
       Gemini needs), ``content`` (a string, usually JSON) and ``is_error`` (the call failed).
@@ -55,6 +74,13 @@ class Message:
     name: str | None = None
     #: a ``tool`` message's result is the tool's failure (Anthropic's ``is_error``, MCP's ``isError``), not its output
     is_error: bool = False
+    #: a user message's content in its order, texts and pictures, where it holds a picture (``content`` is then its
+    #: texts joined, which what reads text alone reads); empty for a message of text alone
+    parts: tuple[str | Image, ...] = ()
+
+    @property
+    def images(self) -> list[Image]:
+        return [part for part in self.parts if isinstance(part, Image)]
 
 
 @dataclass(slots=True)
@@ -111,6 +137,11 @@ class LLMRequest:
             feats.add("json_schema")
         elif self.json_output:
             feats.add("json")
+        for image in (image for m in self.messages if m.parts for image in m.images):
+            if image.url is not None:
+                feats.add("image_urls")
+            elif image.media_type == "image/gif":
+                feats.add("gif_images")
         return feats
 
 

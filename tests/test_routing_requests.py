@@ -214,7 +214,10 @@ def test_llm_overrides_shape_the_request_and_model_config_wins_key_by_key(catalo
         # the two params the router reads itself: a wrong value was ignored without a word
         ({"api": "grpc"}, r"params.api must be one of \['chat', 'responses'\]"),
         ({"capabilities": {"tools": "maybe"}}, "params.capabilities.tools must be true or false"),
-        ({"capabilities": {"vision": False}}, r"params.capabilities.vision is not a capability; known: \['json',"),
+        (
+            {"capabilities": {"vision": False}},
+            r"params.capabilities.vision is not a capability; known: \['gif_images', 'image_urls', 'json',",
+        ),
         ({"capabilities": ["tools"]}, "params.capabilities must be a mapping such as {tools: false}"),
         # billed beyond what magsag prices or reserves (an audit of budgets found them passing through)
         ({"service_tier": "priority"}, "params.service_tier 'priority' is billed above the standard rate"),

@@ -11,7 +11,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from ..types import LLMRequest, Message
+from ..types import Image, LLMRequest, Message
 from .anthropic_thinking import thinking_blocks
 from .call_pairs import SentCallIds
 
@@ -44,13 +44,25 @@ def _content(msg: Message, thinking: str | None, ids: _CallIds) -> list[dict[str
     blocks: list[dict[str, Any]] = []
     if thinking and msg.tool_calls:
         blocks.extend(thinking_blocks(msg.tool_calls[0].signature, thinking))
-    if msg.content and msg.content.strip():  # the API refuses a text block with no visible text
+    if msg.parts:  # a user's texts and pictures in their order
+        blocks.extend(_block(part) for part in msg.parts if not isinstance(part, str) or part.strip())
+    elif msg.content and msg.content.strip():  # the API refuses a text block with no visible text
         blocks.append({"type": "text", "text": msg.content})
     for i, tc in enumerate(msg.tool_calls):
         if thinking and i > 0:
             blocks.extend(thinking_blocks(tc.signature, thinking))
         blocks.append({"type": "tool_use", "id": ids.call(tc.id), "name": tc.name, "input": tc.arguments})
     return blocks
+
+
+def _block(part: str | Image) -> dict[str, Any]:
+    """A content block as the spec's RequestTextBlock or RequestImageBlock (its Base64ImageSource or URLImageSource)
+    writes it."""
+    if isinstance(part, str):
+        return {"type": "text", "text": part}
+    if part.url is not None:
+        return {"type": "image", "source": {"type": "url", "url": part.url}}
+    return {"type": "image", "source": {"type": "base64", "media_type": part.media_type, "data": part.data}}
 
 
 def turns(request: LLMRequest, *, thinking: str | None = None) -> list[dict[str, Any]]:
@@ -97,7 +109,7 @@ def ends_in_prefill(request: LLMRequest) -> bool:
     """Whether the call ends with the assistant's text (a prefill the answer continues), as :func:`turns` sends it:
     a message with no visible text and no tool call is no turn, and the one before it is the last."""
     for msg in reversed(request.messages):
-        if msg.role != "tool" and not msg.tool_calls and not (msg.content and msg.content.strip()):
+        if msg.role != "tool" and not msg.tool_calls and not msg.parts and not (msg.content and msg.content.strip()):
             continue
         return msg.role == "assistant" and not msg.tool_calls
     return False
@@ -118,7 +130,7 @@ def without_bare_json_prefill(request: LLMRequest) -> tuple[LLMRequest, str]:
         return request, ""
     messages = list(request.messages)
     while messages and messages[-1].role != "tool" and not messages[-1].tool_calls:
-        if messages[-1].role != "assistant" and messages[-1].content and messages[-1].content.strip():
+        if messages[-1].role != "assistant" and (messages[-1].parts or (messages[-1].content or "").strip()):
             break
         messages.pop()
     return replace(request, messages=messages), start
@@ -139,9 +151,9 @@ def prefill(request: LLMRequest) -> str:
     for msg in reversed(request.messages):
         if msg.role == "tool" or msg.tool_calls:
             break
-        if not (msg.content and msg.content.strip()):
+        if not msg.parts and not (msg.content and msg.content.strip()):
             continue
         if msg.role != "assistant":
             break
-        texts.append(msg.content)
+        texts.append(msg.content or "")
     return "".join(reversed(texts)).rstrip()

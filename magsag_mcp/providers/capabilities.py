@@ -14,6 +14,10 @@ class Capabilities:
     json: bool = True
     json_schema: bool = True
     streaming: bool = True
+    #: a picture by its https URL, which the vendor fetches (Gemini takes a picture's bytes alone)
+    image_urls: bool = True
+    #: a GIF picture (Gemini reads PNG, JPEG, WebP, HEIC and HEIF alone)
+    gif_images: bool = True
 
     def missing(self, needs: set[str]) -> list[str]:
         if not needs:  # most calls need none of them: no generator to sort
@@ -22,6 +26,11 @@ class Capabilities:
 
 
 CAPABILITY_NAMES = frozenset(f.name for f in fields(Capabilities))
+#: what a target that lacks a feature is told to do instead, where there is something (a skip's reason says it)
+FEATURE_FIXES = {
+    "image_urls": "send each picture as a data: URL (data:image/png;base64,...), which every vendor takes",
+    "gif_images": "send the picture as a PNG, JPEG or WebP, which every vendor takes",
+}
 
 
 def capabilities_for(caps: Capabilities, target: Target) -> Capabilities:

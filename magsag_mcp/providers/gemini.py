@@ -19,13 +19,15 @@ from .. import strict_json
 from ..errors import (
     MalformedResponseError,
     ProviderError,
+    UnsupportedFeatureError,
 )
 from ..rates import bare_model
 from ..transport import HttpResponse, Transport
-from ..types import LLMRequest, LLMResult, Target, Usage
+from ..types import Image, LLMRequest, LLMResult, Target, Usage
 from .anthropic_thinking import is_thinking
 from .base import Endpoint, HTTPProvider
 from .call_pairs import OpenCalls
+from .capabilities import Capabilities
 from .empty_calls import nothing_to_answer
 from .gemini_answers import GeminiStream
 from .gemini_errors import gemini_error
@@ -67,6 +69,28 @@ _MADE_UP = re.compile(r"call_(?:[0-9a-f]{8}_)?[0-9]+")
 def _made_up(call_id: str, name: str) -> bool:
     """Whether ``call_id`` is an id the answer's reader gave a call Gemini sent without one (:data:`_MADE_UP`)."""
     return call_id.endswith(f"_{name}") and _MADE_UP.fullmatch(call_id[: -len(name) - 1]) is not None
+
+
+#: why Gemini is sent no picture by its URL, and the fix
+IMAGE_URL_REFUSED = (
+    "Gemini takes a picture's bytes inline (inlineData) and reads no https URL there (fileData is for files uploaded "
+    "to Google's own File API), and magsag-mcp never fetches a URL itself: send the picture as a data: URL "
+    "(data:image/png;base64,...)"
+)
+#: why Gemini is sent no GIF, and the fix
+GIF_REFUSED = "Gemini reads PNG, JPEG, WebP, HEIC and HEIF pictures, no GIF: send the picture as a PNG, JPEG or WebP"
+
+
+def _part(part: str | Image) -> dict[str, Any]:
+    """A part as the spec's Part writes it: text, or a picture's bytes as ``inlineData`` (Blob: mimeType, data)."""
+    if isinstance(part, str):
+        return {"text": part}
+    # (a target's capabilities keep such a call from Gemini, a cascade passing it over: see GeminiProvider.caps)
+    if part.data is None:
+        raise UnsupportedFeatureError(IMAGE_URL_REFUSED)
+    if part.media_type == "image/gif":
+        raise UnsupportedFeatureError(GIF_REFUSED)
+    return {"inlineData": {"mimeType": part.media_type, "data": part.data}}
 
 
 def _response_object(content: str | None, is_error: bool = False) -> dict[str, Any]:
@@ -129,7 +153,9 @@ class GeminiFormat(WireFormat):
             if msg.role == "user":
                 names.close()
             parts: list[dict[str, Any]] = []
-            if msg.content:
+            if msg.parts:  # a user's texts and pictures in their order, each picture's bytes as the spec's Blob
+                parts.extend(_part(part) for part in msg.parts if not isinstance(part, str) or part)
+            elif msg.content:
                 parts.append({"text": msg.content})
             for i, tc in enumerate(msg.tool_calls):
                 names.called(tc.id, tc.name)
@@ -259,5 +285,9 @@ class GeminiEndpoint(Endpoint):
 
 
 class GeminiProvider(HTTPProvider):
+    #: a picture by its URL or a GIF is no call for Gemini (:data:`IMAGE_URL_REFUSED`, :data:`GIF_REFUSED`): a
+    #: cascade passes Gemini over for it
+    caps = Capabilities(image_urls=False, gif_images=False)
+
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(GeminiFormat(), GeminiEndpoint(env), transport)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import MalformedResponseError, ProviderError
 from ..transport import HttpResponse
-from ..types import LLMRequest, LLMResult, Message, ToolCall, Usage
+from ..types import Image, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .content_filters import filter_note, filtered, not_checked, prompt_not_checked
 from .http_errors import UNDER_200
 from .json_output import any_object, json_mode_system, object_rooted, schema_name, value_wrapped
@@ -43,7 +43,19 @@ def _message(msg: Message, ids: WireCallIds) -> dict[str, Any]:
         }
     if msg.role == "user":
         ids.user_spoke()
+        if msg.parts:  # texts and pictures, as content parts in their order
+            return {"role": "user", "content": [_chat_part(part) for part in msg.parts]}
     return {"role": msg.role, "content": msg.content or ""}
+
+
+def _chat_part(part: str | Image) -> dict[str, Any]:
+    """A content part as the spec's ChatCompletionRequestMessageContentPartText or ...PartImage writes it."""
+    if isinstance(part, str):
+        return {"type": "text", "text": part}
+    image_url = {"url": part.as_url()}
+    if part.detail is not None:
+        image_url["detail"] = part.detail
+    return {"type": "image_url", "image_url": image_url}
 
 
 def _tool_choice(choice: Any) -> Any:

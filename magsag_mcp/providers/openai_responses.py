@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import MalformedResponseError, ProviderConnectionError, ProviderError
 from ..transport import HttpResponse, SSEEvent
-from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
+from ..types import FinishReason, Image, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .content_filters import filtered
 from .http_errors import IN_STREAM, UNDER_200, response_failed
 from .json_output import any_object, json_mode_system, object_rooted, says_json, schema_name, value_wrapped
@@ -41,7 +41,9 @@ def _items(msg: Message, model: str, ids: WireCallIds) -> list[dict[str, Any]]:
         ids.user_spoke()
     items: list[dict[str, Any]] = []
     reasoning = [reasoning_items(tc.signature, model) for tc in msg.tool_calls]
-    if msg.content:
+    if msg.parts:  # a user's texts and pictures, as input parts in their order
+        items.append({"role": msg.role, "content": [_input_part(part) for part in msg.parts]})
+    elif msg.content:
         if reasoning:  # the model reasoned before it wrote the text that came with its calls: the order it answered
             items.extend(reasoning[0])
             reasoning[0] = []
@@ -51,6 +53,13 @@ def _items(msg: Message, model: str, ids: WireCallIds) -> list[dict[str, Any]]:
         arguments = json.dumps(tc.arguments)
         items.append({"type": "function_call", "call_id": ids.call(tc.id), "name": tc.name, "arguments": arguments})
     return items
+
+
+def _input_part(part: str | Image) -> dict[str, Any]:
+    """A content part as the spec's InputTextContent or InputImageContent writes it (``detail`` is required there)."""
+    if isinstance(part, str):
+        return {"type": "input_text", "text": part}
+    return {"type": "input_image", "image_url": part.as_url(), "detail": part.detail or "auto"}
 
 
 MIN_OUTPUT_TOKENS = 16

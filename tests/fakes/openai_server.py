@@ -33,6 +33,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import openai_replies as R
 from .openai_replies import ErrorReply, Reply, Step
+from .pictures import openai_picture_refusal
 from .spec import spec_validator
 
 __all__ = ["FakeOpenAI", "RecordedRequest", "NO_RESPONSES_API", "DEFAULT_KEY", "AZURE_KEY"]
@@ -207,6 +208,10 @@ class FakeOpenAI:
             return []
         else:
             problems = spec_validator(vendor).errors(schema, body)
+            # a picture no version of the API takes as written (bytes that are no base64), beyond the schema's word
+            picture = None if problems else openai_picture_refusal(body, responses=request.path.endswith("/responses"))
+            if picture is not None and picture[1]:
+                problems = [picture[0]]
         self.violations += [f"{request.method} {request.path}: {p}" for p in problems]
         return problems
 
@@ -697,6 +702,8 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     temperature. These are their real error bodies.
     """
     model = base_model(str(body.get("model", "")))
+    if (picture := openai_picture_refusal(body)) is not None:  # (a model that reads text alone, a type unread)
+        return R.error(400, picture[0])
     if RESPONSES_ONLY.match(model):
         return R.error(
             404, "This model is only supported in v1/responses and not in v1/chat/completions.", param="model"
@@ -841,6 +848,8 @@ def responses_model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     or ``verbosity``, which it moved; a reasoning item sent back without its encrypted content when nothing is
     stored; a temperature other than the default while the model reasons
     (``reasoning.effort``, or the model's default effort)."""
+    if (picture := openai_picture_refusal(body, responses=True)) is not None:
+        return R.error(400, picture[0])
     reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
     for name, moved in (("reasoning_effort", "reasoning.effort"), ("verbosity", "text.verbosity")):
         if name in body:

@@ -39,7 +39,7 @@ SPEC_FILES = {
     "azure": "azure-openai-2024-10-21.json",
 }
 #: bump when :func:`to_json_schema` changes, so stale cache entries are not reused
-_TRANSLATION_VERSION = "2"
+_TRANSLATION_VERSION = "3"
 _BASE_URI = "urn:magsag-spec:"
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -110,6 +110,20 @@ ERRATA: list[tuple[str, str, Any, Any, str]] = [
         "requires a `type` that json_schema does not declare; OpenAI's spec of the same object requires only "
         "`name`, and Azure accepts OpenAI's shape",
     ),
+    (
+        "openai",
+        "/components/schemas/InputItem/oneOf/0",
+        {"$ref": "#/components/schemas/EasyInputMessage"},
+        {
+            "allOf": [
+                {"$ref": "#/components/schemas/EasyInputMessage"},
+                {"not": {"$ref": "#/components/schemas/InputMessage"}},
+            ]
+        },
+        "a user message whose content is a list of parts (text and an input_image, as OpenAI's vision guide writes "
+        "one) is both an EasyInputMessage and an Item's InputMessage, so no input under the oneOf was valid; the "
+        "discriminator (type: message) names either: such a message is read as the InputMessage alone",
+    ),
 ]
 
 
@@ -120,9 +134,19 @@ def _apply_errata(name: str, doc: dict[str, Any]) -> None:
         *parents, leaf = pointer.lstrip("/").split("/")
         node: Any = doc
         for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict) and node.get(leaf) == found:
-            node[leaf] = meant
+            node = _step(node, part)
+        key: Any = int(leaf) if isinstance(node, list) and leaf.isdigit() else leaf
+        if _step(node, leaf) == found:
+            node[key] = meant
+
+
+def _step(node: Any, part: str) -> Any:
+    """``node``'s member ``part`` (a key, or a list's index), or None."""
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    return None
 
 
 _load_lock = threading.Lock()

@@ -18,18 +18,15 @@ CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 #: a few bytes' base64, not a picture: nothing here reads it as one
 SOME_BASE64 = "Qm9yZWFsIHdpbmRzIG9mIFE3"
 
-#: each shape of a part that is no text, and the words its refusal names it by
-MEDIA_PARTS = {
-    "image_url": ({"type": "image_url", "image_url": {"url": "data:image/png;base64," + SOME_BASE64}}, "picture"),
-    "input_image": (
-        {"type": "input_image", "image_url": "data:image/png;base64," + SOME_BASE64, "detail": "auto"},
-        "picture",
-    ),
-    "anthropic-image": (
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": SOME_BASE64}},
-        "picture",
-    ),
-    "mcp-image": ({"type": "image", "data": SOME_BASE64, "mimeType": "image/png"}, "picture"),
+#: each shape of a picture, which a user message carries and an assistant message does not
+PICTURES = {
+    "image_url": {"type": "image_url", "image_url": {"url": "data:image/png;base64," + SOME_BASE64}},
+    "input_image": {"type": "input_image", "image_url": "data:image/png;base64," + SOME_BASE64, "detail": "auto"},
+    "anthropic-image": {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": SOME_BASE64}},
+    "mcp-image": {"type": "image", "data": SOME_BASE64, "mimeType": "image/png"},
+}
+#: each shape of a part that no message carries, and the words its refusal names it by
+NOT_CARRIED = {
     "file": ({"type": "file", "file": {"file_data": "data:application/pdf;base64," + SOME_BASE64}}, "file"),
     "input_file": ({"type": "input_file", "file_data": "data:application/pdf;base64," + SOME_BASE64}, "file"),
     "document": (
@@ -38,6 +35,15 @@ MEDIA_PARTS = {
     ),
     "input_audio": ({"type": "input_audio", "input_audio": {"data": SOME_BASE64, "format": "wav"}}, "sound"),
     "mcp-audio": ({"type": "audio", "data": SOME_BASE64, "mimeType": "audio/wav"}, "sound"),
+}
+#: (role, part, the words its refusal names it by)
+REFUSED = {
+    **{
+        f"{role}-{name}": (role, part, said)
+        for name, (part, said) in NOT_CARRIED.items()
+        for role in ("user", "assistant")
+    },
+    **{f"assistant-{name}": ("assistant", part, "picture") for name, part in PICTURES.items()},
 }
 
 
@@ -48,14 +54,13 @@ def _call(content: object, role: str = "user") -> dict:
     return {"data": "Q3", "model_config": {"model": "openai:gpt-4o", "messages": history}}
 
 
-@pytest.mark.parametrize("name", sorted(MEDIA_PARTS))
-@pytest.mark.parametrize("role", ["user", "assistant"])
-async def test_a_part_that_is_no_text_is_refused_naming_it_and_where_not_sent_as_json_text(
-    fake_openai: FakeOpenAI, tmp_path, name, role
+@pytest.mark.parametrize("name", sorted(REFUSED))
+async def test_a_part_that_is_not_carried_is_refused_naming_it_and_where_not_sent_as_json_text(
+    fake_openai: FakeOpenAI, tmp_path, name
 ):
     # Before: _text_blocks saw a part that is no text and the whole list went as its JSON text, the model reading the
     # file's base64 as words (a 1 MB screenshot some 1.3 M characters of prompt, each a token billed and budgeted)
-    part, said = MEDIA_PARTS[name]
+    role, part, said = REFUSED[name]
     content = [{"type": "text", "text": "What is in this?"}, part]
     env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
     at = 1 if role == "assistant" else 0

@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.pictures import anthropic_picture_refusal
+
 from .anthropic_thinking import REDACTED_THINKING, THINKING, signed, thinking_on, thinking_refused, tool_loop
 from .base import Fake, Step
 
@@ -84,6 +86,10 @@ class FakeAnthropic(Fake):
     def error_body(self, status: int, message: str, kind: str) -> Any:
         # ErrorResponse: request_id is required (null where there is none)
         return {"type": "error", "error": {"type": kind, "message": message}, "request_id": REQUEST_ID}
+
+    def picture_problems(self, request: web.Request, body: dict[str, Any]) -> list[str]:
+        picture = anthropic_picture_refusal(body)
+        return [picture[0]] if picture is not None and picture[1] else []
 
     def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
         # "A value of 1.0 ... will be accepted ..., all other values will be rejected with a 400 error", in the

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.pictures import gemini_picture_refusal
 from tests.fakes.spec import specs_dir
 
 from .base import Fake, Step
@@ -187,7 +188,14 @@ class FakeGemini(Fake):
         app.router.add_post("/v1beta/models/{call}", self.handle)
         return app
 
+    def picture_problems(self, request: web.Request, body: dict[str, Any]) -> list[str]:
+        picture = gemini_picture_refusal(body)
+        return [picture[0]] if picture is not None and picture[1] else []
+
     def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
+        picture = gemini_picture_refusal(body)  # (a picture of a type Gemini does not read: GIF)
+        if picture is not None:
+            return {"error": {"code": 400, "message": picture[0], "status": "INVALID_ARGUMENT"}}
         unknown = _unknown_field(body)
         if unknown is not None:
             bad = {"fieldViolations": [{"description": unknown}]}

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from tests.fakes.openai_replies import azure_filters, azure_prompt_filter_chunk, error_body
 from tests.fakes.openai_server import format_refused, model_refuses, responses_model_refuses
+from tests.fakes.pictures import openai_picture_refusal
 from tests.fakes.spec import load_spec, spec_validator
 
 from .base import Fake, Step
@@ -207,6 +208,10 @@ class FakeOpenAI(Fake):
             self.violations.append(f"{request.path}: no api-version query parameter")
             return web.json_response({"error": {"code": "404", "message": "Resource not found"}}, status=404)
         return await self._handle(request)
+
+    def picture_problems(self, request: web.Request, body: dict[str, Any]) -> list[str]:
+        picture = openai_picture_refusal(body, responses=request.path.endswith("/responses"))
+        return [picture[0]] if picture is not None and picture[1] else []
 
     def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
         if self.azure and "deployment" in request.match_info:
