@@ -6,6 +6,7 @@ counted by budgets at the most tokens a vendor bills one as rather than as their
 from __future__ import annotations
 
 import base64
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -411,3 +412,27 @@ async def test_the_ledger_keeps_no_picture(fake_openai: ServedOpenAI, tmp_path):
     piece = BIG[len(BIG) // 2 : len(BIG) // 2 + 48].encode()
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert stored and piece not in stored
+
+
+async def test_an_mcp_clients_screenshot_reaches_claude_through_invoke_skill(serve, tmp_path):
+    # an MCP client hands on a tool's ImageContent as it came; model_config.messages' description says it may
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    claude = FakeAnthropic("ky7Q-a2mZ9x")
+    env = {"ANTHROPIC_API_KEY": "ky7Q-a2mZ9x", "ANTHROPIC_BASE_URL": await serve(claude)}
+    claude.queue({"text": "A chart of Q3."})
+    content = [{"type": "text", "text": QUESTION}, SHAPES["mcp"]]
+    mc = {"model": "anthropic:claude-3-5-sonnet-20241022", "messages": [{"role": "user", "content": content}]}
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env=env)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        result = await client.call_tool(
+            "invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": "Q3"}, "model_config": mc}
+        )
+    schema = json.dumps(tools["invoke_skill"].input_schema)
+    assert "ImageContent {type: image, data, mimeType}" in schema and "{type: image_url, image_url: {url:" in schema
+    assert not result.is_error, result
+    assert claude.violations == []
+    sent = claude.requests[-1]["body"]["messages"][-1]["content"]
+    assert sent[-1] == {"type": "image", "source": SHAPES["anthropic"]["source"]}
