@@ -84,21 +84,24 @@ def test_a_berlin_day_over_its_limit_fails_on_a_summary_of_berlin_days(tmp_path:
 
 
 def test_a_berlin_summary_whose_window_cuts_a_berlin_day_says_so_and_how_to_give_whole_days(tmp_path: Path, capsys):
+    # (a UTC midnight: a date alone given with --timezone is now that zone's midnight, test_summary_zone_dates)
     _record(tmp_path / "l.db", [("r", NOV_1 + 36000, "0.1")])
-    code, summary, _ = _summarize(tmp_path, capsys, "--timezone", "Europe/Berlin", "--since", "2025-11-01")
+    since = "2025-11-01T00:00:00Z"
+    code, summary, _ = _summarize(tmp_path, capsys, "--timezone", "Europe/Berlin", "--since", since)
     assert code == 0 and summary is not None
     code, out = _gate(tmp_path, capsys, summary)
     assert code == 0
     assert (
-        "NOTE berlin: this summary's window (since='2025-11-01') starts inside a Europe/Berlin day, and holds only "
-        "the part of that day within it: max_cost_per_day_usd and max_cost_per_agent_daily_usd were checked against "
-        "that part, not the whole day; to check whole days, give --since and --until as midnights in Europe/Berlin, "
-        "with its UTC offset (e.g. --since 2025-11-01T00:00:00+01:00)"
+        "NOTE berlin: this summary's window (since='2025-11-01T00:00:00Z') starts inside a Europe/Berlin day, and "
+        "holds only the part of that day within it: max_cost_per_day_usd and max_cost_per_agent_daily_usd were "
+        "checked against that part, not the whole day; to check whole days, give --since and --until as dates (e.g. "
+        "--since 2025-11-01 --until 2025-11-02) with `magsag flow summarize --timezone Europe/Berlin`, or as "
+        "midnights in Europe/Berlin with its UTC offset (e.g. --since 2025-11-01T00:00:00+01:00)"
     ) in out
-    since = "2025-11-01T00:00:00+01:00"
-    code, summary, _ = _summarize(tmp_path, capsys, "--timezone", "Europe/Berlin", "--since", since)
-    assert code == 0 and summary is not None
-    assert _gate(tmp_path, capsys, summary) == (0, "gate: pass\n")
+    for since in ("2025-11-01T00:00:00+01:00", "2025-11-01"):
+        code, summary, _ = _summarize(tmp_path, capsys, "--timezone", "Europe/Berlin", "--since", since)
+        assert code == 0 and summary is not None
+        assert _gate(tmp_path, capsys, summary) == (0, "gate: pass\n")
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "CET+1"])

@@ -182,7 +182,8 @@ async def agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
 
 
 def _summarize(args: argparse.Namespace) -> int:
-    filters = filters_from(args)
+    # the filters the notes read too, their dates read in --timezone as the summary reads them
+    filters = filters_from(args, zone=args.timezone)
     from .output import names_stdout
 
     # stdout, as --payload-file's "-" is stdin: it wrote a file named "-"; /dev/stdout written as stdout is
@@ -366,7 +367,8 @@ def register(groups: CommandGroups) -> None:
         "--timezone",
         type=given,
         help="the days of largest_day and by_agent[A].largest_day in this IANA zone (default UTC): give the "
-        "policy's timezone for `flow gate` to check its day limits on the days it counts",
+        "policy's timezone for `flow gate` to check its day limits on the days it counts; a --since or --until date "
+        "(or time) without an offset is then this zone's (--since 2026-12-01: its midnight there)",
     )
     p.set_defaults(func=_summarize)
 

@@ -457,12 +457,13 @@ def _note_window(notes: list[str], policy: str, t: Any, cut: dict[str, Any], zon
     where = " and ".join(w for k, w in (("since", "starts"), ("until", "ends")) if k in cut)
     by = ", ".join(f"{k}={v!r}" for k, v in cut.items())
     was = "was" if len(limits) == 1 else "were"
-    # a date alone is a UTC midnight: another zone's whole days are given as its midnights, with their offset
+    # a date alone is a midnight of the summary's --timezone (a UTC one without), or of the offset a time gives
+    dates = "as dates (e.g. --since 2025-11-01 --until 2025-11-02)"
     example = (
-        "as dates (e.g. --since 2025-11-01 --until 2025-11-02)"
+        dates
         if zone == "UTC"
-        else f"as midnights in {zone}, with its UTC offset (e.g. --since "
-        f"{datetime(2025, 11, 1, tzinfo=ZoneInfo(zone)).isoformat()})"
+        else f"{dates} with `magsag flow summarize --timezone {zone}`, or as midnights in {zone} with its UTC "
+        f"offset (e.g. --since {datetime(2025, 11, 1, tzinfo=ZoneInfo(zone)).isoformat()})"
     )
     _note(
         notes,

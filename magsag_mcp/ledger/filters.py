@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal, cast
 
 from pydantic import (
@@ -27,6 +27,7 @@ from .times import (
     MAX_DURATION_SECONDS,
     TIME_TEXT_MAX,
     cuts_a_day,
+    in_zone,
     is_duration,
     parse_duration_seconds,
     parse_since,
@@ -186,6 +187,10 @@ class UsageFilters(BaseModel):
 
     @model_validator(mode="after")
     def _window(self, info: ValidationInfo) -> UsageFilters:
+        self._check_window((info.context or {}).get("names") or {})
+        return self
+
+    def _check_window(self, names: Mapping[str, str]) -> None:
         # A window that ends before it starts selects nothing: a summary of it said $0 and `flow gate` passed
         # it, whatever the limits (two dates swapped, or one day given as since and until, until exclusive).
         now = time.time()
@@ -197,7 +202,6 @@ class UsageFilters(BaseModel):
             ]
             # named as the caller gave them (build's ``names``), as a time that cannot be read is: `--since 1h
             # --until 2h` was told "since='1h' ... is not before until='2h'", names it never wrote
-            names = (info.context or {}).get("names") or {}
             first, last = names.get("since", "since"), names.get("until", "until")
             if first.startswith("--"):
                 example = f"{first} 2025-11-01 {last} 2025-11-02 (the 1st of November), or {first} 2d {last} 1d"
@@ -211,7 +215,19 @@ class UsageFilters(BaseModel):
                 f"{last} is exclusive and must come after {first}; for one day give its date and the next, e.g. "
                 f"{example}"
             )
-        return self
+
+    def in_zone(self, zone: str | None) -> UsageFilters:
+        """These filters with ``since`` and ``until`` read in ``zone`` (a summary's ``timezone``): a date or time
+        without an offset is that zone's wall time (see :func:`~.times.in_zone`); the same filters for UTC or none."""
+        zone = _known_zone(zone)
+        if zone is None:
+            return self
+        zoned = {k: in_zone(getattr(self, k), zone, self._names.get(k, k)) for k in ("since", "until")}
+        if zoned == {"since": self.since, "until": self.until}:
+            return self
+        copy = self.model_copy(update=zoned)
+        copy._check_window(self._names)  # two bounds of different kinds may cross once one of them moved
+        return copy
 
     @classmethod
     def build(
@@ -220,15 +236,17 @@ class UsageFilters(BaseModel):
         *,
         paged: bool = True,
         names: Mapping[str, str] | None = None,
+        zone: str | None = None,
         **kwargs: Any,
     ) -> UsageFilters:
         """Filters from ``data`` and ``kwargs``. ``paged=False``: for a summary, which counts every matching call,
         and so refuses ``limit``, ``offset`` and ``cursor`` (taken, they were ignored, and its totals read as
         those of the page asked for). ``names``: what the caller calls each filter, by its name here (the CLI's
         ``{"status": "--status"}``, an MCP tool's ``{"status": "filters.status"}``), which a refusal names; without
-        them, the name here, a Python caller's keyword."""
+        them, the name here, a Python caller's keyword. ``zone``: the zone a summary counts its days in, in which a
+        ``since`` or ``until`` date (or time) without an offset is read (see :meth:`in_zone`)."""
         if isinstance(data, UsageFilters):
-            return data
+            return data.in_zone(zone)
         merged = {**(data or {}), **{k: v for k, v in kwargs.items() if v is not None}}
         known = sorted(name for name in cls.model_fields if paged or name not in PAGING)
         if not paged and (given := [name for name in PAGING if name in merged]):
@@ -236,6 +254,11 @@ class UsageFilters(BaseModel):
                 f"invalid filters: {', '.join(given)}: a summary counts every matching call, so it takes no "
                 f"{'/'.join(PAGING)} (those page a list of runs: query_runs); use the filters {known}"
             )
+        if zone is not None and (zone := _known_zone(zone)) is not None:
+            # before the window is checked: a date and a time with an offset may be in order only in the zone
+            for key in ("since", "until"):
+                if isinstance(merged.get(key), str | date):
+                    merged[key] = in_zone(merged[key], zone, (names or {}).get(key, key))
         try:
             built = cls.model_validate(merged, context={"names": names or {}})
         except ValidationError as exc:
@@ -266,6 +289,12 @@ class UsageFilters(BaseModel):
             raise InputError("invalid filters: " + "; ".join(problems)) from None
         built._names = names or {}
         return built
+
+
+def _known_zone(zone: str | None) -> str | None:
+    from .peaks import known_zone  # (peaks reads these filters)
+
+    return known_zone(zone)
 
 
 def rows_in_range(conn: Any, table: str, since: float | None, until: float | None, cap: int) -> int:

@@ -149,8 +149,9 @@ async def summarize(
     ``by_agent`` entry's; ``largest_call``, the costliest call (:class:`~.peaks.CostliestCalls`), and each model's.
     Each says ``unbounded_attempts``, the attempts of no known cost nor bound it leaves out (see peaks.py).
     """
-    f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
     zone = known_zone(timezone)
+    # a date without an offset is a midnight of the zone whose days the summary counts
+    f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None, zone=zone)
 
     # "7d" resolved once: every read below must cover the same period
     fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})

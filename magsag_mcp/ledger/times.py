@@ -136,6 +136,32 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
     return seconds
 
 
+def in_zone(value: Any, zone: str, field: str = "since") -> Any:
+    """``value`` (a ``since`` or ``until``) as :func:`parse_since` reads it with its days counted in ``zone`` (an IANA
+    name, checked by the caller): an ISO date or time that gives no offset is that wall time in ``zone``, written
+    with the offset it has there on that day (``2026-12-01`` in Europe/Berlin is ``2026-12-01T00:00:00+01:00``), so
+    that a summary's ``period.filters`` says the instant it read. A user who writes ``--since 2026-12-01 --timezone
+    Europe/Berlin`` means Berlin's midnight; it was UTC's, an hour off, and the first Berlin day it summarized began
+    inside the window. Anything else (a duration, unix seconds, a time with an offset, text that is no time, which
+    :func:`parse_since` then refuses as written) is returned as is."""
+    from zoneinfo import ZoneInfo
+
+    value = python_time(value, field)
+    if not isinstance(value, str) or len(value) > TIME_TEXT_MAX:
+        return value
+    text = value.strip()
+    if _UNIX_SECONDS.match(text) or _RELATIVE.match(text):
+        return value
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return value
+    if dt.tzinfo is not None:
+        return value
+    # (a wall time a clock change skips or repeats takes the offset before the change, zoneinfo's fold 0)
+    return dt.replace(tzinfo=ZoneInfo(zone)).isoformat()
+
+
 def _beyond_any_ledger(field: str, value: Any) -> str:
     """Why a time before or after every ledger (outside about the years 971 to 3967) is refused, and the fix."""
     return (
