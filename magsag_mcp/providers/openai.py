@@ -20,6 +20,7 @@ from ..errors import (
     UnsupportedFeatureError,
     redact,
 )
+from ..kept import keep
 from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .azure_auth import ROLE_FIX, key_auth_disabled, key_refused_fix, lacks_role
@@ -43,7 +44,7 @@ from .header_settings import openai_id_problem
 from .openai_chat import ChatCompletionsFormat
 from .openai_models import responses_only
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
-from .refused_settings import DROPPABLE, RefusedSettings
+from .refused_settings import DROPPABLE, REFUSALS_KEPT, RefusedSettings
 from .wire_format import WireFormat
 
 
@@ -485,12 +486,11 @@ class CompatProvider(RefusedSettings):
                 limit = _STREAMED_ONLY.search(exc.message)
                 if request.stream or limit is None or request.max_tokens is None:
                     raise
-                self.streamed_above[key] = int(limit["limit"])
+                # (held here: other calls' refusals may push it out of the cache while this one is streamed)
+                above = keep(self.streamed_above, key, int(limit["limit"]), REFUSALS_KEPT)
         result = await self.call_fitted(wire, replace(request, stream=True), target, progress=progress)
-        result.warnings.append(
-            f"{target.label} answers a max_tokens above {self.streamed_above[key]} only streamed, so the call was "
-            "streamed"
-        )
+        said = f"{target.label} answers a max_tokens above {above} only streamed, so the call was streamed"
+        result.warnings.append(said)
         return result
 
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import ClassVar
 
 from ..errors import BadRequestError, ProviderError, UnsupportedFeatureError, excerpt
+from ..kept import keep
 from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target, Usage
 from .at_rest import tell_at_rest
@@ -29,6 +30,10 @@ from .wire_format import WireFormat
 #: report the usage of (400 naming ``stream_options``): the same answer comes unstreamed
 DROPPABLE = ("temperature", "top_p", "stop", "presence_penalty", "frequency_penalty", "stream", "stream_options")
 _STREAMING = ("stream", "stream_options")
+#: how many (base URL, model) names a provider remembers a refusal of (:attr:`RefusedSettings.refused`, the
+#: streamed-only limits of :class:`~.openai.CompatProvider`): a caller naming a new model on every call, each
+#: refused, grew them for as long as the server ran; one pushed out is refused once more and learned again
+REFUSALS_KEPT = 1024
 
 
 def has_setting(request: LLMRequest, name: str) -> bool:
@@ -212,7 +217,7 @@ class RefusedSettings(HTTPProvider):
                     raise
                 beside = exc.details.get("beside")  # refused only together with this other setting
                 refusal = f"{name}+{beside}" if isinstance(beside, str) else name
-                self.refused[key] = self.refused.get(key, frozenset()) | {refusal}
+                keep(self.refused, key, self.refused.get(key, frozenset()) | {refusal}, REFUSALS_KEPT)
         if strict_asked is not None and result.tool_calls:
             check_strict_calls(result, strict_asked, self.name)
         result.warnings.extend(notes)
