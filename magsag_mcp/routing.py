@@ -425,7 +425,7 @@ def _route(
             + (f"; {many}" if many else none)
         )
     if declared and data_class_models and declared not in data_class_models:
-        from .governance.policy import unknown_data_class
+        from .governance.data_classes import unknown_data_class
 
         raise PayloadError(f"context.data_class: {unknown_data_class(declared, data_class_models)}")
     # Both apply: a caller may add a stricter class, never relax the skill's own.

@@ -125,7 +125,51 @@ def test_a_skills_unknown_data_class_names_where_the_classes_are_listed(catalog_
     skill.write_text(skill.read_text().replace("data_class: pii_processing", "data_class: pii_procesing"))
     [problem] = [p for p in validate_catalog(catalog_copy, env={}) if "pii_procesing" in p]
     shipped = catalog_copy / "policies" / "model_governance.yaml"
-    assert problem.endswith(f"list the models it may use in {shipped}: policies.2.requirements"), problem
+    # (it ended "list the models it may use in FILE: policies.2.requirements": now the file is named with the
+    # classes it declares, then the fix)
+    assert problem.endswith(
+        "known data classes: ['financial_data', 'pii_processing'], all declared in "
+        f"{shipped}: policies.2.requirements. Correct the name, or list the models it may use there"
+    ), problem
+
+
+#: a second policy file declaring a data class of its own
+TEAM_CLASSES = 'policies:\n  - name: team_residency\n    requirements:\n      team_data: ["local:*"]\n'
+
+
+def test_an_unknown_data_class_names_each_file_that_declares_classes_with_its_classes(catalog_copy: Path):
+    # Before: the first policy with requirements alone (model_governance.yaml), while team_data was in team.yaml
+    (catalog_copy / "policies" / "team.yaml").write_text(TEAM_CLASSES)
+    skill = catalog_copy / "skills" / "pii-redaction.yaml"
+    skill.write_text(skill.read_text().replace("data_class: pii_processing", "data_class: team_dta"))
+    [problem] = [p for p in validate_catalog(catalog_copy, env={}) if "team_dta" in p]
+    shipped, team = catalog_copy / "policies" / "model_governance.yaml", catalog_copy / "policies" / "team.yaml"
+    assert problem.endswith(
+        "(did you mean 'team_data'?); known data classes: ['financial_data', 'pii_processing', 'team_data'], "
+        f"declared in {shipped}: policies.2.requirements ('financial_data', 'pii_processing'); "
+        f"{team}: policies.0.requirements ('team_data'). Correct the name, or list the models it may use in one of "
+        "those"
+    ), problem
+
+
+@pytest.mark.anyio
+async def test_a_calls_unknown_data_class_names_the_file_declaring_the_classes_by_its_whole_path(
+    catalog_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Before: "... under a policy's requirements in the policies/ folder of your catalog (magsag doctor names the
+    # catalog in use)". Whole: the server reads ./catalog, and its MCP client's user does not know that folder
+    monkeypatch.chdir(tmp_path)
+    svc = await Service.open(catalog=Path("catalog"), db=tmp_path / "l.db", env={})
+    try:
+        with pytest.raises(E.PayloadError) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x"}, context={"data_class": "pii_procesing"})
+    finally:
+        await svc.aclose()
+    shipped = (catalog_copy / "policies" / "model_governance.yaml").absolute()
+    assert info.value.message.endswith(
+        "(did you mean 'pii_processing'?); known data classes: ['financial_data', 'pii_processing'], all declared "
+        f"in {shipped}: policies.2.requirements. Correct the name, or list the models it may use there"
+    ), info.value.message
 
 
 @pytest.mark.parametrize("key", ["denied_models", "blocked_models", "forbidden_models", "excludedModels"])

@@ -47,6 +47,7 @@ from ..errors import CatalogError
 from ..targets import misspelt_provider, provider_prefix, spaced_colon
 from ..types import Target
 from ..zones import zone_problem
+from .data_classes import DataClassModels, requirements_place, unknown_data_class
 from .model_patterns import GLOB, matches, other_models_served, residency_pattern
 
 LimitKind = Literal["call", "run", "agent_day", "day"]
@@ -427,37 +428,21 @@ class PolicySet:
         if not known:
             return []
         problems = []
-        # where the classes are listed: the first policy with requirements (a catalog's, read from its files)
-        listed = next((self.places[p.name] for p in self.policies if p.requirements and p.name in self.places), None)
         for skill in skills.values():
             cls = getattr(skill, "data_class", None)
             if cls and cls not in known:
                 where = f"{files[skill.id]}: " if files and skill.id in files else ""
-                at = f"{listed}.requirements" if listed else None
-                problems.append(f"{where}{skill.id}: {unknown_data_class(cls, known, at)}")
+                problems.append(f"{where}{skill.id}: {unknown_data_class(cls, known)}")
         return problems
 
-    def data_class_models(self) -> dict[str, list[str]]:
+    def data_class_models(self) -> DataClassModels:
+        """Each data class's models, with where the classes are declared (:class:`~.data_classes.DataClassModels`)."""
         out: dict[str, list[str]] = {}
+        declared_in: dict[str, list[str]] = {}
         for p in self.policies:
             for cls, models in (p.requirements or {}).items():
                 out.setdefault(cls, [])
                 out[cls].extend(m for m in models if m not in out[cls])
-        return out
-
-
-def unknown_data_class(cls: str, known: Mapping[str, Any], listed: str | None = None) -> str:
-    """Why data class ``cls`` restricts nothing, and how to fix it: ``listed`` is where the classes are written
-    (``FILE: policies.N.requirements``), for a catalog's problem; a call's error names no file of the server's."""
-    import difflib
-
-    from ..catalog_edits import UNKNOWN_POLICIES
-    from ..text import NAME_MAX, shown_name
-
-    close = difflib.get_close_matches(cls, list(known), n=1) if len(cls) <= NAME_MAX else []
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return (
-        f"data class {shown_name(cls)} is named in no policy's requirements, so it would restrict nothing{hint}; "
-        f"known data classes: {sorted(known) or 'none'}. Correct the name, or list the models it may use "
-        + (f"in {listed}" if listed else f"under a policy's requirements in {UNKNOWN_POLICIES}")
-    )
+            if p.requirements and p.name in self.places:
+                declared_in[requirements_place(self.places[p.name])] = list(p.requirements)
+        return DataClassModels(out, declared_in)

@@ -1,0 +1,59 @@
+"""The data classes the policies declare (each policy's ``requirements``: a class -> the only models its calls may
+use), with where each is declared, and the error for a class none declares: a skill's (a catalog problem) or a call's
+``context.data_class``. Either names the file and key to fix, as a price refusal names the prices file to edit: the
+policies/ folder left its reader to find which of its files lists the classes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class DataClassModels(dict[str, list[str]]):
+    """Each data class's models, over every policy (in the order the policies name them); ``declared_in``: where
+    the classes are declared, each policy's ``FILE: policies.N.requirements`` (FILE absolute: an MCP client's user
+    reads a call's error without knowing the folder the server runs in) -> the classes it declares. Empty for
+    policies read from no file (a Python caller's, a test's)."""
+
+    def __init__(self, models: Mapping[str, list[str]], declared_in: Mapping[str, list[str]]) -> None:
+        super().__init__(models)
+        self.declared_in = dict(declared_in)
+
+
+def requirements_place(place: str) -> str:
+    """A policy's place (``FILE: policies.N``, as policy_files writes it) as the place of its requirements, FILE
+    made absolute."""
+    file, _, key = place.rpartition(": ")
+    return f"{Path(file).absolute()}: {key}.requirements" if file else f"{place}.requirements"
+
+
+def unknown_data_class(cls: str, known: Mapping[str, Any]) -> str:
+    """Why data class ``cls`` restricts nothing, and how to fix it: where the known classes are declared
+    (``known``'s ``declared_in``, a :class:`DataClassModels`), naming each place with the classes it declares; the
+    policies/ folder of the catalog where no file is known."""
+    import difflib
+
+    from ..catalog_edits import UNKNOWN_POLICIES
+    from ..text import NAME_MAX, shown_name
+
+    close = difflib.get_close_matches(cls, list(known), n=1) if len(cls) <= NAME_MAX else []
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    said = f"data class {shown_name(cls)} is named in no policy's requirements, so it would restrict nothing{hint}; "
+    declared_in: dict[str, list[str]] = getattr(known, "declared_in", {})
+    if len(declared_in) == 1:
+        [(place, classes)] = declared_in.items()
+        return (
+            f"{said}known data classes: {sorted(classes)}, all declared in {place}. Correct the name, or list the "
+            "models it may use there"
+        )
+    if declared_in:
+        each = "; ".join(f"{place} ({', '.join(map(repr, sorted(classes)))})" for place, classes in declared_in.items())
+        return (
+            f"{said}known data classes: {sorted(known)}, declared in {each}. Correct the name, or list the models it "
+            "may use in one of those"
+        )
+    return (
+        f"{said}known data classes: {sorted(known) or 'none'}. Correct the name, or list the models it may use "
+        f"under a policy's requirements in {UNKNOWN_POLICIES}"
+    )
