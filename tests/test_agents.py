@@ -356,7 +356,7 @@ def test_a_crashed_agents_error_names_the_run_that_holds_its_calls(cli_env: Path
 
 def test_a_crashed_agents_error_says_what_its_run_cost(cli_env: Path, capsys, fake_scripts):
     # The guide's fallback cascade ends in `raise RuntimeError(f"All models failed: {last_error}")`, after the calls
-    # it paid for. `magsag run` named the run of such an agent but not what it cost: the README promises a failed run's
+    # it paid for. `magsag run` named the run of such an agent but not what it cost: docs/cli.md promises a failed run's
     # JSON error carries the whole run's cost as `cost_usd`, and only a MagsagError's did.
     with (cli_env / "prices.yaml").open("a") as prices:
         prices.write('"fake:*": {input: 100, output: 100}\n')  # the fake provider's calls cost something

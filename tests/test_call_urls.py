@@ -166,9 +166,9 @@ async def test_a_malformed_allow_list_entry_never_shows_its_credentials(tmp_path
 async def test_a_malformed_allow_list_entry_never_shows_a_token_in_its_path(
     tmp_path: Path, entry: str, shown: str
 ) -> None:
-    # Traces and messages show a base URL with each path segment shaped like a token as [REDACTED] (README), and so
-    # does a call's own refused base URL; the quoted allow-list entry showed its path whole, to every call naming a
-    # base URL (an MCP client over HTTP) and in doctor.
+    # Traces and messages show a base URL with each path segment shaped like a token as [REDACTED]
+    # (docs/configuration.md), and so does a call's own refused base URL; the quoted allow-list entry showed its path
+    # whole, to every call naming a base URL (an MCP client over HTTP) and in doctor.
     env = {**KEYED, call_urls.ALLOWED_ENV: f"local=http://gpu-box:11434,{entry}"}
     async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
         problems = svc.doctor()["problems"]

@@ -96,8 +96,8 @@ def test_doctor_reports_a_catalog_that_cannot_be_loaded_as_problems_and_exits_1(
 def test_validate_and_doctor_list_what_a_catalog_folder_here_without_skills_lacks(cli_env, capsys, monkeypatch):
     # The guide's first step in a new project, catalog/policies/model_governance.yaml alone: every command refuses such
     # a ./catalog (exit 2), rightly, but `catalog validate` and `doctor` did too, with the JSON error of bad input,
-    # where README says they list a catalog that cannot be loaded as a problem, exit 1, doctor beside the providers,
-    # the ledger and the network. Now they check it as they check one named with --catalog
+    # where docs/cli.md says they list a catalog that cannot be loaded as a problem, exit 1, doctor beside the
+    # providers, the ledger and the network. Now they check it as they check one named with --catalog
     work = cli_env / "work"
     (work / "catalog" / "policies").mkdir(parents=True)
     (work / "catalog" / "policies" / "model_governance.yaml").write_text(

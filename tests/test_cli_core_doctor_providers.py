@@ -217,9 +217,10 @@ def test_doctors_provider_lines_line_up(cli_env, capsys):
 
 
 def test_doctor_shows_where_each_providers_calls_go_never_a_urls_credentials(cli_env, capsys, monkeypatch):
-    # The guide sets OLLAMA_BASE_URL / OPENAI_BASE_URL, README reads OLLAMA_HOST when neither local URL is set: doctor
-    # said "local ... ready" and never which server that was (the default localhost:11434, or the gpu-box meant), so a
-    # variable set in the wrong shell, or shadowed by another, showed only on the first call's connection error
+    # The guide sets OLLAMA_BASE_URL / OPENAI_BASE_URL, magsag reads OLLAMA_HOST when neither is
+    # (docs/configuration.md): doctor said "local ... ready" and never which server that was (the default
+    # localhost:11434, or the gpu-box meant), so a variable set in the wrong shell, or shadowed by another, showed only
+    # on the first call's connection error
     for name in ("MAGSAG_LOCAL_LLM_BASE_URL", "OLLAMA_BASE_URL", "AZURE_OPENAI_ENDPOINT", "MAGSAG_COMPAT_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OLLAMA_HOST", "gpu-box")

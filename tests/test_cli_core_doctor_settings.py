@@ -308,9 +308,9 @@ def test_doctor_adds_no_note_for_an_absolute_ledger_path(cli_env, capsys):
 )
 @pytest.mark.parametrize("value", ["abc", "30 min", "nan", "-1", "1.5"])
 def test_every_refusal_of_a_numeric_setting_names_its_range(name, span, value):
-    # README: a value past its bound "is refused as one that is no number is, naming the range and a value to set".
-    # Only the value past its bound named the range: `MAGSAG_CALL_DEADLINE=abc` was told "set it to e.g. 300.0", a
-    # negative one "must be >= 0.001", with nothing of the most each takes
+    # docs/configuration.md: a value past its bound "is refused as one that is no number is, naming the range and a
+    # value to set". Only the value past its bound named the range: `MAGSAG_CALL_DEADLINE=abc` was told "set it to e.g.
+    # 300.0", a negative one "must be >= 0.001", with nothing of the most each takes
     from magsag_mcp.settings import refused_at_open
 
     said = refused_at_open({name: value}).get(name)
@@ -331,7 +331,7 @@ def test_every_refusal_of_a_numeric_setting_names_its_range(name, span, value):
     ],
 )
 def test_a_call_setting_set_wrong_stops_the_commands_that_make_or_plan_a_call(cli_env, capsys, monkeypatch, argv):
-    # README (magsag doctor's row): "the commands that make or plan a call ... stop on it, exit 2"
+    # docs/cli.md (magsag doctor's section): "the commands that make or plan a call ... stop on it, exit 2"
     monkeypatch.setenv("MAGSAG_MAX_RETRIES", "many")
     assert main(argv) == 2
     error = json.loads(capsys.readouterr().err)["error"]
@@ -340,8 +340,8 @@ def test_a_call_setting_set_wrong_stops_the_commands_that_make_or_plan_a_call(cl
 
 @pytest.mark.parametrize("argv", [["data", "query"], ["flow", "summarize"], ["data", "search", "x"]])
 def test_the_ledger_readers_need_no_call_setting_but_the_ledgers_own(cli_env, capsys, monkeypatch, argv):
-    # README (magsag doctor's row): a call's settings stop the commands that make or plan a call; a command that only
-    # reads the ledger uses none of them, and stops only on the ledger's own, MAGSAG_LEDGER_SYNC
+    # docs/cli.md (magsag doctor's section): a call's settings stop the commands that make or plan a call; a command
+    # that only reads the ledger uses none of them, and stops only on the ledger's own, MAGSAG_LEDGER_SYNC
     assert main(["invoke", "skill.analysis", "--payload", '{"data": "Q3"}']) == 1  # no key: a ledger, one call
     capsys.readouterr()
     monkeypatch.setenv("MAGSAG_MAX_RETRIES", "many")

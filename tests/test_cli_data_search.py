@@ -30,7 +30,7 @@ def test_search_since_bounds_how_far_back(ledger_db, capsys):
 
 
 def test_search_matches_in_any_case_unless_the_pattern_asks_for_case(ledger_db, capsys):
-    # as its --help and the README say: "shard" is in the error text, in lower case
+    # as its --help and docs/cli.md say: "shard" is in the error text, in lower case
     for pattern, hits in (("SHARD", 1), ("(?-i)SHARD", 0), ("(?-i)shard", 1)):
         assert main(["data", "search", pattern]) == 0
         assert len(json.loads(capsys.readouterr().out)) == hits, pattern

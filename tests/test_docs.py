@@ -39,7 +39,7 @@ def test_the_configuration_table_was_found():
 
 @pytest.mark.parametrize("name", sorted(CONFIG_ROWS))
 def test_every_documented_variable_is_read(name: str):
-    assert f'"{name}"' in SOURCE, f"README documents {name}, which magsag_mcp never reads"
+    assert f'"{name}"' in SOURCE, f"docs/configuration.md documents {name}, which magsag_mcp never reads"
 
 
 def _default(name: str) -> str:
@@ -299,7 +299,7 @@ def test_every_module_the_layout_names_exists():
     assert len(named) >= 10, layout
     package = ROOT / "magsag_mcp"
     for name in named:
-        assert (package / name).is_file() or list(package.rglob(name)), f"README's layout names {name}"
+        assert (package / name).is_file() or list(package.rglob(name)), f"docs/layout.md names {name}"
 
 
 def _documented_tree() -> dict[str, tuple[str | None, str | None, str | None]]:
@@ -372,7 +372,8 @@ def test_every_command_line_argument_says_what_it_takes():
 
 def test_the_run_id_help_says_a_given_run_is_joined_under_its_run_limit():
     # `magsag invoke --help` said "--run-id RUN_ID  run id (default: a new one)": nothing of joining a run, nor that a
-    # delegated run's calls reserve against its parent's limit (README; MCP's run_id says "join an existing run")
+    # delegated run's calls reserve against its parent's limit (docs/money-records-budgets.md; MCP's run_id says "join
+    # an existing run")
     invoke = next(a.help for a in _subcommand("invoke")._actions if a.dest == "run_id")
     assert "an existing run's id joins it" in invoke and "a delegated run's: its parent's" in invoke
     agent = next(a.help for a in _subcommand("invoke")._actions if a.dest == "agent")
@@ -438,7 +439,7 @@ def test_the_mcp_readme_says_a_ledger_error_carries_the_paid_answer():
     assert "`ledger_error`" in MCP_README and "paid answer as `result`" in _flat(MCP_README)
 
 
-def test_the_readme_says_what_pickling_does(tmp_path: Path):
+def test_docs_python_says_what_pickling_does(tmp_path: Path):
     import pickle
 
     from magsag_mcp import Magsag
@@ -480,10 +481,10 @@ def test_every_variable_the_mcp_readme_names_is_a_documented_one():
         data = json.loads((ROOT / "examples" / "mcp" / config).read_text())
         servers = data.get("mcpServers") or data["servers"]
         for name in (n for server in servers.values() for n in server.get("env", {})):
-            assert name in CONFIG_ROWS, f"{config} sets {name}, which README does not document"
+            assert name in CONFIG_ROWS, f"{config} sets {name}, which docs/configuration.md does not document"
 
 
-def test_the_readmes_python_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+def test_docs_pythons_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
     # The example a new user pastes first: every call in it (a skill, an agent, the skills' list, a summary, the
     # budget) against vendor APIs answered on loopback, with the bundled catalog and a ledger of its own.
     import os
@@ -540,7 +541,7 @@ def test_the_readmes_client_configuration_starts_a_server_as_documented():
     assert server["env"] and set(server["env"]) <= set(CONFIG_ROWS)
 
 
-#: every command of the users' guide, as it writes them after its `pnpm --filter @magsag/cli exec` (README: "here
+#: every command of the users' guide, as it writes them after its `pnpm --filter @magsag/cli exec` (docs/cli.md: "here
 #: they are the `magsag` command ... with the same arguments")
 GUIDE_COMMANDS = [
     "magsag flow summarize --output summary.json",
@@ -554,7 +555,7 @@ GUIDE_COMMANDS = [
 ]
 
 
-def test_the_readme_says_how_the_guides_commands_are_run():
+def test_docs_cli_says_how_the_guides_commands_are_run():
     assert "`pnpm --filter @magsag/cli exec magsag" in doc("cli.md")
 
 
@@ -677,7 +678,7 @@ def test_the_server_help_points_at_the_page_that_documents_the_variables():
     assert named == ["docs/configuration.md"] and (ROOT / named[0]).is_file() and "| `MAGSAG_DB` |" in CONFIGURATION
 
 
-def test_every_variable_magsag_reads_is_named_in_the_readme():
+def test_every_variable_magsag_reads_is_named_in_the_docs():
     # the reverse of test_every_documented_variable_is_read: settings.READ_VARIABLES, which `magsag doctor` takes for
     # every MAGSAG_* variable read, held MAGSAG_SPEC_CACHE (the folder the tests' spec checker caches the vendors'
     # translated specs in), which its comment said README names and README never did
@@ -744,8 +745,8 @@ def test_the_server_help_says_each_numeric_settings_range_and_default():
 
 def test_each_option_says_it_may_be_repeated_and_payload_file_its_encodings():
     # `magsag-mcp --allow-host` is taken once per name (its values are appended) and its help did not say so; and
-    # `--payload-file` read UTF-16 and UTF-32 with a byte order mark (PowerShell 5's `>`), which README says and its
-    # help did not
+    # `--payload-file` read UTF-16 and UTF-32 with a byte order mark (PowerShell 5's `>`), which docs/cli.md says and
+    # its help did not
     import argparse
 
     for action in build_server_parser()._actions:

@@ -259,7 +259,7 @@ def test_a_placeholder_key_from_the_guide_is_said_to_be_one_and_never_sent(
         ("https://your-resource-name.openai.azure.com", "your-resource-name"),  # Azure's spec's server default
         ("https://YOUR-RESOURCE-NAME.openai.azure.com/openai/v1/", "YOUR-RESOURCE-NAME"),
         ("https://<your-resource-name>.openai.azure.com/", "<your-resource-name>"),
-        ("https://RESOURCE.openai.azure.com/", "RESOURCE"),  # this README's and the fixes' own example
+        ("https://RESOURCE.openai.azure.com/", "RESOURCE"),  # docs/configuration.md's and the fixes' own example
     ],
 )
 def test_an_azure_endpoint_left_as_the_guides_placeholder_is_not_configured(
@@ -358,7 +358,7 @@ def test_a_placeholder_in_a_keyless_servers_key_variable_is_refused_too(tmp_path
         assert sum(up.calls.values()) == 2
 
 
-def test_the_readme_says_how_an_example_is_run_and_that_command_runs(tmp_path: Path):
+def test_the_docs_say_how_an_example_is_run_and_that_command_runs(tmp_path: Path):
     """README.md said the examples "run offline" and no more: after its setup (a venv it does not activate), the
     `python3 examples/cost_tiers.py` a reader then tries failed with "No module named 'magsag_mcp'". It gives the
     command, with the venv's Python, and that command runs from the clone as written."""

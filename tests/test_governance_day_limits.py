@@ -155,9 +155,9 @@ async def test_a_zone_whose_midnight_repeats_counts_its_first_hour_in_the_hour_a
 
 
 async def test_agent_names_differing_in_case_are_two_agents_in_budgets_queries_and_summaries(tmp_path: Path):
-    # An agent is its name exactly, as a run id and a skill id are (README): "Analyst" and "analyst" each have their
-    # own daily limit, runs and summary line, and a filter naming a third spelling finds neither, with a note naming
-    # both. Pinned here so that no one part of the product starts folding case while the others do not.
+    # An agent is its name exactly, as a run id and a skill id are (docs/mcp.md): "Analyst" and "analyst" each have
+    # their own daily limit, runs and summary line, and a filter naming a third spelling finds neither, with a note
+    # naming both. Pinned here so that no one part of the product starts folding case while the others do not.
     from magsag_mcp.ledger import UsageFilters
 
     async with Ledger(tmp_path / "l.db") as ledger:

@@ -13,9 +13,9 @@ def test_a_skill_whose_every_target_a_policy_forbids_is_told_which_policy_and_th
     catalog_copy: Path, tmp_path: Path
 ):
     """check_budget's `call` (`magsag budget --skill`) said only "the policies forbid every target of
-    skill.pii-redaction's route": neither which policy nor what to change, where the README promises the limit that
-    refuses a call and its fix, and `magsag doctor` names both for the same route. It names each refusal (the
-    policy, the model, the rule) and the fix now."""
+    skill.pii-redaction's route": neither which policy nor what to change, where docs/mcp.md (check_budget's row)
+    promises the limit that refuses a call and its fix, and `magsag doctor` names both for the same route. It names each
+    refusal (the policy, the model, the rule) and the fix now."""
     (catalog_copy / "policies" / "model_governance.yaml").write_text(GUIDE_POLICY)
     with Magsag(catalog=catalog_copy, db=tmp_path / "l.db", env={}) as mg:
         call = mg.check_budget(agent="my-mag", skill="skill.pii-redaction")["call"]

@@ -127,7 +127,7 @@ async def test_the_context_argument_is_published_in_both_tools_schemas(client: C
 
 async def test_a_preferred_model_that_fails_is_the_calls_only_target_as_its_schema_says(client: Client):
     # Before: the schema a client's model reads called preferred_model "a model to try first", as if routing's
-    # targets followed it; the call's choice is the only target (the README's model choice), so a model that
+    # targets followed it; the call's choice is the only target (docs/model-choice.md), so a model that
     # fails fails the call. The description now says so, and where a fallback goes (model_config.fallbacks).
     tools = {t.name: t for t in (await client.list_tools()).tools}
     said = tools["invoke_skill"].input_schema["properties"]["context"]["properties"]["preferred_model"]["description"]

@@ -74,9 +74,9 @@ async def test_a_key_in_the_list_it_quotes_is_redacted(client: Client):
     assert '"model": "fake:a"' in said
 
 
-async def test_preferred_model_given_a_list_is_told_the_same_as_the_readme_says(client: Client):
-    # Before: "context.preferred_model: expected a string, got an array" alone; the README (and Python's refusal)
-    # tell a list there that models tried in order are a model and its fallbacks
+async def test_preferred_model_given_a_list_is_told_the_same_as_the_docs_say(client: Client):
+    # Before: "context.preferred_model: expected a string, got an array" alone; docs/model-choice.md (and Python's
+    # refusal) tell a list there that models tried in order are a model and its fallbacks
     models = ["fake:first-choice", "fake:second-choice"]
     said = message_of(await client.call_tool("invoke_skill", {**CALL, "context": {"preferred_model": models}}))
     assert "context.preferred_model: expected a string, got an array: " in said, said

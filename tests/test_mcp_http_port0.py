@@ -177,7 +177,7 @@ def test_a_port_taken_is_refused_with_the_fix():
 async def test_port_0_says_its_url_at_any_log_level(tmp_path: Path, level: str):
     # The start-up line is the only place the port the system chose is said. Before: logged at INFO only, so a server
     # started with --port 0 and MAGSAG_MCP_LOG_LEVEL=WARNING (set for a desktop client's quiet log, say) served on a
-    # port no one could learn, and a script reading the URL as the README says waited for ever.
+    # port no one could learn, and a script reading the URL as docs/mcp.md says waited for ever.
     proc = _start(tmp_path, "--port", "0", "--log-level", level)
     try:
         assert proc.stderr is not None

@@ -136,8 +136,8 @@ def test_agent_client_example_runs_offline_on_the_shipped_catalog_beside_one_of_
 
 
 def test_agent_client_example_runs_offline_whatever_magsag_model_is_exported(tmp_path: Path):
-    """`export MAGSAG_MODEL=openai:gpt-4o` (a target, as the README writes models) in the shell that ran the offline
-    example reached its server beside the example's MAGSAG_PROVIDER=fake: every call failed with "model
+    """`export MAGSAG_MODEL=openai:gpt-4o` (a target, as docs/model-choice.md writes models) in the shell that ran the
+    offline example reached its server beside the example's MAGSAG_PROVIDER=fake: every call failed with "model
     'openai:gpt-4o' names provider 'openai', but the provider given is 'fake'". Offline, the machine's MAGSAG_*
     settings stay out, as they do for the other examples."""
     proc = subprocess.run(

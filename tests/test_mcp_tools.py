@@ -76,8 +76,8 @@ async def test_a_model_the_argument_names_replaces_the_payloads_target_with_its_
 
 
 async def test_an_empty_key_of_the_model_config_argument_leaves_the_payloads(client, schemas):
-    # A form's empty field: "model": "" names no model (README), so the payload's model_config model is the one
-    # named; merged key by key, the argument's "" replaced it and the call went to routing's models instead.
+    # A form's empty field: "model": "" names no model (docs/model-choice.md), so the payload's model_config model is
+    # the one named; merged key by key, the argument's "" replaced it and the call went to routing's models instead.
     payload = {
         "data": "x",
         "model_config": {"model": "fake:from-payload", "fallbacks": ["fake:payload-fallback"], "provider": "fake"},
@@ -264,7 +264,7 @@ async def test_ledger_tools_after_calls(flaky_priced: Client):
 
 async def test_check_budget_tells_a_misspelt_agent_or_run_the_one_it_nearly_names(client: Client, schemas: Schemas):
     # `magsag budget --agent my-mga` says "did you mean 'my-mag'?"; check_budget answered the whole daily limit left
-    # for 'my-mga' with notes [], where README promises the agent meant "on every surface"
+    # for 'my-mga' with notes [], where docs/mcp.md promises the agent meant "on every surface"
     args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "agent": "my-mag", "run_id": "mag-abc123"}
     assert not (await client.call_tool("invoke_skill", args)).is_error
     budget = schemas.check("check_budget", await client.call_tool("check_budget", {"agent": "my-mga"}))

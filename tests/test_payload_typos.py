@@ -506,7 +506,8 @@ def test_a_tool_call_or_result_in_another_apis_block_shape_is_refused_saying_the
 def test_a_routing_key_beside_the_skills_fields_is_named_in_the_warnings(catalog, key, value, goes):
     # Before: {"data": ..., "data_class": "pii_processing"} (or "preferred_model", "model", ...) went to the skill as
     # data, unsaid: the call was routed as if the key were not there (a PII payload to the default chain's gpt-4o),
-    # and explain_route, whose warnings the README says name "a payload key routing does not read", said nothing.
+    # and explain_route, whose warnings docs/mcp.md says name a model_config or context key written in the payload, said
+    # nothing.
     plan = plan_call(catalog, "skill.analysis", {"data": "x", key: value}, context=None, env={})
     said = [w for w in plan.warnings if f"payload key {key!r}" in w]
     assert said and goes in said[0] and "not routing" in said[0], plan.warnings

@@ -332,8 +332,9 @@ def test_a_misspelt_provider_spaced_around_its_colon_in_a_policy_is_a_problem_as
     ("written", "read"), [("*: gpt-4o", "*:gpt-4o"), ("* :gpt-4o", "*:gpt-4o"), ("*: gpt-*", "*:gpt-*")]
 )
 def test_spaces_around_a_provider_glob_s_colon_are_dropped_as_a_pin_s_are(written, read):
-    # 'openai: gpt-4o' is read as openai:gpt-4o; '*: gpt-4o' (the README's provider glob, spaced) was kept as written,
-    # matched no call's provider:model, and so allowed nothing, and a data class confined to it refused every call
+    # 'openai: gpt-4o' is read as openai:gpt-4o; '*: gpt-4o' (docs/catalog.md's provider glob, spaced) was kept as
+    # written, matched no call's provider:model, and so allowed nothing, and a data class confined to it refused every
+    # call
     policy = Policy(name="p", allowed_models=[written], requirements={"financial_data": [written]})
     assert policy.allowed_models == [read] and policy.requirements == {"financial_data": [read]}
     assert PolicySet([policy]).allowed(Target("openai", "gpt-4o"), "financial_data")[0]

@@ -43,8 +43,8 @@ async def test_a_gateways_path_before_openai_stays_and_a_query_before_azures_pat
 async def test_a_deployments_target_uri_as_the_portal_shows_it_calls_its_api_version(
     fake_openai: FakeOpenAI, transport: Transport, tmp_path, pasted: str, path: str
 ):
-    # The portal shows a deployment's Target URI with its ?api-version, and the README says anything from /openai
-    # on is dropped: pasted as AZURE_OPENAI_ENDPOINT, it was refused as a base URL with a ?query, and every call
+    # The portal shows a deployment's Target URI with its ?api-version, and docs/configuration.md says anything from
+    # /openai on is dropped: pasted as AZURE_OPENAI_ENDPOINT, it was refused as a base URL with a ?query, and every call
     # skipped the target. Its api-version is the one the portal gives for the deployment: used unless set.
     from magsag_mcp.service import Service
     from tests.conftest import CATALOG

@@ -424,7 +424,7 @@ async def test_the_downgrade_warning_shows_no_credential_from_the_base_url(trans
 
 
 async def test_a_gateway_token_shaped_like_no_known_key_stays_out_of_warnings_and_errors(transport: Transport):
-    # The README promises a base URL is shown with each path segment shaped like a token as [REDACTED]
+    # docs/configuration.md promises a base URL is shown with each path segment shaped like a token as [REDACTED]
     # (traces, explain_route and messages). The downgrade warning and the "neither API" error ran the URL
     # through redact() only, which knows keys by their shape (sk-, AIza...): a gateway's token of mixed case
     # and digits in the path reached the result's warnings, the MCP answer and the ledger.

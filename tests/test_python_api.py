@@ -252,8 +252,8 @@ def test_an_empty_agent_or_parent_run_is_no_agent_or_parent(tmp_path: Path, fake
         assert list(summary["by_agent"]) == ["(none)"]
 
 
-def test_the_environment_is_read_when_a_magsag_opens_as_readme_says(tmp_path: Path, monkeypatch, fake_scripts):
-    # README: variables are read when a Magsag opens, not per call; env= replaces os.environ, not merged.
+def test_the_environment_is_read_when_a_magsag_opens_as_documented(tmp_path: Path, monkeypatch, fake_scripts):
+    # docs/configuration.md: variables are read when a Magsag opens, not per call; env= replaces os.environ, not merged.
     import os
 
     for name in [k for k in os.environ if k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_"))]:
@@ -379,8 +379,9 @@ def test_a_fake_failure_model_fails_as_its_kind_and_one_naming_no_kind_says_whic
         mg.skills.invoke("skill.analysis", {"data": "x"}, context={"preferred_model": "fail-server-error"})
 
 
-def test_the_readme_names_the_fake_providers_failing_models_as_they_fail():
-    # the README's examples of fail-KIND models are ones the fake provider knows, each failing as that kind
+def test_the_docs_name_the_fake_providers_failing_models_as_they_fail():
+    # the docs' examples of fail-KIND models (docs/model-choice.md's; every page is read) are ones the fake provider
+    # knows, each failing as that kind
     import re
 
     from magsag_mcp.providers.fake import _FAILURES

@@ -97,9 +97,9 @@ def test_service_open_used_without_await_says_to_await_it(tmp_path: Path):
     assert not (tmp_path / "l.db").exists()  # nothing was opened
 
 
-def test_the_services_result_has_every_field_readme_names_as_an_attribute(tmp_path: Path, fake_scripts: None):
-    # README: a result carries output, tool_calls, finish_reason, usage, cost_usd, provider, model, run_id,
-    # trace and warnings. Before: result.tool_calls and result.finish_reason were AttributeErrors on the
+def test_the_services_result_has_every_field_the_docs_name_as_an_attribute(tmp_path: Path, fake_scripts: None):
+    # docs/model-choice.md: a result carries output, tool_calls, finish_reason, usage, cost_usd, provider, model,
+    # run_id, trace and warnings. Before: result.tool_calls and result.finish_reason were AttributeErrors on the
     # async service's InvokeResult (only result.result.tool_calls), so function calling from async code
     # could not read the calls the way the dict of skills.invoke gives them.
     from magsag_mcp import Service

@@ -266,8 +266,8 @@ def test_a_since_in_the_future_is_said_to_select_nothing(mg: Magsag):
     assert mg.summarize(since="24h")["notes"] == [] and mg.summarize(since="24h")["totals"]["calls"] == 1
 
 
-def test_each_usd_figure_has_the_type_the_readme_gives_it(mg: Magsag):
-    # README: a result's cost_usd, explain's and check_budget's figures are exact decimal strings; an error's
+def test_each_usd_figure_has_the_type_the_docs_give_it(mg: Magsag):
+    # docs/python.md: a result's cost_usd, explain's and check_budget's figures are exact decimal strings; an error's
     # cost_usd and obs.current_cost() a Decimal; summarize's cost_usd and obs.get_current_cost() floats. A user
     # adding results' costs as numbers got "unsupported operand type(s) for +=: 'float' and 'str'", with nothing
     # in the README saying which figure is which.

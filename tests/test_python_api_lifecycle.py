@@ -56,7 +56,7 @@ def test_a_script_that_never_closes_its_magsag_still_exits(tmp_path: Path):
 
 
 def test_a_script_that_never_closes_its_async_service_still_exits(tmp_path: Path):
-    # README: `await Service.open()`. Before: a script that never reached `await service.aclose()` (it
+    # docs/python.md: `await Service.open()`. Before: a script that never reached `await service.aclose()` (it
     # forgot, or an error was raised before it) printed its result or its traceback and then hung at exit
     # for ever, waiting for the ledger's SQLite threads, which only a close stops. Now it exits, its
     # calls recorded as they were made.

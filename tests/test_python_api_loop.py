@@ -113,7 +113,7 @@ def test_async_forms_awaited_on_magsags_own_loop_run_in_place(mg: Magsag):
 
 
 @pytest.mark.anyio
-async def test_the_async_services_result_has_the_fields_readme_names(tmp_path: Path, fake_scripts: None):
+async def test_the_async_services_result_has_the_fields_the_docs_name(tmp_path: Path, fake_scripts: None):
     # Before: result.model, result.provider and result.usage were AttributeErrors (only result.result.model).
     from magsag_mcp import Service
 

@@ -213,8 +213,8 @@ def test_a_data_class_given_as_none_or_empty_text_keeps_the_class_the_data_came_
 
 
 def test_a_model_given_as_empty_text_keeps_the_model_the_delegation_gave(tmp_path: Path, fake_scripts: None):
-    # "model": "" names no model (README): merged over the delegation's llm_overrides it replaced the model the MAG
-    # gave, with its fallbacks, and the SAG's call went to routing's models instead.
+    # "model": "" names no model (docs/model-choice.md): merged over the delegation's llm_overrides it replaced the
+    # model the MAG gave, with its fallbacks, and the SAG's call went to routing's models instead.
     import shutil
 
     from magsag_mcp import Delegation

@@ -116,7 +116,7 @@ def test_credentials_of_every_shape_glued_in_any_order_leave_no_piece_of_any():
             return f"{header}.{payload}.{signature}", payload[3:] + signature
         if kind == 3:
             token = run(rng.randint(20, 60), string.ascii_letters + string.digits + "._~+/-")
-            if not any(c in string.digits + "~+/" for c in token[:32]):  # (a word's letters: see README's list)
+            if not any(c in string.digits + "~+/" for c in token[:32]):  # (a word's letters: docs/configuration.md)
                 token = token[:16] + str(len(token) % 10) + token[17:]
             return rng.choice(["Bearer ", "bearer\t", "Authorization: Bearer "]) + token, token
         value = run(32, "0123456789abcdef")
@@ -259,7 +259,8 @@ def test_an_opaque_token_glued_to_the_bearer_scheme_or_after_a_colon_is_removed(
     assert said == f"407 from proxy: {scheme}[REDACTED] was refused", said
     assert holds_secret(f"run-{scheme}{token}")
     # glued to another credential's end as well (headers echoed joined): the token after it is removed too (unless
-    # both are glued, with no space after the scheme either: see README's list of what redaction can still leave)
+    # both are glued, with no space after the scheme either: see docs/configuration.md's list of what redaction can
+    # still leave)
     if scheme.lower() != "bearer" or token in (VALUE, "gwtok_Rb5Yc2Lf8Nd4Qs7Vh1Mk3Gz9"):
         glued = redact(f"401 for {JWT}{scheme}{token} (see logs)")
         assert token[:8] not in glued and token[-8:] not in glued and JWT[-8:] not in glued, glued

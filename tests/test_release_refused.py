@@ -236,7 +236,8 @@ async def test_a_retry_or_fallback_the_ledger_cannot_reserve_ends_the_call_with_
 
 
 async def test_a_first_reservation_the_ledger_refuses_is_still_the_calls_error(catalog_copy: Path, tmp_path: Path):
-    # nothing was sent yet: the ledger's refusal is what happened to the call (README: no call goes out unreserved)
+    # nothing was sent yet: the ledger's refusal is what happened to the call (docs/money-records-budgets.md: no call
+    # goes out unreserved)
     (catalog_copy / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
     (catalog_copy / "policies" / "model_governance.yaml").write_text(
         "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n"

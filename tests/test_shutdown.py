@@ -72,8 +72,8 @@ async def test_closing_a_magsag_mid_call_records_the_call(fake_openai: FakeOpenA
 
 
 async def test_a_second_close_of_a_magsag_waits_for_the_first(fake_openai: FakeOpenAI, tmp_path: Path):
-    """README: "a second close waits for the first". A Magsag's second close (another thread, a second
-    task's aclose) returned at once while the first was still cancelling and recording the call in flight."""
+    """docs/money-records-budgets.md: "a second close waits for the first". A Magsag's second close (another thread, a
+    second task's aclose) returned at once while the first was still cancelling and recording the call in flight."""
     fake_openai.queue(R.Reply(hang=True))
     mg = await anyio.to_thread.run_sync(lambda: Magsag(db=tmp_path / "l.db", env=env_for(fake_openai), agent="a"))
     real_aclose = mg.service.aclose

@@ -183,9 +183,9 @@ def test_a_known_key_built_on_another_known_key_cut_by_a_line_break_is_removed_o
 
 
 def test_any_run_of_23_of_a_keys_characters_is_removed_wherever_it_starts_and_one_holding_a_piece_of_12():
-    """What README says of a known key's runs: one holding a 12-character piece (its first 12, the next, ..., its last
-    12) is removed, as every run of 23 or more does wherever it starts; a run of 12 to 22 from between two pieces is
-    kept (every run of 12 looked for made each redaction about four times as long)."""
+    """What docs/configuration.md says of a known key's runs: one holding a 12-character piece (its first 12, the next,
+    ..., its last 12) is removed, as every run of 23 or more does wherever it starts; a run of 12 to 22 from between two
+    pieces is kept (every run of 12 looked for made each redaction about four times as long)."""
     key = "sk-proj-Abcdefghij0123456789KLMNOPqrstuvWXyz012345678"
     register_secret(key)
     for at in range(len(key) - 22):
@@ -196,11 +196,11 @@ def test_any_run_of_23_of_a_keys_characters_is_removed_wherever_it_starts_and_on
     assert redact(f"quoted: {key[5:20]} ;") == f"quoted: {key[5:20]} ;"  # (15, between two pieces: kept)
 
 
-def test_what_readme_says_a_text_can_still_show_of_a_credential_is_all_it_shows():
-    """README's list of what redaction leaves: fewer than 12 of a known key's characters; a run of 12 to 22 holding
-    none of its pieces; a part of a known key shorter than 16 characters; a credential never sent that is neither
-    shaped nor labelled as one; and the part of a token glued to Bearer glued to a credential's end. Each one step
-    further is removed."""
+def test_what_the_docs_say_a_text_can_still_show_of_a_credential_is_all_it_shows():
+    """docs/configuration.md's list of what redaction leaves: fewer than 12 of a known key's characters; a run of 12 to
+    22 holding none of its pieces; a part of a known key shorter than 16 characters; a credential never sent that is
+    neither shaped nor labelled as one; and the part of a token glued to Bearer glued to a credential's end. Each one
+    step further is removed."""
     key = "gwtok_z4pzkhGFSWnHslFTLuT4JkaMy5FiW4nA"
     register_secret(key)
     assert redact(f"key ...{key[-4:]} refused") == f"key ...{key[-4:]} refused"

@@ -219,8 +219,8 @@ async def test_a_name_lookup_cut_by_the_connect_timeout_moves_on_as_a_connect_ti
 async def test_a_network_failures_error_names_the_provider_and_model_it_was_for(
     tmp_path: Path, fake_openai: FakeOpenAI, failure: str, stream: bool, refused_port: int
 ):
-    # README: "a provider's error [carries] its provider, model, status, retry_after and attempts". An HTTP error
-    # status did; a timeout or a refused connection (raised by the transport, below the provider) had provider
+    # docs/python.md: "a provider's error [carries] its provider, model, status, retry_after and attempts". An HTTP
+    # error status did; a timeout or a refused connection (raised by the transport, below the provider) had provider
     # and model None, so `except ProviderTimeoutError as e: log(e.provider, e.model)` logged None, None.
     env = {"MAGSAG_READ_TIMEOUT": "0.2", "MAGSAG_MAX_RETRIES": "0"}
     if failure == "read-timeout":

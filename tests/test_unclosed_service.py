@@ -68,10 +68,10 @@ async def test_a_service_closed_is_said_nothing_of_when_collected(tmp_path: Path
 
 
 def test_a_magsag_dropped_unclosed_says_so_with_the_fix_and_is_closed(tmp_path: Path):
-    """A Magsag left to the garbage collector is closed then (the README says so), but said nothing of it: an agent
-    process that opened one per task and never closed any could not tell its closes ran whenever a collection did.
-    Now that collection warns as an unclosed file does (a ResourceWarning, hidden unless warnings are on), with the
-    fix; a Magsag closed as asked is said nothing of."""
+    """A Magsag left to the garbage collector is closed then (docs/money-records-budgets.md says so), but said nothing
+    of it: an agent process that opened one per task and never closed any could not tell its closes ran whenever a
+    collection did. Now that collection warns as an unclosed file does (a ResourceWarning, hidden unless warnings are
+    on), with the fix; a Magsag closed as asked is said nothing of."""
     from magsag_mcp.api import Magsag
 
     mg = Magsag(db=tmp_path / "l.db", env={})

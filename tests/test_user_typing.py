@@ -31,7 +31,7 @@ from magsag_mcp.usage_dicts import RunsPageDict, SearchPageDict, UsageSummaryDic
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "catalog"
 
-# The README's "Using it from Python", each result's fields read as a user's typed code reads them.
+# docs/python.md, "Using it from Python", each result's fields read as a user's typed code reads them.
 USER_PROGRAM = '''
 from __future__ import annotations
 
@@ -229,15 +229,15 @@ def test_the_result_dicts_name_every_key_a_call_returns(tmp_path: Path, fake_scr
     assert ToolCallDict.__optional_keys__ == {"signature"}
 
 
-def test_every_error_the_readme_says_to_catch_is_exported():
+def test_every_error_the_docs_say_to_catch_is_exported():
     # "What to catch" (docs/python.md) names the classes a caller's `except` needs: each one importable from the package
     # itself (from magsag_mcp import PolicyDenied), and an error of the package's tree.
     import re
 
     import magsag_mcp
 
-    readme = (ROOT / "docs" / "python.md").read_text()
-    said = readme.split("What to catch, all importable from `magsag_mcp`", 1)[1].split("\n\n", 1)[0]
+    page = (ROOT / "docs" / "python.md").read_text()
+    said = page.split("What to catch, all importable from `magsag_mcp`", 1)[1].split("\n\n", 1)[0]
     names = set(re.findall(r"`([A-Z][A-Za-z]+(?:Error|Denied|Exceeded|Failed))`", said))
     assert {"InputError", "PolicyDenied", "BudgetExceeded", "AllTargetsFailed", "RateLimitError"} <= names
     for name in names:

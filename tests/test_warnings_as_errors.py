@@ -1,7 +1,7 @@
 """A user's program run with warnings made errors (``python -W error``, a test suite's ``filterwarnings = error``):
 the library's own warnings of a Magsag or Service left unclosed must not keep it from closing, and a script's Magsag
-left open, which the README promises to close at exit, is closed there without a word. In child interpreters: exit
-and the garbage collector are what they test."""
+left open, which docs/money-records-budgets.md promises to close at exit, is closed there without a word. In child
+interpreters: exit and the garbage collector are what they test."""
 
 from __future__ import annotations
 

@@ -257,8 +257,8 @@ _ENTRA_TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJjb2duaXRpdmUifQ.
     ],
 )
 async def test_a_placeholder_in_a_key_variable_does_not_hide_the_key_of_the_next(transport, make, env, model, sent):
-    # the README: a key variable holding a placeholder is no key, as one of whitespace is, which hides nothing (the
-    # next variable's key is sent); the placeholder hid it, and the provider was skipped for a key it had
+    # docs/configuration.md: a key variable holding a placeholder is no key, as one of whitespace is, which hides
+    # nothing (the next variable's key is sent); the placeholder hid it, and the provider was skipped for a key it had
     provider = make(env, transport)
     target = Target(provider.name, model)
     assert provider.unavailable(target) is None
