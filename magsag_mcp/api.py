@@ -12,13 +12,10 @@ HTTP sessions and ledger connection belong there.
 
 from __future__ import annotations
 
-import atexit
 import builtins
 import os
-import sys
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,6 +30,7 @@ from .api_ledger import LedgerReads
 from .bridge import AgentRun, Bridge, CallingThread, ProcessBound, current_token, loop_thread_id, on_this_loop
 from .call_ids import new_run_id
 from .errors import InputError, MagsagError, redacting_logger
+from .home_loop import EXITING, Closing, HomeLoop, note_exit, said_if_left_open
 from .invoke_options import (
     Delegation,
     Progress,
@@ -340,84 +338,6 @@ class Runner(ProcessBound):
             raise
 
 
-#: set as the interpreter exits, before the finalisers of the Magsags left open run (see _note_exit)
-_EXITING = threading.Event()
-_exit_noted = False
-
-
-def _note_exit() -> None:
-    """Have ``_EXITING`` set at the interpreter's exit, before weakref's finalisers run there. (weakref's own
-    ``finalize._shutdown`` is set only once they have all run: read in one, it never said the interpreter was
-    exiting, and a script's Magsag left open, which docs/money-records-budgets.md promises to close at exit, was
-    warned of as garbage-collected.) Called once a finaliser exists, so weakref's exit hook is registered already,
-    and this one, registered after it, runs before it (atexit runs its hooks last registered first)."""
-    global _exit_noted
-    if not _exit_noted:  # (two Magsags made at once may both register it: setting the event twice is harmless)
-        _exit_noted = True
-        atexit.register(_EXITING.set)
-
-
-def _shut_down(
-    bridge_ref: weakref.ref[Bridge],
-    cm: Any,
-    portal: Any,
-    service: Service,
-    pid: int,
-    loop_thread: int,
-    done: threading.Event,
-    asked: threading.Event,
-) -> None:
-    """What closing a :class:`Magsag` does: a function of its parts, since the finaliser that calls it
-    must not keep the bridge alive (a weak reference marks it closed while something still holds it).
-    ``done`` is set once it has closed, for a second close to wait on; ``asked`` once :meth:`Magsag.close` was
-    called: unset, the garbage collector is closing it, which is said (not at the interpreter's exit, where the
-    docs/money-records-budgets.md promises the close of a script's Magsag left open)."""
-    dropped = not asked.is_set() and not _EXITING.is_set() and os.getpid() == pid
-    asked.set()  # said once: dropped on its own loop, this runs again on a thread of its own
-    try:
-        _close_parts(bridge_ref, cm, portal, service, pid, loop_thread, done, asked)
-    finally:
-        # Said once it is closed: under `python -W error` (a test suite's warnings made errors) the warning raises,
-        # and said first, it skipped the close: the loop's thread ran on, its calls in flight went unrecorded, and the
-        # interpreter hung at exit for ever.
-        if dropped:
-            warnings.warn(
-                "a Magsag was garbage-collected without being closed, and is closed now (its calls in flight "
-                "recorded); use `with Magsag() as mg:` (or `async with`), or call mg.close() when done with it",
-                ResourceWarning,
-                stacklevel=2,
-            )
-
-
-def _close_parts(
-    bridge_ref: weakref.ref[Bridge],
-    cm: Any,
-    portal: Any,
-    service: Service,
-    pid: int,
-    loop_thread: int,
-    done: threading.Event,
-    asked: threading.Event,
-) -> None:
-    """What :func:`_shut_down` closes."""
-    bridge = bridge_ref()
-    if bridge is not None:
-        bridge.closed = True  # every Skills, Runner and Observer of this Magsag shares the bridge
-    if os.getpid() != pid:
-        return  # a forked copy: the loop, connections and HTTP sessions are the parent's to close
-    if threading.get_ident() == loop_thread:  # dropped on its own loop, which cannot wait for itself
-        args = (bridge_ref, cm, portal, service, pid, loop_thread, done, asked)
-        threading.Thread(target=_shut_down, args=args, name="magsag-close").start()
-        return
-    try:
-        portal.call(service.aclose)
-    finally:
-        try:
-            cm.__exit__(None, None, None)
-        finally:
-            done.set()
-
-
 class Magsag(LedgerReads, ProcessBound):
     """A ready-to-use magsag for synchronous code: a service on a private event-loop thread.
 
@@ -438,16 +358,15 @@ class Magsag(LedgerReads, ProcessBound):
         register_env_secrets(os.environ if env is None else env)  # (the service does it once open: too late)
         check_name(run_id, "run_id")
         check_name(agent, "agent")
-        self._cm = anyio.from_thread.start_blocking_portal()
-        self._portal = self._cm.__enter__()
+        self._home = HomeLoop()
         try:
-            self.service: Service = self._portal.call(lambda: Service.open(catalog=catalog, db=db, env=env))
-            token = self._portal.call(current_token)
+            self.service: Service = self._home.portal.call(lambda: Service.open(catalog=catalog, db=db, env=env))
+            token = self._home.portal.call(current_token)
         except BaseException:
-            self._cm.__exit__(*sys.exc_info())
+            self._home.stop(cancel_remaining=True)
             raise
         self.bridge = Bridge(token)
-        self.bridge.loop_thread = self._portal.call(loop_thread_id)
+        self.bridge.loop_thread = self._home.portal.call(loop_thread_id)
         self.run_id = run_id or new_run_id()
         self.agent = agent
         self.skills = Skills(self.service, self.bridge, run_id=self.run_id, agent=agent)
@@ -458,20 +377,24 @@ class Magsag(LedgerReads, ProcessBound):
         # runner or observer is left (they share the bridge): a script that never closed it hung at exit
         # for ever (the portal's generator, finalised after the loop's thread had stopped, waited for it),
         # and its calls in flight went unrecorded.
-        bridge = self.bridge
-        self._closed = threading.Event()
-        self._close_asked = threading.Event()
-        parts = (weakref.ref(bridge), self._cm, self._portal, self.service, bridge.pid, bridge.loop_thread)
-        self._finalizer = weakref.finalize(bridge, _shut_down, *parts, self._closed, self._close_asked)
-        _note_exit()
+        self._closing = Closing(self.bridge, self._home, self.service)
+        self._closed = self._closing.done
+        self._finalizer = weakref.finalize(self.bridge, self._closing)
+        if EXITING.is_set():  # opened in an exit hook run after magsag's, which weakref's may no longer close
+            said_if_left_open(self.bridge, self._closing)
+        note_exit()
 
     def close(self) -> None:
         """Cancel the calls in flight (each is recorded), close the HTTP sessions and the ledger, and stop
         the event loop's thread. A second call waits for the first to finish (on the loop's own thread,
         which the first needs, it returns at once); a call in a forked copy does nothing."""
-        self._close_asked.set()
-        self._finalizer()
-        # The finaliser runs once: a close while another is under way (another thread, a second task's
+        self._closing.asked.set()
+        # Called here rather than through the finaliser (detached, as it has run): once weakref's exit hook has run,
+        # a finaliser called does nothing, and a Magsag opened after it (in a user's exit hook run after magsag's own)
+        # waited at its close for ever
+        self._finalizer.detach()
+        self._closing()
+        # The close runs once: a close while another is under way (another thread, a second task's
         # aclose) returned at once, with the calls in flight not yet recorded nor the ledger closed.
         if os.getpid() == self.bridge.pid and threading.get_ident() != self.bridge.loop_thread:
             self._closed.wait()

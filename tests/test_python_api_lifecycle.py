@@ -298,3 +298,64 @@ def test_a_deep_copy_of_what_holds_a_magsag_shares_it(tmp_path: Path, fake_scrip
             assert copy.deepcopy([thing])[0] is thing
         result = as_dict["skills"].invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
         assert result["model"] == "echo"
+
+
+def test_a_magsag_opened_in_a_late_atexit_hook_and_left_open_lets_the_script_exit(tmp_path: Path):
+    # An exit hook of the user's, registered before magsag's own (atexit runs them last registered first), runs after
+    # magsag's: nothing of magsag's runs after it to close a Magsag it opens and leaves open (a hook registered while
+    # the hooks run is not run). Before: the portal's generator, collected as the interpreter finalised, waited for
+    # the loop's thread, frozen by then, and the script hung for ever. Now it exits, the call it made recorded, and a
+    # warning says what was not done and the fix.
+    proc = _run_child(
+        """
+        import atexit, sys
+        from magsag_mcp import Magsag
+
+        def late():
+            global mg  # kept past the hook, as a module's own Magsag would be
+            mg = Magsag(catalog=sys.argv[1], db=sys.argv[2], env={"MAGSAG_PROVIDER": "fake"})
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+
+        atexit.register(late)
+        with Magsag(catalog=sys.argv[1], db=sys.argv[2], env={"MAGSAG_PROVIDER": "fake"}):
+            pass  # magsag's own exit hook registered, after the user's
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _statuses(tmp_path / "l.db") == ["ok"]
+    assert "RuntimeWarning: a Magsag opened while the interpreter was exiting" in proc.stderr, proc.stderr
+    assert "with Magsag() as mg:" in proc.stderr, proc.stderr
+
+
+def test_a_magsag_opened_in_a_late_atexit_hook_is_closed_there_by_with_or_by_the_collector(tmp_path: Path):
+    # Once weakref's exit hook has run, a weakref finaliser called does nothing. Before: close() ran the Magsag's
+    # close through its finaliser, so a Magsag opened in an exit hook run after magsag's own and closed there
+    # (`with Magsag() as mg:`, as the warning above asks) closed nothing and waited for its close for ever: the
+    # script hung. One dropped in that hook is closed by the collector, as it is before the hooks.
+    proc = _run_child(
+        """
+        import atexit, gc, sys, threading
+        from magsag_mcp import Magsag
+
+        def late():
+            before = threading.active_count()
+            with Magsag(catalog=sys.argv[1], db=sys.argv[2], env={"MAGSAG_PROVIDER": "fake"}) as mg:
+                mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+            print("closed, threads left", threading.active_count() - before, flush=True)
+            dropped = Magsag(catalog=sys.argv[1], db=sys.argv[2], env={"MAGSAG_PROVIDER": "fake"})
+            dropped.skills.invoke("skill.analysis", {"data": "y", "model_config": {"model": "fake:echo"}})
+            del dropped
+            gc.collect()  # closed here: its event loop's thread and the ledger's have ended when it returns
+            print("dropped, threads left", threading.active_count() - before, flush=True)
+
+        atexit.register(late)
+        with Magsag(catalog=sys.argv[1], db=sys.argv[2], env={"MAGSAG_PROVIDER": "fake"}):
+            pass  # magsag's own exit hook registered, after the user's
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "closed, threads left 0\ndropped, threads left 0\n"
+    assert "Warning" not in proc.stderr, proc.stderr
+    assert _statuses(tmp_path / "l.db") == ["ok", "ok"]
