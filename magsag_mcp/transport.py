@@ -327,7 +327,12 @@ class Transport:
             elif loop.is_running():
                 fut = asyncio.run_coroutine_threadsafe(_close(session, resolvers.get(loop)), loop)
                 await asyncio.wrap_future(fut)
-            elif not loop.is_closed() and loop in closers:
+            elif loop.is_closed():
+                # closed with its session open, by hand, without the shutdown_asyncgens that runs its closer: nothing
+                # runs there again, and aiohttp's close of a session whose loop has closed needs none (its connector
+                # only marks itself closed). Dropped unclosed, it was warned of as an "Unclosed client session".
+                await _close(session, resolvers.get(loop))
+            elif loop in closers:
                 # a loop stopped, not closed (run_until_complete, then nothing): it runs no callback until it is run
                 # again, and a close sent there was waited for for ever; its session is left to its closer, which its
                 # shutdown (asyncio.run's, or shutdown_asyncgens) runs

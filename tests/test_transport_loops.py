@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import warnings
+from pathlib import Path
 
+from magsag_mcp.loopback import LoopbackUpstream
+from magsag_mcp.service import Service
 from magsag_mcp.transport import Transport
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 
 
 def test_a_closer_dropped_by_a_close_on_another_loop_leaves_the_next_session_open():
@@ -61,3 +67,48 @@ def test_a_close_on_another_loop_leaves_a_stopped_loops_session_to_that_loops_sh
         assert session.closed and transport._sessions == {} and transport._closers == {}
     finally:
         stopped.close()
+
+
+def test_a_session_whose_loop_closed_unshut_is_closed_by_a_close_on_another_loop():
+    # A loop made by hand and closed without loop.shutdown_asyncgens() never ends its closer, and then nothing can
+    # run there; the service's aclose, on another loop, is how what is left is closed (its docstring). Before: the
+    # transport dropped that loop's session unclosed, and aiohttp warned "Unclosed client session" as it went. aiohttp's
+    # close of a session whose loop has closed runs nothing there (its connector only marks itself closed).
+    transport = Transport()
+    closed_by_hand = asyncio.new_event_loop()
+
+    async def use() -> None:
+        transport._session()
+
+    closed_by_hand.run_until_complete(use())
+    session = transport._sessions[closed_by_hand]
+    closed_by_hand.close()
+    asyncio.run(transport.aclose())
+    assert session.closed and transport._sessions == {} and transport._closers == {}
+
+
+def test_a_service_closed_in_a_loop_later_closed_unshut_leaves_no_session_to_warn_of(tmp_path: Path):
+    # The user's loop: loop = asyncio.new_event_loop(); loop.run_until_complete(main()); loop.close(), without
+    # loop.shutdown_asyncgens(), which would end the session's closer; main closes its service (`async with`). The
+    # session is closed by that close, however the loop ends: no "Unclosed client session" when it is collected.
+    with LoopbackUpstream().running() as up:
+        env = {**up.env(), "MAGSAG_PROVIDER": "openai"}
+
+        async def main() -> object:
+            async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as service:
+                model = {"provider": "openai", "model": "gpt-4o-mini"}
+                await service.invoke_skill("skill.analysis", {"data": "x", "model_config": model})
+                (session,) = service.transport._sessions.values()  # (a pooled connection in it)
+            return session
+
+        loop = asyncio.new_event_loop()
+        try:
+            session = loop.run_until_complete(main())
+        finally:
+            loop.close()
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            del main
+            gc.collect()
+        assert session.closed
+        assert not [w for w in said if "Unclosed" in str(w.message)], [str(w.message) for w in said]
