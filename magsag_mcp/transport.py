@@ -12,6 +12,7 @@ anything.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import inspect
 import json
@@ -27,7 +28,7 @@ import aiohttp
 
 from .content_encodings import ACCEPT_ENCODING
 from .durations import setting as said_as_set
-from .errors import UnexpectedStatusError
+from .errors import UnexpectedStatusError, redacting_logger
 from .http_responses import HttpResponse, StreamResponse
 from .limits import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STREAM_BYTES, read_body
 from .proxies import Proxy, ProxySettings
@@ -38,6 +39,8 @@ from .sse import SSEEvent, SSEParser
 from .tls import CABundles
 from .transport_failures import FAILURES, FAILURES_ONCE_SENT, conversion
 from .transport_failures import host as _host
+
+log = redacting_logger("magsag_mcp.transport")
 
 __all__ = [
     "Timeouts",
@@ -324,10 +327,10 @@ class Transport:
                 running = None
             if running is loop:
                 await _close(session, resolvers.get(loop))
-            elif loop.is_running():
-                fut = asyncio.run_coroutine_threadsafe(_close(session, resolvers.get(loop)), loop)
-                await asyncio.wrap_future(fut)
-            elif loop.is_closed():
+                continue
+            if loop.is_running() and await _closed_there(loop, session, resolvers.get(loop)):
+                continue
+            if loop.is_closed():
                 # closed with its session open, by hand, without the shutdown_asyncgens that runs its closer: nothing
                 # runs there again, and aiohttp's close of a session whose loop has closed needs none (its connector
                 # only marks itself closed). Dropped unclosed, it was warned of as an "Unclosed client session".
@@ -371,6 +374,61 @@ async def _closed_at_shutdown(
         current = None if owner is None else owner._closers.get(loop)
         if owner is not None and current is not None and current[1] is mark:
             await owner._close_loops_session(loop)
+
+
+#: how often a close sent to another loop looks whether that loop still runs (see _closed_there)
+_LOOK_AGAIN_EVERY = 0.05
+
+
+async def _closed_there(
+    loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession, resolver: BoundedResolver | None
+) -> bool:
+    """Close ``session`` on ``loop``, running on another thread, and wait for it while that loop runs: whether it
+    closed. A loop may stop just after it was seen running (its run_until_complete ending): the close sent there then
+    waits until it runs again, and was waited for for ever (for good, once that loop closed). Now, if the loop stops
+    before the close has ended, the close is given up when it has not begun (or ends there when that loop runs again)
+    and the session is left as a stopped loop's is, to its closer. Nothing says a loop stopped: whether it still runs
+    is looked at again every ``_LOOK_AGAIN_EVERY`` seconds while the close waits."""
+    done: concurrent.futures.Future[bool] = concurrent.futures.Future()
+
+    def start() -> None:  # the close's coroutine made only here: one given up before it began is never made
+        if done.set_running_or_notify_cancel():
+            task = loop.create_task(_close(session, resolver))
+            task.add_done_callback(functools.partial(_copy_outcome, done))
+
+    try:
+        loop.call_soon_threadsafe(start)
+    except RuntimeError:  # it closed since it was seen running: its session is closed as a closed loop's is
+        return False
+    waited = asyncio.wrap_future(done)
+    while True:
+        finished, _ = await asyncio.wait({waited}, timeout=_LOOK_AGAIN_EVERY)
+        if finished:
+            return waited.result()
+        if not loop.is_running():
+            # given up: not begun, it never will; begun, it ends when that loop runs again, or its closer closes the
+            # session (what the close raises then is logged by that loop, not left unretrieved here)
+            if not done.cancel():
+                waited.add_done_callback(_retrieved)
+            return False
+
+
+def _copy_outcome(done: concurrent.futures.Future[bool], task: asyncio.Task[None]) -> None:
+    """``done`` as the close ``task`` on another loop ended: True once closed, False if cancelled (that loop shutting
+    down: the session is left to its closer), or what the close raised, for the caller of aclose."""
+    if task.cancelled():
+        done.set_result(False)
+        return
+    error = task.exception()
+    if error is None:
+        done.set_result(True)
+    else:
+        done.set_exception(error)
+
+
+def _retrieved(waited: asyncio.Future[bool]) -> None:
+    if not waited.cancelled() and waited.exception() is not None:
+        log.warning("closing an HTTP session on its own event loop failed: %s", waited.exception())
 
 
 async def _close(session: aiohttp.ClientSession, resolver: BoundedResolver | None) -> None:

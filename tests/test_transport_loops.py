@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import warnings
 from pathlib import Path
 
@@ -112,3 +113,64 @@ def test_a_service_closed_in_a_loop_later_closed_unshut_leaves_no_session_to_war
             gc.collect()
         assert session.closed
         assert not [w for w in said if "Unclosed" in str(w.message)], [str(w.message) for w in said]
+
+
+class _StopsOnceSeenRunning(asyncio.SelectorEventLoop):
+    """A stopped loop that says it runs at the next look once ``armed``: a loop whose run_until_complete ends (on its
+    own thread) just after a close on another loop saw it running, forced without a race."""
+
+    armed = False
+
+    def is_running(self) -> bool:
+        if self.armed:
+            self.armed = False
+            return True
+        return super().is_running()
+
+
+def test_a_close_sent_to_a_loop_that_stops_before_running_it_is_left_to_that_loops_shutdown():
+    # Before: aclose saw the loop running and sent it the session's close, which a loop stopped by then never runs
+    # (until it is run again): aclose waited for it for ever. Now it gives the close up once the loop has stopped,
+    # and leaves the session to the loop's closer, as for a loop it saw stopped.
+    transport = Transport()
+    stops = _StopsOnceSeenRunning()
+    try:
+
+        async def use() -> None:
+            transport._session()
+
+        stops.run_until_complete(use())
+        session = transport._sessions[stops]
+        stops.armed = True
+
+        async def close_within_a_hang_guard() -> None:
+            await asyncio.wait_for(transport.aclose(), 60)  # (a hang guard: it never returned)
+
+        asyncio.run(close_within_a_hang_guard())
+        assert not stops.armed and not session.closed  # seen running, then left to its loop
+        stops.run_until_complete(stops.shutdown_asyncgens())  # the close given up does nothing; its closer closes it
+        assert session.closed and transport._sessions == {} and transport._closers == {}
+    finally:
+        stops.close()
+
+
+def test_a_close_on_another_loop_closes_a_running_loops_session_there_and_waits_for_it():
+    transport = Transport()
+    elsewhere = asyncio.new_event_loop()
+    thread = threading.Thread(target=elsewhere.run_forever)
+    thread.start()
+    try:
+
+        async def use() -> None:
+            transport._session()
+
+        asyncio.run_coroutine_threadsafe(use(), elsewhere).result()
+        session = transport._sessions[elsewhere]
+        asyncio.run(transport.aclose())
+        assert session.closed and transport._sessions == {}
+    finally:
+        elsewhere.call_soon_threadsafe(elsewhere.stop)
+        thread.join()
+        elsewhere.run_until_complete(elsewhere.shutdown_asyncgens())
+        elsewhere.close()
+    assert transport._closers == {}
