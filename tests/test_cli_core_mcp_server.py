@@ -9,7 +9,7 @@ def test_mcp_server_warns_that_port_and_host_mean_nothing_on_stdio(monkeypatch, 
     from magsag_mcp.mcp_server import __main__ as server_main
 
     served = []
-    monkeypatch.setattr(server_main, "configure_logging", lambda level: None)
+    monkeypatch.setattr(server_main, "configure_logging", lambda level, log_format: None)
     monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: served.append(server))
     monkeypatch.setattr("magsag_mcp.mcp_server.server.build_server", lambda **kw: "server")
     monkeypatch.setattr("anyio.run", lambda fn, *args: fn(*args))
@@ -43,7 +43,7 @@ def test_mcp_server_refuses_a_magsag_catalog_that_is_no_directory_at_start(tmp_p
     # tool call failed on it
     from magsag_mcp.mcp_server import __main__ as server_main
 
-    monkeypatch.setattr(server_main, "configure_logging", lambda level: None)
+    monkeypatch.setattr(server_main, "configure_logging", lambda level, log_format: None)
     monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: pytest.fail("served"))
     monkeypatch.setattr("anyio.run", lambda fn, *args: fn(*args))
     monkeypatch.setenv("MAGSAG_CATALOG", str(tmp_path / "nope"))
@@ -54,7 +54,7 @@ def test_mcp_server_refuses_a_magsag_catalog_that_is_no_directory_at_start(tmp_p
 def test_the_mcp_server_refuses_a_file_name_too_long_in_one_line(tmp_path, monkeypatch, capsys):
     from magsag_mcp.mcp_server import __main__ as server_main
 
-    monkeypatch.setattr(server_main, "configure_logging", lambda level: None)
+    monkeypatch.setattr(server_main, "configure_logging", lambda level, log_format: None)
     monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: pytest.fail("served"))
     assert server_main.main(["--catalog", "x" * 300]) == 2
     err = capsys.readouterr().err
@@ -102,7 +102,7 @@ def test_the_stdio_server_refuses_at_start_a_setting_its_service_refuses(monkeyp
     from magsag_mcp.mcp_server import __main__ as server_main
 
     catalog = Path(__file__).resolve().parent.parent / "catalog"
-    monkeypatch.setattr(server_main, "configure_logging", lambda level: None)
+    monkeypatch.setattr(server_main, "configure_logging", lambda level, log_format: None)
     monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: pytest.fail("served"))
     monkeypatch.setattr("anyio.run", lambda fn, *args: fn(*args))
     monkeypatch.setenv(name, value)
@@ -117,7 +117,7 @@ def test_the_stdio_server_names_every_setting_it_refuses_at_start(monkeypatch, c
     from magsag_mcp.mcp_server import __main__ as server_main
 
     catalog = Path(__file__).resolve().parent.parent / "catalog"
-    monkeypatch.setattr(server_main, "configure_logging", lambda level: None)
+    monkeypatch.setattr(server_main, "configure_logging", lambda level, log_format: None)
     monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: pytest.fail("served"))
     monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
     monkeypatch.setenv("MAGSAG_RETRY_BASE_DELAY", "nan")

@@ -20,7 +20,7 @@ class _Terminal(io.StringIO):
 
 @pytest.fixture
 def unserved(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server_main, "configure_logging", lambda level: None)
+    monkeypatch.setattr(server_main, "configure_logging", lambda level, log_format: None)
     monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: pytest.fail("served"))
     monkeypatch.setattr("anyio.run", lambda fn, *args: pytest.fail("served"))
 

@@ -5,7 +5,9 @@
     magsag-mcp --transport http --port 0          # a free port; stderr says "starting on http://127.0.0.1:PORT/mcp"
     MAGSAG_MCP_TOKEN=... magsag-mcp --transport http --host 0.0.0.0 --allow-host mybox.lan
 
-stdout belongs to the protocol on stdio, so every log line goes to stderr, with secrets redacted.
+    magsag-mcp --transport http --log-format json # one JSON object a log line, for a container's log collector
+
+stdout belongs to the protocol on stdio, so every log line goes to stderr, with secrets redacted (:mod:`.log_format`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from ..cli import _OUTPUT_FULL, RedactingParser, _reader_left, cannot_write, given, path_too_long
 from ..errors import ConfigError, MagsagError, redact
@@ -28,49 +28,14 @@ from ..startup import (
     models_built_on_first_use,
     package_init_deferred,
 )
+from .log_format import LOG_FORMAT_ENV, LOG_FORMATS, RedactingFormatter, configure_logging
+
+__all__ = ["RedactingFormatter", "build_parser", "configure_logging", "main"]
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL_ENV = "MAGSAG_MCP_LOG_LEVEL"
 #: the agent every call is recorded under, for clients configured by their environment (see --agent)
 AGENT_ENV = "MAGSAG_MCP_AGENT"
-
-
-#: control characters but the line break and the tab (C0, DEL, C1), and the direction overrides
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _escaped(match: re.Match[str]) -> str:
-    return match.group().encode("unicode_escape").decode("ascii")
-
-
-class RedactingFormatter(logging.Formatter):
-    """Formats as usual (tracebacks included), then removes anything shaped like a key.
-
-    A record's message holds what callers chose (a run id, an agent's name): a control character is written
-    escaped (an escape sequence would act on the operator's terminal: write its clipboard, clear it), and
-    every line after a record's first is indented, so that a line break in such a name cannot write what
-    reads as a record of its own."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = _CONTROL.sub(_escaped, redact(super().format(record)))
-        return text.replace("\n", "\n    ")
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        """UTC with its offset, as the ledger's times and every tool's are: the machine's local time, with no offset,
-        put a call's log line hours off its record in the ledger (5:45 on a server in Kathmandu)."""
-        if datefmt is not None:
-            return super().formatTime(record, datefmt)
-        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-
-
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level)
 
 
 #: what ``--help`` says of the environment: every variable of docs/configuration.md's table (tests/test_docs.py
@@ -86,7 +51,7 @@ more; `magsag doctor` checks them):
                         Kubernetes secret's file; its last line break is
                         left out)
   MAGSAG_MCP_AGENT, MAGSAG_CALL_BASE_URLS, MAGSAG_MCP_LOG_LEVEL,
-  MAGSAG_CATALOG, MAGSAG_DB
+  MAGSAG_MCP_LOG_FORMAT, MAGSAG_CATALOG, MAGSAG_DB
                         the defaults of the options above
   provider keys and endpoints (a provider with its key set, or for local and
   compat its URL, is configured):
@@ -184,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=(os.environ.get(LOG_LEVEL_ENV) or "").strip().upper() or "INFO",
         help="stderr log level (default: $MAGSAG_MCP_LOG_LEVEL or INFO)",
     )
+    p.add_argument(
+        "--log-format",
+        type=str.lower,
+        choices=LOG_FORMATS,
+        default=(os.environ.get(LOG_FORMAT_ENV) or "").strip().lower() or "text",
+        help="stderr log lines: 'text' (default: $MAGSAG_MCP_LOG_FORMAT or text), or 'json', one JSON object a line "
+        "(time, level, logger, message, exception) for a log collector",
+    )
     p.add_argument("--version", action="store_true", help="print the version and exit")
     return p
 
@@ -200,9 +173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{LOG_LEVEL_ENV}={os.environ.get(LOG_LEVEL_ENV)!r} is not a log level; use one of {', '.join(LEVELS)} "
             "(or pass --log-level)"
         )
+    if args.log_format not in LOG_FORMATS:  # a bad $MAGSAG_MCP_LOG_FORMAT, as above
+        parser.error(
+            f"{LOG_FORMAT_ENV}={os.environ.get(LOG_FORMAT_ENV)!r} is not a log format; use one of "
+            f"{', '.join(LOG_FORMATS)} (or pass --log-format)"
+        )
     if args.version:
         return _print_version()
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     log = logging.getLogger("magsag_mcp.mcp")
     if args.transport == "stdio":
         for option in ("host", "port", "allow_host"):
@@ -282,12 +260,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for listener in listeners:
                     listener.close()
     except MagsagError as exc:  # a bad option or setting, or (http) a service that cannot open
-        return _refused(redact(exc.message), args.transport)
+        return _refused(redact(exc.message), args.transport, args.log_format)
     except OSError as exc:
         too_long = path_too_long(exc)  # a --db or --catalog (or MAGSAG_DB, MAGSAG_CATALOG) no file system takes
         if too_long is None:
             raise
-        return _refused(too_long.message, args.transport)
+        return _refused(too_long.message, args.transport, args.log_format)
     except KeyboardInterrupt:
         return 130
     return 0
@@ -321,12 +299,18 @@ CLIENT_CONFIG = (
 )
 
 
-def _refused(message: str, transport: str) -> int:
+def _refused(message: str, transport: str, log_format: str = "text") -> int:
     """Exit status 2 for a setting refused at start, said on stderr: over stdio from a client (not a terminal), with
-    where its settings are (:data:`CLIENT_CONFIG`)."""
-    print(f"magsag-mcp: {message}", file=sys.stderr)
+    where its settings are (:data:`CLIENT_CONFIG`). With ``--log-format json`` said as a log record at ERROR: a
+    collector reading one JSON object a line took the one line that says why the server stopped for no record."""
+    said = [f"magsag-mcp: {message}"]
     if transport == "stdio" and not _in_a_terminal():
-        print(CLIENT_CONFIG, file=sys.stderr)
+        said.append(CLIENT_CONFIG)
+    for line in said:
+        if log_format == "json":
+            logging.getLogger("magsag_mcp.mcp").error("%s", line)
+        else:
+            print(line, file=sys.stderr)
     return 2
 
 

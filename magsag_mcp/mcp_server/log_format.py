@@ -1,0 +1,126 @@
+"""The server's log lines on stderr: text for a terminal (the default), or one JSON object a line for a collector.
+
+A container's logs go to a collector (Loki, CloudWatch, Datadog, Cloud Logging) that reads one JSON object per line:
+a text line's traceback spread over lines the collector took for records of their own, and its level and logger had
+to be parsed back out of the text. ``--log-format json`` (or ``MAGSAG_MCP_LOG_FORMAT=json``) writes each record as
+one object: ``time``, ``level``, ``logger``, ``message``, ``exception`` (the traceback) when there is one, uvicorn's
+access line's ``client``, ``method``, ``path``, ``status``, and whatever fields a record was given with ``extra=``.
+Both formats redact what they write alike (:func:`~magsag_mcp.errors.redact`, on every value before it is written).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import redact
+
+LOG_FORMATS = ("text", "json")
+LOG_FORMAT_ENV = "MAGSAG_MCP_LOG_FORMAT"
+TEXT_LINE = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+#: control characters but the line break and the tab (C0, DEL, C1), and the direction overrides
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: what JSON leaves as it is and should not reach a reader as it is: DEL and C1 (NEL, U+0085, a line break to some
+#: readers), the line and paragraph separators (line breaks to a JavaScript reader and to Python's splitlines) and
+#: the direction overrides (they reorder what a terminal shows of the line)
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+def _json_escaped(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def utc_time(record: logging.LogRecord) -> str:
+    """UTC with its offset, to the millisecond, as the ledger's times and every tool's are: the machine's local time,
+    with no offset, put a call's log line hours off its record in the ledger (5:45 on a server in Kathmandu)."""
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual (tracebacks included), then removes anything shaped like a key.
+
+    A record's message holds what callers chose (a run id, an agent's name): a control character is written
+    escaped (an escape sequence would act on the operator's terminal: write its clipboard, clear it), and
+    every line after a record's first is indented, so that a line break in such a name cannot write what
+    reads as a record of its own."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = _CONTROL.sub(_escaped, redact(super().format(record)))
+        return text.replace("\n", "\n    ")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        return utc_time(record)
+
+
+#: a LogRecord's own attributes (and what formatting adds): any other one a record has was given with ``extra=``.
+#: uvicorn's ``color_message`` is its message again with a terminal's colour codes: left out
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message", "taskName"}
+#: the fields of uvicorn's access line, in the order of its arguments (``'%s - "%s %s HTTP/%s" %d'``)
+_ACCESS_FIELDS = ("client", "method", "path", "http_version", "status")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (see the module's docstring). Every string in it is redacted before it
+    is written, as :class:`RedactingFormatter` redacts its text: a key that JSON writes escaped (a ``"`` or ``\\`` in
+    it) is removed as it was, before it is escaped. No character written can end the line or act on a terminal:
+    JSON escapes the control characters below a space, and :data:`_UNSAFE_IN_JSON` the others."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": utc_time(record),
+            "level": record.levelname,
+            "logger": redact(record.name),
+            "message": redact(record.getMessage()),
+        }
+        # the record's own exc_text is the unredacted traceback a text formatter caches: formatted here, not kept
+        exception = record.exc_text or (self.formatException(record.exc_info) if record.exc_info else "")
+        if exception:
+            entry["exception"] = redact(exception)
+        if record.stack_info:
+            entry["stack"] = redact(self.formatStack(record.stack_info))
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
+            entry.update(zip(_ACCESS_FIELDS, map(_json_value, record.args), strict=True))
+        for name, value in vars(record).items():
+            if name not in _RECORD_ATTRIBUTES and name not in entry:
+                entry[redact(name)] = _json_value(value)
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        return _UNSAFE_IN_JSON.sub(_json_escaped, line)
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` as JSON writes it, every string in it redacted (a dict's keys too); an object that is no JSON value
+    as its ``str()``, redacted; a float that JSON has no number for (NaN, infinity) as its text."""
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_value(v) for v in value]
+    return redact(str(value))
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Every record (magsag's, the SDK's, uvicorn's) to stderr in ``log_format``, from ``level`` up."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else RedactingFormatter(TEXT_LINE))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
