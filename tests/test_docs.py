@@ -71,6 +71,11 @@ def test_the_documented_log_level_default_is_the_servers(monkeypatch: pytest.Mon
     assert _default("MAGSAG_MCP_LOG_LEVEL") == f"`{build_server_parser().get_default('log_level')}`"
 
 
+def test_the_documented_log_format_default_is_the_servers(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("MAGSAG_MCP_LOG_FORMAT", raising=False)
+    assert _default("MAGSAG_MCP_LOG_FORMAT") == f"`{build_server_parser().get_default('log_format')}`"
+
+
 #: what the command-line table's placeholders stand for
 PLACEHOLDERS = {
     "SKILL": "skill.analysis",
