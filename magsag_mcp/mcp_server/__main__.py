@@ -4,7 +4,7 @@
     magsag-mcp --transport http --port 8765       # http://127.0.0.1:8765/mcp
     magsag-mcp --transport http --port 0          # a free port; stderr says "starting on http://127.0.0.1:PORT/mcp"
     MAGSAG_MCP_TOKEN=... magsag-mcp --transport http --host 0.0.0.0 --allow-host mybox.lan
-    magsag-mcp --transport http --log-format json #  one JSON object a log line, for a container's log collector
+    magsag-mcp --transport http --log-format json # one JSON object a log line, for a container's log collector
 
 stdout belongs to the protocol on stdio, so every log line goes to stderr, with secrets redacted (:mod:`.log_format`).
 """
