@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
+from . import price_data
 from .call_fit import call_fit, floor_plan
 from .errors import InputError
 from .exact_money import exact_money
@@ -123,6 +124,8 @@ class LedgerReads:
             raise InputError(
                 f"max_tokens must be a positive integer (the call's max_tokens, e.g. 1000), not {max_tokens!r}"
             )
+        if skill is not None and price_data.under_way:  # (it prices the skill's call: see .price_data)
+            await price_data.loaded()
         plan = floor_plan(self, skill, model, max_tokens) if skill is not None else None
         self._on_own_loop()
         status = await self.governance.check_budget(agent=agent, run_id=run_id)

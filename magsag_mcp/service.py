@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from . import price_data
 from .bridge import LoopBound
 from .call_entry import service_call
 from .call_ids import new_call_id, new_run_id
@@ -185,6 +186,11 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
             delegated_from = parent_run_id
             parent_run_id = await self._top_run(run_id, parent_run_id)
             # a close begun during that read neither cancels nor waits for a call not yet in flight (below)
+            self._refuse_if_closing()
+        if price_data.under_way:
+            # the first call of the process: genai-prices' data, loading in a worker thread (see .price_data), is
+            # awaited with the loop left to the other calls; a close begun meanwhile refuses it, as after a read
+            await price_data.loaded()
             self._refuse_if_closing()
         if parent_run_id == run_id:  # no parent: the one it was recorded with (if any) applies, as to any call
             parent_run_id = None

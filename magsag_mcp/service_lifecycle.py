@@ -18,6 +18,7 @@ from .catalog import Catalog, catalog_problems, load_catalog
 from .errors import ConfigError, redacting_logger
 from .kept_records import KeptRecords, closing_after
 from .opening import Opening
+from .price_data import start_loading
 from .redaction import register_env_secrets
 from .retry import RetryPolicy, retry_policy_from_env
 from .settings import connect_timeout, only_configured, read_timeout
@@ -134,7 +135,7 @@ class Lifecycle:
         await ledger.open()
         # Reservations must outlive the longest call, or a slow call's reservation could expire mid-call.
         governance = Governance(policies, ledger, pricer, call_deadline=retry.deadline)
-        return cls(
+        service = cls(
             catalog=cat,
             env=env,
             transport=transport,
@@ -145,6 +146,14 @@ class Lifecycle:
             configured_urls=configured_urls,
             settings_home=settings_home,
         )
+        if not reading:
+            # genai-prices' data, which the first call's price needs, loads in a worker thread from here on: on the
+            # loop, the first call held it some 100-200 ms (see .price_data). Started last, and not awaited: beside
+            # the open it held the GIL the open needs (the ledger's threads lost 5 ms a turn to it: open took twice as
+            # long). Not for what only reads the ledger (summarize, budget), which would not use it (`magsag explain`
+            # prices, on a loop that serves no one else)
+            start_loading()
+        return service
 
     async def aclose(self, grace: float = 30.0) -> None:
         """Close the HTTP sessions and the ledger. Calls still in flight are cancelled first and each

@@ -63,10 +63,10 @@ def routing_document(catalog: Catalog) -> dict[str, Any]:
 
 
 def register_resources(server: MCPServer, state: ServerState) -> None:
-    def reader(build: Callable[[Service], Any]) -> Callable[[], Awaitable[str]]:
+    def reader(build: Callable[[Service], Any], prices: bool = False) -> Callable[[], Awaitable[str]]:
         async def read() -> str:
             try:
-                return _json(build(await state.service()))
+                return _json(build(await (state.pricing_service() if prices else state.service())))
             except MagsagError as exc:
                 raise ResourceError(f"{exc.kind}: {exc.message}") from None
 
@@ -84,12 +84,13 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
         ("magsag://catalog/prices", "prices", "Prices per model (USD per million tokens)", _prices),
     ]
     for uri, name, description, build in documents:
-        server.resource(uri, name=name, description=description, mime_type=JSON)(reader(build))
+        reading = reader(build, prices=build is _prices)
+        server.resource(uri, name=name, description=description, mime_type=JSON)(reading)
 
     @server.resource(SKILL_TEMPLATE, name="skill", description="One skill: prompt, input schema, route", mime_type=JSON)
     async def read_skill(skill_id: str) -> str:
         try:
-            service = await state.service()
+            service = await state.pricing_service()  # (its route is priced: see skill_detail)
             return _json(skill_detail(service, service.catalog.skill(skill_id)))
         except UnknownSkillError as exc:
             raise ResourceNotFoundError(exc.message) from None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .. import price_data
 from ..errors import CatalogError, ConfigError, redacting_logger
 from .progress import ClientLog
 
@@ -122,6 +123,16 @@ class ServerState:
                 for misspelt in unread_variables(service.env, catalog_variables(service.catalog.root))[0]:
                     logger.warning("%s", misspelt)
         return self._service
+
+    async def pricing_service(self) -> Service:
+        """The open service (see :meth:`service`), for a request that prices (a route's explanation, the prices
+        resource): once genai-prices' data, loading in a worker thread from the open on, is loaded (see
+        :mod:`..price_data`), the loop left to the other requests meanwhile. Looked up on the loop under way, it held
+        the loop until the worker's load was done."""
+        service = await self.service()
+        if price_data.under_way:
+            await price_data.loaded()
+        return service
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ServerState]:

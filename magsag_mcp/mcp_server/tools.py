@@ -120,10 +120,17 @@ class MagsagTools:
         )
 
     async def _run(
-        self, name: str, result_model: type[BaseModel], call: Callable[[Service], Awaitable[Any]]
+        self,
+        name: str,
+        result_model: type[BaseModel],
+        call: Callable[[Service], Awaitable[Any]],
+        *,
+        prices: bool = False,
     ) -> CallToolResult:
+        """``call(service)``'s result as the tool's; with ``prices``, for a tool whose call prices synchronously
+        (explain_route), once genai-prices' data is loaded (see ServerState.pricing_service)."""
         try:
-            service = await self.state.service()
+            service = await (self.state.pricing_service() if prices else self.state.service())
             model = result_model.model_validate(await call(service))
         except MagsagError as exc:
             logger.info("%s failed: %s: %s", name, exc.kind, exc.message)
@@ -174,7 +181,7 @@ class MagsagTools:
         async def call(svc: Service) -> RouteExplanationDict:
             return svc.explain(skill_id, payload, context=declared, agent=self._agent(agent))
 
-        return await self._run("explain_route", M.ExplainRouteResult, call)
+        return await self._run("explain_route", M.ExplainRouteResult, call, prices=True)
 
     async def summarize_usage(self, filters: M.UsageFiltersArg) -> CallToolResult:
         async def call(svc: Service) -> Any:

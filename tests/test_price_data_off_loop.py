@@ -1,0 +1,211 @@
+"""genai-prices' data is loaded off the event loop (magsag_mcp/price_data.py): in a worker thread started when the
+service opens, which the first call that prices awaits with the loop left to the other tasks. Loaded on the loop (the
+first call's budget reservation, its price), it held every other task of the loop 100-200 ms, seconds under
+``python -X dev``.
+
+Each test makes the process's load a fresh one (:func:`fresh_load`): genai-prices' snapshot is the process's, and the
+tests before this one loaded it. The loader is wrapped to record the thread of its first call (the one that loads),
+and, when it runs off the loop, to have the loop run a coroutine meanwhile: the loop makes progress while it loads.
+No test reads a clock: what is checked is which thread loads, and what the loop did in the meantime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from genai_prices import data_snapshot
+from genai_prices.types import ModelPrice
+
+from magsag_mcp import price_data
+from magsag_mcp.service import Service
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+PAYLOAD = {"data": "numbers", "model_config": {"provider": "openai", "model": "gpt-4o"}}
+#: genai-prices' own loader of its bundled snapshot, before any test wraps it
+BUNDLED = data_snapshot._bundled_snapshot
+#: the fake's answer's usage (tests/fakes/openai_replies.py's TokenCounts): 11 in, 7 out
+USAGE = (11, 7)
+
+
+class Load:
+    """What the wrapped loader saw: the thread of its first call, and whether the loop ran a coroutine while that
+    call was loading (asked only when it ran off the loop: on it, the loop cannot, and the test would hang)."""
+
+    def __init__(self) -> None:
+        self.thread: int | None = None
+        self.loop_thread: int | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop_ran_meanwhile = False
+        #: run in the loading thread as the load begins (a test's own step: a custom snapshot set mid-load)
+        self.during: Callable[[], None] = lambda: None
+
+    def watch(self) -> None:
+        """Called on the test's loop before the service opens."""
+        self.loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()
+
+
+@pytest.fixture
+def fresh_load(monkeypatch: pytest.MonkeyPatch) -> Iterator[Load]:
+    """The process's load of genai-prices' data made a first one again: no load started (price_data's state), and
+    the bundled snapshot's loader wrapped so that its first call is recorded (see :class:`Load`)."""
+    real = BUNDLED
+    seen = Load()
+
+    def loading() -> Any:
+        if seen.thread is None:
+            seen.thread = threading.get_ident()
+            if seen.thread != seen.loop_thread and seen.loop is not None:
+                # the loop, while this thread loads, runs a coroutine of the test's: it is not held
+                async def on_the_loop() -> None:
+                    seen.loop_ran_meanwhile = True
+
+                asyncio.run_coroutine_threadsafe(on_the_loop(), seen.loop).result()
+            seen.during()
+        return real()
+
+    monkeypatch.setattr(data_snapshot, "_bundled_snapshot", loading)
+    monkeypatch.setattr(price_data, "_loading", None)
+    monkeypatch.setattr(price_data, "under_way", False)
+    yield seen
+    data_snapshot.set_custom_snapshot(None)
+
+
+def custom_snapshot(input_rate: str, output_rate: str) -> data_snapshot.DataSnapshot:
+    """The bundled snapshot with gpt-4o at other rates (per million tokens), as UpdatePrices would set one."""
+    providers = copy.deepcopy(BUNDLED().providers)
+    openai = next(p for p in providers if p.id == "openai")
+    model = next(m for m in openai.models if m.id == "gpt-4o")
+    model.prices = ModelPrice(input_mtok=Decimal(input_rate), output_mtok=Decimal(output_rate))
+    model.price_variants = None
+    return data_snapshot.DataSnapshot(providers=providers, from_auto_update=True)
+
+
+async def open_service(tmp_path: Path, fake: FakeOpenAI) -> Service:
+    env = {"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    return await Service.open(catalog=CATALOG, db=tmp_path / "ledger.db", env=env)
+
+
+def recorded_cost(db: Path) -> Decimal:
+    conn = sqlite3.connect(db)
+    try:
+        (pusd,) = conn.execute("SELECT cost_pusd FROM attempts WHERE outcome = 'ok'").fetchone()
+    finally:
+        conn.close()
+    return Decimal(pusd) / 10**12
+
+
+def cost_at(input_rate: str, output_rate: str) -> Decimal:
+    return (USAGE[0] * Decimal(input_rate) + USAGE[1] * Decimal(output_rate)) / 1_000_000
+
+
+async def test_the_first_call_prices_with_data_loaded_off_the_loop_while_the_loop_runs_on(
+    fresh_load: Load, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    fresh_load.watch()
+    svc = await open_service(tmp_path, fake_openai)
+    try:
+        result = await svc.invoke_skill("skill.analysis", PAYLOAD)
+    finally:
+        await svc.aclose()
+    assert fresh_load.thread is not None, "the call priced nothing from genai-prices"
+    assert fresh_load.thread != fresh_load.loop_thread, "genai-prices' data was loaded on the event loop"
+    assert fresh_load.loop_ran_meanwhile
+    assert result.cost_usd == cost_at("2.5", "10")  # genai-prices' gpt-4o, as before
+
+
+async def test_a_service_that_only_reads_starts_no_load(fresh_load: Load, tmp_path: Path):
+    fresh_load.watch()
+    svc = await Service.open(catalog=CATALOG, db=tmp_path / "ledger.db", env={}, reading=True)
+    try:
+        assert price_data._loading is None
+        await svc.summarize()
+    finally:
+        await svc.aclose()
+    assert fresh_load.thread is None  # nothing of genai-prices' data was loaded for a summary
+
+
+async def test_a_custom_snapshot_set_before_the_open_prices_the_first_call(
+    fresh_load: Load, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    data_snapshot.set_custom_snapshot(custom_snapshot("7", "13"))
+    fresh_load.watch()
+    svc = await open_service(tmp_path, fake_openai)
+    try:
+        result = await svc.invoke_skill("skill.analysis", PAYLOAD)
+    finally:
+        await svc.aclose()
+    assert result.cost_usd == cost_at("7", "13")
+    assert recorded_cost(tmp_path / "ledger.db") == cost_at("7", "13")
+
+
+async def test_a_custom_snapshot_set_while_the_bundled_one_loads_prices_the_first_call(
+    fresh_load: Load, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    # UpdatePrices sets its snapshot from a thread of its own, at any time: here while the bundled one is loading.
+    # Looked up in the load itself, the first call was priced at the bundled rates the load returned
+    custom = custom_snapshot("7", "13")
+    fresh_load.during = lambda: data_snapshot.set_custom_snapshot(custom)
+    fresh_load.watch()
+    svc = await open_service(tmp_path, fake_openai)
+    try:
+        result = await svc.invoke_skill("skill.analysis", PAYLOAD)
+    finally:
+        await svc.aclose()
+    assert result.cost_usd == cost_at("7", "13")
+    assert recorded_cost(tmp_path / "ledger.db") == cost_at("7", "13")
+
+
+async def test_check_budget_of_a_skill_prices_it_with_data_loaded_off_the_loop(
+    fresh_load: Load, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    fresh_load.watch()
+    svc = await open_service(tmp_path, fake_openai)
+    try:
+        status = await svc.check_budget(skill="skill.analysis", model="openai:gpt-4o")
+    finally:
+        await svc.aclose()
+    assert "call" in status
+    assert fresh_load.thread is not None and fresh_load.thread != fresh_load.loop_thread
+    assert fresh_load.loop_ran_meanwhile
+
+
+@pytest.mark.parametrize(
+    "ask",
+    [
+        pytest.param(
+            lambda c: c.call_tool("explain_route", {"skill_id": "skill.analysis", "payload": PAYLOAD}),
+            id="explain_route",
+        ),
+        pytest.param(lambda c: c.read_resource("magsag://catalog/prices"), id="prices resource"),
+        pytest.param(lambda c: c.read_resource("magsag://skills/skill.analysis"), id="skill resource"),
+    ],
+)
+async def test_the_mcp_servers_first_request_that_prices_loads_the_data_off_the_loop(
+    fresh_load: Load, fake_openai: FakeOpenAI, tmp_path: Path, ask: Callable[[Any], Any]
+):
+    # the server opens its service at the first request that needs it, which starts the load: a request that prices
+    # synchronously (a route's worst case, a model's rates) waits for it rather than loading it again on the loop
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    fresh_load.watch()
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=env)) as client:
+        answer = await ask(client)
+    assert not getattr(answer, "is_error", False), answer
+    assert fresh_load.thread is not None, "the request priced nothing from genai-prices"
+    assert fresh_load.thread != fresh_load.loop_thread, "genai-prices' data was loaded on the event loop"
+    assert fresh_load.loop_ran_meanwhile
