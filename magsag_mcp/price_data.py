@@ -22,8 +22,11 @@ import threading
 
 import anyio
 
-#: the load under way or done, once a service has started it (None: never started in this process)
+#: the load under way or done, once a service has started it (None: never started in this process, or the last
+#: one never ran: see :func:`_never_ran`)
 _loading: concurrent.futures.Future[None] | None = None
+#: the loop whose worker thread runs it
+_loop: asyncio.AbstractEventLoop | None = None
 #: whether a load is under way: what a call reads before it prices, a global's read where a call of :func:`loaded`
 #: is a coroutine's (every call of the service asks; the load runs once)
 under_way = False
@@ -37,6 +40,10 @@ def _load(done: concurrent.futures.Future[None]) -> None:
     """What the first lookup loads (see :func:`~.rates.genai_model`): genai-prices' modules, and its current
     snapshot, which is the bundled one unless a custom one was set before."""
     global under_way
+    with _starting:  # (the one lock: a load starts here, or is given up on in _never_ran, never both)
+        if done.done():  # given up on, its loop closed as this thread started
+            return
+        done.set_running_or_notify_cancel()  # running: whatever becomes of its loop now, it is set below
     try:
         from genai_prices import data_snapshot
 
@@ -52,29 +59,34 @@ async def _load_off_loop(done: concurrent.futures.Future[None]) -> None:
     await anyio.to_thread.run_sync(_load, done)
 
 
-def _ended(done: concurrent.futures.Future[None]) -> None:
-    """A load's task has ended: the worker thread ran (and ``done`` is set: its task waits for it, cancelled or not),
-    or the task was cancelled before it started (its loop ended at once), and nothing will set ``done``. Then the
-    callers awaiting it are let go (their lookups load on their own), and the next service to open starts another."""
-    global _loading, under_way
-    if done.done():
-        return
+def _never_ran(done: concurrent.futures.Future[None], why: str) -> None:
+    """Forget ``done``, a load that never started and never will: the callers awaiting it are let go (their lookups
+    load on their own), and the next service to open starts another."""
+    global _loading, _loop, under_way
     with _starting:
+        if done.running() or done.done():  # started after all (see _load)
+            return
+        done.set_exception(RuntimeError(f"genai-prices' data was not loaded: {why}"))
         if _loading is done:
-            _loading, under_way = None, False
-    done.set_exception(RuntimeError("genai-prices' data was not loaded: its loop ended before the load started"))
+            _loading, _loop, under_way = None, None, False
+
+
+def _ended(done: concurrent.futures.Future[None]) -> None:
+    """A load's task has ended: its worker thread ran (and set ``done``: the task waits for it, cancelled or not),
+    or the task was cancelled before it started (its loop ended at once)."""
+    _never_ran(done, "its loop ended before the load started")
 
 
 def start_loading() -> None:
     """Start loading genai-prices' data in a worker thread of the running loop, unless a load was started in this
     process already. Returns at once: an open does not wait for it."""
-    global _loading, under_way
+    global _loading, _loop, under_way
     with _starting:
         if _loading is not None:
             return
         loading = _loading = concurrent.futures.Future()
-        under_way = True
-        task = asyncio.get_running_loop().create_task(_load_off_loop(loading), name="magsag price data")
+        _loop, under_way = asyncio.get_running_loop(), True
+        task = _loop.create_task(_load_off_loop(loading), name="magsag price data")
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
     task.add_done_callback(lambda _: _ended(loading))
@@ -83,8 +95,13 @@ def start_loading() -> None:
 async def loaded() -> None:
     """Return once a load :func:`start_loading` started is done (at once when none was, or it is done), leaving the
     loop to the other tasks meanwhile. Cancelling the caller does not stop the load, which another call awaits."""
-    done = _loading
+    done, loop = _loading, _loop
     if done is None or done.done():
+        return
+    if not done.running() and loop is not None and loop.is_closed():
+        # its loop was closed with the task not yet run, and not cancelled (loop.close() alone): nothing will
+        # run it, and every call of every later service waited for it for ever
+        _never_ran(done, "its loop was closed before the load started")
         return
     try:
         await asyncio.shield(asyncio.wrap_future(done))

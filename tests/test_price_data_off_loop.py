@@ -78,6 +78,8 @@ def fresh_load(monkeypatch: pytest.MonkeyPatch) -> Iterator[Load]:
     monkeypatch.setattr(data_snapshot, "_bundled_snapshot", loading)
     monkeypatch.setattr(price_data, "_loading", None)
     monkeypatch.setattr(price_data, "under_way", False)
+    monkeypatch.setattr(price_data, "_loop", None)
+    monkeypatch.setattr(price_data, "_tasks", set())
     yield seen
     data_snapshot.set_custom_snapshot(None)
 
@@ -209,3 +211,41 @@ async def test_the_mcp_servers_first_request_that_prices_loads_the_data_off_the_
     assert fresh_load.thread is not None, "the request priced nothing from genai-prices"
     assert fresh_load.thread != fresh_load.loop_thread, "genai-prices' data was loaded on the event loop"
     assert fresh_load.loop_ran_meanwhile
+
+
+def test_a_load_whose_loop_was_closed_before_it_started_holds_no_later_call(fresh_load: Load):
+    # A loop closed with the load's task never run (loop.close() alone, no task cancelled): nothing runs the load, and
+    # every later call of every service, on any loop, awaited it for ever
+    loop = asyncio.new_event_loop()
+    loop.call_soon(lambda: (price_data.start_loading(), loop.stop()))  # (stopped before the task's first step)
+    loop.run_forever()
+    loop.close()
+    (task,) = price_data._tasks
+    assert price_data.under_way and not task.done()
+    waiting = price_data.loaded()
+    with pytest.raises(StopIteration):
+        waiting.send(None)  # returned without waiting for anything
+    assert not price_data.under_way and price_data._loading is None  # the next service's open starts another
+    task._log_destroy_pending = False  # (a task of a closed loop, never to run: said so above)
+    task.get_coro().close()
+
+
+async def test_a_load_whose_loop_ended_before_it_started_is_started_again_by_the_next_open(
+    fresh_load: Load, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    # asyncio.run ending as the open returns cancels the load's task before it ran: the next open starts another
+    def open_and_leave() -> None:
+        async def open_only() -> None:
+            price_data.start_loading()
+
+        asyncio.run(open_only())
+
+    await asyncio.to_thread(open_and_leave)
+    assert not price_data.under_way and price_data._loading is None
+    fresh_load.watch()
+    svc = await open_service(tmp_path, fake_openai)
+    try:
+        await svc.invoke_skill("skill.analysis", PAYLOAD)
+    finally:
+        await svc.aclose()
+    assert fresh_load.thread is not None and fresh_load.thread != fresh_load.loop_thread
