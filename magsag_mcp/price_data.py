@@ -5,8 +5,9 @@ The first price lookup of a process imports genai-prices (its package imports an
 and builds its bundled snapshot of every vendor's models: some 100 to 200 ms of Python on a loaded machine, seconds
 under ``python -X dev``. Done where it is first needed (a call's budget reservation, its price), it held the event
 loop that long: every other request of an MCP server, every other task of a library user's async app. Here it is
-done in a worker thread, started when the service opens (so that it runs beside the ledger's open and while the first
-request is read), and the first call that prices awaits it rather than loading it a second time on the loop.
+done in a worker thread, started as the service's open ends (so that it runs while the first request is read and
+begins; not beside the ledger's open, which it slowed down: both want the GIL), and the first call that prices awaits
+it rather than loading it a second time on the loop.
 
 Once per process, whichever loop started it: genai-prices' snapshot is the process's. A load that fails is left to
 the lookup, which loads again on its own and raises what it raises, converted where every error is. A custom snapshot
@@ -39,7 +40,7 @@ _tasks: set[asyncio.Task[None]] = set()
 def _load(done: concurrent.futures.Future[None]) -> None:
     """What the first lookup loads (see :func:`~.rates.genai_model`): genai-prices' modules, and its current
     snapshot, which is the bundled one unless a custom one was set before."""
-    global under_way
+    global under_way, _loop
     with _starting:  # (the one lock: a load starts here, or is given up on in _never_ran, never both)
         if done.done():  # given up on, its loop closed as this thread started
             return
@@ -52,7 +53,7 @@ def _load(done: concurrent.futures.Future[None]) -> None:
         done.set_exception(exc)
     else:
         done.set_result(None)
-    under_way = False
+    under_way, _loop = False, None  # (the loop not held once it is done: a Magsag's closes with it)
 
 
 async def _load_off_loop(done: concurrent.futures.Future[None]) -> None:

@@ -1,8 +1,9 @@
 """The server's one :class:`~magsag_mcp.service.Service`, opened on first use and closed with the server.
 
-The service is opened lazily rather than when the server starts: opening imports the HTTP client,
-the ledger driver and the price tables and reads the catalog, and a desktop client waits for the
-``initialize`` answer while that happens. ``tools/list`` and ``resources/list`` need none of it.
+The service is opened lazily rather than when the server starts: opening imports the HTTP client and the
+ledger driver, reads the catalog and starts loading the price tables (in a worker thread: see :mod:`..price_data`),
+and a desktop client waits for the ``initialize`` answer while that happens. ``tools/list`` and ``resources/list``
+need none of it.
 (Over HTTP nothing waits on the start, and :func:`.http.serve_http` opens it before serving.)
 """
 
