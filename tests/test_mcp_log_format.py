@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -142,8 +143,11 @@ def test_uvicorns_access_line_gives_its_fields_with_a_key_in_the_query_redacted(
 
 @pytest.fixture
 def root_logging() -> Iterator[logging.Logger]:
+    # configure_logging takes the process's hooks too (warnings, uncaught exceptions): given back to pytest's
     root = logging.getLogger()
     kept_handlers, kept_level = list(root.handlers), root.level
+    kept_hooks = sys.excepthook, threading.excepthook, sys.unraisablehook
+    warnings_captured = logging._warnings_showwarning is not None  # type: ignore[attr-defined]
     try:
         yield root
     finally:
@@ -152,6 +156,8 @@ def root_logging() -> Iterator[logging.Logger]:
         for handler in kept_handlers:
             root.addHandler(handler)
         root.setLevel(kept_level)
+        sys.excepthook, threading.excepthook, sys.unraisablehook = kept_hooks
+        logging.captureWarnings(warnings_captured)
 
 
 def test_the_default_log_format_is_text_as_it_was(root_logging: logging.Logger, monkeypatch: pytest.MonkeyPatch):

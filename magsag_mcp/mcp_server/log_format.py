@@ -6,6 +6,9 @@ to be parsed back out of the text. ``--log-format json`` (or ``MAGSAG_MCP_LOG_FO
 one object: ``time``, ``level``, ``logger``, ``message``, ``exception`` (the traceback) when there is one, uvicorn's
 access line's ``client``, ``method``, ``path``, ``status``, and whatever fields a record was given with ``extra=``.
 Both formats redact what they write alike (:func:`~magsag_mcp.errors.redact`, on every value before it is written).
+
+What Python itself writes to stderr is made a record too (:func:`log_what_python_prints`): printed as Python prints
+it, a warning or an uncaught exception's traceback was lines a collector could not parse, and unredacted.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import logging
 import math
 import re
 import sys
+import threading
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 from ..errors import redact
@@ -124,3 +129,53 @@ def configure_logging(level: str, log_format: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    log_what_python_prints()
+
+
+def log_what_python_prints() -> None:
+    """What Python writes to stderr on its own, logged through the handler above instead, formatted and redacted:
+    a warning (to the ``py.warnings`` logger at WARNING, by :func:`logging.captureWarnings`), an exception no code
+    caught, in the main thread (CRITICAL; the process still exits with 1, as Python makes it after the hook) or in
+    another (ERROR), and one Python could only ignore ("Exception ignored in", a ``__del__``'s; ERROR). Printed as
+    Python prints them, each was lines a JSON collector could not parse, with a registered key in its text as it was.
+    Process-wide hooks: the server's, which owns its process; the library (:class:`~magsag_mcp.api.Magsag`) sets none.
+    """
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").addFilter(_without_last_break)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+    sys.unraisablehook = _log_unraisable
+
+
+#: the logger of what Python reports: the server's own
+_REPORTS = "magsag_mcp.mcp"
+
+
+def _without_last_break(record: logging.LogRecord) -> bool:
+    """A warning's text as :func:`warnings.formatwarning` makes it (the record's message, with no arguments) ends in a
+    line break: in text, a line of spaces after the record."""
+    if not record.args and isinstance(record.msg, str):
+        record.msg = record.msg.rstrip("\n")
+    return True
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
+    logging.getLogger(_REPORTS).critical("uncaught exception: the server stops", exc_info=(kind, error, traceback))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:  # a thread's sys.exit() ends only it, quietly, as Python's own hook leaves it
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    # (the exception's own __traceback__ is the hook's traceback)
+    logging.getLogger(_REPORTS).error("uncaught exception in thread %s", name, exc_info=args.exc_value)
+
+
+def _log_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    try:
+        what = repr(unraisable.object) if unraisable.object is not None else ""
+    except Exception:  # an object half torn down may fail its repr: the error is what matters
+        what = f"<{type(unraisable.object).__name__} object>"
+    said = unraisable.err_msg or "Exception ignored in"
+    log = logging.getLogger(_REPORTS)
+    log.error("%s: %s" if what else "%s", said, *([what] if what else []), exc_info=unraisable.exc_value)
