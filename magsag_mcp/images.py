@@ -21,6 +21,9 @@ from .types import Image
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 #: OpenAI's ``image_url.detail`` (Chat Completions' enum; the Responses API's ``original`` is no Chat value)
 DETAILS = ("auto", "low", "high")
+#: the longest side a picture is taken with: a JPEG's, GIF's and WebP's headers can say no more (a PNG's can say
+#: 2^31 - 1), and a picture past it, 4 gigapixels, is no screenshot any vendor reads
+MAX_SIDE = 65_535
 #: the shape a refusal shows
 _EXAMPLE = "{'type': 'image_url', 'image_url': {'url': 'data:image/png;base64,...'}}"
 
@@ -93,8 +96,10 @@ def _from_source(source: Mapping[str, Any], where: str) -> Image:
 def _from_url(url: str, where: str, detail: str | None) -> Image:
     if url[:5].lower() == "data:":
         head, comma, data = url[5:].partition(",")
-        media_type, _, encoding = head.partition(";")
-        if not comma or encoding.lower() != "base64":
+        media_type, *params = head.split(";")
+        # (RFC 2397 lets a media type carry parameters before ";base64", such as a "charset=" some encoders write:
+        # the vendors are sent data:<type>;base64,<data> alone, Image.as_url's, so they are dropped here)
+        if not comma or not params or params[-1].lower() != "base64" or not all("=" in p for p in params[:-1]):
             raise PayloadError(
                 f"{where} is a data URL the vendors do not read: write it data:<media type>;base64,<the picture's "
                 "bytes in base64>, e.g. data:image/png;base64,iVBORw0KGgo..."
@@ -134,6 +139,19 @@ def _from_bytes(media_type: str, data: str, where: str, type_where: str, detail:
     if found != media_type:
         # (Anthropic refuses it, 400 "Image does not match the provided media type"; the others may misread it)
         raise PayloadError(f"{type_where} says {media_type}, but the data is a {found} picture: say {found}")
+    if not 0 < width <= MAX_SIDE or not 0 < height <= MAX_SIDE:
+        # (the size bounds the tokens a budget reserves for it: a header saying 4,294,967,295 px a side, which a
+        # PNG's can, made Gemini's tiles some 8 x 10^15 tokens)
+        raise PayloadError(
+            f"{where}: its header says {width:,} x {height:,} px, which no picture a vendor reads is (1 to "
+            f"{MAX_SIDE:,} px a side): the file is damaged, or scale the picture down"
+        )
+    if not _whole(found, raw):
+        # (every vendor refuses it, 400, once the router has sent it, and a cascade tried it on each target)
+        raise PayloadError(
+            f"{where}: the {found} picture's data stops short of its end (a file cut off in copying or encoding): "
+            "send the whole file's bytes, base64-encoded"
+        )
     return Image(media_type=media_type, data=data, detail=detail, width=width, height=height)
 
 
@@ -152,11 +170,39 @@ def image_size(raw: bytes) -> tuple[str, int, int] | None:
     return None
 
 
+def _whole(media_type: str, raw: bytes) -> bool:
+    """Whether the picture's bytes reach the end its format marks (a PNG's IEND chunk, a JPEG's EOI marker after its
+    frame header, the length a WebP's RIFF header gives); a GIF is taken as it is."""
+    if media_type == "image/png":
+        at = 8
+        while at + 8 <= len(raw):  # each chunk: length, type, data, CRC
+            (length,) = struct.unpack(">I", raw[at : at + 4])
+            if raw[at + 4 : at + 8] == b"IEND":
+                return at + 12 <= len(raw)
+            at += 12 + length
+        return False
+    if media_type == "image/jpeg":
+        frame = _jpeg_frame(raw)
+        return frame is not None and raw.find(b"\xff\xd9", frame) >= 0
+    if media_type == "image/webp":
+        return len(raw) >= 8 + int.from_bytes(raw[4:8], "little")
+    return True
+
+
 #: the JPEG markers that start a frame (SOF0..SOF15 but DHT, JPG and DAC), whose header holds the size
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 def _jpeg_size(raw: bytes) -> tuple[str, int, int] | None:
+    at = _jpeg_frame(raw)
+    if at is None:
+        return None
+    height, width = struct.unpack(">HH", raw[at + 5 : at + 9])
+    return "image/jpeg", width, height
+
+
+def _jpeg_frame(raw: bytes) -> int | None:
+    """Where a JPEG's frame header (its SOF marker) is, walking the segments before it; None if none is whole."""
     at = 2
     while at + 4 <= len(raw):
         if raw[at] != 0xFF:
@@ -170,8 +216,7 @@ def _jpeg_size(raw: bytes) -> tuple[str, int, int] | None:
             continue
         (length,) = struct.unpack(">H", raw[at + 2 : at + 4])
         if marker in _SOF and at + 9 <= len(raw):
-            height, width = struct.unpack(">HH", raw[at + 5 : at + 9])
-            return "image/jpeg", width, height
+            return at
         at += 2 + length
     return None
 

@@ -436,3 +436,82 @@ async def test_an_mcp_clients_screenshot_reaches_claude_through_invoke_skill(ser
     assert claude.violations == []
     sent = claude.requests[-1]["body"]["messages"][-1]["content"]
     assert sent[-1] == {"type": "image", "source": SHAPES["anthropic"]["source"]}
+
+
+def _cut_png() -> bytes:
+    whole = png(4, 3)
+    return whole[: whole.index(b"IEND") - 4]  # (the IDAT whole, the IEND chunk gone: a copy cut off)
+
+
+@pytest.mark.parametrize(
+    ("raw", "media_type"),
+    [
+        (_cut_png(), "image/png"),
+        (png(640, 480)[:60], "image/png"),  # (cut inside its IDAT)
+        (jpeg(640, 480)[:-2], "image/jpeg"),  # (no EOI after the frame)
+        (webp(320, 200)[:-1], "image/webp"),  # (shorter than its RIFF header says)
+    ],
+    ids=["png-no-iend", "png-cut-in-idat", "jpeg-no-eoi", "webp-short"],
+)
+def test_a_picture_cut_short_is_refused_before_any_vendor_is_sent_it(raw, media_type):
+    # Before: its header alone was read, and each target of a cascade was sent it to answer 400
+    url = f"data:{media_type};base64," + base64.b64encode(raw).decode()
+    with pytest.raises(E.PayloadError) as info:
+        _messages([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}])
+    assert "content[0].image_url.url" in info.value.message
+    assert "stops short of its end" in info.value.message and "the whole file" in info.value.message
+
+
+def _png_saying(width: int, height: int) -> bytes:
+    """A whole PNG (IHDR, one empty IDAT, IEND) whose header says ``width`` x ``height``."""
+    whole = png(1, 1)
+    return whole[:16] + struct.pack(">II", width, height) + whole[24:]
+
+
+@pytest.mark.parametrize(
+    ("width", "height"), [(2**32 - 1, 2**32 - 1), (70_000, 10), (0, 480), (640, 0)], ids=["max", "wide", "w0", "h0"]
+)
+def test_a_header_saying_no_size_a_picture_has_is_refused_not_counted(width, height):
+    # Before: 4,294,967,295 px a side was taken, and a budget reserved some 8 x 10^15 tokens for Gemini's tiles of it
+    # (for any target but Claude: the OpenAI and compatible ones count any vendor's most); 0 px was taken as a picture
+    url = "data:image/png;base64," + base64.b64encode(_png_saying(width, height)).decode()
+    with pytest.raises(E.PayloadError) as info:
+        _messages([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}])
+    assert f"its header says {width:,} x {height:,} px" in info.value.message
+    assert "1 to 65,535 px a side" in info.value.message
+
+
+def test_the_largest_side_taken_is_counted_within_bounds():
+    url = "data:image/png;base64," + base64.b64encode(_png_saying(65_535, 65_535)).decode()
+    request = _asking({"type": "image_url", "image_url": {"url": url}})
+    text_only = LLMRequest(_messages([{"role": "user", "content": QUESTION}]))
+    assert estimate_input_tokens(request) - estimate_input_tokens(text_only) == 258 * 86 * 86  # (Gemini's tiles)
+
+
+@pytest.mark.parametrize(
+    "head", ["image/png;base64", "image/png;BASE64", "IMAGE/PNG;Base64", "image/png;charset=utf-8;base64"]
+)
+async def test_a_data_url_rfc_2397_allows_is_sent_as_the_vendors_write_one(serve, transport, head):
+    # Before: a parameter before ";base64" (RFC 2397's, a "charset=" some encoders write) was refused as no data URL
+    [case] = [c for c in CASES if c.name == "openai"]
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": "A chart."})
+    await provider.complete(_asking({"type": "image_url", "image_url": {"url": f"data:{head},{SHOT}"}}), target)
+    assert fake.violations == []
+    [_, picture] = _sent_parts(case.name, last_body(fake))
+    assert picture == {"type": "image_url", "image_url": {"url": SHOT_URL}}
+
+
+@pytest.mark.parametrize("head", ["image/png;charset;base64", "image/png;base64;charset=utf-8", "image/png;;base64"])
+def test_a_data_url_whose_parameters_are_not_rfc_2397s_is_refused(head):
+    with pytest.raises(E.PayloadError, match="data:<media type>;base64,<the picture's bytes"):
+        _messages([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": f"data:{head},{SHOT}"}}]}])
+
+
+def test_many_pictures_are_each_counted_at_the_most_their_vendor_bills():
+    pictures = [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{BIG}"}}] * 12
+    request = LLMRequest(_messages([{"role": "user", "content": [{"type": "text", "text": QUESTION}, *pictures]}]))
+    text_only = LLMRequest(_messages([{"role": "user", "content": QUESTION}]))
+    claude = Target("anthropic", "claude-3-5-sonnet-20241022")
+    assert estimate_input_tokens(request, claude) - estimate_input_tokens(text_only, claude) == 12 * 1049
+    assert estimate_input_tokens(request) - estimate_input_tokens(text_only) == 12 * (2833 + 5667 * 4)
