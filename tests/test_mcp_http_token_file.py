@@ -97,3 +97,21 @@ def test_the_token_setting_reads_the_variable_or_the_file_never_both(tmp_path: P
         token_setting({"MAGSAG_MCP_TOKEN_FILE": str(secret)})
     with pytest.raises(ConfigError, match="cannot be read"):  # a folder given for the file
         token_setting({"MAGSAG_MCP_TOKEN_FILE": str(tmp_path)})
+
+
+@pytest.mark.parametrize("mistaken", [TOKEN, "Zr7/Kq2mWx9+Hb4nTd6=", "/Mp3xQ9zKw7vRt2"])
+def test_a_token_set_in_the_file_variable_by_mistake_is_not_quoted(tmp_path: Path, mistaken: str):
+    # Before: "MAGSAG_MCP_TOKEN_FILE='Fh3kQ8wZx2Nr7mTb5vLc9pJ' cannot be read": the token, in the server's log
+    with pytest.raises(ConfigError) as refused:
+        token_setting({"MAGSAG_MCP_TOKEN_FILE": mistaken})
+    message = refused.value.message
+    assert mistaken not in message and mistaken[:12] not in message and mistaken[-8:] not in message, message
+    assert "in no folder that exists (its value is not shown" in message
+    assert "cannot be read (No such file or directory): name the file that holds the token" in message
+
+
+def test_a_path_in_a_folder_that_exists_is_named_in_the_refusal(tmp_path: Path):
+    missing = tmp_path / "mcp_token"
+    with pytest.raises(ConfigError) as refused:
+        token_setting({"MAGSAG_MCP_TOKEN_FILE": str(missing)})
+    assert f"MAGSAG_MCP_TOKEN_FILE={str(missing)!r} cannot be read" in refused.value.message

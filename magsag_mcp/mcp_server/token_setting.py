@@ -40,7 +40,7 @@ def token_setting(env: Mapping[str, str]) -> tuple[str | None, str]:
             data = f.read(MAX_TOKEN_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(
-            f"{TOKEN_FILE_ENV}={excerpt(named, 200)!r} cannot be read ({exc.strerror or type(exc).__name__}): "
+            f"{_named(path)} cannot be read ({exc.strerror or type(exc).__name__}): "
             "name the file that holds the token (a Docker secret is /run/secrets/NAME), readable by this user"
         ) from None
     if len(data) > MAX_TOKEN_FILE_BYTES:
@@ -62,3 +62,15 @@ def token_setting(env: Mapping[str, str]) -> tuple[str | None, str]:
             "output of python -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
     return token, FROM_THE_FILE
+
+
+def _named(path: Path) -> str:
+    """How a refusal names the file that could not be read: its path where it is one (a folder that exists holds it),
+    else not at all. The token itself, set in the file's variable in place of MAGSAG_MCP_TOKEN, names no file, and
+    the refusal went to the log with it."""
+    if path.parent != Path(path.anchor) and path.parent.is_dir() and (path.is_absolute() or "/" in str(path)):
+        return f"{TOKEN_FILE_ENV}={excerpt(str(path), 200)!r}"
+    return (
+        f"the file {TOKEN_FILE_ENV} names, in no folder that exists (its value is not shown: a token set there in "
+        f"place of {TOKEN_ENV} would be),"
+    )
