@@ -116,3 +116,46 @@ def test_errata_correct_only_the_documented_fault():
     assert spec_validator("azure").errors("createChatCompletionRequest", body) == []
     del body["response_format"]["json_schema"]["name"]
     assert spec_validator("azure").errors("createChatCompletionRequest", body)
+
+
+_TEXT = {"type": "input_text", "text": "What is in it?"}
+_PICTURE = {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "auto"}
+
+
+@pytest.mark.parametrize(
+    ("message", "said"),
+    [
+        ({"role": "user", "content": [_TEXT, _PICTURE]}, None),
+        ({"type": "message", "role": "user", "content": [_TEXT, _PICTURE]}, None),
+        ({"role": "assistant", "content": [_TEXT]}, None),  # (an EasyInputMessage alone: no InputMessage's role)
+        ({"role": "user", "content": "What is in it?"}, None),
+        ({"role": "user", "content": [_TEXT, {**_PICTURE, "detail": None}]}, "input_image"),
+        ({"role": "user", "content": [{k: v for k, v in _PICTURE.items() if k != "detail"}]}, "input_image"),
+        ({"role": "user", "content": [{**_PICTURE, "image_url": {"url": "https://a.example/q.png"}}]}, "not of type"),
+        ({"role": "user", "content": [{**_PICTURE, "detail": "max"}]}, "'max' is not one of"),
+        ({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://a.example/q.png"}}]}, ""),
+        ({"role": "robot", "content": [_TEXT]}, "'robot' is not one of"),
+        ({"role": "user"}, "'content' is a required property"),
+    ],
+    ids=[
+        "parts",
+        "typed",
+        "assistant",
+        "text",
+        "null-detail",
+        "no-detail",
+        "url-object",
+        "bad-detail",
+        "chat-part",
+        "bad-role",
+        "no-content",
+    ],
+)
+def test_the_responses_message_erratum_takes_a_picture_message_and_lets_no_wrong_shape_through(message, said):
+    # the erratum reads a message that is both an EasyInputMessage and an InputMessage as the latter alone: it must
+    # take what the spec means (a user's text and picture parts) and still refuse each picture or message written wrong
+    problems = spec_validator("openai").errors("CreateResponse", {"model": "gpt-4o", "input": [message]})
+    if said is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and said in problems[0], problems
