@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import socket
@@ -15,16 +14,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import anyio
 import httpx2
 import pytest
-import uvicorn
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server.http import BearerTokenMiddleware, http_app, is_loopback, security_settings
-from tests.mcp_http_helpers import HEADERS, INIT
+from tests.mcp_http_helpers import HEADERS, INIT, uvicorn_on
 from tests.shutdown_helpers import until_serving
 
 pytestmark = pytest.mark.anyio
@@ -55,16 +52,8 @@ def offline_env(tmp: Path) -> dict[str, str]:
 @asynccontextmanager
 async def serving(app, port: int) -> AsyncIterator[str]:
     """``app`` served in this process on ``port``, which :func:`held_port` holds bound until uvicorn serves on it."""
-    sock = _HELD.pop(port)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(functools.partial(server.serve, sockets=[sock]))
-        while not server.started:
-            await anyio.sleep(0.01)
-        try:
-            yield f"http://127.0.0.1:{port}/mcp"
-        finally:
-            server.should_exit = True
+    async with uvicorn_on(app, _HELD.pop(port)):
+        yield f"http://127.0.0.1:{port}/mcp"
 
 
 @asynccontextmanager

@@ -21,14 +21,13 @@ from urllib.parse import urlsplit
 import aiohttp
 import anyio
 import pytest
-import uvicorn
 
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server import health as health_module
 from magsag_mcp.mcp_server.health import NOT_OPEN, READ_ONLY, SHUTTING_DOWN, UNREADABLE, not_answering
 from magsag_mcp.mcp_server.http import http_app, serve_http
 from magsag_mcp.mcp_server.server import server_state
-from tests.mcp_http_helpers import HEADERS, INIT
+from tests.mcp_http_helpers import HEADERS, INIT, uvicorn_on
 from tests.shutdown_helpers import until_serving
 
 pytestmark = pytest.mark.anyio
@@ -62,16 +61,8 @@ def loopback_listener() -> socket.socket:
 async def under_uvicorn(app) -> AsyncIterator[str]:
     """``app`` served by uvicorn in this process (its lifespan on) on a free loopback port: the base URL."""
     sock = loopback_listener()
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(functools.partial(server.serve, sockets=[sock]))
-        with anyio.fail_after(60):  # a hang guard, not a timing assertion
-            while not server.started:
-                await anyio.sleep(0.01)
-        try:
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-        finally:
-            server.should_exit = True
+    async with uvicorn_on(app, sock):
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     sock.close()
 
 
