@@ -15,7 +15,7 @@ from .cascade_report import CascadeState
 from .errors import ConfigError, ContextTooLongError, NotConfiguredError, ProviderError, UnsupportedFeatureError
 from .predictions import unsent_prediction
 from .providers import ProviderSet
-from .providers.capabilities import FEATURE_FIXES
+from .providers.capabilities import cannot_honour
 from .routing import Candidate, Plan
 from .types import Target
 
@@ -108,8 +108,7 @@ class TargetSkips:
             costly = refused_whatever_was_spent(self.guard, self.pricer, target, plan.request_for(target), agent)
             return f"not configured: {err.message}" + (f"; once it is, {costly}" if costly else ""), err
         if missing:
-            fixes = "".join(f"; {FEATURE_FIXES[need]}" for need in missing if need in FEATURE_FIXES)
-            reason = f"cannot honour {', '.join(missing)} (the call needs it){fixes}"
+            reason = cannot_honour(missing)
             return reason, UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
         if unsent is not None:
             return unsent, UnsupportedFeatureError(unsent, provider=target.provider, model=target.model)

@@ -19,6 +19,7 @@ from .governance import refusal_ends_call
 from .governance.budget import reserved_worst_case
 from .plurals import listed
 from .providers import canonical_provider, prompt_overhead
+from .providers.capabilities import cannot_honour
 from .result_dicts import RouteExplanationDict
 from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
@@ -397,7 +398,7 @@ def _none_sendable(targets: list[dict[str, Any]], unwaited: Set[int] = frozenset
         elif target["unavailable"]:
             reasons.append(f"{target['label']} is not configured ({target['unavailable']})")
         elif target["missing_features"]:
-            reasons.append(f"{target['label']} cannot honour {', '.join(target['missing_features'])}")
+            reasons.append(f"{target['label']} {cannot_honour(target['missing_features'])}")
         elif position in unwaited:
             reasons.append(
                 f"{target['label']} is left alone for a wait its server asked, which no call waits out (its "

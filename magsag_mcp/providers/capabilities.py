@@ -33,6 +33,13 @@ FEATURE_FIXES = {
 }
 
 
+def cannot_honour(missing: list[str]) -> str:
+    """Why a target is passed over for the features ``missing`` that the call needs, with the fix where there is one:
+    the words a cascade's skip and a plan's (``explain``'s) warning both say."""
+    fixes = "".join(f"; {FEATURE_FIXES[need]}" for need in missing if need in FEATURE_FIXES)
+    return f"cannot honour {', '.join(missing)} (the call needs it){fixes}"
+
+
 def capabilities_for(caps: Capabilities, target: Target) -> Capabilities:
     """A target may declare what its server lacks: ``params: {capabilities: {tools: false}}``."""
     declared = target.param("capabilities") if target.params else None

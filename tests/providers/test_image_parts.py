@@ -515,3 +515,26 @@ def test_many_pictures_are_each_counted_at_the_most_their_vendor_bills():
     claude = Target("anthropic", "claude-3-5-sonnet-20241022")
     assert estimate_input_tokens(request, claude) - estimate_input_tokens(text_only, claude) == 12 * 1049
     assert estimate_input_tokens(request) - estimate_input_tokens(text_only) == 12 * (2833 + 5667 * 4)
+
+
+def test_a_plan_of_gemini_alone_for_a_picture_by_url_warns_with_the_fix_the_call_would_say(tmp_path):
+    # Before: explain's warning said "google:gemini-1.5-pro cannot honour image_urls" and pointed at `magsag doctor`,
+    # while the call itself said to send a data: URL
+    from magsag_mcp import Magsag
+
+    picture = {"type": "image_url", "image_url": {"url": WEB_URL}}
+    payload = {
+        "data": "x",
+        "model_config": {
+            "model": "google:gemini-1.5-pro",
+            "messages": [{"role": "user", "content": [{"type": "text", "text": QUESTION}, picture]}],
+        },
+    }
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"GEMINI_API_KEY": "gk7Q2mZ9xWp"}) as mg:
+        [warning] = mg.skills.explain("skill.analysis", payload)["warnings"]
+        with pytest.raises(E.AllTargetsFailed) as failed:
+            mg.skills.invoke("skill.analysis", payload)
+    fix = "send each picture as a data: URL (data:image/png;base64,...), which every vendor takes"
+    said = f"google:gemini-1.5-pro cannot honour image_urls (the call needs it); {fix}"
+    assert said in warning, warning
+    assert f"cannot honour image_urls (the call needs it); {fix}" in failed.value.message
