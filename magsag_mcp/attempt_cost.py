@@ -12,10 +12,10 @@ from .cascade_report import set_usage, unknown_cost_warning
 from .errors import MagsagError, excerpt, redacting_logger
 from .governance.budget import reserved_worst_case
 from .predictions import prediction_tokens
-from .pricing import AUDIO_PROVIDERS
 from .providers import min_output_tokens, prompt_overhead
 from .records import AttemptRecord
 from .types import LLMRequest, LLMResult, Target, Usage
+from .worst_cases import AUDIO_PROVIDERS
 
 #: the output a request without max_tokens is budgeted for
 DEFAULT_MAX_OUTPUT = 4096

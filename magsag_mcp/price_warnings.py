@@ -68,7 +68,7 @@ def untiered_entry(provider: str, model: str, tier: str) -> str:
     )
 
 
-#: what keeps a call off a priority tier its provider's answers came on (a project's default tier): pricing's
+#: what keeps a call off a priority tier its provider's answers came on (a project's default tier): worst_cases'
 #: _STANDARD_ONLY reserves such a call at the standard rates
 _KEEP_OFF = {"openai": "params.service_tier: default", "google": "params.serviceTier: standard"}
 

@@ -21,6 +21,12 @@ ZERO = Decimal(0)
 ANTHROPIC_WRITE, ANTHROPIC_WRITE_1H = Decimal("1.25"), Decimal(2)
 #: what Anthropic bills a cache read (a hit) at, as a multiple of the model's input rate
 ANTHROPIC_READ = Decimal("0.1")
+#: (provider, where inference ran) -> the multiple of every token rate it is billed at, which genai-prices
+#: does not know: Anthropic bills US-only inference (``inference_geo: "us"``, asked for by the request or the
+#: workspace's default) at 1.1x on the models that take it (Claude Opus 4.6 and later; older ones refuse it).
+#: A multiple of the rates, not a rate card of its own as a service tier is: it applies to whichever rates price
+#: the call, genai-prices' or a prices.yaml entry's (whose rates are the standard tier's, run anywhere)
+GEO_MULTIPLIERS: dict[tuple[str, str], Decimal] = {("anthropic", "us"): Decimal("1.1")}
 
 #: our provider names -> genai-prices provider ids (None: catalog prices only)
 GENAI_PROVIDER: dict[str, str | None] = {

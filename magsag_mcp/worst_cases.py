@@ -1,0 +1,171 @@
+"""The most a call can cost before it is sent, which its budget reservation holds, and why none is known.
+
+:class:`WorstCasePricing` is :class:`~magsag_mcp.pricing.Pricer`'s half that bounds a call yet to be made: the
+dearest rates its tokens may be billed at (a service tier its provider's answers came on, where inference runs, the
+cache writes its marker allows). The other half, :mod:`.pricing`, prices an answer and learns from it what these
+bounds reach for (the tiers served, the geos billed, the models an Azure deployment answered as).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .exact_money import exact_money
+from .rates import GEO_MULTIPLIERS
+
+if TYPE_CHECKING:
+    from .rates import Priced
+
+#: tiers billed above the standard rates: once a provider has served one, a call whose price on it is unknown has no
+#: worst case (a cheaper tier, flex or batch, bounds nothing above the standard rates)
+_DEARER_TIERS = frozenset({"priority"})
+#: what a request asks for that keeps it off a dearer tier, by provider: Anthropic's ``service_tier: standard_only``
+#: (its "auto" uses Priority Tier where the organisation has it), OpenAI's ``service_tier`` "default" ("processed with
+#: the standard pricing", where "auto" takes the project's own default, which may be priority) and Gemini's
+#: ``serviceTier`` "standard"; and flex, billed below the standard rates. Only Anthropic's was taken: a call asking
+#: OpenAI for "default" after a priority answer was refused by a strict limit as of unknown worst case
+_STANDARD_ONLY = {
+    "anthropic": frozenset({"standard_only"}),
+    "openai": frozenset({"default", "flex"}),
+    "google": frozenset({"standard", "flex"}),
+}
+#: the providers that are one vendor's own API (a model of another's named with one is most likely a mistake)
+_VENDOR_PROVIDERS = ("openai", "anthropic", "google")
+#: a worst case's ``cache_control`` not given: the request may carry any marker
+_UNSAID: Any = object()
+#: providers whose answers' usage counts audio tokens (Chat Completions' ``audio_tokens``), priced at audio rates: a
+#: worst case elsewhere (Gemini, whose wire counts none, and whose audio answers are refused) prices none at them
+AUDIO_PROVIDERS = frozenset({"openai", "azure", "compat", "local"})
+
+
+class WorstCasePricing:
+    """A :class:`~magsag_mcp.pricing.Pricer`'s worst cases: what its answers taught it (the state below, kept by
+    ``Pricer.price``) bounds what a call may spend."""
+
+    # (the Pricer's, kept by its price and its Azure model choice; typed here for the methods below)
+    #: provider -> the non-standard service tiers its answers reported
+    _served_tiers: dict[str, frozenset[str]]
+    #: provider -> the dearest inference-geo multiple its answers were billed at
+    _served_geo: dict[str, Decimal]
+    #: Azure deployment -> the models its answers were priced by, other than its own name
+    _azure_served: dict[str, frozenset[str]]
+    #: Azure deployments that answered as a fine-tune of no known price
+    _azure_unpriced: set[str]
+
+    if TYPE_CHECKING:
+
+        def _resolve(self, provider: str, model: str, service_tier: str | None = None) -> Priced: ...
+
+    @exact_money
+    def worst_case(
+        self,
+        provider: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        inference_geo: Any = None,
+        cache_control: Any = _UNSAID,
+        service_tier: Any = None,
+    ) -> Decimal | None:
+        """The most a call can cost: every input token billed at its dearest rate (a 1-hour cache
+        write costs more than an uncached token), ``output_tokens`` generated. ``inference_geo``: where
+        the request asks inference to run (a target's ``params.inference_geo``), billed at its multiple.
+        ``service_tier``: the tier the request asks for (a target's ``params.service_tier``).
+        ``cache_control``: the cache marker the request carries (a target's ``params.cache_control``, None
+        for none): Anthropic writes a prompt to its cache, and bills the write, only where the request
+        marks it, at the marker's time to live; unsaid, any write is possible.
+
+        Calls cannot ask for a dearer service tier (``priority`` and ``scale`` are refused), but an
+        OpenAI project whose default tier is priority serves every call on it, at up to twice the
+        standard rate, and says so only in the answer. Once an answer from a provider has reported
+        such a tier, that provider's calls are reserved at the dearest tier seen, so that budget
+        reservations go on bounding what concurrent calls can spend; where a dearer tier it served has no
+        known price for the model (Anthropic's Priority Tier, sold by contract), the worst case is unknown
+        (None: a cost limit refuses it, as :meth:`why_unpriced` says), not the standard rates' as if a bound,
+        unless the request keeps off it (Anthropic's ``service_tier: standard_only``, OpenAI's ``default``, Gemini's
+        ``serviceTier: standard``, or flex: see _STANDARD_ONLY).
+
+        An Azure deployment's name is the operator's choice ("gpt-4o-mini" may serve gpt-4o, "prod-chat"
+        names no model), and its answers are priced by the model they name. Once a deployment has
+        answered as a model, its calls are reserved at the dearer of the two (or at that model's, where
+        the name has no price)."""
+        asked = GEO_MULTIPLIERS.get((provider, inference_geo)) if isinstance(inference_geo, str) else None
+        if provider == "azure" and model in self._azure_unpriced:
+            return None  # it answered as a fine-tune of no known price
+        writes = _cache_writes(provider, cache_control)
+        standard = service_tier is not None and service_tier in _STANDARD_ONLY.get(provider, ())
+        worst = self._worst(provider, model, input_tokens, output_tokens, asked, writes, standard)
+        if provider == "azure":
+            for served in self._azure_served.get(model, ()):
+                dearer = self._worst(provider, served, input_tokens, output_tokens, asked, writes)
+                if dearer is not None and (worst is None or dearer > worst):
+                    worst = dearer
+        return worst
+
+    def _worst(
+        self,
+        provider: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        asked: Decimal | None = None,
+        writes: str | None = "1h",
+        standard: bool = False,
+    ) -> Decimal | None:
+        """:meth:`worst_case` of one model name, at the dearest service tier its provider has served (and the
+        dearest inference geo: the one the request asks for (``asked``), or once an answer has run where
+        inference costs more), with the cache ``writes`` the call can make (see UnitPrices.ceiling); None where a
+        dearer tier served has no known price for it. ``standard``: the request keeps to the standard tier."""
+        priced = self._resolve(provider, model)
+        audio = provider in AUDIO_PROVIDERS
+        implied = provider == "anthropic"  # a write's rate a prices.yaml entry lacks: Anthropic's multiple of input
+        worst = priced.worst_case(input_tokens, output_tokens, audio=audio, writes=writes, implied=implied)
+        for tier in () if standard else self._served_tiers.get(provider, ()):
+            dearer = self._resolve(provider, model, tier).worst_case(
+                input_tokens, output_tokens, audio=audio, writes=writes, implied=implied
+            )
+            if dearer is None and tier in _DEARER_TIERS:
+                return None  # (the standard rates bound no call it may serve: see why_unpriced)
+            if worst is not None and dearer is not None and dearer > worst:
+                worst = dearer
+        served = self._served_geo.get(provider)
+        geo = asked if served is None else served if asked is None else max(served, asked)  # the dearer one
+        if geo is not None and worst is not None:  # whichever rates price it (see GEO_MULTIPLIERS)
+            worst *= geo
+        return worst
+
+    @exact_money
+    def why_unpriced(self, provider: str, model: str) -> str | None:
+        """Why no call of a model genai-prices knows is priced (it searches the web on every call, billed per
+        search), or of one another vendor's API serves (``openai:claude-...``: the provider mistaken), as said
+        after its name; None when it is priced, or simply unknown."""
+        priced = self._resolve(provider, model)
+        if priced.source is not None and not priced.unknown_because:
+            for tier in self._served_tiers.get(provider, ()):
+                on_tier = self._resolve(provider, model, tier)
+                if tier in _DEARER_TIERS and on_tier.source is None and on_tier.unknown_because:
+                    # ("answered on service tier 'priority', which ...; add ...": said of a call yet to be made)
+                    why = on_tier.unknown_because.removeprefix(f"answered on service tier {tier!r}, ")
+                    return f"may be served on service tier {tier!r}, as {provider}'s answers have been, {why}"
+        if priced.unknown_because or priced.source is not None or provider not in _VENDOR_PROVIDERS:
+            return priced.unknown_because
+        for vendor in _VENDOR_PROVIDERS:
+            if vendor != provider and self._resolve(vendor, model).source is not None:
+                return f"is {vendor}'s model, not {provider}'s: did you mean provider {vendor!r}?"
+        return None
+
+
+def _cache_writes(provider: str, cache_control: Any) -> str | None:
+    """The dearest cache write a call can be billed (see UnitPrices.ceiling): Anthropic writes only what the
+    request marks (magsag sends a marker only as the target's top-level ``cache_control``), for 5 minutes
+    unless its ``ttl`` is "1h"; other vendors cache on their own, and a marker left unsaid may be any."""
+    if provider != "anthropic" or cache_control is _UNSAID:
+        return "1h"
+    if cache_control is None:
+        return None
+    if isinstance(cache_control, Mapping) and cache_control.get("ttl", "5m") == "5m":
+        return "5m"
+    return "1h"
