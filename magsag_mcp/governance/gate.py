@@ -25,21 +25,28 @@ the summary's filters left out of its counts (a call's fallback hop on another m
 attempts must be allowed (one a call left for another has attempts and no call).
 
 The summary's shape is validated first: a field of the wrong type is an :class:`InputError` naming
-the field (exit 2), never a crash nor a policy violation.
+the field (exit 2), never a crash nor a policy violation. What the gate says beside its verdict, the notes, is
+:mod:`.gate_notes`'.
 """
 
 from __future__ import annotations
 
-import shlex
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from ..catalog_edits import UNKNOWN_POLICIES, UNKNOWN_PRICES_FILE
+from ..catalog_edits import UNKNOWN_POLICIES
 from ..errors import ConfigError, InputError, redact
 from ..plurals import counted, has
 from ..types import Target
+from .gate_notes import (
+    OLD_SUMMARY,
+    add_note,
+    listed,
+    no_calls_note,
+    note_narrowed,
+    note_window_cut,
+    unbounded_note,
+)
 from .gate_summary import HOW as HOW  # (the CLI imports it from here)
 from .gate_summary import NO_AGENT, _Stats, _Summary, parse_summary
 from .model_patterns import matches, model_matches
@@ -57,13 +64,6 @@ _UNNAMED = (
 def check_summary(summary: Any, policies: PolicySet) -> list[str]:
     """The violations (see :func:`check_summary_with_notes`)."""
     return check_summary_with_notes(summary, policies)[0]
-
-
-#: what the gate says when a summary lacks the peaks a limit is checked against
-_OLD_SUMMARY = (
-    "this summary has no {field} (written by an older magsag): {limit} was checked against {instead}, "
-    "which may span many {what}; write the summary again with `magsag flow summarize` to check it exactly"
-)
 
 
 def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[str], list[str]]:
@@ -85,7 +85,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
     cut = _window_cuts(summary, zone)
     if not any(_checks(p) for p in policies.policies):
         # "gate: pass" alone read as the spend checked: a CI job given the wrong policy file passed anything
-        _note(
+        add_note(
             notes,
             "the policy file sets no allowed_models and no thresholds, so the gate checked nothing (a policy's "
             "requirements are held to on each call, by data class, which a summary does not show); give --policy "
@@ -94,7 +94,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
     else:
         for p in policies.policies:
             if p.requirements:  # "gate: pass" beside the guide's data_residency read as residency audited
-                _note(
+                add_note(
                     notes,
                     f"{p.name}: its requirements (data class -> models) are held to on each call, before anything "
                     "is sent; a summary shows no data class, so the gate did not check them",
@@ -102,7 +102,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
     if not any(s.used for s in stats.values()):
         # "gate: pass" alone read as the spend checked: a CI job whose summarize read another ledger than the
         # server's (a mistyped or relative MAGSAG_DB) passed, summarize's own note left in another step's log
-        _note(notes, _no_calls(summary))
+        add_note(notes, no_calls_note(summary))
     for model, s in stats.items():
         for p in policies.policies:
             if p.allowed_models is None or not s.used:  # (a model a call left for another was called too)
@@ -138,15 +138,15 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             violations.append(
                 f"{p.name}: figures it checks hold an attempt of no known cost nor a bound on it (their at_most_usd is "
                 f"null), which this summary's filters left out of its counts, so the cost limits cannot be checked: "
-                f"{_listed(held)}"
+                f"{listed(held)}"
             )
         elif (unbounded or held) and any(v is not None for v in dict(t).values()):
             # admitted by allow_unpriced, and checked at $0: "gate: pass" alone read as their spend checked
-            _note(notes, _unbounded_note(p.name, unbounded, stats, held))
+            add_note(notes, unbounded_note(p.name, unbounded, stats, held))
         if t.max_cost_per_run_usd is not None:
             limit = f"max_cost_per_run_usd ${t.max_cost_per_run_usd:f}"
             if "largest_run" not in has_peaks:
-                _note(notes, _OLD_SUMMARY.format(field="largest_run", limit=limit, instead="the total", what="runs"))
+                add_note(notes, OLD_SUMMARY.format(field="largest_run", limit=limit, instead="the total", what="runs"))
                 if total.cost > t.max_cost_per_run_usd:
                     violations.append(f"{p.name}: total cost {total.shown()} exceeds {limit}")
             elif (run := parsed.largest_run) is not None and run.cost > t.max_cost_per_run_usd:
@@ -155,7 +155,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
         if t.max_cost_per_day_usd is not None:
             limit = f"max_cost_per_day_usd ${t.max_cost_per_day_usd:f}"
             if "largest_day" not in has_peaks:
-                _note(notes, _OLD_SUMMARY.format(field="largest_day", limit=limit, instead="the total", what="days"))
+                add_note(notes, OLD_SUMMARY.format(field="largest_day", limit=limit, instead="the total", what="days"))
                 if total.cost > t.max_cost_per_day_usd:
                     violations.append(f"{p.name}: total cost {total.shown()} exceeds {limit}")
             elif (day := parsed.largest_day) is not None and day.cost > t.max_cost_per_day_usd:
@@ -167,17 +167,17 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                     continue
                 if "largest_day" not in a.model_fields_set:
                     what = "largest_day in by_agent"
-                    _note(notes, _OLD_SUMMARY.format(field=what, limit=limit, instead="its whole cost", what="days"))
+                    add_note(notes, OLD_SUMMARY.format(field=what, limit=limit, instead="its whole cost", what="days"))
                     if a.cost > t.max_cost_per_agent_daily_usd:
                         violations.append(f"{p.name}: agent {agent!r} cost {a.shown()} exceeds {limit}")
                 elif (day := a.largest_day) is not None and day.cost > t.max_cost_per_agent_daily_usd:
                     on = f"on {day.date} ({zone})"
                     violations.append(f"{p.name}: agent {agent!r} {on} cost {day.shown()} exceeds {limit}")
         if narrowed:
-            _note_part(notes, p.name, t, narrowed)
+            note_narrowed(notes, p.name, t, narrowed)
         if t.max_cost_per_run_usd is not None and (top := _delegated_from(parsed, narrowed)) is not None:
             run = narrowed["run_id"]
-            _note(
+            add_note(
                 notes,
                 f"{p.name}: this summary's run filter names run {run!r}, delegated from run {top!r}, whose run limit "
                 f"counts every run of its tree: max_cost_per_run_usd was checked against {run!r} alone; write the "
@@ -185,10 +185,10 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             )
         daily = t.max_cost_per_day_usd is not None or t.max_cost_per_agent_daily_usd is not None
         if daily and cut:
-            _note_window(notes, p.name, t, cut, zone)
+            note_window_cut(notes, p.name, t, cut, zone)
         if daily and _utc(p.timezone or "UTC") != _utc(zone):
             # its days are not the policy's: a day over the limit may be split between two of them, each under it
-            _note(
+            add_note(
                 notes,
                 f"{p.name}: the summary's days are {zone} days; the policy's budget counts days in "
                 f"{p.timezone or 'UTC'}, so its day limits were checked on other days than its own; write the summary "
@@ -225,7 +225,7 @@ def _check_calls(violations: list[str], notes: list[str], policy: str, most: Dec
                     f"unknown cost at its bound{unbounded}), above {limit}{find}"
                 )
             continue
-        _note(
+        add_note(
             notes,
             f"this summary has no largest_call in model_stats (written by an older magsag): {limit} was checked "
             "against each model's average cost per call, which one costlier call can exceed unseen; write the "
@@ -280,59 +280,6 @@ def _delegated_from(parsed: _Summary, narrowed: dict[str, Any]) -> str | None:
     return run.run_id
 
 
-def _no_calls(summary: dict[str, Any]) -> str:
-    """What the gate says of a summary that holds no calls, with the filters that selected none, if any."""
-    period = summary.get("period")
-    filters = period.get("filters") if isinstance(period, dict) else None
-    given = {k: v for k, v in filters.items() if v is not None} if isinstance(filters, dict) else {}
-    unsent = _unsent(summary)
-    if unsent:
-        # calls were made: every target of each refused or skipped before a request (no key set, a policy), which
-        # "an empty ledger" sent a reader looking for the wrong ledger
-        return (
-            f"this summary holds no call that spent: {unsent} (each target refused or skipped before one was "
-            "sent), so the gate checked nothing; `magsag flow summarize` says on stderr why (the commonest "
-            "reason, such as a provider's key not set), and `magsag data query` shows each call's attempts"
-        )
-    run = summary.get("largest_run")
-    run_id = run.get("run_id") if isinstance(run, dict) else None
-    if isinstance(run_id, str) and not given:
-        # a run with no call that reached a provider (a call refused before any target: an invalid payload)
-        return (
-            "this summary holds no call that spent: its runs' calls sent no request, so the gate checked nothing; "
-            f"`magsag data query --run-id {shlex.quote(run_id)}` shows why (one of them)"
-        )
-    why = (
-        f"its filters ({', '.join(f'{k}={v!r}' for k, v in given.items())}) select no call of the ledger it was "
-        "written from"
-        if given
-        else "it was written from an empty ledger"
-    )
-    return (
-        f"this summary holds no calls: {why}, so the gate checked nothing; if calls were made, check that "
-        "`magsag flow summarize` read the ledger they are recorded in (the --db or MAGSAG_DB that magsag-mcp or "
-        "`magsag invoke` is given, as an absolute path)"
-    )
-
-
-def _unsent(summary: dict[str, Any]) -> str:
-    """What a summary's totals say of the calls that sent no request ("" if none): their count (``unsent_calls``),
-    or in a summary written before it was kept, the attempts refused or skipped before a request (by outcome)."""
-    totals = summary.get("totals")
-    if not isinstance(totals, dict):
-        return ""
-    calls = totals.get("unsent_calls")
-    if isinstance(calls, int) and not isinstance(calls, bool) and calls > 0:
-        return f"{counted(calls, 'call')} {'was' if calls == 1 else 'were'} recorded and none sent a request"
-    refused = sum(
-        n
-        for key in ("skipped_attempts", "policy_denied_attempts", "budget_exceeded_attempts")
-        if isinstance(n := totals.get(key), int) and not isinstance(n, bool) and n > 0
-    )
-    every = "was" if refused == 1 else "were all"
-    return f"its {counted(refused, 'attempt')} {every} refused or skipped before a request" if refused else ""
-
-
 def _held_unbounded(parsed: _Summary, t: Any) -> list[tuple[str, str | None]]:
     """The figures a threshold of ``t`` is checked against that leave out an attempt of no known cost and no bound,
     held by the peak itself (its ``at_most_usd`` null), each as (the limit and the figure, as a note names them; the run
@@ -354,54 +301,6 @@ def _held_unbounded(parsed: _Summary, t: Any) -> list[tuple[str, str | None]]:
                 what = f"by_agent[{agent!r}].largest_day (${day.cost:f}, {day.date})"
                 held.append((f"max_cost_per_agent_daily_usd against {what}", None))
     return held
-
-
-def _listed(held: list[tuple[str, str | None]]) -> str:
-    shown = [what for what, _ in held[:4]]
-    return "; ".join(shown) + (f"; and {len(held) - 4} more" if len(held) > 4 else "")
-
-
-def _unbounded_note(policy: str, unbounded: int, stats: dict[str, Any], held: list[tuple[str, str | None]]) -> str:
-    """What the gate says of the attempts of no known cost and no bound that a policy's ``allow_unpriced`` lets
-    through: its cost limits were checked without them; which figures checked hold one (``held``: see
-    :func:`_held_unbounded`), where to find it, and how to count it."""
-    models = [m for m, s in stats.items() if s.unbounded]
-    shown = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
-    # a summary from before bounds were kept counts a call cut in flight (a priced model's) among them: a price
-    # would not count it, a summary written again counts it at its bound
-    old = any(stats[m].unbounded_calls is None for m in models)
-    if unbounded:
-        head = f"{counted(unbounded, 'attempt')} ({shown}) {has(unbounded)} no known cost and no bound on it"
-    else:  # the summary's filters left them out of its counts: it names no model of theirs
-        head = (
-            "attempts of no known cost and no bound on it, left out of this summary's counts by its filters, are held "
-            "by figures it checks"
-        )
-    fix = f"price {'those' if unbounded else 'their'} models in {UNKNOWN_PRICES_FILE} to count them"
-    runs = list(dict.fromkeys(run for _, run in held if run is not None))
-    where = (
-        ""
-        if not runs
-        else f"; `magsag data query --run-id {runs[0]} --format json` lists the attempts of run {runs[0]}"
-        + (f" (and of {', '.join(runs[1:3])})" if len(runs) > 1 else "")
-        + ", with their models"
-    )
-    return (
-        f"{policy}: {head}, which allow_unpriced admits: its cost limits were checked without them, so they may have "
-        f"been exceeded unseen; {fix}"
-        + (
-            "; this summary has no unbounded_calls (written by an older magsag), so a call cut in flight is among "
-            "them too: write the summary again with `magsag flow summarize` to count those at their bound"
-            if old
-            else ""
-        )
-        + (
-            ". Checked without one they hold (their at_most_usd is null, their unbounded_attempts counts it): "
-            f"{_listed(held)}{where}; once priced, `magsag flow summarize` writes their at_most_usd"
-            if held
-            else ""
-        )
-    )
 
 
 def _checks(policy: Any) -> bool:
@@ -440,63 +339,3 @@ def _window_cuts(summary: dict[str, Any], zone: str) -> dict[str, Any]:
     if not isinstance(filters, dict):
         return {}
     return {k: filters[k] for k in ("since", "until") if cuts_a_day(filters.get(k), zone)}
-
-
-def _note_window(notes: list[str], policy: str, t: Any, cut: dict[str, Any], zone: str) -> None:
-    """A day limit checked on a summary whose window starts or ends inside one of its days saw part of that day (the
-    nightly ``--since 24h``: each night's gate sees part of yesterday, and a day that spent past the limit in
-    two parts passed both)."""
-    limits = [
-        name
-        for name, value in (
-            ("max_cost_per_day_usd", t.max_cost_per_day_usd),
-            ("max_cost_per_agent_daily_usd", t.max_cost_per_agent_daily_usd),
-        )
-        if value is not None
-    ]
-    where = " and ".join(w for k, w in (("since", "starts"), ("until", "ends")) if k in cut)
-    by = ", ".join(f"{k}={v!r}" for k, v in cut.items())
-    was = "was" if len(limits) == 1 else "were"
-    # a date alone is a midnight of the summary's --timezone (a UTC one without), or of the offset a time gives
-    dates = "as dates (e.g. --since 2025-11-01 --until 2025-11-02)"
-    example = (
-        dates
-        if zone == "UTC"
-        else f"{dates} with `magsag flow summarize --timezone {zone}`, or as midnights in {zone} with its UTC "
-        f"offset (e.g. --since {datetime(2025, 11, 1, tzinfo=ZoneInfo(zone)).isoformat()})"
-    )
-    _note(
-        notes,
-        f"{policy}: this summary's window ({by}) {where} inside a {'UTC' if zone == 'UTC' else zone} day, and holds "
-        f"only the part of that day within it: {' and '.join(limits)} {was} checked against that part, not the whole "
-        f"day; to check whole days, give --since and --until {example}",
-    )
-
-
-def _note_part(notes: list[str], policy: str, t: Any, narrowed: dict[str, Any]) -> None:
-    """A limit counts calls the summary's filters may have left out: a run limit the run's delegated runs
-    (a SAG's runs carry its own agent and skill) unless the filter is the run's; the day limit every call
-    of the day; an agent's day limit the agent's other calls unless the filter is the agent alone."""
-    partial = [
-        name
-        for name, value, whole_under in (
-            ("max_cost_per_run_usd", t.max_cost_per_run_usd, {"run_id"}),
-            ("max_cost_per_day_usd", t.max_cost_per_day_usd, set()),
-            ("max_cost_per_agent_daily_usd", t.max_cost_per_agent_daily_usd, {"agent"}),
-        )
-        if value is not None and not set(narrowed) <= whole_under
-    ]
-    if partial:
-        by = ", ".join(f"{k}={v!r}" for k, v in narrowed.items())
-        was, counts, them = ("was", "it counts", "it") if len(partial) == 1 else ("were", "they count", "them")
-        _note(
-            notes,
-            f"{policy}: this summary holds only the calls its filters select ({by}): {' and '.join(partial)} "
-            f"{was} checked against those alone, not every call {counts} (a run's delegated runs, a day's other "
-            f"calls); write the summary without those filters to check {them} whole",
-        )
-
-
-def _note(notes: list[str], note: str) -> None:
-    if note not in notes:
-        notes.append(note)
