@@ -32,7 +32,8 @@ from .governance.budget import day_bounds, reserved_worst_case
 from .governance.policy import THRESHOLD_OF, Limit
 from .governance.refusals import unpriced_refusal
 from .ledger.money import to_pusd
-from .routing import Plan, _route
+from .route_resolution import _route
+from .routing import Plan
 from .targets import or_provider_key
 
 #: how a refusal of the call's model begins (call_targets.explicit_target's)

@@ -426,7 +426,7 @@ def _routed_models_forbidden(plan: Plan, attempts: list[AttemptRecord]) -> str:
     )
 
 
-#: where a target the routing policy chose comes from (routing.Source), as opposed to the call's or the environment's
+#: where a target the routing policy chose comes from (Candidate.source), as opposed to the call's or the environment's
 _ROUTED = frozenset({"tier", "route", "default", "data_class"})
 
 

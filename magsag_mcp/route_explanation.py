@@ -351,7 +351,7 @@ class RouteExplanation:
         return []
 
 
-#: who chose a target, as a note of its skip names it (routing.Source; a fallback is the call's too)
+#: who chose a target, as a note of its skip names it (route_resolution.Source; a fallback is the call's too)
 _CHOSEN_BY = {
     "call": "the call's own model",
     "env": "the model MAGSAG_MODEL chose",

@@ -220,7 +220,7 @@ class Usage:
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "other"]
 
-#: where a call's target came from (routing.Source); "provider_default" is routing's provider_defaults, for a vendor
+#: where a call's target came from (Candidate.source); "provider_default" is routing's provider_defaults, for a vendor
 #: that MAGSAG_PROVIDER (or a call naming only a provider) named where neither the route nor the default chain names a
 #: model of its own
 TargetSource = Literal["call", "env", "tier", "route", "default", "data_class", "provider_default"]

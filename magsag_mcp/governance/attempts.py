@@ -49,7 +49,7 @@ class AttemptContext:
     estimated_input_tokens: int
     max_output_tokens: int
     explicit: bool
-    #: where the target came from (routing.Source): "env" is MAGSAG_MODEL, "call" the call's own override,
+    #: where the target came from (route_resolution.Source): "env" is MAGSAG_MODEL, "call" the call's own override,
     #: "provider_default" routing's provider_defaults for a provider MAGSAG_PROVIDER or the call named
     source: str | None = None
     #: the run this one was delegated from: its run limit is the one that applies
