@@ -65,9 +65,11 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
         content = m.get("content")
         parts: tuple[str | Image, ...] = ()
         if content is not None and not isinstance(content, str):
-            if m["role"] != "tool":  # (a tool's own output is its data, whatever it holds)
+            if m["role"] != "tool":
                 _no_tool_blocks(content, f"{where}.messages[{i}]")
                 parts = _media_parts(content, f"{where}.messages[{i}]", m["role"])
+            else:  # (a tool's own output is its data, whatever it holds, but a picture is carried as one)
+                parts = _tool_parts(content, f"{where}.messages[{i}]")
             if parts:
                 content = "\n".join(part for part in parts if isinstance(part, str))
             else:
@@ -207,6 +209,33 @@ def _media_parts(content: Any, where: str, role: str) -> tuple[str | Image, ...]
                 "a picture, a message's content is text and pictures alone"
             )
         parts.append(text[0])
+    return tuple(parts)
+
+
+def _tool_parts(content: Any, where: str) -> tuple[str | Image, ...]:
+    """A tool result's texts and pictures in order, where its content holds a picture (a screenshot tool's MCP
+    ImageContent, OpenAI's image_url part, Anthropic's image block); () where it holds none, and its JSON goes as it
+    is. Taken as text, the picture's base64 was read as words, each a token paid for. Beside a picture, a part that is
+    neither text nor a picture (a tool's own record) goes as its JSON text; a file or a sound is refused, as in a user
+    message, for its data would be words too."""
+    if not isinstance(content, list):
+        return ()
+    kinds = [part.get("type") if isinstance(part, Mapping) else None for part in content]
+    if not any(kind in _IMAGE_PARTS for kind in kinds):
+        return ()
+    parts: list[str | Image] = []
+    for j, part in enumerate(content):
+        kind = kinds[j]
+        if kind in _IMAGE_PARTS:
+            parts.append(read_image(part, f"{where}.content[{j}]"))
+        elif isinstance(kind, str) and kind in _MEDIA_PARTS:
+            raise PayloadError(
+                f"{where}.content[{j}] is {_MEDIA_PARTS[kind]} (a {kind!r} part), which is not carried: a tool "
+                "result is taken as text and pictures; say in words what the model needs of it, or leave it out"
+            )
+        else:
+            text = _text_blocks([part])
+            parts.append(text[0] if text is not None else json_text(part, f"{where}.content[{j}]"))
     return tuple(parts)
 
 

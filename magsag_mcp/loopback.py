@@ -410,9 +410,11 @@ def _offered(tools: list[Any]) -> tuple[str, dict[str, Any]] | None:
 
 
 def _tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
-    """A chat request offering tools, whose last message is not a tool result, gets a call of the first tool."""
+    """A chat request offering tools, whose last message is not a tool result, gets a call of the first tool. (The
+    user message after the results, which carries their pictures, is no new question: see openai_chat._tool_pictures)"""
     messages = body.get("messages") or []
-    if body.get("tool_choice") == "none" or (messages and messages[-1].get("role") == "tool"):
+    roles = [m.get("role") if isinstance(m, dict) else None for m in messages[-2:]]
+    if body.get("tool_choice") == "none" or roles[-1:] == ["tool"] or roles == ["tool", "user"]:
         return None
     offered = _offered(body.get("tools") or [])
     if offered is None:

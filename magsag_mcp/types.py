@@ -64,7 +64,8 @@ class Message:
     - ``user``: ``content`` is the text; ``parts`` its texts and pictures in order, where it holds any.
     - ``assistant``: ``content`` and/or ``tool_calls``.
     - ``tool``: the result of a tool call: ``tool_call_id``, ``name`` (the function's name, which
-      Gemini needs), ``content`` (a string, usually JSON) and ``is_error`` (the call failed).
+      Gemini needs), ``content`` (a string, usually JSON) and ``is_error`` (the call failed); ``parts`` its
+      texts and pictures in order, where it holds a picture (a screenshot tool's).
     """
 
     role: Role
@@ -74,8 +75,8 @@ class Message:
     name: str | None = None
     #: a ``tool`` message's result is the tool's failure (Anthropic's ``is_error``, MCP's ``isError``), not its output
     is_error: bool = False
-    #: a user message's content in its order, texts and pictures, where it holds a picture (``content`` is then its
-    #: texts joined, which what reads text alone reads); empty for a message of text alone
+    #: a user message's (or a tool result's) content in its order, texts and pictures, where it holds a picture
+    #: (``content`` is then its texts joined, which what reads text alone reads); empty for a message of text alone
     parts: tuple[str | Image, ...] = ()
 
     @property

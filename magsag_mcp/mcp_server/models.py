@@ -164,8 +164,9 @@ class ModelConfigArg(_In):
         None,
         description="further turns: {role: user|assistant, content}; after tool_calls, the assistant turn "
         "{role: assistant, tool_calls: [as returned]}, then per call {role: tool, tool_call_id, content} (and "
-        "is_error: true when the tool failed); a user turn's content may hold pictures (PNG, JPEG, GIF, WebP) beside "
-        "its text: {type: image_url, image_url: {url: 'data:image/png;base64,...' or an https URL}}, or MCP's "
+        "is_error: true when the tool failed); a user turn's or a tool result's content may hold pictures (PNG, "
+        "JPEG, GIF, WebP) beside its text: {type: image_url, image_url: {url: 'data:image/png;base64,...' or an "
+        "https URL}}, or MCP's "
         "ImageContent {type: image, data, mimeType}",
     )
     # strict, as the schema and the Python API have it: lax, "yes", "on", 1 and 1.0 were true ("no" and 0 false)

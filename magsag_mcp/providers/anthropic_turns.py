@@ -73,7 +73,9 @@ def turns(request: LLMRequest, *, thinking: str | None = None) -> list[dict[str,
     for msg in request.messages:
         if msg.role == "tool":
             # an empty result is taken for none at all (400 "tool_use ids were found without tool_result blocks")
-            output = msg.content if msg.content and msg.content.strip() else NO_OUTPUT
+            output: str | list[dict[str, Any]] = msg.content if msg.content and msg.content.strip() else NO_OUTPUT
+            if msg.parts:  # its texts and pictures as blocks, as RequestToolResultBlock.content takes them
+                output = [_block(part) for part in msg.parts if not isinstance(part, str) or part.strip()]
             block: dict[str, Any] = {
                 "type": "tool_result",
                 "tool_use_id": ids.result(msg.tool_call_id),

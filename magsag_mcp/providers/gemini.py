@@ -23,7 +23,7 @@ from ..errors import (
 )
 from ..rates import bare_model
 from ..transport import HttpResponse, Transport
-from ..types import Image, LLMRequest, LLMResult, Target, Usage
+from ..types import Image, LLMRequest, LLMResult, Message, Target, Usage
 from .anthropic_thinking import is_thinking
 from .base import Endpoint, HTTPProvider
 from .call_pairs import OpenCalls
@@ -93,6 +93,13 @@ def _part(part: str | Image) -> dict[str, Any]:
     return {"inlineData": {"mimeType": part.media_type, "data": part.data}}
 
 
+def _result_pictures(msg: Message, name: str) -> list[dict[str, Any]]:
+    """A tool result's pictures as parts after the results of its turn, led by a text naming its call."""
+    which = f"{name}, id {msg.tool_call_id}" if msg.tool_call_id else name
+    images = msg.images
+    return [{"text": f"The picture{'s' if len(images) > 1 else ''} of tool call {which}:"}, *map(_part, images)]
+
+
 def _response_object(content: str | None, is_error: bool = False) -> dict[str, Any]:
     """functionResponse.response must be an object; tool results are usually JSON strings. A failed call's goes
     under "error" (the API: "if the function call failed to execute, the response can have an "error" key"). A
@@ -146,9 +153,17 @@ class GeminiFormat(WireFormat):
                     response["id"] = msg.tool_call_id
                 part = {"functionResponse": response}
                 if contents and contents[-1]["role"] == "user" and "functionResponse" in contents[-1]["parts"][0]:
-                    contents[-1]["parts"].append(part)
+                    # (after the results before it, before their pictures: see below)
+                    results = contents[-1]["parts"]
+                    results.insert(sum("functionResponse" in each for each in results), part)
                 else:
                     contents.append({"role": "user", "parts": [part]})
+                # A functionResponse takes a JSON object alone (no parts of its own in this API's FunctionResponse):
+                # the result's pictures go as inlineData parts of the same user content, after its results (Content:
+                # "Parts may have different MIME types"), led by a text naming the call they came from, where the
+                # model reads them as pictures; as text, the base64 was read as words, each a token paid for.
+                if msg.parts:
+                    contents[-1]["parts"].extend(_result_pictures(msg, name))
                 continue
             if msg.role == "user":
                 names.close()

@@ -24,10 +24,14 @@ from .openai_tool_calls import CHAT_ID_LIMIT, WireCallIds, call_name, parse_argu
 from .openai_usage import chat_usage as _usage
 from .wire_format import StreamAccumulator, WireFormat, a_list, a_reason, call_id, first_stops
 
+#: what a tool message that held pictures alone says, its pictures sent after it (:func:`_tool_pictures`)
+PICTURES_AFTER = "(a picture: in the user message after the tool results)"
+
 
 def _message(msg: Message, ids: WireCallIds) -> dict[str, Any]:
     if msg.role == "tool":
-        return {"role": "tool", "tool_call_id": ids.result(msg.tool_call_id), "content": tool_output(msg)}
+        output = tool_output(msg) or (PICTURES_AFTER if msg.parts else "")
+        return {"role": "tool", "tool_call_id": ids.result(msg.tool_call_id), "content": output}
     if msg.role == "assistant" and msg.tool_calls:
         return {
             "role": "assistant",
@@ -56,6 +60,18 @@ def _chat_part(part: str | Image) -> dict[str, Any]:
     if part.detail is not None:
         image_url["detail"] = part.detail
     return {"type": "image_url", "image_url": image_url}
+
+
+def _tool_pictures(msg: Message, sent_id: str) -> list[dict[str, Any]]:
+    """The pictures of a tool result, as parts of the user message that follows the tool messages, after a text that
+    names the call they came from. A tool message takes text parts alone (ChatCompletionRequestToolMessageContentPart),
+    and a picture sent as its text was base64 read as words, each a token paid for; OpenAI's vision guide has pictures
+    go in a user message, where the model reads them as pictures (so does an agent built on Chat Completions)."""
+    named = f" ({msg.name})" if msg.name else ""
+    return [
+        {"type": "text", "text": f"The picture{'s' if len(msg.images) > 1 else ''} of tool call {sent_id}{named}:"},
+        *(_chat_part(image) for image in msg.images),
+    ]
 
 
 def _tool_choice(choice: Any) -> Any:
@@ -111,8 +127,16 @@ class ChatCompletionsFormat(WireFormat):
             if legacy:
                 notes.append(f"{model} takes no system prompt; it was sent as the first user message")
         ids = WireCallIds(CHAT_ID_LIMIT)
+        pictures: list[dict[str, Any]] = []  # the pictures of the tool results before, for the user turn after them
         for m in request.messages:  # not extend() over a generator: a frame less on every attempt
+            if m.role != "tool" and pictures:
+                messages.append({"role": "user", "content": pictures})
+                pictures = []
             messages.append(_message(m, ids))
+            if m.role == "tool" and m.parts:
+                pictures.extend(_tool_pictures(m, messages[-1]["tool_call_id"]))
+        if pictures:
+            messages.append({"role": "user", "content": pictures})
         body: dict[str, Any] = {"model": model, "messages": messages}
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens

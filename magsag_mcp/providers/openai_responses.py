@@ -20,7 +20,7 @@ from .openai_chat_ends import FILTERED, interrupted, refused
 from .openai_errors import body_error_status, error_status, failed_status, openai_error
 from .openai_models import moved_for_responses, put_temperature, reasons, requested_effort
 from .openai_reasoning import is_reasoning, made_by, reasoning_items, signature_for, with_origin
-from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output
+from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output, tool_parts
 from .openai_usage import both_counts, with_reasoning
 from .wire_format import (
     StreamAccumulator,
@@ -36,7 +36,10 @@ from .wire_format import (
 
 def _items(msg: Message, model: str, ids: WireCallIds) -> list[dict[str, Any]]:
     if msg.role == "tool":
-        return [{"type": "function_call_output", "call_id": ids.result(msg.tool_call_id), "output": tool_output(msg)}]
+        output: str | list[dict[str, Any]] = tool_output(msg)
+        if msg.parts:  # its texts and pictures as input parts, as FunctionCallOutputItemParam.output takes them
+            output = [_input_part(part) for part in tool_parts(msg)]
+        return [{"type": "function_call_output", "call_id": ids.result(msg.tool_call_id), "output": output}]
     if msg.role == "user":
         ids.user_spoke()
     items: list[dict[str, Any]] = []

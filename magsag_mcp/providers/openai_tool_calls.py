@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import strict_json
 from ..errors import MalformedResponseError, excerpt
-from ..types import Message, ToolCall
+from ..types import Image, Message, ToolCall
 from .call_pairs import SentCallIds
 
 
@@ -25,6 +25,14 @@ def tool_output(msg: Message) -> str:
     except (ValueError, RecursionError):
         value = msg.content
     return json.dumps({"error": value}, ensure_ascii=False)
+
+
+def tool_parts(msg: Message) -> list[str | Image]:
+    """A tool result's texts and pictures as sent, where it holds a picture (``msg.parts``): a failed call's texts as
+    one, under "error" as :func:`tool_output` writes it, before its pictures; an empty text left out."""
+    if msg.is_error:
+        return [tool_output(msg), *msg.images]
+    return [part for part in msg.parts if not isinstance(part, str) or part]
 
 
 #: the longest tool call id each API takes: Chat Completions' ``tool_calls[].id`` (400 "string too long. Expected a

@@ -52,6 +52,8 @@ def openai_picture_refusal(body: dict[str, Any], *, responses: bool = False) -> 
     turns = body.get("input") if responses else body.get("messages")
     for i, turn in enumerate(turns if isinstance(turns, list) else []):
         content = turn.get("content") if isinstance(turn, dict) else None
+        if responses and isinstance(turn, dict) and turn.get("type") == "function_call_output":
+            content = turn.get("output")  # (FunctionCallOutputItemParam.output: a string, or input parts)
         for j, part in enumerate(content if isinstance(content, list) else []):
             kind = part.get("type") if isinstance(part, dict) else None
             if kind not in ("image_url", "input_image"):
@@ -85,7 +87,11 @@ def anthropic_picture_refusal(body: dict[str, Any]) -> tuple[str, bool] | None:
     """Messages' ``image`` blocks: the base64 decodes and is the picture its ``media_type`` says."""
     for i, turn in enumerate(body.get("messages") or []):
         content = turn.get("content") if isinstance(turn, dict) else None
-        for j, block in enumerate(content if isinstance(content, list) else []):
+        blocks = [(f"{j}", block) for j, block in enumerate(content if isinstance(content, list) else [])]
+        for j, block in list(blocks):  # (a tool_result's content takes image blocks too)
+            inner = block.get("content") if isinstance(block, dict) and block.get("type") == "tool_result" else None
+            blocks.extend((f"{j}.content.{k}", each) for k, each in enumerate(inner if isinstance(inner, list) else []))
+        for j, block in blocks:
             if not isinstance(block, dict) or block.get("type") != "image":
                 continue
             source = block["source"]
