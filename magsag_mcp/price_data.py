@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import threading
 
 import anyio
@@ -50,10 +51,16 @@ def _load(done: concurrent.futures.Future[None]) -> None:
 
         data_snapshot.get_snapshot()
     except BaseException as exc:  # (the lookup loads again, and raises it where errors are converted)
-        done.set_exception(exc)
+        failed: BaseException | None = exc
     else:
+        failed = None
+    # no longer under way before ``done`` says so: a caller it wakes reads under_way False, as every later call does
+    # (the loop not held once it is done: a Magsag's closes with it)
+    under_way, _loop = False, None
+    if failed is None:
         done.set_result(None)
-    under_way, _loop = False, None  # (the loop not held once it is done: a Magsag's closes with it)
+    else:
+        done.set_exception(failed)
 
 
 async def _load_off_loop(done: concurrent.futures.Future[None]) -> None:
@@ -93,16 +100,33 @@ def start_loading() -> None:
     task.add_done_callback(lambda _: _ended(loading))
 
 
+def _forget_in_child() -> None:
+    """In the child of a fork: no load under way. The parent's worker thread is not the child's (a fork copies
+    only the thread that forked), and a load it was running never ends here: every call of the child's services
+    (a pre-forking server's workers) awaited it for ever. The next service the child opens starts a load of its
+    own (genai-prices' snapshot, if the parent had loaded it, is the child's copy: found at once). The lock is a new
+    one: the parent's may have been held, by a thread that is not the child's, as it forked."""
+    global _loading, _loop, under_way, _starting, _tasks
+    _starting = threading.Lock()
+    _loading, _loop, under_way, _tasks = None, None, False, set()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 async def loaded() -> None:
     """Return once a load :func:`start_loading` started is done (at once when none was, or it is done), leaving the
     loop to the other tasks meanwhile. Cancelling the caller does not stop the load, which another call awaits."""
     done, loop = _loading, _loop
     if done is None or done.done():
         return
-    if not done.running() and loop is not None and loop.is_closed():
-        # its loop was closed with the task not yet run, and not cancelled (loop.close() alone): nothing will
-        # run it, and every call of every later service waited for it for ever
-        _never_ran(done, "its loop was closed before the load started")
+    if not done.running() and loop is not None and not loop.is_running():
+        # its loop was closed with the task not yet run, and not cancelled (loop.close() alone): nothing will run
+        # it, and every call of every later service waited for it for ever. Or that loop stopped, not closed (its
+        # run_until_complete returned as the open did): it runs the task when it runs again, if ever, and every call
+        # on any other loop waited for it until then. Given up (the lookup loads on its own); the task, run later,
+        # finds it given up and loads nothing
+        _never_ran(done, "its loop stopped before the load started")
         return
     try:
         await asyncio.shield(asyncio.wrap_future(done))

@@ -249,3 +249,88 @@ async def test_a_load_whose_loop_ended_before_it_started_is_started_again_by_the
     finally:
         await svc.aclose()
     assert fresh_load.thread is not None and fresh_load.thread != fresh_load.loop_thread
+
+
+def test_a_load_whose_loop_stopped_before_it_started_holds_no_call_on_another_loop(fresh_load: Load):
+    # A loop stopped, not closed (its run_until_complete returned as the open did) with the load's task not yet run:
+    # the load starts only when that loop runs again, if ever, and every call of every service on any other loop
+    # awaited it until then (for ever, in a program that opened on one loop and went on on another)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.call_soon(lambda: (price_data.start_loading(), loop.stop()))  # (stopped before the task's first step)
+        loop.run_forever()
+        assert price_data.under_way and not loop.is_closed()
+        waiting = price_data.loaded()
+        with pytest.raises(StopIteration):
+            waiting.send(None)  # returned without waiting for the stopped loop
+        assert not price_data.under_way and price_data._loading is None  # the next service's open starts another
+        (task,) = price_data._tasks
+        loop.run_until_complete(task)  # run again, the loop's task finds the load given up and loads nothing
+        assert fresh_load.thread is None and price_data._loading is None
+    finally:
+        loop.close()
+
+
+def test_a_fork_while_the_load_runs_holds_no_call_of_the_child(tmp_path: Path):
+    # The child of a fork has no thread but the one that forked: a load under way in the parent's worker thread never
+    # ends there, and every call of the child's services (a pre-forking server's workers) awaited it for ever
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import asyncio, os, sys, threading
+        from genai_prices import data_snapshot
+        from magsag_mcp import price_data
+
+        begun, release = threading.Event(), threading.Event()
+        bundled = data_snapshot._bundled_snapshot
+
+        def loading():
+            begun.set()
+            release.wait()
+            return bundled()
+
+        data_snapshot._bundled_snapshot = loading
+
+        # the load started by a loop on a thread of its own: the fork is made from a thread that runs no loop
+        home = asyncio.new_event_loop()
+        threading.Thread(target=home.run_forever, daemon=True).start()
+
+        async def start():
+            price_data.start_loading()
+
+        asyncio.run_coroutine_threadsafe(start(), home).result()
+        begun.wait()  # the load is under way in a worker thread
+
+        async def in_child():
+            await price_data.loaded()  # hung: the parent's load, never to end here
+            print("child's call went on; under way:", price_data.under_way, flush=True)
+            price_data.start_loading()  # the child's own service opens: a load of its own
+            await price_data.loaded()
+            print("child loaded; under way:", price_data.under_way, flush=True)
+
+        pid = os.fork()
+        if pid == 0:
+            release.set()  # (the child's own load is not held)
+            asyncio.run(in_child())
+            os._exit(0)
+        release.set()
+        asyncio.run(price_data.loaded())
+        _, status = os.waitpid(pid, 0)
+        print("child exit", os.waitstatus_to_exitcode(status), flush=True)
+        """
+    )
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=90,  # (a hang guard)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ("child's call went on; under way: False\nchild loaded; under way: False\nchild exit 0\n"), (
+        proc.stderr
+    )
