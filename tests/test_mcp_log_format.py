@@ -246,3 +246,29 @@ def test_a_setting_refused_at_start_is_a_json_line_too(tmp_path: Path):
     refusal = entries[-1]
     assert refusal["level"] == "ERROR" and refusal["logger"] == "magsag_mcp.mcp"
     assert refusal["message"].startswith("magsag-mcp: refusing to listen on 0.0.0.0"), refusal
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_record_that_cannot_be_formatted_is_one_line_of_the_format_with_its_key_redacted(
+    root_logging: logging.Logger, monkeypatch: pytest.MonkeyPatch, log_format: str
+):
+    # A message whose arguments do not fit it (one %s short) cannot be formatted. logging's own handleError printed
+    # "--- Logging error ---", a traceback, and the record's message and arguments as they were to stderr: the key
+    # among them unredacted, over lines a JSON collector took for records of their own
+    import io
+
+    register_secret(KEY)
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    monkeypatch.setattr(logging, "raiseExceptions", True)  # (logging's default: what it reports is on)
+    configure_logging("INFO", log_format)
+    logging.getLogger("magsag_mcp.test").warning("sent %s to %s with %s", "the call", KEY)
+    written = stderr.getvalue()
+    assert KEY not in written and "Logging error" not in written
+    assert len(written.splitlines()) == 1, written
+    if log_format == "json":
+        entry = json.loads(written)
+        assert entry["level"] == "ERROR" and entry["logger"] == "magsag_mcp.test"
+        assert "could not be formatted" in entry["message"] and "sent %s to %s with %s" in entry["message"]
+    else:
+        assert " ERROR magsag_mcp.test: " in written and "could not be formatted" in written

@@ -120,9 +120,35 @@ def _json_value(value: Any) -> Any:
     return redact(str(value))
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A :class:`logging.StreamHandler` whose report of a record it could not format (its arguments do not fit its
+    message, an argument's ``str()`` raised) is a record of its own, formatted and redacted as every other. logging's
+    own :meth:`~logging.Handler.handleError` printed "--- Logging error ---", a traceback, and the record's message
+    and arguments as they were: a key among them unredacted, over lines a JSON collector took for records."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not logging.raiseExceptions:  # (logging's switch for its reports: off, it says nothing)
+            return
+        kind, error, _ = sys.exc_info()
+        note = logging.LogRecord(
+            record.name,
+            logging.ERROR,
+            record.pathname,
+            record.lineno,
+            "a log record could not be formatted (%s: %s); its message: %s",
+            (kind.__name__ if kind is not None else "error", error, record.msg),
+            None,
+        )
+        try:
+            self.stream.write(self.format(note) + self.terminator)
+            self.flush()
+        except Exception:  # (the note failed too: nothing is written rather than the record as it was)
+            pass
+
+
 def configure_logging(level: str, log_format: str = "text") -> None:
     """Every record (magsag's, the SDK's, uvicorn's) to stderr in ``log_format``, from ``level`` up."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else RedactingFormatter(TEXT_LINE))
     root = logging.getLogger()
     for old in list(root.handlers):
