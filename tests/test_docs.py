@@ -774,3 +774,26 @@ def test_the_mcp_readme_says_what_a_client_is_told_of_the_http_body_limit():
     flat = _flat(MCP_README)
     assert "Server returned an error response" not in flat
     assert f"at most {limit}" in flat and "413" in flat and "names the limit" in flat
+
+
+def test_model_choices_picture_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # docs/model-choice.md's "Pictures in messages" shows a model_config with a screenshot as a data URL: pasted as
+    # written, it is a call that goes out (a shortened "iVBORw0KGgo..." would be refused as not base64)
+    import os
+
+    from magsag_mcp import Magsag
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    section = doc("model-choice.md").split("## Pictures in messages", 1)[1]
+    (config_text,) = re.findall(r"```json\n(.*?)```", section, re.S)
+    prefixes = ("MAGSAG_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GEMINI_", "GOOGLE_", "OLLAMA_")
+    for name in [n for n in os.environ if n.startswith(prefixes)]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    with LoopbackUpstream().running() as up:
+        for name, value in {**up.env(), "MAGSAG_DB": str(tmp_path / "ledger.db")}.items():
+            monkeypatch.setenv(name, value)
+        with Magsag() as mg:
+            payload = {"data": "a screenshot", "model_config": json.loads(config_text)}
+            result = mg.skills.invoke("skill.analysis", payload)
+    assert result["model"] == "gpt-4o" and result["provider"] == "openai"
