@@ -272,3 +272,38 @@ def test_a_record_that_cannot_be_formatted_is_one_line_of_the_format_with_its_ke
         assert "could not be formatted" in entry["message"] and "sent %s to %s with %s" in entry["message"]
     else:
         assert " ERROR magsag_mcp.test: " in written and "could not be formatted" in written
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--port", "8O80", "--log-format", "json"], "argument --port: invalid int value: '8O80'"),
+        (["--log-format", "json", "--transport", "htp"], "argument --transport: invalid choice: 'htp'"),
+        (["--log-format=json", "--alow-host", "mybox.lan"], "unrecognized arguments: --alow-host mybox.lan"),
+    ],
+)
+def test_a_command_line_the_parser_refuses_is_a_json_line_too(tmp_path: Path, args: list[str], said: str):
+    # argparse's usage and error lines were text, the JSON collector taking neither for a record of why it stopped
+    proc = subprocess.run(
+        [sys.executable, "-m", "magsag_mcp", *args], env=_server_env(tmp_path), capture_output=True, timeout=60
+    )
+    assert proc.returncode == 2, proc.stderr
+    (refusal,) = _entries(proc.stderr)
+    assert refusal["level"] == "ERROR" and refusal["logger"] == "magsag_mcp.mcp"
+    assert refusal["message"].startswith(f"magsag-mcp: error: {said}"), refusal
+    assert refusal["message"].endswith("(magsag-mcp --help says what each option takes)"), refusal
+
+
+def test_a_command_line_refused_in_text_is_argparses_usage_and_error_as_before(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "magsag_mcp", "--port", "8O80"],
+        env=_server_env(tmp_path),
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.decode().splitlines()
+    assert (
+        lines[0].startswith("usage: magsag-mcp")
+        and lines[-1] == "magsag-mcp: error: argument --port: invalid int value: '8O80'"
+    )

@@ -16,9 +16,11 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ..cli import _OUTPUT_FULL, RedactingParser, _reader_left, cannot_write, given, path_too_long
 from ..errors import ConfigError, MagsagError, redact
+from ..redaction import register_env_secrets
 from ..settings import MODE_ENV, MODES, ledger_path_setting, refused_at_open
 from ..startup import (
     annotations_compiled_once,
@@ -92,8 +94,44 @@ more; `magsag doctor` checks them):
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = RedactingParser(
+class ServerParser(RedactingParser):
+    """The server's parser: with ``--log-format json`` asked for, a command line it refuses (``--port 8O80``, a
+    misspelt option) is said as one JSON log record at ERROR, as every other refusal at start is (:func:`_refused`):
+    argparse's usage and error lines were text, which a collector reading one JSON object a line took for no record
+    of why the container stopped. :func:`main` sets :attr:`log_format` from what the command line asks first."""
+
+    log_format = "text"
+
+    def error(self, message: str) -> Any:
+        if self.log_format != "json":
+            return super().error(message)
+        register_env_secrets(os.environ)
+        configure_logging("ERROR", "json")
+        logging.getLogger("magsag_mcp.mcp").error(
+            "%s", f"{self.prog}: error: {redact(message)} ({self.prog} --help says what each option takes)"
+        )
+        sys.exit(2)
+
+
+def _log_format_asked(argv: Sequence[str] | None) -> str:
+    """The ``--log-format`` the command line (else ``$MAGSAG_MCP_LOG_FORMAT``) asks for, read before the whole line
+    is, so that the parser's own refusal of the rest is said in it; ``text`` where it cannot be read."""
+
+    class Quiet(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:
+            raise ValueError(message)
+
+    first = Quiet(add_help=False)
+    first.add_argument("--log-format", type=str.lower, default=os.environ.get(LOG_FORMAT_ENV) or "")
+    try:
+        asked, _ = first.parse_known_args(argv)
+    except ValueError:  # (a --log-format with no value: the whole parse refuses it, in text)
+        return "text"
+    return str(asked.log_format).strip()
+
+
+def build_parser() -> ServerParser:
+    p = ServerParser(
         prog="magsag-mcp",
         description="The magsag MCP server (LLM routing with a ledger).",
         epilog=ENVIRONMENT,
@@ -166,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the protocol's channel on stdio; they go nowhere instead
         sys.stderr = open(os.devnull, "w", encoding="utf-8")
     parser = build_parser()
+    parser.log_format = _log_format_asked(argv)
     args = parser.parse_args(argv)
     if args.log_level not in LEVELS:  # a bad $MAGSAG_MCP_LOG_LEVEL (argparse checks only given values)
         parser.error(
