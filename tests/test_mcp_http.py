@@ -583,7 +583,10 @@ async def test_a_refused_token_is_told_what_was_wrong_with_it(tmp_path: Path):
             status, body, _ = await post(url, None if header is None else {"Authorization": header})
             message = json.loads(body)["error"]["message"]
             assert status == 401 and message.startswith(f"unauthorized: {reason}"), (header, message)
-            assert message.endswith("send 'Authorization: Bearer <token>' with the server's MAGSAG_MCP_TOKEN")
+            assert message.endswith(
+                "send 'Authorization: Bearer <token>' with the server's token (its MAGSAG_MCP_TOKEN, or what is in "
+                "the file its MAGSAG_MCP_TOKEN_FILE names)"
+            )
             assert TOKEN not in message and "abcdeX" not in message and "magsag-token" not in message
 
 
@@ -650,3 +653,15 @@ async def test_a_client_pointed_at_another_path_is_told_the_path_the_server_serv
             async with http.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "ping"}, headers=headers) as resp:
                 said = await resp.text()
                 assert resp.status == 404 and "/mcp" not in said, said
+
+
+async def test_a_401_names_the_token_file_as_well_as_the_variable(tmp_path: Path):
+    # a server whose token came from MAGSAG_MCP_TOKEN_FILE (a container's secret) told its client's user to use
+    # "the server's MAGSAG_MCP_TOKEN", a variable that server does not have
+    port = held_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    async with serving(http_app(server, host="127.0.0.1", port=port, token=TOKEN), port) as url:
+        for header in (None, {"Authorization": "Bearer t0k3n-for-tests-0123456789abcdeX"}):
+            status, body, _ = await post(url, header)
+            message = json.loads(body)["error"]["message"]
+            assert status == 401 and message.count("MAGSAG_MCP_TOKEN_FILE") == 1 + (header is not None), message

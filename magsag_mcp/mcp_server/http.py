@@ -118,8 +118,11 @@ def refusal_body(message: str) -> bytes:
     return json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}}).encode()
 
 
-#: what every 401 says to send
-SEND_THE_TOKEN = "send 'Authorization: Bearer <token>' with the server's MAGSAG_MCP_TOKEN"
+#: what every 401 says to send (the file too: a container's server takes its token from a secret's file)
+SEND_THE_TOKEN = (
+    "send 'Authorization: Bearer <token>' with the server's token (its MAGSAG_MCP_TOKEN, or what is in the file its "
+    "MAGSAG_MCP_TOKEN_FILE names)"
+)
 
 
 def unauthorized(header: str | None) -> str:
@@ -140,7 +143,10 @@ def unauthorized(header: str | None) -> str:
             "its bearer token is a placeholder (an example's your-..., or a client's ${...} variable it did not "
             "fill in), not a token: put the server's MAGSAG_MCP_TOKEN in the client's configuration"
         )
-    return "its bearer token is not the server's MAGSAG_MCP_TOKEN (a stale one, or another server's)"
+    return (
+        "its bearer token is not the server's MAGSAG_MCP_TOKEN (or what is in its MAGSAG_MCP_TOKEN_FILE; a stale "
+        "one, or another server's)"
+    )
 
 
 class BearerTokenMiddleware:
