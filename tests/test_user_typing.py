@@ -372,3 +372,15 @@ def test_every_result_dict_the_docs_name_is_exported():
         assert name in magsag_mcp.__all__, name
         exported = getattr(magsag_mcp, name)
         assert is_typeddict(exported) or all(is_typeddict(option) for option in get_args(exported)), name
+
+
+@pytest.mark.slow
+def test_docs_pythons_example_type_checks_strictly(tmp_path: Path):
+    # docs/python.md's example read every search hit's "error_message", a key only an attempt's hit has: an event
+    # logged as "rate_limit" (obs.log) or a run's own error matched by the same pattern raised KeyError, and mypy
+    # said so of the example ('"EventHitDict" has no key "error_message"'), a user's first typed program failing
+    import re
+
+    (code,) = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "python.md").read_text(encoding="utf-8"), re.S)
+    checked = mypy_strict(tmp_path, code)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
