@@ -138,7 +138,7 @@ def _from_bytes(media_type: str, data: str, where: str, type_where: str, detail:
     found, width, height = sniffed
     if found != media_type:
         # (Anthropic refuses it, 400 "Image does not match the provided media type"; the others may misread it)
-        raise PayloadError(f"{type_where} says {media_type}, but the data is a {found} picture: say {found}")
+        raise PayloadError(f"{type_where} says {media_type}, but the data is an {found} picture: say {found}")
     if not 0 < width <= MAX_SIDE or not 0 < height <= MAX_SIDE:
         # (the size bounds the tokens a budget reserves for it: a header saying 4,294,967,295 px a side, which a
         # PNG's can, made Gemini's tiles some 8 x 10^15 tokens)

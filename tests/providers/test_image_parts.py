@@ -265,7 +265,7 @@ async def test_the_fakes_refuse_a_picture_written_wrong(serve, name):
         ({"type": "image_url", "image_url": {"url": "data:image/svg+xml;base64," + SHOT}}, "image/png, image/jpeg"),
         ({"type": "image_url", "image_url": {"url": "data:image/png," + SHOT}}, "data:<media type>;base64,"),
         ({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR w0KGgo"}}, "is not base64"),
-        ({"type": "image_url", "image_url": {"url": "data:image/gif;base64," + SHOT}}, "the data is a image/png"),
+        ({"type": "image_url", "image_url": {"url": "data:image/gif;base64," + SHOT}}, "the data is an image/png"),
         ({"type": "image_url", "image_url": {"url": "data:image/png;base64,QWxsIHRleHQgaGVyZQ=="}}, "no PNG, JPEG"),
         ({"type": "image_url", "image_url": {"url": "http://pictures.example.com/a.png"}}, "must be an https URL"),
         ({"type": "image_url", "image_url": {"url": "file:///tmp/shot.png"}}, "must be an https URL"),
