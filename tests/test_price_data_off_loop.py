@@ -1,4 +1,4 @@
-"""genai-prices' data is loaded off the event loop (magsag_mcp/price_data.py): in a worker thread started when the
+"""genai-prices' data is loaded off the event loop (magsag_mcp/price_data.py): in a thread of its own started when the
 service opens, which the first call that prices awaits with the loop left to the other tasks. Loaded on the loop (the
 first call's budget reservation, its price), it held every other task of the loop 100-200 ms, seconds under
 ``python -X dev``.
@@ -78,8 +78,7 @@ def fresh_load(monkeypatch: pytest.MonkeyPatch) -> Iterator[Load]:
     monkeypatch.setattr(data_snapshot, "_bundled_snapshot", loading)
     monkeypatch.setattr(price_data, "_loading", None)
     monkeypatch.setattr(price_data, "under_way", False)
-    monkeypatch.setattr(price_data, "_loop", None)
-    monkeypatch.setattr(price_data, "_tasks", set())
+    monkeypatch.setattr(price_data, "_thread", None)
     yield seen
     data_snapshot.set_custom_snapshot(None)
 
@@ -213,27 +212,29 @@ async def test_the_mcp_servers_first_request_that_prices_loads_the_data_off_the_
     assert fresh_load.loop_ran_meanwhile
 
 
-def test_a_load_whose_loop_was_closed_before_it_started_holds_no_later_call(fresh_load: Load):
-    # A loop closed with the load's task never run (loop.close() alone, no task cancelled): nothing runs the load, and
-    # every later call of every service, on any loop, awaited it for ever
+def _loading_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "magsag price data"]
+
+
+def test_a_load_whose_loop_closed_at_once_still_runs_and_lets_calls_on_another_loop_go(fresh_load: Load):
+    # Started as a task of the opening loop's, a load that loop never ran (stopped or closed as its open returned: a
+    # Magsag closed at once, an asyncio.run ending) never ran at all: it was given up, and the next call's lookup
+    # loaded the data on its own loop, the stall the load is there to spare. Now its thread runs whatever becomes of
+    # the loop that started it, and a call on another loop awaits it there
     loop = asyncio.new_event_loop()
-    loop.call_soon(lambda: (price_data.start_loading(), loop.stop()))  # (stopped before the task's first step)
+    loop.call_soon(lambda: (price_data.start_loading(), loop.stop()))  # (stopped at once, then closed)
     loop.run_forever()
     loop.close()
-    (task,) = price_data._tasks
-    assert price_data.under_way and not task.done()
-    waiting = price_data.loaded()
-    with pytest.raises(StopIteration):
-        waiting.send(None)  # returned without waiting for anything
-    assert not price_data.under_way and price_data._loading is None  # the next service's open starts another
-    task._log_destroy_pending = False  # (a task of a closed loop, never to run: said so above)
-    task.get_coro().close()
+    asyncio.run(price_data.loaded())
+    assert fresh_load.thread is not None and fresh_load.thread != threading.get_ident()
+    assert not price_data.under_way and price_data._loading is not None and price_data._loading.done()
+    assert _loading_threads() == []  # (ended, and joined by the call that awaited it)
 
 
-async def test_a_load_whose_loop_ended_before_it_started_is_started_again_by_the_next_open(
+async def test_a_load_started_by_an_asyncio_run_that_ended_is_not_started_again_by_the_next_open(
     fresh_load: Load, fake_openai: FakeOpenAI, tmp_path: Path
 ):
-    # asyncio.run ending as the open returns cancels the load's task before it ran: the next open starts another
+    # asyncio.run ending as the open returns: the load runs on, once, and the next service's call prices off its loop
     def open_and_leave() -> None:
         async def open_only() -> None:
             price_data.start_loading()
@@ -241,38 +242,19 @@ async def test_a_load_whose_loop_ended_before_it_started_is_started_again_by_the
         asyncio.run(open_only())
 
     await asyncio.to_thread(open_and_leave)
-    assert not price_data.under_way and price_data._loading is None
+    first = price_data._loading
     fresh_load.watch()
     svc = await open_service(tmp_path, fake_openai)
     try:
         await svc.invoke_skill("skill.analysis", PAYLOAD)
     finally:
         await svc.aclose()
+    assert price_data._loading is first  # one load a process
     assert fresh_load.thread is not None and fresh_load.thread != fresh_load.loop_thread
 
 
-def test_a_load_whose_loop_stopped_before_it_started_holds_no_call_on_another_loop(fresh_load: Load):
-    # A loop stopped, not closed (its run_until_complete returned as the open did) with the load's task not yet run:
-    # the load starts only when that loop runs again, if ever, and every call of every service on any other loop
-    # awaited it until then (for ever, in a program that opened on one loop and went on on another)
-    loop = asyncio.new_event_loop()
-    try:
-        loop.call_soon(lambda: (price_data.start_loading(), loop.stop()))  # (stopped before the task's first step)
-        loop.run_forever()
-        assert price_data.under_way and not loop.is_closed()
-        waiting = price_data.loaded()
-        with pytest.raises(StopIteration):
-            waiting.send(None)  # returned without waiting for the stopped loop
-        assert not price_data.under_way and price_data._loading is None  # the next service's open starts another
-        (task,) = price_data._tasks
-        loop.run_until_complete(task)  # run again, the loop's task finds the load given up and loads nothing
-        assert fresh_load.thread is None and price_data._loading is None
-    finally:
-        loop.close()
-
-
 def test_a_fork_while_the_load_runs_holds_no_call_of_the_child(tmp_path: Path):
-    # The child of a fork has no thread but the one that forked: a load under way in the parent's worker thread never
+    # The child of a fork has no thread but the one that forked: a load under way in the parent's loading thread never
     # ends there, and every call of the child's services (a pre-forking server's workers) awaited it for ever
     import subprocess
     import sys
@@ -302,7 +284,7 @@ def test_a_fork_while_the_load_runs_holds_no_call_of_the_child(tmp_path: Path):
             price_data.start_loading()
 
         asyncio.run_coroutine_threadsafe(start(), home).result()
-        begun.wait()  # the load is under way in a worker thread
+        begun.wait()  # the load is under way in its thread
 
         async def in_child():
             await price_data.loaded()  # hung: the parent's load, never to end here
