@@ -188,7 +188,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
             # a close begun during that read neither cancels nor waits for a call not yet in flight (below)
             self._refuse_if_closing()
         if price_data.under_way:
-            # the first call of the process: genai-prices' data, loading in a worker thread (see .price_data), is
+            # the first call of the process: genai-prices' data, loading in a thread of its own (see .price_data), is
             # awaited with the loop left to the other calls; a close begun meanwhile refuses it, as after a read
             await price_data.loaded()
             self._refuse_if_closing()

@@ -147,7 +147,7 @@ class Lifecycle:
             settings_home=settings_home,
         )
         if not reading:
-            # genai-prices' data, which the first call's price needs, loads in a worker thread from here on: on the
+            # genai-prices' data, which the first call's price needs, loads in a thread of its own from here on: on the
             # loop, the first call held it some 100-200 ms (see .price_data). Started last, and not awaited: beside
             # the open it held the GIL the open needs (the ledger's threads lost 5 ms a turn to it: open took twice as
             # long). Not for what only reads the ledger (summarize, budget), which would not use it (`magsag explain`

@@ -1,7 +1,7 @@
 """The server's one :class:`~magsag_mcp.service.Service`, opened on first use and closed with the server.
 
 The service is opened lazily rather than when the server starts: opening imports the HTTP client and the
-ledger driver, reads the catalog and starts loading the price tables (in a worker thread: see :mod:`..price_data`),
+ledger driver, reads the catalog and starts loading the price tables (in a thread of its own: see :mod:`..price_data`),
 and a desktop client waits for the ``initialize`` answer while that happens. ``tools/list`` and ``resources/list``
 need none of it.
 (Over HTTP nothing waits on the start, and :func:`.http.serve_http` opens it before serving.)
@@ -127,7 +127,7 @@ class ServerState:
 
     async def pricing_service(self) -> Service:
         """The open service (see :meth:`service`), for a request that prices (a route's explanation, the prices
-        resource): once genai-prices' data, loading in a worker thread from the open on, is loaded (see
+        resource): once genai-prices' data, loading in a thread of its own from the open on, is loaded (see
         :mod:`..price_data`), the loop left to the other requests meanwhile. Looked up on the loop under way, it held
         the loop until the worker's load was done."""
         service = await self.service()
