@@ -66,11 +66,20 @@ def start_loading() -> None:
     with _starting:
         if _loading is not None:
             return
-        loading = _loading = concurrent.futures.Future()
+        loading: concurrent.futures.Future[None] = concurrent.futures.Future()
         loading.set_running_or_notify_cancel()
-        under_way = True
-        _thread = threading.Thread(target=_load, args=(loading,), name="magsag price data")
-        _thread.start()
+        thread = threading.Thread(target=_load, args=(loading,), name="magsag price data")
+        # set before the thread runs: it clears under_way as it ends, and a call that reads it True awaits _loading
+        _loading, _thread, under_way = loading, thread, True
+        try:
+            thread.start()
+        except RuntimeError as refused:
+            # no thread to be had (a limit on threads reached; an exit hook on Python 3.12+): the lookup loads on its
+            # own, as after a load that fails, and the next open tries again. Left started, the open raised it and
+            # every later call of the process awaited a load no thread would end (set: a call that read under_way
+            # True meanwhile, on another loop's thread, goes on)
+            _loading, _thread, under_way = None, None, False
+            loading.set_exception(refused)
 
 
 def _forget_in_child() -> None:

@@ -316,3 +316,28 @@ def test_a_fork_while_the_load_runs_holds_no_call_of_the_child(tmp_path: Path):
     assert proc.stdout == ("child's call went on; under way: False\nchild loaded; under way: False\nchild exit 0\n"), (
         proc.stderr
     )
+
+
+async def test_a_refused_loading_thread_fails_no_open_and_holds_no_call(
+    fresh_load: Load, fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # A thread refused (RuntimeError "can't start new thread": a limit on threads reached; from an exit hook on Python
+    # 3.12+): the load is an open's head start, not what the open is for. Before: the open raised it, its ledger
+    # left open, and the load stayed "under way" with no thread to end it, so that every later call of the process
+    # awaited it for ever. Now the open succeeds and the call's own lookup loads the data
+    real_start = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name == "magsag price data":
+            raise RuntimeError("can't start new thread")
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    svc = await open_service(tmp_path, fake_openai)
+    try:
+        assert not price_data.under_way and price_data._loading is None
+        result = await svc.invoke_skill("skill.analysis", PAYLOAD)
+    finally:
+        await svc.aclose()
+    assert result.cost_usd == cost_at("2.5", "10")
+    assert fresh_load.thread == threading.get_ident()  # loaded by the call's lookup, on its loop
