@@ -57,10 +57,10 @@ def start_loading() -> None:
     """Start loading genai-prices' data in a thread of its own, unless a load was started in this process already.
     Returns at once: an open does not wait for it.
 
-    A thread of the process's, not a worker of the opening loop's pool: the load is the process's, and so runs
-    whatever becomes of that loop (a loop stopped or closed as its open returned, a Magsag closed at once, never ran a
-    load its task had not begun, and every later call of every service waited on it), and a Magsag's close leaves no
-    worker thread of its loop's behind ending the load. Not a daemon: the interpreter's exit waits for a load under
+    A thread of the process's, not a worker of the opening loop's pool: the load is the process's, and runs whatever
+    becomes of that loop. As a task of the loop's, a load it had not begun when it stopped or closed (its open
+    returning, a Magsag closed at once) never ran, and a Magsag's close left the loop's worker thread behind it,
+    still ending the load. Not a daemon: the interpreter's exit waits for a load under
     way (some 200 ms at most) rather than stopping a thread in the middle of an import."""
     global _loading, _thread, under_way
     with _starting:
