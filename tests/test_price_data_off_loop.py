@@ -98,6 +98,16 @@ async def open_service(tmp_path: Path, fake: FakeOpenAI) -> Service:
     return await Service.open(catalog=CATALOG, db=tmp_path / "ledger.db", env=env)
 
 
+async def first_call(seen: Load, tmp_path: Path, fake: FakeOpenAI) -> Any:
+    """A service's first call, its loop watched by ``seen`` (see :class:`Load`), the service closed after it."""
+    seen.watch()
+    svc = await open_service(tmp_path, fake)
+    try:
+        return await svc.invoke_skill("skill.analysis", PAYLOAD)
+    finally:
+        await svc.aclose()
+
+
 def recorded_cost(db: Path) -> Decimal:
     conn = sqlite3.connect(db)
     try:
@@ -114,12 +124,7 @@ def cost_at(input_rate: str, output_rate: str) -> Decimal:
 async def test_the_first_call_prices_with_data_loaded_off_the_loop_while_the_loop_runs_on(
     fresh_load: Load, fake_openai: FakeOpenAI, tmp_path: Path
 ):
-    fresh_load.watch()
-    svc = await open_service(tmp_path, fake_openai)
-    try:
-        result = await svc.invoke_skill("skill.analysis", PAYLOAD)
-    finally:
-        await svc.aclose()
+    result = await first_call(fresh_load, tmp_path, fake_openai)
     assert fresh_load.thread is not None, "the call priced nothing from genai-prices"
     assert fresh_load.thread != fresh_load.loop_thread, "genai-prices' data was loaded on the event loop"
     assert fresh_load.loop_ran_meanwhile
@@ -141,12 +146,7 @@ async def test_a_custom_snapshot_set_before_the_open_prices_the_first_call(
     fresh_load: Load, fake_openai: FakeOpenAI, tmp_path: Path
 ):
     data_snapshot.set_custom_snapshot(custom_snapshot("7", "13"))
-    fresh_load.watch()
-    svc = await open_service(tmp_path, fake_openai)
-    try:
-        result = await svc.invoke_skill("skill.analysis", PAYLOAD)
-    finally:
-        await svc.aclose()
+    result = await first_call(fresh_load, tmp_path, fake_openai)
     assert result.cost_usd == cost_at("7", "13")
     assert recorded_cost(tmp_path / "ledger.db") == cost_at("7", "13")
 
@@ -158,12 +158,7 @@ async def test_a_custom_snapshot_set_while_the_bundled_one_loads_prices_the_firs
     # Looked up in the load itself, the first call was priced at the bundled rates the load returned
     custom = custom_snapshot("7", "13")
     fresh_load.during = lambda: data_snapshot.set_custom_snapshot(custom)
-    fresh_load.watch()
-    svc = await open_service(tmp_path, fake_openai)
-    try:
-        result = await svc.invoke_skill("skill.analysis", PAYLOAD)
-    finally:
-        await svc.aclose()
+    result = await first_call(fresh_load, tmp_path, fake_openai)
     assert result.cost_usd == cost_at("7", "13")
     assert recorded_cost(tmp_path / "ledger.db") == cost_at("7", "13")
 
@@ -243,12 +238,7 @@ async def test_a_load_started_by_an_asyncio_run_that_ended_is_not_started_again_
 
     await asyncio.to_thread(open_and_leave)
     first = price_data._loading
-    fresh_load.watch()
-    svc = await open_service(tmp_path, fake_openai)
-    try:
-        await svc.invoke_skill("skill.analysis", PAYLOAD)
-    finally:
-        await svc.aclose()
+    await first_call(fresh_load, tmp_path, fake_openai)
     assert price_data._loading is first  # one load a process
     assert fresh_load.thread is not None and fresh_load.thread != fresh_load.loop_thread
 
