@@ -8,6 +8,7 @@ costs far more than a type list or an inline schema. Nothing here knows about ou
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -22,6 +23,10 @@ def compact_schema(schema: Any, *, optional_not_null: bool) -> Any:
     used once is written where it is used. Each says the same in fewer characters and fewer steps for
     a validator: the python SDK's client checks every tool result against its output schema with
     jsonschema, where an ``anyOf`` or a ``$ref`` costs far more than a type list or an inline schema.
+    An integer's exclusive bound becomes the inclusive one it means (``exclusiveMinimum: 0`` is
+    ``minimum: 1``): clients hand the arguments' schema to their model's vendor, and Gemini's function
+    declarations (``parameters``, an OpenAPI subset) know ``minimum`` and ``maximum`` but refuse the
+    request, every tool in it lost, at an ``exclusiveMinimum`` (Google's own SDK passes it through).
     Anything these rewrites could change the meaning of (keywords beside the ``anyOf`` or ``$ref``
     that the other side also sets, identifiers and anchors, refs into a definition) is left as it is.
     """
@@ -36,6 +41,8 @@ def _compact(schema: Any, optional_not_null: bool) -> Any:
     out = {k: v if k in _DATA else _compact(v, optional_not_null) for k, v in schema.items()}
     if isinstance(out.get("title"), str):
         del out["title"]
+    if out.get("type") == "integer":
+        _inclusive_integer_bounds(out)
     variants = out.get("anyOf")
     if not (isinstance(variants, list) and {"type": "null"} in variants):
         return out
@@ -62,6 +69,23 @@ def _compact(schema: Any, optional_not_null: bool) -> Any:
         del out["anyOf"]
         return {**only, **out, "type": [only["type"], "null"]}
     return out
+
+
+def _inclusive_integer_bounds(schema: dict[str, Any]) -> None:
+    """An integer schema's ``exclusiveMinimum``/``exclusiveMaximum`` as the ``minimum``/``maximum`` it
+    means: an integer above 0 is one of 1 or more (above 0.5 too), one below 10 is one of 9 or less."""
+    for exclusive, inclusive, nearest, tighter in (
+        ("exclusiveMinimum", "minimum", lambda bound: math.floor(bound) + 1, max),
+        ("exclusiveMaximum", "maximum", lambda bound: math.ceil(bound) - 1, min),
+    ):
+        bound = schema.get(exclusive)
+        if not isinstance(bound, (int, float)) or isinstance(bound, bool) or not math.isfinite(bound):
+            continue
+        other = schema.get(inclusive)
+        if other is not None and (not isinstance(other, (int, float)) or isinstance(other, bool)):
+            continue  # not a number: the schema's own problem, left for its validator to name
+        del schema[exclusive]
+        schema[inclusive] = nearest(bound) if other is None else tighter(other, nearest(bound))
 
 
 #: keywords whose values are instances, not schemas: a "title" there is data
