@@ -185,6 +185,7 @@ READ_VARIABLES = frozenset(
         "MAGSAG_MCP_LOG_LEVEL",
         "MAGSAG_MCP_TOKEN",
         "MAGSAG_MCP_TOKEN_FILE",
+        "MAGSAG_MCP_TOKENS_FILE",
         "MAGSAG_MODEL",
         "MAGSAG_PROVIDER",
         "MAGSAG_READ_TIMEOUT",

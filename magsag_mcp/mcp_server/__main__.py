@@ -51,6 +51,10 @@ more; `magsag doctor` checks them):
   MAGSAG_MCP_TOKEN_FILE http: a file holding the token instead (a Docker or
                         Kubernetes secret's file; its last line break is
                         left out)
+  MAGSAG_MCP_TOKENS_FILE
+                        http: a file of 'AGENT TOKEN' lines, a token per
+                        client, each client's calls recorded as its agent
+                        and held to its limits (instead of the one token)
   MAGSAG_MCP_AGENT, MAGSAG_CALL_BASE_URLS, MAGSAG_MCP_LOG_LEVEL,
   MAGSAG_MCP_LOG_FORMAT, MAGSAG_CATALOG, MAGSAG_DB
                         the defaults of the options above
@@ -263,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.transport == "stdio":
                 from .stdio import serve_stdio
             else:
-                from .http import check_binding, said_at_start, security_settings, serve_http, served_url
+                from .client_tokens import client_tokens_setting
+                from .http import check_gate, said_at_start, security_settings, serve_http, served_url
                 from .listeners import bind_listeners
                 from .token_setting import token_setting
         if args.transport == "stdio":
@@ -271,8 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             anyio.run(serve_stdio, server)
         else:
             security_settings(args.host, args.port, args.allow_host)  # refuses a malformed --host or --allow-host
+            clients = client_tokens_setting(os.environ)  # a token per client: the file MAGSAG_MCP_TOKENS_FILE names
             token, token_set_in = token_setting(os.environ)  # MAGSAG_MCP_TOKEN, or the file MAGSAG_MCP_TOKEN_FILE names
-            check_binding(args.host, token, token_set_in)
+            check_gate(args.host, token, clients, agent, token_set_in)
             listeners = bind_listeners(args.host, args.port)  # refuses a port in use, with its fix
             try:
                 # the port bound: with --port 0 the one the system chose, which scripts read here (docs/mcp.md)
@@ -282,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.port == 0,
                     "magsag-mcp starting on %s (token %s)",
                     served_url(args.host, port),
-                    "required" if token else "off",
+                    gate_said(token, clients),
                 )
                 anyio.run(
                     lambda: serve_http(
@@ -292,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         token=token,
                         allow_hosts=args.allow_host,
                         log_level=args.log_level,
+                        clients=clients,
                     )
                 )
             finally:
@@ -335,6 +342,13 @@ CLIENT_CONFIG = (
     'configuration (Claude Desktop: claude_desktop_config.json): a variable in its "env" object, an option in its '
     '"args"; fix it there and restart the client'
 )
+
+
+def gate_said(token: str | None, clients: Sequence[Any]) -> str:
+    """What the start-up line says of the token: required, one per client, or off."""
+    if clients:
+        return f"required: one per client, {len(clients)} in MAGSAG_MCP_TOKENS_FILE"
+    return "required" if token else "off"
 
 
 def _refused(message: str, transport: str, log_format: str = "text") -> int:

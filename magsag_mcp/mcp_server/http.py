@@ -6,7 +6,8 @@
   error naming the ``--allow-host`` that admits it.
 - ``MAGSAG_MCP_TOKEN``: when set, every request needs ``Authorization: Bearer <token>`` (compared
   in constant time), else ``401``. Binding to anything but loopback without a token is refused:
-  the tools spend money on the operator's keys.
+  the tools spend money on the operator's keys. ``MAGSAG_MCP_TOKENS_FILE`` gives each client a token of its own,
+  pinned to an agent (:mod:`.client_tokens`, :mod:`.bearer`).
 - A request body past 4 MiB (the SDK's limit) gets ``413`` with a JSON-RPC error that names the limit.
 - ``/healthz`` and ``/readyz`` are health probes for a container or a load balancer (:mod:`.health`, which says why
   they are answered without the token and whatever the Host).
@@ -16,10 +17,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
-import json
 import logging
 import re
 import socket
@@ -29,10 +27,12 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
-from mcp_types import INVALID_REQUEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import ConfigError, redact, redacting_logger, register_secret
+from .bearer import BearerTokenMiddleware as BearerTokenMiddleware  # (its home before bearer.py: tests import it here)
+from .bearer import refusal_body
+from .client_tokens import ClientToken, check_client_tokens
 from .health import QUIET_PROBES, HealthMiddleware
 from .listeners import host_and_port
 
@@ -111,84 +111,6 @@ def security_settings(host: str, port: int, extra_hosts: Iterable[str] = ()) -> 
             hosts.append(name)
     origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
-
-
-def refusal_body(message: str) -> bytes:
-    """An HTTP refusal's body: a JSON-RPC error (id null: the request was not read), as the SDK's transport answers."""
-    return json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}}).encode()
-
-
-#: what every 401 says to send (the file too: a container's server takes its token from a secret's file)
-SEND_THE_TOKEN = (
-    "send 'Authorization: Bearer <token>' with the server's token (its MAGSAG_MCP_TOKEN, or what is in the file its "
-    "MAGSAG_MCP_TOKEN_FILE names)"
-)
-
-
-def unauthorized(header: str | None) -> str:
-    """What was wrong with a refused request's ``Authorization``, never quoting it. One 401 for all ("send
-    'Authorization: Bearer <token>'") left a user whose client sent a token looking at a header it did send: the
-    examples' placeholder (``Bearer your-MAGSAG_MCP_TOKEN``, VS Code's ``${input:...}`` where the client did not fill
-    it in), the token without its scheme, or a stale token, each of which has its own fix."""
-    from ..providers.endpoint import not_a_whole_key  # (on a refusal only: the server's start does without it)
-
-    scheme, _, credential = (header or "").strip().partition(" ")
-    credential = credential.strip()
-    if not scheme:
-        return "the request has no Authorization header"
-    if scheme.lower() != "bearer" or not credential:
-        return "its Authorization header is not 'Bearer <token>' (the word Bearer, a space, then the token)"
-    if not_a_whole_key(credential) or credential.startswith("${") or credential.startswith("<"):
-        return (
-            "its bearer token is a placeholder (an example's your-..., or a client's ${...} variable it did not "
-            "fill in), not a token: put the server's MAGSAG_MCP_TOKEN in the client's configuration"
-        )
-    return (
-        "its bearer token is not the server's MAGSAG_MCP_TOKEN (or what is in its MAGSAG_MCP_TOKEN_FILE; a stale "
-        "one, or another server's)"
-    )
-
-
-class BearerTokenMiddleware:
-    """401 for any HTTP request without ``Authorization: Bearer <token>``; lifespan passes through."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        # Compare digests, so neither the token's bytes nor its length leak through timing.
-        self._digest = hashlib.sha256(token.encode()).digest()
-
-    def authorized(self, header: str | None) -> bool:
-        scheme, _, credential = (header or "").strip().partition(" ")
-        offered = hashlib.sha256(credential.strip().encode()).digest()
-        return hmac.compare_digest(offered, self._digest) and scheme.lower() == "bearer"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        header = None
-        for key, value in scope.get("headers", ()):
-            if key == b"authorization":
-                header = value.decode("latin-1")
-                break
-        if self.authorized(header):
-            await self.app(scope, receive, send)
-            return
-        # a JSON-RPC error (id null: the body is not read), which MCP clients show; any other JSON they report as
-        # "Server returned an error response", and a user without the token saw nothing naming it
-        body = refusal_body(f"unauthorized: {unauthorized(header)}; {SEND_THE_TOKEN}")
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b'Bearer realm="magsag-mcp"'),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
 
 #: the SDK's answers to a Host or Origin not on the allow-lists (and what each header is called), to a body past its
@@ -378,6 +300,24 @@ def check_binding(host: str, token: str | None, setting: str = TOKEN_ENV) -> Non
         )
 
 
+def check_gate(
+    host: str, token: str | None, clients: Sequence[ClientToken], pinned: str | None, setting: str = TOKEN_ENV
+) -> None:
+    """The one token (:func:`check_binding`), or a token per client each at least as long beyond loopback, and then
+    neither a shared token nor ``--agent`` (``pinned``) beside them: either would let a client out of its agent (the
+    shared token names any, ``--agent`` overrides the file's)."""
+    if not clients:
+        check_binding(host, token, setting)
+        return
+    if token or pinned:
+        which = "a shared token" if token else f"one agent for every call (--agent {pinned!r}, or MAGSAG_MCP_AGENT)"
+        raise ConfigError(
+            f"a token per client (MAGSAG_MCP_TOKENS_FILE) and {which} were both given; the file's lines say each "
+            "client's agent: leave the other out"
+        )
+    check_client_tokens(host, clients)
+
+
 def served_url(host: str, port: int, path: str = MCP_PATH) -> str:
     """The URL a server bound to ``host`` on ``port`` serves MCP at, as the start-up line says it.
 
@@ -405,14 +345,16 @@ def http_app(
     token: str | None,
     allow_hosts: Sequence[str] = (),
     path: str = MCP_PATH,
+    clients: Sequence[ClientToken] = (),
 ) -> ASGIApp:
     """The ASGI app: the SDK's streamable HTTP app, its Host/Origin checks, the token gate, and ahead of them the
     health probes. The server's service is told its calls come over a network: their base URLs may name only the
-    operator's endpoints."""
+    operator's endpoints. ``clients``: a token each, pinned to its agent, in place of the one ``token``."""
     from .server import server_state
 
-    check_binding(host, token)
-    register_secret(token)
+    check_gate(host, token, clients, server_state(server).agent)
+    for secret in (token, *(client.token for client in clients)):
+        register_secret(secret)
     server_state(server).network_callers = True
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=path,
@@ -421,8 +363,8 @@ def http_app(
         max_request_body_size=MAX_REQUEST_BODY,
     )
     app = RefusalHintMiddleware(app, path)
-    if token:
-        app = BearerTokenMiddleware(app, token)
+    if token or clients:
+        app = BearerTokenMiddleware(app, token, clients)
     return HealthMiddleware(app, server_state(server))
 
 
@@ -434,6 +376,7 @@ async def serve_http(
     token: str | None,
     allow_hosts: Sequence[str] = (),
     log_level: str = "info",
+    clients: Sequence[ClientToken] = (),
 ) -> None:
     """Serve on ``listeners`` (:func:`.listeners.bind_listeners`'s, bound to ``host``; the caller closes them). The
     port is theirs: with ``--port 0`` the one the system chose, which the Host allow-list must hold."""
@@ -442,7 +385,7 @@ async def serve_http(
     from .server import server_state
 
     port = listeners[0].getsockname()[1]
-    app = http_app(server, host=host, port=port, token=token, allow_hosts=allow_hosts)
+    app = http_app(server, host=host, port=port, token=token, allow_hosts=allow_hosts, clients=clients)
     warn_if_unreachable(host, port, allow_hosts)
     logging.getLogger("uvicorn.access").addFilter(QUIET_PROBES)
     state = server_state(server)

@@ -71,7 +71,16 @@ class MagsagServer(MCPServer[ServerState]):
             tools = [tool.name for tool in self._tool_manager.list_tools()]
             message = f"unknown tool {named([name[:100]], tools)}; the tools are: {', '.join(tools)}"
             raise MCPError(INVALID_PARAMS, redact(message))
-        return await super().call_tool(name, arguments, context)
+        from .bearer import request_agent
+        from .state import client_agent
+
+        # the agent of the request's client token, for the tool (see MagsagTools._agent): set per call, as each
+        # request of a session may come with another token
+        held = client_agent.set(request_agent(context))
+        try:
+            return await super().call_tool(name, arguments, context)
+        finally:
+            client_agent.reset(held)
 
     async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
         """A prompt this server does not have is a bad name (-32602), as the spec has it: the SDK answered code 0

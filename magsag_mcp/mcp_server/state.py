@@ -9,6 +9,7 @@ need none of it.
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from ..service import Service
 
 logger = redacting_logger("magsag_mcp.mcp")
+
+#: the agent the token of the HTTP request a tool call serves is pinned to (MAGSAG_MCP_TOKENS_FILE, see .bearer), set
+#: for the call by MagsagServer.call_tool; None: no such token (the one token, stdio, in memory)
+client_agent: contextvars.ContextVar[str | None] = contextvars.ContextVar("magsag_client_agent", default=None)
 
 
 def read_again(catalog: Any, env: Mapping[str, str] | None) -> str:
@@ -75,6 +80,18 @@ class ServerState:
         self._users = 0
         #: set by close (a signal, the last lifespan out), cleared when a lifespan begins again
         self._closed = False
+
+    @property
+    def call_agent(self) -> str | None:
+        """The agent the call under way is held to: its client token's (see :data:`client_agent`), else the server's
+        (``--agent``), else none."""
+        return client_agent.get() or self.agent
+
+    @property
+    def reads_own_agent_only(self) -> bool:
+        """The call under way came with a client's token: its ledger reads see its agent's records alone (one
+        team's client does not read another's prompts, errors and spend; see docs/mcp.md)."""
+        return client_agent.get() is not None
 
     async def service(self) -> Service:
         """The open service; the first caller opens it. A failure (say a bad catalog) is raised to

@@ -1,0 +1,174 @@
+"""Per-client bearer tokens, each pinned to an agent: the file ``MAGSAG_MCP_TOKENS_FILE`` names.
+
+One server for a team has one shared token otherwise: every client can name any agent, so the policy's per-agent
+limits bind nobody, the ledger's agent column is whatever a client claims, and one leaked token is rotated for
+everyone. Here each client has its own token, and the token says which agent its calls are recorded under and held
+to (as ``magsag-mcp --agent`` pins a server's one client).
+
+The file, one entry a line::
+
+    # AGENT TOKEN  (a space or tab between them)
+    research-bot  Fh3kQ8wZx2Nr7mTb5vLc9pJ
+    ops-team      pV4nR8xK2wM6qT9bZ3cL7yH
+
+Lines starting with ``#`` and blank lines are skipped. A variable of its own, not ``MAGSAG_MCP_TOKEN_FILE``'s
+format extended: a single token may hold a space or begin with ``#`` (both printable ASCII, sent as they are), and
+such a file, read as entries, would have changed meaning with no word said.
+
+Refused, each naming its line and never quoting a token: a line that is not two words, a character other than
+printable ASCII, an agent name the ledger would refuse, a token two lines share (it could not say whose a call
+is), and beyond loopback a token under :data:`.http.MIN_TOKEN_LENGTH` characters. Two tokens for one agent are
+allowed: a new token beside the old while clients move to it, or two people sharing one agent's budget.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError, InputError
+from ..redaction import excerpt
+
+TOKENS_FILE_ENV = "MAGSAG_MCP_TOKENS_FILE"
+#: the most the file is read of: some 50 bytes an entry, so thousands of clients; a path given by mistake (a log, a
+#: disk image) is not read whole into memory
+MAX_TOKENS_FILE_BYTES = 256 * 1024
+#: what every refusal of a token tells to write instead
+NEW_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+#: an entry: the agent, a run of spaces or tabs, the token (neither holds a space)
+_ENTRY = re.compile(r"(?P<agent>[^ \t]+)[ \t]+(?P<token>[^ \t]+)")
+
+
+@dataclass(frozen=True)
+class ClientToken:
+    """One client's entry: the agent its calls are recorded under, its token (never shown: not in ``repr``), and
+    the line of the file it is on (refusals name the line, never the token)."""
+
+    agent: str
+    token: str = field(repr=False)
+    line: int
+
+
+def client_tokens_setting(env: Mapping[str, str]) -> tuple[ClientToken, ...]:
+    """The entries of the file ``MAGSAG_MCP_TOKENS_FILE`` names (none: the variable is unset). Not beside
+    ``MAGSAG_MCP_TOKEN`` or ``MAGSAG_MCP_TOKEN_FILE``: a shared token beside them would let its holder name any
+    agent, which is what the file is there to stop."""
+    from .http import TOKEN_ENV
+    from .token_setting import TOKEN_FILE_ENV
+
+    named = (env.get(TOKENS_FILE_ENV) or "").strip()
+    if not named:
+        return ()
+    for other in (TOKEN_ENV, TOKEN_FILE_ENV):
+        if env.get(other):
+            raise ConfigError(
+                f"both {TOKENS_FILE_ENV} and {other} are set; set one of them: {TOKENS_FILE_ENV}'s file gives each "
+                f"client a token of its own, pinned to its agent (write a shared token there as an entry, if one is "
+                f"still needed), or unset {TOKENS_FILE_ENV} for the one token"
+            )
+    path = Path(named)
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_TOKENS_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(
+            f"{_named(path)} cannot be read ({exc.strerror or type(exc).__name__}): name the file of AGENT TOKEN "
+            "lines (a Docker secret is /run/secrets/NAME), readable by this user"
+        ) from None
+    if len(data) > MAX_TOKENS_FILE_BYTES:
+        raise ConfigError(
+            f"{TOKENS_FILE_ENV}={excerpt(named, 200)!r} is over {MAX_TOKENS_FILE_BYTES // 1024} KiB, no tokens "
+            "file: name the file of AGENT TOKEN lines"
+        )
+    return parse_client_tokens(data)
+
+
+def parse_client_tokens(data: bytes) -> tuple[ClientToken, ...]:
+    """The entries of a tokens file's ``data``, each line checked (see the module's docstring)."""
+    entries: list[ClientToken] = []
+    first_line_of: dict[str, int] = {}
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        raw = raw.removesuffix(b"\r")  # a file written on Windows
+        where = f"line {number} of the file {TOKENS_FILE_ENV} names"
+        if any(not 0x20 <= byte <= 0x7E and byte != 0x09 for byte in raw):
+            raise ConfigError(
+                f"{where} has a character other than printable ASCII (no client can send one in a header, and "
+                f"agent names here are ASCII too); write its token anew with {NEW_TOKEN}"
+            )
+        text = raw.decode("ascii")
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        if text != text.strip():
+            raise ConfigError(
+                f"{where} begins or ends with a space or tab; write it as AGENT TOKEN with nothing around them"
+            )
+        match = _ENTRY.fullmatch(text)
+        if match is None:
+            words = len(text.split())
+            raise ConfigError(
+                f"{where} is {words} word{'s' if words != 1 else ''}, not AGENT TOKEN: write the agent's name, a "
+                "space, then its token (neither holds a space; a comment line begins with #)"
+            )
+        agent, token = match["agent"], match["token"]
+        _check_agent(agent, where)
+        _check_token(token, where)
+        if token in first_line_of:
+            raise ConfigError(
+                f"{where} has the token line {first_line_of[token]} has: a token names one client's agent; give "
+                f"each line a token of its own ({NEW_TOKEN})"
+            )
+        first_line_of[token] = number
+        entries.append(ClientToken(agent=agent, token=token, line=number))
+    if not entries:
+        raise ConfigError(
+            f"the file {TOKENS_FILE_ENV} names has no entry; write one AGENT TOKEN line a client, the token the "
+            f"output of {NEW_TOKEN}"
+        )
+    return tuple(entries)
+
+
+def _check_agent(agent: str, where: str) -> None:
+    """An agent name the ledger records (:func:`~magsag_mcp.text.check_name`), refused without quoting it: a line
+    written TOKEN AGENT has the token first."""
+    from ..text import NAME_MAX, check_name
+
+    try:
+        check_name(agent, "agent")
+    except InputError:
+        raise ConfigError(
+            f"{where}: its agent name (the first word) is not one the ledger records: at most {NAME_MAX} "
+            "characters, and nothing shaped like a key or token; is the line written TOKEN AGENT? The agent comes "
+            "first"
+        ) from None
+
+
+def _check_token(token: str, where: str) -> None:
+    from ..providers.endpoint import not_a_whole_key
+
+    if not_a_whole_key(token) or token.startswith(("${", "<")):
+        raise ConfigError(f"{where}: its token is a placeholder (an example's); write a token there: {NEW_TOKEN}")
+
+
+def check_client_tokens(host: str, entries: Sequence[ClientToken]) -> None:
+    """Beyond loopback, every token at least :data:`.http.MIN_TOKEN_LENGTH` characters (as the one token): it is
+    all that stands between the network and the budget."""
+    from .http import MIN_TOKEN_LENGTH, is_loopback
+
+    if is_loopback(host):
+        return
+    for entry in entries:
+        if len(entry.token) < MIN_TOKEN_LENGTH:
+            raise ConfigError(
+                f"line {entry.line} of the file {TOKENS_FILE_ENV} names has a token of {len(entry.token)} "
+                f"characters; to listen on {host} each must be at least {MIN_TOKEN_LENGTH}: write the output of "
+                f"{NEW_TOKEN}"
+            )
+
+
+def _named(path: Path) -> str:
+    """How a refusal names a file that could not be read (see :func:`.token_setting._named`)."""
+    if path.parent != Path(path.anchor) and path.parent.is_dir() and (path.is_absolute() or "/" in str(path)):
+        return f"{TOKENS_FILE_ENV}={excerpt(str(path), 200)!r}"
+    return f"the file {TOKENS_FILE_ENV} names, in no folder that exists (its value is not shown),"

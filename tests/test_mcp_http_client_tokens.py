@@ -1,0 +1,214 @@
+"""MAGSAG_MCP_TOKENS_FILE: a bearer token per client, each pinned to an agent. With one shared token every client of a
+team's server could name any agent: the policy's per-agent limits bound nobody, the ledger's agent column was what a
+client claimed, and a leaked token was rotated for everyone. A request's token now picks the agent its calls are
+recorded under and held to (as ``--agent`` pins a server's one client), and the agent whose records it may read."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx2
+import pytest
+from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from magsag_mcp.errors import ConfigError
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.mcp_server.bearer import BearerTokenMiddleware
+from magsag_mcp.mcp_server.client_tokens import (
+    TOKENS_FILE_ENV,
+    ClientToken,
+    check_client_tokens,
+    client_tokens_setting,
+    parse_client_tokens,
+)
+from magsag_mcp.mcp_server.http import http_app
+from tests.test_mcp_http import held_port, offline_env, post, serving
+from tests.test_mcp_pinned_agent import limits_catalog
+from tests.shutdown_helpers import until_serving
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ENV = {"MAGSAG_PROVIDER": "fake"}
+CALL = {"skill_id": "skill.analysis", "payload": {"data": "x"}}
+RESEARCH_TOKEN = "Qz7xK2mW9pR4vT6nB3yLc8"
+OPS_TOKEN = "Hd8sJ5fN2cX7gM4kP9wEq3"
+TOKENS = f"# agent token\n\nresearch-bot {RESEARCH_TOKEN}\nops-team\t{OPS_TOKEN}\n"
+
+
+def entries() -> tuple[ClientToken, ...]:
+    return parse_client_tokens(TOKENS.encode())
+
+
+def client(url: str, token: str) -> Client:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"})
+    return Client(streamable_http_client(url, http_client=http))
+
+
+def test_the_file_gives_each_token_its_agent_and_never_shows_a_token():
+    parsed = entries()
+    assert [(e.agent, e.token, e.line) for e in parsed] == [
+        ("research-bot", RESEARCH_TOKEN, 3),
+        ("ops-team", OPS_TOKEN, 4),
+    ]
+    assert RESEARCH_TOKEN not in repr(parsed)
+    # two tokens for one agent (a new one beside the old while clients move to it): allowed
+    rotated = parse_client_tokens(f"ops {RESEARCH_TOKEN}\r\nops {OPS_TOKEN}\r\n".encode())
+    assert [e.agent for e in rotated] == ["ops", "ops"]
+
+
+@pytest.mark.parametrize(
+    "content, said",
+    [
+        (f"a {RESEARCH_TOKEN}\nb {RESEARCH_TOKEN}\n", "line 2 of the file MAGSAG_MCP_TOKENS_FILE names has the token line 1 has"),
+        (f"{RESEARCH_TOKEN}\n", "line 1 of the file MAGSAG_MCP_TOKENS_FILE names is 1 word, not AGENT TOKEN"),
+        (f"a {RESEARCH_TOKEN} extra\n", "line 1 of the file MAGSAG_MCP_TOKENS_FILE names is 3 words, not AGENT TOKEN"),
+        (f"# c\na {RESEARCH_TOKEN} \n", "line 2 of the file MAGSAG_MCP_TOKENS_FILE names begins or ends with a space"),
+        (f" a {RESEARCH_TOKEN}\n", "line 1 of the file MAGSAG_MCP_TOKENS_FILE names begins or ends with a space"),
+        (f"a {RESEARCH_TOKEN}\u00e9\n", "line 1 of the file MAGSAG_MCP_TOKENS_FILE names has a character other than"),
+        (f"a {RESEARCH_TOKEN}\x07\n", "line 1 of the file MAGSAG_MCP_TOKENS_FILE names has a character other than"),
+        (f"{'n' * 300} {RESEARCH_TOKEN}\n", "line 1 of the file MAGSAG_MCP_TOKENS_FILE names: its agent name"),
+        (f"sk-proj-Zq8Lw3Xn5Tb7Rk2Vm9Pc {RESEARCH_TOKEN}\n", "its agent name (the first word) is not one the ledger"),
+        ("a your-token-here\n", "line 1 of the file MAGSAG_MCP_TOKENS_FILE names: its token is a placeholder"),
+        ("a <token>\n", "its token is a placeholder"),
+        ("# only a comment\n\n", "the file MAGSAG_MCP_TOKENS_FILE names has no entry"),
+        ("", "has no entry"),
+    ],
+)
+def test_every_kind_of_bad_line_is_refused_naming_its_line_never_its_token(content: str, said: str):
+    with pytest.raises(ConfigError) as refused:
+        parse_client_tokens(content.encode())
+    assert said in refused.value.message, refused.value.message
+    assert RESEARCH_TOKEN not in refused.value.message and "Zq8Lw3" not in refused.value.message
+
+
+def test_a_short_token_is_refused_beyond_loopback_only():
+    short = parse_client_tokens(f"a {RESEARCH_TOKEN}\nb Kp3x9Wq\n".encode())
+    check_client_tokens("127.0.0.1", short)
+    with pytest.raises(ConfigError, match="line 2 of the file MAGSAG_MCP_TOKENS_FILE names has a token of 7 char"):
+        check_client_tokens("0.0.0.0", short)
+
+
+def test_the_file_is_not_set_beside_a_shared_token(tmp_path: Path):
+    named = tmp_path / "tokens"
+    named.write_text(TOKENS)
+    assert [e.agent for e in client_tokens_setting({TOKENS_FILE_ENV: str(named)})] == ["research-bot", "ops-team"]
+    assert client_tokens_setting({}) == ()
+    for other in ("MAGSAG_MCP_TOKEN", "MAGSAG_MCP_TOKEN_FILE"):
+        with pytest.raises(ConfigError, match=f"both MAGSAG_MCP_TOKENS_FILE and {other} are set"):
+            client_tokens_setting({TOKENS_FILE_ENV: str(named), other: "Wm4kT8zQ2xN6bR9v"})
+    with pytest.raises(ConfigError, match="cannot be read"):
+        client_tokens_setting({TOKENS_FILE_ENV: str(tmp_path / "missing")})
+
+
+def test_the_file_and_one_agent_for_every_call_are_refused_together(tmp_path: Path):
+    server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV, agent="desk")
+    with pytest.raises(ConfigError, match="leave the other out"):
+        http_app(server, host="127.0.0.1", port=8765, token=None, clients=entries())
+
+
+def test_every_entry_is_compared_and_the_match_gives_its_agent():
+    gate = BearerTokenMiddleware(lambda *a: None, clients=entries())  # type: ignore[arg-type]
+    assert gate.client(f"Bearer {OPS_TOKEN}") == (True, "ops-team")
+    assert gate.client(f"Bearer {RESEARCH_TOKEN}") == (True, "research-bot")
+    assert gate.client(f"Basic {OPS_TOKEN}")[0] is False
+    assert gate.client("Bearer Xb5nQ8wZ2kM7") == (False, None)
+
+
+async def test_two_clients_record_under_their_own_agents_and_read_only_their_own(tmp_path: Path, caplog):
+    caplog.set_level(logging.DEBUG)
+    port = held_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)
+    app = http_app(server, host="127.0.0.1", port=port, token=None, clients=entries())
+    async with serving(app, port) as url:
+        async with client(url, RESEARCH_TOKEN) as research, client(url, OPS_TOKEN) as ops:
+            assert not (await research.call_tool("invoke_skill", CALL)).is_error
+            assert not (await research.call_tool("invoke_skill", {**CALL, "agent": "research-bot"})).is_error
+            # ops-team has no records yet: its empty summary's notes do not list the agents that have (a note of a
+            # read not held to one agent names them)
+            empty = (await ops.call_tool("summarize_usage", {})).structured_content
+            assert empty["by_agent"] == {} and "research-bot" not in " ".join(empty["notes"]), empty["notes"]
+            assert not (await ops.call_tool("invoke_skill", {**CALL, "agent": ""})).is_error
+            # naming another agent: refused with --agent's words, nothing recorded
+            refused = await ops.call_tool("invoke_skill", {**CALL, "agent": "research-bot"})
+            message = refused.structured_content["error"]["message"]
+            assert refused.is_error and "records every call of your client as agent 'ops-team'" in message, message
+            assert "leave agent out" in message
+
+            mine = (await research.call_tool("query_runs", {})).structured_content["runs"]
+            assert [r["agent"] for r in mine] == ["research-bot", "research-bot"]
+            theirs = (await ops.call_tool("query_runs", {})).structured_content["runs"]
+            assert [r["agent"] for r in theirs] == ["ops-team"]
+            peek = await ops.call_tool("query_runs", {"filters": {"agent": "research-bot"}})
+            assert peek.is_error and "agent 'ops-team'" in peek.structured_content["error"]["message"]
+
+            summary = (await ops.call_tool("summarize_usage", {})).structured_content
+            assert list(summary["by_agent"]) == ["ops-team"], summary["by_agent"]
+            assert summary["totals"]["attempts"] == 1
+            # notes of a read that found nothing name no other agent's records
+            nothing = await ops.call_tool("query_runs", {"filters": {"skill": "skill.nope", "run_id": "rb-run"}})
+            assert "research-bot" not in " ".join(nothing.structured_content["notes"])
+
+            searched = await ops.call_tool("search_usage", {"pattern": "research"})
+            assert searched.is_error and "reads its own agent's alone" in searched.structured_content["error"]["message"]
+            budget = await ops.call_tool("check_budget", {})
+            assert budget.structured_content["agent"] == "ops-team"
+            assert (await ops.call_tool("check_budget", {"agent": "research-bot"})).is_error
+
+        status, body, _ = await post(url, {"Authorization": "Bearer Xb5nQ8wZ2kM7vR3t"})
+        reason = json.loads(body)["error"]["message"]
+        assert status == 401 and reason.startswith("unauthorized: its bearer token is not one of the server's client")
+        assert "MAGSAG_MCP_TOKENS_FILE" in reason
+    logged = caplog.text
+    assert RESEARCH_TOKEN not in logged and OPS_TOKEN not in logged
+
+
+async def test_one_clients_budget_refuses_it_and_not_the_other(tmp_path: Path, clock_at_noon: float):
+    catalog = limits_catalog(tmp_path, "0.2")
+    port = held_port()
+    server = build_server(catalog=catalog, db=tmp_path / "l.db", env=ENV)
+    app = http_app(server, host="127.0.0.1", port=port, token=None, clients=entries())
+    async with serving(app, port) as url:
+        async with client(url, RESEARCH_TOKEN) as research, client(url, OPS_TOKEN) as ops:
+            for _ in range(50):  # each call costs under a cent: research-bot's day limit ends them
+                result = await research.call_tool("invoke_skill", {**CALL, "agent": ""})
+                if result.is_error:
+                    break
+            error = result.structured_content["error"]
+            assert error["last_error_type"] == "budget_exceeded" and "research-bot" in error["message"], error
+            other = await ops.call_tool("invoke_skill", CALL)
+            assert not other.is_error, other.content
+
+
+async def test_the_command_serves_the_file_and_refuses_a_bad_one(tmp_path: Path):
+    named = tmp_path / "tokens"
+    named.write_text(TOKENS)
+    env = {**offline_env(tmp_path), TOKENS_FILE_ENV: str(named)}
+    argv = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", "0", "--catalog", str(CATALOG)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        url, said = await until_serving(proc)
+        assert "token required: one per client, 2 in MAGSAG_MCP_TOKENS_FILE" in said, said
+        async with client(url, OPS_TOKEN) as ops:
+            assert not (await ops.call_tool("invoke_skill", CALL)).is_error
+            runs = (await ops.call_tool("query_runs", {})).structured_content["runs"]
+            assert [r["agent"] for r in runs] == ["ops-team"]
+        status, _, _ = await post(url)
+        assert status == 401
+        status, _, _ = await post(url, {"Authorization": f"Bearer {RESEARCH_TOKEN}"})
+        assert status == 200
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert RESEARCH_TOKEN.encode() not in err and OPS_TOKEN.encode() not in err
+
+    named.write_text(f"ops {OPS_TOKEN}\nresearch {OPS_TOKEN}\n")
+    refused = subprocess.run([*argv, "--host", "0.0.0.0"], env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "line 2 of the file MAGSAG_MCP_TOKENS_FILE names has the token line 1 has" in (
+        refused.stderr
+    ), refused.stderr
+    assert OPS_TOKEN not in refused.stderr and "Traceback" not in refused.stderr
