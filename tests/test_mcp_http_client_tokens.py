@@ -27,9 +27,9 @@ from magsag_mcp.mcp_server.client_tokens import (
     parse_client_tokens,
 )
 from magsag_mcp.mcp_server.http import http_app
+from tests.shutdown_helpers import until_serving
 from tests.test_mcp_http import held_port, offline_env, post, serving
 from tests.test_mcp_pinned_agent import limits_catalog
-from tests.shutdown_helpers import until_serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -64,7 +64,7 @@ def test_the_file_gives_each_token_its_agent_and_never_shows_a_token():
 @pytest.mark.parametrize(
     "content, said",
     [
-        (f"a {RESEARCH_TOKEN}\nb {RESEARCH_TOKEN}\n", "line 2 of the file MAGSAG_MCP_TOKENS_FILE names has the token line 1 has"),
+        (f"a {RESEARCH_TOKEN}\nb {RESEARCH_TOKEN}\n", "line 2 of the file MAGSAG_MCP_TOKENS_FILE names has the token"),
         (f"{RESEARCH_TOKEN}\n", "line 1 of the file MAGSAG_MCP_TOKENS_FILE names is 1 word, not AGENT TOKEN"),
         (f"a {RESEARCH_TOKEN} extra\n", "line 1 of the file MAGSAG_MCP_TOKENS_FILE names is 3 words, not AGENT TOKEN"),
         (f"# c\na {RESEARCH_TOKEN} \n", "line 2 of the file MAGSAG_MCP_TOKENS_FILE names begins or ends with a space"),
@@ -154,7 +154,8 @@ async def test_two_clients_record_under_their_own_agents_and_read_only_their_own
             assert "research-bot" not in " ".join(nothing.structured_content["notes"])
 
             searched = await ops.call_tool("search_usage", {"pattern": "research"})
-            assert searched.is_error and "reads its own agent's alone" in searched.structured_content["error"]["message"]
+            refusal = searched.structured_content["error"]["message"]
+            assert searched.is_error and "reads its own agent's alone" in refusal, refusal
             budget = await ops.call_tool("check_budget", {})
             assert budget.structured_content["agent"] == "ops-team"
             assert (await ops.call_tool("check_budget", {"agent": "research-bot"})).is_error
@@ -199,6 +200,9 @@ async def test_the_command_serves_the_file_and_refuses_a_bad_one(tmp_path: Path)
             assert [r["agent"] for r in runs] == ["ops-team"]
         status, _, _ = await post(url)
         assert status == 401
+        async with httpx2.AsyncClient() as http:  # the probes are answered without a token, as with one token
+            probe = await http.get(url.replace("/mcp", "/healthz"))
+            assert probe.status_code == 200, probe.text
         status, _, _ = await post(url, {"Authorization": f"Bearer {RESEARCH_TOKEN}"})
         assert status == 200
     finally:

@@ -295,7 +295,8 @@ def check_binding(host: str, token: str | None, setting: str = TOKEN_ENV) -> Non
         raise ConfigError(
             f"refusing to listen on {host}: that is reachable beyond this machine and {TOKEN_ENV} is not set. "
             f"Set {TOKEN_ENV} (or MAGSAG_MCP_TOKEN_FILE, a file holding it) to a long random secret (clients send "
-            "'Authorization: Bearer <it>'), "
+            "'Authorization: Bearer <it>'), or MAGSAG_MCP_TOKENS_FILE to a file of AGENT TOKEN lines (a token per "
+            "client), "
             "or bind to 127.0.0.1."
         )
 
