@@ -126,6 +126,11 @@ async def test_two_clients_record_under_their_own_agents_and_read_only_their_own
     app = http_app(server, host="127.0.0.1", port=port, token=None, clients=entries())
     async with serving(app, port) as url:
         async with client(url, RESEARCH_TOKEN) as research, client(url, OPS_TOKEN) as ops:
+            # the schemas tell a client's model to leave agent out, as a server started with --agent's do
+            schemas = {tool.name: tool.input_schema for tool in (await ops.list_tools()).tools}
+            said = schemas["invoke_skill"]["properties"]["agent"]["description"]
+            assert said == "this server records every call as the agent of your client's token: leave agent out"
+            assert "leave agent out" in schemas["check_budget"]["properties"]["agent"]["description"]
             assert not (await research.call_tool("invoke_skill", CALL)).is_error
             assert not (await research.call_tool("invoke_skill", {**CALL, "agent": "research-bot"})).is_error
             # ops-team has no records yet: its empty summary's notes do not list the agents that have (a note of a

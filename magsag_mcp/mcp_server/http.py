@@ -354,6 +354,10 @@ def http_app(
     from .server import server_state
 
     check_gate(host, token, clients, server_state(server).agent)
+    if clients:
+        from .tool_schemas import pin_agent_arguments
+
+        pin_agent_arguments(None, server._tool_manager.list_tools(), per_client=True)
     for secret in (token, *(client.token for client in clients)):
         register_secret(secret)
     server_state(server).network_callers = True

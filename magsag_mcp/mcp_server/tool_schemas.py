@@ -16,12 +16,15 @@ import copy
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from . import models as M
 from .schema_compaction import compact_schema
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver.tools import Tool
 
 STORED = Path(__file__).with_name("tool_schemas.json")
 
@@ -34,6 +37,26 @@ def generated(args: type[BaseModel], result: type[BaseModel]) -> dict[str, Any]:
             compact_schema(result.model_json_schema(by_alias=True, mode="serialization"), optional_not_null=False)
         ),
     }
+
+
+def pin_agent_arguments(pinned: str | None, tools: list[Tool], *, per_client: bool = False) -> list[Tool]:
+    """The tools with an ``agent`` argument saying so when the server holds its clients to one (``pinned``, from
+    ``magsag-mcp --agent``; ``per_client``: each to its token's, MAGSAG_MCP_TOKENS_FILE): a client's model reads the
+    schema, and one told only "agent name" names one, which is refused."""
+    if pinned is None and not per_client:
+        return tools
+    if pinned:
+        said = f"this server records every call as agent {pinned!r}: leave agent out"
+        said_of_budget = f"default {pinned!r}, the agent this server records every call as (leave agent out)"
+    else:
+        said = "this server records every call as the agent of your client's token: leave agent out"
+        said_of_budget = "default the agent of your client's token, the only one it may read (leave agent out)"
+    for tool in tools:
+        if "agent" in tool.parameters.get("properties", {}):
+            tool.parameters = copy.deepcopy(tool.parameters)  # not the stored schemas every server shares
+            described = said_of_budget if tool.name == "check_budget" else said
+            tool.parameters["properties"]["agent"]["description"] = described
+    return tools
 
 
 def stored() -> dict[str, dict[str, Any]]:

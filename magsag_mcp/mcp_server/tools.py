@@ -10,7 +10,6 @@ Anything else is a bug: the client gets a generic message and the traceback goes
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import types
@@ -35,7 +34,7 @@ from . import models as M
 from .arguments import explain
 from .budget_results import BudgetResult
 from .progress import ProgressBridge, progress_requested
-from .tool_schemas import generated, stored
+from .tool_schemas import generated, pin_agent_arguments, stored
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -299,7 +298,7 @@ class MagsagTools:
     def tools(self, *, fresh: bool = False) -> list[Tool]:
         """The tools, their schemas read from ``tool_schemas.json`` (``fresh``: generated from the models)."""
         known = {} if fresh else stored()
-        return self._pinned([
+        return pin_agent_arguments(self.state.agent, [
             make_tool(
                 self.list_skills,
                 M.ListSkillsArgs,
@@ -365,19 +364,6 @@ class MagsagTools:
                 known,
             ),
         ])
-
-    def _pinned(self, tools: list[Tool]) -> list[Tool]:
-        """The tools with an ``agent`` argument saying so when the server has one (``magsag-mcp --agent``): a
-        client's model reads the schema, and one told only "agent name" names one, which is refused."""
-        pinned = self.state.agent
-        for tool in tools if pinned else ():
-            if "agent" in tool.parameters.get("properties", {}):
-                said = f"this server records every call as agent {pinned!r}: leave agent out"
-                if tool.name == "check_budget":
-                    said = f"default {pinned!r}, the agent this server records every call as (leave agent out)"
-                tool.parameters = copy.deepcopy(tool.parameters)  # not the stored schemas every server shares
-                tool.parameters["properties"]["agent"]["description"] = said
-        return tools
 
 
 class ExplainedTool(Tool):
