@@ -188,6 +188,11 @@ async def test_one_clients_budget_refuses_it_and_not_the_other(tmp_path: Path, c
             assert error["last_error_type"] == "budget_exceeded" and "research-bot" in error["message"], error
             other = await ops.call_tool("invoke_skill", CALL)
             assert not other.is_error, other.content
+            # the refused call sent nothing: its client's summary says why (a note of its own agent's calls alone)
+            refused_only = {"filters": {"status": "budget_exceeded"}}
+            summary = (await research.call_tool("summarize_usage", refused_only)).structured_content
+            assert summary["totals"].get("unsent_calls") == 1, summary["totals"]
+            assert any("sent no request" in note and "research-bot" in note for note in summary["notes"]), summary
 
 
 async def test_the_command_serves_the_file_and_refuses_a_bad_one(tmp_path: Path):
@@ -221,3 +226,4 @@ async def test_the_command_serves_the_file_and_refuses_a_bad_one(tmp_path: Path)
         refused.stderr
     ), refused.stderr
     assert OPS_TOKEN not in refused.stderr and "Traceback" not in refused.stderr
+

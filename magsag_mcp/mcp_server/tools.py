@@ -129,10 +129,15 @@ class MagsagTools:
             filters = filters.model_copy(update={"agent": self._agent(filters.agent)})
         return _usage_filters(filters, **extra)
 
-    async def _own_notes(self, svc: Service, usage: Any, matched: dict[str, bool]) -> list[str]:
+    async def _own_notes(
+        self, svc: Service, usage: Any, matched: dict[str, bool], summary: Any = None
+    ) -> list[str]:
         """A pinned client's read's notes: of its model, skill, provider and time filters, not of agents or runs,
-        whose notes name the ledger's other agents and runs (what the read keeps from it)."""
-        return await svc.ledger.filter_notes(usage, **{**matched, "agent": True, "run": True}) + svc.ledger_notes()
+        whose notes name the ledger's other agents and runs (what the read keeps from it); of a ``summary``, why its
+        agent's calls sent nothing, as Service.filter_notes says it."""
+        notes = await svc.ledger.filter_notes(usage, **{**matched, "agent": True, "run": True})
+        unsent = None if summary is None else await svc.ledger.unsent_note(usage, summary)
+        return notes + ([] if unsent is None else [unsent]) + svc.ledger_notes()
 
     async def _run(
         self,
@@ -206,7 +211,7 @@ class MagsagTools:
             from ..ledger.reports import summary_matched
 
             summary = await svc.summarize(usage)
-            return {**summary, "notes": await self._own_notes(svc, usage, summary_matched(summary))}
+            return {**summary, "notes": await self._own_notes(svc, usage, summary_matched(summary), summary)}
 
         return await self._run("summarize_usage", M.UsageSummaryResult, call)
 
