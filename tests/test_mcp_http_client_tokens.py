@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import httpx2
 import pytest
 from mcp.client import Client
@@ -27,6 +28,7 @@ from magsag_mcp.mcp_server.client_tokens import (
     parse_client_tokens,
 )
 from magsag_mcp.mcp_server.http import http_app
+from tests.mcp_http_helpers import HEADERS, INIT
 from tests.shutdown_helpers import until_serving
 from tests.test_mcp_http import held_port, offline_env, post, serving
 from tests.test_mcp_pinned_agent import limits_catalog
@@ -195,6 +197,25 @@ async def test_one_clients_budget_refuses_it_and_not_the_other(tmp_path: Path, c
             assert any("sent no request" in note and "research-bot" in note for note in summary["notes"]), summary
 
 
+async def legacy_session_call(url: str, token: str) -> int:
+    """An invoke_skill call in a 2025-06-18 session (initialize, initialized, tools/call), as a client of that
+    protocol makes it: its status."""
+    headers = {**HEADERS, "Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=INIT, headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
+            headers |= {"Mcp-Session-Id": resp.headers["Mcp-Session-Id"], "Mcp-Protocol-Version": "2025-06-18"}
+        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        async with http.post(url, json=initialized, headers=headers) as resp:
+            assert resp.status == 202, await resp.text()
+        params = {"name": "invoke_skill", "arguments": CALL}
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}
+        async with http.post(url, json=call, headers=headers) as resp:
+            said = await resp.text()
+            assert '"isError":true' not in said.replace(" ", ""), said
+            return resp.status
+
+
 async def test_the_command_serves_the_file_and_refuses_a_bad_one(tmp_path: Path):
     named = tmp_path / "tokens"
     named.write_text(TOKENS)
@@ -204,10 +225,16 @@ async def test_the_command_serves_the_file_and_refuses_a_bad_one(tmp_path: Path)
     try:
         url, said = await until_serving(proc)
         assert "token required: one per client, 2 in MAGSAG_MCP_TOKENS_FILE" in said, said
+        # a 2025-06-18 session's call: the SDK's other transport path hands the tool its request too
+        assert await legacy_session_call(url, RESEARCH_TOKEN) == 200
         async with client(url, OPS_TOKEN) as ops:
+            assert ops.protocol_version == "2026-07-28"
             assert not (await ops.call_tool("invoke_skill", CALL)).is_error
             runs = (await ops.call_tool("query_runs", {})).structured_content["runs"]
             assert [r["agent"] for r in runs] == ["ops-team"]
+        async with client(url, RESEARCH_TOKEN) as research:
+            runs = (await research.call_tool("query_runs", {})).structured_content["runs"]
+            assert [r["agent"] for r in runs] == ["research-bot"]
         status, _, _ = await post(url)
         assert status == 401
         async with httpx2.AsyncClient() as http:  # the probes are answered without a token, as with one token
