@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 
 import pytest
 
@@ -102,3 +103,29 @@ def test_a_since_in_months_says_the_days_meant():
         parse_since("6mo")
     with pytest.raises(InputError, match=r"m is minutes \(there is no month"):  # 1M: as before
         parse_since("1M")
+
+
+def test_a_summary_of_a_pruned_window_says_the_prune_deleted_its_records(ledger_db, capsys):
+    """After `data prune --older-than 90d`, a summary of a month before the cutoff read $0, cost_complete true, with
+    no word that its calls had been deleted: an operator's month report, or `flow gate`, took it for nothing spent.
+    Now the prune leaves its mark, and a read whose window begins before it says what was deleted, and when."""
+    old_month = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 121 * 86400))
+    assert main(["flow", "summarize", "--since", old_month]) == 0
+    before = capsys.readouterr()
+    assert json.loads(before.out)["totals"]["calls"] == 3 and "data prune" not in before.err  # never pruned
+    assert main(["data", "prune", "--older-than", "90d"]) == 0
+    capsys.readouterr()
+    for read in (["flow", "summarize", "--since", old_month], ["flow", "summarize"], ["data", "query"]):
+        assert main(read) == 0
+        err = capsys.readouterr().err
+        assert "`magsag data prune` (at " in err and ") deleted the records before " in err, (read, err)
+        assert "count only what was recorded since" in err
+    assert main(["flow", "summarize", "--since", "30d"]) == 0  # a window the prune took nothing from
+    assert "data prune" not in capsys.readouterr().err
+    # a longer retention given after it deletes nothing more, and leaves the first prune's mark as it stands
+    mark = "SELECT at, event FROM events ORDER BY at LIMIT 1"
+    first = sqlite3.connect(ledger_db).execute(mark).fetchone()
+    assert first[1] == "ledger_pruned" and time.time() - 120 * 86400 < first[0] < time.time() - 90 * 86400
+    assert main(["data", "prune", "--older-than", "365d"]) == 0
+    assert json.loads(capsys.readouterr().out)["deleted"]["events"] == 0  # the mark is not counted as a record
+    assert sqlite3.connect(ledger_db).execute(mark).fetchone() == first

@@ -12,6 +12,7 @@ prune stopped half-way leaves the oldest days pruned and the rest whole.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import time
 from typing import TYPE_CHECKING
@@ -39,11 +40,20 @@ RUN_KEEP_SECONDS = 2 * 86400
 #: (18 s in all); steps of one day (2,700) at most 0.3 s, but 26 s in all.
 STEP_ATTEMPTS = 10_000
 
+#: the event a prune leaves at its cutoff, the ledger's oldest event from then on: a summary of a window that begins
+#: before it read $0 and ``cost_complete`` true for months whose calls the prune had deleted, with no word that any
+#: were (:func:`pruned_note`). At the cutoff, not at the prune's own time, so that it is read from the front of the
+#: events' time index, whatever else was logged since, and the next prune deletes it as it writes its own.
+PRUNED_EVENT = "ledger_pruned"
 
-def _delete_before(conn: sqlite3.Connection, end: float, *, cutoff: bool, runs_before: float) -> dict[str, int]:
+
+def _delete_before(
+    conn: sqlite3.Connection, end: float, *, cutoff: bool, runs_before: float, pruned_at: float | None = None
+) -> dict[str, int]:
     """Delete what started before ``end``: a UTC day's end, or (``cutoff``) the cutoff itself, which
     also rebuilds the cutoff's partial day in the rollup and trims the spend buckets; and the rows of
-    runs idle since before ``runs_before`` (see :data:`RUN_KEEP_SECONDS`). Returns the counts."""
+    runs idle since before ``runs_before`` (see :data:`RUN_KEEP_SECONDS`). Where it deleted some, it marks
+    ``end`` (:func:`_mark`; ``pruned_at``: when the prune began, else now). Returns the counts."""
     counts = {
         "attempts": conn.execute("DELETE FROM attempts WHERE started_at < ?", (end,)).rowcount,
         # A run's row is its spend, which its run limit counts: it stays while the run has calls left, a call
@@ -59,8 +69,10 @@ def _delete_before(conn: sqlite3.Connection, end: float, *, cutoff: bool, runs_b
             " AND (coalesce(d.ended_at, d.started_at) >= :before OR d.run_id IN (SELECT run_id FROM attempts)))",
             {"before": min(end, runs_before)},
         ).rowcount,
-        "events": conn.execute("DELETE FROM events WHERE at < ?", (end,)).rowcount,
+        "events": conn.execute("DELETE FROM events WHERE at < ? AND event != ?", (end, PRUNED_EVENT)).rowcount,
     }
+    if any(counts.values()):
+        _mark(conn, end, time.time() if pruned_at is None else pruned_at)
     if not cutoff:  # end is midnight UTC: the days before it are gone whole, and so are their rollups
         conn.execute("DELETE FROM usage_rollup WHERE bucket < ?", (int(end // BUCKET),))
         return counts
@@ -88,16 +100,59 @@ def _delete_before(conn: sqlite3.Connection, end: float, *, cutoff: bool, runs_b
     return counts
 
 
-def _step(conn: sqlite3.Connection, cutoff: float, runs_before: float) -> tuple[dict[str, int], bool]:
-    """One transaction's part of a prune: up to the midnight after the :data:`STEP_ATTEMPTS`-th oldest
-    attempt, or the cutoff if that comes first. Returns its counts and whether it was the last."""
+def _mark(conn: sqlite3.Connection, end: float, pruned_at: float) -> None:
+    """The :data:`PRUNED_EVENT` at ``end``, what a step deleted before, in place of an earlier step's or prune's
+    (each step's, so that a prune stopped half-way is marked where it stopped); none where an earlier prune's mark
+    stands later (a longer retention given after a shorter one)."""
+    if conn.execute("SELECT 1 FROM events WHERE at >= ? AND event = ? LIMIT 1", (end, PRUNED_EVENT)).fetchone():
+        return
+    conn.execute("DELETE FROM events WHERE at < ? AND event = ?", (end, PRUNED_EVENT))
+    data = json.dumps({"before": _iso(end), "pruned_at": _iso(pruned_at)})
+    conn.execute(
+        "INSERT INTO events (run_id, agent, at, event, data) VALUES (NULL, NULL, ?, ?, ?)", (end, PRUNED_EVENT, data)
+    )
+
+
+def pruned_before(conn: sqlite3.Connection) -> tuple[float, str] | None:
+    """The cutoff of the latest prune, and when it ran, as its mark (:data:`PRUNED_EVENT`, the ledger's oldest
+    event) says; None for a ledger never pruned."""
+    row = conn.execute("SELECT at, event, data FROM events ORDER BY at LIMIT 1").fetchone()
+    if row is None or row[1] != PRUNED_EVENT:
+        return None
+    try:
+        pruned_at = str(json.loads(row[2])["pruned_at"])
+    except (TypeError, ValueError, KeyError):
+        pruned_at = "an unknown time"
+    return float(row[0]), pruned_at
+
+
+def pruned_note(start: float | None, pruned: tuple[float, str] | None) -> str | None:
+    """What a read of a window from ``start`` (None: from the first record) says when a prune deleted part of it."""
+    if pruned is None or (start is not None and start >= pruned[0]):
+        return None
+    return (
+        f"`magsag data prune` (at {pruned[1]}) deleted the records before {_iso(pruned[0])}: "
+        f"{'this window' if start is not None else 'the ledger'} begins before that, and its figures count only "
+        "what was recorded since, not what was spent then"
+    )
+
+
+def _iso(ts: float) -> str:
+    from .queries import _iso as iso
+
+    return str(iso(ts))
+
+
+def _step(conn: sqlite3.Connection, cutoff: float, runs_before: float, now: float) -> tuple[dict[str, int], bool]:
+    """One transaction's part of a prune (begun at ``now``): up to the midnight after the :data:`STEP_ATTEMPTS`-th
+    oldest attempt, or the cutoff if that comes first. Returns its counts and whether it was the last."""
     last_day = int(cutoff // BUCKET)
     row = conn.execute("SELECT started_at FROM attempts ORDER BY started_at LIMIT 1 OFFSET ?", (STEP_ATTEMPTS,))
     nth = row.fetchone()
     day = last_day if nth is None else min(int(nth[0] // BUCKET) + 1, last_day)
     if day < last_day:
-        return _delete_before(conn, day * BUCKET, cutoff=False, runs_before=runs_before), False
-    return _delete_before(conn, cutoff, cutoff=True, runs_before=runs_before), True
+        return _delete_before(conn, day * BUCKET, cutoff=False, runs_before=runs_before, pruned_at=now), False
+    return _delete_before(conn, cutoff, cutoff=True, runs_before=runs_before, pruned_at=now), True
 
 
 def retention_seconds(older_than: str) -> float:
@@ -140,7 +195,7 @@ async def prune(ledger: LedgerReports, older_than_seconds: float) -> dict[str, i
     done = False
     try:
         while not done:
-            step, done = await ledger.submit(lambda conn: _step(conn, cutoff, runs_before))
+            step, done = await ledger.submit(lambda conn: _step(conn, cutoff, runs_before, now))
             for key, n in step.items():
                 counts[key] += n
     except LedgerError:  # a full disk, say: what the failed step wrote into the log is given back

@@ -190,6 +190,9 @@ class LedgerReports:
         from ..suggest import named
 
         notes: list[str] = []
+        pruned = await self.pruned_note(None if filters is None else filters.since)
+        if pruned is not None:
+            notes.append(pruned)
         if filters is None:
             return await self._ledger_in_flight(notes, said=agent or run or names)
         for note in (_future_since(filters.since), _since_as_seconds_span(filters.since)):
@@ -242,6 +245,15 @@ class LedgerReports:
         # printed back, to a CI log or an MCP client
         notes = [redact(note) for note in notes]
         return await self._ledger_in_flight(notes, said=agent or run or names or in_flight_said)
+
+    async def pruned_note(self, since: Since) -> str | None:
+        """Where ``magsag data prune`` deleted records that a read from ``since`` would count, that it did: its
+        summary read $0 for a pruned month, as complete, with no word of the prune."""
+        from .filters import parse_since
+        from .prune import pruned_before, pruned_note
+
+        pruned = await self.read(pruned_before)
+        return None if pruned is None else pruned_note(parse_since(since), pruned)
 
     async def unsent_note(self, filters: Any, summary: Mapping[str, Any]) -> str | None:
         """The note for a summary's calls that sent no request (``totals.unsent_calls``): they spent nothing and
