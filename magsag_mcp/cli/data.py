@@ -372,7 +372,7 @@ def register(groups: CommandGroups) -> None:
     )
     p.set_defaults(func=_summarize)
 
-    data = groups.group("data", help="query, search and prune the usage ledger")
+    data = groups.group("data", help="query, search, prune and back up the usage ledger")
     p = groups.add(
         data,
         "query",

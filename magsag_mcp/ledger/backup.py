@@ -1,0 +1,130 @@
+"""``magsag data backup FILE``: a consistent copy of the ledger, made while calls go on being recorded into it.
+
+While any process has the ledger open it is two files: the database and its ``-wal`` log, which holds the latest
+commits until a checkpoint moves them into the database. ``cp ledger.db`` under a running server copies the database
+without the log's commits, or with a page a checkpoint was writing half-way (a copy SQLite may call malformed), and
+nothing says so. SQLite's online backup reads the ledger as one read transaction sees it, the log's commits included,
+while writers go on (a WAL reader blocks none); the copy is written beside FILE and renamed over it once whole and
+checked, so FILE holds the last whole backup or the new one, never part of one. The copy is one file in rollback
+mode, with no ``-wal`` to keep beside it: moved, mailed or restored, it is the whole ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, LedgerError
+from .connection import BUSY_TIMEOUT_MS, read_only_uri
+from .migrations import check_is_ledger
+from .problems import log_file
+
+#: the first bytes of every SQLite database file
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def check_target(source: Path, target: Path) -> None:
+    """Refuse a ``target`` that would overwrite the ledger, its log, or a file that is no SQLite database."""
+    for own in (source, log_file(source), source.with_name(source.name + "-shm")):
+        if _same_file(own, target):
+            raise InputError(
+                f"{target} is the ledger's own file ({own.name}): give the backup another path, e.g. "
+                f"{source.with_name(source.stem + '-backup.db')}"
+            )
+    if target.exists():
+        if not target.is_file():
+            raise InputError(f"{target} is not a regular file: give the backup a file's path")
+        with open(target, "rb") as fh:
+            head = fh.read(len(_SQLITE_HEADER))
+        if head and head != _SQLITE_HEADER:
+            raise InputError(
+                f"{target} exists and is no SQLite database (no earlier backup): it was left as it is; give the "
+                "backup a new path, or remove that file first"
+            )
+    if log_file(target).exists():
+        raise InputError(
+            f"{target} is open in another process (its {log_file(target).name} file is there): a ledger in use, "
+            "not a backup to replace; give the backup another path"
+        )
+
+
+def _copy(source: Path, temp: Path, busy_timeout_ms: int) -> dict[str, Any]:
+    """The ledger at ``source`` copied into ``temp`` as of one moment, checked; what it holds."""
+    # a ledger this user cannot write (an audit copy, a read-only mount) is read as the ledger reads one
+    writable = os.access(source, os.W_OK) and os.access(source.parent, os.W_OK)
+    try:
+        if writable:
+            src = sqlite3.connect(source, isolation_level=None)
+        else:
+            src = sqlite3.connect(read_only_uri(source)[0], uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise LedgerError(f"cannot open the ledger at {source} to back it up: {exc}", db=str(source)) from None
+    try:
+        src.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        check_is_ledger(src, blank_ok=False)  # (before anything reads it as one: another program's file is refused)
+        dst = sqlite3.connect(temp, isolation_level=None)
+        try:
+            src.backup(dst)
+            # the header says WAL, as the ledger's does: in rollback mode the backup is its one file, with no
+            # -wal made beside it by whatever reads it first (magsag switches a ledger it opens to WAL itself)
+            dst.execute("PRAGMA journal_mode = DELETE")
+            problems = [row[0] for row in dst.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise LedgerError(
+                    f"the backup of {source} failed SQLite's check ({'; '.join(problems[:3])}); the ledger itself "
+                    "may be damaged: run `sqlite3 LEDGER 'PRAGMA integrity_check'`",
+                    db=str(source),
+                )
+            attempts, newest = dst.execute("SELECT COUNT(*), MAX(started_at) FROM attempts").fetchone()
+            migrations = dst.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0]
+        finally:
+            dst.close()
+    except sqlite3.Error as exc:
+        raise LedgerError(
+            f"the backup of the ledger at {source} failed: {exc}; nothing was replaced (a full disk: free some space "
+            "where the backup goes, as large as the ledger)",
+            db=str(source),
+        ) from None
+    finally:
+        src.close()
+    return {"attempts": attempts, "newest_attempt_at": newest, "schema_migrations": migrations}
+
+
+def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> dict[str, Any]:
+    """Back up the ledger at ``source`` to ``target`` (see the module's docstring). Returns what the copy holds."""
+    from .queries import _iso
+
+    if not source.is_file() or source.stat().st_size == 0:
+        raise InputError(f"no ledger at {source}: nothing has been recorded there, so there is nothing to back up")
+    check_target(source, target)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise InputError(f"cannot write the backup in {target.parent}: {exc.strerror}") from None
+    os.close(fd)  # made 0600 by mkstemp, as a ledger is: it holds every call's agents, skills and errors
+    temp = Path(name)
+    try:
+        held = _copy(source, temp, busy_timeout_ms)
+        os.replace(temp, target)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+    return {
+        "backup": str(target),
+        "ledger": str(source),
+        "bytes": target.stat().st_size,
+        "attempts": held["attempts"],
+        "newest_attempt_at": _iso(held["newest_attempt_at"]),
+        "schema_migrations": held["schema_migrations"],
+    }
