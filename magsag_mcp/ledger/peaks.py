@@ -221,6 +221,35 @@ def largest_days(
     ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd`` (null if the day holds an attempt of unbounded
     cost), ``unbounded_attempts`` (those of every day it was chosen from); agents keyed as ``by_agent`` is. Days are
     UTC days, or with ``zone`` (an IANA name) that zone's, as a policy's ``timezone`` counts its day limits."""
+    by_day, by_agent_day = day_costs(conn, f, zone)
+
+    def peak(days: dict[date, list[int]]) -> dict[str, Any]:
+        # the earliest of ties
+        day, (known, bound, own) = max(days.items(), key=lambda item: (item[1][0] + item[1][1], -item[0].toordinal()))
+        return {"date": day.isoformat(), **_money(known, bound, own=own, scope=sum(acc[2] for acc in days.values()))}
+
+    per_agent: dict[str, dict[date, list[int]]] = {}
+    for (agent, day), acc in by_agent_day.items():
+        per_agent.setdefault(agent, {})[day] = acc
+    return (peak(by_day) if by_day else None), {agent: peak(days) for agent, days in per_agent.items()}
+
+
+def agent_days(conn: sqlite3.Connection, f: UsageFilters, zone: str | None = None) -> list[dict[str, Any]]:
+    """Each agent's spend on each day it spent (``magsag flow daily``), by day then agent: ``date``, ``agent``, and
+    the money of a peak (``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``, null where the day holds
+    an attempt of unbounded cost, and ``unbounded_attempts``, that day's). Days as :func:`largest_days` counts them."""
+    rows = sorted(day_costs(conn, f, zone)[1].items(), key=lambda item: (item[0][1], item[0][0]))
+    return [
+        {"date": day.isoformat(), "agent": agent, **_money(known, bound, own=own, scope=own)}
+        for (agent, day), (known, bound, own) in rows
+    ]
+
+
+def day_costs(
+    conn: sqlite3.Connection, f: UsageFilters, zone: str | None = None
+) -> tuple[dict[date, list[int]], dict[tuple[str, date], list[int]]]:
+    """The selected attempts' [known cost, bound on the unknown, unbounded attempts] by day and by (agent, day), in
+    pico-USD; days as :func:`largest_days` counts them."""
     unknown = "CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END"
     # the rest only where the cost is unknown (few rows): as one AND, SQLite evaluated all three on every attempt,
     # 61,000 of a run-filtered summary's 720,000 steps (a tree of 3,000 delegated runs)
@@ -262,16 +291,7 @@ def largest_days(
             acc[0] += known
             acc[1] += bound
             acc[2] += int(unbounded_here or 0)
-
-    def peak(days: dict[date, list[int]]) -> dict[str, Any]:
-        # the earliest of ties
-        day, (known, bound, own) = max(days.items(), key=lambda item: (item[1][0] + item[1][1], -item[0].toordinal()))
-        return {"date": day.isoformat(), **_money(known, bound, own=own, scope=sum(acc[2] for acc in days.values()))}
-
-    per_agent: dict[str, dict[date, list[int]]] = {}
-    for (agent, day), acc in by_agent_day.items():
-        per_agent.setdefault(agent, {})[day] = acc
-    return (peak(by_day) if by_day else None), {agent: peak(days) for agent, days in per_agent.items()}
+    return by_day, by_agent_day
 
 
 def known_zone(zone: str | None) -> str | None:

@@ -54,6 +54,24 @@ class LedgerReports:
         await self.record_expired_reservations()
         return await summarize(self, filters, timezone)
 
+    async def agent_days(self, filters: Any = None, timezone: str | None = None) -> list[dict[str, Any]]:
+        """Each agent's spend on each day it spent, by day then agent (``magsag flow daily``): days of ``timezone``
+        (UTC by default), counted as a summary's ``by_agent[A].largest_day`` is (see :func:`.peaks.agent_days`)."""
+        from .filters import UsageFilters, parse_since
+        from .peaks import agent_days, known_zone
+        from .spaced_names import refuse_spaced_names
+
+        await self.record_expired_reservations()
+        zone = known_zone(timezone)
+        f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None, zone=zone)
+        fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
+
+        def q(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            refuse_spaced_names(conn, f)
+            return agent_days(conn, fixed, zone)
+
+        return await self.read(q)
+
     async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
         return (await self.query_runs_page(filters))["runs"]
 
