@@ -336,8 +336,14 @@ def _prune(args: argparse.Namespace) -> int:
     from ..ledger.prune import retention_seconds
 
     seconds = retention_seconds(args.older_than)  # refused before the ledger is opened
-    counts = with_ledger(args, lambda ledger: ledger.prune(seconds), writes=True)
+    counts = with_ledger(args, lambda ledger: ledger.prune(seconds, vacuum=not args.no_vacuum), writes=True)
     print_json({"deleted": counts, "older_than": args.older_than})
+    if args.no_vacuum:
+        print(
+            "note: not vacuumed (--no-vacuum): new records reuse the space freed, but the file keeps its size; "
+            "to shrink it, run the prune again without --no-vacuum when few calls are being made",
+            file=sys.stderr,
+        )
     if counts.get("vacuum") == 0:  # said, not left to a bare 0: the user pruned to free space
         print(
             "note: the records were deleted, and new ones reuse their space, but the ledger file was not shrunk: "
@@ -449,4 +455,10 @@ def register(groups: CommandGroups) -> None:
         "idle for two days (whatever --older-than says), and while a run delegated from it goes on.",
     )
     p.add_argument("--older-than", required=True, help="hours, days or weeks, e.g. 90d, 12w, 48h")
+    p.add_argument(
+        "--no-vacuum",
+        action="store_true",
+        help="delete without vacuuming: the vacuum rewrites the whole file while every call's record waits for it "
+        "(seconds on a ledger of gigabytes); the space freed is reused by new records",
+    )
     p.set_defaults(func=_prune)

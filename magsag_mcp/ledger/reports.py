@@ -323,10 +323,10 @@ class LedgerReports:
         notes = [note for note in (future, _since_as_seconds_span(since)) if note]
         return {**page, "notes": [redact(note) for note in notes]}
 
-    async def prune(self, older_than_seconds: float) -> dict[str, int]:
+    async def prune(self, older_than_seconds: float, *, vacuum: bool = True) -> dict[str, int]:
         from .prune import prune
 
-        return await prune(self, older_than_seconds)
+        return await prune(self, older_than_seconds, vacuum=vacuum)
 
 
 def summary_matched(summary: Mapping[str, Any]) -> dict[str, bool]:
