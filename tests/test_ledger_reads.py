@@ -120,7 +120,11 @@ async def test_prune_in_steps_leaves_what_one_delete_would(tmp_path: Path, monke
         assert counts == {"attempts": old_attempts, "runs": runs_before - len(keep_runs), "events": old_events}
         assert conn.execute("SELECT id FROM attempts ORDER BY id").fetchall() == keep_attempts
         assert conn.execute("SELECT run_id FROM runs ORDER BY run_id").fetchall() == keep_runs
-        assert conn.execute("SELECT id FROM events ORDER BY id").fetchall() == keep_events
+        left = conn.execute("SELECT id, at, event FROM events ORDER BY id").fetchall()
+        assert [(i,) for i, _, event in left if event != "ledger_pruned"] == keep_events
+        # and the one event a prune adds: its mark at its cutoff, the ledger's oldest event from then on
+        marks = [at for _, at, event in left if event == "ledger_pruned"]
+        assert len(marks) == 1 and cutoff <= marks[0] == min(at for _, at, _ in left)
         assert conn.execute("SELECT * FROM agent_spend ORDER BY 1, 2").fetchall() == keep_agent_spend
         assert conn.execute("SELECT * FROM day_spend ORDER BY 1").fetchall() == keep_day_spend
         assert _rollup(conn) == _rollup_from_scratch(conn) != []
