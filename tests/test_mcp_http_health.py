@@ -202,9 +202,12 @@ async def test_readiness_is_503_from_sigterm_until_the_listener_closes(tmp_path:
         await fetch("GET", f"{base}/healthz")
 
 
-async def test_readiness_opens_a_lazily_opened_service_and_says_when_it_cannot(tmp_path: Path, caplog):
+async def test_readiness_opens_a_lazily_opened_service_and_says_when_it_cannot(tmp_path: Path, caplog, monkeypatch):
     """The app under another server than serve_http opens its service on first use: the first readiness probe opens
     it. A service that cannot open is not ready, said without the setting's value or a path (the log has them)."""
+    # the probe waits this long for the open and the read: a hang guard, so that a loaded machine's slow open fails
+    # nothing (the probe answered 200 only once both were done)
+    monkeypatch.setattr(health_module, "READY_READ_SECONDS", 60.0)
     db = tmp_path / "ledger.db"
     server = build_server(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"})
     async with under_uvicorn(http_app(server, host="127.0.0.1", port=0, token=None)) as base:
@@ -268,3 +271,37 @@ async def test_readiness_says_a_ledger_that_does_not_answer(tmp_path: Path, monk
         monkeypatch.undo()
         status, _, _ = await fetch("GET", f"{base}/readyz")
         assert status == 200
+
+
+async def test_readiness_says_a_service_still_opening_at_once_and_leaves_the_open_to_go_on(tmp_path: Path, monkeypatch):
+    """The app under another server than serve_http opens its service on the first probe: an open that does not end
+    (a hung volume under the ledger) held each probe without bound, with no reason given and its connection held after
+    the prober gave up. Now a probe says the service is still opening once its bound has passed, and the open, not cut
+    by the probe's end, is done for the next probe."""
+    from magsag_mcp.service import Service
+
+    monkeypatch.setattr(health_module, "READY_READ_SECONDS", 0.05)  # the open below waits on the test: any bound passes
+    release = anyio.Event()
+    opens: list[object] = []
+    plain_open = Service._open.__func__
+
+    async def held_open(cls, *args, **kwargs):
+        opens.append(args)
+        await release.wait()
+        return await plain_open(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Service, "_open", classmethod(held_open))
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    async with under_uvicorn(http_app(server, host="127.0.0.1", port=0, token=None)) as base:
+        for _ in range(2):
+            with anyio.fail_after(30):  # a hang guard: before, the probe waited for the open without end
+                status, body, _ = await fetch("GET", f"{base}/readyz")
+            assert (status, json.loads(body)) == (503, {"status": "not ready", "reason": health_module.OPENING})
+        assert len(opens) == 1  # the second probe waited on the first one's open, not on one of its own
+        release.set()
+        with anyio.fail_after(30):
+            await server_state(server).service()  # the open the probes left went on: this waits for it to end
+        assert len(opens) == 1
+        monkeypatch.setattr(health_module, "READY_READ_SECONDS", 60.0)  # a hang guard for the read, not a speed test
+        status, body, _ = await fetch("GET", f"{base}/readyz")
+        assert (status, json.loads(body)) == (200, {"status": "ready"})

@@ -11,7 +11,8 @@ endpoint, which needs a POST with a JSON-RPC body, the token and a session: ever
   (from SIGTERM until the listener closes, while the calls in flight are cancelled and recorded, so a balancer
   drains the server), the service could not open, the ledger is read-only (every call would be refused) or did not
   answer. An app served without :func:`.http.serve_http` (which opens the service before it listens) opens its
-  service on the first readiness probe, as on the first call.
+  service on the first readiness probe, as on the first call; a probe that finds it still opening once
+  :data:`READY_READ_SECONDS` have passed says so (503) and leaves the open to go on, rather than wait for it.
 - Both answer ``GET`` and ``HEAD`` (the headers alone); another method gets ``405`` with ``Allow: GET, HEAD``.
   ``Cache-Control: no-store``: a proxy between the balancer and the server must not answer for it.
 
@@ -26,6 +27,7 @@ which reaching it at all told it. The MCP path keeps every check (token, Host, O
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -43,8 +45,9 @@ logger = redacting_logger("magsag_mcp.mcp")
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
 PROBE_PATHS = (LIVENESS_PATH, READINESS_PATH)
-#: the longest a readiness probe waits for the ledger's trivial read: under kubelet's default probe timeout (1 s) the
-#: probe would time out first and see no reason, so docs/mcp.md's example gives the probe 3 s
+#: the longest a readiness probe waits for the service to open (see the module's docstring) and the ledger's trivial
+#: read together: under kubelet's default probe timeout (1 s) the probe would time out first and see no reason, so
+#: docs/mcp.md's example gives the probe 3 s
 READY_READ_SECONDS = 2.0
 #: distinct failure messages logged (each probe repeats its failure every few seconds: the log says each once)
 _FAILURES_LOGGED_MAX = 20
@@ -56,6 +59,10 @@ READ_ONLY = (
     "refused: the server's log says where"
 )
 UNREADABLE = "the ledger did not answer a read: the server's log says why"
+OPENING = (
+    "the service is still opening (reading its catalog, opening its ledger): probe again shortly; should it stay so, "
+    "the server's log says what it waits on"
+)
 
 
 class QuietProbes(logging.Filter):
@@ -106,28 +113,37 @@ class HealthMiddleware:
             await _answer(send, 503, {"status": "not ready", "reason": reason}, head=method == "HEAD")
 
     async def not_ready(self) -> str | None:
-        """Why the server cannot take a call now, said without a detail of its setup; None when it can."""
+        """Why the server cannot take a call now, said without a detail of its setup; None when it can. Within
+        :data:`READY_READ_SECONDS`: a probe has its own timeout, past which its answer says nothing and a probe left
+        waiting holds a connection."""
         if self.state.closing:
             return SHUTTING_DOWN
-        try:
-            service = await self.state.service()  # the open service at once; else opened, as a first call would
-        except MagsagError as exc:
-            if self.state.closing:  # (the close began while it waited for the lock)
-                return SHUTTING_DOWN
-            self._log_once("the service could not open: %s", exc.message)
-            return NOT_OPEN
+        with anyio.move_on_after(READY_READ_SECONDS):
+            return await self._not_ready()
+        if self.state.closing:
+            return SHUTTING_DOWN
+        return OPENING if self.state.opened is None else not_answering(READY_READ_SECONDS)
+
+    async def _not_ready(self) -> str | None:
+        service = self.state.opened
+        if service is None:
+            try:
+                # the open goes on when the probe's wait ends (shielded): the next probe or call finds it done
+                service = await asyncio.shield(self.state.opening())  # as a first call would open it
+            except MagsagError as exc:
+                if self.state.closing:  # (the close began while it waited for the lock)
+                    return SHUTTING_DOWN
+                self._log_once("the service could not open: %s", exc.message)
+                return NOT_OPEN
         ledger = service.ledger
         if ledger.read_only:
             self._log_once("%s", ledger.read_only_error().message)
             return READ_ONLY
         try:
-            with anyio.move_on_after(READY_READ_SECONDS) as waited:
-                await ledger.read(_trivial_read, snapshot=False)
+            await ledger.read(_trivial_read, snapshot=False)
         except MagsagError as exc:
             self._log_once("the ledger did not answer a readiness probe's read: %s", exc.message)
             return UNREADABLE
-        if waited.cancelled_caught:
-            return not_answering(READY_READ_SECONDS)
         return SHUTTING_DOWN if self.state.closing else None
 
     def _log_once(self, message: str, detail: str) -> None:

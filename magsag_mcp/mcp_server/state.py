@@ -9,6 +9,7 @@ need none of it.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -74,6 +75,8 @@ class ServerState:
         self.settings_home: str | None = None
         self.client_log = ClientLog()
         self._service: Service | None = None
+        #: the open begun by :meth:`opening` (a readiness probe's), until it ends
+        self._opening: asyncio.Task[Service] | None = None
         #: services a close has taken and not finished closing: a second close waits for them too
         self._closing: list[Service] = []
         self._lock = anyio.Lock()
@@ -141,6 +144,30 @@ class ServerState:
                 for misspelt in unread_variables(service.env, catalog_variables(service.catalog.root))[0]:
                     logger.warning("%s", misspelt)
         return self._service
+
+    @property
+    def opened(self) -> Service | None:
+        """The open service, or None while none is (not yet opened, opening, failed to open, closed)."""
+        return self._service
+
+    def opening(self) -> asyncio.Future[Service]:
+        """The service's open (see :meth:`service`) as a task of its own, begun now unless one is under way, for a
+        readiness probe to wait on for a bounded time: awaited in the probe itself, a probe arriving while the open
+        waited (a hung volume, a first call's open holding the lock) waited with it without bound, holding its
+        connection after the prober gave up, and cutting the probe short would have cut the open. A failure is the
+        task's result, read here so that a task no probe waited for to the end does not log it as unretrieved."""
+        if self._opening is None or self._opening.done():  # (a failed open's: its callback has yet to run)
+            task = asyncio.ensure_future(self.service())
+            self._opening = task
+
+            def ended(done: asyncio.Task[Service]) -> None:
+                if self._opening is done:
+                    self._opening = None
+                if not done.cancelled():
+                    done.exception()
+
+            task.add_done_callback(ended)
+        return self._opening
 
     async def pricing_service(self) -> Service:
         """The open service (see :meth:`service`), for a request that prices (a route's explanation, the prices
