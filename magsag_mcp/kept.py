@@ -3,7 +3,9 @@
 A long-lived server prices, and looks up, every model a client names; a client naming a new one on every call grew
 such a cache for as long as the server ran. :func:`keep` drops the oldest entry once a cache holds ``most``: the names
 a server's own calls use come back call after call, and are looked up again (not lost) if a flood of others pushes
-them out."""
+them out. A cache read through :func:`look_up` drops the least recently used instead: what it holds cannot be looked up
+again (a server's refusal, learned by a call refused, sent again), so the entry its calls read on every call must not
+be the first to go once ``most`` others came after it."""
 
 from __future__ import annotations
 
@@ -24,4 +26,13 @@ def keep(cache: dict[K, V], key: K, value: V, most: int) -> V:
         if len(cache) >= most and key not in cache:
             del cache[next(iter(cache))]
         cache[key] = value
+    return value
+
+
+def look_up(cache: dict[K, V], key: K) -> V | None:
+    """``cache.get(key)``, the entry found made the newest (a dict's pop and set): :func:`keep` drops it last."""
+    with _KEEPING:
+        if key not in cache:
+            return None
+        value = cache[key] = cache.pop(key)
     return value

@@ -20,7 +20,7 @@ from ..errors import (
     UnsupportedFeatureError,
     redact,
 )
-from ..kept import keep
+from ..kept import keep, look_up
 from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .azure_auth import ROLE_FIX, key_auth_disabled, key_refused_fix, lacks_role
@@ -476,7 +476,7 @@ class CompatProvider(RefusedSettings):
     ) -> LLMResult:
         wire = self.responses if self.uses_responses(target) else self.wire
         key = (target.base_url, target.model)
-        above = self.streamed_above.get(key)
+        above = look_up(self.streamed_above, key)  # made the newest: a model called often keeps its limit
         if request.stream or request.max_tokens is None or above is None or request.max_tokens <= above:
             try:
                 return await self.call_fitted(wire, request, target, progress=progress)

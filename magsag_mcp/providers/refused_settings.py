@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import ClassVar
 
 from ..errors import BadRequestError, ProviderError, UnsupportedFeatureError, excerpt
-from ..kept import keep
+from ..kept import keep, look_up
 from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target, Usage
 from .at_rest import tell_at_rest
@@ -32,7 +32,8 @@ DROPPABLE = ("temperature", "top_p", "stop", "presence_penalty", "frequency_pena
 _STREAMING = ("stream", "stream_options")
 #: how many (base URL, model) names a provider remembers a refusal of (:attr:`RefusedSettings.refused`, the
 #: streamed-only limits of :class:`~.openai.CompatProvider`): a caller naming a new model on every call, each
-#: refused, grew them for as long as the server ran; one pushed out is refused once more and learned again
+#: refused, grew them for as long as the server ran; one pushed out is refused once more and learned again. Read
+#: through kept.look_up: the least recently used goes, not a name the server's calls use on every call
 REFUSALS_KEPT = 1024
 
 
@@ -133,7 +134,7 @@ class RefusedSettings(HTTPProvider):
         strict_asked: LLMRequest | None = None
         # "top_p+temperature": top_p refused beside a temperature only (a model that takes one sampler), weighed
         # after the settings refused outright, which may have left the temperature out already
-        refused = self.refused.get(key)
+        refused = look_up(self.refused, key)  # made the newest: a model called often keeps what it refused
         for refusal in sorted(refused, key=lambda r: "+" in r) if refused else ():
             setting, _, alongside = refusal.partition("+")
             if setting == "max_tokens":
