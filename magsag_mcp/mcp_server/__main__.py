@@ -30,10 +30,12 @@ from ..startup import (
     package_init_deferred,
 )
 from .log_format import LOG_FORMAT_ENV, LOG_FORMATS, RedactingFormatter, configure_logging
+from .server_settings import TRANSPORT_ENV, from_the_environment, listening_options
 
 __all__ = ["RedactingFormatter", "build_parser", "configure_logging", "main"]
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+TRANSPORTS = ("stdio", "http")
 LOG_LEVEL_ENV = "MAGSAG_MCP_LOG_LEVEL"
 #: the agent every call is recorded under, for clients configured by their environment (see --agent)
 AGENT_ENV = "MAGSAG_MCP_AGENT"
@@ -55,9 +57,12 @@ more; `magsag doctor` checks them):
                         http: a file of 'AGENT TOKEN' lines, a token per
                         client, each client's calls recorded as its agent
                         and held to its limits (instead of the one token)
-  MAGSAG_MCP_AGENT, MAGSAG_CALL_BASE_URLS, MAGSAG_MCP_LOG_LEVEL,
-  MAGSAG_MCP_LOG_FORMAT, MAGSAG_CATALOG, MAGSAG_DB
-                        the defaults of the options above
+  MAGSAG_MCP_TRANSPORT, MAGSAG_MCP_HOST, MAGSAG_MCP_PORT,
+  MAGSAG_MCP_ALLOW_HOSTS (comma-separated), MAGSAG_MCP_AGENT,
+  MAGSAG_CALL_BASE_URLS, MAGSAG_MCP_LOG_LEVEL, MAGSAG_MCP_LOG_FORMAT,
+  MAGSAG_CATALOG, MAGSAG_DB
+                        the defaults of the options above (an option given
+                        wins over its variable)
   provider keys and endpoints (a provider with its key set, or for local and
   compat its URL, is configured):
     OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID (or OPENAI_ORGANIZATION),
@@ -141,18 +146,24 @@ def build_parser() -> ServerParser:
         epilog=ENVIRONMENT,
         formatter_class=argparse.RawDescriptionHelpFormatter,  # the epilog's lines as written, not one paragraph
     )
-    p.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    p.add_argument(
+        "--transport",
+        type=str.lower,
+        choices=TRANSPORTS,
+        default=(os.environ.get(TRANSPORT_ENV) or "").strip().lower() or "stdio",
+        help="default: $MAGSAG_MCP_TRANSPORT or stdio",
+    )
     p.add_argument(
         "--catalog", type=given, help="catalog directory (default: $MAGSAG_CATALOG, ./catalog, or the bundled one)"
     )
     p.add_argument("--db", type=given, help="ledger database file (default: $MAGSAG_DB or the user data directory)")
     # defaults applied in main: None says the option was not given (stdio warns when one was)
-    p.add_argument("--host", help="http: address to bind (default 127.0.0.1)")
+    p.add_argument("--host", help="http: address to bind (default: $MAGSAG_MCP_HOST or 127.0.0.1)")
     p.add_argument(
         "--port",
         type=int,
-        help="http: port, 0 to 65535 (default 8765); 0: a free port the system chooses (the start-up line on stderr "
-        "says the URL served, 'magsag-mcp starting on http://HOST:PORT/mcp')",
+        help="http: port, 0 to 65535 (default: $MAGSAG_MCP_PORT or 8765); 0: a free port the system chooses (the "
+        "start-up line on stderr says the URL served, 'magsag-mcp starting on http://HOST:PORT/mcp')",
     )
     p.add_argument(
         "--allow-host",
@@ -160,7 +171,7 @@ def build_parser() -> ServerParser:
         default=[],
         metavar="NAME[:PORT]",
         help="http: a further Host header to accept (the name clients use to reach a non-loopback bind); give it once "
-        "for each name",
+        "for each name (default: the comma-separated names of $MAGSAG_MCP_ALLOW_HOSTS)",
     )
     p.add_argument(
         "--call-base-urls",
@@ -220,6 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{LOG_FORMAT_ENV}={os.environ.get(LOG_FORMAT_ENV)!r} is not a log format; use one of "
             f"{', '.join(LOG_FORMATS)} (or pass --log-format)"
         )
+    if args.transport not in TRANSPORTS:  # a bad $MAGSAG_MCP_TRANSPORT, as above
+        parser.error(
+            f"{TRANSPORT_ENV}={os.environ.get(TRANSPORT_ENV)!r} is not a transport; use one of "
+            f"{', '.join(TRANSPORTS)} (or pass --transport)"
+        )
     if args.version:
         return _print_version()
     configure_logging(args.log_level, args.log_format)
@@ -228,9 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for option in ("host", "port", "allow_host"):
             if getattr(args, option) not in (None, []):
                 log.warning("--%s applies to --transport http only; ignored with stdio", option.replace("_", "-"))
-    args.host = "127.0.0.1" if args.host is None else args.host
-    args.port = 8765 if args.port is None else args.port
     try:
+        # (over stdio they are not read: a shell's, a container's variables for the HTTP server refuse no stdio start)
+        taken = listening_options(args, os.environ if args.transport == "http" else {})
         if args.transport == "http" and not 0 <= args.port < 65536:
             raise ConfigError(f"--port {args.port} is not a TCP port (0-65535; 0 for a free one the system chooses)")
         # importing the SDK is most of start-up; see startup.py for what each of these saves
@@ -275,11 +291,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info("magsag-mcp serving on stdio")
             anyio.run(serve_stdio, server)
         else:
-            security_settings(args.host, args.port, args.allow_host)  # refuses a malformed --host or --allow-host
+            # refuses a malformed --host or --allow-host (or MAGSAG_MCP_HOST, MAGSAG_MCP_ALLOW_HOSTS), naming it
+            security_settings(
+                args.host,
+                args.port,
+                args.allow_host,
+                host_option=taken.get("--host", "--host"),
+                allow_option=taken.get("--allow-host", "--allow-host"),
+            )
             clients = client_tokens_setting(os.environ)  # a token per client: the file MAGSAG_MCP_TOKENS_FILE names
             token, token_set_in = token_setting(os.environ)  # MAGSAG_MCP_TOKEN, or the file MAGSAG_MCP_TOKEN_FILE names
             check_gate(args.host, token, clients, agent, token_set_in)
-            listeners = bind_listeners(args.host, args.port)  # refuses a port in use, with its fix
+            try:
+                listeners = bind_listeners(args.host, args.port)  # refuses a port in use, with its fix
+            except ConfigError as exc:  # its fix names the options: say which a variable set
+                raise ConfigError(exc.message + from_the_environment(taken, "--host", "--port")) from None
             try:
                 # the port bound: with --port 0 the one the system chose, which scripts read here (docs/mcp.md)
                 port = listeners[0].getsockname()[1]

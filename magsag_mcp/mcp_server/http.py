@@ -35,6 +35,7 @@ from .bearer import refusal_body
 from .client_tokens import ClientToken, check_client_tokens
 from .health import QUIET_PROBES, HealthMiddleware
 from .listeners import host_and_port
+from .server_settings import HOST_ENV, PORT_ENV, option_said
 
 logger = redacting_logger("magsag_mcp.mcp")
 #: the logger uvicorn says its start in
@@ -67,20 +68,21 @@ _IPV6_AND_PORT = re.compile(r"\[(?P<name>[^\]]+)\](:(?P<port>\d{1,5}|\*))?")
 def _authority(host: str, port: int, option: str = "--allow-host") -> str:
     """What a client puts in the Host header for ``host`` on ``port`` (IPv6 in brackets). A value no
     Host header can be (a URL, a path, a bad port) is refused: it would never match, and every
-    client would get 421 with nothing saying why."""
+    client would get 421 with nothing saying why. ``option``: what gave it, an option or its variable."""
     if _is_ipv6(host):
         return f"[{host.lower()}]:{port}"
     match = _IPV6_AND_PORT.fullmatch(host) if host.startswith("[") else _NAME_AND_PORT.fullmatch(host)
     given = match and match["port"]
     if match is None or (match.re is _IPV6_AND_PORT and not _is_ipv6(match["name"])):
         raise ConfigError(
-            f"{option} {host!r} is not a host name, an IP address or either with a port (NAME[:PORT], "
+            f"{option_said(option, host)} is not a host name, an IP address or either with a port (NAME[:PORT], "
             "[IPv6][:PORT]); give what clients put in the Host header, e.g. mybox.lan or mybox.lan:443"
         )
-    if given and option == "--host":
-        raise ConfigError(f"--host {host!r} carries a port; give the port with --port")
+    if given and option in ("--host", HOST_ENV):
+        with_port = "--port" if option == "--host" else f"{PORT_ENV} (or --port)"
+        raise ConfigError(f"{option_said(option, host)} carries a port; give the port with {with_port}")
     if given and given != "*" and not 0 < int(given) < 65536:
-        raise ConfigError(f"{option} {host!r}: {given} is not a TCP port (1-65535)")
+        raise ConfigError(f"{option_said(option, host)}: {given} is not a TCP port (1-65535)")
     name = match["name"].lower()  # host names are case-insensitive, and clients send them in lower case
     if match.re is _IPV6_AND_PORT:
         name = f"[{name}]"
@@ -94,11 +96,20 @@ def _is_ipv6(text: str) -> bool:
         return False
 
 
-def security_settings(host: str, port: int, extra_hosts: Iterable[str] = ()) -> TransportSecuritySettings:
+def security_settings(
+    host: str,
+    port: int,
+    extra_hosts: Iterable[str] = (),
+    *,
+    host_option: str = "--host",
+    allow_option: str = "--allow-host",
+) -> TransportSecuritySettings:
     """Host/Origin allow-lists: the bound address, the loopback names, and the hosts the operator
-    adds with ``--allow-host`` (a name without a port means that name on this port)."""
+    adds with ``--allow-host`` (a name without a port means that name on this port). ``host_option`` and
+    ``allow_option``: what a refusal names as having given them (their variables, where they set them)."""
     hosts: list[str] = []
-    named = [(host, "--host"), *((name, "--allow-host") for name in (*LOOPBACK_NAMES, *extra_hosts))]
+    loopback = [(name, "--allow-host") for name in LOOPBACK_NAMES]
+    named = [(host, host_option), *loopback, *((name, allow_option) for name in extra_hosts)]
     for name, option in named:
         value = _authority(name, port, option)
         if value not in hosts:
