@@ -30,20 +30,22 @@ class LedgerReads:
     agent: str | None
     run_id: str
 
-    def summarize(self, **filters: Any) -> UsageSummaryDict:
+    def summarize(self, *, timezone: str | None = None, **filters: Any) -> UsageSummaryDict:
         """Usage as ``summarize_usage`` reports it, with ``notes``; filters ``agent``, ``run_id``, ``skill``,
         ``model``, ``provider``, ``status``, ``since`` and ``until`` (``"7d"``, an ISO date, or a ``datetime``,
-        ``date`` or ``timedelta``; a naive ``datetime`` is local time, as Python reads it)."""
+        ``date`` or ``timedelta``; a naive ``datetime`` is local time, as Python reads it). ``timezone``: the IANA
+        zone (``"Europe/Berlin"``) whose days ``largest_day`` and ``by_agent[A].largest_day`` are, default UTC, in
+        which a ``since`` or ``until`` date or ISO time without an offset is read (as ``flow summarize --timezone``)."""
         from .ledger import UsageFilters
 
-        return self.bridge.run(lambda: self.service.summarize_noted(UsageFilters.build(filters, paged=False)))
+        return self.bridge.run(lambda: self.service.summarize_noted(UsageFilters.build(filters, paged=False), timezone))
 
-    async def asummarize(self, **filters: Any) -> UsageSummaryDict:
+    async def asummarize(self, *, timezone: str | None = None, **filters: Any) -> UsageSummaryDict:
         """:meth:`summarize` from async code, on any event loop, without holding it while the ledger is read."""
         from .ledger import UsageFilters
 
         built = UsageFilters.build(filters, paged=False)
-        return await self.bridge.call(lambda: self.service.summarize_noted(built))
+        return await self.bridge.call(lambda: self.service.summarize_noted(built, timezone))
 
     def query_runs(self, *, attempts_per_run: int | None = 50, **filters: Any) -> RunsPageDict:
         """Runs, newest first, each with its latest ``attempts_per_run`` attempts (``None``: all of them), as the

@@ -38,9 +38,11 @@ class LedgerReads:
     _on_own_loop: Callable[[], None]
 
     @exact_money
-    async def summarize(self, filters: Any = None) -> dict[str, Any]:
+    async def summarize(self, filters: Any = None, timezone: str | None = None) -> dict[str, Any]:
+        """``timezone``: the IANA zone whose days ``largest_day`` and ``by_agent[A].largest_day`` are, and in which a
+        ``since`` or ``until`` without an offset is read (default UTC), as ``flow summarize --timezone``."""
         self._on_own_loop()
-        return await self.ledger.summarize(filters)
+        return await self.ledger.summarize(filters, timezone or None)
 
     async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
         self._on_own_loop()
@@ -56,11 +58,24 @@ class LedgerReads:
         page = await self.query_runs_page(filters, attempts_per_run)
         return cast("RunsPageDict", {**page, "notes": await self.filter_notes(filters, page)})
 
-    async def summarize_noted(self, filters: Any = None) -> UsageSummaryDict:
+    async def summarize_noted(self, filters: Any = None, timezone: str | None = None) -> UsageSummaryDict:
         """:meth:`summarize` with ``notes``: for each filter naming what the ledger never recorded, what it
-        may have meant (zeros for ``agent="reserch-bot"`` would otherwise read as "spent nothing")."""
-        summary = await self.summarize(filters)
+        may have meant (zeros for ``agent="reserch-bot"`` would otherwise read as "spent nothing"). ``timezone`` as
+        :meth:`summarize`'s ("" is none, as an MCP client sends an optional name left out); a zone no day can be
+        counted in is refused with ``flow summarize --timezone``'s words (:func:`~.ledger.peaks.known_zone`)."""
+        filters = self.zoned_filters(filters, timezone)
+        summary = await self.summarize(filters, timezone)
         return cast("UsageSummaryDict", {**summary, "notes": await self.filter_notes(filters, summary)})
+
+    @staticmethod
+    def zoned_filters(filters: Any, timezone: str | None) -> Any:
+        """``filters`` with their dates read in ``timezone`` as :meth:`summarize` reads them, for the notes a summary's
+        filters get (as the CLI's): unchanged without a zone."""
+        if not timezone:
+            return filters
+        from .ledger import UsageFilters
+
+        return UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None, zone=timezone)
 
     async def filter_notes(self, filters: Any, result: Mapping[str, Any]) -> list[str]:
         """For each filter of a :meth:`summarize` or :meth:`query_runs_page` ``result`` that names what the

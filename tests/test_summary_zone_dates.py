@@ -1,8 +1,9 @@
 """`flow summarize --since DATE --until DATE --timezone ZONE` reads the dates as that zone's midnights: a user who
 writes `--since 2025-12-01 --timezone Europe/Berlin` means Berlin's midnight, and the summary read UTC's. Checked
 with a zone whose offset is not whole hours (Asia/Kathmandu, +05:45) and over the day Europe/Berlin's clocks go
-forward (2025-03-30, 23 hours long), through the CLI and through the ledger's own summarize (which the CLI calls;
-the MCP tools and Python's Magsag.summarize take no time zone: their dates stay UTC days)."""
+forward (2025-03-30, 23 hours long), through the CLI and through the ledger's own summarize (which the CLI calls),
+and through the MCP tool summarize_usage and Python's Magsag.summarize, which take the same `timezone` (before, they
+took none: an MCP client or a script asking what a day in its zone cost got UTC days)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from magsag_mcp.cli import main
@@ -162,3 +164,72 @@ def test_docs_cli_says_dates_with_a_timezone_are_its_midnights():
         "--until 2025-11-02 --timezone Europe/Berlin` is Berlin's 1st of November, from `2025-11-01T00:00:00+01:00`"
     ) in text
     assert UsageFilters.build({"since": "2025-11-01"}, zone="Europe/Berlin").since == "2025-11-01T00:00:00+01:00"
+
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+BAD_ZONE = "unknown time zone 'Mars/Base'; use an IANA name such as 'UTC' or 'Europe/Berlin'"
+
+
+def _same_days_as_the_cli(summary: dict[str, Any], zone: str, since: str) -> None:
+    assert summary["totals"]["known_cost_usd"] == "1" and summary["totals"]["calls"] == 2
+    assert summary["largest_day"]["date"] == since and summary["largest_day"]["known_cost_usd"] == "1"
+    assert summary["period"]["timezone"] == zone
+
+
+@pytest.mark.parametrize("case", sorted(DAYS))
+def test_the_mcp_tool_reads_days_in_its_timezone_as_the_cli_does(tmp_path: Path, capsys: Any, case: str):
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    zone, (since, until), calls = DAYS[case]
+    _record(tmp_path / "l.db", calls)
+    cli = _cli_summary(tmp_path, capsys, "--since", since, "--until", until, "--timezone", zone)
+    window = {"since": since, "until": until}
+
+    async def tool_calls() -> list[Any]:
+        server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+        async with Client(server) as client:
+            return [
+                await client.call_tool("summarize_usage", {"filters": {**window, "agent": "anna"}, "timezone": zone}),
+                await client.call_tool("summarize_usage", {"filters": window, "timezone": zone}),
+                await client.call_tool("summarize_usage", {"filters": window}),
+                await client.call_tool("summarize_usage", {"filters": window, "timezone": ""}),  # a client's "none"
+                await client.call_tool("summarize_usage", {"timezone": "Mars/Base"}),
+            ]
+
+    typo, zoned, utc, empty, bad = anyio.run(tool_calls)
+    # the agent nearly named: the note reads the same zoned window as the summary
+    assert not typo.is_error and any("'ana'" in note for note in typo.structured_content["notes"]), typo
+    assert not zoned.is_error, zoned
+    _same_days_as_the_cli(zoned.structured_content, zone, since)
+    assert zoned.structured_content["period"]["filters"] == cli["period"]["filters"]
+    # none given: UTC days, as before
+    assert (
+        utc.structured_content["totals"]["known_cost_usd"] != "1"
+        and utc.structured_content["period"]["timezone"] == "UTC"
+    )
+    assert empty.structured_content["period"] == utc.structured_content["period"]
+    assert bad.is_error and BAD_ZONE in bad.structured_content["error"]["message"]
+    # the CLI's words for the same zone
+    assert main(["flow", "summarize", "--db", str(tmp_path / "l.db"), "--timezone", "Mars/Base"]) != 0
+    said = capsys.readouterr()
+    assert BAD_ZONE in said.out + said.err
+
+
+@pytest.mark.parametrize("case", sorted(DAYS))
+def test_python_summarize_reads_days_in_its_timezone_as_the_cli_does(tmp_path: Path, case: str):
+    from magsag_mcp import Magsag
+
+    zone, (since, until), calls = DAYS[case]
+    _record(tmp_path / "l.db", calls)
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as mg:
+        _same_days_as_the_cli(mg.summarize(since=since, until=until, timezone=zone), zone, since)
+        assert mg.summarize(since=since, until=until)["totals"]["known_cost_usd"] != "1"  # none given: UTC days
+        with pytest.raises(InputError, match=BAD_ZONE.replace("(", r"\(")):
+            mg.summarize(timezone="Mars/Base")
+
+        async def in_async_code() -> dict[str, Any]:
+            return dict(await mg.asummarize(since=since, until=until, timezone=zone))
+
+        _same_days_as_the_cli(asyncio.run(in_async_code()), zone, since)

@@ -314,6 +314,11 @@ FILTERS = "only the calls of an agent, run, skill, model, provider, status or ti
 
 class SummarizeUsageArgs(_Args):
     filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg, description=FILTERS)
+    timezone: str | None = Field(
+        None,
+        description="the IANA zone (Europe/Berlin) whose days largest_day and by_agent[A].largest_day are, default "
+        "UTC (period.timezone says it); a since or until date/time without an offset is then this zone's",
+    )
 
 
 class QueryRunsArgs(_Args):

@@ -203,14 +203,15 @@ class MagsagTools:
 
         return await self._run("explain_route", M.ExplainRouteResult, call, prices=True)
 
-    async def summarize_usage(self, filters: M.UsageFiltersArg) -> CallToolResult:
+    async def summarize_usage(self, filters: M.UsageFiltersArg, timezone: str | None = None) -> CallToolResult:
         async def call(svc: Service) -> Any:
             usage = self._own_filters(filters)
             if not self.state.reads_own_agent_only:
-                return await svc.summarize_noted(usage)
+                return await svc.summarize_noted(usage, timezone)
             from ..ledger.reports import summary_matched
 
-            summary = await svc.summarize(usage)
+            usage = svc.zoned_filters(usage, timezone)  # the notes read the dates as the summary does
+            summary = await svc.summarize(usage, timezone)
             return {**summary, "notes": await self._own_notes(svc, usage, summary_matched(summary), summary)}
 
         return await self._run("summarize_usage", M.UsageSummaryResult, call)
