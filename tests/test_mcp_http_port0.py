@@ -100,7 +100,8 @@ async def test_port_0_on_any_host_says_a_url_with_the_real_port_that_answers(tmp
 
 def test_the_help_says_port_0_has_the_system_choose_and_where_the_port_is_said():
     shown = " ".join(build_parser().format_help().split())
-    assert "--port PORT http: port, 0 to 65535 (default: $MAGSAG_MCP_PORT or 8765); 0: a free port the system chooses" in shown
+    said = "--port PORT http: port, 0 to 65535 (default: $MAGSAG_MCP_PORT or 8765); 0: a free port the system chooses"
+    assert said in shown
     assert "the start-up line on stderr says the URL served" in shown
 
 
