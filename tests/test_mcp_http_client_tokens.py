@@ -156,6 +156,15 @@ async def test_two_clients_record_under_their_own_agents_and_read_only_their_own
             summary = (await ops.call_tool("summarize_usage", {})).structured_content
             assert list(summary["by_agent"]) == ["ops-team"], summary["by_agent"]
             assert summary["totals"]["attempts"] == 1
+            # in a zone (summarize_usage's timezone): its own agent still, the dates read in that zone
+            window = {"since": "2020-01-01", "until": "2999-01-01"}
+            zoned = await ops.call_tool("summarize_usage", {"filters": window, "timezone": "Asia/Kathmandu"})
+            read = zoned.structured_content
+            assert list(read["by_agent"]) == ["ops-team"] and read["totals"]["attempts"] == 1, read
+            assert read["period"]["timezone"] == "Asia/Kathmandu"
+            assert read["period"]["filters"]["since"] == "2020-01-01T00:00:00+05:45", read["period"]
+            unknown = await ops.call_tool("summarize_usage", {"timezone": "Mars/Base"})
+            assert unknown.is_error and "unknown time zone" in unknown.structured_content["error"]["message"]
             # notes of a read that found nothing name no other agent's records
             nothing = await ops.call_tool("query_runs", {"filters": {"skill": "skill.nope", "run_id": "rb-run"}})
             assert "research-bot" not in " ".join(nothing.structured_content["notes"])
