@@ -95,6 +95,11 @@ def test_the_token_setting_reads_the_variable_or_the_file_never_both(tmp_path: P
     secret.write_bytes((b"Zq4Wm7" * MAX_TOKEN_FILE_BYTES)[: MAX_TOKEN_FILE_BYTES + 1])
     with pytest.raises(ConfigError, match=f"is over {MAX_TOKEN_FILE_BYTES} bytes"):
         token_setting({"MAGSAG_MCP_TOKEN_FILE": str(secret)})
+    # the bound is the file's whole size: one of exactly MAX_TOKEN_FILE_BYTES (4096) bytes is a token, read whole
+    assert MAX_TOKEN_FILE_BYTES == 4096
+    longest = (b"Zq4Wm7" * MAX_TOKEN_FILE_BYTES)[:MAX_TOKEN_FILE_BYTES]
+    secret.write_bytes(longest)
+    assert token_setting({"MAGSAG_MCP_TOKEN_FILE": str(secret)}) == (longest.decode(), FROM_THE_FILE)
     with pytest.raises(ConfigError, match="cannot be read"):  # a folder given for the file
         token_setting({"MAGSAG_MCP_TOKEN_FILE": str(tmp_path)})
 
