@@ -120,3 +120,12 @@ def test_a_path_in_a_folder_that_exists_is_named_in_the_refusal(tmp_path: Path):
     with pytest.raises(ConfigError) as refused:
         token_setting({"MAGSAG_MCP_TOKEN_FILE": str(missing)})
     assert f"MAGSAG_MCP_TOKEN_FILE={str(missing)!r} cannot be read" in refused.value.message
+
+
+def test_a_relative_path_in_a_folder_that_exists_is_named_in_the_refusal(tmp_path: Path, monkeypatch):
+    # a path relative to the working directory (a Compose file's ./secrets/...) is a path as much as an absolute one
+    (tmp_path / "secrets").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as refused:
+        token_setting({"MAGSAG_MCP_TOKEN_FILE": "secrets/mcp_token"})
+    assert "MAGSAG_MCP_TOKEN_FILE='secrets/mcp_token' cannot be read" in refused.value.message
