@@ -305,3 +305,22 @@ async def test_readiness_says_a_service_still_opening_at_once_and_leaves_the_ope
         monkeypatch.setattr(health_module, "READY_READ_SECONDS", 60.0)  # a hang guard for the read, not a speed test
         status, body, _ = await fetch("GET", f"{base}/readyz")
         assert (status, json.loads(body)) == (200, {"status": "ready"})
+
+
+def test_the_access_log_filter_drops_only_probes_answered_2xx():
+    def record(args: object) -> logging.LogRecord:
+        return logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', args, None)
+
+    quiet = health_module.QUIET_PROBES
+    assert not quiet.filter(record(("127.0.0.1:50312", "GET", "/healthz", "1.1", 200)))
+    assert not quiet.filter(record(("127.0.0.1:50312", "HEAD", "/readyz?verbose=1", "1.1", 204)))
+    for kept in (
+        ("127.0.0.1:50312", "GET", "/readyz", "1.1", 503),  # a probe refused says something
+        ("127.0.0.1:50312", "GET", "/healthz", "1.1", 300),
+        ("127.0.0.1:50312", "POST", "/mcp", "1.1", 200),
+    ):
+        assert quiet.filter(record(kept)), kept
+    # a record of another shape on that logger (no arguments, or a mapping of them) is kept, not raised on
+    plain = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, "access log opened", (), None)
+    assert quiet.filter(plain)
+    assert quiet.filter(record(("127.0.0.1:50312", "GET", "/healthz", "1.1")))
