@@ -269,6 +269,7 @@ async def test_the_fakes_refuse_a_picture_written_wrong(serve, name):
         ({"type": "image_url", "image_url": {"url": "data:image/png;base64,QWxsIHRleHQgaGVyZQ=="}}, "no PNG, JPEG"),
         ({"type": "image_url", "image_url": {"url": "http://pictures.example.com/a.png"}}, "must be an https URL"),
         ({"type": "image_url", "image_url": {"url": "file:///tmp/shot.png"}}, "must be an https URL"),
+        ({"type": "image_url", "image_url": {"url": "https://"}}, "must be an https URL"),  # (the scheme, no URL)
         ({"type": "image_url", "image_url": SHOT_URL}, "must be an object with the picture's url"),
         ({"type": "image_url", "image_url": {"url": SHOT_URL, "detail": "max"}}, "detail must be one of auto, low"),
         ({"type": "image_url", "image_url": {"url": SHOT_URL, "size": 3}}, "unknown: size"),
@@ -448,10 +449,11 @@ def _cut_png() -> bytes:
     [
         (_cut_png(), "image/png"),
         (png(640, 480)[:60], "image/png"),  # (cut inside its IDAT)
+        (png(640, 480)[:24], "image/png"),  # (its header alone: signature and IHDR's size, 24 bytes)
         (jpeg(640, 480)[:-2], "image/jpeg"),  # (no EOI after the frame)
         (webp(320, 200)[:-1], "image/webp"),  # (shorter than its RIFF header says)
     ],
-    ids=["png-no-iend", "png-cut-in-idat", "jpeg-no-eoi", "webp-short"],
+    ids=["png-no-iend", "png-cut-in-idat", "png-header-alone", "jpeg-no-eoi", "webp-short"],
 )
 def test_a_picture_cut_short_is_refused_before_any_vendor_is_sent_it(raw, media_type):
     # Before: its header alone was read, and each target of a cascade was sent it to answer 400
