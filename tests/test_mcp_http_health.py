@@ -314,9 +314,11 @@ def test_the_access_log_filter_drops_only_probes_answered_2xx():
     quiet = health_module.QUIET_PROBES
     assert not quiet.filter(record(("127.0.0.1:50312", "GET", "/healthz", "1.1", 200)))
     assert not quiet.filter(record(("127.0.0.1:50312", "HEAD", "/readyz?verbose=1", "1.1", 204)))
+    assert not quiet.filter(record(("127.0.0.1:50312", "GET", "/healthz", "1.1", 299)))  # (2xx to its last)
     for kept in (
         ("127.0.0.1:50312", "GET", "/readyz", "1.1", 503),  # a probe refused says something
         ("127.0.0.1:50312", "GET", "/healthz", "1.1", 300),
+        ("127.0.0.1:50312", "GET", "/healthz", "1.1", 199),
         ("127.0.0.1:50312", "POST", "/mcp", "1.1", 200),
     ):
         assert quiet.filter(record(kept)), kept
