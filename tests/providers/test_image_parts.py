@@ -450,10 +450,11 @@ def _cut_png() -> bytes:
         (_cut_png(), "image/png"),
         (png(640, 480)[:60], "image/png"),  # (cut inside its IDAT)
         (png(640, 480)[:24], "image/png"),  # (its header alone: signature and IHDR's size, 24 bytes)
+        (png(4, 3)[:-1], "image/png"),  # (its IEND chunk's CRC a byte short)
         (jpeg(640, 480)[:-2], "image/jpeg"),  # (no EOI after the frame)
         (webp(320, 200)[:-1], "image/webp"),  # (shorter than its RIFF header says)
     ],
-    ids=["png-no-iend", "png-cut-in-idat", "png-header-alone", "jpeg-no-eoi", "webp-short"],
+    ids=["png-no-iend", "png-cut-in-idat", "png-header-alone", "png-iend-crc-short", "jpeg-no-eoi", "webp-short"],
 )
 def test_a_picture_cut_short_is_refused_before_any_vendor_is_sent_it(raw, media_type):
     # Before: its header alone was read, and each target of a cascade was sent it to answer 400
