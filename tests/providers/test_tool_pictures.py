@@ -142,6 +142,28 @@ async def test_pictures_of_two_results_follow_both_results(case, serve, transpor
         assert [output[0]["type"] for output in outputs] == ["input_image", "input_image"]
 
 
+#: the formats whose tool result takes no picture: its pictures follow in a user turn, led by a text naming the call
+LED = [c for c in CASES if c.name in ("google", "openai", "azure", "compat")]
+
+
+@pytest.mark.parametrize("case", LED, ids=[c.name for c in LED])
+async def test_two_pictures_of_one_result_are_led_by_a_text_that_says_pictures(case, serve, transport):
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": "Two charts."})
+    await provider.complete(_asking([SHAPES["mcp"], SHAPES["openai"]]), target)
+    assert fake.violations == []
+    body = last_body(fake)
+    assert json.dumps(body).count(SHOT) == 2
+    if case.name == "google":
+        texts = [part["text"] for part in body["contents"][-1]["parts"] if "text" in part]
+        assert texts == ["The pictures of tool call screenshot, id call_shot1:"]
+    else:
+        pictures = body["messages"][-1]["content"]
+        texts = [part["text"] for part in pictures if part["type"] == "text"]
+        assert texts == ["The pictures of tool call call_shot1:"]
+        assert [part["type"] for part in pictures] == ["text", "image_url", "image_url"]
+
+
 def test_a_tool_results_json_without_a_picture_goes_as_it_did():
     record = [{"type": "resource", "resource": {"uri": "file:///q3.csv", "text": "q,rev\n3,12"}}]
     [*_, tool] = _messages(_history(record))
