@@ -298,3 +298,21 @@ def test_a_stream_whose_finishing_chunk_has_no_counts_is_of_unknown_cost(final: 
     # counts that come after the finishReason, in a chunk of their own, are the answer's
     acc.absorb({"usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 9, "totalTokenCount": 29}})
     assert (acc.finish().usage.input_tokens, acc.finish().usage.output_tokens) == (20, 9)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_counts_without_the_prompts_are_of_unknown_cost_not_a_free_prompt(stream: bool):
+    # protobuf's JSON leaves out a count of 0, but no call has an empty prompt: a usageMetadata without
+    # promptTokenCount (a gateway's) is no count of the prompt, and read as 0 input tokens it priced the call low
+    answer = {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello"}]}, "finishReason": "STOP"}],
+        "usageMetadata": {"candidatesTokenCount": 3, "totalTokenCount": 3},
+    }
+    wire = GeminiFormat()
+    if stream:
+        acc = wire.accumulator(provider="google", model="gemini-x")
+        acc.absorb(answer)
+        result = acc.finish()
+    else:
+        result = wire.parse_response(answer, provider="google", model="gemini-x")
+    assert result.text == "Hello" and not result.usage.reported, result.usage
