@@ -14,6 +14,7 @@ from magsag_mcp import Magsag
 from magsag_mcp.cli import main
 from magsag_mcp.errors import MagsagError
 from magsag_mcp.governance.gate import check_summary_with_notes
+from magsag_mcp.governance.gate_notes import no_calls_note
 from magsag_mcp.governance.policy_files import load_policy_file
 from tests.conftest import CATALOG
 
@@ -182,3 +183,13 @@ def test_the_gate_does_not_call_a_ledger_of_refused_payloads_empty(tmp_path: Pat
     _, notes = check_summary_with_notes(summary, load_policy_file(policy))
     said = " ".join(notes)
     assert "empty ledger" not in said and f"magsag data query --run-id {run}" in said
+
+
+def test_the_gate_note_counts_one_refused_attempt_as_one():
+    # (a summary written before unsent_calls was kept: its refused attempts, by outcome)
+    def said(**totals: int) -> str:
+        return no_calls_note({"totals": {"calls": 0, **totals}, "period": {"filters": {}}})
+
+    assert "its 1 attempt was refused or skipped before a request" in said(skipped_attempts=1)
+    assert "its 2 attempts were all refused or skipped" in said(skipped_attempts=1, policy_denied_attempts=1)
+    assert "its 3 attempts were all refused" in said(budget_exceeded_attempts=3, skipped_attempts=0)
