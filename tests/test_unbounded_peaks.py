@@ -320,3 +320,23 @@ def test_flow_gate_names_the_figures_it_checked_without_an_attempt_of_no_known_p
     assert main(["flow", "gate", str(tmp_path / "summary.json"), "--policy", str(pol)]) == 1
     out = capsys.readouterr().out
     assert "so the cost limits cannot be checked" in out, out
+
+
+def test_the_gates_note_names_five_models_and_four_figures_and_counts_the_rest():
+    # a ledger of many unpriced models (a gateway's names) and many figures holding them: the note lists the first
+    # ones and says how many more, rather than a line as long as the ledger
+    from types import SimpleNamespace
+
+    from magsag_mcp.governance.gate_notes import listed, unbounded_note
+
+    figures = [(f"model_stats['m{i}'].largest_call.counted_usd", f"run-q{i}") for i in range(7)]
+    assert listed(figures[:4]) == "; ".join(what for what, _ in figures[:4])
+    assert listed(figures) == "; ".join(what for what, _ in figures[:4]) + "; and 3 more"
+    assert listed(figures[:5]) == "; ".join(what for what, _ in figures[:4]) + "; and 1 more"
+    stats = {f"m{i}": SimpleNamespace(unbounded=1, unbounded_calls=1) for i in range(7)}
+    note = unbounded_note("ci", 7, stats, figures)
+    assert "7 attempts (m0, m1, m2, m3, m4 and 2 more) have no known cost" in note, note
+    assert "m5" not in note.split("have no known cost")[0]
+    assert "; and 3 more;" in note and "(and of run-q1, run-q2)" in note, note
+    six = {model: stats[model] for model in list(stats)[:6]}
+    assert "6 attempts (m0, m1, m2, m3, m4 and 1 more) have" in unbounded_note("ci", 6, six, figures), six
