@@ -338,5 +338,7 @@ def test_the_gates_note_names_five_models_and_four_figures_and_counts_the_rest()
     assert "7 attempts (m0, m1, m2, m3, m4 and 2 more) have no known cost" in note, note
     assert "m5" not in note.split("have no known cost")[0]
     assert "; and 3 more;" in note and "(and of run-q1, run-q2)" in note, note
+    five = {model: stats[model] for model in list(stats)[:5]}
+    assert "5 attempts (m0, m1, m2, m3, m4) have" in unbounded_note("ci", 5, five, figures), five
     six = {model: stats[model] for model in list(stats)[:6]}
     assert "6 attempts (m0, m1, m2, m3, m4 and 1 more) have" in unbounded_note("ci", 6, six, figures), six
