@@ -338,6 +338,9 @@ def test_the_gates_note_names_five_models_and_four_figures_and_counts_the_rest()
     assert "7 attempts (m0, m1, m2, m3, m4 and 2 more) have no known cost" in note, note
     assert "m5" not in note.split("have no known cost")[0]
     assert "; and 3 more;" in note and "(and of run-q1, run-q2)" in note, note
+    # the run of the first figure is named with its command; one or two more runs after it
+    assert "(and of" not in unbounded_note("ci", 7, stats, figures[:1])
+    assert "lists the attempts of run run-q0 (and of run-q1), with" in unbounded_note("ci", 7, stats, figures[:2])
     five = {model: stats[model] for model in list(stats)[:5]}
     assert "5 attempts (m0, m1, m2, m3, m4) have" in unbounded_note("ci", 5, five, figures), five
     six = {model: stats[model] for model in list(stats)[:6]}
