@@ -36,6 +36,9 @@ def test_a_call_that_asks_for_the_standard_tier_is_reserved_at_its_rates_after_a
     for tier in kept:  # billed at the standard rates (flex below them): they bound it
         target = Target(provider, model, params=((param, tier),))
         assert reserved_worst_case(pricer, target, 1_000, 100) == standard, tier
+    # a tier that does not keep off priority (OpenAI's "auto", the project's default) bounds nothing either
+    unkept = Target(provider, model, params=((param, "auto" if provider == "openai" else "priority"),))
+    assert reserved_worst_case(pricer, unkept, 1_000, 100) is None
     # a call that does not keep off priority is refused by a strict limit, naming both fixes
     refusal = unpriced_refusal([Limit("call", D("1"), "cap", False)], Target(provider, model), pricer)
     assert refusal is not None
