@@ -79,6 +79,23 @@ def test_a_records_extra_fields_are_written_and_uvicorns_colour_copy_is_not():
     assert "color_message" not in entry
 
 
+def test_an_extra_field_that_is_no_json_value_is_its_text_with_the_key_redacted_and_names_as_written():
+    # an object a caller logs with extra= (an error, a URL object) is written as its str(): a key in it redacted as
+    # in every other string; a name of another script is written as it is (a reader greps it), escaped only where
+    # a terminal would act on it
+    register_secret(KEY)
+
+    class Refusal:
+        def __str__(self) -> str:
+            return f"401 for key {KEY}"
+
+    text = JsonFormatter().format(_record("call by agent José", refusal=Refusal(), where=Path("/srv/ledger.db")))
+    entry = json.loads(text)
+    assert entry["refusal"] == "401 for key [REDACTED]" and entry["where"] == "/srv/ledger.db"
+    assert KEY not in text and KEY[:12] not in text
+    assert "José" in text
+
+
 def test_an_exceptions_traceback_is_one_field_of_the_line_with_the_key_redacted():
     register_secret(KEY)
     try:
