@@ -331,3 +331,22 @@ async def test_a_refused_loading_thread_fails_no_open_and_holds_no_call(
         await svc.aclose()
     assert result.cost_usd == cost_at("2.5", "10")
     assert fresh_load.thread == threading.get_ident()  # loaded by the call's lookup, on its loop
+
+
+def test_a_load_that_fails_ends_with_its_error_set_so_no_call_waits_on_it(
+    fresh_load: Load, monkeypatch: pytest.MonkeyPatch
+):
+    # a call that read under_way True awaits the load's future: a load that raised must still set it (with its
+    # error, which the call's own lookup then meets where errors are converted), or that call waited for ever
+    def unreadable() -> Any:
+        raise RuntimeError("the snapshot could not be read")
+
+    monkeypatch.setattr(data_snapshot, "get_snapshot", unreadable)
+    price_data.start_loading()
+    thread = price_data._thread
+    assert thread is not None
+    thread.join()  # (the load's own end: no time waited on)
+    loading = price_data._loading
+    assert loading is not None and loading.done() and not price_data.under_way
+    assert isinstance(loading.exception(), RuntimeError)
+    asyncio.run(price_data.loaded())  # returns: the failed load is the lookup's to retry, not the call's to await
