@@ -541,3 +541,13 @@ def test_a_plan_of_gemini_alone_for_a_picture_by_url_warns_with_the_fix_the_call
     said = f"google:gemini-1.5-pro cannot honour image_urls (the call needs it); {fix}"
     assert said in warning, warning
     assert f"cannot honour image_urls (the call needs it); {fix}" in failed.value.message
+
+
+def test_a_jpeg_cut_inside_a_segments_length_is_no_picture_not_a_crash():
+    # (three bytes of a segment left: its marker and half its length; walked as a whole segment, struct raised)
+    from magsag_mcp.images import image_size
+
+    assert image_size(b"\xff\xd8\xff\xe0\x00") is None
+    url = "data:image/jpeg;base64," + base64.b64encode(b"\xff\xd8\xff\xe0\x00").decode()
+    with pytest.raises(E.PayloadError, match="no PNG, JPEG, GIF or WebP picture"):
+        _messages([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}])
