@@ -93,7 +93,9 @@ def _forget_in_child() -> None:
     _loading, _thread, under_way = None, None, False
 
 
-os.register_at_fork(after_in_child=_forget_in_child)
+# (Windows has no fork, and no os.register_at_fork: called unguarded, it made importing the package fail there)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
 
 
 async def loaded() -> None:
