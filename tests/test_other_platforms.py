@@ -4,6 +4,7 @@ can stand in for it (a POSIX module or attribute hidden, a non-UTF-8 locale)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -86,3 +87,40 @@ def test_every_module_imports_without_what_only_posix_has() -> None:
     assert len(ours.split()) > 100  # (the whole package was listed)
     assert imported.stdout.strip() == ""
 
+
+def _ascii_locale() -> dict[str, str]:
+    """A process whose stdio encoding is not UTF-8, as a pipe's on Windows is (the ANSI code page): Python's UTF-8
+    mode and its C locale coercion off, in the C locale (ASCII)."""
+    return {"LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+
+
+#: a name past ASCII, as an agent's may be (written escaped: the C locale's command line carries ASCII alone)
+NAME = "caf\\u00e9 \\u6771\\u4eac"
+
+
+def _server_log(log_format: str) -> str:
+    """What the server's logging (as magsag-mcp configures it) writes to stderr for a record naming ``café 東京``, in a
+    process whose locale is ASCII, read as the UTF-8 an MCP client and a log collector read it as."""
+    logged = _python(
+        f"""
+        import logging
+        from magsag_mcp.mcp_server.log_format import configure_logging
+        configure_logging("INFO", {log_format!r})
+        logging.getLogger("magsag_mcp.mcp").info("agent %s answered", {NAME!r}.encode().decode("unicode_escape"))
+        """,
+        **_ascii_locale(),
+    )
+    assert logged.returncode == 0, logged.stderr
+    return logged.stderr
+
+
+def test_a_json_log_line_is_json_in_utf8_whatever_the_locale() -> None:
+    """Under a locale that is not UTF-8 (Windows' pipes: the ANSI code page), a JSON log line was written in it: a name
+    past ASCII became ``caf\\xe9``, no JSON, and the collector dropped the record."""
+    (line,) = _server_log("json").splitlines()
+    assert json.loads(line)["message"] == "agent café 東京 answered"
+
+
+def test_a_text_log_line_is_utf8_whatever_the_locale() -> None:
+    """The client's log for the server (Claude Desktop's mcp-server-NAME.log) is read as UTF-8: the name as written."""
+    assert "agent café 東京 answered" in _server_log("text")

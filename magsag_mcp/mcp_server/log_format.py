@@ -13,6 +13,7 @@ it, a warning or an uncaught exception's traceback was lines a collector could n
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import math
@@ -147,7 +148,8 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:
-    """Every record (magsag's, the SDK's, uvicorn's) to stderr in ``log_format``, from ``level`` up."""
+    """Every record (magsag's, the SDK's, uvicorn's) to stderr in ``log_format``, from ``level`` up, in UTF-8."""
+    _stderr_in_utf8()
     handler = StderrHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else RedactingFormatter(TEXT_LINE))
     root = logging.getLogger()
@@ -156,6 +158,24 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     log_what_python_prints()
+
+
+def _stderr_in_utf8() -> None:
+    """stderr written in UTF-8, whatever the locale's encoding. An MCP client (Claude Desktop, an Electron app) reads
+    the server's stderr as UTF-8 into its log, and a collector reads JSON lines as UTF-8 (RFC 8259 asks it); Python
+    writes stderr in the locale's encoding: on Windows, where it is a pipe, the ANSI code page (cp1252), whose bytes
+    for an agent's or a model's name past ASCII (``café``) are no UTF-8, and under an ASCII locale (``LANG=C`` with
+    Python's UTF-8 mode off) its escape ``caf\\xe9``, which in a JSON line is no JSON (``\\x`` is no JSON escape): the
+    collector dropped the record. A console's stderr is UTF-8 already (Windows' console writes Unicode)."""
+    stream = sys.stderr
+    reconfigure = getattr(stream, "reconfigure", None)
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        utf8 = codecs.lookup(encoding).name == "utf-8"
+    except LookupError:  # (a stream in memory that names none Python knows: left as it is)
+        return
+    if reconfigure is not None and not utf8:
+        reconfigure(encoding="utf-8")
 
 
 def log_what_python_prints() -> None:
