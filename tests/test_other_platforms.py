@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: the standard library's modules that Windows has not
@@ -124,3 +126,33 @@ def test_a_json_log_line_is_json_in_utf8_whatever_the_locale() -> None:
 def test_a_text_log_line_is_utf8_whatever_the_locale() -> None:
     """The client's log for the server (Claude Desktop's mcp-server-NAME.log) is read as UTF-8: the name as written."""
     assert "agent café 東京 answered" in _server_log("text")
+
+
+@pytest.mark.anyio
+async def test_a_full_disk_is_told_where_there_is_no_statvfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no os.statvfs: the free space was never known there, and a ledger that could not be opened on a full
+    disk was said as a bare "disk I/O error; check the path and its permissions" (the modes, not the disk). The space
+    is read as shutil reads it, which Windows answers (GetDiskFreeSpaceExW): stood in for here by a disk with none
+    left, and os without statvfs."""
+    import collections
+    import shutil
+    import sqlite3
+
+    from magsag_mcp.errors import LedgerError
+    from magsag_mcp.ledger import Ledger, opening
+
+    db = tmp_path / "full.db"
+    async with Ledger(db):
+        pass
+
+    def shm_cannot_grow(conn: object) -> None:
+        exc = sqlite3.OperationalError("disk I/O error")
+        exc.sqlite_errorcode = 4874  # SQLITE_IOERR_SHMSIZE: what a full disk gives at the first read
+        raise exc
+
+    monkeypatch.setattr(opening, "migrate", shm_cannot_grow)
+    monkeypatch.delattr(os, "statvfs")
+    full = collections.namedtuple("usage", "total used free")(2**40, 2**40, 0)
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: full)
+    with pytest.raises(LedgerError, match=r"is on a full disk \(disk I/O error\): free some space there"):
+        await Ledger(db, create=False).open()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -49,12 +50,13 @@ def _writable(path: Path) -> bool:
 
 
 def free_bytes(folder: Path) -> int | None:
-    """The space this user may still write in ``folder``'s file system, or None if it cannot be told."""
+    """The space this user may still write in ``folder``'s file system, or None if it cannot be told (no such folder).
+    ``shutil.disk_usage``: statvfs's f_bavail blocks where there is one, GetDiskFreeSpaceExW's space free to the caller
+    on Windows, which has no statvfs (there a full disk was never told as one: the bare "disk I/O error" was)."""
     try:
-        st = os.statvfs(folder)
-    except (OSError, AttributeError):  # no such folder; no statvfs (Windows)
+        return shutil.disk_usage(folder).free
+    except OSError:
         return None
-    return st.f_bavail * st.f_frsize
 
 
 def _disk_full(code: int | None, os_errno: int | None, path: Path) -> bool:
