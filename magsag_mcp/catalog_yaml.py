@@ -5,6 +5,7 @@ from the environment, never into a credential. Problems are appended to a list, 
 
 from __future__ import annotations
 
+import codecs
 import functools
 import re
 from collections.abc import Iterable, Mapping
@@ -114,10 +115,28 @@ def _strict_loader() -> type[Any]:
     return _Loader
 
 
+#: the byte order marks of the encodings YAML reads beside UTF-8, with their codecs (UTF-32's first: its
+#: little-endian mark begins with UTF-16's)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def yaml_text(path: Path) -> str:
+    """A YAML file's text: UTF-8, or the UTF-16 or UTF-32 its byte order mark names, which YAML reads too. Windows
+    PowerShell 5.1 writes UTF-16 (``> prices.yaml``, ``Out-File``), as Notepad's "Unicode" does: such a catalog file was
+    refused as no UTF-8 text. (UTF-8's own mark is left for PyYAML, which reads past it.)"""
+    raw = path.read_bytes()
+    return raw.decode(next((codec for bom, codec in _BOMS if raw.startswith(bom)), "utf-8"))
+
+
 def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
     """Parse one YAML file with env expansion; problems are appended, never raised."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yaml_text(path)
     except OSError as exc:
         problems.append(f"{path}: cannot read: {exc.strerror}")
         return None
@@ -150,7 +169,7 @@ def variables_named(paths: Iterable[Path]) -> frozenset[str]:
     names: set[str] = set()
     for path in paths:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = yaml_text(path)
         except (OSError, UnicodeDecodeError):
             continue
         try:

@@ -156,3 +156,25 @@ async def test_a_full_disk_is_told_where_there_is_no_statvfs(tmp_path: Path, mon
     monkeypatch.setattr(shutil, "disk_usage", lambda folder: full)
     with pytest.raises(LedgerError, match=r"is on a full disk \(disk I/O error\): free some space there"):
         await Ledger(db, create=False).open()
+
+
+def test_a_catalog_file_powershell_wrote_in_utf16_is_read(tmp_path: Path) -> None:
+    """Windows PowerShell 5.1's ``>`` and ``Out-File`` write UTF-16 with a byte order mark (so does Notepad's
+    "Unicode"): a catalog's skill or a policy file saved so was refused, "is not UTF-8 text (byte 0xff at 0)". YAML
+    reads UTF-16 and UTF-32 as it reads UTF-8, and so does the catalog now, as --payload-file reads JSON."""
+    import shutil
+
+    from magsag_mcp.catalog import load_catalog
+    from magsag_mcp.governance.policy_files import load_policy_file
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(ROOT / "catalog", catalog)
+    skill = catalog / "skills" / "summarization.yaml"
+    text = skill.read_text(encoding="utf-8").replace("Summarise text", "Résumé of text")
+    skill.write_bytes(text.encode("utf-16"))  # (Python's utf-16: a byte order mark, then the machine's order)
+    policies = catalog / "policies" / "model_governance.yaml"
+    policies.write_bytes(policies.read_text(encoding="utf-8").encode("utf-32"))
+
+    loaded = load_catalog(catalog, env={})
+    assert loaded.skills["skill.summarization"].description.startswith("Résumé of text")
+    assert "production_models" in [p.name for p in load_policy_file(policies).policies]
