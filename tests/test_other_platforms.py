@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from magsag_mcp.cli import main
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: the standard library's modules that Windows has not
@@ -178,3 +180,39 @@ def test_a_catalog_file_powershell_wrote_in_utf16_is_read(tmp_path: Path) -> Non
     loaded = load_catalog(catalog, env={})
     assert loaded.skills["skill.summarization"].description.startswith("Résumé of text")
     assert "production_models" in [p.name for p in load_policy_file(policies).policies]
+
+
+@pytest.mark.parametrize("argv", [["flow", "summarize"], ["data", "query", "--format", "csv"]])
+def test_an_output_another_program_has_open_says_to_close_it(ledger_db, tmp_path, monkeypatch, capsys, argv) -> None:
+    """On Windows a file Excel shows (last week's audit.csv) can be neither renamed over nor written: the rename fails
+    (access denied), then the write in place with a sharing violation, which Python gives errno EACCES. The fix said
+    was "give --output a file in a folder this user may write to", in a folder the user could write. Stood in for
+    here by the errors Windows raises (an OSError's winerror is Windows' own code)."""
+    import errno
+    import shutil
+
+    out = tmp_path / "audit.csv"
+    out.write_text("kept\n")
+    real_replace, real_copy = os.replace, shutil.copyfile
+
+    def access_denied(src, dst, *a, **k):
+        if Path(dst) == out:
+            raise PermissionError(errno.EACCES, "Access is denied", str(dst))
+        return real_replace(src, dst, *a, **k)
+
+    def in_use(src, dst, *a, **k):
+        if Path(dst) == out:
+            exc = PermissionError(errno.EACCES, "The process cannot access the file because it is being used by "
+                                  "another process", str(dst))  # fmt: skip
+            exc.winerror = 32  # type: ignore[attr-defined]  # ERROR_SHARING_VIOLATION
+            raise exc
+        return real_copy(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", access_denied)
+    monkeypatch.setattr(shutil, "copyfile", in_use)
+    assert main([*argv, "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write --output {out}: The process cannot access the file" in err
+    assert "another program has it open (a spreadsheet showing the last export?): close it there" in err
+    assert "folder this user may write to" not in err
+    assert out.read_text() == "kept\n"

@@ -274,6 +274,11 @@ def _output_fix(output: str, exc: OSError) -> str:
         while folder != os.path.dirname(folder) and not os.path.exists(folder):
             folder = os.path.dirname(folder)
         return f"; {folder} is a file, not a folder: give --output a file's path in a folder"
+    if getattr(exc, "winerror", None) in _IN_USE_ELSEWHERE:
+        return (
+            "; another program has it open (a spreadsheet showing the last export?): close it there, or give --output "
+            "another file"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "; give --output a file in a folder this user may write to"
     if exc.errno in _NO_ROOM:
@@ -281,5 +286,9 @@ def _output_fix(output: str, exc: OSError) -> str:
     return ""
 
 
+#: Windows' errors for a file another program has open, which it neither lets be replaced nor written (Excel holds the
+#: CSV it shows so): a sharing violation, a lock violation. Python gives them errno EACCES, whose fix (a folder this
+#: user may write to) was no fix: the folder was writable, the file in use
+_IN_USE_ELSEWHERE = frozenset({32, 33})
 #: no room for the file: no space left, a quota, a file size limit
 _NO_ROOM = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name))
