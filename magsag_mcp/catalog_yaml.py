@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read_yaml", "variables_named"]
+__all__ = ["BYTE_ORDER_MARKS", "read_yaml", "variables_named", "yaml_text"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -115,9 +115,9 @@ def _strict_loader() -> type[Any]:
     return _Loader
 
 
-#: the byte order marks of the encodings YAML reads beside UTF-8, with their codecs (UTF-32's first: its
-#: little-endian mark begins with UTF-16's)
-_BOMS = (
+#: the byte order marks of UTF-16 and UTF-32, with their codecs (UTF-32's first: its little-endian mark begins with
+#: UTF-16's); the encodings YAML reads beside UTF-8
+BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF16_LE, "utf-16"),
@@ -130,7 +130,7 @@ def yaml_text(path: Path) -> str:
     PowerShell 5.1 writes UTF-16 (``> prices.yaml``, ``Out-File``), as Notepad's "Unicode" does: such a catalog file was
     refused as no UTF-8 text. (UTF-8's own mark is left for PyYAML, which reads past it.)"""
     raw = path.read_bytes()
-    return raw.decode(next((codec for bom, codec in _BOMS if raw.startswith(bom)), "utf-8"))
+    return raw.decode(next((codec for bom, codec in BYTE_ORDER_MARKS if raw.startswith(bom)), "utf-8"))
 
 
 def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:

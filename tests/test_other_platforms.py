@@ -4,6 +4,7 @@ can stand in for it (a POSIX module or attribute hidden, a non-UTF-8 locale)."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import subprocess
@@ -216,3 +217,69 @@ def test_an_output_another_program_has_open_says_to_close_it(ledger_db, tmp_path
     assert "another program has it open (a spreadsheet showing the last export?): close it there" in err
     assert "folder this user may write to" not in err
     assert out.read_text() == "kept\n"
+
+
+#: a token for the tests (a made-up one)
+TOKEN = "Qz7rVb2kXw9mNc4tLp6dHs"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        (TOKEN + "\r\n").encode("utf-16"),  # Windows PowerShell 5.1: python -c ... > token.txt
+        codecs.BOM_UTF8 + (TOKEN + "\r\n").encode(),  # its Set-Content -Encoding UTF8
+        (TOKEN + "\n").encode("utf-32"),
+    ],
+    ids=["utf-16", "utf-8-mark", "utf-32"],
+)
+def test_a_token_file_powershell_wrote_is_read(tmp_path: Path, written: bytes) -> None:
+    """The refusals say to write the token file with the output of a python command; run in Windows PowerShell 5.1,
+    ``> token.txt`` writes it in UTF-16, which was refused as "characters other than ASCII"."""
+    from magsag_mcp.mcp_server.token_setting import token_setting
+
+    secret = tmp_path / "token.txt"
+    secret.write_bytes(written)
+    assert token_setting({"MAGSAG_MCP_TOKEN_FILE": str(secret)})[0] == TOKEN
+
+
+def test_a_token_file_past_ascii_is_refused_in_utf16_too(tmp_path: Path) -> None:
+    from magsag_mcp.errors import ConfigError
+    from magsag_mcp.mcp_server.token_setting import token_setting
+
+    secret = tmp_path / "token.txt"
+    secret.write_bytes("Qz7r\u00e9Vb2k".encode("utf-16"))
+    with pytest.raises(ConfigError, match="characters other than ASCII"):
+        token_setting({"MAGSAG_MCP_TOKEN_FILE": str(secret)})
+
+
+def _refusals(tmp_path: Path) -> list[str]:
+    """What each refusal of a token says."""
+    from magsag_mcp.errors import ConfigError
+    from magsag_mcp.mcp_server.http import check_binding
+    from magsag_mcp.mcp_server.token_setting import token_setting
+
+    said = []
+    for host, token in (("127.0.0.1", " "), ("127.0.0.1", "Qz7r\u00e9Vb2k"), ("0.0.0.0", "Qz7rVb2k")):
+        with pytest.raises(ConfigError) as refused:
+            check_binding(host, token)
+        said.append(refused.value.message)
+    for name, content in (("empty", b""), ("past-ascii", "Qz7r\u00e9Vb2k".encode())):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ConfigError) as refused:
+            token_setting({"MAGSAG_MCP_TOKEN_FILE": str(tmp_path / name)})
+        said.append(refused.value.message)
+    return said
+
+
+def test_the_command_a_token_refusal_names_runs_in_every_shell(tmp_path: Path) -> None:
+    """The refusals named python -c 'import secrets; ...': cmd.exe passes single quotes on as they are, and Python
+    ran "'import secrets;", a SyntaxError. In double quotes the command runs in cmd, PowerShell and POSIX shells."""
+    import re
+    import shlex
+
+    for message in _refusals(tmp_path):
+        (command,) = re.findall(r'python -c "[^"]*"', message)
+        argv = shlex.split(command)  # (as a POSIX shell, cmd and PowerShell split this one alike: no ' \ $ or `)
+        assert not set("'\\$`") & set(command)
+        made = subprocess.run([sys.executable, *argv[1:]], capture_output=True, text=True, check=True).stdout.strip()
+        assert len(made) >= 32

@@ -277,6 +277,9 @@ def warn_if_callers_choose_servers(configured_only: bool) -> None:
 
 #: the shortest token accepted when the server listens beyond loopback
 MIN_TOKEN_LENGTH = 16
+#: the command a refusal says makes a token: in double quotes, which every shell takes (cmd.exe passes single quotes on
+#: as they are, and Python ran "'import": a SyntaxError)
+NEW_TOKEN = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
 def check_binding(host: str, token: str | None, setting: str = TOKEN_ENV) -> None:
@@ -286,21 +289,20 @@ def check_binding(host: str, token: str | None, setting: str = TOKEN_ENV) -> Non
         # A client cannot send surrounding whitespace in a bearer token: every request would get 401.
         raise ConfigError(
             f"{setting} is blank or has spaces or line breaks around it; set it to a long random secret "
-            "such as the output of: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            f"such as the output of: {NEW_TOKEN}"
         )
     if token is not None and any(not " " <= c <= "~" for c in token):
         # HTTP headers carry ASCII: a client sends any other character as bytes that never match it.
         raise ConfigError(
             f"{setting} has characters other than printable ASCII, which no client can send in a header "
-            "(every request would get 401); set it to the output of "
-            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            f"(every request would get 401); set it to the output of {NEW_TOKEN}"
         )
     if not is_loopback(host) and token is not None and len(token) < MIN_TOKEN_LENGTH:
         # Beyond loopback the token is the only thing between the network and the budget: a short
         # one is guessed, and one under 6 characters is not even redacted (too common to remove).
         raise ConfigError(
             f"{setting} is {len(token)} characters; to listen on {host} it must be at least "
-            f"{MIN_TOKEN_LENGTH}: set it to the output of python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            f"{MIN_TOKEN_LENGTH}: set it to the output of {NEW_TOKEN}"
         )
     if not is_loopback(host) and not token:
         raise ConfigError(

@@ -9,12 +9,14 @@ by :func:`.http.check_binding`, as in the variable.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..catalog_yaml import BYTE_ORDER_MARKS
 from ..errors import ConfigError
 from ..redaction import excerpt
-from .http import TOKEN_ENV
+from .http import NEW_TOKEN, TOKEN_ENV
 
 TOKEN_FILE_ENV = "MAGSAG_MCP_TOKEN_FILE"
 #: how :func:`.http.check_binding` names a token read from the file
@@ -49,19 +51,31 @@ def token_setting(env: Mapping[str, str]) -> tuple[str | None, str]:
             "file that holds the token alone"
         )
     try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError:
+        text = _token_text(data)
+    except UnicodeError:
         raise ConfigError(
             f"the file {TOKEN_FILE_ENV} names has characters other than ASCII, which no client can send in a header; "
-            "write it the output of python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            f"write it the output of {NEW_TOKEN}"
         ) from None
     token = text.removesuffix("\n").removesuffix("\r")  # the file's last line break: `echo`'s, an editor's
     if not token:
         raise ConfigError(
             f"the file {TOKEN_FILE_ENV} names ({excerpt(named, 200)!r}) is empty; write the token in it, e.g. the "
-            "output of python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            f"output of {NEW_TOKEN}"
         )
     return token, FROM_THE_FILE
+
+
+def _token_text(data: bytes) -> str:
+    """The token file's text: ASCII, or ASCII written in the UTF-16 or UTF-32 its byte order mark names (Windows
+    PowerShell 5.1's ``python -c ... > token.txt`` writes UTF-16), or after UTF-8's mark (its ``Set-Content -Encoding
+    UTF8``). Raises UnicodeError for any character past ASCII."""
+    codec = next((c for bom, c in BYTE_ORDER_MARKS if data.startswith(bom)), None)
+    if codec is None:
+        return data.removeprefix(codecs.BOM_UTF8).decode("ascii")
+    text = data.decode(codec)
+    text.encode("ascii")
+    return text
 
 
 def _named(path: Path) -> str:
