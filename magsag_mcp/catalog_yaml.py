@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -28,15 +29,16 @@ def _expand(value: Any, env: Mapping[str, str], where: str, problems: list[str])
 
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
-            if name in env and env[name] != "":
-                if _SECRET_NAME.search(name) or _holds_a_secret(env, env[name]):
+            found = _variable(env, name)
+            if found:
+                if _SECRET_NAME.search(name) or _holds_a_secret(env, found):
                     # A catalog value can end up in a prompt, a result or a log: keys stay with providers.
                     problems.append(
                         f"{where}: ${{{name}}} would put a secret into the catalog, where a prompt or a result "
                         "could carry it out; providers read their keys from the environment themselves: remove it"
                     )
                     return m.group(0)
-                return env[name]
+                return found
             if default is not None:
                 return default
             problems.append(f"{where}: ${{{name}}} is not set; export {name} or write ${{{name}:-default}}")
@@ -48,6 +50,15 @@ def _expand(value: Any, env: Mapping[str, str], where: str, problems: list[str])
     if isinstance(value, dict):
         return {k: _expand(v, env, where, problems) for k, v in value.items()}
     return value
+
+
+def _variable(env: Mapping[str, str], name: str) -> str | None:
+    """The variable ``name`` of ``env``. On Windows a variable's name is the same in any case, and Python keeps
+    ``os.environ``'s names in upper case: a copy of it (the service reads the catalog with one) has ``MYGATEWAY_URL``
+    for the ``MyGateway_URL`` the user set, and ``${MyGateway_URL}``, written as set, was "not set" there."""
+    if name in env:
+        return env[name]
+    return env.get(name.upper()) if os.name == "nt" else None
 
 
 def _holds_a_secret(env: Mapping[str, str], value: str) -> bool:

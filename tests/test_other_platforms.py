@@ -283,3 +283,23 @@ def test_the_command_a_token_refusal_names_runs_in_every_shell(tmp_path: Path) -
         assert not set("'\\$`") & set(command)
         made = subprocess.run([sys.executable, *argv[1:]], capture_output=True, text=True, check=True).stdout.strip()
         assert len(made) >= 32
+
+
+def test_a_catalog_variable_is_found_in_any_case_on_windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Windows a variable's name is the same in any case, and Python keeps os.environ's names in upper case: the
+    service reads the catalog with a copy of it, where ``${MyGateway_URL}``, written as the user set the variable, was
+    "not set". Elsewhere names keep their case, as before."""
+    from magsag_mcp.catalog_yaml import read_yaml
+
+    routing = tmp_path / "routing.yaml"
+    routing.write_text("base_url: ${MyGateway_URL}\n", encoding="utf-8")
+    copy_of_environ = {"MYGATEWAY_URL": "http://gw7.internal:8080"}  # dict(os.environ) on Windows
+    read: dict[str, list[str]] = {}
+    for system in ("nt", "posix"):
+        problems: list[str] = []
+        with monkeypatch.context() as patched:  # (undone before the asserts: pytest's report reads os.name too)
+            patched.setattr(os, "name", system)
+            read[system] = [read_yaml(routing, copy_of_environ, problems)["base_url"], *problems]
+    assert read["nt"] == ["http://gw7.internal:8080"]
+    not_set = f"{routing}: ${{MyGateway_URL}} is not set; export MyGateway_URL or write ${{MyGateway_URL:-default}}"
+    assert read["posix"] == ["${MyGateway_URL}", not_set]
