@@ -35,7 +35,13 @@ class NameLookupTimeout(socket.gaierror):
 
 
 def _default_resolver() -> AbstractResolver:
-    return aiohttp.DefaultResolver()
+    """aiohttp's default resolver: aiodns's where it is installed (aiohttp[speedups]), else the system's in a thread.
+    aiodns before 3.3 (or one whose c-ares has no event thread) refuses Windows' default event loop ("aiodns needs a
+    SelectorEventLoop on Windows"), and every call failed there before it was sent: the system's resolver is used."""
+    try:
+        return aiohttp.DefaultResolver()
+    except RuntimeError:
+        return aiohttp.ThreadedResolver()
 
 
 class BoundedResolver(AbstractResolver):

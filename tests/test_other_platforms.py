@@ -303,3 +303,25 @@ def test_a_catalog_variable_is_found_in_any_case_on_windows(tmp_path: Path, monk
     assert read["nt"] == ["http://gw7.internal:8080"]
     not_set = f"{routing}: ${{MyGateway_URL}} is not set; export MyGateway_URL or write ${{MyGateway_URL:-default}}"
     assert read["posix"] == ["${MyGateway_URL}", not_set]
+
+
+@pytest.mark.anyio
+async def test_names_resolve_where_aiodns_refuses_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp resolves with aiodns where it is installed (aiohttp[speedups]); aiodns before 3.3 refuses Windows'
+    default event loop, the ProactorEventLoop, as it is made, and every call failed there before it was sent. The
+    system's resolver, in a thread, is used then. Stood in for by a DefaultResolver that refuses as aiodns does."""
+    import aiohttp
+
+    from magsag_mcp.resolver import BoundedResolver
+
+    class RefusesTheLoop(aiohttp.ThreadedResolver):
+        def __init__(self) -> None:
+            raise RuntimeError("aiodns needs a SelectorEventLoop on Windows. See more: https://github.com/saghul/aiodns/issues/86")
+
+    monkeypatch.setattr(aiohttp, "DefaultResolver", RefusesTheLoop)
+    resolver = BoundedResolver(30.0, "30 s")
+    try:
+        found = await resolver.resolve("localhost", 8080)
+    finally:
+        await resolver.close()
+    assert found and {answer["port"] for answer in found} == {8080}
