@@ -118,9 +118,12 @@ class LedgerReads:
         skill: str | None = None,
         model: str | None = None,
         max_tokens: int | None = None,
+        own_run: bool = False,
     ) -> BudgetStatusDict:
         """Each limit that applies, and with ``skill`` (``model``, ``max_tokens`` as a call's model_config names
-        them) ``call``: whether the least a call of it reserves fits what is left (see :mod:`.call_fit`)."""
+        them) ``call``: whether the least a call of it reserves fits what is left (see :mod:`.call_fit`). With
+        ``own_run`` (a client held to ``agent``, which reads its agent's records alone), a ``run_id`` whose calls are
+        another agent's is refused (see :meth:`refuse_others_run`)."""
         # "" names none (what MCP clients and forms send for an optional name; Magsag.check_budget's way to leave
         # one out), as invoke_skill reads it: echoed as "", it answered for a run named "" where an agent "" was null;
         # and a skill "", which MCP's check_budget left out where Python's was an unknown skill ''
@@ -143,12 +146,28 @@ class LedgerReads:
             await price_data.loaded()
         plan = floor_plan(self, skill, model, max_tokens) if skill is not None else None
         self._on_own_loop()
+        if own_run and run_id is not None and agent is not None:
+            await self.refuse_others_run(run_id, agent, "read")
         status = await self.governance.check_budget(agent=agent, run_id=run_id)
         if plan is not None:
             # (the targets the cascade would pass over, unsent, are passed over too)
             status = call_fit(self.governance, plan, status, agent=agent, skip=self.cascade.skip_reason)
         notes = self.ledger_notes()
         return cast("BudgetStatusDict", {**status, "notes": notes} if notes else status)
+
+    async def refuse_others_run(self, run_id: str, agent: str, doing: str) -> None:
+        """Refuse run ``run_id`` to a client held to ``agent`` when its calls are another agent's: filed there, its
+        calls showed in the other team's run report and spent the run's limit; read, the run's spend was another
+        team's. Whose it is is not said. A run with no calls yet is the caller's to start (see ledger.run_owner)."""
+        from .ledger.run_owner import others_run
+
+        if await self.ledger.read(lambda conn: others_run(conn, run_id, agent)):
+            raise InputError(
+                f"run {run_id!r} holds another agent's calls, and this server holds your client to agent {agent!r}: "
+                f"its calls may not {doing} another agent's run. Use a run id of your own, or leave run_id out "
+                + ("for a new one" if doing == "join" else "to see your agent's limits"),
+                run_id=run_id,
+            )
 
     @exact_money
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:

@@ -157,7 +157,10 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         parent_run_id: str | None = None,
         context: Mapping[str, Any] | None = None,
         progress: ProgressCallback | None = None,
+        own_run: bool = False,
     ) -> InvokeResult:
+        """``own_run``: the caller is held to ``agent`` (an MCP client pinned to it), and may not file its call in a
+        ``run_id`` whose calls are another agent's (see :meth:`refuse_others_run`); refused with nothing recorded."""
         self._on_own_loop()
         if not isinstance(skill_id, str):
             self.catalog.skill(skill_id)  # refused with the fix, before a run is recorded under it
@@ -173,6 +176,9 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         self._refuse_if_closing()
         if self.ledger.read_only:  # refused before a target is paid for an answer that could not be recorded
             raise self.ledger.read_only_error()
+        if own_run and run_id and agent:  # (one read by the runs' primary key, only for a pinned caller's own run id)
+            await self.refuse_others_run(run_id, agent, "join")
+            self._refuse_if_closing()
         run_id = run_id or new_run_id()
         # "" (what MCP clients and forms send for an optional name) is no name: recorded as NULL, where the
         # agent filter and the "(none)" group find it, and where governance already read it as no agent

@@ -206,6 +206,26 @@ async def test_one_clients_budget_refuses_it_and_not_the_other(tmp_path: Path, c
             assert any("sent no request" in note and "research-bot" in note for note in summary["notes"]), summary
 
 
+async def test_a_client_neither_joins_nor_reads_another_clients_run(tmp_path: Path):
+    port = held_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)
+    app = http_app(server, host="127.0.0.1", port=port, token=None, clients=entries())
+    async with serving(app, port) as url:
+        async with client(url, RESEARCH_TOKEN) as research, client(url, OPS_TOKEN) as ops:
+            assert not (await research.call_tool("invoke_skill", {**CALL, "run_id": "rb-run7"})).is_error
+            joined = await ops.call_tool("invoke_skill", {**CALL, "run_id": "rb-run7"})
+            read = await ops.call_tool("check_budget", {"run_id": "rb-run7"})
+            for refused in (joined, read):
+                message = refused.structured_content["error"]["message"]
+                assert refused.is_error and "run 'rb-run7' holds another agent's calls" in message, message
+                assert "research-bot" not in message and "use a run id of your own" in message.lower()
+            # the run holds its own client's calls alone, which goes on with it
+            assert not (await research.call_tool("invoke_skill", {**CALL, "run_id": "rb-run7"})).is_error
+            runs = (await research.call_tool("query_runs", {"filters": {"run_id": "rb-run7"}})).structured_content
+            assert [a["agent"] for a in runs["runs"][0]["attempts"]] == ["research-bot", "research-bot"]
+            assert (await ops.call_tool("query_runs", {})).structured_content["runs"] == []
+
+
 async def legacy_session_call(url: str, token: str) -> int:
     """An invoke_skill call in a 2025-06-18 session (initialize, initialized, tools/call), as a client of that
     protocol makes it: its status."""

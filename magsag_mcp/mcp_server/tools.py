@@ -176,12 +176,17 @@ class MagsagTools:
 
         async def call(svc: Service) -> InvokeResultDict:
             who = self._agent(agent)
+            # a pinned client's run id is refused when its calls are another agent's (an unpinned server's agents may
+            # share a run: an orchestrator and its sub-agents)
+            own = self.state.call_agent is not None
             if progress is None:
-                result = await svc.invoke_skill(skill_id, payload, agent=who, run_id=run_id, context=declared)
+                result = await svc.invoke_skill(
+                    skill_id, payload, agent=who, run_id=run_id, context=declared, own_run=own
+                )
             else:
                 async with progress.beating():
                     result = await svc.invoke_skill(
-                        skill_id, payload, agent=who, run_id=run_id, context=declared, progress=progress
+                        skill_id, payload, agent=who, run_id=run_id, context=declared, progress=progress, own_run=own
                     )
             return result.to_dict()
 
@@ -261,7 +266,14 @@ class MagsagTools:
             # ones its client's calls meet
             # (a client with a token of its own: its agent's alone, another refused as a call naming it is)
             who = self._agent(agent) if self.state.reads_own_agent_only else agent or self.state.agent
-            status = await svc.check_budget(agent=who, run_id=run_id, skill=skill, model=model, max_tokens=max_tokens)
+            status = await svc.check_budget(
+                agent=who,
+                run_id=run_id,
+                skill=skill,
+                model=model,
+                max_tokens=max_tokens,
+                own_run=self.state.reads_own_agent_only,  # (a run of another agent's: refused, as its records are)
+            )
             # an agent or run id the call named and no run has: the one it nearly names, as summarize_usage's notes
             # (and `magsag budget`) say it; the whole daily limit left for 'my-mga' said nothing of a misspelling.
             # Not the server's own agent, which a new server's first check reads before any call of it, left out or
