@@ -4,6 +4,14 @@ calls in, or read the spend of, a run whose calls are another agent's (see ``Ser
 A run's record keeps the first agent its calls were recorded under (``runs.agent``, written ``COALESCE(runs.agent,
 excluded.agent)``): one read by primary key. A run not recorded yet may have its first call in flight, whose budget
 reservation names its agent (``attempt_run_id``; the table holds only the calls in flight, a handful).
+
+Read once, before the call, outside its transactions: a run's owner is read in no transaction the call already makes
+before it spends (its record is written after the vendor is paid, too late to refuse; its reservations are made only
+under a budget limit). So two clients' first calls of one new run id at the same moment may both pass, and that run
+then holds both agents' calls; every later call of the one whose calls are not the run's first agent's is refused.
+A run id is the client's own choice, so that takes another client knowing (or guessing) a run id not yet used; a
+refusal in each reservation's transaction, as ``governance.delegation.placed_elsewhere`` does, would close it for
+calls under a budget.
 """
 
 from __future__ import annotations
