@@ -64,6 +64,8 @@ if TYPE_CHECKING:
     from .result_dicts import RouteExplanationDict as RouteExplanationDict
     from .result_dicts import SkillDict as SkillDict
     from .service import Service as Service
+    from .usage_dicts import AgentDayDict as AgentDayDict
+    from .usage_dicts import DailyUsageDict as DailyUsageDict
     from .usage_dicts import RunDict as RunDict
     from .usage_dicts import RunsPageDict as RunsPageDict
     from .usage_dicts import SearchHitDict as SearchHitDict
@@ -87,6 +89,8 @@ _LAZY = {
     "RouteExplanationDict": "result_dicts",
     "SkillDict": "result_dicts",
     "UsageSummaryDict": "usage_dicts",
+    "DailyUsageDict": "usage_dicts",
+    "AgentDayDict": "usage_dicts",
     "RunsPageDict": "usage_dicts",
     "RunDict": "usage_dicts",
     "SearchPageDict": "usage_dicts",

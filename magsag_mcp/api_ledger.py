@@ -1,5 +1,5 @@
 """What a :class:`~magsag_mcp.api.Magsag` reads of its ledger: the MCP server's read tools (``summarize_usage``,
-``query_runs``, ``search_usage``, ``check_budget``) for Python code, each in a sync and an ``a*`` form.
+``daily_usage``, ``query_runs``, ``search_usage``, ``check_budget``) for Python code, each in a sync and an ``a*`` form.
 
 Each method only parses its arguments and hands them to the service, on its home loop through the bridge, as the
 tools and the CLI do: what a read means (its filters, notes and exact money) is the service's and the ledger's."""
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .bridge import Bridge
     from .budget_dicts import BudgetStatusDict
     from .service import Service
-    from .usage_dicts import RunsPageDict, SearchPageDict, UsageSummaryDict
+    from .usage_dicts import DailyUsageDict, RunsPageDict, SearchPageDict, UsageSummaryDict
 
 #: a time as :meth:`LedgerReads.search` takes it: text ("24h", an ISO time), seconds since the epoch, or Python's own
 Since = str | float | datetime | date | timedelta | None
@@ -46,6 +46,28 @@ class LedgerReads:
 
         built = UsageFilters.build(filters, paged=False)
         return await self.bridge.call(lambda: self.service.summarize_noted(built, timezone))
+
+    def daily(
+        self, *, timezone: str | None = None, limit: int | None = None, cursor: str | None = None, **filters: Any
+    ) -> DailyUsageDict:
+        """Each agent's spend on each day it spent, by day then agent, as ``magsag flow daily`` and the
+        ``daily_usage`` tool report it: ``days`` (``date``, ``agent``, ``known_cost_usd``, ``unknown_cost_bound_usd``,
+        ``at_most_usd``, None where the day holds an attempt of no known price, and ``unbounded_attempts``),
+        ``has_more``, ``next_cursor``, ``timezone`` and ``notes``. Filters and ``timezone`` as :meth:`summarize`'s;
+        ``limit``: the most rows (default all of them), ``cursor`` the previous page's ``next_cursor``."""
+        from .ledger import UsageFilters
+
+        built = UsageFilters.build(filters, paged=False)
+        return self.bridge.run(lambda: self.service.daily_usage_noted(built, timezone, limit, cursor))
+
+    async def adaily(
+        self, *, timezone: str | None = None, limit: int | None = None, cursor: str | None = None, **filters: Any
+    ) -> DailyUsageDict:
+        """:meth:`daily` from async code, on any event loop, without holding it while the ledger is read."""
+        from .ledger import UsageFilters
+
+        built = UsageFilters.build(filters, paged=False)
+        return await self.bridge.call(lambda: self.service.daily_usage_noted(built, timezone, limit, cursor))
 
     def query_runs(self, *, attempts_per_run: int | None = 50, **filters: Any) -> RunsPageDict:
         """Runs, newest first, each with its latest ``attempts_per_run`` attempts (``None``: all of them), as the

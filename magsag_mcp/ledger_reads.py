@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .cascade import Cascade
     from .ledger.run_scope import RunSpend
     from .ledger.times import Since
-    from .usage_dicts import RunsPageDict, SearchPageDict, UsageSummaryDict
+    from .usage_dicts import DailyUsageDict, RunsPageDict, SearchPageDict, UsageSummaryDict
 
 
 class LedgerReads:
@@ -66,6 +66,32 @@ class LedgerReads:
         filters = self.zoned_filters(filters, timezone)
         summary = await self.summarize(filters, timezone)
         return cast("UsageSummaryDict", {**summary, "notes": await self.filter_notes(filters, summary)})
+
+    @exact_money
+    async def daily_usage(
+        self, filters: Any = None, timezone: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> DailyUsageDict:
+        """Each agent's spend on each day it spent, by day then agent, as ``magsag flow daily`` reads it (the ledger's
+        ``agent_days``): ``days``, ``has_more``, ``next_cursor`` (pass it as ``cursor``), ``timezone`` and ``notes``,
+        whose only note is of the days holding an attempt of no known price (the filters' notes are
+        :meth:`daily_usage_noted`'s). ``limit``: the most rows a page holds (None: all); ``timezone`` as
+        :meth:`summarize_noted`'s."""
+        from .daily_pages import daily_page
+
+        self._on_own_loop()
+        rows = await self.ledger.agent_days(filters, timezone or None)
+        return cast("DailyUsageDict", daily_page(rows, limit, cursor, timezone or None))
+
+    async def daily_usage_noted(
+        self, filters: Any = None, timezone: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> DailyUsageDict:
+        """:meth:`daily_usage` with the notes its filters get, as ``flow daily`` prints them (a mistyped agent)."""
+        page = await self.daily_usage(filters, timezone, limit, cursor)
+        # (a later page's rows matched on the first: its filters named what the ledger holds)
+        matched = bool(page["days"]) or bool(cursor)
+        zoned = self.zoned_filters(filters, timezone)  # the notes read the dates as the days are counted
+        said = await self.ledger.filter_notes(zoned, agent=matched, run=matched, names=matched)
+        return cast("DailyUsageDict", {**page, "notes": said + page["notes"] + self.ledger_notes()})
 
     @staticmethod
     def zoned_filters(filters: Any, timezone: str | None) -> Any:

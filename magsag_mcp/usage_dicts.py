@@ -230,3 +230,23 @@ class SearchPageDict(TypedDict):
     has_more: bool
     next_cursor: str | None
     notes: list[str]
+
+
+class AgentDayDict(PeakCostDict):
+    """One agent's spend on one day (of the page's ``timezone``), as ``magsag flow daily`` writes a row: the agent as
+    recorded (``"(none)"`` for calls recorded under none); ``at_most_usd`` None where the day holds an attempt of no
+    known price (``unbounded_attempts`` of them), which ``known_cost_usd`` leaves out."""
+
+    date: str
+    agent: str
+
+
+class DailyUsageDict(TypedDict):
+    """What ``mg.daily`` returns: each agent's spend on each day it spent, by day then agent; ``next_cursor`` (None on
+    the last page) is the next page's ``cursor=``; ``timezone`` the zone whose days they are ("UTC" by default)."""
+
+    days: list[AgentDayDict]
+    has_more: bool
+    next_cursor: str | None
+    timezone: str
+    notes: list[str]

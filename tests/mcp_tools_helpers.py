@@ -18,6 +18,7 @@ CLOSED = "http://127.0.0.1:9/v1"
 #: search and budget with what their ledgers hold (an "overloaded upstream" event, agent ana's spend)
 READ_TOOL_CALLS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("summarize_usage", {}),
+    ("daily_usage", {}),
     ("query_runs", {}),
     ("search_usage", {"pattern": "overloaded"}),
     ("check_budget", {"agent": "ana"}),

@@ -430,7 +430,11 @@ def test_a_tool_that_says_whether_more_matched_is_documented_so(doc: str):
 
     text = (ROOT / doc).read_text()
     rows = {m.group(1): with_details(text, r[1]) for r in table_rows(text) if (m := re.match(r"`(\w+)\(", r[0]))}
-    for tool, result in (("query_runs", M.QueryRunsResult), ("search_usage", M.SearchUsageResult)):
+    for tool, result in (
+        ("query_runs", M.QueryRunsResult),
+        ("search_usage", M.SearchUsageResult),
+        ("daily_usage", M.DailyUsageResult),
+    ):
         assert "has_more" in result.model_fields
         assert "`has_more`" in rows[tool], f"{doc}: {tool} answers has_more, which its row does not name"
 

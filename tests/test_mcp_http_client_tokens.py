@@ -165,6 +165,14 @@ async def test_two_clients_record_under_their_own_agents_and_read_only_their_own
             assert read["period"]["filters"]["since"] == "2020-01-01T00:00:00+05:45", read["period"]
             unknown = await ops.call_tool("summarize_usage", {"timezone": "Mars/Base"})
             assert unknown.is_error and "unknown time zone" in unknown.structured_content["error"]["message"]
+            # the daily report too: its own agent's days alone, another agent refused, no other agent's name noted
+            days = (await ops.call_tool("daily_usage", {"timezone": "Asia/Kathmandu"})).structured_content
+            assert {row["agent"] for row in days["days"]} == {"ops-team"}, days
+            assert days["timezone"] == "Asia/Kathmandu"
+            other = await ops.call_tool("daily_usage", {"filters": {"agent": "research-bot"}})
+            assert other.is_error and "agent 'ops-team'" in other.structured_content["error"]["message"]
+            none = (await ops.call_tool("daily_usage", {"filters": {"skill": "skill.nope"}})).structured_content
+            assert none["days"] == [] and "research-bot" not in " ".join(none["notes"]), none["notes"]
             # notes of a read that found nothing name no other agent's records
             nothing = await ops.call_tool("query_runs", {"filters": {"skill": "skill.nope", "run_id": "rb-run"}})
             assert "research-bot" not in " ".join(nothing.structured_content["notes"])

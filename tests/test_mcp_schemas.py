@@ -21,6 +21,7 @@ TOOLS = {
     "invoke_skill",
     "explain_route",
     "summarize_usage",
+    "daily_usage",
     "query_runs",
     "check_budget",
     "search_usage",

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ async def test_every_tool_over_stdio(tmp_path: Path, mode: str):
             },
             "explain_route": {"skill_id": "skill.summarization", "payload": {"text": "t"}},
             "summarize_usage": {"filters": {"agent": "stdio-agent"}},
+            "daily_usage": {"filters": {"agent": "stdio-agent"}, "timezone": "Europe/Berlin"},
             "query_runs": {"filters": {"agent": "stdio-agent"}, "limit": 5},
             "check_budget": {"agent": "stdio-agent"},
             "search_usage": {"pattern": "server_error", "limit": 5},
@@ -68,6 +70,10 @@ async def test_every_tool_over_stdio(tmp_path: Path, mode: str):
         assert "falling back to fake:ok (candidate 2 of 2)" in progress
         totals = results["summarize_usage"]["totals"]  # one call of two attempts: the failed one, then its fallback
         assert (totals["calls"], totals["attempts"], totals["attempt_errors"]) == (1, 2, 1)
+        # the call's day (two, should Berlin's midnight fall between its attempts): the summary's cost
+        days = results["daily_usage"]["days"]
+        assert {day["agent"] for day in days} == {"stdio-agent"}
+        assert sum(Decimal(day["known_cost_usd"]) for day in days) == Decimal(totals["known_cost_usd"])
         assert results["query_runs"]["runs"][0]["run_id"] == results["invoke_skill"]["run_id"]
         assert results["search_usage"]["hits"]
         assert "skill.analysis" in {s["id"] for s in results["list_skills"]["skills"]}

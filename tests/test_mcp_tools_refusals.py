@@ -200,6 +200,7 @@ async def test_a_tool_error_fits_the_output_schema_the_tool_published(tmp_path: 
         "invoke_skill": {"skill_id": "skill.analysis", "payload": {"data": "x"}},
         "explain_route": {"skill_id": "skill.analysis", "payload": {"data": "x"}},
         "summarize_usage": {},
+        "daily_usage": {},
         "query_runs": {},
         "check_budget": {},
         "search_usage": {"pattern": "x"},

@@ -26,7 +26,7 @@ from magsag_mcp.result_dicts import (
     ToolCallDict,
     UsageDict,
 )
-from magsag_mcp.usage_dicts import RunsPageDict, SearchPageDict, UsageSummaryDict
+from magsag_mcp.usage_dicts import DailyUsageDict, RunsPageDict, SearchPageDict, UsageSummaryDict
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "catalog"
@@ -311,6 +311,10 @@ def test_the_reads_dicts_name_every_key_and_type_they_return(tmp_path: Path, fak
         matches_hint(unsent_summary, UsageSummaryDict, "summarize(agent='nokey')")
         assert unsent_summary["totals"].get("unsent_calls") == 1
         matches_hint(mg.summarize(agent="nobody"), UsageSummaryDict, "summarize(agent='nobody')")
+        daily = mg.daily(limit=1)
+        matches_hint(daily, DailyUsageDict, "daily(limit=1)")
+        assert daily["has_more"] and daily["days"][0]["agent"] == "bot"
+        matches_hint(mg.daily(agent="nokey"), DailyUsageDict, "daily(agent='nokey')")
 
         for per_run in (1, None):
             page = mg.query_runs(attempts_per_run=per_run)

@@ -192,6 +192,24 @@ class UsageSummaryResult(Out):
     )
 
 
+class AgentDayOut(PeakCostOut):
+    date: str = Field(description="a day of the page's timezone, YYYY-MM-DD")
+    agent: str = Field(description="as invoke_skill recorded it; (none) for calls recorded under no agent")
+
+
+class DailyUsageResult(Out):
+    days: list[AgentDayOut] = Field(
+        description="each agent's spend on each day it spent, by day then agent; at_most_usd null where the day holds "
+        "an attempt of no known price, which known_cost_usd leaves out"
+    )
+    has_more: bool = Field(description="whether more rows match: pass next_cursor as cursor, with the same filters")
+    next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
+    timezone: str = Field(description="the zone whose days these are")
+    notes: list[str] = Field(
+        default_factory=list, description=f"{_FILTER_NOTES}; the rows of no known price, and how to price them"
+    )
+
+
 class AttemptOut(Out):
     time: str
     provider: str

@@ -30,6 +30,7 @@ from .call_models import ToolCallOut as ToolCallOut
 from .call_models import TraceAttemptOut as TraceAttemptOut
 from .call_models import TraceOut as TraceOut
 from .call_models import UsageOut as UsageOut
+from .ledger_models import DailyUsageResult as DailyUsageResult
 from .ledger_models import QueryRunsResult as QueryRunsResult
 from .ledger_models import SearchUsageResult as SearchUsageResult
 from .ledger_models import UsageSummaryResult as UsageSummaryResult
@@ -318,6 +319,19 @@ class SummarizeUsageArgs(_Args):
         None,
         description="the IANA zone (Europe/Berlin) whose days largest_day and by_agent[A].largest_day are, default "
         "UTC (period.timezone says it); a since or until date/time without an offset is then this zone's",
+    )
+
+
+class DailyUsageArgs(_Args):
+    filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg, description=FILTERS)
+    timezone: str | None = Field(
+        None,
+        description="the IANA zone (Europe/Berlin) whose days the rows are, default UTC; a since or until date/time "
+        "without an offset is then this zone's",
+    )
+    limit: Int = Field(200, ge=1, le=10_000, description="rows (agent-days) per page")
+    cursor: str | None = Field(
+        None, description="the previous page's next_cursor: the rows after it, given with the same filters and timezone"
     )
 
 

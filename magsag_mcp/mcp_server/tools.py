@@ -34,6 +34,7 @@ from . import models as M
 from .arguments import explain
 from .budget_results import BudgetResult
 from .progress import ProgressBridge, progress_requested
+from .skill_arguments import call_context, with_model_config
 from .tool_schemas import generated, pin_agent_arguments, stored
 
 if TYPE_CHECKING:
@@ -170,8 +171,8 @@ class MagsagTools:
         model_config: M.ModelConfigArg | None = None,
         context: M.ContextArg | None = None,
     ) -> CallToolResult:
-        payload = _with_model_config(payload, model_config)
-        declared = _context(context)
+        payload = with_model_config(payload, model_config)
+        declared = call_context(context)
         progress = ProgressBridge(ctx, self.state.client_log) if progress_requested(ctx) else None
 
         async def call(svc: Service) -> InvokeResultDict:
@@ -200,8 +201,8 @@ class MagsagTools:
         model_config: M.ModelConfigArg | None = None,
         context: M.ContextArg | None = None,
     ) -> CallToolResult:
-        payload = _with_model_config(payload, model_config)
-        declared = _context(context)
+        payload = with_model_config(payload, model_config)
+        declared = call_context(context)
 
         async def call(svc: Service) -> RouteExplanationDict:
             return svc.explain(skill_id, payload, context=declared, agent=self._agent(agent))
@@ -220,6 +221,20 @@ class MagsagTools:
             return {**summary, "notes": await self._own_notes(svc, usage, summary_matched(summary), summary)}
 
         return await self._run("summarize_usage", M.UsageSummaryResult, call)
+
+    async def daily_usage(
+        self, filters: M.UsageFiltersArg, limit: int, timezone: str | None = None, cursor: str | None = None
+    ) -> CallToolResult:
+        async def call(svc: Service) -> Any:
+            usage = self._own_filters(filters)
+            if not self.state.reads_own_agent_only:
+                return await svc.daily_usage_noted(usage, timezone, limit, cursor)
+            page = await svc.daily_usage(usage, timezone, limit, cursor)
+            matched = bool(page["days"]) or bool(cursor)
+            notes = await self._own_notes(svc, svc.zoned_filters(usage, timezone), {"names": matched})
+            return {**page, "notes": page["notes"] + notes}
+
+        return await self._run("daily_usage", M.DailyUsageResult, call)
 
     async def query_runs(
         self, filters: M.UsageFiltersArg, limit: int, offset: int, cursor: str | None = None, attempts_per_run: int = 50
@@ -356,6 +371,15 @@ class MagsagTools:
                 known,
             ),
             make_tool(
+                self.daily_usage,
+                M.DailyUsageArgs,
+                M.DailyUsageResult,
+                "Each agent's spend on each day it spent (a day's report, a week's, a month's), by day then agent, in "
+                "a timezone's days; next_cursor pages on.",
+                READ_ONLY,
+                known,
+            ),
+            make_tool(
                 self.query_runs,
                 M.QueryRunsArgs,
                 M.QueryRunsResult,
@@ -466,30 +490,6 @@ def make_tool(
         annotations=annotations,
         skill_fields=skill_fields,
     )
-
-
-def _with_model_config(payload: dict[str, Any], model_config: M.ModelConfigArg | None) -> dict[str, Any]:
-    """``model_config`` goes where the guide puts it, ``payload["model_config"]``; the argument wins, key by key,
-    and a model it names replaces the payload's with its target keys (provider, base_url, params, fallbacks: they
-    were that model's, as between model_config and ``llm_overrides``)."""
-    own = payload.get("model_config")
-    if model_config is None or (own and not isinstance(own, dict)):
-        return payload  # one that is no object is refused by the service, as it is without the argument
-    # a key left empty (a form's field, an unset variable: "model": "") says nothing, as everywhere a call's text is
-    # read: the payload's stays (merged, the argument's "" replaced the payload's model, and its fallbacks were refused)
-    given = {key: value for key, value in model_config.as_payload().items() if value != ""}
-    merged = dict(own or {})
-    if given.get("model") and merged:
-        from ..call_targets import TARGET_KEYS
-
-        merged = {key: value for key, value in merged.items() if key not in TARGET_KEYS}
-    merged.update(given)
-    return {**payload, "model_config": merged}
-
-
-def _context(context: M.ContextArg | None) -> dict[str, Any] | None:
-    """The call's context as the service reads it: only what was given (``{}``, no context, is cached)."""
-    return context.model_dump(exclude_none=True) if context is not None else None
 
 
 def _usage_filters(filters: M.UsageFiltersArg, **extra: Any) -> Any:
