@@ -88,6 +88,32 @@ async def stopped_by_sigterm(fn: Callable[[], Awaitable[T]]) -> T:
     return outcome[0]
 
 
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt inside the block even where :func:`sigterm_as_interrupt` left it to its
+    default (a process started with SIGINT ignored: a script's background job), for synchronous work that leaves a
+    file it must remove on the way out (``data backup``'s copy beside FILE, which SIGTERM's default, dying on the spot,
+    left behind). Python runs the handler once the C call under way returns (SQLite's backup of the whole ledger, or
+    its wait for a lock): the work stops then, its ``finally`` clauses run, and the exit status is 143."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield  # SIGTERM is already Ctrl-C (sigterm_as_interrupt), or someone else's to handle
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        global received
+        received = signum
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def exit_status() -> int:
     """The exit status of a process stopped by a signal: 143 for SIGTERM, 130 for Ctrl-C."""
     return 128 + (received or signal.SIGINT)

@@ -65,3 +65,46 @@ def test_a_backup_refuses_the_ledger_s_own_files_and_a_file_that_is_no_database(
     assert notes.read_text() == "keep me\n"
     assert main(["data", "backup", str(tmp_path / "b.db"), "--db", str(tmp_path / "none.db")]) == 2
     assert "no ledger at --db" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sigint", ["ignored", "default"])
+def test_sigterm_mid_backup_removes_the_copy_beside_file(ledger_db, tmp_path, sigint):
+    """SIGTERM mid-backup left `.FILE.*.tmp` behind where the process was started with SIGINT ignored (a script's
+    background job, where SIGTERM is not turned into Ctrl-C and kept its default: dying on the spot). The backup is
+    held mid-way by an exclusive lock on the ledger (SQLite waits for it), the signal sent once its copy is there,
+    then the lock let go: the backup stops, removes its copy and exits 143, either way."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    lock = sqlite3.connect(ledger_db, isolation_level=None)
+    lock.execute("PRAGMA locking_mode = EXCLUSIVE")  # (in WAL mode: no other connection may even read)
+    lock.execute("BEGIN IMMEDIATE")
+    lock.execute("UPDATE runs SET agent = agent")
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint == "ignored" else None
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from magsag_mcp.cli import run_main; run_main()", "data", "backup", "b.db"],
+        cwd=backups,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        preexec_fn=ignore,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        while not list(backups.glob(".b.db.*.tmp")):  # made before the backup opens the ledger, and waits
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        # (the signal is marked on the process as kill() returns: it wakes from SQLite's wait to its handler first)
+        lock.execute("ROLLBACK")
+        lock.close()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, (proc.returncode, err)
+    assert sorted(p.name for p in backups.iterdir()) == [], err  # no copy left, and no FILE made

@@ -10,9 +10,13 @@ from . import CommandGroups, given, print_json
 
 def _backup(args: argparse.Namespace) -> int:
     from ..ledger.backup import backup
+    from ..signals import sigterm_interrupts
     from .data import existing_ledger
 
-    print_json(backup(existing_ledger(args), Path(args.file).expanduser()))
+    # (Ctrl-C and, where it is one, SIGTERM already stop it through backup()'s finally, removing its copy)
+    with sigterm_interrupts():
+        done = backup(existing_ledger(args), Path(args.file).expanduser())
+    print_json(done)
     return 0
 
 
