@@ -291,3 +291,25 @@ async def test_the_command_serves_the_file_and_refuses_a_bad_one(tmp_path: Path)
     ), refused.stderr
     assert OPS_TOKEN not in refused.stderr and "Traceback" not in refused.stderr
 
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "a your-token-here\n",
+        f"a {RESEARCH_TOKEN}\nb {RESEARCH_TOKEN}\n",
+        f"a {RESEARCH_TOKEN}\u00e9\n",
+        "",
+    ],
+)
+def test_a_refusal_s_command_for_a_new_token_runs_in_every_shell(content: str):
+    """The tokens file's refusals say the command MAGSAG_MCP_TOKEN's do (double quotes): in single quotes cmd.exe
+    passed them on as they were, and Python ran "'import secrets;", a SyntaxError."""
+    from magsag_mcp.mcp_server.http import NEW_TOKEN
+
+    with pytest.raises(ConfigError) as refused:
+        parse_client_tokens(content.encode())
+    assert NEW_TOKEN in refused.value.message and "python -c '" not in refused.value.message, refused.value.message
+    with pytest.raises(ConfigError) as short:
+        check_client_tokens("0.0.0.0", parse_client_tokens(b"a Kp3x9Wq\n"))
+    assert NEW_TOKEN in short.value.message, short.value.message

@@ -35,8 +35,10 @@ TOKENS_FILE_ENV = "MAGSAG_MCP_TOKENS_FILE"
 #: the most the file is read of: some 50 bytes an entry, so thousands of clients; a path given by mistake (a log, a
 #: disk image) is not read whole into memory
 MAX_TOKENS_FILE_BYTES = 256 * 1024
-#: what every refusal of a token tells to write instead
-NEW_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+#: the command every refusal of a token (this file's, and MAGSAG_MCP_TOKEN's: see .http) says makes one: in double
+#: quotes, which every shell takes (cmd.exe passes single quotes on as they are, and Python ran "'import": a
+#: SyntaxError)
+NEW_TOKEN = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 #: an entry: the agent, a run of spaces or tabs, the token (neither holds a space)
 _ENTRY = re.compile(r"(?P<agent>[^ \t]+)[ \t]+(?P<token>[^ \t]+)")
 

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..errors import ConfigError, redact, redacting_logger, register_secret
 from .bearer import BearerTokenMiddleware as BearerTokenMiddleware  # (its home before bearer.py: tests import it here)
 from .bearer import refusal_body
+from .client_tokens import NEW_TOKEN as NEW_TOKEN  # (the command a refusal says makes a token)
 from .client_tokens import ClientToken, check_client_tokens
 from .health import QUIET_PROBES, HealthMiddleware
 from .listeners import host_and_port
@@ -277,9 +278,6 @@ def warn_if_callers_choose_servers(configured_only: bool) -> None:
 
 #: the shortest token accepted when the server listens beyond loopback
 MIN_TOKEN_LENGTH = 16
-#: the command a refusal says makes a token: in double quotes, which every shell takes (cmd.exe passes single quotes on
-#: as they are, and Python ran "'import": a SyntaxError)
-NEW_TOKEN = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
 def check_binding(host: str, token: str | None, setting: str = TOKEN_ENV) -> None:
