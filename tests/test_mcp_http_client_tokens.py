@@ -292,7 +292,6 @@ async def test_the_command_serves_the_file_and_refuses_a_bad_one(tmp_path: Path)
     assert OPS_TOKEN not in refused.stderr and "Traceback" not in refused.stderr
 
 
-
 @pytest.mark.parametrize(
     "content",
     [
