@@ -48,10 +48,24 @@ class LedgerReads:
         self._on_own_loop()
         return await self.ledger.query_runs(filters)
 
-    async def query_runs_page(self, filters: Any = None, attempts_per_run: int | None = None) -> dict[str, Any]:
-        """A page of :meth:`query_runs` with ``has_more`` and ``next_cursor`` (pass it as ``cursor``)."""
+    async def query_runs_page(
+        self, filters: Any = None, attempts_per_run: int | None = None, *, own_agent: str | None = None
+    ) -> dict[str, Any]:
+        """A page of :meth:`query_runs` with ``has_more`` and ``next_cursor`` (pass it as ``cursor``).
+
+        ``own_agent``: the reader may read that agent's records alone (an MCP client with a token of its own). Its
+        runs are filtered by their first agent, and a run may still hold another agent's calls (filed by a caller
+        not held to an agent, whose agents may share a run, or a first call raced: see :mod:`.ledger.run_owner`):
+        those attempts are not listed, ``attempts_of_other_agents`` counts them."""
         self._on_own_loop()
-        return await self.ledger.query_runs_page(filters, attempts_per_run)
+        page = await self.ledger.query_runs_page(filters, attempts_per_run)
+        if own_agent is not None:
+            for run in page["runs"]:
+                own = [attempt for attempt in run["attempts"] if attempt["agent"] == own_agent]
+                if len(own) != len(run["attempts"]):
+                    run["attempts_of_other_agents"] = len(run["attempts"]) - len(own)
+                    run["attempts"] = own
+        return page
 
     async def query_runs_noted(self, filters: Any = None, attempts_per_run: int | None = None) -> RunsPageDict:
         """:meth:`query_runs_page` with ``notes``, as :meth:`summarize_noted` gives a summary's."""

@@ -173,6 +173,7 @@ class RunDict(TypedDict):
     error: RunErrorDict | None
     attempts: list[RecordedAttemptDict]
     attempts_omitted: NotRequired[int]
+    attempts_of_other_agents: NotRequired[int]
     #: there (true) where a prune took attempts whose cost or tokens the run still holds
     attempts_pruned: NotRequired[bool]
 

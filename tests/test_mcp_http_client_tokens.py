@@ -312,3 +312,26 @@ def test_a_refusal_s_command_for_a_new_token_runs_in_every_shell(content: str):
     with pytest.raises(ConfigError) as short:
         check_client_tokens("0.0.0.0", parse_client_tokens(b"a Kp3x9Wq\n"))
     assert NEW_TOKEN in short.value.message, short.value.message
+
+
+async def test_a_clients_own_run_lists_none_of_the_calls_another_agent_filed_in_it(tmp_path: Path):
+    """A run a client began may still hold another agent's calls (filed by the CLI or Python, whose callers may share
+    a run; or two first calls of one new run id at once, see ledger.run_owner): its client's query_runs lists its own
+    agent's attempts alone (their errors and warnings are that agent's records) and counts the others."""
+    from magsag_mcp.mcp_server.server import server_state
+
+    port = held_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)
+    app = http_app(server, host="127.0.0.1", port=port, token=None, clients=entries())
+    async with serving(app, port) as url:
+        async with client(url, RESEARCH_TOKEN) as research:
+            assert not (await research.call_tool("invoke_skill", {**CALL, "run_id": "rb-mixed4"})).is_error
+            service = await server_state(server).service()
+            await service.invoke_skill("skill.analysis", {"data": "y"}, agent="ops-team", run_id="rb-mixed4")
+            page = (await research.call_tool("query_runs", {"filters": {"run_id": "rb-mixed4"}})).structured_content
+            run = page["runs"][0]
+            assert [a["agent"] for a in run["attempts"]] == ["research-bot"], run["attempts"]
+            assert run["attempts_of_other_agents"] == 1 and run["attempts_omitted"] == 0, run
+            # the unpinned reader (the CLI's, Python's) still reads the run whole
+            whole = await service.query_runs_page({"run_id": "rb-mixed4"})
+            assert sorted(a["agent"] for a in whole["runs"][0]["attempts"]) == ["ops-team", "research-bot"]

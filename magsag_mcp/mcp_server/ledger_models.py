@@ -285,6 +285,9 @@ class RunOut(Out):
     error: RunErrorOut | None = Field(None, description="why the run failed (its last error), if it did")
     attempts: list[AttemptOut] = Field(description="its latest attempts (attempts_per_run at most), oldest first")
     attempts_omitted: int = Field(0, description="its earlier attempts not listed (raise attempts_per_run for them)")
+    attempts_of_other_agents: int = Field(
+        0, description="its attempts, among those read, of an agent other than your client's token's: not listed"
+    )
     attempts_pruned: bool = Field(
         False,
         description="its attempts, all or some, were deleted by `magsag data prune` while its row, the spend its run "

@@ -245,7 +245,7 @@ class MagsagTools:
                 return await svc.query_runs_noted(usage, attempts_per_run)
             from ..ledger.reports import page_matched
 
-            page = await svc.query_runs_page(usage, attempts_per_run)
+            page = await svc.query_runs_page(usage, attempts_per_run, own_agent=self.state.call_agent)
             return cast("RunsPageDict", {**page, "notes": await self._own_notes(svc, usage, page_matched(page))})
 
         return await self._run("query_runs", M.QueryRunsResult, call)
