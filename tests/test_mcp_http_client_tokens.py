@@ -335,3 +335,20 @@ async def test_a_clients_own_run_lists_none_of_the_calls_another_agent_filed_in_
             # the unpinned reader (the CLI's, Python's) still reads the run whole
             whole = await service.query_runs_page({"run_id": "rb-mixed4"})
             assert sorted(a["agent"] for a in whole["runs"][0]["attempts"]) == ["ops-team", "research-bot"]
+
+
+async def test_a_call_of_a_server_with_client_tokens_that_carries_no_clients_agent_is_refused(tmp_path: Path):
+    """The agent a call is held to comes from its HTTP request (the SDK hands it to the tool). A call of a server with a
+    token per client reaching a tool without it (an SDK that runs a tool apart from its request, a transport that does
+    not pass it on) is refused, not served as a call held to no agent, which reads every agent's records."""
+    from mcp.shared.exceptions import MCPError
+
+    server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)
+    http_app(server, host="127.0.0.1", port=8765, token=None, clients=entries())
+    with pytest.raises(MCPError) as refused:
+        await server.call_tool("query_runs", {})
+    assert "no client token's agent" in str(refused.value), str(refused.value)
+    # a server with one shared token (or none) serves such a call as before
+    shared = build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)
+    http_app(shared, host="127.0.0.1", port=8765, token="Wm4kT8zQ2xN6bR9vLc3p")
+    assert not (await shared.call_tool("query_runs", {})).is_error

@@ -372,6 +372,7 @@ def http_app(
     for secret in (token, *(client.token for client in clients)):
         register_secret(secret)
     server_state(server).network_callers = True
+    server_state(server).client_tokens = bool(clients)
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=path,
         transport_security=security_settings(host, port, allow_hosts),

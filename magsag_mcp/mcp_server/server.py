@@ -76,7 +76,16 @@ class MagsagServer(MCPServer[ServerState]):
 
         # the agent of the request's client token, for the tool (see MagsagTools._agent): set per call, as each
         # request of a session may come with another token
-        held = client_agent.set(request_agent(context))
+        agent = request_agent(context)
+        if agent is None and server_state(self).client_tokens:
+            # fail closed: served as held to no agent, the call would read every agent's records and spend as any
+            logger.error("tool call %s reached a server with a token per client carrying no client's agent", name[:100])
+            raise MCPError(
+                INTERNAL_ERROR,
+                "internal error in magsag-mcp: the call came with no client token's agent (its request was not passed "
+                "to the tool), so it was not run; the details are in the server's log",
+            )
+        held = client_agent.set(agent)
         try:
             return await super().call_tool(name, arguments, context)
         finally:

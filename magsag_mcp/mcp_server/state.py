@@ -71,6 +71,9 @@ class ServerState:
         #: set when served over HTTP (see .http.http_app): calls then come from other machines, and the
         #: service lets their base URLs name only the operator's endpoints (see magsag_mcp.call_urls)
         self.network_callers = False
+        #: set when served over HTTP with a token per client (MAGSAG_MCP_TOKENS_FILE, see .http.http_app): every tool
+        #: call then carries its client's agent, and one that does not is refused (see MagsagServer.call_tool)
+        self.client_tokens = False
         #: set when served on stdio (see .stdio.serve_stdio): where a missing key is to be set, as its fix says it
         self.settings_home: str | None = None
         self.client_log = ClientLog()
