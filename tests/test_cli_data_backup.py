@@ -108,3 +108,24 @@ def test_sigterm_mid_backup_removes_the_copy_beside_file(ledger_db, tmp_path, si
             proc.wait()
     assert proc.returncode == 143, (proc.returncode, err)
     assert sorted(p.name for p in backups.iterdir()) == [], err  # no copy left, and no FILE made
+
+
+def test_a_backup_refuses_a_database_that_is_no_ledger(ledger_db, tmp_path, capsys):
+    """A FILE that is a SQLite database was taken as an earlier backup and replaced: another program's database (an
+    app's .sqlite) was lost. A backup is a ledger: a database that is no ledger is refused, left as it was."""
+    other = tmp_path / "app.sqlite"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    assert main(["data", "backup", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "is a SQLite database but no ledger" in err and "give the backup another path" in err, err
+    assert other.read_bytes() == before
+    # an earlier backup is still replaced
+    backup = tmp_path / "ledger-backup.db"
+    assert main(["data", "backup", str(backup)]) == 0
+    assert main(["data", "backup", str(backup)]) == 0
+    capsys.readouterr()

@@ -35,7 +35,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def check_target(source: Path, target: Path) -> None:
-    """Refuse a ``target`` that would overwrite the ledger, its log, or a file that is no SQLite database."""
+    """Refuse a ``target`` that would overwrite the ledger, its log, or a file that is no ledger (no earlier backup)."""
     for own in (source, log_file(source), source.with_name(source.name + "-shm")):
         if _same_file(own, target):
             raise InputError(
@@ -52,10 +52,30 @@ def check_target(source: Path, target: Path) -> None:
                 f"{target} exists and is no SQLite database (no earlier backup): it was left as it is; give the "
                 "backup a new path, or remove that file first"
             )
+        if head:
+            _check_earlier_backup(target)
     if log_file(target).exists():
         raise InputError(
             f"{target} is open in another process (its {log_file(target).name} file is there): a ledger in use, "
             "not a backup to replace; give the backup another path"
+        )
+
+
+def _check_earlier_backup(target: Path) -> None:
+    """Refuse a SQLite database ``target`` that is no ledger, so no earlier backup: another program's database (a
+    browser's, an app's .sqlite) was taken as one and replaced."""
+    try:
+        conn = sqlite3.connect(read_only_uri(target)[0], uri=True)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        tables = set()
+    if not {"attempts", "schema_migrations"} <= tables:
+        raise InputError(
+            f"{target} is a SQLite database but no ledger (no earlier backup): it was left as it is; give the backup "
+            "another path, or remove that file first"
         )
 
 
