@@ -352,3 +352,21 @@ async def test_a_call_of_a_server_with_client_tokens_that_carries_no_clients_age
     shared = build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)
     http_app(shared, host="127.0.0.1", port=8765, token="Wm4kT8zQ2xN6bR9vLc3p")
     assert not (await shared.call_tool("query_runs", {})).is_error
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_a_tokens_file_written_in_utf_16_or_after_a_byte_order_mark_is_read(encoding: str):
+    """Windows PowerShell 5.1's '>' and Out-File write UTF-16 with its mark, Set-Content -Encoding UTF8 UTF-8 after
+    one (as MAGSAG_MCP_TOKEN_FILE's file is read since 52a87c63): such a tokens file was refused, 'line 1 has a
+    character other than printable ASCII; write its token anew', though every token in it was right."""
+    import codecs
+
+    def written(text: str) -> bytes:
+        return (codecs.BOM_UTF16_BE if encoding == "utf-16-be" else b"") + text.encode(encoding)
+
+    assert parse_client_tokens(written(TOKENS)) == entries()
+    with pytest.raises(ConfigError, match="line 3 of the file MAGSAG_MCP_TOKENS_FILE names has a character other"):
+        parse_client_tokens(written(TOKENS.replace("research-bot", "recherche-\u00e9")))
+    if encoding == "utf-16":  # a mark the rest of the file is not written in: said, never read as lines
+        with pytest.raises(ConfigError, match="begins with UTF-16's byte order mark but is no UTF-16 text"):
+            parse_client_tokens(codecs.BOM_UTF16_LE + b"a")

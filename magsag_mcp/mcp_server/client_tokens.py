@@ -91,7 +91,7 @@ def parse_client_tokens(data: bytes) -> tuple[ClientToken, ...]:
     """The entries of a tokens file's ``data``, each line checked (see the module's docstring)."""
     entries: list[ClientToken] = []
     first_line_of: dict[str, int] = {}
-    for number, raw in enumerate(data.split(b"\n"), start=1):
+    for number, raw in enumerate(_unmarked(data).split(b"\n"), start=1):
         raw = raw.removesuffix(b"\r")  # a file written on Windows
         where = f"line {number} of the file {TOKENS_FILE_ENV} names"
         if any(not 0x20 <= byte <= 0x7E and byte != 0x09 for byte in raw):
@@ -129,6 +129,27 @@ def parse_client_tokens(data: bytes) -> tuple[ClientToken, ...]:
             f"output of {NEW_TOKEN}"
         )
     return tuple(entries)
+
+
+def _unmarked(data: bytes) -> bytes:
+    """The file's bytes as UTF-8 without a byte order mark: Windows PowerShell 5.1's ``>`` and ``Out-File`` write
+    UTF-16 with its mark (as Notepad's "Unicode" does), ``Set-Content -Encoding UTF8`` UTF-8 after one; as
+    ``MAGSAG_MCP_TOKEN_FILE``'s file is read (:func:`.token_setting._token_text`). Each line's characters are then
+    checked as ever (a character past ASCII refused naming its line)."""
+    import codecs
+
+    from ..catalog_yaml import BYTE_ORDER_MARKS
+
+    codec = next((c for bom, c in BYTE_ORDER_MARKS if data.startswith(bom)), None)
+    if codec is None:
+        return data.removeprefix(codecs.BOM_UTF8)
+    try:
+        return data.decode(codec).encode("utf-8")
+    except UnicodeError:
+        raise ConfigError(
+            f"the file {TOKENS_FILE_ENV} names begins with {codec.upper()}'s byte order mark but is no {codec.upper()} "
+            f"text: write it anew as ASCII, one AGENT TOKEN line a client ({NEW_TOKEN})"
+        ) from None
 
 
 def _check_agent(agent: str, where: str) -> None:
