@@ -370,3 +370,28 @@ def test_a_tokens_file_written_in_utf_16_or_after_a_byte_order_mark_is_read(enco
     if encoding == "utf-16":  # a mark the rest of the file is not written in: said, never read as lines
         with pytest.raises(ConfigError, match="begins with UTF-16's byte order mark but is no UTF-16 text"):
             parse_client_tokens(codecs.BOM_UTF16_LE + b"a")
+
+
+async def test_two_clients_calls_at_once_are_each_recorded_under_their_own_agent(tmp_path: Path):
+    """The agent a call is held to is set for the call from its own request (MagsagServer.call_tool), never left in a
+    context another request's handler may run in: calls of two clients in flight at once, interleaved on one server,
+    are each recorded as their own client's agent (checked: this passes on the code as reviewed)."""
+    import anyio
+
+    from magsag_mcp.mcp_server.server import server_state
+
+    port = held_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)
+    app = http_app(server, host="127.0.0.1", port=port, token=None, clients=entries())
+    async with serving(app, port) as url:
+        async with client(url, RESEARCH_TOKEN) as research, client(url, OPS_TOKEN) as ops:
+            async with anyio.create_task_group() as tg:
+                for n in range(6):
+                    tg.start_soon(research.call_tool, "invoke_skill", {**CALL, "run_id": f"rb-at-once{n}x"})
+                    tg.start_soon(ops.call_tool, "invoke_skill", {**CALL, "run_id": f"ops-at-once{n}x"})
+        service = await server_state(server).service()
+        runs = (await service.query_runs_page({"limit": 50}))["runs"]
+    owners = {run["run_id"]: {a["agent"] for a in run["attempts"]} for run in runs}
+    assert len(owners) == 12, owners
+    for run_id, agents in owners.items():
+        assert agents == ({"research-bot"} if run_id.startswith("rb-") else {"ops-team"}), (run_id, agents)
