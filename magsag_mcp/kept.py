@@ -31,6 +31,8 @@ def keep(cache: dict[K, V], key: K, value: V, most: int) -> V:
 
 def look_up(cache: dict[K, V], key: K) -> V | None:
     """``cache.get(key)``, the entry found made the newest (a dict's pop and set): :func:`keep` drops it last."""
+    if key not in cache:  # a miss, what a call's look-up almost always is, takes no lock (one dict read, as .get)
+        return None
     with _KEEPING:
         if key not in cache:
             return None
