@@ -67,6 +67,17 @@ def test_a_backup_refuses_the_ledger_s_own_files_and_a_file_that_is_no_database(
     assert "no ledger at --db" in capsys.readouterr().err
 
 
+def test_a_backup_into_a_folder_that_does_not_exist_says_to_create_it(ledger_db, tmp_path, capsys):
+    """The refusal said 'cannot write the backup in DIR: No such file or directory' and no fix: now it says to make
+    the folder first or name one that exists; nothing is left behind."""
+    target = tmp_path / "backups" / "2026-12" / "ledger.db"
+    assert main(["data", "backup", str(target)]) == 2
+    said = capsys.readouterr().err
+    assert f"cannot write the backup in {target.parent}: that folder does not exist" in said, said
+    assert "create it first" in said
+    assert not (tmp_path / "backups").exists()
+
+
 @pytest.mark.parametrize("sigint", ["ignored", "default"])
 def test_sigterm_mid_backup_removes_the_copy_beside_file(ledger_db, tmp_path, sigint):
     """SIGTERM mid-backup left `.FILE.*.tmp` behind where the process was started with SIGINT ignored (a script's

@@ -130,8 +130,15 @@ def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -
     check_target(source, target)
     try:
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except FileNotFoundError:
+        raise InputError(
+            f"cannot write the backup in {target.parent}: that folder does not exist; create it first, or give FILE "
+            "in a folder that exists"
+        ) from None
     except OSError as exc:
-        raise InputError(f"cannot write the backup in {target.parent}: {exc.strerror}") from None
+        raise InputError(
+            f"cannot write the backup in {target.parent}: {exc.strerror}; give FILE in a folder this user may write to"
+        ) from None
     os.close(fd)  # made 0600 by mkstemp, as a ledger is: it holds every call's agents, skills and errors
     temp = Path(name)
     try:
