@@ -18,7 +18,7 @@ from magsag_mcp.cli import build_parser
 from magsag_mcp.errors import PayloadError
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server.__main__ import build_parser as build_server_parser
-from tests.docs_helpers import ALL_DOCS, README, ROOT, doc, table_rows, with_details
+from tests.docs_helpers import ALL_DOCS, README, ROOT, doc, subsection, table_rows, with_details
 
 MCP_README = (ROOT / "examples" / "mcp" / "README.md").read_text()
 SOURCE = "\n".join(p.read_text() for p in (ROOT / "magsag_mcp").rglob("*.py"))
@@ -801,3 +801,39 @@ def test_model_choices_picture_example_runs_as_written(tmp_path: Path, monkeypat
             payload = {"data": "a screenshot", "model_config": json.loads(config_text)}
             result = mg.skills.invoke("skill.analysis", payload)
     assert result["model"] == "gpt-4o" and result["provider"] == "openai"
+
+
+def test_the_token_per_client_file_and_compose_service_work_as_written(tmp_path: Path):
+    """docs/mcp.md's tokens file, each `<...>` written with the output of the command it quotes (run as a shell runs
+    it), is read with its agents, also as Windows PowerShell 5.1's `>` saves it (UTF-16, CRLF), which the page says;
+    copied with its placeholders it is refused naming the line. Its Compose service's command and environment, with
+    that file as the secret, start a server that listens beyond loopback."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from magsag_mcp.errors import ConfigError
+    from magsag_mcp.mcp_server.client_tokens import check_client_tokens, client_tokens_setting
+
+    section = subsection(doc("mcp.md"), "a-token-per-client")
+    written = re.search(r"```text\n(.*?)```", section, re.S).group(1)
+    command = re.search(r"<the output of: (python -c .*?)>", written).group(1)
+    argv = [sys.executable, *shlex.split(command)[1:]]
+    tokens = iter(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip() for _ in range(2))
+    filled = re.sub(r"<[^>]*>", lambda _: next(tokens), written)
+    named = tmp_path / "mcp_tokens.txt"
+    for data in (filled.encode(), filled.replace("\n", "\r\n").encode("utf-16")):
+        named.write_bytes(data)
+        entries = client_tokens_setting({"MAGSAG_MCP_TOKENS_FILE": str(named)})
+        assert [e.agent for e in entries] == ["research-bot", "ops-team"]
+    named.write_text(written)
+    with pytest.raises(ConfigError, match="line 2 of the file MAGSAG_MCP_TOKENS_FILE names"):
+        client_tokens_setting({"MAGSAG_MCP_TOKENS_FILE": str(named)})
+
+    service = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))["services"]["magsag-mcp"]
+    assert service["environment"] == {"MAGSAG_MCP_TOKENS_FILE": "/run/secrets/mcp_tokens"}
+    args = build_server_parser().parse_args(shlex.split(service["command"])[1:])
+    assert (args.transport, args.host) == ("http", "0.0.0.0")
+    named.write_text(filled)
+    check_client_tokens(args.host, client_tokens_setting({"MAGSAG_MCP_TOKENS_FILE": str(named)}))
