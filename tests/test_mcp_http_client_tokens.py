@@ -365,6 +365,7 @@ def test_a_tokens_file_written_in_utf_16_or_after_a_byte_order_mark_is_read(enco
         return (codecs.BOM_UTF16_BE if encoding == "utf-16-be" else b"") + text.encode(encoding)
 
     assert parse_client_tokens(written(TOKENS)) == entries()
+    assert parse_client_tokens(written(TOKENS.replace("\n", "\r\n"))) == entries()  # Windows' line ends too
     with pytest.raises(ConfigError, match="line 3 of the file MAGSAG_MCP_TOKENS_FILE names has a character other"):
         parse_client_tokens(written(TOKENS.replace("research-bot", "recherche-\u00e9")))
     if encoding == "utf-16":  # a mark the rest of the file is not written in: said, never read as lines
