@@ -35,14 +35,10 @@ def daily_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def _daily(args: argparse.Namespace) -> int:
-    from .data import check_output, filters_from, print_notes, with_ledger
-    from .output import names_stdout
+    from .data import filters_from, print_notes, settle_output, with_ledger
 
     filters = filters_from(args, zone=args.timezone)
-    if args.output == "-" or (args.output and names_stdout(args.output)):
-        args.output = None
-    if args.output:
-        check_output(args)
+    settle_output(args)
 
     async def read(ledger: Any) -> None:
         rows = await ledger.agent_days(filters, args.timezone)

@@ -184,13 +184,7 @@ async def agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
 def _summarize(args: argparse.Namespace) -> int:
     # the filters the notes read too, their dates read in --timezone as the summary reads them
     filters = filters_from(args, zone=args.timezone)
-    from .output import names_stdout
-
-    # stdout, as --payload-file's "-" is stdin: it wrote a file named "-"; /dev/stdout written as stdout is
-    if args.output == "-" or (args.output and names_stdout(args.output)):
-        args.output = None
-    if args.output:
-        check_output(args)
+    settle_output(args)  # stdout for "-" (it wrote a file named "-") and /dev/stdout
 
     async def read(ledger: Any) -> None:
         from ..ledger.reports import summary_matched
@@ -214,6 +208,18 @@ def _summarize(args: argparse.Namespace) -> int:
     if args.output:
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def settle_output(args: argparse.Namespace) -> None:
+    """``--output``: made None where it names stdout (``-``, as ``--payload-file``'s is stdin, or the file stdout writes
+    to: see :func:`.output.names_stdout`), else refused before anything is read if it would overwrite the ledger or the
+    catalog (:func:`check_output`)."""
+    from .output import names_stdout
+
+    if args.output == "-" or (args.output and names_stdout(args.output)):
+        args.output = None
+    if args.output:
+        check_output(args)
 
 
 def check_output(args: argparse.Namespace) -> None:

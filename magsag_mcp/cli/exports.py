@@ -33,12 +33,9 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
     filters = data.filters_from(args, limit=page_size, offset=args.offset, cursor=args.cursor)
     as_json = args.format == "json"
     export = ledger_exports.RunsExport(filters, all_pages=limit is None)  # its window: refused before a ledger opens
-    from .output import export_to, names_stdout
+    from .output import export_to
 
-    if args.output == "-" or (args.output and names_stdout(args.output)):  # stdout, as flow summarize's "-" is
-        args.output = None
-    if args.output:
-        data.check_output(args)
+    data.settle_output(args)  # stdout for "-" and /dev/stdout, as flow summarize's
 
     async def write(ledger: Any, out: TextIO | None) -> int:
         count, header = 0, not as_json
