@@ -140,3 +140,64 @@ def test_a_backup_refuses_a_database_that_is_no_ledger(ledger_db, tmp_path, caps
     assert main(["data", "backup", str(backup)]) == 0
     assert main(["data", "backup", str(backup)]) == 0
     capsys.readouterr()
+
+
+def _add_event(db, at: float, event: str) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("INSERT INTO events (at, event) VALUES (?, ?)", (at, event))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_a_backup_swapped_with_the_ledger_is_refused_and_the_ledger_left_as_it_was(ledger_db, tmp_path, capsys):
+    """`magsag data backup --db OLD-BACKUP LIVE-LEDGER` (the two swapped, or MAGSAG_DB naming a backup) replaced the
+    live ledger with the older copy, losing every call since. A FILE holding records newer than any of the ledger
+    being backed up is refused, left byte for byte as it was, with what was seen and the fix."""
+    old_backup = tmp_path / "ledger-old.db"
+    assert main(["data", "backup", str(old_backup)]) == 0
+    capsys.readouterr()
+    newest = sqlite3.connect(old_backup).execute("SELECT MAX(started_at) FROM attempts").fetchone()[0]
+    _add_event(ledger_db, newest + 3600, "a-later-record")  # recorded in the live ledger after that backup
+    before = ledger_db.read_bytes()
+    assert main(["data", "backup", "--db", str(old_backup), str(ledger_db)]) == 2
+    err = capsys.readouterr().err
+    assert f"{ledger_db} holds records up to " in err, err
+    assert f"after the newest in the ledger you are backing up ({old_backup}: its newest from " in err, err
+    assert "is cli.db your live ledger and --db (or MAGSAG_DB) a backup?" in err, err
+    assert "remove it first or give the backup another path" in err, err
+    assert ledger_db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []  # no copy left beside it
+    # the other way round, as meant: the earlier backup (older records) is replaced by the newer ledger
+    assert main(["data", "backup", str(old_backup)]) == 0
+    capsys.readouterr()
+    assert "a-later-record" in _events(old_backup)
+
+
+def test_an_empty_ledger_backed_up_over_a_backup_with_records_is_refused_and_over_an_empty_one_not(
+    ledger_db, tmp_path, capsys
+):
+    """An empty ledger (set up, no call yet) holds no record: a backup holding calls is newer than it, refused (that
+    would lose them all); an empty backup is replaced by it, and an empty ledger's backup by a ledger with calls."""
+    empty = tmp_path / "empty.db"
+    assert main(["data", "backup", str(empty), "--db", str(ledger_db)]) == 0
+    conn = sqlite3.connect(empty)
+    for table in ("attempts", "runs", "events"):
+        conn.execute(f"DELETE FROM {table}")
+    conn.commit()
+    conn.close()
+    with_calls = tmp_path / "with-calls.db"
+    assert main(["data", "backup", str(with_calls)]) == 0
+    capsys.readouterr()
+    before = with_calls.read_bytes()
+    assert main(["data", "backup", "--db", str(empty), str(with_calls)]) == 2
+    err = capsys.readouterr().err
+    assert f"({empty}: none: it holds no records)" in err, err
+    assert with_calls.read_bytes() == before
+    empty_backup = tmp_path / "empty-backup.db"
+    assert main(["data", "backup", "--db", str(empty), str(empty_backup)]) == 0
+    assert main(["data", "backup", "--db", str(empty), str(empty_backup)]) == 0  # empty over empty: replaced
+    assert main(["data", "backup", str(empty_backup)]) == 0  # the ledger with calls over the empty backup
+    capsys.readouterr()
+    assert sqlite3.connect(empty_backup).execute("SELECT COUNT(*) FROM attempts").fetchone()[0] == 4

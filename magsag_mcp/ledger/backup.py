@@ -7,6 +7,12 @@ nothing says so. SQLite's online backup reads the ledger as one read transaction
 while writers go on (a WAL reader blocks none); the copy is written beside FILE and renamed over it once whole and
 checked, so FILE holds the last whole backup or the new one, never part of one. The copy is one file in rollback
 mode, with no ``-wal`` to keep beside it: moved, mailed or restored, it is the whole ledger.
+
+A backup and a ledger look alike (one is a copy of the other), so a swap (``--db`` naming a backup, FILE the live
+ledger) would replace the ledger with an older copy and lose every call since. What tells them apart is time: a FILE
+holding a record (attempt, run, event) newer than any in the ledger being backed up is no earlier backup of it, and is
+refused. A ledger a server holds open is refused by its ``-wal`` file (there while any connection has it open, in
+WAL mode); a lock taken to ask SQLite would not tell more: a server holds no lock between calls.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_target(source: Path, target: Path) -> None:
-    """Refuse a ``target`` that would overwrite the ledger, its log, or a file that is no ledger (no earlier backup)."""
+def check_target(source: Path, target: Path) -> float | None:
+    """Refuse a ``target`` that would overwrite the ledger, its log, or a file that is no ledger (no earlier backup).
+    Returns the time of the newest record an existing ``target`` holds (None: none, or no ``target``)."""
     for own in (source, log_file(source), source.with_name(source.name + "-shm")):
         if _same_file(own, target):
             raise InputError(
@@ -52,22 +59,37 @@ def check_target(source: Path, target: Path) -> None:
                 f"{target} exists and is no SQLite database (no earlier backup): it was left as it is; give the "
                 "backup a new path, or remove that file first"
             )
-        if head:
-            _check_earlier_backup(target)
     if log_file(target).exists():
         raise InputError(
             f"{target} is open in another process (its {log_file(target).name} file is there): a ledger in use, "
             "not a backup to replace; give the backup another path"
         )
+    return _check_earlier_backup(target) if target.exists() and target.stat().st_size else None
 
 
-def _check_earlier_backup(target: Path) -> None:
+def _newest_record(conn: sqlite3.Connection) -> float | None:
+    """When the newest record of the ledger open on ``conn`` was written (unix seconds, as the ledger stores times):
+    its newest attempt's start, run's start or end, or event; None for a ledger that holds none."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    parts = ["SELECT MAX(started_at) AS t FROM attempts"]
+    if "runs" in tables:
+        parts += ["SELECT MAX(started_at) FROM runs", "SELECT MAX(ended_at) FROM runs"]
+    if "events" in tables:
+        parts.append("SELECT MAX(at) FROM events")
+    newest = conn.execute(f"SELECT MAX(t) FROM ({' UNION ALL '.join(parts)})").fetchone()[0]
+    return None if newest is None else float(newest)
+
+
+def _check_earlier_backup(target: Path) -> float | None:
     """Refuse a SQLite database ``target`` that is no ledger, so no earlier backup: another program's database (a
-    browser's, an app's .sqlite) was taken as one and replaced."""
+    browser's, an app's .sqlite) was taken as one and replaced. Returns when its newest record was written."""
+    newest: float | None = None
     try:
         conn = sqlite3.connect(read_only_uri(target)[0], uri=True)
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if {"attempts", "schema_migrations"} <= tables:
+                newest = _newest_record(conn)
         finally:
             conn.close()
     except sqlite3.Error:
@@ -77,6 +99,7 @@ def _check_earlier_backup(target: Path) -> None:
             f"{target} is a SQLite database but no ledger (no earlier backup): it was left as it is; give the backup "
             "another path, or remove that file first"
         )
+    return newest
 
 
 def _copy(source: Path, temp: Path, busy_timeout_ms: int) -> dict[str, Any]:
@@ -108,6 +131,7 @@ def _copy(source: Path, temp: Path, busy_timeout_ms: int) -> dict[str, Any]:
                 )
             attempts, newest = dst.execute("SELECT COUNT(*), MAX(started_at) FROM attempts").fetchone()
             migrations = dst.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0]
+            newest_record = _newest_record(dst)
         finally:
             dst.close()
     except sqlite3.Error as exc:
@@ -118,7 +142,28 @@ def _copy(source: Path, temp: Path, busy_timeout_ms: int) -> dict[str, Any]:
         ) from None
     finally:
         src.close()
-    return {"attempts": attempts, "newest_attempt_at": newest, "schema_migrations": migrations}
+    return {
+        "attempts": attempts,
+        "newest_attempt_at": newest,
+        "schema_migrations": migrations,
+        "newest_record_at": newest_record,
+    }
+
+
+def _check_not_newer(source: Path, target: Path, target_newest: float | None, source_newest: float | None) -> None:
+    """Refuse to replace a ``target`` holding records newer than any of the copy: it is no earlier backup of the
+    ledger at ``source`` but, most likely, the live ledger, with ``source`` a backup (the two swapped)."""
+    from .queries import _iso
+
+    if target_newest is None or (source_newest is not None and target_newest <= source_newest):
+        return
+    held = f"its newest from {_iso(source_newest)}" if source_newest is not None else "none: it holds no records"
+    raise InputError(
+        f"{target} holds records up to {_iso(target_newest)}, after the newest in the ledger you are backing up "
+        f"({source}: {held}): is {target.name} your live ledger and --db (or MAGSAG_DB) a backup? {target} was left "
+        "as it is; check --db and MAGSAG_DB name the live ledger; to replace that file anyway, remove it first or "
+        "give the backup another path"
+    )
 
 
 def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> dict[str, Any]:
@@ -127,7 +172,7 @@ def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -
 
     if not source.is_file() or source.stat().st_size == 0:
         raise InputError(f"no ledger at {source}: nothing has been recorded there, so there is nothing to back up")
-    check_target(source, target)
+    target_newest = check_target(source, target)
     try:
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except FileNotFoundError:
@@ -143,6 +188,8 @@ def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -
     temp = Path(name)
     try:
         held = _copy(source, temp, busy_timeout_ms)
+        # (compared with the copy as made: the ledger's records as of the moment the backup holds)
+        _check_not_newer(source, target, target_newest, held["newest_record_at"])
         os.replace(temp, target)
     finally:
         with contextlib.suppress(OSError):
