@@ -164,7 +164,7 @@ def test_a_backup_swapped_with_the_ledger_is_refused_and_the_ledger_left_as_it_w
     assert main(["data", "backup", "--db", str(old_backup), str(ledger_db)]) == 2
     err = capsys.readouterr().err
     assert f"{ledger_db} holds records up to " in err, err
-    assert f"after the newest in the ledger you are backing up ({old_backup}: its newest from " in err, err
+    assert f"after the newest in the ledger you are backing up ({old_backup}, its newest from " in err, err
     assert "is cli.db your live ledger and --db (or MAGSAG_DB) a backup?" in err, err
     assert "remove it first or give the backup another path" in err, err
     assert ledger_db.read_bytes() == before
@@ -193,7 +193,7 @@ def test_an_empty_ledger_backed_up_over_a_backup_with_records_is_refused_and_ove
     before = with_calls.read_bytes()
     assert main(["data", "backup", "--db", str(empty), str(with_calls)]) == 2
     err = capsys.readouterr().err
-    assert f"({empty}: none: it holds no records)" in err, err
+    assert f"({empty}, which holds no records)" in err, err
     assert with_calls.read_bytes() == before
     empty_backup = tmp_path / "empty-backup.db"
     assert main(["data", "backup", "--db", str(empty), str(empty_backup)]) == 0

@@ -12,7 +12,8 @@ A backup and a ledger look alike (one is a copy of the other), so a swap (``--db
 ledger) would replace the ledger with an older copy and lose every call since. What tells them apart is time: a FILE
 holding a record (attempt, run, event) newer than any in the ledger being backed up is no earlier backup of it, and is
 refused. A ledger a server holds open is refused by its ``-wal`` file (there while any connection has it open, in
-WAL mode); a lock taken to ask SQLite would not tell more: a server holds no lock between calls.
+WAL mode); a write lock tried with no wait would not tell more: an idle server holds none (only a byte lock in
+``-shm`` that SQLite gives no call to test).
 """
 
 from __future__ import annotations
@@ -157,10 +158,10 @@ def _check_not_newer(source: Path, target: Path, target_newest: float | None, so
 
     if target_newest is None or (source_newest is not None and target_newest <= source_newest):
         return
-    held = f"its newest from {_iso(source_newest)}" if source_newest is not None else "none: it holds no records"
+    held = f"its newest from {_iso(source_newest)}" if source_newest is not None else "which holds no records"
     raise InputError(
         f"{target} holds records up to {_iso(target_newest)}, after the newest in the ledger you are backing up "
-        f"({source}: {held}): is {target.name} your live ledger and --db (or MAGSAG_DB) a backup? {target} was left "
+        f"({source}, {held}): is {target.name} your live ledger and --db (or MAGSAG_DB) a backup? {target} was left "
         "as it is; check --db and MAGSAG_DB name the live ledger; to replace that file anyway, remove it first or "
         "give the backup another path"
     )
