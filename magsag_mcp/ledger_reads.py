@@ -22,6 +22,36 @@ if TYPE_CHECKING:
     from .usage_dicts import DailyUsageDict, RunsPageDict, SearchPageDict, UsageSummaryDict
 
 
+#: who a client with a token of its own is, and why (see :func:`held_agent`)
+TOKEN_CLIENT = ("every call of your client", "the agent of its token, in the server's MAGSAG_MCP_TOKENS_FILE")
+
+
+def held_agent(named: str | None, own_agent: str, whose: str = TOKEN_CLIENT[0], why: str = TOKEN_CLIENT[1]) -> str:
+    """The agent a call (or read) held to ``own_agent`` is recorded or read under: ``own_agent``, which the call may
+    repeat (or leave out: None or "") but not change, its limits no longer binding its client. ``whose`` calls are
+    held and ``why`` (the server's ``--agent``, a client's token) say it in the refusal."""
+    if named in (None, "", own_agent):
+        return own_agent
+    raise InputError(
+        f"this server records {whose} as agent {own_agent!r} ({why}), whose limits apply to its "
+        f"client: leave agent out, or give {own_agent!r}"
+    )
+
+
+def held_filters(filters: Any, own_agent: str | None) -> Any:
+    """``filters`` (a UsageFilters, a dict of them or None) kept to ``own_agent``'s records when the reader may read
+    that agent's alone (None: any agent's): an agent filter naming another is refused as a call naming it is."""
+    from .ledger import UsageFilters
+
+    if own_agent is None:
+        return filters
+    if isinstance(filters, UsageFilters):
+        # (a copy keeps the names the caller gave the filters, which a refusal made in the read says)
+        return filters.model_copy(update={"agent": held_agent(filters.agent, own_agent)})
+    data = dict(filters or {})
+    return UsageFilters.build({**data, "agent": held_agent(data.get("agent"), own_agent)})
+
+
 class LedgerReads:
     """Mixed into :class:`~magsag_mcp.service.Service`, which holds the ledger and the governance.
 
@@ -67,18 +97,34 @@ class LedgerReads:
                     run["attempts"] = own
         return page
 
-    async def query_runs_noted(self, filters: Any = None, attempts_per_run: int | None = None) -> RunsPageDict:
-        """:meth:`query_runs_page` with ``notes``, as :meth:`summarize_noted` gives a summary's."""
-        page = await self.query_runs_page(filters, attempts_per_run)
+    async def query_runs_noted(
+        self, filters: Any = None, attempts_per_run: int | None = None, *, own_agent: str | None = None
+    ) -> RunsPageDict:
+        """:meth:`query_runs_page` with ``notes``, as :meth:`summarize_noted` gives a summary's; ``own_agent`` as the
+        module says."""
+        from .ledger.reports import page_matched
+
+        filters = held_filters(filters, own_agent)
+        page = await self.query_runs_page(filters, attempts_per_run, own_agent=own_agent)
+        if own_agent is not None:
+            return cast("RunsPageDict", {**page, "notes": await self._held_notes(filters, page_matched(page))})
         return cast("RunsPageDict", {**page, "notes": await self.filter_notes(filters, page)})
 
-    async def summarize_noted(self, filters: Any = None, timezone: str | None = None) -> UsageSummaryDict:
+    async def summarize_noted(
+        self, filters: Any = None, timezone: str | None = None, *, own_agent: str | None = None
+    ) -> UsageSummaryDict:
         """:meth:`summarize` with ``notes``: for each filter naming what the ledger never recorded, what it
         may have meant (zeros for ``agent="reserch-bot"`` would otherwise read as "spent nothing"). ``timezone`` as
         :meth:`summarize`'s ("" is none, as an MCP client sends an optional name left out); a zone no day can be
-        counted in is refused with ``flow summarize --timezone``'s words (:func:`~.ledger.peaks.known_zone`)."""
-        filters = self.zoned_filters(filters, timezone)
+        counted in is refused with ``flow summarize --timezone``'s words (:func:`~.ledger.peaks.known_zone`).
+        ``own_agent`` as the module says."""
+        from .ledger.reports import summary_matched
+
+        filters = self.zoned_filters(held_filters(filters, own_agent), timezone)  # the notes read dates as it does
         summary = await self.summarize(filters, timezone)
+        if own_agent is not None:
+            notes = await self._held_notes(filters, summary_matched(summary), summary)
+            return cast("UsageSummaryDict", {**summary, "notes": notes})
         return cast("UsageSummaryDict", {**summary, "notes": await self.filter_notes(filters, summary)})
 
     @exact_money
@@ -97,13 +143,24 @@ class LedgerReads:
         return cast("DailyUsageDict", daily_page(rows, limit, cursor, timezone or None))
 
     async def daily_usage_noted(
-        self, filters: Any = None, timezone: str | None = None, limit: int | None = None, cursor: str | None = None
+        self,
+        filters: Any = None,
+        timezone: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        *,
+        own_agent: str | None = None,
     ) -> DailyUsageDict:
-        """:meth:`daily_usage` with the notes its filters get, as ``flow daily`` prints them (a mistyped agent)."""
+        """:meth:`daily_usage` with the notes its filters get, as ``flow daily`` prints them (a mistyped agent);
+        ``own_agent`` as the module says."""
+        filters = held_filters(filters, own_agent)
         page = await self.daily_usage(filters, timezone, limit, cursor)
         # (a later page's rows matched on the first: its filters named what the ledger holds)
         matched = bool(page["days"]) or bool(cursor)
         zoned = self.zoned_filters(filters, timezone)  # the notes read the dates as the days are counted
+        if own_agent is not None:
+            notes = await self._held_notes(zoned, {"names": matched})
+            return cast("DailyUsageDict", {**page, "notes": page["notes"] + notes})
         said = await self.ledger.filter_notes(zoned, agent=matched, run=matched, names=matched)
         return cast("DailyUsageDict", {**page, "notes": said + page["notes"] + self.ledger_notes()})
 
@@ -129,6 +186,17 @@ class LedgerReads:
         unsent = await self.ledger.unsent_note(filters, result)  # calls that sent nothing: zeros with a reason
         return notes + ([] if unsent is None else [unsent]) + self.ledger_notes()
 
+    async def _held_notes(
+        self, filters: Any, matched: Mapping[str, bool], summary: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """The notes of a read held to an agent (``own_agent``): of its model, skill, provider and time filters, not
+        of agents or runs, whose notes name the ledger's other agents and runs (what the read keeps from it); of a
+        ``summary``, why its agent's calls sent nothing, as :meth:`filter_notes` says it."""
+        self._on_own_loop()
+        notes = await self.ledger.filter_notes(filters, **{**matched, "agent": True, "run": True})
+        unsent = None if summary is None else await self.ledger.unsent_note(filters, summary)
+        return notes + ([] if unsent is None else [unsent]) + self.ledger_notes()
+
     def ledger_notes(self) -> list[str]:
         """What every read says of the ledger itself: that a migrated copy of it was read, and why (see
         :mod:`.ledger.read_only_copy`), which a CLI command says once on stderr and a tool's result in its notes."""
@@ -142,9 +210,23 @@ class LedgerReads:
         return await self.ledger.search(pattern, limit, since)
 
     async def search_page(
-        self, pattern: str, limit: int = 50, since: Since = None, cursor: str | None = None
+        self,
+        pattern: str,
+        limit: int = 50,
+        since: Since = None,
+        cursor: str | None = None,
+        *,
+        own_agent: str | None = None,
     ) -> SearchPageDict:
-        """:meth:`search`'s hits after ``cursor``, with ``has_more`` and ``next_cursor`` (the next ``cursor``)."""
+        """:meth:`search`'s hits after ``cursor``, with ``has_more`` and ``next_cursor`` (the next ``cursor``).
+        ``own_agent`` (as the module says): refused, a search reading every agent's records (errors, logged events)
+        and taking no agent to keep to."""
+        if own_agent is not None:
+            raise InputError(
+                "search_usage reads every agent's records, and a client with a token of its own (the server's "
+                "MAGSAG_MCP_TOKENS_FILE) reads its own agent's alone: use query_runs or summarize_usage, which "
+                "keep to it"
+            )
         self._on_own_loop()
         page = await self.ledger.search_page(pattern, limit, since, cursor)
         return cast("SearchPageDict", {**page, "notes": page["notes"] + self.ledger_notes()})
@@ -159,11 +241,15 @@ class LedgerReads:
         model: str | None = None,
         max_tokens: int | None = None,
         own_run: bool = False,
+        own_agent: str | None = None,
     ) -> BudgetStatusDict:
         """Each limit that applies, and with ``skill`` (``model``, ``max_tokens`` as a call's model_config names
         them) ``call``: whether the least a call of it reserves fits what is left (see :mod:`.call_fit`). With
         ``own_run`` (a client held to ``agent``, which reads its agent's records alone), a ``run_id`` whose calls are
-        another agent's is refused (see :meth:`refuse_others_run`)."""
+        another agent's is refused (see :meth:`refuse_others_run`). ``own_agent`` (as the module says): ``agent`` is
+        held to it (left out: it; another: refused), and ``own_run`` with it."""
+        if own_agent is not None:
+            agent, own_run = held_agent(agent, own_agent), True
         # "" names none (what MCP clients and forms send for an optional name; Magsag.check_budget's way to leave
         # one out), as invoke_skill reads it: echoed as "", it answered for a run named "" where an agent "" was null;
         # and a skill "", which MCP's check_budget left out where Python's was an unknown skill ''

@@ -15,7 +15,7 @@ import json
 import types
 import typing
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -109,36 +109,20 @@ class MagsagTools:
         """The agent a call is recorded (or explained, or read) under: the one it is held to (its client token's, in
         ``MAGSAG_MCP_TOKENS_FILE``; else the server's, ``magsag-mcp --agent``) when there is one, which a call may
         repeat but not change (its limits would no longer bind the client), else the call's own."""
+        from ..ledger_reads import held_agent
+
         pinned = self.state.call_agent
-        if pinned is None or named in (None, "", pinned):
-            return named if pinned is None else pinned
-        from ..errors import InputError
-
+        if pinned is None:
+            return named
         if self.state.reads_own_agent_only:
-            whose, why = "every call of your client", "the agent of its token, in the server's MAGSAG_MCP_TOKENS_FILE"
-        else:
-            whose, why = "every call", "magsag-mcp --agent"
-        raise InputError(
-            f"this server records {whose} as agent {pinned!r} ({why}), whose limits apply to its "
-            f"client: leave agent out, or give {pinned!r}"
-        )
+            return held_agent(named, pinned)
+        return held_agent(named, pinned, "every call", "magsag-mcp --agent")
 
-    def _own_filters(self, filters: M.UsageFiltersArg, **extra: Any) -> Any:
-        """A ledger read's filters: a client with a token of its own (see ServerState.reads_own_agent_only) reads its
-        agent's records alone, a filter naming another refused as a call naming it is."""
-        if self.state.reads_own_agent_only:
-            filters = filters.model_copy(update={"agent": self._agent(filters.agent)})
-        return _usage_filters(filters, **extra)
-
-    async def _own_notes(
-        self, svc: Service, usage: Any, matched: dict[str, bool], summary: Any = None
-    ) -> list[str]:
-        """A pinned client's read's notes: of its model, skill, provider and time filters, not of agents or runs,
-        whose notes name the ledger's other agents and runs (what the read keeps from it); of a ``summary``, why its
-        agent's calls sent nothing, as Service.filter_notes says it."""
-        notes = await svc.ledger.filter_notes(usage, **{**matched, "agent": True, "run": True})
-        unsent = None if summary is None else await svc.ledger.unsent_note(usage, summary)
-        return notes + ([] if unsent is None else [unsent]) + svc.ledger_notes()
+    @property
+    def _own_agent(self) -> str | None:
+        """The agent whose records alone a ledger read may read (a client with a token of its own: see
+        ServerState.reads_own_agent_only), which the service keeps the read to; else None."""
+        return self.state.call_agent if self.state.reads_own_agent_only else None
 
     async def _run(
         self,
@@ -211,14 +195,7 @@ class MagsagTools:
 
     async def summarize_usage(self, filters: M.UsageFiltersArg, timezone: str | None = None) -> CallToolResult:
         async def call(svc: Service) -> Any:
-            usage = self._own_filters(filters)
-            if not self.state.reads_own_agent_only:
-                return await svc.summarize_noted(usage, timezone)
-            from ..ledger.reports import summary_matched
-
-            usage = svc.zoned_filters(usage, timezone)  # the notes read the dates as the summary does
-            summary = await svc.summarize(usage, timezone)
-            return {**summary, "notes": await self._own_notes(svc, usage, summary_matched(summary), summary)}
+            return await svc.summarize_noted(_usage_filters(filters), timezone, own_agent=self._own_agent)
 
         return await self._run("summarize_usage", M.UsageSummaryResult, call)
 
@@ -226,13 +203,8 @@ class MagsagTools:
         self, filters: M.UsageFiltersArg, limit: int, timezone: str | None = None, cursor: str | None = None
     ) -> CallToolResult:
         async def call(svc: Service) -> Any:
-            usage = self._own_filters(filters)
-            if not self.state.reads_own_agent_only:
-                return await svc.daily_usage_noted(usage, timezone, limit, cursor)
-            page = await svc.daily_usage(usage, timezone, limit, cursor)
-            matched = bool(page["days"]) or bool(cursor)
-            notes = await self._own_notes(svc, svc.zoned_filters(usage, timezone), {"names": matched})
-            return {**page, "notes": page["notes"] + notes}
+            usage = _usage_filters(filters)
+            return await svc.daily_usage_noted(usage, timezone, limit, cursor, own_agent=self._own_agent)
 
         return await self._run("daily_usage", M.DailyUsageResult, call)
 
@@ -240,13 +212,8 @@ class MagsagTools:
         self, filters: M.UsageFiltersArg, limit: int, offset: int, cursor: str | None = None, attempts_per_run: int = 50
     ) -> CallToolResult:
         async def call(svc: Service) -> RunsPageDict:
-            usage = self._own_filters(filters, limit=limit, offset=offset, cursor=cursor)
-            if not self.state.reads_own_agent_only:
-                return await svc.query_runs_noted(usage, attempts_per_run)
-            from ..ledger.reports import page_matched
-
-            page = await svc.query_runs_page(usage, attempts_per_run, own_agent=self.state.call_agent)
-            return cast("RunsPageDict", {**page, "notes": await self._own_notes(svc, usage, page_matched(page))})
+            usage = _usage_filters(filters, limit=limit, offset=offset, cursor=cursor)
+            return await svc.query_runs_noted(usage, attempts_per_run, own_agent=self._own_agent)
 
         return await self._run("query_runs", M.QueryRunsResult, call)
 
@@ -254,17 +221,9 @@ class MagsagTools:
         self, pattern: str, limit: int, since: str | None = None, cursor: str | None = None
     ) -> CallToolResult:
         async def call(svc: Service) -> dict[str, Any]:
-            if self.state.reads_own_agent_only:
-                from ..errors import InputError
-
-                # the search reads every agent's records (errors, logged events), and takes no agent to keep to
-                raise InputError(
-                    "search_usage reads every agent's records, and a client with a token of its own (the server's "
-                    "MAGSAG_MCP_TOKENS_FILE) reads its own agent's alone: use query_runs or summarize_usage, which "
-                    "keep to it"
-                )
+            page = await svc.search_page(pattern, limit, since, cursor, own_agent=self._own_agent)
             # echoed redacted, as an error quoting it is: a pattern may be a key (looking for one in the ledger)
-            return {"pattern": redact(pattern), **await svc.search_page(pattern, limit, since, cursor)}
+            return {"pattern": redact(pattern), **page}
 
         return await self._run("search_usage", M.SearchUsageResult, call)
 
@@ -277,17 +236,16 @@ class MagsagTools:
         max_tokens: int | None = None,
     ) -> CallToolResult:
         async def call(svc: Service) -> Any:
-            # the server's agent when none is named ("" names none, as invoke_skill reads it): its limits are the
-            # ones its client's calls meet
-            # (a client with a token of its own: its agent's alone, another refused as a call naming it is)
-            who = self._agent(agent) if self.state.reads_own_agent_only else agent or self.state.agent
+            # the agent the call is held to when none is named ("" names none, as invoke_skill reads it): its limits
+            # are the ones its client's calls meet (a client with a token of its own: the service refuses another)
+            own = self._own_agent
             status = await svc.check_budget(
-                agent=who,
+                agent=agent or self.state.call_agent,
                 run_id=run_id,
                 skill=skill,
                 model=model,
                 max_tokens=max_tokens,
-                own_run=self.state.reads_own_agent_only,  # (a run of another agent's: refused, as its records are)
+                own_agent=own,
             )
             # an agent or run id the call named and no run has: the one it nearly names, as summarize_usage's notes
             # (and `magsag budget`) say it; the whole daily limit left for 'my-mga' said nothing of a misspelling.
@@ -295,7 +253,7 @@ class MagsagTools:
             # named (as the server's refusal of another agent tells its client to name it)
             named = agent if agent and agent != self.state.call_agent else None
             unknown_agent, unknown_run = status.get("agent_recorded") is False, status.get("run_recorded") is False
-            if self.state.reads_own_agent_only or (not (unknown_agent and named) and not unknown_run):
+            if own is not None or (not (unknown_agent and named) and not unknown_run):
                 return status  # (a pinned client's: a run's note would name the ledger's other runs)
             try:  # (a name check_budget looks up but no filter takes, an older ledger's: no note, the answer stands)
                 filters = _usage_filters(M.UsageFiltersArg(agent=named, run_id=run_id or None))
