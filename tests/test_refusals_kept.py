@@ -7,7 +7,9 @@ answers as the vendor does) add the next name: the oldest name goes, the one lea
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -43,11 +45,12 @@ def _chunks(model: str) -> str:
     return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
 
 
-async def test_streamed_only_limits_keep_the_newest_names(transport: Transport):
-    bodies: list[dict[str, Any]] = []
+@contextlib.asynccontextmanager
+async def _fireworks(bodies: list[dict[str, Any]]) -> AsyncIterator[str]:
+    """A loopback Fireworks whose chat completions refuse an unstreamed call with a large max_tokens (its 400, not
+    billed) and stream the answer; each request's body appended to ``bodies``. Yields its base URL."""
 
     async def fireworks(request: web.Request) -> web.StreamResponse:
-        # Fireworks' 400 for an unstreamed call with a large max_tokens (not billed)
         body = await request.json()
         bodies.append(body)
         if not body.get("stream"):
@@ -60,7 +63,16 @@ async def test_streamed_only_limits_keep_the_newest_names(transport: Transport):
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
-        provider = CompatProvider({"MAGSAG_COMPAT_BASE_URL": str(server.make_url("/v1"))}, transport)
+        yield str(server.make_url("/v1"))
+    finally:
+        await server.close()
+
+
+async def test_streamed_only_limits_keep_the_newest_names(transport: Transport):
+    bodies: list[dict[str, Any]] = []
+
+    async with _fireworks(bodies) as url:
+        provider = CompatProvider({"MAGSAG_COMPAT_BASE_URL": url}, transport)
         filled = [(None, f"accounts/fireworks/models/m{i}x") for i in range(REFUSALS_KEPT)]
         provider.streamed_above.update(dict.fromkeys(filled, 4096))
         target = Target("compat", "accounts/fireworks/models/kimi-k2-instruct")
@@ -73,8 +85,6 @@ async def test_streamed_only_limits_keep_the_newest_names(transport: Transport):
         # the refusal is remembered: the next call is streamed at once
         again = await provider.complete(ask(max_tokens=8192), target)
         assert again.text == "Paris." and len(bodies) == 3 and bodies[-1]["stream"] is True
-    finally:
-        await server.close()
 
 
 async def test_refused_settings_keep_the_newest_names(fake_openai: FakeOpenAI, transport: Transport):
@@ -108,20 +118,8 @@ async def test_a_streamed_only_limit_read_on_every_call_outlives_names_added_aft
     on every call went first once REFUSALS_KEPT others came after it, and the next call was refused again."""
     bodies: list[dict[str, Any]] = []
 
-    async def fireworks(request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        bodies.append(body)
-        if not body.get("stream"):
-            refusal = {"message": "Requests with max_tokens > 4096 must have stream=true", "param": "max_tokens"}
-            return web.json_response({"error": {**refusal, "code": "BAD_REQUEST", "type": "error"}}, status=400)
-        return web.Response(text=_chunks(body["model"]), content_type="text/event-stream")
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", fireworks)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        provider = CompatProvider({"MAGSAG_COMPAT_BASE_URL": str(server.make_url("/v1"))}, transport)
+    async with _fireworks(bodies) as url:
+        provider = CompatProvider({"MAGSAG_COMPAT_BASE_URL": url}, transport)
         target = Target("compat", "accounts/fireworks/models/kimi-k2-instruct")
         await provider.complete(ask(max_tokens=8192), target)  # refused, learned, streamed
         assert [b.get("stream") for b in bodies] == [None, True]
@@ -133,8 +131,6 @@ async def test_a_streamed_only_limit_read_on_every_call_outlives_names_added_aft
         assert (None, "other-0w") not in provider.streamed_above
         await provider.complete(ask(max_tokens=8192), target)
         assert [b.get("stream") for b in bodies] == [None, True, True, True]  # not refused again
-    finally:
-        await server.close()
 
 
 async def test_a_refused_setting_read_on_every_call_outlives_names_added_after_it(
