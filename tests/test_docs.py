@@ -5,9 +5,11 @@ table parses, and every MCP tool is listed with the arguments a client sees in t
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
 import shlex
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +24,24 @@ from tests.docs_helpers import ALL_DOCS, README, ROOT, doc, subsection, table_ro
 
 MCP_README = (ROOT / "examples" / "mcp" / "README.md").read_text()
 SOURCE = "\n".join(p.read_text() for p in (ROOT / "magsag_mcp").rglob("*.py"))
+
+
+@contextlib.contextmanager
+def offline_upstream(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """A docs example's world: no provider or magsag variable of this machine's, ``tmp_path`` the working folder (no
+    ./catalog: the bundled one), vendor APIs answered on loopback and a ledger of its own there."""
+    import os
+
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    prefixes = ("MAGSAG_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GEMINI_", "GOOGLE_", "OLLAMA_")
+    for name in [n for n in os.environ if n.startswith(prefixes)]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    with LoopbackUpstream().running() as up:
+        for name, value in {**up.env(), "MAGSAG_DB": str(tmp_path / "ledger.db")}.items():
+            monkeypatch.setenv(name, value)
+        yield
 
 
 CONFIGURATION = doc("configuration.md")
@@ -496,18 +516,8 @@ def test_every_variable_the_mcp_readme_names_is_a_documented_one():
 def test_docs_pythons_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
     # The example a new user pastes first: every call in it (a skill, an agent, the skills' list, a summary, the
     # budget) against vendor APIs answered on loopback, with the bundled catalog and a ledger of its own.
-    import os
-
-    from magsag_mcp.loopback import LoopbackUpstream
-
     (code,) = re.findall(r"```python\n(.*?)```", doc("python.md"), re.S)
-    prefixes = ("MAGSAG_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GEMINI_", "GOOGLE_", "OLLAMA_")
-    for name in [n for n in os.environ if n.startswith(prefixes)]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no ./catalog: the bundled one, as the comment says
-    with LoopbackUpstream().running() as up:
-        for name, value in {**up.env(), "MAGSAG_DB": str(tmp_path / "ledger.db")}.items():
-            monkeypatch.setenv(name, value)
+    with offline_upstream(monkeypatch, tmp_path):  # no ./catalog: the bundled one, as the comment says
         exec(compile(code, "docs/python.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("loopback answer from gpt-4o gpt-4o ")
@@ -522,19 +532,9 @@ def test_docs_pythons_example_runs_as_written(tmp_path: Path, monkeypatch: pytes
 def test_the_readmes_first_call_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
     # README's tour opens with the guide's own call (docs/python.md's example begins the same way): it runs as
     # written against the vendor's API answered on loopback, and prints the answer, the model and its exact cost
-    import os
-
-    from magsag_mcp.loopback import LoopbackUpstream
-
     (code,) = re.findall(r"```python\n(.*?)```", README, re.S)
     assert "with Magsag() as mg:" + code.split("with Magsag() as mg:")[1] in doc("python.md")
-    prefixes = ("MAGSAG_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GEMINI_", "GOOGLE_", "OLLAMA_")
-    for name in [n for n in os.environ if n.startswith(prefixes)]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    with LoopbackUpstream().running() as up:
-        for name, value in {**up.env(), "MAGSAG_DB": str(tmp_path / "ledger.db")}.items():
-            monkeypatch.setenv(name, value)
+    with offline_upstream(monkeypatch, tmp_path):
         exec(compile(code, "README.md", "exec"), {})
     (printed,) = capsys.readouterr().out.splitlines()
     assert printed.startswith("loopback answer from gpt-4o gpt-4o ") and Decimal(printed.rsplit(" ", 1)[1]) > 0
@@ -783,20 +783,11 @@ def test_the_mcp_readme_says_what_a_client_is_told_of_the_http_body_limit():
 def test_model_choices_picture_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     # docs/model-choice.md's "Pictures in messages" shows a model_config with a screenshot as a data URL: pasted as
     # written, it is a call that goes out (a shortened "iVBORw0KGgo..." would be refused as not base64)
-    import os
-
     from magsag_mcp import Magsag
-    from magsag_mcp.loopback import LoopbackUpstream
 
     section = doc("model-choice.md").split("## Pictures in messages", 1)[1]
     (config_text,) = re.findall(r"```json\n(.*?)```", section, re.S)
-    prefixes = ("MAGSAG_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GEMINI_", "GOOGLE_", "OLLAMA_")
-    for name in [n for n in os.environ if n.startswith(prefixes)]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    with LoopbackUpstream().running() as up:
-        for name, value in {**up.env(), "MAGSAG_DB": str(tmp_path / "ledger.db")}.items():
-            monkeypatch.setenv(name, value)
+    with offline_upstream(monkeypatch, tmp_path):
         with Magsag() as mg:
             payload = {"data": "a screenshot", "model_config": json.loads(config_text)}
             result = mg.skills.invoke("skill.analysis", payload)
