@@ -73,6 +73,7 @@ from .governance import (  # here, not in _context: imported there, ~5,700 instr
     AttemptContext,
     refusal_ends_call,
 )
+from .otel_spans import traced
 from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .rates import ZERO
@@ -124,6 +125,7 @@ class Cascade(TargetSkips, StoppedAttempts):
         #: the targets whose server named a wait, for every call this cascade runs (see cascade_waits.py)
         self.rests = TargetRests()
 
+    @traced  # OpenTelemetry's spans of the call and its attempts, where the process traces (see otel_spans.py)
     async def run(
         self,
         plan: Plan,
