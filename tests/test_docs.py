@@ -7,8 +7,11 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -30,8 +33,6 @@ SOURCE = "\n".join(p.read_text() for p in (ROOT / "magsag_mcp").rglob("*.py"))
 def offline_upstream(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """A docs example's world: no provider or magsag variable of this machine's, ``tmp_path`` the working folder (no
     ./catalog: the bundled one), vendor APIs answered on loopback and a ledger of its own there."""
-    import os
-
     from magsag_mcp.loopback import LoopbackUpstream
 
     prefixes = ("MAGSAG_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GEMINI_", "GOOGLE_", "OLLAMA_")
@@ -516,7 +517,7 @@ def test_every_variable_the_mcp_readme_names_is_a_documented_one():
 def test_docs_pythons_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
     # The example a new user pastes first: every call in it (a skill, an agent, the skills' list, a summary, the
     # budget) against vendor APIs answered on loopback, with the bundled catalog and a ledger of its own.
-    (code,) = re.findall(r"```python\n(.*?)```", doc("python.md"), re.S)
+    code, _tracing = re.findall(r"```python\n(.*?)```", doc("python.md"), re.S)  # (the second: the next test's)
     with offline_upstream(monkeypatch, tmp_path):  # no ./catalog: the bundled one, as the comment says
         exec(compile(code, "docs/python.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
@@ -527,6 +528,20 @@ def test_docs_pythons_example_runs_as_written(tmp_path: Path, monkeypatch: pytes
     ((run_id, status, cost),) = ast.literal_eval(runs)
     assert status == "ok" and Decimal(cost) > 0 and has_more == "False"
     assert printed[-1] == "[]"  # mg.search("rate.?limit", ...): the loopback upstream limited no call
+
+
+def test_docs_pythons_tracing_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # "Tracing with OpenTelemetry": in a process of its own, as the example sets the global tracer provider, which a
+    # process sets once (set here, every later test's calls were traced into it)
+    _, code = re.findall(r"```python\n(.*?)```", doc("python.md"), re.S)
+    with offline_upstream(monkeypatch, tmp_path):
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}  # (the working folder is tmp_path: this checkout's package)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    attempt, call, yours = [line.split(" ") for line in done.stdout.splitlines()]
+    assert attempt[:3] == ["chat", "gpt-4o", attempt[2]] and int(attempt[2]) > 0 and float(attempt[3]) > 0
+    assert call[:3] == ["magsag", "skill.analysis", "None"] and call[3] == attempt[3]  # one attempt: its cost
+    assert yours == ["handle", "request", "None", "None"]
 
 
 def test_the_readmes_first_call_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):

@@ -100,6 +100,9 @@ more; `magsag doctor` checks them):
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY, SSL_CERT_FILE, SSL_CERT_DIR
                         the proxy, and CAs trusted beside the system's, for
                         reaching providers
+  OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+                        true: each attempt's prompt and answer on its
+                        OpenTelemetry span (unset: never recorded)
 """
 
 
