@@ -172,29 +172,31 @@ def _describe(
         attempt = tracer.start_span(
             f"{operation} {a.model}", context=parent, kind=trace.SpanKind.CLIENT, start_time=started
         )
-        attempt.set_attribute("gen_ai.operation.name", operation)
-        attempt.set_attribute("gen_ai.provider.name", provider)
-        attempt.set_attribute("gen_ai.request.model", a.model)
-        attempt.set_attribute("gen_ai.usage.input_tokens", a.input_tokens)
-        attempt.set_attribute("gen_ai.usage.output_tokens", a.output_tokens)
-        attempt.set_attribute("magsag.fallback.position", a.fallback_position)
-        attempt.set_attribute("magsag.attempt.try", a.attempt_number)
-        _cost(attempt, a.cost_usd, a.cost_bound_usd)
-        if content:
-            _input_content(attempt, plan, a)
-        if a.outcome == "ok" and answer is not None:
-            attempt.set_attribute("gen_ai.response.model", answer.model)
-            attempt.set_attribute("gen_ai.response.finish_reasons", [answer.finish_reason])
-            if answer.response_id:
-                attempt.set_attribute("gen_ai.response.id", answer.response_id)
+        try:  # ended whatever happens here: a span never ended is never exported
+            attempt.set_attribute("gen_ai.operation.name", operation)
+            attempt.set_attribute("gen_ai.provider.name", provider)
+            attempt.set_attribute("gen_ai.request.model", a.model)
+            attempt.set_attribute("gen_ai.usage.input_tokens", a.input_tokens)
+            attempt.set_attribute("gen_ai.usage.output_tokens", a.output_tokens)
+            attempt.set_attribute("magsag.fallback.position", a.fallback_position)
+            attempt.set_attribute("magsag.attempt.try", a.attempt_number)
+            _cost(attempt, a.cost_usd, a.cost_bound_usd)
             if content:
-                _output_content(attempt, answer)
-            span.set_attribute("magsag.target", label)
-            span.set_attribute("magsag.fallback.position", a.fallback_position)
-        elif a.outcome == "error":
-            attempt.set_attribute("error.type", a.error_class or "error")
-            attempt.set_status(error, a.error_message or None)
-        attempt.end(end_time=started + int(a.latency_ms * 1_000_000))
+                _input_content(attempt, plan, a)
+            if a.outcome == "ok" and answer is not None:
+                attempt.set_attribute("gen_ai.response.model", answer.model)
+                attempt.set_attribute("gen_ai.response.finish_reasons", [answer.finish_reason])
+                if answer.response_id:
+                    attempt.set_attribute("gen_ai.response.id", answer.response_id)
+                if content:
+                    _output_content(attempt, answer)
+                span.set_attribute("magsag.target", label)
+                span.set_attribute("magsag.fallback.position", a.fallback_position)
+            elif a.outcome == "error":
+                attempt.set_attribute("error.type", a.error_class or "error")
+                attempt.set_status(error, a.error_message or None)
+        finally:
+            attempt.end(end_time=started + int(a.latency_ms * 1_000_000))
     span.set_attribute("magsag.attempts", sent)
     if exc is not None:
         if isinstance(exc, MagsagError):

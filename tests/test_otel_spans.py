@@ -210,6 +210,25 @@ def test_the_sync_api_makes_the_call_a_child_of_the_callers_span(tmp_path, spans
     assert second.parent is None  # called outside any span: a trace of its own, not the last call's child
 
 
+def test_an_async_call_from_another_loop_is_a_child_of_the_callers_span(tmp_path, spans):
+    """``ainvoke`` awaited on the caller's loop runs on the Magsag's: the caller's task's context goes with it."""
+    import asyncio
+
+    from magsag_mcp import Magsag
+
+    exporter, app = spans
+
+    async def handle(mg: Magsag) -> int:
+        with app.start_as_current_span("async handler") as handler:
+            await mg.skills.ainvoke("skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o"}})
+        return handler.get_span_context().span_id
+
+    with LoopbackUpstream().running() as up:
+        with Magsag(catalog=CATALOG, db=tmp_path / "ledger.db", env={**up.env(), **QUICK}) as mg:
+            handler = asyncio.run(handle(mg))
+    assert _by_name(exporter)["magsag skill.analysis"].parent.span_id == handler
+
+
 async def test_an_mcp_call_joins_the_trace_its_meta_names(tmp_path, spans):
     """The MCP SDK reads the W3C traceparent of a request's ``_meta`` (what its client sends from the caller's span)
     and makes it current for the tool's handler: the call's span joins that trace with nothing read by magsag."""
