@@ -63,17 +63,24 @@ _tracer: Any = None
 #: which costs thousands of instructions each time it runs (see tests/test_call_overhead.py)
 _trace: Any = None
 _context: Any = None
+#: the Enum members the spans are made with, read once: on Python 3.11 each read of an Enum's member goes through
+#: EnumType's __getattr__ hook (~1,500 instructions: see tests/test_cascade_failures.py)
+_INTERNAL: Any = None
+_CLIENT: Any = None
+_ERROR: Any = None
 
 
 def _tracer_if_imported() -> Any:
     """The tracer, or None where nothing imported OpenTelemetry's API (see the module's docstring)."""
-    global _tracer, _trace, _context
+    global _tracer, _trace, _context, _INTERNAL, _CLIENT, _ERROR
     if _trace is None:
         # (None too where an import of it was blocked: sys.modules["opentelemetry.trace"] = None)
-        _trace = sys.modules.get("opentelemetry.trace")
-        if _trace is None:
+        trace = sys.modules.get("opentelemetry.trace")
+        if trace is None:
             return None
         _context = sys.modules["opentelemetry.context"]  # (the API's trace module imports it)
+        _INTERNAL, _CLIENT, _ERROR = trace.SpanKind.INTERNAL, trace.SpanKind.CLIENT, trace.StatusCode.ERROR
+        _trace = trace
     if _tracer is None:
         # a ProxyTracer until a provider is set: one set later is used from then on
         _tracer = _trace.get_tracer("magsag_mcp", __version__)
@@ -88,7 +95,7 @@ def traced(run: F) -> F:
         tracer = _tracer_if_imported()
         if tracer is None:
             return run(cascade, plan, **options)  # the coroutine itself: no frame of ours awaited on the way
-        span = tracer.start_span(f"magsag {plan.skill_id}", kind=_trace.SpanKind.INTERNAL)
+        span = tracer.start_span(f"magsag {plan.skill_id}", kind=_INTERNAL)
         if not span.is_recording():  # no provider set, or sampled out: the API's no-op, and nothing more
             return run(cascade, plan, **options)
         if options.get("attempts") is None:  # the list the cascade fills as attempts end, whichever way it ends
@@ -139,7 +146,7 @@ def _describe(
     answer: LLMResult | None,
     exc: BaseException | None,
 ) -> None:
-    trace, error = _trace, _trace.StatusCode.ERROR
+    trace = _trace
     attempts: list[AttemptRecord] = options["attempts"]
     span.set_attribute("magsag.skill", plan.skill_id)
     span.set_attribute("magsag.run_id", options["run_id"])
@@ -169,9 +176,7 @@ def _describe(
         sent += 1
         provider = PROVIDER_NAMES.get(a.provider, a.provider)
         operation = OPERATIONS.get(a.provider, "chat")
-        attempt = tracer.start_span(
-            f"{operation} {a.model}", context=parent, kind=trace.SpanKind.CLIENT, start_time=started
-        )
+        attempt = tracer.start_span(f"{operation} {a.model}", context=parent, kind=_CLIENT, start_time=started)
         try:  # ended whatever happens here: a span never ended is never exported
             attempt.set_attribute("gen_ai.operation.name", operation)
             attempt.set_attribute("gen_ai.provider.name", provider)
@@ -194,7 +199,7 @@ def _describe(
                 span.set_attribute("magsag.fallback.position", a.fallback_position)
             elif a.outcome == "error":
                 attempt.set_attribute("error.type", a.error_class or "error")
-                attempt.set_status(error, a.error_message or None)
+                attempt.set_status(_ERROR, a.error_message or None)
         finally:
             attempt.end(end_time=started + int(a.latency_ms * 1_000_000))
     span.set_attribute("magsag.attempts", sent)
@@ -206,7 +211,7 @@ def _describe(
         else:  # cancelled, or an interpreter exit raised through the call
             kind, message = "cancelled", None
         span.set_attribute("error.type", kind)
-        span.set_status(error, message)
+        span.set_status(_ERROR, message)
 
 
 def _cost(span: Any, cost: Any, bound: Any = None) -> None:

@@ -258,6 +258,7 @@ async def test_with_no_tracer_provider_the_call_runs_untraced(tmp_path, monkeypa
     cascade's own coroutine, awaited with no frame of ours around it, and no import statement run (each costs
     thousands of instructions: see test_call_overhead.py)."""
     import builtins
+    import enum
 
     monkeypatch.setattr(otel_spans, "_tracer", trace.get_tracer_provider().get_tracer("magsag_mcp"))
     assert not trace.get_current_span().is_recording()
@@ -276,16 +277,24 @@ async def test_with_no_tracer_provider_the_call_runs_untraced(tmp_path, monkeypa
                 imported.append(f"{name} at {sys._getframe(1).f_code.co_filename}:{sys._getframe(1).f_lineno}")
                 return real_import(name, *args, **kwargs)
 
+            enums: list[str] = []
+
+            def reading(cls, name):  # an Enum member read on 3.11: ~1,500 instructions (test_cascade_failures.py)
+                enums.append(name)
+                return type.__getattribute__(cls, name)
+
             builtins.__import__ = watching  # (not monkeypatch's setattr, which imports as it undoes)
+            enum.EnumType.__getattribute__ = reading  # type: ignore[method-assign]
             try:
                 run = service.cascade.run(plan, run_id="r-untraced", agent=None)
             finally:
                 builtins.__import__ = real_import
+                del enum.EnumType.__getattribute__
             assert run.cr_code is type(service.cascade).run.__wrapped__.__code__
             outcome = await run
     finally:
         await up.stop()
-    assert imported == [] and outcome.result.text
+    assert imported == [] and enums == [] and outcome.result.text
 
 
 def test_without_opentelemetry_the_package_imports_and_calls(tmp_path):
