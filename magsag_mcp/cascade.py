@@ -34,12 +34,14 @@ from .attempt_cost import (
     price_answered,
     price_failure,
 )
+from .breaker import BreakerPolicy
 from .caller_progress import CallbackFailed, emit, guarded
 from .cascade_report import (
     CascadeState,
     all_failed,
     attempt_record,
     internal_error,
+    labels,
     record_deadline_skip,
     record_skip,
     reservation_refused,
@@ -50,11 +52,13 @@ from .cascade_skips import TargetSkips
 from .cascade_stops import StoppedAttempts
 from .cascade_waits import (
     TargetRests,
+    breaker_opened,
     left_now,
     long_wait_over_the_cap,
     rest_wait,
     retries_spent_fix,
     retry_wait,
+    sent_all_the_same,
 )
 from .deadline import Deadline
 from .durations import setting
@@ -115,6 +119,7 @@ class Cascade(TargetSkips, StoppedAttempts):
         *,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        breaker: BreakerPolicy | None = None,
     ) -> None:
         self.providers = providers
         self.pricer = pricer
@@ -122,8 +127,9 @@ class Cascade(TargetSkips, StoppedAttempts):
         self.retry = retry
         self.sleep = sleep
         self.clock = clock
-        #: the targets whose server named a wait, for every call this cascade runs (see cascade_waits.py)
-        self.rests = TargetRests()
+        #: the targets whose server named a wait, or that the circuit breaker left alone, for every call this cascade
+        #: runs (see target_rests.py); a probe of one holds it for a call's deadline at most
+        self.rests = TargetRests(breaker, retry.deadline)
 
     @traced  # OpenTelemetry's spans of the call and its attempts, where the process traces (see otel_spans.py)
     async def run(
@@ -158,7 +164,9 @@ class Cascade(TargetSkips, StoppedAttempts):
                 reason, why = skip
                 record_skip(state, plan, run_id, agent, position, target, reason, None, None, why)
                 continue
-            resting = None if state.revisited else self.rests.resting(target, self.clock())
+            resting = None if state.revisited else self.rests.resting(target, self.clock(), probe=True)
+            #: sent once, without retries: a target the circuit breaker left alone, with no other left to answer
+            once = False
             if resting is not None and self._allowed(
                 target, plan, agent
             ):  # (one a policy or cost limit refuses is, at once)
@@ -168,9 +176,11 @@ class Cascade(TargetSkips, StoppedAttempts):
                 wait = rest_wait(self.retry, resting, deadline - self.clock(), state, position, another_left)
                 if wait is None:
                     continue
-                # (not a retry: its first try here, after the wait its server asked an earlier call for)
-                await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3), "resting": True})
-                await self.sleep(wait)
+                once = resting.left_by_breaker
+                if not once:
+                    # (not a retry: its first try here, after the wait its server asked an earlier call for)
+                    await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3), "resting": True})
+                    await self.sleep(wait)
             request = plan.request_for(target)
             provider = self.providers.get(target.provider)
             caps = provider.capabilities(target)
@@ -189,15 +199,20 @@ class Cascade(TargetSkips, StoppedAttempts):
                 position, try_number, _, record, held = state.deferred  # type: ignore[misc]
                 remaining = deadline - self.clock()
                 exc = left_now(state, remaining)  # (its wait counted from when it was left, not from now)
-                wait = retry_wait(self.retry, exc, try_number, remaining, record, state, position)
-                if wait is None:
+                once = exc.left_by_breaker  # (no server's wait to wait out: sent once, now, see breaker.py)
+                wait = None if once else retry_wait(self.retry, exc, try_number, remaining, record, state, position)
+                if once:
+                    record.warnings.append(sent_all_the_same(record))
+                elif wait is None:
                     break
-                if held is not None:  # its hold shrunk to what it cost for the wait, as for any retry
+                elif held is not None:  # its hold shrunk to what it cost for the wait, as for any retry
                     self.guard.waiting(held)  # type: ignore[union-attr]
-                # (a target left resting, never sent in this call: its first try, after its rest, as dc56e8a says it)
-                first = {"resting": True} if try_number == 0 else {}
-                await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3), **first})
-                await self.sleep(wait)
+                if wait is not None:
+                    # (a target left resting, never sent in this call: its first try, after its rest, as dc56e8a
+                    # says it)
+                    first = {"resting": True} if try_number == 0 else {}
+                    await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3), **first})
+                    await self.sleep(wait)
             while True:
                 try_number += 1
                 admission = None
@@ -210,6 +225,7 @@ class Cascade(TargetSkips, StoppedAttempts):
                         )
                     except (PolicyDenied, BudgetExceeded) as exc:
                         unhooked(exc)
+                        self.rests.unsent(target, self.clock())  # (a probe it was: the next call's, then)
                         denied = isinstance(exc, PolicyDenied)
                         fail = isinstance(exc, PolicyDenied) and refusal_ends_call(
                             cand, plan.candidates, by_routing=exc.by_routing, rule=exc.details.get("rule")
@@ -243,6 +259,7 @@ class Cascade(TargetSkips, StoppedAttempts):
                     # call's record, which the skip carries: a drop of its own was another write, which the
                     # lock that made it late could refuse again, leaving it to expire into spend
                     record_deadline_skip(state, plan, run_id, agent, position, target, self.retry.deadline, try_number)
+                    self.rests.unsent(target, self.clock())
                     if admission is not None:
                         await self.guard.settle(admission, ZERO)  # type: ignore[union-attr]
                         state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
@@ -305,6 +322,7 @@ class Cascade(TargetSkips, StoppedAttempts):
                                 maybe_billed=left,
                             )
                             timeout.reached = left  # type: ignore[misc]  # (this one error's, over its class's)
+                            timeout.call_deadline = True  # (the caller's time ran out: no sign of the server's health)
                             raise timeout from None
                         # (a TimeoutError the deadline did not raise, a provider's own timer left unconverted, is not
                         # the call's deadline: reported as that, it sent the caller to raise MAGSAG_CALL_DEADLINE)
@@ -332,7 +350,11 @@ class Cascade(TargetSkips, StoppedAttempts):
                     log.info(
                         "run %s: %s try %d failed (%s): %s", run_id, target.label, try_number, exc.kind, exc.message
                     )
-                    self.rests.note(target, exc, self.clock())  # a wait it named: the next calls leave it alone
+                    # a wait it named, or failures in a row that opened the circuit breaker: the calls after leave it
+                    tripped = self.rests.note(target, exc, self.clock())
+                    if tripped:
+                        said = labels(plan)[position]  # (with its endpoint beside another of the same model)
+                        record.warnings.append(breaker_opened(self.rests, target, said, tripped))
                     if admission is not None:
                         # Settled at what it cost (a retry or fallback of this call shrinks its reservation
                         # to that, in its own reservation's transaction). An unknown cost keeps counting at
@@ -343,7 +365,8 @@ class Cascade(TargetSkips, StoppedAttempts):
                             admission, record.cost_usd, record.cost_bound_usd
                         )
                     remaining = deadline - self.clock()
-                    if exc.retryable and try_number < self.retry.tries_per_target:
+                    retried = not once and tripped != "reopened"  # (sent once, or a probe that failed: not retried)
+                    if exc.retryable and try_number < self.retry.tries_per_target and retried:
                         another_left = self._left(plan, position, state, agent)
                         wait = retry_wait(
                             self.retry, exc, try_number, remaining, record, state, position, another_left, admission
@@ -396,6 +419,8 @@ class Cascade(TargetSkips, StoppedAttempts):
                 record.warnings = list(result.warnings)
                 record.reservation_id = getattr(admission, "reservation_id", None)
                 state.attempts.append(record)
+                if self.rests.failing:  # (a dict's truth, on a healthy call: no target has failed in a row)
+                    self.rests.answered(target)
                 return CallOutcome(result, target, state.attempts, trace(plan, state))
             if self.clock() >= deadline and not state.revisited:
                 for later, rest in enumerate(plan.candidates[position + 1 :], start=position + 1):
@@ -414,7 +439,11 @@ class Cascade(TargetSkips, StoppedAttempts):
         instructions a call.)"""
         if step < total:
             return step
-        if step == total and state.deferred is not None and not state.sent_after_deferral:
+        # (a target the circuit breaker left alone is come back to whatever was sent meanwhile: where every other
+        # target failed, it is the call's last chance, sent once; see breaker.py)
+        if step == total and state.deferred is not None and (
+            not state.sent_after_deferral or getattr(state.deferred[2], "left_by_breaker", False)
+        ):
             state.revisited = True
             return state.deferred[0]
         return None

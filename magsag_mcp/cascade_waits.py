@@ -8,121 +8,30 @@ request all the same, to be refused again: a request spent against the limit tha
 requests toward it), and a round trip more before the fallback answered. So the cascade keeps the wait, by provider,
 model and endpoint, for the calls after it in this process: a target still resting is not sent (a skipped attempt,
 at no cost, says why), the call's next target is tried, and with none left the rest is waited out as a server's
-wait is (within ``MAGSAG_RETRY_MAX_DELAY`` and the call's deadline) or the call fails naming it.
+wait is (within ``MAGSAG_RETRY_MAX_DELAY`` and the call's deadline) or the call fails naming it. The rests themselves
+(and the circuit breaker's, see :mod:`.breaker`) are kept in :mod:`.target_rests`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from .durations import against, compared, seconds, setting
-from .errors import ProviderError, QuotaExhaustedError, RateLimitError, excerpt
+from .errors import ProviderError, QuotaExhaustedError, RateLimitError
+from .plurals import counted
 from .settings import MAXIMA
+from .target_rests import LONGEST_REST, TargetRests, Tripped, _Rest
 from .types import Target
+
+__all__ = ["LONGEST_REST", "TargetRests"]  # (kept where they were, beside the waits: see target_rests.py)
 
 if TYPE_CHECKING:
     from .cascade_report import CascadeState
     from .records import AttemptRecord
     from .retry import RetryPolicy
-
-#: the longest a target is left alone, whatever it asked: a day's quota (Azure's "retry after 86400 seconds") is
-#: asked again after this, in case it was raised meanwhile (one refused request, not every call's)
-LONGEST_REST = 600.0
-#: the most targets kept resting (calls may name endpoints of their own): past it, those whose rest has passed are
-#: forgotten, then, while every one is still live, the one nearest its end (see TargetRests.note)
-_PRUNE_AT = 256
-
-
-@dataclass(slots=True)
-class _Rest:
-    """What a refusal said, kept without the exception (whose traceback holds its call's frames, and their answer)."""
-
-    since: float
-    until: float
-    asked: float
-    kind: type[ProviderError]
-    retryable: bool
-    said: str
-    #: the quota that refused it, where that, not a wait, says how long it rests (see ProviderError.rest)
-    quota: str | None = None
-    #: a 429 taken for a spent quota by its wait alone (see ProviderError.quota_by_wait): the call failing on its rest
-    #: names the cap that would wait it, as the call it refused did (see rest_wait)
-    by_wait: bool = False
-
-
-class TargetRests:
-    """The targets whose server asked for a wait, and until when (on the cascade's clock)."""
-
-    __slots__ = ("_rests",)
-
-    def __init__(self) -> None:
-        self._rests: dict[tuple[str, str, str | None], _Rest] = {}
-
-    def note(self, target: Target, exc: ProviderError, now: float) -> None:
-        """``target`` refused an attempt with ``exc``: left alone for the wait it names, if it names one."""
-        wait, quota = exc.rest if exc.rest is not None else (exc.retry_after, None)
-        if wait is None or not wait > 0:
-            return
-        key = (target.provider, target.model, target.base_url)
-        until = now + min(wait, LONGEST_REST)
-        rest = self._rests.get(key)
-        if rest is None or rest.until < until:
-            if rest is None and len(self._rests) >= _PRUNE_AT:
-                self._make_room(now)
-            said = excerpt(exc.message, 300)
-            self._rests[key] = _Rest(now, until, wait, type(exc), exc.retryable, said, quota, exc.quota_by_wait)
-
-    def _make_room(self, now: float) -> None:
-        """Room for one more rest: the rests that have passed forgotten, and while every one is still live (as many
-        endpoints refused within minutes), the one nearest its end, which spares the fewest refused requests. Pruned
-        of the passed ones alone, the map grew past its bound with every refusal, rebuilt whole at each. The new rest
-        is kept whatever its length: it is the refusal the next call would most likely repeat."""
-        rests = self._rests
-        if any(r.until <= now for r in rests.values()):
-            self._rests = rests = {k: r for k, r in rests.items() if r.until > now}
-        while len(rests) >= _PRUNE_AT:
-            del rests[min(rests, key=lambda k: rests[k].until)]
-
-    def resting(
-        self, target: Target, now: float, then: Callable[[_Rest, float], tuple[str, str]] | None = None
-    ) -> ProviderError | None:
-        """The error that stands for ``target`` while it rests (its class the refusal's, ``retry_after`` the rest
-        left), or None when it is not resting. ``then``: the wait left as said beside what a call does about the rest
-        (explain's :func:`rest_then`), and that, said after it."""
-        if not self._rests:  # (every attempt asks: most of the time no target rests)
-            return None
-        key = (target.provider, target.model, target.base_url)
-        rest = self._rests.get(key)
-        if rest is None:
-            return None
-        left = rest.until - now
-        if left <= 0:
-            del self._rests[key]
-            return None
-        left_said, done = (seconds(left), "") if then is None else then(rest, left)
-        if rest.quota is not None:  # (no wait asked: the quota's reset, or the longest rest)
-            why = f"its server refused it {seconds(now - rest.since)} ago on {rest.quota}: left alone for "
-            why += seconds(rest.until - rest.since)
-        else:
-            why = f"its server asked {seconds(now - rest.since)} ago to be left alone for {seconds(rest.asked)}"
-            why += f", kept for {seconds(LONGEST_REST)}" if rest.asked > LONGEST_REST else ""
-        message = (
-            f"{target.label}: not sent: {why} ({rest.kind.kind}), {left_said} of that left{done}; it said: {rest.said}"
-        )
-        # the refusal's class (a rate limit, an overload, a quota) says what the caller may do about it; made without
-        # its own __init__, whose arguments differ by class: its attributes are ProviderError's and class defaults
-        error = rest.kind.__new__(rest.kind)
-        ProviderError.__init__(error, message, provider=target.provider, model=target.model, retry_after=left)
-        if error.retryable != rest.retryable:  # (x-should-retry: false made the refusal not retryable)
-            error.retryable = rest.retryable  # type: ignore[misc]
-        if rest.by_wait:
-            error.quota_by_wait = True
-        error.reached = False  # nothing was sent
-        return error
 
 
 def retry_wait(
@@ -394,6 +303,13 @@ def rest_wait(
     with ``resting``. Another target is tried first whatever the refusal was: this call was refused nothing yet."""
     record = state.attempts[-1]
     record.warnings.append(resting.message)  # (a skip says nothing in the result's warnings otherwise)
+    if resting.left_by_breaker:  # (no server's wait: not waited for, sent once where nothing else answers)
+        if another_left():
+            state.deferred, state.sent_after_deferral = (position, 0, resting, record, None), False
+            state.deferred_remaining = remaining
+            return None
+        record.warnings.append(sent_all_the_same(record))
+        return 0.0
     if not resting.retryable:  # (a quota that no wait refills, say)
         if resting.quota_by_wait:  # (a 429's long wait over the cap: as the call it refused said, the cap's fix)
             label = f"{record.provider}:{record.model}"
@@ -412,6 +328,38 @@ def rest_wait(
     return wait
 
 
+def breaker_opened(rests: TargetRests, target: Target, label: str, tripped: Tripped) -> str:
+    """The warning of the attempt whose failure opened the circuit breaker on ``target`` (``label``, as the trace
+    names it; see TargetRests.note): the
+    call that opened it goes on with its retries; the one whose probe failed does not (one request was all it was to
+    send)."""
+    rest = rests.rest_of(target)
+    if tripped == "reopened":
+        why, after = "its probe failed, and the circuit breaker opened again", ": not retried"
+    else:
+        says = "says" if rest.failures == 1 else "say"
+        why = (
+            f"{counted(rest.failures, 'failure')} in a row that {says} its server is unwell opened the circuit breaker"
+        )
+        after = ""
+    return (
+        f"{label}: {why}{after}; the calls that follow leave it alone for {seconds(rest.asked)}, then one call "
+        f"sends it ({rests.breaker.said()})"
+    )
+
+
+#: what a call does with a target the circuit breaker left alone, when it sends it
+_ONCE = "sends it once, without retries,"
+
+
+def sent_all_the_same(record: AttemptRecord) -> str:
+    """The warning of a target the circuit breaker left alone that a call sends all the same (see rest_wait)."""
+    return (
+        f"{record.provider}:{record.model}: sent all the same, once and without retries, as no other target is left "
+        "to answer: the circuit breaker's rest is a guess, not its server's word"
+    )
+
+
 def rest_then(policy: RetryPolicy, another_left: Callable[[], bool]) -> Callable[[_Rest, float], tuple[str, str]]:
     """What a call made now does about a target left alone, as :func:`rest_wait` decides it, said after the wait
     left (``then`` of :meth:`TargetRests.resting`, with the wait left as said beside it: "20.04s of that left, longer
@@ -423,6 +371,10 @@ def rest_then(policy: RetryPolicy, another_left: Callable[[], bool]) -> Callable
     def then(rest: _Rest, left: float) -> tuple[str, str]:
         said = seconds(left)
         later = another_left()
+        if rest.tripped:  # (the circuit breaker's: see rest_wait)
+            if later:
+                return said, f": a call now tries the targets after it, and {_ONCE} if none of them answers"
+            return said, f": a call now {_ONCE} all the same, as no target after it is left"
         until = _until(left)
         if not rest.retryable:
             why = _not_waited(policy, rest)

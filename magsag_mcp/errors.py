@@ -268,6 +268,9 @@ class ProviderError(MagsagError):
     #: a spent quota its server named (OpenAI's insufficient_quota, Gemini's QuotaFailure of a day's quota, a 402's or
     #: Anthropic's credit): never waited for; the call's error says the quota's fix (cascade_waits.taken_for_a_quota)
     quota_named: bool = False
+    #: stands for a target the circuit breaker left alone (see breaker.py), not for a wait its server named: a call
+    #: with no other target to try sends it all the same, once and at once
+    left_by_breaker: bool = False
 
     def __init__(
         self,
@@ -399,6 +402,9 @@ class ProviderTimeoutError(ProviderError):
     retried_only_on_last_target = True
     #: how long the timeout that fired was, in seconds (None when the vendor reported it, e.g. a 408)
     timeout_s: float | None = None
+    #: the call's own deadline ran out (MAGSAG_CALL_DEADLINE), not a timeout of the server's: the caller's choice of
+    #: time, which says nothing of the server's health (see breaker.unwell)
+    call_deadline: bool = False
 
     def __init__(self, message: str, *, timeout_s: float | None = None, **details: Any) -> None:
         super().__init__(message, **details)

@@ -379,6 +379,8 @@ def _waited_out(retry: Any, resting: Any) -> bool:
     """Whether a call waits out the rest of a target left resting, once no target after it is left (as
     :func:`~.cascade_waits.rest_wait` and the come-back of a target left decide it, and :func:`rest_then` says it): a
     refusal worth retrying whose wait left fits the retry cap and the call's deadline."""
+    if resting.left_by_breaker:  # (sent once all the same: see cascade_waits.rest_wait)
+        return True
     left = resting.retry_after or 0.0
     return bool(resting.retryable) and not retry.too_long(left) and left < retry.deadline
 

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 
 from . import price_data
+from .breaker import BreakerPolicy
 from .bridge import LoopBound
 from .call_entry import service_call
 from .call_ids import new_call_id, new_run_id
@@ -86,6 +87,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         retry: RetryPolicy,
         configured_urls: bool = False,
         settings_home: str | None = None,
+        breaker: BreakerPolicy | None = None,
     ) -> None:
         self.catalog = catalog
         self.env = env
@@ -95,7 +97,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         self.pricer = pricer
         self.governance = governance
         self.retry = retry
-        self.cascade = Cascade(self.providers, pricer, governance, retry)
+        self.cascade = Cascade(self.providers, pricer, governance, retry, breaker=breaker)
         self.call_urls = CallURLs(env, catalog.routing.all_targets, self.providers, configured_only=configured_urls)
         #: calls' routes (see plan_call): by skill for calls that name none, by what they name for the others
         self._routes: dict[str, Resolution] = {}

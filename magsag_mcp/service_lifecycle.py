@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
+from .breaker import BreakerPolicy, breaker_policy_from_env
 from .catalog import Catalog, catalog_problems, load_catalog
 from .errors import ConfigError, redacting_logger
 from .kept_records import KeptRecords, closing_after
@@ -62,6 +63,7 @@ class Lifecycle:
             retry: RetryPolicy,
             configured_urls: bool = False,
             settings_home: str | None = None,
+            breaker: BreakerPolicy | None = None,
         ) -> None: ...
 
     @classmethod
@@ -117,6 +119,7 @@ class Lifecycle:
         if problems:
             raise catalog_problems(cat.root, problems)
         retry = retry or retry_policy_from_env(env)
+        breaker = breaker_policy_from_env(env)
         configured_urls = only_configured(env, network_callers)
         # read before the ledger opens, so that a bad value is reported with nothing to undo
         transport = transport or Transport(
@@ -145,6 +148,7 @@ class Lifecycle:
             retry=retry,
             configured_urls=configured_urls,
             settings_home=settings_home,
+            breaker=breaker,
         )
         if not reading:
             # genai-prices' data, which the first call's price needs, loads in a thread of its own from here on: on the

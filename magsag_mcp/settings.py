@@ -45,7 +45,14 @@ MAXIMA: dict[str, float] = {
     CONNECT_TIMEOUT_ENV: 300,
     #: an hour of silence mid-answer (a slow local model's first token included) is a dead connection
     READ_TIMEOUT_ENV: 3600,
+    #: failures in a row before a target is left alone (circuit breaker): past 100, it would open for no outage
+    "MAGSAG_BREAKER_FAILURES": 100,
+    #: the first rest of a target the breaker left alone: 10 minutes, the longest it is ever left (doubled or not)
+    "MAGSAG_BREAKER_COOLDOWN": 600,
 }
+
+#: the settings that count (a whole number, no unit to drop from a value)
+_COUNTS = frozenset({"MAGSAG_MAX_RETRIES", "MAGSAG_BREAKER_FAILURES"})
 
 
 def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
@@ -59,7 +66,7 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
     try:
         value = float(raw)
     except ValueError:
-        unit = _WITH_A_UNIT.match(raw) if name != "MAGSAG_MAX_RETRIES" else None  # (a count: no unit to drop)
+        unit = _WITH_A_UNIT.match(raw) if name not in _COUNTS else None  # (a count: no unit to drop)
         bare = f"; a bare number of seconds, without a unit: {_in_seconds(unit)}" if unit else ""
         raise ConfigError(f"{given(name, raw)} is not a number; {fix}{bare})") from None
     maximum = MAXIMA[name]
@@ -169,6 +176,8 @@ READ_VARIABLES = frozenset(
     {
         "MAGSAG_ALLOWED_BASE_URLS",
         "MAGSAG_BILLED_COST_HOSTS",
+        "MAGSAG_BREAKER_COOLDOWN",
+        "MAGSAG_BREAKER_FAILURES",
         "MAGSAG_CALL_BASE_URLS",
         "MAGSAG_CALL_DEADLINE",
         "MAGSAG_CATALOG",
@@ -232,6 +241,12 @@ def _retries(env: Mapping[str, str]) -> object:
     return retry_policy_from_env(env)
 
 
+def _breaker(env: Mapping[str, str]) -> object:
+    from .breaker import breaker_policy_from_env  # (imports this module)
+
+    return breaker_policy_from_env(env)
+
+
 def _ledger_sync(env: Mapping[str, str]) -> object:
     from .ledger.connection import ledger_sync_from_env  # (the ledger's driver: imported where the variable is set)
 
@@ -248,6 +263,8 @@ READ_AT_OPEN: tuple[tuple[str, Callable[[Mapping[str, str]], object]], ...] = (
     (READ_TIMEOUT_ENV, read_timeout),
     (MODE_ENV, only_configured),
     ("MAGSAG_LEDGER_SYNC", _ledger_sync),
+    ("MAGSAG_BREAKER_FAILURES", _breaker),
+    ("MAGSAG_BREAKER_COOLDOWN", _breaker),
 )
 
 

@@ -332,8 +332,12 @@ async def test_a_fallback_to_the_same_model_at_another_endpoint_says_which_answe
         ("fake:a at https://west.example:8443", 1),
     ]
     assert result_warnings(p, out.attempts, []) == [
+        # (its three 503s in a row opened the circuit breaker on the first endpoint alone: see test_breaker.py)
+        "fake:a at https://east.example: 3 failures in a row that say its server is unwell opened the circuit "
+        "breaker; the calls that follow leave it alone for 30s, then one call sends it (MAGSAG_BREAKER_FAILURES=3, "
+        "MAGSAG_BREAKER_COOLDOWN=30)",
         "answered by fallback fake:a at https://west.example:8443 after fake:a at https://east.example failed "
-        "(server_error, server_error, server_error)"
+        "(server_error, server_error, server_error)",
     ]
     assert "secret" not in str(out.trace)
     # a plan naming each provider:model once keeps the plain names

@@ -1,0 +1,242 @@
+"""The targets left alone by the calls that follow, across calls, and until when: those whose server named a wait
+(a 429's or a 503's ``Retry-After``, a spent quota's reset: see :mod:`.cascade_waits` for what a call does about one),
+and those the circuit breaker left alone after failures in a row that say their server is unwell (see
+:mod:`.breaker`). One map of rests serves both, so that a call skips either the same way, at no cost, saying why, and
+``explain_route`` says either."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from .breaker import BreakerPolicy, unwell
+from .durations import seconds
+from .errors import ProviderError, excerpt
+from .plurals import counted
+from .types import Target
+
+#: the longest a target is left alone, whatever it asked: a day's quota (Azure's "retry after 86400 seconds") is
+#: asked again after this, in case it was raised meanwhile (one refused request, not every call's)
+LONGEST_REST = 600.0
+#: the most targets kept resting (calls may name endpoints of their own): past it, those whose rest has passed are
+#: forgotten, then, while every one is still live, the one nearest its end (see TargetRests.note)
+_PRUNE_AT = 256
+
+_Key = tuple[str, str, "str | None"]
+#: what a failure did to the circuit breaker: nothing, opened it (the call that failed goes on with its retries: the
+#: rest is for the calls that follow), or opened it again on the failure of its probe (not retried: one request was
+#: all the probe was to send)
+Tripped = Literal["", "opened", "reopened"]
+
+
+@dataclass(slots=True)
+class _Rest:
+    """What a refusal said, kept without the exception (whose traceback holds its call's frames, and their answer)."""
+
+    since: float
+    until: float
+    asked: float
+    kind: type[ProviderError]
+    retryable: bool
+    said: str
+    #: the quota that refused it, where that, not a wait, says how long it rests (see ProviderError.rest)
+    quota: str | None = None
+    #: a 429 taken for a spent quota by its wait alone (see ProviderError.quota_by_wait): the call failing on its rest
+    #: names the cap that would wait it, as the call it refused did (see rest_wait)
+    by_wait: bool = False
+    #: left alone by the circuit breaker, not by its server's word: the breaker's trips in a row (0: a named wait)
+    tripped: int = 0
+    #: the failures in a row that opened the breaker
+    failures: int = 0
+    #: the breaker's rest is over and one call is sending it (the probe): ``until`` is when that call's deadline ends,
+    #: after which, its answer never noted (the call cancelled), the next call sends it
+    probing: bool = False
+
+
+@dataclass(slots=True)
+class _Health:
+    """A target's failures in a row that say its server is unwell, and the breaker's trips since it last answered."""
+
+    failures: int = 0
+    trips: int = 0
+
+
+class TargetRests:
+    """The targets left alone, and until when (on the cascade's clock): for the wait their server asked for, or by the
+    circuit breaker (``breaker``; ``probe_hold``: how long a probe may take, the call's deadline)."""
+
+    __slots__ = ("_rests", "breaker", "failing", "probe_hold")
+
+    def __init__(self, breaker: BreakerPolicy | None = None, probe_hold: float = 300.0) -> None:
+        self._rests: dict[_Key, _Rest] = {}
+        self.breaker = breaker if breaker is not None else BreakerPolicy()
+        self.probe_hold = probe_hold
+        #: the targets with failures in a row (asked on every answer, as ``if rests.failing``: most often empty)
+        self.failing: dict[_Key, _Health] = {}
+
+    def note(self, target: Target, exc: ProviderError, now: float) -> Tripped:
+        """``target`` refused an attempt with ``exc``: left alone for the wait it names, if it names one; counted by
+        the circuit breaker if it says the server is unwell (what that did to the breaker is returned)."""
+        key = (target.provider, target.model, target.base_url)
+        # (before the wait's rest: a probe's claim is on the rest that a named wait may replace)
+        opened = self._counted(key, exc, now) if self.breaker.failures else ""
+        wait, quota = exc.rest if exc.rest is not None else (exc.retry_after, None)
+        if wait is None or not wait > 0:
+            return opened
+        until = now + min(wait, LONGEST_REST)
+        rest = self._rests.get(key)
+        if rest is None or rest.until < until:
+            if rest is None and len(self._rests) >= _PRUNE_AT:
+                self._make_room(now)
+            said = excerpt(exc.message, 300)
+            self._rests[key] = _Rest(now, until, wait, type(exc), exc.retryable, said, quota, exc.quota_by_wait)
+            opened = ""  # (its server's wait rests it, longer than the breaker would)
+        return opened
+
+    def _counted(self, key: _Key, exc: ProviderError, now: float) -> Tripped:
+        """The circuit breaker's count of ``exc``: a failure that says the server is unwell adds one to the target's
+        failures in a row, and the breaker opens at the policy's count, or again at once on its probe's failure (for
+        twice the rest before); another error of a probe closes it, where its server answered (a 400, a 429: it is
+        up), or leaves the probe to the next call, where nothing reached it."""
+        rest = self._rests.get(key)
+        probe = rest is not None and rest.probing
+        if not unwell(exc):
+            if probe and exc.reached:
+                self._closed(key)
+            elif probe:
+                self._unclaimed(key, now)
+            return ""
+        health = self.failing.get(key)
+        if health is None:
+            if len(self.failing) >= _PRUNE_AT:  # (the targets left alone kept: their trips set their next rest)
+                self.failing = {k: h for k, h in self.failing.items() if k in self._rests}
+            health = self.failing[key] = _Health()
+        health.failures += 1
+        if not probe and (health.failures < self.breaker.failures or (rest is not None and rest.until > now)):
+            return ""  # (below the count, or left alone already: a call with no other target sent it anyway)
+        health.trips += 1
+        cooldown = self.breaker.rest_for(health.trips)
+        if rest is None and len(self._rests) >= _PRUNE_AT:
+            self._make_room(now)
+        said = excerpt(exc.message, 300)
+        self._rests[key] = _Rest(
+            now, now + cooldown, cooldown, type(exc), True, said, tripped=health.trips, failures=health.failures
+        )
+        return "reopened" if probe else "opened"
+
+    def unsent(self, target: Target, now: float) -> None:
+        """``target``'s attempt was not sent after all (a budget or a policy refused it, the call's deadline passed):
+        were it the probe, the next call probes it, rather than every call passing it over until this one's
+        deadline."""
+        self._unclaimed((target.provider, target.model, target.base_url), now)
+
+    def _unclaimed(self, key: _Key, now: float) -> None:
+        rest = self._rests.get(key)
+        if rest is not None and rest.probing:
+            rest.probing, rest.until = False, now
+
+    def answered(self, target: Target) -> None:
+        """``target`` answered: its failures in a row are forgotten and the breaker's rest, if any, is over. (Asked
+        only while some target is ``failing``.)"""
+        key = (target.provider, target.model, target.base_url)
+        if self.failing.pop(key, None) is not None:
+            self._closed(key)
+
+    def rest_of(self, target: Target) -> _Rest:
+        """The rest ``target`` is kept for (one there is: see :func:`~.cascade_waits.breaker_opened`)."""
+        return self._rests[(target.provider, target.model, target.base_url)]
+
+    def _closed(self, key: _Key) -> None:
+        self.failing.pop(key, None)
+        rest = self._rests.get(key)
+        if rest is not None and rest.tripped:
+            del self._rests[key]
+
+    def _make_room(self, now: float) -> None:
+        """Room for one more rest: the rests that have passed forgotten, and while every one is still live (as many
+        endpoints refused within minutes), the one nearest its end, which spares the fewest refused requests. Pruned
+        of the passed ones alone, the map grew past its bound with every refusal, rebuilt whole at each. The new rest
+        is kept whatever its length: it is the refusal the next call would most likely repeat."""
+        rests = self._rests
+        if any(r.until <= now for r in rests.values()):
+            self._rests = rests = {k: r for k, r in rests.items() if r.until > now}
+        while len(rests) >= _PRUNE_AT:
+            del rests[min(rests, key=lambda k: rests[k].until)]
+
+    def resting(
+        self,
+        target: Target,
+        now: float,
+        then: Callable[[_Rest, float], tuple[str, str]] | None = None,
+        *,
+        probe: bool = False,
+    ) -> ProviderError | None:
+        """The error that stands for ``target`` while it rests (its class the refusal's, ``retry_after`` the rest
+        left), or None when it is not resting. ``then``: the wait left as said beside what a call does about the rest
+        (explain's :func:`rest_then`), and that, said after it. ``probe``: the caller sends it if its breaker's rest
+        is over (a call; explain only asks), and the calls after it pass it over until its answer is noted."""
+        if not self._rests:  # (every attempt asks: most of the time no target rests)
+            return None
+        key = (target.provider, target.model, target.base_url)
+        rest = self._rests.get(key)
+        if rest is None:
+            return None
+        left = rest.until - now
+        if left <= 0:
+            if not rest.tripped:
+                del self._rests[key]
+            elif probe:  # the breaker's rest is over: this call sends it, the others wait for its answer
+                rest.probing, rest.until = True, now + self.probe_hold
+            return None
+        left_said, done = (seconds(left), "") if then is None else then(rest, left)
+        if rest.tripped:
+            return self._breaker_rest(target, rest, now, left, left_said, done)
+        if rest.quota is not None:  # (no wait asked: the quota's reset, or the longest rest)
+            why = f"its server refused it {seconds(now - rest.since)} ago on {rest.quota}: left alone for "
+            why += seconds(rest.until - rest.since)
+        else:
+            why = f"its server asked {seconds(now - rest.since)} ago to be left alone for {seconds(rest.asked)}"
+            why += f", kept for {seconds(LONGEST_REST)}" if rest.asked > LONGEST_REST else ""
+        message = (
+            f"{target.label}: not sent: {why} ({rest.kind.kind}), {left_said} of that left{done}; it said: {rest.said}"
+        )
+        error = _standing_for(rest, message, target, left)
+        if rest.by_wait:
+            error.quota_by_wait = True
+        return error
+
+    def _breaker_rest(
+        self, target: Target, rest: _Rest, now: float, left: float, left_said: str, done: str
+    ) -> ProviderError:
+        """The error that stands for ``target`` while the circuit breaker leaves it alone, or one call probes it."""
+        failed = f"{counted(rest.failures, 'failure')} in a row that say{'s' if rest.failures == 1 else ''} its server "
+        failed += f"is unwell ({rest.kind.kind})"
+        if rest.probing:
+            why = (
+                f"another call is sending it now, the first since the circuit breaker left it alone after {failed}; "
+                f"it is passed over until that call's answer"
+            )
+            if done:
+                why += done
+        else:
+            trip = "" if rest.tripped == 1 else f" (its {rest.tripped} trips since it last answered doubling it)"
+            why = (
+                f"the circuit breaker left it alone {seconds(now - rest.since)} ago for {seconds(rest.asked)}{trip}, "
+                f"after {failed}, {left_said} of that left{done}; then one call sends it ({self.breaker.said()})"
+            )
+        error = _standing_for(rest, f"{target.label}: not sent: {why}; it said: {rest.said}", target, left)
+        error.left_by_breaker = True
+        return error
+
+
+def _standing_for(rest: _Rest, message: str, target: Target, left: float) -> ProviderError:
+    """The refusal's class (a rate limit, an overload, a quota), which says what the caller may do about it; made
+    without its own __init__, whose arguments differ by class: its attributes are ProviderError's and class
+    defaults."""
+    error = rest.kind.__new__(rest.kind)
+    ProviderError.__init__(error, message, provider=target.provider, model=target.model, retry_after=left)
+    if error.retryable != rest.retryable:  # (x-should-retry: false made the refusal not retryable)
+        error.retryable = rest.retryable  # type: ignore[misc]
+    error.reached = False  # nothing was sent
+    return error
