@@ -93,7 +93,8 @@ class PlannedTargetDict(TypedDict):
     policy's refusal fails the call on, not skipped), why it cannot be called (``unavailable``: no key, no endpoint),
     the policies' verdict, the features the call needs that it lacks, and its worst-case cost (None: no known price).
     ``base_url`` and ``params`` (credentials redacted) are there where the target has them; ``resting`` where its
-    server asked an earlier call to leave it alone for a while."""
+    server asked an earlier call to leave it alone for a while, or the circuit breaker left it alone after failures in
+    a row that say its server is unwell (see breaker.py)."""
 
     provider: str
     model: str

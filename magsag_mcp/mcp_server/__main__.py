@@ -88,6 +88,12 @@ more; `magsag doctor` checks them):
                         deadline, 0.001 to 21600 s (default 300); a 429's
                         wait over 60s is taken for a spent quota unless the
                         longest wait covers it
+  MAGSAG_BREAKER_FAILURES, MAGSAG_BREAKER_COOLDOWN
+                        failures in a row that say a target's server is
+                        unwell before the calls that follow leave it alone,
+                        0 (off) to 100 (default 3); its first rest, 1 to
+                        600 s (default 30), doubled on each trip, 600 s at
+                        most; then one call probes it
   MAGSAG_CONNECT_TIMEOUT, MAGSAG_READ_TIMEOUT
                         seconds to connect to a provider, 0.001 to 300
                         (default 10; 5 for local); seconds it may stay
