@@ -79,6 +79,10 @@ async def service(fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path, r
         "MAGSAG_COMPAT_API_KEY": COMPAT_KEY,
         "MAGSAG_RETRY_BASE_DELAY": "0.001",
         "MAGSAG_RETRY_MAX_DELAY": "0.002",
+        # every call of a path meets the same step (the retry path's 500 first): the circuit breaker would leave the
+        # target alone after three of them, and the later calls would have no retry's wait to be cancelled in (the
+        # breaker's own paths: tests/test_breaker.py)
+        "MAGSAG_BREAKER_FAILURES": "0",
     }
     timeouts = Timeouts(connect=30.0, read=30.0)  # a hang guard: nothing here waits on a timeout
     db = tmp_path / "sweep.db"
