@@ -66,6 +66,10 @@ def env_for(upstream: str, db: Path) -> dict[str, str]:
         "OPENAI_API_KEY": "sk-bench-not-a-real-key",
         "MAGSAG_DB": str(db),
         "MAGSAG_MAX_RETRIES": "0",
+        # the fallback rows measure a failing first target tried on every call, against the same two requests by
+        # hand: the circuit breaker would leave it alone after three calls (one request a call), so it is off, as
+        # LiteLLM's Router runs without cooldowns here
+        "MAGSAG_BREAKER_FAILURES": "0",
         "PATH": os.environ.get("PATH", ""),
     }
 
