@@ -25,6 +25,7 @@ from .connection import (
     where_ledger_is,
 )
 from .copies import read_a_copy_if_in_use, remove_copy
+from .log_sync import close_log, open_log
 from .migrations import BlankFile, NewerSchema, NotALedger, migrate, unknown_migrations
 from .problems import (
     file_identity,
@@ -59,6 +60,8 @@ class LedgerOpening:
     _inline_cursor: sqlite3.Cursor | None
     _identity: tuple[int, int] | None
     _log_identity: tuple[int, int] | None
+    durable_mode: str
+    _log_fd: int | None
     _schema_version: int | None
     _wake: asyncio.Event | None
     _task: asyncio.Task[None] | None
@@ -119,6 +122,9 @@ class LedgerOpening:
             # the -wal file SQLite opened beside it (None: elsewhere, by a link to the file), which lives as long
             # as a connection has the ledger open
             self._log_identity = file_identity(self._opened + "-wal")
+            if self.durable_mode == "FULL" and self._log_identity is not None:
+                # durable commits synced by the ledger, the connections left in NORMAL (see log_sync.py)
+                self._log_fd = open_log(self._opened + "-wal", self._log_identity)
         except NewerSchema as exc:
             await self._close_connections()
             # (what does not create the ledger and does not read it is no calls' writer: a prune)
@@ -156,6 +162,9 @@ class LedgerOpening:
         return self
 
     async def _close_connections(self) -> None:
+        # first: on Windows a descriptor left open kept the last connection's close from deleting the -wal file
+        close_log(self._log_fd)
+        self._log_fd = None
         for conn in (self._writer, self._reader):
             if conn is not None:
                 try:

@@ -5,9 +5,10 @@ transaction (atomic across processes) with a SAVEPOINT per operation, so that co
 one fsync instead of paying one each, and one failing operation rolls back only itself. The calls'
 records in a batch are written together, one statement per table (:class:`~.writes.RecordWrite`). A write's
 ``await`` returns after its batch has committed: a call's attempts are durable before the call
-returns. The whole batch runs as one function on aiosqlite's connection thread (one thread hop per
-batch, not one per statement). When the write lock is free and nothing is queued, a reservation or a
-call's record is written inline on the event loop instead (:meth:`Ledger.try_now`).
+returns (the -wal file synced after the COMMIT: :mod:`.log_sync`). The whole batch runs as one function on
+aiosqlite's connection thread (one thread hop per batch, not one per statement). When the write lock is free and
+nothing is queued, a reservation or a call's record is written inline on the event loop instead
+(:meth:`Ledger.try_now`).
 
 What is refused at open is :mod:`.opening`'s; at every write transaction, a file deleted or replaced since it was
 opened, and a schema a newer magsag migrated since (:meth:`Ledger._check_write`).
@@ -35,6 +36,7 @@ from .connection import (
     stoppable,
 )
 from .copies import remove_copy
+from .log_sync import sync_log
 from .migrations import unknown_migrations
 from .opening import LedgerOpening, schema_version
 from .problems import (
@@ -126,6 +128,8 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         #: the file opened (device, inode), its -wal file and its schema's version: each write transaction checks them
         self._identity: tuple[int, int] | None = None
         self._log_identity: tuple[int, int] | None = None
+        #: the -wal file, opened to sync it after a durable commit (see log_sync.py); None: SQLite's own FULL does it
+        self._log_fd: int | None = None
         #: the file opened, as text: os.stat of a Path converts it through two Python calls, on every write
         self._opened = str(self.path)
         self._schema_version: int | None = None
@@ -256,7 +260,7 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
                     self._apply_batch,
                     self._writer._conn,
                     [fn for fn, _, _, _, _ in batch],
-                    self.durable_mode if durable else "NORMAL",
+                    durable,
                     outcome,
                 )
             except asyncio.CancelledError:
@@ -302,10 +306,13 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             raise exit_
         return until_idle
 
-    def _apply_batch(self, conn: sqlite3.Connection, fns: list[Any], mode: str, outcome: list[Any]) -> Any:
+    def _apply_batch(self, conn: sqlite3.Connection, fns: list[Any], durable: bool, outcome: list[Any]) -> Any:
         """The batch, its results (or its failure) kept in ``outcome`` too, for a writer cancelled meanwhile."""
         try:
+            mode = "NORMAL" if self._log_fd is not None or not durable else self.durable_mode
             results = apply_batch(conn, fns, mode, check=self._check_write)
+            if durable and self._log_fd is not None:
+                sync_log(self._log_fd, self._opened)
         except BaseException as exc:
             outcome.append(exc)
             raise
@@ -354,16 +361,16 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
 
         A budget reservation is a few indexed reads and one insert (tens of microseconds); handing it to
         the writer thread and back costs more than doing it (here ~70 us of CPU per hop, most of it in
-        the kernel waking threads). ``durable=True`` commits in :attr:`durable_mode` (by default
-        ``synchronous=FULL``): the fsync then
+        the kernel waking threads). ``durable=True`` is on disk when this returns (by default, see
+        :attr:`durable_mode`: the -wal file synced after the COMMIT, see log_sync.py): the fsync then
         happens on the event loop, so callers use it only when nothing else is waiting (see
         :meth:`record_call`). The inline connection never waits for a lock (busy timeout 0): when
         another writer holds it, this returns ``(False, None)`` and the caller queues the operation with
         :meth:`submit` instead, as it does when SQLite fails the write (a full disk: the queue tries it
         again, and a lasting failure is said there, with its cause). Other exceptions from ``fn`` propagate,
         as does the :class:`LedgerError` of a ledger that must not be written (see :meth:`_check_write`). An
-        interpreter exit raised as the COMMIT returns (a SIGINT arriving during its fsync is raised then) leaves the
-        write committed: ``taken`` (if given) is then appended to.
+        interpreter exit raised as the COMMIT or its sync returns (a SIGINT arriving during the fsync is raised then)
+        leaves the write committed: ``taken`` (if given) is then appended to.
         """
         conn, cur = self._inline, self._inline_cursor
         if conn is None or cur is None:
@@ -371,7 +378,8 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         # The transaction's own statements go through one cursor kept for them: conn.execute makes (and
         # drops) a cursor per statement, a few thousand instructions each, and these are four a write.
         try:
-            _begin_immediate(conn, self.durable_mode if durable else "NORMAL", cur)
+            # (with the -wal file's descriptor, the ledger syncs a durable commit itself: see log_sync.py)
+            _begin_immediate(conn, "NORMAL" if self._log_fd is not None or not durable else self.durable_mode, cur)
         except sqlite3.OperationalError:
             return False, None  # locked: take the queue
         committing = False
@@ -380,6 +388,8 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             value = fn(conn)
             committing = True
             cur.execute("COMMIT")
+            if durable and self._log_fd is not None:
+                sync_log(self._log_fd, self._opened)
         except BaseException as exc:
             # SQLite may have rolled back itself (a full disk): a ROLLBACK then raised "no transaction is
             # active" in place of the cause, and a reservation made inline failed its call with that
