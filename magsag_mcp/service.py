@@ -195,11 +195,6 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
             parent_run_id = await self._top_run(run_id, parent_run_id)
             # a close begun during that read neither cancels nor waits for a call not yet in flight (below)
             self._refuse_if_closing()
-        if price_data.under_way:
-            # the first call of the process: genai-prices' data, loading in a thread of its own (see .price_data), is
-            # awaited with the loop left to the other calls; a close begun meanwhile refuses it, as after a read
-            await price_data.loaded()
-            self._refuse_if_closing()
         if parent_run_id == run_id:  # no parent: the one it was recorded with (if any) applies, as to any call
             parent_run_id = None
         run = RunRecord(run_id, agent, skill_id, time.time(), parent_run_id)  # positional: no dict of keywords
@@ -210,6 +205,12 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         so_far: list[AttemptRecord] = []
         try:
             try:
+                if price_data.under_way:
+                    # the first call of the process: genai-prices' data, loading in a thread of its own (see
+                    # .price_data), is awaited with the loop left to the other calls, and in flight: cancelled
+                    # meanwhile (by its caller, or by a close, which cancels the calls in flight), it is recorded as
+                    # any call cancelled is (waited for before it was counted, it left no record)
+                    await price_data.loaded()
                 plan = self.plan(skill_id, payload, context)
                 outcome = await self.cascade.run(
                     plan,

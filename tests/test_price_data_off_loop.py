@@ -350,3 +350,48 @@ def test_a_load_that_fails_ends_with_its_error_set_so_no_call_waits_on_it(
     assert loading is not None and loading.done() and not price_data.under_way
     assert isinstance(loading.exception(), RuntimeError)
     asyncio.run(price_data.loaded())  # returns: the failed load is the lookup's to retry, not the call's to await
+
+
+def _runs(db: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(
+            "SELECT status, (SELECT count(*) FROM attempts a WHERE a.run_id = r.run_id),"
+            " (SELECT count(*) FROM budget_reservations) FROM runs r"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("by", ["caller", "close"])
+async def test_a_call_cancelled_while_the_data_loads_is_recorded_as_cancelled(
+    fresh_load: Load, fake_openai: FakeOpenAI, tmp_path: Path, by: str
+):
+    # The first call of a process waits for genai-prices' data. Cancelled in that wait (by its caller, or by a close,
+    # which cancels the calls in flight), it was recorded nowhere: the wait came before the call was counted in
+    # flight. Like a call cancelled at any later step, it is a cancelled run now, holding nothing.
+    release = threading.Event()
+    fresh_load.during = lambda: release.wait(30)  # (the load held until the call is cancelled)
+    fresh_load.watch()
+    svc = await open_service(tmp_path, fake_openai)
+    call = asyncio.ensure_future(svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-early"))
+    try:
+        for _ in range(10_000):  # until the load has begun and the call waits for it
+            await asyncio.sleep(0)
+            if fresh_load.thread is not None and svc._in_flight:
+                break
+        assert fresh_load.thread is not None and not call.done()
+        if by == "caller":
+            call.cancel()
+        else:
+            closing = asyncio.ensure_future(svc.aclose())
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        if by == "close":
+            release.set()
+            await closing
+    finally:
+        release.set()
+        await svc.aclose()
+    assert _runs(tmp_path / "ledger.db") == [("cancelled", 0, 0)]
+    assert not fake_openai.requests
