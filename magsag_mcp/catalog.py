@@ -33,6 +33,7 @@ from .errors import CatalogError, ConfigError, UnknownSkillError
 from .plurals import counted
 from .provider_defaults import read_provider_defaults
 from .redaction import redact, register_env_secrets
+from .request_caps import RequestCap, read_request_caps
 from .result_dicts import SkillDict
 from .routing_files import Route, RoutingFile, RoutingPolicy
 from .skill_schemas import checked_schema, compile_validator
@@ -101,6 +102,8 @@ class Catalog:
         #: where the default chain, each tier and each provider's default model are written: "default", "tiers.NAME"
         #: and "provider_defaults.PROVIDER" (by its canonical name) -> "FILE: KEY" (the key as written)
         self.routing_where: dict[str, str] = {}
+        #: routing's ``request_caps``, in file order (see :mod:`.request_caps`); empty: no target is capped
+        self.request_caps: tuple[RequestCap, ...] = ()
 
     def routing_place(self, key: str) -> str:
         """``FILE: KEY`` of the default chain (``default``), a tier (``tiers.NAME``) or a provider's default model
@@ -273,6 +276,7 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     tiers: dict[str, list[Target]] = {}
     routes: list[tuple[Route, list[Target]]] = []
     provider_defaults: dict[str, list[Target]] = {}
+    request_caps: dict[str, RequestCap] = {}  # by key, in file order
     #: every route in file order, a route naming a tier among them: its chain is known once every file is read
     written: list[Route] = []
     where: dict[str, str] = {}  # Catalog.routing_where
@@ -313,6 +317,14 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
                 )
             provider_defaults[provider] = chain
             where[f"provider_defaults.{provider}"] = f"{path}: provider_defaults.{key}"
+        for cap in read_request_caps(rf.request_caps, f"{path}: request_caps", problems):
+            if cap.key in request_caps:
+                problems.append(
+                    f"{cap.where}: {cap.key} is also capped in {request_caps[cap.key].where.partition(': ')[0]}; "
+                    "keep one of the two"
+                )
+                continue
+            request_caps[cap.key] = cap
     for route in written:
         if route.chain is not None:
             routes.append((route, [to_target(t) for t in route.chain]))
@@ -373,6 +385,7 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     catalog.skill_files = skill_files
     catalog.agent_files = agent_files
     catalog.routing_where = where
+    catalog.request_caps = tuple(request_caps.values())
     return catalog, problems
 
 

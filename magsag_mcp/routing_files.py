@@ -61,6 +61,8 @@ class RoutingFile(BaseModel):
     routes: list[Route] = Field(default_factory=list)
     #: provider -> its model(s), read by :func:`~.provider_defaults.read_provider_defaults` (which names the key path)
     provider_defaults: Any = None
+    #: ``provider:model`` -> its caps, read by :func:`~.request_caps.read_request_caps` (which names the key path)
+    request_caps: Any = None
 
     @field_validator("default")
     @classmethod
@@ -78,6 +80,17 @@ class RoutingFile(BaseModel):
             raise ValueError(
                 "provider_defaults is written with nothing after it (YAML reads that as null), which would name no "
                 "model for any provider; write each vendor's model (e.g. google: gemini-1.5-pro), or remove the key"
+            )
+        return value
+
+    @field_validator("request_caps")
+    @classmethod
+    def _caps_written_null(cls, value: Any) -> Any:
+        """(Run on what is written only: a key left out is not validated.)"""
+        if value is None:
+            raise ValueError(
+                "request_caps is written with nothing after it (YAML reads that as null), which caps no target; write "
+                "each target's caps (e.g. 'local:*': {max_concurrent: 4}), or remove the key"
             )
         return value
 
