@@ -11,10 +11,11 @@ to the next candidate; on one that doesn't (a bad request caused by our input, a
 for the next ones after a timeout, rate limit or overload is come back to, for its retry after its
 wait, when none of them was sent (a budget refused them: see :meth:`Cascade._order`). A target whose server named
 a wait (``Retry-After``, ...) is left alone for it by the calls that follow too, as one more skip, waited out on the
-last target left (see :mod:`.cascade_waits`). Every attempt and every skip becomes an
-:class:`~magsag_mcp.records.AttemptRecord`. Which targets are passed over lives in :mod:`.cascade_skips`; what an
-attempt stopped by its caller (a cancel, a callback, an exit) leaves in :mod:`.cascade_stops`; the records, trace and
-final error in :mod:`.cascade_report`.
+last target left (see :mod:`.cascade_waits`). A target routing's ``request_caps`` caps takes a slot of its pool
+before each try, or is passed over for the next target, or waited for on the last (see :mod:`.cascade_caps`).
+Every attempt and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`. Which targets are passed over
+lives in :mod:`.cascade_skips`; what an attempt stopped by its caller (a cancel, a callback, an exit) leaves in
+:mod:`.cascade_stops`; the records, trace and final error in :mod:`.cascade_report`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .attempt_cost import (
 )
 from .breaker import BreakerPolicy
 from .caller_progress import CallbackFailed, emit, guarded
+from .cascade_caps import CappedTargets, RequestCaps, Slot
 from .cascade_report import (
     CascadeState,
     all_failed,
@@ -109,7 +111,7 @@ class CallOutcome:
     trace: dict[str, Any]
 
 
-class Cascade(TargetSkips, StoppedAttempts):
+class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
     def __init__(
         self,
         providers: ProviderSet,
@@ -130,6 +132,8 @@ class Cascade(TargetSkips, StoppedAttempts):
         #: the targets whose server named a wait, or that the circuit breaker left alone, for every call this cascade
         #: runs (see target_rests.py); a probe of one holds it for a call's deadline at most
         self.rests = TargetRests(breaker, retry.deadline)
+        #: the pools of routing's request_caps (see cascade_caps.py); None, asked once a try, where none is declared
+        self.caps: RequestCaps | None = None
 
     @traced  # OpenTelemetry's spans of the call and its attempts, where the process traces (see otel_spans.py)
     async def run(
@@ -195,6 +199,7 @@ class Cascade(TargetSkips, StoppedAttempts):
             if position > 0 and progress is not None and not state.revisited:
                 await emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
             try_number = 0
+            pool = None if self.caps is None else self.caps.of(target)
             if state.revisited:  # the target left for the next ones, none of which was sent: its retry, after its wait
                 position, try_number, _, record, held = state.deferred  # type: ignore[misc]
                 remaining = deadline - self.clock()
@@ -215,6 +220,11 @@ class Cascade(TargetSkips, StoppedAttempts):
                     await self.sleep(wait)
             while True:
                 try_number += 1
+                slot: Slot | None = None
+                if pool is not None:
+                    args = (plan, state, run_id, agent, position, target, try_number, deadline, progress)
+                    if (slot := await self._slot(pool, *args)) is None:
+                        break  # (its skip recorded: at its cap, the next target taken or no slot in time)
                 admission = None
                 if self.guard is not None:
                     try:
@@ -224,6 +234,8 @@ class Cascade(TargetSkips, StoppedAttempts):
                             )
                         )
                     except (PolicyDenied, BudgetExceeded) as exc:
+                        if slot is not None:
+                            slot.release(sent=False)
                         unhooked(exc)
                         self.rests.unsent(target, self.clock())  # (a probe it was: the next call's, then)
                         denied = isinstance(exc, PolicyDenied)
@@ -248,12 +260,16 @@ class Cascade(TargetSkips, StoppedAttempts):
                             raise all_failed(plan, state, exc) from None
                         break
                     except LedgerError as refused:  # (another process's lock): no call goes out unreserved
+                        if slot is not None:
+                            slot.release(sent=False)
                         if not any(a.outcome == "error" for a in state.attempts):
                             raise  # nothing was sent: the refusal is what happened to the call
                         raise reservation_refused(
                             plan, state, run_id, agent, position, target, try_number, refused
                         ) from None
                 if self.clock() >= deadline:
+                    if slot is not None:
+                        slot.release(sent=False)
                     # admitted too late (a write lock waited for): sent now, it would be cut at once and
                     # counted at its worst case; not sent, it costs nothing. Its reservation goes with the
                     # call's record, which the skip carries: a drop of its own was another write, which the
@@ -273,6 +289,8 @@ class Cascade(TargetSkips, StoppedAttempts):
                             progress, "attempt", {"target": target.label, "try": try_number, "position": position}
                         )
                 except BaseException:
+                    if slot is not None:
+                        slot.release(sent=False)
                     # Nothing was sent (a progress callback that raised, or the caller cancelling while progress
                     # was delivered): the attempt is recorded as not sent, at no cost, and its reservation goes
                     # with the call's record. A drop of its own was another write, which a locked ledger could
@@ -344,6 +362,8 @@ class Cascade(TargetSkips, StoppedAttempts):
                     )
                     price_failure(self.pricer, record, exc, target, admission, request)
                     state.attempts.append(record)
+                    if slot is not None and (waited := slot.release()) is not None:
+                        record.warnings.append(waited)
                     # Once, here, where each failed try is seen: an agent's own logs show the retries and fallbacks
                     # its calls went through (INFO: a retried 500 is a normal call's). The message is redacted;
                     # nothing is formatted when INFO is off.
@@ -386,6 +406,8 @@ class Cascade(TargetSkips, StoppedAttempts):
                         raise all_failed(plan, state, exc) from None
                     break
                 except BaseException as exc:
+                    if slot is not None:
+                        slot.release()
                     await self._stopped(
                         exc,
                         plan,
@@ -406,6 +428,8 @@ class Cascade(TargetSkips, StoppedAttempts):
                         raise exc.error from None
                     raise
                 latency = (self.clock() - started) * 1000.0
+                if slot is not None and (waited := slot.release()) is not None:
+                    result.warnings.append(waited)
                 record = attempt_record(
                     plan, run_id, agent, position, try_number, target, "ok", started_wall, latency, None
                 )

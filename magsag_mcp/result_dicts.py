@@ -88,13 +88,27 @@ class PolicyVerdictDict(TypedDict):
     reason: str | None
 
 
+class RequestCapUseDict(TypedDict):
+    """A target's entry of routing's ``request_caps`` (``key``, the caps it sets) and its use in this process now: the
+    requests in flight, those sent in the last minute, whether a call now takes a slot at once, and else, where the
+    minute is full, in how many seconds the next is free."""
+
+    key: str
+    max_concurrent: NotRequired[int]
+    in_flight: NotRequired[int]
+    requests_per_minute: NotRequired[int]
+    sent_last_minute: NotRequired[int]
+    free_now: bool
+    next_free_s: NotRequired[float]
+
+
 class PlannedTargetDict(TypedDict):
     """One target of a call's plan, in the order it is tried: who chose it (``source``; ``explicit``: a choice a
     policy's refusal fails the call on, not skipped), why it cannot be called (``unavailable``: no key, no endpoint),
     the policies' verdict, the features the call needs that it lacks, and its worst-case cost (None: no known price).
     ``base_url`` and ``params`` (credentials redacted) are there where the target has them; ``resting`` where its
     server asked an earlier call to leave it alone for a while, or the circuit breaker left it alone after failures in
-    a row that say its server is unwell (see breaker.py)."""
+    a row that say its server is unwell (see breaker.py); ``request_cap`` where routing caps it."""
 
     provider: str
     model: str
@@ -107,6 +121,7 @@ class PlannedTargetDict(TypedDict):
     policy: PolicyVerdictDict
     missing_features: list[str]
     resting: NotRequired[str]
+    request_cap: NotRequired[RequestCapUseDict]
     estimated_max_cost_usd: str | None
 
 

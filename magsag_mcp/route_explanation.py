@@ -90,6 +90,8 @@ class RouteExplanation:
                 entry["resting"] = resting.message
                 if not _waited_out(self.cascade.retry, resting):
                     unwaited.add(position)
+            if self.cascade.caps is not None and (pool := self.cascade.caps.of(cand.target)) is not None:
+                entry["request_cap"] = pool.use(self.cascade.clock())  # its routing request_caps, and their use now
             worst = reserved_worst_case(
                 self.pricer,
                 cand.target,

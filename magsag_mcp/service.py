@@ -23,6 +23,7 @@ from .call_ids import new_call_id, new_run_id
 from .call_urls import CallURLs
 from .caller_progress import raised_by_caller
 from .cascade import Cascade
+from .cascade_caps import request_caps
 from .cascade_report import result_warnings
 from .catalog import Catalog, validate_catalog
 from .errors import (
@@ -98,6 +99,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         self.governance = governance
         self.retry = retry
         self.cascade = Cascade(self.providers, pricer, governance, retry, breaker=breaker)
+        self.cascade.caps = request_caps(catalog.request_caps)
         self.call_urls = CallURLs(env, catalog.routing.all_targets, self.providers, configured_only=configured_urls)
         #: calls' routes (see plan_call): by skill for calls that name none, by what they name for the others
         self._routes: dict[str, Resolution] = {}

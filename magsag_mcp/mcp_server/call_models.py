@@ -91,6 +91,21 @@ class PolicyCheckOut(_Out):
     reason: str | None = None
 
 
+class RequestCapOut(_Out):
+    key: str = Field(description="the routing request_caps entry that caps this target (provider:model, or a glob)")
+    max_concurrent: int | None = None
+    in_flight: int | None = Field(None, description="this process's requests to the entry's targets in flight now")
+    requests_per_minute: int | None = None
+    sent_last_minute: int | None = Field(None, description="this process's requests to them sent in the last minute")
+    free_now: bool = Field(
+        description="whether a call now takes a slot at once; else it takes the next target, or, "
+        "the last target left, waits for one within the retry cap and its deadline"
+    )
+    next_free_s: float | None = Field(
+        None, description="seconds until the minute's count frees a slot, when it is full"
+    )
+
+
 class PlannedTargetOut(CandidateOut):
     label: str
     unavailable: str | None = Field(None, description="why this target cannot be called now")
@@ -104,6 +119,9 @@ class PlannedTargetOut(CandidateOut):
         "a row that say its server is unwell (MAGSAG_BREAKER_FAILURES), for how long and how much of that is left, "
         "or another call is probing it now (a call meanwhile tries the targets after it, and sends it once, without "
         "retries, where none of them answers)",
+    )
+    request_cap: RequestCapOut | None = Field(
+        None, description="routing's request_caps on this target (per process) and its use now"
     )
     policy: PolicyCheckOut
     estimated_max_cost_usd: str | None = USD

@@ -1,7 +1,8 @@
 """What the client sees while a call runs: progress notifications and log messages.
 
 The service reports ``await progress(event, data)`` for each attempt, fallback, retry, resend (a target sent
-the call again without a setting it refused), streamed delta and restart (the text streamed was not the answer);
+the call again without a setting it refused), wait for a slot under a request cap (``capped``), streamed delta and
+restart (the text streamed was not the answer);
 :class:`ProgressBridge` turns each into ``notifications/progress`` (only when the client sent a progress token, or
 an in-process client a progress callback: the service streams from providers when it is given a callback, so none is
 given otherwise) and into a ``notifications/message`` at or above the level the client chose with
@@ -60,6 +61,13 @@ def _retry(d: Mapping[str, Any]) -> str:
     return f"retrying {d.get('target')} in {_seconds(d.get('wait_s'))}"
 
 
+def _capped(d: Mapping[str, Any]) -> str:
+    return (
+        f"waiting up to {_seconds(d.get('wait_s'))} for a slot of {d.get('target')}, the last target left: "
+        f"{d.get('cap')}"
+    )
+
+
 def _resend(d: Mapping[str, Any]) -> str:
     return f"{d.get('target')} {d.get('reason')}"
 
@@ -80,6 +88,7 @@ EVENTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
     "fallback": ("warning", _fallback),
     "retry": ("notice", _retry),
     "resend": ("notice", _resend),
+    "capped": ("notice", _capped),
     "delta": ("debug", _delta),
     "restart": ("debug", _restart),
 }
