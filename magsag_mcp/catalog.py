@@ -3,7 +3,7 @@
 Layout of a catalog directory::
 
     skills/*.yaml      one skill per file
-    routing/*.yaml     routes, tiers, the default chain and provider_defaults (merged across files)
+    routing/*.yaml     routes, tiers, the default chain, provider_defaults and request_caps (merged across files)
     agents/*.yaml      MAG and SAG agents with an ``entrypoint: module:function``
     policies/*.yaml    governance (loaded by :mod:`magsag_mcp.governance`)
     prices.yaml        price overrides (loaded by :mod:`magsag_mcp.pricing`)
@@ -283,7 +283,11 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     unreadable = 0  # routing files that failed: one of them may be the one with the default chain
     for path in _yaml_files(root / "routing"):
         rf = _entry(
-            path, RoutingFile, env, problems, "a routing file holds default, tiers, routes and/or provider_defaults"
+            path,
+            RoutingFile,
+            env,
+            problems,
+            "a routing file holds default, tiers, routes, provider_defaults and/or request_caps",
         )
         if rf is None:
             unreadable += 1

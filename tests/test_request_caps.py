@@ -392,3 +392,23 @@ async def test_a_slot_given_back_goes_to_the_call_waiting_not_to_one_arriving():
     said = slot.release()
     assert said == "local:*: waited 2.5s for a slot under its request cap (max_concurrent 1, in this process)"
     assert slot.release() is None and pool.in_flight == 0  # given back once
+
+
+async def test_the_heartbeat_of_a_call_waiting_for_a_slot_says_what_it_waits_on(monkeypatch):
+    import anyio
+
+    from magsag_mcp.mcp_server import progress as progress_module
+    from tests.test_mcp_tools_updates import StubContext
+
+    monkeypatch.setattr(progress_module, "HEARTBEAT_SECONDS", 0.01)
+    ctx = StubContext(until=3)
+    bridge = progress_module.ProgressBridge(ctx, progress_module.ClientLog())  # type: ignore[arg-type]
+    cap = "at its request cap (4 requests in flight of max_concurrent 4; request_caps 'local:*', in this process)"
+    with anyio.fail_after(30):  # a hang guard, not a timing assertion
+        async with bridge.beating():
+            await bridge("fallback", {"to": "local:llama3.1", "position": 1, "of": 2})
+            await bridge("capped", {"target": "local:llama3.1", "cap": cap, "wait_s": 20.0})
+            await ctx.heard.wait()
+    said = f"waiting up to 20s for a slot of local:llama3.1, the last target left: {cap}"
+    assert ctx.said[1] == said
+    assert ctx.said[2].startswith("still waiting after ") and ctx.said[2].endswith(f": {said}")

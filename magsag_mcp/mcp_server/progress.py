@@ -175,7 +175,8 @@ class ProgressBridge:
         self.step = 0
         self._chars_reported = -1
         self._started = self._last = anyio.current_time()
-        #: what the call is doing (the last attempt, retry or fallback reported), for the heartbeat
+        #: what the call is doing (the last attempt, retry, fallback, resend or wait for a slot reported), for the
+        #: heartbeat
         self._doing = "starting"
         #: the characters a stream has delivered when fewer than DELTA_STEP came since the last report: the
         #: heartbeat reports them, not "still waiting" while the answer is coming in
@@ -196,7 +197,7 @@ class ProgressBridge:
                 self._chars_reported = -1
         level, describe = EVENTS.get(event, ("info", lambda d: f"{event}: {dict(d)}"))
         message = redact(describe(data))
-        if event in ("attempt", "retry", "fallback", "resend"):
+        if event in ("attempt", "retry", "fallback", "resend", "capped"):
             self._doing = message
         await self._report(message, level)
 
