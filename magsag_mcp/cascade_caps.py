@@ -257,11 +257,14 @@ class CappedTargets:
                 if self.retry.max_delay <= left
                 else f"the {seconds(max(left, 0.0))} left of the call's deadline (MAGSAG_CALL_DEADLINE)"
             )
+            wait = pool.wait_needed(self.clock())
+            # a minute's count says when a slot frees; requests in flight, none: the calls sent at once are the fix
+            fewer = "send fewer calls at once" if wait == math.inf else f"call again in {seconds(wait)}"
             reason = (
-                f"not sent: {busy}, and no slot came free within {within}; send fewer calls at once, raise the cap "
-                f"where the account allows more ({pool.cap.where}), or add a fallback target"
+                f"not sent: {busy}, and no slot came free within {within}; {fewer}, raise the cap where the account "
+                f"allows more ({pool.cap.where}), or add a fallback target"
             )
-            _skip(state, plan, run_id, agent, position, target, reason, try_number)
+            _skip(state, plan, run_id, agent, position, target, reason, try_number, wait)
             return None
         slot.waited = self.clock() - now
         return slot
@@ -276,8 +279,14 @@ def _skip(
     target: Target,
     reason: str,
     try_number: int,
+    wait: float = math.inf,
 ) -> None:
-    """A try not sent for its target's cap: recorded at no cost, and the call's error if it is its last."""
-    capped = RateLimitError(f"{target.label}: {reason}", provider=target.provider, model=target.model)
+    """A try not sent for its target's cap: recorded at no cost, and the call's error if it is its last, a
+    :class:`RateLimitError` (the guide's ``except RateLimitError`` retries it) whose ``retry_after`` is ``wait``, when
+    the minute's count says when a slot is free (a request in flight says no time)."""
+    after = wait if 0.0 < wait < math.inf else None
+    capped = RateLimitError(
+        f"{target.label}: {reason}", provider=target.provider, model=target.model, retry_after=after
+    )
     capped.reached = False  # type: ignore[misc]  # (this one error's, over its class's: nothing was sent)
     record_skip(state, plan, run_id, agent, position, target, reason, None, None, capped, try_number=try_number)

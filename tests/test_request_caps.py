@@ -185,8 +185,10 @@ async def test_a_window_past_the_retry_cap_fails_the_call_unsent_and_recorded(fa
         await svc.aclose()
     assert len(fake.requests) == 1 and clock.sleeps == []  # no wait that could not end in a slot
     message = failed.value.message
+    assert isinstance(failed.value, E.RateLimitError) and failed.value.retry_after == 60.0  # (the guide's except)
     assert "no slot came free within the retry cap of 20s (MAGSAG_RETRY_MAX_DELAY)" in message
-    assert "raise the cap where the account allows more" in message and "request_caps.openai:gpt-4o-mini" in message
+    assert "; call again in 60s, raise the cap where the account allows more (" in message
+    assert "r.yaml: request_caps.openai:gpt-4o-mini), or add a fallback target" in message
     with sqlite3.connect(tmp_path / "ledger.db") as conn:
         rows = conn.execute("SELECT outcome, cost_pusd FROM attempts WHERE run_id = 'late'").fetchall()
     assert rows == [("skipped", 0)]
@@ -209,7 +211,8 @@ async def test_the_wait_for_a_slot_ends_at_the_calls_deadline(fake, tmp_path):
         await svc.aclose()
     assert len(fake.requests) == 1
     assert "no slot came free within the" in failed.value.message
-    assert "left of the call's deadline (MAGSAG_CALL_DEADLINE)" in failed.value.message
+    assert "left of the call's deadline (MAGSAG_CALL_DEADLINE); send fewer calls at once" in failed.value.message
+    assert failed.value.retry_after is None  # (a request in flight says no time)
 
 
 async def test_a_call_cancelled_while_it_waits_takes_and_gives_back_nothing(fake, tmp_path):
