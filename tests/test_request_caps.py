@@ -36,17 +36,24 @@ class CountingOpenAI(FakeOpenAI):
         self.gate = asyncio.Event()
         self.gate.set()
         self.models: list[str] = []
+        #: the most requests of each model held at once
+        self.peaks: dict[str, int] = {}
+        self._at_once: dict[str, int] = {}
 
     async def _chat(self, request):  # type: ignore[no-untyped-def]
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
+        model = (await request.json())["model"]
+        self._at_once[model] = self._at_once.get(model, 0) + 1
+        self.peaks[model] = max(self.peaks.get(model, 0), self._at_once[model])
         try:
-            self.models.append((await request.json())["model"])
+            self.models.append(model)
             await asyncio.sleep(0.01)  # (long enough for the other calls to arrive meanwhile)
             await self.gate.wait()
             return await super()._chat(request)
         finally:
             self.in_flight -= 1
+            self._at_once[model] -= 1
 
 
 @pytest.fixture
@@ -415,3 +422,27 @@ async def test_the_heartbeat_of_a_call_waiting_for_a_slot_says_what_it_waits_on(
     said = f"waiting up to 20s for a slot of local:llama3.1, the last target left: {cap}"
     assert ctx.said[1] == said
     assert ctx.said[2].startswith("still waiting after ") and ctx.said[2].endswith(f": {said}")
+
+
+async def test_retries_and_fallbacks_of_many_calls_stay_under_the_cap_and_give_every_slot_back(fake, tmp_path):
+    """20 calls at once over a chain of two capped models, a third of the first answers a 500 or a 429 (retried,
+    or moved on from): the server never holds more of a model's requests than its cap."""
+    from tests.fakes import openai_replies as R
+
+    root = catalog(
+        tmp_path / "cat",
+        "  openai:gpt-4o-mini: {max_concurrent: 2}\n  openai:gpt-4o: {max_concurrent: 1}\n",
+        "[openai:gpt-4o-mini, openai:gpt-4o]",
+    )
+    fake.queue(*[R.server_error(), R.reply("ok"), R.rate_limited(retry_after="0")] * 8)
+    svc = await service(root, fake, tmp_path, MAGSAG_RETRY_BASE_DELAY="0.001", MAGSAG_RETRY_MAX_DELAY="30")
+    try:
+        results = await asyncio.gather(
+            *(svc.invoke_skill("skill.echo", {"text": f"{i}"}) for i in range(20)), return_exceptions=True
+        )
+    finally:
+        await svc.aclose()
+    assert fake.peaks == {"gpt-4o-mini": 2, "gpt-4o": 1}
+    assert all(isinstance(r, E.MagsagError) or r.output == "ok" for r in results), results
+    assert len(fake.requests) > 20  # (retries and fallbacks among them)
+    assert all(p.in_flight == 0 and p.waiting == 0 for p in svc.cascade.caps.pools.values())
