@@ -184,8 +184,8 @@ def test_a_routing_or_policy_key_of_the_wrong_shape_says_what_to_write(catalog_c
     routing.write_text("- openai:gpt-4o\n")
     policy.unlink()
     assert validate_catalog(catalog_copy, env={}) == [
-        f"{routing}: the file holds a list, not a mapping; a routing file holds default, tiers, routes and/or "
-        "provider_defaults"
+        f"{routing}: the file holds a list, not a mapping; a routing file holds default, tiers, routes, "
+        "provider_defaults and/or request_caps"
     ]
 
 
