@@ -224,6 +224,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                 if pool is not None:
                     args = (plan, state, run_id, agent, position, target, try_number, deadline, progress)
                     if (slot := await self._slot(pool, *args)) is None:
+                        self.rests.unsent(target, self.clock())  # (a breaker's probe it was: the next call's, then)
                         break  # (its skip recorded: at its cap, the next target taken or no slot in time)
                 admission = None
                 if self.guard is not None:

@@ -252,3 +252,27 @@ async def test_a_probe_a_budget_refused_hands_the_probe_to_the_next_call():
     cascade.guard = None
     out = await _call(cascade)
     assert out.result.text == "a is back" and [a.outcome for a in out.attempts] == ["ok"]
+
+
+async def test_a_probe_passed_over_at_its_request_cap_is_the_next_calls_not_held_for_the_deadline():
+    # The cooldown over, a call claims the probe, then finds the target at its request cap (routing's request_caps)
+    # and takes its fallback: the probe was never sent, so the next call with a free slot probes it. Held, every
+    # call passed the target over until the first one's deadline (300s).
+    from magsag_mcp.cascade_caps import request_caps
+    from magsag_mcp.providers.fake import script
+    from magsag_mcp.request_caps import RequestCap
+
+    script("a", *_down(3), "a is back")
+    script("b", *["from b"] * 5)
+    cascade, clock = make(tries=1)
+    cascade.caps = request_caps((RequestCap("fake:a", "fake", "a", 1, None, "routing/test.yaml: request_caps"),))
+    for _ in range(3):
+        await _call(cascade)
+    clock.now += 30.0
+    pool = cascade.caps.of(Target("fake", "a"))
+    held = pool.take(clock.now)  # (another call's request in flight: the cap of 1 reached)
+    out = await _call(cascade)
+    assert [(a.model, a.outcome) for a in out.attempts] == [("a", "skipped"), ("b", "ok")]
+    held.release()
+    out = await _call(cascade)
+    assert out.result.text == "a is back" and [a.outcome for a in out.attempts] == ["ok"]
