@@ -45,6 +45,7 @@ from .invoke_result import (
 )
 from .kept_records import KeptRecords
 from .ledger_reads import LedgerReads
+from .metrics import METRICS
 from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
@@ -117,6 +118,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         #: set when aclose begins: a call started from then on is refused before anything is sent
         self._closing = False
         self._closed = asyncio.Event()
+        METRICS.serve(self)  # its calls in flight, reservations and ledger queue, read when /metrics is scraped
         self._bind_loop()  # the ledger's writer runs on the loop that opened the service, and so must its calls
         self._close_when_dropped()
 
@@ -335,6 +337,8 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
             tokens_in += a.input_tokens
             tokens_out += a.output_tokens
         run.input_tokens, run.output_tokens = tokens_in, tokens_out
+        # counted as it happened, before the write: a record the ledger refuses is kept and written later, once
+        METRICS.observe(run, attempts)
         await self._kept.write((run, attempts, error), alone=self._in_flight == 1)
 
     async def record_agent_failure(

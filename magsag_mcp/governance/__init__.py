@@ -356,6 +356,11 @@ class Governance:
             with contextlib.suppress(LedgerError):
                 await self.ledger.submit(lambda conn: give_back(conn, ids), durable=False)
 
+    @property
+    def reservations_in_flight(self) -> int:
+        """Attempts admitted with a budget reservation and still running, in this process (read by /metrics)."""
+        return self._running
+
     def _ended(self, admission: Admission) -> None:
         if admission.running:
             admission.running = False

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ import aiosqlite
 import anyio
 
 from ..errors import LedgerError
+from ..metrics import METRICS
 from ..redaction import redacting_logger
 from .connection import (
     BUSY_TIMEOUT_MS,
@@ -254,6 +256,7 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         durable = any(d for _, _, d, _, _ in batch)
         self._batch_in_flight = True
         outcome: list[Any] = []
+        started = time.perf_counter()
         try:
             try:
                 results = await self._writer._execute(
@@ -289,6 +292,7 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             return until_idle
         finally:
             self._batch_in_flight = False
+        METRICS.commit("queued", time.perf_counter() - started)
         exit_ = None
         for (_, fut, _, orphaned, refused), (ok, value) in zip(batch, results, strict=True):
             if not ok:  # a cost past what SQLite holds says so
@@ -341,6 +345,11 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
                 raise newer_error(self.path, unknown, reading=self.reading, pruning=not self.create)
             self._schema_version = version
 
+    @property
+    def queued_writes(self) -> int:
+        """Writes waiting for the next group commit (read by /metrics)."""
+        return len(self._pending)
+
     def writer_idle(self) -> bool:
         """Nothing queued and no batch on the writer thread: an inline write cannot overtake another."""
         return not self._pending and not self._batch_in_flight
@@ -377,6 +386,7 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             return False, None
         # The transaction's own statements go through one cursor kept for them: conn.execute makes (and
         # drops) a cursor per statement, a few thousand instructions each, and these are four a write.
+        started = time.perf_counter()
         try:
             # (with the -wal file's descriptor, the ledger syncs a durable commit itself: see log_sync.py)
             _begin_immediate(conn, "NORMAL" if self._log_fd is not None or not durable else self.durable_mode, cur)
@@ -400,6 +410,7 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             if isinstance(exc, sqlite3.Error):
                 return False, None  # nothing happened: the queue tries again, and says what a lasting failure is
             raise
+        METRICS.commit("inline", time.perf_counter() - started)
         return True, value
 
     # --- reads -----------------------------------------------------------------------------------
