@@ -57,6 +57,15 @@ more; `magsag doctor` checks them):
                         http: a file of 'AGENT TOKEN' lines, a token per
                         client, each client's calls recorded as its agent
                         and held to its limits (instead of the one token)
+  MAGSAG_MCP_METRICS    http: on (the default) serves /metrics for Prometheus,
+                        behind the token; off serves none
+  MAGSAG_MCP_METRICS_TOKEN
+                        http: a token for the scraper alone, which /metrics
+                        then takes instead of MAGSAG_MCP_TOKEN (required
+                        for /metrics with MAGSAG_MCP_TOKENS_FILE)
+  MAGSAG_MCP_METRICS_AGENTS
+                        http: how many agents /metrics labels by name (the
+                        rest as '(other)'; default 100)
   MAGSAG_MCP_TRANSPORT, MAGSAG_MCP_HOST, MAGSAG_MCP_PORT,
   MAGSAG_MCP_ALLOW_HOSTS (comma-separated), MAGSAG_MCP_AGENT,
   MAGSAG_CALL_BASE_URLS, MAGSAG_MCP_LOG_LEVEL, MAGSAG_MCP_LOG_FORMAT,
@@ -295,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from .client_tokens import client_tokens_setting
                 from .http import check_gate, said_at_start, security_settings, serve_http, served_url
                 from .listeners import bind_listeners
+                from .metrics_endpoint import check_metrics_token, metrics_setting
                 from .token_setting import token_setting
         if args.transport == "stdio":
             log.info("magsag-mcp serving on stdio")
@@ -311,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             clients = client_tokens_setting(os.environ)  # a token per client: the file MAGSAG_MCP_TOKENS_FILE names
             token, token_set_in = token_setting(os.environ)  # MAGSAG_MCP_TOKEN, or the file MAGSAG_MCP_TOKEN_FILE names
             check_gate(args.host, token, clients, agent, token_set_in)
+            metrics = metrics_setting(os.environ)  # MAGSAG_MCP_METRICS, MAGSAG_MCP_METRICS_TOKEN, ..._AGENTS
+            check_metrics_token(args.host, metrics, token, [client.token for client in clients])
             try:
                 listeners = bind_listeners(args.host, args.port)  # refuses a port in use, with its fix
             except ConfigError as exc:  # its fix names the options: say which a variable set
@@ -334,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         allow_hosts=args.allow_host,
                         log_level=args.log_level,
                         clients=clients,
+                        metrics=metrics,
                     )
                 )
             finally:

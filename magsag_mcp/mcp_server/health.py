@@ -45,6 +45,8 @@ logger = redacting_logger("magsag_mcp.mcp")
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
 PROBE_PATHS = (LIVENESS_PATH, READINESS_PATH)
+#: the paths whose 2xx answers the access log leaves out: the probes', and a scraper's every 15 s or so
+QUIET_PATHS = (*PROBE_PATHS, "/metrics")
 #: the longest a readiness probe waits for the service to open (see the module's docstring) and the ledger's trivial
 #: read together: under kubelet's default probe timeout (1 s) the probe would time out first and see no reason, so
 #: docs/mcp.md's example gives the probe 3 s
@@ -67,13 +69,14 @@ OPENING = (
 
 class QuietProbes(logging.Filter):
     """Leaves out of uvicorn's access log the probes answered 2xx: kubelet's two probes every 10 s wrote some 17,000
-    lines a day that said nothing, around the requests that did. A probe refused (503, 405) is still logged."""
+    lines a day that said nothing, around the requests that did. A probe refused (503, 405) is still logged. So too
+    a scrape of /metrics answered 2xx."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         # uvicorn's access record: (client, method, path with its query, HTTP version, status)
         if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and isinstance(args[4], int):
-            return not (args[2].partition("?")[0] in PROBE_PATHS and 200 <= args[4] < 300)
+            return not (args[2].partition("?")[0] in QUIET_PATHS and 200 <= args[4] < 300)
         return True
 
 

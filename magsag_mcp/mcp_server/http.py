@@ -9,10 +9,12 @@
   the tools spend money on the operator's keys. ``MAGSAG_MCP_TOKENS_FILE`` gives each client a token of its own,
   pinned to an agent (:mod:`.client_tokens`, :mod:`.bearer`).
 - A request body past 4 MiB (the SDK's limit) gets ``413`` with a JSON-RPC error that names the limit.
+- ``/metrics`` is this process's calls in the Prometheus text format, behind a token of its own or the server's
+  (:mod:`.metrics_endpoint`, which says who may read it).
 - ``/healthz`` and ``/readyz`` are health probes for a container or a load balancer (:mod:`.health`, which says why
   they are answered without the token and whatever the Host).
-- A request to another path than the MCP one (``/mcp``) or a probe's gets ``404`` with a JSON-RPC error naming the
-  URL to use.
+- A request to another path than the MCP one (``/mcp``), a probe's or ``/metrics`` gets ``404`` with a JSON-RPC error
+  naming the URL to use.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from .client_tokens import NEW_TOKEN as NEW_TOKEN  # (the command a refusal says
 from .client_tokens import ClientToken, check_client_tokens
 from .health import QUIET_PROBES, HealthMiddleware
 from .listeners import host_and_port
+from .metrics_endpoint import MetricsMiddleware, MetricsSetting, check_metrics_token
 from .server_settings import HOST_ENV, PORT_ENV, option_said
 
 logger = redacting_logger("magsag_mcp.mcp")
@@ -358,30 +361,39 @@ def http_app(
     allow_hosts: Sequence[str] = (),
     path: str = MCP_PATH,
     clients: Sequence[ClientToken] = (),
+    metrics: MetricsSetting | None = None,
 ) -> ASGIApp:
     """The ASGI app: the SDK's streamable HTTP app, its Host/Origin checks, the token gate, and ahead of them the
-    health probes. The server's service is told its calls come over a network: their base URLs may name only the
-    operator's endpoints. ``clients``: a token each, pinned to its agent, in place of the one ``token``."""
+    health probes and ``/metrics`` (its own gate: :mod:`.metrics_endpoint`; ``metrics``: its setting, by default on).
+    The server's service is told its calls come over a network: their base URLs may name only the operator's
+    endpoints. ``clients``: a token each, pinned to its agent, in place of the one ``token``."""
+    from .. import metrics as process_metrics
     from .server import server_state
 
+    metrics = metrics or MetricsSetting()
     check_gate(host, token, clients, server_state(server).agent)
+    check_metrics_token(host, metrics, token, [client.token for client in clients])
     if clients:
         from .tool_schemas import pin_agent_arguments
 
         pin_agent_arguments(None, server._tool_manager.list_tools(), per_client=True)
-    for secret in (token, *(client.token for client in clients)):
+    for secret in (token, metrics.token, *(client.token for client in clients)):
         register_secret(secret)
     server_state(server).network_callers = True
     server_state(server).client_tokens = bool(clients)
+    security = security_settings(host, port, allow_hosts)
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=path,
-        transport_security=security_settings(host, port, allow_hosts),
+        transport_security=security,
         host=host,
         max_request_body_size=MAX_REQUEST_BODY,
     )
     app = RefusalHintMiddleware(app, path)
     if token or clients:
         app = BearerTokenMiddleware(app, token, clients)
+    if metrics.enabled:
+        process_metrics.METRICS.agent_labels = metrics.agent_labels
+        app = MetricsMiddleware(app, metrics, token=token, per_client=bool(clients), security=security)
     return HealthMiddleware(app, server_state(server))
 
 
@@ -394,6 +406,7 @@ async def serve_http(
     allow_hosts: Sequence[str] = (),
     log_level: str = "info",
     clients: Sequence[ClientToken] = (),
+    metrics: MetricsSetting | None = None,
 ) -> None:
     """Serve on ``listeners`` (:func:`.listeners.bind_listeners`'s, bound to ``host``; the caller closes them). The
     port is theirs: with ``--port 0`` the one the system chose, which the Host allow-list must hold."""
@@ -402,7 +415,9 @@ async def serve_http(
     from .server import server_state
 
     port = listeners[0].getsockname()[1]
-    app = http_app(server, host=host, port=port, token=token, allow_hosts=allow_hosts, clients=clients)
+    app = http_app(
+        server, host=host, port=port, token=token, allow_hosts=allow_hosts, clients=clients, metrics=metrics
+    )
     warn_if_unreachable(host, port, allow_hosts)
     logging.getLogger("uvicorn.access").addFilter(QUIET_PROBES)
     state = server_state(server)
