@@ -3,8 +3,11 @@
 Every call of every :class:`~magsag_mcp.service.Service` of the process (the MCP server's, the CLI's, the Python
 API's) is counted at the one place its record is made (``Service._record``), from the records the ledger is given:
 the figures are the ledger's, and a call the ledger refused (kept to be written again) is counted once, as it
-happened. Counting is a few dict increments under one lock a call; what is read from the services (the calls and
-budget reservations in flight, the ledger's write queue) is read when scraped, not kept up to date.
+happened. Counting takes one lock and a dict lookup for the call and for each attempt, whose cell is added to
+(some 1.7 us a call on this VM, against the some 650 us of CPU a call costs over a bare request: BENCHMARKS.md); the
+families are summed from the cells when scraped, and what is read from the services (the calls and budget
+reservations in flight, the ledger's write queue) is read then, not kept up to date. The lock: a process may run
+services on loops in several threads, and an increment is a read then a write.
 
 Labels are bounded: a skill is one of the catalog's, a provider one of the registry's, an outcome and an error kind
 one of the code's. An agent is whatever a caller names, and a model whatever a call's ``model_config`` names: the
@@ -22,6 +25,7 @@ import os
 import threading
 import time
 import weakref
+from bisect import bisect_left
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -52,46 +56,57 @@ _NEVER_SENT = frozenset(("skipped", "policy_denied", "budget_exceeded"))
 _ZERO = Decimal(0)
 
 
-class _ModelCounts:
-    """The tokens and vendor-call latency of one provider/model."""
+class _AttemptCell:
+    """The attempts of one provider, model, skill, outcome, error kind and agent: how many, their tokens, their cost
+    (the known part exact; those of unknown cost apart, with the worst case estimated for those that had one: never
+    added in as 0) and the vendor call's duration of those sent."""
 
-    __slots__ = ("input", "output", "cached", "cache_write", "reasoning", "latency")
+    __slots__ = (
+        "count",
+        "input",
+        "output",
+        "cached",
+        "cache_write",
+        "reasoning",
+        "known",
+        "unknown",
+        "bound",
+        "latency",
+    )
 
     def __init__(self) -> None:
-        self.input = self.output = self.cached = self.cache_write = self.reasoning = 0
+        self.count = self.input = self.output = self.cached = self.cache_write = self.reasoning = self.unknown = 0
+        self.known: Decimal | int = 0
+        self.bound: Decimal | int = 0
         self.latency = Histogram(CALL_BUCKETS)
 
 
-class _Spend:
-    """One provider/model/agent's cost: the known part (exact), and the attempts of unknown cost apart, with the worst
-    case estimated for those that had one: never added in as 0."""
+class _CallCell:
+    """The calls of one skill, agent and status, and their durations."""
 
-    __slots__ = ("known", "unknown", "unknown_bound")
+    __slots__ = ("count", "seconds")
 
     def __init__(self) -> None:
-        self.known = _ZERO
-        self.unknown = 0
-        self.unknown_bound = _ZERO
+        self.count = 0
+        self.seconds = Histogram(CALL_BUCKETS)
 
 
 class CallMetrics:
-    """The process's counters (see the module's docstring). :meth:`observe` is the service's one hook."""
+    """The process's counters (see the module's docstring). :meth:`observe` is the service's one hook: one lock, and
+    a dict lookup for the call and one for each attempt (most calls have one), whose cell holds every figure of it;
+    the families are summed from the cells when scraped."""
 
     def __init__(self, agent_labels: int = AGENT_LABELS_DEFAULT) -> None:
         self._lock = threading.Lock()
         self.agent_labels = agent_labels
         self.started_at = process_start_time()
-        #: (skill, agent, status) -> calls
-        self._calls: dict[tuple[str, str, str], int] = {}
-        #: skill -> the whole call's duration
-        self._call_seconds: dict[str, Histogram] = {}
-        #: (provider, model, skill, outcome, error kind) -> attempts
-        self._attempts: dict[tuple[str, str, str, str, str], int] = {}
-        self._models: dict[tuple[str, str], _ModelCounts] = {}
-        self._spend: dict[tuple[str, str, str], _Spend] = {}
+        #: (skill, agent, status) -> its calls
+        self._calls: dict[tuple[str, str, str], _CallCell] = {}
+        #: (provider, model, skill, outcome, error kind, agent) -> its attempts
+        self._attempts: dict[tuple[str, str, str, str, str, str], _AttemptCell] = {}
         #: the agents and provider/model pairs labelled as themselves (see the caps)
         self._agents: dict[str, str] = {}
-        self._model_names: dict[tuple[str, str], str] = {}
+        self._models: dict[tuple[str, str], str] = {}
         #: path ("inline", "queued") -> the ledger's write transactions' durations
         self._commits: dict[str, Histogram] = {}
         #: the services open in this process, whose in-flight figures are read when scraped
@@ -108,62 +123,61 @@ class CallMetrics:
         """A call's record (its run and attempts, as the ledger is given them). A record of no call (an agent's run
         that raised, ``run.calls == 0``) counts its attempts, if any, and no call."""
         with self._lock:
+            agent = run.agent
+            label = NO_AGENT if agent is None else self._agents.get(agent) or self._new_agent(agent)
             skill = run.skill or ""
-            agent = self._agent(run.agent)
             if run.calls:
-                key = (skill, agent, run.status)
-                self._calls[key] = self._calls.get(key, 0) + 1
-                hist = self._call_seconds.get(skill)
-                if hist is None:
-                    hist = self._call_seconds[skill] = Histogram(CALL_BUCKETS)
-                ended = run.ended_at or run.started_at
-                hist.observe(ended - run.started_at if ended > run.started_at else 0.0)
+                key = (skill, label, run.status)
+                call = self._calls.get(key)
+                if call is None:
+                    call = self._calls[key] = _CallCell()
+                call.count += 1
+                seconds = (run.ended_at or run.started_at) - run.started_at
+                if seconds < 0.0:
+                    seconds = 0.0
+                # (Histogram.observe written out, here and below: a method call a figure, on every call)
+                hist = call.seconds
+                hist.counts[bisect_left(CALL_BUCKETS, seconds)] += 1
+                hist.sum += seconds
             for a in attempts:
-                self._attempt(a, skill, agent)
+                provider, outcome = a.provider, a.outcome
+                model = self._models.get((provider, a.model)) or self._new_model(provider, a.model)
+                where = (provider, model, a.skill or skill, outcome, a.error_class or NO_ERROR, label)
+                cell = self._attempts.get(where)
+                if cell is None:
+                    cell = self._attempts[where] = _AttemptCell()
+                cell.count += 1
+                cell.input += a.input_tokens
+                cell.output += a.output_tokens
+                cell.cached += a.cached_tokens
+                cell.cache_write += a.cache_write_tokens
+                cell.reasoning += a.reasoning_tokens
+                if outcome == "ok" or outcome == "error":  # sent: the vendor call's time (none for one refused)
+                    seconds = a.latency_ms / 1000.0
+                    hist = cell.latency
+                    hist.counts[bisect_left(CALL_BUCKETS, seconds)] += 1
+                    hist.sum += seconds
+                cost = a.cost_usd
+                if cost is not None:
+                    if cost:
+                        cell.known += cost
+                elif a.cost_bound_usd is not None:
+                    cell.unknown += 1
+                    cell.bound += a.cost_bound_usd
+                elif outcome not in _NEVER_SENT:  # never sent, nothing priced: $0, as the ledger writes it
+                    cell.unknown += 1
 
-    def _attempt(self, a: AttemptRecord, skill: str, agent: str) -> None:
-        pair = (a.provider, a.model)
-        model = self._model_names.get(pair)
-        if model is None:
-            model = a.model if len(self._model_names) < MODEL_LABELS else OTHER
-            if model is not OTHER:
-                self._model_names[pair] = model
-        outcome = a.outcome
-        key = (a.provider, model, a.skill or skill, outcome, a.error_class or NO_ERROR)
-        self._attempts[key] = self._attempts.get(key, 0) + 1
-        counts = self._models.get((a.provider, model))
-        if counts is None:
-            counts = self._models[(a.provider, model)] = _ModelCounts()
-        counts.input += a.input_tokens
-        counts.output += a.output_tokens
-        counts.cached += a.cached_tokens
-        counts.cache_write += a.cache_write_tokens
-        counts.reasoning += a.reasoning_tokens
-        if outcome == "ok" or outcome == "error":  # sent: the vendor call's time (none for one refused unsent)
-            counts.latency.observe(a.latency_ms / 1000.0)
-        cost = a.cost_usd
-        if cost is None and a.cost_bound_usd is None and outcome in _NEVER_SENT:
-            return  # never sent: $0, as the ledger writes it
-        spend_key = (a.provider, model, agent)  # the call's agent, which its attempts are recorded under
-        spend = self._spend.get(spend_key)
-        if spend is None:
-            spend = self._spend[spend_key] = _Spend()
-        if cost is None:
-            spend.unknown += 1
-            if a.cost_bound_usd is not None:
-                spend.unknown_bound += a.cost_bound_usd
-        else:
-            spend.known += cost
+    def _new_agent(self, agent: str) -> str:
+        if len(self._agents) >= self.agent_labels:
+            return OTHER
+        self._agents[agent] = agent
+        return agent
 
-    def _agent(self, agent: str | None) -> str:
-        if agent is None:
-            return NO_AGENT
-        label = self._agents.get(agent)
-        if label is None:
-            if len(self._agents) >= self.agent_labels:
-                return OTHER
-            label = self._agents[agent] = agent
-        return label
+    def _new_model(self, provider: str, model: str) -> str:
+        if len(self._models) >= MODEL_LABELS:
+            return OTHER
+        self._models[(provider, model)] = model
+        return model
 
     def commit(self, path: str, seconds: float) -> None:
         """A ledger write transaction's duration (its statements and its commit): ``path`` "inline" (on the event
@@ -178,27 +192,43 @@ class CallMetrics:
 
     def exposition(self) -> str:
         """The Prometheus text of everything counted so far, and of what is in flight now."""
-        with self._lock:
-            calls = list(self._calls.items())
-            call_seconds = [((("skill", s),), h.copy()) for s, h in self._call_seconds.items()]
-            attempts = list(self._attempts.items())
-            models = [(pair, _copy_counts(c)) for pair, c in self._models.items()]
-            spend = [(key, (s.known, s.unknown, s.unknown_bound)) for key, s in self._spend.items()]
-            commits = [((("path", p),), h.copy()) for p, h in self._commits.items()]
+        calls: dict[Labels, int] = {}
+        call_seconds: dict[Labels, Histogram] = {}
+        attempts: dict[Labels, int] = {}
+        tokens: dict[Labels, list[int]] = {}
+        latency: dict[Labels, Histogram] = {}
+        spend: dict[Labels, list[Any]] = {}
+        with self._lock:  # summed into the families under the lock: a cell is not read half-counted
+            for (skill, agent, status), call in self._calls.items():
+                calls[_labels(skill=skill, agent=agent, status=status)] = call.count
+                _add(call_seconds, _labels(skill=skill), call.seconds)
+            for (p, m, skill, outcome, kind, agent), c in self._attempts.items():
+                where = _labels(provider=p, model=m, skill=skill, outcome=outcome, error_kind=kind)
+                attempts[where] = attempts.get(where, 0) + c.count
+                model = _labels(provider=p, model=m)
+                counts = tokens.setdefault(model, [0, 0, 0, 0, 0])
+                for i, n in enumerate((c.input, c.output, c.cached, c.cache_write, c.reasoning)):
+                    counts[i] += n
+                _add(latency, model, c.latency)
+                money = spend.setdefault(_labels(provider=p, model=m, agent=agent), [_ZERO, 0, _ZERO])
+                money[0] += c.known
+                money[1] += c.unknown
+                money[2] += c.bound
+            commits = {_labels(path=p): _add({}, (), h)[()] for p, h in self._commits.items()}
             services = list(self._services)
         out = Exposition()
         out.samples(
             "magsag_calls_total",
             "counter",
             "Calls made (one per invoke_skill), by skill, agent and how the call ended (status as the ledger's runs).",
-            ((_labels(skill=s, agent=a, status=st), n) for (s, a, st), n in calls),
+            calls.items(),
         )
         out.samples(
             "magsag_attempts_total",
             "counter",
             "Attempts (each target tried, each retry), by provider, model, skill, outcome (ok, error, skipped, "
             "policy_denied, budget_exceeded) and error kind (the error class of an attempt that failed, else empty).",
-            ((_labels(provider=p, model=m, skill=s, outcome=o, error_kind=e), n) for (p, m, s, o, e), n in attempts),
+            attempts.items(),
         )
         token_kinds = (
             ("input", "Input (prompt) tokens"),
@@ -207,49 +237,48 @@ class CallMetrics:
             ("cache_write", "Input tokens written to the vendor's prompt cache (part of the input tokens)"),
             ("reasoning", "Reasoning tokens, where the vendor reports them (part of the output tokens)"),
         )
-        for field, said in token_kinds:
+        for i, (field, said) in enumerate(token_kinds):
             out.samples(
                 f"magsag_{field}_tokens_total",
                 "counter",
                 f"{said}, by provider and model.",
-                ((_labels(provider=p, model=m), getattr(c, field)) for (p, m), c in models),
+                ((model, counts[i]) for model, counts in tokens.items()),
             )
         out.samples(
             "magsag_cost_usd_total",
             "counter",
             "Known cost in USD, by provider, model and agent; attempts of unknown cost are not in it (see "
             "magsag_unknown_cost_attempts_total).",
-            ((_labels(provider=p, model=m, agent=a), known) for (p, m, a), (known, _, _) in spend),
+            ((where, money[0]) for where, money in spend.items()),
         )
         out.samples(
             "magsag_unknown_cost_attempts_total",
             "counter",
             "Attempts whose cost is unknown (a model with no price, or an attempt cut after the vendor had it), by "
             "provider, model and agent.",
-            ((_labels(provider=p, model=m, agent=a), n) for (p, m, a), (_, n, _) in spend),
+            ((where, money[1]) for where, money in spend.items()),
         )
         out.samples(
             "magsag_unknown_cost_bound_usd_total",
             "counter",
             "The worst case in USD estimated before sending of the attempts of unknown cost that had one (what budget "
             "limits count them at), by provider, model and agent.",
-            ((_labels(provider=p, model=m, agent=a), bound) for (p, m, a), (_, _, bound) in spend),
+            ((where, money[2]) for where, money in spend.items()),
         )
         out.histograms(
             "magsag_attempt_duration_seconds",
             "The vendor call's duration of each attempt sent (ok or error), by provider and model.",
-            ((_labels(provider=p, model=m), c.latency) for (p, m), c in models),
+            latency.items(),
         )
         out.histograms(
             "magsag_call_duration_seconds",
             "A whole call's duration (routing, every attempt, the waits between them), by skill.",
-            call_seconds,
+            call_seconds.items(),
         )
         in_flight = reservations = queued = 0
         for service in services:
             in_flight += service._in_flight
-            governance = getattr(service, "governance", None)
-            reservations += getattr(governance, "reservations_in_flight", 0)
+            reservations += getattr(service.governance, "reservations_in_flight", 0)
             queued += getattr(service.ledger, "queued_writes", 0)
         out.samples("magsag_calls_in_flight", "gauge", "Calls under way in this process.", [((), in_flight)])
         out.samples(
@@ -265,7 +294,7 @@ class CallMetrics:
             "magsag_ledger_commit_seconds",
             "Ledger write transactions' durations, fsync included: path inline (on the event loop) or queued (a "
             "group commit).",
-            commits,
+            commits.items(),
         )
         out.samples(
             "process_start_time_seconds",
@@ -274,6 +303,15 @@ class CallMetrics:
             [((), self.started_at)],
         )
         return out.text()
+
+
+def _add(into: dict[Labels, Histogram], labels: Labels, hist: Histogram) -> dict[Labels, Histogram]:
+    """``hist`` added to ``into``'s histogram of ``labels`` (a copy made where it has none yet)."""
+    mine = into.get(labels)
+    if mine is None:
+        mine = into[labels] = Histogram(hist.bounds)
+    mine.add(hist.counts, hist.sum)
+    return into
 
 
 def process_start_time() -> float:
@@ -292,19 +330,6 @@ def process_start_time() -> float:
 
 def _labels(**labels: str) -> Labels:
     return tuple(labels.items())
-
-
-def _copy_counts(c: _ModelCounts) -> _ModelCounts:
-    copy = _ModelCounts()
-    copy.input, copy.output, copy.cached, copy.cache_write, copy.reasoning = (
-        c.input,
-        c.output,
-        c.cached,
-        c.cache_write,
-        c.reasoning,
-    )
-    copy.latency = c.latency.copy()
-    return copy
 
 
 #: the process's one registry: every service counts into it, and the server's /metrics serves it

@@ -47,28 +47,28 @@ def number(value: int | float | Decimal) -> str:
 
 class Histogram:
     """One histogram's counts for one set of labels: ``bounds`` the buckets' upper bounds (``le``, inclusive),
-    ascending; the +Inf bucket is :attr:`count`."""
+    ascending."""
 
-    __slots__ = ("bounds", "counts", "sum", "count")
+    __slots__ = ("bounds", "counts", "sum")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self.bounds = bounds
-        #: per bucket, not cumulative (one increment an observation): summed when written
-        self.counts = [0] * len(bounds)
+        #: per bucket, not cumulative (one increment an observation), the last past every bound: summed when written
+        self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
-        self.count = 0
 
     def observe(self, value: float) -> None:
-        i = bisect_left(self.bounds, value)  # the first bound >= value: the format's buckets are "less or equal"
-        if i < len(self.counts):
-            self.counts[i] += 1
+        self.counts[bisect_left(self.bounds, value)] += 1  # the first bound >= value: the buckets are "less or equal"
         self.sum += value
-        self.count += 1
 
-    def copy(self) -> Histogram:
-        other = Histogram(self.bounds)
-        other.counts, other.sum, other.count = list(self.counts), self.sum, self.count
-        return other
+    def add(self, counts: Sequence[int], total: float) -> None:
+        """Another series' counts (of the same bounds) and sum, added to these."""
+        self.counts = [a + b for a, b in zip(self.counts, counts, strict=True)]
+        self.sum += total
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
 
 
 class Exposition:
@@ -97,7 +97,7 @@ class Exposition:
         self.family(name, "histogram", help_text)
         for labels, hist in sorted(rows, key=lambda row: row[0]):
             running = 0
-            for bound, count in zip(hist.bounds, hist.counts, strict=True):
+            for bound, count in zip(hist.bounds, hist.counts[:-1], strict=True):
                 running += count
                 self.sample(f"{name}_bucket", (*labels, ("le", number(float(bound)))), running)
             self.sample(f"{name}_bucket", (*labels, ("le", "+Inf")), hist.count)
