@@ -33,6 +33,7 @@ from magsag_mcp.metrics import CallMetrics
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
 from tests.metrics_parsing import Family, parse
+from tests.shutdown_helpers import until_serving
 from tests.test_mcp_http import held_port, offline_env, serving
 
 pytestmark = pytest.mark.anyio
@@ -358,3 +359,27 @@ def test_the_command_refuses_a_bad_metrics_setting_at_start(tmp_path: Path):
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "MAGSAG_MCP_METRICS='maybe' is not a metrics setting: set it to on" in done.stderr
+
+
+async def test_the_command_serves_metrics_with_the_scrape_token_from_its_environment(tmp_path: Path):
+    env = offline_env(tmp_path)
+    env.update(MAGSAG_MCP_TOKEN=TOKEN, MAGSAG_MCP_METRICS_TOKEN=SCRAPE_TOKEN, MAGSAG_MCP_METRICS_AGENTS="1")
+    argv = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", "0", "--catalog", str(CATALOG)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        url, said = await until_serving(proc)
+        assert f"Prometheus metrics at {url.removesuffix('/mcp')}/metrics (token: MAGSAG_MCP_METRICS_TOKEN)" in said
+        async with mcp_client(url, TOKEN) as client:
+            for agent in ("ana", "bo"):
+                call = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "agent": agent}
+                assert not (await client.call_tool("invoke_skill", call)).is_error
+        assert (await scrape(url, bearer(TOKEN)))[0] == 401
+        status, text, _ = await scrape(url, bearer(SCRAPE_TOKEN))
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=60)
+    assert status == 200
+    calls = parse(text)["magsag_calls_total"]
+    assert calls.value(skill="skill.analysis", agent="ana", status="ok") == 1
+    assert calls.value(skill="skill.analysis", agent="(other)", status="ok") == 1
+    assert SCRAPE_TOKEN not in said + stderr.decode() and TOKEN not in said + stderr.decode()

@@ -304,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from .client_tokens import client_tokens_setting
                 from .http import check_gate, said_at_start, security_settings, serve_http, served_url
                 from .listeners import bind_listeners
-                from .metrics_endpoint import check_metrics_token, metrics_setting
+                from .metrics_endpoint import check_metrics_token, metrics_said, metrics_setting
                 from .token_setting import token_setting
         if args.transport == "stdio":
             log.info("magsag-mcp serving on stdio")
@@ -336,6 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "magsag-mcp starting on %s (token %s)",
                     served_url(args.host, port),
                     gate_said(token, clients),
+                )
+                log.info(
+                    "Prometheus metrics at %s (%s)",
+                    served_url(args.host, port, "/metrics"),
+                    metrics_said(metrics, token, bool(clients)),
                 )
                 anyio.run(
                     lambda: serve_http(

@@ -107,6 +107,19 @@ def check_metrics_token(host: str, setting: MetricsSetting, token: str | None, c
         )
 
 
+def metrics_said(setting: MetricsSetting, token: str | None, per_client: bool) -> str:
+    """What the start-up line says of /metrics: who may read it."""
+    if not setting.enabled:
+        return f"off ({METRICS_ENV}=off)"
+    if setting.token:
+        return f"token: {METRICS_TOKEN_ENV}"
+    if token:
+        return "token: the server's"
+    if per_client:
+        return f"refused until {METRICS_TOKEN_ENV} is set (a client's token may not read every agent's spend)"
+    return "no token, to this machine's loopback names and --allow-host's"
+
+
 class MetricsMiddleware:
     """Answers ``GET``/``HEAD /metrics`` itself (ahead of the token gate: it has a gate of its own, see the module's
     docstring); every other request goes to ``app`` as it came."""
