@@ -383,3 +383,11 @@ async def test_the_command_serves_metrics_with_the_scrape_token_from_its_environ
     assert calls.value(skill="skill.analysis", agent="ana", status="ok") == 1
     assert calls.value(skill="skill.analysis", agent="(other)", status="ok") == 1
     assert SCRAPE_TOKEN not in said + stderr.decode() and TOKEN not in said + stderr.decode()
+
+
+def test_the_scrape_token_set_in_the_environment_is_redacted_from_the_start():
+    from magsag_mcp.errors import redact
+    from magsag_mcp.redaction import register_env_secrets
+
+    register_env_secrets({"MAGSAG_MCP_METRICS_TOKEN": "Vr5kQ2nX8wM3tJ7pL9bZc4"})
+    assert "Vr5kQ2nX8wM3tJ7pL9bZc4" not in redact("agent=Vr5kQ2nX8wM3tJ7pL9bZc4 (a token pasted where a name goes)")
