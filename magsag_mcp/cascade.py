@@ -169,6 +169,9 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                 record_skip(state, plan, run_id, agent, position, target, reason, None, None, why)
                 continue
             resting = None if state.revisited else self.rests.resting(target, self.clock(), probe=True)
+            #: this call is the breaker's probe of the target: whatever stops its try before its answer or error is
+            #: noted (a locked ledger, a cancel, a callback raising) hands the probe on (see _unclaimed)
+            claimed = resting is None and not state.revisited and self.rests.probing(target)
             #: sent once, without retries: a target the circuit breaker left alone, with no other left to answer
             once = False
             if resting is not None and self._allowed(
@@ -197,7 +200,11 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
             elif request.stream and not caps.streaming:
                 request = _with_stream(request, False)
             if position > 0 and progress is not None and not state.revisited:
-                await emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
+                try:
+                    await emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
+                except BaseException:
+                    self._unclaimed(claimed, target)
+                    raise
             try_number = 0
             pool = None if self.caps is None else self.caps.of(target)
             if state.revisited:  # the target left for the next ones, none of which was sent: its retry, after its wait
@@ -223,8 +230,13 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                 slot: Slot | None = None
                 if pool is not None:
                     args = (plan, state, run_id, agent, position, target, try_number, deadline, progress)
-                    if (slot := await self._slot(pool, *args)) is None:
-                        self.rests.unsent(target, self.clock())  # (a breaker's probe it was: the next call's, then)
+                    try:
+                        slot = await self._slot(pool, *args)
+                    except BaseException:  # (cancelled while it waited, its "capped" callback raised): none taken
+                        self._unclaimed(claimed, target)
+                        raise
+                    if slot is None:
+                        self._unclaimed(claimed, target)  # (a breaker's probe it was: the next call's, then)
                         break  # (its skip recorded: at its cap, the next target taken or no slot in time)
                 admission = None
                 if self.guard is not None:
@@ -238,7 +250,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                         if slot is not None:
                             slot.release(sent=False)
                         unhooked(exc)
-                        self.rests.unsent(target, self.clock())  # (a probe it was: the next call's, then)
+                        self._unclaimed(claimed, target)  # (a probe it was: the next call's, then)
                         denied = isinstance(exc, PolicyDenied)
                         fail = isinstance(exc, PolicyDenied) and refusal_ends_call(
                             cand, plan.candidates, by_routing=exc.by_routing, rule=exc.details.get("rule")
@@ -263,11 +275,17 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                     except LedgerError as refused:  # (another process's lock): no call goes out unreserved
                         if slot is not None:
                             slot.release(sent=False)
+                        self._unclaimed(claimed, target)
                         if not any(a.outcome == "error" for a in state.attempts):
                             raise  # nothing was sent: the refusal is what happened to the call
                         raise reservation_refused(
                             plan, state, run_id, agent, position, target, try_number, refused
                         ) from None
+                    except BaseException:  # cancelled while its reservation was written, a bug: nothing sent
+                        if slot is not None:
+                            slot.release(sent=False)  # (kept, a target capped at 1 was never sent again)
+                        self._unclaimed(claimed, target)
+                        raise
                 if self.clock() >= deadline:
                     if slot is not None:
                         slot.release(sent=False)
@@ -276,7 +294,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                     # call's record, which the skip carries: a drop of its own was another write, which the
                     # lock that made it late could refuse again, leaving it to expire into spend
                     record_deadline_skip(state, plan, run_id, agent, position, target, self.retry.deadline, try_number)
-                    self.rests.unsent(target, self.clock())
+                    self._unclaimed(claimed, target)
                     if admission is not None:
                         await self.guard.settle(admission, ZERO)  # type: ignore[union-attr]
                         state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
@@ -292,6 +310,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                 except BaseException:
                     if slot is not None:
                         slot.release(sent=False)
+                    self._unclaimed(claimed, target)
                     # Nothing was sent (a progress callback that raised, or the caller cancelling while progress
                     # was delivered): the attempt is recorded as not sent, at no cost, and its reservation goes
                     # with the call's record. A drop of its own was another write, which a locked ledger could
@@ -409,6 +428,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                 except BaseException as exc:
                     if slot is not None:
                         slot.release()
+                    self._unclaimed(claimed, target)  # (its answer, if any comes, is noted by no one)
                     await self._stopped(
                         exc,
                         plan,
@@ -454,6 +474,13 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
         raise all_failed(plan, state, state.last_error)
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _unclaimed(self, claimed: bool, target: Target) -> None:
+        """The try of ``target`` stopped before its answer or its error was noted: were this call its breaker's probe
+        (``claimed``), the next call probes it, rather than every call passing it over until this one's deadline.
+        (Only the call that claimed it: one sending it once, no other target left, leaves another's probe alone.)"""
+        if claimed:
+            self.rests.unsent(target, self.clock())
 
     @staticmethod
     def _position(step: int, total: int, state: CascadeState) -> int | None:

@@ -50,7 +50,8 @@ class _Rest:
     #: the failures in a row that opened the breaker
     failures: int = 0
     #: the breaker's rest is over and one call is sending it (the probe): ``until`` is when that call's deadline ends,
-    #: after which, its answer never noted (the call cancelled), the next call sends it
+    #: after which, its answer never noted (a call stopped in a way the cascade missed), the next call sends it; a
+    #: call stopped before its answer (cancelled, its callback raising, its reservation refused) hands it on at once
     probing: bool = False
 
 
@@ -130,6 +131,13 @@ class TargetRests:
         were it the probe, the next call probes it, rather than every call passing it over until this one's
         deadline."""
         self._unclaimed((target.provider, target.model, target.base_url), now)
+
+    def probing(self, target: Target) -> bool:
+        """Whether a call is ``target``'s probe now (asked by the call that :meth:`resting` just let send it)."""
+        if not self._rests:  # (most of the time no target rests)
+            return False
+        rest = self._rests.get((target.provider, target.model, target.base_url))
+        return rest is not None and rest.probing
 
     def _unclaimed(self, key: _Key, now: float) -> None:
         rest = self._rests.get(key)
