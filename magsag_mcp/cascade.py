@@ -369,6 +369,8 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                         raise internal_error(target, bug, sent=sent) from bug
                 except ProviderError as exc:
                     latency = (self.clock() - started) * 1000.0
+                    # (first: what follows raising, a bug, must not keep the slot, as nothing would give it back)
+                    waited = None if slot is None else slot.release()
                     # (a 429's long wait within a cap raised to cover it: a rate limit, before anything reads its class;
                     # made from it, carrying its traceback without this frame)
                     exc = self.retry.honour_long_wait(unhooked(exc))
@@ -382,7 +384,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                     )
                     price_failure(self.pricer, record, exc, target, admission, request)
                     state.attempts.append(record)
-                    if slot is not None and (waited := slot.release()) is not None:
+                    if waited is not None:
                         record.warnings.append(waited)
                     # Once, here, where each failed try is seen: an agent's own logs show the retries and fallbacks
                     # its calls went through (INFO: a retried 500 is a normal call's). The message is redacted;

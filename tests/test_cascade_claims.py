@@ -127,3 +127,21 @@ async def test_a_probe_whose_progress_callback_raised_is_the_next_calls(event):
     with pytest.raises(ValueError, match="callback broke"):
         await cascade.run(plan(chain), run_id="r", agent=None, progress=progress)
     assert _probe_free(cascade, clock)
+
+
+async def test_a_bug_describing_a_failed_try_keeps_no_slot(monkeypatch):
+    # a bug of ours after the provider's error (here, pricing it) fails the call; its slot is back all the same
+    from magsag_mcp import cascade as cascade_module
+    from magsag_mcp.providers.fake import script
+
+    script("a", *_down(1), "a answers")
+    cascade, _ = make(tries=1)
+    pool = _capped(cascade)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug pricing the failure")
+
+    monkeypatch.setattr(cascade_module, "price_failure", broken)
+    with pytest.raises(RuntimeError, match="a bug pricing"):
+        await cascade.run(plan({"model": "fake:a"}), run_id="r1", agent=None)
+    assert pool.in_flight == 0
