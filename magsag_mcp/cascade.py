@@ -394,6 +394,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                     )
                     # a wait it named, or failures in a row that opened the circuit breaker: the calls after leave it
                     tripped = self.rests.note(target, exc, self.clock())
+                    claimed = False  # (noted: a probe is over, closed, opened again or handed on to another call)
                     if tripped:
                         said = labels(plan)[position]  # (with its endpoint beside another of the same model)
                         record.warnings.append(breaker_opened(self.rests, target, said, tripped))

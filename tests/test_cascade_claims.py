@@ -7,6 +7,7 @@ passing the target over until the first call's deadline (300s by default)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -145,3 +146,29 @@ async def test_a_bug_describing_a_failed_try_keeps_no_slot(monkeypatch):
     with pytest.raises(RuntimeError, match="a bug pricing"):
         await cascade.run(plan({"model": "fake:a"}), run_id="r1", agent=None)
     assert pool.in_flight == 0
+
+
+async def test_a_probe_handed_on_is_not_taken_back_from_the_call_that_took_it():
+    # The probe's first try reached nothing (a limit of the client's, no server named a wait): the probe goes to the
+    # next call, which takes it while this call waits to retry. This call then cancelled, the
+    # other's probe is its own still: taken back, a third call probed it at once beside it.
+    from magsag_mcp.providers.fake import script
+
+    script("a", *_down(3))
+    script("b", *["from b"] * 3)
+    cascade, clock = make(tries=1)
+    await _tripped(cascade, clock)
+    cascade.retry = dataclasses.replace(cascade.retry, tries_per_target=2)  # (the probe's call retries what it may)
+    overloaded = E.RateLimitError("fake:a: not sent, the pool full")  # (no wait named: backoff)
+    overloaded.reached = False  # type: ignore[misc]
+    script("a", overloaded, asyncio.CancelledError())
+    target = Target("fake", "a")
+
+    async def sleep(seconds):
+        clock.now += seconds
+        assert cascade.rests.resting(target, clock.now, probe=True) is None  # another call takes the probe
+
+    cascade.sleep = sleep
+    with pytest.raises(asyncio.CancelledError):
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert cascade.rests.probing(target)  # the other call's probe, still its own
