@@ -116,10 +116,10 @@ async def test_a_probe_whose_progress_callback_raised_is_the_next_calls(event):
     cascade, clock = make(tries=1)
     await _tripped(cascade, clock)
     if event == "fallback":
-        script("b", E.ServerError("fake:b: HTTP 400", status=400))  # (b fails the call's first try: a is next)
         from magsag_mcp.providers.fake import _SCRIPTS
 
-        _SCRIPTS["b"].rotate(1)
+        # b fails this call's first try (its next step, put ahead of its answers): the call falls back to a
+        _SCRIPTS["b"].appendleft(E.ServerError("fake:b: HTTP 503: overloaded", status=503))
 
     async def progress(name, data):
         if name == event and (name != "fallback" or data.get("to") == "fake:a"):
