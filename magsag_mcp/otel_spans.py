@@ -90,17 +90,49 @@ def _tracer_if_imported() -> Any:
 def traced(run: F) -> F:
     """``Cascade.run`` with a span per call made current while it runs, and its attempts' spans made as it ends."""
 
+    # Cascade.run's own keywords, passed on as keywords (its signature, kept equal: tests/test_otel_spans.py), not
+    # gathered as **options: a dict of eight made and unpacked again cost some 5,800 instructions a call, traced or
+    # not (the forty-seventh round, benchmarks/ROUNDS.md)
     @functools.wraps(run)
-    def run_traced(cascade: Any, plan: Plan, **options: Any) -> Any:
+    def run_traced(
+        cascade: Any,
+        plan: Plan,
+        *,
+        run_id: str,
+        agent: str | None,
+        progress: Any = None,
+        attempts: list[AttemptRecord] | None = None,
+        parent_run_id: str | None = None,
+        delegated_from: str | None = None,
+        call_id: str | None = None,
+    ) -> Any:
         tracer = _tracer_if_imported()
-        if tracer is None:
-            return run(cascade, plan, **options)  # the coroutine itself: no frame of ours awaited on the way
-        span = tracer.start_span(f"magsag {plan.skill_id}", kind=_INTERNAL)
-        if not span.is_recording():  # no provider set, or sampled out: the API's no-op, and nothing more
-            return run(cascade, plan, **options)
-        if options.get("attempts") is None:  # the list the cascade fills as attempts end, whichever way it ends
-            options["attempts"] = []
-        return _run_in_span(tracer, span, run, cascade, plan, options)
+        if tracer is not None:
+            span = tracer.start_span(f"magsag {plan.skill_id}", kind=_INTERNAL)
+            if span.is_recording():  # (not: no provider set, or sampled out: the API's no-op, and nothing more)
+                options = {
+                    "run_id": run_id,
+                    "agent": agent,
+                    "progress": progress,
+                    # the list the cascade fills as attempts end, whichever way it ends
+                    "attempts": [] if attempts is None else attempts,
+                    "parent_run_id": parent_run_id,
+                    "delegated_from": delegated_from,
+                    "call_id": call_id,
+                }
+                return _run_in_span(tracer, span, run, cascade, plan, options)
+        # the coroutine itself: no frame of ours awaited on the way
+        return run(
+            cascade,
+            plan,
+            run_id=run_id,
+            agent=agent,
+            progress=progress,
+            attempts=attempts,
+            parent_run_id=parent_run_id,
+            delegated_from=delegated_from,
+            call_id=call_id,
+        )
 
     return run_traced  # type: ignore[return-value]
 

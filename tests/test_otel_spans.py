@@ -297,6 +297,24 @@ async def test_with_no_tracer_provider_the_call_runs_untraced(tmp_path, monkeypa
     assert imported == [] and enums == [] and outcome.result.text
 
 
+def test_the_traced_run_takes_the_cascades_keywords_as_they_are():
+    """The wrapper on Cascade.run takes run's own keywords, and passes them on as keywords: gathered as **options, a
+    dict of eight was made and unpacked again on every call, traced or not (some 5,800 instructions a call, callgrind:
+    benchmarks/ROUNDS.md's forty-seventh round). Its signature is run's, so that a keyword added to run is added here
+    too (a call passing it would otherwise be refused with a TypeError)."""
+    import inspect
+
+    from magsag_mcp.cascade import Cascade
+
+    wrapper = inspect.signature(Cascade.run, follow_wrapped=False)
+    assert all(p.kind is not p.VAR_KEYWORD for p in wrapper.parameters.values()), wrapper
+    bare = inspect.signature(Cascade.run.__wrapped__)  # type: ignore[attr-defined]
+    # (after the cascade, which the wrapper calls cascade and run self)
+    assert [(p.name, p.kind, p.default) for p in list(wrapper.parameters.values())[1:]] == [
+        (p.name, p.kind, p.default) for p in list(bare.parameters.values())[1:]
+    ]
+
+
 def test_without_opentelemetry_the_package_imports_and_calls(tmp_path):
     """OpenTelemetry absent (its import blocked): magsag imports and calls as before, and never tries to import it."""
     script = textwrap.dedent(
