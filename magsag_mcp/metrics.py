@@ -3,8 +3,11 @@
 Every call of every :class:`~magsag_mcp.service.Service` of the process (the MCP server's, the CLI's, the Python
 API's) is counted at the one place its record is made (``Service._record``), from the records the ledger is given:
 the figures are the ledger's, and a call the ledger refused (kept to be written again) is counted once, as it
-happened. Counting takes one lock and a dict lookup for the call and for each attempt, whose cell is added to
-(some 1.7 us a call on this VM, against the some 650 us of CPU a call costs over a bare request: BENCHMARKS.md); the
+happened. Counting takes one lock and a dict lookup for the call and for each attempt, whose cell is added to, and
+a lock and a bisect a ledger commit: some 27,500 instructions a full call, 2% of it (benchmarks/ROUNDS.md's
+forty-seventh round), so a process counts only once something will read the figures (:func:`start`: the HTTP
+server serving ``/metrics`` calls it as it is built, an application serving :func:`exposition` itself calls it, and
+the first :func:`exposition` does); until then the service's hook is one attribute's truth. The
 families are summed from the cells when scraped, and what is read from the services (the calls and budget
 reservations in flight, the ledger's write queue) is read then, not kept up to date. The lock: a process may run
 services on loops in several threads, and an increment is a read then a write.
@@ -112,6 +115,12 @@ class CallMetrics:
         self._queued_commits = Histogram(COMMIT_BUCKETS)
         #: the services open in this process, whose in-flight figures are read when scraped
         self._services: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: whether the services count their calls here (see the module's docstring): off until :meth:`start`
+        self.counting = False
+
+    def start(self) -> None:
+        """Count this process's calls from now on (asked of the service's hook and the ledger's commits)."""
+        self.counting = True
 
     # --- counting ---------------------------------------------------------------------------------
 
@@ -340,7 +349,16 @@ def _labels(**labels: str) -> Labels:
 METRICS = CallMetrics()
 
 
+def start() -> None:
+    """Count this process's calls from now on: an application serving :func:`exposition` calls it as it starts (the
+    MCP server's HTTP transport does, serving ``/metrics``); the first :func:`exposition` starts counting too, from
+    then on."""
+    METRICS.start()
+
+
 def exposition() -> str:
     """The Prometheus text of this process's calls (what ``/metrics`` serves): a Python API user can serve it from
-    their own HTTP server."""
+    their own HTTP server (calling :func:`start` first: counted are the calls made since; a first call of this one
+    starts it, and holds no call before it)."""
+    METRICS.start()
     return METRICS.exposition()

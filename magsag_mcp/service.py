@@ -338,7 +338,8 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
             tokens_out += a.output_tokens
         run.input_tokens, run.output_tokens = tokens_in, tokens_out
         # counted as it happened, before the write: a record the ledger refuses is kept and written later, once
-        METRICS.observe(run, attempts)
+        if METRICS.counting:  # (off until something will read it: see metrics.py)
+            METRICS.observe(run, attempts)
         await self._kept.write((run, attempts, error), alone=self._in_flight == 1)
 
     async def record_agent_failure(

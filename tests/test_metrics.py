@@ -121,6 +121,7 @@ async def test_a_call_of_the_python_api_is_counted_in_the_process_registry(tmp_p
     registry = CallMetrics()
     for module in (metrics_module, service_module, ledger_store):
         monkeypatch.setattr(module, "METRICS", registry)
+    metrics_module.start()  # (as an application serving exposition() does as it starts)
     service = await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
     try:
         await service.invoke_skill("skill.analysis", {"data": "x"}, agent="cli-user")
@@ -162,3 +163,34 @@ async def test_a_call_in_flight_and_its_budget_reservation_are_gauged_while_it_r
     assert after["magsag_calls_total"].value(skill="skill.analysis", agent=NO_AGENT, status="cancelled") == 1
     # cut after the vendor had it: unknown, never $0
     assert after["magsag_unknown_cost_attempts_total"].value(provider="openai", model="gpt-4o", agent=NO_AGENT) == 1
+
+
+@pytest.mark.anyio
+async def test_a_process_counts_nothing_until_its_figures_will_be_read(tmp_path: Path, monkeypatch):
+    # Counting costs some 2% of a call's instructions (ROUNDS.md's forty-seventh round): a process whose figures no
+    # one reads (a script, the CLI, a stdio server) pays nothing for them. Started (metrics.start(), or the first
+    # exposition()), the calls from then on are counted, and none before.
+    registry = CallMetrics()
+    for module in (metrics_module, service_module, ledger_store):
+        monkeypatch.setattr(module, "METRICS", registry)
+
+    def observed(*args: object) -> None:
+        raise AssertionError("counted while no one reads the figures")
+
+    monkeypatch.setattr(registry, "observe", observed)
+    monkeypatch.setattr(registry, "commit", observed)
+    service = await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+    try:
+        await service.invoke_skill("skill.analysis", {"data": "x"}, agent="before")
+        monkeypatch.undo()
+        for module in (metrics_module, service_module, ledger_store):
+            monkeypatch.setattr(module, "METRICS", registry)
+        assert not registry.counting
+        first = parse(metrics_module.exposition())  # starts counting
+        await service.invoke_skill("skill.analysis", {"data": "x"}, agent="after")
+        got = parse(metrics_module.exposition())
+    finally:
+        await service.aclose()
+    assert first["magsag_calls_total"].samples == {}
+    assert got["magsag_calls_total"].value(skill="skill.analysis", agent="after", status="ok") == 1
+    assert got["magsag_calls_total"].total(agent="before") == 0

@@ -292,7 +292,8 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             return until_idle
         finally:
             self._batch_in_flight = False
-        METRICS.commit("queued", time.perf_counter() - started)
+        if METRICS.counting:
+            METRICS.commit("queued", time.perf_counter() - started)
         exit_ = None
         for (_, fut, _, orphaned, refused), (ok, value) in zip(batch, results, strict=True):
             if not ok:  # a cost past what SQLite holds says so
@@ -410,7 +411,8 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             if isinstance(exc, sqlite3.Error):
                 return False, None  # nothing happened: the queue tries again, and says what a lasting failure is
             raise
-        METRICS.commit("inline", time.perf_counter() - started)
+        if METRICS.counting:
+            METRICS.commit("inline", time.perf_counter() - started)
         return True, value
 
     # --- reads -----------------------------------------------------------------------------------

@@ -393,6 +393,7 @@ def http_app(
         app = BearerTokenMiddleware(app, token, clients)
     if metrics.enabled:
         process_metrics.METRICS.agent_labels = metrics.agent_labels
+        process_metrics.METRICS.start()  # (a process counts only once its figures will be read: see metrics.py)
         app = MetricsMiddleware(app, metrics, token=token, per_client=bool(clients), security=security)
     return HealthMiddleware(app, server_state(server))
 
