@@ -102,7 +102,10 @@ class CallMetrics:
     def __init__(self, agent_labels: int = AGENT_LABELS_DEFAULT) -> None:
         self._lock = threading.Lock()
         self.agent_labels = agent_labels
-        self.started_at = process_start_time()
+        #: when the process started, read from /proc when first scraped, not here: every process imports this module
+        #: (a script, the CLI), and most never scrape; where /proc has none, when this registry was made
+        self._made_at = time.time()
+        self._started_at: float | None = None
         #: (skill, agent, status) -> its calls
         self._calls: dict[tuple[str, str, str], _CallCell] = {}
         #: (provider, model, skill, outcome, error kind, agent) -> its attempts
@@ -121,6 +124,13 @@ class CallMetrics:
     def start(self) -> None:
         """Count this process's calls from now on (asked of the service's hook and the ledger's commits)."""
         self.counting = True
+
+    @property
+    def started_at(self) -> float:
+        """When this process started, in unix seconds (``process_start_time_seconds``)."""
+        if self._started_at is None:
+            self._started_at = process_start_time(self._made_at)
+        return self._started_at
 
     # --- counting ---------------------------------------------------------------------------------
 
@@ -327,9 +337,10 @@ def _add(into: dict[Labels, Histogram], labels: Labels, hist: Histogram) -> dict
     return into
 
 
-def process_start_time() -> float:
+def process_start_time(otherwise: float) -> float:
     """When this process started, in unix seconds: on Linux from ``/proc`` (what prometheus-client reports too), else
-    when this module was imported (at the process's start, as the service imports it)."""
+    ``otherwise`` (when the registry was made: as this module was imported, at the process's start, as the service
+    imports it)."""
     try:
         with open("/proc/self/stat", "rb") as stat:
             # the 22nd field, after the command's name in parentheses (which may hold spaces): clock ticks since boot
@@ -338,7 +349,7 @@ def process_start_time() -> float:
             boot = next(int(line.split()[1]) for line in system if line.startswith(b"btime "))
         return boot + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
-        return time.time()
+        return otherwise
 
 
 def _labels(**labels: str) -> Labels:

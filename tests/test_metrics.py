@@ -194,3 +194,23 @@ async def test_a_process_counts_nothing_until_its_figures_will_be_read(tmp_path:
     assert first["magsag_calls_total"].samples == {}
     assert got["magsag_calls_total"].value(skill="skill.analysis", agent="after", status="ok") == 1
     assert got["magsag_calls_total"].total(agent="before") == 0
+
+
+def test_the_process_start_time_is_read_when_scraped_not_when_the_registry_is_made(monkeypatch):
+    # Every process imports the registry (a script, the CLI) and most never scrape: /proc is read at the first scrape.
+    import time
+
+    reads: list[float] = []
+
+    def read(otherwise: float) -> float:
+        reads.append(otherwise)
+        return 1_700_000_000.0
+
+    monkeypatch.setattr(metrics_module, "process_start_time", read)
+    before = time.time()
+    registry = CallMetrics()
+    assert reads == []
+    got = parse(registry.exposition())
+    parse(registry.exposition())
+    assert got["process_start_time_seconds"].value() == 1_700_000_000
+    assert len(reads) == 1 and before <= reads[0] <= time.time()  # (read once; the registry's making its fallback)
