@@ -8,8 +8,12 @@ it is there (one dict read), never imported here: a process that has not importe
 no tracer provider set (``set_tracer_provider`` lives there, and ``opentelemetry-instrument`` imports it before the
 program starts) and no current span to be a child of, so there is nothing to trace to, and importing it (~27 ms)
 would only slow the first call. Imported but with no tracer provider set (the MCP SDK imports it in every server),
-the API's no-op span is made and, not recording, the call runs as it would untraced: no attribute is built, no extra
-frame awaited.
+the tracer is seen to be the API's no-op and the call runs as it would untraced: no span made, no attribute built, no
+extra frame awaited.
+
+The call's span starts when the call's coroutine runs, not when ``Cascade.run`` is called: a coroutine made and
+awaited later (or handed to a task) starts its span then, as a child of the span current where it runs, and one
+never awaited leaves no span open.
 
 The call's span is made current while the cascade runs (anything traced beneath it, an instrumented HTTP client,
 nests under it); its attempts' spans are made from their records once the call ends, with the times each attempt
@@ -63,6 +67,8 @@ _tracer: Any = None
 #: which costs thousands of instructions each time it runs (see tests/test_call_overhead.py)
 _trace: Any = None
 _context: Any = None
+#: the API's NoOpTracer class, what a tracer stands for where no provider is set (:func:`_may_record`)
+_NO_OP: Any = None
 #: the Enum members the spans are made with, read once: on Python 3.11 each read of an Enum's member goes through
 #: EnumType's __getattr__ hook (~1,500 instructions: see tests/test_cascade_failures.py)
 _INTERNAL: Any = None
@@ -72,7 +78,7 @@ _ERROR: Any = None
 
 def _tracer_if_imported() -> Any:
     """The tracer, or None where nothing imported OpenTelemetry's API (see the module's docstring)."""
-    global _tracer, _trace, _context, _INTERNAL, _CLIENT, _ERROR
+    global _tracer, _trace, _context, _NO_OP, _INTERNAL, _CLIENT, _ERROR
     if _trace is None:
         # (None too where an import of it was blocked: sys.modules["opentelemetry.trace"] = None)
         trace = sys.modules.get("opentelemetry.trace")
@@ -80,11 +86,20 @@ def _tracer_if_imported() -> Any:
             return None
         _context = sys.modules["opentelemetry.context"]  # (the API's trace module imports it)
         _INTERNAL, _CLIENT, _ERROR = trace.SpanKind.INTERNAL, trace.SpanKind.CLIENT, trace.StatusCode.ERROR
+        _NO_OP = trace.NoOpTracer
         _trace = trace
     if _tracer is None:
         # a ProxyTracer until a provider is set: one set later is used from then on
         _tracer = _trace.get_tracer("magsag_mcp", __version__)
     return _tracer
+
+
+def _may_record(tracer: Any) -> bool:
+    """Whether ``tracer`` can make a span that records: not where no tracer provider is set (the API's ProxyTracer
+    then stands for its NoOpTracer, which it names ``_tracer``), nor where the one set makes no spans (the SDK's with
+    ``OTEL_SDK_DISABLED``). Asked as the call is made, without making a span: the span starts when the call runs.
+    (An API whose ProxyTracer no longer names it reads as a tracer that may record: spans are made, at a cost.)"""
+    return not isinstance(getattr(tracer, "_tracer", tracer), _NO_OP)
 
 
 def traced(run: F) -> F:
@@ -107,20 +122,19 @@ def traced(run: F) -> F:
         call_id: str | None = None,
     ) -> Any:
         tracer = _tracer_if_imported()
-        if tracer is not None:
-            span = tracer.start_span(f"magsag {plan.skill_id}", kind=_INTERNAL)
-            if span.is_recording():  # (not: no provider set, or sampled out: the API's no-op, and nothing more)
-                options = {
-                    "run_id": run_id,
-                    "agent": agent,
-                    "progress": progress,
-                    # the list the cascade fills as attempts end, whichever way it ends
-                    "attempts": [] if attempts is None else attempts,
-                    "parent_run_id": parent_run_id,
-                    "delegated_from": delegated_from,
-                    "call_id": call_id,
-                }
-                return _run_in_span(tracer, span, run, cascade, plan, options)
+        if tracer is not None and _may_record(tracer):
+            # the span is started by the coroutine as it runs, not here: a call made and awaited later (or given to
+            # a task) starts its span then, in the context it runs in, and one never awaited leaves none open
+            options = {
+                "run_id": run_id,
+                "agent": agent,
+                "progress": progress,
+                "attempts": attempts,
+                "parent_run_id": parent_run_id,
+                "delegated_from": delegated_from,
+                "call_id": call_id,
+            }
+            return _run_in_span(tracer, run, cascade, plan, options)
         # the coroutine itself: no frame of ours awaited on the way
         return run(
             cascade,
@@ -137,9 +151,12 @@ def traced(run: F) -> F:
     return run_traced  # type: ignore[return-value]
 
 
-async def _run_in_span(
-    tracer: Any, span: Any, run: Callable[..., Any], cascade: Any, plan: Plan, options: dict[str, Any]
-) -> Any:
+async def _run_in_span(tracer: Any, run: Callable[..., Any], cascade: Any, plan: Plan, options: dict[str, Any]) -> Any:
+    span = tracer.start_span(f"magsag {plan.skill_id}", kind=_INTERNAL)
+    if not span.is_recording():  # sampled out: the call runs as it would untraced
+        return await run(cascade, plan, **options)
+    if options["attempts"] is None:
+        options["attempts"] = []  # the list the cascade fills as attempts end, whichever way it ends
     token = _context.attach(_trace.set_span_in_context(span))
     try:
         outcome = await run(cascade, plan, **options)

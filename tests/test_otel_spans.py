@@ -346,3 +346,51 @@ def test_without_opentelemetry_the_package_imports_and_calls(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+async def test_the_call_span_starts_when_the_call_runs_not_when_it_is_made(tmp_path, monkeypatch):
+    """Cascade.run's coroutine starts its span as it runs: made and never awaited, it leaves no span started (one
+    started at the call was never ended, never exported, and held its context); made in one span and awaited in
+    another, the span is the child of the one current where it ran, and starts then."""
+    import time
+
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    CALL = "magsag skill.analysis"
+
+    class Started(SpanProcessor):
+        def __init__(self) -> None:
+            self.names: list[str] = []
+
+        def on_start(self, span, parent_context=None) -> None:
+            self.names.append(span.name)
+
+    exporter, started = InMemorySpanExporter(), Started()
+    provider = TracerProvider()
+    provider.add_span_processor(started)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(otel_spans, "_tracer", provider.get_tracer("magsag_mcp"))
+    app = provider.get_tracer("the-app")
+    up = LoopbackUpstream()
+    await up.start()
+    try:
+        service = await _service(tmp_path, up)
+        async with service:
+            plan = service.plan("skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o"}})
+            never = service.cascade.run(plan, run_id="r-never", agent=None)
+            never.close()  # (a caller that gave up before awaiting it)
+            assert CALL not in started.names
+            with app.start_as_current_span("where it was made"):
+                later = service.cascade.run(plan, run_id="r-later", agent=None)
+                made = time.time_ns()
+            assert CALL not in started.names
+            with app.start_as_current_span("where it ran") as ran:
+                outcome = await later
+    finally:
+        await up.stop()
+    assert outcome.result.text
+    call = _by_name(exporter)["magsag skill.analysis"]
+    assert call.attributes["magsag.run_id"] == "r-later"
+    assert call.parent.span_id == ran.get_span_context().span_id
+    assert call.start_time >= made
+    assert started.names.count(CALL) == 1
