@@ -13,6 +13,8 @@
   (:mod:`.metrics_endpoint`, which says who may read it).
 - ``/healthz`` and ``/readyz`` are health probes for a container or a load balancer (:mod:`.health`, which says why
   they are answered without the token and whatever the Host).
+- A request whose HTTP headers name a trace (W3C ``traceparent``, ``tracestate``) and whose ``_meta`` names none joins
+  it (:mod:`.trace_headers`).
 - A request to another path than the MCP one (``/mcp``), a probe's or ``/metrics`` gets ``404`` with a JSON-RPC error
   naming the URL to use.
 """
@@ -40,6 +42,7 @@ from .health import QUIET_PROBES, HealthMiddleware
 from .listeners import host_and_port
 from .metrics_endpoint import MetricsMiddleware, MetricsSetting, check_metrics_token
 from .server_settings import HOST_ENV, PORT_ENV, option_said
+from .trace_headers import join_header_traces
 
 logger = redacting_logger("magsag_mcp.mcp")
 #: the logger uvicorn says its start in
@@ -382,6 +385,7 @@ def http_app(
     server_state(server).network_callers = True
     server_state(server).client_tokens = bool(clients)
     security = security_settings(host, port, allow_hosts)
+    join_header_traces(server)
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=path,
         transport_security=security,
