@@ -34,6 +34,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from . import __version__
 from .errors import MagsagError, redacting_logger
@@ -43,7 +44,7 @@ from .redaction import redact
 if TYPE_CHECKING:
     from .records import AttemptRecord
     from .routing import Plan
-    from .types import LLMResult, Message
+    from .types import LLMRequest, LLMResult, Message, Target
 
 log = redacting_logger("magsag_mcp.otel_spans")
 
@@ -235,8 +236,12 @@ def _describe(
             attempt.set_attribute("magsag.fallback.position", a.fallback_position)
             attempt.set_attribute("magsag.attempt.try", a.attempt_number)
             _cost(attempt, a.cost_usd, a.cost_bound_usd)
+            target = plan.candidates[a.fallback_position].target
+            request = plan.request_for(target)
+            _request(attempt, request)
+            _server(attempt, cascade, target)
             if content:
-                _input_content(attempt, plan, a)
+                _input_content(attempt, request)
             if a.outcome == "ok" and answer is not None:
                 attempt.set_attribute("gen_ai.response.model", answer.model)
                 attempt.set_attribute("gen_ai.response.finish_reasons", [answer.finish_reason])
@@ -276,10 +281,60 @@ def _cost(span: Any, cost: Any, bound: Any = None) -> None:
         span.set_attribute("magsag.cost_bound_usd", float(bound))
 
 
-def _input_content(span: Any, plan: Plan, attempt: AttemptRecord) -> None:
+def _request(span: Any, request: LLMRequest) -> None:
+    """What the request asked of the model, in the conventions' ``gen_ai.request.*`` (those set, of the right type:
+    a vendor's own parameter passed through under another name or type is not the conventions'), and
+    ``gen_ai.output.type`` where it asked for JSON (the conventions require it where a request names an output
+    format)."""
+    if request.max_tokens is not None:
+        span.set_attribute("gen_ai.request.max_tokens", request.max_tokens)
+    if request.temperature is not None:
+        span.set_attribute("gen_ai.request.temperature", float(request.temperature))
+    if request.stop:
+        span.set_attribute("gen_ai.request.stop_sequences", list(request.stop))
+    for name, attribute, kind in _REQUEST_EXTRAS:
+        value = request.extra.get(name)
+        if isinstance(value, kind) and not isinstance(value, bool):
+            span.set_attribute(attribute, float(value) if kind is _NUMBER else value)
+    if request.json_schema is not None or request.json_output:
+        span.set_attribute("gen_ai.output.type", "json")
+
+
+#: parameters a call passes through to the vendor (``LLMRequest.extra``) that the conventions name, and their type
+_NUMBER = (int, float)
+_REQUEST_EXTRAS = (
+    ("top_p", "gen_ai.request.top_p", _NUMBER),
+    ("top_k", "gen_ai.request.top_k", _NUMBER),
+    ("frequency_penalty", "gen_ai.request.frequency_penalty", _NUMBER),
+    ("presence_penalty", "gen_ai.request.presence_penalty", _NUMBER),
+    ("seed", "gen_ai.request.seed", int),
+)  # (not n, gen_ai.request.choice.count: a call cannot set it, and one answer is the conventions' default)
+
+
+def _server(span: Any, cascade: Any, target: Target) -> None:
+    """``server.address`` and ``server.port``: the host and port of the base URL the attempt was sent to, as its
+    provider reads it (never the rest of the URL, which may carry a user or a key). None for a provider with no
+    endpoint (fake), or one that cannot say (no URL configured: the attempt failed before sending)."""
+    endpoint = getattr(cascade.providers.get(target.provider), "endpoint", None)
+    if endpoint is None:
+        return
+    try:
+        url = urlsplit(endpoint.base_url(target).strip())
+        host, port = url.hostname, url.port or _DEFAULT_PORTS.get(url.scheme)
+    except (ValueError, MagsagError):  # (a URL the provider refused, or none set: said in the attempt's error)
+        return
+    if host:
+        span.set_attribute("server.address", host)
+        if port:
+            span.set_attribute("server.port", port)
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _input_content(span: Any, request: LLMRequest) -> None:
     """The prompt as the conventions write it (``gen_ai.input.messages``, ``gen_ai.system_instructions``), each text
     redacted: asked for only with ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``."""
-    request = plan.request_for(plan.candidates[attempt.fallback_position].target)
     if request.system:
         span.set_attribute("gen_ai.system_instructions", _json([{"type": "text", "content": redact(request.system)}]))
     span.set_attribute("gen_ai.input.messages", _json([_message(m) for m in request.messages]))

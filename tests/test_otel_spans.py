@@ -98,6 +98,12 @@ async def test_a_fallback_makes_a_call_span_and_two_attempt_spans(tmp_path, span
     assert a["gen_ai.usage.output_tokens"] == result.usage.output_tokens > 0
     assert a["magsag.fallback.position"] == 1
     assert "error.type" not in a and answered.status.status_code == StatusCode.UNSET
+    # where each attempt was sent (the loopback vendor's host and port), and what it asked: the skill's max_tokens
+    for attempt in (failed, answered):
+        assert attempt.attributes["server.address"] == "127.0.0.1"
+        assert attempt.attributes["server.port"] == int(up.base_url.rsplit(":", 1)[1])
+        assert attempt.attributes["gen_ai.request.max_tokens"] == 1500
+    assert "gen_ai.output.type" not in a  # (the call named no output format)
     priced = result.attempts[-1].cost_usd
     assert priced > 0 and Decimal(repr(a["magsag.cost_usd"])) == priced  # the double reads back as the decimal
     # the call: ours, the total cost, which target answered; no gen_ai usage of its own (a backend summing the
@@ -394,3 +400,39 @@ async def test_the_call_span_starts_when_the_call_runs_not_when_it_is_made(tmp_p
     assert call.parent.span_id == ran.get_span_context().span_id
     assert call.start_time >= made
     assert started.names.count(CALL) == 1
+
+
+async def test_an_attempt_span_says_what_the_request_asked_in_the_conventions_names(tmp_path, spans):
+    """The conventions' gen_ai.request.* (those the call set, a target's params included), gen_ai.output.type where
+    it asked for JSON, and server.address/server.port of the base URL the attempt went to, its host and port alone."""
+    exporter, _ = spans
+    up = LoopbackUpstream()
+    await up.start()
+    try:
+        service = await _service(tmp_path, up)
+        host = up.env()["OPENAI_BASE_URL"]  # (http://127.0.0.1:PORT/v1)
+        target = {
+            "provider": "openai",
+            "model": "gpt-4o",
+            "base_url": host,
+            "params": {"top_p": 0.9, "seed": 7, "presence_penalty": 0.5, "top_k": "high"},
+        }
+        config = {
+            **target,
+            "temperature": 0.2,
+            "max_tokens": 64,
+            "stop": ["END"],
+            "response_format": {"type": "json_object"},
+        }
+        async with service:
+            await service.invoke_skill("skill.analysis", {"data": "answer in JSON", "model_config": config})
+    finally:
+        await up.stop()
+    a = _by_name(exporter)["chat gpt-4o"].attributes
+    assert a["gen_ai.request.temperature"] == 0.2 and a["gen_ai.request.max_tokens"] == 64
+    assert a["gen_ai.request.stop_sequences"] == ("END",)
+    assert a["gen_ai.request.top_p"] == 0.9 and a["gen_ai.request.seed"] == 7
+    assert a["gen_ai.request.presence_penalty"] == 0.5
+    assert "gen_ai.request.top_k" not in a  # not a number: not the conventions' top_k
+    assert a["gen_ai.output.type"] == "json"
+    assert a["server.address"] == "127.0.0.1" and a["server.port"] == int(up.base_url.rsplit(":", 1)[1])
