@@ -544,6 +544,15 @@ def test_docs_pythons_tracing_example_runs_as_written(tmp_path: Path, monkeypatc
     assert yours == ["handle", "request", "None", "None"]
 
 
+def test_docs_mcps_tracing_command_is_the_servers():
+    # "Tracing with OpenTelemetry" in docs/mcp.md: the launcher's command runs magsag-mcp with arguments it takes, and
+    # the page names both places a call's trace is read from, _meta winning (mcp_server/trace_headers.py)
+    section = doc("mcp.md").split("## Tracing with OpenTelemetry", 1)[1].split("\n## ", 1)[0]
+    (line,) = [line for line in section.splitlines() if "opentelemetry-instrument magsag-mcp" in line]
+    build_server_parser().parse_args(shlex.split(line.split("opentelemetry-instrument magsag-mcp", 1)[1]))
+    assert "`traceparent`" in section and "`_meta`" in section and "where both name a trace, `_meta`'s" in section
+
+
 def test_the_readmes_first_call_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
     # README's tour opens with the guide's own call (docs/python.md's example begins the same way): it runs as
     # written against the vendor's API answered on loopback, and prints the answer, the model and its exact cost
