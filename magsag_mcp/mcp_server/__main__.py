@@ -63,6 +63,8 @@ more; `magsag doctor` checks them):
                         http: a token for the scraper alone, which /metrics
                         then takes instead of MAGSAG_MCP_TOKEN (required
                         for /metrics with MAGSAG_MCP_TOKENS_FILE)
+  MAGSAG_MCP_METRICS_TOKEN_FILE
+                        http: a file holding the scrape token instead
   MAGSAG_MCP_METRICS_AGENTS
                         http: how many agents /metrics labels by name (the
                         rest as '(other)'; default 100)

@@ -3,7 +3,8 @@
 Who may read it. The page names every agent and what each spent, so it is guarded as the MCP path is, with a token
 Prometheus sends (``authorization: {credentials_file: ...}`` in its scrape config):
 
-- ``MAGSAG_MCP_METRICS_TOKEN`` set: that token, and only it. A scrape-only token: Prometheus holds no token that
+- ``MAGSAG_MCP_METRICS_TOKEN`` set (or ``MAGSAG_MCP_METRICS_TOKEN_FILE``, a file holding it: a container's secret,
+  read as ``MAGSAG_MCP_TOKEN_FILE`` is): that token, and only it. A scrape-only token: Prometheus holds no token that
   can spend (the MCP token can), and rotating one leaves the other alone.
 - else the server's one token (``MAGSAG_MCP_TOKEN`` or ``MAGSAG_MCP_TOKEN_FILE``), as the MCP path takes it.
 - a token per client (``MAGSAG_MCP_TOKENS_FILE``) and no metrics token: refused (403) saying to set one. A client's
@@ -35,6 +36,7 @@ from .bearer import _digest, refusal_body, unauthorized
 METRICS_PATH = "/metrics"
 METRICS_ENV = "MAGSAG_MCP_METRICS"
 METRICS_TOKEN_ENV = "MAGSAG_MCP_METRICS_TOKEN"
+METRICS_TOKEN_FILE_ENV = "MAGSAG_MCP_METRICS_TOKEN_FILE"
 METRICS_AGENTS_ENV = "MAGSAG_MCP_METRICS_AGENTS"
 #: the most agents a scrape may label by name: past some thousands of series a scrape is the problem it was to show
 MAX_AGENT_LABELS = 10_000
@@ -53,28 +55,38 @@ NEEDS_A_METRICS_TOKEN = (
 
 @dataclass(frozen=True)
 class MetricsSetting:
-    """Whether ``/metrics`` is served, the scrape-only token (None: the server's own), and the agents labelled."""
+    """Whether ``/metrics`` is served, the scrape-only token (None: the server's own), the agents labelled, and where
+    the token was set (as a refusal names it: the variable, or the file ``MAGSAG_MCP_METRICS_TOKEN_FILE`` names)."""
 
     enabled: bool = True
     token: str | None = None
     agent_labels: int = metrics.AGENT_LABELS_DEFAULT
+    token_set_in: str = METRICS_TOKEN_ENV
+
+    @property
+    def token_from_file(self) -> bool:
+        return self.token is not None and self.token_set_in != METRICS_TOKEN_ENV
 
 
 def metrics_setting(env: Mapping[str, str]) -> MetricsSetting:
-    """``MAGSAG_MCP_METRICS`` (on, the default, or off), ``MAGSAG_MCP_METRICS_TOKEN`` and ``MAGSAG_MCP_METRICS_AGENTS``,
-    each refused with its fix when it cannot be one (the token's shape: see :func:`check_metrics_token`)."""
+    """``MAGSAG_MCP_METRICS`` (on, the default, or off), ``MAGSAG_MCP_METRICS_TOKEN`` (or the file
+    ``MAGSAG_MCP_METRICS_TOKEN_FILE`` names) and ``MAGSAG_MCP_METRICS_AGENTS``, each refused with its fix when it
+    cannot be one (the token's shape: see :func:`check_metrics_token`)."""
+    from .token_setting import token_from_env
+
     said = (env.get(METRICS_ENV) or "").strip()
     if said.lower() not in ("", "on", "off"):
         raise ConfigError(
             f"{METRICS_ENV}={excerpt(said, 80)!r} is not a metrics setting: set it to on (serve /metrics, the default) "
             "or off"
         )
-    token = env.get(METRICS_TOKEN_ENV) or None
-    if said.lower() == "off" and token is not None:
+    if said.lower() == "off" and (env.get(METRICS_TOKEN_ENV) or (env.get(METRICS_TOKEN_FILE_ENV) or "").strip()):
+        which = METRICS_TOKEN_ENV if env.get(METRICS_TOKEN_ENV) else METRICS_TOKEN_FILE_ENV
         raise ConfigError(
-            f"{METRICS_ENV}=off and {METRICS_TOKEN_ENV} are both set: /metrics is not served, so its token would "
+            f"{METRICS_ENV}=off and {which} are both set: /metrics is not served, so its token would "
             "guard nothing; unset one of them"
         )
+    token, token_set_in = token_from_env(env, METRICS_TOKEN_ENV, METRICS_TOKEN_FILE_ENV)
     agents = (env.get(METRICS_AGENTS_ENV) or "").strip()
     count = metrics.AGENT_LABELS_DEFAULT
     if agents:
@@ -88,7 +100,7 @@ def metrics_setting(env: Mapping[str, str]) -> MetricsSetting:
                 f"{MAX_AGENT_LABELS} (how many agents /metrics labels by name; the rest are counted as (other); "
                 f"default {metrics.AGENT_LABELS_DEFAULT})"
             )
-    return MetricsSetting(said.lower() != "off", token, count)
+    return MetricsSetting(said.lower() != "off", token, count, token_set_in)
 
 
 def check_metrics_token(host: str, setting: MetricsSetting, token: str | None, client_tokens: Sequence[str]) -> None:
@@ -98,11 +110,11 @@ def check_metrics_token(host: str, setting: MetricsSetting, token: str | None, c
 
     if setting.token is None:
         return
-    check_binding(host, setting.token, METRICS_TOKEN_ENV)
+    check_binding(host, setting.token, setting.token_set_in)
     if setting.token == token or setting.token in client_tokens:
         which = "MAGSAG_MCP_TOKEN" if setting.token == token else "a client's token in MAGSAG_MCP_TOKENS_FILE"
         raise ConfigError(
-            f"{METRICS_TOKEN_ENV} is the same as {which}: give the scraper a token of its own (whoever holds the "
+            f"{setting.token_set_in} is the same as {which}: give the scraper a token of its own (whoever holds the "
             "other could read every agent's spend, or the scraper spend)"
         )
 
@@ -112,7 +124,7 @@ def metrics_said(setting: MetricsSetting, token: str | None, per_client: bool) -
     if not setting.enabled:
         return f"off ({METRICS_ENV}=off)"
     if setting.token:
-        return f"token: {METRICS_TOKEN_ENV}"
+        return f"token: {METRICS_TOKEN_FILE_ENV if setting.token_from_file else METRICS_TOKEN_ENV}"
     if token:
         return "token: the server's"
     if per_client:
@@ -137,9 +149,9 @@ class MetricsMiddleware:
         scrape_token = setting.token or token
         self._digest = None if scrape_token is None else _digest(scrape_token)
         #: the token a refusal says it asks for
-        self._asked = (
-            METRICS_TOKEN_ENV if setting.token else "MAGSAG_MCP_TOKEN (or what is in its MAGSAG_MCP_TOKEN_FILE)"
-        )
+        self._asked = "MAGSAG_MCP_TOKEN (or what is in its MAGSAG_MCP_TOKEN_FILE)"
+        if setting.token:
+            self._asked = f"token in its {METRICS_TOKEN_FILE_ENV}" if setting.token_from_file else METRICS_TOKEN_ENV
         #: a server with a token per client and no scrape token: every scrape refused, saying what to set
         self._forbidden = scrape_token is None and per_client
         self._hosts = frozenset(security.allowed_hosts or ())

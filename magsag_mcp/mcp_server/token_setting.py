@@ -4,7 +4,8 @@ A container's secrets come as files (Docker and Compose secrets under ``/run/sec
 as a volume), and a token in the environment is shown by ``docker inspect`` and to whoever reads the process's
 environment: the ``*_FILE`` variable, the convention of database images, reads it from the file instead. The file's
 last line break (``echo token > file``, an editor's) is no part of the token; any other space around it is refused
-by :func:`.http.check_binding`, as in the variable.
+by :func:`.http.check_binding`, as in the variable. The scrape token (``MAGSAG_MCP_METRICS_TOKEN_FILE``) is read
+by the same code (:func:`token_from_env`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .http import NEW_TOKEN, TOKEN_ENV
 
 TOKEN_FILE_ENV = "MAGSAG_MCP_TOKEN_FILE"
 #: how :func:`.http.check_binding` names a token read from the file
-FROM_THE_FILE = f"the token in the file {TOKEN_FILE_ENV} names"
+FROM_THE_FILE = f"the token in the file {TOKEN_FILE_ENV} names"  # (:func:`from_the_file`'s, for this variable)
 #: the most a token file is read of: a token is some 40 characters, and a path given by mistake (a log, a disk
 #: image) must not be read whole into memory
 MAX_TOKEN_FILE_BYTES = 4096
@@ -30,40 +31,52 @@ def token_setting(env: Mapping[str, str]) -> tuple[str | None, str]:
     """The token the environment sets (None: no token), and where (the variable, or :data:`FROM_THE_FILE`). Either
     variable, not both: which would win is a guess, and a server left on the one the operator did not mean answers
     every client 401."""
-    value = env.get(TOKEN_ENV) or None
-    named = (env.get(TOKEN_FILE_ENV) or "").strip()
+    return token_from_env(env, TOKEN_ENV, TOKEN_FILE_ENV)
+
+
+def from_the_file(file_variable: str) -> str:
+    """How :func:`.http.check_binding` names a token read from the file ``file_variable`` names."""
+    return f"the token in the file {file_variable} names"
+
+
+def token_from_env(env: Mapping[str, str], variable: str, file_variable: str) -> tuple[str | None, str]:
+    """A token set in ``variable`` or read from the file ``file_variable`` names (never both), and where it was set
+    (``variable``, or :func:`from_the_file`): the MCP token's (:func:`token_setting`) and the scrape token's
+    (:mod:`.metrics_endpoint`), read alike."""
+    value = env.get(variable) or None
+    named = (env.get(file_variable) or "").strip()
     if not named:
-        return value, TOKEN_ENV
+        return value, variable
     if value is not None:
-        raise ConfigError(f"both {TOKEN_ENV} and {TOKEN_FILE_ENV} are set; set one of them (unset the other)")
+        raise ConfigError(f"both {variable} and {file_variable} are set; set one of them (unset the other)")
     path = Path(named)
     try:
         with path.open("rb") as f:
             data = f.read(MAX_TOKEN_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(
-            f"{_named(path)} cannot be read ({exc.strerror or type(exc).__name__}): "
+            f"{_named(path, variable, file_variable)} cannot be read ({exc.strerror or type(exc).__name__}): "
             "name the file that holds the token (a Docker secret is /run/secrets/NAME), readable by this user"
         ) from None
     if len(data) > MAX_TOKEN_FILE_BYTES:
         raise ConfigError(
-            f"{TOKEN_FILE_ENV}={excerpt(named, 200)!r} is over {MAX_TOKEN_FILE_BYTES} bytes, no token file: name the "
+            f"{file_variable}={excerpt(named, 200)!r} is over {MAX_TOKEN_FILE_BYTES} bytes, no token file: name the "
             "file that holds the token alone"
         )
     try:
         text = _token_text(data)
     except UnicodeError:
         raise ConfigError(
-            f"the file {TOKEN_FILE_ENV} names has characters other than ASCII, which no client can send in a header; "
+            f"the file {file_variable} names has characters other than ASCII, which no client can send in a header; "
             f"write it the output of {NEW_TOKEN}"
         ) from None
     token = text.removesuffix("\n").removesuffix("\r")  # the file's last line break: `echo`'s, an editor's
     if not token:
         raise ConfigError(
-            f"the file {TOKEN_FILE_ENV} names ({excerpt(named, 200)!r}) is empty; write the token in it, e.g. the "
+            f"the file {file_variable} names ({excerpt(named, 200)!r}) is empty; write the token in it, e.g. the "
             f"output of {NEW_TOKEN}"
         )
-    return token, FROM_THE_FILE
+    return token, from_the_file(file_variable)
 
 
 def _token_text(data: bytes) -> str:
@@ -78,13 +91,13 @@ def _token_text(data: bytes) -> str:
     return text
 
 
-def _named(path: Path) -> str:
+def _named(path: Path, variable: str, file_variable: str) -> str:
     """How a refusal names the file that could not be read: its path where it is one (a folder that exists holds it),
-    else not at all. The token itself, set in the file's variable in place of MAGSAG_MCP_TOKEN, names no file, and
-    the refusal went to the log with it."""
+    else not at all. The token itself, set in the file's variable in place of ``variable``, names no file, and the
+    refusal went to the log with it."""
     if path.parent != Path(path.anchor) and path.parent.is_dir() and (path.is_absolute() or "/" in str(path)):
-        return f"{TOKEN_FILE_ENV}={excerpt(str(path), 200)!r}"
+        return f"{file_variable}={excerpt(str(path), 200)!r}"
     return (
-        f"the file {TOKEN_FILE_ENV} names, in no folder that exists (its value is not shown: a token set there in "
-        f"place of {TOKEN_ENV} would be),"
+        f"the file {file_variable} names, in no folder that exists (its value is not shown: a token set there in "
+        f"place of {variable} would be),"
     )
