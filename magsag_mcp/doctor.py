@@ -1,5 +1,6 @@
 """``magsag doctor``'s report: which providers are configured (never a key), where the catalog and the ledger are, the
-network settings (proxies, CA bundles), and every problem found, each with what to fix.
+network settings (proxies, CA bundles), the ledger's sync mode, the circuit breaker and ``/metrics``
+(:mod:`.doctor_operations`), and every problem found, each with what to fix.
 
 A catalog that cannot be loaded (malformed YAML, an agent naming a skill there is not) is a problem of the report, not
 an error that stops it: the providers, the ledger and the network are diagnosed all the same, and ``doctor`` exits 1,
@@ -127,6 +128,7 @@ def report_of(
 ) -> dict[str, Any]:
     """The report, with ``catalog_problems`` (what calls would fail on in the catalog and the overrides) and
     ``catalog_notes`` (what may fail, the skills no configured provider serves) found by whoever loaded it."""
+    from .doctor_operations import operations_report
     from .ledger.connection import relative_ledger_note, unmakeable_ledger_problem, where_ledger_is
     from .ledger.copies import copy_note
 
@@ -134,6 +136,8 @@ def report_of(
     misspelt, unread = unread_variables(env, catalog_variables(catalog_root))  # (its ${VAR} are read too)
     # none there yet, and none the first call can make (a folder on its path is a file, or not writable)
     unmakeable = unmakeable_ledger_problem(path, env) if ledger.absent and not ledger.blank else None
+    # the ledger's sync mode, the breaker, /metrics (where and who may read it; never the scrape token)
+    operations, operations_problems = operations_report(env)
     report = {
         "catalog": str(catalog_root),
         # absolute: a relative MAGSAG_DB names a file in whatever folder a process runs in (see the note)
@@ -144,13 +148,15 @@ def report_of(
         "providers": providers.describe(),
         "overrides": {k: v for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if (v := env.get(k))},
         "network": transport.describe(),
+        **operations,
         "problems": misspelt
         + setting_problems(env)
         + providers.setting_problems()
         + transport.proxies.problems()
         + catalog_problems
         + ([ledger.read_only_error().message] if ledger.read_only else [])
-        + ([unmakeable] if unmakeable else []),
+        + ([unmakeable] if unmakeable else [])
+        + operations_problems,
         "notes": [
             n
             for n in (installed_catalog_note(catalog_root), relative_ledger_note(path, env), copy_note(ledger))

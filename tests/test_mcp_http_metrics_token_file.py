@@ -37,7 +37,7 @@ def test_the_setting_reads_the_token_from_the_file_without_its_last_line_break(t
     secret = secret_file(tmp_path, SCRAPE_TOKEN + "\n")  # as `echo` writes it
     got = metrics_setting({"MAGSAG_MCP_METRICS_TOKEN_FILE": str(secret)})
     assert got == MetricsSetting(True, SCRAPE_TOKEN, 100, FROM_THE_FILE) and got.token_from_file
-    assert metrics_said(got, TOKEN, False) == "token: MAGSAG_MCP_METRICS_TOKEN_FILE"
+    assert metrics_said(got, True, False) == "token: MAGSAG_MCP_METRICS_TOKEN_FILE"
     # the same reader as MAGSAG_MCP_TOKEN_FILE's: UTF-16 with its mark, as Windows PowerShell 5.1's `>` writes it
     secret.write_bytes((SCRAPE_TOKEN + "\r\n").encode("utf-16"))
     assert metrics_setting({"MAGSAG_MCP_METRICS_TOKEN_FILE": str(secret)}).token == SCRAPE_TOKEN

@@ -285,6 +285,11 @@ def _doctor(args: argparse.Namespace) -> int:
         makes = " yet: the first call makes it" if report["db_makeable"] else makes
         none = f" (none there{makes})"
     print(f"ledger  : {report['db']}{none}")
+    print(f"sync    : {report['ledger_sync']['mode']} (MAGSAG_LEDGER_SYNC): {report['ledger_sync']['said']}")
+    print(f"breaker : {report['breaker']['said']}")
+    metrics = report["metrics"]
+    where = f"at {metrics['url']} (served by {metrics['served_by']}), " if metrics.get("url") else ""
+    print(f"metrics : {where}{metrics['said']}")
     wide = max((len(info.get("wire", "")) for info in report["providers"].values()), default=0)
     # where each provider's calls go, between its wire and its status (a status is each line's end)
     url_wide = max((len(info.get("base_url") or "") for info in report["providers"].values()), default=0)

@@ -342,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.info(
                     "Prometheus metrics at %s (%s)",
                     served_url(args.host, port, "/metrics"),
-                    metrics_said(metrics, token, bool(clients)),
+                    metrics_said(metrics, token is not None, bool(clients)),
                 )
                 anyio.run(
                     lambda: serve_http(

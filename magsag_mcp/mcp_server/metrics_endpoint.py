@@ -67,6 +67,13 @@ class MetricsSetting:
     def token_from_file(self) -> bool:
         return self.token is not None and self.token_set_in != METRICS_TOKEN_ENV
 
+    @property
+    def token_variable(self) -> str | None:
+        """The variable the scrape token was set in (None: none set), as the start-up line and doctor name it."""
+        if self.token is None:
+            return None
+        return METRICS_TOKEN_FILE_ENV if self.token_from_file else METRICS_TOKEN_ENV
+
 
 def metrics_setting(env: Mapping[str, str]) -> MetricsSetting:
     """``MAGSAG_MCP_METRICS`` (on, the default, or off), ``MAGSAG_MCP_METRICS_TOKEN`` (or the file
@@ -119,13 +126,14 @@ def check_metrics_token(host: str, setting: MetricsSetting, token: str | None, c
         )
 
 
-def metrics_said(setting: MetricsSetting, token: str | None, per_client: bool) -> str:
-    """What the start-up line says of /metrics: who may read it."""
+def metrics_said(setting: MetricsSetting, server_token: bool, per_client: bool) -> str:
+    """What the start-up line (and ``magsag doctor``) says of /metrics: who may read it. ``server_token``: whether the
+    server has its one token (MAGSAG_MCP_TOKEN or its file's)."""
     if not setting.enabled:
         return f"off ({METRICS_ENV}=off)"
     if setting.token:
-        return f"token: {METRICS_TOKEN_FILE_ENV if setting.token_from_file else METRICS_TOKEN_ENV}"
-    if token:
+        return f"token: {setting.token_variable}"
+    if server_token:
         return "token: the server's"
     if per_client:
         return f"refused until {METRICS_TOKEN_ENV} is set (a client's token may not read every agent's spend)"

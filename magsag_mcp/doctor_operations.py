@@ -1,0 +1,105 @@
+"""What ``magsag doctor`` says of the settings an operator runs the server with: the ledger's sync mode, the circuit
+breaker, and ``/metrics`` (on or off, where it is served, and who may read it: whether a scrape token is set and in
+which variable, never the token or any part of it).
+
+Each is reported as the process that reads it would take it. A setting refused as magsag-mcp opens (a bad
+``MAGSAG_LEDGER_SYNC``, ``MAGSAG_BREAKER_FAILURES`` or ``MAGSAG_BREAKER_COOLDOWN``) is a problem of the report
+already (:func:`.settings.refused_at_open`) and is reported here at its default, as the rest of the report is. The
+metrics settings are read only by ``magsag-mcp --transport http`` as it starts: one it would refuse to start on (an
+unreadable ``MAGSAG_MCP_METRICS_TOKEN_FILE``, a scrape token too short for the address it binds, the same as the MCP
+token) is a problem here, with the refusal's own words.
+"""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from collections.abc import Mapping
+from typing import Any
+
+from .breaker import COOLDOWN_ENV, FAILURES_ENV, breaker_policy_from_env
+from .errors import ConfigError
+from .ledger.connection import ledger_sync_from_env
+
+#: what each ledger sync mode keeps, as ``magsag doctor`` says it
+SYNC_SAID = {
+    "full": "each call's record is on disk before the call returns (survives a power cut)",
+    "normal": "each call's record survives the process being killed, not a power cut or an OS crash",
+}
+
+
+def operations_report(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The report's ``ledger_sync``, ``breaker`` and ``metrics`` entries, and the problems found in the metrics
+    settings (see the module's docstring)."""
+    sync = ledger_sync_from_env(env)
+    policy = breaker_policy_from_env(env)
+    metrics, problems = _metrics(env)
+    report = {
+        "ledger_sync": {"mode": sync, "said": SYNC_SAID[sync]},
+        "breaker": {
+            "on": policy.failures > 0,
+            "failures": policy.failures,
+            "cooldown_seconds": policy.cooldown,
+            "said": _breaker_said(policy.failures, policy.cooldown),
+        },
+        "metrics": metrics,
+    }
+    return report, problems
+
+
+def _breaker_said(failures: int, cooldown: float) -> str:
+    if not failures:
+        return f"off ({FAILURES_ENV}=0): a target failing every call is sent each call's request"
+    return (
+        f"a target is left alone after {failures} failures in a row that say its server is unwell, "
+        f"{format(cooldown, 'g')}s at first ({FAILURES_ENV}={failures}, {COOLDOWN_ENV}={format(cooldown, 'g')})"
+    )
+
+
+def _metrics(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """``/metrics`` as ``magsag-mcp --transport http`` would serve it with ``env``: where, and who may read it (as its
+    start-up line says it: :func:`.mcp_server.metrics_endpoint.metrics_said`)."""
+    # imported here: the HTTP server's modules (the MCP SDK's, starlette's) are no other command's
+    from .mcp_server.http import served_url
+    from .mcp_server.metrics_endpoint import METRICS_ENV, check_metrics_token, metrics_said, metrics_setting
+    from .mcp_server.server_settings import listening_options
+    from .mcp_server.token_setting import TOKEN_ENV, token_setting
+
+    problems: list[str] = []
+    try:
+        setting = metrics_setting(env)
+    except ConfigError as exc:
+        # (its refusal is the problem listed: said once)
+        return {"on": None, "said": "refused as set: magsag-mcp --transport http would not start (see the problem)"}, [
+            exc.message
+        ]
+    if not setting.enabled:
+        return {"on": False, "said": f"off ({METRICS_ENV}=off)"}, problems
+    listening = Namespace(host=None, port=None, allow_host=[])
+    try:
+        listening_options(listening, env)
+        url: str | None = served_url(listening.host, listening.port, "/metrics")
+    except ConfigError as exc:  # MAGSAG_MCP_PORT no port: the server would not start
+        problems.append(exc.message)
+        url = None
+    if listening.port == 0:
+        url = (url or "").replace(":0/", ":PORT/") + " (PORT: the one the system chooses, said as the server starts)"
+    token: str | None = None
+    try:
+        token = token_setting(env)[0]
+    except ConfigError as exc:  # MAGSAG_MCP_TOKEN_FILE: the server would not start on it either
+        problems.append(exc.message)
+    if listening.host is not None:
+        try:
+            check_metrics_token(listening.host, setting, token, ())
+        except ConfigError as exc:
+            problems.append(exc.message)
+    per_client = bool((env.get("MAGSAG_MCP_TOKENS_FILE") or "").strip())
+    has_token = token is not None or bool(env.get(TOKEN_ENV))
+    return {
+        "on": True,
+        "url": url,
+        "served_by": "magsag-mcp --transport http",
+        "scrape_token_set_in": setting.token_variable,
+        "agent_labels": setting.agent_labels,
+        "said": metrics_said(setting, has_token, per_client),
+    }, problems
