@@ -393,11 +393,13 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
     def doctor(self) -> dict[str, Any]:
         """Which providers are configured (never a key), where the catalog and ledger live, the network settings
         (proxies, CA bundles) and the settings calls would refuse (``problems``): see :mod:`.doctor`."""
+        from .catalog_cap_checks import unreached_request_caps
         from .catalog_price_checks import price_file_notes
         from .catalog_route_checks import near_routes
         from .doctor import report_of
 
         # what `magsag catalog validate` lists too: each call of a skill it names may fail on it
         problems = self.override_problems() + validate_catalog(self.catalog.root, self.env)
-        notes = near_routes(self.catalog) + price_file_notes(self.catalog.root, self.pricer) + self.unserved_skills()
+        notes = near_routes(self.catalog) + unreached_request_caps(self.catalog)
+        notes += price_file_notes(self.catalog.root, self.pricer) + self.unserved_skills()
         return report_of(self.env, self.providers, self.transport, self.ledger, self.catalog.root, problems, notes)

@@ -322,6 +322,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from ..catalog import find_catalog, validate_catalog
+    from ..catalog_cap_checks import request_cap_notes
     from ..catalog_price_checks import price_notes
     from ..plurals import counted
 
@@ -330,7 +331,7 @@ def _validate(args: argparse.Namespace) -> int:
     root = find_catalog(args.catalog, partial_ok=True)
     problems = validate_catalog(root)
     # notes, not problems (doctor's too): they do not fail validate, as the catalog works as written
-    notes = [redact(note) for note in price_notes(root)]
+    notes = [redact(note) for note in price_notes(root) + request_cap_notes(root)]
     if problems:
         print(f"{root}: {counted(len(problems), 'problem')}")
         for p in problems:
