@@ -40,11 +40,12 @@ class KeptRecords:
         #: failure logged it again (a traceback for every call the service made after it)
         self._bug_logged: set[str] = set()
 
-    async def write(self, *records: Kept, alone: bool = False) -> None:
+    async def write(self, *records: Kept, alone: bool = False) -> str | None:
         """The records the ledger refused earlier, oldest first, then ``records``: one transaction. They
         leave the kept list once handed over (a queued write runs even if its caller is cancelled, and
         two calls recording at once must not both write one), and go back only if the ledger refuses or a bug of ours
-        fails the write (then each is tried apart: one bad record keeps only itself out)."""
+        fails the write (then each is tried apart: one bad record keeps only itself out). Returns the warning of a
+        commit whose sync failed (see :meth:`~.ledger.recording.LedgerRecording.record_call`), else None."""
         pending, self.pending = [*self.pending, *records], []
         if pending:
             *earlier, (run, attempts, error) = pending
@@ -52,15 +53,14 @@ class KeptRecords:
             taken: list[bool] = []
             try:
                 gone = partial(self._gone, pending)  # the write's failure, should the caller be cancelled first
-                await self.ledger.record_call(
+                return await self.ledger.record_call(
                     run, attempts, error=error, alone=alone, earlier=earlier, refused=gone, taken=taken
                 )
             except LedgerError as exc:
                 if not exc.details.get("overflow"):
                     self.pending[:0] = pending
                 elif earlier:  # which record can never fit, the error does not say: kept, it would fail every next
-                    await self._write_apart(pending)
-                    return
+                    return await self._write_apart(pending)
                 raise
             except Exception:  # a bug of ours writing a record, not the ledger refusing it: which, it does not say
                 if not earlier:
@@ -70,7 +70,7 @@ class KeptRecords:
                 log.warning(
                     "a bug in magsag-mcp failed the write of %d calls' records: each is written apart", len(pending)
                 )
-                await self._write_apart(pending)
+                return await self._write_apart(pending)
             except BaseException as exc:
                 # An interpreter exit (Ctrl-C raised on the loop's thread, sys.exit) while the records were built or
                 # handed over: dropped here they were lost, a paid call's reservation left to be swept at its worst
@@ -80,6 +80,7 @@ class KeptRecords:
                 if not taken and not isinstance(exc, anyio.get_cancelled_exc_class()):
                     self.pending[:0] = pending
                 raise
+        return None
 
     async def write_at_close(self) -> None:
         """The kept records' last write, as the service closes. Refused again, they are lost with the service:
@@ -126,18 +127,20 @@ class KeptRecords:
             "run %s: its record was refused after its caller was cancelled, and %s: %s", run_id, what, exc, exc_info=bug
         )
 
-    async def _write_apart(self, pending: list[Kept]) -> None:
+    async def _write_apart(self, pending: list[Kept]) -> str | None:
         """``pending``, whose write together failed for one of them (too large for the ledger, or a bug of ours:
         which, the error does not say), each tried alone, oldest first. One that cannot fit is dropped; one a bug
         fails is kept, to be tried again; one refused for another reason is kept with those after it. The last one's
-        own failure is raised (the caller's). Shielded: a caller cancelled midway lost the records not yet tried."""
+        own failure is raised (the caller's). Shielded: a caller cancelled midway lost the records not yet tried.
+        Returns the last one's sync warning (the caller's: see :meth:`write`)."""
         failed: list[Kept] = []
+        said: str | None = None
         last = len(pending) - 1
         with anyio.CancelScope(shield=True):
             try:
                 for i, (run, attempts, error) in enumerate(pending):
                     try:
-                        await self.ledger.record_call(run, attempts, error=error)
+                        said = await self.ledger.record_call(run, attempts, error=error)
                         self._bug_logged.discard(run.run_id)
                     except LedgerError as exc:
                         if not exc.details.get("overflow"):
@@ -162,6 +165,7 @@ class KeptRecords:
                         )
             finally:
                 self.pending[:0] = failed
+        return said
 
 
 #: what the close says of the records a bug kept out of the ledger (see :func:`lost_error`)

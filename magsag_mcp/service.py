@@ -263,7 +263,9 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
                     await self._record_failed(run, outcome.attempts, "cancelled")
                 raise
             try:
-                await self._record(run, outcome.attempts, "ok")
+                unsynced = await self._record(run, outcome.attempts, "ok")
+                if unsynced is not None:  # recorded, its sync failed: the caller is told (see log_sync.py)
+                    result.warnings.append(unsynced)
             except LedgerError as exc:
                 raise answer_not_recorded(exc, result) from None
             except Exception as bug:  # ours, writing the record: the answer and what it cost go on, the record is kept
@@ -308,7 +310,9 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         locked, not what to fix (and a bug's bare TypeError took the place of the call's own error, or of its
         cancellation)."""
         try:
-            await self._record(run, attempts, status, error)
+            unsynced = await self._record(run, attempts, status, error)
+            if unsynced is not None and error is not None:  # recorded, its sync failed (see log_sync.py)
+                error.details["record_warning"] = unsynced
         except LedgerError as refused:
             log.warning("run %s ended %s and its record is not yet written: %s", run.run_id, status, refused.message)
             if error is not None:
@@ -325,7 +329,8 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
 
     async def _record(
         self, run: RunRecord, attempts: list[AttemptRecord], status: str, error: MagsagError | None = None
-    ) -> None:
+    ) -> str | None:
+        """Records the call; returns the warning of a commit whose -wal sync failed (see :meth:`KeptRecords.write`)."""
         # not before it began, should the wall clock have been stepped back meanwhile (NTP, a VM resumed): a reader's
         # ended_at - started_at is then 0, not a run of minus an hour (durations are the monotonic clock's: latency_ms)
         # (max() without the builtin's call: some 1,200 instructions, on every call: see deadline.py)
@@ -340,7 +345,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         # counted as it happened, before the write: a record the ledger refuses is kept and written later, once
         if METRICS.counting:  # (off until something will read it: see metrics.py)
             METRICS.observe(run, attempts)
-        await self._kept.write((run, attempts, error), alone=self._in_flight == 1)
+        return await self._kept.write((run, attempts, error), alone=self._in_flight == 1)
 
     async def record_agent_failure(
         self,

@@ -49,10 +49,11 @@ def open_log(path: str, identity: tuple[int, int]) -> int | None:
     return fd
 
 
-def sync_log(fd: int, ledger: str) -> None:
+def sync_log(fd: int, ledger: str) -> str | None:
     """Sync the -wal file (``fd``) of the ledger at ``ledger`` after a durable commit. Failing, the commit is made all
     the same (SQLite has written it, other processes read it, and written again its calls would count twice): said
-    at ERROR, with what it means."""
+    at ERROR, with what it means, and returned as the warning each call whose record the sync covered carries
+    (:func:`unsynced_warning`); None when synced."""
     try:
         _sync(fd)
     except OSError as exc:
@@ -62,6 +63,21 @@ def sync_log(fd: int, ledger: str) -> None:
             ledger,
             exc,
         )
+        return unsynced_warning(ledger, exc)
+    return None
+
+
+def unsynced_warning(ledger: str, exc: OSError) -> str:
+    """What a call's result says when the sync of the commit holding its record failed: the call answered and its
+    record is in the ledger, but a power cut or OS crash before the log is next synced may lose it. The ledger's file
+    name alone, not its path (a result goes to a client, which is told no more of the server's disk than it needs),
+    and the OSError's own words (``No space left on device``, ``Input/output error``)."""
+    name = os.path.basename(ledger)
+    return (
+        f"this call's record may not survive a power loss: the ledger's log ({name}-wal) could not be synced to disk "
+        f"({exc.strerror or type(exc).__name__}); it is in the ledger, but a power cut or an OS crash before the log "
+        "is next synced may lose it (the server's log says more; check the disk)"
+    )
 
 
 def close_log(fd: int | None) -> None:

@@ -25,7 +25,12 @@ class LedgerRecording:
         def writer_idle(self) -> bool: ...
 
         def try_now(
-            self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False, taken: list[bool] | None = None
+            self,
+            fn: Callable[[sqlite3.Connection], T],
+            *,
+            durable: bool = False,
+            taken: list[bool] | None = None,
+            unsynced: list[str] | None = None,
         ) -> tuple[bool, T | None]: ...
 
         async def submit(
@@ -36,6 +41,7 @@ class LedgerRecording:
             orphaned: Callable[[T], object] | None = None,
             refused: Callable[[BaseException], object] | None = None,
             taken: list[bool] | None = None,
+            unsynced: list[str] | None = None,
         ) -> T: ...
 
         async def read(self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = True) -> T: ...
@@ -50,8 +56,10 @@ class LedgerRecording:
         earlier: Sequence[tuple[RunRecord, list[AttemptRecord], MagsagError | None]] = (),
         refused: Callable[[BaseException], object] | None = None,
         taken: list[bool] | None = None,
-    ) -> None:
-        """A call's run row (created or added to) and all its attempts, in one durable step.
+    ) -> str | None:
+        """A call's run row (created or added to) and all its attempts, in one durable step. Returns the warning for
+        the call's result when the sync of the commit that wrote it failed (committed, not sure to survive a power
+        loss: see log_sync.py), else None.
 
         ``alone`` says no other call is in flight in this process. Then there is nothing to group this
         commit with, and it is made inline on the event loop (one fsync, no thread hop) when the writer
@@ -69,14 +77,16 @@ class LedgerRecording:
         if earlier:
             writes = [*(RecordWrite.of(*rec) for rec in earlier), record]
             write = lambda conn: RecordWrite.apply_all(conn, writes)  # noqa: E731
+        unsynced: list[str] = []
         if alone and self.writer_idle() and not self._closing:
             try:
-                done, _ = self.try_now(write, durable=True, taken=taken)
+                done, _ = self.try_now(write, durable=True, taken=taken, unsynced=unsynced)
             except (sqlite3.Error, OverflowError):  # OverflowError: a cost too large to bind (see problems.py)
                 done = False  # rolled back; the queue retries it and reports a lasting failure properly
             if done:
-                return
-        await self.submit(write, refused=refused, taken=taken)
+                return unsynced[0] if unsynced else None
+        await self.submit(write, refused=refused, taken=taken, unsynced=unsynced)
+        return unsynced[0] if unsynced else None
 
     async def record_expired_reservations(self) -> int:
         """Record the calls whose process died (or hung past their deadline) with the request in flight:

@@ -121,8 +121,10 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         #: the inline connection's own cursor, for the statements :meth:`try_now` makes itself (see there)
         self._inline_cursor: sqlite3.Cursor | None = None
         #: queued operations: (operation, its caller's future, durable, what to do with its result and with its
-        #: failure if its caller is gone)
-        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], bool, Any, Any]] = []
+        #: failure if its caller is gone, and the list the failed sync of its commit, if any, is said to: see submit)
+        self._pending: list[
+            tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], bool, Any, Any, list[str] | None]
+        ] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._batch_in_flight = False
@@ -168,6 +170,7 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         orphaned: Callable[[T], object] | None = None,
         refused: Callable[[BaseException], object] | None = None,
         taken: list[bool] | None = None,
+        unsynced: list[str] | None = None,
     ) -> T:
         """Run ``fn(conn)`` inside the next group-commit transaction; return its result once committed.
 
@@ -180,13 +183,14 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         error it failed with (the lock held past the busy timeout, a full disk), so that what was to be
         written (a paid call's record) is not lost with nobody told. So too when an interpreter exit (Ctrl-C raised
         on the loop's thread) leaves this task once the operation is queued: ``taken`` (if given) is then appended to,
-        for a caller that would otherwise keep what it wrote to write it again.
+        for a caller that would otherwise keep what it wrote to write it again. ``unsynced`` (if given) is appended the
+        warning of a durable commit whose -wal sync failed (see log_sync.py): committed, not sure to be on disk.
         """
         if self.read_only:
             raise self.read_only_error()
         self._ensure_writer()
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        queued = (fn, fut, durable, orphaned, refused)
+        queued = (fn, fut, durable, orphaned, refused, unsynced)
         try:
             self._pending.append(queued)
             self._wake.set()  # type: ignore[union-attr]
@@ -218,7 +222,7 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         self._ensure_writer()
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         fut.add_done_callback(lambda f: f.cancelled() or (e := f.exception()) is None or failed is None or failed(e))
-        self._pending.append((fn, fut, durable, None, None))
+        self._pending.append((fn, fut, durable, None, None, None))
         self._wake.set()  # type: ignore[union-attr]
 
     def _ensure_writer(self) -> None:
@@ -253,18 +257,20 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         loop waits for the next one: at 200 callers the young collections walked and promoted it meanwhile."""
         assert self._writer is not None
         batch, self._pending = self._pending, []
-        durable = any(d for _, _, d, _, _ in batch)
+        durable = any(d for _, _, d, _, _, _ in batch)
         self._batch_in_flight = True
         outcome: list[Any] = []
+        unsynced: list[str] = []  # the warning of the batch's -wal sync, should it fail
         started = time.perf_counter()
         try:
             try:
                 results = await self._writer._execute(
                     self._apply_batch,
                     self._writer._conn,
-                    [fn for fn, _, _, _, _ in batch],
+                    [fn for fn, _, _, _, _, _ in batch],
                     durable,
                     outcome,
+                    unsynced,
                 )
             except asyncio.CancelledError:
                 # The loop is ending. The batch runs to its end in the writer's thread anyway: told it
@@ -280,7 +286,7 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         except BaseException as exc:  # the whole transaction failed (disk full, locked too long)
             err = use_error(exc, self.path, self.busy_timeout_ms)
             exit_ = None
-            for _, fut, _, _, refused in batch:
+            for _, fut, _, _, refused, _ in batch:
                 if not fut.done():
                     fut.set_exception(err)
                 elif refused is not None:  # its caller was cancelled while it waited
@@ -295,7 +301,7 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         if METRICS.counting:
             METRICS.commit("queued", time.perf_counter() - started)
         exit_ = None
-        for (_, fut, _, orphaned, refused), (ok, value) in zip(batch, results, strict=True):
+        for (_, fut, lasting, orphaned, refused, told), (ok, value) in zip(batch, results, strict=True):
             if not ok:  # a cost past what SQLite holds says so
                 value = overflow_error(value, self.path) or value
             if fut.done():  # its caller was cancelled while it waited
@@ -303,6 +309,8 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
                 if hand_back is not None:
                     exit_ = _hand_back(hand_back, value) or exit_
             elif ok:
+                if unsynced and lasting and told is not None:  # committed, its sync failed: told once, its caller
+                    told.append(unsynced[0])
                 fut.set_result(value)
             else:
                 fut.set_exception(value)
@@ -311,13 +319,18 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             raise exit_
         return until_idle
 
-    def _apply_batch(self, conn: sqlite3.Connection, fns: list[Any], durable: bool, outcome: list[Any]) -> Any:
-        """The batch, its results (or its failure) kept in ``outcome`` too, for a writer cancelled meanwhile."""
+    def _apply_batch(
+        self, conn: sqlite3.Connection, fns: list[Any], durable: bool, outcome: list[Any], unsynced: list[str]
+    ) -> Any:
+        """The batch, its results (or its failure) kept in ``outcome`` too, for a writer cancelled meanwhile; the
+        warning of its -wal sync, should that fail, in ``unsynced``."""
         try:
             mode = "NORMAL" if self._log_fd is not None or not durable else self.durable_mode
             results = apply_batch(conn, fns, mode, check=self._check_write)
             if durable and self._log_fd is not None:
-                sync_log(self._log_fd, self._opened)
+                warning = sync_log(self._log_fd, self._opened)
+                if warning is not None:
+                    unsynced.append(warning)
         except BaseException as exc:
             outcome.append(exc)
             raise
@@ -365,7 +378,12 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             await asyncio.sleep(0.01)
 
     def try_now(
-        self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False, taken: list[bool] | None = None
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        *,
+        durable: bool = False,
+        taken: list[bool] | None = None,
+        unsynced: list[str] | None = None,
     ) -> tuple[bool, T | None]:
         """Run ``fn`` right here on the event loop, if the write lock is free.
 
@@ -380,7 +398,7 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
         again, and a lasting failure is said there, with its cause). Other exceptions from ``fn`` propagate,
         as does the :class:`LedgerError` of a ledger that must not be written (see :meth:`_check_write`). An
         interpreter exit raised as the COMMIT or its sync returns (a SIGINT arriving during the fsync is raised then)
-        leaves the write committed: ``taken`` (if given) is then appended to.
+        leaves the write committed: ``taken`` (if given) is then appended to. ``unsynced``: as :meth:`submit`'s.
         """
         conn, cur = self._inline, self._inline_cursor
         if conn is None or cur is None:
@@ -400,7 +418,9 @@ class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
             committing = True
             cur.execute("COMMIT")
             if durable and self._log_fd is not None:
-                sync_log(self._log_fd, self._opened)
+                warning = sync_log(self._log_fd, self._opened)
+                if warning is not None and unsynced is not None:
+                    unsynced.append(warning)
         except BaseException as exc:
             # SQLite may have rolled back itself (a full disk): a ROLLBACK then raised "no transaction is
             # active" in place of the cause, and a reservation made inline failed its call with that
