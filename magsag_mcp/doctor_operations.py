@@ -65,34 +65,31 @@ def _metrics(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     from .mcp_server.token_setting import TOKEN_ENV, token_setting
 
     problems: list[str] = []
-    try:
-        setting = metrics_setting(env)
-    except ConfigError as exc:
-        # (its refusal is the problem listed: said once)
-        return {"on": None, "said": "refused as set: magsag-mcp --transport http would not start (see the problem)"}, [
-            exc.message
-        ]
-    if not setting.enabled:
-        return {"on": False, "said": f"off ({METRICS_ENV}=off)"}, problems
+    # what the HTTP server would refuse to start on whatever its metrics: its port, its token's file
     listening = Namespace(host=None, port=None, allow_host=[])
     try:
         listening_options(listening, env)
-        url: str | None = served_url(listening.host, listening.port, "/metrics")
-    except ConfigError as exc:  # MAGSAG_MCP_PORT no port: the server would not start
+    except ConfigError as exc:  # MAGSAG_MCP_PORT no port
         problems.append(exc.message)
-        url = None
-    if listening.port == 0:
-        url = (url or "").replace(":0/", ":PORT/") + " (PORT: the one the system chooses, said as the server starts)"
     token: str | None = None
     try:
         token = token_setting(env)[0]
-    except ConfigError as exc:  # MAGSAG_MCP_TOKEN_FILE: the server would not start on it either
+    except ConfigError as exc:  # MAGSAG_MCP_TOKEN_FILE unreadable, or beside MAGSAG_MCP_TOKEN
         problems.append(exc.message)
-    if listening.host is not None:
-        try:
-            check_metrics_token(listening.host, setting, token, ())
-        except ConfigError as exc:
-            problems.append(exc.message)
+    try:
+        setting = metrics_setting(env)
+    except ConfigError as exc:  # (its refusal is the problem listed: said once)
+        said = "refused as set: magsag-mcp --transport http would not start (see the problem)"
+        return {"on": None, "said": said}, [*problems, exc.message]
+    if not setting.enabled:
+        return {"on": False, "said": f"off ({METRICS_ENV}=off)"}, problems
+    url = None if listening.port is None else served_url(listening.host, listening.port, "/metrics")
+    if listening.port == 0:
+        url = (url or "").replace(":0/", ":PORT/") + " (PORT: the one the system chooses, said as the server starts)"
+    try:
+        check_metrics_token(listening.host, setting, token, ())
+    except ConfigError as exc:
+        problems.append(exc.message)
     per_client = bool((env.get("MAGSAG_MCP_TOKENS_FILE") or "").strip())
     has_token = token is not None or bool(env.get(TOKEN_ENV))
     return {

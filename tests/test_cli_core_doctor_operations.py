@@ -136,3 +136,17 @@ def test_doctor_reports_a_refused_breaker_setting_at_its_default(server_env, cap
     code, out = doctor(capsys)
     assert code == 1 and "problem: MAGSAG_BREAKER_FAILURES" in out
     assert "(MAGSAG_BREAKER_FAILURES=3, MAGSAG_BREAKER_COOLDOWN=30)" in out
+
+
+@pytest.mark.parametrize("metrics", ["on", "off"])
+def test_doctor_lists_what_the_server_would_not_start_on_whatever_its_metrics(server_env, capsys, monkeypatch, metrics):
+    # read with the scrape token's settings: with /metrics off they were not read at all, and a problem the server
+    # would stop on was listed or not as /metrics was served
+    monkeypatch.setenv("MAGSAG_MCP_METRICS", metrics)
+    monkeypatch.setenv("MAGSAG_MCP_TOKEN_FILE", "/no/such/folder/mcp_token")
+    monkeypatch.setenv("MAGSAG_MCP_PORT", "80000")
+    code, out = doctor(capsys)
+    problems = [line for line in out.splitlines() if line.startswith("problem: ")]
+    assert code == 1 and len(problems) == 2, out
+    assert "MAGSAG_MCP_PORT='80000' is not a TCP port" in problems[0]
+    assert "MAGSAG_MCP_TOKEN_FILE names, in no folder that exists" in problems[1] and "cannot be read" in problems[1]
