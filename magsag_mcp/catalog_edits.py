@@ -12,8 +12,6 @@ from pathlib import Path
 from shlex import quote
 from typing import Any
 
-from .price_files import price_files
-
 #: what a fix says when it does not know the catalog in use (a Pricer made without one, the flow gate, the ledger)
 UNKNOWN_PRICES_FILE = "the prices.yaml of your catalog (magsag doctor names the catalog in use)"
 #: the same of the policy files (the flow gate's, and a call's error, which names no file of the server's)
@@ -72,6 +70,10 @@ def prices_file_named(root: Path | None) -> str:
             f"next upgrade replaces (make it with {copy_command(root)}: magsag reads ./catalog in the folder it runs "
             "in, or a copy anywhere that MAGSAG_CATALOG or --catalog names)"
         )
+    # imported here: the catalog imports this module, and a server's start, which names no price file, need not load
+    # the price file's models and rates with it
+    from .price_files import price_files
+
     # absolute: an MCP client's user reads it without knowing the folder the server runs in
     found = price_files(root)
     return str((found[0] if len(found) == 1 else root / "prices.yaml").absolute())

@@ -516,3 +516,34 @@ def test_the_server_command_leaves_the_sdks_models_it_rebuilt_at_import_unbuilt(
         },
         "used": "list_skills",
     }
+
+
+def test_the_server_command_starts_without_the_price_files_reader_or_the_ledgers_result_dicts():
+    # perf48: the catalog imported catalog_edits, which imported the price file's reader (its pydantic models) and
+    # the rates (genai-prices' lookups) at the top, for a fix that names a price file; and the tools imported the
+    # ledger's result dicts for annotations alone: some 19 million instructions of a start (0.9%) that no
+    # `initialize` runs. A fix still names the catalog's price file, and the dicts import as before.
+    seen = run(
+        """
+        import json, sys, tempfile, pathlib, anyio
+        anyio.run = lambda *a, **k: None
+        from magsag_mcp.mcp_server.__main__ import main
+        code = main(["--db", ":memory:"])
+        started = {name: f"magsag_mcp.{name}" in sys.modules for name in ("price_files", "rates", "usage_dicts")}
+        from magsag_mcp.catalog_edits import prices_file_named
+        folder = pathlib.Path(tempfile.mkdtemp())
+        (folder / "prices.yml").write_text("prices: []\\n")
+        named = prices_file_named(folder)
+        from magsag_mcp.usage_dicts import RunsPageDict
+        print(json.dumps({
+            "code": code, "started": started, "named": named == str((folder / "prices.yml").absolute()),
+            "dict": RunsPageDict.__name__,
+        }))
+        """
+    )
+    assert seen == {
+        "code": 0,
+        "started": {"price_files": False, "rates": False, "usage_dicts": False},
+        "named": True,
+        "dict": "RunsPageDict",
+    }

@@ -27,9 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ..errors import MagsagError, redact, redacting_logger
 from ..invoke_result import shown_answer
 from ..redaction import redact_values
-from ..result_dicts import InvokeResultDict, RouteExplanationDict
 from ..text import has_surrogate, whole_characters
-from ..usage_dicts import RunsPageDict
 from . import models as M
 from .arguments import explain
 from .budget_results import BudgetResult
@@ -37,8 +35,10 @@ from .progress import ProgressBridge, progress_requested
 from .skill_arguments import call_context, with_model_config
 from .tool_schemas import generated, pin_agent_arguments, stored
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (annotations alone: the server's start need not import the ledger's usage dicts)
+    from ..result_dicts import InvokeResultDict, RouteExplanationDict
     from ..service import Service
+    from ..usage_dicts import RunsPageDict
     from .state import ServerState
 
 logger = redacting_logger("magsag_mcp.mcp")
