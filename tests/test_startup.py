@@ -267,16 +267,23 @@ def test_the_server_command_starts_without_the_providers_or_aiohttp_and_both_loa
             "providers": type(sys.modules["magsag_mcp.providers"]).__name__,
             "at_rest": "magsag_mcp.providers.at_rest" in sys.modules,
         }
+        # a module of the package (at_rest, which the catalog's skills read: the start no longer reads the catalog,
+        # perf48) imports without the registry
+        import magsag_mcp.providers.at_rest
+        at_rest_alone = {
+            "aiohttp": "aiohttp" in sys.modules, "providers": type(sys.modules["magsag_mcp.providers"]).__name__,
+        }
         from magsag_mcp.providers import ProviderSet, provider_names
         print(json.dumps({
-            "code": code, "started": started, "registry": ProviderSet.__name__, "openai": "openai" in provider_names(),
-            "aiohttp_after": "aiohttp" in sys.modules,
+            "code": code, "started": started, "at_rest_alone": at_rest_alone, "registry": ProviderSet.__name__,
+            "openai": "openai" in provider_names(), "aiohttp_after": "aiohttp" in sys.modules,
         }))
         """
     )
     assert seen == {
         "code": 0,
-        "started": {"aiohttp": False, "providers": "_DeferredInit", "at_rest": True},
+        "started": {"aiohttp": False, "providers": "_DeferredInit", "at_rest": False},
+        "at_rest_alone": {"aiohttp": False, "providers": "_DeferredInit"},
         "registry": "ProviderSet",
         "openai": True,
         "aiohttp_after": True,
@@ -403,17 +410,18 @@ def test_the_server_command_compiles_each_annotation_text_once_while_it_starts()
     seen = run(
         """
         import json, typing, anyio
-        import magsag_mcp.mcp_server.server as server
+        import magsag_mcp.mcp_server.__main__ as command
         states = {}
-        real = server.build_server
-        def build_server(**kw):
-            info = typing.compile.cache_info()  # the SDK's and the catalog's models are made by now
+        real = command.refused_at_open
+        # asked in the block once the SDK and the server's module are imported (the server no longer imports the
+        # catalog's models at its start, perf48: what the block makes is the SDK's and the server's)
+        def refused_at_open(env):
+            info = typing.compile.cache_info()
             states["while_building"] = {"hits_over_misses": info.hits > info.misses}
-            return real(**kw)
-        server.build_server = build_server
+            return real(env)
+        command.refused_at_open = refused_at_open
         anyio.run = lambda *a, **k: None
-        from magsag_mcp.mcp_server.__main__ import main
-        code = main(["--db", ":memory:"])
+        code = command.main(["--db", ":memory:"])
         print(json.dumps({**states, "code": code, "typing_after": "compile" in vars(typing)}))
         """
     )
@@ -547,3 +555,28 @@ def test_the_server_command_starts_without_the_price_files_reader_or_the_ledgers
         "named": True,
         "dict": "RunsPageDict",
     }
+
+
+def test_the_server_command_finds_the_catalog_without_importing_its_readers_and_refuses_a_missing_one_still():
+    # perf48: the start imported the catalog module (its readers, the skills', routing's and targets' models, some
+    # 38 million instructions of a start, 1.8%) to ask where the catalog is; it asks catalog_location, and the first
+    # call reads the catalog. A catalog that is not there is still refused before serving.
+    seen = run(
+        """
+        import contextlib, io, json, os, sys, anyio
+        anyio.run = lambda *a, **k: None
+        from magsag_mcp.mcp_server.__main__ import main
+        code = main(["--db", ":memory:"])
+        started_with_catalog = "magsag_mcp.catalog" in sys.modules
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            refused = main(["--db", ":memory:", "--catalog", "/nonexistent/perf48-catalog"])
+        import magsag_mcp.catalog, magsag_mcp.catalog_location
+        print(json.dumps({
+            "code": code, "started_with_catalog": started_with_catalog, "refused": refused,
+            "said": "/nonexistent/perf48-catalog" in err.getvalue() and "not a directory" in err.getvalue(),
+            "same": magsag_mcp.catalog.find_catalog is magsag_mcp.catalog_location.find_catalog,
+        }))
+        """
+    )
+    assert seen == {"code": 0, "started_with_catalog": False, "refused": 2, "said": True, "same": True}

@@ -278,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # over http, uvicorn serves: sse_starlette's hook into its shutdown is wanted there
         unneeded = ("uvicorn",) if args.transport == "stdio" else ()
         with collector_paused(), annotations_compiled_once(), models_built_on_first_use(), imports_refused(*unneeded):
-            from ..catalog import find_catalog
+            from ..catalog_location import find_catalog  # (where it is alone: the catalog is read at the first call)
 
             find_catalog(args.catalog)  # MAGSAG_CATALOG too: refused now, not by every tool call
             import anyio
