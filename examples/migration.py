@@ -26,11 +26,12 @@ def run(payload: dict, **deps) -> dict:
 
 if __name__ == "__main__":
     # gpt-4o is down for both calls. The first tries it three times (a first try and MAGSAG_MAX_RETRIES' 2 retries)
-    # before giving up on it for the chain's next model; three failures in a row open the circuit breaker, so the
-    # second, with no other target, sends it once, without retries, before the guide's except branch takes over
-    with offline({"gpt-4o": [500] * 4}) as (mg, upstream):
+    # before giving up on it for the chain's next model; that is one call failed at it, and the circuit breaker opens
+    # after three in a row, so the second, with no other target, tries it three times as well before the guide's
+    # except branch takes over
+    with offline({"gpt-4o": [500] * 6}) as (mg, upstream):
         show("before", run_before({"data": "x"}, skills=mg.skills, obs=mg.obs))
         result = run({"data": "x"}, skills=mg.skills, obs=mg.obs)
         show("after (gpt-4o down)", result)
         assert result["model"] == "claude-3-5-sonnet-20241022"
-        assert upstream.calls["gpt-4o"] == 4, upstream.calls
+        assert upstream.calls["gpt-4o"] == 6, upstream.calls

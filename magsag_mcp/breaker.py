@@ -2,11 +2,21 @@
 
 A target that is simply down (its connection refused, no answer within a timeout, a run of 500s or 503s with no
 ``Retry-After``) named no wait, so nothing kept it from the next call: every call sent it the request again, paid its
-retries and their backoff, and only then fell back. After :attr:`BreakerPolicy.failures` failures in a row that say
-its server is unwell (:func:`unwell`), the cascade leaves it alone for a cooldown, kept with the rests its servers asked
-for (:class:`~.target_rests.TargetRests`): calls skip it to their next target at no cost. When the cooldown is over one
-call sends it (the probe); the others skip it until that one's answer. An answer closes the breaker; another failure
-opens it again, for twice as long as the time before (at most :data:`LONGEST_BREAKER_REST`).
+retries and their backoff, and only then fell back. After :attr:`BreakerPolicy.failures` calls in a row that it
+failed with an error saying its server is unwell (:func:`unwell`), the cascade leaves it alone for a cooldown, kept
+with the rests its servers asked for (:class:`~.target_rests.TargetRests`): calls skip it to their next target at no
+cost. When the cooldown is over one call sends it (the probe); the others skip it until that one's answer. An answer
+closes the breaker; another failure opens it again, for twice as long as the time before (at most
+:data:`LONGEST_BREAKER_REST`).
+
+The count is of calls, not tries: a call counts one failure for a target once it gives the target up (its retries
+spent, or its next target tried after one) on such an error, its last there, whatever its tries before; an answer
+resets the count. Counting tries, one call whose only target met three 500s (the default 2 retries) opened it at
+once, and every call of the next 30 s sent that target once, without retries: one bad moment cost a user with one
+provider their retries. A call stopped before it gave the target up (cancelled mid-tries, its own deadline cutting a
+try, which is the caller's time, not the server's failure) counts nothing; a call whose deadline leaves no room for
+another try after such an error counts it (a server that times out every try is the down server the breaker is for).
+A probe is one request: its failure opens the breaker again at once.
 
 A target left alone so is still sent, once and without retries, by a call with no other target to try, or whose other
 targets all failed: its cooldown is our guess, not its server's word, and a request that may be answered is worth
@@ -39,7 +49,8 @@ LONGEST_BREAKER_REST = 600.0
 
 @dataclass(slots=True, frozen=True)
 class BreakerPolicy:
-    #: failures in a row that open the breaker (0: it never opens)
+    #: calls in a row that failed at a target, each given it up on an error saying its server is unwell, that open
+    #: the breaker (0: it never opens)
     failures: int = DEFAULT_FAILURES
     #: seconds of the first rest; each trip since the target last answered doubles it
     cooldown: float = DEFAULT_COOLDOWN

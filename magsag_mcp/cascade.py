@@ -225,6 +225,8 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                     first = {"resting": True} if try_number == 0 else {}
                     await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3), **first})
                     await self.sleep(wait)
+            #: the breaker counted this call's failure here (a failed probe; come back to after it was given up)
+            counted = try_number > 0
             while True:
                 try_number += 1
                 slot: Slot | None = None
@@ -392,10 +394,12 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                     log.info(
                         "run %s: %s try %d failed (%s): %s", run_id, target.label, try_number, exc.kind, exc.message
                     )
-                    # a wait it named, or failures in a row that opened the circuit breaker: the calls after leave it
+                    # a wait it named, or its probe's failure opening the circuit breaker again: the calls after leave
+                    # it (a call's failures are counted once it gives the target up, below)
                     tripped = self.rests.note(target, exc, self.clock())
                     claimed = False  # (noted: a probe is over, closed, opened again or handed on to another call)
                     if tripped:
+                        counted = True
                         said = labels(plan)[position]  # (with its endpoint beside another of the same model)
                         record.warnings.append(breaker_opened(self.rests, target, said, tripped))
                     if admission is not None:
@@ -425,6 +429,10 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                         state.gave_up = (exc, spent)  # its retries spent: the call's error says so, if its last
                     elif exc.quota_by_wait and not exc.retryable:  # a 429's long wait over the cap: raising it waits
                         long_wait_over_the_cap(self.retry, exc, record, state, remaining)
+                    # given up after this failure: one call more that the target failed, if it says it is unwell
+                    if not counted and (tripped := self.rests.gave_up(target, exc, self.clock())):
+                        said = labels(plan)[position]
+                        record.warnings.append(breaker_opened(self.rests, target, said, tripped))
                     if not exc.moves_on:
                         raise all_failed(plan, state, exc) from None
                     break

@@ -330,17 +330,15 @@ def rest_wait(
 
 def breaker_opened(rests: TargetRests, target: Target, label: str, tripped: Tripped) -> str:
     """The warning of the attempt whose failure opened the circuit breaker on ``target`` (``label``, as the trace
-    names it; see TargetRests.note): the
-    call that opened it goes on with its retries; the one whose probe failed does not (one request was all it was to
-    send)."""
+    names it): the call's last try there, whose failure made it one more call in a row that the target failed (see
+    TargetRests.gave_up); or a probe, whose failure opens it again at once, not retried (one request was all it was
+    to send: see TargetRests.note)."""
     rest = rests.rest_of(target)
     if tripped == "reopened":
         why, after = "its probe failed, and the circuit breaker opened again", ": not retried"
     else:
-        says = "says" if rest.failures == 1 else "say"
-        why = (
-            f"{counted(rest.failures, 'failure')} in a row that {says} its server is unwell opened the circuit breaker"
-        )
+        calls = counted(rest.failures, "call")
+        why = f"{calls} in a row that it failed with an error saying its server is unwell opened the circuit breaker"
         after = ""
     return (
         f"{label}: {why}{after}; the calls that follow leave it alone for {seconds(rest.asked)}, then one call "

@@ -45,7 +45,8 @@ MAXIMA: dict[str, float] = {
     CONNECT_TIMEOUT_ENV: 300,
     #: an hour of silence mid-answer (a slow local model's first token included) is a dead connection
     READ_TIMEOUT_ENV: 3600,
-    #: failures in a row before a target is left alone (circuit breaker): past 100, it would open for no outage
+    #: calls in a row failed at a target before it is left alone (circuit breaker): past 100, it would open for no
+    #: outage
     "MAGSAG_BREAKER_FAILURES": 100,
     #: the first rest of a target the breaker left alone: 10 minutes, the longest it is ever left (doubled or not)
     "MAGSAG_BREAKER_COOLDOWN": 600,

@@ -1,6 +1,7 @@
 """The targets left alone by the calls that follow, across calls, and until when: those whose server named a wait
 (a 429's or a 503's ``Retry-After``, a spent quota's reset: see :mod:`.cascade_waits` for what a call does about one),
-and those the circuit breaker left alone after failures in a row that say their server is unwell (see
+and those the circuit breaker left alone after calls in a row that they failed with an error saying their server is
+unwell (see
 :mod:`.breaker`). One map of rests serves both, so that a call skips either the same way, at no cost, saying why, and
 ``explain_route`` says either."""
 
@@ -24,9 +25,9 @@ LONGEST_REST = 600.0
 _PRUNE_AT = 256
 
 _Key = tuple[str, str, "str | None"]
-#: what a failure did to the circuit breaker: nothing, opened it (the call that failed goes on with its retries: the
-#: rest is for the calls that follow), or opened it again on the failure of its probe (not retried: one request was
-#: all the probe was to send)
+#: what a call's failure did to the circuit breaker: nothing, opened it (the call had given the target up: the rest is
+#: for the calls that follow), or opened it again on the failure of its probe (not retried: one request was all the
+#: probe was to send)
 Tripped = Literal["", "opened", "reopened"]
 
 
@@ -47,7 +48,7 @@ class _Rest:
     by_wait: bool = False
     #: left alone by the circuit breaker, not by its server's word: the breaker's trips in a row (0: a named wait)
     tripped: int = 0
-    #: the failures in a row that opened the breaker
+    #: the calls in a row that failed at it that opened the breaker (a failed probe is one more)
     failures: int = 0
     #: the breaker's rest is over and one call is sending it (the probe): ``until`` is when that call's deadline ends,
     #: after which, its answer never noted (a call stopped in a way the cascade missed), the next call sends it; a
@@ -57,7 +58,8 @@ class _Rest:
 
 @dataclass(slots=True)
 class _Health:
-    """A target's failures in a row that say its server is unwell, and the breaker's trips since it last answered."""
+    """The calls in a row that gave a target up on an error saying its server is unwell (one each, whatever its
+    tries: see TargetRests.gave_up), and the breaker's trips since it last answered."""
 
     failures: int = 0
     trips: int = 0
@@ -73,15 +75,17 @@ class TargetRests:
         self._rests: dict[_Key, _Rest] = {}
         self.breaker = breaker if breaker is not None else BreakerPolicy()
         self.probe_hold = probe_hold
-        #: the targets with failures in a row (asked on every answer, as ``if rests.failing``: most often empty)
+        #: the targets that failed calls in a row (asked on every answer, as ``if rests.failing``: most often empty)
         self.failing: dict[_Key, _Health] = {}
 
     def note(self, target: Target, exc: ProviderError, now: float) -> Tripped:
-        """``target`` refused an attempt with ``exc``: left alone for the wait it names, if it names one; counted by
-        the circuit breaker if it says the server is unwell (what that did to the breaker is returned)."""
+        """``target`` refused a try with ``exc``: left alone for the wait it names, if it names one; and, were the try
+        the breaker's probe, the breaker closed or opened again (what that did is returned). The breaker counts a
+        call's failures once the call gives the target up (:meth:`gave_up`), not at each try."""
         key = (target.provider, target.model, target.base_url)
         # (before the wait's rest: a probe's claim is on the rest that a named wait may replace)
-        opened = self._counted(key, exc, now) if self.breaker.failures else ""
+        rest = self._rests.get(key)
+        opened = self._probed(key, exc, now) if rest is not None and rest.probing and self.breaker.failures else ""
         wait, quota = exc.rest if exc.rest is not None else (exc.retry_after, None)
         if wait is None or not wait > 0:
             return opened
@@ -95,36 +99,58 @@ class TargetRests:
             opened = ""  # (its server's wait rests it, longer than the breaker would)
         return opened
 
-    def _counted(self, key: _Key, exc: ProviderError, now: float) -> Tripped:
-        """The circuit breaker's count of ``exc``: a failure that says the server is unwell adds one to the target's
-        failures in a row, and the breaker opens at the policy's count, or again at once on its probe's failure (for
-        twice the rest before); another error of a probe closes it, where its server answered (a 400, a 429: it is
-        up), or leaves the probe to the next call, where nothing reached it."""
+    def gave_up(self, target: Target, exc: ProviderError, now: float) -> Tripped:
+        """A call gave ``target`` up after ``exc``, its last failure there (its retries spent, or its next target tried
+        after it): if ``exc`` says the server is unwell, that call is one more in a row that failed at it, whatever
+        its tries before (a 500 then a 400 counts nothing; a 429 then a 500, one), and the breaker opens at the
+        policy's count ("opened" returned). The count is of calls, not tries: one call's retries are its own, and a
+        single bad moment did not leave the target alone, without retries, for every call of the next cooldown. A call
+        stopped before it gave the target up (cancelled mid-tries, its deadline cutting a try, which is not the
+        server's failure: see :func:`~.breaker.unwell`) counts nothing; nor does a failed probe, counted as it failed
+        (:meth:`note`)."""
+        if not self.breaker.failures or not unwell(exc):
+            return ""
+        key = (target.provider, target.model, target.base_url)
+        health = self._health(key)
+        health.failures += 1
         rest = self._rests.get(key)
-        probe = rest is not None and rest.probing
+        if health.failures < self.breaker.failures or (rest is not None and rest.until > now):
+            return ""  # (below the count, or left alone already: a call with no other target sent it anyway)
+        return self._tripped(key, health, exc, now, "opened")
+
+    def _probed(self, key: _Key, exc: ProviderError, now: float) -> Tripped:
+        """The breaker's probe of ``key`` failed with ``exc``: one that says the server is unwell opens it again at
+        once (for twice the rest before); another error closes it, where its server answered (a 400, a 429: it is up),
+        or leaves the probe to the next call, where nothing reached it."""
         if not unwell(exc):
-            if probe and exc.reached:
+            if exc.reached:
                 self._closed(key)
-            elif probe:
+            else:
                 self._unclaimed(key, now)
             return ""
+        health = self._health(key)
+        health.failures += 1
+        return self._tripped(key, health, exc, now, "reopened")
+
+    def _health(self, key: _Key) -> _Health:
         health = self.failing.get(key)
         if health is None:
             if len(self.failing) >= _PRUNE_AT:  # (the targets left alone kept: their trips set their next rest)
                 self.failing = {k: h for k, h in self.failing.items() if k in self._rests}
             health = self.failing[key] = _Health()
-        health.failures += 1
-        if not probe and (health.failures < self.breaker.failures or (rest is not None and rest.until > now)):
-            return ""  # (below the count, or left alone already: a call with no other target sent it anyway)
+        return health
+
+    def _tripped(self, key: _Key, health: _Health, exc: ProviderError, now: float, how: Tripped) -> Tripped:
+        """The breaker opens on ``key`` after ``exc``, for the rest of its trips in a row."""
         health.trips += 1
         cooldown = self.breaker.rest_for(health.trips)
-        if rest is None and len(self._rests) >= _PRUNE_AT:
+        if key not in self._rests and len(self._rests) >= _PRUNE_AT:
             self._make_room(now)
         said = excerpt(exc.message, 300)
         self._rests[key] = _Rest(
             now, now + cooldown, cooldown, type(exc), True, said, tripped=health.trips, failures=health.failures
         )
-        return "reopened" if probe else "opened"
+        return how
 
     def unsent(self, target: Target, now: float) -> None:
         """``target``'s attempt was not sent after all (a budget or a policy refused it, the call's deadline passed):
@@ -145,8 +171,8 @@ class TargetRests:
             rest.probing, rest.until = False, now
 
     def answered(self, target: Target) -> None:
-        """``target`` answered: its failures in a row are forgotten and the breaker's rest, if any, is over. (Asked
-        only while some target is ``failing``.)"""
+        """``target`` answered: the calls it failed in a row are forgotten and the breaker's rest, if any, is over.
+        (Asked only while some target is ``failing``.)"""
         key = (target.provider, target.model, target.base_url)
         if self.failing.pop(key, None) is not None:
             self._closed(key)
@@ -218,8 +244,8 @@ class TargetRests:
         self, target: Target, rest: _Rest, now: float, left: float, left_said: str, done: str
     ) -> ProviderError:
         """The error that stands for ``target`` while the circuit breaker leaves it alone, or one call probes it."""
-        failed = f"{counted(rest.failures, 'failure')} in a row that say{'s' if rest.failures == 1 else ''} its server "
-        failed += f"is unwell ({rest.kind.kind})"
+        failed = f"{counted(rest.failures, 'call')} in a row that it failed with an error saying its server is unwell "
+        failed += f"({rest.kind.kind})"
         if rest.probing:
             why = (
                 f"another call is sending it now, the first since the circuit breaker left it alone after {failed}; "

@@ -1,6 +1,7 @@
-"""The circuit breaker (breaker.py, target_rests.py): a target whose server is unwell, failing call after call, is
-left alone by the calls that follow for a cooldown, probed by one call when it is over, and sent all the same, once,
-by a call with nothing else left; its settings refused as the other MAGSAG_* settings are."""
+"""The circuit breaker (breaker.py, target_rests.py): a target whose server is unwell, failing call after call (each
+call counted once, whatever its tries), is left alone by the calls that follow for a cooldown, probed by one call when
+it is over, and sent all the same, once, by a call with nothing else left; its settings refused as the other MAGSAG_*
+settings are."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ async def _call(cascade, model_config=WITH_FALLBACK, run_id="r"):
     return await cascade.run(plan(model_config), run_id=run_id, agent=None)
 
 
-async def test_three_failures_in_a_row_leave_the_target_alone_and_the_next_calls_skip_it_at_no_cost():
-    # one try per target: each call sends a once, then b answers; the third failure in a row opens the breaker
+async def test_three_calls_failed_in_a_row_leave_the_target_alone_and_the_next_calls_skip_it_at_no_cost():
+    # one try per target: each call sends a once, then b answers; the third call a failed in a row opens the breaker
     from magsag_mcp.providers.fake import _SCRIPTS, script
 
     script("a", *_down(3), "a is back")
@@ -47,9 +48,9 @@ async def test_three_failures_in_a_row_leave_the_target_alone_and_the_next_calls
         "ok",
     )
     assert skipped.error_message.startswith(
-        "fake:a: not sent: the circuit breaker left it alone 5s ago for 30s, after 3 failures in a row that say its "
-        "server is unwell (server_error), 25s of that left; then one call sends it (MAGSAG_BREAKER_FAILURES=3, "
-        "MAGSAG_BREAKER_COOLDOWN=30); it said: fake:a: HTTP 500: internal error"
+        "fake:a: not sent: the circuit breaker left it alone 5s ago for 30s, after 3 calls in a row that it failed "
+        "with an error saying its server is unwell (server_error), 25s of that left; then one call sends it "
+        "(MAGSAG_BREAKER_FAILURES=3, MAGSAG_BREAKER_COOLDOWN=30); it said: fake:a: HTTP 500: internal error"
     )
     assert skipped.warnings[0] == skipped.error_message  # the result's warnings say why b answered
     assert list(_SCRIPTS["a"]) == ["a is back"]  # not sent: its next step still queued
@@ -111,7 +112,8 @@ def test_the_requests_or_the_configurations_fault_is_not_the_server_being_unwell
     assert not unwell(error)
     rests = TargetRests(BreakerPolicy(failures=1))
     target = Target("fake", "a")
-    assert rests.note(target, error, 0.0) == "" and rests.resting(target, 1.0) is None
+    assert rests.note(target, error, 0.0) == "" and rests.gave_up(target, error, 0.0) == ""
+    assert rests.resting(target, 1.0) is None and not rests.failing
 
 
 def test_what_says_a_server_is_unwell():
@@ -129,10 +131,14 @@ async def test_with_no_other_target_left_it_is_sent_all_the_same_once_without_re
     # a call with the resting target alone is not failed blindly: one request, at once, without its retries
     from magsag_mcp.providers.fake import script
 
-    script("a", *_down(3), *_down(1), "answered all the same")
+    # (three calls of three tries each, the third call's last try opening the breaker: the count is of calls)
+    script("a", *_down(9), *_down(1), "answered all the same")
     cascade, clock = make(tries=3)
-    with pytest.raises(E.ServerError):
-        await _call(cascade, {"model": "fake:a"})  # its three tries, the third opening the breaker
+    for _ in range(3):
+        with pytest.raises(E.ServerError) as info:
+            await _call(cascade, {"model": "fake:a"})
+        assert [a.attempt_number for a in info.value.attempts] == [1, 2, 3]
+    assert "3 calls in a row that it failed" in info.value.attempts[-1].warnings[-1]
     clock.now += 1.0
     sleeps = len(clock.sleeps)
     with pytest.raises(E.ServerError) as info:
@@ -144,6 +150,50 @@ async def test_with_no_other_target_left_it_is_sent_all_the_same_once_without_re
     assert out.result.text == "answered all the same" and [a.outcome for a in out.attempts] == ["skipped", "ok"]
     script("a", "closed")  # its answer closed the breaker: the next call sends it as any other
     assert [a.outcome for a in (await _call(cascade, {"model": "fake:a"})).attempts] == ["ok"]
+
+
+async def test_a_call_is_counted_by_its_last_failure_at_the_target():
+    # a 500 then a 400 (the request's fault, which ends the call): the call gave the target up for the 400, which
+    # says nothing of its server, so nothing is counted; a 429 then two 500s: counted, and with a count of 1 it opens
+    from magsag_mcp.providers.fake import script
+
+    script("a", *_down(1), E.BadRequestError("fake:a: HTTP 400: bad", status=400), "a answers")
+    cascade, _ = make(tries=3)
+    cascade.rests.breaker = BreakerPolicy(failures=1)
+    with pytest.raises(E.BadRequestError):
+        await _call(cascade, {"model": "fake:a"})
+    out = await _call(cascade, {"model": "fake:a"})
+    assert out.result.text == "a answers" and [a.outcome for a in out.attempts] == ["ok"]
+    script("a", E.RateLimitError("fake:a: HTTP 429", status=429), *_down(2), "a answers again")
+    with pytest.raises(E.ServerError) as info:
+        await _call(cascade, {"model": "fake:a"})
+    assert "1 call in a row that it failed" in info.value.attempts[-1].warnings[-1]
+    assert not any("circuit breaker" in w for a in info.value.attempts[:-1] for w in a.warnings)
+    out = await _call(cascade, {"model": "fake:a"})
+    assert [a.outcome for a in out.attempts] == ["skipped", "ok"]  # left alone: sent once, no other target
+
+
+async def test_a_target_left_for_the_next_and_come_back_to_counts_once_in_its_call():
+    # a's 503 (an overload, retried only on the last target) leaves it for b, which a budget refuses: a is come back
+    # to, and fails again. One call gave it up, whatever its two give-ups: a count of 2 is not reached
+    from magsag_mcp.providers.fake import script
+    from tests.cascade_helpers import RefusesModel
+
+    busy = [E.OverloadedError("fake:a: HTTP 503: overloaded", status=503) for _ in range(2)]
+    script("a", *busy, "a answers")
+    cascade, _ = make(tries=2)
+    cascade.rests.breaker = BreakerPolicy(failures=2)
+    cascade.guard = RefusesModel("b")
+    with pytest.raises(E.OverloadedError) as info:
+        await _call(cascade)
+    assert [(a.model, a.outcome) for a in info.value.attempts] == [
+        ("a", "error"),
+        ("b", "budget_exceeded"),
+        ("a", "error"),
+    ]
+    assert not any("circuit breaker" in w for a in info.value.attempts for w in a.warnings)
+    out = await _call(cascade, {"model": "fake:a"})
+    assert out.result.text == "a answers" and [a.outcome for a in out.attempts] == ["ok"]
 
 
 async def test_a_call_whose_other_targets_all_fail_comes_back_to_the_resting_one():
@@ -164,7 +214,8 @@ async def test_a_call_whose_other_targets_all_fail_comes_back_to_the_resting_one
 async def test_while_one_call_probes_the_others_pass_it_over():
     rests = TargetRests(BreakerPolicy(failures=1, cooldown=10.0), probe_hold=60.0)
     target = Target("fake", "a")
-    assert rests.note(target, E.ServerError("boom", status=502), 0.0) == "opened"
+    assert rests.note(target, E.ServerError("boom", status=502), 0.0) == ""  # a try: counted once the call gives up
+    assert rests.gave_up(target, E.ServerError("boom", status=502), 0.0) == "opened"
     assert rests.resting(target, 10.0, probe=True) is None  # the probe: this caller sends it
     for asked_at in (10.0, 30.0, 69.0):  # the others, until the probe's answer or its call's deadline
         waiting = rests.resting(target, asked_at, probe=True)
@@ -181,11 +232,11 @@ async def test_while_one_call_probes_the_others_pass_it_over():
 def test_a_probe_refused_for_the_request_closes_it_and_one_that_reached_nothing_hands_the_probe_on():
     rests = TargetRests(BreakerPolicy(failures=1, cooldown=10.0))
     target = Target("fake", "a")
-    rests.note(target, E.ServerError("boom", status=500), 0.0)
+    rests.gave_up(target, E.ServerError("boom", status=500), 0.0)
     rests.resting(target, 10.0, probe=True)
     rests.note(target, E.BadRequestError("bad", status=400), 11.0)  # its server answered: it is up
     assert rests.resting(target, 11.0, probe=True) is None and not rests.failing
-    rests.note(target, E.ServerError("boom", status=500), 12.0)
+    rests.gave_up(target, E.ServerError("boom", status=500), 12.0)
     rests.resting(target, 22.0, probe=True)
     unsent = E.ProviderTimeoutError("not sent within the call's deadline")
     unsent.reached, unsent.call_deadline = False, True  # type: ignore[misc]

@@ -51,7 +51,8 @@ def _down(n: int) -> list[E.ProviderError]:
 
 
 async def _tripped(cascade, clock):
-    """a's breaker opened (three 500s in a row, b answering each call), and its cooldown over: the next call probes."""
+    """a's breaker opened (three calls in a row failed at it by a 500, b answering each), its cooldown over: the next
+    call probes."""
     for _ in range(3):
         await cascade.run(plan(WITH_FALLBACK), run_id="r", agent=None)
     clock.now += 30.0

@@ -100,9 +100,10 @@ more; `magsag doctor` checks them):
                         wait over 60s is taken for a spent quota unless the
                         longest wait covers it
   MAGSAG_BREAKER_FAILURES, MAGSAG_BREAKER_COOLDOWN
-                        failures in a row that say a target's server is
-                        unwell before the calls that follow leave it alone,
-                        0 (off) to 100 (default 3); its first rest, 1 to
+                        calls in a row that failed at a target (its tries
+                        spent, each counted once) on an error saying its
+                        server is unwell before the calls that follow leave
+                        it alone, 0 (off) to 100 (default 3); its first rest, 1 to
                         600 s (default 30), doubled on each trip, 600 s at
                         most; then one call probes it
   MAGSAG_CONNECT_TIMEOUT, MAGSAG_READ_TIMEOUT

@@ -115,8 +115,9 @@ class PlannedTargetOut(CandidateOut):
         description="why a call now would not send this target at once: its server asked an earlier call to wait, "
         "how long of that is left, and what a call does meanwhile (tries the targets after it, or, the last target "
         "left, waits the rest out and sends it, or fails when the wait passes the retry cap or the deadline or is a "
-        "spent quota's, saying until when, in UTC, and why); or the circuit breaker left it alone after failures in "
-        "a row that say its server is unwell (MAGSAG_BREAKER_FAILURES), for how long and how much of that is left, "
+        "spent quota's, saying until when, in UTC, and why); or the circuit breaker left it alone after calls in a "
+        "row that it failed with an error saying its server is unwell (MAGSAG_BREAKER_FAILURES), for how long and "
+        "how much of that is left, "
         "or another call is probing it now (a call meanwhile tries the targets after it, and sends it once, without "
         "retries, where none of them answers)",
     )
