@@ -9,13 +9,13 @@ else exponential backoff with full jitter) and try again, unless the wait would 
 deadline (then the attempt's warnings say why it was not retried); on an error that moves on, go
 to the next candidate; on one that doesn't (a bad request caused by our input, a bug of ours), stop. A target left
 for the next ones after a timeout, rate limit or overload is come back to, for its retry after its
-wait, when none of them was sent (a budget refused them: see :meth:`Cascade._order`). A target whose server named
+wait, when none of them was sent (a budget refused them: see :mod:`.cascade_comebacks`). A target whose server named
 a wait (``Retry-After``, ...) is left alone for it by the calls that follow too, as one more skip, waited out on the
 last target left (see :mod:`.cascade_waits`). A target routing's ``request_caps`` caps takes a slot of its pool
 before each try, or is passed over for the next target, or waited for on the last (see :mod:`.cascade_caps`).
 Every attempt and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`. Which targets are passed over
-lives in :mod:`.cascade_skips`; what an attempt stopped by its caller (a cancel, a callback, an exit) leaves in
-:mod:`.cascade_stops`; the records, trace and final error in :mod:`.cascade_report`.
+lives in :mod:`.cascade_skips`; what an attempt stopped by its caller (a cancel, a callback, an exit) or the call's
+deadline leaves in :mod:`.cascade_stops`; the records, trace and final error in :mod:`.cascade_report`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from .attempt_cost import (
 from .breaker import BreakerPolicy
 from .caller_progress import CallbackFailed, emit, guarded
 from .cascade_caps import CappedTargets, RequestCaps, Slot
+from .cascade_comebacks import DeferredTargets
 from .cascade_report import (
     CascadeState,
     all_failed,
@@ -51,19 +52,16 @@ from .cascade_report import (
     unhooked,
 )
 from .cascade_skips import TargetSkips
-from .cascade_stops import StoppedAttempts
+from .cascade_stops import StoppedAttempts, cut_by_the_deadline
 from .cascade_waits import (
     TargetRests,
     breaker_opened,
-    left_now,
     long_wait_over_the_cap,
     rest_wait,
     retries_spent_fix,
     retry_wait,
-    sent_all_the_same,
 )
 from .deadline import Deadline
-from .durations import setting
 from .errors import (
     BudgetExceeded,
     ConfigError,
@@ -72,7 +70,6 @@ from .errors import (
     LedgerError,
     PolicyDenied,
     ProviderError,
-    ProviderTimeoutError,
     redacting_logger,
 )
 from .governance import (  # here, not in _context: imported there, ~5,700 instructions an attempt
@@ -111,7 +108,7 @@ class CallOutcome:
     trace: dict[str, Any]
 
 
-class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
+class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets):
     def __init__(
         self,
         providers: ProviderSet,
@@ -208,23 +205,10 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
             try_number = 0
             pool = None if self.caps is None else self.caps.of(target)
             if state.revisited:  # the target left for the next ones, none of which was sent: its retry, after its wait
-                position, try_number, _, record, held = state.deferred  # type: ignore[misc]
-                remaining = deadline - self.clock()
-                exc = left_now(state, remaining)  # (its wait counted from when it was left, not from now)
-                once = exc.left_by_breaker  # (no server's wait to wait out: sent once, now, see breaker.py)
-                wait = None if once else retry_wait(self.retry, exc, try_number, remaining, record, state, position)
-                if once:
-                    record.warnings.append(sent_all_the_same(record))
-                elif wait is None:
+                come_back = await self._come_back(state, deadline, target, progress)
+                if come_back is None:
                     break
-                elif held is not None:  # its hold shrunk to what it cost for the wait, as for any retry
-                    self.guard.waiting(held)  # type: ignore[union-attr]
-                if wait is not None:
-                    # (a target left resting, never sent in this call: its first try, after its rest, as dc56e8a
-                    # says it)
-                    first = {"resting": True} if try_number == 0 else {}
-                    await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3), **first})
-                    await self.sleep(wait)
+                try_number, once = come_back
             #: the breaker counted this call's failure here (a failed probe; come back to after it was given up)
             counted = try_number > 0
             while True:
@@ -350,20 +334,9 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
                         raise
                     except Exception as bug:  # ours, not the vendor's: converted once, here (see InternalError)
                         if isinstance(bug, TimeoutError) and within.expired:
-                            # (its request still waiting for a connection, every one in use by other calls: nothing
-                            # left, nothing billed; it was counted at its worst case, as a request cut in flight is)
+                            # (cut in flight, or still waiting for a connection: see cut_by_the_deadline)
                             left = sends.left or not provider.sends_through_transport
-                            timeout = ProviderTimeoutError(
-                                f"{target.label}: {'no complete answer' if left else 'not sent'} within the call's "
-                                f"deadline of {setting(self.retry.deadline)} (MAGSAG_CALL_DEADLINE)"
-                                + ("" if left else " (its request waited for a connection, all in use by other calls)"),
-                                provider=target.provider,
-                                model=target.model,
-                                maybe_billed=left,
-                            )
-                            timeout.reached = left  # type: ignore[misc]  # (this one error's, over its class's)
-                            timeout.call_deadline = True  # (the caller's time ran out: no sign of the server's health)
-                            raise timeout from None
+                            raise cut_by_the_deadline(target, left, self.retry.deadline) from None
                         # (a TimeoutError the deadline did not raise, a provider's own timer left unconverted, is not
                         # the call's deadline: reported as that, it sent the caller to raise MAGSAG_CALL_DEADLINE)
                         log.exception("%s: a bug in magsag-mcp during the attempt", target.label)
@@ -492,24 +465,6 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets):
         (Only the call that claimed it: one sending it once, no other target left, leaves another's probe alone.)"""
         if claimed:
             self.rests.unsent(target, self.clock())
-
-    @staticmethod
-    def _position(step: int, total: int, state: CascadeState) -> int | None:
-        """The position to try at ``step`` (from 0), None when none is left: the positions in order; then, when a
-        target was not retried because another was left to try first and none of the rest was sent (a budget
-        refused them, ...), that target again: its retry. (Asked step by step, not a generator's: a call returns from
-        inside the loop, and a generator left suspended is closed by a GeneratorExit thrown into it, some 2,700
-        instructions a call.)"""
-        if step < total:
-            return step
-        # (a target the circuit breaker left alone is come back to whatever was sent meanwhile: where every other
-        # target failed, it is the call's last chance, sent once; see breaker.py)
-        if step == total and state.deferred is not None and (
-            not state.sent_after_deferral or getattr(state.deferred[2], "left_by_breaker", False)
-        ):
-            state.revisited = True
-            return state.deferred[0]
-        return None
 
     def _context(
         self,

@@ -1,5 +1,6 @@
 """An attempt stopped by what is not the vendor's answer: its caller cancelling, its progress callback raising, the
-interpreter exiting, or a caller's error found only once the vendor had answered (and billed). :class:`StoppedAttempts`,
+interpreter exiting, a caller's error found only once the vendor had answered (and billed), or the call's deadline
+(:func:`cut_by_the_deadline`, the error that says it). :class:`StoppedAttempts`,
 a mixin of :class:`~magsag_mcp.cascade.Cascade`, records each (a request that may have left, at an unknown cost; one
 that never left, as not sent) and settles or releases its reservation; the cascade raises what stopped it. Apart
 from the flow of one call in :mod:`.cascade`: it runs only on these paths, never for an answer or a provider's error."""
@@ -14,7 +15,8 @@ import anyio
 from .attempt_cost import Pricing, price_failure, price_stopped
 from .caller_progress import CallbackFailed
 from .cascade_report import CascadeState, attempt_record, record_skip, release_unrecorded
-from .errors import MagsagError
+from .durations import setting
+from .errors import MagsagError, ProviderTimeoutError
 from .providers.at_rest import stopped_at_rest, stopped_prompt
 from .rates import ZERO
 from .routing import Plan
@@ -24,6 +26,25 @@ from .types import LLMRequest, Target
 if TYPE_CHECKING:
     from .cascade import Guard
     from .providers.base import Provider
+
+
+def cut_by_the_deadline(target: Target, left: bool, deadline: float) -> ProviderTimeoutError:
+    """The error of ``target``'s attempt that the call's deadline (``deadline`` seconds, MAGSAG_CALL_DEADLINE) cut:
+    ``left``, its request had left (no complete answer, maybe billed), or not (it waited for a connection, every one
+    in use by other calls: nothing left, nothing billed; it was counted at its worst case, as a request cut in flight
+    is). Marked as the call's deadline, the caller's time, which says nothing of the server's health (see
+    :func:`~.breaker.unwell`)."""
+    timeout = ProviderTimeoutError(
+        f"{target.label}: {'no complete answer' if left else 'not sent'} within the call's "
+        f"deadline of {setting(deadline)} (MAGSAG_CALL_DEADLINE)"
+        + ("" if left else " (its request waited for a connection, all in use by other calls)"),
+        provider=target.provider,
+        model=target.model,
+        maybe_billed=left,
+    )
+    timeout.reached = left  # type: ignore[misc]  # (this one error's, over its class's)
+    timeout.call_deadline = True
+    return timeout
 
 
 class StoppedAttempts:
