@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import anyio
 
+from .answer_cache import PendingAnswer
 from .attempt_cost import (
     Pricing,
     input_tokens_reserved,
@@ -37,6 +38,7 @@ from .attempt_cost import (
 )
 from .breaker import BreakerPolicy
 from .caller_progress import CallbackFailed, emit, guarded
+from .cascade_cache import CachedAnswers
 from .cascade_caps import CappedTargets, RequestCaps, Slot
 from .cascade_comebacks import DeferredTargets
 from .cascade_report import (
@@ -106,9 +108,11 @@ class CallOutcome:
     target: Target
     attempts: list[AttemptRecord]
     trace: dict[str, Any]
+    #: the answer to store in the answer cache once the call is recorded (see answer_cache.py), or None
+    to_cache: PendingAnswer | None = None
 
 
-class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets):
+class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, CachedAnswers):
     def __init__(
         self,
         providers: ProviderSet,
@@ -165,6 +169,13 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets):
                 reason, why = skip
                 record_skip(state, plan, run_id, agent, position, target, reason, None, None, why)
                 continue
+            key = None  # (the target's answer-cache key: asked only where the call's answers are cached)
+            if plan.cache_ttl is not None and self.answers is not None:
+                key = self._cache_key(plan, target, agent)
+                if key is not None and not state.revisited:  # (a target come back to was looked up the first time)
+                    hit = await self._cached(plan, cand, position, run_id, agent, state, progress, key)
+                    if hit is not None:
+                        return hit
             resting = None if state.revisited else self.rests.resting(target, self.clock(), probe=True)
             #: this call is the breaker's probe of the target: whatever stops its try before its answer or error is
             #: noted (a locked ledger, a cancel, a callback raising) hands the probe on (see _unclaimed)
@@ -450,7 +461,8 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets):
                 state.attempts.append(record)
                 if self.rests.failing:  # (a dict's truth, on a healthy call: no target has failed in a row)
                     self.rests.answered(target)
-                return CallOutcome(result, target, state.attempts, trace(plan, state))
+                stored = None if key is None else self._to_store(plan, key, agent, target, result)
+                return CallOutcome(result, target, state.attempts, trace(plan, state), stored)
             if self.clock() >= deadline and not state.revisited:
                 for later, rest in enumerate(plan.candidates[position + 1 :], start=position + 1):
                     record_deadline_skip(state, plan, run_id, agent, later, rest.target, self.retry.deadline)

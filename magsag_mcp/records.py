@@ -60,6 +60,10 @@ class AttemptRecord:
     cache_write_1h_tokens: int = 0
     input_audio_tokens: int = 0
     output_audio_tokens: int = 0
+    #: an attempt answered from the answer cache (price_source "cache", cost $0): what the answer cost when it was
+    #: paid for (None: unknown), and the run that paid for it (see answer_cache.py)
+    saved_usd: Decimal | None = None
+    cached_from: str | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -56,6 +56,9 @@ class Plan:
     #: the resolution ``candidates`` were copied from (shared by the calls of a cached route), where what the trace
     #: shows of them is kept once made (see :func:`~.cascade_report.shown_candidates`)
     resolution: Resolution | None = None
+    #: how long an answer found in the answer cache may be old to answer this call (seconds), None: the cache is not
+    #: used (see answer_cache.py; set by Service.plan from the call's context and the routing catalog)
+    cache_ttl: float | None = None
 
     @property
     def data_class(self) -> str | None:

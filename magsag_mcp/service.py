@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 
 from . import price_data
+from .answer_cache import AnswerCache, ttl_of_context
 from .breaker import BreakerPolicy
 from .bridge import LoopBound
 from .call_entry import service_call
@@ -101,6 +102,8 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         self.retry = retry
         self.cascade = Cascade(self.providers, pricer, governance, retry, breaker=breaker)
         self.cascade.caps = request_caps(catalog.request_caps)
+        #: the answer cache, used by the calls a route or their context turns it on for (see answer_cache.py)
+        self.answers = self.cascade.answers = AnswerCache(ledger)
         self.call_urls = CallURLs(env, catalog.routing.all_targets, self.providers, configured_only=configured_urls)
         #: calls' routes (see plan_call): by skill for calls that name none, by what they name for the others
         self._routes: dict[str, Resolution] = {}
@@ -132,7 +135,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         *,
         explaining: bool = False,
     ) -> Plan:
-        return plan_call(
+        plan = plan_call(
             self.catalog,
             skill_id,
             payload,
@@ -144,6 +147,13 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
             named_routes=self._named_routes,
             explaining=explaining,
         )
+        # the call's cache_ttl (0: the cache left alone), else its route's (see answer_cache.py)
+        ttl = ttl_of_context(context) if context else None
+        if ttl is None:
+            ttl = self.catalog.routing.cache_ttl(plan.task_type)
+        if ttl:
+            plan.cache_ttl = ttl
+        return plan
 
     async def _top_run(self, run_id: str, parent_run_id: str) -> str:
         """The top run of ``parent_run_id``'s tree, which a call of ``run_id`` delegated from it spends; a run
@@ -271,6 +281,8 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
             except Exception as bug:  # ours, writing the record: the answer and what it cost go on, the record is kept
                 log.error("run %s: a bug in magsag-mcp kept the call's record out of the ledger", run_id, exc_info=bug)
                 raise answer_not_written(bug, result) from bug
+            if outcome.to_cache is not None:  # stored once its call is recorded: a hit names a run the ledger holds
+                await self.answers.store(outcome.to_cache, run_id, outcome.attempts[-1].cost_usd)
         finally:
             self._in_flight -= 1
             if task is not None:

@@ -27,12 +27,20 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-4:] == [
+    assert applied[-5:] == [
         "0019_reservation_call_id",
         "0020_reservation_unbounded",
         "0021_usage_rollup_cache_writes",
         "0022_unsent_attempts_cost_zero",
+        "0023_answer_cache",
     ]
+    # the answer cache's rows and the record of the calls it answered (0023), each found by time
+    cached = {r[1]: (r[2], r[3], r[5]) for r in conn.execute("PRAGMA table_info(answer_cache)")}
+    assert cached["key"] == ("TEXT", 0, 1) and cached["expires_at"] == ("REAL", 1, 0)
+    hits = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(cache_hits)")}
+    assert hits["saved_pusd"] == "INTEGER" and hits["cached_from"] == "TEXT"
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"answer_cache_expires", "answer_cache_created", "cache_hits_started"} <= indexes
     # the rollup sums the cache writes as it sums the reads (0021), its work table gone
     rollup = {r[1]: (r[2], r[3], r[4]) for r in conn.execute("PRAGMA table_info(usage_rollup)")}
     assert rollup["cache_write_tokens"] == rollup["cache_write_1h_tokens"] == ("INTEGER", 1, "0")

@@ -36,6 +36,7 @@ from tests.older_version import (
     leave_as_before_0019,
     leave_as_before_0020,
     leave_as_before_0021,
+    leave_as_before_0022,
     leave_as_the_version_before,
 )
 
@@ -61,10 +62,11 @@ async def _record(db: Path) -> None:
 
 
 def _older(db: Path) -> None:
-    """The ledger as a version before 0017 left it: without the last six migrations, its rows not renamed (0017
+    """The ledger as a version before 0017 left it: without the last seven migrations, its rows not renamed (0017
     renames them, which the reads below show) nor its rollup given calls (0018)."""
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
+    leave_as_before_0022(conn)
     leave_as_before_0021(conn)
     leave_as_before_0020(conn)
     leave_as_before_0019(conn)

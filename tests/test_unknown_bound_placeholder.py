@@ -31,7 +31,12 @@ from magsag_mcp.mcp_server.budget_results import BudgetResult
 from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
 from tests.governance_helpers import FixedPricer, attempt_ctx
-from tests.older_version import leave_as_before_0020, leave_as_before_0021, leave_as_the_version_before
+from tests.older_version import (
+    leave_as_before_0020,
+    leave_as_before_0021,
+    leave_as_before_0022,
+    leave_as_the_version_before,
+)
 from tests.test_spend_under_concurrency import HeldUpstream, child_env, db_rows
 
 pytestmark = pytest.mark.anyio
@@ -193,6 +198,7 @@ async def test_the_reservations_the_version_before_left_in_flight_keep_their_amo
         pass
     conn = sqlite3.connect(db, isolation_level=None)
     leave_as_the_version_before(conn)
+    leave_as_before_0022(conn)
     leave_as_before_0021(conn)
     leave_as_before_0020(conn)
     conn.executemany(

@@ -25,7 +25,7 @@ from ..errors import ConfigError, InputError, LedgerError, MagsagError
 from ..redaction import register_env_secrets
 from ..signals import exit_status, sigterm_as_interrupt, writing_output
 
-COMMAND_MODULES = ("core", "data", "daily", "backups", "governance", "demo")
+COMMAND_MODULES = ("core", "data", "daily", "backups", "answers", "governance", "demo")
 
 #: what `magsag --help` says of the exit status (see :func:`exit_code`)
 EXIT_CODES = (

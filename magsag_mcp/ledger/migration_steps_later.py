@@ -322,4 +322,42 @@ LATER_MIGRATIONS: list[tuple[str, str]] = [
         DROP TABLE unsent_0022
         """,
     ),
+    (
+        # The answer cache (see answer_cache.py), off unless a route or a call turns it on: one row per request as it
+        # would go on the wire to one target, for one agent (its key, a sha256 of both: never a body nor an API key),
+        # holding what a result is made of and what its original attempt cost. Its rows expire (swept as answers are
+        # stored) and are bounded in number (answer_cache.MAX_ENTRIES). An attempt answered from it is recorded as its
+        # own attempt, priced "cache" at $0, and in cache_hits beside it (written with it, in its record's transaction),
+        # with saved_pusd the cost of the answer when it was paid for (NULL where that was unknown) and the run that
+        # paid it: a summary's cache hits and what they saved. No attempts column: the attempts' rows are written as
+        # the version before wrote them.
+        "0023_answer_cache",
+        """
+        CREATE TABLE answer_cache (
+            key         TEXT PRIMARY KEY,
+            agent       TEXT,
+            provider    TEXT NOT NULL,
+            model       TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            expires_at  REAL NOT NULL,
+            run_id      TEXT NOT NULL,
+            cost_pusd   INTEGER,
+            answer      TEXT NOT NULL
+        );
+        CREATE INDEX answer_cache_expires ON answer_cache (expires_at);
+        CREATE INDEX answer_cache_created ON answer_cache (created_at);
+        CREATE TABLE cache_hits (
+            id              INTEGER PRIMARY KEY,
+            run_id          TEXT NOT NULL,
+            started_at      REAL NOT NULL,
+            provider        TEXT NOT NULL,
+            model           TEXT NOT NULL,
+            skill           TEXT,
+            agent           TEXT,
+            saved_pusd      INTEGER,
+            cached_from     TEXT
+        );
+        CREATE INDEX cache_hits_started ON cache_hits (started_at)
+        """,
+    ),
 ]

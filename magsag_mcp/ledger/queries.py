@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, redact_values
+from .cache_hits import cache_summary
 from .filters import MAX_OFFSET, UsageFilters, parse_since, read_window_start
 from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd, joined
@@ -227,6 +228,7 @@ async def summarize(
             "largest_run": largest_run(conn, fixed, unbounded),
             "largest_day": largest_day,
             "largest_call": costliest.of(None),
+            "cache": cache_summary(conn, fixed),  # the calls answered from the answer cache, and what they saved
             "period": {
                 "from": _iso(period[0]),
                 "to": _iso(period[1]),

@@ -16,6 +16,7 @@ from typing import Any, Protocol, cast
 from ..errors import redact
 from ..records import AttemptRecord, RunRecord
 from .abandoned import unrecord_abandoned
+from .cache_hits import INSERT_CACHE_HIT, cache_hit_row
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
 from .money import checked_add, to_pusd
 from .run_scope import ADOPT_DELEGATED_HOLDS, delegated_in_flight, topped
@@ -211,7 +212,7 @@ class RecordWrite:
     batch of 200 calls costs five statements, not a thousand.
     """
 
-    __slots__ = ("run", "attempts", "rollup", "spend", "day", "held")
+    __slots__ = ("run", "attempts", "rollup", "spend", "day", "held", "hits")
 
     def __init__(
         self,
@@ -221,10 +222,13 @@ class RecordWrite:
         spend: list[tuple[Any, ...]],
         day: list[tuple[Any, ...]],
         held: list[int],
+        hits: list[tuple[Any, ...]] | tuple[()] = (),
     ) -> None:
         #: ``rollup``, ``spend`` (agent, bucket, cost, bound) and ``day`` (bucket, cost, bound): one row per key,
         #: each ready for its statement
         self.run, self.attempts, self.rollup, self.spend, self.day, self.held = run, attempts, rollup, spend, day, held
+        #: its attempts answered from the answer cache, as cache_hits rows (see answer_cache.py)
+        self.hits = hits
 
     @classmethod
     def of(cls, run: RunRecord, attempts: list[AttemptRecord], error: Any = None) -> RecordWrite:
@@ -237,6 +241,7 @@ class RecordWrite:
         spend: list[tuple[Any, ...]] = []  # (agent, bucket, cost, bound) of the attempts with an agent
         day: list[tuple[Any, ...]] = []  # (bucket, cost, bound): the day's spend of every attempt
         held: list[int] = []
+        hits: list[tuple[Any, ...]] | tuple[()] = ()
         unpriced = cost = bound = 0
         last = -1  # the call's last attempt that reached a provider: the call counts under it
         given = attempts
@@ -266,6 +271,8 @@ class RecordWrite:
                 held.append(a.reservation_id)
             if a.outcome == "ok" or a.outcome == "error":
                 last = i
+                if a.price_source == "cache":
+                    hits = [cache_hit_row(a)]  # (a call's last attempt: its answer, found in the cache)
         if last >= 0:  # what the call limit counts: its attempts together, an unknown cost at its bound
             rows[last] = (*rows[last][:-1], cost + bound)
         if len(day) > 1:  # (rare: several attempts of a call spent) one row per key, as apply_all writes them
@@ -287,7 +294,7 @@ class RecordWrite:
             None if error is None else error.kind,
             None if error is None else redact(error.message)[:1000],
         )
-        return cls(run_row, rows, _rollup_rows(attempts, money, last, cost + bound), spend, day, held)
+        return cls(run_row, rows, _rollup_rows(attempts, money, last, cost + bound), spend, day, held, hits)
 
     #: see apply_batch: records go before the batch's budget reservations
     merge_order = 0
@@ -409,6 +416,9 @@ def _write(
         cur.executemany(_UPSERT_SPEND, spend)
     if day:
         cur.executemany(_UPSERT_DAY, day)
+    for w in writes:
+        if w.hits:
+            cur.executemany(INSERT_CACHE_HIT, w.hits)
 
 
 def set_sync(conn: sqlite3.Connection, mode: str, cursor: sqlite3.Cursor | None = None) -> None:

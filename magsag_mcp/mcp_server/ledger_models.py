@@ -171,6 +171,16 @@ class PeriodOut(Out):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
 
 
+class CacheSummaryOut(Out):
+    hits: int = Field(description="calls answered from the answer cache (each recorded as an attempt at $0)")
+    saved_usd: str | None = Field(
+        description="what those answers had cost when they were paid for, exact; null when one had cost an unknown "
+        "amount (saved_known_usd is the known part)"
+    )
+    saved_known_usd: str
+    saved_complete: bool
+
+
 class UsageSummaryResult(Out):
     model_stats: dict[str, ModelStatsOut] = Field(description="per model, the guide's summary.json shape")
     totals: TotalsOut
@@ -184,6 +194,7 @@ class UsageSummaryResult(Out):
     largest_call: LargestCallOut | None = Field(
         None, description="the costliest call of the period, its attempts together (what max_cost_per_call_usd bounds)"
     )
+    cache: CacheSummaryOut | None = Field(None, description="the calls the answer cache answered, and what it saved")
     period: PeriodOut
     notes: list[str] = Field(
         default_factory=list,

@@ -199,6 +199,13 @@ class ContextArg(_In):
     )
     tier: str | None = Field(None, description="a cost tier of the routing policy, e.g. economy")
     data_class: str | None = Field(None, description="the data's class, e.g. pii_processing: its policy applies too")
+    cache_ttl: float | None = Field(
+        None,
+        ge=0,
+        le=365 * 86400,
+        description="seconds an answer in the answer cache may be old to answer this same request again, free "
+        "(0: not from the cache, nor stored); unset: the route's cache setting, off by default",
+    )
 
     @staticmethod
     def unknown_key_hint(key: str, value: Any = None) -> str | None:
@@ -238,7 +245,9 @@ SKILL_ID_PATTERN = r"^skill\.[a-z0-9][a-z0-9._-]*$"
 SKILL_ID = Field(pattern=SKILL_ID_PATTERN, max_length=NAME_MAX, description="e.g. skill.analysis; see list_skills")
 PAYLOAD = Field(description="the skill's input fields (its input_schema)")
 MODEL_CONFIG = Field(None, alias="model_config", description="overrides: model, provider, fallbacks, ...")
-CONTEXT = Field(None, description="the call's context: preferred_model, tier, data_class (policies still apply)")
+CONTEXT = Field(
+    None, description="the call's context: preferred_model, tier, data_class (policies still apply), cache_ttl"
+)
 
 
 class _SkillArgs(_Args):

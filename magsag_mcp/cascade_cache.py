@@ -1,0 +1,91 @@
+"""A cascade's use of the answer cache (:mod:`.answer_cache`): a target of a call whose answers are cached is looked up
+before anything else is done for it (its circuit breaker's probe, a request cap's slot, a budget reservation, a send),
+once the policies allow it now, and an answer found there ends the call as its own attempt, at $0.
+
+A mixin of :class:`~magsag_mcp.cascade.Cascade`, apart from its flow of one call."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from .answer_cache import AnswerCache, PendingAnswer, pending, request_key
+from .caller_progress import emit
+from .cascade_report import CascadeState, attempt_record, trace
+from .errors import LedgerError, redacting_logger
+from .providers import ProviderSet
+from .providers.base import ProgressCallback
+from .rates import ZERO
+from .routing import Candidate, Plan
+from .types import LLMResult, Target
+
+if TYPE_CHECKING:
+    from .cascade import CallOutcome, Guard
+
+log = redacting_logger("magsag_mcp.cascade")
+
+
+class CachedAnswers:
+    providers: ProviderSet
+    guard: Guard | None
+    #: set by the service: None, nothing is looked up nor stored
+    answers: AnswerCache | None = None
+
+    def _cache_key(self, plan: Plan, target: Target, agent: str | None) -> str | None:
+        """The target's key for this call, None where it is not cached (its policy forbids it now: the guard refuses
+        it, naming the policy; a provider whose body magsag cannot build)."""
+        allowed = getattr(self.guard, "allowed", None)
+        if allowed is not None and not allowed(target, plan.data_classes)[0]:
+            return None
+        return request_key(self.providers.get(target.provider), plan.request_for(target), target, agent)
+
+    async def _cached(
+        self,
+        plan: Plan,
+        cand: Candidate,
+        position: int,
+        run_id: str,
+        agent: str | None,
+        state: CascadeState,
+        progress: ProgressCallback | None,
+        key: str,
+    ) -> CallOutcome | None:
+        """The call's outcome answered from the cache under ``key``, recorded as an attempt of its own, or None."""
+        from .cascade import CallOutcome
+
+        assert self.answers is not None and plan.cache_ttl is not None
+        started_wall, started = time.time(), time.monotonic()
+        try:
+            hit = await self.answers.lookup(key, plan.cache_ttl)
+        except LedgerError as exc:  # (read: the ledger's own trouble, which the call's record meets next) sent instead
+            log.warning("run %s: the answer cache could not be read: %s", run_id, exc.message)
+            return None
+        if hit is None:
+            return None
+        target = cand.target
+        note = hit.note(self.answers.clock())
+        result = hit.result
+        result.warnings.append(note)
+        record = attempt_record(
+            plan, run_id, agent, position, 1, target, "ok", started_wall, (time.monotonic() - started) * 1000.0, None
+        )
+        record.cost_usd = ZERO  # known: nothing was sent
+        record.price_source = "cache"
+        record.saved_usd = hit.cost_usd
+        record.cached_from = hit.run_id
+        record.warnings = [note]
+        result.latency_ms = record.latency_ms
+        state.attempts.append(record)
+        if progress is not None and result.text:  # the whole text at once, as the caller will get it
+            text = plan.answer_text(result.text) if plan.answer_text is not None else result.text
+            await emit(progress, "delta", {"chars": len(text), "text": text})
+        return CallOutcome(result, target, state.attempts, trace(plan, state))
+
+    @staticmethod
+    def _to_store(
+        plan: Plan, key: str | None, agent: str | None, target: Target, result: LLMResult
+    ) -> PendingAnswer | None:
+        """What of an answer just paid for goes into the cache once its call is recorded (see Service.invoke_skill)."""
+        if key is None or plan.cache_ttl is None:
+            return None
+        return pending(key, agent, target, plan.cache_ttl, result)

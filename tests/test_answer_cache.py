@@ -1,0 +1,311 @@
+"""The answer cache (answer_cache.py): off by default; on for a call (context cache_ttl) or a route (routing YAML's
+``cache: {ttl: 1h}``), a request sent again to the same target by the same agent within the ttl is answered from the
+ledger, not sent (the loopback server counts what reaches it), and recorded as an attempt of its own at a known $0
+with what it saved; nothing else is answered from it (another agent, another body or model, a model a policy forbids
+now), and nothing but a complete answer is stored."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.ledger.migrations import MIGRATIONS
+from magsag_mcp.service import Service
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import FakeOpenAI
+from tests.ledger_schema_helpers import ledger_of_schema
+from tests.test_attempt_cost import CATALOG, open_service
+
+pytestmark = pytest.mark.anyio
+
+HOUR = {"cache_ttl": 3600}
+
+
+@pytest.fixture
+async def service(fake_openai: FakeOpenAI, tmp_path: Path, clock_at_noon: float) -> AsyncIterator[Service]:
+    svc = await open_service(tmp_path, fake_openai.url + "/v1")
+    yield svc
+    await svc.aclose()
+
+
+def _payload(data: str = "numbers", model: str = "gpt-4o") -> dict[str, Any]:
+    return {"data": data, "model_config": {"provider": "openai", "model": model}}
+
+
+async def _call(svc: Service, *, agent: str | None = "ana", context: Any = HOUR, **kw: Any) -> Any:
+    return await svc.invoke_skill("skill.analysis", kw.pop("payload", None) or _payload(), agent=agent, context=context)
+
+
+def _attempts(db: Path, run_id: str) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(
+            "SELECT outcome, price_source, cost_pusd, input_tokens, output_tokens, warnings FROM attempts"
+            " WHERE run_id = ? ORDER BY id",
+            (run_id,),
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+async def test_a_repeat_within_its_ttl_is_answered_from_the_cache_and_recorded_at_zero(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    first = await _call(service)
+    assert len(fake_openai.requests) == 1 and first.cost_usd > 0
+    assert not any("cache" in w for w in first.warnings)
+    second = await _call(service)
+    assert len(fake_openai.requests) == 1  # not sent
+    assert second.text == first.text and second.run_id != first.run_id
+    assert second.cost_usd == Decimal(0)
+    (note,) = [w for w in second.warnings if "answered from the cache" in w]
+    assert f"run {first.run_id}" in note and f"${first.cost_usd:f}" in note
+    (row,) = _attempts(tmp_path / "cost.db", second.run_id)
+    assert row[:5] == ("ok", "cache", 0, 0, 0)  # a known $0, no tokens billed
+    assert second.to_dict()["attempts"][0]["price_source"] == "cache"
+    # the summary counts the hit and what it saved: the first answer's cost, exact
+    summary = await service.summarize({})
+    assert summary["cache"] == {
+        "hits": 1,
+        "saved_usd": format(first.cost_usd, "f"),
+        "saved_known_usd": format(first.cost_usd, "f"),
+        "saved_complete": True,
+    }
+    assert summary["totals"]["calls"] == 2 and summary["totals"]["errors"] == 0
+    assert (await service.summarize({"agent": "bob"}))["cache"]["hits"] == 0
+    # a third call: a hit again, of the answer the first one paid for
+    third = await _call(service)
+    assert len(fake_openai.requests) == 1 and third.text == first.text
+    assert f"run {first.run_id}" in next(w for w in third.warnings if "cache" in w)
+
+
+async def test_off_by_default_and_a_ttl_of_zero_leaves_it_alone(service: Service, fake_openai: FakeOpenAI):
+    await _call(service, context=None)
+    await _call(service, context=None)
+    assert len(fake_openai.requests) == 2  # nothing turned it on: every call is sent
+    await _call(service)  # stored
+    await _call(service, context={"cache_ttl": 0})  # neither read nor stored
+    assert len(fake_openai.requests) == 4
+    await _call(service)
+    assert len(fake_openai.requests) == 4  # (the answer of the third call)
+
+
+async def test_after_its_ttl_the_request_is_sent_again(service: Service, fake_openai: FakeOpenAI):
+    now = [1_000_000.0]
+    service.answers.clock = lambda: now[0]
+    await _call(service, context={"cache_ttl": 60})
+    now[0] += 59
+    await _call(service, context={"cache_ttl": 60})
+    assert len(fake_openai.requests) == 1
+    now[0] += 2  # 61 s after it was stored
+    await _call(service, context={"cache_ttl": 60})
+    assert len(fake_openai.requests) == 2
+    # a call asking for a shorter ttl than the answer's age is sent, whatever the answer's own ttl
+    now[0] += 30
+    await _call(service, context={"cache_ttl": 10})
+    assert len(fake_openai.requests) == 3
+
+
+async def test_another_agent_another_body_or_model_is_not_answered(service: Service, fake_openai: FakeOpenAI):
+    await _call(service, agent="ana")
+    await _call(service, agent="bob")
+    await _call(service, agent=None)
+    assert len(fake_openai.requests) == 3  # one agent is never answered from another's record
+    await _call(service, agent="ana", payload=_payload("other numbers"))
+    await _call(service, agent="ana", payload=_payload(model="gpt-4o-mini"))
+    assert len(fake_openai.requests) == 5
+    await _call(service, agent="bob")
+    await _call(service, agent="ana", payload=_payload(model="gpt-4o-mini"))
+    assert len(fake_openai.requests) == 5  # each its own answer
+
+
+async def test_a_model_a_policy_forbids_now_is_not_answered_from_its_cache(
+    service: Service, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+):
+    await _call(service)
+    policies = service.governance.policies
+    allowed = policies.allowed
+
+    def forbids_gpt_4o(target, data_class):
+        if target.model == "gpt-4o":
+            return False, "test_policy", "gpt-4o is forbidden from now on", "allowed_models"
+        return allowed(target, data_class)
+
+    monkeypatch.setattr(policies, "allowed", forbids_gpt_4o)
+    with pytest.raises(E.PolicyDenied, match="forbidden from now on"):
+        await _call(service)
+    assert len(fake_openai.requests) == 1
+
+
+async def test_failures_and_cut_answers_are_not_stored(service: Service, fake_openai: FakeOpenAI):
+    fake_openai.queue(R.ErrorReply(400, "scripted bad request"))
+    with pytest.raises(E.MagsagError):
+        await _call(service)
+    fake_openai.queue(R.Reply(text="cut short", finish="length"))
+    cut = await _call(service)
+    assert cut.text == "cut short"
+    answered = await _call(service)  # sent: neither the error nor the cut answer was stored
+    assert len(fake_openai.requests) == 3 and answered.text != "cut short"
+    await _call(service)
+    assert len(fake_openai.requests) == 3
+
+
+async def test_a_hit_gives_progress_the_whole_text_at_once(service: Service, fake_openai: FakeOpenAI):
+    first = await _call(service)
+    seen: list[tuple[str, dict]] = []
+    await service.invoke_skill(
+        "skill.analysis", _payload(), agent="ana", context=HOUR, progress=lambda e, d: seen.append((e, d))
+    )
+    assert len(fake_openai.requests) == 1
+    assert [(e, d["text"]) for e, d in seen if e == "delta"] == [("delta", first.text)]
+
+
+@pytest.mark.parametrize(
+    ("ttl", "said"),
+    [("1h", "must be a number of seconds"), (-1, "between 0"), (True, "must be a number"), (float("inf"), "between")],
+)
+async def test_a_bad_cache_ttl_is_refused_before_anything_is_sent(
+    service: Service, fake_openai: FakeOpenAI, ttl: Any, said: str
+):
+    with pytest.raises(E.PayloadError, match=said) as refused:
+        await _call(service, context={"cache_ttl": ttl})
+    assert "cache_ttl" in refused.value.message
+    assert fake_openai.requests == []
+
+
+async def test_a_misspelt_cache_ttl_is_refused(service: Service, fake_openai: FakeOpenAI):
+    with pytest.raises(E.PayloadError, match="did you mean 'cache_ttl'"):
+        await _call(service, context={"cache_tll": 60})
+    assert fake_openai.requests == []
+
+
+async def test_a_route_turns_it_on_for_its_task_types(fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path):
+    routing = catalog_copy / "routing" / "default.yaml"
+    text = routing.read_text()
+    old = "  - match: analysis\n    priority: 10\n"
+    assert old in text
+    routing.write_text(text.replace(old, old + "    cache: {ttl: 1h}\n"))
+    svc = await open_service(tmp_path, fake_openai.url + "/v1", catalog=catalog_copy)
+    try:
+        assert svc.catalog.routing.cache_ttl("analysis") == 3600
+        assert svc.catalog.routing.cache_ttl("coding") is None
+        await _call(svc, context=None)
+        hit = await _call(svc, context=None)
+        assert len(fake_openai.requests) == 1 and any("answered from the cache" in w for w in hit.warnings)
+        await _call(svc, context={"cache_ttl": 0})  # the call's word over its route's
+        assert len(fake_openai.requests) == 2
+    finally:
+        await svc.aclose()
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("{ttl: 1y}", "there is no unit of years"),
+        ("{ttl: soon}", "is not a duration"),
+        ("{tll: 1h}", "tll"),
+        ("{ttl: -5}", "between 0 and 365d"),
+    ],
+)
+def test_a_routes_cache_is_checked_when_the_catalog_loads(catalog_copy: Path, written: str, said: str):
+    from magsag_mcp.catalog import load_catalog
+
+    routing = catalog_copy / "routing" / "default.yaml"
+    old = "  - match: analysis\n    priority: 10\n"
+    routing.write_text(routing.read_text().replace(old, old + f"    cache: {written}\n"))
+    with pytest.raises(E.ConfigError, match=said):
+        load_catalog(catalog_copy, env={})
+
+
+async def test_clearing_the_cache_sends_the_next_call(service: Service, fake_openai: FakeOpenAI):
+    await _call(service)
+    assert await service.answers.clear(expired_only=True) == 0
+    assert await service.answers.clear() == 1
+    await _call(service)
+    assert len(fake_openai.requests) == 2
+
+
+async def test_the_stored_row_holds_no_key_nor_request(service: Service, tmp_path: Path):
+    first = await _call(service)
+    conn = sqlite3.connect(tmp_path / "cost.db")
+    try:
+        ((key, agent, answer),) = conn.execute("SELECT key, agent, answer FROM answer_cache").fetchall()
+    finally:
+        conn.close()
+    assert len(key) == 64 and agent == "ana"
+    assert first.text in answer and "numbers" not in answer.replace(first.text, "")
+    assert "sk-" not in answer and "Bearer" not in answer
+
+
+async def test_a_blank_and_an_existing_ledger_migrate_to_the_cache_tables(tmp_path: Path):
+    async with Ledger(tmp_path / "new.db"):
+        pass
+    before = [m for m in MIGRATIONS if m[0] != "0023_answer_cache"]
+    conn = ledger_of_schema(tmp_path / "old.db", before)
+    conn.close()
+    async with Ledger(tmp_path / "old.db"):
+        pass
+    for name in ("new.db", "old.db"):
+        conn = sqlite3.connect(tmp_path / name)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            applied = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+        finally:
+            conn.close()
+        assert {"answer_cache", "cache_hits"} <= tables and "0023_answer_cache" in applied, name
+
+
+async def test_the_mcp_tools_path_answers_from_the_cache_and_summarizes_it(
+    fake_openai: FakeOpenAI, tmp_path: Path, clock_at_noon: float
+):
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+    from tests.fakes.openai_server import DEFAULT_KEY
+
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    args = {
+        "skill_id": "skill.analysis",
+        "payload": {"data": "numbers"},
+        "model_config": {"provider": "openai", "model": "gpt-4o"},
+        "agent": "ana",
+        "context": {"cache_ttl": 600},
+    }
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "m.db", env=env)) as client:
+        first = (await client.call_tool("invoke_skill", args)).structured_content
+        second = (await client.call_tool("invoke_skill", args)).structured_content
+        assert len(fake_openai.requests) == 1
+        assert second["output"] == first["output"] and second["cost_usd"] == "0"
+        assert any("answered from the cache" in w for w in second["warnings"])
+        refused = await client.call_tool("invoke_skill", {**args, "context": {"cache_ttl": -1}})
+        assert refused.is_error and "cache_ttl" in str(refused.content)
+        summary = (await client.call_tool("summarize_usage", {})).structured_content
+        assert summary["cache"]["hits"] == 1 and summary["cache"]["saved_usd"] == first["cost_usd"]
+    assert len(fake_openai.requests) == 1
+
+
+def test_the_cli_clears_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    import json
+    import time
+
+    from magsag_mcp.cli import main
+
+    db = tmp_path / "l.db"
+    conn = ledger_of_schema(db, MIGRATIONS)
+    now = time.time()
+    conn.executemany(
+        "INSERT INTO answer_cache VALUES (?, 'ana', 'openai', 'gpt-4o', ?, ?, 'r', 1, '{}')",
+        [("k1", now - 100, now - 50), ("k2", now, now + 3600)],
+    )
+    conn.close()
+    assert main(["cache", "clear", "--expired", "--db", str(db)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"deleted": 1, "expired_only": True}
+    assert main(["cache", "clear", "--db", str(db)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"deleted": 1, "expired_only": False}
