@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from .durations import seconds
 from .errors import ConfigError, InputError, LedgerError, PayloadError, ProviderError, redacting_logger
 from .ledger.money import from_pusd, to_pusd
 from .types import LLMRequest, LLMResult, Target, ToolCall, Usage
@@ -161,9 +160,10 @@ def _result_of(answer: str, provider: str) -> LLMResult:
 
 
 def _ago(elapsed: float) -> str:
+    """How long ago an answer was stored, in whole units (floored: "0s" until a second has passed)."""
     elapsed = max(elapsed, 0.0)
     if elapsed < 60:
-        return seconds(round(elapsed))
+        return f"{int(elapsed)}s"
     if elapsed < 3600:
         return f"{int(elapsed // 60)}m"
     if elapsed < 86400:

@@ -309,3 +309,50 @@ def test_the_cli_clears_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert json.loads(capsys.readouterr().out) == {"deleted": 1, "expired_only": True}
     assert main(["cache", "clear", "--db", str(db)]) == 0
     assert json.loads(capsys.readouterr().out) == {"deleted": 1, "expired_only": False}
+
+
+async def test_a_prune_takes_the_cache_hits_with_their_attempts(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import time
+
+    await _call(service)
+    await _call(service)
+    assert (await service.summarize({}))["cache"]["hits"] == 1
+    later = time.time() + 30 * 86400
+    monkeypatch.setattr(time, "time", lambda: later)
+    deleted = await service.ledger.prune(7 * 86400, vacuum=False)  # the calls are 30 days old now
+    assert deleted["attempts"] == 2
+    assert (await service.summarize({}))["cache"] == {
+        "hits": 0,
+        "saved_usd": "0",
+        "saved_known_usd": "0",
+        "saved_complete": True,
+    }
+
+
+def test_the_docs_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    import re
+
+    from tests.docs_helpers import doc
+    from tests.test_docs import offline_upstream
+
+    text = doc("money-records-budgets.md")
+    section = text[text.index("## The answer cache\n") : text.index("## Backups, restores and moves\n")]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    with offline_upstream(monkeypatch, tmp_path):
+        exec(compile(code, "docs/money-records-budgets.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["True 0 True", "['answered from the cache, recorded 0s ago']", "1"]
+    said = re.search(r"prints `(.*?)`, `(.*?)` and `(.*?)`\.", section)
+    assert said is not None and list(said.groups()) == printed
+    # its YAML is a route the catalog takes, cache and all
+    (yaml_text,) = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    import textwrap
+
+    import yaml
+
+    from magsag_mcp.routing_files import RoutingFile
+
+    (route,) = RoutingFile.model_validate(yaml.safe_load(textwrap.dedent(yaml_text))).routes
+    assert route.cache is not None and route.cache.ttl == 3600

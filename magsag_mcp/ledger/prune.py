@@ -71,6 +71,8 @@ def _delete_before(
         ).rowcount,
         "events": conn.execute("DELETE FROM events WHERE at < ? AND event != ?", (end, PRUNED_EVENT)).rowcount,
     }
+    # the calls the answer cache answered go with their attempts (a summary's cache figures count what is left)
+    conn.execute("DELETE FROM cache_hits WHERE started_at < ?", (end,))
     if any(counts.values()):
         _mark(conn, end, time.time() if pruned_at is None else pruned_at)
     if not cutoff:  # end is midnight UTC: the days before it are gone whole, and so are their rollups
