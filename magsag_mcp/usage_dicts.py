@@ -112,6 +112,17 @@ SummaryPeriodDict = TypedDict(
 )
 
 
+class CacheSummaryDict(TypedDict):
+    """A summary's ``cache``: the calls of its window and filters the answer cache answered, and what their answers
+    had cost when they were paid for (exact decimal strings; ``saved_usd`` None where one had cost an unknown amount,
+    ``saved_known_usd`` the known part)."""
+
+    hits: int
+    saved_usd: str | None
+    saved_known_usd: str
+    saved_complete: bool
+
+
 class UsageSummaryDict(TypedDict):
     """What ``mg.summarize`` returns (the ``summarize_usage`` tool's shape): the guide's ``model_stats`` by model,
     ``totals``, the breakdowns, the peaks ``flow gate`` checks (None in a summary of nothing), the period, and the
@@ -125,6 +136,7 @@ class UsageSummaryDict(TypedDict):
     largest_run: LargestRunDict | None
     largest_day: LargestDayDict | None
     largest_call: LargestCallDict | None
+    cache: CacheSummaryDict
     period: SummaryPeriodDict
     notes: list[str]
 
