@@ -59,18 +59,38 @@ def _metrics(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     """``/metrics`` as ``magsag-mcp --transport http`` would serve it with ``env``: where, and who may read it (as its
     start-up line says it: :func:`.mcp_server.metrics_endpoint.metrics_said`)."""
     # imported here: the HTTP server's modules (the MCP SDK's, starlette's) are no other command's
-    from .mcp_server.http import served_url
+    from .mcp_server.http import security_settings, served_url
     from .mcp_server.metrics_endpoint import METRICS_ENV, check_metrics_token, metrics_said, metrics_setting
-    from .mcp_server.server_settings import listening_options
+    from .mcp_server.server_settings import DEFAULT_PORT, listening_options
     from .mcp_server.token_setting import TOKEN_ENV, token_setting
 
     problems: list[str] = []
-    # what the HTTP server would refuse to start on whatever its metrics: its port, its token's file
+    # what the HTTP server would refuse to start on whatever its metrics: its port, its host, its token's file
     listening = Namespace(host=None, port=None, allow_host=[])
+    served = host_taken = True  # (False: no address to say, the server would refuse it; the host refused)
     try:
-        listening_options(listening, env)
+        taken = listening_options(listening, env)
     except ConfigError as exc:  # MAGSAG_MCP_PORT no port
         problems.append(exc.message)
+        served, listening.port = False, DEFAULT_PORT  # (to read the names it admits all the same)
+        taken = listening_options(listening, env)
+    # the host, then the names it admits, as the server refuses them before it binds (a URL given as the host, a
+    # host with its port): the address said of /metrics is one the server would serve at
+    host_option = taken.get("--host", "--host")
+    for admitted in ((), listening.allow_host):
+        try:
+            security_settings(
+                listening.host,
+                listening.port,
+                admitted,
+                host_option=host_option,
+                allow_option=taken.get("--allow-host", "--allow-host"),
+            )
+        except ConfigError as exc:
+            problems.append(exc.message)
+            host_taken = bool(admitted)  # (a name admitted beside it leaves the host's address right)
+            served = served and host_taken
+            break
     token: str | None = None
     try:
         token = token_setting(env)[0]
@@ -83,11 +103,12 @@ def _metrics(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
         return {"on": None, "said": said}, [*problems, exc.message]
     if not setting.enabled:
         return {"on": False, "said": f"off ({METRICS_ENV}=off)"}, problems
-    url = None if listening.port is None else served_url(listening.host, listening.port, "/metrics")
-    if listening.port == 0:
+    url = served_url(listening.host, listening.port, "/metrics") if served else None
+    if url is not None and listening.port == 0:
         url = (url or "").replace(":0/", ":PORT/") + " (PORT: the one the system chooses, said as the server starts)"
     try:
-        check_metrics_token(listening.host, setting, token, ())
+        if host_taken:  # (a token's length is weighed against the host it guards: a refused one guards none)
+            check_metrics_token(listening.host, setting, token, ())
     except ConfigError as exc:
         problems.append(exc.message)
     per_client = bool((env.get("MAGSAG_MCP_TOKENS_FILE") or "").strip())

@@ -150,3 +150,34 @@ def test_doctor_lists_what_the_server_would_not_start_on_whatever_its_metrics(se
     assert code == 1 and len(problems) == 2, out
     assert "MAGSAG_MCP_PORT='80000' is not a TCP port" in problems[0]
     assert "MAGSAG_MCP_TOKEN_FILE names, in no folder that exists" in problems[1] and "cannot be read" in problems[1]
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({"MAGSAG_MCP_HOST": "http://mybox.lan/"}, "MAGSAG_MCP_HOST='http://mybox.lan/' is not a host name"),
+        ({"MAGSAG_MCP_HOST": "0.0.0.0:80"}, "MAGSAG_MCP_HOST='0.0.0.0:80' carries a port"),
+        ({"MAGSAG_MCP_ALLOW_HOSTS": "mybox.lan,https://x/"}, "MAGSAG_MCP_ALLOW_HOSTS='https://x/' is not a host name"),
+    ],
+)
+def test_doctor_lists_a_host_the_server_would_not_start_on_and_says_no_address_for_metrics(
+    server_env, capsys, monkeypatch, settings, said
+):
+    # the host and the names it admits are checked as the server checks them before it binds (security_settings):
+    # before, doctor said /metrics was served "at http://[http://mybox.lan/]:8765/metrics" with no problem, and the
+    # server refused to start on that host
+    monkeypatch.setenv("MAGSAG_MCP_TOKEN", TOKEN)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    code, out = doctor(capsys)
+    problems = [line for line in out.splitlines() if line.startswith("problem: ")]
+    assert code == 1 and len(problems) == 1, out
+    assert said in problems[0]
+    (metrics,) = [line for line in out.splitlines() if line.startswith("metrics : ")]
+    if "MAGSAG_MCP_HOST" in settings:  # no address the server would serve at
+        assert metrics == "metrics : token: the server's", metrics
+    code, out = doctor(capsys, "--json")
+    report = json.loads(out)
+    assert any(said in p for p in report["problems"])
+    if "MAGSAG_MCP_HOST" in settings:
+        assert report["metrics"]["url"] is None
