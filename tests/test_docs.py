@@ -544,6 +544,14 @@ def test_docs_pythons_tracing_example_runs_as_written(tmp_path: Path, monkeypatc
     assert yours == ["handle", "request", "None", "None"]
 
 
+def test_docs_python_says_where_a_call_given_to_a_task_is_traced():
+    # "Tracing with OpenTelemetry": a coroutine handed to a task is traced under the span current where the task was
+    # made, not where it is awaited (tests/test_otel_spans.py shows it); the page said "where it is awaited" of both
+    text = " ".join(doc("python.md").split())
+    assert "one handed to a task (`asyncio.create_task`), of the span current where the task was made" in text
+    assert "(or handed to a task) is a child of the span current where it is awaited" not in text
+
+
 def test_docs_mcps_tracing_command_is_the_servers():
     # "Tracing with OpenTelemetry" in docs/mcp.md: the launcher's command runs magsag-mcp with arguments it takes, and
     # the page names both places a call's trace is read from, _meta winning (mcp_server/trace_headers.py)

@@ -436,3 +436,26 @@ async def test_an_attempt_span_says_what_the_request_asked_in_the_conventions_na
     assert "gen_ai.request.top_k" not in a  # not a number: not the conventions' top_k
     assert a["gen_ai.output.type"] == "json"
     assert a["server.address"] == "127.0.0.1" and a["server.port"] == int(up.base_url.rsplit(":", 1)[1])
+
+
+async def test_a_call_handed_to_a_task_is_the_child_of_the_span_current_where_the_task_was_made(tmp_path, spans):
+    """What docs/python.md says of a call given to a task: the task runs in the context it was made in (asyncio copies
+    it at create_task), so its call's span is the child of the span current there, not where the task is awaited."""
+    import asyncio
+
+    exporter, app = spans
+    up = LoopbackUpstream()
+    await up.start()
+    try:
+        service = await _service(tmp_path, up)
+        async with service:
+            plan = service.plan("skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o"}})
+            with app.start_as_current_span("where the task was made") as made:
+                task = asyncio.create_task(service.cascade.run(plan, run_id="r-task", agent=None))
+            with app.start_as_current_span("where it was awaited") as awaited:
+                outcome = await task
+    finally:
+        await up.stop()
+    assert outcome.result.text
+    call = _by_name(exporter)["magsag skill.analysis"]
+    assert call.parent.span_id == made.get_span_context().span_id != awaited.get_span_context().span_id
