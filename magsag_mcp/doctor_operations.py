@@ -72,7 +72,8 @@ def _metrics(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
         taken = listening_options(listening, env)
     except ConfigError as exc:  # MAGSAG_MCP_PORT no port
         problems.append(exc.message)
-        served, listening.port = False, DEFAULT_PORT  # (to read the names it admits all the same)
+        # read again past the port (the default's): the host and the names it admits, with the variables they came from
+        served, listening.host, listening.port = False, None, DEFAULT_PORT
         taken = listening_options(listening, env)
     # the host, then the names it admits, as the server refuses them before it binds (a URL given as the host, a
     # host with its port): the address said of /metrics is one the server would serve at

@@ -181,3 +181,15 @@ def test_doctor_lists_a_host_the_server_would_not_start_on_and_says_no_address_f
     assert any(said in p for p in report["problems"])
     if "MAGSAG_MCP_HOST" in settings:
         assert report["metrics"]["url"] is None
+
+
+def test_doctor_names_the_variable_of_a_refused_host_beside_a_refused_port(server_env, capsys, monkeypatch):
+    # the port refused first, the host is still read from MAGSAG_MCP_HOST and its refusal names that variable (not a
+    # --host that doctor takes none of)
+    monkeypatch.setenv("MAGSAG_MCP_PORT", "80000")
+    monkeypatch.setenv("MAGSAG_MCP_HOST", "http://mybox.lan/")
+    code, out = doctor(capsys)
+    problems = [line for line in out.splitlines() if line.startswith("problem: ")]
+    assert code == 1 and len(problems) == 2, out
+    assert "MAGSAG_MCP_PORT='80000' is not a TCP port" in problems[0]
+    assert "MAGSAG_MCP_HOST='http://mybox.lan/' is not a host name" in problems[1]
