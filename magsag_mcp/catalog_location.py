@@ -2,7 +2,7 @@
 
 Apart from :mod:`.catalog` (which re-exports :func:`find_catalog`) so that a command can refuse a catalog that is not
 there before it serves, without importing the catalog's readers and models: the MCP server's start asks only where the
-catalog is, and reads it at the first call (some 80 million instructions, 4% of a start, the forty-eighth round in
+catalog is, and reads it at the first call (some 38 million instructions, 1.8% of a start, the forty-eighth round in
 ``benchmarks/ROUNDS.md``)."""
 
 from __future__ import annotations
