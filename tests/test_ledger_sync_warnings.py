@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 WARNING = (
     "this call's record may not survive a power loss: the ledger's log (l.db-wal) could not be synced to disk "
     "(Input/output error); it is in the ledger, but a power cut or an OS crash before the log is next synced may lose "
-    "it (the server's log says more; check the disk)"
+    "it (magsag's log says more, at ERROR; check the disk)"
 )
 
 

@@ -76,7 +76,7 @@ def unsynced_warning(ledger: str, exc: OSError) -> str:
     return (
         f"this call's record may not survive a power loss: the ledger's log ({name}-wal) could not be synced to disk "
         f"({exc.strerror or type(exc).__name__}); it is in the ledger, but a power cut or an OS crash before the log "
-        "is next synced may lose it (the server's log says more; check the disk)"
+        "is next synced may lose it (magsag's log says more, at ERROR; check the disk)"
     )
 
 
