@@ -144,22 +144,16 @@ class RoutingPolicy(BaseModel):
     #: a vendor provider's own model(s), for MAGSAG_PROVIDER (or a call naming only a provider) where neither the
     #: route nor the default chain names one of its models (see :mod:`.provider_defaults`)
     provider_defaults: dict[str, list[Target]] = Field(default_factory=dict)
-    #: task type -> its route's answer-cache ttl in seconds (None: off), worked out once each (see cache_ttl)
-    _cache_ttls: dict[str, float | None] = PrivateAttr(default_factory=dict)
 
     def cache_ttl(self, task_type: str) -> float | None:
         """The answer cache's ttl for calls of ``task_type``: the ``cache`` of the route routing chooses for it (the
         first matching, by priority), whatever tier or model a call names (the setting is the task's); None (off)
         where that route has none, or its ttl is 0."""
-        found = self._cache_ttls.get(task_type, False)
-        if found is not False:
-            return found  # type: ignore[return-value]
         ttl = None
         for route, _ in self.routes:
             if route.match == task_type or fnmatch.fnmatchcase(task_type, route.match):
                 ttl = route.cache.ttl if route.cache is not None and route.cache.ttl > 0 else None
                 break
-        self._cache_ttls[task_type] = ttl
         return ttl
 
     def chain_for(self, task_type: str, *, tier: str | None = None) -> tuple[list[Target], str]:

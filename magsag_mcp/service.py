@@ -107,6 +107,10 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         self.call_urls = CallURLs(env, catalog.routing.all_targets, self.providers, configured_only=configured_urls)
         #: calls' routes (see plan_call): by skill for calls that name none, by what they name for the others
         self._routes: dict[str, Resolution] = {}
+        #: task type -> its route's answer-cache ttl (None: off), worked out at its first call: kept here, in a plain
+        #: dict, not on the routing policy, whose private attributes pydantic's __getattr__ reads at some 24,000
+        #: instructions a call, 1.8% of a full call that caches nothing (ROUNDS.md's forty-ninth round)
+        self._cache_ttls: dict[str, float | None] = {}
         self._named_routes: dict[tuple[Any, ...], Resolution] = {}
         self._data_class_models = governance.data_class_models() if governance else None
         #: calls inside invoke_skill right now; a lone call records without waiting for a group commit
@@ -150,7 +154,10 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         # the call's cache_ttl (0: the cache left alone), else its route's (see answer_cache.py)
         ttl = ttl_of_context(context) if context else None
         if ttl is None:
-            ttl = self.catalog.routing.cache_ttl(plan.task_type)
+            try:
+                ttl = self._cache_ttls[plan.task_type]
+            except KeyError:
+                ttl = self._cache_ttls[plan.task_type] = self.catalog.routing.cache_ttl(plan.task_type)
         if ttl:
             plan.cache_ttl = ttl
         return plan
