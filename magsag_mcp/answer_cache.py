@@ -6,13 +6,13 @@ matches) or by a call's context (``cache_ttl``, in seconds; 0 leaves the cache a
 and asking twice may mean wanting another answer: nothing is cached that nobody asked to cache.
 
 The key (:func:`request_key`) is a sha256 of the request exactly as it would go on the wire to the target: the
-provider, the model, where it is sent (a digest of the base URL, never a key or a header) and the canonical JSON body
-the wire format builds, with the agent it is recorded for: one agent is never answered from another's record. The
-cascade asks the cache for each target in order, once governance's policies allow the target now and before any budget
-reservation or send (see :meth:`~.cascade.Cascade.run`); only a complete answer (it stopped on its own or asked for tool
-calls) is stored, after its call is recorded. Rows live in the ledger's ``answer_cache`` table (0023_answer_cache):
-expired rows are swept and the newest :data:`MAX_ENTRIES` kept each time an answer is stored; ``magsag cache clear``
-empties it.
+provider, the model, where it is sent (a digest of the base URL, with the path and query: never a key or a header)
+and the canonical JSON body the wire format builds, with the agent it is recorded for: one agent is never answered
+from another's record. The cascade asks the cache for each target in order, once governance's policies allow the
+target now and before any budget reservation or send (see :meth:`~.cascade.Cascade.run`); only a complete answer (it
+stopped on its own or asked for tool calls) is stored, after its call is recorded. Rows live in the ledger's
+``answer_cache`` table (0023_answer_cache): expired rows are swept and the newest :data:`MAX_ENTRIES` kept each time
+an answer is stored; ``magsag cache clear`` empties it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError, InputError, LedgerError, PayloadError, ProviderError, redacting_logger
 from .ledger.money import from_pusd, to_pusd
@@ -68,9 +69,10 @@ def ttl_of_context(context: Mapping[str, Any] | None) -> float | None:
 
 def request_key(provider: Any, request: LLMRequest, target: Target, agent: str | None) -> str | None:
     """The key of ``request`` sent to ``target`` for ``agent``: a sha256 of the wire's canonical JSON body, the model,
-    the provider and a digest of where it is sent (:meth:`~.providers.endpoint.Endpoint.origin`: the base URL, never a
-    key). None where the provider builds no body magsag can read (a provider not speaking HTTP), or the wire refuses
-    the request (a send would fail the same way): such a target is not cached."""
+    the provider and where it is sent (a digest of the base URL, :meth:`~.providers.endpoint.Endpoint.origin`, with the
+    path and query below it, such as Azure's deployment and api-version; never a key nor a header). None where the
+    provider builds no body magsag can read (a provider not speaking HTTP), or the wire refuses the request (a send
+    would fail the same way): such a target is not cached."""
     wire = getattr(provider, "wire", None)
     endpoint = getattr(provider, "endpoint", None)
     if wire is None or endpoint is None:
@@ -82,7 +84,9 @@ def request_key(provider: Any, request: LLMRequest, target: Target, agent: str |
     unstreamed = replace(request, stream=False) if request.stream else request
     try:
         body, _ = wire.build(unstreamed, target.model, stream=False)
-        where = endpoint.origin(target) + wire.path(target.model, stream=False)
+        # the URL's path and query as sent (Azure's deployment and api-version are there, not in the body)
+        url, query = endpoint.url(wire, target, stream=False)
+        where = [endpoint.origin(target), urlsplit(url).path, sorted(query.items())]
     except (ProviderError, ConfigError, InputError):
         return None
     said = json.dumps(

@@ -356,3 +356,26 @@ def test_the_docs_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.Mo
 
     (route,) = RoutingFile.model_validate(yaml.safe_load(textwrap.dedent(yaml_text))).routes
     assert route.cache is not None and route.cache.ttl == 3600
+
+
+async def test_an_azure_api_version_of_its_own_is_another_request(transport: Any):
+    # The api-version goes in the URL's query, not in the body nor the base URL: a deployment asked under another one
+    # (AZURE_OPENAI_API_VERSION changed between two runs on one ledger) is another request to Azure, answered by
+    # another version of its API, and not answered from the answer the first one got.
+    from magsag_mcp.answer_cache import request_key
+    from magsag_mcp.providers.openai import AzureProvider
+    from magsag_mcp.types import Target
+    from tests.llm_requests import ask
+
+    def key(version: str) -> str | None:
+        env = {
+            "AZURE_OPENAI_API_KEY": "fake-azure-key-for-tests",
+            "AZURE_OPENAI_ENDPOINT": "https://cache-test.openai.azure.com/",
+            "AZURE_OPENAI_API_VERSION": version,
+        }
+        return request_key(AzureProvider(env, transport), ask(), Target("azure", "prod-chat"), "ana")
+
+    dated, later = key("2024-10-21"), key("2025-01-01-preview")
+    assert dated is not None and later is not None
+    assert dated != later
+    assert key("2024-10-21") == dated  # (the same version: the same key)
