@@ -36,7 +36,7 @@ from .attempt_cost import (
     price_answered,
     price_failure,
 )
-from .breaker import BreakerPolicy
+from .breaker import BreakerPolicy, unwell
 from .caller_progress import CallbackFailed, emit, guarded
 from .cascade_cache import CachedAnswers
 from .cascade_caps import CappedTargets, RequestCaps, Slot
@@ -220,8 +220,9 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 if come_back is None:
                     break
                 try_number, once = come_back
-            #: the breaker counted this call's failure here (a failed probe; come back to after it was given up)
-            counted = try_number > 0
+            #: the breaker counted this call's failure here (a failed probe; come back to after it was given up on an
+            #: error saying its server is unwell: a 429 it was left on counted nothing, and its failure now counts)
+            counted = try_number > 0 and unwell(state.deferred[2])  # type: ignore[index]
             while True:
                 try_number += 1
                 slot: Slot | None = None

@@ -196,6 +196,29 @@ async def test_a_target_left_for_the_next_and_come_back_to_counts_once_in_its_ca
     assert out.result.text == "a answers" and [a.outcome for a in out.attempts] == ["ok"]
 
 
+async def test_a_target_left_on_a_rate_limit_and_come_back_to_is_counted_by_its_failure_then():
+    # a's 429 (a limit, which says nothing of its server) leaves it for b, which a budget refuses: a is come back to,
+    # and fails with a 500. The call gave a up on that 500, its last failure there, as a call whose tries met a 429
+    # then a 500 without leaving it is: one call counted, and with a count of 1 the breaker opens
+    from magsag_mcp.providers.fake import script
+    from tests.cascade_helpers import RefusesModel
+
+    script("a", E.RateLimitError("fake:a: HTTP 429", status=429), *_down(1), "a answers")
+    cascade, _ = make(tries=2)
+    cascade.rests.breaker = BreakerPolicy(failures=1)
+    cascade.guard = RefusesModel("b")
+    with pytest.raises(E.ServerError) as info:
+        await _call(cascade)
+    assert [(a.model, a.outcome) for a in info.value.attempts] == [
+        ("a", "error"),
+        ("b", "budget_exceeded"),
+        ("a", "error"),
+    ]
+    assert "1 call in a row that it failed" in info.value.attempts[-1].warnings[-1]
+    out = await _call(cascade, {"model": "fake:a"})
+    assert [a.outcome for a in out.attempts] == ["skipped", "ok"]  # left alone: sent once, no other target
+
+
 async def test_a_call_whose_other_targets_all_fail_comes_back_to_the_resting_one():
     from magsag_mcp.providers.fake import script
 
