@@ -860,3 +860,25 @@ def test_the_token_per_client_file_and_compose_service_work_as_written(tmp_path:
     assert (args.transport, args.host) == ("http", "0.0.0.0")
     named.write_text(filled)
     check_client_tokens(args.host, client_tokens_setting({"MAGSAG_MCP_TOKENS_FILE": str(named)}))
+
+
+def _help_texts(parser) -> Iterator[str]:
+    import argparse
+
+    yield " ".join(parser.format_help().split())
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _help_texts(sub)
+
+
+def test_a_help_naming_a_docs_section_names_one_its_page_has():
+    # `magsag cache clear --help` said "See docs/configuration.md (the answer cache)", a page with no such section:
+    # the answer cache is docs/money-records-budgets.md's
+    wrong = []
+    for said in _help_texts(build_parser()):
+        for page, section in re.findall(r"(docs/[\w-]+\.md) \(([^)]+)\)", said):
+            headings = [h.lower() for h in re.findall(r"^#+ (.+)$", doc(Path(page).name), re.MULTILINE)]
+            if not any(section.lower() in h or h in section.lower() for h in headings):
+                wrong.append(f"{page} ({section})")
+    assert wrong == []

@@ -25,7 +25,7 @@ def register(groups: CommandGroups) -> None:
         help="delete the answers the answer cache keeps in the ledger",
         description="Delete every answer the answer cache keeps in the ledger (the calls after it are sent and paid "
         "for again), or with --expired only those past their ttl. The ledger's records of calls are left as they "
-        "are, cache hits among them. See docs/configuration.md (the answer cache).",
+        "are, cache hits among them. See docs/money-records-budgets.md (the answer cache).",
     )
     p.add_argument("--expired", action="store_true", help="delete only the answers past their ttl")
     p.set_defaults(func=_clear)
