@@ -379,3 +379,25 @@ async def test_an_azure_api_version_of_its_own_is_another_request(transport: Any
     assert dated is not None and later is not None
     assert dated != later
     assert key("2024-10-21") == dated  # (the same version: the same key)
+
+
+async def test_a_hit_of_an_answer_of_unknown_cost_is_a_known_zero_and_its_saving_unknown(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    # the answer paid for cost an unknown amount (its stream ended, finish "stop", before its usage chunk came): the
+    # hit itself is a known $0, and the summary's saving is null with saved_complete false, never a silent $0
+    fake_openai.queue(R.reply("whole answer", usage=R.tokens(1000, 900), cut_after=4))
+    payload = {**_payload(), "model_config": {"provider": "openai", "model": "gpt-4o", "stream": True}}
+    first = await _call(service, payload=payload)
+    assert len(fake_openai.requests) == 1 and first.cost_usd is None and first.text == "whole answer"
+    second = await _call(service, payload=payload)
+    assert len(fake_openai.requests) == 1
+    assert second.cost_usd == Decimal(0)
+    assert any("it cost an unknown amount then" in w for w in second.warnings)
+    (row,) = _attempts(tmp_path / "cost.db", second.run_id)
+    assert row[:3] == ("ok", "cache", 0)
+    summary = await service.summarize({"agent": "ana"})
+    assert summary["cache"] == {"hits": 1, "saved_usd": None, "saved_known_usd": "0", "saved_complete": False}
+    # the hit is no unpriced call: what is unknown is the first call's cost alone
+    assert summary["totals"]["calls"] == 2 and summary["totals"]["unpriced_calls"] == 1
+
