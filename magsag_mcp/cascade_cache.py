@@ -60,6 +60,9 @@ class CachedAnswers:
         except LedgerError as exc:  # (read: the ledger's own trouble, which the call's record meets next) sent instead
             log.warning("run %s: the answer cache could not be read: %s", run_id, exc.message)
             return None
+        except Exception as bug:  # a row this version cannot read (another version's, damaged): sent, and replaced
+            log.error("run %s: the answer cache's answer could not be read; the call is sent", run_id, exc_info=bug)
+            return None
         if hit is None:
             return None
         target = cand.target

@@ -401,3 +401,20 @@ async def test_a_hit_of_an_answer_of_unknown_cost_is_a_known_zero_and_its_saving
     # the hit is no unpriced call: what is unknown is the first call's cost alone
     assert summary["totals"]["calls"] == 2 and summary["totals"]["unpriced_calls"] == 1
 
+
+async def test_a_stored_answer_that_cannot_be_read_is_a_miss_not_a_failed_call(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    # a row whose answer this version cannot read (written by another version of magsag-mcp, or damaged): the call is
+    # sent and answered, as for a ledger the cache could not read, and the row replaced by its answer
+    await _call(service)
+    conn = sqlite3.connect(tmp_path / "cost.db")
+    with conn:
+        conn.execute("UPDATE answer_cache SET answer = ?", ('{"content": "a shape of another version"}',))
+    conn.close()
+    again = await _call(service)
+    assert len(fake_openai.requests) == 2 and again.cost_usd > 0
+    assert not any("answered from the cache" in w for w in again.warnings)
+    assert "answer cache" in caplog.text
+    third = await _call(service)
+    assert len(fake_openai.requests) == 2 and third.text == again.text  # the new answer, stored in its place
