@@ -36,7 +36,7 @@ from .attempt_cost import (
     price_answered,
     price_failure,
 )
-from .breaker import BreakerPolicy, unwell
+from .breaker import BreakerPolicy
 from .caller_progress import CallbackFailed, emit, guarded
 from .cascade_cache import CachedAnswers
 from .cascade_caps import CappedTargets, RequestCaps, Slot
@@ -220,9 +220,6 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 if come_back is None:
                     break
                 try_number, once = come_back
-            #: the breaker counted this call's failure here (a failed probe; come back to after it was given up on an
-            #: error saying its server is unwell: a 429 it was left on counted nothing, and its failure now counts)
-            counted = try_number > 0 and unwell(state.deferred[2])  # type: ignore[index]
             while True:
                 try_number += 1
                 slot: Slot | None = None
@@ -381,10 +378,9 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     )
                     # a wait it named, or its probe's failure opening the circuit breaker again: the calls after leave
                     # it (a call's failures are counted once it gives the target up, below)
-                    tripped = self.rests.note(target, exc, self.clock())
+                    tripped = self.rests.note(target, exc, self.clock(), state.counted_by_breaker())
                     claimed = False  # (noted: a probe is over, closed, opened again or handed on to another call)
                     if tripped:
-                        counted = True
                         said = labels(plan)[position]  # (with its endpoint beside another of the same model)
                         record.warnings.append(breaker_opened(self.rests, target, said, tripped))
                     if admission is not None:
@@ -414,8 +410,9 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                         state.gave_up = (exc, spent)  # its retries spent: the call's error says so, if its last
                     elif exc.quota_by_wait and not exc.retryable:  # a 429's long wait over the cap: raising it waits
                         long_wait_over_the_cap(self.retry, exc, record, state, remaining)
-                    # given up after this failure: one call more that the target failed, if it says it is unwell
-                    if not counted and (tripped := self.rests.gave_up(target, exc, self.clock())):
+                    # given up after this failure: one call more that the target failed, if it says it is unwell (and
+                    # this call was not counted there yet: a failed probe, a target come back to, another params of it)
+                    if tripped := self.rests.gave_up(target, exc, self.clock(), state.counted_by_breaker()):
                         said = labels(plan)[position]
                         record.warnings.append(breaker_opened(self.rests, target, said, tripped))
                     if not exc.moves_on:

@@ -61,6 +61,16 @@ class CascadeState:
     #: a policy's routine refusal that became ``last_error`` (see :func:`record_skip`): a target skipped after it says
     #: more. Compared by identity, as an error of a request sent since replaces ``last_error`` (Cascade.run)
     routine_refusal: MagsagError | None = None
+    #: the circuit breaker's keys this call was counted a failure at (see TargetRests.gave_up): made at its first
+    #: failure, None until then
+    breaker_counted: set[Any] | None = None
+
+    def counted_by_breaker(self) -> set[Any]:
+        """The keys the circuit breaker counted this call's failure at: one call, counted once at each, whichever of
+        its targets (another params of the same model and endpoint, a target come back to) failed there."""
+        if self.breaker_counted is None:
+            self.breaker_counted = set()
+        return self.breaker_counted
 
 
 _Error = TypeVar("_Error", bound=MagsagError)

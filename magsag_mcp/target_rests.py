@@ -78,14 +78,17 @@ class TargetRests:
         #: the targets that failed calls in a row (asked on every answer, as ``if rests.failing``: most often empty)
         self.failing: dict[_Key, _Health] = {}
 
-    def note(self, target: Target, exc: ProviderError, now: float) -> Tripped:
+    def note(self, target: Target, exc: ProviderError, now: float, counted: set[_Key] | None = None) -> Tripped:
         """``target`` refused a try with ``exc``: left alone for the wait it names, if it names one; and, were the try
-        the breaker's probe, the breaker closed or opened again (what that did is returned). The breaker counts a
-        call's failures once the call gives the target up (:meth:`gave_up`), not at each try."""
+        the breaker's probe, the breaker closed or opened again (what that did is returned; the probe's failure counted,
+        its key goes into its call's ``counted``, see :meth:`gave_up`). The breaker counts a call's failures once the
+        call gives the target up (:meth:`gave_up`), not at each try."""
         key = (target.provider, target.model, target.base_url)
         # (before the wait's rest: a probe's claim is on the rest that a named wait may replace)
         rest = self._rests.get(key)
         opened = self._probed(key, exc, now) if rest is not None and rest.probing and self.breaker.failures else ""
+        if opened and counted is not None:
+            counted.add(key)
         wait, quota = exc.rest if exc.rest is not None else (exc.retry_after, None)
         if wait is None or not wait > 0:
             return opened
@@ -99,7 +102,7 @@ class TargetRests:
             opened = ""  # (its server's wait rests it, longer than the breaker would)
         return opened
 
-    def gave_up(self, target: Target, exc: ProviderError, now: float) -> Tripped:
+    def gave_up(self, target: Target, exc: ProviderError, now: float, counted: set[_Key] | None = None) -> Tripped:
         """A call gave ``target`` up after ``exc``, its last failure there (its retries spent, or its next target tried
         after it): if ``exc`` says the server is unwell, that call is one more in a row that failed at it, whatever
         its tries before (a 500 then a 400 counts nothing; a 429 then a 500, one), and the breaker opens at the
@@ -107,10 +110,15 @@ class TargetRests:
         single bad moment did not leave the target alone, without retries, for every call of the next cooldown. A call
         stopped before it gave the target up (cancelled mid-tries, its deadline cutting a try, which is not the
         server's failure: see :func:`~.breaker.unwell`) counts nothing; nor does a failed probe, counted as it failed
-        (:meth:`note`)."""
+        (:meth:`note`). ``counted``: the keys its call was counted at already (a failed probe; a target come back to;
+        another target of the same model and endpoint, with other params), not counted again; this one added."""
         if not self.breaker.failures or not unwell(exc):
             return ""
         key = (target.provider, target.model, target.base_url)
+        if counted is not None:
+            if key in counted:
+                return ""
+            counted.add(key)
         health = self._health(key)
         health.failures += 1
         rest = self._rests.get(key)

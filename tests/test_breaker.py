@@ -219,6 +219,30 @@ async def test_a_target_left_on_a_rate_limit_and_come_back_to_is_counted_by_its_
     assert [a.outcome for a in out.attempts] == ["skipped", "ok"]  # left alone: sent once, no other target
 
 
+async def test_a_call_giving_up_on_two_targets_of_one_model_and_endpoint_counts_once_there():
+    # a route may list one model twice with other params (a reasoning effort, a temperature): the breaker keeps one
+    # count for the model at its endpoint, and a call that gave up on both failed there once, not twice. Before, one
+    # call opened a breaker of MAGSAG_BREAKER_FAILURES=2, its warning saying "2 calls in a row"
+    import dataclasses
+
+    from magsag_mcp.providers.fake import script
+
+    script("a", *_down(4), "a answers")
+    script("b", *["from b"] * 3)
+    cascade, _ = make(tries=1)
+    cascade.rests.breaker = BreakerPolicy(failures=2)
+    twice = plan(WITH_FALLBACK)
+    other_params = Target("fake", "a", params=(("temperature", 0.2),))
+    twice.candidates.insert(1, dataclasses.replace(twice.candidates[0], target=other_params))
+    out = await cascade.run(twice, run_id="r1", agent=None)
+    assert [(a.model, a.outcome) for a in out.attempts] == [("a", "error"), ("a", "error"), ("b", "ok")]
+    assert not any("circuit breaker" in w for a in out.attempts for w in a.warnings)
+    out = await _call(cascade)  # a is sent: one call failed there so far
+    assert [(a.model, a.outcome) for a in out.attempts] == [("a", "error"), ("b", "ok")]
+    assert "2 calls in a row that it failed" in out.attempts[0].warnings[-1]  # the second call opens it
+    assert [(a.model, a.outcome) for a in (await _call(cascade)).attempts] == [("a", "skipped"), ("b", "ok")]
+
+
 async def test_a_call_whose_other_targets_all_fail_comes_back_to_the_resting_one():
     from magsag_mcp.providers.fake import script
 
