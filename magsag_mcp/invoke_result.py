@@ -100,15 +100,20 @@ def _vendors_text(data: Mapping[str, Any]) -> str:
 
 def answer_not_recorded(exc: LedgerError, result: InvokeResult) -> LedgerError:
     """The ledger refused a successful call's record: the call raises (it is not durable), but the
-    answer that was paid for travels with the error, and the message warns against paying twice."""
+    answer that was paid for travels with the error, and the message warns against paying twice (an answer from the
+    answer cache was not paid for: its message says so instead)."""
     kept = (
         "it cannot be recorded as it is, so it is not kept"
         if exc.details.get("overflow")
         else "its record is kept in memory and written with the next call that records, or when the service closes"
     )
+    if result.attempts and result.attempts[-1].price_source == "cache":  # (nothing sent: no paying twice to warn of)
+        done = "The call itself succeeded, answered from the answer cache at $0 (nothing was sent)"
+        again = ""
+    else:
+        done, again = "The call itself succeeded and was paid for", ": calling again would pay twice"
     error = LedgerError(
-        f"{exc.message}. The call itself succeeded and was paid for; {kept}. The answer is attached to "
-        "this error (.result): calling again would pay twice",
+        f"{exc.message}. {done}; {kept}. The answer is attached to this error (.result){again}",
         db=exc.details.get("db"),
         run_id=result.run_id,
     )

@@ -418,3 +418,23 @@ async def test_a_stored_answer_that_cannot_be_read_is_a_miss_not_a_failed_call(
     assert "answer cache" in caplog.text
     third = await _call(service)
     assert len(fake_openai.requests) == 2 and third.text == again.text  # the new answer, stored in its place
+
+
+async def test_a_hit_whose_record_the_ledger_refused_does_not_say_it_was_paid_for(
+    service: Service, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+):
+    # the ledger refuses the record of a call answered from the cache: its error said "The call itself succeeded and
+    # was paid for ... calling again would pay twice", of a call that sent nothing and cost $0
+    await _call(service)
+
+    async def refuse(*args: Any, **kwargs: Any) -> None:
+        raise E.LedgerError("database is locked", db="cost.db")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(service.ledger, "record_call", refuse)
+        with pytest.raises(E.LedgerError) as info:
+            await _call(service)
+    assert len(fake_openai.requests) == 1
+    message = info.value.message
+    assert "paid" not in message and "answered from the answer cache" in message and "$0" in message
+    assert info.value.result.text == "ok" and info.value.result.cost_usd == Decimal(0)
