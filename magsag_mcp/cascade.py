@@ -366,6 +366,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     record = attempt_record(
                         plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
                     )
+                    record.sent = sends.body  # (what its span says it asked: see otel_requests.py)
                     price_failure(self.pricer, record, exc, target, admission, request)
                     state.attempts.append(record)
                     if waited is not None:
@@ -447,6 +448,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 record = attempt_record(
                     plan, run_id, agent, position, try_number, target, "ok", started_wall, latency, None
                 )
+                record.sent = sends.body
                 price_answered(self.pricer, record, result, target, admission, request)
                 if target.provider == "azure" and (served := getattr(self.guard, "served_refusal", None)):
                     # the answer named the model behind the deployment's name, which the policies may forbid

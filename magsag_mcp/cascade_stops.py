@@ -116,6 +116,7 @@ class StoppedAttempts:
                 why,
             )
             record.error_class = "cancelled"
+            record.sent = sends.body
             price_stopped(self.pricer, record, target, admission, request, why, at_rest, stopped_prompt(exc))
             if record.cost_usd is None:  # not a model priced at 0
                 record.error_message = f"{why}; the provider may still bill it"
@@ -131,6 +132,7 @@ class StoppedAttempts:
             record = attempt_record(
                 plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
             )
+            record.sent = sends.body
             price_failure(self.pricer, record, exc, target, admission, request)
             state.attempts.append(record)
             if admission is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # (it names this module's Outcome)
     from .result_dicts import AttemptDict
@@ -64,6 +64,10 @@ class AttemptRecord:
     #: paid for (None: unknown), and the run that paid for it (see answer_cache.py)
     saved_usd: Decimal | None = None
     cached_from: str | None = None
+    #: the JSON body its request was sent with (the last, where a refused setting sent it again), None where nothing
+    #: was sent through the transport: what its OpenTelemetry span says it asked (see otel_requests.py). Not written
+    #: to the ledger, nor shown
+    sent: Any = field(default=None, repr=False, compare=False)
 
     @property
     def total_tokens(self) -> int:

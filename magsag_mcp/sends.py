@@ -3,6 +3,8 @@ any of its request may have reached the network (and so may be billed)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .deadline import attempt_in_force
 
 __all__ = ["Sends", "sending"]
@@ -17,7 +19,7 @@ class Sends:
     one that ended while its requests still waited for a connection (a pool full of other calls' requests, a
     connection being opened): none of its bytes had left."""
 
-    __slots__ = ("began", "connecting", "connected")
+    __slots__ = ("began", "connecting", "connected", "body")
 
     def __init__(self) -> None:
         #: a request was handed to aiohttp, which may write it
@@ -26,6 +28,10 @@ class Sends:
         self.connecting = False
         #: one of its requests was given a connection, on which it may have been written
         self.connected = False
+        #: the JSON body of the last request handed to aiohttp (a request a model refused a setting of is sent again
+        #: without it: the last is the one answered), None before any: what the attempt's OpenTelemetry span says it
+        #: asked (``gen_ai.request.*``, read only where the call is traced: see otel_requests.py)
+        self.body: Any = None
 
     @property
     def left(self) -> bool:
@@ -34,8 +40,10 @@ class Sends:
         return self.began and (self.connected or not self.connecting)
 
 
-def sending() -> None:
-    """Mark the attempt under way as sent: called just before a request is handed to aiohttp, which may write it."""
+def sending(body: Any = None) -> None:
+    """Mark the attempt under way as sent, with the JSON ``body`` it sends: called just before a request is handed to
+    aiohttp, which may write it. (The body is kept, not read: a reference, what its span reads once the call ends.)"""
     sends = attempt_in_force()  # (None outside an attempt: a probe, a caller of the transport's own)
     if sends is not None:
         sends.began = True
+        sends.body = body

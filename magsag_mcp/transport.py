@@ -215,7 +215,7 @@ class Transport:
         # serialized here, outside the conversion: a body that cannot be (a cycle's ValueError) is a bug of ours, not
         # a configuration to check, and nothing was sent
         data = _JSON_ENCODER.encode(body)  # json.dumps(body)
-        sending()
+        sending(body)
         # try/except rather than `with _converted(...)`: a generator's context manager costs every
         # request some 2,000 instructions, an exception handler nothing until it catches
         try:

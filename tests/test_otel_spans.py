@@ -85,7 +85,11 @@ async def test_a_fallback_makes_a_call_span_and_two_attempt_spans(tmp_path, span
     assert failed.status.status_code == StatusCode.ERROR
     assert failed.attributes["gen_ai.provider.name"] == "openai"
     assert failed.attributes["magsag.fallback.position"] == 0
-    assert failed.attributes["magsag.attempt.try"] == 1
+    # one try of it (no retries here): the span's count, and the try as its event
+    assert failed.attributes["magsag.attempt.tries"] == 1
+    (only,) = failed.events
+    assert only.name == "magsag.try" and only.attributes["magsag.attempt.try"] == 1
+    assert only.attributes["magsag.try.outcome"] == "error" and only.attributes["error.type"] == "server_error"
     assert "gen_ai.response.model" not in failed.attributes
     # the answer: the conventions' attributes, its tokens and cost as the result has them
     a = answered.attributes
