@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from .answer_flights import Flights
 from .errors import ConfigError, InputError, LedgerError, PayloadError, ProviderError, redacting_logger
 from .ledger.money import from_pusd, to_pusd
 from .types import LLMRequest, LLMResult, Target, ToolCall, Usage
@@ -182,6 +183,8 @@ class AnswerCache:
     def __init__(self, ledger: Any, clock: Callable[[], float] = time.time) -> None:
         self.ledger = ledger
         self.clock = clock
+        #: the keys calls of this process are sending now, which a call asking for one waits for (answer_flights.py)
+        self.flights = Flights()
 
     async def lookup(self, key: str, ttl: float) -> CachedAnswer | None:
         """The answer stored under ``key`` no longer than ``ttl`` seconds ago and not expired, else None."""

@@ -173,7 +173,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
             if plan.cache_ttl is not None and self.answers is not None:
                 key = self._cache_key(plan, target, agent)
                 if key is not None and not state.revisited:  # (a target come back to was looked up the first time)
-                    hit = await self._cached(plan, cand, position, run_id, agent, state, progress, key)
+                    hit = await self._from_cache(plan, cand, position, run_id, agent, state, progress, key, deadline)
                     if hit is not None:
                         return hit
             resting = None if state.revisited else self.rests.resting(target, self.clock(), probe=True)

@@ -1,12 +1,14 @@
 """A cascade's use of the answer cache (:mod:`.answer_cache`): a target of a call whose answers are cached is looked up
 before anything else is done for it (its circuit breaker's probe, a request cap's slot, a budget reservation, a send),
-once the policies allow it now, and an answer found there ends the call as its own attempt, at $0.
+once the policies allow it now, and an answer found there ends the call as its own attempt, at $0. A request another
+call of the process is sending now is waited for, then looked up (:mod:`.answer_flights`).
 
 A mixin of :class:`~magsag_mcp.cascade.Cascade`, apart from its flow of one call."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .answer_cache import AnswerCache, PendingAnswer, pending, request_key
@@ -28,6 +30,7 @@ log = redacting_logger("magsag_mcp.cascade")
 class CachedAnswers:
     providers: ProviderSet
     guard: Guard | None
+    clock: Callable[[], float]
     #: set by the service: None, nothing is looked up nor stored
     answers: AnswerCache | None = None
 
@@ -38,6 +41,38 @@ class CachedAnswers:
         if allowed is not None and not allowed(target, plan.data_classes)[0]:
             return None
         return request_key(self.providers.get(target.provider), plan.request_for(target), target, agent)
+
+    async def _from_cache(
+        self,
+        plan: Plan,
+        cand: Candidate,
+        position: int,
+        run_id: str,
+        agent: str | None,
+        state: CascadeState,
+        progress: ProgressCallback | None,
+        key: str,
+        deadline: float,
+    ) -> CallOutcome | None:
+        """The call's outcome answered from the cache under ``key``, or None: this call sends the request then. Where
+        another call of this process is sending it now, this one waits for that one first, for what its deadline
+        leaves, and is answered by the answer it stored (see answer_flights.py); else it leads ``key`` until its
+        answer is stored or its try of the target is over."""
+        assert self.answers is not None
+        flights = self.answers.flights
+        if plan.flight is not None:  # the key of a target this call left: its waiters need not wait for this one
+            flights.land(plan.flight)
+            plan.flight = None
+        ahead = flights.ahead(key)
+        if ahead is None:
+            plan.flight = flights.lead(key)  # (before the look-up: a call asking meanwhile waits for this one)
+        else:
+            await flights.wait(ahead, deadline - self.clock())
+        hit = await self._cached(plan, cand, position, run_id, agent, state, progress, key)
+        if hit is not None and plan.flight is not None:
+            flights.land(plan.flight)  # answered: the calls waiting for it find the same answer
+            plan.flight = None
+        return hit
 
     async def _cached(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .call_request import build_request
 from .call_targets import NAMED_ROUTES_KEPT, named_route_key
@@ -31,6 +31,9 @@ from .route_resolution import route as route  # where callers import it from
 from .targets import register_call_credentials
 from .text import check_text
 from .types import LLMRequest, Target
+
+if TYPE_CHECKING:
+    from .answer_flights import Flight
 
 #: target params that configure magsag itself rather than being sent to the vendor
 RESERVED_PARAMS = frozenset({"api", "capabilities"})
@@ -59,6 +62,9 @@ class Plan:
     #: how long an answer found in the answer cache may be old to answer this call (seconds), None: the cache is not
     #: used (see answer_cache.py; set by Service.plan from the call's context and the routing catalog)
     cache_ttl: float | None = None
+    #: the answer-cache key this call is sending now, which other calls of the process wait for (see answer_flights.py;
+    #: landed by the cascade when it leaves the target, else by Service.invoke_skill once the answer is stored)
+    flight: Flight | None = None
 
     @property
     def data_class(self) -> str | None:

@@ -224,6 +224,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         if task is not None:
             self._calls[task] = self._calls.get(task, 0) + 1
         so_far: list[AttemptRecord] = []
+        plan: Plan | None = None
         try:
             try:
                 if price_data.under_way:
@@ -294,6 +295,8 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
             self._in_flight -= 1
             if task is not None:
                 self._call_done(task)
+            if plan is not None and plan.flight is not None:  # (its answer stored, or none: the waiters look it up)
+                self.answers.flights.land(plan.flight)
         return result
 
     def _result(self, run_id: str, skill_id: str, plan: Plan, outcome: Any) -> InvokeResult:
