@@ -6,8 +6,9 @@ matches) or by a call's context (``cache_ttl``, in seconds; 0 leaves the cache a
 and asking twice may mean wanting another answer: nothing is cached that nobody asked to cache.
 
 The key (:func:`request_key`) is a sha256 of the request exactly as it would go on the wire to the target: the
-provider, the model, where it is sent (a digest of the base URL, with the path and query: never a key or a header)
-and the canonical JSON body the wire format builds, with the agent it is recorded for: one agent is never answered
+provider, the model, where it is sent (a digest of the base URL, with the path and query), the headers that change the
+vendor's answer (Anthropic's ``anthropic-version``: never a key, an organization nor a project) and the canonical JSON
+body the wire format builds, with the agent it is recorded for: one agent is never answered
 from another's record. The cascade asks the cache for each target in order, once governance's policies allow the
 target now and before any budget reservation or send (see :meth:`~.cascade.Cascade.run`); only a complete answer (it
 stopped on its own or asked for tool calls) is stored, after its call is recorded. Rows live in the ledger's
@@ -71,7 +72,8 @@ def ttl_of_context(context: Mapping[str, Any] | None) -> float | None:
 def request_key(provider: Any, request: LLMRequest, target: Target, agent: str | None) -> str | None:
     """The key of ``request`` sent to ``target`` for ``agent``: a sha256 of the wire's canonical JSON body, the model,
     the provider and where it is sent (a digest of the base URL, :meth:`~.providers.endpoint.Endpoint.origin`, with the
-    path and query below it, such as Azure's deployment and api-version; never a key nor a header). None where the
+    path and query below it, such as Azure's deployment and api-version) and the headers that change its answer
+    (:meth:`~.providers.endpoint.Endpoint.answer_headers`; never a key nor an account's id). None where the
     provider builds no body magsag can read (a provider not speaking HTTP), or the wire refuses the request (a send
     would fail the same way): such a target is not cached."""
     wire = getattr(provider, "wire", None)
@@ -88,6 +90,10 @@ def request_key(provider: Any, request: LLMRequest, target: Target, agent: str |
         # the URL's path and query as sent (Azure's deployment and api-version are there, not in the body)
         url, query = endpoint.url(wire, target, stream=False)
         where = [endpoint.origin(target), urlsplit(url).path, sorted(query.items())]
+        # the headers that change the answer (Anthropic's anthropic-version), never a key's: a key of another
+        # account asks the same; left out where there are none, so that those keys stay as they were
+        if answer_headers := endpoint.answer_headers():
+            where.append(sorted(answer_headers.items()))
     except (ProviderError, ConfigError, InputError):
         return None
     said = json.dumps(

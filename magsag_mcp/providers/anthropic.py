@@ -236,10 +236,11 @@ class AnthropicEndpoint(Endpoint):
         return target.base_url or self.setting("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
 
     def headers(self, model: str) -> dict[str, str]:
-        return {
-            "x-api-key": self.require_key(model),
-            "anthropic-version": self.setting("ANTHROPIC_VERSION") or DEFAULT_VERSION,
-        }
+        return {"x-api-key": self.require_key(model), **self.answer_headers()}
+
+    def answer_headers(self) -> dict[str, str]:
+        # the Messages API answers as its version says (a request's shape, a stop reason, what a model may do)
+        return {"anthropic-version": self.setting("ANTHROPIC_VERSION") or DEFAULT_VERSION}
 
     def header_problem(self) -> str | None:
         return anthropic_version_problem(self.env)

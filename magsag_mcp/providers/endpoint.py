@@ -142,6 +142,12 @@ class Endpoint(ABC):
     @abstractmethod
     def headers(self, model: str) -> dict[str, str]: ...
 
+    def answer_headers(self) -> dict[str, str]:
+        """The headers :meth:`headers` sends that change what the vendor answers (an API version, a beta feature),
+        which the answer cache's key holds (see :func:`~magsag_mcp.answer_cache.request_key`): never a key, nor
+        what only says who pays (an organization, a project). None here."""
+        return {}
+
     def header_problem(self) -> str | None:
         """What is wrong with a setting :meth:`headers` sends beside the key (an organization id, an API version),
         naming its variable and the fix, or None: refused before a request, and ``magsag doctor``'s problem."""
