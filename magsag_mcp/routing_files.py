@@ -9,42 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from .errors import ConfigError, InputError
+from .cache_setting import CacheSetting
+from .errors import ConfigError
 from .skills import not_a_bool
 from .targets import TargetLike
 from .types import Target
 
 __all__ = ["Route", "RoutingFile", "RoutingPolicy"]
-
-
-class RouteCache(BaseModel):
-    """A route's ``cache: {ttl: 1h}``: how long an answer to one of its calls answers the same request again."""
-
-    model_config = ConfigDict(extra="forbid")
-    ttl: float = Field(description="a duration (90s, 30m, 1h, 7d) or seconds; 0 turns the cache off")
-
-    @field_validator("ttl", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        from .answer_cache import LONGEST_TTL
-        from .ledger.times import parse_duration_seconds
-
-        if isinstance(value, bool) or value is None:
-            raise ValueError(
-                f"cache.ttl must be a duration such as 30m, 1h or 7d, or a number of seconds; got {value!r}"
-            )
-        if isinstance(value, str):
-            try:
-                seconds = parse_duration_seconds(value)
-            except InputError as exc:
-                raise ValueError(f"cache.ttl: {exc.message}") from None
-        elif isinstance(value, int | float):
-            seconds = float(value)
-        else:
-            raise ValueError(f"cache.ttl must be a duration such as 30m, 1h or 7d; got {type(value).__name__}")
-        if not 0 <= seconds <= LONGEST_TTL:
-            raise ValueError(f"cache.ttl must be between 0 and 365d, got {value!r}")
-        return seconds
 
 
 class Route(BaseModel):
@@ -54,7 +25,7 @@ class Route(BaseModel):
     chain: list[TargetLike] | None = None
     tier: str | None = None
     #: the answer cache for the calls of the task types it matches: ``{ttl: 1h}`` (see answer_cache.py), None: off
-    cache: RouteCache | None = None
+    cache: CacheSetting | None = None
     #: where it is written (``routing/x.yaml: routes.2``), for the problems ``catalog validate`` finds in it
     _where: str = PrivateAttr(default="")
 
@@ -146,15 +117,26 @@ class RoutingPolicy(BaseModel):
     provider_defaults: dict[str, list[Target]] = Field(default_factory=dict)
 
     def cache_ttl(self, task_type: str) -> float | None:
-        """The answer cache's ttl for calls of ``task_type``: the ``cache`` of the route routing chooses for it (the
-        first matching, by priority), whatever tier or model a call names (the setting is the task's); None (off)
-        where that route has none, or its ttl is 0."""
-        ttl = None
+        """The answer cache's ttl that the route routing chooses for calls of ``task_type`` sets (the first matching,
+        by priority), whatever tier or model a call names (the setting is the task's): 0 where it turns the cache off
+        (over its skills' own), None where it sets none (its skills' own then apply: see :meth:`cache_choice`)."""
         for route, _ in self.routes:
             if route.match == task_type or fnmatch.fnmatchcase(task_type, route.match):
-                ttl = route.cache.ttl if route.cache is not None and route.cache.ttl > 0 else None
-                break
-        return ttl
+                return None if route.cache is None else route.cache.ttl
+        return None
+
+    def cache_choice(
+        self, task_type: str, skill_cache: CacheSetting | None = None
+    ) -> tuple[float | None, str | None]:
+        """The answer cache's ttl for the calls of a skill of ``task_type`` whose own ``cache`` is ``skill_cache``,
+        and where it was set: its route's (:meth:`cache_ttl`), else its skill's; (None, where) where the one that
+        applies is 0 (off), (None, None) where neither sets one."""
+        ttl = self.cache_ttl(task_type)
+        if ttl is not None:
+            return ttl or None, "route"
+        if skill_cache is not None:
+            return skill_cache.ttl or None, "skill"
+        return None, None
 
     def chain_for(self, task_type: str, *, tier: str | None = None) -> tuple[list[Target], str]:
         """The chain for a task type (and optional cost tier), and which rule chose it."""

@@ -107,8 +107,9 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         self.call_urls = CallURLs(env, catalog.routing.all_targets, self.providers, configured_only=configured_urls)
         #: calls' routes (see plan_call): by skill for calls that name none, by what they name for the others
         self._routes: dict[str, Resolution] = {}
-        #: task type -> its route's answer-cache ttl (None: off), worked out at its first call: kept here, in a plain
-        #: dict, not on the routing policy, whose private attributes pydantic's __getattr__ reads at some 24,000
+        #: skill -> its answer-cache ttl from its route or itself (None: off), worked out at its first call (a skill's
+        #: task type is its own): kept here, in a plain dict, not on the routing policy nor read from the skill's
+        #: pydantic model each call, whose private attributes pydantic's __getattr__ reads at some 24,000
         #: instructions a call, 1.8% of a full call that caches nothing (ROUNDS.md's forty-ninth round)
         self._cache_ttls: dict[str, float | None] = {}
         self._named_routes: dict[tuple[Any, ...], Resolution] = {}
@@ -151,13 +152,15 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
             named_routes=self._named_routes,
             explaining=explaining,
         )
-        # the call's cache_ttl (0: the cache left alone), else its route's (see answer_cache.py)
+        # the call's cache_ttl (0: the cache left alone), else its route's, else its skill's (see answer_cache.py)
         ttl = ttl_of_context(context) if context else None
         if ttl is None:
             try:
-                ttl = self._cache_ttls[plan.task_type]
+                ttl = self._cache_ttls[plan.skill_id]
             except KeyError:
-                ttl = self._cache_ttls[plan.task_type] = self.catalog.routing.cache_ttl(plan.task_type)
+                skill_cache = self.catalog.skills[plan.skill_id].cache
+                ttl = self.catalog.routing.cache_choice(plan.task_type, skill_cache)[0]
+                self._cache_ttls[plan.skill_id] = ttl
         if ttl:
             plan.cache_ttl = ttl
         return plan

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .cache_setting import CacheSetting
 from .errors import PayloadError
 from .payload_checks import _stray_fields, check_payload
 from .quick_schema import quick_check
@@ -104,6 +105,9 @@ class Skill(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     data_class: str | None = None
     tier: str | None = None
+    #: the answer cache for its calls, ``{ttl: 1h}`` (see answer_cache.py): its route's ``cache`` and a call's
+    #: ``cache_ttl`` win over it; None: off unless they turn it on
+    cache: CacheSetting | None = None
 
     @field_validator("max_tokens", "temperature", mode="before")
     @classmethod
