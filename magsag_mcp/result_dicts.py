@@ -125,6 +125,16 @@ class PlannedTargetDict(TypedDict):
     estimated_max_cost_usd: str | None
 
 
+class CacheExplanationDict(TypedDict):
+    """Whether the answer cache is on for the call explained (``on``), how old an answer may be to answer it
+    (``ttl_s``, seconds; None when off) and which setting decided (``source``): the call's ``context.cache_ttl``, its
+    route's ``cache`` or its skill's; None where none is set (off)."""
+
+    on: bool
+    ttl_s: float | None
+    source: Literal["call", "route", "skill"] | None
+
+
 class RouteExplanationDict(TypedDict):
     """What ``skills.explain`` returns (the ``explain_route`` tool's shape): the plan ``invoke`` would follow with the
     same arguments, nothing called. ``warnings`` says what the call would warn of, and where it would fail, why."""
@@ -138,6 +148,7 @@ class RouteExplanationDict(TypedDict):
     max_output_tokens: int | None
     needs: list[str]
     targets: list[PlannedTargetDict]
+    cache: CacheExplanationDict
     warnings: list[str]
 
 

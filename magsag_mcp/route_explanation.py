@@ -8,6 +8,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from .answer_cache import ttl_of_context
 from .attempt_cost import output_tokens_reserved
 from .call_entry import service_call
 from .call_request import estimate_input_tokens
@@ -20,7 +21,7 @@ from .governance.budget import reserved_worst_case
 from .plurals import listed
 from .providers import canonical_provider, prompt_overhead
 from .providers.capabilities import cannot_honour
-from .result_dicts import RouteExplanationDict
+from .result_dicts import CacheExplanationDict, RouteExplanationDict
 from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
 from .targets import parse_target
@@ -113,6 +114,7 @@ class RouteExplanation:
             "max_output_tokens": plan.request.max_tokens,
             "needs": sorted(plan.request.needs()),
             "targets": targets,
+            "cache": self._cache_explained(plan, context),
             # what the call will say went unread (a payload's "modelConfig"): the plan shown is the one without it
             "warnings": [
                 *plan.warnings,
@@ -120,6 +122,16 @@ class RouteExplanation:
                 *(self._refusal_ending(plan) or _none_sendable(targets, unwaited)),
             ],
         }
+
+    def _cache_explained(self, plan: Plan, context: Mapping[str, Any] | None) -> CacheExplanationDict:
+        """Whether the answer cache is on for the call, its ttl, and which setting decided: the call's
+        ``cache_ttl`` (0 too: it leaves the cache alone), else its route's ``cache``, else its skill's (as
+        :meth:`~magsag_mcp.service.Service.plan` chose ``plan.cache_ttl``)."""
+        source: Any = "call"
+        if ttl_of_context(context) is None:
+            skill_cache = self.catalog.skills[plan.skill_id].cache
+            source = self.catalog.routing.cache_choice(plan.task_type, skill_cache)[1]
+        return {"on": plan.cache_ttl is not None, "ttl_s": plan.cache_ttl, "source": source}
 
     def route(self, skill_id: str) -> dict[str, Any]:
         """Where a call to ``skill_id`` goes when it names no model: each target in order, where it came

@@ -128,6 +128,18 @@ class PlannedTargetOut(CandidateOut):
     estimated_max_cost_usd: str | None = USD
 
 
+class CacheExplainedOut(_Out):
+    on: bool = Field(description="whether the call would be answered from the answer cache when it holds its answer")
+    ttl_s: float | None = Field(
+        None, description="how old (seconds) a stored answer may be to answer the call; null when the cache is off"
+    )
+    source: str | None = Field(
+        None,
+        description="which setting decided: call (its context.cache_ttl), route (its route's cache) or skill (its "
+        "skill's cache); null when none is set",
+    )
+
+
 class ExplainRouteResult(_Out):
     skill: str
     task_type: str
@@ -141,6 +153,7 @@ class ExplainRouteResult(_Out):
     max_output_tokens: int | None = None
     needs: list[str] = Field(default_factory=list)
     targets: list[PlannedTargetOut]
+    cache: CacheExplainedOut | None = Field(None, description="the answer cache for this call: on, its ttl, and why")
     warnings: list[str] = Field(
         default_factory=list,
         description="what invoke_skill would warn of (a key of the call that is not read), and where the call would "

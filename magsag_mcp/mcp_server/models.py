@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from pydantic_core import PydanticCustomError
 
 from ..text import NAME_MAX
+from .call_models import CacheExplainedOut as CacheExplainedOut
 from .call_models import CandidateOut as CandidateOut
 from .call_models import ErrorOut as ErrorOut
 from .call_models import ExplainRouteResult as ExplainRouteResult

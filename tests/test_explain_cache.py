@@ -1,0 +1,72 @@
+"""explain_route (the service's explain, the MCP tool and `magsag explain`) says whether the answer cache is on for the
+call, its ttl, and which setting decided: the call's context.cache_ttl, its route's cache or its skill's; nothing is
+called."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAI
+from tests.test_answer_cache_skills import _set
+from tests.test_attempt_cost import open_service
+
+pytestmark = pytest.mark.anyio
+
+PAYLOAD = {"data": "numbers", "model_config": {"provider": "openai", "model": "gpt-4o"}}
+
+
+@pytest.mark.parametrize(
+    ("skill", "route", "context", "said"),
+    [
+        (None, None, None, {"on": False, "ttl_s": None, "source": None}),
+        (None, None, {"cache_ttl": 600}, {"on": True, "ttl_s": 600.0, "source": "call"}),
+        ("{ttl: 1h}", None, {"cache_ttl": 0}, {"on": False, "ttl_s": None, "source": "call"}),
+        ("{ttl: 1h}", None, None, {"on": True, "ttl_s": 3600.0, "source": "skill"}),
+        ("{ttl: 1h}", "{ttl: 30m}", None, {"on": True, "ttl_s": 1800.0, "source": "route"}),
+        ("{ttl: 1h}", "{ttl: 0}", None, {"on": False, "ttl_s": None, "source": "route"}),
+        ("{ttl: 0}", None, None, {"on": False, "ttl_s": None, "source": "skill"}),
+    ],
+)
+async def test_explain_says_whether_the_cache_is_on_its_ttl_and_where_it_came_from(
+    fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path, clock_at_noon: float, skill, route, context, said
+):
+    svc = await open_service(tmp_path, fake_openai.url + "/v1", catalog=_set(catalog_copy, skill=skill, route=route))
+    try:
+        assert svc.explain("skill.analysis", PAYLOAD, context=context, agent="ana")["cache"] == said
+        assert fake_openai.requests == []
+        # and the call does as it said: two calls send one request when it is on
+        for _ in range(2):
+            await svc.invoke_skill("skill.analysis", PAYLOAD, agent="ana", context=context)
+        assert len(fake_openai.requests) == (1 if said["on"] else 2)
+    finally:
+        await svc.aclose()
+
+
+async def test_the_mcp_tool_says_it(fake_openai: FakeOpenAI, tmp_path: Path, clock_at_noon: float):
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+    from tests.fakes.openai_server import DEFAULT_KEY
+    from tests.test_attempt_cost import CATALOG
+
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    args: dict[str, Any] = {"skill_id": "skill.analysis", "payload": {"data": "numbers"}, "context": {"cache_ttl": 90}}
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "m.db", env=env)) as client:
+        on = (await client.call_tool("explain_route", args)).structured_content
+        off = (await client.call_tool("explain_route", {**args, "context": {}})).structured_content
+    assert on["cache"] == {"on": True, "ttl_s": 90.0, "source": "call"}
+    assert off["cache"] == {"on": False, "ttl_s": None, "source": None}
+    assert fake_openai.requests == []
+
+
+def test_magsag_explain_says_it(cli_env: Any, capsys: pytest.CaptureFixture):
+    from magsag_mcp.cli import main
+
+    argv = ["explain", "skill.analysis", "--payload", '{"data": "x"}', "--context", '{"cache_ttl": 3600}']
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["cache"] == {"on": True, "ttl_s": 3600.0, "source": "call"}
+
