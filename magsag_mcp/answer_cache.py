@@ -117,8 +117,10 @@ class CachedAnswer:
 
     def note(self, now: float) -> str:
         """What the result's warnings say of it."""
+        answer = self.result.response_id
         return (
-            f"answered from the cache, recorded {_ago(now - self.created_at)} ago (run {self.run_id}); nothing was "
+            f"answered from the cache, recorded {_ago(now - self.created_at)} ago (run {self.run_id}"
+            f"{f', response {answer[:120]}' if answer else ''}); nothing was "
             f"sent and it cost $0 (it cost {'an unknown amount' if self.cost_usd is None else f'${self.cost_usd:f}'} "
             "then); set context.cache_ttl to 0 for a new answer"
         )
@@ -146,8 +148,9 @@ def pending(key: str, agent: str | None, target: Target, ttl: float, result: LLM
 
 
 def _answer_json(result: LLMResult) -> str:
-    """What the result of a hit is made of: the text, parsed JSON, tool calls, finish reason and model. Nothing of
-    the request (the key stands for it), no usage (a hit bills nothing), no headers nor keys."""
+    """What the result of a hit is made of: the text, parsed JSON, tool calls, finish reason, model and the vendor's
+    response id. Nothing of the request (the key stands for it), no usage (a hit bills nothing), no headers nor
+    keys."""
     return json.dumps(
         {
             "text": result.text,
@@ -155,6 +158,8 @@ def _answer_json(result: LLMResult) -> str:
             "parsed": result.parsed,
             "finish_reason": result.finish_reason,
             "tool_calls": [c.to_dict() for c in result.tool_calls],
+            # the vendor's id of the answer (chatcmpl-..., msg_..., resp_...): a hit's says which answer it is
+            "response_id": result.response_id,
         },
         ensure_ascii=False,
         default=repr,
@@ -166,7 +171,14 @@ def _result_of(answer: str, provider: str) -> LLMResult:
     calls = [ToolCall(c["id"], c["name"], c["arguments"], c.get("signature")) for c in data.get("tool_calls") or ()]
     # no tokens billed: the usage says 0 of each, reported (a known $0, not an unknown cost)
     return LLMResult(
-        data["text"], provider, data["model"], Usage(), calls, data.get("parsed"), data.get("finish_reason", "stop")
+        data["text"],
+        provider,
+        data["model"],
+        Usage(),
+        calls,
+        data.get("parsed"),
+        data.get("finish_reason", "stop"),
+        response_id=data.get("response_id"),  # (None in an answer stored before it was kept)
     )
 
 

@@ -438,3 +438,34 @@ async def test_a_hit_whose_record_the_ledger_refused_does_not_say_it_was_paid_fo
     message = info.value.message
     assert "paid" not in message and "answered from the answer cache" in message and "$0" in message
     assert info.value.result.text == "ok" and info.value.result.cost_usd == Decimal(0)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_hit_keeps_the_answers_response_id(service: Service, fake_openai: FakeOpenAI, stream: bool):
+    # the vendor's id of the answer paid for (chatcmpl-...), to trace a hit to it: on the result, and in its warning
+    payload = {**_payload(), "model_config": {"provider": "openai", "model": "gpt-4o", "stream": stream}}
+    first = await _call(service, payload=payload)
+    answer_id = first.result.response_id
+    assert answer_id and answer_id.startswith("chatcmpl-")
+    hit = await _call(service, payload=payload)
+    assert len(fake_openai.requests) == 1
+    assert hit.result.response_id == answer_id
+    (note,) = [w for w in hit.warnings if "answered from the cache" in w]
+    assert f"(run {first.run_id}, response {answer_id})" in note
+
+
+async def test_an_answer_stored_before_its_response_id_was_kept_answers_without_one(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    import json
+
+    await _call(service)
+    conn = sqlite3.connect(tmp_path / "cost.db")
+    with conn:
+        (answer,) = conn.execute("SELECT answer FROM answer_cache").fetchone()
+        older = {k: v for k, v in json.loads(answer).items() if k != "response_id"}
+        conn.execute("UPDATE answer_cache SET answer = ?", (json.dumps(older),))
+    conn.close()
+    hit = await _call(service)
+    assert len(fake_openai.requests) == 1 and hit.result.response_id is None
+    assert any("answered from the cache" in w and ", response" not in w for w in hit.warnings)
