@@ -4,8 +4,9 @@ request another call of this process is sending right now, to the same target fo
 then answered from the cache as any hit is, or, the other call's answer not stored (it failed, was cancelled, was
 cut at max_tokens), sends its own request.
 
-The first call to miss a key leads it (:meth:`Flights.lead`) from before its look-up until its answer is stored, or
-its try of that target is over whichever way it ended: :meth:`Flights.land` then wakes the calls waiting for it. A
+The first call to ask for a key leads it (:meth:`Flights.lead`) from before its look-up until it is answered from the
+cache, its answer is stored, it looks up its next target, or it ends whichever way (failed, cancelled):
+:meth:`Flights.land` then wakes the calls waiting for it. A
 waiter's cancellation is its own (it waits on an event, which the leader neither awaits nor owns), and it waits no
 longer than its call's deadline. Only calls whose answers are cached lead or wait: the others never come here.
 """

@@ -18,17 +18,27 @@ from magsag_mcp import errors as E
 from magsag_mcp.answer_flights import Flights
 from magsag_mcp.retry import RetryPolicy
 from magsag_mcp.service import Service
+from magsag_mcp.transport import Timeouts, Transport
 from tests.fakes import openai_replies as R
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
 from tests.test_answer_cache import HOUR, _payload
-from tests.test_attempt_cost import open_service
+from tests.test_attempt_cost import CATALOG
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def service(fake_openai: FakeOpenAI, tmp_path: Path, clock_at_noon: float) -> AsyncIterator[Service]:
-    svc = await open_service(tmp_path, fake_openai.url + "/v1")
+    # a read timeout no held request meets on a loaded machine (open_service's 0.25 s cut the leader held at the gate,
+    # which then sent again: the waiter's deadline test waits 0.2 s with it held)
+    env = {
+        "OPENAI_BASE_URL": fake_openai.url + "/v1",
+        "OPENAI_API_KEY": DEFAULT_KEY,
+        "MAGSAG_RETRY_BASE_DELAY": "0.001",
+        "MAGSAG_RETRY_MAX_DELAY": "0.002",
+    }
+    transport = Transport(timeouts=Timeouts(connect=5.0, read=120.0))
+    svc = await Service.open(catalog=CATALOG, db=tmp_path / "cost.db", env=env, transport=transport)
     yield svc
     await svc.aclose()
 
@@ -181,7 +191,8 @@ async def test_a_waiter_waits_no_longer_than_its_deadline(
     service.cascade.retry = retry
     assert len(fake_openai.requests) == 1 and not leader.done()  # it sent nothing, and the leader goes on
     gate.open()
-    assert (await leader).cost_usd > 0
+    led = await leader
+    assert led.cost_usd is not None and led.cost_usd > 0, (led.warnings, [a.to_dict() for a in led.attempts])
     assert service.answers.flights.leading == {}
 
 
