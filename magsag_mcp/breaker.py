@@ -16,7 +16,10 @@ once, and every call of the next 30 s sent that target once, without retries: on
 provider their retries. A call stopped before it gave the target up (cancelled mid-tries, its own deadline cutting a
 try, which is the caller's time, not the server's failure) counts nothing; a call whose deadline leaves no room for
 another try after such an error counts it (a server that times out every try is the down server the breaker is for).
-A probe is one request: its failure opens the breaker again at once.
+A probe is one request: its failure opens the breaker again at once, not retried, for the longer of the breaker's
+next rest and a wait its server named. Only the probing call's failure decides it: another call sending the target
+meanwhile (below) neither closes it by a refusal of its own request nor opens it again (an answer closes it, whoever
+got it: the target is up).
 
 A target left alone so is still sent, once and without retries, by a call with no other target to try, or whose other
 targets all failed: its cooldown is our guess, not its server's word, and a request that may be answered is worth

@@ -176,10 +176,10 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     hit = await self._from_cache(plan, cand, position, run_id, agent, state, progress, key, deadline)
                     if hit is not None:
                         return hit
-            resting = None if state.revisited else self.rests.resting(target, self.clock(), probe=True)
+            resting = None if state.revisited else self.rests.resting(target, self.clock(), probe=state)
             #: this call is the breaker's probe of the target: whatever stops its try before its answer or error is
             #: noted (a locked ledger, a cancel, a callback raising) hands the probe on (see _unclaimed)
-            claimed = resting is None and not state.revisited and self.rests.probing(target)
+            claimed = resting is None and not state.revisited and self.rests.probing(target, state)
             #: sent once, without retries: a target the circuit breaker left alone, with no other left to answer
             once = False
             if resting is not None and self._allowed(
@@ -379,7 +379,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     )
                     # a wait it named, or its probe's failure opening the circuit breaker again: the calls after leave
                     # it (a call's failures are counted once it gives the target up, below)
-                    tripped = self.rests.note(target, exc, self.clock(), state.counted_by_breaker())
+                    tripped = self.rests.note(target, exc, self.clock(), state.counted_by_breaker(), state)
                     claimed = False  # (noted: a probe is over, closed, opened again or handed on to another call)
                     if tripped:
                         said = labels(plan)[position]  # (with its endpoint beside another of the same model)

@@ -340,9 +340,10 @@ def breaker_opened(rests: TargetRests, target: Target, label: str, tripped: Trip
         calls = counted(rest.failures, "call")
         why = f"{calls} in a row that it failed with an error saying its server is unwell opened the circuit breaker"
         after = ""
+    asked = seconds(rest.asked) + (", the wait its server asked for" if rest.by_server else "")
     return (
-        f"{label}: {why}{after}; the calls that follow leave it alone for {seconds(rest.asked)}, then one call "
-        f"sends it ({rests.breaker.said()})"
+        f"{label}: {why}{after}; the calls that follow leave it alone for {asked}, then one call sends it "
+        f"({rests.breaker.said()})"
     )
 
 

@@ -50,10 +50,15 @@ class _Rest:
     tripped: int = 0
     #: the calls in a row that failed at it that opened the breaker (a failed probe is one more)
     failures: int = 0
-    #: the breaker's rest is over and one call is sending it (the probe): ``until`` is when that call's deadline ends,
-    #: after which, its answer never noted (a call stopped in a way the cascade missed), the next call sends it; a
-    #: call stopped before its answer (cancelled, its callback raising, its reservation refused) hands it on at once
-    probing: bool = False
+    #: the call sending it now, the breaker's rest over (the probe; None: no call is): ``until`` is when that call's
+    #: deadline ends, after which, its answer never noted (a call stopped in a way the cascade missed), the next call
+    #: sends it; a call stopped before its answer (cancelled, its callback raising, its reservation refused) hands it
+    #: on at once. Only this call's failure decides the probe: another call sending it meanwhile (one with no other
+    #: target, sent all the same) neither closes the breaker by a refusal of its own request nor opens it again
+    prober: object | None = None
+    #: a failed probe's rest lengthened to the wait its server named (a 503's ``Retry-After`` longer than the breaker's
+    #: rest): still the breaker's, probed by one call when it is over
+    by_server: bool = False
 
 
 @dataclass(slots=True)
@@ -78,15 +83,24 @@ class TargetRests:
         #: the targets that failed calls in a row (asked on every answer, as ``if rests.failing``: most often empty)
         self.failing: dict[_Key, _Health] = {}
 
-    def note(self, target: Target, exc: ProviderError, now: float, counted: set[_Key] | None = None) -> Tripped:
-        """``target`` refused a try with ``exc``: left alone for the wait it names, if it names one; and, were the try
-        the breaker's probe, the breaker closed or opened again (what that did is returned; the probe's failure counted,
-        its key goes into its call's ``counted``, see :meth:`gave_up`). The breaker counts a call's failures once the
-        call gives the target up (:meth:`gave_up`), not at each try."""
+    def note(
+        self,
+        target: Target,
+        exc: ProviderError,
+        now: float,
+        counted: set[_Key] | None = None,
+        call: object | None = None,
+    ) -> Tripped:
+        """``target`` refused a try of ``call`` with ``exc``: left alone for the wait it names, if it names one; and,
+        were ``call`` the breaker's probe (the one :meth:`resting` let send it), the breaker closed or opened again
+        (what that did is returned; the probe's failure counted, its key goes into its call's ``counted``, see
+        :meth:`gave_up`). Another call's try during the probe decides nothing of it. The breaker counts a call's
+        failures once the call gives the target up (:meth:`gave_up`), not at each try."""
         key = (target.provider, target.model, target.base_url)
         # (before the wait's rest: a probe's claim is on the rest that a named wait may replace)
         rest = self._rests.get(key)
-        opened = self._probed(key, exc, now) if rest is not None and rest.probing and self.breaker.failures else ""
+        probe = rest is not None and rest.prober is not None and rest.prober is call and self.breaker.failures
+        opened = self._probed(key, exc, now) if probe else ""
         if opened and counted is not None:
             counted.add(key)
         wait, quota = exc.rest if exc.rest is not None else (exc.retry_after, None)
@@ -94,6 +108,12 @@ class TargetRests:
             return opened
         until = now + min(wait, LONGEST_REST)
         rest = self._rests.get(key)
+        if opened and rest is not None and rest.until < until:
+            # a failed probe whose server named a longer wait: the breaker's rest, for that wait. Not retried after it
+            # (a probe is one request, and the call has its next target), and probed by one call when it is over,
+            # where the server's own rest let every call send it at once
+            rest.until, rest.asked, rest.by_server = until, until - now, True
+            return opened
         if rest is None or rest.until < until:
             if rest is None and len(self._rests) >= _PRUNE_AT:
                 self._make_room(now)
@@ -166,17 +186,17 @@ class TargetRests:
         deadline."""
         self._unclaimed((target.provider, target.model, target.base_url), now)
 
-    def probing(self, target: Target) -> bool:
-        """Whether a call is ``target``'s probe now (asked by the call that :meth:`resting` just let send it)."""
+    def probing(self, target: Target, call: object) -> bool:
+        """Whether ``call`` is ``target``'s probe now (asked by the call that :meth:`resting` just let send it)."""
         if not self._rests:  # (most of the time no target rests)
             return False
         rest = self._rests.get((target.provider, target.model, target.base_url))
-        return rest is not None and rest.probing
+        return rest is not None and rest.prober is not None and rest.prober is call
 
     def _unclaimed(self, key: _Key, now: float) -> None:
         rest = self._rests.get(key)
-        if rest is not None and rest.probing:
-            rest.probing, rest.until = False, now
+        if rest is not None and rest.prober is not None:
+            rest.prober, rest.until = None, now
 
     def answered(self, target: Target) -> None:
         """``target`` answered: the calls it failed in a row are forgotten and the breaker's rest, if any, is over.
@@ -188,6 +208,14 @@ class TargetRests:
     def rest_of(self, target: Target) -> _Rest:
         """The rest ``target`` is kept for (one there is: see :func:`~.cascade_waits.breaker_opened`)."""
         return self._rests[(target.provider, target.model, target.base_url)]
+
+    def rest_why(self, rest: _Rest) -> str:
+        """Why the breaker's ``rest`` is as long as it is, where not its first cooldown: its server named a longer
+        wait, or its trips since the target last answered doubled it; "" else."""
+        if rest.by_server:
+            breakers = seconds(self.breaker.rest_for(rest.tripped))
+            return f"the wait its server asked for, longer than the breaker's {breakers}"
+        return "" if rest.tripped == 1 else f"its {rest.tripped} trips since it last answered doubling it"
 
     def _closed(self, key: _Key) -> None:
         self.failing.pop(key, None)
@@ -212,12 +240,13 @@ class TargetRests:
         now: float,
         then: Callable[[_Rest, float], tuple[str, str]] | None = None,
         *,
-        probe: bool = False,
+        probe: object | None = None,
     ) -> ProviderError | None:
         """The error that stands for ``target`` while it rests (its class the refusal's, ``retry_after`` the rest
         left), or None when it is not resting. ``then``: the wait left as said beside what a call does about the rest
-        (explain's :func:`rest_then`), and that, said after it. ``probe``: the caller sends it if its breaker's rest
-        is over (a call; explain only asks), and the calls after it pass it over until its answer is noted."""
+        (explain's :func:`rest_then`), and that, said after it. ``probe``: the call asking (its state: explain only
+        asks), which sends it if its breaker's rest is over, the calls after it passing it over until its answer is
+        noted (see :meth:`probing`)."""
         if not self._rests:  # (every attempt asks: most of the time no target rests)
             return None
         key = (target.provider, target.model, target.base_url)
@@ -228,8 +257,8 @@ class TargetRests:
         if left <= 0:
             if not rest.tripped:
                 del self._rests[key]
-            elif probe:  # the breaker's rest is over: this call sends it, the others wait for its answer
-                rest.probing, rest.until = True, now + self.probe_hold
+            elif probe is not None:  # the breaker's rest is over: this call sends it, the others wait for its answer
+                rest.prober, rest.until = probe, now + self.probe_hold
             return None
         left_said, done = (seconds(left), "") if then is None else then(rest, left)
         if rest.tripped:
@@ -254,7 +283,7 @@ class TargetRests:
         """The error that stands for ``target`` while the circuit breaker leaves it alone, or one call probes it."""
         failed = f"{counted(rest.failures, 'call')} in a row that it failed with an error saying its server is unwell "
         failed += f"({rest.kind.kind})"
-        if rest.probing:
+        if rest.prober is not None:
             why = (
                 f"another call is sending it now, the first since the circuit breaker left it alone after {failed}; "
                 f"it is passed over until that call's answer"
@@ -262,7 +291,8 @@ class TargetRests:
             if done:
                 why += done
         else:
-            trip = "" if rest.tripped == 1 else f" (its {rest.tripped} trips since it last answered doubling it)"
+            trip = self.rest_why(rest)
+            trip = f" ({trip})" if trip else ""
             why = (
                 f"the circuit breaker left it alone {seconds(now - rest.since)} ago for {seconds(rest.asked)}{trip}, "
                 f"after {failed}, {left_said} of that left{done}; then one call sends it ({self.breaker.said()})"

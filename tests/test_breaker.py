@@ -263,12 +263,14 @@ async def test_while_one_call_probes_the_others_pass_it_over():
     target = Target("fake", "a")
     assert rests.note(target, E.ServerError("boom", status=502), 0.0) == ""  # a try: counted once the call gives up
     assert rests.gave_up(target, E.ServerError("boom", status=502), 0.0) == "opened"
-    assert rests.resting(target, 10.0, probe=True) is None  # the probe: this caller sends it
+    first, later = object(), object()  # (the calls asking: a call's CascadeState)
+    assert rests.resting(target, 10.0, probe=first) is None  # the probe: this caller sends it
     for asked_at in (10.0, 30.0, 69.0):  # the others, until the probe's answer or its call's deadline
-        waiting = rests.resting(target, asked_at, probe=True)
+        waiting = rests.resting(target, asked_at, probe=object())
         assert waiting is not None and waiting.left_by_breaker and "another call is sending it now" in waiting.message
-    assert rests.resting(target, 70.0, probe=True) is None  # its call never answered (cancelled): the next probes
-    assert rests.note(target, E.ProviderConnectionError("refused"), 71.0) == "reopened"
+    assert rests.resting(target, 70.0, probe=later) is None  # its call never answered (cancelled): the next probes
+    assert rests.note(target, E.ProviderConnectionError("late"), 70.5, call=first) == ""  # no longer its probe
+    assert rests.note(target, E.ProviderConnectionError("refused"), 71.0, call=later) == "reopened"
     assert (
         "alone 0s ago for 20s (its 2 trips since it last answered doubling it)" in rests.resting(target, 71.0).message
     )
@@ -280,16 +282,17 @@ def test_a_probe_refused_for_the_request_closes_it_and_one_that_reached_nothing_
     rests = TargetRests(BreakerPolicy(failures=1, cooldown=10.0))
     target = Target("fake", "a")
     rests.gave_up(target, E.ServerError("boom", status=500), 0.0)
-    rests.resting(target, 10.0, probe=True)
-    rests.note(target, E.BadRequestError("bad", status=400), 11.0)  # its server answered: it is up
-    assert rests.resting(target, 11.0, probe=True) is None and not rests.failing
+    probe = object()
+    rests.resting(target, 10.0, probe=probe)
+    rests.note(target, E.BadRequestError("bad", status=400), 11.0, call=probe)  # its server answered: it is up
+    assert rests.resting(target, 11.0, probe=object()) is None and not rests.failing
     rests.gave_up(target, E.ServerError("boom", status=500), 12.0)
-    rests.resting(target, 22.0, probe=True)
+    rests.resting(target, 22.0, probe=probe)
     unsent = E.ProviderTimeoutError("not sent within the call's deadline")
     unsent.reached, unsent.call_deadline = False, True  # type: ignore[misc]
-    rests.note(target, unsent, 23.0)
-    assert rests.resting(target, 23.0, probe=True) is None  # this caller is the next probe
-    assert rests.resting(target, 23.0, probe=True) is not None
+    rests.note(target, unsent, 23.0, call=probe)
+    assert rests.resting(target, 23.0, probe=object()) is None  # this caller is the next probe
+    assert rests.resting(target, 23.0, probe=object()) is not None
 
 
 def test_the_rest_grows_on_each_trip_and_is_bounded():

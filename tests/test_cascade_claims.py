@@ -164,12 +164,13 @@ async def test_a_probe_handed_on_is_not_taken_back_from_the_call_that_took_it():
     overloaded.reached = False  # type: ignore[misc]
     script("a", overloaded, asyncio.CancelledError())
     target = Target("fake", "a")
+    other = object()  # (the other call, as the cascade names it: by its CascadeState)
 
     async def sleep(seconds):
         clock.now += seconds
-        assert cascade.rests.resting(target, clock.now, probe=True) is None  # another call takes the probe
+        assert cascade.rests.resting(target, clock.now, probe=other) is None  # another call takes the probe
 
     cascade.sleep = sleep
     with pytest.raises(asyncio.CancelledError):
         await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
-    assert cascade.rests.probing(target)  # the other call's probe, still its own
+    assert cascade.rests.probing(target, other)  # the other call's probe, still its own

@@ -1,0 +1,208 @@
+"""The circuit breaker's probe among concurrent calls (target_rests.py, cascade.py): only the call that took the probe
+decides it by a failure. Another call that sends the target meanwhile (one with no other target, sent all the same)
+neither closes the breaker by a refusal of its own request nor opens it again by its failure, which before left the
+probing call's failure unnoted as a probe (retried, a probe being one request) and doubled the next rest. A probe whose
+server named a wait longer than the reopened rest is not retried after that wait: the breaker opens again, for the
+server's wait, and the call moves on."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import anyio
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.breaker import BreakerPolicy
+from magsag_mcp.providers.fake import script
+from magsag_mcp.providers.http_errors import error_for
+from magsag_mcp.types import Target
+from tests.cascade_helpers import make, plan
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+
+WITH_FALLBACK = {"model": "fake:a", "fallbacks": ["fake:b"]}
+ALONE = {"model": "fake:a"}
+A = Target("fake", "a")
+
+
+def _down(n: int) -> list[E.ProviderError]:
+    return [E.ServerError("fake:a: HTTP 500: internal error", status=500) for _ in range(n)]
+
+
+class _Try:
+    """One try of fake:a: ``started`` set as it is sent; it answers or raises ``outcome`` once ``release`` is set."""
+
+    def __init__(self, outcome: Any) -> None:
+        self.outcome = outcome
+        self.started = anyio.Event()
+        self.release = anyio.Event()
+
+
+class _HeldTries:
+    """fake:a's tries held in flight until the test releases each, so that calls overlap as they do in a server."""
+
+    def __init__(self, cascade) -> None:
+        provider = cascade.providers.get("fake")
+        self.complete = provider.complete
+        self.tries: deque[_Try] = deque()
+        provider.complete = self._complete  # (this instance's, for this cascade alone)
+
+    def then(self, outcome: Any) -> _Try:
+        held = _Try(outcome)
+        self.tries.append(held)
+        return held
+
+    async def _complete(self, request, target, *, progress=None):
+        if target.model == "a" and self.tries:
+            held = self.tries.popleft()
+            held.started.set()
+            await held.release.wait()
+            script("a", held.outcome)
+        return await self.complete(request, target, progress=progress)
+
+
+async def _opened(cascade, clock) -> None:
+    """a's breaker opened by three calls in a row that it failed, each its tries (b answering each), its cooldown
+    over."""
+    script("a", *_down(3 * cascade.retry.tries_per_target))
+    script("b", *["from b"] * 10)
+    for _ in range(3):
+        await cascade.run(plan(WITH_FALLBACK), run_id="r", agent=None)
+    clock.now += 30.0
+
+
+async def _outcome(call, into: list) -> None:
+    try:
+        into.append(await call)
+    except E.ProviderError as exc:
+        into.append(exc)
+
+
+async def test_another_calls_failure_during_the_probe_does_not_reopen_it_for_the_probing_call():
+    # The probe in flight, a call with a alone sends it all the same and meets a 500: before, that failure was taken
+    # for the probe's (the breaker opened again, its warning saying "its probe failed"), and the probe's own 500 was
+    # then no probe's: retried (tries=2), a second request to a down server, and the rest after was 60s from the
+    # other call's trip, not the probe's.
+    cascade, clock = make(tries=2)
+    await _opened(cascade, clock)
+    held = _HeldTries(cascade)
+    probe = held.then(E.ServerError("fake:a: HTTP 500: still down", status=500))
+    other = held.then(E.ServerError("fake:a: HTTP 500: down for the other call too", status=500))
+    probing, sent_anyway = [], []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_outcome, cascade.run(plan(WITH_FALLBACK), run_id="probe", agent=None), probing)
+        await probe.started.wait()
+        tg.start_soon(_outcome, cascade.run(plan(ALONE), run_id="other", agent=None), sent_anyway)
+        await other.started.wait()
+        other.release.set()
+        while not sent_anyway:
+            await anyio.sleep(0)
+        probe.release.set()
+    (failed,) = sent_anyway
+    assert [a.outcome for a in failed.attempts] == ["skipped", "error"]
+    assert "another call is sending it now" in failed.attempts[0].error_message
+    assert not any("circuit breaker opened again" in w for a in failed.attempts for w in a.warnings)
+    (out,) = probing
+    assert [(a.model, a.attempt_number, a.outcome) for a in out.attempts] == [("a", 1, "error"), ("b", 1, "ok")]
+    assert out.attempts[0].warnings[-1].startswith(
+        "fake:a: its probe failed, and the circuit breaker opened again: not retried; the calls that follow leave "
+        "it alone for 60s, then one call sends it"
+    )
+    skipped = await cascade.run(plan(WITH_FALLBACK), run_id="after", agent=None)
+    assert "alone 0s ago for 60s (its 2 trips since it last answered doubling it)" in skipped.attempts[0].error_message
+
+
+async def test_another_calls_request_refused_during_the_probe_does_not_close_it():
+    # A 400 (the other call's request at fault) said nothing of whether a was well, yet closed the breaker: the
+    # calls after it sent a again while the probe was still in flight. It stays the probe's to decide.
+    cascade, clock = make(tries=1)
+    await _opened(cascade, clock)
+    held = _HeldTries(cascade)
+    probe = held.then("a is back")
+    other = held.then(E.BadRequestError("fake:a: HTTP 400: the other call's bad request", status=400))
+    probing, refused = [], []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_outcome, cascade.run(plan(WITH_FALLBACK), run_id="probe", agent=None), probing)
+        await probe.started.wait()
+        tg.start_soon(_outcome, cascade.run(plan(ALONE), run_id="other", agent=None), refused)
+        await other.started.wait()
+        other.release.set()
+        while not refused:
+            await anyio.sleep(0)
+        assert isinstance(refused[0], E.BadRequestError)
+        meanwhile = await cascade.run(plan(WITH_FALLBACK), run_id="meanwhile", agent=None)
+        assert [(a.model, a.outcome) for a in meanwhile.attempts] == [("a", "skipped"), ("b", "ok")]
+        assert "another call is sending it now" in meanwhile.attempts[0].error_message
+        probe.release.set()
+    assert probing[0].result.text == "a is back"
+    script("a", "a answers")  # the probe's answer closed it: sent as any target
+    assert [a.outcome for a in (await cascade.run(plan(WITH_FALLBACK), run_id="r", agent=None)).attempts] == ["ok"]
+
+
+async def test_another_calls_answer_during_the_probe_closes_it_and_the_probes_failure_then_counts_as_a_call():
+    # An answer is the proof the probe waits for, whichever call got it: the target is up, and the calls after it
+    # send it. The probe's own failure afterwards is then one call's failure at a closed breaker (retried as any).
+    cascade, clock = make(tries=2)
+    await _opened(cascade, clock)
+    held = _HeldTries(cascade)
+    probe = held.then(E.ServerError("fake:a: HTTP 500: a bad moment", status=500))
+    other = held.then("answered the other call")
+    held.then("its retry answers").release.set()
+    probing, answered = [], []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_outcome, cascade.run(plan(WITH_FALLBACK), run_id="probe", agent=None), probing)
+        await probe.started.wait()
+        tg.start_soon(_outcome, cascade.run(plan(ALONE), run_id="other", agent=None), answered)
+        await other.started.wait()
+        other.release.set()
+        while not answered:
+            await anyio.sleep(0)
+        probe.release.set()
+    assert answered[0].result.text == "answered the other call"
+    out = probing[0]
+    assert out.result.text == "its retry answers"
+    assert [(a.attempt_number, a.outcome) for a in out.attempts] == [(1, "error"), (2, "ok")]
+    assert cascade.rests.resting(A, clock.now) is None and not cascade.rests.failing
+
+
+async def test_a_probes_503_naming_a_longer_wait_opens_it_again_for_that_wait_and_is_not_retried():
+    # Its server's Retry-After (15s) outlasting the reopened rest (10s): before, the wait replaced the breaker's rest
+    # and the probe was a call like any other, waiting the 15s on its last target and sending again.
+    cascade, clock = make(tries=3)
+    cascade.rests.breaker = BreakerPolicy(failures=3, cooldown=5.0)
+    await _opened(cascade, clock)
+    busy = error_for(503, "overloaded, come back later", headers={"Retry-After": "15"}, provider="fake", model="a")
+    script("a", busy, "not sent")
+    sleeps = len(clock.sleeps)
+    with pytest.raises(E.OverloadedError) as info:
+        await cascade.run(plan(ALONE), run_id="probe", agent=None)
+    assert len(clock.sleeps) == sleeps and [a.outcome for a in info.value.attempts] == ["error"]
+    assert info.value.attempts[0].warnings[-1] == (
+        "fake:a: its probe failed, and the circuit breaker opened again: not retried; the calls that follow leave "
+        "it alone for 15s, the wait its server asked for, then one call sends it (MAGSAG_BREAKER_FAILURES=3, "
+        "MAGSAG_BREAKER_COOLDOWN=5)"
+    )
+    clock.now += 11.0  # past the breaker's 10s, within the server's 15s
+    out = await cascade.run(plan(WITH_FALLBACK), run_id="later", agent=None)
+    assert [(a.model, a.outcome) for a in out.attempts] == [("a", "skipped"), ("b", "ok")]
+    assert (
+        "the circuit breaker left it alone 11s ago for 15s (the wait its server asked for, longer than the "
+        "breaker's 10s), after 4 calls in a row" in out.attempts[0].error_message
+    )
+    clock.now += 4.0  # the wait over: one call probes it
+    out = await cascade.run(plan(WITH_FALLBACK), run_id="probe2", agent=None)
+    assert out.result.text == "not sent" and [a.outcome for a in out.attempts] == ["ok"]
+
+
+async def test_a_probes_429_closes_it_and_its_wait_is_a_rate_limits():
+    # A 429 is a limit, not a server unwell: the probe's 429 closes the breaker (its server answered), and its wait
+    # is then waited out on the call's last target as any 429's is, once it fits the retry cap
+    cascade, clock = make(tries=2)
+    await _opened(cascade, clock)
+    limited = error_for(429, "slow down", headers={"Retry-After": "3"}, provider="fake", model="a")
+    script("a", limited, "after the wait")
+    out = await cascade.run(plan(ALONE), run_id="probe", agent=None)
+    assert out.result.text == "after the wait" and [a.outcome for a in out.attempts] == ["error", "ok"]
+    assert clock.sleeps[-1] >= 3.0 and not cascade.rests.failing
