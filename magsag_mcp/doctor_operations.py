@@ -5,9 +5,10 @@ which variable, never the token or any part of it).
 Each is reported as the process that reads it would take it. A setting refused as magsag-mcp opens (a bad
 ``MAGSAG_LEDGER_SYNC``, ``MAGSAG_BREAKER_FAILURES`` or ``MAGSAG_BREAKER_COOLDOWN``) is a problem of the report
 already (:func:`.settings.refused_at_open`) and is reported here at its default, as the rest of the report is. The
-metrics settings are read only by ``magsag-mcp --transport http`` as it starts: one it would refuse to start on (an
-unreadable ``MAGSAG_MCP_METRICS_TOKEN_FILE``, a scrape token too short for the address it binds, the same as the MCP
-token) is a problem here, with the refusal's own words.
+tokens and metrics settings are read only by ``magsag-mcp --transport http`` as it starts: one it would refuse to
+start on (no token, or a short one, beyond loopback; a token per client beside a shared token or one agent; an
+unreadable token file; a scrape token too short for the address it binds, or the same as an MCP token) is a problem
+here, with the refusal's own words: both ask :func:`.mcp_server.gate_settings.gate_settings`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from .breaker import COOLDOWN_ENV, FAILURES_ENV, breaker_policy_from_env
 from .errors import ConfigError
 from .ledger.connection import ledger_sync_from_env
+from .plurals import counted
 
 #: what each ledger sync mode keeps, as ``magsag doctor`` says it
 SYNC_SAID = {
@@ -50,7 +52,8 @@ def _breaker_said(failures: int, cooldown: float) -> str:
     if not failures:
         return f"off ({FAILURES_ENV}=0): a target failing every call is sent each call's request"
     return (
-        f"a target is left alone after {failures} failures in a row that say its server is unwell, "
+        f"a target is left alone after {counted(failures, 'call')} in a row that it failed with an error saying its "
+        f"server is unwell, "
         f"{format(cooldown, 'g')}s at first ({FAILURES_ENV}={failures}, {COOLDOWN_ENV}={format(cooldown, 'g')})"
     )
 
@@ -59,10 +62,11 @@ def _metrics(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     """``/metrics`` as ``magsag-mcp --transport http`` would serve it with ``env``: where, and who may read it (as its
     start-up line says it: :func:`.mcp_server.metrics_endpoint.metrics_said`)."""
     # imported here: the HTTP server's modules (the MCP SDK's, starlette's) are no other command's
+    from .mcp_server.gate_settings import gate_settings
     from .mcp_server.http import security_settings, served_url
-    from .mcp_server.metrics_endpoint import METRICS_ENV, check_metrics_token, metrics_said, metrics_setting
-    from .mcp_server.server_settings import DEFAULT_PORT, listening_options
-    from .mcp_server.token_setting import TOKEN_ENV, token_setting
+    from .mcp_server.metrics_endpoint import METRICS_ENV, metrics_said
+    from .mcp_server.server_settings import DEFAULT_PORT, listening_options, pinned_agent
+    from .mcp_server.token_setting import TOKEN_ENV
 
     problems: list[str] = []
     # what the HTTP server would refuse to start on whatever its metrics: its port, its host, its token's file
@@ -92,28 +96,22 @@ def _metrics(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
             host_taken = bool(admitted)  # (a name admitted beside it leaves the host's address right)
             served = served and host_taken
             break
-    token: str | None = None
-    try:
-        token = token_setting(env)[0]
-    except ConfigError as exc:  # MAGSAG_MCP_TOKEN_FILE unreadable, or beside MAGSAG_MCP_TOKEN
-        problems.append(exc.message)
-    try:
-        setting = metrics_setting(env)
-    except ConfigError as exc:  # (its refusal is the problem listed: said once)
+    # the tokens and /metrics' settings, as the server checks them (the same function): against the host and each
+    # other, the scrape token against the clients' too. A token's length is weighed against the host it guards: a
+    # refused one guards none. (`--agent` is the server's option: its variable is read here.)
+    gate, refusals = gate_settings(env, listening.host if host_taken else None, pinned_agent(None, env))
+    problems += refusals
+    setting = gate.metrics
+    if setting is None:  # (its refusal is among the problems listed: said once)
         said = "refused as set: magsag-mcp --transport http would not start (see the problem)"
-        return {"on": None, "said": said}, [*problems, exc.message]
+        return {"on": None, "said": said}, problems
     if not setting.enabled:
         return {"on": False, "said": f"off ({METRICS_ENV}=off)"}, problems
     url = served_url(listening.host, listening.port, "/metrics") if served else None
     if url is not None and listening.port == 0:
         url = (url or "").replace(":0/", ":PORT/") + " (PORT: the one the system chooses, said as the server starts)"
-    try:
-        if host_taken:  # (a token's length is weighed against the host it guards: a refused one guards none)
-            check_metrics_token(listening.host, setting, token, ())
-    except ConfigError as exc:
-        problems.append(exc.message)
-    per_client = bool((env.get("MAGSAG_MCP_TOKENS_FILE") or "").strip())
-    has_token = token is not None or bool(env.get(TOKEN_ENV))
+    per_client = bool(gate.clients) or bool((env.get("MAGSAG_MCP_TOKENS_FILE") or "").strip())
+    has_token = gate.token is not None or bool(env.get(TOKEN_ENV))
     return {
         "on": True,
         "url": url,

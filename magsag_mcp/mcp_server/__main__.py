@@ -30,7 +30,7 @@ from ..startup import (
     package_init_deferred,
 )
 from .log_format import LOG_FORMAT_ENV, LOG_FORMATS, RedactingFormatter, configure_logging
-from .server_settings import TRANSPORT_ENV, from_the_environment, listening_options
+from .server_settings import TRANSPORT_ENV, from_the_environment, listening_options, pinned_agent
 
 __all__ = ["RedactingFormatter", "build_parser", "configure_logging", "main"]
 
@@ -38,7 +38,6 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TRANSPORTS = ("stdio", "http")
 LOG_LEVEL_ENV = "MAGSAG_MCP_LOG_LEVEL"
 #: the agent every call is recorded under, for clients configured by their environment (see --agent)
-AGENT_ENV = "MAGSAG_MCP_AGENT"
 
 
 #: what ``--help`` says of the environment: every variable of docs/configuration.md's table (tests/test_docs.py
@@ -299,16 +298,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     refused["MAGSAG_DB"] = exc.message
             if refused:
                 raise ConfigError("; also ".join(refused.values()))
-            agent = args.agent if args.agent is not None else (os.environ.get(AGENT_ENV) or "").strip() or None
+            agent = pinned_agent(args.agent, os.environ)
             server = build_server(catalog=args.catalog, db=args.db, env=env, agent=agent)
             if args.transport == "stdio":
                 from .stdio import serve_stdio
             else:
-                from .client_tokens import client_tokens_setting
-                from .http import check_gate, said_at_start, security_settings, serve_http, served_url
+                from .gate_settings import gate_settings
+                from .http import said_at_start, security_settings, serve_http, served_url
                 from .listeners import bind_listeners
-                from .metrics_endpoint import check_metrics_token, metrics_said, metrics_setting
-                from .token_setting import token_setting
+                from .metrics_endpoint import metrics_said
         if args.transport == "stdio":
             log.info("magsag-mcp serving on stdio")
             anyio.run(serve_stdio, server)
@@ -321,11 +319,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host_option=taken.get("--host", "--host"),
                 allow_option=taken.get("--allow-host", "--allow-host"),
             )
-            clients = client_tokens_setting(os.environ)  # a token per client: the file MAGSAG_MCP_TOKENS_FILE names
-            token, token_set_in = token_setting(os.environ)  # MAGSAG_MCP_TOKEN, or the file MAGSAG_MCP_TOKEN_FILE names
-            check_gate(args.host, token, clients, agent, token_set_in)
-            metrics = metrics_setting(os.environ)  # MAGSAG_MCP_METRICS, MAGSAG_MCP_METRICS_TOKEN, ..._AGENTS
-            check_metrics_token(args.host, metrics, token, [client.token for client in clients])
+            # the tokens (MAGSAG_MCP_TOKENS_FILE's, MAGSAG_MCP_TOKEN or its file) and /metrics' settings, each refused
+            # as `magsag doctor` lists it (the same function): every refusal said at once, each with its fix
+            gate, refusals = gate_settings(os.environ, args.host, agent)
+            if refusals:
+                raise ConfigError("; also ".join(refusals))
+            token, clients, metrics = gate.token, gate.clients, gate.metrics
+            assert metrics is not None  # (refused, it is among the refusals)
             try:
                 listeners = bind_listeners(args.host, args.port)  # refuses a port in use, with its fix
             except ConfigError as exc:  # its fix names the options: say which a variable set

@@ -22,6 +22,13 @@ PORT_ENV = "MAGSAG_MCP_PORT"
 ALLOW_HOSTS_ENV = "MAGSAG_MCP_ALLOW_HOSTS"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+AGENT_ENV = "MAGSAG_MCP_AGENT"
+
+
+def pinned_agent(option: str | None, env: Mapping[str, str]) -> str | None:
+    """The agent every call is recorded under: ``--agent``'s (``option``), else ``MAGSAG_MCP_AGENT``'s; None: the
+    one each call names. (The server's, and ``magsag doctor``'s, which weighs it against a token per client.)"""
+    return option if option is not None else (env.get(AGENT_ENV) or "").strip() or None
 
 
 def listening_options(args: Namespace, env: Mapping[str, str]) -> dict[str, str]:
