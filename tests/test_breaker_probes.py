@@ -80,6 +80,30 @@ async def _outcome(call, into: list) -> None:
         into.append(exc)
 
 
+async def _during_the_probe(cascade, probe: Any, other: Any, *, retry: Any = None, meanwhile=None) -> tuple[Any, Any]:
+    """A call with a fallback takes the probe of a, its try held in flight; a call with a alone sends it all the same
+    and ends on ``other``; then ``meanwhile`` (awaited) while the probe is still in flight; then the probe ends on
+    ``probe`` (and a retry of it, if any, on ``retry``). The probing call's outcome and the other's (a result or the
+    error it raised)."""
+    held = _HeldTries(cascade)
+    probe_try, other_try = held.then(probe), held.then(other)
+    if retry is not None:
+        held.then(retry).release.set()
+    probing, sent_anyway = [], []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_outcome, cascade.run(plan(WITH_FALLBACK), run_id="probe", agent=None), probing)
+        await probe_try.started.wait()
+        tg.start_soon(_outcome, cascade.run(plan(ALONE), run_id="other", agent=None), sent_anyway)
+        await other_try.started.wait()
+        other_try.release.set()
+        while not sent_anyway:
+            await anyio.sleep(0)
+        if meanwhile is not None:
+            await meanwhile()
+        probe_try.release.set()
+    return probing[0], sent_anyway[0]
+
+
 async def test_another_calls_failure_during_the_probe_does_not_reopen_it_for_the_probing_call():
     # The probe in flight, a call with a alone sends it all the same and meets a 500: before, that failure was taken
     # for the probe's (the breaker opened again, its warning saying "its probe failed"), and the probe's own 500 was
@@ -87,24 +111,14 @@ async def test_another_calls_failure_during_the_probe_does_not_reopen_it_for_the
     # other call's trip, not the probe's.
     cascade, clock = make(tries=2)
     await _opened(cascade, clock)
-    held = _HeldTries(cascade)
-    probe = held.then(E.ServerError("fake:a: HTTP 500: still down", status=500))
-    other = held.then(E.ServerError("fake:a: HTTP 500: down for the other call too", status=500))
-    probing, sent_anyway = [], []
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_outcome, cascade.run(plan(WITH_FALLBACK), run_id="probe", agent=None), probing)
-        await probe.started.wait()
-        tg.start_soon(_outcome, cascade.run(plan(ALONE), run_id="other", agent=None), sent_anyway)
-        await other.started.wait()
-        other.release.set()
-        while not sent_anyway:
-            await anyio.sleep(0)
-        probe.release.set()
-    (failed,) = sent_anyway
+    out, failed = await _during_the_probe(
+        cascade,
+        E.ServerError("fake:a: HTTP 500: still down", status=500),
+        E.ServerError("fake:a: HTTP 500: down for the other call too", status=500),
+    )
     assert [a.outcome for a in failed.attempts] == ["skipped", "error"]
     assert "another call is sending it now" in failed.attempts[0].error_message
     assert not any("circuit breaker opened again" in w for a in failed.attempts for w in a.warnings)
-    (out,) = probing
     assert [(a.model, a.attempt_number, a.outcome) for a in out.attempts] == [("a", 1, "error"), ("b", 1, "ok")]
     assert out.attempts[0].warnings[-1].startswith(
         "fake:a: its probe failed, and the circuit breaker opened again: not retried; the calls that follow leave "
@@ -119,24 +133,16 @@ async def test_another_calls_request_refused_during_the_probe_does_not_close_it(
     # calls after it sent a again while the probe was still in flight. It stays the probe's to decide.
     cascade, clock = make(tries=1)
     await _opened(cascade, clock)
-    held = _HeldTries(cascade)
-    probe = held.then("a is back")
-    other = held.then(E.BadRequestError("fake:a: HTTP 400: the other call's bad request", status=400))
-    probing, refused = [], []
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_outcome, cascade.run(plan(WITH_FALLBACK), run_id="probe", agent=None), probing)
-        await probe.started.wait()
-        tg.start_soon(_outcome, cascade.run(plan(ALONE), run_id="other", agent=None), refused)
-        await other.started.wait()
-        other.release.set()
-        while not refused:
-            await anyio.sleep(0)
-        assert isinstance(refused[0], E.BadRequestError)
-        meanwhile = await cascade.run(plan(WITH_FALLBACK), run_id="meanwhile", agent=None)
-        assert [(a.model, a.outcome) for a in meanwhile.attempts] == [("a", "skipped"), ("b", "ok")]
-        assert "another call is sending it now" in meanwhile.attempts[0].error_message
-        probe.release.set()
-    assert probing[0].result.text == "a is back"
+
+    async def meanwhile():
+        out = await cascade.run(plan(WITH_FALLBACK), run_id="meanwhile", agent=None)
+        assert [(a.model, a.outcome) for a in out.attempts] == [("a", "skipped"), ("b", "ok")]
+        assert "another call is sending it now" in out.attempts[0].error_message
+
+    refused = E.BadRequestError("fake:a: HTTP 400: the other call's bad request", status=400)
+    out, other = await _during_the_probe(cascade, "a is back", refused, meanwhile=meanwhile)
+    assert isinstance(other, E.BadRequestError)
+    assert out.result.text == "a is back"
     script("a", "a answers")  # the probe's answer closed it: sent as any target
     assert [a.outcome for a in (await cascade.run(plan(WITH_FALLBACK), run_id="r", agent=None)).attempts] == ["ok"]
 
@@ -146,22 +152,13 @@ async def test_another_calls_answer_during_the_probe_closes_it_and_the_probes_fa
     # send it. The probe's own failure afterwards is then one call's failure at a closed breaker (retried as any).
     cascade, clock = make(tries=2)
     await _opened(cascade, clock)
-    held = _HeldTries(cascade)
-    probe = held.then(E.ServerError("fake:a: HTTP 500: a bad moment", status=500))
-    other = held.then("answered the other call")
-    held.then("its retry answers").release.set()
-    probing, answered = [], []
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_outcome, cascade.run(plan(WITH_FALLBACK), run_id="probe", agent=None), probing)
-        await probe.started.wait()
-        tg.start_soon(_outcome, cascade.run(plan(ALONE), run_id="other", agent=None), answered)
-        await other.started.wait()
-        other.release.set()
-        while not answered:
-            await anyio.sleep(0)
-        probe.release.set()
-    assert answered[0].result.text == "answered the other call"
-    out = probing[0]
+    out, answered = await _during_the_probe(
+        cascade,
+        E.ServerError("fake:a: HTTP 500: a bad moment", status=500),
+        "answered the other call",
+        retry="its retry answers",
+    )
+    assert answered.result.text == "answered the other call"
     assert out.result.text == "its retry answers"
     assert [(a.attempt_number, a.outcome) for a in out.attempts] == [(1, "error"), (2, "ok")]
     assert cascade.rests.resting(A, clock.now) is None and not cascade.rests.failing
