@@ -21,7 +21,7 @@ from magsag_mcp import errors as E
 from magsag_mcp.governance import budget
 from magsag_mcp.governance.policy import Limit
 from magsag_mcp.ledger import Ledger
-from magsag_mcp.ledger.writes import apply_batch
+from magsag_mcp.ledger.group_commit import apply_batch
 from magsag_mcp.service import Service
 
 pytestmark = pytest.mark.anyio

@@ -350,9 +350,10 @@ def test_a_batchs_records_land_before_its_reservations_however_many_there_are(tm
     """A record settles its call's reservation (its real cost replaces the worst case); reservations in
     the same batch must see that, whether the batch holds one record or many."""
     from magsag_mcp.governance import budget
+    from magsag_mcp.ledger.group_commit import apply_batch
     from magsag_mcp.ledger.migrations import migrate
     from magsag_mcp.ledger.money import to_pusd
-    from magsag_mcp.ledger.writes import RecordWrite, apply_batch
+    from magsag_mcp.ledger.writes import RecordWrite
 
     now = time.time()
     run_limit = [lim for lim in limits(max_cost_per_run_usd="1").limits if lim.kind == "run"]

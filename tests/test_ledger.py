@@ -190,7 +190,7 @@ async def test_a_cancelled_call_is_still_recorded(tmp_path: Path, monkeypatch: p
 
 
 async def test_ledger_sync_mode_is_read_from_the_environment_and_checked(tmp_path: Path):
-    from magsag_mcp.ledger.writes import SYNC_MODE_BY_CONNECTION
+    from magsag_mcp.ledger.group_commit import SYNC_MODE_BY_CONNECTION
 
     async with await Service.open(db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as svc:
         assert svc.ledger.durable_mode == "FULL"

@@ -21,8 +21,9 @@ from magsag_mcp.governance import budget
 from magsag_mcp.governance.delegation import top_run
 from magsag_mcp.governance.policy import Limit
 from magsag_mcp.ledger import Ledger
+from magsag_mcp.ledger.group_commit import apply_batch
 from magsag_mcp.ledger.run_scope import run_scope_totals
-from magsag_mcp.ledger.writes import RecordWrite, apply_batch
+from magsag_mcp.ledger.writes import RecordWrite
 from magsag_mcp.records import AttemptRecord, RunRecord
 
 pytestmark = pytest.mark.anyio

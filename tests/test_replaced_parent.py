@@ -67,7 +67,7 @@ async def test_the_reservation_counts_against_the_top_its_named_parent_has_now(t
     from magsag_mcp.governance import budget
     from magsag_mcp.governance.policy import Limit
     from magsag_mcp.ledger import Ledger
-    from magsag_mcp.ledger.writes import apply_batch
+    from magsag_mcp.ledger.group_commit import apply_batch
 
     db = tmp_path / "tree.db"
     async with Ledger(db):

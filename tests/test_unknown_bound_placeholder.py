@@ -26,7 +26,7 @@ from magsag_mcp.cli import governance as cli
 from magsag_mcp.governance import Admission, Governance, Policy, PolicySet, budget
 from magsag_mcp.governance.policy import Limit
 from magsag_mcp.ledger import Ledger
-from magsag_mcp.ledger.writes import apply_batch
+from magsag_mcp.ledger.group_commit import apply_batch
 from magsag_mcp.mcp_server.budget_results import BudgetResult
 from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service

@@ -19,6 +19,7 @@ from ..errors import ConfigError, LedgerError
 from ..plurals import listed
 from ..settings import given, ledger_path_setting
 from ..working_folder import absolute
+from .group_commit import SYNC_MODE_BY_CONNECTION
 from .migrations import (
     MIGRATIONS,
     NewerSchema,
@@ -29,7 +30,6 @@ from .migrations import (
     unknown_migrations,
 )
 from .problems import in_memory_error, log_file, newer_error, open_error, out_of_space
-from .writes import SYNC_MODE_BY_CONNECTION
 
 T = TypeVar("T")
 

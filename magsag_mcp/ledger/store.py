@@ -38,6 +38,7 @@ from .connection import (
     stoppable,
 )
 from .copies import remove_copy
+from .group_commit import SYNC_MODE_BY_CONNECTION, apply_batch, set_sync
 from .log_sync import sync_log
 from .migrations import unknown_migrations
 from .opening import LedgerOpening, schema_version
@@ -53,11 +54,6 @@ from .problems import (
 from .read_only import ReadOnlyMode
 from .recording import LedgerRecording
 from .reports import LedgerReports
-from .writes import (
-    SYNC_MODE_BY_CONNECTION,
-    apply_batch,
-    set_sync,
-)
 
 T = TypeVar("T")
 
