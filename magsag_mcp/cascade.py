@@ -15,7 +15,8 @@ last target left (see :mod:`.cascade_waits`). A target routing's ``request_caps`
 before each try, or is passed over for the next target, or waited for on the last (see :mod:`.cascade_caps`).
 Every attempt and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`. Which targets are passed over
 lives in :mod:`.cascade_skips`; what an attempt stopped by its caller (a cancel, a callback, an exit) or the call's
-deadline leaves in :mod:`.cascade_stops`; the records, trace and final error in :mod:`.cascade_report`.
+deadline leaves in :mod:`.cascade_stops`; the records, trace and final error in :mod:`.cascade_report`; the guard
+it asks before each try, what it asks with, and what a reservation the ledger refused leaves, in :mod:`.cascade_guard`.
 """
 
 from __future__ import annotations
@@ -23,24 +24,18 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 
 from .answer_cache import PendingAnswer
-from .attempt_cost import (
-    Pricing,
-    input_tokens_reserved,
-    output_tokens_reserved,
-    price_answered,
-    price_failure,
-)
+from .attempt_cost import Pricing, price_answered, price_failure
 from .breaker import BreakerPolicy
 from .caller_progress import CallbackFailed, emit, guarded
 from .cascade_cache import CachedAnswers
 from .cascade_caps import CappedTargets, RequestCaps, Slot
 from .cascade_comebacks import DeferredTargets
+from .cascade_guard import Guard, attempt_context, reservation_refused
 from .cascade_report import (
     CascadeState,
     all_failed,
@@ -49,7 +44,6 @@ from .cascade_report import (
     labels,
     record_deadline_skip,
     record_skip,
-    reservation_refused,
     trace,
     unhooked,
 )
@@ -74,32 +68,22 @@ from .errors import (
     ProviderError,
     redacting_logger,
 )
-from .governance import (  # here, not in _context: imported there, ~5,700 instructions an attempt
-    AttemptContext,
-    refusal_ends_call,
-)
+from .governance import refusal_ends_call
 from .otel_spans import traced
 from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .rates import ZERO
 from .records import AttemptRecord
 from .retry import RetryPolicy
-from .routing import Candidate, Plan
+from .routing import Plan
 from .transport import Sends
-from .types import LLMRequest, LLMResult, Target
+from .types import LLMResult, Target
 from .types import with_stream as _with_stream
 
 log = redacting_logger("magsag_mcp.cascade")
 
 #: stream generations that may be long, so progress flows and idle timeouts don't kill them
 STREAM_MIN_TOKENS = 2048
-
-
-class Guard(Protocol):
-    async def admit(self, ctx: Any) -> Any: ...
-    async def settle(self, admission: Any, actual_cost: Decimal | None, bound: Decimal | None = None) -> None: ...
-    async def release(self, admission: Any) -> None: ...
-    def waiting(self, admission: Any) -> None: ...
 
 
 @dataclass(slots=True)
@@ -237,7 +221,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 if self.guard is not None:
                     try:
                         admission = await self.guard.admit(
-                            self._context(
+                            attempt_context(
                                 plan, cand, request, run_id, agent, parent_run_id, admissions, delegated_from, call_id
                             )
                         )
@@ -477,36 +461,3 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
         (Only the call that claimed it: one sending it once, no other target left, leaves another's probe alone.)"""
         if claimed:
             self.rests.unsent(target, self.clock())
-
-    def _context(
-        self,
-        plan: Plan,
-        cand: Candidate,
-        request: LLMRequest,
-        run_id: str,
-        agent: str | None,
-        parent_run_id: str | None,
-        admissions: list[Any],
-        delegated_from: str | None = None,
-        call_id: str | None = None,
-    ) -> Any:
-        # positional, in the field order: a class called with keywords builds and unpacks a dict of them
-        # (Python 3.11), several microseconds for a class this size, on every attempt
-        return AttemptContext(
-            run_id,
-            agent,
-            plan.skill_id,
-            plan.data_classes,  # data_class
-            cand.target,
-            input_tokens_reserved(request, cand.target),  # estimated_input_tokens
-            output_tokens_reserved(request, cand.target),  # max_output_tokens
-            cand.explicit,
-            cand.source,
-            parent_run_id,
-            tuple(admissions),  # prior_admissions
-            cand.by_env,
-            cand.routed,
-            delegated_from,
-            call_id,
-            cand.fallback,
-        )

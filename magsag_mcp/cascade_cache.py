@@ -22,7 +22,8 @@ from .routing import Candidate, Plan
 from .types import LLMResult, Target
 
 if TYPE_CHECKING:
-    from .cascade import CallOutcome, Guard
+    from .cascade import CallOutcome
+    from .cascade_guard import Guard
 
 log = redacting_logger("magsag_mcp.cascade")
 

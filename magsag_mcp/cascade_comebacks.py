@@ -19,7 +19,7 @@ from .retry import RetryPolicy
 from .types import Target
 
 if TYPE_CHECKING:
-    from .cascade import Guard
+    from .cascade_guard import Guard
 
 
 class DeferredTargets:

@@ -1,6 +1,5 @@
 """What a cascade writes down: one attempt record per attempt or skip, the trace a result carries,
-the error raised when every target failed, and what a reservation the ledger refused (another process's lock)
-leaves in the caller's error. The control flow lives in :mod:`.cascade`."""
+and the error raised when every target failed. The control flow lives in :mod:`.cascade`."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from .errors import (
     AllTargetsFailed,
     BudgetExceeded,
     InternalError,
-    LedgerError,
     MagsagError,
     PolicyDenied,
     ProviderError,
@@ -291,52 +289,6 @@ def shown_candidates(plan: Plan) -> tuple[list[str], list[dict[str, Any]]]:
     if res is not None and plain:
         res.shown = (list(plan.candidates), names, [dict(d) for d in candidates])
     return names, candidates
-
-
-async def release_unrecorded(guard: Any, admission: Any, target: Target, error: BaseException) -> None:
-    """Give back the reservation of an attempt that ended in ``error`` and that no record carries (a caller's error,
-    an interpreter exit). A write of its own, which a lock another process holds past the busy timeout refuses: the
-    caller still gets ``error`` (the cascade raises it on), the refusal kept in it (``release_error``, a note) and
-    logged. In its place, the ledger's "stayed locked; retry" hid what to fix, and a retry met the same lock. The
-    reservation is then dropped by the process's next reservation or its close (see ``Governance.release``)."""
-    held = getattr(admission, "reservation_id", None)  # (release forgets it before its write)
-    try:
-        await guard.release(admission)
-    except LedgerError as refused:
-        said = (
-            f"the budget reservation of its attempt at {target.label} was not given back ({refused.message}): it "
-            "counts against the budget limits until this process's next reservation or its close gives it back (or, "
-            "should neither write pass, it expires)"
-        )
-        log.warning("reservation %s, of an attempt that ended in %s: %s", held, type(error).__name__, said)
-        error.add_note(said)
-        if isinstance(error, MagsagError):
-            error.details["release_error"] = refused.to_dict()
-
-
-def reservation_refused(
-    plan: Plan,
-    state: CascadeState,
-    run_id: str,
-    agent: str | None,
-    position: int,
-    target: Target,
-    try_number: int,
-    refused: LedgerError,
-) -> AllTargetsFailed:
-    """The error of a call whose retry or fallback the ledger could not reserve (another process held its lock past
-    the busy timeout) after an attempt of it failed: that attempt's error, as when no target is left, the target not
-    sent recorded as skipped and the refusal kept in the error (``reservation_error``, a note) and logged. The
-    ledger's "stayed locked; retry" in its place hid what happened to the call (the vendor's 500, a timeout), which
-    the caller read nowhere but in the ledger."""
-    why = f"not sent: its budget reservation could not be made ({refused.message})"
-    record_skip(state, plan, run_id, agent, position, target, why, None, None, try_number=try_number)
-    error = all_failed(plan, state, state.last_error)
-    error.details["reservation_error"] = refused.to_dict()
-    said = f"{target.label} was not tried: its budget reservation could not be made ({refused.message})"
-    error.add_note(said)
-    log.warning("run %s: %s", run_id, said)
-    return error
 
 
 def internal_error(target: Target, bug: Exception, *, sent: bool = True) -> InternalError:

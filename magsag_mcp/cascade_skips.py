@@ -20,7 +20,7 @@ from .routing import Candidate, Plan
 from .types import Target
 
 if TYPE_CHECKING:
-    from .cascade import Guard
+    from .cascade_guard import Guard
 
 
 class TargetSkips:

@@ -14,7 +14,8 @@ import anyio
 
 from .attempt_cost import Pricing, price_failure, price_stopped
 from .caller_progress import CallbackFailed
-from .cascade_report import CascadeState, attempt_record, record_skip, release_unrecorded
+from .cascade_guard import release_unrecorded
+from .cascade_report import CascadeState, attempt_record, record_skip
 from .durations import setting
 from .errors import MagsagError, ProviderTimeoutError
 from .providers.at_rest import stopped_at_rest, stopped_prompt
@@ -24,7 +25,7 @@ from .transport import Sends
 from .types import LLMRequest, Target
 
 if TYPE_CHECKING:
-    from .cascade import Guard
+    from .cascade_guard import Guard
     from .providers.base import Provider
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from magsag_mcp import errors as E
+from magsag_mcp.cascade_guard import attempt_context
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers.fake import script
 from magsag_mcp.targets import parse_target
@@ -279,11 +280,10 @@ async def test_an_unusable_answer_is_recorded_at_what_it_cost():
 
 def test_planning_an_attempt_and_parsing_its_targets_run_no_import_statement():
     p = plan({"provider": "openai", "model": "gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]})
-    cascade, _ = make()
     cand = p.candidates[0]
 
     def attempt_and_targets() -> None:
-        cascade._context(p, cand, p.request, "r", "a", None, [])
+        attempt_context(p, cand, p.request, "r", "a", None, [])
         parse_target({"provider": "openai", "model": "openai:gpt-4o"})
         parse_target("anthropic:claude-3-5-haiku-latest")
 
