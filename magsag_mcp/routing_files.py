@@ -7,7 +7,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from .cache_setting import CacheSetting
 from .errors import ConfigError
@@ -57,6 +57,17 @@ class Route(BaseModel):
         return self
 
 
+#: what a key of a routing file, each read by a module of its own, would do written with nothing after it, and what to
+#: write there
+_NULL_MEANS = {
+    "provider_defaults": (
+        "would name no model for any provider",
+        "write each vendor's model (e.g. google: gemini-1.5-pro)",
+    ),
+    "request_caps": ("caps no target", "write each target's caps (e.g. 'local:*': {max_concurrent: 4})"),
+}
+
+
 class RoutingFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     default: list[TargetLike] | None = None
@@ -75,25 +86,16 @@ class RoutingFile(BaseModel):
                 raise ValueError("default chain is empty")
         return value
 
-    @field_validator("provider_defaults")
+    @field_validator(*_NULL_MEANS)
     @classmethod
-    def _written_null(cls, value: Any) -> Any:
-        """(Run on what is written only: a key left out is not validated.)"""
+    def _written_null(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuses a key written with nothing after it, which YAML reads as null: the key left out. (Run on what is
+        written only: a key left out is not validated.)"""
         if value is None:
+            what, fix = _NULL_MEANS[info.field_name]  # type: ignore[index]  # (a field validator: its field has a name)
             raise ValueError(
-                "provider_defaults is written with nothing after it (YAML reads that as null), which would name no "
-                "model for any provider; write each vendor's model (e.g. google: gemini-1.5-pro), or remove the key"
-            )
-        return value
-
-    @field_validator("request_caps")
-    @classmethod
-    def _caps_written_null(cls, value: Any) -> Any:
-        """(Run on what is written only: a key left out is not validated.)"""
-        if value is None:
-            raise ValueError(
-                "request_caps is written with nothing after it (YAML reads that as null), which caps no target; write "
-                "each target's caps (e.g. 'local:*': {max_concurrent: 4}), or remove the key"
+                f"{info.field_name} is written with nothing after it (YAML reads that as null), which {what}; {fix}, "
+                "or remove the key"
             )
         return value
 
