@@ -317,8 +317,13 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     try:
                         # its text written back from the prompt's escapes as it streams, as the final text is
                         shown = plan.answer_stream(callback) if callback is not None and plan.answer_stream else None
-                        async with within:
+                        within.enter()  # (not `async with`: see Deadline.enter)
+                        try:
                             result = await provider.complete(request, target, progress=shown or callback)
+                        except BaseException as ended:
+                            within.leave(ended)  # (our own expiry raised as a TimeoutError from the cancellation)
+                            raise
+                        within.leave(None)
                         if shown is not None:  # an "&" held back at the end began no escape
                             await shown.finish(result.usage)
                     except CallbackFailed:

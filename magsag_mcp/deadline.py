@@ -114,6 +114,18 @@ class Deadline:
         return self._expired
 
     async def __aenter__(self) -> None:
+        self.enter()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.leave(exc)
+
+    def enter(self) -> None:
+        """What ``async with`` does as it enters, without its coroutine. For the cascade's attempt: there ``async with``
+        made two coroutines an attempt and held the bound ``__aexit__`` for the whole request, which at 200 callers the
+        cyclic collector walked and promoted (benchmarks/ROUNDS.md, the fiftieth round). Each :meth:`enter` needs its
+        :meth:`leave`, whichever way the block ends."""
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("a Deadline is used inside a task")
@@ -147,15 +159,15 @@ class Deadline:
             in_force = (when if when < outer[0] else outer[0], outer[1] if self._attempt is None else self._attempt)
         self._token: Token[tuple[float, Any] | None] = _IN_FORCE.set(in_force)
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def leave(self, exc: BaseException | None) -> None:
+        """What ``async with`` does as it leaves, ``exc`` what ended the block (None: it ran to its end): a cancellation
+        of this deadline's own is raised as a TimeoutError from it."""
         if self._on is not None:
             self._on.live.pop(self, None)  # (gone already if it expired)
         else:
             self._handle.cancel()  # type: ignore[union-attr]
         _IN_FORCE.reset(self._token)
-        if self._expired and self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+        if self._expired and self._task.uncancel() <= self._cancelling and type(exc) is asyncio.CancelledError:
             raise TimeoutError from exc
 
     def _expire(self) -> None:

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 #: target params that configure magsag itself rather than being sent to the vendor
 RESERVED_PARAMS = frozenset({"api", "capabilities"})
+#: the settings a call pinned where it pinned none (most calls): one set for them all. ``frozenset(set())`` is a new
+#: object each time, tracked by the cyclic collector, which walked and promoted each plan's at 200 callers
+#: (benchmarks/ROUNDS.md, the fiftieth round)
+NONE_PINNED: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -49,7 +53,7 @@ class Plan:
     #: every data class that applies: the skill's, then the caller's if it declared another one
     data_classes: tuple[str, ...] = ()
     #: request fields the call set explicitly; they beat per-target params
-    pinned: frozenset[str] = frozenset()
+    pinned: frozenset[str] = NONE_PINNED
     warnings: list[str] = field(default_factory=list)
     #: the skill's :meth:`~.skills.CallParts.answer_text` for a text answer that may copy an escaped value, else None
     answer_text: Callable[[str], str] | None = None
@@ -191,7 +195,7 @@ def plan_call(
         list(chosen.candidates),  # the plan's own list: a cached resolution is shared
         request,
         chosen.data_classes,
-        frozenset(pinned),
+        frozenset(pinned) if pinned else NONE_PINNED,
         warnings,
         parts.answer_text if escaped else None,
         parts.answer_stream if escaped else None,

@@ -203,3 +203,36 @@ async def test_it_says_whether_a_timeout_error_that_left_it_is_its_own():
             await asyncio.sleep(30)
     assert own.expired
     assert not Deadline(30).expired  # (never entered)
+
+
+async def test_entered_and_left_by_hand_it_behaves_as_async_with_does():
+    # The cascade enters an attempt's deadline by hand (Deadline.enter / leave, not `async with`: the fiftieth round of
+    # benchmarks/ROUNDS.md): cut past it as a timeout from the cancellation, the task not left cancelled; the attempt
+    # in force inside it only; a body's own error passes through it; one done in time is left alone after it.
+    from magsag_mcp.deadline import attempt_in_force
+
+    task = asyncio.current_task()
+    mark = object()
+    within = Deadline(0.01, mark)
+    within.enter()
+    assert attempt_in_force() is mark
+    try:
+        await asyncio.sleep(30)
+    except BaseException as ended:
+        with pytest.raises(TimeoutError) as info:
+            within.leave(ended)
+    assert isinstance(info.value.__cause__, asyncio.CancelledError) and within.expired
+    assert task.cancelling() == 0 and attempt_in_force() is None
+
+    own = ValueError("the body's own")
+    within = Deadline(30.0)
+    within.enter()
+    within.leave(own)  # (not raised: the caller raises what ended the block)
+    assert not within.expired
+
+    within = Deadline(0.05)
+    within.enter()
+    await asyncio.sleep(0)
+    within.leave(None)
+    await asyncio.sleep(0.1)  # past the deadline it had: nothing cancels the task now
+    assert task.cancelling() == 0 and not within.expired

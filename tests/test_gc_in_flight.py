@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import sqlite3
 import weakref
 from collections.abc import Iterator
@@ -70,3 +71,58 @@ async def test_a_call_that_skips_nothing_makes_no_list_for_skips():
     cascade, _ = make()
     out = await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
     assert out.trace["skipped"] == [] and isinstance(out.trace["skipped"], list)
+
+
+def _frames_awaited(task: asyncio.Task) -> dict[str, object]:
+    """The coroutines of magsag_mcp a task is waiting in, by function name (the innermost of a name kept), down the
+    chain of awaits from the task's own coroutine."""
+    found: dict[str, object] = {}
+    coro = task.get_coro()
+    while coro is not None and hasattr(coro, "cr_frame"):
+        if coro.cr_frame is not None and "/magsag_mcp/" in coro.cr_code.co_filename:
+            found[coro.cr_code.co_qualname] = coro
+        coro = coro.cr_await
+    return found
+
+
+async def test_an_attempt_waiting_for_its_answer_holds_no_empty_note_list_pin_set_or_deadline_exit(
+    fake_openai, tmp_path: Path
+):
+    # What an attempt held while it waited for the upstream's answer, each for the whole request: at 200 callers every
+    # young collection walked and promoted it (benchmarks/ROUNDS.md, the fiftieth round). The refused settings' notes
+    # and the tool names' notes were empty lists on nearly every call; the plan's pinned settings an empty frozenset
+    # made anew for each call; `async with` around the request held the deadline's bound __aexit__ on the cascade's
+    # stack (gc.get_referents of a coroutine sees its stack as the collector does).
+    from magsag_mcp.deadline import Deadline
+    from magsag_mcp.routing import NONE_PINNED
+    from magsag_mcp.service import Service
+    from tests.fakes import openai_replies as R
+    from tests.fakes.openai_server import DEFAULT_KEY
+
+    fake_openai.queue(R.Reply(hang=True))
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    svc = await Service.open(catalog=Path(__file__).resolve().parent.parent / "catalog", db=tmp_path / "l.db", env=env)
+    try:
+        payload = {"data": "Quarterly revenue rose 8%.", "model_config": {"provider": "openai", "model": "gpt-4o"}}
+        call = asyncio.ensure_future(svc.invoke_skill("skill.analysis", payload, agent="a"))
+        while not fake_openai.requests:
+            await asyncio.sleep(0.001)
+        frames = _frames_awaited(call)
+        waiting = ["Cascade.run", "RefusedSettings.call_fitted", "HTTPProvider.call"]
+        assert all(name in frames for name in waiting), sorted(frames)
+        fitted = frames["RefusedSettings.call_fitted"].cr_frame.f_locals  # type: ignore[attr-defined]
+        assert fitted["notes"] == () and not gc.is_tracked(fitted["notes"])
+        sent = frames["HTTPProvider.call"].cr_frame.f_locals  # type: ignore[attr-defined]
+        assert sent["renamed"] == () and not gc.is_tracked(sent["renamed"])
+        run = frames["Cascade.run"]
+        assert run.cr_frame.f_locals["plan"].pinned is NONE_PINNED  # type: ignore[attr-defined]
+        held = [o for o in gc.get_referents(run) if inspect.ismethod(o) and isinstance(o.__self__, Deadline)]
+        assert held == []
+        assert any(isinstance(o, Deadline) for o in gc.get_referents(run))  # (the attempt's deadline itself is held)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    finally:
+        fake_openai.release()
+        await svc.aclose()
+

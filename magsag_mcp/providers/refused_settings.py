@@ -129,7 +129,9 @@ class RefusedSettings(HTTPProvider):
         self, wire: WireFormat, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
         key = (target.base_url, target.model)
-        notes: list[str] = []
+        # a tuple, made anew for a note: most calls have none, and an empty list lived as long as the attempt, for
+        # the cyclic collector to walk and promote at 200 callers (benchmarks/ROUNDS.md, the fiftieth round)
+        notes: tuple[str, ...] = ()
         #: the request as asked, once its tools went without strict: their arguments are checked against it
         strict_asked: LLMRequest | None = None
         # "top_p+temperature": top_p refused beside a temperature only (a model that takes one sampler), weighed
@@ -143,7 +145,7 @@ class RefusedSettings(HTTPProvider):
                 request = without_setting(request, setting)
                 not_sent = "the call was not streamed" if setting in _STREAMING else "it was not sent"
                 what = f"'{setting}' beside '{alongside}'" if alongside else f"'{setting}'"
-                notes.append(f"{target.label} refused {what} on an earlier call; {not_sent}")
+                notes += (f"{target.label} refused {what} on an earlier call; {not_sent}",)
         while True:
             try:
                 result = await self.call(wire, request, target, progress=progress)
@@ -160,9 +162,9 @@ class RefusedSettings(HTTPProvider):
                     request = bare
                     why = f"could not verify the reasoning sent back ({_said(exc)}): sending the turn without it"
                     await say_resend(progress, target, why)
-                    notes.append(
+                    notes += (
                         f"{target.label}: the encrypted reasoning sent back with the tool calls could not be verified "
-                        f"({_said(exc)}); the turn was sent again without it, and the model reasoned anew"
+                        f"({_said(exc)}); the turn was sent again without it, and the model reasoned anew",
                     )
                     continue
                 if strict_tool_refused(exc, request):
@@ -170,9 +172,9 @@ class RefusedSettings(HTTPProvider):
                     request = replace(request, tools=[replace(t, strict=False) for t in request.tools])
                     why = f"refused a tool's schema as strict ({_said(exc)}): sending it again without strict"
                     await say_resend(progress, target, why)
-                    notes.append(
+                    notes += (
                         f"{target.label} refused a tool's schema as strict ({_said(exc)}); it was sent again without "
-                        "strict, and the arguments were checked against the schema here"
+                        "strict, and the arguments were checked against the schema here",
                     )
                     continue
                 if not strict_schema_refused(exc, request):
@@ -181,9 +183,9 @@ class RefusedSettings(HTTPProvider):
                 request = replace(request, json_schema_strict=False)
                 why = f"refused the JSON schema as strict ({_said(exc)}): sending it again without strict"
                 await say_resend(progress, target, why)
-                notes.append(
+                notes += (
                     f"{target.label} refused the JSON schema as strict ({_said(exc)}); it was sent again without "
-                    "strict, and the answer was checked against the schema here"
+                    "strict, and the answer was checked against the schema here",
                 )
                 continue
             except UnsupportedFeatureError as exc:
@@ -208,12 +210,12 @@ class RefusedSettings(HTTPProvider):
                     await say_resend(
                         progress, target, f"refused 'max_tokens' ({said}): sending it as max_completion_tokens"
                     )
-                    notes.append(f"{target.label} refused 'max_tokens' ({said}); it was sent as max_completion_tokens")
+                    notes += (f"{target.label} refused 'max_tokens' ({said}); it was sent as max_completion_tokens",)
                 elif name in self.droppable and has_setting(request, name):
                     request = without_setting(request, name)
                     again = "unstreamed" if name in _STREAMING else "without it"
                     await say_resend(progress, target, f"refused '{name}' ({said}): sending it again {again}")
-                    notes.append(f"{target.label} refused '{name}' ({said}); it was sent again {again}")
+                    notes += (f"{target.label} refused '{name}' ({said}); it was sent again {again}",)
                 else:
                     raise
                 beside = exc.details.get("beside")  # refused only together with this other setting

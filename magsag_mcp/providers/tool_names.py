@@ -45,18 +45,19 @@ def _fits(name: str, limit: int, letter_first: bool) -> bool:
 
 def fitted(
     request: LLMRequest, limit: int | None, *, letter_first: bool = False, api: str = "the API"
-) -> tuple[LLMRequest, ToolNames | None, list[str]]:
+) -> tuple[LLMRequest, ToolNames | None, tuple[str, ...]]:
     """``request`` with each tool name ``api`` does not take (:data:`_UNSAFE`, longer than ``limit``; with
     ``letter_first``, one that does not begin with a letter or ``_``) fitted to it, the names as sent, and a note for
     each name changed; ``request`` as it is (and None) where every name fits, or ``limit`` is None (an API that takes
-    any name)."""
+    any name). The notes are a tuple: an empty one is no new object (an empty list was, which the attempt held while
+    it waited for the answer, for the cyclic collector to walk and promote at 200 callers)."""
     if limit is None:
-        return request, None, []
+        return request, None, ()
     names = _names(request)
     # (nearly every call: nothing to change; most name no tool at all, asked first: all() over a generator of none
     # costs some 2,000 instructions, on every attempt)
     if not names or all(_fits(n, limit, letter_first) for n in names):
-        return request, None, []
+        return request, None, ()
     sent = {n: n for n in names if _fits(n, limit, letter_first)}
     taken = set(sent.values())
     notes: list[str] = []
@@ -79,7 +80,7 @@ def fitted(
             f"{limit} characters{', beginning with a letter or _' if letter_first else ''}); its calls are returned "
             "under its own name"
         )
-    return _renamed(request, sent), ToolNames(sent), notes
+    return _renamed(request, sent), ToolNames(sent), tuple(notes)
 
 
 def _names(request: LLMRequest) -> list[str]:

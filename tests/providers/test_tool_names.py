@@ -107,4 +107,4 @@ def test_a_request_naming_no_tool_is_sent_as_it_is():
     plain = LLMRequest(messages=[Message("user", "hi"), Message("assistant", "hello"), Message("user", "again")])
     for limit, letter_first in ((64, False), (64, True), (None, False)):
         sent, names, notes = fitted(plain, limit, letter_first=letter_first)
-        assert sent is plain and names is None and notes == []
+        assert sent is plain and names is None and notes == ()
