@@ -126,3 +126,30 @@ async def test_an_attempt_waiting_for_its_answer_holds_no_empty_note_list_pin_se
         fake_openai.release()
         await svc.aclose()
 
+
+async def test_a_first_attempts_reservation_waits_with_no_list_of_earlier_attempts(
+    fake_openai, tmp_path: Path, monkeypatch
+):
+    # Governance.admit copied the cascade's tuple of the call's earlier admissions into a list, read only, and held it
+    # while the reservation waited for the group commit: for a first attempt (most) an empty list the young
+    # collections walked and promoted at 200 callers. The tuple itself is read now: the empty tuple, no object at all.
+    from magsag_mcp.governance import Governance
+    from magsag_mcp.service import Service
+    from tests.fakes.openai_server import DEFAULT_KEY
+
+    seen: list[object] = []
+    reserve = Governance._reserve
+
+    async def watched(self: Governance, op: object, prior: object) -> int:
+        seen.append(prior)
+        return await reserve(self, op, prior)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Governance, "_reserve", watched)
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    svc = await Service.open(catalog=Path(__file__).resolve().parent.parent / "catalog", db=tmp_path / "l.db", env=env)
+    try:
+        payload = {"data": "Quarterly revenue rose 8%.", "model_config": {"provider": "openai", "model": "gpt-4o"}}
+        await svc.invoke_skill("skill.analysis", payload, agent="a")
+    finally:
+        await svc.aclose()
+    assert seen and seen[0] == () and not gc.is_tracked(seen[0])

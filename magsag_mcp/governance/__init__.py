@@ -183,7 +183,10 @@ class Governance:
             return await self._placing(ctx, None, scoped)
         # The call limit bounds the whole call: earlier attempts' settled cost, plus the worst case of
         # any whose cost is unknown (an unpriced answer, or an attempt cut after it reached the vendor).
-        prior = list(ctx.prior_admissions)
+        # read, never changed: no list copied from the cascade's tuple, which for a call's first attempt (most) is the
+        # empty tuple, no object at all (a list was, held through the reservation's wait: benchmarks/ROUNDS.md, the
+        # fiftieth round)
+        prior = ctx.prior_admissions
         call_spent = call_held = _ZERO  # a call's first attempt (most) has no earlier one to add up
         for a in prior:  # a loop, not a sum() over a generator for each (a frame each)
             if a.actual_usd is not None:
@@ -270,11 +273,11 @@ class Governance:
             ctx.delegated_from,
             ctx.call_id,
         )
-        rid = await self._reserve(op, list(ctx.prior_admissions))
+        rid = await self._reserve(op, ctx.prior_admissions)
         # never carried over to the call's next attempt (whole False): it holds no limit's worst case
         return Admission(rid, reserved, None, True, False, False, scoped, None, ctx.run_id)
 
-    async def _reserve(self, op: Reservation, prior: list[Admission]) -> int:
+    async def _reserve(self, op: Reservation, prior: Sequence[Admission]) -> int:
         """Make ``op``, shrinking the call's earlier attempts' holds (``prior``) in its transaction; its id."""
         if prior:
             # The call's earlier attempts that failed for less than their worst case (a 503 costs
@@ -303,7 +306,7 @@ class Governance:
         return rid  # type: ignore[return-value]
 
     async def _carry(
-        self, held: Admission, prior: list[Admission], worst: Decimal, provider: str, model: str
+        self, held: Admission, prior: Sequence[Admission], worst: Decimal, provider: str, model: str
     ) -> int | None:
         """Hand ``held``'s reservation on to the attempt at ``provider:model`` (see :class:`~.budget.Carry`) and return
         its id; None when its row is gone (expired and recorded as abandoned): a new reservation is made then. Made

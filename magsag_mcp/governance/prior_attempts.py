@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 from ..ledger.money import to_pusd
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .attempts import Admission
 
 _ZERO = Decimal(0)
 
 
-def unshrink(prior: list[Admission], shrink: tuple[tuple[int, int], ...]) -> None:
+def unshrink(prior: Sequence[Admission], shrink: tuple[tuple[int, int], ...]) -> None:
     """Mark the admissions ``shrink`` named not shrunk again: the reservation that was to shrink them was
     refused, and its transaction (a batch of its own) rolled the shrink back with it. Should it have been
     kept (a merged batch), the next reservation sets the same amount again."""
@@ -25,7 +27,7 @@ def unshrink(prior: list[Admission], shrink: tuple[tuple[int, int], ...]) -> Non
             a.shrunk = False
 
 
-def shrinkable(prior: list[Admission]) -> tuple[tuple[int, int], ...]:
+def shrinkable(prior: Sequence[Admission]) -> tuple[tuple[int, int], ...]:
     """``(amount in pico-USD, reservation id)`` of the earlier attempts settled below their worst case whose
     reservation is not yet shrunk, and of those of unknown cost whose bound is above what they hold (see
     ``Governance.settle``: a cut stream's counted prompt), held at that bound from the next reservation on, which would
@@ -55,7 +57,7 @@ def shrinkable(prior: list[Admission]) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def carriable(prior: list[Admission], worst: Decimal, scoped: Any) -> Admission | None:
+def carriable(prior: Sequence[Admission], worst: Decimal, scoped: Any) -> Admission | None:
     """The call's latest earlier attempt that cost nothing and whose reservation, counted in the same limits, still
     holds a worst case at least ``worst`` (see :meth:`Governance.admit`). Not one that cost something (a billed 429,
     a partial stream) or whose cost is unknown: its hold stands for that until the call is recorded."""
