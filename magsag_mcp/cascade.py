@@ -160,6 +160,11 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     hit = await self._from_cache(plan, cand, position, run_id, agent, state, progress, key, deadline)
                     if hit is not None:
                         return hit
+                elif plan.flight is not None and plan.flight.key != key:
+                    # sent unlooked-up (no key: a provider with no wire; a target come back to): the key this call
+                    # led and left is landed now, not once the call ends, so that its waiters do not wait on it
+                    self.answers.flights.land(plan.flight)
+                    plan.flight = None
             resting = None if state.revisited else self.rests.resting(target, self.clock(), probe=state)
             #: this call is the breaker's probe of the target: whatever stops its try before its answer or error is
             #: noted (a locked ledger, a cancel, a callback raising) hands the probe on (see _unclaimed)

@@ -235,3 +235,37 @@ async def test_the_map_of_flights_is_empty_after_many_calls_however_they_ended(
     calls = [_call(service, agent=f"agent-{n % 5}") for n in range(20)]
     await asyncio.gather(*calls)
     assert service.answers.flights.leading == {}
+
+
+async def test_a_leader_gone_on_to_a_target_not_cached_lands_the_one_it_left(
+    service: Service, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+):
+    """The leader's first target failed and it went on to one whose answers are not cached (no key: the fake's, a
+    provider with no wire): the key it left is landed then, not once its whole call ends, so its waiter sends at
+    once rather than waiting on a target the leader is not sending any more."""
+    gate = Gate(fake_openai, monkeypatch)
+    fake_openai.queue(R.ErrorReply(404, "scripted: no such model", code="model_not_found"))
+    slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 600_000}}
+    payload = {"data": "numbers", "model_config": {"provider": "openai", "model": "gpt-4o", "fallbacks": [slow]}}
+    gone_on = asyncio.Event()
+
+    def progress(event: str, data: Any) -> None:
+        if event == "fallback":  # (said after the cascade passed the target's look-up)
+            gone_on.set()
+
+    leader = asyncio.ensure_future(
+        service.invoke_skill("skill.analysis", payload, agent="ana", context=HOUR, progress=progress)
+    )
+    await gate.until(requests=1)
+    waiter = _call(service)
+    await gate.until(requests=1, waiting=1)
+    gate.open()
+    await gone_on.wait()
+    assert service.answers.flights.leading == {}  # (the leader sleeps in the fake's target, leading nothing)
+    await gate.until(requests=2)  # the waiter, woken, sent its own
+    answered = await waiter
+    assert answered.cost_usd > 0 and not leader.done()
+    leader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    assert service.answers.flights.leading == {}
