@@ -69,6 +69,10 @@ class CachedAnswers:
             plan.flight = flights.lead(key)  # (before the look-up: a call asking meanwhile waits for this one)
         else:
             await flights.wait(ahead, deadline - self.clock())
+            if self._cache_key(plan, cand.target, agent) != key:
+                # the policies forbid the target now (an Azure deployment's answer named a model they forbid, while
+                # this call waited): not answered from it; the cascade refuses it as any call to it now
+                return None
         hit = await self._cached(plan, cand, position, run_id, agent, state, progress, key)
         if hit is not None and plan.flight is not None:
             flights.land(plan.flight)  # answered: the calls waiting for it find the same answer

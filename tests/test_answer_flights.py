@@ -269,3 +269,30 @@ async def test_a_leader_gone_on_to_a_target_not_cached_lands_the_one_it_left(
     with pytest.raises(asyncio.CancelledError):
         await leader
     assert service.answers.flights.leading == {}
+
+
+async def test_a_waiter_is_not_answered_by_a_model_a_policy_forbade_while_it_waited(
+    service: Service, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+):
+    """The policies allowed the target when the waiter began to wait; by the time the leader's answer is stored they
+    forbid it (as an Azure deployment's answer naming a model a policy forbids does, "from now on"): the waiter is
+    refused as any call to it now is, not answered from the cache."""
+    gate = Gate(fake_openai, monkeypatch)
+    leader = _call(service)
+    await gate.until(requests=1)
+    waiter = _call(service)
+    await gate.until(requests=1, waiting=1)
+    policies = service.governance.policies
+    allowed = policies.allowed
+
+    def forbids_gpt_4o(target: Any, data_class: Any) -> Any:
+        if target.model == "gpt-4o":
+            return False, "test_policy", "gpt-4o is forbidden from now on", "allowed_models"
+        return allowed(target, data_class)
+
+    monkeypatch.setattr(policies, "allowed", forbids_gpt_4o)
+    gate.open()
+    assert (await leader).cost_usd > 0  # (sent before the policy said so: its answer is stored)
+    with pytest.raises(E.PolicyDenied, match="forbidden from now on"):
+        await waiter
+    assert len(fake_openai.requests) == 1 and service.answers.flights.leading == {}
