@@ -21,7 +21,8 @@ nests under it), sampled out or not (a sampled-out call's traceparent, sent on, 
 made from the attempts' records once the call ends, with the times each attempt was sent and answered: the records
 hold what the spans say (tokens, cost, the error's kind, the body each request was sent with), already redacted, and
 the cascade's loop, the hot path, is left alone. Targets passed over unsent (no key, a policy, a budget, the
-deadline) are events of the call's span, not spans: no request was made. A bug here is logged and never fails the
+deadline) are events of the call's span, not spans: no request was made; so is an answer from the answer cache
+(``magsag.cache_hit``, naming the run that paid for it). A bug here is logged and never fails the
 call, which was paid for.
 
 Prompts and answers are not recorded unless ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (the setting
@@ -215,6 +216,18 @@ def _describe(
     sent = 0
     tries: list[AttemptRecord] = []  # the tries of one target, one after another: one span (see otel_attempts.py)
     for a in attempts:
+        if a.cached_from is not None:  # answered from the answer cache: nothing sent, so no client's span either
+            hit: dict[str, Any] = {
+                "magsag.target": f"{a.provider}:{a.model}",
+                "magsag.cached_from": a.cached_from,  # (the run that paid for the answer)
+                "magsag.fallback.position": a.fallback_position,
+            }
+            if a.saved_usd is not None:  # (unknown: absent, never 0)
+                hit["magsag.saved_usd"] = float(a.saved_usd)
+            span.add_event("magsag.cache_hit", hit, timestamp=int(a.started_at * _NS))
+            span.set_attribute("magsag.target", hit["magsag.target"])
+            span.set_attribute("magsag.fallback.position", a.fallback_position)
+            continue
         if a.outcome != "ok" and a.outcome != "error":  # passed over, never sent: an event of the call
             span.add_event(
                 "magsag.target_skipped",

@@ -234,3 +234,24 @@ async def test_a_sampled_out_call_is_current_so_what_it_sends_says_so(tmp_path, 
     version, trace_id, _parent, flags = headers["traceparent"].split("-")
     # in the call's trace, its sampled flag (0x01) clear: what the SDK sends, 02, is the W3C "random" flag alone
     assert trace_id == format(child.trace_id, "032x") and not int(flags, 16) & 0x01
+
+
+async def test_an_answer_from_the_cache_is_no_client_span_but_an_event_of_the_call(tmp_path, exporter, fake_openai):
+    """A call answered from the answer cache sent nothing: no `chat MODEL` span (a client's request to the vendor's
+    server, with the original answer's response id, that never was), but an event of the call's span naming the run
+    that paid for the answer; the call's span says the target that answered, and that nothing was sent."""
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    payload = {"data": "x", "model_config": {"provider": "openai", "model": "gpt-4o"}}
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        paid = await svc.invoke_skill("skill.analysis", payload, context={"cache_ttl": 3600})
+        hit = await svc.invoke_skill("skill.analysis", payload, context={"cache_ttl": 3600})
+    assert len(fake_openai.requests) == 1 and hit.cost_usd == 0
+    (sent,) = _spans(exporter, "chat gpt-4o")  # the first call's, alone
+    first, second = _spans(exporter, "magsag skill.analysis")
+    assert sent.parent.span_id == first.context.span_id
+    assert second.attributes["magsag.attempts"] == 0 and second.attributes["magsag.cost_usd"] == 0.0
+    assert second.attributes["magsag.target"] == "openai:gpt-4o"
+    (event,) = [e for e in second.events if e.name == "magsag.cache_hit"]
+    assert event.attributes["magsag.cached_from"] == paid.run_id
+    assert event.attributes["magsag.target"] == "openai:gpt-4o"
+    assert event.attributes["magsag.saved_usd"] == float(paid.cost_usd)
