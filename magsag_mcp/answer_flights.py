@@ -5,10 +5,10 @@ then answered from the cache as any hit is, or, the other call's answer not stor
 cut at max_tokens), sends its own request.
 
 The first call to ask for a key leads it (:meth:`Flights.lead`) from before its look-up until it is answered from the
-cache, its answer is stored, it looks up its next target, or it ends whichever way (failed, cancelled):
-:meth:`Flights.land` then wakes the calls waiting for it. A
-waiter's cancellation is its own (it waits on an event, which the leader neither awaits nor owns), and it waits no
-longer than its call's deadline. Only calls whose answers are cached lead or wait: the others never come here.
+cache, its answer is stored, it goes on to its next target (looked up or not), or it ends whichever way (failed,
+cancelled): :meth:`Flights.land` then wakes the calls waiting for it. A waiter's cancellation is its own (it waits
+on an event, which the leader neither awaits nor owns), it waits no longer than its call's deadline, and it asks the
+policies again once woken. Only calls whose answers are cached lead or wait: the others never come here.
 """
 
 from __future__ import annotations
