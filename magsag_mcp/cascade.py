@@ -168,7 +168,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
             resting = None if state.revisited else self.rests.resting(target, self.clock(), probe=state)
             #: this call is the breaker's probe of the target: whatever stops its try before its answer or error is
             #: noted (a locked ledger, a cancel, a callback raising) hands the probe on (see _unclaimed)
-            claimed = resting is None and not state.revisited and self.rests.probing(target, state)
+            claimed = state if resting is None and not state.revisited and self.rests.probing(target, state) else None
             #: sent once, without retries: a target the circuit breaker left alone, with no other left to answer
             once = False
             if resting is not None and self._allowed(
@@ -374,7 +374,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     # a wait it named, or its probe's failure opening the circuit breaker again: the calls after leave
                     # it (a call's failures are counted once it gives the target up, below)
                     tripped = self.rests.note(target, exc, self.clock(), state.counted_by_breaker(), state)
-                    claimed = False  # (noted: a probe is over, closed, opened again or handed on to another call)
+                    claimed = None  # (noted: a probe is over, closed, opened again or handed on to another call)
                     if tripped:
                         said = labels(plan)[position]  # (with its endpoint beside another of the same model)
                         record.warnings.append(breaker_opened(self.rests, target, said, tripped))
@@ -465,9 +465,10 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
 
     # --- helpers ---------------------------------------------------------------------------------
 
-    def _unclaimed(self, claimed: bool, target: Target) -> None:
-        """The try of ``target`` stopped before its answer or its error was noted: were this call its breaker's probe
-        (``claimed``), the next call probes it, rather than every call passing it over until this one's deadline.
-        (Only the call that claimed it: one sending it once, no other target left, leaves another's probe alone.)"""
-        if claimed:
-            self.rests.unsent(target, self.clock())
+    def _unclaimed(self, claimed: CascadeState | None, target: Target) -> None:
+        """The try of ``target`` stopped before its answer or its error was noted: were this call (``claimed``, its
+        state) its breaker's probe, the next call probes it, rather than every call passing it over until this one's
+        deadline. (Only the call that claimed it: one sending it once, no other target left, leaves another's probe
+        alone; and so does one whose probe another call's answer closed, the probe taken again since by another.)"""
+        if claimed is not None:
+            self.rests.unsent(target, self.clock(), claimed)

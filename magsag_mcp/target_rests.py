@@ -180,11 +180,15 @@ class TargetRests:
         )
         return how
 
-    def unsent(self, target: Target, now: float) -> None:
-        """``target``'s attempt was not sent after all (a budget or a policy refused it, the call's deadline passed):
-        were it the probe, the next call probes it, rather than every call passing it over until this one's
-        deadline."""
-        self._unclaimed((target.provider, target.model, target.base_url), now)
+    def unsent(self, target: Target, now: float, call: object) -> None:
+        """``target``'s attempt of ``call`` was not sent after all (a budget or a policy refused it, the call's deadline
+        passed): were ``call`` its probe, the next call probes it, rather than every call passing it over until this
+        one's deadline. A call whose probe was closed meanwhile (another call's answer), and taken again since by
+        another call, hands on nothing: that probe is the other call's."""
+        key = (target.provider, target.model, target.base_url)
+        rest = self._rests.get(key)
+        if rest is not None and rest.prober is call:
+            self._unclaimed(key, now)
 
     def probing(self, target: Target, call: object) -> bool:
         """Whether ``call`` is ``target``'s probe now (asked by the call that :meth:`resting` just let send it)."""

@@ -203,3 +203,42 @@ async def test_a_probes_429_closes_it_and_its_wait_is_a_rate_limits():
     out = await cascade.run(plan(ALONE), run_id="probe", agent=None)
     assert out.result.text == "after the wait" and [a.outcome for a in out.attempts] == ["error", "ok"]
     assert clock.sleeps[-1] >= 3.0 and not cascade.rests.failing
+
+
+async def test_a_probing_call_cancelled_after_its_probe_was_closed_and_taken_again_leaves_the_new_probe_alone():
+    # The probe's try long in flight: another call's answer closes the breaker, three calls then open it again, and,
+    # its cooldown over, a second call takes the new probe. The first call cancelled now was no longer the probe:
+    # before, its way out handed on whatever probe the target had (the second call's), and a third call probed it
+    # beside the second, two requests at a server the breaker had left alone.
+    cascade, clock = make(tries=1)
+    await _opened(cascade, clock)
+    held = _HeldTries(cascade)
+    first_try, answered_try = held.then("never answered"), held.then("a answers the other call")
+    answered_try.release.set()
+    first = anyio.CancelScope()
+
+    async def probing_first() -> None:
+        with first:
+            await cascade.run(plan(WITH_FALLBACK), run_id="first", agent=None)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(probing_first)
+        await first_try.started.wait()
+        out = await cascade.run(plan(ALONE), run_id="answered", agent=None)  # (sent once: an answer closes it)
+        assert out.result.text == "a answers the other call" and not cascade.rests.failing
+        script("a", *_down(3))
+        for _ in range(3):  # (b answering each)
+            await cascade.run(plan(WITH_FALLBACK), run_id="down", agent=None)
+        clock.now += 30.0
+        second_try = held.then("a is back")
+        seconds = []
+        tg.start_soon(_outcome, cascade.run(plan(WITH_FALLBACK), run_id="second", agent=None), seconds)
+        await second_try.started.wait()
+        first.cancel()
+        while not first.cancelled_caught:
+            await anyio.sleep(0)
+        meanwhile = await cascade.run(plan(WITH_FALLBACK), run_id="third", agent=None)
+        assert [(a.model, a.outcome) for a in meanwhile.attempts] == [("a", "skipped"), ("b", "ok")]
+        assert "another call is sending it now" in meanwhile.attempts[0].error_message
+        second_try.release.set()
+    assert seconds[0].result.text == "a is back"
