@@ -37,8 +37,6 @@ __all__ = ["RedactingFormatter", "build_parser", "configure_logging", "main"]
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TRANSPORTS = ("stdio", "http")
 LOG_LEVEL_ENV = "MAGSAG_MCP_LOG_LEVEL"
-#: the agent every call is recorded under, for clients configured by their environment (see --agent)
-
 
 #: what ``--help`` says of the environment: every variable of docs/configuration.md's table (tests/test_docs.py
 #: holds them to it), for a user setting the server up, who reads this before any page of the docs

@@ -22,6 +22,7 @@ PORT_ENV = "MAGSAG_MCP_PORT"
 ALLOW_HOSTS_ENV = "MAGSAG_MCP_ALLOW_HOSTS"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+#: the agent every call is recorded under, for clients configured by their environment (see --agent)
 AGENT_ENV = "MAGSAG_MCP_AGENT"
 
 
