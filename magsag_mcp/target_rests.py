@@ -13,7 +13,7 @@ from typing import Literal
 
 from .breaker import BreakerPolicy, unwell
 from .durations import seconds
-from .errors import ProviderError, excerpt
+from .errors import ProviderError, ProviderTimeoutError, excerpt
 from .plurals import counted
 from .types import Target
 
@@ -149,9 +149,10 @@ class TargetRests:
     def _probed(self, key: _Key, exc: ProviderError, now: float) -> Tripped:
         """The breaker's probe of ``key`` failed with ``exc``: one that says the server is unwell opens it again at
         once (for twice the rest before); another error closes it, where its server answered (a 400, a 429: it is up),
-        or leaves the probe to the next call, where nothing reached it."""
+        or leaves the probe to the next call, where nothing reached it or its call's own deadline cut it (the caller's
+        time, no answer: as a probe whose call was cancelled)."""
         if not unwell(exc):
-            if exc.reached:
+            if exc.reached and not (isinstance(exc, ProviderTimeoutError) and exc.call_deadline):
                 self._closed(key)
             else:
                 self._unclaimed(key, now)

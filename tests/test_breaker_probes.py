@@ -7,6 +7,7 @@ server's wait, and the call moves on."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from typing import Any
 
@@ -242,3 +243,24 @@ async def test_a_probing_call_cancelled_after_its_probe_was_closed_and_taken_aga
         assert "another call is sending it now" in meanwhile.attempts[0].error_message
         second_try.release.set()
     assert seconds[0].result.text == "a is back"
+
+
+async def test_a_probe_cut_by_its_calls_deadline_is_the_next_calls_not_an_answer():
+    # The probe's request left and no answer came before the call's own deadline (the caller's time, which says
+    # nothing of the server: see breaker.unwell). Before, that cut was taken for its server's answer (a 400's, a
+    # 429's): the breaker closed, and the next call sent the down server as a healthy one, retries and all. It is
+    # handed on, as a probe whose call was cancelled is: the next call probes it, once.
+    cascade, clock = make(tries=2)
+    await _opened(cascade, clock)
+    cascade.retry = dataclasses.replace(cascade.retry, deadline=0.2)  # (the cut: real time, the try held)
+    held = _HeldTries(cascade)
+    held.then("never answered")
+    out = await cascade.run(plan(WITH_FALLBACK), run_id="cut", agent=None)
+    assert [(a.model, a.outcome) for a in out.attempts] == [("a", "error"), ("b", "ok")]
+    assert "within the call's deadline" in out.attempts[0].error_message
+    assert cascade.rests.failing  # (its calls in a row not forgotten: no answer came)
+    cascade.retry = dataclasses.replace(cascade.retry, deadline=300.0)
+    script("a", E.ServerError("fake:a: HTTP 500: still down", status=500), "not sent")
+    out = await cascade.run(plan(WITH_FALLBACK), run_id="next", agent=None)
+    assert [(a.model, a.attempt_number, a.outcome) for a in out.attempts] == [("a", 1, "error"), ("b", 1, "ok")]
+    assert out.attempts[0].warnings[-1].startswith("fake:a: its probe failed, and the circuit breaker opened again")
