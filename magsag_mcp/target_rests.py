@@ -57,7 +57,8 @@ class _Rest:
     #: target, sent all the same) neither closes the breaker by a refusal of its own request nor opens it again
     prober: object | None = None
     #: a failed probe's rest lengthened to the wait its server named (a 503's ``Retry-After`` longer than the breaker's
-    #: rest): still the breaker's, probed by one call when it is over
+    #: rest): still the breaker's, probed by one call when it is over; meanwhile its server's word, which a call with no
+    #: other target waits out (see rest_wait), not a cooldown of ours that it sends all the same
     by_server: bool = False
 
 
@@ -303,7 +304,9 @@ class TargetRests:
                 f"after {failed}, {left_said} of that left{done}; then one call sends it ({self.breaker.said()})"
             )
         error = _standing_for(rest, f"{target.label}: not sent: {why}; it said: {rest.said}", target, left)
-        error.left_by_breaker = True
+        # (sent once all the same by a call with no other target: the breaker's cooldown is our guess. A rest its
+        # server's wait lengthened is its server's word, waited out as any wait it named, while no call probes it)
+        error.left_by_breaker = rest.prober is not None or not rest.by_server
         return error
 
 

@@ -264,3 +264,25 @@ async def test_a_probe_cut_by_its_calls_deadline_is_the_next_calls_not_an_answer
     out = await cascade.run(plan(WITH_FALLBACK), run_id="next", agent=None)
     assert [(a.model, a.attempt_number, a.outcome) for a in out.attempts] == [("a", 1, "error"), ("b", 1, "ok")]
     assert out.attempts[0].warnings[-1].startswith("fake:a: its probe failed, and the circuit breaker opened again")
+
+
+async def test_the_wait_a_probes_503_named_is_waited_out_by_a_call_with_no_other_target():
+    # The breaker's rest lengthened to the 503's Retry-After is its server's word, not the breaker's guess: a call
+    # with no other target waits the rest of it out, as it waits out any wait its server named. Before, it was taken
+    # for the breaker's own cooldown and sent at once, "all the same", into the wait the server had just asked for.
+    cascade, clock = make(tries=3)
+    cascade.rests.breaker = BreakerPolicy(failures=3, cooldown=5.0)
+    await _opened(cascade, clock)
+    busy = error_for(503, "overloaded, come back later", headers={"Retry-After": "15"}, provider="fake", model="a")
+    script("a", busy)
+    with pytest.raises(E.OverloadedError):
+        await cascade.run(plan(ALONE), run_id="probe", agent=None)
+    clock.now += 11.0  # past the breaker's 10s, within the server's 15s
+    script("a", "after the server's wait")
+    sleeps = len(clock.sleeps)
+    out = await cascade.run(plan(ALONE), run_id="alone", agent=None)
+    assert out.result.text == "after the server's wait"
+    assert [a.outcome for a in out.attempts] == ["skipped", "ok"]
+    [waited] = clock.sleeps[sleeps:]
+    assert 4.0 <= waited < 5.0  # (the 4s left of the server's wait, and the jitter added to a named wait)
+    assert not any("sent all the same" in w for w in out.attempts[0].warnings)
