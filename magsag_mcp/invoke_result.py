@@ -70,6 +70,7 @@ class InvokeResult:
             "finish_reason": r.finish_reason,
             "provider": r.provider,
             "model": r.model,
+            "response_id": r.response_id,
             "usage": r.usage.to_dict(),
             "cost_usd": None if self.cost_usd is None else format(self.cost_usd, "f"),
             "cost_unknown": self.cost_usd is None,

@@ -70,6 +70,9 @@ class InvokeResultDict(TypedDict):
     finish_reason: FinishReason
     provider: str
     model: str
+    #: the vendor's id of the answer (chatcmpl-..., msg_..., resp_...; an answer-cache hit keeps the one paid for);
+    #: None where the vendor gave none
+    response_id: str | None
     usage: UsageDict
     cost_usd: str | None
     cost_unknown: bool

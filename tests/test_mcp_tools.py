@@ -12,6 +12,7 @@ import pytest
 from mcp.client import Client
 
 from magsag_mcp.mcp_server import build_server
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
 from tests.mcp_tools_helpers import CATALOG, ENV, Schemas, error_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
@@ -36,6 +37,32 @@ async def test_invoke_skill_answers_with_output_usage_cost_and_trace(client: Cli
     assert out["usage"]["total_tokens"] == out["usage"]["input_tokens"] + out["usage"]["output_tokens"] > 0
     assert out["cost_usd"] == "0" and out["cost_unknown"] is False
     assert out["trace"]["attempts"][0]["outcome"] == "ok" and out["run_id"].startswith("run-")
+
+
+async def test_invoke_skill_gives_the_vendors_response_id_and_a_cache_hit_keeps_it(
+    fake_openai: FakeOpenAI, db: Path, schemas: Schemas, clock_at_noon: float
+):
+    # The library's result carried the vendor's id of the answer (to trace a call to the vendor's own records);
+    # the tool's result dropped it. A hit of the answer cache keeps the id of the answer paid for.
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    args = {
+        "skill_id": "skill.analysis",
+        "payload": {"data": "numbers"},
+        "model_config": {"provider": "openai", "model": "gpt-4o"},
+        "context": {"cache_ttl": 600},
+    }
+    async with Client(build_server(catalog=CATALOG, db=db, env=env)) as client:
+        first = schemas.check("invoke_skill", await client.call_tool("invoke_skill", args))
+        hit = schemas.check("invoke_skill", await client.call_tool("invoke_skill", args))
+    assert len(fake_openai.requests) == 1
+    assert first["response_id"].startswith("chatcmpl-") and hit["response_id"] == first["response_id"]
+
+
+async def test_invoke_skill_gives_a_null_response_id_where_the_provider_gave_none(client: Client, schemas: Schemas):
+    out = schemas.check(
+        "invoke_skill", await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": "x"}})
+    )
+    assert out["provider"] == "fake" and "response_id" in out and out["response_id"] is None
 
 
 async def test_model_config_argument_goes_into_the_payload_and_wins(client: Client, schemas: Schemas):

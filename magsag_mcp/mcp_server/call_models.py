@@ -72,6 +72,11 @@ class InvokeSkillResult(_Out):
     finish_reason: str
     provider: str
     model: str
+    response_id: str | None = Field(
+        None,
+        description="the vendor's id of the answer (chatcmpl-..., msg_..., resp_...; an answer from the answer cache "
+        "keeps the one paid for); null where the vendor gave none",
+    )
     usage: UsageOut
     cost_usd: str | None = Field(
         description="USD, exact decimal string: the whole call, every attempt included; null = unknown (an "
