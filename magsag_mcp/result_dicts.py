@@ -129,9 +129,10 @@ class PlannedTargetDict(TypedDict):
 
 
 class CacheExplanationDict(TypedDict):
-    """Whether the answer cache is on for the call explained (``on``), how old an answer may be to answer it
-    (``ttl_s``, seconds; None when off) and which setting decided (``source``): the call's ``context.cache_ttl``, its
-    route's ``cache`` or its skill's; None where none is set (off)."""
+    """Whether the answer cache is on for the call explained (``on``: a setting turns it on and a target of the call
+    can be cached, not one whose provider builds no wire body), how old an answer may be to answer it (``ttl_s``,
+    seconds; None when no setting turns it on) and which setting decided (``source``): the call's
+    ``context.cache_ttl``, its route's ``cache`` or its skill's; None where none is set (off)."""
 
     on: bool
     ttl_s: float | None

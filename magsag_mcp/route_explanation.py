@@ -8,7 +8,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from .answer_cache import ttl_of_context
+from .answer_cache import request_key, ttl_of_context
 from .attempt_cost import output_tokens_reserved
 from .call_entry import service_call
 from .call_request import estimate_input_tokens
@@ -114,7 +114,7 @@ class RouteExplanation:
             "max_output_tokens": plan.request.max_tokens,
             "needs": sorted(plan.request.needs()),
             "targets": targets,
-            "cache": self._cache_explained(plan, context),
+            "cache": self._cache_explained(plan, context, agent or None),
             # what the call will say went unread (a payload's "modelConfig"): the plan shown is the one without it
             "warnings": [
                 *plan.warnings,
@@ -123,15 +123,22 @@ class RouteExplanation:
             ],
         }
 
-    def _cache_explained(self, plan: Plan, context: Mapping[str, Any] | None) -> CacheExplanationDict:
+    def _cache_explained(
+        self, plan: Plan, context: Mapping[str, Any] | None, agent: str | None
+    ) -> CacheExplanationDict:
         """Whether the answer cache is on for the call, its ttl, and which setting decided: the call's
         ``cache_ttl`` (0 too: it leaves the cache alone), else its route's ``cache``, else its skill's (as
-        :meth:`~magsag_mcp.service.Service.plan` chose ``plan.cache_ttl``)."""
+        :meth:`~magsag_mcp.service.Service.plan` chose ``plan.cache_ttl``). On only where a target of the plan can be
+        answered from it: a provider building no wire body (the fake one) has no key, and its answers are not kept."""
         source: Any = "call"
         if ttl_of_context(context) is None:
             skill_cache = self.catalog.skills[plan.skill_id].cache
             source = self.catalog.routing.cache_choice(plan.task_type, skill_cache)[1]
-        return {"on": plan.cache_ttl is not None, "ttl_s": plan.cache_ttl, "source": source}
+        on = plan.cache_ttl is not None and any(
+            request_key(self.providers.get(c.target.provider), plan.request_for(c.target), c.target, agent) is not None
+            for c in plan.candidates
+        )
+        return {"on": on, "ttl_s": plan.cache_ttl, "source": source}
 
     def route(self, skill_id: str) -> dict[str, Any]:
         """Where a call to ``skill_id`` goes when it names no model: each target in order, where it came

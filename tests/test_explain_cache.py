@@ -46,6 +46,30 @@ async def test_explain_says_whether_the_cache_is_on_its_ttl_and_where_it_came_fr
         await svc.aclose()
 
 
+async def test_a_call_none_of_whose_targets_has_a_key_is_said_not_cached(
+    fake_openai: FakeOpenAI, tmp_path: Path, clock_at_noon: float
+):
+    # The fake provider builds no wire body, so no answer of it is kept nor looked up (request_key is None): the
+    # explanation said "on" though both calls were answered by the provider. A plan with one target that has a key
+    # (OpenAI's fallback) is on.
+    svc = await open_service(tmp_path, fake_openai.url + "/v1")
+    fake_only = {"data": "numbers", "model_config": {"model": "fake:echo"}}
+    with_openai = {"data": "numbers", "model_config": {"model": "fake:echo", "fallbacks": ["openai:gpt-4o"]}}
+    context = {"cache_ttl": 600}
+    try:
+        said = svc.explain("skill.analysis", fake_only, context=context, agent="ana")["cache"]
+        assert said == {"on": False, "ttl_s": 600.0, "source": "call"}
+        first = await svc.invoke_skill("skill.analysis", fake_only, agent="ana", context=context)
+        second = await svc.invoke_skill("skill.analysis", fake_only, agent="ana", context=context)
+        assert not any("answered from the cache" in w for w in [*first.warnings, *second.warnings])
+        assert second.attempts[-1].price_source != "cache"
+        said = svc.explain("skill.analysis", with_openai, context=context, agent="ana")["cache"]
+        assert said == {"on": True, "ttl_s": 600.0, "source": "call"}
+        assert fake_openai.requests == []
+    finally:
+        await svc.aclose()
+
+
 async def test_the_mcp_tool_says_it(fake_openai: FakeOpenAI, tmp_path: Path, clock_at_noon: float):
     from mcp.client import Client
 

@@ -134,9 +134,15 @@ class PlannedTargetOut(CandidateOut):
 
 
 class CacheExplainedOut(_Out):
-    on: bool = Field(description="whether the call would be answered from the answer cache when it holds its answer")
+    on: bool = Field(
+        description="whether the call would be answered from the answer cache when it holds its answer: a setting "
+        "turns it on and a target of the call can be cached (not one whose provider builds no wire body, as the "
+        "fake provider)"
+    )
     ttl_s: float | None = Field(
-        None, description="how old (seconds) a stored answer may be to answer the call; null when the cache is off"
+        None,
+        description="how old (seconds) a stored answer may be to answer the call; null when no setting turns the "
+        "cache on",
     )
     source: str | None = Field(
         None,
