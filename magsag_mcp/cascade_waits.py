@@ -370,7 +370,7 @@ def rest_then(policy: RetryPolicy, another_left: Callable[[], bool]) -> Callable
     def then(rest: _Rest, left: float) -> tuple[str, str]:
         said = seconds(left)
         later = another_left()
-        if rest.tripped and (rest.prober is not None or not rest.by_server):  # (the breaker's: see rest_wait)
+        if rest.sent_all_the_same:  # (the breaker's: see rest_wait)
             if later:
                 return said, f": a call now tries the targets after it, and {_ONCE} if none of them answers"
             return said, f": a call now {_ONCE} all the same, as no target after it is left"

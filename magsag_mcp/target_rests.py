@@ -61,6 +61,13 @@ class _Rest:
     #: other target waits out (see rest_wait), not a cooldown of ours that it sends all the same
     by_server: bool = False
 
+    @property
+    def sent_all_the_same(self) -> bool:
+        """Whether a call with no other target sends it once all the same: a rest of the breaker's (``tripped``), its
+        cooldown our guess, not its server's word; a rest its server's wait lengthened is waited out as any wait it
+        named, while no call probes it."""
+        return bool(self.tripped) and (self.prober is not None or not self.by_server)
+
 
 @dataclass(slots=True)
 class _Health:
@@ -304,9 +311,7 @@ class TargetRests:
                 f"after {failed}, {left_said} of that left{done}; then one call sends it ({self.breaker.said()})"
             )
         error = _standing_for(rest, f"{target.label}: not sent: {why}; it said: {rest.said}", target, left)
-        # (sent once all the same by a call with no other target: the breaker's cooldown is our guess. A rest its
-        # server's wait lengthened is its server's word, waited out as any wait it named, while no call probes it)
-        error.left_by_breaker = rest.prober is not None or not rest.by_server
+        error.left_by_breaker = rest.sent_all_the_same
         return error
 
 
