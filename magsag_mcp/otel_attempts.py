@@ -198,21 +198,28 @@ _REQUEST_EXTRAS = (
 
 
 def _server(span: Any, cascade: Any, target: Target) -> None:
-    """``server.address`` and ``server.port``: the host and port of the base URL the attempt was sent to, as its
-    provider reads it (never the rest of the URL, which may carry a user or a key). None for a provider with no
-    endpoint (fake), or one that cannot say (no URL configured: the attempt failed before sending)."""
+    """``server.address`` and ``server.port`` of the attempt (:func:`server_address`)."""
+    server = server_address(cascade, target)
+    if server is not None:
+        host, port = server
+        span.set_attribute("server.address", host)
+        if port:
+            span.set_attribute("server.port", port)
+
+
+def server_address(cascade: Any, target: Target) -> tuple[str, int | None] | None:
+    """The host and port of the base URL an attempt was sent to, as its provider reads it (never the rest of the URL,
+    which may carry a user or a key). None for a provider with no endpoint (fake), or one that cannot say (no URL
+    configured: the attempt failed before sending)."""
     endpoint = getattr(cascade.providers.get(target.provider), "endpoint", None)
     if endpoint is None:
-        return
+        return None
     try:
         url = urlsplit(endpoint.base_url(target).strip())
         host, port = url.hostname, url.port or _DEFAULT_PORTS.get(url.scheme)
     except (ValueError, MagsagError):  # (a URL the provider refused, or none set: said in the attempt's error)
-        return
-    if host:
-        span.set_attribute("server.address", host)
-        if port:
-            span.set_attribute("server.port", port)
+        return None
+    return (host, port) if host else None
 
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}

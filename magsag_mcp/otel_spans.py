@@ -2,7 +2,8 @@
 a retry's, events of it: see otel_attempts.py), following the GenAI semantic conventions (``gen_ai.*``), with
 magsag's own attributes (``magsag.*``); see docs/python.md, "Tracing with OpenTelemetry". Hooked once, on
 :meth:`.cascade.Cascade.run` (:func:`traced`), which every call of the service (the Python API, the MCP server, the
-CLI) goes through.
+CLI) goes through. The same hook records the GenAI client metrics of the targets sent to (otel_metrics.py), where a
+meter provider is set, traced or not.
 
 What it costs where nobody traces: nothing is imported. The API is looked up in ``sys.modules`` on each call until
 it is there (one dict read), never imported here: a process that has not imported ``opentelemetry.trace`` can have
@@ -41,6 +42,8 @@ from . import __version__
 from .errors import MagsagError, redacting_logger
 from .invoke_result import call_cost
 from .otel_attempts import cost_attributes, target_span
+from .otel_metrics import Instruments, recording
+from .otel_metrics import record as record_metrics
 
 if TYPE_CHECKING:
     from .records import AttemptRecord
@@ -118,7 +121,10 @@ def traced(run: F) -> F:
         call_id: str | None = None,
     ) -> Any:
         tracer = _tracer_if_imported()
-        if tracer is not None and _may_record(tracer):
+        if tracer is not None and not _may_record(tracer):
+            tracer = None
+        instruments = recording()  # (the GenAI client metrics: otel_metrics.py)
+        if tracer is not None or instruments is not None:
             # the span is started by the coroutine as it runs, not here: a call made and awaited later (or given to
             # a task) starts its span then, in the context it runs in, and one never awaited leaves none open
             options = {
@@ -130,7 +136,9 @@ def traced(run: F) -> F:
                 "delegated_from": delegated_from,
                 "call_id": call_id,
             }
-            return _run_in_span(tracer, run, cascade, plan, options)
+            if tracer is None:
+                return _run_measured(instruments, run, cascade, plan, options)
+            return _run_in_span(tracer, instruments, run, cascade, plan, options)
         # the coroutine itself: no frame of ours awaited on the way
         return run(
             cascade,
@@ -147,8 +155,43 @@ def traced(run: F) -> F:
     return run_traced  # type: ignore[return-value]
 
 
-async def _run_in_span(tracer: Any, run: Callable[..., Any], cascade: Any, plan: Plan, options: dict[str, Any]) -> Any:
+async def _run_measured(
+    instruments: Instruments | None, run: Callable[..., Any], cascade: Any, plan: Plan, options: dict[str, Any]
+) -> Any:
+    """The call untraced, its operations measured once it ends (:func:`.otel_metrics.record`)."""
+    if options["attempts"] is None:
+        options["attempts"] = []  # the list the cascade fills as attempts end, whichever way it ends
+    try:
+        outcome = await run(cascade, plan, **options)
+    except BaseException:
+        _measure(instruments, cascade, plan, options, None)
+        raise
+    _measure(instruments, cascade, plan, options, outcome.result)
+    return outcome
+
+
+def _measure(
+    instruments: Instruments | None, cascade: Any, plan: Plan, options: Mapping[str, Any], answer: LLMResult | None
+) -> None:
+    if instruments is None:
+        return
+    try:
+        record_metrics(instruments, cascade, plan, options["attempts"], answer)
+    except Exception:  # a bug of ours: the call (paid for) goes on, unmeasured
+        log.exception("magsag-mcp could not record the call's OpenTelemetry metrics")
+
+
+async def _run_in_span(
+    tracer: Any,
+    instruments: Instruments | None,
+    run: Callable[..., Any],
+    cascade: Any,
+    plan: Plan,
+    options: dict[str, Any],
+) -> Any:
     span = tracer.start_span(f"magsag {plan.skill_id}", kind=_INTERNAL)
+    if instruments is not None and options["attempts"] is None:
+        options["attempts"] = []  # (measured whether the span records or not)
     if not span.is_recording():
         # Sampled out: nothing to describe, but the span is current all the same, so that what the call does
         # beneath it carries its decision: an instrumented HTTP client's span is its child, sampled out with it
@@ -157,10 +200,15 @@ async def _run_in_span(tracer: Any, run: Callable[..., Any], cascade: Any, plan:
         # downstream service saw a trace sampled in that the call's was not.
         token = _context.attach(_trace.set_span_in_context(span))
         try:
-            return await run(cascade, plan, **options)
+            outcome = await run(cascade, plan, **options)
+        except BaseException:
+            _measure(instruments, cascade, plan, options, None)
+            raise
         finally:
             _context.detach(token)
             span.end()  # (a span not recording ends as nothing: ended all the same, as the API asks)
+        _measure(instruments, cascade, plan, options, outcome.result)
+        return outcome
     if options["attempts"] is None:
         options["attempts"] = []  # the list the cascade fills as attempts end, whichever way it ends
     token = _context.attach(_trace.set_span_in_context(span))
@@ -169,9 +217,11 @@ async def _run_in_span(tracer: Any, run: Callable[..., Any], cascade: Any, plan:
     except BaseException as exc:
         _context.detach(token)
         _end(tracer, span, cascade, plan, options, None, exc)
+        _measure(instruments, cascade, plan, options, None)
         raise
     _context.detach(token)
     _end(tracer, span, cascade, plan, options, outcome.result, None)
+    _measure(instruments, cascade, plan, options, outcome.result)
     return outcome
 
 
