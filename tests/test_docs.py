@@ -538,10 +538,14 @@ def test_docs_pythons_tracing_example_runs_as_written(tmp_path: Path, monkeypatc
         env = {**os.environ, "PYTHONPATH": str(ROOT)}  # (the working folder is tmp_path: this checkout's package)
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
-    attempt, call, yours = [line.split(" ") for line in done.stdout.splitlines()]
+    attempt, call, yours, duration, used_in, used_out = [line.split(" ") for line in done.stdout.splitlines()]
     assert attempt[:3] == ["chat", "gpt-4o", attempt[2]] and int(attempt[2]) > 0 and float(attempt[3]) > 0
     assert call[:3] == ["magsag", "skill.analysis", "None"] and call[3] == attempt[3]  # one attempt: its cost
     assert yours == ["handle", "request", "None", "None"]
+    # the metrics: one operation, its duration in seconds, its tokens by type (the span's output tokens)
+    assert duration[:3] == ["gen_ai.client.operation.duration", "None", "1"] and float(duration[3]) > 0
+    assert used_in[:3] == ["gen_ai.client.token.usage", "input", "1"] and int(used_in[3]) > 0
+    assert used_out == ["gen_ai.client.token.usage", "output", "1", attempt[2]]
 
 
 def test_docs_python_says_where_a_call_given_to_a_task_is_traced():
@@ -556,8 +560,10 @@ def test_docs_mcps_tracing_command_is_the_servers():
     # "Tracing with OpenTelemetry" in docs/mcp.md: the launcher's command runs magsag-mcp with arguments it takes, and
     # the page names both places a call's trace is read from, _meta winning (mcp_server/trace_headers.py)
     section = doc("mcp.md").split("## Tracing with OpenTelemetry", 1)[1].split("\n## ", 1)[0]
-    (line,) = [line for line in section.splitlines() if "opentelemetry-instrument magsag-mcp" in line]
-    build_server_parser().parse_args(shlex.split(line.split("opentelemetry-instrument magsag-mcp", 1)[1]))
+    lines = [line for line in section.splitlines() if "opentelemetry-instrument magsag-mcp" in line]
+    assert len(lines) == 2  # (traces, metrics and logs by OTLP; the metrics alone on the console)
+    for line in lines:
+        build_server_parser().parse_args(shlex.split(line.split("opentelemetry-instrument magsag-mcp", 1)[1]))
     assert "`traceparent`" in section and "`_meta`" in section and "where both name a trace, `_meta`'s" in section
 
 
