@@ -1,9 +1,17 @@
 """OpenTelemetry's GenAI client metrics of the targets a call sent to: ``gen_ai.client.operation.duration`` and
-``gen_ai.client.token.usage``, as open-telemetry/semantic-conventions-genai defines them (docs/gen-ai/
-gen-ai-metrics.md, model/gen-ai/metrics.yaml): histograms, in ``s`` and ``{token}``, with the conventions' advisory
-bucket boundaries, the attributes their spans carry (``gen_ai.operation.name``, ``gen_ai.provider.name``,
+``gen_ai.client.token.usage``, as open-telemetry/semantic-conventions v1.41.0 defines them (docs/gen-ai/
+gen-ai-metrics.md, the last release before the GenAI conventions moved to semantic-conventions-genai; the same text
+in that repository's gen-ai-metrics.md and model/gen-ai/metrics.yaml before v0.1.0, and in the released
+opentelemetry-semantic-conventions' ``gen_ai_metrics``): histograms, in ``s`` and ``{token}``, with the conventions'
+advisory bucket boundaries, the attributes their spans carry (``gen_ai.operation.name``, ``gen_ai.provider.name``,
 ``gen_ai.request.model``, ``gen_ai.response.model``, ``server.address``, ``server.port``), ``gen_ai.token.type``
-on the tokens and ``error.type`` on a failed operation's duration.
+on the tokens and ``error.type`` on a failed operation's duration. These are the names OpenTelemetry's GenAI
+instrumentations record and dashboards read. semantic-conventions-genai v0.1.0, whose span attributes the spans
+follow (otel_attempts.py), renames them: ``gen_ai.client.inference.duration`` (the same histogram, unit, buckets and
+attributes: its value "SHOULD be the same as the span duration", as here) and, for the tokens, counters
+``gen_ai.client.inference.usage.input_tokens`` / ``output_tokens`` (by ``gen_ai.token.modality``) with histograms
+``gen_ai.client.inference.operation.*_tokens`` (docs/gen-ai/client-inference.md, gen-ai-token-metrics.md); not
+recorded here yet.
 
 One operation is what one target span is (otel_attempts.py): a target's tries together, from its first try's request
 to its last try's answer, its outcome the last try's. The conventions' client metrics measure "a request to an LLM"
