@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 PROVIDER_NAMES = {"openai": "openai", "azure": "azure.ai.openai", "anthropic": "anthropic", "google": "gcp.gemini"}
 #: gen_ai.operation.name: Gemini's generateContent is the conventions' generate_content; every other wire is a chat
 OPERATIONS = {"google": "generate_content"}
+#: providers whose wire asks for a streamed answer in the request's URL (Gemini's ``:streamGenerateContent``), not in
+#: its JSON body, where the others' ``"stream": true`` is read (otel_requests.py)
+STREAMED_IN_URL = frozenset({"google"})
 
 #: the conventions' breakdown of the tokens (open-telemetry/semantic-conventions-genai v0.1.0,
 #: docs/gen-ai/client-inference.md): each part "SHOULD be included in" gen_ai.usage.input_tokens or output_tokens,
@@ -82,6 +85,8 @@ def target_span(
         target = plan.candidates[first.fallback_position].target
         request = plan.request_for(target)
         _request(span, request, last.sent)
+        if request.stream and first.provider in STREAMED_IN_URL:  # (its body has no "stream": otel_requests.py)
+            span.set_attribute("gen_ai.request.stream", True)
         _server(span, cascade, target)
         if content:
             _input_content(span, request)

@@ -43,6 +43,10 @@ def sent_settings(body: Mapping[str, Any]) -> dict[str, Any]:
     """The conventions' ``gen_ai.request.*`` attributes of what ``body`` sent, each of the type the conventions give
     it; a value of another type (a vendor's own parameter under a name the table knows) is not the conventions'."""
     found: dict[str, Any] = {}
+    # set "if and only if the request is streaming" (the conventions: unset, it was not): Chat Completions', the
+    # Responses API's and Anthropic's "stream": true, dropped from a body sent again to a server that refused it
+    if body.get("stream") is True:
+        found["gen_ai.request.stream"] = True
     config = body.get("generationConfig")
     for fields in (body, config) if isinstance(config, Mapping) else (body,):
         for name, value in fields.items():

@@ -255,3 +255,25 @@ async def test_an_answer_from_the_cache_is_no_client_span_but_an_event_of_the_ca
     assert event.attributes["magsag.cached_from"] == paid.run_id
     assert event.attributes["magsag.target"] == "openai:gpt-4o"
     assert event.attributes["magsag.saved_usd"] == float(paid.cost_usd)
+
+
+async def test_a_streamed_request_says_so_and_an_unstreamed_one_does_not(tmp_path, exporter):
+    """gen_ai.request.stream, set "if and only if the request is streaming" (unset: it was not): read from the body's
+    "stream": true (OpenAI, Anthropic), and for Gemini, whose streamed request says so in its URL
+    (:streamGenerateContent), from the request it was sent."""
+    up = LoopbackUpstream()
+    await up.start()
+    targets = {"openai": "gpt-4o", "anthropic": "claude-3-5-sonnet-20241022", "google": "gemini-1.5-pro"}
+    try:
+        async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={**up.env(), **QUICK}) as svc:
+            for provider, model in targets.items():
+                for stream in (True, False):
+                    config = {"model": model, "provider": provider, "stream": stream}
+                    result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+                    assert result.text
+    finally:
+        await up.stop()
+    for model in targets.values():
+        (streamed, whole) = [s for s in exporter.get_finished_spans() if s.name.endswith(f" {model}")]
+        assert streamed.attributes["gen_ai.request.stream"] is True, model
+        assert "gen_ai.request.stream" not in whole.attributes, model
