@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import importlib.util
 import json
 import os
 import platform
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .fast_upstream import requests_served, upstream_process
+from .scenarios import LOOPS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -55,7 +57,7 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_scenario(name: str, url: str, calls: int, concurrency: int, warmup: int) -> dict:
+def run_scenario(name: str, url: str, calls: int, concurrency: int, warmup: int, loop: str = "asyncio") -> dict:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
         [
@@ -71,6 +73,8 @@ def run_scenario(name: str, url: str, calls: int, concurrency: int, warmup: int)
             str(concurrency),
             "--warmup",
             str(warmup),
+            "--loop",
+            loop,
         ],
         capture_output=True,
         text=True,
@@ -197,7 +201,16 @@ def main() -> None:
     p.add_argument("--no-litellm", action="store_true", help="leave out the LiteLLM comparison rows")
     p.add_argument("--out", help="default: benchmarks/results/latest.json (--quick: quick.json)")
     p.add_argument("--latency-ms", type=float, default=0.0, help="the upstream delays every answer by this much")
+    p.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="asyncio",
+        help="the event loop every scenario runs on, the floors with the rest, so that each ratio compares two "
+        "rows of one loop (default: asyncio); the MCP stdio server's own process runs on the server's default",
+    )
     a = p.parse_args()
+    if a.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        p.error("--loop uvloop: uvloop is not installed here (pip install uvloop)")
     seq_calls, conc_calls, warm = (100, 400, 10) if a.quick else (1000, 4000, 50)
     repeats = 1 if a.quick else a.repeats
     litellm_rows = (
@@ -224,7 +237,7 @@ def main() -> None:
                     if name == "mcp_stdio" and conc == 200:
                         calls = seq_calls * 2
                     before, served = proc_cpu(upstream.pid), requests_served(upstream)
-                    r = run_scenario(name, url, calls, conc, warm)
+                    r = run_scenario(name, url, calls, conc, warm, a.loop)
                     upstream_cpu += proc_cpu(upstream.pid) - before
                     served = requests_served(upstream) - served
                     upstream_requests += served
@@ -237,12 +250,15 @@ def main() -> None:
                         f"{r['calls_per_s']:>8.0f}/s  cpu {r['cpu_us_per_call']:>7.0f} us/call",
                         flush=True,
                     )
-        memory = run_scenario("full", url, 1000 if a.quick else 10_000, 1, 0)["maxrss_mb"]
+        memory = run_scenario("full", url, 1000 if a.quick else 10_000, 1, 0, a.loop)["maxrss_mb"]
 
     def med(key: str, field: str) -> float:
         return statistics.median(r[field] for r in runs[key])
 
-    table = {k: {f: med(k, f) for f in ("p50_us", "p99_us", "calls_per_s", "cpu_us_per_call")} for k in runs}
+    table = {
+        k: {**{f: med(k, f) for f in ("p50_us", "p99_us", "calls_per_s", "cpu_us_per_call")}, "loop": a.loop}
+        for k in runs
+    }
     ledger = json.loads(
         subprocess.run(
             [sys.executable, "-m", "benchmarks.ledger_bench", "--rows", "20000" if a.quick else "1000000"],
@@ -311,6 +327,7 @@ def main() -> None:
         "repeats": repeats,
         "upstream_latency_ms": a.latency_ms,
         "litellm_rows": litellm_rows,
+        "loop": a.loop,
     }
     result = {
         "machine": machine,
@@ -357,20 +374,22 @@ def render(result: dict) -> str:
     m = result["machine"]
     lines = [
         f"Run {m['date']} on {m['cpus']} CPUs ({m['cpu']}), Python {m['python']}, "
-        f"{m['repeats']} repeat(s), load average {m['loadavg_at_end']:.2f} at the end"
+        f"{m['repeats']} repeat(s), every scenario on the {m.get('loop', 'asyncio')} event loop, "
+        f"load average {m['loadavg_at_end']:.2f} at the end"
         + (f"; the upstream answered after {m['upstream_latency_ms']:g} ms." if m.get("upstream_latency_ms") else "."),
         "",
-        "| scenario | callers | p50 (us) | p99 (us) | calls/s | CPU/call (us) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| scenario | callers | p50 (us) | p99 (us) | calls/s | CPU/call (us) | loop |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for key, r in result["scenarios"].items():
         name, conc = key.split("@")
         lines.append(
             f"| {name} | {conc} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | {r['calls_per_s']:.0f} | "
-            f"{r['cpu_us_per_call']:.0f} |"
+            # (a run's rows all ran on one loop; a result written before the option ran on asyncio)
+            f"{r['cpu_us_per_call']:.0f} | {r.get('loop', m.get('loop', 'asyncio'))} |"
         )
     if m.get("litellm_rows", "run") != "run":
-        lines.append(f"| litellm_* | | LiteLLM rows {m['litellm_rows']} | | | |")
+        lines.append(f"| litellm_* | | LiteLLM rows {m['litellm_rows']} | | | | |")
     lines += ["", "| target | measured | goal | met |", "|---|---:|---:|:---:|"]
     for key, (op, goal, ok) in result["met"].items():
         lines.append(f"| {key} | {result['targets'][key]} | {op} {goal} | {'yes' if ok else 'no'} |")

@@ -29,7 +29,8 @@ def test_quick_benchmark_produces_every_scenario(tmp_path: Path):
     for name in ("floor", "full", "floor_fallback", "fallback", "mcp_memory", "mcp_stdio"):
         for callers in (1, 200):
             row = result["scenarios"][f"{name}@{callers}"]
-            assert set(row) == {"p50_us", "p99_us", "calls_per_s", "cpu_us_per_call"}
+            assert set(row) == {"p50_us", "p99_us", "calls_per_s", "cpu_us_per_call", "loop"}
+            assert row["loop"] == "asyncio" == result["machine"]["loop"]  # the default, as before the option
             assert row["calls_per_s"] > 0 and row["p99_us"] >= row["p50_us"] > 0
     assert set(result["targets"]) >= {
         "full_cpu_over_floor_us",
