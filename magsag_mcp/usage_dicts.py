@@ -1,7 +1,7 @@
 """The shapes of the dicts the Python API returns for the ledger's reads (``mg.summarize``, ``mg.query_runs``,
 ``mg.search`` and their ``a*`` forms; the service's ``summarize_noted``, ``query_runs_noted`` and ``search_page``), as
 TypedDicts: what :mod:`.result_dicts` does for a call's result. At run time they are plain dicts, built by
-:mod:`.ledger.queries`, :mod:`.ledger.peaks` and :mod:`.ledger.search`.
+:mod:`.ledger.queries`, :mod:`.ledger.run_pages`, :mod:`.ledger.peaks` and :mod:`.ledger.search`.
 
 Money is a decimal string (``Decimal(run["cost_usd"])`` to add up), None when unknown, except a summary's
 ``cost_usd``, a float for display beside the exact ``cost_usd_exact`` (docs/python.md says so)."""

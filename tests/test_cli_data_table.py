@@ -19,7 +19,7 @@ def test_the_table_of_a_long_lived_run_reads_its_models_not_every_attempt(tmp_pa
     yet read every attempt of it first (5.5 s and 400 MB for a run of 200,000; the line needs only the models
     it called). Now the table reads each run's models alone; the JSON and CSV exports still list every
     attempt."""
-    from magsag_mcp.ledger import queries
+    from magsag_mcp.ledger import run_pages
 
     db = tmp_path / "long.db"
     monkeypatch.setenv("MAGSAG_DB", str(db))
@@ -36,8 +36,8 @@ def test_the_table_of_a_long_lived_run_reads_its_models_not_every_attempt(tmp_pa
 
     anyio.run(fill)
     read: list[int] = []
-    real = queries._attempt_dict
-    monkeypatch.setattr(queries, "_attempt_dict", lambda row: read.append(1) or real(row))
+    real = run_pages._attempt_dict
+    monkeypatch.setattr(run_pages, "_attempt_dict", lambda row: read.append(1) or real(row))
     assert main(["data", "query"]) == 0
     lines = capsys.readouterr().out.splitlines()
     svc = next(line for line in lines if " svc " in line)

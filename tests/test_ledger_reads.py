@@ -330,9 +330,9 @@ async def test_query_runs_by_model_or_provider_pages_as_a_plain_query(tmp_path: 
     """A page of runs with a model or provider filter reads the runs newest first, each one's attempts
     looked up (every filter is common under 0), or the list of runs with such an attempt (under 10**9):
     both give the page a plain query over runs and attempts gives, at any offset."""
-    from magsag_mcp.ledger import UsageFilters, queries
+    from magsag_mcp.ledger import UsageFilters, run_pages
 
-    monkeypatch.setattr(queries, "COMMON_ATTEMPTS", common)
+    monkeypatch.setattr(run_pages, "COMMON_ATTEMPTS", common)
     db = tmp_path / "l.db"
     now = time.time()
     async with Ledger(db) as ledger:

@@ -154,7 +154,7 @@ def _copy(source: Path, temp: Path, busy_timeout_ms: int) -> dict[str, Any]:
 def _check_not_newer(source: Path, target: Path, target_newest: float | None, source_newest: float | None) -> None:
     """Refuse to replace a ``target`` holding records newer than any of the copy: it is no earlier backup of the
     ledger at ``source`` but, most likely, the live ledger, with ``source`` a backup (the two swapped)."""
-    from .queries import _iso
+    from .times import iso_time as _iso
 
     if target_newest is None or (source_newest is not None and target_newest <= source_newest):
         return
@@ -169,7 +169,7 @@ def _check_not_newer(source: Path, target: Path, target_newest: float | None, so
 
 def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> dict[str, Any]:
     """Back up the ledger at ``source`` to ``target`` (see the module's docstring). Returns what the copy holds."""
-    from .queries import _iso
+    from .times import iso_time as _iso
 
     if not source.is_file() or source.stat().st_size == 0:
         raise InputError(f"no ledger at {source}: nothing has been recorded there, so there is nothing to back up")

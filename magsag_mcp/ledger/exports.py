@@ -9,7 +9,7 @@ minutes (the last pages' oldest runs).
 
 A run may hold hundreds of thousands of attempts (every call of a long-lived ``Magsag`` is one run): read
 whole, with its page, 300,000 attempts took 820 MB, a few million more than some machines have. Such a run is
-listed without its attempts (:func:`~.queries.query_runs_page`'s ``inline``), and so is a run past the attempts a
+listed without its attempts (:func:`~.run_pages.query_runs_page`'s ``inline``), and so is a run past the attempts a
 page lists in all (``inline_page``: a page of many runs of some attempts each), and the export reads them after
 (:class:`LongRun`): their ids in order, at most the last one recorded when its page was read
 (``attempt_bound``), then the attempts by id, some hundreds at a time.
@@ -124,7 +124,7 @@ async def run_attempt_ids(ledger: LedgerReports, run_id: str, bound: int) -> lis
 async def attempts_by_id(ledger: LedgerReports, ids: list[int]) -> list[dict[str, Any]]:
     """The attempts of these ids (fewer than 999, SQLite's most variables a statement before 3.32), in their
     order, as a run lists them; an attempt pruned meanwhile is left out."""
-    from .queries import _ATTEMPT_COLS, _attempt_dict
+    from .run_pages import _ATTEMPT_COLS, _attempt_dict
 
     sql = f"SELECT id, {_ATTEMPT_COLS} FROM attempts WHERE id IN ({', '.join('?' * len(ids))})"
 

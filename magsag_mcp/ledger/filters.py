@@ -324,7 +324,7 @@ def sql_where(
     that status (what a status over all time wants); ``status_per_row`` looks up each attempt's run
     instead, for a time range with few attempts (see :func:`~.rollup_reads.attempts_where`). A
     model or provider filter on runs likewise reads the list of runs with such an attempt, or with
-    ``attempt_per_run`` looks each run's attempts up (a page of runs, see ``queries.query_runs``).
+    ``attempt_per_run`` looks each run's attempts up (a page of runs, see ``run_pages.query_runs``).
     """
     clauses: list[str] = []
     args: list[Any] = []

@@ -140,7 +140,7 @@ def pruned_note(start: float | None, pruned: tuple[float, str] | None) -> str | 
 
 
 def _iso(ts: float) -> str:
-    from .queries import _iso as iso
+    from .times import iso_time as iso
 
     return str(iso(ts))
 

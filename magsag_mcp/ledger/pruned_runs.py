@@ -27,7 +27,7 @@ _RUN_LEFT = "SELECT {cost}, COUNT(*), COALESCE(SUM(cost_pusd IS NULL), 0) FROM a
 _RUN_LEFT_BOUND = "SELECT {bound} FROM attempts WHERE run_id = ? AND cost_pusd IS NULL"
 
 
-#: where the cost and the bound are in a row of ``query_runs``' attempts (queries._ATTEMPT_COLS)
+#: where the cost and the bound are in a row of ``query_runs``' attempts (run_pages._ATTEMPT_COLS)
 _COST, _BOUND = 15, 21
 
 

@@ -83,7 +83,7 @@ class LedgerReports:
         inline: int | None = None,
         inline_page: int | None = None,
     ) -> dict[str, Any]:
-        from .queries import query_runs_page
+        from .run_pages import query_runs_page
 
         await self.record_expired_reservations()
         return await query_runs_page(self, filters, attempts_per_run, inline=inline, inline_page=inline_page)
@@ -102,7 +102,7 @@ class LedgerReports:
 
     async def run_models(self, run_ids: list[str]) -> dict[str, list[str]]:
         """The models each run called, in the order it first called them (its attempts are not read)."""
-        from .queries import run_models
+        from .run_pages import run_models
 
         return await run_models(self, run_ids)
 
@@ -375,7 +375,7 @@ def _future_since(since: Since) -> str | None:
     import time
 
     from .filters import parse_since
-    from .queries import _iso
+    from .times import iso_time as _iso
 
     now = time.time()
     start = parse_since(since, now=now)
@@ -399,7 +399,7 @@ def _since_as_seconds_span(since: Since) -> str | None:
 
     from ..errors import InputError
     from .filters import parse_since
-    from .queries import _iso
+    from .times import iso_time as _iso
 
     if isinstance(since, bool) or not (
         isinstance(since, int | float) or (isinstance(since, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d+)?\s*", since))

@@ -14,7 +14,8 @@ from ..errors import InputError
 from .filters import python_time, read_window_start
 from .paging import after_hit, decode_hit_cursor, encode_cursor
 from .patterns import compile_pattern
-from .queries import _ATTEMPT_COLS, _attempt_dict, _iso
+from .run_pages import _ATTEMPT_COLS, _attempt_dict
+from .times import iso_time as _iso
 
 if TYPE_CHECKING:
     from .reports import LedgerReports

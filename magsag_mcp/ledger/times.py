@@ -1,6 +1,7 @@
 """Times and durations as people write them, read for a ledger query: ``24h``, ``7d``, an ISO date or time, unix
-seconds, and from Python a ``datetime``, ``date`` or ``timedelta``; each refusal says what a time looks like. The
-filters that carry them (:class:`~.filters.UsageFilters`) and their SQL are in filters.py, which re-exports these.
+seconds, and from Python a ``datetime``, ``date`` or ``timedelta``; each refusal says what a time looks like. And a
+recorded time written back, as ISO (:func:`iso_time`). The filters that carry them (:class:`~.filters.UsageFilters`)
+and their SQL are in filters.py, which re-exports these.
 
 (Split from filters.py, unchanged: a test that moves the clock patches ``time`` here, where :func:`parse_since`
 reads it.)"""
@@ -257,3 +258,8 @@ def parse_duration_seconds(value: str) -> float:
         hint = _long_unit(value) if len(value) <= TIME_TEXT_MAX else ""
         raise InputError(f"{_quoted(value)} is not a duration: {hint}use e.g. 90d, 12h, 2w")
     return _seconds(m, value)
+
+
+def iso_time(ts: float | None) -> str | None:
+    """A recorded time (unix seconds) as the ledger's reads give it: ISO, UTC, to the second (None stays None)."""
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")

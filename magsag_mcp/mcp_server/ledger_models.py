@@ -1,5 +1,6 @@
-"""The MCP tools' results that read the ledger (shapes of :mod:`magsag_mcp.ledger.queries`): the summary,
-runs and search hits. Re-exported by :mod:`.models`, where the other tools' argument and result models live."""
+"""The MCP tools' results that read the ledger (shapes of :mod:`magsag_mcp.ledger.queries` and
+:mod:`~magsag_mcp.ledger.run_pages`): the summary, runs and search hits. Re-exported by :mod:`.models`, where the
+other tools' argument and result models live."""
 
 from __future__ import annotations
 

@@ -1,0 +1,258 @@
+"""Reading the ledger's runs: a page of them, newest first, each with its attempts (``query_runs``), and the models
+each run called (the table of ``magsag data query``). The summary is queries.py's; search: search.py, prune: prune.py.
+
+(Split from queries.py, unchanged: a test that pages by model patches :data:`COMMON_ATTEMPTS` here, and one that
+counts the attempts read patches ``_attempt_dict`` here, where the page reads them.)"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError
+from .filters import MAX_OFFSET, UsageFilters, parse_since, read_window_start
+from .money import from_pusd
+from .paging import encode_cursor
+from .pruned_runs import calls_cutoff, oldest_attempt, run_pruned
+from .run_window import page_rows
+from .spaced_names import refuse_spaced_names
+from .times import iso_time
+
+if TYPE_CHECKING:
+    from .reports import LedgerReports
+    from .store import Ledger
+
+_ATTEMPT_COLS = (
+    "run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message, input_tokens,"
+    " output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd, price_source,"
+    " latency_ms, attempt_number, fallback_position, warnings, cost_bound_pusd, service_tier, cache_write_1h_tokens,"
+    " input_audio_tokens, output_audio_tokens"
+)
+
+
+def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    (
+        run_id,
+        started,
+        provider,
+        model,
+        skill,
+        agent,
+        outcome,
+        error_class,
+        error_message,
+        tin,
+        tout,
+        cached,
+        written,
+        reasoning,
+        total,
+        cost,
+        source,
+        latency,
+        attempt_no,
+        position,
+        warnings,
+        bound,
+        tier,
+        written_1h,
+        audio_in,
+        audio_out,
+    ) = row
+    return {
+        "time": iso_time(started),
+        "provider": provider,
+        "model": model,
+        "skill": skill,
+        "agent": agent,
+        "outcome": outcome,
+        "error_class": error_class,
+        "error_message": error_message,
+        "input_tokens": tin,
+        "output_tokens": tout,
+        "cached_tokens": cached,
+        "cache_write_tokens": written,
+        "reasoning_tokens": reasoning,
+        "total_tokens": total,
+        "cache_write_1h_tokens": written_1h,
+        "input_audio_tokens": audio_in,
+        "output_audio_tokens": audio_out,
+        "service_tier": tier,
+        "cost_usd": None if cost is None else format(from_pusd(cost), "f"),
+        "cost_bound_usd": None if bound is None else format(from_pusd(bound), "f"),
+        "price_source": source,
+        "latency_ms": latency,
+        "attempt_number": attempt_no,
+        "fallback_position": position,
+        "warnings": json.loads(warnings) if warnings else [],
+    }
+
+
+#: a model or provider with at least this many attempts (in the time range) pages runs by time
+COMMON_ATTEMPTS = 1000
+
+
+def _common_attempts(conn: sqlite3.Connection, f: UsageFilters) -> bool:
+    """Whether the model or provider filter selects many attempts, so that a page of runs is best read
+    newest first, each run's attempts looked up, stopping once the page is full: 0.2-1.7 ms for a
+    page of a year-long 1,000,000-attempt ledger, where the list of every run with such an attempt
+    took 190-720 ms. For a model with few attempts (a typo: none) that walk would visit every run
+    (1.0 s), and the list is cheap. Counted on attempts_model (a provider has no index: its scan
+    stops at :data:`COMMON_ATTEMPTS`, and a rare one costs what its list would have)."""
+    named = [(f"{name} = ?", getattr(f, name)) for name in ("model", "provider") if getattr(f, name) is not None]
+    if not named:
+        return False
+    clauses, args = [c for c, _ in named], [v for _, v in named]  # both given: attempts with both, a guess
+    for clause, t in (("started_at >= ?", parse_since(f.since)), ("started_at < ?", parse_since(f.until))):
+        if t is not None:
+            clauses.append(clause)
+            args.append(t)
+    n = conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE {' AND '.join(clauses)} LIMIT ?)", [*args, COMMON_ATTEMPTS]
+    ).fetchone()[0]
+    return bool(n >= COMMON_ATTEMPTS)
+
+
+async def query_runs(ledger: Ledger, filters: UsageFilters | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Runs, newest first, each with its attempts."""
+    return (await query_runs_page(ledger, filters))["runs"]
+
+
+async def query_runs_page(
+    ledger: LedgerReports,
+    filters: UsageFilters | dict[str, Any] | None = None,
+    attempts_per_run: int | None = None,
+    *,
+    inline: int | None = None,
+    inline_page: int | None = None,
+) -> dict[str, Any]:
+    """``{"runs", "has_more", "next_cursor"}``: a page of runs, newest first, after ``filters.cursor``
+    (see paging.py); ``next_cursor`` (null on the last page) is where the next page starts. With
+    ``attempts_per_run``, a run lists its latest attempts only, and ``attempts_omitted`` counts the others.
+    With ``inline`` (an export), a run of more attempts than that lists none, ``attempts_omitted`` counts them,
+    and ``attempt_bound`` is the last attempt recorded as the page was read (see :mod:`.exports`); with
+    ``inline_page`` too, so does a run of more attempts than the page has left of that many in all."""
+    from .exports import attempts_beyond
+
+    f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
+    _check_attempts_per_run(attempts_per_run)
+    # "24h" read once for the pages that follow this one: see paging.pinned_since
+    start, window = read_window_start(f.since, f.cursor)
+    f = f.model_copy(update={"since": start})
+
+    def q(conn: sqlite3.Connection) -> dict[str, Any]:
+        refuse_spaced_names(conn, f)
+        runs = page_rows(
+            conn,
+            f,
+            "run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls, input_tokens, output_tokens,"
+            " cost_pusd, unpriced_calls, error_class, error_message, cost_bound_pusd",
+            attempt_per_run=_common_attempts(conn, f),
+            rows=f.limit + 1,  # one more than asked: whether there is a next page
+        )
+        has_more = len(runs) > f.limit
+        runs = runs[: f.limit]
+        out = []
+        oldest: list[float | None] = []  # the ledger's oldest attempt, read once a page if a run needs it
+        cutoff: list[float | None] = []  # pruned_runs.calls_cutoff, the same
+        left = inline_page  # the attempts the page may still list with its runs (None: no total)
+        for row in runs:
+            run_id, agent, skill, parent, started, ended, status, calls, tin, tout, cost, unpriced = row[:12]
+            error_class, error_message, bound = row[12:]
+            most = inline if left is None or inline is None else min(inline, left)
+            beyond = None if most is None else attempts_beyond(conn, run_id, most)
+            attempts, omitted = ([], beyond) if beyond else _run_attempts(conn, run_id, attempts_per_run)
+            left = None if left is None else left - len(attempts)
+            # a cost its row keeps (its run limit counts it) that its attempts left do not add up to: pruned
+            # (its attempts listed whole are added up as read: a run of 1,000,000 attempts is a read of them more)
+            whole = attempts if not beyond and not omitted else None
+            # not listed whole, a run begun at or after the oldest attempt is not added up again: no prune took from it
+            if whole is None and not oldest:
+                oldest.append(oldest_attempt(conn))
+            prunable = whole is not None or oldest[0] is None or started < oldest[0]
+            # and of more calls than attempts left, begun before the calls' cutoff: a prune took a call's attempts
+            if calls > len(whole if whole is not None else attempts) and not cutoff:
+                cutoff.append(calls_cutoff(conn))
+            calls_taken = calls if cutoff and cutoff[0] is not None and started < cutoff[0] else 0
+            pruned, unbounded = run_pruned(
+                conn, run_id, cost, unpriced, bound, whole, prunable=prunable, calls=calls_taken
+            )
+            # or tokens it keeps with no attempt left to show them (only an attempt gives tokens: a free local
+            # model's, at $0, leaves no cost to add up)
+            pruned = pruned or (not attempts and not omitted and bool(tin or tout))
+            out.append(
+                {
+                    "run_id": run_id,
+                    "agent": agent,
+                    "skill": skill,
+                    "parent_run_id": parent,
+                    "started_at": iso_time(started),
+                    "ended_at": iso_time(ended),
+                    "status": status,
+                    "calls": calls,
+                    "input_tokens": tin,
+                    "output_tokens": tout,
+                    "total_tokens": tin + tout,
+                    # null while any attempt's cost is unknown, as in summarize; the known part beside it
+                    "cost_usd": None if unpriced else format(from_pusd(cost), "f"),
+                    "known_cost_usd": format(from_pusd(cost), "f"),
+                    "cost_complete": not unpriced,
+                    "unpriced_attempts": unpriced,
+                    "unpriced_calls": unpriced,  # (attempts: the first name, kept for the clients that read it)
+                    "cost_bound_usd": format(from_pusd(bound or 0), "f"),
+                    # those of no known price, which cost_bound_usd does not bound (as summarize's unbounded_attempts)
+                    "unbounded_attempts": unbounded,
+                    "unbounded_calls": unbounded,
+                    "error": None if error_class is None else {"type": error_class, "message": error_message},
+                    "attempts": [_attempt_dict(a) for a in attempts],
+                    **({} if omitted is None else {"attempts_omitted": omitted}),
+                    **({"attempts_pruned": True} if pruned else {}),
+                }
+            )
+        last = runs[-1] if runs else None
+        cursor = encode_cursor(last[4], last[0], since=window) if has_more and last is not None else None
+        page = {"runs": out, "has_more": has_more, "next_cursor": cursor}
+        if inline is not None:
+            page["attempt_bound"] = conn.execute("SELECT coalesce(MAX(id), 0) FROM attempts").fetchone()[0]
+        return page
+
+    return await ledger.read(q)
+
+
+def _check_attempts_per_run(most: Any) -> None:
+    """Refuse an ``attempts_per_run`` that is no count of attempts: a negative one was SQLite's LIMIT of it (-1 no
+    attempt and one more omitted than the run has, -5 every attempt but the first), a float SQLite's "datatype
+    mismatch" reported as the ledger's error, and True a count of 1."""
+    if most is None or (type(most) is int and 0 <= most <= MAX_OFFSET):
+        return
+    raise InputError(
+        f"attempts_per_run must be a whole number of attempts, 0 (none listed; attempts_omitted counts them) or more, "
+        f"or None for every attempt; got {most!r}"
+    )
+
+
+def _run_attempts(conn: sqlite3.Connection, run_id: str, most: int | None) -> tuple[list[Any], int | None]:
+    """A run's attempts in order (with ``most``: its latest ``most``) and how many earlier ones were left out."""
+    if most is None:
+        sql = f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE run_id = ? ORDER BY started_at, id"
+        return conn.execute(sql, (run_id,)).fetchall(), None
+    sql = f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE run_id = ? ORDER BY started_at DESC, id DESC LIMIT ?"
+    latest = conn.execute(sql, (run_id, most + 1)).fetchall()[::-1]  # one more: whether any were left out
+    if len(latest) <= most:
+        return latest, 0
+    total = conn.execute("SELECT COUNT(*) FROM attempts WHERE run_id = ?", (run_id,)).fetchone()[0]
+    return latest[1:], total - most
+
+
+#: the models a run called (its attempts that reached a provider), in the order it first called each
+_RUN_MODELS = (
+    "SELECT model FROM attempts WHERE run_id = ? AND outcome IN ('ok', 'error') GROUP BY model"
+    " ORDER BY MIN(started_at), MIN(id)"
+)
+
+
+async def run_models(ledger: LedgerReports, run_ids: list[str]) -> dict[str, list[str]]:
+    """Each run's models, as ``query_runs`` would list them from its attempts, without reading its attempts: a
+    run of a long-lived ``Magsag`` holds every call it made, hundreds of thousands of attempts."""
+    return await ledger.read(lambda conn: {r: [m for (m,) in conn.execute(_RUN_MODELS, (r,))] for r in run_ids})
