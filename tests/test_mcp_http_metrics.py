@@ -24,6 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from magsag_mcp import metrics as metrics_module
 from magsag_mcp import service as service_module
 from magsag_mcp.errors import ConfigError
+from magsag_mcp.ledger import queued_writes as ledger_queue
 from magsag_mcp.ledger import store as ledger_store
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server.client_tokens import parse_client_tokens
@@ -50,7 +51,7 @@ def fresh_metrics(monkeypatch) -> Iterator[CallMetrics]:
     """A registry of this test's own in place of the process's (which every other test's calls count into): its
     figures are this test's calls alone, its agents labelled whatever came before."""
     registry = CallMetrics()
-    for module in (metrics_module, service_module, ledger_store):
+    for module in (metrics_module, service_module, ledger_store, ledger_queue):
         monkeypatch.setattr(module, "METRICS", registry)
     yield registry
 
