@@ -40,7 +40,7 @@ ProviderFactory = Callable[[Mapping[str, str], Transport], Provider]
 
 _REGISTRY: dict[str, str | ProviderFactory] = {
     "openai": "magsag_mcp.providers.openai:OpenAIProvider",
-    "azure": "magsag_mcp.providers.openai:AzureProvider",
+    "azure": "magsag_mcp.providers.azure:AzureProvider",
     "compat": "magsag_mcp.providers.openai:CompatProvider",
     "local": "magsag_mcp.providers.local:LocalProvider",
     "anthropic": "magsag_mcp.providers.anthropic:AnthropicProvider",

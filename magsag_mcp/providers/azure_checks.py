@@ -20,7 +20,7 @@ from .azure_versions import DEFAULT_AZURE_API_VERSION
 from .base_urls import _base_url_problem
 
 if TYPE_CHECKING:
-    from .openai import AzureEndpoint
+    from .azure import AzureEndpoint
 
 #: a dated api-version (2024-10-21, 2025-04-01-preview); the undated ones the v1 API takes are :data:`_UNDATED`
 _DATED = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:-preview)?")

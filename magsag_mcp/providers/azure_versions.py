@@ -1,6 +1,6 @@
 """Azure OpenAI's api-versions: which one an endpoint setting names, and what each serves (the v1 API, the Responses
-API, stream usage, ``max_completion_tokens``, JSON schemas), for :class:`~.openai.AzureEndpoint` and
-:class:`~.openai.AzureProvider`."""
+API, stream usage, ``max_completion_tokens``, JSON schemas), for :class:`~.azure.AzureEndpoint` and
+:class:`~.azure.AzureProvider`."""
 
 from __future__ import annotations
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..types import Target
 
 _O_SERIES = re.compile(r"^o\d")
 #: models the Responses API serves and Chat Completions does not (it answers 404 "This model is only supported in
@@ -21,6 +24,14 @@ _RESPONSES_ONLY = re.compile(
 def responses_only(model: str) -> bool:
     """Whether OpenAI serves ``model`` on the Responses API alone (o3-pro, gpt-5-pro, gpt-5-codex, ...)."""
     return bool(_RESPONSES_ONLY.match(_base_name(model)))
+
+
+def uses_responses_api(target: Target) -> bool:
+    """Whether a target of OpenAI's (or Azure's, whose deployments the portal names for their models) is called on
+    the Responses API: ``params: {api: responses}``, or a model only it serves unless the target says ``api: chat``.
+    (OpenAIProvider's and AzureProvider's ``uses_responses``: a function here, which both modules import.)"""
+    api = target.param("api") if target.params else None  # most targets have no params to look in
+    return api == "responses" or (api is None and responses_only(target.model))
 
 
 #: the gpt-5 family (gpt-5, gpt-5-mini, gpt-5.1, gpt-5.2-pro, gpt-5-codex, ...); its -chat variants do not reason
