@@ -1,0 +1,294 @@
+"""The OpenAI Responses API's answers: a response read (its output items, status, usage and the per-use server tools it
+reports), whole or as the events of a stream. The request is built in :mod:`.openai_responses`.
+
+(Split from openai_responses.py, unchanged: it re-exports ``_usage`` and ``_ResponsesStream``, where tests import
+them.)"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import MalformedResponseError, ProviderConnectionError
+from ..transport import HttpResponse, SSEEvent
+from ..types import FinishReason, LLMResult, ToolCall, Usage
+from .content_filters import filtered
+from .http_errors import IN_STREAM, response_failed
+from .openai_chat_ends import FILTERED, interrupted, refused
+from .openai_errors import error_status, failed_status, openai_error
+from .openai_reasoning import signature_for
+from .openai_tool_calls import call_name, parse_arguments
+from .openai_usage import both_counts, with_reasoning
+from .wire_format import (
+    StreamAccumulator,
+    a_list,
+    an_object,
+    call_id,
+    prompt_part,
+    reported_usage,
+    with_reported_usage,
+)
+
+
+def _text(value: Any, provider: str, model: str) -> str:
+    if value is not None and not isinstance(value, str):
+        raise MalformedResponseError(
+            f"{provider}:{model}: an output_text's text is {type(value).__name__}, not a string",
+            provider=provider,
+            model=model,
+        )
+    return value or ""
+
+
+def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
+    status = data.get("status")
+    # A failed or filtered response still reports what it used, and the vendor bills that.
+    reported = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
+    if status == "failed":
+        err = data.get("error") or {}
+        code = err.get("code") if isinstance(err, dict) else None
+        said = HttpResponse(failed_status(code), {}, json.dumps({"error": err}).encode())
+        exc = openai_error(said, provider=provider, model=model, where=response_failed(code))
+        raise with_reported_usage(exc, reported)
+    if status == "cancelled":
+        # ended before it was whole: vLLM's Responses API says so of an answer its engine aborted (its chat completions
+        # say finish_reason "abort"), OpenAI's of a background response cancelled. Read on, the text so far came back
+        # as a whole answer ("stop"), or, with none yet, as an empty one that named no cause.
+        raise interrupted(status, reported, provider=provider, model=model, field="status")
+    if status in ("queued", "in_progress"):
+        # background mode (params.background): the answer is generated, and billed, after this reply
+        raise MalformedResponseError(
+            f"{provider}:{model}: the response is {status!r}, not done: it was made in background mode, whose "
+            "answer magsag does not fetch; leave 'background' out of the target's params",
+            provider=provider,
+            model=model,
+        )
+    reason = None
+    if status == "incomplete":
+        reason = an_object(data.get("incomplete_details"), "incomplete_details", provider, model).get("reason")
+    cut = reason == "max_output_tokens" or (status == "completed" and _at_limit(data, reported))
+    texts: list[str] = []
+    #: the text of the messages that end the turn (phase "final_answer"), where the model labels its messages
+    final: list[str] = []
+    refusals: list[str] = []
+    calls: list[ToolCall] = []
+    #: reasoning items since the last function call: they go back with the next one
+    reasoning: list[dict[str, Any]] = []
+    for item in data["output"]:
+        item = an_object(item, "an output item", provider, model)
+        kind = item.get("type")
+        if kind == "reasoning":
+            reasoning.append(item)
+        elif kind == "message":
+            for part in a_list(item.get("content"), "a message's content", provider, model):
+                part = an_object(part, "a message's content part", provider, model)
+                if part.get("type") == "output_text":
+                    texts.append(_text(part.get("text"), provider, model))
+                    if item.get("phase") == "final_answer":
+                        final.append(texts[-1])
+                elif part.get("type") == "refusal":
+                    # the model declined: its refusal is not the answer (nor, asked for JSON, broken JSON)
+                    refusals.append(part.get("refusal") or "")
+        elif kind == "function_call":
+            calls.append(
+                ToolCall(
+                    id=call_id(item.get("call_id") or item.get("id"), f"call_{len(calls)}", provider, model),
+                    name=call_name(item.get("name"), provider=provider, model=model),
+                    arguments=parse_arguments(item.get("arguments"), provider=provider, model=model, cut=cut),
+                    signature=signature_for(reasoning, model),
+                )
+            )
+            reasoning = []
+    if final:
+        # gpt-5.3-codex and later write commentary ("Let me check the numbers.") in messages of its own, phase
+        # "commentary", before the one that ends the turn: that one is the answer (joined, a JSON answer was not JSON)
+        texts = final
+    if refusals and not texts and not calls:
+        raise refused("".join(refusals), reported, provider=provider, model=model)
+    finish: FinishReason = "tool_calls" if calls else "stop"
+    if cut:
+        finish = "length"
+    elif reason == "content_filter":  # with some of the answer or none, as every vendor's filter is read
+        came = any(t.strip() for t in texts) or bool(calls)
+        raise filtered(FILTERED, reported, provider=provider, model=model, came=came)
+    elif status == "incomplete":
+        finish = "length"  # a reason of a server's own (the spec's own example says "max_tokens")
+    return LLMResult(
+        text="".join(texts),
+        provider=provider,
+        model=data.get("model") or model,
+        usage=_usage(data.get("usage"), data),
+        tool_calls=calls,
+        finish_reason=finish,
+        response_id=data.get("id"),
+    )
+
+
+def _at_limit(data: dict[str, Any], usage: Usage | None) -> bool:
+    """Whether a response that says it is complete wrote as many output tokens as the ``max_output_tokens`` it
+    echoes: it was stopped there. Ollama's Responses API says "completed" of every answer, those num_predict
+    cut included (its chat completions say "length"); taken as whole, a cut answer was returned as the
+    answer, a cut JSON document was "invalid JSON", and a thinking model that spent the whole allowance
+    thinking was "no usable answer", none of them saying to raise max_tokens."""
+    limit = data.get("max_output_tokens")
+    return (
+        isinstance(limit, int)
+        and not isinstance(limit, bool)
+        and usage is not None
+        and usage.reported
+        and usage.output_tokens >= limit > 0
+    )
+
+
+def _usage(raw: Any, response: dict[str, Any]) -> Usage:
+    """``raw``: the ``usage`` object; ``response``: the response around it, whose ``service_tier`` and
+    ``model`` say the tier and the model that served it, and so the rates it is billed at."""
+    return reported_usage(_counted, raw, response)
+
+
+def _counted(raw: dict[str, Any], response: dict[str, Any]) -> Usage:
+    input_tokens, output_tokens = both_counts(raw, "input_tokens", "output_tokens")
+    reasoning = int((raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0)
+    return Usage(
+        input_tokens=input_tokens,
+        output_tokens=with_reasoning(raw, input_tokens, output_tokens, reasoning),
+        cached_tokens=int((raw.get("input_tokens_details") or {}).get("cached_tokens") or 0),
+        cache_write_tokens=int((raw.get("input_tokens_details") or {}).get("cache_write_tokens") or 0),
+        reasoning_tokens=reasoning,
+        service_tier=response.get("service_tier"),
+        answering_model=response.get("model"),
+        server_tool_calls=server_tool_calls(response.get("output")),
+    )
+
+
+#: the Responses API's output items of a server tool billed per call beside the tokens ($10 per 1,000 web searches,
+#: $2.50 per 1,000 file searches, a code interpreter's container by the session, an image at the image model's rates,
+#: which the answer's usage does not count), and what one of each is
+_PER_USE_ITEMS = {
+    "web_search_call": "web search",
+    "file_search_call": "file search",
+    "code_interpreter_call": "code interpreter call",
+    "image_generation_call": "generated image",
+}
+
+
+def server_tool_calls(output: Any) -> tuple[tuple[str, int], ...]:
+    """The per-use server tool calls a response's ``output`` items hold, counted by kind (see Usage.server_tool_calls):
+    magsag sends function tools alone, but an answer that reports any was billed for them."""
+    counts: dict[str, int] = {}
+    for item in output if isinstance(output, list) else ():
+        # (a type that is no name, a broken gateway's object or list, is no per-use item: looked up, it raised
+        # TypeError, and the answer's whole usage was thrown away as unreported)
+        kind = item.get("type") if isinstance(item, dict) else None
+        what = _PER_USE_ITEMS.get(kind) if isinstance(kind, str) else None
+        if what is not None:
+            counts[what] = counts.get(what, 0) + 1
+    return tuple(counts.items())
+
+
+class _ResponsesStream(StreamAccumulator):
+    """Typed events; the terminal one (``response.completed`` / ``.incomplete`` / ``.failed``)
+    carries the whole response object, which is parsed exactly like a non-streamed answer."""
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider, self.model = provider, model
+        self.final: dict[str, Any] | None = None
+        #: the response as response.created / .in_progress gave it (its usage null at OpenAI's; a server's count)
+        self.begun: dict[str, Any] = {}
+        #: ``response.output_item.done``'s items by their output index: the answer where the terminal event's
+        #: response lists no output (gateways that translate another API into this one send ``output: []``)
+        self.done_items: dict[int, dict[str, Any]] = {}
+        #: the text of the output_text.delta events (those of commentary too: see :meth:`feed`)
+        self.streamed: list[str] = []
+        #: the ids of the messages of intermediate commentary (phase "commentary"), whose text is no part of the
+        #: answer's where a message of phase "final_answer" follows (see _result)
+        self.commentary: set[Any] = set()
+
+    def usage_so_far(self) -> Usage | None:
+        return _usage(self.final.get("usage"), self.final) if self.final else None  # the terminal event's, whole
+
+    def prompt_counted(self) -> Usage | None:
+        # OpenAI's response.created and .in_progress carry usage null; a server that counted the prompt there, did
+        return prompt_part(_usage(self.begun.get("usage"), self.begun)) if self.begun.get("usage") else None
+
+    def complete(self) -> bool:
+        return self.final is not None  # response.completed / .incomplete / .failed
+
+    def feed(self, event: SSEEvent) -> str:
+        if event.data == "[DONE]":
+            # Chat Completions' end marker, which compatible servers (and gateways) send after a Responses
+            # stream too: the answer is the terminal event's, and a stream without one still fails in finish()
+            return ""
+        data = event.json_object()
+        # an event named error is one, whatever its data's type (llama.cpp's flat {code, message, type}: see sse.py)
+        kind = "error" if event.event == "error" else data.get("type") or event.event
+        if kind == "response.output_text.delta":
+            delta = str(data.get("delta") or "")
+            self.streamed.append(delta)
+            # commentary ("Let me check the numbers.") is not sent to the caller's progress as the answer's text: the
+            # final answer after it is the answer (should none come, the commentary is, sent once the answer is whole)
+            return "" if self.commentary and data.get("item_id") in self.commentary else delta
+        if kind == "response.output_item.added":
+            item = data.get("item")
+            if isinstance(item, dict) and item.get("phase") == "commentary" and isinstance(item.get("id"), str):
+                self.commentary.add(item.get("id"))
+        elif kind == "response.output_item.done":
+            item, index = data.get("item"), data.get("output_index")
+            if isinstance(item, dict):
+                self.done_items[index if isinstance(index, int) else len(self.done_items)] = item
+        elif kind in ("response.created", "response.in_progress") and isinstance(data.get("response"), dict):
+            self.begun = data["response"]
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.final = an_object(data.get("response"), f"{kind}'s response", self.provider, self.model)
+        elif kind == "error":
+            # ResponseErrorEvent: {type, code, message, param} flat, as documented; the live API nests them
+            # under "error" ({"type": "error", "error": {type, code, message, param}}). Field by field, so that
+            # either is classified by its code and says its message.
+            nested = inner if isinstance(inner := data.get("error"), dict) else {}
+            err = {k: data.get(k) or nested.get(k) for k in ("code", "message", "param")}
+            flat = data.get("type") if data.get("type") not in (None, "error") else None  # (llama.cpp's)
+            err["type"] = nested.get("type") or flat
+            status = error_status(err, 0) or failed_status(err["code"], err["type"])  # (llama.cpp's code: 400)
+            raise openai_error(
+                HttpResponse(status, {}, json.dumps({"error": err}).encode()),
+                provider=self.provider,
+                model=self.model,
+                where=IN_STREAM,
+            )
+        return ""
+
+    def finish(self) -> LLMResult:
+        if self.final is None:
+            raise ProviderConnectionError(
+                f"{self.provider}:{self.model}: the stream ended before response.completed",
+                provider=self.provider,
+                model=self.model,
+            )
+        if not self.final.get("output") and self.done_items:
+            # the items came in response.output_item.done alone: they are the answer (a spec-compliant terminal
+            # event, whose output lists them, wins)
+            self.final = {**self.final, "output": [self.done_items[i] for i in sorted(self.done_items)]}
+        output = self.final.get("output")
+        if not isinstance(output, list):
+            raise MalformedResponseError(
+                f"{self.provider}:{self.model}: final stream event has no output list",
+                provider=self.provider,
+                model=self.model,
+            )
+        text = "".join(self.streamed)
+        if text and not any(_texts(item) for item in output if isinstance(item, dict)):
+            # the text came in the deltas alone (vLLM's Responses API for models without the Harmony format, gateways
+            # that translate chat completions, whose terminal output and items leave the message's content out): it is
+            # the answer's message, as the caller's progress showed it
+            part = {"type": "output_text", "text": text, "annotations": []}
+            message = {"type": "message", "role": "assistant", "status": "completed", "content": [part]}
+            self.final = {**self.final, "output": [*output, message]}
+        return _result(self.final, provider=self.provider, model=self.model)
+
+
+def _texts(item: dict[str, Any]) -> bool:
+    """Whether an output item is a message with text in it."""
+    parts = item.get("content") if item.get("type") == "message" else None
+    if not isinstance(parts, list):  # (no list where the spec has one: _result says the answer is malformed)
+        return False
+    return any(isinstance(p, dict) and p.get("type") == "output_text" and p.get("text") for p in parts)
