@@ -1,5 +1,5 @@
 """Endpoints of the OpenAI formats: OpenAI itself and any compatible server (Azure OpenAI's: :mod:`.azure`, whose
-classes are re-exported here, where callers have imported them).
+classes, and its default api-version, are re-exported here, where callers have imported them).
 
 Each endpoint only says where the API lives and how to authenticate; the JSON is
 :mod:`.openai_chat` / :mod:`.openai_responses`.
@@ -21,6 +21,7 @@ from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
 from .azure import AzureEndpoint as AzureEndpoint  # where callers have imported it
 from .azure import AzureProvider as AzureProvider
+from .azure_versions import DEFAULT_AZURE_API_VERSION as DEFAULT_AZURE_API_VERSION  # where callers have read it
 from .base import Endpoint, ProgressCallback
 from .capabilities import Capabilities
 from .header_settings import openai_id_problem
