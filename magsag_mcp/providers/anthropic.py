@@ -224,6 +224,9 @@ class AnthropicMessagesFormat(WireFormat):
 class AnthropicEndpoint(Endpoint):
     provider = "anthropic"
     key_env = ("ANTHROPIC_API_KEY",)
+    vendor_host = "api.anthropic.com"
+    vendor_keys = "ANTHROPIC_API_KEY"
+    vendor_name = "Anthropic"
     base_url_env = ("ANTHROPIC_BASE_URL",)
     probe_path = "/v1/models"
     base_url_hint = (

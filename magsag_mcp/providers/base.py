@@ -104,6 +104,8 @@ class HTTPProvider(Provider):
         if placeholder := self.endpoint.placeholder_key():  # a keyless server's optional key (compat, local) too
             return AuthenticationError(placeholder, provider=self.name, model=target.model)
         try:
+            if foreign := self.endpoint.foreign_key(target):  # another vendor's key, for this vendor's own API
+                return AuthenticationError(foreign, provider=self.name, model=target.model)
             base = self.endpoint.sent_below(target)
             headers = {}
             if self.endpoint.key_env and type(self.endpoint).headers is not Endpoint.headers:
@@ -147,7 +149,11 @@ class HTTPProvider(Provider):
         """The key's placeholder, a header setting and the base URL variable, each a problem of its own: one at a
         time, the base URL's host with a space in it was said only once the organization id beside it was fixed."""
         header_problem = self.endpoint.header_problem()
-        problems = [self.endpoint.placeholder_key(), header_problem and f"{self.name}: {header_problem}"]
+        try:
+            foreign = self.endpoint.foreign_key(Target(self.name, "doctor"))
+        except ProviderError:  # no endpoint to send it to: said by the base URL's problem
+            foreign = None
+        problems = [self.endpoint.placeholder_key(), foreign, header_problem and f"{self.name}: {header_problem}"]
         return [p for p in (*problems, self._base_url_setting_problem()) if p]
 
     def setting_problem(self) -> str | None:

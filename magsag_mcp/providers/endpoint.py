@@ -24,6 +24,19 @@ from .wire_format import WireFormat
 _YOUR_KEY = re.compile(r"(?i)(sk-(ant-)?)?<?your[-_ ][a-z_ -]*>?")
 
 
+#: The beginnings of keys that one issuer alone gives, what such a key is, and where it goes: a key so begun, set for
+#: another vendor's own API, would cost a round trip to be refused with a 401 (and `magsag doctor` called the provider
+#: ready), so it is refused before anything is sent, naming the variable it belongs in. Only beginnings that tell the
+#: issuer for certain: OpenAI's older keys, like DeepSeek's and other vendors', are sk- and a random rest.
+ISSUED_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("sk-ant-", "an Anthropic key", "ANTHROPIC_API_KEY"),
+    ("sk-proj-", "an OpenAI project key", "OPENAI_API_KEY"),
+    ("sk-svcacct-", "an OpenAI service account's key", "OPENAI_API_KEY"),
+    ("AIza", "a Google API key", "GEMINI_API_KEY"),
+    ("sk-or-", "an OpenRouter key", "MAGSAG_COMPAT_API_KEY, with MAGSAG_COMPAT_BASE_URL=https://openrouter.ai/api/v1"),
+)
+
+
 def not_a_whole_key(value: str) -> bool:
     """Whether ``value``, set where a key goes, is a placeholder copied from an example rather than a key."""
     return "..." in value or "\u2026" in value or _YOUR_KEY.fullmatch(value.strip()) is not None
@@ -48,6 +61,12 @@ class Endpoint(ABC):
     base_url_example: ClassVar[str] = "https://host/v1"
     #: what the base URL should look like, for a probe that found no API there (``base_url_hint`` when unset)
     probe_hint: ClassVar[str] = ""
+    #: the host of the vendor's own API, which takes only the keys its vendor issued (api.openai.com); None: a server
+    #: that may take any key (a gateway, a local server, an Azure resource)
+    vendor_host: ClassVar[str | None] = None
+    #: the variable :data:`ISSUED_KEYS` names for the keys ``vendor_host`` takes (another's are refused), and whose
+    vendor_keys: ClassVar[str] = ""
+    vendor_name: ClassVar[str] = ""
     #: where a missing key is to be set, as its fix says it (the stdio MCP server's names its client's configuration:
     #: see :class:`~magsag_mcp.providers.ProviderSet`)
     settings_home: str = "in the environment"
@@ -137,6 +156,24 @@ class Endpoint(ABC):
         return (
             f"{self.provider}: {name} holds a placeholder ('...' or 'your-...', as examples write a key, or a key "
             f"shortened for display), not a key; set {' or '.join(self.key_env)} to your whole API key"
+        )
+
+    def foreign_key(self, target: Target) -> str | None:
+        """What is wrong with a key another vendor issued (:data:`ISSUED_KEYS`), set for this vendor's own API, where
+        ``target``'s calls go to it; None for any other key, or a base URL elsewhere (a gateway or a vendor's
+        OpenAI-compatible API may take it). The key is never quoted, only the beginning every key of its kind has."""
+        if self.vendor_host is None or not (key := self.api_key()):
+            return None
+        issued = next((i for i in ISSUED_KEYS if key.startswith(i[0])), None)
+        if issued is None or issued[2] == self.vendor_keys:
+            return None
+        if urlsplit(self.sent_below(target)).hostname != self.vendor_host:
+            return None
+        prefix, what, home = issued
+        name = next(n for n in self.key_env if self.env.get(n) == key)
+        return (
+            f"{self.provider}: {name} holds {what} (it begins {prefix}), which {self.vendor_name}'s API "
+            f"({self.vendor_host}) refuses; set {name} to your {self.vendor_name} key, and put this one in {home}"
         )
 
     @abstractmethod

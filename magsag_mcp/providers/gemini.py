@@ -284,6 +284,9 @@ class GeminiFormat(WireFormat):
 class GeminiEndpoint(Endpoint):
     provider = "google"
     key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    vendor_host = "generativelanguage.googleapis.com"
+    vendor_keys = "GEMINI_API_KEY"
+    vendor_name = "Google"
     base_url_env = ("GEMINI_BASE_URL",)
     probe_path = "/v1beta/models"
     base_url_hint = (

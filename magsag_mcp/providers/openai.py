@@ -35,6 +35,9 @@ from .wire_format import WireFormat
 class OpenAIEndpoint(Endpoint):
     provider = "openai"
     key_env = ("OPENAI_API_KEY",)
+    vendor_host = "api.openai.com"
+    vendor_keys = "OPENAI_API_KEY"
+    vendor_name = "OpenAI"
     base_url_env = ("OPENAI_BASE_URL",)
     base_url_hint = (
         "the base URL (OPENAI_BASE_URL, or the target's base_url) ends with the API's version: "
