@@ -274,3 +274,20 @@ async def test_a_ledger_opened_not_to_be_created_makes_nothing(tmp_path: Path):
         await ledger.record_call(RunRecord("r", "a", "s", time.time()), [])
     async with Ledger(tmp_path / "real.db", create=False) as ledger:
         assert not ledger.absent and (await ledger.query_runs(UsageFilters()))[0]["run_id"] == "r"
+
+
+@pytest.mark.parametrize("below", [("l.db",), ("sub", "l.db")])
+async def test_a_ledger_whose_folder_is_a_file_says_which_file_is_in_the_way(tmp_path: Path, below: tuple[str, ...]):
+    # MAGSAG_DB=notes.txt/l.db: making its folder failed with the OS's words alone ("[Errno 17] File exists",
+    # "[Errno 20] Not a directory"), then "check the path and its permissions", which were fine
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_text("not a folder\n")
+    db = in_the_way.joinpath(*below)
+    with pytest.raises(LedgerError) as info:
+        await Ledger(db).open()
+    message = info.value.message
+    assert message == (
+        f"cannot open the ledger at {db}: it cannot be made: {in_the_way} is a file, not a folder; give --db / "
+        f"MAGSAG_DB a file's path in a folder (such as {tmp_path / 'ledger.db'}), or move {in_the_way} aside"
+    )
+    assert in_the_way.read_text() == "not a folder\n"  # left as it was

@@ -29,7 +29,7 @@ from .migrations import (
     pending_migrations,
     unknown_migrations,
 )
-from .problems import in_memory_error, log_file, newer_error, open_error, out_of_space
+from .problems import file_for_a_folder, in_memory_error, log_file, newer_error, open_error, out_of_space
 
 T = TypeVar("T")
 
@@ -78,14 +78,14 @@ def unmakeable_ledger_problem(path: Path, env: Mapping[str, str]) -> str | None:
     source = "MAGSAG_DB" if given and Path(given).expanduser() == path else "--db (or MAGSAG_DB)"
     fix = f"give {source} a file's path in a folder this user can write to"
     where = where_ledger_is(path)
+    if (in_the_way := file_for_a_folder(where)) is not None:
+        return (
+            f"the ledger at {where} cannot be made: {in_the_way} is a file, not a folder, so every call fails before "
+            f"it is sent (ledger_error); {fix}"
+        )
     folder = where.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
-    if not folder.is_dir():
-        return (
-            f"the ledger at {where} cannot be made: {folder} is a file, not a folder, so every call fails before it "
-            f"is sent (ledger_error); {fix}"
-        )
     if not os.access(folder, os.W_OK | os.X_OK):
         return (
             f"the ledger at {where} cannot be made: this user cannot write in {folder}, so every call fails before it "

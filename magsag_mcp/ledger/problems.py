@@ -59,6 +59,16 @@ def free_bytes(folder: Path) -> int | None:
         return None
 
 
+def file_for_a_folder(path: Path) -> Path | None:
+    """The file where ``path`` names a folder it would be made in (``ledger.db/ledger.db``, ``notes.txt/l.db``), or
+    None: the nearest of its folders that is there is a folder. Opening it failed with the OS's words alone ("File
+    exists", "Not a directory", from making its folders), which name no fix; ``magsag doctor`` says so too."""
+    for folder in path.parents:
+        if folder.exists():
+            return None if folder.is_dir() else folder
+    return None
+
+
 def _disk_full(code: int | None, os_errno: int | None, path: Path) -> bool:
     """Whether the failure is the disk's being full: SQLite's SQLITE_FULL, or an I/O error (SQLite reports the
     -shm file it cannot grow, at the first read of a ledger no process has open, as one) on a file system with
@@ -94,6 +104,11 @@ def cause(exc: BaseException, path: Path) -> str | None:
         return (
             "is a directory, and the ledger is a file: give a file's path with --db / MAGSAG_DB, "
             f"such as {path / 'ledger.db'}"
+        )
+    if (in_the_way := file_for_a_folder(path)) is not None:
+        return (
+            f"cannot be made: {in_the_way} is a file, not a folder; give --db / MAGSAG_DB a file's path in a folder "
+            f"(such as {in_the_way.parent / 'ledger.db'}), or move {in_the_way} aside"
         )
     if code == _NOTADB:
         return (
