@@ -4,12 +4,23 @@ digits (``gpt-35-turbo-0125``) as one. Written as one rule, either would change 
 
 from __future__ import annotations
 
-from magsag_mcp.governance.model_patterns import nearest_model, other_models_served
+from magsag_mcp.governance.model_patterns import nearest_model, nearly_allowed, other_models_served
 
 
 def test_the_did_you_mean_reads_a_date_as_a_snapshot_of_the_undated_name():
     assert nearest_model("gpt-4o-2024-08-06", ["gpt-4o", "gpt-4o-mini"]) == "gpt-4o"
     assert nearest_model("claude-3-5-sonnet", ["claude-3-5-sonnet-20241022"]) == "claude-3-5-sonnet-20241022"
+
+
+def test_the_did_you_mean_reads_a_misspelt_name_without_its_date_as_the_dated_model():
+    # "claude-3-5-sonet" got no did-you-mean beside claude-3-5-sonnet-20241022 (the date put it below the ratio),
+    # while "gpt-4o-mni" got one beside gpt-4o-mini
+    allowed = ["gpt-4o", "claude-3-5-sonnet-20241022", "claude-3-haiku-20240307"]
+    assert nearest_model("claude-3-5-sonet", allowed) == "claude-3-5-sonnet-20241022"
+    assert nearly_allowed(allowed, "claude-3-5-sonet") == " (did you mean 'claude-3-5-sonnet-20241022'?)"
+    # another model of a family is still no misspelling of a dated one
+    assert nearest_model("gpt-4o-mini", ["gpt-4o-2024-08-06"]) is None
+    assert nearest_model("claude-3-opus", allowed) is None
 
 
 def test_the_did_you_mean_does_not_read_four_trailing_digits_as_a_snapshot():

@@ -152,8 +152,9 @@ MISSPELT_RATIO = 0.85
 def nearest_model(name: str, names: Sequence[str]) -> str | None:
     """The one of ``names`` that model ``name`` is a misspelling of: the same in another case (names are matched case
     by case), the same but for a snapshot's date (``claude-3-5-sonnet``, ``claude-3-5-sonnet-20241022``) or for a
-    version's dot written as a dash or the other way (``claude-3.5-sonnet``), or one alike but for a letter or two;
-    None when none is. The one rule for every "did you mean" between a model and a policy's entry."""
+    version's dot written as a dash or the other way (``claude-3.5-sonnet``), or one alike but for a letter or two,
+    with or without a snapshot's date (``claude-3-5-sonet``); None when none is. The one rule for every "did you
+    mean" between a model and a policy's entry."""
     import difflib
 
     others = [n for n in names if n != name]
@@ -165,6 +166,11 @@ def nearest_model(name: str, names: Sequence[str]) -> str | None:
     versioned = _VERSION_DOT.sub("-", undated.lower())
     near = near or [n for n in others if _VERSION_DOT.sub("-", _DATED.sub("", n).lower()) == versioned]
     near = near or difflib.get_close_matches(name, others, 1, MISSPELT_RATIO)
+    if not near:
+        # misspelt and written without the snapshot's date ("claude-3-5-sonet" for claude-3-5-sonnet-20241022): the
+        # date alone put it below the ratio, so the misspelling is judged against the names without theirs
+        dated = {_DATED.sub("", n): n for n in others if _DATED.search(n)}
+        near = [dated[close] for close in difflib.get_close_matches(undated, list(dated), 1, MISSPELT_RATIO)]
     return near[0] if near else None
 
 
