@@ -221,10 +221,10 @@ class AnswerCache:
         provider, created_at, run_id, cost, answer = row
         return CachedAnswer(_result_of(answer, provider), created_at, run_id, from_pusd(cost))
 
-    async def store(self, answer: PendingAnswer, run_id: str, cost_usd: Decimal | None) -> None:
+    async def store(self, answer: PendingAnswer, run_id: str, cost_usd: Decimal | None) -> bool:
         """Keep ``answer`` (its call recorded as ``run_id`` at ``cost_usd``) for its ttl; sweep the expired rows and
-        the oldest past :data:`MAX_ENTRIES`. Refused by the ledger, it is logged and the call goes on: its answer is
-        paid for and recorded, and the next call is sent."""
+        the oldest past :data:`MAX_ENTRIES`; whether it was kept. Refused by the ledger, it is logged and the call
+        goes on: its answer is paid for and recorded, and the next call is sent."""
         now = self.clock()
         t = answer.target
         row = (
@@ -259,6 +259,9 @@ class AnswerCache:
             log.warning("run %s: its answer was not stored in the cache: %s", run_id, exc.message)
         except Exception as bug:  # ours: the answer is paid for and recorded, and goes to its caller all the same
             log.error("run %s: a bug in magsag-mcp kept its answer out of the cache", run_id, exc_info=bug)
+        else:
+            return True
+        return False
 
     async def clear(self, *, expired_only: bool = False) -> int:
         """Delete every stored answer (``expired_only``: those expired); how many were deleted."""

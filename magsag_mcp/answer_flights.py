@@ -1,14 +1,16 @@
 """The answer cache's requests in flight in this process (single flight): a call whose answers are cached and whose
 request another call of this process is sending right now, to the same target for the same agent (the same key of
 :func:`~.answer_cache.request_key`), waits for that call instead of paying for the same answer a second time; it is
-then answered from the cache as any hit is, or, the other call's answer not stored (it failed, was cancelled, was
-cut at max_tokens), sends its own request.
+then answered from the cache as any hit is.
 
 The first call to ask for a key leads it (:meth:`Flights.lead`) from before its look-up until it is answered from the
 cache, its answer is stored, it goes on to its next target (looked up or not), or it ends whichever way (failed,
-cancelled): :meth:`Flights.land` then wakes the calls waiting for it. A waiter's cancellation is its own (it waits
-on an event, which the leader neither awaits nor owns), it waits no longer than its call's deadline, and it asks the
-policies again once woken. Only calls whose answers are cached lead or wait: the others never come here.
+cancelled): :meth:`Flights.land` then wakes the calls waiting for it. Its answer stored (``answered``), they look it
+up at once. Else (it failed, was cancelled, went on, its answer was cut at max_tokens) the first of them to wake leads
+the key in its place and sends, and the others wait for that one in turn: against a flaky upstream, N calls asking the
+same request pay for one failure and one answer, not N. A waiter's cancellation is its own (it waits on an event,
+which the leader neither awaits nor owns), it waits no longer than its call's deadline, and it asks the policies
+again each time it is woken. Only calls whose answers are cached lead or wait: the others never come here.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import anyio
 
 @dataclass(slots=True, eq=False)
 class Flight:
-    """One key being sent by the call that leads it; ``landed`` is set when its waiters may look it up again."""
+    """One key being sent by the call that leads it; ``landed`` is set when it is over, ``answered`` whether its
+    answer was stored then (its waiters look it up) or not (one of them leads the key next)."""
 
     key: str
     landed: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: bool = False
 
 
 class Flights:
@@ -45,10 +49,12 @@ class Flights:
         flight = self.leading[key] = Flight(key)
         return flight
 
-    def land(self, flight: Flight) -> None:
-        """The flight is over (its answer stored, or none to be): its waiters are woken, and its key freed."""
+    def land(self, flight: Flight, *, answered: bool = False) -> None:
+        """The flight is over, its answer stored (``answered``: found in the cache, or stored by its call) or none to
+        be: its waiters are woken, and its key freed."""
         if self.leading.get(flight.key) is flight:
             del self.leading[flight.key]
+        flight.answered = answered
         flight.landed.set()
 
     @staticmethod

@@ -57,25 +57,30 @@ class CachedAnswers:
     ) -> CallOutcome | None:
         """The call's outcome answered from the cache under ``key``, or None: this call sends the request then. Where
         another call of this process is sending it now, this one waits for that one first, for what its deadline
-        leaves, and is answered by the answer it stored (see answer_flights.py); else it leads ``key`` until its
-        answer is stored or its try of the target is over."""
+        leaves, and is answered by the answer it stored (see answer_flights.py); else (none ahead, or the one ahead
+        stored nothing) it leads ``key`` until its answer is stored or its try of the target is over."""
         assert self.answers is not None
         flights = self.answers.flights
         if plan.flight is not None:  # the key of a target this call left: its waiters need not wait for this one
             flights.land(plan.flight)
             plan.flight = None
-        ahead = flights.ahead(key)
-        if ahead is None:
-            plan.flight = flights.lead(key)  # (before the look-up: a call asking meanwhile waits for this one)
-        else:
-            await flights.wait(ahead, deadline - self.clock())
+        while (ahead := flights.ahead(key)) is not None:
+            landed = await flights.wait(ahead, deadline - self.clock())
             if self._cache_key(plan, cand.target, agent) != key:
                 # the policies forbid the target now (an Azure deployment's answer named a model they forbid, while
                 # this call waited): not answered from it; the cascade refuses it as any call to it now
                 return None
+            if not landed:  # its deadline passed: looked up once more, not led (the cascade says the deadline)
+                break
+            if ahead.answered:  # (else no answer to find: the first woken leads next, the others wait for it)
+                hit = await self._cached(plan, cand, position, run_id, agent, state, progress, key)
+                if hit is not None:
+                    return hit
+        else:
+            plan.flight = flights.lead(key)  # (before the look-up: a call asking meanwhile waits for this one)
         hit = await self._cached(plan, cand, position, run_id, agent, state, progress, key)
         if hit is not None and plan.flight is not None:
-            flights.land(plan.flight)  # answered: the calls waiting for it find the same answer
+            flights.land(plan.flight, answered=True)  # the calls waiting for it find the same answer
             plan.flight = None
         return hit
 

@@ -228,6 +228,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
             self._calls[task] = self._calls.get(task, 0) + 1
         so_far: list[AttemptRecord] = []
         plan: Plan | None = None
+        stored = False  # (its answer kept in the cache: the calls waiting for it look it up, rather than one send)
         try:
             try:
                 if price_data.under_way:
@@ -293,13 +294,13 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
                 log.error("run %s: a bug in magsag-mcp kept the call's record out of the ledger", run_id, exc_info=bug)
                 raise answer_not_written(bug, result) from bug
             if outcome.to_cache is not None:  # stored once its call is recorded: a hit names a run the ledger holds
-                await self.answers.store(outcome.to_cache, run_id, outcome.attempts[-1].cost_usd)
+                stored = await self.answers.store(outcome.to_cache, run_id, outcome.attempts[-1].cost_usd)
         finally:
             self._in_flight -= 1
             if task is not None:
                 self._call_done(task)
-            if plan is not None and plan.flight is not None:  # (its answer stored, or none: the waiters look it up)
-                self.answers.flights.land(plan.flight)
+            if plan is not None and plan.flight is not None:  # (its answer stored, or none: a waiter leads next)
+                self.answers.flights.land(plan.flight, answered=stored)
         return result
 
     def _result(self, run_id: str, skill_id: str, plan: Plan, outcome: Any) -> InvokeResult:
