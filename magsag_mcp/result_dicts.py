@@ -130,7 +130,8 @@ class PlannedTargetDict(TypedDict):
 
 class CacheExplanationDict(TypedDict):
     """Whether the answer cache is on for the call explained (``on``: a setting turns it on and a target of the call
-    can be cached, not one whose provider builds no wire body), how old an answer may be to answer it (``ttl_s``,
+    the policies allow can be cached, not one whose provider builds no wire body; false, with a warning in the
+    explanation's ``warnings``, where a setting meets no such target), how old an answer may be to answer it (``ttl_s``,
     seconds; None when no setting turns it on) and which setting decided (``source``): the call's
     ``context.cache_ttl``, its route's ``cache`` or its skill's; None where none is set (off)."""
 

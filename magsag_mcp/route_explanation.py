@@ -42,6 +42,14 @@ def override_providers(env: Mapping[str, str]) -> frozenset[str]:
     return frozenset(named)
 
 
+#: where the setting that turned the cache on is written, as the explanation's warning names it
+_CACHE_SETTINGS = {
+    "call": "the call's context.cache_ttl",
+    "route": "the route's cache (routing YAML)",
+    "skill": "the skill's cache",
+}
+
+
 class RouteExplanation:
     """The :class:`~magsag_mcp.service.Service`'s plans explained: targets in order, where each came from, whether
     it can be called, the policies' verdicts and the worst-case cost."""
@@ -104,6 +112,7 @@ class RouteExplanation:
             entry["estimated_max_cost_usd"] = _fmt(worst)
             self._add_spend_verdict(entry, cand.target, worst, agent or None)
             targets.append(entry)
+        cache, uncached = self._cache_explained(plan, context, agent or None)
         return {
             "skill": plan.skill_id,
             "task_type": plan.task_type,
@@ -114,31 +123,51 @@ class RouteExplanation:
             "max_output_tokens": plan.request.max_tokens,
             "needs": sorted(plan.request.needs()),
             "targets": targets,
-            "cache": self._cache_explained(plan, context, agent or None),
+            "cache": cache,
             # what the call will say went unread (a payload's "modelConfig"): the plan shown is the one without it
             "warnings": [
                 *plan.warnings,
                 *self._targets_skipped(plan, targets),
                 *(self._refusal_ending(plan) or _none_sendable(targets, unwaited)),
+                *uncached,
             ],
         }
 
     def _cache_explained(
         self, plan: Plan, context: Mapping[str, Any] | None, agent: str | None
-    ) -> CacheExplanationDict:
+    ) -> tuple[CacheExplanationDict, list[str]]:
         """Whether the answer cache is on for the call, its ttl, and which setting decided: the call's
         ``cache_ttl`` (0 too: it leaves the cache alone), else its route's ``cache``, else its skill's (as
         :meth:`~magsag_mcp.service.Service.plan` chose ``plan.cache_ttl``). On only where a target of the plan can be
-        answered from it: a provider building no wire body (the fake one) has no key, and its answers are not kept."""
+        answered from it, as the cascade asks it (cascade_cache.py): one the policies allow, whose provider builds a
+        wire body (the fake one builds none: no key, and its answers are not kept). With the warning to give where a
+        setting turns the cache on and no target can use it."""
         source: Any = "call"
         if ttl_of_context(context) is None:
             skill_cache = self.catalog.skills[plan.skill_id].cache
             source = self.catalog.routing.cache_choice(plan.task_type, skill_cache)[1]
-        on = plan.cache_ttl is not None and any(
-            request_key(self.providers.get(c.target.provider), plan.request_for(c.target), c.target, agent) is not None
-            for c in plan.candidates
+        if plan.cache_ttl is None:
+            return {"on": False, "ttl_s": None, "source": source}, []
+        why_not: list[str] = []
+        for cand in plan.candidates:
+            target = cand.target
+            ok, policy, reason = self.governance.allowed(target, plan.data_classes)
+            if not ok:
+                why_not.append(f"{target.label}: policy {policy!r} forbids it ({reason})")
+            elif request_key(self.providers.get(target.provider), plan.request_for(target), target, agent) is not None:
+                return {"on": True, "ttl_s": plan.cache_ttl, "source": source}, []
+            else:
+                why_not.append(
+                    f"{target.label}: magsag cannot key its request (its provider sends none over HTTP, as the fake)"
+                )
+        setting = _CACHE_SETTINGS.get(source, "a cache setting")
+        warning = (
+            f"{setting} turns the answer cache on (ttl {plan.cache_ttl:g}s), but no target of this call can be "
+            f"answered from it: {'; '.join(why_not)}. Each call is sent and paid for; to cache it, route it to a model "
+            "the policies allow on an HTTP provider (openai, azure, compat, local, anthropic, google), or drop the "
+            "setting"
         )
-        return {"on": on, "ttl_s": plan.cache_ttl, "source": source}
+        return {"on": False, "ttl_s": plan.cache_ttl, "source": source}, [redact(warning)]
 
     def route(self, skill_id: str) -> dict[str, Any]:
         """Where a call to ``skill_id`` goes when it names no model: each target in order, where it came

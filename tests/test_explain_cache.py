@@ -94,3 +94,45 @@ def test_magsag_explain_says_it(cli_env: Any, capsys: pytest.CaptureFixture):
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["cache"] == {"on": True, "ttl_s": 3600.0, "source": "call"}
 
+
+
+async def test_a_target_the_policies_forbid_is_not_said_cached_and_a_warning_says_why_and_how(
+    fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path, clock_at_noon: float
+):
+    # The plan's only keyed target (openai:gpt-4o) is one a policy forbids: it is never called, so never answered
+    # from the cache; explain said "on" all the same, and no word said the skill's cache setting meets no target.
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: mini_only\n    allowed_models: ['openai:gpt-4o-mini', 'fake:*']\n"
+    )
+    svc = await open_service(tmp_path, fake_openai.url + "/v1", catalog=_set(catalog_copy, skill="{ttl: 1h}"))
+    forbidden = {"data": "numbers", "model_config": {"model": "openai:gpt-4o", "fallbacks": ["fake:echo"]}}
+    try:
+        plan = svc.explain("skill.analysis", forbidden, agent="ana")
+        assert plan["cache"] == {"on": False, "ttl_s": 3600.0, "source": "skill"}
+        (warning,) = [w for w in plan["warnings"] if "answer cache" in w]
+        assert warning.startswith("the skill's cache turns the answer cache on (ttl 3600s), but no target")
+        assert "openai:gpt-4o: policy 'mini_only' forbids it (" in warning
+        assert "fake:echo: magsag cannot key its request (its provider sends none over HTTP" in warning
+        assert "route it to a model the policies allow on an HTTP provider" in warning and "drop the setting" in warning
+        allowed = {"data": "numbers", "model_config": {"model": "openai:gpt-4o-mini", "fallbacks": ["fake:echo"]}}
+        plan = svc.explain("skill.analysis", allowed, agent="ana")
+        assert plan["cache"]["on"] is True and not any("answer cache" in w for w in plan["warnings"])
+        assert fake_openai.requests == []
+    finally:
+        await svc.aclose()
+
+
+async def test_no_warning_where_no_setting_turns_the_cache_on(
+    fake_openai: FakeOpenAI, tmp_path: Path, clock_at_noon: float
+):
+    svc = await open_service(tmp_path, fake_openai.url + "/v1")
+    fake_only = {"data": "numbers", "model_config": {"model": "fake:echo"}}
+    try:
+        for context in (None, {"cache_ttl": 0}):
+            plan = svc.explain("skill.analysis", fake_only, context=context, agent="ana")
+            assert not any("answer cache" in w for w in plan["warnings"])
+        plan = svc.explain("skill.analysis", fake_only, context={"cache_ttl": 600}, agent="ana")
+        (warning,) = [w for w in plan["warnings"] if "answer cache" in w]
+        assert warning.startswith("the call's context.cache_ttl turns the answer cache on (ttl 600s)")
+    finally:
+        await svc.aclose()

@@ -136,8 +136,8 @@ class PlannedTargetOut(CandidateOut):
 class CacheExplainedOut(_Out):
     on: bool = Field(
         description="whether the call would be answered from the answer cache when it holds its answer: a setting "
-        "turns it on and a target of the call can be cached (not one whose provider builds no wire body, as the "
-        "fake provider)"
+        "turns it on and a target of the call the policies allow can be cached (not one whose provider builds no wire "
+        "body, as the fake provider); false with a warning where a setting meets no such target"
     )
     ttl_s: float | None = Field(
         None,
