@@ -469,3 +469,29 @@ async def test_an_answer_stored_before_its_response_id_was_kept_answers_without_
     hit = await _call(service)
     assert len(fake_openai.requests) == 1 and hit.result.response_id is None
     assert any("answered from the cache" in w and ", response" not in w for w in hit.warnings)
+
+
+
+async def test_a_prune_takes_the_cached_answers_of_the_runs_it_deletes(
+    service: Service, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+):
+    """A stored answer whose run a prune deleted still answered, its warning naming that run, which query_runs no
+    longer finds, and the answer outlived the retention asked for: it goes with its run's attempts now. One whose run
+    the prune left answers as before."""
+    import time
+
+    year = {"cache_ttl": 365 * 86400}
+    old = await _call(service, agent="old", context=year)  # paid for, and stored for a year
+    later = time.time() + 30 * 86400
+    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr(service.answers, "clock", lambda: later)
+    recent = await _call(service, agent="recent", context=year)
+    assert len(fake_openai.requests) == 2
+    deleted = await service.ledger.prune(7 * 86400, vacuum=False)  # the old call is 30 days old now
+    assert deleted["attempts"] == 1
+    again = await _call(service, agent="old", context=year)
+    assert len(fake_openai.requests) == 3  # sent: its answer went with its run
+    assert not any("answered from the cache" in w or old.run_id in w for w in again.warnings)
+    hit = await _call(service, agent="recent", context=year)
+    assert len(fake_openai.requests) == 3
+    assert any(f"answered from the cache, recorded 0s ago (run {recent.run_id}" in w for w in hit.warnings)

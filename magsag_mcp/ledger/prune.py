@@ -73,6 +73,15 @@ def _delete_before(
     }
     # the calls the answer cache answered go with their attempts (a summary's cache figures count what is left)
     conn.execute("DELETE FROM cache_hits WHERE started_at < ?", (end,))
+    if counts["attempts"]:
+        # and so do the answers stored before ``end``, and those whose run has no attempt left: a hit's warning names
+        # the run that paid for its answer, which query_runs no longer finds, and the answer is a record of that call
+        # as much as its attempt was (a prune for retention keeps no prompt's answer past its cutoff)
+        conn.execute(
+            "DELETE FROM answer_cache WHERE created_at < ?"
+            " OR NOT EXISTS (SELECT 1 FROM attempts WHERE attempts.run_id = answer_cache.run_id)",
+            (end,),
+        )
     if any(counts.values()):
         _mark(conn, end, time.time() if pruned_at is None else pruned_at)
     if not cutoff:  # end is midnight UTC: the days before it are gone whole, and so are their rollups
