@@ -86,6 +86,12 @@ def request_key(provider: Any, request: LLMRequest, target: Target, agent: str |
     # streamed or not, the answer is the same: the body is built unstreamed whatever the attempt does
     unstreamed = replace(request, stream=False) if request.stream else request
     try:
+        if wire.endpoint_bound:
+            # as the send does (BaseHTTPProvider.call): the reasoning another endpoint encrypted is left out of the
+            # body sent, and so of the key, else a request sent without it shared the key of one sent with it. (The
+            # tool names are keyed as the caller wrote them, not fitted as sent: a hit's tool calls come back under
+            # the names of the call that stored it, so two callers' names sent alike must not share an answer.)
+            unstreamed = wire.for_endpoint(unstreamed, endpoint.origin(target))
         body, _ = wire.build(unstreamed, target.model, stream=False)
         # the URL's path and query as sent (Azure's deployment and api-version are there, not in the body)
         url, query = endpoint.url(wire, target, stream=False)

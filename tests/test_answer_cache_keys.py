@@ -12,7 +12,8 @@ import pytest
 from magsag_mcp.answer_cache import request_key
 from magsag_mcp.providers import ProviderSet
 from magsag_mcp.providers.anthropic import AnthropicProvider
-from magsag_mcp.types import Target
+from magsag_mcp.providers.openai_reasoning import signature_for, with_origin
+from magsag_mcp.types import LLMRequest, Message, Target, ToolCall, ToolSpec
 from tests.fakes.openai_server import FakeOpenAI
 from tests.llm_requests import ask
 
@@ -98,3 +99,49 @@ async def test_two_api_keys_share_the_cache_and_neither_is_stored(
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("keys.db"))
     for key in keys:
         assert key.encode() not in stored and key[-10:].encode() not in stored
+
+
+def _reasoned_turn(signature: str | None) -> LLMRequest:
+    """A Responses API turn after a tool call that carried ``signature`` (its reasoning items), and its result."""
+    tool = ToolSpec("lookup", "looks a thing up", {"type": "object", "properties": {}})
+    call = ToolCall("call_1", "lookup", {}, signature)
+    result = Message("tool", "42", tool_call_id="call_1", name="lookup")
+    history = [Message("user", "hi"), Message("assistant", "", tool_calls=[call]), result]
+    return LLMRequest(messages=history, tools=[tool])
+
+
+async def test_reasoning_another_endpoint_encrypted_is_keyed_as_it_is_sent_without_it(transport: Any):
+    """The Responses API sends a tool call's reasoning only to the endpoint that encrypted it (for_endpoint); the key
+    was built from the request before that, so a turn whose reasoning was left out shared the key of the same turn
+    sent with it, and was answered by an answer to another request. It is keyed as sent: as the same turn with no
+    reasoning, and apart from the one sent with it."""
+    provider = ProviderSet({"OPENAI_API_KEY": "fake-openai-key"}, transport).get("openai")
+    target = Target("openai", "o3-pro")  # (served by the Responses API only)
+    assert provider.uses_responses(target)
+    items = [{"type": "reasoning", "id": "rs_fake1", "summary": [], "encrypted_content": "fake-encrypted-reasoning"}]
+    reasoning = signature_for(items, "o3-pro")
+    here = with_origin(reasoning, provider.endpoint.origin(target))
+    elsewhere = with_origin(reasoning, "https://another-resource.invalid")
+    sent_with, sent_without, none = (
+        request_key(provider, _reasoned_turn(s), target, "ana") for s in (here, elsewhere, None)
+    )
+    assert sent_with is not None and sent_without is not None
+    assert sent_with != sent_without  # one sends the reasoning, the other does not
+    assert sent_without == none  # the same body on the wire
+
+
+@pytest.mark.parametrize(("provider", "model"), [("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5")])
+async def test_tool_names_sent_alike_are_keyed_as_the_caller_wrote_them(transport: Any, provider: str, model: str):
+    """"fs/read_file" is sent as "fs_read_file" (tool_names.fitted), as "fs_read_file" itself is: the same body on
+    the wire, but not the same request: the answer's calls come back under the caller's own name, and a hit gives the
+    stored result as it was, so an answer stored by one may not answer the other. Both are cached (a key each)."""
+    env = {"OPENAI_API_KEY": "fake-openai-key", "ANTHROPIC_API_KEY": "fake-anthropic-key"}
+    sender = ProviderSet(env, transport).get(provider)
+
+    def asking(name: str) -> LLMRequest:
+        return ask(tools=[ToolSpec(name, "reads a file", {"type": "object", "properties": {}})])
+
+    namespaced = request_key(sender, asking("fs/read_file"), Target(provider, model), "ana")
+    plain = request_key(sender, asking("fs_read_file"), Target(provider, model), "ana")
+    assert namespaced is not None and plain is not None and namespaced != plain
+    assert request_key(sender, asking("fs/read_file"), Target(provider, model), "ana") == namespaced
