@@ -20,7 +20,8 @@ retry of magsag's as a second operation that no span shows, and a backend's coun
 count of client spans. Its tokens are its tries' together, what was billed ("when systems report both used tokens
 and billable tokens, instrumentation MUST report billable tokens"): a try that failed after the vendor counted its
 tokens was billed for them. A failed operation that reported no tokens records none ("if instrumentation cannot
-efficiently obtain number of input and/or output tokens ... it MUST NOT report usage metric").
+efficiently obtain number of input and/or output tokens ... it MUST NOT report usage metric"), nor does an answer
+that came without its usage (``Usage.reported`` False: its zeros are no count).
 
 Not operations, and not measured: a target passed over unsent (no request was made), and an answer from the answer
 cache (nothing was sent to a vendor, no tokens were billed for it: a duration of it would be a read of magsag's
@@ -134,6 +135,8 @@ def record(
             instruments.duration.record(seconds, {**attributes, "error.type": last.error_class or "error"})
         else:
             instruments.duration.record(seconds, attributes)
+        if last.outcome == "ok" and answer is not None and not answer.usage.reported:
+            continue  # an answer that came without its usage: its zeros are no count (the conventions' MUST NOT)
         input_tokens = sum(t.input_tokens for t in tries)
         output_tokens = sum(t.output_tokens for t in tries)
         if last.outcome == "ok" or input_tokens or output_tokens:

@@ -21,6 +21,7 @@ from magsag_mcp import otel_metrics, otel_spans
 from magsag_mcp.loopback import LoopbackUpstream
 from magsag_mcp.otel_metrics import DURATION_BUCKETS, TOKEN_BUCKETS, Instruments
 from magsag_mcp.service import Service
+from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import DEFAULT_KEY
 
 pytestmark = pytest.mark.anyio
@@ -204,3 +205,20 @@ def test_instruments_made_before_a_provider_is_set_record_once_it_is(monkeypatch
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     disabled = Instruments(MeterProvider().get_meter("magsag_mcp"), NoOpMeter)
     assert not disabled.may_record()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_an_answer_without_usage_records_its_duration_and_no_tokens(tmp_path, reader, fake_openai, stream):
+    """An answer that came without its usage (many OpenAI-compatible servers send none) recorded 0 tokens of each
+    type; its zeros are no count (types.Usage.reported), and the conventions: "if instrumentation cannot efficiently
+    obtain number of input and/or output tokens ... it MUST NOT report usage metric". Its duration is measured."""
+    fake_openai.queue(R.reply("a fine answer", no_usage=True))
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    payload = {"data": "x", "model_config": {"provider": "openai", "model": "gpt-4o", "stream": stream}}
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        result = await svc.invoke_skill("skill.analysis", payload)
+    assert result.output == "a fine answer" and result.cost_usd is None
+    found = _metrics(reader)
+    (time,) = found["gen_ai.client.operation.duration"].data.data_points
+    assert time.count == 1 and "error.type" not in time.attributes
+    assert "gen_ai.client.token.usage" not in found
