@@ -41,6 +41,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .errors import redacting_logger
 from .otel_attempts import OPERATIONS, PROVIDER_NAMES, server_address
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 DURATION = "gen_ai.client.operation.duration"
 TOKEN_USAGE = "gen_ai.client.token.usage"
+log = redacting_logger("magsag_mcp.otel_metrics")
 #: the conventions' advisory ExplicitBucketBoundaries (gen-ai-metrics.md: "This metric SHOULD be specified with
 #: [ExplicitBucketBoundaries] of [...]"): powers of two from 10 ms, powers of four from one token
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -67,18 +69,9 @@ class Instruments:
     def __init__(self, meter: Any, no_op: type) -> None:
         self.meter = meter
         self.no_op = no_op
-        self.duration = meter.create_histogram(
-            DURATION,
-            unit="s",
-            description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
-        )
-        self.tokens = meter.create_histogram(
-            TOKEN_USAGE,
-            unit="{token}",
-            description="Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=list(TOKEN_BUCKETS),
-        )
+        self.duration = _histogram(meter, DURATION, "s", "GenAI operation duration.", DURATION_BUCKETS)
+        used = "Number of input and output tokens used."
+        self.tokens = _histogram(meter, TOKEN_USAGE, "{token}", used, TOKEN_BUCKETS)
 
     def may_record(self) -> bool:
         """Whether a measurement goes anywhere: not through the API's proxy meter while no provider is set (it then
@@ -88,22 +81,43 @@ class Instruments:
         return meter is not None and not isinstance(meter, self.no_op)
 
 
+def _histogram(meter: Any, name: str, unit: str, description: str, buckets: Sequence[float]) -> Any:
+    """A histogram with the conventions' buckets as its advice; without it where the API takes none: the advisory
+    arrived in opentelemetry-api 1.30, and the MCP SDK's floor (1.28) and the ``otel`` extra's (1.27) allow older
+    ones, whose create_histogram refuses the keyword (a TypeError: every call failed). Its buckets are then the
+    SDK's defaults, or an app's View's."""
+    try:
+        return meter.create_histogram(
+            name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(buckets)
+        )
+    except TypeError:
+        return meter.create_histogram(name, unit=unit, description=description)
+
+
 #: the instruments, once the API was seen imported (tests put ones of their own here)
 _instruments: Instruments | None = None
+#: True once the API's meter refused to make them (logged then; not asked again on every call): calls go unmeasured
+_unmade = False
 
 
 def recording() -> Instruments | None:
     """The instruments where a measurement would be recorded, else None (see the module's docstring): one dict read
     where nothing imported OpenTelemetry's metrics API."""
-    global _instruments
+    global _instruments, _unmade
     instruments = _instruments
     if instruments is None:
         # (None too where an import of it was blocked: sys.modules["opentelemetry.metrics"] = None)
         metrics = sys.modules.get("opentelemetry.metrics")
-        if metrics is None:
+        if metrics is None or _unmade:
             return None
-        # a proxy meter until a provider is set: its instruments record to one set later from then on
-        instruments = _instruments = Instruments(metrics.get_meter("magsag_mcp", __version__), metrics.NoOpMeter)
+        try:
+            # a proxy meter until a provider is set: its instruments record to one set later from then on
+            instruments = Instruments(metrics.get_meter("magsag_mcp", __version__), metrics.NoOpMeter)
+        except Exception:  # a bug of the app's meter provider: the call goes on, unmeasured
+            _unmade = True
+            log.exception("magsag-mcp could not make its OpenTelemetry metrics' instruments; calls go unmeasured")
+            return None
+        _instruments = instruments
     return instruments if instruments.may_record() else None
 
 

@@ -6,6 +6,8 @@ one: a global provider can be set once per process, and every later test's calls
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -222,3 +224,68 @@ async def test_an_answer_without_usage_records_its_duration_and_no_tokens(tmp_pa
     (time,) = found["gen_ai.client.operation.duration"].data.data_points
     assert time.count == 1 and "error.type" not in time.attributes
     assert "gen_ai.client.token.usage" not in found
+
+
+class _HistogramOfAnOlderAPI:
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def record(self, amount: float, attributes: object = None) -> None:
+        self.values.append(amount)
+
+
+class _MeterOfAnOlderAPI:
+    """A meter of opentelemetry-api before 1.30 (1.29's create_histogram, as the API's NoOpMeter and ProxyMeter
+    have it): no ``explicit_bucket_boundaries_advisory``, which the keyword then fails with a TypeError."""
+
+    def __init__(self) -> None:
+        self.histograms: dict[str, _HistogramOfAnOlderAPI] = {}
+
+    def create_histogram(self, name: str, unit: str = "", description: str = "") -> _HistogramOfAnOlderAPI:
+        return self.histograms.setdefault(name, _HistogramOfAnOlderAPI())
+
+
+class _MeterThatFails:
+    """A meter provider's bug: its instruments cannot be made."""
+
+    def create_histogram(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug of the app's meter provider")
+
+
+async def _answered_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, meter: object) -> None:
+    """Two calls with ``meter`` the global provider's, untraced: each answers."""
+    found = types.SimpleNamespace(get_meter=lambda *_args, **_kw: meter, NoOpMeter=NoOpMeter)
+    monkeypatch.setitem(sys.modules, "opentelemetry.metrics", found)
+    monkeypatch.setattr(otel_metrics, "_instruments", None)
+    monkeypatch.setattr(otel_metrics, "_unmade", False)
+    monkeypatch.setattr(otel_spans, "_tracer", trace.NoOpTracer())
+    up = LoopbackUpstream()
+    await up.start()
+    try:
+        async with await _service(tmp_path, up) as service:
+            payload = {"data": "x", "model_config": {"model": "gpt-4o"}}
+            for _ in range(2):
+                result = await service.invoke_skill("skill.analysis", payload)
+                assert result.output
+    finally:
+        await up.stop()
+
+
+async def test_an_api_that_takes_no_bucket_advice_measures_the_calls_all_the_same(tmp_path, monkeypatch):
+    """opentelemetry-api 1.28 and 1.29 (allowed by the MCP SDK's floor, and by the otel extra's 1.27) take no
+    explicit_bucket_boundaries_advisory: with opentelemetry.metrics imported, every call failed with a TypeError,
+    provider set or not. The histograms are made without the advice, and the calls measured."""
+    meter = _MeterOfAnOlderAPI()
+    await _answered_twice(tmp_path, monkeypatch, meter)
+    assert set(meter.histograms) == {"gen_ai.client.operation.duration", "gen_ai.client.token.usage"}
+    assert len(meter.histograms["gen_ai.client.operation.duration"].values) == 2
+    assert len(meter.histograms["gen_ai.client.token.usage"].values) == 4  # input and output, twice
+
+
+async def test_a_meter_that_cannot_make_the_instruments_never_fails_a_call(tmp_path, monkeypatch, caplog):
+    """A meter provider's bug making the histograms: the calls answer, unmeasured, the failure logged once (not
+    tried again on every call)."""
+    await _answered_twice(tmp_path, monkeypatch, _MeterThatFails())
+    made = [r for r in caplog.records if "OpenTelemetry metrics" in r.getMessage()]
+    assert len(made) == 1 and "RuntimeError" in (made[0].exc_text or "")
+    assert otel_metrics.recording() is None
