@@ -144,6 +144,8 @@ def model_matches(patterns: list[str], model: str) -> bool:
 _DATED = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
 #: a dot between two digits of a model's version (``3.5``, ``1.5``), which another spelling writes as a dash
 _VERSION_DOT = re.compile(r"(?<=\d)\.(?=\d)")
+#: a number in a model's name
+_NUMBER = re.compile(r"\d+")
 #: how alike two model names are (difflib's ratio) to be read as one misspelt: "gpt-4o-mni", "gpt4o", "gpt-4" for
 #: gpt-4o are; gpt-4o and gpt-4o-mini, gemini-1.5-flash and gemini-1.5-pro (other models of one family) are not
 MISSPELT_RATIO = 0.85
@@ -165,6 +167,11 @@ def nearest_model(name: str, names: Sequence[str]) -> str | None:
     # pages write claude-3.5-sonnet; and a dash for a dot, gemini-1-5-pro for gemini-1.5-pro
     versioned = _VERSION_DOT.sub("-", undated.lower())
     near = near or [n for n in others if _VERSION_DOT.sub("-", _DATED.sub("", n).lower()) == versioned]
+    # a misspelling keeps the version's numbers: a name alike but for them is another model (claude-sonnet-4-5 and
+    # claude-sonnet-4-20250514, claude-3-7-sonnet and claude-3-5-sonnet, o4-mini and o3-mini), which the ratio
+    # reads as a letter or two apart
+    numbers = _numbers(undated)
+    others = [n for n in others if _numbers(_DATED.sub("", n)) == numbers]
     near = near or difflib.get_close_matches(name, others, 1, MISSPELT_RATIO)
     if not near:
         # misspelt and written without the snapshot's date ("claude-3-5-sonet" for claude-3-5-sonnet-20241022): the
@@ -172,6 +179,12 @@ def nearest_model(name: str, names: Sequence[str]) -> str | None:
         dated = {_DATED.sub("", n): n for n in others if _DATED.search(n)}
         near = [dated[close] for close in difflib.get_close_matches(undated, list(dated), 1, MISSPELT_RATIO)]
     return near[0] if near else None
+
+
+def _numbers(name: str) -> list[str]:
+    """The numbers in a model's name (its version, its size), for :func:`nearest_model`: ``3``, ``5`` of
+    claude-3.5-sonnet and of claude-3-5-sonnet alike."""
+    return _NUMBER.findall(name)
 
 
 def nearly_allowed(allowed: Sequence[str], model: str) -> str:
