@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -174,20 +174,24 @@ def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -
     if not source.is_file() or source.stat().st_size == 0:
         raise InputError(f"no ledger at {source}: nothing has been recorded there, so there is nothing to back up")
     target_newest = check_target(source, target)
+    # The copy's name is chosen before the file is made, so that the finally below knows it whatever moment a signal
+    # lands in: with mkstemp, a SIGTERM (or Ctrl-C) turned into an exception just after the file was made and before
+    # its name was held left `.FILE.*.tmp` behind. 128 random bits: a name no other backup has.
+    temp = target.parent / f".{target.name}.{secrets.token_hex(16)}.tmp"
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except FileNotFoundError:
-        raise InputError(
-            f"cannot write the backup in {target.parent}: that folder does not exist; create it first, or give FILE "
-            "in a folder that exists"
-        ) from None
-    except OSError as exc:
-        raise InputError(
-            f"cannot write the backup in {target.parent}: {exc.strerror}; give FILE in a folder this user may write to"
-        ) from None
-    os.close(fd)  # made 0600 by mkstemp, as a ledger is: it holds every call's agents, skills and errors
-    temp = Path(name)
-    try:
+        try:
+            # made 0600, as a ledger is: it holds every call's agents, skills and errors
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileNotFoundError:
+            raise InputError(
+                f"cannot write the backup in {target.parent}: that folder does not exist; create it first, or give "
+                "FILE in a folder that exists"
+            ) from None
+        except OSError as exc:
+            raise InputError(
+                f"cannot write the backup in {target.parent}: {exc.strerror}; give FILE in a folder this user may "
+                "write to"
+            ) from None
         held = _copy(source, temp, busy_timeout_ms)
         # (compared with the copy as made: the ledger's records as of the moment the backup holds)
         _check_not_newer(source, target, target_newest, held["newest_record_at"])
