@@ -495,3 +495,46 @@ async def test_a_prune_takes_the_cached_answers_of_the_runs_it_deletes(
     hit = await _call(service, agent="recent", context=year)
     assert len(fake_openai.requests) == 3
     assert any(f"answered from the cache, recorded 0s ago (run {recent.run_id}" in w for w in hit.warnings)
+
+
+async def test_a_prune_takes_an_answer_whose_run_has_no_attempt_left_and_keeps_one_whose_run_has(
+    service: Service, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+):
+    """The prune's second rule, apart from its cutoff: an answer stored after the cutoff whose run has no attempt left
+    (its call began before the cutoff and was answered after it) goes; an answer of a run the prune took some
+    attempts of, but not the one that paid for it (a run that goes on), stays and answers."""
+    import time
+
+    year = {"cache_ttl": 365 * 86400}
+    start = time.time()
+    now = [start]
+    stored_after = [0.0]  # how long after its attempt began a call's answer is stored
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    monkeypatch.setattr(service.answers, "clock", lambda: now[0] + stored_after[0])
+    stored_after[0] = 25 * 86400  # begun 30 days before the prune, stored 5: after the cutoff (7 days)
+    spanned = await _call(service, agent="spans", context=year)
+    stored_after[0] = 0.0
+    await service.invoke_skill(
+        "skill.analysis", _payload("first"), agent="goes-on", context=year, run_id="run-goes-on"
+    )
+    now[0] = start + 30 * 86400
+    await service.invoke_skill(
+        "skill.analysis", _payload("second"), agent="goes-on", context=year, run_id="run-goes-on"
+    )
+    assert len(fake_openai.requests) == 3
+    db = service.ledger.path
+    with sqlite3.connect(db) as conn:
+        created = dict(conn.execute("SELECT run_id, max(created_at) FROM answer_cache GROUP BY run_id").fetchall())
+    assert created[spanned.run_id] >= now[0] - 7 * 86400  # not older than the cutoff: the cutoff alone keeps it
+    deleted = await service.ledger.prune(7 * 86400, vacuum=False)
+    assert deleted["attempts"] == 2  # the spanning call's, and the first of run-goes-on's
+    assert _attempts(db, spanned.run_id) == [] and len(_attempts(db, "run-goes-on")) == 1
+    again = await _call(service, agent="spans", context=year)
+    assert len(fake_openai.requests) == 4  # sent: its answer went with its run's last attempt
+    assert not any("answered from the cache" in w for w in again.warnings)
+    hit = await _call(service, agent="goes-on", context=year, payload=_payload("second"))
+    assert len(fake_openai.requests) == 4
+    assert any("answered from the cache" in w and "run-goes-on" in w for w in hit.warnings)
+    first = await _call(service, agent="goes-on", context=year, payload=_payload("first"))
+    assert len(fake_openai.requests) == 5  # stored before the cutoff: gone with it
+    assert not any("answered from the cache" in w for w in first.warnings)
