@@ -471,7 +471,6 @@ async def test_an_answer_stored_before_its_response_id_was_kept_answers_without_
     assert any("answered from the cache" in w and ", response" not in w for w in hit.warnings)
 
 
-
 async def test_a_prune_takes_the_cached_answers_of_the_runs_it_deletes(
     service: Service, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ):
@@ -514,9 +513,7 @@ async def test_a_prune_takes_an_answer_whose_run_has_no_attempt_left_and_keeps_o
     stored_after[0] = 25 * 86400  # begun 30 days before the prune, stored 5: after the cutoff (7 days)
     spanned = await _call(service, agent="spans", context=year)
     stored_after[0] = 0.0
-    await service.invoke_skill(
-        "skill.analysis", _payload("first"), agent="goes-on", context=year, run_id="run-goes-on"
-    )
+    await service.invoke_skill("skill.analysis", _payload("first"), agent="goes-on", context=year, run_id="run-goes-on")
     now[0] = start + 30 * 86400
     await service.invoke_skill(
         "skill.analysis", _payload("second"), agent="goes-on", context=year, run_id="run-goes-on"
