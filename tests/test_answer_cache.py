@@ -535,3 +535,26 @@ async def test_a_prune_takes_an_answer_whose_run_has_no_attempt_left_and_keeps_o
     first = await _call(service, agent="goes-on", context=year, payload=_payload("first"))
     assert len(fake_openai.requests) == 5  # stored before the cutoff: gone with it
     assert not any("answered from the cache" in w for w in first.warnings)
+
+
+async def test_a_prune_that_deletes_no_attempt_still_takes_the_answers_stored_before_its_cutoff(
+    service: Service, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+):
+    """A ledger pruned by a version before answers went with their runs holds answers whose attempts are gone: the
+    next prune deletes no attempt, and it took no answer either (only a step that deleted attempts did), so an answer
+    stored before its cutoff still answered for a year, naming a run query_runs no longer finds."""
+    import time
+
+    year = {"cache_ttl": 365 * 86400}
+    old = await _call(service, agent="old", context=year)
+    db = service.ledger.path
+    with sqlite3.connect(db) as conn:  # what that version's prune left: the attempts gone, the answer kept
+        conn.execute("DELETE FROM attempts WHERE run_id = ?", (old.run_id,))
+    later = time.time() + 30 * 86400
+    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr(service.answers, "clock", lambda: later)
+    deleted = await service.ledger.prune(7 * 86400, vacuum=False)
+    assert deleted["attempts"] == 0
+    again = await _call(service, agent="old", context=year)
+    assert len(fake_openai.requests) == 2  # sent: the answer went at the cutoff
+    assert not any("answered from the cache" in w or old.run_id in w for w in again.warnings)

@@ -73,10 +73,12 @@ def _delete_before(
     }
     # the calls the answer cache answered go with their attempts (a summary's cache figures count what is left)
     conn.execute("DELETE FROM cache_hits WHERE started_at < ?", (end,))
-    if counts["attempts"]:
+    if counts["attempts"] or cutoff:
         # and so do the answers stored before ``end``, and those whose run has no attempt left: a hit's warning names
         # the run that paid for its answer, which query_runs no longer finds, and the answer is a record of that call
-        # as much as its attempt was (a prune for retention keeps no prompt's answer past its cutoff)
+        # as much as its attempt was (a prune for retention keeps no prompt's answer past its cutoff). At the cutoff
+        # whatever this step deleted: a ledger pruned before answers went with their runs holds such answers, and a
+        # prune that finds no attempt to delete must still take them (one scan of at most MAX_ENTRIES rows a prune)
         conn.execute(
             "DELETE FROM answer_cache WHERE created_at < ?"
             " OR NOT EXISTS (SELECT 1 FROM attempts WHERE attempts.run_id = answer_cache.run_id)",
