@@ -140,8 +140,9 @@ class RouteExplanation:
         ``cache_ttl`` (0 too: it leaves the cache alone), else its route's ``cache``, else its skill's (as
         :meth:`~magsag_mcp.service.Service.plan` chose ``plan.cache_ttl``). On only where a target of the plan can be
         answered from it, as the cascade asks it (cascade_cache.py): one the policies allow, whose provider builds a
-        wire body (the fake one builds none: no key, and its answers are not kept). With the warning to give where a
-        setting turns the cache on and no target can use it."""
+        wire body (the fake one builds none: no key, and its answers are not kept), and not after a refusal that fails
+        the call (its targets after it are never tried). With the warning to give where a setting turns the cache on
+        and the call sends only targets that cannot use it (none where it sends none: other warnings say why)."""
         source: Any = "call"
         if ttl_of_context(context) is None:
             skill_cache = self.catalog.skills[plan.skill_id].cache
@@ -149,17 +150,25 @@ class RouteExplanation:
         if plan.cache_ttl is None:
             return {"on": False, "ttl_s": None, "source": source}, []
         why_not: list[str] = []
+        sent_uncached = False  # (a target the call sends, whose answer is not kept)
+        policies = self.governance.policies
         for cand in plan.candidates:
             target = cand.target
-            ok, policy, reason = self.governance.allowed(target, plan.data_classes)
+            ok, policy, reason, rule = policies.allowed(target, plan.data_classes)
             if not ok:
                 why_not.append(f"{target.label}: policy {policy!r} forbids it ({reason})")
+                by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
+                if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
+                    break  # the call fails here, as the cascade does (_refusal_ending's warning): none after is tried
             elif request_key(self.providers.get(target.provider), plan.request_for(target), target, agent) is not None:
                 return {"on": True, "ttl_s": plan.cache_ttl, "source": source}, []
             else:
+                sent_uncached = True
                 why_not.append(
                     f"{target.label}: magsag cannot key its request (its provider sends none over HTTP, as the fake)"
                 )
+        if not sent_uncached:  # no target is sent at all: the other warnings say why the call fails, not this one
+            return {"on": False, "ttl_s": plan.cache_ttl, "source": source}, []
         setting = _CACHE_SETTINGS.get(source, "a cache setting")
         warning = (
             f"{setting} turns the answer cache on (ttl {plan.cache_ttl:g}s), but no target of this call can be "

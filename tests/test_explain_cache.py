@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from magsag_mcp import errors as E
 from tests.fakes.openai_server import FakeOpenAI
 from tests.test_answer_cache_skills import _set
 from tests.test_attempt_cost import open_service
@@ -95,7 +96,6 @@ def test_magsag_explain_says_it(cli_env: Any, capsys: pytest.CaptureFixture):
     assert json.loads(capsys.readouterr().out)["cache"] == {"on": True, "ttl_s": 3600.0, "source": "call"}
 
 
-
 async def test_a_target_the_policies_forbid_is_not_said_cached_and_a_warning_says_why_and_how(
     fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path, clock_at_noon: float
 ):
@@ -105,7 +105,9 @@ async def test_a_target_the_policies_forbid_is_not_said_cached_and_a_warning_say
         "policies:\n  - name: mini_only\n    allowed_models: ['openai:gpt-4o-mini', 'fake:*']\n"
     )
     svc = await open_service(tmp_path, fake_openai.url + "/v1", catalog=_set(catalog_copy, skill="{ttl: 1h}"))
-    forbidden = {"data": "numbers", "model_config": {"model": "openai:gpt-4o", "fallbacks": ["fake:echo"]}}
+    # (the forbidden model one of the call's fallbacks: its refusal skips it, where the call's own model's fails the
+    # call, and the fake is sent; see the test below)
+    forbidden = {"data": "numbers", "model_config": {"model": "fake:echo", "fallbacks": ["openai:gpt-4o"]}}
     try:
         plan = svc.explain("skill.analysis", forbidden, agent="ana")
         assert plan["cache"] == {"on": False, "ttl_s": 3600.0, "source": "skill"}
@@ -134,5 +136,37 @@ async def test_no_warning_where_no_setting_turns_the_cache_on(
         plan = svc.explain("skill.analysis", fake_only, context={"cache_ttl": 600}, agent="ana")
         (warning,) = [w for w in plan["warnings"] if "answer cache" in w]
         assert warning.startswith("the call's context.cache_ttl turns the answer cache on (ttl 600s)")
+    finally:
+        await svc.aclose()
+
+
+async def test_a_refusal_that_fails_the_call_turns_the_cache_off_without_saying_each_call_is_sent(
+    fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path, clock_at_noon: float
+):
+    # The call's own model, which a policy forbids, fails the call (policy_denied): the targets after it are never
+    # tried. explain said the cache was on where one of them had a key (it is never looked up), and, where none had,
+    # warned "Each call is sent and paid for" naming the fake after it, which is never sent. Each is compared with
+    # what two real calls do.
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: mini_only\n    allowed_models: ['openai:gpt-4o-mini', 'fake:*']\n"
+    )
+    svc = await open_service(tmp_path, fake_openai.url + "/v1", catalog=_set(catalog_copy, skill="{ttl: 1h}"))
+    try:
+        for fallback in ("openai:gpt-4o-mini", "fake:echo"):
+            payload = {"data": "numbers", "model_config": {"model": "openai:gpt-4o", "fallbacks": [fallback]}}
+            plan = svc.explain("skill.analysis", payload, agent="ana")
+            assert plan["cache"] == {"on": False, "ttl_s": 3600.0, "source": "skill"}, fallback
+            assert not any("answer cache" in w for w in plan["warnings"]), fallback
+            assert any(w.startswith("the call fails with policy_denied at openai:gpt-4o") for w in plan["warnings"])
+            for _ in range(2):
+                with pytest.raises(E.PolicyDenied):
+                    await svc.invoke_skill("skill.analysis", payload, agent="ana")
+        assert fake_openai.requests == []
+        # a fake before the refusal is sent, uncached: the warning names it and the refused model, not the mini after
+        payload = {"data": "numbers", "model_config": {"model": "fake:echo", "fallbacks": ["openai:gpt-4o"]}}
+        (warning,) = [w for w in svc.explain("skill.analysis", payload, agent="ana")["warnings"] if "answer cache" in w]
+        assert "fake:echo: magsag cannot key" in warning and "openai:gpt-4o: policy 'mini_only'" in warning
+        answers = [await svc.invoke_skill("skill.analysis", payload, agent="ana") for _ in range(2)]
+        assert not any("answered from the cache" in w for a in answers for w in a.warnings)
     finally:
         await svc.aclose()
