@@ -137,10 +137,11 @@ def test_cli_budget_skill_says_whether_a_call_fits(catalog_copy, tmp_path, monke
     # compat configured (an endpoint): a call of it can be sent, so the budget's word is the whole answer
     monkeypatch.setenv("MAGSAG_COMPAT_BASE_URL", "https://llm.example.com/v1")
     args = ["budget", "--skill", "skill.analysis", "--model", "compat:metered", "--max-tokens", "1000"]
-    assert main(args) == 0
+    # a call that does not fit exits 1 (before: 0, so `magsag budget --skill S && magsag invoke S` could not gate)
+    assert main(args) == 1
     out = capsys.readouterr().out
     assert "call of skill.analysis does not fit:" in out and "whatever was spent" in out
-    assert main([*args, "--json"]) == 0
+    assert main([*args, "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["call"]["fits"] is False
     assert main(["budget", "--skill", "skill.analysis", "--model", "compat:metered", "--max-tokens", "100"]) == 0
     assert "call of skill.analysis fits (compat:metered reserves $0.000177)" in capsys.readouterr().out

@@ -99,3 +99,27 @@ def test_budget_max_tokens_below_one_is_refused_naming_the_option(ledger_db, cap
         main(["budget", "--skill", "skill.analysis", "--max-tokens", "0"])
     assert stopped.value.code == 2
     assert "argument --max-tokens: 0 tokens: give 1 or more" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_budget_exits_1_where_a_limit_is_exceeded_as_flow_gate_does_on_a_violation(
+    ledger_db, capsys, tmp_path, json_flag
+):
+    # Before, it printed "exceeded" and exited 0: a script gating on `magsag budget --run-id R` could not tell
+    import shutil
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: limits\n    allowed_models: ['*']\n    thresholds: {max_cost_per_run_usd: 0.003}\n"
+    )
+    # r-priced spent $0.0035 of its $0.003: exceeded, said on stdout (text or JSON) as before, and exit 1
+    assert main(["budget", "--catalog", str(cat), "--run-id", "r-priced", *json_flag]) == 1
+    out = capsys.readouterr().out
+    if json_flag:
+        assert [lim["status"] for lim in json.loads(out)["limits"]] == ["exceeded"]
+    else:
+        assert out.startswith("exceeded  limits: run limit $0.003 for run r-priced")
+    # r-unpriced spent nothing known (its one attempt of no known price, no bound): within its limit, exit 0
+    assert main(["budget", "--catalog", str(cat), "--run-id", "r-unpriced", *json_flag]) == 0
+    assert "exceeded" not in capsys.readouterr().out

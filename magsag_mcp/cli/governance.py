@@ -67,7 +67,7 @@ def _budget(args: argparse.Namespace) -> int:
         print(f"note: {shown(redact(note))}", file=sys.stderr)
     if args.json:
         print_json(status)
-        return 0
+        return _budget_exit(status)
     if not status["limits"]:
         print(f"no budget limits apply: {_what_would_add_one(kinds, args, where)}")
     for lim in status["limits"]:
@@ -116,7 +116,18 @@ def _budget(args: argparse.Namespace) -> int:
                 else (f"{said}; and {call['unsendable']}")
             )
         print(shown(f"call of {call['skill']} {said}"))
-    return 0
+    return _budget_exit(status)
+
+
+def _budget_exit(status: dict[str, Any]) -> int:
+    """1 where the answer is no, as ``flow gate``'s violation is, so a script can gate on it (``magsag budget --skill S
+    && magsag invoke S``): with --skill, the call does not fit; without, a limit is exceeded (no call under it is
+    let through). A call that fits but cannot be sent now (``unsendable``: no key) is the budget's yes: the send's
+    own error says that, and a CI job without keys may still ask whether the limits leave room."""
+    call = status.get("call")
+    if call is not None:
+        return 0 if call["fits"] else 1
+    return 1 if any(lim["status"] == "exceeded" for lim in status["limits"]) else 0
 
 
 def _what_would_add_one(kinds: set[str], args: argparse.Namespace, where: str) -> str:
@@ -228,7 +239,8 @@ def register(groups: CommandGroups) -> None:
         description="Each budget limit the catalog's policies set that applies (per call, per day; per run with "
         "--run-id, per agent and day with --agent): its limit, what was spent, what calls in flight reserve, what "
         "remains, and its status (ok, near, exceeded), read from the ledger; with --skill, whether such a call "
-        "fits. Nothing is called or recorded.",
+        "fits. Nothing is called or recorded. Exit 1 where the answer is no (with --skill, the call does not fit; "
+        "without, a limit is exceeded), as flow gate's on a violation.",
     )
     p.add_argument("--agent", type=given, help="also the agent's daily limit (max_cost_per_agent_daily_usd)")
     p.add_argument(
