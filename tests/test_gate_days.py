@@ -158,7 +158,8 @@ def test_a_zone_of_the_machines_zone_folder_is_no_zone_to_count_days_in(tmp_path
     # whichever machine read the summary, 'right/' zones ended each day 27 s (the leap seconds) off its midnight
     _record(tmp_path / "l.db", [("r", NOV_1, "0.1")])
     code, _, err = _summarize(tmp_path, capsys, "--timezone", zone)
-    assert code == 2 and said in err and "(the policy's timezone)" in err, err
+    # named where it was given: it ended "(the policy's timezone)", a policy the command never read
+    assert code == 2 and said in err and "--timezone: " in err and "the policy's timezone" not in err, err
 
 
 @pytest.mark.parametrize(("policy_zone", "summary_zone"), [("GMT", None), ("Etc/UTC", "Zulu"), ("UTC", "Etc/GMT")])
@@ -174,3 +175,39 @@ def test_a_policy_in_a_name_of_utc_is_checked_on_a_utc_summarys_days_without_a_n
     code, out = _gate(tmp_path, capsys, summary, BERLIN.replace("Europe/Berlin", policy_zone))
     assert code == 1 and "FAIL berlin: 2025-11-01 (UTC) cost $1.5 exceeds max_cost_per_day_usd $1.0" in out, out
     assert "NOTE" not in out, out
+
+
+def test_a_zone_that_is_no_zone_is_named_where_it_was_given(tmp_path: Path, capsys):
+    # each ended "(the policy's timezone)": `flow daily --timezone`, the MCP tools' timezone argument and Python's
+    # keyword, none of which a policy gave; a policy's own is named by its key on loading (policies.N.timezone)
+    import anyio
+    from mcp.client import Client
+
+    from magsag_mcp import Magsag
+    from magsag_mcp.errors import InputError
+    from magsag_mcp.mcp_server import build_server
+
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    db = tmp_path / "l.db"
+    _record(db, [("r", NOV_1, "0.1")])
+    unknown = "unknown time zone 'Europ/Berlin' (did you mean 'Europe/Berlin'?)"
+    assert main(["flow", "daily", "--db", str(db), "--timezone", "Europ/Berlin"]) == 2
+    err = capsys.readouterr().err
+    assert f"--timezone: {unknown}" in err and "policy" not in err, err
+
+    async def tool_calls() -> list[Any]:
+        async with Client(build_server(catalog=catalog, db=db, env={"MAGSAG_PROVIDER": "fake"})) as client:
+            return [
+                await client.call_tool("summarize_usage", {"timezone": "Europ/Berlin"}),
+                await client.call_tool("daily_usage", {"timezone": "Europ/Berlin"}),
+            ]
+
+    for result in anyio.run(tool_calls):
+        message = result.structured_content["error"]["message"]
+        assert result.is_error and message.startswith("timezone: unknown time zone") and "policy" not in message
+    with Magsag(catalog=catalog, db=db, env={"MAGSAG_PROVIDER": "fake"}) as mg:
+        for read in (mg.summarize, mg.daily):
+            with pytest.raises(InputError) as refused:
+                read(timezone="Europ/Berlin")
+            assert refused.value.message.startswith(f"timezone: {unknown}")
+            assert "policy" not in refused.value.message

@@ -38,7 +38,8 @@ ALL_RUNS = "leave --limit out for the table's 50 newest runs, or for every match
 FILTER_KEYS = ("agent", "run_id", "skill", "model", "provider", "status", "since", "until")
 #: a filter the library refuses is named as the command line gives it (its refusal said "since=", "status:", the
 #: keyword a Python caller writes, where the user typed --since, --status)
-FILTER_FLAGS = {key: "--" + key.replace("_", "-") for key in (*FILTER_KEYS, "limit", "offset", "cursor")}
+#: (timezone: not a filter, but read with them, its refusal named as the flag: see UsageFilters.build's ``names``)
+FILTER_FLAGS = {key: "--" + key.replace("_", "-") for key in (*FILTER_KEYS, "limit", "offset", "cursor", "timezone")}
 
 
 def add_filters(p: argparse.ArgumentParser) -> None:

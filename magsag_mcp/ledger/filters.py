@@ -219,7 +219,7 @@ class UsageFilters(BaseModel):
     def in_zone(self, zone: str | None) -> UsageFilters:
         """These filters with ``since`` and ``until`` read in ``zone`` (a summary's ``timezone``): a date or time
         without an offset is that zone's wall time (see :func:`~.times.in_zone`); the same filters for UTC or none."""
-        zone = _known_zone(zone)
+        zone = _known_zone(zone, self._names)
         if zone is None:
             return self
         zoned = {k: in_zone(getattr(self, k), zone, self._names.get(k, k)) for k in ("since", "until")}
@@ -254,7 +254,7 @@ class UsageFilters(BaseModel):
                 f"invalid filters: {', '.join(given)}: a summary counts every matching call, so it takes no "
                 f"{'/'.join(PAGING)} (those page a list of runs: query_runs); use the filters {known}"
             )
-        if zone is not None and (zone := _known_zone(zone)) is not None:
+        if zone is not None and (zone := _known_zone(zone, names or {})) is not None:
             # before the window is checked: a date and a time with an offset may be in order only in the zone
             for key in ("since", "until"):
                 if isinstance(merged.get(key), str | date):
@@ -291,10 +291,12 @@ class UsageFilters(BaseModel):
         return built
 
 
-def _known_zone(zone: str | None) -> str | None:
+def _known_zone(zone: str | None, names: Mapping[str, str]) -> str | None:
+    """``zone`` as :func:`~.peaks.known_zone` takes it, a refusal naming it as the caller does (the CLI's
+    ``--timezone``: build's ``names``)."""
     from .peaks import known_zone  # (peaks reads these filters)
 
-    return known_zone(zone)
+    return known_zone(zone, names.get("timezone", "timezone"))
 
 
 def rows_in_range(conn: Any, table: str, since: float | None, until: float | None, cap: int) -> int:

@@ -294,12 +294,14 @@ def day_costs(
     return by_day, by_agent_day
 
 
-def known_zone(zone: str | None) -> str | None:
-    """``zone`` if it names a time zone other than UTC (None for UTC or none); :class:`InputError` otherwise."""
+def known_zone(zone: str | None, given_as: str = "timezone") -> str | None:
+    """``zone`` if it names a time zone other than UTC (None for UTC or none); :class:`InputError` otherwise, naming
+    ``given_as``, where the caller gave it: the CLI's ``--timezone``, else the MCP tool's argument and Python's keyword,
+    ``timezone`` (a policy's own is checked as the catalog loads, as ``policies.N.timezone``)."""
     if zone is None or is_utc(zone):
         return None
     if problem := zone_problem(zone):
-        raise InputError(f"{problem} (the policy's timezone)")
+        raise InputError(f"{given_as}: {problem}")
     return zone
 
 
