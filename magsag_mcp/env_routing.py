@@ -112,11 +112,39 @@ def check_env_pair(env: Mapping[str, str], provider: str | None, model: str) -> 
     )
 
 
+def in_another_case(
+    env: Mapping[str, str], provider: str | None, model: str, base_url: str | None = None
+) -> str | None:
+    """``model`` in the case its vendor writes it (``gpt-4o`` for ``GPT-4o``, ``claude-3-5-sonnet-20241022`` for
+    ``Claude-3-5-Sonnet-20241022``), where ``provider`` is a vendor called at its own API and that name is a model
+    genai-prices knows of it; None where ``model`` is written so, is no model it knows in any case, names a tag or a
+    fine-tune (a colon: its own parts are the owner's), or goes to a hosting provider or a gateway. OpenAI's,
+    Anthropic's and Google's model names are lower case, and their APIs take a name as written ("The model `GPT-4o`
+    does not exist", a 404), while the price lookup matched it in any case and priced it as the model it nearly is."""
+    if not provider or provider not in _VENDOR_BASE_URL or _at_a_gateway(env, provider, base_url):
+        return None
+    from .rates import bare_model, genai_model
+
+    bare = bare_model(provider, model.strip())
+    lowered = bare.lower()
+    if lowered == bare or ":" in bare or genai_model(provider, lowered) is None:
+        return None
+    return lowered
+
+
 def check_call_target(env: Mapping[str, str], target: Target, where: str) -> None:
     """Refuse a call's target that names a vendor at its own API and another provider's model (model_config
     ``{"provider": "openai", "model": "claude-3-5-sonnet-20241022"}``), as :func:`check_env_pair` refuses the
     settings: a call that could never succeed, refused under a cost limit as of no known price ("add its price to
-    prices.yaml", which would send it on to the wrong vendor)."""
+    prices.yaml", which would send it on to the wrong vendor); and one naming the vendor's model in another case
+    (``GPT-4o``, :func:`in_another_case`), told the name to write, not sent to a vendor that has no such model."""
+    if (meant := in_another_case(env, target.provider, target.model, target.base_url)) is not None:
+        raise PayloadError(
+            f"{where}: {target.model!r} is no {target.provider} model: {target.provider}'s API takes model names as "
+            f"written, case by case; did you mean {meant!r}?",
+            provider=target.provider,
+            model=target.model,
+        )
     inferred = model_of_another(env, target.provider, target.model, target.base_url)
     if inferred is None:
         return

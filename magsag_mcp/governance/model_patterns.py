@@ -172,12 +172,15 @@ def nearest_model(name: str, names: Sequence[str]) -> str | None:
     # reads as a letter or two apart
     numbers = _numbers(undated)
     others = [n for n in others if _numbers(_DATED.sub("", n)) == numbers]
-    near = near or difflib.get_close_matches(name, others, 1, MISSPELT_RATIO)
+    # judged in one case, the name told in its own: "Claude-3-5-Sonet", misspelt and capitalised, was too unlike
+    # claude-3-5-sonnet-20241022 for either difflib step below, and was told nothing
+    folded = {n.lower(): n for n in others}
+    near = near or [folded[c] for c in difflib.get_close_matches(name.lower(), list(folded), 1, MISSPELT_RATIO)]
     if not near:
         # misspelt and written without the snapshot's date ("claude-3-5-sonet" for claude-3-5-sonnet-20241022): the
         # date alone put it below the ratio, so the misspelling is judged against the names without theirs
-        dated = {_DATED.sub("", n): n for n in others if _DATED.search(n)}
-        near = [dated[close] for close in difflib.get_close_matches(undated, list(dated), 1, MISSPELT_RATIO)]
+        dated = {_DATED.sub("", n).lower(): n for n in others if _DATED.search(n)}
+        near = [dated[close] for close in difflib.get_close_matches(undated.lower(), list(dated), 1, MISSPELT_RATIO)]
     return near[0] if near else None
 
 

@@ -1,0 +1,72 @@
+"""A vendor's model written in another case (``GPT-4o``, ``Claude-3-5-Sonnet-20241022``): the vendors' APIs take names
+case by case, so such a call is told the name to write before anything is sent, not accepted (the price lookup matched
+it in any case) and sent on to the vendor's 404; and a capitalised misspelling is told the model it nearly is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import Magsag
+from magsag_mcp import errors as E
+from magsag_mcp.env_routing import in_another_case
+from magsag_mcp.governance.model_patterns import nearest_model, nearly_allowed
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+# keys of no repeated run, as tests/test_guide_multi_provider.py's (a known key's characters are redacted from then on)
+ENV = {"OPENAI_API_KEY": "sk-case-test-6d2a8f4c1e9b7035", "ANTHROPIC_API_KEY": "sk-ant-case-test-3b7e1d9f5a2c8064"}
+
+
+def test_a_misspelt_model_in_capitals_is_told_the_model_it_nearly_is():
+    # "Claude-3-5-Sonet" was judged case by case, too unlike claude-3-5-sonnet-20241022 for either step: told nothing
+    allowed = ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet-20241022"]
+    assert nearest_model("Claude-3-5-Sonet", allowed) == "claude-3-5-sonnet-20241022"
+    assert nearest_model("GPT-4o-Mni", allowed) == "gpt-4o-mini"
+    assert nearly_allowed(allowed, "Claude-3-5-Sonet") == " (did you mean 'claude-3-5-sonnet-20241022'?)"
+    # another model of a family stays no misspelling in any case
+    assert nearest_model("Claude-3-Opus", allowed) is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "context", "said"),
+    [
+        ({}, {"preferred_model": "GPT-4o"}, "context.preferred_model: 'GPT-4o' is no openai model"),
+        (
+            {"model_config": {"model": "Claude-3-5-Sonnet-20241022"}},
+            {},
+            "model_config: 'Claude-3-5-Sonnet-20241022' is no anthropic model",
+        ),
+        (
+            {"model_config": {"model": "gpt-4o", "fallbacks": ["GPT-4o-mini"]}},
+            {},
+            "model_config.fallbacks[0]: 'GPT-4o-mini' is no openai model",
+        ),
+        ({}, {"llm_overrides": {"model": "models/Gemini-1.5-pro"}}, "context.llm_overrides: 'models/Gemini-1.5-pro'"),
+    ],
+)
+def test_a_vendors_model_in_another_case_is_told_the_name_to_write(tmp_path: Path, payload, context, said):
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:
+        with pytest.raises(E.PayloadError) as refused:
+            mg.skills.explain("skill.analysis", {"data": "x", **payload}, context=context)
+    message = refused.value.message
+    written = said.split("'")[1]
+    assert message.startswith(said), message
+    assert f"takes model names as written, case by case; did you mean {written.lower().removeprefix('models/')!r}?" in (
+        message
+    )
+
+
+def test_a_name_in_the_vendors_case_or_not_a_vendors_model_is_left_alone(tmp_path: Path):
+    assert in_another_case({}, "openai", "gpt-4o") is None
+    assert in_another_case({}, "anthropic", "claude-3-5-sonnet-20241022") is None
+    assert in_another_case({}, "openai", "My-Own-Model") is None  # no model genai-prices knows: the vendor's to say
+    assert in_another_case({}, "openai", "ft:gpt-4o-mini:Acme:Support:abc123") is None  # a fine-tune's own parts
+    # a hosting provider, or a gateway (its base_url, or the vendor's variable pointing at one), names its own way
+    assert in_another_case({}, "compat", "GPT-4o") is None
+    assert in_another_case({}, "openai", "GPT-4o", "https://gateway.corp.example/v1") is None
+    assert in_another_case({"OPENAI_BASE_URL": "https://litellm.corp/v1"}, "openai", "GPT-4o") is None
+    assert in_another_case({}, "openai", "GPT-4o", "https://api.openai.com/v1") == "gpt-4o"
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:
+        plan = mg.skills.explain("skill.analysis", {"data": "x"}, context={"preferred_model": "gpt-4o"})
+    assert plan["targets"][0]["label"] == "openai:gpt-4o"
