@@ -250,3 +250,34 @@ def test_doctor_says_an_in_memory_ledger_is_none_a_call_can_use(ledger_db, monke
     out = capsys.readouterr().out
     assert "(none there, and no call can make it: see the problem)" in out
     assert "problem: ':memory:' names a SQLite database in memory, and the ledger is a file" in out
+
+
+@pytest.mark.parametrize("given", ["MAGSAG_DB", "--db"])
+def test_a_reading_command_says_a_ledger_whose_folder_is_a_file_can_never_be_made(
+    ledger_db, tmp_path, monkeypatch, capsys, given
+):
+    # notes.txt/l.db: MAGSAG_DB's was told "no ledger at ... yet" with zeros (exit 0), --db's "check the path", while
+    # a call (and doctor) said the ledger cannot be made there and the fix; each read says that now, exit 2
+    notes = tmp_path / "notes.txt"
+    notes.write_text("kept\n")
+    db = notes / "l.db"
+    at = [] if given == "MAGSAG_DB" else ["--db", str(db)]
+    if given == "MAGSAG_DB":
+        monkeypatch.setenv("MAGSAG_DB", str(db))
+    for argv in (
+        ["data", "query"],
+        ["flow", "summarize"],
+        ["flow", "daily"],
+        ["data", "prune", "--older-than", "90d"],
+        ["cache", "clear"],
+        ["budget"],
+    ):
+        assert main([*argv, *at]) == 2, argv
+        captured = capsys.readouterr()
+        message = json.loads(captured.err)["error"]["message"]
+        assert message.startswith(
+            f"cannot open the ledger at {db}: it cannot be made: {notes} is a file, not a folder; give --db / "
+            f"MAGSAG_DB a file's path in a folder (such as {tmp_path / 'ledger.db'}), or move {notes} aside"
+        ), (argv, captured)
+        assert "no ledger" not in captured.out + captured.err, argv
+    assert notes.read_text() == "kept\n"

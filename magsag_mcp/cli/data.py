@@ -66,21 +66,29 @@ def existing_ledger(args: argparse.Namespace) -> Path:
     opening it would create an empty ledger and report nothing spent, which reads as "no spend" (or a
     whole budget left) when the path was mistyped; so is a file there that holds no ledger (empty, a
     blank SQLite database), which opening it made one. ``MAGSAG_DB`` and the default path may name a
-    ledger that does not exist yet (set up before the first call): nothing was spent (see :func:`_reading`)."""
+    ledger that does not exist yet (set up before the first call): nothing was spent (see :func:`_reading`). A path
+    one of whose folders is a file is neither: no ledger can ever be made there, which is said with the fix."""
     from ..ledger import default_db_path
 
     path = Path(args.db).expanduser() if args.db else default_db_path()
-    if args.db and not path.exists():
+    if not path.exists():
+        from ..errors import LedgerError
         from ..ledger.connection import where_ledger_is
+        from ..ledger.problems import file_in_the_way
 
-        # a relative one names the file in this folder (as note_no_ledger_yet says of a relative MAGSAG_DB)
-        relative = not path.is_absolute()
-        looked = f" ({where_ledger_is(path)}, relative to the folder this runs in)" if relative else ""
-        raise InputError(
-            f"no ledger at --db {args.db}{looked}: nothing has been recorded there; check the path (the ledger that "
-            "magsag-mcp and `magsag invoke` write to is the one their --db or MAGSAG_DB names)"
-            + ("; give --db as an absolute path" if relative else "")
-        )
+        # a folder of it is a file: no ledger can ever be there, not "none yet" (MAGSAG_DB) nor "check the path" (--db)
+        where = where_ledger_is(path)
+        if (in_the_way := file_in_the_way(where)) is not None:
+            raise LedgerError(f"cannot open the ledger at {where}: it {in_the_way}", db=str(where))
+        if args.db:
+            # a relative one names the file in this folder (as note_no_ledger_yet says of a relative MAGSAG_DB)
+            relative = not path.is_absolute()
+            looked = f" ({where}, relative to the folder this runs in)" if relative else ""
+            raise InputError(
+                f"no ledger at --db {args.db}{looked}: nothing has been recorded there; check the path (the ledger "
+                "that magsag-mcp and `magsag invoke` write to is the one their --db or MAGSAG_DB names)"
+                + ("; give --db as an absolute path" if relative else "")
+            )
     return path
 
 

@@ -69,6 +69,18 @@ def file_for_a_folder(path: Path) -> Path | None:
     return None
 
 
+def file_in_the_way(path: Path) -> str | None:
+    """``cannot be made: notes.txt is a file, not a folder; give ...``: why the ledger at ``path`` can never be made
+    and the fix, where one of its folders is a file (:func:`file_for_a_folder`), as a phrase that follows "it"; None
+    otherwise. Said by opening it (:func:`cause`) and by the commands that read it, which found "no ledger yet"."""
+    if (in_the_way := file_for_a_folder(path)) is None:
+        return None
+    return (
+        f"cannot be made: {in_the_way} is a file, not a folder; give --db / MAGSAG_DB a file's path in a folder "
+        f"(such as {in_the_way.parent / 'ledger.db'}), or move {in_the_way} aside"
+    )
+
+
 def _disk_full(code: int | None, os_errno: int | None, path: Path) -> bool:
     """Whether the failure is the disk's being full: SQLite's SQLITE_FULL, or an I/O error (SQLite reports the
     -shm file it cannot grow, at the first read of a ledger no process has open, as one) on a file system with
@@ -105,11 +117,8 @@ def cause(exc: BaseException, path: Path) -> str | None:
             "is a directory, and the ledger is a file: give a file's path with --db / MAGSAG_DB, "
             f"such as {path / 'ledger.db'}"
         )
-    if (in_the_way := file_for_a_folder(path)) is not None:
-        return (
-            f"cannot be made: {in_the_way} is a file, not a folder; give --db / MAGSAG_DB a file's path in a folder "
-            f"(such as {in_the_way.parent / 'ledger.db'}), or move {in_the_way} aside"
-        )
+    if (in_the_way := file_in_the_way(path)) is not None:
+        return in_the_way
     if code == _NOTADB:
         return (
             "is not a SQLite database, so it is not a magsag-mcp ledger: check the file that "
