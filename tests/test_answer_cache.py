@@ -322,7 +322,7 @@ async def test_a_prune_takes_the_cache_hits_with_their_attempts(
     later = time.time() + 30 * 86400
     monkeypatch.setattr(time, "time", lambda: later)
     deleted = await service.ledger.prune(7 * 86400, vacuum=False)  # the calls are 30 days old now
-    assert deleted["attempts"] == 2
+    assert deleted["attempts"] == 2 and deleted["answers"] == 1  # the first call's answer, which the second's hit read
     assert (await service.summarize({}))["cache"] == {
         "hits": 0,
         "saved_usd": "0",
@@ -488,6 +488,7 @@ async def test_a_prune_takes_the_cached_answers_of_the_runs_it_deletes(
     assert len(fake_openai.requests) == 2
     deleted = await service.ledger.prune(7 * 86400, vacuum=False)  # the old call is 30 days old now
     assert deleted["attempts"] == 1
+    assert deleted["answers"] == 1  # counted: the prune's output said nothing of the answer it deleted
     again = await _call(service, agent="old", context=year)
     assert len(fake_openai.requests) == 3  # sent: its answer went with its run
     assert not any("answered from the cache" in w or old.run_id in w for w in again.warnings)

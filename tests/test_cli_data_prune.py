@@ -51,7 +51,7 @@ def test_a_prune_whose_vacuum_fails_says_the_file_was_not_shrunk(ledger_db, caps
     monkeypatch.setattr(prune, "_vacuum", no_room)
     assert main(["data", "prune", "--older-than", "90d"]) == 0
     out, err = capsys.readouterr()
-    assert json.loads(out)["deleted"] == {"attempts": 1, "runs": 1, "events": 0, "vacuum": 0}
+    assert json.loads(out)["deleted"] == {"attempts": 1, "runs": 1, "events": 0, "answers": 0, "vacuum": 0}
     assert "the ledger file was not shrunk" in err and "after freeing some space" in err, err
     monkeypatch.undo()
     monkeypatch.setenv("MAGSAG_DB", str(ledger_db))

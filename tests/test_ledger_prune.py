@@ -150,5 +150,11 @@ async def test_prune_keeps_the_rows_whose_spend_a_live_run_limit_counts(tmp_path
             "sag",
         ]
     # the calls older than the cutoff go; the rows of runs idle for two days and more too ("idle", "old")
-    assert short == {"attempts": 4, "runs": 2, "events": 0, **({"vacuum": 0} if "vacuum" in short else {})}
+    assert short == {
+        "attempts": 4,
+        "runs": 2,
+        "events": 0,
+        "answers": 0,
+        **({"vacuum": 0} if "vacuum" in short else {}),
+    }
     assert spend == {"paused": Decimal("0.01"), "mag": Decimal("0.02")}  # mag's own call and its delegated run's

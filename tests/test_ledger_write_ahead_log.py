@@ -65,7 +65,7 @@ async def test_a_prune_whose_vacuum_fails_on_a_full_disk_gives_back_the_log_it_g
     async with Ledger(db) as server:
         await server.log_event(None, None, "now", {})
         async with Ledger(db, create=False) as cli:
-            assert await cli.prune(90 * 86400) == {"attempts": 0, "runs": 0, "events": 0, "vacuum": 0}
+            assert await cli.prune(90 * 86400) == {"attempts": 0, "runs": 0, "events": 0, "answers": 0, "vacuum": 0}
         wal = Path(f"{db}-wal")
         assert not wal.exists() or wal.stat().st_size == 0, wal.stat().st_size
         await server.log_event(None, None, "after", {})  # the server records on

@@ -70,6 +70,7 @@ def _delete_before(
             {"before": min(end, runs_before)},
         ).rowcount,
         "events": conn.execute("DELETE FROM events WHERE at < ? AND event != ?", (end, PRUNED_EVENT)).rowcount,
+        "answers": 0,  # the answer cache's, below
     }
     # the calls the answer cache answered go with their attempts (a summary's cache figures count what is left)
     conn.execute("DELETE FROM cache_hits WHERE started_at < ?", (end,))
@@ -79,11 +80,12 @@ def _delete_before(
         # as much as its attempt was (a prune for retention keeps no prompt's answer past its cutoff). At the cutoff
         # whatever this step deleted: a ledger pruned before answers went with their runs holds such answers, and a
         # prune that finds no attempt to delete must still take them (one scan of at most MAX_ENTRIES rows a prune)
-        conn.execute(
+        # (counted, as `magsag cache clear` counts what it deletes: the prune's output said nothing of them)
+        counts["answers"] = conn.execute(
             "DELETE FROM answer_cache WHERE created_at < ?"
             " OR NOT EXISTS (SELECT 1 FROM attempts WHERE attempts.run_id = answer_cache.run_id)",
             (end,),
-        )
+        ).rowcount
     if any(counts.values()):
         _mark(conn, end, time.time() if pruned_at is None else pruned_at)
     if not cutoff:  # end is midnight UTC: the days before it are gone whole, and so are their rollups
@@ -197,7 +199,8 @@ def retention_seconds(older_than: str) -> float:
 
 
 async def prune(ledger: LedgerReports, older_than_seconds: float, *, vacuum: bool = True) -> dict[str, int]:
-    """Delete runs, attempts and events older than the cutoff, then reclaim the space (unless not ``vacuum``: the
+    """Delete runs, attempts and events older than the cutoff, and the answer cache's answers that go with them
+    (:func:`_delete_before`), counted under those four names, then reclaim the space (unless not ``vacuum``: the
     vacuum rewrites the whole file holding the write lock, which every call's record waits for, where the steps
     before it hold it a few hundred milliseconds each; the space freed is then reused by new records)."""
     if older_than_seconds <= 0:
@@ -205,7 +208,7 @@ async def prune(ledger: LedgerReports, older_than_seconds: float, *, vacuum: boo
     now = time.time()
     cutoff = now - older_than_seconds
     runs_before = min(cutoff, now - RUN_KEEP_SECONDS)
-    counts = {"attempts": 0, "runs": 0, "events": 0}
+    counts = {"attempts": 0, "runs": 0, "events": 0, "answers": 0}
 
     done = False
     try:
