@@ -241,6 +241,8 @@ def test_help_says_what_each_exit_status_means(capsys):
     assert exited.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "Exit status: 0 success; 1 the operation failed" in out and "2 bad input" in out and "130" in out
+    # budget's no, as flow gate's violation: exit 1 (said in docs/cli.md beside it)
+    assert "`budget` a limit exceeded or (--skill) a call that does not fit" in out
 
 
 def test_a_payload_file_that_cannot_be_read_says_what_to_give(named_ledger, tmp_path, capsys):

@@ -30,7 +30,8 @@ COMMAND_MODULES = ("core", "data", "daily", "backups", "answers", "governance", 
 #: what `magsag --help` says of the exit status (see :func:`exit_code`)
 EXIT_CODES = (
     "Exit status: 0 success; 1 the operation failed (a call failed or was refused by policy or budget, "
-    "`flow gate` found a violation, `doctor` or `catalog validate` found a problem, a catalog that cannot be loaded "
+    "`flow gate` found a violation, `budget` a limit exceeded or (--skill) a call that does not fit, `doctor` or "
+    "`catalog validate` found a problem, a catalog that cannot be loaded "
     "or a setting refused included); 2 bad input (an argument, the catalog another command needs, the environment, "
     "the ledger file); 130 interrupted (Ctrl-C), 143 stopped by SIGTERM."
 )
