@@ -38,9 +38,10 @@ from .azure_versions import (
 from .base import Endpoint, ProgressCallback
 from .base_urls import register_path_tokens
 from .capabilities import Capabilities
+from .openai_apis import ChatOrResponses
 from .openai_chat import ChatCompletionsFormat
 from .openai_models import uses_responses_api
-from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
+from .openai_responses import ResponsesFormat
 from .refused_settings import RefusedSettings
 from .wire_format import WireFormat
 
@@ -178,7 +179,7 @@ class AzureEndpoint(Endpoint):
         }
 
 
-class AzureProvider(RefusedSettings):
+class AzureProvider(ChatOrResponses, RefusedSettings):
     """Azure OpenAI. Streaming is used only with an api-version that reports usage at the end of a
     stream: without it a streamed call's cost could not be known, and money must be exact. The Responses API
     as on OpenAI (:meth:`uses_responses`), with an api-version that serves it."""
@@ -190,14 +191,6 @@ class AzureProvider(RefusedSettings):
         """As OpenAI's: ``params: {api: responses}``, or a deployment named for a model only the Responses API
         serves (gpt-5-codex, o3-pro, ...: the portal names a deployment for its model) unless ``api: chat``."""
         return uses_responses_api(target)
-
-    @classmethod
-    def min_output_tokens(cls, target: Target) -> int:
-        return MIN_OUTPUT_TOKENS if cls.uses_responses(target) else 0
-
-    @classmethod
-    def takes_prediction(cls, target: Target) -> bool:
-        return not cls.uses_responses(target)
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         endpoint = AzureEndpoint(env)

@@ -25,9 +25,10 @@ from .azure_versions import DEFAULT_AZURE_API_VERSION as DEFAULT_AZURE_API_VERSI
 from .base import Endpoint, ProgressCallback
 from .capabilities import Capabilities
 from .header_settings import openai_id_problem
+from .openai_apis import ChatOrResponses
 from .openai_chat import ChatCompletionsFormat
 from .openai_models import uses_responses_api
-from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
+from .openai_responses import ResponsesFormat
 from .refused_settings import DROPPABLE, REFUSALS_KEPT, RefusedSettings
 from .wire_format import WireFormat
 
@@ -103,7 +104,7 @@ class CompatEndpoint(Endpoint):
         return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-class OpenAIProvider(RefusedSettings):
+class OpenAIProvider(ChatOrResponses, RefusedSettings):
     """Chat Completions by default; ``params: {api: responses}`` on a target uses the Responses API, as do the
     models only it serves (o3-pro, gpt-5-pro, gpt-5-codex, ...) unless the target says ``api: chat``.
 
@@ -121,14 +122,6 @@ class OpenAIProvider(RefusedSettings):
         self.unstreamable: set[tuple[str | None, str]] = set()
 
     uses_responses = staticmethod(uses_responses_api)
-
-    @classmethod
-    def min_output_tokens(cls, target: Target) -> int:
-        return MIN_OUTPUT_TOKENS if cls.uses_responses(target) else 0
-
-    @classmethod
-    def takes_prediction(cls, target: Target) -> bool:
-        return not cls.uses_responses(target)
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
@@ -151,7 +144,7 @@ class OpenAIProvider(RefusedSettings):
         return result
 
 
-class CompatProvider(RefusedSettings):
+class CompatProvider(ChatOrResponses, RefusedSettings):
     """Chat Completions; the Responses API (``{base}/responses``) for a target with ``params: {api: responses}``.
     A compatible server's model names say nothing of its APIs (a gateway serves ``openai/gpt-5-codex`` over chat
     completions): only the target's ``api`` chooses."""
@@ -162,14 +155,6 @@ class CompatProvider(RefusedSettings):
     @staticmethod
     def uses_responses(target: Target) -> bool:
         return bool(target.params) and target.param("api") == "responses"
-
-    @classmethod
-    def min_output_tokens(cls, target: Target) -> int:
-        return MIN_OUTPUT_TOKENS if cls.uses_responses(target) else 0
-
-    @classmethod
-    def takes_prediction(cls, target: Target) -> bool:
-        return not cls.uses_responses(target)
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         # a compatible server may need json_schema.schema (Together's, vLLM's behind a gateway): a call's name
