@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from ..errors import redact_values
 from .cache_hits import cache_summary
 from .filters import UsageFilters, parse_since
-from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd, joined
 from .patterns import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS  # where callers have read it
 from .peaks import CostliestCalls, known_zone, largest_days, largest_run
@@ -28,8 +27,6 @@ from .unsent import unsent_calls
 
 if TYPE_CHECKING:
     from .reports import LedgerReports
-
-BUCKET = ROLLUP_BUCKET_SECONDS
 
 
 def _money(pusd: int | None) -> tuple[float, str]:
