@@ -85,6 +85,7 @@ class CallFitDict(TypedDict):
     input_tokens: int | None
     max_output_tokens: int | None
     fits: bool
+    unpriced: bool
     reason: str | None
     unsendable: str | None
     targets: list[TargetFitDict]

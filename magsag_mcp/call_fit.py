@@ -108,9 +108,14 @@ def call_fit(
         words: tuple[str, str] | None = None  # the first refusing limit's (clause, fix), for the call's reason
         if worst is None:
             refusal = unpriced_refusal(limits, cand.target, pricer)
-            blocked = (
-                {} if refusal is None else {(refusal.details["policy"], refusal.details["limit"]): refusal.message}
-            )
+            if refusal is not None:
+                blocked = {(refusal.details["policy"], refusal.details["limit"]): refusal.message}
+            else:  # every limit allows it, counted at $0 (no worst case, not one of $0): one with nothing left refuses
+                label = cand.target.label
+                blocked = {
+                    key: f"{label} has no known price (allow_unpriced counts it at $0) and {clause}; {fix}"
+                    for key, (clause, fix) in _blocked(limits, used, None, status, now).items()
+                }
         else:
             refusing = _blocked(limits, used, worst, status, now)
             words = next(iter(refusing.values()), None)
@@ -156,10 +161,11 @@ def call_fit(
         t.pop("_skipped", None)
         t.pop("_words", None)
     fits = chosen is not None and chosen["fits"]
+    unpriced = chosen is not None and chosen["reservation_usd"] is None
     if chosen is None:
         reason = ended or _all_forbidden(plan.skill_id, targets)
     elif fits:
-        reason = None
+        reason = _let_through_unpriced(chosen["target"], limits) if unpriced else None
     elif words is not None:  # the skill's least reservation, said once (each target's reason says its own)
         reason = _call_reason(plan.skill_id, chosen, *words, alone=len(priced) == 1)
         if ended:
@@ -175,6 +181,7 @@ def call_fit(
         "input_tokens": chosen["input_tokens"] if chosen is not None else None,
         "max_output_tokens": chosen["max_output_tokens"] if chosen is not None else None,
         "fits": bool(fits),
+        "unpriced": unpriced,
         "reason": reason,
         "unsendable": unsendable,
         "targets": targets,
@@ -182,6 +189,18 @@ def call_fit(
     for entry in status["limits"]:
         entry["call_fits"] = chosen is not None and (entry["policy"], entry["limit"]) not in blocked_by
     return {**status, "call": call}
+
+
+def _let_through_unpriced(target: str, limits: list[Limit]) -> str:
+    """What a call that fits at no known price is told: it is sent, but nothing bounds its cost (a bare "fits",
+    with no reservation, read as a call of $0)."""
+    if not limits:
+        return f"{target} has no known price: the call is sent (no cost limit applies); its cost is recorded as null"
+    policies = ", ".join(dict.fromkeys(lim.policy for lim in limits))
+    return (
+        f"{target} has no known price: the call is sent, counted at $0 against the limits (allow_unpriced on "
+        f"{policies}), so no limit bounds what it spends; its cost is recorded as null (unpriced_attempts)"
+    )
 
 
 def _all_forbidden(skill: str, targets: list[dict[str, Any]]) -> str:
@@ -231,20 +250,22 @@ def _call_reason(skill: str, chosen: dict[str, Any], clause: str, fix: str, *, a
 def _blocked(
     limits: list[Limit],
     used: dict[tuple[str, str], Decimal],
-    worst: Decimal,
+    worst: Decimal | None,
     status: dict[str, Any],
     now: float,
 ) -> dict[tuple[str, str], tuple[str, str]]:
     """(policy, limit kind) -> why it refuses a reservation of ``worst`` (the limit's clause: "above caps's call
     limit $X whatever was spent", "caps's run limit for run r has $Y left") and the fix, as
-    :meth:`Governance.admit` and the ledger's reservation compare it (in pico-USD: what is reserved)."""
+    :meth:`Governance.admit` and the ledger's reservation compare it (in pico-USD: what is reserved). ``worst``
+    None: a model of unknown price every limit allows, counted at $0, which a limit with nothing left refuses."""
     out: dict[tuple[str, str], tuple[str, str]] = {}
     need = to_pusd(worst) or 0
+    cheaper = "lower max_tokens or choose a cheaper model" if worst is not None else "choose a priced model"
     for lim in limits:
         raise_it = f"raise {THRESHOLD_OF[lim.kind]} on policy {lim.policy!r}"
         if lim.kind == "call" or (lim.policy, lim.kind) not in used:
             # the call limit, and a run limit asked of no run (a new run, with nothing spent)
-            if worst > lim.amount:
+            if worst is not None and worst > lim.amount:
                 kind = lim.kind.replace("_", "-")
                 out[(lim.policy, lim.kind)] = (
                     f"above {lim.policy}'s {kind} limit ${lim.amount:f} whatever was spent",
@@ -265,7 +286,8 @@ def _blocked(
                 f"try again once it is recorded, or set allow_unpriced: true on {lim.policy}",
             )
             continue
-        if (to_pusd(spent) or 0) + need <= (to_pusd(lim.amount) or 0):
+        after = (to_pusd(spent) or 0) + need
+        if after < (to_pusd(lim.amount) or 0) or (worst is not None and after == (to_pusd(lim.amount) or 0)):
             continue
         left = max(Decimal(0), lim.amount - spent)
         wait = ""
@@ -274,6 +296,6 @@ def _blocked(
             wait = f", wait for the day to end at {ends.isoformat(timespec='minutes')} ({lim.zone})"
         out[(lim.policy, lim.kind)] = (
             f"{lim.policy}'s {lim.kind.replace('_', '-')} limit for {scope} has ${left:f} left",
-            f"lower max_tokens or choose a cheaper model{wait}, or {raise_it}",
+            f"{cheaper}{wait}, or {raise_it}",
         )
     return out

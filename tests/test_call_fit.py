@@ -349,3 +349,66 @@ async def test_a_route_with_a_target_to_send_to_has_no_unsendable(catalog_copy, 
     call = (await svc.check_budget(skill="skill.analysis"))["call"]
     await svc.aclose()
     assert call["fits"] is True and call.get("unsendable") is None
+
+
+async def test_an_unpriced_model_does_not_fit_a_limit_with_nothing_left_even_where_it_allows_unpriced(
+    catalog_copy, tmp_path, upstream
+):
+    # Before: a model of unknown price under allow_unpriced was "fits" (reserving $0) beside a day limit already
+    # used up, and the call itself went through, its $0 placeholder counted in no limit. allow_unpriced counts such a
+    # call at $0: a limit with nothing left refuses it, as it refuses a call of any price.
+    setup(catalog_copy, "max_cost_per_day_usd: 5", extra="    allow_unpriced: true\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    for _ in range(3):
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {**METERED, "max_tokens": 10}})
+    spent = Decimal(limit(await svc.check_budget(), "day")["spent_usd"])
+    await svc.aclose()
+    assert spent > 0
+    setup(catalog_copy, f"max_cost_per_day_usd: {spent / 2}", extra="    allow_unpriced: true\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    unknown = {"data": "x", "model_config": {"model": "compat:unknown-model"}}
+    try:
+        status = await svc.check_budget(skill="skill.analysis", model="compat:unknown-model")
+        with pytest.raises(E.BudgetExceeded) as refused:
+            await svc.invoke_skill("skill.analysis", unknown)
+    finally:
+        await svc.aclose()
+    assert limit(status, "day")["status"] == "exceeded"
+    call = status["call"]
+    assert call["fits"] is False and call["reservation_usd"] is None and call["unpriced"] is True
+    assert limit(status, "day")["call_fits"] is False
+    assert "compat:unknown-model has no known price" in call["reason"]
+    assert "caps's day limit for all calls today" in call["reason"] and "has $0 left" in call["reason"]
+    assert "raise max_cost_per_day_usd on policy 'caps'" in call["reason"]
+    BudgetResult.model_validate(status)
+    said = refused.value.message
+    assert "day limit" in said and "has no known price" in said and "nothing is left" in said, said
+    assert "reserves up to $0" not in said  # not a $0 worst case: no worst case at all
+
+
+async def test_an_unpriced_model_a_limit_lets_through_is_said_plainly_not_just_fits(catalog_copy, tmp_path, upstream):
+    setup(catalog_copy, "max_cost_per_day_usd: 5", extra="    allow_unpriced: true\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    try:
+        call = (await svc.check_budget(skill="skill.analysis", model="compat:unknown-model"))["call"]
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "compat:unknown-model"}})
+        priced = (await svc.check_budget(skill="skill.analysis", model="compat:metered"))["call"]
+    finally:
+        await svc.aclose()
+    # the call is let through (as it was, just above), at no known price: said so, not a bare "fits"
+    assert call["fits"] is True and call["unpriced"] is True and call["reservation_usd"] is None
+    assert "compat:unknown-model has no known price" in call["reason"] and "counted at $0" in call["reason"]
+    assert "allow_unpriced" in call["reason"] and "no limit bounds what it spends" in call["reason"]
+    assert priced["unpriced"] is False and priced["reason"] is None
+
+
+def test_cli_budget_skill_says_an_unpriced_call_is_let_through_at_no_known_price(
+    catalog_copy, tmp_path, monkeypatch, capsys
+):
+    setup(catalog_copy, "max_cost_per_day_usd: 5", extra="    allow_unpriced: true\n")
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog_copy))
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("MAGSAG_COMPAT_BASE_URL", "https://llm.example.com/v1")
+    assert main(["budget", "--skill", "skill.analysis", "--model", "compat:unknown-model"]) == 0
+    out = capsys.readouterr().out
+    assert "call of skill.analysis is let through at no known price:" in out and " fits" not in out, out

@@ -108,10 +108,13 @@ def _budget(args: argparse.Namespace) -> int:
     if call is not None:
         # a limit's remaining is not what a call may spend: each reserves its worst case first
         reserves = f" ({call['target']} reserves ${call['reservation_usd']})" if call["reservation_usd"] else ""
-        said = f"fits{reserves}" if call["fits"] else f"does not fit: {call['reason']}"
+        # a call of no known price is let through with no bound on its cost: not a bare "fits", read as one of $0
+        fits = f"is let through at no known price: {call['reason']}" if call.get("unpriced") else f"fits{reserves}"
+        said = fits if call["fits"] else f"does not fit: {call['reason']}"
         if call.get("unsendable"):  # no provider configured: the budget's word is for once one is
+            unsent = "would be let through at no known price" if call.get("unpriced") else f"would fit{reserves}"
             said = (
-                f"would fit{reserves} once a provider is configured, but {call['unsendable']}"
+                f"{unsent} once a provider is configured, but {call['unsendable']}"
                 if call["fits"]
                 else (f"{said}; and {call['unsendable']}")
             )

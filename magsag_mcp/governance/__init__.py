@@ -251,7 +251,8 @@ class Governance:
         """The admission of an attempt of a delegated call that no limit counts in the ledger (a model of unknown price
         every limit allows, call limits alone, no limit): a reservation all the same, counted in no limit, holding its
         worst case with no limit read (0 where none is known, marked as no bound: swept after its process died, its
-        attempt is recorded with no bound, not at most $0). A delegated call's reservation checks in its own
+        attempt is recorded with no bound, not at most $0; and refused by a limit in its scope that has nothing left,
+        which counts it at $0). A delegated call's reservation checks in its own
         transaction that the run was not placed under another parent since the call read where it was, and marks it
         placed while the call is in flight (see delegation.placed_elsewhere); with none, two calls placing one new
         run under two parents both went on, and one's spend landed in the other's tree, outside its own parent's
@@ -260,8 +261,10 @@ class Governance:
         ``reserved``: what the call limit counts the attempt at, as without the reservation."""
         target = ctx.target
         worst = reserved_worst_case(self.pricer, target, ctx.estimated_input_tokens, ctx.max_output_tokens)
+        # scoped is empty but for a model of unknown price that every limit allows, counting it at $0: its placeholder
+        # is checked against them, and one with nothing left refuses it, as it refuses a call of any price
         op = Reservation(
-            [],
+            scoped,
             worst,
             ctx.run_id,
             ctx.agent,

@@ -274,7 +274,10 @@ class Reservation:
                 spent, bound, held, loose = sums
                 if adopted and key[0] == "run":  # (the run limit's scope is r.budget's)
                     held += adopted
-                if spent + bound + held + r.amount_pusd > limit.amount_pusd:
+                used = spent + bound + held + r.amount_pusd
+                # a placeholder of no known price (under allow_unpriced: counted at $0) is refused where nothing is
+                # left: an exceeded limit lets no call through, whatever its price
+                if used > limit.amount_pusd or (r.unbounded and used >= limit.amount_pusd):
                     refused = _exceeded(limit, r, spent, bound, held, now)
                     break
                 # A call in flight of no known bound (another process's, whose policy allows unpriced models) holds $0
@@ -438,6 +441,11 @@ class Carry:
         return cur.rowcount
 
 
+def _day_end(limit: Limit, now: float) -> datetime:
+    """When the day a day limit counts ends, in its zone."""
+    return datetime.fromtimestamp(day_bounds(now, limit.zone)[1], ZoneInfo(limit.zone))
+
+
 def _usd(pusd: int) -> str:
     """Dollars as a user writes them: ``20``, not the ``2E+1`` a normalized Decimal prints."""
     return format(from_pusd(pusd), "f")
@@ -447,7 +455,15 @@ def _exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int, n
     unknown = f", up to ${_usd(bound)} more for attempts of unknown cost" if bound else ""
     raise_it = f"{THRESHOLD_OF[limit.kind]} on policy {limit.policy!r}"
     day_ends = None
-    if r.amount_pusd > limit.amount_pusd:
+    if r.unbounded:
+        # no worst case at all (not one of $0): the limit refuses it because nothing is left
+        what = f"{r.what[0]}:{r.what[1]}" if r.what[0] and r.what[1] else "this attempt's model"
+        fix = f"; {what} has no known price (allow_unpriced counts it at $0) and nothing is left"
+        if limit.kind != "run":
+            day_ends = _day_end(limit, now)
+            fix += f"; the day ends at {day_ends.isoformat(timespec='minutes')} ({limit.zone})"
+        fix += f"; or raise {raise_it}"
+    elif r.amount_pusd > limit.amount_pusd:
         # A worst case above the whole limit is refused whatever was spent: "spent $0" alone would puzzle.
         fix = (
             "; this attempt's worst case alone is above the limit: lower max_tokens, choose a cheaper model "
@@ -463,16 +479,17 @@ def _exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int, n
             else "; nothing is left"
         )
         if limit.kind != "run":
-            day_ends = datetime.fromtimestamp(day_bounds(now, limit.zone)[1], ZoneInfo(limit.zone))
+            day_ends = _day_end(limit, now)
             fix += f"; the day ends at {day_ends.isoformat(timespec='minutes')} ({limit.zone})"
         fix += f"; or raise {raise_it}"
     details: dict[str, Any] = {"day_ends_at": day_ends.isoformat(timespec="seconds")} if day_ends is not None else {}
     if held and r.amount_pusd <= limit.amount_pusd:  # (a worst case above the whole limit: no hold is in its way)
         fix += held_by_calls_in_flight(_usd(held))
+    reserves = "this attempt has no bound" if r.unbounded else f"this attempt reserves up to ${_usd(r.amount_pusd)}"
     return BudgetExceeded(
         f"{limit.policy}: {limit.kind.replace('_', '-')} limit ${limit.amount:f} for "
         f"{describe_scope(limit, r.budget, r.agent, r.run_id)} would be exceeded: spent ${_usd(spent)}"
-        f"{unknown}, reserved ${_usd(held)}, this attempt reserves up to ${_usd(r.amount_pusd)}{fix}",
+        f"{unknown}, reserved ${_usd(held)}, {reserves}{fix}",
         policy=limit.policy,
         limit=limit.kind,
         threshold=THRESHOLD_OF[limit.kind],
@@ -480,6 +497,6 @@ def _exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int, n
         spent_usd=_usd(spent),
         unknown_cost_bound_usd=_usd(bound),
         reserved_usd=_usd(held),
-        reservation_usd=_usd(r.amount_pusd),
+        reservation_usd=None if r.unbounded else _usd(r.amount_pusd),  # (no worst case: null, not $0)
         **details,
     )

@@ -95,7 +95,16 @@ class BudgetCallOut(_Out):
     input_tokens: int | None = None
     max_output_tokens: int | None = None
     fits: bool = Field(description="false: the call is refused before anything is sent, whatever remaining_usd says")
-    reason: str | None = Field(None, description="when it does not fit: why, and how to make it fit")
+    unpriced: bool = Field(
+        False,
+        description="true: the target has no known price (reservation_usd null): it fits only where every limit sets "
+        "allow_unpriced and none has nothing left, and then nothing bounds what it spends (see reason)",
+    )
+    reason: str | None = Field(
+        None,
+        description="when it does not fit: why, and how to make it fit; when it fits at no known price (unpriced): "
+        "that it is sent with no bound on its cost",
+    )
     unsendable: str | None = Field(
         None,
         description="when no target of the route can be sent now (no provider configured: no API key set, or none "
