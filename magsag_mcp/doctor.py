@@ -125,9 +125,12 @@ def report_of(
     catalog_root: Path,
     catalog_problems: list[str],
     catalog_notes: Collection[str],
+    catalog_targets: Collection[Target] | None = None,
 ) -> dict[str, Any]:
     """The report, with ``catalog_problems`` (what calls would fail on in the catalog and the overrides) and
-    ``catalog_notes`` (what may fail, the skills no configured provider serves) found by whoever loaded it."""
+    ``catalog_notes`` (what may fail, the skills no configured provider serves) found by whoever loaded it, and
+    ``catalog_targets`` (every target it names and the overrides make; None: unknown, no catalog loaded), by which a
+    key that the vendor's own API refuses and none of them sends there is a note, not a problem."""
     from .doctor_operations import operations_report
     from .ledger.connection import relative_ledger_note, unmakeable_ledger_problem, where_ledger_is
     from .ledger.copies import copy_note
@@ -138,6 +141,10 @@ def report_of(
     unmakeable = unmakeable_ledger_problem(path, env) if ledger.absent and not ledger.blank else None
     # the ledger's sync mode, the breaker, /metrics (where and who may read it; never the scrape token)
     operations, operations_problems = operations_report(env)
+    provider_problems, provider_notes = providers.setting_problems(), providers.setting_notes()
+    for problem, note in providers.unsent_foreign_keys(catalog_targets) if catalog_targets is not None else ():
+        provider_problems.remove(problem)
+        provider_notes.append(note)
     report = {
         "catalog": str(catalog_root),
         # absolute: a relative MAGSAG_DB names a file in whatever folder a process runs in (see the note)
@@ -151,7 +158,7 @@ def report_of(
         **operations,
         "problems": misspelt
         + setting_problems(env)
-        + providers.setting_problems()
+        + provider_problems
         + transport.proxies.problems()
         + catalog_problems
         + ([ledger.read_only_error().message] if ledger.read_only else [])
@@ -163,7 +170,7 @@ def report_of(
             if n
         ]
         + unread
-        + providers.setting_notes()
+        + provider_notes
         + list(catalog_notes),
     }
     # redacted whole: doctor's output goes into tickets and CI logs, and a key pasted into a variable that names

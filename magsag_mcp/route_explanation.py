@@ -286,6 +286,19 @@ class RouteExplanation:
             )
         return problems
 
+    def named_targets(self) -> list[Target]:
+        """Every target the routing catalog names (its chains, tiers and provider_defaults), and each skill's route as
+        it resolves (a data class's models, what ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` leave it): what a call that
+        names no model of its own may be sent to (``magsag doctor``: where a key goes)."""
+        targets = self.catalog.routing.all_targets()
+        for skill_id in sorted(self.catalog.skills):
+            try:
+                chosen = resolve_route(self.catalog, skill_id, env=self.env, data_class_models=self._data_class_models)
+            except ConfigError:
+                continue  # a problem override_problems or catalog validate lists
+            targets += [c.target for c in chosen.candidates]
+        return targets
+
     def unserved_skills(self) -> list[str]:
         """The skills whose routed targets no configured provider can serve (no key, no endpoint), each
         group with the reasons: ``magsag doctor``'s notes. A note, not a problem: a skill may never be called,

@@ -433,4 +433,6 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         problems = self.override_problems() + validate_catalog(self.catalog.root, self.env)
         notes = near_routes(self.catalog) + unreached_request_caps(self.catalog)
         notes += price_file_notes(self.catalog.root, self.pricer) + self.unserved_skills()
-        return report_of(self.env, self.providers, self.transport, self.ledger, self.catalog.root, problems, notes)
+        targets = self.named_targets()  # where a key goes: one its vendor refuses, sent there by none, is a note
+        root = self.catalog.root
+        return report_of(self.env, self.providers, self.transport, self.ledger, root, problems, notes, targets)

@@ -242,3 +242,40 @@ def test_doctor_shows_where_each_providers_calls_go_never_a_urls_credentials(cli
 
     doctor = build_parser()._subparsers._group_actions[0].choices["doctor"]
     assert "the base URL each one's calls go to" in " ".join(doctor.description.split())
+
+
+_OPENROUTER_ROUTING = """\
+default:
+  - {provider: openai, model: openai/gpt-4o, base_url: "https://openrouter.ai/api/v1"}
+  - anthropic:claude-3-5-sonnet-20241022
+routes:
+  - match: pii-*
+    priority: 100
+    chain: [local:llama3.1:70b]
+"""
+
+
+@pytest.mark.parametrize("routed_to_openai", [False, True])
+def test_doctor_calls_an_openrouter_key_in_openai_api_key_a_problem_only_where_a_call_sends_it_to_openai(
+    cli_env, capsys, monkeypatch, catalog_copy, routed_to_openai
+):
+    # Before: a problem whatever the routes, even where every openai target has OpenRouter's base_url of its own, so
+    # no call the catalog routes reaches api.openai.com with it (and `doctor` exited 1 for a working setup).
+    routing = _OPENROUTER_ROUTING + ("  - match: coding\n    chain: [openai:gpt-4o]\n" if routed_to_openai else "")
+    (catalog_copy / "routing" / "default.yaml").write_text(routing)
+    with (catalog_copy / "prices.yaml").open("a") as prices:
+        prices.write('"openai:openai/gpt-4o": {input: 2.5, output: 10}\n')
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog_copy))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-or-v1-not-a-real-key")
+    code = main(["doctor", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    said = [p for p in report["problems"] + report["notes"] if p.startswith("openai: OPENAI_API_KEY holds")]
+    assert len(said) == 1, said
+    if routed_to_openai:
+        assert said[0] in report["problems"] and code == 1
+        assert said[0].startswith("openai: OPENAI_API_KEY holds an OpenRouter key (it begins sk-or-)")
+    else:
+        assert said[0] in report["notes"] and not report["problems"] and code == 0, report["problems"]
+        assert "no target the catalog names sends it there (each of openai's has a base_url of its own)" in said[0]
+        assert "a call naming openai:MODEL with no base_url of its own is refused before it is sent" in said[0]
+    assert "not-a-real-key" not in json.dumps(report)

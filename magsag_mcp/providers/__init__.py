@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ProviderError
 from ..provider_aliases import PROVIDER_ALIASES as _ALIASES
 from ..transport import Transport
 from ..types import LLMRequest, Target
@@ -197,6 +197,37 @@ class ProviderSet:
         """What the environment set wrong for a provider (a base URL variable that cannot carry a request):
         a provider left unset is only not configured, one set wrong is a problem (``magsag doctor``)."""
         return [p for name in provider_names() for p in self.get(name).setting_problems()]
+
+    def unsent_foreign_keys(self, targets: Iterable[Target]) -> list[tuple[str, str]]:
+        """(problem, note) of each key another vendor issued, set for a vendor's own API (:meth:`setting_problems`
+        lists it, as its default endpoint's), that none of ``targets`` (every target the catalog names, and those the
+        environment's overrides make) sends there: each of the provider's has a base_url of its own elsewhere (a
+        gateway that may take it), or there is none. Only a call naming a model of the provider with no base_url of
+        its own reaches the vendor with it, and is refused before anything is sent: ``magsag doctor``'s note, not its
+        problem (an OpenRouter key in OPENAI_API_KEY beside targets with OpenRouter's base_url works)."""
+        targets = list(targets)
+        out: list[tuple[str, str]] = []
+        for name in provider_names():
+            endpoint = getattr(self.get(name), "endpoint", None)
+            if endpoint is None:  # (a provider of the user's own: its problems stand as it says them)
+                continue
+            try:
+                problem = endpoint.foreign_key(Target(name, "doctor"))
+                own = [t for t in targets if t.provider == name]
+                if problem is None or any(endpoint.foreign_key(t) for t in own):
+                    continue
+            except ProviderError:  # no endpoint to send it to: said by the base URL's problem
+                continue
+            which = f"each of {name}'s has a base_url of its own" if own else f"none is {name}'s"
+            out.append(
+                (
+                    problem,
+                    f"{problem}; no target the catalog names sends it there ({which}), so routed calls are not "
+                    f"refused for it, but a call naming {name}:MODEL with no base_url of its own is refused before it "
+                    "is sent",
+                )
+            )
+        return out
 
     def setting_notes(self) -> list[str]:
         """What ``magsag doctor`` notes of the providers' settings (see :meth:`~.base.Provider.setting_notes`)."""
