@@ -102,6 +102,7 @@ def check_env_pair(env: Mapping[str, str], provider: str | None, model: str) -> 
     it, and a policy without one would have sent it and come back with the vendor's 404."""
     inferred = model_of_another(env, provider, model)
     if inferred is None:
+        _check_env_model_case(env, provider, model)
         return
     raise ConfigError(
         f"MAGSAG_MODEL={model!r} names {inferred}'s model, which MAGSAG_PROVIDER={provider!r} cannot serve "
@@ -130,6 +131,26 @@ def in_another_case(
     if lowered == bare or ":" in bare or genai_model(provider, lowered) is None:
         return None
     return lowered
+
+
+def _check_env_model_case(env: Mapping[str, str], provider: str | None, model: str) -> None:
+    """Refuse a ``MAGSAG_MODEL`` naming a vendor's model in another case (``GPT-4o``, :func:`in_another_case`), as a
+    call naming it is refused: every call that names no model of its own would go to the vendor's 404."""
+    try:
+        target = parse_target({"provider": provider, "model": model} if provider else model)
+    except ConfigError:
+        return  # (said by check_env_override)
+    meant = in_another_case(env, target.provider, target.model)
+    if meant is None:
+        return
+    written = model.strip()
+    fixed = written[: len(written) - len(meant)] + meant  # its prefix kept (openai:GPT-4o: openai:gpt-4o)
+    raise ConfigError(
+        f"MAGSAG_MODEL={model!r} is no {target.provider} model: {target.provider}'s API takes model names as written, "
+        f"case by case; set MAGSAG_MODEL={fixed}",
+        provider=target.provider,
+        model=model,
+    )
 
 
 def check_call_target(env: Mapping[str, str], target: Target, where: str) -> None:

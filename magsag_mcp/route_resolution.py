@@ -193,7 +193,7 @@ def _route(
             except ConfigError as exc:
                 # no call can be sent with the two settings: a data class's own models serve its calls, as when
                 # MAGSAG_PROVIDER names no model for the task; any other call fails with the settings' fix
-                no_env_model, yielded = exc, f"MAGSAG_MODEL names no {env_provider} model"
+                no_env_model, yielded = exc, f"MAGSAG_MODEL names no {env_provider or target.provider} model"
         if call_provider:
             rule += f" (provider:{target.provider} from call)"
             call_base = optional_str(call, "base_url", wheres.get("base_url", "model_config"))

@@ -70,3 +70,36 @@ def test_a_name_in_the_vendors_case_or_not_a_vendors_model_is_left_alone(tmp_pat
     with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:
         plan = mg.skills.explain("skill.analysis", {"data": "x"}, context={"preferred_model": "gpt-4o"})
     assert plan["targets"][0]["label"] == "openai:gpt-4o"
+
+
+@pytest.mark.parametrize(
+    ("settings", "meant", "vendor"),
+    [
+        ({"MAGSAG_MODEL": "GPT-4o"}, "gpt-4o", "openai"),
+        ({"MAGSAG_MODEL": "openai:GPT-4o-mini"}, "openai:gpt-4o-mini", "openai"),
+        ({"MAGSAG_PROVIDER": "anthropic", "MAGSAG_MODEL": "Claude-3-5-Sonnet-20241022"}, None, "anthropic"),
+    ],
+)
+def test_magsag_model_in_another_case_is_refused_naming_the_variable_and_the_name_to_write(
+    tmp_path: Path, settings, meant, vendor
+):
+    # Before: a call naming GPT-4o was refused before it was sent, but MAGSAG_MODEL=GPT-4o went on to the vendor's
+    # 404 ("The model `GPT-4o` does not exist") on every call, and `magsag doctor` saw nothing wrong.
+    from magsag_mcp.settings import setting_problems
+
+    meant = meant or settings["MAGSAG_MODEL"].lower()
+    env = {**ENV, **settings}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+        with pytest.raises(E.ConfigError) as refused:
+            mg.skills.explain("skill.analysis", {"data": "x"})
+        # a call naming its own model is the call's choice, above the environment's
+        explained = mg.skills.explain("skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o"}})
+    message = refused.value.message
+    written = settings["MAGSAG_MODEL"]
+    assert message.startswith(f"MAGSAG_MODEL={written!r} is no {vendor} model"), message
+    assert f"{vendor}'s API takes model names as written, case by case; set MAGSAG_MODEL={meant}" in message
+    assert explained["targets"][0]["label"] == "openai:gpt-4o"
+    assert message in setting_problems(env)  # magsag doctor's problem, in the same words
+    # at a gateway (its base URL variable pointing elsewhere) the name is the gateway's to judge
+    assert not [p for p in setting_problems({**env, "OPENAI_BASE_URL": "https://litellm.corp/v1",
+                                             "ANTHROPIC_BASE_URL": "https://litellm.corp"}) if "case by case" in p]
