@@ -3,7 +3,7 @@ checks of the two settings, and which provider serves the models the routing pol
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import ConfigError, PayloadError
@@ -114,23 +114,38 @@ def check_env_pair(env: Mapping[str, str], provider: str | None, model: str) -> 
 
 
 def in_another_case(
-    env: Mapping[str, str], provider: str | None, model: str, base_url: str | None = None
+    env: Mapping[str, str],
+    provider: str | None,
+    model: str,
+    base_url: str | None = None,
+    named: Callable[[], Iterable[Target]] | None = None,
 ) -> str | None:
     """``model`` in the case its vendor writes it (``gpt-4o`` for ``GPT-4o``, ``claude-3-5-sonnet-20241022`` for
     ``Claude-3-5-Sonnet-20241022``), where ``provider`` is a vendor called at its own API and that name is a model
     genai-prices knows of it; None where ``model`` is written so, is no model it knows in any case, names a tag or a
     fine-tune (a colon: its own parts are the owner's), or goes to a hosting provider or a gateway. OpenAI's,
     Anthropic's and Google's model names are lower case, and their APIs take a name as written ("The model `GPT-4o`
-    does not exist", a 404), while the price lookup matched it in any case and priced it as the model it nearly is."""
+    does not exist", a 404), while the price lookup matched it in any case and priced it as the model it nearly is.
+    ``named``: the targets the catalog names, read only for a capitalised name no model is in lower case: the one of
+    the provider's it is a misspelling of (:func:`~.governance.model_patterns.nearest_model`: ``Claude-3-5-Sonet``,
+    claude-3-5-sonnet-20241022), as a strict policy's allowed_models tell it; with no allowed_models, such a name was
+    told nothing, and no capitalised name is any of these vendors' models."""
     if not provider or provider not in _VENDOR_BASE_URL or _at_a_gateway(env, provider, base_url):
         return None
     from .rates import bare_model, genai_model
 
     bare = bare_model(provider, model.strip())
     lowered = bare.lower()
-    if lowered == bare or ":" in bare or genai_model(provider, lowered) is None:
+    if lowered == bare or ":" in bare:
         return None
-    return lowered
+    if genai_model(provider, lowered) is not None:
+        return lowered
+    if named is None:
+        return None
+    from .governance.model_patterns import nearest_model
+
+    names = [bare_model(provider, t.model) for t in named() if t.provider == provider]
+    return nearest_model(bare, list(dict.fromkeys(n for n in names if n == n.lower())))
 
 
 def _check_env_model_case(env: Mapping[str, str], provider: str | None, model: str) -> None:
@@ -153,13 +168,16 @@ def _check_env_model_case(env: Mapping[str, str], provider: str | None, model: s
     )
 
 
-def check_call_target(env: Mapping[str, str], target: Target, where: str) -> None:
+def check_call_target(
+    env: Mapping[str, str], target: Target, where: str, named: Callable[[], Iterable[Target]] | None = None
+) -> None:
     """Refuse a call's target that names a vendor at its own API and another provider's model (model_config
     ``{"provider": "openai", "model": "claude-3-5-sonnet-20241022"}``), as :func:`check_env_pair` refuses the
     settings: a call that could never succeed, refused under a cost limit as of no known price ("add its price to
     prices.yaml", which would send it on to the wrong vendor); and one naming the vendor's model in another case
-    (``GPT-4o``, :func:`in_another_case`), told the name to write, not sent to a vendor that has no such model."""
-    if (meant := in_another_case(env, target.provider, target.model, target.base_url)) is not None:
+    (``GPT-4o``, :func:`in_another_case`), told the name to write, not sent to a vendor that has no such model; or a
+    capitalised misspelling of a model ``named`` (the catalog's targets) holds, told that one."""
+    if (meant := in_another_case(env, target.provider, target.model, target.base_url, named)) is not None:
         raise PayloadError(
             f"{where}: {target.model!r} is no {target.provider} model: {target.provider}'s API takes model names as "
             f"written, case by case; did you mean {meant!r}?",

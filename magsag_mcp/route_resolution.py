@@ -154,7 +154,8 @@ def _route(
 
     if explicit is not None:
         rule = "override:call" + (f" (provider:{env_provider} from MAGSAG_PROVIDER)" if by_env_provider else "")
-        check_call_target(env, explicit, wheres.get("model", "model_config"))
+        catalog_named = catalog.routing.all_targets  # (read only for a capitalised name: see in_another_case)
+        check_call_target(env, explicit, wheres.get("model", "model_config"), catalog_named)
         candidates.append(Candidate(explicit, "call", True))
         from_call.append((explicit, explicit_where))
         fallbacks = call.get("fallbacks") or []
@@ -172,7 +173,7 @@ def _route(
                 target = parse_target(fb, by_call=True)
             except ConfigError as exc:
                 raise PayloadError(f"{fb_where}.fallbacks[{i}]: {exc.message}") from None
-            check_call_target(env, target, f"{fb_where}.fallbacks[{i}]")
+            check_call_target(env, target, f"{fb_where}.fallbacks[{i}]", catalog_named)
             candidates.append(Candidate(target, "call", True, fallback=True))
             from_call.append((target, f"{fb_where}.fallbacks[{i}]"))
     elif env_model and (not call_provider or _served_by(call_provider, env_model)):

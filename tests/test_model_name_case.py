@@ -103,3 +103,34 @@ def test_magsag_model_in_another_case_is_refused_naming_the_variable_and_the_nam
     # at a gateway (its base URL variable pointing elsewhere) the name is the gateway's to judge
     assert not [p for p in setting_problems({**env, "OPENAI_BASE_URL": "https://litellm.corp/v1",
                                              "ANTHROPIC_BASE_URL": "https://litellm.corp"}) if "case by case" in p]
+
+
+@pytest.mark.parametrize(
+    ("written", "meant", "vendor"),
+    [("Claude-3-5-Sonet", "claude-3-5-sonnet-20241022", "anthropic"), ("GPT-4o-Mni", "gpt-4o-mini", "openai")],
+)
+def test_a_capitalised_misspelling_under_a_permissive_policy_is_told_the_model_it_nearly_is(
+    tmp_path: Path, catalog_copy: Path, written, meant, vendor
+):
+    # Before: with no allowed_models to compare it with, "Claude-3-5-Sonet" was told nothing (refused by a cost limit
+    # as a model of no known price, "add its price to prices.yaml"; without one, sent on to the vendor's 404), while a
+    # strict policy's refusal said "did you mean 'claude-3-5-sonnet-20241022'?". Now told the model the routing names
+    # that it nearly is, before anything is sent.
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: cost_limits\n    thresholds: {max_cost_per_call_usd: 1.0}\n"
+    )
+    with Magsag(catalog=catalog_copy, db=tmp_path / "l.db", env=ENV) as mg:
+        with pytest.raises(E.PayloadError) as refused:
+            mg.skills.explain("skill.analysis", {"data": "x", "model_config": {"model": written}})
+        with pytest.raises(E.PayloadError) as in_fallbacks:
+            fallbacks = {"model": "gpt-4o", "fallbacks": [written]}
+            mg.skills.explain("skill.analysis", {"data": "x", "model_config": fallbacks})
+        # a capitalised name near no model the catalog names is the vendor's to judge, as before (no price: refused by
+        # the cost limit, saying so)
+        other = mg.skills.explain("skill.analysis", {"data": "x", "model_config": {"model": "Claude-Unheard-Of"}})
+    message = refused.value.message
+    assert message.startswith(f"model_config: {written!r} is no {vendor} model"), message
+    assert message.endswith(f"did you mean {meant!r}?"), message
+    assert in_fallbacks.value.message.startswith(f"model_config.fallbacks[0]: {written!r} is no {vendor} model")
+    assert other["targets"][0]["label"] == "anthropic:Claude-Unheard-Of"
+    assert "has no known price" in other["targets"][0]["policy"]["reason"]
