@@ -68,6 +68,10 @@ def test_rfc3339s_lower_case_z_is_utc_as_its_upper_case_is():
         ("1M", "m is minutes (there is no month: 30d is about one)"),
         ("-7d", "a duration counts back from now, without a sign (7d is a week ago)"),
         ("yesterday", ""),
+        # a date with one of its two dashes (seven digits): told the date it nearly is, in both forms a date takes
+        ("2026-1205", "a date writes both its dashes or neither: 2026-12-05 (or 20261205); "),
+        ("202612-05", "a date writes both its dashes or neither: 2026-12-05 (or 20261205); "),
+        ("2026-1205T13:00:00Z", "a date writes both its dashes or neither: 2026-12-05T13:00:00Z; "),
     ],
 )
 def test_a_time_that_cannot_be_read_is_told_every_form_a_time_takes(written: str, hint: str):

@@ -171,9 +171,32 @@ def _beyond_any_ledger(field: str, value: Any) -> str:
     )
 
 
+#: a date with one of its two dashes (``2026-1205``, ``202612-05``: seven digits and a dash), and what follows it
+_ONE_DASH_DATE = re.compile(r"^(\d{4})(-?)(\d{2})(-?)(\d{2})([Tt ].*)?$")
+
+
+def _one_dash_date(text: str) -> str:
+    """The date a text with one of a date's two dashes is (``2026-1205``: 2026-12-05), told before the forms a time
+    takes, where it is a date so written; ``""`` for any other text. ISO reads a date with both dashes or neither."""
+    m = _ONE_DASH_DATE.match(text)
+    if m is None or bool(m.group(2)) == bool(m.group(4)):
+        return ""
+    year, month, day, rest = m.group(1), m.group(3), m.group(5), m.group(6) or ""
+    meant = f"{year}-{month}-{day}{rest}"
+    try:
+        datetime.fromisoformat(meant.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return ""  # (not a date however its dashes are written: the forms alone)
+    basic = "" if rest else f" (or {year}{month}{day})"  # (a time beside it takes its colons too: one form is enough)
+    return f"a date writes both its dashes or neither: {meant}{basic}; "
+
+
 def _unreadable(text: str) -> str:
     """What a text that is no time was nearly, said before the forms a time takes: a duration in months (``1M``: m
-    is minutes), one counting forward (``-7d``: ``until`` takes a time ahead as a date)."""
+    is minutes), one counting forward (``-7d``: ``until`` takes a time ahead as a date), a date missing a dash
+    (``2026-1205``)."""
+    if one_dash := _one_dash_date(text):
+        return one_dash
     m = _RELATIVE_ANY_CASE.match(text.lstrip("-+"))
     if m is None and re.fullmatch(r"[-+]?\d{1,8}(?:\.\d+)?", text):  # "0", "86400": a span or an epoch meant
         return (
