@@ -260,7 +260,7 @@ def _blocked(
     None: a model of unknown price every limit allows, counted at $0, which a limit with nothing left refuses."""
     out: dict[tuple[str, str], tuple[str, str]] = {}
     need = to_pusd(worst) or 0
-    cheaper = "lower max_tokens or choose a cheaper model" if worst is not None else "choose a priced model"
+    cheaper = "lower max_tokens or choose a cheaper model" if worst is not None else ""
     for lim in limits:
         raise_it = f"raise {THRESHOLD_OF[lim.kind]} on policy {lim.policy!r}"
         if lim.kind == "call" or (lim.policy, lim.kind) not in used:
@@ -290,12 +290,13 @@ def _blocked(
         if after < (to_pusd(lim.amount) or 0) or (worst is not None and after == (to_pusd(lim.amount) or 0)):
             continue
         left = max(Decimal(0), lim.amount - spent)
-        wait = ""
+        # (a smaller call or a cheaper model is no way past a limit with nothing left to a call of no known price)
+        fixes = [cheaper] if cheaper else []
         if lim.kind in ("day", "agent_day"):
             ends = datetime.fromtimestamp(day_bounds(now, lim.zone)[1], ZoneInfo(lim.zone))
-            wait = f", wait for the day to end at {ends.isoformat(timespec='minutes')} ({lim.zone})"
+            fixes.append(f"wait for the day to end at {ends.isoformat(timespec='minutes')} ({lim.zone})")
         out[(lim.policy, lim.kind)] = (
             f"{lim.policy}'s {lim.kind.replace('_', '-')} limit for {scope} has ${left:f} left",
-            f"{cheaper}{wait}, or {raise_it}",
+            ", or ".join(filter(None, (", ".join(fixes), raise_it))),
         )
     return out

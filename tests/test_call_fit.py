@@ -380,6 +380,8 @@ async def test_an_unpriced_model_does_not_fit_a_limit_with_nothing_left_even_whe
     assert "compat:unknown-model has no known price" in call["reason"]
     assert "caps's day limit for all calls today" in call["reason"] and "has $0 left" in call["reason"]
     assert "raise max_cost_per_day_usd on policy 'caps'" in call["reason"]
+    assert "wait for the day to end" in call["reason"]
+    assert "lower max_tokens" not in call["reason"]  # no way past a limit with nothing left
     BudgetResult.model_validate(status)
     said = refused.value.message
     assert "day limit" in said and "has no known price" in said and "nothing is left" in said, said
