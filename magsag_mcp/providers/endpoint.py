@@ -42,6 +42,24 @@ def not_a_whole_key(value: str) -> bool:
     return "..." in value or "\u2026" in value or _YOUR_KEY.fullmatch(value.strip()) is not None
 
 
+#: what a key is found wrapped in where a key variable is set from a file or a header: its quotes (a line
+#: ``OPENAI_API_KEY="sk-..."`` of a file read as it is, by Docker's ``--env-file`` or a service manager, keeps them in
+#: the value, and so does an MCP client's JSON written ``"\"sk-...\""``) or an Authorization header's scheme
+#: (``Bearer sk-...``, copied from a curl command such as the guide's: magsag writes the scheme itself). No vendor's key
+#: holds a quote or a space, so sent as it is the key cost a round trip to be refused with a 401, and ``magsag doctor``
+#: called the provider ready.
+_KEY_WRAPPINGS = (
+    (re.compile(r"""\s*["'`].*|.*["'`]\s*""", re.S), "inside quotes, as a file of variables read as it is keeps them"),
+    (re.compile(r"(?i)\s*bearer\s.*", re.S), "after 'Bearer ', as an Authorization header writes it"),
+)
+
+
+def key_wrapping(value: str) -> str | None:
+    """How ``value``, set where a key goes, holds a key wrapped in what is not the key (:data:`_KEY_WRAPPINGS`), or
+    None. Never the key itself."""
+    return next((said for pattern, said in _KEY_WRAPPINGS if pattern.fullmatch(value)), None)
+
+
 class Endpoint(ABC):
     """Where an API lives and how to authenticate to it. Reads its settings from ``env``."""
 
@@ -114,7 +132,7 @@ class Endpoint(ABC):
             value = self.env.get(name)
             if value and not value.isspace():
                 if value != self._whole_key:
-                    if not_a_whole_key(value):
+                    if not_a_whole_key(value) or key_wrapping(value) is not None:
                         placeholder = placeholder or value
                         continue
                     try:
@@ -149,10 +167,16 @@ class Endpoint(ABC):
 
     def _placeholder_problem(self, key: str | None) -> str | None:
         """:meth:`placeholder_key` of ``key``, what :meth:`api_key` returned."""
-        if key is None or not not_a_whole_key(key):
+        if key is None:
             return None
-        # never quoted: it may be a real key's start, as a dashboard shows it
         name = next(n for n in self.key_env if self.env.get(n) == key)
+        if not not_a_whole_key(key):
+            wrapping = key_wrapping(key)
+            return wrapping and (
+                f"{self.provider}: {name} holds the key {wrapping}: sent so, it would be refused as no key; set "
+                f"{name} to the key alone"
+            )
+        # never quoted: it may be a real key's start, as a dashboard shows it
         return (
             f"{self.provider}: {name} holds a placeholder ('...' or 'your-...', as examples write a key, or a key "
             f"shortened for display), not a key; set {' or '.join(self.key_env)} to your whole API key"
