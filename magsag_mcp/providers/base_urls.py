@@ -39,7 +39,29 @@ def _base_url_problem(base: str, source: str = "the target's base_url", example:
         return "the base URL carries user:password@, which would be sent beside the key; remove that part"
     if parts.query or parts.fragment:
         return f"the base URL has a ?query or #fragment, which would end up before the API's path; {fix}"
+    path = parts.path.rstrip("/").lower()
+    ending = next((e for e in _REQUEST_PATHS if path.endswith(e)), None)
+    if ending is not None:
+        return (
+            f"the base URL ends with {_REQUEST_PATHS[ending]}, a request's own path, which magsag adds to the base URL "
+            f"for each request; {fix}, the part before that path"
+        )
     return None
+
+
+#: the paths a provider adds to its base URL for a request, as a base URL's path ends with one (lower case): OpenAI's
+#: and the compatible servers' Chat Completions, Responses and completions, Anthropic's Messages, Gemini's
+#: generateContent. A base URL ending in one is a request's whole URL, pasted from a vendor's curl example
+#: (``OPENAI_BASE_URL=https://api.openai.com/v1/chat/completions``): every request went to that path twice over, a 404
+#: said as ``model_not_found``, while ``magsag doctor`` called the provider ready.
+_REQUEST_PATHS = {
+    "/chat/completions": "/chat/completions",
+    "/completions": "/completions",
+    "/responses": "/responses",
+    "/messages": "/messages",
+    ":generatecontent": ":generateContent",
+    ":streamgeneratecontent": ":streamGenerateContent",
+}
 
 
 #: what no host name nor IP address holds (a URL's host, as urlsplit gives it): spaces and controls, and the

@@ -1,0 +1,104 @@
+"""A base URL that is a request's whole URL, pasted from a vendor's curl example (the guide's ``OPENAI_BASE_URL`` set to
+``https://api.openai.com/v1/chat/completions``): every request went to its path twice over
+(``/v1/chat/completions/chat/completions``), a 404 said as ``model_not_found`` ("check the model name"), while
+``magsag doctor`` called the provider ready. Now it is refused before anything is sent, naming the variable, the path
+it ends with and what to set instead, for a call's own ``base_url`` too; the failed call is recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.anthropic import AnthropicProvider
+from magsag_mcp.providers.gemini import GeminiProvider
+from magsag_mcp.providers.local import LocalProvider
+from magsag_mcp.providers.openai import CompatProvider, OpenAIProvider
+from magsag_mcp.service import Service
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import Target
+
+from .fakes import FakeOpenAI
+
+KEY = "test-key-not-real-0123456789"
+SERVER = "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize(
+    "make, variable, model, pasted, ending, example",
+    [
+        (OpenAIProvider, "OPENAI_BASE_URL", "gpt-4o", "/v1/chat/completions", "/chat/completions", "https://host/v1"),
+        (OpenAIProvider, "OPENAI_BASE_URL", "gpt-4o", "/v1/chat/completions/", "/chat/completions", "https://host/v1"),
+        (OpenAIProvider, "OPENAI_BASE_URL", "gpt-4o", "/v1/responses", "/responses", "https://host/v1"),
+        (CompatProvider, "MAGSAG_COMPAT_BASE_URL", "m", "/v1/chat/completions", "/chat/completions", "https://host/v1"),
+        (LocalProvider, "MAGSAG_LOCAL_LLM_BASE_URL", "m", "/v1/Chat/Completions", "/chat/completions", ""),
+        (AnthropicProvider, "ANTHROPIC_BASE_URL", "claude-3-5-sonnet-20241022", "/v1/messages", "/messages", ""),
+        (
+            GeminiProvider,
+            "GEMINI_BASE_URL",
+            "gemini-1.5-pro",
+            "/v1beta/models/gemini-1.5-pro:generateContent",
+            ":generateContent",
+            "",
+        ),
+    ],
+)
+def test_a_request_url_for_a_base_url_is_refused_naming_the_variable_and_the_path(
+    make, variable, model, pasted, ending, example
+):
+    keys = {"MAGSAG_COMPAT_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"}
+    provider = make({**dict.fromkeys(keys, KEY), variable: SERVER + pasted}, Transport())
+    reason = provider.unavailable(Target(provider.name, model)) or ""
+    assert f"the base URL ends with {ending}, a request's own path" in reason
+    assert f"set its base URL ({variable}) to e.g. {example or provider.endpoint.base_url_example}" in reason
+    assert provider.setting_problem() and f"ends with {ending}" in provider.setting_problem()  # magsag doctor's
+
+
+@pytest.mark.parametrize("below", ["/v1", "/v1/", "/completions-proxy/v1", "/openai/v1", "/api/messages-gateway/v1"])
+def test_a_base_url_that_only_holds_such_a_word_is_taken(below):
+    provider = OpenAIProvider({"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": SERVER + below}, Transport())
+    assert provider.unavailable(Target("openai", "gpt-4o")) is None and provider.setting_problem() is None
+
+
+@pytest.mark.anyio
+async def test_a_call_sends_nothing_to_a_pasted_request_url_and_is_recorded_failed(tmp_path: Path, serve):
+    vendor = FakeOpenAI(KEY).queue({"text": "answered"})
+    base = await serve(vendor) + "/v1"
+    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": base + "/chat/completions"}
+    async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(E.MagsagError, match=r"ends with /chat/completions, a request's own path") as failed:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o"}}, run_id="r-1")
+        assert "OPENAI_BASE_URL" in str(failed.value) and "model_not_found" not in str(failed.value)
+        assert vendor.requests == []
+        [run] = await svc.query_runs({"run_id": "r-1"})
+        assert run["status"] == "error"
+    # the part before the path, the call is answered; a call's own base_url pasted so (below the configured one, where
+    # the key may go) is refused the same
+    async with await Service.open(db=tmp_path / "l.db", env={**env, "OPENAI_BASE_URL": base}) as svc:
+        own = {"model": "gpt-4o", "base_url": base + "/chat/completions"}
+        with pytest.raises(E.MagsagError, match=r"ends with /chat/completions, a request's own path"):
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": own})
+        assert vendor.requests == []
+        answered = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o"}})
+    assert answered.result.text == "answered" and vendor.requests[-1]["path"] == "/v1/chat/completions"
+
+
+def test_catalog_validate_names_a_routing_targets_pasted_request_url(tmp_path: Path, capsys):
+    import shutil
+
+    from magsag_mcp.cli import main
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "catalog", catalog)
+    (catalog / "routing" / "gateway.yaml").write_text(
+        "routes:\n  - match: coding\n    priority: 10\n    chain:\n"
+        '      - {provider: openai, model: gpt-4o, base_url: "https://gateway.example.com/v1/chat/completions"}\n'
+    )
+    (catalog / "routing" / "default.yaml").write_text(
+        (catalog / "routing" / "default.yaml").read_text().replace("match: coding", "match: coding-default")
+    )
+    assert main(["catalog", "validate", "--catalog", str(catalog)]) == 1
+    out = capsys.readouterr().out
+    assert "target openai:gpt-4o: the base URL ends with /chat/completions, a request's own path" in out
+    assert "set its base URL (the target's base_url) to e.g. https://host/v1, the part before that path" in out
