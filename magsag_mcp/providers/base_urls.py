@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from urllib.parse import unquote, urlsplit
 
 from ..redaction import register_call_secret, register_secret
@@ -47,6 +48,25 @@ def _base_url_problem(base: str, source: str = "the target's base_url", example:
             f"for each request; {fix}, the part before that path"
         )
     return None
+
+
+def _version_twice(base: str, request_path: str, source: str, example: str) -> str | None:
+    """Why ``base`` sends each request to its API version twice over, or None: Anthropic's and Gemini's requests'
+    paths begin with their version (``/v1/messages``, ``/v1beta/models/...``), which their base URL, the server's root,
+    leaves out; ``ANTHROPIC_BASE_URL=https://api.anthropic.com/v1``, as OpenAI's base URL is written, sent every
+    request to ``/v1/v1/messages``, a 404 said as ``model_not_found``, while ``magsag doctor`` called it ready."""
+    version = "/" + request_path.lstrip("/").split("/", 1)[0]
+    if _A_VERSION.fullmatch(version) is None:
+        return None
+    if not urlsplit(base).path.rstrip("/").lower().endswith(version.lower()):
+        return None
+    return (
+        f"the base URL ends with {version}, which magsag adds itself to each request's path (it would go to "
+        f"...{version}{version}/...); set its base URL ({source}) to e.g. {example}"
+    )
+
+
+_A_VERSION = re.compile(r"/v\d+(?:alpha|beta)?\d*")
 
 
 #: the paths a provider adds to its base URL for a request, as a base URL's path ends with one (lower case): OpenAI's

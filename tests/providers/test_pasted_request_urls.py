@@ -102,3 +102,48 @@ def test_catalog_validate_names_a_routing_targets_pasted_request_url(tmp_path: P
     out = capsys.readouterr().out
     assert "target openai:gpt-4o: the base URL ends with /chat/completions, a request's own path" in out
     assert "set its base URL (the target's base_url) to e.g. https://host/v1, the part before that path" in out
+
+
+@pytest.mark.parametrize(
+    "make, variable, model, written, version",
+    [
+        (AnthropicProvider, "ANTHROPIC_BASE_URL", "claude-3-5-sonnet-20241022", "https://api.anthropic.com/v1", "/v1"),
+        (AnthropicProvider, "ANTHROPIC_BASE_URL", "claude-3-5-sonnet-20241022", "https://proxy.example.com/V1/", "/v1"),
+        (
+            GeminiProvider,
+            "GEMINI_BASE_URL",
+            "gemini-1.5-pro",
+            "https://generativelanguage.googleapis.com/v1beta",
+            "/v1beta",
+        ),
+    ],
+)
+def test_a_version_the_request_path_begins_with_is_refused_in_the_base_url(make, variable, model, written, version):
+    # Anthropic's and Gemini's base URL is the server's root: written as OpenAI's is, with its version, every request
+    # went to /v1/v1/messages (or /v1beta/v1beta/models/...), a 404 said as model_not_found, and doctor said "ready"
+    keys = {"ANTHROPIC_API_KEY": KEY, "GEMINI_API_KEY": KEY}
+    provider = make({**keys, variable: written}, Transport())
+    reason = provider.unavailable(Target(provider.name, model)) or ""
+    assert f"the base URL ends with {version}, which magsag adds itself to each request's path" in reason
+    assert f"({variable}) to e.g. {provider.endpoint.base_url_example}" in reason
+    assert provider.setting_problem() == f"{provider.name}: {reason.split(': ', 1)[1]}"
+
+
+@pytest.mark.parametrize(
+    "make, variable, model, written",
+    [
+        (AnthropicProvider, "ANTHROPIC_BASE_URL", "claude-3-5-sonnet-20241022", "https://api.anthropic.com"),
+        (
+            AnthropicProvider,
+            "ANTHROPIC_BASE_URL",
+            "claude-3-5-sonnet-20241022",
+            "https://gw.example.com/v1/acct/anthropic",
+        ),
+        (GeminiProvider, "GEMINI_BASE_URL", "gemini-1.5-pro", "https://generativelanguage.googleapis.com/"),
+        (OpenAIProvider, "OPENAI_BASE_URL", "gpt-4o", "https://api.openai.com/v1"),  # its requests' paths hold none
+    ],
+)
+def test_a_base_url_without_the_version_twice_is_taken(make, variable, model, written):
+    keys = {"ANTHROPIC_API_KEY": KEY, "GEMINI_API_KEY": KEY, "OPENAI_API_KEY": KEY}
+    provider = make({**keys, variable: written}, Transport())
+    assert provider.unavailable(Target(provider.name, model)) is None and provider.setting_problem() is None
