@@ -284,7 +284,7 @@ def _routed_typo(refused: list[Target], near: str, pattern: str) -> Target | Non
     """The routed target named ``near`` when it, not the allowed ``pattern``, is the misspelling: genai-prices knows
     the model ``pattern`` names (on the target's provider) and not the target's (``gpt-4o-mnii`` for ``gpt-4o-mini``).
     None when that cannot be told (a local model, both known or neither): the entry is then told to the policy."""
-    from .rates import genai_model
+    from .genai_rates import genai_model
     from .targets import provider_prefix
 
     target = next((t for t in refused if near in (t.model, t.label)), None)

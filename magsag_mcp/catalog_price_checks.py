@@ -64,8 +64,8 @@ def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
     catalog's price wins, so budgets reserved and counted a thousandth of what calls cost, and validate said ok. An
     entry with no list price to compare with (a glob, a model genai-prices does not list) with a rate other than 0
     below any a model is priced at per million tokens: written per token."""
+    from .genai_rates import from_genai_prices
     from .price_files import price_files
-    from .rates import from_genai_prices
 
     found = price_files(catalog.root)
     where = found[0] if found else catalog.root / "prices.yaml"
@@ -209,7 +209,7 @@ def uncached_read_notes(catalog_root: Path, pricer: Any) -> list[str]:
 def _listed_read(provider: str, model: str, tier: str | None, given: UnitPrices) -> Decimal | None:
     """The cache read rate genai-prices lists for the model on ``tier`` (None: the standard one), where ``given`` (an
     entry's or a tier's rates) has none and prices cached input above it at its input rate; else None."""
-    from .rates import from_genai_prices
+    from .genai_rates import from_genai_prices
 
     if given.cache_read is not None or given.input is None:
         return None
@@ -234,8 +234,8 @@ def unlisted_model_notes(catalog_root: Path, pricer: Any) -> list[str]:
     naming one model of OpenAI, Anthropic or Google that genai-prices does not list: a misspelling
     (``openai:gpt-5-mnii``) prices no call, as no call names that model, and validated ok while gpt-5-mini's calls went
     on at genai-prices' rates. Each names the model genai-prices lists that is nearest, where one is near."""
+    from .genai_rates import GENAI_PROVIDER, genai_model
     from .price_files import price_files
-    from .rates import GENAI_PROVIDER, genai_model
     from .suggest import nearest
 
     found = price_files(catalog_root)

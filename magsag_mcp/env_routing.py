@@ -132,7 +132,8 @@ def in_another_case(
     told nothing, and no capitalised name is any of these vendors' models."""
     if not provider or provider not in _VENDOR_BASE_URL or _at_a_gateway(env, provider, base_url):
         return None
-    from .rates import bare_model, genai_model
+    from .genai_rates import genai_model
+    from .rates import bare_model
 
     bare = bare_model(provider, model.strip())
     lowered = bare.lower()

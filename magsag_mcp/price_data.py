@@ -34,7 +34,7 @@ _starting = threading.Lock()
 
 
 def _load(done: concurrent.futures.Future[None]) -> None:
-    """What the first lookup loads (see :func:`~.rates.genai_model`): genai-prices' modules, and its current
+    """What the first lookup loads (see :func:`~.genai_rates.genai_model`): genai-prices' modules, and its current
     snapshot, which is the bundled one unless a custom one was set before."""
     global under_way
     try:

@@ -53,6 +53,7 @@ from typing import Any
 
 from .catalog_edits import prices_file_named
 from .exact_money import exact_money
+from .genai_rates import from_genai_prices, genai_model, other_vendors_list, window_from_genai_prices
 from .kept import keep
 from .price_files import GLOBAL_STANDARD, MAX_RATE, azure_deployment_type, read_prices
 from .price_files import validate_prices as validate_prices
@@ -77,10 +78,6 @@ from .rates import (
     Priced,
     UnitPrices,
     bare_model,
-    from_genai_prices,
-    genai_model,
-    other_vendors_list,
-    window_from_genai_prices,
 )
 from .types import Usage
 from .worst_cases import AUDIO_PROVIDERS as AUDIO_PROVIDERS  # (where callers import it from)

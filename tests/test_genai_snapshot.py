@@ -8,7 +8,7 @@ import copy
 import pytest
 from genai_prices import data_snapshot
 
-from magsag_mcp.rates import genai_model
+from magsag_mcp.genai_rates import genai_model
 
 
 @pytest.fixture

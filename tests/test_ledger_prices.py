@@ -46,7 +46,7 @@ def test_tiered_prices_equal_genai_prices_on_both_sides_of_each_threshold():
     from genai_prices import Usage as GUsage
     from genai_prices import data_snapshot
 
-    from magsag_mcp.rates import from_genai_prices
+    from magsag_mcp.genai_rates import from_genai_prices
     from magsag_mcp.types import Usage
 
     providers = {p.id: p for p in data_snapshot.get_snapshot().providers}

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from genai_prices.types import TimeOfDateConstraint
 
-from magsag_mcp.rates import _next_price_change
+from magsag_mcp.genai_rates import _next_price_change
 
 
 def _info(start: time, end: time) -> SimpleNamespace:

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 
 from genai_prices.types import ClauseEquals, ConditionalPrice, ModelInfo, ModelPrice, StartDateConstraint
 
-from magsag_mcp import rates
+from magsag_mcp import genai_rates as rates
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.types import Usage
 

@@ -10,8 +10,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from magsag_mcp.genai_rates import from_genai_prices
 from magsag_mcp.pricing import AUDIO_PROVIDERS, Pricer
-from magsag_mcp.rates import MILLION, UnitPrices, from_genai_prices
+from magsag_mcp.rates import MILLION, UnitPrices
 from magsag_mcp.types import Usage
 
 #: modest; reproducible and untimed by the run's profile (tests/conftest.py)
@@ -230,7 +231,7 @@ def test_the_fast_path_prices_a_known_model_as_genai_prices_does(model, usage):
 def _model_price(provider: str, name: str):
     from datetime import UTC, datetime
 
-    from magsag_mcp.rates import genai_model
+    from magsag_mcp.genai_rates import genai_model
 
     return genai_model(provider, name).get_prices(datetime.now(UTC))
 

@@ -236,7 +236,7 @@ def other_models_served(deployment: str, answered: Iterable[str]) -> list[tuple[
     that allows gpt-4o-mini by that name, whatever it serves. Its own model's snapshot (``gpt-4o-mini-2024-07-18``,
     ``gpt-35-turbo-0125``) is that model. A deployment whose name reads as no model (``prod-chat``) passes a policy
     only by a pattern that names the deployment itself, the operator's choice of what it serves: none."""
-    from ..rates import genai_model
+    from ..genai_rates import genai_model
 
     named = genai_model("azure", deployment)
     if named is None:
