@@ -15,8 +15,9 @@ last target left (see :mod:`.cascade_waits`). A target routing's ``request_caps`
 before each try, or is passed over for the next target, or waited for on the last (see :mod:`.cascade_caps`).
 Every attempt and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`. Which targets are passed over
 lives in :mod:`.cascade_skips`; what an attempt stopped by its caller (a cancel, a callback, an exit) or the call's
-deadline leaves in :mod:`.cascade_stops`; the records, trace and final error in :mod:`.cascade_report`; the guard
-it asks before each try, what it asks with, and what a reservation the ledger refused leaves, in :mod:`.cascade_guard`.
+deadline leaves in :mod:`.cascade_stops`; the records and trace in :mod:`.cascade_report`, the final error in
+:mod:`.cascade_errors`; the guard it asks before each try, what it asks with, and what a reservation the ledger
+refused leaves, in :mod:`.cascade_guard`.
 """
 
 from __future__ import annotations
@@ -35,12 +36,11 @@ from .caller_progress import CallbackFailed, emit, guarded
 from .cascade_cache import CachedAnswers
 from .cascade_caps import CappedTargets, RequestCaps, Slot
 from .cascade_comebacks import DeferredTargets
+from .cascade_errors import all_failed, internal_error
 from .cascade_guard import Guard, attempt_context, reservation_refused
 from .cascade_report import (
     CascadeState,
-    all_failed,
     attempt_record,
-    internal_error,
     labels,
     record_deadline_skip,
     record_skip,

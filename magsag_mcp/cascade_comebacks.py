@@ -39,8 +39,10 @@ class DeferredTargets:
             return step
         # (a target the circuit breaker left alone is come back to whatever was sent meanwhile: where every other
         # target failed, it is the call's last chance, sent once; see breaker.py)
-        if step == total and state.deferred is not None and (
-            not state.sent_after_deferral or getattr(state.deferred[2], "left_by_breaker", False)
+        if (
+            step == total
+            and state.deferred is not None
+            and (not state.sent_after_deferral or getattr(state.deferred[2], "left_by_breaker", False))
         ):
             state.revisited = True
             return state.deferred[0]

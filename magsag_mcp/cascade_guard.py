@@ -13,7 +13,8 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from .attempt_cost import input_tokens_reserved, output_tokens_reserved
-from .cascade_report import CascadeState, all_failed, record_skip
+from .cascade_errors import all_failed
+from .cascade_report import CascadeState, record_skip
 from .errors import AllTargetsFailed, LedgerError, MagsagError, redacting_logger
 from .governance import AttemptContext  # (here: imported in attempt_context, ~5,700 instructions an attempt)
 from .routing import Candidate, Plan

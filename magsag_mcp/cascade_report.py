@@ -1,5 +1,6 @@
-"""What a cascade writes down: one attempt record per attempt or skip, the trace a result carries,
-and the error raised when every target failed. The control flow lives in :mod:`.cascade`."""
+"""What a cascade writes down: one attempt record per attempt or skip, the trace a result carries and
+a successful call's warnings. The error raised when every target failed is made in :mod:`.cascade_errors`; the
+control flow lives in :mod:`.cascade`."""
 
 from __future__ import annotations
 
@@ -10,28 +11,17 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .cascade_waits import taken_for_a_quota
 from .durations import setting
 from .errors import (
-    AllTargetsFailed,
-    BudgetExceeded,
-    InternalError,
     MagsagError,
-    PolicyDenied,
-    ProviderError,
     ProviderTimeoutError,
     UnsupportedFeatureError,
-    excerpt,
     redact,
-    redacting_logger,
 )
-from .providers import hosts_other_models
 from .rates import bare_model
 from .records import AttemptRecord
 from .routing import Plan
 from .types import Target
-
-log = redacting_logger("magsag_mcp.cascade")
 
 
 @dataclass(slots=True)
@@ -289,133 +279,6 @@ def shown_candidates(plan: Plan) -> tuple[list[str], list[dict[str, Any]]]:
     if res is not None and plain:
         res.shown = (list(plan.candidates), names, [dict(d) for d in candidates])
     return names, candidates
-
-
-def internal_error(target: Target, bug: Exception, *, sent: bool = True) -> InternalError:
-    """The error of an attempt that code of ours failed with ``bug``, an exception outside errors.py's tree. The bug
-    may strike after the request was sent (the vendor answered): what it billed is not known (``maybe_billed``).
-    ``sent`` False: the transport never sent the attempt's request (the bug came while it was built), so it is not
-    billed (``reached`` false too)."""
-    billed = (
-        "this attempt may be billed"
-        if sent
-        else "nothing was sent to the provider (the bug came before the request went out), so it is not billed"
-    )
-    err = InternalError(
-        f"{target.label}: a bug in magsag-mcp, not the provider's: {type(bug).__name__} "
-        f"({excerpt(str(bug), 200)}) while the call was made or its answer read; no other target was tried, as it "
-        f"would run the same code and be billed the same way, and {billed}. Please report it to "
-        "magsag-mcp's maintainers with the traceback logged under magsag_mcp.cascade",
-        provider=target.provider,
-        model=target.model,
-        maybe_billed=sent,
-        exception=type(bug).__name__,
-    )
-    if not sent:
-        err.reached = False  # (this one error's, over its class's)
-    return err
-
-
-def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> AllTargetsFailed:
-    tried = [a for a in state.attempts if a.outcome == "error"]
-    parts = [f"{a.provider}:{a.model} {a.error_class}" for a in tried]
-    parts += [f"{s['target']} skipped ({s['reason']})" for s in state.skipped]
-    if isinstance(last, InternalError):
-        head = f"{plan.skill_id}: stopped by {last.message}"
-    elif isinstance(last, ProviderError) and not last.moves_on:
-        head = f"{plan.skill_id}: stopped at a request the provider rejected: {last.message}"
-    elif not plan.candidates:
-        head = f"{plan.skill_id}: no candidate targets"
-    else:
-        head = f"{plan.skill_id}: every target failed"
-    tail = _routed_models_missing(plan, tried)
-    if not tail and tried and isinstance(last, ProviderError) and last.moves_on:
-        # why the last target failed, and its fix (raise max_tokens; a base URL one /v1 short): the kinds alone
-        # say neither ("model_not_found" twice), and this message is what a model reads first, what str(e) gives
-        # a caller's fallback loop and what the ledger keeps; the others' most often repeat it
-        tail = f"; last error: {redact(last.message)}"
-    # why its target was not tried again (or, left alone, not sent), and the fix, which the attempt's warning alone
-    # said: "every target failed: openai:gpt-4o rate_limited" read as if waiting or a retry setting could do nothing
-    if state.gave_up is not None and state.gave_up[0] is last:
-        why = state.gave_up[1]
-        tail += f"; {why if isinstance(why, str) else why()}"
-    elif (taken := taken_for_a_quota(last)) is not None:
-        tail += f"; {taken}"
-    tail += _mapped_models_missing(plan, tried) + _routed_models_forbidden(plan, state.attempts)
-    err = AllTargetsFailed.build(
-        head + (": " + "; ".join(parts) if parts else "") + tail,
-        attempts=state.attempts,
-        last_error=last,
-    )
-    err.details["trace"] = trace(plan, state)
-    if isinstance(last, PolicyDenied | BudgetExceeded):
-        err.details["policy"] = last.policy
-    return err
-
-
-def _routed_models_missing(plan: Plan, tried: list[AttemptRecord]) -> str:
-    """The fix when a hosting provider was asked for routing's models by their names (``MAGSAG_PROVIDER=local``
-    alone, or a call naming only a provider) and has none of them: a model it has must be named."""
-    if not tried:
-        return ""
-    served = []
-    for a in tried:
-        if a.error_class != "model_not_found" or a.fallback_position >= len(plan.candidates):
-            return ""
-        served.append(plan.candidates[a.fallback_position])
-    provider = served[0].target.provider
-    if any(c.routed is None for c in served) or not hosts_other_models(provider):
-        return ""  # a vendor (openai, ...) keeps routing's own models of its own: they are its to know
-    return (
-        f"; {provider} was asked for the routing policy's models by their names (MAGSAG_PROVIDER, or a call naming "
-        f"only a provider) and has none of them: name a model it has in MAGSAG_MODEL or the call's model_config.model"
-    )
-
-
-def _routed_models_forbidden(plan: Plan, attempts: list[AttemptRecord]) -> str:
-    """The fix when a policy refused every target the routing policy gave the call (the guide's policy file beside
-    the shipped routing: production_models does not allow the pii class's llama3.1:70b). A routed target's refusal
-    says no fix, as another target may serve the call; where none is left, the call's error said none at all."""
-    if not attempts or any(a.outcome != "policy_denied" for a in attempts):
-        return ""
-    for a in attempts:
-        if a.fallback_position >= len(plan.candidates) or plan.candidates[a.fallback_position].source not in _ROUTED:
-            return ""  # a model the call or the environment chose: its refusal names its own fix
-    return (
-        f"; the policies forbid every target routing gives {plan.skill_id}: add one of them to the allowed_models (or "
-        "the data class's models under requirements) of the policy that forbids it, or route the task to a model the "
-        "policies allow (`magsag catalog validate` lists such routes)"
-    )
-
-
-#: where a target the routing policy chose comes from (Candidate.source), as opposed to the call's or the environment's
-_ROUTED = frozenset({"tier", "route", "default", "data_class"})
-
-
-def _mapped_models_missing(plan: Plan, tried: list[AttemptRecord]) -> str:
-    """Where a model the vendor does not have came from, when routing's ``provider_defaults`` named it (a model
-    retired since, a name mistyped): the caller named only a provider, so the vendor's "check the model name"
-    points at a name they never wrote where they would look for it."""
-    missing = [
-        plan.candidates[a.fallback_position]
-        for a in tried
-        if a.error_class == "model_not_found"
-        and a.fallback_position < len(plan.candidates)
-        and plan.candidates[a.fallback_position].source == "provider_default"
-    ]
-    if not missing:
-        return ""
-    provider = missing[0].target.provider
-    names = ", ".join(dict.fromkeys(c.target.label for c in missing))
-    fix = (
-        f"or set MAGSAG_MODEL to a {provider} model"
-        if missing[0].by_env
-        else f"or name a {provider} model in the call's model_config.model"
-    )
-    return (
-        f"; {names} came from routing's provider_defaults.{provider} (the route and the default chain name no "
-        f"{provider} model): name a model {provider} serves there, {fix}"
-    )
 
 
 def result_warnings(plan: Plan, attempts: list[AttemptRecord], answer_warnings: list[str]) -> list[str]:
