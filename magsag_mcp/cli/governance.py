@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import plurals
 from ..errors import CatalogError, InputError, redact
-from ..governance.budget import scope_name
+from ..governance.refusals import scope_name
 from . import CommandGroups, count, given, print_json, stdin_bytes
 from .core import EMPTY_FILE, EMPTY_STDIN
 from .data import agent_known, with_service

@@ -21,19 +21,17 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 from ..errors import BudgetExceeded
 from ..ledger.abandoned import give_back, record_abandoned
-from ..ledger.money import from_pusd, to_pusd
+from ..ledger.money import to_pusd
 from ..ledger.run_scope import adopt_delegated_holds, delegated_holds, held_in_flight, unbounded_in_flight
 from ..types import Target
 from .delegation import parent_top, placed_elsewhere
-from .policy import THRESHOLD_OF, Limit
-from .refusals import held_by_calls_in_flight
+from .policy import Limit
+from .refusals import limit_exceeded, unbounded_held
 from .scope_sums import day_bounds as day_bounds  # (status.py and call_fit import it from here)
 from .scope_sums import parent_and_run_sums, run_spend, scope_sums
 from .scope_sums import spent_and_reserved as spent_and_reserved
@@ -78,25 +76,6 @@ def reserved_worst_case(pricer: Any, target: Target, input_tokens: int, output_t
         # served on; Gemini's serviceTier: standard, as its request writes it)
         service_tier=(target.param("service_tier") or target.param("serviceTier")) if target.params else None,
     )
-
-
-def describe_scope(limit: Limit, run_id: str | None, agent: str | None, child_run_id: str | None = None) -> str:
-    if limit.kind == "run":
-        if child_run_id and child_run_id != run_id:
-            return f"run {scope_name(run_id)} (with its delegated runs, {scope_name(child_run_id)} among them)"
-        return f"run {scope_name(run_id)}"
-    if limit.kind == "day":
-        return f"all calls today ({limit.zone})"
-    return f"agent {scope_name(agent)} today ({limit.zone})"
-
-
-def scope_name(value: str | None) -> str:
-    """A run id or an agent as a scope names it: as it is, or quoted (its repr) where it is empty or has spaces at its
-    ends, which read as none (check_budget looks up such names an older ledger may hold): "for agent  alice today"
-    showed neither the space nor that it was one, and a refusal of agent '' read "agent  today"."""
-    if value is None:
-        return str(value)  # (as before: no scope of a limit that applies lacks its name)
-    return repr(value) if not value or value != value.strip() else value
 
 
 class Reservation:
@@ -278,7 +257,7 @@ class Reservation:
                 # a placeholder of no known price (under allow_unpriced: counted at $0) is refused where nothing is
                 # left: an exceeded limit lets no call through, whatever its price
                 if used > limit.amount_pusd or (r.unbounded and used >= limit.amount_pusd):
-                    refused = _exceeded(limit, r, spent, bound, held, now)
+                    refused = limit_exceeded(limit, r, spent, bound, held, now)
                     break
                 # A call in flight of no known bound (another process's, whose policy allows unpriced models) holds $0
                 # in the sums above: a limit that promises never to be passed cannot count it. A run placed under
@@ -288,7 +267,7 @@ class Reservation:
                     if unbounded is None:  # (rare: the scope's own read found one, or a run is placed)
                         unbounded = unbounded_in_flight(cur)
                     if (holder := unbounded_in_scope(limit, r, unbounded, placing)) is not None:
-                        refused = _unbounded_held(limit, r, holder)
+                        refused = unbounded_held(limit, r, holder)
                         break
             if refused is not None:
                 results.append((False, refused))
@@ -349,31 +328,6 @@ def unbounded_in_scope(
         if limit.kind == "agent_day" and row[1] == r.agent:
             return row
     return None
-
-
-def _unbounded_held(limit: Limit, r: Reservation, holder: tuple[Any, ...]) -> BudgetExceeded:
-    """The refusal of a strict limit (no ``allow_unpriced``) whose scope holds a call in flight of no known bound: a
-    policy that allows unpriced models let it run (another process's, or another service's on this ledger), and its
-    $0 placeholder says nothing of what it will cost. What refused, which call, and how to go on."""
-    _, _, call_id, run, provider, model = holder
-    target = f"{provider}:{model}" if provider and model else "a model"
-    call = f"call {call_id}" if call_id else "a call"
-    kind = limit.kind.replace("_", "-")
-    return BudgetExceeded(
-        f"{limit.policy}: {kind} limit ${limit.amount:f} for {describe_scope(limit, r.budget, r.agent, r.run_id)} "
-        f"cannot be guaranteed: {call} of run {scope_name(run)} is in flight at {target}, which has no known price, so "
-        "its reservation holds no bound (a policy that allows unpriced models let it run, in another process or "
-        "service on this ledger); try again once it is recorded (check_budget counts it in reserved_by.unbounded), "
-        f"or set allow_unpriced: true on {limit.policy} to count such calls at $0",
-        policy=limit.policy,
-        limit=limit.kind,
-        threshold=THRESHOLD_OF[limit.kind],
-        limit_usd=format(limit.amount, "f"),
-        reason="unbounded_in_flight",
-        in_flight_call_id=call_id,
-        in_flight_run_id=run,
-        in_flight_target=f"{provider}:{model}" if provider and model else None,
-    )
 
 
 def _adopt(
@@ -439,64 +393,3 @@ class Carry:
             (self.amount_pusd, self.provider, self.model, now, now + self.ttl, self.id),
         )
         return cur.rowcount
-
-
-def _day_end(limit: Limit, now: float) -> datetime:
-    """When the day a day limit counts ends, in its zone."""
-    return datetime.fromtimestamp(day_bounds(now, limit.zone)[1], ZoneInfo(limit.zone))
-
-
-def _usd(pusd: int) -> str:
-    """Dollars as a user writes them: ``20``, not the ``2E+1`` a normalized Decimal prints."""
-    return format(from_pusd(pusd), "f")
-
-
-def _exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int, now: float) -> BudgetExceeded:
-    unknown = f", up to ${_usd(bound)} more for attempts of unknown cost" if bound else ""
-    raise_it = f"{THRESHOLD_OF[limit.kind]} on policy {limit.policy!r}"
-    day_ends = None
-    if r.unbounded:
-        # no worst case at all (not one of $0): the limit refuses it because nothing is left
-        what = f"{r.what[0]}:{r.what[1]}" if r.what[0] and r.what[1] else "this attempt's model"
-        fix = f"; {what} has no known price (allow_unpriced counts it at $0) and nothing is left"
-        if limit.kind != "run":
-            day_ends = _day_end(limit, now)
-            fix += f"; the day ends at {day_ends.isoformat(timespec='minutes')} ({limit.zone})"
-        fix += f"; or raise {raise_it}"
-    elif r.amount_pusd > limit.amount_pusd:
-        # A worst case above the whole limit is refused whatever was spent: "spent $0" alone would puzzle.
-        fix = (
-            "; this attempt's worst case alone is above the limit: lower max_tokens, choose a cheaper model "
-            f"or raise the limit ({raise_it})"
-        )
-    else:
-        # what is left, when the day's count starts again, and the threshold to raise: "spent $4.9, reserved $0"
-        # alone left the caller to find which file sets the limit, and a day limit's user when to try again
-        left = limit.amount_pusd - spent - bound - held
-        fix = (
-            f"; ${_usd(left)} is left: lower max_tokens or choose a cheaper model to fit in it"
-            if left > 0
-            else "; nothing is left"
-        )
-        if limit.kind != "run":
-            day_ends = _day_end(limit, now)
-            fix += f"; the day ends at {day_ends.isoformat(timespec='minutes')} ({limit.zone})"
-        fix += f"; or raise {raise_it}"
-    details: dict[str, Any] = {"day_ends_at": day_ends.isoformat(timespec="seconds")} if day_ends is not None else {}
-    if held and r.amount_pusd <= limit.amount_pusd:  # (a worst case above the whole limit: no hold is in its way)
-        fix += held_by_calls_in_flight(_usd(held))
-    reserves = "this attempt has no bound" if r.unbounded else f"this attempt reserves up to ${_usd(r.amount_pusd)}"
-    return BudgetExceeded(
-        f"{limit.policy}: {limit.kind.replace('_', '-')} limit ${limit.amount:f} for "
-        f"{describe_scope(limit, r.budget, r.agent, r.run_id)} would be exceeded: spent ${_usd(spent)}"
-        f"{unknown}, reserved ${_usd(held)}, {reserves}{fix}",
-        policy=limit.policy,
-        limit=limit.kind,
-        threshold=THRESHOLD_OF[limit.kind],
-        limit_usd=format(limit.amount, "f"),
-        spent_usd=_usd(spent),
-        unknown_cost_bound_usd=_usd(bound),
-        reserved_usd=_usd(held),
-        reservation_usd=None if r.unbounded else _usd(r.amount_pusd),  # (no worst case: null, not $0)
-        **details,
-    )

@@ -14,9 +14,10 @@ from typing import Any
 
 from ..ledger.money import from_pusd
 from ..ledger.run_scope import run_scope_totals, run_scope_unbounded
-from .budget import budget_run, day_bounds, describe_scope, spent_and_reserved
+from .budget import budget_run, day_bounds, spent_and_reserved
 from .delegation import known_parent
 from .policy import Limit, PolicySet
+from .refusals import describe_scope
 
 #: the share of a limit used from which its status is "near"
 NEAR_FRACTION = Decimal("0.8")
