@@ -137,7 +137,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
         ends, so that a caller can still record them if this task is cancelled. ``parent_run_id`` is the top run of
         the tree of ``delegated_from``, the parent the call named (see AttemptContext.delegated_from). ``call_id`` names
         the call in its reservations (see Service.invoke_skill)."""
-        state = CascadeState(attempts if attempts is not None else [])
+        state = CascadeState(attempts if attempts is not None else [], plan, run_id, agent)
         deadline = self.clock() + self.retry.deadline
         #: this call's admissions so far: the call limit bounds retries and fallback hops together
         admissions: list[Any] = []
@@ -151,13 +151,13 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
             skip = self.skip_reason(cand, plan, agent) or self._window_skip(state, target)
             if skip is not None:
                 reason, why = skip
-                record_skip(state, plan, run_id, agent, position, target, reason, None, None, why)
+                record_skip(state, position, target, reason, None, None, why)
                 continue
             key = None  # (the target's answer-cache key: asked only where the call's answers are cached)
             if plan.cache_ttl is not None and self.answers is not None:
                 key = self._cache_key(plan, target, agent)
                 if key is not None and not state.revisited:  # (a target come back to was looked up the first time)
-                    hit = await self._from_cache(plan, cand, position, run_id, agent, state, progress, key, deadline)
+                    hit = await self._from_cache(cand, position, state, progress, key, deadline)
                     if hit is not None:
                         return hit
                 elif plan.flight is not None and plan.flight.key != key:
@@ -175,7 +175,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 target, plan, agent
             ):  # (one a policy or cost limit refuses is, at once)
                 # its server asked an earlier attempt for a wait that has not passed: not sent
-                record_skip(state, plan, run_id, agent, position, target, resting.message, None, None, resting)
+                record_skip(state, position, target, resting.message, None, None, resting)
                 another_left = self._left(plan, position, state, agent)
                 wait = rest_wait(self.retry, resting, deadline - self.clock(), state, position, another_left)
                 if wait is None:
@@ -213,7 +213,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 try_number += 1
                 slot: Slot | None = None
                 if pool is not None:
-                    args = (plan, state, run_id, agent, position, target, try_number, deadline, progress)
+                    args = (state, position, target, try_number, deadline, progress)
                     try:
                         slot = await self._slot(pool, *args)
                     except BaseException:  # (cancelled while it waited, its "capped" callback raised): none taken
@@ -242,9 +242,6 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                         outcome = "policy_denied" if denied else "budget_exceeded"
                         record_skip(
                             state,
-                            plan,
-                            run_id,
-                            agent,
                             position,
                             target,
                             exc.message,
@@ -262,9 +259,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                         self._unclaimed(claimed, target)
                         if not any(a.outcome == "error" for a in state.attempts):
                             raise  # nothing was sent: the refusal is what happened to the call
-                        raise reservation_refused(
-                            plan, state, run_id, agent, position, target, try_number, refused
-                        ) from None
+                        raise reservation_refused(state, position, target, try_number, refused) from None
                     except BaseException:  # cancelled while its reservation was written, a bug: nothing sent
                         if slot is not None:
                             slot.release(sent=False)  # (kept, a target capped at 1 was never sent again)
@@ -277,7 +272,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     # counted at its worst case; not sent, it costs nothing. Its reservation goes with the
                     # call's record, which the skip carries: a drop of its own was another write, which the
                     # lock that made it late could refuse again, leaving it to expire into spend
-                    record_deadline_skip(state, plan, run_id, agent, position, target, self.retry.deadline, try_number)
+                    record_deadline_skip(state, position, target, self.retry.deadline, try_number)
                     self._unclaimed(claimed, target)
                     if admission is not None:
                         await self.guard.settle(admission, ZERO)  # type: ignore[union-attr]
@@ -301,9 +296,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     # refuse, leaving the reservation to expire into spend and the call recorded as that error.
                     if admission is not None:
                         stopped = "not sent: the call stopped (its caller cancelled, or its progress callback raised)"
-                        record_skip(
-                            state, plan, run_id, agent, position, target, stopped, None, None, try_number=try_number
-                        )
+                        record_skip(state, position, target, stopped, None, None, try_number=try_number)
                         state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
                         await self.guard.settle(admission, ZERO)  # type: ignore[union-attr]
                     raise
@@ -357,9 +350,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                         state.sent_after_deferral = sent_before
                     if isinstance(exc, ContextTooLongError):
                         state.too_long = [*state.too_long, target]
-                    record = attempt_record(
-                        plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
-                    )
+                    record = attempt_record(state, position, try_number, target, "error", started_wall, latency, exc)
                     record.sent = sends.body  # (what its span says it asked: see otel_requests.py)
                     price_failure(self.pricer, record, exc, target, admission, request)
                     state.attempts.append(record)
@@ -419,10 +410,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     self._unclaimed(claimed, target)  # (its answer, if any comes, is noted by no one)
                     await self._stopped(
                         exc,
-                        plan,
                         state,
-                        run_id,
-                        agent,
                         position,
                         target,
                         try_number,
@@ -439,9 +427,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 latency = (self.clock() - started) * 1000.0
                 if slot is not None and (waited := slot.release()) is not None:
                     result.warnings.append(waited)
-                record = attempt_record(
-                    plan, run_id, agent, position, try_number, target, "ok", started_wall, latency, None
-                )
+                record = attempt_record(state, position, try_number, target, "ok", started_wall, latency, None)
                 record.sent = sends.body
                 price_answered(self.pricer, record, result, target, admission, request)
                 if target.provider == "azure" and (served := getattr(self.guard, "served_refusal", None)):
@@ -459,7 +445,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 return CallOutcome(result, target, state.attempts, trace(plan, state), stored)
             if self.clock() >= deadline and not state.revisited:
                 for later, rest in enumerate(plan.candidates[position + 1 :], start=position + 1):
-                    record_deadline_skip(state, plan, run_id, agent, later, rest.target, self.retry.deadline)
+                    record_deadline_skip(state, later, rest.target, self.retry.deadline)
                 break
         raise all_failed(plan, state, state.last_error)
 

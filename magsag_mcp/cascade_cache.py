@@ -45,11 +45,8 @@ class CachedAnswers:
 
     async def _from_cache(
         self,
-        plan: Plan,
         cand: Candidate,
         position: int,
-        run_id: str,
-        agent: str | None,
         state: CascadeState,
         progress: ProgressCallback | None,
         key: str,
@@ -60,6 +57,7 @@ class CachedAnswers:
         leaves, and is answered by the answer it stored (see answer_flights.py); else (none ahead, or the one ahead
         stored nothing) it leads ``key`` until its answer is stored or its try of the target is over."""
         assert self.answers is not None
+        plan, agent = state.plan, state.agent
         flights = self.answers.flights
         if plan.flight is not None:  # the key of a target this call left: its waiters need not wait for this one
             flights.land(plan.flight)
@@ -73,12 +71,12 @@ class CachedAnswers:
             if not landed:  # its deadline passed: looked up once more, not led (the cascade says the deadline)
                 break
             if ahead.answered:  # (else no answer to find: the first woken leads next, the others wait for it)
-                hit = await self._cached(plan, cand, position, run_id, agent, state, progress, key)
+                hit = await self._cached(cand, position, state, progress, key)
                 if hit is not None:
                     return hit
         else:
             plan.flight = flights.lead(key)  # (before the look-up: a call asking meanwhile waits for this one)
-        hit = await self._cached(plan, cand, position, run_id, agent, state, progress, key)
+        hit = await self._cached(cand, position, state, progress, key)
         if hit is not None and plan.flight is not None:
             flights.land(plan.flight, answered=True)  # the calls waiting for it find the same answer
             plan.flight = None
@@ -86,11 +84,8 @@ class CachedAnswers:
 
     async def _cached(
         self,
-        plan: Plan,
         cand: Candidate,
         position: int,
-        run_id: str,
-        agent: str | None,
         state: CascadeState,
         progress: ProgressCallback | None,
         key: str,
@@ -98,15 +93,18 @@ class CachedAnswers:
         """The call's outcome answered from the cache under ``key``, recorded as an attempt of its own, or None."""
         from .cascade import CallOutcome
 
+        plan = state.plan
         assert self.answers is not None and plan.cache_ttl is not None
         started_wall, started = time.time(), time.monotonic()
         try:
             hit = await self.answers.lookup(key, plan.cache_ttl)
         except LedgerError as exc:  # (read: the ledger's own trouble, which the call's record meets next) sent instead
-            log.warning("run %s: the answer cache could not be read: %s", run_id, exc.message)
+            log.warning("run %s: the answer cache could not be read: %s", state.run_id, exc.message)
             return None
         except Exception as bug:  # a row this version cannot read (another version's, damaged): sent, and replaced
-            log.error("run %s: the answer cache's answer could not be read; the call is sent", run_id, exc_info=bug)
+            log.error(
+                "run %s: the answer cache's answer could not be read; the call is sent", state.run_id, exc_info=bug
+            )
             return None
         if hit is None:
             return None
@@ -115,7 +113,7 @@ class CachedAnswers:
         result = hit.result
         result.warnings.append(note)
         record = attempt_record(
-            plan, run_id, agent, position, 1, target, "ok", started_wall, (time.monotonic() - started) * 1000.0, None
+            state, position, 1, target, "ok", started_wall, (time.monotonic() - started) * 1000.0, None
         )
         record.cost_usd = ZERO  # known: nothing was sent
         record.price_source = "cache"

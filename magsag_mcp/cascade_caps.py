@@ -35,7 +35,6 @@ from .errors import RateLimitError
 from .plurals import counted
 from .request_caps import RequestCap, cap_for
 from .retry import RetryPolicy
-from .routing import Plan
 from .types import Target
 
 __all__ = ["CapPool", "CappedTargets", "RequestCaps", "Slot", "request_caps"]
@@ -226,10 +225,7 @@ class CappedTargets:
     async def _slot(
         self,
         pool: CapPool,
-        plan: Plan,
         state: CascadeState,
-        run_id: str,
-        agent: str | None,
         position: int,
         target: Target,
         try_number: int,
@@ -242,9 +238,9 @@ class CappedTargets:
         if pool.free(now):
             return pool.take(now)
         busy = pool.busy(now)
-        if self._another_target_left(plan, position, state, agent):
+        if self._another_target_left(state.plan, position, state, state.agent):
             reason = f"not sent: {busy}; the next target was tried rather than wait for a slot"
-            _skip(state, plan, run_id, agent, position, target, reason, try_number)
+            _skip(state, position, target, reason, try_number)
             return None
         left = deadline - now
         bound = min(left, self.retry.max_delay)
@@ -264,7 +260,7 @@ class CappedTargets:
                 f"not sent: {busy}, and no slot came free within {within}; {fewer}, raise the cap where the account "
                 f"allows more ({pool.cap.where}), or add a fallback target"
             )
-            _skip(state, plan, run_id, agent, position, target, reason, try_number, wait)
+            _skip(state, position, target, reason, try_number, wait)
             return None
         slot.waited = self.clock() - now
         return slot
@@ -272,9 +268,6 @@ class CappedTargets:
 
 def _skip(
     state: CascadeState,
-    plan: Plan,
-    run_id: str,
-    agent: str | None,
     position: int,
     target: Target,
     reason: str,
@@ -289,4 +282,4 @@ def _skip(
         f"{target.label}: {reason}", provider=target.provider, model=target.model, retry_after=after
     )
     capped.reached = False  # type: ignore[misc]  # (this one error's, over its class's: nothing was sent)
-    record_skip(state, plan, run_id, agent, position, target, reason, None, None, capped, try_number=try_number)
+    record_skip(state, position, target, reason, None, None, capped, try_number=try_number)

@@ -92,10 +92,7 @@ async def release_unrecorded(guard: Any, admission: Any, target: Target, error: 
 
 
 def reservation_refused(
-    plan: Plan,
     state: CascadeState,
-    run_id: str,
-    agent: str | None,
     position: int,
     target: Target,
     try_number: int,
@@ -107,10 +104,10 @@ def reservation_refused(
     ledger's "stayed locked; retry" in its place hid what happened to the call (the vendor's 500, a timeout), which
     the caller read nowhere but in the ledger."""
     why = f"not sent: its budget reservation could not be made ({refused.message})"
-    record_skip(state, plan, run_id, agent, position, target, why, None, None, try_number=try_number)
-    error = all_failed(plan, state, state.last_error)
+    record_skip(state, position, target, why, None, None, try_number=try_number)
+    error = all_failed(state.plan, state, state.last_error)
     error.details["reservation_error"] = refused.to_dict()
     said = f"{target.label} was not tried: its budget reservation could not be made ({refused.message})"
     error.add_note(said)
-    log.warning("run %s: %s", run_id, said)
+    log.warning("run %s: %s", state.run_id, said)
     return error

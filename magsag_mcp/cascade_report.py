@@ -27,6 +27,12 @@ from .types import Target
 @dataclass(slots=True)
 class CascadeState:
     attempts: list[AttemptRecord] = field(default_factory=list)
+    #: the call's plan, run and agent, the same for each of its attempts: what every record of one is made with (see
+    #: record_skip, attempt_record), held here rather than passed beside the state to each. Cascade.run sets them;
+    #: a state no record is made from (explain's, asked only which targets are left) holds none
+    plan: Plan = None  # type: ignore[assignment]
+    run_id: str = ""
+    agent: str | None = None
     #: (this and ``too_long`` stay an empty tuple until their first entry: most calls have none, and an empty list
     #: made for each lived the whole call, for the collector's young collections to walk at 200 callers)
     skipped: list[dict[str, Any]] | tuple[()] = ()
@@ -126,9 +132,6 @@ def unknown_cost_warning(target: Target, what: str) -> str:
 
 def record_skip(
     state: CascadeState,
-    plan: Plan,
-    run_id: str,
-    agent: str | None,
     position: int,
     target: Target,
     reason: str,
@@ -151,6 +154,7 @@ def record_skip(
     ``skip_error`` the call's, as a target skipped before one does: the call failed for want of its configuration,
     which the user can set, not for the policy, which did what it is for. The call's error was the refusal
     (policy_denied) in that order and the missing key in the other; both are named in its message either way."""
+    plan = state.plan
     label = labels(plan)[position] if position < len(plan.candidates) else target.label
     entry: dict[str, Any] = {"target": label, "reason": redact(reason)}
     policy = getattr(exc, "policy", None)
@@ -167,9 +171,7 @@ def record_skip(
         state.last_error is None or (skip_error is not None and state.last_error is state.routine_refusal)
     ):
         state.last_error = skip_error or UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
-    record = attempt_record(
-        plan, run_id, agent, position, try_number, target, outcome or "skipped", time.time(), 0.0, exc, reason
-    )
+    record = attempt_record(state, position, try_number, target, outcome or "skipped", time.time(), 0.0, exc, reason)
     # Never sent: it cost nothing, and a NULL cost would count it as unpriced.
     record.cost_usd = Decimal(0)
     state.attempts.append(record)
@@ -177,9 +179,6 @@ def record_skip(
 
 def record_deadline_skip(
     state: CascadeState,
-    plan: Plan,
-    run_id: str,
-    agent: str | None,
     position: int,
     target: Target,
     deadline: float,
@@ -189,13 +188,11 @@ def record_deadline_skip(
     was tried before it, the call's error is a timeout."""
     reason = f"the call's deadline of {setting(deadline)} passed before this target was tried"
     late = ProviderTimeoutError(f"{target.label}: {reason}", provider=target.provider, model=target.model)
-    record_skip(state, plan, run_id, agent, position, target, reason, None, None, late, try_number=try_number)
+    record_skip(state, position, target, reason, None, None, late, try_number=try_number)
 
 
 def attempt_record(
-    plan: Plan,
-    run_id: str,
-    agent: str | None,
+    state: CascadeState,
     position: int,
     try_number: int,
     target: Target,
@@ -208,14 +205,14 @@ def attempt_record(
     # positional, in the field order: a class called with keywords builds and unpacks a dict of them
     # (Python 3.11), several microseconds for a class this size, on every attempt
     record = AttemptRecord(
-        run_id,
+        state.run_id,
         started_wall,
         target.provider,
         # the model as its vendor names it: Gemini's models/gemini-1.5-pro is gemini-1.5-pro (as routing, prices
         # and policies take it), one model in model_stats and under `--model`, whichever way a call wrote it
         bare_model(target.provider, target.model),
-        plan.skill_id,
-        agent,
+        state.plan.skill_id,
+        state.agent,
         outcome,
         position,  # fallback_position
         try_number,  # attempt_number

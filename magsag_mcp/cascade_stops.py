@@ -20,7 +20,6 @@ from .durations import setting
 from .errors import MagsagError, ProviderTimeoutError
 from .providers.at_rest import stopped_at_rest, stopped_prompt
 from .rates import ZERO
-from .routing import Plan
 from .transport import Sends
 from .types import LLMRequest, Target
 
@@ -56,10 +55,7 @@ class StoppedAttempts:
     async def _stopped(
         self,
         exc: BaseException,
-        plan: Plan,
         state: CascadeState,
-        run_id: str,
-        agent: str | None,
         position: int,
         target: Target,
         try_number: int,
@@ -80,7 +76,7 @@ class StoppedAttempts:
             # requests, one being opened): not billed, so recorded as not sent, at no cost, its reservation
             # going with the call's record, as one cancelled before sending is (see Cascade.run)
             why = "not sent: cancelled by the caller before its request left (it waited for a connection)"
-            record_skip(state, plan, run_id, agent, position, target, why, None, None, try_number=try_number)
+            record_skip(state, position, target, why, None, None, try_number=try_number)
             state.attempts[-1].error_class = "cancelled"  # (skipped for what stopped it: its caller)
             if admission is not None:
                 state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
@@ -104,9 +100,7 @@ class StoppedAttempts:
             at_rest = stopped_at_rest(exc)  # (nothing in flight: the attempt's cost is known)
             why += f" {at_rest[1]}" if at_rest else " while the request was in flight"
             record = attempt_record(
-                plan,
-                run_id,
-                agent,
+                state,
                 position,
                 try_number,
                 target,
@@ -130,9 +124,7 @@ class StoppedAttempts:
             # The caller's error, found only once the vendor had answered (and billed): the
             # attempt is recorded at its cost before the error reaches the caller.
             latency = (self.clock() - started) * 1000.0
-            record = attempt_record(
-                plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
-            )
+            record = attempt_record(state, position, try_number, target, "error", started_wall, latency, exc)
             record.sent = sends.body
             price_failure(self.pricer, record, exc, target, admission, request)
             state.attempts.append(record)
