@@ -66,6 +66,12 @@ def _add_piece(slot: dict[str, Any], fn: dict[str, Any]) -> None:
         pieces.append(args if isinstance(args, str) else json.dumps(args))
 
 
+#: the ends of an answer that may close it with nothing in it: the filter withheld all of it, or max_tokens was spent
+#: before any of it (a reasoning model's thinking). No gateway stamps these on every chunk, as some do "stop" (see
+#: _carries): a closing chunk of either ends the answer, text or none, as one after text does (see survives_the_cut)
+_EMPTY_ENDS = frozenset({"content_filter", "length"})
+
+
 class ChatStream(StreamAccumulator):
     """``chat.completion.chunk`` events, then (with include_usage) a usage chunk, then ``[DONE]`` (which some
     servers never send: a clean end after the finish_reason is a whole answer too)."""
@@ -195,7 +201,8 @@ class ChatStream(StreamAccumulator):
         if finished or self.closed:  # closed by a finish that carries nothing, opened again by any of the answer
             carries = _carries(chunk)
             self.stamped = self.stamped or (finished and carries)  # (and a first chunk, the role alone, closes nothing)
-            self.closed = not carries and not self.stamped and bool(self.parts or self.calls or self.refusal)
+            came = bool(self.parts or self.calls or self.refusal) or FINISH_REASONS.get(self.finish_raw) in _EMPTY_ENDS
+            self.closed = not carries and not self.stamped and came
         # after the choices: its finish counts (a stamping gateway's, beside choices, does not: its usage so far)
         if usage and self.finish_raw is not None and not _carries(chunk):
             self.usage_last = self.usage_last or not (self.stamped and chunk.get("choices"))

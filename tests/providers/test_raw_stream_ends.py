@@ -116,6 +116,62 @@ async def test_a_chat_stream_cut_after_its_closing_chunk_before_its_usage_chunk_
     assert any("cut after the answer's end, before the usage" in w for w in result.warnings)
 
 
+#: Azure's content filter withholding the whole answer: the closing chunk names the categories that fired
+_FILTERED_CLOSE = {
+    **chunk(finish="content_filter"),
+    "choices": [
+        {
+            "index": 0,
+            "delta": {},
+            "finish_reason": "content_filter",
+            "content_filter_results": {"violence": {"filtered": True, "severity": "high"}},
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize("end", ["cut", "idle"])
+async def test_a_chat_stream_the_filter_closed_before_any_text_cut_before_its_usage_is_the_filtered_answer(
+    raw_stream, end: str
+):
+    # A closing chunk that ends an answer with nothing in it (Azure's filter withheld all of it: finish_reason
+    # "content_filter" on the first chunk after the role's) is as final as one after text: cut before the usage chunk,
+    # the answer had come whole, filtered. It failed as a dropped stream, retryable: asked for again on the same
+    # target (the filter firing again, and billed again) before the next target was tried, where a cut after text
+    # is kept.
+    role = chunk({"role": "assistant", "content": ""})
+    chunks = [*sse(role, _FILTERED_CLOSE), *([CUT] if end == "cut" else [PAUSE] * 12)]
+    transport = Transport(timeouts=Timeouts(connect=2.0, read=0.2))
+    try:
+        provider, target = _streaming_provider("chat", await raw_stream(chunks), transport)
+        with pytest.raises(E.ContentFilteredError) as info:
+            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+    assert "violence (high)" in info.value.message and not info.value.retryable
+    assert info.value.maybe_billed and info.value.usage is None  # (billed, at a cost the usage chunk was to say)
+
+
+async def test_a_chat_stream_max_tokens_closed_before_any_text_cut_before_its_usage_is_that_answer(raw_stream):
+    # A reasoning model that spent max_completion_tokens thinking closes its answer with nothing in it: finish_reason
+    # "length" on the chunk after the role's. Cut before the usage chunk, that was the whole answer (the same one the
+    # uncut stream gives, with its warning to raise max_tokens); as a dropped stream it was asked for, and paid for,
+    # again, to end the same way.
+    role = chunk({"role": "assistant", "content": ""})
+    transport = Transport()
+    try:
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        provider, target = _streaming_provider(
+            "chat", await raw_stream([*sse(role, chunk(finish="length")), CUT]), transport
+        )
+        result = await provider.complete(request, target)
+    finally:
+        await transport.aclose()
+    assert (result.text, result.finish_reason, result.usage.reported) == ("", "length", False)
+    assert any("raise max_tokens" in w for w in result.warnings)
+    assert any("cut after the answer's end, before the usage" in w for w in result.warnings)
+
+
 @pytest.mark.parametrize(
     "last",
     [
