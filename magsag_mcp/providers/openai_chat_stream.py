@@ -171,8 +171,9 @@ class ChatStream(StreamAccumulator):
             content = delta.get("content")
             if content:
                 delta_text += content if isinstance(content, str) else content_text(content)
-            if delta.get("refusal"):
-                self.refusal.append(delta["refusal"])
+            if refusal := delta.get("refusal"):
+                # (one that is no string, a broken server's, is read as the unstreamed answer's is: as its text)
+                self.refusal.append(refusal if isinstance(refusal, str) else str(refusal))
             for tc in a_list(delta.get("tool_calls"), "a delta's tool_calls", self.provider, self.model):
                 tc = an_object(tc, "a tool call delta", self.provider, self.model)
                 slot = self._slot(tc)

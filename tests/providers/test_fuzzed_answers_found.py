@@ -128,3 +128,26 @@ async def test_a_streamed_chat_tool_call_whose_id_is_no_string_is_a_malformed_an
             await provider.complete(request, target)
     finally:
         await transport.aclose()
+
+
+@pytest.mark.parametrize("refusal", [7, {"reason": "policy"}, ["not with that"]])
+async def test_a_streamed_chat_refusal_that_is_no_string_is_the_refusal_the_unstreamed_answer_is(raw_stream, refusal):
+    # delta.refusal is a string in the spec. A number, an object or a list there escaped as TypeError when the pieces
+    # were joined (a bug of magsag's, which stops the call, where the same refusal unstreamed is the model's refusal,
+    # a content_filtered error that moves on to the next target): read as the unstreamed answer's, as its text
+    message = {"role": "assistant", "content": None, "refusal": refusal}
+    whole = {**_CHAT, "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+    streamed = sse(chunk({"role": "assistant", "refusal": refusal}), chunk(finish="stop"), USAGE_CHUNK, "[DONE]")
+    errors = []
+    for chunks, stream in (([json.dumps(whole).encode()], False), (streamed, True)):
+        base = await raw_stream(chunks, content_type="text/event-stream" if stream else "application/json")
+        transport = Transport()
+        try:
+            provider, target = _streaming_provider("chat", base, transport)
+            with pytest.raises(E.ContentFilteredError) as info:
+                await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=stream), target)
+        finally:
+            await transport.aclose()
+        errors.append(info.value)
+    assert errors[0].message == errors[1].message and str(refusal) in errors[1].message
+    assert errors[1].usage is not None and errors[1].usage.output_tokens == 4  # (billed as its usage chunk says)
