@@ -264,6 +264,10 @@ class _ResponsesStream(StreamAccumulator):
                 provider=self.provider,
                 model=self.model,
             )
+        if self.final.get("status") == "failed" and self.final.get("output") is None:
+            # a failed response that leaves its output out (a gateway's): the failure it names is the answer, as the
+            # unstreamed body's error is read, not a malformed answer that loses its code and message
+            self.final = {**self.final, "output": []}
         if not self.final.get("output") and self.done_items:
             # the items came in response.output_item.done alone: they are the answer (a spec-compliant terminal
             # event, whose output lists them, wins)

@@ -369,3 +369,22 @@ async def test_a_stream_error_whose_code_names_a_server_failure_is_one_in_both_a
     info = await _error_said_in_a_stream(raw_stream, api, error)
     assert info.value.status == 503 and info.value.retryable, (type(info.value), info.value.status)
     assert error["message"] in info.value.message
+
+
+@pytest.mark.parametrize(("code", "cls"), [("rate_limit_exceeded", E.RateLimitError), ("server_error", E.ServerError)])
+async def test_a_failed_response_streamed_without_its_output_list_is_the_failure_it_names(raw_stream, code, cls):
+    # response.failed whose response leaves "output" out (a gateway's, or a server's that builds the failed response
+    # from its error alone): the failure was lost to "final stream event has no output list", a malformed answer, its
+    # code (a rate limit to wait out, a refusal not to send again) and message unsaid. Unstreamed, the same response is
+    # read as the error it names; streamed, it is too.
+    failed = {"id": "resp_1", "object": "response", "status": "failed", "error": {"code": code, "message": "stopped"}}
+    begun = {"type": "response.created", "sequence_number": 0, "response": {**failed, "status": "in_progress"}}
+    base = await raw_stream(sse(begun, {"type": "response.failed", "sequence_number": 1, "response": failed}))
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider("responses", base, transport)
+        with pytest.raises(E.ProviderError) as info:
+            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+    assert type(info.value) is cls and "stopped" in info.value.message and info.value.details["code"] == code
