@@ -61,9 +61,12 @@ def stopped_early(provider: str, model: str, reason: Any, message: Any) -> list[
 def retiring(status: Any, provider: str, model: str) -> list[str]:
     """A warning for a model Google says is on its way out (modelStatus: LEGACY, with its retirementTime): its
     calls answer until the day they fail with a 404, which a route naming it should not learn from."""
-    if not isinstance(status, dict) or (status.get("modelStage") not in _LEAVING and not status.get("retirementTime")):
+    if not isinstance(status, dict):
         return []
     stage, when, said = status.get("modelStage"), status.get("retirementTime"), status.get("message")
+    # (a stage that is no name, a broken server's object, names no stage of leaving: looked up, it raised TypeError)
+    if not (isinstance(stage, str) and stage in _LEAVING) and not when:
+        return []
     return [
         f"{provider}:{model} is {str(stage or 'being retired').lower()}"
         + (f" and retires at {excerpt(str(when), 40)}" if when else "")

@@ -151,3 +151,49 @@ async def test_a_streamed_chat_refusal_that_is_no_string_is_the_refusal_the_unst
         errors.append(info.value)
     assert errors[0].message == errors[1].message and str(refusal) in errors[1].message
     assert errors[1].usage is not None and errors[1].usage.output_tokens == 4  # (billed as its usage chunk says)
+
+
+def _gemini_answer(**candidate: Any) -> dict[str, Any]:
+    """A Gemini answer of "hi", its candidate's fields set to ``candidate``'s (finishReason STOP unless given)."""
+    cand = {"content": {"role": "model", "parts": [{"text": "hi"}]}, "finishReason": "STOP", "index": 0, **candidate}
+    usage = {"promptTokenCount": 9, "candidatesTokenCount": 4, "totalTokenCount": 13}
+    return {"candidates": [cand], "usageMetadata": usage, "modelVersion": "gemini-2.5-flash"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("message", [{"text": "Malformed function call"}, ["Malformed function call"]])
+async def test_a_gemini_finish_message_that_is_no_string_says_the_broken_answer(raw_stream, stream, message):
+    # Candidate.finishMessage is a string. An object or a list there, beside a finishReason of no usable answer,
+    # escaped as TypeError (sliced for its excerpt) from a bug of magsag's, where the answer is the vendor's broken one
+    # (billed, the next target tried): said as its text, as the warning of an answer stopped early says it
+    answer = _gemini_answer(content={"role": "model", "parts": []}, finishReason="MALFORMED_FUNCTION_CALL")
+    answer["candidates"][0]["finishMessage"] = message
+    chunks = sse(answer) if stream else [json.dumps(answer).encode()]
+    base = await raw_stream(chunks, content_type="text/event-stream" if stream else "application/json")
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider("gemini", base, transport)
+        with pytest.raises(E.MalformedResponseError, match="MALFORMED_FUNCTION_CALL") as info:
+            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=stream), target)
+    finally:
+        await transport.aclose()
+    assert "Malformed function call" in info.value.message and info.value.usage.output_tokens == 4
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("stage", [{"name": "LEGACY"}, ["LEGACY"]])
+async def test_a_gemini_model_stage_that_is_no_name_leaves_the_answer_whole(raw_stream, stream, stage):
+    # modelStatus.modelStage is an enum's name. An object or a list there escaped as TypeError (unhashable) when it
+    # was looked up among the stages of a model on its way out: the whole, billed answer lost to a bug's error. It
+    # names no stage, and the answer stands (without a word of a retirement it does not say)
+    answer = {**_gemini_answer(), "modelStatus": {"modelStage": stage}}
+    chunks = sse(answer) if stream else [json.dumps(answer).encode()]
+    base = await raw_stream(chunks, content_type="text/event-stream" if stream else "application/json")
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider("gemini", base, transport)
+        result = await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=stream), target)
+    finally:
+        await transport.aclose()
+    assert (result.text, result.finish_reason, result.usage.output_tokens) == ("hi", "stop", 4)
+    assert not any("retire" in w for w in result.warnings)
