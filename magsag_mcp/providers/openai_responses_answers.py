@@ -227,7 +227,10 @@ class _ResponsesStream(StreamAccumulator):
             self.streamed.append(delta)
             # commentary ("Let me check the numbers.") is not sent to the caller's progress as the answer's text: the
             # final answer after it is the answer (should none come, the commentary is, sent once the answer is whole)
-            return "" if self.commentary and data.get("item_id") in self.commentary else delta
+            # (an item_id that is no string, a broken gateway's list or object, is no commentary's: looked up, it
+            # raised TypeError)
+            item = data.get("item_id") if self.commentary else None
+            return "" if isinstance(item, str) and item in self.commentary else delta
         if kind == "response.output_item.added":
             item = data.get("item")
             if isinstance(item, dict) and item.get("phase") == "commentary" and isinstance(item.get("id"), str):

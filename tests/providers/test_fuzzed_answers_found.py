@@ -197,3 +197,23 @@ async def test_a_gemini_model_stage_that_is_no_name_leaves_the_answer_whole(raw_
         await transport.aclose()
     assert (result.text, result.finish_reason, result.usage.output_tokens) == ("hi", "stop", 4)
     assert not any("retire" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("item_id", [{"id": "msg_2"}, ["msg_2"]])
+async def test_a_responses_text_delta_whose_item_id_is_no_string_after_commentary_leaves_the_answer_whole(
+    raw_stream, item_id
+):
+    # After a message of commentary (phase "commentary"), each output_text.delta's item_id is looked up among the
+    # commentary's ids, to keep its text from the caller's progress. One that is a list or an object (a broken
+    # gateway's) escaped as TypeError (unhashable): the whole, billed answer lost to a bug's error. It is no
+    # commentary's id (those are strings), and its text goes on as the answer's.
+    commentary = {"type": "message", "id": "msg_1", "phase": "commentary", "role": "assistant", "content": []}
+    final = {"type": "message", "id": "msg_2", "phase": "final_answer", "role": "assistant", "status": "completed"}
+    final["content"] = [{"type": "output_text", "text": "whole answer", "annotations": []}]
+    chunks = sse(
+        {"type": "response.output_item.added", "sequence_number": 0, "output_index": 0, "item": commentary},
+        {"type": "response.output_text.delta", "sequence_number": 1, "item_id": item_id, "delta": "whole answer"},
+        {"type": "response.completed", "sequence_number": 2, "response": {**RESPONSE, "output": [final]}},
+    )
+    result = await _streamed(raw_stream, "responses", chunks)
+    assert (result.text, result.finish_reason) == ("whole answer", "stop")
