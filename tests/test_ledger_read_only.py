@@ -460,3 +460,40 @@ def test_a_write_ahead_log_left_in_a_read_only_folder_is_read_from_a_copy_and_na
         if folder.exists():
             folder.chmod(0o755)
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_a_read_of_a_read_only_ledger_says_the_expired_reservations_it_cannot_count(audited: Path):
+    """A server of another user (the ledger's owner) was killed with a call at the vendor; its reservation expired.
+    A writable ledger's read records it first, as the abandoned attempt it stood for, and counts it. Read only, it
+    stays a reservation: the summary counted nothing of it, cost complete, and said nothing, so a report or a gate
+    read from it passed a call that may be billed. Each read now says so, with what the call holds."""
+    async with Ledger(audited, read_only=True) as ledger:
+        summary = await ledger.summarize()
+        assert summary["totals"]["calls"] == 1  # (still not made an attempt: it cannot be written)
+        notes = await ledger.filter_notes(None, agent=True, run=True, names=True)
+        [note] = [n for n in notes if "expired" in n]
+        assert note.startswith("1 call of a process that ended with its request in flight")
+        assert "not counted" in note and "reading only" in note
+        assert "up to $0.0006" in note and "reserved_by.expired" in note
+        # a run's read says it too (the read filters to a run, the dead call is in the ledger all the same)
+        from magsag_mcp.ledger.filters import UsageFilters
+
+        run_notes = await ledger.filter_notes(UsageFilters.build({"run_id": "r1"}), agent=True, run=True, names=True)
+        assert note in run_notes
+    # written, the same read records it and says nothing
+    async with Ledger(audited) as ledger:
+        assert (await ledger.summarize())["totals"]["calls"] == 2
+        assert not [n for n in await ledger.filter_notes(None, agent=True, run=True, names=True) if "expired" in n]
+
+
+def test_the_cli_summary_of_a_read_only_ledger_says_on_stderr_what_it_leaves_out(tmp_path: Path, unwritable, capsys):
+    import anyio
+
+    from magsag_mcp.cli import main
+
+    (tmp_path / "audit").mkdir()
+    audited = tmp_path / "audit" / "ledger.db"
+    anyio.run(_ledger_with_an_expired_reservation, audited)
+    assert main(["flow", "summarize", "--db", str(audited)]) == 0
+    err = capsys.readouterr().err
+    assert "1 call of a process that ended with its request in flight" in err, err

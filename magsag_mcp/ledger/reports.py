@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -211,6 +212,8 @@ class LedgerReports:
         pruned = await self.pruned_note(None if filters is None else filters.since)
         if pruned is not None:
             notes.append(pruned)
+        if (expired := await self.expired_unrecorded_note()) is not None:
+            notes.append(expired)
         if filters is None:
             return await self._ledger_in_flight(notes, said=agent or run or names)
         for note in (_future_since(filters.since), _since_as_seconds_span(filters.since)):
@@ -263,6 +266,37 @@ class LedgerReports:
         # printed back, to a CI log or an MCP client
         notes = [redact(note) for note in notes]
         return await self._ledger_in_flight(notes, said=agent or run or names or in_flight_said)
+
+    async def expired_unrecorded_note(self) -> str | None:
+        """The note for a ledger opened for reading only that holds expired reservations: calls whose process ended
+        with the request in flight (killed, or hung past the call's deadline). A read of a writable ledger records
+        them first, as the abandoned attempts they stood for, and counts them at their bound; read only, they stay
+        reservations, which no summary counts, and its cost read as complete with no word of them (a report of the
+        owner's ledger, a gate fed from it). None where there are none, and for a writable ledger (its read just
+        recorded them)."""
+        if not self.read_only:
+            return None
+        from ..plurals import agreeing, counted
+        from .abandoned import EXPIRED_RESERVATIONS
+        from .money import from_pusd
+
+        sql = (
+            "SELECT COUNT(DISTINCT coalesce(call_id, id)), coalesce(SUM(amount_pusd), 0), coalesce(MAX(unbounded), 0)"
+            f" FROM ({EXPIRED_RESERVATIONS})"
+        )
+        now = time.time()
+        calls, held, unbounded = await self.read(lambda conn: conn.execute(sql, (now,)).fetchone())
+        if not calls:
+            return None
+        it, them = ("it", "it") if calls == 1 else ("they", "them")
+        bound = f"up to ${from_pusd(held):f}" + (" and one of no known price, with no bound" if unbounded else "")
+        return (
+            f"{counted(calls, 'call')} of a process that ended with its request in flight (its reservation expired) "
+            f"{agreeing(calls, 'is', 'are')} not counted here: the ledger is open for reading only, so {it} cannot be "
+            f"recorded as the abandoned {agreeing(calls, 'attempt')} {it} stood for, of unknown cost {bound}, which "
+            f"the provider may bill; `magsag budget` (check_budget) counts {them} as reserved_by.expired, and a read "
+            f"of the ledger where it can be written records and counts {them}"
+        )
 
     async def pruned_note(self, since: Since) -> str | None:
         """Where ``magsag data prune`` deleted records that a read from ``since`` would count, that it did: its
