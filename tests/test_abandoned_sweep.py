@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from magsag_mcp.ledger.abandoned import record_abandoned
 from magsag_mcp.ledger.migrations import migrate
 from magsag_mcp.ledger.writes import RecordWrite
@@ -90,3 +92,64 @@ def test_a_sweep_with_nothing_expired_writes_nothing(tmp_path: Path):
     assert record_abandoned(conn, NOW - 10) == 0
     assert _tables(conn) == before
     conn.close()
+
+
+#: another process holding the write lock of each ledger named (a `data prune` vacuuming, a long batch): it says so on
+#: stdout once it holds them, and lets them go when its stdin closes
+_LOCK_HOLDER = """
+import sqlite3, sys
+conns = [sqlite3.connect(path, isolation_level=None) for path in sys.argv[1:]]
+for conn in conns:
+    conn.execute("BEGIN IMMEDIATE")
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.anyio
+async def test_a_read_kept_from_recording_a_dead_process_s_call_says_why_it_needed_the_lock(tmp_path: Path):
+    """A read waits for no writer (WAL), but one that finds a dead process's expired reservation records it first,
+    a write, which waits for the lock: held past the timeout by another process, the read failed with the lock's own
+    error, "stayed locked ...; retry, or stop the process holding it", which read as if reads waited for writers and
+    told a `data query` to stop the server. It now says what the read had to write first, and what reads without."""
+    import subprocess
+    import sys
+    import time
+
+    from magsag_mcp.errors import LedgerError
+    from magsag_mcp.ledger import Ledger
+
+    quiet, dead = tmp_path / "quiet.db", tmp_path / "dead.db"
+    for path in (quiet, dead):
+        async with Ledger(path):
+            pass
+    conn = sqlite3.connect(dead, isolation_level=None)
+    now = time.time()
+    conn.execute(
+        "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state, attempt_run_id,"
+        " provider, model, skill, call_id) VALUES ('r', 'ag', ?, ?, 5, 'held', 'r', 'openai', 'gpt-4o', 's', 'c')",
+        (now - 2000, now - 1000),
+    )
+    conn.close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _LOCK_HOLDER, str(quiet), str(dead)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        async with Ledger(quiet, busy_timeout_ms=200) as ledger:
+            assert (await ledger.summarize())["totals"]["calls"] == 0  # nothing to record first: read at once
+        async with Ledger(dead, busy_timeout_ms=200) as ledger:
+            with pytest.raises(LedgerError) as info:
+                await ledger.summarize()
+    finally:
+        holder.communicate("")
+    message = info.value.message
+    assert message.startswith(f"cannot read the ledger at {dead} yet: 1 call of a process that ended with its request")
+    assert "must first be recorded as the abandoned attempt it stood for" in message
+    assert "kept the ledger's write lock for 0.2s" in message and "retry once that is done" in message
+    assert "stop the process holding it" not in message
+    async with Ledger(dead) as ledger:  # the lock gone, the same read records it and counts it
+        assert (await ledger.summarize())["totals"]["calls"] == 1

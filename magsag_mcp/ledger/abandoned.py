@@ -28,6 +28,12 @@ EXPIRED_RESERVATIONS = (
     " FROM budget_reservations WHERE state = 'held' AND (expires_at < ?1 OR call_id IN"
     " (SELECT call_id FROM budget_reservations WHERE expires_at < ?1 AND call_id IS NOT NULL)) ORDER BY id"
 )
+#: how many calls those are (a row naming no call, an older version's, is a call of its own), what they hold in all, and
+#: whether one holds no known bound: what a read that cannot record them says of them
+EXPIRED_CALLS = (
+    "SELECT COUNT(DISTINCT coalesce(call_id, id)), coalesce(SUM(amount_pusd), 0), coalesce(MAX(unbounded), 0)"
+    f" FROM ({EXPIRED_RESERVATIONS})"
+)
 
 
 def record_abandoned(conn: sqlite3.Connection, now: float) -> int:

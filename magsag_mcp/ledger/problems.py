@@ -237,6 +237,16 @@ def overflow_error(exc: BaseException, path: Path) -> LedgerError | None:
     )
 
 
+#: what :func:`use_error` says of a ledger another process kept locked past the busy timeout (see :func:`kept_locked`)
+STAYED_LOCKED = "stayed locked for"
+
+
+def kept_locked(exc: LedgerError) -> bool:
+    """Whether ``exc`` is :func:`use_error`'s for a ledger another process kept locked: a read that must write first
+    (:meth:`~.store.Ledger.record_expired_reservations`) says why it needed the lock, which a read alone does not."""
+    return STAYED_LOCKED in exc.message
+
+
 def use_error(exc: BaseException, path: Path, busy_timeout_ms: float) -> LedgerError:
     """Reading or writing the open ledger at ``path`` failed."""
     if isinstance(exc, LedgerError):
@@ -247,7 +257,7 @@ def use_error(exc: BaseException, path: Path, busy_timeout_ms: float) -> LedgerE
     text = str(exc)
     if "locked" in text or "busy" in text:
         return LedgerError(
-            f"the ledger at {path} stayed locked for {setting(busy_timeout_ms / 1000)} by another process; "
+            f"the ledger at {path} {STAYED_LOCKED} {setting(busy_timeout_ms / 1000)} by another process; "
             "retry, or stop the process holding it",
             db=str(path),
         )

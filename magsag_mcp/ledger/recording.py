@@ -6,12 +6,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import MagsagError
+from ..errors import LedgerError, MagsagError
 from ..records import AttemptRecord, RunRecord
-from .abandoned import EXPIRED_RESERVATIONS, record_abandoned
+from .abandoned import EXPIRED_CALLS, EXPIRED_RESERVATIONS, record_abandoned
 from .events import INSERT_EVENT, event_row
+from .problems import kept_locked
 from .writes import RecordWrite
 
 T = TypeVar("T")
@@ -19,6 +21,8 @@ T = TypeVar("T")
 
 class LedgerRecording:
     if TYPE_CHECKING:  # what the store provides
+        path: Path
+        busy_timeout_ms: int
         read_only: bool
         _closing: bool
 
@@ -103,7 +107,30 @@ class LedgerRecording:
         now = time.time()
         if await self.read(lambda conn: conn.execute(EXPIRED_RESERVATIONS + " LIMIT 1", (now,)).fetchone()) is None:
             return 0
-        return await self.submit(lambda conn: record_abandoned(conn, now))
+        try:
+            return await self.submit(lambda conn: record_abandoned(conn, now))
+        except LedgerError as exc:
+            if not kept_locked(exc):
+                raise
+            raise await self._locked_out_of_the_sweep(now) from None
+
+    async def _locked_out_of_the_sweep(self, now: float) -> LedgerError:
+        """The error of a read whose calls of a dead process (expired reservations) could not be recorded first: the
+        lock's own ("stayed locked ...; retry, or stop the process holding it") read as if reads waited for writers,
+        and told a `data query` to stop the server holding the lock. Reads wait for none: this one needed to write."""
+        from ..durations import setting
+        from ..plurals import counted
+
+        calls = (await self.read(lambda conn: conn.execute(EXPIRED_CALLS, (now,)).fetchone()))[0] or 1
+        them = "it" if calls == 1 else "them"
+        return LedgerError(
+            f"cannot read the ledger at {self.path} yet: {counted(calls, 'call')} of a process that ended with its "
+            f"request in flight (its reservation expired) must first be recorded as the abandoned attempt it stood "
+            f"for, so that this read counts {them}, a write, and another process kept the ledger's write lock for "
+            f"{setting(self.busy_timeout_ms / 1000)} (a `data prune` vacuuming it, a long batch); retry once that "
+            f"is done (`magsag budget` reads without recording {them}, as reserved_by.expired)",
+            db=str(self.path),
+        )
 
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
         row = event_row(run_id, agent, event, data)  # what cannot be stored is refused before anything is queued

@@ -277,15 +277,11 @@ class LedgerReports:
         if not self.read_only:
             return None
         from ..plurals import agreeing, counted
-        from .abandoned import EXPIRED_RESERVATIONS
+        from .abandoned import EXPIRED_CALLS
         from .money import from_pusd
 
-        sql = (
-            "SELECT COUNT(DISTINCT coalesce(call_id, id)), coalesce(SUM(amount_pusd), 0), coalesce(MAX(unbounded), 0)"
-            f" FROM ({EXPIRED_RESERVATIONS})"
-        )
         now = time.time()
-        calls, held, unbounded = await self.read(lambda conn: conn.execute(sql, (now,)).fetchone())
+        calls, held, unbounded = await self.read(lambda conn: conn.execute(EXPIRED_CALLS, (now,)).fetchone())
         if not calls:
             return None
         it, them = ("it", "it") if calls == 1 else ("they", "them")
