@@ -28,6 +28,9 @@ EXPIRED_RESERVATIONS = (
     " FROM budget_reservations WHERE state = 'held' AND (expires_at < ?1 OR call_id IN"
     " (SELECT call_id FROM budget_reservations WHERE expires_at < ?1 AND call_id IS NOT NULL)) ORDER BY id"
 )
+#: what a call (calls) of those reservations is, as a read that cannot record them says
+DEAD_CALL = "of a process that ended with its request in flight (its reservation expired)"
+DEAD_CALLS = "of processes that ended with their requests in flight (their reservations expired)"
 #: how many calls those are (a row naming no call, an older version's, is a call of its own), what they hold in all, and
 #: whether one holds no known bound: what a read that cannot record them says of them
 EXPIRED_CALLS = (

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import LedgerError, MagsagError
 from ..records import AttemptRecord, RunRecord
-from .abandoned import EXPIRED_CALLS, EXPIRED_RESERVATIONS, record_abandoned
+from .abandoned import DEAD_CALL, DEAD_CALLS, EXPIRED_CALLS, EXPIRED_RESERVATIONS, record_abandoned
 from .events import INSERT_EVENT, event_row
 from .problems import kept_locked
 from .writes import RecordWrite
@@ -122,11 +122,11 @@ class LedgerRecording:
         from ..plurals import counted
 
         calls = (await self.read(lambda conn: conn.execute(EXPIRED_CALLS, (now,)).fetchone()))[0] or 1
-        them = "it" if calls == 1 else "them"
+        them, dead = ("it", DEAD_CALL) if calls == 1 else ("them", DEAD_CALLS)
         return LedgerError(
-            f"cannot read the ledger at {self.path} yet: {counted(calls, 'call')} of a process that ended with its "
-            f"request in flight (its reservation expired) must first be recorded as the abandoned attempt it stood "
-            f"for, so that this read counts {them}, a write, and another process kept the ledger's write lock for "
+            f"cannot read the ledger at {self.path} yet: {counted(calls, 'call')} {dead} must first be recorded as "
+            f"{'the abandoned attempt it' if calls == 1 else 'the abandoned attempts they'} stood for, so that this "
+            f"read counts {them}, a write, and another process kept the ledger's write lock for "
             f"{setting(self.busy_timeout_ms / 1000)} (a `data prune` vacuuming it, a long batch); retry once that "
             f"is done (`magsag budget` reads without recording {them}, as reserved_by.expired)",
             db=str(self.path),

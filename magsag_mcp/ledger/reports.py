@@ -277,7 +277,7 @@ class LedgerReports:
         if not self.read_only:
             return None
         from ..plurals import agreeing, counted
-        from .abandoned import EXPIRED_CALLS
+        from .abandoned import DEAD_CALL, DEAD_CALLS, EXPIRED_CALLS
         from .money import from_pusd
 
         now = time.time()
@@ -287,7 +287,7 @@ class LedgerReports:
         it, them = ("it", "it") if calls == 1 else ("they", "them")
         bound = f"up to ${from_pusd(held):f}" + (" and one of no known price, with no bound" if unbounded else "")
         return (
-            f"{counted(calls, 'call')} of a process that ended with its request in flight (its reservation expired) "
+            f"{counted(calls, 'call')} {DEAD_CALL if calls == 1 else DEAD_CALLS} "
             f"{agreeing(calls, 'is', 'are')} not counted here: the ledger is open for reading only, so {it} cannot be "
             f"recorded as the abandoned {agreeing(calls, 'attempt')} {it} stood for, of unknown cost {bound}, which "
             f"the provider may bill; `magsag budget` (check_budget) counts {them} as reserved_by.expired, and a read "
