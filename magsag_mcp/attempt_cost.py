@@ -72,6 +72,7 @@ class Pricing(Protocol):
         *,
         inference_geo: Any = None,
         cache_control: Any = None,
+        service_tier: Any = None,
     ) -> Decimal | None: ...
 
 

@@ -1,4 +1,4 @@
-"""rates.genai_model keeps its answers (an lru_cache, not genai-prices' own unbounded cache): a snapshot set since
+"""genai_rates.genai_model keeps its answers (an lru_cache, not genai-prices' own unbounded cache): a snapshot set since
 (genai-prices' UpdatePrices, set_custom_snapshot) must be read, not the answers kept from the one before."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""When a resolved price stops being right (rates._next_price_change): the next edge of a time-of-day price, whatever
-zone genai-prices writes the edge in, so a price resolved before an off-peak window is not kept into it."""
+"""When a resolved price stops being right (genai_rates._next_price_change): the next edge of a time-of-day price,
+whatever zone genai-prices writes the edge in, so a price resolved before an off-peak window is not kept into it."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import BudgetExceeded
 from ..ledger.abandoned import give_back, record_abandoned
@@ -35,6 +35,9 @@ from .refusals import limit_exceeded, unbounded_held
 from .scope_sums import day_bounds as day_bounds  # (status.py and call_fit import it from here)
 from .scope_sums import parent_and_run_sums, run_spend, scope_sums
 from .scope_sums import spent_and_reserved as spent_and_reserved
+
+if TYPE_CHECKING:  # (attempt_cost imports this module)
+    from ..attempt_cost import Pricing
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
 RESERVATION_TTL_SECONDS = 15 * 60
@@ -58,7 +61,7 @@ def budget_run(run_id: str | None, parent_run_id: str | None) -> str | None:
     return parent_run_id if parent_run_id and parent_run_id != run_id else run_id
 
 
-def reserved_worst_case(pricer: Any, target: Target, input_tokens: int, output_tokens: int) -> Decimal | None:
+def reserved_worst_case(pricer: Pricing, target: Target, input_tokens: int, output_tokens: int) -> Decimal | None:
     """The most an attempt at ``target`` of these tokens may cost, as its reservation holds it: at the multiple of
     where the target's params ask inference to run, with the cache writes its cache marker asks for (none without
     one); None when the model's price is unknown. Admission, the bound of an unknown cost, ``explain``,
