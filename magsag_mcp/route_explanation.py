@@ -15,7 +15,7 @@ from .call_request import estimate_input_tokens
 from .cascade_report import CascadeState
 from .cascade_waits import rest_then
 from .catalog_edits import prices_file_of
-from .errors import ConfigError, redact
+from .errors import ConfigError, InputError, redact
 from .governance import refusal_ends_call
 from .governance.budget import reserved_worst_case
 from .plurals import listed
@@ -289,14 +289,19 @@ class RouteExplanation:
     def named_targets(self) -> list[Target]:
         """Every target the routing catalog names (its chains, tiers and provider_defaults), and each skill's route as
         it resolves (a data class's models, what ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` leave it): what a call that
-        names no model of its own may be sent to (``magsag doctor``: where a key goes)."""
+        names no model of its own may be sent to (``magsag doctor``: where a key goes), with each data class it may
+        declare (``context.data_class``): the guide's ``financial_data: ["gpt-4o"]`` sends one to OpenAI's own API."""
         targets = self.catalog.routing.all_targets()
+        models = self._data_class_models
         for skill_id in sorted(self.catalog.skills):
-            try:
-                chosen = resolve_route(self.catalog, skill_id, env=self.env, data_class_models=self._data_class_models)
-            except ConfigError:
-                continue  # a problem override_problems or catalog validate lists
-            targets += [c.target for c in chosen.candidates]
+            for declared in (None, *sorted(models or ())):
+                try:
+                    chosen = resolve_route(
+                        self.catalog, skill_id, env=self.env, data_class_models=models, data_class=declared
+                    )
+                except (ConfigError, InputError):
+                    continue  # a problem override_problems or catalog validate lists
+                targets += [c.target for c in chosen.candidates]
         return targets
 
     def unserved_skills(self) -> list[str]:

@@ -103,16 +103,18 @@ def route(
     *,
     env: Mapping[str, str],
     data_class_models: Mapping[str, Sequence[str]] | None = None,
+    data_class: str | None = None,
 ) -> Resolution:
     """The route a call to ``skill_id`` takes when neither its payload nor its context names a model:
     the same resolution :func:`~.routing.plan_call` makes (``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL``, the skill's
-    tier, routes, data-class models), for showing it without a payload to check."""
+    tier, routes, data-class models), for showing it without a payload to check. ``data_class``: one the call's
+    context declares (``context.data_class``), whose models the route then ends with."""
     return _route(
         catalog,
         catalog.skill(skill_id),
         mc={},
         lo={},
-        context={},
+        context={"data_class": data_class} if data_class else {},
         env=env,
         data_class_models=data_class_models,
         call_urls=None,

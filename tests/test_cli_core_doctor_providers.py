@@ -254,6 +254,8 @@ routes:
     chain: [local:llama3.1:70b]
 """
 
+_PII_ONLY = 'policies:\n  - name: data_residency\n    requirements:\n      pii_processing: ["local:llama3.1:70b"]\n'
+
 
 @pytest.mark.parametrize("routed_to_openai", [False, True])
 def test_doctor_calls_an_openrouter_key_in_openai_api_key_a_problem_only_where_a_call_sends_it_to_openai(
@@ -263,6 +265,9 @@ def test_doctor_calls_an_openrouter_key_in_openai_api_key_a_problem_only_where_a
     # no call the catalog routes reaches api.openai.com with it (and `doctor` exited 1 for a working setup).
     routing = _OPENROUTER_ROUTING + ("  - match: coding\n    chain: [openai:gpt-4o]\n" if routed_to_openai else "")
     (catalog_copy / "routing" / "default.yaml").write_text(routing)
+    # no data class of the policies' names an openai model (the shipped financial_data: ["gpt-4o"] sends a call
+    # declaring it to openai:gpt-4o at OpenAI's own API: see the test below)
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(_PII_ONLY)
     with (catalog_copy / "prices.yaml").open("a") as prices:
         prices.write('"openai:openai/gpt-4o": {input: 2.5, output: 10}\n')
     monkeypatch.setenv("MAGSAG_CATALOG", str(catalog_copy))
@@ -278,4 +283,29 @@ def test_doctor_calls_an_openrouter_key_in_openai_api_key_a_problem_only_where_a
         assert said[0] in report["notes"] and not report["problems"] and code == 0, report["problems"]
         assert "no target the catalog names sends it there (each of openai's has a base_url of its own)" in said[0]
         assert "a call naming openai:MODEL with no base_url of its own is refused before it is sent" in said[0]
+    assert "not-a-real-key" not in json.dumps(report)
+
+
+def test_doctor_counts_a_data_classs_models_among_the_targets_an_openrouter_key_would_be_sent_to(
+    cli_env, capsys, monkeypatch, catalog_copy
+):
+    # Before: every routed openai target had OpenRouter's base_url, so the key was a note ("routed calls are not refused
+    # for it"), exit 0; but the policy's requirements name gpt-4o for financial_data, and a call declaring that class
+    # (naming no model of its own) goes to openai:gpt-4o at api.openai.com with the OpenRouter key, refused every time.
+    (catalog_copy / "routing" / "default.yaml").write_text(_OPENROUTER_ROUTING)
+    with (catalog_copy / "prices.yaml").open("a") as prices:
+        prices.write('"openai:openai/gpt-4o": {input: 2.5, output: 10}\n')
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(_PII_ONLY + '      financial_data: ["gpt-4o"]\n')
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog_copy))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-or-v1-not-a-real-key")
+    code = main(["doctor", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    said = [p for p in report["problems"] + report["notes"] if p.startswith("openai: OPENAI_API_KEY holds")]
+    assert len(said) == 1 and said[0] in report["problems"] and code == 1, (code, said)
+    # which is what such a call meets: its one sendable target is openai:gpt-4o, which the key cannot reach
+    main(["explain", "skill.analysis", "--payload", '{"data": "x"}', "--context", '{"data_class": "financial_data"}'])
+    explained = json.loads(capsys.readouterr().out)
+    by_class = [t for t in explained["targets"] if t["source"] == "data_class"]
+    assert [t["label"] for t in by_class] == ["openai:gpt-4o"]
+    assert by_class[0]["unavailable"].startswith("openai: OPENAI_API_KEY holds an OpenRouter key")
     assert "not-a-real-key" not in json.dumps(report)
