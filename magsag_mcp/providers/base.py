@@ -57,7 +57,7 @@ from .json_output import (
 from .stream_text import ThinkingFilter
 from .target_refusals import says_no_such_route
 from .tool_names import fitted
-from .wire_format import WireFormat, said
+from .wire_format import WireFormat, an_id, said
 
 #: the most targets a provider remembers as callable (see HTTPProvider.unavailable_error)
 _READY_KEPT = 256
@@ -268,6 +268,7 @@ class HTTPProvider(Provider):
             names.restore(result)
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         result.model = said(result.model) or model  # the model the answer names, as its usage's (see said)
+        result.response_id = an_id(result.response_id)
         if result.warnings:  # what they quote of the answer (Azure's filter categories) is redacted as an error is
             result.warnings = [redact(w) for w in result.warnings]
         if origin is not None:

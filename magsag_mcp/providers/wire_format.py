@@ -215,6 +215,17 @@ _COUNT_NAME = re.compile(r"tokens?$|TokenCount$|tokenCount$|_requests$")
 SAID_LIMIT = 200
 
 
+def an_id(value: Any) -> str | None:
+    """The vendor's id of an answer as it goes into the result (``LLMResult.response_id``): read from every format's
+    answer, streamed or not, as it came, a broken gateway's number, list or object was kept, and the MCP tool's result
+    (``response_id: str | None``) refused it once the answer had been paid for and recorded; a string holding half of
+    a UTF-16 surrogate pair could not be written as JSON. None when it is no text; unlike :func:`said`, not looked
+    for keys (an id is the vendor's own, new on every call: no cache of names judged clean would hold it)."""
+    if not isinstance(value, str) or not value:
+        return None
+    return value if value.isascii() else whole_characters(value)
+
+
 def said(value: Any) -> str | None:
     """A word an answer says of itself beside its text (the service tier that served it, the model, where it ran),
     as it goes into the ledger, the result and a price's warning: text with any key removed (a gateway that echoes

@@ -361,7 +361,9 @@ def check_outcome(outcome: Any, answer: Answer) -> str | None:
     if min(counts) < 0:
         # (a negative count is no count: the usage is not reported, so no negative reaches the ledger's sums)
         return f"a negative count kept: {usage!r} for {shown}"
-    # (response_id is not looked at: it is the vendor's id as it came, which nothing of magsag's reads)
+    if outcome.response_id is not None and not isinstance(outcome.response_id, str):
+        # (the MCP tool's result takes a string or null: anything else failed it after the answer was paid for)
+        return f"response_id of the wrong type: {outcome.response_id!r} for {shown}"
     if not isinstance(outcome.finish_reason, str):
         return f"finish_reason of the wrong type: {outcome!r} for {shown}"
     if usage.billed_usd is not None and (not isinstance(usage.billed_usd, Decimal) or usage.billed_usd < 0):

@@ -217,3 +217,97 @@ async def test_a_responses_text_delta_whose_item_id_is_no_string_after_commentar
     )
     result = await _streamed(raw_stream, "responses", chunks)
     assert (result.text, result.finish_reason) == ("whole answer", "stop")
+
+
+#: each API's whole answer, unstreamed, and where it says its id
+_WHOLE = {
+    "chat": {
+        **_CHAT,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "whole answer"}, "finish_reason": "stop"}],
+    },
+    "responses": RESPONSE,
+    "anthropic": {
+        **ANTHROPIC_START,
+        "content": [{"type": "text", "text": "whole answer"}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 9, "output_tokens": 4},
+    },
+    "gemini": {
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": "whole answer"}]}, "finishReason": "STOP", "index": 0}
+        ],
+        "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 4, "totalTokenCount": 13},
+        "responseId": "resp-g",
+    },
+}
+_ID_KEY = {"chat": "id", "responses": "id", "anthropic": "id", "gemini": "responseId"}
+#: the id as each whole stream of WHOLE_THEN_CUT says it (Gemini's says none: its first chunk is given one)
+_STREAMED_ID = {"chat": b'"chatcmpl-1"', "responses": b'"resp_1"', "anthropic": b'"msg_1"'}
+
+
+def _streamed_with_id(api: str, odd: Any) -> list[bytes]:
+    said = json.dumps(odd).encode()
+    if api == "gemini":
+        first, *rest = WHOLE_THEN_CUT["gemini"]
+        return [first.replace(b'{"candidates"', b'{"responseId": ' + said + b', "candidates"', 1), *rest]
+    return [c if c is CUT else c.replace(_STREAMED_ID[api], said) for c in WHOLE_THEN_CUT[api]]
+
+
+@pytest.mark.parametrize("odd", [7, ["resp_1"], {"id": "resp_1"}, True])
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic", "gemini"])
+async def test_an_answer_whose_id_is_no_string_is_the_answer_without_an_id(raw_stream, api: str, stream: bool, odd):
+    # The vendor's id of an answer is a string in every spec. A number, a list or an object there (a broken gateway's)
+    # went into the result as it came: the answer was paid for and recorded, then the MCP tool's InvokeSkillResult
+    # (response_id: str | None) refused it, the caller given an internal error for a whole answer (and the answer
+    # cache kept the object). It is no id: the answer stands, without one.
+    if stream:
+        base = await raw_stream(_streamed_with_id(api, odd))
+    else:
+        body = {**_WHOLE[api], _ID_KEY[api]: odd}
+        base = await raw_stream([json.dumps(body).encode()], content_type="application/json")
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider(api, base, transport)
+        result = await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=stream), target)
+    finally:
+        await transport.aclose()
+    assert (result.text, result.finish_reason, result.response_id) == ("whole answer", "stop", None)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic", "gemini"])
+async def test_an_answer_whose_id_is_a_string_keeps_it(raw_stream, api: str, stream: bool):
+    # (the control: the vendor's id, as it came)
+    if stream:
+        chunks = _streamed_with_id(api, "id-1") if api == "gemini" else WHOLE_THEN_CUT[api]
+        base = await raw_stream(chunks)
+    else:
+        base = await raw_stream([json.dumps(_WHOLE[api]).encode()], content_type="application/json")
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider(api, base, transport)
+        result = await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=stream), target)
+    finally:
+        await transport.aclose()
+    expected = {"chat": "chatcmpl-1", "responses": "resp_1", "anthropic": "msg_1", "gemini": "id-1"}[api]
+    assert result.response_id == (expected if stream or api != "gemini" else "resp-g")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_whose_id_holds_half_a_surrogate_pair_is_given_as_whole_characters(raw_stream, stream: bool):
+    # "\ud800" in the JSON is half of a UTF-16 surrogate pair, which no UTF-8 can hold: kept in the id, the MCP
+    # tool's result could not be written as JSON once the answer had been paid for. U+FFFD stands for it.
+    if stream:
+        base = await raw_stream(_streamed_with_id("chat", "chatcmpl-\ud800"))
+    else:
+        body = {**_WHOLE["chat"], "id": "chatcmpl-\ud800"}
+        base = await raw_stream([json.dumps(body).encode()], content_type="application/json")
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider("chat", base, transport)
+        result = await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=stream), target)
+    finally:
+        await transport.aclose()
+    assert (result.text, result.response_id) == ("whole answer", "chatcmpl-\ufffd")
+    json.dumps(result.response_id).encode("utf-8")  # (it can be written)
