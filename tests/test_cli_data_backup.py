@@ -206,19 +206,92 @@ def test_an_empty_ledger_backed_up_over_a_backup_with_records_is_refused_and_ove
 def test_a_signal_just_after_the_copy_is_made_leaves_no_copy_behind(ledger_db, tmp_path, monkeypatch):
     """A SIGTERM or Ctrl-C turned into an exception in the instant after the copy beside FILE was made and before its
     name was held (mkstemp's return) left `.FILE.*.tmp` behind: the race the subprocess test above met under load
-    one run in many. Landed there by hand: the file just made, the interrupt raised as it is closed."""
+    one run in many. Landed there by hand: the file just made, the interrupt raised as os.open returns (before its
+    fd is held, or locked)."""
     from magsag_mcp.ledger import backup as backup_module
 
-    real_close = os.close
+    real_open = os.open
 
-    def interrupted(fd: int) -> None:
-        real_close(fd)
-        raise KeyboardInterrupt
+    def interrupted(path, flags: int, *mode: int) -> int:
+        fd = real_open(path, flags, *mode)
+        if flags & os.O_CREAT:  # (the copy's making; not the ledger's nor a dead copy's opening)
+            os.close(fd)
+            raise KeyboardInterrupt
+        return fd
 
     backups = tmp_path / "backups"
     backups.mkdir()
-    monkeypatch.setattr(backup_module.os, "close", interrupted)
+    monkeypatch.setattr(backup_module.os, "open", interrupted)
     with pytest.raises(KeyboardInterrupt):
         backup_module.backup(ledger_db, backups / "b.db")
     monkeypatch.undo()
     assert sorted(p.name for p in backups.iterdir()) == []
+
+
+def _held_backup(ledger_db, folder, name: str):
+    """A `data backup NAME` run in ``folder``, held mid-way by an exclusive lock on the ledger (SQLite waits for it)
+    once its copy is there: (the process, the lock's connection; roll it back to let the backup go on)."""
+    import subprocess
+    import sys
+    import time
+
+    lock = sqlite3.connect(ledger_db, isolation_level=None)
+    lock.execute("PRAGMA locking_mode = EXCLUSIVE")  # (in WAL mode: no other connection may even read)
+    lock.execute("BEGIN IMMEDIATE")
+    lock.execute("UPDATE runs SET agent = agent")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from magsag_mcp.cli import run_main; run_main()", "data", "backup", name],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    while not list(folder.glob(f".{name}.*.tmp")):  # made before the backup opens the ledger, and waits
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    return proc, lock
+
+
+def test_a_copy_a_killed_backup_left_is_removed_by_the_next_backup_into_its_folder(ledger_db, tmp_path, capsys):
+    """SIGKILL (the OOM killer, a power cut) mid-backup runs no finally: its copy, `.FILE.<hex>.tmp`, as large as the
+    ledger, stayed beside FILE for good, a nightly job's each night it was killed. The next backup into the folder
+    (of any FILE: a nightly job names each day's) removes it: the killed process's lock on it went with it."""
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    proc, lock = _held_backup(ledger_db, backups, "monday.db")
+    try:
+        proc.kill()
+        proc.wait()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    [left] = [p.name for p in backups.iterdir()]
+    assert left.startswith(".monday.db.") and left.endswith(".tmp")
+    assert main(["data", "backup", str(backups / "tuesday.db")]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["removed_dead_copies"] == [left]
+    assert sorted(p.name for p in backups.iterdir()) == ["tuesday.db"]
+
+
+def test_the_copy_of_a_backup_at_work_beside_another_is_kept(ledger_db, tmp_path, capsys):
+    """A second backup into the same folder while the first is at work (two cron jobs, a script's beside a user's)
+    must not take the first's copy for a dead one: it holds its lock, and its copy is kept, and made whole."""
+    other = tmp_path / "other.db"  # (a ledger the lock on ledger_db does not hold up)
+    src = sqlite3.connect(ledger_db)
+    dst = sqlite3.connect(other)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    proc, lock = _held_backup(ledger_db, backups, "first.db")
+    try:
+        assert main(["data", "backup", str(backups / "second.db"), "--db", str(other)]) == 0
+        assert "removed_dead_copies" not in json.loads(capsys.readouterr().out)
+        assert len(list(backups.glob(".first.db.*.tmp"))) == 1  # (still there, still being made)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert sorted(p.name for p in backups.iterdir()) == ["first.db", "second.db"]

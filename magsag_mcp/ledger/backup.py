@@ -14,12 +14,19 @@ holding a record (attempt, run, event) newer than any in the ledger being backed
 refused. A ledger a server holds open is refused by its ``-wal`` file (there while any connection has it open, in
 WAL mode); a write lock tried with no wait would not tell more: an idle server holds none (only a byte lock in
 ``-shm`` that SQLite gives no call to test).
+
+A backup killed outright (SIGKILL, the OOM killer, a power cut) leaves its copy beside FILE, ``.FILE.<hex>.tmp``, as
+large as the ledger. The next backup into that folder removes such copies, but only those it can tell are dead: each
+backup holds an exclusive ``flock`` on its copy while it makes it, which the kernel lets go when the process dies,
+however it dies; a copy whose lock can be taken is no backup's at work (another backup into the same folder, at work
+beside this one, keeps its lock, and its copy). Where there is no ``flock`` (Windows) nothing is removed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import sqlite3
 from pathlib import Path
@@ -167,6 +174,73 @@ def _check_not_newer(source: Path, target: Path, target_newest: float | None, so
     )
 
 
+#: the name of a backup's copy while it is made (see :func:`backup`): a dot, FILE's name, 128 random bits in hex
+_COPY_NAME = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")
+#: the files SQLite makes beside a database it writes, which a killed backup may leave beside its copy
+_SIDECARS = ("-journal", "-wal", "-shm")
+
+
+def _locked(fd: int, wait: bool) -> bool:
+    """Whether an exclusive flock on ``fd`` was taken (``wait``: waiting for it); True where there is no flock."""
+    try:
+        import fcntl
+    except ImportError:  # (Windows: no copy is taken for dead, see remove_dead_copies)
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open on ``fd`` (not removed, by a backup that took it for dead)."""
+    try:
+        return os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+    except OSError:
+        return False
+
+
+def remove_dead_copies(folder: Path) -> list[str]:
+    """Remove the copies (and SQLite's files beside them) that backups killed outright left in ``folder``: those
+    whose flock can be taken, no backup at work holding it. The names removed."""
+    try:
+        import fcntl  # noqa: F401  (Windows: none, and no lock tells a dead copy from one being made)
+    except ImportError:
+        return []
+    removed: list[str] = []
+    for path in sorted(folder.glob(".*.tmp")):
+        if not _COPY_NAME.fullmatch(path.name):
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:  # (gone meanwhile, or another user's)
+            continue
+        try:
+            if not _locked(fd, wait=False) or not _names(path, fd):
+                continue  # a backup at work holds it; or another backup removed it meanwhile
+            for sidecar in _SIDECARS:
+                with contextlib.suppress(OSError):
+                    os.unlink(path.with_name(path.name + sidecar))
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                removed.append(path.name)
+        finally:
+            os.close(fd)  # (the lock goes with it)
+    return removed
+
+
+def _claim(temp: Path) -> int:
+    """Make the copy ``temp`` (0600, as a ledger is: it holds every call's agents, skills and errors) and hold its
+    flock, the fd open until the backup is done; -1 where another backup took it for dead in the moment between the
+    two, and removed it."""
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if _locked(fd, wait=True) and _names(temp, fd):
+        return fd
+    os.close(fd)
+    return -1
+
+
 def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> dict[str, Any]:
     """Back up the ledger at ``source`` to ``target`` (see the module's docstring). Returns what the copy holds."""
     from .times import iso_time as _iso
@@ -178,10 +252,12 @@ def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -
     # lands in: with mkstemp, a SIGTERM (or Ctrl-C) turned into an exception just after the file was made and before
     # its name was held left `.FILE.*.tmp` behind. 128 random bits: a name no other backup has.
     temp = target.parent / f".{target.name}.{secrets.token_hex(16)}.tmp"
+    fd = -1
     try:
         try:
-            # made 0600, as a ledger is: it holds every call's agents, skills and errors
-            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            removed = remove_dead_copies(target.parent)
+            while (fd := _claim(temp)) < 0:  # (removed as dead by another backup before its lock was taken)
+                temp = target.parent / f".{target.name}.{secrets.token_hex(16)}.tmp"
         except FileNotFoundError:
             raise InputError(
                 f"cannot write the backup in {target.parent}: that folder does not exist; create it first, or give "
@@ -199,7 +275,9 @@ def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -
     finally:
         with contextlib.suppress(OSError):
             os.unlink(temp)
-    return {
+        if fd >= 0:
+            os.close(fd)
+    done: dict[str, Any] = {
         "backup": str(target),
         "ledger": str(source),
         "bytes": target.stat().st_size,
@@ -207,3 +285,6 @@ def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -
         "newest_attempt_at": _iso(held["newest_attempt_at"]),
         "schema_migrations": held["schema_migrations"],
     }
+    if removed:  # (said: a file as large as the ledger gone from the folder, that was no backup's at work)
+        done["removed_dead_copies"] = removed
+    return done
