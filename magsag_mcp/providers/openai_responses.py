@@ -185,6 +185,10 @@ class ResponsesFormat(WireFormat):
             status = body_error_status(data["error"])
             said = HttpResponse(status, {}, json.dumps(data).encode())
             raise openai_error(said, provider=provider, model=model, where=UNDER_200)
+        if isinstance(data, dict) and data.get("status") == "failed" and data.get("output") is None:
+            # a failed response that leaves its output (and its error) out: the failure it says, as its stream's
+            # response.failed is read (see _ResponsesStream.finish), not a malformed answer
+            return _result({**data, "output": []}, provider=provider, model=model)
         if not isinstance(data, dict) or not isinstance(data.get("output"), list):
             raise MalformedResponseError(
                 f"{provider}:{model}: response without an output list", provider=provider, model=model

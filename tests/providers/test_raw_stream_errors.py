@@ -388,3 +388,23 @@ async def test_a_failed_response_streamed_without_its_output_list_is_the_failure
     finally:
         await transport.aclose()
     assert type(info.value) is cls and "stopped" in info.value.message and info.value.details["code"] == code
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_failed_response_without_its_output_nor_an_error_is_a_failure_streamed_or_not(raw_stream, stream: bool):
+    # {"status": "failed"} with neither "output" nor "error" (a gateway's): streamed, response.failed is read as the
+    # failure it says (a server's, tried again); unstreamed, the same response was a malformed answer, not tried again
+    # and said as "response without an output list". Both are the failure now.
+    failed = {"id": "resp_1", "object": "response", "status": "failed"}
+    if stream:
+        base = await raw_stream(sse({"type": "response.failed", "sequence_number": 1, "response": failed}))
+    else:
+        base = await raw_stream([json.dumps(failed).encode()], content_type="application/json")
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider("responses", base, transport)
+        with pytest.raises(E.ProviderError) as info:
+            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=stream), target)
+    finally:
+        await transport.aclose()
+    assert type(info.value) is E.ServerError and info.value.retryable and "the response failed" in info.value.message
