@@ -418,7 +418,7 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
         from .catalog_route_checks import misspelt_routes, misspelt_task_types, shadowed_routes
 
         problems.extend(agent_entrypoint_problems(catalog))
-        problems.extend(base_url_problems(catalog))
+        problems.extend(base_url_problems(catalog, env))
         problems.extend(misspelt_routes(catalog) + misspelt_task_types(catalog) + shadowed_routes(catalog))
     price_problems = validate_prices(path, env)
     problems.extend(price_problems)

@@ -9,6 +9,7 @@ skills' task types in :mod:`catalog_route_checks`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -118,11 +119,19 @@ def placed_targets(catalog: Catalog) -> list[tuple[str, Target]]:
     return out
 
 
-def base_url_problems(catalog: Catalog) -> list[str]:
-    """Routing targets whose ``base_url`` could never carry a request (calls would skip them)."""
+def base_url_problems(catalog: Catalog, env: Mapping[str, str] | None = None) -> list[str]:
+    """Routing targets whose ``base_url`` could never carry a request (calls would skip them): judged by the target's
+    provider as a call's is (:meth:`~.providers.base.HTTPProvider.base_url_problem`), so that an Anthropic gateway's
+    URL written with the /v1 its requests' paths begin with, which every call refused, is not validated "ok"."""
+    from .errors import MagsagError
+    from .providers import ProviderSet
     from .providers.azure_versions import azure_root
+    from .providers.base import HTTPProvider
     from .providers.base_urls import _base_url_problem
+    from .transport import Transport
 
+    env = os.environ if env is None else env
+    providers: ProviderSet | None = None  # made for the first target with a base URL: most routing names none
     seen: set[Target] = set()
     chains = _chains(catalog)
     problems = []
@@ -131,7 +140,15 @@ def base_url_problems(catalog: Catalog) -> list[str]:
             seen.add(target)
             # Azure's: what is sent below, a deployment's Target URI (its ?api-version too) cut to the resource's root
             sent = azure_root(target.base_url) if target.provider == "azure" else target.base_url
-            problem = _base_url_problem(sent)
+            providers = providers or ProviderSet(env, Transport(env=env))
+            try:
+                provider = providers.get(target.provider)
+            except MagsagError:  # a provider that cannot be made: its base URL judged as any server's
+                provider = None
+            if isinstance(provider, HTTPProvider):
+                problem = provider.base_url_problem(sent, "the target's base_url", target.model)
+            else:
+                problem = _base_url_problem(sent)
             if problem:
                 problems.append(f"{catalog.root / 'routing'}: target {target.label}: {problem}")
     return problems

@@ -33,7 +33,7 @@ from ..transport import HttpResponse, StreamResponse, Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 from . import stream_end
 from .at_rest import tell_at_rest, tell_prompt_counted
-from .base_urls import _base_url_problem, _shown, _version_twice
+from .base_urls import _shown, request_base_problem
 from .call_errors import _UNNAMED_SOURCE, _name_the_source, _reported_usage, _stamp
 from .capabilities import Capabilities, capabilities_for
 from .empty_answers import cut_at_max_tokens, no_answer, server_cut
@@ -114,10 +114,7 @@ class HTTPProvider(Provider):
             return exc
         if header_problem := self.endpoint.header_problem():
             return NotConfiguredError(f"{self.name}: {header_problem}", provider=self.name, model=target.model)
-        source = self.endpoint.base_url_source(target)
-        problem = _base_url_problem(base, source, self.endpoint.base_url_example)
-        if problem is None:
-            problem = self._version_twice(base, source, target.model)
+        problem = self.base_url_problem(base, self.endpoint.base_url_source(target), target.model)
         if problem is None:
             problem = self._proxy_problem(base)
         if problem is None:
@@ -171,14 +168,15 @@ class HTTPProvider(Provider):
             base = self.endpoint.sent_below(target)
         except ProviderError as exc:
             return exc.message
-        problem = _base_url_problem(base, source, self.endpoint.base_url_example)
-        if problem is None:
-            problem = self._version_twice(base, source, target.model)
+        problem = self.base_url_problem(base, source, target.model)
         return None if problem is None else f"{self.name}: {problem}"
 
-    def _version_twice(self, base: str, source: str, model: str) -> str | None:
-        """Why ``base`` ends with the API version this provider's request paths begin with, or None."""
-        return _version_twice(base, self.wire.path(model, stream=False), source, self.endpoint.base_url_example)
+    def base_url_problem(self, base: str, source: str, model: str) -> str | None:
+        """Why ``base``, what ``model``'s requests are sent below (set by ``source``), cannot carry them, or None: a
+        URL that is none, a request's own path pasted on (:func:`~.base_urls._base_url_problem`), or the API version
+        this provider's requests' paths begin with written twice (:func:`~.base_urls._version_twice`). Asked alike of
+        a call's target, of ``magsag doctor``'s variable and of ``magsag catalog validate``'s routing target."""
+        return request_base_problem(base, self.wire.path(model, stream=False), source, self.endpoint.base_url_example)
 
     async def probe(self) -> str:
         target = Target(self.name, "probe")

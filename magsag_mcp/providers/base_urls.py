@@ -50,6 +50,13 @@ def _base_url_problem(base: str, source: str = "the target's base_url", example:
     return None
 
 
+def request_base_problem(base: str, request_path: str, source: str, example: str) -> str | None:
+    """Why ``base`` cannot carry a request to ``request_path`` below it: :func:`_base_url_problem`, or
+    :func:`_version_twice`; None when it can. Asked before each attempt, and by ``magsag doctor`` and
+    ``magsag catalog validate`` of the same URLs, which must say what calls do."""
+    return _base_url_problem(base, source, example) or _version_twice(base, request_path, source, example)
+
+
 def _version_twice(base: str, request_path: str, source: str, example: str) -> str | None:
     """Why ``base`` sends each request to its API version twice over, or None: Anthropic's and Gemini's requests'
     paths begin with their version (``/v1/messages``, ``/v1beta/models/...``), which their base URL, the server's root,

@@ -147,3 +147,39 @@ def test_a_base_url_without_the_version_twice_is_taken(make, variable, model, wr
     keys = {"ANTHROPIC_API_KEY": KEY, "GEMINI_API_KEY": KEY, "OPENAI_API_KEY": KEY}
     provider = make({**keys, variable: written}, Transport())
     assert provider.unavailable(Target(provider.name, model)) is None and provider.setting_problem() is None
+
+
+@pytest.mark.parametrize(
+    "target, said",
+    [
+        (
+            '{provider: anthropic, model: claude-3-5-sonnet-20241022, base_url: "https://gateway.example.com/v1"}',
+            "target anthropic:claude-3-5-sonnet-20241022: the base URL ends with /v1, which magsag adds itself",
+        ),
+        (
+            '{provider: google, model: gemini-1.5-pro, base_url: "https://gateway.example.com/google/v1beta/"}',
+            "target google:gemini-1.5-pro: the base URL ends with /v1beta, which magsag adds itself",
+        ),
+        (  # the part before /messages is .../v1, which is refused in turn: the fix names the server's root
+            '{provider: anthropic, model: claude-3-5-sonnet-20241022, base_url: "https://gateway.example.com/v1/messages"}',
+            "set its base URL (the target's base_url) to e.g. https://api.anthropic.com (the server's root, "
+            "without /v1)",
+        ),
+    ],
+)
+def test_catalog_validate_names_a_routing_targets_version_written_twice(tmp_path: Path, capsys, target, said):
+    # a call refuses such a target (above): catalog validate, which said "ok", names it as the call would
+    import shutil
+
+    from magsag_mcp.cli import main
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "catalog", catalog)
+    (catalog / "routing" / "gateway.yaml").write_text(
+        f"routes:\n  - match: coding\n    priority: 10\n    chain:\n      - {target}\n"
+    )
+    (catalog / "routing" / "default.yaml").write_text(
+        (catalog / "routing" / "default.yaml").read_text().replace("match: coding", "match: coding-default")
+    )
+    assert main(["catalog", "validate", "--catalog", str(catalog)]) == 1
+    assert said in capsys.readouterr().out
