@@ -167,7 +167,9 @@ class Endpoint(ABC):
 
     def _placeholder_problem(self, key: str | None) -> str | None:
         """:meth:`placeholder_key` of ``key``, what :meth:`api_key` returned."""
-        if key is None:
+        # the key api_key() found whole was judged then: asked again before every attempt of a target with its own
+        # base URL, it cost the placeholders' pattern and both wrappings' each time
+        if key is None or key == self._whole_key:
             return None
         name = next(n for n in self.key_env if self.env.get(n) == key)
         if not not_a_whole_key(key):

@@ -102,3 +102,22 @@ async def test_a_call_with_a_quoted_key_sends_nothing_and_is_recorded_failed(
         assert answered.result.text == "answered" and len(vendor.requests) == 1
     finally:
         await svc.aclose()
+
+
+def test_a_key_found_whole_is_not_judged_again_before_each_attempt_of_a_target_with_its_own_base_url(monkeypatch):
+    # a target with a base URL of its own (a gateway's in routing, a call's) is asked whether it is callable before
+    # every attempt, not remembered as ready: the key, found whole at the first, was matched again each time against
+    # the placeholders' pattern and both wrappings' (a generator and three regular expressions an attempt)
+    from magsag_mcp.providers import endpoint as endpoint_module
+
+    judged: list[str] = []
+    for name in ("not_a_whole_key", "key_wrapping"):
+        judge = getattr(endpoint_module, name)
+        monkeypatch.setattr(endpoint_module, name, lambda value, judge=judge: judged.append(value) or judge(value))
+    provider = OpenAIProvider({"OPENAI_API_KEY": KEY}, Transport())
+    target = Target("openai", "gpt-4o", "https://gateway.example.com/v1")
+    for _ in range(3):
+        assert provider.unavailable_error(target) is None
+        assert provider.endpoint.headers("gpt-4o") == {"Authorization": f"Bearer {KEY}"}
+    assert judged == [KEY, KEY]  # once each, when first found
+    assert provider.setting_problems() == []
