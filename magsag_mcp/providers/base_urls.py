@@ -50,10 +50,13 @@ def _base_url_problem(base: str, source: str = "the target's base_url", example:
     return None
 
 
+@functools.lru_cache(maxsize=256)
 def request_base_problem(base: str, request_path: str, source: str, example: str) -> str | None:
     """Why ``base`` cannot carry a request to ``request_path`` below it: :func:`_base_url_problem`, or
     :func:`_version_twice`; None when it can. Asked before each attempt, and by ``magsag doctor`` and
-    ``magsag catalog validate`` of the same URLs, which must say what calls do."""
+    ``magsag catalog validate`` of the same URLs, which must say what calls do. Cached, as the answer depends on
+    nothing else: a target with a base URL of its own (a gateway's in routing, a call's) is not remembered as ready,
+    and its URL was parsed again before every attempt for the version check."""
     return _base_url_problem(base, source, example) or _version_twice(base, request_path, source, example)
 
 

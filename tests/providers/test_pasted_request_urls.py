@@ -183,3 +183,24 @@ def test_catalog_validate_names_a_routing_targets_version_written_twice(tmp_path
     )
     assert main(["catalog", "validate", "--catalog", str(catalog)]) == 1
     assert said in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "make, model",
+    [(AnthropicProvider, "claude-3-5-sonnet-20241022"), (GeminiProvider, "gemini-1.5-pro"), (OpenAIProvider, "gpt-4o")],
+)
+def test_a_targets_own_base_url_is_not_judged_again_before_each_attempt(monkeypatch, make, model):
+    # a target with a base URL of its own (a gateway's in routing, a call's) is asked whether it is callable before
+    # every attempt, not remembered as ready: the version check parsed its URL again each time, where the rest of the
+    # base URL's checks were answered from a cache
+    from magsag_mcp.providers import base_urls
+
+    judged: list[str] = []
+    judge = base_urls._version_twice
+    monkeypatch.setattr(base_urls, "_version_twice", lambda base, *rest: judged.append(base) or judge(base, *rest))
+    keys = {"ANTHROPIC_API_KEY": KEY, "GEMINI_API_KEY": KEY, "OPENAI_API_KEY": KEY}
+    provider = make(keys, Transport())
+    base = f"https://{provider.name}.not-judged-again.example.com/gateway"  # (no other test's: cached answers stay)
+    for _ in range(3):
+        assert provider.unavailable_error(Target(provider.name, model, base)) is None
+    assert judged == [base]
