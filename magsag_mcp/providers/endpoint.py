@@ -47,10 +47,23 @@ def not_a_whole_key(value: str) -> bool:
 #: the value, and so does an MCP client's JSON written ``"\"sk-...\""``) or an Authorization header's scheme
 #: (``Bearer sk-...``, copied from a curl command such as the guide's: magsag writes the scheme itself). No vendor's key
 #: holds a quote or a space, so sent as it is the key cost a round trip to be refused with a 401, and ``magsag doctor``
-#: called the provider ready.
+#: called the provider ready. So for a key copied from a page or a chat that curls its quotes (sent as UTF-8), and for
+#: a curl command's whole header line (``Authorization: Bearer sk-...``, ``x-api-key: sk-ant-...``): no key holds
+#: one of those names followed by a colon.
 _KEY_WRAPPINGS = (
     (re.compile(r"""\s*["'`].*|.*["'`]\s*""", re.S), "inside quotes, as a file of variables read as it is keeps them"),
-    (re.compile(r"(?i)\s*bearer\s.*", re.S), "after 'Bearer ', as an Authorization header writes it"),
+    (
+        re.compile(r"\s*[\u201c\u201d\u2018\u2019].*|.*[\u201c\u201d\u2018\u2019]\s*", re.S),
+        "inside typographic quotes (\u201c \u201d \u2018 \u2019), as a document or a chat that curls quotes writes it",
+    ),
+    (
+        re.compile(r"(?i)\s*(authorization\s*:\s*)?bearer\s.*", re.S),
+        "after 'Bearer ', as an Authorization header writes it",
+    ),
+    (
+        re.compile(r"(?i)\s*(x-api-key|api-key|x-goog-api-key)\s*:.*", re.S),
+        "after its header's name, as a curl command's header line writes it",
+    ),
 )
 
 
@@ -58,6 +71,18 @@ def key_wrapping(value: str) -> str | None:
     """How ``value``, set where a key goes, holds a key wrapped in what is not the key (:data:`_KEY_WRAPPINGS`), or
     None. Never the key itself."""
     return next((said for pattern, said in _KEY_WRAPPINGS if pattern.fullmatch(value)), None)
+
+
+_QUOTES = "\"'`\u201c\u201d\u2018\u2019"
+_HEADER_START = re.compile(r"(?i)\s*(?:(?:authorization\s*:\s*)?bearer\s+|(?:x-api-key|api-key|x-goog-api-key)\s*:)")
+
+
+def unwrapped_key(value: str) -> str:
+    """The key a wrapped ``value`` (:func:`key_wrapping`) holds, for :func:`~magsag_mcp.errors.redact` to know: the
+    wrapping itself is no secret, and known as one, its start ("Authorization", "x-api-key") was taken out of every
+    later message as a key's start, the refusal's own words among them."""
+    key = value.strip().strip(_QUOTES).strip()
+    return _HEADER_START.sub("", key, count=1).strip().strip(_QUOTES).strip()
 
 
 class Endpoint(ABC):
@@ -143,7 +168,8 @@ class Endpoint(ABC):
                 # redact() knows it verbatim even when the provider is used without a Service.
                 register_secret(value)
                 return value
-        register_secret(placeholder)  # (a key shortened for display is a real key's start and end)
+        # (a key shortened for display is a real key's start and end; a wrapped key, only what is inside is a secret)
+        register_secret(unwrapped_key(placeholder) if placeholder and key_wrapping(placeholder) else placeholder)
         return placeholder
 
     def require_key(self, model: str) -> str:

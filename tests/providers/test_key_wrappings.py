@@ -121,3 +121,61 @@ def test_a_key_found_whole_is_not_judged_again_before_each_attempt_of_a_target_w
         assert provider.endpoint.headers("gpt-4o") == {"Authorization": f"Bearer {KEY}"}
     assert judged == [KEY, KEY]  # once each, when first found
     assert provider.setting_problems() == []
+
+
+CURLED = "holds the key inside typographic quotes (\u201c \u201d \u2018 \u2019), as a document or a chat that curls "
+CURLED += "quotes writes it"
+HEADER = "holds the key after its header's name, as a curl command's header line writes it"
+
+
+@pytest.mark.parametrize(
+    "value, how",
+    [
+        # a key copied from a page or a chat that curls quotes (a wiki, a word processor, a messenger)
+        (f"\u201c{KEY}\u201d", CURLED),
+        (f"\u2018{KEY}\u2019", CURLED),
+        (f"{KEY}\u201d", CURLED),
+        # the whole header line copied from a curl command: Authorization's, and the vendors' own key headers
+        (f"Authorization: Bearer {KEY}", BEARER),
+        (f"x-api-key: {KEY}", HEADER),
+        (f"X-Goog-Api-Key:{KEY}", HEADER),
+        (f"api-key: {KEY}", HEADER),
+    ],
+)
+def test_a_key_in_typographic_quotes_or_its_header_line_is_refused_before_it_is_sent(value, how):
+    # sent as they were, each reached the vendor for its 401 (the typographic quotes, not even Latin-1, as UTF-8)
+    for make, name, model in [
+        (OpenAIProvider, "OPENAI_API_KEY", "gpt-4o"),
+        (AnthropicProvider, "ANTHROPIC_API_KEY", "claude-3-5-sonnet-20241022"),
+        (GeminiProvider, "GEMINI_API_KEY", "gemini-1.5-pro"),
+    ]:
+        provider = make({name: value}, Transport())
+        error = provider.unavailable_error(Target(provider.name, model))
+        said = f"{provider.name}: {name} {how}: sent so, it would be refused as no key; set {name} to the key alone"
+        assert error is not None and error.message == said
+        assert provider.setting_problems() == [said] and KEY not in said
+
+
+@pytest.mark.parametrize("value", ["api-key-0123456789abcdef", "x-api-key-0123456789", "sk-authorization-0123456789"])
+def test_a_key_that_only_holds_a_headers_name_is_not_refused(value):
+    provider = OpenAIProvider({"OPENAI_API_KEY": value}, Transport())
+    assert provider.unavailable_error(Target("openai", "gpt-4o")) is None and provider.setting_problems() == []
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        (f"Authorization: Bearer {KEY}", "send it in an Authorization header"),
+        (f"x-api-key: {KEY}", "Anthropic takes its key as x-api-key: the header"),
+        (f'"{KEY}"', 'a value "in quotes"'),
+    ],
+)
+def test_only_the_key_inside_a_wrapping_is_made_a_secret(value, words):
+    # the wrapping is no secret: known as part of one, its start ("Authorization", "x-api-key") was taken out of every
+    # later message as a key's start, the refusal's own "as an Authorization header writes it" among them
+    from magsag_mcp.errors import redact
+
+    provider = AnthropicProvider({"ANTHROPIC_API_KEY": value}, Transport())
+    assert provider.setting_problems()  # (the key is read, and refused)
+    assert redact(words) == words
+    assert KEY not in redact(f"a server's echo of {KEY}") and KEY not in redact(f"echoed: {value}")
