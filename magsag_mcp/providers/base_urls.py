@@ -12,9 +12,12 @@ from ..redaction import register_call_secret, register_secret
 
 
 @functools.lru_cache(maxsize=256)
-def _base_url_problem(base: str, source: str = "the target's base_url", example: str = "https://host/v1") -> str | None:
+def _base_url_problem(
+    base: str, source: str = "the target's base_url", example: str = "https://host/v1", version: str = ""
+) -> str | None:
     """Why ``base`` cannot carry a request, or None; ``source`` names where it was set (``OPENAI_BASE_URL``),
-    ``example`` what it should look like. The URL itself is never quoted: it may hold a secret."""
+    ``example`` what it should look like, ``version`` the API version the provider's requests' paths begin with
+    (Anthropic's ``/v1``), if any. The URL itself is never quoted: it may hold a secret."""
     from urllib.parse import urlsplit
 
     parts = host = None
@@ -43,9 +46,14 @@ def _base_url_problem(base: str, source: str = "the target's base_url", example:
     path = parts.path.rstrip("/").lower()
     ending = next((e for e in _REQUEST_PATHS if path.endswith(e)), None)
     if ending is not None:
+        said = _REQUEST_PATHS[ending]
+        # from the version on, where the request's path begins with one: the part before /messages is .../v1, which
+        # is refused in turn (the version written twice), the part before /v1/messages the server's root
+        if version and (start := path.rfind(version.lower() + "/")) != -1:
+            said = version + ("" if path[start + len(version) :] == ending else "/...") + said
         return (
-            f"the base URL ends with {_REQUEST_PATHS[ending]}, a request's own path, which magsag adds to the base URL "
-            f"for each request; {fix}, the part before that path"
+            f"the base URL ends with {said}, a request's own path, which magsag adds to the base URL for each "
+            f"request; {fix}, the part before that path"
         )
     return None
 
@@ -57,16 +65,22 @@ def request_base_problem(base: str, request_path: str, source: str, example: str
     ``magsag catalog validate`` of the same URLs, which must say what calls do. Cached, as the answer depends on
     nothing else: a target with a base URL of its own (a gateway's in routing, a call's) is not remembered as ready,
     and its URL was parsed again before every attempt for the version check."""
-    return _base_url_problem(base, source, example) or _version_twice(base, request_path, source, example)
+    version = _leading_version(request_path)
+    return _base_url_problem(base, source, example, version) or _version_twice(base, version, source, example)
 
 
-def _version_twice(base: str, request_path: str, source: str, example: str) -> str | None:
+def _leading_version(request_path: str) -> str:
+    """The API version ``request_path`` begins with (``/v1`` of Anthropic's ``/v1/messages``), or ''."""
+    version = "/" + request_path.lstrip("/").split("/", 1)[0]
+    return version if _A_VERSION.fullmatch(version) else ""
+
+
+def _version_twice(base: str, version: str, source: str, example: str) -> str | None:
     """Why ``base`` sends each request to its API version twice over, or None: Anthropic's and Gemini's requests'
     paths begin with their version (``/v1/messages``, ``/v1beta/models/...``), which their base URL, the server's root,
     leaves out; ``ANTHROPIC_BASE_URL=https://api.anthropic.com/v1``, as OpenAI's base URL is written, sent every
     request to ``/v1/v1/messages``, a 404 said as ``model_not_found``, while ``magsag doctor`` called it ready."""
-    version = "/" + request_path.lstrip("/").split("/", 1)[0]
-    if _A_VERSION.fullmatch(version) is None:
+    if not version:
         return None
     if not urlsplit(base).path.rstrip("/").lower().endswith(version.lower()):
         return None

@@ -33,13 +33,13 @@ SERVER = "http://127.0.0.1:8000"
         (OpenAIProvider, "OPENAI_BASE_URL", "gpt-4o", "/v1/responses", "/responses", "https://host/v1"),
         (CompatProvider, "MAGSAG_COMPAT_BASE_URL", "m", "/v1/chat/completions", "/chat/completions", "https://host/v1"),
         (LocalProvider, "MAGSAG_LOCAL_LLM_BASE_URL", "m", "/v1/Chat/Completions", "/chat/completions", ""),
-        (AnthropicProvider, "ANTHROPIC_BASE_URL", "claude-3-5-sonnet-20241022", "/v1/messages", "/messages", ""),
+        (AnthropicProvider, "ANTHROPIC_BASE_URL", "claude-3-5-sonnet-20241022", "/v1/messages", "/v1/messages", ""),
         (
             GeminiProvider,
             "GEMINI_BASE_URL",
             "gemini-1.5-pro",
             "/v1beta/models/gemini-1.5-pro:generateContent",
-            ":generateContent",
+            "/v1beta/...:generateContent",  # (from its version on: the part before it is the server's root)
             "",
         ),
     ],
@@ -204,3 +204,33 @@ def test_a_targets_own_base_url_is_not_judged_again_before_each_attempt(monkeypa
     for _ in range(3):
         assert provider.unavailable_error(Target(provider.name, model, base)) is None
     assert judged == [base]
+
+
+@pytest.mark.parametrize(
+    "make, variable, model, pasted, said",
+    [
+        (AnthropicProvider, "ANTHROPIC_BASE_URL", "claude-3-5-sonnet-20241022", "/v1/messages", "/v1/messages"),
+        (
+            AnthropicProvider,
+            "ANTHROPIC_BASE_URL",
+            "claude-3-5-sonnet-20241022",
+            "/v1/acct/gw/anthropic/v1/messages/",
+            "/v1/messages",
+        ),
+        (
+            GeminiProvider,
+            "GEMINI_BASE_URL",
+            "gemini-1.5-pro",
+            "/v1beta/models/gemini-1.5-pro:generateContent",
+            "/v1beta/...:generateContent",
+        ),
+    ],
+)
+def test_the_part_to_keep_is_before_the_version_a_request_path_begins_with(make, variable, model, pasted, said):
+    # "the part before /messages" was .../v1, which is refused in turn (the version written twice): the path named is
+    # the request's from its version on, so that the part before it is the server's root, as the example says
+    provider = make({"ANTHROPIC_API_KEY": KEY, "GEMINI_API_KEY": KEY, variable: SERVER + pasted}, Transport())
+    reason = provider.unavailable(Target(provider.name, model)) or ""
+    assert f"the base URL ends with {said}, a request's own path" in reason
+    assert reason.endswith(f"e.g. {provider.endpoint.base_url_example}, the part before that path")
+    assert provider.setting_problem() == f"{provider.name}: {reason.split(': ', 1)[1]}"
