@@ -50,6 +50,8 @@ def not_a_whole_key(value: str) -> bool:
 #: called the provider ready. So for a key copied from a page or a chat that curls its quotes (sent as UTF-8), and for
 #: a curl command's whole header line (``Authorization: Bearer sk-...``, ``x-api-key: sk-ant-...``): no key holds
 #: one of those names followed by a colon.
+#: the vendors' own headers that carry a key (Anthropic's, Azure's, Gemini's), as a curl command's line names one
+_KEY_HEADERS = r"x-api-key|api-key|x-goog-api-key"
 _KEY_WRAPPINGS = (
     (re.compile(r"""\s*["'`].*|.*["'`]\s*""", re.S), "inside quotes, as a file of variables read as it is keeps them"),
     (
@@ -61,7 +63,7 @@ _KEY_WRAPPINGS = (
         "after 'Bearer ', as an Authorization header writes it",
     ),
     (
-        re.compile(r"(?i)\s*(x-api-key|api-key|x-goog-api-key)\s*:.*", re.S),
+        re.compile(rf"(?i)\s*({_KEY_HEADERS})\s*:.*", re.S),
         "after its header's name, as a curl command's header line writes it",
     ),
 )
@@ -74,7 +76,7 @@ def key_wrapping(value: str) -> str | None:
 
 
 _QUOTES = "\"'`\u201c\u201d\u2018\u2019"
-_HEADER_START = re.compile(r"(?i)\s*(?:(?:authorization\s*:\s*)?bearer\s+|(?:x-api-key|api-key|x-goog-api-key)\s*:)")
+_HEADER_START = re.compile(rf"(?i)\s*(?:(?:authorization\s*:\s*)?bearer\s+|(?:{_KEY_HEADERS})\s*:)")
 
 
 def unwrapped_key(value: str) -> str:
