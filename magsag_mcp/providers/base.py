@@ -176,7 +176,9 @@ class HTTPProvider(Provider):
         URL that is none, a request's own path pasted on (:func:`~.base_urls._base_url_problem`), or the API version
         this provider's requests' paths begin with written twice (:func:`~.base_urls._version_twice`). Asked alike of
         a call's target, of ``magsag doctor``'s variable and of ``magsag catalog validate``'s routing target."""
-        return request_base_problem(base, self.wire.path(model, stream=False), source, self.endpoint.base_url_example)
+        endpoint = self.endpoint
+        path = self.wire.path(model, stream=False)
+        return request_base_problem(base, path, source, endpoint.base_url_example, source in endpoint.root_sources)
 
     async def probe(self) -> str:
         target = Target(self.name, "probe")

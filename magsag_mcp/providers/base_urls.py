@@ -59,14 +59,49 @@ def _base_url_problem(
 
 
 @functools.lru_cache(maxsize=256)
-def request_base_problem(base: str, request_path: str, source: str, example: str) -> str | None:
-    """Why ``base`` cannot carry a request to ``request_path`` below it: :func:`_base_url_problem`, or
-    :func:`_version_twice`; None when it can. Asked before each attempt, and by ``magsag doctor`` and
-    ``magsag catalog validate`` of the same URLs, which must say what calls do. Cached, as the answer depends on
-    nothing else: a target with a base URL of its own (a gateway's in routing, a call's) is not remembered as ready,
-    and its URL was parsed again before every attempt for the version check."""
+def request_base_problem(
+    base: str, request_path: str, source: str, example: str, root_given: bool = False
+) -> str | None:
+    """Why ``base`` cannot carry a request to ``request_path`` below it: :func:`_base_url_problem`,
+    :func:`_version_twice` or :func:`_ollama_api_path`; None when it can. ``root_given``: ``source`` names the server's
+    root, to which the provider adds ``/v1`` itself (local's ``OLLAMA_BASE_URL``). Asked before each attempt, and by
+    ``magsag doctor`` and ``magsag catalog validate`` of the same URLs, which must say what calls do. Cached, as the
+    answer depends on nothing else: a target with a base URL of its own (a gateway's in routing, a call's) is not
+    remembered as ready, and its URL was parsed again before every attempt for the version check."""
     version = _leading_version(request_path)
-    return _base_url_problem(base, source, example, version) or _version_twice(base, version, source, example)
+    return (
+        _base_url_problem(base, source, example, version)
+        or _version_twice(base, version, source, example)
+        or _ollama_api_path(base, source, root_given)
+    )
+
+
+#: the request paths of Ollama's own API (lower case), which magsag does not speak: it calls the OpenAI API Ollama
+#: serves below /v1. Pasted from Ollama's curl examples (``http://localhost:11434/api/chat``), every request went to
+#: ``/api/chat/responses`` (or ``/api/chat/v1/...``), a 404 said as ``model_not_found``, while doctor said ready.
+_OLLAMA_PATHS = ("/api/chat", "/api/generate", "/api/embeddings", "/api/embed")
+
+
+def _ollama_api_path(base: str, source: str, root_given: bool) -> str | None:
+    """Why ``base`` is a request's URL of Ollama's own API, or None; ``root_given`` as :func:`request_base_problem`'s
+    (the ``/v1`` such a provider added to the pasted URL is looked past)."""
+    path = urlsplit(base).path.rstrip("/").lower()
+    ending = next((p for p in _OLLAMA_PATHS if path.removesuffix("/v1").endswith(p)), None)
+    if ending is None:
+        return None
+    said = (
+        f"the base URL ends with {ending}, a request's path of Ollama's own API, which magsag does not call "
+        "(it calls the OpenAI API Ollama serves below /v1"
+    )
+    if root_given:
+        return (
+            f"{said}, which it adds to the server's root); set its base URL ({source}) to the server's root, the part "
+            f"before {ending}, e.g. http://localhost:11434"
+        )
+    return (
+        f"{said}); set its base URL ({source}) to the part before {ending} followed by /v1, "
+        "e.g. http://localhost:11434/v1"
+    )
 
 
 def _leading_version(request_path: str) -> str:

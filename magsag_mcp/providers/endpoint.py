@@ -104,6 +104,9 @@ class Endpoint(ABC):
     base_url_hint: ClassVar[str] = ""
     #: a base URL of the right shape, for the fix of one that cannot carry a request
     base_url_example: ClassVar[str] = "https://host/v1"
+    #: where the server's root is written, the provider adding its API's path itself (local's ``OLLAMA_BASE_URL``, to
+    #: which ``/v1`` is added): a fix names the root for these, the whole base URL for the others
+    root_sources: ClassVar[tuple[str, ...]] = ()
     #: what the base URL should look like, for a probe that found no API there (``base_url_hint`` when unset)
     probe_hint: ClassVar[str] = ""
     #: the host of the vendor's own API, which takes only the keys its vendor issued (api.openai.com); None: a server

@@ -96,6 +96,8 @@ class LocalEndpoint(Endpoint):
         "server's OpenAI API: http://localhost:11434/v1 for Ollama, http://host:8000/v1 for vLLM, "
         "http://localhost:1234/v1 for LM Studio"
     )
+    # a target's base_url and Ollama's variables name the server's root, as the guide writes it: /v1 is added to it
+    root_sources = ("the target's base_url", "OLLAMA_BASE_URL", "OLLAMA_HOST")
     # a local server speaks plain http: "https://host/v1" would send a user who wrote localhost:11434 to a TLS error
     base_url_example = "http://localhost:11434/v1"
     timeouts: Timeouts  # (its own, set in __init__: never the transport's)

@@ -234,3 +234,45 @@ def test_the_part_to_keep_is_before_the_version_a_request_path_begins_with(make,
     assert f"the base URL ends with {said}, a request's own path" in reason
     assert reason.endswith(f"e.g. {provider.endpoint.base_url_example}, the part before that path")
     assert provider.setting_problem() == f"{provider.name}: {reason.split(': ', 1)[1]}"
+
+
+@pytest.mark.parametrize(
+    "make, variable, pasted, ending, fix",
+    [  # (Ollama's variables and a local target's base_url name the server's root; /v1 is added to it)
+        (LocalProvider, "OLLAMA_BASE_URL", "/api/chat", "/api/chat", "the part before /api/chat, e.g. http://localhost:11434"),
+        (LocalProvider, "OLLAMA_HOST", "/api/generate", "/api/generate", "e.g. http://localhost:11434"),
+        (LocalProvider, "MAGSAG_LOCAL_LLM_BASE_URL", "/api/Embeddings/", "/api/embeddings", "followed by /v1"),
+        (CompatProvider, "MAGSAG_COMPAT_BASE_URL", "/api/embed", "/api/embed", "e.g. http://localhost:11434/v1"),
+    ],
+)
+def test_a_request_url_of_ollamas_own_api_is_refused_naming_the_root_to_set(make, variable, pasted, ending, fix):
+    # Ollama's curl examples (http://localhost:11434/api/chat) pasted as the base URL: every request went to
+    # /api/chat/responses (or /api/chat/v1/...), a 404 said as model_not_found, while doctor said ready
+    provider = make({variable: SERVER + pasted}, Transport())
+    reason = provider.unavailable(Target(provider.name, "llama3.1")) or ""
+    assert f"the base URL ends with {ending}, a request's path of Ollama's own API" in reason
+    assert f"set its base URL ({variable}) to" in reason and fix in reason
+    assert provider.setting_problem() == f"{provider.name}: {reason.split(': ', 1)[1]}"  # magsag doctor's
+
+
+@pytest.mark.parametrize("below", ["", "/v1", "/api", "/api/chatbot/v1", "/ollama/v1"])
+def test_a_local_base_url_that_is_no_ollama_request_path_is_taken(below):
+    provider = LocalProvider({"OLLAMA_BASE_URL": SERVER + below}, Transport())
+    assert provider.unavailable(Target("local", "llama3.1")) is None and provider.setting_problem() is None
+
+
+@pytest.mark.anyio
+async def test_a_call_naming_ollamas_chat_url_sends_nothing_and_is_recorded_failed(tmp_path: Path, serve):
+    vendor = FakeOpenAI(KEY).queue({"text": "answered"})
+    root = await serve(vendor)
+    env = {"MAGSAG_LOCAL_LLM_API_KEY": KEY, "MAGSAG_ALLOWED_BASE_URLS": f"local={root}"}  # (its key may go there)
+    async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
+        pasted = {"provider": "local", "model": "llama3.1:70b", "base_url": root + "/api/chat"}
+        with pytest.raises(E.MagsagError, match=r"ends with /api/chat, a request's path of Ollama's own API") as failed:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": pasted}, run_id="r-1")
+        assert "the target's base_url) to the server's root" in str(failed.value)
+        assert vendor.requests == []
+        [run] = await svc.query_runs({"run_id": "r-1"})
+        assert run["status"] == "error"
+        answered = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {**pasted, "base_url": root}})
+    assert answered.result.text == "answered" and vendor.requests[-1]["path"].startswith("/v1/")
