@@ -414,3 +414,20 @@ def test_cli_budget_skill_says_an_unpriced_call_is_let_through_at_no_known_price
     assert main(["budget", "--skill", "skill.analysis", "--model", "compat:unknown-model"]) == 0
     out = capsys.readouterr().out
     assert "call of skill.analysis is let through at no known price:" in out and " fits" not in out, out
+
+
+def test_cli_budget_skill_says_why_an_unpriced_call_is_let_through_with_no_provider_configured(
+    catalog_copy, tmp_path, monkeypatch, capsys
+):
+    # with no provider configured it said "would be let through at no known price once a provider is configured",
+    # without the reason the configured case gives (counted at $0 under allow_unpriced: no limit bounds it)
+    setup(catalog_copy, "max_cost_per_day_usd: 5", extra="    allow_unpriced: true\n")
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog_copy))
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
+    monkeypatch.delenv("MAGSAG_COMPAT_BASE_URL", raising=False)
+    assert main(["budget", "--skill", "skill.analysis", "--model", "compat:unknown-model"]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("call of")][0]
+    said = "call of skill.analysis would be let through at no known price once a provider is configured:"
+    assert line.startswith(said), line
+    assert "compat:unknown-model has no known price" in line and "no limit bounds what it spends" in line, line
+    assert "; but no target of skill.analysis's route can be sent now" in line and "MAGSAG_COMPAT_BASE_URL" in line

@@ -112,12 +112,15 @@ def _budget(args: argparse.Namespace) -> int:
         fits = f"is let through at no known price: {call['reason']}" if call.get("unpriced") else f"fits{reserves}"
         said = fits if call["fits"] else f"does not fit: {call['reason']}"
         if call.get("unsendable"):  # no provider configured: the budget's word is for once one is
-            unsent = "would be let through at no known price" if call.get("unpriced") else f"would fit{reserves}"
-            said = (
-                f"{unsent} once a provider is configured, but {call['unsendable']}"
-                if call["fits"]
-                else (f"{said}; and {call['unsendable']}")
-            )
+            if not call["fits"]:
+                said = f"{said}; and {call['unsendable']}"
+            elif call.get("unpriced"):  # why no limit bounds it, as the configured case says (the reason is long)
+                said = (
+                    f"would be let through at no known price once a provider is configured: {call['reason']}; but "
+                    f"{call['unsendable']}"
+                )
+            else:
+                said = f"would fit{reserves} once a provider is configured, but {call['unsendable']}"
         print(shown(f"call of {call['skill']} {said}"))
     return _budget_exit(status)
 
