@@ -134,3 +134,27 @@ def test_a_capitalised_misspelling_under_a_permissive_policy_is_told_the_model_i
     assert in_fallbacks.value.message.startswith(f"model_config.fallbacks[0]: {written!r} is no {vendor} model")
     assert other["targets"][0]["label"] == "anthropic:Claude-Unheard-Of"
     assert "has no known price" in other["targets"][0]["policy"]["reason"]
+
+
+def test_the_documented_capitalised_misspelling_under_allowed_models_is_an_input_error_before_the_policy(
+    tmp_path: Path,
+):
+    # docs/model-choice.md said a name in capitals "the policy refuses and nearly names" was told by the policy;
+    # since the catalog's models are compared first, it is an input error before any policy is asked, allowed_models
+    # or not, and the policy's refusal tells it only at a gateway
+    import re
+
+    text = re.sub(r"\s+", " ", (CATALOG.parent / "docs" / "model-choice.md").read_text())
+    assert "an input error said before any policy is asked, whether or not the policy has `allowed_models`" in text
+    policy_said = re.search(r"\(`(anthropic:Claude-3-5-Sonet is not in production_models\.allowed_models .*?)`\)", text)
+    assert policy_said is not None
+    call = {"data": "x", "model_config": {"model": "Claude-3-5-Sonet"}}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:  # production_models has allowed_models
+        with pytest.raises(E.PayloadError) as refused:
+            mg.skills.explain("skill.analysis", call)
+    assert refused.value.message.startswith("model_config: 'Claude-3-5-Sonet' is no anthropic model: ")
+    assert refused.value.message.endswith("did you mean 'claude-3-5-sonnet-20241022'?")
+    gateway = {**ENV, "ANTHROPIC_BASE_URL": "https://litellm.corp"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=gateway) as mg:
+        [first, *_] = mg.skills.explain("skill.analysis", call)["targets"]
+    assert first["policy"]["allowed"] is False and first["policy"]["reason"] == policy_said.group(1)
