@@ -84,7 +84,7 @@ async def test_reads_work_and_write_nothing(audited: Path):
     async with Ledger(audited, read_only=True) as ledger:
         assert ledger.read_only
         summary = await ledger.summarize()
-        assert summary["totals"]["calls"] == 1 and Decimal(summary["totals"]["cost_usd"]) == Decimal("0.25")
+        assert summary["totals"]["calls"] == 2 and summary["totals"]["known_cost_usd"] == "0.25"  # (and the dead call)
         page = await ledger.query_runs_page()
         assert [r["run_id"] for r in page["runs"]] == ["r1"]  # the expired reservation is not made an attempt
         hits = await ledger.search_page("overloaded", 10)
@@ -98,13 +98,13 @@ async def test_reads_work_and_write_nothing(audited: Path):
 async def test_a_writer_that_begins_after_the_open_is_read_too(audited: Path):
     # opened with no writer (read as immutable, nothing left beside it): when one begins, its log is read
     async with Ledger(audited, read_only=True) as reader:
-        assert (await reader.summarize())["totals"]["calls"] == 1
+        assert (await reader.summarize())["totals"]["calls"] == 2
         async with Ledger(audited) as writer:  # the owner's process, recording a call meanwhile
             now = time.time()
             await writer.record_call(RunRecord("r3", "bo", None, now), [
                 AttemptRecord("r3", now, "openai", "gpt-4o", None, "bo", "ok", 0, 1, cost_usd=Decimal("0.5"))
             ])  # fmt: skip
-            assert (await reader.summarize())["totals"]["calls"] == 2
+            assert (await reader.summarize())["totals"]["calls"] == 3
         assert [r["run_id"] for r in (await reader.query_runs_page())["runs"]] == ["r3", "r1"]
 
 
@@ -112,7 +112,7 @@ async def test_a_writer_that_came_and_went_between_reads_is_read_too(audited: Pa
     # read as immutable, SQLite keeps the pages it read: a writer that began and ended between two reads
     # (a one-shot `magsag invoke` of the owner's) leaves no -wal file, and its calls must still be read
     async with Ledger(audited, read_only=True) as reader:
-        assert (await reader.summarize())["totals"]["calls"] == 1
+        assert (await reader.summarize())["totals"]["calls"] == 2
         async with Ledger(audited) as writer:
             now = time.time()
             await writer.record_call(RunRecord("r3", "bo", None, now), [
@@ -120,7 +120,7 @@ async def test_a_writer_that_came_and_went_between_reads_is_read_too(audited: Pa
             ])  # fmt: skip
         assert not Path(f"{audited}-wal").exists()
         summary = await reader.summarize()
-        assert summary["totals"]["calls"] == 2 and Decimal(summary["totals"]["cost_usd"]) == Decimal("0.75")
+        assert summary["totals"]["calls"] == 3 and summary["totals"]["known_cost_usd"] == "0.75"
         assert (await reader.run_spend("r3")).known_usd == Decimal("0.5")
 
 
@@ -137,11 +137,11 @@ async def test_a_writer_at_work_is_read_through_a_link_to_the_ledger(audited: Pa
         ])  # fmt: skip
         async with Ledger(link, read_only=True) as reader:
             summary = await reader.summarize()
-            assert summary["totals"]["calls"] == 2 and Decimal(summary["totals"]["cost_usd"]) == Decimal("0.75")
+            assert summary["totals"]["calls"] == 3 and summary["totals"]["known_cost_usd"] == "0.75"
             await writer.record_call(RunRecord("r4", "bo", None, now), [
                 AttemptRecord("r4", now, "openai", "gpt-4o", None, "bo", "ok", 0, 1, cost_usd=Decimal("0.5"))
             ])  # fmt: skip
-            assert (await reader.summarize())["totals"]["calls"] == 3
+            assert (await reader.summarize())["totals"]["calls"] == 4
 
 
 async def test_writes_are_refused_with_the_cause_and_the_fix(audited: Path):
@@ -163,7 +163,7 @@ async def test_a_ledger_the_user_cannot_write_opens_for_reading(audited: Path, u
     before = _files(audited.parent)
     async with Ledger(audited) as ledger:
         assert ledger.read_only
-        assert (await ledger.summarize())["totals"]["calls"] == 1
+        assert (await ledger.summarize())["totals"]["calls"] == 2
         with pytest.raises(LedgerError, match=READ_ONLY):
             await ledger.log_event(None, None, "e", {})
     assert _files(audited.parent) == before
@@ -193,7 +193,7 @@ async def test_a_name_with_uri_characters_is_read_as_named(tmp_path: Path):
     db = folder / "ledger ?#%.db"
     await _ledger_with_an_expired_reservation(db)
     async with Ledger(db, read_only=True) as ledger:
-        assert (await ledger.summarize())["totals"]["calls"] == 1
+        assert (await ledger.summarize())["totals"]["calls"] == 2
     assert sorted(p.name for p in folder.iterdir()) == ["ledger ?#%.db"]
 
 
@@ -225,7 +225,7 @@ async def test_the_service_reads_and_refuses_a_call_before_paying(audited: Path,
     from magsag_mcp.service import Service
 
     async with await Service.open(catalog=CATALOG, db=audited, env={"MAGSAG_PROVIDER": "fake"}) as svc:
-        assert (await svc.summarize())["totals"]["calls"] == 1
+        assert (await svc.summarize())["totals"]["calls"] == 2
         assert (await svc.query_runs_page())["runs"]
         assert (await svc.search_page("overloaded"))["hits"]
         budget = await svc.check_budget(agent="ana", run_id="r1")
@@ -254,7 +254,7 @@ async def test_the_mcp_tools_read_a_read_only_ledger(audited: Path, unwritable, 
     assert error["type"] == "ledger_error" and READ_ONLY in error["message"] and FIX in error["message"]
     # what each read says is the audited ledger's, as the Ledger's own reads give it (test_reads_work_and_write_nothing)
     totals = read["summarize_usage"]["totals"]
-    assert (totals["calls"], totals["known_cost_usd"]) == (1, "0.25"), totals
+    assert (totals["calls"], totals["known_cost_usd"]) == (2, "0.25"), totals
     assert [r["run_id"] for r in read["query_runs"]["runs"]] == ["r1"]
     assert [h["event"] for h in read["search_usage"]["hits"]] == ["overloaded upstream"]
     agent_day = next(lim for lim in read["check_budget"]["limits"] if lim["limit"] == "agent_day")
@@ -274,7 +274,7 @@ def test_the_cli_summarizes_and_reports_budgets_of_a_read_only_ledger(tmp_path: 
 
     before = _files(audited.parent)
     assert main(["flow", "summarize", "--db", str(audited)]) == 0
-    assert json.loads(capsys.readouterr().out)["totals"]["calls"] == 1
+    assert json.loads(capsys.readouterr().out)["totals"]["calls"] == 2
     assert main(["budget", "--db", str(audited), "--catalog", str(CATALOG), "--agent", "ana", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["limits"]
     assert main(["data", "query", "--db", str(audited)]) == 0
@@ -336,7 +336,7 @@ def test_real_file_modes_met_by_a_user_they_stop(file_mode: int):
         )
         assert done.returncode == 0, done.stderr
         answer = json.loads(done.stdout)
-        assert answer["read_only"] is True and answer["calls"] == 1
+        assert answer["read_only"] is True and answer["calls"] == 2
         assert READ_ONLY in answer["refused"] and FIX in answer["refused"]
         assert sorted(p.name for p in folder.iterdir()) == ["ledger.db"]  # no -wal or -shm left behind
     finally:
@@ -469,11 +469,12 @@ async def test_a_read_of_a_read_only_ledger_says_the_expired_reservations_it_can
     read from it passed a call that may be billed. Each read now says so, with what the call holds."""
     async with Ledger(audited, read_only=True) as ledger:
         summary = await ledger.summarize()
-        assert summary["totals"]["calls"] == 1  # (still not made an attempt: it cannot be written)
+        assert summary["totals"]["calls"] == 2  # (counted as the abandoned attempt it cannot be written as)
         notes = await ledger.filter_notes(None, agent=True, run=True, names=True)
         [note] = [n for n in notes if "expired" in n]
         assert note.startswith("1 call of a process that ended with its request in flight")
-        assert "not counted" in note and "reading only" in note
+        assert "reading only" in note and "a summary counts it as the abandoned attempt it would be recorded as" in note
+        assert "not in its largest_run, largest_day or largest_call" in note
         assert "up to $0.0006" in note and "reserved_by.expired" in note
         # a run's read says it too (the read filters to a run, the dead call is in the ledger all the same)
         from magsag_mcp.ledger.filters import UsageFilters

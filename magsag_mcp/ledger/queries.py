@@ -4,6 +4,7 @@ here, where callers have imported it), search: search.py, prune: prune.py."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import redact_values
@@ -23,6 +24,7 @@ from .rollup_reads import (
 from .run_pages import query_runs as query_runs  # where callers have imported it
 from .spaced_names import refuse_spaced_names
 from .times import iso_time
+from .unrecorded import dead_calls
 from .unsent import unsent_calls
 
 if TYPE_CHECKING:
@@ -150,10 +152,16 @@ async def summarize(
 
     # "7d" resolved once: every read below must cover the same period
     fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
+    now = time.time()
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
         refuse_spaced_names(conn, f)
         rows = _rollup_rows(conn, fixed)
+        # a read-only ledger's calls of dead processes, which it cannot record: counted as a writable read records
+        # them (see unrecorded.py), so that the two reads of one ledger agree and `flow gate` fails the incomplete one
+        dead = dead_calls(conn, fixed, now) if ledger.read_only else None
+        if dead is not None:
+            rows += dead.rows
         groups: dict[str, dict[str, dict[str, int]]] = {"model": {}, "provider": {}, "agent": {}, "skill": {}}
         providers_of: dict[str, set[str]] = {}
         refused: dict[str, int] = {}
@@ -196,6 +204,8 @@ async def summarize(
             counts: dict[str | None, int] = {m: acc["unpriced"] - acc["bounded"] for m, acc in groups["model"].items()}
             costliest.mark_unbounded(conn, {**counts, None: unbounded}, fixed)
         period = _period(conn, fixed)
+        if dead is not None and dead.rows:
+            period = (_earliest(period[0], dead.first), _latest(period[1], dead.last))
         largest_day, agent_days = largest_days(conn, fixed, zone)
         by_agent = {k: _stats(v) for k, v in sorted(groups["agent"].items())}
         for agent, peak in agent_days.items():
@@ -233,6 +243,14 @@ async def summarize(
         }
 
     return await ledger.read(q)
+
+
+def _earliest(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _latest(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else max(a, b)
 
 
 #: the filters whose attempts an index keeps in time order (attempts_model, attempts_agent), or every attempt

@@ -271,9 +271,9 @@ class LedgerReports:
         """The note for a ledger opened for reading only that holds expired reservations: calls whose process ended
         with the request in flight (killed, or hung past the call's deadline). A read of a writable ledger records
         them first, as the abandoned attempts they stood for, and counts them at their bound; read only, they stay
-        reservations, which no summary counts, and its cost read as complete with no word of them (a report of the
-        owner's ledger, a gate fed from it). None where there are none, and for a writable ledger (its read just
-        recorded them)."""
+        reservations: a summary counts them as those attempts in its totals and breakdowns (see unrecorded.py), not
+        in its peaks, and a list of runs or days not at all, which the note says. None where there are none, and for
+        a writable ledger (its read just recorded them)."""
         if not self.read_only:
             return None
         from ..plurals import agreeing, counted
@@ -287,11 +287,12 @@ class LedgerReports:
         it, them = ("it", "it") if calls == 1 else ("they", "them")
         bound = f"up to ${from_pusd(held):f}" + (" and one of no known price, with no bound" if unbounded else "")
         return (
-            f"{counted(calls, 'call')} {DEAD_CALL if calls == 1 else DEAD_CALLS} "
-            f"{agreeing(calls, 'is', 'are')} not counted here: the ledger is open for reading only, so {it} cannot be "
-            f"recorded as the abandoned {agreeing(calls, 'attempt')} {it} stood for, of unknown cost {bound}, which "
-            f"the provider may bill; `magsag budget` (check_budget) counts {them} as reserved_by.expired, and a read "
-            f"of the ledger where it can be written records and counts {them}"
+            f"{counted(calls, 'call')} {DEAD_CALL if calls == 1 else DEAD_CALLS} cannot be recorded: the ledger is "
+            f"open for reading only; a summary counts {them} as the abandoned {agreeing(calls, 'attempt')} {it} would "
+            f"be recorded as, of unknown cost {bound}, which the provider may bill, in its totals and breakdowns (not "
+            f"in its largest_run, largest_day or largest_call), a list of runs or days not at all; `magsag budget` "
+            f"(check_budget) counts {them} as reserved_by.expired, and a read of the ledger where it can be written "
+            f"records {them}"
         )
 
     async def pruned_note(self, since: Since) -> str | None:
