@@ -47,11 +47,11 @@ async def test_a_summary_reads_one_snapshot_while_another_process_records(tmp_pa
     real = queries.largest_days
     other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)  # another process's connection
 
-    def meanwhile(conn, f, zone=None):  # another process commits a call between the summary's statements
+    def meanwhile(conn, f, zone=None, dead=None):  # another process commits a call between the summary's statements
         other.execute("BEGIN IMMEDIATE")
         call("r-meanwhile")(other)
         other.execute("COMMIT")
-        return real(conn, f, zone)
+        return real(conn, f, zone, dead)
 
     async with Ledger(db) as ledger:
         await ledger.submit(call("r-first"))

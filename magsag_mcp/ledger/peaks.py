@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..errors import InputError
@@ -30,6 +30,9 @@ from .money import from_pusd, joined, named_sum, summed
 from .pruned_runs import tree_pruned, tree_pruned_unbounded
 from .rollup_reads import ATTEMPT_DAY, BUCKET, attempts_where, grouped_rows
 from .run_window import among, called_within
+
+if TYPE_CHECKING:
+    from .unrecorded import DeadCalls
 
 #: a run delegated from none: the top of its tree
 _TOP = "(r.parent_run_id IS NULL OR r.parent_run_id = r.run_id)"
@@ -215,13 +218,13 @@ def _costliest_top_run(
 
 
 def largest_days(
-    conn: sqlite3.Connection, f: UsageFilters, zone: str | None = None
+    conn: sqlite3.Connection, f: UsageFilters, zone: str | None = None, dead: DeadCalls | None = None
 ) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
     """(the costliest day of all selected calls, each agent's costliest day), each as ``date``,
     ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd`` (null if the day holds an attempt of unbounded
     cost), ``unbounded_attempts`` (those of every day it was chosen from); agents keyed as ``by_agent`` is. Days are
     UTC days, or with ``zone`` (an IANA name) that zone's, as a policy's ``timezone`` counts its day limits."""
-    by_day, by_agent_day = day_costs(conn, f, zone)
+    by_day, by_agent_day = day_costs(conn, f, zone, dead)
 
     def peak(days: dict[date, list[int]]) -> dict[str, Any]:
         # the earliest of ties
@@ -234,11 +237,13 @@ def largest_days(
     return (peak(by_day) if by_day else None), {agent: peak(days) for agent, days in per_agent.items()}
 
 
-def agent_days(conn: sqlite3.Connection, f: UsageFilters, zone: str | None = None) -> list[dict[str, Any]]:
+def agent_days(
+    conn: sqlite3.Connection, f: UsageFilters, zone: str | None = None, dead: DeadCalls | None = None
+) -> list[dict[str, Any]]:
     """Each agent's spend on each day it spent (``magsag flow daily``), by day then agent: ``date``, ``agent``, and
     the money of a peak (``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``, null where the day holds
     an attempt of unbounded cost, and ``unbounded_attempts``, that day's). Days as :func:`largest_days` counts them."""
-    rows = sorted(day_costs(conn, f, zone)[1].items(), key=lambda item: (item[0][1], item[0][0]))
+    rows = sorted(day_costs(conn, f, zone, dead)[1].items(), key=lambda item: (item[0][1], item[0][0]))
     return [
         {"date": day.isoformat(), "agent": agent, **_money(known, bound, own=own, scope=own)}
         for (agent, day), (known, bound, own) in rows
@@ -246,10 +251,11 @@ def agent_days(conn: sqlite3.Connection, f: UsageFilters, zone: str | None = Non
 
 
 def day_costs(
-    conn: sqlite3.Connection, f: UsageFilters, zone: str | None = None
+    conn: sqlite3.Connection, f: UsageFilters, zone: str | None = None, dead: DeadCalls | None = None
 ) -> tuple[dict[date, list[int]], dict[tuple[str, date], list[int]]]:
     """The selected attempts' [known cost, bound on the unknown, unbounded attempts] by day and by (agent, day), in
-    pico-USD; days as :func:`largest_days` counts them."""
+    pico-USD; days as :func:`largest_days` counts them. ``dead``: a read-only ledger's calls of dead processes, counted
+    on their days as the abandoned attempts a writable read records them as (see unrecorded.py)."""
     unknown = "CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END"
     # the rest only where the cost is unknown (few rows): as one AND, SQLite evaluated all three on every attempt,
     # 61,000 of a run-filtered summary's 720,000 steps (a tree of 3,000 delegated runs)
@@ -291,6 +297,12 @@ def day_costs(
             acc[0] += known
             acc[1] += bound
             acc[2] += int(unbounded_here or 0)
+    for row, at in zip(dead.rows, dead.at, strict=True) if dead is not None else ():
+        day = day_of(int(at // (BUCKET if zone is None else SPEND_BUCKET_SECONDS)))
+        agent, bound, bounded = row[2], row[12], row[13]
+        for acc in (by_day.setdefault(day, [0, 0, 0]), by_agent_day.setdefault((agent or "(none)", day), [0, 0, 0])):
+            acc[1] += bound
+            acc[2] += 1 - bounded
     return by_day, by_agent_day
 
 

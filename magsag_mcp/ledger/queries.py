@@ -206,7 +206,7 @@ async def summarize(
         period = _period(conn, fixed)
         if dead is not None and dead.rows:
             period = (_earliest(period[0], dead.first), _latest(period[1], dead.last))
-        largest_day, agent_days = largest_days(conn, fixed, zone)
+        largest_day, agent_days = largest_days(conn, fixed, zone, dead)
         by_agent = {k: _stats(v) for k, v in sorted(groups["agent"].items())}
         for agent, peak in agent_days.items():
             if agent in by_agent:

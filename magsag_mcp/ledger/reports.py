@@ -66,10 +66,14 @@ class LedgerReports:
         zone = known_zone(timezone)
         f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None, zone=zone)
         fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
+        now = time.time()
 
         def q(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            from .unrecorded import dead_calls
+
             refuse_spaced_names(conn, f)
-            return agent_days(conn, fixed, zone)
+            # a read-only ledger's calls of dead processes, on their days, as a writable read records them
+            return agent_days(conn, fixed, zone, dead_calls(conn, fixed, now) if self.read_only else None)
 
         return await self.read(q)
 
@@ -271,9 +275,9 @@ class LedgerReports:
         """The note for a ledger opened for reading only that holds expired reservations: calls whose process ended
         with the request in flight (killed, or hung past the call's deadline). A read of a writable ledger records
         them first, as the abandoned attempts they stood for, and counts them at their bound; read only, they stay
-        reservations: a summary counts them as those attempts in its totals and breakdowns (see unrecorded.py), not
-        in its peaks, and a list of runs or days not at all, which the note says. None where there are none, and for
-        a writable ledger (its read just recorded them)."""
+        reservations: a summary counts them as those attempts in its totals, breakdowns and days (see unrecorded.py),
+        not in its costliest run and call, and a list of runs not at all, which the note says. None where there are
+        none, and for a writable ledger (its read just recorded them)."""
         if not self.read_only:
             return None
         from ..plurals import agreeing, counted
@@ -289,8 +293,8 @@ class LedgerReports:
         return (
             f"{counted(calls, 'call')} {DEAD_CALL if calls == 1 else DEAD_CALLS} cannot be recorded: the ledger is "
             f"open for reading only; a summary counts {them} as the abandoned {agreeing(calls, 'attempt')} {it} would "
-            f"be recorded as, of unknown cost {bound}, which the provider may bill, in its totals and breakdowns (not "
-            f"in its largest_run, largest_day or largest_call), a list of runs or days not at all; `magsag budget` "
+            f"be recorded as, of unknown cost {bound}, which the provider may bill, in its totals, breakdowns and days "
+            f"(not in its largest_run or largest_call), a list of runs not at all; `magsag budget` "
             f"(check_budget) counts {them} as reserved_by.expired, and a read of the ledger where it can be written "
             f"records {them}"
         )

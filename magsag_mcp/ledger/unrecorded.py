@@ -23,11 +23,18 @@ _STATUS_KEPT = ("policy_denied", "budget_exceeded", "cancelled", "error")
 @dataclass(frozen=True)
 class DeadCalls:
     """The stand-ins a summary's filters select: ``rows`` as the summary's rollup rows (see
-    :func:`~.queries._rollup_rows`), and the earliest and latest time among them (the period they widen)."""
+    :func:`~.queries._rollup_rows`), and ``at`` the time of each (its reservation's, the attempt's start)."""
 
     rows: list[tuple[Any, ...]]
-    first: float | None
-    last: float | None
+    at: list[float]
+
+    @property
+    def first(self) -> float | None:
+        return min(self.at, default=None)
+
+    @property
+    def last(self) -> float | None:
+        return max(self.at, default=None)
 
 
 def dead_calls(conn: sqlite3.Connection, f: UsageFilters, now: float) -> DeadCalls:
@@ -63,7 +70,7 @@ def dead_calls(conn: sqlite3.Connection, f: UsageFilters, now: float) -> DeadCal
             + (-1, None, None, carries, 0, 0)
         )
         times.append(created)
-    return DeadCalls(rows, min(times, default=None), max(times, default=None))
+    return DeadCalls(rows, times)
 
 
 def _named(agent: Any, skill: Any, model: str, provider: str) -> tuple[tuple[str, Any], ...]:
