@@ -279,6 +279,10 @@ class LedgerReads:
             # (the targets the cascade would pass over, unsent, are passed over too)
             status = call_fit(self.governance, plan, status, agent=agent, skip=self.cascade.skip_reason)
         notes = self.ledger_notes()
+        # a read-only ledger's calls of dead processes: counted as reserved_by.expired, not as the attempts a writable
+        # read records them as, which the note says
+        if (expired := await self.ledger.expired_unrecorded_note()) is not None:
+            notes.append(expired)
         return cast("BudgetStatusDict", {**status, "notes": notes} if notes else status)
 
     async def refuse_others_run(self, run_id: str, agent: str, doing: str) -> None:

@@ -474,7 +474,8 @@ async def test_a_read_of_a_read_only_ledger_says_the_expired_reservations_it_can
         [note] = [n for n in notes if "expired" in n]
         assert note.startswith("1 call of a process that ended with its request in flight")
         assert "reading only" in note and "a summary counts it as the abandoned attempt it would be recorded as" in note
-        assert "in its totals, breakdowns and days (not in its largest_run or largest_call)" in note
+        assert "in all it counts (largest_run and largest_call too" in note
+        assert "lists no run of it alone, and a search does not find it" in note
         assert "up to $0.0006" in note and "reserved_by.expired" in note
         # a run's read says it too (the read filters to a run, the dead call is in the ledger all the same)
         from magsag_mcp.ledger.filters import UsageFilters

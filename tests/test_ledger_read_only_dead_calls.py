@@ -53,15 +53,12 @@ async def twins(tmp_path: Path) -> tuple[Path, Path]:
     return db, tmp_path / "b" / "ledger.db"
 
 
-_PEAKS = ("largest_call",)
-
-
 def _counts(summary: dict[str, Any]) -> dict[str, Any]:
-    """The summary's counts and costs: totals and each breakdown's, its costliest day and each agent's, and its period
-    (the costliest run and call apart)."""
-    out: dict[str, Any] = {k: summary[k] for k in ("totals", "period", "largest_day")}
+    """The summary's counts and costs: totals and each breakdown's (each model's costliest call among them), its
+    costliest run, day and call, each agent's costliest day, and its period."""
+    out: dict[str, Any] = {k: summary[k] for k in ("totals", "period", "largest_day", "largest_run", "largest_call")}
     for part in ("model_stats", "by_provider", "by_agent", "by_skill"):
-        out[part] = {k: {f: v for f, v in s.items() if f not in _PEAKS} for k, s in summary[part].items()}
+        out[part] = summary[part]
     return out
 
 
@@ -133,3 +130,167 @@ def test_flow_summarize_of_a_read_only_ledger_into_flow_gate_fails(tmp_path: Pat
     assert main(["flow", "gate", str(summary), "--policy", str(policy)]) == 1
     out = capsys.readouterr().out
     assert "caps: 1 attempt has no known cost" in out, out
+
+
+async def _ledger_with_dead_calls_in_runs(db: Path) -> None:
+    """Dead calls that decide the costliest run: one in a run recorded ok (which it turns to error) that makes it the
+    costliest, one in a run delegated from another (a run of its own, recorded with the dead call), one of no bound in
+    that tree, and one in a run begun hours before the calls within the last hour."""
+    async with Ledger(db) as ledger:
+        now = time.time()
+
+        def paid(run: str, at: float, cost: str, agent: str = "ana", model: str = "gpt-4o") -> AttemptRecord:
+            return AttemptRecord(run, at, "openai", model, "skill.analysis", agent, "ok", 0, 1, cost_usd=Decimal(cost))
+
+        await ledger.record_call(
+            RunRecord("r1", "ana", "skill.analysis", now - 600, status="ok"), [paid("r1", now - 600, ".25")]
+        )
+        await ledger.record_call(
+            RunRecord("r6", "bo", "skill.analysis", now - 9000, status="ok"), [paid("r6", now - 9000, ".10", "bo")]
+        )
+        await ledger.record_call(
+            RunRecord("r0", "bo", "skill.analysis", now - 8000, status="ok"), [paid("r0", now - 8000, ".30", "bo")]
+        )
+        rows = [
+            # r6 (recorded ok, 2.5 hours ago): $0.30 at most, which makes it the costliest run, and an error
+            ("r6", "bo", now - 1500, now - 700, 3 * 10**11, "r6", "anthropic", "claude-x", "skill.analysis", "c6", 0),
+            # a run delegated from r1, not recorded: r1's tree
+            ("r1", "ana", now - 1400, now - 650, 50_000_000_000, "r7", "openai", "gpt-4o", "skill.summary", "c7", 0),
+            # another delegated from r1, of no known price: no bound on r1's tree
+            ("r1", "ana", now - 1300, now - 640, 0, "r9", "compat", "mystery-model", "skill.summary", "c9", 1),
+        ]
+        for row in rows:
+            await ledger.submit(lambda c, row=row: c.execute(_RESERVE, row))
+
+
+@pytest.fixture
+async def run_twins(tmp_path: Path) -> tuple[Path, Path]:
+    (tmp_path / "a").mkdir()
+    db = tmp_path / "a" / "ledger.db"
+    await _ledger_with_dead_calls_in_runs(db)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    return db, tmp_path / "b" / "ledger.db"
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        None,
+        {"status": "ok"},
+        {"status": "error"},
+        {"since": "1h"},
+        {"since": "1h", "agent": "bo"},
+        {"agent": "ana"},
+        {"model": "gpt-4o"},
+        {"provider": "anthropic"},
+        {"skill": "skill.summary"},
+        {"run_id": "r1"},
+        {"run_id": "r6"},
+        {"until": "30m"},
+    ],
+)
+async def test_a_read_only_summary_finds_the_costliest_run_and_call_as_the_writable_read_does(run_twins, filters):
+    """largest_run and largest_call (what `flow gate`'s run and call limits check) count the dead calls as recorded:
+    left out, r6's $0.30 at most went unseen, and r1's tree lacked its delegated runs and its call of no bound; and a
+    status filter reads r6, recorded ok, as the error its dead call makes it (its paid call with it)."""
+    read_only, writable = run_twins
+    async with Ledger(read_only, read_only=True) as ledger:
+        seen = await ledger.summarize(filters)
+        seen_days = await ledger.agent_days(filters)
+    async with Ledger(writable) as ledger:
+        recorded = await ledger.summarize(filters)
+        recorded_days = await ledger.agent_days(filters)
+    assert _counts(seen) == _counts(recorded)
+    assert seen_days == recorded_days
+
+
+async def test_the_gate_fails_a_run_over_its_limit_by_a_dead_call_read_only(run_twins):
+    from magsag_mcp.governance import Policy, PolicySet
+    from magsag_mcp.governance.gate import check_summary
+
+    read_only, _ = run_twins
+    async with Ledger(read_only, read_only=True) as ledger:
+        summary = await ledger.summarize({"run_id": "r6"})
+    assert summary["largest_run"]["run_id"] == "r6" and summary["largest_run"]["at_most_usd"] == "0.4"
+    violations = check_summary(summary, PolicySet([Policy(name="caps", thresholds={"max_cost_per_run_usd": "0.35"})]))
+    assert any("r6" in v for v in violations), violations
+
+
+def _runs_by_id(page: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    # (ended_at: the time of the read that records a dead call, this read's read-only)
+    return {run["run_id"]: {k: v for k, v in run.items() if k != "ended_at"} for run in page["runs"]}
+
+
+@pytest.mark.parametrize(
+    "filters", [None, {"status": "ok"}, {"status": "error"}, {"agent": "bo"}, {"run_id": "r6"}, {"since": "1h"}]
+)
+@pytest.mark.parametrize("attempts_per_run", [None, 1])
+async def test_a_read_only_list_of_runs_shows_a_run_with_a_dead_call_as_the_writable_read_does(
+    run_twins, filters, attempts_per_run
+):
+    """`data query` / query_runs of a read-only ledger: r6, recorded ok, is listed as the writable read lists it once
+    its dead call is recorded (status error, its stand-in among its attempts, cost unknown, bounded), and a status
+    filter reads it so; the runs of dead calls alone (r7, r9, delegated from r1) are not listed, which the note says."""
+    read_only, writable = run_twins
+    async with Ledger(read_only, read_only=True) as ledger:
+        seen = _runs_by_id(await ledger.query_runs_page(filters, attempts_per_run))
+        note = await ledger.expired_unrecorded_note()
+    async with Ledger(writable) as ledger:
+        recorded = _runs_by_id(await ledger.query_runs_page(filters, attempts_per_run))
+    assert seen == {run_id: run for run_id, run in recorded.items() if run_id not in ("r7", "r9")}
+    if filters is None:
+        assert seen["r6"]["status"] == "error" and seen["r6"]["cost_usd"] is None
+        assert seen["r6"]["attempts"][-1]["error_class"] == "abandoned"
+    assert note is not None and "lists no run of them alone" in note, note
+
+
+@pytest.mark.parametrize("run_id", ["r1", "r6", "r7", "r0"])
+async def test_a_read_only_run_spend_counts_the_dead_calls_of_its_scope_as_the_writable_read_does(run_twins, run_id):
+    """run_spend (obs.get_current_cost(), cost_detail()): r1's scope holds the dead calls of the runs delegated from it
+    (one bounded, one of no bound), r6 its own; left out, r1's read $0.25 complete where it holds an unknown cost."""
+    read_only, writable = run_twins
+    async with Ledger(read_only, read_only=True) as ledger:
+        seen = await ledger.run_spend(run_id)
+    async with Ledger(writable) as ledger:
+        recorded = await ledger.run_spend(run_id)
+    assert seen.to_dict() == recorded.to_dict()
+    if run_id == "r1":
+        assert not seen.cost_complete and seen.unbounded_attempts == 1 and seen.unknown_attempts == 2
+
+
+def test_data_search_and_budget_of_a_read_only_ledger_say_its_dead_calls(tmp_path: Path, monkeypatch, capsys):
+    """`magsag data search` (search_usage) finds no stand-in of a dead call on a ledger it cannot write (a writable read
+    records them, as errors it finds), and `magsag budget --run-id` counts them as reservations, not as the attempts
+    a writable read records them as: each says so in a note (on stderr; search_usage's and check_budget's notes)."""
+    import json
+
+    import anyio
+
+    from magsag_mcp.cli import main
+    from magsag_mcp.ledger import opening
+
+    (tmp_path / "a").mkdir()
+    db = tmp_path / "a" / "ledger.db"
+    anyio.run(_ledger_with_dead_calls_in_runs, db)
+    monkeypatch.setattr(opening, "file_writable", lambda path: False)  # (as for a user who cannot write it)
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    said = "3 calls of processes that ended with their requests in flight (their reservations expired) cannot be"
+    capsys.readouterr()
+    assert main(["data", "search", "in flight", "--db", str(db)]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == [] and said in err and "a search does not find them" in err, err
+    assert main(["budget", "--db", str(db), "--catalog", str(catalog), "--run-id", "r6"]) == 0
+    err = capsys.readouterr().err
+    assert said in err and "reserved_by.expired" in err, err
+    assert main(["budget", "--db", str(db), "--catalog", str(catalog), "--run-id", "r6", "--json"]) == 0
+    assert any(said in note for note in json.loads(capsys.readouterr().out)["notes"])
+
+
+async def test_search_usage_of_a_read_only_ledger_says_its_dead_calls(run_twins):
+    read_only, writable = run_twins
+    async with Ledger(read_only, read_only=True) as ledger:
+        notes = (await ledger.search_page("in flight"))["notes"]
+    assert any("a search does not find them" in note for note in notes), notes
+    async with Ledger(writable) as ledger:  # (recorded, each is found)
+        page = await ledger.search_page("in flight")
+    assert len(page["hits"]) == 3 and not page["notes"]

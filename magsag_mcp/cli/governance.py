@@ -33,13 +33,15 @@ def _budget(args: argparse.Namespace) -> int:
     kinds: set[str] = set()  # the kinds of limit the policies set, for the hint when none applies
     where = ""
     run_in_flight: str | None = None  # the note for a run none of whose calls is recorded yet, all in flight
+    expired: str | None = None  # a read-only ledger's calls of dead processes (LedgerReports.expired_unrecorded_note)
     run_meant: str | None = None  # the recorded run id that an unrecorded one nearly is (LedgerReports.run_meant)
 
     async def read(svc: Any) -> Any:
-        nonlocal where, run_in_flight, run_meant
+        nonlocal where, run_in_flight, run_meant, expired
         status = await svc.check_budget(
             agent=args.agent, run_id=args.run_id, skill=args.skill, model=args.model, max_tokens=args.max_tokens
         )
+        expired = await svc.ledger.expired_unrecorded_note()
         # a misspelled --agent showed its whole daily limit left ("spent $0"), with no word that no run has it; one
         # whose calls are all in flight (a first call, a stopped process's hold) is no misspelling
         known = status.get("agent_recorded") is not False or _in_flight(status, "agent_day")
@@ -55,6 +57,8 @@ def _budget(args: argparse.Namespace) -> int:
         return status
 
     status = with_service(args, read)
+    if expired is not None:  # on stderr, as the other notes: stdout is the limits a script reads
+        print(f"note: {shown(expired)}", file=sys.stderr)
     if status.get("run_recorded") is False and not _in_flight(status, "run"):
         # a note, on stderr as --agent's is: stdout is the limits (or their JSON) a script reads; the id as given,
         # escaped for the terminal

@@ -4,6 +4,7 @@ write them, are read in times.py (:func:`parse_since` and its kin, re-exported h
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -97,9 +98,21 @@ class UsageFilters(BaseModel):
     _model_as_google: str | None = PrivateAttr(default=None)
     #: what the caller calls each filter (build's ``names``), for a refusal made in the read (see spaced_names.py)
     _names: Mapping[str, str] = PrivateAttr(default_factory=dict)
+    #: the runs a read-only ledger's dead calls would turn to 'error' as they are recorded (recorded 'ok' or
+    #: 'running'), which a status filter reads as 'error' then, as it would read the ledger writable (see dead_runs.py)
+    _errored_runs: tuple[str, ...] = PrivateAttr(default=())
+    #: the runs a read-only ledger's dead calls would add a call within the window to (see run_window.begun_before)
+    _called_runs: tuple[str, ...] = PrivateAttr(default=())
 
     def caller_names(self) -> Mapping[str, str]:
         return self._names
+
+    def with_errored_runs(self, runs: tuple[str, ...], called: tuple[str, ...] = ()) -> UsageFilters:
+        """These filters, a status filter reading ``runs`` as 'error' (see :attr:`_errored_runs`), and a window
+        reading the runs ``called`` as runs that called within it (:attr:`_called_runs`)."""
+        out = self.model_copy()
+        out._errored_runs, out._called_runs = runs, called
+        return out
 
     @field_validator("agent", "run_id", "skill", "model", "provider", "since", "until")
     @classmethod
@@ -362,10 +375,12 @@ def sql_where(
             else:
                 clauses.append("a.run_id IN (SELECT run_id FROM runs WHERE status = ?)")
             args.append(f.status)
+            _errored(f, "a", clauses, args)
     else:
         if f.status is not None:
             clauses.append(f"{table}.status = ?")
             args.append(f.status)
+            _errored(f, table, clauses, args)
         for name in ("model", "provider"):
             value = getattr(f, name)
             if value is not None:
@@ -382,3 +397,13 @@ def sql_where(
         clauses.append(f"{table}.{col_time} < ?")
         args.append(until)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def _errored(f: UsageFilters, table: str, clauses: list[str], args: list[Any]) -> None:
+    """The status filter's clause (the last of ``clauses``) with the runs a read-only ledger's dead calls would turn
+    to 'error' (:attr:`UsageFilters._errored_runs`) read as 'error': selected by a filter of 'error', no other."""
+    if not f._errored_runs:
+        return
+    listed = f"{table}.run_id IN (SELECT value FROM json_each(?))"
+    clauses[-1] = f"({clauses[-1]} OR {listed})" if f.status == "error" else f"({clauses[-1]} AND NOT {listed})"
+    args.append(json.dumps(f._errored_runs))

@@ -15,6 +15,7 @@ delegated run's call outside the window): a peak's ``unbounded_attempts`` is nev
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import InputError
 from ..zones import is_utc, zone_problem
+from .dead_runs import touched_trees, tree_dead_unbounded
 from .filters import UsageFilters, parse_since, rows_in_range, sql_where
 from .migrations import SPEND_BUCKET_SECONDS
 from .money import from_pusd, joined, named_sum, summed
@@ -32,6 +34,7 @@ from .rollup_reads import ATTEMPT_DAY, BUCKET, attempts_where, grouped_rows
 from .run_window import among, called_within
 
 if TYPE_CHECKING:
+    from .dead_runs import RunAsRecorded
     from .unrecorded import DeadCalls
 
 #: a run delegated from none: the top of its tree
@@ -53,7 +56,9 @@ def _money(known: int, bound: int, *, own: int = 0, scope: int = 0) -> dict[str,
     }
 
 
-def largest_run(conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0) -> dict[str, Any] | None:
+def largest_run(
+    conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0, dead: dict[str, RunAsRecorded] | None = None
+) -> dict[str, Any] | None:
     """The costliest run tree among the runs the filters select: ``run_id`` (the top run),
     ``delegated_runs``, ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd`` (null if the tree holds an
     attempt of unbounded cost), ``unbounded_attempts`` (``unbounded``, the selected attempts', and the tree's own that
@@ -65,12 +70,23 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0) -
     Two indexed reads instead of grouping every run by its tree: the costliest top run (runs_cost,
     read from the top down to the first run the filters select) and the trees that delegated
     (runs_parent holds only delegated runs), each with its top run's own cost added.
+
+    ``dead``: a read-only ledger's runs holding calls of dead processes, as a writable read records them
+    (:func:`~.dead_runs.runs_as_recorded`): the trees they touch are counted from them
+    (:func:`~.dead_runs.touched_trees`), the rest as read here, those runs left out.
     """
     where, args = sql_where(f, table="r")
     cond = where.removeprefix(" WHERE ") or "1"
+    every, every_args = cond, list(args)  # (the runs the filters select, the dead calls' left in)
+    before = called_within(conn, f)
+    touched: list[tuple[str, int, int, int]] = []
+    if dead:
+        touched = touched_trees(conn, f, dead, cond, args, before, _times(f))
+        cond, args = f"({cond}) AND NOT {among('r')}", [*args, json.dumps(list(dead))]
+        kept = [] if before is None else [run for run in json.loads(before) if run not in dead]
+        before = json.dumps(kept) if kept else None
     # a run filter selects a run and its children by primary key and runs_parent: no walk down runs_cost
     lone = _costliest_top_run(conn, cond, args, window=f.run_id is None)
-    before = called_within(conn, f)
     if before is not None:
         other = conn.execute(
             f"SELECT r.run_id, r.cost_pusd, r.cost_bound_pusd, 0, r.rowid FROM runs r WHERE {among('r')} AND {_TOP}"
@@ -85,6 +101,8 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0) -
     # trees by id, reporting the first, not the costliest.
     own_where, own_args = sql_where(f, table="o")
     own_clause = own_where.removeprefix(" WHERE ") or "1"
+    if dead:
+        own_clause, own_args = f"({own_clause}) AND NOT {among('o')}", [*own_args, json.dumps(list(dead))]
     delegated = "r.parent_run_id IS NOT NULL AND r.parent_run_id != r.run_id"
     runs, runs_args = f"runs r{_by_time(conn, f)} WHERE {cond} AND {delegated}", list(args)
     if before is not None:  # the delegated runs begun before the window too, and a top run of them
@@ -116,28 +134,39 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters, unbounded: int = 0) -
     if trees:
         root, cost_high, cost_low, own_cost, bound_high, bound_low, own_bound, delegated_runs = trees[0]
         tree = (root, joined(cost_high, cost_low) + own_cost, joined(bound_high, bound_low) + own_bound, delegated_runs)
-    candidates = [row[:4] for row in (lone, tree) if row is not None]
+    # a tree the dead calls touch is counted whole from them, the part of it read above (its other runs) dropped
+    tops = {row[0] for row in touched}
+    candidates = [row[:4] for row in (lone, tree) if row is not None and row[0] not in tops] + touched
     if not candidates:
         return None
     run_id, known, bound, count = max(candidates, key=lambda row: (row[1] + row[2], row[3]))
-    own, left_out = _tree_unbounded(conn, run_id, f, unbounded)
+    held = tree_dead_unbounded(conn, f, dead, run_id, _times(f)) if dead else (0, 0)
+    own, left_out = _tree_unbounded(conn, run_id, f, unbounded, held)
     money = _money(int(known), int(bound), own=own, scope=unbounded + left_out)
     out = {"run_id": run_id, "delegated_runs": int(count), **money}
     # a run of the tree the filters select (its row in the figures) that keeps a cost, which the tree's run limit
     # counts, or calls, that its attempts left do not hold (none left, or some): a prune took them, and the totals,
     # read from what is left, do not hold it; decided as query_runs decides it (pruned_runs.tree_pruned)
-    if tree_pruned(conn, run_id, cond, args):
+    if tree_pruned(conn, run_id, every, every_args):
         out["attempts_pruned"] = True
     return out
+
+
+def _times(f: UsageFilters) -> tuple[float | None, float | None]:
+    return parse_since(f.since), parse_since(f.until, field="until")
 
 
 #: the filters that select some of a run tree's attempts and not others (a run filter naming the tree selects it whole)
 _PART_OF_A_TREE = ("agent", "skill", "model", "provider", "status", "since", "until")
 
 
-def _tree_unbounded(conn: sqlite3.Connection, root: str, f: UsageFilters, unbounded: int) -> tuple[int, int]:
+def _tree_unbounded(
+    conn: sqlite3.Connection, root: str, f: UsageFilters, unbounded: int, dead: tuple[int, int] = (0, 0)
+) -> tuple[int, int]:
     """(the attempts of unknown cost with no bound in the tree of ``root``, counted whole as its figures count it;
     how many of them the filters leave out of the summary's ``unbounded``, those of the attempts it selects).
+    ``dead``: the same two counts of a read-only ledger's stand-ins in the tree
+    (:func:`~.dead_runs.tree_dead_unbounded`), which are in ``unbounded`` where selected, and in no attempt read.
 
     Where the summary's attempts are the tree's (a run filter naming the tree, no other), its count is the tree's: no
     read (a tree of 3,000 delegated runs was read again, run by run, and its summary took twice as long). Otherwise
@@ -160,7 +189,7 @@ def _tree_unbounded(conn: sqlite3.Connection, root: str, f: UsageFilters, unboun
         " WHERE parent_run_id = ? AND run_id != ? AND unpriced_calls > 0)",
         [*args, root, root, root],
     ).fetchone()
-    return int(total) + taken, int(total) - int(chosen) + taken
+    return int(total) + taken + dead[0], int(total) - int(chosen) + taken + dead[1]
 
 
 #: a time range with fewer runs than this reads the delegated runs by runs_started
@@ -347,16 +376,23 @@ class CostliestCalls:
         #: the summary's filters select it
         self.unbounded_calls: dict[tuple[str, float], list[tuple[str, bool]]] = {}
 
-    def mark_unbounded(self, conn: sqlite3.Connection, counts: dict[str | None, int], f: UsageFilters) -> None:
+    def mark_unbounded(
+        self,
+        conn: sqlite3.Connection,
+        counts: dict[str | None, int],
+        f: UsageFilters,
+        dead: dict[tuple[str, float], list[tuple[str, str, float]]] | None = None,
+    ) -> None:
         """Where the summary counts attempts of unbounded cost: ``counts``, model (None: the window) -> those on it
         (the summary's own figures), and which peak calls hold one (their ``at_most_usd`` is then null), each told
         apart by ``f``, the summary's filters. Only the peaks are read, a few rows each: placing every such attempt
         on its call read the attempts of every model holding one, and took a summary of 1,000,000 attempts from 150
-        to 420 ms."""
+        to 420 ms. ``dead``: a read-only ledger's dead calls' stand-ins of no bound, by call (see
+        :class:`~.unrecorded.DeadCalls`), none of which is in the attempts read."""
         self.unbounded = counts
         since, until = parse_since(f.since), parse_since(f.until, field="until")
         for _, run_id, at in set(self.peaks.values()):
-            if held := _call_unbounded_attempts(conn, run_id, at):
+            if held := (dead or {}).get((run_id, at)) or _call_unbounded_attempts(conn, run_id, at):
                 # the filters that select part of a call (its agent, skill, run and status are all its attempts')
                 self.unbounded_calls[(run_id, at)] = [
                     (

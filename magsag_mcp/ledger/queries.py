@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import redact_values
 from .cache_hits import cache_summary
+from .dead_runs import errored_runs, runs_as_recorded
 from .filters import UsageFilters, parse_since
 from .money import from_pusd, joined
 from .patterns import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS  # where callers have read it
@@ -151,15 +152,19 @@ async def summarize(
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None, zone=zone)
 
     # "7d" resolved once: every read below must cover the same period
-    fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
+    fixed_as_given = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
     now = time.time()
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
         refuse_spaced_names(conn, f)
-        rows = _rollup_rows(conn, fixed)
         # a read-only ledger's calls of dead processes, which it cannot record: counted as a writable read records
-        # them (see unrecorded.py), so that the two reads of one ledger agree and `flow gate` fails the incomplete one
-        dead = dead_calls(conn, fixed, now) if ledger.read_only else None
+        # them (see unrecorded.py), so that the two reads of one ledger agree and `flow gate` fails the incomplete one;
+        # the runs they go to as they would be recorded (dead_runs.py), a status filter reading those they turn to
+        # 'error' as errors
+        dead = dead_calls(conn, fixed_as_given, now) if ledger.read_only else None
+        runs = runs_as_recorded(conn, dead.calls) if dead is not None else None
+        fixed = fixed_as_given if not runs else fixed_as_given.with_errored_runs(errored_runs(runs))
+        rows = _rollup_rows(conn, fixed)
         if dead is not None:
             rows += dead.rows
         groups: dict[str, dict[str, dict[str, int]]] = {"model": {}, "provider": {}, "agent": {}, "skill": {}}
@@ -202,7 +207,7 @@ async def summarize(
         # counted whole: its at_most_usd was that whole's figure, none counted; the peaks are read then too
         if unbounded or any(getattr(fixed, name) is not None for name in _NARROWING):
             counts: dict[str | None, int] = {m: acc["unpriced"] - acc["bounded"] for m, acc in groups["model"].items()}
-            costliest.mark_unbounded(conn, {**counts, None: unbounded}, fixed)
+            costliest.mark_unbounded(conn, {**counts, None: unbounded}, fixed, dead.unbounded_of if dead else None)
         period = _period(conn, fixed)
         if dead is not None and dead.rows:
             period = (_earliest(period[0], dead.first), _latest(period[1], dead.last))
@@ -229,7 +234,7 @@ async def summarize(
             "by_provider": {k: _stats(v) for k, v in sorted(groups["provider"].items())},
             "by_agent": by_agent,
             "by_skill": {k: _stats(v) for k, v in sorted(groups["skill"].items())},
-            "largest_run": largest_run(conn, fixed, unbounded),
+            "largest_run": largest_run(conn, fixed, unbounded, runs),
             "largest_day": largest_day,
             "largest_call": costliest.of(None),
             "cache": cache_summary(conn, fixed),  # the calls answered from the answer cache, and what they saved

@@ -44,9 +44,19 @@ class LedgerReports:
         return spend.known_usd, not spend.cost_complete
 
     async def run_spend(self, run_id: str) -> RunSpend:
-        """A run's scope (as :meth:`run_cost`), with its attempts of unknown cost counted apart."""
+        """A run's scope (as :meth:`run_cost`), with its attempts of unknown cost counted apart. Of a read-only ledger,
+        its calls of dead processes, which it cannot record, counted as a writable read records them (see
+        dead_runs.py)."""
         await self.record_expired_reservations()
-        return await self.read(lambda conn: run_spend_in(conn, run_id))
+        if not self.read_only:
+            return await self.read(lambda conn: run_spend_in(conn, run_id))
+
+        def read(conn: sqlite3.Connection) -> RunSpend:
+            from .dead_runs import dead_in_scope
+
+            return dead_in_scope(conn, run_spend_in(conn, run_id), run_id, time.time())
+
+        return await self.read(read)
 
     async def summarize(self, filters: Any = None, timezone: str | None = None) -> dict[str, Any]:
         """``timezone``: the zone whose days ``largest_day`` and ``by_agent[A].largest_day`` are (default UTC)."""
@@ -69,11 +79,17 @@ class LedgerReports:
         now = time.time()
 
         def q(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            from .dead_runs import errored_runs, runs_as_recorded
             from .unrecorded import dead_calls
 
             refuse_spaced_names(conn, f)
-            # a read-only ledger's calls of dead processes, on their days, as a writable read records them
-            return agent_days(conn, fixed, zone, dead_calls(conn, fixed, now) if self.read_only else None)
+            if not self.read_only:
+                return agent_days(conn, fixed, zone)
+            # a read-only ledger's calls of dead processes, on their days, as a writable read records them, and a
+            # status filter reading the runs they turn to 'error' as errors
+            dead = dead_calls(conn, fixed, now)
+            errored = errored_runs(runs_as_recorded(conn, dead.calls)) if dead.calls else ()
+            return agent_days(conn, fixed.with_errored_runs(errored) if errored else fixed, zone, dead)
 
         return await self.read(q)
 
@@ -275,9 +291,10 @@ class LedgerReports:
         """The note for a ledger opened for reading only that holds expired reservations: calls whose process ended
         with the request in flight (killed, or hung past the call's deadline). A read of a writable ledger records
         them first, as the abandoned attempts they stood for, and counts them at their bound; read only, they stay
-        reservations: a summary counts them as those attempts in its totals, breakdowns and days (see unrecorded.py),
-        not in its costliest run and call, and a list of runs not at all, which the note says. None where there are
-        none, and for a writable ledger (its read just recorded them)."""
+        reservations: a summary counts them as those attempts (see unrecorded.py, dead_runs.py), and a list of runs
+        shows a run recorded before them as it would be recorded with them; what no read can show without recording
+        them, the note says: the runs of them alone, and a search of their error. None where there are none, and for
+        a writable ledger (its read just recorded them)."""
         if not self.read_only:
             return None
         from ..plurals import agreeing, counted
@@ -293,10 +310,11 @@ class LedgerReports:
         return (
             f"{counted(calls, 'call')} {DEAD_CALL if calls == 1 else DEAD_CALLS} cannot be recorded: the ledger is "
             f"open for reading only; a summary counts {them} as the abandoned {agreeing(calls, 'attempt')} {it} would "
-            f"be recorded as, of unknown cost {bound}, which the provider may bill, in its totals, breakdowns and days "
-            f"(not in its largest_run or largest_call), a list of runs not at all; `magsag budget` "
-            f"(check_budget) counts {them} as reserved_by.expired, and a read of the ledger where it can be written "
-            f"records {them}"
+            f"be recorded as, of unknown cost {bound}, which the provider may bill, in all it counts (largest_run and "
+            f"largest_call too, a status filter reading a run {it} would turn to error as one), and a list of runs "
+            f"shows a run recorded before {them} as {it} would leave it, but lists no run of {them} alone, and a "
+            f"search does not find {them}; `magsag budget` (check_budget) counts {them} as reserved_by.expired, and a "
+            f"read of the ledger where it can be written records {them}"
         )
 
     async def pruned_note(self, since: Since) -> str | None:
@@ -356,6 +374,9 @@ class LedgerReports:
         # [] alone reads as "no such error"
         future = None if page["hits"] else _future_since(since)
         notes = [note for note in (future, _since_as_seconds_span(since)) if note]
+        # a read-only ledger's calls of dead processes, whose stand-ins (errors) a writable read records and finds
+        if (expired := await self.expired_unrecorded_note()) is not None:
+            notes.append(expired)
         return {**page, "notes": [redact(note) for note in notes]}
 
     async def prune(self, older_than_seconds: float, *, vacuum: bool = True) -> dict[str, int]:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+from .dead_runs import called_within_window, errored_runs, runs_as_recorded, shown_as_recorded
 from .filters import MAX_OFFSET, UsageFilters, parse_since, read_window_start
 from .money import from_pusd
 from .paging import encode_cursor
@@ -18,6 +20,7 @@ from .pruned_runs import calls_cutoff, oldest_attempt, run_pruned
 from .run_window import page_rows
 from .spaced_names import refuse_spaced_names
 from .times import iso_time
+from .unrecorded import stand_in_calls
 
 if TYPE_CHECKING:
     from .reports import LedgerReports
@@ -143,9 +146,14 @@ async def query_runs_page(
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
         refuse_spaced_names(conn, f)
+        # a read-only ledger's calls of dead processes, which it cannot record: a run they go to is listed as a
+        # writable read lists it once they are recorded (a status filter reading it so too), see dead_runs.py
+        now = time.time()
+        dead = runs_as_recorded(conn, stand_in_calls(conn, now)) if ledger.read_only else {}
+        errored, called = errored_runs(dead), called_within_window(dead, f)
         runs = page_rows(
             conn,
-            f,
+            f.with_errored_runs(errored, called) if errored or called else f,
             "run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls, input_tokens, output_tokens,"
             " cost_pusd, unpriced_calls, error_class, error_message, cost_bound_pusd",
             attempt_per_run=_common_attempts(conn, f),
@@ -210,6 +218,8 @@ async def query_runs_page(
                     **({"attempts_pruned": True} if pruned else {}),
                 }
             )
+            if run_id in dead:
+                shown_as_recorded(out[-1], dead[run_id], now, attempts_per_run, _attempt_dict)
         last = runs[-1] if runs else None
         cursor = encode_cursor(last[4], last[0], since=window) if has_more and last is not None else None
         page = {"runs": out, "has_more": has_more, "next_cursor": cursor}

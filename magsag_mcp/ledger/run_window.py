@@ -61,9 +61,14 @@ def begun_before(
         )
     else:  # the window's calls, as a list
         called = f"{table}.run_id IN (SELECT run_id FROM attempts WHERE {agent}{within})"
+    called_args: list[Any] = []
+    if f._called_runs:  # a read-only ledger's runs whose dead calls, recorded, would be calls within the window
+        called = f"({called} OR {table}.run_id IN (SELECT value FROM json_each(?)))"
+        called_args.append(json.dumps(f._called_runs))
     clause = f"{table}.started_at < ? AND {called}"
     source = f"runs {table}" if f.run_id is not None else f"runs {table} INDEXED BY {RUNS_PRIMARY_KEY}"
     args = [*args, since, *(() if f.agent is None else (f.agent,)), since, *(() if until is None else (until,))]
+    args += called_args
     return source, (f"{where} AND {clause}" if where else f" WHERE {clause}"), args
 
 
