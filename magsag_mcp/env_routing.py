@@ -126,8 +126,9 @@ def in_another_case(
     fine-tune (a colon: its own parts are the owner's), or goes to a hosting provider or a gateway. OpenAI's,
     Anthropic's and Google's model names are lower case, and their APIs take a name as written ("The model `GPT-4o`
     does not exist", a 404), while the price lookup matched it in any case and priced it as the model it nearly is.
-    ``named``: the targets the catalog names, read only for a capitalised name no model is in lower case: the one of
-    the provider's it is a misspelling of (:func:`~.governance.model_patterns.nearest_model`: ``Claude-3-5-Sonet``,
+    ``named``: the targets the catalog names, read only for a capitalised name no model is in lower case (nor one whose
+    snapshot's date is misspelt, which genai-prices matches by the model's beginning): the one of the provider's it is
+    a misspelling of (:func:`~.governance.model_patterns.nearest_model`: ``Claude-3-5-Sonet``,
     claude-3-5-sonnet-20241022), as a strict policy's allowed_models tell it; with no allowed_models, such a name was
     told nothing, and no capitalised name is any of these vendors' models."""
     if not provider or provider not in _VENDOR_BASE_URL or _at_a_gateway(env, provider, base_url):
@@ -139,11 +140,14 @@ def in_another_case(
     lowered = bare.lower()
     if lowered == bare or ":" in bare:
         return None
-    if genai_model(provider, lowered) is not None:
+    from .governance.model_patterns import misdated, nearest_model
+
+    # (genai-prices matches many models by their name's beginning: claude-3-haiku-2024030, its date a digit short, is
+    # priced as claude-3-haiku, and is no model Anthropic's API has in any case)
+    if genai_model(provider, lowered) is not None and not misdated(lowered):
         return lowered
     if named is None:
         return None
-    from .governance.model_patterns import nearest_model
 
     names = [bare_model(provider, t.model) for t in named() if t.provider == provider]
     return nearest_model(bare, list(dict.fromkeys(n for n in names if n == n.lower())))

@@ -158,3 +158,25 @@ def test_the_documented_capitalised_misspelling_under_allowed_models_is_an_input
     with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=gateway) as mg:
         [first, *_] = mg.skills.explain("skill.analysis", call)["targets"]
     assert first["policy"]["allowed"] is False and first["policy"]["reason"] == policy_said.group(1)
+
+
+def test_a_capitalised_name_with_a_misspelt_date_is_told_the_real_snapshot_not_itself_lowered(tmp_path: Path):
+    # Before: genai-prices matches claude-3-haiku by the name's beginning, so "Claude-3-Haiku-2024030" (its date a digit
+    # short) was told "did you mean 'claude-3-haiku-2024030'?": the same misspelling, lowered, which Anthropic's API
+    # has no more than the one written. Now told the snapshot the catalog names, or nothing.
+    assert in_another_case({}, "anthropic", "Claude-3-Haiku-2024030") is None  # no catalog: nothing to tell
+    assert in_another_case({}, "anthropic", "Claude-3-Haiku-20240307") == "claude-3-haiku-20240307"  # a date's shape
+    assert nearest_model("claude-3-haiku-2024030", ["claude-3-haiku-20240307", "claude-3-opus-20240229"]) == (
+        "claude-3-haiku-20240307"
+    )
+    assert nearest_model("claude-3-haiku-202403071", ["claude-3-haiku-20240307"]) == "claude-3-haiku-20240307"
+    # a size or a version at the end is no date (llama3-8192, gemini-1.5-pro-002), and another model's date is no
+    # misspelling of this one's
+    assert nearest_model("claude-3-opus-2024030", ["claude-3-haiku-20240307"]) is None
+    call = {"data": "x", "model_config": {"model": "Claude-3-Haiku-2024030"}}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:  # the default routing names the snapshot
+        with pytest.raises(E.PayloadError) as refused:
+            mg.skills.explain("skill.analysis", call)
+    message = refused.value.message
+    assert message.startswith("model_config: 'Claude-3-Haiku-2024030' is no anthropic model: "), message
+    assert message.endswith("did you mean 'claude-3-haiku-20240307'?"), message

@@ -142,6 +142,9 @@ def model_matches(patterns: list[str], model: str) -> bool:
 #: and would then offer ``gpt-4`` for ``gpt-4-0613``; _SNAPSHOT reads only what an Azure deployment answered it
 #: serves, OpenAI's models, whose four digits are a snapshot's date. tests/test_model_snapshot_suffixes.py pins both.
 _DATED = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
+#: a snapshot's date written a digit short or long (``-2024030`` for ``-20240307``): six to nine digits beginning 20
+#: that are no date of :data:`_DATED`'s shape (a size or a version, ``-8192``, ``-002``, is shorter or begins otherwise)
+_MISDATED = re.compile(r"-20\d{4,7}$")
 #: a dot between two digits of a model's version (``3.5``, ``1.5``), which another spelling writes as a dash
 _VERSION_DOT = re.compile(r"(?<=\d)\.(?=\d)")
 #: a number in a model's name
@@ -154,7 +157,8 @@ MISSPELT_RATIO = 0.85
 def nearest_model(name: str, names: Sequence[str]) -> str | None:
     """The one of ``names`` that model ``name`` is a misspelling of: the same in another case (names are matched case
     by case), the same but for a snapshot's date (``claude-3-5-sonnet``, ``claude-3-5-sonnet-20241022``) or for a
-    version's dot written as a dash or the other way (``claude-3.5-sonnet``), or one alike but for a letter or two,
+    version's dot written as a dash or the other way (``claude-3.5-sonnet``), or for a snapshot's date a digit short or
+    long (``claude-3-haiku-2024030``, claude-3-haiku-20240307), or one alike but for a letter or two,
     with or without a snapshot's date (``claude-3-5-sonet``); None when none is. The one rule for every "did you
     mean" between a model and a policy's entry."""
     import difflib
@@ -163,6 +167,11 @@ def nearest_model(name: str, names: Sequence[str]) -> str | None:
     near = [n for n in others if n.lower() == name.lower()]
     undated = _DATED.sub("", name)
     near = near or [n for n in others if _DATED.sub("", n) == undated]  # one a snapshot of the other, or two of one
+    if not near and misdated(name):
+        # the snapshot's date misspelt (claude-3-haiku-2024030): the dated names of the same model, judged as a whole
+        stem = _MISDATED.sub("", name).lower()
+        snapshots = {n.lower(): n for n in others if _DATED.search(n) and _DATED.sub("", n).lower() == stem}
+        near = [snapshots[c] for c in difflib.get_close_matches(name.lower(), list(snapshots), 1, MISSPELT_RATIO)]
     # a version's dot for the id's dash: "Claude 3.5 Sonnet" is claude-3-5-sonnet, which OpenRouter and the vendor's
     # pages write claude-3.5-sonnet; and a dash for a dot, gemini-1-5-pro for gemini-1.5-pro
     versioned = _VERSION_DOT.sub("-", undated.lower())
@@ -182,6 +191,12 @@ def nearest_model(name: str, names: Sequence[str]) -> str | None:
         dated = {_DATED.sub("", n).lower(): n for n in others if _DATED.search(n)}
         near = [dated[close] for close in difflib.get_close_matches(undated.lower(), list(dated), 1, MISSPELT_RATIO)]
     return near[0] if near else None
+
+
+def misdated(name: str) -> bool:
+    """Whether ``name`` ends in a snapshot's date written a digit short or long (``claude-3-haiku-2024030``): a name
+    no vendor gives, though genai-prices, matching the model's name by its beginning, prices it as the model."""
+    return _MISDATED.search(name) is not None and _DATED.search(name) is None
 
 
 def _numbers(name: str) -> list[str]:
