@@ -157,7 +157,7 @@ def report_of(
         "network": transport.describe(),
         **operations,
         "problems": misspelt
-        + setting_problems(env)
+        + setting_problems(env, None if catalog_targets is None else lambda: catalog_targets)
         + provider_problems
         + transport.proxies.problems()
         + catalog_problems

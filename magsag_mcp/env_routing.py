@@ -41,16 +41,16 @@ def _a_target(written: str) -> str:
     )
 
 
-def check_env_override(env: Mapping[str, str]) -> None:
+def check_env_override(env: Mapping[str, str], named: Callable[[], Iterable[Target]] | None = None) -> None:
     """The :class:`ConfigError` a call would meet in ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL``, raised without
-    a call (``magsag doctor``)."""
+    a call (``magsag doctor``); ``named``: the catalog's targets, where one is loaded (see :func:`in_another_case`)."""
     provider, model = _env_override(env)
     if model:
         try:
             parse_target({"provider": provider, "model": model} if provider else model)
         except ConfigError as exc:
             raise ConfigError(f"MAGSAG_MODEL={model!r}: {exc.message}") from None
-        check_env_pair(env, provider, model)
+        check_env_pair(env, provider, model, named)
 
 
 #: the variable that may point a vendor's provider at another server than the vendor's own API (a gateway, which
@@ -94,15 +94,18 @@ def model_of_another(
     return None if inferred == provider else inferred
 
 
-def check_env_pair(env: Mapping[str, str], provider: str | None, model: str) -> None:
+def check_env_pair(
+    env: Mapping[str, str], provider: str | None, model: str, named: Callable[[], Iterable[Target]] | None = None
+) -> None:
     """Refuse ``MAGSAG_PROVIDER`` naming a vendor at its own API beside a ``MAGSAG_MODEL`` that names another
     provider's model without a prefix (``openai`` and ``claude-3-5-sonnet-20241022``: two exports of the guide's
     blocks, one left from an earlier one): every call would go to a vendor that has no such model. The error says
     which setting to change, where a cost limit would have refused the target as of no known price, saying to price
-    it, and a policy without one would have sent it and come back with the vendor's 404."""
+    it, and a policy without one would have sent it and come back with the vendor's 404. ``named``: the catalog's
+    targets, for the model a capitalised misspelling nearly is (read only for one: see :func:`in_another_case`)."""
     inferred = model_of_another(env, provider, model)
     if inferred is None:
-        _check_env_model_case(env, provider, model)
+        _check_env_model_case(env, provider, model, named)
         return
     raise ConfigError(
         f"MAGSAG_MODEL={model!r} names {inferred}'s model, which MAGSAG_PROVIDER={provider!r} cannot serve "
@@ -153,18 +156,24 @@ def in_another_case(
     return nearest_model(bare, list(dict.fromkeys(n for n in names if n == n.lower())))
 
 
-def _check_env_model_case(env: Mapping[str, str], provider: str | None, model: str) -> None:
-    """Refuse a ``MAGSAG_MODEL`` naming a vendor's model in another case (``GPT-4o``, :func:`in_another_case`), as a
-    call naming it is refused: every call that names no model of its own would go to the vendor's 404."""
+def _check_env_model_case(
+    env: Mapping[str, str], provider: str | None, model: str, named: Callable[[], Iterable[Target]] | None
+) -> None:
+    """Refuse a ``MAGSAG_MODEL`` naming a vendor's model in another case (``GPT-4o``, :func:`in_another_case`), or a
+    capitalised misspelling of one ``named`` holds (``Claude-3-5-Sonet``), as a call naming it is refused: every call
+    that names no model of its own would go to the vendor's 404."""
     try:
         target = parse_target({"provider": provider, "model": model} if provider else model)
     except ConfigError:
         return  # (said by check_env_override)
-    meant = in_another_case(env, target.provider, target.model)
+    meant = in_another_case(env, target.provider, target.model, named=named)
     if meant is None:
         return
+    from .rates import bare_model
+
     written = model.strip()
-    fixed = written[: len(written) - len(meant)] + meant  # its prefix kept (openai:GPT-4o: openai:gpt-4o)
+    # its prefix kept (openai:GPT-4o: openai:gpt-4o), before a name of another length too (Claude-3-5-Sonet)
+    fixed = written[: len(written) - len(bare_model(target.provider, target.model.strip()))] + meant
     raise ConfigError(
         f"MAGSAG_MODEL={model!r} is no {target.provider} model: {target.provider}'s API takes model names as written, "
         f"case by case; set MAGSAG_MODEL={fixed}",

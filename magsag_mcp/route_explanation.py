@@ -208,7 +208,7 @@ class RouteExplanation:
         if not (self.env.get("MAGSAG_PROVIDER") or self.env.get("MAGSAG_MODEL")):
             return []
         try:
-            check_env_override(self.env)
+            check_env_override(self.env, self.catalog.routing.all_targets)
         except ConfigError:
             return []  # the variable itself is wrong, which settings.setting_problems says
         env_refused: str | None = None

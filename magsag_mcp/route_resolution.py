@@ -192,7 +192,8 @@ def _route(
             raise ConfigError(f"MAGSAG_MODEL={env_model!r}: {exc.message}") from None
         if not call_provider:
             try:
-                check_env_pair(env, env_provider, env_model)
+                # (resolved once a skill, kept by a service; the catalog's targets are read only for a capitalised name)
+                check_env_pair(env, env_provider, env_model, catalog.routing.all_targets)
             except ConfigError as exc:
                 # no call can be sent with the two settings: a data class's own models serve its calls, as when
                 # MAGSAG_PROVIDER names no model for the task; any other call fails with the settings' fix

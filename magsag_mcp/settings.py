@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from .durations import IN_DIGITS
 from .errors import ConfigError, excerpt, redact
 from .lazy_pattern import compiled_on_first_use
+
+if TYPE_CHECKING:
+    from .types import Target
 
 CALL_DEADLINE_ENV = "MAGSAG_CALL_DEADLINE"
 DEFAULT_CALL_DEADLINE = 300.0
@@ -287,16 +291,22 @@ def refused_at_open(env: Mapping[str, str]) -> dict[str, str]:
     return refused
 
 
-def setting_problems(env: Mapping[str, str]) -> list[str]:
+def setting_problems(env: Mapping[str, str], named: Callable[[], Iterable[Target]] | None = None) -> list[str]:
     """What calls would refuse in the environment's settings, found without a call (``magsag doctor``): the
     overrides (every call) and the base-URL allow-list (every call naming a base URL). Those read at open
-    fail it already."""
+    fail it already. ``named``: the loaded catalog's targets, by which a capitalised misspelling in ``MAGSAG_MODEL``
+    is told the model it nearly is (None: no catalog loaded)."""
     # imported here: the transport reads its timeouts from this module, and routing reaches the transport
     from .call_urls import allowed_origins
     from .routing import check_env_override
 
     problems = []
-    for check in (check_env_override, allowed_origins, billed_cost_hosts):
+    checks: tuple[Callable[[Mapping[str, str]], object], ...] = (
+        lambda env: check_env_override(env, named),
+        allowed_origins,
+        billed_cost_hosts,
+    )
+    for check in checks:
         try:
             check(env)
         except ConfigError as exc:

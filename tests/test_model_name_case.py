@@ -180,3 +180,32 @@ def test_a_capitalised_name_with_a_misspelt_date_is_told_the_real_snapshot_not_i
     message = refused.value.message
     assert message.startswith("model_config: 'Claude-3-Haiku-2024030' is no anthropic model: "), message
     assert message.endswith("did you mean 'claude-3-haiku-20240307'?"), message
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("Claude-3-5-Sonet", "claude-3-5-sonnet-20241022"), ("Claude-3-Haiku-2024030", "claude-3-haiku-20240307")],
+)
+def test_a_capitalised_misspelling_in_magsag_model_is_told_the_model_it_nearly_is(
+    tmp_path: Path, cli_env, capsys, monkeypatch, written, meant
+):
+    # Before: MAGSAG_MODEL=Claude-3-5-Sonet was told nothing (the check of the variable had no catalog to compare it
+    # with): every call went on to a policy's refusal or the vendor's 404, and `magsag doctor` listed no problem of it,
+    # while model_config's {"model": "Claude-3-5-Sonet"} was told "did you mean 'claude-3-5-sonnet-20241022'?".
+    import json
+
+    from magsag_mcp.cli import main
+
+    env = {**ENV, "MAGSAG_MODEL": written}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+        with pytest.raises(E.ConfigError) as refused:
+            mg.skills.explain("skill.analysis", {"data": "x"})
+    said = (
+        f"MAGSAG_MODEL={written!r} is no anthropic model: anthropic's API takes model names as written, case by case; "
+        f"set MAGSAG_MODEL={meant}"
+    )
+    assert refused.value.message == said
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["doctor", "--json"]) == 1
+    assert said in json.loads(capsys.readouterr().out)["problems"]
