@@ -53,6 +53,20 @@ def check_env_override(env: Mapping[str, str], named: Callable[[], Iterable[Targ
         check_env_pair(env, provider, model, named)
 
 
+def env_target(env: Mapping[str, str]) -> Target | None:
+    """The target ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` name, or None (no ``MAGSAG_MODEL``, or one no target can be
+    read from, which :func:`check_env_override` says), whether or not a route resolves with it (``magsag doctor``'s
+    key check): ``MAGSAG_MODEL=GPT-4o`` fails every route, and once written as its problem says, every call goes where
+    it names, where a key the vendor's API refuses is refused on each."""
+    try:
+        provider, model = _env_override(env)
+        if not model:
+            return None
+        return parse_target({"provider": provider, "model": model} if provider else model)
+    except ConfigError:
+        return None
+
+
 #: the variable that may point a vendor's provider at another server than the vendor's own API (a gateway, which
 #: may serve any vendor's models under their names), and the host of that API (the guide sets OPENAI_BASE_URL to it)
 _VENDOR_BASE_URL = {

@@ -15,6 +15,7 @@ from .call_request import estimate_input_tokens
 from .cascade_report import CascadeState
 from .cascade_waits import rest_then
 from .catalog_edits import prices_file_of
+from .env_routing import env_target
 from .errors import ConfigError, InputError, redact
 from .governance import refusal_ends_call
 from .governance.budget import reserved_worst_case
@@ -302,7 +303,8 @@ class RouteExplanation:
                 except (ConfigError, InputError):
                     continue  # a problem override_problems or catalog validate lists
                 targets += [c.target for c in chosen.candidates]
-        return targets
+        named = env_target(self.env)  # (whether or not a route resolves with it: see env_target)
+        return targets + [named] if named is not None else targets
 
     def unserved_skills(self) -> list[str]:
         """The skills whose routed targets no configured provider can serve (no key, no endpoint), each

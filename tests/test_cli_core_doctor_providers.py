@@ -309,3 +309,24 @@ def test_doctor_counts_a_data_classs_models_among_the_targets_an_openrouter_key_
     assert [t["label"] for t in by_class] == ["openai:gpt-4o"]
     assert by_class[0]["unavailable"].startswith("openai: OPENAI_API_KEY holds an OpenRouter key")
     assert "not-a-real-key" not in json.dumps(report)
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "GPT-4o"])
+def test_doctor_counts_magsag_models_target_among_where_an_openrouter_key_goes_whatever_its_case(
+    cli_env, capsys, monkeypatch, catalog_copy, model
+):
+    # Before: MAGSAG_MODEL=GPT-4o failed every route (its case is refused), so the routes' targets were all doctor's key
+    # check saw, each with OpenRouter's base_url: the key was a note, "routed calls are not refused for it". Fixed to
+    # gpt-4o, as doctor's other problem tells, every call goes to api.openai.com with the OpenRouter key, refused.
+    (catalog_copy / "routing" / "default.yaml").write_text(_OPENROUTER_ROUTING)
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(_PII_ONLY)
+    with (catalog_copy / "prices.yaml").open("a") as prices:
+        prices.write('"openai:openai/gpt-4o": {input: 2.5, output: 10}\n')
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog_copy))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-or-v1-not-a-real-key")
+    monkeypatch.setenv("MAGSAG_MODEL", model)
+    assert main(["doctor", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    said = [p for p in report["problems"] + report["notes"] if p.startswith("openai: OPENAI_API_KEY holds")]
+    assert len(said) == 1 and said[0] in report["problems"], said
+    assert "not-a-real-key" not in json.dumps(report)
