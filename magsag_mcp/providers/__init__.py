@@ -219,12 +219,14 @@ class ProviderSet:
             except ProviderError:  # no endpoint to send it to: said by the base URL's problem
                 continue
             which = f"each of {name}'s has a base_url of its own" if own else f"none is {name}'s"
+            # the note says what holds for a setup that works (the key's own gateway in each target): not the problem's
+            # fix, to move the key elsewhere, which that setup does not need
+            said = endpoint.foreign_key(Target(name, "doctor"), with_fix=False)
             out.append(
                 (
                     problem,
-                    f"{problem}; no target the catalog names sends it there ({which}), so routed calls are not "
-                    f"refused for it, but a call naming {name}:MODEL with no base_url of its own is refused before it "
-                    "is sent",
+                    f"{said}; no target the catalog names sends it there ({which}), so routed calls are not refused "
+                    f"for it, only a call naming {name}:MODEL with no base_url of its own (refused before it is sent)",
                 )
             )
         return out

@@ -215,10 +215,11 @@ class Endpoint(ABC):
             f"shortened for display), not a key; set {' or '.join(self.key_env)} to your whole API key"
         )
 
-    def foreign_key(self, target: Target) -> str | None:
+    def foreign_key(self, target: Target, *, with_fix: bool = True) -> str | None:
         """What is wrong with a key another vendor issued (:data:`ISSUED_KEYS`), set for this vendor's own API, where
-        ``target``'s calls go to it; None for any other key, or a base URL elsewhere (a gateway or a vendor's
-        OpenAI-compatible API may take it). The key is never quoted, only the beginning every key of its kind has."""
+        ``target``'s calls go to it, and (``with_fix``) where to put each key; None for any other key, or a base URL
+        elsewhere (a gateway or a vendor's OpenAI-compatible API may take it). The key is never quoted, only the
+        beginning every key of its kind has."""
         if self.vendor_host is None or not (key := self.api_key()):
             return None
         issued = next((i for i in ISSUED_KEYS if key.startswith(i[0])), None)
@@ -228,10 +229,11 @@ class Endpoint(ABC):
             return None
         prefix, what, home = issued
         name = next(n for n in self.key_env if self.env.get(n) == key)
-        return (
+        said = (
             f"{self.provider}: {name} holds {what} (it begins {prefix}), which {self.vendor_name}'s API "
-            f"({self.vendor_host}) refuses; set {name} to your {self.vendor_name} key, and put this one in {home}"
+            f"({self.vendor_host}) refuses"
         )
+        return f"{said}; set {name} to your {self.vendor_name} key, and put this one in {home}" if with_fix else said
 
     @abstractmethod
     def headers(self, model: str) -> dict[str, str]: ...
