@@ -26,14 +26,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import ConfigError, InputError
-from ..redaction import excerpt
+from .secret_files import marked_encoding, read_secret_file, unmarked
 
 TOKENS_FILE_ENV = "MAGSAG_MCP_TOKENS_FILE"
-#: the most the file is read of: some 50 bytes an entry, so thousands of clients; a path given by mistake (a log, a
-#: disk image) is not read whole into memory
+#: the most the file is read of: some 50 bytes an entry, so thousands of clients (see
+#: :func:`.secret_files.read_secret_file`)
 MAX_TOKENS_FILE_BYTES = 256 * 1024
 #: the command every refusal of a token (this file's, and MAGSAG_MCP_TOKEN's: see .http) says makes one: in double
 #: quotes, which every shell takes (cmd.exe passes single quotes on as they are, and Python ran "'import": a
@@ -70,20 +69,7 @@ def client_tokens_setting(env: Mapping[str, str]) -> tuple[ClientToken, ...]:
                 f"client a token of its own, pinned to its agent (write a shared token there as an entry, if one is "
                 f"still needed), or unset {TOKENS_FILE_ENV} for the one token"
             )
-    path = Path(named)
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_TOKENS_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(
-            f"{_named(path)} cannot be read ({exc.strerror or type(exc).__name__}): name the file of AGENT TOKEN "
-            "lines (a Docker secret is /run/secrets/NAME), readable by this user"
-        ) from None
-    if len(data) > MAX_TOKENS_FILE_BYTES:
-        raise ConfigError(
-            f"{TOKENS_FILE_ENV}={excerpt(named, 200)!r} is over {MAX_TOKENS_FILE_BYTES // 1024} KiB, no tokens "
-            "file: name the file of AGENT TOKEN lines"
-        )
+    data = read_secret_file(TOKENS_FILE_ENV, named, limit=MAX_TOKENS_FILE_BYTES, holds="the AGENT TOKEN lines")
     return parse_client_tokens(data)
 
 
@@ -132,23 +118,16 @@ def parse_client_tokens(data: bytes) -> tuple[ClientToken, ...]:
 
 
 def _unmarked(data: bytes) -> bytes:
-    """The file's bytes as UTF-8 without a byte order mark: Windows PowerShell 5.1's ``>`` and ``Out-File`` write
-    UTF-16 with its mark (as Notepad's "Unicode" does), ``Set-Content -Encoding UTF8`` UTF-8 after one; as
-    ``MAGSAG_MCP_TOKEN_FILE``'s file is read (:func:`.token_setting._token_text`). Each line's characters are then
-    checked as ever (a character past ASCII refused naming its line)."""
-    import codecs
-
-    from ..catalog_yaml import BYTE_ORDER_MARKS
-
-    codec = next((c for bom, c in BYTE_ORDER_MARKS if data.startswith(bom)), None)
-    if codec is None:
-        return data.removeprefix(codecs.BOM_UTF8)
+    """The file's bytes as UTF-8 without a byte order mark (:func:`.secret_files.unmarked`: as
+    ``MAGSAG_MCP_TOKEN_FILE``'s file is read). Each line's characters are then checked as ever (a character past
+    ASCII refused naming its line)."""
     try:
-        return data.decode(codec).encode("utf-8")
+        return unmarked(data)
     except UnicodeError:
+        encoding = marked_encoding(data)
         raise ConfigError(
-            f"the file {TOKENS_FILE_ENV} names begins with {codec.upper()}'s byte order mark but is no {codec.upper()} "
-            f"text: write it anew as ASCII, one AGENT TOKEN line a client ({NEW_TOKEN})"
+            f"the file {TOKENS_FILE_ENV} names begins with {encoding}'s byte order mark but is no {encoding} text: "
+            f"write it anew as ASCII, one AGENT TOKEN line a client ({NEW_TOKEN})"
         ) from None
 
 
@@ -189,9 +168,3 @@ def check_client_tokens(host: str, entries: Sequence[ClientToken]) -> None:
                 f"{NEW_TOKEN}"
             )
 
-
-def _named(path: Path) -> str:
-    """How a refusal names a file that could not be read (see :func:`.token_setting._named`)."""
-    if path.parent != Path(path.anchor) and path.parent.is_dir() and (path.is_absolute() or "/" in str(path)):
-        return f"{TOKENS_FILE_ENV}={excerpt(str(path), 200)!r}"
-    return f"the file {TOKENS_FILE_ENV} names, in no folder that exists (its value is not shown),"

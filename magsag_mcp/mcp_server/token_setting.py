@@ -10,14 +10,12 @@ by the same code (:func:`token_from_env`).
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Mapping
-from pathlib import Path
 
-from ..catalog_yaml import BYTE_ORDER_MARKS
 from ..errors import ConfigError
 from ..redaction import excerpt
 from .http import NEW_TOKEN, TOKEN_ENV
+from .secret_files import read_secret_file, unmarked
 
 TOKEN_FILE_ENV = "MAGSAG_MCP_TOKEN_FILE"
 #: how :func:`.http.check_binding` names a token read from the file
@@ -49,22 +47,11 @@ def token_from_env(env: Mapping[str, str], variable: str, file_variable: str) ->
         return value, variable
     if value is not None:
         raise ConfigError(f"both {variable} and {file_variable} are set; set one of them (unset the other)")
-    path = Path(named)
+    data = read_secret_file(
+        file_variable, named, limit=MAX_TOKEN_FILE_BYTES, holds="the token", in_place_of=variable
+    )
     try:
-        with path.open("rb") as f:
-            data = f.read(MAX_TOKEN_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(
-            f"{_named(path, variable, file_variable)} cannot be read ({exc.strerror or type(exc).__name__}): "
-            "name the file that holds the token (a Docker secret is /run/secrets/NAME), readable by this user"
-        ) from None
-    if len(data) > MAX_TOKEN_FILE_BYTES:
-        raise ConfigError(
-            f"{file_variable}={excerpt(named, 200)!r} is over {MAX_TOKEN_FILE_BYTES} bytes, no token file: name the "
-            "file that holds the token alone"
-        )
-    try:
-        text = _token_text(data)
+        text = unmarked(data).decode("ascii")
     except UnicodeError:
         raise ConfigError(
             f"the file {file_variable} names has characters other than ASCII, which no client can send in a header; "
@@ -77,27 +64,3 @@ def token_from_env(env: Mapping[str, str], variable: str, file_variable: str) ->
             f"output of {NEW_TOKEN}"
         )
     return token, from_the_file(file_variable)
-
-
-def _token_text(data: bytes) -> str:
-    """The token file's text: ASCII, or ASCII written in the UTF-16 or UTF-32 its byte order mark names (Windows
-    PowerShell 5.1's ``python -c ... > token.txt`` writes UTF-16), or after UTF-8's mark (its ``Set-Content -Encoding
-    UTF8``). Raises UnicodeError for any character past ASCII."""
-    codec = next((c for bom, c in BYTE_ORDER_MARKS if data.startswith(bom)), None)
-    if codec is None:
-        return data.removeprefix(codecs.BOM_UTF8).decode("ascii")
-    text = data.decode(codec)
-    text.encode("ascii")
-    return text
-
-
-def _named(path: Path, variable: str, file_variable: str) -> str:
-    """How a refusal names the file that could not be read: its path where it is one (a folder that exists holds it),
-    else not at all. The token itself, set in the file's variable in place of ``variable``, names no file, and the
-    refusal went to the log with it."""
-    if path.parent != Path(path.anchor) and path.parent.is_dir() and (path.is_absolute() or "/" in str(path)):
-        return f"{file_variable}={excerpt(str(path), 200)!r}"
-    return (
-        f"the file {file_variable} names, in no folder that exists (its value is not shown: a token set there in "
-        f"place of {variable} would be),"
-    )
