@@ -184,3 +184,49 @@ async def test_through_the_service_a_flagged_answer_is_billed_in_the_ledger_and_
     assert "Step one" not in attempts["gpt-4o"]["error_message"]
     # the flagged answer's tokens, at gpt-4o's $2.50 / $10 per million
     assert attempts["gpt-4o"]["cost_usd"] == "0.0035" and attempts["gpt-4o-mini"]["outcome"] == "ok"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    "blocklists",
+    [
+        # as the service sends it (learn.microsoft.com, use-blocklists): the lists evaluated, each with its id
+        {"filtered": True, "details": [{"filtered": True, "id": "pizza"}, {"filtered": False, "id": "competitors"}]},
+        [{"filtered": True, "id": "pizza"}, {"filtered": False, "id": "competitors"}],  # earlier previews' list
+    ],
+)
+async def test_an_answer_a_custom_blocklist_cut_names_the_blocklist(
+    fake_openai: FakeOpenAI, transport: Transport, stream: bool, blocklists
+):
+    # Before: "(filtered: custom_blocklists)" at most, and nothing for the list shape: the operator was not told which
+    # of their lists' terms to look for
+    fake_openai.queue(
+        R.reply(None, finish="content_filter", filter_results={**_filtered(), "custom_blocklists": blocklists})
+    )
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
+    assert info.value.message.endswith("content filter (filtered: custom_blocklists (pizza))"), info.value.message
+
+
+async def test_a_prompt_a_custom_blocklist_refused_names_the_blocklist(fake_openai: FakeOpenAI, transport: Transport):
+    body = {
+        "error": {
+            "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management "
+            "policy. Please modify your prompt and retry.",
+            "type": None,
+            "param": "prompt",
+            "code": "content_filter",
+            "status": 400,
+            "innererror": {
+                "code": "ResponsibleAIPolicyViolation",
+                "content_filter_result": {
+                    "custom_blocklists": {"details": [{"filtered": True, "id": "pizza"}], "filtered": True}
+                },
+            },
+        }
+    }
+    fake_openai.queue(R.error(400, raw=json.dumps(body), content_type="application/json"))
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert info.value.message.endswith("(filtered: custom_blocklists (pizza))"), info.value.message

@@ -15,7 +15,8 @@ at the usage the answer reported, whether or not some of the answer came before 
 
 Azure says which of its filters fired: ``content_filter_results`` on a choice (a 200 whose finish_reason is
 ``content_filter``), ``innererror.content_filter_result`` on a 400 (``ResponsibleAIPolicyViolation``). Its message
-says only that a filter fired; the categories say what to change in the prompt.
+says only that a filter fired; the categories say what to change in the prompt, and a custom blocklist's id which of
+the operator's own lists matched.
 """
 
 from __future__ import annotations
@@ -27,15 +28,35 @@ from ..types import Usage
 
 
 def fired_filters(results: Any) -> list[str]:
-    """``violence (high)``, ``jailbreak (detected)``: each category marked ``filtered``, in Azure's order."""
+    """``violence (high)``, ``jailbreak (detected)``, ``custom_blocklists (pizza)``: each category marked ``filtered``,
+    in Azure's order."""
     if not isinstance(results, dict):
         return []
     fired = []
     for name, result in results.items():
-        if isinstance(result, dict) and result.get("filtered") is True:
+        if name == "custom_blocklists":
+            fired += _fired_blocklists(result)
+        elif isinstance(result, dict) and result.get("filtered") is True:
             level = result.get("severity") or ("detected" if result.get("detected") else None)
             fired.append(f"{name} ({level})" if isinstance(level, str) and level else str(name))
     return fired
+
+
+def _fired_blocklists(result: Any) -> list[str]:
+    """``custom_blocklists (pizza, competitors)``: the ids of the operator's own blocklists that filtered, which the
+    spec's descriptions promise ("information about customer block list, if it has been filtered and its id") and the
+    service sends as ``{"filtered": true, "details": [{"filtered": true, "id": "pizza"}]}`` (earlier previews: the
+    list of details alone). The id says which list's terms to look for in the prompt or the answer; a filtered result
+    without one is named as the category."""
+    details = result.get("details") if isinstance(result, dict) else result
+    ids = [
+        excerpt(str(d["id"]), 80)
+        for d in (details if isinstance(details, list) else ())
+        if isinstance(d, dict) and d.get("filtered") is True and d.get("id")
+    ]
+    if ids:
+        return [f"custom_blocklists ({', '.join(ids)})"]
+    return ["custom_blocklists"] if isinstance(result, dict) and result.get("filtered") is True else []
 
 
 def filter_note(results: Any) -> str:
