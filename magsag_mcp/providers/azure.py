@@ -22,7 +22,7 @@ from ..errors import (
 from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .azure_auth import ROLE_FIX, key_auth_disabled, key_refused_fix, lacks_role
-from .azure_checks import azure_findings, joined, unused_deployment
+from .azure_checks import azure_findings, joined, pasted_request_url, unused_deployment
 from .azure_versions import (
     DEFAULT_AZURE_API_VERSION,
     azure_root,
@@ -215,6 +215,11 @@ class AzureProvider(ChatOrResponses, RefusedSettings):
             return None
         stopping, _ = azure_findings(self.endpoint, target)  # type: ignore[arg-type]
         return joined(stopping) if stopping else error.message
+
+    def base_url_problem(self, base: str, source: str, model: str) -> str | None:
+        """A whole request URL pasted as the endpoint (Azure AI Foundry's) is told the resource's root to set (see
+        :func:`~.azure_checks.pasted_request_url`), else as any provider's."""
+        return pasted_request_url(base, source) or super().base_url_problem(base, source, model)
 
     def setting_problems(self) -> list[str]:
         """Every Azure setting made wrong (an endpoint of no URL, or an example's, a placeholder key, an api-version

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from ..errors import ProviderError
 from ..types import Target
@@ -31,6 +31,34 @@ _QUOTABLE = re.compile(r"[0-9A-Za-z._-]{1,24}")
 _DEPLOYMENT = re.compile(r"/openai/deployments/([^/?#]+)", re.IGNORECASE)
 
 
+#: a request's path at the end of an Azure endpoint, pasted whole: Azure AI Foundry's model inference URL as its portal
+#: shows it (``https://RES.services.ai.azure.com/models/chat/completions?api-version=...``) or a curl example's. Azure
+#: OpenAI's own paths (``/openai/...``, a deployment's Target URI) are cut off as the endpoint is read; these are not
+_REQUEST_PATH = re.compile(r"(?:/models)?/(?:chat/completions|completions|responses|embeddings)/*$", re.IGNORECASE)
+
+
+def pasted_request_url(base: str, source: str) -> str | None:
+    """Why ``base`` (set by ``source``) is a whole request URL rather than the resource's root, naming the root to
+    set: the scheme and host where nothing came before the request's path (a gateway's path is not shown: it may hold
+    a token), or None. Sent, every request went to that path with magsag's own added after it, a 404."""
+    try:
+        parts = urlsplit(base)
+        host = parts.hostname
+    except ValueError:
+        return None  # (no URL: _base_url_problem says so)
+    found = _REQUEST_PATH.search(parts.path)
+    if found is None or not host:
+        return None
+    ending = found.group(0).rstrip("/")
+    before = parts.path[: found.start()].strip("/")
+    root = f"the part before {ending}" if before else f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"
+    return (
+        f"{source} is a whole request URL (it ends with {ending}, as Azure AI Foundry shows one), not the resource's "
+        f"root; set {source} to {root}: magsag adds each request's path itself, taking the deployment from the "
+        "target's model and the api-version from AZURE_OPENAI_API_VERSION"
+    )
+
+
 def azure_findings(endpoint: AzureEndpoint, target: Target) -> tuple[list[str], list[str]]:
     """(what stops a call of ``target``, every one of it; what of that, and of the api-version, a setting got
     wrong): each message names its fix."""
@@ -44,7 +72,8 @@ def azure_findings(endpoint: AzureEndpoint, target: Target) -> tuple[list[str], 
         if given:
             wrong.append(exc.message)
     else:
-        problem = _base_url_problem(base, endpoint.base_url_source(target), endpoint.base_url_example)
+        source = endpoint.base_url_source(target)
+        problem = pasted_request_url(base, source) or _base_url_problem(base, source, endpoint.base_url_example)
         if problem is not None:
             stopping.append(f"azure: {problem}")
             wrong.append(f"azure: {problem}")

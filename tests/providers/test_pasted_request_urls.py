@@ -276,3 +276,39 @@ async def test_a_call_naming_ollamas_chat_url_sends_nothing_and_is_recorded_fail
         assert run["status"] == "error"
         answered = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {**pasted, "base_url": root}})
     assert answered.result.text == "answered" and vendor.requests[-1]["path"].startswith("/v1/")
+
+
+@pytest.mark.parametrize(
+    ("pasted", "ending", "root"),
+    [
+        # Azure AI Foundry's model inference URL, as its portal shows it
+        (
+            "https://res.services.ai.azure.com/models/chat/completions?api-version=2024-05-01-preview",
+            "/models/chat/completions",
+            "https://res.services.ai.azure.com/",
+        ),
+        ("https://res.openai.azure.com/chat/completions", "/chat/completions", "https://res.openai.azure.com/"),
+        # a gateway's own path before it is not shown (it may hold a token)
+        ("https://apim.example.com/Qz4Wn8Rt2Yp6Kx3Vb7Hm/models/chat/completions", "/models/chat/completions", None),
+    ],
+)
+def test_a_whole_azure_request_url_as_the_endpoint_is_told_the_resource_root_to_set(pasted, ending, root):
+    # Before: "set its base URL (AZURE_OPENAI_ENDPOINT) to e.g. https://RESOURCE.openai.azure.com/, the resource's
+    # root: the deployment is the target's model and the api-version AZURE_OPENAI_API_VERSION, the part before that
+    # path" (or, with Foundry's ?api-version, a "?query or #fragment" problem): an example's clauses, then a fix for
+    # them, and not the root the pasted URL holds.
+    from magsag_mcp.providers.azure import AzureProvider
+
+    provider = AzureProvider({"AZURE_OPENAI_API_KEY": KEY, "AZURE_OPENAI_ENDPOINT": pasted}, Transport())
+    reason = provider.unavailable(Target("azure", "gpt-4o")) or ""
+    to = root or f"the part before {ending}"
+    assert reason == (
+        f"azure: AZURE_OPENAI_ENDPOINT is a whole request URL (it ends with {ending}, as Azure AI Foundry shows one), "
+        f"not the resource's root; set AZURE_OPENAI_ENDPOINT to {to}: magsag adds each request's path itself, taking "
+        "the deployment from the target's model and the api-version from AZURE_OPENAI_API_VERSION"
+    )
+    assert provider.setting_problems() == [reason]  # magsag doctor's, in the same words
+    assert "Qz4Wn8Rt2Yp6Kx3Vb7Hm" not in reason
+    # a call's own base_url is told alike, naming it
+    called = provider.unavailable(Target("azure", "gpt-4o", pasted)) or ""
+    assert called.startswith("azure: the target's base_url is a whole request URL"), called
