@@ -47,6 +47,7 @@ from .observer import Observer, UnknownCostWarning
 from .redaction import register_env_secrets
 from .result_dicts import InvokeResultDict, RouteExplanationDict, SkillDict
 from .service import Service
+from .settings import given_env
 from .text import NAME_MAX, check_name
 
 T = TypeVar("T")
@@ -341,6 +342,14 @@ class Runner(ProcessBound):
 class Magsag(LedgerReads, ProcessBound):
     """A ready-to-use magsag for synchronous code: a service on a private event-loop thread.
 
+    Every option is optional, and given by name: ``catalog`` (a catalog directory; default ``MAGSAG_CATALOG``,
+    ``./catalog`` or the bundled one), ``db`` (the ledger's file; default ``MAGSAG_DB`` or the user's data folder),
+    ``env`` (the environment read in place of ``os.environ``: strings only, ``None`` for a variable left unset),
+    ``run_id`` (the run its calls are recorded under; a new one by default) and ``agent`` (the agent they are
+    recorded as, whose daily limit they spend); one given wrong is refused (a :class:`~magsag_mcp.ConfigError`, an
+    :class:`~magsag_mcp.InputError` for a name) saying what was wrong and the fix. Close it when done (``with``,
+    ``close()``, ``async with``).
+
     >>> with Magsag() as mg:                                     # doctest: +SKIP
     ...     result = mg.skills.invoke("skill.analysis", {"data": "..."})
     """
@@ -355,12 +364,14 @@ class Magsag(LedgerReads, ProcessBound):
         agent: str | None = None,
     ) -> None:
         # the names every call records: refused here, naming the option, before anything is opened or made
-        register_env_secrets(os.environ if env is None else env)  # (the service does it once open: too late)
+        environment = given_env(env)  # (a value that is not text refused before anything reads it)
+        register_env_secrets(environment)  # (the service does it once open: too late)
         check_name(run_id, "run_id")
         check_name(agent, "agent")
         self._home = HomeLoop()
         try:
-            self.service: Service = self._home.portal.call(lambda: Service.open(catalog=catalog, db=db, env=env))
+            opening = Service.open(catalog=catalog, db=db, env=environment)
+            self.service: Service = self._home.portal.call(lambda: opening)
             token = self._home.portal.call(current_token)
         except BaseException:
             self._home.stop(cancel_remaining=True)

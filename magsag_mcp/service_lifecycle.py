@@ -22,7 +22,7 @@ from .opening import Opening
 from .price_data import start_loading
 from .redaction import register_env_secrets
 from .retry import RetryPolicy, retry_policy_from_env
-from .settings import connect_timeout, only_configured, read_timeout
+from .settings import connect_timeout, given_env, only_configured, read_timeout
 from .transport import Timeouts, Transport
 
 log = redacting_logger("magsag_mcp.service")
@@ -109,7 +109,7 @@ class Lifecycle:
         from .ledger.connection import ledger_sync_from_env
         from .pricing import Pricer
 
-        env = dict(os.environ if env is None else env)
+        env = given_env(env)
         register_env_secrets(env)
         cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog, env)
         # the whole catalog is read with the one environment: policies and prices as skills and routing

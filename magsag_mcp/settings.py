@@ -9,6 +9,7 @@ them, the local provider keeps its own defaults unless they are set, and a timeo
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -58,6 +59,39 @@ MAXIMA: dict[str, float] = {
 
 #: the settings that count (a whole number, no unit to drop from a value)
 _COUNTS = frozenset({"MAGSAG_MAX_RETRIES", "MAGSAG_BREAKER_FAILURES"})
+
+
+def given_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment a :class:`~magsag_mcp.Magsag` or :class:`~magsag_mcp.Service` reads: ``os.environ``'s, or the
+    ``env=`` mapping given, copied. Its values are text, as a process's environment holds them: one given as ``None``
+    is left unset (``env={"OPENAI_BASE_URL": os.getenv("MY_URL")}``), and any other that is not text is refused here,
+    naming its variable and not its value (which may be a key). A number went through the settings that read it with
+    ``float()`` and crashed the first one that read text (an API key: ``AttributeError: 'int' object has no attribute
+    'strip'``), from wherever that was."""
+    if env is None:
+        return dict(os.environ)
+    if not isinstance(env, Mapping):
+        raise ConfigError(
+            f"env is a {type(env).__name__}, not a mapping of variable names to values: give a dict such as "
+            "env={'OPENAI_API_KEY': '...', 'MAGSAG_CALL_DEADLINE': '60'}, or leave env out to read os.environ"
+        )
+    copied: dict[str, str] = {}
+    for name, value in env.items():
+        if not isinstance(name, str):
+            raise ConfigError(
+                f"env has a key {excerpt(redact(repr(name)), 40)} of type {type(name).__name__}: an environment "
+                "variable's name is text, such as 'OPENAI_API_KEY'"
+            )
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"env[{name!r}] is of type {type(value).__name__}, not text: an environment variable's value is a "
+                f"string, as the process's environment holds it; give it as one (env={{{name!r}: str(value)}}), or "
+                "None to leave it unset"
+            )
+        copied[name] = value
+    return copied
 
 
 def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:

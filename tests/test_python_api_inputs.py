@@ -312,3 +312,33 @@ def test_a_payload_field_holding_nan_or_an_infinity_is_refused_not_written_into_
     [run] = mg.bridge.run(lambda: mg.service.query_runs())
     assert run["status"] == "error" and run["error"]["type"] == "invalid_payload"  # the refused call is recorded
     assert all(a["outcome"] != "ok" for a in run["attempts"])  # nothing was sent
+
+
+def test_an_env_value_that_is_not_text_is_refused_naming_its_variable_and_not_its_value(tmp_path: Path):
+    # `Magsag(env={"MAGSAG_CALL_DEADLINE": 60})`, or a key read from a config file as a number. Before: a number went
+    # through the settings read with float() and a key's crashed the open with AttributeError: 'int' object has no
+    # attribute 'strip' (from the redaction of secrets), no MagsagError, nor which variable it was. Now a ConfigError
+    # names the variable and the fix, and not the value (a key's); nothing is made. None is a variable left unset.
+    import asyncio
+
+    from magsag_mcp import ConfigError, Service
+
+    db = tmp_path / "l.db"
+    for name, value in (("OPENAI_API_KEY", 1234567890123), ("MAGSAG_CALL_DEADLINE", 60), ("MAGSAG_PROVIDER", b"fake")):
+        with pytest.raises(ConfigError) as info:
+            Magsag(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake", name: value})  # type: ignore[dict-item]
+        assert info.value.message.startswith(f"env[{name!r}] is of type {type(value).__name__}, not text")
+        assert f"env={{{name!r}: str(value)}}" in info.value.message and str(value) not in info.value.message
+        assert not db.exists()
+    with pytest.raises(ConfigError, match=r"^env\['OPENAI_API_KEY'\] is of type int, not text"):
+        asyncio.run(Service.open(catalog=CATALOG, db=db, env={"OPENAI_API_KEY": 5}))  # type: ignore[dict-item]
+    with pytest.raises(ConfigError, match=r"^env is a list, not a mapping of variable names to values"):
+        Magsag(catalog=CATALOG, db=db, env=["MAGSAG_PROVIDER=fake"])  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^env has a key 3 of type int: an environment variable's name is text"):
+        Magsag(catalog=CATALOG, db=db, env={3: "x"})  # type: ignore[dict-item]
+    assert not db.exists()
+    # None leaves the variable unset, as os.getenv() gives it for one that is not
+    with Magsag(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake", "MAGSAG_MODEL": None}) as mg:  # type: ignore[dict-item]
+        assert "MAGSAG_MODEL" not in mg.service.env
+        answered = mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+        assert answered["model"] == "echo"
