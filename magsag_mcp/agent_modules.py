@@ -32,6 +32,8 @@ class Registry(ProcessBound):
         self.service = service
 
     def agent(self, agent_id: str) -> AgentSpec:
+        """The catalog's agent ``agent_id`` (``catalog/agents/ID.yaml``); an unknown one is an
+        :class:`~magsag_mcp.InputError` naming the agents there."""
         try:
             return self.service.catalog.agents[agent_id]
         except KeyError:
@@ -48,9 +50,11 @@ class Registry(ProcessBound):
             ) from None
 
     def skills(self) -> list[str]:
+        """The ids of the catalog's skills, sorted (``skills.list()`` has each one's fields)."""
         return sorted(self.service.catalog.skills)
 
     def entrypoint(self, agent_id: str) -> Callable[..., Any]:
+        """The agent's ``run`` function, imported from the module its ``entrypoint`` names (``my_mag:run``)."""
         spec = self.agent(agent_id)
         module_name, _, attr = spec.entrypoint.partition(":")
         module = import_agent_module(module_name, self.service.catalog.root / "agents")

@@ -277,6 +277,11 @@ class Runner(ProcessBound):
             self._failed.append(FailedRun(exc, agent_id, kind, run_id, error))
 
     def invoke_sag(self, delegation: Delegation | Mapping[str, Any]) -> Any:
+        """Run the SAG ``delegation.sag_id`` with ``delegation.input`` as its payload and ``delegation.context`` as its
+        calls' routing context (``preferred_model``, ``llm_overrides``, ``data_class``, ...), and return what it
+        returns. Its run (``{task_id}-`` and 16 hex digits) is delegated from this runner's: in its tree, under its
+        run limit. A mapping with the same keys is taken as a :class:`Delegation`; a MAG's id is an
+        :class:`~magsag_mcp.InputError` (delegate to a SAG, or run it with :meth:`run_agent`)."""
         if not isinstance(delegation, Delegation):
             delegation = as_delegation(delegation)
         if not isinstance(delegation.task_id, str):  # (None made the SAG's run id "None-...", 42 "42-...")

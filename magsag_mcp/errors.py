@@ -183,10 +183,12 @@ def _rebuilt(cls: type[MagsagError], message: str) -> MagsagError:
 
 
 class ConfigError(MagsagError):
+    """A setting, catalog file or environment variable is wrong (the message names it): fix the configuration."""
     kind = "config_error"
 
 
 class CatalogError(ConfigError):
+    """A catalog YAML file is malformed or invalid; ``problems`` lists each (``magsag catalog validate``)."""
     kind = "catalog_error"
 
     def __init__(self, message: str, *, problems: list[str] | None = None, **details: Any) -> None:
@@ -195,6 +197,7 @@ class CatalogError(ConfigError):
 
 
 class InputError(MagsagError):
+    """The call's own arguments are wrong (a name, an option, a context key): fix the call; nothing was sent."""
     kind = "input_error"
     #: a delegated run's reservation found it placed under another parent since the call read where it was
     #: (governance.delegation.placed_elsewhere): refused as that read refuses it, with nothing recorded
@@ -202,14 +205,17 @@ class InputError(MagsagError):
 
 
 class UnknownSkillError(InputError):
+    """No skill of that id in the catalog; the message lists the ones there (``skills.list()``)."""
     kind = "unknown_skill"
 
 
 class PayloadError(InputError):
+    """The payload misses a field or fails its skill's ``input_schema`` (the message says which); nothing was sent."""
     kind = "invalid_payload"
 
 
 class PolicyDenied(MagsagError):
+    """A governance policy (``policy``) refuses the call's model or data class, before anything is sent."""
     kind = "policy_denied"
     #: the refused model is routing's choice, refused whoever serves it: skipped as a routed target is,
     #: even when MAGSAG_PROVIDER or the call chose the provider serving it
@@ -221,6 +227,7 @@ class PolicyDenied(MagsagError):
 
 
 class BudgetExceeded(MagsagError):
+    """A spend limit (``policy``) would be crossed by the call, which is refused before anything is sent."""
     kind = "budget_exceeded"
 
     def __init__(self, message: str, *, policy: str, **details: Any) -> None:
@@ -229,6 +236,7 @@ class BudgetExceeded(MagsagError):
 
 
 class LedgerError(MagsagError):
+    """The usage ledger cannot be opened, read or written; a paid answer travels in ``.result``."""
     kind = "ledger_error"
 
 
@@ -331,6 +339,7 @@ class ProviderError(MagsagError):
 
 
 class AuthenticationError(ProviderError):
+    """The provider refused the key (401), or no key is set: set or fix its API key variable."""
     kind = "authentication_error"
 
 
@@ -346,28 +355,34 @@ class NotConfiguredError(ProviderError):
 
 
 class PermissionDeniedError(ProviderError):
+    """The provider refused the account or region (403): the key is valid but may not use this."""
     kind = "permission_denied"
 
 
 class ModelNotFoundError(ProviderError):
+    """The provider has no such model, or not for this key (404): check the model's name."""
     kind = "model_not_found"
 
 
 class BadRequestError(ProviderError):
+    """The provider refused the request as wrong for any model (400): fix the call; no fallback is tried."""
     kind = "bad_request"
     moves_on = False
 
 
 class ContextTooLongError(BadRequestError):
+    """The prompt is longer than the model's context window (or 413): shorten it, or use a larger model."""
     kind = "context_too_long"
     moves_on = True
 
 
 class ContentFilteredError(ProviderError):
+    """The provider's safety filter stopped the prompt or the answer."""
     kind = "content_filtered"
 
 
 class RateLimitError(ProviderError):
+    """The provider rate-limited the call (429); ``retry_after`` is its wait in seconds, when it said one."""
     kind = "rate_limited"
     retryable = True
     # The target has just said it will take no more for a while: waited for and sent the call again, it holds
@@ -377,23 +392,27 @@ class RateLimitError(ProviderError):
 
 
 class QuotaExhaustedError(RateLimitError):
+    """The provider's quota or credit is spent (429 that will not clear soon, 402): not retried."""
     kind = "quota_exhausted"
     retryable = False
     retried_only_on_last_target = False  # (not retried anywhere)
 
 
 class ServerError(ProviderError):
+    """The provider failed (5xx, 409, 425): retried, then the next target is tried."""
     kind = "server_error"
     retryable = True
 
 
 class OverloadedError(ServerError):
+    """The provider is short of capacity (Anthropic's 529, a 503): the next target is tried first."""
     kind = "overloaded"
     # the vendor is short of capacity (Anthropic's 529, a 503): another target is tried first, as for a rate limit
     retried_only_on_last_target = True
 
 
 class ProviderTimeoutError(ProviderError):
+    """The provider did not answer in time (``timeout_s``), or the call's deadline ran out (``call_deadline``)."""
     kind = "timeout"
     retryable = True
     # A target that let a whole timeout pass in silence would most likely do it again: retried on it,
@@ -412,6 +431,7 @@ class ProviderTimeoutError(ProviderError):
 
 
 class ProviderConnectionError(ProviderError):
+    """The provider could not be reached, or the connection dropped: check the base URL and network."""
     kind = "connection_error"
     retryable = True
 
@@ -429,14 +449,17 @@ class NameLookupTimeoutError(ProviderConnectionError):
 
 
 class MalformedResponseError(ProviderError):
+    """The provider's answer is not what its API documents."""
     kind = "malformed_response"
 
 
 class InvalidOutputError(MalformedResponseError):
+    """The model's answer broke the JSON output the call asked for."""
     kind = "invalid_output"
 
 
 class UnsupportedFeatureError(ProviderError):
+    """The target cannot do what the call asks (a feature or setting it refuses); the next is tried."""
     kind = "unsupported_feature"
 
 

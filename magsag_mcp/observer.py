@@ -56,9 +56,13 @@ class Observer(ProcessBound):
         self._warned_at = (0, 0)
 
     async def alog(self, event: str, data: Mapping[str, Any] | None = None) -> None:
+        """:meth:`log` from async code, on any event loop."""
         await self.bridge.call(self.service.log_event, self.run_id, self.agent, event, data or {})
 
     def log(self, event: str, data: Mapping[str, Any] | None = None) -> None:
+        """Record the event ``event`` (a non-empty name, ``"model_success"``) with ``data`` (a mapping, its values
+        written as JSON, any API key in them redacted) in the ledger, under this run and agent: ``magsag data search``
+        and :meth:`~magsag_mcp.Magsag.search` find it (``hit["kind"] == "event"``)."""
         self.bridge.run(self.service.log_event, self.run_id, self.agent, event, data or {})
 
     async def acost_detail(self) -> RunCostDict:
@@ -67,19 +71,28 @@ class Observer(ProcessBound):
         return (await self.bridge.call(self.service.run_spend, self.budget_run_id)).to_dict()
 
     def cost_detail(self) -> RunCostDict:
+        """The parts of :meth:`current_cost`: ``known_usd`` (exact), ``unknown_cost_bound_usd`` (the worst case of
+        the attempts of unknown cost), ``at_most_usd`` (their sum), ``unknown_attempts``, ``unbounded_attempts`` (of
+        no known price, in no figure) and ``cost_complete``, each amount a decimal string."""
         return self.bridge.run(self.service.run_spend, self.budget_run_id).to_dict()
 
     async def acurrent_cost(self) -> Decimal:
+        """:meth:`current_cost` from async code, on any event loop."""
         spend = await self.bridge.call(self.service.run_spend, self.budget_run_id)
         self._warn_if_unknown(spend)
         return spend.at_most_usd
 
     def current_cost(self) -> Decimal:
+        """The run's spend so far in USD, exact (a ``Decimal``), with the runs it delegated to; an attempt of unknown
+        cost counts at its worst case, and an :class:`UnknownCostWarning` says so (:meth:`cost_detail` has the
+        parts)."""
         spend = self.bridge.run(lambda: self.service.run_spend(self.budget_run_id))
         self._warn_if_unknown(spend)
         return spend.at_most_usd
 
     def get_current_cost(self) -> float:
+        """:meth:`current_cost` as a float, for display and the guide's ``if obs.get_current_cost() > max_cost_usd``;
+        add amounts up with :meth:`current_cost`'s ``Decimal``."""
         spend = self.bridge.run(lambda: self.service.run_spend(self.budget_run_id))
         self._warn_if_unknown(spend)
         return float(spend.at_most_usd)
