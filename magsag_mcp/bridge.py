@@ -188,7 +188,7 @@ class Bridge(ProcessBound):
         self.check_process()
         self.check_open()
         home = self.token.native_token  # the asyncio loop (the service runs on asyncio only)
-        if asyncio.get_running_loop() is home:
+        if awaiting_loop() is home:
             return await fn(*args)
         # Scheduled as run schedules it, not with asyncio.run_coroutine_threadsafe, which started the call even when
         # its caller had stopped waiting before the home loop took it up (asyncio.run ending, a timeout): it ran to
@@ -209,6 +209,20 @@ class Bridge(ProcessBound):
             raise
 
 
+def awaiting_loop() -> asyncio.AbstractEventLoop:
+    """The asyncio loop awaiting an ``a*`` method here. Under another async library (trio, or anyio on trio's
+    backend) none runs, and asyncio's own RuntimeError ("no running event loop") said nothing of what to do."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        raise ConfigError(
+            "the a* methods (ainvoke, alog, asummarize, acheck_budget, ...) are awaited on an asyncio event loop, and "
+            "none runs here (trio, or anyio on trio's backend): call the sync form on a worker thread, as "
+            "`await anyio.to_thread.run_sync(lambda: mg.skills.invoke(skill_id, payload))` (the call is not "
+            "cancelled with its caller), or run your program on asyncio"
+        ) from None
+
+
 def on_this_loop(callback: Callable[..., Any]) -> Callable[..., Awaitable[None]]:
     """``callback`` (sync or async) made to run on the loop running here, wherever it is then called.
 
@@ -216,7 +230,7 @@ def on_this_loop(callback: Callable[..., Any]) -> Callable[..., Awaitable[None]]
     websocket, an ``asyncio.Queue``, all bound to the caller's loop and not thread-safe. The call itself
     runs on the home loop (:meth:`Bridge.call`), so from there the callback is handed back to the caller's
     loop and awaited: what it raises (or its cancellation) travels back with it."""
-    caller = asyncio.get_running_loop()
+    caller = awaiting_loop()
 
     async def call(*args: Any) -> None:
         if asyncio.get_running_loop() is caller:

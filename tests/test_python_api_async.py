@@ -288,3 +288,37 @@ def test_an_ainvoke_whose_callers_loop_closed_mid_call_stops_as_cancelled(tmp_pa
 def _frozen_on_return(mg: Magsag, thaw: threading.Event) -> None:
     """Hold the Magsag's loop from its next step on (the progress callback's return comes after) until ``thaw``."""
     mg.bridge.token.native_token.call_soon_threadsafe(lambda: thaw.wait(30))
+
+
+def test_an_a_method_awaited_where_no_asyncio_loop_runs_says_what_to_do(tmp_path: Path, fake_scripts: None):
+    # Under trio (or anyio on trio's backend) no asyncio loop runs where ainvoke is awaited. Before: asyncio's own
+    # "RuntimeError: no running event loop", no MagsagError and no word of a way out. Now a ConfigError says the a*
+    # methods need asyncio and how to call the sync form from a worker thread. (Driven here as trio drives a
+    # coroutine: by hand, with no asyncio loop running; trio itself is no dependency of the suite.)
+    from magsag_mcp import ConfigError
+
+    def driven(coro) -> BaseException:
+        try:
+            coro.send(None)
+        except BaseException as exc:  # (what the awaiting code would get)
+            return exc
+        coro.close()
+        raise AssertionError("the coroutine went on without an asyncio loop")
+
+    payload = {"data": "x", "model_config": {"model": "fake:echo"}}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as mg:
+        for coro in (
+            mg.skills.ainvoke("skill.analysis", payload),
+            mg.skills.ainvoke("skill.analysis", payload, progress=lambda event, data: None),
+            mg.obs.alog("model_success", {"model": "echo"}),
+            mg.asummarize(since="1d"),
+            mg.acheck_budget(),
+        ):
+            error = driven(coro)
+            assert isinstance(error, ConfigError), repr(error)
+            said = "the a* methods (ainvoke, alog, asummarize, acheck_budget, ...) are awaited on an asyncio event loop"
+            assert error.message.startswith(f"{said}, and none runs here (trio, or anyio on trio's backend)")
+            assert "anyio.to_thread.run_sync(lambda: mg.skills.invoke(skill_id, payload))" in error.message
+        # the sync form, on a thread as the message says, works
+        assert mg.skills.invoke("skill.analysis", payload)["model"] == "echo"
+        assert mg.summarize(since="1d")["totals"]["calls"] == 1
