@@ -8,7 +8,7 @@ import asyncio
 import os
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -249,7 +249,8 @@ def _dropped(loop: asyncio.AbstractEventLoop, pid: int, parts: tuple[Any, ...]) 
     ledger = parts[1]
 
     def start() -> None:
-        task = loop.create_task(_close_parts(*parts), name="magsag-close-dropped-service")
+        closing = _DroppedClose(parts)
+        task = loop.create_task(closing.run(), name="magsag-close-dropped-service")
         _DROPPED_CLOSES.add(task)
         task.add_done_callback(_close_ended)
 
@@ -265,6 +266,50 @@ def _dropped(loop: asyncio.AbstractEventLoop, pid: int, parts: tuple[Any, ...]) 
         ResourceWarning,
         stacklevel=2,
     )
+
+
+class _DroppedClose:
+    """The close of a service dropped unclosed, on its loop: a task, and, should that task be cancelled before it
+    begins, an async generator of the loop's. ``asyncio.run`` cancels every task left once its main coroutine returns,
+    and a service dropped as that coroutine ended (``svc = await Service.open()`` in ``main()``, never closed) had its
+    close task cancelled before its first step: none of it ran, aiohttp warned of its sessions left unclosed, and its
+    ledger's connections stayed open (their threads printing "Event loop is closed" once the loop had closed). The
+    loop's async generators are closed after its tasks (``shutdown_asyncgens``), each awaited to its end: there the
+    close runs, if the task did not."""
+
+    def __init__(self, parts: tuple[Any, ...]) -> None:
+        self.parts = parts
+        self.begun = False
+        self.fallback = self._at_loop_shutdown()
+        try:  # its first step, here on the loop's thread: the loop's hooks take the generator up as it is begun
+            self.fallback.asend(None).send(None)
+        except StopIteration:
+            pass
+        _DROPPED_FALLBACKS.add(self)  # (the loop holds its generators weakly)
+
+    async def run(self) -> None:
+        try:
+            await self._close()
+        finally:
+            await self.fallback.aclose()  # (done with: closed here, not by its finaliser once the loop may have closed)
+
+    async def _close(self) -> None:
+        if not self.begun:
+            self.begun = True
+            await _close_parts(*self.parts)
+
+    async def _at_loop_shutdown(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            try:
+                await self._close()
+            finally:
+                _DROPPED_FALLBACKS.discard(self)
+
+
+#: the dropped services' closes that wait for their loop's shutdown should their task not run (see _DroppedClose)
+_DROPPED_FALLBACKS: set[_DroppedClose] = set()
 
 
 def _close_ended(task: asyncio.Task[None]) -> None:

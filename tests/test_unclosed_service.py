@@ -119,3 +119,31 @@ async def test_a_service_dropped_with_warnings_made_errors_is_still_closed(tmp_p
     finally:
         sys.unraisablehook = hook
     assert [type(e) for e in unraised] == [ResourceWarning] and "Service" in str(unraised[0]), unraised
+
+
+def test_a_service_left_unclosed_as_asyncio_runs_main_to_its_end_is_closed_before_its_loop_is(tmp_path: Path):
+    # `svc = await Service.open()` in the main() asyncio.run runs, never closed: dropped as main() returns, its close
+    # was scheduled as a task, and asyncio.run cancelled it with the other tasks left before it had begun. Before:
+    # nothing of the close ran (aiohttp warned of its sessions, the ledger's connections stayed open and their two
+    # threads ran on, printing "Event loop is closed" once they were stopped). Now it runs as the loop shuts down.
+    import asyncio
+    import threading
+
+    held: dict[str, object] = {}
+
+    async def main() -> None:
+        svc = await Service.open(db=tmp_path / "l.db", env={})
+        held["ledger"] = svc.ledger
+        await svc.log_event(None, None, "ran", {})
+
+    _earlier_garbage_collected()
+    before = set(threading.enumerate())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(main())
+        gc.collect()
+    ledger = held["ledger"]
+    assert ledger._writer is None and ledger._reader is None and ledger._task is None  # type: ignore[attr-defined]
+    assert {t for t in set(threading.enumerate()) - before if t.is_alive()} == set()
+    messages = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert len(messages) == 1 and "a magsag Service" in messages[0], messages  # the service's own, and no other
