@@ -285,6 +285,8 @@ class _DroppedClose:
             self.fallback.asend(None).send(None)
         except StopIteration:
             pass
+        except Exception:  # (a loop past its shutdown of generators warns of a new one, raised under -W error)
+            pass  # the task alone closes the service, as it can
         _DROPPED_FALLBACKS.add(self)  # (the loop holds its generators weakly)
 
     async def run(self) -> None:

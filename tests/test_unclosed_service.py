@@ -147,3 +147,38 @@ def test_a_service_left_unclosed_as_asyncio_runs_main_to_its_end_is_closed_befor
     assert {t for t in set(threading.enumerate()) - before if t.is_alive()} == set()
     messages = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert len(messages) == 1 and "a magsag Service" in messages[0], messages  # the service's own, and no other
+
+
+def test_a_service_dropped_after_its_loop_shut_its_generators_down_is_closed_under_warnings_made_errors(tmp_path: Path):
+    # The close's fallback, an async generator of the loop's, is one more generator to a loop that has shut its
+    # generators down (asyncio.run's last steps; a loop run by hand), and the loop warns of it: under -W error that
+    # warning raised where the close was being scheduled, and no close was. The task alone closes it then.
+    import asyncio
+    import sys
+
+    held: dict[str, object] = {}
+    unraised: list[BaseException | None] = []
+
+    async def main() -> None:
+        svc = await Service.open(db=tmp_path / "l.db", env={})
+        held["ledger"] = ledger = svc.ledger
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            del svc
+            gc.collect()
+            with anyio.fail_after(60):  # a hang guard: the close is scheduled on this loop
+                while ledger._writer is not None or ledger._task is not None:
+                    await anyio.sleep(0.01)
+
+    _earlier_garbage_collected()
+    hook = sys.unraisablehook  # (pytest's, which would fail the test on the warning the service gives)
+    sys.unraisablehook = lambda unraisable: unraised.append(unraisable.exc_value)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+        sys.unraisablehook = hook
+    assert held["ledger"]._reader is None  # type: ignore[attr-defined]
+    assert [type(e) for e in unraised] == [ResourceWarning] and "a magsag Service" in str(unraised[0])
