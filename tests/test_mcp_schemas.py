@@ -279,6 +279,15 @@ async def test_a_model_is_pointed_at_the_tool_that_lists_skills(tmp_path: Path):
         assert "list_skills" in tools[name].input_schema["properties"]["skill_id"]["description"], name
 
 
+async def test_the_instructions_name_every_tool(tmp_path: Path):
+    # A model reads the server's instructions once, on connecting: daily_usage, the tool for each agent's spend on
+    # each day, was missing from its list of the tools that read the ledger
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={})) as client:
+        tools = [tool.name for tool in (await client.list_tools()).tools]
+        instructions = client.instructions or ""
+    assert tools and all(name in instructions for name in tools), instructions
+
+
 def test_the_stored_tool_schemas_are_what_the_models_generate_now():
     # The server serves the schemas stored in tool_schemas.json (generating them was ~10% of start-up); a model
     # changed without writing the file again would publish a schema that is not the tools' own.
