@@ -17,7 +17,7 @@ from .errors import ConfigError, redact
 from .predictions import refuse_unsent_prediction
 from .redaction import holds_secret, register_call_secret, register_secret
 from .target_params import API_CHOICES, ROUTER_FIELDS, UNPRICED_PARAMS, _check_params, speed_refused
-from .text import MODEL_MAX
+from .text import MODEL_MAX, URL_MAX
 from .types import _CREDENTIAL_PARAM, Target, _without_credentials, shown_params
 
 __all__ = [
@@ -256,6 +256,12 @@ def parse_target(spec: str | Mapping[str, Any], *, by_call: bool = False) -> Tar
     if base_url is not None and not isinstance(base_url, str):
         raise ConfigError(
             f"base_url must be a URL string such as http://localhost:11434, got {type(base_url).__name__}"
+        )
+    if base_url is not None and len(base_url) > URL_MAX:  # unquoted: it was echoed whole in the trace and errors
+        raise ConfigError(
+            f"base_url of {len(base_url):,} characters: a base URL is at most {URL_MAX}; give the server's address "
+            "and its API's path, e.g. http://localhost:11434",
+            max_length=URL_MAX,
         )
     target = Target(provider, model, base_url, tuple(sorted(params.items())))
     if params.get("prediction") is not None:

@@ -105,6 +105,10 @@ NAME_MAX = 200
 #: every attempt's record and into each report's breakdown by model
 MODEL_MAX = 512
 
+#: the longest base URL a target may give: a server's address and an API's path (a gateway's tenant, an Azure
+#: resource's) fit many times over; it goes into the call's trace, its explanation and an error that names the server
+URL_MAX = 2048
+
 #: characters no name may hold: control characters (a line break or an escape sequence forges rows in a table or
 #: lines in a log), and the invisible ones that make two names look the same (zero-width, bidirectional overrides,
 #: the byte-order mark) while the ledger and the limits keep them apart. ASCII's are found by this pattern; a name

@@ -82,6 +82,12 @@ def explain(tool: str, exc: ValidationError, args: type[BaseModel], skill_fields
     return f"invalid_arguments: {tool}: {said}{'' if said.endswith('?') else '.'} {takes}"
 
 
+def shown_place(loc: list[str]) -> str:
+    """The dotted place of an argument, as the server's log names it: a name longer than any argument's by its
+    length (a key the caller sent may be a megabyte long)."""
+    return ".".join(part if len(part) <= NAME_MAX else f"({len(part):,} characters)" for part in loc)
+
+
 def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_fields: Collection[str] = ()) -> str:
     where = ".".join(loc) or "(arguments)"
     err = errs[0]
@@ -89,6 +95,11 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
     if kind == "extra_forbidden":
         model = _model_at(args, loc[:-1])
         known = _names(model) if model is not None else []
+        if len(loc[-1]) > NAME_MAX:  # no argument's name is near as long: quoted (twice, in its hint), a megabyte
+            # sent as a key was the error's text, and the server log's
+            inside = f" in {'.'.join(loc[:-1])}" if len(loc) > 1 else ""
+            accepted = f"accepted here: {', '.join(known)}" if known else "nothing is accepted here"
+            return f"unknown argument{inside}, a name of {len(loc[-1]):,} characters ({accepted})"
         home = _home(model, loc[-1]) if model is not None else None
         outer = _model_at(args, loc[:-2]) if len(loc) > 1 else None
         close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)

@@ -29,7 +29,7 @@ from ..invoke_result import shown_answer
 from ..redaction import redact_values
 from ..text import has_surrogate, whole_characters
 from . import models as M
-from .arguments import explain
+from .arguments import explain, shown_place
 from .budget_results import BudgetResult
 from .progress import ProgressBridge, progress_requested
 from .skill_arguments import call_context, with_model_config
@@ -381,7 +381,7 @@ class ExplainedTool(Tool):
             # their model. Answered as every other failure the caller can fix is: raised, it reached the
             # client as text alone, with no structuredContent.error for a client to read its type from.
             if type(exc) is ToolError and isinstance(exc.__cause__, ValidationError):
-                fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.__cause__.errors()})
+                fields = sorted({shown_place([str(p) for p in err["loc"]]) for err in exc.__cause__.errors()})
                 logger.info("%s rejected arguments: %r", self.name, fields)  # the fields, never the values
                 own = await self.skill_fields(arguments.get("skill_id")) if self.skill_fields else frozenset()
                 explained = explain(self.name, exc.__cause__, self.fn_metadata.arg_model, own)

@@ -1,0 +1,92 @@
+"""What a client sent far longer than any name, key, zone or URL can be comes back said by its length, not echoed:
+a megabyte sent as an argument's name, a time zone or a base URL was the tool error's text (twice for a key), the
+server log's line, and the call's trace."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp.client import Client
+
+from magsag_mcp.mcp_server import build_server
+from tests.mcp_tools_helpers import CATALOG, ENV, error_of
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+
+LONG = "ä" * 100_000  # (the length is said with a thousands separator: 100,000)
+#: every message about it, the longest a client's or the log's
+SAID_AT_MOST = 1_000
+CALL = {"skill_id": "skill.analysis", "payload": {"data": "x"}}
+
+
+@pytest.fixture
+async def client(db: Path):
+    async with Client(build_server(catalog=CATALOG, db=db, env=ENV)) as c:
+        yield c
+
+
+def _said_short(err: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    assert LONG[:300] not in err["message"] and len(err["message"]) < SAID_AT_MOST, err["message"][:300]
+    assert "100,000 characters" in err["message"], err["message"]
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines and all(len(line) < SAID_AT_MOST for line in lines), [line[:200] for line in lines]
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "where", "accepted"),
+    [
+        ("invoke_skill", {**CALL, LONG: 1}, "", "skill_id"),
+        ("invoke_skill", {**CALL, "model_config": {"model": "fake:echo", LONG: 1}}, " in model_config", "fallbacks"),
+        ("invoke_skill", {**CALL, "context": {LONG: 1}}, " in context", "data_class"),
+        ("summarize_usage", {"filters": {LONG: "a"}}, " in filters", "run_id"),
+        ("list_skills", {LONG: 1}, "", "nothing is accepted here"),
+    ],
+)
+async def test_an_argument_name_longer_than_any_is_said_by_its_length(
+    client: Client, caplog: pytest.LogCaptureFixture, tool: str, arguments: dict[str, Any], where: str, accepted: str
+):
+    with caplog.at_level(logging.INFO, logger="magsag_mcp"):
+        err = error_of(await client.call_tool(tool, arguments))
+    assert err["type"] == "invalid_arguments"
+    assert f"unknown argument{where}, a name of 100,000 characters (" in err["message"], err["message"][:300]
+    assert accepted in err["message"]  # what it takes, as for a misspelt name
+    _said_short(err, caplog)
+
+
+@pytest.mark.parametrize("tool", ["summarize_usage", "daily_usage"])
+async def test_a_time_zone_longer_than_any_is_said_by_its_length(
+    client: Client, caplog: pytest.LogCaptureFixture, tool: str
+):
+    with caplog.at_level(logging.INFO, logger="magsag_mcp"):
+        err = error_of(await client.call_tool(tool, {"timezone": LONG}))
+    assert err["type"] == "input_error"
+    assert err["message"].startswith("timezone: unknown time zone of 100,000 characters; use an IANA name")
+    _said_short(err, caplog)
+
+
+@pytest.mark.parametrize("tool", ["invoke_skill", "explain_route"])
+@pytest.mark.parametrize("place", ["model_config", "fallback"])
+async def test_a_base_url_longer_than_any_is_refused_by_its_length(
+    client: Client, caplog: pytest.LogCaptureFixture, tool: str, place: str
+):
+    # Taken, it was echoed whole in the call's trace (explain_route's targets), and to a keyed provider's failure
+    # as "cannot send a request to http://...: encoding with 'idna' codec failed (UnicodeError: label too long)"
+    url = "http://" + LONG
+    target = {"model": "fake:echo", "base_url": url}
+    settings = target if place == "model_config" else {"model": "fake:echo", "fallbacks": [target]}
+    with caplog.at_level(logging.INFO, logger="magsag_mcp"):
+        err = error_of(await client.call_tool(tool, {**CALL, "model_config": settings}))
+    assert err["type"] in ("invalid_payload", "config_error"), err
+    assert "base_url of 100,007 characters: a base URL is at most 2048" in err["message"], err["message"][:300]
+    assert LONG[:300] not in err["message"] and len(err["message"]) < SAID_AT_MOST
+
+
+async def test_a_base_url_of_the_longest_length_taken_is_still_taken(client: Client):
+    url = "http://127.0.0.1:9/" + "p" * (2048 - len("http://127.0.0.1:9/"))
+    result = await client.call_tool("invoke_skill", {**CALL, "model_config": {"model": "fake:echo", "base_url": url}})
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["trace"]["candidates"][0]["base_url"] == url
+
