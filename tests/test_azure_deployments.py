@@ -127,8 +127,8 @@ async def test_a_deployment_whose_model_chat_completions_do_not_serve_moves_on_w
 async def test_settings_the_deployments_model_refuses_are_sent_again_without_them_and_not_sent_after(
     fake_openai: FakeOpenAI, transport: Transport
 ):
-    # "prod-chat" serves gpt-5, which takes no stop and no temperature but 1: the model rules go by OpenAI's
-    # names, and cannot know. Each refusal was a 400 that lost the target to the call.
+    # "prod-chat" serves gpt-5, which takes no stop, no temperature but 1 and no top_p: the model rules go by
+    # OpenAI's names, and cannot know. Each refusal was a 400 that lost the target to the call.
     fake_openai.deployments["prod-chat"] = "gpt-5"
     provider = AzureProvider(azure_env(fake_openai), transport)
     target = Target("azure", "prod-chat")
@@ -136,16 +136,21 @@ async def test_settings_the_deployments_model_refuses_are_sent_again_without_the
     result = await provider.complete(ask(temperature=0.2, stop=["END"], extra={"top_p": 0.5}), target)
     assert (result.text, result.usage.output_tokens) == ("first", 5)
     bodies = [r.body for r in fake_openai.requests]
-    assert [("stop" in b, "temperature" in b) for b in bodies] == [(True, True), (False, True), (False, False)]
-    assert bodies[-1]["top_p"] == 0.5  # gpt-5 refused no top_p here: kept
+    assert [("stop" in b, "temperature" in b, "top_p" in b) for b in bodies] == [
+        (True, True, True),
+        (False, True, True),
+        (False, False, True),
+        (False, False, False),
+    ]
     assert [w.split(" (")[0] for w in result.warnings] == [
         "azure:prod-chat refused 'stop'",
         "azure:prod-chat refused 'temperature'",
+        "azure:prod-chat refused 'top_p'",
     ]
     assert "Only the default (1) value is supported" in result.warnings[1]
     # from now on, the deployment is sent neither, at once
     again = await provider.complete(ask(temperature=0.2, stop=["END"]), target)
-    assert again.text == "ok" and len(fake_openai.requests) == 4
+    assert again.text == "ok" and len(fake_openai.requests) == 5
     assert not {"stop", "temperature"} & set(fake_openai.requests[-1].body)
     assert len(again.warnings) == 2 and all("on an earlier call" in w for w in again.warnings)
 

@@ -231,6 +231,70 @@ async def test_search_models_get_no_temperature_and_say_so(
     assert result.warnings == [f"{model} supports only the default temperature; temperature 0.2 was not sent"]
 
 
+#: a target's sampling and log-probability params, written once for whichever model serves it (chat, and what the
+#: Responses API has of them)
+_SAMPLERS = {
+    "chat": {"top_p": 0.5, "presence_penalty": 0.4, "frequency_penalty": 0.2, "logprobs": True, "top_logprobs": 3},
+    "responses": {"top_p": 0.5, "top_logprobs": 3},
+}
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize(
+    ("model", "effort"),
+    [("o3", None), ("o4-mini-2025-04-16", None), ("gpt-5", None), ("gpt-5-mini", "low"), ("gpt-5.2", "high")],
+)
+async def test_models_that_reason_get_no_top_p_penalties_or_logprobs_and_say_so(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, model: str, effort: str | None
+):
+    # each answered 400 "Unsupported parameter: 'top_p' is not supported with this model.": logprobs and
+    # top_logprobs stopped the cascade as a bad request, and top_p and the penalties were sent again without them,
+    # a round trip more and a warning that the model "refused" what its name already said it takes none of
+    extra: dict[str, Any] = dict(_SAMPLERS[api])
+    if effort is not None:
+        extra |= {"reasoning": {"effort": effort}} if api == "responses" else {"reasoning_effort": effort}
+    result = await provider.complete(ask("hi", extra=extra), target(fake_openai, api, model))
+    assert result.text == "ok" and len(fake_openai.requests) == 1
+    assert not set(_SAMPLERS[api]) & set(sent(fake_openai))
+    assert result.warnings == [
+        f"{model} takes no {name} while it reasons; {name} {value!r} was not sent"
+        for name, value in _SAMPLERS[api].items()
+    ]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize(("model", "effort"), [("gpt-4o", None), ("gpt-5.1", None), ("gpt-5.2", "none")])
+async def test_models_that_do_not_reason_keep_their_top_p_penalties_and_logprobs(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, model: str, effort: str | None
+):
+    extra: dict[str, Any] = dict(_SAMPLERS[api])
+    if effort is not None:
+        extra |= {"reasoning": {"effort": effort}} if api == "responses" else {"reasoning_effort": effort}
+    result = await provider.complete(ask("hi", extra=extra), target(fake_openai, api, model))
+    assert {k: sent(fake_openai)[k] for k in _SAMPLERS[api]} == _SAMPLERS[api] and result.warnings == []
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_reasoning_models_default_top_p_is_left_out_without_a_word(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str
+):
+    # the default changes nothing: no warning, as a temperature of 1 is left out
+    result = await provider.complete(ask("hi", extra={"top_p": 1}), target(fake_openai, api, "o3"))
+    assert "top_p" not in sent(fake_openai) and result.warnings == []
+
+
+async def test_search_models_get_no_penalties_and_say_so(fake_openai: FakeOpenAI, provider: OpenAIProvider):
+    # "Model incompatible request arguments supplied: frequency_penalty, top_p" (see below), which the web-search
+    # models answer to any sampling setting
+    model = "gpt-4o-search-preview"
+    result = await provider.complete(ask("News?", extra={"frequency_penalty": 0.5}), target(fake_openai, "chat", model))
+    assert "frequency_penalty" not in sent(fake_openai)
+    assert result.warnings == [
+        f"{model} takes no frequency_penalty (a web-search model takes no sampling setting); frequency_penalty 0.5 "
+        "was not sent"
+    ]
+
+
 async def test_an_argument_the_model_is_incompatible_with_moves_on(fake_openai: FakeOpenAI, provider: OpenAIProvider):
     fake_openai.queue(R.error(400, "Model incompatible request arguments supplied: frequency_penalty, top_p"))
     with pytest.raises(E.UnsupportedFeatureError) as info:

@@ -19,7 +19,13 @@ from .json_output import any_object, json_mode_system, object_rooted, schema_nam
 from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
 from .openai_chat_stream import ChatStream
 from .openai_errors import body_error_status, openai_error
-from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
+from .openai_models import (
+    is_legacy_reasoning,
+    put_temperature,
+    requested_effort,
+    takes_no_stop,
+    without_refused_samplers,
+)
 from .openai_tool_calls import CHAT_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output, unwrapped
 from .openai_usage import chat_usage as _usage
 from .wire_format import StreamAccumulator, WireFormat, a_list, a_reason, call_id, first_stops
@@ -195,6 +201,7 @@ class ChatCompletionsFormat(WireFormat):
                 # a target's parallel_tool_calls (false beside strict tools, as OpenAI's guide says) on a call of
                 # no tools is refused ("'parallel_tool_calls' is only allowed when 'tools' are specified")
                 body.pop("parallel_tool_calls", None)
+            without_refused_samplers(body, notes, model, requested_effort(request.extra))
         return body, notes
 
     def usage_in(self, data: dict[str, Any]) -> Usage | None:

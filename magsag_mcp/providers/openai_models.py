@@ -103,6 +103,38 @@ def put_temperature(
         notes.append(note)
 
 
+#: the fields (a target's params) a model that reasons on the call refuses outright, whatever their value (400
+#: "Unsupported parameter: 'top_p' is not supported with this model."), and the value of each that is the API's
+#: default, whose leaving out changes nothing: OpenAI's reasoning guide lists them for the o-series, and its gpt-5.1
+#: and gpt-5.2 guides take top_p and logprobs "only ... with reasoning effort set to none"
+_REASONING_REFUSES = {
+    "top_p": 1,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "logprobs": False,
+    "top_logprobs": None,
+    "logit_bias": None,
+}
+
+
+def without_refused_samplers(body: dict[str, Any], notes: list[str], model: str, effort: Any = None) -> None:
+    """Leave out of ``body`` the fields of :data:`_REASONING_REFUSES` where ``model`` takes only the default
+    temperature on this call (:func:`fixed_temperature`: it reasons, or it is a web-search model, which takes no
+    sampling parameter), noting in ``notes`` each one whose value was not the default. Sent, each was a 400 that
+    lost the target to the call, or, where the setting may be left out (top_p, the penalties), a round trip
+    more and a warning that the model refused it; a target's params are written once, for whichever model serves
+    them."""
+    if body.keys().isdisjoint(_REASONING_REFUSES) or not fixed_temperature(model, effort):
+        return
+    for name, default in _REASONING_REFUSES.items():
+        if name not in body:
+            continue
+        value = body.pop(name)
+        if value is not None and value != default and value != {}:
+            why = "while it reasons" if reasons(model, effort) else "(a web-search model takes no sampling setting)"
+            notes.append(f"{model} takes no {name} {why}; {name} {value!r} was not sent")
+
+
 @lru_cache(maxsize=1024)  # asked before every attempt
 def is_legacy_reasoning(model: str) -> bool:
     """o1-preview and o1-mini (and their snapshots): no system/developer messages, only the default

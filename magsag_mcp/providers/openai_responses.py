@@ -17,7 +17,13 @@ from ..types import Image, LLMRequest, LLMResult, Message, Usage
 from .http_errors import UNDER_200
 from .json_output import any_object, json_mode_system, object_rooted, says_json, schema_name, value_wrapped
 from .openai_errors import body_error_status, openai_error
-from .openai_models import moved_for_responses, put_temperature, reasons, requested_effort
+from .openai_models import (
+    moved_for_responses,
+    put_temperature,
+    reasons,
+    requested_effort,
+    without_refused_samplers,
+)
 from .openai_reasoning import is_reasoning, made_by, reasoning_items, with_origin
 from .openai_responses_answers import _ResponsesStream, _result, _usage
 from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, tool_output, tool_parts
@@ -141,6 +147,7 @@ class ResponsesFormat(WireFormat):
             moved_for_responses(body)
             if not request.tools:
                 body.pop("parallel_tool_calls", None)  # (as Chat Completions: none without tools)
+            without_refused_samplers(body, notes, model, requested_effort(request.extra))
         if self.asks_encrypted_reasoning and body["store"] is False and _reasons(model, request.extra):
             _include_encrypted_reasoning(body)
         if request.stop:

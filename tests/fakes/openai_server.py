@@ -668,6 +668,26 @@ def reasons(model: str, effort: Any) -> bool:
     return not _GPT5_NO_REASONING_BY_DEFAULT.match(model)
 
 
+#: the sampling and log-probability fields a model that reasons on the call refuses outright, whatever their value
+#: (OpenAI's reasoning guide; gpt-5.1's and gpt-5.2's: "only supported when using ... reasoning effort set to none")
+REASONING_REFUSES = ("top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias")
+
+
+def sampler_refused(model: str, body: dict[str, Any], effort: Any) -> ErrorReply | None:
+    """OpenAI's answer to a field of :data:`REASONING_REFUSES` sent to a model that reasons on this call."""
+    if not reasons(model, effort):
+        return None
+    for name in REASONING_REFUSES:
+        if body.get(name) is not None:
+            return R.error(
+                400,
+                f"Unsupported parameter: '{name}' is not supported with this model.",
+                param=name,
+                code="unsupported_parameter",
+            )
+    return None
+
+
 def temperature_refused(model: str, temperature: Any, effort: Any) -> ErrorReply | None:
     """OpenAI's answer to a temperature other than the default for a model that reasons on this call."""
     if temperature is None or temperature == 1 or not reasons(model, effort):
@@ -699,7 +719,7 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     o1-preview and o1-mini (the first reasoning models) take no system/developer message, only the
     default temperature and no stop sequences; o3 and o4-mini take no stop sequences either, nor does the
     gpt-5 family (its -chat variants aside); every model that reasons on the call takes only the default
-    temperature. These are their real error bodies.
+    temperature, and no top_p, penalty, log probabilities or logit_bias at all. These are their real error bodies.
     """
     model = base_model(str(body.get("model", "")))
     if (picture := openai_picture_refusal(body)) is not None:  # (a model that reads text alone, a type unread)
@@ -730,6 +750,8 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
         )
     if refused := temperature_refused(model, body.get("temperature"), body.get("reasoning_effort")):
         return refused
+    if refused := sampler_refused(model, body, body.get("reasoning_effort")):
+        return refused
     if body.get("max_tokens") is not None and reasons(model, "medium"):
         return R.error(
             400,
@@ -738,9 +760,11 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
             param="max_tokens",
             code="unsupported_parameter",
         )
-    if "-search-" in model and body.get("temperature") is not None:
+    if "-search-" in model and (said := [k for k in ("temperature", *REASONING_REFUSES) if body.get(k) is not None]):
         # the web-search models take no sampling parameters at all, not even the default
-        return R.error(400, "Model incompatible request argument supplied: temperature")
+        return R.error(
+            400, f"Model incompatible request argument{'s' if len(said) > 1 else ''} supplied: {', '.join(said)}"
+        )
     if not model.startswith(("o1-preview", "o1-mini")):
         return None
     for i, message in enumerate(body.get("messages") or []):
@@ -846,7 +870,7 @@ def calls_unpaired(body: dict[str, Any]) -> ErrorReply | None:
 def responses_model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     """What the Responses API answers a spec-valid request it cannot take: Chat Completions' ``reasoning_effort``
     or ``verbosity``, which it moved; a reasoning item sent back without its encrypted content when nothing is
-    stored; a temperature other than the default while the model reasons
+    stored; a temperature other than the default, or a top_p or top_logprobs at all, while the model reasons
     (``reasoning.effort``, or the model's default effort)."""
     if (picture := openai_picture_refusal(body, responses=True)) is not None:
         return R.error(400, picture[0])
@@ -874,7 +898,10 @@ def responses_model_refuses(body: dict[str, Any]) -> ErrorReply | None:
                     "false. Try again with `store` set to true, or remove this item from your input.",
                     param="input",
                 )
-    return temperature_refused(str(body.get("model", "")), body.get("temperature"), reasoning.get("effort"))
+    model = str(body.get("model", ""))
+    return temperature_refused(model, body.get("temperature"), reasoning.get("effort")) or sampler_refused(
+        model, body, reasoning.get("effort")
+    )
 
 
 def _headers(step: Reply) -> dict[str, str]:
