@@ -15,6 +15,7 @@ from magsag_mcp import errors as E
 from magsag_mcp.providers.openai import CompatProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import Target
+from tests.fakes.request_check import request_problems
 from tests.llm_requests import ask
 
 pytestmark = pytest.mark.anyio
@@ -24,11 +25,13 @@ pytestmark = pytest.mark.anyio
 async def vendor() -> AsyncIterator[Callable[[int, dict[str, Any]], Any]]:
     """A vendor that answers every chat completion with ``status`` and ``body``; the compat provider at it."""
     started: list[TestServer] = []
+    violations: list[str] = []  # (each request is checked against OpenAI's spec: tests.fakes.request_check)
 
     async def start(
         status: int, body: dict[str, Any], env: dict[str, str] | None = None
     ) -> Callable[[Transport], CompatProvider]:
-        async def answer(_request: web.Request) -> web.Response:
+        async def answer(request: web.Request) -> web.Response:
+            violations.extend(request_problems(request.path, await request.json()))
             return web.json_response(body, status=status)
 
         app = web.Application()
@@ -42,6 +45,7 @@ async def vendor() -> AsyncIterator[Callable[[int, dict[str, Any]], Any]]:
     yield start
     for s in started:
         await s.close()
+    assert violations == [], "requests not valid by OpenAI's spec were sent"
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from magsag_mcp.transport import Transport
 from magsag_mcp.types import Target
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import AZURE_KEY, FakeOpenAI
+from tests.fakes.request_check import request_problems
 from tests.llm_requests import ask
 
 pytestmark = pytest.mark.anyio
@@ -35,12 +36,14 @@ async def serve() -> AsyncIterator[Callable[[str, Handler], Any]]:
     """Start a server answering POST ``path`` with ``handler(body)``; its URL is returned, and its bodies kept
     in ``bodies``."""
     started: list[TestServer] = []
+    violations: list[str] = []  # (each request is checked against its vendor's spec: tests.fakes.request_check)
 
     async def start(path: str, handler: Handler) -> tuple[str, list[Any]]:
         bodies: list[Any] = []
 
         async def handle(request: web.Request) -> web.StreamResponse:
             bodies.append(await request.json())
+            violations.extend(request_problems(request.path, bodies[-1]))
             return handler(bodies[-1])
 
         app = web.Application()
@@ -53,6 +56,7 @@ async def serve() -> AsyncIterator[Callable[[str, Handler], Any]]:
     yield start
     for s in started:
         await s.close()
+    assert violations == [], "requests not valid by their vendor's spec were sent"
 
 
 def ollama_response(

@@ -121,6 +121,7 @@ async def test_mutated_answers_keep_every_calls_record_and_release_its_reservati
     finally:
         await server.close()
     assert not problems, f"{len(problems)} of {CALLS}:\n" + "\n".join(problems[:8])
+    assert server.violations == [], "requests not valid by their vendor's spec"
     if CALLS >= 20:
         # both reached: calls that all failed one way (a server that never answers, a target refused before it is
         # sent) would check the records of one path alone, whatever the rest does

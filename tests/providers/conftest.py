@@ -8,18 +8,23 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.fakes.request_check import read_checked
+
 from .raw_streams_helpers import CUT, PAUSE
 
 
 @pytest.fixture
 async def raw_stream() -> AsyncIterator[Callable[[list[bytes]], Any]]:
     """Starts a server that answers every POST with ``chunks`` as an event stream, and returns its base URL.
-    A ``CUT`` among the chunks drops the connection there; a ``PAUSE`` holds the stream a while."""
+    A ``CUT`` among the chunks drops the connection there; a ``PAUSE`` holds the stream a while. Each request it
+    was sent is checked against its vendor's spec (:mod:`tests.fakes.request_check`): the test fails on one that
+    is not valid, whatever it answered."""
     servers: list[TestServer] = []
+    violations: list[str] = []
 
     async def start(chunks: list[bytes], content_type: str = "text/event-stream") -> str:
         async def handle(request: web.Request) -> web.StreamResponse:
-            await request.read()
+            await read_checked(request, violations)
             resp = web.StreamResponse(headers={"Content-Type": content_type})
             await resp.prepare(request)
             for c in chunks:
@@ -45,3 +50,4 @@ async def raw_stream() -> AsyncIterator[Callable[[list[bytes]], Any]]:
     yield start
     for server in servers:
         await server.close()
+    assert violations == [], "requests that are not valid by their vendor's spec were sent"

@@ -30,6 +30,7 @@ from magsag_mcp.providers.gemini import GeminiProvider
 from magsag_mcp.providers.openai import OpenAIProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, LLMResult, Message, Target, ToolSpec
+from tests.fakes.request_check import read_checked
 
 from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
@@ -297,14 +298,16 @@ def mutated_answer(seed: Seed, stream: bool, api: str, rng: random.Random) -> An
 
 
 class MutationServer:
-    """A loopback server that answers every POST with :attr:`answer`, written in its chunks."""
+    """A loopback server that answers every POST with :attr:`answer`, written in its chunks; what it was sent that is
+    not a valid request by its vendor's spec is kept in :attr:`violations` (:mod:`tests.fakes.request_check`)."""
 
     def __init__(self) -> None:
         self.answer = Answer()
         self.server: TestServer | None = None
+        self.violations: list[str] = []
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        await request.read()
+        await read_checked(request, self.violations)
         answer = self.answer
         resp = web.StreamResponse(headers={"Content-Type": answer.content_type, **answer.headers})
         await resp.prepare(request)

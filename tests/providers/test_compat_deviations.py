@@ -15,6 +15,7 @@ from magsag_mcp import errors as E
 from magsag_mcp.providers.openai import CompatProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target, ToolCall, ToolSpec
+from tests.fakes.request_check import request_problems
 
 pytestmark = pytest.mark.anyio
 
@@ -47,6 +48,7 @@ async def server() -> AsyncIterator[Callable[..., Any]]:
     at it and the request bodies it was sent."""
     started: list[TestServer] = []
     transports: list[Transport] = []
+    violations: list[str] = []  # (each request is checked against OpenAI's spec: tests.fakes.request_check)
 
     async def start(answer: Callable[[dict[str, Any]], web.Response]) -> tuple[CompatProvider, list[dict[str, Any]]]:
         bodies: list[dict[str, Any]] = []
@@ -54,6 +56,7 @@ async def server() -> AsyncIterator[Callable[..., Any]]:
         async def handle(request: web.Request) -> web.Response:
             body = await request.json()
             bodies.append(body)
+            violations.extend(request_problems(request.path, body))
             return answer(body)
 
         app = web.Application()
@@ -70,6 +73,7 @@ async def server() -> AsyncIterator[Callable[..., Any]]:
         await t.aclose()
     for s in started:
         await s.close()
+    assert violations == [], "requests not valid by OpenAI's spec were sent"
 
 
 def stream_of(*chunks: dict[str, Any]) -> Callable[[dict[str, Any]], web.Response]:

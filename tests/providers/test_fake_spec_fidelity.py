@@ -145,3 +145,23 @@ async def test_a_thinking_level_on_gemini_2_5_moves_on_as_the_targets_own(serve,
         await provider.complete(ask, target)
     assert info.value.moves_on and info.value.details["param"] == "thinkingConfig"
     assert fake.requests[-1]["body"]["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "low"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "robot", "content": "hi"}]}),
+        ("/v1/responses", {"model": "gpt-4o", "input": "hi", "max_output_tokens": "many"}),
+        ("/v1/messages", {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}),
+        ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"contents": [{"role": "user", "parts": "hi"}]}),
+    ],
+    ids=["chat-role", "responses-limit", "messages-no-max_tokens", "gemini-parts"],
+)
+def test_a_server_that_answers_any_post_judges_the_request_by_its_path(path: str, body: dict[str, Any]):
+    # the raw-stream, mutation and compatible-vendor servers answer every POST alike: each judges what it was sent
+    # by the spec of the API its path names, so that a request built wrong fails the test that sent it
+    from tests.fakes.request_check import request_problems
+
+    problems = request_problems(path, body)
+    assert problems and all(p.startswith(path + ": ") for p in problems), problems
+    assert request_problems("/v1/sse", body) == []  # (a test's own path is no API's)

@@ -64,6 +64,7 @@ async def test_mutated_answers_end_in_a_result_or_a_typed_error(api: str, stream
             if problem is not None:
                 problems.append(problem)
         assert not problems, f"{len(problems)} of {CASES}:\n" + "\n".join(problems[:8])
+        assert server.violations == [], "requests not valid by their vendor's spec"
         if CASES >= MIXED_FROM:
             # both kinds reached: a fuzzer whose every case ended one way (a server that never answers, mutations
             # that break every answer, a seed no longer read as an answer) checks one path alone, and passes whatever

@@ -20,6 +20,7 @@ from magsag_mcp import errors as E
 from magsag_mcp.providers.local import LocalProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target
+from tests.fakes.request_check import request_problems
 
 pytestmark = pytest.mark.anyio
 
@@ -55,12 +56,14 @@ async def server() -> AsyncIterator[Callable[[dict[str, list[bytes]]], Any]]:
     """A server that streams, for each path (its last part), the chunks given; a path not given answers the
     chat completion above as JSON. What it was asked is in ``paths``."""
     servers: list[TestServer] = []
+    violations: list[str] = []  # (each request is checked against its vendor's spec: tests.fakes.request_check)
 
     async def start(streams: dict[str, list[bytes]]) -> tuple[str, list[str]]:
         paths: list[str] = []
 
         async def handle(request: web.Request) -> web.StreamResponse:
             body = await request.json()
+            violations.extend(request_problems(request.path, body))
             paths.append(request.path + (" stream" if body.get("stream") else ""))
             chunks = streams.get(request.path.rsplit("/", 1)[-1])
             if chunks is None or not body.get("stream"):
@@ -82,6 +85,7 @@ async def server() -> AsyncIterator[Callable[[dict[str, list[bytes]]], Any]]:
     yield start
     for srv in servers:
         await srv.close()
+    assert violations == [], "requests not valid by their vendor's spec were sent"
 
 
 def recorder() -> tuple[list[tuple[str, Any]], Callable[[str, dict[str, Any]], Any]]:
