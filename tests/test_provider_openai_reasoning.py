@@ -295,6 +295,35 @@ async def test_search_models_get_no_penalties_and_say_so(fake_openai: FakeOpenAI
     ]
 
 
+@pytest.mark.parametrize("model", ["o1", "o3-mini-2025-01-31", "o3", "o4-mini"])
+@pytest.mark.parametrize("parallel", [False, True])
+async def test_o_series_chat_gets_no_parallel_tool_calls(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, model: str, parallel: bool
+):
+    # 400 "Unsupported parameter: 'parallel_tool_calls' is not supported with this model." (unsupported_parameter):
+    # the target was lost to every call of tools, where magsag's refusal of Anthropic's disable_parallel_tool_use
+    # names params: {parallel_tool_calls: false} as the way to ask it
+    fake_openai.queue(R.reply(tool_calls=[R.call("get_weather", {"city": "Oslo"})]))
+    request = ask("Weather in Oslo?", tools=[WEATHER], extra={"parallel_tool_calls": parallel})
+    result = await provider.complete(request, target(fake_openai, "chat", model))
+    assert [c.name for c in result.tool_calls] == ["get_weather"] and len(fake_openai.requests) == 1
+    assert "parallel_tool_calls" not in sent(fake_openai)
+    said = (
+        f"{model} takes no parallel_tool_calls; parallel_tool_calls false was not sent, and its answer may hold "
+        "several tool calls at once"
+    )
+    assert result.warnings == ([] if parallel else [said])
+
+
+@pytest.mark.parametrize(("api", "model"), [("chat", "gpt-4o"), ("chat", "gpt-5"), ("responses", "o3")])
+async def test_parallel_tool_calls_false_goes_to_the_models_that_take_it(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, model: str
+):
+    request = ask("Weather in Oslo?", tools=[WEATHER], extra={"parallel_tool_calls": False})
+    result = await provider.complete(request, target(fake_openai, api, model))
+    assert sent(fake_openai)["parallel_tool_calls"] is False and result.warnings == []
+
+
 async def test_an_argument_the_model_is_incompatible_with_moves_on(fake_openai: FakeOpenAI, provider: OpenAIProvider):
     fake_openai.queue(R.error(400, "Model incompatible request arguments supplied: frequency_penalty, top_p"))
     with pytest.raises(E.UnsupportedFeatureError) as info:

@@ -24,6 +24,7 @@ from .openai_models import (
     put_temperature,
     requested_effort,
     takes_no_stop,
+    without_parallel_tool_calls,
     without_refused_samplers,
 )
 from .openai_tool_calls import CHAT_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output, unwrapped
@@ -202,6 +203,7 @@ class ChatCompletionsFormat(WireFormat):
                 # no tools is refused ("'parallel_tool_calls' is only allowed when 'tools' are specified")
                 body.pop("parallel_tool_calls", None)
             without_refused_samplers(body, notes, model, requested_effort(request.extra))
+            without_parallel_tool_calls(body, notes, model)
         return body, notes
 
     def usage_in(self, data: dict[str, Any]) -> Usage | None:

@@ -135,6 +135,21 @@ def without_refused_samplers(body: dict[str, Any], notes: list[str], model: str,
             notes.append(f"{model} takes no {name} {why}; {name} {value!r} was not sent")
 
 
+def without_parallel_tool_calls(body: dict[str, Any], notes: list[str], model: str) -> None:
+    """Leave a target's ``parallel_tool_calls`` out of a Chat Completions ``body`` for ``model`` of OpenAI's o-series
+    (o1, o3-mini, o3, o4-mini, ...), which answer it, whatever its value, 400 "Unsupported parameter:
+    'parallel_tool_calls' is not supported with this model.": a target lost to every call of tools, where magsag's
+    own refusal of Anthropic's ``disable_parallel_tool_use`` names the param as the way to ask it. ``false`` left
+    out is said in ``notes``: the answer may then hold several tool calls at once."""
+    if "parallel_tool_calls" not in body or not _O_SERIES.match(_base_name(model)):
+        return
+    if body.pop("parallel_tool_calls") is False:
+        notes.append(
+            f"{model} takes no parallel_tool_calls; parallel_tool_calls false was not sent, and its answer may hold "
+            "several tool calls at once"
+        )
+
+
 @lru_cache(maxsize=1024)  # asked before every attempt
 def is_legacy_reasoning(model: str) -> bool:
     """o1-preview and o1-mini (and their snapshots): no system/developer messages, only the default

@@ -740,6 +740,14 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
                 f"Invalid value for '{name}': '{name}' is only allowed when 'tools' are specified.",
                 param=name,
             )
+    if re.match(r"^o\d", model) and body.get("parallel_tool_calls") is not None:
+        # the o-series' chat completions take none, whatever its value (o1, o3-mini, o3, o4-mini)
+        return R.error(
+            400,
+            "Unsupported parameter: 'parallel_tool_calls' is not supported with this model.",
+            param="parallel_tool_calls",
+            code="unsupported_parameter",
+        )
     if (_NO_STOP.match(model) or (_GPT5.match(model) and "-chat" not in model)) and body.get("stop") is not None:
         # the spec's StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`"
         return R.error(
