@@ -17,7 +17,7 @@ from magsag_mcp.providers import min_output_tokens
 from magsag_mcp.providers.openai import AzureProvider, CompatProvider
 from magsag_mcp.service import Service
 from magsag_mcp.transport import Transport
-from magsag_mcp.types import Target
+from magsag_mcp.types import Target, ToolSpec
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import AZURE_KEY, DEFAULT_KEY, FakeOpenAI
 from tests.llm_requests import ask
@@ -167,6 +167,36 @@ async def test_a_refused_setting_on_the_responses_api_and_on_a_gateways_alias(
     compat = await CompatProvider(env, transport).complete(ask(stop=["###"]), Target("compat", "reasoning-large"))
     assert compat.text == "ok" and "stop" not in fake_openai.requests[-1].body
     assert any("refused 'stop'" in w for w in compat.warnings)
+
+
+async def test_a_deployments_refusal_of_parallel_tool_calls_or_logprobs_is_sent_again_without_it(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # "prod-reasoner" serves o3, which takes no parallel_tool_calls (the param magsag names for one tool call at a
+    # time) and no logprobs: the name rules cannot tell, and each 400 (unsupported_parameter, not billed) lost the
+    # target to every call of tools, where the same call without it is answered
+    fake_openai.deployments["prod-reasoner"] = "o3"
+    provider = AzureProvider(azure_env(fake_openai), transport)
+    target = Target("azure", "prod-reasoner")
+    fake_openai.queue(R.reply(tool_calls=[R.call("get_weather", {"city": "Oslo"})]))
+    weather = ToolSpec("get_weather", "Weather", {"type": "object", "properties": {"city": {"type": "string"}}})
+    request = ask(tools=[weather], extra={"parallel_tool_calls": False, "logprobs": True})
+    result = await provider.complete(request, target)
+    assert [c.name for c in result.tool_calls] == ["get_weather"]
+    bodies = [r.body for r in fake_openai.requests]
+    assert [("parallel_tool_calls" in b, "logprobs" in b) for b in bodies] == [
+        (True, True),
+        (False, True),
+        (False, False),
+    ]
+    assert [w.split(" (")[0] for w in result.warnings] == [
+        "azure:prod-reasoner refused 'parallel_tool_calls'",
+        "azure:prod-reasoner refused 'logprobs'",
+    ]
+    # and from then on, neither is sent, at once
+    again = await provider.complete(request, target)
+    assert again.text == "ok" and len(fake_openai.requests) == 4
+    assert not {"parallel_tool_calls", "logprobs"} & set(fake_openai.requests[-1].body)
 
 
 async def test_a_refusal_of_anything_but_a_sampling_setting_is_raised_as_before(

@@ -25,10 +25,24 @@ from .openai_reasoning import without_reasoning
 from .wire_format import WireFormat
 
 #: the settings that may be left out as the model rules leave them out: sampling knobs a reasoning model refuses,
-#: without which it still answers the same call (tools, a schema or the messages never are); and streaming, which
-#: a model may not do ("Unsupported value: 'stream' does not support true with this model") or a server may not
-#: report the usage of (400 naming ``stream_options``): the same answer comes unstreamed
-DROPPABLE = ("temperature", "top_p", "stop", "presence_penalty", "frequency_penalty", "stream", "stream_options")
+#: without which it still answers the same call (tools, a schema or the messages never are); log probabilities,
+#: which no result carries; ``parallel_tool_calls``, which the o-series take none of (its answer may then hold
+#: several calls, which a caller runs in turn: the warning says it was not sent); and streaming, which a model may
+#: not do ("Unsupported value: 'stream' does not support true with this model") or a server may not report the
+#: usage of (400 naming ``stream_options``): the same answer comes unstreamed
+DROPPABLE = (
+    "temperature",
+    "top_p",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "parallel_tool_calls",
+    "stream",
+    "stream_options",
+)
 _STREAMING = ("stream", "stream_options")
 #: how many (base URL, model) names a provider remembers a refusal of (:attr:`RefusedSettings.refused`, the
 #: streamed-only limits of :class:`~.openai.CompatProvider`): a caller naming a new model on every call, each
