@@ -28,6 +28,20 @@ from .run_scope import ADOPT_DELEGATED_HOLDS, delegated_in_flight, topped
 # the process registered first is left as it is.
 sqlite3.adapters.setdefault((type(None), sqlite3.PrepareProtocol), {}.get)
 
+# Even so, a None bound costs some 1,100 instructions more than a float (the adapter's key tuple built, looked up and
+# the adapter called), and a recorded call's rows hold 7 to 9 of them. SQLite stores a bound NaN as NULL (its
+# sqlite3VdbeMemSetDouble, since its ticket #3060: "SQLite should always convert NaN into NULL"), and the sqlite3
+# module binds a float as it is, with no adapter asked: so a record's rows bind NaN for the NULLs that no Python code
+# reads back (a run's parent and an attempt's reservation id are read, and stay None). An adapter for float registered
+# by the process would be handed the NaN and could write something else: the rows then bind None, as before.
+_NAN = float("nan")
+_FLOAT_ADAPTED = (float, sqlite3.PrepareProtocol)
+
+
+def _null() -> float | None:
+    """What a record's rows bind for NULL (see ``_NAN``)."""
+    return None if _FLOAT_ADAPTED in sqlite3.adapters else _NAN
+
 
 _UPSERT_RUN = (
     "INSERT INTO runs (run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls,"
@@ -167,36 +181,38 @@ _RESERVATION_ID = 21
 
 def _attempt_row(a: AttemptRecord, cost: int | None, bound: int | None) -> tuple[Any, ...]:
     """``cost`` and ``bound``: the attempt's cost_usd and cost_bound_usd in pico-USD. The row's last value, the
-    call's cost, is None: :meth:`RecordWrite.of` sets it on the call's last attempt that reached a provider."""
+    call's cost, is NULL: :meth:`RecordWrite.of` sets it on the call's last attempt that reached a provider. Its
+    NULLs are bound as NaN (see ``_NAN``), but for the reservation id, which the record's statements read."""
+    null = _null()
     return (
         a.run_id,
         a.started_at,
         a.provider,
         a.model,
-        a.skill,
-        a.agent,
+        null if (skill := a.skill) is None else skill,
+        null if (agent := a.agent) is None else agent,
         a.outcome,
-        a.error_class,
-        redact(a.error_message) if a.error_message else None,
+        null if (error_class := a.error_class) is None else error_class,
+        redact(a.error_message) if a.error_message else null,
         a.input_tokens,
         a.output_tokens,
         a.cached_tokens,
         a.cache_write_tokens,
         a.reasoning_tokens,
         a.input_tokens + a.output_tokens,
-        cost,
-        a.price_source,
+        null if cost is None else cost,
+        null if (source := a.price_source) is None else source,
         a.latency_ms,
         a.attempt_number,
         a.fallback_position,
-        json.dumps(a.warnings) if a.warnings else None,
+        json.dumps(a.warnings) if a.warnings else null,
         a.reservation_id,
-        bound,
-        a.service_tier,
+        null if bound is None else bound,
+        null if (tier := a.service_tier) is None else tier,
         a.cache_write_1h_tokens,
         a.input_audio_tokens,
         a.output_audio_tokens,
-        None,
+        null,
     )
 
 
@@ -274,13 +290,14 @@ class RecordWrite:
             rows[last] = (*rows[last][:-1], cost + bound)
         if len(day) > 1:  # (rare: several attempts of a call spent) one row per key, as apply_all writes them
             spend, day = _summed(spend, 2), _summed(day, 1)
+        null = _null()  # (the run's parent stays None: the record's statements read it)
         run_row = (
             run.run_id,
-            run.agent,
-            run.skill,
+            null if (agent := run.agent) is None else agent,
+            null if (skill := run.skill) is None else skill,
             run.parent_run_id,
             run.started_at,
-            run.ended_at,
+            null if (ended := run.ended_at) is None else ended,
             run.status,
             run.calls,
             run.input_tokens,
@@ -288,8 +305,8 @@ class RecordWrite:
             cost,
             unpriced,
             bound,
-            None if error is None else error.kind,
-            None if error is None else redact(error.message)[:1000],
+            null if error is None else error.kind,
+            null if error is None else redact(error.message)[:1000],
         )
         return cls(run_row, rows, _rollup_rows(attempts, money, last, cost + bound), spend, day, held, hits)
 
