@@ -1,6 +1,6 @@
 """What a limit's scope has spent and holds: the sums a reservation reads before it is made.
 
-A scope is a run with its delegated runs (one level deep: ``RUN_SCOPE_ROWS``), a day, or an agent's day, its days
+A scope is a run with its delegated runs (one level deep: ``run_scope_rows``), a day, or an agent's day, its days
 in the limit's time zone (:func:`day_bounds`). Each read returns (recorded spend, bound on unknown costs, open
 reservations) in pico-USD, with SQLite's own SUM first and the exact sum only where that overflowed (past about
 $9.2M): :mod:`.budget` makes the reservations, this module only reads.
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import SumSQL, exact_sum, joined, scalar_sum
-from ..ledger.run_scope import RUN_SCOPE_ROWS
+from ..ledger.run_scope import run_scope_rows
 from .policy import Limit
 
 __all__ = ["day_bounds", "parent_and_run_sums", "run_spend", "scope_sums", "spent_and_reserved"]
@@ -60,13 +60,20 @@ def _held(s: SumSQL, where: str = "") -> str:
     return scalar_sum(s, "amount_pusd", "FROM budget_reservations" + where) + f", {loose}"
 
 
+# The statements below take their parameters by number (``?1``), bound from a tuple: a dict binds each name through a
+# string made from it and looked up, with the GIL released and taken again around SQLite's lookup of the name, some
+# 1,500 instructions a parameter more than a tuple's (every reservation binds the run, or the agent and its day's
+# first and last bucket). A number may stand in several places, as a name does.
+_SCOPE_ROWS = run_scope_rows("?1")
+
+
 def _both(statement: Callable[[SumSQL], str]) -> tuple[str, str]:
     """``statement`` with SQLite's SUM, and with the exact sum, written once: every reservation reads
     its scope, and building the SQL text per call would cost more than the read."""
     return statement(_plain_sum), statement(exact_sum)
 
 
-_RUN_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})")
+_RUN_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s, ' WHERE run_id = ?1')} FROM ({_SCOPE_ROWS})")
 # A run's parent and the run's own scope, in one statement: a lone reservation (most are) of a run with no parent,
 # whose budget run is itself, would otherwise read the run's row twice, and one of a run not recorded yet (a new
 # run's first call: most are) would read the reservations in flight on its own for the parent its first call, still
@@ -75,32 +82,31 @@ _RUN_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s, ' WHERE run_id = :r
 # COALESCE reads the reservations only for a run not recorded.
 _PARENT_AND_RUN_SPENT = _both(
     lambda s: (
-        "SELECT coalesce((SELECT ifnull(parent_run_id, 0) FROM runs WHERE run_id = :run), (SELECT run_id FROM"
-        " budget_reservations WHERE attempt_run_id = :run AND run_id != attempt_run_id ORDER BY id LIMIT 1)),"
-        f" {_spent(s)}, {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})"
+        "SELECT coalesce((SELECT ifnull(parent_run_id, 0) FROM runs WHERE run_id = ?1), (SELECT run_id FROM"
+        " budget_reservations WHERE attempt_run_id = ?1 AND run_id != attempt_run_id ORDER BY id LIMIT 1)),"
+        f" {_spent(s)}, {_held(s, ' WHERE run_id = ?1')} FROM ({_SCOPE_ROWS})"
     )
 )
 # A batch's run scopes, without their holds (the batch reads those for every run at once: held_in_flight): a run's
 # recorded parent (as above, 0 for none, NULL for a run not recorded) with its spend, and a budget run's spend.
 _PARENT_AND_RUN_SPEND = _both(
-    lambda s: (
-        f"SELECT (SELECT ifnull(parent_run_id, 0) FROM runs WHERE run_id = :run), {_spent(s)} FROM ({RUN_SCOPE_ROWS})"
-    )
+    lambda s: f"SELECT (SELECT ifnull(parent_run_id, 0) FROM runs WHERE run_id = ?1), {_spent(s)} FROM ({_SCOPE_ROWS})"
 )
-_RUN_SPEND = _both(lambda s: f"SELECT {_spent(s)} FROM ({RUN_SCOPE_ROWS})")
-_DAY_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s)} FROM day_spend WHERE bucket >= :first AND bucket < :last")
+_RUN_SPEND = _both(lambda s: f"SELECT {_spent(s)} FROM ({_SCOPE_ROWS})")
+# (the day's first bucket and the next day's first)
+_DAY_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s)} FROM day_spend WHERE bucket >= ?1 AND bucket < ?2")
 # Every open reservation of the agent counts, whenever it was made: one made just before midnight may be
-# sent after it, and its spend then lands in the new day.
+# sent after it, and its spend then lands in the new day. (The agent, then the day's buckets as _DAY_SPENT's.)
 _AGENT_DAY_SPENT = _both(
     lambda s: (
-        f"SELECT {_spent(s)}, {_held(s, ' WHERE agent = :agent')} FROM agent_spend"
-        " WHERE agent = :agent AND bucket >= :first AND bucket < :last"
+        f"SELECT {_spent(s)}, {_held(s, ' WHERE agent = ?1')} FROM agent_spend"
+        " WHERE agent = ?1 AND bucket >= ?2 AND bucket < ?3"
     )
 )
 
 
 def _scope_sums(
-    conn: sqlite3.Connection | sqlite3.Cursor, statements: tuple[str, str], args: dict[str, Any]
+    conn: sqlite3.Connection | sqlite3.Cursor, statements: tuple[str, str], args: tuple[Any, ...]
 ) -> tuple[int, int, int, int | None]:
     """The three sums of a scope and its hold of no known bound (see :func:`scope_sums`): with SQLite's SUM (one column
     each, as cheap as a read can be, on every reservation), and again with the exact sum only where that overflowed
@@ -123,7 +129,7 @@ def parent_and_run_sums(
     flight) and what :func:`scope_sums` reads for a run limit with ``run_id`` as the budget run (its spend,
     its delegated runs', its holds), in one statement."""
     plain, exact = _PARENT_AND_RUN_SPENT
-    args = {"run": run_id}
+    args = (run_id,)
     try:
         row = conn.execute(plain, args).fetchone()
     except sqlite3.OperationalError as exc:
@@ -143,11 +149,11 @@ def run_spend(cur: sqlite3.Cursor, run_id: str | None, with_parent: bool) -> tup
     plain, exact = _PARENT_AND_RUN_SPEND if with_parent else _RUN_SPEND
     k = 1 if with_parent else 0
     try:
-        row = cur.execute(plain, {"run": run_id}).fetchone()
+        row = cur.execute(plain, (run_id,)).fetchone()
     except sqlite3.OperationalError as exc:
         if str(exc) != "integer overflow":
             raise
-        row = cur.execute(exact, {"run": run_id}).fetchone()
+        row = cur.execute(exact, (run_id,)).fetchone()
         return row[0] if k else None, joined(row[k], row[k + 1]), joined(row[k + 2], row[k + 3])
     return row[0] if k else None, int(row[k]), int(row[k + 1])
 
@@ -179,9 +185,9 @@ def scope_sums(
     not allow unpriced models must not take for one. Read in the same statement: most reservations find none.
     """
     if limit.kind == "run":
-        return _scope_sums(conn, _RUN_SPENT, {"run": run_id})
+        return _scope_sums(conn, _RUN_SPENT, (run_id,))
     start, end = day_bounds(now, limit.zone)
     first, last = int(start // SPEND_BUCKET_SECONDS), int(end // SPEND_BUCKET_SECONDS)
     if limit.kind == "day":
-        return _scope_sums(conn, _DAY_SPENT, {"first": first, "last": last})
-    return _scope_sums(conn, _AGENT_DAY_SPENT, {"agent": agent, "first": first, "last": last})
+        return _scope_sums(conn, _DAY_SPENT, (first, last))
+    return _scope_sums(conn, _AGENT_DAY_SPENT, (agent, first, last))

@@ -18,14 +18,20 @@ from .pruned_runs import TREE_PRUNABLE, tree_pruned_unbounded
 if TYPE_CHECKING:  # (budget_dicts names governance's LimitKind: governance imports this module)
     from ..budget_dicts import RunCostDict
 
-# The rows of a run's scope: the run's own row by primary key, its children by the partial index
-# runs_parent (``parent_run_id = ?`` implies the index's ``IS NOT NULL``); ``run_id != :run`` keeps a
-# run that names itself its parent from counting twice. Budget checks embed it in their own statement.
-RUN_SCOPE_ROWS = (
-    "SELECT run_id, cost_pusd, unpriced_calls, cost_bound_pusd FROM runs WHERE run_id = :run"
-    " UNION ALL SELECT run_id, cost_pusd, unpriced_calls, cost_bound_pusd FROM runs WHERE parent_run_id = :run"
-    " AND run_id != :run"
-)
+
+def run_scope_rows(run: str) -> str:
+    """The rows of a run's scope, the run named by the parameter ``run`` (``:run``, or a numbered ``?1`` where the
+    statement is bound with a tuple: see governance/scope_sums.py): the run's own row by primary key, its children by
+    the partial index runs_parent (``parent_run_id = ?`` implies the index's ``IS NOT NULL``); ``run_id != :run`` keeps
+    a run that names itself its parent from counting twice. Budget checks embed it in their own statement."""
+    return (
+        f"SELECT run_id, cost_pusd, unpriced_calls, cost_bound_pusd FROM runs WHERE run_id = {run}"
+        f" UNION ALL SELECT run_id, cost_pusd, unpriced_calls, cost_bound_pusd FROM runs WHERE parent_run_id = {run}"
+        f" AND run_id != {run}"
+    )
+
+
+RUN_SCOPE_ROWS = run_scope_rows(":run")
 
 
 #: the reservations in flight of delegated runs (each made against another run's limit, its parent's), the first made
