@@ -263,6 +263,25 @@ def test_magsag_without_a_command_fails_on_stderr_not_stdout(capsys):
     assert said.err.endswith("magsag: error: give a command (`magsag COMMAND --help` says what it does)\n")
 
 
+def test_ctrl_c_while_the_commands_are_still_loading_exits_130_without_a_traceback(monkeypatch, capsys):
+    """Ctrl-C in the first half second of `magsag data query --format csv` (the command modules still being
+    imported, to build the parser) ended in a KeyboardInterrupt traceback of some 30 lines: main() took Ctrl-C
+    only once the command had begun. It exits 130 as a Ctrl-C a moment later does, with nothing on stdout."""
+    import importlib
+
+    import magsag_mcp.cli as cli
+
+    def import_module(name: str, package: str | None = None) -> object:
+        if name == ".data":  # the user's Ctrl-C, arriving as this module is imported
+            raise KeyboardInterrupt
+        return importlib.import_module(name, package)
+
+    monkeypatch.setattr(cli, "importlib", type("Importer", (), {"import_module": staticmethod(import_module)}))
+    assert main(["data", "query", "--format", "csv"]) == 130
+    said = capsys.readouterr()
+    assert said.out == "" and "Traceback" not in said.err and "KeyboardInterrupt" not in said.err
+
+
 def test_a_payload_on_stdin_is_read_as_utf8_whatever_the_locale(named_ledger, capsys, monkeypatch):
     """`... | magsag invoke SKILL --payload-file -` read stdin in the locale's encoding, unlike a payload
     file (UTF-8): under a Latin-1 locale or a Windows console's cp1252 a UTF-8 "café" became "cafÃ©",

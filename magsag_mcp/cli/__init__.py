@@ -354,6 +354,16 @@ def exit_code(exc: MagsagError) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _stderr_or_nowhere()
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C while the command modules were still being imported (building the parser takes a few hundred
+        # milliseconds on a loaded machine), or in a handler below: a KeyboardInterrupt traceback, where the same
+        # Ctrl-C a moment later exits 130 quietly
+        return exit_status()
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.version and not getattr(args, "func", None):
