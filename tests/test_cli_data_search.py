@@ -82,4 +82,5 @@ def test_a_search_cut_at_its_limit_names_the_cursor_of_the_rest(ledger_db, capsy
         cursor = ["--cursor", err.split("--cursor ")[1].split(";")[0]]
     assert seen == every
     assert main(["data", "search", "alice|bob", "--cursor", "garbage"]) == 2
-    assert "next_cursor" in capsys.readouterr().err
+    # the note's --cursor named, not the MCP tool's next_cursor (which the command line never shows)
+    assert "give the --cursor its note on stderr named" in capsys.readouterr().err

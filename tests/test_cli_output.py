@@ -136,7 +136,30 @@ def test_a_paged_export_goes_on_from_its_cursor_without_repeating_runs_recorded_
     out, err = capsys.readouterr()
     assert [r["run_id"] for r in csv.DictReader(io.StringIO(out))] == ["r-日本"] and err == ""
     assert main(["data", "query", "--cursor", "not-a-cursor"]) == 2
-    assert "is not one query_runs gave" in capsys.readouterr().err
+    assert "--cursor 'not-a-cursor' is not one `magsag data query` named" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["data", "query", "--cursor", "not-a-cursor"], "`magsag data query` named"),
+        (["data", "query", "--format", "csv", "--cursor", "not-a-cursor"], "`magsag data query` named"),
+        (["data", "search", "gpt", "--cursor", "not-a-cursor"], "`magsag data search` named"),
+        # a page of runs' cursor given to search (two commands' notes in one terminal): another command's
+        (["data", "search", "gpt", "--cursor", "WzE3OTY1Mjg3MDUuNDUzODkzMiwiciJd"], "`magsag data search` named"),
+    ],
+)
+def test_a_cursor_no_page_named_is_refused_in_the_command_lines_words(named_ledger, capsys, argv, named):
+    """`magsag data query --cursor x` was told "cursor 'x' is not one query_runs gave: pass the previous page's
+    next_cursor unchanged, or leave cursor out": an MCP tool and a field of its answer, which the command line
+    never shows. It names the option, the command and the note on stderr that gives a cursor."""
+    assert main(argv) == 2
+    said = capsys.readouterr()
+    assert said.out == ""
+    message = json.loads(said.err)["error"]["message"]
+    assert message.startswith("--cursor '") and named in message and "note on stderr" in message
+    assert "leave --cursor out" in message
+    assert "query_runs" not in message and "search_usage" not in message and "next_cursor" not in message
 
 
 def test_a_page_cut_at_limit_names_the_filters_its_cursor_must_be_given_with(named_ledger, capsys):

@@ -58,7 +58,26 @@ def filters_from(args: argparse.Namespace, **extra: Any) -> Any:
     from ..ledger import UsageFilters
 
     given_filters = {k: getattr(args, k) for k in FILTER_KEYS if getattr(args, k, None) is not None}
+    checked_cursor(extra.get("cursor"), "magsag data query", "run", "the same filters")
     return UsageFilters.build(given_filters, names=FILTER_FLAGS, **extra)
+
+
+def checked_cursor(cursor: str | None, command: str, item: str, given_with: str) -> None:
+    """Refuse a --cursor no page of ``command`` named, before the ledger is opened, in the command line's words:
+    the ledger's refusal names the MCP tool and its next_cursor, which `magsag data query` never shows."""
+    if not cursor:
+        return
+    from ..errors import excerpt
+    from ..ledger.paging import decode_cursor, decode_hit_cursor
+
+    try:
+        (decode_hit_cursor if item == "hit" else decode_cursor)(cursor)
+    except InputError:
+        raise InputError(
+            f"--cursor {excerpt(cursor, 80)!r} is not one `{command}` named: give the --cursor its note on stderr "
+            f'named ("more match; the next ones: --cursor ..."), unchanged and with {given_with}, or leave '
+            f"--cursor out to start from the newest {item}"
+        ) from None
 
 
 def existing_ledger(args: argparse.Namespace) -> Path:
@@ -331,6 +350,7 @@ def _search(args: argparse.Namespace) -> int:
     from ..ledger import parse_since
 
     parse_since(args.since, field="--since")  # refused as given, before the ledger is opened (the read says since=)
+    checked_cursor(args.cursor, "magsag data search", "hit", "the same pattern and --since")
     page = with_ledger(args, lambda ledger: ledger.search_page(args.pattern, args.limit, args.since, args.cursor))
     for note in page["notes"]:  # a since ahead of now (a year mistyped), as `data query` says it
         print(f"note: {shown(note)}", file=sys.stderr)
