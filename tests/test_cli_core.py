@@ -52,7 +52,7 @@ def test_bad_input_exits_2_with_the_fix(cli_env, capsys, args, needle):
 def test_arguments_that_are_not_utf8_exit_2_naming_the_option(cli_env, capsys):
     # argv bytes that are not UTF-8 reach Python as lone surrogates ("\udcff"), which cannot be stored
     assert main(["invoke", "skill.analysis", "--payload", '{"data": "x"}', "--agent", "a\udcff"]) == 2
-    assert json.loads(capsys.readouterr().err)["error"]["message"].startswith("agent is not valid Unicode text")
+    assert json.loads(capsys.readouterr().err)["error"]["message"].startswith("--agent is not valid Unicode text")
     assert main(["data", "query", "--agent", "a\udcff"]) == 2
     assert "not valid Unicode text" in capsys.readouterr().err
     assert main(["data", "search", "a\udcff"]) == 2

@@ -305,6 +305,33 @@ def test_ctrl_c_while_the_commands_are_still_loading_exits_130_without_a_traceba
     assert said.out == "" and "Traceback" not in said.err and "KeyboardInterrupt" not in said.err
 
 
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["invoke", "skill.analysis", "--payload", '{"data": "x"}', "--agent", "a\tb"], "--agent 'a\\tb' holds"),
+        (
+            ["invoke", "skill.analysis", "--payload", '{"data": "x"}', "--run-id", "r" * 300],
+            "--run-id is 300 characters",
+        ),
+        (
+            ["explain", "skill.analysis", "--payload", '{"data": "x"}', "--agent", "bob "],
+            "--agent 'bob ' begins or ends",
+        ),
+        (["run", "my-mag", "--payload", '{"data": "x"}', "--run-id", "a\tb"], "--run-id 'a\\tb' holds"),
+    ],
+)
+def test_a_name_a_call_cannot_be_recorded_under_is_refused_naming_its_option(named_ledger, capsys, argv, named):
+    """`magsag invoke ... --run-id 'a<TAB>b'` was told "run_id 'a\\tb' holds the control or invisible character":
+    the call's field, as an MCP tool's argument is named, for the option the user gave (so were --agent and a
+    --run-id too long). Refused naming --run-id or --agent, exit 2, nothing recorded."""
+    assert main(argv) == 2
+    said = capsys.readouterr()
+    message = json.loads(said.err)["error"]["message"]
+    assert said.out == "" and message.startswith(named), message
+    assert main(["data", "query", "--format", "json"]) == 0
+    assert [run["run_id"] for run in json.loads(capsys.readouterr().out)] == ["r-日本"]  # nothing recorded
+
+
 def test_a_payload_on_stdin_is_read_as_utf8_whatever_the_locale(named_ledger, capsys, monkeypatch):
     """`... | magsag invoke SKILL --payload-file -` read stdin in the locale's encoding, unlike a payload
     file (UTF-8): under a Latin-1 locale or a Windows console's cp1252 a UTF-8 "café" became "cafÃ©",

@@ -123,10 +123,20 @@ def _empty(what: str, why: str) -> InputError:
     return InputError(f"{what} is empty{why}; pass an object like '{_JSON_EXAMPLES.get(what, DEFAULT_EXAMPLE)}'")
 
 
+def _check_names(args: argparse.Namespace) -> None:
+    """--agent and --run-id refused as the command line names them, before anything is opened: the service's
+    refusal names the call's fields, MCP's arguments (`run_id 'a\\tb' holds the control character U+0009`)."""
+    from ..text import check_name
+
+    for field in ("agent", "run_id"):
+        check_name(getattr(args, field, None), "--" + field.replace("_", "-"))
+
+
 def _invoke(args: argparse.Namespace) -> int:
     from ..invoke_result import shown_answer
     from ..service import Service
 
+    _check_names(args)
     payload = _payload(args)
     context = _json_arg(args.context, "--context") if args.context else None
     # the run's id made here when none is given, so that a call stopped by Ctrl-C or SIGTERM (recorded as cancelled,
@@ -154,6 +164,7 @@ def _explain(args: argparse.Namespace) -> int:
     from ..result_dicts import RouteExplanationDict
     from ..service import Service
 
+    _check_names(args)
     payload = _payload(args)
     context = _json_arg(args.context, "--context") if args.context else None
 
@@ -173,6 +184,7 @@ def _run_agent(args: argparse.Namespace) -> int:
     from ..api import Magsag
     from ..redaction import answer_without_known_keys
 
+    _check_names(args)
     payload = _payload(args)
     with Magsag(catalog=args.catalog, db=args.db, agent=args.agent_id, run_id=args.run_id) as mg:
         # an agent the catalog lacks is refused before a run begins: its error names no run (none is recorded, and
