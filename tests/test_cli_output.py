@@ -136,17 +136,17 @@ def test_a_paged_export_goes_on_from_its_cursor_without_repeating_runs_recorded_
     out, err = capsys.readouterr()
     assert [r["run_id"] for r in csv.DictReader(io.StringIO(out))] == ["r-日本"] and err == ""
     assert main(["data", "query", "--cursor", "not-a-cursor"]) == 2
-    assert "--cursor 'not-a-cursor' is not one `magsag data query` named" in capsys.readouterr().err
+    assert "--cursor 'not-a-cursor' is not one `magsag data query` gave" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     ("argv", "named"),
     [
-        (["data", "query", "--cursor", "not-a-cursor"], "`magsag data query` named"),
-        (["data", "query", "--format", "csv", "--cursor", "not-a-cursor"], "`magsag data query` named"),
-        (["data", "search", "gpt", "--cursor", "not-a-cursor"], "`magsag data search` named"),
+        (["data", "query", "--cursor", "not-a-cursor"], "`magsag data query` gave"),
+        (["data", "query", "--format", "csv", "--cursor", "not-a-cursor"], "`magsag data query` gave"),
+        (["data", "search", "gpt", "--cursor", "not-a-cursor"], "`magsag data search` gave"),
         # a page of runs' cursor given to search (two commands' notes in one terminal): another command's
-        (["data", "search", "gpt", "--cursor", "WzE3OTY1Mjg3MDUuNDUzODkzMiwiciJd"], "`magsag data search` named"),
+        (["data", "search", "gpt", "--cursor", "WzE3OTY1Mjg3MDUuNDUzODkzMiwiciJd"], "`magsag data search` gave"),
     ],
 )
 def test_a_cursor_no_page_named_is_refused_in_the_command_lines_words(named_ledger, capsys, argv, named):

@@ -217,7 +217,7 @@ def test_an_export_whose_first_page_cannot_be_read_writes_nothing(tmp_path: Path
     anyio.run(fill)
     assert main(["data", "query", "--format", "csv", "--cursor", "not-a-cursor"]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and "--cursor 'not-a-cursor' is not one `magsag data query` named" in err
+    assert out == "" and "--cursor 'not-a-cursor' is not one `magsag data query` gave" in err
 
 
 def _a_long_lived_run_and_todays_runs(db: Path, now: float) -> None:

@@ -74,7 +74,7 @@ def checked_cursor(cursor: str | None, command: str, item: str, given_with: str)
         (decode_hit_cursor if item == "hit" else decode_cursor)(cursor)
     except InputError:
         raise InputError(
-            f"--cursor {excerpt(cursor, 80)!r} is not one `{command}` named: give the --cursor its note on stderr "
+            f"--cursor {excerpt(cursor, 80)!r} is not one `{command}` gave: give the --cursor its note on stderr "
             f'named ("more match; the next ones: --cursor ..."), unchanged and with {given_with}, or leave '
             f"--cursor out to start from the newest {item}"
         ) from None
