@@ -222,7 +222,19 @@ def _runs_by_id(page: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    "filters", [None, {"status": "ok"}, {"status": "error"}, {"agent": "bo"}, {"run_id": "r6"}, {"since": "1h"}]
+    "filters",
+    [
+        None,
+        {"status": "ok"},
+        {"status": "error"},
+        {"agent": "bo"},
+        {"run_id": "r6"},
+        {"since": "1h"},
+        # r6's recorded attempt is gpt-4o's, its dead call claude-x's (anthropic's): recorded, it holds one of each
+        {"model": "claude-x"},
+        {"provider": "anthropic", "status": "error"},
+        {"model": "claude-x", "agent": "bo", "since": "1h"},
+    ],
 )
 @pytest.mark.parametrize("attempts_per_run", [None, 1])
 async def test_a_read_only_list_of_runs_shows_a_run_with_a_dead_call_as_the_writable_read_does(
@@ -294,3 +306,34 @@ async def test_search_usage_of_a_read_only_ledger_says_its_dead_calls(run_twins)
     async with Ledger(writable) as ledger:  # (recorded, each is found)
         page = await ledger.search_page("in flight")
     assert len(page["hits"]) == 3 and not page["notes"]
+
+
+async def test_a_writable_read_works_out_nothing_of_dead_calls(run_twins, monkeypatch):
+    """A writable ledger has just recorded its dead calls: its reads (a summary of 1,000,000 attempts among them) do
+    none of the read-only work of counting them as recorded, not a function of it called."""
+    from magsag_mcp.ledger import dead_runs, peaks, queries, reports, run_pages, unrecorded
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a writable read worked out its dead calls as a read-only one does")
+
+    for module in (dead_runs, peaks, queries, reports, run_pages, unrecorded):
+        for name in (
+            "runs_as_recorded",
+            "errored_runs",
+            "called_within_window",
+            "selected_by_name",
+            "touched_trees",
+            "tree_dead_unbounded",
+            "dead_in_scope",
+            "stand_in_calls",
+            "dead_calls",
+        ):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, refused)
+    _, writable = run_twins
+    async with Ledger(writable) as ledger:
+        for filters in (None, {"since": "1h", "agent": "bo"}, {"status": "error", "model": "claude-x"}):
+            await ledger.summarize(filters)
+            await ledger.agent_days(filters)
+            await ledger.query_runs_page(filters, 1)
+        await ledger.run_spend("r1")

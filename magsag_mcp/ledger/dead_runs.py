@@ -269,6 +269,27 @@ def called_within_window(runs: dict[str, RunAsRecorded], f: UsageFilters) -> tup
     )
 
 
+def selected_by_name(runs: dict[str, RunAsRecorded], f: UsageFilters) -> dict[str, tuple[str, ...]]:
+    """Filter name -> the recorded runs of ``runs`` that ``f``'s filter by that name (agent, skill, model, provider)
+    selects once their dead calls are recorded, on runs (filters.sql_where): the agent the upsert leaves the run
+    (its own, else its first dead call's), a skill, model or provider of a stand-in. Read from the recorded row
+    alone, a run recorded of gpt-4o whose dead call was of claude-x was in no list of claude-x's runs."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name in ("agent", "skill", "model", "provider"):
+        value = getattr(f, name)
+        if value is None:
+            continue
+        ids = tuple(
+            run_id
+            for run_id, run in runs.items()
+            if run.existed
+            and (run.agent == value if name == "agent" else any(getattr(s, name) == value for s in run.stand_ins))
+        )
+        if ids:
+            out[name] = ids
+    return out
+
+
 def dead_in_scope(conn: sqlite3.Connection, spend: RunSpend, run_id: str, now: float) -> RunSpend:
     """``spend``, a run's scope as recorded (run_scope.run_spend_in), with the dead calls of a read-only ledger in it
     (the run's, and those of runs delegated from it) counted as a writable read records them: each stand-in an

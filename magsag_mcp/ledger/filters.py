@@ -103,15 +103,22 @@ class UsageFilters(BaseModel):
     _errored_runs: tuple[str, ...] = PrivateAttr(default=())
     #: the runs a read-only ledger's dead calls would add a call within the window to (see run_window.begun_before)
     _called_runs: tuple[str, ...] = PrivateAttr(default=())
+    #: filter name (agent, skill, model, provider) -> the recorded runs a read-only ledger's dead calls would make it
+    #: select on runs, once recorded (a stand-in of that model, say, in a run whose recorded attempts are of another),
+    #: which a list of runs lists as a writable read does (see dead_runs.selected_by_name)
+    _named_runs: Mapping[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
 
     def caller_names(self) -> Mapping[str, str]:
         return self._names
 
-    def with_errored_runs(self, runs: tuple[str, ...], called: tuple[str, ...] = ()) -> UsageFilters:
-        """These filters, a status filter reading ``runs`` as 'error' (see :attr:`_errored_runs`), and a window
-        reading the runs ``called`` as runs that called within it (:attr:`_called_runs`)."""
+    def with_errored_runs(
+        self, runs: tuple[str, ...], called: tuple[str, ...] = (), named: Mapping[str, tuple[str, ...]] | None = None
+    ) -> UsageFilters:
+        """These filters, a status filter reading ``runs`` as 'error' (see :attr:`_errored_runs`), a window
+        reading the runs ``called`` as runs that called within it (:attr:`_called_runs`), and a filter on runs by
+        agent, skill, model or provider selecting the runs ``named`` by it too (:attr:`_named_runs`)."""
         out = self.model_copy()
-        out._errored_runs, out._called_runs = runs, called
+        out._errored_runs, out._called_runs, out._named_runs = runs, called, dict(named or {})
         return out
 
     @field_validator("agent", "run_id", "skill", "model", "provider", "since", "until")
@@ -347,6 +354,7 @@ def sql_where(
     if f.agent is not None:
         clauses.append(f"{table}.agent = ?")
         args.append(f.agent)
+        _named(f, "agent", table, clauses, args)
     if f.skill is not None:
         if table == "a":
             clauses.append("a.skill = ?")
@@ -357,6 +365,7 @@ def sql_where(
             )
             args.append(f.skill)
         args.append(f.skill)
+        _named(f, "skill", table, clauses, args)
     if f.run_id is not None:
         if table == "a":  # attempts_run_cost and runs_parent: both indexed
             clauses.append("(a.run_id = ? OR a.run_id IN (SELECT run_id FROM runs WHERE parent_run_id = ?))")
@@ -389,6 +398,7 @@ def sql_where(
                 else:
                     clauses.append(f"{table}.run_id IN (SELECT run_id FROM attempts WHERE {name} = ?)")
                 args.append(value)
+                _named(f, name, table, clauses, args)
     since, until = parse_since(f.since), parse_since(f.until, field="until")
     if since is not None:
         clauses.append(f"{table}.{col_time} >= ?")
@@ -407,3 +417,14 @@ def _errored(f: UsageFilters, table: str, clauses: list[str], args: list[Any]) -
     listed = f"{table}.run_id IN (SELECT value FROM json_each(?))"
     clauses[-1] = f"({clauses[-1]} OR {listed})" if f.status == "error" else f"({clauses[-1]} AND NOT {listed})"
     args.append(json.dumps(f._errored_runs))
+
+
+def _named(f: UsageFilters, name: str, table: str, clauses: list[str], args: list[Any]) -> None:
+    """The ``name`` filter's clause over runs (the last of ``clauses``) selecting too the runs a read-only ledger's
+    dead calls would make it select once recorded (:attr:`UsageFilters._named_runs`); over attempts, none: a
+    summary adds the dead calls' stand-ins as rows of their own (unrecorded.dead_calls)."""
+    named = f._named_runs.get(name)
+    if not named or table == "a":
+        return
+    clauses[-1] = f"({clauses[-1]} OR {table}.run_id IN (SELECT value FROM json_each(?)))"
+    args.append(json.dumps(named))

@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from .dead_runs import called_within_window, errored_runs, runs_as_recorded, shown_as_recorded
+from .dead_runs import called_within_window, errored_runs, runs_as_recorded, selected_by_name, shown_as_recorded
 from .filters import MAX_OFFSET, UsageFilters, parse_since, read_window_start
 from .money import from_pusd
 from .paging import encode_cursor
@@ -148,12 +148,16 @@ async def query_runs_page(
         refuse_spaced_names(conn, f)
         # a read-only ledger's calls of dead processes, which it cannot record: a run they go to is listed as a
         # writable read lists it once they are recorded (a status filter reading it so too), see dead_runs.py
+        # (a writable ledger has just recorded them: nothing of this is read or worked out for it)
         now = time.time()
         dead = runs_as_recorded(conn, stand_in_calls(conn, now)) if ledger.read_only else {}
-        errored, called = errored_runs(dead), called_within_window(dead, f)
+        selecting = f
+        if dead:
+            errored, called, named = errored_runs(dead), called_within_window(dead, f), selected_by_name(dead, f)
+            selecting = f.with_errored_runs(errored, called, named) if errored or called or named else f
         runs = page_rows(
             conn,
-            f.with_errored_runs(errored, called) if errored or called else f,
+            selecting,
             "run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls, input_tokens, output_tokens,"
             " cost_pusd, unpriced_calls, error_class, error_message, cost_bound_pusd",
             attempt_per_run=_common_attempts(conn, f),
