@@ -337,3 +337,43 @@ async def test_a_writable_read_works_out_nothing_of_dead_calls(run_twins, monkey
             await ledger.agent_days(filters)
             await ledger.query_runs_page(filters, 1)
         await ledger.run_spend("r1")
+
+
+async def _ledger_of_a_run_continued_after_its_process_died(db: Path) -> None:
+    """r1's first call died in flight 25 minutes ago (its reservation expired); another process continued r1 and
+    recorded a call 10 minutes ago. Recorded, the dead call moves r1's start back 15 minutes (the upsert's MIN)."""
+    async with Ledger(db) as ledger:
+        now = time.time()
+
+        def paid(run: str, at: float) -> AttemptRecord:
+            return AttemptRecord(
+                run, at, "openai", "gpt-4o", "skill.analysis", "ana", "ok", 0, 1, cost_usd=Decimal(".1")
+            )
+
+        await ledger.record_call(
+            RunRecord("r1", "ana", "skill.analysis", now - 600, status="ok"), [paid("r1", now - 600)]
+        )
+        await ledger.record_call(
+            RunRecord("r2", "ana", "skill.analysis", now - 1000, status="ok"), [paid("r2", now - 1000)]
+        )
+        row = ("r1", "ana", now - 1500, now - 700, 10**11, "r1", "openai", "gpt-4o", "skill.analysis", "c1", 0)
+        await ledger.submit(lambda c: c.execute(_RESERVE, row))
+
+
+@pytest.mark.parametrize("filters", [None, {"until": "15m"}, {"since": "20m"}])
+async def test_a_read_only_list_of_runs_selects_a_run_its_dead_call_began_as_the_writable_read_does(tmp_path, filters):
+    """A run whose dead call began before its first recorded call (a process killed mid-call, the run continued by
+    another) begins, recorded, at the dead call: r1 began before `until` 15 minutes ago, and a writable read lists it
+    there; read-only it was left out (its recorded start is after). Its place in the list stays its recorded start's
+    (the order of a page, and its cursor, are the SQL's), which the note says."""
+    (tmp_path / "a").mkdir()
+    await _ledger_of_a_run_continued_after_its_process_died(tmp_path / "a" / "ledger.db")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    async with Ledger(tmp_path / "a" / "ledger.db", read_only=True) as ledger:
+        seen = _runs_by_id(await ledger.query_runs_page(filters))
+        note = await ledger.expired_unrecorded_note()
+    async with Ledger(tmp_path / "b" / "ledger.db") as ledger:
+        recorded = _runs_by_id(await ledger.query_runs_page(filters))
+    assert seen == recorded and "r1" in seen
+    assert note is not None and "in the place of its recorded start, which it may move back" in note, note
+    assert "To record it, run any read (`magsag flow summarize`, say) as a user who can write the ledger" in note

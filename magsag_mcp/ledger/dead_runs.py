@@ -17,7 +17,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .filters import UsageFilters
+from .filters import UsageFilters, parse_since
 from .unrecorded import StandIn, stand_in_calls, stand_in_selected
 
 if TYPE_CHECKING:
@@ -256,8 +256,6 @@ def shown_as_recorded(
 def called_within_window(runs: dict[str, RunAsRecorded], f: UsageFilters) -> tuple[str, ...]:
     """The recorded runs of ``runs`` that a dead call, recorded, would give a call within ``f``'s window (of its agent,
     under an agent filter): a run begun before the window is selected by such a call (see run_window.begun_before)."""
-    from .filters import parse_since
-
     since, until = parse_since(f.since), parse_since(f.until, field="until")
     if since is None:
         return ()
@@ -272,8 +270,9 @@ def called_within_window(runs: dict[str, RunAsRecorded], f: UsageFilters) -> tup
 def selected_by_name(runs: dict[str, RunAsRecorded], f: UsageFilters) -> dict[str, tuple[str, ...]]:
     """Filter name -> the recorded runs of ``runs`` that ``f``'s filter by that name (agent, skill, model, provider)
     selects once their dead calls are recorded, on runs (filters.sql_where): the agent the upsert leaves the run
-    (its own, else its first dead call's), a skill, model or provider of a stand-in. Read from the recorded row
-    alone, a run recorded of gpt-4o whose dead call was of claude-x was in no list of claude-x's runs."""
+    (its own, else its first dead call's), a skill, model or provider of a stand-in, and ``until`` by its start
+    (a dead call's may be earlier). Read from the recorded row alone, a run recorded of gpt-4o whose dead call was
+    of claude-x was in no list of claude-x's runs."""
     out: dict[str, tuple[str, ...]] = {}
     for name in ("agent", "skill", "model", "provider"):
         value = getattr(f, name)
@@ -287,6 +286,11 @@ def selected_by_name(runs: dict[str, RunAsRecorded], f: UsageFilters) -> dict[st
         )
         if ids:
             out[name] = ids
+    # a dead call begun before its run's first recorded call (a process that died mid-call, its run continued by
+    # another) moves the run's start back, as the upsert's MIN does: begun before ``until`` once recorded
+    until = parse_since(f.until, field="until")
+    if until is not None and (begun := tuple(r for r, run in runs.items() if run.existed and run.started_at < until)):
+        out["until"] = begun
     return out
 
 

@@ -103,9 +103,10 @@ class UsageFilters(BaseModel):
     _errored_runs: tuple[str, ...] = PrivateAttr(default=())
     #: the runs a read-only ledger's dead calls would add a call within the window to (see run_window.begun_before)
     _called_runs: tuple[str, ...] = PrivateAttr(default=())
-    #: filter name (agent, skill, model, provider) -> the recorded runs a read-only ledger's dead calls would make it
-    #: select on runs, once recorded (a stand-in of that model, say, in a run whose recorded attempts are of another),
-    #: which a list of runs lists as a writable read does (see dead_runs.selected_by_name)
+    #: filter name (agent, skill, model, provider, until) -> the recorded runs a read-only ledger's dead calls would
+    #: make it select on runs, once recorded (a stand-in of that model in a run whose recorded attempts are of another,
+    #: or begun before ``until`` in a run recorded as begun after it), which a list of runs lists as a writable read
+    #: does (see dead_runs.selected_by_name)
     _named_runs: Mapping[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
 
     def caller_names(self) -> Mapping[str, str]:
@@ -116,7 +117,7 @@ class UsageFilters(BaseModel):
     ) -> UsageFilters:
         """These filters, a status filter reading ``runs`` as 'error' (see :attr:`_errored_runs`), a window
         reading the runs ``called`` as runs that called within it (:attr:`_called_runs`), and a filter on runs by
-        agent, skill, model or provider selecting the runs ``named`` by it too (:attr:`_named_runs`)."""
+        agent, skill, model, provider or until selecting the runs ``named`` by it too (:attr:`_named_runs`)."""
         out = self.model_copy()
         out._errored_runs, out._called_runs, out._named_runs = runs, called, dict(named or {})
         return out
@@ -406,6 +407,7 @@ def sql_where(
     if until is not None:
         clauses.append(f"{table}.{col_time} < ?")
         args.append(until)
+        _named(f, "until", table, clauses, args)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 

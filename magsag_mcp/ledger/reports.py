@@ -293,8 +293,9 @@ class LedgerReports:
         them first, as the abandoned attempts they stood for, and counts them at their bound; read only, they stay
         reservations: a summary counts them as those attempts (see unrecorded.py, dead_runs.py), and a list of runs
         shows a run recorded before them as it would be recorded with them; what no read can show without recording
-        them, the note says: the runs of them alone, and a search of their error. None where there are none, and for
-        a writable ledger (its read just recorded them)."""
+        them, the note says: the runs of them alone, a run's place by the start they move back, and a search of their
+        error, and how to record them. None where there are none, and for a writable ledger (its read just recorded
+        them)."""
         if not self.read_only:
             return None
         from ..plurals import agreeing, counted
@@ -312,9 +313,11 @@ class LedgerReports:
             f"open for reading only; a summary counts {them} as the abandoned {agreeing(calls, 'attempt')} {it} would "
             f"be recorded as, of unknown cost {bound}, which the provider may bill, in all it counts (largest_run and "
             f"largest_call too, a status filter reading a run {it} would turn to error as one), and a list of runs "
-            f"shows a run recorded before {them} as {it} would leave it, but lists no run of {them} alone, and a "
-            f"search does not find {them}; `magsag budget` (check_budget) counts {them} as reserved_by.expired, and a "
-            f"read of the ledger where it can be written records {them}"
+            f"shows a run recorded before {them} as {it} would leave it (in the place of its recorded start, which "
+            f"{it} may move back), but lists no run of {them} alone, and a search does not find {them}; `magsag "
+            f"budget` (check_budget) counts {them} as reserved_by.expired. To record {them}, run any read (`magsag "
+            f"flow summarize`, say) as a user who can write the ledger, or on a copy of it in a folder you can write "
+            f"(--db)"
         )
 
     async def pruned_note(self, since: Since) -> str | None:
