@@ -111,7 +111,10 @@ def test_a_token_set_in_the_file_variable_by_mistake_is_not_quoted(tmp_path: Pat
         token_setting({"MAGSAG_MCP_TOKEN_FILE": mistaken})
     message = refused.value.message
     assert mistaken not in message and mistaken[:12] not in message and mistaken[-8:] not in message, message
-    assert "in no folder that exists (its value is not shown" in message
+    # a bare name is looked for in the current folder, a name below / in the top folder: neither is shown
+    said = "a name with no folder, looked for in the current folder" if "/" not in mistaken else ""
+    said = said or ("a name in the top folder (/)" if mistaken.startswith("/") else "in no folder that exists")
+    assert said in message and "(its value is not shown" in message, message
     assert "cannot be read (No such file or directory): name the file that holds the token" in message
 
 

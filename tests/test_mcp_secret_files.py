@@ -51,4 +51,34 @@ def test_both_token_files_are_read_and_refused_alike(tmp_path: Path, read, varia
     with pytest.raises(ConfigError) as refused:  # the token itself, set in the file's variable
         read({variable: TOKEN})
     assert TOKEN not in refused.value.message
+    assert refused.value.message.startswith(f"the file {variable} names, a name with no folder, looked for in the ")
+    with pytest.raises(ConfigError) as refused:  # a path in a folder that is not there
+        read({variable: str(tmp_path / "gone" / "secret")})
     assert refused.value.message.startswith(f"the file {variable} names, in no folder that exists (its value is not")
+
+
+@pytest.mark.parametrize(("read", "variable", "holds", "limit", "content"), READERS)
+def test_a_bare_file_name_is_read_from_the_current_folder_and_its_refusal_says_so(
+    tmp_path: Path, monkeypatch, read, variable, holds, limit, content
+):
+    # Before: 'the file MAGSAG_MCP_TOKEN_FILE names, in no folder that exists', of token.txt, a name in no folder at
+    # all: read from the folder the server was started in (an MCP client's choice), which does exist
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "token.txt").write_text(content)
+    assert read({variable: "token.txt"})  # read from the current folder
+    for missing in ("tokens.txt", TOKEN):  # a name in no folder, or the token itself set there
+        with pytest.raises(ConfigError) as refused:
+            read({variable: missing})
+        message = refused.value.message
+        assert "in no folder that exists" not in message and missing not in message, message
+        assert message.startswith(
+            f"the file {variable} names, a name with no folder, looked for in the current folder ({tmp_path}) (its "
+            "value is not shown"
+        ), message
+        assert message.endswith(
+            f"cannot be read (No such file or directory): name the file that holds {holds} by its whole path (a Docker "
+            "secret is /run/secrets/NAME), readable by this user"
+        ), message
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(ConfigError, match=r"current folder .* cannot be read \(Is a directory\)"):
+        read({variable: "folder"})

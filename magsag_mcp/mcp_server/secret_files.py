@@ -8,6 +8,7 @@ hold is each caller's to check."""
 from __future__ import annotations
 
 import codecs
+import os
 from pathlib import Path
 
 from ..catalog_yaml import BYTE_ORDER_MARKS
@@ -25,9 +26,11 @@ def read_secret_file(variable: str, named: str, *, limit: int, holds: str, in_pl
         with path.open("rb") as f:
             data = f.read(limit + 1)
     except OSError as exc:
+        # a relative name is looked for in the folder the server was started in, which an MCP client chooses
+        whole = "" if path.is_absolute() else " by its whole path"
         raise ConfigError(
             f"{file_named(path, variable, in_place_of)} cannot be read ({exc.strerror or type(exc).__name__}): name "
-            f"the file that holds {holds} (a Docker secret is /run/secrets/NAME), readable by this user"
+            f"the file that holds {holds}{whole} (a Docker secret is /run/secrets/NAME), readable by this user"
         ) from None
     if len(data) > limit:
         size = f"{limit} bytes" if limit < 10 * 1024 else f"{limit // 1024} KiB"
@@ -41,11 +44,25 @@ def read_secret_file(variable: str, named: str, *, limit: int, holds: str, in_pl
 def file_named(path: Path, variable: str, in_place_of: str = "") -> str:
     """How a refusal names a file that could not be read: its path where it is one (a folder that exists holds it),
     else not at all. A token set in the file's variable (in place of ``in_place_of``) names no file, and the refusal
-    goes to the log with it."""
-    if path.parent != Path(path.anchor) and path.parent.is_dir() and (path.is_absolute() or "/" in str(path)):
-        return f"{variable}={excerpt(str(path), 200)!r}"
+    goes to the log with it, as would a bare name (``token.txt``, which is read from the current folder: said so, not
+    "in no folder that exists")."""
     instead = f": a token set there in place of {in_place_of} would be" if in_place_of else ""
+    if len(path.parts) == 1 and not path.anchor:  # a bare name, as a token set by mistake is
+        return f"the file {variable} names, a name with no folder{_current_folder()} (its value is not shown{instead}),"
+    if path.parent == Path(path.anchor):  # (a token may begin with a slash: /Mp3x...)
+        return f"the file {variable} names, a name in the top folder ({path.anchor}) (its value is not shown{instead}),"
+    if path.parent.is_dir():
+        return f"{variable}={excerpt(str(path), 200)!r}"
     return f"the file {variable} names, in no folder that exists (its value is not shown{instead}),"
+
+
+def _current_folder() -> str:
+    """``, looked for in the current folder (/srv/app)``, where a bare file name is read, or "" where the folder the
+    process was started in is gone."""
+    try:
+        return f", looked for in the current folder ({excerpt(os.getcwd(), 200)})"
+    except OSError:
+        return ""
 
 
 def unmarked(data: bytes) -> bytes:
