@@ -9,6 +9,7 @@ import json
 import pytest
 
 from magsag_mcp import errors as E
+from magsag_mcp.providers.content_filters import fired_filters
 from magsag_mcp.providers.openai import AzureProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import Target
@@ -230,3 +231,34 @@ async def test_a_prompt_a_custom_blocklist_refused_names_the_blocklist(fake_open
     with pytest.raises(E.ContentFilteredError) as info:
         await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
     assert info.value.message.endswith("(filtered: custom_blocklists (pizza))"), info.value.message
+
+
+@pytest.mark.parametrize(
+    ("blocklists", "said"),
+    [
+        # one list's detail not in a list: named as in one
+        ({"filtered": True, "details": {"filtered": True, "id": "pizza"}}, ["custom_blocklists (pizza)"]),
+        # a list named twice (evaluated on two parts): once
+        ([{"filtered": True, "id": "pizza"}, {"filtered": True, "id": "pizza"}], ["custom_blocklists (pizza)"]),
+        # an id with a line break in it: one line, as the message is
+        ([{"filtered": True, "id": "pizza\nand pasta"}], ["custom_blocklists (pizza and pasta)"]),
+        # ids that are no name (an object, true, blank): the category alone
+        (
+            {"filtered": True, "details": [{"filtered": True, "id": {"a": 1}}, {"filtered": True, "id": True}]},
+            ["custom_blocklists"],
+        ),
+        ({"filtered": True, "details": [{"filtered": True, "id": "  "}, "pizza", None, 3]}, ["custom_blocklists"]),
+        ({"filtered": True, "details": "pizza"}, ["custom_blocklists"]),
+        ("pizza", []),
+        (None, []),
+        # many lists: the first five and how many more
+        (
+            [{"filtered": True, "id": f"list{i}"} for i in range(8)],
+            ["custom_blocklists (list0, list1, list2, list3, list4 and 3 more)"],
+        ),
+    ],
+)
+def test_custom_blocklists_of_any_shape_are_named_by_their_ids_once_and_on_one_line(blocklists, said):
+    # Before: a details object was ignored, a list named twice was named twice, an object's repr and a line break were
+    # put into the message, and fifty lists made a message of fifty ids
+    assert fired_filters({"custom_blocklists": blocklists}) == said

@@ -49,14 +49,24 @@ def _fired_blocklists(result: Any) -> list[str]:
     list of details alone). The id says which list's terms to look for in the prompt or the answer; a filtered result
     without one is named as the category."""
     details = result.get("details") if isinstance(result, dict) else result
-    ids = [
-        excerpt(str(d["id"]), 80)
-        for d in (details if isinstance(details, list) else ())
-        if isinstance(d, dict) and d.get("filtered") is True and d.get("id")
-    ]
+    if isinstance(details, dict):  # one list's detail, not in a list
+        details = [details]
+    ids: list[str] = []
+    for detail in details if isinstance(details, list) else ():
+        blocklist = detail.get("id") if isinstance(detail, dict) and detail.get("filtered") is True else None
+        if isinstance(blocklist, (str, int)) and not isinstance(blocklist, bool) and str(blocklist).strip():
+            # one line, as an id the operator chose is shown in a message that is one (a line break ends a log's line)
+            shown = excerpt(" ".join(str(blocklist).split()), 80)
+            if shown not in ids:  # (a list named twice: each prompt part or choice it was evaluated on)
+                ids.append(shown)
     if ids:
-        return [f"custom_blocklists ({', '.join(ids)})"]
+        more = f" and {len(ids) - _IDS_SHOWN} more" if len(ids) > _IDS_SHOWN else ""
+        return [f"custom_blocklists ({', '.join(ids[:_IDS_SHOWN])}{more})"]
     return ["custom_blocklists"] if isinstance(result, dict) and result.get("filtered") is True else []
+
+
+#: the blocklists' ids a message names at most (a deployment's content filter may attach many)
+_IDS_SHOWN = 5
 
 
 def filter_note(results: Any) -> str:
