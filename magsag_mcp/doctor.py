@@ -82,9 +82,9 @@ async def _without_catalog(
 ) -> dict[str, Any]:
     """The report when the catalog cannot be loaded: its problems (as ``magsag catalog validate`` lists them, each with
     its file and key), beside everything the service would have reported that does not need the catalog."""
+    from .env_routing import override_providers
     from .ledger import Ledger, default_db_path
     from .ledger.connection import ledger_sync_from_env
-    from .route_explanation import override_providers
 
     env = dict(os.environ if env is None else env)
     register_env_secrets(env)

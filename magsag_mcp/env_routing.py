@@ -67,6 +67,19 @@ def env_target(env: Mapping[str, str]) -> Target | None:
         return None
 
 
+def override_providers(env: Mapping[str, str]) -> frozenset[str]:
+    """The providers ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` send calls to by name (``magsag doctor --probe``:
+    a server at its default URL that they name is asked for); none for a value calls would refuse, which
+    settings.setting_problems says."""
+    try:
+        check_env_override(env)
+        provider, _ = _env_override(env)
+    except ConfigError:
+        return frozenset()
+    target = env_target(env)
+    return frozenset(p for p in (provider, target and target.provider) if p)
+
+
 #: the variable that may point a vendor's provider at another server than the vendor's own API (a gateway, which
 #: may serve any vendor's models under their names), and the host of that API (the guide sets OPENAI_BASE_URL to it)
 _VENDOR_BASE_URL = {

@@ -25,23 +25,7 @@ from .providers.capabilities import cannot_honour
 from .result_dicts import CacheExplanationDict, RouteExplanationDict
 from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
-from .targets import parse_target
 from .types import Target
-
-
-def override_providers(env: Mapping[str, str]) -> frozenset[str]:
-    """The providers ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` send calls to by name (``magsag doctor --probe``:
-    a server at its default URL that they name is asked for); none for a value calls would refuse."""
-    provider, model = env.get("MAGSAG_PROVIDER") or None, env.get("MAGSAG_MODEL") or None
-    try:
-        check_env_override(env)  # settings.setting_problems says what is wrong with a value it refuses
-        named = {canonical_provider(provider)} if provider else set()
-        if model:
-            named.add(parse_target({"provider": provider, "model": model} if provider else model).provider)
-    except ConfigError:
-        return frozenset()
-    return frozenset(named)
-
 
 #: where the setting that turned the cache on is written, as the explanation's warning names it
 _CACHE_SETTINGS = {

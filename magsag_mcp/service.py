@@ -27,6 +27,7 @@ from .cascade import Cascade
 from .cascade_caps import request_caps
 from .cascade_report import result_warnings
 from .catalog import Catalog, validate_catalog
+from .env_routing import override_providers
 from .errors import (
     InputError,
     LedgerError,
@@ -53,7 +54,7 @@ from .records import AttemptRecord, RunRecord
 from .redaction import SECRET_ENV as SECRET_ENV  # where it was read from before
 from .result_dicts import SkillDict
 from .retry import RetryPolicy
-from .route_explanation import RouteExplanation, override_providers
+from .route_explanation import RouteExplanation
 from .routing import Plan, Resolution, plan_call
 from .service_lifecycle import Lifecycle
 from .text import check_name

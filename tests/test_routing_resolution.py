@@ -488,3 +488,23 @@ def test_a_base_url_that_cannot_be_read_is_taken_for_a_gateway_not_refused_as_th
     assert model_of_another({}, "openai", claude) == "anthropic"
     assert model_of_another({"OPENAI_BASE_URL": "http://[::1"}, "openai", claude) is None
     assert model_of_another({}, "openai", claude, "http://[::1") is None
+
+
+@pytest.mark.parametrize(
+    ("env", "providers"),
+    [
+        ({}, set()),
+        ({"MAGSAG_PROVIDER": "Anthropic"}, {"anthropic"}),
+        ({"MAGSAG_MODEL": "local:llama3.1:8b"}, {"local"}),
+        ({"MAGSAG_PROVIDER": "local", "MAGSAG_MODEL": "Llama3.1:8B"}, {"local"}),
+        ({"MAGSAG_MODEL": "gpt-4o"}, {"openai"}),
+        ({"MAGSAG_PROVIDER": "openai", "MAGSAG_MODEL": "claude-3-5-sonnet-20241022"}, set()),  # refused: none
+        ({"MAGSAG_MODEL": "GPT-4o"}, set()),  # refused in that case
+        ({"MAGSAG_PROVIDER": "nosuch"}, set()),
+    ],
+)
+def test_the_providers_the_overrides_name_are_read_by_the_one_reader_of_their_target(env, providers):
+    # (doctor --probe's: route_explanation parsed the two variables again beside env_routing.env_target)
+    from magsag_mcp.env_routing import override_providers
+
+    assert override_providers(env) == frozenset(providers)
