@@ -15,6 +15,7 @@ from magsag_mcp.providers.anthropic import AnthropicProvider
 from magsag_mcp.providers.gemini import GeminiProvider
 from magsag_mcp.providers.local import LocalProvider
 from magsag_mcp.providers.openai import CompatProvider, OpenAIProvider
+from magsag_mcp.redaction import call_scoped
 from magsag_mcp.service import Service
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import Target
@@ -309,6 +310,7 @@ def test_a_whole_azure_request_url_as_the_endpoint_is_told_the_resource_root_to_
     )
     assert provider.setting_problems() == [reason]  # magsag doctor's, in the same words
     assert "Qz4Wn8Rt2Yp6Kx3Vb7Hm" not in reason
-    # a call's own base_url is told alike, naming it
-    called = provider.unavailable(Target("azure", "gpt-4o", pasted)) or ""
+    # a call's own base_url is told alike, naming it (judged as a call judges it: the gateway's token-like path is
+    # registered as that call's secret, which outside a call's scope stayed known to every later test in this thread)
+    called = call_scoped(provider.unavailable)(Target("azure", "gpt-4o", pasted)) or ""
     assert called.startswith("azure: the target's base_url is a whole request URL"), called
