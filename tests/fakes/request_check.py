@@ -4,12 +4,20 @@ take any body, and so hide a request built wrong behind a test of how the answer
 
     problems = request_problems(request.path, body)  # [] when it is a valid request, or one of no known API
 
+A field the API does not have is a problem too, as the vendor answers it (OpenAI's 400 "Unrecognized request argument
+supplied: x", Gemini's "Unknown name", Anthropic's "Extra inputs are not permitted"): OpenAI's and Gemini's OpenAPI
+schemas do not forbid additional properties, so the schema alone took a misspelt field, or one API's field sent to the
+other (``reasoning_effort`` on the Responses API, ``max_tokens`` for ``max_output_tokens``). A compatible vendor's own
+fields (``extra``: its extensions a test sends on purpose) are taken.
+
 A path of no API these know (a test's own ``/v1/sse``) is judged by nothing: [].
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from .spec import spec_validator
@@ -23,11 +31,47 @@ _ROUTES: tuple[tuple[re.Pattern[str], str, str], ...] = (
 )
 
 
-def request_problems(path: str, body: Any) -> list[str]:
-    """Each way ``body``, POSTed to ``path``, is not a valid request of the API the path names, with the path."""
+@cache
+def _fields(spec: str, schema: str) -> frozenset[str]:
+    """The fields ``schema`` of ``spec`` names at its root: its own properties and those of each schema it is all of
+    (OpenAI's requests are an ``allOf`` of ``$ref``s, themselves ``allOf``s), as the API takes them."""
+    schemas = spec_validator(spec).doc["components"]["schemas"]
+
+    def named(node: Any) -> set[str]:
+        if not isinstance(node, dict):
+            return set()
+        if "$ref" in node:
+            node = schemas[node["$ref"].rsplit("/", 1)[-1]]
+        found = set(node.get("properties") or {})
+        for part in node.get("allOf") or []:
+            found |= named(part)
+        return found
+
+    return frozenset(named(schemas[schema]))
+
+
+def _unknown_fields(spec: str, schema: str, body: Any, extra: frozenset[str]) -> list[str]:
+    if not isinstance(body, dict):
+        return []  # (the schema itself says a body that is no object is wrong)
+    if spec == "gemini":
+        from tests.providers.fakes.gemini import _unknown_field  # Google's names, from its Discovery document
+
+        said = _unknown_field({k: v for k, v in body.items() if k not in extra})
+        return [said] if said is not None else []
+    if spec != "openai":
+        return []  # Anthropic's schemas say additionalProperties: false themselves
+    known = _fields(spec, schema) | extra
+    return [f"Unrecognized request argument supplied: {name}" for name in body if name not in known]
+
+
+def request_problems(path: str, body: Any, extra: Iterable[str] = ()) -> list[str]:
+    """Each way ``body``, POSTed to ``path``, is not a valid request of the API the path names, with the path: what
+    its schema refuses, and each field at its root the API does not have but for ``extra`` (a compatible vendor's)."""
+    extra = frozenset(extra)
     for route, spec, schema in _ROUTES:
         if route.search(path):
-            return [f"{path}: {problem}" for problem in spec_validator(spec).errors(schema, body)]
+            problems = spec_validator(spec).errors(schema, body) + _unknown_fields(spec, schema, body, extra)
+            return [f"{path}: {problem}" for problem in problems]
     return []
 
 

@@ -45,18 +45,21 @@ def events(*chunks: dict[str, Any]) -> str:
 @pytest.fixture
 async def server() -> AsyncIterator[Callable[..., Any]]:
     """Starts a server whose chat completions ``answer(body)`` answers (a web.Response); returns the compat provider
-    at it and the request bodies it was sent."""
+    at it and the request bodies it was sent. ``takes``: the vendor's own fields (``top_k``) a test sends on purpose,
+    beside OpenAI's."""
     started: list[TestServer] = []
     transports: list[Transport] = []
     violations: list[str] = []  # (each request is checked against OpenAI's spec: tests.fakes.request_check)
 
-    async def start(answer: Callable[[dict[str, Any]], web.Response]) -> tuple[CompatProvider, list[dict[str, Any]]]:
+    async def start(
+        answer: Callable[[dict[str, Any]], web.Response], takes: tuple[str, ...] = ()
+    ) -> tuple[CompatProvider, list[dict[str, Any]]]:
         bodies: list[dict[str, Any]] = []
 
         async def handle(request: web.Request) -> web.Response:
             body = await request.json()
             bodies.append(body)
-            violations.extend(request_problems(request.path, body))
+            violations.extend(request_problems(request.path, body, takes))
             return answer(body)
 
         app = web.Application()
@@ -219,7 +222,7 @@ async def test_stream_options_a_zod_server_refuses_is_asked_for_unstreamed(serve
 
 async def test_a_zod_servers_list_of_issues_is_the_errors_message(server):
     issues = [{"code": "invalid_type", "expected": "number", "received": "string", "path": ["top_k"], "message": "Bad"}]
-    provider, _ = await server(lambda _body: web.json_response({"error": issues}, status=400))
+    provider, _ = await server(lambda _body: web.json_response({"error": issues}, status=400), takes=("top_k",))
     with pytest.raises(E.BadRequestError) as info:
         await provider.complete(ask(extra={"top_k": "x"}), Target("compat", MODEL))
     assert info.value.message.endswith("HTTP 400: top_k: Bad")

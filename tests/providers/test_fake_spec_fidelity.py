@@ -165,3 +165,38 @@ def test_a_server_that_answers_any_post_judges_the_request_by_its_path(path: str
     problems = request_problems(path, body)
     assert problems and all(p.startswith(path + ": ") for p in problems), problems
     assert request_problems("/v1/sse", body) == []  # (a test's own path is no API's)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}, "max_tokenz"),
+        ("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}, "reasoning"),
+        ("/v1/responses", {"model": "gpt-4o", "input": "hi"}, "reasoning_effort"),
+        ("/v1/responses", {"model": "gpt-4o", "input": "hi"}, "max_tokens"),
+        ("/v1/responses", {"model": "gpt-4o", "input": "hi"}, "logprobs"),
+        (
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            {"model": "models/gemini-2.5-flash", "contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+            "metadata",
+        ),
+    ],
+    ids=[
+        "chat-misspelt",
+        "chat-responses-field",
+        "responses-chat-effort",
+        "responses-max_tokens",
+        "responses-logprobs",
+        "gemini-metadata",
+    ],
+)
+def test_the_judge_of_any_post_refuses_a_field_the_api_does_not_have(path: str, body: dict[str, Any], field: str):
+    # OpenAI's and Gemini's OpenAPI schemas allow additional properties: judged by the schema alone, a misspelt field
+    # or one API's field sent to the other (what moved_for_responses moves) passed, where the vendor answers 400
+    from tests.fakes.request_check import request_problems
+
+    assert request_problems(path, body) == []  # (the body without it is valid)
+    problems = request_problems(path, {**body, field: 1})
+    assert len(problems) == 1 and field in problems[0], problems
+    # a compatible vendor's own field, which a test sends it on purpose, is taken when the test names it
+    assert request_problems(path, {**body, field: 1}, extra=(field,)) == []
