@@ -199,6 +199,29 @@ async def test_a_deployments_refusal_of_parallel_tool_calls_or_logprobs_is_sent_
     assert not {"parallel_tool_calls", "logprobs"} & set(fake_openai.requests[-1].body)
 
 
+async def test_a_deployments_refusal_of_logprobs_leaves_out_top_logprobs_with_it(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # "prod-reasoner" serves o3, which refuses logprobs (named first): sent again without it but with top_logprobs,
+    # the call was one the spec forbids ("`logprobs` must be set to `true` if this parameter is used"), which OpenAI
+    # answers 400 "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled." (no code: a bad
+    # request), and which stopped the call, and, remembered, every later call of the target
+    fake_openai.deployments["prod-reasoner"] = "o3"
+    provider = AzureProvider(azure_env(fake_openai), transport)
+    target = Target("azure", "prod-reasoner")
+    request = ask(extra={"logprobs": True, "top_logprobs": 3})
+    result = await provider.complete(request, target)
+    assert result.text == "ok"
+    bodies = [r.body for r in fake_openai.requests]
+    assert [("logprobs" in b, "top_logprobs" in b) for b in bodies] == [(True, True), (False, False)]
+    assert len(result.warnings) == 1 and "refused 'logprobs'" in result.warnings[0]
+    assert "top_logprobs" in result.warnings[0]  # (the warning says the other was left out with it)
+    again = await provider.complete(request, target)
+    assert again.text == "ok" and len(fake_openai.requests) == 3
+    assert not {"logprobs", "top_logprobs"} & set(fake_openai.requests[-1].body)
+    assert len(again.warnings) == 1 and "top_logprobs" in again.warnings[0]
+
+
 async def test_a_refusal_of_anything_but_a_sampling_setting_is_raised_as_before(
     fake_openai: FakeOpenAI, transport: Transport
 ):

@@ -51,6 +51,19 @@ _STREAMING = ("stream", "stream_options")
 REFUSALS_KEPT = 1024
 
 
+#: the settings that go only with another, and are left out with it: OpenAI's spec of ``top_logprobs``, "`logprobs`
+#: must be set to `true` if this parameter is used" (sent without it: 400 "The 'top_logprobs' parameter is only allowed
+#: when 'logprobs' is enabled.", a bad request that stopped the call, and every later one to a name that refused
+#: logprobs)
+_GOES_WITH = {"logprobs": ("top_logprobs",)}
+
+
+def _with_it(request: LLMRequest, name: str) -> str:
+    """What a warning says went with ``name`` (``" (and top_logprobs, which goes only with it)"``), or ""."""
+    gone = [other for other in _GOES_WITH.get(name, ()) if other in request.extra]
+    return f" (and {', '.join(gone)}, which {'goes' if len(gone) == 1 else 'go'} only with it)" if gone else ""
+
+
 def has_setting(request: LLMRequest, name: str) -> bool:
     if name == "temperature":
         return request.temperature is not None
@@ -68,7 +81,8 @@ def without_setting(request: LLMRequest, name: str) -> LLMRequest:
         return replace(request, stop=None)
     if name in _STREAMING:
         return replace(request, stream=False)
-    return replace(request, extra={k: v for k, v in request.extra.items() if k != name})
+    gone = (name, *_GOES_WITH.get(name, ()))
+    return replace(request, extra={k: v for k, v in request.extra.items() if k not in gone})
 
 
 #: OpenAI refusing a schema that strict mode cannot hold ("Invalid schema for response_format 'x': In context=(),
@@ -156,8 +170,9 @@ class RefusedSettings(HTTPProvider):
             if setting == "max_tokens":
                 wire = self.completion_tokens_wire(wire) or wire  # nothing is lost: no word of it
             elif has_setting(request, setting) and (not alongside or has_setting(request, alongside)):
+                with_it = _with_it(request, setting)
                 request = without_setting(request, setting)
-                not_sent = "the call was not streamed" if setting in _STREAMING else "it was not sent"
+                not_sent = "the call was not streamed" if setting in _STREAMING else f"it was not sent{with_it}"
                 what = f"'{setting}' beside '{alongside}'" if alongside else f"'{setting}'"
                 notes += (f"{target.label} refused {what} on an earlier call; {not_sent}",)
         while True:
@@ -226,8 +241,9 @@ class RefusedSettings(HTTPProvider):
                     )
                     notes += (f"{target.label} refused 'max_tokens' ({said}); it was sent as max_completion_tokens",)
                 elif name in self.droppable and has_setting(request, name):
+                    with_it = _with_it(request, name)
                     request = without_setting(request, name)
-                    again = "unstreamed" if name in _STREAMING else "without it"
+                    again = "unstreamed" if name in _STREAMING else f"without it{with_it}"
                     await say_resend(progress, target, f"refused '{name}' ({said}): sending it again {again}")
                     notes += (f"{target.label} refused '{name}' ({said}); it was sent again {again}",)
                 else:

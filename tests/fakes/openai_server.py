@@ -740,6 +740,12 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
                 f"Invalid value for '{name}': '{name}' is only allowed when 'tools' are specified.",
                 param=name,
             )
+    if body.get("top_logprobs") is not None and body.get("logprobs") is not True:
+        # the spec's top_logprobs: "`logprobs` must be set to `true` if this parameter is used"; the API's own 400
+        # (invalid_request_error, no code), whatever the model
+        return R.error(
+            400, "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.", param="top_logprobs"
+        )
     if re.match(r"^o\d", model) and body.get("parallel_tool_calls") is not None:
         # the o-series' chat completions take none, whatever its value (o1, o3-mini, o3, o4-mini)
         return R.error(
