@@ -193,10 +193,16 @@ async def test_a_deployments_refusal_of_parallel_tool_calls_or_logprobs_is_sent_
         "azure:prod-reasoner refused 'parallel_tool_calls'",
         "azure:prod-reasoner refused 'logprobs'",
     ]
+    # parallel_tool_calls false asked for one call at a time: the warning says the answer may hold several, as the
+    # name rules' own warning for the o-series does (a caller reading 'sent again without it' alone cannot tell)
+    assert result.warnings[0].endswith("its answer may hold several tool calls at once")
     # and from then on, neither is sent, at once
     again = await provider.complete(request, target)
     assert again.text == "ok" and len(fake_openai.requests) == 4
     assert not {"parallel_tool_calls", "logprobs"} & set(fake_openai.requests[-1].body)
+    assert any(
+        "'parallel_tool_calls' on an earlier call" in w and "several tool calls at once" in w for w in again.warnings
+    )
 
 
 async def test_a_deployments_refusal_of_logprobs_leaves_out_top_logprobs_with_it(

@@ -59,9 +59,14 @@ _GOES_WITH = {"logprobs": ("top_logprobs",)}
 
 
 def _with_it(request: LLMRequest, name: str) -> str:
-    """What a warning says went with ``name`` (``" (and top_logprobs, which goes only with it)"``), or ""."""
+    """What a warning says went with ``name`` (``" (and top_logprobs, which goes only with it)"``), and what leaving
+    it out changes of the answer (``parallel_tool_calls`` false: the caller asked for one tool call at a time), or
+    ""."""
     gone = [other for other in _GOES_WITH.get(name, ()) if other in request.extra]
-    return f" (and {', '.join(gone)}, which {'goes' if len(gone) == 1 else 'go'} only with it)" if gone else ""
+    said = f" (and {', '.join(gone)}, which {'goes' if len(gone) == 1 else 'go'} only with it)" if gone else ""
+    if name == "parallel_tool_calls" and request.extra.get(name) is False:
+        said += ", and its answer may hold several tool calls at once"
+    return said
 
 
 def has_setting(request: LLMRequest, name: str) -> bool:
