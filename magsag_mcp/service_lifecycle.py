@@ -275,35 +275,53 @@ class _DroppedClose:
     close task cancelled before its first step: none of it ran, aiohttp warned of its sessions left unclosed, and its
     ledger's connections stayed open (their threads printing "Event loop is closed" once the loop had closed). The
     loop's async generators are closed after its tasks (``shutdown_asyncgens``), each awaited to its end: there the
-    close runs, if the task did not."""
+    close runs, if the task did not, or runs again if the task was cancelled part way (a service dropped a few steps
+    before main() returned: its close under way was cut, and the fallback, seeing it begun, did nothing), or waits for
+    the task's close under way. It relies on asyncio's documented hooks alone (``sys.set_asyncgen_hooks``, which
+    asyncio's loops and uvloop install while they run, and ``shutdown_asyncgens``); nothing of it runs per call."""
 
     def __init__(self, parts: tuple[Any, ...]) -> None:
         self.parts = parts
-        self.begun = False
+        self.ended = False  # the close has run to its end (or failed for good): not run again
+        self.one_at_a_time = asyncio.Lock()  # the task's and the fallback's, when both run at once
+        self.fallback_closing = False  # the loop's shutdown is closing the fallback (aclose'd twice, it raises)
         self.fallback = self._at_loop_shutdown()
         try:  # its first step, here on the loop's thread: the loop's hooks take the generator up as it is begun
             self.fallback.asend(None).send(None)
         except StopIteration:
-            pass
+            _DROPPED_FALLBACKS.add(self)  # (the loop holds its generators weakly)
         except Exception:  # (a loop past its shutdown of generators warns of a new one, raised under -W error)
-            pass  # the task alone closes the service, as it can
-        _DROPPED_FALLBACKS.add(self)  # (the loop holds its generators weakly)
+            pass  # the task alone closes the service, as it can (not kept: its body never runs to let it go)
 
     async def run(self) -> None:
         try:
             await self._close()
         finally:
-            await self.fallback.aclose()  # (done with: closed here, not by its finaliser once the loop may have closed)
+            # Closed here, not by its finaliser once the loop may have closed; and its close runs the service's again
+            # if the task was cancelled part way (asyncio.run cancels the tasks left as main() returns, once: its
+            # gather awaits this to the end). Unless the loop's shutdown is closing it already, awaiting this close.
+            if not self.fallback_closing:
+                await self.fallback.aclose()
+            _DROPPED_FALLBACKS.discard(self)
 
     async def _close(self) -> None:
-        if not self.begun:
-            self.begun = True
-            await _close_parts(*self.parts)
+        async with self.one_at_a_time:  # the fallback, as the loop shuts down, waits for a close under way
+            if self.ended:
+                return
+            try:
+                await _close_parts(*self.parts)
+            except asyncio.CancelledError:
+                raise  # cut short: run again by the fallback (each part closes what it has left open)
+            except BaseException:
+                self.ended = True
+                raise
+            self.ended = True
 
     async def _at_loop_shutdown(self) -> AsyncGenerator[None, None]:
         try:
             yield
         finally:
+            self.fallback_closing = True
             try:
                 await self._close()
             finally:

@@ -182,3 +182,48 @@ def test_a_service_dropped_after_its_loop_shut_its_generators_down_is_closed_und
         sys.unraisablehook = hook
     assert held["ledger"]._reader is None  # type: ignore[attr-defined]
     assert [type(e) for e in unraised] == [ResourceWarning] and "a magsag Service" in str(unraised[0])
+    # and nothing of it kept for ever: its fallback, never begun, had no end to let it go (the service's parts held)
+    from magsag_mcp import service_lifecycle
+
+    assert not [c for c in service_lifecycle._DROPPED_FALLBACKS if c.parts[1] is held["ledger"]]
+
+
+def test_a_dropped_services_close_cut_short_by_asyncio_runs_end_is_run_to_its_end(tmp_path: Path):
+    # Dropped a little before main() returned, its close task had begun (here: its HTTP sessions' close under way) when
+    # asyncio.run cancelled the tasks left; the fallback, seeing it begun, did nothing. Before: the ledger's connections
+    # stayed open, their threads ran on (printing "Event loop is closed"), and the records kept for the close were lost.
+    import asyncio
+    import threading
+
+    held: dict[str, object] = {}
+
+    async def main() -> None:
+        svc = await Service.open(db=tmp_path / "l.db", env={})
+        held["ledger"] = svc.ledger
+        await svc.log_event(None, None, "ran", {})
+        transport = svc.transport
+        real_aclose = transport.aclose
+        begun = asyncio.Event()
+
+        async def aclose_held_up_the_first_time() -> None:
+            if not begun.is_set():
+                begun.set()
+                await asyncio.Event().wait()  # under way as main() returns: cancelled there
+            await real_aclose()
+            held["sessions closed"] = True
+
+        transport.aclose = aclose_held_up_the_first_time  # type: ignore[method-assign]
+        del svc
+        gc.collect()
+        await begun.wait()
+
+    _earlier_garbage_collected()
+    before = set(threading.enumerate())
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        asyncio.run(main())
+        gc.collect()
+    ledger = held["ledger"]
+    assert ledger._writer is None and ledger._reader is None and ledger._task is None  # type: ignore[attr-defined]
+    assert {t for t in set(threading.enumerate()) - before if t.is_alive() and "price" not in t.name} == set()
+    assert held.get("sessions closed")  # the whole close ran, not only the ledger's part in its `finally`
