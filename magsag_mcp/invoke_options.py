@@ -5,6 +5,7 @@ and the :class:`Delegation` ``runner.invoke_sag`` takes."""
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,27 @@ def check_progress(progress: Any) -> None:
             f"progress must be a function called as progress(event, data), sync or async, got "
             f"{type(progress).__name__}: pass the function itself (progress=print), not its result or name"
         )
+    if progress is not None:
+        _check_progress_takes_event_and_data(progress)
+
+
+def _check_progress_takes_event_and_data(progress: Callable[..., object]) -> None:
+    """Refuse a ``progress`` that cannot be called with an event and its data, before the call: at its first event
+    it failed it with Python's bare TypeError ("<lambda>() takes 1 positional argument but 2 were given"), the run
+    recorded as failed. One whose signature Python cannot tell (some built-ins) is taken as it is."""
+    try:
+        signature = inspect.signature(progress)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind("attempt", {})
+    except TypeError as why:
+        name = getattr(progress, "__qualname__", None) or type(progress).__name__
+        raise InputError(
+            f"progress must be a function called as progress(event, data), sync or async, but {name}{signature} "
+            f"cannot be ({why}): give it two parameters, as in `def progress(event, data): ...` "
+            "(or `lambda event, data: ...`)"
+        ) from None
 
 
 def option_hint(name: str) -> str:

@@ -248,6 +248,44 @@ def test_a_progress_that_cannot_be_called_is_refused_before_the_call(mg: Magsag)
     assert mg.bridge.run(lambda: mg.service.query_runs()) == []
 
 
+def test_a_progress_that_cannot_take_an_event_and_its_data_is_refused_before_the_call(mg: Magsag):
+    # Before: progress=lambda event: ... (one parameter) went into the call, which failed at its first event with a
+    # bare TypeError "<lambda>() takes 1 positional argument but 2 were given", recorded as a failed run.
+    import asyncio
+
+    from magsag_mcp import InputError
+
+    def three(event, data, extra):  # type: ignore[no-untyped-def]
+        pass
+
+    def keyword_only(event, data, *, must):  # type: ignore[no-untyped-def]
+        pass
+
+    async def none_at_all():  # type: ignore[no-untyped-def]
+        pass
+
+    for bad, named in ((lambda event: None, "<lambda>(event)"), (three, "three(event, data, extra)"),
+                       (keyword_only, "keyword_only(event, data, *, must)"), (none_at_all, "none_at_all()")):
+        with pytest.raises(InputError, match=r"progress must be a function called as progress\(event, data\)") as e:
+            mg.skills.invoke("skill.analysis", {"data": "x"}, progress=bad)
+        assert named in e.value.message and "def progress(event, data)" in e.value.message
+        with pytest.raises(InputError, match=r"cannot be"):
+            asyncio.run(mg.skills.ainvoke("skill.analysis", {"data": "x"}, progress=bad))
+    assert mg.bridge.run(lambda: mg.service.query_runs()) == []
+    # what can take them still can: *args, defaults, a bound method, a built-in
+    class Seen(list[str]):
+        def note(self, event: str, data: dict[str, object]) -> None:
+            self.append(event)
+
+    from magsag_mcp.invoke_options import check_progress
+
+    seen = Seen()
+    for good in (lambda *args: None, lambda event, data=None, more=1: None, seen.note, print):
+        check_progress(good)
+    mg.skills.invoke("skill.analysis", {"data": "x"}, progress=seen.note)
+    assert seen  # (called, as given)
+
+
 def test_a_sag_naming_its_own_model_leaves_the_delegations_target_keys_to_the_delegations_model(
     tmp_path: Path, fake_scripts: None
 ):
