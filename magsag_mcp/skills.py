@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .cache_setting import CacheSetting
 from .errors import PayloadError
 from .payload_checks import _stray_fields, check_payload
+from .prompt_values import NoPromptText, json_default, no_prompt_text_where
 from .quick_schema import quick_check
 from .result_dicts import SkillDict
 from .skill_schemas import checked_schema, compile_validator, schema_problem
@@ -365,7 +366,14 @@ def _as_prompt_text(skill_id: str, name: str, value: Any) -> str:
     try:
         # allow_nan=False: a NaN or an infinity (an MCP client's or a Python caller's float, a pandas value) was written
         # into the prompt as NaN, which no JSON has, and the model asked to read it
-        return json.dumps(value, ensure_ascii=False, default=_json_default, allow_nan=False)
+        return json.dumps(value, ensure_ascii=False, default=json_default, allow_nan=False)
+    except NoPromptText as exc:
+        raise PayloadError(
+            f"{skill_id}: payload field {name!r} holds {exc.what}{no_prompt_text_where(value, name)}, which has no "
+            f"text to write into the prompt (the model would have read its Python repr); {exc.fix}",
+            skill=skill_id,
+            field=name,
+        ) from None
     except ValueError as exc:
         if "Out of range float values" not in str(exc):  # (a structure that contains itself)
             raise _unwritable(skill_id, name, exc) from None
@@ -384,12 +392,6 @@ def _as_prompt_text(skill_id: str, name: str, value: Any) -> str:
             skill=skill_id,
             field=name,
         ) from None
-
-
-def _json_default(value: Any) -> Any:
-    """What JSON cannot write itself: a mapping that is no dict (a ``MappingProxyType``, as a payload may be) as the
-    object it holds, where its text was its Python repr, quoted; anything else (a date, a Decimal) as its text."""
-    return dict(value) if isinstance(value, Mapping) else str(value)
 
 
 def _unwritable(skill_id: str, name: str, exc: Exception) -> PayloadError:

@@ -342,3 +342,64 @@ def test_an_env_value_that_is_not_text_is_refused_naming_its_variable_and_not_it
         assert "MAGSAG_MODEL" not in mg.service.env
         answered = mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
         assert answered["model"] == "echo"
+
+
+class _Point:  # (no __str__ of its own: its text is its repr, a class name and an address)
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (b"\x89PNG", r"holds bytes, which has no text .* decode it \(value.decode\('utf-8'\)\), or give it base64"),
+        ({"rows": [1, bytearray(b"x")]}, r"holds bytearray at data/rows/1, which has no text"),
+        ({1, 2}, r"holds a set, which has no text .* give it as a list"),
+        ([_Point(1)], r"holds a _Point object at data/0, which has no text .* give it as JSON-like data"),
+    ],
+)
+def test_a_payload_value_with_no_text_for_the_model_is_refused_naming_where_and_its_type(mg: Magsag, value, said):
+    # Before: sent as str(value), the model read b'\x89PNG', {1, 2} or <..._Point object at 0x7f...>, and the call
+    # was paid for
+    with pytest.raises(PayloadError, match=r"skill.analysis: payload field 'data' " + said):
+        mg.skills.invoke("skill.analysis", {"data": value, "model_config": {"model": "fake:echo"}})
+    [run] = mg.bridge.run(lambda: mg.service.query_runs())
+    assert run["status"] == "error" and run["error"]["type"] == "invalid_payload"  # the refused call is recorded
+    assert all(a["outcome"] != "ok" for a in run["attempts"])  # nothing was sent
+
+
+def test_a_payload_value_with_text_or_fields_of_its_own_is_written_as_those(mg: Magsag):
+    # what a demanding caller hands in from Python: a dataclass or a pydantic model as its fields, an enum as its
+    # value, a date, a Decimal, a UUID or a path as its text (before: a dataclass's and an enum's Python repr)
+    import dataclasses
+    import datetime
+    import enum
+    import json
+    import uuid
+    from decimal import Decimal
+
+    from pydantic import BaseModel
+
+    @dataclasses.dataclass
+    class Row:
+        day: datetime.date
+        amount: Decimal
+
+    class Kind(enum.Enum):
+        SALE = "sale"
+
+    class Order(BaseModel):
+        id: uuid.UUID
+        kind: str
+
+    data = {
+        "where": Path("/srv/in.csv"),
+        "row": Row(datetime.date(2026, 1, 2), Decimal("1.10")),
+        "kind": Kind.SALE,
+        "order": Order(id=uuid.UUID(int=1), kind="x"),
+    }
+    result = mg.skills.invoke("skill.analysis", {"data": data, "model_config": {"model": "fake:echo"}})
+    sent = result["output"]  # (fake:echo answers with the prompt it was sent, its first 200 characters)
+    assert json.dumps(data["row"].__dict__ | {"day": "2026-01-02", "amount": "1.10"}) in sent, sent
+    assert '"kind": "sale", "order": {"id": "00000000-0000-' in sent, sent
+    assert '"where": "/srv/in.csv"' in sent and "Row(" not in sent and "Kind." not in sent, sent
