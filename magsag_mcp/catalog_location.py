@@ -13,6 +13,7 @@ from pathlib import Path
 from shlex import quote
 
 from .errors import ConfigError
+from .option_names import catalog_option
 from .working_folder import working_folder
 
 __all__ = ["find_catalog"]
@@ -30,7 +31,7 @@ def find_catalog(
     if chosen:
         path = Path(chosen).expanduser()
         if not path.is_dir():
-            origin = "--catalog" if explicit else "MAGSAG_CATALOG"
+            origin = catalog_option() if explicit else "MAGSAG_CATALOG"
             fix = "give a catalog directory"
             if str(chosen) != str(chosen).strip() and Path(str(chosen).strip()).expanduser().is_dir():
                 # an env file's trailing space: the folder meant is there, and the copy command offered made another
@@ -39,7 +40,9 @@ def find_catalog(
                 fix += f", or make this one from the bundled catalog (cp -r {quote(str(bundled))} {quote(str(path))})"
             raise ConfigError(f"{origin} points at {str(path)!r}, which is not a directory; {fix}")
         return path
-    local = working_folder("./catalog", fix=", or set MAGSAG_CATALOG (or --catalog) to a catalog's absolute path")
+    local = working_folder(
+        "./catalog", fix=f", or set MAGSAG_CATALOG (or {catalog_option()}) to a catalog's absolute path"
+    )
     local /= "catalog"
     if (local / "skills").is_dir():
         return local
@@ -52,12 +55,13 @@ def find_catalog(
         raise ConfigError(
             f"{local} holds {', '.join(parts)} but no skills/ folder, so it is no whole catalog, and the bundled "
             f"one ({bundled}) would govern the calls in its place, without these; copy the bundled catalog into it, "
-            f"keeping your files (cp -rn '{bundled}/.' '{local}/'), or point MAGSAG_CATALOG (or --catalog) at a whole "
-            "catalog"
+            f"keeping your files (cp -rn '{bundled}/.' '{local}/'), or point MAGSAG_CATALOG (or "
+            f"{catalog_option()}) at a whole catalog"
         )
     if bundled is not None:
         return bundled
-    raise ConfigError("no catalog found: pass --catalog DIR or set MAGSAG_CATALOG")
+    given = "--catalog DIR" if catalog_option() == "--catalog" else "catalog='DIR'"
+    raise ConfigError(f"no catalog found: pass {given} or set MAGSAG_CATALOG")
 
 
 def _bundled() -> Path | None:

@@ -436,7 +436,7 @@ def test_a_catalog_path_that_does_not_exist_yet_is_refused_with_the_copy_that_ma
     with pytest.raises(ConfigError) as info:
         find_catalog(str(wanted), env={})
     message = info.value.message
-    assert message.startswith(f"--catalog points at {str(wanted)!r}, which is not a directory")
+    assert message.startswith(f"catalog= points at {str(wanted)!r}, which is not a directory")
     bundled = Path(__file__).resolve().parent.parent / "catalog"
     assert str(bundled) in message
     copy = message[message.index("(cp ") + 1 : message.index(")", message.index("(cp "))]

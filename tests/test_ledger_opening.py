@@ -47,7 +47,7 @@ async def test_a_ledger_that_cannot_be_opened_on_a_full_disk_says_the_disk_is_fu
 
 async def test_unreadable_database_is_a_clear_error(tmp_path: Path):
     (tmp_path / "adir.db").mkdir()
-    with pytest.raises(LedgerError, match="cannot open the ledger at .*adir.db.*--db / MAGSAG_DB"):
+    with pytest.raises(LedgerError, match="cannot open the ledger at .*adir.db.*db= \\(or MAGSAG_DB\\)"):
         await Ledger(tmp_path / "adir.db").open()
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not a database" * 100)
@@ -86,7 +86,7 @@ async def test_a_ledger_that_cannot_be_used_says_what_is_wrong_and_what_to_do(tm
     with pytest.raises(LedgerError) as info:
         await Ledger(other).open()
     message = info.value.message
-    assert f"the ledger at {other}: it is not a SQLite database" in message and "--db / MAGSAG_DB" in message
+    assert f"the ledger at {other}: it is not a SQLite database" in message and "db= (or MAGSAG_DB)" in message
     assert "permissions" not in message
     assert other.read_text() == "meeting notes, not a ledger\n" * 200  # left as it was
 
@@ -123,7 +123,7 @@ async def test_a_sqlite_database_of_another_program_is_refused_and_left_as_it_wa
         await Ledger(app).open()
     message = info.value.message
     assert f"cannot open the ledger at {app}: it is a SQLite database with other tables (notes)" in message
-    assert "not a magsag-mcp ledger" in message and "--db / MAGSAG_DB" in message
+    assert "not a magsag-mcp ledger" in message and "db= (or MAGSAG_DB)" in message
     assert app.read_bytes() == before
     conn = sqlite3.connect(app)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
@@ -287,7 +287,7 @@ async def test_a_ledger_whose_folder_is_a_file_says_which_file_is_in_the_way(tmp
         await Ledger(db).open()
     message = info.value.message
     assert message == (
-        f"cannot open the ledger at {db}: it cannot be made: {in_the_way} is a file, not a folder; give --db / "
-        f"MAGSAG_DB a file's path in a folder (such as {tmp_path / 'ledger.db'}), or move {in_the_way} aside"
+        f"cannot open the ledger at {db}: it cannot be made: {in_the_way} is a file, not a folder; give db= (or "
+        f"MAGSAG_DB) a file's path in a folder (such as {tmp_path / 'ledger.db'}), or move {in_the_way} aside"
     )
     assert in_the_way.read_text() == "not a folder\n"  # left as it was

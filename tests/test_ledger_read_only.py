@@ -24,7 +24,7 @@ from tests.mcp_tools_helpers import READ_TOOL_CALLS
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 READ_ONLY = "is read-only, or its folder is"
-FIX = "copy the ledger to a folder you can write and pass the copy with --db"
+FIX = "copy the ledger to a folder you can write and pass the copy with "  # (--db, or from Python db=)
 
 
 def _utc_day(at: float) -> int:

@@ -34,7 +34,7 @@ run_main()
 """
 
 READER_FIX = "upgrade magsag-mcp in this environment (pip install -U magsag-mcp) to read it"
-WRITER_FIX = "give this process a ledger of its own with --db / MAGSAG_DB"
+WRITER_FIX = "give this process a ledger of its own with "  # (--db / MAGSAG_DB, or from Python db= (or MAGSAG_DB))
 
 
 @pytest.fixture

@@ -403,3 +403,30 @@ def test_a_payload_value_with_text_or_fields_of_its_own_is_written_as_those(mg: 
     assert json.dumps(data["row"].__dict__ | {"day": "2026-01-02", "amount": "1.10"}) in sent, sent
     assert '"kind": "sale", "order": {"id": "00000000-0000-' in sent, sent
     assert '"where": "/srv/in.csv"' in sent and "Row(" not in sent and "Kind." not in sent, sent
+
+
+def test_a_bad_catalog_or_db_from_python_is_told_by_its_argument_and_on_the_command_line_by_its_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    # Before: Magsag(catalog="nope") said "--catalog points at 'nope'", and a db= naming a folder "give a file's
+    # path with --db / MAGSAG_DB": flags a Python caller never passed
+    from magsag_mcp import ConfigError, LedgerError
+    from magsag_mcp.cli import main
+
+    missing = tmp_path / "nope"
+    with pytest.raises(ConfigError) as refused:
+        Magsag(catalog=missing, db=tmp_path / "l.db", env={})
+    assert refused.value.message.startswith(f"catalog= points at {str(missing)!r}"), refused.value.message
+    with pytest.raises(LedgerError) as refused_db:
+        Magsag(catalog=CATALOG, db=tmp_path, env={}).skills.invoke(
+            "skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}}
+        )
+    assert "db= (or MAGSAG_DB)" in refused_db.value.message and "--db" not in refused_db.value.message
+    # the command line still names its flags, and leaves Python's naming as it was
+    call = ["invoke", "skill.analysis", "--payload", '{"data": "x", "model_config": {"model": "fake:echo"}}']
+    assert main([*call, "--catalog", str(missing), "--db", str(tmp_path / "l.db")]) != 0
+    assert f"--catalog points at {str(missing)!r}" in capsys.readouterr().err
+    assert main([*call, "--catalog", str(CATALOG), "--db", str(tmp_path)]) != 0
+    assert "--db / MAGSAG_DB" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"^catalog= points at"):
+        Magsag(catalog=missing, db=tmp_path / "l.db", env={})

@@ -22,6 +22,7 @@ from typing import Any, Protocol, cast
 
 from .. import signals
 from ..errors import ConfigError, InputError, LedgerError, MagsagError
+from ..option_names import command_line
 from ..redaction import register_env_secrets
 from ..signals import exit_status, sigterm_as_interrupt, writing_output
 
@@ -353,6 +354,11 @@ def exit_code(exc: MagsagError) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with command_line():  # (its errors name its flags, --catalog and --db, where Python's name catalog= and db=)
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     _stderr_or_nowhere()
     try:
         return _run(argv)

@@ -16,6 +16,7 @@ import aiosqlite
 import anyio
 
 from ..errors import ConfigError, LedgerError
+from ..option_names import db_option, db_setting
 from ..plurals import listed
 from ..settings import given, ledger_path_setting
 from ..working_folder import absolute
@@ -75,7 +76,7 @@ def unmakeable_ledger_problem(path: Path, env: Mapping[str, str]) -> str | None:
 
         return in_memory_error().message
     given = env.get("MAGSAG_DB")
-    source = "MAGSAG_DB" if given and Path(given).expanduser() == path else "--db (or MAGSAG_DB)"
+    source = "MAGSAG_DB" if given and Path(given).expanduser() == path else f"{db_option()} (or MAGSAG_DB)"
     fix = f"give {source} a file's path in a folder this user can write to"
     where = where_ledger_is(path)
     if (in_the_way := file_for_a_folder(where)) is not None:
@@ -101,9 +102,10 @@ def relative_ledger_note(path: Path, env: Mapping[str, str]) -> str | None:
     if path.is_absolute():
         return None
     given = env.get("MAGSAG_DB")
-    source = "MAGSAG_DB" if given and Path(given).expanduser() == path else "--db"
+    source = "MAGSAG_DB" if given and Path(given).expanduser() == path else db_option()
+    shown = f"{source}{str(path)!r}" if source.endswith("=") else f"{source}={path}"  # (db='ledger.db' from Python)
     return (
-        f"the ledger's path {source}={path} is relative: from this folder it is {where_ledger_is(path)}, and a "
+        f"the ledger's path {shown} is relative: from this folder it is {where_ledger_is(path)}, and a "
         f"process started in another folder (magsag-mcp, which an MCP client starts in a folder of its choosing, "
         f"a cron job) reads and records another ledger; give {source} as an absolute path"
     )
@@ -272,7 +274,7 @@ async def open_read_only(
         if isinstance(exc, NotALedger):
             raise LedgerError(
                 f"cannot open the ledger at {path}: it is a SQLite database with other tables ({exc}), "
-                "not a magsag-mcp ledger; check the file that --db / MAGSAG_DB names",
+                f"not a magsag-mcp ledger; check the file that {db_setting()} names",
                 db=str(path),
             ) from None
         if isinstance(exc, sqlite3.Error | OSError):
@@ -293,7 +295,7 @@ async def open_read_only(
             )
         raise LedgerError(
             f"cannot open the ledger at {path} for reading: it cannot be written here and {what} {lacks}; open it "
-            "once where it can be written, or copy it to a folder you can write and pass the copy with --db",
+            f"once where it can be written, or copy it to a folder you can write and pass the copy with {db_option()}",
             db=str(path),
         )
     return conn, immutable

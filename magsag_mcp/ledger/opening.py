@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 
 from ..errors import LedgerError
+from ..option_names import db_setting
 from .connection import (
     _configure,
     _connect,
@@ -139,7 +140,7 @@ class LedgerOpening:
             await self._close_connections()
             raise LedgerError(
                 f"cannot open the ledger at {self.path}: it is a SQLite database with other tables ({exc}), "
-                "not a magsag-mcp ledger, and was left as it was; check the file that --db / MAGSAG_DB names",
+                f"not a magsag-mcp ledger, and was left as it was; check the file that {db_setting()} names",
                 db=str(self.path),
             ) from None
         except (sqlite3.Error, OSError) as exc:

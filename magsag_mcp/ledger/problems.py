@@ -17,6 +17,7 @@ from pathlib import Path
 from ..catalog_edits import UNKNOWN_PRICES_FILE
 from ..durations import setting
 from ..errors import LedgerError
+from ..option_names import db_option, db_setting
 from ..plurals import listed
 from .money import MAX_PUSD, from_pusd
 
@@ -76,7 +77,7 @@ def file_in_the_way(path: Path) -> str | None:
     if (in_the_way := file_for_a_folder(path)) is None:
         return None
     return (
-        f"cannot be made: {in_the_way} is a file, not a folder; give --db / MAGSAG_DB a file's path in a folder "
+        f"cannot be made: {in_the_way} is a file, not a folder; give {db_setting()} a file's path in a folder "
         f"(such as {in_the_way.parent / 'ledger.db'}), or move {in_the_way} aside"
     )
 
@@ -114,7 +115,7 @@ def cause(exc: BaseException, path: Path) -> str | None:
     os_errno = exc.errno if isinstance(exc, OSError) else None
     if path.is_dir():
         return (
-            "is a directory, and the ledger is a file: give a file's path with --db / MAGSAG_DB, "
+            f"is a directory, and the ledger is a file: give a file's path with {db_setting()}, "
             f"such as {path / 'ledger.db'}"
         )
     if (in_the_way := file_in_the_way(path)) is not None:
@@ -122,13 +123,13 @@ def cause(exc: BaseException, path: Path) -> str | None:
     if code == _NOTADB:
         return (
             "is not a SQLite database, so it is not a magsag-mcp ledger: check the file that "
-            "--db / MAGSAG_DB names (the ledger is created where they point, when none is there)"
+            f"{db_setting()} names (the ledger is created where they point, when none is there)"
         )
     if code == _CORRUPT:
         return (
             f"is damaged (SQLite: {exc}): restore it from a backup, or save what it "
             f"still holds with `sqlite3 {path} .recover | sqlite3 recovered.db` and use recovered.db; "
-            "meanwhile --db / MAGSAG_DB can name a new ledger"
+            f"meanwhile {db_setting()} can name a new ledger"
         )
     if code in (_READONLY, _CANTOPEN) or os_errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         if code == _READONLY or not _writable(path):
@@ -145,7 +146,7 @@ def _read_only(exc: BaseException | None, path: Path) -> str:
         return (
             f"is read-only, or its folder is{said}: magsag-mcp writes the file and the -wal and -shm files "
             "beside it to record a call, a reservation or an event (reading needs neither); make them writable, or "
-            "copy the ledger to a folder you can write and pass the copy with --db"
+            f"copy the ledger to a folder you can write and pass the copy with {db_option()}"
         )
     # A writer at work, or one that stopped without closing the ledger (killed, a crash), left a -wal file: its
     # latest records are there, not yet in the file, and reading them needs a -shm file, which SQLite makes
@@ -154,7 +155,7 @@ def _read_only(exc: BaseException | None, path: Path) -> str:
         f"is read-only, or its folder is{said}: magsag-mcp writes the file and the -wal and -shm files "
         "beside it to record a call, a reservation or an event, and a -shm file is needed to read the -wal file "
         "that is there; make them writable, or copy the ledger with its -wal file "
-        f"({wal}, which holds its latest records) to a folder you can write and pass the copy with --db"
+        f"({wal}, which holds its latest records) to a folder you can write and pass the copy with {db_option()}"
     )
 
 
@@ -188,7 +189,7 @@ def open_error(exc: BaseException, path: Path) -> LedgerError:
         return LedgerError(f"cannot open the ledger at {path}: it {why}", db=str(path))
     return LedgerError(
         f"cannot open the ledger at {path}: {exc}; check the path and its permissions, "
-        "or choose another file with --db / MAGSAG_DB",
+        f"or choose another file with {db_setting()}",
         db=str(path),
     )
 
@@ -198,7 +199,7 @@ def in_memory_error() -> LedgerError:
     return LedgerError(
         "':memory:' names a SQLite database in memory, and the ledger is a file: the budgets' reservations and "
         "the records are shared by every connection and process that spends, and kept after they end; give "
-        "a file's path with --db / MAGSAG_DB, for a throwaway ledger one in a temporary directory "
+        f"a file's path with {db_setting()}, for a throwaway ledger one in a temporary directory "
         "(Magsag(db=Path(tempfile.mkdtemp()) / 'ledger.db'))",
         db=":memory:",
     )
@@ -326,7 +327,7 @@ def newer_error(path: Path, unknown: list[str], *, reading: bool = False, prunin
         why = "so what this version records could escape the newer one's budget limits"
         fix = (
             "upgrade magsag-mcp in this environment (pip install -U magsag-mcp), or give this process a ledger of "
-            "its own with --db / MAGSAG_DB"
+            f"its own with {db_setting()}"
         )
     return LedgerError(
         f"the ledger at {path} was migrated by a newer magsag-mcp than this one ({__version__}): "

@@ -34,6 +34,7 @@ from typing import Any
 import anyio
 
 from ..errors import LedgerError
+from ..option_names import db_setting
 from ..plurals import listed
 from . import problems
 from .connection import file_version, open_read_only, read_only_uri
@@ -177,7 +178,7 @@ async def read_a_copy(ledger: Any, pending: list[str] | None) -> None:
         if isinstance(exc, NotALedger):  # (read at last, with its -wal file: another program's database)
             raise LedgerError(
                 f"cannot open the ledger at {path}: it is a SQLite database with other tables ({exc}), not a "
-                "magsag-mcp ledger, and was left as it was; check the file that --db / MAGSAG_DB names",
+                f"magsag-mcp ledger, and was left as it was; check the file that {db_setting()} names",
                 db=str(path),
             ) from None
         if isinstance(exc, _KeptChanging):

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..cli import _OUTPUT_FULL, RedactingParser, _reader_left, cannot_write, given, path_too_long
 from ..errors import ConfigError, MagsagError, redact
+from ..option_names import command_line
 from ..redaction import register_env_secrets
 from ..settings import MODE_ENV, MODES, ledger_path_setting, refused_at_open
 from ..startup import (
@@ -232,6 +233,11 @@ def build_parser() -> ServerParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with command_line():  # (its errors name its flags, --catalog and --db, where Python's name catalog= and db=)
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     if sys.stderr is None:
         # started with stderr closed (`2>&-`): print(file=sys.stderr) and the log handler would write to stdout,
         # the protocol's channel on stdio; they go nowhere instead
