@@ -120,7 +120,7 @@ def explicit_target(source: Mapping[str, Any], wheres: Mapping[str, str]) -> Tar
     try:
         return parse_target(spec, by_call=True)
     except ConfigError as exc:
-        raise PayloadError(f"{at('model')}: {exc.message}") from None
+        raise PayloadError(f"{at('model')}: {exc.message}", **exc.details) from None  # (max_length, where said)
 
 
 #: how many routes of calls that name their own a service keeps (see :func:`~.routing.plan_call`)

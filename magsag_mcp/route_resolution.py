@@ -46,7 +46,7 @@ from .errors import ConfigError, PayloadError
 from .providers import canonical_provider
 from .rates import bare_model
 from .skills import Skill
-from .targets import parse_target, provider_prefix
+from .targets import check_base_url_length, parse_target, provider_prefix
 from .types import Target
 from .types import TargetSource as Source  # (in types.py, light, for result_dicts' explain result to name)
 
@@ -200,7 +200,7 @@ def _route(
                 no_env_model, yielded = exc, f"MAGSAG_MODEL names no {env_provider or target.provider} model"
         if call_provider:
             rule += f" (provider:{target.provider} from call)"
-            call_base = optional_str(call, "base_url", wheres.get("base_url", "model_config"))
+            call_base = _call_base_url(call, wheres)
             if call_base:
                 target = Target(target.provider, target.model, call_base, target.params)
                 from_call.append((target, wheres["base_url"]))
@@ -236,7 +236,7 @@ def _route(
                     said = "it names no" if source == "default" else "neither it nor the default chain names a"
                     rule += f"; {said} {provider} model, so routing's provider_defaults.{provider} serves it"
                     source = "provider_default"
-        call_base = optional_str(call, "base_url", wheres.get("base_url", "model_config"))
+        call_base = _call_base_url(call, wheres)
         if call_provider and call_base:
             # {"provider": "local", "base_url": ...}: the policy's models, on the server the call names.
             pairs = [(Target(t.provider, t.model, call_base, t.params), own) for t, own in pairs]
@@ -339,3 +339,16 @@ def _unknown_tier(asked: object, tiers: Mapping[str, Any]) -> str:
 
     said = named([asked], defined) if len(asked) <= NAME_MAX else shown_name(asked)  # a caller's text, unbounded
     return f"context: unknown cost tier {said}; the catalog defines: {defined or 'none'}"
+
+
+def _call_base_url(call: Mapping[str, Any], wheres: Mapping[str, str]) -> str | None:
+    """The base URL a call gives beside a provider and no model, held to the limit a target's is
+    (:func:`~.targets.check_base_url_length`): the policy's models go to it, and into the trace with it."""
+    where = wheres.get("base_url", "model_config")
+    base_url = optional_str(call, "base_url", where)
+    if base_url is not None:
+        try:
+            check_base_url_length(base_url)
+        except ConfigError as exc:
+            raise PayloadError(f"{where}: {exc.message}", **exc.details) from None
+    return base_url

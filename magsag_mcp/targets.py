@@ -27,6 +27,7 @@ __all__ = [
     "TargetSpec",
     "UNPRICED_PARAMS",
     "VENDOR_PREFIXES",
+    "check_base_url_length",
     "forget_parsed_targets",
     "infer_provider",
     "misspelt_provider",
@@ -257,16 +258,25 @@ def parse_target(spec: str | Mapping[str, Any], *, by_call: bool = False) -> Tar
         raise ConfigError(
             f"base_url must be a URL string such as http://localhost:11434, got {type(base_url).__name__}"
         )
-    if base_url is not None and len(base_url) > URL_MAX:  # unquoted: it was echoed whole in the trace and errors
+    if base_url is not None:
+        check_base_url_length(base_url)
+    target = Target(provider, model, base_url, tuple(sorted(params.items())))
+    if params.get("prediction") is not None:
+        refuse_unsent_prediction(target)
+    return target
+
+
+def check_base_url_length(base_url: str) -> None:
+    """A base URL longer than :data:`~.text.URL_MAX` is refused, said by its length: taken, it was echoed whole in
+    the call's trace, its explanation and a failure naming the server. Every base URL a caller gives meets it: a
+    target's (:func:`parse_target`) and a call's that names a provider and no model (the policy's models on its
+    server, :mod:`.route_resolution`)."""
+    if len(base_url) > URL_MAX:
         raise ConfigError(
             f"base_url of {len(base_url):,} characters: a base URL is at most {URL_MAX}; give the server's address "
             "and its API's path, e.g. http://localhost:11434",
             max_length=URL_MAX,
         )
-    target = Target(provider, model, base_url, tuple(sorted(params.items())))
-    if params.get("prediction") is not None:
-        refuse_unsent_prediction(target)
-    return target
 
 
 def _kept_provider(given: str, named: str, model: str) -> str:

@@ -90,3 +90,40 @@ async def test_a_base_url_of_the_longest_length_taken_is_still_taken(client: Cli
     assert not result.is_error, result.content[0].text
     assert result.structured_content["trace"]["candidates"][0]["base_url"] == url
 
+
+@pytest.mark.parametrize("tool", ["invoke_skill", "explain_route"])
+async def test_a_long_base_url_beside_a_provider_and_no_model_is_refused_too(client: Client, tool: str):
+    # {"provider": "local", "base_url": ...} sends the policy's models to the server named: that base URL was taken
+    # at any length (never parsed as a target's), and went whole into the trace and to the resolver
+    settings = {"provider": "local", "base_url": "http://" + LONG}
+    err = error_of(await client.call_tool(tool, {**CALL, "model_config": settings}))
+    assert err["type"] == "invalid_payload", err
+    assert "base_url of 100,007 characters: a base URL is at most 2048" in err["message"], err["message"][:300]
+    assert err["max_length"] == 2048  # as the limit's own error carries it, whatever the place
+    assert LONG[:300] not in err["message"] and len(err["message"]) < SAID_AT_MOST
+
+
+def test_the_python_api_holds_base_urls_to_the_same_limit(db: Path):
+    from magsag_mcp import Magsag
+    from magsag_mcp.errors import PayloadError
+
+    url = "https://apim.example.test/tenant-a/openai/" + "p" * 3000
+    with Magsag(catalog=CATALOG, env={**ENV, "MAGSAG_DB": str(db)}) as mg:
+        for settings in ({"model": "fake:echo", "base_url": url}, {"provider": "local", "base_url": url}):
+            for payload, context in (
+                ({"data": "x", "model_config": settings}, None),
+                ({"data": "x"}, {"llm_overrides": settings}),
+            ):
+                said = r"base_url of 3,\d{3} characters: a base URL is at most 2048"
+                with pytest.raises(PayloadError, match=said) as e:
+                    mg.skills.invoke("skill.analysis", payload, context=context)
+                assert e.value.details["max_length"] == 2048
+
+
+async def test_a_gateway_base_url_with_a_long_path_is_taken(client: Client):
+    # an Azure API Management gateway's address: a tenant's path before the API's, within the limit
+    url = "https://apim-contoso.azure-api.net/" + "/".join(["tenant-" + "x" * 60] * 20) + "/openai"
+    assert 1000 < len(url) < 2048
+    result = await client.call_tool("explain_route", {**CALL, "model_config": {"provider": "local", "base_url": url}})
+    assert not result.is_error, result.content[0].text
+    assert {t["base_url"] for t in result.structured_content["targets"]} == {url}
