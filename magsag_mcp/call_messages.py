@@ -12,6 +12,7 @@ from typing import Any
 from .errors import PayloadError
 from .images import read_image
 from .payload_checks import json_text
+from .plurals import agreeing
 from .types import Image, Message, ToolCall
 
 
@@ -65,6 +66,12 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
         content = m.get("content")
         parts: tuple[str | Image, ...] = ()
         if content is not None and not isinstance(content, str):
+            if m["role"] != "tool" and _says_nothing(content):
+                if calls:  # an assistant turn of tool calls alone: no text, as content None says (not the text "[]")
+                    content = None
+                else:
+                    raise PayloadError(_no_content(content, f"{where}.messages[{i}]", m["role"]))
+        if content is not None and not isinstance(content, str):
             if m["role"] != "tool":
                 _no_tool_blocks(content, f"{where}.messages[{i}]")
                 parts = _media_parts(content, f"{where}.messages[{i}]", m["role"])
@@ -84,6 +91,29 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
             msg.is_error = _is_error(m, i, where)
         out.append(msg)
     return out
+
+
+def _says_nothing(content: Any) -> bool:
+    """Whether a turn's content written as parts holds nothing to read: no part (``[]``), or text parts of no text or
+    whitespace alone. Sent, ``[]`` went as the text "[]"; every vendor refuses a turn with no content (Chat's parts
+    are ``minItems: 1``, and its user turns need content; the Messages API "all messages must have non-empty
+    content", "text content blocks must contain non-whitespace text")."""
+    if not isinstance(content, list):
+        return False
+    if not content:
+        return True
+    texts = _text_blocks(content)
+    return texts is not None and not any(text.strip() for text in texts)
+
+
+def _no_content(content: list[Any], where: str, role: str) -> str:
+    held = "[] (no part)" if not content else f"{len(content)} text {agreeing(len(content), 'part')} of no text"
+    said, example = ("its text", "Summarise the report") if role == "user" else ("the answer given", "Revenue rose 8%")
+    return (
+        f"{where} (role {role!r}) has no content: its content is {held}, and a vendor refuses a turn that says "
+        f"nothing; write {said}, e.g. 'content': {example!r} (or [{{'type': 'text', 'text': ...}}]), or leave the "
+        "turn out"
+    )
 
 
 def every_call_answered(messages: list[Message], where: str) -> None:
