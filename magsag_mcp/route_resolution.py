@@ -267,9 +267,9 @@ def _route(
             + (f"; {many}" if many else none)
         )
     if declared and data_class_models and declared not in data_class_models:
-        from .governance.data_classes import unknown_data_class
+        from .governance.data_classes import unknown_call_data_class
 
-        raise PayloadError(f"context.data_class: {unknown_data_class(declared, data_class_models)}")
+        raise PayloadError(f"context.data_class: {unknown_call_data_class(declared, data_class_models)}")
     # Both apply: a caller may add a stricter class, never relax the skill's own.
     data_classes = tuple(dict.fromkeys(c for c in (skill.data_class, declared) if c))
     confined = [c for c in data_classes if data_class_models and c in data_class_models]

@@ -257,13 +257,13 @@ async def test_a_caller_cannot_relax_a_skills_data_class(catalog_copy, tmp_path,
     await svc.aclose()
     assert info.value.policy == "data_residency" and upstream.calls["gpt-4o"] == 0
     assert plan["data_classes"] == ["pii_processing", "financial_data"]
-    # (it named "the policies/ folder of your catalog": now the file that declares the classes)
-    shipped = catalog_copy / "policies" / "model_governance.yaml"
+    # (it named the file that declares the classes: the server's path, which a caller can neither see nor edit)
     assert unknown.value.message == (
         "context.data_class: data class 'pii_procesing' is named in no policy's requirements, so it would "
         "restrict nothing (did you mean 'pii_processing'?); known data classes: ['financial_data', "
-        f"'pii_processing'], all declared in {shipped}: policies.2.requirements. Correct the name, or list the "
-        "models it may use there"
+        "'pii_processing']. Name one of them, or leave context.data_class out to declare none; a new class is "
+        "declared by the server's operator, with the models it may use, under a policy's requirements (magsag "
+        "doctor names the catalog in use)"
     )
 
 

@@ -153,11 +153,13 @@ def test_an_unknown_data_class_names_each_file_that_declares_classes_with_its_cl
 
 
 @pytest.mark.anyio
-async def test_a_calls_unknown_data_class_names_the_file_declaring_the_classes_by_its_whole_path(
+async def test_a_calls_unknown_data_class_names_the_known_classes_and_no_server_path(
     catalog_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    # Before: "... under a policy's requirements in the policies/ folder of your catalog (magsag doctor names the
-    # catalog in use)". Whole: the server reads ./catalog, and its MCP client's user does not know that folder
+    # Before: "... all declared in /srv/.../catalog/policies/model_governance.yaml: policies.2.requirements. Correct
+    # the name, or list the models it may use there": the server's path, to an MCP client that can neither see nor
+    # edit it (and into the ledger, which query_runs reads back to clients). A skill's unknown class, a catalog
+    # problem, keeps its files (above)
     monkeypatch.chdir(tmp_path)
     svc = await Service.open(catalog=Path("catalog"), db=tmp_path / "l.db", env={})
     try:
@@ -165,11 +167,12 @@ async def test_a_calls_unknown_data_class_names_the_file_declaring_the_classes_b
             await svc.invoke_skill("skill.analysis", {"data": "x"}, context={"data_class": "pii_procesing"})
     finally:
         await svc.aclose()
-    shipped = (catalog_copy / "policies" / "model_governance.yaml").absolute()
     assert info.value.message.endswith(
-        "(did you mean 'pii_processing'?); known data classes: ['financial_data', 'pii_processing'], all declared "
-        f"in {shipped}: policies.2.requirements. Correct the name, or list the models it may use there"
+        "(did you mean 'pii_processing'?); known data classes: ['financial_data', 'pii_processing']. Name one of "
+        "them, or leave context.data_class out to declare none; a new class is declared by the server's operator, "
+        "with the models it may use, under a policy's requirements (magsag doctor names the catalog in use)"
     ), info.value.message
+    assert str(tmp_path) not in info.value.message and ".yaml" not in info.value.message
 
 
 @pytest.mark.parametrize("key", ["denied_models", "blocked_models", "forbidden_models", "excludedModels"])

@@ -32,14 +32,9 @@ def unknown_data_class(cls: str, known: Mapping[str, Any]) -> str:
     """Why data class ``cls`` restricts nothing, and how to fix it: where the known classes are declared
     (``known``'s ``declared_in``, a :class:`DataClassModels`), naming each place with the classes it declares; the
     policies/ folder of the catalog where no file is known."""
-    import difflib
-
     from ..catalog_edits import UNKNOWN_POLICIES
-    from ..text import NAME_MAX, shown_name
 
-    close = difflib.get_close_matches(cls, list(known), n=1) if len(cls) <= NAME_MAX else []
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    said = f"data class {shown_name(cls)} is named in no policy's requirements, so it would restrict nothing{hint}; "
+    said = _restricts_nothing(cls, known)
     declared_in: dict[str, list[str]] = getattr(known, "declared_in", {})
     if len(declared_in) == 1:
         [(place, classes)] = declared_in.items()
@@ -57,3 +52,27 @@ def unknown_data_class(cls: str, known: Mapping[str, Any]) -> str:
         f"{said}known data classes: {sorted(known) or 'none'}. Correct the name, or list the models it may use "
         f"under a policy's requirements in {UNKNOWN_POLICIES}"
     )
+
+
+def unknown_call_data_class(cls: str, known: Mapping[str, Any]) -> str:
+    """Why a call's ``context.data_class`` ``cls`` restricts nothing, and the caller's fix: the known classes, and
+    that a new one is the operator's to declare. No file is named: the caller may be an MCP client, and the server's
+    paths are not its to see (nor to edit); the error goes into the ledger, which query_runs reads back to clients.
+    A skill's unknown class is a catalog problem, named with its files (:func:`unknown_data_class`)."""
+    return (
+        f"{_restricts_nothing(cls, known)}known data classes: {sorted(known)}. Name one of them, or leave "
+        "context.data_class out to declare none; a new class is declared by the server's operator, with the models "
+        "it may use, under a policy's requirements (magsag doctor names the catalog in use)"
+    )
+
+
+def _restricts_nothing(cls: str, known: Mapping[str, Any]) -> str:
+    """What an unknown data class makes of the call, with the known class it is close to; ``cls`` said by its length
+    where longer than any name."""
+    import difflib
+
+    from ..text import NAME_MAX, shown_name
+
+    close = difflib.get_close_matches(cls, list(known), n=1) if len(cls) <= NAME_MAX else []
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"data class {shown_name(cls)} is named in no policy's requirements, so it would restrict nothing{hint}; "
