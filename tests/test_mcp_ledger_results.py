@@ -183,3 +183,28 @@ async def test_a_model_filter_longer_than_a_name_is_named_by_its_length_not_echo
         page = await client.call_tool("query_runs", {"filters": {"model": pasted}})
     assert "x" * 600 not in said and f"a name of {len(pasted):,} characters" in said
     assert page.structured_content["notes"] == [said]
+
+
+async def test_a_filter_longer_than_any_name_comes_back_in_period_filters_by_its_start_and_length(tmp_path: Path):
+    """summarize_usage takes a filter of any length (it selects nothing, and a note says so by its length), but wrote
+    it back whole in period.filters: a megabyte sent was a megabyte of the result."""
+    from mcp.client import Client
+
+    from magsag_mcp import Magsag
+    from magsag_mcp.mcp_server import build_server
+
+    db = tmp_path / "ledger.db"
+    huge = "ana" + "x" * 1_000_000
+    filters = {"agent": huge, "model": huge, "skill": "skill.analysis"}
+    async with Client(build_server(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        summary = (await client.call_tool("summarize_usage", {"filters": filters})).structured_content
+    shown = "ana" + "x" * 37 + "... (1,000,003 characters)"
+    assert summary["period"]["filters"] == {"agent": shown, "model": shown, "skill": "skill.analysis"}
+    assert sum("1,000,003 characters" in note for note in summary["notes"]) == 2  # agent's and model's, said so
+    assert len(json.dumps(summary)) < 20_000
+    with Magsag(catalog=CATALOG, env={"MAGSAG_PROVIDER": "fake", "MAGSAG_DB": str(db)}) as mg:
+        assert mg.summarize(agent=huge)["period"]["filters"] == {"agent": shown}  # as the Python API reports it
+    # a model's name of the longest length taken comes back whole
+    longest = "m" * 512
+    with Magsag(catalog=CATALOG, env={"MAGSAG_PROVIDER": "fake", "MAGSAG_DB": str(db)}) as mg:
+        assert mg.summarize(model=longest)["period"]["filters"] == {"model": longest}

@@ -241,13 +241,30 @@ async def summarize(
             "period": {
                 "from": iso_time(period[0]),
                 "to": iso_time(period[1]),
-                # as given, but a key pasted as one (--agent "$THE_WRONG_VARIABLE") is not written back out
-                "filters": redact_values(f.model_dump(exclude_none=True, exclude={"limit", "offset", "cursor"})),
+                "filters": _shown_filters(f),
                 "timezone": zone or "UTC",  # the days of largest_day and by_agent's
             },
         }
 
     return await ledger.read(q)
+
+
+#: the start of a filter's value that ``period.filters`` shows where the value is longer than any recorded name
+_SHOWN_START = 40
+
+
+def _shown_filters(f: UsageFilters) -> dict[str, Any]:
+    """The filters as given, but a key pasted as one (--agent "$THE_WRONG_VARIABLE") is not written back out, and a
+    value longer than any name the ledger records (:data:`~..text.MODEL_MAX`, a model's) is its start and its length:
+    it selects nothing (the report's notes say so, naming it by its length), and written back whole a megabyte sent
+    as a filter was a megabyte of every report, to an MCP client or a CI log."""
+    from ..text import MODEL_MAX
+
+    shown = redact_values(f.model_dump(exclude_none=True, exclude={"limit", "offset", "cursor"}))
+    for key, value in shown.items():
+        if isinstance(value, str) and len(value) > MODEL_MAX:
+            shown[key] = f"{value[:_SHOWN_START]}... ({len(value):,} characters)"
+    return shown
 
 
 def _earliest(a: Any, b: Any) -> Any:
