@@ -197,7 +197,8 @@ class CatalogError(ConfigError):
 
 
 class InputError(MagsagError):
-    """The call's own arguments are wrong (a name, an option, a context key): fix the call; nothing was sent."""
+    """The call's own arguments are wrong (a name, an option such as a report's time zone): fix the call; nothing was
+    sent. A payload's, ``model_config``'s or ``context``'s value is a :class:`PayloadError`."""
     kind = "input_error"
     #: a delegated run's reservation found it placed under another parent since the call read where it was
     #: (governance.delegation.placed_elsewhere): refused as that read refuses it, with nothing recorded
@@ -210,7 +211,9 @@ class UnknownSkillError(InputError):
 
 
 class PayloadError(InputError):
-    """The payload misses a field or fails its skill's ``input_schema`` (the message says which); nothing was sent."""
+    """The payload misses a field or fails its skill's ``input_schema``, or a setting of the call (``model_config``,
+    ``context``: its data class, tier, preferred model) cannot be used; the message names which (``context.tier``),
+    and nothing was sent."""
     kind = "invalid_payload"
 
 
