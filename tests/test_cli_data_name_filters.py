@@ -179,7 +179,7 @@ def test_a_refused_filter_is_named_as_the_command_line_and_python_write_it(ledge
     # `--status failed` was told "invalid filters: status: Input should be ...", and `--agent ''` "agent: ...": names
     # the command line never takes (its flags are --status, --agent, --run-id). Python's keywords keep their names.
     for args, said in (
-        (["data", "query", "--status", "failed"], "invalid filters: --status: Input should be 'ok', "),
+        (["data", "query", "--status", "failed"], "invalid filters: --status 'failed' is not a run status: give "),
         (["flow", "summarize", "--run-id", ""], "invalid filters: --run-id: an empty name selects nothing"),
         (
             ["data", "query", "--model", "openai:gpt-4o", "--provider", "anthropic"],
@@ -188,7 +188,7 @@ def test_a_refused_filter_is_named_as_the_command_line_and_python_write_it(ledge
     ):
         assert main(args) == 2
         assert said in capsys.readouterr().err
-    with pytest.raises(InputError, match="^invalid filters: status: Input should be 'ok', "):
+    with pytest.raises(InputError, match="^invalid filters: status 'failed' is not a run status: give one of 'ok', "):
         UsageFilters.build({"status": "failed"})
     with pytest.raises(InputError, match="^invalid filters: run_id: an empty name"):
         UsageFilters.build({"run_id": ""})

@@ -210,9 +210,23 @@ async def test_a_run_of_many_attempts_lists_its_latest_and_counts_the_others(tmp
         assert tool.input_schema["properties"]["attempts_per_run"]["default"] == 50
 
 
-async def test_a_status_filter_in_another_case_is_told_the_status_it_means(client: Client):
-    # 'expected one of ..., got a string' named no fix for 'Error', though every other misspelt name gets one
-    for written in ("Error", "errors"):
+async def test_a_status_filter_in_another_case_selects_the_runs_of_that_status(client: Client):
+    # as the CLI's --status and Python's status= take it (and a provider in any case): 'Error' was refused
+    await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": "x"}})
+    for tool in ("query_runs", "summarize_usage"):
+        results = [await client.call_tool(tool, {"filters": {"status": s}}) for s in ("ok", "OK", "Ok")]
+        assert not any(r.is_error for r in results), [r.content[0].text for r in results]
+        first = results[0].structured_content
+        assert all(r.structured_content == first for r in results[1:])
+    runs = (await client.call_tool("query_runs", {"filters": {"status": "OK"}})).structured_content["runs"]
+    assert [r["status"] for r in runs] == ["ok"]
+    none = await client.call_tool("query_runs", {"filters": {"status": "ERROR"}})
+    assert not none.is_error and none.structured_content["runs"] == []
+
+
+async def test_a_status_filter_in_another_form_is_told_the_status_it_means(client: Client):
+    # 'expected one of ..., got a string' named no fix for 'errors', though every other misspelt name gets one
+    for written in ("Errors", "errors"):
         result = await client.call_tool("query_runs", {"filters": {"status": written}})
         assert result.is_error
         text = result.content[0].text

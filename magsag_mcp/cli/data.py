@@ -48,7 +48,7 @@ def add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="a model (gpt-4o) or a target (openai:gpt-4o: that provider's model only)")
     p.add_argument("--provider", help="a provider or an alias, in any case (gemini is google, claude is anthropic)")
     p.add_argument("--run-id", help="the run and the runs delegated from it (as `magsag budget --run-id` counts)")
-    p.add_argument("--status", help="ok, error, policy_denied, budget_exceeded, cancelled, running")
+    p.add_argument("--status", help="ok, error, policy_denied, budget_exceeded, cancelled, running, in any case")
     # empty (`--since "$START"`, START unset) is refused: the filter read it as no bound, all time
     p.add_argument("--since", type=given, help=f"from this time on: {TIME_FORMS}")
     p.add_argument("--until", type=given, help=f"before this time (exclusive): {TIME_FORMS}")

@@ -5,11 +5,10 @@ write them, are read in times.py (:func:`parse_since` and its kin, re-exported h
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from pydantic import (
     BaseModel,
@@ -23,6 +22,7 @@ from pydantic import (
 )
 
 from ..errors import InputError
+from ..status_filter import StatusFilter, status_refusal
 from ..text import check_text
 from .times import (
     MAX_DURATION_SECONDS,
@@ -86,7 +86,8 @@ class UsageFilters(BaseModel):
     skill: str | None = None
     model: str | None = None
     provider: str | None = None
-    status: Literal["ok", "error", "policy_denied", "budget_exceeded", "cancelled", "running"] | None = None
+    #: in any case, as --provider is (see status_filter.py)
+    status: StatusFilter = None
     since: str | float | None = Field(default=None, description="24h, 7d or an ISO date")
     until: str | float | None = Field(default=None, description="24h, 7d or an ISO date")
     limit: int = Field(default=50, ge=1, le=10_000)
@@ -296,15 +297,10 @@ class UsageFilters(BaseModel):
 
                     close = nearest(err["loc"][-1] if err["loc"] else None, known)
                     msg = f"unknown filter{f' (did you mean {close!r}?)' if close else ''}; use one of {known}"
-                elif err["type"] == "literal_error":  # a status in another case or form: 'Error', 'errors', 'failed'
-                    from ..suggest import nearest, status_word
-
-                    allowed = re.findall(r"'([^']*)'", err["ctx"]["expected"])
-                    value = err["input"] if isinstance(err["input"], str) and len(err["input"]) <= 200 else None
-                    close = None if value is None else nearest(value.casefold(), allowed) or status_word(value, allowed)
-                    if value is not None and value.casefold() in allowed:
-                        close = value.casefold()
-                    msg += f" (did you mean {close!r}?)" if close else ""
+                elif err["type"] == "literal_error" and tuple(err["loc"]) == ("status",):
+                    # in these words, not pydantic's "Input should be ...", which never said what was given
+                    problems.append(status_refusal(err["input"], loc))
+                    continue
                 msg = msg.removeprefix("Value error, ")
                 problems.append(f"{loc}: {msg}" if loc else msg)
             raise InputError("invalid filters: " + "; ".join(problems)) from None
