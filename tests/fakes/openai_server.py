@@ -9,7 +9,10 @@
 Every request body is validated against the spec's request schema (``CreateChatCompletionRequest``,
 ``CreateResponse``; Azure's ``createChatCompletionRequest``). A violation is answered with a 400 in the
 vendor's error shape *and* kept in :attr:`FakeOpenAI.violations`, which the fixture asserts empty, so a
-provider that sends what the API would reject fails its test even if it copes with the 400.
+provider that sends what the API would reject fails its test even if it copes with the 400. A field at the root
+that the API does not have (the schemas allow additional properties) is refused as the API refuses it, 400
+"Unrecognized request argument supplied: NAME" (:mod:`tests.fakes.request_check` judges), but for a compatible
+vendor's own fields that a test names in :attr:`FakeOpenAI.extra_fields`.
 
 Auth is checked as each API wants it: ``Authorization: Bearer <key>`` on ``/v1`` (skipped when the fake
 has no key, like a local server), ``api-key`` plus an ``api-version`` query on Azure routes.
@@ -34,6 +37,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from . import openai_replies as R
 from .openai_replies import ErrorReply, Reply, Step
 from .pictures import openai_picture_refusal
+from .request_check import unrecognized_arguments
 from .spec import spec_validator
 
 __all__ = ["FakeOpenAI", "RecordedRequest", "NO_RESPONSES_API", "DEFAULT_KEY", "AZURE_KEY"]
@@ -110,6 +114,9 @@ class FakeOpenAI:
         self.steps: deque[Step] = deque()
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
+        #: fields a compatible vendor's API takes beyond OpenAI's, which a test sends on purpose: the OpenAI paths
+        #: take these, and refuse any other field their spec lacks, as OpenAI does
+        self.extra_fields: set[str] = set()
         #: Azure deployment (or a gateway's alias, or a model newer than the provider's rules, on ``/v1``) -> the
         #: model it serves (or is like), which then
         #: refuses what that model refuses (and Azure's own 400 for a model chat completions do not serve); an
@@ -215,6 +222,18 @@ class FakeOpenAI:
         self.violations += [f"{request.method} {request.path}: {p}" for p in problems]
         return problems
 
+    def _unrecognized(self, request: web.Request, body: Any) -> ErrorReply | None:
+        """OpenAI's 400 for a field at a request's root that its API does not have (the first, as OpenAI names
+        one), kept in :attr:`violations` too; a field of :attr:`extra_fields` is taken."""
+        if not self.validate:
+            return None
+        names = unrecognized_arguments(request.path, body, self.extra_fields)
+        if not names:
+            return None
+        message = f"Unrecognized request argument supplied: {names[0]}"
+        self.violations += [f"{request.method} {request.path}: {message}"]
+        return R.error(400, message, type="invalid_request_error", param=None, code=None)
+
     def _bearer_ok(self, request: web.Request) -> bool:
         if self.key is None:
             return True
@@ -291,6 +310,8 @@ class FakeOpenAI:
             return self._unauthorized(request)
         if problems := self._check("openai", "CreateChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], param=None, code="invalid_request"))
+        if unrecognized := self._unrecognized(request, body):
+            return self._error(unrecognized)
         if refusal := model_refuses({**body, "model": self._served(body)}) or self._stream_refused(body):
             return self._error(refusal)
         return await self._answer_chat(request, body, body["model"], azure=False)
@@ -354,6 +375,8 @@ class FakeOpenAI:
             return self._error(err, azure=True)
         if problems := self._check("azure", "createChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
+        if unrecognized := self._unrecognized(request, body):
+            return self._error(unrecognized, azure=True)
         deployment = request.match_info["deployment"]
         if refusal := format_refused(body) or self._deployment_refuses(deployment, body):
             return self._error(refusal, azure=True)
@@ -443,6 +466,8 @@ class FakeOpenAI:
     async def _answer_responses(self, request: web.Request, body: Any, *, azure: bool) -> web.StreamResponse:
         if problems := self._check("openai", "CreateResponse", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="invalid_request"), azure=azure)
+        if not azure and (unrecognized := self._unrecognized(request, body)):
+            return self._error(unrecognized)
         if (
             refusal := format_refused(body, responses=True)
             or responses_model_refuses({**body, "model": self._served(body)})

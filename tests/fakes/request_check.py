@@ -10,6 +10,11 @@ schemas do not forbid additional properties, so the schema alone took a misspelt
 other (``reasoning_effort`` on the Responses API, ``max_tokens`` for ``max_output_tokens``). A compatible vendor's own
 fields (``extra``: its extensions a test sends on purpose) are taken.
 
+An Azure deployment's path (``/openai/deployments/{id}/chat/completions?api-version=...``) is judged by Azure's spec
+(its ``createChatCompletionRequest``: ``data_sources`` is Azure's, and Azure lacks fields OpenAI added later); Azure
+refuses a field it does not have in OpenAI's words. Its v1 API (``/openai/v1/...``) is OpenAI's paths, judged as
+OpenAI's.
+
 A path of no API these know (a test's own ``/v1/sse``) is judged by nothing: [].
 """
 
@@ -24,11 +29,22 @@ from .spec import spec_validator
 
 #: the end of a request's path, the spec it is one of, and its request schema there
 _ROUTES: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"/openai/deployments/[^/]+/chat/completions$"), "azure", "createChatCompletionRequest"),
     (re.compile(r"/chat/completions$"), "openai", "CreateChatCompletionRequest"),
     (re.compile(r"/responses$"), "openai", "CreateResponse"),
     (re.compile(r"/v1/messages$"), "anthropic", "CreateMessageParams"),
     (re.compile(r":(?:stream)?[gG]enerateContent$"), "gemini", "GenerateContentRequest"),
 )
+
+
+#: fields an API takes though its spec does not name them, and why
+_TAKEN: dict[str, frozenset[str]] = {
+    # the deployment in the path is the model; OpenAI's own SDK (AzureOpenAI) still sends the body's ``model``, and
+    # Azure takes it (and ignores it). ``stream_options`` came after the spec's 2024-10-21 (2024-09-01-preview and the
+    # versions after 2024-10-21 take it): the judge sees the path, not the api-version, so it is taken here, and the
+    # versions that lack it are the OpenAI fake's to refuse
+    "azure": frozenset({"model", "stream_options"}),
+}
 
 
 @cache
@@ -50,7 +66,26 @@ def _fields(spec: str, schema: str) -> frozenset[str]:
     return frozenset(named(schemas[schema]))
 
 
-def _unknown_fields(spec: str, schema: str, body: Any, extra: frozenset[str]) -> list[str]:
+def _route(path: str) -> tuple[str, str] | None:
+    """The spec and request schema of the API ``path`` names, or None (a path of no API these know)."""
+    for route, spec, schema in _ROUTES:
+        if route.search(path):
+            return spec, schema
+    return None
+
+
+def unrecognized_arguments(path: str, body: Any, extra: Iterable[str] = ()) -> list[str]:
+    """The fields at the root of ``body`` that the OpenAI-shaped API ``path`` names (OpenAI's Chat Completions or
+    Responses, an Azure deployment's chat completions) does not have, but for ``extra``: each is one the API answers
+    with a 400 "Unrecognized request argument supplied: NAME". [] for any other path, or a body that is no object."""
+    route = _route(path)
+    if route is None or route[0] not in ("openai", "azure") or not isinstance(body, dict):
+        return []
+    known = _fields(*route) | _TAKEN.get(route[0], frozenset()) | frozenset(extra)
+    return [name for name in body if name not in known]
+
+
+def _unknown_fields(path: str, spec: str, body: Any, extra: frozenset[str]) -> list[str]:
     if not isinstance(body, dict):
         return []  # (the schema itself says a body that is no object is wrong)
     if spec == "gemini":
@@ -58,21 +93,19 @@ def _unknown_fields(spec: str, schema: str, body: Any, extra: frozenset[str]) ->
 
         said = _unknown_field({k: v for k, v in body.items() if k not in extra})
         return [said] if said is not None else []
-    if spec != "openai":
-        return []  # Anthropic's schemas say additionalProperties: false themselves
-    known = _fields(spec, schema) | extra
-    return [f"Unrecognized request argument supplied: {name}" for name in body if name not in known]
+    # (Anthropic's schemas say additionalProperties: false themselves)
+    return [f"Unrecognized request argument supplied: {name}" for name in unrecognized_arguments(path, body, extra)]
 
 
 def request_problems(path: str, body: Any, extra: Iterable[str] = ()) -> list[str]:
     """Each way ``body``, POSTed to ``path``, is not a valid request of the API the path names, with the path: what
     its schema refuses, and each field at its root the API does not have but for ``extra`` (a compatible vendor's)."""
-    extra = frozenset(extra)
-    for route, spec, schema in _ROUTES:
-        if route.search(path):
-            problems = spec_validator(spec).errors(schema, body) + _unknown_fields(spec, schema, body, extra)
-            return [f"{path}: {problem}" for problem in problems]
-    return []
+    route = _route(path)
+    if route is None:
+        return []
+    spec, schema = route
+    problems = spec_validator(spec).errors(schema, body) + _unknown_fields(path, spec, body, frozenset(extra))
+    return [f"{path}: {problem}" for problem in problems]
 
 
 async def read_checked(request: Any, violations: list[str]) -> None:

@@ -200,3 +200,60 @@ def test_the_judge_of_any_post_refuses_a_field_the_api_does_not_have(path: str, 
     assert len(problems) == 1 and field in problems[0], problems
     # a compatible vendor's own field, which a test sends it on purpose, is taken when the test names it
     assert request_problems(path, {**body, field: 1}, extra=(field,)) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+        ("/v1/responses", {"model": "gpt-4o", "input": "hi"}),
+    ],
+    ids=["chat", "responses"],
+)
+async def test_the_openai_fake_refuses_a_field_the_api_does_not_have_as_openai_does(serve, path, body):
+    # OpenAI's schemas allow additional properties, so the main fake took a misspelt field the API answers with a 400
+    from tests.fakes.openai_server import FakeOpenAI as MainFakeOpenAI
+
+    fake = MainFakeOpenAI(key=KEY)
+    url = await serve(fake)
+    got, answer = await _post(url + path, {"Authorization": f"Bearer {KEY}"}, {**body, "max_tokenz": 5})
+    said = {"message": "Unrecognized request argument supplied: max_tokenz", "type": "invalid_request_error"}
+    assert (got, answer) == (400, {"error": {**said, "param": None, "code": None}})
+    assert fake.violations == [f"POST {path}: Unrecognized request argument supplied: max_tokenz"]
+    # a compatible vendor's own field, which a test sends on purpose, is taken when the test's server names it
+    fake.violations.clear()
+    fake.extra_fields = {"max_tokenz"}
+    got, _ = await _post(url + path, {"Authorization": f"Bearer {KEY}"}, {**body, "max_tokenz": 5})
+    assert (got, fake.violations) == (200, [])
+
+
+def test_an_azure_deployments_request_is_judged_by_azures_spec_not_openais():
+    # the 2024-10-21 spec has Azure's data_sources and lacks OpenAI's later fields (reasoning_effort); the deployment
+    # is the path's, and the body's model (which OpenAI's own AzureOpenAI client sends) is taken
+    from tests.fakes.request_check import request_problems
+
+    deployment = "/openai/deployments/gpt4o-prod/chat/completions"
+    body = {"model": "gpt4o-prod", "messages": [{"role": "user", "content": "hi"}]}
+    assert request_problems(deployment, body) == []
+    assert request_problems(deployment, {**body, "data_sources": []}) == []
+    assert request_problems("/v1/chat/completions", {**body, "data_sources": []}) == [
+        "/v1/chat/completions: Unrecognized request argument supplied: data_sources"
+    ]
+    assert request_problems("/v1/chat/completions", {**body, "reasoning_effort": "low"}) == []
+    assert request_problems(deployment, {**body, "reasoning_effort": "low"}) == [
+        f"{deployment}: Unrecognized request argument supplied: reasoning_effort"
+    ]
+
+
+async def test_the_openai_fake_refuses_a_field_an_azure_deployment_does_not_have_in_azures_shape(serve):
+    from tests.fakes.openai_server import AZURE_KEY
+    from tests.fakes.openai_server import FakeOpenAI as MainFakeOpenAI
+
+    fake = MainFakeOpenAI(key=KEY)
+    url = await serve(fake) + "/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21"
+    body = {"model": "gpt4o-prod", "messages": [{"role": "user", "content": "hi"}]}
+    got, _ = await _post(url, {"api-key": AZURE_KEY}, body)
+    assert (got, fake.violations) == (200, [])
+    got, answer = await _post(url, {"api-key": AZURE_KEY}, {**body, "reasoning_effort": "low"})
+    said = "Unrecognized request argument supplied: reasoning_effort"
+    assert (got, answer) == (400, {"error": {"code": "400", "message": said, "type": "invalid_request_error"}})
