@@ -18,13 +18,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .filters import UsageFilters, parse_since
-from .unrecorded import StandIn, stand_in_calls, stand_in_selected
+from .unrecorded import TURNED_TO_ERROR, StandIn, stand_in_calls, stand_in_selected
 
 if TYPE_CHECKING:
     from .run_scope import RunSpend
-
-#: the statuses a stand-in's record leaves a run (writes._UPSERT_RUN turns 'ok' and 'running' to 'error')
-_TURNED_TO_ERROR = ("ok", "running")
 
 
 @dataclass
@@ -76,8 +73,8 @@ def runs_as_recorded(conn: sqlite3.Connection, calls: list[list[StandIn]]) -> di
             )
         else:  # the upsert's ON CONFLICT: added to the row (recorded, or made by an earlier dead call)
             run.started_at = min(run.started_at, first.at)
-            run.errored = run.errored or (run.existed and run.status in _TURNED_TO_ERROR)
-            run.status = "error" if run.status in _TURNED_TO_ERROR else run.status
+            run.errored = run.errored or (run.existed and run.status in TURNED_TO_ERROR)
+            run.status = "error" if run.status in TURNED_TO_ERROR else run.status
             run.calls += 1
             run.skill = run.skill if run.skill is not None and run.skill == first.skill else None
             run.agent = run.agent if run.agent is not None else first.agent

@@ -16,8 +16,8 @@ from typing import Any
 from .abandoned import EXPIRED_RESERVATIONS
 from .filters import UsageFilters, parse_since
 
-#: the statuses a run keeps when a stand-in is recorded in it (see writes._UPSERT_RUN); any other becomes 'error'
-_STATUS_KEPT = ("policy_denied", "budget_exceeded", "cancelled", "error")
+#: the statuses a stand-in's record turns to 'error' (writes._UPSERT_RUN's CASE); a run keeps any other
+TURNED_TO_ERROR = ("ok", "running")
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def _run_selected(conn: sqlite3.Connection, f: UsageFilters, run_id: str, budget
     if row is None:
         parent, status = (budget if budget and budget != run_id else None), "error"
     else:
-        parent, status = row[0], row[1] if row[1] in _STATUS_KEPT else "error"
+        parent, status = row[0], "error" if row[1] in TURNED_TO_ERROR else row[1]
     if f.run_id is not None and f.run_id not in (run_id, parent):
         return False
     return f.status is None or f.status == status
