@@ -11,7 +11,8 @@ Every request body is validated against the spec's request schema (``CreateChatC
 vendor's error shape *and* kept in :attr:`FakeOpenAI.violations`, which the fixture asserts empty, so a
 provider that sends what the API would reject fails its test even if it copes with the 400. A field at the root
 that the API does not have (the schemas allow additional properties) is refused as the API refuses it, 400
-"Unrecognized request argument supplied: NAME" (:mod:`tests.fakes.request_check` judges), but for a compatible
+"Unrecognized request argument supplied: NAME" (the Responses API's "Unknown parameter: 'NAME'."; an Azure
+deployment's by its api-version: :mod:`tests.fakes.request_check` judges), but for a compatible
 vendor's own fields that a test names in :attr:`FakeOpenAI.extra_fields`.
 
 Auth is checked as each API wants it: ``Authorization: Bearer <key>`` on ``/v1`` (skipped when the fake
@@ -37,7 +38,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from . import openai_replies as R
 from .openai_replies import ErrorReply, Reply, Step
 from .pictures import openai_picture_refusal
-from .request_check import unrecognized_arguments
+from .request_check import refusal_words, unrecognized_arguments
 from .spec import spec_validator
 
 __all__ = ["FakeOpenAI", "RecordedRequest", "NO_RESPONSES_API", "DEFAULT_KEY", "AZURE_KEY"]
@@ -223,16 +224,19 @@ class FakeOpenAI:
         return problems
 
     def _unrecognized(self, request: web.Request, body: Any) -> ErrorReply | None:
-        """OpenAI's 400 for a field at a request's root that its API does not have (the first, as OpenAI names
-        one), kept in :attr:`violations` too; a field of :attr:`extra_fields` is taken."""
+        """The API's 400 for a field at a request's root that it does not have (the first, as OpenAI names one), in
+        its own words (:func:`~tests.fakes.request_check.refusal_words`: Chat Completions' "Unrecognized request
+        argument supplied: NAME", the Responses API's "Unknown parameter: 'NAME'."), kept in :attr:`violations` too;
+        an Azure deployment's judged by the ``api-version`` of its query; a field of :attr:`extra_fields` is taken."""
         if not self.validate:
             return None
-        names = unrecognized_arguments(request.path, body, self.extra_fields)
+        version = request.query.get("api-version")
+        names = unrecognized_arguments(request.path, body, self.extra_fields, version)
         if not names:
             return None
-        message = f"Unrecognized request argument supplied: {names[0]}"
+        message, param, code = refusal_words(request.path, names[0])
         self.violations += [f"{request.method} {request.path}: {message}"]
-        return R.error(400, message, type="invalid_request_error", param=None, code=None)
+        return R.error(400, message, type="invalid_request_error", param=param, code=code)
 
     def _bearer_ok(self, request: web.Request) -> bool:
         if self.key is None:

@@ -43,6 +43,8 @@ async def test_the_azure_fake_refuses_what_its_specs_version_does_not_take(serve
     streamed = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
     status, answer = await _post(url, streamed, "?api-version=2024-10-21")
     assert status == 400 and answer["error"]["message"] == "Unrecognized request argument supplied: stream_options"
+    assert fake.violations == [f"{ROUTE}: Unrecognized request argument supplied: stream_options"]
+    fake.violations.clear()
     # a later api-version takes it; model, which the spec leaves out, is taken at any (the openai SDK sends it)
     fake.queue({"text": "ok"})
     async with (

@@ -202,24 +202,29 @@ def test_the_judge_of_any_post_refuses_a_field_the_api_does_not_have(path: str, 
     assert request_problems(path, {**body, field: 1}, extra=(field,)) == []
 
 
+#: what each API answers a field it does not have: Chat Completions names no param; the Responses API names it, with a
+#: code of its own (its answer to a Chat Completions field, pydantic/pydantic-ai#3653, 1jehuang/jcode#1028)
+_CHAT_SAID = {"message": "Unrecognized request argument supplied: max_tokenz", "param": None, "code": None}
+_RESPONSES_SAID = {"message": "Unknown parameter: 'max_tokenz'.", "param": "max_tokenz", "code": "unknown_parameter"}
+
+
 @pytest.mark.parametrize(
-    ("path", "body"),
+    ("path", "body", "said"),
     [
-        ("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
-        ("/v1/responses", {"model": "gpt-4o", "input": "hi"}),
+        ("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}, _CHAT_SAID),
+        ("/v1/responses", {"model": "gpt-4o", "input": "hi"}, _RESPONSES_SAID),
     ],
     ids=["chat", "responses"],
 )
-async def test_the_openai_fake_refuses_a_field_the_api_does_not_have_as_openai_does(serve, path, body):
+async def test_the_openai_fake_refuses_a_field_the_api_does_not_have_as_openai_does(serve, path, body, said):
     # OpenAI's schemas allow additional properties, so the main fake took a misspelt field the API answers with a 400
     from tests.fakes.openai_server import FakeOpenAI as MainFakeOpenAI
 
     fake = MainFakeOpenAI(key=KEY)
     url = await serve(fake)
     got, answer = await _post(url + path, {"Authorization": f"Bearer {KEY}"}, {**body, "max_tokenz": 5})
-    said = {"message": "Unrecognized request argument supplied: max_tokenz", "type": "invalid_request_error"}
-    assert (got, answer) == (400, {"error": {**said, "param": None, "code": None}})
-    assert fake.violations == [f"POST {path}: Unrecognized request argument supplied: max_tokenz"]
+    assert (got, answer) == (400, {"error": {**said, "type": "invalid_request_error"}})
+    assert fake.violations == [f"POST {path}: {said['message']}"]
     # a compatible vendor's own field, which a test sends on purpose, is taken when the test's server names it
     fake.violations.clear()
     fake.extra_fields = {"max_tokenz"}
@@ -257,3 +262,61 @@ async def test_the_openai_fake_refuses_a_field_an_azure_deployment_does_not_have
     got, answer = await _post(url, {"api-key": AZURE_KEY}, {**body, "reasoning_effort": "low"})
     said = "Unrecognized request argument supplied: reasoning_effort"
     assert (got, answer) == (400, {"error": {"code": "400", "message": said, "type": "invalid_request_error"}})
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "said"),
+    [
+        ("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}, _CHAT_SAID),
+        ("/v1/responses", {"model": "gpt-4o", "input": "hi"}, _RESPONSES_SAID),
+    ],
+    ids=["chat", "responses"],
+)
+async def test_the_providers_openai_fake_refuses_a_field_the_api_does_not_have_as_the_main_fake_does(
+    serve, path, body, said
+):
+    # it took any field at the root, where the main fake (and OpenAI) answer a 400: a request built with a field the
+    # API lacks passed every test served by this fake
+    fake = FakeOpenAI(KEY)
+    url = await serve(fake)
+    got, answer = await _post(url + path, {"Authorization": f"Bearer {KEY}"}, {**body, "max_tokenz": 5})
+    assert (got, answer) == (400, {"error": {**said, "type": "invalid_request_error"}})
+    assert fake.violations == [f"{path}: {said['message']}"]
+    # a compatible vendor's own field, which a test sends on purpose, is taken when the test names it
+    fake.violations.clear()
+    fake.extra_fields = {"max_tokenz"}
+    got, _ = await _post(url + path, {"Authorization": f"Bearer {KEY}"}, {**body, "max_tokenz": 5})
+    assert (got, fake.violations) == (200, [])
+
+
+@pytest.mark.parametrize(
+    ("version", "field", "taken"),
+    [
+        ("2024-10-21", "stream_options", False),  # the spec's own version: no such request field
+        ("2024-08-01-preview", "stream_options", False),  # before it came
+        ("2024-09-01-preview", "stream_options", True),
+        ("2025-04-01-preview", "stream_options", True),
+        ("2024-06-01", "max_completion_tokens", False),
+        ("2024-10-21", "reasoning_effort", False),
+        ("2025-04-01-preview", "reasoning_effort", True),  # a later preview follows OpenAI's fields
+        ("2024-06-01", "data_sources", True),
+    ],
+)
+async def test_both_openai_fakes_judge_an_azure_deployments_request_by_its_api_version(serve, version, field, taken):
+    # the main fake took stream_options at any api-version (it judged the path, not the version), where 2024-10-21 and
+    # the versions before 2024-09-01-preview answer 400; the providers' fake judged only at 2024-10-21
+    from tests.fakes.openai_server import AZURE_KEY
+    from tests.fakes.openai_server import FakeOpenAI as MainFakeOpenAI
+
+    body: dict[str, Any] = {"model": "gpt4o-prod", "messages": [{"role": "user", "content": "hi"}]}
+    values: dict[str, Any] = {"stream_options": {"include_usage": True}, "reasoning_effort": "low", "data_sources": []}
+    sent = {**body, field: values.get(field, 5)}
+    route = f"/openai/deployments/gpt4o-prod/chat/completions?api-version={version}"
+    for fake, key in ((MainFakeOpenAI(key=KEY), AZURE_KEY), (FakeOpenAI(KEY, azure=True), KEY)):
+        url = await serve(fake) + route
+        got, answer = await _post(url, {"api-key": key}, sent)
+        if taken:
+            assert (got, fake.violations) == (200, []), answer
+        else:
+            said = f"Unrecognized request argument supplied: {field}"
+            assert (got, answer["error"]["message"]) == (400, said), answer

@@ -8,7 +8,6 @@ fake's), so the two fakes refuse alike.
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
@@ -17,7 +16,8 @@ from aiohttp import web
 from tests.fakes.openai_replies import azure_filters, azure_prompt_filter_chunk, error_body
 from tests.fakes.openai_server import format_refused, model_refuses, responses_model_refuses
 from tests.fakes.pictures import openai_picture_refusal
-from tests.fakes.spec import load_spec, spec_validator
+from tests.fakes.request_check import AZURE_SPEC_VERSION, refusal_words, unrecognized_arguments
+from tests.fakes.spec import spec_validator
 
 from .base import Fake, Step
 
@@ -65,25 +65,6 @@ def azure_prompt_refused(fired: dict[str, Any], *, as_served: bool = False) -> d
 #: which redact() removes from the id wherever it appears, as it must from a real key's echo
 OPENAI_REQUEST_ID = "req_7c1f04b2e9a35d86f0b4c2a19e7d35f8"
 AZURE_REQUEST_ID = "0fa4e1d2-fake-4a2b-9c3d-azure0000001"
-
-
-#: the api-version whose spec is ``azure-openai-2024-10-21.json``: a request sent with it is checked against that spec
-AZURE_SPEC_VERSION = "2024-10-21"
-
-
-@functools.cache
-def azure_request_fields() -> frozenset[str]:
-    """The fields of the Azure spec's ``createChatCompletionRequest`` (its own and those of the schemas it is all of):
-    the service answers any other 400 "Unrecognized request argument supplied: <name>" under that api-version (the
-    OpenAPI schema does not forbid additional properties, so the spec check alone lets one through). ``model`` is
-    taken too, and ignored: the path's deployment says the model (the openai SDK sends it on every call)."""
-    schemas = load_spec("azure")["components"]["schemas"]
-    request = schemas["createChatCompletionRequest"]
-    fields = set(request.get("properties") or {})
-    for part in request.get("allOf") or []:
-        part = schemas[part["$ref"].rsplit("/", 1)[-1]] if "$ref" in part else part
-        fields |= set(part.get("properties") or {})
-    return frozenset(fields | {"model"})
 
 
 def _words(text: str) -> list[str]:
@@ -153,6 +134,9 @@ class FakeOpenAI(Fake):
         if azure:
             self.id_headers["apim-request-id"] = AZURE_REQUEST_ID
         self.lacks_responses: tuple[int, str] | None = None
+        #: fields a compatible vendor's API takes beyond OpenAI's, which a test sends on purpose: taken, where any
+        #: other field the API lacks is refused as OpenAI refuses it (:meth:`openai_refuses`)
+        self.extra_fields: set[str] = set()
 
     def auth_ok(self, request: web.Request) -> bool:
         if self.azure:
@@ -188,19 +172,34 @@ class FakeOpenAI(Fake):
         return "CreateResponse" if request.path.endswith("/responses") else "CreateChatCompletionRequest"
 
     def azure_refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
-        """Under the api-version of the Azure spec, what that spec's ``createChatCompletionRequest`` does not take: a
-        spec violation (kept in ``violations``), or a field it does not list, which Azure refuses by its name."""
-        if request.query.get("api-version") != AZURE_SPEC_VERSION:
-            return None
-        problems = spec_validator("azure").errors("createChatCompletionRequest", body)
-        if problems:
-            self.violations.extend(problems)
-            return self.error_body(400, "; ".join(problems)[:500], "invalid_request_error")
-        unknown = sorted(set(body) - azure_request_fields())
+        """What a deployment's chat completions do not take under the request's api-version: under the Azure spec's own
+        (2024-10-21), what its ``createChatCompletionRequest`` refuses (a spec violation, kept in ``violations``); under
+        any, a field at the root that version does not have (:func:`~tests.fakes.request_check.azure_version_fields`:
+        ``stream_options`` at 2024-10-21 and before 2024-09-01-preview), which Azure refuses by its name (the OpenAPI
+        schema does not forbid additional properties, so the spec check alone lets one through)."""
+        version = request.query.get("api-version")
+        if version == AZURE_SPEC_VERSION:
+            problems = spec_validator("azure").errors("createChatCompletionRequest", body)
+            if problems:
+                self.violations.extend(problems)
+                return self.error_body(400, "; ".join(problems)[:500], "invalid_request_error")
+        unknown = unrecognized_arguments(request.path, body, self.extra_fields, version)
         if unknown:
-            message = f"Unrecognized request argument supplied: {unknown[0]}"
+            message = refusal_words(request.path, unknown[0])[0]
+            self.violations.append(f"{request.path}: {message}")
             return {"error": {"code": "400", "message": message, "type": "invalid_request_error"}}
         return None
+
+    def openai_refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
+        """OpenAI's 400 for a field at the root of a ``/v1`` request that its API does not have (the first, as OpenAI
+        names one), in the API's own words (:func:`~tests.fakes.request_check.refusal_words`), kept in ``violations``
+        too; a compatible vendor's own field that a test names in :attr:`extra_fields` is taken."""
+        unknown = unrecognized_arguments(request.path, body, self.extra_fields)
+        if not unknown:
+            return None
+        message, param, code = refusal_words(request.path, unknown[0])
+        self.violations.append(f"{request.path}: {message}")
+        return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if self.azure and "deployment" in request.match_info and not request.query.get("api-version"):
@@ -214,10 +213,13 @@ class FakeOpenAI(Fake):
         return [picture[0]] if picture is not None and picture[1] else []
 
     def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
-        if self.azure and "deployment" in request.match_info:
-            refused = self.azure_refuses(request, body)
-            if refused is not None:
-                return refused
+        refused = (
+            self.azure_refuses(request, body)
+            if self.azure and "deployment" in request.match_info
+            else self.openai_refuses(request, body)
+        )
+        if refused is not None:
+            return refused
         if request.path.endswith("/chat/completions"):
             err = model_refuses(body)
         else:
