@@ -286,11 +286,14 @@ def _unrecognized_key(issues: Any) -> list[str] | None:
 
 
 #: a message naming the one field of the request a server does not know: Groq's "property 'stream_options' is
-#: unsupported, did you mean 'stream'?", OpenAI's own "Unrecognized request argument supplied: stream_options" (which
-#: compatible servers copy), zod's "Unrecognized key(s) in object: 'stream_options'", Go's 'json: unknown field "x"'
+#: unsupported, did you mean 'stream'?", OpenAI's own "Unrecognized request argument supplied: stream_options" (Chat
+#: Completions', which compatible servers copy) and "Unknown parameter: 'logprobs'." (its Responses API's, code
+#: unknown_parameter: a field at the request's root alone, not one inside an input item, "Unknown parameter:
+#: 'input[3].status'.", which is no setting of a target's to leave out), zod's "Unrecognized key(s) in object:
+#: 'stream_options'", Go's 'json: unknown field "x"'
 _UNKNOWN_FIELD = re.compile(
     r"\bproperty '(?P<a>\w+)' is unsupported|unrecognized request arguments? supplied: (?P<b>\w+)"
-    r"|unrecognized key\(s\) in object: '(?P<c>\w+)'|\bunknown field \"(?P<d>\w+)\"",
+    r"|unrecognized key\(s\) in object: '(?P<c>\w+)'|\bunknown field \"(?P<d>\w+)\"|\bunknown parameter: '(?P<e>\w+)'",
     re.IGNORECASE,
 )
 

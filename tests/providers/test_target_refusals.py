@@ -197,3 +197,30 @@ async def test_a_content_part_only_certain_models_take_moves_on(fake_openai: Fak
     fake_openai.queue(R.error(400, "Unsupported content type: application/xml is not supported."))
     with pytest.raises(E.BadRequestError):
         await provider.complete(ask(), Target("openai", "gpt-3.5-turbo"))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_responses_apis_unknown_parameter_is_read_as_chat_completions_unrecognized_argument_is(
+    serve, transport: Transport, stream: bool
+):
+    # The Responses API refuses a field it lacks in words of its own, "Unknown parameter: 'logprobs'." (param logprobs,
+    # code unknown_parameter), not Chat Completions' "Unrecognized request argument supplied: logprobs": read as a bad
+    # request, a setting magsag leaves out and sends again when Chat Completions refuses it stopped the whole call
+    fake = FakeOpenAIVendor(KEY)
+    url = await serve(fake)
+    provider = OpenAIProvider({"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": url + "/v1"}, transport)
+    target = Target("openai", "gpt-4.1", params=(("api", "responses"),))
+    fake.queue({"text": "hi"})
+    request = LLMRequest([Message("user", "x")], max_tokens=50, stream=stream, extra={"logprobs": True})
+    result = await provider.complete(request, target)
+    assert result.text == "hi"
+    assert any("refused 'logprobs'" in w and "Unknown parameter: 'logprobs'." in w for w in result.warnings)
+    assert [("logprobs" in r["body"]) for r in fake.requests] == [True, False]
+    assert fake.violations == ["/v1/responses: Unknown parameter: 'logprobs'."]  # (the refused request, on purpose)
+    # a field the API lacks that cannot be left out (a Chat Completions seed) is this target's: the next one may take it
+    fake.violations.clear()
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(LLMRequest([Message("user", "x")], max_tokens=50, extra={"seed": 7}), target)
+    assert info.value.moves_on and info.value.status == 400 and info.value.details["param"] == "seed"
+    assert "Unknown parameter: 'seed'." in info.value.message
+    assert fake.violations == ["/v1/responses: Unknown parameter: 'seed'."]
