@@ -21,6 +21,7 @@ from ..types import LLMRequest, LLMResult, Target, Usage
 from .at_rest import tell_at_rest
 from .base import Endpoint, HTTPProvider, ProgressCallback
 from .json_output import check_strict_calls
+from .openai_models import requested_effort
 from .openai_reasoning import without_reasoning
 from .wire_format import WireFormat
 
@@ -44,6 +45,16 @@ DROPPABLE = (
     "stream_options",
 )
 _STREAMING = ("stream", "stream_options")
+#: the settings a model may refuse as it reasons and take when it does not: OpenAI's gpt-5.1 and gpt-5.2 take a
+#: temperature, top_p and log probabilities only at reasoning effort "none" (their guides; the spec's ReasoningEffort:
+#: "Not all reasoning models support every value"), Claude a temperature, top_k and a top_p below 0.95 only without
+#: extended thinking. A refusal of one is remembered for the reasoning the call asked for
+#: (:meth:`RefusedSettings.reasoning_asked`): kept for the model alone, a deployment of gpt-5.1 that refused top_p at
+#: effort low lost it at effort none too. The others (stop, streaming, parallel_tool_calls, a token limit's field) are
+#: the model's or the server's at any effort, and remembered for the model
+_AS_IT_REASONS = frozenset(
+    {"temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias"}
+)
 #: how many (base URL, model) names a provider remembers a refusal of (:attr:`RefusedSettings.refused`, the
 #: streamed-only limits of :class:`~.openai.CompatProvider`): a caller naming a new model on every call, each
 #: refused, grew them for as long as the server ran; one pushed out is refused once more and learned again. Read
@@ -155,8 +166,14 @@ class RefusedSettings(HTTPProvider):
     def __init__(self, wire: WireFormat, endpoint: Endpoint, transport: Transport) -> None:
         super().__init__(wire, endpoint, transport)
         #: (the target's base URL, its model) -> the settings that model refused ("top_p+temperature": the one
-        #: beside the other)
+        #: beside the other; "top_p@low": at that reasoning, :data:`_AS_IT_REASONS`, "top_p@" at the model's default)
         self.refused: dict[tuple[str | None, str], frozenset[str]] = {}
+
+    def reasoning_asked(self, request: LLMRequest) -> str:
+        """The reasoning ``request`` asks of the model, as a refusal of :data:`_AS_IT_REASONS` is remembered for it:
+        the reasoning effort of its params in either OpenAI API's spelling, or "" (the model's default)."""
+        effort = requested_effort(request.extra) if request.extra else None
+        return "" if effort is None else str(effort)
 
     async def call_fitted(
         self, wire: WireFormat, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
@@ -170,7 +187,11 @@ class RefusedSettings(HTTPProvider):
         # "top_p+temperature": top_p refused beside a temperature only (a model that takes one sampler), weighed
         # after the settings refused outright, which may have left the temperature out already
         refused = look_up(self.refused, key)  # made the newest: a model called often keeps what it refused
+        reasoning = self.reasoning_asked(request) if refused else ""  # (most calls' models refused nothing)
         for refusal in sorted(refused, key=lambda r: "+" in r) if refused else ():
+            refusal, at, when = refusal.partition("@")
+            if at and when != reasoning:
+                continue  # refused as the model reasoned otherwise: it may take the setting on this call
             setting, _, alongside = refusal.partition("+")
             if setting == "max_tokens":
                 wire = self.completion_tokens_wire(wire) or wire  # nothing is lost: no word of it
@@ -255,6 +276,8 @@ class RefusedSettings(HTTPProvider):
                     raise
                 beside = exc.details.get("beside")  # refused only together with this other setting
                 refusal = f"{name}+{beside}" if isinstance(beside, str) else name
+                if name in _AS_IT_REASONS:
+                    refusal += f"@{self.reasoning_asked(request)}"
                 keep(self.refused, key, self.refused.get(key, frozenset()) | {refusal}, REFUSALS_KEPT)
         if strict_asked is not None and result.tool_calls:
             check_strict_calls(result, strict_asked, self.name)
