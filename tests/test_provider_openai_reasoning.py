@@ -5,6 +5,7 @@ serves, and the reasoning that goes back with a tool call."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -523,3 +524,30 @@ async def test_reasoning_the_endpoint_cannot_verify_is_left_out_and_the_turn_sen
     assert [i.get("type") for i in sent(fake_openai)["input"][1:]] == ["function_call", "function_call_output"]
     (warning,) = result.warnings
     assert "could not be verified" in warning and "without it" in warning
+
+
+@pytest.mark.parametrize("suffix", [":online", ":nitro", ":floor", ":free", ":thinking"])
+async def test_an_openrouter_variant_of_a_reasoning_model_gets_what_the_model_takes(
+    fake_openai: FakeOpenAI, transport: Transport, suffix: str
+):
+    # OpenRouter's variants (openai/gpt-5:online searches the web, :nitro and :floor choose the provider by speed or
+    # price, :free is the free tier, :thinking reasons) are the model itself: the rules read "gpt-5:online" as no
+    # gpt-5, so the skill's temperature and stop went out, and each came back a 400 and a round trip to leave out
+    from magsag_mcp.pricing import Pricer, UnitPrices
+    from magsag_mcp.providers.openai import CompatProvider
+
+    model = f"openai/gpt-5{suffix}"
+    fake_openai.deployments[model] = "gpt-5"  # (OpenRouter serves it as gpt-5, and refuses what gpt-5 refuses)
+    provider = CompatProvider({"MAGSAG_COMPAT_API_KEY": ENV["OPENAI_API_KEY"]}, transport)
+    target = Target("compat", model, base_url=fake_openai.url + "/v1")
+    result = await provider.complete(ask("hi", temperature=0.2, stop=["END"], extra={"top_p": 0.5}), target)
+    assert result.text == "ok" and len(fake_openai.requests) == 1
+    body = sent(fake_openai)
+    assert not {"temperature", "stop", "top_p"} & set(body)
+    assert f"{model} supports only the default temperature; temperature 0.2 was not sent" in result.warnings
+    # the name is the caller's, as sent and as priced: the variant's price (the :online web search's fee, :free's
+    # nothing) is that name's, in prices.yaml as in the ledger
+    assert body["model"] == model
+    pricer = Pricer([(f"compat:{model}", UnitPrices(Decimal(1), Decimal(2)))])
+    assert pricer.price("compat", model, result.usage).cost_usd is not None
+    assert pricer.price("compat", "openai/gpt-5", result.usage).cost_usd is None

@@ -43,10 +43,14 @@ _NO_REASONING_BY_DEFAULT = re.compile(r"^gpt-5\.[12](?:-\d{4}-\d{2}-\d{2})?$")
 
 @lru_cache(maxsize=1024)  # read by each rule below, several before every attempt, of a handful of names
 def _base_name(model: str) -> str:
-    """The OpenAI model a name is: without a gateway's ``vendor/`` prefix, and a fine-tune's base model
-    (``ft:o4-mini-2025-04-16:org:name:id`` is o4-mini, and refuses what o4-mini refuses)."""
+    """The OpenAI model a name is: without a gateway's ``vendor/`` prefix, a fine-tune's base model
+    (``ft:o4-mini-2025-04-16:org:name:id`` is o4-mini, and refuses what o4-mini refuses), and without a gateway's
+    variant after a colon (OpenRouter's ``openai/gpt-5:online``, ``:nitro``, ``:floor``, ``:free``, ``:thinking``:
+    gpt-5 served with web search, by the fastest or cheapest provider, free, reasoning), which refuses what the model
+    refuses. Only these rules read the base name: the name sent, priced and recorded is the caller's, variant and all
+    (a variant's price is its own: ``:online`` adds a web search's fee, ``:free`` costs nothing)."""
     name = model.rsplit("/", 1)[-1].lower()
-    return name[3:].partition(":")[0] if name.startswith("ft:") else name
+    return (name[3:] if name.startswith("ft:") else name).partition(":")[0]
 
 
 def _gpt5_reasoner(name: str) -> bool:
