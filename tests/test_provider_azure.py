@@ -421,3 +421,25 @@ async def test_azure_rate_limit_headers_without_a_count_name_no_wait(
     with pytest.raises(E.RateLimitError) as info:
         await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
     assert info.value.retry_after == wait
+
+
+async def test_a_targets_param_its_api_version_lacks_is_refused_naming_the_api_version(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # a target's reasoning_effort (or store, metadata, ...), which Azure took only in the previews after 2024-10-21:
+    # at the GA default, Azure answers 400 "Unrecognized request argument supplied: reasoning_effort", which said
+    # "this server does not take reasoning_effort", as if the deployment could not, where the api-version setting
+    # is what lacks it
+    provider = AzureProvider(env_for(fake_openai), transport)
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask(extra={"reasoning_effort": "low"}), Target("azure", DEPLOYMENT))
+    said = info.value.message
+    assert "Unrecognized request argument supplied: reasoning_effort" in said
+    assert "api-version 2024-10-21 (from the default) has no field reasoning_effort" in said
+    assert "AZURE_OPENAI_API_VERSION" in said and "v1" in said and "target's params" in said
+    assert info.value.moves_on and info.value.details["param"] == "reasoning_effort"
+    fake_openai.violations.clear()  # (the refused request, sent on purpose)
+    # a later api-version takes it
+    provider = AzureProvider(env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-04-01-preview"), transport)
+    result = await provider.complete(ask(extra={"reasoning_effort": "low"}), Target("azure", DEPLOYMENT))
+    assert result.text == "ok" and fake_openai.requests[-1].body["reasoning_effort"] == "low"

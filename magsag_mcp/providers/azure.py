@@ -273,6 +273,25 @@ class AzureProvider(ChatOrResponses, RefusedSettings):
     def auth_hint(self, exc: ProviderError) -> str:
         return ROLE_FIX if lacks_role(exc) else super().auth_hint(exc)
 
+    def _field_of_a_later_version(self, exc: UnsupportedFeatureError) -> bool:
+        """Whether ``exc`` is a 400 for a field at the request's root that the dated api-version does not have (a
+        target's ``reasoning_effort``, ``store`` or ``metadata``, which came with the previews after 2024-10-21): "this
+        server does not take it" blamed the deployment, where the api-version setting lacks it, and a later one takes
+        it. magsag's own fields are sent only to the versions that take them (:mod:`.azure_versions`). Its message is
+        made to name the api-version, where it came from and the fixes."""
+        param = exc.details.get("param")
+        version, source = self.endpoint.api_version_and_source()  # type: ignore[attr-defined]
+        lacks = f"; this server does not take {param}"
+        if not isinstance(param, str) or azure_v1_api(version) or not exc.message.endswith(lacks):
+            return False
+        exc.message = redact(
+            f"{exc.message.removesuffix(lacks)}; api-version {version} (from {source}) has no field {param}: set "
+            "AZURE_OPENAI_API_VERSION to a later one that takes it (a preview such as 2025-04-01-preview, or v1), "
+            "or take it out of the target's params"
+        )
+        exc.args = (exc.message,)
+        return True
+
     def _http_error(self, wire: WireFormat, resp: HttpResponse, url: str, model: str) -> ProviderError:
         """A 400 "API version not supported" is this resource's answer to the api-version setting, which no
         other target shares: the setting to fix, and the next target tried (as a bad request, it stopped the
@@ -292,6 +311,8 @@ class AzureProvider(ChatOrResponses, RefusedSettings):
             return exc
         if (resp.status == 400 and isinstance(exc, ContentFilteredError)) or resp.status == 408:
             exc.maybe_billed = True
+            return exc
+        if resp.status == 400 and isinstance(exc, UnsupportedFeatureError) and self._field_of_a_later_version(exc):
             return exc
         if resp.status != 400 or "api version not supported" not in exc.message.lower():
             return exc

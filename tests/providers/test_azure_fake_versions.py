@@ -83,3 +83,33 @@ async def test_the_providers_calls_at_the_default_api_version_are_what_it_takes(
         assert fake.requests[-1]["query"] == {"api-version": "2024-10-21"}
     assert "stream_options" not in fake.requests[0]["body"]
     assert fake.violations == []
+
+
+@pytest.mark.parametrize(
+    "version",
+    ["2024-02-01", "2024-06-01", "2024-08-01-preview", "2024-09-01-preview", "2024-10-21", "2025-04-01-preview"],
+)
+async def test_the_providers_calls_send_each_api_version_only_the_fields_it_has(serve, transport, version):
+    # the fake judges a deployment's fields by the api-version of the URL (it judged 2024-10-21 alone): magsag's own
+    # fields (stream_options, max_completion_tokens, strict tools) go only to the versions that have them
+    fake = FakeOpenAI(KEY, azure=True)
+    url = await serve(fake)
+    env = {"AZURE_OPENAI_API_KEY": KEY, "AZURE_OPENAI_ENDPOINT": url + "/", "AZURE_OPENAI_API_VERSION": version}
+    provider = AzureProvider(env, transport)
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
+    for request in (
+        LLMRequest([Message("user", "x")], stream=True, max_tokens=5, stop=["a"], temperature=0.5),
+        LLMRequest([Message("user", "x")], tools=[ToolSpec("f", "d", schema, strict=True)], tool_choice="required"),
+        LLMRequest([Message("user", "x")], json_output=True, max_tokens=5),
+    ):
+        fake.queue({"text": '{"a": "b"}'})
+        await provider.complete(request, Target("azure", "prod-gpt4o"))
+        assert fake.requests[-1]["query"] == {"api-version": version}
+    assert len(fake.requests) == 3 and fake.violations == []
+    streamed = fake.requests[0]["body"]
+    assert ("stream_options" in streamed) == (version in ("2024-09-01-preview", "2025-04-01-preview"))
