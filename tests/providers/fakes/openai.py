@@ -3,7 +3,10 @@ Completions (``azure=True``: its ``api-key`` auth, its errorResponse shape, its 
 filter's results on every answer, whole and streamed, and its 400 for a prompt the filter refused).
 
 What a spec-valid request's model refuses is judged by the rules of :mod:`tests.fakes.openai_server` (the other OpenAI
-fake's), so the two fakes refuse alike.
+fake's), so the two fakes refuse alike; so is a field at a request's root that the API lacks, judged by
+:mod:`tests.fakes.request_check` (Chat Completions' "Unrecognized request argument supplied: NAME", the Responses
+API's "Unknown parameter: 'NAME'.", an Azure deployment's by the api-version of its URL), but for a vendor's own field
+a test names in :attr:`FakeOpenAI.extra_fields`.
 """
 
 from __future__ import annotations
