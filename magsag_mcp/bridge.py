@@ -194,9 +194,10 @@ class Bridge(ProcessBound):
         # its caller had stopped waiting before the home loop took it up (asyncio.run ending, a timeout): it ran to
         # its first progress event, which the caller's loop, closed by then, failed with "Event loop is closed".
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        ended: concurrent.futures.Future[None] = concurrent.futures.Future()
         coro = _awaited(fn, *args)
         try:
-            home.call_soon_threadsafe(_start_task, home, coro, fut)
+            home.call_soon_threadsafe(_start_task, home, coro, fut, ended)
         except RuntimeError:  # the loop closed since it was looked at: the call never began
             coro.close()
             raise
@@ -206,6 +207,7 @@ class Bridge(ProcessBound):
             caller = asyncio.current_task()
             if self.closed and caller is not None and not caller.cancelling():
                 raise self._closed_mid_call() from None  # the call was cancelled, not the caller's task
+            await _until_ended(ended, home)
             raise
 
 
@@ -360,13 +362,24 @@ class AgentRun:
             fut.cancel()  # the task on the home loop is cancelled there (call_soon_threadsafe)
 
 
-def _start_task(loop: asyncio.AbstractEventLoop, coro: Any, fut: concurrent.futures.Future[Any]) -> None:
+def _start_task(
+    loop: asyncio.AbstractEventLoop,
+    coro: Any,
+    fut: concurrent.futures.Future[Any],
+    ended: concurrent.futures.Future[None] | None = None,
+) -> None:
     """On the home loop: run ``coro`` as a task whose outcome goes to ``fut``, the future its caller waits on
-    in another thread, and cancel the task when that future is cancelled (the caller stopped waiting)."""
+    in another thread, and cancel the task when that future is cancelled (the caller stopped waiting). ``ended``
+    is set once the task is over, however it ended (or at once, the call not begun): what a caller that stopped
+    waiting waits for, the call's unwinding (its record, its reservation given back) being done by then."""
     if fut.cancelled():  # the caller stopped waiting before the call began: nothing is sent
         coro.close()
+        if ended is not None:
+            _set_ended(ended)
         return
     task = loop.create_task(coro)
+    if ended is not None:
+        task.add_done_callback(lambda _: _set_ended(ended))
 
     def caller_gone(f: concurrent.futures.Future[Any]) -> None:
         if f.cancelled():
@@ -379,6 +392,13 @@ def _start_task(loop: asyncio.AbstractEventLoop, coro: Any, fut: concurrent.futu
     task.add_done_callback(lambda t: _settle(fut, t))
 
 
+def _set_ended(ended: concurrent.futures.Future[None]) -> None:
+    try:
+        ended.set_result(None)
+    except concurrent.futures.InvalidStateError:
+        pass  # its caller stopped waiting for it (see _until_ended)
+
+
 def _settle(fut: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> None:
     try:
         if task.cancelled():
@@ -389,6 +409,32 @@ def _settle(fut: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> Non
             fut.set_result(task.result())
     except concurrent.futures.InvalidStateError:
         pass  # cancelled by its caller meanwhile
+
+
+#: the most a caller that cancelled an async call waits for the call to stop on the home loop (it records itself, and
+#: gives its reservation back, within the ledger's lock timeout of 30 s): past it, the caller goes on all the same
+UNWIND_WAIT_SECONDS = 60.0
+
+
+async def _until_ended(ended: concurrent.futures.Future[None], home: asyncio.AbstractEventLoop) -> None:
+    """Wait, on the caller's loop, for a call its caller cancelled to stop on the home loop: its cancellation goes
+    there thread-safely, and the call records itself as cancelled and gives its reservation back as it unwinds.
+    Raised at once, the caller's CancelledError came while the call was still "running" in the ledger, its worst
+    case still reserved: the caller's next call (or ``acheck_budget``) met it held, where a :class:`Service`'s call,
+    cancelled on its own loop, has unwound when its caller's await ends. A cancellation that comes again meanwhile
+    (an anyio cancel scope's, delivered until its task leaves it) does not cut the wait short; nor does a closed home
+    loop hold the caller, nor a call that takes past :data:`UNWIND_WAIT_SECONDS` to stop."""
+    waited = asyncio.wrap_future(ended)
+    loop = asyncio.get_running_loop()
+    until = loop.time() + UNWIND_WAIT_SECONDS
+    while not waited.done() and not home.is_closed() and (left := until - loop.time()) > 0:
+        with anyio.CancelScope(shield=True):  # (anyio's scopes deliver no cancellation within a shielded one)
+            try:
+                await asyncio.wait({waited}, timeout=left)
+            except asyncio.CancelledError:  # asyncio's own (task.cancel(), a timeout): once, and the wait goes on
+                continue
+    if not waited.done():
+        waited.cancel()  # (nobody will read it: no "exception was never retrieved" at exit)
 
 
 async def _awaited(fn: Callable[..., Awaitable[T]], *args: Any) -> T:

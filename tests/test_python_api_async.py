@@ -7,6 +7,9 @@ import asyncio
 import threading
 from pathlib import Path
 
+import anyio
+import pytest
+
 from magsag_mcp import Magsag
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -322,3 +325,52 @@ def test_an_a_method_awaited_where_no_asyncio_loop_runs_says_what_to_do(tmp_path
         # the sync form, on a thread as the message says, works
         assert mg.skills.invoke("skill.analysis", payload)["model"] == "echo"
         assert mg.summarize(since="1d")["totals"]["calls"] == 1
+
+
+@pytest.mark.parametrize("how", ["task", "scope"])
+def test_an_ainvoke_cancelled_mid_call_returns_once_the_call_is_recorded_and_its_reservation_released(
+    tmp_path: Path, catalog_copy: Path, fake_scripts: None, how: str
+):
+    # A caller on its own loop cancelling an ainvoke in flight (a timeout, a client gone away): the CancelledError
+    # reached it at once, while the call still unwound on the Magsag's loop. Right after it, the call was still
+    # "running" in the ledger and its worst case still reserved (12 such calls cancelled together: 5 still held
+    # $0.076 when check_budget was asked next), where a Service's call, cancelled on its own loop, has been recorded.
+    import sqlite3
+
+    from tests.governance_helpers import prices
+
+    prices(catalog_copy, '"fake:*": {input: 100, output: 100}\n')  # priced: its worst case is reserved
+    mg = Magsag(catalog=catalog_copy, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+    slow = {"model": "fake:slow", "params": {"latency_ms": 600_000}, "stream": True}
+
+    async def main() -> None:
+        began = asyncio.Event()
+        scope = anyio.CancelScope()
+
+        async def invoke() -> None:
+            # (an anyio scope, as an MCP server's or a web framework's, delivers its cancellation again and again)
+            with scope:
+                payload = {"data": "x", "model_config": slow}
+                await mg.skills.ainvoke("skill.analysis", payload, run_id="r-1", progress=lambda e, d: began.set())
+
+        call = asyncio.ensure_future(invoke())
+        await began.wait()  # the attempt has begun: its reservation is held
+        _, thaw = _frozen(mg)  # the Magsag's loop takes the cancellation up only a moment later
+        threading.Timer(0.2, thaw.set).start()
+        scope.cancel() if how == "scope" else call.cancel()
+        try:
+            await call
+        except asyncio.CancelledError:
+            assert how == "task"
+        conn = sqlite3.connect(tmp_path / "l.db")
+        try:
+            runs = conn.execute("SELECT status FROM runs").fetchall()
+            held = conn.execute("SELECT count(*) FROM budget_reservations").fetchone()[0]
+        finally:
+            conn.close()
+        assert runs == [("cancelled",)] and held == 0
+
+    try:
+        asyncio.run(main())
+    finally:
+        mg.close()
