@@ -31,7 +31,7 @@ from .capabilities import Capabilities
 from .empty_calls import nothing_to_answer
 from .gemini_answers import GeminiStream
 from .gemini_errors import gemini_error
-from .gemini_json_schema import function_declaration, output_schema
+from .gemini_json_schema import function_declaration, output_schema, takes_json_beside_tools
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .gemini_usage import gemini_usage
 from .http_errors import IN_STREAM, UNDER_200
@@ -210,8 +210,10 @@ class GeminiFormat(WireFormat):
         # Gemma 3 on the Gemini API takes neither (400 "Developer instruction is not enabled for models/gemma-3-27b-it",
         # "JSON mode is not enabled for ..."): the instructions, JSON's with them, open the first user turn instead
         plain = bare_model("google", model).startswith("gemma-3")
-        if (request.json_output or request.json_schema is not None) and (request.tools or plain):
-            # Gemini refuses function declarations beside a JSON response type (400 INVALID_ARGUMENT "Function
+        if (request.json_output or request.json_schema is not None) and (
+            (request.tools and not takes_json_beside_tools(model)) or plain
+        ):
+            # Gemini before 3 refuses function declarations beside a JSON response type (400 INVALID_ARGUMENT "Function
             # calling with a response mime type: 'application/json' is unsupported"): the model is told instead.
             system = with_json_instruction(system, request.json_schema, request.json_schema_description)
             if request.json_schema is not None:

@@ -37,7 +37,7 @@ from .gemini_schema import (
     said_as_response_schema,
 )
 
-__all__ = ["function_declaration", "json_schema", "output_schema", "takes_json_schema"]
+__all__ = ["function_declaration", "json_schema", "output_schema", "takes_json_beside_tools", "takes_json_schema"]
 
 #: JSON Schema keywords responseJsonSchema supports (gemini.json, GenerationConfig.responseJsonSchema)
 _KEPT = frozenset(
@@ -105,6 +105,15 @@ def takes_json_schema(model: str) -> bool:
     if found is not None:
         return (int(found[1]), int(found[2] or 0)) >= (2, 5)
     return name in _ALIASES
+
+
+def takes_json_beside_tools(model: str) -> bool:
+    """Whether ``model`` takes a JSON response type (and its schema) beside function declarations: Gemini 3 and later
+    ("Structured Outputs with tools", Google's Gemini 3 guide). The 2.x models refuse it (400 "Function calling with a
+    response mime type: 'application/json' is unsupported"), and so may an alias (which model it names is not known
+    here): theirs is told the schema in its instructions instead."""
+    found = _VERSION.match(bare_model("google", model))
+    return found is not None and int(found[1]) >= 3
 
 
 def json_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], set[str]] | None:

@@ -43,6 +43,31 @@ async def test_a_json_schema_beside_tools_is_in_the_prompt(serve, transport):
     assert '"days":{"type":"integer"}' in said
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_gemini_3_enforces_a_json_schema_beside_tools(serve, transport, stream: bool):
+    # Gemini 3 takes a JSON response type and schema beside function declarations ("Structured Outputs with tools",
+    # Google's Gemini 3 guide), which the 2.x models refuse (400 "Function calling with a response mime type:
+    # 'application/json' is unsupported"). Every Gemini was sent the schema in its prompt alone, and every such call
+    # on Gemini 3 warned that the schema "could not be enforced". Gemini 3 is sent it as its response schema.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    target = replace(target, model="gemini-3-flash-preview")
+    fake.queue(
+        {"text": '{"city": "Oslo", "days": 3}'},
+        {"tool_calls": [{"id": "c1", "name": "get_weather", "arguments": {"city": "Oslo"}}]},
+    )
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
+    request = LLMRequest([Message("user", "Plan?")], json_schema=schema, tools=[WEATHER], max_tokens=50, stream=stream)
+    result = await provider.complete(request, target)
+    assert result.parsed == {"city": "Oslo", "days": 3} and fake.violations == []
+    config = last_body(fake)["generationConfig"]
+    assert config["responseMimeType"] == "application/json" and "responseSchema" in config
+    assert last_body(fake)["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
+    assert not [w for w in result.warnings if "could not be enforced" in w]
+    # a call of a tool, the answer's turn not over, is the answer as before
+    called = await provider.complete(request, target)
+    assert [c.name for c in called.tool_calls] == ["get_weather"] and called.finish_reason == "tool_calls"
+
+
 async def test_a_tool_without_arguments_is_declared_without_parameters(serve, transport):
     # Gemini answers 400 INVALID_ARGUMENT "...function_declarations[0].parameters.properties: should be non-empty
     # for OBJECT type" to {"type": "OBJECT", "properties": {}}: every call offering a tool without arguments

@@ -323,9 +323,11 @@ class FakeGemini(Fake):
         if len((body.get("generationConfig") or {}).get("stopSequences") or []) > 5:
             message = "* GenerateContentRequest.generation_config.stop_sequences: must have at most 5 elements\n"
             return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
-        # Refused by the Gemini 2.x models: function declarations beside a JSON response type.
+        # Refused by the Gemini 2.x models: function declarations beside a JSON response type (Gemini 3 takes them
+        # together: "Structured Outputs with tools", Google's Gemini 3 guide).
         declares = any("functionDeclarations" in tool for tool in body.get("tools") or [])
-        if declares and (body.get("generationConfig") or {}).get("responseMimeType") == "application/json":
+        json_type = (body.get("generationConfig") or {}).get("responseMimeType") == "application/json"
+        if declares and json_type and not re.match(r"gemini-([3-9]|\d\d)", call):
             message = "Function calling with a response mime type: 'application/json' is unsupported"
             return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         return None
