@@ -207,7 +207,8 @@ class Bridge(ProcessBound):
             caller = asyncio.current_task()
             if self.closed and caller is not None and not caller.cancelling():
                 raise self._closed_mid_call() from None  # the call was cancelled, not the caller's task
-            await _until_ended(ended, home)
+            if not ended.cancel():  # (cancelled, it had not begun, and will not: _start_task sees it)
+                await _until_ended(ended, home)
             raise
 
 
@@ -370,8 +371,12 @@ def _start_task(
 ) -> None:
     """On the home loop: run ``coro`` as a task whose outcome goes to ``fut``, the future its caller waits on
     in another thread, and cancel the task when that future is cancelled (the caller stopped waiting). ``ended``
-    is set once the task is over, however it ended (or at once, the call not begun): what a caller that stopped
-    waiting waits for, the call's unwinding (its record, its reservation given back) being done by then."""
+    is running once the task has begun (a caller that stopped waiting before cancels it instead, and the call is
+    not begun), and set once the task is over, however it ended: what a caller that stopped waiting once the call
+    had begun waits for, the call's unwinding (its record, its reservation given back) being done by then."""
+    if ended is not None and not ended.set_running_or_notify_cancel():  # (atomic with the caller's cancel())
+        coro.close()
+        return
     if fut.cancelled():  # the caller stopped waiting before the call began: nothing is sent
         coro.close()
         if ended is not None:
@@ -414,6 +419,8 @@ def _settle(fut: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> Non
 #: the most a caller that cancelled an async call waits for the call to stop on the home loop (it records itself, and
 #: gives its reservation back, within the ledger's lock timeout of 30 s): past it, the caller goes on all the same
 UNWIND_WAIT_SECONDS = 60.0
+#: how often that wait looks whether the home loop has closed, the call's end then never to be said
+_LOOK_AGAIN_SECONDS = 0.5
 
 
 async def _until_ended(ended: concurrent.futures.Future[None], home: asyncio.AbstractEventLoop) -> None:
@@ -430,7 +437,7 @@ async def _until_ended(ended: concurrent.futures.Future[None], home: asyncio.Abs
     while not waited.done() and not home.is_closed() and (left := until - loop.time()) > 0:
         with anyio.CancelScope(shield=True):  # (anyio's scopes deliver no cancellation within a shielded one)
             try:
-                await asyncio.wait({waited}, timeout=left)
+                await asyncio.wait({waited}, timeout=min(left, _LOOK_AGAIN_SECONDS))  # (a loop closed meanwhile)
             except asyncio.CancelledError:  # asyncio's own (task.cancel(), a timeout): once, and the wait goes on
                 continue
     if not waited.done():
