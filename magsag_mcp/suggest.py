@@ -192,7 +192,9 @@ def _unbounded(key: object) -> bool:
 
 
 def _quoted(key: object) -> str:
-    return f"a key of {len(key):,} characters" if isinstance(key, str) and _unbounded(key) else repr(key)
+    from .text import of_length
+
+    return f"a key {of_length(key)}" if isinstance(key, str) and _unbounded(key) else repr(key)
 
 
 def unknown_field(model: type[Any], loc: Sequence[Any]) -> str:

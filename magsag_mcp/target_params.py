@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .predictions import check_prediction
+from .text import of_length
 
 #: request fields the router writes itself. Params pass extra vendor fields (top_p, seed, ...) through;
 #: they must not replace these, or the vendor would get a model, an output limit or a fan-out (n) that
@@ -83,7 +84,7 @@ def _quoted(value: Any) -> str:
     if len(shown) <= QUOTED_AT_MOST:
         return shown
     if isinstance(value, str):
-        return f"of {len(value):,} characters"
+        return of_length(value)
     return f"(a {type(value).__name__} of {len(shown):,} characters as written)"
 
 

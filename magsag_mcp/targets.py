@@ -17,7 +17,7 @@ from .errors import ConfigError, redact
 from .predictions import refuse_unsent_prediction
 from .redaction import holds_secret, register_call_secret, register_secret
 from .target_params import API_CHOICES, ROUTER_FIELDS, UNPRICED_PARAMS, _check_params, speed_refused
-from .text import MODEL_MAX, URL_MAX
+from .text import MODEL_MAX, URL_MAX, of_length
 from .types import _CREDENTIAL_PARAM, Target, _without_credentials, shown_params
 
 __all__ = [
@@ -141,7 +141,7 @@ def _check_printable(model: str) -> None:
     unquoted, which would go to the vendor and into every record of the call."""
     if len(model) > MODEL_MAX:
         raise ConfigError(
-            f"model of {len(model):,} characters: a model's name is at most {MODEL_MAX}; write the model's name as its "
+            f"model {of_length(model)}: a model's name is at most {MODEL_MAX}; write the model's name as its "
             "vendor gives it, e.g. 'gpt-4o' or 'llama3.1:70b'",
             max_length=MODEL_MAX,
         )
@@ -273,7 +273,7 @@ def check_base_url_length(base_url: str) -> None:
     server, :mod:`.route_resolution`)."""
     if len(base_url) > URL_MAX:
         raise ConfigError(
-            f"base_url of {len(base_url):,} characters: a base URL is at most {URL_MAX}; give the server's address "
+            f"base_url {of_length(base_url)}: a base URL is at most {URL_MAX}; give the server's address "
             "and its API's path, e.g. http://localhost:11434",
             max_length=URL_MAX,
         )

@@ -181,10 +181,26 @@ def _shaped(char: str) -> bool:
     ) or char in "\ufe0e\ufe0f"  # (a joiner after an emoji's selector: 🏳️‍🌈)
 
 
+def of_length(value: str) -> str:
+    """``of 1,000,000 characters``: how every message, log line and result names a caller's text too long to quote
+    (a name, a key, a model, a time zone), after the noun that says what it is ("unknown provider of ...", "a key
+    of ..."). One phrase from one place: the tool errors, the trace and summarize_usage's notes said "a name of",
+    "a key of" and "model of" for the same thing."""
+    return f"of {len(value):,} characters"
+
+
 def shown_name(value: str) -> str:
-    """``value`` as a message quotes a name a caller gave: its repr, or its length alone when it is longer than
-    any name can be (a megabyte of skill id was echoed whole in its error, and in the ledger's record of it)."""
-    return repr(value) if len(value) <= NAME_MAX else f"of {len(value):,} characters"
+    """``value`` as a message quotes a name a caller gave: its repr, or its length alone (:func:`of_length`) when it
+    is longer than any name can be (a megabyte of skill id was echoed whole in its error, and in the ledger's record
+    of it)."""
+    return repr(value) if len(value) <= NAME_MAX else of_length(value)
+
+
+def shown_key(key: str) -> str:
+    """A key a caller wrote (of an argument, a param, a payload) as a result or a log line shows it: as written, or
+    past :data:`NAME_MAX` characters ``(a key of 1,000,000 characters)`` (:func:`of_length`), as no field of any
+    API is named near as long."""
+    return key if len(key) <= NAME_MAX else f"(a key {of_length(key)})"
 
 
 def check_name(value: Any, where: str, *, recorded: bool = True) -> None:

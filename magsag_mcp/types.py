@@ -305,8 +305,24 @@ def shown_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """``params`` for output: the value of each credential param (``api_key``, ``gateway_auth``...) is ``[REDACTED]``,
     at any depth, as :func:`~magsag_mcp.targets.parse_target` registers them ("all under one" included). Masked at the
     top only, a short one under another param (``{gateway: {password: letmein}}``), too short to be told from a
-    setting and so not known to redact(), was shown whole in traces and explain_route."""
-    return {str(k): "[REDACTED]" if _CREDENTIAL_PARAM.search(str(k)) else _shown_value(v) for k, v in params.items()}
+    setting and so not known to redact(), was shown whole in traces and explain_route.
+
+    A key longer than any name (params are free-form: a caller's key may be a megabyte) is said by its length
+    (:func:`~magsag_mcp.text.shown_key`), as every other over-long text a caller sent is: written whole, it was
+    every call's trace. Two such keys of one length are told apart by their order (``#2``)."""
+    from .text import shown_key
+
+    shown: dict[str, Any] = {}
+    for k, v in params.items():
+        name = str(k)
+        label = shown_key(name)
+        if label in shown:  # two over-long keys of one length
+            n = 2
+            while f"{label[:-1]}, #{n})" in shown:
+                n += 1
+            label = f"{label[:-1]}, #{n})"
+        shown[label] = "[REDACTED]" if _CREDENTIAL_PARAM.search(name) else _shown_value(v)
+    return shown
 
 
 def _shown_value(value: Any) -> Any:

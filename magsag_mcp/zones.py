@@ -38,11 +38,11 @@ def is_utc(name: str) -> bool:
 def zone_problem(name: str) -> str | None:
     """What is wrong with ``name`` as a time zone to count days in, with the fix; None if it is an IANA zone."""
     from .suggest import zone_hint
-    from .text import NAME_MAX
+    from .text import NAME_MAX, of_length
 
     use = "use an IANA name such as 'UTC' or 'Europe/Berlin'"
     if len(name) > NAME_MAX:  # no zone's name is near as long: quoted, a megabyte sent was the error's (and log's) text
-        return f"unknown time zone of {len(name):,} characters; {use}"
+        return f"unknown time zone {of_length(name)}; {use}"
     folded = name.strip().casefold()
     if folded in _MACHINE_NAMES:
         return f"time zone {name!r} {_MACHINE_NAMES[folded]}; {use}, the zone whose days you mean"

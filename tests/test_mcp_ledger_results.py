@@ -181,7 +181,7 @@ async def test_a_model_filter_longer_than_a_name_is_named_by_its_length_not_echo
         summary = await client.call_tool("summarize_usage", {"filters": {"model": pasted}})
         (said,) = summary.structured_content["notes"]
         page = await client.call_tool("query_runs", {"filters": {"model": pasted}})
-    assert "x" * 600 not in said and f"a name of {len(pasted):,} characters" in said
+    assert "x" * 600 not in said and f"recorded for model of {len(pasted):,} characters;" in said
     assert page.structured_content["notes"] == [said]
 
 
@@ -208,3 +208,23 @@ async def test_a_filter_longer_than_any_name_comes_back_in_period_filters_by_its
     longest = "m" * 512
     with Magsag(catalog=CATALOG, env={"MAGSAG_PROVIDER": "fake", "MAGSAG_DB": str(db)}) as mg:
         assert mg.summarize(model=longest)["period"]["filters"] == {"model": longest}
+
+
+async def test_every_filter_longer_than_a_name_is_said_in_the_notes_in_one_phrase(tmp_path: Path):
+    """The notes said a model filter too long to quote was "a name of N characters", an agent, provider or skill
+    "a key of N characters": one phrase now (text.of_length), after the filter's name, as the run id's is."""
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    db = tmp_path / "ledger.db"
+    pasted = "x" * 5000
+    async with Client(build_server(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        args = {"skill_id": "skill.analysis", "payload": {"data": "x"}}
+        assert not (await client.call_tool("invoke_skill", args)).is_error
+        for column in ("model", "provider", "skill", "agent"):
+            summary = await client.call_tool("summarize_usage", {"filters": {column: pasted}})
+            (said,) = summary.structured_content["notes"]
+            assert f" recorded for {column} of 5,000 characters; its {column}s: " in said, said
+        summary = await client.call_tool("summarize_usage", {"filters": {"run_id": pasted}})
+        assert summary.structured_content["notes"][0].startswith("no run in this ledger has the id of 5,000 characters")

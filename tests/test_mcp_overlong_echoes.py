@@ -51,7 +51,7 @@ async def test_an_argument_name_longer_than_any_is_said_by_its_length(
     with caplog.at_level(logging.INFO, logger="magsag_mcp"):
         err = error_of(await client.call_tool(tool, arguments))
     assert err["type"] == "invalid_arguments"
-    assert f"unknown argument{where}, a name of 100,000 characters (" in err["message"], err["message"][:300]
+    assert f"unknown argument of 100,000 characters{where} (" in err["message"], err["message"][:300]
     assert accepted in err["message"]  # what it takes, as for a misspelt name
     _said_short(err, caplog)
 
@@ -127,3 +127,29 @@ async def test_a_gateway_base_url_with_a_long_path_is_taken(client: Client):
     result = await client.call_tool("explain_route", {**CALL, "model_config": {"provider": "local", "base_url": url}})
     assert not result.is_error, result.content[0].text
     assert {t["base_url"] for t in result.structured_content["targets"]} == {url}
+
+
+@pytest.mark.parametrize("tool", ["invoke_skill", "explain_route"])
+async def test_a_params_key_longer_than_any_name_is_said_by_its_length_in_the_trace(client: Client, tool: str):
+    # model_config.params is free-form (a vendor's own fields pass through), but a megabyte sent as one of its keys
+    # came back whole in the result's trace.candidates (explain_route's targets), at every call
+    params = {LONG: 1, "seed": 7}
+    settings = {"model": "fake:echo", "params": params}
+    result = await client.call_tool(tool, {**CALL, "model_config": settings})
+    assert not result.is_error, result.content[0].text[:300]
+    shown = result.structured_content
+    (target,) = shown["trace"]["candidates"] if tool == "invoke_skill" else shown["targets"]
+    assert target["params"] == {"(a key of 100,000 characters)": 1, "seed": 7}
+    assert LONG[:300] not in result.content[0].text and len(result.content[0].text) < 20_000
+
+
+def test_two_params_keys_of_one_long_length_are_both_shown():
+    from magsag_mcp.types import shown_params
+
+    other = "ö" * 100_000
+    shown = shown_params({LONG: 1, other: {LONG: 3}, "api_key" + "k" * 300: "sk-none"})
+    assert shown == {
+        "(a key of 100,000 characters)": 1,
+        "(a key of 100,000 characters, #2)": {"(a key of 100,000 characters)": 3},
+        "(a key of 307 characters)": "[REDACTED]",  # a credential's param still, however long its name
+    }

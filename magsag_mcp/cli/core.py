@@ -45,7 +45,9 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
             if key in seen:
                 break
             seen.add(key)
-        named = repr(key) if len(key) <= 100 else f"of {len(key)} characters"
+        from ..text import of_length
+
+        named = repr(key) if len(key) <= 100 else of_length(key)
         raise InputError(f"{what} holds the key {named} twice (JSON keeps only the last): write it once")
 
     def constant(literal: str) -> Any:  # NaN, Infinity, -Infinity: Python's json takes them, RFC 8259 does not

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..redaction import redact
-from ..text import NAME_MAX, shown_name
+from ..text import NAME_MAX, of_length, shown_name
 from .run_scope import RunSpend, run_spend_in
 
 if TYPE_CHECKING:
@@ -226,8 +226,6 @@ class LedgerReports:
         or an empty page). ``agent``, ``run`` and ``names`` say whether the read matched anything for those
         filters: then nothing is looked up. The names are as recorded (callers chose them): a terminal must
         escape them."""
-        from ..suggest import named
-
         notes: list[str] = []
         pruned = await self.pruned_note(None if filters is None else filters.since)
         if pruned is not None:
@@ -247,7 +245,7 @@ class LedgerReports:
                 in_flight_said = True
             elif filters.agent not in known:
                 notes.append(
-                    f"no run in this ledger was recorded for agent {named([filters.agent], known)}; "
+                    f"no run in this ledger was recorded for agent {_filter_named(filters.agent, known)}; "
                     f"its agents: {_listed(known)}"
                 )
         if filters.run_id is not None and not run and not await self.run_recorded(filters.run_id):
@@ -278,7 +276,7 @@ class LedgerReports:
             if value not in known:
                 # a model is told the one it nearly is by the rule every refusal of one uses (another case, a dated
                 # snapshot, 85% alike): 60% alike, gpt-4o-mini was asked "did you mean 'gpt-4o'?", another model
-                shown = _model_named(value, known) if column == "model" else named([value], known)
+                shown = _model_named(value, known) if column == "model" else _filter_named(value, known)
                 notes.append(
                     f"no call in this ledger was recorded for {column} {shown}; its {column}s: {_listed(known)}"
                 )
@@ -478,16 +476,25 @@ def _since_as_seconds_span(since: Since) -> str | None:
     )
 
 
+def _filter_named(value: str, known: list[str]) -> str:
+    """``'ana' (did you mean 'anna'?)``: a filter with the recorded name it nearly is; one longer than any name by its
+    length (:func:`~..text.shown_name`), as the model's is: "recorded for agent of 1,000 characters", not "agent a key
+    of ..." beside "model a name of ..."."""
+    from ..suggest import named
+
+    return shown_name(value) if len(value) > NAME_MAX else named([value], known)
+
+
 def _model_named(value: str, known: list[str]) -> str:
     """``'GPT-4o' (did you mean 'gpt-4o'?)``: a model filter with the recorded model it nearly is, if one is. One
-    longer than any model name is named by its length, as :func:`~..suggest.named` names the other filters: a
+    longer than any model name is named by its length (:func:`~..text.of_length`), as the other filters are: a
     document or a key pasted as the model is not quoted back whole."""
     from ..governance.model_patterns import nearest_model
     from ..rates import bare_model
     from ..text import MODEL_MAX
 
     if len(value) > MODEL_MAX:
-        return f"a name of {len(value):,} characters"
+        return of_length(value)
     # Gemini's resource name (models/gemini-1.5-pro) is recorded as the model it names
     bare = bare_model("google", value)
     close = bare if bare != value and bare in known else nearest_model(value, known)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import redact
 from ..suggest import status_word
 from ..suggest import vendor_parameter_hint as vendor_parameter_hint  # (the tools' models import it from here)
-from ..text import NAME_MAX
+from ..text import NAME_MAX, of_length, shown_key
 
 #: pydantic's error types that mean "the value has the wrong JSON type", with what was expected
 _EXPECTED = {
@@ -85,7 +85,7 @@ def explain(tool: str, exc: ValidationError, args: type[BaseModel], skill_fields
 def shown_place(loc: list[str]) -> str:
     """The dotted place of an argument, as the server's log names it: a name longer than any argument's by its
     length (a key the caller sent may be a megabyte long)."""
-    return ".".join(part if len(part) <= NAME_MAX else f"({len(part):,} characters)" for part in loc)
+    return ".".join(shown_key(part) for part in loc)
 
 
 def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_fields: Collection[str] = ()) -> str:
@@ -99,7 +99,7 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
             # sent as a key was the error's text, and the server log's
             inside = f" in {'.'.join(loc[:-1])}" if len(loc) > 1 else ""
             accepted = f"accepted here: {', '.join(known)}" if known else "nothing is accepted here"
-            return f"unknown argument{inside}, a name of {len(loc[-1]):,} characters ({accepted})"
+            return f"unknown argument {of_length(loc[-1])}{inside} ({accepted})"
         home = _home(model, loc[-1]) if model is not None else None
         outer = _model_at(args, loc[:-2]) if len(loc) > 1 else None
         close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)

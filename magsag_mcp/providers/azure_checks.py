@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ProviderError
+from ..text import of_length
 from ..types import Target
 from .azure_versions import DEFAULT_AZURE_API_VERSION
 from .base_urls import _base_url_problem
@@ -128,7 +129,7 @@ def unused_deployment(endpoint: AzureEndpoint) -> str | None:
     model = (endpoint.env.get("MAGSAG_MODEL") or "").strip()
     if model == f"azure:{name}" or (model == name and (endpoint.env.get("MAGSAG_PROVIDER") or "").strip() == "azure"):
         return None
-    shown = repr(name) if len(name) <= 64 else f"of a name of {len(name)} characters"
+    shown = repr(name) if len(name) <= 64 else of_length(name)
     return (
         f"azure: AZURE_OPENAI_ENDPOINT is the Target URI of the deployment {shown}, whose path is dropped (the "
         "endpoint is the resource's root; a call's deployment is its target's model), so calls go to it only where "
