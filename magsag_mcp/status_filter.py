@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 #: the statuses a run is recorded with, in the order a refusal lists them
 RUN_STATUSES = ("ok", "error", "policy_denied", "budget_exceeded", "cancelled", "running")
@@ -20,8 +20,26 @@ def _recorded_status(value: Any) -> Any:
     return value
 
 
+def _any_case(word: str) -> str:
+    """``[oO][kK]``: ``word`` in any case, for a JSON Schema pattern (ECMA-262 has no inline flag a client's
+    validator is sure to take, so each letter is its pair)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+#: what the published schemas say a status is: any of :data:`RUN_STATUSES` in any case, as :func:`_recorded_status`
+#: takes it. An enum of the lower-case names told a client that checks its arguments against the schema to refuse
+#: ``OK``, which the server takes
+STATUS_PATTERN = "^(?:" + "|".join(_any_case(s) for s in RUN_STATUSES) + ")$"
+
+#: the statuses as a description lists them, the schema's pattern being no list a reader (or a model) reads easily
+STATUSES_LISTED = ", ".join(RUN_STATUSES[:-1]) + f" or {RUN_STATUSES[-1]}, any case"
+
 StatusFilter = Annotated[
-    Literal["ok", "error", "policy_denied", "budget_exceeded", "cancelled", "running"] | None,
+    Annotated[
+        Literal["ok", "error", "policy_denied", "budget_exceeded", "cancelled", "running"],
+        WithJsonSchema({"type": "string", "pattern": STATUS_PATTERN}),
+    ]
+    | None,
     BeforeValidator(_recorded_status),
 ]
 

@@ -386,3 +386,20 @@ async def test_a_run_of_several_skills_is_described_where_its_skill_is_null(tmp_
     assert "null" in described and "more than one skill" in described and "attempts" in described
     run_hit = tools["search_usage"].output_schema["$defs"]["RunHitOut"]["properties"]["skill"]
     assert "more than one skill" in run_hit["description"]
+
+
+async def test_the_status_filter_s_schema_takes_what_the_server_takes_in_any_case(tools):
+    # The server takes a run status in any case (status_filter.py), but the schema published an enum of the lower
+    # case names alone: a client that checks its arguments against the schema refused "OK" before sending it
+    from magsag_mcp.status_filter import RUN_STATUSES
+
+    for name in ("summarize_usage", "daily_usage", "query_runs"):
+        schema = tools[name].input_schema
+        status = schema["properties"]["filters"]["properties"]["status"]
+        assert "enum" not in status
+        assert all(s in status["description"] for s in RUN_STATUSES) and "any case" in status["description"]
+        check = jsonschema.Draft202012Validator(schema)
+        for given in ("ok", "OK", "Error", "POLICY_DENIED", "Cancelled", "running"):
+            assert check.is_valid({"filters": {"status": given}}), given
+        for given in ("okay", "errors", "", "ok ", "policy-denied", "canceled"):
+            assert not check.is_valid({"filters": {"status": given}}), given

@@ -16,7 +16,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..status_filter import StatusFilter
+from ..status_filter import STATUSES_LISTED, StatusFilter
 from ..text import NAME_MAX
 from .call_models import CacheExplainedOut as CacheExplainedOut
 from .call_models import CandidateOut as CandidateOut
@@ -314,7 +314,7 @@ class UsageFiltersArg(_In):
     model: str | None = Field(None, description="a model (gpt-4o) or a target (openai:gpt-4o: that provider's only)")
     provider: str | None = Field(None, description="a provider or an alias, any case (gemini is google)")
     status: StatusFilter = Field(
-        None, description="the runs of this status, any case, and their calls (running: not ended yet)"
+        None, description=f"the runs of this status ({STATUSES_LISTED}) and their calls (running: not ended yet)"
     )
     # strict: a boolean is no time (lax, true was the number 1: 1970-01-01T00:00:01)
     since: str | StrictFloat | None = Field(None, description=f"from this time on: {TIMES}")
