@@ -260,3 +260,16 @@ def test_a_naive_datetime_at_the_calendars_edge_is_refused_as_beyond_any_ledger_
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_the_filters_reading_a_read_only_ledger_s_dead_calls_are_named_for_them_and_the_old_name_still_works():
+    # with_errored_runs set more than the errored runs (the runs dead calls add a call to, those they make a filter
+    # select): it is with_dead_calls now, and the old name, a public class's method, still works with a warning
+    given = UsageFilters(status="error", agent="ana")
+    named = {"agent": ("r3",)}
+    read = given.with_dead_calls(("r1",), ("r2",), named)
+    assert (read._errored_runs, read._called_runs, dict(read._named_runs)) == (("r1",), ("r2",), named)
+    assert read.model_dump() == given.model_dump() and given._errored_runs == ()  # a copy; the filters unchanged
+    with pytest.warns(DeprecationWarning, match="with_dead_calls"):
+        old = given.with_errored_runs(("r1",), ("r2",), named)
+    assert (old._errored_runs, old._called_runs, dict(old._named_runs)) == (("r1",), ("r2",), named)

@@ -113,15 +113,31 @@ class UsageFilters(BaseModel):
     def caller_names(self) -> Mapping[str, str]:
         return self._names
 
+    def with_dead_calls(
+        self, errored: tuple[str, ...], called: tuple[str, ...] = (), named: Mapping[str, tuple[str, ...]] | None = None
+    ) -> UsageFilters:
+        """These filters selecting as if a read-only ledger's dead calls were recorded (see dead_runs.py), as a
+        writable read would: a status filter reading the runs ``errored`` as 'error' (:attr:`_errored_runs`), a
+        window reading the runs ``called`` as runs that called within it (:attr:`_called_runs`), and a filter on runs
+        by agent, skill, model, provider or until selecting the runs ``named`` by it too (:attr:`_named_runs`).
+        (Named ``with_errored_runs`` until 2026-12: it was more than the errored runs.)"""
+        out = self.model_copy()
+        out._errored_runs, out._called_runs, out._named_runs = errored, called, dict(named or {})
+        return out
+
     def with_errored_runs(
         self, runs: tuple[str, ...], called: tuple[str, ...] = (), named: Mapping[str, tuple[str, ...]] | None = None
     ) -> UsageFilters:
-        """These filters, a status filter reading ``runs`` as 'error' (see :attr:`_errored_runs`), a window
-        reading the runs ``called`` as runs that called within it (:attr:`_called_runs`), and a filter on runs by
-        agent, skill, model, provider or until selecting the runs ``named`` by it too (:attr:`_named_runs`)."""
-        out = self.model_copy()
-        out._errored_runs, out._called_runs, out._named_runs = runs, called, dict(named or {})
-        return out
+        """:meth:`with_dead_calls`'s former name, kept working for code that called it (a public class's method)."""
+        import warnings
+
+        warnings.warn(
+            "UsageFilters.with_errored_runs is now with_dead_calls (it reads every dead call, not only the errored "
+            "runs); call that",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.with_dead_calls(runs, called, named)
 
     @field_validator("agent", "run_id", "skill", "model", "provider", "since", "until")
     @classmethod

@@ -163,7 +163,7 @@ async def summarize(
         # 'error' as errors
         dead = dead_calls(conn, fixed_as_given, now) if ledger.read_only else None
         runs = runs_as_recorded(conn, dead.calls) if dead is not None else None
-        fixed = fixed_as_given if not runs else fixed_as_given.with_errored_runs(errored_runs(runs))
+        fixed = fixed_as_given if not runs else fixed_as_given.with_dead_calls(errored_runs(runs))
         rows = _rollup_rows(conn, fixed)
         if dead is not None:
             rows += dead.rows

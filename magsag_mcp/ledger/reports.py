@@ -89,7 +89,7 @@ class LedgerReports:
             # status filter reading the runs they turn to 'error' as errors
             dead = dead_calls(conn, fixed, now)
             errored = errored_runs(runs_as_recorded(conn, dead.calls)) if dead.calls else ()
-            return agent_days(conn, fixed.with_errored_runs(errored) if errored else fixed, zone, dead)
+            return agent_days(conn, fixed.with_dead_calls(errored) if errored else fixed, zone, dead)
 
         return await self.read(q)
 

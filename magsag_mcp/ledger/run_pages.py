@@ -154,7 +154,7 @@ async def query_runs_page(
         selecting = f
         if dead:
             errored, called, named = errored_runs(dead), called_within_window(dead, f), selected_by_name(dead, f)
-            selecting = f.with_errored_runs(errored, called, named) if errored or called or named else f
+            selecting = f.with_dead_calls(errored, called, named) if errored or called or named else f
         runs = page_rows(
             conn,
             selecting,
