@@ -199,8 +199,10 @@ def _check_env_model_case(
     from .rates import bare_model
 
     written = model.strip()
-    # its prefix kept (openai:GPT-4o: openai:gpt-4o), before a name of another length too (Claude-3-5-Sonet)
-    fixed = written[: len(written) - len(bare_model(target.provider, target.model.strip()))] + meant
+    # its prefix kept (openai:GPT-4o: openai:gpt-4o), before a name of another length too (Claude-3-5-Sonet), in lower
+    # case: a provider's name and its aliases are taken in any case, but written so nowhere (OpenAI:GPT-4o was told
+    # "set MAGSAG_MODEL=OpenAI:gpt-4o")
+    fixed = written[: len(written) - len(bare_model(target.provider, target.model.strip()))].lower() + meant
     raise ConfigError(
         f"MAGSAG_MODEL={model!r} is no {target.provider} model: {target.provider}'s API takes model names as written, "
         f"case by case; set MAGSAG_MODEL={fixed}",
