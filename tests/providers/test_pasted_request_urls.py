@@ -131,6 +131,31 @@ def test_a_version_the_request_path_begins_with_is_refused_in_the_base_url(make,
 
 
 @pytest.mark.parametrize(
+    "make, variable, model, written, version, own",
+    [
+        (GeminiProvider, "GEMINI_BASE_URL", "gemini-1.5-pro", "https://generativelanguage.googleapis.com/v1", "/v1", "/v1beta"),
+        (GeminiProvider, "GEMINI_BASE_URL", "gemini-1.5-pro", "https://generativelanguage.googleapis.com/v1alpha/", "/v1alpha", "/v1beta"),
+        (AnthropicProvider, "ANTHROPIC_BASE_URL", "claude-3-5-sonnet-20241022", "https://proxy.example.com/v2", "/v2", "/v1"),
+    ],
+)  # fmt: skip
+def test_another_api_version_at_the_end_of_the_base_url_is_refused_naming_the_one_magsag_adds(
+    make, variable, model, written, version, own
+):
+    # GEMINI_BASE_URL=https://generativelanguage.googleapis.com/v1 (Gemini's stable API, as some of Google's pages
+    # write it) was taken: every request went to /v1/v1beta/models/..., a 404 said as model_not_found, and doctor said
+    # "ready". magsag calls v1beta and adds it itself, as it adds the version it refused written twice
+    keys = {"ANTHROPIC_API_KEY": KEY, "GEMINI_API_KEY": KEY}
+    provider = make({**keys, variable: written}, Transport())
+    reason = provider.unavailable(Target(provider.name, model)) or ""
+    assert (
+        f"the base URL ends with {version}, an API version, and magsag adds the one it calls ({own}) to each "
+        f"request's path itself (it would go to ...{version}{own}/...); set its base URL ({variable}) to e.g. "
+        f"{provider.endpoint.base_url_example}"
+    ) in reason, reason
+    assert provider.setting_problem() == f"{provider.name}: {reason.split(': ', 1)[1]}"  # magsag doctor's
+
+
+@pytest.mark.parametrize(
     "make, variable, model, written",
     [
         (AnthropicProvider, "ANTHROPIC_BASE_URL", "claude-3-5-sonnet-20241022", "https://api.anthropic.com"),
@@ -314,3 +339,27 @@ def test_a_whole_azure_request_url_as_the_endpoint_is_told_the_resource_root_to_
     # registered as that call's secret, which outside a call's scope stayed known to every later test in this thread)
     called = call_scoped(provider.unavailable)(Target("azure", "gpt-4o", pasted)) or ""
     assert called.startswith("azure: the target's base_url is a whole request URL"), called
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "https://gw.example.com/v1/completions",
+        "https://res.services.ai.azure.com/models/chat/completions",  # even an Azure host's: compat calls it as given
+        "https://gw.example.com/openai/deployments/gpt4/completions",
+    ],
+)
+def test_a_compat_endpoint_ending_with_a_request_path_is_never_told_azures_fix(pasted):
+    # The check of a whole Azure request URL (azure_checks.pasted_request_url: /completions, /models/chat/completions)
+    # is Azure's endpoint's alone: a compat gateway's URL ending with /completions is told the generic fix, never to
+    # set AZURE_OPENAI_ENDPOINT or an api-version, whether the URL is its variable's or a call's
+    env = {"MAGSAG_COMPAT_API_KEY": KEY, "MAGSAG_COMPAT_BASE_URL": pasted}
+    provider = CompatProvider(env, Transport())
+    reasons = [
+        provider.unavailable(Target("compat", "m")) or "",
+        provider.setting_problem() or "",
+        call_scoped(provider.unavailable)(Target("compat", "m", pasted)) or "",
+    ]
+    for reason in reasons:
+        assert "a request's own path" in reason and "to e.g. https://host/v1, the part before that path" in reason
+        assert "azure" not in reason.lower().replace(".azure.com", "") and "api-version" not in reason, reason
