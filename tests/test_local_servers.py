@@ -240,6 +240,31 @@ async def test_a_base_url_without_either_api_is_a_configuration_error(serve, tra
 
 
 @pytest.mark.parametrize(
+    ("settings", "given", "source"),
+    [({}, "{root}/api", "the target's base_url"), ({"MAGSAG_LOCAL_LLM_BASE_URL": "{root}/api/"}, None, None)],
+)
+async def test_a_base_url_at_ollamas_own_api_root_is_told_its_openai_api_below_v1(
+    serve, transport: Transport, settings, given, source
+):
+    # Ollama's native API root (http://host:11434/api, as its docs write it) is no OpenAI API: both APIs answered 404,
+    # and the fix named the servers' usual bases, not that /api is Ollama's own API and /v1 on the same host its
+    # OpenAI one. (OLLAMA_BASE_URL=.../api is read as the server's root already; /api may be another server's OpenAI
+    # API, Open WebUI's, so it is taken, and told only when nothing answers there.)
+    ollama_404 = answer(404, "404 page not found", "text/plain")
+    server = await serve({"/api/responses": ollama_404, "/api/chat/completions": ollama_404})
+    root = str(server.url).rstrip("/")
+    provider = LocalProvider({k: v.format(root=root) for k, v in settings.items()}, transport)
+    target = Target("local", "llama3.1:70b", base_url=given.format(root=root) if given else None)
+    with pytest.raises(E.NotConfiguredError) as info:
+        await provider.complete(ask(), target)
+    source = source or "MAGSAG_LOCAL_LLM_BASE_URL"
+    assert info.value.message.endswith(
+        "(HTTP 404 for both); the base URL ends with /api, the root of Ollama's own API, which magsag does not call: "
+        f"Ollama serves the OpenAI API below /v1, so set {source} to {root}/v1"
+    ), info.value.message
+
+
+@pytest.mark.parametrize(
     "message",
     ['model "llama3.1:70b" not found, try pulling it first', "No models loaded. Please load a model first."],
 )

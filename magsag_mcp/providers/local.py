@@ -377,10 +377,21 @@ class LocalProvider(RefusedSettings):
         )
         if chat.status is not None and 200 <= chat.status < 300:
             said += f": {chat.message.split(': HTTP 200: ', 1)[-1][:120]}"
+        source = self.endpoint.base_url_source(target)
+        fix = (
+            f"set {source} to its OpenAI API, e.g. http://localhost:11434/v1 for Ollama, http://host:8000/v1 for vLLM "
+            "or http://localhost:1234/v1 for LM Studio"
+        )
+        shown = redact(_shown(base))
+        if shown.rstrip("/").lower().endswith("/api"):
+            # Ollama's own API's root, as its docs write it (http://localhost:11434/api): its OpenAI API is below /v1
+            # on the same host. Taken as given (/api is Open WebUI's OpenAI API), told so only when nothing is there
+            fix = (
+                "the base URL ends with /api, the root of Ollama's own API, which magsag does not call: Ollama serves "
+                f"the OpenAI API below /v1, so set {source} to {shown.rstrip('/')[:-4]}/v1"
+            )
         return NotConfiguredError(
-            f"local: the server at {redact(_shown(base))} has neither /responses nor /chat/completions ({said}); set "
-            f"{self.endpoint.base_url_source(target)} to its OpenAI API, e.g. http://localhost:11434/v1 for Ollama, "
-            "http://host:8000/v1 for vLLM or http://localhost:1234/v1 for LM Studio",
+            f"local: the server at {shown} has neither /responses nor /chat/completions ({said}); {fix}",
             provider=self.name,
             model=target.model,
             status=chat.status if chat.status is not None and chat.status >= 400 else None,

@@ -24,6 +24,8 @@ from .fakes import FakeOpenAI
 
 KEY = "test-key-not-real-0123456789"
 SERVER = "http://127.0.0.1:8000"
+GOOGLE = "https://generativelanguage.googleapis.com"
+PROXY = "https://proxy.example.com"
 
 
 @pytest.mark.parametrize(
@@ -133,11 +135,11 @@ def test_a_version_the_request_path_begins_with_is_refused_in_the_base_url(make,
 @pytest.mark.parametrize(
     "make, variable, model, written, version, own",
     [
-        (GeminiProvider, "GEMINI_BASE_URL", "gemini-1.5-pro", "https://generativelanguage.googleapis.com/v1", "/v1", "/v1beta"),
-        (GeminiProvider, "GEMINI_BASE_URL", "gemini-1.5-pro", "https://generativelanguage.googleapis.com/v1alpha/", "/v1alpha", "/v1beta"),
-        (AnthropicProvider, "ANTHROPIC_BASE_URL", "claude-3-5-sonnet-20241022", "https://proxy.example.com/v2", "/v2", "/v1"),
+        (GeminiProvider, "GEMINI_BASE_URL", "gemini-1.5-pro", f"{GOOGLE}/v1", "/v1", "/v1beta"),
+        (GeminiProvider, "GEMINI_BASE_URL", "gemini-1.5-pro", f"{GOOGLE}/v1alpha/", "/v1alpha", "/v1beta"),
+        (AnthropicProvider, "ANTHROPIC_BASE_URL", "claude-3-5-sonnet-20241022", f"{PROXY}/v2", "/v2", "/v1"),
     ],
-)  # fmt: skip
+)
 def test_another_api_version_at_the_end_of_the_base_url_is_refused_naming_the_one_magsag_adds(
     make, variable, model, written, version, own
 ):
