@@ -114,6 +114,36 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def too_late_to_stop() -> Iterator[None]:
+    """Ctrl-C (and SIGTERM, where it is taken as Ctrl-C) held off for the block, which reports work already done and
+    committed (``data prune``'s deleted records): a Ctrl-C landing as the prune finished made it exit 130, its report
+    printed or cut short, and a script read a prune that had deleted the records as one that stopped. The report is
+    printed whole and the command's own status stands. A write blocked on a pipe whose reader stopped is still ended
+    by the signal (:func:`writing_output` wraps this handler as any other): the report went nowhere then, which
+    :data:`output_given_up` says (exit status 130 or 143). Only the main thread sets handlers; a signal ignored or
+    left to the system's default (SIGTERM in a background job: the process ends) is left as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def held(signum: int, frame: FrameType | None) -> None:
+        return None  # (the work is done: nothing is left to stop)
+
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            previous[signum] = handler
+            signal.signal(signum, held)
+    try:
+        yield
+    finally:
+        for number, put_back in previous.items():
+            if signal.getsignal(number) is held:  # a handler set meanwhile (by whom?) is left to it
+                signal.signal(number, put_back)
+
+
 def exit_status() -> int:
     """The exit status of a process stopped by a signal: 143 for SIGTERM, 130 for Ctrl-C."""
     return 128 + (received or signal.SIGINT)

@@ -166,3 +166,33 @@ def test_a_prune_told_not_to_vacuum_leaves_the_file_its_size_and_says_how_to_shr
     assert free_pages() > 0  # deleted, not given back: new records reuse them
     assert main(["data", "prune", "--older-than", "90d"]) == 0
     assert free_pages() == 0 and "not vacuumed" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_ctrl_c_once_the_prune_is_done_leaves_its_report_whole_and_its_exit_status_0(
+    ledger_db, capsys, monkeypatch, when
+):
+    """Ctrl-C landing as the prune finished, as its report was printed, made it exit 130 (interrupted) with the report
+    printed or cut short: a script read a prune that had deleted the records, committed, as one that stopped. Once
+    the records are deleted it is too late to stop: the report is printed whole and the prune exits 0."""
+    import signal
+
+    from magsag_mcp import signals
+    from magsag_mcp.cli import data
+
+    printed = data.print_json
+
+    def print_json(report, **kwargs):
+        if when == "before":
+            signal.raise_signal(signal.SIGINT)
+        printed(report, **kwargs)
+        if when == "after":
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(data, "print_json", print_json)
+    monkeypatch.setattr(signals, "received", None)
+    assert main(["data", "prune", "--older-than", "90d"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["deleted"] == {"attempts": 1, "runs": 1, "events": 0, "answers": 0}
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler put back as it was
+    assert "Traceback" not in err

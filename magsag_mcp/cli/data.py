@@ -17,7 +17,7 @@ import anyio
 
 from ..errors import InputError, redact
 from ..ledger.filters import MAX_OFFSET
-from ..signals import stopped_by_sigterm
+from ..signals import stopped_by_sigterm, too_late_to_stop
 from . import CommandGroups, count, given, print_json
 from .csv_rows import _FORMULA_START as _FORMULA_START  # where callers have read them
 from .csv_rows import CSV_FIELDS as CSV_FIELDS
@@ -372,20 +372,23 @@ def _prune(args: argparse.Namespace) -> int:
 
     seconds = retention_seconds(args.older_than)  # refused before the ledger is opened
     counts = with_ledger(args, lambda ledger: ledger.prune(seconds, vacuum=not args.no_vacuum), writes=True)
-    print_json({"deleted": counts, "older_than": args.older_than})
-    if args.no_vacuum:
-        print(
-            "note: not vacuumed (--no-vacuum): new records reuse the space freed, but the file keeps its size; "
-            "to shrink it, run the prune again without --no-vacuum when few calls are being made",
-            file=sys.stderr,
-        )
-    if counts.get("vacuum") == 0:  # said, not left to a bare 0: the user pruned to free space
-        print(
-            "note: the records were deleted, and new ones reuse their space, but the ledger file was not shrunk: "
-            "its vacuum could not run (another process held the ledger, or the disk has no room for a copy of "
-            "it); run the prune again later, or after freeing some space, to shrink it",
-            file=sys.stderr,
-        )
+    # the records are deleted (each step committed) and the ledger closed: a Ctrl-C from here on stops nothing, and
+    # the report of what was deleted is printed whole, the prune's exit status 0 (not 130, "interrupted")
+    with too_late_to_stop():
+        print_json({"deleted": counts, "older_than": args.older_than})
+        if args.no_vacuum:
+            print(
+                "note: not vacuumed (--no-vacuum): new records reuse the space freed, but the file keeps its size; "
+                "to shrink it, run the prune again without --no-vacuum when few calls are being made",
+                file=sys.stderr,
+            )
+        if counts.get("vacuum") == 0:  # said, not left to a bare 0: the user pruned to free space
+            print(
+                "note: the records were deleted, and new ones reuse their space, but the ledger file was not shrunk: "
+                "its vacuum could not run (another process held the ledger, or the disk has no room for a copy of "
+                "it); run the prune again later, or after freeing some space, to shrink it",
+                file=sys.stderr,
+            )
     return 0
 
 
