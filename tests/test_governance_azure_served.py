@@ -101,3 +101,30 @@ def test_what_a_deployment_serves_is_checked_once_for_each_set_of_models_it_answ
     assert [policies.allowed(target, None)[3] for _ in range(2)] == ["served_model", "served_model"]
     assert len(worked_out) == 2
     assert policies.allowed(target, ["internal"])[3] == "served_model"  # (classes as a list: not kept, still checked)
+
+
+async def test_the_gate_says_it_judged_an_azure_deployment_by_its_name_not_by_the_model_that_served_it(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI
+):
+    # The deployment gpt-4o-mini served gpt-4o, which the policy forbids; the ledger, and so the summary, keeps the
+    # deployment's name, and `flow gate` said "gate: pass" alone, as though it had checked the model that served it.
+    from magsag_mcp.governance import load_policies
+    from magsag_mcp.governance.gate import check_summary_with_notes
+
+    policy(catalog_copy, "policies:\n  - name: small_models\n    allowed_models: [gpt-4o-mini, 'azure:prod-*']\n")
+    fake_openai.queue(*(R.reply("answer", usage=R.tokens(20, 5), model="gpt-4o-2024-08-06") for _ in range(2)))
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=azure_env(fake_openai)) as svc:
+        for deployment in ("gpt-4o-mini", "prod-chat"):
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": f"azure:{deployment}"}})
+        summary = await svc.summarize(UsageFilters())
+    assert summary["model_stats"]["gpt-4o-mini"]["providers"] == ["azure"]  # what served it, the summary cannot say
+    violations, notes = check_summary_with_notes(summary, load_policies(catalog_copy, env={}))
+    assert violations == []
+    [said] = [n for n in notes if "Azure deployment" in n]
+    assert said.startswith("small_models: Azure deployment 'gpt-4o-mini' passed allowed_models by name")
+    assert "the gate did not check it" in said and "magsag data query --provider azure --format csv" in said
+    # a deployment named for no model passes by the pattern naming it, the operator's explicit choice: not noted
+    assert "prod-chat" not in said
+    # nor is a vendor's own model, which is the model its name says
+    openai_row = {"model_stats": {"gpt-4o-mini": {**summary["model_stats"]["gpt-4o-mini"], "providers": ["openai"]}}}
+    assert not [n for n in check_summary_with_notes(openai_row, load_policies(catalog_copy, env={}))[1] if "Azure" in n]

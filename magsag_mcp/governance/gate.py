@@ -41,7 +41,9 @@ from ..types import Target
 from .gate_notes import (
     OLD_SUMMARY,
     add_note,
+    deployment_names_note,
     listed,
+    named_for_a_model,
     no_calls_note,
     note_narrowed,
     note_window_cut,
@@ -103,12 +105,15 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
         # "gate: pass" alone read as the spend checked: a CI job whose summarize read another ledger than the
         # server's (a mistyped or relative MAGSAG_DB) passed, summarize's own note left in another step's log
         add_note(notes, no_calls_note(summary))
+    by_name: dict[str, list[str]] = {}  # policy -> the Azure deployments it passed by their names
     for model, s in stats.items():
         for p in policies.policies:
             if p.allowed_models is None or not s.used:  # (a model a call left for another was called too)
                 continue
             if s.providers:  # summaries written by magsag say which providers served the model
                 ok = all(matches(p.allowed_models, Target(prov, model)) for prov in s.providers)
+                if ok and "azure" in s.providers and named_for_a_model(model):
+                    by_name.setdefault(p.name, []).append(model)
             elif served is not None:  # a summary of one provider's calls (its filters say which)
                 ok = matches(p.allowed_models, Target(served, model))
             else:
@@ -121,6 +126,8 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 )
                 why = _UNNAMED if model == "unknown" and via == ["unknown"] else ""
                 violations.append(f"{p.name}: model {model!r}{where} is not in allowed_models ({count}){why}")
+    for policy, deployments in by_name.items():
+        add_note(notes, deployment_names_note(policy, deployments))
     for p in policies.policies:
         t = p.thresholds
         if t is None:

@@ -179,6 +179,28 @@ def note_narrowed(notes: list[str], policy: str, t: Any, narrowed: dict[str, Any
         )
 
 
+def named_for_a_model(deployment: str) -> bool:
+    """Whether an Azure deployment's name reads as a model (``gpt-4o-mini``), which its operator may have pointed at
+    another; one named for none (``prod-chat``) passes a policy only by a pattern naming the deployment itself."""
+    from ..genai_rates import genai_model
+
+    return genai_model("azure", deployment) is not None
+
+
+def deployment_names_note(policy: str, deployments: list[str]) -> str:
+    """What the gate says of Azure deployments a policy's ``allowed_models`` passed by their names: a summary keeps the
+    deployment's name, the operator's choice, never the model its answers said served them, so "gate: pass" did not
+    check that model (an audit read it as checked)."""
+    names = ", ".join(repr(d) for d in deployments)
+    return (
+        f"{policy}: {'Azure deployment' if len(deployments) == 1 else 'Azure deployments'} {names} passed "
+        "allowed_models by name, and a deployment's name is its operator's choice: a summary does not show the model "
+        "that served its calls, so the gate did not check it; an answer that named another model says so in its "
+        "attempt's warnings ('azure:NAME answered as MODEL'): `magsag data query --provider azure --format csv` "
+        "lists them in its warnings column"
+    )
+
+
 def add_note(notes: list[str], note: str) -> None:
     """``note`` added to ``notes`` once: each policy's checks may say the same of the summary."""
     if note not in notes:
