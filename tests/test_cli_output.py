@@ -245,6 +245,14 @@ def test_the_gate_reads_a_summary_that_a_powershell_redirect_wrote_in_utf16(name
         (["flow", "summarize", "--outptu=s.json"], "magsag flow summarize", "did you mean --output?"),
         (["invoke", "skill.analysis", '{"data": "x"}'], "magsag invoke", "--payload"),
         (["data", "search", "--", "-429", "--limit", "1"], "magsag data search", "--limit before '--'"),
+        # another command's way to ask for an output format: said as this command's, where `--json` was offered
+        # `--since` (spelt alike) and `--format json` nothing
+        (["data", "query", "--json"], "magsag data query", "--json; did you mean --format json?"),
+        (["flow", "daily", "--csv"], "magsag flow daily", "--csv; did you mean --format csv?"),
+        (["flow", "daily", "--table"], "magsag flow daily", "did you mean --format csv or json?"),
+        (["budget", "--format", "json"], "magsag budget", "--format json; did you mean --json?"),
+        (["doctor", "--format=json"], "magsag doctor", "--format=json; did you mean --json?"),
+        (["flow", "summarize", "--json"], "magsag flow summarize", "--json; its output is JSON already: leave"),
     ],
 )
 def test_an_argument_a_command_does_not_take_is_named_with_that_commands_usage(capsys, argv, usage, hint):
