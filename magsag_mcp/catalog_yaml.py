@@ -144,6 +144,53 @@ def yaml_text(path: Path) -> str:
     return raw.decode(next((codec for bom, codec in BYTE_ORDER_MARKS if raw.startswith(bom)), "utf-8"))
 
 
+#: what YAML reads a plain value beginning with each of these as, where the value meant text
+_INDICATORS = {
+    "*": "an alias (a reference to an anchor, &name)",
+    "&": "an anchor (a name for the value after it)",
+    "@": "a character it reserves",
+    "`": "a character it reserves",
+}
+#: the value written from where its indicator stands: up to a space, a comma or a bracket closing a [list]
+_WRITTEN = re.compile(r"[^\s,\]}#]*")
+#: a comment after a value: " #" to the line's end
+_COMMENT = re.compile(r"\s+#")
+
+
+def _unquoted_indicator(exc: Any, text: str) -> str | None:
+    """What a value written unquoted with a character YAML reads otherwise at its start means, and the fix: a glob
+    for any provider (``- *:gpt-4o``), or every model (``allowed_models: [*]``), is read as an alias, refused with
+    "expected alphabetic or numeric character, but found ':'" and no word of why. None for any other error."""
+    problem = str(getattr(exc, "problem", "") or "")
+    context = str(getattr(exc, "context", "") or "")
+    if context in ("while scanning an alias", "while scanning an anchor"):
+        mark = getattr(exc, "context_mark", None)
+    elif problem.startswith("found undefined alias"):
+        mark = getattr(exc, "problem_mark", None)
+    elif problem.startswith(("found character '@'", "found character '`'")):
+        mark = getattr(exc, "problem_mark", None)
+    else:
+        return None
+    lines = text.splitlines()
+    if mark is None or mark.line >= len(lines):
+        return None
+    line = lines[mark.line]
+    at = mark.column
+    if at >= len(line) or line[at] not in _INDICATORS:
+        return None
+    if "[" in line[:at] or "{" in line[:at]:  # in a [list] or {mapping} on one line: up to its next comma or bracket
+        match = _WRITTEN.match(line, at + 1)
+        value = line[at] + (match.group(0) if match else "")
+    else:  # a value of its own line (after "key: " or "- "): to the line's end, but for a comment
+        value = _COMMENT.split(line[at:], maxsplit=1)[0].rstrip()
+    # in double quotes a backslash begins an escape; in single quotes nothing does, and a quote is written twice
+    quoted = f'"{value}"' if '"' not in value and "\\" not in value else "'" + value.replace("'", "''") + "'"
+    return (
+        f"{value!r} begins with {line[at]!r}, which YAML reads as {_INDICATORS[line[at]]} at the start of a value "
+        f"left without quotes; write it in quotes: {quoted}"
+    )
+
+
 def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
     """Parse one YAML file with env expansion; problems are appended, never raised."""
     try:
@@ -166,6 +213,8 @@ def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
         said = getattr(exc, "problem", None) or exc
         if "'\\t'" in str(said):  # PyYAML's "found character '\t' that cannot start any token"
             said = f"a tab where YAML takes only spaces; indent with spaces instead ({said})"
+        elif (quoted := _unquoted_indicator(exc, text)) is not None:
+            said = f"{quoted} ({said})"
         problems.append(f"{path}: malformed YAML{where}: {said}")
         return None
     return _expand(data, env, str(path), problems)

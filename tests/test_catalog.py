@@ -204,6 +204,40 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path,
     ]
 
 
+@pytest.mark.parametrize(
+    ("written", "value", "quoted", "pyyaml"),
+    [
+        # a provider glob, and every model, as a list item of its own and in a [list] on one line
+        ("      - *:gpt-4o   # any provider\n", "*:gpt-4o", '"*:gpt-4o"', "but found ':'"),
+        ("      - *\n", "*", '"*"', "but found '\\n'"),
+        ("      - [gpt-4o, *-mini]\n", "*-mini", '"*-mini"', "found undefined alias '-mini'"),
+        ('      - *"x"\n', '*"x"', "'*\"x\"'", "but found '\"'"),
+    ],
+)
+def test_a_value_written_unquoted_with_a_star_at_its_start_says_to_quote_it(
+    catalog_copy: Path, written: str, value: str, quoted: str, pyyaml: str
+):
+    # YAML reads "*..." as an alias: PyYAML's "expected alphabetic or numeric character, but found ':'" said neither
+    # why nor the fix, for the glob the docs write as "*:gpt-4o"
+    path = catalog_copy / "policies" / "model_governance.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("      - gpt-4o-mini\n", written, 1))
+    line = text[: text.index("      - gpt-4o-mini\n")].count("\n") + 1
+    [problem] = validate_catalog(catalog_copy, env={})
+    assert problem.startswith(f"{path}: malformed YAML (line {line}, column "), problem
+    said = f"{value!r} begins with '*', which YAML reads as an alias (a reference to an anchor, &name) at the start"
+    assert said in problem and f"write it in quotes: {quoted} (" in problem and pyyaml in problem, problem
+
+
+def test_a_value_written_unquoted_with_a_reserved_character_at_its_start_says_to_quote_it(catalog_copy: Path):
+    path = catalog_copy / "policies" / "model_governance.yaml"
+    text = path.read_text().replace("description: Allowed models in production", "description: @ops team  # us")
+    path.write_text(text)
+    [problem] = validate_catalog(catalog_copy, env={})
+    assert "'@ops team' begins with '@', which YAML reads as a character it reserves" in problem, problem
+    assert 'write it in quotes: "@ops team" (found character \'@\' that cannot start any token)' in problem
+
+
 def test_a_target_or_model_written_with_a_space_after_its_colon_says_what_to_write(catalog_copy: Path):
     # YAML reads "- openai: gpt-4o-mini" as a mapping: validate said "Input should be a valid string", "Field
     # required" and "Extra inputs are not permitted" for each, never the space
