@@ -252,12 +252,15 @@ class CallURLs:
         named = getattr(self._endpoint(provider), "configured_base_urls", None)
         return [p for url in (named() if named else ()) if (p := prefix(url)) is not None]
 
-    def check(self, targets: Iterable[tuple[Target, str]], confined: Iterable[str] = ()) -> None:
+    def check(
+        self, targets: Iterable[tuple[Target, str]], confined: Iterable[str] = (), confined_by: Iterable[str] = ()
+    ) -> None:
         """Raise :class:`PayloadError` for a call base URL that would receive a key it was not configured for,
         or, for a call of a ``confined`` data class or with :attr:`configured_only`, any base URL the operator
         did not configure.
 
         ``targets`` are ``(target, where)`` pairs from the call; ``where`` names the field for the message.
+        ``confined_by``: the policies whose requirements confine those classes, which the refusal names.
         """
         confined = list(confined)
         pending = [(t, where) for t, where in targets if t.base_url]
@@ -282,9 +285,12 @@ class CallURLs:
                 what = f"{shown} is at no base URL configured for {target.provider} on that server (another path is)"
             add = f"{target.provider}={shown} to {ALLOWED_ENV} (comma-separated)"
             if confined:
+                # named as a policy's refusal of a model names its rule: (data_residency.requirements)
+                names = [f"{name}.requirements" for name in dict.fromkeys(confined_by)]
+                by = " and ".join(names) if names else "policy"
                 raise PayloadError(
                     f"{where}.base_url: {what}, and this call's data class ({', '.join(repr(c) for c in confined)}) "
-                    "is confined by policy to the models it names, on the servers the operator configured. To allow "
+                    f"is confined by {by} to the models it names, on the servers the operator configured. To allow "
                     f"this server, add {add} or put it in the routing catalog as a target's base_url",
                     provider=target.provider,
                     model=target.model,

@@ -273,7 +273,8 @@ def _route(
     # Both apply: a caller may add a stricter class, never relax the skill's own.
     data_classes = tuple(dict.fromkeys(c for c in (skill.data_class, declared) if c))
     confined = [c for c in data_classes if data_class_models and c in data_class_models]
-    urls.check(from_call, confined)
+    confining: dict[str, list[str]] = getattr(data_class_models, "policies", {})
+    urls.check(from_call, confined, [name for c in confined for name in confining.get(c, ())])
     for data_class in data_classes:
         if data_class_models and data_class in data_class_models:
             # the class's model already in the plan on the server it would be called at (whatever its params)

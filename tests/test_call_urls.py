@@ -92,8 +92,10 @@ async def test_a_confined_data_class_goes_only_to_servers_the_operator_configure
         ):
             with pytest.raises(
                 PayloadError,
+                # naming the rule that refused it, as a policy's refusal of a model does: an audit of the ledger's
+                # errors read "confined by policy" and could not tell which
                 match=rf"^{where}.base_url: http://collector.example.net:11434 .*"
-                r"data class \('pii_processing'\) is confined",
+                r"data class \('pii_processing'\) is confined by data_residency.requirements to the models it names",
             ):
                 svc.plan(pii, payload, context)
         # a caller who declares the class for another skill is held to it the same way

@@ -16,9 +16,17 @@ class DataClassModels(dict[str, list[str]]):
     reads a call's error without knowing the folder the server runs in) -> the classes it declares. Empty for
     policies read from no file (a Python caller's, a test's)."""
 
-    def __init__(self, models: Mapping[str, list[str]], declared_in: Mapping[str, list[str]]) -> None:
+    def __init__(
+        self,
+        models: Mapping[str, list[str]],
+        declared_in: Mapping[str, list[str]],
+        policies: Mapping[str, list[str]] | None = None,
+    ) -> None:
         super().__init__(models)
         self.declared_in = dict(declared_in)
+        #: each class -> the names of the policies whose requirements confine it, which a refusal names (as a
+        #: policy's refusal of a model does: the ledger keeps what it says, and an audit asks which rule refused)
+        self.policies = dict(policies or {})
 
 
 def requirements_place(place: str) -> str:

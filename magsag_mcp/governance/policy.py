@@ -439,10 +439,12 @@ class PolicySet:
         """Each data class's models, with where the classes are declared (:class:`~.data_classes.DataClassModels`)."""
         out: dict[str, list[str]] = {}
         declared_in: dict[str, list[str]] = {}
+        confined_by: dict[str, list[str]] = {}
         for p in self.policies:
             for cls, models in (p.requirements or {}).items():
                 out.setdefault(cls, [])
                 out[cls].extend(m for m in models if m not in out[cls])
+                confined_by.setdefault(cls, []).append(p.name)
             if p.requirements and p.name in self.places:
                 declared_in[requirements_place(self.places[p.name])] = list(p.requirements)
-        return DataClassModels(out, declared_in)
+        return DataClassModels(out, declared_in, confined_by)
