@@ -128,3 +128,15 @@ async def test_the_gate_says_it_judged_an_azure_deployment_by_its_name_not_by_th
     # nor is a vendor's own model, which is the model its name says
     openai_row = {"model_stats": {"gpt-4o-mini": {**summary["model_stats"]["gpt-4o-mini"], "providers": ["openai"]}}}
     assert not [n for n in check_summary_with_notes(openai_row, load_policies(catalog_copy, env={}))[1] if "Azure" in n]
+
+
+def test_a_summary_of_azure_calls_alone_that_names_no_providers_gets_the_same_note():
+    # (written by hand, or by an older magsag: its filter says who served every row)
+    from magsag_mcp.governance import Policy, PolicySet
+    from magsag_mcp.governance.gate import check_summary_with_notes
+
+    row = {"calls": 1, "errors": 0, "cost_usd": 0.1}
+    summary = {"model_stats": {"gpt-4o-mini": row}, "period": {"filters": {"provider": "azure"}}}
+    policies = PolicySet([Policy(name="small_models", allowed_models=["gpt-4o-mini"])])
+    violations, notes = check_summary_with_notes(summary, policies)
+    assert violations == [] and any(n.startswith("small_models: Azure deployment 'gpt-4o-mini'") for n in notes)

@@ -110,16 +110,16 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
         for p in policies.policies:
             if p.allowed_models is None or not s.used:  # (a model a call left for another was called too)
                 continue
+            via = s.providers or ([served] if served is not None else [])
             if s.providers:  # summaries written by magsag say which providers served the model
                 ok = all(matches(p.allowed_models, Target(prov, model)) for prov in s.providers)
-                if ok and "azure" in s.providers and named_for_a_model(model):
-                    by_name.setdefault(p.name, []).append(model)
             elif served is not None:  # a summary of one provider's calls (its filters say which)
                 ok = matches(p.allowed_models, Target(served, model))
             else:
                 ok = model_matches(p.allowed_models, model)
+            if ok and "azure" in via and named_for_a_model(model):
+                by_name.setdefault(p.name, []).append(model)
             if not ok:
-                via = s.providers or ([served] if served is not None else [])
                 where = f" (via {', '.join(via)})" if via else ""
                 count = counted(s.calls, "call") + (
                     f", {counted(s.attempts, 'attempt')}" if s.attempts is not None else ""
