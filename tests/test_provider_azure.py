@@ -443,3 +443,61 @@ async def test_a_targets_param_its_api_version_lacks_is_refused_naming_the_api_v
     provider = AzureProvider(env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-04-01-preview"), transport)
     result = await provider.complete(ask(extra={"reasoning_effort": "low"}), Target("azure", DEPLOYMENT))
     assert result.text == "ok" and fake_openai.requests[-1].body["reasoning_effort"] == "low"
+
+
+@pytest.mark.parametrize(
+    ("version", "param", "api"),
+    [
+        ("2024-10-21", "top_k", "chat"),  # another vendor's sampler: no api-version of Azure's takes it
+        ("2024-10-21", "reasoning_efort", "chat"),  # a misspelt field
+        ("2024-10-21", "reasoning", "chat"),  # the Responses API's spelling, which Chat Completions has at no version
+        ("2025-04-01-preview", "seed", "responses"),  # a Chat Completions field the Responses API has at no version
+    ],
+)
+async def test_a_field_no_api_version_has_is_not_blamed_on_the_api_version(
+    fake_openai: FakeOpenAI, transport: Transport, version: str, param: str, api: str
+):
+    # "api-version 2024-10-21 has no field top_k: set AZURE_OPENAI_API_VERSION to a later one that takes it" sent the
+    # operator to change a setting that no value of fixes: OpenAI's API itself has no such field (on that API)
+    said = (
+        f"Unknown parameter: '{param}'." if api == "responses" else f"Unrecognized request argument supplied: {param}"
+    )
+    fake_openai.queue(R.error(400, said, type="invalid_request_error"))
+    provider = AzureProvider(env_for(fake_openai, AZURE_OPENAI_API_VERSION=version), transport)
+    target = Target("azure", DEPLOYMENT, params=(("api", api),))
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask(), target)
+    message = info.value.message
+    assert message.endswith(f"; this server does not take {param}") and "api-version" not in message
+    assert info.value.moves_on and info.value.details["param"] == param
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_at_the_newest_dated_preview_a_field_it_lacks_is_told_the_v1_api(
+    fake_openai: FakeOpenAI, transport: Transport, api: str
+):
+    # 2025-04-01-preview is the last dated api-version (later fields come to the v1 API alone): "set it to a later one
+    # (a preview such as 2025-04-01-preview, or v1)" named the version it was already set to
+    said = (
+        "Unknown parameter: 'prompt_cache_key'."
+        if api == "responses"
+        else "Unrecognized request argument supplied: prompt_cache_key"
+    )
+    fake_openai.queue(R.error(400, said, type="invalid_request_error"))
+    provider = AzureProvider(env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-04-01-preview"), transport)
+    target = Target("azure", DEPLOYMENT, params=(("api", api),))
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask(), target)
+    message = info.value.message
+    assert "api-version 2025-04-01-preview (from AZURE_OPENAI_API_VERSION) has no field prompt_cache_key" in message
+    assert "set AZURE_OPENAI_API_VERSION=v1" in message and "such as 2025-04-01-preview" not in message
+    assert info.value.moves_on and info.value.details["param"] == "prompt_cache_key"
+
+
+def test_the_fields_a_later_api_version_may_have_are_openais_own():
+    # (what later_version_fix reads as a field a later api-version has: OpenAI's request fields, as its spec names them)
+    from magsag_mcp.providers.azure_versions import OPENAI_CHAT_FIELDS, OPENAI_RESPONSES_FIELDS
+    from tests.fakes.request_check import _fields
+
+    assert OPENAI_CHAT_FIELDS == _fields("openai", "CreateChatCompletionRequest")
+    assert OPENAI_RESPONSES_FIELDS == _fields("openai", "CreateResponse")

@@ -31,6 +31,7 @@ from .azure_versions import (
     azure_takes_json_schema,
     azure_takes_max_completion_tokens,
     azure_v1_api,
+    later_version_fix,
     names_v1_api,
     pasted_api_version,
     placeholder_resource,
@@ -273,20 +274,24 @@ class AzureProvider(ChatOrResponses, RefusedSettings):
     def auth_hint(self, exc: ProviderError) -> str:
         return ROLE_FIX if lacks_role(exc) else super().auth_hint(exc)
 
-    def _field_of_a_later_version(self, exc: UnsupportedFeatureError) -> bool:
-        """Whether ``exc`` is a 400 for a field at the request's root that the dated api-version does not have (a
-        target's ``reasoning_effort``, ``store`` or ``metadata``, which came with the previews after 2024-10-21): "this
-        server does not take it" blamed the deployment, where the api-version setting lacks it, and a later one takes
-        it. magsag's own fields are sent only to the versions that take them (:mod:`.azure_versions`). Its message is
-        made to name the api-version, where it came from and the fixes."""
+    def _field_of_a_later_version(self, wire: WireFormat, exc: UnsupportedFeatureError) -> bool:
+        """Whether ``exc`` is a 400 for a field at the request's root that the dated api-version does not have and a
+        later one has (a target's ``reasoning_effort``, ``store`` or ``metadata``, which came with the previews after
+        2024-10-21: :func:`~.azure_versions.later_version_fix`): "this server does not take it" blamed the
+        deployment, where the api-version setting lacks it. A field OpenAI's API itself lacks (another vendor's
+        ``top_k``, a misspelt one) stays the server's: no api-version takes it. magsag's own fields are sent only to
+        the versions that take them (:mod:`.azure_versions`). Its message is made to name the api-version, where it
+        came from and the fixes."""
         param = exc.details.get("param")
         version, source = self.endpoint.api_version_and_source()  # type: ignore[attr-defined]
         lacks = f"; this server does not take {param}"
-        if not isinstance(param, str) or azure_v1_api(version) or not exc.message.endswith(lacks):
+        if not isinstance(param, str) or not exc.message.endswith(lacks):
+            return False
+        fix = later_version_fix(version, param, responses=isinstance(wire, ResponsesFormat))
+        if fix is None:
             return False
         exc.message = redact(
-            f"{exc.message.removesuffix(lacks)}; api-version {version} (from {source}) has no field {param}: set "
-            "AZURE_OPENAI_API_VERSION to a later one that takes it (a preview such as 2025-04-01-preview, or v1), "
+            f"{exc.message.removesuffix(lacks)}; api-version {version} (from {source}) has no field {param}: {fix}, "
             "or take it out of the target's params"
         )
         exc.args = (exc.message,)
@@ -312,8 +317,9 @@ class AzureProvider(ChatOrResponses, RefusedSettings):
         if (resp.status == 400 and isinstance(exc, ContentFilteredError)) or resp.status == 408:
             exc.maybe_billed = True
             return exc
-        if resp.status == 400 and isinstance(exc, UnsupportedFeatureError) and self._field_of_a_later_version(exc):
-            return exc
+        if resp.status == 400 and isinstance(exc, UnsupportedFeatureError):
+            if self._field_of_a_later_version(wire, exc):
+                return exc
         if resp.status != 400 or "api version not supported" not in exc.message.lower():
             return exc
         version, source = self.endpoint.api_version_and_source()  # type: ignore[attr-defined]

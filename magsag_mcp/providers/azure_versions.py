@@ -125,3 +125,44 @@ def azure_takes_json_schema(api_version: str) -> bool:
     if len(date) != 10 or not date[:4].isdigit():
         return True
     return date >= ("2024-08-01" if api_version.endswith("-preview") else "2024-10-21")
+
+
+#: the fields at the root of OpenAI's Chat Completions request (openai.yaml's CreateChatCompletionRequest) and of its
+#: Responses API's (CreateResponse): a dated api-version refusing one of these lacks a field a later one has (Azure's
+#: previews, then its v1 API, follow OpenAI's); one of neither (another vendor's top_k, a misspelt field, one API's
+#: field sent to the other) no api-version takes
+OPENAI_CHAT_FIELDS = frozenset(
+    {
+        "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs", "max_completion_tokens",
+        "max_tokens", "messages", "metadata", "modalities", "model", "moderation", "n", "parallel_tool_calls",
+        "prediction", "presence_penalty", "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention",
+        "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier", "stop", "store", "stream",
+        "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
+        "web_search_options",
+    }
+)  # fmt: skip
+OPENAI_RESPONSES_FIELDS = frozenset(
+    {
+        "background", "context_management", "conversation", "include", "input", "instructions", "max_output_tokens",
+        "max_tool_calls", "metadata", "model", "moderation", "parallel_tool_calls", "previous_response_id", "prompt",
+        "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "reasoning", "safety_identifier",
+        "service_tier", "store", "stream", "stream_options", "temperature", "text", "tool_choice", "tools",
+        "top_logprobs", "top_p", "truncation", "user",
+    }
+)  # fmt: skip
+#: the last dated api-version (Azure's fields since come to the v1 API alone)
+LAST_DATED_API_VERSION = "2025-04-01-preview"
+
+
+def later_version_fix(api_version: str, field: str, *, responses: bool) -> str | None:
+    """What to set for a field a dated ``api_version`` refused as one it does not have, where a later api-version
+    has it (a field of OpenAI's API, :data:`OPENAI_CHAT_FIELDS` or, for the Responses API, ``responses``,
+    :data:`OPENAI_RESPONSES_FIELDS`); None for a field no api-version has, or the v1 API (it is the latest)."""
+    if azure_v1_api(api_version) or field not in (OPENAI_RESPONSES_FIELDS if responses else OPENAI_CHAT_FIELDS):
+        return None
+    if api_version[:10] >= LAST_DATED_API_VERSION[:10]:
+        return "set AZURE_OPENAI_API_VERSION=v1, which takes it"
+    return (
+        "set AZURE_OPENAI_API_VERSION to a later one that takes it (a preview such as "
+        f"{LAST_DATED_API_VERSION}, or v1)"
+    )
