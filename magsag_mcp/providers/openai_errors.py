@@ -63,7 +63,7 @@ def openai_error(response: HttpResponse, *, provider: str, model: str, where: st
     # (both read only a list of a server's problems: most errors have none, and are not walked)
     forbidden = (_forbidden_field(detail) or _unrecognized_key(detail)) if isinstance(detail, list) else None
     if forbidden is None and response.status in (400, 422):
-        forbidden = _unknown_field_named(message)
+        forbidden = _unknown_field_named(message, param)
     if forbidden is not None and param is None:
         param = forbidden[0]
     exc = error_for(response.status, message, headers=headers, provider=provider, model=model, code=code, where=where)
@@ -298,10 +298,15 @@ _UNKNOWN_FIELD = re.compile(
 )
 
 
-def _unknown_field_named(message: str) -> list[str] | None:
-    """The field a refusal's message names as one the server does not know (:data:`_UNKNOWN_FIELD`), or None."""
+def _unknown_field_named(message: str, param: str | None) -> list[str] | None:
+    """The field a refusal's message names as one the server does not know (:data:`_UNKNOWN_FIELD`), or None; None
+    too where the error's ``param`` names another place (``"Invalid 'tools[0].parameters': Unknown parameter:
+    'format'."``, param ``tools[0].parameters``): the name is a key inside it, not a field at the request's root."""
     found = _UNKNOWN_FIELD.search(message)
-    return None if found is None else [next(name for name in found.groups() if name)]
+    if found is None:
+        return None
+    name = next(name for name in found.groups() if name)
+    return [name] if param is None or param == name else None
 
 
 def _fastapi_detail(detail: Any) -> str:

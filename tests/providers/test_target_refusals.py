@@ -224,3 +224,22 @@ async def test_the_responses_apis_unknown_parameter_is_read_as_chat_completions_
     assert info.value.moves_on and info.value.status == 400 and info.value.details["param"] == "seed"
     assert "Unknown parameter: 'seed'." in info.value.message
     assert fake.violations == ["/v1/responses: Unknown parameter: 'seed'."]
+
+
+async def test_an_unknown_parameter_the_api_places_inside_the_request_is_no_field_at_its_root(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # "Unknown parameter: 'format'." after the place the API names (its param, tools[0].parameters): a key inside the
+    # caller's tool, not a setting of the target's at the request's root. Read as the root's, it said "this server does
+    # not take format", and the call went on to the next target with the same tool, where the call's fault stops it
+    said = "Invalid 'tools[0].parameters': Unknown parameter: 'format'."
+    fake_openai.queue(R.error(400, said, type="invalid_request_error", param="tools[0].parameters"))
+    provider = OpenAIProvider({"OPENAI_API_KEY": DEFAULT_KEY, "OPENAI_BASE_URL": fake_openai.url + "/v1"}, transport)
+    with pytest.raises(E.BadRequestError) as info:
+        await provider.complete(ask(), Target("openai", "gpt-4.1", params=(("api", "responses"),)))
+    assert info.value.details["param"] == "tools[0].parameters" and "does not take" not in info.value.message
+    # the API naming the same field as its param is the root's
+    fake_openai.queue(R.error(400, "Unknown parameter: 'seed'.", param="seed", code="unknown_parameter"))
+    with pytest.raises(E.UnsupportedFeatureError) as refused:
+        await provider.complete(ask(), Target("openai", "gpt-4.1", params=(("api", "responses"),)))
+    assert refused.value.details["param"] == "seed" and refused.value.message.endswith("this server does not take seed")
