@@ -55,6 +55,10 @@ _STREAMING = ("stream", "stream_options")
 _AS_IT_REASONS = frozenset(
     {"temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias"}
 )
+#: the reasoning efforts OpenAI's spec names (ReasoningEffort), each remembered apart; any other a server took (a
+#: gateway that passes on whatever it is sent) is remembered as one, "other": kept as it was asked, a caller naming a
+#: new one on every call, of any length, added a refusal to the model's on every call
+_EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
 #: how many (base URL, model) names a provider remembers a refusal of (:attr:`RefusedSettings.refused`, the
 #: streamed-only limits of :class:`~.openai.CompatProvider`): a caller naming a new model on every call, each
 #: refused, grew them for as long as the server ran; one pushed out is refused once more and learned again. Read
@@ -171,9 +175,12 @@ class RefusedSettings(HTTPProvider):
 
     def reasoning_asked(self, request: LLMRequest) -> str:
         """The reasoning ``request`` asks of the model, as a refusal of :data:`_AS_IT_REASONS` is remembered for it:
-        the reasoning effort of its params in either OpenAI API's spelling, or "" (the model's default)."""
+        the reasoning effort of its params in either OpenAI API's spelling, "" (the model's default), or "other" (an
+        effort OpenAI's spec does not name, :data:`_EFFORTS`)."""
         effort = requested_effort(request.extra) if request.extra else None
-        return "" if effort is None else str(effort)
+        if effort is None:
+            return ""
+        return effort if isinstance(effort, str) and effort in _EFFORTS else "other"
 
     async def call_fitted(
         self, wire: WireFormat, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None

@@ -440,3 +440,50 @@ async def test_the_usage_groq_streams_in_x_groq_is_the_answers_usage(server):
     result = await provider.complete(ask(stream=True), Target("compat", "llama-3.3-70b-versatile"))
     u = result.usage
     assert (result.text, u.reported, u.input_tokens, u.output_tokens) == ("Hello", True, 9, 4)
+
+
+async def test_refusals_remembered_at_efforts_outside_openais_grow_no_further(transport: Transport):
+    # A refused sampling setting is remembered for the reasoning effort it was refused at. A gateway that passes on any
+    # effort (where OpenAI answers 400 to one outside its ReasoningEffort) let a caller naming a new effort on every
+    # call (its model_config.params) add one more remembered refusal each time, of any length, to the same model's
+    refusal = {
+        "error": {
+            "message": "Unsupported parameter: 'top_p' is not supported with this model.",
+            "type": "invalid_request_error",
+            "param": "top_p",
+            "code": "unsupported_parameter",
+        }
+    }
+    answer = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": MODEL,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": USAGE,
+    }
+    bodies: list[dict[str, Any]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.json()
+        bodies.append(body)
+        return web.json_response(refusal, status=400) if "top_p" in body else web.json_response(answer)
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handle)
+    srv = TestServer(app, host="127.0.0.1")
+    await srv.start_server()
+    try:
+        provider = CompatProvider({"MAGSAG_COMPAT_BASE_URL": str(srv.make_url("/v1"))}, transport)
+        target = Target("compat", MODEL)
+        for effort in ["low", "low", *(f"effort-{i}-" + "x" * 1000 for i in range(40)), {"level": 3}]:
+            request = LLMRequest([Message("user", "x")], extra={"top_p": 0.5, "reasoning_effort": effort})
+            result = await provider.complete(request, target)
+            assert result.text == "ok"
+    finally:
+        await srv.close()
+    (refused,) = provider.refused.values()
+    assert refused == {"top_p@low", "top_p@other"}  # (OpenAI's efforts each its own; any other one)
+    # refused at low once, then left out at once; refused at the first other effort once, then left out at once (the
+    # 39 others after it, and the effort given as an object)
+    assert len(bodies) == 2 + 1 + 2 + 39 + 1
