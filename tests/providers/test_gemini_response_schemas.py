@@ -10,6 +10,7 @@ import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.providers.gemini import GeminiFormat
+from magsag_mcp.providers.gemini_json_schema import takes_json_beside_tools
 from magsag_mcp.types import LLMRequest, Message, ToolSpec
 
 from .test_wire import CASES, last_body, setup
@@ -416,3 +417,26 @@ def test_a_cycle_through_a_definition_whose_reference_is_escaped_keeps_to_the_re
         LLMRequest([Message("user", "x")], json_schema=schema), "gemini-2.5-pro", stream=False
     )
     assert "responseJsonSchema" not in body["generationConfig"]
+
+
+@pytest.mark.parametrize(
+    ("model", "beside_tools"),
+    [
+        ("gemini-3-pro-preview", True),
+        ("gemini-3-flash-preview", True),
+        ("gemini-3.0-flash", True),
+        ("gemini-3.1-pro-preview", True),
+        ("models/gemini-3-pro", True),  # the resource name, as Gemini's own model list writes it
+        ("gemini-2.5-pro", False),
+        ("gemini-2.0-flash", False),
+        ("gemini-exp-1206", False),  # an experiment of the 2.x years: no version in its name
+        ("gemini-pro-latest", False),  # an alias: which model it names is not known here
+        ("tunedModels/my-tuned-model-abc", False),  # a tuned model: its base is not in its name
+        ("gemma-3-27b-it", False),
+    ],
+)
+def test_only_gemini_3_and_later_are_sent_a_json_response_type_beside_tools(model: str, beside_tools: bool):
+    # Gemini 2.x answers 400 "Function calling with a response mime type: 'application/json' is unsupported" to
+    # function declarations beside a JSON response type; Gemini 3 takes both. A name that does not say its version
+    # keeps to the instructions, which every model takes.
+    assert takes_json_beside_tools(model) is beside_tools
