@@ -217,10 +217,13 @@ class GeminiFormat(WireFormat):
             # calling with a response mime type: 'application/json' is unsupported"): the model is told instead.
             system = with_json_instruction(system, request.json_schema, request.json_schema_description)
             if request.json_schema is not None:
-                why = "with tools in the call, Gemini" if request.tools else "Gemma"
+                why, fix = "Gemma", ""
+                if not plain:  # (which Gemini takes both is said: the way to have the schema enforced beside tools)
+                    why = f"with tools in the call, {bare_model('google', model)} (not Gemini 3 or later by its name)"
+                    fix = "; Gemini 3 and later take both, and enforce the schema"
                 notes.append(
                     f"{why} takes no JSON response type, so the JSON schema could not be enforced; the model was "
-                    "instructed to answer in JSON and its answer was checked against the schema"
+                    f"instructed to answer in JSON and its answer was checked against the schema{fix}"
                 )
         elif request.json_output or request.json_schema is not None:
             config["responseMimeType"] = "application/json"

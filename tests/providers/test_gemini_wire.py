@@ -41,6 +41,11 @@ async def test_a_json_schema_beside_tools_is_in_the_prompt(serve, transport):
     assert result.parsed == {"city": "Oslo", "days": 3} and fake.violations == []
     said = last_body(fake)["systemInstruction"]["parts"][0]["text"]
     assert '"days":{"type":"integer"}' in said
+    # The warning named no model and said "Gemini takes no JSON response type" beside tools, which Gemini 3 does: it
+    # names this model and says which Gemini enforces the schema there, the way to have it enforced.
+    [warned] = [w for w in result.warnings if "could not be enforced" in w]
+    assert warned.startswith("with tools in the call, gemini-1.5-pro (not Gemini 3 or later by its name) takes no")
+    assert warned.endswith("; Gemini 3 and later take both, and enforce the schema")
 
 
 @pytest.mark.parametrize("stream", [False, True])
