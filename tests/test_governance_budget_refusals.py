@@ -110,8 +110,9 @@ async def test_a_refusal_says_what_is_left_when_the_day_ends_and_which_threshold
     # what holds the $0.6 reserved follows the fix (see test_refusal_names_holds_in_flight.py)
     held = (
         "; the $0.6 reserved is held by calls in flight until each is recorded (it then gives back what it did not "
-        "spend); one whose process stopped mid-call (killed, crashed) holds it until it expires, then counts at what "
-        "it held: check_budget shows what holds it and until when"
+        "spend); one whose process stopped mid-call (killed, crashed) holds it until a process on its machine sees it "
+        "gone (its next call or read, within 30 s) or, from another machine or container, until it expires, then "
+        "counts at what it held: check_budget shows what holds it and until when"
     )
     assert run.value.message.endswith(
         "spent $0, reserved $0.6, this attempt reserves up to $0.3; nothing is left; or raise max_cost_per_run_usd on "

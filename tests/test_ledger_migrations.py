@@ -27,13 +27,18 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-5:] == [
+    assert applied[-6:] == [
         "0019_reservation_call_id",
         "0020_reservation_unbounded",
         "0021_usage_rollup_cache_writes",
         "0022_unsent_attempts_cost_zero",
         "0023_answer_cache",
+        "0024_reservation_owner",
     ]
+    # the process holding a reservation (0024): where its id means one process, the id, and when it started
+    owner = {r[1]: (r[2], r[3], r[4]) for r in conn.execute("PRAGMA table_info(budget_reservations)")}
+    assert owner["owner_host"] == ("TEXT", 0, None)
+    assert owner["owner_pid"] == owner["owner_started"] == ("INTEGER", 0, None)
     # the answer cache's rows and the record of the calls it answered (0023), each found by time
     cached = {r[1]: (r[2], r[3], r[5]) for r in conn.execute("PRAGMA table_info(answer_cache)")}
     assert cached["key"] == ("TEXT", 0, 1) and cached["expires_at"] == ("REAL", 1, 0)

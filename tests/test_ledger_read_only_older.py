@@ -37,6 +37,7 @@ from tests.older_version import (
     leave_as_before_0020,
     leave_as_before_0021,
     leave_as_before_0022,
+    leave_as_before_0023,
     leave_as_the_version_before,
 )
 
@@ -62,10 +63,11 @@ async def _record(db: Path) -> None:
 
 
 def _older(db: Path) -> None:
-    """The ledger as a version before 0017 left it: without the last seven migrations, its rows not renamed (0017
+    """The ledger as a version before 0017 left it: without the last eight migrations, its rows not renamed (0017
     renames them, which the reads below show) nor its rollup given calls (0018)."""
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
+    leave_as_before_0023(conn)
     leave_as_before_0022(conn)
     leave_as_before_0021(conn)
     leave_as_before_0020(conn)
@@ -476,9 +478,7 @@ async def test_a_wal_file_unreadable_where_it_is_is_read_from_a_copy_of_both(
             assert summary["totals"]["calls"] == 3 and Decimal(summary["totals"]["cost_usd"]) == Decimal("1.5")
             from magsag_mcp.ledger.copies import copy_note
 
-            assert f"so a copy of it and its -wal file, migrated (it lacks schema migration {LAST}" in copy_note(
-                ledger
-            )
+            assert f"so a copy of it and its -wal file, migrated (it lacks schema migration {LAST}" in copy_note(ledger)
     assert _files(db.parent) == before and not list(temp.iterdir())
 
 

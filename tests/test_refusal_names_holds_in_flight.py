@@ -19,7 +19,15 @@ import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.service import Service
-from tests.test_spend_under_concurrency import ONE_CALL_WORKER, PICO, child_env, db_rows, held, write_catalog
+from tests.test_spend_under_concurrency import (
+    ANOTHER_CONTAINER,
+    ONE_CALL_WORKER,
+    PICO,
+    child_env,
+    db_rows,
+    held,
+    write_catalog,
+)
 
 pytestmark = pytest.mark.anyio
 __all__ = ["held"]  # (the fixture, imported to be used here)
@@ -29,7 +37,9 @@ async def test_a_refusal_for_a_stopped_processs_hold_says_what_holds_it(catalog_
     write_catalog(catalog_copy, "max_cost_per_run_usd: 0.001, max_cost_per_day_usd: 0.001")
     db = tmp_path / "shared.db"
     proc = subprocess.Popen(
-        [sys.executable, "-c", ONE_CALL_WORKER, str(catalog_copy), str(db), json.dumps(held.env())], env=child_env()
+        # a server of another container (a pid namespace of its own): this one cannot see it is gone
+        [sys.executable, "-c", ONE_CALL_WORKER, str(catalog_copy), str(db), json.dumps(held.env()), ANOTHER_CONTAINER],
+        env=child_env(),
     )
     try:
         await held.until_arrived(1)  # at the vendor: its reservation is made
@@ -55,8 +65,10 @@ async def test_a_refusal_for_a_stopped_processs_hold_says_what_holds_it(catalog_
             assert (
                 f"or raise max_cost_per_{kind}_usd on policy 'caps'; the ${reserved} reserved is held by calls in "
                 "flight until each is recorded (it then gives back "
-                "what it did not spend); one whose process stopped mid-call (killed, crashed) holds it until it "
-                "expires, then counts at what it held: check_budget shows what holds it and until when)"
+                "what it did not spend); one whose process stopped mid-call (killed, crashed) holds it until a "
+                "process on its machine sees it gone (its next call or read, within 30 s) or, from another machine or "
+                "container, until it expires, then counts at what it held: check_budget shows what holds it and until "
+                "when)"
             ) in message, message
         # which says who holds it, and until when
         status = await svc.check_budget(run_id="killed-run")

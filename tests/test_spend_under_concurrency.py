@@ -103,6 +103,10 @@ ONE_CALL_WORKER = """
 import json, sys, anyio
 from magsag_mcp.service import Service
 
+if len(sys.argv) > 4:  # a process of another machine or container: its reservations name that place, not this one
+    from magsag_mcp.ledger import reservation_owners
+    reservation_owners._place, reservation_owners._place_read = sys.argv[4], True
+
 async def main():
     catalog, db, env = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     svc = await Service.open(catalog=catalog, db=db, env=env)
@@ -111,13 +115,17 @@ async def main():
 
 anyio.run(main)
 """
+#: where ONE_CALL_WORKER's process runs, given as its fourth argument: another container, whose process ids this
+#: process cannot see (see reservation_owners)
+ANOTHER_CONTAINER = "another-boot-id/pid:[4026532999]"
 
 
 async def test_a_process_killed_mid_call_leaves_a_reservation_the_next_process_counts(catalog_copy, tmp_path, held):
-    """Claude Desktop's server is SIGKILLed while its call is at the vendor. The next process (the IDE's server, a
-    script) reads the same ledger: check_budget counts the dead call's reservation, in flight and not expired, in each
-    limit, and a call that would cross what is left is refused for it; once it expires it is recorded as the attempt
-    it stood for, of unknown cost bounded by what it held, and check_budget and the summary agree on that bound."""
+    """A server in one container is SIGKILLed while its call is at the vendor. The next process, in another container
+    on the same ledger (whose process ids it cannot see), reads it: check_budget counts the dead call's reservation,
+    in flight and not expired, in each limit, and a call that would cross what is left is refused for it; once it
+    expires it is recorded as the attempt it stood for, of unknown cost bounded by what it held, and check_budget and
+    the summary agree on that bound. (On one machine it is recorded at once: see test_reservation_owners.py.)"""
     write_catalog(
         catalog_copy,
         "max_cost_per_run_usd: 0.001, max_cost_per_agent_daily_usd: 0.001, max_cost_per_day_usd: 0.001",
@@ -125,7 +133,7 @@ async def test_a_process_killed_mid_call_leaves_a_reservation_the_next_process_c
     db = tmp_path / "shared.db"
     env = json.dumps(held.env())
     proc = subprocess.Popen(
-        [sys.executable, "-c", ONE_CALL_WORKER, str(catalog_copy), str(db), env], env=child_env()
+        [sys.executable, "-c", ONE_CALL_WORKER, str(catalog_copy), str(db), env, ANOTHER_CONTAINER], env=child_env()
     )
     try:
         await held.until_arrived(1)  # the request is at the vendor: its reservation was made before it was sent
@@ -217,8 +225,9 @@ async def test_cancelling_some_of_200_callers_in_flight_releases_exactly_their_r
             staying = sorted(f"run-{i}" for i in range(200) if i % 3)
             assert holders() == staying  # exactly the cancelled callers' reservations went
             cancelled = db_rows(
-                db, "SELECT run_id, outcome || ':' || coalesce(error_class, ''), cost_pusd, cost_bound_pusd,"
-                " reservation_id FROM attempts ORDER BY run_id"
+                db,
+                "SELECT run_id, outcome || ':' || coalesce(error_class, ''), cost_pusd, cost_bound_pusd,"
+                " reservation_id FROM attempts ORDER BY run_id",
             )
             assert sorted(r for r, *_ in cancelled) == sorted(f"run-{i}" for i in gone)  # one attempt each
             [(amount,)] = db_rows(db, "SELECT DISTINCT amount_pusd FROM budget_reservations")

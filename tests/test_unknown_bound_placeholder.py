@@ -35,6 +35,7 @@ from tests.older_version import (
     leave_as_before_0020,
     leave_as_before_0021,
     leave_as_before_0022,
+    leave_as_before_0023,
     leave_as_the_version_before,
 )
 from tests.test_spend_under_concurrency import HeldUpstream, child_env, db_rows
@@ -198,6 +199,7 @@ async def test_the_reservations_the_version_before_left_in_flight_keep_their_amo
         pass
     conn = sqlite3.connect(db, isolation_level=None)
     leave_as_the_version_before(conn)
+    leave_as_before_0023(conn)
     leave_as_before_0022(conn)
     leave_as_before_0021(conn)
     leave_as_before_0020(conn)
@@ -212,9 +214,7 @@ async def test_the_reservations_the_version_before_left_in_flight_keep_their_amo
         assert await ledger.record_expired_reservations() == 2
         summary = await ledger.summarize()
     assert marks == [(0,), (0,)]
-    assert db_rows(db, "SELECT run_id, cost_bound_pusd FROM attempts ORDER BY run_id") == [
-        ("r1", 5_000_000), ("r2", 0)
-    ]
+    assert db_rows(db, "SELECT run_id, cost_bound_pusd FROM attempts ORDER BY run_id") == [("r1", 5_000_000), ("r2", 0)]
     totals = summary["totals"]
     assert totals["unbounded_attempts"] == 0 and totals["unknown_cost_bound_usd"] == "0.000005", totals
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ..errors import BudgetExceeded
 from ..ledger.abandoned import give_back, record_abandoned
 from ..ledger.money import to_pusd
+from ..ledger.reservation_owners import this_owner
 from ..ledger.run_scope import adopt_delegated_holds, delegated_holds, held_in_flight, unbounded_in_flight
 from ..types import Target
 from .delegation import parent_top, placed_elsewhere
@@ -45,6 +46,12 @@ RESERVATION_TTL_SECONDS = 15 * 60
 #: may start just before it and run for its own timeouts; then the call is recorded
 RESERVATION_MARGIN_SECONDS = 10 * 60
 SWEEP_EVERY_SECONDS = 30.0
+#: a reservation's row: what it holds, the attempt it stands for and the process that holds it (0024_reservation_owner)
+INSERT_RESERVATION = (
+    "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state,"
+    " attempt_run_id, provider, model, skill, call_id, unbounded, owner_host, owner_pid, owner_started)"
+    " VALUES (?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 #: a call's earlier attempt's reservation held at what it cost (or its bound): an amount that bounds the attempt, so
 #: a placeholder's mark of no bound (0020_reservation_unbounded) goes with it (see prior_attempts.shrinkable)
 SHRINK = "UPDATE budget_reservations SET amount_pusd = ?, unbounded = 0 WHERE id = ?"
@@ -161,9 +168,10 @@ class Reservation:
         # one cursor for the statements below (conn.execute makes and drops a cursor per statement)
         cur = conn.cursor()
         now = time.time()
+        owner = this_owner()  # (the process a reservation's row names: see reservation_owners)
         if now - _last_sweep > SWEEP_EVERY_SECONDS:
-            # The sums count every reservation, expired or not; an expired one is recorded as the attempt
-            # it stood for (unknown cost, bounded by its amount), which the sums then count instead.
+            # The sums count every reservation, expired or not; an expired one (or one whose process is seen gone) is
+            # recorded as the attempt it stood for (unknown cost, bounded by its amount), which the sums then count.
             record_abandoned(conn, now)
             _last_sweep = now
         # The calls' earlier attempts settled below their worst case hold only what they cost from now on, and those
@@ -276,10 +284,8 @@ class Reservation:
                 results.append((False, refused))
                 continue
             cur.execute(
-                "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state,"
-                " attempt_run_id, provider, model, skill, call_id, unbounded)"
-                " VALUES (?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?)",
-                (r.budget, r.agent, now, now + r.ttl, r.amount_pusd, r.run_id, *r.what, r.call_id, r.unbounded),
+                INSERT_RESERVATION,
+                (r.budget, r.agent, now, now + r.ttl, r.amount_pusd, r.run_id, *r.what, r.call_id, r.unbounded, *owner),
             )
             # The new row counts in every scope read so far that its columns match (as the sums in
             # spent_and_reserved would find it), once each: two limits may share a scope, and a row may

@@ -12,6 +12,7 @@ from typing import Any
 from ..records import AttemptRecord, RunRecord
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
 from .money import from_pusd
+from .reservation_owners import expire_gone_owners, gone_owners
 from .rollup_reads import ATTEMPT_CALL_MAX
 
 #: the error of an attempt whose reservation expired with no record (see :func:`record_abandoned`)
@@ -39,8 +40,16 @@ EXPIRED_CALLS = (
 )
 
 
+def to_record(conn: sqlite3.Connection, now: float) -> bool:
+    """Whether :func:`record_abandoned` has a call to record at ``now``: a reservation expired, or held by a process of
+    this place that no longer runs (a read's look, before it asks for the write lock)."""
+    expired = conn.execute(EXPIRED_RESERVATIONS + " LIMIT 1", (now,)).fetchone()
+    return expired is not None or bool(gone_owners(conn, now))
+
+
 def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
-    """Record each expired reservation as the attempt it stood for (outcome error, class
+    """Record each expired reservation (and each whose process, of this place, is gone: see
+    :func:`~.reservation_owners.expire_gone_owners`) as the attempt it stood for (outcome error, class
     ``abandoned``, cost unknown, bounded by the amount reserved, or by none where the reservation is marked
     ``unbounded``) in place of the reservation, in this transaction; the reservations of one call
     (:data:`EXPIRED_RESERVATIONS`) as that call's attempts, one call (a row that names no call, an older version's, is
@@ -53,6 +62,7 @@ def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
     flight N times)."""
     from .writes import RecordWrite  # (writes.py imports this module: the record path takes a stand-in back)
 
+    expire_gone_owners(conn, now)  # a reservation of a process seen gone is expired already (see reservation_owners)
     rows = conn.execute(EXPIRED_RESERVATIONS, (now,)).fetchall()
     calls: dict[Any, list[AttemptRecord]] = {}
     runs: dict[Any, RunRecord] = {}

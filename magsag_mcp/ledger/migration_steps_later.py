@@ -360,4 +360,17 @@ LATER_MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX cache_hits_started ON cache_hits (started_at)
         """,
     ),
+    (
+        # A reservation names the process that holds it (see reservation_owners.py): where its process id means one
+        # process (Linux's boot id and pid namespace), the id, and when that process started (clock ticks since boot,
+        # which tell it from a later process given the same id). A process of the same place that finds the owner gone
+        # (SIGKILLed, crashed) records the call as abandoned at once, rather than at the reservation's expiry, 15
+        # minutes or more. Older rows (and an older version's, still running) name none: they keep their expiry.
+        "0024_reservation_owner",
+        """
+        ALTER TABLE budget_reservations ADD COLUMN owner_host TEXT;
+        ALTER TABLE budget_reservations ADD COLUMN owner_pid INTEGER;
+        ALTER TABLE budget_reservations ADD COLUMN owner_started INTEGER
+        """,
+    ),
 ]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import LedgerError, MagsagError
 from ..records import AttemptRecord, RunRecord
-from .abandoned import DEAD_CALL, DEAD_CALLS, EXPIRED_CALLS, EXPIRED_RESERVATIONS, record_abandoned
+from .abandoned import DEAD_CALL, DEAD_CALLS, EXPIRED_CALLS, record_abandoned, to_record
 from .events import INSERT_EVENT, event_row
 from .problems import kept_locked
 from .writes import RecordWrite
@@ -105,7 +105,7 @@ class LedgerRecording:
         if self.read_only:  # they cannot be recorded: counted as what they are, reservations
             return 0
         now = time.time()
-        if await self.read(lambda conn: conn.execute(EXPIRED_RESERVATIONS + " LIMIT 1", (now,)).fetchone()) is None:
+        if not await self.read(lambda conn: to_record(conn, now)):
             return 0
         try:
             return await self.submit(lambda conn: record_abandoned(conn, now))
