@@ -295,3 +295,57 @@ def test_the_copy_of_a_backup_at_work_beside_another_is_kept(ledger_db, tmp_path
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert sorted(p.name for p in backups.iterdir()) == ["first.db", "second.db"]
+
+
+#: a backup of a version before the flock on its copy (before 15efbb21), at work in a folder: its copy open in SQLite,
+#: argv[2] "write" (copying the ledger into it: SQLite's write lock) or "check" (reading it back for quick_check: a
+#: read lock), held until a line on stdin
+_OLDER_BACKUP_AT_WORK = """
+import secrets, sqlite3, sys
+from pathlib import Path
+
+folder, phase = Path(sys.argv[1]), sys.argv[2]
+copy = folder / f".monday.db.{secrets.token_hex(16)}.tmp"
+dst = sqlite3.connect(copy, isolation_level=None)
+dst.execute("PRAGMA journal_mode = DELETE")
+dst.execute("CREATE TABLE runs (run_id TEXT)")
+dst.execute("BEGIN IMMEDIATE" if phase == "write" else "BEGIN")
+dst.execute("INSERT INTO runs VALUES ('r')" if phase == "write" else "SELECT COUNT(*) FROM runs").fetchall()
+print(copy.name, flush=True)
+sys.stdin.readline()
+dst.execute("COMMIT")
+dst.close()
+"""
+
+
+@pytest.mark.parametrize("phase", ["write", "check"])
+def test_the_copy_an_older_version_s_backup_is_making_is_not_taken_for_a_dead_one(ledger_db, tmp_path, capsys, phase):
+    """During an upgrade, a backup of the version before the copy's flock (a cron job of a venv not yet upgraded) holds
+    no flock on its copy: a backup of this version into the same folder took it for a killed backup's and removed it
+    mid-copy, and the older backup lost its night's copy (its rename found no file). SQLite's own locks on the copy,
+    held while it is written and read back for its check, tell it is at work: it is kept."""
+    import subprocess
+    import sys
+
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    older = subprocess.Popen(
+        [sys.executable, "-c", _OLDER_BACKUP_AT_WORK, str(backups), phase],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert older.stdout is not None
+        copy = older.stdout.readline().strip()
+        assert main(["data", "backup", str(backups / "tuesday.db")]) == 0
+        assert "removed_dead_copies" not in json.loads(capsys.readouterr().out)
+        assert (backups / copy).exists()
+        out, _ = older.communicate("\n", timeout=60)
+        assert older.returncode == 0
+    finally:
+        older.kill()
+        older.wait()
+    # once that backup is gone (killed, its copy left), the next backup removes the copy as any dead one
+    assert main(["data", "backup", str(backups / "wednesday.db")]) == 0
+    assert json.loads(capsys.readouterr().out)["removed_dead_copies"] == [copy]

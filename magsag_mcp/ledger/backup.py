@@ -19,7 +19,10 @@ A backup killed outright (SIGKILL, the OOM killer, a power cut) leaves its copy 
 large as the ledger. The next backup into that folder removes such copies, but only those it can tell are dead: each
 backup holds an exclusive ``flock`` on its copy while it makes it, which the kernel lets go when the process dies,
 however it dies; a copy whose lock can be taken is no backup's at work (another backup into the same folder, at work
-beside this one, keeps its lock, and its copy). Where there is no ``flock`` (Windows) nothing is removed.
+beside this one, keeps its lock, and its copy). A backup of a version before that lock, at work in the same folder
+(a cron job of the version still installed elsewhere, during an upgrade), holds none: its copy is told by SQLite's
+own locks on it, held while it writes the copy and while it reads it back for its check (the moments between its
+statements, a few microseconds, hold none). Where there is no ``flock`` (Windows) nothing is removed.
 """
 
 from __future__ import annotations
@@ -193,6 +196,21 @@ def _locked(fd: int, wait: bool) -> bool:
     return True
 
 
+def _in_sqlite_use(fd: int) -> bool:
+    """Whether another process holds one of SQLite's locks on the file open (for writing) on ``fd``: a backup of a
+    version before the flock, at work on its copy (writing it, or reading it back for its check), holds none of
+    ours, but SQLite's (POSIX record locks, apart from flock). A write lock over the whole file, let go at once, is
+    refused while any of them is held."""
+    import fcntl
+
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    fcntl.lockf(fd, fcntl.LOCK_UN)
+    return False
+
+
 def _names(path: Path, fd: int) -> bool:
     """Whether ``path`` still names the file open on ``fd`` (not removed, by a backup that took it for dead)."""
     try:
@@ -212,13 +230,13 @@ def remove_dead_copies(folder: Path) -> list[str]:
     for path in sorted(folder.glob(".*.tmp")):
         if not _COPY_NAME.fullmatch(path.name):
             continue
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:  # (for writing: SQLite's locks are tested by taking a write lock, see _in_sqlite_use)
+            fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
         except OSError:  # (gone meanwhile, or another user's)
             continue
         try:
-            if not _locked(fd, wait=False) or not _names(path, fd):
-                continue  # a backup at work holds it; or another backup removed it meanwhile
+            if not _locked(fd, wait=False) or _in_sqlite_use(fd) or not _names(path, fd):
+                continue  # a backup at work holds it (an older version's, SQLite's lock); or another removed it
             for sidecar in _SIDECARS:
                 with contextlib.suppress(OSError):
                     os.unlink(path.with_name(path.name + sidecar))
