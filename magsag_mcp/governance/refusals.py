@@ -112,8 +112,8 @@ def refusal_ends_call(cand: Any, candidates: Sequence[Any], *, by_routing: bool,
 def held_by_calls_in_flight(held_usd: str) -> str:
     """What a refusal says of the ``held_usd`` its limit's calls in flight reserve: a process stopped mid-call
     (SIGKILLed, crashed) leaves its call's reservation held until it is seen gone (see reservation_owners) or expires,
-    then counted at what it held, and
-    "reserved $0.00094" alone, while nothing ran, read as budget gone for no reason. Who holds it, and until when, is
+    then counted at what it held, and "reserved $0.00094" alone, while nothing ran, read as budget gone for no
+    reason. Who holds it, and until when, is
     check_budget's to say: read here, it was a scan of the reservations in flight for each refusal, in the write
     transaction of a batch that may refuse most of its calls."""
     return (
