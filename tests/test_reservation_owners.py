@@ -44,14 +44,22 @@ def _rows(db: Path, sql: str) -> list[tuple]:
         conn.close()
 
 
-def _summary(db: Path, env: dict[str, str]) -> dict:
-    """`magsag flow summarize` run as a process of its own (a cron job's, a terminal's), as JSON."""
+def _magsag(env: dict[str, str], *argv: str) -> dict:
+    """A `magsag` command run as a process of its own (a cron job's, a terminal's), its output as JSON."""
     cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
-    done = subprocess.run(
-        [sys.executable, "-c", cli, "flow", "summarize", "--db", str(db)], env=env, capture_output=True, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-c", cli, *argv], env=env, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()
     return json.loads(done.stdout)
+
+
+def _summary(db: Path, env: dict[str, str]) -> dict:
+    return _magsag(env, "flow", "summarize", "--db", str(db))
+
+
+def _held_by_day_limit(db: Path, env: dict[str, str]) -> dict:
+    """`magsag budget`'s day limit's ``reserved_by``: what holds it (`budget` reads, and records nothing)."""
+    status = _magsag(env, "budget", "--json", "--db", str(db))
+    return next(lim for lim in status["limits"] if lim["limit"] == "day")["reserved_by"]
 
 
 async def test_a_sigkilled_server_s_call_is_recorded_abandoned_by_the_next_read_not_15_minutes_later(
@@ -92,6 +100,7 @@ async def test_a_sigkilled_server_s_call_is_recorded_abandoned_by_the_next_read_
             # the server runs: its call is in flight, left held by a read
             assert _summary(db, env)["totals"]["calls"] == 0
             assert len(_rows(db, "SELECT id FROM budget_reservations")) == 1
+            assert _held_by_day_limit(db, env)["expired"] == 0
             proc.send_signal(signal.SIGKILL)
             assert await anyio.to_thread.run_sync(lambda: proc.wait(60)) == -signal.SIGKILL
             tg.cancel_scope.cancel()
@@ -100,6 +109,9 @@ async def test_a_sigkilled_server_s_call_is_recorded_abandoned_by_the_next_read_
         proc.wait()
         assert proc.stderr is not None
         proc.stderr.close()
+    # `magsag budget` (which records nothing) says the hold is a dead process's, not one held 15 minutes more
+    by = _held_by_day_limit(db, env)
+    assert by["calls"] == by["expired"] == 1, by
     summary = _summary(db, env)
     assert summary["totals"]["calls"] == 1 and summary["totals"]["errors"] == 1
     assert _rows(db, "SELECT outcome, error_class, cost_pusd, cost_bound_pusd FROM attempts") == [

@@ -6,6 +6,7 @@ Read from the ledger in one snapshot; nothing here reserves or refuses (:mod:`.b
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..ledger.money import from_pusd
+from ..ledger.reservation_owners import gone_owners
 from ..ledger.run_scope import run_scope_totals, run_scope_unbounded
 from .budget import budget_run, day_bounds, spent_and_reserved
 from .delegation import known_parent
@@ -177,14 +179,19 @@ def held_reservations(
     A call holds a reservation for each attempt not yet recorded (a cut attempt held at its bound beside its retry's):
     counted by the call each names (a row without one, an older version's, is a call of its own). An expired
     reservation is a call whose process stopped (killed, or asleep) without recording it: it counts until the next
-    reservation in any process records it as an abandoned attempt, at the amount reserved. For status, not on the
-    hot path.
+    reservation in any process records it as an abandoned attempt, at the amount reserved. So does one whose process
+    this one sees gone (see reservation_owners), expired as that sweep expires it: as of when it was made. For status,
+    not on the hot path.
     """
     where = {"run": " WHERE run_id = :run", "agent_day": " WHERE agent = :agent"}.get(limit.kind, "")
+    gone = [rid for (rid,) in gone_owners(conn, now)]
+    expires = "expires_at"
+    if gone:
+        expires = "CASE WHEN id IN (SELECT value FROM json_each(:gone)) THEN created_at ELSE expires_at END"
     row = conn.execute(
-        "SELECT COUNT(DISTINCT coalesce(call_id, id)), COUNT(DISTINCT CASE WHEN expires_at <= :now THEN"
-        " coalesce(call_id, id) END), MAX(expires_at), COUNT(DISTINCT CASE WHEN unbounded THEN coalesce(call_id, id)"
+        f"SELECT COUNT(DISTINCT coalesce(call_id, id)), COUNT(DISTINCT CASE WHEN {expires} <= :now THEN"
+        f" coalesce(call_id, id) END), MAX({expires}), COUNT(DISTINCT CASE WHEN unbounded THEN coalesce(call_id, id)"
         " END) FROM budget_reservations" + where,
-        {"run": run_id, "agent": agent, "now": now},
+        {"run": run_id, "agent": agent, "now": now, "gone": json.dumps(gone)},
     ).fetchone()
     return int(row[0]), int(row[1]), row[2], int(row[3])
