@@ -54,8 +54,9 @@ def act_as_the_version_before(back: int = 1) -> None:
 
 def reserve_without_owners(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
     """Reserve as the versions before 0024 did: a reservation names no process, and a sweep records one at its expiry
-    alone, looking at no process (``setattr``: a monkeypatch's, to be undone)."""
+    alone, looking at no process, as check_budget counts it (``setattr``: a monkeypatch's, to be undone)."""
     import magsag_mcp.governance.budget as budget
+    import magsag_mcp.governance.status as status
     import magsag_mcp.ledger.abandoned as abandoned
 
     insert = budget.INSERT_RESERVATION.replace(", owner_host, owner_pid, owner_started)", ")")
@@ -65,6 +66,7 @@ def reserve_without_owners(setattr: Callable[[Any, str, Any], None] = setattr) -
     setattr(budget, "this_owner", lambda: ())
     setattr(abandoned, "expire_gone_owners", lambda conn, now: 0)
     setattr(abandoned, "gone_owners", lambda conn, now: [])
+    setattr(status, "gone_owners", lambda conn, now: [])  # (check_budget's look at them)
 
 
 def summarize_without_cache_hits(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
