@@ -316,13 +316,20 @@ def shown_params(params: Mapping[str, Any]) -> dict[str, Any]:
     for k, v in params.items():
         name = str(k)
         label = shown_key(name)
-        if label in shown:  # two over-long keys of one length
-            n = 2
-            while f"{label[:-1]}, #{n})" in shown:
-                n += 1
-            label = f"{label[:-1]}, #{n})"
+        if label in shown:  # two over-long keys of one length, or two keys one as text (1 and '1' in YAML)
+            label = _told_apart(label, label != name, shown)
         shown[label] = "[REDACTED]" if _CREDENTIAL_PARAM.search(name) else _shown_value(v)
     return shown
+
+
+def _told_apart(label: str, shortened: bool, shown: Mapping[str, Any]) -> str:
+    """``label`` numbered by its order among the keys ``shown`` already has: ``(a key of 300 characters, #2)`` for a
+    key said by its length, ``1 (#2)`` for one written as another is (a YAML mapping's ``1`` and ``'1'``, both
+    ``"1"`` as text). The number went inside the last character of any label: ``1`` became ``, #2)``."""
+    n = 2
+    while (numbered := f"{label[:-1]}, #{n})" if shortened else f"{label} (#{n})") in shown:
+        n += 1
+    return numbered
 
 
 def _shown_value(value: Any) -> Any:

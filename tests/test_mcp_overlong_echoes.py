@@ -153,3 +153,15 @@ def test_two_params_keys_of_one_long_length_are_both_shown():
         "(a key of 100,000 characters, #2)": {"(a key of 100,000 characters)": 3},
         "(a key of 307 characters)": "[REDACTED]",  # a credential's param still, however long its name
     }
+
+
+def test_keys_written_alike_as_text_are_both_shown_under_their_own_names():
+    # A routing file's nested params may hold an int key beside its text (YAML: {1: a, '1': b}): both are "1" as text,
+    # and the second was numbered as if it were a key said by its length, the last character of its name cut: ", #2)"
+    from magsag_mcp.types import shown_params
+
+    assert shown_params({"logit_bias": {1: -100, "1": 5}}) == {"logit_bias": {"1": -100, "1 (#2)": 5}}
+    assert shown_params({"ab": 1, "seed": [{7: "x", "7": "y", "7 (#2)": "z"}]}) == {
+        "ab": 1,
+        "seed": [{"7": "x", "7 (#2)": "y", "7 (#2) (#2)": "z"}],
+    }
