@@ -15,21 +15,23 @@ RUN_STATUSES = ("ok", "error", "policy_denied", "budget_exceeded", "cancelled", 
 def _recorded_status(value: Any) -> Any:
     """A status in any case as the ledger records it (``OK``, ``Error``, as a shell variable or a form writes one):
     ``--provider`` took any case while ``--status OK`` was refused. Any other value is left to the literal to refuse."""
-    if isinstance(value, str) and value.lower() in RUN_STATUSES:
+    if isinstance(value, str) and value.isascii() and value.lower() in RUN_STATUSES:
         return value.lower()
     return value
 
 
-def _any_case(word: str) -> str:
+def any_case(word: str) -> str:
     """``[oO][kK]``: ``word`` in any case, for a JSON Schema pattern (ECMA-262 has no inline flag a client's
-    validator is sure to take, so each letter is its pair)."""
+    validator is sure to take, so each letter is its pair). ASCII case only, as the server folds it: ``str.lower``
+    also made the Kelvin sign (U+212A) a ``k``, which no pattern of pairs takes."""
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
 
 
 #: what the published schemas say a status is: any of :data:`RUN_STATUSES` in any case, as :func:`_recorded_status`
 #: takes it. An enum of the lower-case names told a client that checks its arguments against the schema to refuse
-#: ``OK``, which the server takes
-STATUS_PATTERN = "^(?:" + "|".join(_any_case(s) for s in RUN_STATUSES) + ")$"
+#: ``OK``, which the server takes. Only JSON Schema's recommended subset of ECMA-262 (classes, simple groups, ``|``,
+#: anchors), which every client's validator reads: ``(?:...)`` is not in it
+STATUS_PATTERN = "^(" + "|".join(any_case(s) for s in RUN_STATUSES) + ")$"
 
 #: the statuses as a description lists them, the schema's pattern being no list a reader (or a model) reads easily
 STATUSES_LISTED = ", ".join(RUN_STATUSES[:-1]) + f" or {RUN_STATUSES[-1]}, any case"

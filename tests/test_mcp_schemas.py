@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -403,3 +404,54 @@ async def test_the_status_filter_s_schema_takes_what_the_server_takes_in_any_cas
             assert check.is_valid({"filters": {"status": given}}), given
         for given in ("okay", "errors", "", "ok ", "policy-denied", "canceled"):
             assert not check.is_valid({"filters": {"status": given}}), given
+
+
+#: JSON Schema's recommended regex subset (2020-12 core, 6.4): characters, classes, quantifiers, ^ $, plain groups
+#: and |, which every client's validator reads; \s beside it (every engine takes it). No (?:, lookaround or flags
+_RECOMMENDED_REGEX = re.compile(r"(?:[^\\(\[]|\\[sdw.\\\-^$|()\[\]]|\[[^\]]*\]|\((?![?]))*")
+
+
+async def test_the_provider_s_schema_takes_what_the_server_takes_in_any_case_and_by_its_aliases(tools, tmp_path):
+    # model_config.provider (and each fallback's) is taken in any case and by an alias (gemini, ollama, claude), but
+    # the schema published an enum of the registry's lower-case names: a client that checks its arguments against it
+    # refused "OpenAI" and "gemini" before sending them
+    from magsag_mcp.mcp_server.models import PROVIDER_ALIASES
+
+    for name in ("invoke_skill", "explain_route"):
+        schema = tools[name].input_schema
+        config = schema["properties"]["model_config"]
+        fallback = next(s for s in config["properties"]["fallbacks"]["items"]["anyOf"] if s.get("type") == "object")
+        for provider in (config["properties"]["provider"], fallback["properties"]["provider"]):
+            assert "enum" not in provider and _RECOMMENDED_REGEX.fullmatch(provider["pattern"])
+            assert "gemini is google" in provider["description"] and "any case" in provider["description"]
+        check = jsonschema.Draft202012Validator(schema)
+        base = {"skill_id": "skill.analysis", "payload": {}}
+        taken = [*PROVIDERS, *PROVIDER_ALIASES, "OpenAI", "GEMINI", "Ollama", "Azure-OpenAI", " openai ", ""]
+        for given in taken:
+            assert check.is_valid({**base, "model_config": {"provider": given}}), given
+            assert check.is_valid({**base, "model_config": {"fallbacks": [{"provider": given, "model": "m"}]}}), given
+        for given in ("opnai", "gemni", "open ai", "openai:gpt-4o", " ", "azure openai", "fa\u212ae"):
+            assert not check.is_valid({**base, "model_config": {"provider": given}}), given
+    # the server takes each value the schema takes, and refuses each it refuses
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})) as c:
+        args = {"skill_id": "skill.analysis", "payload": {"data": "x"}}
+        for given in ("OpenAI", "GEMINI", " ollama ", "Azure-OpenAI"):
+            plan = await c.call_tool("explain_route", {**args, "model_config": {"provider": given, "model": "m"}})
+            assert not plan.is_error, (given, plan.content[0].text)
+        for given in (" ", "fa\u212ae"):
+            plan = await c.call_tool("explain_route", {**args, "model_config": {"provider": given, "model": "m"}})
+            assert plan.is_error and "model_config.provider" in plan.content[0].text, given
+
+
+async def test_the_status_filter_s_pattern_is_in_json_schema_s_recommended_regex_subset(tools):
+    # (?:...) is not in it: a client whose validator reads only the subset could not check the status at all
+    from pydantic import TypeAdapter
+
+    from magsag_mcp.status_filter import StatusFilter
+
+    status = tools["query_runs"].input_schema["properties"]["filters"]["properties"]["status"]
+    assert _RECOMMENDED_REGEX.fullmatch(status["pattern"]), status["pattern"]
+    # and the server takes no more than the pattern: the Kelvin sign (U+212A) was a k to str.lower, "ok" to the server
+    assert not jsonschema.Draft202012Validator(status).is_valid("O\u212a")
+    with pytest.raises(ValueError):
+        TypeAdapter(StatusFilter).validate_python("O\u212a")
