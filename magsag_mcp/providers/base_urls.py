@@ -117,21 +117,25 @@ def _version_twice(base: str, version: str, source: str, example: str) -> str | 
     request to ``/v1/v1/messages``, a 404 said as ``model_not_found``, while ``magsag doctor`` called it ready."""
     if not version:
         return None
-    last = "/" + urlsplit(base).path.rstrip("/").lower().rpartition("/")[2]
+    parts = urlsplit(base)
+    last = "/" + parts.path.rstrip("/").lower().rpartition("/")[2]
+    if last != version.lower() and not _A_VERSION.fullmatch(last):
+        return None
+    # a gateway's or proxy's URL (https://proxy.example.com/gemini/v1) was told to be the vendor's own root, which
+    # goes round the gateway: its fix is its own URL without the version (said, not quoted: it may hold a secret)
+    gateway = "" if parts.hostname == urlsplit(example).hostname else f", or for this host, the part before {last}"
     if last == version.lower():
         return (
             f"the base URL ends with {version}, which magsag adds itself to each request's path (it would go to "
-            f"...{version}{version}/...); set its base URL ({source}) to e.g. {example}"
+            f"...{version}{version}/...); set its base URL ({source}) to e.g. {example}{gateway}"
         )
-    if _A_VERSION.fullmatch(last):
-        # another version (GEMINI_BASE_URL=.../v1, Gemini's stable API, where magsag calls v1beta): /v1/v1beta/models
-        # is no path of any server, a 404 said as model_not_found while doctor said ready
-        return (
-            f"the base URL ends with {last}, an API version, and magsag adds the one it calls ({version}) to each "
-            f"request's path itself (it would go to ...{last}{version}/...); set its base URL ({source}) to e.g. "
-            f"{example}"
-        )
-    return None
+    # another version (GEMINI_BASE_URL=.../v1, Gemini's stable API, where magsag calls v1beta): /v1/v1beta/models
+    # is no path of any server, a 404 said as model_not_found while doctor said ready
+    return (
+        f"the base URL ends with {last}, an API version, and magsag adds the one it calls ({version}) to each "
+        f"request's path itself (it would go to ...{last}{version}/...); set its base URL ({source}) to e.g. "
+        f"{example}{gateway}"
+    )
 
 
 _A_VERSION = re.compile(r"/v\d+(?:alpha|beta)?\d*")

@@ -365,3 +365,29 @@ def test_a_compat_endpoint_ending_with_a_request_path_is_never_told_azures_fix(p
     for reason in reasons:
         assert "a request's own path" in reason and "to e.g. https://host/v1, the part before that path" in reason
         assert "azure" not in reason.lower().replace(".azure.com", "") and "api-version" not in reason, reason
+
+
+@pytest.mark.parametrize(
+    "make, variable, model, written, version",
+    [
+        (GeminiProvider, "GEMINI_BASE_URL", "gemini-1.5-pro", "https://proxy.example.com/gemini/v1", "/v1"),
+        (GeminiProvider, "GEMINI_BASE_URL", "gemini-1.5-pro", "https://proxy.example.com/gemini/V1BETA/", "/v1beta"),
+        (AnthropicProvider, "ANTHROPIC_BASE_URL", "claude-3-5-sonnet-20241022", f"{PROXY}/anthropic/v1", "/v1"),
+    ],
+)
+def test_a_gateway_s_base_url_ending_with_a_version_is_told_its_own_fix_not_only_the_vendor_s_root(
+    make, variable, model, written, version
+):
+    # GEMINI_BASE_URL=https://proxy.example.com/gemini/v1 was told to set GEMINI_BASE_URL to Google's own root, which
+    # goes round the proxy the user set (its auth, its egress); its own fix is its URL without the version
+    keys = {"ANTHROPIC_API_KEY": KEY, "GEMINI_API_KEY": KEY}
+    provider = make({**keys, variable: written}, Transport())
+    reason = provider.unavailable(Target(provider.name, model)) or ""
+    assert reason.endswith(
+        f"({variable}) to e.g. {provider.endpoint.base_url_example}, or for this host, the part before {version}"
+    ), reason
+    assert "proxy.example.com" not in reason  # said, not quoted: a gateway's path may hold its token
+    assert provider.setting_problem() == f"{provider.name}: {reason.split(': ', 1)[1]}"  # magsag doctor's
+    # the vendor's own host is told its root alone
+    own = make({**keys, variable: f"{provider.endpoint.base_url_example}{version}"}, Transport())
+    assert "for this host" not in (own.unavailable(Target(own.name, model)) or "")
