@@ -260,8 +260,26 @@ async def test_a_base_url_at_ollamas_own_api_root_is_told_its_openai_api_below_v
     source = source or "MAGSAG_LOCAL_LLM_BASE_URL"
     assert info.value.message.endswith(
         "(HTTP 404 for both); the base URL ends with /api, the root of Ollama's own API, which magsag does not call: "
-        f"Ollama serves the OpenAI API below /v1, so set {source} to {root}/v1"
+        f"Ollama serves the OpenAI API below /v1, so set {source} to {root}/v1 (another server: to its OpenAI API, "
+        "e.g. http://host:8000/v1 for vLLM or http://localhost:1234/v1 for LM Studio)"
     ), info.value.message
+
+
+async def test_a_base_url_ending_with_api_at_another_server_is_told_the_other_servers_bases_too(
+    serve, transport: Transport
+):
+    # nothing says a server whose base URL ends with /api is Ollama (LM Studio's own REST API is below /api too, and
+    # any gateway may be): told only Ollama's fix, one at another server lost the bases of the others
+    refused = answer(405, {"error": "method not allowed"})
+    server = await serve({"/api/responses": refused, "/api/chat/completions": refused})
+    root = str(server.url).rstrip("/")
+    provider = LocalProvider({}, transport)
+    with pytest.raises(E.NotConfiguredError) as info:
+        await provider.complete(ask(), Target("local", "llama3.1:70b", base_url=f"{root}/api"))
+    message = info.value.message
+    assert "(HTTP 405 for both); the base URL ends with /api, the root of Ollama's own API" in message, message
+    assert f"set the target's base_url to {root}/v1" in message
+    assert "http://host:8000/v1 for vLLM or http://localhost:1234/v1 for LM Studio" in message
 
 
 @pytest.mark.parametrize(

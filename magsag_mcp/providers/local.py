@@ -378,17 +378,17 @@ class LocalProvider(RefusedSettings):
         if chat.status is not None and 200 <= chat.status < 300:
             said += f": {chat.message.split(': HTTP 200: ', 1)[-1][:120]}"
         source = self.endpoint.base_url_source(target)
-        fix = (
-            f"set {source} to its OpenAI API, e.g. http://localhost:11434/v1 for Ollama, http://host:8000/v1 for vLLM "
-            "or http://localhost:1234/v1 for LM Studio"
-        )
+        others = "http://host:8000/v1 for vLLM or http://localhost:1234/v1 for LM Studio"
+        fix = f"set {source} to its OpenAI API, e.g. http://localhost:11434/v1 for Ollama, {others}"
         shown = redact(_shown(base))
         if shown.rstrip("/").lower().endswith("/api"):
             # Ollama's own API's root, as its docs write it (http://localhost:11434/api): its OpenAI API is below /v1
-            # on the same host. Taken as given (/api is Open WebUI's OpenAI API), told so only when nothing is there
+            # on the same host. Taken as given (/api is Open WebUI's OpenAI API), told so only when nothing is there;
+            # the server may be another (nothing says it is Ollama), whose fix is still said
             fix = (
                 "the base URL ends with /api, the root of Ollama's own API, which magsag does not call: Ollama serves "
-                f"the OpenAI API below /v1, so set {source} to {shown.rstrip('/')[:-4]}/v1"
+                f"the OpenAI API below /v1, so set {source} to {shown.rstrip('/')[:-4]}/v1 (another server: to its "
+                f"OpenAI API, e.g. {others})"
             )
         return NotConfiguredError(
             f"local: the server at {shown} has neither /responses nor /chat/completions ({said}); {fix}",
