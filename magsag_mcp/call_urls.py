@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .errors import ConfigError, PayloadError
+from .errors import ConfigError, PayloadError, PolicyDenied
 from .providers import ProviderSet, canonical_provider
 from .settings import MODE_ENV, only_configured
 from .types import Target, masked_path
@@ -256,8 +256,8 @@ class CallURLs:
         self, targets: Iterable[tuple[Target, str]], confined: Iterable[str] = (), confined_by: Iterable[str] = ()
     ) -> None:
         """Raise :class:`PayloadError` for a call base URL that would receive a key it was not configured for,
-        or, for a call of a ``confined`` data class or with :attr:`configured_only`, any base URL the operator
-        did not configure.
+        or, with :attr:`configured_only`, any base URL the operator did not configure; for a call of a ``confined``
+        data class, :class:`PolicyDenied` (rule ``requirements``) for any such base URL.
 
         ``targets`` are ``(target, where)`` pairs from the call; ``where`` names the field for the message.
         ``confined_by``: the policies whose requirements confine those classes, which the refusal names.
@@ -285,16 +285,22 @@ class CallURLs:
                 what = f"{shown} is at no base URL configured for {target.provider} on that server (another path is)"
             add = f"{target.provider}={shown} to {ALLOWED_ENV} (comma-separated)"
             if confined:
-                # named as a policy's refusal of a model names its rule: (data_residency.requirements)
-                names = [f"{name}.requirements" for name in dict.fromkeys(confined_by)]
-                by = " and ".join(names) if names else "policy"
-                raise PayloadError(
+                # a policy's refusal, typed, named and recorded as one of a model is (policy_denied, its rule): as
+                # invalid_payload it was no refusal to `--status policy_denied` nor to policy_denied_attempts
+                policies = list(dict.fromkeys(confined_by))
+                by = " and ".join(f"{name}.requirements" for name in policies) if policies else "policy"
+                denied = PolicyDenied(
                     f"{where}.base_url: {what}, and this call's data class ({', '.join(repr(c) for c in confined)}) "
                     f"is confined by {by} to the models it names, on the servers the operator configured. To allow "
                     f"this server, add {add} or put it in the routing catalog as a target's base_url",
+                    policy=policies[0] if policies else "",
+                    rule="requirements",
+                    target=target.label,
                     provider=target.provider,
                     model=target.model,
                 )
+                denied.unplanned = target
+                raise denied
             if has_key:
                 raise PayloadError(
                     f"{where}.base_url: {what}, and magsag only sends {target.provider}'s API key to configured "

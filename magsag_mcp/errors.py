@@ -223,6 +223,10 @@ class PolicyDenied(MagsagError):
     #: the refused model is routing's choice, refused whoever serves it: skipped as a routed target is,
     #: even when MAGSAG_PROVIDER or the call chose the provider serving it
     by_routing: bool = False
+    #: the target (a :class:`~.types.Target`) a policy refused while the call was planned, before any attempt (a
+    #: confined data class's call naming a server the operator did not configure): the call's record keeps it as
+    #: that target's refused attempt, as it keeps one the cascade refused
+    unplanned: Any = None
 
     def __init__(self, message: str, *, policy: str, **details: Any) -> None:
         super().__init__(message, policy=policy, **details)

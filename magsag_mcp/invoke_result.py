@@ -4,6 +4,7 @@ not be recorded."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -168,6 +169,22 @@ def call_cost(attempts: list[AttemptRecord]) -> Decimal | None:
             return None
         total += a.cost_usd
     return total
+
+
+def refused_unplanned(exc: MagsagError, run_id: str, skill: str, agent: str | None) -> AttemptRecord | None:
+    """The attempt a policy refused while the call was planned (:attr:`PolicyDenied.unplanned`), as the cascade
+    records one it refuses: ``policy_denied``, its target first and on its first try, never sent, at $0. Else None.
+    Without it the refusal was a run with no attempt, in no ``policy_denied_attempts`` and no unsent call."""
+    target = getattr(exc, "unplanned", None)
+    if not isinstance(exc, PolicyDenied) or target is None:
+        return None
+    from .rates import bare_model
+
+    model = bare_model(target.provider, target.model)  # as the cascade records it (see cascade_report.attempt_record)
+    record = AttemptRecord(run_id, time.time(), target.provider, model, skill, agent, "policy_denied", 0, 1)
+    record.error_class, record.error_message = exc.kind, exc.message
+    record.cost_usd = Decimal(0)  # never sent: it cost nothing (a NULL cost would count it as unpriced)
+    return record
 
 
 def run_status(exc: MagsagError) -> str:

@@ -43,6 +43,7 @@ from .invoke_result import (
     call_failed,
     callback_error,
     record_bug,
+    refused_unplanned,
     run_status,
 )
 from .kept_records import KeptRecords
@@ -256,6 +257,8 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
                     # (so too after targets skipped unsent: a call limit's refusal, a policy's, a server's wait)
                     raise
                 # so_far is the cascade's own list: every attempt, whichever way the call ended
+                if plan is None and (refused := refused_unplanned(exc, run_id, skill_id, agent)) is not None:
+                    so_far.append(refused)
                 call_failed(exc, run_id, so_far)
                 await self._record_failed(run, so_far, run_status(exc), exc)
                 raise

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from magsag_mcp import call_urls
-from magsag_mcp.errors import ConfigError, PayloadError
+from magsag_mcp.errors import ConfigError, PayloadError, PolicyDenied
 from magsag_mcp.service import Service
 
 pytestmark = pytest.mark.anyio
@@ -91,7 +91,7 @@ async def test_a_confined_data_class_goes_only_to_servers_the_operator_configure
             ),
         ):
             with pytest.raises(
-                PayloadError,
+                PolicyDenied,
                 # naming the rule that refused it, as a policy's refusal of a model does: an audit of the ledger's
                 # errors read "confined by policy" and could not tell which
                 match=rf"^{where}.base_url: http://collector.example.net:11434 .*"
@@ -99,7 +99,7 @@ async def test_a_confined_data_class_goes_only_to_servers_the_operator_configure
             ):
                 svc.plan(pii, payload, context)
         # a caller who declares the class for another skill is held to it the same way
-        with pytest.raises(PayloadError, match="confined"):
+        with pytest.raises(PolicyDenied, match="confined"):
             svc.plan("skill.analysis", {"data": "x", "model_config": elsewhere}, {"data_class": "pii_processing"})
         # the local server the operator runs (the default, or its LOCAL_BASE_URL) stays open to such calls
         local = {**elsewhere, "base_url": "http://localhost:11434"}
@@ -111,6 +111,29 @@ async def test_a_confined_data_class_goes_only_to_servers_the_operator_configure
     env = {call_urls.ALLOWED_ENV: "local=http://collector.example.net:11434"}
     async with await Service.open(db=tmp_path / "l.db", env=env) as svc:  # the operator allows that server
         assert svc.plan(pii, {"text": "x", "model_config": elsewhere}).candidates[0].target.base_url
+
+
+async def test_a_confined_data_class_refused_its_server_is_a_policy_refusal_recorded_as_one(tmp_path: Path):
+    # Typed invalid_payload, a PayloadError, it was recorded as a run in error with no attempt: `data query
+    # --status policy_denied` and the summary's policy_denied_attempts left it out, and `except PolicyDenied` (what
+    # docs/python.md says a policy's refusal of a call's data class raises) did not catch it; MCP said invalid_payload
+    from magsag_mcp.ledger import UsageFilters
+
+    elsewhere = {"model": "llama3.1:70b", "provider": "local", "base_url": "http://collector.example.net:11434"}
+    async with await Service.open(db=tmp_path / "l.db", env={}) as svc:
+        with pytest.raises(PolicyDenied, match="confined by data_residency.requirements") as info:
+            await svc.invoke_skill("skill.pii-redaction", {"text": "x", "model_config": elsewhere})
+        said = info.value.to_dict()
+        assert not isinstance(info.value, PayloadError)
+        assert (said["type"], said["policy"], said["rule"]) == ("policy_denied", "data_residency", "requirements")
+        assert said["target"] == "local:llama3.1:70b" and said["cost_usd"] == "0"
+        [run] = await svc.query_runs(UsageFilters(status="policy_denied"))
+        assert run["run_id"] == info.value.run_id and run["error"]["type"] == "policy_denied"
+        [attempt] = run["attempts"]
+        assert (attempt["provider"], attempt["model"], attempt["outcome"]) == ("local", "llama3.1:70b", "policy_denied")
+        assert attempt["cost_usd"] == "0" and "collector.example.net" in attempt["error_message"]
+        totals = (await svc.summarize(UsageFilters()))["totals"]
+        assert totals["policy_denied_attempts"] == 1 and totals["unsent_calls"] == 1 and totals["cost_usd"] == 0
 
 
 @pytest.mark.parametrize(
