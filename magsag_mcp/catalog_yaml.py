@@ -121,6 +121,34 @@ def _strict_loader() -> type[Any]:
                 )
             return super().construct_yaml_float(node)
 
+        # An anchor with no value after it (`[&x, y]`, `- &ops`) is null: text that began with '&' was read as
+        # an anchor on nothing, and validation then said "got None ...; write it in quotes: "None"". Refused with
+        # the value as written, unless an alias names it (a null shared on purpose, which worked before).
+        def compose_document(self) -> Any:
+            self._empty_anchors: dict[str, Any] = {}
+            self._aliased: set[str] = set()
+            node = super().compose_document()
+            for anchor, mark in self._empty_anchors.items():
+                if anchor not in self._aliased:
+                    buffer = getattr(mark, "buffer", None)
+                    lines = buffer.splitlines() if isinstance(buffer, str) else []
+                    fix = _quote_fix(lines[mark.line], mark.column) if mark.line < len(lines) else None
+                    raise yaml.composer.ComposerError(
+                        None, None, f"{fix or f'&{anchor} is an anchor on no value'} (YAML read no value there)", mark
+                    )
+            return node
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self._aliased.add(self.peek_event().anchor)
+            return super().compose_node(parent, index)
+
+        def compose_scalar_node(self, anchor: Any) -> Any:
+            event = self.peek_event()
+            if anchor is not None and event.tag is None and event.value == "" and event.style is None:
+                self._empty_anchors.setdefault(anchor, event.start_mark)
+            return super().compose_scalar_node(anchor)
+
     _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
     _Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
     return _Loader
@@ -155,6 +183,8 @@ _INDICATORS = {
 _WRITTEN = re.compile(r"[^\s,\]}#]*")
 #: a comment after a value: " #" to the line's end
 _COMMENT = re.compile(r"\s+#")
+#: where a key written at a value's place ends: ": ", or a colon ending the line
+_KEY_END = re.compile(r":(?=\s|$)")
 
 
 def _unquoted_indicator(exc: Any, text: str) -> str | None:
@@ -174,8 +204,12 @@ def _unquoted_indicator(exc: Any, text: str) -> str | None:
     lines = text.splitlines()
     if mark is None or mark.line >= len(lines):
         return None
-    line = lines[mark.line]
-    at = mark.column
+    return _quote_fix(lines[mark.line], mark.column)
+
+
+def _quote_fix(line: str, at: int) -> str | None:
+    """What the value written at ``line[at]`` without quotes was read as, for its indicator at its start, and the
+    fix; None where no indicator stands there."""
     if at >= len(line) or line[at] not in _INDICATORS:
         return None
     if "[" in line[:at] or "{" in line[:at]:  # in a [list] or {mapping} on one line: up to its next comma or bracket
@@ -183,6 +217,8 @@ def _unquoted_indicator(exc: Any, text: str) -> str | None:
         value = line[at] + (match.group(0) if match else "")
     else:  # a value of its own line (after "key: " or "- "): to the line's end, but for a comment
         value = _COMMENT.split(line[at:], maxsplit=1)[0].rstrip()
+    # a key's (`*: 1`, `{*: 1}`): a colon then a space, or the line's end, ends it
+    value = _KEY_END.split(value, maxsplit=1)[0]
     # in double quotes a backslash begins an escape; in single quotes nothing does, and a quote is written twice
     quoted = f'"{value}"' if '"' not in value and "\\" not in value else "'" + value.replace("'", "''") + "'"
     return (

@@ -315,6 +315,8 @@ def value_fix(err: Mapping[str, Any]) -> str:
         return f"; add the key {key!r}" if key else ""
     # as the file wrote it: YAML read 2025-01-01 as a date and 42 as a number, whose repr() the file never held
     got = f"got {excerpt(repr(value) if isinstance(value, str) else str(value), 60)}"
+    if value is None:  # ("got None, which YAML reads as a NoneType; write it in quotes: "None"": no None was written)
+        got = "got no value: YAML reads one left empty, ~ and null as none"
     if kind in _KIND_WANTED:
         return f" ({got}); write {_KIND_WANTED[kind]}"
     if kind in _BOUND:
@@ -323,6 +325,8 @@ def value_fix(err: Mapping[str, Any]) -> str:
         bound = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
         return f" ({got}); write a number {reads} {bound}"
     if kind == "string_type":
+        if value is None:
+            return f" ({got}); write the value"
         if isinstance(value, (list, dict)):
             return f" ({got}, {'a list' if isinstance(value, list) else 'a mapping'}); write one text value"
         if isinstance(value, bool):  # YAML 1.1 reads yes, no, on, off as true or false: the word is not known here

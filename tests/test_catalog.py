@@ -238,6 +238,70 @@ def test_a_value_written_unquoted_with_a_reserved_character_at_its_start_says_to
     assert 'write it in quotes: "@ops team" (found character \'@\' that cannot start any token)' in problem
 
 
+@pytest.mark.parametrize(
+    ("rel", "old", "new", "line", "column", "value"),
+    [
+        # every kind of catalog file; in a [list] and a {mapping} on one line, as a list item and as a key's value
+        ("policies/team.yaml", None, "policies:\n  - name: team\n    allowed_models: [&x, gpt-4o]\n", 3, 22, "&x"),
+        ("skills/analysis.yaml", "task_type: analysis\n", "task_type: &analysis  # ours\n", 3, 12, "&analysis"),
+        ("routing/default.yaml", "  - openai:gpt-4o-mini\n", "  - &mini\n", 13, 5, "&mini"),
+        ("prices.yaml", '"local:*": {input: 0, output: 0}', '"local:*": {input: &x, output: 0}', None, None, "&x"),
+    ],
+)
+def test_an_anchor_written_where_a_value_was_meant_says_to_quote_it_not_none(
+    catalog_copy: Path, rel: str, old: str | None, new: str, line: int | None, column: int | None, value: str
+):
+    # YAML reads "&x" with nothing after it as an anchor on no value, null: `allowed_models: [&x, gpt-4o]` passed the
+    # YAML reader and validation then said 'got None, which YAML reads as a NoneType; write it in quotes: "None"'
+    path = catalog_copy / rel
+    path.write_text(new if old is None else path.read_text().replace(old, new, 1))
+    [problem] = [p for p in validate_catalog(catalog_copy, env={}) if p.startswith(f"{path}:")]  # (an agent's skill)
+    where = f"line {line}, column {column}" if line else "line "
+    assert problem.startswith(f"{path}: malformed YAML ({where}"), problem
+    said = f"{value!r} begins with '&', which YAML reads as an anchor (a name for the value after it)"
+    assert said in problem and f'write it in quotes: "{value}" (YAML read no value there)' in problem, problem
+    assert "None" not in problem
+
+
+def test_anchors_and_aliases_written_on_purpose_and_stars_in_quotes_still_read(catalog_copy: Path):
+    team = catalog_copy / "policies" / "team.yaml"
+    team.write_text(
+        "policies:\n"  # quoted, or not at a value's start: text
+        "  - name: team\n    allowed_models: &models ['*', \"*:gpt-4o\", a*b]\n"
+        "  - name: other\n    allowed_models: *models\n"
+    )
+    assert validate_catalog(catalog_copy, env={}) == []
+    from magsag_mcp.governance import load_policies
+
+    policies = {p.name: p for p in load_policies(catalog_copy, env={}).policies}
+    assert policies["team"].allowed_models == policies["other"].allowed_models == ["*", "*:gpt-4o", "a*b"]
+    # an anchor on no value that an alias names: a null shared on purpose, read as before
+    from magsag_mcp.catalog_yaml import read_yaml
+
+    team.write_text("a: &none\nb: [*none, &x {}]\n")
+    problems: list[str] = []
+    assert read_yaml(team, {}, problems) == {"a": None, "b": [None, {}]} and problems == []
+
+
+def test_a_key_written_unquoted_with_a_star_is_told_to_quote_the_key_alone(catalog_copy: Path):
+    # `*: {...}` (every model) was told: write it in quotes: "*: {input: 1, output: 2}", the key and its value as one
+    path = catalog_copy / "prices.yaml"
+    path.write_text(path.read_text() + "*: {input: 1, output: 2}\n")
+    [problem] = validate_catalog(catalog_copy, env={})
+    assert "'*' begins with '*', which YAML reads as an alias" in problem and 'write it in quotes: "*" (' in problem
+
+
+@pytest.mark.parametrize("written", ["      -\n", "      - ~\n", "      - null\n"])
+def test_an_item_left_empty_says_no_value_was_read_not_to_quote_none(catalog_copy: Path, written: str):
+    path = catalog_copy / "policies" / "model_governance.yaml"
+    path.write_text(path.read_text().replace("      - gpt-4o-mini\n", written, 1))
+    [problem] = validate_catalog(catalog_copy, env={})
+    assert problem.endswith(
+        "policies.0.allowed_models.1: Input should be a valid string (got no value: YAML reads one left empty, ~ and "
+        "null as none); write the value"
+    ), problem
+
+
 def test_a_target_or_model_written_with_a_space_after_its_colon_says_what_to_write(catalog_copy: Path):
     # YAML reads "- openai: gpt-4o-mini" as a mapping: validate said "Input should be a valid string", "Field
     # required" and "Extra inputs are not permitted" for each, never the space
