@@ -140,3 +140,44 @@ def test_a_summary_of_azure_calls_alone_that_names_no_providers_gets_the_same_no
     policies = PolicySet([Policy(name="small_models", allowed_models=["gpt-4o-mini"])])
     violations, notes = check_summary_with_notes(summary, policies)
     assert violations == [] and any(n.startswith("small_models: Azure deployment 'gpt-4o-mini'") for n in notes)
+
+
+def test_a_summary_naming_its_providers_in_another_case_is_read_as_the_ledger_names_them():
+    # (written by hand: "Azure") the note was left out, and a pin "azure:gpt-4o-mini" refused what it allows, where a
+    # provider filter in any case was read as the provider it names
+    from magsag_mcp.governance import Policy, PolicySet
+    from magsag_mcp.governance.gate import check_summary_with_notes
+
+    row = {"calls": 1, "errors": 0, "cost_usd": 0.1, "providers": ["Azure"]}
+    policies = PolicySet([Policy(name="small_models", allowed_models=["azure:gpt-4o-mini"])])
+    violations, notes = check_summary_with_notes({"model_stats": {"gpt-4o-mini": row}}, policies)
+    assert violations == [] and any(n.startswith("small_models: Azure deployment 'gpt-4o-mini'") for n in notes)
+
+
+def test_an_older_summary_that_names_no_models_providers_says_any_azure_deployment_of_the_names_passed_by_name(
+    tmp_path: Path, monkeypatch, capsys
+):
+    # An older magsag's summary names no model's providers, and its by_provider said Azure served some calls: the
+    # gate said "gate: pass" alone, the note left to summaries that name them. Piped, as CI runs it.
+    import io
+    import json
+    import sys
+
+    from magsag_mcp.cli import main
+
+    row = {"calls": 1, "errors": 0, "cost_usd": 0.1}
+    summary = {"model_stats": {"gpt-4o-mini": row, "prod-chat": row}, "by_provider": {"azure": row, "openai": row}}
+    (tmp_path / "p.yaml").write_text("policies:\n  - name: small_models\n    allowed_models: [gpt-4o-mini, prod-*]\n")
+    for by_provider, noted in ((summary["by_provider"], True), ({"openai": row}, False)):
+        text = json.dumps({**summary, "by_provider": by_provider})
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8"))
+        assert main(["flow", "gate", "-", "--policy", str(tmp_path / "p.yaml")]) == 0
+        out = capsys.readouterr()
+        said = [line for line in (out.out + out.err).splitlines() if "Azure" in line]
+        if not noted:  # no Azure call in it: nothing to say
+            assert said == []
+            continue
+        [line] = said
+        assert "small_models: this summary names no model's providers (written by an older magsag) and Azure " in line
+        assert "any of 'gpt-4o-mini' that an Azure deployment of that name served passed allowed_models by name" in line
+        assert "prod-chat" not in line  # named for no model: passed by the pattern naming it

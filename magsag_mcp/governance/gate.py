@@ -106,18 +106,23 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
         # server's (a mistyped or relative MAGSAG_DB) passed, summarize's own note left in another step's log
         add_note(notes, no_calls_note(summary))
     by_name: dict[str, list[str]] = {}  # policy -> the Azure deployments it passed by their names
+    # a summary that names no provider of any model (an older magsag's, or one written by hand) whose by_provider
+    # says Azure served some of its calls: any model of a deployment's name may be one, passed by that name
+    some_azure = served is None and not any(s.providers for s in stats.values()) and _azure_served_some(summary)
     for model, s in stats.items():
+        # as the ledger records them ("Azure", written by hand, is azure), as a provider filter is read
+        providers = [_canonical(prov) for prov in s.providers]
         for p in policies.policies:
             if p.allowed_models is None or not s.used:  # (a model a call left for another was called too)
                 continue
-            via = s.providers or ([served] if served is not None else [])
-            if s.providers:  # summaries written by magsag say which providers served the model
-                ok = all(matches(p.allowed_models, Target(prov, model)) for prov in s.providers)
+            via = providers or ([served] if served is not None else [])
+            if providers:  # summaries written by magsag say which providers served the model
+                ok = all(matches(p.allowed_models, Target(prov, model)) for prov in providers)
             elif served is not None:  # a summary of one provider's calls (its filters say which)
                 ok = matches(p.allowed_models, Target(served, model))
             else:
                 ok = model_matches(p.allowed_models, model)
-            if ok and "azure" in via and named_for_a_model(model):
+            if ok and ("azure" in via or some_azure) and named_for_a_model(model):
                 by_name.setdefault(p.name, []).append(model)
             if not ok:
                 where = f" (via {', '.join(via)})" if via else ""
@@ -127,7 +132,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 why = _UNNAMED if model == "unknown" and via == ["unknown"] else ""
                 violations.append(f"{p.name}: model {model!r}{where} is not in allowed_models ({count}){why}")
     for policy, deployments in by_name.items():
-        add_note(notes, deployment_names_note(policy, deployments))
+        add_note(notes, deployment_names_note(policy, deployments, maybe=some_azure))
     for p in policies.policies:
         t = p.thresholds
         if t is None:
@@ -266,14 +271,26 @@ def _served_by(narrowed: dict[str, Any]) -> str | None:
     """The provider every call of a summary was served by, where its filters name one (``--provider compat``), as
     the ledger records it (an alias, written by hand, is that provider); else None."""
     provider = narrowed.get("provider")
-    if not isinstance(provider, str):
-        return None
+    return _canonical(provider) if isinstance(provider, str) else None
+
+
+def _canonical(provider: str) -> str:
+    """A provider's name as the ledger records it (``Azure``, ``gemini``: azure, google); one of no provider as
+    written."""
     from ..providers import canonical_provider
 
     try:
         return canonical_provider(provider)
     except ConfigError:
         return provider
+
+
+def _azure_served_some(summary: Any) -> bool:
+    """Whether a summary's ``by_provider`` names Azure (in any case)."""
+    by_provider = summary.get("by_provider") if isinstance(summary, dict) else None
+    return isinstance(by_provider, dict) and any(
+        isinstance(name, str) and _canonical(name) == "azure" for name in by_provider
+    )
 
 
 def _delegated_from(parsed: _Summary, narrowed: dict[str, Any]) -> str | None:

@@ -187,13 +187,20 @@ def named_for_a_model(deployment: str) -> bool:
     return genai_model("azure", deployment) is not None
 
 
-def deployment_names_note(policy: str, deployments: list[str]) -> str:
+def deployment_names_note(policy: str, deployments: list[str], *, maybe: bool = False) -> str:
     """What the gate says of Azure deployments a policy's ``allowed_models`` passed by their names: a summary keeps the
     deployment's name, the operator's choice, never the model its answers said served them, so "gate: pass" did not
-    check that model (an audit read it as checked)."""
+    check that model (an audit read it as checked). ``maybe``: the summary names no model's providers, only that
+    Azure served some of its calls (``by_provider``), so which of these were Azure's it cannot say."""
     names = ", ".join(repr(d) for d in deployments)
+    which = f"{'Azure deployment' if len(deployments) == 1 else 'Azure deployments'} {names}"
+    if maybe:
+        which = (
+            f"this summary names no model's providers (written by an older magsag) and Azure served some of its "
+            f"calls: any of {names} that an Azure deployment of that name served"
+        )
     return (
-        f"{policy}: {'Azure deployment' if len(deployments) == 1 else 'Azure deployments'} {names} passed "
+        f"{policy}: {which} passed "
         "allowed_models by name, and a deployment's name is its operator's choice: a summary does not show the model "
         "that served its calls, so the gate did not check it; an answer that named another model says so in its "
         "attempt's warnings ('azure:NAME answered as MODEL'): `magsag data query --provider azure --format csv` "
