@@ -253,6 +253,11 @@ def test_the_gate_reads_a_summary_that_a_powershell_redirect_wrote_in_utf16(name
         (["budget", "--format", "json"], "magsag budget", "--format json; did you mean --json?"),
         (["doctor", "--format=json"], "magsag doctor", "--format=json; did you mean --json?"),
         (["flow", "summarize", "--json"], "magsag flow summarize", "--json; its output is JSON already: leave"),
+        # the output --format was given, not JSON whatever it asked: `budget --format csv` was told --json
+        (["budget", "--format", "csv"], "magsag budget", "--format csv; it writes no csv: text, or JSON with --json"),
+        (["doctor", "--format=table"], "magsag doctor", "--format=table; it writes no table: text, or JSON with"),
+        (["budget", "--format=JSON"], "magsag budget", "--format=JSON; did you mean --json?"),
+        (["invoke", "skill.analysis", "--csv"], "magsag invoke", "--csv; its output is JSON already: leave"),
     ],
 )
 def test_an_argument_a_command_does_not_take_is_named_with_that_commands_usage(capsys, argv, usage, hint):

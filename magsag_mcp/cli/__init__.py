@@ -180,7 +180,9 @@ class _Parser(RedactingParser):
         self._given = list(sys.argv[1:] if args is None else args)  # for error(): what this parser was given
         namespace, extras = super().parse_known_args(args, namespace)
         if extras and self._subparsers is None:  # a command, not a group: the arguments were for it
-            self.error(_unrecognized(self, extras))
+            from .unrecognized import unrecognized
+
+            self.error(unrecognized(self, extras))
         return namespace, extras
 
     def error(self, message: str) -> Any:
@@ -244,52 +246,6 @@ def _group_hint(parser: argparse.ArgumentParser, message: str) -> str:
                     argv = ["magsag", group, m.group(1), *rest]
                     return f"; {m.group(1)} is a command of `magsag {group}`: {' '.join(shlex.quote(a) for a in argv)}"
     return ""
-
-
-#: the output each output option of another command asks for (``--format`` alone: the JSON it is most often given)
-_OUTPUT_OPTIONS = {"--json": "json", "--csv": "csv", "--table": "table", "--format": "json"}
-#: the commands that write JSON and take no option saying so
-_JSON_ALWAYS = ("magsag flow summarize", "magsag data search", "magsag explain", "magsag invoke", "magsag run")
-
-
-def _output_option(parser: argparse.ArgumentParser, name: str) -> str | None:
-    """How this command is asked for the output another command's option asks for (``name``, not one of its own):
-    ``--format json`` where ``--json`` is given (``data query``, ``flow daily``), ``--json`` where ``--format json``
-    is (``budget``, ``doctor``); "" where it has no such output, or writes JSON already, which a note then says.
-    None for any other option. Spelt alike, ``--json`` was offered ``--since``, an option of another meaning."""
-    asked = _OUTPUT_OPTIONS.get(name)
-    if asked is None:
-        return None
-    formats = next((a.choices for a in parser._actions if "--format" in a.option_strings), None)
-    if formats is not None:
-        return f"--format {asked}" if asked in formats else f"--format {' or '.join(formats)}"
-    if asked == "json" and any("--json" in a.option_strings for a in parser._actions):
-        return "--json"
-    return ""
-
-
-def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
-    import difflib
-
-    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
-    hints: list[str] = []
-    said: list[str] = []
-    for extra in extras:
-        if extra.startswith("--"):
-            name = extra.split("=", 1)[0]
-            if name in options:  # the command takes it: it came after "--", which ends the options
-                hints.append(f"{name} before '--' (what follows '--' is never an option)")
-            elif (other := _output_option(parser, name)) is not None:
-                if other:
-                    hints.append(other)
-                elif parser.prog in _JSON_ALWAYS and _OUTPUT_OPTIONS[name] == "json":
-                    said.append("; its output is JSON already: leave that option out")
-            else:
-                hints += difflib.get_close_matches(name, options, n=1)
-        elif "--payload" in options and extra.lstrip().startswith(("{", "[")):
-            hints.append("--payload JSON (or --payload-file FILE)")
-    hint = f"; did you mean {', '.join(dict.fromkeys(hints))}?" if hints else ""
-    return f"unrecognized arguments: {' '.join(extras)}{hint}{''.join(dict.fromkeys(said))}"
 
 
 def build_parser() -> argparse.ArgumentParser:

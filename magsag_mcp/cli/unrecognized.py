@@ -1,0 +1,63 @@
+"""What ``magsag`` says of the arguments a command does not take: the option it meant (a misspelling's nearest, one
+written after ``--``, another command's output option said as this command's), or a JSON payload given bare."""
+
+from __future__ import annotations
+
+import argparse
+
+#: the output each output option of another command asks for (``--format`` alone: the JSON it is most often given)
+_OUTPUT_OPTIONS = {"--json": "json", "--csv": "csv", "--table": "table", "--format": "json"}
+#: the commands that write JSON and take no option saying so
+_JSON_ALWAYS = ("magsag flow summarize", "magsag data search", "magsag explain", "magsag invoke", "magsag run")
+
+
+def _asked_output(name: str, value: str | None) -> str | None:
+    """The output another command's option ``name`` asks for: ``--format``'s the value given it (``--format csv``
+    was told ``--json``), JSON where none is."""
+    if name == "--format" and value is not None and value.strip().lower() in ("json", "csv", "table", "text"):
+        return value.strip().lower()
+    return _OUTPUT_OPTIONS.get(name)
+
+
+def _output_option(parser: argparse.ArgumentParser, name: str, value: str | None = None) -> str | None:
+    """How this command is asked for the output another command's option asks for (``name``, not one of its own;
+    ``value``: the one given it): ``--format json`` where ``--json`` is given (``data query``, ``flow daily``),
+    ``--json`` where ``--format json`` is (``budget``, ``doctor``); "" where it has no such output, or writes JSON
+    already, which a note then says. None for any other option. Spelt alike, ``--json`` was offered ``--since``,
+    an option of another meaning."""
+    asked = _asked_output(name, value)
+    if asked is None:
+        return None
+    formats = next((a.choices for a in parser._actions if "--format" in a.option_strings), None)
+    if formats is not None:
+        return f"--format {asked}" if asked in formats else f"--format {' or '.join(formats)}"
+    if asked == "json" and any("--json" in a.option_strings for a in parser._actions):
+        return "--json"
+    return ""
+
+
+def unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    import difflib
+
+    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    hints: list[str] = []
+    said: list[str] = []
+    for i, extra in enumerate(extras):
+        if extra.startswith("--"):
+            name, eq, value = extra.partition("=")
+            given = value if eq else (extras[i + 1] if i + 1 < len(extras) else None)
+            if name in options:  # the command takes it: it came after "--", which ends the options
+                hints.append(f"{name} before '--' (what follows '--' is never an option)")
+            elif (other := _output_option(parser, name, given)) is not None:
+                if other:
+                    hints.append(other)
+                elif parser.prog in _JSON_ALWAYS:
+                    said.append("; its output is JSON already: leave that option out")
+                elif "--json" in options:  # (budget --format csv: told --json, JSON, which was not asked)
+                    said.append(f"; it writes no {_asked_output(name, given)}: text, or JSON with --json")
+            else:
+                hints += difflib.get_close_matches(name, options, n=1)
+        elif "--payload" in options and extra.lstrip().startswith(("{", "[")):
+            hints.append("--payload JSON (or --payload-file FILE)")
+    hint = f"; did you mean {', '.join(dict.fromkeys(hints))}?" if hints else ""
+    return f"unrecognized arguments: {' '.join(extras)}{hint}{''.join(dict.fromkeys(said))}"
