@@ -144,7 +144,7 @@ def test_the_guides_ollama_server_stays_configured_beside_a_vllm_base_url(tmp_pa
             result = mg.skills.invoke(
                 "skill.pii-redaction", {**pii, "model_config": {"model": "llama3.1:70b", "base_url": ollama}}
             )
-            with pytest.raises(E.PayloadError) as refused:
+            with pytest.raises(E.PolicyDenied) as refused:  # a policy refusal (data_residency.requirements)
                 mg.skills.invoke(
                     "skill.pii-redaction",
                     {**pii, "model_config": {"model": "llama3.1:70b", "base_url": "http://gpu-box.example:11434"}},
