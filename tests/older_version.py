@@ -1,17 +1,19 @@
 """The version before this one, for the tests of a ledger it left (an upgrade must not break the server started
 before it; a ledger it recorded that cannot be migrated where it is is read from a migrated copy). It knows every
-migration but the last, 0024_reservation_owner, which gave budget_reservations the process holding each
-(``owner_host``, ``owner_pid``, ``owner_started``), and records calls as this version does, its reservations naming no
-process (:func:`reserve_without_owners`, :func:`leave_as_the_version_before`). The version two back knew 0023
+migration but the last, 0025_azure_served, which kept what each Azure deployment was seen serving, and records calls as
+this version does but for that: it reads and writes no such row (:func:`serve_without_memory`,
+:func:`leave_as_the_version_before`). The version two back knew 0024_reservation_owner neither, which gave
+budget_reservations the process holding each (``owner_host``, ``owner_pid``, ``owner_started``): its reservations name
+no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version three back knew 0023
 neither, which added the answer cache's tables (answer_cache, cache_hits: it has no answer cache, and writes no
-cache_hits row; :func:`leave_as_before_0023`). The version three back knew 0022 neither, which set the attempts never
+cache_hits row; :func:`leave_as_before_0023`). The version four back knew 0022 neither, which set the attempts never
 sent that it wrote of no cost to $0, and recorded calls as this version does but for those
 (:func:`write_unsent_at_null`: an attempt never sent given no cost is written NULL, an unknown cost;
-:func:`leave_as_before_0022`). The version four back knew 0021 neither, which gave usage_rollup its cache writes
-(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version five back not 0020, which gave
+:func:`leave_as_before_0022`). The version five back knew 0021 neither, which gave usage_rollup its cache writes
+(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version six back not 0020, which gave
 budget_reservations its ``unbounded`` mark (its reservations, which marked none, are not made here;
-:func:`leave_as_before_0020`), and the version six back not 0019, which gave them their ``call_id``
-(:func:`act_as_the_version_before` with ``back=6``, :func:`leave_as_before_0019`). The versions before 0018 wrote
+:func:`leave_as_before_0020`), and the version seven back not 0019, which gave them their ``call_id``
+(:func:`act_as_the_version_before` with ``back=7``, :func:`leave_as_before_0019`). The versions before 0018 wrote
 usage_rollup rows without ``calls``: :func:`write_rollups_without_calls` writes them so."""
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-LAST = "0024_reservation_owner"
+LAST = "0025_azure_served"
 #: the last migrations, newest first: the version ``back`` versions before this one knows none of the first ``back``
 NEWEST = (
     LAST,
+    "0024_reservation_owner",
     "0023_answer_cache",
     "0022_unsent_attempts_cost_zero",
     "0021_usage_rollup_cache_writes",
@@ -38,18 +41,29 @@ def act_as_the_version_before(back: int = 1) -> None:
     import magsag_mcp.ledger.connection as connection
     import magsag_mcp.ledger.migrations as migrations
 
-    reserve_without_owners()  # (every version before 0024)
+    serve_without_memory()  # (every version before 0025)
     if back >= 2:
-        summarize_without_cache_hits()  # (every version before 0023)
+        reserve_without_owners()  # (every version before 0024)
     if back >= 3:
-        write_unsent_at_null()  # (every version before 0022)
+        summarize_without_cache_hits()  # (every version before 0023)
     if back >= 4:
+        write_unsent_at_null()  # (every version before 0022)
+    if back >= 5:
         write_rollups_without_cache_writes()  # (every version before 0021)
 
     names = tuple(name for name, _ in migrations.MIGRATIONS[-back:])[::-1]
     assert names == NEWEST[:back], "the version before this one is the one without the last migration"
     migrations.MIGRATIONS = migrations.MIGRATIONS[:-back]
     connection.MIGRATIONS = migrations.MIGRATIONS
+
+
+def serve_without_memory(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
+    """Call Azure deployments as the versions before 0025 did: what a deployment was seen serving is neither read from
+    the ledger nor written to it (``setattr``: a monkeypatch's, to be undone)."""
+    import magsag_mcp.governance.served_memory as served_memory
+
+    setattr(served_memory, "read_served", lambda conn, endpoint, deployment: None)
+    setattr(served_memory, "write_served", lambda conn, endpoint, deployment, model, seen_at: None)
 
 
 def reserve_without_owners(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
@@ -114,15 +128,22 @@ def write_rollups_without_calls(setattr: Callable[[Any, str, Any], None] = setat
 
 
 def leave_as_the_version_before(conn: sqlite3.Connection) -> None:
-    """Take a ledger this version made back to the schema the version before left: its reservations without 0024's
-    owners, its other rows as they are."""
+    """Take a ledger this version made back to the schema the version before left: without 0025's table of what each
+    Azure deployment was seen serving, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = ?", (LAST,))
+    conn.execute("DROP TABLE azure_served")
+
+
+def leave_as_before_0024(conn: sqlite3.Connection) -> None:
+    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    back left: its reservations without 0024's owners, its other rows as they are."""
+    conn.execute("DELETE FROM schema_migrations WHERE name = '0024_reservation_owner'")
     for column in ("owner_host", "owner_pid", "owner_started"):
         conn.execute(f"ALTER TABLE budget_reservations DROP COLUMN {column}")
 
 
 def leave_as_before_0023(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    """Take a ledger the version two back left (:func:`leave_as_before_0024`) back to the schema the version three
     back left: without 0023's tables (the answer cache's), its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0023_answer_cache'")
     conn.execute("DROP TABLE answer_cache")
@@ -130,14 +151,14 @@ def leave_as_before_0023(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0022(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version two back left (:func:`leave_as_before_0023`) back to the schema the version three
-    back left (its rows as they are: 0022 changed no table, only the attempts never sent that the version three back
+    """Take a ledger the version three back left (:func:`leave_as_before_0023`) back to the schema the version four
+    back left (its rows as they are: 0022 changed no table, only the attempts never sent that the version four back
     wrote NULL, which the versions since write at $0)."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0022_unsent_attempts_cost_zero'")
 
 
 def leave_as_before_0021(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version three back left (:func:`leave_as_before_0022`) back to the schema the version four
+    """Take a ledger the version four back left (:func:`leave_as_before_0022`) back to the schema the version five
     back left, before 0021, which gave usage_rollup its cache writes."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0021_usage_rollup_cache_writes'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN cache_write_tokens")
@@ -145,21 +166,21 @@ def leave_as_before_0021(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0020(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version four back left (:func:`leave_as_before_0021`) back to the schema the version five
+    """Take a ledger the version five back left (:func:`leave_as_before_0021`) back to the schema the version six
     back left, before 0020, which gave budget_reservations its ``unbounded`` mark."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0020_reservation_unbounded'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN unbounded")
 
 
 def leave_as_before_0019(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version five back left (:func:`leave_as_before_0020`) back to the schema the version six
+    """Take a ledger the version six back left (:func:`leave_as_before_0020`) back to the schema the version seven
     back left, before 0019, which gave budget_reservations its ``call_id``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0019_reservation_call_id'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN call_id")
 
 
 def leave_as_before_0018(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version six back left (:func:`leave_as_before_0019`) back to the schema before 0018, which
+    """Take a ledger the version seven back left (:func:`leave_as_before_0019`) back to the schema before 0018, which
     gave usage_rollup its ``calls``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0018_usage_rollup_counts_calls'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN calls")

@@ -27,14 +27,23 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-6:] == [
+    assert applied[-7:] == [
         "0019_reservation_call_id",
         "0020_reservation_unbounded",
         "0021_usage_rollup_cache_writes",
         "0022_unsent_attempts_cost_zero",
         "0023_answer_cache",
         "0024_reservation_owner",
+        "0025_azure_served",
     ]
+    # what each Azure deployment (its endpoint's host and name: never a key) was last seen serving, and when (0025)
+    served = {r[1]: (r[2], r[3], r[5]) for r in conn.execute("PRAGMA table_info(azure_served)")}
+    assert served == {
+        "endpoint": ("TEXT", 1, 1),
+        "deployment": ("TEXT", 1, 2),
+        "model": ("TEXT", 1, 0),
+        "seen_at": ("REAL", 1, 0),
+    }
     # the process holding a reservation (0024): where its id means one process, the id, and when it started
     owner = {r[1]: (r[2], r[3], r[4]) for r in conn.execute("PRAGMA table_info(budget_reservations)")}
     assert owner["owner_host"] == ("TEXT", 0, None)

@@ -38,6 +38,7 @@ from tests.older_version import (
     leave_as_before_0021,
     leave_as_before_0022,
     leave_as_before_0023,
+    leave_as_before_0024,
     leave_as_the_version_before,
 )
 
@@ -67,6 +68,7 @@ def _older(db: Path) -> None:
     renames them, which the reads below show) nor its rollup given calls (0018)."""
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
+    leave_as_before_0024(conn)
     leave_as_before_0023(conn)
     leave_as_before_0022(conn)
     leave_as_before_0021(conn)

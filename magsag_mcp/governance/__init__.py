@@ -29,6 +29,7 @@ from .policy import THRESHOLD_OF, Limit, Policy, PolicySet
 from .policy_files import load_policies, load_policy_file, validate_policies
 from .prior_attempts import carriable, shrinkable, unshrink
 from .refusals import allowed_models_fix, nearly_allowed_by, refusal_ends_call, unpriced_refusal
+from .served_memory import TRUSTED_FOR, ServedMemory, when
 
 __all__ = [
     "Governance",
@@ -61,8 +62,14 @@ class Governance:
         self.policies = policies
         self.ledger = ledger
         self.pricer = pricer
+        #: what each Azure deployment was seen serving, by this process or (read from the ledger) another
+        self.served = ServedMemory(os.environ if env is None else env)
         # what an Azure deployment's answers say it serves, which the policies check beside its name
-        policies.answered_as = getattr(pricer, "azure_answered", None)
+        answered = getattr(pricer, "azure_answered", None)
+        served = self.served.models
+        policies.answered_as = (
+            served if answered is None else (lambda deployment: answered(deployment) | served(deployment))
+        )
         if call_deadline is None:  # MAGSAG_CALL_DEADLINE, parsed and checked as the service parses it
             call_deadline = settings.call_deadline(os.environ if env is None else env)
         self.call_deadline = call_deadline
@@ -135,7 +142,33 @@ class Governance:
         names (:func:`~.model_patterns.nearly_allowed`), else ``""``."""
         return nearly_allowed_by(self.policies, policy, model)
 
+    async def served_answered(self, target: Target, model: str | None) -> None:
+        """An Azure deployment's answer named the model that served it: kept in the ledger for the next process."""
+        if model:
+            await self.served.answered(self.ledger, target, model)
+
+    def _served_seen(self, target: Target, reason: str | None) -> str:
+        """What a refusal by the model a deployment serves adds when another process saw it (the ledger's row):
+        where, when, and how the refusal lifts."""
+        answered = getattr(self.pricer, "azure_answered", None)
+        learnt: frozenset[str] = frozenset() if answered is None else answered(target.model)
+        for model in self.served.models(target.model) - learnt:
+            seen = self.served.seen(target.model, model)
+            if seen is None or f"answered as {model}," not in (reason or ""):
+                continue
+            endpoint, at = seen
+            return (
+                f". Nothing was sent: the ledger records deployment {target.model!r} of {endpoint} answering as "
+                f"{model} at {when(at)}, trusted until {when(at + TRUSTED_FOR)}, when one call is sent to learn "
+                f"again; once the deployment is re-pointed, `magsag azure forget {target.model}` lets the next call "
+                "learn it now"
+            )
+        return ""
+
     async def admit(self, ctx: AttemptContext) -> Admission:
+        if ctx.target.provider == "azure":
+            # what the deployment was last seen serving, by any process: read before this process's first call to it
+            await self.served.look(self.ledger, ctx.target)
         ok, policy, reason, rule = self.policies.allowed(ctx.target, ctx.data_class)
         if not ok:
             # a model routing chose, served by a provider MAGSAG_PROVIDER or the call named: when the policy
@@ -157,6 +190,8 @@ class Governance:
                 # the model is routing's word for the provider named: where to change it is that mapping
                 how += f", with the model from routing's provider_defaults.{ctx.target.provider}"
             fix = allowed_models_fix(self.policies, policy, ctx) if rule == "allowed_models" and explicit else ""
+            if rule == "served_model":
+                fix = self._served_seen(ctx.target, reason)
             denied = PolicyDenied(
                 f"policy {policy!r} forbids {ctx.target.label} (chosen by {how}): {reason}{fix}",
                 policy=policy or "",

@@ -373,4 +373,21 @@ LATER_MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE budget_reservations ADD COLUMN owner_started INTEGER
         """,
     ),
+    (
+        # What each Azure deployment was last seen serving (see ledger/azure_served.py): its endpoint's host and its
+        # name (never a key), the model its last answer named, and when. A process reads a deployment's row before its
+        # first call to it, so one last seen serving a model the policies forbid is refused before anything is sent,
+        # where each new process paid for one call to learn it again. An older version writes no row: its calls are
+        # learnt by the next process of this one that calls the deployment.
+        "0025_azure_served",
+        """
+        CREATE TABLE azure_served (
+            endpoint    TEXT NOT NULL,
+            deployment  TEXT NOT NULL,
+            model       TEXT NOT NULL,
+            seen_at     REAL NOT NULL,
+            PRIMARY KEY (endpoint, deployment)
+        )
+        """,
+    ),
 ]

@@ -1,0 +1,103 @@
+"""What each Azure deployment was seen serving, kept across processes in the ledger (:mod:`..ledger.azure_served`).
+
+A deployment's name is its operator's choice: ``azure:gpt-4o-mini`` may serve gpt-4o, which only its answers say. The
+pricer learns it from each answer (``Pricer.azure_answered``), and the policies then refuse the deployment when that
+model is forbidden; but a process's memory dies with it, and each new one (each ``magsag invoke``, a restarted
+server) paid for the deployment's first call again. Here, before a process's first call to a deployment, the ledger's
+row for it is read: a model it was seen serving within :data:`TRUSTED_FOR` counts as one it serves, so the policies
+refuse it before anything is sent. After that time the row is not trusted, and one call is sent to learn again (the
+operator may have re-pointed the deployment); ``magsag azure forget`` drops a row at once."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import LedgerError
+from ..ledger.azure_served import read_served, write_served
+from ..types import Target
+
+#: how long what a deployment was seen serving is trusted without a call to learn it again: a day, so that a
+#: deployment re-pointed at an allowed model is called again within one (or at once, after ``magsag azure forget``)
+TRUSTED_FOR = 86400.0
+#: a deployment still answering as the model recorded is written again once its row is this old, so that the rows of
+#: deployments in use stay within TRUSTED_FOR (not on every call: each would be a write)
+REWRITTEN_AFTER = TRUSTED_FOR / 4
+
+
+def endpoint_host(url: str) -> str:
+    """The endpoint a row names: the host (and port) of the target's base_url or AZURE_OPENAI_ENDPOINT, lowercased,
+    without its path or query (``https://Res.openai.azure.com/openai/v1?api-version=x`` -> ``res.openai.azure.com``)."""
+    url = url.strip()
+    parts = urlsplit(url if "//" in url else f"//{url}")
+    return (parts.netloc or url).lower()
+
+
+def when(seen_at: float) -> str:
+    """``2026-12-06 06:20 UTC``: the time a row gives, as a refusal says it."""
+    return datetime.fromtimestamp(seen_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class ServedMemory:
+    """The ledger's rows of the deployments this process has called, read before its first call to each
+    (:meth:`look`), and written as answers name what a deployment serves (:meth:`answered`)."""
+
+    def __init__(self, env: Mapping[str, str], clock: Callable[[], float] = time.time) -> None:
+        self._endpoint = env.get("AZURE_OPENAI_ENDPOINT") or ""
+        self._clock = clock
+        #: (endpoint, deployment) -> (model last seen serving it, when), or None: read from the ledger once
+        self._rows: dict[tuple[str, str], tuple[str, float] | None] = {}
+        #: deployment -> (endpoint, model, when) of each trusted row other than its own name, for the policies (which
+        #: key what a deployment serves by its name, as the pricer does)
+        self._trusted: dict[str, tuple[str, str, float]] = {}
+
+    def endpoint(self, target: Target) -> str:
+        return endpoint_host((target.base_url or "").strip() or self._endpoint)
+
+    def models(self, deployment: str) -> frozenset[str]:
+        """The model the ledger says ``deployment`` serves, if trusted still and not its own name."""
+        row = self._trusted.get(deployment)
+        if row is None:
+            return frozenset()
+        if self._clock() - row[2] > TRUSTED_FOR:  # trusted no longer: the next call learns again
+            del self._trusted[deployment]
+            return frozenset()
+        return frozenset({row[1]})
+
+    def seen(self, deployment: str, model: str) -> tuple[str, float] | None:
+        """(the endpoint, when) of the trusted row that says ``deployment`` serves ``model``, or None."""
+        row = self._trusted.get(deployment)
+        return None if row is None or row[1] != model else (row[0], row[2])
+
+    async def look(self, ledger: Any, target: Target) -> None:
+        """Read the ledger's row of ``target``'s deployment, once a process."""
+        key = (self.endpoint(target), target.model)
+        if not key[0] or key in self._rows:
+            return
+        row = await ledger.read(lambda conn: read_served(conn, *key))
+        self._rows[key] = row
+        if row is not None and row[0] != target.model and self._clock() - row[1] <= TRUSTED_FOR:
+            self._trusted[target.model] = (key[0], row[0], row[1])
+
+    async def answered(self, ledger: Any, target: Target, model: str) -> None:
+        """``target``'s deployment answered as ``model``: written to the ledger when that is news, or the row is old,
+        so that the next process knows it before its first call (waited for: a process started the moment this call
+        returns reads it; most answers are no news, and write nothing)."""
+        key = (self.endpoint(target), target.model)
+        if not key[0] or getattr(ledger, "read_only", False):
+            return
+        now = self._clock()
+        row = self._rows.get(key)
+        if row is not None and row[0] == model and now - row[1] < REWRITTEN_AFTER:
+            return
+        self._rows[key] = (model, now)
+        trusted = self._trusted.get(target.model)
+        if trusted is not None and trusted[0] == key[0] and trusted[1] != model:
+            # it answered as another model since: the row read at the start says no more than this answer
+            del self._trusted[target.model]
+        with contextlib.suppress(LedgerError):  # (the call's own record, written next, says what is wrong)
+            await ledger.submit(lambda conn: write_served(conn, *key, model, now))

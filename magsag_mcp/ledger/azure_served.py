@@ -1,0 +1,62 @@
+"""What each Azure deployment was last seen serving (migration 0025): a deployment is named by its operator
+(``gpt-4o-mini``) and may serve another model (``gpt-4o``), which only its answers say. Kept here, a deployment seen
+serving a model the policies forbid is refused by every process before anything is sent (see
+:class:`~magsag_mcp.governance.served_memory.ServedMemory`), not by each new one after paying for a first call.
+
+A row is (the endpoint's host, the deployment's name, the model its last answer named, when): never a key. Reads
+tolerate a ledger without the table (an older version's, read where it lies)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+_UPSERT = (
+    "INSERT INTO azure_served (endpoint, deployment, model, seen_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (endpoint, deployment) DO UPDATE SET model = excluded.model, seen_at = excluded.seen_at"
+    " WHERE excluded.seen_at >= azure_served.seen_at"
+)
+
+
+def _no_table(exc: sqlite3.OperationalError) -> bool:
+    return "no such table" in str(exc)
+
+
+def read_served(conn: sqlite3.Connection, endpoint: str, deployment: str) -> tuple[str, float] | None:
+    """(the model deployment ``deployment`` of ``endpoint`` was last seen serving, when), or None."""
+    try:
+        row = conn.execute(
+            "SELECT model, seen_at FROM azure_served WHERE endpoint = ? AND deployment = ?", (endpoint, deployment)
+        ).fetchone()
+    except sqlite3.OperationalError as exc:
+        if _no_table(exc):  # a ledger an older version made, read without migrating it
+            return None
+        raise
+    return None if row is None else (str(row[0]), float(row[1]))
+
+
+def write_served(conn: sqlite3.Connection, endpoint: str, deployment: str, model: str, seen_at: float) -> None:
+    """Note that ``deployment`` of ``endpoint`` answered as ``model`` at ``seen_at``; a later sighting already
+    written (another process's) is kept."""
+    conn.execute(_UPSERT, (endpoint, deployment, model, seen_at))
+
+
+def list_served(conn: sqlite3.Connection) -> list[tuple[str, str, str, float]]:
+    """Every row, as (endpoint, deployment, model, seen_at), by endpoint and deployment."""
+    try:
+        rows = conn.execute(
+            "SELECT endpoint, deployment, model, seen_at FROM azure_served ORDER BY endpoint, deployment"
+        ).fetchall()
+    except sqlite3.OperationalError as exc:
+        if _no_table(exc):
+            return []
+        raise
+    return [(str(e), str(d), str(m), float(t)) for e, d, m, t in rows]
+
+
+def forget_served(conn: sqlite3.Connection, deployment: str, endpoint: str | None = None) -> int:
+    """Drop what ``deployment`` (of ``endpoint``, else of every endpoint) was seen serving; how many rows went."""
+    if endpoint is None:
+        cur = conn.execute("DELETE FROM azure_served WHERE deployment = ?", (deployment,))
+    else:
+        cur = conn.execute("DELETE FROM azure_served WHERE endpoint = ? AND deployment = ?", (endpoint, deployment))
+    return int(cur.rowcount)

@@ -1,0 +1,126 @@
+"""What an Azure deployment was seen serving outlives the process that saw it (the ledger's azure_served, 0025): a
+deployment named for an allowed model (azure:gpt-4o-mini) last seen serving a forbidden one (gpt-4o) is refused by
+the next process before anything is sent, and the refusal says where and when it was seen, and how it lifts."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.governance.served_memory import TRUSTED_FOR
+from magsag_mcp.ledger import UsageFilters
+from magsag_mcp.service import Service
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import AZURE_KEY, FakeOpenAI
+from tests.governance_helpers import policy
+
+pytestmark = pytest.mark.anyio
+
+MINI_ONLY = "policies:\n  - name: small_models\n    allowed_models: [gpt-4o-mini]\n"
+CALL = {"data": "x", "model_config": {"model": "azure:gpt-4o-mini"}}
+
+
+def azure_env(fake: FakeOpenAI) -> dict[str, str]:
+    return {"AZURE_OPENAI_API_KEY": AZURE_KEY, "AZURE_OPENAI_ENDPOINT": fake.url + "/"}
+
+
+def rows(db: Path) -> list[tuple[str, str, str, float]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT endpoint, deployment, model, seen_at FROM azure_served").fetchall()
+    finally:
+        conn.close()
+
+
+async def _serve_gpt_4o_once(catalog: Path, db: Path, fake: FakeOpenAI) -> None:
+    """A first process: its call to azure:gpt-4o-mini is answered by gpt-4o, which it pays for and learns."""
+    fake.queue(R.reply("from gpt-4o", usage=R.tokens(20, 5), model="gpt-4o-2024-08-06"))
+    async with Service.open(catalog=catalog, db=db, env=azure_env(fake)) as svc:
+        first = await svc.invoke_skill("skill.analysis", CALL)
+    assert first.result.text == "from gpt-4o"
+
+
+async def test_a_deployment_seen_serving_a_forbidden_model_is_refused_by_the_next_process_before_sending(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI
+):
+    # each new process (each `magsag invoke`, a restarted server) sent the deployment's first call again and paid
+    policy(catalog_copy, MINI_ONLY)
+    db = tmp_path / "l.db"
+    before = time.time()
+    await _serve_gpt_4o_once(catalog_copy, db, fake_openai)
+    [(endpoint, deployment, model, seen_at)] = rows(db)
+    host = fake_openai.url.split("//", 1)[1]
+    assert (endpoint, deployment, model) == (host, "gpt-4o-mini", "gpt-4o-2024-08-06")
+    assert seen_at >= before
+    assert AZURE_KEY not in repr(rows(db))
+    fake_openai.queue(R.reply("never sent", usage=R.tokens(20, 5), model="gpt-4o-2024-08-06"))
+    async with Service.open(catalog=catalog_copy, db=db, env=azure_env(fake_openai)) as svc:
+        with pytest.raises(E.PolicyDenied) as info:
+            await svc.invoke_skill("skill.analysis", CALL)
+        denied = await svc.query_runs(UsageFilters(status="policy_denied"))
+    assert len(fake_openai.requests) == 1  # the first process's call alone
+    message = info.value.message
+    assert info.value.policy == "small_models" and info.value.details["rule"] == "served_model"
+    assert "azure:gpt-4o-mini answered as gpt-4o-2024-08-06" in message
+    assert f"the ledger records deployment 'gpt-4o-mini' of {host} answering as gpt-4o-2024-08-06 at " in message
+    assert "Nothing was sent" in message and "trusted until" in message
+    assert "point the deployment at a model the policy allows" in message
+    assert "magsag azure forget gpt-4o-mini" in message
+    assert AZURE_KEY not in message
+    assert len(denied) == 1  # recorded as a policy refusal
+    conn = sqlite3.connect(db)
+    [(outcome, recorded)] = conn.execute(
+        "SELECT outcome, error_message FROM attempts WHERE outcome = 'policy_denied'"
+    ).fetchall()
+    conn.close()
+    assert outcome == "policy_denied" and "answering as gpt-4o-2024-08-06" in recorded and "forget" in recorded
+
+
+async def test_a_record_past_its_trusted_time_lets_one_call_learn_again(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI
+):
+    # the operator re-pointed the deployment at gpt-4o-mini: a record kept for ever would refuse it for ever
+    policy(catalog_copy, MINI_ONLY)
+    db = tmp_path / "l.db"
+    await _serve_gpt_4o_once(catalog_copy, db, fake_openai)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE azure_served SET seen_at = seen_at - ?", (TRUSTED_FOR + 60,))
+    conn.close()
+    fake_openai.queue(
+        R.reply("from mini", usage=R.tokens(20, 5), model="gpt-4o-mini-2024-07-18"),
+        R.reply("from mini again", usage=R.tokens(20, 5), model="gpt-4o-mini-2024-07-18"),
+    )
+    async with Service.open(catalog=catalog_copy, db=db, env=azure_env(fake_openai)) as svc:
+        assert (await svc.invoke_skill("skill.analysis", CALL)).result.text == "from mini"
+    [(_, _, model, seen_at)] = rows(db)
+    assert model == "gpt-4o-mini-2024-07-18" and time.time() - seen_at < TRUSTED_FOR  # learnt again
+    async with Service.open(catalog=catalog_copy, db=db, env=azure_env(fake_openai)) as svc:
+        assert (await svc.invoke_skill("skill.analysis", CALL)).result.text == "from mini again"
+
+
+async def test_two_services_on_one_ledger_and_another_endpoint_s_deployment_of_the_same_name(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI
+):
+    # a second Service, opened while the first still runs, reads the row before its first call to the deployment;
+    # a deployment of the same name at another endpoint is another deployment, called as before
+    policy(catalog_copy, MINI_ONLY)
+    db = tmp_path / "l.db"
+    fake_openai.queue(R.reply("from gpt-4o", usage=R.tokens(20, 5), model="gpt-4o-2024-08-06"))
+    env = azure_env(fake_openai)
+    async with (
+        Service.open(catalog=catalog_copy, db=db, env=env) as first,
+        Service.open(catalog=catalog_copy, db=db, env=env) as second,
+    ):
+        await first.invoke_skill("skill.analysis", CALL)
+        with pytest.raises(E.PolicyDenied):
+            await second.invoke_skill("skill.analysis", CALL)
+    assert len(fake_openai.requests) == 1
+    other = {**env, "AZURE_OPENAI_ENDPOINT": fake_openai.url.replace("127.0.0.1", "localhost") + "/"}
+    fake_openai.queue(R.reply("another deployment", usage=R.tokens(20, 5), model="gpt-4o-mini-2024-07-18"))
+    async with Service.open(catalog=catalog_copy, db=db, env=other) as svc:
+        assert (await svc.invoke_skill("skill.analysis", CALL)).result.text == "another deployment"
