@@ -124,3 +124,50 @@ async def test_two_services_on_one_ledger_and_another_endpoint_s_deployment_of_t
     fake_openai.queue(R.reply("another deployment", usage=R.tokens(20, 5), model="gpt-4o-mini-2024-07-18"))
     async with Service.open(catalog=catalog_copy, db=db, env=other) as svc:
         assert (await svc.invoke_skill("skill.analysis", CALL)).result.text == "another deployment"
+
+
+async def test_magsag_azure_forget_lets_the_next_process_learn_at_once(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI, capsys: pytest.CaptureFixture[str]
+):
+    # the operator re-pointed the deployment and need not wait a day: the command drops its record
+    import json
+
+    import anyio
+
+    from magsag_mcp.cli import main as cli_main
+
+    async def main(argv: list[str]) -> int:  # (the command runs its own event loop: in a thread of its own)
+        return await anyio.to_thread.run_sync(cli_main, argv)
+
+    policy(catalog_copy, MINI_ONLY)
+    db = tmp_path / "l.db"
+    await _serve_gpt_4o_once(catalog_copy, db, fake_openai)
+    host = fake_openai.url.split("//", 1)[1]
+    capsys.readouterr()
+    assert await main(["azure", "served", "--db", str(db)]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["endpoint"] == host and listed["deployment"] == "gpt-4o-mini"
+    assert listed["model"] == "gpt-4o-2024-08-06" and listed["seen_at"].endswith(" UTC")
+    assert listed["trusted_until"] > listed["seen_at"]
+    # another endpoint's deployment of that name is not this one: nothing forgotten, and said so
+    elsewhere = ["--endpoint", "https://other.openai.azure.com/", "--db", str(db)]
+    assert await main(["azure", "forget", "gpt-4o-mini", *elsewhere]) == 2
+    error = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert "records nothing deployment 'gpt-4o-mini' of other.openai.azure.com" in error and "azure served" in error
+    assert await main(["azure", "forget", "azure:gpt-4o-mini", "--endpoint", fake_openai.url, "--db", str(db)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"forgotten": 1, "deployment": "gpt-4o-mini", "endpoint": host}
+    assert rows(db) == []
+    fake_openai.queue(R.reply("from mini", usage=R.tokens(20, 5), model="gpt-4o-mini-2024-07-18"))
+    async with Service.open(catalog=catalog_copy, db=db, env=azure_env(fake_openai)) as svc:
+        assert (await svc.invoke_skill("skill.analysis", CALL)).result.text == "from mini"
+    assert [row[2] for row in rows(db)] == ["gpt-4o-mini-2024-07-18"]
+
+
+async def test_a_read_only_ledger_without_the_table_reads_no_record(tmp_path: Path):
+    # an older version's ledger read where it lies (not migrated): no azure_served table, and no row
+    from magsag_mcp.ledger.azure_served import list_served, read_served
+
+    conn = sqlite3.connect(tmp_path / "old.db")
+    assert read_served(conn, "res.openai.azure.com", "gpt-4o-mini") is None
+    assert list_served(conn) == []
+    conn.close()

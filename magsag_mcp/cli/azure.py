@@ -1,0 +1,81 @@
+"""``magsag azure served`` and ``magsag azure forget``: what the ledger says each Azure deployment was seen serving
+(see :mod:`~..governance.served_memory`), and dropping a deployment's record once its operator re-points it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..errors import InputError
+from ..governance.served_memory import TRUSTED_FOR, endpoint_host, when
+from ..ledger.azure_served import forget_served, list_served
+from . import CommandGroups, given, print_json
+
+
+def _row(endpoint: str, deployment: str, model: str, seen_at: float) -> dict[str, Any]:
+    return {
+        "endpoint": endpoint,
+        "deployment": deployment,
+        "model": model,
+        "seen_at": when(seen_at),
+        "trusted_until": when(seen_at + TRUSTED_FOR),
+    }
+
+
+def _served(args: argparse.Namespace) -> int:
+    from .data import with_ledger
+
+    rows = with_ledger(args, lambda ledger: ledger.read(list_served))
+    print_json([_row(*row) for row in rows])
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    from .data import with_ledger
+
+    endpoint = None if args.endpoint is None else endpoint_host(args.endpoint)
+    deployment = args.deployment.removeprefix("azure:")
+    forgotten = with_ledger(
+        args, lambda ledger: ledger.submit(lambda c: forget_served(c, deployment, endpoint)), writes=True
+    )
+    if not forgotten:
+        where = "" if endpoint is None else f" of {endpoint}"
+        raise InputError(
+            f"the ledger records nothing deployment {deployment!r}{where} was seen serving; `magsag azure served` "
+            "lists what it records"
+        )
+    print_json({"forgotten": forgotten, "deployment": deployment, "endpoint": endpoint})
+    return 0
+
+
+def register(groups: CommandGroups) -> None:
+    azure = groups.group("azure", help="what the ledger says each Azure deployment was seen serving")
+    p = groups.add(
+        azure,
+        "served",
+        reads=("db",),
+        help="each Azure deployment's endpoint, the model its last answer named, when, and until when it is trusted",
+        description="Each Azure deployment the ledger has seen answer (its endpoint's host and its name; never a "
+        "key), the model its last answer named, when, and until when that is trusted: until then a deployment seen "
+        "serving a model the policies forbid is refused before anything is sent; after, one call is sent to learn "
+        "again. See docs/catalog.md (policies).",
+    )
+    p.set_defaults(func=_served)
+    p = groups.add(
+        azure,
+        "forget",
+        reads=("db",),
+        help="drop what the ledger says an Azure deployment was seen serving, once it is re-pointed",
+        description="Drop what the ledger says an Azure deployment was seen serving (of every endpoint, or of "
+        "--endpoint's), so that the next process's call to it is sent and learns what it serves now: for a "
+        "deployment its operator has re-pointed at a model the policies allow. A process running meanwhile that has "
+        "already called or refused the deployment (a magsag-mcp server) keeps what it learnt until it restarts. "
+        "Exit 2 when the ledger records nothing of it.",
+    )
+    p.add_argument("deployment", type=given, help="the deployment's name (as in azure:NAME)")
+    p.add_argument(
+        "--endpoint",
+        type=given,
+        help="only the deployment of this endpoint (its URL or host: https://RESOURCE.openai.azure.com/)",
+    )
+    p.set_defaults(func=_forget)
