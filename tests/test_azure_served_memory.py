@@ -171,3 +171,12 @@ async def test_a_read_only_ledger_without_the_table_reads_no_record(tmp_path: Pa
     assert read_served(conn, "res.openai.azure.com", "gpt-4o-mini") is None
     assert list_served(conn) == []
     conn.close()
+
+
+def test_a_record_names_an_endpoint_by_its_host_alone():
+    # what a row names is no place for a secret: a user and password written in the URL, its path and query, dropped
+    from magsag_mcp.governance.served_memory import endpoint_host
+
+    assert endpoint_host("https://Res.openai.azure.com/openai/v1?api-version=2025-04-01") == "res.openai.azure.com"
+    assert endpoint_host("https://user:s3cret@res.openai.azure.com:8443/") == "res.openai.azure.com:8443"
+    assert endpoint_host("res.openai.azure.com") == "res.openai.azure.com"

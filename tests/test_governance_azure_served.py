@@ -123,6 +123,7 @@ async def test_the_gate_says_it_judged_an_azure_deployment_by_its_name_not_by_th
     [said] = [n for n in notes if "Azure deployment" in n]
     assert said.startswith("small_models: Azure deployment 'gpt-4o-mini' passed allowed_models by name")
     assert "the gate did not check it" in said and "magsag data query --provider azure --format csv" in said
+    assert "`magsag azure served` the model each deployment was last seen serving" in said  # (kept in the ledger)
     # a deployment named for no model passes by the pattern naming it, the operator's explicit choice: not noted
     assert "prod-chat" not in said
     # nor is a vendor's own model, which is the model its name says

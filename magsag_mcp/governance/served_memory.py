@@ -31,10 +31,11 @@ REWRITTEN_AFTER = TRUSTED_FOR / 4
 
 def endpoint_host(url: str) -> str:
     """The endpoint a row names: the host (and port) of the target's base_url or AZURE_OPENAI_ENDPOINT, lowercased,
-    without its path or query (``https://Res.openai.azure.com/openai/v1?api-version=x`` -> ``res.openai.azure.com``)."""
+    without its path, its query or any user and password written in it (a row is never a secret's place):
+    ``https://Res.openai.azure.com/openai/v1?api-version=x`` -> ``res.openai.azure.com``."""
     url = url.strip()
-    parts = urlsplit(url if "//" in url else f"//{url}")
-    return (parts.netloc or url).lower()
+    netloc = urlsplit(url if "//" in url else f"//{url}").netloc or url
+    return netloc.rpartition("@")[2].lower()
 
 
 def when(seen_at: float) -> str:
@@ -49,6 +50,8 @@ class ServedMemory:
     def __init__(self, env: Mapping[str, str], clock: Callable[[], float] = time.time) -> None:
         self._endpoint = env.get("AZURE_OPENAI_ENDPOINT") or ""
         self._clock = clock
+        #: a base_url or AZURE_OPENAI_ENDPOINT -> its endpoint_host (few: the catalog's and the environment's)
+        self._hosts: dict[str, str] = {}
         #: (endpoint, deployment) -> (model last seen serving it, when), or None: read from the ledger once
         self._rows: dict[tuple[str, str], tuple[str, float] | None] = {}
         #: deployment -> (endpoint, model, when) of each trusted row other than its own name, for the policies (which
@@ -56,7 +59,11 @@ class ServedMemory:
         self._trusted: dict[str, tuple[str, str, float]] = {}
 
     def endpoint(self, target: Target) -> str:
-        return endpoint_host((target.base_url or "").strip() or self._endpoint)
+        url = (target.base_url or "").strip() or self._endpoint
+        host = self._hosts.get(url)
+        if host is None:  # (asked before each attempt at an Azure target: worked out once for each URL)
+            host = self._hosts[url] = endpoint_host(url)
+        return host
 
     def models(self, deployment: str) -> frozenset[str]:
         """The model the ledger says ``deployment`` serves, if trusted still and not its own name."""
