@@ -436,13 +436,41 @@ async def test_a_targets_param_its_api_version_lacks_is_refused_naming_the_api_v
     said = info.value.message
     assert "Unrecognized request argument supplied: reasoning_effort" in said
     assert "api-version 2024-10-21 (from the default) has no field reasoning_effort" in said
-    assert "AZURE_OPENAI_API_VERSION" in said and "v1" in said and "target's params" in said
+    assert "AZURE_OPENAI_API_VERSION" in said and "v1" in said
+    assert said.endswith("or take it out of the target's params (or the call's model_config.params)")
     assert info.value.moves_on and info.value.details["param"] == "reasoning_effort"
     fake_openai.violations.clear()  # (the refused request, sent on purpose)
     # a later api-version takes it
     provider = AzureProvider(env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-04-01-preview"), transport)
     result = await provider.complete(ask(extra={"reasoning_effort": "low"}), Target("azure", DEPLOYMENT))
     assert result.text == "ok" and fake_openai.requests[-1].body["reasoning_effort"] == "low"
+
+
+@pytest.mark.parametrize(
+    ("version", "field", "asked", "said_of_it"),
+    [
+        # tools and response_format came with 2023-12-01-preview: the 2023-05-15 GA many resources pinned lacks both
+        ("2023-05-15", "tools", {"tools": [ToolSpec("lookup", "Look a word up", {"type": "object"})]},
+         "which magsag sent for the call's tools: set AZURE_OPENAI_API_VERSION to a later one that takes it (a "
+         "preview such as 2025-04-01-preview, or v1), or call it without tools"),
+        ("2023-05-15", "response_format", {"json_output": True},
+         "which magsag sent for the call's JSON output: set AZURE_OPENAI_API_VERSION to a later one that takes it (a "
+         "preview such as 2025-04-01-preview, or v1), or call it without json_output or a json_schema"),
+    ],
+)  # fmt: skip
+async def test_a_field_magsag_built_is_not_told_to_leave_the_targets_params(
+    fake_openai: FakeOpenAI, transport: Transport, version: str, field: str, asked: dict, said_of_it: str
+):
+    # "or take it out of the target's params" told the operator to edit params that never held the field: magsag
+    # built it for a feature of the call, which is what to leave out where the api-version is to stay
+    fake_openai.queue(R.error(400, f"Unrecognized request argument supplied: {field}", type="invalid_request_error"))
+    provider = AzureProvider(env_for(fake_openai, AZURE_OPENAI_API_VERSION=version), transport)
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask(**asked), Target("azure", DEPLOYMENT))
+    message = info.value.message
+    assert f"api-version {version} (from AZURE_OPENAI_API_VERSION) has no field {field}, {said_of_it}" in message
+    assert "params" not in message
+    assert field in fake_openai.requests[-1].body
 
 
 @pytest.mark.parametrize(

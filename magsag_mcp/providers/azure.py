@@ -31,6 +31,7 @@ from .azure_versions import (
     azure_takes_json_schema,
     azure_takes_max_completion_tokens,
     azure_v1_api,
+    built_field_fix,
     later_version_fix,
     names_v1_api,
     pasted_api_version,
@@ -274,28 +275,41 @@ class AzureProvider(ChatOrResponses, RefusedSettings):
     def auth_hint(self, exc: ProviderError) -> str:
         return ROLE_FIX if lacks_role(exc) else super().auth_hint(exc)
 
-    def _field_of_a_later_version(self, wire: WireFormat, exc: UnsupportedFeatureError) -> bool:
-        """Whether ``exc`` is a 400 for a field at the request's root that the dated api-version does not have and a
-        later one has (a target's ``reasoning_effort``, ``store`` or ``metadata``, which came with the previews after
-        2024-10-21: :func:`~.azure_versions.later_version_fix`): "this server does not take it" blamed the
-        deployment, where the api-version setting lacks it. A field OpenAI's API itself lacks (another vendor's
-        ``top_k``, a misspelt one) stays the server's: no api-version takes it. magsag's own fields are sent only to
-        the versions that take them (:mod:`.azure_versions`). Its message is made to name the api-version, where it
-        came from and the fixes."""
+    async def call(
+        self, wire: WireFormat, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
+    ) -> LLMResult:
+        try:
+            return await super().call(wire, request, target, progress=progress)
+        except UnsupportedFeatureError as exc:
+            if exc.status == 400:
+                self._field_of_a_later_version(wire, request, exc)
+            raise
+
+    def _field_of_a_later_version(self, wire: WireFormat, request: LLMRequest, exc: UnsupportedFeatureError) -> None:
+        """Name the api-version, where it came from and the fixes in ``exc`` when it is a 400 for a field at the
+        request's root that the dated api-version does not have and a later one has (a target's
+        ``reasoning_effort``, ``store`` or ``metadata``, which came with the previews after 2024-10-21:
+        :func:`~.azure_versions.later_version_fix`): "this server does not take it" blamed the deployment, where the
+        api-version setting lacks it. A field OpenAI's API itself lacks (another vendor's ``top_k``, a misspelt one)
+        stays the server's: no api-version takes it. Taking it out of the params fixes only a field the params set
+        (``request.extra``: a target's, or a call's model_config.params); one magsag built for the call (its tools
+        at an api-version before them, such as 2023-05-15) is told what of the call sent it
+        (:func:`~.azure_versions.built_field_fix`)."""
         param = exc.details.get("param")
-        version, source = self.endpoint.api_version_and_source()  # type: ignore[attr-defined]
         lacks = f"; this server does not take {param}"
         if not isinstance(param, str) or not exc.message.endswith(lacks):
-            return False
+            return
+        version, source = self.endpoint.api_version_and_source()  # type: ignore[attr-defined]
         fix = later_version_fix(version, param, responses=isinstance(wire, ResponsesFormat))
         if fix is None:
-            return False
-        exc.message = redact(
-            f"{exc.message.removesuffix(lacks)}; api-version {version} (from {source}) has no field {param}: {fix}, "
-            "or take it out of the target's params"
-        )
+            return
+        if param in request.extra:
+            fix = f": {fix}, or take it out of the target's params (or the call's model_config.params)"
+        else:
+            fix = built_field_fix(param, fix)
+        said = exc.message.removesuffix(lacks)
+        exc.message = redact(f"{said}; api-version {version} (from {source}) has no field {param}{fix}")
         exc.args = (exc.message,)
-        return True
 
     def _http_error(self, wire: WireFormat, resp: HttpResponse, url: str, model: str) -> ProviderError:
         """A 400 "API version not supported" is this resource's answer to the api-version setting, which no
@@ -317,9 +331,6 @@ class AzureProvider(ChatOrResponses, RefusedSettings):
         if (resp.status == 400 and isinstance(exc, ContentFilteredError)) or resp.status == 408:
             exc.maybe_billed = True
             return exc
-        if resp.status == 400 and isinstance(exc, UnsupportedFeatureError):
-            if self._field_of_a_later_version(wire, exc):
-                return exc
         if resp.status != 400 or "api version not supported" not in exc.message.lower():
             return exc
         version, source = self.endpoint.api_version_and_source()  # type: ignore[attr-defined]

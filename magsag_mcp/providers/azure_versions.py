@@ -166,3 +166,26 @@ def later_version_fix(api_version: str, field: str, *, responses: bool) -> str |
         "set AZURE_OPENAI_API_VERSION to a later one that takes it (a preview such as "
         f"{LAST_DATED_API_VERSION}, or v1)"
     )
+
+
+#: the fields magsag writes itself for a feature of the call (no params set them: ROUTER_FIELDS refuses them there), and
+#: what of the call to leave out where the api-version is to stay: an api-version before 2023-12-01-preview (the
+#: 2023-05-15 GA many resources pinned) has no tools and no response_format. (A refused stream_options is not here:
+#: the call is sent again unstreamed, RefusedSettings.)
+_BUILT_FOR: dict[str, tuple[str, str]] = {
+    "tools": ("the call's tools", "call it without tools"),
+    "tool_choice": ("the call's tools", "call it without tools"),
+    "response_format": ("the call's JSON output", "call it without json_output or a json_schema"),
+    "text": ("the call's JSON output", "call it without json_output or a json_schema"),
+}
+
+
+def built_field_fix(field: str, version_fix: str) -> str:
+    """What follows "api-version V has no field ``field``" for a field magsag built for the call, not one its params
+    set (taking it out of params, which do not hold it, would fix nothing): what of the call sent it and the
+    ``version_fix`` (:func:`later_version_fix`), or leaving that feature out of the call."""
+    built = _BUILT_FOR.get(field)
+    if built is None:
+        return f", which magsag sent for this call: {version_fix}"
+    feature, without = built
+    return f", which magsag sent for {feature}: {version_fix}, or {without}"
