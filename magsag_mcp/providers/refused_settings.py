@@ -47,11 +47,14 @@ DROPPABLE = (
 _STREAMING = ("stream", "stream_options")
 #: the settings a model may refuse as it reasons and take when it does not: OpenAI's gpt-5.1 and gpt-5.2 take a
 #: temperature, top_p and log probabilities only at reasoning effort "none" (their guides; the spec's ReasoningEffort:
-#: "Not all reasoning models support every value"), Claude a temperature, top_k and a top_p below 0.95 only without
-#: extended thinking. A refusal of one is remembered for the reasoning the call asked for
-#: (:meth:`RefusedSettings.reasoning_asked`): kept for the model alone, a deployment of gpt-5.1 that refused top_p at
-#: effort low lost it at effort none too. The others (stop, streaming, parallel_tool_calls, a token limit's field) are
-#: the model's or the server's at any effort, and remembered for the model
+#: "Not all reasoning models support every value"). A refusal of one is remembered for the reasoning effort the call
+#: asked for (:meth:`RefusedSettings.reasoning_asked`, OpenAI's spellings of it): kept for the model alone, a
+#: deployment of gpt-5.1 that refused top_p at effort low lost it at effort none too. Claude's extended thinking is
+#: not read: the Anthropic request itself leaves out what thinking refuses (a temperature other than 1, top_k, a top_p
+#: below 0.95: anthropic_samplers.without_samplers), so what a Claude model refuses reaches here only as the model's
+#: own (a model after Opus 4.6 under a gateway's alias; a top_p beside a temperature) and holds with thinking or
+#: without. The others (stop, streaming, parallel_tool_calls, a token limit's field) are the model's or the server's
+#: at any effort, and remembered for the model
 _AS_IT_REASONS = frozenset(
     {"temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias"}
 )
