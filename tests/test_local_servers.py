@@ -450,6 +450,32 @@ async def test_doctor_probe_of_a_base_url_without_the_api_fails_and_says_what_it
     assert "MAGSAG_LOCAL_LLM_BASE_URL" in wrong and "http://localhost:1234/v1 for LM Studio" in wrong
 
 
+@pytest.mark.parametrize("given", ["/api", "/api/"])
+async def test_doctor_probe_of_ollamas_own_api_root_is_told_its_openai_api_below_v1(transport: Transport, given: str):
+    # a call to a base URL at Ollama's own API root (.../api) is told to set the same host's /v1 (the test above);
+    # `magsag doctor --probe` of it (GET .../api/models, Ollama's Go 404) named only the usual bases of three servers
+    asked: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        asked.append(request.path)
+        return web.Response(status=404, text="404 page not found", content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", handle)
+    test_server = TestServer(app, host="127.0.0.1")
+    await test_server.start_server()
+    try:
+        root = str(test_server.make_url("")).rstrip("/")
+        said = await LocalProvider({"MAGSAG_LOCAL_LLM_BASE_URL": root + given}, transport).probe()
+    finally:
+        await test_server.close()
+    assert said == (
+        f"answered HTTP 404 at {root}/api/models: the base URL ends with /api, the root of Ollama's own API, which "
+        f"magsag does not call: Ollama serves the OpenAI API below /v1, so set MAGSAG_LOCAL_LLM_BASE_URL to {root}/v1"
+    )
+    assert asked == ["/api/models"]
+
+
 NO_MODEL_LOADED = "No models loaded. Please load a model in the developer page or use the `lms load` command."
 
 

@@ -180,6 +180,12 @@ class HTTPProvider(Provider):
         path = self.wire.path(model, stream=False)
         return request_base_problem(base, path, source, endpoint.base_url_example, source in endpoint.root_sources)
 
+    def no_api_fix(self, target: Target) -> str | None:
+        """What ``magsag doctor --probe`` tells to fix when no API answered below ``target``'s base URL (a 404, or
+        LM Studio's "Unexpected endpoint"): the endpoint's hint of what the base URL should be, or None (none known)."""
+        hint = self.endpoint.base_url_hint or self.endpoint.probe_hint
+        return f"check that {hint}" if hint else None
+
     async def probe(self) -> str:
         target = Target(self.name, "probe")
         try:
@@ -189,13 +195,13 @@ class HTTPProvider(Provider):
             )
         except ProviderError as exc:
             return f"unreachable: {exc.message}"
-        hint = self.endpoint.base_url_hint or self.endpoint.probe_hint
-        if resp.status == 404 and hint:
-            return f"answered HTTP 404 at {_shown(url)}: check that {hint}"
+        fix = self.no_api_fix(target)
+        if resp.status == 404 and fix is not None:
+            return f"answered HTTP 404 at {_shown(url)}: {fix}"
         said = error_under_2xx(resp) if resp.status < 300 else None
         if said is not None and says_no_such_route(said):
             # LM Studio answers a route it lacks (a base URL without /v1) 200 {"error": "Unexpected endpoint ..."}
-            fix = f"check that {hint}" if hint else "check its base URL"
+            fix = fix or "check its base URL"
             return f"answered {said!r} (HTTP {resp.status}) at {_shown(url)}: no API there; {fix}"
         if resp.status < 400:
             return "reachable"

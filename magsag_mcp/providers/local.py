@@ -87,6 +87,25 @@ def _from_ollama_host(value: str) -> str:
     return base if base.endswith("/v1") else base + "/v1"
 
 
+#: the usual OpenAI API bases of the local servers that are not Ollama
+OTHER_SERVERS_BASES = "http://host:8000/v1 for vLLM or http://localhost:1234/v1 for LM Studio"
+
+
+def ollama_api_root_fix(shown: str, source: str) -> str | None:
+    """The fix for a base URL (``shown``, as messages show it) at Ollama's own API's root, as its docs write it
+    (http://localhost:11434/api), where no OpenAI API answered: its OpenAI API is below /v1 on the same host; None for
+    another base URL. A base URL ending with /api is taken as given (/api is Open WebUI's OpenAI API), and told this
+    only when nothing is there: by a call that both APIs refused, and by ``magsag doctor --probe``."""
+    if not shown.rstrip("/").lower().endswith("/api"):
+        return None
+    # nothing says the server there is Ollama: another one's fix is still said
+    return (
+        "the base URL ends with /api, the root of Ollama's own API, which magsag does not call: Ollama serves "
+        f"the OpenAI API below /v1, so set {source} to {shown.rstrip('/')[:-4]}/v1 (another server: to its "
+        f"OpenAI API, e.g. {OTHER_SERVERS_BASES})"
+    )
+
+
 class LocalEndpoint(Endpoint):
     provider = "local"
     key_env = ("MAGSAG_LOCAL_LLM_API_KEY",)
@@ -364,6 +383,11 @@ class LocalProvider(RefusedSettings):
             return result
         return result
 
+    def no_api_fix(self, target: Target) -> str | None:
+        base = self.endpoint.base_url(target)
+        source = self.endpoint.base_url_source(target)
+        return ollama_api_root_fix(redact(_shown(base)), source) or super().no_api_fix(target)
+
     def _no_api_at(
         self, base: str, target: Target, responses: ProviderError, chat: ProviderError
     ) -> NotConfiguredError:
@@ -378,18 +402,9 @@ class LocalProvider(RefusedSettings):
         if chat.status is not None and 200 <= chat.status < 300:
             said += f": {chat.message.split(': HTTP 200: ', 1)[-1][:120]}"
         source = self.endpoint.base_url_source(target)
-        others = "http://host:8000/v1 for vLLM or http://localhost:1234/v1 for LM Studio"
-        fix = f"set {source} to its OpenAI API, e.g. http://localhost:11434/v1 for Ollama, {others}"
+        fix = f"set {source} to its OpenAI API, e.g. http://localhost:11434/v1 for Ollama, {OTHER_SERVERS_BASES}"
         shown = redact(_shown(base))
-        if shown.rstrip("/").lower().endswith("/api"):
-            # Ollama's own API's root, as its docs write it (http://localhost:11434/api): its OpenAI API is below /v1
-            # on the same host. Taken as given (/api is Open WebUI's OpenAI API), told so only when nothing is there;
-            # the server may be another (nothing says it is Ollama), whose fix is still said
-            fix = (
-                "the base URL ends with /api, the root of Ollama's own API, which magsag does not call: Ollama serves "
-                f"the OpenAI API below /v1, so set {source} to {shown.rstrip('/')[:-4]}/v1 (another server: to its "
-                f"OpenAI API, e.g. {others})"
-            )
+        fix = ollama_api_root_fix(shown, source) or fix
         return NotConfiguredError(
             f"local: the server at {shown} has neither /responses nor /chat/completions ({said}); {fix}",
             provider=self.name,
