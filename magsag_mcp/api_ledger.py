@@ -89,10 +89,11 @@ class LedgerReads:
     def search(
         self, pattern: str, *, limit: int = 50, since: Since = None, cursor: str | None = None
     ) -> SearchPageDict:
-        """The attempts, logged events and runs whose text (provider, model, outcome, error, skill, agent, run id;
-        an event's data) matches the regular expression ``pattern`` (RE2, case-insensitive), newest first, as
-        ``magsag data search`` and the ``search_usage`` tool find them: ``hits``, ``has_more``, ``next_cursor`` (the
-        next page's ``cursor``) and ``notes``; ``limit`` 1 to 10000; ``since`` as :meth:`summarize`'s."""
+        """The attempts, logged events and runs whose text (provider, model, outcome, error, skill, agent, run id
+        and an attempt's warnings; an event's data) matches the regular expression ``pattern`` (RE2,
+        case-insensitive), newest first, as ``magsag data search`` and the ``search_usage`` tool find them: ``hits``,
+        ``has_more``, ``next_cursor`` (the next page's ``cursor``) and ``notes``; ``limit`` 1 to 10000; ``since`` as
+        :meth:`summarize`'s."""
         return self.bridge.run(lambda: self.service.search_page(pattern, limit, since, cursor))
 
     async def asearch(

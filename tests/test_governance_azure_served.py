@@ -117,6 +117,9 @@ async def test_the_gate_says_it_judged_an_azure_deployment_by_its_name_not_by_th
         for deployment in ("gpt-4o-mini", "prod-chat"):
             await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": f"azure:{deployment}"}})
         summary = await svc.summarize(UsageFilters())
+        # what the note says to search for finds them: `data search` did not read an attempt's warnings, so the
+        # note pointed to a CSV export, and an auditor's search for the warning found nothing
+        found = (await svc.search_page("azure:.* answered as", 50, None, None))["hits"]
     assert summary["model_stats"]["gpt-4o-mini"]["providers"] == ["azure"]  # what served it, the summary cannot say
     violations, notes = check_summary_with_notes(summary, load_policies(catalog_copy, env={}))
     assert violations == []
@@ -124,6 +127,10 @@ async def test_the_gate_says_it_judged_an_azure_deployment_by_its_name_not_by_th
     assert said.startswith("small_models: Azure deployment 'gpt-4o-mini' passed allowed_models by name")
     assert "the gate did not check it" in said and "magsag data query --provider azure --format csv" in said
     assert "`magsag azure served` the model each deployment was last seen serving" in said  # (kept in the ledger)
+    assert "`magsag data search 'azure:.* answered as'` finds them" in said
+    [hit] = found  # (prod-chat, named for no model, is priced as the model it answered as: no warning)
+    assert hit["kind"] == "attempt" and hit["model"] == "gpt-4o-mini"
+    assert any(w.startswith("azure:gpt-4o-mini answered as gpt-4o-2024-08-06") for w in hit["warnings"])
     # a deployment named for no model passes by the pattern naming it, the operator's explicit choice: not noted
     assert "prod-chat" not in said
     # nor is a vendor's own model, which is the model its name says

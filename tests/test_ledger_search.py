@@ -209,3 +209,25 @@ def test_half_a_surrogate_pair_in_an_events_json_is_kept_escaped_to_its_last_cod
 
     assert json_as_written('{"note": "a' + half + 'b"}') == '{"note": "a' + half + 'b"}'
     assert json_as_written('{"note": "\\u00e9"}') == '{"note": "\u00e9"}'
+
+
+async def test_an_attempts_warnings_are_searched_after_its_other_fields(tmp_path: Path):
+    """An attempt's warnings hold what an audit looks for beside its error (an Azure deployment's answer from another
+    model than its name's, a setting left out, a cost unknown), but were not in the text searched: `data search
+    'answered as'` found nothing, and the gate's note sent an auditor to a CSV export. They come last, as their JSON
+    with each string as written, so '^' still starts at the provider; an attempt without them matches as before."""
+    now = time.time()
+    run = RunRecord("r", "ag", "s", now, ended_at=now, status="ok")
+    warned = AttemptRecord(
+        "r", now, "azure", "gpt-4o-mini", "s", "ag", "success", 20, 5, cost_usd=Decimal("0.0001"),
+        warnings=['azure:gpt-4o-mini answered as gpt-4o-2024-08-06; priced as "gpt-4o-2024-08-06"'],
+    )  # fmt: skip
+    plain = AttemptRecord("r", now, "openai", "gpt-4o", "s", "ag", "success", 20, 5, cost_usd=Decimal("0.0001"))
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.record_call(run, [warned, plain])
+        hits = await ledger.search("azure:.* answered as", 10)
+        assert [(h["kind"], h["model"]) for h in hits] == [("attempt", "gpt-4o-mini")]
+        assert hits[0]["warnings"] == warned.warnings
+        assert await ledger.search('priced as "gpt-4o', 10) != []  # (a quote in a warning is itself, not \")
+        assert [h["model"] for h in await ledger.search("^azure gpt-4o-mini success", 10)] == ["gpt-4o-mini"]
+        assert [h["model"] for h in await ledger.search("ag r$", 10)] == ["gpt-4o"]  # (no warnings: ends as before)

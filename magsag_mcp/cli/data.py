@@ -459,12 +459,15 @@ def register(groups: CommandGroups) -> None:
         data,
         "search",
         reads=("db",),
-        help="regular-expression (RE2, at most 1000 characters) search over errors, events, names and run ids",
+        help="regular-expression (RE2, at most 1000 characters) search over errors, warnings, events, names and run "
+        "ids",
         description="Attempts, logged events and runs' own errors whose text matches, newest first. A row's text is "
         "its fields joined by spaces: an attempt's provider, model, outcome, error class and message, skill, agent "
         "and run id ('claude.*error' spans them; '^' is the provider's start, so search 'timeout' rather than "
-        "'^timeout'); an event's name, data (as JSON, each string as written: a quote or a line break in a value is "
-        "itself, not its escape), agent and run id; a run's error, skill, agent and run id.",
+        "'^timeout'), then its warnings where it has any (as JSON, each string as written: 'answered as' finds an "
+        "Azure deployment's answer from another model); an event's name, data (as JSON, each string as written: a "
+        "quote or a line break in a value is itself, not its escape), agent and run id; a run's error, skill, agent "
+        "and run id.",
     )
     p.add_argument(
         "pattern", help="an RE2 regular expression, matched in any case ('(?-i)' to match case), e.g. 'timeout|429'"

@@ -203,9 +203,10 @@ def deployment_names_note(policy: str, deployments: list[str], *, maybe: bool = 
         f"{policy}: {which} passed "
         "allowed_models by name, and a deployment's name is its operator's choice: a summary does not show the model "
         "that served its calls, so the gate did not check it; an answer that named another model says so in its "
-        "attempt's warnings ('azure:NAME answered as MODEL'): `magsag data query --provider azure --format csv` "
-        "lists them in its warnings column, and `magsag azure served` the model each deployment was last seen serving "
-        "(a deployment seen serving a model the policies forbid is refused before its calls are sent)"
+        "attempt's warnings ('azure:NAME answered as MODEL'): `magsag data search 'azure:.* answered as'` finds them "
+        "(`magsag data query --provider azure --format csv` lists them in its warnings column), and `magsag azure "
+        "served` the model each deployment was last seen serving (a deployment seen serving a model the policies "
+        "forbid is refused before its calls are sent)"
     )
 
 

@@ -30,14 +30,15 @@ SEARCH_SECONDS = 10.0
 async def search(
     ledger: LedgerReports, pattern: str, limit: int = 50, since: Since = None
 ) -> list[dict[str, Any]]:
-    """Attempts and events whose error, names, run id or payload match ``pattern`` (case-insensitive), and
+    """Attempts and events whose error, warnings, names, run id or payload match ``pattern`` (case-insensitive), and
     runs whose own error does (a call that failed before any attempt), newest first; ``since`` (``7d``, an
     ISO date, ...) bounds how far back it looks.
 
     The text matched is the row's fields joined by spaces: an attempt's provider, model, outcome, error
     class and message, skill, agent and run id (so '^openai gpt-4o error' and 'claude.*error' match across
-    them); an event's name, data (its JSON, each string as written: see :func:`json_as_written`), agent and run
-    id; a run's error class and message, skill, agent and run id."""
+    them), then its warnings where it has any (their JSON list, each string as written: 'answered as' finds an Azure
+    deployment's answer from another model); an event's name, data (its JSON, each string as written: see
+    :func:`json_as_written`), agent and run id; a run's error class and message, skill, agent and run id."""
     return (await search_page(ledger, pattern, limit, since))["hits"]
 
 
@@ -89,7 +90,11 @@ def _search_rows(
     rows = conn.execute(
         f"SELECT id, {_ATTEMPT_COLS} FROM attempts WHERE started_at >= ?{past} AND re_match(provider || ' ' || model"
         " || ' ' || outcome || ' ' || coalesce(error_class, '') || ' ' || coalesce(error_message, '') || ' '"
-        " || coalesce(skill, '') || ' ' || coalesce(agent, '') || ' ' || run_id) ORDER BY started_at DESC, id DESC"
+        " || coalesce(skill, '') || ' ' || coalesce(agent, '') || ' ' || run_id"
+        # its warnings (an Azure deployment's 'answered as' another model, a setting left out, a cost unknown): what an
+        # audit looks for, which the answer said beside its text (NULL for most attempts: no call into Python)
+        " || CASE WHEN warnings IS NULL THEN '' ELSE ' ' || json_as_written(warnings) END)"
+        " ORDER BY started_at DESC, id DESC"
         " LIMIT ?",
         (after, *args, limit),
     ).fetchall()

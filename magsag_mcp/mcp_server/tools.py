@@ -358,8 +358,8 @@ class MagsagTools:
                 self.search_usage,
                 M.SearchUsageArgs,
                 M.SearchUsageResult,
-                "Search the ledger (errors, models, logged events, run ids) with a regular expression, newest first; "
-                "next_cursor pages on.",
+                "Search the ledger (errors, warnings, models, logged events, run ids) with a regular expression, "
+                "newest first; next_cursor pages on.",
                 READ_ONLY,
                 known,
             ),
