@@ -282,10 +282,10 @@ class AzureProvider(ChatOrResponses, RefusedSettings):
             return await super().call(wire, request, target, progress=progress)
         except UnsupportedFeatureError as exc:
             if exc.status == 400:
-                self._field_of_a_later_version(wire, request, exc)
+                self._name_the_api_version(wire, request, exc)
             raise
 
-    def _field_of_a_later_version(self, wire: WireFormat, request: LLMRequest, exc: UnsupportedFeatureError) -> None:
+    def _name_the_api_version(self, wire: WireFormat, request: LLMRequest, exc: UnsupportedFeatureError) -> None:
         """Name the api-version, where it came from and the fixes in ``exc`` when it is a 400 for a field at the
         request's root that the dated api-version does not have and a later one has (a target's
         ``reasoning_effort``, ``store`` or ``metadata``, which came with the previews after 2024-10-21:
