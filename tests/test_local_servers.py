@@ -471,7 +471,9 @@ async def test_doctor_probe_of_ollamas_own_api_root_is_told_its_openai_api_below
         await test_server.close()
     assert said == (
         f"answered HTTP 404 at {root}/api/models: the base URL ends with /api, the root of Ollama's own API, which "
-        f"magsag does not call: Ollama serves the OpenAI API below /v1, so set MAGSAG_LOCAL_LLM_BASE_URL to {root}/v1"
+        f"magsag does not call: Ollama serves the OpenAI API below /v1, so set MAGSAG_LOCAL_LLM_BASE_URL to {root}/v1 "
+        "(another server: to its OpenAI API, e.g. http://host:8000/v1 for vLLM or http://localhost:1234/v1 for LM "
+        "Studio)"
     )
     assert asked == ["/api/models"]
 
