@@ -200,6 +200,7 @@ class Bridge(ProcessBound):
             home.call_soon_threadsafe(_start_task, home, coro, fut, ended)
         except RuntimeError:  # the loop closed since it was looked at: the call never began
             coro.close()
+            self.check_open()  # the Magsag closed meanwhile: said as when it had closed before (as run says it)
             raise
         try:
             return await asyncio.wrap_future(fut)

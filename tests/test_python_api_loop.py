@@ -151,6 +151,24 @@ def test_a_closed_magsag_says_so_when_used(tmp_path: Path, fake_scripts: None):
     assert all(text.startswith("ConfigError: this Magsag is closed") for text in seen.values()), seen
 
 
+def test_a_magsag_closed_just_as_an_async_call_is_scheduled_says_so(tmp_path: Path, fake_scripts: None, monkeypatch):
+    # Before: RuntimeError('Event loop is closed') from scheduling the call on the closed loop, where a Magsag
+    # closed a moment earlier (or a sync call, see Bridge.run) said "this Magsag is closed" with the fix.
+    import asyncio
+
+    mg = Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+    check_open = mg.bridge.check_open
+
+    def passed_then_closed() -> None:  # the window between the check and the scheduling, made deterministic
+        check_open()
+        monkeypatch.setattr(mg.bridge, "check_open", check_open)
+        mg.close()
+
+    monkeypatch.setattr(mg.bridge, "check_open", passed_then_closed)
+    outcome = _error_of(lambda: asyncio.run(mg.skills.ainvoke("skill.analysis", {"data": "x"})))
+    assert outcome.startswith("ConfigError: this Magsag is closed"), outcome
+
+
 def test_closing_a_magsag_under_a_call_in_another_thread_says_why_it_stopped(tmp_path: Path, fake_scripts: None):
     # Before: the calling thread got a bare CancelledError('') from the event-loop machinery.
     import sqlite3
