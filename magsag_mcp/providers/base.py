@@ -292,7 +292,8 @@ class HTTPProvider(Provider):
         ):
             raise empty
         if request.json_output or request.json_schema is not None:
-            if wire.wraps_json_roots and request.json_schema is not None and not object_rooted(request.json_schema):
+            schema = request.json_schema
+            if wire.wraps_json_roots and schema is not None and not object_rooted(schema) and not result.tool_calls:
                 unwrap_value(result)
             cut = server_cut(result, request, wire.length_may_be_the_servers)
             result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator, cut)

@@ -148,7 +148,11 @@ def parse_json_output(
     for), or fail so the cascade can move on. Vendors' "structured output" modes are not all strict
     (JSON mode, Gemini's schema subset, a prompt instruction), so the caller's schema is enforced here.
     ``validator`` is ``schema`` already compiled (``LLMRequest.json_validator``), when its owner had one.
-    ``cut``: what cut a "length" answer and the fix, where it was not max_tokens (:func:`.empty_answers.server_cut`)."""
+    ``cut``: what cut a "length" answer and the fix, where it was not max_tokens (:func:`.empty_answers.server_cut`).
+    An answer that calls a tool is not the final answer, and its text (a model's "Let me look that up." before the
+    call) is no JSON document: it is kept as the answer's text, and nothing is parsed (None)."""
+    if result.tool_calls:
+        return None
     text = after_thinking(result.text).strip()
     if text.startswith("```"):
         # Some models fence JSON even in JSON mode; the fence is not part of the document.
@@ -156,8 +160,6 @@ def parse_json_output(
         if text.startswith("json"):
             text = text[4:]
         text = text.strip()
-    if not text and result.tool_calls:
-        return None
     try:
         value = strict_json.loads(text)  # NaN and Infinity are no JSON: an answer holding one is invalid
     except json.JSONDecodeError as exc:  # (strict_json's every refusal, with its msg and pos)

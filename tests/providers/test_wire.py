@@ -685,3 +685,28 @@ async def test_anthropic_fake_stream_events_follow_the_spec(serve):
                 spec_validator("anthropic").assert_valid("MessageStreamEvent", data)
         assert [n for n, _ in events][-2:] == ["message_delta", "message_stop"]
     assert fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+async def test_an_answer_that_calls_a_tool_is_not_judged_as_the_json_answer(serve, transport, case: Case, stream):
+    # A model's words before it calls a tool ("Let me look that up.") are no JSON document, and the call that asked
+    # for JSON beside tools failed as "invalid JSON": an answer that calls a tool is not the final answer. Its text
+    # is kept, and no parsed document is made of it; the answer that calls no tool is judged as before.
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue(
+        {
+            "text": "Let me look that up.",
+            "tool_calls": [{"id": "c1", "name": "get_weather", "arguments": {"city": "Oslo"}}],
+        },
+        {"text": "Oslo, I think"},
+    )
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    request = LLMRequest(
+        [Message("user", "Where?")], tools=[WEATHER], json_output=True, json_schema=schema, max_tokens=50, stream=stream
+    )
+    called = await provider.complete(request, target)
+    assert [(c.name, c.arguments) for c in called.tool_calls] == [("get_weather", {"city": "Oslo"})]
+    assert called.text.strip() == "Let me look that up." and called.parsed is None
+    with pytest.raises(E.InvalidOutputError, match="invalid JSON"):
+        await provider.complete(request, target)
