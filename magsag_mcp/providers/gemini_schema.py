@@ -52,9 +52,11 @@ def gemini_schema(schema: Any, *, ordered: bool = False) -> tuple[Any, set[str]]
     """``schema`` in Gemini's Schema subset, and the JSON Schema keywords that had to be left out.
 
     The Schema has no ``$ref`` and requires a ``type``: a local reference (``#/$defs/Address``, how pydantic
-    writes a nested model) is written in place (a recursive one once), and ``anyOf`` a schema or null (how
-    pydantic writes ``Optional[X]``) becomes that schema, ``nullable``. ``oneOf`` (a discriminated union) is
-    ``anyOf``, a string ``const`` (its tag) an ``enum`` of one, a list of types an ``anyOf`` of one option per
+    writes a nested model) is written in place, a recursive one :data:`RECURSION_DEPTH` levels deep, where the
+    property that would repeat it again is left out (named no more in ``required``) and an array of it holds none;
+    so is one to no definition (sent as ``{}``, a Schema of no type, they broke the spec). And ``anyOf`` a schema
+    or null (how pydantic writes ``Optional[X]``) becomes that schema, ``nullable``. ``oneOf`` (a discriminated
+    union) is ``anyOf``, a string ``const`` (its tag) an ``enum`` of one, a list of types an ``anyOf`` of one option per
     type, and an ``anyOf`` is its Schema's one field. An integer's enum and exclusive bounds are said as
     ``minimum`` and ``maximum``. ``ordered`` (a response schema): each
     object's properties in the order the schema gives them (``propertyOrdering``), which Gemini otherwise
@@ -66,13 +68,23 @@ def gemini_schema(schema: Any, *, ordered: bool = False) -> tuple[Any, set[str]]
         if isinstance(schema, dict) and isinstance(schema.get(table), dict)
         for name, value in schema[table].items()
     }
-    return _convert(schema, dropped, _Refs(definitions, ordered), ()), dropped
+    converted = _convert(schema, dropped, _Refs(definitions, ordered), ())
+    if converted is _CUT:  # (nothing of it could be said: as an object of any keys, which is not sent)
+        converted = {"type": "OBJECT"}
+        dropped.add(_FREE_FORM)
+    return converted, dropped
 
 
 #: how many subschemas a schema is written out into: each $ref is written in place, and references to
 #: references multiply (ten levels of two fields: 1,024 copies; twenty: a million, and a request of 100 MB)
 MAX_WRITTEN = 5000
 _PAST = f"references past {MAX_WRITTEN} written-out subschemas"
+#: how many times a recursive reference is written out within itself (a tree's node, its children, theirs) before the
+#: property that repeats it is left out: Gemini's Schema has no reference to say "and so on"
+RECURSION_DEPTH = 3
+#: what a reference left out converts to (see gemini_schema): the property or option holding it is left out
+_CUT: Any = object()
+_DEEPER = f"recursion past {RECURSION_DEPTH} levels"
 #: an OBJECT without properties, and an ARRAY without items, which Gemini refuses (see response_schema); not
 #: keywords left out
 _FREE_FORM = "an object without properties"
@@ -91,11 +103,17 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
         return schema
     definitions.left -= 1
     ref = schema.get("$ref")
-    if isinstance(ref, str) and isinstance(definitions.table.get(ref), dict) and ref not in seen:
-        siblings = {k: v for k, v in schema.items() if k != "$ref"}  # a field's description beside the $ref
+    if isinstance(ref, str):
+        if not isinstance(definitions.table.get(ref), dict):
+            dropped.add("$ref")  # (the answer is checked against the full schema)
+            return _CUT
+        if seen.count(ref) >= RECURSION_DEPTH:
+            dropped.add(_DEEPER)
+            return _CUT
         if definitions.left < 0:
             dropped.add(_PAST)  # left out as a recursive one is, and the answer checked against the full schema
-            return _convert(siblings, dropped, definitions, seen)
+            return _CUT
+        siblings = {k: v for k, v in schema.items() if k != "$ref"}  # a field's description beside the $ref
         return _convert({**definitions.table[ref], **siblings}, dropped, definitions, (*seen, ref))
     if "oneOf" in schema and "anyOf" not in schema:
         # pydantic's discriminated union (and zod's): the Schema has only anyOf, which the answer's check against
@@ -118,6 +136,8 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
         if len(others) == 1 and len(options) == 2 and isinstance(others[0], dict):
             rest = {k: v for k, v in schema.items() if k != "anyOf"}
             converted = _convert({**others[0], **rest}, dropped, definitions, seen)
+            if converted is _CUT:
+                return _CUT
             return _alone({**converted, "nullable": True}) if "anyOf" in converted else {**converted, "nullable": True}
     out: dict[str, Any] = {}
     for key, value in schema.items():
@@ -134,13 +154,25 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
         elif key == "type":
             out["type"] = str(value).upper()
         elif key == "properties" and isinstance(value, dict):
-            out[key] = {k: _convert(v, dropped, definitions, seen) for k, v in value.items()}
+            written = {k: _convert(v, dropped, definitions, seen) for k, v in value.items()}
+            out[key] = {k: v for k, v in written.items() if v is not _CUT}
+            if written and not out[key]:
+                return _CUT  # every property repeats it (a list's node of nothing but its next): cut here instead
+            if len(out[key]) < len(written) and isinstance(schema.get("required"), list):
+                cut = set(written) - set(out[key])
+                out["required"] = [name for name in schema["required"] if name not in cut]
         elif key == "properties" and value == []:
             continue  # PHP's json_encode writes an empty map as []: no properties
         elif key == "items":
             out[key] = _convert(value, dropped, definitions, seen)
+            if out[key] is _CUT:  # a tree's innermost children: none (a leaf's [] is what the full schema takes)
+                out[key], out["maxItems"] = {"type": "STRING"}, "0"  # (its items need a type: any, as none is had)
         elif key == "anyOf":
-            out[key] = [_convert(v, dropped, definitions, seen) for v in value]
+            out[key] = [o for o in (_convert(v, dropped, definitions, seen) for v in value) if o is not _CUT]
+            if not out[key]:
+                return _CUT
+        elif key == "required" and "required" in out:
+            continue  # (written with the properties, less those left out)
         elif key == "enum" and isinstance(value, list):
             # Schema.enum is a list of strings (for a STRING): null in it is nullable; numbers cannot be said
             named = [v for v in value if v is not None]

@@ -11,6 +11,7 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.providers.gemini import GeminiFormat
 from magsag_mcp.providers.gemini_json_schema import takes_json_beside_tools
+from magsag_mcp.providers.gemini_schema import RECURSION_DEPTH
 from magsag_mcp.types import LLMRequest, Message, ToolSpec
 
 from .test_wire import CASES, last_body, setup
@@ -118,14 +119,48 @@ def test_a_tool_whose_properties_are_an_empty_list_declares_no_parameters():
     assert body["tools"][0]["functionDeclarations"][1]["parameters"]["properties"]["at"]["type"] == "OBJECT"
 
 
-def test_a_recursive_reference_is_written_once_and_then_left_out():
-    schema = {
-        "$defs": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}},
+async def test_a_recursive_reference_is_written_out_levels_deep_and_then_left_out(serve, transport):
+    # Written out once, the repeat was sent as {} (its $ref left out): a Schema with no type, which gemini.json's
+    # Schema requires ("Required. Data type."), and which the fake refuses as Gemini does. The reference is written
+    # out RECURSION_DEPTH levels deep; past it, the property that repeats it is left out (and out of required), an
+    # array of it holds none, and a node of nothing else is left out where it is met; the note says so.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    listed = {
+        "$defs": {
+            "Node": {"type": "object", "properties": {"v": {"type": "integer"}, "next": {"$ref": "#/$defs/Node"}}}
+        },
+        "$ref": "#/$defs/Node",
+        "required": ["v", "next"],
+    }
+    body, notes = GeminiFormat().build(LLMRequest([Message("user", "x")], json_schema=listed), "g", stream=False)
+    node = body["generationConfig"]["responseSchema"]
+    for _ in range(RECURSION_DEPTH - 1):
+        assert node["type"] == "OBJECT" and set(node["properties"]) == {"v", "next"}
+        node = node["properties"]["next"]
+    assert node == {"type": "OBJECT", "properties": {"v": {"type": "INTEGER"}}}
+    assert notes == [
+        f"Gemini's response schema has no recursion past {RECURSION_DEPTH} levels; they were left out of the request "
+        "and the answer was checked against the full schema"
+    ]
+    tree = {
+        "$defs": {
+            "Node": {
+                "type": "object",
+                "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/Node"}}},
+                "required": ["kids"],
+            }
+        },
         "$ref": "#/$defs/Node",
     }
-    body, notes = GeminiFormat().build(LLMRequest([Message("user", "x")], json_schema=schema), "g", stream=False)
-    assert body["generationConfig"]["responseSchema"] == {"type": "OBJECT", "properties": {"next": {}}}
-    assert notes and "$ref" in notes[0]
+    fake.queue({"text": '{"kids": [{"kids": []}, {"kids": [{"kids": []}]}]}'})
+    result = await provider.complete(LLMRequest([Message("user", "A tree?")], json_schema=tree, max_tokens=50), target)
+    assert result.parsed == {"kids": [{"kids": []}, {"kids": [{"kids": []}]}]} and fake.violations == []
+    node = last_body(fake)["generationConfig"]["responseSchema"]
+    for _ in range(RECURSION_DEPTH - 1):
+        node = node["properties"]["kids"]["items"]
+    # a leaf's children, [], are what the innermost node may hold: the full schema takes them
+    assert node["properties"]["kids"] == {"type": "ARRAY", "items": {"type": "STRING"}, "maxItems": "0"}
+    assert node["required"] == ["kids"]
 
 
 async def test_an_enum_of_numbers_is_left_out_and_a_null_in_an_enum_makes_it_nullable(serve, transport):
