@@ -234,3 +234,36 @@ async def test_a_reservation_names_its_process_where_proc_tells_it_and_none_else
         assert await ledger.read(lambda c: owners.gone_owners(c, time.time())) == []
         await ledger.submit(lambda c: c.execute("UPDATE budget_reservations SET owner_pid = ?", (dead.pid,)))
         assert await ledger.record_expired_reservations() == 0
+
+
+async def test_a_look_reads_each_process_s_start_once_and_this_process_s_not_at_all(tmp_path: Path, monkeypatch):
+    """A batch's calls in flight are many holds of one process, and the sweep looks at them in the write transaction
+    (every other process's writes waiting on it): one read of /proc per hold was hundreds of file reads for one
+    process. Each process is read once per look, this process (which runs: it is looking) not at all, and the holds
+    are judged as before: a live process's kept, a gone one's (its id now another process's) recorded."""
+    sleeper = _sleeper()
+    try:
+        start = owners.started(sleeper.pid)
+        assert start is not None
+        here, me = owners.this_place(), owners.this_owner()
+        db = tmp_path / "l.db"
+        await _held_by(db, [(here, sleeper.pid, start)] * 40 + [me] * 40 + [(here, sleeper.pid, start - 1)] * 3)
+        read: list[int] = []
+        real_started = owners.started
+
+        def counted(pid: int) -> int | None:
+            read.append(pid)
+            return real_started(pid)
+
+        monkeypatch.setattr(owners, "started", counted)
+        async with Ledger(db) as ledger:
+            gone = await ledger.read(lambda c: owners.gone_owners(c, time.time()))
+            assert read == [sleeper.pid]
+            assert sorted(rid for (rid,) in gone) == list(range(81, 84))  # (ids from 1: the last three rows)
+            read.clear()
+            assert await ledger.record_expired_reservations() == 3
+        assert read == [sleeper.pid, sleeper.pid]  # the read's look before the write, and the write's own
+        assert len(_rows(db, "SELECT id FROM budget_reservations")) == 80
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -88,8 +88,9 @@ def started(pid: int) -> int | None:
         return UNREADABLE
 
 
-def _gone(pid: int, start: int) -> bool:
-    now_started = started(pid)
+def _gone(now_started: int | None, start: int) -> bool:
+    """Whether the process a reservation names as started at ``start`` is gone, its id's process now started at
+    ``now_started`` (see :func:`started`)."""
     return now_started is None or (now_started != UNREADABLE and now_started != start)
 
 
@@ -117,10 +118,19 @@ if hasattr(os, "register_at_fork"):  # a child of fork() is another process, wit
 
 def gone_owners(conn: sqlite3.Connection | sqlite3.Cursor, now: float) -> list[tuple[int]]:
     """The ids of the reservations not yet expired whose process, of this place, no longer runs."""
-    place = this_owner()[0]  # (None where this process's /proc cannot tell: it then judges no process gone)
+    place, pid_here, start_here = this_owner()  # (no place where this process's /proc cannot tell: it judges none gone)
     if place is None:
         return []
-    return [(rid,) for rid, pid, start in conn.execute(HELD_HERE, (place, now)) if _gone(pid, start)]
+    # Each process's start is read once per look, and this process's not at all: a batch's holds are hundreds of one
+    # process's, and the sweep reads them in the write transaction, every other process's writes waiting on it.
+    now_started: dict[int, int | None] = {pid_here: start_here} if pid_here is not None else {}
+    gone: list[tuple[int]] = []
+    for rid, pid, start in conn.execute(HELD_HERE, (place, now)):
+        if pid not in now_started:
+            now_started[pid] = started(pid)
+        if _gone(now_started[pid], start):
+            gone.append((rid,))
+    return gone
 
 
 def expire_gone_owners(conn: sqlite3.Connection | sqlite3.Cursor, now: float) -> int:
