@@ -267,3 +267,34 @@ async def test_a_look_reads_each_process_s_start_once_and_this_process_s_not_at_
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+async def test_a_read_kept_from_recording_gone_processes_calls_counts_them_and_says_why(tmp_path: Path):
+    """A read that must first record calls of a process seen gone (their reservations not expired yet) and finds the
+    write lock kept said "1 call of a process that ended with its request in flight (its reservation expired)"
+    whatever their number: it counted only the expired ones, none, and said one. It counts them, and says why."""
+    from magsag_mcp.errors import LedgerError
+    from tests.test_abandoned_sweep import _LOCK_HOLDER
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # reaped: no process has its id (until one is given it)
+    db = tmp_path / "l.db"
+    gone_owner = (owners.this_place(), dead.pid, 12345)
+    await _held_by(db, [gone_owner] * 3)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _LOCK_HOLDER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        async with Ledger(db, busy_timeout_ms=200) as ledger:
+            with pytest.raises(LedgerError) as info:
+                await ledger.summarize()
+    finally:
+        holder.communicate("")
+    assert info.value.message.startswith(
+        f"cannot read the ledger at {db} yet: 3 calls of processes that ended with their requests in flight (their "
+        "reservations expired, or their processes are gone) must first be recorded as the abandoned attempts they "
+        "stood for"
+    ), info.value.message
+    async with Ledger(db) as ledger:  # the lock gone, the same read records them
+        assert (await ledger.summarize())["totals"]["calls"] == 3

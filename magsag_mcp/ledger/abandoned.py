@@ -5,6 +5,7 @@ the attempt after all, its record replaces the stand-in (:func:`unrecord_abandon
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
@@ -38,6 +39,28 @@ EXPIRED_CALLS = (
     "SELECT COUNT(DISTINCT coalesce(call_id, id)), coalesce(SUM(amount_pusd), 0), coalesce(MAX(unbounded), 0)"
     f" FROM ({EXPIRED_RESERVATIONS})"
 )
+
+
+#: what those calls are, where some are of a process seen gone before their expiry (see reservation_owners)
+ENDED_CALL = "of a process that ended with its request in flight (its reservation expired, or its process is gone)"
+ENDED_CALLS = (
+    "of processes that ended with their requests in flight (their reservations expired, or their processes are gone)"
+)
+
+
+def calls_to_record(conn: sqlite3.Connection, now: float) -> tuple[int, bool]:
+    """How many calls :func:`record_abandoned` would record at ``now`` (a row naming no call is a call of its own), and
+    whether some are of a process seen gone before their reservation expired (what a read kept from recording them
+    says of them)."""
+    gone = json.dumps([rid for (rid,) in gone_owners(conn, now)])
+    calls, of_gone = conn.execute(
+        "SELECT COUNT(DISTINCT coalesce(call_id, id)), COUNT(*) FILTER (WHERE id IN (SELECT value FROM json_each(?2)))"
+        f" FROM budget_reservations WHERE id IN (SELECT id FROM ({EXPIRED_RESERVATIONS}))"
+        " OR id IN (SELECT value FROM json_each(?2)) OR call_id IN (SELECT call_id FROM budget_reservations"
+        " WHERE id IN (SELECT value FROM json_each(?2)) AND call_id IS NOT NULL)",
+        (now, gone),
+    ).fetchone()
+    return int(calls), bool(of_gone)
 
 
 def to_record(conn: sqlite3.Connection, now: float) -> bool:

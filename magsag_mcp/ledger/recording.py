@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import LedgerError, MagsagError
 from ..records import AttemptRecord, RunRecord
-from .abandoned import DEAD_CALL, DEAD_CALLS, EXPIRED_CALLS, record_abandoned, to_record
+from .abandoned import DEAD_CALL, DEAD_CALLS, ENDED_CALL, ENDED_CALLS, calls_to_record, record_abandoned, to_record
 from .events import INSERT_EVENT, event_row
 from .problems import kept_locked
 from .writes import RecordWrite
@@ -121,8 +121,12 @@ class LedgerRecording:
         from ..durations import setting
         from ..plurals import counted
 
-        calls = (await self.read(lambda conn: conn.execute(EXPIRED_CALLS, (now,)).fetchone()))[0] or 1
-        them, dead = ("it", DEAD_CALL) if calls == 1 else ("them", DEAD_CALLS)
+        calls, some_gone = await self.read(lambda conn: calls_to_record(conn, now))
+        calls = calls or 1
+        if some_gone:  # (a process seen gone: its reservation has not expired)
+            them, dead = ("it", ENDED_CALL) if calls == 1 else ("them", ENDED_CALLS)
+        else:
+            them, dead = ("it", DEAD_CALL) if calls == 1 else ("them", DEAD_CALLS)
         return LedgerError(
             f"cannot read the ledger at {self.path} yet: {counted(calls, 'call')} {dead} must first be recorded as "
             f"{'the abandoned attempt it' if calls == 1 else 'the abandoned attempts they'} stood for, so that this "
