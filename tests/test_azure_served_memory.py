@@ -180,3 +180,30 @@ def test_a_record_names_an_endpoint_by_its_host_alone():
     assert endpoint_host("https://Res.openai.azure.com/openai/v1?api-version=2025-04-01") == "res.openai.azure.com"
     assert endpoint_host("https://user:s3cret@res.openai.azure.com:8443/") == "res.openai.azure.com:8443"
     assert endpoint_host("res.openai.azure.com") == "res.openai.azure.com"
+
+
+async def test_two_resources_behind_one_gateway_host_are_two_endpoints(tmp_path: Path):
+    # one proxy host fronting two resources by its path (API Management's /eastus, /westus): keyed by the host alone,
+    # eastus's gpt-4o-mini seen serving gpt-4o refused westus's gpt-4o-mini, which serves gpt-4o-mini, unsent
+    from magsag_mcp.governance.served_memory import ServedMemory, endpoint_host
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.types import Target
+
+    east = Target("azure", "gpt-4o-mini", base_url="https://gw.example/eastus/")
+    west = Target("azure", "gpt-4o-mini", base_url="https://gw.example/westus/openai/v1")
+    ledger = Ledger(tmp_path / "l.db")
+    await ledger.open()
+    try:
+        await ServedMemory({}).answered(ledger, east, "gpt-4o-2024-08-06")
+        later = ServedMemory({})
+        await later.look(ledger, west)
+        assert later.models("gpt-4o-mini") == frozenset()
+        await later.look(ledger, east)
+        assert later.models("gpt-4o-mini") == {"gpt-4o-2024-08-06"}
+    finally:
+        await ledger.close()
+    assert [row[0] for row in rows(tmp_path / "l.db")] == ["gw.example/eastus"]
+    # a gateway's token taken in the path is no row's: two tokens stay two endpoints, written as digests
+    token_a, token_b = "AbCdEf0123456789xYz1", "AbCdEf0123456789xYz2"
+    a, b = endpoint_host(f"https://gw.example/{token_a}/openai"), endpoint_host(f"https://gw.example/{token_b}/")
+    assert a != b and token_a not in a and token_b not in b and a.startswith("gw.example/~")

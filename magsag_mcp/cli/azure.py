@@ -55,10 +55,10 @@ def register(groups: CommandGroups) -> None:
         "served",
         reads=("db",),
         help="each Azure deployment's endpoint, the model its last answer named, when, and until when it is trusted",
-        description="Each Azure deployment the ledger has seen answer (its endpoint's host and its name; never a "
-        "key), the model its last answer named, when, and until when that is trusted: until then a deployment seen "
-        "serving a model the policies forbid is refused before anything is sent; after, one call is sent to learn "
-        "again. See the policies in docs/catalog.md.",
+        description="Each Azure deployment the ledger has seen answer (its endpoint's host, and a gateway's path "
+        "before Azure's; its name; never a key), the model its last answer named, when, and until when that is "
+        "trusted: until then a deployment seen serving a model the policies forbid is refused before anything is "
+        "sent; after, one call is sent to learn again. See the policies in docs/catalog.md.",
     )
     p.set_defaults(func=_served)
     p = groups.add(

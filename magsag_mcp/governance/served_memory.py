@@ -11,15 +11,17 @@ operator may have re-pointed the deployment); ``magsag azure forget`` drops a ro
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import LedgerError
 from ..ledger.azure_served import read_served, write_served
-from ..types import Target
+from ..providers.azure_versions import azure_root
+from ..types import Target, path_tokens
 
 #: how long what a deployment was seen serving is trusted without a call to learn it again: a day, so that a
 #: deployment re-pointed at an allowed model is called again within one (or at once, after ``magsag azure forget``)
@@ -31,11 +33,24 @@ REWRITTEN_AFTER = TRUSTED_FOR / 4
 
 def endpoint_host(url: str) -> str:
     """The endpoint a row names: the host (and port) of the target's base_url or AZURE_OPENAI_ENDPOINT, lowercased,
-    without its path, its query or any user and password written in it (a row is never a secret's place):
-    ``https://Res.openai.azure.com/openai/v1?api-version=x`` -> ``res.openai.azure.com``."""
+    and a gateway's own path before Azure's (:func:`~..providers.azure_versions.azure_root`), without Azure's path, the
+    query or any user and password written in it (a row is never a secret's place):
+    ``https://Res.openai.azure.com/openai/v1?api-version=x`` -> ``res.openai.azure.com``. The gateway's path is kept
+    because one proxy host may front several resources (``https://gw.example/eastus``, ``https://gw.example/westus``),
+    whose deployments of one name may serve different models; a segment of it shaped like a token (a gateway's, taken
+    in the path) is written as a digest of it (``~`` and 12 hex digits): two tokens stay two endpoints, and neither is
+    in the ledger or a refusal."""
     url = url.strip()
-    netloc = urlsplit(url if "//" in url else f"//{url}").netloc or url
-    return netloc.rpartition("@")[2].lower()
+    parts = urlsplit(url if "//" in url else f"//{url}")
+    host = (parts.netloc or url).rpartition("@")[2].lower()
+    path = urlsplit(azure_root(urlunsplit(("https", "h", parts.path, "", "")))).path.strip("/")
+    if not path:
+        return host
+    tokens = path_tokens(path)
+    segments = [
+        f"~{hashlib.sha256(s.encode()).hexdigest()[:12]}" if s in tokens else s for s in path.split("/") if s
+    ]
+    return "/".join([host, *segments])
 
 
 def when(seen_at: float) -> str:

@@ -3,8 +3,8 @@
 serving a model the policies forbid is refused by every process before anything is sent (see
 :class:`~magsag_mcp.governance.served_memory.ServedMemory`), not by each new one after paying for a first call.
 
-A row is (the endpoint's host, the deployment's name, the model its last answer named, when): never a key. Reads
-tolerate a ledger without the table (an older version's, read where it lies)."""
+A row is (the endpoint's host and a gateway's path, the deployment's name, the model its last answer named, when):
+never a key. Reads tolerate a ledger without the table (an older version's, read where it lies)."""
 
 from __future__ import annotations
 
