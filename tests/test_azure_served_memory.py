@@ -207,3 +207,22 @@ async def test_two_resources_behind_one_gateway_host_are_two_endpoints(tmp_path:
     token_a, token_b = "AbCdEf0123456789xYz1", "AbCdEf0123456789xYz2"
     a, b = endpoint_host(f"https://gw.example/{token_a}/openai"), endpoint_host(f"https://gw.example/{token_b}/")
     assert a != b and token_a not in a and token_b not in b and a.startswith("gw.example/~")
+
+
+async def test_a_ledger_whose_read_of_the_record_fails_does_not_fail_the_call(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+):
+    # the row is advice read before sending: a ledger that cannot read it (locked past its busy timeout, a disk
+    # error) refused a call that nothing forbids, before it was sent; it is sent, as by a process with no row
+    from magsag_mcp.governance import served_memory
+
+    def unreadable(conn: sqlite3.Connection, endpoint: str, deployment: str) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(served_memory, "read_served", unreadable)
+    policy(catalog_copy, MINI_ONLY)
+    fake_openai.queue(R.reply("from mini", usage=R.tokens(20, 5), model="gpt-4o-mini-2024-07-18"))
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=azure_env(fake_openai)) as svc:
+        assert (await svc.invoke_skill("skill.analysis", CALL)).result.text == "from mini"
+        [run] = await svc.query_runs(UsageFilters())
+    assert run["status"] == "ok"  # recorded, too

@@ -47,9 +47,7 @@ def endpoint_host(url: str) -> str:
     if not path:
         return host
     tokens = path_tokens(path)
-    segments = [
-        f"~{hashlib.sha256(s.encode()).hexdigest()[:12]}" if s in tokens else s for s in path.split("/") if s
-    ]
+    segments = [f"~{hashlib.sha256(s.encode()).hexdigest()[:12]}" if s in tokens else s for s in path.split("/") if s]
     return "/".join([host, *segments])
 
 
@@ -100,7 +98,12 @@ class ServedMemory:
         key = (self.endpoint(target), target.model)
         if not key[0] or key in self._rows:
             return
-        row = await ledger.read(lambda conn: read_served(conn, *key))
+        row = None
+        with contextlib.suppress(LedgerError):
+            # advice, not a record: a ledger that cannot read it (locked past its busy timeout, a disk error) sends the
+            # call, as a process without the row does, and learns from its answer; read once, not on each call (each
+            # would wait the busy timeout out again)
+            row = await ledger.read(lambda conn: read_served(conn, *key))
         self._rows[key] = row
         if row is not None and row[0] != target.model and self._clock() - row[1] <= TRUSTED_FOR:
             self._trusted[target.model] = (key[0], row[0], row[1])
