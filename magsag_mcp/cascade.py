@@ -434,9 +434,10 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     # the answer named the model behind the deployment's name, which the policies may forbid
                     if refusal := served(target, plan.data_classes):
                         result.warnings.append(refusal)
-                    # and kept in the ledger, for the next process's first call to the deployment
+                    # and kept in the ledger, for the next process's first call to the deployment (queued: no wait
+                    # here, where a call stopped would lose its paid attempt's record)
                     if (keep_served := getattr(self.guard, "served_answered", None)) is not None:
-                        await keep_served(target, result.usage.answering_model)
+                        keep_served(target, result.usage.answering_model)
                 if admission is not None:
                     await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                 record.warnings = list(result.warnings)

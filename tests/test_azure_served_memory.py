@@ -194,7 +194,8 @@ async def test_two_resources_behind_one_gateway_host_are_two_endpoints(tmp_path:
     ledger = Ledger(tmp_path / "l.db")
     await ledger.open()
     try:
-        await ServedMemory({}).answered(ledger, east, "gpt-4o-2024-08-06")
+        ServedMemory({}).answered(ledger, east, "gpt-4o-2024-08-06")
+        await ledger.settled()  # (queued, not waited for)
         later = ServedMemory({})
         await later.look(ledger, west)
         assert later.models("gpt-4o-mini") == frozenset()
@@ -226,3 +227,33 @@ async def test_a_ledger_whose_read_of_the_record_fails_does_not_fail_the_call(
         assert (await svc.invoke_skill("skill.analysis", CALL)).result.text == "from mini"
         [run] = await svc.query_runs(UsageFilters())
     assert run["status"] == "ok"  # recorded, too
+
+
+async def test_a_call_stopped_while_its_deployment_s_row_is_written_keeps_its_paid_attempt(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+):
+    # the row was written (and waited for) after the answer came and before its attempt was noted: a call stopped
+    # then (a client's cancel, a timeout) lost the record of the attempt it had paid for
+    import asyncio
+
+    import anyio
+
+    from magsag_mcp.governance import served_memory
+
+    written = served_memory.write_served
+
+    def stopped_meanwhile(conn: sqlite3.Connection, *row: object) -> None:
+        loop.call_soon_threadsafe(scope.cancel)  # the call stopped as the row is written (a slow commit, a lock)
+        written(conn, *row)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(served_memory, "write_served", stopped_meanwhile)
+    loop = asyncio.get_running_loop()
+    fake_openai.queue(R.reply("from mini", usage=R.tokens(20, 5), model="gpt-4o-2024-08-06"))
+    db = tmp_path / "l.db"
+    async with Service.open(catalog=catalog_copy, db=db, env=azure_env(fake_openai)) as svc:
+        with anyio.CancelScope() as scope:
+            await svc.invoke_skill("skill.analysis", CALL)
+    conn = sqlite3.connect(db)
+    attempts = conn.execute("SELECT outcome, error_class, cost_pusd FROM attempts").fetchall()
+    conn.close()
+    assert len(attempts) == 1 and attempts[0][2] is not None and attempts[0][2] > 0, attempts

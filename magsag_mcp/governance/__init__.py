@@ -142,10 +142,11 @@ class Governance:
         names (:func:`~.model_patterns.nearly_allowed`), else ``""``."""
         return nearly_allowed_by(self.policies, policy, model)
 
-    async def served_answered(self, target: Target, model: str | None) -> None:
-        """An Azure deployment's answer named the model that served it: kept in the ledger for the next process."""
+    def served_answered(self, target: Target, model: str | None) -> None:
+        """An Azure deployment's answer named the model that served it: kept in the ledger for the next process (queued,
+        not waited for: see :meth:`~.served_memory.ServedMemory.answered`)."""
         if model:
-            await self.served.answered(self.ledger, target, model)
+            self.served.answered(self.ledger, target, model)
 
     def _served_seen(self, target: Target, reason: str | None) -> str:
         """What a refusal by the model a deployment serves adds when another process saw it (the ledger's row):

@@ -108,10 +108,12 @@ class ServedMemory:
         if row is not None and row[0] != target.model and self._clock() - row[1] <= TRUSTED_FOR:
             self._trusted[target.model] = (key[0], row[0], row[1])
 
-    async def answered(self, ledger: Any, target: Target, model: str) -> None:
+    def answered(self, ledger: Any, target: Target, model: str) -> None:
         """``target``'s deployment answered as ``model``: written to the ledger when that is news, or the row is old,
-        so that the next process knows it before its first call (waited for: a process started the moment this call
-        returns reads it; most answers are no news, and write nothing)."""
+        so that the next process knows it before its first call. Queued, not waited for: it is asked between an answer
+        and its attempt's record, and a wait there was a point where a call stopped (a client's cancel, a timeout)
+        lost the record of the attempt it had paid for. Queued before that record, it commits with it or before it, so a
+        process started once the call returns reads it; most answers are no news, and write nothing."""
         key = (self.endpoint(target), target.model)
         if not key[0] or getattr(ledger, "read_only", False):
             return
@@ -124,5 +126,7 @@ class ServedMemory:
         if trusted is not None and trusted[0] == key[0] and trusted[1] != model:
             # it answered as another model since: the row read at the start says no more than this answer
             del self._trusted[target.model]
-        with contextlib.suppress(LedgerError):  # (the call's own record, written next, says what is wrong)
-            await ledger.submit(lambda conn: write_served(conn, *key, model, now))
+        # (not durable: a row lost to a power cut costs the next process one call to learn it again; a failure is no
+        # one's to report, and the call's own record, written next, says what is wrong with the ledger)
+        with contextlib.suppress(LedgerError):
+            ledger.enqueue(lambda conn: write_served(conn, *key, model, now), durable=False)
