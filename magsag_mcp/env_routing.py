@@ -202,7 +202,10 @@ def _check_env_model_case(
     # its prefix kept (openai:GPT-4o: openai:gpt-4o), before a name of another length too (Claude-3-5-Sonet), in lower
     # case: a provider's name and its aliases are taken in any case, but written so nowhere (OpenAI:GPT-4o was told
     # "set MAGSAG_MODEL=OpenAI:gpt-4o")
-    fixed = written[: len(written) - len(bare_model(target.provider, target.model.strip()))].lower() + meant
+    prefix = written[: len(written) - len(bare_model(target.provider, target.model.strip()))].lower().rstrip()
+    if prefix.endswith(":"):  # the space around its colon left out ("openai: GPT-4o": openai:gpt-4o, not "openai: ")
+        prefix = prefix[:-1].rstrip() + ":"
+    fixed = prefix + meant
     raise ConfigError(
         f"MAGSAG_MODEL={model!r} is no {target.provider} model: {target.provider}'s API takes model names as written, "
         f"case by case; set MAGSAG_MODEL={fixed}",

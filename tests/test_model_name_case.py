@@ -79,6 +79,9 @@ def test_a_name_in_the_vendors_case_or_not_a_vendors_model_is_left_alone(tmp_pat
         ({"MAGSAG_MODEL": "openai:GPT-4o-mini"}, "openai:gpt-4o-mini", "openai"),
         # the prefix in the case every provider is named in (OpenAI:gpt-4o works, but no page writes it so)
         ({"MAGSAG_MODEL": "OpenAI:GPT-4o"}, "openai:gpt-4o", "openai"),
+        # the space after its colon left out: "set MAGSAG_MODEL=openai: gpt-4o" kept the space no one meant
+        ({"MAGSAG_MODEL": "openai: GPT-4o"}, "openai:gpt-4o", "openai"),
+        ({"MAGSAG_MODEL": "OpenAI : GPT-4o"}, "openai:gpt-4o", "openai"),
         ({"MAGSAG_MODEL": "Anthropic:Claude-3-5-Sonnet-20241022"}, "anthropic:claude-3-5-sonnet-20241022", "anthropic"),
         ({"MAGSAG_PROVIDER": "anthropic", "MAGSAG_MODEL": "Claude-3-5-Sonnet-20241022"}, None, "anthropic"),
     ],
