@@ -33,13 +33,19 @@ def any_case(word: str) -> str:
 #: anchors), which every client's validator reads: ``(?:...)`` is not in it
 STATUS_PATTERN = "^(" + "|".join(any_case(s) for s in RUN_STATUSES) + ")$"
 
+#: the lengths a status has, each its own: Python's ``$`` (its jsonschema's, a client's) also ends a match before a
+#: final newline, so :data:`STATUS_PATTERN` alone took ``"ok\\n"``, which the server refuses. The recommended subset
+#: has no end anchor exact in every engine (``\\Z`` and lookaheads are not in it) and Gemini's Schema has no ``not``:
+#: a string of a status's length that the pattern takes is that status, with nothing after it
+STATUS_LENGTHS = [{"type": "string", "minLength": n, "maxLength": n} for n in sorted({len(s) for s in RUN_STATUSES})]
+
 #: the statuses as a description lists them, the schema's pattern being no list a reader (or a model) reads easily
 STATUSES_LISTED = ", ".join(RUN_STATUSES[:-1]) + f" or {RUN_STATUSES[-1]}, any case"
 
 StatusFilter = Annotated[
     Annotated[
         Literal["ok", "error", "policy_denied", "budget_exceeded", "cancelled", "running"],
-        WithJsonSchema({"type": "string", "pattern": STATUS_PATTERN}),
+        WithJsonSchema({"pattern": STATUS_PATTERN, "anyOf": STATUS_LENGTHS}),
     ]
     | None,
     BeforeValidator(_recorded_status),
