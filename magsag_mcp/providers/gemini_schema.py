@@ -165,8 +165,6 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
             continue  # PHP's json_encode writes an empty map as []: no properties
         elif key == "items":
             out[key] = _convert(value, dropped, definitions, seen)
-            if out[key] is _CUT:  # a tree's innermost children: none (a leaf's [] is what the full schema takes)
-                out[key], out["maxItems"] = {"type": "STRING"}, "0"  # (its items need a type: any, as none is had)
         elif key == "anyOf":
             out[key] = [o for o in (_convert(v, dropped, definitions, seen) for v in value) if o is not _CUT]
             if not out[key]:
@@ -188,6 +186,13 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
             out[key] = str(value)
         else:
             out[key] = value
+    if out.get("items") is _CUT:  # a tree's innermost children: none (a leaf's [] is what the full schema takes)
+        if isinstance(schema.get("minItems"), int) and schema["minItems"] > 0:
+            return _CUT  # (it cannot be empty: the property holding it is left out instead)
+        # (its items need a type: any, as none is had; written after the loop, as a maxItems or minItems after the
+        # items in the schema overwrote the empty array's bound, and Gemini was asked for children of strings)
+        out.pop("minItems", None)
+        out["items"], out["maxItems"] = {"type": "STRING"}, "0"
     properties = out.get("properties")
     if out.get("type") == "OBJECT" and not properties:
         dropped.add(_FREE_FORM)

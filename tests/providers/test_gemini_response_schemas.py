@@ -163,6 +163,36 @@ async def test_a_recursive_reference_is_written_out_levels_deep_and_then_left_ou
     assert node["required"] == ["kids"]
 
 
+@pytest.mark.parametrize(
+    ("bounds", "innermost"),
+    [
+        # a maxItems after the items overwrote the empty array's "0": Gemini was asked for up to 5 strings as children
+        ({"maxItems": 5}, {"type": "ARRAY", "items": {"type": "STRING"}, "maxItems": "0"}),
+        # a minItems of 0 is kept out as well: an empty array is what the innermost node holds
+        ({"minItems": 0}, {"type": "ARRAY", "items": {"type": "STRING"}, "maxItems": "0"}),
+        # children it cannot be without: "at least 1, at most 0" asked for nothing; the property is left out instead
+        ({"minItems": 1, "maxItems": 5}, None),
+    ],
+)
+def test_a_recursive_arrays_own_bounds_do_not_undo_its_emptiness_past_the_depth(bounds: dict, innermost: dict | None):
+    node = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "kids": {"type": "array", "items": {"$ref": "#/$defs/N"}, **bounds}},
+        "required": ["name", "kids"],
+    }
+    tree = {"$defs": {"N": node}, "$ref": "#/$defs/N"}
+    body, notes = GeminiFormat().build(LLMRequest([Message("user", "x")], json_schema=tree), "g", stream=False)
+    sent = body["generationConfig"]["responseSchema"]
+    for _ in range(RECURSION_DEPTH - 1):
+        assert sent["properties"]["kids"].get("maxItems") == (str(bounds["maxItems"]) if "maxItems" in bounds else None)
+        sent = sent["properties"]["kids"]["items"]
+    if innermost is None:
+        assert sent["properties"] == {"name": {"type": "STRING"}} and sent["required"] == ["name"]
+    else:
+        assert sent["properties"]["kids"] == innermost and sent["required"] == ["name", "kids"]
+    assert any(f"recursion past {RECURSION_DEPTH} levels" in n for n in notes), notes
+
+
 async def test_an_enum_of_numbers_is_left_out_and_a_null_in_an_enum_makes_it_nullable(serve, transport):
     # Schema.enum is a list of strings: an enum of numbers (pydantic's Literal[1, 2] or an IntEnum) or one with
     # null in it (Optional[Literal["a"]]) made the whole response schema a bad request. Integers are sent as their
