@@ -280,7 +280,7 @@ class HTTPProvider(Provider):
         if origin is not None:
             wire.from_endpoint(result, origin)
         result.warnings.extend(notes)
-        if text_answer:
+        if text_answer or result.tool_calls:  # (a tool call's text is the output of a JSON call too: not parsed)
             without_inline_thinking(result, request)  # (a JSON answer's parse leaves it out)
         if result.finish_reason == "length":
             if not result.stop_explained and not result.tool_calls:  # (a tool call it cut is refused by its wire)

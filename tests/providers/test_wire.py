@@ -710,3 +710,30 @@ async def test_an_answer_that_calls_a_tool_is_not_judged_as_the_json_answer(serv
     assert called.text.strip() == "Let me look that up." and called.parsed is None
     with pytest.raises(E.InvalidOutputError, match="invalid JSON"):
         await provider.complete(request, target)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+async def test_a_json_calls_tool_call_answer_leaves_its_inline_thinking_out_as_a_text_answer_does(
+    serve, transport, case: Case, stream
+):
+    # The tool-call answer's text is the output (not judged as JSON), so it is a text answer: a local reasoning model's
+    # <think>...</think> before "Let me look that up." (which restates the prompt) is left out of it as it is of the
+    # answer to a call that asked for no JSON; it was kept, as only a JSON document's parse left thinking out.
+    fake, provider, target = await setup(case, serve, transport)
+    thought = "<think>\nThe user, Kari Nordmann, wants the weather.\n</think>\n\nLet me look that up."
+    call = {"id": "c1", "name": "get_weather", "arguments": {"city": "Oslo"}}
+    fake.queue({"text": thought, "tool_calls": [call]}, {"text": thought, "tool_calls": [call]})
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    for json_asked in (False, True):
+        request = LLMRequest(
+            [Message("user", "Where?")],
+            tools=[WEATHER],
+            json_output=json_asked,
+            json_schema=schema if json_asked else None,
+            max_tokens=50,
+            stream=stream,
+        )
+        called = await provider.complete(request, target)
+        assert called.text.strip() == "Let me look that up.", (json_asked, called.text)
+        assert called.parsed is None and any("inline thinking" in w for w in called.warnings), called.warnings
