@@ -68,7 +68,12 @@ def gemini_schema(schema: Any, *, ordered: bool = False) -> tuple[Any, set[str]]
         if isinstance(schema, dict) and isinstance(schema.get(table), dict)
         for name, value in schema[table].items()
     }
-    converted = _convert(schema, dropped, _Refs(definitions, ordered), ())
+    root: tuple[str, ...] = ()
+    if isinstance(schema, dict) and "#" not in definitions:
+        # "#", the whole schema (a recursive root, as zod-to-json-schema writes a tree's children), is written out as
+        # a definition is; the root itself is its first level
+        definitions["#"], root = schema, ("#",)
+    converted = _convert(schema, dropped, _Refs(definitions, ordered), root)
     if converted is _CUT:  # (nothing of it could be said: as an object of any keys, which is not sent)
         converted = {"type": "OBJECT"}
         dropped.add(_FREE_FORM)

@@ -193,6 +193,23 @@ def test_a_recursive_arrays_own_bounds_do_not_undo_its_emptiness_past_the_depth(
     assert any(f"recursion past {RECURSION_DEPTH} levels" in n for n in notes), notes
 
 
+def test_a_reference_to_the_whole_schema_is_written_out_as_a_recursive_definition_is():
+    # {"$ref": "#"}, the root itself (zod-to-json-schema's tree of z.lazy children), had no definition to write out:
+    # it was cut as a reference to nothing, and Gemini was told every node's children were [] (a tree one level deep)
+    tree = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "kids": {"type": "array", "items": {"$ref": "#"}}},
+        "required": ["name", "kids"],
+    }
+    body, notes = GeminiFormat().build(LLMRequest([Message("user", "x")], json_schema=tree), "g", stream=False)
+    sent = body["generationConfig"]["responseSchema"]
+    for _ in range(RECURSION_DEPTH - 1):
+        assert sent["required"] == ["name", "kids"] and "maxItems" not in sent["properties"]["kids"]
+        sent = sent["properties"]["kids"]["items"]
+    assert sent["properties"]["kids"] == {"type": "ARRAY", "items": {"type": "STRING"}, "maxItems": "0"}
+    assert any(f"recursion past {RECURSION_DEPTH} levels" in n for n in notes), notes
+
+
 async def test_an_enum_of_numbers_is_left_out_and_a_null_in_an_enum_makes_it_nullable(serve, transport):
     # Schema.enum is a list of strings: an enum of numbers (pydantic's Literal[1, 2] or an IntEnum) or one with
     # null in it (Optional[Literal["a"]]) made the whole response schema a bad request. Integers are sent as their
