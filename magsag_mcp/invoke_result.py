@@ -57,7 +57,8 @@ class InvokeResult:
 
     @property
     def text(self) -> str:
-        """The answer's text as the model wrote it (``output`` is the parsed object when JSON was asked for)."""
+        """The answer's text as the model wrote it (``output`` is the parsed object when JSON was asked for and the
+        answer calls no tool)."""
         return self.result.text
 
     def to_dict(self) -> InvokeResultDict:
