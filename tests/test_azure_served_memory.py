@@ -153,7 +153,8 @@ async def test_magsag_azure_forget_lets_the_next_process_learn_at_once(
     elsewhere = ["--endpoint", "https://other.openai.azure.com/", "--db", str(db)]
     assert await main(["azure", "forget", "gpt-4o-mini", *elsewhere]) == 2
     error = json.loads(capsys.readouterr().err)["error"]["message"]
-    assert "records nothing deployment 'gpt-4o-mini' of other.openai.azure.com" in error and "azure served" in error
+    assert "has no record of what deployment 'gpt-4o-mini' of other.openai.azure.com serves" in error
+    assert "azure served" in error
     assert await main(["azure", "forget", "azure:gpt-4o-mini", "--endpoint", fake_openai.url, "--db", str(db)]) == 0
     assert json.loads(capsys.readouterr().out) == {"forgotten": 1, "deployment": "gpt-4o-mini", "endpoint": host}
     assert rows(db) == []
@@ -257,3 +258,34 @@ async def test_a_call_stopped_while_its_deployment_s_row_is_written_keeps_its_pa
     attempts = conn.execute("SELECT outcome, error_class, cost_pusd FROM attempts").fetchall()
     conn.close()
     assert len(attempts) == 1 and attempts[0][2] is not None and attempts[0][2] > 0, attempts
+
+
+async def test_magsag_azure_forget_on_a_ledger_it_cannot_write_says_so_whether_or_not_a_row_matches(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI, capsys: pytest.CaptureFixture[str], monkeypatch
+):
+    # a 0444 file, an audit copy: "nothing recorded" sent the operator looking for a row, not for a writable ledger
+    import json
+
+    import anyio
+
+    from magsag_mcp.cli import main as cli_main
+    from magsag_mcp.ledger import opening
+
+    async def main(argv: list[str]) -> int:  # (the command runs its own event loop: in a thread of its own)
+        return await anyio.to_thread.run_sync(cli_main, argv)
+
+    policy(catalog_copy, MINI_ONLY)
+    db = tmp_path / "l.db"
+    await _serve_gpt_4o_once(catalog_copy, db, fake_openai)
+    before = rows(db)
+    # the writability check says no, as it does for a user without write permission (never for root, as CI runs)
+    monkeypatch.setattr(opening, "file_writable", lambda path: False)
+    capsys.readouterr()
+    for argv in (["gpt-4o-mini"], ["gpt-4o-mini", "--endpoint", "https://other.openai.azure.com/"], ["nope"]):
+        assert await main(["azure", "forget", *argv, "--db", str(db)]) == 2
+        out, err = capsys.readouterr()
+        message = json.loads(err)["error"]["message"]
+        assert out == "" and "Traceback" not in err
+        assert f"the ledger at {db} is read-only" in message and "copy the ledger to a folder you can write" in message
+        assert "no record" not in message
+    assert rows(db) == before

@@ -41,8 +41,8 @@ def _forget(args: argparse.Namespace) -> int:
     if not forgotten:
         where = "" if endpoint is None else f" of {endpoint}"
         raise InputError(
-            f"the ledger records nothing deployment {deployment!r}{where} was seen serving; `magsag azure served` "
-            "lists what it records"
+            f"the ledger has no record of what deployment {deployment!r}{where} serves, so nothing was forgotten; "
+            "`magsag azure served` lists what it records"
         )
     print_json({"forgotten": forgotten, "deployment": deployment, "endpoint": endpoint})
     return 0
@@ -70,7 +70,7 @@ def register(groups: CommandGroups) -> None:
         "--endpoint's), so that the next process's call to it is sent and learns what it serves now: for a "
         "deployment its operator has re-pointed at a model the policies allow. A process running meanwhile that has "
         "already called or refused the deployment (a magsag-mcp server) keeps what it learnt until it restarts. "
-        "Exit 2 when the ledger records nothing of it.",
+        "Exit 2 when the ledger has no record of it.",
     )
     p.add_argument("deployment", type=given, help="the deployment's name (as in azure:NAME)")
     p.add_argument(
