@@ -199,9 +199,9 @@ async def test_two_resources_behind_one_gateway_host_are_two_endpoints(tmp_path:
         await ledger.settled()  # (queued, not waited for)
         later = ServedMemory({})
         await later.look(ledger, west)
-        assert later.models("gpt-4o-mini") == frozenset()
+        assert later.models(west) == frozenset()
         await later.look(ledger, east)
-        assert later.models("gpt-4o-mini") == {"gpt-4o-2024-08-06"}
+        assert later.models(east) == {"gpt-4o-2024-08-06"} and later.models(west) == frozenset()
     finally:
         await ledger.close()
     assert [row[0] for row in rows(tmp_path / "l.db")] == ["gw.example/eastus"]
@@ -289,3 +289,32 @@ async def test_magsag_azure_forget_on_a_ledger_it_cannot_write_says_so_whether_o
         assert f"the ledger at {db} is read-only" in message and "copy the ledger to a folder you can write" in message
         assert "no record" not in message
     assert rows(db) == before
+
+
+async def test_a_trusted_row_of_one_endpoint_does_not_refuse_the_same_deployment_name_on_another(
+    catalog_copy: Path, tmp_path: Path
+):
+    # the policies asked what a deployment serves by its name alone: endpoint A's gpt-4o-mini, seen serving gpt-4o,
+    # refused a fallback to endpoint B's gpt-4o-mini (which may serve gpt-4o-mini) before it was sent
+    from magsag_mcp.governance import Governance, load_policies
+    from magsag_mcp.governance.served_memory import ServedMemory
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.types import Target
+
+    policy(catalog_copy, MINI_ONLY)
+    a = Target("azure", "gpt-4o-mini", base_url="https://res-a.openai.azure.com/")
+    b = Target("azure", "gpt-4o-mini", base_url="https://res-b.openai.azure.com/")
+    ledger = Ledger(tmp_path / "l.db")
+    await ledger.open()
+    try:
+        ServedMemory({}).answered(ledger, a, "gpt-4o-2024-08-06")  # another process saw it
+        await ledger.settled()  # (queued, not waited for)
+        policies = load_policies(catalog_copy, env={})
+        governance = Governance(policies, ledger, None, env={})
+        await governance.served.look(ledger, a)
+        await governance.served.look(ledger, b)
+        assert policies.allowed(a, None)[3] == "served_model"
+        assert policies.allowed(b, None)[0] is True
+        assert governance.served.models(a) == {"gpt-4o-2024-08-06"} and governance.served.models(b) == frozenset()
+    finally:
+        await ledger.close()

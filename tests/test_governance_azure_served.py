@@ -88,7 +88,7 @@ def test_what_a_deployment_serves_is_checked_once_for_each_set_of_models_it_answ
     policy(catalog_copy, MINI_ONLY)
     policies = load_policies(catalog_copy, env={})
     answered = {"gpt-4o-mini": frozenset({"gpt-4o-mini-2024-07-18"})}
-    policies.answered_as = lambda deployment: answered.get(deployment, frozenset())
+    policies.answered_as = lambda target: answered.get(target.model, frozenset())
     worked_out = []
     served = policy_module.other_models_served
     monkeypatch.setattr(

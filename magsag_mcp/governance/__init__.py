@@ -67,9 +67,7 @@ class Governance:
         # what an Azure deployment's answers say it serves, which the policies check beside its name
         answered = getattr(pricer, "azure_answered", None)
         served = self.served.models
-        policies.answered_as = (
-            served if answered is None else (lambda deployment: answered(deployment) | served(deployment))
-        )
+        policies.answered_as = served if answered is None else (lambda target: answered(target.model) | served(target))
         if call_deadline is None:  # MAGSAG_CALL_DEADLINE, parsed and checked as the service parses it
             call_deadline = settings.call_deadline(os.environ if env is None else env)
         self.call_deadline = call_deadline
@@ -153,8 +151,8 @@ class Governance:
         where, when, and how the refusal lifts."""
         answered = getattr(self.pricer, "azure_answered", None)
         learnt: frozenset[str] = frozenset() if answered is None else answered(target.model)
-        for model in self.served.models(target.model) - learnt:
-            seen = self.served.seen(target.model, model)
+        for model in self.served.models(target) - learnt:
+            seen = self.served.seen(target, model)
             if seen is None or f"answered as {model}," not in (reason or ""):
                 continue
             endpoint, at = seen

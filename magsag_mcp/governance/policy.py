@@ -321,9 +321,10 @@ class PolicySet:
             for p in policies
             if p.requirements
         ]
-        #: an Azure deployment's name -> the models its answers named (the pricer's azure_answered, set by the
-        #: Governance that reads these policies): what the deployment is known to serve must pass them too
-        self.answered_as: Callable[[str], Iterable[str]] | None = None
+        #: an Azure target -> the models its deployment's answers named (the pricer's azure_answered, by the
+        #: deployment's name, and the ledger's trusted row of its endpoint's deployment; set by the Governance that
+        #: reads these policies): what the deployment is known to serve must pass them too
+        self.answered_as: Callable[[Target], Iterable[str]] | None = None
         #: allowed()'s verdicts by (target, data classes): every attempt asks, and the answer depends on
         #: nothing else (matching a target against each pattern is several function calls a pattern)
         self._verdicts: dict[tuple[Any, ...], tuple[bool, str | None, str | None, str | None]] = {}
@@ -359,7 +360,7 @@ class PolicySet:
                     self._verdicts.clear()
                 self._verdicts[key] = verdict
         if verdict[0] and target.provider == "azure" and self.answered_as is not None:
-            answered = frozenset(self.answered_as(target.model))
+            answered = frozenset(self.answered_as(target))
             if not answered:
                 return verdict
             # kept by what the deployment is known to serve, which grows as it answers: worked out on each call, it

@@ -67,9 +67,9 @@ class ServedMemory:
         self._hosts: dict[str, str] = {}
         #: (endpoint, deployment) -> (model last seen serving it, when), or None: read from the ledger once
         self._rows: dict[tuple[str, str], tuple[str, float] | None] = {}
-        #: deployment -> (endpoint, model, when) of each trusted row other than its own name, for the policies (which
-        #: key what a deployment serves by its name, as the pricer does)
-        self._trusted: dict[str, tuple[str, str, float]] = {}
+        #: (endpoint, deployment) -> (model, when) of each trusted row other than its own name, for the policies: by
+        #: the endpoint too, since another resource's deployment of that name (a fallback's) may serve another model
+        self._trusted: dict[tuple[str, str], tuple[str, float]] = {}
 
     def endpoint(self, target: Target) -> str:
         url = (target.base_url or "").strip() or self._endpoint
@@ -78,20 +78,25 @@ class ServedMemory:
             host = self._hosts[url] = endpoint_host(url)
         return host
 
-    def models(self, deployment: str) -> frozenset[str]:
-        """The model the ledger says ``deployment`` serves, if trusted still and not its own name."""
-        row = self._trusted.get(deployment)
+    def models(self, target: Target) -> frozenset[str]:
+        """The model the ledger says ``target``'s deployment (of its endpoint) serves, if trusted still and not its
+        own name."""
+        if not self._trusted:  # (asked on each Azure attempt: most processes trust no row)
+            return frozenset()
+        key = (self.endpoint(target), target.model)
+        row = self._trusted.get(key)
         if row is None:
             return frozenset()
-        if self._clock() - row[2] > TRUSTED_FOR:  # trusted no longer: the next call learns again
-            del self._trusted[deployment]
+        if self._clock() - row[1] > TRUSTED_FOR:  # trusted no longer: the next call learns again
+            del self._trusted[key]
             return frozenset()
-        return frozenset({row[1]})
+        return frozenset({row[0]})
 
-    def seen(self, deployment: str, model: str) -> tuple[str, float] | None:
-        """(the endpoint, when) of the trusted row that says ``deployment`` serves ``model``, or None."""
-        row = self._trusted.get(deployment)
-        return None if row is None or row[1] != model else (row[0], row[2])
+    def seen(self, target: Target, model: str) -> tuple[str, float] | None:
+        """(the endpoint, when) of the trusted row that says ``target``'s deployment serves ``model``, or None."""
+        key = (self.endpoint(target), target.model)
+        row = self._trusted.get(key)
+        return None if row is None or row[0] != model else (key[0], row[1])
 
     async def look(self, ledger: Any, target: Target) -> None:
         """Read the ledger's row of ``target``'s deployment, once a process."""
@@ -106,7 +111,7 @@ class ServedMemory:
             row = await ledger.read(lambda conn: read_served(conn, *key))
         self._rows[key] = row
         if row is not None and row[0] != target.model and self._clock() - row[1] <= TRUSTED_FOR:
-            self._trusted[target.model] = (key[0], row[0], row[1])
+            self._trusted[key] = row
 
     def answered(self, ledger: Any, target: Target, model: str) -> None:
         """``target``'s deployment answered as ``model``: written to the ledger when that is news, or the row is old,
@@ -122,10 +127,10 @@ class ServedMemory:
         if row is not None and row[0] == model and now - row[1] < REWRITTEN_AFTER:
             return
         self._rows[key] = (model, now)
-        trusted = self._trusted.get(target.model)
-        if trusted is not None and trusted[0] == key[0] and trusted[1] != model:
+        trusted = self._trusted.get(key)
+        if trusted is not None and trusted[0] != model:
             # it answered as another model since: the row read at the start says no more than this answer
-            del self._trusted[target.model]
+            del self._trusted[key]
         # (not durable: a row lost to a power cut costs the next process one call to learn it again; a failure is no
         # one's to report, and the call's own record, written next, says what is wrong with the ledger)
         with contextlib.suppress(LedgerError):
