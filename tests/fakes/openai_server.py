@@ -702,18 +702,23 @@ def reasons(model: str, effort: Any) -> bool:
 REASONING_REFUSES = ("top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias")
 
 
+def unsupported_parameter(name: str, advice: str = "") -> ErrorReply:
+    """OpenAI's 400 for a field this model takes in no value (``advice``: what its message adds, the field to use)."""
+    return R.error(
+        400,
+        f"Unsupported parameter: '{name}' is not supported with this model.{advice}",
+        param=name,
+        code="unsupported_parameter",
+    )
+
+
 def sampler_refused(model: str, body: dict[str, Any], effort: Any) -> ErrorReply | None:
     """OpenAI's answer to a field of :data:`REASONING_REFUSES` sent to a model that reasons on this call."""
     if not reasons(model, effort):
         return None
     for name in REASONING_REFUSES:
         if body.get(name) is not None:
-            return R.error(
-                400,
-                f"Unsupported parameter: '{name}' is not supported with this model.",
-                param=name,
-                code="unsupported_parameter",
-            )
+            return unsupported_parameter(name)
     return None
 
 
@@ -777,32 +782,16 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
         )
     if re.match(r"^o\d", model) and body.get("parallel_tool_calls") is not None:
         # the o-series' chat completions take none, whatever its value (o1, o3-mini, o3, o4-mini)
-        return R.error(
-            400,
-            "Unsupported parameter: 'parallel_tool_calls' is not supported with this model.",
-            param="parallel_tool_calls",
-            code="unsupported_parameter",
-        )
+        return unsupported_parameter("parallel_tool_calls")
     if (_NO_STOP.match(model) or (_GPT5.match(model) and "-chat" not in model)) and body.get("stop") is not None:
         # the spec's StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`"
-        return R.error(
-            400,
-            "Unsupported parameter: 'stop' is not supported with this model.",
-            param="stop",
-            code="unsupported_parameter",
-        )
+        return unsupported_parameter("stop")
     if refused := temperature_refused(model, body.get("temperature"), body.get("reasoning_effort")):
         return refused
     if refused := sampler_refused(model, body, body.get("reasoning_effort")):
         return refused
     if body.get("max_tokens") is not None and reasons(model, "medium"):
-        return R.error(
-            400,
-            "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' "
-            "instead.",
-            param="max_tokens",
-            code="unsupported_parameter",
-        )
+        return unsupported_parameter("max_tokens", " Use 'max_completion_tokens' instead.")
     if "-search-" in model and (said := [k for k in ("temperature", *REASONING_REFUSES) if body.get(k) is not None]):
         # the web-search models take no sampling parameters at all, not even the default
         return R.error(
@@ -821,12 +810,7 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
             )
     for name in ("stop", "tools"):
         if body.get(name) is not None:
-            return R.error(
-                400,
-                f"Unsupported parameter: '{name}' is not supported with this model.",
-                param=name,
-                code="unsupported_parameter",
-            )
+            return unsupported_parameter(name)
     if isinstance(body.get("response_format"), dict):
         kind = body["response_format"].get("type")
         return R.error(
