@@ -42,6 +42,7 @@ from .base_urls import register_path_tokens
 from .capabilities import Capabilities
 from .openai_apis import ChatOrResponses
 from .openai_chat import ChatCompletionsFormat
+from .openai_errors import server_does_not_take
 from .openai_models import uses_responses_api
 from .openai_responses import ResponsesFormat
 from .refused_settings import RefusedSettings
@@ -296,8 +297,7 @@ class AzureProvider(ChatOrResponses, RefusedSettings):
         at an api-version before them, such as 2023-05-15) is told what of the call sent it
         (:func:`~.azure_versions.built_field_fix`)."""
         param = exc.details.get("param")
-        lacks = f"; this server does not take {param}"
-        if not isinstance(param, str) or not exc.message.endswith(lacks):
+        if not isinstance(param, str) or not exc.message.endswith(lacks := f"; {server_does_not_take(param)}"):
             return
         version, source = self.endpoint.api_version_and_source()  # type: ignore[attr-defined]
         fix = later_version_fix(version, param, responses=isinstance(wire, ResponsesFormat))

@@ -92,7 +92,7 @@ def openai_error(response: HttpResponse, *, provider: str, model: str, where: st
     elif response.status in (400, 422) and forbidden is not None:
         # a field this server's schema forbids (Mistral refuses stream_options: "Extra inputs are not permitted"):
         # no fault of the call's, which another target takes; a setting that can be left out is, and sent again
-        fix = f"this server does not take {'.'.join(forbidden)}"
+        fix = server_does_not_take(".".join(forbidden))
     elif response.status == 400 and _REASONING_NOT_BACK.search(message):
         # DeepSeek's thinking mode: a tool turn must carry the reasoning_content the model wrote before its calls
         fix = (
@@ -108,6 +108,12 @@ def openai_error(response: HttpResponse, *, provider: str, model: str, where: st
     return UnsupportedFeatureError(
         f"{exc.message}; {fix}", provider=provider, model=model, status=response.status, **exc.details
     )
+
+
+def server_does_not_take(field: str) -> str:
+    """What a refusal of a field this server's schema lacks ends with, after its message: the words Azure's
+    api-version check reads to name the api-version instead (see AzureProvider._name_the_api_version)."""
+    return f"this server does not take {field}"
 
 
 def _upstream_said(
