@@ -200,3 +200,27 @@ async def test_a_responses_stream_whose_terminal_event_lists_no_output_keeps_the
     result = await provider.complete(ask(stream=True, tools=[weather]), target)
     assert result.text == "Checking." and result.finish_reason == "tool_calls"
     assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == [("call_w", "get_weather", {"city": "Paris"})]
+
+
+async def test_a_responses_stream_whose_calls_came_only_in_their_added_and_argument_events_keeps_them(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # Gateways that translate chat completions into the Responses API stream a function call as
+    # response.output_item.added (its call_id and name) and function_call_arguments.delta / .done, send no
+    # response.output_item.done, and end with response.completed's output: []. The call, streamed and billed, was
+    # lost: the answer was its text alone ("stop"), or, with none, "no usable answer".
+    env = {"MAGSAG_COMPAT_BASE_URL": fake_openai.url + "/v1", "MAGSAG_COMPAT_API_KEY": DEFAULT_KEY}
+    provider = CompatProvider(env, transport)
+    target = Target("compat", "gpt-5-mini", params=(("api", "responses"),))
+    weather = ToolSpec("get_weather", "the weather", {"type": "object", "properties": {"city": {"type": "string"}}})
+    calls = [R.call("get_weather", {"city": c}, id=f"call_{c[0].lower()}") for c in ("Paris", "Oslo")]
+    gap = {"terminal_without_output": True, "without_items_done": True, "usage": R.tokens(9, 14)}
+    fake_openai.queue(R.reply("Checking both.", tool_calls=calls, **gap))
+    result = await provider.complete(ask(stream=True, tools=[weather]), target)
+    assert (result.text, result.finish_reason, result.usage.output_tokens) == ("Checking both.", "tool_calls", 14)
+    expected = [("call_p", "get_weather", {"city": "Paris"}), ("call_o", "get_weather", {"city": "Oslo"})]
+    assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == expected
+    fake_openai.queue(R.reply(tool_calls=calls[:1], **gap))
+    result = await provider.complete(ask(stream=True, tools=[weather]), target)
+    assert (result.text, result.finish_reason) == ("", "tool_calls")
+    assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == expected[:1]

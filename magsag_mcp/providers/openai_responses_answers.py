@@ -198,6 +198,10 @@ class _ResponsesStream(StreamAccumulator):
         #: ``response.output_item.done``'s items by their output index: the answer where the terminal event's
         #: response lists no output (gateways that translate another API into this one send ``output: []``)
         self.done_items: dict[int, dict[str, Any]] = {}
+        #: the function calls as their other documented events carry them (``response.output_item.added``'s item, the
+        #: ``function_call_arguments.delta`` and ``.done`` events): the answer's calls where neither the terminal
+        #: event's output nor an ``output_item.done`` lists them
+        self.calls = _StreamedCalls()
         #: the text of the output_text.delta events (those of commentary too: see :meth:`feed`)
         self.streamed: list[str] = []
         #: the ids of the messages of intermediate commentary (phase "commentary"), whose text is no part of the
@@ -235,6 +239,12 @@ class _ResponsesStream(StreamAccumulator):
             item = data.get("item")
             if isinstance(item, dict) and item.get("phase") == "commentary" and isinstance(item.get("id"), str):
                 self.commentary.add(item.get("id"))
+            if isinstance(item, dict) and item.get("type") == "function_call":
+                self.calls.added(data, item)
+        elif kind == "response.function_call_arguments.delta":
+            self.calls.delta(data)
+        elif kind == "response.function_call_arguments.done":
+            self.calls.done(data)
         elif kind == "response.output_item.done":
             item, index = data.get("item"), data.get("output_index")
             if isinstance(item, dict):
@@ -271,10 +281,13 @@ class _ResponsesStream(StreamAccumulator):
             # a failed response that leaves its output out (a gateway's): the failure it names is the answer, as the
             # unstreamed body's error is read, not a malformed answer that loses its code and message
             self.final = {**self.final, "output": []}
-        if not self.final.get("output") and self.done_items:
-            # the items came in response.output_item.done alone: they are the answer (a spec-compliant terminal
-            # event, whose output lists them, wins)
-            self.final = {**self.final, "output": [self.done_items[i] for i in sorted(self.done_items)]}
+        calls = self.calls.items()
+        if not self.final.get("output") and (self.done_items or calls):
+            # the items came in response.output_item.done alone, or a function call in the events that build it alone
+            # (output_item.added, function_call_arguments.delta / .done): they are the answer (a spec-compliant
+            # terminal event, whose output lists them, wins; an item's output_item.done wins over its parts)
+            items = {**calls, **self.done_items}
+            self.final = {**self.final, "output": [items[i] for i in sorted(items)]}
         output = self.final.get("output")
         if not isinstance(output, list):
             raise MalformedResponseError(
@@ -291,6 +304,60 @@ class _ResponsesStream(StreamAccumulator):
             message = {"type": "message", "role": "assistant", "status": "completed", "content": [part]}
             self.final = {**self.final, "output": [*output, message]}
         return _result(self.final, provider=self.provider, model=self.model)
+
+
+class _StreamedCalls:
+    """The function calls of a Responses stream, built from the events that carry them: ``response.output_item.added``
+    (the item: its ``call_id`` and ``name``, its arguments empty), ``response.function_call_arguments.delta`` (the
+    arguments, piece by piece) and ``.done`` (the whole arguments and the name), each naming the item by its
+    ``output_index`` and ``item_id``. Whichever of them arrive, the call is whole: a gateway that ends with
+    ``output: []`` and sends no ``output_item.done`` lost it, and the answer ended with no tool call."""
+
+    def __init__(self) -> None:
+        self._started: dict[int, dict[str, Any]] = {}
+        self._pieces: dict[int, list[str]] = {}
+        self._whole: dict[int, dict[str, Any]] = {}
+        #: the output index of each item id (a gateway's event that leaves out output_index is found by its item_id)
+        self._indexes: dict[str, int] = {}
+
+    def _index(self, data: dict[str, Any], item_id: Any) -> int:
+        index = data.get("output_index")
+        if isinstance(index, int) and not isinstance(index, bool):
+            found = index
+        elif isinstance(item_id, str) and item_id in self._indexes:
+            found = self._indexes[item_id]
+        else:
+            found = max([*self._started, *self._pieces, *self._whole], default=-1) + 1
+        if isinstance(item_id, str):
+            self._indexes.setdefault(item_id, found)
+        return found
+
+    def added(self, data: dict[str, Any], item: dict[str, Any]) -> None:
+        self._started[self._index(data, item.get("id"))] = item
+
+    def delta(self, data: dict[str, Any]) -> None:
+        piece = data.get("delta")
+        index = self._index(data, data.get("item_id"))
+        self._pieces.setdefault(index, []).append(piece if isinstance(piece, str) else "")
+
+    def done(self, data: dict[str, Any]) -> None:
+        self._whole[self._index(data, data.get("item_id"))] = data
+
+    def items(self) -> dict[int, dict[str, Any]]:
+        """The calls as FunctionToolCall items, by output index."""
+        calls: dict[int, dict[str, Any]] = {}
+        for index in sorted({*self._started, *self._pieces, *self._whole}):
+            started, whole = self._started.get(index, {}), self._whole.get(index, {})
+            item = {"type": "function_call", **started, "status": "completed"}
+            item.setdefault("id", whole.get("item_id"))
+            if whole.get("name"):  # (.done names the function; output_item.added's item did already)
+                item["name"] = whole["name"]
+            if isinstance(whole.get("arguments"), str):
+                item["arguments"] = whole["arguments"]
+            elif index in self._pieces:
+                item["arguments"] = "".join(self._pieces[index])
+            calls[index] = item
+        return calls
 
 
 def _texts(item: dict[str, Any]) -> bool:

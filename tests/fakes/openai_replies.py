@@ -140,6 +140,9 @@ class Reply:
     #: Responses API, streamed: the terminal event's response carries ``output: []``, the items having come only in
     #: ``response.output_item.done``, as gateways that translate other APIs (new-api, ChatGPT's Codex backend) send it
     terminal_without_output: bool = False
+    #: Responses API, streamed: no ``response.output_item.done`` is sent (each item's other events are: its
+    #: ``output_item.added``, its deltas and their ``.done``), as gateways that translate chat completions stream it
+    without_items_done: bool = False
 
 
 def reply(text: str | None = "ok", *, tool_calls: list[FakeToolCall] | None = None, **kw: Any) -> Reply:
@@ -480,6 +483,8 @@ def response_events(body: dict[str, Any], r: Reply, *, response_id: str) -> list
     events: list[dict[str, Any]] = []
 
     def emit(kind: str, **fields: Any) -> None:
+        if kind == "response.output_item.done" and r.without_items_done:
+            return
         events.append({"type": kind, "sequence_number": len(events), **fields})
 
     started = response_object(body, r, response_id=response_id, status="in_progress")

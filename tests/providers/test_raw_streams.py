@@ -258,3 +258,77 @@ async def test_a_responses_stream_whose_text_came_only_in_its_deltas_is_that_ans
         await transport.aclose()
     assert (result.text, result.finish_reason, result.usage.output_tokens) == ("whole answer", "stop", 4)
     assert "".join(seen) == result.text
+
+
+_ADDED = {
+    "type": "response.output_item.added",
+    "output_index": 0,
+    "item": {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "get_weather", "arguments": ""},
+}
+_DELTAS = [
+    {"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 0, "delta": '{"city":'},
+    {"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 0, "delta": '"Paris"}'},
+]
+_ARGS_DONE = {
+    "type": "response.function_call_arguments.done",
+    "item_id": "fc_1",
+    "output_index": 0,
+    "name": "get_weather",
+    "arguments": '{"city":"Paris"}',
+}
+
+
+@pytest.mark.parametrize(
+    ("events", "expected_id"),
+    [
+        ([_ADDED, *_DELTAS], "call_1"),
+        ([_ADDED, *_DELTAS, _ARGS_DONE], "call_1"),
+        ([_ADDED, _ARGS_DONE], "call_1"),
+        ([*_DELTAS, _ARGS_DONE], "fc_1"),  # no item: the call's id is the only one sent, its item's
+        ([_ADDED, *({k: v for k, v in d.items() if k != "output_index"} for d in _DELTAS)], "call_1"),
+    ],
+    ids=["added-deltas", "added-deltas-done", "added-done", "deltas-done", "deltas-by-item-id"],
+)
+async def test_a_responses_stream_whose_call_came_only_in_the_events_that_build_it_is_that_call(
+    raw_stream, events: list[dict[str, Any]], expected_id: str
+):
+    # The Responses streaming spec carries a function call in response.output_item.added (call_id, name),
+    # function_call_arguments.delta (the arguments' pieces) and .done (name, arguments), beside its output_item.done
+    # and the terminal event's output. A gateway that sends neither of the last two (output: []) lost the call.
+    numbered = [{**e, "sequence_number": n} for n, e in enumerate(events, start=1)]
+    base = await raw_stream(
+        sse(
+            {"type": "response.created", "sequence_number": 0, "response": {**RESPONSE, "status": "in_progress"}},
+            *numbered,
+            {"type": "response.completed", "sequence_number": 9, "response": {**RESPONSE, "output": []}},
+        )
+    )
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider("responses", base, transport)
+        result = await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+    assert (result.text, result.finish_reason) == ("", "tool_calls")
+    assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == [(expected_id, "get_weather", {"city": "Paris"})]
+
+
+async def test_a_responses_stream_item_done_is_its_call_over_the_events_that_built_it(raw_stream):
+    # output_item.done carries the item whole: where it came, it is the call (the arguments' events are its parts)
+    done = {**_ADDED["item"], "arguments": '{"city":"Oslo"}', "status": "completed"}
+    base = await raw_stream(
+        sse(
+            {"type": "response.created", "sequence_number": 0, "response": {**RESPONSE, "status": "in_progress"}},
+            {**_ADDED, "sequence_number": 1},
+            {**_DELTAS[0], "sequence_number": 2},
+            {"type": "response.output_item.done", "sequence_number": 3, "output_index": 0, "item": done},
+            {"type": "response.completed", "sequence_number": 4, "response": {**RESPONSE, "output": []}},
+        )
+    )
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider("responses", base, transport)
+        result = await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+    assert [(c.id, c.arguments) for c in result.tool_calls] == [("call_1", {"city": "Oslo"})]
