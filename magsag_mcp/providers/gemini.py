@@ -228,7 +228,9 @@ class GeminiFormat(WireFormat):
         elif request.json_output or request.json_schema is not None:
             config["responseMimeType"] = "application/json"
             if request.json_schema is not None:
-                fields, instruct = output_schema(request.json_schema, notes, request.json_schema_description, model)
+                fields, instruct = output_schema(
+                    request.json_schema, notes, request.json_schema_description, model, beside_tools=bool(request.tools)
+                )
                 config.update(fields)
                 if instruct:  # one its Schema cannot say: the model reads it, and its description
                     system = with_json_instruction(system, request.json_schema, request.json_schema_description)

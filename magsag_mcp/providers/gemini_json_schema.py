@@ -10,12 +10,13 @@ properties and an ARRAY with items), or ``responseJsonSchema``, JSON Schema of w
 beside it but ``$``-prefixed ones, and a cycle of references may be used only within properties that are not
 required. Google added it to every Gemini model it supported in November 2025: the 2.5 models and later.
 
-A schema ``responseSchema`` says whole goes as it always went. One it loses part of (pydantic's ``dict[str, X]``, an
-object of any keys that it cannot send at all; ``additionalProperties: false``, which every OpenAI strict schema
-has; an enum of numbers; a tuple's ``prefixItems``) goes as ``responseJsonSchema`` to a model that takes it, when
-that loses less: what Gemini then enforces is more of the schema. A schema with a cycle of references keeps to
-``responseSchema`` (which writes it out once): Gemini refuses a cycle through a required property. Every answer is
-checked against the full schema either way.
+A schema ``responseSchema`` says whole goes as it always went, but beside function declarations (Gemini 3 and later):
+Google's Gemini 3 guide documents structured output with tools in ``responseJsonSchema`` alone. One it loses part of
+(pydantic's ``dict[str, X]``, an object of any keys that it cannot send at all; ``additionalProperties: false``, which
+every OpenAI strict schema has; an enum of numbers; a tuple's ``prefixItems``) goes as ``responseJsonSchema`` to a model
+that takes it, when that loses less: what Gemini then enforces is more of the schema. A schema with a cycle of
+references keeps to ``responseSchema`` (which writes it out once): Gemini refuses a cycle through a required property.
+Every answer is checked against the full schema either way.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ _ALIASES = frozenset({"gemini-flash-latest", "gemini-flash-lite-latest", "gemini
 
 
 def output_schema(
-    schema: dict[str, Any], notes: list[str], description: str | None, model: str
+    schema: dict[str, Any], notes: list[str], description: str | None, model: str, *, beside_tools: bool = False
 ) -> tuple[dict[str, Any], bool]:
     """generationConfig's fields for a JSON answer of ``schema`` on ``model``: ``responseSchema`` when it says the
     whole schema (or the model takes no JSON Schema); else ``responseJsonSchema`` when it loses less (a subset of
@@ -64,12 +65,17 @@ def output_schema(
     ``dict[str, X]`` field left the model with no schema but its prompt); else what ``responseSchema`` can do
     (:func:`~.gemini_schema.response_schema`). What is left out is noted. And whether the model is also to be given
     the schema in its instructions: where the Schema cannot be sent at all (see response_schema), as before the
-    model took JSON Schema; the prompt reads the same whichever field enforces the schema."""
+    model took JSON Schema; the prompt reads the same whichever field enforces the schema.
+
+    ``beside_tools``: the call declares functions too (to Gemini 3 and later, which take both): the schema goes as
+    ``responseJsonSchema`` wherever that can say it, as Google's Gemini 3 guide ("Structured Outputs with tools")
+    documents the two together; its OpenAPI Schema is documented beside no tool."""
     converted, dropped = response_schema_parts(schema)
     instruct = bool(dropped & UNSENDABLE)
-    if dropped and takes_json_schema(model) and (said := json_schema(schema)) is not None:
+    if (dropped or beside_tools) and takes_json_schema(model) and (said := json_schema(schema)) is not None:
         written, lost = said[0], said[1] - UNSAID
-        if lost < dropped or bool(dropped & UNSENDABLE):  # (where the Schema is not sent, any schema is more)
+        # (where the Schema is not sent, any schema is more)
+        if beside_tools or lost < dropped or bool(dropped & UNSENDABLE):
             if lost:
                 notes.append(
                     f"Gemini's JSON Schema support has no {', '.join(sorted(lost))}; they were left out of the "

@@ -53,7 +53,9 @@ async def test_gemini_3_enforces_a_json_schema_beside_tools(serve, transport, st
     # Gemini 3 takes a JSON response type and schema beside function declarations ("Structured Outputs with tools",
     # Google's Gemini 3 guide), which the 2.x models refuse (400 "Function calling with a response mime type:
     # 'application/json' is unsupported"). Every Gemini was sent the schema in its prompt alone, and every such call
-    # on Gemini 3 warned that the schema "could not be enforced". Gemini 3 is sent it as its response schema.
+    # on Gemini 3 warned that the schema "could not be enforced". Gemini 3 is sent it as its response schema, in the
+    # field the guide documents the two together with: responseJsonSchema (JSON Schema), not the OpenAPI Schema's
+    # responseSchema, which it shows beside no tool.
     fake, provider, target = await setup(GOOGLE, serve, transport)
     target = replace(target, model="gemini-3-flash-preview")
     fake.queue(
@@ -65,12 +67,32 @@ async def test_gemini_3_enforces_a_json_schema_beside_tools(serve, transport, st
     result = await provider.complete(request, target)
     assert result.parsed == {"city": "Oslo", "days": 3} and fake.violations == []
     config = last_body(fake)["generationConfig"]
-    assert config["responseMimeType"] == "application/json" and "responseSchema" in config
+    assert config["responseMimeType"] == "application/json" and "responseSchema" not in config
+    assert config["responseJsonSchema"] == schema
     assert last_body(fake)["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
     assert not [w for w in result.warnings if "could not be enforced" in w]
     # a call of a tool, the answer's turn not over, is the answer as before
     called = await provider.complete(request, target)
     assert [c.name for c in called.tool_calls] == ["get_weather"] and called.finish_reason == "tool_calls"
+
+
+async def test_gemini_3_beside_tools_keeps_a_cyclic_schema_to_its_openapi_form(serve, transport):
+    # responseJsonSchema takes a cycle of references only "within non-required properties": a tree's node, whose
+    # cycle the JSON Schema form may refuse, goes beside tools as it goes without them, written out as responseSchema
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    target = replace(target, model="gemini-3-flash-preview")
+    fake.queue({"text": '{"name": "root", "children": []}'})
+    node = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+        "required": ["name", "children"],
+    }
+    schema = {"$defs": {"node": node}, "$ref": "#/$defs/node"}
+    request = LLMRequest([Message("user", "Tree?")], json_schema=schema, tools=[WEATHER], max_tokens=50)
+    result = await provider.complete(request, target)
+    assert result.parsed == {"name": "root", "children": []} and fake.violations == []
+    config = last_body(fake)["generationConfig"]
+    assert "responseJsonSchema" not in config and config["responseSchema"]["type"] == "OBJECT"
 
 
 async def test_a_tool_without_arguments_is_declared_without_parameters(serve, transport):
