@@ -87,7 +87,10 @@ _PAST = f"references past {MAX_WRITTEN} written-out subschemas"
 #: how many times a recursive reference is written out within itself (a tree's node, its children, theirs) before the
 #: property that repeats it is left out: Gemini's Schema has no reference to say "and so on"
 RECURSION_DEPTH = 3
-#: what a reference left out converts to (see gemini_schema): the property or option holding it is left out
+#: what a reference left out converts to (see gemini_schema): the property or option holding it is left out. Not sent
+#: as a field of type NULL (the Schema's Type has one) nor of any value (the Schema has none: an OBJECT without
+#: properties is refused): one the model may only write null in says nothing more than one it leaves out, and where
+#: the schema takes no null there (a non-nullable optional node) a null it wrote fails the answer's check, billed
 _CUT: Any = object()
 _DEEPER = f"recursion past {RECURSION_DEPTH} levels"
 #: an OBJECT without properties, and an ARRAY without items, which Gemini refuses (see response_schema); not
