@@ -89,17 +89,21 @@ async def test_an_answer_withheld_by_the_content_filter_is_recorded_at_the_cost_
     assert result.cost_usd == filtered.cost_usd + answered.cost_usd
 
 
+@pytest.mark.parametrize("api", ["chat", "responses"])
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
 async def test_an_answer_without_usage_has_an_unknown_cost_counted_at_its_bound(
-    service: Service, fake_openai: FakeOpenAI, tmp_path: Path, stream: bool
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path, stream: bool, api: str
 ):
-    # Many OpenAI-compatible servers send no usage (and ignore stream_options.include_usage). The answer
-    # is usable and billed for tokens nobody reported: before, it was priced at zero tokens, $0.
+    # Many OpenAI-compatible servers send no usage (and ignore stream_options.include_usage; a Responses API's
+    # response, which the spec does not require to carry usage, leaves it out). The answer is usable and billed for
+    # tokens nobody reported: before, it was priced at zero tokens, $0.
     fake_openai.queue(R.reply("a fine answer", no_usage=True))
     reserved = spy_reservations(service)
-    payload = {"data": "numbers", "model_config": {"provider": "openai", "model": "gpt-4o", "stream": stream}}
+    model_config = {"provider": "openai", "model": "gpt-4o", "stream": stream, "params": {"api": api}}
+    payload = {"data": "numbers", "model_config": model_config}
     result = await service.invoke_skill("skill.analysis", payload, run_id="r-nousage", agent="ana")
     assert result.output == "a fine answer"
+    assert fake_openai.paths()[-1] == {"chat": "/v1/chat/completions", "responses": "/v1/responses"}[api]
     assert result.cost_usd is None and result.to_dict()["cost_unknown"] is True
     assert any("answered without reporting its token usage" in w and MAYBE_BILLED in w for w in result.warnings)
     [(outcome, kind, cost, warnings)] = rows(tmp_path / "cost.db", "r-nousage")

@@ -109,6 +109,26 @@ async def test_response_object_and_events_match_the_spec(fake: FakeOpenAI):
     assert body["status"] == "incomplete" and body["incomplete_details"] == {"reason": "max_output_tokens"}
 
 
+async def test_a_gateways_responses_stream_still_matches_the_spec(fake: FakeOpenAI):
+    # the scripts of a gateway's stream: no response.output_item.done, a terminal output of [], no usage; each event
+    # still one the spec has, numbered in order, and a call's other events (added, arguments' delta and done) all sent
+    fake.queue(
+        R.reply(
+            RICH.text, tool_calls=RICH.tool_calls, without_items_done=True, terminal_without_output=True, no_usage=True
+        )
+    )
+    status, _, events = await _post(fake.url + "/v1/responses", {**RESPONSES, "stream": True})
+    assert status == 200
+    parsed = [json.loads(data) for _, data in events]
+    for event in parsed:
+        OPENAI.assert_valid("ResponseStreamEvent", event)
+    assert [e["sequence_number"] for e in parsed] == list(range(len(parsed)))
+    kinds = [e["type"] for e in parsed]
+    assert "response.output_item.done" not in kinds
+    assert kinds.count("response.function_call_arguments.done") == len(RICH.tool_calls) == 2
+    assert parsed[-1]["response"]["output"] == [] and "usage" not in parsed[-1]["response"]
+
+
 async def test_refusals_match_the_spec(fake: FakeOpenAI):
     # chat: message.refusal / delta.refusal with no content; Responses: a `refusal` content part
     refusal = R.Reply(text=None, refusal="I can't help with that.")

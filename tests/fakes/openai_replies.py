@@ -107,7 +107,7 @@ class Reply:
     #: (else every event goes out at once, and the client reads the whole stream in one read)
     drip: bool = False
     #: report no usage, as many OpenAI-compatible servers do (``usage`` is optional in the spec, and they
-    #: ignore ``stream_options.include_usage``)
+    #: ignore ``stream_options.include_usage``; the Responses API's response leaves its ``usage`` out)
     no_usage: bool = False
     #: answer 200 with this text/html body instead of JSON (a proxy or gateway page), streamed or not
     raw_body: str | None = None
@@ -473,7 +473,9 @@ def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status:
         "truncation": "disabled",
         "metadata": body.get("metadata", {}),
     }
-    if status not in ("in_progress", "queued"):  # the spec has no null usage: it is absent until the response is done
+    # the spec has no null usage: it is absent until the response is done, and from a server that reports none (Response
+    # does not require it: gateways that translate chat completions from a server that counts nothing leave it out)
+    if status not in ("in_progress", "queued") and not r.no_usage:
         obj["usage"] = usage
     return obj
 
