@@ -124,8 +124,12 @@ def _strict_loader() -> type[Any]:
         # An anchor with no value after it (`[&x, y]`, `- &ops`) is null: text that began with '&' was read as
         # an anchor on nothing, and validation then said "got None ...; write it in quotes: "None"". Refused with
         # the value as written, unless an alias names it (a null shared on purpose, which worked before).
+        # So is one at the start of free text (`description: &ops team`): YAML read "&ops" as an anchor on the text
+        # after it, which loaded as "team" and passed every check, any text being valid there.
         def compose_document(self) -> Any:
             self._empty_anchors: dict[str, Any] = {}
+            self._text_anchors: dict[str, Any] = {}
+            self._scalar_anchors: dict[int, str] = {}
             self._aliased: set[str] = set()
             node = super().compose_document()
             for anchor, mark in self._empty_anchors.items():
@@ -136,6 +140,22 @@ def _strict_loader() -> type[Any]:
                     raise yaml.composer.ComposerError(
                         None, None, f"{fix or f'&{anchor} is an anchor on no value'} (YAML read no value there)", mark
                     )
+            for anchor, (start, end) in self._text_anchors.items():
+                if anchor not in self._aliased:
+                    buffer = getattr(start, "buffer", None)
+                    # the text as written, the anchor's name with it (a plain scalar ends where YAML read its end)
+                    written = buffer[start.pointer : end.pointer] if isinstance(buffer, str) else f"&{anchor} ..."
+                    fix = _quote_said(" ".join(written.split()))
+                    raise yaml.composer.ComposerError(None, None, f"{fix} (YAML read the text after it alone)", start)
+            return node
+
+        def compose_mapping_node(self, anchor: Any) -> Any:
+            node = super().compose_mapping_node(anchor)
+            for key, value in node.value:
+                if key.value in FREE_TEXT_KEYS and isinstance(value, yaml.ScalarNode) and value.style is None:
+                    text_anchor = self._scalar_anchors.get(id(value))
+                    if text_anchor is not None:
+                        self._text_anchors.setdefault(text_anchor, (value.start_mark, value.end_mark))
             return node
 
         def compose_node(self, parent: Any, index: Any) -> Any:
@@ -147,7 +167,10 @@ def _strict_loader() -> type[Any]:
             event = self.peek_event()
             if anchor is not None and event.tag is None and event.value == "" and event.style is None:
                 self._empty_anchors.setdefault(anchor, event.start_mark)
-            return super().compose_scalar_node(anchor)
+            node = super().compose_scalar_node(anchor)
+            if anchor is not None and event.tag is None:
+                self._scalar_anchors[id(node)] = anchor  # (asked by the mapping holding it: free text's?)
+            return node
 
     _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
     _Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
@@ -172,6 +195,10 @@ def yaml_text(path: Path) -> str:
     return raw.decode(next((codec for bom, codec in BYTE_ORDER_MARKS if raw.startswith(bom)), "utf-8"))
 
 
+#: the keys whose values are free text, where any text is valid and an anchor at its start (``description: &ops team``)
+#: is taken off unsaid: a description (a skill's, an agent's, a policy's, a schema property's), a title, a prompt's
+#: system and user text. Elsewhere a name, a model or a number loses its "&..." to a check that then names the value.
+FREE_TEXT_KEYS = frozenset({"description", "title", "system", "user"})
 #: what YAML reads a plain value beginning with each of these as, where the value meant text
 _INDICATORS = {
     "*": "an alias (a reference to an anchor, &name)",
@@ -218,11 +245,15 @@ def _quote_fix(line: str, at: int) -> str | None:
     else:  # a value of its own line (after "key: " or "- "): to the line's end, but for a comment
         value = _COMMENT.split(line[at:], maxsplit=1)[0].rstrip()
     # a key's (`*: 1`, `{*: 1}`): a colon then a space, or the line's end, ends it
-    value = _KEY_END.split(value, maxsplit=1)[0]
+    return _quote_said(_KEY_END.split(value, maxsplit=1)[0])
+
+
+def _quote_said(value: str) -> str:
+    """What ``value``, written without quotes, was read as for the indicator at its start, and the fix."""
     # in double quotes a backslash begins an escape; in single quotes nothing does, and a quote is written twice
     quoted = f'"{value}"' if '"' not in value and "\\" not in value else "'" + value.replace("'", "''") + "'"
     return (
-        f"{value!r} begins with {line[at]!r}, which YAML reads as {_INDICATORS[line[at]]} at the start of a value "
+        f"{value!r} begins with {value[0]!r}, which YAML reads as {_INDICATORS[value[0]]} at the start of a value "
         f"left without quotes; write it in quotes: {quoted}"
     )
 

@@ -263,6 +263,48 @@ def test_an_anchor_written_where_a_value_was_meant_says_to_quote_it_not_none(
     assert "None" not in problem
 
 
+@pytest.mark.parametrize(
+    ("rel", "old", "new", "value"),
+    [
+        # free text: a policy's, a skill's and an agent's description, a skill's prompt
+        (
+            "policies/model_governance.yaml",
+            "description: Allowed models in production",
+            "description: &ops team  # us",
+            "&ops team",
+        ),
+        ("skills/analysis.yaml", "description: ", "description: &draft ", None),
+        ("skills/summarization.yaml", "  system: You write", "  system: &terse You write", None),
+        ("agents/my-mag.yaml", "description: Summarises", "description: &mag Summarises", None),
+    ],
+)
+def test_an_anchor_at_the_start_of_free_text_says_to_quote_it_not_drops_it(
+    catalog_copy: Path, rel: str, old: str, new: str, value: str | None
+):
+    # `description: &ops team` loaded as "team": YAML read "&ops" as an anchor on the text after it, and said nothing
+    path = catalog_copy / rel
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    line = text[: text.index(old)].count("\n") + 1
+    [problem] = [p for p in validate_catalog(catalog_copy, env={}) if p.startswith(f"{path}:")]
+    assert problem.startswith(f"{path}: malformed YAML (line {line}, column "), problem
+    assert "begins with '&', which YAML reads as an anchor (a name for the value after it)" in problem, problem
+    assert "write it in quotes: " in problem and "(YAML read the text after it alone)" in problem, problem
+    if value is not None:
+        assert f"{value!r} begins with '&'" in problem and f'write it in quotes: "{value}" (' in problem
+
+
+def test_an_anchor_on_free_text_that_an_alias_names_still_reads(catalog_copy: Path):
+    from magsag_mcp.catalog_yaml import read_yaml
+
+    team = catalog_copy / "policies" / "team.yaml"
+    team.write_text("policies:\n  - name: a\n    description: &same Team rules\n  - name: b\n    description: *same\n")
+    problems: list[str] = []
+    read = read_yaml(team, {}, problems)
+    assert problems == [] and [p["description"] for p in read["policies"]] == ["Team rules", "Team rules"]
+
+
 def test_anchors_and_aliases_written_on_purpose_and_stars_in_quotes_still_read(catalog_copy: Path):
     team = catalog_copy / "policies" / "team.yaml"
     team.write_text(
