@@ -44,6 +44,9 @@ from .settings import MODE_ENV, only_configured
 from .types import Target, masked_path
 
 ALLOWED_ENV = "MAGSAG_ALLOWED_BASE_URLS"
+#: what a refusal names as its policy where the data classes' models were given with no policy's name (a plain
+#: mapping as plan_call's data_class_models, not the policies' own DataClassModels)
+UNNAMED_REQUIREMENTS = "data_class_models (no policy named)"
 
 Origin = tuple[str, str, int | None]
 #: a configured base URL: its origin and its path's segments (percent-decoded, empty ones dropped)
@@ -253,7 +256,11 @@ class CallURLs:
         return [p for url in (named() if named else ()) if (p := prefix(url)) is not None]
 
     def check(
-        self, targets: Iterable[tuple[Target, str]], confined: Iterable[str] = (), confined_by: Iterable[str] = ()
+        self,
+        targets: Iterable[tuple[Target, str]],
+        confined: Iterable[str] = (),
+        confined_by: Iterable[str] = (),
+        refused: dict[Target, PolicyDenied] | None = None,
     ) -> None:
         """Raise :class:`PayloadError` for a call base URL that would receive a key it was not configured for,
         or, with :attr:`configured_only`, any base URL the operator did not configure; for a call of a ``confined``
@@ -261,6 +268,9 @@ class CallURLs:
 
         ``targets`` are ``(target, where)`` pairs from the call; ``where`` names the field for the message.
         ``confined_by``: the policies whose requirements confine those classes, which the refusal names.
+        ``refused``, when given, receives each such policy refusal by its target instead of its being raised: the
+        caller decides which end the call and which are skipped (a call's fallback is, as one a policy forbids by
+        its model is).
         """
         confined = list(confined)
         pending = [(t, where) for t, where in targets if t.base_url]
@@ -288,19 +298,24 @@ class CallURLs:
                 # a policy's refusal, typed, named and recorded as one of a model is (policy_denied, its rule): as
                 # invalid_payload it was no refusal to `--status policy_denied` nor to policy_denied_attempts
                 policies = list(dict.fromkeys(confined_by))
-                by = " and ".join(f"{name}.requirements" for name in policies) if policies else "policy"
+                # no policy's name where the classes' models came without their policies (a Python caller's plain
+                # mapping as plan_call's data_class_models): said so, not left "" for a reader to take for a blank
+                by = " and ".join(f"{name}.requirements" for name in policies) if policies else UNNAMED_REQUIREMENTS
                 denied = PolicyDenied(
                     f"{where}.base_url: {what}, and this call's data class ({', '.join(repr(c) for c in confined)}) "
                     f"is confined by {by} to the models it names, on the servers the operator configured. To allow "
                     f"this server, add {add} or put it in the routing catalog as a target's base_url",
-                    policy=policies[0] if policies else "",
+                    policy=policies[0] if policies else UNNAMED_REQUIREMENTS,
                     rule="requirements",
                     target=target.label,
                     provider=target.provider,
                     model=target.model,
                 )
                 denied.unplanned = target
-                raise denied
+                if refused is None:
+                    raise denied
+                refused.setdefault(target, denied)
+                continue
             if has_key:
                 raise PayloadError(
                     f"{where}.base_url: {what}, and magsag only sends {target.provider}'s API key to configured "

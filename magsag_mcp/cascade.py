@@ -148,6 +148,10 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
             step += 1
             cand = plan.candidates[position]
             target = cand.target
+            if cand.refused is not None:  # its server, refused by a policy while the call was planned (call_urls)
+                refusal = cand.refused.error(target)
+                record_skip(state, position, target, refusal.message, refusal, "policy_denied", routine=True)
+                continue
             skip = self.skip_reason(cand, plan, agent) or self._window_skip(state, target)
             if skip is not None:
                 reason, why = skip

@@ -50,7 +50,8 @@ class TargetSkips:
         resting target passed over for it was come back to after the refusals, and after the same wait. What was
         spent is not asked: that needs the ledger, and a reservation may be released meanwhile."""
         return any(
-            self.skip_reason(cand, plan, agent) is None
+            cand.refused is None
+            and self.skip_reason(cand, plan, agent) is None
             and self._window_skip(state, cand.target) is None
             and self._allowed(cand.target, plan, agent)
             for cand in plan.candidates[position + 1 :]

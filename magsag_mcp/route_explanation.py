@@ -139,6 +139,9 @@ class RouteExplanation:
         policies = self.governance.policies
         for cand in plan.candidates:
             target = cand.target
+            if cand.refused is not None:  # its server, refused while the call was planned: skipped, never sent
+                why_not.append(f"{target.label}: policy {cand.refused.policy!r} refuses its server")
+                continue
             ok, policy, reason, rule = policies.allowed(target, plan.data_classes)
             if not ok:
                 why_not.append(f"{target.label}: policy {policy!r} forbids it ({reason})")
@@ -337,6 +340,9 @@ class RouteExplanation:
         entry = cand.to_dict()
         entry["label"] = cand.target.label
         entry["unavailable"] = self.providers.get(cand.target.provider).unavailable(cand.target)
+        if cand.refused is not None:  # its server, refused while the call was planned (call_urls): the call skips it
+            entry["policy"] = {"allowed": False, "policy": cand.refused.policy, "reason": cand.refused.message}
+            return entry
         ok, policy, reason, rule = self.governance.policies.allowed(cand.target, data_classes)
         if rule == "allowed_models":  # the model a misspelt one nearly is, as the call's refusal of it says
             reason = f"{reason}{self.governance.nearly_allowed(policy, cand.target.model)}"
@@ -358,6 +364,12 @@ class RouteExplanation:
         policies = self.governance.policies
         skipped = []
         for position, (cand, entry) in enumerate(zip(plan.candidates, targets, strict=True)):
+            if cand.refused is not None:  # (a refusal that ends the call was raised while it was planned)
+                skipped.append(
+                    f"{cand.target.label}, {_role(cand)}, is not tried: {cand.refused.message}: a call that reaches it "
+                    f"{_then(position, plan)} (recorded as policy_denied, named in its warnings)"
+                )
+                continue
             ok, policy, reason, rule = policies.allowed(cand.target, plan.data_classes)
             if ok:
                 verdict = entry["policy"]
@@ -398,7 +410,7 @@ class RouteExplanation:
         policies = self.governance.policies
         for position, cand in enumerate(plan.candidates):
             ok, policy, reason, rule = policies.allowed(cand.target, plan.data_classes)
-            if ok:
+            if ok or cand.refused is not None:  # (a refused server's that ends the call was raised when planned)
                 continue
             by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
             if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):

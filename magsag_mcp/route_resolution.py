@@ -42,13 +42,37 @@ from .env_routing import (
     check_call_target,
     check_env_pair,
 )
-from .errors import ConfigError, PayloadError
+from .errors import ConfigError, PayloadError, PolicyDenied
 from .providers import canonical_provider
 from .rates import bare_model
 from .skills import Skill
 from .targets import check_base_url_length, parse_target, provider_prefix
 from .types import Target
 from .types import TargetSource as Source  # (in types.py, light, for result_dicts' explain result to name)
+
+
+@dataclass(slots=True, frozen=True)
+class PlannedRefusal:
+    """What a policy said of a target it refused while the call was planned, kept in the plan (a resolution may
+    serve many calls): each call that reaches the target gets an error of its own (:meth:`error`)."""
+
+    message: str
+    policy: str
+    rule: str
+
+    @classmethod
+    def of(cls, denied: PolicyDenied) -> PlannedRefusal:
+        return cls(denied.message, denied.policy, str(denied.details.get("rule", "")))
+
+    def error(self, target: Target) -> PolicyDenied:
+        return PolicyDenied(
+            self.message,
+            policy=self.policy,
+            rule=self.rule,
+            target=target.label,
+            provider=target.provider,
+            model=target.model,
+        )
 
 
 @dataclass(slots=True, frozen=True)
@@ -69,6 +93,10 @@ class Candidate:
     #: before it fail, so a policy that forbids one skips it for the next, as the guide's fallback loop moves on; the
     #: model the call names first is refused outright, as the caller asked for that model
     fallback: bool = False
+    #: a policy's refusal of it made while the call was planned (its server is not one the operator configured for
+    #: the call's confined data class: see call_urls), where the refusal does not end the call: the cascade skips it
+    #: as it skips a fallback a policy forbids by its model, and explain says so
+    refused: PlannedRefusal | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = self.target.to_dict()  # its own dict: added to, not copied into another
@@ -274,7 +302,8 @@ def _route(
     data_classes = tuple(dict.fromkeys(c for c in (skill.data_class, declared) if c))
     confined = [c for c in data_classes if data_class_models and c in data_class_models]
     confining: dict[str, list[str]] = getattr(data_class_models, "policies", {})
-    urls.check(from_call, confined, [name for c in confined for name in confining.get(c, ())])
+    refused: dict[Target, PolicyDenied] = {}
+    urls.check(from_call, confined, [name for c in confined for name in confining.get(c, ())], refused)
     for data_class in data_classes:
         if data_class_models and data_class in data_class_models:
             # the class's model already in the plan on the server it would be called at (whatever its params)
@@ -294,12 +323,35 @@ def _route(
                 at = place(target)
                 if (at.provider, bare_model(at.provider, at.model), at.base_url) not in have:
                     candidates.append(Candidate(target, "data_class", False))
+    if refused:
+        candidates = _refused_servers(candidates, refused)
     if no_env_model is not None:
         if not candidates:
             raise no_env_model
         rule += f"; {yielded or f'it names no {provider} model for this task'}, so the data class's models serve it"
     unused = _unused_tier(asked, rule, wheres, env_model) if asked else None
     return Resolution(candidates, rule, data_classes, warnings=(unused,) if unused else ())
+
+
+def _refused_servers(candidates: list[Candidate], refused: Mapping[Target, PolicyDenied]) -> list[Candidate]:
+    """``candidates`` with the policy's refusals of their servers (a confined data class's call naming a server the
+    operator did not configure): the first whose refusal ends the call is raised (the call's own first model, named by
+    the caller: :func:`~.governance.refusal_ends_call`, as the cascade asks it of a model's refusal); the others (the
+    call's own fallbacks) are kept, marked refused, for the cascade to skip and record as policy_denied."""
+    from dataclasses import replace
+
+    from .governance.refusals import refusal_ends_call
+
+    marked = []
+    for cand in candidates:
+        denied = refused.get(cand.target)
+        if denied is None:
+            marked.append(cand)
+        elif refusal_ends_call(cand, candidates, by_routing=False, rule=denied.details.get("rule")):
+            raise denied
+        else:
+            marked.append(replace(cand, refused=PlannedRefusal.of(denied)))
+    return marked
 
 
 def _unused_tier(asked: str, rule: str, wheres: Mapping[str, str], env_model: str | None) -> str | None:
