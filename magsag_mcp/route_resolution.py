@@ -335,19 +335,19 @@ def _route(
 
 def _refused_servers(candidates: list[Candidate], refused: Mapping[Target, PolicyDenied]) -> list[Candidate]:
     """``candidates`` with the policy's refusals of their servers (a confined data class's call naming a server the
-    operator did not configure): the first whose refusal ends the call is raised (the call's own first model, named by
-    the caller: :func:`~.governance.refusal_ends_call`, as the cascade asks it of a model's refusal); the others (the
-    call's own fallbacks) are kept, marked refused, for the cascade to skip and record as policy_denied."""
+    operator did not configure): one of the call's own ``fallbacks`` is kept, marked refused, for the cascade to skip
+    and record as policy_denied, as it skips a fallback a policy forbids by its model (a cascade the caller wrote out
+    goes on to the next target it allows: :func:`~.governance.refusal_ends_call`); any other is raised, ending the
+    call: the server the call named for its own model (or for routing's, ``{"provider": "local", "base_url": ...}``)
+    is the caller's choice, refused, not replaced by another server."""
     from dataclasses import replace
-
-    from .governance.refusals import refusal_ends_call
 
     marked = []
     for cand in candidates:
         denied = refused.get(cand.target)
         if denied is None:
             marked.append(cand)
-        elif refusal_ends_call(cand, candidates, by_routing=False, rule=denied.details.get("rule")):
+        elif not cand.fallback:
             raise denied
         else:
             marked.append(replace(cand, refused=PlannedRefusal.of(denied)))
