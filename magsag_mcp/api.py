@@ -39,6 +39,7 @@ from .invoke_options import (
     check_options,
     check_progress,
     merged_context,
+    same_data_class,
     unsaid,
 )
 from .invoke_result import InvokeResult
@@ -238,6 +239,7 @@ class Runner(ProcessBound):
         fn = self.registry.entrypoint(agent_id)
         spec = self.registry.agent(agent_id)
         spec.validate_payload(payload)
+        same_data_class(self.data_class, context.get("data_class"), f"the context {agent_id!r} is run with")
         if self.data_class is not None and unsaid(context.get("data_class")):
             # the data it hands on is of that class still (None or "", a helper's default, names no class of its own)
             context = {**context, "data_class": self.data_class}

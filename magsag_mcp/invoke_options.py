@@ -103,7 +103,9 @@ def merged_context(bound: Mapping[str, Any], given: Any, where: str) -> dict[str
     params, fallbacks: they were that model's, as between model_config and llm_overrides); a key given as None
     there too keeps the bound value. "" gives nothing either (:func:`unsaid`)."""
     context = dict(bound)
-    for key, value in as_context(given, where).items():
+    given = as_context(given, where)
+    same_data_class(bound.get("data_class"), given.get("data_class"), where)
+    for key, value in given.items():
         if not unsaid(value) or key not in bound:
             context[key] = value
     ours, theirs = bound.get("llm_overrides"), context.get("llm_overrides")
@@ -112,6 +114,22 @@ def merged_context(bound: Mapping[str, Any], given: Any, where: str) -> dict[str
             ours = {key: value for key, value in ours.items() if key not in TARGET_KEYS}
         context["llm_overrides"] = {**ours, **{k: v for k, v in theirs.items() if not unsaid(v) or k not in ours}}
     return context
+
+
+def same_data_class(bound: Any, given: Any, where: str) -> None:
+    """Refuse ``given``, a call's or a delegation's ``data_class`` inside a run whose data came with the class
+    ``bound`` (the context it was run or delegated with), where it names another: taken over the bound one, it lifted
+    the class's requirements from the data (a SAG delegated personal data under pii_processing passed it on, or
+    called a skill with it, as financial_data, and the data went to a model pii_processing forbids). The same
+    class, or none (None, ""), keeps the bound one."""
+    if unsaid(bound) or unsaid(given) or given == bound:
+        return
+    raise InputError(
+        f"{where}: data_class {given!r} would replace {bound!r}, the class the data of this run came with (its "
+        f"context's): the calls and delegations of the run keep that class, which a policy may confine to models of "
+        f"its own, and another in its place would take the data past them. Leave data_class out (or None) to keep "
+        f"{bound!r}; to handle data of another class, run an agent for it with that class in its own context"
+    )
 
 
 def unsaid(value: Any) -> bool:

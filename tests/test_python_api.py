@@ -303,7 +303,7 @@ def test_a_delegations_data_class_goes_with_the_data_to_the_sags_it_delegates_to
     # A MAG hands personal data to a SAG with context={"data_class": "pii_processing"}: the SAG's own calls are
     # confined to the class's models, and so must be those of a SAG it passes the data on to. Before: the
     # nested Delegation, naming no class, went out unconfined (here to an OpenAI route; a real key would
-    # have sent the data to OpenAI). A delegation that names its own class still decides, as a call does.
+    # have sent the data to OpenAI). Nor may a delegation naming another class lift the one the data came with.
     import shutil
 
     cat = tmp_path / "catalog"
@@ -326,11 +326,11 @@ def test_a_delegations_data_class_goes_with_the_data_to_the_sags_it_delegates_to
             context={"data_class": "pii_processing"},
         )
         assert mg.runner.invoke_sag(confined)["model"] == "echo"  # the class's model: before, AllTargetsFailed
-        # the nested delegation's own class is its word: financial_data allows gpt-4o, not configured here
-        confined.input = {"data": "Q3 numbers", "context": {"data_class": "financial_data"}}
-        with pytest.raises(Exception, match="openai:gpt-4o") as failed:
+        # a nested delegation naming another class may not replace the class the data came with: financial_data
+        # (gpt-4o) in pii_processing's place took the personal data past the models pii_processing confines it to
+        confined.input = {"data": "Jane Doe, 12 Elm St", "context": {"data_class": "financial_data"}}
+        with pytest.raises(InputError, match="data_class 'financial_data' would replace 'pii_processing'"):
             mg.runner.invoke_sag(confined)
-        assert "fake:echo" not in str(failed.value)
 
 
 def test_the_decorators_of_the_api_keep_the_signatures_a_type_checker_sees():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from magsag_mcp import Magsag
+from magsag_mcp import InputError, Magsag
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 ENV = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake"}
@@ -210,6 +210,41 @@ def test_a_data_class_given_as_none_or_empty_text_keeps_the_class_the_data_came_
     with Magsag(catalog=cat, db=tmp_path / "l.db", env={"MAGSAG_RETRY_BASE_DELAY": "0.001"}) as handle:
         confined = Delegation("t", "relay-sag", {"data": "Jane Doe, 12 Elm St"}, {"data_class": "pii_processing"})
         assert handle.runner.invoke_sag(confined) == ("echo", "echo")  # the class's model for both
+
+
+@pytest.mark.parametrize("how", ["call", "delegation"])
+def test_a_data_class_of_another_name_cannot_replace_the_class_the_data_came_with(
+    tmp_path: Path, fake_scripts: None, how: str
+):
+    # A SAG given personal data under pii_processing (fake:echo alone) called a skill, or delegated it on, with
+    # context={"data_class": "financial_data"}: that class took pii_processing's place, and the data went to a model
+    # financial_data allows (gpt-4o; a real key would have sent it to OpenAI). Refused, saying how to keep the class.
+    import shutil
+
+    from magsag_mcp import Delegation
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "agents" / "relay-sag.yaml").write_text("id: relay-sag\nkind: sag\nentrypoint: relay_sag:run\n")
+    (cat / "agents" / "relay_sag.py").write_text(
+        "from magsag_mcp import Delegation\n\n"
+        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
+        "    context = {'data_class': 'financial_data', 'preferred_model': 'gpt-4o'}\n"
+        f"    if {how!r} == 'call':\n"
+        "        return skills.invoke('skill.analysis', {'data': payload['data']}, context=context)['model']\n"
+        "    return runner.invoke_sag(Delegation(task_id='inner', sag_id='data-analysis-sag',\n"
+        "                                        input={'data': payload['data']}, context=context))['model']\n"
+    )
+    policy = cat / "policies" / "model_governance.yaml"
+    policy.write_text(policy.read_text().replace('["local:llama3.1:70b", "fake:*"]', '["fake:echo"]'))
+    # (OpenAI on a loopback port nothing listens on: before, the data went there, refused, not to the internet)
+    env = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "OPENAI_API_KEY": "test-key-not-real"}
+    env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env=env) as handle:
+        confined = Delegation("t", "relay-sag", {"data": "Jane Doe, 12 Elm St"}, {"data_class": "pii_processing"})
+        with pytest.raises(InputError, match="data_class 'financial_data' would replace 'pii_processing'") as info:
+            handle.runner.invoke_sag(confined)
+        assert "Leave data_class out (or None) to keep 'pii_processing'" in info.value.message
 
 
 def test_a_model_given_as_empty_text_keeps_the_model_the_delegation_gave(tmp_path: Path, fake_scripts: None):
