@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import anyio
@@ -298,3 +299,63 @@ async def test_a_read_kept_from_recording_gone_processes_calls_counts_them_and_s
     ), info.value.message
     async with Ledger(db) as ledger:  # the lock gone, the same read records them
         assert (await ledger.summarize())["totals"]["calls"] == 3
+
+
+async def test_a_read_only_summary_counts_a_killed_process_s_call_at_once_as_check_budget_does(
+    tmp_path: Path, monkeypatch, capsys
+):
+    """A ledger this user can only read, holding a reservation of a process SIGKILLed mid-call (not expired for an
+    hour yet): `magsag budget` (check_budget) counted it expired at once, while `flow summarize` left it out, cost
+    complete, until its expiry an hour on, and said nothing of it: the two reads of one ledger disagreed, and `flow
+    gate` passed what the same ledger read writable fails. Read only, the summary counts it as the abandoned attempt a
+    writable read records it as, the note says so, and nothing is written."""
+    import shutil
+
+    from magsag_mcp.cli import main
+    from magsag_mcp.ledger import opening
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    victim = _sleeper()
+    start = owners.started(victim.pid)
+    victim.kill()
+    victim.wait()  # reaped: gone, as a server the OOM killer took
+    (tmp_path / "a").mkdir()
+    db = tmp_path / "a" / "ledger.db"
+    async with Ledger(db) as ledger:
+        at = time.time() - 60
+        paid = AttemptRecord("r9", at, "openai", "gpt-4o", "skill.analysis", "ops", "ok", 0, 1, cost_usd=Decimal(".25"))
+        await ledger.record_call(RunRecord("r9", "ops", "skill.analysis", at), [paid])
+    await _held_by(db, [(owners.this_place(), victim.pid, start)])
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    writable = tmp_path / "b" / "ledger.db"
+    before = {p.name: p.read_bytes() for p in db.parent.iterdir()}
+
+    async with Ledger(db, read_only=True) as ledger:
+        assert ledger.read_only
+        seen = await ledger.summarize()
+        seen_runs = await ledger.query_runs_page(None, None)
+        note = await ledger.expired_unrecorded_note()
+    async with Ledger(writable) as ledger:
+        recorded = await ledger.summarize()
+    for part in ("totals", "model_stats", "by_agent", "largest_run", "largest_call"):
+        assert seen[part] == recorded[part], part
+    assert seen["totals"]["cost_complete"] is False and seen["totals"]["calls"] == 2
+    assert [run["run_id"] for run in seen_runs["runs"]] == ["r9"]
+    assert note is not None and note.startswith(
+        "1 call of a process that ended with its request in flight (its reservation expired, or its process is gone)"
+        " cannot be recorded"
+    ), note
+    assert {p.name: p.read_bytes() for p in db.parent.iterdir()} == before  # nothing written
+
+    monkeypatch.setattr(opening, "file_writable", lambda path: False)  # (as for a user who cannot write it)
+    catalog = ROOT / "catalog"
+    capsys.readouterr()
+    # (main runs an event loop of its own: in a thread, as a terminal's `magsag` beside this test's)
+    assert await anyio.to_thread.run_sync(main, ["budget", "--json", "--db", str(db), "--catalog", str(catalog)]) == 0
+    status = json.loads(capsys.readouterr().out)
+    day = next(lim for lim in status["limits"] if lim["limit"] == "day")["reserved_by"]
+    assert day["expired"] == 1, day
+    assert await anyio.to_thread.run_sync(main, ["flow", "summarize", "--db", str(db)]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["totals"]["cost_complete"] is False and "its process is gone" in err, err
+    assert {p.name: p.read_bytes() for p in db.parent.iterdir()} == before

@@ -33,34 +33,51 @@ EXPIRED_RESERVATIONS = (
 #: what a call (calls) of those reservations is, as a read that cannot record them says
 DEAD_CALL = "of a process that ended with its request in flight (its reservation expired)"
 DEAD_CALLS = "of processes that ended with their requests in flight (their reservations expired)"
-#: how many calls those are (a row naming no call, an older version's, is a call of its own), what they hold in all, and
-#: whether one holds no known bound: what a read that cannot record them says of them
-EXPIRED_CALLS = (
-    "SELECT COUNT(DISTINCT coalesce(call_id, id)), coalesce(SUM(amount_pusd), 0), coalesce(MAX(unbounded), 0)"
-    f" FROM ({EXPIRED_RESERVATIONS})"
-)
-
-
 #: what those calls are, where some are of a process seen gone before their expiry (see reservation_owners)
 ENDED_CALL = "of a process that ended with its request in flight (its reservation expired, or its process is gone)"
 ENDED_CALLS = (
     "of processes that ended with their requests in flight (their reservations expired, or their processes are gone)"
 )
 
+#: a reservation :func:`record_abandoned` records at ``?1``: expired, or one of the ids in the JSON array ``?2``,
+#: those of processes of this place seen gone (see reservation_owners), which it expires first
+_ENDED = "(expires_at < ?1 OR id IN (SELECT value FROM json_each(?2)))"
+#: :data:`EXPIRED_RESERVATIONS` as a read that cannot write reads them (a read-only ledger's): a reservation of a
+#: process seen gone counted as the sweep counts it, expired as of when it was made, not at its expiry (left to its
+#: expiry, a read-only summary left such a call out for 15 minutes or more while check_budget counted it at once)
+ENDED_RESERVATIONS = (
+    "SELECT id, run_id, attempt_run_id, agent, created_at, amount_pusd, provider, model, skill, call_id, unbounded"
+    f" FROM budget_reservations WHERE state = 'held' AND ({_ENDED} OR call_id IN"
+    f" (SELECT call_id FROM budget_reservations WHERE {_ENDED} AND call_id IS NOT NULL)) ORDER BY id"
+)
+#: how many calls those are (a row naming no call, an older version's, is a call of its own), what they hold in all,
+#: whether one holds no known bound, and how many of the reservations are of a process seen gone: what a read that
+#: cannot record them says of them
+ENDED_TOTALS = (
+    "SELECT COUNT(DISTINCT coalesce(call_id, id)), coalesce(SUM(amount_pusd), 0), coalesce(MAX(unbounded), 0),"
+    f" COUNT(*) FILTER (WHERE id IN (SELECT value FROM json_each(?2))) FROM ({ENDED_RESERVATIONS})"
+)
+
+
+def gone_ids(conn: sqlite3.Connection, now: float) -> str:
+    """The ids of the reservations of processes of this place seen gone at ``now``, as the JSON array ``?2`` of
+    :data:`ENDED_RESERVATIONS` and :data:`ENDED_TOTALS` (read from /proc: nothing is written)."""
+    return json.dumps([rid for (rid,) in gone_owners(conn, now)])
+
+
+def ended_totals(conn: sqlite3.Connection, now: float) -> tuple[int, int, bool, bool]:
+    """(the calls :func:`record_abandoned` would record at ``now``, what their reservations hold in pico-USD, whether
+    one holds no known bound, whether some are of a process seen gone before their reservation expired)."""
+    calls, held, unbounded, of_gone = conn.execute(ENDED_TOTALS, (now, gone_ids(conn, now))).fetchone()
+    return int(calls), int(held), bool(unbounded), bool(of_gone)
+
 
 def calls_to_record(conn: sqlite3.Connection, now: float) -> tuple[int, bool]:
     """How many calls :func:`record_abandoned` would record at ``now`` (a row naming no call is a call of its own), and
     whether some are of a process seen gone before their reservation expired (what a read kept from recording them
     says of them)."""
-    gone = json.dumps([rid for (rid,) in gone_owners(conn, now)])
-    calls, of_gone = conn.execute(
-        "SELECT COUNT(DISTINCT coalesce(call_id, id)), COUNT(*) FILTER (WHERE id IN (SELECT value FROM json_each(?2)))"
-        f" FROM budget_reservations WHERE id IN (SELECT id FROM ({EXPIRED_RESERVATIONS}))"
-        " OR id IN (SELECT value FROM json_each(?2)) OR call_id IN (SELECT call_id FROM budget_reservations"
-        " WHERE id IN (SELECT value FROM json_each(?2)) AND call_id IS NOT NULL)",
-        (now, gone),
-    ).fetchone()
-    return int(calls), bool(of_gone)
+    calls, _, _, of_gone = ended_totals(conn, now)
+    return calls, of_gone
 
 
 def to_record(conn: sqlite3.Connection, now: float) -> bool:

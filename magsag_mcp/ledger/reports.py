@@ -286,10 +286,11 @@ class LedgerReports:
         return await self._ledger_in_flight(notes, said=agent or run or names or in_flight_said)
 
     async def expired_unrecorded_note(self) -> str | None:
-        """The note for a ledger opened for reading only that holds expired reservations: calls whose process ended
-        with the request in flight (killed, or hung past the call's deadline). A read of a writable ledger records
-        them first, as the abandoned attempts they stood for, and counts them at their bound; read only, they stay
-        reservations: a summary counts them as those attempts (see unrecorded.py, dead_runs.py), and a list of runs
+        """The note for a ledger opened for reading only that holds expired reservations: calls whose process ended with
+        the request in flight (killed, or hung past the call's deadline), or whose process of this machine is seen gone
+        before its reservation expired, as the sweep sees it (see reservation_owners). A read of a writable ledger
+        records them first, as the abandoned attempts they stood for, and counts them at their bound; read only, they
+        stay reservations: a summary counts them as those attempts (see unrecorded.py, dead_runs.py), and a list of runs
         shows a run recorded before them as it would be recorded with them; what no read can show without recording
         them, the note says: the runs of them alone, a run's place by the start they move back, and a search of their
         error, and how to record them. None where there are none, and for a writable ledger (its read just recorded
@@ -297,17 +298,18 @@ class LedgerReports:
         if not self.read_only:
             return None
         from ..plurals import agreeing, counted
-        from .abandoned import DEAD_CALL, DEAD_CALLS, EXPIRED_CALLS
+        from .abandoned import DEAD_CALL, DEAD_CALLS, ENDED_CALL, ENDED_CALLS, ended_totals
         from .money import from_pusd
 
         now = time.time()
-        calls, held, unbounded = await self.read(lambda conn: conn.execute(EXPIRED_CALLS, (now,)).fetchone())
+        calls, held, unbounded, some_gone = await self.read(lambda conn: ended_totals(conn, now))
         if not calls:
             return None
+        dead = (ENDED_CALL if calls == 1 else ENDED_CALLS) if some_gone else (DEAD_CALL if calls == 1 else DEAD_CALLS)
         it, them = ("it", "it") if calls == 1 else ("they", "them")
         bound = f"up to ${from_pusd(held):f}" + (" and one of no known price, with no bound" if unbounded else "")
         return (
-            f"{counted(calls, 'call')} {DEAD_CALL if calls == 1 else DEAD_CALLS} cannot be recorded: the ledger is "
+            f"{counted(calls, 'call')} {dead} cannot be recorded: the ledger is "
             f"open for reading only; a summary counts {them} as the abandoned {agreeing(calls, 'attempt')} {it} would "
             f"be recorded as, of unknown cost {bound}, which the provider may bill, in all it counts (largest_run and "
             f"largest_call too, a status filter reading a run {it} would turn to error as one), and a list of runs "

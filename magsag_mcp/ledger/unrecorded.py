@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from .abandoned import EXPIRED_RESERVATIONS
+from .abandoned import ENDED_RESERVATIONS, gone_ids
 from .filters import UsageFilters, parse_since
 
 #: the statuses a stand-in's record turns to 'error' (writes._UPSERT_RUN's CASE); a run keeps any other
@@ -61,10 +61,11 @@ class StandIn:
 
 def stand_in_calls(conn: sqlite3.Connection, now: float) -> list[list[StandIn]]:
     """The expired reservations at ``now`` as record_abandoned records them: each call's stand-ins, in order (a
-    row that names no call, an older version's, is a call of its own); the call counted under its last."""
+    row that names no call, an older version's, is a call of its own); the call counted under its last. A
+    reservation of a process of this place seen gone is one of them, as the sweep expires it first."""
     calls: dict[Any, list[StandIn]] = {}
     for rid, budget, run_id, agent, created, amount, provider, model, skill, call_id, unbounded in conn.execute(
-        EXPIRED_RESERVATIONS, (now,)
+        ENDED_RESERVATIONS, (now, gone_ids(conn, now))
     ):
         stand_in = StandIn(
             rid,
