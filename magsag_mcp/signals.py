@@ -149,6 +149,16 @@ def exit_status() -> int:
     return 128 + (received or signal.SIGINT)
 
 
+def taken() -> str:
+    """The signal received, stopping work that needed no more than stopping (``data prune``'s vacuum, its records
+    deleted already), named ("Ctrl-C", "SIGTERM") and forgotten: the command goes on to report and exit as it would
+    have, its output written (a write after a signal was sent nowhere, see :func:`writing_output`)."""
+    global received
+    name = "SIGTERM" if received == signal.SIGTERM else "Ctrl-C"
+    received = None
+    return name
+
+
 @contextlib.contextmanager
 def writing_output(fd: int) -> Iterator[None]:
     """Around a write to the process's output (``fd``: stdout's, or a named pipe's that ``--output`` names), which

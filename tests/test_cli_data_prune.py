@@ -178,9 +178,9 @@ def test_a_ctrl_c_once_the_prune_is_done_leaves_its_report_whole_and_its_exit_st
     import signal
 
     from magsag_mcp import signals
-    from magsag_mcp.cli import data
+    from magsag_mcp.cli import prunes
 
-    printed = data.print_json
+    printed = prunes.print_json
 
     def print_json(report, **kwargs):
         if when == "before":
@@ -189,10 +189,109 @@ def test_a_ctrl_c_once_the_prune_is_done_leaves_its_report_whole_and_its_exit_st
         if when == "after":
             signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr(data, "print_json", print_json)
+    monkeypatch.setattr(prunes, "print_json", print_json)
     monkeypatch.setattr(signals, "received", None)
     assert main(["data", "prune", "--older-than", "90d"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["deleted"] == {"attempts": 1, "runs": 1, "events": 0, "answers": 0}
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler put back as it was
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["vacuum", "log", "close"])
+def test_a_ctrl_c_in_the_vacuum_or_the_close_after_the_records_are_deleted_reports_them_and_exits_0(
+    ledger_db, capsys, monkeypatch, where
+):
+    """Ctrl-C in the prune's vacuum, or in the ledger's close after it, once every step had deleted its records
+    (committed): the prune exited 130 with no report, where a Ctrl-C a moment later (as the report was printed)
+    exited 0 with it, and a script read a prune that had deleted the records as one that had not. It reports what
+    it deleted and exits 0; a vacuum stopped says the file was not shrunk (``"vacuum": 0``) and why."""
+    import signal
+
+    from magsag_mcp import signals
+    from magsag_mcp.ledger import prune, store
+
+    if where == "vacuum":
+        vacuumed = prune._vacuum
+
+        def stopped_vacuum(conn):
+            signal.raise_signal(signal.SIGINT)  # (from the ledger's reader thread: Python runs it in the main one)
+            vacuumed(conn)
+
+        monkeypatch.setattr(prune, "_vacuum", stopped_vacuum)
+    elif where == "log":  # the write-ahead log truncated after the vacuum ended
+        truncated = prune.truncate_log
+
+        def stopped_truncation(conn):
+            signal.raise_signal(signal.SIGINT)
+            truncated(conn)
+
+        monkeypatch.setattr(prune, "truncate_log", stopped_truncation)
+    else:
+        closed = store.Ledger.close
+
+        async def stopped_close(self):
+            signal.raise_signal(signal.SIGINT)
+            await closed(self)
+
+        monkeypatch.setattr(store.Ledger, "close", stopped_close)
+    monkeypatch.setattr(signals, "received", None)
+    capsys.readouterr()
+    assert main(["data", "prune", "--older-than", "90d"]) == 0
+    out, err = capsys.readouterr()
+    deleted = json.loads(out)["deleted"]
+    assert {k: deleted[k] for k in ("attempts", "runs", "events", "answers")} == {
+        "attempts": 1,
+        "runs": 1,
+        "events": 0,
+        "answers": 0,
+    }
+    if where == "vacuum":
+        assert deleted["vacuum"] == 0 and "the vacuum was stopped (Ctrl-C) before it ended" in err, err
+    else:
+        assert "vacuum" not in deleted and "not shrunk" not in err, err
+    assert "Traceback" not in err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # deleted indeed: a prune run again finds nothing more to delete
+    assert main(["data", "prune", "--older-than", "90d"]) == 0
+    assert json.loads(capsys.readouterr().out)["deleted"]["attempts"] == 0
+
+
+def test_a_ctrl_c_in_the_prune_s_steps_stops_it_with_no_report(ledger_db, capsys, monkeypatch):
+    """Stopped before its last step had committed, the prune was stopped part way: exit 130, no report; the step
+    under way when the Ctrl-C came commits all the same (its write was begun), the next one is never made."""
+    import signal
+
+    import anyio
+
+    from magsag_mcp import signals
+    from magsag_mcp.ledger import Ledger, prune
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    async def older() -> None:  # a second old day: two steps of one day each
+        at = time.time() - 150 * 86400
+        async with Ledger(ledger_db) as ledger:
+            attempt = AttemptRecord("r-older", at, "fake", "echo", "skill.analysis", "alice", "ok", 0, 1)
+            await ledger.record_call(RunRecord("r-older", "alice", "skill.analysis", at), [attempt])
+
+    anyio.run(older)
+    monkeypatch.setattr(prune, "STEP_ATTEMPTS", 0)  # (a step to the midnight after the oldest attempt)
+    stepped = prune._step
+
+    def stopped_step(*args):
+        if stopped_step.first:
+            stopped_step.first = False
+            signal.raise_signal(signal.SIGINT)
+        return stepped(*args)
+
+    stopped_step.first = True
+    monkeypatch.setattr(prune, "_step", stopped_step)
+    monkeypatch.setattr(signals, "received", None)
+    capsys.readouterr()
+    assert main(["data", "prune", "--older-than", "90d"]) == 130
+    assert capsys.readouterr().out == ""
+    conn = sqlite3.connect(ledger_db)
+    try:
+        assert conn.execute("SELECT run_id FROM runs WHERE run_id IN ('r-older', 'r-old')").fetchall() == [("r-old",)]
+    finally:
+        conn.close()

@@ -26,7 +26,7 @@ from ..option_names import command_line
 from ..redaction import register_env_secrets
 from ..signals import exit_status, sigterm_as_interrupt, writing_output
 
-COMMAND_MODULES = ("core", "data", "daily", "backups", "answers", "azure", "governance", "demo")
+COMMAND_MODULES = ("core", "data", "prunes", "daily", "backups", "answers", "azure", "governance", "demo")
 
 #: what `magsag --help` says of the exit status (see :func:`exit_code`)
 EXIT_CODES = (

@@ -1,4 +1,4 @@
-"""``magsag flow summarize`` and ``magsag data query|search|prune``: the ledger, formatted."""
+"""``magsag flow summarize`` and ``magsag data query|search``: the ledger, formatted (``data prune``: prunes.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import anyio
 
 from ..errors import InputError, redact
 from ..ledger.filters import MAX_OFFSET
-from ..signals import stopped_by_sigterm, too_late_to_stop
+from ..signals import stopped_by_sigterm
 from . import CommandGroups, count, given, print_json
 from .csv_rows import _FORMULA_START as _FORMULA_START  # where callers have read them
 from .csv_rows import CSV_FIELDS as CSV_FIELDS
@@ -367,31 +367,6 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prune(args: argparse.Namespace) -> int:
-    from ..ledger.prune import retention_seconds
-
-    seconds = retention_seconds(args.older_than)  # refused before the ledger is opened
-    counts = with_ledger(args, lambda ledger: ledger.prune(seconds, vacuum=not args.no_vacuum), writes=True)
-    # the records are deleted (each step committed) and the ledger closed: a Ctrl-C from here on stops nothing, and
-    # the report of what was deleted is printed whole, the prune's exit status 0 (not 130, "interrupted")
-    with too_late_to_stop():
-        print_json({"deleted": counts, "older_than": args.older_than})
-        if args.no_vacuum:
-            print(
-                "note: not vacuumed (--no-vacuum): new records reuse the space freed, but the file keeps its size; "
-                "to shrink it, run the prune again without --no-vacuum when few calls are being made",
-                file=sys.stderr,
-            )
-        if counts.get("vacuum") == 0:  # said, not left to a bare 0: the user pruned to free space
-            print(
-                "note: the records were deleted, and new ones reuse their space, but the ledger file was not shrunk: "
-                "its vacuum could not run (another process held the ledger, or the disk has no room for a copy of "
-                "it); run the prune again later, or after freeing some space, to shrink it",
-                file=sys.stderr,
-            )
-    return 0
-
-
 def register(groups: CommandGroups) -> None:
     flow = groups.group("flow", help="run summaries and the policy gate")
     p = groups.add(
@@ -486,20 +461,3 @@ def register(groups: CommandGroups) -> None:
         "and --since)",
     )
     p.set_defaults(func=_search)
-    p = groups.add(
-        data,
-        "prune",
-        reads=("db",),
-        help="delete records older than a duration, then vacuum",
-        description="Delete the attempts, events and runs older than --older-than, then vacuum. A run's row holds "
-        "the spend its run limit counts: it stays while the run has a call in flight, until the run has been "
-        "idle for two days (whatever --older-than says), and while a run delegated from it goes on.",
-    )
-    p.add_argument("--older-than", required=True, help="hours, days or weeks, e.g. 90d, 12w, 48h")
-    p.add_argument(
-        "--no-vacuum",
-        action="store_true",
-        help="delete without vacuuming: the vacuum rewrites the whole file while every call's record waits for it "
-        "(seconds on a ledger of gigabytes); the space freed is reused by new records",
-    )
-    p.set_defaults(func=_prune)

@@ -15,6 +15,7 @@ import contextlib
 import json
 import sqlite3
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, LedgerError
@@ -198,36 +199,63 @@ def retention_seconds(older_than: str) -> float:
     return seconds
 
 
-async def prune(ledger: LedgerReports, older_than_seconds: float, *, vacuum: bool = True) -> dict[str, int]:
+@dataclass
+class PruneProgress:
+    """How far a prune got, kept by its caller: a prune stopped once its records were deleted (a Ctrl-C in its
+    vacuum, its log's truncation, or the ledger's close after it) must still report them. ``deleted``: the counts
+    :func:`prune` returns, set once every step has committed (None before: stopped in its steps, the prune was
+    stopped part way); ``vacuum_ended``: its vacuum ended (or none was asked for)."""
+
+    deleted: dict[str, int] | None = None
+    vacuum_ended: bool = False
+
+    def report(self) -> dict[str, int] | None:
+        """What a prune stopped after its steps deleted: their counts, ``vacuum`` 0 where the vacuum had not ended
+        (stopped, the file was not shrunk); None where its steps had not all committed."""
+        if self.deleted is None:
+            return None
+        return self.deleted if self.vacuum_ended else {**self.deleted, "vacuum": 0}
+
+
+async def prune(
+    ledger: LedgerReports, older_than_seconds: float, *, vacuum: bool = True, progress: PruneProgress | None = None
+) -> dict[str, int]:
     """Delete runs, attempts and events older than the cutoff, and the answer cache's answers that go with them
     (:func:`_delete_before`), counted under those four names, then reclaim the space (unless not ``vacuum``: the
     vacuum rewrites the whole file holding the write lock, which every call's record waits for, where the steps
-    before it hold it a few hundred milliseconds each; the space freed is then reused by new records)."""
+    before it hold it a few hundred milliseconds each; the space freed is then reused by new records).
+    ``progress``: kept up to date as the prune goes (see :class:`PruneProgress`)."""
     if older_than_seconds <= 0:
         raise InputError("--older-than must be a positive duration such as 90d")
+    progress = PruneProgress() if progress is None else progress
     now = time.time()
     cutoff = now - older_than_seconds
     runs_before = min(cutoff, now - RUN_KEEP_SECONDS)
     counts = {"attempts": 0, "runs": 0, "events": 0, "answers": 0}
 
-    done = False
+    def committed(stepped: tuple[dict[str, int], bool]) -> None:
+        step, last = stepped
+        for key, n in step.items():
+            counts[key] += n
+        if last:
+            progress.deleted = counts
+
     try:
-        while not done:
-            step, done = await ledger.submit(lambda conn: _step(conn, cutoff, runs_before, now))
-            for key, n in step.items():
-                counts[key] += n
+        while progress.deleted is None:
+            # a step its caller stopped waiting for (a Ctrl-C as it committed) is written all the same: counted as it
+            # commits (``orphaned``), so that a prune whose last step committed so still reports what it deleted
+            committed(await ledger.submit(lambda conn: _step(conn, cutoff, runs_before, now), orphaned=committed))
     except LedgerError:  # a full disk, say: what the failed step wrote into the log is given back
         await _shrink_log(ledger)
         raise
-    if not vacuum:
-        await _shrink_log(ledger)
-        return counts
-    try:
-        await ledger.read(_vacuum, snapshot=False)
-    except LedgerError:
-        # another process held the file, or the disk has no room for a copy of the ledger: the rows are
-        # gone and their space is reused, but the file is not shrunk
-        counts["vacuum"] = 0
+    if vacuum:
+        try:
+            await ledger.read(_vacuum, snapshot=False)
+        except LedgerError:
+            # another process held the file, or the disk has no room for a copy of the ledger: the rows are
+            # gone and their space is reused, but the file is not shrunk
+            counts["vacuum"] = 0
+    progress.vacuum_ended = True
     await _shrink_log(ledger)
     return counts
 

@@ -17,6 +17,7 @@ from ..text import NAME_MAX, of_length, shown_name
 from .run_scope import RunSpend, run_spend_in
 
 if TYPE_CHECKING:
+    from .prune import PruneProgress
     from .times import Since
 
 T = TypeVar("T")
@@ -36,7 +37,13 @@ class LedgerReports:
         #: (what prune needs besides)
         read_only: bool
 
-        async def submit(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T: ...
+        async def submit(
+            self,
+            fn: Callable[[sqlite3.Connection], T],
+            *,
+            durable: bool = True,
+            orphaned: Callable[[T], object] | None = None,
+        ) -> T: ...
 
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
         """Spend recorded for a run and its child runs (delegations), and whether any cost was unknown."""
@@ -382,10 +389,12 @@ class LedgerReports:
             notes.append(expired)
         return {**page, "notes": [redact(note) for note in notes]}
 
-    async def prune(self, older_than_seconds: float, *, vacuum: bool = True) -> dict[str, int]:
+    async def prune(
+        self, older_than_seconds: float, *, vacuum: bool = True, progress: PruneProgress | None = None
+    ) -> dict[str, int]:
         from .prune import prune
 
-        return await prune(self, older_than_seconds, vacuum=vacuum)
+        return await prune(self, older_than_seconds, vacuum=vacuum, progress=progress)
 
 
 def summary_matched(summary: Mapping[str, Any]) -> dict[str, bool]:
