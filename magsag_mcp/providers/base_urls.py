@@ -63,14 +63,16 @@ def request_base_problem(
     base: str, request_path: str, source: str, example: str, root_given: bool = False
 ) -> str | None:
     """Why ``base`` cannot carry a request to ``request_path`` below it: :func:`_base_url_problem`,
-    :func:`_version_twice` or :func:`_ollama_api_path`; None when it can. ``root_given``: ``source`` names the server's
-    root, to which the provider adds ``/v1`` itself (local's ``OLLAMA_BASE_URL``). Asked before each attempt, and by
-    ``magsag doctor`` and ``magsag catalog validate`` of the same URLs, which must say what calls do. Cached, as the
-    answer depends on nothing else: a target with a base URL of its own (a gateway's in routing, a call's) is not
-    remembered as ready, and its URL was parsed again before every attempt for the version check."""
+    :func:`_models_path`, :func:`_version_twice` or :func:`_ollama_api_path`; None when it can. ``root_given``:
+    ``source`` names the server's root, to which the provider adds ``/v1`` itself (local's ``OLLAMA_BASE_URL``). Asked
+    before each attempt, and by ``magsag doctor`` and ``magsag catalog validate`` of the same URLs, which must say what
+    calls do. Cached, as the answer depends on nothing else: a target with a base URL of its own (a gateway's in
+    routing, a call's) is not remembered as ready, and its URL was parsed again before every attempt for the version
+    check."""
     version = _leading_version(request_path)
     return (
         _base_url_problem(base, source, example, version)
+        or _models_path(base, request_path, version, source, example)
         or _version_twice(base, version, source, example)
         or _ollama_api_path(base, source, root_given)
     )
@@ -110,6 +112,36 @@ def _leading_version(request_path: str) -> str:
     return version if _A_VERSION.fullmatch(version) else ""
 
 
+#: a base URL's path ending with an API version's models, or one model below them (``/v1beta/models``,
+#: ``/v1/models/gpt-4o``): the URL of a vendor's model list, or a model's, pasted as a base URL
+_MODELS_END = re.compile(r"(/v\d+(?:alpha|beta)?\d*)/models(/[^/]+)?$")
+
+
+def _models_path(base: str, request_path: str, version: str, source: str, example: str) -> str | None:
+    """Why ``base`` ends with the API's models (``GEMINI_BASE_URL=https://generativelanguage.googleapis.com/v1beta/
+    models``, pasted from Gemini's docs; ``OPENAI_BASE_URL=.../v1/models``, the model list's URL), or None: every
+    request went to ``.../v1beta/models/v1beta/models/...``, a 404 said as ``model_not_found``, while ``magsag
+    doctor`` called the provider ready (no request path of its own, nor a version, ends such a URL). The part named is
+    from the version on where the provider's requests begin with one (their base URL is the server's root), from
+    ``/models`` on where the base URL holds the version (OpenAI's)."""
+    parts = urlsplit(base)
+    found = _MODELS_END.search(parts.path.rstrip("/").lower())
+    if found is None:
+        return None
+    # (a model's name, after /models, is not quoted: said as "...", as the URL is never quoted)
+    said = (found.group(1) if version else "") + "/models" + ("/..." if found.group(2) else "")
+    gateway = "" if parts.hostname == _example_host(example) else f", or for this host, the part before {said}"
+    # the request's path shown to its second segment: the model's name after it is the one asked, not the call's
+    # (`magsag doctor` asks for a model named "doctor")
+    shape = request_path.split("/")
+    request = "/".join(shape[:3]) + ("/..." if len(shape) > 3 else "")
+    return (
+        f"the base URL ends with {said}, a path of the API's models (a model list's or a model's URL), below which "
+        f"magsag adds each request's own path itself (it would go to ...{said}{request}); set its base URL "
+        f"({source}) to e.g. {example}{gateway}"
+    )
+
+
 def _version_twice(base: str, version: str, source: str, example: str) -> str | None:
     """Why ``base`` sends each request to its API version twice over, or None: Anthropic's and Gemini's requests'
     paths begin with their version (``/v1/messages``, ``/v1beta/models/...``), which their base URL, the server's root,
@@ -123,7 +155,7 @@ def _version_twice(base: str, version: str, source: str, example: str) -> str | 
         return None
     # a gateway's or proxy's URL (https://proxy.example.com/gemini/v1) was told to be the vendor's own root, which
     # goes round the gateway: its fix is its own URL without the version (said, not quoted: it may hold a secret)
-    gateway = "" if parts.hostname == urlsplit(example).hostname else f", or for this host, the part before {last}"
+    gateway = "" if parts.hostname == _example_host(example) else f", or for this host, the part before {last}"
     if last == version.lower():
         return (
             f"the base URL ends with {version}, which magsag adds itself to each request's path (it would go to "
@@ -139,6 +171,13 @@ def _version_twice(base: str, version: str, source: str, example: str) -> str | 
 
 
 _A_VERSION = re.compile(r"/v\d+(?:alpha|beta)?\d*")
+
+
+def _example_host(example: str) -> str | None:
+    """The host of a provider's example base URL, which may be followed by words (Gemini's "https://generativelanguage
+    .googleapis.com (the server's root, without /v1beta)", whose host read whole was no host, so that Google's own URL
+    was told the gateway's fix, "or for this host, the part before /v1")."""
+    return urlsplit(example.split(" ", 1)[0]).hostname
 
 
 #: the paths a provider adds to its base URL for a request, as a base URL's path ends with one (lower case): OpenAI's

@@ -391,3 +391,69 @@ def test_a_gateway_s_base_url_ending_with_a_version_is_told_its_own_fix_not_only
     # the vendor's own host is told its root alone
     own = make({**keys, variable: f"{provider.endpoint.base_url_example}{version}"}, Transport())
     assert "for this host" not in (own.unavailable(Target(own.name, model)) or "")
+
+
+@pytest.mark.parametrize(
+    "make, variable, model, pasted, said",
+    [
+        # Gemini's docs give https://generativelanguage.googleapis.com/v1beta/models/...: pasted up to /models, every
+        # request went to .../v1beta/models/v1beta/models/..., a 404 said as model_not_found, while doctor said ready
+        (GeminiProvider, "GEMINI_BASE_URL", "gemini-1.5-pro", "/v1beta/models", "/v1beta/models"),
+        (GeminiProvider, "GEMINI_BASE_URL", "gemini-1.5-pro", "/v1beta/models/", "/v1beta/models"),
+        (GeminiProvider, "GEMINI_BASE_URL", "gemini-1.5-pro", "/v1beta/models/gemini-1.5-pro", "/v1beta/models/..."),
+        (GeminiProvider, "GEMINI_BASE_URL", "gemini-1.5-pro", "/V1/Models", "/v1/models"),
+        (AnthropicProvider, "ANTHROPIC_BASE_URL", "claude-3-5-sonnet-20241022", "/v1/models", "/v1/models"),
+        # the model list's URL: OpenAI's base URL holds its version, so the part to drop is /models alone
+        (OpenAIProvider, "OPENAI_BASE_URL", "gpt-4o", "/v1/models", "/models"),
+        (OpenAIProvider, "OPENAI_BASE_URL", "gpt-4o", "/v1/models/gpt-4o", "/models/..."),
+        (CompatProvider, "MAGSAG_COMPAT_BASE_URL", "m", "/api/v1/models", "/models"),
+    ],
+)
+def test_a_model_list_or_model_url_for_a_base_url_is_refused_naming_the_base_to_set(
+    make, variable, model, pasted, said
+):
+    keys = {"MAGSAG_COMPAT_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"}
+    provider = make({**dict.fromkeys(keys, KEY), variable: SERVER + pasted}, Transport())
+    reason = provider.unavailable(Target(provider.name, model)) or ""
+    sent = {GeminiProvider: "/v1beta/models/...", AnthropicProvider: "/v1/messages"}.get(make, "/chat/completions")
+    assert f"the base URL ends with {said}, a path of the API's models" in reason, reason
+    assert f"(it would go to ...{said}{sent})" in reason, reason
+    assert reason.endswith(
+        f"({variable}) to e.g. {provider.endpoint.base_url_example}, or for this host, the part before {said}"
+    ), reason
+    assert "127.0.0.1" not in reason  # said, not quoted: a gateway's path may hold its token
+    assert provider.setting_problem() == f"{provider.name}: {reason.split(': ', 1)[1]}"  # magsag doctor's
+    # the vendor's own host is told its root alone
+    root = "/".join(provider.endpoint.base_url_example.split(" ")[0].split("/")[:3])
+    own = make({**dict.fromkeys(keys, KEY), variable: f"{root}{pasted}"}, Transport())
+    told = own.unavailable(Target(own.name, model)) or ""
+    assert f"ends with {said}" in told and "for this host" not in told, told
+
+
+@pytest.mark.parametrize("below", ["/models", "/v1/models-proxy", "/models/v1", "/v1/models/a/b/v1"])
+def test_a_base_url_that_only_holds_models_is_taken(below):
+    provider = OpenAIProvider({"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": SERVER + below}, Transport())
+    assert provider.unavailable(Target("openai", "gpt-4o")) is None and provider.setting_problem() is None
+
+
+@pytest.mark.anyio
+async def test_a_call_sends_nothing_to_a_model_list_url_and_is_recorded_failed(tmp_path: Path, serve):
+    vendor = FakeOpenAI(KEY).queue({"text": "answered"})
+    base = await serve(vendor) + "/v1"
+    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": base + "/models"}
+    async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(E.MagsagError, match=r"ends with /models, a path of the API's models") as failed:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o"}}, run_id="r-1")
+        assert "OPENAI_BASE_URL" in str(failed.value) and "model_not_found" not in str(failed.value)
+        assert vendor.requests == []
+        [run] = await svc.query_runs({"run_id": "r-1"})
+        assert run["status"] == "error"
+
+
+@pytest.mark.parametrize("written", [f"{GOOGLE}/v1", f"{GOOGLE}/v1beta", f"{GOOGLE}/v1beta/models"])
+def test_google_s_own_url_is_told_google_s_root_not_a_gateway_s_fix(written):
+    # Gemini's example base URL is followed by words ("(the server's root, without /v1beta)"): read whole as a URL, its
+    # host was no host, and Google's own URL was told "or for this host, the part before /v1" as a gateway's is
+    provider = GeminiProvider({"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": written}, Transport())
+    reason = provider.unavailable(Target(provider.name, "gemini-1.5-pro")) or ""
+    assert reason.endswith(f"to e.g. {provider.endpoint.base_url_example}") and "for this host" not in reason, reason
