@@ -461,3 +461,56 @@ async def test_the_status_filter_s_pattern_is_in_json_schema_s_recommended_regex
     with pytest.raises(ValueError):
         TypeAdapter(StatusFilter).validate_python("ok\n")
     assert all(set(length) == {"type", "minLength", "maxLength"} for length in status["anyOf"]), status
+
+
+#: ECMA-262's \s (WhiteSpace and LineTerminator: 22.2.2.9, 12.2, 12.3), what a JavaScript client's validator (ajv)
+#: reads \s as: U+FEFF, and none of U+001C-U+001F and U+0085, which Python's \s (and str.strip()) takes
+_ECMA_SPACE = "[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+
+
+def _as_ecma(pattern: str) -> re.Pattern[str]:
+    """``pattern`` as an ECMA-262 engine reads it, for the characters this suite's patterns use: its \\s (in a class
+    or not) ECMA's, and its $ the end alone (Python's also matches before a final newline)."""
+    ecma = pattern.replace(r"\s", _ECMA_SPACE)
+    return re.compile(ecma.removesuffix("$") + r"\Z")
+
+
+async def test_the_provider_s_schema_takes_the_spaces_the_server_strips_in_every_engine(tools):
+    # The pattern said "\s*" around a provider's name, while the server strips what str.strip() strips: in a
+    # JavaScript client's engine \s takes U+FEFF, which the server does not strip ("\ufeffopenai" passed the schema
+    # and was refused), and not U+001C-U+001F or U+0085, which it does ("openai\x1f" was refused before it was
+    # sent); and Python's $ let the pattern's "" take "\n", which the server refuses. The pattern spells out the
+    # characters str.strip() strips, which every engine reads alike, and the schema's lengths keep "\n" out.
+    from pydantic import TypeAdapter, ValidationError
+
+    from magsag_mcp.mcp_server.provider_names import Provider
+
+    server = TypeAdapter(Provider)
+
+    def server_takes(given: str) -> bool:
+        try:
+            server.validate_python(given)
+        except ValidationError:
+            return False
+        return True
+
+    config = tools["invoke_skill"].input_schema["properties"]["model_config"]["properties"]
+    published = config["provider"]
+    assert r"\s" not in published["pattern"]
+    python = jsonschema.Draft202012Validator(published)
+    ecma = _as_ecma(published["pattern"])
+
+    def ecma_takes(given: str) -> bool:  # the pattern as a JavaScript validator reads it, and the lengths
+        lengths = any(
+            len(given) <= part.get("maxLength", len(given)) and len(given) >= part.get("minLength", 0)
+            for part in published["anyOf"]
+        )
+        return bool(ecma.match(given)) and lengths
+
+    spaces = {chr(c) for c in range(0x3001) if chr(c).isspace()} | {"\ufeff", "\u200b", "\x00", "\x7f"}
+    for space in sorted(spaces):
+        for given in (f"openai{space}", f"{space}GEMINI", f"{space}{space}local{space}", space, f"{space}vllm"):
+            takes = server_takes(given)
+            assert ecma_takes(given) == takes, (given, takes)
+            assert python.is_valid(given) == takes, (given, takes)
+    assert python.is_valid("") and ecma_takes("") and server_takes("")

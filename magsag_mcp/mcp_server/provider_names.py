@@ -29,13 +29,31 @@ def _provider_name(value: Any) -> Any:
     return PROVIDER_ALIASES.get(key, key)
 
 
+#: the characters ``str.strip()`` strips (``str.isspace()``'s), which :func:`_provider_name` strips, spelled out for
+#: :data:`PROVIDER_PATTERN`: its ``\s`` is another set in each engine (ECMA-262's, a JavaScript client's, takes U+FEFF,
+#: which the server keeps, and not U+001C-U+001F nor U+0085, which it strips; Python's is str.strip()'s)
+STRIPPED = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
 #: what the published schemas say a provider is: a registry's name or an alias (:data:`PROVIDER_ALIASES`), in any
-#: case, space around it, or "" (none), as :func:`_provider_name` takes it. An enum of the lower-case names told a
-#: client that checks its arguments against the schema to refuse ``OpenAI`` and ``gemini``, which the server takes.
+#: case, space around it (:data:`STRIPPED`, written as itself: every engine reads a character alike), or "" (none),
+#: as :func:`_provider_name` takes it. An enum of the lower-case names told a client that checks its arguments against
+#: the schema to refuse ``OpenAI`` and ``gemini``, which the server takes.
 #: (JSON Schema's recommended subset of ECMA-262, as :data:`~magsag_mcp.status_filter.STATUS_PATTERN` is.)
 PROVIDER_PATTERN = (
-    r"^(|\s*(" + "|".join(any_case(name) for name in (*PROVIDERS, *sorted(PROVIDER_ALIASES))) + r")\s*)$"
+    f"^(|[{STRIPPED}]*("
+    + "|".join(any_case(name) for name in (*PROVIDERS, *sorted(PROVIDER_ALIASES)))
+    + f")[{STRIPPED}]*)$"
 )
+#: the lengths a provider has: "" (none), or at least its shortest name's. Python's ``$`` (its jsonschema's) also ends
+#: a match before a final newline, so the pattern's "" alone took "\n", which the server refuses (as
+#: :data:`~magsag_mcp.status_filter.STATUS_LENGTHS` keeps "ok\n" out)
+PROVIDER_LENGTHS = [
+    {"type": "string", "maxLength": 0},
+    {"type": "string", "minLength": min(len(name) for name in (*PROVIDERS, *PROVIDER_ALIASES))},
+]
 
 
 # the schema publishes the names and aliases in any case, as the service takes them (an optional one, as every
@@ -43,7 +61,7 @@ PROVIDER_PATTERN = (
 Provider = Annotated[
     Annotated[
         Literal["anthropic", "azure", "compat", "fake", "google", "local", "openai"],
-        WithJsonSchema({"type": "string", "pattern": PROVIDER_PATTERN}),
+        WithJsonSchema({"pattern": PROVIDER_PATTERN, "anyOf": PROVIDER_LENGTHS}),
     ]
     | None,
     BeforeValidator(_provider_name),
