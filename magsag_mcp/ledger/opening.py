@@ -17,6 +17,7 @@ import anyio
 
 from ..errors import LedgerError
 from ..option_names import db_setting
+from ..redaction import redacting_logger
 from .connection import (
     _configure,
     _connect,
@@ -39,6 +40,8 @@ from .problems import (
     read_only_cause,
     use_error,
 )
+
+log = redacting_logger("magsag_mcp.ledger")
 
 
 class LedgerOpening:
@@ -102,14 +105,16 @@ class LedgerOpening:
             # as SQLite resolves it: a later chdir moves nothing, and ".." is left to the OS (os.path.abspath
             # would take it off the text, and "link/../l.db" is then another file than the one SQLite opens)
             self._opened = str(where_ledger_is(self.path))
-            if log_file(self.path).exists():  # a writer's log: refused, the file and the log are left as they are
+            in_use = log_file(self.path).exists()  # (another process has it open, or one was killed)
+            if in_use:  # a writer's log: refused, the file and the log are left as they are
                 await anyio.to_thread.run_sync(look_through_the_log, self.path, self.busy_timeout_ms)
             _create_private(self.path)
             self._writer = await _connect(self.path)
             await self._writer._execute(
                 _configure, self._writer._conn, self.busy_timeout_ms, first=True, blank_ok=self.create
             )
-            if await self._writer._execute(migrate, self._writer._conn):
+            if applied := await self._writer._execute(migrate, self._writer._conn):
+                _migrated(self._opened, applied, in_use)
                 # an upgrade's migrations may rewrite much of the ledger (0014 rebuilt its usage rollup: 112 MB of
                 # -wal for a year's ledger), kept beside it for as long as this process ran
                 await self._writer._execute(truncate_log, self._writer._conn)
@@ -199,3 +204,25 @@ def known_schema_version(conn: sqlite3.Connection) -> int:
     if unknown:
         raise NewerSchema(unknown)
     return version
+
+
+def _migrated(path: str, applied: list[str], in_use: bool) -> None:
+    """Say in the log that the ledger at ``path`` was migrated (an upgrade): an older magsag-mcp that has it open
+    refuses to record its calls from its next write on ("migrated by a newer magsag-mcp"), and the operator of a
+    rolling upgrade, two servers on one ledger, read nothing of why the one not yet restarted began failing every
+    call. ``in_use``: its -wal file was there as it was opened (another process has it open, or one was killed)."""
+    from ..plurals import counted
+    from .migrations import MIGRATIONS
+
+    if len(applied) == len(MIGRATIONS):  # made now, not upgraded: nothing had it open
+        return
+    done = f"ledger {path} migrated: {counted(len(applied), 'schema migration')} applied ({', '.join(applied)})"
+    if not in_use:
+        log.info("%s", done)
+        return
+    log.warning(
+        "%s while another process may have it open (its -wal file was there): a magsag-mcp of an older version on "
+        "it now refuses to record its calls (ledger_error: migrated by a newer magsag-mcp); restart it with this "
+        "version",
+        done,
+    )
