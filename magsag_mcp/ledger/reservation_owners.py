@@ -38,9 +38,12 @@ _place_read = False
 
 
 def _read(path: str) -> str | None:
+    # read as bytes, decoded by the interpreter's built-in ASCII: a text file's codec is looked up and imported, which
+    # a process that dropped to a user who cannot read the interpreter's library (a read-only summary, which reads
+    # this now) could not do ("unknown encoding: ascii")
     try:
-        with open(path, encoding="ascii") as f:
-            return f.read()
+        with open(path, "rb") as f:
+            return f.read().decode("ascii")
     except (OSError, ValueError):
         return None
 
