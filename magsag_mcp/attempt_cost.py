@@ -14,6 +14,7 @@ from .governance.budget import reserved_worst_case
 from .predictions import prediction_tokens
 from .providers import min_output_tokens, prompt_overhead
 from .records import AttemptRecord
+from .served_models import endpoint_arg
 from .types import LLMRequest, LLMResult, Target, Usage
 from .worst_cases import AUDIO_PROVIDERS
 
@@ -61,7 +62,7 @@ def refused_whatever_was_spent(
 
 
 class Pricing(Protocol):
-    def price(self, provider: str, model: str, usage: Any) -> Any: ...
+    def price(self, provider: str, model: str, usage: Any, **endpoint: str) -> Any: ...
     def context_window(self, provider: str, model: str) -> int | None: ...
     def worst_case(
         self,
@@ -73,6 +74,7 @@ class Pricing(Protocol):
         inference_geo: Any = None,
         cache_control: Any = None,
         service_tier: Any = None,
+        **endpoint: str,
     ) -> Decimal | None: ...
 
 
@@ -92,7 +94,7 @@ def price_failure(
         record.warnings.append(unknown_cost_warning(target, "answered without reporting its token usage"))
     elif exc.usage is not None:
         try:
-            quote = pricer.price(target.provider, target.model, exc.usage)
+            quote = pricer.price(target.provider, target.model, exc.usage, **endpoint_arg(pricer, target))
         except Exception as bug:  # ours: the attempt and its tokens are recorded all the same, and the call goes on
             said = priced_by_a_bug(bug, pricer, record, exc.usage, target, admission, request, "tokens")
             record.warnings.append(said)
@@ -153,7 +155,7 @@ def counted_bound(pricer: Pricing, target: Target, prompt: Usage, output_tokens:
     ]
     if target.provider in AUDIO_PROVIDERS:
         ways.append(replace(prompt, output_tokens=output_tokens, output_audio_tokens=output_tokens))
-    costs = [pricer.price(target.provider, target.model, way).cost_usd for way in ways]
+    costs = [pricer.price(target.provider, target.model, way, **endpoint_arg(pricer, target)).cost_usd for way in ways]
     known = [cost for cost in costs if cost is not None]
     return max(known) if costs[0] is not None else None
 
@@ -181,7 +183,7 @@ def price_stopped(
         record.cost_usd = Decimal(0)
         return
     try:
-        quote = pricer.price(target.provider, target.model, usage)
+        quote = pricer.price(target.provider, target.model, usage, **endpoint_arg(pricer, target))
     except Exception as bug:  # ours: the attempt and its tokens are recorded all the same
         record.warnings.append(priced_by_a_bug(bug, pricer, record, usage, target, admission, request, "tokens"))
         return
@@ -202,7 +204,7 @@ def price_answered(
     returned, its tokens recorded at an unknown cost (never 0), counted at its bound, and the result says so, naming
     the bug to report; raised, the answer was lost, its attempt recorded nowhere, its reservation left to expire."""
     try:
-        quote = pricer.price(target.provider, target.model, result.usage)
+        quote = pricer.price(target.provider, target.model, result.usage, **endpoint_arg(pricer, target))
         if quote.warning:
             result.warnings.append(quote.warning)
         price_answer(pricer, record, result, quote, target, admission, request)

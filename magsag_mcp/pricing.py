@@ -79,6 +79,7 @@ from .rates import (
     UnitPrices,
     bare_model,
 )
+from .served_models import ServedModels
 from .types import Usage
 from .worst_cases import AUDIO_PROVIDERS as AUDIO_PROVIDERS  # (where callers import it from)
 from .worst_cases import WorstCasePricing
@@ -131,6 +132,7 @@ class Pricer(WorstCasePricing):
         clock: Callable[[], float] = time.time,
         azure_deployment_type: str = GLOBAL_STANDARD,
         catalog_dir: Path | None = None,
+        served: ServedModels | None = None,
     ) -> None:
         self.overrides = overrides or []
         #: the catalog the overrides are read from, whose price file a fix names (None: not known)
@@ -149,13 +151,10 @@ class Pricer(WorstCasePricing):
         self._windows: dict[tuple[str, str], int | None] = {}
         #: Azure (deployment, answering model) -> the model to price by, and the warning to give
         self._azure_models: dict[tuple[str, str], tuple[str | None, str | None]] = {}
-        #: Azure deployment -> the models its answers were priced by, other than its own name (see worst_case)
-        self._azure_served: dict[str, frozenset[str]] = {}
-        #: Azure deployment -> every model its answers named other than its own name, however priced (see
-        #: azure_answered)
-        self._azure_answered: dict[str, frozenset[str]] = {}
-        #: Azure deployments that answered as a fine-tune of no known price (see _choose_azure_model)
-        self._azure_unpriced: set[str] = set()
+        #: (endpoint, Azure deployment) -> the models its answers named other than its own name, however priced: the
+        #: process's one memory of it, which the policies read too (see azure_answered) and the ledger's rows of other
+        #: processes' sightings join (:class:`~.governance.served_memory.ServedMemory`); worst_case reserves by it
+        self.served = ServedModels(clock=clock) if served is None else served
         #: provider -> the non-standard service tiers its answers reported (see worst_case)
         self._served_tiers: dict[str, frozenset[str]] = {}
         #: provider -> the dearest inference-geo multiple its answers were billed at (see worst_case)
@@ -170,9 +169,10 @@ class Pricer(WorstCasePricing):
         problems += [problem] if problem else []
         if problems:
             raise CatalogError("invalid prices:\n  " + "\n  ".join(problems), problems=problems)
-        return cls(
-            overrides, azure_deployment_type=deployment_type, catalog_dir=Path(catalog_dir) if catalog_dir else None
-        )
+        where = Path(catalog_dir) if catalog_dir else None
+        # (the environment names the endpoint of a target without a base_url, and how long a sighting is trusted)
+        served = ServedModels(os.environ if env is None else env)
+        return cls(overrides, azure_deployment_type=deployment_type, catalog_dir=where, served=served)
 
     @cached_property
     def prices_file(self) -> str:
@@ -245,14 +245,15 @@ class Pricer(WorstCasePricing):
     # a caller's lowered Decimal precision (getcontext().prec = 6) rounded the cost it returned (gpt-5's 78.082669125
     # to 78.0826), and the rates it resolved and kept for later calls (Anthropic's 0.1x of an entry's input)
     @exact_money
-    def price(self, provider: str, model: str, usage: Usage) -> PriceQuote:
+    def price(self, provider: str, model: str, usage: Usage, *, endpoint: str = "") -> PriceQuote:
         """What ``usage`` cost, at the rates of the service tier the vendor reports serving it on (and,
-        on Azure, of the model the answer names rather than the deployment's name)."""
+        on Azure, of the model the answer names rather than the deployment's name). ``endpoint``: an Azure
+        deployment's (``self.served.endpoint(target)``), by which what it answered as is kept."""
         answering = usage.answering_model
         if provider == "azure" and answering is not None and answering != model:
             # what the deployment serves, for the policies (azure_answered), whatever this answer's price: learnt only
             # after a return for an answer of unknown cost, a deployment serving a forbidden model went on serving it
-            self._azure_answered[model] = self._azure_answered.get(model, frozenset()) | {answering}
+            self.served.saw((endpoint, model), answering)
         counts = usage.counts()
         if min(counts) < 0:
             # no count at all: priced as given it would be a negative cost (spend taken off every limit)
@@ -299,11 +300,11 @@ class Pricer(WorstCasePricing):
                 self._served_geo[provider] = geo
         return PriceQuote(cost, priced.source, note)
 
-    def azure_answered(self, deployment: str) -> frozenset[str]:
-        """The models Azure deployment ``deployment``'s answers named, other than its own name: a policy that allows
-        the deployment by the model its name reads as allows these too, or no longer the deployment (see
-        :meth:`~.governance.policy.PolicySet.allowed`)."""
-        return self._azure_answered.get(deployment, frozenset())
+    def azure_answered(self, deployment: str, endpoint: str = "") -> frozenset[str]:
+        """The models Azure deployment ``deployment`` of ``endpoint`` is trusted to serve, other than its own name: a
+        policy that allows the deployment by the model its name reads as allows these too, or no longer the deployment
+        (see :meth:`~.governance.policy.PolicySet.allowed`)."""
+        return self.served.models((endpoint, deployment))
 
     def _azure_model(self, deployment: str, answering: str) -> tuple[str | None, str | None]:
         """An Azure target's model is a deployment name, which the operator chose: "gpt-4" may serve
@@ -315,10 +316,6 @@ class Pricer(WorstCasePricing):
         if choice is None:
             # (chosen again if dropped: what it adds below is the same each time)
             choice = keep(self._azure_models, key, self._choose_azure_model(deployment, answering), PRICES_KEPT)
-            if choice[0] is None:
-                self._azure_unpriced.add(deployment)
-            elif choice[0] != deployment:
-                self._azure_served[deployment] = self._azure_served.get(deployment, frozenset()) | {choice[0]}
         return choice
 
     def _choose_azure_model(self, deployment: str, answering: str) -> tuple[str | None, str | None]:

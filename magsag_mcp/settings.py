@@ -55,6 +55,9 @@ MAXIMA: dict[str, float] = {
     "MAGSAG_BREAKER_FAILURES": 100,
     #: the first rest of a target the breaker left alone: 10 minutes, the longest it is ever left (doubled or not)
     "MAGSAG_BREAKER_COOLDOWN": 600,
+    #: how long what an Azure deployment was seen serving is trusted (see served_models.py): past 30 days, a
+    #: deployment re-pointed at an allowed model stays refused for a month
+    "MAGSAG_AZURE_SERVED_TRUST": 30 * 86400,
 }
 
 #: the settings that count (a whole number, no unit to drop from a value)
@@ -214,6 +217,7 @@ def only_configured(env: Mapping[str, str], network_callers: bool = False) -> bo
 READ_VARIABLES = frozenset(
     {
         "MAGSAG_ALLOWED_BASE_URLS",
+        "MAGSAG_AZURE_SERVED_TRUST",
         "MAGSAG_BILLED_COST_HOSTS",
         "MAGSAG_BREAKER_COOLDOWN",
         "MAGSAG_BREAKER_FAILURES",

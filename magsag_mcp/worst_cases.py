@@ -17,6 +17,7 @@ from .rates import GEO_MULTIPLIERS
 
 if TYPE_CHECKING:
     from .rates import Priced
+    from .served_models import ServedModels
 
 #: tiers billed above the standard rates: once a provider has served one, a call whose price on it is unknown has no
 #: worst case (a cheaper tier, flex or batch, bounds nothing above the standard rates)
@@ -49,14 +50,14 @@ class WorstCasePricing:
     _served_tiers: dict[str, frozenset[str]]
     #: provider -> the dearest inference-geo multiple its answers were billed at
     _served_geo: dict[str, Decimal]
-    #: Azure deployment -> the models its answers were priced by, other than its own name
-    _azure_served: dict[str, frozenset[str]]
-    #: Azure deployments that answered as a fine-tune of no known price
-    _azure_unpriced: set[str]
+    #: (endpoint, Azure deployment) -> the models its answers named (this process's, and the ledger's trusted rows)
+    served: ServedModels
 
     if TYPE_CHECKING:
 
         def _resolve(self, provider: str, model: str, service_tier: str | None = None) -> Priced: ...
+
+        def _azure_model(self, deployment: str, answering: str) -> tuple[str | None, str | None]: ...
 
     @exact_money
     def worst_case(
@@ -69,6 +70,7 @@ class WorstCasePricing:
         inference_geo: Any = None,
         cache_control: Any = _UNSAID,
         service_tier: Any = None,
+        endpoint: str = "",
     ) -> Decimal | None:
         """The most a call can cost: every input token billed at its dearest rate (a 1-hour cache
         write costs more than an uncached token), ``output_tokens`` generated. ``inference_geo``: where
@@ -91,16 +93,21 @@ class WorstCasePricing:
         An Azure deployment's name is the operator's choice ("gpt-4o-mini" may serve gpt-4o, "prod-chat"
         names no model), and its answers are priced by the model they name. Once a deployment has
         answered as a model, its calls are reserved at the dearer of the two (or at that model's, where
-        the name has no price)."""
+        the name has no price), and unknown where that model has no known price (a fine-tune's). What a deployment
+        answered as is kept by its ``endpoint`` too (``self.served.endpoint(target)``): another resource's
+        deployment of the same name may serve another model."""
         asked = GEO_MULTIPLIERS.get((provider, inference_geo)) if isinstance(inference_geo, str) else None
-        if provider == "azure" and model in self._azure_unpriced:
-            return None  # it answered as a fine-tune of no known price
+        # the models the deployment answered as (by this process or, in the ledger, another), as they are priced
+        served = self.served.models((endpoint, model)) if provider == "azure" else ()
+        priced_as = [self._azure_model(model, answering)[0] for answering in served]
+        if None in priced_as:
+            return None  # it answered as a model of no known price (a fine-tune's)
         writes = _cache_writes(provider, cache_control)
         standard = service_tier is not None and service_tier in _STANDARD_ONLY.get(provider, ())
         worst = self._worst(provider, model, input_tokens, output_tokens, asked, writes, standard)
-        if provider == "azure":
-            for served in self._azure_served.get(model, ()):
-                dearer = self._worst(provider, served, input_tokens, output_tokens, asked, writes)
+        for other in priced_as:
+            if other is not None and other != model:
+                dearer = self._worst(provider, other, input_tokens, output_tokens, asked, writes)
                 if dearer is not None and (worst is None or dearer > worst):
                     worst = dearer
         return worst

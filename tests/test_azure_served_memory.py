@@ -188,6 +188,7 @@ async def test_two_resources_behind_one_gateway_host_are_two_endpoints(tmp_path:
     # eastus's gpt-4o-mini seen serving gpt-4o refused westus's gpt-4o-mini, which serves gpt-4o-mini, unsent
     from magsag_mcp.governance.served_memory import ServedMemory, endpoint_host
     from magsag_mcp.ledger import Ledger
+    from magsag_mcp.served_models import ServedModels
     from magsag_mcp.types import Target
 
     east = Target("azure", "gpt-4o-mini", base_url="https://gw.example/eastus/")
@@ -195,9 +196,9 @@ async def test_two_resources_behind_one_gateway_host_are_two_endpoints(tmp_path:
     ledger = Ledger(tmp_path / "l.db")
     await ledger.open()
     try:
-        ServedMemory({}).answered(ledger, east, "gpt-4o-2024-08-06")
+        ServedMemory(ServedModels({})).answered(ledger, east, "gpt-4o-2024-08-06")
         await ledger.settled()  # (queued, not waited for)
-        later = ServedMemory({})
+        later = ServedMemory(ServedModels({}))
         await later.look(ledger, west)
         assert later.models(west) == frozenset()
         await later.look(ledger, east)
@@ -299,6 +300,7 @@ async def test_a_trusted_row_of_one_endpoint_does_not_refuse_the_same_deployment
     from magsag_mcp.governance import Governance, load_policies
     from magsag_mcp.governance.served_memory import ServedMemory
     from magsag_mcp.ledger import Ledger
+    from magsag_mcp.served_models import ServedModels
     from magsag_mcp.types import Target
 
     policy(catalog_copy, MINI_ONLY)
@@ -307,7 +309,7 @@ async def test_a_trusted_row_of_one_endpoint_does_not_refuse_the_same_deployment
     ledger = Ledger(tmp_path / "l.db")
     await ledger.open()
     try:
-        ServedMemory({}).answered(ledger, a, "gpt-4o-2024-08-06")  # another process saw it
+        ServedMemory(ServedModels({})).answered(ledger, a, "gpt-4o-2024-08-06")  # another process saw it
         await ledger.settled()  # (queued, not waited for)
         policies = load_policies(catalog_copy, env={})
         governance = Governance(policies, ledger, None, env={})
@@ -318,3 +320,45 @@ async def test_a_trusted_row_of_one_endpoint_does_not_refuse_the_same_deployment
         assert governance.served.models(a) == {"gpt-4o-2024-08-06"} and governance.served.models(b) == frozenset()
     finally:
         await ledger.close()
+
+
+async def test_one_process_s_sighting_at_one_endpoint_neither_refuses_nor_over_reserves_another_s_same_name(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI
+):
+    # the pricer kept what a deployment answered as by its name alone: in one process, endpoint A's gpt-4o-mini seen
+    # answering as gpt-4o refused endpoint B's gpt-4o-mini (the policies read it), and reserved its calls at gpt-4o's
+    # rates; one memory by endpoint and name, shared by the pricer, the policies and the ledger's rows
+    from magsag_mcp.governance.budget import reserved_worst_case
+    from magsag_mcp.pricing import Pricer
+    from magsag_mcp.types import Target
+
+    policy(catalog_copy, MINI_ONLY)
+    here = fake_openai.url
+    elsewhere = here.replace("127.0.0.1", "localhost")
+    a = Target("azure", "gpt-4o-mini", base_url=here + "/")
+    b = Target("azure", "gpt-4o-mini", base_url=elsewhere + "/")
+    fresh = Pricer.from_catalog(catalog_copy, {})
+    mini_worst = reserved_worst_case(fresh, b, 1000, 1000)
+    gpt_4o_worst = reserved_worst_case(fresh, Target("azure", "gpt-4o"), 1000, 1000)
+    assert mini_worst is not None and gpt_4o_worst is not None and gpt_4o_worst > mini_worst
+    fake_openai.queue(
+        R.reply("from gpt-4o", usage=R.tokens(20, 5), model="gpt-4o-2024-08-06"),
+        R.reply("from B's mini", usage=R.tokens(20, 5), model="gpt-4o-mini-2024-07-18"),
+    )
+    env = {**azure_env(fake_openai), "MAGSAG_ALLOWED_BASE_URLS": f"azure={elsewhere}/"}
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as svc:
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "azure:gpt-4o-mini"}})
+        assert svc.pricer.served is svc.governance.served.memory  # one memory, not a copy of the same fact
+        # B: neither refused nor reserved as gpt-4o
+        assert svc.governance.policies.allowed(b, None)[0] is True
+        assert reserved_worst_case(svc.pricer, b, 1000, 1000) == mini_worst
+        on_b = {"data": "x", "model_config": {"model": "azure:gpt-4o-mini", "base_url": elsewhere + "/"}}
+        assert (await svc.invoke_skill("skill.analysis", on_b)).result.text == "from B's mini"
+        # A (the environment's endpoint, or its base_url): still refused, and reserved as gpt-4o
+        assert reserved_worst_case(svc.pricer, a, 1000, 1000) == gpt_4o_worst
+        assert reserved_worst_case(svc.pricer, Target("azure", "gpt-4o-mini"), 1000, 1000) == gpt_4o_worst
+        for call in (CALL, {**CALL, "model_config": {"model": "azure:gpt-4o-mini", "base_url": here + "/"}}):
+            with pytest.raises(E.PolicyDenied) as info:
+                await svc.invoke_skill("skill.analysis", call)
+            assert info.value.details["rule"] == "served_model"
+    assert len(fake_openai.requests) == 2

@@ -73,7 +73,7 @@ def test_a_dropped_azure_choice_is_chosen_again_the_same(monkeypatch: pytest.Mon
         pricer.price("azure", f"d{i}x-chat", Usage(input_tokens=1, output_tokens=1, answering_model="gpt-4o-mini"))
     assert len(pricer._azure_models) <= 4 and ("prod-chat", "gpt-4o-2024-08-06") not in pricer._azure_models
     assert pricer.price("azure", "prod-chat", usage) == first
-    assert pricer._azure_served["prod-chat"] == frozenset({"gpt-4o-2024-08-06"})
+    assert pricer.azure_answered("prod-chat") == frozenset({"gpt-4o-2024-08-06"})
 
 
 # --- many calls of every outcome through the service ------------------------------------------------------------

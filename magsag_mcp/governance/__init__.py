@@ -22,6 +22,7 @@ from ..ledger.money import to_pusd
 from ..plurals import counted
 from ..predictions import prediction_tokens
 from ..rates import bare_model
+from ..served_models import ServedModels
 from ..types import Target
 from .attempts import Admission, AttemptContext
 from .budget import Carry, Reservation, reservation_ttl, reserved_worst_case
@@ -29,7 +30,7 @@ from .policy import THRESHOLD_OF, Limit, Policy, PolicySet
 from .policy_files import load_policies, load_policy_file, validate_policies
 from .prior_attempts import carriable, shrinkable, unshrink
 from .refusals import allowed_models_fix, nearly_allowed_by, refusal_ends_call, unpriced_refusal
-from .served_memory import TRUSTED_FOR, ServedMemory, when
+from .served_memory import ServedMemory, when
 
 __all__ = [
     "Governance",
@@ -63,11 +64,13 @@ class Governance:
         self.ledger = ledger
         self.pricer = pricer
         #: what each Azure deployment was seen serving, by this process or (read from the ledger) another
-        self.served = ServedMemory(os.environ if env is None else env)
+        # (the pricer's memory of it, one by endpoint and deployment, which sizes the reservations: the same facts)
+        memory = getattr(pricer, "served", None)
+        if not isinstance(memory, ServedModels):
+            memory = ServedModels(os.environ if env is None else env)
+        self.served = ServedMemory(memory)
         # what an Azure deployment's answers say it serves, which the policies check beside its name
-        answered = getattr(pricer, "azure_answered", None)
-        served = self.served.models
-        policies.answered_as = served if answered is None else (lambda target: answered(target.model) | served(target))
+        policies.answered_as = self.served.models
         if call_deadline is None:  # MAGSAG_CALL_DEADLINE, parsed and checked as the service parses it
             call_deadline = settings.call_deadline(os.environ if env is None else env)
         self.call_deadline = call_deadline
@@ -149,18 +152,16 @@ class Governance:
     def _served_seen(self, target: Target, reason: str | None) -> str:
         """What a refusal by the model a deployment serves adds when another process saw it (the ledger's row):
         where, when, and how the refusal lifts."""
-        answered = getattr(self.pricer, "azure_answered", None)
-        learnt: frozenset[str] = frozenset() if answered is None else answered(target.model)
-        for model in self.served.models(target) - learnt:
+        for model in self.served.models(target):
             seen = self.served.seen(target, model)
             if seen is None or f"answered as {model}," not in (reason or ""):
                 continue
             endpoint, at = seen
             return (
                 f". Nothing was sent: the ledger records deployment {target.model!r} of {endpoint} answering as "
-                f"{model} at {when(at)}, trusted until {when(at + TRUSTED_FOR)}, when one call is sent to learn "
-                f"again; once the deployment is re-pointed, `magsag azure forget {target.model}` lets the next call "
-                "learn it now"
+                f"{model} at {when(at)}, trusted until {when(at + self.served.trusted_for)}, when one call is sent to "
+                f"learn again; once the deployment is re-pointed, `magsag azure forget {target.model}` lets the next "
+                "call learn it now"
             )
         return ""
 

@@ -29,6 +29,7 @@ from ..ledger.abandoned import give_back, record_abandoned
 from ..ledger.money import to_pusd
 from ..ledger.reservation_owners import this_owner
 from ..ledger.run_scope import adopt_delegated_holds, delegated_holds, held_in_flight, unbounded_in_flight
+from ..served_models import endpoint_arg
 from ..types import Target
 from .delegation import parent_top, placed_elsewhere
 from .policy import Limit
@@ -85,6 +86,8 @@ def reserved_worst_case(pricer: Pricing, target: Target, input_tokens: int, outp
         # (Anthropic's standard_only, OpenAI's default keep a call off a dearer tier its organisation's answers were
         # served on; Gemini's serviceTier: standard, as its request writes it)
         service_tier=(target.param("service_tier") or target.param("serviceTier")) if target.params else None,
+        # (an Azure deployment's endpoint: what another resource's deployment of its name answered as is not its)
+        **endpoint_arg(pricer, target),
     )
 
 

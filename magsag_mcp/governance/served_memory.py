@@ -1,136 +1,116 @@
 """What each Azure deployment was seen serving, kept across processes in the ledger (:mod:`..ledger.azure_served`).
 
 A deployment's name is its operator's choice: ``azure:gpt-4o-mini`` may serve gpt-4o, which only its answers say. The
-pricer learns it from each answer (``Pricer.azure_answered``), and the policies then refuse the deployment when that
-model is forbidden; but a process's memory dies with it, and each new one (each ``magsag invoke``, a restarted
-server) paid for the deployment's first call again. Here, before a process's first call to a deployment, the ledger's
-row for it is read: a model it was seen serving within :data:`TRUSTED_FOR` counts as one it serves, so the policies
+pricer learns it from each answer into the process's one memory of it (:class:`~..served_models.ServedModels`, by
+endpoint and name), and the policies then refuse the deployment when that model is forbidden; but a process's memory
+dies with it, and each new one (each ``magsag invoke``, a restarted server) paid for the deployment's first call again.
+Here, before a process's first call to a deployment, the ledger's row for it is read into that memory: a model it was
+seen serving within the trusted time (``MAGSAG_AZURE_SERVED_TRUST``, a day) counts as one it serves, so the policies
 refuse it before anything is sent. After that time the row is not trusted, and one call is sent to learn again (the
-operator may have re-pointed the deployment); ``magsag azure forget`` drops a row at once."""
+operator may have re-pointed the deployment); ``magsag azure forget`` drops a row at once.
+
+A long-running process reads the row again before a call to the deployment once :data:`REREAD_AFTER` seconds have
+passed since its last read (never more than one read a deployment in that time, not a statement a call): another
+process's later row, or a ``magsag azure forget``, is seen within that bound."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import LedgerError
 from ..ledger.azure_served import read_served, write_served
-from ..providers.azure_versions import azure_root
-from ..types import Target, path_tokens
+from ..served_models import TRUSTED_FOR as TRUSTED_FOR
+from ..served_models import ServedModels
+from ..served_models import endpoint_host as endpoint_host
+from ..served_models import when as when
+from ..types import Target
 
-#: how long what a deployment was seen serving is trusted without a call to learn it again: a day, so that a
-#: deployment re-pointed at an allowed model is called again within one (or at once, after ``magsag azure forget``)
-TRUSTED_FOR = 86400.0
-#: a deployment still answering as the model recorded is written again once its row is this old, so that the rows of
-#: deployments in use stay within TRUSTED_FOR (not on every call: each would be a write)
-REWRITTEN_AFTER = TRUSTED_FOR / 4
-
-
-def endpoint_host(url: str) -> str:
-    """The endpoint a row names: the host (and port) of the target's base_url or AZURE_OPENAI_ENDPOINT, lowercased,
-    and a gateway's own path before Azure's (:func:`~..providers.azure_versions.azure_root`), without Azure's path, the
-    query or any user and password written in it (a row is never a secret's place):
-    ``https://Res.openai.azure.com/openai/v1?api-version=x`` -> ``res.openai.azure.com``. The gateway's path is kept
-    because one proxy host may front several resources (``https://gw.example/eastus``, ``https://gw.example/westus``),
-    whose deployments of one name may serve different models; a segment of it shaped like a token (a gateway's, taken
-    in the path) is written as a digest of it (``~`` and 12 hex digits): two tokens stay two endpoints, and neither is
-    in the ledger or a refusal."""
-    url = url.strip()
-    parts = urlsplit(url if "//" in url else f"//{url}")
-    host = (parts.netloc or url).rpartition("@")[2].lower()
-    path = urlsplit(azure_root(urlunsplit(("https", "h", parts.path, "", "")))).path.strip("/")
-    if not path:
-        return host
-    tokens = path_tokens(path)
-    segments = [f"~{hashlib.sha256(s.encode()).hexdigest()[:12]}" if s in tokens else s for s in path.split("/") if s]
-    return "/".join([host, *segments])
-
-
-def when(seen_at: float) -> str:
-    """``2026-12-06 06:20 UTC``: the time a row gives, as a refusal says it."""
-    return datetime.fromtimestamp(seen_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+#: a deployment's row is read again before a call once this many seconds have passed since it was last read: the
+#: bound within which a running process sees another's sighting or a ``magsag azure forget``
+REREAD_AFTER = 60.0
 
 
 class ServedMemory:
-    """The ledger's rows of the deployments this process has called, read before its first call to each
+    """The ledger's rows of the deployments this process calls, read into the process's memory of them
+    (``models``, shared with its pricer) before its first call to each and every :data:`REREAD_AFTER` seconds after
     (:meth:`look`), and written as answers name what a deployment serves (:meth:`answered`)."""
 
-    def __init__(self, env: Mapping[str, str], clock: Callable[[], float] = time.time) -> None:
-        self._endpoint = env.get("AZURE_OPENAI_ENDPOINT") or ""
-        self._clock = clock
-        #: a base_url or AZURE_OPENAI_ENDPOINT -> its endpoint_host (few: the catalog's and the environment's)
-        self._hosts: dict[str, str] = {}
-        #: (endpoint, deployment) -> (model last seen serving it, when), or None: read from the ledger once
-        self._rows: dict[tuple[str, str], tuple[str, float] | None] = {}
-        #: (endpoint, deployment) -> (model, when) of each trusted row other than its own name, for the policies: by
-        #: the endpoint too, since another resource's deployment of that name (a fallback's) may serve another model
-        self._trusted: dict[tuple[str, str], tuple[str, float]] = {}
+    def __init__(self, models: ServedModels) -> None:
+        self.memory = models
+        self._clock = models._clock
+        #: (endpoint, deployment) -> when its row was last read (or found unreadable)
+        self._read_at: dict[tuple[str, str], float] = {}
+        #: (endpoint, deployment) -> (model, when) of the row this process last wrote, to write only news (or an
+        #: old row again)
+        self._written: dict[tuple[str, str], tuple[str, float]] = {}
+
+    @property
+    def trusted_for(self) -> float:
+        return self.memory.trusted_for
 
     def endpoint(self, target: Target) -> str:
-        url = (target.base_url or "").strip() or self._endpoint
-        host = self._hosts.get(url)
-        if host is None:  # (asked before each attempt at an Azure target: worked out once for each URL)
-            host = self._hosts[url] = endpoint_host(url)
-        return host
+        return self.memory.endpoint(target)
 
     def models(self, target: Target) -> frozenset[str]:
-        """The model the ledger says ``target``'s deployment (of its endpoint) serves, if trusted still and not its
-        own name."""
-        if not self._trusted:  # (asked on each Azure attempt: most processes trust no row)
-            return frozenset()
-        key = (self.endpoint(target), target.model)
-        row = self._trusted.get(key)
-        if row is None:
-            return frozenset()
-        if self._clock() - row[1] > TRUSTED_FOR:  # trusted no longer: the next call learns again
-            del self._trusted[key]
-            return frozenset()
-        return frozenset({row[0]})
+        """The models ``target``'s deployment (of its endpoint) is trusted to serve, other than its own name."""
+        return self.memory.models(self.memory.key(target))
 
     def seen(self, target: Target, model: str) -> tuple[str, float] | None:
-        """(the endpoint, when) of the trusted row that says ``target``'s deployment serves ``model``, or None."""
-        key = (self.endpoint(target), target.model)
-        row = self._trusted.get(key)
-        return None if row is None or row[0] != model else (key[0], row[1])
+        """(the endpoint, when) of the ledger's row, another process's sighting, that says ``target``'s deployment
+        serves ``model``, or None (none, or this process saw it itself)."""
+        key = self.memory.key(target)
+        sighting = self.memory.sighting(key, model)
+        return None if sighting is None or sighting[1] else (key[0], sighting[0])
 
     async def look(self, ledger: Any, target: Target) -> None:
-        """Read the ledger's row of ``target``'s deployment, once a process."""
-        key = (self.endpoint(target), target.model)
-        if not key[0] or key in self._rows:
-            return
-        row = None
-        with contextlib.suppress(LedgerError):
-            # advice, not a record: a ledger that cannot read it (locked past its busy timeout, a disk error) sends the
-            # call, as a process without the row does, and learns from its answer; read once, not on each call (each
-            # would wait the busy timeout out again)
-            row = await ledger.read(lambda conn: read_served(conn, *key))
-        self._rows[key] = row
-        if row is not None and row[0] != target.model and self._clock() - row[1] <= TRUSTED_FOR:
-            self._trusted[key] = row
-
-    def answered(self, ledger: Any, target: Target, model: str) -> None:
-        """``target``'s deployment answered as ``model``: written to the ledger when that is news, or the row is old,
-        so that the next process knows it before its first call. Queued, not waited for: it is asked between an answer
-        and its attempt's record, and a wait there was a point where a call stopped (a client's cancel, a timeout)
-        lost the record of the attempt it had paid for. Queued before that record, it commits with it or before it, so a
-        process started once the call returns reads it; most answers are no news, and write nothing."""
-        key = (self.endpoint(target), target.model)
-        if not key[0] or getattr(ledger, "read_only", False):
+        """Read the ledger's row of ``target``'s deployment before the process's first call to it, and again once
+        :data:`REREAD_AFTER` seconds have passed since the last read."""
+        key = self.memory.key(target)
+        if not key[0]:
             return
         now = self._clock()
-        row = self._rows.get(key)
-        if row is not None and row[0] == model and now - row[1] < REWRITTEN_AFTER:
+        last = self._read_at.get(key)
+        if last is not None and now - last < REREAD_AFTER:
             return
-        self._rows[key] = (model, now)
-        trusted = self._trusted.get(key)
-        if trusted is not None and trusted[0] != model:
-            # it answered as another model since: the row read at the start says no more than this answer
-            del self._trusted[key]
+        self._read_at[key] = now
+        try:
+            row = await ledger.read(lambda conn: read_served(conn, *key))
+        except LedgerError:
+            # advice, not a record: a ledger that cannot read it (locked past its busy timeout, a disk error) sends the
+            # call, as a process without the row does, and learns from its answer; read again only after REREAD_AFTER
+            # (not on each call: each would wait the busy timeout out again)
+            return
+        if row is not None:
+            self.memory.saw(key, row[0], row[1], here=False)
+            if (written := self._written.get(key)) is None or written[1] < row[1]:
+                self._written[key] = row  # (the ledger holds it: an answer saying the same writes nothing new)
+        elif last is not None and not getattr(ledger, "read_only", False):
+            # no row, where one was written or read before the last read: `magsag azure forget` dropped it (or its
+            # write was lost, and a call learns again). What was seen before that read is forgotten here too, so the
+            # next call is sent and learns what the deployment serves now; a sighting since may not be committed yet
+            self.memory.forget(key, last)
+            self._written.pop(key, None)
+
+    def answered(self, ledger: Any, target: Target, model: str) -> None:
+        """``target``'s deployment answered as ``model``: kept in the process's memory, and written to the ledger when
+        that is news, or the row is old, so that the next process knows it before its first call. Queued, not waited
+        for: it is asked between an answer and its attempt's record, and a wait there was a point where a call stopped
+        (a client's cancel, a timeout) lost the record of the attempt it had paid for. Queued before that record, it
+        commits with it or before it, so a process started once the call returns reads it; most answers are no news,
+        and write nothing."""
+        key = self.memory.key(target)
+        if not key[0]:
+            return
+        now = self._clock()
+        self.memory.saw(key, model, now)
+        if getattr(ledger, "read_only", False):
+            return
+        row = self._written.get(key)
+        if row is not None and row[0] == model and now - row[1] < self.memory.trusted_for / 4:
+            # (rewritten once a quarter of the trusted time old, so the rows of deployments in use stay trusted)
+            return
+        self._written[key] = (model, now)
         # (not durable: a row lost to a power cut costs the next process one call to learn it again; a failure is no
         # one's to report, and the call's own record, written next, says what is wrong with the ledger)
         with contextlib.suppress(LedgerError):
