@@ -88,6 +88,7 @@ def set_usage(record: AttemptRecord, u: Any, quote: Any) -> None:
     record.reasoning_tokens = u.reasoning_tokens
     record.cache_write_1h_tokens, record.service_tier = u.cache_write_1h_tokens, u.service_tier
     record.input_audio_tokens, record.output_audio_tokens = u.input_audio_tokens, u.output_audio_tokens
+    record.served_model = u.answering_model
     record.cost_usd, record.price_source = quote.cost_usd, quote.source
 
 

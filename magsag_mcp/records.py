@@ -60,6 +60,9 @@ class AttemptRecord:
     cache_write_1h_tokens: int = 0
     input_audio_tokens: int = 0
     output_audio_tokens: int = 0
+    #: the model the answer said it came from (its ``model`` field; ``Usage.answering_model``), None where it said
+    #: none: an Azure deployment's name is its operator's choice, and this is the model that served it (0026)
+    served_model: str | None = None
     #: an attempt answered from the answer cache (price_source "cache", cost $0): what the answer cost when it was
     #: paid for (None: unknown), and the run that paid for it (see answer_cache.py)
     saved_usd: Decimal | None = None

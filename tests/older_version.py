@@ -1,8 +1,10 @@
 """The version before this one, for the tests of a ledger it left (an upgrade must not break the server started
 before it; a ledger it recorded that cannot be migrated where it is is read from a migrated copy). It knows every
-migration but the last, 0025_azure_served, which kept what each Azure deployment was seen serving, and records calls as
-this version does but for that: it reads and writes no such row (:func:`serve_without_memory`,
-:func:`leave_as_the_version_before`). The version two back knew 0024_reservation_owner neither, which gave
+migration but the last, 0026_attempt_served_model, which recorded on each attempt the model its answer said it came
+from, and records calls as this version does but for that: its attempts name none (:func:`write_without_served_model`,
+:func:`leave_as_the_version_before`). The version two back knew 0025_azure_served neither, which kept what each Azure
+deployment was seen serving: it reads and writes no such row (:func:`serve_without_memory`,
+:func:`leave_as_before_0025`). The version three back knew 0024_reservation_owner neither, which gave
 budget_reservations the process holding each (``owner_host``, ``owner_pid``, ``owner_started``): its reservations name
 no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version three back knew 0023
 neither, which added the answer cache's tables (answer_cache, cache_hits: it has no answer cache, and writes no
@@ -22,10 +24,11 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-LAST = "0025_azure_served"
+LAST = "0026_attempt_served_model"
 #: the last migrations, newest first: the version ``back`` versions before this one knows none of the first ``back``
 NEWEST = (
     LAST,
+    "0025_azure_served",
     "0024_reservation_owner",
     "0023_answer_cache",
     "0022_unsent_attempts_cost_zero",
@@ -41,20 +44,36 @@ def act_as_the_version_before(back: int = 1) -> None:
     import magsag_mcp.ledger.connection as connection
     import magsag_mcp.ledger.migrations as migrations
 
-    serve_without_memory()  # (every version before 0025)
+    write_without_served_model()  # (every version before 0026)
     if back >= 2:
-        reserve_without_owners()  # (every version before 0024)
+        serve_without_memory()  # (every version before 0025)
     if back >= 3:
-        summarize_without_cache_hits()  # (every version before 0023)
+        reserve_without_owners()  # (every version before 0024)
     if back >= 4:
-        write_unsent_at_null()  # (every version before 0022)
+        summarize_without_cache_hits()  # (every version before 0023)
     if back >= 5:
+        write_unsent_at_null()  # (every version before 0022)
+    if back >= 6:
         write_rollups_without_cache_writes()  # (every version before 0021)
 
     names = tuple(name for name, _ in migrations.MIGRATIONS[-back:])[::-1]
     assert names == NEWEST[:back], "the version before this one is the one without the last migration"
     migrations.MIGRATIONS = migrations.MIGRATIONS[:-back]
     connection.MIGRATIONS = migrations.MIGRATIONS
+
+
+def write_without_served_model(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
+    """Record attempts as the versions before 0026 did, without the model each answer said it came from, and summarize
+    without reading it (``setattr``: a monkeypatch's, to be undone)."""
+    import magsag_mcp.ledger.queries as queries
+    import magsag_mcp.ledger.writes as writes
+
+    attempt_row = writes._attempt_row
+    insert = writes._INSERT_ATTEMPT.replace(" served_model,", "").replace("?,?)", "?)")
+    assert "served_model" not in insert and insert.count("?") == 28, insert
+    setattr(writes, "_INSERT_ATTEMPT", insert)
+    setattr(writes, "_attempt_row", lambda *args: (row := attempt_row(*args))[:-2] + row[-1:])
+    setattr(queries, "served_as", lambda *args: {})
 
 
 def serve_without_memory(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
@@ -128,9 +147,16 @@ def write_rollups_without_calls(setattr: Callable[[Any, str, Any], None] = setat
 
 
 def leave_as_the_version_before(conn: sqlite3.Connection) -> None:
-    """Take a ledger this version made back to the schema the version before left: without 0025's table of what each
-    Azure deployment was seen serving, its other rows as they are."""
+    """Take a ledger this version made back to the schema the version before left: its attempts without 0026's
+    ``served_model``, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = ?", (LAST,))
+    conn.execute("ALTER TABLE attempts DROP COLUMN served_model")
+
+
+def leave_as_before_0025(conn: sqlite3.Connection) -> None:
+    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    back left: without 0025's table of what each Azure deployment was seen serving, its other rows as they are."""
+    conn.execute("DELETE FROM schema_migrations WHERE name = '0025_azure_served'")
     conn.execute("DROP TABLE azure_served")
 
 

@@ -103,39 +103,84 @@ def test_what_a_deployment_serves_is_checked_once_for_each_set_of_models_it_answ
     assert policies.allowed(target, ["internal"])[3] == "served_model"  # (classes as a list: not kept, still checked)
 
 
-async def test_the_gate_says_it_judged_an_azure_deployment_by_its_name_not_by_the_model_that_served_it(
+async def test_the_gate_judges_an_azure_deployment_by_the_model_each_attempt_says_served_it(
     catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI
 ):
-    # The deployment gpt-4o-mini served gpt-4o, which the policy forbids; the ledger, and so the summary, keeps the
-    # deployment's name, and `flow gate` said "gate: pass" alone, as though it had checked the model that served it.
+    # The deployment gpt-4o-mini served gpt-4o, which the policy forbids; the ledger, and so the summary, kept the
+    # deployment's name alone, and `flow gate` passed it by that name with a note. Each attempt now records the model
+    # its answer said it came from (0026), which the summary shows and the gate judges.
+    import sqlite3
+
     from magsag_mcp.governance import load_policies
     from magsag_mcp.governance.gate import check_summary_with_notes
 
     policy(catalog_copy, "policies:\n  - name: small_models\n    allowed_models: [gpt-4o-mini, 'azure:prod-*']\n")
     fake_openai.queue(*(R.reply("answer", usage=R.tokens(20, 5), model="gpt-4o-2024-08-06") for _ in range(2)))
-    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=azure_env(fake_openai)) as svc:
+    db = tmp_path / "l.db"
+    async with Service.open(catalog=catalog_copy, db=db, env=azure_env(fake_openai)) as svc:
         for deployment in ("gpt-4o-mini", "prod-chat"):
             await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": f"azure:{deployment}"}})
         summary = await svc.summarize(UsageFilters())
         # what the note says to search for finds them: `data search` did not read an attempt's warnings, so the
         # note pointed to a CSV export, and an auditor's search for the warning found nothing
         found = (await svc.search_page("azure:.* answered as", 50, None, None))["hits"]
-    assert summary["model_stats"]["gpt-4o-mini"]["providers"] == ["azure"]  # what served it, the summary cannot say
-    violations, notes = check_summary_with_notes(summary, load_policies(catalog_copy, env={}))
-    assert violations == []
-    [said] = [n for n in notes if "Azure deployment" in n]
-    assert said.startswith("small_models: Azure deployment 'gpt-4o-mini' passed allowed_models by name")
-    assert "the gate did not check it" in said and "magsag data query --provider azure --format csv" in said
-    assert "`magsag azure served` the model each deployment was last seen serving" in said  # (kept in the ledger)
-    assert "`magsag data search 'azure:.* answered as'` finds them" in said
+    conn = sqlite3.connect(db)
+    recorded = conn.execute("SELECT model, served_model FROM attempts ORDER BY id").fetchall()
+    conn.close()
+    assert recorded == [("gpt-4o-mini", "gpt-4o-2024-08-06"), ("prod-chat", "gpt-4o-2024-08-06")]
+    mini = summary["model_stats"]["gpt-4o-mini"]
+    assert mini["providers"] == ["azure"]
+    assert mini["served_as"] == {"gpt-4o-2024-08-06": 1} and mini["served_unknown"] == 0
+    policies = load_policies(catalog_copy, env={})
+    violations, notes = check_summary_with_notes(summary, policies)
+    assert violations == [
+        "small_models: Azure deployment 'gpt-4o-mini' answered as gpt-4o-2024-08-06 (1 attempt), which is not in "
+        "allowed_models: a deployment's name is its operator's choice, and this is the model that served it"
+    ]
+    assert not [n for n in notes if "Azure deployment" in n]  # judged by what served it: nothing passed by name
     [hit] = found  # (prod-chat, named for no model, is priced as the model it answered as: no warning)
     assert hit["kind"] == "attempt" and hit["model"] == "gpt-4o-mini"
     assert any(w.startswith("azure:gpt-4o-mini answered as gpt-4o-2024-08-06") for w in hit["warnings"])
-    # a deployment named for no model passes by the pattern naming it, the operator's explicit choice: not noted
+    # a deployment serving its own model's snapshot passes, with no note
+    own = {**mini, "served_as": {"gpt-4o-mini-2024-07-18": 1}}
+    assert check_summary_with_notes({"model_stats": {"gpt-4o-mini": own}}, policies) == ([], [])
+    # answers recorded without the model that served them (an older version's): those alone are passed by name, noted
+    older = {**own, "served_unknown": 2}
+    violations, notes = check_summary_with_notes({"model_stats": {"gpt-4o-mini": older}}, policies)
+    [said] = [n for n in notes if "Azure deployment" in n]
+    assert violations == [] and said.startswith("small_models: Azure deployment 'gpt-4o-mini' passed allowed_models")
+    assert "recorded without the model that served them" in said and "magsag data query --provider azure" in said
+    # a summary written before they were recorded (no served_as): the note as before
+    before = {k: v for k, v in mini.items() if k not in ("served_as", "served_unknown")}
+    violations, notes = check_summary_with_notes({"model_stats": {"gpt-4o-mini": before}}, policies)
+    [said] = [n for n in notes if "Azure deployment" in n]
+    assert violations == [] and "the gate did not check it" in said
+    assert "`magsag azure served` the model each deployment was last seen serving" in said  # (kept in the ledger)
+    assert "`magsag data search 'azure:.* answered as'` finds them" in said
     assert "prod-chat" not in said
     # nor is a vendor's own model, which is the model its name says
-    openai_row = {"model_stats": {"gpt-4o-mini": {**summary["model_stats"]["gpt-4o-mini"], "providers": ["openai"]}}}
-    assert not [n for n in check_summary_with_notes(openai_row, load_policies(catalog_copy, env={}))[1] if "Azure" in n]
+    openai_row = {"model_stats": {"gpt-4o-mini": {**before, "providers": ["openai"]}}}
+    assert not [n for n in check_summary_with_notes(openai_row, policies)[1] if "Azure" in n]
+
+
+async def test_an_older_version_s_azure_attempts_are_summarized_as_served_by_a_model_unknown(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+):
+    # the version before 0026, still running beside this one on the migrated ledger, records no served_model: its
+    # answers are counted as served by a model unknown, and the gate passes them by name with its note
+    from tests.older_version import write_without_served_model
+
+    fake_openai.queue(*(R.reply("answer", usage=R.tokens(20, 5), model="gpt-4o-mini-2024-07-18") for _ in range(2)))
+    db = tmp_path / "l.db"
+    call = {"data": "x", "model_config": {"model": "azure:gpt-4o-mini"}}
+    async with Service.open(catalog=catalog_copy, db=db, env=azure_env(fake_openai)) as svc:
+        await svc.invoke_skill("skill.analysis", call)
+        with monkeypatch.context() as m:
+            write_without_served_model(m.setattr)
+            await svc.invoke_skill("skill.analysis", call)
+        summary = await svc.summarize(UsageFilters())
+    mini = summary["model_stats"]["gpt-4o-mini"]
+    assert mini["served_as"] == {"gpt-4o-mini-2024-07-18": 1} and mini["served_unknown"] == 1
 
 
 def test_a_summary_of_azure_calls_alone_that_names_no_providers_gets_the_same_note():

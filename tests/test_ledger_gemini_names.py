@@ -19,7 +19,7 @@ from magsag_mcp.ledger import Ledger
 from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
 from tests.ledger_schema_helpers import open_at_once
-from tests.older_version import write_rollups_without_calls
+from tests.older_version import write_rollups_without_calls, write_without_served_model
 
 #: Gemini's resource name for gemini-2.5-flash, which calls were recorded under before 0dc9d6e, and the model it names
 RESOURCE, BARE = "models/gemini-2.5-flash", "gemini-2.5-flash"
@@ -102,6 +102,7 @@ def _old_ledger(db: Path, calls: list[Call], monkeypatch: pytest.MonkeyPatch, re
     with monkeypatch.context() as m:
         m.setattr(migrations, "MIGRATIONS", BEFORE_0017)
         write_rollups_without_calls(m.setattr)  # (0018 gave the rollup its calls)
+        write_without_served_model(m.setattr)  # (0026 gave attempts their served_model)
         anyio.run(partial(_record, db, calls, bare=False, reserved_at=reserved_at))
     conn = sqlite3.connect(db)
     assert [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")] == [

@@ -130,7 +130,7 @@ async def test_a_ledger_the_version_before_recorded_sums_its_cache_writes_once_u
     count them (not 0), from the rows 0021 fills from the attempts; a rollup row whose attempts are gone keeps what
     it had (its writes were never rolled up: 0), and a call recorded after adds to the filled row."""
     from magsag_mcp.ledger import connection, migrations
-    from tests.older_version import write_rollups_without_cache_writes
+    from tests.older_version import write_rollups_without_cache_writes, write_without_served_model
 
     db = tmp_path / "older.db"
     day = 20_400 * 86400.0
@@ -139,6 +139,7 @@ async def test_a_ledger_the_version_before_recorded_sums_its_cache_writes_once_u
         m.setattr(migrations, "MIGRATIONS", before_0021)
         m.setattr(connection, "MIGRATIONS", before_0021)
         write_rollups_without_cache_writes(m.setattr)
+        write_without_served_model(m.setattr)
         async with Ledger(db) as ledger:
             # a retried call (its failed try wrote 700 too), and another call of the same day's row
             retried = [_attempt("r1", day + 10, 700, 0, "error"), _attempt("r1", day + 11, 900, 400)]

@@ -104,11 +104,17 @@ async def _record(db: Path, now: float) -> None:
 def _the_version_before(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """This process as the version before 0022 (it knows every migration from 0022 on), until the block ends."""
     from magsag_mcp.ledger import connection, migrations
-    from tests.older_version import reserve_without_owners, serve_without_memory, summarize_without_cache_hits
+    from tests.older_version import (
+        reserve_without_owners,
+        serve_without_memory,
+        summarize_without_cache_hits,
+        write_without_served_model,
+    )
 
     with monkeypatch.context() as m:
         m.setattr(migrations, "MIGRATIONS", BEFORE)
         m.setattr(connection, "MIGRATIONS", BEFORE)
+        write_without_served_model(m.setattr)
         serve_without_memory(m.setattr)
         reserve_without_owners(m.setattr)
         summarize_without_cache_hits(m.setattr)

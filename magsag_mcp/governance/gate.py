@@ -51,7 +51,7 @@ from .gate_notes import (
 )
 from .gate_summary import HOW as HOW  # (the CLI imports it from here)
 from .gate_summary import NO_AGENT, _Stats, _Summary, parse_summary
-from .model_patterns import matches, model_matches
+from .model_patterns import matches, model_matches, other_models_served
 from .policy import PolicySet
 
 #: why a summary names model 'unknown' via 'unknown': a call whose process died in flight is recorded, once its
@@ -106,6 +106,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
         # server's (a mistyped or relative MAGSAG_DB) passed, summarize's own note left in another step's log
         add_note(notes, no_calls_note(summary))
     by_name: dict[str, list[str]] = {}  # policy -> the Azure deployments it passed by their names
+    recorded = any(s.served_as is not None for s in stats.values())  # (a summary that shows what served answers)
     # a summary that names no provider of any model (an older magsag's, or one written by hand) whose by_provider
     # says Azure served some of its calls: any model of a deployment's name may be one, passed by that name
     some_azure = served is None and not any(s.providers for s in stats.values()) and _azure_served_some(summary)
@@ -122,6 +123,19 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 ok = matches(p.allowed_models, Target(served, model))
             else:
                 ok = model_matches(p.allowed_models, model)
+            if ok and s.served_as is not None and "azure" in via:
+                # judged by the models its answers said served them, as each call was (see PolicySet.allowed)
+                for name, names in other_models_served(model, s.served_as):
+                    if not any(matches(p.allowed_models, Target("azure", n)) for n in names):
+                        ok = False
+                        violations.append(
+                            f"{p.name}: Azure deployment {model!r} answered as {name} "
+                            f"({counted(s.served_as[name], 'attempt')}), which is not in allowed_models: a "
+                            "deployment's name is its operator's choice, and this is the model that served it"
+                        )
+                if ok and s.served_unknown and named_for_a_model(model):  # (answers recorded without it: by name)
+                    by_name.setdefault(p.name, []).append(model)
+                continue
             if ok and ("azure" in via or some_azure) and named_for_a_model(model):
                 by_name.setdefault(p.name, []).append(model)
             if not ok:
@@ -132,7 +146,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 why = _UNNAMED if model == "unknown" and via == ["unknown"] else ""
                 violations.append(f"{p.name}: model {model!r}{where} is not in allowed_models ({count}){why}")
     for policy, deployments in by_name.items():
-        add_note(notes, deployment_names_note(policy, deployments, maybe=some_azure))
+        add_note(notes, deployment_names_note(policy, deployments, maybe=some_azure, unrecorded=recorded))
     for p in policies.policies:
         t = p.thresholds
         if t is None:

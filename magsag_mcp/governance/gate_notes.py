@@ -187,11 +187,13 @@ def named_for_a_model(deployment: str) -> bool:
     return genai_model("azure", deployment) is not None
 
 
-def deployment_names_note(policy: str, deployments: list[str], *, maybe: bool = False) -> str:
+def deployment_names_note(policy: str, deployments: list[str], *, maybe: bool = False, unrecorded: bool = False) -> str:
     """What the gate says of Azure deployments a policy's ``allowed_models`` passed by their names: a summary keeps the
     deployment's name, the operator's choice, never the model its answers said served them, so "gate: pass" did not
     check that model (an audit read it as checked). ``maybe``: the summary names no model's providers, only that
-    Azure served some of its calls (``by_provider``), so which of these were Azure's it cannot say."""
+    Azure served some of its calls (``by_provider``), so which of these were Azure's it cannot say. ``unrecorded``: the
+    summary shows the model that served each answer recorded with it (``served_as``), which the gate checked, and these
+    deployments have answers recorded without it (by a magsag before the ledger's 0026, or pruned)."""
     names = ", ".join(repr(d) for d in deployments)
     which = f"{'Azure deployment' if len(deployments) == 1 else 'Azure deployments'} {names}"
     if maybe:
@@ -201,8 +203,14 @@ def deployment_names_note(policy: str, deployments: list[str], *, maybe: bool = 
         )
     return (
         f"{policy}: {which} passed "
-        "allowed_models by name, and a deployment's name is its operator's choice: a summary does not show the model "
-        "that served its calls, so the gate did not check it; an answer that named another model says so in its "
+        "allowed_models by name, and a deployment's name is its operator's choice: "
+        + (
+            "some of their answers were recorded without the model that served them (served_unknown: by a magsag "
+            "that did not record it), and the gate checked those by name alone"
+            if unrecorded
+            else "a summary does not show the model that served its calls, so the gate did not check it"
+        )
+        + "; an answer that named another model says so in its "
         "attempt's warnings ('azure:NAME answered as MODEL'): `magsag data search 'azure:.* answered as'` finds them "
         "(`magsag data query --provider azure --format csv` lists them in its warnings column), and `magsag azure "
         "served` the model each deployment was last seen serving (a deployment seen serving a model the policies "

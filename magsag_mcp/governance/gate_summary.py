@@ -37,6 +37,10 @@ class _Stats(BaseModel):
     unknown_cost_bound_usd: Usd = None
     unbounded_calls: Count | None = None
     providers: list[str] = Field(default_factory=list)
+    #: an Azure deployment's answers by the model each said it came from (null: a summary written before they were
+    #: recorded), and how many were recorded without it (an older version's, before 0026)
+    served_as: dict[str, Count] | None = None
+    served_unknown: Count = 0
 
     @property
     def used(self) -> int:

@@ -60,3 +60,24 @@ def forget_served(conn: sqlite3.Connection, deployment: str, endpoint: str | Non
     else:
         cur = conn.execute("DELETE FROM azure_served WHERE endpoint = ? AND deployment = ?", (endpoint, deployment))
     return int(cur.rowcount)
+
+
+def served_as(conn: sqlite3.Connection, source: str, where: str, args: list[object]) -> dict[str, dict[str, int]]:
+    """Of the Azure attempts answered (outcome ok) that ``FROM {source}{where}`` selects (see
+    :func:`~.rollup_reads.attempts_where`), by deployment: how many each model their answers said they came from
+    (0026's ``served_model``) served. Those recorded without it (an older version's, or before 0026) are not here, and
+    a ledger without the column (an older version's, read where it lies) gives none."""
+    sql = (
+        f"SELECT a.model, a.served_model, COUNT(*) FROM {source}{where}{' AND ' if where else ' WHERE '}"
+        "a.provider = 'azure' AND a.outcome = 'ok' AND a.served_model IS NOT NULL GROUP BY a.model, a.served_model"
+    )
+    try:
+        rows = conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such column" in str(exc):
+            return {}
+        raise
+    out: dict[str, dict[str, int]] = {}
+    for deployment, model, n in rows:
+        out.setdefault(str(deployment), {})[str(model)] = int(n)
+    return out

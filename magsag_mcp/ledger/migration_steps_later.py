@@ -390,4 +390,12 @@ LATER_MIGRATIONS: list[tuple[str, str]] = [
         )
         """,
     ),
+    (
+        # The model each answer said it came from (the vendor's ``model`` field), beside the model called: an Azure
+        # deployment is named by its operator (gpt-4o-mini) and may serve another model (gpt-4o), which `flow gate` and
+        # the summaries judge by where this is known. Written on the attempt's own INSERT (no statement more a call).
+        # Older rows, and an older version's (still running), write none: NULL, judged by the deployment's name.
+        "0026_attempt_served_model",
+        "ALTER TABLE attempts ADD COLUMN served_model TEXT",
+    ),
 ]

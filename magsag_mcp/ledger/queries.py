@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import redact_values
+from .azure_served import served_as
 from .cache_hits import cache_summary
 from .dead_runs import errored_runs, runs_as_recorded
 from .filters import UsageFilters, parse_since
@@ -169,6 +170,7 @@ async def summarize(
             rows += dead.rows
         groups: dict[str, dict[str, dict[str, int]]] = {"model": {}, "provider": {}, "agent": {}, "skill": {}}
         providers_of: dict[str, set[str]] = {}
+        azure_answers: dict[str, int] = {}  # Azure deployment -> its attempts answered
         refused: dict[str, int] = {}
         blank = dict.fromkeys(_STAT_KEYS, 0)
         total = dict(blank)
@@ -180,6 +182,8 @@ async def summarize(
                 refused[outcome] = refused.get(outcome, 0) + int(n)
                 continue
             providers_of.setdefault(model, set()).add(provider)
+            if provider == "azure" and outcome == "ok":
+                azure_answers[model] = azure_answers.get(model, 0) + int(n)
             for dim, key in (
                 ("model", model),
                 ("provider", provider),
@@ -228,6 +232,14 @@ async def summarize(
             model_stats[key]["providers"] = sorted(names)  # lets the gate check provider:model policies
         for key, stats in model_stats.items():  # null: none of the model's attempts ended a call
             stats["largest_call"] = costliest.of(key)
+        if azure_answers:  # (read only where Azure answered: a summary of other providers' calls reads nothing more)
+            served = served_as(conn, *attempts_where(conn, fixed))
+            for deployment, answered in azure_answers.items():
+                # what the deployment's answers said served them, which `flow gate` checks against allowed_models;
+                # those recorded without it (an older version's, a pruned attempt's) are counted apart
+                known = served.get(deployment, {})
+                model_stats[deployment]["served_as"] = dict(sorted(known.items()))
+                model_stats[deployment]["served_unknown"] = max(0, answered - sum(known.values()))
         return {
             "model_stats": model_stats,
             "totals": totals,

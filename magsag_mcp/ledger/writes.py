@@ -166,8 +166,8 @@ _INSERT_ATTEMPT = (
     "INSERT INTO attempts (run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message,"
     " input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd,"
     " price_source, latency_ms, attempt_number, fallback_position, warnings, reservation_id, cost_bound_pusd,"
-    " service_tier, cache_write_1h_tokens, input_audio_tokens, output_audio_tokens, call_cost_pusd)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " service_tier, cache_write_1h_tokens, input_audio_tokens, output_audio_tokens, served_model, call_cost_pusd)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -212,6 +212,7 @@ def _attempt_row(a: AttemptRecord, cost: int | None, bound: int | None) -> tuple
         a.cache_write_1h_tokens,
         a.input_audio_tokens,
         a.output_audio_tokens,
+        null if (served := a.served_model) is None else served,
         null,
     )
 

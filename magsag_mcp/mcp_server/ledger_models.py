@@ -129,6 +129,14 @@ class ModelStatsOut(StatsOut):
     largest_call: LargestCallOut | None = Field(
         None, description="the costliest call ending on this model (its last attempt that reached a provider)"
     )
+    served_as: dict[str, int] | None = Field(
+        None,
+        description="an Azure deployment's answers by the model each said served it (the deployment's name is its "
+        "operator's choice); null for other models",
+    )
+    served_unknown: int | None = Field(
+        None, description="an Azure deployment's answers recorded without the model that served them (an older magsag)"
+    )
 
 
 class TotalsOut(Out):
