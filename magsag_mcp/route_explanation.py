@@ -343,9 +343,15 @@ class RouteExplanation:
         if cand.refused is not None:  # its server, refused while the call was planned (call_urls): the call skips it
             entry["policy"] = {"allowed": False, "policy": cand.refused.policy, "reason": cand.refused.message}
             return entry
+        if cand.target.provider == "azure":
+            # what the ledger says the deployment serves, read (never written) as a call reads it before it is sent:
+            # a deployment the call would refuse was shown as routable
+            self.governance.served.look_read_only(self.governance.ledger, cand.target)
         ok, policy, reason, rule = self.governance.policies.allowed(cand.target, data_classes)
         if rule == "allowed_models":  # the model a misspelt one nearly is, as the call's refusal of it says
             reason = f"{reason}{self.governance.nearly_allowed(policy, cand.target.model)}"
+        elif rule == "served_model":  # where and when it was seen, and how the refusal lifts, as the call says
+            reason = f"{reason}{self.governance.served_seen(cand.target, reason)}"
         entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
         return entry
 

@@ -115,7 +115,7 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
     if (math.isinf(value) and value > 0 and IN_DIGITS.match(raw)) or (math.isfinite(value) and value > maximum):
         # (digits past a float, "1e400" or 400 nines, which float() made inf, are said so too: "not a finite number"
         # named no fix for them)
-        said = f"{given(name, raw)} is too large: the largest value taken is {format(maximum, 'g')}"
+        said = f"{given(name, raw)} is too large: the largest value taken is {format(maximum, '.15g')}"
         raise ConfigError(f"{said}; {fix})")
     if math.isnan(value) or (math.isinf(value) and not IN_DIGITS.match(raw)):
         # float() takes "nan" and "inf": neither is a time or a count (a "-1e400" is below the minimum, said so)
@@ -128,7 +128,7 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
 def setting_span(name: str, minimum: float) -> str:
     """``from 0.001 to 21600``: the values a numeric setting takes (each has a :data:`MAXIMA`: a KeyError here
     otherwise)."""
-    return f"from {format(minimum, 'g')} to {format(MAXIMA[name], 'g')}"
+    return f"from {format(minimum, 'g')} to {format(MAXIMA[name], '.15g')}"
 
 
 #: a duration written with a unit ("30s", "2 min"): the settings take a number of seconds alone

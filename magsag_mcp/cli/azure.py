@@ -7,26 +7,30 @@ import argparse
 from typing import Any
 
 from ..errors import InputError
-from ..governance.served_memory import TRUSTED_FOR, endpoint_host, when
+from ..governance.served_memory import REREAD_AFTER
 from ..ledger.azure_served import forget_served, list_served
+from ..served_models import endpoint_host, trusted_for, when
 from . import CommandGroups, given, print_json
 
 
-def _row(endpoint: str, deployment: str, model: str, seen_at: float) -> dict[str, Any]:
+def _row(endpoint: str, deployment: str, model: str, seen_at: float, trusted: float) -> dict[str, Any]:
     return {
         "endpoint": endpoint,
         "deployment": deployment,
         "model": model,
         "seen_at": when(seen_at),
-        "trusted_until": when(seen_at + TRUSTED_FOR),
+        "trusted_until": when(seen_at + trusted),
     }
 
 
 def _served(args: argparse.Namespace) -> int:
+    import os
+
     from .data import with_ledger
 
+    trusted = trusted_for(os.environ)  # (MAGSAG_AZURE_SERVED_TRUST, as the processes that call read it)
     rows = with_ledger(args, lambda ledger: ledger.read(list_served))
-    print_json([_row(*row) for row in rows])
+    print_json([_row(*row, trusted) for row in rows])
     return 0
 
 
@@ -68,8 +72,8 @@ def register(groups: CommandGroups) -> None:
         help="drop what the ledger says an Azure deployment was seen serving, once it is re-pointed",
         description="Drop what the ledger says an Azure deployment was seen serving (of every endpoint, or of "
         "--endpoint's), so that the next process's call to it is sent and learns what it serves now: for a "
-        "deployment its operator has re-pointed at a model the policies allow. A process running meanwhile that has "
-        "already called or refused the deployment (a magsag-mcp server) keeps what it learnt until it restarts. "
+        "deployment its operator has re-pointed at a model the policies allow. A process running meanwhile "
+        f"(a magsag-mcp server) sees it within {REREAD_AFTER:.0f} seconds, when it reads the record again. "
         "Exit 2 when the ledger has no record of it.",
     )
     p.add_argument("deployment", type=given, help="the deployment's name (as in azure:NAME)")

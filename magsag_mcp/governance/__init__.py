@@ -149,7 +149,7 @@ class Governance:
         if model:
             self.served.answered(self.ledger, target, model)
 
-    def _served_seen(self, target: Target, reason: str | None) -> str:
+    def served_seen(self, target: Target, reason: str | None) -> str:
         """What a refusal by the model a deployment serves adds when another process saw it (the ledger's row):
         where, when, and how the refusal lifts."""
         for model in self.served.models(target):
@@ -191,7 +191,7 @@ class Governance:
                 how += f", with the model from routing's provider_defaults.{ctx.target.provider}"
             fix = allowed_models_fix(self.policies, policy, ctx) if rule == "allowed_models" and explicit else ""
             if rule == "served_model":
-                fix = self._served_seen(ctx.target, reason)
+                fix = self.served_seen(ctx.target, reason)
             denied = PolicyDenied(
                 f"policy {policy!r} forbids {ctx.target.label} (chosen by {how}): {reason}{fix}",
                 policy=policy or "",

@@ -16,6 +16,8 @@ process's later row, or a ``magsag azure forget``, is seen within that bound."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from ..errors import LedgerError
@@ -91,6 +93,25 @@ class ServedMemory:
             # next call is sent and learns what the deployment serves now; a sighting since may not be committed yet
             self.memory.forget(key, last)
             self._written.pop(key, None)
+
+    def look_read_only(self, ledger: Any, target: Target) -> None:
+        """:meth:`look` for what only shows a plan (``explain_route``, ``magsag explain``), which is not async: the row
+        read here and now on a read-only connection of its own, never written, and only where no read was made yet
+        (a call's reads keep their own times). A ledger that cannot be read so (none yet, locked) gives none."""
+        key = self.memory.key(target)
+        path = getattr(ledger, "path", None)
+        if not key[0] or key in self._read_at or path is None or not Path(path).is_file():
+            return
+        try:
+            conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=0.2)
+            try:
+                row = read_served(conn, *key)
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return
+        if row is not None:
+            self.memory.saw(key, row[0], row[1], here=False)
 
     def answered(self, ledger: Any, target: Target, model: str) -> None:
         """``target``'s deployment answered as ``model``: kept in the process's memory, and written to the ledger when

@@ -1,0 +1,171 @@
+"""What the ledger says an Azure deployment serves, as a long-running process sees it: another process's later row,
+or a ``magsag azure forget``, within REREAD_AFTER seconds, with no statement a call; shown by explain_route before
+any call; trusted for MAGSAG_AZURE_SERVED_TRUST seconds."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.governance.served_memory import REREAD_AFTER, ServedMemory
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.ledger.azure_served import forget_served
+from magsag_mcp.served_models import ServedModels
+from magsag_mcp.service import Service
+from magsag_mcp.types import Target
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import AZURE_KEY, FakeOpenAI
+from tests.governance_helpers import policy
+
+pytestmark = pytest.mark.anyio
+
+MINI_ONLY = "policies:\n  - name: small_models\n    allowed_models: [gpt-4o-mini]\n"
+EAST = Target("azure", "gpt-4o-mini", base_url="https://east.openai.azure.com/")
+
+
+class Counted:
+    """A ledger whose reads are counted."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger, self.reads, self.read_only = ledger, 0, False
+
+    async def read(self, fn):  # type: ignore[no-untyped-def]
+        self.reads += 1
+        return await self.ledger.read(fn)
+
+
+async def test_a_running_process_sees_another_s_row_and_a_forget_within_the_bound_without_a_read_a_call(
+    tmp_path: Path,
+):
+    # a deployment's row was read once a process: another process's later sighting (gpt-4o, forbidden) or a
+    # `magsag azure forget` was seen only at restart, or after the day of trust
+    now = [time.time()]
+    ledger = Ledger(tmp_path / "l.db")
+    await ledger.open()
+    try:
+        server = ServedMemory(ServedModels({}, clock=lambda: now[0]))
+        counted = Counted(ledger)
+        await server.look(counted, EAST)  # the server's first call: no row yet
+        assert server.models(EAST) == frozenset() and counted.reads == 1
+        ServedMemory(ServedModels({})).answered(ledger, EAST, "gpt-4o-2024-08-06")  # another process's call
+        await ledger.settled()
+        for _ in range(100):  # calls within the bound: no statement each
+            await server.look(counted, EAST)
+        assert counted.reads == 1 and server.models(EAST) == frozenset()
+        now[0] += REREAD_AFTER
+        await server.look(counted, EAST)
+        assert counted.reads == 2 and server.models(EAST) == {"gpt-4o-2024-08-06"}
+        # the operator re-points the deployment and forgets its row: seen within the bound again
+        assert await ledger.submit(lambda conn: forget_served(conn, "gpt-4o-mini")) == 1
+        now[0] += REREAD_AFTER / 2
+        await server.look(counted, EAST)
+        assert server.models(EAST) == {"gpt-4o-2024-08-06"} and counted.reads == 2  # (not yet: within the bound)
+        now[0] += REREAD_AFTER / 2
+        await server.look(counted, EAST)
+        assert server.models(EAST) == frozenset() and counted.reads == 3
+    finally:
+        await ledger.close()
+
+
+async def test_a_forget_drops_what_the_running_process_saw_itself_but_not_on_a_ledger_it_cannot_write(
+    tmp_path: Path,
+):
+    now = [time.time()]
+    ledger = Ledger(tmp_path / "l.db")
+    await ledger.open()
+    try:
+        server = ServedMemory(ServedModels({}, clock=lambda: now[0]))
+        await server.look(ledger, EAST)
+        server.answered(ledger, EAST, "gpt-4o-2024-08-06")  # its own call, written to the ledger
+        await ledger.settled()
+        now[0] += REREAD_AFTER
+        await server.look(ledger, EAST)
+        assert server.models(EAST) == {"gpt-4o-2024-08-06"}
+        await ledger.submit(lambda conn: forget_served(conn, "gpt-4o-mini"))
+        now[0] += REREAD_AFTER
+        await server.look(ledger, EAST)
+        assert server.models(EAST) == frozenset()  # the next call is sent and learns again
+        # a process on a ledger it cannot write wrote no row: no row read is no forget, and it keeps what it saw
+        reader = ServedMemory(ServedModels({}, clock=lambda: now[0]))
+        counted = Counted(ledger)
+        counted.read_only = True
+        await reader.look(counted, EAST)
+        reader.answered(counted, EAST, "gpt-4o-2024-08-06")
+        now[0] += REREAD_AFTER
+        await reader.look(counted, EAST)
+        assert reader.models(EAST) == {"gpt-4o-2024-08-06"}
+    finally:
+        await ledger.close()
+
+
+def _azure_env(fake: FakeOpenAI, **more: str) -> dict[str, str]:
+    return {"AZURE_OPENAI_API_KEY": AZURE_KEY, "AZURE_OPENAI_ENDPOINT": fake.url + "/", **more}
+
+
+async def test_explain_route_shows_a_deployment_the_ledger_will_refuse_and_writes_nothing(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI, capsys: pytest.CaptureFixture[str]
+):
+    # explain_route read no row: a deployment another process saw serving a forbidden model was shown as routable,
+    # and the call then refused it
+    import anyio
+
+    from magsag_mcp.cli import main as cli_main
+
+    policy(catalog_copy, MINI_ONLY)
+    db = tmp_path / "l.db"
+    call = {"data": "x", "model_config": {"model": "azure:gpt-4o-mini"}}
+    fake_openai.queue(R.reply("from gpt-4o", usage=R.tokens(20, 5), model="gpt-4o-2024-08-06"))
+    async with Service.open(catalog=catalog_copy, db=db, env=_azure_env(fake_openai)) as svc:
+        await svc.invoke_skill("skill.analysis", call)
+    before = db.read_bytes()
+    async with Service.open(catalog=catalog_copy, db=db, env=_azure_env(fake_openai)) as svc:
+        [target] = svc.explain("skill.analysis", call)["targets"]
+        with pytest.raises(E.PolicyDenied):
+            await svc.invoke_skill("skill.analysis", call)
+    verdict = target["policy"]
+    assert verdict["allowed"] is False and verdict["policy"] == "small_models"
+    assert "answered as gpt-4o-2024-08-06" in verdict["reason"] and "the ledger records deployment" in verdict["reason"]
+    assert "magsag azure forget gpt-4o-mini" in verdict["reason"] and AZURE_KEY not in verdict["reason"]
+    assert len(fake_openai.requests) == 1
+    # the CLI's explain, on a ledger it only reads
+    with pytest.MonkeyPatch.context() as m:
+        for name, value in _azure_env(fake_openai).items():
+            m.setenv(name, value)
+        argv = ["explain", "skill.analysis", "--payload", json.dumps(call), "--db", str(db)]
+        capsys.readouterr()
+        code = await anyio.to_thread.run_sync(cli_main, [*argv, "--catalog", str(catalog_copy)])
+    shown = json.loads(capsys.readouterr().out)
+    assert code == 0 and shown["targets"][0]["policy"]["allowed"] is False
+    assert db.read_bytes()[:100] == before[:100]
+
+
+@pytest.mark.parametrize("value", ["1 day", "-5", "nan", "9999999999"])
+def test_a_bad_trust_setting_is_refused_naming_the_variable_the_value_and_the_fix(value: str):
+    with pytest.raises(E.ConfigError) as info:
+        ServedModels({"MAGSAG_AZURE_SERVED_TRUST": value})
+    message = info.value.message
+    assert "MAGSAG_AZURE_SERVED_TRUST" in message and "from 0 to 2592000" in message
+
+
+async def test_the_trust_setting_bounds_how_long_a_sighting_refuses(
+    catalog_copy: Path, tmp_path: Path, fake_openai: FakeOpenAI
+):
+    # a day was fixed: an operator who re-points deployments often could not shorten it
+    policy(catalog_copy, MINI_ONLY)
+    db = tmp_path / "l.db"
+    call = {"data": "x", "model_config": {"model": "azure:gpt-4o-mini"}}
+    fake_openai.queue(
+        R.reply("from gpt-4o", usage=R.tokens(20, 5), model="gpt-4o-2024-08-06"),
+        R.reply("from mini", usage=R.tokens(20, 5), model="gpt-4o-mini-2024-07-18"),
+    )
+    async with Service.open(catalog=catalog_copy, db=db, env=_azure_env(fake_openai)) as svc:
+        await svc.invoke_skill("skill.analysis", call)
+    async with Service.open(
+        catalog=catalog_copy, db=db, env=_azure_env(fake_openai, MAGSAG_AZURE_SERVED_TRUST="0")
+    ) as svc:
+        assert svc.governance.served.trusted_for == 0
+        assert (await svc.invoke_skill("skill.analysis", call)).result.text == "from mini"  # trusted no longer
