@@ -30,7 +30,7 @@ def _served(args: argparse.Namespace) -> int:
 
     trusted = trusted_for(os.environ)  # (MAGSAG_AZURE_SERVED_TRUST, as the processes that call read it)
     rows = with_ledger(args, lambda ledger: ledger.read(list_served))
-    print_json([_row(*row, trusted) for row in rows])
+    print_json([_row(endpoint, deployment, model, seen_at, trusted) for endpoint, deployment, model, seen_at in rows])
     return 0
 
 
