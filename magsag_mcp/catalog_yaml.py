@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .yaml_layout import layout_fix
+
 __all__ = ["BYTE_ORDER_MARKS", "read_yaml", "variables_named", "yaml_text"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -282,6 +284,8 @@ def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
             said = f"a tab where YAML takes only spaces; indent with spaces instead ({said})"
         elif (quoted := _unquoted_indicator(exc, text)) is not None:
             said = f"{quoted} ({said})"
+        elif (fix := layout_fix(exc, text)) is not None:
+            said = f"{fix} ({said})"
         problems.append(f"{path}: malformed YAML{where}: {said}")
         return None
     return _expand(data, env, str(path), problems)

@@ -205,6 +205,93 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path,
 
 
 @pytest.mark.parametrize(
+    ("rel", "old", "new", "line", "said"),
+    [
+        # a key one space short of its neighbours'
+        (
+            "policies/model_governance.yaml",
+            "      max_cost_per_run_usd: 5.0",
+            "     max_cost_per_run_usd: 5.0",
+            22,
+            "line 22 is indented by 5 spaces, which lines up with none of the lines above it (line 21 is indented by "
+            "6, line 20 by 4): indent each key of a mapping, and each '- ' of a list, by as many spaces as the others "
+            "of its block (expected <block end>, but found '<block mapping start>')",
+        ),
+        # a list item one space short of the item above
+        (
+            "routing/default.yaml",
+            "  - openai:gpt-4o-mini\n",
+            " - openai:gpt-4o-mini\n",
+            13,
+            "line 13 is indented by 1 spaces, which lines up with none of the lines above it (line 12 is indented by "
+            "2, line 10 by 0)",
+        ),
+        # a key one space deeper than its neighbours': read as more of the value above
+        (
+            "policies/model_governance.yaml",
+            "      max_cost_per_run_usd: 5.0",
+            "       max_cost_per_run_usd: 5.0",
+            22,
+            "line 22 is indented deeper (7 spaces) than line 21 (6), which has a value already "
+            "('max_cost_per_call_usd: 1.0'), so YAML read line 22 as more of that value: indent it as the keys beside "
+            "it (mapping values are not allowed here)",
+        ),
+        # a value holding ": ", written without quotes
+        (
+            "skills/coding.yaml",
+            "description: Write or change code for a described task.",
+            "description: Code: write or change it",
+            2,
+            "the value of 'description', 'Code: write or change it', holds ': ', which YAML reads as a key's end; "
+            'write the value in quotes: description: "Code: write or change it" (mapping values are not allowed here)',
+        ),
+        # a key with no space after its colon, with a key under it
+        (
+            "policies/model_governance.yaml",
+            "  - name: cost_limits",
+            "  - name:cost_limits",
+            19,
+            "line 18's name:cost_limits has no space after its colon, so YAML read it as text rather than a key and "
+            "its value, and line 19 as more of that text: write name: cost_limits",
+        ),
+        # a key where a list takes its items
+        (
+            "routing/default.yaml",
+            "  - openai:gpt-4o-mini\n",
+            "  - openai:gpt-4o-mini\n  fallbacks: []\n",
+            14,
+            "line 14 is a key where the list begun at line 11 takes '- ' items: begin it with '- ' for an item of its "
+            "own, or indent it under the item it belongs to",
+        ),
+        # a quote left open
+        (
+            "skills/coding.yaml",
+            'user: "{task}"',
+            "user: '{task}",
+            6,
+            "the ' opened at line 6, column 9 is never closed, so YAML read what follows as part of its text: close "
+            "it with ' where the value ends",
+        ),
+        # (a quote left open that a later one closes: PyYAML's words alone, not indentation, which is not what is wrong)
+        ("skills/coding.yaml", 'user: "{task}"', 'user: "{task}', 11, "column 54): expected <block end>, but found"),
+    ],
+)
+def test_a_layout_mistake_says_what_was_written_wrong_and_the_fix(
+    catalog_copy: Path, rel: str, old: str, new: str, line: int, said: str
+):
+    # PyYAML's "expected <block end>, but found '<block mapping start>'" or "mapping values are not allowed here"
+    # named a token, not the space too many or too few, the colon in a value or the missing one that caused it
+    path = catalog_copy / rel
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    [problem] = [p for p in validate_catalog(catalog_copy, env={}) if p.startswith(f"{path}:")]
+    assert problem.startswith(f"{path}: malformed YAML (line "), problem
+    assert said in problem, problem
+    assert f"line {line}" in problem, problem
+
+
+@pytest.mark.parametrize(
     ("written", "value", "quoted", "pyyaml"),
     [
         # a provider glob, and every model, as a list item of its own and in a [list] on one line

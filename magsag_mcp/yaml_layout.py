@@ -1,0 +1,120 @@
+"""A catalog file's layout mistakes said with their fix: PyYAML names the token it did not expect ("expected <block
+end>, but found '<block mapping start>'", "mapping values are not allowed here") and no word of what was written
+wrong. These are a first edit's commonest: a key indented one space off its neighbours, a value holding ": ", a key
+whose colon has no space after it, a quote left open. Each is recognised from the error's marks and the lines they
+point at; anything else is left in PyYAML's words (None)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["layout_fix"]
+
+#: a line's key written without the space after its colon (``name:a``): YAML reads the whole as one text value
+_KEY_WITHOUT_SPACE = re.compile(r"^\s*(?:-\s+)?([A-Za-z_][\w.-]*):(?=[^\s:/])(\S+)")
+#: the end of a line's key: a colon then a space (or the line's end)
+_KEY_END = re.compile(r":(?:\s|$)")
+#: a comment after a value: " #" to the line's end
+_COMMENT = re.compile(r"\s+#")
+
+
+def layout_fix(exc: Any, text: str) -> str | None:
+    """What a layout mistake PyYAML refused ``text`` on was, and its fix; None for any other error."""
+    problem = str(getattr(exc, "problem", "") or "")
+    context = str(getattr(exc, "context", "") or "")
+    mark, context_mark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    lines = text.splitlines()
+    if mark is None:
+        return None
+    if problem.startswith("expected <block end>") and context.startswith("while parsing a block"):
+        if mark.line >= len(lines) or mark.column != _indent(lines[mark.line]):
+            return None  # what it found is not where its line begins: something before it (a quote left open) is
+        return _misaligned(lines, mark.line, context_mark.line if context_mark else None, context)
+    if problem == "mapping values are not allowed here" and mark.line < len(lines):
+        return _colon_not_a_key(lines, mark.line, mark.column)
+    if context == "while scanning a quoted scalar" and context_mark is not None:
+        quote = lines[context_mark.line][context_mark.column] if context_mark.line < len(lines) else "a quote"
+        return (
+            f"the {quote} opened at line {context_mark.line + 1}, column {context_mark.column + 1} is never closed, "
+            f"so YAML read what follows as part of its text: close it with {quote} where the value ends"
+        )
+    return None
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _content_lines_above(lines: list[str], at: int) -> list[int]:
+    """The lines above ``at`` that hold YAML (not blank, not a comment alone), nearest first."""
+    nearest_first = range(min(at, len(lines)) - 1, -1, -1)
+    return [i for i in nearest_first if lines[i].strip() and not lines[i].lstrip().startswith("#")]
+
+
+def _misaligned(lines: list[str], at: int, opened: int | None, context: str) -> str | None:
+    """A line the block above does not end at: indented to a column none of the lines above begins at, or (lined up
+    with one) a key where a list takes its '- ' items."""
+    indent = _indent(lines[at])
+    above = _content_lines_above(lines, at)
+    # the columns keys and '- ' items begin at above (a "- key:" line's key too): where this line could line up
+    columns = set()
+    for i in above:
+        columns.add(_indent(lines[i]))
+        stripped = lines[i].lstrip(" ")
+        if stripped.startswith("- "):
+            columns.add(_indent(lines[i]) + 2 + _indent(stripped[2:]))
+    if indent not in columns:
+        deeper = next((i for i in above if _indent(lines[i]) > indent), None)
+        shallower = next((i for i in above if _indent(lines[i]) < indent), None)
+        beside = [f"line {i + 1} by {_indent(lines[i])}" for i in (deeper, shallower) if i is not None]
+        if beside:
+            beside[0] = beside[0].replace(" by ", " is indented by ", 1)
+        return (
+            f"line {at + 1} is indented by {indent} spaces, which lines up with none of the lines above it"
+            f"{' (' + ', '.join(beside) + ')' if beside else ''}: indent each key of a mapping, and each '- ' of a "
+            "list, by as many spaces as the others of its block"
+        )
+    if "collection" in context and opened is not None and not lines[at].lstrip(" ").startswith("-"):
+        return (
+            f"line {at + 1} is a key where the list begun at line {opened + 1} takes '- ' items: begin it with "
+            "'- ' for an item of its own, or indent it under the item it belongs to"
+        )
+    return None
+
+
+def _colon_not_a_key(lines: list[str], at: int, column: int) -> str | None:
+    """A ': ' where YAML takes no key: inside a value written without quotes, on a line that continues the value of
+    a key without its space (``name:a``), or on a line indented deeper than a key above that has a value."""
+    line = lines[at]
+    body = line.lstrip(" ")
+    if body.startswith("- "):
+        body = body[2:].lstrip(" ")
+    start = len(line) - len(body)
+    first = _KEY_END.search(line, start)
+    if first is not None and first.start() < column:  # `key: text: more`: the value holds the colon
+        value = _COMMENT.split(line[first.end() :], maxsplit=1)[0].strip()
+        key = line[start : first.start()]
+        quoted = f'"{value}"' if '"' not in value and "\\" not in value else "'" + value.replace("'", "''") + "'"
+        return (
+            f"the value of {key!r}, {value!r}, holds ': ', which YAML reads as a key's end; write the value in "
+            f"quotes: {key}: {quoted}"
+        )
+    above = _content_lines_above(lines, at)
+    if not above:
+        return None
+    previous = lines[above[0]]
+    if (joined := _KEY_WITHOUT_SPACE.match(previous)) is not None:
+        key, value = joined.group(1), joined.group(2)
+        return (
+            f"line {above[0] + 1}'s {key}:{value} has no space after its colon, so YAML read it as text rather than "
+            f"a key and its value, and line {at + 1} as more of that text: write {key}: {value}"
+        )
+    if _indent(line) > _indent(previous) and not previous.rstrip().endswith(":"):
+        return (
+            f"line {at + 1} is indented deeper ({_indent(line)} spaces) than line {above[0] + 1} "
+            f"({_indent(previous)}), "
+            f"which has a value already ({previous.strip()!r}), so YAML read line {at + 1} as more of that value: "
+            "indent it as the keys beside it"
+        )
+    return None
