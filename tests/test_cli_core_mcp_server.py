@@ -19,6 +19,27 @@ def test_mcp_server_warns_that_port_and_host_mean_nothing_on_stdio(monkeypatch, 
     assert "--port applies to --transport http only; ignored with stdio" in caplog.text
 
 
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_stdio_server_run_at_a_terminal_says_what_it_waits_for(monkeypatch, caplog, terminal):
+    # `magsag-mcp` typed in a shell said "serving on stdio" and nothing more, waiting for JSON-RPC no one sends:
+    # a new user took it for hung. A client's stdin is a pipe, whose logs stay as they were.
+    from magsag_mcp.mcp_server import __main__ as server_main
+
+    monkeypatch.setattr(server_main, "configure_logging", lambda level, log_format: None)
+    monkeypatch.setattr(server_main, "_in_a_terminal", lambda: terminal)
+    monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: None)
+    monkeypatch.setattr("magsag_mcp.mcp_server.server.build_server", lambda **kw: "server")
+    monkeypatch.setattr("anyio.run", lambda fn, *args: fn(*args))
+    with caplog.at_level("INFO", logger="magsag_mcp.mcp"):
+        assert server_main.main(["--transport", "stdio"]) == 0
+    said = [r.getMessage() for r in caplog.records if r.name == "magsag_mcp.mcp"]
+    if terminal:
+        assert said == ["magsag-mcp serving on stdio", server_main.AT_A_TERMINAL]
+        assert "`magsag demo`" in said[1] and "--transport http" in said[1] and "Ctrl-C" in said[1]
+    else:
+        assert said == ["magsag-mcp serving on stdio"]
+
+
 @pytest.mark.parametrize(("value", "level"), [("", "INFO"), (" debug ", "DEBUG")])
 def test_mcp_server_log_level_variable_empty_is_unset_and_spaces_are_no_part_of_it(monkeypatch, value, level):
     # MAGSAG_MCP_LOG_LEVEL="" (unset in an env file) stopped the server, even `magsag-mcp --version`

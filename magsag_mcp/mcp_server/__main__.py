@@ -314,6 +314,8 @@ def _main(argv: Sequence[str] | None) -> int:
                 from .metrics_endpoint import metrics_said
         if args.transport == "stdio":
             log.info("magsag-mcp serving on stdio")
+            if _in_a_terminal():  # run by hand: a server that waits in silence reads as one that hung
+                log.info("%s", AT_A_TERMINAL)
             anyio.run(serve_stdio, server)
         else:
             # refuses a malformed --host or --allow-host (or MAGSAG_MCP_HOST, MAGSAG_MCP_ALLOW_HOSTS), naming it
@@ -398,6 +400,13 @@ def _print_version() -> int:
 #: where a stdio server's settings are set, said after its refusal: an MCP client starts it from its configuration, and
 #: a desktop user, who never sees a shell, was told to set a variable with no word of where (the client's log for the
 #: server shows this; Claude Desktop's says only "Server disconnected" in its window)
+#: said when stdio is a terminal: someone typed `magsag-mcp` to try it, and sees it wait for messages they do not send
+AT_A_TERMINAL = (
+    "stdin is a terminal: magsag-mcp now waits for an MCP client's JSON-RPC messages there, as a client that starts "
+    "it sends them (Claude Desktop, an IDE: examples/mcp/README.md sets one up); to see it work, run `magsag demo`; "
+    "to serve clients over the network, `magsag-mcp --transport http`; Ctrl-C stops it"
+)
+
 CLIENT_CONFIG = (
     "magsag-mcp: started by an MCP client, it takes its settings from its entry under mcpServers in the client's "
     'configuration (Claude Desktop: claude_desktop_config.json): a variable in its "env" object, an option in its '
