@@ -189,3 +189,44 @@ def test_mcp_server_version_to_a_full_disk_says_so_in_one_line():
     assert (
         err == "magsag-mcp: cannot write the output: No space left on device; free some space, or write it elsewhere\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        # Claude Desktop's "args": ["--agent claude-desktop"]: a client passes each string whole, a shell would split it
+        (
+            ["--agent claude-desktop"],
+            "unrecognized arguments: --agent claude-desktop; '--agent claude-desktop' is one argument holding an "
+            'option and its value, as an MCP client\'s "args" passes each of its strings whole: write them as two '
+            'strings, "args": ["--agent", "claude-desktop"]',
+        ),
+        (
+            ["--agent", "claude-desktop", "--log-level INFO"],
+            "'--log-level INFO' is one argument holding an option and its value, as an MCP client's \"args\" passes "
+            'each of its strings whole: write them as two strings, "args": ["--log-level", "INFO"]',
+        ),
+        # a misspelt option is told the one it means, as `magsag`'s commands are
+        (["--agnet", "claude-desktop"], "unrecognized arguments: --agnet claude-desktop; did you mean --agent?"),
+    ],
+)
+def test_the_server_says_how_to_write_an_option_given_with_its_value_as_one_argument(monkeypatch, capsys, args, said):
+    # argparse said "unrecognized arguments: --agent claude-desktop", naming an option the server takes, with no word
+    # of why: the client's configuration had written the option and its value as one string
+    from magsag_mcp.mcp_server.__main__ import build_parser
+
+    monkeypatch.setenv("OPENAI_API_KEY", "fake-key-for-tests-0123456789abcdef")
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(args)
+    assert exit_.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_a_key_given_in_the_one_argument_is_not_shown_in_the_strings_to_write(monkeypatch, capsys):
+    from magsag_mcp.mcp_server.__main__ import build_parser
+
+    monkeypatch.setenv("OPENAI_API_KEY", "fake-key-for-tests-0123456789abcdef")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--agent fake-key-for-tests-0123456789abcdef"])
+    err = capsys.readouterr().err
+    assert "fake-key-for-tests" not in err and '"args": ["--agent", "[REDACTED]"]' in err

@@ -61,3 +61,29 @@ def unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
             hints.append("--payload JSON (or --payload-file FILE)")
     hint = f"; did you mean {', '.join(dict.fromkeys(hints))}?" if hints else ""
     return f"unrecognized arguments: {' '.join(extras)}{hint}{''.join(dict.fromkeys(said))}"
+
+
+def server_unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """What ``magsag-mcp`` says of the arguments it does not take: an option and its value written as one string, as
+    an MCP client's ``"args": ["--agent claude-desktop"]`` passes them (a shell splits them; a client passes each
+    string whole), with the two strings to write; else a misspelt option's nearest. argparse said "unrecognized
+    arguments: --agent claude-desktop", naming an option the server takes."""
+    import difflib
+    import json
+
+    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    hints: list[str] = []
+    said: list[str] = []
+    for extra in extras:
+        name, _, value = extra.strip().partition(" ")
+        if name.startswith("--") and value.strip() and (name in options or difflib.get_close_matches(name, options)):
+            option = name if name in options else difflib.get_close_matches(name, options, n=1)[0]
+            pair = json.dumps([option, value.strip()])
+            said.append(
+                f"; {extra!r} is one argument holding an option and its value, as an MCP client's \"args\" passes "
+                f"each of its strings whole: write them as two strings, \"args\": {pair}"
+            )
+        elif extra.startswith("--"):
+            hints += difflib.get_close_matches(extra.partition("=")[0], options, n=1)
+    hint = f"; did you mean {', '.join(dict.fromkeys(hints))}?" if hints else ""
+    return f"unrecognized arguments: {' '.join(extras)}{hint}{''.join(said)}"

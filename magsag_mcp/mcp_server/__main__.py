@@ -130,8 +130,18 @@ class ServerParser(RedactingParser):
     of why the container stopped. :func:`main` sets :attr:`log_format` from what the command line asks first."""
 
     log_format = "text"
+    #: the arguments the last parse took for none of its own
+    _extras: list[str] = []
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        namespace, self._extras = super().parse_known_args(args, namespace)
+        return namespace, self._extras
 
     def error(self, message: str) -> Any:
+        if message.startswith("unrecognized arguments:") and self._extras:
+            from ..cli.unrecognized import server_unrecognized
+
+            message = server_unrecognized(self, self._extras)
         if self.log_format != "json":
             return super().error(message)
         register_env_secrets(os.environ)
