@@ -38,6 +38,15 @@ def find_catalog(
                 fix = f"remove the spaces around it: {str(chosen).strip()} is the catalog directory"
             elif bundled is not None and not path.exists():  # (a new workspace's catalog/, as the MCP examples name)
                 fix += f", or make this one from the bundled catalog (cp -r {quote(str(bundled))} {quote(str(path))})"
+            if not path.is_absolute():
+                # a client's "MAGSAG_CATALOG": "./catalog" is read in the folder the client started the server in (/
+                # on macOS), not the one its configuration or the user's project is in
+                here = working_folder(repr(str(chosen)), fix=", or give the catalog's absolute path")
+                fix += (
+                    f"; a relative path is read in the folder magsag runs in, {here}: started by an MCP client, "
+                    "magsag-mcp runs in a folder the client chooses, not its configuration's, so give it the "
+                    "catalog's absolute path"
+                )
             raise ConfigError(f"{origin} points at {str(path)!r}, which is not a directory; {fix}")
         return path
     local = working_folder(

@@ -604,6 +604,23 @@ def test_catalog_env_pointing_nowhere(tmp_path: Path):
         find_catalog(None, env={"MAGSAG_CATALOG": str(tmp_path / "missing")})
 
 
+def test_a_relative_catalog_path_says_the_folder_it_was_read_in_and_to_give_an_absolute_one(tmp_path, monkeypatch):
+    # Claude Desktop's "env": {"MAGSAG_CATALOG": "./catalog"} is read in the folder the client starts the server in
+    # (/ on macOS): the refusal named 'catalog' and offered a copy there, with no word of which folder it looked in
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        find_catalog(None, env={"MAGSAG_CATALOG": "./catalog"})
+    message = info.value.message
+    assert message.startswith("MAGSAG_CATALOG points at 'catalog', which is not a directory; "), message
+    assert message.endswith(
+        f"; a relative path is read in the folder magsag runs in, {tmp_path}: started by an MCP client, magsag-mcp "
+        "runs in a folder the client chooses, not its configuration's, so give it the catalog's absolute path"
+    ), message
+    with pytest.raises(ConfigError) as absolute:
+        find_catalog(None, env={"MAGSAG_CATALOG": str(tmp_path / "catalog")})
+    assert "a relative path" not in absolute.value.message
+
+
 def test_a_registered_provider_takes_its_name_in_cached_target_parsing(monkeypatch):
     """Target strings are parsed once and cached; registering a provider must not leave a stale parse."""
     from magsag_mcp import providers
