@@ -499,3 +499,61 @@ def test_the_cli_summary_of_a_read_only_ledger_says_on_stderr_what_it_leaves_out
     assert main(["flow", "summarize", "--db", str(audited)]) == 0
     err = capsys.readouterr().err
     assert "1 call of a process that ended with its request in flight" in err, err
+
+
+#: opens a ledger not there yet as an unprivileged user, and prints the error
+_FIRST_OPEN_AS_A_USER = """
+import os, sys
+import anyio
+from magsag_mcp.errors import LedgerError
+from magsag_mcp.ledger import Ledger
+if os.geteuid() == 0:
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+async def go():
+    try:
+        async with Ledger(sys.argv[1]):
+            print("opened")
+    except LedgerError as exc:
+        print(exc.message)
+
+anyio.run(go)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and setuid are POSIX")
+@pytest.mark.parametrize("under", ["", "sub/"])  # in the folder it cannot write, or a folder to be made there
+def test_a_ledger_not_there_yet_in_a_folder_this_user_cannot_write_says_to_give_another_path(under: str):
+    # A first call's ledger, MAGSAG_DB naming a folder this user cannot write in, was told to "copy the ledger to a
+    # folder you can write and pass the copy with --db": there was no ledger to copy
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="magsag-ro-"))
+    folder = root / "shared"
+    try:
+        os.chmod(root, 0o755)
+        folder.mkdir()
+        folder.chmod(0o555)
+        db = folder / f"{under}ledger.db"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        done = subprocess.run(
+            [sys.executable, "-c", _FIRST_OPEN_AS_A_USER, str(db)], capture_output=True, text=True, env=env, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        said = done.stdout.strip()
+        made = f"cannot open the ledger at {db}: it cannot be made: this user cannot write in {folder} "
+        assert said.startswith(made), said
+        assert said.endswith(
+            "where the ledger and its -wal and -shm files go; give db= (or MAGSAG_DB) a file's path in a folder this "
+            "user can write to, or make the folder writable"
+        ), said
+        assert "copy the ledger" not in said
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)

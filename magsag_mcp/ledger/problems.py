@@ -141,6 +141,16 @@ def cause(exc: BaseException, path: Path) -> str | None:
 
 def _read_only(exc: BaseException | None, path: Path) -> str:
     said = f" ({exc})" if exc is not None else ""
+    if not path.exists():
+        # none there yet to copy: a first call's ledger (MAGSAG_DB naming a folder it cannot write in) was told to
+        # "copy the ledger to a folder you can write", of a ledger there is not
+        folder = opened_file(path).parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        return (
+            f"cannot be made: this user cannot write in {folder}{said}, where the ledger and its -wal and -shm files "
+            f"go; give {db_setting()} a file's path in a folder this user can write to, or make the folder writable"
+        )
     wal = log_file(path)
     if not wal.exists():
         return (
