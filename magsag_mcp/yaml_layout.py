@@ -33,6 +33,8 @@ def layout_fix(exc: Any, text: str) -> str | None:
         return _misaligned(lines, mark.line, context_mark.line if context_mark else None, context)
     if problem == "mapping values are not allowed here" and mark.line < len(lines):
         return _colon_not_a_key(lines, mark.line, mark.column)
+    if context.startswith("while parsing a flow") and problem.startswith("expected ','") and context_mark is not None:
+        return _flow_unclosed(problem, mark.line, mark.column, context_mark.line, context_mark.column)
     if context == "while scanning a quoted scalar" and context_mark is not None:
         quote = lines[context_mark.line][context_mark.column] if context_mark.line < len(lines) else "a quote"
         return (
@@ -118,3 +120,19 @@ def _colon_not_a_key(lines: list[str], at: int, column: int) -> str | None:
             "indent it as the keys beside it"
         )
     return None
+
+
+def _flow_unclosed(problem: str, at: int, column: int, opened: int, opened_column: int) -> str:
+    """A [list] or {mapping} written on one line that went on past its items: its closing bracket left out (the next
+    line's key read as one of its items), or a comma between two of them."""
+    closing = "]" if "']'" in problem else "}"
+    opening, kind = ("[", "list") if closing == "]" else ("{", "mapping")
+    if at > opened:
+        return (
+            f"the {opening} opened at line {opened + 1}, column {opened_column + 1} is not closed before line "
+            f"{at + 1}: close it with {closing} where its {kind} ends"
+        )
+    return (
+        f"the {kind} opened with {opening} at column {opened_column + 1} has two items with no comma between them "
+        f"(before column {column + 1}): separate its items with commas"
+    )

@@ -263,6 +263,24 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path,
             "line 14 is a key where the list begun at line 11 takes '- ' items: begin it with '- ' for an item of its "
             "own, or indent it under the item it belongs to",
         ),
+        # a [list] on one line left open: the next line read as its items
+        (
+            "policies/model_governance.yaml",
+            '["local:llama3.1:70b", "fake:*"]',
+            '["local:llama3.1:70b", "fake:*"',
+            34,
+            "the [ opened at line 33, column 23 is not closed before line 34: close it with ] where its list ends "
+            "(expected ',' or ']', but got '<scalar>')",
+        ),
+        # a {mapping} on one line with a comma left out
+        (
+            "prices.yaml",
+            '"local:*": {input: 0, output: 0}',
+            '"local:*": {input: 0 output: 0}',
+            16,
+            "the mapping opened with { at column 12 has two items with no comma between them (before column 28): "
+            "separate its items with commas",
+        ),
         # a quote left open
         (
             "skills/coding.yaml",
