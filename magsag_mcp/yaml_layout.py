@@ -106,7 +106,7 @@ def _colon_not_a_key(lines: list[str], at: int, column: int) -> str | None:
     if not above:
         return None
     previous = lines[above[0]]
-    if (joined := _KEY_WITHOUT_SPACE.match(previous)) is not None:
+    if (joined := _KEY_WITHOUT_SPACE.match(previous)) is not None and not _a_target(joined.group(1)):
         key, value = joined.group(1), joined.group(2)
         return (
             f"line {above[0] + 1}'s {key}:{value} has no space after its colon, so YAML read it as text rather than "
@@ -136,3 +136,11 @@ def _flow_unclosed(problem: str, at: int, column: int, opened: int, opened_colum
         f"the {kind} opened with {opening} at column {opened_column + 1} has two items with no comma between them "
         f"(before column {column + 1}): separate its items with commas"
     )
+
+
+def _a_target(word: str) -> bool:
+    """Whether ``word:...`` is a target as routing and policies write one (``openai:gpt-4o``), not a key whose colon
+    lost its space: such a line's value is meant whole, and the line below it is the one indented wrong."""
+    from .providers import provider_aliases, provider_names
+
+    return word.lower() in {*provider_names(), *provider_aliases()}

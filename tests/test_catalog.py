@@ -254,6 +254,15 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path,
             "line 18's name:cost_limits has no space after its colon, so YAML read it as text rather than a key and "
             "its value, and line 19 as more of that text: write name: cost_limits",
         ),
+        # a key indented under a target (provider:model, whose colon is meant): the indentation, not the colon
+        (
+            "routing/default.yaml",
+            "  - openai:gpt-4o-mini\n",
+            "  - openai:gpt-4o-mini\n    fallbacks: []\n",
+            14,
+            "line 14 is indented deeper (4 spaces) than line 13 (2), which has a value already "
+            "('- openai:gpt-4o-mini'), so YAML read line 14 as more of that value: indent it as the keys beside it",
+        ),
         # a key where a list takes its items
         (
             "routing/default.yaml",
