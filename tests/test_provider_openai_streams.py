@@ -11,6 +11,7 @@ import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.providers.openai import OpenAIProvider
+from magsag_mcp.providers.refused_settings import RefusedSettings
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import ToolCall
 from tests.fakes import openai_replies as R
@@ -314,3 +315,20 @@ async def test_a_response_that_is_not_done_is_no_answer(fake_openai: FakeOpenAI,
         await provider.complete(request, target(fake_openai, "responses"))
     assert "'queued'" in info.value.message and "background" in info.value.message
     assert info.value.maybe_billed  # generated (and billed) later, at a cost no one reported
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_an_unstreamed_call_is_the_fitted_calls_own_coroutine_and_answers_as_before(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str
+):
+    # a coroutine of ours fewer an attempt: complete() made one that only awaited call_fitted's, and each of the
+    # attempt's suspensions passed through it both ways (and the collector walked it at 200 callers)
+    fake_openai.queue(R.reply("the answer"))
+    pending = provider.complete(ask(), target(fake_openai, api))
+    assert pending.cr_code is RefusedSettings.call_fitted.__code__
+    result = await pending
+    assert (result.text, result.finish_reason) == ("the answer", "stop")
+    assert len(fake_openai.requests) == 1 and "stream" not in sent(fake_openai)
+    streamed = provider.complete(ask(stream=True), target(fake_openai, api))
+    assert streamed.cr_code is not RefusedSettings.call_fitted.__code__  # (a stream refused is asked again unstreamed)
+    streamed.close()

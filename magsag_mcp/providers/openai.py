@@ -8,8 +8,9 @@ Each endpoint only says where the API lives and how to authenticate; the JSON is
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import replace
+from typing import Any
 
 from ..errors import (
     BadRequestError,
@@ -123,15 +124,24 @@ class OpenAIProvider(ChatOrResponses, RefusedSettings):
 
     uses_responses = staticmethod(uses_responses_api)
 
-    async def complete(
+    def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
-    ) -> LLMResult:
+    ) -> Coroutine[Any, Any, LLMResult]:
         wire = self.responses if self.uses_responses(target) else self.wire
-        if not request.stream or (target.base_url, target.model) not in self.unstreamable:
+        if not request.stream:
+            # call_fitted's coroutine itself, for the caller to await: a coroutine of ours fewer an attempt, which each
+            # of the attempt's suspensions went through both ways, and the collector walked at 200 callers
+            return self.call_fitted(wire, request, target, progress=progress)
+        return self._streamed(wire, request, target, progress)
+
+    async def _streamed(
+        self, wire: WireFormat, request: LLMRequest, target: Target, progress: ProgressCallback | None
+    ) -> LLMResult:
+        if (target.base_url, target.model) not in self.unstreamable:
             try:
                 return await self.call_fitted(wire, request, target, progress=progress)
             except UnsupportedFeatureError as exc:
-                if not request.stream or exc.details.get("param") != "stream":
+                if exc.details.get("param") != "stream":
                     raise
             # OpenAI streams o3 and gpt-5 only for verified organizations; the 400 is not billed, and the model
             # answers the same call unstreamed (and, from now on, is asked unstreamed at once)
