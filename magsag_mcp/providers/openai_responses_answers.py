@@ -288,6 +288,14 @@ class _ResponsesStream(StreamAccumulator):
             # terminal event, whose output lists them, wins; an item's output_item.done wins over its parts)
             items = {**calls, **self.done_items}
             self.final = {**self.final, "output": [items[i] for i in sorted(items)]}
+        elif isinstance(self.final.get("output"), list) and not _calls_in(self.final["output"]):
+            # a terminal output that lists the message but none of the function calls streamed (a gateway that
+            # writes its output from the text alone): the calls are the answer's too, in their output_index order.
+            # (One that lists any call is taken as it is: its ids may be its own, and a call added twice runs twice.)
+            streamed = {**calls, **self.done_items}
+            missing = [streamed[i] for i in sorted(streamed) if streamed[i].get("type") == "function_call"]
+            if missing:
+                self.final = {**self.final, "output": [*self.final["output"], *missing]}
         output = self.final.get("output")
         if not isinstance(output, list):
             raise MalformedResponseError(
@@ -319,18 +327,36 @@ class _StreamedCalls:
         self._whole: dict[int, dict[str, Any]] = {}
         #: the output index of each item id (a gateway's event that leaves out output_index is found by its item_id)
         self._indexes: dict[str, int] = {}
+        #: the item ids whose index was guessed (an event of theirs without output_index came before one with it)
+        self._guessed: set[str] = set()
 
     def _index(self, data: dict[str, Any], item_id: Any) -> int:
         index = data.get("output_index")
+        named = isinstance(item_id, str)
         if isinstance(index, int) and not isinstance(index, bool):
+            if named and item_id in self._guessed:
+                # its arguments came before the event that says where it is: they move there, not stay a call of no
+                # name (which failed the whole answer as malformed)
+                self._guessed.discard(item_id)
+                self._move(self._indexes[item_id], index)
+                self._indexes[item_id] = index
             found = index
-        elif isinstance(item_id, str) and item_id in self._indexes:
+        elif named and item_id in self._indexes:
             found = self._indexes[item_id]
         else:
             found = max([*self._started, *self._pieces, *self._whole], default=-1) + 1
-        if isinstance(item_id, str):
+            if named:
+                self._guessed.add(item_id)
+        if named:
             self._indexes.setdefault(item_id, found)
         return found
+
+    def _move(self, guessed: int, index: int) -> None:
+        for parts in (self._started, self._whole):
+            if guessed in parts:
+                parts.setdefault(index, parts.pop(guessed))
+        if guessed in self._pieces:
+            self._pieces[index] = self._pieces.pop(guessed) + self._pieces.get(index, [])
 
     def added(self, data: dict[str, Any], item: dict[str, Any]) -> None:
         self._started[self._index(data, item.get("id"))] = item
@@ -358,6 +384,11 @@ class _StreamedCalls:
                 item["arguments"] = "".join(self._pieces[index])
             calls[index] = item
         return calls
+
+
+def _calls_in(output: list[Any]) -> bool:
+    """Whether a response's output lists a function call."""
+    return any(isinstance(item, dict) and item.get("type") == "function_call" for item in output)
 
 
 def _texts(item: dict[str, Any]) -> bool:

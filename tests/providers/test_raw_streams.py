@@ -332,3 +332,61 @@ async def test_a_responses_stream_item_done_is_its_call_over_the_events_that_bui
     finally:
         await transport.aclose()
     assert [(c.id, c.arguments) for c in result.tool_calls] == [("call_1", {"city": "Oslo"})]
+
+
+async def _streamed(raw_stream, events: list[dict[str, Any]], output: list[dict[str, Any]]):
+    numbered = [{**e, "sequence_number": n} for n, e in enumerate(events, start=1)]
+    base = await raw_stream(
+        sse(
+            {"type": "response.created", "sequence_number": 0, "response": {**RESPONSE, "status": "in_progress"}},
+            *numbered,
+            {"type": "response.completed", "sequence_number": 99, "response": {**RESPONSE, "output": output}},
+        )
+    )
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider("responses", base, transport)
+        return await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+
+
+async def test_a_responses_stream_whose_arguments_came_before_where_their_call_is_keeps_them(raw_stream):
+    # a gateway's deltas that leave out output_index, sent before the item's output_item.added (at index 1): the
+    # arguments are that call's, not a second call of no name that failed the whole answer as malformed
+    added = {**_ADDED, "output_index": 1}
+    early = [{k: v for k, v in d.items() if k != "output_index"} for d in _DELTAS]
+    result = await _streamed(raw_stream, [*early, added], [])
+    assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == [("call_1", "get_weather", {"city": "Paris"})]
+
+
+async def test_a_responses_stream_whose_terminal_output_lists_the_message_alone_keeps_its_calls(raw_stream):
+    # a gateway that writes the terminal output from the text alone: the calls streamed (here two, interleaved, the
+    # second's events first) are the answer's too, in output_index order
+    message = {
+        "type": "message",
+        "id": "msg_1",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": "Checking.", "annotations": []}],
+    }
+    second = {**_ADDED["item"], "id": "fc_2", "call_id": "call_2", "name": "get_time"}
+    events = [
+        {"type": "response.output_item.added", "output_index": 2, "item": second},
+        {**_ADDED, "output_index": 1},
+        {"type": "response.function_call_arguments.delta", "item_id": "fc_2", "output_index": 2, "delta": "{}"},
+        *({**d, "output_index": 1} for d in _DELTAS),
+    ]
+    result = await _streamed(raw_stream, events, [message])
+    assert (result.text, result.finish_reason) == ("Checking.", "tool_calls")
+    assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == [
+        ("call_1", "get_weather", {"city": "Paris"}),
+        ("call_2", "get_time", {}),
+    ]
+
+
+async def test_a_responses_stream_whose_terminal_output_lists_a_call_is_taken_as_it_is(raw_stream):
+    # one that lists any function call is the answer whole: the streamed call is not added beside it a second time
+    listed = {**_ADDED["item"], "id": "fc_other", "arguments": '{"city":"Paris"}', "status": "completed"}
+    result = await _streamed(raw_stream, [_ADDED, *_DELTAS], [listed])
+    assert [(c.id, c.arguments) for c in result.tool_calls] == [("call_1", {"city": "Paris"})]
