@@ -248,7 +248,11 @@ class _ResponsesStream(StreamAccumulator):
         elif kind == "response.output_item.done":
             item, index = data.get("item"), data.get("output_index")
             if isinstance(item, dict):
-                self.done_items[index if isinstance(index, int) else len(self.done_items)] = item
+                if not isinstance(index, int) or isinstance(index, bool):
+                    # (a gateway's that leaves out output_index: the index its call's other events gave it, so that
+                    # the call is not taken twice, once whole and once from its parts)
+                    index = self.calls.index_of(item.get("id"))
+                self.done_items[len(self.done_items) if index is None else index] = item
         elif kind in ("response.created", "response.in_progress") and isinstance(data.get("response"), dict):
             self.begun = data["response"]
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
@@ -357,6 +361,10 @@ class _StreamedCalls:
                 parts.setdefault(index, parts.pop(guessed))
         if guessed in self._pieces:
             self._pieces[index] = self._pieces.pop(guessed) + self._pieces.get(index, [])
+
+    def index_of(self, item_id: Any) -> int | None:
+        """The output index the events of item ``item_id`` gave it (None: no event named it)."""
+        return self._indexes.get(item_id) if isinstance(item_id, str) else None
 
     def added(self, data: dict[str, Any], item: dict[str, Any]) -> None:
         self._started[self._index(data, item.get("id"))] = item

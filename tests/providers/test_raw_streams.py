@@ -390,3 +390,18 @@ async def test_a_responses_stream_whose_terminal_output_lists_a_call_is_taken_as
     listed = {**_ADDED["item"], "id": "fc_other", "arguments": '{"city":"Paris"}', "status": "completed"}
     result = await _streamed(raw_stream, [_ADDED, *_DELTAS], [listed])
     assert [(c.id, c.arguments) for c in result.tool_calls] == [("call_1", {"city": "Paris"})]
+
+
+async def test_a_responses_stream_item_done_without_its_index_is_its_call_once(raw_stream):
+    # a gateway's output_item.done that leaves out output_index, after a reasoning item (index 0) it sent no done of:
+    # the call (index 1 in its other events) is one call, not the item and its parts taken as two that both run
+    reasoning = {"type": "response.output_item.added", "output_index": 0, "item": {"type": "reasoning", "id": "rs_1"}}
+    done = {**_ADDED["item"], "arguments": '{"city":"Paris"}', "status": "completed"}
+    events = [
+        reasoning,
+        {**_ADDED, "output_index": 1},
+        *({**d, "output_index": 1} for d in _DELTAS),
+        {"type": "response.output_item.done", "item": done},
+    ]
+    result = await _streamed(raw_stream, events, [])
+    assert [(c.id, c.arguments) for c in result.tool_calls] == [("call_1", {"city": "Paris"})]
