@@ -1,5 +1,6 @@
-"""docs/mcp.md's "invoke_skill": a call that asks for JSON gets the parsed value as its ``output`` and the JSON as the
-model wrote it as its ``text``; an answer that is no JSON the schema takes fails as ``invalid_output``, billed."""
+"""docs/mcp.md's "invoke_skill": a call that asks for JSON gets the parsed value as its ``output`` (the tool's result
+has no ``text``: the Python API's does); an answer that is no JSON the schema takes fails as ``invalid_output``,
+billed."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _documented() -> tuple[dict, dict]:
     return json.loads(arguments), json.loads(result)
 
 
-async def test_the_documented_json_call_gets_the_documented_output_and_text(fake_openai: FakeOpenAI, db: Path):
+async def test_the_documented_json_call_gets_the_documented_output_and_no_text(fake_openai: FakeOpenAI, db: Path):
     arguments, documented = _documented()
     env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
     fake_openai.queue(R.json_reply(documented["output"]))
@@ -33,6 +34,7 @@ async def test_the_documented_json_call_gets_the_documented_output_and_text(fake
         schemas = Schemas((await client.list_tools()).tools)
         out = schemas.check("invoke_skill", await client.call_tool("invoke_skill", arguments))
     assert {key: out[key] for key in documented} == documented
+    assert "text" not in out  # (as mcp.md says: its output is the JSON; the Python API alone adds text)
     sent = fake_openai.requests[-1].body["response_format"]
     assert sent["json_schema"]["schema"] == arguments["model_config"]["response_format"]["json_schema"]["schema"]
 
