@@ -95,6 +95,26 @@ async def test_gemini_3_beside_tools_keeps_a_cyclic_schema_to_its_openapi_form(s
     assert "responseJsonSchema" not in config and config["responseSchema"]["type"] == "OBJECT"
 
 
+async def test_gemini_3_beside_tools_names_the_keywords_its_json_schema_field_leaves_out(serve, transport):
+    # model-choice.md: beside tools, responseJsonSchema, which takes no pattern, minLength or maxLength (gemini.json,
+    # GenerationConfig), is sent; what it leaves out is named in a warning and the answer is still checked against it
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    target = replace(target, model="gemini-3-flash-preview")
+    fake.queue({"text": '{"code": "x"}'})
+    code = {"type": "string", "pattern": "^[A-Z]{3}$", "minLength": 3, "maxLength": 3}
+    schema = {"type": "object", "properties": {"code": code}, "required": ["code"]}
+    request = LLMRequest([Message("user", "Code?")], json_schema=schema, tools=[WEATHER], max_tokens=50)
+    with pytest.raises(E.InvalidOutputError):  # "x" is no code of three capitals: the full schema refuses it
+        await provider.complete(request, target)
+    config = last_body(fake)["generationConfig"]
+    assert config["responseJsonSchema"]["properties"]["code"] == {"type": "string"} and fake.violations == []
+    fake.queue({"text": '{"code": "OSL"}'})
+    result = await provider.complete(request, target)
+    assert result.parsed == {"code": "OSL"}
+    (lost,) = [w for w in result.warnings if "JSON Schema support has no" in w]
+    assert "maxLength, minLength, pattern" in lost and "checked against the full schema" in lost
+
+
 async def test_a_tool_without_arguments_is_declared_without_parameters(serve, transport):
     # Gemini answers 400 INVALID_ARGUMENT "...function_declarations[0].parameters.properties: should be non-empty
     # for OBJECT type" to {"type": "OBJECT", "properties": {}}: every call offering a tool without arguments
