@@ -318,6 +318,10 @@ class _ResponsesStream(StreamAccumulator):
         return _result(self.final, provider=self.provider, model=self.model)
 
 
+#: where the indexes of the items whose events leave out output_index start (see _StreamedCalls._index)
+_GUESSED = 1 << 40
+
+
 class _StreamedCalls:
     """The function calls of a Responses stream, built from the events that carry them: ``response.output_item.added``
     (the item: its ``call_id`` and ``name``, its arguments empty), ``response.function_call_arguments.delta`` (the
@@ -333,6 +337,8 @@ class _StreamedCalls:
         self._indexes: dict[str, int] = {}
         #: the item ids whose index was guessed (an event of theirs without output_index came before one with it)
         self._guessed: set[str] = set()
+        #: the indexes guessed, in order
+        self._guesses: list[int] = []
 
     def _index(self, data: dict[str, Any], item_id: Any) -> int:
         index = data.get("output_index")
@@ -348,7 +354,11 @@ class _StreamedCalls:
         elif named and item_id in self._indexes:
             found = self._indexes[item_id]
         else:
-            found = max([*self._started, *self._pieces, *self._whole], default=-1) + 1
+            # past every index a response has: a guess is no other item's place (the arguments of one item put at an
+            # index a later item's output_item.added names were that item's, and moved with them), and one never
+            # placed comes after those that were
+            found = _GUESSED + len(self._guesses)
+            self._guesses.append(found)
             if named:
                 self._guessed.add(item_id)
         if named:

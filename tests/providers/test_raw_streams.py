@@ -405,3 +405,20 @@ async def test_a_responses_stream_item_done_without_its_index_is_its_call_once(r
     ]
     result = await _streamed(raw_stream, events, [])
     assert [(c.id, c.arguments) for c in result.tool_calls] == [("call_1", {"city": "Paris"})]
+
+
+async def test_a_responses_stream_call_placed_late_keeps_apart_from_the_call_before_it(raw_stream):
+    # a gateway's delta without output_index for the call at index 1, sent before the call at index 0 was added: the
+    # guess of where it goes is no other call's place (at 0, the two calls' arguments ran together, malformed)
+    second = {**_ADDED["item"], "id": "fc_2", "call_id": "call_2", "name": "get_time"}
+    events = [
+        {"type": "response.function_call_arguments.delta", "item_id": "fc_2", "delta": '{"zone":"UTC"}'},
+        _ADDED,
+        *_DELTAS,
+        {"type": "response.output_item.added", "output_index": 1, "item": second},
+    ]
+    result = await _streamed(raw_stream, events, [])
+    assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == [
+        ("call_1", "get_weather", {"city": "Paris"}),
+        ("call_2", "get_time", {"zone": "UTC"}),
+    ]
