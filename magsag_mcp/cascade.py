@@ -150,7 +150,11 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
             target = cand.target
             if cand.refused is not None:  # its server, refused by a policy while the call was planned (call_urls)
                 refusal = cand.refused.error(target)
-                record_skip(state, position, target, refusal.message, refusal, "policy_denied", routine=True)
+                # its first try refused, as the guard's refusal of a fallback's model is recorded (attempt 1; 0 is a
+                # target passed over unconfigured): the two skips read alike in the ledger
+                record_skip(
+                    state, position, target, refusal.message, refusal, "policy_denied", routine=True, try_number=1
+                )
                 continue
             skip = self.skip_reason(cand, plan, agent) or self._window_skip(state, target)
             if skip is not None:

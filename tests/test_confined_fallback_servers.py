@@ -97,3 +97,18 @@ def test_a_refusal_by_requirements_no_policy_names_says_so_not_blank():
         plan_call(catalog, PII, payload, context=None, env={}, data_class_models=models)
     assert info.value.policy == "data_class_models (no policy named)" == info.value.to_dict()["policy"]
     assert "is confined by data_class_models (no policy named) to the models it names" in info.value.message
+
+
+async def test_the_skipped_fallback_is_recorded_as_one_a_policy_forbids_by_its_model(tmp_path: Path):
+    # the two skips of a fallback a policy refuses (its server, its model) were told apart in the ledger by the try
+    # number alone: the server's was attempt 0 (a target passed over unconfigured), the model's attempt 1
+    async with await Service.open(db=tmp_path / "l.db", env={}) as svc:
+        rows = []
+        for fallback in (ELSEWHERE, "openai:gpt-4o"):
+            result = await svc.invoke_skill(PII, _payload(fallback, "fake:answer"))
+            [run] = await svc.query_runs(UsageFilters(run_id=result.run_id))
+            [denied] = [a for a in run["attempts"] if a["outcome"] == "policy_denied"]
+            rows.append({k: v for k, v in denied.items() if k not in ("time", "provider", "model", "error_message")})
+        by_server, by_model = rows
+        assert by_server == by_model
+        assert by_server["attempt_number"] == 1 and by_server["cost_usd"] == "0" and by_server["fallback_position"] == 1
