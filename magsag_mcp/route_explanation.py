@@ -12,7 +12,7 @@ from .answer_cache import request_key, ttl_of_context
 from .attempt_cost import output_tokens_reserved
 from .call_entry import service_call
 from .call_request import estimate_input_tokens
-from .cascade_report import CascadeState
+from .cascade_report import CascadeState, labels
 from .cascade_waits import rest_then
 from .catalog_edits import prices_file_of
 from .env_routing import env_target
@@ -369,10 +369,13 @@ class RouteExplanation:
         nothing but that target's verdict, while the call went on to the next."""
         policies = self.governance.policies
         skipped = []
+        # (named as the call's warnings name it: with its server where the plan holds its model on another too, the
+        # class's own on the server configured for it, which is tried)
+        shown = labels(plan)
         for position, (cand, entry) in enumerate(zip(plan.candidates, targets, strict=True)):
             if cand.refused is not None:  # (a refusal that ends the call was raised while it was planned)
                 skipped.append(
-                    f"{cand.target.label}, {_role(cand)}, is not tried: {cand.refused.message}: a call that reaches it "
+                    f"{shown[position]}, {_role(cand)}, is not tried: {cand.refused.message}: a call that reaches it "
                     f"{_then(position, plan)} (recorded as policy_denied, named in its warnings)"
                 )
                 continue
@@ -390,7 +393,7 @@ class RouteExplanation:
                     )
                     reaches = "the call" if position == 0 else "a call that reaches it"
                     skipped.append(
-                        f"{cand.target.label}, {_role(cand)}, is not tried: a cost limit of policy "
+                        f"{shown[position]}, {_role(cand)}, is not tried: a cost limit of policy "
                         f"{verdict['policy']!r} refuses it ({verdict['reason']}): {reaches} "
                         f"{_then(position, plan)} (recorded as budget_exceeded, named in its warnings){fix}"
                     )
@@ -403,7 +406,7 @@ class RouteExplanation:
             if rule == "allowed_models":
                 reason = f"{reason}{self.governance.nearly_allowed(policy, cand.target.model)}"
             skipped.append(
-                f"{cand.target.label}, one of the call's fallbacks, is not tried: policy {policy!r} forbids it "
+                f"{shown[position]}, one of the call's fallbacks, is not tried: policy {policy!r} forbids it "
                 f"({reason}): a call that reaches it {_then(position, plan)} (recorded as policy_denied, named in its "
                 "warnings); to have it tried, list a model the policy allows"
             )

@@ -112,3 +112,16 @@ async def test_the_skipped_fallback_is_recorded_as_one_a_policy_forbids_by_its_m
         by_server, by_model = rows
         assert by_server == by_model
         assert by_server["attempt_number"] == 1 and by_server["cost_usd"] == "0" and by_server["fallback_position"] == 1
+
+
+async def test_explain_names_the_skipped_fallback_s_server_beside_the_class_s_own_model(tmp_path: Path):
+    # the class's own local:llama3.1:70b (on its configured server) follows the skipped one at the collector: explain
+    # said "local:llama3.1:70b, one of the call's fallbacks, is not tried", which read as the class's model not tried,
+    # while the call's warning named the server ("skipped local:llama3.1:70b at http://collector.example.net:11434")
+    async with await Service.open(db=tmp_path / "l.db", env={}) as svc:
+        explained = svc.explain(PII, _payload(ELSEWHERE, "fake:answer"))
+        [note] = [w for w in explained["warnings"] if "is not tried" in w]
+        assert note.startswith("local:llama3.1:70b at http://collector.example.net:11434, one of the call's fallbacks")
+        result = await svc.invoke_skill(PII, _payload(ELSEWHERE, "fake:answer"))
+        [said] = [w for w in result.warnings if "collector.example.net" in w]
+        assert said.startswith("skipped local:llama3.1:70b at http://collector.example.net:11434")
