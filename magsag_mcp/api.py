@@ -39,7 +39,7 @@ from .invoke_options import (
     check_options,
     check_progress,
     merged_context,
-    same_data_class,
+    run_classes,
     unsaid,
 )
 from .invoke_result import InvokeResult
@@ -73,6 +73,7 @@ class Skills(ProcessBound):
         agent: str | None = None,
         context: Mapping[str, Any] | None = None,
         parent_run_id: str | None = None,
+        data_classes: tuple[str, ...] = (),
     ) -> None:
         self.service = service
         self.bridge = bridge
@@ -80,6 +81,9 @@ class Skills(ProcessBound):
         self.agent = agent
         self.context = dict(context or {})
         self.parent_run_id = parent_run_id
+        #: the data classes of the agent's run these skills are bound to (see :class:`Runner`): each call is held to
+        #: them beside its skill's class and its context's
+        self.data_classes = data_classes
 
     if TYPE_CHECKING:  # the options by name, for a type checker, which refuses any other name
 
@@ -141,6 +145,7 @@ class Skills(ProcessBound):
                 parent_run_id=self.parent_run_id,
                 context=context,
                 progress=options.pop("progress", None),
+                run_classes=self.data_classes,
             )
         except MagsagError as exc:
             if isinstance(exc.result, InvokeResult):  # the paid answer, as invoke returns answers: a dict
@@ -160,7 +165,7 @@ class Skills(ProcessBound):
         context = merged_context(self.context, context, "explain's context")
         # an agent's own calls are checked against its daily limit; None (left out) is the bound agent, as in invoke
         agent = self.agent if agent is None else agent
-        return self.service.explain(skill_id, payload, context=context, agent=agent)
+        return self.service.explain(skill_id, payload, context=context, agent=agent, run_classes=self.data_classes)
 
     def list(self) -> builtins.list[SkillDict]:  # in this class, `list` is this method
         """Every skill: ``id``, ``description``, the ``payload_fields`` its prompt reads, ``input_schema``, ..."""
@@ -178,7 +183,7 @@ class Runner(ProcessBound):
         run_id: str | None = None,
         agent: str | None = None,
         root_run_id: str | None = None,
-        data_class: Any = None,
+        data_classes: tuple[str, ...] = (),
     ) -> None:
         self.service = service
         self.bridge = bridge
@@ -187,26 +192,39 @@ class Runner(ProcessBound):
         self.agent = agent
         #: the run at the top of the delegation tree; None when this runner's run is the top
         self.root_run_id = root_run_id
-        #: the data class this runner's run was given (its context's data_class): it goes with the data to
-        #: the agents it runs, as it goes to its own calls, unless their context names one of its own
-        self.data_class = data_class
+        #: the data classes of this runner's run (its context's data_class, and those of the runs it was delegated
+        #: from): they go with the data to the agents it runs, as to its own calls, beside any their context names
+        self.data_classes = data_classes
         #: the runs of the agents this runner ran that raised, for the error of its own agent's run to name (see
         #: agent_failures); None for a Magsag's runner, which no agent's record reads
         self._failed: list[FailedRun] | None = None
 
     def _deps(
-        self, agent_id: str, run_id: str, context: Mapping[str, Any], root: str | None, failed: list[FailedRun]
+        self,
+        agent_id: str,
+        run_id: str,
+        context: Mapping[str, Any],
+        root: str | None,
+        failed: list[FailedRun],
+        classes: tuple[str, ...],
     ) -> dict[str, Any]:
         # A delegated run records the *root* run as its parent, at any depth: the root's run limit and
         # every agent's obs.get_current_cost() cover the whole tree (MAG -> SAG -> SAG cannot escape the
         # MAG's budget, and a MAG checking its budget sees what its SAGs spent).
-        cls = context.get("data_class")
-        runner = Runner(self.service, self.bridge, run_id=run_id, agent=agent_id, root_run_id=root, data_class=cls)
+        runner = Runner(
+            self.service, self.bridge, run_id=run_id, agent=agent_id, root_run_id=root, data_classes=classes
+        )
         runner._failed = failed  # (what the agents it runs raise)
         return {
             "registry": self.registry,
             "skills": Skills(
-                self.service, self.bridge, run_id=run_id, agent=agent_id, context=context, parent_run_id=root
+                self.service,
+                self.bridge,
+                run_id=run_id,
+                agent=agent_id,
+                context=context,
+                parent_run_id=root,
+                data_classes=classes,
             ),
             "runner": runner,
             "obs": Observer(self.service, self.bridge, run_id=run_id, agent=agent_id, budget_run_id=root),
@@ -239,13 +257,15 @@ class Runner(ProcessBound):
         fn = self.registry.entrypoint(agent_id)
         spec = self.registry.agent(agent_id)
         spec.validate_payload(payload)
-        same_data_class(self.data_class, context.get("data_class"), f"the context {agent_id!r} is run with")
-        if self.data_class is not None and unsaid(context.get("data_class")):
-            # the data it hands on is of that class still (None or "", a helper's default, names no class of its own)
-            context = {**context, "data_class": self.data_class}
+        # the data it hands on is of the classes it came with still, and of the one its context names beside them
+        classes = run_classes(self.data_classes, context.get("data_class"), f"the context {agent_id!r} is run with")
+        if self.data_classes and unsaid(context.get("data_class")):
+            # (None or "", a helper's default, names no class of its own: its calls' None or "" keeps this one, as
+            # merged_context keeps a bound value, where "" was refused as no class's name)
+            context = {**context, "data_class": self.data_classes[-1]}
         run_id = run_id or new_run_id()
         delegated: list[FailedRun] = []
-        deps = self._deps(agent_id, run_id, context, root, delegated)
+        deps = self._deps(agent_id, run_id, context, root, delegated, classes)
         started = time.time()
         try:
             return fn(dict(payload), **deps)

@@ -104,7 +104,6 @@ def merged_context(bound: Mapping[str, Any], given: Any, where: str) -> dict[str
     there too keeps the bound value. "" gives nothing either (:func:`unsaid`)."""
     context = dict(bound)
     given = as_context(given, where)
-    same_data_class(bound.get("data_class"), given.get("data_class"), where)
     for key, value in given.items():
         if not unsaid(value) or key not in bound:
             context[key] = value
@@ -116,20 +115,22 @@ def merged_context(bound: Mapping[str, Any], given: Any, where: str) -> dict[str
     return context
 
 
-def same_data_class(bound: Any, given: Any, where: str) -> None:
-    """Refuse ``given``, a call's or a delegation's ``data_class`` inside a run whose data came with the class
-    ``bound`` (the context it was run or delegated with), where it names another: taken over the bound one, it lifted
-    the class's requirements from the data (a SAG delegated personal data under pii_processing passed it on, or
-    called a skill with it, as financial_data, and the data went to a model pii_processing forbids). The same
-    class, or none (None, ""), keeps the bound one."""
-    if unsaid(bound) or unsaid(given) or given == bound:
-        return
-    raise InputError(
-        f"{where}: data_class {given!r} would replace {bound!r}, the class the data of this run came with (its "
-        f"context's): the calls and delegations of the run keep that class, which a policy may confine to models of "
-        f"its own, and another in its place would take the data past them. Leave data_class out (or None) to keep "
-        f"{bound!r}; to handle data of another class, run an agent for it with that class in its own context"
-    )
+def run_classes(bound: tuple[str, ...], given: Any, where: str) -> tuple[str, ...]:
+    """The data classes of an agent's run: ``bound``, those of the run it was delegated from (its data came with
+    them), and ``given``, the class its own context names, which applies beside them. Data of two classes is held to
+    both: another class named in a run adds its requirements, never lifts those the data came with (financial_data
+    named by a SAG given pii_processing data took that class's place, and the data went to gpt-4o, past
+    pii_processing's models). Refused here, not at a call: a class that is no name would go unsaid to the runs
+    delegated from this one."""
+    if unsaid(given):
+        return bound
+    if not isinstance(given, str):
+        raise InputError(
+            f"{where}: data_class must be a data class name such as 'pii_processing', not a "
+            f"{type(given).__name__}; the run keeps it for its data, and applies it beside the classes of the runs "
+            "it was delegated from"
+        )
+    return bound if given in bound else (*bound, given)
 
 
 def unsaid(value: Any) -> bool:

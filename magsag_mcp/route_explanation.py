@@ -48,7 +48,7 @@ class RouteExplanation:
     #: the service's own: where the targets left alone for their server's wait are kept
     cascade: Any
     #: the service's own: a call's plan, as invoke_skill would make it
-    plan: Callable[..., Plan]  # (skill_id, payload, context, *, explaining)
+    plan: Callable[..., Plan]  # (skill_id, payload, context, *, explaining, run_classes)
 
     @service_call  # in exact money; the call's own credentials kept out of its messages, and forgotten after it
     def explain(
@@ -58,14 +58,16 @@ class RouteExplanation:
         *,
         context: Mapping[str, Any] | None = None,
         agent: str | None = None,
+        run_classes: tuple[str, ...] = (),
     ) -> RouteExplanationDict:
         """The plan for a call and its estimated worst-case cost per target; nothing is called. ``agent``: the call's,
-        whose daily limit then applies, as it does to :meth:`invoke_skill`'s call (and refused as it refuses it)."""
+        whose daily limit then applies, as it does to :meth:`invoke_skill`'s call (and refused as it refuses it).
+        ``run_classes``: the data classes of the agent's run it would be made in, as :meth:`invoke_skill`'s."""
         if agent is not None:
             from .text import check_name
 
             check_name(agent, "agent")
-        plan = self.plan(skill_id, payload, context, explaining=True)
+        plan = self.plan(skill_id, payload, context, explaining=True, run_classes=run_classes)
         tokens_in = estimate_input_tokens(plan.request)
         images = any(m.parts for m in plan.request.messages)
         targets: list[Any] = []  # (each a PlannedTargetDict, built a key at a time: _candidate's and those below)

@@ -159,7 +159,10 @@ def _route(
     env: Mapping[str, str],
     data_class_models: Mapping[str, Sequence[str]] | None,
     call_urls: CallURLs | None,
+    run_classes: Sequence[str] = (),
 ) -> Resolution:
+    """``run_classes``: the data classes of the agent's run the call is made in (each given to it, or to a run it was
+    delegated from, in its context's data_class), which apply beside the skill's and the call's own."""
     candidates: list[Candidate] = []
     #: MAGSAG_PROVIDER names no model for the task: the error, raised unless a data class names models
     no_env_model: ConfigError | None = None
@@ -283,23 +286,12 @@ def _route(
         firsts.setdefault(place(cand.target), cand)
     candidates = list(firsts.values())
     declared = context.get("data_class")
-    if declared is not None and (not isinstance(declared, str) or not declared):
-        from .payload_warnings import one_of_many
-
-        many = one_of_many("data_class", declared) if isinstance(declared, list) else None
-        # an empty one (a form's field left blank) is refused, not taken for none as an empty tier is: a class the
-        # caller meant to declare and lost would have sent its data wherever routing goes. Said with both fixes
-        none = "; leave it out to declare none" if declared == "" else ""
-        raise PayloadError(
-            "context.data_class must be a data class name such as 'pii_processing'"
-            + (f"; {many}" if many else none)
-        )
-    if declared and data_class_models and declared not in data_class_models:
-        from .governance.data_classes import unknown_call_data_class
-
-        raise PayloadError(f"context.data_class: {unknown_call_data_class(declared, data_class_models)}")
-    # Both apply: a caller may add a stricter class, never relax the skill's own.
-    data_classes = tuple(dict.fromkeys(c for c in (skill.data_class, declared) if c))
+    for given in run_classes:  # (checked as a call's own class is, where its run was given it)
+        _check_declared(given, data_class_models, "the agent run's context.data_class")
+    _check_declared(declared, data_class_models, "context.data_class")
+    # Every class applies: a caller may add a stricter class, never relax the skill's own, nor one its agent's run
+    # was given for its data (a SAG handed personal data under pii_processing naming financial_data for a call)
+    data_classes = tuple(dict.fromkeys(c for c in (skill.data_class, *run_classes, declared) if c))
     confined = [c for c in data_classes if data_class_models and c in data_class_models]
     confining: dict[str, list[str]] = getattr(data_class_models, "policies", {})
     refused: dict[Target, PolicyDenied] = {}
@@ -331,6 +323,24 @@ def _route(
         rule += f"; {yielded or f'it names no {provider} model for this task'}, so the data class's models serve it"
     unused = _unused_tier(asked, rule, wheres, env_model) if asked else None
     return Resolution(candidates, rule, data_classes, warnings=(unused,) if unused else ())
+
+
+def _check_declared(declared: Any, data_class_models: Mapping[str, Sequence[str]] | None, where: str) -> None:
+    """Refuse a declared data class that is not a class's name, or one no policy's requirements define."""
+    if declared is not None and (not isinstance(declared, str) or not declared):
+        from .payload_warnings import one_of_many
+
+        many = one_of_many("data_class", declared) if isinstance(declared, list) else None
+        # an empty one (a form's field left blank) is refused, not taken for none as an empty tier is: a class the
+        # caller meant to declare and lost would have sent its data wherever routing goes. Said with both fixes
+        none = "; leave it out to declare none" if declared == "" else ""
+        raise PayloadError(
+            f"{where} must be a data class name such as 'pii_processing'" + (f"; {many}" if many else none)
+        )
+    if declared and data_class_models and declared not in data_class_models:
+        from .governance.data_classes import unknown_call_data_class
+
+        raise PayloadError(f"{where}: {unknown_call_data_class(declared, data_class_models)}")
 
 
 def _refused_servers(candidates: list[Candidate], refused: Mapping[Target, PolicyDenied]) -> list[Candidate]:

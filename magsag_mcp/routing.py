@@ -121,8 +121,12 @@ def plan_call(
     route_cache: dict[str, Resolution] | None = None,
     named_routes: dict[tuple[Any, ...], Resolution] | None = None,
     explaining: bool = False,
+    run_classes: tuple[str, ...] = (),
 ) -> Plan:
     """``explaining``: the plan is explain's, which sends nothing (a refusal says what was not done).
+
+    ``run_classes``: the data classes of the agent's run the call is made in (see :class:`~.api.Runner`), which
+    confine it beside the skill's and the context's own.
 
     ``call_urls``: where this configuration lets a call's base URLs go; a :class:`Service` passes the
     one it built when it opened, and without it ``env`` and ``catalog`` are read for this call.
@@ -155,10 +159,12 @@ def plan_call(
     key: str | tuple[Any, ...] | None  # (a skill's id, or what a call names; None: not cached)
     # (either cache, typed for both keys without typing.cast: a Python call, some 880 instructions, on every call)
     caches: tuple[dict[Any, Resolution] | None, dict[Any, Resolution] | None] = (route_cache, named_routes)
-    if not mc and not lo and not context:
+    if not mc and not lo and not context and not run_classes:
         cache, key = caches[0], parts.id
     else:
         cache, key = caches[1], named_route_key(parts.id, mc, lo, context)
+        if key is not None and run_classes:  # (its run's classes confine it too: a route of their own)
+            key = (*key, run_classes)
     chosen = cache.get(key) if cache is not None and key is not None else None
     if chosen is None:
         chosen = _route(
@@ -170,6 +176,7 @@ def plan_call(
             env=env,
             data_class_models=data_class_models,
             call_urls=call_urls,
+            run_classes=run_classes,
         )
         if cache is not None and key is not None:
             with _CACHING:  # skills.explain plans on its caller's thread: two dropping one oldest failed (KeyError)

@@ -141,6 +141,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         context: Mapping[str, Any] | None = None,
         *,
         explaining: bool = False,
+        run_classes: tuple[str, ...] = (),
     ) -> Plan:
         plan = plan_call(
             self.catalog,
@@ -153,6 +154,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
             route_cache=self._routes,
             named_routes=self._named_routes,
             explaining=explaining,
+            run_classes=run_classes,
         )
         # the call's cache_ttl (0: the cache left alone), else its route's, else its skill's (see answer_cache.py)
         ttl = ttl_of_context(context) if context else None
@@ -186,9 +188,12 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         context: Mapping[str, Any] | None = None,
         progress: ProgressCallback | None = None,
         own_run: bool = False,
+        run_classes: tuple[str, ...] = (),
     ) -> InvokeResult:
         """``own_run``: the caller is held to ``agent`` (an MCP client pinned to it), and may not file its call in a
-        ``run_id`` whose calls are another agent's (see :meth:`refuse_others_run`); refused with nothing recorded."""
+        ``run_id`` whose calls are another agent's (see :meth:`refuse_others_run`); refused with nothing recorded.
+        ``run_classes``: the data classes of the agent's run the call is made in, which apply beside the skill's and
+        the context's (see :class:`~.api.Runner`)."""
         self._on_own_loop()
         if not isinstance(skill_id, str):
             self.catalog.skill(skill_id)  # refused with the fix, before a run is recorded under it
@@ -239,7 +244,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
                     # meanwhile (by its caller, or by a close, which cancels the calls in flight), it is recorded as
                     # any call cancelled is (waited for before it was counted, it left no record)
                     await price_data.loaded()
-                plan = self.plan(skill_id, payload, context)
+                plan = self.plan(skill_id, payload, context, run_classes=run_classes)
                 outcome = await self.cascade.run(
                     plan,
                     run_id=run_id,

@@ -18,6 +18,7 @@ from magsag_mcp import (
     Delegation,
     InputError,
     Magsag,
+    MagsagError,
     RateLimitError,
     ServerError,
     UnknownSkillError,
@@ -303,7 +304,8 @@ def test_a_delegations_data_class_goes_with_the_data_to_the_sags_it_delegates_to
     # A MAG hands personal data to a SAG with context={"data_class": "pii_processing"}: the SAG's own calls are
     # confined to the class's models, and so must be those of a SAG it passes the data on to. Before: the
     # nested Delegation, naming no class, went out unconfined (here to an OpenAI route; a real key would
-    # have sent the data to OpenAI). Nor may a delegation naming another class lift the one the data came with.
+    # have sent the data to OpenAI). A delegation naming another class adds it: both apply, never one in the other's
+    # place.
     import shutil
 
     cat = tmp_path / "catalog"
@@ -326,11 +328,15 @@ def test_a_delegations_data_class_goes_with_the_data_to_the_sags_it_delegates_to
             context={"data_class": "pii_processing"},
         )
         assert mg.runner.invoke_sag(confined)["model"] == "echo"  # the class's model: before, AllTargetsFailed
-        # a nested delegation naming another class may not replace the class the data came with: financial_data
-        # (gpt-4o) in pii_processing's place took the personal data past the models pii_processing confines it to
+        # a nested delegation naming another class does not replace the class the data came with: financial_data
+        # (gpt-4o) in pii_processing's place took the personal data past the models pii_processing confines it to.
+        # Both apply, and no model is allowed by both: refused, each class named with the models it allows
         confined.input = {"data": "Jane Doe, 12 Elm St", "context": {"data_class": "financial_data"}}
-        with pytest.raises(InputError, match="data_class 'financial_data' would replace 'pii_processing'"):
+        with pytest.raises(MagsagError) as refused:
             mg.runner.invoke_sag(confined)
+        said = str(refused.value)
+        assert "data class 'pii_processing' may only use ['fake:echo']" in said, said
+        assert "data class 'financial_data' may only use ['gpt-4o']" in said, said
 
 
 def test_the_decorators_of_the_api_keep_the_signatures_a_type_checker_sees():

@@ -212,16 +212,10 @@ def test_a_data_class_given_as_none_or_empty_text_keeps_the_class_the_data_came_
         assert handle.runner.invoke_sag(confined) == ("echo", "echo")  # the class's model for both
 
 
-@pytest.mark.parametrize("how", ["call", "delegation"])
-def test_a_data_class_of_another_name_cannot_replace_the_class_the_data_came_with(
-    tmp_path: Path, fake_scripts: None, how: str
-):
-    # A SAG given personal data under pii_processing (fake:echo alone) called a skill, or delegated it on, with
-    # context={"data_class": "financial_data"}: that class took pii_processing's place, and the data went to a model
-    # financial_data allows (gpt-4o; a real key would have sent it to OpenAI). Refused, saying how to keep the class.
+def _relay_catalog(tmp_path: Path, how: str, context: str, requirements: str) -> Path:
+    """The shipped catalog with relay-sag, which calls skill.analysis (``how``: "call") or delegates to
+    data-analysis-sag (else) with ``context`` (Python source), and its data classes' ``requirements`` in their place."""
     import shutil
-
-    from magsag_mcp import Delegation
 
     cat = tmp_path / "catalog"
     shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
@@ -229,22 +223,93 @@ def test_a_data_class_of_another_name_cannot_replace_the_class_the_data_came_wit
     (cat / "agents" / "relay_sag.py").write_text(
         "from magsag_mcp import Delegation\n\n"
         "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
-        "    context = {'data_class': 'financial_data', 'preferred_model': 'gpt-4o'}\n"
+        f"    context = {context}\n"
         f"    if {how!r} == 'call':\n"
-        "        return skills.invoke('skill.analysis', {'data': payload['data']}, context=context)['model']\n"
+        "        plan = skills.explain('skill.analysis', {'data': payload['data']}, context=context)\n"
+        "        return skills.invoke('skill.analysis', {'data': payload['data']}, context=context)['model'], plan\n"
         "    return runner.invoke_sag(Delegation(task_id='inner', sag_id='data-analysis-sag',\n"
-        "                                        input={'data': payload['data']}, context=context))['model']\n"
+        "                                        input={'data': payload['data']}, context=context))['model'], None\n"
     )
     policy = cat / "policies" / "model_governance.yaml"
-    policy.write_text(policy.read_text().replace('["local:llama3.1:70b", "fake:*"]', '["fake:echo"]'))
+    text = policy.read_text()
+    old = '      pii_processing: ["local:llama3.1:70b", "fake:*"]  # Local only (fake: offline, in-process)\n'
+    assert old in text
+    policy.write_text(text.replace(old, requirements))
+    return cat
+
+
+@pytest.mark.parametrize("how", ["call", "delegation"])
+def test_a_data_class_of_another_name_applies_beside_the_class_the_data_came_with_not_in_its_place(
+    tmp_path: Path, fake_scripts: None, how: str
+):
+    # A SAG given personal data under pii_processing (fake:echo alone) called a skill, or delegated it on, with
+    # context={"data_class": "financial_data"}: that class took pii_processing's place, and the data went to a model
+    # financial_data allows (gpt-4o; a real key would have sent it to OpenAI). Both apply: gpt-4o, the model the call
+    # names, is refused by pii_processing, and nothing is sent.
+    from magsag_mcp import Delegation, MagsagError
+
+    context = "{'data_class': 'financial_data', 'preferred_model': 'gpt-4o'}"
+    cat = _relay_catalog(tmp_path, how, context, '      pii_processing: ["fake:echo"]\n')
     # (OpenAI on a loopback port nothing listens on: before, the data went there, refused, not to the internet)
     env = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "OPENAI_API_KEY": "test-key-not-real"}
     env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
     with Magsag(catalog=cat, db=tmp_path / "l.db", env=env) as handle:
         confined = Delegation("t", "relay-sag", {"data": "Jane Doe, 12 Elm St"}, {"data_class": "pii_processing"})
-        with pytest.raises(InputError, match="data_class 'financial_data' would replace 'pii_processing'") as info:
+        with pytest.raises(MagsagError) as refused:
             handle.runner.invoke_sag(confined)
-        assert "Leave data_class out (or None) to keep 'pii_processing'" in info.value.message
+        said = str(refused.value)
+        assert "policy 'data_residency' forbids openai:gpt-4o" in said, said
+        assert "data class 'pii_processing' may only use ['fake:echo']" in said, said
+        sent = [a for run in handle.query_runs(attempts_per_run=None)["runs"] for a in run["attempts"]]
+        assert sent and {a["outcome"] for a in sent} == {"policy_denied"}  # nothing sent, the refusal recorded
+
+
+@pytest.mark.parametrize("how", ["call", "delegation"])
+def test_a_stricter_class_named_in_a_run_confines_its_data_to_the_models_both_classes_allow(
+    tmp_path: Path, fake_scripts: None, how: str
+):
+    # A MAG's run holds internal data (any fake model); it hands personal data on under pii_processing (fake:echo
+    # alone), in a call's or a delegation's context. Refused as another class before: the data of both is held to
+    # both, and goes to fake:echo, which both allow; explain, asked in the run, names both classes.
+    from magsag_mcp import Delegation
+
+    requirements = '      pii_processing: ["fake:echo"]\n      internal: ["fake:*"]\n'
+    cat = _relay_catalog(tmp_path, how, "{'data_class': 'pii_processing'}", requirements)
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env=ENV) as handle:
+        run = Delegation("t", "relay-sag", {"data": "Jane Doe, 12 Elm St"}, {"data_class": "internal"})
+        model, plan = handle.runner.invoke_sag(run)
+        assert model == "echo"
+        if plan is not None:
+            assert plan["data_classes"] == ["internal", "pii_processing"]
+            assert [t["label"] for t in plan["targets"] if t["policy"]["allowed"]] == ["fake:echo"]
+
+
+@pytest.mark.parametrize("how", ["call", "delegation"])
+def test_classes_no_model_of_which_both_allow_are_refused_naming_each(tmp_path: Path, fake_scripts: None, how: str):
+    from magsag_mcp import Delegation, MagsagError
+
+    requirements = '      pii_processing: ["fake:echo"]\n      internal: ["fake:cheap"]\n'
+    cat = _relay_catalog(tmp_path, how, "{'data_class': 'pii_processing'}", requirements)
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env=ENV) as handle:
+        run = Delegation("t", "relay-sag", {"data": "Jane Doe, 12 Elm St"}, {"data_class": "internal"})
+        with pytest.raises(MagsagError) as refused:
+            handle.runner.invoke_sag(run)
+        said = str(refused.value)
+        assert "data class 'internal' may only use ['fake:cheap']" in said, said
+        assert "data class 'pii_processing' may only use ['fake:echo']" in said, said
+
+
+def test_a_run_s_data_class_that_is_no_name_is_refused_before_its_agent_runs(tmp_path: Path, fake_scripts: None):
+    # kept for the runs it delegates to, a list (or a number) would have gone unsaid to them
+    from magsag_mcp import Delegation
+
+    cat = _relay_catalog(tmp_path, "call", "{}", '      pii_processing: ["fake:echo"]\n')
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env=ENV) as handle:
+        run = Delegation("t", "relay-sag", {"data": "x"}, {"data_class": ["pii_processing"]})
+        with pytest.raises(
+            InputError, match="data_class must be a data class name such as 'pii_processing', not a list"
+        ):
+            handle.runner.invoke_sag(run)
 
 
 def test_a_model_given_as_empty_text_keeps_the_model_the_delegation_gave(tmp_path: Path, fake_scripts: None):
