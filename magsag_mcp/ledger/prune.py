@@ -228,6 +228,8 @@ async def prune(
     if older_than_seconds <= 0:
         raise InputError("--older-than must be a positive duration such as 90d")
     progress = PruneProgress() if progress is None else progress
+    # none asked for, none is left to end: a --no-vacuum prune stopped as its last step committed said "vacuum": 0
+    progress.vacuum_ended = not vacuum
     now = time.time()
     cutoff = now - older_than_seconds
     runs_before = min(cutoff, now - RUN_KEEP_SECONDS)
@@ -249,13 +251,20 @@ async def prune(
         await _shrink_log(ledger)
         raise
     if vacuum:
+
+        def vacuumed(conn: sqlite3.Connection) -> None:
+            _vacuum(conn)
+            # said where it ended, in the reader's thread: a Ctrl-C that reached the prune once the statement had
+            # ended, before its end did, reported a vacuum that had shrunk the file as one stopped ("vacuum": 0)
+            progress.vacuum_ended = True
+
         try:
-            await ledger.read(_vacuum, snapshot=False)
+            await ledger.read(vacuumed, snapshot=False)
         except LedgerError:
             # another process held the file, or the disk has no room for a copy of the ledger: the rows are
             # gone and their space is reused, but the file is not shrunk
             counts["vacuum"] = 0
-    progress.vacuum_ended = True
+            progress.vacuum_ended = True
     await _shrink_log(ledger)
     return counts
 
