@@ -349,3 +349,18 @@ def test_the_copy_an_older_version_s_backup_is_making_is_not_taken_for_a_dead_on
     # once that backup is gone (killed, its copy left), the next backup removes the copy as any dead one
     assert main(["data", "backup", str(backups / "wednesday.db")]) == 0
     assert json.loads(capsys.readouterr().out)["removed_dead_copies"] == [copy]
+
+
+def test_a_backup_to_a_folder_is_refused_naming_a_file_in_it(ledger_db, tmp_path, capsys):
+    """``data backup DIR/`` said only "DIR is not a regular file: give the backup a file's path": it names the file
+    to give instead, one in that folder, and writes nothing there (a backup under a name the user never gave would
+    be one a script does not find)."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    assert main(["data", "backup", f"{folder}/"]) == 2
+    said = capsys.readouterr().err
+    suggested = folder / f"{ledger_db.stem}-backup.db"
+    assert "is a folder" in said and str(suggested) in said, said
+    assert list(folder.iterdir()) == []
+    assert main(["data", "backup", str(suggested)]) == 0  # the path it names is one a backup takes
+    assert suggested.is_file()

@@ -61,6 +61,10 @@ def check_target(source: Path, target: Path) -> float | None:
                 f"{source.with_name(source.stem + '-backup.db')}"
             )
     if target.exists():
+        if target.is_dir():  # (a backup is not written inside it under a name of ours, which a script would not find)
+            raise InputError(
+                f"{target} is a folder: give the backup a file's path, e.g. {target / (source.stem + '-backup.db')}"
+            )
         if not target.is_file():
             raise InputError(f"{target} is not a regular file: give the backup a file's path")
         with open(target, "rb") as fh:
