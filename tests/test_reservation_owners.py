@@ -359,3 +359,25 @@ async def test_a_read_only_summary_counts_a_killed_process_s_call_at_once_as_che
     out, err = capsys.readouterr()
     assert json.loads(out)["totals"]["cost_complete"] is False and "its process is gone" in err, err
     assert {p.name: p.read_bytes() for p in db.parent.iterdir()} == before
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
+def test_a_process_named_in_utf_8_has_its_start_read():
+    """A process's name (comm, in /proc/PID/stat) is bytes, UTF-8 where it is named so ("café", a thread renamed):
+    read as ASCII, its stat was no text, and the process was taken as one whose start cannot be read, so a reservation
+    it left when it ended was never seen gone (and one it made named no owner)."""
+    # (a process may rename only itself: it says when it has)
+    named = "import pathlib, sys, time; pathlib.Path('/proc/self/comm').write_bytes('café (x) y'.encode()); print(); "
+    child = subprocess.Popen(
+        [sys.executable, "-c", named + "sys.stdout.flush(); time.sleep(60)"], stdout=subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"\n"
+        assert "café".encode() in Path(f"/proc/{child.pid}/stat").read_bytes()
+        start = owners.started(child.pid)
+        assert start is not None and start != owners.UNREADABLE, start
+        assert not owners._gone(start, start)
+    finally:
+        child.kill()
+        child.wait()
+    assert owners.started(child.pid) is None  # gone, waited for

@@ -38,12 +38,13 @@ _place_read = False
 
 
 def _read(path: str) -> str | None:
-    # read as bytes, decoded by the interpreter's built-in ASCII: a text file's codec is looked up and imported, which
+    # read as bytes, decoded by the interpreter's built-in Latin-1: a text file's codec is looked up and imported, which
     # a process that dropped to a user who cannot read the interpreter's library (a read-only summary, which reads
-    # this now) could not do ("unknown encoding: ascii")
+    # this now) could not do ("unknown encoding: ascii"). Latin-1, not ASCII: a process's name (comm, in its stat)
+    # is bytes, UTF-8 where it is named so, and a stat read as ASCII was no text (its process's start unreadable)
     try:
         with open(path, "rb") as f:
-            return f.read().decode("ascii")
+            return f.read().decode("latin-1")
     except (OSError, ValueError):
         return None
 
