@@ -4,6 +4,7 @@ any call; trusted for MAGSAG_AZURE_SERVED_TRUST seconds."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -67,6 +68,57 @@ async def test_a_running_process_sees_another_s_row_and_a_forget_within_the_boun
         now[0] += REREAD_AFTER / 2
         await server.look(counted, EAST)
         assert server.models(EAST) == frozenset() and counted.reads == 3
+    finally:
+        await ledger.close()
+
+
+class Slow(Counted):
+    """A ledger whose reads are counted, and held until released (a read in flight while other calls arrive)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        super().__init__(ledger)
+        self.release = asyncio.Event()
+
+    async def read(self, fn):  # type: ignore[no-untyped-def]
+        self.reads += 1
+        await self.release.wait()
+        return await self.ledger.read(fn)
+
+
+async def test_200_calls_at_once_to_a_deployment_make_one_read_and_each_waits_for_the_first(tmp_path: Path):
+    # the first read in flight, the other 199 calls skipped the read and were sent without the row: a deployment the
+    # ledger says serves a forbidden model, 199 calls sent to it unrefused; a re-read in flight is not waited for
+    now = [time.time()]
+    ledger = Ledger(tmp_path / "l.db")
+    await ledger.open()
+    try:
+        ServedMemory(ServedModels({})).answered(ledger, EAST, "gpt-4o-2024-08-06")  # another process's sighting
+        await ledger.settled()
+        server = ServedMemory(ServedModels({}, clock=lambda: now[0]))
+        slow = Slow(ledger)
+        seen: list[frozenset[str]] = []
+
+        async def call() -> None:
+            await server.look(slow, EAST)
+            seen.append(server.models(EAST))
+
+        calls = [asyncio.create_task(call()) for _ in range(200)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert slow.reads == 1 and seen == []  # one read in flight, every call waiting for it
+        slow.release.set()
+        await asyncio.gather(*calls)
+        assert slow.reads == 1 and seen == [frozenset({"gpt-4o-2024-08-06"})] * 200
+        # a re-read in flight: the calls meanwhile go on with what was read, one read still
+        slow.release.clear()
+        now[0] += REREAD_AFTER
+        rereading = asyncio.create_task(server.look(slow, EAST))
+        await asyncio.sleep(0)
+        await asyncio.wait_for(server.look(slow, EAST), 5)
+        assert slow.reads == 2 and server.models(EAST) == {"gpt-4o-2024-08-06"}
+        slow.release.set()
+        await rereading
+        assert slow.reads == 2
     finally:
         await ledger.close()
 

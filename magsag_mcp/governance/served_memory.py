@@ -15,6 +15,7 @@ process's later row, or a ``magsag azure forget``, is seen within that bound."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
@@ -46,6 +47,9 @@ class ServedMemory:
         #: (endpoint, deployment) -> (model, when) of the row this process last wrote, to write only news (or an
         #: old row again)
         self._written: dict[tuple[str, str], tuple[str, float]] = {}
+        #: (endpoint, deployment) -> the process's first read of its row, in flight: the calls that arrive meanwhile
+        #: wait for it (one read, not one each), since they hold nothing of the row yet to be refused by
+        self._first_reads: dict[tuple[str, str], asyncio.Future[None]] = {}
 
     @property
     def trusted_for(self) -> float:
@@ -74,8 +78,15 @@ class ServedMemory:
         now = self._clock()
         last = self._read_at.get(key)
         if last is not None and now - last < REREAD_AFTER:
+            first = self._first_reads.get(key)
+            if first is not None:
+                # the first read is in flight: sent now, a call to a deployment the row says serves a forbidden model
+                # went out unrefused (200 at once: 199 of them). A re-read is not waited for: what was read stands
+                await asyncio.shield(first)
             return
         self._read_at[key] = now
+        if last is None:
+            self._first_reads[key] = asyncio.get_running_loop().create_future()
         try:
             row = await ledger.read(lambda conn: read_served(conn, *key))
         except LedgerError:
@@ -83,6 +94,9 @@ class ServedMemory:
             # call, as a process without the row does, and learns from its answer; read again only after REREAD_AFTER
             # (not on each call: each would wait the busy timeout out again)
             return
+        finally:
+            if last is None:  # (read or not, cancelled even: the calls waiting go on)
+                self._first_reads.pop(key).set_result(None)
         if row is not None:
             self.memory.saw(key, row[0], row[1], here=False)
             if (written := self._written.get(key)) is None or written[1] < row[1]:
