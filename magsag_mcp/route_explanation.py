@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -12,7 +12,7 @@ from .answer_cache import request_key, ttl_of_context
 from .attempt_cost import output_tokens_reserved
 from .call_entry import service_call
 from .call_request import estimate_input_tokens
-from .cascade_report import CascadeState, labels
+from .cascade_report import CascadeState
 from .cascade_waits import rest_then
 from .catalog_edits import prices_file_of
 from .env_routing import env_target
@@ -21,8 +21,8 @@ from .governance import refusal_ends_call
 from .governance.budget import reserved_worst_case
 from .plurals import listed
 from .providers import canonical_provider, prompt_overhead
-from .providers.capabilities import cannot_honour
 from .result_dicts import CacheExplanationDict, RouteExplanationDict
+from .route_skips import none_sendable, refusal_ending, targets_skipped
 from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
 from .types import Target
@@ -114,8 +114,8 @@ class RouteExplanation:
             # what the call will say went unread (a payload's "modelConfig"): the plan shown is the one without it
             "warnings": [
                 *plan.warnings,
-                *self._targets_skipped(plan, targets),
-                *(self._refusal_ending(plan) or _none_sendable(targets, unwaited)),
+                *targets_skipped(self.governance, plan, targets),
+                *(refusal_ending(self.governance, plan) or none_sendable(targets, unwaited)),
                 *uncached,
             ],
         }
@@ -149,7 +149,7 @@ class RouteExplanation:
                 why_not.append(f"{target.label}: policy {policy!r} forbids it ({reason})")
                 by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
                 if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
-                    break  # the call fails here, as the cascade does (_refusal_ending's warning): none after is tried
+                    break  # the call fails here, as the cascade does (refusal_ending's warning): none after is tried
             elif request_key(self.providers.get(target.provider), plan.request_for(target), target, agent) is not None:
                 return {"on": True, "ttl_s": plan.cache_ttl, "source": source}, []
             else:
@@ -357,109 +357,6 @@ class RouteExplanation:
         entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
         return entry
 
-    def _targets_skipped(self, plan: Plan, targets: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Each of the call's own ``fallbacks`` a policy forbids, which the call skips for the next target (a cascade
-        the caller wrote out: see :func:`~.governance.refusal_ends_call`), up to a refusal that ends the call first
-        (:meth:`_refusal_ending` says that one). Its target was marked not allowed and nothing more: a reader took
-        it for the end of the call, which it no longer is, or did not see that it will be passed over. So is one a
-        cost limit refuses whatever was spent (``targets``' verdicts: its worst case above a limit, or no known price),
-        which the call skips as well, recorded as budget_exceeded; explain said nothing of it (where it is not
-        configured or lacks a feature, the call skips it for that first, which its target's entry says). A cost limit's
-        refusal never ends a call (:meth:`Governance.admit` raises BudgetExceeded, which the cascade skips whoever
-        chose the target), so the call's own first model, MAGSAG_MODEL's and routing's targets are said to be
-        skipped the same way: only the fallbacks were, and a call whose first model was over a limit was shown
-        nothing but that target's verdict, while the call went on to the next."""
-        policies = self.governance.policies
-        skipped = []
-        # (named as the call's warnings name it: with its server where the plan holds its model on another too, the
-        # class's own on the server configured for it, which is tried)
-        shown = labels(plan)
-        for position, (cand, entry) in enumerate(zip(plan.candidates, targets, strict=True)):
-            if cand.refused is not None:  # (a refusal that ends the call was raised while it was planned)
-                skipped.append(
-                    f"{shown[position]}, {_role(cand)}, is not tried: {cand.refused.message}: a call that reaches it "
-                    f"{_then(position, plan)} (recorded as policy_denied, named in its warnings)"
-                )
-                continue
-            ok, policy, reason, rule = policies.allowed(cand.target, plan.data_classes)
-            if ok:
-                verdict = entry["policy"]
-                sendable = not entry["unavailable"] and not entry["missing_features"]
-                if sendable and not verdict["allowed"]:
-                    # a known worst case above a limit, or no known price (whose refusal says its own fix)
-                    fix = (
-                        f"; to have it tried, lower max_tokens or list a cheaper model, or raise the limit on policy "
-                        f"{verdict['policy']!r}"
-                        if entry["estimated_max_cost_usd"] is not None
-                        else ""
-                    )
-                    reaches = "the call" if position == 0 else "a call that reaches it"
-                    skipped.append(
-                        f"{shown[position]}, {_role(cand)}, is not tried: a cost limit of policy "
-                        f"{verdict['policy']!r} refuses it ({verdict['reason']}): {reaches} "
-                        f"{_then(position, plan)} (recorded as budget_exceeded, named in its warnings){fix}"
-                    )
-                continue
-            by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
-            if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
-                break
-            if not cand.fallback:
-                continue
-            if rule == "allowed_models":
-                reason = f"{reason}{self.governance.nearly_allowed(policy, cand.target.model)}"
-            skipped.append(
-                f"{shown[position]}, one of the call's fallbacks, is not tried: policy {policy!r} forbids it "
-                f"({reason}): a call that reaches it {_then(position, plan)} (recorded as policy_denied, named in its "
-                "warnings); to have it tried, list a model the policy allows"
-            )
-        return skipped
-
-    def _refusal_ending(self, plan: Plan) -> list[str]:
-        """Where a policy's refusal would fail the call (:func:`~.governance.refusal_ends_call`, as the cascade
-        asks it): the first target the caller or the environment chose that a policy forbids. The targets after
-        it are listed (they serve the call if one before it fails), but a refused choice is not replaced."""
-        policies = self.governance.policies
-        for position, cand in enumerate(plan.candidates):
-            ok, policy, reason, rule = policies.allowed(cand.target, plan.data_classes)
-            if ok or cand.refused is not None:  # (a refused server's that ends the call was raised when planned)
-                continue
-            by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
-            if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
-                how = "MAGSAG_MODEL" if cand.source == "env" else "MAGSAG_PROVIDER" if cand.by_env else "the call"
-                if rule == "allowed_models":
-                    reason = f"{reason}{self.governance.nearly_allowed(policy, cand.target.model)}"
-                return [
-                    f"the call fails with policy_denied at {cand.target.label}"
-                    f"{' if the targets before it fail' if position else ''}, which {how} chose and policy "
-                    f"{policy!r} forbids ({reason}): a choice of the caller's or the environment's is refused, not "
-                    "replaced, so the targets after it are not tried; choose a model the policy allows"
-                ]
-        return []
-
-
-#: who chose a target, as a note of its skip names it (route_resolution.Source; a fallback is the call's too)
-_CHOSEN_BY = {
-    "call": "the call's own model",
-    "env": "the model MAGSAG_MODEL chose",
-    "tier": "a target of the call's cost tier",
-    "route": "a target of its route",
-    "default": "a target of routing's default chain",
-    "data_class": "a model of its data class",
-    "provider_default": "routing's model for the provider named",
-}
-
-
-def _role(cand: Candidate) -> str:
-    """Who chose ``cand``, as a note of its skip says it: one of the call's fallbacks, its own model, routing's."""
-    return "one of the call's fallbacks" if cand.fallback else _CHOSEN_BY.get(cand.source, "a target of its route")
-
-
-def _then(position: int, plan: Plan) -> str:
-    """What a call does at a fallback it skips: the next target, or, at the last, fails."""
-    if position + 1 < len(plan.candidates):
-        return "skips it for the next target"
-    return "skips it and fails, no target being left after it"
-
 
 def _waited_out(retry: Any, resting: Any) -> bool:
     """Whether a call waits out the rest of a target left resting, once no target after it is left (as
@@ -469,38 +366,6 @@ def _waited_out(retry: Any, resting: Any) -> bool:
         return True
     left = resting.retry_after or 0.0
     return bool(resting.retryable) and not retry.too_long(left) and left < retry.deadline
-
-
-def _none_sendable(targets: list[dict[str, Any]], unwaited: Set[int] = frozenset()) -> list[str]:
-    """Where no target of the plan can be sent (each refused by a policy or a cost limit, not configured, or lacking a
-    feature the call needs, as the cascade skips them, in that order, or left resting for a wait no call waits out:
-    ``unwaited``'s positions), that the call fails and each one's fix: the targets listed their reasons, but the
-    warnings were empty, and a client reading the plan of a call made with no key set saw a route and no word that
-    the call could only fail. A resting target was taken for one that is sent: a call whose other targets a cost
-    limit refused, its last one resting past the retry cap, failed with no warning saying so."""
-    reasons = []
-    for position, target in enumerate(targets):
-        verdict = target["policy"]
-        if not verdict["allowed"]:
-            reasons.append(f"{target['label']} is refused by policy {verdict['policy']!r} ({verdict['reason']})")
-        elif target["unavailable"]:
-            reasons.append(f"{target['label']} is not configured ({target['unavailable']})")
-        elif target["missing_features"]:
-            reasons.append(f"{target['label']} {cannot_honour(target['missing_features'])}")
-        elif position in unwaited:
-            reasons.append(
-                f"{target['label']} is left alone for a wait its server asked, which no call waits out (its "
-                "entry's resting says until when and why)"
-            )
-        else:
-            return []
-    if not reasons:
-        return []
-    return [
-        f"the call fails: none of its targets can be sent: {'; '.join(reasons)}; fix one of them (`magsag doctor`, "
-        "run with the environment the calls are made in, shows which providers it configures), or name a model "
-        "that can be sent"
-    ]
 
 
 def _fmt(value: Decimal | None) -> str | None:
