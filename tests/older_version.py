@@ -6,16 +6,16 @@ from, and records calls as this version does but for that: its attempts name non
 deployment was seen serving: it reads and writes no such row (:func:`serve_without_memory`,
 :func:`leave_as_before_0025`). The version three back knew 0024_reservation_owner neither, which gave
 budget_reservations the process holding each (``owner_host``, ``owner_pid``, ``owner_started``): its reservations name
-no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version three back knew 0023
+no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version four back knew 0023
 neither, which added the answer cache's tables (answer_cache, cache_hits: it has no answer cache, and writes no
-cache_hits row; :func:`leave_as_before_0023`). The version four back knew 0022 neither, which set the attempts never
+cache_hits row; :func:`leave_as_before_0023`). The version five back knew 0022 neither, which set the attempts never
 sent that it wrote of no cost to $0, and recorded calls as this version does but for those
 (:func:`write_unsent_at_null`: an attempt never sent given no cost is written NULL, an unknown cost;
-:func:`leave_as_before_0022`). The version five back knew 0021 neither, which gave usage_rollup its cache writes
-(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version six back not 0020, which gave
+:func:`leave_as_before_0022`). The version six back knew 0021 neither, which gave usage_rollup its cache writes
+(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version seven back not 0020, which gave
 budget_reservations its ``unbounded`` mark (its reservations, which marked none, are not made here;
-:func:`leave_as_before_0020`), and the version seven back not 0019, which gave them their ``call_id``
-(:func:`act_as_the_version_before` with ``back=7``, :func:`leave_as_before_0019`). The versions before 0018 wrote
+:func:`leave_as_before_0020`), and the version eight back not 0019, which gave them their ``call_id``
+(:func:`act_as_the_version_before` with ``back=8``, :func:`leave_as_before_0019`). The versions before 0018 wrote
 usage_rollup rows without ``calls``: :func:`write_rollups_without_calls` writes them so."""
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def leave_as_before_0025(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0024(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    """Take a ledger the version two back left (:func:`leave_as_before_0025`) back to the schema the version three
     back left: its reservations without 0024's owners, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0024_reservation_owner'")
     for column in ("owner_host", "owner_pid", "owner_started"):
@@ -169,7 +169,7 @@ def leave_as_before_0024(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0023(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version two back left (:func:`leave_as_before_0024`) back to the schema the version three
+    """Take a ledger the version three back left (:func:`leave_as_before_0024`) back to the schema the version four
     back left: without 0023's tables (the answer cache's), its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0023_answer_cache'")
     conn.execute("DROP TABLE answer_cache")
@@ -177,14 +177,14 @@ def leave_as_before_0023(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0022(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version three back left (:func:`leave_as_before_0023`) back to the schema the version four
-    back left (its rows as they are: 0022 changed no table, only the attempts never sent that the version four back
+    """Take a ledger the version four back left (:func:`leave_as_before_0023`) back to the schema the version five
+    back left (its rows as they are: 0022 changed no table, only the attempts never sent that the version five back
     wrote NULL, which the versions since write at $0)."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0022_unsent_attempts_cost_zero'")
 
 
 def leave_as_before_0021(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version four back left (:func:`leave_as_before_0022`) back to the schema the version five
+    """Take a ledger the version five back left (:func:`leave_as_before_0022`) back to the schema the version six
     back left, before 0021, which gave usage_rollup its cache writes."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0021_usage_rollup_cache_writes'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN cache_write_tokens")
@@ -192,21 +192,21 @@ def leave_as_before_0021(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0020(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version five back left (:func:`leave_as_before_0021`) back to the schema the version six
+    """Take a ledger the version six back left (:func:`leave_as_before_0021`) back to the schema the version seven
     back left, before 0020, which gave budget_reservations its ``unbounded`` mark."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0020_reservation_unbounded'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN unbounded")
 
 
 def leave_as_before_0019(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version six back left (:func:`leave_as_before_0020`) back to the schema the version seven
+    """Take a ledger the version seven back left (:func:`leave_as_before_0020`) back to the schema the version eight
     back left, before 0019, which gave budget_reservations its ``call_id``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0019_reservation_call_id'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN call_id")
 
 
 def leave_as_before_0018(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version seven back left (:func:`leave_as_before_0019`) back to the schema before 0018, which
+    """Take a ledger the version eight back left (:func:`leave_as_before_0019`) back to the schema before 0018, which
     gave usage_rollup its ``calls``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0018_usage_rollup_counts_calls'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN calls")

@@ -65,8 +65,8 @@ async def _record(db: Path) -> None:
 
 
 def _older(db: Path) -> None:
-    """The ledger as a version before 0017 left it: without the last nine migrations, its rows not renamed (0017
-    renames them, which the reads below show) nor its rollup given calls (0018)."""
+    """The ledger as a version before 0017 left it: without the last ten migrations (0017 to 0026), its rows not
+    renamed (0017 renames them, which the reads below show) nor its rollup given calls (0018)."""
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
     leave_as_before_0025(conn)
