@@ -66,6 +66,7 @@ def write_without_served_model(setattr: Callable[[Any, str, Any], None] = setatt
     """Record attempts as the versions before 0026 did, without the model each answer said it came from, and summarize
     without reading it (``setattr``: a monkeypatch's, to be undone)."""
     import magsag_mcp.ledger.queries as queries
+    import magsag_mcp.ledger.run_pages as run_pages
     import magsag_mcp.ledger.writes as writes
 
     attempt_row = writes._attempt_row
@@ -74,6 +75,8 @@ def write_without_served_model(setattr: Callable[[Any, str, Any], None] = setatt
     setattr(writes, "_INSERT_ATTEMPT", insert)
     setattr(writes, "_attempt_row", lambda *args: (row := attempt_row(*args))[:-2] + row[-1:])
     setattr(queries, "served_as", lambda *args: {})
+    # (nor list it: its query_runs selected no such column, which a ledger it left lacks)
+    setattr(run_pages, "_ATTEMPT_COLS", run_pages._ATTEMPT_COLS.replace(", served_model", ", NULL"))
 
 
 def serve_without_memory(setattr: Callable[[Any, str, Any], None] = setattr) -> None:

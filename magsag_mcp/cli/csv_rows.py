@@ -39,6 +39,7 @@ CSV_FIELDS = (
     # added after the first columns, so that a consumer reading columns by position reads what it did
     "parent_run_id",
     "warnings",
+    "served_model",
 )
 
 

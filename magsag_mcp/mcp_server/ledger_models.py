@@ -250,6 +250,11 @@ class AttemptOut(Out):
     input_audio_tokens: int = Field(0, description="of input_tokens, audio")
     output_audio_tokens: int = Field(0, description="of output_tokens, audio")
     service_tier: str | None = Field(None, description="the service tier the vendor says served it, as it said it")
+    served_model: str | None = Field(
+        None,
+        description="the model the answer said it came from (an Azure deployment's real model, OpenAI's dated "
+        "snapshot); null where the answer said none, or it was recorded before magsag-mcp kept it",
+    )
     cost_usd: str | None = USD
     cost_bound_usd: str | None = Field(
         None, description="when cost_usd is null on a priced model: its worst case, as estimated before it was sent"

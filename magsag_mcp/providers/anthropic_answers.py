@@ -25,6 +25,7 @@ from .http_errors import IN_STREAM
 from .json_output import StreamedDocument
 from .openai_errors import error_status
 from .wire_format import StreamAccumulator, a_reason, an_object, call_id, prompt_part, with_reported_usage
+from .wire_format import said as word_said  # (read_answer's own `said` is a refusal's text)
 
 if TYPE_CHECKING:
     from .anthropic import AnthropicMessagesFormat
@@ -139,11 +140,14 @@ def read_answer(
             f"{provider}:{model} paused its turn (stop_reason: pause_turn); the answer may be incomplete: send "
             "it back as the assistant turn to let the model continue"
         )
+    answered = _usage(usage)
+    # the model the Message says answered (an alias's dated id), kept on the attempt as it is for OpenAI's snapshot
+    answered.answering_model = word_said(data.get("model"))
     return LLMResult(
         text=text,
         provider=provider,
         model=data.get("model") or model,
-        usage=_usage(usage),
+        usage=answered,
         tool_calls=calls,
         finish_reason=finish,
         warnings=warnings,

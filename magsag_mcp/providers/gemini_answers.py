@@ -23,6 +23,7 @@ from .wire_format import (
     an_object,
     call_id,
     prompt_part,
+    said,
     with_reported_usage,
 )
 
@@ -179,6 +180,7 @@ class GeminiStream(StreamAccumulator):
         if self.finish_reason is not None and not self.counted_to_end:
             return Usage(reported=False)  # no counts at the end: an earlier chunk's (1 output token) were priced
         usage = gemini_usage(self.usage)
+        usage.answering_model = said(self.model_version)  # (modelVersion: the attempt's served_model, as OpenAI's)
         if self.grounded and usage.reported:
             usage.server_tool_calls = (("grounded prompt", 1),)  # (see Usage.server_tool_calls)
         return usage
