@@ -12,9 +12,11 @@ from typing import Any
 __all__ = ["layout_fix"]
 
 #: a line's key written without the space after its colon (``name:a``): YAML reads the whole as one text value
-_KEY_WITHOUT_SPACE = re.compile(r"^\s*(?:-\s+)?([A-Za-z_][\w.-]*):(?=[^\s:/])(\S+)")
+_KEY_WITHOUT_SPACE = re.compile(r"^\s*(?:-\s+)?([A-Za-z_][\w.-]*):(?=[^\s:/\\])(\S+)")
 #: the end of a line's key: a colon then a space (or the line's end)
 _KEY_END = re.compile(r":(?:\s|$)")
+#: a key written in quotes at a line's start: "a: b" or 'a: b' (a quote in it doubled, or escaped in double quotes)
+_QUOTED_KEY = re.compile(r'"(?:[^"\\]|\\.)*"' + r"|'(?:[^']|'')*'")
 #: a comment after a value: " #" to the line's end
 _COMMENT = re.compile(r"\s+#")
 
@@ -24,7 +26,8 @@ def layout_fix(exc: Any, text: str) -> str | None:
     problem = str(getattr(exc, "problem", "") or "")
     context = str(getattr(exc, "context", "") or "")
     mark, context_mark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
-    lines = text.splitlines()
+    # PyYAML's columns leave out a UTF-8 byte order mark (its reader skips it), so the lines are read without it too
+    lines = text.removeprefix("\ufeff").splitlines()
     if mark is None:
         return None
     if problem.startswith("expected <block end>") and context.startswith("while parsing a block"):
@@ -34,7 +37,7 @@ def layout_fix(exc: Any, text: str) -> str | None:
     if problem == "mapping values are not allowed here" and mark.line < len(lines):
         return _colon_not_a_key(lines, mark.line, mark.column)
     if context.startswith("while parsing a flow") and problem.startswith("expected ','") and context_mark is not None:
-        return _flow_unclosed(problem, mark.line, mark.column, context_mark.line, context_mark.column)
+        return _flow_unclosed(problem, lines, mark.line, mark.column, context_mark.line, context_mark.column)
     if context == "while scanning a quoted scalar" and context_mark is not None:
         quote = lines[context_mark.line][context_mark.column] if context_mark.line < len(lines) else "a quote"
         return (
@@ -93,7 +96,8 @@ def _colon_not_a_key(lines: list[str], at: int, column: int) -> str | None:
     if body.startswith("- "):
         body = body[2:].lstrip(" ")
     start = len(line) - len(body)
-    first = _KEY_END.search(line, start)
+    quoted_key = _QUOTED_KEY.match(line, start)  # ("a: b": ...: the ': ' in its quotes is no key's end)
+    first = _KEY_END.search(line, quoted_key.end() if quoted_key else start)
     if first is not None and first.start() < column:  # `key: text: more`: the value holds the colon
         value = _COMMENT.split(line[first.end() :], maxsplit=1)[0].strip()
         key = line[start : first.start()]
@@ -122,20 +126,40 @@ def _colon_not_a_key(lines: list[str], at: int, column: int) -> str | None:
     return None
 
 
-def _flow_unclosed(problem: str, at: int, column: int, opened: int, opened_column: int) -> str:
-    """A [list] or {mapping} written on one line that went on past its items: its closing bracket left out (the next
-    line's key read as one of its items), or a comma between two of them."""
+def _flow_unclosed(problem: str, lines: list[str], at: int, column: int, opened: int, opened_column: int) -> str | None:
+    """A [list] or {mapping} that went on past its items: its closing bracket left out (the file's end, or a line
+    that begins no deeper than the line it opened on, read as its items), a comma left out between two of its items,
+    or a ': ' in one of its values. None where it found the other bracket (`[a, b}`: which was meant is not known)."""
     closing = "]" if "']'" in problem else "}"
     opening, kind = ("[", "list") if closing == "]" else ("{", "mapping")
+    found = problem.rpartition("but got ")[2]
+    where = f"opened at line {opened + 1}, column {opened_column + 1}"
+    # a line past it that begins no deeper than the line it opened on: the next key, read as one of its items
+    outside = opened < at < len(lines) and _indent(lines[at]) <= _indent(lines[opened])
+    if found == "'<stream end>'" or outside:
+        before = f"not closed before line {at + 1}" if outside else "never closed"
+        return f"the {opening} {where} is {before}: close it with {closing} where its {kind} ends"
+    # what YAML read up to the ':' as one item (over lines, as YAML reads a plain one): `0 output` of
+    # `{input: 0 output: 0}` is two items, a comma left out; `Costs` of `{description: Costs: per call}` one value
     if at > opened:
+        written = " ".join([lines[opened][opened_column + 1 :], *lines[opened + 1 : at], lines[at][:column]])
+    else:
+        written = lines[at][opened_column + 1 : column]
+    read = re.split(r"[,\[{]|:\s", written)[-1].strip()
+    if found == "'<scalar>'" or (found == "':'" and " " in read):
         return (
-            f"the {opening} opened at line {opened + 1}, column {opened_column + 1} is not closed before line "
-            f"{at + 1}: close it with {closing} where its {kind} ends"
+            f"the {kind} opened with {opening} at "
+            + (f"column {opened_column + 1}" if at == opened else f"line {opened + 1}, column {opened_column + 1}")
+            + " has two items with no comma between them (before "
+            + (f"column {column + 1}" if at == opened else f"line {at + 1}, column {column + 1}")
+            + "): separate its items with commas"
         )
-    return (
-        f"the {kind} opened with {opening} at column {opened_column + 1} has two items with no comma between them "
-        f"(before column {column + 1}): separate its items with commas"
-    )
+    if found == "':'":  # `{description: Costs: per call}`
+        return (
+            f"the ':' at line {at + 1}, column {column + 1} is in a value of the {kind} {where}, where YAML takes "
+            f"a ',' or {closing}: write a value holding ': ' in quotes"
+        )
+    return None
 
 
 def _a_target(word: str) -> bool:

@@ -1,0 +1,93 @@
+"""A catalog file's layout mistakes said with their fix (magsag_mcp/yaml_layout.py), held to the rule that wrong
+advice is worse than none: where the fix is not known, PyYAML's own words are kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.catalog_yaml import read_yaml
+
+
+def _said(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "file.yaml"
+    path.write_bytes(text.encode())
+    problems: list[str] = []
+    read_yaml(path, {}, problems)
+    [problem] = problems
+    assert problem.startswith(f"{path}: malformed YAML (line "), problem
+    return problem.removeprefix(f"{path}: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # (a backslash in double quotes, a Windows path, is an escape PyYAML refuses in a quote that is closed: no
+        # word of a quote left open)
+        (
+            'path: "C:\\Users\\me"\n',
+            "malformed YAML (line 1, column 12): expected escape sequence of 8 hexadecimal numbers, but found 's'",
+        ),
+        ('a: "x\\qy"\nb: 1\n', "malformed YAML (line 1, column 7): found unknown escape character 'q'"),
+        # a [list] written over lines with a comma left out: it was "the [ opened at line 1 ... is not closed before
+        # line 4: close it with ]", and it is closed, at line 5
+        (
+            'models: [\n  "a",\n  "b"\n  "c",\n]\n',
+            "malformed YAML (line 4, column 3): the list opened with [ at line 1, column 9 has two items with no comma "
+            "between them (before line 4, column 3): separate its items with commas (expected ',' or ']', but got "
+            "'<scalar>')",
+        ),
+        (
+            "limits: {\n  a: 1,\n  b: 2\n  c: 3\n}\n",
+            "malformed YAML (line 4, column 4): the mapping opened with { at line 1, column 9 has two items with no "
+            "comma between them (before line 4, column 4): separate its items with commas (expected ',' or '}', but "
+            "got ':')",
+        ),
+        # left open at the file's end (no line break after it): it was "two items with no comma between them"
+        (
+            "models: [a, b",
+            "malformed YAML (line 1, column 14): the [ opened at line 1, column 9 is never closed: close it with ] "
+            "where its list ends (expected ',' or ']', but got '<stream end>')",
+        ),
+        # (the next key read as an item, its colon what YAML stopped at)
+        (
+            "x: 1\nmodels: [a, b\nn: 2\n",
+            "malformed YAML (line 3, column 2): the [ opened at line 2, column 9 is not closed before line 3: close it "
+            "with ] where its list ends (expected ',' or ']', but got ':')",
+        ),
+        # closed with the other bracket: which was meant is not known (it was "two items with no comma")
+        ("models: [a, b}\n", "malformed YAML (line 1, column 14): expected ',' or ']', but got '}'"),
+        ("limits: {a: [1, 2}\n", "malformed YAML (line 1, column 18): expected ',' or ']', but got '}'"),
+        # a value holding ': ' in a {mapping}: not two items (it was "no comma between them")
+        (
+            "limits: {description: Costs: per call}\n",
+            "malformed YAML (line 1, column 28): the ':' at line 1, column 28 is in a value of the mapping opened at "
+            "line 1, column 9, where YAML takes a ',' or }: write a value holding ': ' in quotes (expected ',' or '}', "
+            "but got ':')",
+        ),
+        # a quoted key holding ': ': its key is the whole of it (it was the key '"a', the value 'b": c: d')
+        (
+            '"a: b": c: d\n',
+            "malformed YAML (line 1, column 10): the value of '\"a: b\"', 'c: d', holds ': ', which YAML reads as a "
+            'key\'s end; write the value in quotes: "a: b": "c: d" (mapping values are not allowed here)',
+        ),
+        # a UTF-8 byte order mark, which PyYAML's columns leave out: the key was '\ufeffdescription', the fix
+        # written with the mark in it
+        (
+            "\ufeffdescription: Costs: per call\n",
+            "malformed YAML (line 1, column 19): the value of 'description', 'Costs: per call', holds ': ', which YAML "
+            'reads as a key\'s end; write the value in quotes: description: "Costs: per call" (mapping values are not '
+            "allowed here)",
+        ),
+        # a Windows path's drive is no key whose colon lost its space: it was "write C: \\tools"
+        (
+            "paths:\n  - C:\\tools\n    x: 1\n",
+            "malformed YAML (line 3, column 6): line 3 is indented deeper (4 spaces) than line 2 (2), which has a "
+            "value already ('- C:\\\\tools'), so YAML read line 3 as more of that value: indent it as the keys beside "
+            "it (mapping values are not allowed here)",
+        ),
+    ],
+)
+def test_a_layout_fix_is_said_only_where_it_is_the_fix(tmp_path: Path, text: str, said: str):
+    assert _said(tmp_path, text) == said
