@@ -17,6 +17,9 @@ _KEY_WITHOUT_SPACE = re.compile(r"^\s*(?:-\s+)?([A-Za-z_][\w.-]*):(?=[^\s:/\\])(
 _KEY_END = re.compile(r":(?:\s|$)")
 #: a key written in quotes at a line's start: "a: b" or 'a: b' (a quote in it doubled, or escaped in double quotes)
 _QUOTED_KEY = re.compile(r'"(?:[^"\\]|\\.)*"' + r"|'(?:[^']|'')*'")
+#: a value in quotes, anywhere in a line; and a quote, which is left of one not closed
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"' + r"|'(?:[^']|'')*'")
+_QUOTE = re.compile("[\"']")
 #: a comment after a value: " #" to the line's end
 _COMMENT = re.compile(r"\s+#")
 
@@ -101,6 +104,8 @@ def _colon_not_a_key(lines: list[str], at: int, column: int) -> str | None:
     if first is not None and first.start() < column:  # `key: text: more`: the value holds the colon
         value = _COMMENT.split(line[first.end() :], maxsplit=1)[0].strip()
         key = line[start : first.start()]
+        if not quoted_key and re.search(r"[:{}\[\],]", key):
+            return None  # `preferred_model:{type: string}`: no key's value that holds ': '
         quoted = f'"{value}"' if '"' not in value and "\\" not in value else "'" + value.replace("'", "''") + "'"
         return (
             f"the value of {key!r}, {value!r}, holds ': ', which YAML reads as a key's end; write the value in "
@@ -134,17 +139,22 @@ def _flow_unclosed(problem: str, lines: list[str], at: int, column: int, opened:
     opening, kind = ("[", "list") if closing == "]" else ("{", "mapping")
     found = problem.rpartition("but got ")[2]
     where = f"opened at line {opened + 1}, column {opened_column + 1}"
+    # what YAML read inside it up to where it stopped, line by line
+    if at > opened:
+        tail = lines[at][:column] if at < len(lines) else ""
+        inside = [lines[opened][opened_column + 1 :], *lines[opened + 1 : at], tail]
+    else:
+        inside = [lines[at][opened_column + 1 : column]]
+    if any(_QUOTE.search(_QUOTED.sub("", part)) for part in inside):
+        return None  # a quote not closed on its line ran on to a later one: not its bracket, nor a comma, is wrong
+    written = " ".join(inside)  # (as YAML reads a plain value over lines)
     # a line past it that begins no deeper than the line it opened on: the next key, read as one of its items
     outside = opened < at < len(lines) and _indent(lines[at]) <= _indent(lines[opened])
     if found == "'<stream end>'" or outside:
         before = f"not closed before line {at + 1}" if outside else "never closed"
         return f"the {opening} {where} is {before}: close it with {closing} where its {kind} ends"
-    # what YAML read up to the ':' as one item (over lines, as YAML reads a plain one): `0 output` of
-    # `{input: 0 output: 0}` is two items, a comma left out; `Costs` of `{description: Costs: per call}` one value
-    if at > opened:
-        written = " ".join([lines[opened][opened_column + 1 :], *lines[opened + 1 : at], lines[at][:column]])
-    else:
-        written = lines[at][opened_column + 1 : column]
+    # `0 output` of `{input: 0 output: 0}` is two items, a comma left out; `Costs` of `{description: Costs: per
+    # call}` one value
     read = re.split(r"[,\[{]|:\s", written)[-1].strip()
     if found == "'<scalar>'" or (found == "':'" and " " in read):
         return (

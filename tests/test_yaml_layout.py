@@ -66,6 +66,18 @@ def _said(tmp_path: Path, text: str) -> str:
             "line 1, column 9, where YAML takes a ',' or }: write a value holding ': ' in quotes (expected ',' or '}', "
             "but got ':')",
         ),
+        # a quote left open in a {mapping} over lines, which a quote on the next line closes: the quote, not the
+        # bracket, is what is wrong (it was "the { opened at line 2 ... is not closed before line 3")
+        (
+            'p:\n  data: {description: "What: text}\n  model: {type: string, description: "the model"}\n',
+            "malformed YAML (line 3, column 39): expected ',' or '}', but got '<scalar>'",
+        ),
+        # a key whose colon lost its space before a {mapping}: no key's value holding ': ' (it was "the value of
+        # 'model:{type', 'string', ...")
+        (
+            "p:\n  model:{type: string, description: text}\n",
+            "malformed YAML (line 2, column 35): mapping values are not allowed here",
+        ),
         # a quoted key holding ': ': its key is the whole of it (it was the key '"a', the value 'b": c: d')
         (
             '"a: b": c: d\n',
