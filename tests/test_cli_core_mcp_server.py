@@ -206,6 +206,18 @@ def test_mcp_server_version_to_a_full_disk_says_so_in_one_line():
             "'--log-level INFO' is one argument holding an option and its value, as an MCP client's \"args\" passes "
             'each of its strings whole: write them as two strings, "args": ["--log-level", "INFO"]',
         ),
+        # two options with their values in one string: four strings to write (it was ["--transport", "http --port
+        # 8000"], a transport the server refuses); a value with a space in it, a path's, stays one
+        (
+            ["--transport http --port 8000"],
+            "'--transport http --port 8000' is one argument holding options and their values, as an MCP client's "
+            '"args" passes each of its strings whole: write them as four strings, "args": ["--transport", "http", '
+            '"--port", "8000"]',
+        ),
+        (
+            ["--db /my files/ledger.db"],
+            'write them as two strings, "args": ["--db", "/my files/ledger.db"]',
+        ),
         # a misspelt option is told the one it means, as `magsag`'s commands are
         (["--agnet", "claude-desktop"], "unrecognized arguments: --agnet claude-desktop; did you mean --agent?"),
     ],

@@ -66,22 +66,40 @@ def unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
 def server_unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
     """What ``magsag-mcp`` says of the arguments it does not take: an option and its value written as one string, as
     an MCP client's ``"args": ["--agent claude-desktop"]`` passes them (a shell splits them; a client passes each
-    string whole), with the two strings to write; else a misspelt option's nearest. argparse said "unrecognized
-    arguments: --agent claude-desktop", naming an option the server takes."""
+    string whole), with the strings to write (each option it holds, and each one's value); else a misspelt option's
+    nearest. argparse said "unrecognized arguments: --agent claude-desktop", naming an option the server takes."""
     import difflib
     import json
 
     options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
     hints: list[str] = []
     said: list[str] = []
+
+    def option_named(word: str) -> str | None:
+        if not word.startswith("--"):
+            return None
+        return word if word in options else next(iter(difflib.get_close_matches(word, options, n=1)), None)
+
     for extra in extras:
-        name, _, value = extra.strip().partition(" ")
-        if name.startswith("--") and value.strip() and (name in options or difflib.get_close_matches(name, options)):
-            option = name if name in options else difflib.get_close_matches(name, options, n=1)[0]
-            pair = json.dumps([option, value.strip()])
+        words = extra.split()
+        if len(words) > 1 and option_named(words[0]) is not None:
+            # each option written in it begins a string of its own, its value the next one (`"--transport http
+            # --port 8000"` is four strings; a value with a space in it, a path's, one)
+            groups: list[list[str]] = []
+            for word in words:
+                option = option_named(word)
+                if option is not None or not groups:
+                    groups.append([option or word])
+                elif len(groups[-1]) == 1:
+                    groups[-1].append(word)
+                else:
+                    groups[-1][-1] += f" {word}"
+            strings = [string for group in groups for string in group]
+            count = {2: "two", 3: "three", 4: "four"}.get(len(strings), str(len(strings)))
+            held = "an option and its value" if len(groups) == 1 else "options and their values"
             said.append(
-                f"; {extra!r} is one argument holding an option and its value, as an MCP client's \"args\" passes "
-                f"each of its strings whole: write them as two strings, \"args\": {pair}"
+                f'; {extra!r} is one argument holding {held}, as an MCP client\'s "args" passes '
+                f'each of its strings whole: write them as {count} strings, "args": {json.dumps(strings)}'
             )
         elif extra.startswith("--"):
             hints += difflib.get_close_matches(extra.partition("=")[0], options, n=1)
