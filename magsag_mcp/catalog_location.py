@@ -37,11 +37,14 @@ def find_catalog(
                 # an env file's trailing space: the folder meant is there, and the copy command offered made another
                 fix = f"remove the spaces around it: {str(chosen).strip()} is the catalog directory"
             elif bundled is not None and not path.exists():  # (a new workspace's catalog/, as the MCP examples name)
-                fix += f", or make this one from the bundled catalog (cp -r {quote(str(bundled))} {quote(str(path))})"
+                # (a relative one's copy named where it is read: run in another folder, `cp -r ... catalog` made
+                # one there, which the server, run in its own, never reads)
+                made = path if path.is_absolute() else _working_folder(chosen) / path
+                fix += f", or make this one from the bundled catalog (cp -r {quote(str(bundled))} {quote(str(made))})"
             if not path.is_absolute():
                 # a client's "MAGSAG_CATALOG": "./catalog" is read in the folder the client started the server in (/
                 # on macOS), not the one its configuration or the user's project is in
-                here = working_folder(repr(str(chosen)), fix=", or give the catalog's absolute path")
+                here = _working_folder(chosen)
                 fix += (
                     f"; a relative path is read in the folder magsag runs in, {here}: started by an MCP client, "
                     "magsag-mcp runs in a folder the client chooses, not its configuration's, so give it the "
@@ -71,6 +74,11 @@ def find_catalog(
         return bundled
     given = "--catalog DIR" if catalog_option() == "--catalog" else "catalog='DIR'"
     raise ConfigError(f"no catalog found: pass {given} or set MAGSAG_CATALOG")
+
+
+def _working_folder(chosen: str | os.PathLike[str]) -> Path:
+    """The folder a relative catalog path is read in (a :class:`ConfigError` saying so where it was deleted)."""
+    return working_folder(repr(str(chosen)), fix=", or give the catalog's absolute path")
 
 
 def _bundled() -> Path | None:

@@ -648,6 +648,17 @@ def test_a_relative_catalog_path_says_the_folder_it_was_read_in_and_to_give_an_a
     assert "a relative path" not in absolute.value.message
 
 
+def test_a_relative_catalog_path_is_copied_to_where_it_is_read(tmp_path, monkeypatch):
+    # the copy offered for "MAGSAG_CATALOG": "catalog" named `catalog`: run in a terminal's folder, it made one there,
+    # which the server, run in the folder its client chose, never read; it names the folder it is read in
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        find_catalog(None, env={"MAGSAG_CATALOG": "catalog"})
+    message = info.value.message
+    assert f" {tmp_path / 'catalog'})" in message, message
+    assert " catalog)" not in message, message
+
+
 def test_a_registered_provider_takes_its_name_in_cached_target_parsing(monkeypatch):
     """Target strings are parsed once and cached; registering a provider must not leave a stale parse."""
     from magsag_mcp import providers
