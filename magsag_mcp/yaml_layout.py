@@ -122,6 +122,12 @@ def _colon_not_a_key(lines: list[str], at: int, column: int) -> str | None:
             f"a key and its value, and line {at + 1} as more of that text: write {key}: {value}"
         )
     if _indent(line) > _indent(previous) and not previous.rstrip().endswith(":"):
+        if " " in line[start:column].strip():
+            # `description: Line one` then `  and then: more`: text going on, no key (one has no space in it)
+            return (
+                f"line {at + 1} goes on with the value of line {above[0] + 1} ({previous.strip()!r}), and holds "
+                "': ', which YAML reads as a key's end: write the whole value in quotes, across its lines"
+            )
         return (
             f"line {at + 1} is indented deeper ({_indent(line)} spaces) than line {above[0] + 1} "
             f"({_indent(previous)}), "

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from magsag_mcp.catalog_yaml import read_yaml
 
@@ -78,6 +80,14 @@ def _said(tmp_path: Path, text: str) -> str:
             "p:\n  model:{type: string, description: text}\n",
             "malformed YAML (line 2, column 35): mapping values are not allowed here",
         ),
+        # text going on over a line, holding ': ': no key to indent (it was "indent it as the keys beside it", which
+        # makes "and then" a key)
+        (
+            "description: Line one\n  and then: more\n",
+            "malformed YAML (line 2, column 11): line 2 goes on with the value of line 1 ('description: Line one'), "
+            "and holds ': ', which YAML reads as a key's end: write the whole value in quotes, across its lines "
+            "(mapping values are not allowed here)",
+        ),
         # a quoted key holding ': ': its key is the whole of it (it was the key '"a', the value 'b": c: d')
         (
             '"a: b": c: d\n',
@@ -103,3 +113,33 @@ def _said(tmp_path: Path, text: str) -> str:
 )
 def test_a_layout_fix_is_said_only_where_it_is_the_fix(tmp_path: Path, text: str, said: str):
     assert _said(tmp_path, text) == said
+
+
+_KEYS = st.from_regex(r"[a-z][a-z_]{0,8}", fullmatch=True)
+#: text a value written without quotes may hold: ': ' among it, quotes, backslashes, a Windows path's drive
+_WORDS = st.text(alphabet="ab :\"'\\/-.#", min_size=1, max_size=10).map(str.strip).filter(bool)
+_VALUES = st.builds(lambda head, tail: f"{head}: {tail}", _WORDS, _WORDS).filter(
+    lambda v: not v.startswith(("-", ":", '"', "'", "#", "?")) and " #" not in v
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=_KEYS, value=_VALUES, above=_KEYS)
+def test_the_quotes_a_value_holding_a_colon_is_told_to_take_load_it_as_written(key: str, value: str, above: str):
+    # the fix said for `key: text: more` is followed as written: the file then loads, the value the text meant
+    import yaml
+
+    from magsag_mcp.yaml_layout import layout_fix
+
+    assume(above != key)
+    text = f"{above}: 1\n{key}: {value}\n"
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        fix = layout_fix(exc, text)
+    else:
+        return
+    if fix is None or "write the value in quotes: " not in fix:
+        return
+    written = fix.rpartition("write the value in quotes: ")[2]
+    assert yaml.safe_load(f"{above}: 1\n{written}\n") == {above: 1, key: value}
