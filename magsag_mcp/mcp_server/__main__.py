@@ -407,9 +407,6 @@ def _print_version() -> int:
     return 0
 
 
-#: where a stdio server's settings are set, said after its refusal: an MCP client starts it from its configuration, and
-#: a desktop user, who never sees a shell, was told to set a variable with no word of where (the client's log for the
-#: server shows this; Claude Desktop's says only "Server disconnected" in its window)
 #: said when stdio is a terminal: someone typed `magsag-mcp` to try it, and sees it wait for messages they do not send
 AT_A_TERMINAL = (
     "stdin is a terminal: magsag-mcp now waits for an MCP client's JSON-RPC messages there, as a client that starts "
@@ -417,6 +414,9 @@ AT_A_TERMINAL = (
     "to serve clients over the network, `magsag-mcp --transport http`; Ctrl-C stops it"
 )
 
+#: where a stdio server's settings are set, said after its refusal: an MCP client starts it from its configuration, and
+#: a desktop user, who never sees a shell, was told to set a variable with no word of where (the client's log for the
+#: server shows this; Claude Desktop's says only "Server disconnected" in its window)
 CLIENT_CONFIG = (
     "magsag-mcp: started by an MCP client, it takes its settings from its entry under mcpServers in the client's "
     'configuration (Claude Desktop: claude_desktop_config.json): a variable in its "env" object, an option in its '
