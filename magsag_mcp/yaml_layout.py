@@ -84,10 +84,12 @@ def _misaligned(lines: list[str], at: int, opened: int | None, context: str) -> 
             "list, by as many spaces as the others of its block"
         )
     if "collection" in context and opened is not None and not lines[at].lstrip(" ").startswith("-"):
-        return (
-            f"line {at + 1} is a key where the list begun at line {opened + 1} takes '- ' items: begin it with "
-            "'- ' for an item of its own, or indent it under the item it belongs to"
-        )
+        said = f"line {at + 1} is a key where the list begun at line {opened + 1} takes '- ' items: begin it with '- '"
+        item = next((i for i in above if lines[i].lstrip(" ").startswith("- ") and _indent(lines[i]) == indent), None)
+        if item is not None and not _KEY_END.search(lines[item].lstrip(" ")[2:]):
+            # (`- a` then `b: 1`: a text item, with no keys to indent it among)
+            return f"{said} for an item of its own, or indent it as the keys of the mapping the list is in"
+        return f"{said} for an item of its own, or indent it under the item it belongs to"
     return None
 
 

@@ -263,14 +263,14 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path,
             "line 14 is indented deeper (4 spaces) than line 13 (2), which has a value already "
             "('- openai:gpt-4o-mini'), so YAML read line 14 as more of that value: indent it as the keys beside it",
         ),
-        # a key where a list takes its items
+        # a key where a list takes its items (of text: none to indent it under, a key of the mapping it is in)
         (
             "routing/default.yaml",
             "  - openai:gpt-4o-mini\n",
             "  - openai:gpt-4o-mini\n  fallbacks: []\n",
             14,
             "line 14 is a key where the list begun at line 11 takes '- ' items: begin it with '- ' for an item of its "
-            "own, or indent it under the item it belongs to",
+            "own, or indent it as the keys of the mapping the list is in",
         ),
         # a [list] on one line left open: the next line read as its items
         (

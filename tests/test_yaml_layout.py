@@ -88,6 +88,14 @@ def _said(tmp_path: Path, text: str) -> str:
             "and holds ': ', which YAML reads as a key's end: write the whole value in quotes, across its lines "
             "(mapping values are not allowed here)",
         ),
+        # a key after a list of text items: none to indent it under (it was "or indent it under the item it belongs
+        # to", of '- a')
+        (
+            "items:\n  - a\n  b: 1\n",
+            "malformed YAML (line 3, column 3): line 3 is a key where the list begun at line 2 takes '- ' items: begin "
+            "it with '- ' for an item of its own, or indent it as the keys of the mapping the list is in (expected "
+            "<block end>, but found '?')",
+        ),
         # a quoted key holding ': ': its key is the whole of it (it was the key '"a', the value 'b": c: d')
         (
             '"a: b": c: d\n',
