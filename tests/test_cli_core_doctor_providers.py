@@ -89,7 +89,7 @@ NO_HOST, PORT = "not an http(s) URL with a host", "port is not a number from 1 t
     ("env", "provider", "name", "problem"),
     [
         (
-            {"OPENAI_API_KEY": "sk-test-0123456789", "OPENAI_BASE_URL": "api.openai.com/v1"},
+            {"OPENAI_API_KEY": "sk-test-0123456789", "OPENAI_BASE_URL": "openai"},
             "openai",
             "OPENAI_BASE_URL",
             NO_HOST,
@@ -108,7 +108,7 @@ NO_HOST, PORT = "not an http(s) URL with a host", "port is not a number from 1 t
             NO_HOST,
         ),
         ({"MAGSAG_COMPAT_BASE_URL": "host/v1"}, "compat", "MAGSAG_COMPAT_BASE_URL", NO_HOST),
-        ({"MAGSAG_LOCAL_LLM_BASE_URL": "localhost:8000"}, "local", "MAGSAG_LOCAL_LLM_BASE_URL", NO_HOST),
+        ({"MAGSAG_LOCAL_LLM_BASE_URL": "ollama"}, "local", "MAGSAG_LOCAL_LLM_BASE_URL", NO_HOST),
         ({"OLLAMA_BASE_URL": "ftp://box"}, "local", "OLLAMA_BASE_URL", NO_HOST),
         ({"OLLAMA_HOST": "box:port"}, "local", "OLLAMA_HOST", PORT),
         # a port that is no number, or past 65535, failed only on the first call, as a connection error
@@ -129,6 +129,67 @@ def test_doctor_names_the_variable_whose_url_is_malformed(cli_env, capsys, monke
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     assert f"{problem}; set its base URL ({name}) to e.g." in lines[provider]
     assert f"problem: {provider}: " in out
+
+
+@pytest.mark.parametrize(
+    ("env", "provider", "name", "meant"),
+    [
+        # the vendor's own host alone: its path added (OpenAI's /v1; Anthropic's and Gemini's roots have none)
+        ({"OPENAI_API_KEY": "sk-test-0123456789", "OPENAI_BASE_URL": "api.openai.com"}, "openai", "OPENAI_BASE_URL",
+         "https://api.openai.com/v1"),
+        ({"OPENAI_API_KEY": "sk-test-0123456789", "OPENAI_BASE_URL": "api.openai.com/v1"}, "openai", "OPENAI_BASE_URL",
+         "https://api.openai.com/v1"),
+        ({"ANTHROPIC_API_KEY": "sk-ant-test-0123", "ANTHROPIC_BASE_URL": "api.anthropic.com"}, "anthropic",
+         "ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+        ({"GEMINI_API_KEY": "gem-test-0123456789", "GEMINI_BASE_URL": "generativelanguage.googleapis.com"}, "google",
+         "GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
+        ({"AZURE_OPENAI_API_KEY": "az-test-0123", "AZURE_OPENAI_ENDPOINT": "myres.openai.azure.com"}, "azure",
+         "AZURE_OPENAI_ENDPOINT", "https://myres.openai.azure.com"),
+        ({"MAGSAG_COMPAT_BASE_URL": "gw.example.com/v1"}, "compat", "MAGSAG_COMPAT_BASE_URL", "https://gw.example.com/v1"),
+        # a local server's loopback address: plain http, as local servers listen
+        ({"MAGSAG_LOCAL_LLM_BASE_URL": "localhost:8000"}, "local", "MAGSAG_LOCAL_LLM_BASE_URL",
+         "http://localhost:8000"),
+        ({"MAGSAG_COMPAT_BASE_URL": "127.0.0.1:8000/v1"}, "compat", "MAGSAG_COMPAT_BASE_URL",
+         "http://127.0.0.1:8000/v1"),
+        ({"MAGSAG_COMPAT_BASE_URL": "[::1]:8000/v1"}, "compat", "MAGSAG_COMPAT_BASE_URL", "http://[::1]:8000/v1"),
+        # as OLLAMA_HOST is written, in the wrong variable: the server's root, to which local adds /v1 itself, over
+        # http as Ollama serves it (its port said so)
+        ({"OLLAMA_BASE_URL": "gpu-box:11434"}, "local", "OLLAMA_BASE_URL", "http://gpu-box:11434"),
+    ],
+)  # fmt: skip
+def test_doctor_tells_a_base_url_without_its_scheme_the_url_meant(cli_env, capsys, monkeypatch, env, provider, name,
+                                                                  meant):  # fmt: skip
+    # OPENAI_BASE_URL=api.openai.com was told "set its base URL (OPENAI_BASE_URL) to e.g. https://host/v1", a
+    # placeholder, where the fix is the value with its scheme (and the vendor's path) written out
+    for var in ("OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "MAGSAG_COMPAT_BASE_URL", "MAGSAG_LOCAL_LLM_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("OLLAMA_BASE_URL", raising=False)
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert main(["doctor"]) == 1
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert f"the base URL has no scheme (http or https); did you mean {meant}? Set its base URL ({name}) to " \
+        "that" in lines[provider]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "me:pw@gw.example.com/v1",  # a user:password, never repeated in a message
+        "gw.example.com/v1?key=secret-value",  # a query, which may hold a key
+        "gw.example.com/abcdef0123456789abcdef0123456789/v1",  # a path segment shaped like a gateway's token
+        "not-a-url",  # a word alone: no host anyone meant
+    ],
+)
+def test_a_base_url_without_its_scheme_is_told_no_url_that_would_show_a_secret(given):
+    from magsag_mcp.providers.base_urls import _base_url_problem
+
+    problem = _base_url_problem(given, "MAGSAG_COMPAT_BASE_URL")
+    assert problem == (
+        "the base URL is not an http(s) URL with a host; set its base URL (MAGSAG_COMPAT_BASE_URL) to e.g. "
+        "https://host/v1"
+    )
 
 
 def test_blank_optional_provider_settings_are_unset_and_spaces_around_them_dropped():
@@ -160,7 +221,6 @@ def test_doctor_never_shows_a_token_given_as_the_proxy_user(cli_env, capsys, mon
     ("variable", "value"),
     [
         ("OPENAI_BASE_URL", "htp://api.openai.com/v1"),
-        ("OLLAMA_BASE_URL", "gpu-box:11434"),  # no scheme: as OLLAMA_HOST is written, in the wrong variable
         ("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com:99999"),
         ("MAGSAG_COMPAT_BASE_URL", "https://host/v1?key=x"),
     ],

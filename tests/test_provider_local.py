@@ -489,10 +489,11 @@ async def test_a_server_upgraded_since_the_downgrade_gets_its_responses_api_used
 @pytest.mark.parametrize("value", ["localhost:11434", "127.0.0.1:11434", "0.0.0.0"])
 def test_a_base_url_without_its_scheme_is_refused_with_a_plain_http_example(name: str, value: str):
     # Written as Ollama's own OLLAMA_HOST is (host:port, no scheme): the fix said "e.g. https://host/v1", and a
-    # user who followed it got a TLS error from a server that speaks plain http.
+    # user who followed it got a TLS error from a server that speaks plain http. Now the URL meant is said, over
+    # http, as local servers serve (OLLAMA_BASE_URL is the server's root: local adds its /v1 itself).
     err = LocalProvider({name: value}, Transport()).unavailable_error(Target("local", MODEL))
     assert isinstance(err, E.NotConfiguredError)
-    assert f"set its base URL ({name}) to e.g. http://localhost:11434/v1" in err.message
+    assert f"did you mean http://{value}? Set its base URL ({name}) to that" in err.message
     assert "https://" not in err.message
 
 

@@ -13,11 +13,16 @@ from ..redaction import register_call_secret, register_secret
 
 @functools.lru_cache(maxsize=256)
 def _base_url_problem(
-    base: str, source: str = "the target's base_url", example: str = "https://host/v1", version: str = ""
+    base: str,
+    source: str = "the target's base_url",
+    example: str = "https://host/v1",
+    version: str = "",
+    root_given: bool = False,
 ) -> str | None:
     """Why ``base`` cannot carry a request, or None; ``source`` names where it was set (``OPENAI_BASE_URL``),
     ``example`` what it should look like, ``version`` the API version the provider's requests' paths begin with
-    (Anthropic's ``/v1``), if any. The URL itself is never quoted: it may hold a secret."""
+    (Anthropic's ``/v1``), if any; ``root_given`` as :func:`request_base_problem`'s. The URL itself is never quoted
+    (it may hold a secret), but for one given without its scheme, told the URL meant (:func:`_scheme_added`)."""
     from urllib.parse import urlsplit
 
     parts = host = None
@@ -27,6 +32,8 @@ def _base_url_problem(
     except ValueError:  # e.g. an unbalanced [ in the host
         pass
     fix = f"set its base URL ({source}) to e.g. {example}"
+    if (meant := _scheme_added(base, root_given)) is not None:
+        return f"the base URL has no scheme (http or https); did you mean {meant}? Set its base URL ({source}) to that"
     if parts is None or parts.scheme not in ("http", "https") or not host:
         return f"the base URL is not an http(s) URL with a host; {fix}"
     if not _a_host(host):
@@ -58,6 +65,48 @@ def _base_url_problem(
     return None
 
 
+#: the paths below the vendors' own hosts that their base URLs end with (their defaults'), added to such a host given
+#: bare: ``OPENAI_BASE_URL=api.openai.com`` means https://api.openai.com/v1
+_HOST_PATHS = {"api.openai.com": "/v1", "api.anthropic.com": "", "generativelanguage.googleapis.com": ""}
+#: the hosts a local server (Ollama, vLLM, LM Studio) is reached at, over plain http
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})  # (0.0.0.0: as OLLAMA_HOST is written)
+_OLLAMA_PORT = 11434
+
+
+def _scheme_added(base: str, root_given: bool = False) -> str | None:
+    """``base`` given without its scheme (``api.openai.com``, ``localhost:11434/v1``) as the URL it was meant to be:
+    https, or http for a loopback host (where local servers listen), with the vendor's path after a bare host of its
+    own (:data:`_HOST_PATHS`); None where ``base`` has a scheme, or the URL made would hold what a message may not
+    show (a user:password@, a query, a token-shaped path segment), name no host (a word alone) or still carry no
+    request. ``root_given``: ``base`` is the server's root given with the ``/v1`` its provider adds (local's
+    ``OLLAMA_BASE_URL``), and the root is what was meant."""
+    text = base.strip()
+    if root_given:
+        text = text.removesuffix("/v1")
+    if not text or "://" in text or text.startswith("/"):
+        return None
+    try:
+        given = urlsplit(f"//{text}")
+        host, port = given.hostname, given.port
+    except ValueError:
+        return None
+    # a word alone ("not-a-url", Azure's resource name "myres") is no host anyone meant: told the URL's shape instead
+    if not host or ("." not in host and ":" not in host and host not in _LOOPBACK_HOSTS and port is None):
+        return None
+    # http for a loopback host, or Ollama's port (a GPU box on the LAN), where local servers listen
+    meant = f"{'http' if host in _LOOPBACK_HOSTS or port == _OLLAMA_PORT else 'https'}://{text}"
+    if not urlsplit(meant).path.strip("/"):
+        meant = meant.rstrip("/") + _HOST_PATHS.get(host, "")
+    try:
+        parts = urlsplit(meant)
+        clean = parts.username is None and parts.password is None and not parts.query and not parts.fragment
+    except ValueError:
+        return None
+    if not clean or _shown(meant) != meant or _base_url_problem(meant) is not None:
+        return None
+    return meant
+
+
 @functools.lru_cache(maxsize=256)
 def request_base_problem(
     base: str, request_path: str, source: str, example: str, root_given: bool = False
@@ -71,7 +120,7 @@ def request_base_problem(
     check."""
     version = _leading_version(request_path)
     return (
-        _base_url_problem(base, source, example, version)
+        _base_url_problem(base, source, example, version, root_given)
         or _models_path(base, request_path, version, source, example)
         or _version_twice(base, version, source, example)
         or _ollama_api_path(base, source, root_given)

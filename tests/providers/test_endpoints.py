@@ -155,21 +155,27 @@ def test_what_a_format_cannot_send_is_said_in_warnings():
 
 
 @pytest.mark.parametrize(
-    ("provider_cls", "env", "root"),
+    ("provider_cls", "env", "fix"),
     [
         (
+            # its host alone: the URL meant, with no /v1 after it
             "anthropic",
             {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": "api.anthropic.com"},
-            "https://api.anthropic.com",
+            "did you mean https://api.anthropic.com?",
+        ),
+        (
+            "anthropic",
+            {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": "ftp://api.anthropic.com"},
+            "e.g. https://api.anthropic.com",
         ),
         (
             "google",
             {"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": "generativelanguage.googleapis.com/v1beta?key=x"},
-            "https://generativelanguage.googleapis.com",
+            "e.g. https://generativelanguage.googleapis.com",
         ),
     ],
 )
-def test_an_unusable_anthropic_or_gemini_base_url_names_a_fix_that_works(provider_cls: str, env, root: str):
+def test_an_unusable_anthropic_or_gemini_base_url_names_a_fix_that_works(provider_cls: str, env, fix: str):
     # Their base URL is the server's root, without /v1 or /v1beta: the fix said "e.g. https://host/v1", which
     # sends the call to /v1/v1/messages or /v1/v1beta/models/..., a 404 that reads as an unknown model.
 
@@ -177,7 +183,7 @@ def test_an_unusable_anthropic_or_gemini_base_url_names_a_fix_that_works(provide
     model = "claude-sonnet-4-5" if provider_cls == "anthropic" else "gemini-2.5-flash"
     reason = cls(env, Transport()).unavailable(Target(provider_cls, model)) or ""
     assert next(iter(k for k in env if k.endswith("_BASE_URL"))) in reason
-    assert f"e.g. {root}" in reason and "host/v1" not in reason
+    assert fix in reason and "host/v1" not in reason
 
 
 async def test_a_gemini_probe_with_a_key_it_refuses_says_so(serve, transport):
