@@ -12,7 +12,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .durations import IN_DIGITS
 from .errors import ConfigError, excerpt, redact
@@ -274,6 +274,10 @@ def unread_variables(env: Mapping[str, str], catalog_reads: Collection[str] = ()
             continue
         said = f"{excerpt(name, 80)} is set, but magsag reads no such variable"
         near = difflib.get_close_matches(name.upper()[len("MAGSAG_") :], list(suffixes), n=1, cutoff=0.78)
+        # one a word longer than a variable read (DB_PATH for DB, CATALOG_DIR for CATALOG), which difflib finds too far:
+        # that variable, the longest such
+        longer = [suffix for suffix in suffixes if name.upper().startswith(f"MAGSAG_{suffix}_")]
+        near = near or sorted(longer, key=len)[-1:]
         if name.upper() in read or near:
             meant = name.upper() if name.upper() in read else suffixes[near[0]]
             problems.append(f"{said}: did you mean {meant}? As set, it changes nothing: rename it to {meant}")
@@ -298,6 +302,18 @@ def _ledger_sync(env: Mapping[str, str]) -> object:
     from .ledger.connection import ledger_sync_from_env  # (the ledger's driver: imported where the variable is set)
 
     return ledger_sync_from_env(env)
+
+
+def misspelt_variables(env: Mapping[str, str], catalog_root: Callable[[], Any]) -> list[str]:
+    """:func:`unread_variables`' problems (a ``MAGSAG_*`` variable read by nothing, near one that is: its name and the
+    one meant, never its value), for a command or server to warn of as it starts; ``catalog_root`` gives the catalog's
+    folder, whose ``${VAR}`` are read too, and is called only where some ``MAGSAG_*`` variable is none magsag reads
+    (reading the catalog's files costs a start nothing otherwise)."""
+    if all(name in READ_VARIABLES or not name.upper().startswith("MAGSAG_") for name in env):
+        return []
+    from .catalog import catalog_variables
+
+    return unread_variables(env, catalog_variables(catalog_root()))[0]
 
 
 #: the settings read as magsag-mcp opens (Service.open), each with what reads (and refuses) it

@@ -352,3 +352,14 @@ def test_the_ledger_readers_need_no_call_setting_but_the_ledgers_own(cli_env, ca
     assert main(argv) == 2
     error = json.loads(capsys.readouterr().err)["error"]
     assert error["type"] == "config_error" and "MAGSAG_LEDGER_SYNC='fast' is not a ledger sync mode" in error["message"]
+
+
+def test_doctor_tells_a_magsag_variable_a_word_longer_than_one_it_reads_that_one(cli_env, capsys, monkeypatch):
+    # MAGSAG_DB_PATH (the ledger's file, as other tools name it) was a note, "another tool's": too far from MAGSAG_DB
+    # for the spelling check, while the ledger went to the default file
+    monkeypatch.setenv("MAGSAG_DB_PATH", "/tmp/not-read.db")
+    assert main(["doctor", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["problems"] == [
+        "MAGSAG_DB_PATH is set, but magsag reads no such variable: did you mean MAGSAG_DB? As set, it changes "
+        "nothing: rename it to MAGSAG_DB"
+    ]

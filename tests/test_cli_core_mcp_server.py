@@ -242,3 +242,28 @@ def test_a_key_given_in_the_one_argument_is_not_shown_in_the_strings_to_write(mo
         build_parser().parse_args(["--agent fake-key-for-tests-0123456789abcdef"])
     err = capsys.readouterr().err
     assert "fake-key-for-tests" not in err and '"args": ["--agent", "[REDACTED]"]' in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"), [("MAGSAG_DB_PATH", "MAGSAG_DB"), ("MAGSAG_PROVDER", "MAGSAG_PROVIDER")]
+)
+def test_the_server_warns_as_it_starts_of_a_magsag_variable_it_does_not_read(monkeypatch, caplog, variable, meant):
+    # MAGSAG_DB_PATH in a client's configuration changed nothing (the ledger went to the default file), and only
+    # `magsag doctor` said so: the server said nothing at its start, nor (too far from MAGSAG_DB) at its first call
+    from magsag_mcp.mcp_server import __main__ as server_main
+
+    built = []
+    monkeypatch.setenv(variable, "value-never-said")
+    monkeypatch.setattr(server_main, "configure_logging", lambda level, log_format: None)
+    monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: None)
+    monkeypatch.setattr("magsag_mcp.mcp_server.server.build_server", lambda **kw: built.append(kw) or "server")
+    monkeypatch.setattr("anyio.run", lambda fn, *args: fn(*args))
+    with caplog.at_level("INFO", logger="magsag_mcp.mcp"):
+        assert server_main.main(["--transport", "stdio"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"{variable} is set, but magsag reads no such variable: did you mean {meant}? As set, it changes nothing: "
+        f"rename it to {meant}"
+    ]
+    assert "value-never-said" not in caplog.text
+    assert built[0]["variables_said"] is True  # not said again as the service opens

@@ -22,7 +22,7 @@ from ..cli import _OUTPUT_FULL, RedactingParser, _reader_left, cannot_write, giv
 from ..errors import ConfigError, MagsagError, redact
 from ..option_names import command_line
 from ..redaction import register_env_secrets
-from ..settings import MODE_ENV, MODES, ledger_path_setting, refused_at_open
+from ..settings import MODE_ENV, MODES, ledger_path_setting, misspelt_variables, refused_at_open
 from ..startup import (
     annotations_compiled_once,
     collector_paused,
@@ -295,7 +295,7 @@ def _main(argv: Sequence[str] | None) -> int:
         with collector_paused(), annotations_compiled_once(), models_built_on_first_use(), imports_refused(*unneeded):
             from ..catalog_location import find_catalog  # (where it is alone: the catalog is read at the first call)
 
-            find_catalog(args.catalog)  # MAGSAG_CATALOG too: refused now, not by every tool call
+            catalog_root = find_catalog(args.catalog)  # MAGSAG_CATALOG too: refused now, not by every tool call
             import anyio
 
             from .server import build_server
@@ -314,7 +314,11 @@ def _main(argv: Sequence[str] | None) -> int:
             if refused:
                 raise ConfigError("; also ".join(refused.values()))
             agent = pinned_agent(args.agent, os.environ)
-            server = build_server(catalog=args.catalog, db=args.db, env=env, agent=agent)
+            # a misspelt setting in a client's configuration (DB_PATH for DB) changes nothing: said now (on stderr),
+            # not at the first call's open over stdio, long after a user looked at the log of the start
+            for misspelt in misspelt_variables(os.environ if env is None else env, lambda: catalog_root):
+                log.warning("%s", misspelt)
+            server = build_server(catalog=args.catalog, db=args.db, env=env, agent=agent, variables_said=True)
             if args.transport == "stdio":
                 from .stdio import serve_stdio
             else:

@@ -161,6 +161,7 @@ def build_server(
     env: Mapping[str, str] | None = None,
     transport: Any | None = None,
     agent: str | None = None,
+    variables_said: bool = False,
 ) -> MCPServer[ServerState]:
     """The MCP server. Nothing is opened here: the service opens on the first call that needs it and
     closes when the server's lifespan ends (the stdio connection closes, the HTTP app shuts down).
@@ -168,7 +169,8 @@ def build_server(
     ``catalog``, ``db`` and ``env`` are passed to :meth:`Service.open` (``None``: ``$MAGSAG_CATALOG`` /
     ``$MAGSAG_DB`` / ``os.environ``); ``transport`` is a :class:`magsag_mcp.transport.Transport`. ``agent``:
     the agent every call is recorded under, whose limits (``max_cost_per_agent_daily_usd``) then bind the client;
-    a call naming another is refused.
+    a call naming another is refused. ``variables_said``: the misspelt ``MAGSAG_*`` variables were warned of as the
+    command started (``magsag-mcp``), and are not again as the service opens.
     """
     if agent is not None:
         from ..text import check_name
@@ -178,6 +180,7 @@ def build_server(
     # before that (a resource read, a prompt) may quote a key pasted into it, of a shape no pattern knows
     register_env_secrets(os.environ if env is None else env)
     state = ServerState(catalog=catalog, db=db, env=env, transport=transport, agent=agent)
+    state.variables_said = variables_said
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
