@@ -97,6 +97,10 @@ class ModelStatsDict(UsageStatsDict):
 
     providers: list[str]
     largest_call: LargestCallDict | None
+    #: an Azure deployment's answers by the model that served them, and those recorded without it (an older
+    #: version's): what `flow gate` checks against allowed_models
+    served_as: NotRequired[dict[str, int]]
+    served_unknown: NotRequired[int]
 
 
 class AgentStatsDict(UsageStatsDict):
@@ -143,11 +147,13 @@ class UsageSummaryDict(TypedDict):
 
 class RecordedAttemptDict(AttemptDict):
     """An attempt as the ledger recorded it (a run's in ``query_runs``): :class:`AttemptDict`'s fields, with the
-    time it started (ISO 8601, UTC) and the skill and agent of its call."""
+    time it started (ISO 8601, UTC), the skill and agent of its call, and the model its answer said it came from
+    (the vendor's ``model``: a dated snapshot, or what an Azure deployment serves; None where none was recorded)."""
 
     time: str
     skill: str | None
     agent: str | None
+    served_model: str | None
 
 
 class RunErrorDict(TypedDict):
