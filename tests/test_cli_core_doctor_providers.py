@@ -159,8 +159,8 @@ def test_doctor_names_the_variable_whose_url_is_malformed(cli_env, capsys, monke
 )  # fmt: skip
 def test_doctor_tells_a_base_url_without_its_scheme_the_url_meant(cli_env, capsys, monkeypatch, env, provider, name,
                                                                   meant):  # fmt: skip
-    # OPENAI_BASE_URL=api.openai.com was told "set its base URL (OPENAI_BASE_URL) to e.g. https://host/v1", a
-    # placeholder, where the fix is the value with its scheme (and the vendor's path) written out
+    # OPENAI_BASE_URL=api.openai.com was told "set its base URL (OPENAI_BASE_URL) to e.g. https://host/v1", an
+    # example of the shape only, where the fix is the value with its scheme (and the vendor's path) written out
     for var in ("OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "MAGSAG_COMPAT_BASE_URL", "MAGSAG_LOCAL_LLM_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("OLLAMA_BASE_URL", raising=False)
