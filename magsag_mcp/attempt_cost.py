@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .call_request import estimate_input_tokens
 from .cascade_report import set_usage, unknown_cost_warning
 from .errors import MagsagError, excerpt, redacting_logger
-from .governance.budget import reserved_worst_case
 from .predictions import prediction_tokens
 from .providers import min_output_tokens, prompt_overhead
 from .records import AttemptRecord
-from .served_models import endpoint_arg
 from .types import LLMRequest, LLMResult, Target, Usage
 from .worst_cases import AUDIO_PROVIDERS
+
+if TYPE_CHECKING:
+    from .pricing import PriceQuote
 
 #: the output a request without max_tokens is budgeted for
 DEFAULT_MAX_OUTPUT = 4096
@@ -52,8 +53,8 @@ def refused_whatever_was_spent(
     verdict = getattr(guard, "spend_verdict", None)
     if verdict is None:
         return None
-    worst = reserved_worst_case(
-        pricer, target, input_tokens_reserved(request, target), output_tokens_reserved(request, target)
+    worst = pricer.reserved_worst_case(
+        target, input_tokens_reserved(request, target), output_tokens_reserved(request, target)
     )
     ok, policy, reason = verdict(target, worst, agent=agent)
     if ok:
@@ -62,20 +63,12 @@ def refused_whatever_was_spent(
 
 
 class Pricing(Protocol):
-    def price(self, provider: str, model: str, usage: Any, **endpoint: str) -> Any: ...
+    """What the cascade and the governance ask of a pricer (:class:`~.pricing.Pricer`): each takes the target, which an
+    Azure deployment's sightings are kept by (its endpoint and name), so no caller works that out."""
+
+    def price_for(self, target: Target, usage: Usage) -> PriceQuote: ...
     def context_window(self, provider: str, model: str) -> int | None: ...
-    def worst_case(
-        self,
-        provider: str,
-        model: str,
-        input_tokens: int,
-        output_tokens: int,
-        *,
-        inference_geo: Any = None,
-        cache_control: Any = None,
-        service_tier: Any = None,
-        **endpoint: str,
-    ) -> Decimal | None: ...
+    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int) -> Decimal | None: ...
 
 
 def price_failure(
@@ -94,7 +87,7 @@ def price_failure(
         record.warnings.append(unknown_cost_warning(target, "answered without reporting its token usage"))
     elif exc.usage is not None:
         try:
-            quote = pricer.price(target.provider, target.model, exc.usage, **endpoint_arg(pricer, target))
+            quote = pricer.price_for(target, exc.usage)
         except Exception as bug:  # ours: the attempt and its tokens are recorded all the same, and the call goes on
             said = priced_by_a_bug(bug, pricer, record, exc.usage, target, admission, request, "tokens")
             record.warnings.append(said)
@@ -155,7 +148,7 @@ def counted_bound(pricer: Pricing, target: Target, prompt: Usage, output_tokens:
     ]
     if target.provider in AUDIO_PROVIDERS:
         ways.append(replace(prompt, output_tokens=output_tokens, output_audio_tokens=output_tokens))
-    costs = [pricer.price(target.provider, target.model, way, **endpoint_arg(pricer, target)).cost_usd for way in ways]
+    costs = [pricer.price_for(target, way).cost_usd for way in ways]
     known = [cost for cost in costs if cost is not None]
     return max(known) if costs[0] is not None else None
 
@@ -183,7 +176,7 @@ def price_stopped(
         record.cost_usd = Decimal(0)
         return
     try:
-        quote = pricer.price(target.provider, target.model, usage, **endpoint_arg(pricer, target))
+        quote = pricer.price_for(target, usage)
     except Exception as bug:  # ours: the attempt and its tokens are recorded all the same
         record.warnings.append(priced_by_a_bug(bug, pricer, record, usage, target, admission, request, "tokens"))
         return
@@ -204,7 +197,7 @@ def price_answered(
     returned, its tokens recorded at an unknown cost (never 0), counted at its bound, and the result says so, naming
     the bug to report; raised, the answer was lost, its attempt recorded nowhere, its reservation left to expire."""
     try:
-        quote = pricer.price(target.provider, target.model, result.usage, **endpoint_arg(pricer, target))
+        quote = pricer.price_for(target, result.usage)
         if quote.warning:
             result.warnings.append(quote.warning)
         price_answer(pricer, record, result, quote, target, admission, request)
@@ -305,6 +298,6 @@ def cost_bound(pricer: Pricing, admission: Any, target: Target, request: LLMRequ
     reserved = getattr(admission, "reserved_usd", None)
     if reserved is not None:
         return reserved
-    return reserved_worst_case(
-        pricer, target, input_tokens_reserved(request, target), output_tokens_reserved(request, target)
+    return pricer.reserved_worst_case(
+        target, input_tokens_reserved(request, target), output_tokens_reserved(request, target)
     )

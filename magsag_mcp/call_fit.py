@@ -28,7 +28,7 @@ from .attempt_cost import input_tokens_reserved, output_tokens_reserved
 from .call_request import build_request
 from .errors import InputError, PayloadError
 from .governance import refusal_ends_call
-from .governance.budget import day_bounds, reserved_worst_case
+from .governance.budget import day_bounds
 from .governance.policy import THRESHOLD_OF, Limit
 from .governance.refusals import unpriced_refusal
 from .ledger.money import to_pusd
@@ -104,7 +104,7 @@ def call_fit(
             continue
         req = plan.request_for(cand.target)
         tokens_in, tokens_out = input_tokens_reserved(req, cand.target), output_tokens_reserved(req, cand.target)
-        worst = reserved_worst_case(pricer, cand.target, tokens_in, tokens_out)
+        worst = pricer.reserved_worst_case(cand.target, tokens_in, tokens_out)
         words: tuple[str, str] | None = None  # the first refusing limit's (clause, fix), for the call's reason
         if worst is None:
             refusal = unpriced_refusal(limits, cand.target, pricer)

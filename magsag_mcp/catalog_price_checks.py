@@ -126,7 +126,6 @@ def unaffordable_routed_targets(
     targets are is refused outright. A ``max_tokens`` raised past that (or written in characters) validated ok."""
     from .attempt_cost import output_tokens_reserved
     from .errors import ConfigError
-    from .governance.budget import reserved_worst_case
     from .routing import route
     from .types import LLMRequest
 
@@ -151,7 +150,7 @@ def unaffordable_routed_targets(
             own = dict(target.params).get("max_tokens") if target.params else None
             tokens = output_tokens_reserved(LLMRequest([], max_tokens=own or skill.max_tokens), target)
             # at the multiple of where the target asks inference to run (US-only: 1.1x), as its calls are reserved
-            worst = reserved_worst_case(pricer, target, 0, tokens)
+            worst = pricer.reserved_worst_case(target, 0, tokens)
             if worst is not None and worst > lim.amount:
                 where = catalog.skill_files.get(skill_id, catalog.root / "skills")
                 of = "its params.max_tokens" if own else "the skill's max_tokens"

@@ -80,7 +80,7 @@ from .rates import (
     bare_model,
 )
 from .served_models import ServedModels
-from .types import Usage
+from .types import Target, Usage
 from .worst_cases import AUDIO_PROVIDERS as AUDIO_PROVIDERS  # (where callers import it from)
 from .worst_cases import WorstCasePricing
 
@@ -244,11 +244,19 @@ class Pricer(WorstCasePricing):
     # Each public method runs in exact_money's context, as the service's calls do: a Pricer is the library's too, and
     # a caller's lowered Decimal precision (getcontext().prec = 6) rounded the cost it returned (gpt-5's 78.082669125
     # to 78.0826), and the rates it resolved and kept for later calls (Anthropic's 0.1x of an entry's input)
+    def price_for(self, target: Target, usage: Usage) -> PriceQuote:
+        """What ``usage`` of an attempt at ``target`` cost (:meth:`price`). An Azure target's deployment is known by
+        its endpoint too (its base_url, or the environment's AZURE_OPENAI_ENDPOINT, which only this pricer's memory
+        holds): what it answered as is kept by both. Other targets pass none (no work for one)."""
+        if target.provider == "azure":
+            return self.price("azure", target.model, usage, endpoint=self.served.endpoint(target))
+        return self.price(target.provider, target.model, usage)
+
     @exact_money
     def price(self, provider: str, model: str, usage: Usage, *, endpoint: str = "") -> PriceQuote:
         """What ``usage`` cost, at the rates of the service tier the vendor reports serving it on (and,
         on Azure, of the model the answer names rather than the deployment's name). ``endpoint``: an Azure
-        deployment's (``self.served.endpoint(target)``), by which what it answered as is kept."""
+        deployment's (:meth:`price_for` passes its target's), by which what it answered as is kept."""
         answering = usage.answering_model
         if provider == "azure" and answering is not None and answering != model:
             # what the deployment serves, for the policies (azure_answered), whatever this answer's price: learnt only

@@ -18,7 +18,6 @@ from .catalog_edits import prices_file_of
 from .env_routing import env_target
 from .errors import ConfigError, InputError, redact
 from .governance import refusal_ends_call
-from .governance.budget import reserved_worst_case
 from .plurals import listed
 from .providers import canonical_provider, prompt_overhead
 from .result_dicts import CacheExplanationDict, RouteExplanationDict
@@ -88,8 +87,7 @@ class RouteExplanation:
                     unwaited.add(position)
             if self.cascade.caps is not None and (pool := self.cascade.caps.of(cand.target)) is not None:
                 entry["request_cap"] = pool.use(self.cascade.clock())  # its routing request_caps, and their use now
-            worst = reserved_worst_case(
-                self.pricer,
+            worst = self.pricer.reserved_worst_case(
                 cand.target,
                 # (a picture is counted at the most its target's vendor bills one as; tokens_in, at any vendor's most)
                 (estimate_input_tokens(plan.request, cand.target) if images else tokens_in)
@@ -181,7 +179,7 @@ class RouteExplanation:
         for cand in chosen.candidates:
             entry = self._candidate(cand, chosen.data_classes)
             # without a payload there is no worst case; a target of no known price is refused regardless
-            if reserved_worst_case(self.pricer, cand.target, 1, 1) is None:  # (as its params ask: see admit)
+            if self.pricer.reserved_worst_case(cand.target, 1, 1) is None:  # (as its params ask: see admit)
                 self._add_spend_verdict(entry, cand.target, None)
             targets.append(entry)
         return {
@@ -323,7 +321,7 @@ class RouteExplanation:
         refusal of a model of unknown price, which :meth:`Governance.admit` makes on every call (rule
         ``unknown_price``)."""
         ok, policy, reason, rule = self.governance.policies.allowed(target, data_classes)
-        if ok and reserved_worst_case(self.pricer, target, 1, 1) is None:
+        if ok and self.pricer.reserved_worst_case(target, 1, 1) is None:
             priced_ok, policy, reason = self.governance.spend_verdict(target, None)
             if not priced_ok:
                 return False, policy, reason, "unknown_price"

@@ -126,16 +126,3 @@ class ServedModels:
         if models:
             for model in [m for m, (at, _) in models.items() if at < before]:
                 del models[model]
-
-
-#: no endpoint to pass: the target is not Azure's, or the pricer keeps no memory by endpoint (a test's stand-in)
-_NO_ENDPOINT: Mapping[str, str] = {}
-
-
-def endpoint_arg(pricer: object, target: Target) -> Mapping[str, str]:
-    """``{"endpoint": ...}`` for an Azure target, given to the pricer's ``price`` and ``worst_case`` so that what its
-    deployment answered as is kept and read by endpoint and name; empty otherwise."""
-    if target.provider != "azure":
-        return _NO_ENDPOINT
-    memory = getattr(pricer, "served", None)
-    return {"endpoint": memory.endpoint(target)} if isinstance(memory, ServedModels) else _NO_ENDPOINT

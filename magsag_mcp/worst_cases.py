@@ -18,6 +18,7 @@ from .rates import GEO_MULTIPLIERS
 if TYPE_CHECKING:
     from .rates import Priced
     from .served_models import ServedModels
+    from .types import Target
 
 #: tiers billed above the standard rates: once a provider has served one, a call whose price on it is unknown has no
 #: worst case (a cheaper tier, flex or batch, bounds nothing above the standard rates)
@@ -59,6 +60,29 @@ class WorstCasePricing:
 
         def _azure_model(self, deployment: str, answering: str) -> tuple[str | None, str | None]: ...
 
+    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int) -> Decimal | None:
+        """The most an attempt at ``target`` of these tokens may cost, as its reservation holds it: at the multiple of
+        where the target's params ask inference to run, with the cache writes its cache marker asks for (none without
+        one), and for an Azure deployment by what it was seen serving at its endpoint (its base_url or the
+        environment's AZURE_OPENAI_ENDPOINT: another resource's deployment of its name is not it); None when the
+        model's price is unknown. Admission, the bound of an unknown cost, ``explain``, ``check_budget``'s call and the
+        catalog's check against the limits all ask this, so that what they show is what a call reserves."""
+        params = target.params
+        return self.worst_case(
+            target.provider,
+            target.model,
+            input_tokens,
+            output_tokens,
+            # most targets have no params: neither where inference runs nor a cache marker
+            inference_geo=target.param("inference_geo") if params else None,
+            cache_control=target.param("cache_control") if params else None,
+            # (Anthropic's standard_only, OpenAI's default keep a call off a dearer tier its organisation's answers
+            # were served on; Gemini's serviceTier: standard, as its request writes it)
+            service_tier=(target.param("service_tier") or target.param("serviceTier")) if params else None,
+            # (most targets are no Azure deployment's: no endpoint to work out)
+            endpoint=self.served.endpoint(target) if target.provider == "azure" else "",
+        )
+
     @exact_money
     def worst_case(
         self,
@@ -93,9 +117,9 @@ class WorstCasePricing:
         An Azure deployment's name is the operator's choice ("gpt-4o-mini" may serve gpt-4o, "prod-chat"
         names no model), and its answers are priced by the model they name. Once a deployment has
         answered as a model, its calls are reserved at the dearer of the two (or at that model's, where
-        the name has no price), and unknown where that model has no known price (a fine-tune's). What a deployment
-        answered as is kept by its ``endpoint`` too (``self.served.endpoint(target)``): another resource's
-        deployment of the same name may serve another model."""
+        the name has no price), and unknown where that model has no known price (a fine-tune's). What a
+        deployment answered as is kept by its ``endpoint`` too (:meth:`reserved_worst_case` passes its target's):
+        another resource's deployment of the same name may serve another model."""
         asked = GEO_MULTIPLIERS.get((provider, inference_geo)) if isinstance(inference_geo, str) else None
         # the models the deployment answered as (by this process or, in the ledger, another), as they are priced
         served = self.served.models((endpoint, model)) if provider == "azure" else ()

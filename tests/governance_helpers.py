@@ -57,9 +57,7 @@ class FixedPricer:
     def __init__(self, worst: str | None) -> None:
         self.worst = None if worst is None else Decimal(worst)
 
-    def worst_case(
-        self, provider: str, model: str, input_tokens: int, output_tokens: int, **where: object
-    ) -> Decimal | None:
+    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int) -> Decimal | None:
         return self.worst
 
 

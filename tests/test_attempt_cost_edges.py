@@ -15,9 +15,9 @@ from magsag_mcp import errors as E
 from magsag_mcp.attempt_cost import (
     counted_bound,
     price_answer,
+    price_answered,
     price_failure,
     price_stopped,
-    reserved_worst_case,
 )
 from magsag_mcp.cascade_report import unknown_cost_warning
 from magsag_mcp.pricing import Pricer, UnitPrices
@@ -76,7 +76,7 @@ def test_an_unusable_answer_with_tokens_of_no_known_rate_is_counted_at_its_reser
     record = _record()
     price_failure(PRICER, record, error, PICTURES, _held("0.5"), REQUEST)
     assert record.cost_usd is None and record.cost_bound_usd == D("0.5")
-    assert reserved_worst_case(PRICER, PICTURES, 100, 1000) != D("0.5")  # (the reservation, not this, bounds it)
+    assert PRICER.reserved_worst_case(PICTURES, 100, 1000) != D("0.5")  # (the reservation, not this, bounds it)
     assert record.output_tokens == 50 and "no price known for the audio output tokens" in record.warnings[0]
 
 
@@ -89,3 +89,41 @@ def test_an_unusable_answer_of_an_unpriced_model_that_reported_no_usage_says_so(
     price_failure(PRICER, record, error, unpriced, _held(None), REQUEST)
     assert (record.cost_usd, record.cost_bound_usd) == (None, None)
     assert record.warnings == [unknown_cost_warning(unpriced, "answered without reporting its token usage")]
+
+
+class Delegating:
+    """A pricer of the cascade's protocol alone (:class:`~magsag_mcp.attempt_cost.Pricing`), handing each question
+    to a Pricer: what a library user wraps one in, to log what is priced or mark it up."""
+
+    def __init__(self, pricer: Pricer) -> None:
+        self.pricer = pricer
+
+    def price_for(self, target: Target, usage: Usage):  # type: ignore[no-untyped-def]
+        return self.pricer.price_for(target, usage)
+
+    def context_window(self, provider: str, model: str) -> int | None:
+        return self.pricer.context_window(provider, model)
+
+    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int) -> D | None:
+        return self.pricer.reserved_worst_case(target, input_tokens, output_tokens)
+
+
+def test_a_pricer_of_the_protocol_alone_keeps_an_azure_sighting_by_its_endpoint():
+    # the endpoint an Azure sighting is kept by was sniffed off the pricer (its `served` attribute, if a ServedModels):
+    # a pricer without one, such as a wrapper, had it kept by the deployment's name alone, so that neither the
+    # deployment's reservations nor its policies saw it. The pricer takes the target, and works the endpoint out
+    pricer = Pricer.from_catalog(None, {"AZURE_OPENAI_ENDPOINT": "https://East.openai.azure.com/"})
+    east = Target("azure", "gpt-4o-mini")  # (the environment's endpoint)
+    west = Target("azure", "gpt-4o-mini", base_url="https://west.openai.azure.com/")
+    mini = pricer.reserved_worst_case(west, 1000, 1000)
+    gpt_4o = pricer.reserved_worst_case(Target("azure", "gpt-4o"), 1000, 1000)
+    assert mini is not None and gpt_4o is not None and gpt_4o > mini
+    answered = Usage(20, 5, answering_model="gpt-4o-2024-08-06")
+    result = LLMResult("hi", "azure", "gpt-4o-mini", usage=answered)
+    record = AttemptRecord("r", 0.0, "azure", "gpt-4o-mini", None, None, "ok", 0, 1)
+    price_answered(Delegating(pricer), record, result, east, _held(None), REQUEST)
+    assert "priced as gpt-4o-2024-08-06" in result.warnings[0]
+    assert record.cost_usd == Pricer.from_catalog(None, {}).price("azure", "gpt-4o-2024-08-06", Usage(20, 5)).cost_usd
+    assert pricer.served.models(("east.openai.azure.com", "gpt-4o-mini")) == {"gpt-4o-2024-08-06"}
+    assert Delegating(pricer).reserved_worst_case(east, 1000, 1000) == gpt_4o  # reserved as what it serves
+    assert Delegating(pricer).reserved_worst_case(west, 1000, 1000) == mini  # another resource's: not it

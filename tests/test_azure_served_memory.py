@@ -328,7 +328,6 @@ async def test_one_process_s_sighting_at_one_endpoint_neither_refuses_nor_over_r
     # the pricer kept what a deployment answered as by its name alone: in one process, endpoint A's gpt-4o-mini seen
     # answering as gpt-4o refused endpoint B's gpt-4o-mini (the policies read it), and reserved its calls at gpt-4o's
     # rates; one memory by endpoint and name, shared by the pricer, the policies and the ledger's rows
-    from magsag_mcp.governance.budget import reserved_worst_case
     from magsag_mcp.pricing import Pricer
     from magsag_mcp.types import Target
 
@@ -338,8 +337,8 @@ async def test_one_process_s_sighting_at_one_endpoint_neither_refuses_nor_over_r
     a = Target("azure", "gpt-4o-mini", base_url=here + "/")
     b = Target("azure", "gpt-4o-mini", base_url=elsewhere + "/")
     fresh = Pricer.from_catalog(catalog_copy, {})
-    mini_worst = reserved_worst_case(fresh, b, 1000, 1000)
-    gpt_4o_worst = reserved_worst_case(fresh, Target("azure", "gpt-4o"), 1000, 1000)
+    mini_worst = fresh.reserved_worst_case(b, 1000, 1000)
+    gpt_4o_worst = fresh.reserved_worst_case(Target("azure", "gpt-4o"), 1000, 1000)
     assert mini_worst is not None and gpt_4o_worst is not None and gpt_4o_worst > mini_worst
     fake_openai.queue(
         R.reply("from gpt-4o", usage=R.tokens(20, 5), model="gpt-4o-2024-08-06"),
@@ -351,12 +350,12 @@ async def test_one_process_s_sighting_at_one_endpoint_neither_refuses_nor_over_r
         assert svc.pricer.served is svc.governance.served.memory  # one memory, not a copy of the same fact
         # B: neither refused nor reserved as gpt-4o
         assert svc.governance.policies.allowed(b, None)[0] is True
-        assert reserved_worst_case(svc.pricer, b, 1000, 1000) == mini_worst
+        assert svc.pricer.reserved_worst_case(b, 1000, 1000) == mini_worst
         on_b = {"data": "x", "model_config": {"model": "azure:gpt-4o-mini", "base_url": elsewhere + "/"}}
         assert (await svc.invoke_skill("skill.analysis", on_b)).result.text == "from B's mini"
         # A (the environment's endpoint, or its base_url): still refused, and reserved as gpt-4o
-        assert reserved_worst_case(svc.pricer, a, 1000, 1000) == gpt_4o_worst
-        assert reserved_worst_case(svc.pricer, Target("azure", "gpt-4o-mini"), 1000, 1000) == gpt_4o_worst
+        assert svc.pricer.reserved_worst_case(a, 1000, 1000) == gpt_4o_worst
+        assert svc.pricer.reserved_worst_case(Target("azure", "gpt-4o-mini"), 1000, 1000) == gpt_4o_worst
         for call in (CALL, {**CALL, "model_config": {"model": "azure:gpt-4o-mini", "base_url": here + "/"}}):
             with pytest.raises(E.PolicyDenied) as info:
                 await svc.invoke_skill("skill.analysis", call)

@@ -36,8 +36,8 @@ class ByModel:
     def __init__(self, **worst: str) -> None:
         self.worst = {m: Decimal(w) for m, w in worst.items()}
 
-    def worst_case(self, provider: str, model: str, *_: object, **__: object) -> Decimal:
-        return self.worst[model]
+    def reserved_worst_case(self, target: Target, *_: object) -> Decimal:
+        return self.worst[target.model]
 
 
 def hop(model: str, prior: list[Admission], run_id: str = "r") -> AttemptContext:

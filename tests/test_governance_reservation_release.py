@@ -317,8 +317,8 @@ async def test_a_refused_fallback_still_shrinks_its_calls_failed_attempts(tmp_pa
     # hop dearer than the limit), the shrink was rolled back with it yet marked done, so the 503 went on
     # holding its worst case and crowded out the next, affordable hop. (Queued, the shrink was kept.)
     class ByModel:
-        def worst_case(self, provider: str, model: str, *_: object, **__: object) -> Decimal:
-            return Decimal({"a": "0.6", "b": "1.2", "c": "0.5"}[model])
+        def reserved_worst_case(self, target: Target, *_: object) -> Decimal:
+            return Decimal({"a": "0.6", "b": "1.2", "c": "0.5"}[target.model])
 
     def hop(model: str, prior: list[Admission]) -> AttemptContext:
         ctx = attempt_ctx("r", prior_admissions=tuple(prior))

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.anyio
 class ByModel:
     """``compat:unpriced`` has no price; any other model's worst case is $0.1."""
 
-    def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int, **where: object):
-        return None if model == "unpriced" else Decimal("0.1")
+    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int):
+        return None if target.model == "unpriced" else Decimal("0.1")
 
 
 def _ctx(model: str, prior=()):

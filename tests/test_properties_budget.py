@@ -63,8 +63,8 @@ _EXPIRE = "UPDATE budget_reservations SET expires_at = 1000 WHERE id = ?"
 class ByModel:
     """A target's worst case is its model's name: ``Target("compat", "0.25")`` may cost up to $0.25."""
 
-    def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int, **where: object) -> Decimal:
-        return Decimal(model)
+    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int) -> Decimal:
+        return Decimal(target.model)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from ..rates import bare_model
 from ..served_models import ServedModels
 from ..types import Target
 from .attempts import Admission, AttemptContext
-from .budget import Carry, Reservation, reservation_ttl, reserved_worst_case
+from .budget import Carry, Reservation, reservation_ttl
 from .policy import THRESHOLD_OF, Limit, Policy, PolicySet
 from .policy_files import load_policies, load_policy_file, validate_policies
 from .prior_attempts import carriable, shrinkable, unshrink
@@ -204,7 +204,7 @@ class Governance:
         if not limits:
             return Admission(None, None) if ctx.delegated_from is None else await self._placing(ctx, None, scoped)
         target = ctx.target
-        worst = reserved_worst_case(self.pricer, target, ctx.estimated_input_tokens, ctx.max_output_tokens)
+        worst = self.pricer.reserved_worst_case(target, ctx.estimated_input_tokens, ctx.max_output_tokens)
         if worst is None:
             refusal = unpriced_refusal(limits, ctx.target, self.pricer)
             if refusal:
@@ -295,7 +295,7 @@ class Governance:
         placeholder too, so that another process's strict limit sees a call of no bound in flight (see :meth:`admit`).
         ``reserved``: what the call limit counts the attempt at, as without the reservation."""
         target = ctx.target
-        worst = reserved_worst_case(self.pricer, target, ctx.estimated_input_tokens, ctx.max_output_tokens)
+        worst = self.pricer.reserved_worst_case(target, ctx.estimated_input_tokens, ctx.max_output_tokens)
         # scoped is empty but for a model of unknown price that every limit allows, counting it at $0: its placeholder
         # is checked against them, and one with nothing left refuses it, as it refuses a call of any price
         op = Reservation(

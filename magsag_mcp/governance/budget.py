@@ -22,24 +22,19 @@ from __future__ import annotations
 import sqlite3
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from ..errors import BudgetExceeded
 from ..ledger.abandoned import give_back, record_abandoned
 from ..ledger.money import to_pusd
 from ..ledger.reservation_owners import this_owner
 from ..ledger.run_scope import adopt_delegated_holds, delegated_holds, held_in_flight, unbounded_in_flight
-from ..served_models import endpoint_arg
-from ..types import Target
 from .delegation import parent_top, placed_elsewhere
 from .policy import Limit
 from .refusals import limit_exceeded, unbounded_held
 from .scope_sums import day_bounds as day_bounds  # (status.py and call_fit import it from here)
 from .scope_sums import parent_and_run_sums, run_spend, scope_sums
 from .scope_sums import spent_and_reserved as spent_and_reserved
-
-if TYPE_CHECKING:  # (attempt_cost imports this module)
-    from ..attempt_cost import Pricing
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
 RESERVATION_TTL_SECONDS = 15 * 60
@@ -67,28 +62,6 @@ def reservation_ttl(call_deadline: float) -> float:
 def budget_run(run_id: str | None, parent_run_id: str | None) -> str | None:
     """The run whose limit applies: the parent of a delegated run, else the run itself."""
     return parent_run_id if parent_run_id and parent_run_id != run_id else run_id
-
-
-def reserved_worst_case(pricer: Pricing, target: Target, input_tokens: int, output_tokens: int) -> Decimal | None:
-    """The most an attempt at ``target`` of these tokens may cost, as its reservation holds it: at the multiple of
-    where the target's params ask inference to run, with the cache writes its cache marker asks for (none without
-    one); None when the model's price is unknown. Admission, the bound of an unknown cost, ``explain``,
-    ``check_budget``'s call and the catalog's check against the limits all ask this, so that what they show is what
-    a call reserves."""
-    return pricer.worst_case(
-        target.provider,
-        target.model,
-        input_tokens,
-        output_tokens,
-        # most targets have no params: neither where inference runs nor a cache marker
-        inference_geo=target.param("inference_geo") if target.params else None,
-        cache_control=target.param("cache_control") if target.params else None,
-        # (Anthropic's standard_only, OpenAI's default keep a call off a dearer tier its organisation's answers were
-        # served on; Gemini's serviceTier: standard, as its request writes it)
-        service_tier=(target.param("service_tier") or target.param("serviceTier")) if target.params else None,
-        # (an Azure deployment's endpoint: what another resource's deployment of its name answered as is not its)
-        **endpoint_arg(pricer, target),
-    )
 
 
 class Reservation:

@@ -109,14 +109,13 @@ def test_once_an_answer_came_on_priority_without_its_price_calls_have_no_worst_c
 
 
 def test_a_cost_limit_refuses_a_call_priority_may_serve_naming_the_tier_and_both_fixes():
-    from magsag_mcp.governance.budget import reserved_worst_case
     from magsag_mcp.governance.policy import Limit
     from magsag_mcp.governance.refusals import unpriced_refusal
 
     pricer = Pricer()
     pricer.price("anthropic", MODEL, _priority_answer())
     target = Target("anthropic", MODEL)
-    assert reserved_worst_case(pricer, target, 1_000, 100) is None
+    assert pricer.reserved_worst_case(target, 1_000, 100) is None
     refusal = unpriced_refusal([Limit("call", D("1"), "cap", False)], target, pricer)
     assert refusal is not None
     said = refusal.message
@@ -124,7 +123,7 @@ def test_a_cost_limit_refuses_a_call_priority_may_serve_naming_the_tier_and_both
     assert "service_tiers: {priority: {input: ..., output: ...}}" in said
     assert "params.service_tier: standard_only" in said
     kept_off = Target("anthropic", MODEL, params=(("service_tier", "standard_only"),))
-    assert reserved_worst_case(pricer, kept_off, 1_000, 100) == D("0.0045")
+    assert pricer.reserved_worst_case(kept_off, 1_000, 100) == D("0.0045")
 
 
 def test_a_prices_yaml_entry_without_priority_rates_is_named_as_the_reason_a_call_has_no_worst_case(tmp_path: Path):

@@ -10,7 +10,6 @@ from decimal import Decimal as D
 
 import pytest
 
-from magsag_mcp.governance.budget import reserved_worst_case
 from magsag_mcp.governance.policy import Limit
 from magsag_mcp.governance.refusals import unpriced_refusal
 from magsag_mcp.pricing import Pricer
@@ -28,17 +27,17 @@ def test_a_call_that_asks_for_the_standard_tier_is_reserved_at_its_rates_after_a
     provider, model, param, kept, fix
 ):
     pricer = Pricer()
-    standard = reserved_worst_case(pricer, Target(provider, model), 1_000, 100)
+    standard = pricer.reserved_worst_case(Target(provider, model), 1_000, 100)
     assert standard is not None and standard > 0
     # the project's calls answered on priority, which nothing here prices for the model
     assert pricer.price(provider, model, Usage(10_000, 2_000, service_tier="priority")).cost_usd is None
-    assert reserved_worst_case(pricer, Target(provider, model), 1_000, 100) is None
+    assert pricer.reserved_worst_case(Target(provider, model), 1_000, 100) is None
     for tier in kept:  # billed at the standard rates (flex below them): they bound it
         target = Target(provider, model, params=((param, tier),))
-        assert reserved_worst_case(pricer, target, 1_000, 100) == standard, tier
+        assert pricer.reserved_worst_case(target, 1_000, 100) == standard, tier
     # a tier that does not keep off priority (OpenAI's "auto", the project's default) bounds nothing either
     unkept = Target(provider, model, params=((param, "auto" if provider == "openai" else "priority"),))
-    assert reserved_worst_case(pricer, unkept, 1_000, 100) is None
+    assert pricer.reserved_worst_case(unkept, 1_000, 100) is None
     # a call that does not keep off priority is refused by a strict limit, naming both fixes
     refusal = unpriced_refusal([Limit("call", D("1"), "cap", False)], Target(provider, model), pricer)
     assert refusal is not None
