@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -121,6 +123,131 @@ async def test_200_calls_at_once_to_a_deployment_make_one_read_and_each_waits_fo
         assert slow.reads == 2
     finally:
         await ledger.close()
+
+
+async def test_a_cancelled_first_read_leaves_its_waiters_and_the_next_call_to_read(tmp_path: Path):
+    # the first read's call cancelled (a client's cancel, a timeout) while calls waited for it: they went on without
+    # the row, sent to a deployment the ledger says serves a forbidden model, and no call read it for REREAD_AFTER
+    now = [time.time()]
+    ledger = Ledger(tmp_path / "l.db")
+    await ledger.open()
+    try:
+        ServedMemory(ServedModels({})).answered(ledger, EAST, "gpt-4o-2024-08-06")  # another process's sighting
+        await ledger.settled()
+        server = ServedMemory(ServedModels({}, clock=lambda: now[0]))
+        slow = Slow(ledger)
+        seen: list[frozenset[str]] = []
+
+        async def call() -> None:
+            await server.look(slow, EAST)
+            seen.append(server.models(EAST))
+
+        first = asyncio.create_task(call())
+        await asyncio.sleep(0)
+        waiting = [asyncio.create_task(call()) for _ in range(3)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert slow.reads == 1 and seen == []
+        first.cancel()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert first.cancelled() and slow.reads == 2 and seen == []  # one waiter reads, the others wait for it
+        slow.release.set()
+        await asyncio.gather(*waiting)
+        assert seen == [frozenset({"gpt-4o-2024-08-06"})] * 3 and slow.reads == 2
+        # no waiter: the next call reads
+        alone = ServedMemory(ServedModels({}, clock=lambda: now[0]))
+        slow.release.clear()
+        cut = asyncio.create_task(alone.look(slow, EAST))
+        await asyncio.sleep(0)
+        cut.cancel()
+        slow.release.set()
+        await asyncio.gather(cut, return_exceptions=True)
+        await alone.look(slow, EAST)
+        assert slow.reads == 4 and alone.models(EAST) == {"gpt-4o-2024-08-06"}
+    finally:
+        await ledger.close()
+
+
+class FailsOnce(Counted):
+    """A ledger whose first read fails as a locked one does past its busy timeout."""
+
+    async def read(self, fn):  # type: ignore[no-untyped-def]
+        self.reads += 1
+        if self.reads == 1:
+            raise E.LedgerError("database is locked")
+        return await self.ledger.read(fn)
+
+
+async def test_a_failed_first_read_is_made_again_by_the_next_call(tmp_path: Path):
+    # a first read the ledger could not make was taken for a read: for REREAD_AFTER, no call read the row, and each
+    # was sent to a deployment the ledger says serves a forbidden model
+    ledger = Ledger(tmp_path / "l.db")
+    await ledger.open()
+    try:
+        ServedMemory(ServedModels({})).answered(ledger, EAST, "gpt-4o-2024-08-06")  # another process's sighting
+        await ledger.settled()
+        server = ServedMemory(ServedModels({}))
+        failing = FailsOnce(ledger)
+        await server.look(failing, EAST)  # sent as by a process without the row (the documented rule)
+        assert server.models(EAST) == frozenset() and failing.reads == 1
+        await server.look(failing, EAST)
+        assert server.models(EAST) == {"gpt-4o-2024-08-06"} and failing.reads == 2
+        await server.look(failing, EAST)
+        assert failing.reads == 2  # read: not again within REREAD_AFTER
+    finally:
+        await ledger.close()
+
+
+class LosesWrites(Counted):
+    """A ledger whose writes fail (a full disk) while ``losing``."""
+
+    losing = True
+
+    def enqueue(self, fn, *, durable: bool = True, failed=None) -> None:  # type: ignore[no-untyped-def]
+        def write(conn: sqlite3.Connection) -> None:
+            if self.losing:
+                raise sqlite3.OperationalError("database or disk is full")
+            fn(conn)
+
+        self.ledger.enqueue(write, durable=durable, failed=failed)
+
+
+async def test_a_lost_row_write_is_not_read_as_a_forget_and_is_written_again(tmp_path: Path):
+    # the process's own sighting of a forbidden model, whose row's write failed, was dropped by the second read after
+    # it (no row, as after a forget): the next call was sent to the deployment, one call a minute while writes failed
+    now = [time.time()]
+    ledger = Ledger(tmp_path / "l.db")
+    await ledger.open()
+    try:
+        server = ServedMemory(ServedModels({}, clock=lambda: now[0]))
+        losing = LosesWrites(ledger)
+        await server.look(losing, EAST)
+        server.answered(losing, EAST, "gpt-4o-2024-08-06")
+        await ledger.settled()
+        assert rows(ledger.path) == []
+        for _ in range(3):
+            now[0] += REREAD_AFTER
+            await server.look(losing, EAST)
+            await ledger.settled()
+            assert server.models(EAST) == {"gpt-4o-2024-08-06"}  # still refused
+        losing.losing = False  # the disk has room again: the next read writes the row
+        now[0] += REREAD_AFTER
+        await server.look(losing, EAST)
+        await ledger.settled()
+        assert [row[:3] for row in rows(ledger.path)] == [("east.openai.azure.com", "gpt-4o-mini", "gpt-4o-2024-08-06")]
+        # a forget is still one: the next read drops the sighting
+        await ledger.submit(lambda conn: forget_served(conn, "gpt-4o-mini"))
+        now[0] += REREAD_AFTER
+        await server.look(losing, EAST)
+        assert server.models(EAST) == frozenset()
+    finally:
+        await ledger.close()
+
+
+def rows(db: Path) -> list[tuple[str, str, str, float]]:
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute("SELECT endpoint, deployment, model, seen_at FROM azure_served").fetchall()
 
 
 async def test_a_forget_drops_what_the_running_process_saw_itself_but_not_on_a_ledger_it_cannot_write(

@@ -16,7 +16,6 @@ process's later row, or a ``magsag azure forget``, is seen within that bound."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,10 @@ class ServedMemory:
         self._written: dict[tuple[str, str], tuple[str, float]] = {}
         #: (endpoint, deployment) -> the process's first read of its row, in flight: the calls that arrive meanwhile
         #: wait for it (one read, not one each), since they hold nothing of the row yet to be refused by
-        self._first_reads: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._first_reads: dict[tuple[str, str], asyncio.Future[bool]] = {}
+        #: (endpoint, deployment) -> (model, when) this process saw it serve, whose row's write failed: a read that
+        #: finds no row then finds that lost write, not a ``magsag azure forget`` (see :meth:`look`)
+        self._unwritten: dict[tuple[str, str], tuple[str, float]] = {}
 
     @property
     def trusted_for(self) -> float:
@@ -71,37 +73,59 @@ class ServedMemory:
 
     async def look(self, ledger: Any, target: Target) -> None:
         """Read the ledger's row of ``target``'s deployment before the process's first call to it, and again once
-        :data:`REREAD_AFTER` seconds have passed since the last read."""
+        :data:`REREAD_AFTER` seconds have passed since the last read.
+
+        The calls that arrive while the first read is in flight wait for it: sent meanwhile, a call to a deployment
+        the row says serves a forbidden model went out unrefused (200 at once: 199 of them). A first read that did
+        not end in a row or its absence (its call cancelled: a client's cancel, a timeout; or the ledger unable to
+        read it) counts as no read: the waiting calls read again (one of them, the others waiting for it), and so does
+        the next call. A re-read in flight is not waited for: what was read stands."""
         key = self.memory.key(target)
         if not key[0]:
             return
+        while (first := self._first_reads.get(key)) is not None:
+            if await asyncio.shield(first):
+                return  # read: the row (or none) is in the memory
+            # its call stopped before it read (the read was cancelled with it): read here, as the next call would
         now = self._clock()
         last = self._read_at.get(key)
         if last is not None and now - last < REREAD_AFTER:
-            first = self._first_reads.get(key)
-            if first is not None:
-                # the first read is in flight: sent now, a call to a deployment the row says serves a forbidden model
-                # went out unrefused (200 at once: 199 of them). A re-read is not waited for: what was read stands
-                await asyncio.shield(first)
             return
-        self._read_at[key] = now
         if last is None:
-            self._first_reads[key] = asyncio.get_running_loop().create_future()
+            self._first_reads[key] = first = asyncio.get_running_loop().create_future()
+        else:
+            self._read_at[key] = now  # (a re-read: the calls meanwhile go on with what was read)
+        read = False
         try:
             row = await ledger.read(lambda conn: read_served(conn, *key))
+            read = True
         except LedgerError:
             # advice, not a record: a ledger that cannot read it (locked past its busy timeout, a disk error) sends the
-            # call, as a process without the row does, and learns from its answer; read again only after REREAD_AFTER
-            # (not on each call: each would wait the busy timeout out again)
+            # call, as a process without the row does, and learns from its answer (a first read's waiters, which would
+            # each fail likewise, too). A first read is made again by the next call (the row may refuse it); a re-read
+            # only after REREAD_AFTER (what was read stands, and each call would wait the busy timeout out again)
+            if first is not None:
+                first.set_result(True)
             return
         finally:
-            if last is None:  # (read or not, cancelled even: the calls waiting go on)
-                self._first_reads.pop(key).set_result(None)
+            if first is not None:
+                del self._first_reads[key]
+                if read:
+                    self._read_at[key] = now
+                    first.set_result(True)
+                elif not first.done():  # (cancelled, or a bug of ours raised: the waiters read themselves)
+                    first.set_result(False)
+        lost = self._unwritten.pop(key, None)
+        if lost is not None and (row is None or row[1] < lost[1]):
+            # this process's sighting whose row's write failed: no row is that lost write, not a forget. Taken for one,
+            # the sighting was dropped and the next call sent to a deployment seen serving a forbidden model (one
+            # call a re-read while writes failed); it is written again instead
+            self._write(ledger, key, *lost)
         if row is not None:
             self.memory.saw(key, row[0], row[1], here=False)
             if (written := self._written.get(key)) is None or written[1] < row[1]:
                 self._written[key] = row  # (the ledger holds it: an answer saying the same writes nothing new)
-        elif last is not None and not getattr(ledger, "read_only", False):
+        elif last is not None and lost is None and not getattr(ledger, "read_only", False):
             # no row, where one was written or read before the last read: `magsag azure forget` dropped it (or its
             # write was lost, and a call learns again). What was seen before that read is forgotten here too, so the
             # next call is sent and learns what the deployment serves now; a sighting since may not be committed yet
@@ -145,8 +169,22 @@ class ServedMemory:
         if row is not None and row[0] == model and now - row[1] < self.memory.trusted_for / 4:
             # (rewritten once a quarter of the trusted time old, so the rows of deployments in use stay trusted)
             return
-        self._written[key] = (model, now)
-        # (not durable: a row lost to a power cut costs the next process one call to learn it again; a failure is no
-        # one's to report, and the call's own record, written next, says what is wrong with the ledger)
-        with contextlib.suppress(LedgerError):
-            ledger.enqueue(lambda conn: write_served(conn, *key, model, now), durable=False)
+        self._write(ledger, key, model, now)
+
+    def _write(self, ledger: Any, key: tuple[str, str], model: str, at: float) -> None:
+        """Queue the row saying deployment ``key`` served ``model`` at ``at``. Not durable: a row lost to a power cut
+        costs the next process one call to learn it again (this one is gone with it). A failure is no one's to report
+        (the call's own record, written next, says what is wrong with the ledger), but this process keeps it, so that
+        its next read, finding no row, writes it again rather than forget what it saw."""
+        self._written[key] = (model, at)
+
+        def lost(_: BaseException | None = None) -> None:
+            if self._written.get(key) == (model, at):
+                del self._written[key]
+            if (unwritten := self._unwritten.get(key)) is None or unwritten[1] < at:
+                self._unwritten[key] = (model, at)
+
+        try:
+            ledger.enqueue(lambda conn: write_served(conn, *key, model, at), durable=False, failed=lost)
+        except LedgerError:
+            lost()
