@@ -135,7 +135,9 @@ async def test_the_gate_judges_an_azure_deployment_by_the_model_each_attempt_say
     violations, notes = check_summary_with_notes(summary, policies)
     assert violations == [
         "small_models: Azure deployment 'gpt-4o-mini' answered as gpt-4o-2024-08-06 (1 attempt), which is not in "
-        "allowed_models: a deployment's name is its operator's choice, and this is the model that served it"
+        "allowed_models: a deployment's name is its operator's choice, and this is the model that served it (at any "
+        "endpoint: the ledger records no endpoint of an attempt, so deployments of that name at several are counted "
+        "together; `magsag azure served` lists each endpoint's, with the model it was last seen serving)"
     ]
     assert not [n for n in notes if "Azure deployment" in n]  # judged by what served it: nothing passed by name
     [hit] = found  # (prod-chat, named for no model, is priced as the model it answered as: no warning)

@@ -63,6 +63,15 @@ _UNNAMED = (
 )
 
 
+#: the attempts record no endpoint (an Azure resource, or a gateway's path to one): a summary counts the answers of each
+#: endpoint's deployment of one name together, and what it says is of the name; the ledger's rows of what each was
+#: last seen serving are by endpoint
+_AT_ANY_ENDPOINT = (
+    "(at any endpoint: the ledger records no endpoint of an attempt, so deployments of that name at several are "
+    "counted together; `magsag azure served` lists each endpoint's, with the model it was last seen serving)"
+)
+
+
 def check_summary(summary: Any, policies: PolicySet) -> list[str]:
     """The violations (see :func:`check_summary_with_notes`)."""
     return check_summary_with_notes(summary, policies)[0]
@@ -131,7 +140,8 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                         violations.append(
                             f"{p.name}: Azure deployment {model!r} answered as {name} "
                             f"({counted(s.served_as[name], 'attempt')}), which is not in allowed_models: a "
-                            "deployment's name is its operator's choice, and this is the model that served it"
+                            "deployment's name is its operator's choice, and this is the model that served it "
+                            f"{_AT_ANY_ENDPOINT}"
                         )
                 if ok and s.served_unknown and named_for_a_model(model):  # (answers recorded without it: by name)
                     by_name.setdefault(p.name, []).append(model)
