@@ -137,7 +137,7 @@ class Lifecycle:
         )
         await ledger.open()
         # Reservations must outlive the longest call, or a slow call's reservation could expire mid-call.
-        governance = Governance(policies, ledger, pricer, call_deadline=retry.deadline, env=env)
+        governance = Governance(policies, ledger, pricer, call_deadline=retry.deadline, env=env, served=pricer.served)
         service = cls(
             catalog=cat,
             env=env,

@@ -59,16 +59,15 @@ class Governance:
         *,
         call_deadline: float | None = None,
         env: Mapping[str, str] | None = None,
+        served: ServedModels | None = None,
     ) -> None:
         self.policies = policies
         self.ledger = ledger
         self.pricer = pricer
-        #: what each Azure deployment was seen serving, by this process or (read from the ledger) another
-        # (the pricer's memory of it, one by endpoint and deployment, which sizes the reservations: the same facts)
-        memory = getattr(pricer, "served", None)
-        if not isinstance(memory, ServedModels):
-            memory = ServedModels(os.environ if env is None else env)
-        self.served = ServedMemory(memory)
+        #: what each Azure deployment was seen serving, by this process or (read from the ledger) another: ``served``,
+        #: the pricer's memory of it (one by endpoint and deployment, which sizes the reservations: the same facts),
+        #: as the service passes it; a memory of its own without one
+        self.served = ServedMemory(ServedModels(os.environ if env is None else env) if served is None else served)
         # what an Azure deployment's answers say it serves, which the policies check beside its name
         policies.answered_as = self.served.models
         if call_deadline is None:  # MAGSAG_CALL_DEADLINE, parsed and checked as the service parses it
