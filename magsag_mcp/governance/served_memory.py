@@ -76,10 +76,11 @@ class ServedMemory:
         :data:`REREAD_AFTER` seconds have passed since the last read.
 
         The calls that arrive while the first read is in flight wait for it: sent meanwhile, a call to a deployment
-        the row says serves a forbidden model went out unrefused (200 at once: 199 of them). A first read that did
-        not end in a row or its absence (its call cancelled: a client's cancel, a timeout; or the ledger unable to
-        read it) counts as no read: the waiting calls read again (one of them, the others waiting for it), and so does
-        the next call. A re-read in flight is not waited for: what was read stands."""
+        the row says serves a forbidden model went out unrefused (200 at once: 199 of them). A first read cut off (its
+        call cancelled: a client's cancel, a timeout) is made again by one of them, the others waiting for it; one the
+        ledger could not make sends them as a process without the row is sent (see below), and the next call reads
+        again. Either way no read time is kept: a first read that did not happen held no call back for REREAD_AFTER.
+        A re-read in flight is not waited for: what was read stands."""
         key = self.memory.key(target)
         if not key[0]:
             return
@@ -126,9 +127,10 @@ class ServedMemory:
             if (written := self._written.get(key)) is None or written[1] < row[1]:
                 self._written[key] = row  # (the ledger holds it: an answer saying the same writes nothing new)
         elif last is not None and lost is None and not getattr(ledger, "read_only", False):
-            # no row, where one was written or read before the last read: `magsag azure forget` dropped it (or its
-            # write was lost, and a call learns again). What was seen before that read is forgotten here too, so the
-            # next call is sent and learns what the deployment serves now; a sighting since may not be committed yet
+            # no row, where one was written or read before the last read: `magsag azure forget` dropped it (a write of
+            # this process's that failed is written again above, not taken for one). What was seen before that read is
+            # forgotten here too, so the next call is sent and learns what the deployment serves now; a sighting since
+            # may not be committed yet
             self.memory.forget(key, last)
             self._written.pop(key, None)
 
