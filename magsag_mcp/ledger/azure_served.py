@@ -9,6 +9,7 @@ never a key. Reads tolerate a ledger without the table (an older version's, read
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 
 _UPSERT = (
     "INSERT INTO azure_served (endpoint, deployment, model, seen_at) VALUES (?, ?, ?, ?)"
@@ -62,17 +63,27 @@ def forget_served(conn: sqlite3.Connection, deployment: str, endpoint: str | Non
     return int(cur.rowcount)
 
 
-def served_as(conn: sqlite3.Connection, source: str, where: str, args: list[object]) -> dict[str, dict[str, int]]:
-    """Of the Azure attempts answered (outcome ok) that ``FROM {source}{where}`` selects (see
+def served_as(
+    conn: sqlite3.Connection, source: str, where: str, args: list[object], deployments: Collection[str]
+) -> dict[str, dict[str, int]]:
+    """Of the Azure attempts answered (outcome ok) of ``deployments`` that ``FROM {source}{where}`` selects (see
     :func:`~.rollup_reads.attempts_where`), by deployment: how many each model their answers said they came from
     (0026's ``served_model``) served. Those recorded without it (an older version's, or before 0026) are not here, and
-    a ledger without the column (an older version's, read where it lies) gives none."""
+    a ledger without the column (an older version's, read where it lies) gives none.
+
+    The deployments are named (those the summary's rollup rows show answering): attempts_model then reads their
+    attempts alone, where a filter on the provider alone read every attempt of the period (0.1-0.2 s of a
+    year's 200,000)."""
+    if not deployments:
+        return {}
+    named = ", ".join("?" * len(deployments))
     sql = (
         f"SELECT a.model, a.served_model, COUNT(*) FROM {source}{where}{' AND ' if where else ' WHERE '}"
-        "a.provider = 'azure' AND a.outcome = 'ok' AND a.served_model IS NOT NULL GROUP BY a.model, a.served_model"
+        f"a.model IN ({named}) AND a.provider = 'azure' AND a.outcome = 'ok' AND a.served_model IS NOT NULL"
+        " GROUP BY a.model, a.served_model"
     )
     try:
-        rows = conn.execute(sql, args).fetchall()
+        rows = conn.execute(sql, [*args, *deployments]).fetchall()
     except sqlite3.OperationalError as exc:
         if "no such column" in str(exc):
             return {}

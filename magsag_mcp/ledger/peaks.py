@@ -346,8 +346,10 @@ def known_zone(zone: str | None, given_as: str = "timezone") -> str | None:
     return zone
 
 
+@cache
 def _utc_day(bucket: int) -> date:
-    """The date of a usage_rollup bucket (a UTC day)."""
+    """The date of a usage_rollup bucket (a UTC day): worked out once a bucket, as :func:`_zone_day`'s, where a
+    summary of 200 agents reads a row per agent and day (35,000 of them over a year, each a datetime)."""
     return datetime.fromtimestamp(bucket * BUCKET, UTC).date()
 
 
