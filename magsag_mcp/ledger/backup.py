@@ -38,7 +38,7 @@ from typing import Any
 from ..errors import InputError, LedgerError
 from .connection import BUSY_TIMEOUT_MS, read_only_uri
 from .migrations import check_is_ledger
-from .problems import log_file
+from .problems import file_size_limit, log_file
 
 #: the first bytes of every SQLite database file
 _SQLITE_HEADER = b"SQLite format 3\x00"
@@ -151,8 +151,7 @@ def _copy(source: Path, temp: Path, busy_timeout_ms: int) -> dict[str, Any]:
             dst.close()
     except sqlite3.Error as exc:
         raise LedgerError(
-            f"the backup of the ledger at {source} failed: {exc}; nothing was replaced (a full disk: free some space "
-            "where the backup goes, as large as the ledger)",
+            f"the backup of the ledger at {source} failed: {exc}; nothing was replaced ({_room_fix(source, temp)})",
             db=str(source),
         ) from None
     finally:
@@ -163,6 +162,21 @@ def _copy(source: Path, temp: Path, busy_timeout_ms: int) -> dict[str, Any]:
         "schema_migrations": migrations,
         "newest_record_at": newest_record,
     }
+
+
+def _room_fix(source: Path, temp: Path) -> str:
+    """What to do where a copy of the ledger at ``source`` could not be written at ``temp``: under a file size limit
+    smaller than the ledger (``ulimit -f``, which SQLite reports as a bare "disk I/O error"), raise it; otherwise free
+    space where the backup goes, a full disk being the likeliest cause."""
+    size = sum(f.stat().st_size for f in (source, log_file(source)) if f.exists())
+    limit = file_size_limit()
+    if limit is not None and limit < size:
+        return (
+            f"the backup is as large as the ledger, {size:,} bytes, and this process may write no file larger than "
+            f"{limit:,} bytes (a file size limit: ulimit -f, RLIMIT_FSIZE); raise the limit where magsag runs "
+            "(ulimit -f unlimited), then retry"
+        )
+    return "a full disk: free some space where the backup goes, as large as the ledger"
 
 
 def _check_not_newer(source: Path, target: Path, target_newest: float | None, source_newest: float | None) -> None:

@@ -7,6 +7,7 @@ a damaged ledger and a read-only one each need something else done.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -94,6 +95,44 @@ def _disk_full(code: int | None, os_errno: int | None, path: Path) -> bool:
     return free is not None and free < _NEARLY_FULL_BYTES
 
 
+def file_size_limit() -> int | None:
+    """This process's limit on the size of a file it writes (RLIMIT_FSIZE: ``ulimit -f``, a container's or a CI
+    runner's), in bytes; None where there is none (or no such limit: Windows). Past it, a write fails with EFBIG,
+    which SQLite reports as a bare "disk I/O error" (Python ignores the SIGXFSZ that would end the process)."""
+    try:
+        import resource
+    except ImportError:  # (Windows)
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+#: the most one write of SQLite's adds to a file: a page at its largest (64 KiB) with a -wal frame's header
+_ONE_WRITE = 65_536 + 24
+
+
+def _size_limited(path: Path) -> str | None:
+    """Where the ledger at ``path`` or its -wal file has grown to this process's file size limit (see
+    :func:`file_size_limit`) so that a page more would pass it: the cause and the fix, as :func:`cause` says them."""
+    limit = file_size_limit()
+    if limit is None:
+        return None
+    sizes = []
+    for file in (opened_file(path), log_file(path)):
+        with contextlib.suppress(OSError):
+            sizes.append((file.stat().st_size, file))
+    if sizes:
+        size, file = max(sizes)  # (a record grows the -wal; a checkpoint, a vacuum the file)
+        if size + _ONE_WRITE > limit:
+            return (
+                f"cannot grow: {file} is {size:,} bytes, and this process may write no file larger than {limit:,} "
+                "bytes (a file size limit: ulimit -f, RLIMIT_FSIZE, set by the shell, the container or the CI "
+                "runner that started it); raise the limit where magsag runs (ulimit -f unlimited), then retry. "
+                "Nothing recorded before was lost"
+            )
+    return None
+
+
 def no_room(path: Path) -> OSError | None:
     """The error a writable open of the ledger at ``path`` would meet if its file system has no room left for the
     -wal and -shm files SQLite makes (see :data:`_NEARLY_FULL_BYTES`); None if there is room, or it cannot be told."""
@@ -136,6 +175,8 @@ def cause(exc: BaseException, path: Path) -> str | None:
             return _read_only(exc, path)
     if _disk_full(code, os_errno, path):
         return _full(exc)
+    if (code == _IOERR or os_errno == errno.EFBIG) and (limited := _size_limited(path)) is not None:
+        return limited
     return None
 
 

@@ -1,0 +1,113 @@
+"""A process under a file size limit (``ulimit -f``, RLIMIT_FSIZE: a container's, a CI runner's) whose ledger, its
+-wal or a backup would pass it: the write fails with EFBIG, which SQLite reports as a bare "disk I/O error" (Python
+ignores the SIGXFSZ that would end the process). A record, a prune and a backup said only that ("ledger error at
+l.db: disk I/O error", and a backup "a full disk: free some space"), naming neither the cause nor its fix. Each is
+run for real, in a child process given the limit; what was recorded before stays whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+resource = pytest.importorskip("resource")  # (no such limit on Windows)
+
+REPO = Path(__file__).resolve().parents[1]
+LIMIT_SAID = "this process may write no file larger than"
+FIX = "raise the limit where magsag runs (ulimit -f unlimited)"
+
+RECORD = """
+import asyncio, sys, time
+from decimal import Decimal
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+async def main(path, first, n, days_back):
+    async with Ledger(path) as ledger:
+        for i in range(first, first + n):
+            at = time.time() - days_back * 86400
+            run = RunRecord(f"r{i}", "ana", "skill.analysis", at)
+            attempt = AttemptRecord(
+                run.run_id, at, "openai", "gpt-4o", "skill.analysis", "ana", "ok", 0, 1,
+                input_tokens=10, output_tokens=5, cost_usd=Decimal("0.001"),
+            )
+            await ledger.record_call(run, [attempt])
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
+"""
+
+
+def _run(args: list[str], limit: int | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def limited() -> None:
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, preexec_fn=limited, timeout=120
+    )
+
+
+def _record(db: Path, first: int, n: int, limit: int | None = None, days_back: int = 0):
+    return _run(["-c", textwrap.dedent(RECORD), str(db), str(first), str(n), str(days_back)], limit)
+
+
+def _magsag(db: Path, *args: str, limit: int | None = None) -> subprocess.CompletedProcess[str]:
+    code = f"import sys; from magsag_mcp.cli import main; sys.exit(main({list(args)!r}))"
+    return _run(["-c", f"import os; os.environ['MAGSAG_DB'] = {str(db)!r}; {code}"], limit, cwd=db.parent)
+
+
+def _whole(db: Path) -> tuple[str, int, int]:
+    conn = sqlite3.connect(db)
+    try:
+        check = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        attempts = conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+        rolled = conn.execute("SELECT coalesce(SUM(attempts), 0) FROM usage_rollup").fetchone()[0]
+    finally:
+        conn.close()
+    return check, attempts, rolled
+
+
+@pytest.fixture
+def ledger_of_200(tmp_path: Path) -> Path:
+    db = tmp_path / "ledger.db"
+    done = _record(db, 0, 200, days_back=100)
+    assert done.returncode == 0, done.stderr
+    return db
+
+
+def test_a_record_past_the_file_size_limit_says_the_limit_and_loses_nothing_recorded(ledger_of_200: Path):
+    done = _record(ledger_of_200, 1000, 400, limit=ledger_of_200.stat().st_size)
+    assert done.returncode != 0
+    said = done.stderr.strip().splitlines()[-1]
+    assert "LedgerError" in said and LIMIT_SAID in said and FIX in said, said
+    assert "ledger.db-wal is" in said  # (the file that reached it: a record grows the -wal)
+    check, attempts, rolled = _whole(ledger_of_200)
+    assert check == "ok" and attempts == rolled and 200 <= attempts < 600  # the calls before the limit, each whole
+
+
+def test_a_prune_past_the_file_size_limit_says_the_limit_and_deletes_nothing(ledger_of_200: Path):
+    done = _magsag(ledger_of_200, "data", "prune", "--older-than", "30d", limit=40_000)
+    assert done.returncode == 2
+    message = json.loads(done.stderr)["error"]["message"]
+    assert LIMIT_SAID in message and "40,000 bytes" in message and FIX in message, message
+    assert _whole(ledger_of_200) == ("ok", 200, 200)
+
+
+def test_a_backup_past_the_file_size_limit_says_the_limit_and_keeps_the_earlier_backup(ledger_of_200: Path):
+    earlier = ledger_of_200.parent / "backup.db"
+    assert _magsag(ledger_of_200, "data", "backup", str(earlier)).returncode == 0
+    assert _record(ledger_of_200, 5000, 10).returncode == 0
+    done = _magsag(ledger_of_200, "data", "backup", str(earlier), limit=100_000)
+    assert done.returncode == 2
+    message = json.loads(done.stderr)["error"]["message"]
+    assert "nothing was replaced" in message and LIMIT_SAID in message and FIX in message, message
+    assert "a full disk" not in message
+    assert _whole(earlier) == ("ok", 200, 200)  # the earlier backup, as it was
+    assert [p.name for p in earlier.parent.iterdir() if p.name.endswith(".tmp")] == []
