@@ -26,9 +26,9 @@ def test_a_background_summarize_writes_its_output_while_sigterm_is_watched(ledge
     real = output.replacing
 
     @contextlib.contextmanager
-    def replacing(path: str):
+    def replacing(path: str, **how: object):
         seen.append(signal.getsignal(signal.SIGTERM))
-        with real(path) as fh:
+        with real(path, **how) as fh:  # (like=: the ledger whose mode a new file takes)
             yield fh
 
     monkeypatch.setattr(output, "replacing", replacing)

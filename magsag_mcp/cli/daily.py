@@ -63,7 +63,7 @@ def _daily(args: argparse.Namespace) -> int:
             return
         from .output import output_errors, replacing
 
-        with output_errors(args.output), replacing(args.output) as fh:
+        with output_errors(args.output), replacing(args.output, like=ledger.path) as fh:
             if text is None:
                 print_json(rows, stream=fh)
             else:

@@ -229,7 +229,7 @@ def _summarize(args: argparse.Namespace) -> int:
 
         # written while a SIGTERM is watched for (with_ledger), as an export's is: once the ledger was closed, a
         # background job (SIGINT ignored, SIGTERM's default) stopped mid-write left its `.FILE.*.tmp` beside --output
-        with output_errors(args.output), replacing(args.output) as fh:
+        with output_errors(args.output), replacing(args.output, like=ledger.path) as fh:
             print_json(summary, stream=fh)
 
     with_ledger(args, read)

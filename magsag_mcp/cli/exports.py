@@ -79,7 +79,7 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
         # the file --output names (written beside it, renamed over it once whole), or stdout (None): made only once
         # the ledger is open and a SIGTERM watched for (with_ledger); made before, a background job stopped while the
         # ledger opened (SIGTERM's default: killed on the spot) left its temporary file beside the one it replaces
-        with export_to(args.output) as out:
+        with export_to(args.output, like=ledger.path) as out:
             return await write(ledger, out)
 
     from .output import output_errors

@@ -93,8 +93,10 @@ def check_output(output: str, *, ledger: Path | None, catalog: Path | None) -> N
 
 
 @contextmanager
-def replacing(output: str) -> Iterator[TextIO]:
-    """A text stream whose contents replace the file ``output`` once it is closed without an error.
+def replacing(output: str, *, like: Path | None = None) -> Iterator[TextIO]:
+    """A text stream whose contents replace the file ``output`` once it is closed without an error. A file it makes
+    takes the permissions of ``like``, the ledger it was read from (see :func:`_new_file_mode`); one it replaces keeps
+    its own.
 
     Written in place, a write that failed half-way (a full disk, Ctrl-C) left half a summary where the
     last whole one was: the file a CI job's `flow gate` reads next. A regular file (or none yet) is written
@@ -120,7 +122,7 @@ def replacing(output: str) -> Iterator[TextIO]:
         if Path(temp).parent != target.parent:
             shutil.copyfile(temp, target)
         else:
-            _renamed_over(temp, target)
+            _renamed_over(temp, target, _new_file_mode(like))
     finally:
         with suppress(OSError):
             os.unlink(temp)
@@ -143,12 +145,30 @@ def names_stdout(output: str) -> bool:
     return (given.st_dev, given.st_ino) == (stdout.st_dev, stdout.st_ino)
 
 
-def _renamed_over(temp: str, target: Path) -> None:
-    """``temp`` renamed over ``target``; copied into it, in place, where ``target`` cannot be renamed over."""
+#: the permissions magsag makes a ledger with (connection.py), for an output whose ledger's own cannot be read
+_LEDGER_MODE = 0o600
+
+
+def _new_file_mode(like: Path | None) -> int:
+    """The permissions of a file an export or a summary makes: those of the ledger ``like`` it was read from, as the
+    umask allows. Made at the umask's alone (0644 under the usual 022), a ledger that only its owner may read (magsag
+    makes it 0600) was handed to every user of the machine as a CSV of its runs, costs and (redacted) errors, in
+    whatever folder --output named (/tmp, a shared CI workspace). A ledger its operator made group-readable (0640)
+    gives group-readable exports; a file chmod'ed once keeps its mode each time it is replaced."""
+    mode = _LEDGER_MODE
+    if like is not None:
+        with suppress(OSError):
+            mode = like.stat().st_mode & 0o666
+    return mode & ~_umask()
+
+
+def _renamed_over(temp: str, target: Path, new_mode: int) -> None:
+    """``temp`` renamed over ``target``; copied into it, in place, where ``target`` cannot be renamed over. A new file
+    is made with ``new_mode``."""
     if target.exists():  # the file it replaces keeps its permissions (mkstemp makes it 0600)
         os.chmod(temp, target.stat().st_mode & 0o7777)
     else:
-        os.chmod(temp, 0o666 & ~_umask())
+        os.chmod(temp, new_mode)
     try:
         os.replace(temp, target)
     except OSError as exc:
@@ -164,7 +184,7 @@ def _umask() -> int:
 
 
 @contextmanager
-def export_to(output: str | None) -> Iterator[TextIO | None]:
+def export_to(output: str | None, *, like: Path | None = None) -> Iterator[TextIO | None]:
     """Where an export (``data query --format csv|json``) is written: the file ``output`` names (see
     :func:`replacing`), or stdout (None), whole or not at all.
 
@@ -178,7 +198,7 @@ def export_to(output: str | None) -> Iterator[TextIO | None]:
         kept = not os.path.exists(output) or os.path.isfile(output)  # else written in place (a named pipe)
         began = False  # a file that cannot be made (no such folder) is its own error, with its own fix
         try:
-            with replacing(output) as fh:
+            with replacing(output, like=like) as fh:
                 began = True
                 yield fh
         except BaseException:
