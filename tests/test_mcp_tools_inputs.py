@@ -108,6 +108,29 @@ async def test_a_number_out_of_its_range_is_told_the_whole_range(client: Client,
     assert "input should be" not in err["message"]
 
 
+@pytest.mark.parametrize(
+    ("tool", "arguments", "said"),
+    [
+        ("query_runs", {"offset": 1e30}, "offset: out of range: too large a number; give 0 to 1000000000000"),
+        ("query_runs", {"limit": 1e19}, "limit: out of range: too large a number; give 1 to 500 (runs per page)"),
+        ("daily_usage", {"limit": 1e300}, "limit: out of range: too large a number; give 1 to 10000"),
+        ("search_usage", {"pattern": "x", "limit": 1e20}, "limit: out of range: too large a number; give 1 to 500"),
+        (
+            "check_budget",
+            {"skill": "skill.analysis", "max_tokens": 1e30},
+            "max_tokens: too large a number to read as a whole one; give a whole number, more than 0",
+        ),
+    ],
+)
+async def test_a_huge_number_written_as_a_float_is_told_the_range(client: Client, tool, arguments, said):
+    """A whole number past 64 bits arrives as a float (1e30: JavaScript's JSON.stringify writes big numbers so, and a
+    model asked for "no limit" writes one): query_runs' offset 1e30 answered pydantic's "unable to parse input string
+    as an integer, exceeded maximum size", calling the number a string and naming no number that fits."""
+    err = error_of(await client.call_tool(tool, arguments))
+    assert err["type"] == "invalid_arguments" and said in err["message"], err["message"]
+    assert "input string" not in err["message"]
+
+
 async def test_arguments_that_fail_the_schema_are_a_tool_error(client: Client):
     result = await client.call_tool(
         "invoke_skill", {"skill_id": "skill.analysis", "payload": {}, "model_config": {"temperature": 9}}

@@ -148,6 +148,15 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
         # 10000 met the other; both, and what the number counts
         description = _description(args, loc)
         return f"{where}: out of range: give {span}" + (f" ({description})" if description else "")
+    if kind == "int_parsing_size" and (span := _range(args, loc)):
+        # a whole number past 64 bits written as a float (1e30: JSON.stringify's big numbers, a model's guess at
+        # "no limit") met pydantic's "unable to parse input string as an integer, exceeded maximum size", which
+        # called the number a string and named no number that fits
+        description = f" ({description})" if (description := _description(args, loc)) else ""
+        if re.search(r" to | at most | less than ", f" {span} "):
+            return f"{where}: out of range: too large a number; give {span}{description}"
+        # (a field of no upper bound, max_tokens: the number is past what a float is read as, not past the field's)
+        return f"{where}: too large a number to read as a whole one; give a whole number, {span}{description}"
     if kind == "string_too_short" and err.get("input") == "" and (description := _description(args, loc)):
         return f"{where} is empty: give {description}"  # pydantic's "at least 1 character" said nothing of what
     # a constraint (a pattern, a range): pydantic's sentence says which, without the value
