@@ -53,6 +53,26 @@ def test_a_number_too_large_to_write_is_an_input_error_not_pythons(value: int):
         assert "a number of more than 64 digits" in said
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (99_999_999_999, "as seconds since 1970 it is after the year 3967, beyond any ledger"),
+        ("99999999999", "as seconds since 1970 it is after the year 3967, beyond any ledger"),
+        (1e30, "as seconds since 1970 it is after the year 3967, beyond any ledger"),
+        (-40_000_000_000, "as seconds since 1970 it is before the year 971, beyond any ledger"),
+    ],
+)
+def test_unix_seconds_beyond_any_ledger_are_told_so(value: Any, said: str):
+    # until=99999999999 (the year 5138, a "far future" guess) was told only that it "is not a time: give unix seconds
+    # (e.g. 1764460800)": it is unix seconds, and the answer did not say what was wrong with them, where the same
+    # time written as a date is told it is beyond any ledger
+    for read in (lambda: parse_since(value, field="until"), lambda: UsageFilters.build({"until": value})):
+        with pytest.raises(InputError) as info:
+            read()
+        assert said in info.value.message and len(info.value.message) < SAID_MAX, info.value.message
+        assert "milliseconds" not in info.value.message
+
+
 def test_a_duration_to_prune_longer_than_any_is_not_echoed_whole():
     with pytest.raises(InputError) as info:
         parse_duration_seconds("9" * 100_000 + "d")

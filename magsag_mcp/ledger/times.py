@@ -221,6 +221,10 @@ def _not_unix_seconds(field: str, written: Any, value: float) -> str:
     said = f"{field}={_quoted(written)} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date"
     if 1e11 <= abs(value) < 1e300 and -MAX_DURATION_SECONDS <= value / 1000 <= MAX_DURATION_SECONDS * 2:
         said += f"; {str(written).strip()} reads as milliseconds since 1970: in seconds it is {int(value / 1000)}"
+    elif value == value:  # (not nan, which is no number of seconds at all)
+        # it is unix seconds, as the forms ask: what is wrong is the time it names (99999999999 is the year 5138)
+        said += f"; as seconds since 1970 it is {'after the year 3967' if value > 0 else 'before the year 971'}, "
+        said += "beyond any ledger"
     return said
 
 
