@@ -73,6 +73,28 @@ def test_unix_seconds_beyond_any_ledger_are_told_so(value: Any, said: str):
         assert "milliseconds" not in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("2026-02-30", "no calendar has 2026-02-30 (day is out of range for month); give a duration"),
+        ("2026-02-29", "no calendar has 2026-02-29 (day is out of range for month)"),
+        ("20261301", "no calendar has 20261301 (month must be in 1..12)"),
+        ("2026-12-06T25:00", "no calendar has 2026-12-06T25:00 (hour must be in 0..23)"),
+        ("2026-12-06T10:61Z", "no calendar has 2026-12-06T10:61Z (minute must be in 0..59)"),
+    ],
+)
+def test_a_date_in_isos_form_that_no_calendar_has_is_told_which_part(value: str, said: str):
+    # since=2026-02-30 (a month's last day guessed) was told only that it "is not a time", with the forms a time takes,
+    # the very form it was written in: nothing said that February has no 30th
+    for read in (lambda: parse_since(value), lambda: UsageFilters.build({"since": value})):
+        with pytest.raises(InputError) as info:
+            read()
+        assert said in info.value.message and len(info.value.message) < SAID_MAX + 100, info.value.message
+    with pytest.raises(InputError) as info:  # (a time zone's offset out of range quotes no timedelta repr)
+        parse_since("2026-12-06T10:00+25:00")
+    assert "calendar" not in info.value.message and "timedelta" not in info.value.message
+
+
 def test_a_duration_to_prune_longer_than_any_is_not_echoed_whole():
     with pytest.raises(InputError) as info:
         parse_duration_seconds("9" * 100_000 + "d")

@@ -191,12 +191,30 @@ def _one_dash_date(text: str) -> str:
     return f"a date writes both its dashes or neither: {meant}{basic}; "
 
 
+#: what Python says of an ISO date or time whose day, month or hour no calendar has (and nothing of the offset's
+#: words, which quote timedelta reprs)
+_CALENDAR_SLIP = re.compile(r"day is out of range for month|(?:month|hour|minute|second) must be in \d+\.\.\d+")
+
+
+def _calendar_slip(text: str) -> str:
+    """Which part of a date or time written in ISO's shape no calendar has (``2026-02-30``: its day, ``T25:00``: its
+    hour), said before the forms a time takes, which it was written in; ``""`` for any other text."""
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as e:
+        if m := _CALENDAR_SLIP.search(str(e)):
+            return f"no calendar has {text} ({m.group(0)}); "
+    return ""
+
+
 def _unreadable(text: str) -> str:
     """What a text that is no time was nearly, said before the forms a time takes: a duration in months (``1M``: m
     is minutes), one counting forward (``-7d``: ``until`` takes a time ahead as a date), a date missing a dash
     (``2026-1205``)."""
     if one_dash := _one_dash_date(text):
         return one_dash
+    if slip := _calendar_slip(text):
+        return slip
     m = _RELATIVE_ANY_CASE.match(text.lstrip("-+"))
     if m is None and re.fullmatch(r"[-+]?\d{1,8}(?:\.\d+)?", text):  # "0", "86400": a span or an epoch meant
         return (
