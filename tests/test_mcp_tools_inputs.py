@@ -131,6 +131,22 @@ async def test_a_huge_number_written_as_a_float_is_told_the_range(client: Client
     assert "input string" not in err["message"]
 
 
+async def test_a_number_written_as_text_that_is_none_is_told_text_is_taken(client: Client):
+    # query_runs' limit "ten" (or "1e30") answered "expected an integer, got a string": a caller read that text is
+    # refused, where "5" is taken (docs/mcp.md), and sent a number it had meant to avoid
+    err = error_of(await client.call_tool("query_runs", {"limit": "ten"}))
+    assert 'limit: expected an integer, got a string that is no whole number (digits as text, "5", are taken)' in (
+        err["message"]
+    )
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"temperature": "warm"}}
+    err = error_of(await client.call_tool("explain_route", args))
+    assert 'temperature: expected a number, got a string that is no number (a number as text, "0.5", is taken)' in (
+        err["message"]
+    )
+    args["model_config"] = {"temperature": "0.5"}
+    assert not (await client.call_tool("explain_route", args)).is_error
+
+
 async def test_arguments_that_fail_the_schema_are_a_tool_error(client: Client):
     result = await client.call_tool(
         "invoke_skill", {"skill_id": "skill.analysis", "payload": {}, "model_config": {"temperature": 9}}

@@ -133,6 +133,13 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
     if all(expected):
         value = err.get("input")
         got = "null" if value is None else _JSON_TYPES.get(type(value), "another type")
+        if isinstance(value, str) and kind in ("int_parsing", "float_parsing"):
+            # a number written as text is taken ("5"): "got a string" alone told the caller that text was refused
+            got += (
+                ' that is no whole number (digits as text, "5", are taken)'
+                if kind == "int_parsing"
+                else ' that is no number (a number as text, "0.5", is taken)'
+            )
         said = f"{where}: expected {' or '.join(dict.fromkeys(expected))}, got {got}"  # type: ignore[arg-type]
         # what the model says such a value there meant (a list of models for preferred_model: a model and its
         # fallbacks)
