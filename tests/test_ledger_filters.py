@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
         ({"since": "7days"}, "since='7days' is not a time"),
         ({"since": "2h30m"}, "since='2h30m' is not a time"),
         ({"colour": "red"}, "colour: unknown filter"),
-        ({"limit": 0}, "limit: Input should be greater than or equal to 1"),
+        ({"limit": 0}, "limit: 0 runs per page: give 1 to 10000"),
         ({"status": "meh"}, "status 'meh' is not a run status: give one of 'ok', "),
     ],
 )

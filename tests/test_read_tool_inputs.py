@@ -95,6 +95,25 @@ def test_a_date_in_isos_form_that_no_calendar_has_is_told_which_part(value: str,
     assert "calendar" not in info.value.message and "timedelta" not in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("paging", "said"),
+    [
+        ({"limit": 0}, "limit: 0 runs per page: give 1 to 10000"),
+        ({"limit": 1_000_000}, "limit: 1000000 runs per page: give 1 to 10000"),
+        ({"limit": 1e30}, "limit: 1e+30 runs per page: give 1 to 10000"),
+        ({"offset": -1}, "offset: -1 runs to skip: give 0 to 1000000000000"),
+        ({"offset": 10**40}, "offset: too many runs to skip: give 0 to 1000000000000"),
+    ],
+)
+def test_a_page_count_out_of_range_from_python_is_told_both_bounds(paging: dict[str, Any], said: str):
+    # Magsag.query_runs(limit=0) said pydantic's "limit: Input should be greater than or equal to 1", naming the one
+    # bound missed (a caller that then asked a million for "all of them" met the other), where `data query --limit 0`
+    # and the query_runs tool name both
+    with pytest.raises(InputError) as info:
+        UsageFilters.build(paging)
+    assert info.value.message == f"invalid filters: {said}", info.value.message
+
+
 def test_a_duration_to_prune_longer_than_any_is_not_echoed_whole():
     with pytest.raises(InputError) as info:
         parse_duration_seconds("9" * 100_000 + "d")

@@ -317,11 +317,40 @@ class UsageFilters(BaseModel):
                     # in these words, not pydantic's "Input should be ...", which never said what was given
                     problems.append(status_refusal(err["input"], loc))
                     continue
+                elif err["type"] in _OUT_OF_RANGE and tuple(err["loc"]) in _COUNTS:
+                    # both bounds, as `data query --limit` and the query_runs tool say them: pydantic's "Input
+                    # should be greater than or equal to 1" named the one missed, and a caller that then tried
+                    # a million for "all of them" met the other
+                    field = cast(str, err["loc"][0])
+                    problems.append(f"{loc}: {_counted(err['input'], _COUNTS[(field,)])}: give {_bounds(cls, field)}")
+                    continue
                 msg = msg.removeprefix("Value error, ")
                 problems.append(f"{loc}: {msg}" if loc else msg)
             raise InputError("invalid filters: " + "; ".join(problems)) from None
         built._names = names or {}
         return built
+
+
+#: pydantic's errors of a number out of its field's bounds (one too large to read as a whole number included)
+_OUT_OF_RANGE = frozenset(
+    {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "int_parsing_size"}
+)
+#: the paging counts a refusal names with what they count
+_COUNTS = {("limit",): "runs per page", ("offset",): "runs to skip"}
+
+
+def _counted(value: Any, what: str) -> str:
+    """A count refused as out of range, quoted before what it counts (``0 runs per page``); one too long to quote
+    (an int of thousands of digits) is said to be too many."""
+    return f"{value!r} {what}" if len(repr(value)) <= 32 else f"too many {what}"
+
+
+def _bounds(model: type[BaseModel], name: str) -> str:
+    """The numbers ``model``'s field ``name`` takes, by its bounds: ``1 to 10000``."""
+    metadata = model.model_fields[name].metadata
+    low = next(m.ge for m in metadata if getattr(m, "ge", None) is not None)
+    high = next(m.le for m in metadata if getattr(m, "le", None) is not None)
+    return f"{low} to {high}"
 
 
 def _known_zone(zone: str | None, names: Mapping[str, str]) -> str | None:
