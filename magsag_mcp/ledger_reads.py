@@ -75,6 +75,9 @@ class LedgerReads:
         return await self.ledger.summarize(filters, timezone or None)
 
     async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
+        """The runs ``filters`` select (a :class:`~.ledger.UsageFilters` or a dict of them: their ``limit``, default
+        50, ``offset`` and ``cursor`` page them), newest first, each with its attempts: :meth:`query_runs_page`'s
+        ``runs``, without ``has_more`` and ``next_cursor``."""
         self._on_own_loop()
         return await self.ledger.query_runs(filters)
 
@@ -206,6 +209,7 @@ class LedgerReads:
         return [] if note is None else [note]
 
     async def search(self, pattern: str, limit: int = 50, since: Since = None) -> list[dict[str, Any]]:
+        """The hits of :meth:`search_page`'s first page (at most ``limit``, newest first), without its paging."""
         self._on_own_loop()
         return await self.ledger.search(pattern, limit, since)
 
@@ -301,10 +305,14 @@ class LedgerReads:
 
     @exact_money
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
+        """What run ``run_id`` and the runs delegated from it spent, known (a ``Decimal``), and whether an attempt
+        of unknown cost is among them (:meth:`run_spend` has the parts)."""
         self._on_own_loop()
         return await self.ledger.run_cost(run_id)
 
     @exact_money
     async def run_spend(self, run_id: str) -> RunSpend:
+        """What run ``run_id`` and the runs delegated from it spent, its attempts of unknown cost counted apart (their
+        bound, how many have none), as its run limit counts them."""
         self._on_own_loop()
         return await self.ledger.run_spend(run_id)

@@ -143,6 +143,11 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         explaining: bool = False,
         run_classes: tuple[str, ...] = (),
     ) -> Plan:
+        """Where a call of ``skill_id`` with ``payload`` and ``context`` would go: its targets in order, each with
+        its source, and the rule that chose them; nothing is called nor checked against the limits
+        (:meth:`explain` says what the policies and limits make of each target, as a dict). ``explaining``: for
+        :meth:`explain`, which sends nothing: a refusal of the payload or context says so, not that a call was not
+        sent."""
         plan = plan_call(
             self.catalog,
             skill_id,
@@ -190,7 +195,17 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         own_run: bool = False,
         run_classes: tuple[str, ...] = (),
     ) -> InvokeResult:
-        """``own_run``: the caller is held to ``agent`` (an MCP client pinned to it), and may not file its call in a
+        """Call the skill ``skill_id`` with ``payload`` (its input fields, and its ``model_config``): routed, held to
+        the policies and limits before anything is sent, tried down its fallbacks, recorded in the ledger. Returns an
+        :class:`~magsag_mcp.InvokeResult` (``output``, ``provider``, ``model``, ``usage``, ``cost_usd``, a ``Decimal``
+        or None, ``run_id``, ``warnings``); raises a :class:`~magsag_mcp.MagsagError` saying what failed and the fix
+        (``PayloadError``, ``PolicyDenied``, ``BudgetExceeded``, ``AllTargetsFailed``, ...), the failed call recorded
+        all the same (but for a name it cannot be recorded under, an ``InputError`` before any record). ``agent``,
+        ``run_id``, ``context`` (``preferred_model``, ``tier``, ``data_class``, ``cache_ttl``, ``llm_overrides``) and
+        ``progress(event, data)`` as :meth:`Skills.invoke <.api.Skills.invoke>` takes them; ``parent_run_id``: the
+        run a new ``run_id`` is delegated from (under its run limit).
+
+        ``own_run``: the caller is held to ``agent`` (an MCP client pinned to it), and may not file its call in a
         ``run_id`` whose calls are another agent's (see :meth:`refuse_others_run`); refused with nothing recorded.
         ``run_classes``: the data classes of the agent's run the call is made in, which apply beside the skill's and
         the context's (see :class:`~.api.Runner`)."""
@@ -414,6 +429,8 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         return self.catalog.skill_list()
 
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
+        """Record the event ``event`` with ``data`` (its values as JSON, a key in them redacted) under ``run_id`` and
+        ``agent`` (None or ``""``: none), as ``obs.log`` does; :meth:`search_page` finds it."""
         self._on_own_loop()
         await self.ledger.log_event(run_id or None, agent or None, event, data)
 

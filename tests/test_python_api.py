@@ -412,10 +412,16 @@ def test_help_on_every_public_class_and_entry_point_says_what_it_is():
             continue
         if not (value.__dict__.get("__doc__") or "").strip():
             unsaid.append(name)
-        if name in {"Magsag", "Skills", "Runner", "Observer", "Registry"}:
+        if name in {"Magsag", "Skills", "Runner", "Observer", "Registry", "Service"}:
             for cls in inspect.getmro(value):
                 if cls.__module__.startswith("magsag_mcp"):
                     for attr, method in vars(cls).items():
                         if not attr.startswith("_") and inspect.isfunction(method) and not method.__doc__:
                             unsaid.append(f"{name}.{attr}")
     assert unsaid == []
+    # `help(Service)`, which docs/python.md sends async code to, showed no word on plan, log_event, query_runs,
+    # search, run_cost and run_spend, and began invoke_skill's with its two internal options: not what it does,
+    # returns or raises
+    said = inspect.getdoc(magsag_mcp.Service.invoke_skill) or ""
+    assert said.startswith("Call the skill ``skill_id`` with ``payload``"), said[:80]
+    assert "InvokeResult" in said and "MagsagError" in said
