@@ -66,9 +66,11 @@ def floor_plan(svc: Any, skill_id: str, model: str | None, max_tokens: int | Non
             raise
         said = exc.message.removeprefix(_IN_MODEL_CONFIG).replace(or_provider_key(model), "")
         raise InputError(f"model: {said}") from None
-    return Plan(
+    plan = Plan(
         parts.id, parts.task_type, chosen.rule, list(chosen.candidates), request, chosen.data_classes, frozenset(pinned)
     )
+    plan.classes_apart = chosen.classes_apart
+    return plan
 
 
 def call_fit(
@@ -163,7 +165,7 @@ def call_fit(
     fits = chosen is not None and chosen["fits"]
     unpriced = chosen is not None and chosen["reservation_usd"] is None
     if chosen is None:
-        reason = ended or _all_forbidden(plan.skill_id, targets)
+        reason = ended or plan.classes_apart or _all_forbidden(plan.skill_id, targets)
     elif fits:
         reason = _let_through_unpriced(chosen["target"], limits) if unpriced else None
     elif words is not None:  # the skill's least reservation, said once (each target's reason says its own)

@@ -73,8 +73,13 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
     elif (taken := taken_for_a_quota(last)) is not None:
         tail += f"; {taken}"
     tail += _mapped_models_missing(plan, tried) + _routed_models_forbidden(plan, state.attempts)
+    said = head + (": " + "; ".join(parts) if parts else "") + tail
+    if plan.classes_apart is not None and state.attempts and all(a.outcome == "policy_denied" for a in state.attempts):
+        # two data classes sharing no target: one sentence naming them and the fix, not each target's refusal by
+        # one class or the other (which the trace and the attempts still show)
+        said = f"{plan.skill_id}: {plan.classes_apart}"
     err = AllTargetsFailed.build(
-        head + (": " + "; ".join(parts) if parts else "") + tail,
+        said,
         attempts=state.attempts,
         last_error=last,
     )

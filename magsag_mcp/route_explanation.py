@@ -113,7 +113,7 @@ class RouteExplanation:
             "warnings": [
                 *plan.warnings,
                 *targets_skipped(self.governance, plan, targets),
-                *(refusal_ending(self.governance, plan) or none_sendable(targets, unwaited)),
+                *(refusal_ending(self.governance, plan) or _none_sendable(plan, targets, unwaited)),
                 *uncached,
             ],
         }
@@ -368,3 +368,11 @@ def _waited_out(retry: Any, resting: Any) -> bool:
 
 def _fmt(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")  # 0.0000007, not the 7E-7 str() writes
+
+
+def _none_sendable(plan: Plan, targets: list[Any], unwaited: set[int]) -> list[str]:
+    """:func:`~.route_skips.none_sendable`'s warning; where two data classes of the call share no target and the
+    policies refuse each (:attr:`~.routing.Plan.classes_apart`), the one sentence the call's refusal says."""
+    if plan.classes_apart is not None and targets and not any(t["policy"]["allowed"] for t in targets):
+        return [f"the call fails: {plan.classes_apart}"]
+    return none_sendable(targets, unwaited)

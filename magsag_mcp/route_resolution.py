@@ -119,6 +119,9 @@ class Resolution:
     shown: tuple[list[Candidate], list[str], list[dict[str, Any]]] | None = None
     #: what resolving said to the caller: a cost tier the call asked for that a model named above it left unused
     warnings: tuple[str, ...] = ()
+    #: where two of the call's data classes share no target of its route, why every target is refused, in one sentence
+    #: (see :func:`~.governance.data_classes.classes_apart`), which the call's refusal says in place of each target's
+    classes_apart: str | None = None
 
 
 #: fnmatch's special characters: a requirement holding one is a pattern, not a model (model_patterns.matches)
@@ -322,7 +325,20 @@ def _route(
             raise no_env_model
         rule += f"; {yielded or f'it names no {provider} model for this task'}, so the data class's models serve it"
     unused = _unused_tier(asked, rule, wheres, env_model) if asked else None
-    return Resolution(candidates, rule, data_classes, warnings=(unused,) if unused else ())
+    resolution = Resolution(candidates, rule, data_classes, warnings=(unused,) if unused else ())
+    if len(confined) > 1:  # (two classes confining the call: may they share none of its targets?)
+        from .governance.data_classes import classes_apart
+
+        origins: dict[str, str] = {}
+        for cls, whose in (
+            (skill.data_class, "the skill's"),
+            *((c, "the agent run's") for c in run_classes),
+            (declared, "the call's context.data_class"),
+        ):
+            if cls:
+                origins.setdefault(cls, whose)
+        resolution.classes_apart = classes_apart([c.target for c in candidates], origins, data_class_models or {})
+    return resolution
 
 
 def _check_declared(declared: Any, data_class_models: Mapping[str, Sequence[str]] | None, where: str) -> None:

@@ -69,6 +69,9 @@ class Plan:
     #: the answer-cache key this call is sending now, which other calls of the process wait for (see answer_flights.py;
     #: landed by the cascade when it leaves the target, else by Service.invoke_skill once the answer is stored)
     flight: Flight | None = None
+    #: the resolution's :attr:`~.route_resolution.Resolution.classes_apart`: why two data classes of the call refuse
+    #: every target, in one sentence (None: they do not, or the call has fewer than two)
+    classes_apart: str | None = None
 
     @property
     def data_class(self) -> str | None:
@@ -195,7 +198,7 @@ def plan_call(
         warnings += chosen.warnings
     # positional, in the field order: a class called with keywords builds and unpacks a dict of them
     # (Python 3.11), on every call
-    return Plan(
+    plan = Plan(
         parts.id,
         parts.task_type,
         chosen.rule,
@@ -208,6 +211,9 @@ def plan_call(
         parts.answer_stream if escaped else None,
         chosen if cache is not None and key is not None else None,  # (a route made for this call alone: nothing kept)
     )
+    if chosen.classes_apart is not None:
+        plan.classes_apart = chosen.classes_apart
+    return plan
 
 
 _CACHING = threading.Lock()  # held while a route is cached (only then: a cache hit takes no lock)

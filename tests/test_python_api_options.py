@@ -258,8 +258,12 @@ def test_a_data_class_of_another_name_applies_beside_the_class_the_data_came_wit
         with pytest.raises(MagsagError) as refused:
             handle.runner.invoke_sag(confined)
         said = str(refused.value)
-        assert "policy 'data_residency' forbids openai:gpt-4o" in said, said
-        assert "data class 'pii_processing' may only use ['fake:echo']" in said, said
+        # one sentence naming both classes, each one's models and the fix (each target's refusal listed before)
+        whose = "the call's context.data_class" if how == "call" else "the agent run's"
+        assert (
+            f"data classes 'pii_processing' (the agent run's: fake:echo only) and 'financial_data' ({whose}: gpt-4o "
+            "only) allow no model in common under data_residency.requirements, so every target is refused: "
+        ) in said, said
         sent = [a for run in handle.query_runs(attempts_per_run=None)["runs"] for a in run["attempts"]]
         assert sent and {a["outcome"] for a in sent} == {"policy_denied"}  # nothing sent, the refusal recorded
 
@@ -295,8 +299,18 @@ def test_classes_no_model_of_which_both_allow_are_refused_naming_each(tmp_path: 
         with pytest.raises(MagsagError) as refused:
             handle.runner.invoke_sag(run)
         said = str(refused.value)
-        assert "data class 'internal' may only use ['fake:cheap']" in said, said
-        assert "data class 'pii_processing' may only use ['fake:echo']" in said, said
+        # one sentence naming both classes, each one's models and the fix (each target's refusal listed before)
+        whose, fix = (
+            ("the call's context.data_class", "leave context.data_class out, make the call outside the agent run "
+             "given 'internal'")
+            if how == "call"
+            else ("the agent run's", "make the call outside the agent run given 'internal' and 'pii_processing'")
+        )
+        assert said.endswith(
+            f"data classes 'internal' (the agent run's: fake:cheap only) and 'pii_processing' ({whose}: fake:echo "
+            f"only) allow no model in common under data_residency.requirements, so every target is refused: {fix}, "
+            "or have the policies' owner add a model both allow to each class's requirements"
+        ), said
 
 
 def test_a_run_s_data_class_that_is_no_name_is_refused_before_its_agent_runs(tmp_path: Path, fake_scripts: None):

@@ -5,9 +5,11 @@ policies/ folder left its reader to find which of its files lists the classes.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from ..types import Target
 
 
 class DataClassModels(dict[str, list[str]]):
@@ -84,3 +86,41 @@ def _restricts_nothing(cls: str, known: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(cls, list(known), n=1) if len(cls) <= NAME_MAX else []
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"data class {shown_name(cls)} is named in no policy's requirements, so it would restrict nothing{hint}; "
+
+
+def classes_apart(
+    targets: Sequence[Target], origins: Mapping[str, str], models: Mapping[str, Sequence[str]]
+) -> str | None:
+    """Why every target of a call is refused, in one sentence, where two or more of its data classes (``origins``:
+    each class -> whose it is: "the skill's", "the agent run's", "the call's context.data_class") each allow some
+    target of its route but none allows a target every other allows: the run of a pii_processing agent making a call
+    that declares financial_data. Its refusal listed each target with the class refusing it, five clauses from which
+    the reader had to work out that the two classes share no model. None where a target passes every class, or a class
+    allows none of them alone (each target's own refusal then says why). ``models``: each class's models (a
+    :class:`DataClassModels`, whose ``policies`` name the policies confining it)."""
+    from .model_patterns import matches
+
+    allows = {c: list(models[c]) for c in origins if c in models}
+    confined = list(allows)
+    if len(confined) < 2:
+        return None
+    if any(all(matches(allows[c], t) for c in confined) for t in targets):
+        return None
+    if not all(any(matches(allows[c], t) for t in targets) for c in confined):
+        return None
+    named = [f"{c!r} ({origins[c]}: {', '.join(models[c])} only)" for c in confined]
+    classes = f"{', '.join(named[:-1])} and {named[-1]}"
+    confining: Mapping[str, list[str]] = getattr(models, "policies", {})
+    policies = sorted({p for c in confined for p in confining.get(c, ())})
+    under = f" under {', '.join(f'{p}.requirements' for p in policies)}" if policies else ""
+    fixes = []
+    if any(origins[c] == "the call's context.data_class" for c in confined):
+        fixes.append("leave context.data_class out")
+    if runs := [repr(c) for c in confined if origins[c] == "the agent run's"]:
+        fixes.append(f"make the call outside the agent run given {' and '.join(runs)}")
+    every = "both" if len(confined) == 2 else "all of them"
+    fixes.append(f"have the policies' owner add a model {every} allow to each class's requirements")
+    return (
+        f"data classes {classes} allow no model in common{under}, so every target is refused: "
+        f"{', '.join(fixes[:-1])}{', or ' if len(fixes) > 1 else ''}{fixes[-1]}"
+    )
