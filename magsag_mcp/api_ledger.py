@@ -6,6 +6,7 @@ tools and the CLI do: what a read means (its filters, notes and exact money) is 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -115,11 +116,18 @@ class LedgerReads:
         skill: str | None = None,
         model: str | None = None,
         max_tokens: int | None = None,
+        model_config: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> BudgetStatusDict:
         """Each limit the agent's and run's calls meet, by default this Magsag's (``""`` leaves one out). With
         ``skill`` (and the ``model`` and ``max_tokens`` the call would name), ``call`` says whether the least a
-        call of it reserves fits what is left: a limit's remaining is not what one call may spend."""
-        names = self._budget_args(agent, run_id, skill=skill, model=model, max_tokens=max_tokens)
+        call of it reserves fits what is left: a limit's remaining is not what one call may spend. ``model_config`` (a
+        payload's) and ``context`` (``tier``, ``data_class``, ``preferred_model``, ``llm_overrides``) are those the call
+        would give ``skills.invoke``: ``call`` then names the target the router picks for it, whether the policies
+        allow it (``allowed``, its ``data_classes`` held to) and its worst-case reservation."""
+        names = self._budget_args(
+            agent, run_id, skill=skill, model=model, max_tokens=max_tokens, model_config=model_config, context=context
+        )
         return self.bridge.run(lambda: self.service.check_budget(**names))
 
     async def acheck_budget(
@@ -130,7 +138,11 @@ class LedgerReads:
         skill: str | None = None,
         model: str | None = None,
         max_tokens: int | None = None,
+        model_config: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> BudgetStatusDict:
         """:meth:`check_budget` from async code, on any event loop, without holding it while the ledger is read."""
-        names = self._budget_args(agent, run_id, skill=skill, model=model, max_tokens=max_tokens)
+        names = self._budget_args(
+            agent, run_id, skill=skill, model=model, max_tokens=max_tokens, model_config=model_config, context=context
+        )
         return await self.bridge.call(lambda: self.service.check_budget(**names))

@@ -76,11 +76,15 @@ class TargetFitDict(TypedDict):
 
 class CallFitDict(TypedDict):
     """``check_budget(skill=...)``'s ``call``: the target a call would reserve on (the first that fits, else the one
-    needing least; None where a policy forbids them all), whether it fits and why not, and ``unsendable`` where no
-    target can be sent now (no key set)."""
+    needing least; None where a policy forbids them all), whether the policies allow the call a target (``allowed``;
+    the route's ``rule`` and the ``data_classes`` held to, the skill's, the run's and the context's), whether it fits
+    and why not, and ``unsendable`` where no target can be sent now (no key set)."""
 
     skill: str
+    rule: str
+    data_classes: list[str]
     target: str | None
+    allowed: bool
     reservation_usd: str | None
     input_tokens: int | None
     max_output_tokens: int | None

@@ -16,7 +16,7 @@ as if it were configured). Nothing is reserved or called.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -32,32 +32,60 @@ from .governance.budget import day_bounds
 from .governance.policy import THRESHOLD_OF, Limit
 from .governance.refusals import unpriced_refusal
 from .ledger.money import to_pusd
+from .payload_checks import check_nesting
+from .payload_warnings import check_context_keys
 from .route_resolution import _route
 from .routing import Plan
 from .targets import or_provider_key
+from .text import check_text
 
 #: how a refusal of the call's model begins (call_targets.explicit_target's)
 _IN_MODEL_CONFIG = "model_config: "
 
 
-def floor_plan(svc: Any, skill_id: str, model: str | None, max_tokens: int | None) -> Plan:
+def floor_plan(
+    svc: Any,
+    skill_id: str,
+    model: str | None,
+    max_tokens: int | None,
+    *,
+    model_config: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    run_classes: tuple[str, ...] = (),
+) -> Plan:
     """The plan of the smallest call of ``skill_id``: its prompt with every field empty (its input schema not held
     to: a payload that meets it only adds to the prompt), naming ``model`` and ``max_tokens`` if given, as
-    ``model_config`` names them."""
+    ``model_config`` names them. ``model_config`` and ``context`` (its ``tier``, ``data_class``, ``preferred_model``,
+    ``llm_overrides``) and ``run_classes`` are a call's own, as :meth:`~.service.Service.invoke_skill` takes them: the
+    plan is the one such a call's route gives, checked as the call's are (a misspelt context key, an unknown tier or
+    data class is refused, not planned without it)."""
     skill = svc.catalog.skill(skill_id)
     parts = replace(skill.call_parts, input_schema=None)
-    mc = {key: value for key, value in (("model", model), ("max_tokens", max_tokens)) if value is not None}
-    request, pinned = build_request(SimpleNamespace(call_parts=parts), dict.fromkeys(parts.field_names, ""), mc)
+    mc = dict(model_config or {})
+    for key, value in (("model", model), ("max_tokens", max_tokens)):
+        if value is not None:
+            mc[key] = value
+    mc = check_nesting(mc, "model_config") if mc else mc
+    context = dict(context or {})
+    if context:
+        check_text(context, "context", PayloadError)
+        check_context_keys(context, budgeting=True)
+    lo = context.get("llm_overrides") or {}
+    if not isinstance(lo, Mapping):
+        raise PayloadError("context.llm_overrides must be an object, e.g. {'model': 'gpt-4o-mini'}")
+    lo = check_nesting(lo, "context.llm_overrides") if lo else {}
+    request, pinned = build_request(SimpleNamespace(call_parts=parts), dict.fromkeys(parts.field_names, ""), mc, lo)
     try:
         chosen = _route(
             svc.catalog,
             skill,
             mc=mc,
-            lo={},
-            context={},
+            lo=lo,
+            context=context,
             env=svc.env,
             data_class_models=svc._data_class_models,
             call_urls=svc.call_urls,
+            run_classes=run_classes,
         )
     except PayloadError as exc:
         # the model is check_budget's own argument (`--model`): its refusal spoke of a payload's model_config, which
@@ -178,7 +206,13 @@ def call_fit(
             reason += f"; and then {ended}"
     call = {
         "skill": plan.skill_id,
+        # the route the router gives the call (its rule, as explain says it) and the data classes held to on it
+        "rule": plan.rule,
+        "data_classes": list(plan.data_classes),
         "target": chosen["target"] if chosen is not None else None,
+        # whether the policies (allowed_models, each data class's requirements) let the call reach a target: false,
+        # it fails before the budget is asked, whatever fits says
+        "allowed": chosen is not None,
         "reservation_usd": chosen["reservation_usd"] if chosen is not None else None,
         "input_tokens": chosen["input_tokens"] if chosen is not None else None,
         "max_output_tokens": chosen["max_output_tokens"] if chosen is not None else None,

@@ -244,11 +244,18 @@ class LedgerReads:
         skill: str | None = None,
         model: str | None = None,
         max_tokens: int | None = None,
+        model_config: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        run_classes: tuple[str, ...] = (),
         own_run: bool = False,
         own_agent: str | None = None,
     ) -> BudgetStatusDict:
         """Each limit that applies, and with ``skill`` (``model``, ``max_tokens`` as a call's model_config names
-        them) ``call``: whether the least a call of it reserves fits what is left (see :mod:`.call_fit`). With
+        them) ``call``: whether the least a call of it reserves fits what is left (see :mod:`.call_fit`). The call is
+        the one :meth:`invoke_skill` would make with ``model_config`` (the payload's), ``context`` (its ``tier``,
+        ``data_class``, ``preferred_model``, ``llm_overrides``) and ``run_classes``: ``call`` then says the target
+        the router picks for it, whether the policies allow it (its data classes' requirements too), what it
+        reserves at worst and whether that fits. With
         ``own_run`` (a client held to ``agent``, which reads its agent's records alone), a ``run_id`` whose calls are
         another agent's is refused (see :meth:`refuse_others_run`). ``own_agent`` (as the module says): ``agent`` is
         held to it (left out: it; another: refused), and ``own_run`` with it."""
@@ -266,6 +273,23 @@ class LedgerReads:
                 "model and max_tokens say what a call of a skill would reserve: name the skill too (e.g. "
                 "skill='skill.analysis'), or leave them out to see the limits alone"
             )
+        model_config, context = _call_setting(model_config, "model_config"), _call_setting(context, "context")
+        if isinstance(run_classes, str) or not all(isinstance(c, str) for c in run_classes):
+            raise InputError(
+                f"run_classes must be a tuple of data class names, e.g. ('pii_processing',), not {run_classes!r}"
+            )
+        if skill is None and (model_config or context or run_classes):
+            settings = (("model_config", model_config), ("context", context), ("run_classes", run_classes))
+            said = " and ".join(name for name, given in settings if given)
+            raise InputError(
+                f"{said} say what a call of a skill would be: name the skill too (e.g. skill='skill.analysis'), or "
+                "leave them out to see the limits alone"
+            )
+        for key, value in (("model", model), ("max_tokens", max_tokens)):
+            if value is not None and model_config.get(key) not in (None, "", value):
+                raise InputError(
+                    f"{key} is given twice, as {value!r} and as model_config.{key} {model_config[key]!r}: give it once"
+                )
         if max_tokens is not None and (
             not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0
         ):
@@ -274,7 +298,13 @@ class LedgerReads:
             )
         if skill is not None and price_data.under_way:  # (it prices the skill's call: see .price_data)
             await price_data.loaded()
-        plan = floor_plan(self, skill, model, max_tokens) if skill is not None else None
+        plan = (
+            floor_plan(
+                self, skill, model, max_tokens, model_config=model_config, context=context, run_classes=run_classes
+            )
+            if skill is not None
+            else None
+        )
         self._on_own_loop()
         if own_run and run_id is not None and agent is not None:
             await self.refuse_others_run(run_id, agent, "read")
@@ -316,3 +346,20 @@ class LedgerReads:
         bound, how many have none), as its run limit counts them."""
         self._on_own_loop()
         return await self.ledger.run_spend(run_id)
+
+
+def _call_setting(given: Any, name: str) -> dict[str, Any]:
+    """``check_budget``'s ``model_config`` or ``context``, as invoke_skill takes it: an object (None: none), else
+    refused naming the shape."""
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        example = (
+            "{'model': 'gpt-4o-mini', 'max_tokens': 500}"
+            if name == "model_config"
+            else "{'data_class': 'pii_processing', 'tier': 'economy'}"
+        )
+        raise InputError(
+            f"{name} must be an object, as invoke_skill takes it (e.g. {example}), not {type(given).__name__}"
+        )
+    return dict(given)

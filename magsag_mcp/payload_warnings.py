@@ -95,23 +95,25 @@ def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: A
     return out
 
 
-def check_context_keys(context: Mapping[str, Any], *, explaining: bool = False) -> None:
+def check_context_keys(context: Mapping[str, Any], *, explaining: bool = False, budgeting: bool = False) -> None:
     """Refuses a context key that is a routing key misspelt (``preferred_modle``, ``Tier``): the call would go where
     routing sends it, paid for, not where the key meant, as a warning said only after. MCP's invoke_skill refuses
     it by its schema, in these words ("(did you mean 'preferred_model'?)"). Any other key is the caller's own (a
     delegation's context carries what its agents pass on) and passes, one near a routing key with a warning
     (:func:`near_misses`). ``explaining``: the context is explain's, which sends no call (it said "the call was not
-    sent"), and whose route the key would have chosen."""
+    sent"), and whose route the key would have chosen. ``budgeting``: check_budget's, which asks whether such a call
+    would fit."""
     for key in context:
         if isinstance(key, str) and key not in CONTEXT_KEYS:
             meant = misspelt_context_key(key)
             if meant is not None:
-                done = (
-                    "the route was not explained: the key would have chosen it"
-                    if explaining
-                    else "the call was not sent: the key would have chosen where it goes"
-                )
-                again = "run explain again" if explaining else "send the call again"
+                if budgeting:
+                    done, again = "the call was not checked: the key would have chosen its route", "ask again"
+                elif explaining:
+                    done, again = "the route was not explained: the key would have chosen it", "run explain again"
+                else:
+                    done = "the call was not sent: the key would have chosen where it goes"
+                    again = "send the call again"
                 said = f"unknown context key {key!r} (did you mean {meant!r}?)"
                 # several for a key that takes one (preferred_models: [a, b]): "write it 'preferred_model'" was
                 # refused next as no model name

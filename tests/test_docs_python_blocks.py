@@ -18,7 +18,8 @@ RUN = {
     "README.md": 1,  # test_docs.test_the_readmes_first_call_runs_as_written
     # test_docs.test_docs_pythons_example_runs_as_written, ..._json_example_..., ..._tracing_example_runs_as_written
     "docs/python.md": 3,
-    "docs/money-records-budgets.md": 1,  # test_answer_cache's run of "The answer cache" example
+    # test_answer_cache's run of "The answer cache" example; below, "Would this call be allowed, and fit?"
+    "docs/money-records-budgets.md": 2,
     "docs/configuration.md": 1,  # below
 }
 
@@ -47,3 +48,17 @@ def test_the_configuration_pages_breaker_example_runs_as_written(
     printed = capsys.readouterr().out.splitlines()
     assert len(routed) >= 2 and printed == [f"{label} not resting" for label in routed]
     assert (tmp_path / "ledger.db").is_file()  # MAGSAG_DB as the example sets it: in the working folder
+
+
+def test_the_budget_pages_would_this_call_fit_example_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    # check_budget with a call's context: the target the router picks, the policies' verdict, what it says it prints
+    text = doc("money-records-budgets.md")
+    section = text[text.index("### Would this call be allowed, and fit?\n") : text.index("## The answer cache\n")]
+    (code,) = _python_blocks(section)
+    with offline_upstream(monkeypatch, tmp_path):
+        exec(compile(code, "docs/money-records-budgets.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    said = re.search(r"prints `(.*?)` and `(.*?)`\.", section, re.S)
+    assert said is not None and [" ".join(s.split()) for s in said.groups()] == printed, printed

@@ -23,13 +23,20 @@ def _in_flight(status: dict[str, Any], kind: str) -> bool:
 
 
 def _budget(args: argparse.Namespace) -> int:
-    if args.skill is None and (args.model is not None or args.max_tokens is not None):
+    from .core import _json_arg
+
+    if args.skill is None and (
+        args.model is not None or args.max_tokens is not None or args.context or args.model_config
+    ):
         # said here, in the command's terms: the service's refusal names the skill as Python passes it
         # (skill='skill.analysis'), which no command line takes
         raise InputError(
-            "--model and --max-tokens say what a call of a skill would reserve: add --skill SKILL (e.g. --skill "
-            "skill.analysis), or leave them out to see the limits alone"
+            "--model and --max-tokens (and --model-config, --context) say what a call of a skill would reserve: add "
+            "--skill SKILL (e.g. --skill skill.analysis), or leave them out to see the limits alone"
         )
+    # as `magsag invoke` reads them: a JSON object each
+    context = _json_arg(args.context, "--context") if args.context else None
+    model_config = _json_arg(args.model_config, "--model-config") if args.model_config else None
     kinds: set[str] = set()  # the kinds of limit the policies set, for the hint when none applies
     where = ""
     run_in_flight: str | None = None  # the note for a run none of whose calls is recorded yet, all in flight
@@ -39,7 +46,13 @@ def _budget(args: argparse.Namespace) -> int:
     async def read(svc: Any) -> Any:
         nonlocal where, run_in_flight, run_meant, expired
         status = await svc.check_budget(
-            agent=args.agent, run_id=args.run_id, skill=args.skill, model=args.model, max_tokens=args.max_tokens
+            agent=args.agent,
+            run_id=args.run_id,
+            skill=args.skill,
+            model=args.model,
+            max_tokens=args.max_tokens,
+            model_config=model_config,
+            context=context,
         )
         expired = await svc.ledger.expired_unrecorded_note()
         # a misspelled --agent showed its whole daily limit left ("spent $0"), with no word that no run has it; one
@@ -125,7 +138,10 @@ def _budget(args: argparse.Namespace) -> int:
                 )
             else:
                 said = f"would fit{reserves} once a provider is configured, but {call['unsendable']}"
-        print(shown(f"call of {call['skill']} {said}"))
+        # the data classes it is held to (the skill's and --context's): which policies' requirements judged it
+        classes = call.get("data_classes") or []
+        held = f" ({plurals.listed('data class', classes, 'data classes')})" if classes else ""
+        print(shown(f"call of {call['skill']}{held} {said}"))
     return _budget_exit(status)
 
 
@@ -271,6 +287,18 @@ def register(groups: CommandGroups) -> None:
         type=count("tokens", 1),
         help="with --skill: the max_tokens the call gives, 1 or more (default: its target's params.max_tokens, else "
         "the skill's, else 1024)",
+    )
+    p.add_argument(
+        "--context",
+        type=given,
+        help='with --skill: the call\'s context as JSON, as `magsag invoke --context` takes it, e.g. \'{"data_class": '
+        '"pii_processing", "tier": "economy"}\': the target the router picks for it and whether the policies allow it',
+    )
+    p.add_argument(
+        "--model-config",
+        type=given,
+        help='with --skill: the call\'s model_config as JSON (its payload\'s), e.g. \'{"model": "gpt-4o-mini", '
+        '"fallbacks": ["claude-3-haiku-20240307"]}\'',
     )
     p.add_argument("--json", action="store_true", help="the limits as JSON, USD as exact decimal strings")
     p.set_defaults(func=_budget)

@@ -87,7 +87,18 @@ class BudgetCallTargetOut(_Out):
 
 class BudgetCallOut(_Out):
     skill: str
+    rule: str | None = Field(None, description="the routing rule that chose the call's targets, as explain_route says")
+    data_classes: list[str] = Field(
+        default_factory=list,
+        description="the data classes the call is held to: the skill's and context.data_class (each policy's "
+        "requirements for them apply)",
+    )
     target: str | None = Field(description="the target the call would reserve on: the first that fits, else the least")
+    allowed: bool = Field(
+        True,
+        description="whether the policies (allowed_models, the data classes' requirements) let the call reach a "
+        "target of its route; false: it is refused before the budget is asked (reason says why and what to do)",
+    )
     reservation_usd: str | None = Field(
         description="the least the call reserves there: its prompt with an empty payload (a payload adds to it) and "
         "its max_tokens, at the target's price; null: an unknown price, reserving nothing"

@@ -396,6 +396,17 @@ class CheckBudgetArgs(_Args):
     max_tokens: Annotated[int, Field(gt=0), NOT_BOOL_INT] | None = Field(
         None, description="with skill: the max_tokens the call would give"
     )
+    model_cfg: ModelConfigArg | None = Field(
+        None,
+        alias="model_config",
+        description="with skill: invoke_skill's model_config for the call (model, provider, fallbacks, max_tokens, "
+        "...)",
+    )
+    context: ContextArg | None = Field(
+        None,
+        description="with skill: invoke_skill's context for the call (tier, data_class, preferred_model): call then "
+        "says the target the router picks, whether the policies allow it, its worst case and whether that fits",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -234,7 +234,13 @@ class MagsagTools:
         skill: str | None = None,
         model: str | None = None,
         max_tokens: int | None = None,
+        model_config: M.ModelConfigArg | None = None,
+        context: M.ContextArg | None = None,
     ) -> CallToolResult:
+        # as invoke_skill reads them: the call's model_config (as its payload's) and context, what was given alone
+        settings = with_model_config({}, model_config).get("model_config")
+        declared = call_context(context)
+
         async def call(svc: Service) -> Any:
             # the agent the call is held to when none is named ("" names none, as invoke_skill reads it): its limits
             # are the ones its client's calls meet (a client with a token of its own: the service refuses another)
@@ -245,6 +251,8 @@ class MagsagTools:
                 skill=skill,
                 model=model,
                 max_tokens=max_tokens,
+                model_config=settings,
+                context=declared,
                 own_agent=own,
             )
             # an agent or run id the call named and no run has: the one it nearly names, as summarize_usage's notes
