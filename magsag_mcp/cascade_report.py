@@ -221,6 +221,8 @@ def attempt_record(
         redact(exc.message) if exc is not None else redact(reason) if reason else None,  # error_message
     )
     record.latency_ms = latency_ms
+    if state.plan.data_classes:  # (most calls have none: the record's default, nothing set)
+        record.data_classes = state.plan.data_classes
     return record
 
 

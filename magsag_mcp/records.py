@@ -63,6 +63,9 @@ class AttemptRecord:
     #: the model the answer said it came from (its ``model`` field; ``Usage.answering_model``), None where it said
     #: none: an Azure deployment's name is its operator's choice, and this is the model that served it (0026)
     served_model: str | None = None
+    #: the data classes the call was held to (the skill's, its agent run's, its context's: ``Plan.data_classes``),
+    #: which `flow gate` checks against each policy's ``requirements`` (0027); () for a call of none
+    data_classes: tuple[str, ...] = ()
     #: an attempt answered from the answer cache (price_source "cache", cost $0): what the answer cost when it was
     #: paid for (None: unknown), and the run that paid for it (see answer_cache.py)
     saved_usd: Decimal | None = None

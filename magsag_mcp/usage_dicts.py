@@ -137,6 +137,8 @@ class UsageSummaryDict(TypedDict):
     by_provider: dict[str, UsageStatsDict]
     by_agent: dict[str, AgentStatsDict]
     by_skill: dict[str, UsageStatsDict]
+    #: each data class's attempts sent, by target (provider:model); None: a ledger that did not record them
+    by_data_class: dict[str, dict[str, int]] | None
     largest_run: LargestRunDict | None
     largest_day: LargestDayDict | None
     largest_call: LargestCallDict | None
@@ -148,12 +150,14 @@ class UsageSummaryDict(TypedDict):
 class RecordedAttemptDict(AttemptDict):
     """An attempt as the ledger recorded it (a run's in ``query_runs``): :class:`AttemptDict`'s fields, with the
     time it started (ISO 8601, UTC), the skill and agent of its call, and the model its answer said it came from
-    (the vendor's ``model``: a dated snapshot, or what an Azure deployment serves; None where none was recorded)."""
+    (the vendor's ``model``: a dated snapshot, or what an Azure deployment serves; None where none was recorded), and
+    the data classes its call was held to (``[]``: none, or recorded before they were kept)."""
 
     time: str
     skill: str | None
     agent: str | None
     served_model: str | None
+    data_classes: list[str]
 
 
 class RunErrorDict(TypedDict):

@@ -1,21 +1,23 @@
 """The version before this one, for the tests of a ledger it left (an upgrade must not break the server started
 before it; a ledger it recorded that cannot be migrated where it is is read from a migrated copy). It knows every
-migration but the last, 0026_attempt_served_model, which recorded on each attempt the model its answer said it came
-from, and records calls as this version does but for that: its attempts name none (:func:`write_without_served_model`,
-:func:`leave_as_the_version_before`). The version two back knew 0025_azure_served neither, which kept what each Azure
+migration but the last, 0027_attempt_data_classes, which recorded on each attempt the data classes its call was held
+to, and records calls as this version does but for that: its attempts name none (:func:`write_without_data_classes`,
+:func:`leave_as_the_version_before`). The version two back knew 0026_attempt_served_model neither, which recorded on
+each attempt the model its answer said it came from: its attempts name none (:func:`write_without_served_model`,
+:func:`leave_as_before_0026`). The version three back knew 0025_azure_served neither, which kept what each Azure
 deployment was seen serving: it reads and writes no such row (:func:`serve_without_memory`,
-:func:`leave_as_before_0025`). The version three back knew 0024_reservation_owner neither, which gave
+:func:`leave_as_before_0025`). The version four back knew 0024_reservation_owner neither, which gave
 budget_reservations the process holding each (``owner_host``, ``owner_pid``, ``owner_started``): its reservations name
-no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version four back knew 0023
+no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version five back knew 0023
 neither, which added the answer cache's tables (answer_cache, cache_hits: it has no answer cache, and writes no
-cache_hits row; :func:`leave_as_before_0023`). The version five back knew 0022 neither, which set the attempts never
+cache_hits row; :func:`leave_as_before_0023`). The version six back knew 0022 neither, which set the attempts never
 sent that it wrote of no cost to $0, and recorded calls as this version does but for those
 (:func:`write_unsent_at_null`: an attempt never sent given no cost is written NULL, an unknown cost;
-:func:`leave_as_before_0022`). The version six back knew 0021 neither, which gave usage_rollup its cache writes
-(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version seven back not 0020, which gave
+:func:`leave_as_before_0022`). The version seven back knew 0021 neither, which gave usage_rollup its cache writes
+(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version eight back not 0020, which gave
 budget_reservations its ``unbounded`` mark (its reservations, which marked none, are not made here;
-:func:`leave_as_before_0020`), and the version eight back not 0019, which gave them their ``call_id``
-(:func:`act_as_the_version_before` with ``back=8``, :func:`leave_as_before_0019`). The versions before 0018 wrote
+:func:`leave_as_before_0020`), and the version nine back not 0019, which gave them their ``call_id``
+(:func:`act_as_the_version_before` with ``back=9``, :func:`leave_as_before_0019`). The versions before 0018 wrote
 usage_rollup rows without ``calls``: :func:`write_rollups_without_calls` writes them so."""
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-LAST = "0026_attempt_served_model"
+LAST = "0027_attempt_data_classes"
 #: the last migrations, newest first: the version ``back`` versions before this one knows none of the first ``back``
 NEWEST = (
     LAST,
+    "0026_attempt_served_model",
     "0025_azure_served",
     "0024_reservation_owner",
     "0023_answer_cache",
@@ -44,16 +47,18 @@ def act_as_the_version_before(back: int = 1) -> None:
     import magsag_mcp.ledger.connection as connection
     import magsag_mcp.ledger.migrations as migrations
 
-    write_without_served_model()  # (every version before 0026)
+    write_without_data_classes()  # (every version before 0027)
     if back >= 2:
-        serve_without_memory()  # (every version before 0025)
+        write_without_served_model()  # (every version before 0026)
     if back >= 3:
-        reserve_without_owners()  # (every version before 0024)
+        serve_without_memory()  # (every version before 0025)
     if back >= 4:
-        summarize_without_cache_hits()  # (every version before 0023)
+        reserve_without_owners()  # (every version before 0024)
     if back >= 5:
-        write_unsent_at_null()  # (every version before 0022)
+        summarize_without_cache_hits()  # (every version before 0023)
     if back >= 6:
+        write_unsent_at_null()  # (every version before 0022)
+    if back >= 7:
         write_rollups_without_cache_writes()  # (every version before 0021)
 
     names = tuple(name for name, _ in migrations.MIGRATIONS[-back:])[::-1]
@@ -62,13 +67,32 @@ def act_as_the_version_before(back: int = 1) -> None:
     connection.MIGRATIONS = migrations.MIGRATIONS
 
 
-def write_without_served_model(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
-    """Record attempts as the versions before 0026 did, without the model each answer said it came from, and summarize
-    without reading it (``setattr``: a monkeypatch's, to be undone)."""
+def write_without_data_classes(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
+    """Record attempts as the versions before 0027 did, without the data classes of their calls, and summarize and list
+    them without reading them (``setattr``: a monkeypatch's, to be undone)."""
     import magsag_mcp.ledger.queries as queries
     import magsag_mcp.ledger.run_pages as run_pages
     import magsag_mcp.ledger.writes as writes
 
+    if "data_classes" not in writes._INSERT_ATTEMPT:
+        return  # (done already, in this block)
+    attempt_row = writes._attempt_row
+    insert = writes._INSERT_ATTEMPT.replace(" data_classes,", "").replace("?,?)", "?)")
+    assert "data_classes" not in insert and insert.count("?") == 29, insert
+    setattr(writes, "_INSERT_ATTEMPT", insert)
+    setattr(writes, "_attempt_row", lambda *args: (row := attempt_row(*args))[:-2] + row[-1:])
+    setattr(queries, "by_data_class", lambda *args: None)
+    setattr(run_pages, "_ATTEMPT_COLS", run_pages._ATTEMPT_COLS.replace(", data_classes", ", NULL"))
+
+
+def write_without_served_model(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
+    """Record attempts as the versions before 0026 did, without the model each answer said it came from (nor 0027's
+    data classes), and summarize without reading it (``setattr``: a monkeypatch's, to be undone)."""
+    import magsag_mcp.ledger.queries as queries
+    import magsag_mcp.ledger.run_pages as run_pages
+    import magsag_mcp.ledger.writes as writes
+
+    write_without_data_classes(setattr)
     attempt_row = writes._attempt_row
     insert = writes._INSERT_ATTEMPT.replace(" served_model,", "").replace("?,?)", "?)")
     assert "served_model" not in insert and insert.count("?") == 28, insert
@@ -150,14 +174,22 @@ def write_rollups_without_calls(setattr: Callable[[Any, str, Any], None] = setat
 
 
 def leave_as_the_version_before(conn: sqlite3.Connection) -> None:
-    """Take a ledger this version made back to the schema the version before left: its attempts without 0026's
-    ``served_model``, its other rows as they are."""
+    """Take a ledger this version made back to the schema the version before left: its attempts without 0027's
+    ``data_classes`` (and its index), its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = ?", (LAST,))
+    conn.execute("DROP INDEX attempts_data_classes")
+    conn.execute("ALTER TABLE attempts DROP COLUMN data_classes")
+
+
+def leave_as_before_0026(conn: sqlite3.Connection) -> None:
+    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    back left: its attempts without 0026's ``served_model``, its other rows as they are."""
+    conn.execute("DELETE FROM schema_migrations WHERE name = '0026_attempt_served_model'")
     conn.execute("ALTER TABLE attempts DROP COLUMN served_model")
 
 
 def leave_as_before_0025(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    """Take a ledger the version two back left (:func:`leave_as_before_0026`) back to the schema the version three
     back left: without 0025's table of what each Azure deployment was seen serving, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0025_azure_served'")
     conn.execute("DROP TABLE azure_served")

@@ -56,7 +56,7 @@ OLDER_SERVER = textwrap.dedent(
 
 @pytest.fixture
 def older_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
-    """The older server, the version before this one (a test's indirect parameter 8: the version eight back)."""
+    """The older server, the version before this one (a test's indirect parameter 9: the version nine back)."""
     back = getattr(request, "param", 1)
     db = tmp_path / "shared.db"
     monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
@@ -101,7 +101,7 @@ def _applied(db: Path) -> list[str]:
         (["data", "search", "gpt"], 1),
         (["budget", "--json"], 1),
         (["doctor", "--json"], 1),
-        (["flow", "summarize"], 8),  # the version before 0019 too, which that migration's upgrade proved this of
+        (["flow", "summarize"], 9),  # the version before 0019 too, which that migration's upgrade proved this of
     ],
     indirect=["older_server"],
 )

@@ -682,14 +682,15 @@ def test_a_summary_of_no_calls_passes_with_a_note_that_nothing_was_checked(gate,
 
 def test_a_policys_requirements_the_gate_cannot_check_are_named_not_passed_over(gate):
     # The guide's policy file (allowed models, limits and data_residency's requirements) as --policy: "gate: pass"
-    # said nothing of the requirements, which a summary cannot show (it records no data class), so a compliance
-    # job read the data residency as audited. Now a NOTE names the policy whose requirements went unchecked.
+    # said nothing of the requirements, which a summary written before calls' data classes were recorded cannot show,
+    # so a compliance job read the data residency as audited. A NOTE names the policy whose requirements went unchecked.
     residency = "  - name: data_residency\n    requirements:\n      pii_processing: ['local:llama3.1:70b']\n"
     code, out, _ = gate(changed(), POLICY + residency)
     assert code == 0 and out.splitlines()[-1] == "gate: pass"
     assert (
-        "NOTE data_residency: its requirements (data class -> models) are held to on each call, before anything is "
-        "sent; a summary shows no data class, so the gate did not check them"
+        "NOTE data_residency: its requirements (data class -> models) were not checked: this summary has no "
+        "by_data_class (written by a magsag that did not record calls' data classes); write it again with `magsag "
+        "flow summarize` to check them"
     ) in out
     code, out, _ = gate(changed(), POLICY)
     assert "requirements" not in out

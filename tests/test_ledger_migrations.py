@@ -27,7 +27,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-8:] == [
+    assert applied[-9:] == [
         "0019_reservation_call_id",
         "0020_reservation_unbounded",
         "0021_usage_rollup_cache_writes",
@@ -36,10 +36,16 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
         "0024_reservation_owner",
         "0025_azure_served",
         "0026_attempt_served_model",
+        "0027_attempt_data_classes",
     ]
     # the model each answer said it came from, beside the deployment called (0026): NULL for older rows
     attempt_cols = {r[1]: (r[2], r[3], r[4]) for r in conn.execute("PRAGMA table_info(attempts)")}
     assert attempt_cols["served_model"] == ("TEXT", 0, None)
+    # the data classes each call was held to (0027), a JSON list: NULL for a call of none and for older rows; indexed
+    # for the rows that have them alone
+    assert attempt_cols["data_classes"] == ("TEXT", 0, None)
+    index = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'attempts_data_classes'").fetchone()[0]
+    assert index.endswith("ON attempts (started_at) WHERE data_classes IS NOT NULL")
     # what each Azure deployment (its endpoint's host and name: never a key) was last seen serving, and when (0025)
     served = {r[1]: (r[2], r[3], r[5]) for r in conn.execute("PRAGMA table_info(azure_served)")}
     assert served == {

@@ -40,6 +40,7 @@ CSV_FIELDS = (
     "parent_run_id",
     "warnings",
     "served_model",
+    "data_classes",
 )
 
 
@@ -94,6 +95,8 @@ def csv_pieces(runs: list[dict[str, Any]], *, header: bool = True) -> Iterator[s
             # a session's run spans skills: each attempt names its own (the run's is null then)
             own = {k: attempt.get(k) or base[k] for k in ("agent", "skill")}
             row = {**base, **attempt, **own, "warnings": json.dumps(attempt.get("warnings") or [], ensure_ascii=False)}
+            # as warnings: the attempt's list as JSON text, one cell ([] for none)
+            row["data_classes"] = json.dumps(attempt.get("data_classes") or [], ensure_ascii=False)
             _record(buf, writer.writerow, {k: _inert(row.get(k)) for k in CSV_FIELDS})
     yield buf.getvalue()
 

@@ -317,8 +317,10 @@ def register(groups: CommandGroups) -> None:
         "summary narrowed by --agent, --skill, ... (its runs and days hold only the calls selected) or by the --run-id "
         "of a delegated run (its run limit is its parent's), and one whose "
         "--since or --until falls inside a UTC day (--since 24h: its day limits saw part of that day; give dates to "
-        "check whole days). A policy's requirements (data class -> models) are held to on each call, not here: a "
-        "summary shows no data class, and a NOTE names each policy that has them. A summary of no calls passes, "
+        "check whole days). A policy's requirements (data class -> models) against where each class's calls went "
+        "(the summary's by_data_class): a target a class's models do not allow fails; a summary written before calls' "
+        "data classes were recorded gets a NOTE naming the policy whose requirements went unchecked. A summary of no "
+        "calls passes, "
         "with a NOTE that nothing was checked.",
     )
     p.add_argument(

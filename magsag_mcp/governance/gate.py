@@ -98,18 +98,13 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
         # "gate: pass" alone read as the spend checked: a CI job given the wrong policy file passed anything
         add_note(
             notes,
-            "the policy file sets no allowed_models and no thresholds, so the gate checked nothing (a policy's "
-            "requirements are held to on each call, by data class, which a summary does not show); give --policy "
-            f"the file with the limits, as in {UNKNOWN_POLICIES}",
+            "the policy file sets no allowed_models, no thresholds and no requirements, so the gate checked nothing; "
+            f"give --policy the file with the limits, as in {UNKNOWN_POLICIES}",
         )
     else:
         for p in policies.policies:
-            if p.requirements:  # "gate: pass" beside the guide's data_residency read as residency audited
-                add_note(
-                    notes,
-                    f"{p.name}: its requirements (data class -> models) are held to on each call, before anything "
-                    "is sent; a summary shows no data class, so the gate did not check them",
-                )
+            if p.requirements:
+                _check_requirements(violations, notes, p, parsed.by_data_class)
     if not any(s.used for s in stats.values()):
         # "gate: pass" alone read as the spend checked: a CI job whose summarize read another ledger than the
         # server's (a mistyped or relative MAGSAG_DB) passed, summarize's own note left in another step's log
@@ -237,6 +232,35 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
     return [redact(v) for v in violations], [redact(n) for n in notes]
 
 
+def _check_requirements(
+    violations: list[str], notes: list[str], policy: Any, by_class: dict[str, dict[str, int]] | None
+) -> None:
+    """A policy's ``requirements`` (data class -> the only models its calls may use) against where each class's
+    calls went (the summary's ``by_data_class``): a target a class's models do not allow is a violation, as the call
+    would have been refused under this policy (sent under another policy file, or an older one). A summary without
+    ``by_data_class`` (written before calls' data classes were recorded) gets the note that they were not checked:
+    "gate: pass" beside the guide's data_residency read as residency audited."""
+    if by_class is None:
+        add_note(
+            notes,
+            f"{policy.name}: its requirements (data class -> models) were not checked: this summary has no "
+            "by_data_class (written by a magsag that did not record calls' data classes); write it again with "
+            "`magsag flow summarize` to check them",
+        )
+        return
+    for cls, allowed in policy.requirements.items():
+        for label, n in (by_class.get(cls) or {}).items():
+            provider, _, model = label.partition(":")
+            if matches(allowed, Target(provider, model)):
+                continue
+            violations.append(
+                f"{policy.name}: {counted(n, 'attempt')} of data class {cls!r} went to {label}, which its "
+                f"requirements do not allow ({cls}: {', '.join(allowed)}): they were sent under other policies than "
+                f"these; `magsag data query --provider {provider} --model {model} --format json` lists them with "
+                "their data_classes"
+            )
+
+
 def _check_calls(violations: list[str], notes: list[str], policy: str, most: Decimal, stats: dict[str, Any]) -> None:
     """``max_cost_per_call_usd`` against each model's costliest call; against its average cost an attempt (with a
     note) in a summary written before it was kept: one costly call among cheap ones passed under the average."""
@@ -352,9 +376,11 @@ def _held_unbounded(parsed: _Summary, t: Any) -> list[tuple[str, str | None]]:
 
 
 def _checks(policy: Any) -> bool:
-    """Whether the gate checks anything of ``policy``: its allowed models or a cost threshold."""
+    """Whether the gate checks anything of ``policy``: its allowed models, a cost threshold or its requirements."""
     t = policy.thresholds
-    return policy.allowed_models is not None or (t is not None and any(v is not None for v in dict(t).values()))
+    if policy.allowed_models is not None or policy.requirements:
+        return True
+    return t is not None and any(v is not None for v in dict(t).values())
 
 
 def _zone(summary: dict[str, Any]) -> str:

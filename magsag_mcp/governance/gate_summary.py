@@ -127,6 +127,8 @@ class _Summary(BaseModel):
     model_config = ConfigDict(extra="allow")
     model_stats: dict[str, _ModelStats]
     by_agent: dict[str, _AgentStats] | None = None
+    #: each data class's attempts sent, by target (``provider:model``); None: a summary written before they were kept
+    by_data_class: dict[str, dict[str, Count]] | None = None
     largest_run: _Peak | None = None
     largest_day: _Peak | None = None
 
@@ -134,7 +136,7 @@ class _Summary(BaseModel):
 def _where(loc: tuple[Any, ...]) -> str:
     out = ""
     for i, part in enumerate(loc):
-        if isinstance(part, int) or (i == 1 and loc[0] in ("model_stats", "by_agent")):
+        if isinstance(part, int) or (i == 1 and loc[0] in ("model_stats", "by_agent", "by_data_class")):
             out += f"[{part!r}]"
         else:
             out += ("." if out else "") + str(part)

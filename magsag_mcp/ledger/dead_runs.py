@@ -234,7 +234,8 @@ def shown_as_recorded(
     added = [
         attempt(
             (s.run_id, s.at, s.provider, s.model, s.skill, s.agent, "error", "abandoned", ABANDONED, 0, 0, 0, 0, 0, 0)
-            + (None, None, 0.0, 0, 0, warnings, s.bound, None, 0, 0, 0, None)  # (no answer: no served_model)
+            # (no answer: no served_model; a reservation keeps no data classes)
+            + (None, None, 0.0, 0, 0, warnings, s.bound, None, 0, 0, 0, None, None)
         )
         for s in run.stand_ins
     ]

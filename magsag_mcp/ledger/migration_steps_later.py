@@ -398,4 +398,17 @@ LATER_MIGRATIONS: list[tuple[str, str]] = [
         "0026_attempt_served_model",
         "ALTER TABLE attempts ADD COLUMN served_model TEXT",
     ),
+    (
+        # The data classes each call was held to (the skill's, its agent run's, its context's), as a JSON list: only
+        # explain showed them, so `flow gate` could not check a policy's requirements (data class -> models) against
+        # what was called. Written on the attempt's own INSERT (no statement more a call). Older rows, and an older
+        # version's (still running), write none: NULL, a call of no class as far as the gate can tell. The partial
+        # index holds the attempts of some class alone: `flow summarize` reads them by time, and an unclassed call's
+        # INSERT does not touch it.
+        "0027_attempt_data_classes",
+        """
+        ALTER TABLE attempts ADD COLUMN data_classes TEXT;
+        CREATE INDEX attempts_data_classes ON attempts (started_at) WHERE data_classes IS NOT NULL
+        """,
+    ),
 ]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import redact_values
 from .azure_served import served_as
 from .cache_hits import cache_summary
+from .data_class_reads import by_data_class
 from .dead_runs import errored_runs, runs_as_recorded
 from .filters import UsageFilters, parse_since
 from .money import from_pusd, joined
@@ -268,6 +269,8 @@ async def summarize(
         return {
             "model_stats": model_stats,
             "totals": totals,
+            # where each data class's calls went, which `flow gate` checks against the policies' requirements
+            "by_data_class": by_data_class(conn, *attempts_where(conn, fixed)),
             "by_provider": {k: _stats(v) for k, v in sorted(groups.by["provider"].items())},
             "by_agent": by_agent,
             "by_skill": {k: _stats(v) for k, v in sorted(groups.by["skill"].items())},

@@ -7,6 +7,7 @@ other operations in one transaction.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from dataclasses import replace
@@ -166,8 +167,8 @@ _INSERT_ATTEMPT = (
     "INSERT INTO attempts (run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message,"
     " input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd,"
     " price_source, latency_ms, attempt_number, fallback_position, warnings, reservation_id, cost_bound_pusd,"
-    " service_tier, cache_write_1h_tokens, input_audio_tokens, output_audio_tokens, served_model, call_cost_pusd)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " service_tier, cache_write_1h_tokens, input_audio_tokens, output_audio_tokens, served_model, data_classes,"
+    " call_cost_pusd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -213,8 +214,16 @@ def _attempt_row(a: AttemptRecord, cost: int | None, bound: int | None) -> tuple
         a.input_audio_tokens,
         a.output_audio_tokens,
         null if (served := a.served_model) is None else served,
+        classes_text(classes) if (classes := a.data_classes) else null,
         null,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def classes_text(classes: tuple[str, ...]) -> str:
+    """An attempt's data classes as the ledger keeps them (0027): a JSON list, in the order they applied. Kept per
+    tuple: a service's calls hold a few such tuples, each made once."""
+    return json.dumps(list(classes), ensure_ascii=False)
 
 
 class RecordWrite:

@@ -196,6 +196,12 @@ class UsageSummaryResult(Out):
     by_provider: dict[str, StatsOut]
     by_agent: dict[str, StatsOut]
     by_skill: dict[str, StatsOut]
+    by_data_class: dict[str, dict[str, int]] | None = Field(
+        None,
+        description="per data class the calls were held to (the skill's, an agent run's, a context's), its attempts "
+        "sent by target (provider:model): what flow gate checks against the policies' requirements; null: a ledger "
+        "that did not record calls' data classes",
+    )
     largest_run: LargestRunOut | None = Field(
         None, description="the costliest run with the runs it delegated (what max_cost_per_run_usd bounds)"
     )
@@ -254,6 +260,11 @@ class AttemptOut(Out):
         None,
         description="the model the answer said it came from (an Azure deployment's real model, OpenAI's dated "
         "snapshot); null where the answer said none, or it was recorded before magsag-mcp kept it",
+    )
+    data_classes: list[str] = Field(
+        default_factory=list,
+        description="the data classes the call was held to (the skill's, its agent run's, its context's), whose "
+        "policies' requirements applied; [] for none, or recorded before magsag-mcp kept them",
     )
     cost_usd: str | None = USD
     cost_bound_usd: str | None = Field(

@@ -1,0 +1,43 @@
+"""What the calls of each data class were sent to (0027's ``data_classes`` on each attempt), for ``flow summarize``'s
+``by_data_class``, which ``flow gate`` checks against each policy's ``requirements`` (data class -> the only models its
+calls may use)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+
+def by_data_class(
+    conn: sqlite3.Connection, source: str, where: str, args: list[Any]
+) -> dict[str, dict[str, int]] | None:
+    """Of the attempts that reached a provider (outcome ok or error: one refused or skipped was sent nowhere) that
+    ``FROM {source}{where}`` selects (see :func:`~.rollup_reads.attempts_where`), by data class: how many went to each
+    target (``provider:model``). An attempt of several classes counts under each. Read on the partial index of the
+    attempts that have classes, so a ledger of unclassed calls reads nothing. None for a ledger without the column (an
+    older version's, read where it lies): what its calls' classes were is not known."""
+    sql = (
+        f"SELECT a.data_classes, a.provider, a.model, COUNT(*) FROM {source}{where}"
+        f"{' AND ' if where else ' WHERE '}a.data_classes IS NOT NULL AND a.outcome IN ('ok', 'error')"
+        " GROUP BY a.data_classes, a.provider, a.model"
+    )
+    try:
+        rows = conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such column" in str(exc):
+            return None
+        raise
+    out: dict[str, dict[str, int]] = {}
+    for classes, provider, model, n in rows:
+        try:
+            names = json.loads(classes)
+        except ValueError:
+            names = None
+        if not isinstance(names, list):  # (written by hand: not this version's list) counted under its text
+            names = [str(classes)]
+        for name in names:
+            targets = out.setdefault(str(name), {})
+            label = f"{provider}:{model}"
+            targets[label] = targets.get(label, 0) + int(n)
+    return {name: dict(sorted(targets.items())) for name, targets in sorted(out.items())}
