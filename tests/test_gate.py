@@ -526,21 +526,16 @@ def test_a_summary_of_a_window_that_cuts_a_day_says_its_day_limits_saw_part_of_t
     assert code == 0 and "NOTE" not in out
 
 
-@pytest.mark.parametrize(
-    "policy",
-    [
-        "policies: []\n",
-        "policies:\n  - name: data_residency\n    requirements:\n      pii_processing: ['local:llama3.1:70b']\n",
-    ],
-)
-def test_a_policy_that_gives_the_gate_nothing_to_check_says_so(gate, policy):
-    """`flow gate s.json --policy P` with P holding no allowed_models and no thresholds (`policies: []`, or only
-    the guide's data_residency, which a summary cannot show) printed "gate: pass" as if it had checked the spend:
-    a CI job pointed at the wrong policy file passed whatever was spent. It still passes (nothing in the file is
-    broken), and a NOTE says that nothing was checked and why."""
-    code, out, _ = gate(changed(model={"cost_usd": 99.0, "cost_usd_exact": "99.0"}), policy)
+def test_a_policy_that_gives_the_gate_nothing_to_check_says_so(gate):
+    """`flow gate s.json --policy P` with P holding no allowed_models, no thresholds and no requirements
+    (`policies: []`) printed "gate: pass" as if it had checked the spend: a CI job pointed at the wrong policy file
+    passed whatever was spent. It still passes (nothing in the file is broken), and a NOTE says that nothing was
+    checked and why. (A file of the guide's data_residency alone is checked now, against by_data_class: below.)"""
+    code, out, _ = gate(changed(model={"cost_usd": 99.0, "cost_usd_exact": "99.0"}), "policies: []\n")
     assert code == 0 and out.splitlines()[-1] == "gate: pass"
-    assert out.startswith("NOTE the policy file sets no allowed_models and no thresholds, so the gate checked nothing")
+    assert out.startswith(
+        "NOTE the policy file sets no allowed_models, no thresholds and no requirements, so the gate checked nothing"
+    )
     # (where the limits are: not catalog/policies, right only in a clone's folder; the gate knows no catalog)
     [note] = [line for line in out.splitlines() if "checked nothing" in line]
     assert note.endswith(
@@ -550,6 +545,29 @@ def test_a_policy_that_gives_the_gate_nothing_to_check_says_so(gate, policy):
     # a policy with something to check: no such note
     code, out, _ = gate(changed(), POLICY)
     assert "checked nothing" not in out
+
+
+def test_a_policy_file_of_requirements_alone_is_checked_against_where_each_class_went(gate):
+    # the guide's data_residency alone as --policy: "the gate checked nothing" before (a summary showed no data class);
+    # its requirements are checked against by_data_class now, and a summary without it is named unchecked
+    residency = "policies:\n  - name: data_residency\n    requirements:\n      pii_processing: ['local:llama3.1:70b']\n"
+    code, out, _ = gate(changed(), residency)
+    assert code == 0 and "checked nothing" not in out
+    assert "NOTE data_residency: its requirements (data class -> models) were not checked" in out
+    summary = {**changed(), "by_data_class": {"pii_processing": {"local:llama3.1:70b": 4}}}
+    code, out, _ = gate(summary, residency)
+    assert (code, out) == (0, "gate: pass\n")
+    summary["by_data_class"]["pii_processing"]["openai:gpt-4o"] = 1
+    code, out, _ = gate(summary, residency)
+    assert code == 1 and out.splitlines() == [
+        "FAIL data_residency: 1 attempt of data class 'pii_processing' went to openai:gpt-4o, which its requirements "
+        "do not allow (pii_processing: local:llama3.1:70b): they were sent under other policies than these; `magsag "
+        "data query --provider openai --model gpt-4o --format json` lists them with their data_classes",
+        "gate: 1 violation",
+    ]
+    # a by_data_class of the wrong shape is refused naming the field, as every summary field is (exit 2)
+    code, _, err = gate({**changed(), "by_data_class": {"pii_processing": ["openai:gpt-4o"]}}, residency)
+    assert code == 2 and "by_data_class['pii_processing']" in err, err
 
 
 def test_the_summary_may_come_on_stdin_as_dash(tmp_path: Path, monkeypatch, capsys):

@@ -146,7 +146,10 @@ async def test_check_budget_says_what_holds_a_reservation(tmp_path: Path, monkey
     BudgetResult.model_validate(status)  # the MCP tool's result schema has it
     # and `magsag budget` says it
     monkeypatch.setattr(cli, "with_service", lambda args, fn: status)
-    given = argparse.Namespace(json=False, agent=None, run_id="r", skill=None, model=None, max_tokens=None)
+    given = argparse.Namespace(
+        json=False, agent=None, run_id="r", skill=None, model=None, max_tokens=None, context=None,
+        model_config=None,
+    )
     assert cli._budget(given) == 0
     line = capsys.readouterr().out
     assert f"reserved $0.2 (by 2 calls in flight, 1 of them past expiry (a stopped process), until {until})" in line

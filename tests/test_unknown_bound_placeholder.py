@@ -250,7 +250,10 @@ async def test_check_budget_counts_a_call_in_flight_of_no_known_bound(tmp_path: 
     assert both["limits"][0]["reserved_by"]["calls"] == 2 and both["limits"][0]["reserved_by"]["unbounded"] == 1
     BudgetResult.model_validate(status)  # the MCP tool's result schema has it
     monkeypatch.setattr(cli, "with_service", lambda args, fn: status)
-    given = argparse.Namespace(json=False, agent=None, run_id="parent", skill=None, model=None, max_tokens=None)
+    given = argparse.Namespace(
+        json=False, agent=None, run_id="parent", skill=None, model=None, max_tokens=None, context=None,
+        model_config=None,
+    )
     assert cli._budget(given) == 0
     line = capsys.readouterr().out
     assert "reserved $0 (by 1 call in flight, 1 of them of no known price, until " in line, line
