@@ -176,7 +176,6 @@ def test_doctor_tells_a_base_url_without_its_scheme_the_url_meant(cli_env, capsy
 @pytest.mark.parametrize(
     "given",
     [
-        "me:pw@gw.example.com/v1",  # a user:password, never repeated in a message
         "gw.example.com/v1?key=secret-value",  # a query, which may hold a key
         "gw.example.com/abcdef0123456789abcdef0123456789/v1",  # a path segment shaped like a gateway's token
         "not-a-url",  # a word alone: no host anyone meant
@@ -190,6 +189,31 @@ def test_a_base_url_without_its_scheme_is_told_no_url_that_would_show_a_secret(g
         "the base URL is not an http(s) URL with a host; set its base URL (MAGSAG_COMPAT_BASE_URL) to e.g. "
         "https://host/v1"
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "what_to_write"),
+    [
+        ("me:s3cret-pw@gw.example.com/v1", "did you mean https://gw.example.com/v1? Set its base URL "
+         "(MAGSAG_COMPAT_BASE_URL) to that"),
+        ("me:s3cret-pw@localhost:8000/v1", "did you mean http://localhost:8000/v1? Set its base URL "
+         "(MAGSAG_COMPAT_BASE_URL) to that"),
+        # the rest would show a query: its shape, not the URL
+        ("me:s3cret-pw@gw.example.com/v1?key=s3cret-key", "set its base URL (MAGSAG_COMPAT_BASE_URL) to https:// "
+         "(http:// for a local server) followed by the host and path, with no user:password@"),
+    ],
+)  # fmt: skip
+def test_a_base_url_with_a_user_password_and_no_scheme_is_told_what_to_write_without_it(given, what_to_write):
+    # me:pw@gw.example.com/v1 (urlsplit reads "me" as its scheme) was told "not an http(s) URL with a host ... e.g.
+    # https://host/v1", though it has a host: the fix is its scheme, and the user:password@ left out
+    from magsag_mcp.providers.base_urls import _base_url_problem
+
+    problem = _base_url_problem(given, "MAGSAG_COMPAT_BASE_URL")
+    assert problem == (
+        "the base URL has no scheme (http or https), and a user:password@ before its host (not shown here: it may "
+        f"be a secret), which a request would send beside the key; {what_to_write}"
+    )
+    assert "s3cret" not in problem and "me:" not in problem
 
 
 def test_blank_optional_provider_settings_are_unset_and_spaces_around_them_dropped():

@@ -34,6 +34,8 @@ def _base_url_problem(
     fix = f"set its base URL ({source}) to e.g. {example}"
     if (meant := _scheme_added(base, root_given)) is not None:
         return f"the base URL has no scheme (http or https); did you mean {meant}? Set its base URL ({source}) to that"
+    if (userinfo_said := _userinfo_without_scheme(base, source, root_given)) is not None:
+        return userinfo_said
     if parts is None or parts.scheme not in ("http", "https") or not host:
         return f"the base URL is not an http(s) URL with a host; {fix}"
     if not _a_host(host):
@@ -105,6 +107,30 @@ def _scheme_added(base: str, root_given: bool = False) -> str | None:
     if not clean or _shown(meant) != meant or _base_url_problem(meant) is not None:
         return None
     return meant
+
+
+def _userinfo_without_scheme(base: str, source: str, root_given: bool) -> str | None:
+    """What to write for ``base`` given without its scheme and with a ``user:password@`` before its host
+    (``me:pw@gw.example.com/v1``), which urlsplit reads as the scheme ``me``: told "not an http(s) URL with a host",
+    the user was shown no way out. Said without the user:password (it may be a secret): the URL meant without it where
+    :func:`_scheme_added` can make one, else its shape. None for any other ``base``."""
+    text = base.strip()
+    if not text or "://" in text or text.startswith("/"):
+        return None
+    netloc, slash, rest = text.partition("/")
+    userinfo, at, host_part = netloc.rpartition("@")
+    if not at or not userinfo or not host_part:
+        return None
+    said = (
+        "the base URL has no scheme (http or https), and a user:password@ before its host (not shown here: it may be "
+        "a secret), which a request would send beside the key"
+    )
+    if (meant := _scheme_added(host_part + slash + rest, root_given)) is not None:
+        return f"{said}; did you mean {meant}? Set its base URL ({source}) to that"
+    return (
+        f"{said}; set its base URL ({source}) to https:// (http:// for a local server) followed by the host and path, "
+        "with no user:password@"
+    )
 
 
 @functools.lru_cache(maxsize=256)
