@@ -218,6 +218,11 @@ def test_mcp_server_version_to_a_full_disk_says_so_in_one_line():
             ["--db /my files/ledger.db"],
             'write them as two strings, "args": ["--db", "/my files/ledger.db"]',
         ),
+        # its spaces as given: "/my  files" (two) is another folder than "/my files"
+        (
+            ["--db /my  files/ledger.db  --agent a"],
+            'write them as four strings, "args": ["--db", "/my  files/ledger.db", "--agent", "a"]',
+        ),
         # a misspelt option is told the one it means, as `magsag`'s commands are
         (["--agnet", "claude-desktop"], "unrecognized arguments: --agnet claude-desktop; did you mean --agent?"),
     ],

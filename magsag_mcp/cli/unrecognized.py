@@ -4,6 +4,7 @@ written after ``--``, another command's output option said as this command's), o
 from __future__ import annotations
 
 import argparse
+import re
 
 #: the output each output option of another command asks for (``--format`` alone: the JSON it is most often given)
 _OUTPUT_OPTIONS = {"--json": "json", "--csv": "csv", "--table": "table", "--format": "json"}
@@ -81,19 +82,22 @@ def server_unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> s
         return word if word in options else next(iter(difflib.get_close_matches(word, options, n=1)), None)
 
     for extra in extras:
-        words = extra.split()
-        if len(words) > 1 and option_named(words[0]) is not None:
+        words = list(re.finditer(r"\S+", extra))
+        if len(words) > 1 and option_named(words[0].group()) is not None:
             # each option written in it begins a string of its own, its value the next one (`"--transport http
-            # --port 8000"` is four strings; a value with a space in it, a path's, one)
+            # --port 8000"` is four strings; a value with a space in it, a path's, one, its spaces as given: `/my  path`
+            # with two was told `/my path`, another folder)
             groups: list[list[str]] = []
+            value_from = 0  # where in ``extra`` the last group's value begins
             for word in words:
-                option = option_named(word)
+                option = option_named(word.group())
                 if option is not None or not groups:
-                    groups.append([option or word])
+                    groups.append([option or word.group()])
                 elif len(groups[-1]) == 1:
-                    groups[-1].append(word)
+                    groups[-1].append(word.group())
+                    value_from = word.start()
                 else:
-                    groups[-1][-1] += f" {word}"
+                    groups[-1][-1] = extra[value_from : word.end()]
             strings = [string for group in groups for string in group]
             count = {2: "two", 3: "three", 4: "four"}.get(len(strings), str(len(strings)))
             held = "an option and its value" if len(groups) == 1 else "options and their values"
