@@ -19,25 +19,63 @@ def test_mcp_server_warns_that_port_and_host_mean_nothing_on_stdio(monkeypatch, 
     assert "--port applies to --transport http only; ignored with stdio" in caplog.text
 
 
-@pytest.mark.parametrize("terminal", [True, False])
-def test_the_stdio_server_run_at_a_terminal_says_what_it_waits_for(monkeypatch, caplog, terminal):
-    # `magsag-mcp` typed in a shell said "serving on stdio" and nothing more, waiting for JSON-RPC no one sends:
-    # a new user took it for hung. A client's stdin is a pipe, whose logs stay as they were.
+def _stdio_started(monkeypatch, caplog, capsys, *, terminal, level="INFO", args=(), stderr_terminal=False):
+    """The log records and the stderr of a stdio start whose stdin is (``terminal``) a terminal or not, logging from
+    ``level`` up (as ``--log-level`` sets it: configure_logging is the process's, left alone here)."""
     from magsag_mcp.mcp_server import __main__ as server_main
 
     monkeypatch.setattr(server_main, "configure_logging", lambda level, log_format: None)
     monkeypatch.setattr(server_main, "_in_a_terminal", lambda: terminal)
+    monkeypatch.setattr(server_main, "_stderr_a_terminal", lambda: stderr_terminal)
     monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: None)
     monkeypatch.setattr("magsag_mcp.mcp_server.server.build_server", lambda **kw: "server")
     monkeypatch.setattr("anyio.run", lambda fn, *args: fn(*args))
-    with caplog.at_level("INFO", logger="magsag_mcp.mcp"):
-        assert server_main.main(["--transport", "stdio"]) == 0
+    with caplog.at_level(level, logger="magsag_mcp.mcp"):
+        assert server_main.main(["--transport", "stdio", *args]) == 0
     said = [r.getMessage() for r in caplog.records if r.name == "magsag_mcp.mcp"]
+    return said, capsys.readouterr()
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_stdio_server_run_at_a_terminal_says_what_it_waits_for(monkeypatch, caplog, capsys, terminal):
+    # `magsag-mcp` typed in a shell said "serving on stdio" and nothing more, waiting for JSON-RPC no one sends:
+    # a new user took it for hung. A client's stdin is a pipe, whose logs stay as they were.
+    from magsag_mcp.mcp_server.__main__ import AT_A_TERMINAL
+
+    said, written = _stdio_started(monkeypatch, caplog, capsys, terminal=terminal)
+    assert said == ["magsag-mcp serving on stdio"] and written.out == ""
     if terminal:
-        assert said == ["magsag-mcp serving on stdio", server_main.AT_A_TERMINAL]
-        assert "`magsag demo`" in said[1] and "--transport http" in said[1] and "Ctrl-C" in said[1]
+        assert written.err == f"magsag-mcp: {AT_A_TERMINAL}\n"
+        assert "`magsag demo`" in AT_A_TERMINAL and "--transport http" in AT_A_TERMINAL and "Ctrl-C" in AT_A_TERMINAL
     else:
-        assert said == ["magsag-mcp serving on stdio"]
+        assert written.err == ""
+
+
+def test_the_stdio_server_at_a_terminal_says_what_it_waits_for_whatever_the_log_level(monkeypatch, caplog, capsys):
+    # logged at INFO, `magsag-mcp --log-level WARNING` hid it: the person at the terminal saw a server wait in silence
+    from magsag_mcp.mcp_server.__main__ import AT_A_TERMINAL
+
+    said, written = _stdio_started(
+        monkeypatch, caplog, capsys, terminal=True, level="WARNING", args=["--log-level", "WARNING"]
+    )
+    assert said == [] and written.out == ""
+    assert written.err == f"magsag-mcp: {AT_A_TERMINAL}\n"
+
+
+@pytest.mark.parametrize("stderr_terminal", [True, False])
+def test_the_terminal_line_with_json_logs_is_a_record_only_where_stderr_is_no_terminal(
+    monkeypatch, caplog, capsys, stderr_terminal
+):
+    # `magsag-mcp --log-format json 2>server.log` at a terminal: a line of text among the JSON lines is no JSON
+    from magsag_mcp.mcp_server.__main__ import AT_A_TERMINAL
+
+    said, written = _stdio_started(
+        monkeypatch, caplog, capsys, terminal=True, args=["--log-format", "json"], stderr_terminal=stderr_terminal
+    )
+    if stderr_terminal:
+        assert said == ["magsag-mcp serving on stdio"] and written.err == f"magsag-mcp: {AT_A_TERMINAL}\n"
+    else:
+        assert said == ["magsag-mcp serving on stdio", AT_A_TERMINAL] and written.err == ""
 
 
 @pytest.mark.parametrize(("value", "level"), [("", "INFO"), (" debug ", "DEBUG")])

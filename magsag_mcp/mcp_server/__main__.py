@@ -329,7 +329,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.transport == "stdio":
             log.info("magsag-mcp serving on stdio")
             if _in_a_terminal():  # run by hand: a server that waits in silence reads as one that hung
-                log.info("%s", AT_A_TERMINAL)
+                _tell_the_terminal(args.log_format, log)
             anyio.run(serve_stdio, server)
         else:
             # refuses a malformed --host or --allow-host (or MAGSAG_MCP_HOST, MAGSAG_MCP_ALLOW_HOSTS), naming it
@@ -448,6 +448,24 @@ def _refused(message: str, transport: str, log_format: str = "text") -> int:
         else:
             print(line, file=sys.stderr)
     return 2
+
+
+def _tell_the_terminal(log_format: str, log: logging.Logger) -> None:
+    """:data:`AT_A_TERMINAL`, said to the person who typed ``magsag-mcp``, whatever ``--log-level``: it is no log
+    record (logged at INFO, ``--log-level WARNING`` hid it, and the server waited in silence again). Written to stderr
+    as it is, but for JSON log lines going elsewhere than a terminal (``2>server.log``), where a line of text would be
+    no JSON: there it stays a record, at INFO."""
+    if log_format == "json" and not _stderr_a_terminal():
+        log.info("%s", AT_A_TERMINAL)
+        return
+    print(f"magsag-mcp: {AT_A_TERMINAL}", file=sys.stderr, flush=True)
+
+
+def _stderr_a_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (ValueError, OSError):  # stderr closed
+        return False
 
 
 def _in_a_terminal() -> bool:
