@@ -299,7 +299,9 @@ def _output_fix(output: str, exc: OSError) -> str:
             "; another program has it open (a spreadsheet showing the last export?): close it there, or give --output "
             "another file"
         )
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if exc.errno == errno.EROFS:  # no user may write there: no folder's permissions are the fix
+        return "; its file system is mounted read-only: give --output a file on one mounted read-write"
+    if exc.errno in (errno.EACCES, errno.EPERM):
         return "; give --output a file in a folder this user may write to"
     if exc.errno in _NO_ROOM:
         return "; free some space, or give --output a file on another disk"

@@ -30,7 +30,15 @@ from .migrations import (
     pending_migrations,
     unknown_migrations,
 )
-from .problems import file_for_a_folder, in_memory_error, log_file, newer_error, open_error, out_of_space
+from .problems import (
+    file_for_a_folder,
+    in_memory_error,
+    log_file,
+    newer_error,
+    open_error,
+    out_of_space,
+    read_only_mount,
+)
 
 T = TypeVar("T")
 
@@ -87,6 +95,12 @@ def unmakeable_ledger_problem(path: Path, env: Mapping[str, str]) -> str | None:
     folder = where.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
+    if read_only_mount(folder):
+        return (
+            f"the ledger at {where} cannot be made: {folder} is on a read-only file system, where no user may write, "
+            f"so every call fails before it is sent (ledger_error); give {source} a file's path on a file system "
+            "mounted read-write (in a container, a volume's)"
+        )
     if not os.access(folder, os.W_OK | os.X_OK):
         return (
             f"the ledger at {where} cannot be made: this user cannot write in {folder}, so every call fails before it "

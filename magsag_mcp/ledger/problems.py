@@ -51,6 +51,19 @@ def _writable(path: Path) -> bool:
     return (not path.exists() or os.access(path, os.W_OK)) and os.access(opened_file(path).parent, os.W_OK)
 
 
+def read_only_mount(path: Path) -> bool:
+    """Whether the file system ``path`` is on is mounted read-only (a container's read-only root, a snapshot, a CD):
+    no user may write there, root neither, and no chmod changes that; "this user cannot write" sent them to fix the
+    folder's permissions. statvfs's ST_RDONLY, where there is one (not on Windows: False there)."""
+    statvfs = getattr(os, "statvfs", None)
+    if statvfs is None:
+        return False
+    try:
+        return bool(statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:  # (none there: the caller asks of a folder that is)
+        return False
+
+
 def free_bytes(folder: Path) -> int | None:
     """The space this user may still write in ``folder``'s file system, or None if it cannot be told (no such folder).
     ``shutil.disk_usage``: statvfs's f_bavail blocks where there is one, GetDiskFreeSpaceExW's space free to the caller
@@ -188,9 +201,22 @@ def _read_only(exc: BaseException | None, path: Path) -> str:
         folder = opened_file(path).parent
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent
+        if read_only_mount(folder):
+            return (
+                f"cannot be made: {folder} is on a read-only file system{said}, where the ledger and its -wal and "
+                f"-shm files go; give {db_setting()} a file's path on a file system mounted read-write (in a "
+                "container, a volume's)"
+            )
         return (
             f"cannot be made: this user cannot write in {folder}{said}, where the ledger and its -wal and -shm files "
             f"go; give {db_setting()} a file's path in a folder this user can write to, or make the folder writable"
+        )
+    if read_only_mount(opened_file(path).parent):
+        return (
+            f"is on a read-only file system{said}: magsag-mcp writes the file and the -wal and -shm files beside it "
+            "to record a call, a reservation or an event, which no user may do there; remount it read-write, or copy "
+            f"the ledger (with its -wal file, if there is one) to a file system mounted read-write and pass the copy "
+            f"with {db_option()}"
         )
     wal = log_file(path)
     if not wal.exists():
