@@ -310,3 +310,92 @@ def test_the_server_warns_as_it_starts_of_a_magsag_variable_it_does_not_read(mon
     ]
     assert "value-never-said" not in caplog.text
     assert built[0]["variables_said"] is True  # not said again as the service opens
+
+
+def _stdio_start_warnings(monkeypatch, caplog, args):
+    """The WARNING records of a stdio start with ``args`` (served: exit 0), and whether it served."""
+    from magsag_mcp.mcp_server import __main__ as server_main
+
+    served = []
+    monkeypatch.setattr(server_main, "configure_logging", lambda level, log_format: None)
+    monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: served.append(server))
+    monkeypatch.setattr("magsag_mcp.mcp_server.server.build_server", lambda **kw: "server")
+    monkeypatch.setattr("anyio.run", lambda fn, *args: fn(*args))
+    with caplog.at_level("INFO", logger="magsag_mcp.mcp"):
+        assert server_main.main(["--transport", "stdio", *args]) == 0
+    assert served == ["server"]  # a warning, not a refusal: reads (summarize_usage) may still work
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_the_stdio_server_warns_as_it_starts_of_a_ledger_no_call_can_make(monkeypatch, caplog, tmp_path):
+    # over stdio the ledger opens at the first call: the server started in silence, and each call then failed with
+    # the ledger_error ("cannot be made"); the log of the start, where a user looks first, said nothing
+    (tmp_path / "notes.txt").write_text("a file, not a folder\n")
+    db = tmp_path / "notes.txt" / "ledger.db"
+    warnings = _stdio_start_warnings(monkeypatch, caplog, ["--db", str(db)])
+    assert warnings == [
+        f"the ledger at {db} cannot be made: {tmp_path / 'notes.txt'} is a file, not a folder, so every call fails "
+        "before it is sent (ledger_error); give --db (or MAGSAG_DB) a file's path in a folder this user can write to"
+    ]
+
+
+def test_the_stdio_server_warns_as_it_starts_of_a_ledger_folder_this_user_cannot_write(monkeypatch, caplog, tmp_path):
+    import os
+
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    db = folder / "ledger.db"
+    real_access = os.access
+    # as an unprivileged user sees a 0555 folder (root, which runs these tests in a container, may write any)
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if str(path).startswith(str(folder)) else
+                        real_access(path, mode, **kw))  # fmt: skip
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    warnings = _stdio_start_warnings(monkeypatch, caplog, [])
+    assert warnings == [
+        f"the ledger at {db} cannot be made: this user cannot write in {folder}, so every call fails before it is "
+        "sent (ledger_error); give MAGSAG_DB a file's path in a folder this user can write to, or make the folder "
+        "writable"
+    ]
+
+
+def test_the_stdio_server_warns_as_it_starts_of_a_ledger_there_it_cannot_write(monkeypatch, caplog, tmp_path):
+    import os
+
+    db = tmp_path / "ledger.db"
+    db.write_bytes(b"")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if str(path) == str(db) else
+                        real_access(path, mode, **kw))  # fmt: skip
+    warnings = _stdio_start_warnings(monkeypatch, caplog, ["--db", str(db)])
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"the ledger at {db} is read-only, or its folder is: magsag-mcp writes the file")
+    assert warnings[0].endswith("; until then every call fails before it is sent (ledger_error)")
+
+
+def test_the_stdio_server_says_nothing_of_a_ledger_it_can_write(monkeypatch, caplog, tmp_path):
+    (tmp_path / "there.db").write_bytes(b"")
+    for db in (tmp_path / "new" / "ledger.db", tmp_path / "there.db"):
+        caplog.clear()
+        assert _stdio_start_warnings(monkeypatch, caplog, ["--db", str(db)]) == []
+
+
+def test_the_ledger_warning_goes_to_stderr_never_to_stdout_the_protocols(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "notes.txt").write_text("a file\n")
+    db = tmp_path / "notes.txt" / "ledger.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "MAGSAG_DB": str(db)}
+    done = subprocess.run(
+        [sys.executable, "-m", "magsag_mcp.mcp_server"],
+        stdin=subprocess.DEVNULL,  # (no client: the server ends at its stdin's end)
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+        timeout=120,
+    )
+    assert done.stdout == ""
+    assert f"WARNING magsag_mcp.mcp: the ledger at {db} cannot be made: " in done.stderr

@@ -318,6 +318,13 @@ def _main(argv: Sequence[str] | None) -> int:
             # not at the first call's open over stdio, long after a user looked at the log of the start
             for misspelt in misspelt_variables(os.environ if env is None else env, lambda: catalog_root):
                 log.warning("%s", misspelt)
+            if args.transport == "stdio":  # (over http the ledger opens before serving, and a failed open refuses it)
+                from .ledger_at_start import unwritable_ledger_warning
+
+                # over stdio the ledger opens at the first call: a server whose ledger no call can write started in
+                # silence, and each call failed with the ledger_error
+                if (unwritable := unwritable_ledger_warning(args.db, os.environ)) is not None:
+                    log.warning("%s", unwritable)
             server = build_server(catalog=args.catalog, db=args.db, env=env, agent=agent, variables_said=True)
             if args.transport == "stdio":
                 from .stdio import serve_stdio
