@@ -367,6 +367,10 @@ def _run(argv: Sequence[str] | None) -> int:
     # what a command prints back (a filter's note quoting --run-id) is redacted knowing the keys, whether or not
     # the command opens a service (which would make them known): reading commands open the ledger alone
     register_env_secrets(os.environ)
+    if not args.version:
+        from .misspelt import warn_of_misspelt_variables
+
+        warn_of_misspelt_variables(args)
     try:
         if args.version:
             from .. import __version__

@@ -1,0 +1,38 @@
+"""What ``magsag`` says on stderr, before a command runs, of a ``MAGSAG_*`` variable set that it reads by no name but
+that is near one it does (``MAGSAG_DB_PATH``: did you mean MAGSAG_DB?): the setting meant is not in effect, and the
+command did what it would have done without it (recorded to, or reported from, the default ledger), saying nothing.
+``magsag-mcp`` warned of them as it started; the commands never did. Named, never their values (one may hold a key).
+On stderr alone: stdout is what a script parses (``--json``, ``--format csv``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import MagsagError
+from ..settings import misspelt_variables
+
+#: the commands that do not warn: doctor lists them among its problems (said twice otherwise), and the demo runs its
+#: server with no MAGSAG_* variable of the caller's
+_SAID_OTHERWISE = frozenset({"doctor", "demo"})
+
+
+def warn_of_misspelt_variables(args: argparse.Namespace) -> None:
+    """Each misspelt ``MAGSAG_*`` variable, one line on stderr (``magsag: warning: ...``), for the command ``args``
+    runs; none for :data:`_SAID_OTHERWISE`'s. A catalog that cannot be found (whose ``${VAR}`` are read too) leaves
+    them unsaid: the command refuses it, with its fix."""
+    if getattr(args, "command", None) in _SAID_OTHERWISE:
+        return
+
+    def catalog_root() -> object:
+        from ..catalog_location import find_catalog
+
+        return find_catalog(getattr(args, "catalog", None), partial_ok=True)
+
+    try:
+        misspelt = misspelt_variables(os.environ, catalog_root)
+    except (MagsagError, OSError):
+        return
+    for line in misspelt:
+        print(f"magsag: warning: {line}", file=sys.stderr)

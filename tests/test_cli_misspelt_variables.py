@@ -1,0 +1,57 @@
+"""``magsag``'s commands warn on stderr of a misspelt ``MAGSAG_*`` variable (``MAGSAG_DB_PATH`` for ``MAGSAG_DB``),
+once, naming the one meant, never its value, and leave stdout, which scripts parse, as it was. Before, only
+``magsag doctor`` and ``magsag-mcp`` said so: ``magsag budget``, ``magsag flow summarize`` and ``magsag invoke`` read
+and recorded the default ledger in silence."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from magsag_mcp.cli import main
+
+VALUE = "/never/shown/ledger-path.db"
+WARNING = (
+    "magsag: warning: MAGSAG_DB_PATH is set, but magsag reads no such variable: did you mean MAGSAG_DB? As set, it "
+    "changes nothing: rename it to MAGSAG_DB\n"
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["budget", "--json"],
+        ["flow", "summarize"],
+        ["data", "query", "--format", "json"],
+        ["catalog", "skills", "--json"],
+    ],
+)
+def test_a_command_warns_of_a_misspelt_variable_on_stderr_once_and_its_json_stays_clean(
+    cli_env, capsys, monkeypatch, args
+):
+    monkeypatch.setenv("MAGSAG_DB_PATH", VALUE)
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert err.count(WARNING) == 1 and err.startswith(WARNING)
+    json.loads(out)  # stdout as a script reads it: the JSON alone
+    assert VALUE not in out + err
+
+
+def test_doctor_says_it_once_among_its_problems_not_again_on_stderr(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("MAGSAG_DB_PATH", VALUE)
+    assert main(["doctor", "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert "magsag: warning:" not in err
+    assert any("did you mean MAGSAG_DB?" in problem for problem in json.loads(out)["problems"])
+
+
+@pytest.mark.parametrize("args", [["--version"], ["budget", "--json"]])
+def test_nothing_is_said_with_no_misspelt_variable_or_for_the_version(cli_env, capsys, monkeypatch, args):
+    if args == ["--version"]:
+        monkeypatch.setenv("MAGSAG_DB_PATH", VALUE)
+    else:
+        monkeypatch.setenv("MAGSAG_SOMETHING_OF_MY_OWN", "x")  # near no name: doctor's note alone, as before
+    assert main(args) == 0
+    assert "warning" not in capsys.readouterr().err
