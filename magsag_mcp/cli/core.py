@@ -441,8 +441,8 @@ def register(groups: CommandGroups) -> None:
         "catalog and ledger are, the proxies "
         "(never their credentials), NO_PROXY and CA bundles in use, and any MAGSAG_PROVIDER / MAGSAG_MODEL / "
         "MAGSAG_ALLOWED_BASE_URLS setting or provider base URL (OPENAI_BASE_URL, ...) calls would refuse, a misspelt "
-        "MAGSAG_* variable, which nothing reads (PROVDER for PROVIDER), and the problems `magsag catalog validate` "
-        "lists (exit 1); a note names each skill no configured provider can serve."
+        "MAGSAG_* variable, which nothing reads (PROVDER for PROVIDER, DB_PATH for DB), and the problems "
+        "`magsag catalog validate` lists (exit 1); a note names each skill no configured provider can serve."
     )
     p.add_argument(
         "--json",
