@@ -27,7 +27,11 @@ def test_doctor_says_what_each_provider_lacks(cli_env, capsys, monkeypatch):
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
     assert "AZURE_OPENAI_ENDPOINT" in lines["azure"]  # a key but no endpoint is not ready
     assert "MAGSAG_COMPAT_BASE_URL" in lines["compat"]
-    assert lines["local"].endswith("ready")  # its key is optional
+    # its key is optional; at its default URL, which nothing set, no server may be there: doctor said "ready", which a
+    # newcomer with no Ollama read as a model to call
+    assert lines["local"].partition(" http://localhost:11434/v1 ")[2].strip() == (
+        "ready if a local server (Ollama, vLLM, LM Studio) listens at its default URL; --probe tries it"
+    )
     assert "ANTHROPIC_API_KEY" in lines["anthropic"]
     assert lines["fake"].endswith("ready")
 

@@ -313,6 +313,11 @@ def _doctor(args: argparse.Namespace) -> int:
             status = f"not configured: {info['unavailable']}"  # the probe's own note would say it twice
         elif reach is None or reach == "reachable":
             status = "ready" if reach is None else "ready (reachable)"
+            if reach is None and info.get("base_url_set") is False:
+                # local at its default URL, which no one set: a newcomer with no Ollama read "ready" as a model there
+                status = (
+                    "ready if a local server (Ollama, vLLM, LM Studio) listens at its default URL; --probe tries it"
+                )
         else:  # e.g. "answered HTTP 401" (a wrong key) or "unreachable: ...": configured, yet not ready
             status = f"configured, but {reach}"
             if name not in failed and info.get("base_url_set") is False:  # local at its default URL, unasked
