@@ -123,7 +123,8 @@ class WorstCasePricing:
         asked = GEO_MULTIPLIERS.get((provider, inference_geo)) if isinstance(inference_geo, str) else None
         # the models the deployment answered as (by this process or, in the ledger, another), as they are priced
         served = self.served.models((endpoint, model)) if provider == "azure" else ()
-        priced_as = [self._azure_model(model, answering)[0] for answering in served]
+        # (a comprehension is a function made and called in 3.11: none for the calls with nothing served)
+        priced_as = [self._azure_model(model, answering)[0] for answering in served] if served else ()
         if None in priced_as:
             return None  # it answered as a model of no known price (a fine-tune's)
         writes = _cache_writes(provider, cache_control)
