@@ -109,3 +109,36 @@ async def test_what_azure_deployments_served_is_read_from_their_attempts_alone(t
         plan = await read(lambda conn: [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + served)])
     assert summary["model_stats"]["prod-chat"]["served_as"]
     assert any("attempts_model (model=?)" in step for step in plan), plan
+
+
+async def test_more_azure_deployments_than_sqlite_takes_variables_are_each_read(tmp_path: Path):
+    # the deployments are named in the read, one variable each: past SQLite's limit on them (999 in builds before
+    # 3.32, 32766 since; set lower here, as such a build's) the summary failed with "too many SQL variables"
+    deployments = [f"dep-{i:03d}" for i in range(130)]
+    async with Ledger(tmp_path / "ledger.db") as ledger:
+        for i, deployment in enumerate(deployments):
+            at = DAY + i * 60
+            run = RunRecord(f"r{i}", "ana", None, at)
+            answers = [
+                AttemptRecord(
+                    run.run_id, at, "azure", deployment, None, "ana", "ok", 0, 1, input_tokens=10, output_tokens=1,
+                    cost_usd=None if i % 7 == 0 else Decimal("0.001"), served_model=f"gpt-4o-{i % 3}",
+                )
+            ]  # fmt: skip
+            await ledger.record_call(run, answers)
+        read = ledger.read
+
+        async def limited(fn: Callable[[sqlite3.Connection], T], **kw: Any) -> T:
+            def run(conn: sqlite3.Connection) -> T:
+                was = conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 50)
+                try:
+                    return fn(conn)
+                finally:
+                    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, was)
+
+            return await read(run, **kw)
+
+        ledger.read = limited  # type: ignore[method-assign]
+        summary = await ledger.summarize({"agent": "ana", "since": "2025-11-01"})
+    for i, deployment in enumerate(deployments):
+        assert summary["model_stats"][deployment]["served_as"] == {f"gpt-4o-{i % 3}": 1}, deployment

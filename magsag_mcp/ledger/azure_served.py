@@ -73,21 +73,24 @@ def served_as(
 
     The deployments are named (those the summary's rollup rows show answering): attempts_model then reads their
     attempts alone, where a filter on the provider alone read every attempt of the period (0.1-0.2 s of a
-    year's 200,000)."""
-    if not deployments:
-        return {}
-    named = ", ".join("?" * len(deployments))
-    sql = (
-        f"SELECT a.model, a.served_model, COUNT(*) FROM {source}{where}{' AND ' if where else ' WHERE '}"
-        f"a.model IN ({named}) AND a.provider = 'azure' AND a.outcome = 'ok' AND a.served_model IS NOT NULL"
-        " GROUP BY a.model, a.served_model"
-    )
-    try:
-        rows = conn.execute(sql, [*args, *deployments]).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such column" in str(exc):
-            return {}
-        raise
+    year's 200,000). Named a variable each, they are read as many at a time as SQLite takes variables beside
+    ``args`` (999 in builds before 3.32, 32766 since): past that, one read failed with "too many SQL variables"."""
+    named = list(deployments)
+    each = max(conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(args), 1)
+    rows: list[tuple[object, object, int]] = []
+    for start in range(0, len(named), each):
+        part = named[start : start + each]
+        sql = (
+            f"SELECT a.model, a.served_model, COUNT(*) FROM {source}{where}{' AND ' if where else ' WHERE '}"
+            f"a.model IN ({', '.join('?' * len(part))}) AND a.provider = 'azure' AND a.outcome = 'ok'"
+            " AND a.served_model IS NOT NULL GROUP BY a.model, a.served_model"
+        )
+        try:
+            rows += conn.execute(sql, [*args, *part]).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such column" in str(exc):
+                return {}
+            raise
     out: dict[str, dict[str, int]] = {}
     for deployment, model, n in rows:
         out.setdefault(str(deployment), {})[str(model)] = int(n)
