@@ -111,3 +111,29 @@ def test_a_backup_past_the_file_size_limit_says_the_limit_and_keeps_the_earlier_
     assert "a full disk" not in message
     assert _whole(earlier) == ("ok", 200, 200)  # the earlier backup, as it was
     assert [p.name for p in earlier.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_an_export_past_the_file_size_limit_says_the_limit_not_a_full_disk(ledger_of_200: Path):
+    # its JSON (270 KB) is larger than the ledger: the ledger is read, and the file --output names reaches the limit
+    out = ledger_of_200.parent / "out.json"
+    limit = ledger_of_200.stat().st_size + 70_000
+    done = _magsag(ledger_of_200, "data", "query", "--format", "json", "--output", str(out), limit=limit)
+    assert done.returncode == 2
+    message = json.loads(done.stderr[done.stderr.index("{") :])["error"]["message"]
+    assert "File too large" in message and f"{limit:,} bytes" in message and FIX in message, message
+    assert "free some space" not in message and not out.exists()
+
+
+def test_stdout_to_a_file_past_the_file_size_limit_says_the_limit(ledger_of_200: Path):
+    out = ledger_of_200.parent / "out.json"
+    limit = ledger_of_200.stat().st_size + 70_000
+    code = "import sys; from magsag_mcp.cli import main; sys.exit(main(['data', 'query', '--format', 'json']))"
+    with out.open("w") as fh:
+        done = subprocess.run(
+            [sys.executable, "-c", code], stdout=fh, stderr=subprocess.PIPE, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": str(REPO), "MAGSAG_DB": str(ledger_of_200)},
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert f"{limit:,} bytes" in done.stderr and FIX in done.stderr, done.stderr
+    assert "free some space" not in done.stderr

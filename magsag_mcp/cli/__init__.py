@@ -411,6 +411,10 @@ def _run(argv: Sequence[str] | None) -> int:
 
 def cannot_write(exc: OSError) -> str:
     """What a command says, after its name, of output it could not write for want of room (see :data:`_OUTPUT_FULL`)."""
+    if exc.errno == errno.EFBIG:  # (a disk with room: "free some space" was no fix)
+        from ..ledger.problems import too_large_fix
+
+        return f"cannot write the output: {exc.strerror}; {too_large_fix()}"
     return f"cannot write the output: {exc.strerror}; free some space, or write it elsewhere"
 
 

@@ -303,6 +303,10 @@ def _output_fix(output: str, exc: OSError) -> str:
         return "; its file system is mounted read-only: give --output a file on one mounted read-write"
     if exc.errno in (errno.EACCES, errno.EPERM):
         return "; give --output a file in a folder this user may write to"
+    if exc.errno == errno.EFBIG:  # (a disk with room: "free some space" was no fix)
+        from ..ledger.problems import too_large_fix
+
+        return f"; {too_large_fix()}"
     if exc.errno in _NO_ROOM:
         return "; free some space, or give --output a file on another disk"
     return ""
@@ -312,5 +316,5 @@ def _output_fix(output: str, exc: OSError) -> str:
 #: CSV it shows so): a sharing violation, a lock violation. Python gives them errno EACCES, whose fix (a folder this
 #: user may write to) was no fix: the folder was writable, the file in use
 _IN_USE_ELSEWHERE = frozenset({32, 33})
-#: no room for the file: no space left, a quota, a file size limit
-_NO_ROOM = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name))
+#: no room for the file: no space left, a quota
+_NO_ROOM = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT") if hasattr(errno, name))

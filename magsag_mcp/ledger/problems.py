@@ -120,6 +120,18 @@ def file_size_limit() -> int | None:
     return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
+def too_large_fix() -> str:
+    """What to do where writing a file failed with EFBIG ("File too large"): past this process's file size limit
+    (see :func:`file_size_limit`), raise it; with none, the file system takes no larger file (FAT32's 4 GiB)."""
+    limit = file_size_limit()
+    if limit is None:
+        return "the file system takes no larger file (FAT32's is 4 GiB): write it on another disk"
+    return (
+        f"this process may write no file larger than {limit:,} bytes (a file size limit: ulimit -f, RLIMIT_FSIZE); "
+        "raise the limit where magsag runs (ulimit -f unlimited), then retry"
+    )
+
+
 #: the most one write of SQLite's adds to a file: a page at its largest (64 KiB) with a -wal frame's header
 _ONE_WRITE = 65_536 + 24
 
