@@ -60,3 +60,18 @@ def test_an_output_file_that_is_there_keeps_its_mode(ledger_db: Path, tmp_path: 
     assert main([*WRITES["summary"], str(out)]) == 0
     assert out.read_text() != "{}\n"
     assert _mode(out) == 0o644
+
+
+@pytest.mark.parametrize(("ledger_mode", "made"), [(0o400, 0o600), (0o440, 0o640), (0o444, 0o644)])
+def test_an_output_file_from_a_read_only_ledger_is_still_its_owners_to_write(
+    ledger_db: Path, tmp_path: Path, umask_022, capsys, ledger_mode: int, made: int
+):
+    # who may read it is the ledger's; its owner may always write it: from an audit copy kept read-only (0400), the
+    # export was made 0400, a file its owner could not append to, edit, or have the next export copy into
+    ledger_db.chmod(ledger_mode)
+    try:
+        out = tmp_path / "audit.csv"
+        assert main([*WRITES["csv export"], str(out)]) == 0
+        assert _mode(out) == made
+    finally:
+        ledger_db.chmod(0o600)

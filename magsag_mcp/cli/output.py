@@ -154,11 +154,13 @@ def _new_file_mode(like: Path | None) -> int:
     umask allows. Made at the umask's alone (0644 under the usual 022), a ledger that only its owner may read (magsag
     makes it 0600) was handed to every user of the machine as a CSV of its runs, costs and (redacted) errors, in
     whatever folder --output named (/tmp, a shared CI workspace). A ledger its operator made group-readable (0640)
-    gives group-readable exports; a file chmod'ed once keeps its mode each time it is replaced."""
+    gives group-readable exports; a file chmod'ed once keeps its mode each time it is replaced. Its owner may always
+    read and write it: taken whole from a ledger kept read-only (an audit copy, 0400), an export was a file its owner
+    could not append to or edit, nor a later export copy into where it cannot be renamed over."""
     mode = _LEDGER_MODE
     if like is not None:
         with suppress(OSError):
-            mode = like.stat().st_mode & 0o666
+            mode = like.stat().st_mode & 0o666 | _LEDGER_MODE
     return mode & ~_umask()
 
 
