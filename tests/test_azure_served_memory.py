@@ -361,3 +361,21 @@ async def test_one_process_s_sighting_at_one_endpoint_neither_refuses_nor_over_r
                 await svc.invoke_skill("skill.analysis", call)
             assert info.value.details["rule"] == "served_model"
     assert len(fake_openai.requests) == 2
+
+
+def test_a_governance_given_a_pricer_shares_its_memory_of_what_deployments_served():
+    # Governance(policies, ledger, pricer) without served= kept a memory of its own: the pricer learnt from an answer
+    # that the deployment serves gpt-4o, and the policies, reading the other memory, did not refuse it
+    from decimal import Decimal
+
+    from magsag_mcp.governance import Governance, Policy, PolicySet
+    from magsag_mcp.pricing import Pricer
+    from magsag_mcp.types import Target, Usage
+
+    env = {"AZURE_OPENAI_ENDPOINT": "https://east.openai.azure.com/"}
+    pricer = Pricer.from_catalog(None, env)
+    gov = Governance(PolicySet([Policy(name="small_models", allowed_models=["gpt-4o-mini"])]), None, pricer, env=env)
+    mini = Target("azure", "gpt-4o-mini")
+    quote = pricer.price_for(mini, Usage(input_tokens=10, output_tokens=5, answering_model="gpt-4o-2024-08-06"))
+    assert quote.cost_usd is not None and quote.cost_usd > Decimal(0)
+    assert gov.policies.allowed(mini, None)[:2] == (False, "small_models")

@@ -24,6 +24,7 @@ from ..predictions import prediction_tokens
 from ..rates import bare_model
 from ..served_models import ServedModels
 from ..types import Target
+from ..worst_cases import WorstCasePricing
 from .attempts import Admission, AttemptContext
 from .budget import Carry, Reservation, reservation_ttl
 from .policy import THRESHOLD_OF, Limit, Policy, PolicySet
@@ -66,7 +67,11 @@ class Governance:
         self.pricer = pricer
         #: what each Azure deployment was seen serving, by this process or (read from the ledger) another: ``served``,
         #: the pricer's memory of it (one by endpoint and deployment, which sizes the reservations: the same facts),
-        #: as the service passes it; a memory of its own without one
+        #: as the service passes it. Not given, a Pricer's own: a memory of Governance's own beside it went unread by
+        #: the pricer that learns from each answer, and a deployment seen serving a forbidden model was not refused.
+        #: A memory of its own only for a pricer that keeps none (a test's stand-in)
+        if served is None and isinstance(pricer, WorstCasePricing):
+            served = pricer.served
         self.served = ServedMemory(ServedModels(os.environ if env is None else env) if served is None else served)
         # what an Azure deployment's answers say it serves, which the policies check beside its name
         policies.answered_as = self.served.models
