@@ -109,6 +109,7 @@ def serve_without_memory(setattr: Callable[[Any, str, Any], None] = setattr) -> 
     import magsag_mcp.governance.served_memory as served_memory
 
     setattr(served_memory, "read_served", lambda conn, endpoint, deployment: None)
+    setattr(served_memory, "read_forgotten", lambda conn, endpoint, deployment: None)  # (nor when one was forgotten)
     setattr(served_memory, "write_served", lambda conn, endpoint, deployment, model, seen_at: None)
 
 

@@ -348,3 +348,61 @@ async def test_the_trust_setting_bounds_how_long_a_sighting_refuses(
     ) as svc:
         assert svc.governance.served.trusted_for == 0
         assert (await svc.invoke_skill("skill.analysis", call)).result.text == "from mini"  # trusted no longer
+
+
+async def test_a_forget_wins_over_a_sighting_whose_write_was_lost_and_is_not_undone_by_its_retry(tmp_path: Path):
+    # the process's sighting of a forbidden model, its row's write lost (a full disk); the operator re-points the
+    # deployment and runs `magsag azure forget`: the next read wrote the lost sighting again (older than the forget),
+    # so the forget was undone, in this process and, through the row, in every other, for up to the trusted time
+    now = [time.time()]
+    ledger = Ledger(tmp_path / "l.db")
+    await ledger.open()
+    try:
+        server = ServedMemory(ServedModels({}, clock=lambda: now[0]))
+        losing = LosesWrites(ledger)
+        await server.look(losing, EAST)
+        server.answered(losing, EAST, "gpt-4o-2024-08-06")
+        await ledger.settled()
+        assert rows(ledger.path) == []
+        losing.losing = False
+        await ledger.submit(lambda conn: forget_served(conn, "gpt-4o-mini", at=now[0] + 1))
+        now[0] += REREAD_AFTER
+        await server.look(losing, EAST)
+        await ledger.settled()
+        assert server.models(EAST) == frozenset()  # the next call is sent and learns what it serves now
+        assert rows(ledger.path) == []  # nor does the lost sighting come back to refuse it elsewhere
+        # a sighting since the forget is one, kept and written
+        now[0] += 1
+        server.answered(losing, EAST, "gpt-4o-2024-08-06")
+        await ledger.settled()
+        assert [row[2] for row in rows(ledger.path)] == ["gpt-4o-2024-08-06"]
+        now[0] += REREAD_AFTER
+        await server.look(losing, EAST)
+        assert server.models(EAST) == {"gpt-4o-2024-08-06"}
+    finally:
+        await ledger.close()
+
+
+async def test_a_sighting_made_before_a_forget_and_committed_after_it_writes_no_row(tmp_path: Path):
+    # a queued row (not waited for) of a sighting made before `magsag azure forget`, committed after it, brought the
+    # forgotten row back; a forget of every endpoint's, or of this endpoint's, holds; another endpoint's does not
+    from magsag_mcp.ledger.azure_served import read_served, write_served
+
+    ledger = Ledger(tmp_path / "l.db")
+    await ledger.open()
+    try:
+        east, west = "east.openai.azure.com", "west.openai.azure.com"
+        await ledger.submit(lambda conn: forget_served(conn, "gpt-4o-mini", at=200.0))
+        await ledger.submit(lambda conn: forget_served(conn, "gpt-4o-mini", west, at=300.0))
+        await ledger.submit(lambda conn: write_served(conn, east, "gpt-4o-mini", "gpt-4o", 150.0))
+        await ledger.submit(lambda conn: write_served(conn, west, "gpt-4o-mini", "gpt-4o", 250.0))
+        assert rows(ledger.path) == []
+        await ledger.submit(lambda conn: write_served(conn, east, "gpt-4o-mini", "gpt-4o", 250.0))
+        await ledger.submit(lambda conn: write_served(conn, west, "gpt-4o-mini", "gpt-4o", 350.0))
+        assert sorted(rows(ledger.path)) == [
+            (east, "gpt-4o-mini", "gpt-4o", 250.0),
+            (west, "gpt-4o-mini", "gpt-4o", 350.0),
+        ]
+        assert await ledger.read(lambda conn: read_served(conn, east, "gpt-4o-mini")) == ("gpt-4o", 250.0)
+    finally:
+        await ledger.close()

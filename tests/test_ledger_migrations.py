@@ -27,7 +27,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-9:] == [
+    assert applied[-10:] == [
         "0019_reservation_call_id",
         "0020_reservation_unbounded",
         "0021_usage_rollup_cache_writes",
@@ -37,7 +37,15 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
         "0025_azure_served",
         "0026_attempt_served_model",
         "0027_attempt_data_classes",
+        "0028_azure_forgotten",
     ]
+    # when `magsag azure forget` last dropped a deployment's row, of an endpoint or ('') of every one (0028)
+    forgotten = {r[1]: (r[2], r[3], r[5]) for r in conn.execute("PRAGMA table_info(azure_forgotten)")}
+    assert forgotten == {
+        "endpoint": ("TEXT", 1, 1),
+        "deployment": ("TEXT", 1, 2),
+        "forgotten_at": ("REAL", 1, 0),
+    }
     # the model each answer said it came from, beside the deployment called (0026): NULL for older rows
     attempt_cols = {r[1]: (r[2], r[3], r[4]) for r in conn.execute("PRAGMA table_info(attempts)")}
     assert attempt_cols["served_model"] == ("TEXT", 0, None)

@@ -45,8 +45,9 @@ def _forget(args: argparse.Namespace) -> int:
     if not forgotten:
         where = "" if endpoint is None else f" of {endpoint}"
         raise InputError(
-            f"the ledger has no record of what deployment {deployment!r}{where} serves, so nothing was forgotten; "
-            "`magsag azure served` lists what it records"
+            f"the ledger has no record of what deployment {deployment!r}{where} serves, so no record was dropped (a "
+            "running process that saw it answer and could not write that down forgets it at its next read of the "
+            "ledger, within a minute); `magsag azure served` lists what it records"
         )
     print_json({"forgotten": forgotten, "deployment": deployment, "endpoint": endpoint})
     return 0

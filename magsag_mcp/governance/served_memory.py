@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LedgerError
-from ..ledger.azure_served import read_served, write_served
+from ..ledger.azure_served import read_forgotten, read_served, write_served
 from ..served_models import TRUSTED_FOR as TRUSTED_FOR
 from ..served_models import ServedModels
 from ..served_models import endpoint_host as endpoint_host
@@ -98,7 +98,7 @@ class ServedMemory:
             self._read_at[key] = now  # (a re-read: the calls meanwhile go on with what was read)
         read = False
         try:
-            row = await ledger.read(lambda conn: read_served(conn, *key))
+            row, forgotten = await ledger.read(lambda conn: (read_served(conn, *key), read_forgotten(conn, *key)))
             read = True
         except LedgerError:
             # advice, not a record: a ledger that cannot read it (locked past its busy timeout, a disk error) sends the
@@ -117,6 +117,15 @@ class ServedMemory:
                 elif not first.done():  # (cancelled, or a bug of ours raised: the waiters read themselves)
                     first.set_result(False)
         lost = self._unwritten.pop(key, None)
+        if forgotten is not None:
+            # `magsag azure forget` at that time: what was seen before it is forgotten, by this process too, and a
+            # sighting of this process's whose write failed is not written again (it would undo the forget, here and,
+            # by its row, in every process); a sighting since stands
+            self.memory.forget(key, forgotten)
+            if lost is not None and lost[1] < forgotten:
+                lost = None
+            if (written := self._written.get(key)) is not None and written[1] < forgotten:
+                del self._written[key]
         if lost is not None and (row is None or row[1] < lost[1]):
             # this process's sighting whose row's write failed: no row is that lost write, not a forget. Taken for one,
             # the sighting was dropped and the next call sent to a deployment seen serving a forbidden model (one
@@ -127,8 +136,9 @@ class ServedMemory:
             if (written := self._written.get(key)) is None or written[1] < row[1]:
                 self._written[key] = row  # (the ledger holds it: an answer saying the same writes nothing new)
         elif last is not None and lost is None and not getattr(ledger, "read_only", False):
-            # no row, where one was written or read before the last read: `magsag azure forget` dropped it (a write of
-            # this process's that failed is written again above, not taken for one). What was seen before that read is
+            # no row, where one was written or read before the last read: a forget dropped it (an older version's,
+            # which keeps no time of it; a write of this process's that failed is written again above, not taken for
+            # one, unless the forget's time says it came after). What was seen before that read is
             # forgotten here too, so the next call is sent and learns what the deployment serves now; a sighting since
             # may not be committed yet
             self.memory.forget(key, last)

@@ -9,12 +9,22 @@ never a key. Reads tolerate a ledger without the table (an older version's, read
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Collection
 
+#: a sighting made before the deployment's last forget (of its endpoint's, or of every endpoint's: endpoint '') is not
+#: written: queued before the forget and committed after it, or written again after a lost write, it brought back
+#: the row the operator dropped
 _UPSERT = (
-    "INSERT INTO azure_served (endpoint, deployment, model, seen_at) VALUES (?, ?, ?, ?)"
+    "INSERT INTO azure_served (endpoint, deployment, model, seen_at) SELECT ?, ?, ?, ?"
+    " WHERE NOT EXISTS (SELECT 1 FROM azure_forgotten f"
+    " WHERE f.deployment = ? AND f.endpoint IN (?, '') AND f.forgotten_at > ?)"
     " ON CONFLICT (endpoint, deployment) DO UPDATE SET model = excluded.model, seen_at = excluded.seen_at"
     " WHERE excluded.seen_at >= azure_served.seen_at"
+)
+_FORGOTTEN = (
+    "INSERT INTO azure_forgotten (endpoint, deployment, forgotten_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (endpoint, deployment) DO UPDATE SET forgotten_at = max(forgotten_at, excluded.forgotten_at)"
 )
 
 
@@ -35,10 +45,25 @@ def read_served(conn: sqlite3.Connection, endpoint: str, deployment: str) -> tup
     return None if row is None else (str(row[0]), float(row[1]))
 
 
+def read_forgotten(conn: sqlite3.Connection, endpoint: str, deployment: str) -> float | None:
+    """When ``magsag azure forget`` last dropped what ``deployment`` of ``endpoint`` (or of every endpoint) was seen
+    serving, or None (never, or a ledger older than 0028's, read where it lies)."""
+    try:
+        row = conn.execute(
+            "SELECT MAX(forgotten_at) FROM azure_forgotten WHERE deployment = ? AND endpoint IN (?, '')",
+            (deployment, endpoint),
+        ).fetchone()
+    except sqlite3.OperationalError as exc:
+        if _no_table(exc):
+            return None
+        raise
+    return None if row is None or row[0] is None else float(row[0])
+
+
 def write_served(conn: sqlite3.Connection, endpoint: str, deployment: str, model: str, seen_at: float) -> None:
     """Note that ``deployment`` of ``endpoint`` answered as ``model`` at ``seen_at``; a later sighting already
-    written (another process's) is kept."""
-    conn.execute(_UPSERT, (endpoint, deployment, model, seen_at))
+    written (another process's) is kept, and one made before the deployment's last forget is not written."""
+    conn.execute(_UPSERT, (endpoint, deployment, model, seen_at, deployment, endpoint, seen_at))
 
 
 def list_served(conn: sqlite3.Connection) -> list[tuple[str, str, str, float]]:
@@ -54,8 +79,13 @@ def list_served(conn: sqlite3.Connection) -> list[tuple[str, str, str, float]]:
     return [(str(e), str(d), str(m), float(t)) for e, d, m, t in rows]
 
 
-def forget_served(conn: sqlite3.Connection, deployment: str, endpoint: str | None = None) -> int:
-    """Drop what ``deployment`` (of ``endpoint``, else of every endpoint) was seen serving; how many rows went."""
+def forget_served(
+    conn: sqlite3.Connection, deployment: str, endpoint: str | None = None, *, at: float | None = None
+) -> int:
+    """Drop what ``deployment`` (of ``endpoint``, else of every endpoint) was seen serving; how many rows went. When
+    (``at``, now if not given) is kept, rows or none: a sighting made before it is not written after it, and a
+    process that saw one and failed to write it forgets it too at its next read."""
+    conn.execute(_FORGOTTEN, ("" if endpoint is None else endpoint, deployment, time.time() if at is None else at))
     if endpoint is None:
         cur = conn.execute("DELETE FROM azure_served WHERE deployment = ?", (deployment,))
     else:

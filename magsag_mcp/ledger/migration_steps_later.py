@@ -411,4 +411,20 @@ LATER_MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX attempts_data_classes ON attempts (started_at) WHERE data_classes IS NOT NULL
         """,
     ),
+    (
+        # When `magsag azure forget` last dropped what a deployment (of an endpoint, or '' for every endpoint's) was
+        # seen serving (see ledger/azure_served.py). A deleted row alone could not be told from a row a process failed
+        # to write (a full disk), which it writes again; and a sighting made before the forget, written after it (a
+        # queued write, or that retry), brought the forgotten row back. Sightings older than this are not written, and
+        # a process reading it forgets what it saw before. An older version writes none: its forget is a delete alone.
+        "0028_azure_forgotten",
+        """
+        CREATE TABLE azure_forgotten (
+            endpoint      TEXT NOT NULL,
+            deployment    TEXT NOT NULL,
+            forgotten_at  REAL NOT NULL,
+            PRIMARY KEY (endpoint, deployment)
+        )
+        """,
+    ),
 ]
