@@ -1,23 +1,25 @@
 """The version before this one, for the tests of a ledger it left (an upgrade must not break the server started
 before it; a ledger it recorded that cannot be migrated where it is is read from a migrated copy). It knows every
-migration but the last, 0027_attempt_data_classes, which recorded on each attempt the data classes its call was held
-to, and records calls as this version does but for that: its attempts name none (:func:`write_without_data_classes`,
-:func:`leave_as_the_version_before`). The version two back knew 0026_attempt_served_model neither, which recorded on
-each attempt the model its answer said it came from: its attempts name none (:func:`write_without_served_model`,
-:func:`leave_as_before_0026`). The version three back knew 0025_azure_served neither, which kept what each Azure
-deployment was seen serving: it reads and writes no such row (:func:`serve_without_memory`,
-:func:`leave_as_before_0025`). The version four back knew 0024_reservation_owner neither, which gave
+migration but the last, 0028_azure_forgotten, which kept when `magsag azure forget` dropped a deployment's row: its
+forget is a delete alone, and it writes a sighting whenever made (:func:`forget_without_time`,
+:func:`leave_as_the_version_before`). The version two back knew 0027_attempt_data_classes neither, which recorded on
+each attempt the data classes its call was held to, and records calls as this version does but for that: its attempts
+name none (:func:`write_without_data_classes`, :func:`leave_as_before_0027`). The version three back knew
+0026_attempt_served_model neither, which recorded on each attempt the model its answer said it came from: its attempts
+name none (:func:`write_without_served_model`, :func:`leave_as_before_0026`). The version four back knew
+0025_azure_served neither, which kept what each Azure deployment was seen serving: it reads and writes no such row
+(:func:`serve_without_memory`, :func:`leave_as_before_0025`). The version five back knew 0024_reservation_owner neither, which gave
 budget_reservations the process holding each (``owner_host``, ``owner_pid``, ``owner_started``): its reservations name
-no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version five back knew 0023
+no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version six back knew 0023
 neither, which added the answer cache's tables (answer_cache, cache_hits: it has no answer cache, and writes no
-cache_hits row; :func:`leave_as_before_0023`). The version six back knew 0022 neither, which set the attempts never
+cache_hits row; :func:`leave_as_before_0023`). The version seven back knew 0022 neither, which set the attempts never
 sent that it wrote of no cost to $0, and recorded calls as this version does but for those
 (:func:`write_unsent_at_null`: an attempt never sent given no cost is written NULL, an unknown cost;
-:func:`leave_as_before_0022`). The version seven back knew 0021 neither, which gave usage_rollup its cache writes
-(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version eight back not 0020, which gave
+:func:`leave_as_before_0022`). The version eight back knew 0021 neither, which gave usage_rollup its cache writes
+(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version nine back not 0020, which gave
 budget_reservations its ``unbounded`` mark (its reservations, which marked none, are not made here;
-:func:`leave_as_before_0020`), and the version nine back not 0019, which gave them their ``call_id``
-(:func:`act_as_the_version_before` with ``back=9``, :func:`leave_as_before_0019`). The versions before 0018 wrote
+:func:`leave_as_before_0020`), and the version ten back not 0019, which gave them their ``call_id``
+(:func:`act_as_the_version_before` with ``back=10``, :func:`leave_as_before_0019`). The versions before 0018 wrote
 usage_rollup rows without ``calls``: :func:`write_rollups_without_calls` writes them so."""
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-LAST = "0027_attempt_data_classes"
+LAST = "0028_azure_forgotten"
 #: the last migrations, newest first: the version ``back`` versions before this one knows none of the first ``back``
 NEWEST = (
     LAST,
+    "0027_attempt_data_classes",
     "0026_attempt_served_model",
     "0025_azure_served",
     "0024_reservation_owner",
@@ -47,24 +50,42 @@ def act_as_the_version_before(back: int = 1) -> None:
     import magsag_mcp.ledger.connection as connection
     import magsag_mcp.ledger.migrations as migrations
 
-    write_without_data_classes()  # (every version before 0027)
+    forget_without_time()  # (every version before 0028)
     if back >= 2:
-        write_without_served_model()  # (every version before 0026)
+        write_without_data_classes()  # (every version before 0027)
     if back >= 3:
-        serve_without_memory()  # (every version before 0025)
+        write_without_served_model()  # (every version before 0026)
     if back >= 4:
-        reserve_without_owners()  # (every version before 0024)
+        serve_without_memory()  # (every version before 0025)
     if back >= 5:
-        summarize_without_cache_hits()  # (every version before 0023)
+        reserve_without_owners()  # (every version before 0024)
     if back >= 6:
-        write_unsent_at_null()  # (every version before 0022)
+        summarize_without_cache_hits()  # (every version before 0023)
     if back >= 7:
+        write_unsent_at_null()  # (every version before 0022)
+    if back >= 8:
         write_rollups_without_cache_writes()  # (every version before 0021)
 
     names = tuple(name for name, _ in migrations.MIGRATIONS[-back:])[::-1]
     assert names == NEWEST[:back], "the version before this one is the one without the last migration"
     migrations.MIGRATIONS = migrations.MIGRATIONS[:-back]
     connection.MIGRATIONS = migrations.MIGRATIONS
+
+
+def forget_without_time(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
+    """Forget and write Azure deployments' rows as the versions before 0028 did: a forget deletes the rows and keeps
+    no time of it, and a sighting is written whenever it was made (``setattr``: a monkeypatch's, to be undone)."""
+    import magsag_mcp.governance.served_memory as served_memory
+    import magsag_mcp.ledger.azure_served as azure_served
+
+    upsert = azure_served._UPSERT.replace(" SELECT ?, ?, ?, ?", " VALUES (?, ?, ?, ?)")
+    upsert = upsert[: upsert.index(" WHERE NOT EXISTS")] + upsert[upsert.index(" ON CONFLICT") :]
+    assert "azure_forgotten" not in upsert and upsert.count("?") == 4, upsert
+    setattr(azure_served, "_UPSERT", upsert)
+    setattr(azure_served, "write_served", lambda conn, e, d, m, at: conn.execute(upsert, (e, d, m, at)))
+    setattr(served_memory, "write_served", azure_served.write_served)
+    setattr(azure_served, "_FORGOTTEN", "SELECT ?, ?, ?")  # (no time kept)
+    setattr(served_memory, "read_forgotten", lambda conn, endpoint, deployment: None)
 
 
 def write_without_data_classes(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
@@ -109,7 +130,6 @@ def serve_without_memory(setattr: Callable[[Any, str, Any], None] = setattr) -> 
     import magsag_mcp.governance.served_memory as served_memory
 
     setattr(served_memory, "read_served", lambda conn, endpoint, deployment: None)
-    setattr(served_memory, "read_forgotten", lambda conn, endpoint, deployment: None)  # (nor when one was forgotten)
     setattr(served_memory, "write_served", lambda conn, endpoint, deployment, model, seen_at: None)
 
 
@@ -175,29 +195,36 @@ def write_rollups_without_calls(setattr: Callable[[Any, str, Any], None] = setat
 
 
 def leave_as_the_version_before(conn: sqlite3.Connection) -> None:
-    """Take a ledger this version made back to the schema the version before left: its attempts without 0027's
-    ``data_classes`` (and its index), its other rows as they are."""
+    """Take a ledger this version made back to the schema the version before left: without 0028's times of the
+    forgets, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = ?", (LAST,))
+    conn.execute("DROP TABLE azure_forgotten")
+
+
+def leave_as_before_0027(conn: sqlite3.Connection) -> None:
+    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    back left: its attempts without 0027's ``data_classes`` (and its index), its other rows as they are."""
+    conn.execute("DELETE FROM schema_migrations WHERE name = '0027_attempt_data_classes'")
     conn.execute("DROP INDEX attempts_data_classes")
     conn.execute("ALTER TABLE attempts DROP COLUMN data_classes")
 
 
 def leave_as_before_0026(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    """Take a ledger the version two back left (:func:`leave_as_before_0027`) back to the schema the version three
     back left: its attempts without 0026's ``served_model``, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0026_attempt_served_model'")
     conn.execute("ALTER TABLE attempts DROP COLUMN served_model")
 
 
 def leave_as_before_0025(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version two back left (:func:`leave_as_before_0026`) back to the schema the version three
+    """Take a ledger the version three back left (:func:`leave_as_before_0026`) back to the schema the version four
     back left: without 0025's table of what each Azure deployment was seen serving, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0025_azure_served'")
     conn.execute("DROP TABLE azure_served")
 
 
 def leave_as_before_0024(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version two back left (:func:`leave_as_before_0025`) back to the schema the version three
+    """Take a ledger the version four back left (:func:`leave_as_before_0025`) back to the schema the version five
     back left: its reservations without 0024's owners, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0024_reservation_owner'")
     for column in ("owner_host", "owner_pid", "owner_started"):
@@ -205,7 +232,7 @@ def leave_as_before_0024(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0023(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version three back left (:func:`leave_as_before_0024`) back to the schema the version four
+    """Take a ledger the version five back left (:func:`leave_as_before_0024`) back to the schema the version six
     back left: without 0023's tables (the answer cache's), its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0023_answer_cache'")
     conn.execute("DROP TABLE answer_cache")
@@ -213,14 +240,14 @@ def leave_as_before_0023(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0022(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version four back left (:func:`leave_as_before_0023`) back to the schema the version five
-    back left (its rows as they are: 0022 changed no table, only the attempts never sent that the version five back
+    """Take a ledger the version six back left (:func:`leave_as_before_0023`) back to the schema the version seven
+    back left (its rows as they are: 0022 changed no table, only the attempts never sent that the version seven back
     wrote NULL, which the versions since write at $0)."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0022_unsent_attempts_cost_zero'")
 
 
 def leave_as_before_0021(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version five back left (:func:`leave_as_before_0022`) back to the schema the version six
+    """Take a ledger the version seven back left (:func:`leave_as_before_0022`) back to the schema the version eight
     back left, before 0021, which gave usage_rollup its cache writes."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0021_usage_rollup_cache_writes'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN cache_write_tokens")
@@ -228,21 +255,21 @@ def leave_as_before_0021(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0020(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version six back left (:func:`leave_as_before_0021`) back to the schema the version seven
+    """Take a ledger the version eight back left (:func:`leave_as_before_0021`) back to the schema the version nine
     back left, before 0020, which gave budget_reservations its ``unbounded`` mark."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0020_reservation_unbounded'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN unbounded")
 
 
 def leave_as_before_0019(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version seven back left (:func:`leave_as_before_0020`) back to the schema the version eight
+    """Take a ledger the version nine back left (:func:`leave_as_before_0020`) back to the schema the version ten
     back left, before 0019, which gave budget_reservations its ``call_id``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0019_reservation_call_id'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN call_id")
 
 
 def leave_as_before_0018(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version eight back left (:func:`leave_as_before_0019`) back to the schema before 0018, which
+    """Take a ledger the version ten back left (:func:`leave_as_before_0019`) back to the schema before 0018, which
     gave usage_rollup its ``calls``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0018_usage_rollup_counts_calls'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN calls")
