@@ -1,17 +1,17 @@
-"""The version before this one, for the tests of a ledger it left (an upgrade must not break the server started
-before it; a ledger it recorded that cannot be migrated where it is is read from a migrated copy). It knows every
-migration but the last, 0028_azure_forgotten, which kept when `magsag azure forget` dropped a deployment's row: its
-forget is a delete alone, and it writes a sighting whenever made (:func:`forget_without_time`,
-:func:`leave_as_the_version_before`). The version two back knew 0027_attempt_data_classes neither, which recorded on
-each attempt the data classes its call was held to, and records calls as this version does but for that: its attempts
-name none (:func:`write_without_data_classes`, :func:`leave_as_before_0027`). The version three back knew
+"""The version before this one, for the tests of a ledger it left (an upgrade must not break the server started before
+it; a ledger it recorded that cannot be migrated where it is is read from a migrated copy). It knows every migration but
+the last, 0028_azure_forgotten, which kept when `magsag azure forget` dropped a deployment's row: its forget is a delete
+alone, and it writes a sighting whenever made (:func:`forget_without_time`, :func:`leave_as_the_version_before`). The
+version two back knew 0027_attempt_data_classes neither, which recorded on each attempt the data classes its call was
+held to, and records calls as this version does but for that: its attempts name none
+(:func:`write_without_data_classes`, :func:`leave_as_before_0027`). The version three back knew
 0026_attempt_served_model neither, which recorded on each attempt the model its answer said it came from: its attempts
 name none (:func:`write_without_served_model`, :func:`leave_as_before_0026`). The version four back knew
 0025_azure_served neither, which kept what each Azure deployment was seen serving: it reads and writes no such row
-(:func:`serve_without_memory`, :func:`leave_as_before_0025`). The version five back knew 0024_reservation_owner neither, which gave
-budget_reservations the process holding each (``owner_host``, ``owner_pid``, ``owner_started``): its reservations name
-no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version six back knew 0023
-neither, which added the answer cache's tables (answer_cache, cache_hits: it has no answer cache, and writes no
+(:func:`serve_without_memory`, :func:`leave_as_before_0025`). The version five back knew 0024_reservation_owner neither,
+which gave budget_reservations the process holding each (``owner_host``, ``owner_pid``, ``owner_started``): its
+reservations name no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version six back knew
+0023 neither, which added the answer cache's tables (answer_cache, cache_hits: it has no answer cache, and writes no
 cache_hits row; :func:`leave_as_before_0023`). The version seven back knew 0022 neither, which set the attempts never
 sent that it wrote of no cost to $0, and recorded calls as this version does but for those
 (:func:`write_unsent_at_null`: an attempt never sent given no cost is written NULL, an unknown cost;
