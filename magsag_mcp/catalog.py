@@ -17,7 +17,6 @@ parsing in :mod:`magsag_mcp.targets`: calls use them without reading any YAML.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from functools import cached_property
@@ -345,8 +344,10 @@ def _tier_hint(name: str, tiers: Mapping[str, Any]) -> str:
     """What to write instead of an undefined tier: the nearest defined one, and every one."""
     if not tiers:
         return "; the routing defines no tiers: add it under 'tiers:' in a routing file, or remove the tier"
-    close = difflib.get_close_matches(name, list(tiers), n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    from .suggest import nearest
+
+    close = nearest(name, tiers)
+    hint = f" (did you mean {close!r}?)" if close else ""
     return f"{hint}; the tiers defined in routing: {', '.join(sorted(tiers))}"
 
 

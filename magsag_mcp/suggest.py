@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 import typing
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -33,12 +34,22 @@ def nearest(name: object, known: Iterable[str], cutoff: float = 0.6) -> str | No
 
 
 def same_folded(name: str, known: Iterable[str]) -> str | None:
-    """The first of ``known`` (other than ``name``) that is ``name`` in another case, or with other spaces around it."""
-    folded = name.strip().casefold()
+    """The first of ``known`` (other than ``name``) that is ``name`` in another case, with other spaces around it, or
+    with its accents dropped (:func:`unaccented`)."""
+    folded = unaccented(name.strip()).casefold()
     for k in known:
-        if k != name and k.strip().casefold() == folded:
+        if k != name and unaccented(k.strip()).casefold() == folded:
             return k
     return None
+
+
+def unaccented(name: str) -> str:
+    """``name`` with the accents of its letters dropped (``analysïs`` -> ``analysis``, ``économie`` -> ``economie``):
+    a keyboard's dead key or a language's spelling puts one on a letter of an ASCII name, and difflib counts the
+    letter as another one, which puts a short name (``gpt-4ö``) below every closeness a suggestion asks of it."""
+    if name.isascii():
+        return name
+    return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
 
 
 def one_edit(a: str, b: str) -> bool:
@@ -112,7 +123,7 @@ def meant_id(name: object, known: Iterable[str]) -> str | None:
 
 
 def _folded(name: str) -> str:
-    return name.lower().replace("_", "-")
+    return unaccented(name).lower().replace("_", "-")
 
 
 #: how many unknown keys a message names (the rest are counted): a payload may hold thousands

@@ -430,3 +430,10 @@ async def test_an_unknown_argument_named_as_a_type_is_told_by_its_name(
     result = await client.call_tool(tool, arguments)
     assert result.is_error and result.structured_content["error"]["type"] == "invalid_arguments", result.content
     assert f"unknown argument {unknown!r}" in result.content[0].text, result.content[0].text
+
+
+async def test_a_skill_id_with_an_accent_gets_the_id_it_means(client: Client):
+    # 'skill.analysïs' missed the pattern by one letter's accent and was told the pattern alone
+    for tool in ("invoke_skill", "explain_route"):
+        text = await error_text(client, tool, {"skill_id": "skill.analysïs", "payload": {"data": "x"}})
+        assert "did you mean 'skill.analysis'?" in text, text

@@ -79,12 +79,11 @@ def unknown_call_data_class(cls: str, known: Mapping[str, Any]) -> str:
 def _restricts_nothing(cls: str, known: Mapping[str, Any]) -> str:
     """What an unknown data class makes of the call, with the known class it is close to; ``cls`` said by its length
     where longer than any name."""
-    import difflib
-
+    from ..suggest import nearest
     from ..text import NAME_MAX, shown_name
 
-    close = difflib.get_close_matches(cls, list(known), n=1) if len(cls) <= NAME_MAX else []
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    close = nearest(cls, known) if len(cls) <= NAME_MAX else None
+    hint = f" (did you mean {close!r}?)" if close else ""
     return f"data class {shown_name(cls)} is named in no policy's requirements, so it would restrict nothing{hint}; "
 
 

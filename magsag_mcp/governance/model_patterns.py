@@ -163,8 +163,12 @@ def nearest_model(name: str, names: Sequence[str]) -> str | None:
     mean" between a model and a policy's entry."""
     import difflib
 
+    from ..suggest import unaccented
+
     others = [n for n in names if n != name]
-    near = [n for n in others if n.lower() == name.lower()]
+    # in another case, or with an accent (gpt-4ö): the ratio counts the letter as another, and a short name is then
+    # too unlike the one meant
+    near = [n for n in others if unaccented(n).lower() == unaccented(name).lower()]
     undated = _DATED.sub("", name)
     near = near or [n for n in others if _DATED.sub("", n) == undated]  # one a snapshot of the other, or two of one
     if not near and misdated(name):

@@ -352,11 +352,14 @@ _PAYLOAD_NAMES = frozenset({"input", "inputs", "arguments", "args", "params", "p
 
 def skill_id_meant(value: Any, pattern: str) -> str | None:
     """The skill id ``value`` means, when it misses ``pattern`` by its form only: a skill's name without its
-    prefix, in capitals, or after another separator ("summarization", "Skill:Coding", "document analysis")."""
+    prefix, in capitals, after another separator or with an accent ("summarization", "Skill:Coding", "document
+    analysis", "skill.analysïs")."""
     # the id offered is lower-cased: a key sent here would be shown in a case that redaction no longer knows
     if not isinstance(value, str) or len(value) > NAME_MAX or redact(value) != value:  # no skill id is longer
         return None
-    name = re.sub(r"^skills?\s*[.:/_ -]\s*", "", value.strip().lower())
+    from ..suggest import unaccented  # ("skill.analysïs": an accent alone misses the pattern)
+
+    name = re.sub(r"^skills?\s*[.:/_ -]\s*", "", unaccented(value.strip()).lower())
     meant = "skill." + re.sub(r"\s+", "-", name)
     if name in ("skill", "skills") or not re.fullmatch(pattern, meant):
         return None
