@@ -259,9 +259,10 @@ READ_VARIABLES = frozenset(
 
 def unread_variables(env: Mapping[str, str], catalog_reads: Collection[str] = ()) -> tuple[list[str], list[str]]:
     """The ``MAGSAG_*`` variables of ``env`` that nothing reads (``magsag doctor``), as (problems, notes): one near a
-    variable magsag reads is a misspelling of it, a problem (the setting it was meant for is not in effect); any
-    other is a note (another tool's, a script's own). ``catalog_reads``: the variables the catalog's ``${VAR}`` name
-    (:func:`magsag_mcp.catalog.catalog_variables`), read too: a routing file's ``base_url`` read from a variable of
+    variable magsag reads, or naming its setting in other words (:func:`_meant_by_words`), is a misspelling of it, a
+    problem (the setting it was meant for is not in effect); any other is a note (another tool's, a script's own).
+    ``catalog_reads``: the variables the catalog's ``${VAR}`` name (:func:`magsag_mcp.catalog.catalog_variables`),
+    read too: a routing file's ``base_url`` read from a variable of
     the user's own was told a misspelling of MAGSAG_LOCAL_LLM_BASE_URL, to be renamed, which would leave the catalog's
     ``${VAR}`` unset. Named, never their values: one may hold a key."""
     import difflib  # (here: doctor and the server's opening ask, not every importer of the settings)
@@ -277,13 +278,40 @@ def unread_variables(env: Mapping[str, str], catalog_reads: Collection[str] = ()
         # one a word longer than a variable read (DB_PATH for DB, CATALOG_DIR for CATALOG), which difflib finds too far:
         # that variable, the longest such
         longer = [suffix for suffix in suffixes if name.upper().startswith(f"MAGSAG_{suffix}_")]
-        near = near or sorted(longer, key=len)[-1:]
+        near = near or sorted(longer, key=len)[-1:] or _meant_by_words(name.upper()[len("MAGSAG_") :], suffixes)
         if name.upper() in read or near:
             meant = name.upper() if name.upper() in read else suffixes[near[0]]
             problems.append(f"{said}: did you mean {meant}? As set, it changes nothing: rename it to {meant}")
         else:
             notes.append(f"{said} (`magsag-mcp --help` lists those it reads): as set, it changes nothing")
     return problems, notes
+
+
+#: the variable (its name after MAGSAG_) that another word for its setting means: DATABASE and LEDGER after MAGSAG_
+#: are the ledger's file, as other tools name it, and near no name read by their spelling
+_SYNONYMS = {
+    "DB": "DB",
+    "DATABASE": "DB",
+    "LEDGER": "DB",
+    "SQLITE": "DB",
+    "SQLITE3": "DB",
+    "CATALOG": "CATALOG",
+    "CATALOGUE": "CATALOG",
+    "SPECS": "SPECS_DIR",
+}
+#: words that say where a setting is, not which: the FILE of DB_FILE, the PATH of LEDGER_PATH, the DIR of CATALOG_DIR
+_PLACE_WORDS = frozenset({"PATH", "FILE", "FILENAME", "DIR", "DIRECTORY", "FOLDER", "ROOT", "LOCATION", "URL", "URI"})
+
+
+def _meant_by_words(suffix: str, suffixes: Collection[str]) -> list[str]:
+    """``[the suffix read]`` that ``suffix`` (a name after MAGSAG_ read by nothing) names in other words, else ``[]``:
+    every word one of :data:`_SYNONYMS` for that setting, or a word of place (``LEDGER_PATH``, ``DATABASE``); or the
+    name of a server's variable without its ``MCP_`` (``PORT``, ``HOST``, ``TOKEN``)."""
+    if f"MCP_{suffix}" in suffixes:
+        return [f"MCP_{suffix}"]
+    words = [word for word in suffix.split("_") if word and word not in _PLACE_WORDS]
+    meant = {_SYNONYMS.get(word, "") for word in words}  # ("": a word of no setting's, which makes the name no one's)
+    return sorted(meant) if len(meant) == 1 and "" not in meant and meant <= set(suffixes) else []
 
 
 def _retries(env: Mapping[str, str]) -> object:

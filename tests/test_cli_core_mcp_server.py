@@ -288,7 +288,8 @@ def test_a_key_given_in_the_one_argument_is_not_shown_in_the_strings_to_write(mo
 
 
 @pytest.mark.parametrize(
-    ("variable", "meant"), [("MAGSAG_DB_PATH", "MAGSAG_DB"), ("MAGSAG_PROVDER", "MAGSAG_PROVIDER")]
+    ("variable", "meant"),
+    [("MAGSAG_DB_PATH", "MAGSAG_DB"), ("MAGSAG_PROVDER", "MAGSAG_PROVIDER"), ("MAGSAG_DATABASE", "MAGSAG_DB")],
 )
 def test_the_server_warns_as_it_starts_of_a_magsag_variable_it_does_not_read(monkeypatch, caplog, variable, meant):
     # MAGSAG_DB_PATH in a client's configuration changed nothing (the ledger went to the default file), and only

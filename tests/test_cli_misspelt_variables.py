@@ -55,3 +55,38 @@ def test_nothing_is_said_with_no_misspelt_variable_or_for_the_version(cli_env, c
         monkeypatch.setenv("MAGSAG_SOMETHING_OF_MY_OWN", "x")  # near no name: doctor's note alone, as before
     assert main(args) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("MAGSAG_DATABASE", "MAGSAG_DB"),
+        ("MAGSAG_LEDGER", "MAGSAG_DB"),
+        ("MAGSAG_LEDGER_PATH", "MAGSAG_DB"),
+        ("MAGSAG_SQLITE_DB", "MAGSAG_DB"),
+        ("MAGSAG_CATALOG_PATH", "MAGSAG_CATALOG"),
+        ("MAGSAG_PORT", "MAGSAG_MCP_PORT"),
+        ("MAGSAG_TOKEN", "MAGSAG_MCP_TOKEN"),
+    ],
+)
+def test_a_variable_named_in_other_words_is_warned_of_with_the_one_meant(cli_env, capsys, monkeypatch, variable, meant):
+    # MAGSAG_DATABASE and MAGSAG_LEDGER (the ledger's file, in other tools' words) are near no name by their spelling:
+    # they were a note of doctor's alone, "another tool's", while every call recorded to the default ledger
+    monkeypatch.setenv(variable, VALUE)
+    assert main(["budget", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"magsag: warning: {variable} is set, but magsag reads no such variable: did you mean {meant}? As set, it "
+        f"changes nothing: rename it to {meant}\n"
+    ), err
+    assert VALUE not in err
+
+
+@pytest.mark.parametrize("variable", ["MAGSAG_PATH", "MAGSAG_SKILLS_DIR", "MAGSAG_LEDGER_MODE", "MAGSAG_MY_DB_COPY"])
+def test_a_variable_whose_words_mean_no_one_setting_stays_a_note(variable):
+    # a word of place alone (PATH), the catalog's skills/ folder (not the catalog), or a word that names no setting
+    # beside one that does: no rename would be right, so none is offered
+    from magsag_mcp.settings import unread_variables
+
+    problems, notes = unread_variables({variable: VALUE})
+    assert problems == [] and len(notes) == 1 and notes[0].startswith(f"{variable} is set"), (problems, notes)
