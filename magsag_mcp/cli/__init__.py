@@ -327,10 +327,20 @@ def _output_fd(stream: Any) -> int | None:
 
 def print_error(exc: MagsagError) -> None:
     """``exc`` as JSON on stderr, every string redacted as MCP's tool error redacts it (``error_result``): its message
-    was redacted as it was made, but the paid answer an error may carry (``result``) is the vendor's, as it came."""
+    was redacted as it was made, but the paid answer an error may carry (``result``) is the vendor's, as it came. At a
+    terminal, a summary of what failed and its fix in its place (:mod:`.error_summary`)."""
     from ..redaction import redact_values
+    from .error_summary import stderr_is_terminal, summary
 
-    print_json({"error": redact_values(exc.to_dict())}, stream=sys.stderr)
+    error = redact_values(exc.to_dict())
+    if not stderr_is_terminal():  # a file, a pipe, a script's capture: the JSON, as it always was
+        print_json({"error": error}, stream=sys.stderr)
+        return
+    # a person: what failed and its fix, not ~130 lines of trace ahead of them; a paid answer the error carries
+    # is shown whole below (calling again to see it pays again)
+    print("\n".join(summary(error)), file=sys.stderr)
+    if "result" in error:
+        print_json({"error": error}, stream=sys.stderr)
 
 
 def exit_code(exc: MagsagError) -> int:

@@ -385,7 +385,7 @@ def register(groups: CommandGroups) -> None:
             "Invoke a skill: its payload is checked against the skill's input schema, the call is routed along its "
             "chain (retries, then fallbacks), held to the catalog's policies and budgets before anything is sent, "
             "and recorded in the ledger, failed or not. The result (output, model, usage, cost, trace) is printed "
-            "as JSON; an error is printed as JSON on stderr.",
+            "as JSON; an error is printed as JSON on stderr (at a terminal, what failed and its fix).",
         ),
         (
             "explain",

@@ -1,0 +1,66 @@
+"""An error said to a person at a terminal: what failed and its fix in a line or two, where the JSON error (which
+scripts parse from a stderr that is a file or a pipe, unchanged) ran to ~130 lines for a call with no key set, its
+trace and every skipped attempt before the fix, which scrolled off the screen."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+#: the variables a "not configured" skip asks to set ("set GEMINI_API_KEY or GOOGLE_API_KEY in the environment")
+_KEY_ASKED = re.compile(r"no API key; set ([A-Z0-9_]+)")
+#: how to get what the summary leaves out, said after it
+_WHOLE = "the whole error as JSON: run it again with stderr not a terminal (2>error.json)"
+
+
+def stderr_is_terminal() -> bool:
+    """Whether stderr is a person's terminal (not a file, a pipe or a test's capture, which get the JSON)."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty()) if isatty is not None else False
+    except (OSError, ValueError):  # a closed stream
+        return False
+
+
+def summary(error: Mapping[str, Any]) -> list[str]:
+    """The lines a terminal is shown for ``error`` (an error's redacted ``to_dict()``): what failed with its fix, then
+    where the rest is (the call's record in the ledger, the JSON). Each line is of the error's own redacted words."""
+    said = _SUMMARIES.get(str(error.get("type")), _said)(error)
+    where = [_WHOLE]
+    run_id = error.get("run_id")
+    if isinstance(run_id, str) and run_id:
+        where.insert(0, f"the call's record: magsag data query --run-id {run_id}")
+    return [*said, f"  ({'; '.join(where)})"]
+
+
+def _said(error: Mapping[str, Any]) -> list[str]:
+    """The error's message, which names its fix (errors.py's rule), under its type."""
+    return [f"magsag: error ({error.get('type')}): {error.get('message')}"]
+
+
+def _all_targets_failed(error: Mapping[str, Any]) -> list[str]:
+    """A call whose every target was skipped for want of a key (a first call, no key set): the keys to set, or a local
+    server; any other all-failed call is said by its message, which names each target's reason."""
+    trace = error.get("trace")
+    trace = trace if isinstance(trace, Mapping) else {}
+    skipped = [s for s in trace.get("skipped") or () if isinstance(s, Mapping)]
+    attempts = [a for a in error.get("attempts") or () if isinstance(a, Mapping)]
+    tried = [a for a in attempts if a.get("outcome") != "skipped"]
+    keys = [_KEY_ASKED.search(str(s.get("reason", ""))) for s in skipped]
+    if not skipped or tried or not all(keys):
+        return _said(error)
+    names = list(dict.fromkeys(k.group(1) for k in keys if k is not None))
+    what = str(error.get("message", "")).split(":", 1)[0] or "the call"
+    asked = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+    return [
+        f"magsag: error: {what} failed: no API key is set for any of its targets "
+        f"({', '.join(str(s.get('target')) for s in skipped)})",
+        f"  fix: set {asked} (`magsag doctor` says which are set), or call a local server (Ollama, vLLM) with "
+        "MAGSAG_PROVIDER=local",
+    ]
+
+
+#: error type -> its summary, where the message alone says less than the error's fields
+_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {"all_targets_failed": _all_targets_failed}

@@ -1,0 +1,85 @@
+"""A call's error said to a person at a terminal: what failed and its fix in a line or two. Before, stderr got the
+JSON error whole there too: ~130 lines for a first call with no key set (its trace, every skipped attempt), the fix
+scrolled off the screen. A stderr that is a file or a pipe (a script's) still gets the JSON, as docs/cli.md says."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.cli import main, print_error
+
+PAYLOAD = ["--payload", '{"data": "Q3"}']
+
+
+@pytest.fixture
+def no_keys(cli_env, monkeypatch):
+    for name in ("GOOGLE_API_KEY", "MAGSAG_LOCAL_LLM_BASE_URL", "MAGSAG_COMPAT_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return cli_env
+
+
+def at_terminal(monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+
+
+def test_a_first_call_with_no_key_at_a_terminal_is_told_the_keys_to_set_in_three_lines(no_keys, capsys, monkeypatch):
+    at_terminal(monkeypatch)
+    assert main(["invoke", "skill.analysis", *PAYLOAD]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0] == (
+        "magsag: error: skill.analysis failed: no API key is set for any of its targets (openai:gpt-4o, "
+        "anthropic:claude-3-5-sonnet-20241022, google:gemini-1.5-pro)"
+    )
+    assert lines[1] == (
+        "  fix: set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY (`magsag doctor` says which are set), or call "
+        "a local server (Ollama, vLLM) with MAGSAG_PROVIDER=local"
+    )
+    assert lines[2].startswith("  (the call's record: magsag data query --run-id run-") and "2>error.json" in lines[2]
+    run_id = lines[2].split("--run-id ")[1].split(";")[0]
+    assert main(["data", "query", "--run-id", run_id, "--format", "json"]) == 0  # the record it points to is there
+    assert run_id in capsys.readouterr().out
+
+
+def test_a_stderr_that_is_no_terminal_still_gets_the_json_error_whole(no_keys, capsys):
+    assert main(["invoke", "skill.analysis", *PAYLOAD]) == 1
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["type"] == "all_targets_failed" and len(error["attempts"]) == 3 and error["trace"]["skipped"]
+
+
+def test_any_other_error_at_a_terminal_is_its_message_under_its_type(no_keys, capsys, monkeypatch):
+    at_terminal(monkeypatch)
+    assert main(["invoke", "skill.analysys", *PAYLOAD]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(
+        "magsag: error (unknown_skill): unknown skill 'skill.analysys' (did you mean 'skill.analysis'?); known skills:"
+    )
+    assert len(lines) == 2 and "{" not in "".join(lines), lines
+
+
+def test_a_paid_answer_an_error_carries_is_shown_whole_below_the_summary(capsys, monkeypatch):
+    # calling again to see it would pay again
+    at_terminal(monkeypatch)
+    exc = E.LedgerError("the call succeeded but its record failed: see result", run_id="run-abc")
+    exc.result = {"output": {"summary": "paid for"}}
+    print_error(exc)
+    err = capsys.readouterr().err
+    summary, _, rest = err.partition("\n{")
+    assert summary.startswith("magsag: error (ledger_error): the call succeeded but its record failed")
+    assert json.loads("{" + rest)["error"]["result"] == {"output": {"summary": "paid for"}}
+
+
+@pytest.mark.usefixtures("restored_secrets")
+def test_the_summary_shows_no_key(capsys, monkeypatch):
+    from magsag_mcp.errors import register_secret
+
+    secret = "fake-summary-key-0123456789abcdef"
+    register_secret(secret)
+    at_terminal(monkeypatch)
+    print_error(E.ConfigError("bad setting", run_id=secret, hint=secret))
+    err = capsys.readouterr().err
+    assert secret not in err and "magsag: error (config_error): bad setting" in err
