@@ -76,6 +76,7 @@ from .rates import ZERO
 from .records import AttemptRecord
 from .retry import RetryPolicy
 from .routing import Plan
+from .served_models import ServedModels
 from .transport import Sends
 from .types import LLMResult, Target
 from .types import with_stream as _with_stream
@@ -119,6 +120,10 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
         self.rests = TargetRests(breaker, retry.deadline)
         #: the pools of routing's request_caps (see cascade_caps.py); None, asked once a try, where none is declared
         self.caps: RequestCaps | None = None
+        #: the endpoint an Azure attempt records: the one what its deployment serves is kept by (the pricer's memory
+        #: of it, which the governance shares)
+        served = getattr(pricer, "served", None)
+        self.azure_endpoint = (served if served is not None else ServedModels()).endpoint
 
     @traced  # OpenTelemetry's spans of the call and its attempts, where the process traces (see otel_spans.py)
     async def run(
@@ -137,7 +142,9 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
         ends, so that a caller can still record them if this task is cancelled. ``parent_run_id`` is the top run of
         the tree of ``delegated_from``, the parent the call named (see AttemptContext.delegated_from). ``call_id`` names
         the call in its reservations (see Service.invoke_skill)."""
-        state = CascadeState(attempts if attempts is not None else [], plan, run_id, agent)
+        state = CascadeState(
+            attempts if attempts is not None else [], plan, run_id, agent, azure_endpoint=self.azure_endpoint
+        )
         deadline = self.clock() + self.retry.deadline
         #: this call's admissions so far: the call limit bounds retries and fallback hops together
         admissions: list[Any] = []

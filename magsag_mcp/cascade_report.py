@@ -58,6 +58,9 @@ class CascadeState:
     #: the circuit breaker's keys this call was counted a failure at (see TargetRests.gave_up): made at its first
     #: failure, None until then
     breaker_counted: set[Any] | None = None
+    #: the endpoint an Azure target's attempts record, as what its deployment serves is kept by (the pricer's
+    #: :meth:`~.served_models.ServedModels.endpoint`): Cascade.run sets it
+    azure_endpoint: Callable[[Target], str] | None = None
 
     def counted_by_breaker(self) -> set[Any]:
         """The keys the circuit breaker counted this call's failure at: one call, counted once at each, whichever of
@@ -223,6 +226,9 @@ def attempt_record(
     record.latency_ms = latency_ms
     if state.plan.data_classes:  # (most calls have none: the record's default, nothing set)
         record.data_classes = state.plan.data_classes
+    if target.provider == "azure" and state.azure_endpoint is not None:
+        # two resources may have deployments of one name serving different models: told apart by it ("": none known)
+        record.endpoint = state.azure_endpoint(target) or None
     return record
 
 

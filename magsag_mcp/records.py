@@ -66,6 +66,10 @@ class AttemptRecord:
     #: the data classes the call was held to (the skill's, its agent run's, its context's: ``Plan.data_classes``),
     #: which `flow gate` checks against each policy's ``requirements`` (0027); () for a call of none
     data_classes: tuple[str, ...] = ()
+    #: the endpoint an Azure attempt went to, as what each deployment serves is kept by it (``azure_served``: the
+    #: host and a gateway's path, never a key; :meth:`~.served_models.ServedModels.endpoint`), which `flow summarize`
+    #: and `flow gate` tell deployments of one name apart by (0029); None for other providers
+    endpoint: str | None = None
     #: an attempt answered from the answer cache (price_source "cache", cost $0): what the answer cost when it was
     #: paid for (None: unknown), and the run that paid for it (see answer_cache.py)
     saved_usd: Decimal | None = None

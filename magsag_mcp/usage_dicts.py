@@ -101,6 +101,9 @@ class ModelStatsDict(UsageStatsDict):
     #: version's): what `flow gate` checks against allowed_models
     served_as: NotRequired[dict[str, int]]
     served_unknown: NotRequired[int]
+    #: ``served_as`` by the endpoint each answer came from (its host, as ``azure_served`` names it); those recorded
+    #: without one (an older version's) are in ``served_as`` alone
+    served_as_by_endpoint: NotRequired[dict[str, dict[str, int]]]
 
 
 class AgentStatsDict(UsageStatsDict):
@@ -151,13 +154,15 @@ class RecordedAttemptDict(AttemptDict):
     """An attempt as the ledger recorded it (a run's in ``query_runs``): :class:`AttemptDict`'s fields, with the
     time it started (ISO 8601, UTC), the skill and agent of its call, and the model its answer said it came from
     (the vendor's ``model``: a dated snapshot, or what an Azure deployment serves; None where none was recorded), and
-    the data classes its call was held to (``[]``: none, or recorded before they were kept)."""
+    the data classes its call was held to (``[]``: none, or recorded before they were kept), and the endpoint an Azure
+    attempt went to (its host, as ``magsag azure served`` names it; None for other providers and older rows)."""
 
     time: str
     skill: str | None
     agent: str | None
     served_model: str | None
     data_classes: list[str]
+    endpoint: str | None
 
 
 class RunErrorDict(TypedDict):

@@ -133,18 +133,33 @@ async def test_the_gate_judges_an_azure_deployment_by_the_model_each_attempt_say
     assert mini["served_as"] == {"gpt-4o-2024-08-06": 1} and mini["served_unknown"] == 0
     policies = load_policies(catalog_copy, env={})
     violations, notes = check_summary_with_notes(summary, policies)
+    host = fake_openai.url.split("//", 1)[1]  # (the endpoint each attempt recorded: 0029)
+    assert violations == [
+        f"small_models: Azure deployment 'gpt-4o-mini' at {host} answered as gpt-4o-2024-08-06 (1 attempt), which is "
+        "not in allowed_models: a deployment's name is its operator's choice, and this is the model that served it "
+        "(`magsag data query --provider azure --model gpt-4o-mini --format csv` lists its attempts, each with its "
+        "endpoint and served_model)"
+    ]
+    # a summary written before attempts recorded their endpoint: judged at any endpoint, and says so
+    unplaced = {k: v for k, v in summary["model_stats"]["gpt-4o-mini"].items() if k != "served_as_by_endpoint"}
+    violations, _ = check_summary_with_notes({"model_stats": {"gpt-4o-mini": unplaced}}, policies)
     assert violations == [
         "small_models: Azure deployment 'gpt-4o-mini' answered as gpt-4o-2024-08-06 (1 attempt), which is not in "
         "allowed_models: a deployment's name is its operator's choice, and this is the model that served it (at any "
-        "endpoint: the ledger records no endpoint of an attempt, so deployments of that name at several are counted "
-        "together; `magsag azure served` lists each endpoint's, with the model it was last seen serving)"
+        "endpoint: these attempts were recorded without the endpoint they went to (by a magsag before the ledger's "
+        "0029, or a summary written before it), so deployments of that name at several are counted together; "
+        "`magsag azure served` lists each endpoint's, with the model it was last seen serving)"
     ]
     assert not [n for n in notes if "Azure deployment" in n]  # judged by what served it: nothing passed by name
     [hit] = found  # (prod-chat, named for no model, is priced as the model it answered as: no warning)
     assert hit["kind"] == "attempt" and hit["model"] == "gpt-4o-mini"
     assert any(w.startswith("azure:gpt-4o-mini answered as gpt-4o-2024-08-06") for w in hit["warnings"])
     # a deployment serving its own model's snapshot passes, with no note
-    own = {**mini, "served_as": {"gpt-4o-mini-2024-07-18": 1}}
+    own = {
+        **mini,
+        "served_as": {"gpt-4o-mini-2024-07-18": 1},
+        "served_as_by_endpoint": {host: {"gpt-4o-mini-2024-07-18": 1}},
+    }
     assert check_summary_with_notes({"model_stats": {"gpt-4o-mini": own}}, policies) == ([], [])
     # answers recorded without the model that served them (an older version's): those alone are passed by name, noted
     older = {**own, "served_unknown": 2}
@@ -153,7 +168,7 @@ async def test_the_gate_judges_an_azure_deployment_by_the_model_each_attempt_say
     assert violations == [] and said.startswith("small_models: Azure deployment 'gpt-4o-mini' passed allowed_models")
     assert "recorded without the model that served them" in said and "magsag data query --provider azure" in said
     # a summary written before they were recorded (no served_as): the note as before
-    before = {k: v for k, v in mini.items() if k not in ("served_as", "served_unknown")}
+    before = {k: v for k, v in mini.items() if k not in ("served_as", "served_unknown", "served_as_by_endpoint")}
     violations, notes = check_summary_with_notes({"model_stats": {"gpt-4o-mini": before}}, policies)
     [said] = [n for n in notes if "Azure deployment" in n]
     assert violations == [] and "the gate did not check it" in said

@@ -27,7 +27,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-10:] == [
+    assert applied[-11:] == [
         "0019_reservation_call_id",
         "0020_reservation_unbounded",
         "0021_usage_rollup_cache_writes",
@@ -38,6 +38,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
         "0026_attempt_served_model",
         "0027_attempt_data_classes",
         "0028_azure_forgotten",
+        "0029_attempt_endpoint",
     ]
     # when `magsag azure forget` last dropped a deployment's row, of an endpoint or ('') of every one (0028)
     forgotten = {r[1]: (r[2], r[3], r[5]) for r in conn.execute("PRAGMA table_info(azure_forgotten)")}
@@ -49,6 +50,8 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     # the model each answer said it came from, beside the deployment called (0026): NULL for older rows
     attempt_cols = {r[1]: (r[2], r[3], r[4]) for r in conn.execute("PRAGMA table_info(attempts)")}
     assert attempt_cols["served_model"] == ("TEXT", 0, None)
+    # the endpoint an Azure attempt went to (0029: its host, as azure_served keys it): NULL for others and older rows
+    assert attempt_cols["endpoint"] == ("TEXT", 0, None)
     # the data classes each call was held to (0027), a JSON list: NULL for a call of none and for older rows; indexed
     # for the rows that have them alone
     assert attempt_cols["data_classes"] == ("TEXT", 0, None)

@@ -41,6 +41,7 @@ CSV_FIELDS = (
     "warnings",
     "served_model",
     "data_classes",
+    "endpoint",
 )
 
 

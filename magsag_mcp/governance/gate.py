@@ -67,8 +67,9 @@ _UNNAMED = (
 #: endpoint's deployment of one name together, and what it says is of the name; the ledger's rows of what each was
 #: last seen serving are by endpoint
 _AT_ANY_ENDPOINT = (
-    "(at any endpoint: the ledger records no endpoint of an attempt, so deployments of that name at several are "
-    "counted together; `magsag azure served` lists each endpoint's, with the model it was last seen serving)"
+    "(at any endpoint: these attempts were recorded without the endpoint they went to (by a magsag before the "
+    "ledger's 0029, or a summary written before it), so deployments of that name at several are counted together; "
+    "`magsag azure served` lists each endpoint's, with the model it was last seen serving)"
 )
 
 
@@ -128,15 +129,20 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             else:
                 ok = model_matches(p.allowed_models, model)
             if ok and s.served_as is not None and "azure" in via:
-                # judged by the models its answers said served them, as each call was (see PolicySet.allowed)
-                for name, names in other_models_served(model, s.served_as):
-                    if not any(matches(p.allowed_models, Target("azure", n)) for n in names):
+                # judged by the models its answers said served them, as each call was (see PolicySet.allowed): at
+                # each endpoint apart, where the attempts recorded it (two resources' deployments of one name may
+                # serve two models), and those recorded without it together
+                for endpoint, served_as in _served_by_endpoint(s.served_as, s.served_as_by_endpoint):
+                    for name, names in other_models_served(model, served_as):
+                        if any(matches(p.allowed_models, Target("azure", n)) for n in names):
+                            continue
                         ok = False
+                        at = f" at {endpoint}" if endpoint is not None else ""
                         violations.append(
-                            f"{p.name}: Azure deployment {model!r} answered as {name} "
-                            f"({counted(s.served_as[name], 'attempt')}), which is not in allowed_models: a "
+                            f"{p.name}: Azure deployment {model!r}{at} answered as {name} "
+                            f"({counted(served_as[name], 'attempt')}), which is not in allowed_models: a "
                             "deployment's name is its operator's choice, and this is the model that served it "
-                            f"{_AT_ANY_ENDPOINT}"
+                            + (_AT_ANY_ENDPOINT if endpoint is None else _AT_ENDPOINT.format(model=model))
                         )
                 if ok and s.served_unknown and named_for_a_model(model):  # (answers recorded without it: by name)
                     by_name.setdefault(p.name, []).append(model)
@@ -230,6 +236,27 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
     # redacted as every other message: the summary is a file from anywhere (a CI job's artifact, another tool's), and
     # the model names, agents and run ids they quote were printed as written, a key pasted into one with them
     return [redact(v) for v in violations], [redact(n) for n in notes]
+
+
+#: what a served-model FAIL of one endpoint's deployment adds: where its attempts are listed
+_AT_ENDPOINT = (
+    "(`magsag data query --provider azure --model {model} --format csv` lists its attempts, each with its endpoint and "
+    "served_model)"
+)
+
+
+def _served_by_endpoint(
+    served_as: dict[str, int], by_endpoint: dict[str, dict[str, int]] | None
+) -> list[tuple[str | None, dict[str, int]]]:
+    """A deployment's answers by the model each said served it, as (endpoint, {model: attempts}): each endpoint's
+    apart, and (None, ...) for those recorded without one (all of them, from a summary written before 0029)."""
+    if by_endpoint is None:
+        return [(None, served_as)]
+    out: list[tuple[str | None, dict[str, int]]] = [(e, models) for e, models in sorted(by_endpoint.items())]
+    rest = {m: left for m, n in served_as.items() if (left := n - sum(e.get(m, 0) for e in by_endpoint.values())) > 0}
+    if rest:
+        out.append((None, rest))
+    return out
 
 
 def _check_requirements(

@@ -41,6 +41,9 @@ class _Stats(BaseModel):
     #: recorded), and how many were recorded without it (an older version's, before 0026)
     served_as: dict[str, Count] | None = None
     served_unknown: Count = 0
+    #: ``served_as`` by the endpoint each answer came from (null: a summary written before attempts recorded it, 0029);
+    #: answers recorded without an endpoint are in ``served_as`` alone
+    served_as_by_endpoint: dict[str, dict[str, Count]] | None = None
 
     @property
     def used(self) -> int:

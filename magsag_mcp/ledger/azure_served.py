@@ -125,3 +125,30 @@ def served_as(
     for deployment, model, n in rows:
         out.setdefault(str(deployment), {})[str(model)] = int(n)
     return out
+
+
+def served_at_endpoints(
+    conn: sqlite3.Connection, source: str, where: str, args: list[object], deployments: Collection[str]
+) -> dict[str, dict[str, dict[str, int]]]:
+    """As :func:`served_as`, by deployment and then by the endpoint each attempt went to (0029's ``endpoint``, as
+    ``azure_served`` keys it): two resources may have deployments of one name serving different models, which
+    ``served_as`` counts together. Attempts recorded without an endpoint (before 0029, or by an older version still
+    running) are not here; a ledger without the column (an older version's, read where it lies) gives none."""
+    if not deployments:
+        return {}
+    named = ", ".join("?" * len(deployments))
+    sql = (
+        f"SELECT a.model, a.endpoint, a.served_model, COUNT(*) FROM {source}{where}{' AND ' if where else ' WHERE '}"
+        f"a.model IN ({named}) AND a.provider = 'azure' AND a.outcome = 'ok' AND a.served_model IS NOT NULL"
+        " AND a.endpoint IS NOT NULL GROUP BY a.model, a.endpoint, a.served_model"
+    )
+    try:
+        rows = conn.execute(sql, [*args, *deployments]).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such column" in str(exc):
+            return {}
+        raise
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for deployment, endpoint, model, n in rows:
+        out.setdefault(str(deployment), {}).setdefault(str(endpoint), {})[str(model)] = int(n)
+    return out

@@ -427,4 +427,13 @@ LATER_MIGRATIONS: list[tuple[str, str]] = [
         )
         """,
     ),
+    (
+        # The endpoint an Azure attempt went to, as azure_served keys it (served_models.endpoint_host: the host and a
+        # gateway's path, never a key): two resources may each have a deployment of one name serving different
+        # models, and `flow summarize`/`flow gate` merged their answers by the name alone. Written on the attempt's
+        # own INSERT (no statement more a call). NULL for other providers (their base_url is in the catalog, one per
+        # target) and for older rows and an older version's (still running): a deployment at an unknown endpoint.
+        "0029_attempt_endpoint",
+        "ALTER TABLE attempts ADD COLUMN endpoint TEXT",
+    ),
 ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import redact_values
-from .azure_served import served_as
+from .azure_served import served_as, served_at_endpoints
 from .cache_hits import cache_summary
 from .data_class_reads import by_data_class
 from .dead_runs import errored_runs, runs_as_recorded
@@ -259,13 +259,21 @@ async def summarize(
         for key, stats in model_stats.items():  # null: none of the model's attempts ended a call
             stats["largest_call"] = costliest.of(key)
         if azure_answers:  # (read only where Azure answered: a summary of other providers' calls reads nothing more)
-            served = served_as(conn, *attempts_where(conn, fixed), sorted(azure_answers))
+            selected = attempts_where(conn, fixed)
+            served = served_as(conn, *selected, sorted(azure_answers))
+            at_endpoints = served_at_endpoints(conn, *selected, sorted(azure_answers))
             for deployment, answered in azure_answers.items():
                 # what the deployment's answers said served them, which `flow gate` checks against allowed_models;
                 # those recorded without it (an older version's, a pruned attempt's) are counted apart
                 known = served.get(deployment, {})
                 model_stats[deployment]["served_as"] = dict(sorted(known.items()))
                 model_stats[deployment]["served_unknown"] = max(0, answered - sum(known.values()))
+                # and by the endpoint each went to (0029): deployments of one name at two resources may serve two
+                # models; served_as counts them together (and those recorded before 0029, which are here in none)
+                model_stats[deployment]["served_as_by_endpoint"] = {
+                    endpoint: dict(sorted(models.items()))
+                    for endpoint, models in sorted(at_endpoints.get(deployment, {}).items())
+                }
         return {
             "model_stats": model_stats,
             "totals": totals,

@@ -30,7 +30,7 @@ _ATTEMPT_COLS = (
     "run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message, input_tokens,"
     " output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd, price_source,"
     " latency_ms, attempt_number, fallback_position, warnings, cost_bound_pusd, service_tier, cache_write_1h_tokens,"
-    " input_audio_tokens, output_audio_tokens, served_model, data_classes"
+    " input_audio_tokens, output_audio_tokens, served_model, data_classes, endpoint"
 )
 
 
@@ -64,6 +64,7 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         audio_out,
         served,
         classes,
+        endpoint,
     ) = row
     return {
         "time": iso_time(started),
@@ -87,6 +88,8 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         "served_model": served,
         # the data classes the call was held to (0027): [] for one of none, or recorded before they were kept
         "data_classes": json.loads(classes) if classes else [],
+        # the endpoint an Azure attempt went to (0029: its host, never a key); None for others, and older rows
+        "endpoint": endpoint,
         "cost_usd": None if cost is None else format(from_pusd(cost), "f"),
         "cost_bound_usd": None if bound is None else format(from_pusd(bound), "f"),
         "price_source": source,

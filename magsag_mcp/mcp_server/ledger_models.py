@@ -137,6 +137,12 @@ class ModelStatsOut(StatsOut):
     served_unknown: int | None = Field(
         None, description="an Azure deployment's answers recorded without the model that served them (an older magsag)"
     )
+    served_as_by_endpoint: dict[str, dict[str, int]] | None = Field(
+        None,
+        description="served_as by the endpoint each answer came from (its host, as `magsag azure served` lists it: two "
+        "resources may have deployments of one name serving different models); answers recorded without an endpoint "
+        "(an older magsag) are in served_as alone; null for other models",
+    )
 
 
 class TotalsOut(Out):
@@ -265,6 +271,11 @@ class AttemptOut(Out):
         default_factory=list,
         description="the data classes the call was held to (the skill's, its agent run's, its context's), whose "
         "policies' requirements applied; [] for none, or recorded before magsag-mcp kept them",
+    )
+    endpoint: str | None = Field(
+        None,
+        description="the endpoint an Azure attempt went to (its host, and a gateway's path: never a key), as `magsag "
+        "azure served` names it; null for other providers, or recorded before magsag-mcp kept it",
     )
     cost_usd: str | None = USD
     cost_bound_usd: str | None = Field(
