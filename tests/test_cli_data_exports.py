@@ -295,7 +295,7 @@ def test_csv_has_the_runs_parent_and_the_attempts_warnings_as_json_has_them(tmp_
         "service_tier", "cost_usd", "cost_bound_usd", "price_source", "latency_ms", "attempt_number",
         "fallback_position",
     ]  # fmt: skip
-    assert reader.fieldnames == [*old_columns, "parent_run_id", "warnings", "served_model", "data_classes"]
+    assert reader.fieldnames == [*old_columns, "parent_run_id", "warnings", "served_model", "data_classes", "endpoint"]
     assert rows["child"]["parent_run_id"] == exported["child"]["parent_run_id"] == "parent"
     assert rows["parent"]["parent_run_id"] == "" and rows["lone"]["parent_run_id"] == ""
     assert json.loads(rows["child"]["warnings"]) == exported["child"]["attempts"][0]["warnings"] == warnings

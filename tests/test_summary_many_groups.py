@@ -105,10 +105,15 @@ async def test_what_azure_deployments_served_is_read_from_their_attempts_alone(t
 
         ledger.read = traced  # type: ignore[method-assign]
         summary = await ledger.summarize({})
-        [served] = [s for s in statements if "served_model" in s and "GROUP BY" in s]
-        plan = await read(lambda conn: [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + served)])
+        # served_as, and served_as_by_endpoint (0029) beside it: each read so
+        reads = [s for s in statements if "served_model" in s and "GROUP BY" in s]
+        plans = [
+            await read(lambda conn, s=s: [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + s)]) for s in reads
+        ]
     assert summary["model_stats"]["prod-chat"]["served_as"]
-    assert any("attempts_model (model=?)" in step for step in plan), plan
+    assert len(plans) == 2 and any("a.endpoint" in s for s in reads)
+    for plan in plans:
+        assert any("attempts_model (model=?)" in step for step in plan), plan
 
 
 async def test_more_azure_deployments_than_sqlite_takes_variables_are_each_read(tmp_path: Path):
