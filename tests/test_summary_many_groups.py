@@ -128,6 +128,7 @@ async def test_more_azure_deployments_than_sqlite_takes_variables_are_each_read(
                 AttemptRecord(
                     run.run_id, at, "azure", deployment, None, "ana", "ok", 0, 1, input_tokens=10, output_tokens=1,
                     cost_usd=None if i % 7 == 0 else Decimal("0.001"), served_model=f"gpt-4o-{i % 3}",
+                    endpoint="res-a.openai.azure.com",
                 )
             ]  # fmt: skip
             await ledger.record_call(run, answers)
@@ -147,3 +148,6 @@ async def test_more_azure_deployments_than_sqlite_takes_variables_are_each_read(
         summary = await ledger.summarize({"agent": "ana", "since": "2025-11-01"})
     for i, deployment in enumerate(deployments):
         assert summary["model_stats"][deployment]["served_as"] == {f"gpt-4o-{i % 3}": 1}, deployment
+        # (and by the endpoint each went to, read the same way)
+        by_endpoint = summary["model_stats"][deployment]["served_as_by_endpoint"]
+        assert by_endpoint == {"res-a.openai.azure.com": {f"gpt-4o-{i % 3}": 1}}, deployment

@@ -134,20 +134,24 @@ def served_at_endpoints(
     ``azure_served`` keys it): two resources may have deployments of one name serving different models, which
     ``served_as`` counts together. Attempts recorded without an endpoint (before 0029, or by an older version still
     running) are not here; a ledger without the column (an older version's, read where it lies) gives none."""
-    if not deployments:
-        return {}
-    named = ", ".join("?" * len(deployments))
-    sql = (
-        f"SELECT a.model, a.endpoint, a.served_model, COUNT(*) FROM {source}{where}{' AND ' if where else ' WHERE '}"
-        f"a.model IN ({named}) AND a.provider = 'azure' AND a.outcome = 'ok' AND a.served_model IS NOT NULL"
-        " AND a.endpoint IS NOT NULL GROUP BY a.model, a.endpoint, a.served_model"
-    )
-    try:
-        rows = conn.execute(sql, [*args, *deployments]).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such column" in str(exc):
-            return {}
-        raise
+    named = list(deployments)
+    # (as many deployments a read as SQLite takes variables beside ``args``: see served_as)
+    each = max(conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(args), 1)
+    rows: list[tuple[object, object, object, int]] = []
+    for start in range(0, len(named), each):
+        part = named[start : start + each]
+        sql = (
+            f"SELECT a.model, a.endpoint, a.served_model, COUNT(*) FROM {source}{where}"
+            f"{' AND ' if where else ' WHERE '}a.model IN ({', '.join('?' * len(part))}) AND a.provider = 'azure'"
+            " AND a.outcome = 'ok' AND a.served_model IS NOT NULL AND a.endpoint IS NOT NULL"
+            " GROUP BY a.model, a.endpoint, a.served_model"
+        )
+        try:
+            rows += conn.execute(sql, [*args, *part]).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such column" in str(exc):
+                return {}
+            raise
     out: dict[str, dict[str, dict[str, int]]] = {}
     for deployment, endpoint, model, n in rows:
         out.setdefault(str(deployment), {}).setdefault(str(endpoint), {})[str(model)] = int(n)
