@@ -142,6 +142,8 @@ class UsageSummaryDict(TypedDict):
     by_skill: dict[str, UsageStatsDict]
     #: each data class's attempts sent, by target (provider:model); None: a ledger that did not record them
     by_data_class: dict[str, dict[str, int]] | None
+    #: of those, each class's Azure deployments: the models their answers said served them, how many each
+    by_data_class_served: dict[str, dict[str, dict[str, int]]] | None
     largest_run: LargestRunDict | None
     largest_day: LargestDayDict | None
     largest_call: LargestCallDict | None

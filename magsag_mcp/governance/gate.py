@@ -105,7 +105,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
     else:
         for p in policies.policies:
             if p.requirements:
-                _check_requirements(violations, notes, p, parsed.by_data_class)
+                _check_requirements(violations, notes, p, parsed.by_data_class, parsed.by_data_class_served)
     if not any(s.used for s in stats.values()):
         # "gate: pass" alone read as the spend checked: a CI job whose summarize read another ledger than the
         # server's (a mistyped or relative MAGSAG_DB) passed, summarize's own note left in another step's log
@@ -260,13 +260,19 @@ def _served_by_endpoint(
 
 
 def _check_requirements(
-    violations: list[str], notes: list[str], policy: Any, by_class: dict[str, dict[str, int]] | None
+    violations: list[str],
+    notes: list[str],
+    policy: Any,
+    by_class: dict[str, dict[str, int]] | None,
+    served_by_class: dict[str, dict[str, dict[str, int]]] | None = None,
 ) -> None:
     """A policy's ``requirements`` (data class -> the only models its calls may use) against where each class's
     calls went (the summary's ``by_data_class``): a target a class's models do not allow is a violation, as the call
     would have been refused under this policy (sent under another policy file, or an older one). A summary without
     ``by_data_class`` (written before calls' data classes were recorded) gets the note that they were not checked:
-    "gate: pass" beside the guide's data_residency read as residency audited."""
+    "gate: pass" beside the guide's data_residency read as residency audited. An Azure deployment its requirements
+    allow by name is judged by the models its answers said served it (``by_data_class_served``), as each call was (see
+    :meth:`~.policy.PolicySet.allowed`): the name is its operator's choice."""
     if by_class is None:
         add_note(
             notes,
@@ -279,6 +285,9 @@ def _check_requirements(
         for label, n in (by_class.get(cls) or {}).items():
             provider, _, model = label.partition(":")
             if matches(allowed, Target(provider, model)):
+                if provider == "azure":
+                    answered = ((served_by_class or {}).get(cls) or {}).get(model) or {}
+                    _check_served(violations, policy.name, cls, allowed, model, answered)
                 continue
             violations.append(
                 f"{policy.name}: {counted(n, 'attempt')} of data class {cls!r} went to {label}, which its "
@@ -286,6 +295,23 @@ def _check_requirements(
                 f"these; `magsag data query --provider {provider} --model {model} --format json` lists them with "
                 "their data_classes"
             )
+
+
+def _check_served(
+    violations: list[str], policy: str, cls: str, allowed: list[str], deployment: str, answered: dict[str, int]
+) -> None:
+    """A class's Azure ``deployment``, allowed by its name, against each model its answers named that is not the one
+    the name reads as: one allowed by none of its names (as answered, undated, genai-prices' id) is a violation."""
+    for name, names in other_models_served(deployment, answered):
+        if any(matches(allowed, Target("azure", n)) for n in names):
+            continue
+        violations.append(
+            f"{policy}: {counted(answered[name], 'attempt')} of data class {cls!r} went to Azure deployment "
+            f"{deployment!r}, which answered as {name}, a model its requirements do not allow ({cls}: "
+            f"{', '.join(allowed)}): a deployment's name is its operator's choice, and this is the model that served "
+            f"it; `magsag data query --provider azure --model {deployment} --format json` lists them with their "
+            "data_classes"
+        )
 
 
 def _check_calls(violations: list[str], notes: list[str], policy: str, most: Decimal, stats: dict[str, Any]) -> None:

@@ -132,14 +132,20 @@ class _Summary(BaseModel):
     by_agent: dict[str, _AgentStats] | None = None
     #: each data class's attempts sent, by target (``provider:model``); None: a summary written before they were kept
     by_data_class: dict[str, dict[str, Count]] | None = None
+    #: each class's Azure deployments: the models their answers said served them (None: a summary without it)
+    by_data_class_served: dict[str, dict[str, dict[str, Count]]] | None = None
     largest_run: _Peak | None = None
     largest_day: _Peak | None = None
+
+
+#: the summary's fields keyed by a name (a model, an agent, a data class): shown as field['name']
+_KEYED = ("model_stats", "by_agent", "by_data_class", "by_data_class_served")
 
 
 def _where(loc: tuple[Any, ...]) -> str:
     out = ""
     for i, part in enumerate(loc):
-        if isinstance(part, int) or (i == 1 and loc[0] in ("model_stats", "by_agent", "by_data_class")):
+        if isinstance(part, int) or (i == 1 and loc[0] in _KEYED) or (i == 2 and loc[0] == "by_data_class_served"):
             out += f"[{part!r}]"
         else:
             out += ("." if out else "") + str(part)

@@ -8,32 +8,42 @@ import json
 import sqlite3
 from typing import Any
 
+#: by_data_class's counts (class -> provider:model -> attempts) and what its classes' Azure deployments answered as
+#: (class -> deployment -> served model -> attempts); None each: a ledger without the column
+ClassCounts = tuple[dict[str, dict[str, int]] | None, dict[str, dict[str, dict[str, int]]] | None]
 
-def by_data_class(
-    conn: sqlite3.Connection, source: str, where: str, args: list[Any]
-) -> dict[str, dict[str, int]] | None:
+
+def by_data_class(conn: sqlite3.Connection, source: str, where: str, args: list[Any]) -> ClassCounts:
     """Of the attempts that reached a provider (outcome ok or error: one refused or skipped was sent nowhere) that
     ``FROM {source}{where}`` selects (see :func:`~.rollup_reads.attempts_where`), by data class: how many went to each
     target (``provider:model``). An attempt of several classes counts under each. Read on the partial index of the
     attempts that have classes, so a ledger of unclassed calls reads nothing. None for a ledger without the column (an
-    older version's, read where it lies): what its calls' classes were is not known."""
+    older version's, read where it lies): what its calls' classes were is not known.
+
+    Second, of the Azure attempts answered (outcome ok) among them, what each deployment's answers said served it
+    (0026's ``served_model``; those recorded without it left out): a deployment's name is its operator's choice, and
+    ``flow gate`` judges a class's deployment by the models that served it, as each call was judged (read in the same
+    statement: no second pass over the attempts)."""
     if source == "attempts a":
         # on the partial index, named: the planner took a filter's own index (attempts_agent) and read every attempt of
         # the agent, where the classed ones are few or none (tests/test_summary_period.py counts the steps)
         source = "attempts a INDEXED BY attempts_data_classes"
     sql = (
-        f"SELECT a.data_classes, a.provider, a.model, COUNT(*) FROM {source}{where}"
+        "SELECT a.data_classes, a.provider, a.model,"
+        " CASE WHEN a.provider = 'azure' AND a.outcome = 'ok' THEN a.served_model END AS served, COUNT(*)"
+        f" FROM {source}{where}"
         f"{' AND ' if where else ' WHERE '}a.data_classes IS NOT NULL AND a.outcome IN ('ok', 'error')"
-        " GROUP BY a.data_classes, a.provider, a.model"
+        " GROUP BY a.data_classes, a.provider, a.model, served"
     )
     try:
         rows = conn.execute(sql, args).fetchall()
     except sqlite3.OperationalError as exc:
         if "no such column" in str(exc) or "no such index" in str(exc):
-            return None
+            return None, None
         raise
     out: dict[str, dict[str, int]] = {}
-    for classes, provider, model, n in rows:
+    served_as: dict[str, dict[str, dict[str, int]]] = {}
+    for classes, provider, model, served, n in rows:
         try:
             names = json.loads(classes)
         except ValueError:
@@ -44,4 +54,12 @@ def by_data_class(
             targets = out.setdefault(str(name), {})
             label = f"{provider}:{model}"
             targets[label] = targets.get(label, 0) + int(n)
-    return {name: dict(sorted(targets.items())) for name, targets in sorted(out.items())}
+            if served is not None:
+                answered = served_as.setdefault(str(name), {}).setdefault(str(model), {})
+                answered[str(served)] = answered.get(str(served), 0) + int(n)
+    counts = {name: dict(sorted(targets.items())) for name, targets in sorted(out.items())}
+    served_by = {
+        name: {d: dict(sorted(models.items())) for d, models in sorted(deployments.items())}
+        for name, deployments in sorted(served_as.items())
+    }
+    return counts, served_by

@@ -274,11 +274,14 @@ async def summarize(
                     endpoint: dict(sorted(models.items()))
                     for endpoint, models in sorted(at_endpoints.get(deployment, {}).items())
                 }
+        # where each data class's calls went, which `flow gate` checks against the policies' requirements, and what
+        # their Azure deployments answered as (judged by the model that served them, as allowed_models is)
+        classes, classes_served = by_data_class(conn, *attempts_where(conn, fixed))
         return {
             "model_stats": model_stats,
             "totals": totals,
-            # where each data class's calls went, which `flow gate` checks against the policies' requirements
-            "by_data_class": by_data_class(conn, *attempts_where(conn, fixed)),
+            "by_data_class": classes,
+            "by_data_class_served": classes_served,
             "by_provider": {k: _stats(v) for k, v in sorted(groups.by["provider"].items())},
             "by_agent": by_agent,
             "by_skill": {k: _stats(v) for k, v in sorted(groups.by["skill"].items())},

@@ -208,6 +208,12 @@ class UsageSummaryResult(Out):
         "sent by target (provider:model): what flow gate checks against the policies' requirements; null: a ledger "
         "that did not record calls' data classes",
     )
+    by_data_class_served: dict[str, dict[str, dict[str, int]]] | None = Field(
+        None,
+        description="per data class, its Azure deployments (by name) and the models their answers said served them, "
+        "how many attempts each: flow gate judges a deployment by the model that served it, as each call was; null: "
+        "a ledger that did not record calls' data classes",
+    )
     largest_run: LargestRunOut | None = Field(
         None, description="the costliest run with the runs it delegated (what max_cost_per_run_usd bounds)"
     )
