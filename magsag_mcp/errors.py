@@ -227,6 +227,9 @@ class PolicyDenied(MagsagError):
     #: confined data class's call naming a server the operator did not configure): the call's record keeps it as
     #: that target's refused attempt, as it keeps one the cascade refused
     unplanned: Any = None
+    #: with ``unplanned``: the data classes the call was held to (the skill's, its agent run's, its context's), which
+    #: that refused attempt records as the cascade's attempts record the plan's (0027)
+    unplanned_classes: tuple[str, ...] = ()
 
     def __init__(self, message: str, *, policy: str, **details: Any) -> None:
         super().__init__(message, policy=policy, **details)

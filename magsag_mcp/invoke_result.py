@@ -185,6 +185,7 @@ def refused_unplanned(exc: MagsagError, run_id: str, skill: str, agent: str | No
     record = AttemptRecord(run_id, time.time(), target.provider, model, skill, agent, "policy_denied", 0, 1)
     record.error_class, record.error_message = exc.kind, exc.message
     record.cost_usd = Decimal(0)  # never sent: it cost nothing (a NULL cost would count it as unpriced)
+    record.data_classes = exc.unplanned_classes  # refused for them: recorded as the cascade's attempts record theirs
     return record
 
 

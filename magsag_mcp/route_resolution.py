@@ -299,6 +299,8 @@ def _route(
     confining: dict[str, list[str]] = getattr(data_class_models, "policies", {})
     refused: dict[Target, PolicyDenied] = {}
     urls.check(from_call, confined, [name for c in confined for name in confining.get(c, ())], refused)
+    for denied in refused.values():  # (the call's record of such a refusal names the classes it was refused for)
+        denied.unplanned_classes = data_classes
     for data_class in data_classes:
         if data_class_models and data_class in data_class_models:
             # the class's model already in the plan on the server it would be called at (whatever its params)
