@@ -106,6 +106,8 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
         for p in policies.policies:
             if p.requirements:
                 _check_requirements(violations, notes, p, parsed.by_data_class, parsed.by_data_class_served)
+                if parsed.by_data_class is not None and (begun := _before_classes(summary, parsed)) is not None:
+                    add_note(notes, _unclassed_note(p.name, *begun))
     if not any(s.used for s in stats.values()):
         # "gate: pass" alone read as the spend checked: a CI job whose summarize read another ledger than the
         # server's (a mistyped or relative MAGSAG_DB) passed, summarize's own note left in another step's log
@@ -295,6 +297,33 @@ def _check_requirements(
                 f"these; `magsag data query --provider {provider} --model {model} --format json` lists them with "
                 "their data_classes"
             )
+
+
+def _before_classes(summary: dict[str, Any], parsed: _Summary) -> tuple[str, str] | None:
+    """(the period's start, when the ledger began to record data classes) where the first is earlier: the calls
+    between were recorded without their classes, in no by_data_class. None otherwise, or where either is not said."""
+    from datetime import datetime
+
+    period = summary.get("period")
+    start = period.get("from") if isinstance(period, dict) else None
+    since = parsed.data_classes_since
+    if not isinstance(start, str) or since is None:
+        return None
+    try:
+        earlier = datetime.fromisoformat(start) < datetime.fromisoformat(since)
+    except (TypeError, ValueError):  # (a summary written by hand: its times are not ISO 8601)
+        return None
+    return (start, since) if earlier else None
+
+
+def _unclassed_note(policy: str, start: str, since: str) -> str:
+    """The note that a summary's calls recorded before the ledger kept data classes went unchecked: a ledger upgraded
+    to 0027 holds them as calls of no class, and "gate: pass" read their residency as audited."""
+    return (
+        f"{policy}: its requirements (data class -> models) were checked against the calls recorded with their data "
+        f"classes alone: this summary's calls from {start} until {since} were recorded before the ledger kept them, "
+        f"so where their classes went is not known; `magsag flow summarize --since {since}` checks every call it holds"
+    )
 
 
 def _check_served(

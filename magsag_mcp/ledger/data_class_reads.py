@@ -63,3 +63,18 @@ def by_data_class(conn: sqlite3.Connection, source: str, where: str, args: list[
         for name, deployments in sorted(served_as.items())
     }
     return counts, served_by
+
+
+
+def classes_kept_since(conn: sqlite3.Connection) -> float | None:
+    """When the ledger began to record calls' data classes (0027 applied): a ledger upgraded to it holds its earlier
+    calls without them (NULL, as a call of none), which by_data_class cannot place, so ``flow gate`` names a summary
+    reaching back before it unchecked rather than passing it. One row by its key: a summary reads no attempt more.
+    None for a ledger without the migration (by_data_class is None then)."""
+    try:
+        row = conn.execute(
+            "SELECT applied_at FROM schema_migrations WHERE name = '0027_attempt_data_classes'"
+        ).fetchone()
+    except sqlite3.OperationalError:  # (no table: not a ledger this version made or migrated)
+        return None
+    return None if row is None else float(row[0])

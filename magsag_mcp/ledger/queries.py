@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import redact_values
 from .azure_served import served_as, served_at_endpoints
 from .cache_hits import cache_summary
-from .data_class_reads import by_data_class
+from .data_class_reads import by_data_class, classes_kept_since
 from .dead_runs import errored_runs, runs_as_recorded
 from .filters import UsageFilters, parse_since
 from .money import from_pusd, joined
@@ -277,11 +277,15 @@ async def summarize(
         # where each data class's calls went, which `flow gate` checks against the policies' requirements, and what
         # their Azure deployments answered as (judged by the model that served them, as allowed_models is)
         classes, classes_served = by_data_class(conn, *attempts_where(conn, fixed))
+        # since when the ledger keeps them: a period reaching back before holds calls by_data_class cannot place
+        kept_since = classes_kept_since(conn) if classes is not None else None
         return {
             "model_stats": model_stats,
             "totals": totals,
             "by_data_class": classes,
             "by_data_class_served": classes_served,
+            # (to the second, as period.from: a period from that second on reads as held whole)
+            "data_classes_since": None if kept_since is None else iso_time(kept_since),
             "by_provider": {k: _stats(v) for k, v in sorted(groups.by["provider"].items())},
             "by_agent": by_agent,
             "by_skill": {k: _stats(v) for k, v in sorted(groups.by["skill"].items())},

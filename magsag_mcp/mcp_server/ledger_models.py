@@ -214,6 +214,12 @@ class UsageSummaryResult(Out):
         "how many attempts each: flow gate judges a deployment by the model that served it, as each call was; null: "
         "a ledger that did not record calls' data classes",
     )
+    data_classes_since: str | None = Field(
+        None,
+        description="when the ledger began to record calls' data classes (ISO 8601, UTC): a period from before it "
+        "holds calls by_data_class cannot place, whose requirements flow gate names unchecked; null: a ledger that "
+        "does not record them",
+    )
     largest_run: LargestRunOut | None = Field(
         None, description="the costliest run with the runs it delegated (what max_cost_per_run_usd bounds)"
     )
