@@ -30,6 +30,9 @@ TRUST_ENV = "MAGSAG_AZURE_SERVED_TRUST"
 #: ``magsag azure forget``)
 TRUSTED_FOR = 86400.0
 
+#: a scheme's port, which a URL may name or leave out: one endpoint either way
+_DEFAULT_PORTS = {"https": ":443", "http": ":80"}
+
 #: (endpoint, deployment name)
 Key = tuple[str, str]
 
@@ -42,9 +45,10 @@ def trusted_for(env: Mapping[str, str]) -> float:
 
 def endpoint_host(url: str) -> str:
     """The endpoint a sighting names: the host (and port) of the target's base_url or AZURE_OPENAI_ENDPOINT,
-    lowercased, and a gateway's own path before Azure's (:func:`~.providers.azure_versions.azure_root`), without Azure's
-    path, the query or any user and password written in it (a ledger row is never a secret's place):
-    ``https://Res.openai.azure.com/openai/v1?api-version=x`` -> ``res.openai.azure.com``. The gateway's path is kept
+    lowercased, without the scheme's default port (``:443``: one resource, written with it or not), and a gateway's
+    own path before Azure's (:func:`~.providers.azure_versions.azure_root`), without Azure's path, the query or any
+    user and password written in it (a ledger row is never a secret's place):
+    ``https://Res.openai.azure.com:443/openai/v1?api-version=x`` -> ``res.openai.azure.com``. The gateway's path is kept
     because one proxy host may front several resources (``https://gw.example/eastus``, ``https://gw.example/westus``),
     whose deployments of one name may serve different models; a segment of it shaped like a token (a gateway's, taken
     in the path) is written as a digest of it (``~`` and 12 hex digits): two tokens stay two endpoints, and neither is
@@ -52,6 +56,10 @@ def endpoint_host(url: str) -> str:
     url = url.strip()
     parts = urlsplit(url if "//" in url else f"//{url}")
     host = (parts.netloc or url).rpartition("@")[2].lower()
+    # the scheme's default port, named or not, is one resource (the URL without a scheme is https, as Azure's are)
+    default = _DEFAULT_PORTS.get(parts.scheme.lower() or "https")
+    if default and host.endswith(default):
+        host = host[: -len(default)]
     path = urlsplit(azure_root(urlunsplit(("https", "h", parts.path, "", "")))).path.strip("/")
     if not path:
         return host
