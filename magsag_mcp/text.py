@@ -277,3 +277,19 @@ def whole_characters(value: Any, depth: int = 0) -> Any:
 def has_surrogate(value: Any) -> bool:
     """Whether ``value`` (a string, or a JSON-like tree of them) holds an unpaired surrogate anywhere."""
     return _has_surrogate(value) and surrogate_at(value, "") is not None
+
+
+#: control characters but the line break and the tab (C0, DEL, C1), and the direction overrides: shown to a person,
+#: an escape sequence would act on their terminal (set its title, clear it, write its clipboard) and a carriage
+#: return write over what came before on its line
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+def escaped_controls(text: str) -> str:
+    """``text`` for a terminal: each control character written escaped (``\\x1b``), as a log line writes it; a
+    vendor's error message, which the JSON error escapes, is not sent to a person's terminal as it came."""
+    return _CONTROL.sub(_escaped, text)

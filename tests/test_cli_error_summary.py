@@ -83,3 +83,16 @@ def test_the_summary_shows_no_key(capsys, monkeypatch):
     print_error(E.ConfigError("bad setting", run_id=secret, hint=secret))
     err = capsys.readouterr().err
     assert secret not in err and "magsag: error (config_error): bad setting" in err
+
+
+def test_a_vendor_s_control_characters_are_shown_escaped_not_sent_to_the_terminal(capsys, monkeypatch):
+    # a vendor's (or a proxy's) error message arrives in the error's message as its body said it; the JSON error
+    # escapes it, and the summary printed it as it came: a title set, the screen cleared, a line written over
+    said = "bad \x1b]0;pwned\x07 \x1b[2J request\rfix: nothing\u202e\nmagsag: ok"
+    at_terminal(monkeypatch)
+    print_error(E.ProviderError(f"skill.analysis: openai:gpt-4o: HTTP 400: {said}", provider="openai"))
+    err = capsys.readouterr().err
+    for control in ("\x1b", "\x07", "\r", "\u202e"):
+        assert control not in err
+    assert "bad \\x1b]0;pwned\\x07 \\x1b[2J request\\rfix: nothing\\u202e" in err
+    assert "\n    magsag: ok" in err  # the message's next line, indented under it

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..text import escaped_controls
+
 #: the variables a "not configured" skip asks to set ("set GEMINI_API_KEY or GOOGLE_API_KEY in the environment")
 _KEY_ASKED = re.compile(r"no API key; set ([A-Z0-9_]+)")
 #: how to get what the summary leaves out, said after it
@@ -32,6 +34,9 @@ def summary(error: Mapping[str, Any]) -> list[str]:
     run_id = error.get("run_id")
     if isinstance(run_id, str) and run_id:
         where.insert(0, f"the call's record: magsag data query --run-id {run_id}")
+    # the error's words may be a vendor's, as its body said them: a control character is shown, not acted on by the
+    # terminal (the JSON escapes it), and a line break's next line indented, read as the message's, not a line of ours
+    said = [escaped_controls(line).replace("\n", "\n    ") for line in said]
     return [*said, f"  ({'; '.join(where)})"]
 
 

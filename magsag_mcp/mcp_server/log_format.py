@@ -25,21 +25,16 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import redact
+from ..text import escaped_controls
 
 LOG_FORMATS = ("text", "json")
 LOG_FORMAT_ENV = "MAGSAG_MCP_LOG_FORMAT"
 TEXT_LINE = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-#: control characters but the line break and the tab (C0, DEL, C1), and the direction overrides
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 #: what JSON leaves as it is and should not reach a reader as it is: DEL and C1 (NEL, U+0085, a line break to some
 #: readers), the line and paragraph separators (line breaks to a JavaScript reader and to Python's splitlines) and
 #: the direction overrides (they reorder what a terminal shows of the line)
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _escaped(match: re.Match[str]) -> str:
-    return match.group().encode("unicode_escape").decode("ascii")
 
 
 def _json_escaped(match: re.Match[str]) -> str:
@@ -61,7 +56,7 @@ class RedactingFormatter(logging.Formatter):
     reads as a record of its own."""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = _CONTROL.sub(_escaped, redact(super().format(record)))
+        text = escaped_controls(redact(super().format(record)))
         return text.replace("\n", "\n    ")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
