@@ -373,6 +373,21 @@ def test_the_stdio_server_warns_as_it_starts_of_a_ledger_there_it_cannot_write(m
     assert warnings[0].endswith("; until then every call fails before it is sent (ledger_error)")
 
 
+@pytest.mark.parametrize("given", ["--db", "MAGSAG_DB"])
+def test_the_stdio_server_warns_as_it_starts_of_a_ledger_in_memory(monkeypatch, caplog, tmp_path, given):
+    # ':memory:' is a path whose folder (the working one) can be written, so the start said nothing; every call then
+    # refused it as the ledger (doctor said so, the start did not)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAGSAG_DB", raising=False)
+    if given == "MAGSAG_DB":
+        monkeypatch.setenv("MAGSAG_DB", ":memory:")
+    warnings = _stdio_start_warnings(monkeypatch, caplog, ["--db", ":memory:"] if given == "--db" else [])
+    assert len(warnings) == 1
+    assert warnings[0].startswith("':memory:' names a SQLite database in memory, and the ledger is a file")
+    assert warnings[0].endswith("; until then every call fails before it is sent (ledger_error)")
+    assert not (tmp_path / ":memory:").exists()  # the check makes nothing
+
+
 def test_the_stdio_server_says_nothing_of_a_ledger_it_can_write(monkeypatch, caplog, tmp_path):
     (tmp_path / "there.db").write_bytes(b"")
     for db in (tmp_path / "new" / "ledger.db", tmp_path / "there.db"):

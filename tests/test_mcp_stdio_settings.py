@@ -52,3 +52,37 @@ def test_the_python_api_still_says_the_environment(tmp_path: Path):
     with Magsag(catalog=CATALOG, db=tmp_path / "ledger.db", env={}) as mg:
         [first, *_] = mg.skills.explain("skill.analysis", {"data": "x"})["targets"]
     assert first["unavailable"] == "openai: no API key; set OPENAI_API_KEY in the environment"
+
+
+async def test_a_stdio_start_that_warns_keeps_stdout_for_the_protocol_alone(tmp_path: Path):
+    # stdout is the MCP channel: the start's warnings (a ledger no call can make, misspelt and synonym variables, one
+    # holding a token) must reach stderr alone, never a value, and the session must work through them
+    from mcp import ClientSession
+
+    (tmp_path / "notes.txt").write_text("a file, not a folder\n")
+    env = clean_env(
+        MAGSAG_DB=str(tmp_path / "notes.txt" / "ledger.db"),
+        MAGSAG_DB_PATH=str(tmp_path / "other.db"),
+        MAGSAG_TOKEN="fake-token-never-said",
+        MAGSAG_LOCAL_LLM_BASEURL="http://user:fake-password-never-said@gw.example.invalid/v1?key=fake-query-key",
+    )
+    args = ["-m", "magsag_mcp", "--catalog", str(CATALOG)]
+    params = StdioServerParameters(command=sys.executable, args=args, env=env)
+    not_protocol: list[Exception] = []
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, Exception):  # a stdout line that is no JSON-RPC message
+            not_protocol.append(message)
+
+    with (tmp_path / "stderr.log").open("w+") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write, message_handler=on_message) as session:
+                initialized = await session.initialize()
+                tools = await session.list_tools()
+        errlog.seek(0)
+        stderr = errlog.read()
+    assert initialized.server_info.name and tools.tools
+    assert not_protocol == []
+    for said in ("cannot be made", "MAGSAG_DB_PATH", "MAGSAG_TOKEN", "MAGSAG_LOCAL_LLM_BASEURL"):
+        assert stderr.count(said) == 1, said  # each said once
+    assert "never-said" not in stderr and "fake-query-key" not in stderr

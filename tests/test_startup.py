@@ -580,3 +580,22 @@ def test_the_server_command_finds_the_catalog_without_importing_its_readers_and_
         """
     )
     assert seen == {"code": 0, "started_with_catalog": False, "refused": 2, "said": True, "same": True}
+
+
+def test_the_stdio_start_checks_its_ledger_and_variables_without_importing_the_ledger_or_sqlite(tmp_path):
+    # the start's checks (a ledger no call can write, misspelt MAGSAG_* variables) are os's and the settings' alone:
+    # a start whose ledger can be written opens no SQLite before the first call, misspelt variable or not
+    code = f"""
+        import json, os, sys, anyio
+        anyio.run = lambda *a, **k: None
+        os.environ["MAGSAG_DB_PATH"] = "misspelt"
+        from magsag_mcp.mcp_server.__main__ import main
+        code = main(["--db", {str(tmp_path / "new" / "ledger.db")!r}, "--transport", "stdio"])
+        print(json.dumps({{
+            "code": code,
+            "loaded": sorted(
+                m for m in sys.modules if m in ("sqlite3", "aiosqlite") or m.startswith("magsag_mcp.ledger")
+            ),
+        }}))
+        """
+    assert run(code) == {"code": 0, "loaded": []}

@@ -1,5 +1,6 @@
 """What ``magsag-mcp`` says as it starts over stdio of a ledger no call could write: none there and none makeable (a
-folder on its path is a file, the folder this user cannot write, a read-only mount), or one there it cannot write.
+folder on its path is a file, the folder this user cannot write, a read-only mount), one there it cannot write, or
+':memory:' (a file of that name in the working folder to the check, a ledger every call refuses).
 
 Over stdio the ledger opens at the first call: a server whose ledger folder could not be written started in silence,
 answered ``initialize`` and listed its tools, and each call then failed with the ledger_error; a user who looked at the
@@ -51,14 +52,19 @@ def unwritable_ledger_warning(db: str | None, env: Mapping[str, str]) -> str | N
         path = ledger_path(db, env)
     except MagsagError:  # (a blank MAGSAG_DB: refused before this is asked)
         return None
-    if _writable(path):
+    # ':memory:' is a path in the working folder, writable as a rule: every call refuses it as the ledger all the same
+    in_memory = str(path) == ":memory:"
+    if not in_memory and _writable(path):
         return None
+    from ..ledger.problems import in_memory_error, read_only_error
+
+    until_then = "; until then every call fails before it is sent (ledger_error)"
+    if in_memory:
+        return in_memory_error().message + until_then
     from ..ledger.connection import unmakeable_ledger_problem
-    from ..ledger.problems import read_only_error
 
     try:
         if path.exists():
-            until_then = "; until then every call fails before it is sent (ledger_error)"
             return read_only_error(path, None).message + until_then
         return unmakeable_ledger_problem(path, env)
     except (MagsagError, OSError):
