@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Collection
+from typing import Any
 
 #: a sighting made before the deployment's last forget (of its endpoint's, or of every endpoint's: endpoint '') is not
 #: written: queued before the forget and committed after it, or written again after a lost write, it brought back
@@ -105,22 +106,9 @@ def served_as(
     attempts alone, where a filter on the provider alone read every attempt of the period (0.1-0.2 s of a
     year's 200,000). Named a variable each, they are read as many at a time as SQLite takes variables beside
     ``args`` (999 in builds before 3.32, 32766 since): past that, one read failed with "too many SQL variables"."""
-    named = list(deployments)
-    each = max(conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(args), 1)
-    rows: list[tuple[object, object, int]] = []
-    for start in range(0, len(named), each):
-        part = named[start : start + each]
-        sql = (
-            f"SELECT a.model, a.served_model, COUNT(*) FROM {source}{where}{' AND ' if where else ' WHERE '}"
-            f"a.model IN ({', '.join('?' * len(part))}) AND a.provider = 'azure' AND a.outcome = 'ok'"
-            " AND a.served_model IS NOT NULL GROUP BY a.model, a.served_model"
-        )
-        try:
-            rows += conn.execute(sql, [*args, *part]).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such column" in str(exc):
-                return {}
-            raise
+    rows = _by_deployment(conn, "a.model, a.served_model", "", source, where, args, deployments)
+    if rows is None:
+        return {}
     out: dict[str, dict[str, int]] = {}
     for deployment, model, n in rows:
         out.setdefault(str(deployment), {})[str(model)] = int(n)
@@ -134,25 +122,45 @@ def served_at_endpoints(
     ``azure_served`` keys it): two resources may have deployments of one name serving different models, which
     ``served_as`` counts together. Attempts recorded without an endpoint (before 0029, or by an older version still
     running) are not here; a ledger without the column (an older version's, read where it lies) gives none."""
+    rows = _by_deployment(
+        conn, "a.model, a.endpoint, a.served_model", " AND a.endpoint IS NOT NULL", source, where, args, deployments
+    )
+    if rows is None:
+        return {}
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for deployment, endpoint, model, n in rows:
+        out.setdefault(str(deployment), {}).setdefault(str(endpoint), {})[str(model)] = int(n)
+    return out
+
+
+def _by_deployment(
+    conn: sqlite3.Connection,
+    keys: str,
+    also: str,
+    source: str,
+    where: str,
+    args: list[object],
+    deployments: Collection[str],
+) -> list[tuple[Any, ...]] | None:
+    """The answered Azure attempts of ``deployments`` that ``FROM {source}{where}`` selects and that name the model
+    they came from, counted by ``keys`` (``also``: a further condition); None from a ledger without the columns (an
+    older version's, read where it lies). The deployments are named a variable each, as many a read as SQLite takes
+    variables beside ``args`` (999 in builds before 3.32, 32766 since): past that, one read failed with "too many SQL
+    variables"."""
     named = list(deployments)
-    # (as many deployments a read as SQLite takes variables beside ``args``: see served_as)
     each = max(conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(args), 1)
-    rows: list[tuple[object, object, object, int]] = []
+    rows: list[tuple[Any, ...]] = []
     for start in range(0, len(named), each):
         part = named[start : start + each]
         sql = (
-            f"SELECT a.model, a.endpoint, a.served_model, COUNT(*) FROM {source}{where}"
-            f"{' AND ' if where else ' WHERE '}a.model IN ({', '.join('?' * len(part))}) AND a.provider = 'azure'"
-            " AND a.outcome = 'ok' AND a.served_model IS NOT NULL AND a.endpoint IS NOT NULL"
-            " GROUP BY a.model, a.endpoint, a.served_model"
+            f"SELECT {keys}, COUNT(*) FROM {source}{where}{' AND ' if where else ' WHERE '}"
+            f"a.model IN ({', '.join('?' * len(part))}) AND a.provider = 'azure' AND a.outcome = 'ok'"
+            f" AND a.served_model IS NOT NULL{also} GROUP BY {keys}"
         )
         try:
             rows += conn.execute(sql, [*args, *part]).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such column" in str(exc):
-                return {}
+                return None
             raise
-    out: dict[str, dict[str, dict[str, int]]] = {}
-    for deployment, endpoint, model, n in rows:
-        out.setdefault(str(deployment), {}).setdefault(str(endpoint), {})[str(model)] = int(n)
-    return out
+    return rows
