@@ -22,6 +22,7 @@ refused leaves, in :mod:`.cascade_guard`.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ from .served_models import ServedModels
 from .transport import Sends
 from .types import LLMResult, Target
 from .types import with_stream as _with_stream
+from .worst_cases import WorstCasePricing
 
 log = redacting_logger("magsag_mcp.cascade")
 
@@ -108,6 +110,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         clock: Callable[[], float] = time.monotonic,
         breaker: BreakerPolicy | None = None,
+        served: ServedModels | None = None,
     ) -> None:
         self.providers = providers
         self.pricer = pricer
@@ -120,10 +123,12 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
         self.rests = TargetRests(breaker, retry.deadline)
         #: the pools of routing's request_caps (see cascade_caps.py); None, asked once a try, where none is declared
         self.caps: RequestCaps | None = None
-        #: the endpoint an Azure attempt records: the one what its deployment serves is kept by (the pricer's memory
-        #: of it, which the governance shares)
-        served = getattr(pricer, "served", None)
-        self.azure_endpoint = (served if served is not None else ServedModels()).endpoint
+        #: the endpoint an Azure attempt records: the one what its deployment serves is kept by (``served``, the
+        #: memory the pricer and the governance share, as the service opens them; a Pricer's own where none is given,
+        #: whose AZURE_OPENAI_ENDPOINT is the one its sightings are kept by)
+        if served is None:
+            served = pricer.served if isinstance(pricer, WorstCasePricing) else ServedModels(os.environ)
+        self.azure_endpoint = served.endpoint
 
     @traced  # OpenTelemetry's spans of the call and its attempts, where the process traces (see otel_spans.py)
     async def run(

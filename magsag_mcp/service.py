@@ -102,7 +102,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         self.pricer = pricer
         self.governance = governance
         self.retry = retry
-        self.cascade = Cascade(self.providers, pricer, governance, retry, breaker=breaker)
+        self.cascade = Cascade(self.providers, pricer, governance, retry, breaker=breaker, served=pricer.served)
         self.cascade.caps = request_caps(catalog.request_caps)
         #: the answer cache, used by the calls a route or their context turns it on for (see answer_cache.py)
         self.answers = self.cascade.answers = AnswerCache(ledger)
