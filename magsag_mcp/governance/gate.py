@@ -63,9 +63,9 @@ _UNNAMED = (
 )
 
 
-#: the attempts record no endpoint (an Azure resource, or a gateway's path to one): a summary counts the answers of each
-#: endpoint's deployment of one name together, and what it says is of the name; the ledger's rows of what each was
-#: last seen serving are by endpoint
+#: answers recorded without their endpoint (an Azure resource, or a gateway's path to one: before 0029, or in a summary
+#: written before it): the summary counts each endpoint's deployment of one name together, and what it says is of the
+#: name; the ledger's rows of what each was last seen serving are by endpoint
 _AT_ANY_ENDPOINT = (
     "(at any endpoint: these attempts were recorded without the endpoint they went to (by a magsag before the "
     "ledger's 0029, or a summary written before it), so deployments of that name at several are counted together; "
