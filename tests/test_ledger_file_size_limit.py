@@ -137,3 +137,60 @@ def test_stdout_to_a_file_past_the_file_size_limit_says_the_limit(ledger_of_200:
     assert done.returncode == 1
     assert f"{limit:,} bytes" in done.stderr and FIX in done.stderr, done.stderr
     assert "free some space" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def large_team_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20,000 attempts of 200 agents x 12 skills over a year (benchmarks/ledger_scale.py's, through the record's write
+    path): some 18,000 usage_rollup rows, whose summary's GROUP BY passes SQLite's 2 MB cache and sorts in a
+    temporary file where SQLite keeps them there."""
+    from benchmarks.ledger_scale import build
+
+    db = tmp_path_factory.mktemp("large") / "ledger.db"
+    build(db, 20_000)
+    return db
+
+
+@pytest.mark.parametrize("given", [[], ["--status", "ok"]], ids=["all-time", "status"])
+def test_a_summary_of_a_ledger_larger_than_the_file_size_limit_reads_it_as_without_one(
+    large_team_ledger: Path, given: list[str]
+):
+    """A report writes nothing, yet `flow summarize` of a 12 MB ledger under a 100 KB limit failed on SQLite's
+    temporary file for its sort, told as "the ledger ... cannot grow". Under a limit the sorts are kept in memory."""
+    unlimited = _magsag(large_team_ledger, "flow", "summarize", *given)
+    assert unlimited.returncode == 0, unlimited.stderr
+    limited = _magsag(large_team_ledger, "flow", "summarize", *given, limit=100_000)
+    assert limited.returncode == 0, limited.stderr
+    assert limited.stdout == unlimited.stdout  # the same summary, byte for byte
+    assert json.loads(limited.stdout)["totals"]["attempts"] > 100
+
+
+def test_a_backup_of_a_damaged_ledger_under_a_file_size_limit_says_it_is_damaged_not_the_limit(ledger_of_200: Path):
+    """The backup told any SQLite error under a limit smaller than the ledger as the limit (and any other as a full
+    disk): a damaged ledger's "malformed" was sent to raise a limit, which could not help."""
+    with ledger_of_200.open("r+b") as fh:  # the schema's page (after the file's 100-byte header) overwritten
+        fh.seek(100)
+        fh.write(b"\xff" * 200)
+    done = _magsag(ledger_of_200, "data", "backup", str(ledger_of_200.parent / "b.db"), limit=100_000)
+    assert done.returncode == 2
+    message = json.loads(done.stderr)["error"]["message"]
+    assert "malformed" in message and "integrity_check" in message, message
+    assert LIMIT_SAID not in message and "a full disk" not in message, message
+
+
+def test_a_vacuum_copies_the_ledger_in_a_temporary_file_where_sorts_are_kept_in_memory(tmp_path: Path):
+    """Under a file size limit the connections keep SQLite's temporary files in memory (their sorts); a prune's
+    VACUUM, whose copy is the whole ledger, makes its copy in a file as before and leaves the connection as it was."""
+    import sqlite3
+
+    from magsag_mcp.ledger import prune
+
+    conn = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    said: list[str] = []
+    conn.set_trace_callback(said.append)
+    prune._vacuum(conn)
+    assert said.index("PRAGMA temp_store = DEFAULT") < said.index("VACUUM") < said.index("PRAGMA temp_store = 2")
+    assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2
+    conn.close()

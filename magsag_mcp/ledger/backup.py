@@ -28,6 +28,7 @@ statements, a few microseconds, hold none). Where there is no ``flock`` (Windows
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, LedgerError
+from . import problems
 from .connection import BUSY_TIMEOUT_MS, read_only_uri
 from .migrations import check_is_ledger
 from .problems import file_size_limit, log_file
@@ -151,7 +153,8 @@ def _copy(source: Path, temp: Path, busy_timeout_ms: int) -> dict[str, Any]:
             dst.close()
     except sqlite3.Error as exc:
         raise LedgerError(
-            f"the backup of the ledger at {source} failed: {exc}; nothing was replaced ({_room_fix(source, temp)})",
+            f"the backup of the ledger at {source} failed: {exc}; nothing was replaced "
+            f"({_what_failed(exc, source, temp)})",
             db=str(source),
         ) from None
     finally:
@@ -164,19 +167,37 @@ def _copy(source: Path, temp: Path, busy_timeout_ms: int) -> dict[str, Any]:
     }
 
 
-def _room_fix(source: Path, temp: Path) -> str:
-    """What to do where a copy of the ledger at ``source`` could not be written at ``temp``: under a file size limit
-    smaller than the ledger (``ulimit -f``, which SQLite reports as a bare "disk I/O error"), raise it; otherwise free
-    space where the backup goes, a full disk being the likeliest cause."""
+def _what_failed(exc: sqlite3.Error, source: Path, temp: Path) -> str:
+    """The cause and fix of ``exc``, met backing up the ledger at ``source`` into ``temp``, where they can be told. A
+    copy that would pass this process's file size limit (``ulimit -f``; SQLite says "disk I/O error"): raise it; this
+    user's disk quota used up (the same words), or a full disk where the backup goes: free space there; a damaged
+    ledger: check it. Each only for its own error: under a limit smaller than the ledger, every failure (a damaged
+    ledger's "malformed", one kept locked) was told as the limit, and any failure at all as a full disk."""
+    code = problems.sqlite_code(exc)
     size = sum(f.stat().st_size for f in (source, log_file(source)) if f.exists())
     limit = file_size_limit()
-    if limit is not None and limit < size:
+    # (the copy's size at the failure tells nothing: SQLite's rollback truncated it)
+    if code == problems.IOERR and limit is not None and limit < size:
         return (
             f"the backup is as large as the ledger, {size:,} bytes, and this process may write no file larger than "
             f"{limit:,} bytes (a file size limit: ulimit -f, RLIMIT_FSIZE); raise the limit where magsag runs "
             "(ulimit -f unlimited), then retry"
         )
-    return "a full disk: free some space where the backup goes, as large as the ledger"
+    if code in (problems.IOERR, problems.FULL):
+        refused = problems.write_refused(temp.parent)
+        if refused is not None and refused == problems.EDQUOT:
+            return (
+                f"this user's disk quota where the backup goes is used up (the OS refuses more: disk quota exceeded, "
+                f"EDQUOT), though the disk may have room: the backup is as large as the ledger, {size:,} bytes; free "
+                "some of this user's space there (`quota -s` shows the quota), have the quota raised, or give FILE on "
+                "another file system"
+            )
+        free = problems.free_bytes(temp.parent)
+        if code == problems.FULL or refused == errno.ENOSPC or (free is not None and free < size):
+            return f"a full disk: free some space where the backup goes, as large as the ledger ({size:,} bytes)"
+    if code == problems.CORRUPT:
+        return f"the ledger itself may be damaged: run `sqlite3 {source} 'PRAGMA integrity_check'`"
+    return "retry; if it fails again, check the disks of the ledger and of the backup"
 
 
 def _check_not_newer(source: Path, target: Path, target_newest: float | None, source_newest: float | None) -> None:

@@ -32,6 +32,7 @@ from .migrations import (
 )
 from .problems import (
     file_for_a_folder,
+    file_size_limit,
     in_memory_error,
     log_file,
     newer_error,
@@ -141,6 +142,21 @@ def _configure(
     SYNC_MODE_BY_CONNECTION[id(conn)] = "FULL"
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+    sort_in_memory_if_size_limited(conn)
+
+
+def sort_in_memory_if_size_limited(conn: sqlite3.Connection) -> None:
+    """Under a file size limit (``ulimit -f``, RLIMIT_FSIZE: a CI runner's, a container's), SQLite's temporary files
+    in memory. A summary's GROUP BY over more than SQLite's cache (2 MB: some 20,000 usage_rollup rows, a large
+    team's quarter) spills into a temporary file, which the limit cut short: `flow summarize` of a 100 MB ledger
+    under a 100 KB limit failed ("disk I/O error", told as the ledger's being unable to grow), though a report
+    writes nothing. In memory that sort costs what its file would have held: +16 MB of peak memory for the all-time
+    summary of 200,000 attempts (176,000 rollup rows), +23 MB for a status-filtered one (200,000 attempts grouped),
+    in proportion to the rows sorted. Without a limit the file stays the cheaper place, and nothing changes: a
+    long-lived server keeps no sort's memory it does not need. (A vacuum's copy of the whole ledger is not made
+    in memory: see :func:`~.prune._vacuum`.)"""
+    if file_size_limit() is not None:
+        conn.execute("PRAGMA temp_store = MEMORY")
 
 
 def _wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
@@ -225,6 +241,7 @@ def _configure_read_only(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_T
     for a file that is no ledger, or one a newer magsag migrated."""
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.execute("PRAGMA query_only = ON")
+    sort_in_memory_if_size_limited(conn)
     check_is_ledger(conn)
     pending = pending_migrations(conn)
     if len(pending) < len(MIGRATIONS):  # a ledger: a newer version's migrations refuse it, as at a writable open

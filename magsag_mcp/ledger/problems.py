@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 from ..catalog_edits import UNKNOWN_PRICES_FILE
@@ -24,14 +25,17 @@ from .money import MAX_PUSD, from_pusd
 
 # SQLite's primary result codes (an extended code carries one in its low byte)
 _IOERR, _READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 10, 8, 11, 13, 14, 26
+IOERR, CORRUPT, FULL = _IOERR, _CORRUPT, _FULL  # (the ones backup.py tells apart)
 #: free space under which an I/O error is taken for a full disk: less than SQLite needs to map the ledger's
 #: -shm file (32 KiB) and append a few pages to its -wal
 _NEARLY_FULL_BYTES = 1 << 20
 
 
-def _code(exc: BaseException) -> int | None:
+def sqlite_code(exc: BaseException) -> int | None:
+    """SQLite's primary result code of ``exc`` (None: no SQLite error)."""
     code = getattr(exc, "sqlite_errorcode", None)
     return None if code is None else code & 0xFF
+
 
 
 def opened_file(path: Path) -> Path:
@@ -108,6 +112,65 @@ def _disk_full(code: int | None, os_errno: int | None, path: Path) -> bool:
     return free is not None and free < _NEARLY_FULL_BYTES
 
 
+#: the OS's error for a write past this user's disk quota (none on Windows)
+EDQUOT: int | None = getattr(errno, "EDQUOT", None)
+_EDQUOT = EDQUOT
+
+
+def write_refused(folder: Path) -> int | None:
+    """The errno with which the OS refuses a write of one of SQLite's pages (:data:`_ONE_WRITE` bytes, synced) to a
+    new file in ``folder``, or None where it takes it; the file is removed at once. SQLite reports a write the OS
+    refused as a bare "disk I/O error" (SQLITE_IOERR_WRITE) whatever the errno, which Python does not give
+    (sqlite3_system_errno): a quota used up (EDQUOT) is told from a failing disk by trying the write again."""
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".magsag-room-", suffix=".tmp")
+    except OSError as exc:  # (a quota of files, inodes, refuses the file itself)
+        return exc.errno
+    try:
+        left = memoryview(bytes(_ONE_WRITE))
+        while left:  # (a write the quota cuts short returns its part; the next one fails)
+            left = left[os.write(fd, left) :]
+        os.fsync(fd)  # (a file system that allocates late, NFS's, says EDQUOT at the sync)
+    except OSError as exc:
+        return exc.errno
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+    return None
+
+
+def _over_quota(code: int | None, os_errno: int | None, path: Path) -> bool:
+    """Whether the failure is this user's disk quota being used up (EDQUOT): a disk with room, where free space
+    (statvfs) does not show the quota, and SQLite says "disk I/O error" (see :func:`write_refused`)."""
+    if _EDQUOT is None:
+        return False
+    if os_errno == _EDQUOT:
+        return True
+    return code == _IOERR and write_refused(opened_file(path).parent) == _EDQUOT
+
+
+def no_room_cause(exc: BaseException, path: Path) -> str | None:
+    """Where ``exc``, met on the ledger at ``path``, is a want of room, its cause and fix as :func:`cause` says them:
+    the disk full (:func:`_disk_full`), or this user's quota used up (:func:`_over_quota`). None otherwise."""
+    code = sqlite_code(exc)
+    os_errno = exc.errno if isinstance(exc, OSError) else None
+    if _disk_full(code, os_errno, path):
+        return _full(exc)
+    if _over_quota(code, os_errno, path):
+        return over_quota(exc)
+    return None
+
+
+def over_quota(exc: BaseException) -> str:
+    """The cause and fix of a write refused for this user's disk quota (``exc`` what SQLite or the OS said)."""
+    return (
+        f"is on a file system where this user's disk quota is used up ({exc}; the OS refuses more: disk quota "
+        "exceeded, EDQUOT), though the disk may have room: free some of this user's space there (`quota -s` shows "
+        "the quota), or have the quota raised, then retry. Nothing recorded before was lost"
+    )
+
+
 def file_size_limit() -> int | None:
     """This process's limit on the size of a file it writes (RLIMIT_FSIZE: ``ulimit -f``, a container's or a CI
     runner's), in bytes; None where there is none (or no such limit: Windows). Past it, a write fails with EFBIG,
@@ -168,14 +231,15 @@ def no_room(path: Path) -> OSError | None:
 
 
 def out_of_space(exc: BaseException, path: Path) -> bool:
-    """Whether ``exc``, met on the ledger at ``path``, is the disk's being full (see :func:`_disk_full`)."""
-    return path.is_file() and _disk_full(_code(exc), exc.errno if isinstance(exc, OSError) else None, path)
+    """Whether ``exc``, met on the ledger at ``path``, is a want of room: the disk's being full, or this user's
+    quota used up (see :func:`no_room_cause`)."""
+    return path.is_file() and no_room_cause(exc, path) is not None
 
 
 def cause(exc: BaseException, path: Path) -> str | None:
     """The cause and the fix of ``exc`` met on the ledger at ``path``, where they can be told: a phrase
     that follows the ledger's name ("the ledger at PATH is damaged ...")."""
-    code = _code(exc)
+    code = sqlite_code(exc)
     os_errno = exc.errno if isinstance(exc, OSError) else None
     if path.is_dir():
         return (
@@ -198,8 +262,8 @@ def cause(exc: BaseException, path: Path) -> str | None:
     if code in (_READONLY, _CANTOPEN) or os_errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         if code == _READONLY or not _writable(path):
             return _read_only(exc, path)
-    if _disk_full(code, os_errno, path):
-        return _full(exc)
+    if (room := no_room_cause(exc, path)) is not None:
+        return room
     if (code == _IOERR or os_errno == errno.EFBIG) and (limited := _size_limited(path)) is not None:
         return limited
     return None
@@ -251,7 +315,7 @@ def _read_only(exc: BaseException | None, path: Path) -> str:
 def read_only_cause(exc: BaseException, path: Path) -> bool:
     """Whether opening the ledger at ``path`` for writing failed only because it cannot be written:
     the file is there, so it can still be opened for reading."""
-    code = _code(exc)
+    code = sqlite_code(exc)
     os_errno = exc.errno if isinstance(exc, OSError) else None
     if not path.is_file():
         return False
@@ -263,7 +327,8 @@ def read_only_cause(exc: BaseException, path: Path) -> bool:
 def read_only_error(path: Path, exc: BaseException | None) -> LedgerError:
     """A write to the ledger at ``path``, opened for reading only (``exc``: why it could not be written: a file
     or folder this user cannot write, or a full disk)."""
-    why = _full(exc) if exc is not None and out_of_space(exc, path) else _read_only(exc, path)
+    room = no_room_cause(exc, path) if exc is not None and path.is_file() else None
+    why = room if room is not None else _read_only(exc, path)
     return LedgerError(f"the ledger at {path} {why}", db=str(path), read_only=True)
 
 

@@ -270,7 +270,16 @@ async def prune(
 
 
 def _vacuum(conn: sqlite3.Connection) -> None:
-    conn.execute("VACUUM")
+    """VACUUM, its copy of the whole ledger made in a temporary file even where the connection's sorts are kept in
+    memory (see :func:`~.connection.sort_in_memory_if_size_limited`): in memory it would take as much as the ledger."""
+    kept = conn.execute("PRAGMA temp_store").fetchone()[0]
+    if kept:
+        conn.execute("PRAGMA temp_store = DEFAULT")
+    try:
+        conn.execute("VACUUM")
+    finally:
+        if kept:
+            conn.execute(f"PRAGMA temp_store = {int(kept)}")
 
 
 async def _shrink_log(ledger: LedgerReports) -> None:
