@@ -521,3 +521,30 @@ async def test_the_policys_models_missing_on_the_local_server_says_to_name_one(
     assert "local:gpt-4o model_not_found" in message or model
     fix = "name a model it has in MAGSAG_MODEL or the call's model_config.model"
     assert (fix in message) is (model is None)  # a model the user named is not the policy's
+
+
+async def test_each_new_process_pays_the_missing_responses_api_so_the_warning_names_params_api_chat(
+    local_server: FakeOpenAI, transport: Transport, tmp_path
+):
+    # The downgrade is remembered by the process: each `magsag invoke` is a new one, and paid a 404 from Ollama's
+    # /v1/responses before every call, while the warning promised chat completions "for the next 10 minutes". It
+    # now says the memory is this process's, and names the target setting that skips the Responses API for good;
+    # that setting, given as the call's model_config.params, sends the call straight to chat completions.
+    from pathlib import Path
+
+    from magsag_mcp.service import Service
+
+    local_server.without_responses_api("ollama")
+    first = await LocalProvider({}, transport).complete(ask(), target(local_server))
+    second = await LocalProvider({}, transport).complete(ask(), target(local_server))  # another process
+    assert local_server.paths() == [RESPONSES, CHAT, RESPONSES, CHAT]
+    for warning in (first.warnings[0], second.warnings[0]):
+        assert "this process will call it on for the next 10 minutes" in warning
+        assert "give the target params {api: chat} (in routing, or the call's model_config.params)" in warning
+
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    config = {"provider": "local", "model": MODEL, "base_url": local_server.url, "params": {"api": "chat"}}
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env={}) as svc:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+    assert local_server.paths()[4:] == [CHAT]
+    assert result.provider == "local" and result.warnings == []

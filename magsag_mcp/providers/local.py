@@ -87,6 +87,12 @@ def _from_ollama_host(value: str) -> str:
     return base if base.endswith("/v1") else base + "/v1"
 
 
+#: how to send a target straight to chat completions, never paying a request to a Responses API its server lacks
+CHAT_PARAMS_FIX = (
+    "give the target params {api: chat} (in routing, or the call's model_config.params) to call chat completions "
+    "from the start"
+)
+
 #: the usual OpenAI API bases of the local servers that are not Ollama
 OTHER_SERVERS_BASES = "http://host:8000/v1 for vLLM or http://localhost:1234/v1 for LM Studio"
 
@@ -375,10 +381,13 @@ class LocalProvider(RefusedSettings):
             self._remember_chat_only(base)
             # a warning reaches results and the ledger: a gateway's token in the URL's path stays out (as in traces),
             # whatever its shape (redact() knows keys by theirs, sk-..., not a gateway's token of letters and digits)
+            # the memory is this process's: each `magsag invoke` (or script) starts without it and pays the failed
+            # request again, so the warning names the setting that skips it for good
             result.warnings.append(
                 f"local server at {redact(_shown(base))} rejected the Responses API (HTTP {exc.status}); "
-                f"fell back to chat completions, which it will be called on for the next {RECHECK_AFTER_S / 60:g} "
-                "minutes before the Responses API is asked again"
+                "fell back to chat completions, which this process will call it on for the next "
+                f"{RECHECK_AFTER_S / 60:g} minutes before the Responses API is asked again (a new process, such as "
+                f"each `magsag invoke`, asks it first again): {CHAT_PARAMS_FIX}"
             )
             return result
         return result
