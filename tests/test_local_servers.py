@@ -626,3 +626,95 @@ async def test_thinking_that_max_tokens_cut_before_it_closed_is_no_part_of_the_a
     result = await LocalProvider({}, transport).complete(ask(), Target("local", "qwen3", base_url=server.url + "/v1"))
     assert result.text == "<think> opens a model's reasoning."
     assert not any("thinking" in w for w in result.warnings), result.warnings
+
+
+VLLM_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+@pytest.fixture
+async def model_server() -> AsyncIterator[Callable[[Any, Any], Any]]:
+    """A local server whose model list (GET /v1/models) is ``models`` (a list of ids, or an answer), and which
+    answers every call with ``missing``, its "model not found"."""
+    started: list[TestServer] = []
+
+    async def start(models: Any, missing: Answer) -> tuple[str, list[str]]:
+        paths: list[str] = []
+
+        async def listing(request: web.Request) -> web.Response:
+            paths.append(f"GET {request.path}")
+            if callable(models):
+                return models({})
+            data = [{"id": m, "object": "model", "created": 1, "owned_by": "library"} for m in models]
+            return web.json_response({"object": "list", "data": data})
+
+        async def call(request: web.Request) -> web.Response:
+            paths.append(f"POST {request.path}")
+            return missing(await request.json())
+
+        app = web.Application()
+        app.router.add_get("/v1/models", listing)
+        app.router.add_post("/{tail:.*}", call)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        started.append(server)
+        return str(server.make_url("")).rstrip("/"), paths
+
+    yield start
+    for s in started:
+        await s.close()
+
+
+OLLAMA_MISSING = answer(
+    404, {"error": {"message": 'model "llama3.1:70b" not found, try pulling it first', "type": "api_error"}}
+)
+
+
+async def test_a_model_ollama_lacks_is_said_with_the_ones_it_serves(model_server, transport: Transport):
+    # Ollama's 404 said only 'model "llama3.1:70b" not found, try pulling it first': the user who pulled llama3.1:8b
+    # and wrote 70b (or the routing's name) could not tell what to write instead. The server's list is said now.
+    url, paths = await model_server(["llama3.1:8b", "qwen2.5-coder:7b-instruct-q4_K_M"], OLLAMA_MISSING)
+    with pytest.raises(E.ModelNotFoundError) as info:
+        await LocalProvider({}, transport).complete(ask(), Target("local", "llama3.1:70b", base_url=url))
+    message = info.value.message
+    assert 'model "llama3.1:70b" not found, try pulling it first' in message
+    assert f"the server at {url}/v1 serves llama3.1:8b, qwen2.5-coder:7b-instruct-q4_K_M" in message
+    assert "(did you mean llama3.1:8b?): name one of them, or fetch it (Ollama: `ollama pull llama3.1:70b`" in message
+    assert paths == ["POST /v1/responses", "GET /v1/models"]  # a model not found is not sent to chat completions
+
+
+async def test_a_model_vllm_does_not_serve_names_the_one_it_does(model_server, transport: Transport):
+    # vLLM serves the model it was started with, by its Hugging Face name (or --served-model-name): a call naming
+    # Ollama's tag got "The model `llama3.1:8b` does not exist." and nothing of the name to use
+    error = {"object": "error", "message": "The model `llama3.1:8b` does not exist.", "type": "NotFoundError",
+             "param": None, "code": 404}  # fmt: skip
+    url, _ = await model_server([VLLM_MODEL], answer(404, error))
+    with pytest.raises(E.ModelNotFoundError) as info:
+        await LocalProvider({}, transport).complete(ask(), Target("local", "llama3.1:8b", base_url=url + "/v1"))
+    assert info.value.moves_on and info.value.status == 404
+    assert f"does not exist.; the server at {url}/v1 serves {VLLM_MODEL}: name one of them" in info.value.message
+
+
+async def test_a_server_with_no_model_says_to_fetch_one(model_server, transport: Transport):
+    url, _ = await model_server([], OLLAMA_MISSING)
+    with pytest.raises(E.ModelNotFoundError) as info:
+        await LocalProvider({}, transport).complete(ask(), Target("local", "llama3.1:70b", base_url=url))
+    assert f"the server at {url}/v1 serves no model yet: fetch it (Ollama: `ollama pull llama3.1:70b`" in (
+        info.value.message
+    )
+
+
+@pytest.mark.parametrize(
+    "models",
+    [answer(404, "404 page not found", "text/plain"), answer(200, "<html>", "text/html"), answer(200, {"data": 3})],
+)
+async def test_a_model_list_that_cannot_be_read_leaves_the_fix_to_fetch_the_model(
+    model_server, transport: Transport, models: Answer
+):
+    url, _ = await model_server(models, OLLAMA_MISSING)
+    with pytest.raises(E.ModelNotFoundError) as info:
+        await LocalProvider({}, transport).complete(ask(), Target("local", "llama3.1:70b", base_url=url))
+    assert info.value.message.endswith(
+        "; fetch it (Ollama: `ollama pull llama3.1:70b`; vLLM serves the model it was started with, LM Studio the "
+        "ones loaded)"
+    )
+    assert "serves" not in info.value.message.split("; fetch it")[0]

@@ -131,7 +131,8 @@ async def test_model_not_found_is_raised_not_downgraded(local_server: FakeOpenAI
     with pytest.raises(E.ModelNotFoundError) as info:
         await provider.complete(ask(), target(local_server))
     assert info.value.status == 404 and (info.value.provider, info.value.model) == ("local", MODEL)
-    assert local_server.paths() == [RESPONSES] and provider.chat_only == set()
+    # not sent to chat completions; the server's model list is read, for the names the error says it serves
+    assert local_server.paths() == [RESPONSES, "/v1/models"] and provider.chat_only == set()
 
 
 async def test_a_model_not_found_keeps_what_the_server_said(local_server: FakeOpenAI, transport: Transport):

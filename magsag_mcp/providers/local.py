@@ -19,13 +19,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..durations import seconds
-from ..errors import NotConfiguredError, ProviderError, ProviderTimeoutError, redact
+from ..errors import ModelNotFoundError, NotConfiguredError, ProviderError, ProviderTimeoutError, redact
 from ..settings import READ_TIMEOUT_ENV, connect_timeout, read_timeout
 from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, ProgressCallback
 from .base_urls import _shown
 from .http_errors import server_words
+from .local_models import missing_model_fix, served_models
 from .openai_chat import ChatCompletionsFormat
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 from .refused_settings import RefusedSettings
@@ -353,6 +354,20 @@ class LocalProvider(RefusedSettings):
         return result
 
     async def complete(
+        self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
+    ) -> LLMResult:
+        """The call; a model the server does not have is told with the names it does serve (its model list)."""
+        try:
+            return await self._complete(request, target, progress=progress)
+        except ModelNotFoundError as exc:
+            url = self.endpoint.probe_url(target)
+            served = await served_models(self.transport, url, self.endpoint.headers(target.model))
+            fix = missing_model_fix(target.model, served, redact(_shown(self.endpoint.base_url(target))))
+            exc.message = f"{exc.message}; {fix}"
+            exc.args = (exc.message,)
+            raise
+
+    async def _complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
         base = self.endpoint.base_url(target)
