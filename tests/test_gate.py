@@ -570,6 +570,24 @@ def test_a_policy_file_of_requirements_alone_is_checked_against_where_each_class
     assert code == 2 and "by_data_class['pii_processing']" in err, err
 
 
+def test_an_ollama_cloud_model_a_local_glob_admits_is_a_violation_of_the_class(gate):
+    # gpt-oss:120b-cloud is named on the local server and runs on ollama.com: the calls refuse it under local:*, and
+    # the gate audits recorded attempts by the same rule (it passed them as local)
+    residency = "policies:\n  - name: data_residency\n    requirements:\n      pii_processing: ['local:*']\n"
+    summary = {**changed(), "by_data_class": {"pii_processing": {"local:llama3.1:70b": 4}}}
+    assert gate(summary, residency)[:2] == (0, "gate: pass\n")
+    summary["by_data_class"]["pii_processing"]["local:gpt-oss:120b-cloud"] = 2
+    code, out, _ = gate(summary, residency)
+    assert code == 1 and out.splitlines()[0] == (
+        "FAIL data_residency: 2 attempts of data class 'pii_processing' went to local:gpt-oss:120b-cloud, which its "
+        "requirements do not allow (pii_processing: local:*; an Ollama cloud model, run on ollama.com, is admitted by "
+        "its name alone): they were sent under other policies than these; `magsag data query --provider local "
+        "--model gpt-oss:120b-cloud --format json` lists them with their data_classes"
+    )
+    named = residency.replace("['local:*']", "['local:*', 'local:gpt-oss:120b-cloud']")
+    assert gate(summary, named)[:2] == (0, "gate: pass\n")
+
+
 def test_the_summary_may_come_on_stdin_as_dash(tmp_path: Path, monkeypatch, capsys):
     """`magsag flow summarize | magsag flow gate - --policy P`, as --payload-file and --output take '-': the gate
     said "cannot read -: No such file or directory" (exit 2). The bytes are read as a file's are (a BOM, UTF-16)."""

@@ -352,3 +352,27 @@ def test_a_pattern_with_nothing_before_its_colon_is_a_problem(written):
     # ':' was kept as the name ':', which no call's model is: it allowed nothing it seemed to
     with pytest.raises(ValueError, match="has nothing before its colon"):
         Policy(name="p", allowed_models=[written])
+
+
+@pytest.mark.parametrize("model", ["gpt-oss:120b-cloud", "gemma4:cloud", "qwen3-coder:480b-Cloud"])
+@pytest.mark.parametrize("required", [["local:*"], ["gpt-oss*", "gemma4*", "qwen3-coder*", "llama*"], ["*"]])
+def test_an_ollama_cloud_model_is_not_admitted_to_a_data_class_by_a_glob(model: str, required: list[str]):
+    # Ollama's cloud models (tag "cloud", or "...-cloud") are named on the local server as its downloaded ones are,
+    # and run on ollama.com: a "local only" class written as local:* sent its data there as if it stayed on the
+    # machine. A glob now admits the local server's own models alone; the cloud model must be named.
+    policies = PolicySet([Policy(name="residency", requirements={"pii": required})])
+    cloud = Target("local", model)
+    ok, policy, reason, rule = policies.allowed(cloud, "pii")
+    assert (ok, policy, rule) == (False, "residency", "data_class")
+    assert reason is not None and f"local:{model} is an Ollama cloud model" in reason
+    assert f"name local:{model} there to allow it" in reason
+    assert policies.allowed(Target("local", "llama3.1:8b"), "pii") == (True, None, None, None)
+    assert policies.allowed(cloud, "public") == (True, None, None, None)  # a class no policy confines
+    named = PolicySet([Policy(name="residency", requirements={"pii": [*required, model]})])
+    assert named.allowed(cloud, "pii") == (True, None, None, None)
+
+
+def test_a_cloud_tag_on_another_provider_is_its_own_model():
+    # (compat's or Azure's "cloud" in a name says nothing of where Ollama runs it)
+    policies = PolicySet([Policy(name="residency", requirements={"pii": ["compat:*"]})])
+    assert policies.allowed(Target("compat", "x:cloud"), "pii") == (True, None, None, None)

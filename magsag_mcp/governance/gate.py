@@ -51,7 +51,7 @@ from .gate_notes import (
 )
 from .gate_summary import HOW as HOW  # (the CLI imports it from here)
 from .gate_summary import NO_AGENT, _Stats, _Summary, parse_summary
-from .model_patterns import matches, model_matches, other_models_served
+from .model_patterns import admits_off_machine, matches, model_matches, other_models_served, runs_in_ollamas_cloud
 from .policy import PolicySet
 
 #: why a summary names model 'unknown' via 'unknown': a call whose process died in flight is recorded, once its
@@ -286,14 +286,18 @@ def _check_requirements(
     for cls, allowed in policy.requirements.items():
         for label, n in (by_class.get(cls) or {}).items():
             provider, _, model = label.partition(":")
-            if matches(allowed, Target(provider, model)):
+            target = Target(provider, model)
+            off_machine = runs_in_ollamas_cloud(target) and not admits_off_machine(allowed, target)
+            if matches(allowed, target) and not off_machine:
                 if provider == "azure":
                     answered = ((served_by_class or {}).get(cls) or {}).get(model) or {}
                     _check_served(violations, policy.name, cls, allowed, model, answered)
                 continue
             violations.append(
                 f"{policy.name}: {counted(n, 'attempt')} of data class {cls!r} went to {label}, which its "
-                f"requirements do not allow ({cls}: {', '.join(allowed)}): they were sent under other policies than "
+                f"requirements do not allow ({cls}: {', '.join(allowed)}"
+                f"{'; an Ollama cloud model, run on ollama.com, is admitted by its name alone' if off_machine else ''}"
+                "): they were sent under other policies than "
                 f"these; `magsag data query --provider {provider} --model {model} --format json` lists them with "
                 "their data_classes"
             )

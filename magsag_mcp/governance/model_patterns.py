@@ -28,6 +28,7 @@ __all__ = [
     "nearly_allowed",
     "other_models_served",
     "residency_pattern",
+    "runs_in_ollamas_cloud",
 ]
 
 
@@ -57,6 +58,27 @@ def residency_pattern(pattern: str) -> str:
     if provider is None and sep and rest and not GLOB.search(head) and infer_provider(pattern) == "local":
         return f"local:{pattern}"
     return pattern
+
+
+def runs_in_ollamas_cloud(target: Target) -> bool:
+    """Whether ``target`` is an Ollama cloud model (tag ``cloud`` or ``...-cloud``: ``gpt-oss:120b-cloud``,
+    ``gemma4:cloud``): named on the local server, as its downloaded models are, it runs on ollama.com, to which the
+    server sends the prompt."""
+    if target.provider != "local":
+        return False
+    _, sep, tag = target.model.rpartition(":")
+    return bool(sep) and (tag.lower() == "cloud" or tag.lower().endswith("-cloud"))
+
+
+def admits_off_machine(patterns: list[str], target: Target) -> bool:
+    """Whether a data class's ``patterns`` admit ``target``, an Ollama cloud model (:func:`runs_in_ollamas_cloud`),
+    by its own name: a glob of the local server's models (``local:*``, ``llama*``) was written for models on the
+    operator's machines, and let the class's data go to ollama.com under a local name."""
+    for pattern in patterns:
+        provider, model = _pinned(pattern)
+        if provider in (None, target.provider) and not GLOB.search(model) and model == target.model:
+            return True
+    return False
 
 
 def _matches_one(pattern: str, target: Target) -> bool:

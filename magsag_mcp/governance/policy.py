@@ -48,7 +48,14 @@ from ..targets import misspelt_provider, provider_prefix, spaced_colon
 from ..types import Target
 from ..zones import zone_problem
 from .data_classes import DataClassModels, requirements_place, unknown_data_class
-from .model_patterns import GLOB, matches, other_models_served, residency_pattern
+from .model_patterns import (
+    GLOB,
+    admits_off_machine,
+    matches,
+    other_models_served,
+    residency_pattern,
+    runs_in_ollamas_cloud,
+)
 
 LimitKind = Literal["call", "run", "agent_day", "day"]
 
@@ -412,11 +419,22 @@ class PolicySet:
                 continue
             for name, requirements in self._requirements:
                 required = requirements.get(cls)
-                if required is not None and not matches(required, target):
+                if required is None:
+                    continue
+                if not matches(required, target):
                     return (
                         False,
                         name,
                         f"data class {cls!r} may only use {required} ({name}.requirements)",
+                        "data_class",
+                    )
+                if runs_in_ollamas_cloud(target) and not admits_off_machine(required, target):
+                    return (
+                        False,
+                        name,
+                        f"data class {cls!r} may only use {required} ({name}.requirements), and {target.label} is an "
+                        "Ollama cloud model, which the local server runs on ollama.com: a glob does not send the "
+                        f"class's data off this machine; name {target.label} there to allow it",
                         "data_class",
                     )
         return True, None, None, None
