@@ -283,7 +283,7 @@ class HTTPProvider(Provider):
         if text_answer or result.tool_calls:  # (a tool call's text is the output of a JSON call too: not parsed)
             without_inline_thinking(result, request)  # (a JSON answer's parse leaves it out)
         if result.finish_reason == "length":
-            if not result.stop_explained and not result.tool_calls:  # (a tool call it cut is refused by its wire)
+            if not result.stop_explained:  # (a tool call it cut is refused by its wire: those here came whole)
                 result.warnings.append(cut_at_max_tokens(result, request, wire.length_may_be_the_servers))
         elif (
             wire.empty_is_no_answer

@@ -42,7 +42,9 @@ def cut_at_max_tokens(result: LLMResult, request: LLMRequest, server_limits: boo
     """The warning of an answer that max_tokens cut: paid for, and not whole, which a caller reading only the
     text (an MCP client, most agents) would not know from ``finish_reason`` alone.
 
-    Cut before any of it was written, it is said as such: a reasoning model (o-series, gpt-5, Gemini 2.5 and
+    Cut after whole tool calls, it says the turn was cut and what may be lost after them (returned with only
+    ``finish_reason`` "length" to say it, the calls passed for the whole turn). Cut before any of it was written, it
+    is said as such: a reasoning model (o-series, gpt-5, Gemini 2.5 and
     later, Claude with thinking) spends its thinking tokens from the same allowance, and a small one leaves
     nothing for the answer. ``server_limits``: the format's "length" also stands for a limit of the server's
     own (OpenAI's formats, which local servers speak): a count short of max_tokens says that one stopped it."""
@@ -50,6 +52,16 @@ def cut_at_max_tokens(result: LLMResult, request: LLMRequest, server_limits: boo
     if (cut := server_cut(result, request, server_limits)) is not None:
         return f"{result.provider}:{result.model} stopped at {cut[0]}, so {cut[1]}"
     fix = RAISE_MAX_TOKENS
+    if result.tool_calls:
+        # the calls came whole (a call cut mid-JSON is refused by its wire), but the turn did not end: the calls the
+        # model had still to write, or its text after them, were lost; a caller that runs the calls and reads the
+        # text alone would take them for the whole turn
+        n = len(result.tool_calls)
+        calls = f"{n} tool call{'s' if n > 1 else ''}"
+        return (
+            f"{result.provider}:{result.model} stopped at max_tokens{limit} after {calls}: the turn is cut short, and "
+            f"any call or text still to come is lost; {fix}"
+        )
     if result.text and not result.text.isspace():
         return f"{result.provider}:{result.model} stopped at max_tokens{limit}: the answer is cut short; {fix}"
     reasoning = result.usage.reasoning_tokens if result.usage is not None else 0

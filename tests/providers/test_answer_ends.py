@@ -92,4 +92,8 @@ async def test_an_answer_max_tokens_cut_after_a_whole_tool_call_finishes_length_
     result = await provider.complete(request, target)
     assert [(c.name, c.arguments) for c in result.tool_calls] == [(WEATHER.name, {"city": "Oslo"})]
     assert result.finish_reason == "length"
+    # and says so where a caller that runs the calls and reads the text alone (an MCP client, most agents) looks: with
+    # only finish_reason to say it, the calls passed for the whole turn, with no word of the calls still to come
+    said = f"{result.provider}:{result.model} stopped at max_tokens (5) after 1 tool call: the turn is cut short"
+    assert [w for w in result.warnings if said in w and "raise max_tokens" in w], result.warnings
     assert fake.violations == []
