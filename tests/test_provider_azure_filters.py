@@ -125,6 +125,60 @@ async def test_an_answer_the_content_filter_did_not_check_says_so(
     ]
 
 
+#: protected material code as a deployment whose filter annotates and does not block reports it (the 2024-10-21
+#: spec's contentFilterDetectedWithCitationResult; the URL and license as Azure's docs show them)
+CODE_FOUND = {
+    "citation": {"URL": "https://github.com/example/sorting/blob/main/quicksort.py", "license": "EPL-1.0"},
+    "detected": True,
+    "filtered": False,
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_protected_code_the_filter_detected_and_let_through_is_said_with_its_source_and_license(
+    fake_openai: FakeOpenAI, transport: Transport, stream: bool
+):
+    # A deployment whose filter annotates (and does not block) returns the answer, finish_reason "stop", and says in
+    # the choice's content_filter_results alone that its code matches public code under a license: it came back as
+    # the model's own, with no word of it, to be pasted into a product that may not meet that license.
+    results = {**_filtered(), "protected_material_code": CODE_FOUND}
+    results["protected_material_text"] = {"detected": False, "filtered": False}
+    fake_openai.queue(R.reply("def quicksort(xs): ...", filter_results=results))
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    result = await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
+    assert (result.text, result.finish_reason) == ("def quicksort(xs): ...", "stop")
+    assert result.warnings == [
+        f"azure:{DEPLOYMENT}: the provider's content filter detected protected_material_code "
+        "(https://github.com/example/sorting/blob/main/quicksort.py, license EPL-1.0) in the answer and let it "
+        "through (the deployment's filter annotates it, not blocks it); the answer is returned as it came: check it "
+        "and the cited source's license before using it"
+    ]
+    # a category detected and filtered withholds the answer (as any filter that fired does), said by its name
+    fake_openai.queue(
+        R.reply(
+            None,
+            finish="content_filter",
+            filter_results={"protected_material_text": {"detected": True, "filtered": True}},
+        )
+    )
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
+    assert info.value.message.endswith("(filtered: protected_material_text (detected))"), info.value.message
+
+
+def test_a_jailbreak_the_filter_detected_in_the_prompt_and_let_through_is_said():
+    from magsag_mcp.providers.openai_chat import ChatCompletionsFormat
+
+    body = R.chat_completion(DEPLOYMENT, R.reply("An answer"), azure=True)
+    annotated = {**_filtered(), "jailbreak": {"detected": True, "filtered": False}}
+    body["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": annotated}]
+    result = ChatCompletionsFormat().parse_response(body, provider="azure", model=DEPLOYMENT)
+    assert result.warnings == [
+        f"azure:{DEPLOYMENT}: the provider's content filter detected jailbreak in the prompt and let it through (the "
+        "deployment's filter annotates it, not blocks it); the answer is returned as it came: check it before using it"
+    ]
+
+
 def test_a_prompt_the_content_filter_did_not_check_says_so():
     from magsag_mcp.providers.openai_chat import ChatCompletionsFormat
 

@@ -16,7 +16,9 @@ at the usage the answer reported, whether or not some of the answer came before 
 Azure says which of its filters fired: ``content_filter_results`` on a choice (a 200 whose finish_reason is
 ``content_filter``), ``innererror.content_filter_result`` on a 400 (``ResponsibleAIPolicyViolation``). Its message
 says only that a filter fired; the categories say what to change in the prompt, and a custom blocklist's id which of
-the operator's own lists matched.
+the operator's own lists matched. A deployment whose filter annotates and does not block says what it found in a
+category ``detected`` and not ``filtered`` (protected material, with the code's source and license), on an answer
+returned all the same: the result's warnings say so (:func:`let_through`).
 """
 
 from __future__ import annotations
@@ -123,3 +125,58 @@ def prompt_not_checked(provider: str, model: str, prompt_results: Any) -> str | 
         if note:
             return note
     return None
+
+
+def let_through(provider: str, model: str, results: Any, what: str = "answer") -> str | None:
+    """The warning for what Azure's content filter detected in the answer (or the prompt) and did not filter: a
+    category ``detected`` and not ``filtered``, as a deployment whose filter annotates and does not block reports it
+    (``protected_material_code`` with the ``citation`` of the public code it matches, its URL and license;
+    ``protected_material_text``, ``profanity``; ``jailbreak`` or ``indirect_attack`` in the prompt). The answer is
+    returned; said nowhere but in the filter's results, code under a license the caller may not meet passed as the
+    model's own. None when nothing was detected, or all that was was filtered (then the answer is withheld)."""
+    if not isinstance(results, dict):
+        return None
+    found = [
+        f"{name}{_cited(result.get('citation'))}"
+        for name, result in results.items()
+        if isinstance(result, dict) and result.get("detected") is True and result.get("filtered") is not True
+    ]
+    if not found:
+        return None
+    # (names and citations one line each, as the message is one)
+    shown = excerpt(" ".join(", ".join(found).split()), 400)
+    cited = " and the cited source's license" if "license" in shown else ""
+    return (
+        f"{provider}:{model}: the provider's content filter detected {shown} in the {what} and let it through (the "
+        f"deployment's filter annotates it, not blocks it); the answer is returned as it came: check it{cited} before "
+        "using it"
+    )
+
+
+def _cited(citation: Any) -> str:
+    """`` (https://github.com/..., license EPL-1.0)``: protected material code's ``citation``, its ``URL`` and
+    ``license`` (the spec's contentFilterDetectedWithCitationResult), or "" without one."""
+    if not isinstance(citation, dict):
+        return ""
+    said = [
+        f"{label}{excerpt(str(citation[key]), 200)}"
+        for key, label in (("URL", ""), ("license", "license "))
+        if isinstance(citation.get(key), str) and citation[key].strip()
+    ]
+    return f" ({', '.join(said)})" if said else ""
+
+
+def answer_notes(provider: str, model: str, results: Any) -> list[str]:
+    """What a choice's ``content_filter_results`` warn of: an answer the filter did not check, what it detected and
+    let through."""
+    return [n for n in (not_checked(provider, model, results), let_through(provider, model, results)) if n]
+
+
+def prompt_notes(provider: str, model: str, prompt_results: Any) -> list[str]:
+    """What an answer's ``prompt_filter_results`` (a list, one per prompt) warn of: a prompt the filter did not
+    check, what it detected in one and let through."""
+    notes = [prompt_not_checked(provider, model, prompt_results)]
+    for item in prompt_results if isinstance(prompt_results, list) else ():
+        results = item.get("content_filter_results") if isinstance(item, dict) else None
+        notes.append(let_through(provider, model, results, "prompt"))
+    return list(dict.fromkeys(n for n in notes if n))

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import MalformedResponseError, ProviderError
 from ..transport import HttpResponse
 from ..types import Image, LLMRequest, LLMResult, Message, ToolCall, Usage
-from .content_filters import filter_note, filtered, not_checked, prompt_not_checked
+from .content_filters import answer_notes, filter_note, filtered, prompt_notes
 from .http_errors import UNDER_200
 from .json_output import any_object, json_mode_system, object_rooted, schema_name, value_wrapped
 from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
@@ -267,12 +267,8 @@ class ChatCompletionsFormat(WireFormat):
         result.finish_reason = with_calls(finish, calls)
         result.response_id = data.get("id")
         if "prompt_filter_results" in data or "content_filter_results" in choice:  # Azure's
-            for note in (
-                prompt_not_checked(provider, model, data.get("prompt_filter_results")),
-                not_checked(provider, model, choice.get("content_filter_results")),
-            ):
-                if note:
-                    result.warnings.append(note)
+            result.warnings += prompt_notes(provider, model, data.get("prompt_filter_results"))
+            result.warnings += answer_notes(provider, model, choice.get("content_filter_results"))
         return result
 
     def accumulator(self, *, provider: str, model: str) -> StreamAccumulator:

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import MalformedResponseError, ProviderConnectionError
 from ..transport import HttpResponse, SSEEvent
 from ..types import LLMResult, ToolCall, Usage
-from .content_filters import filter_note, filtered, not_checked, prompt_not_checked
+from .content_filters import answer_notes, filter_note, filtered, prompt_notes
 from .http_errors import IN_STREAM
 from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
 from .openai_errors import error_status, failed_status, openai_error
@@ -107,7 +107,8 @@ class ChatStream(StreamAccumulator):
         #: which filters flagged text that had already streamed: Azure's asynchronous filter checks the text after
         #: sending it, and flags it in an annotation whose ``content_filter_offsets`` span text already sent
         self.flagged_late = ""
-        #: the warnings for a prompt or an answer Azure's content filter did not check (:func:`not_checked`)
+        #: the warnings for a prompt or an answer Azure's content filter did not check (:func:`not_checked`), or in
+        #: which it detected something and let it through (:func:`let_through`)
         self.unchecked: list[str] = []
 
     def usage_so_far(self) -> Usage | None:
@@ -154,7 +155,7 @@ class ChatStream(StreamAccumulator):
                 where=IN_STREAM,
             )
         if "prompt_filter_results" in chunk:  # Azure's, on the first chunk
-            self._unchecked(prompt_not_checked(self.provider, self.model, chunk["prompt_filter_results"]))
+            self._unchecked(prompt_notes(self.provider, self.model, chunk["prompt_filter_results"]))
         self.response_id = self.response_id or chunk.get("id")
         self.model_seen = self.model_seen or said(chunk.get("model"))
         self.tier_seen = chunk.get("service_tier") or self.tier_seen
@@ -197,7 +198,7 @@ class ChatStream(StreamAccumulator):
                 self.filtered = note or self.filtered
                 if note and "content_filter_offsets" in choice:
                     self.flagged_late = note
-                self._unchecked(not_checked(self.provider, self.model, choice["content_filter_results"]))
+                self._unchecked(answer_notes(self.provider, self.model, choice["content_filter_results"]))
         self.finishes += finished
         if finished or self.closed:  # closed by a finish that carries nothing, opened again by any of the answer
             carries = _carries(chunk)
@@ -211,9 +212,10 @@ class ChatStream(StreamAccumulator):
             self.parts.append(delta_text)
         return delta_text
 
-    def _unchecked(self, note: str | None) -> None:
-        if note and note not in self.unchecked:
-            self.unchecked.append(note)
+    def _unchecked(self, notes: list[str]) -> None:
+        for note in notes:
+            if note not in self.unchecked:  # (each chunk's results may say it again)
+                self.unchecked.append(note)
 
     def _slot(self, tc: dict[str, Any]) -> dict[str, Any]:
         """The call a tool-call delta continues, or a new one. The spec keys the deltas by ``index``; some
