@@ -21,6 +21,7 @@ from .anthropic_errors import anthropic_error
 from .anthropic_thinking import signature_for
 from .anthropic_usage import usage as _usage
 from .content_filters import filtered
+from .empty_answers import unknown_end
 from .http_errors import IN_STREAM
 from .json_output import StreamedDocument
 from .openai_errors import error_status
@@ -140,6 +141,12 @@ def read_answer(
             f"{provider}:{model} paused its turn (stop_reason: pause_turn); the answer may be incomplete: send "
             "it back as the assistant turn to let the model continue"
         )
+    elif stop_reason not in _STOP and (
+        note := unknown_end(
+            stop_reason, "stop_reason", bool(text.strip() or calls), _usage(usage), provider=provider, model=model
+        )
+    ):
+        warnings.append(note)  # (a reason newer than this reader: the beta's "compaction")
     answered = _usage(usage)
     # the model the Message says answered (an alias's dated id), kept on the attempt as it is for OpenAI's snapshot
     answered.answering_model = word_said(data.get("model"))

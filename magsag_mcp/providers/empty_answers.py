@@ -1,10 +1,12 @@
 """Answers with nothing in them, whatever their format: one that ended as a whole answer ends, and one that
-max_tokens cut before any of it was written."""
+max_tokens cut before any of it was written; and an answer that ended for a reason magsag does not know."""
 
 from __future__ import annotations
 
-from ..errors import MalformedResponseError
-from ..types import LLMRequest, LLMResult
+from typing import Any
+
+from ..errors import MalformedResponseError, excerpt
+from ..types import LLMRequest, LLMResult, Usage
 
 #: the finish reasons of an answer that ended as a whole one does: with nothing in it, there was no answer
 _WHOLE = frozenset({"stop", "tool_calls"})
@@ -95,3 +97,29 @@ def _short_of_max_tokens(result: LLMResult, request: LLMRequest) -> int | None:
         return None
     counted = usage.output_tokens + usage.reasoning_tokens
     return usage.output_tokens if counted + 1 < request.max_tokens else None
+
+
+def unknown_end(reason: Any, field: str, came: bool, usage: Usage | None, *, provider: str, model: str) -> str | None:
+    """The warning for an answer that ended for a reason its wire's reader does not know (``reason``, the vendor's
+    word in ``field``: a stop reason newer than this reader, such as Claude's "compaction", or a compatible server's
+    own), as Gemini's are warned of (:func:`~.gemini_notes.stopped_early`): read as "other", its text came back as a
+    whole answer with no word that it may not be. With nothing in it (``came`` False) it is no answer, billed: the
+    error, at ``usage``, is raised (returned, an empty success passed for the answer, the next target untried).
+    None for no reason given, or one the caller knows: the reader's own (read as "stop", "length", ...) are not
+    passed here."""
+    if reason is None or reason == "":
+        return None
+    shown = excerpt(str(reason), 60)
+    if not came:
+        empty = MalformedResponseError(
+            f"{provider}:{model}: no usable answer ({field}: {shown}, with no content)", provider=provider, model=model
+        )
+        if usage is not None and usage.reported:
+            empty.usage = usage  # recorded at what it cost
+        else:
+            empty.maybe_billed = True
+        raise empty
+    return (
+        f"{provider}:{model} stopped its answer for a reason magsag does not know ({field}: {shown}): it may not be "
+        "whole; ask again, or use another model"
+    )

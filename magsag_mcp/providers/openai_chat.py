@@ -14,9 +14,19 @@ from ..errors import MalformedResponseError, ProviderError
 from ..transport import HttpResponse
 from ..types import Image, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .content_filters import answer_notes, filter_note, filtered, prompt_notes
+from .empty_answers import unknown_end
 from .http_errors import UNDER_200
 from .json_output import any_object, json_mode_system, object_rooted, schema_name, value_wrapped
-from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
+from .openai_chat_ends import (
+    FILTERED,
+    FINISH_REASONS,
+    INTERRUPTED,
+    content_text,
+    interrupted,
+    refused,
+    unknown_reason,
+    with_calls,
+)
 from .openai_chat_stream import ChatStream
 from .openai_errors import body_error_status, openai_error
 from .openai_models import (
@@ -266,6 +276,10 @@ class ChatCompletionsFormat(WireFormat):
         )
         result.finish_reason = with_calls(finish, calls)
         result.response_id = data.get("id")
+        if unknown_reason(finish_reason):
+            came = bool(result.text.strip() or calls)
+            if note := unknown_end(finish_reason, "finish_reason", came, result.usage, provider=provider, model=model):
+                result.warnings.append(note)
         if "prompt_filter_results" in data or "content_filter_results" in choice:  # Azure's
             result.warnings += prompt_notes(provider, model, data.get("prompt_filter_results"))
             result.warnings += answer_notes(provider, model, choice.get("content_filter_results"))

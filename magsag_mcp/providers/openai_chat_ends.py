@@ -10,7 +10,16 @@ from ..types import FinishReason, ToolCall, Usage
 from .content_filters import filtered
 from .wire_format import with_reported_usage
 
-__all__ = ["FILTERED", "FINISH_REASONS", "INTERRUPTED", "content_text", "interrupted", "refused", "with_calls"]
+__all__ = [
+    "FILTERED",
+    "FINISH_REASONS",
+    "INTERRUPTED",
+    "content_text",
+    "interrupted",
+    "refused",
+    "unknown_reason",
+    "with_calls",
+]
 
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
@@ -34,6 +43,15 @@ FILTERED = "the answer was withheld by the provider's content filter"
 #: a server's word for an answer it stopped short itself, whatever it had written by then: DeepSeek's "the request is
 #: interrupted due to insufficient resource of the inference system", Mistral's "error", vLLM's "abort"
 INTERRUPTED = frozenset({"insufficient_system_resource", "error", "abort"})
+
+
+def unknown_reason(finish_reason: Any) -> bool:
+    """Whether ``finish_reason`` is a word no server is known to end an answer with (read as "other"): not one of
+    :data:`FINISH_REASONS` in any case ("STOP"), nor an interruption, nor none at all (a null finish, which servers
+    write on whole answers)."""
+    if finish_reason is None or finish_reason == "" or finish_reason in INTERRUPTED:
+        return False
+    return str(finish_reason).lower() not in FINISH_REASONS
 
 
 def with_calls(finish: FinishReason, calls: list[ToolCall]) -> FinishReason:

@@ -12,8 +12,18 @@ from ..errors import MalformedResponseError, ProviderConnectionError
 from ..transport import HttpResponse, SSEEvent
 from ..types import LLMResult, ToolCall, Usage
 from .content_filters import answer_notes, filter_note, filtered, prompt_notes
+from .empty_answers import unknown_end
 from .http_errors import IN_STREAM
-from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
+from .openai_chat_ends import (
+    FILTERED,
+    FINISH_REASONS,
+    INTERRUPTED,
+    content_text,
+    interrupted,
+    refused,
+    unknown_reason,
+    with_calls,
+)
 from .openai_errors import error_status, failed_status, openai_error
 from .openai_tool_calls import call_name, parse_arguments, unwrapped
 from .openai_usage import chat_usage as _usage
@@ -292,6 +302,12 @@ class ChatStream(StreamAccumulator):
             response_id=self.response_id,
         )
         result.warnings += self.unchecked
+        if unknown_reason(self.finish_raw):
+            came = bool(text.strip() or calls)
+            note = unknown_end(
+                self.finish_raw, "finish_reason", came, result.usage, provider=self.provider, model=self.model
+            )
+            result.warnings += [note] if note else []
         if self.cut:
             result.warnings.append(
                 f"{self.provider}:{self.model}: the stream was cut after the answer's end, before the usage it was to "

@@ -97,3 +97,55 @@ async def test_an_answer_max_tokens_cut_after_a_whole_tool_call_finishes_length_
     said = f"{result.provider}:{result.model} stopped at max_tokens (5) after 1 tool call: the turn is cut short"
     assert [w for w in result.warnings if said in w and "raise max_tokens" in w], result.warnings
     assert fake.violations == []
+
+
+#: a word for an answer's end that the reader does not know: Claude's beta "compaction" (BetaStopReason, newer than the
+#: reader's stop reasons), and a compatible server's own word in Chat Completions' finish_reason
+UNKNOWN = {"anthropic": "compaction"}
+#: the wire formats whose end is said in one word (the Responses API says it in a status, which is read whole; Gemini's
+#: unknown finishReason is warned of already: test_gemini_answers). Asked with a max_tokens below the Responses API's
+#: least, a local server is sent chat completions (see local.py)
+ASKED = 8
+WORDED = [c for c in CASES if c.name not in ("openai-responses", "google")]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", WORDED, ids=[c.name for c in WORDED])
+async def test_an_answer_that_ended_for_a_reason_the_reader_does_not_know_says_it_may_not_be_whole(
+    case, serve, transport, stream: bool
+):
+    # Read as "other", its text came back as a whole answer with no word that it may not be, as Gemini's is warned of
+    fake, provider, target = await setup(case, serve, transport)
+    reason = UNKNOWN.get(case.name, "recitation")
+    fake.queue({"text": PARTIAL, "finish": reason})
+    result = await provider.complete(_ask(stream, ASKED), target)
+    assert (result.text, result.finish_reason) == (PARTIAL, "other")
+    said = f"stopped its answer for a reason magsag does not know (finish_reason: {reason}): it may not be whole"
+    said = said.replace("finish_reason", "stop_reason") if case.name == "anthropic" else said
+    assert [w for w in result.warnings if said in w], result.warnings
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", WORDED, ids=[c.name for c in WORDED])
+async def test_an_empty_answer_that_ended_for_a_reason_the_reader_does_not_know_is_no_answer_at_its_cost(
+    case, serve, transport, stream: bool
+):
+    # It came back as an empty success ("", finish_reason "other"): recorded "ok", the next target untried
+    fake, provider, target = await setup(case, serve, transport)
+    reason = UNKNOWN.get(case.name, "recitation")
+    fake.queue({"text": None, "finish": reason})
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(_ask(stream, ASKED), target)
+    assert (
+        f"no usable answer ({'stop' if case.name == 'anthropic' else 'finish'}_reason: {reason}, with no content)"
+        in (info.value.message)
+    )
+    assert info.value.moves_on
+    # billed: recorded at the usage the answer reported
+    assert info.value.usage is not None and info.value.usage.reported and info.value.usage.input_tokens > 0
+    # a null finish_reason (which servers write on whole answers) is no reason the reader does not know
+    if case.name != "anthropic" and not stream:
+        fake.queue({"text": "A whole answer", "finish": None})
+        result = await provider.complete(_ask(stream, ASKED), target)
+        assert result.text == "A whole answer" and not [w for w in result.warnings if "does not know" in w]
