@@ -255,6 +255,23 @@ async def test_a_refusal_is_content_filtered_not_an_empty_answer(
     assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (40, 6)
 
 
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("blank", ["", " \n"])
+async def test_a_refusal_beside_blank_text_is_content_filtered_with_its_words(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, stream: bool, blank: str
+):
+    # Chat's content "" or whitespace beside message.refusal; the Responses API's output_text part of that text before
+    # the refusal part. The blank text was taken for the answer: the refusal was dropped unsaid, and the call failed as
+    # an empty answer ("no usable answer"), not as the model's refusal, with its reason.
+    fake_openai.queue(R.Reply(text=blank, refusal="I can't help with that.", usage=R.tokens(40, 6)))
+    with pytest.raises(E.ContentFilteredError, match="refused") as info:
+        await provider.complete(ask(stream=stream), target(fake_openai, api))
+    assert "I can't help with that." in info.value.message
+    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (40, 6)
+    assert fake_openai.violations == []
+
+
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize(
     ("code", "message", "cls"),

@@ -252,7 +252,7 @@ class ChatCompletionsFormat(WireFormat):
                 came=bool(content_text(message.get("content")).strip() or message.get("tool_calls")),
             )
         refusal = message.get("refusal")
-        if refusal and not message.get("content") and not message.get("tool_calls"):
+        if refusal and not content_text(message.get("content")).strip() and not message.get("tool_calls"):
             # content is null and finish_reason "stop": without this, the refusal would pass as an empty answer
             usage = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
             raise refused(str(refusal), usage, provider=provider, model=model)

@@ -276,7 +276,7 @@ class ChatStream(StreamAccumulator):
         if finish == "content_filter":  # with some of the answer or none, as every vendor's filter is read
             came = bool(text.strip() or self.calls)
             raise filtered(FILTERED + self.filtered, self.usage, provider=self.provider, model=self.model, came=came)
-        if self.refusal and not text and not self.calls:
+        if self.refusal and not text.strip() and not self.calls:  # (blank text beside it is no text)
             raise refused("".join(self.refusal), self.usage, provider=self.provider, model=self.model)
         calls = [
             ToolCall(

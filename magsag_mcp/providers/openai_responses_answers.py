@@ -103,7 +103,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
         # gpt-5.3-codex and later write commentary ("Let me check the numbers.") in messages of its own, phase
         # "commentary", before the one that ends the turn: that one is the answer (joined, a JSON answer was not JSON)
         texts = final
-    if refusals and not texts and not calls:
+    if refusals and not any(t.strip() for t in texts) and not calls:  # (an empty output_text beside it is no text)
         raise refused("".join(refusals), reported, provider=provider, model=model)
     finish: FinishReason = "tool_calls" if calls else "stop"
     if cut:

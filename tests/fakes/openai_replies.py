@@ -114,7 +114,8 @@ class Reply:
     #: answer a streamed request with the plain JSON answer, as a server that ignores "stream": true does
     ignores_stream: bool = False
     #: the model declined: chat's ``message.refusal`` (``delta.refusal`` streamed), the Responses API's
-    #: ``refusal`` content part (``response.refusal.delta`` streamed); ``text`` is then usually None
+    #: ``refusal`` content part (``response.refusal.delta`` streamed); ``text`` is then usually None (else chat's
+    #: content beside it, and an output_text part before the refusal part)
     refusal: str | None = None
     #: Azure: the choice's ``content_filter_results`` (default: every category safe), streamed on the finish chunk
     filter_results: dict[str, Any] | None = None
@@ -380,13 +381,13 @@ def chat_error_chunk(err: ErrorReply) -> dict[str, Any]:
 # --- Responses API --------------------------------------------------------------------------------
 
 
-def _message_item(item_id: str, text: str, status: str, *, refusal: str | None = None) -> dict[str, Any]:
-    part = (
-        {"type": "refusal", "refusal": refusal}
-        if refusal is not None
-        else {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-    )
-    content = [part] if status == "completed" else []
+def _message_item(item_id: str, text: str | None, status: str, *, refusal: str | None = None) -> dict[str, Any]:
+    """A message item; with a ``refusal``, its refusal part, after an output_text part of ``text`` where that is not
+    None (a model that wrote nothing, or only whitespace, before it declined)."""
+    said = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+    parts = [said] if refusal is None or text is not None else []
+    parts += [{"type": "refusal", "refusal": refusal}] if refusal is not None else []
+    content = parts if status == "completed" else []
     return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
 
 
@@ -424,7 +425,7 @@ def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status:
         if r.commentary is not None:
             output.append(_phased(_message_item(f"msg_{response_id}_c", r.commentary, "completed"), "commentary"))
         if r.refusal is not None:
-            output.append(_message_item(f"msg_{response_id}", "", "completed", refusal=r.refusal))
+            output.append(_message_item(f"msg_{response_id}", r.text, "completed", refusal=r.refusal))
         elif r.text is not None:
             answer = _message_item(f"msg_{response_id}", r.text, "completed")
             output.append(_phased(answer, "final_answer") if r.commentary is not None else answer)
@@ -517,7 +518,7 @@ def response_events(body: dict[str, Any], r: Reply, *, response_id: str) -> list
             emit("response.refusal.delta", **where, delta=piece)
         emit("response.refusal.done", **where, refusal=r.refusal)
         emit("response.content_part.done", **where, part={"type": "refusal", "refusal": r.refusal})
-        done = _message_item(item_id, "", "completed", refusal=r.refusal)
+        done = _message_item(item_id, r.text, "completed", refusal=r.refusal)
         emit("response.output_item.done", output_index=index, item=done)
         index += 1
     elif r.text is not None:
