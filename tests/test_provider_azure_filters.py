@@ -164,6 +164,17 @@ async def test_protected_code_the_filter_detected_and_let_through_is_said_with_i
     with pytest.raises(E.ContentFilteredError) as info:
         await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
     assert info.value.message.endswith("(filtered: protected_material_text (detected))"), info.value.message
+    # and protected code a filter that blocks withheld names the code it matched and its license
+    blocked = {**CODE_FOUND, "filtered": True}
+    fake_openai.queue(
+        R.reply(None, finish="content_filter", filter_results={**_filtered(), "protected_material_code": blocked})
+    )
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
+    assert info.value.message.endswith(
+        "(filtered: protected_material_code (detected; https://github.com/example/sorting/blob/main/quicksort.py, "
+        "license EPL-1.0))"
+    ), info.value.message
 
 
 def test_a_jailbreak_the_filter_detected_in_the_prompt_and_let_through_is_said():

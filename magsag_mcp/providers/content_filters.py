@@ -30,7 +30,8 @@ from ..types import Usage
 
 
 def fired_filters(results: Any) -> list[str]:
-    """``violence (high)``, ``jailbreak (detected)``, ``custom_blocklists (pizza)``: each category marked ``filtered``,
+    """``violence (high)``, ``jailbreak (detected)``, ``custom_blocklists (pizza)``,
+    ``protected_material_code (detected; https://github.com/..., license GPL-3.0)``: each category marked ``filtered``,
     in Azure's order."""
     if not isinstance(results, dict):
         return []
@@ -40,7 +41,10 @@ def fired_filters(results: Any) -> list[str]:
             fired += _fired_blocklists(result)
         elif isinstance(result, dict) and result.get("filtered") is True:
             level = result.get("severity") or ("detected" if result.get("detected") else None)
-            fired.append(f"{name} ({level})" if isinstance(level, str) and level else str(name))
+            # protected material code: the public code it matched, and its license (see _cited)
+            cited = _cited(result.get("citation"))[2:-1]
+            level = "; ".join(x for x in (level if isinstance(level, str) else None, cited) if x)
+            fired.append(f"{name} ({level})" if level else str(name))
     return fired
 
 
