@@ -12,7 +12,7 @@ from ..transport import SSEEvent
 from ..types import FinishReason, LLMResult, ToolCall, Usage
 from .content_filters import filtered
 from .gemini_errors import blocked, error_in_answer
-from .gemini_notes import left_out, part_kind, retiring, stopped_early
+from .gemini_notes import left_out, part_kind, retiring, stopped_early, unfinished
 from .gemini_usage import gemini_usage
 from .http_errors import IN_STREAM
 from .openai_chat_ends import with_calls
@@ -256,5 +256,7 @@ class GeminiStream(StreamAccumulator):
                     if self.calls
                     else stopped_early(self.provider, self.model, self.finish_reason, self.finish_message)
                 ),
+                # (only an answer read whole gets here without one: a stream without one is cut, asked again)
+                *(unfinished(self.provider, self.model) if self.finish_reason is None else []),
             ],
         )

@@ -58,6 +58,16 @@ def stopped_early(provider: str, model: str, reason: Any, message: Any) -> list[
     ]
 
 
+def unfinished(provider: str, model: str) -> list[str]:
+    """A warning for an answer whose candidate came without a finishReason, which the spec says means "the model has
+    not stopped generating tokens" (an answer not streamed, or a stream read whole as one JSON array, that ended
+    before the chunk that says why): read as "other", its text passed for a whole answer with nothing said."""
+    return [
+        f"{provider}:{model} answered without a finishReason, which says the model had not stopped generating: the "
+        "answer may not be whole; ask again, or use another model"
+    ]
+
+
 def retiring(status: Any, provider: str, model: str) -> list[str]:
     """A warning for a model Google says is on its way out (modelStatus: LEGACY, with its retirementTime): its
     calls answer until the day they fail with a 404, which a route naming it should not learn from."""

@@ -166,6 +166,22 @@ async def test_an_answer_gemini_stopped_for_an_unknown_reason_says_it_may_not_be
     assert fake.violations == []
 
 
+async def test_an_answer_without_a_finish_reason_says_the_model_had_not_stopped(serve, transport):
+    # Candidate.finishReason: "If empty, the model has not stopped generating tokens." A whole (unstreamed) answer
+    # without one was read as "other", its text returned as a whole answer with nothing said. (A stream without one is
+    # cut short, and asked again.)
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": "Hello th", "finish": None}, {"text": "Hello there."})
+    request = LLMRequest([Message("user", "Hi")], max_tokens=50)
+    cut, whole = [await provider.complete(request, target) for _ in range(2)]
+    assert (cut.text, cut.finish_reason) == ("Hello th", "other")
+    assert cut.warnings == [
+        f"google:{target.model} answered without a finishReason, which says the model had not stopped generating: the "
+        "answer may not be whole; ask again, or use another model"
+    ]
+    assert whole.warnings == [] and fake.violations == []
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_finish_reason_newer_than_the_reader_says_the_answer_may_not_be_whole(stream: bool):
     chunk = {
