@@ -164,6 +164,8 @@ def record_skip(
     policy = getattr(exc, "policy", None)
     if policy:
         entry["policy"] = policy
+    if skip_error is not None and (asked := skip_error.details.get("key_variables")):
+        entry["key_variables"] = asked  # skipped for want of a key: the variables any one of which would hold it
     if state.skipped:
         state.skipped.append(entry)
     else:

@@ -96,3 +96,57 @@ def test_a_vendor_s_control_characters_are_shown_escaped_not_sent_to_the_termina
         assert control not in err
     assert "bad \\x1b]0;pwned\\x07 \\x1b[2J request\\rfix: nothing\\u202e" in err
     assert "\n    magsag: ok" in err  # the message's next line, indented under it
+
+
+def _all_failed(*skips):
+    """An all_targets_failed error's dict, as to_dict() makes it, of targets skipped unsent and none tried."""
+    return {
+        "type": "all_targets_failed",
+        "message": "skill.analysis: every target failed",
+        "trace": {"skipped": list(skips)},
+        "attempts": [{"outcome": "skipped"} for _ in skips],
+    }
+
+
+def test_the_short_form_reads_the_skip_s_key_variables_not_its_reason_s_words():
+    # the variables were found by a regex over the reason ("no API key; set NAME"): a rewording of require_key's
+    # message lost the short form, and the ~130-line error came back
+    from magsag_mcp.cli.error_summary import summary
+
+    lines = summary(
+        _all_failed(
+            {"target": "openai:gpt-4o", "reason": "OpenAI wants a key", "key_variables": ["OPENAI_API_KEY"]},
+            {
+                "target": "google:gemini-1.5-pro",
+                "reason": "reworded: put a key in the environment",
+                "key_variables": ["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+            },
+        )
+    )
+    assert lines[0] == (
+        "magsag: error: skill.analysis failed: no API key is set for any of its targets (openai:gpt-4o, "
+        "google:gemini-1.5-pro)"
+    )
+    assert lines[1].startswith("  fix: set OPENAI_API_KEY or GEMINI_API_KEY (`magsag doctor` says which are set)")
+    # a skip of no key_variables (another reason, whatever its words) is said by the message
+    words_only = summary(_all_failed({"target": "openai:gpt-4o", "reason": "no API key; set OPENAI_API_KEY"}))
+    assert words_only[0] == "magsag: error (all_targets_failed): skill.analysis: every target failed"
+
+
+def test_a_call_with_no_key_skips_each_target_naming_its_key_variables(no_keys, capsys):
+    assert main(["invoke", "skill.analysis", *PAYLOAD]) == 1
+    skipped = json.loads(capsys.readouterr().err)["error"]["trace"]["skipped"]
+    assert {s["target"]: s["key_variables"] for s in skipped} == {
+        "openai:gpt-4o": ["OPENAI_API_KEY"],
+        "anthropic:claude-3-5-sonnet-20241022": ["ANTHROPIC_API_KEY"],
+        "google:gemini-1.5-pro": ["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+    }
+
+
+def test_a_blank_key_s_skip_names_no_key_variables_and_is_said_by_its_message(no_keys, capsys, monkeypatch):
+    # its message says which variable is blank, which the short form ("no API key is set") would leave out
+    monkeypatch.setenv("OPENAI_API_KEY", "   ")
+    at_terminal(monkeypatch)
+    assert main(["invoke", "skill.analysis", *PAYLOAD]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("magsag: error (all_targets_failed):") and "OPENAI_API_KEY is blank" in err

@@ -4,15 +4,12 @@ trace and every skipped attempt before the fix, which scrolled off the screen.""
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..text import escaped_controls
 
-#: the variables a "not configured" skip asks to set ("set GEMINI_API_KEY or GOOGLE_API_KEY in the environment")
-_KEY_ASKED = re.compile(r"no API key; set ([A-Z0-9_]+)")
 #: how to get what the summary leaves out, said after it
 _WHOLE = "the whole error as JSON: run it again with stderr not a terminal (2>error.json)"
 
@@ -53,10 +50,12 @@ def _all_targets_failed(error: Mapping[str, Any]) -> list[str]:
     skipped = [s for s in trace.get("skipped") or () if isinstance(s, Mapping)]
     attempts = [a for a in error.get("attempts") or () if isinstance(a, Mapping)]
     tried = [a for a in attempts if a.get("outcome") != "skipped"]
-    keys = [_KEY_ASKED.search(str(s.get("reason", ""))) for s in skipped]
-    if not skipped or tried or not all(keys):
+    # each skip's key_variables (a target skipped for want of a key: the variables any one of which would hold it),
+    # read as the field it is, not found in the reason's words, which may be reworded; the first of each is named
+    keys = [s.get("key_variables") for s in skipped]
+    if not skipped or tried or not all(isinstance(k, list) and k and isinstance(k[0], str) for k in keys):
         return _said(error)
-    names = list(dict.fromkeys(k.group(1) for k in keys if k is not None))
+    names = list(dict.fromkeys(k[0] for k in keys if isinstance(k, list)))
     what = str(error.get("message", "")).split(":", 1)[0] or "the call"
     asked = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
     return [

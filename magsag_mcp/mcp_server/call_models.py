@@ -44,6 +44,9 @@ class SkippedOut(_Out):
     target: str
     reason: str
     policy: str | None = None
+    #: a target skipped for want of an API key: the variables any one of which would hold it (the reason's words
+    #: say the same, for a person)
+    key_variables: list[str] | None = None
 
 
 class TraceAttemptOut(_Out):

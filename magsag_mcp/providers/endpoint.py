@@ -183,8 +183,15 @@ class Endpoint(ABC):
             names = " or ".join(self.key_env)
             blank = [n for n in self.key_env if self.env.get(n)]  # set, but only whitespace
             why = f"{' and '.join(blank)} {'is' if len(blank) == 1 else 'are'} blank" if blank else "no API key"
+            # the variables to set, as a field (not only words of the message): a skip copies it, and the CLI's
+            # summary of a call none of whose targets has a key names them from it (cli/error_summary.py). Not where
+            # one is blank: that message says which, which the summary's short form would leave out
+            asked = {} if blank else {"key_variables": list(self.key_env)}
             raise AuthenticationError(
-                f"{self.provider}: {why}; set {names} {self.settings_home}", provider=self.provider, model=model
+                f"{self.provider}: {why}; set {names} {self.settings_home}",
+                provider=self.provider,
+                model=model,
+                **asked,
             )
         # the key just read, judged: placeholder_key() would read every variable again (before every attempt); the
         # key found whole is none (api_key returns a placeholder only when no variable holds a whole key)
