@@ -186,13 +186,12 @@ class Endpoint(ABC):
             # the variables to set, as a field (not only words of the message): a skip copies it, and the CLI's
             # summary of a call none of whose targets has a key names them from it (cli/error_summary.py). Not where
             # one is blank: that message says which, which the summary's short form would leave out
-            asked = {} if blank else {"key_variables": list(self.key_env)}
-            raise AuthenticationError(
-                f"{self.provider}: {why}; set {names} {self.settings_home}",
-                provider=self.provider,
-                model=model,
-                **asked,
+            missing = AuthenticationError(
+                f"{self.provider}: {why}; set {names} {self.settings_home}", provider=self.provider, model=model
             )
+            if not blank:
+                missing.details["key_variables"] = list(self.key_env)
+            raise missing
         # the key just read, judged: placeholder_key() would read every variable again (before every attempt); the
         # key found whole is none (api_key returns a placeholder only when no variable holds a whole key)
         if key != self._whole_key and (problem := self._placeholder_problem(key)):
