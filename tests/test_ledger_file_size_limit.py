@@ -194,3 +194,26 @@ def test_a_vacuum_copies_the_ledger_in_a_temporary_file_where_sorts_are_kept_in_
     assert said.index("PRAGMA temp_store = DEFAULT") < said.index("VACUUM") < said.index("PRAGMA temp_store = 2")
     assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2
     conn.close()
+
+
+def test_the_ledger_s_limit_and_another_file_s_say_one_sentence(tmp_path: Path, monkeypatch):
+    # too_large_fix (an output), _size_limited (the ledger, its -wal) and a backup's said the limit's fix in three
+    # near-copies of one sentence: the ledger's named who sets the limit, the others did not
+    from magsag_mcp.ledger import problems
+
+    db = tmp_path / "ledger.db"
+    db.write_bytes(b"\0" * 8192)
+    monkeypatch.setattr(problems, "file_size_limit", lambda: 5_000)
+    fix = problems.too_large_fix()
+    said = problems._size_limited(db)
+    assert said is not None and said.startswith(f"cannot grow: {db} is 8,192 bytes, and ")
+    assert fix in said and said.endswith(f"{fix}. Nothing recorded before was lost")
+    assert LIMIT_SAID in fix and "5,000 bytes" in fix and FIX in fix and "the CI runner that started it" in fix
+    # and a backup's, larger than the limit, the third copy
+    from magsag_mcp.ledger import backup
+
+    monkeypatch.setattr(backup, "file_size_limit", lambda: 5_000)
+    io_error = sqlite3.OperationalError("disk I/O error")
+    io_error.sqlite_errorcode = 778  # SQLITE_IOERR_WRITE, as the limit's refusal comes
+    said = backup._what_failed(io_error, db, tmp_path / "b.tmp")
+    assert said == f"the backup is as large as the ledger, 8,192 bytes, and {fix}"

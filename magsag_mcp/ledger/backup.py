@@ -40,7 +40,7 @@ from ..errors import InputError, LedgerError
 from . import problems
 from .connection import BUSY_TIMEOUT_MS, read_only_uri
 from .migrations import check_is_ledger
-from .problems import file_size_limit, log_file
+from .problems import file_size_limit, log_file, past_size_limit
 
 #: the first bytes of every SQLite database file
 _SQLITE_HEADER = b"SQLite format 3\x00"
@@ -178,11 +178,7 @@ def _what_failed(exc: sqlite3.Error, source: Path, temp: Path) -> str:
     limit = file_size_limit()
     # (the copy's size at the failure tells nothing: SQLite's rollback truncated it)
     if code == problems.IOERR and limit is not None and limit < size:
-        return (
-            f"the backup is as large as the ledger, {size:,} bytes, and this process may write no file larger than "
-            f"{limit:,} bytes (a file size limit: ulimit -f, RLIMIT_FSIZE); raise the limit where magsag runs "
-            "(ulimit -f unlimited), then retry"
-        )
+        return f"the backup is as large as the ledger, {size:,} bytes, and {past_size_limit(limit)}"
     if code in (problems.IOERR, problems.FULL):
         refused = problems.write_refused(temp.parent)
         if refused is not None and refused == problems.EDQUOT:

@@ -189,9 +189,17 @@ def too_large_fix() -> str:
     limit = file_size_limit()
     if limit is None:
         return "the file system takes no larger file (FAT32's is 4 GiB): write it on another disk"
+    return past_size_limit(limit)
+
+
+def past_size_limit(limit: int) -> str:
+    """The file size limit of ``limit`` bytes, said with its fix: one sentence for every file that reached it (an
+    output: :func:`too_large_fix`; the ledger or its -wal: :func:`_size_limited`; a backup: backup._what_failed), which
+    were three near-copies of it that a change of one left the others behind."""
     return (
-        f"this process may write no file larger than {limit:,} bytes (a file size limit: ulimit -f, RLIMIT_FSIZE); "
-        "raise the limit where magsag runs (ulimit -f unlimited), then retry"
+        f"this process may write no file larger than {limit:,} bytes (a file size limit: ulimit -f, RLIMIT_FSIZE, "
+        "set by the shell, the container or the CI runner that started it); raise the limit where magsag runs "
+        "(ulimit -f unlimited), then retry"
     )
 
 
@@ -212,12 +220,8 @@ def _size_limited(path: Path) -> str | None:
     if sizes:
         size, file = max(sizes)  # (a record grows the -wal; a checkpoint, a vacuum the file)
         if size + _ONE_WRITE > limit:
-            return (
-                f"cannot grow: {file} is {size:,} bytes, and this process may write no file larger than {limit:,} "
-                "bytes (a file size limit: ulimit -f, RLIMIT_FSIZE, set by the shell, the container or the CI "
-                "runner that started it); raise the limit where magsag runs (ulimit -f unlimited), then retry. "
-                "Nothing recorded before was lost"
-            )
+            said = past_size_limit(limit)
+            return f"cannot grow: {file} is {size:,} bytes, and {said}. Nothing recorded before was lost"
     return None
 
 
