@@ -407,16 +407,27 @@ def _without_credentials(url: str, model: str | None = None) -> str:
     head, rest = (url[: start + 2], url[start + 2 :]) if start >= 0 else ("", url)
     _, at, after = rest.rpartition("@")
     userinfo = "[REDACTED]@" if at else ""
+    if start < 0:
+        # no scheme:// (``me:pw@gw.example.com/v1``, which doctor shows with its problem): urlsplit took the host for
+        # a path, and urlunsplit wrote the masked user:password@ after a "//" and a "/" before the host
+        # (``//[REDACTED]@/gw.example.com/v1``); shown as it was written, its credentials masked
+        return userinfo + _unparsed(after, model)
     try:
         parts = urlsplit(head + after)
-    except ValueError:  # not a URL at all (an unbalanced [): cut at its ?query or #fragment, its path masked
-        cut = min((i for i in (after.find("?"), after.find("#")) if i >= 0), default=-1)
-        shown = after if cut < 0 else after[: cut + 1] + "[REDACTED]"
-        slash = shown.find("/")
-        return head + userinfo + (shown if slash < 0 else shown[:slash] + masked_path(shown[slash:], model))
+    except ValueError:  # not a URL at all (an unbalanced [)
+        return head + userinfo + _unparsed(after, model)
     query = "[REDACTED]" if parts.query else ""
     fragment = "[REDACTED]" if parts.fragment else ""
     return urlunsplit((parts.scheme, userinfo + parts.netloc, masked_path(parts.path, model), query, fragment))
+
+
+def _unparsed(after: str, model: str | None) -> str:
+    """``after``, a URL's host and what follows it that no URL parser takes apart: cut at its ?query or #fragment, its
+    path masked (see :func:`_without_credentials`)."""
+    cut = min((i for i in (after.find("?"), after.find("#")) if i >= 0), default=-1)
+    shown = after if cut < 0 else after[: cut + 1] + "[REDACTED]"
+    slash = shown.find("/")
+    return shown if slash < 0 else shown[:slash] + masked_path(shown[slash:], model)
 
 
 def _frozen(value: Any) -> Any:

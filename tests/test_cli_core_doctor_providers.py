@@ -420,3 +420,26 @@ def test_doctor_counts_magsag_models_target_among_where_an_openrouter_key_goes_w
     said = [p for p in report["problems"] + report["notes"] if p.startswith("openai: OPENAI_API_KEY holds")]
     assert len(said) == 1 and said[0] in report["problems"], said
     assert "not-a-real-key" not in json.dumps(report)
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("me:s3cret-pw@gw.example.com/v1", "[REDACTED]@gw.example.com/v1"),
+        ("https://me:s3cret-pw@gw.example.com/v1", "https://[REDACTED]@gw.example.com/v1"),
+        ("me:s3cret-pw@gw.example.com/v1?key=s3cret-key", "[REDACTED]@gw.example.com/v1?[REDACTED]"),
+    ],
+)
+def test_doctor_shows_a_base_url_s_user_password_masked_where_it_stood(cli_env, capsys, monkeypatch, given, shown):
+    # me:pw@gw.example.com/v1 (no scheme) was shown as //[REDACTED]@/gw.example.com/v1: urlsplit took its host for a
+    # path, and urlunsplit wrote a "//" before the masked userinfo and a "/" before the host
+    monkeypatch.setenv("MAGSAG_COMPAT_BASE_URL", given)
+    assert main(["doctor", "--json"]) == 1  # (a problem: the user:password@ would be sent beside the key)
+    out = capsys.readouterr().out
+    compat = json.loads(out)["providers"]["compat"]
+    assert compat["base_url"] == shown
+    assert "user:password@" in compat["unavailable"]  # the advice as it was
+    assert "s3cret" not in out and "me:" not in out
+    assert main(["doctor"]) == 1
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  compat "))
+    assert f" {shown} " in line

@@ -207,6 +207,9 @@ def test_credentials_in_a_targets_url_never_reach_its_output(base_url: str, show
         ("https://team:Gw7Qx2Ab@cd@gw.corp/v1", "https://[REDACTED]@gw.corp/v1"),
         # no URL at all (an unbalanced [): its password was shown as written
         ("http://team:Gw7Qx2Abcd@[::1/v1?sig=Gw7Qx2", "http://[REDACTED]@[::1/v1?[REDACTED]"),
+        # no scheme: shown as written, masked (was //[REDACTED]@/gw.corp/v1, the host moved into the path)
+        ("team:Gw7Qx2Ab/cd@gw.corp/v1", "[REDACTED]@gw.corp/v1"),
+        ("team:Gw7Qx2Abcd@gw.corp:8443/v1?sig=Gw7Qx2", "[REDACTED]@gw.corp:8443/v1?[REDACTED]"),
     ],
 )
 def test_a_password_a_url_parser_cannot_take_apart_never_reaches_a_targets_output(base_url: str, shown: str):
