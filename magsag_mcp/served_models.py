@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -33,6 +34,10 @@ TRUSTED_FOR = 86400.0
 #: a scheme's port, which a URL may name or leave out: one endpoint either way
 _DEFAULT_PORTS = {"https": ":443", "http": ":80"}
 
+#: a host name's trailing dot (``res.openai.azure.com.``, the DNS root written out), before its port if any: the same
+#: host without it
+_ROOT_DOT = re.compile(r"\.(?=(?::\d*)?$)")
+
 #: (endpoint, deployment name)
 Key = tuple[str, str]
 
@@ -45,9 +50,10 @@ def trusted_for(env: Mapping[str, str]) -> float:
 
 def endpoint_host(url: str) -> str:
     """The endpoint a sighting names: the host (and port) of the target's base_url or AZURE_OPENAI_ENDPOINT,
-    lowercased, without the scheme's default port (``:443``: one resource, written with it or not), and a gateway's
-    own path before Azure's (:func:`~.providers.azure_versions.azure_root`), without Azure's path, the query or any
-    user and password written in it (a ledger row is never a secret's place):
+    lowercased, without the scheme's default port (``:443``: one resource, written with it or not) or the host name's
+    trailing dot (``res.openai.azure.com.``, the same host), and a gateway's own path before Azure's
+    (:func:`~.providers.azure_versions.azure_root`), without Azure's path, the query or any user and password written
+    in it (a ledger row is never a secret's place):
     ``https://Res.openai.azure.com:443/openai/v1?api-version=x`` -> ``res.openai.azure.com``. The gateway's path is kept
     because one proxy host may front several resources (``https://gw.example/eastus``, ``https://gw.example/westus``),
     whose deployments of one name may serve different models; a segment of it shaped like a token (a gateway's, taken
@@ -55,7 +61,8 @@ def endpoint_host(url: str) -> str:
     in the ledger or a refusal."""
     url = url.strip()
     parts = urlsplit(url if "//" in url else f"//{url}")
-    host = (parts.netloc or url).rpartition("@")[2].lower()
+    # (a trailing dot, the DNS root written out, is the same host: ``res.openai.azure.com.`` was another endpoint)
+    host = _ROOT_DOT.sub("", (parts.netloc or url).rpartition("@")[2].lower(), count=1)
     # the scheme's default port, named or not, is one resource (the URL without a scheme is https, as Azure's are)
     default = _DEFAULT_PORTS.get(parts.scheme.lower() or "https")
     if default and host.endswith(default):

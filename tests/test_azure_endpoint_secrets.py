@@ -87,10 +87,31 @@ def test_a_token_in_the_url_is_not_in_its_endpoint(url: str):
         "res.openai.azure.com:443",
         "https://res.openai.azure.com/openai/v1/",
         "https://res.openai.azure.com:443/openai/deployments/gpt-4o-mini?api-version=2024-10-21",
+        # the host name's trailing dot (the DNS root written out) was another endpoint
+        "https://res.openai.azure.com.",
+        "https://res.openai.azure.com./openai/v1/",
+        "https://RES.openai.azure.com.:443/",
+        "res.openai.azure.com.",
     ],
 )
 def test_one_resource_is_one_endpoint_however_its_url_is_written(url: str):
     assert endpoint_host(url) == "res.openai.azure.com"
+
+
+def test_a_trailing_dot_is_the_same_endpoint_in_the_served_memory_and_the_attempt_s_column():
+    # what a deployment served is kept by ServedModels.key, and an attempt's endpoint column is ServedModels.endpoint
+    # (CascadeState.azure_endpoint): AZURE_OPENAI_ENDPOINT written with the dot and a routing target's base_url
+    # without it were two endpoints, a sighting at one neither refusing nor pricing a call to the other
+    from magsag_mcp.served_models import ServedModels
+    from magsag_mcp.types import Target
+
+    served = ServedModels({"AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com./"})
+    configured = Target("azure", "gpt-4o-mini")
+    routed = Target("azure", "gpt-4o-mini", "https://res.openai.azure.com")
+    assert served.endpoint(configured) == served.endpoint(routed) == "res.openai.azure.com"
+    assert served.key(configured) == served.key(routed)
+    # a port other than the default stays, and the dot goes before it
+    assert endpoint_host("https://gw.example.:8443/eastus") == "gw.example:8443/eastus"
 
 
 def test_a_port_other_than_the_scheme_s_default_is_another_endpoint():
