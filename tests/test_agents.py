@@ -410,3 +410,25 @@ def test_cli_run_stopped_by_ctrl_c_names_its_run(cli_env: Path, capsys):
     assert main(["data", "query", "--run-id", run_id, "--format", "json"]) == 0
     (run,) = json.loads(capsys.readouterr().out)
     assert run["agent"] == "stopped-sag" and run["calls"] == 1
+
+
+def test_an_agents_failure_at_a_terminal_is_its_traceback_then_the_summary_not_json(
+    cli_env: Path, capsys, monkeypatch, fake_scripts
+):
+    # the JSON followed the traceback at a terminal too, where every other command's error is its summary
+    write_agent(
+        cli_env,
+        "terminal-crash-sag",
+        "def run(payload, *, skills=None, **deps):\n"
+        "    skills.invoke('skill.analysis', {'data': 'first'})\n"
+        "    return payload['missing']\n",
+    )
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["run", "terminal-crash-sag", "--payload", "{}"]) == 1
+    err = capsys.readouterr().err
+    text, _, said = err.partition("magsag: error (agent_error): ")
+    assert text.startswith("Traceback (the agent's code):\n") and text.rstrip().endswith("KeyError: 'missing'")
+    lines = said.splitlines()
+    assert lines[0] == "agent 'terminal-crash-sag' raised KeyError: 'missing'"
+    assert len(lines) == 2 and lines[1].startswith("  (the call's record: magsag data query --run-id run-")
+    assert "2>error.json" in lines[1] and "{" not in err

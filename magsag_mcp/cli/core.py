@@ -250,12 +250,14 @@ def _print_agent_failure(
 ) -> None:
     """The traceback from the agent's first frame on (magsag's frames above it only say how it was
     called), then the usual JSON error, with the run's id and ``spend`` (what it cost, as a MagsagError of
-    the run says it). Both are redacted: an agent may put anything in a message."""
+    the run says it), or at a terminal its summary, as :func:`~magsag_mcp.cli.print_error` decides. Both are
+    redacted: an agent may put anything in a message."""
     import traceback
 
     import magsag_mcp
 
     from ..agent_failures import agent_error_message
+    from .error_summary import stderr_is_terminal, summary
 
     package = str(Path(magsag_mcp.__file__).parent)
     agents = str(agents_dir)  # the bundled catalog's agents live inside the package
@@ -279,7 +281,10 @@ def _print_agent_failure(
     error.update(spend or {})
     if where is not None:
         error["where"] = f"{where.filename}:{where.lineno} in {where.name}"
-    print_json({"error": error}, stream=sys.stderr)
+    if stderr_is_terminal():  # a person: the summary every command's error gets there, under the traceback
+        print("\n".join(summary(error)), file=sys.stderr)
+    else:  # a file, a pipe, a script's capture: the JSON it parses
+        print_json({"error": error}, stream=sys.stderr)
 
 
 def _doctor(args: argparse.Namespace) -> int:
