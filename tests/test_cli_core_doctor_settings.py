@@ -363,3 +363,17 @@ def test_doctor_tells_a_magsag_variable_a_word_longer_than_one_it_reads_that_one
         "MAGSAG_DB_PATH is set, but magsag reads no such variable: did you mean MAGSAG_DB? As set, it changes "
         "nothing: rename it to MAGSAG_DB"
     ]
+
+
+def test_a_command_warns_of_no_magsag_variable_the_catalog_reads(cli_env, capsys, monkeypatch):
+    # a command names a MAGSAG_* variable read by nothing as it runs: one the catalog's ${VAR} reads is read
+    monkeypatch.setenv("MAGSAG_CATALOG", str(_catalog_reading_magsag_variables(cli_env)))
+    monkeypatch.setenv("MAGSAG_LOCAL_BASE_URL", "http://127.0.0.1:11434")
+    monkeypatch.setenv("MAGSAG_TEAM", "blue")
+    monkeypatch.setenv("MAGSAG_DEPLOY_STAGE", "blue")  # read by nothing, near nothing: said once
+    assert main(["budget", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert [line.split(" is set")[0] for line in err.splitlines() if "magsag: warning:" in line] == [
+        "magsag: warning: MAGSAG_DEPLOY_STAGE"
+    ], err
+    assert "blue" not in err

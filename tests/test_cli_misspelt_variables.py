@@ -48,13 +48,34 @@ def test_doctor_says_it_once_among_its_problems_not_again_on_stderr(cli_env, cap
 
 
 @pytest.mark.parametrize("args", [["--version"], ["budget", "--json"]])
-def test_nothing_is_said_with_no_misspelt_variable_or_for_the_version(cli_env, capsys, monkeypatch, args):
+def test_nothing_is_said_with_no_unread_variable_or_for_the_version(cli_env, capsys, monkeypatch, args):
     if args == ["--version"]:
         monkeypatch.setenv("MAGSAG_DB_PATH", VALUE)
+        monkeypatch.setenv("MAGSAG_SOMETHING_OF_MY_OWN", VALUE)
     else:
-        monkeypatch.setenv("MAGSAG_SOMETHING_OF_MY_OWN", "x")  # near no name: doctor's note alone, as before
+        pass  # only variables it reads (cli_env's): nothing to say
     assert main(args) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_variable_near_no_name_is_warned_of_once_as_doctor_notes_it(cli_env, capsys, monkeypatch):
+    # near no name read and no synonym of one: doctor's note alone, and every command did what it would have done
+    # without it, saying nothing (MAGSAG_BUDGET_LIMIT, a setting magsag has not, set in the belief it limits spend)
+    monkeypatch.setenv("MAGSAG_BUDGET_LIMIT", VALUE)
+    assert main(["budget", "--json"]) == 0
+    out, err = capsys.readouterr()
+    said = (
+        "magsag: warning: MAGSAG_BUDGET_LIMIT is set, but magsag reads no such variable (`magsag-mcp --help` lists "
+        "those it reads): as set, it changes nothing\n"
+    )
+    assert err.count(said) == 1 and err.startswith(said), err
+    json.loads(out)
+    assert VALUE not in out + err
+    # doctor says it once, among its notes, not again on stderr
+    assert main(["doctor", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "magsag: warning:" not in err
+    assert sum(n.startswith("MAGSAG_BUDGET_LIMIT is set") for n in json.loads(out)["notes"]) == 1
 
 
 @pytest.mark.parametrize(

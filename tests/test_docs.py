@@ -745,6 +745,21 @@ def test_every_variable_magsag_reads_is_named_in_the_docs():
     assert sorted(name for name in READ_VARIABLES if f"`{name}`" not in ALL_DOCS) == []
 
 
+def test_every_magsag_variable_the_code_names_is_in_the_configuration_page():
+    # a command warns of every MAGSAG_* variable it reads by no name (cli/misspelt.py): one the code reads that
+    # settings.READ_VARIABLES lacks would be warned of as unknown, and one the configuration page leaves out is a
+    # setting a user finds only in the code. The tests' spec checker's two were named in README alone
+    from magsag_mcp.settings import READ_VARIABLES
+
+    named = {
+        name
+        for path in ROOT.joinpath("magsag_mcp").rglob("*.py")
+        for name in re.findall(r"MAGSAG_[A-Z0-9_]*[A-Z0-9]", path.read_text(encoding="utf-8"))
+    }
+    assert named <= READ_VARIABLES, sorted(named - READ_VARIABLES)
+    assert sorted(name for name in named | READ_VARIABLES if f"`{name}`" not in CONFIGURATION) == []
+
+
 def _numeric_options_without_their_range(parser, path: list[str]) -> list[str]:
     import argparse
 

@@ -378,9 +378,9 @@ def _run(argv: Sequence[str] | None) -> int:
     # the command opens a service (which would make them known): reading commands open the ledger alone
     register_env_secrets(os.environ)
     if not args.version:
-        from .misspelt import warn_of_misspelt_variables
+        from .misspelt import warn_of_unread_variables
 
-        warn_of_misspelt_variables(args)
+        warn_of_unread_variables(args)
     try:
         if args.version:
             from .. import __version__
