@@ -94,11 +94,14 @@ def shown_answer(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _vendors_text(data: Mapping[str, Any]) -> str:
-    """What of an invoke result the vendor wrote: its output (text, or JSON), its text, and its tool calls, if any."""
+    """What of an invoke result the vendor wrote: its output (text, or JSON), its text, its tool calls, if any, and the
+    answer's id (a gateway's, echoing the request's bearer token as its ``id``, was passed on whole: the id is the
+    vendor's string as it came, and the ledger's copy of it was redacted while the result's was not)."""
     output, text, calls = data.get("output"), data.get("text"), data.get("tool_calls")
-    if isinstance(output, str) and not calls and text in (None, output):
+    answer_id = data.get("response_id")
+    if isinstance(output, str) and not calls and text in (None, output) and not answer_id:
         return output
-    return json.dumps([output, text, calls], ensure_ascii=False, default=str)
+    return json.dumps([output, text, calls, answer_id], ensure_ascii=False, default=str)
 
 
 def answer_not_recorded(exc: LedgerError, result: InvokeResult) -> LedgerError:

@@ -1,0 +1,77 @@
+"""A gateway that echoes the key it was sent as the answer's own id (OpenAI's and Anthropic's ``id``, Gemini's
+``responseId``): the id is the vendor's string, passed on as it came, and the MCP tool's result carried the key
+whole while the ledger's copy of the same id was redacted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.key_echo_helpers import KEYS, MODELS, gateway, key_env, ledger_bytes, sent_key
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
+
+#: the answer skill.analysis asks for (its output schema's fields)
+_ANSWER = json.dumps({"summary": "ok", "key_points": [], "confidence": 0.5})
+
+
+def _answer_with_id(family: str, answer_id: str) -> dict[str, Any]:
+    """A successful answer as each family's spec shapes it, its id ``answer_id``."""
+    if family == "anthropic":
+        return {
+            "id": answer_id,
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-3-5-sonnet-20241022",
+            "content": [{"type": "text", "text": _ANSWER}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 3, "output_tokens": 5},
+        }
+    if family == "google":
+        return {
+            "candidates": [{"content": {"role": "model", "parts": [{"text": _ANSWER}]}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 5, "totalTokenCount": 8},
+            "modelVersion": "gemini-1.5-pro",
+            "responseId": answer_id,
+        }
+    return {
+        "id": answer_id,
+        "object": "chat.completion",
+        "created": 1733500000,
+        "model": "gpt-4o-2024-08-06",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": _ANSWER}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8},
+    }
+
+
+@pytest.mark.parametrize("family", ["openai", "anthropic", "google", "azure"])
+async def test_a_key_echoed_as_the_answers_id_reaches_neither_the_tool_result_nor_the_ledger(
+    tmp_path: Path, family: str
+):
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+    from tests.key_echo_helpers import CATALOG
+
+    key, state = KEYS[family], {}
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response(_answer_with_id(family, f"resp-{sent_key(request)}"))
+
+    db = tmp_path / "ledger.db"
+    async with gateway(answer, state):
+        async with Client(build_server(catalog=CATALOG, db=db, env=key_env(family, state["url"]))) as client:
+            result = await client.call_tool(
+                "invoke_skill",
+                {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS[family]}}},
+            )
+    assert not result.is_error, result
+    shown = json.dumps(result.structured_content) + "".join(getattr(c, "text", "") for c in result.content)
+    assert result.structured_content["response_id"] == "resp-[REDACTED]"
+    assert key not in shown and key[10:30] not in shown
+    assert key.encode() not in ledger_bytes(db)
