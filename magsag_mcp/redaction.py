@@ -81,11 +81,26 @@ def register_secret(value: str | None) -> None:
         return
     if value and value.strip().lower() in PLACEHOLDER_KEYS:
         return
-    new = {form for c in ({value, value.strip()} if value else ()) if len(c) >= 6 for form in (c, *escaped_forms(c))}
+    new = {form for c in ({value, value.strip()} if value else ()) if len(c) >= 6 for form in _forms(c)}
     if new - _KNOWN_SECRETS:
         with _REGISTERING:
             _LONGEST_FIRST = tuple(sorted(_KNOWN_SECRETS | new, key=len, reverse=True))
             _KNOWN_SECRETS.update(new)
+
+
+#: a key of hex digits alone (an Azure resource's 32, a gateway's): hex is read the same in either case
+_HEX_KEY = re.compile("[0-9a-fA-F]+")
+
+
+def _forms(secret: str) -> tuple[str, ...]:
+    """``secret`` as it is known to :func:`redact`: as sent, escaped (:func:`escaped_forms`), and, a key of hex digits
+    alone (:data:`PREFIX_KEY_MIN` of them or more), in the other case: a gateway or a .NET service that echoes it
+    upper-cased ("Access denied for key 3F9A...") gave the whole key away, as the same number written otherwise, while
+    redact() looked for it as sent only."""
+    forms = (secret, *escaped_forms(secret))
+    if len(secret) >= PREFIX_KEY_MIN and _HEX_KEY.fullmatch(secret) and not secret.isdigit():
+        forms += tuple(form for form in (secret.lower(), secret.upper()) if form != secret)
+    return forms
 
 
 #: one registration at a time: two threads each reading a key (two services opening) each sorted the keys with its
@@ -108,7 +123,7 @@ def register_call_secret(value: str | None) -> None:
     if not value or value.strip().lower() in PLACEHOLDER_KEYS:
         return
     known = _CALL_SECRETS.get()
-    forms = (form for c in dict.fromkeys((value, value.strip())) if len(c) >= 6 for form in (c, *escaped_forms(c)))
+    forms = (form for c in dict.fromkeys((value, value.strip())) if len(c) >= 6 for form in _forms(c))
     new = [form for form in dict.fromkeys(forms) if form not in known]
     if new:
         _CALL_SECRETS.set(tuple(sorted((*known, *new), key=len, reverse=True)))

@@ -1,6 +1,6 @@
-"""A gateway that echoes the key it was sent as the answer's own id (OpenAI's and Anthropic's ``id``, Gemini's
-``responseId``): the id is the vendor's string, passed on as it came, and the MCP tool's result carried the key
-whole while the ledger's copy of the same id was redacted."""
+"""What of a key a gateway echoes where redaction did not look: as the answer's own id (OpenAI's and Anthropic's
+``id``, Gemini's ``responseId``: the vendor's string, passed on as it came, so the MCP tool's result carried the key
+whole while the ledger's copy of the same id was redacted), and a hex key (Azure's) echoed in the other case."""
 
 from __future__ import annotations
 
@@ -75,3 +75,34 @@ async def test_a_key_echoed_as_the_answers_id_reaches_neither_the_tool_result_no
     assert result.structured_content["response_id"] == "resp-[REDACTED]"
     assert key not in shown and key[10:30] not in shown
     assert key.encode() not in ledger_bytes(db)
+
+
+@pytest.mark.parametrize("echoed", ["whole", "start"])
+async def test_a_hex_key_echoed_in_the_other_case_reaches_no_result_ledger_or_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, echoed: str
+):
+    # An Azure resource's key is 32 hex digits: a gateway in front of it that echoes the key upper-cased ("invalid
+    # subscription key 3F9A..."), as a .NET service formats a GUID-like value, gave away the key itself (hex is the
+    # same number in either case), in the error, the MCP result, the ledger file and the log.
+    import logging
+
+    from tests.key_echo_helpers import error_body, invoke_and_search
+
+    caplog.set_level(logging.DEBUG)
+    key, state = KEYS["azure"], {}
+    assert key == key.lower() and key != key.upper()
+
+    async def answer(request: web.Request) -> web.Response:
+        shown = sent_key(request).upper()
+        shown = shown if echoed == "whole" else shown[:16] + "..."
+        said = f"Access denied due to invalid subscription key {shown}. Make sure to provide a valid key."
+        return web.json_response(error_body("azure", 401, said), status=401)
+
+    db = tmp_path / "ledger.db"
+    async with gateway(answer, state):
+        refused = await invoke_and_search(db, key_env("azure", state["url"]), MODELS["azure"], "subscription")
+    shown_out = json.dumps(refused.result.structured_content) + str(refused.hits)
+    assert "invalid subscription key [REDACTED]" in shown_out
+    upper = key.upper()
+    for where in (shown_out, ledger_bytes(db).decode("latin-1"), caplog.text):
+        assert upper[:12] not in where and upper[16:28] not in where
