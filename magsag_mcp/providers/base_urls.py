@@ -52,6 +52,12 @@ def _base_url_problem(
         return "the base URL carries user:password@, which would be sent beside the key; remove that part"
     if parts.query or parts.fragment:
         return f"the base URL has a ?query or #fragment, which would end up before the API's path; {fix}"
+    if parts.scheme == "http" and _https_only(host):
+        secure = _shown(f"https://{base.strip().partition('://')[2]}")
+        return (
+            f"the base URL is plain http://, so the API key would cross the network unencrypted, readable on every "
+            f"network on the way ({host} serves its API over https alone); set its base URL ({source}) to {secure}"
+        )
     path = parts.path.rstrip("/").lower()
     ending = next((e for e in _REQUEST_PATHS if path.endswith(e)), None)
     if ending is not None:
@@ -65,6 +71,19 @@ def _base_url_problem(
             f"request; {fix}, the part before that path"
         )
     return None
+
+
+#: the vendors' own API hosts (and Azure's resource domains), which serve their APIs over https alone: a request sent
+#: to one over plain http carried the key unencrypted to every network on its way, and was only then answered with a
+#: redirect (refused, see transport._refuse_redirect), the key already given away
+_HTTPS_ONLY_HOSTS = frozenset({"api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com"})
+_HTTPS_ONLY_DOMAINS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+
+
+def _https_only(host: str) -> bool:
+    """Whether ``host`` (lower case, as urlsplit gives it) is a vendor's API host that serves https alone."""
+    host = host.rstrip(".")
+    return host in _HTTPS_ONLY_HOSTS or host.endswith(_HTTPS_ONLY_DOMAINS)
 
 
 #: the paths below the vendors' own hosts that their base URLs end with (their defaults'), added to such a host given
