@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from .answer_flights import Flights
 from .errors import ConfigError, InputError, LedgerError, PayloadError, ProviderError, redacting_logger
 from .ledger.money import from_pusd, to_pusd
+from .redaction import redact
 from .types import LLMRequest, LLMResult, Target, ToolCall, Usage
 
 log = redacting_logger("magsag_mcp.answer_cache")
@@ -144,11 +145,13 @@ class PendingAnswer:
 
 
 def pending(key: str, agent: str | None, target: Target, ttl: float, result: LLMResult) -> PendingAnswer | None:
-    """The answer to store, None when it is not to be: cut (max_tokens), filtered, or too long to keep."""
+    """The answer to store, None when it is not to be: cut (max_tokens), filtered, too long to keep, or quoting a key
+    this process (or this call) sends. A gateway or a test server echoing the request's headers in its answer put the
+    key, whole, in the ledger's ``answer_cache`` rows, where no key may be (the caller's copy is shown less the key)."""
     if result.finish_reason not in COMPLETE:
         return None
     answer = _answer_json(result)
-    if len(answer) > MAX_ANSWER_CHARS:
+    if len(answer) > MAX_ANSWER_CHARS or redact(answer, answer=True) != answer:
         return None
     return PendingAnswer(key, agent, target, ttl, answer)
 

@@ -1,6 +1,7 @@
 """What of a key a gateway echoes where redaction did not look: as the answer's own id (OpenAI's and Anthropic's
 ``id``, Gemini's ``responseId``: the vendor's string, passed on as it came, so the MCP tool's result carried the key
-whole while the ledger's copy of the same id was redacted), and a hex key (Azure's) echoed in the other case."""
+whole while the ledger's copy of the same id was redacted), a hex key (Azure's) echoed in the other case, and an
+answer quoting the key kept in the answer cache's rows of the ledger."""
 
 from __future__ import annotations
 
@@ -106,3 +107,42 @@ async def test_a_hex_key_echoed_in_the_other_case_reaches_no_result_ledger_or_lo
     upper = key.upper()
     for where in (shown_out, ledger_bytes(db).decode("latin-1"), caplog.text):
         assert upper[:12] not in where and upper[16:28] not in where
+
+
+@pytest.mark.parametrize("family", ["openai", "anthropic"])
+async def test_an_answer_quoting_the_key_is_not_kept_in_the_answer_cache(tmp_path: Path, family: str):
+    # The answer cache keeps an answer's text in the ledger (its answer_cache rows): a gateway echoing the request's
+    # headers in its answer, a cached call, and the key lay whole in the ledger's file, while the caller's copy of the
+    # same answer was shown less the key. Such an answer is not kept; the same call is asked again.
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+    from tests.key_echo_helpers import CATALOG
+
+    key, state, asked = KEYS[family], {}, []
+
+    async def answer(request: web.Request) -> web.Response:
+        asked.append(request.path)
+        said = json.dumps({"summary": f"you sent {sent_key(request)}", "key_points": [], "confidence": 0.5})
+        body = _answer_with_id(family, "resp-1")
+        if family == "anthropic":
+            body["content"] = [{"type": "text", "text": said}]
+        else:
+            body["choices"][0]["message"]["content"] = said
+        return web.json_response(body)
+
+    db = tmp_path / "ledger.db"
+    arguments = {
+        "skill_id": "skill.analysis",
+        "payload": {"data": "x", "model_config": {"model": MODELS[family]}},
+        "context": {"cache_ttl": 3600},
+    }
+    async with gateway(answer, state):
+        async with Client(build_server(catalog=CATALOG, db=db, env=key_env(family, state["url"]))) as client:
+            first = await client.call_tool("invoke_skill", arguments)
+            again = await client.call_tool("invoke_skill", arguments)
+    for result in (first, again):
+        assert not result.is_error, result
+        assert "you sent [REDACTED]" in json.dumps(result.structured_content)
+    assert len(asked) == 2  # not answered from the cache: nothing was kept
+    assert key.encode() not in ledger_bytes(db) and key[20:40].encode() not in ledger_bytes(db)
