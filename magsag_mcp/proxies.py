@@ -30,7 +30,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigError, excerpt, register_secret
@@ -46,8 +46,9 @@ _VARIABLES: dict[str, tuple[str, ...]] = {"https": ("https_proxy", "HTTPS_PROXY"
 class Proxy:
     #: scheme://host:port, without credentials: safe to show
     url: str
-    #: the ``Proxy-Authorization`` value for the proxy URL's user:password@, or None
-    authorization: str | None
+    #: the ``Proxy-Authorization`` value for the proxy URL's user:password@, or None; out of the repr, which showed
+    #: the user and password (base64, no cipher) wherever a proxy was printed
+    authorization: str | None = field(repr=False)
     #: the variable it came from, for messages
     source: str
 

@@ -12,7 +12,7 @@ on. No refusal shows a token: they name the variable, the file's line, the lengt
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from .client_tokens import ClientToken, client_tokens_setting
@@ -29,8 +29,9 @@ _NO_HOST = "127.0.0.1"
 class GateSettings:
     """The tokens and the metrics setting the environment gives the HTTP transport; each as read, where it was."""
 
-    #: the one token (None: none, or refused) and where it was set, as a refusal names it
-    token: str | None
+    #: the one token (None: none, or refused) and where it was set, as a refusal names it; out of the repr (a
+    #: debugger's, a test's failed assertion, a log line of the settings): it showed the token whole
+    token: str | None = field(repr=False)
     token_set_in: str
     #: a token per client, pinned to its agent (none: the file unset, or refused)
     clients: tuple[ClientToken, ...]

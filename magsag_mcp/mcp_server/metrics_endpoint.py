@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
@@ -59,7 +59,8 @@ class MetricsSetting:
     the token was set (as a refusal names it: the variable, or the file ``MAGSAG_MCP_METRICS_TOKEN_FILE`` names)."""
 
     enabled: bool = True
-    token: str | None = None
+    #: (out of the repr, as a client's token is: it showed the scrape token whole)
+    token: str | None = field(default=None, repr=False)
     agent_labels: int = metrics.AGENT_LABELS_DEFAULT
     token_set_in: str = METRICS_TOKEN_ENV
 
