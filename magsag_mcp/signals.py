@@ -42,6 +42,20 @@ def sigterm_as_interrupt() -> None:
         signal.signal(signal.SIGTERM, _interrupt)
 
 
+def server_stop_signals() -> tuple[signal.Signals, ...]:
+    """The signals that stop a server (stdio's or HTTP's) the way SIGTERM does, its calls in flight cancelled and
+    recorded: SIGINT, SIGTERM and, where there is one, SIGHUP. A terminal that closes hangs up the processes it ran
+    (an ssh session ended with the server in its foreground; the terminal a coding agent's CLI ran in, with its stdio
+    servers), and supervisors asked to reload send it (``systemctl reload`` with ``ExecReload=kill -HUP``,
+    ``supervisorctl signal HUP``): Python's default ends the process on the spot, and the call in flight (perhaps
+    billed) went unrecorded, its budget reservation held until it expired. A server started with SIGHUP ignored
+    (``nohup``) keeps ignoring it: the operator asked for that."""
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is None or signal.getsignal(hangup) is signal.SIG_IGN:
+        return (signal.SIGINT, signal.SIGTERM)
+    return (signal.SIGINT, signal.SIGTERM, hangup)
+
+
 async def stopped_by_sigterm(fn: Callable[[], Awaitable[T]]) -> T:
     """``await fn()``; in a process started with SIGINT ignored (see :func:`sigterm_as_interrupt`), a
     SIGTERM meanwhile cancels it as Ctrl-C would, so the call in flight is recorded (``cancelled``) and

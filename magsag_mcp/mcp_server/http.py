@@ -21,11 +21,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import re
+import signal
 import socket
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import anyio
@@ -34,6 +37,7 @@ from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, Transpo
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import ConfigError, redact, redacting_logger, register_secret
+from ..signals import server_stop_signals
 from .bearer import BearerTokenMiddleware as BearerTokenMiddleware  # (its home before bearer.py: tests import it here)
 from .bearer import refusal_body
 from .client_tokens import NEW_TOKEN as NEW_TOKEN  # (the command a refusal says makes a token)
@@ -438,6 +442,28 @@ async def serve_http(
             if self.started:
                 # uvicorn says this only of sockets it binds itself: the line that says the server now answers
                 uvicorn_logger.info("Uvicorn running on %s (Press CTRL+C to quit)", served_url(host, port, ""))
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn takes SIGINT and SIGTERM; SIGHUP (a closed terminal, a supervisor's reload) kept Python's
+            # default, which ended the server on the spot, its calls in flight unrecorded and their reservations
+            # held. Taken here as SIGTERM is, and raised again once the server has stopped (uvicorn does so with the
+            # signals it took: the process ends by the signal it was sent). Not where it is ignored (nohup).
+            extra = [sig for sig in server_stop_signals() if sig not in (signal.SIGINT, signal.SIGTERM)]
+            if threading.current_thread() is not threading.main_thread():
+                extra = []
+            with super().capture_signals():
+                previous = {sig: signal.signal(sig, self.handle_exit) for sig in extra}
+                try:
+                    yield
+                finally:
+                    for sig, handler in previous.items():
+                        signal.signal(sig, handler)
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if not self.should_exit:  # (uvicorn says only "Shutting down": the operator is told why, and what of calls)
+                logger.info("%s: stopping; calls in flight are cancelled and recorded", signal.Signals(sig).name)
+            super().handle_exit(sig, frame)
 
         async def shutdown(self, sockets: Any = None) -> None:
             # uvicorn waits for every open connection to end before the app's lifespan (which closes

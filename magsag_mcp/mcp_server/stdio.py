@@ -1,10 +1,11 @@
-"""Serving on stdio, and stopping on SIGINT or SIGTERM without losing the calls in flight.
+"""Serving on stdio, and stopping on SIGINT, SIGTERM or SIGHUP without losing the calls in flight.
 
 An MCP client stops a stdio server by closing its stdin, then, if it has not exited, with SIGTERM;
 Ctrl-C in a terminal sends SIGINT. Neither ends the SDK's stdio loop by itself: the SDK reads stdin
 on a worker thread that no cancellation can interrupt, so the loop waits until stdin closes (and
 Python's default for SIGTERM kills the process at once, losing a call that was already sent and
-perhaps billed). So a signal here closes the service first, which cancels the calls in flight and
+perhaps billed; so does its default for SIGHUP, which a closing terminal sends the client's process group, its
+stdio servers in it). So a signal here closes the service first, which cancels the calls in flight and
 waits while each records what it spent and releases its budget reservation, and then ends the
 process: everything worth keeping is committed to the ledger by then. Where the event loop takes no
 signal handlers (Windows), the server runs until stdin closes, as the SDK's loop does.
@@ -27,6 +28,7 @@ from mcp_types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
 from pydantic import ValidationError
 
 from ..errors import redacting_logger
+from ..signals import server_stop_signals
 from .server import server_state
 
 logger = redacting_logger("magsag_mcp.mcp")
@@ -51,7 +53,7 @@ async def serve_stdio(server: MCPServer[Any]) -> None:
 async def _stop_on_signal(server: MCPServer[Any]) -> None:
     with ExitStack() as stack:
         try:
-            signals = stack.enter_context(anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM))
+            signals = stack.enter_context(anyio.open_signal_receiver(*server_stop_signals()))
         except NotImplementedError:
             # Windows' event loops take no signal handlers: serve on, until the client closes stdin (the
             # lifespan then closes the service, recording the calls in flight) or Ctrl-C interrupts.
