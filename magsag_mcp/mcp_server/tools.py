@@ -31,6 +31,7 @@ from ..text import has_surrogate, whole_characters
 from . import models as M
 from .arguments import explain, shown_place
 from .budget_results import BudgetResult
+from .call_log import failed_fields, log_answered
 from .progress import ProgressBridge, progress_requested
 from .skill_arguments import call_context, with_model_config
 from .tool_schemas import generated, pin_agent_arguments, stored
@@ -131,14 +132,28 @@ class MagsagTools:
         call: Callable[[Service], Awaitable[Any]],
         *,
         prices: bool = False,
+        said: dict[str, Any] | None = None,
     ) -> CallToolResult:
         """``call(service)``'s result as the tool's; with ``prices``, for a tool whose call prices synchronously
-        (explain_route), once genai-prices' data is loaded (see ServerState.pricing_service)."""
+        (explain_route), once genai-prices' data is loaded (see ServerState.pricing_service). ``said``: a call's
+        skill and agent, which its failure's log line names (:mod:`.call_log`)."""
         try:
             service = await (self.state.pricing_service() if prices else self.state.service())
             model = result_model.model_validate(await call(service))
         except MagsagError as exc:
-            logger.info("%s failed: %s: %s", name, exc.kind, exc.message)
+            fields = failed_fields(name, exc, **(said or {}))
+            if said is None:
+                logger.info("%s failed: %s: %s", name, exc.kind, exc.message, extra=fields)
+            else:
+                shown = {k: "(none)" if fields[k] is None else fields[k] for k in ("skill", "run_id", "agent")}
+                logger.info(
+                    "%s failed: %s: %s (skill %s, run %s, agent %s)",
+                    name,
+                    exc.kind,
+                    exc.message,
+                    *shown.values(),
+                    extra=fields,
+                )
             return error_result(exc)
         except Exception:
             logger.exception("%s raised an unexpected exception", name)
@@ -159,8 +174,10 @@ class MagsagTools:
         declared = call_context(context)
         progress = ProgressBridge(ctx, self.state.client_log) if progress_requested(ctx) else None
 
+        said: dict[str, Any] = {"skill": skill_id, "agent": self.state.call_agent or agent}
+
         async def call(svc: Service) -> InvokeResultDict:
-            who = self._agent(agent)
+            who = said["agent"] = self._agent(agent)
             # a pinned client's run id is refused when its calls are another agent's (an unpinned server's agents may
             # share a run: an orchestrator and its sub-agents)
             own = self.state.call_agent is not None
@@ -173,9 +190,11 @@ class MagsagTools:
                     result = await svc.invoke_skill(
                         skill_id, payload, agent=who, run_id=run_id, context=declared, progress=progress, own_run=own
                     )
-            return result.to_dict()
+            answered = result.to_dict()
+            log_answered(logger, answered, who)
+            return answered
 
-        return await self._run("invoke_skill", M.InvokeSkillResult, call)
+        return await self._run("invoke_skill", M.InvokeSkillResult, call, said=said)
 
     async def explain_route(
         self,

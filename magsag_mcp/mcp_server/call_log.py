@@ -1,0 +1,62 @@
+"""The server's log line for each ``invoke_skill`` call: the one record an operator's log holds of a call.
+
+A server shared by a team logged a call that failed ("invoke_skill failed: KIND: MESSAGE") and none that answered:
+the access log's ``POST /mcp 200`` is every MCP request alike (a tool's failure too, which MCP answers with 200), so
+the log said nothing of who called what, which model answered, what it cost or how long it took, and a failed call's
+line named neither its run nor its agent, to find it in the ledger by. Each call now gets one line at INFO, answered
+or failed, saying its skill, run, agent, the provider and model that answered, its cost and its time; with
+``--log-format json`` the same as fields of the line (``tool``, ``outcome``, ``skill``, ``run_id``, ``agent``,
+``provider``, ``model``, ``cost_usd``, ``latency_ms``; a failure's ``error_type``), which a collector filters and
+sums without parsing the message. Nothing of the prompt or the answer is logged, and every value is redacted as
+each line is (:mod:`.log_format`). ``MAGSAG_MCP_LOG_LEVEL=WARNING`` leaves the lines out.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..errors import MagsagError
+from ..redaction import redact_values
+from ..result_dicts import InvokeResultDict
+
+TOOL = "invoke_skill"
+
+
+def log_answered(logger: logging.Logger, result: InvokeResultDict, agent: str | None) -> None:
+    """The line of a call that answered (``result``, the tool's), made under ``agent`` (None: none)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    cost = result["cost_usd"]
+    fields: dict[str, Any] = {
+        "tool": TOOL,
+        "outcome": "ok",
+        "skill": result["skill"],
+        "run_id": result["run_id"],
+        "agent": agent,
+        "provider": result["provider"],
+        "model": result["model"],
+        "cost_usd": cost,
+        "latency_ms": round(result["latency_ms"]),
+    }
+    logger.info(
+        "%s answered: skill %s, run %s, agent %s, %s %s, cost %s, %d ms",
+        TOOL,
+        result["skill"],
+        result["run_id"],
+        agent if agent is not None else "(none)",
+        result["provider"],
+        result["model"],
+        f"{cost} USD" if cost is not None else "unknown",
+        fields["latency_ms"],
+        extra=redact_values(fields),  # (the message is redacted by the logger's filter; a handler may send these on)
+    )
+
+
+def failed_fields(name: str, exc: MagsagError, skill: str | None = None, agent: str | None = None) -> dict[str, Any]:
+    """The fields of a failed call's line (``name``: the tool's), the run it was recorded under where it was."""
+    fields: dict[str, Any] = {"tool": name, "outcome": "error", "error_type": exc.kind}
+    if name == TOOL:
+        cost = None if exc.cost_usd is None else str(exc.cost_usd)
+        fields.update(skill=skill, run_id=exc.run_id, agent=agent, cost_usd=cost)
+    return redact_values(fields)

@@ -1,0 +1,106 @@
+"""The server logs one line for each invoke_skill call, answered or failed, naming its skill, run, agent, the model
+that answered, its cost and time (fields of the line with --log-format json), and nothing of the prompt or answer:
+an operator of a shared server had no line at all for a call that answered, and a failure's named no run to find
+it by in the ledger."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from mcp.client import Client
+
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.mcp_server.log_format import JsonFormatter, RedactingFormatter
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+from tests.mcp_tools_helpers import CATALOG, error_of
+
+pytestmark = pytest.mark.anyio
+
+PROMPT = "quarterly numbers 4711"
+ARGS = {
+    "skill_id": "skill.analysis",
+    "payload": {"data": PROMPT, "model_config": {"provider": "openai", "model": "gpt-4o"}},
+}
+
+
+def _env(fake: FakeOpenAI) -> dict[str, str]:
+    return {"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY, "MAGSAG_MAX_RETRIES": "0"}
+
+
+def _call_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "magsag_mcp.mcp" and getattr(r, "tool", None) == "invoke_skill"]
+
+
+async def test_each_answered_call_is_one_line_with_its_run_agent_model_cost_and_time(
+    fake_openai: FakeOpenAI, db: Path, caplog: pytest.LogCaptureFixture
+):
+    fake_openai.queue(R.Reply(text="fine", usage=R.tokens(1000, 100)))
+    fake_openai.queue(R.Reply(text="fine again"))
+    with caplog.at_level(logging.INFO, logger="magsag_mcp.mcp"):
+        async with Client(build_server(catalog=CATALOG, db=db, env=_env(fake_openai))) as client:
+            first = (await client.call_tool("invoke_skill", {**ARGS, "agent": "ops-team"})).structured_content
+            await client.call_tool("invoke_skill", ARGS)
+    lines = _call_lines(caplog)
+    assert len(lines) == 2, [r.getMessage() for r in caplog.records]
+    assert first is not None
+    record = lines[0]
+    assert record.levelno == logging.INFO
+    text = RedactingFormatter("%(message)s").format(record)
+    assert text == (
+        f"invoke_skill answered: skill skill.analysis, run {first['run_id']}, agent ops-team, openai "
+        f"{first['model']}, cost {first['cost_usd']} USD, {round(first['latency_ms'])} ms"
+    )
+    entry = json.loads(JsonFormatter().format(record))
+    assert {k: entry[k] for k in ("tool", "outcome", "skill", "run_id", "agent", "provider", "model", "cost_usd")} == {
+        "tool": "invoke_skill",
+        "outcome": "ok",
+        "skill": "skill.analysis",
+        "run_id": first["run_id"],
+        "agent": "ops-team",
+        "provider": "openai",
+        "model": first["model"],
+        "cost_usd": first["cost_usd"],
+    }
+    assert entry["latency_ms"] == round(first["latency_ms"])
+    # a call naming no agent says so; neither line holds the prompt or the answer
+    assert "agent (none)," in lines[1].getMessage() and json.loads(JsonFormatter().format(lines[1]))["agent"] is None
+    for line in lines:
+        assert PROMPT not in JsonFormatter().format(line) and "fine" not in JsonFormatter().format(line)
+
+
+async def test_a_failed_call_names_its_run_and_the_pinned_agent(
+    fake_openai: FakeOpenAI, db: Path, caplog: pytest.LogCaptureFixture
+):
+    fake_openai.queue(R.error(400, "bad things"))
+    with caplog.at_level(logging.INFO, logger="magsag_mcp.mcp"):
+        async with Client(build_server(catalog=CATALOG, db=db, env=_env(fake_openai), agent="research-bot")) as client:
+            err = error_of(await client.call_tool("invoke_skill", ARGS))
+    [record] = _call_lines(caplog)
+    assert err["run_id"]
+    message = record.getMessage()
+    assert message.startswith(f"invoke_skill failed: {err['type']}: ")
+    assert message.endswith(f" (skill skill.analysis, run {err['run_id']}, agent research-bot)")
+    entry = json.loads(JsonFormatter().format(record))
+    assert {k: entry[k] for k in ("tool", "outcome", "error_type", "skill", "run_id", "agent")} == {
+        "tool": "invoke_skill",
+        "outcome": "error",
+        "error_type": err["type"],
+        "skill": "skill.analysis",
+        "run_id": err["run_id"],
+        "agent": "research-bot",
+    }
+
+
+async def test_a_refused_call_names_the_run_it_was_recorded_under(db: Path, caplog: pytest.LogCaptureFixture):
+    """Refused before anything is sent (a skill the catalog lacks), the call is still recorded, and its line names that
+    record's run."""
+    with caplog.at_level(logging.INFO, logger="magsag_mcp.mcp"):
+        async with Client(build_server(catalog=CATALOG, db=db, env={})) as client:
+            err = error_of(await client.call_tool("invoke_skill", {**ARGS, "skill_id": "skill.nope"}))
+    [record] = _call_lines(caplog)
+    assert err["run_id"] and record.getMessage().endswith(f" (skill skill.nope, run {err['run_id']}, agent (none))")
+    assert json.loads(JsonFormatter().format(record))["error_type"] == err["type"]
