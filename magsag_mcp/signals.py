@@ -9,6 +9,7 @@ path Ctrl-C takes: ``asyncio``'s runner cancels the main task, synchronous code 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 T = TypeVar("T")
 
@@ -54,6 +55,19 @@ def server_stop_signals() -> tuple[signal.Signals, ...]:
     if hangup is None or signal.getsignal(hangup) is signal.SIG_IGN:
         return (signal.SIGINT, signal.SIGTERM)
     return (signal.SIGINT, signal.SIGTERM, hangup)
+
+
+def end_by_signal(signum: int) -> NoReturn:
+    """End the process by ``signum`` once it has done its exit work, as Python ends one that Ctrl-C stopped: its atexit
+    hooks run (logging's flush, an OpenTelemetry provider's export of the spans and metrics it still holds), then the
+    signal is raised again with its default action. A server stopped by SIGTERM or SIGHUP, its calls recorded, so
+    ends by that signal (systemd counts it a clean stop; a container runtime shows 128 + its number) without losing
+    what an exit hook writes. Called outside any event loop (a hook may run one of its own)."""
+    atexit._run_exitfuncs()  # (the interpreter's own exit runs them so; each runs once: they are cleared after)
+    with contextlib.suppress(OSError, ValueError):  # (not the main thread, or not a signal this system has)
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+    os._exit(128 + signum)  # where the signal's default did not end it (one the system ignores by default)
 
 
 async def stopped_by_sigterm(fn: Callable[[], Awaitable[T]]) -> T:

@@ -5,7 +5,6 @@ command, and serve_http (or the app under uvicorn) in this process where a test 
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -156,11 +155,17 @@ async def test_readiness_is_503_from_sigterm_until_the_listener_closes(tmp_path:
     base = f"http://127.0.0.1:{listener.getsockname()[1]}"
     closing, release = anyio.Event(), anyio.Event()
     signals: list[int] = []
-    # uvicorn re-raises the signal it caught once it has stopped, to the handler it found: this one, not the default's
+    stopped_by: list[int | None] = []
+    # serve_http returns the signal that stopped it, for the process to end by (magsag-mcp's main); it raises none
+    # again itself: the handler it found (this one, not the default's) is not called
     previous = signal.signal(signal.SIGTERM, lambda sig, frame: signals.append(sig))
+
+    async def serve() -> None:
+        stopped_by.append(await serve_http(server, host="127.0.0.1", listeners=[listener], token=TOKEN))
+
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(functools.partial(serve_http, server, host="127.0.0.1", listeners=[listener], token=TOKEN))
+            tg.start_soon(serve)
             with anyio.fail_after(60):  # hang guards, not timing assertions
                 while True:
                     try:
@@ -197,7 +202,7 @@ async def test_readiness_is_503_from_sigterm_until_the_listener_closes(tmp_path:
         from sse_starlette.sse import AppStatus
 
         AppStatus.should_exit = False
-    assert signals == [signal.SIGTERM]
+    assert (signals, stopped_by) == ([], [signal.SIGTERM])
     with pytest.raises(aiohttp.ClientConnectionError):  # stopped: the listener closed
         await fetch("GET", f"{base}/healthz")
 

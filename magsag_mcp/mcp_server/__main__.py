@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from ..errors import ConfigError, MagsagError, redact
 from ..option_names import command_line
 from ..redaction import register_env_secrets
 from ..settings import MODE_ENV, MODES, ledger_path_setting, misspelt_variables, refused_at_open
+from ..signals import end_by_signal
 from ..startup import (
     annotations_compiled_once,
     collector_paused,
@@ -373,7 +375,7 @@ def _main(argv: Sequence[str] | None) -> int:
                     served_url(args.host, port, "/metrics"),
                     metrics_said(metrics, token is not None, bool(clients)),
                 )
-                anyio.run(
+                stopped = anyio.run(
                     lambda: serve_http(
                         server,
                         host=args.host,
@@ -388,6 +390,10 @@ def _main(argv: Sequence[str] | None) -> int:
             finally:
                 for listener in listeners:
                     listener.close()
+            if stopped == signal.SIGINT:
+                return 130
+            if stopped is not None:  # its calls recorded: ends by the signal, once atexit's hooks have run
+                end_by_signal(stopped)
     except MagsagError as exc:  # a bad option or setting, or (http) a service that cannot open
         return _refused(redact(exc.message), args.transport, args.log_format)
     except OSError as exc:

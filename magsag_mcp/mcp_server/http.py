@@ -416,10 +416,12 @@ async def serve_http(
     log_level: str = "info",
     clients: Sequence[ClientToken] = (),
     metrics: MetricsSetting | None = None,
-) -> None:
+) -> int | None:
     """Serve on ``listeners`` (:func:`.listeners.bind_listeners`'s, bound to ``host``; the caller closes them). The
-    port is theirs: with ``--port 0`` the one the system chose, which the Host allow-list must hold."""
+    port is theirs: with ``--port 0`` the one the system chose, which the Host allow-list must hold. Returns the
+    signal that stopped it (its calls in flight recorded by then), for the process to end by; None: none did."""
     import uvicorn
+    import uvicorn.server
 
     from .server import server_state
 
@@ -435,6 +437,7 @@ async def serve_http(
     # MagsagError) rather than a server that runs and fails every call with it.
     service = await state.service()
     warn_if_callers_choose_servers(service.call_urls.configured_only)
+    stopped_by: list[int] = []
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
@@ -445,24 +448,27 @@ async def serve_http(
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
-            # uvicorn takes SIGINT and SIGTERM; SIGHUP (a closed terminal, a supervisor's reload) kept Python's
-            # default, which ended the server on the spot, its calls in flight unrecorded and their reservations
-            # held. Taken here as SIGTERM is, and raised again once the server has stopped (uvicorn does so with the
-            # signals it took: the process ends by the signal it was sent). Not where it is ignored (nohup).
-            extra = [sig for sig in server_stop_signals() if sig not in (signal.SIGINT, signal.SIGTERM)]
+            # uvicorn's own takes SIGINT and SIGTERM and, once the server has stopped, raises the signal again with
+            # its previous handler: SIGTERM's default ended the process there, before the interpreter's exit work (an
+            # OpenTelemetry provider's atexit export of the spans it still held). SIGHUP (a closed terminal, a
+            # supervisor's reload) kept Python's default, which ended the server on the spot, its calls in flight
+            # unrecorded and their reservations held. Here each stops the server as SIGTERM does (not SIGHUP where it
+            # is ignored: nohup), and serve_http returns the one that stopped it, for the caller to end by.
             if threading.current_thread() is not threading.main_thread():
-                extra = []
-            with super().capture_signals():
-                previous = {sig: signal.signal(sig, self.handle_exit) for sig in extra}
-                try:
-                    yield
-                finally:
-                    for sig, handler in previous.items():
-                        signal.signal(sig, handler)
+                yield
+                return
+            taken = dict.fromkeys((*uvicorn.server.HANDLED_SIGNALS, *server_stop_signals()))
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in taken}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
 
         def handle_exit(self, sig: int, frame: Any) -> None:
             if not self.should_exit:  # (uvicorn says only "Shutting down": the operator is told why, and what of calls)
                 logger.info("%s: stopping; calls in flight are cancelled and recorded", signal.Signals(sig).name)
+                stopped_by.append(sig)
             super().handle_exit(sig, frame)
 
         async def shutdown(self, sockets: Any = None) -> None:
@@ -491,3 +497,4 @@ async def serve_http(
     finally:  # closed already, unless uvicorn stopped before serving (its app's start failed)
         with anyio.CancelScope(shield=True):
             await state.close()
+    return stopped_by[0] if stopped_by else None
