@@ -62,3 +62,42 @@ async def test_a_stopped_http_server_exports_its_last_spans_and_ends_by_the_sign
     spans = [json.loads(chunk) for chunk in out.decode().replace("}\n{", "}\0{").split("\0") if chunk.strip()]
     assert "magsag skill.analysis" in [span["name"] for span in spans], (out.decode(), err.decode())
     assert proc.returncode == -sig
+
+
+async def test_a_stopped_stdio_server_exports_its_last_spans(fake_openai: FakeOpenAI, tmp_path: Path):
+    """The stdio server ends with os._exit once its calls are recorded (the SDK's reader of stdin is a thread nothing
+    can interrupt); it skipped the atexit hooks, and with them the spans its provider still held. Exported here to
+    stderr: stdout is the protocol's."""
+    fake_openai.queue(R.Reply(text="fine"))
+    db = tmp_path / "l.db"
+    env = {**_env(fake_openai, db), "OTEL_BSP_SCHEDULE_DELAY": "3600000"}
+    to_stderr = INSTRUMENTED.replace("ConsoleSpanExporter()", "ConsoleSpanExporter(out=sys.stderr)")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", to_stderr, "--db", str(db)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def send(message: dict) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps({"jsonrpc": "2.0", **message}).encode() + b"\n")
+        proc.stdin.flush()
+
+    hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    try:
+        send({"id": 0, "method": "initialize", "params": hello})
+        assert "result" in json.loads(await anyio.to_thread.run_sync(proc.stdout.readline))
+        send({"method": "notifications/initialized"})
+        arguments = {"skill_id": "skill.analysis", "payload": PAYLOAD}
+        send({"id": 1, "method": "tools/call", "params": {"name": "invoke_skill", "arguments": arguments}})
+        answer = json.loads(await anyio.to_thread.run_sync(proc.stdout.readline))
+        assert answer["id"] == 1 and not answer["result"].get("isError"), answer
+        proc.send_signal(signal.SIGTERM)
+        _, err = await anyio.to_thread.run_sync(lambda: proc.communicate(timeout=60))
+    finally:
+        _ended(proc)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert '"name": "magsag skill.analysis"' in err.decode(), err.decode()

@@ -13,8 +13,8 @@ signal handlers (Windows), the server runs until stdin closes, as the SDK's loop
 
 from __future__ import annotations
 
+import atexit
 import json
-import logging
 import os
 import signal
 import sys
@@ -67,7 +67,9 @@ async def _stop_on_signal(server: MCPServer[Any]) -> None:
             except Exception as exc:  # a record the ledger refused again (a full disk): said, and the server still
                 # stops, as the signal asked (raised here, it ended only this watcher, and the server served on)
                 logger.error("%s: closing the service failed: %s", name, getattr(exc, "message", exc))
-            logging.shutdown()
+            # the interpreter's exit work, which os._exit skips: its atexit hooks (logging's flush, an OpenTelemetry
+            # provider's export of the spans and metrics it still holds, which were lost)
+            atexit._run_exitfuncs()
             sys.stderr.flush()
             os._exit(128 + signum)
 
