@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from .rates import RATE_KEYS, Priced, bare_model, unit_prices
+from .rates import RATE_KEYS, Priced, bare_model, per_use_rates, unit_prices
 
 #: our provider names -> genai-prices provider ids (None: catalog prices only)
 GENAI_PROVIDER: dict[str, str | None] = {
@@ -134,6 +134,13 @@ def _rates_at(info: Any, service_tier: str | None, now: datetime) -> Priced:
                 unknown_because=f"answered on service tier {service_tier!r}, which genai-prices has no price for",
             )
         price = info.get_prices(now, context)
+    priced = _token_rates(price)
+    priced.per_use = per_use_rates(price)
+    return priced
+
+
+def _token_rates(price: Any) -> Priced:
+    """genai-prices' ``price`` (a model's at a moment, on a tier) as the token rates of a :class:`Priced`."""
     fields = tuple(getattr(price, key, None) for key in RATE_KEYS)
     if all(f is None or isinstance(f, Decimal | int) for f in fields):
         # Flat prices: compute directly (genai-prices' general path costs ~60 us a call).

@@ -25,7 +25,8 @@ A kind of token billed at a rate of its own that arrives without that rate known
 flagged like an unknown model. So does a call to one of OpenAI's web-search models (gpt-4o-search-preview,
 gpt-5-search-api), which searches the web on every call, billed per search beside the tokens, unless
 ``prices.yaml`` prices the model; and so does an answer that reports a server tool's calls billed per use (web
-searches, file searches, a grounded prompt: Usage.server_tool_calls), which magsag never asks for. A Claude cache
+searches, file searches, a grounded prompt: Usage.server_tool_calls), which magsag never asks for, but for Claude's
+web searches, priced at genai-prices' rate per search (a prices.yaml entry gives none: unknown). A Claude cache
 write or read an entry gives no rate for is billed at Anthropic's
 own multiple of the input rate (a write 1.25x, 2x for an hour; a read 0.1x): it is priced so, and a call's budget
 reservation prices the writes so.
@@ -122,6 +123,32 @@ _AZURE_FINE_TUNE = ".ft-"
 _SEARCH_FEE_PROVIDERS = frozenset({"openai", "azure"})
 #: a context window not in the Pricer's cache (None is a window kept as unknown)
 _NOT_KEPT: Any = object()
+
+
+#: the server tool calls (Usage.server_tool_calls' kinds) priced at genai-prices' rate per use, by provider, with the
+#: rate's price key: Anthropic's web searches, which its usage counts (server_tool_use.web_search_requests) and bills
+#: per search beside the tokens. The rest stay of unknown cost: OpenAI's web search calls (billed $25 per 1,000 on
+#: gpt-4o and gpt-4.1's preview tool, $10 on the others, where genai-prices gives one figure per model), its file
+#: searches, generated images and code interpreter sessions, and Gemini's grounded prompts (which it gives no rate)
+_PRICED_PER_USE: dict[tuple[str, str], str] = {("anthropic", "web search"): "web_searches_kcount"}
+_PER_THOUSAND = Decimal(1000)
+
+
+def _per_use_priced(provider: str, usage: Usage) -> bool:
+    """Whether every server tool call ``usage`` reports is of a kind :data:`_PRICED_PER_USE` prices."""
+    return all((provider, what) in _PRICED_PER_USE for what, _ in usage.server_tool_calls)
+
+
+def _per_use_fee(provider: str, priced: Priced, usage: Usage) -> Decimal | None:
+    """What ``usage``'s server tool calls cost at ``priced``'s rates per use, or None where one has no rate."""
+    fee = ZERO
+    for what, count in usage.server_tool_calls:
+        key = _PRICED_PER_USE.get((provider, what))
+        rate = priced.per_use.get(key) if key is not None else None
+        if rate is None:
+            return None
+        fee += count * rate / _PER_THOUSAND
+    return fee
 
 
 class Pricer(WorstCasePricing):
@@ -277,9 +304,10 @@ class Pricer(WorstCasePricing):
             # whole were billed twice or subtracted from the rest, and genai-prices raises on them (past a tier)
             beyond = parts_beyond_whole(usage)
             return PriceQuote(None, None, f"{provider}:{model} reported {beyond}; its cost is recorded as unknown")
-        if usage.server_tool_calls:
+        label = f"{provider}:{model}"
+        if usage.server_tool_calls and not _per_use_priced(provider, usage):
             # (priced from the tokens alone, the searches were left out of the cost as if it were complete)
-            return PriceQuote(None, None, per_use_charges(f"{provider}:{model}", usage))
+            return PriceQuote(None, None, per_use_charges(label, usage))
         note = None
         if provider == "azure" and answering is not None and answering != model:
             chosen, note = self._azure_model(model, answering)
@@ -292,6 +320,9 @@ class Pricer(WorstCasePricing):
         elif tier not in self._served_tiers.get(provider, ()):
             self._served_tiers[provider] = self._served_tiers.get(provider, frozenset()) | {tier}
         priced = self._resolve(provider, model, tier)
+        fee = _per_use_fee(provider, priced, usage) if usage.server_tool_calls else ZERO
+        if fee is None:  # (a prices.yaml entry, a tier genai-prices gives no such rate on)
+            return PriceQuote(None, None, per_use_charges(label, usage))
         cost = priced.cost(usage)
         if cost is None and usage.billed_usd is not None and priced.source is None:
             # no price known, but the server said what it billed (OpenRouter's usage.cost): that is the cost
@@ -306,7 +337,8 @@ class Pricer(WorstCasePricing):
             cost *= geo
             if geo > self._served_geo.get(provider, Decimal(1)):
                 self._served_geo[provider] = geo
-        return PriceQuote(cost, priced.source, note)
+        # the per-use fees after the place's multiple, which Anthropic bills the tokens at, not a web search
+        return PriceQuote(cost + fee if fee else cost, priced.source, note)
 
     def azure_answered(self, deployment: str, endpoint: str = "") -> frozenset[str]:
         """The models Azure deployment ``deployment`` of ``endpoint`` is trusted to serve, other than its own name: a

@@ -181,6 +181,7 @@ class Priced:
         "ceilings",
         "unknown_because",
         "until",
+        "per_use",
     )
 
     def __init__(
@@ -204,6 +205,9 @@ class Priced:
         self.unknown_because = unknown_because
         #: unix time of the model's next dated price change (genai-prices' start dates): resolve again then
         self.until = until
+        #: genai-prices' rates of the server tool calls billed per use beside the tokens (its price key, such as
+        #: ``web_searches_kcount``, -> USD per 1,000 uses); empty where it gives none (a prices.yaml entry)
+        self.per_use: dict[str, Decimal] = {}
         flat = units if units is not None else below
         #: flat rates at their dearest for the prompt (see UnitPrices.ceiling), for worst cases
         self.ceiling = flat.ceiling() if flat is not None else None
@@ -303,6 +307,20 @@ def bare_model(provider: str, model: str) -> str:
     if provider == "google" and model.startswith("models/") and model != "models/":
         return model[len("models/") :]
     return model
+
+
+#: genai-prices' price keys of the server tool calls billed per use (USD per 1,000), read beside the token rates
+PER_USE_KEYS = ("web_searches_kcount",)
+
+
+def per_use_rates(price: Any) -> dict[str, Decimal]:
+    """The per-use rates (:data:`PER_USE_KEYS`) genai-prices' ``price`` gives, by price key."""
+    rates = {}
+    for key in PER_USE_KEYS:
+        rate = getattr(price, key, None)
+        if isinstance(rate, Decimal | int):
+            rates[key] = Decimal(rate)
+    return rates
 
 
 #: genai-prices' price keys, in the order of UnitPrices' fields

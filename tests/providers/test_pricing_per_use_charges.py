@@ -8,6 +8,7 @@ import shutil
 from decimal import Decimal as D
 from pathlib import Path
 
+import genai_prices
 import pytest
 
 from magsag_mcp.pricing import Pricer
@@ -38,20 +39,50 @@ async def _anthropic_usage(serve, transport, usage: dict, *, stream: bool) -> Us
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
-async def test_an_answer_that_reports_web_searches_is_of_unknown_cost_named_in_its_warning(serve, transport, stream):
-    # Anthropic bills web search at $10 per 1,000 searches beside the tokens (usage.server_tool_use): priced at the
-    # token rates alone, the searches were left out of the recorded cost without a word
+async def test_an_answer_that_reports_web_searches_is_billed_them_at_genai_prices_rate_per_search(
+    serve, transport, stream
+):
+    # Anthropic bills web search at $10 per 1,000 searches beside the tokens (usage.server_tool_use), a rate
+    # genai-prices gives: recorded as of unknown cost, a month of them was null in the ledger where the invoice had
+    # them to the cent (and genai-prices' own reading of the same answer prices them)
     tokens = {"input_tokens": 1000, "output_tokens": 500}
-    searched = await _anthropic_usage(
-        serve,
-        transport,
-        {**tokens, "server_tool_use": {"web_search_requests": 3, "web_fetch_requests": 0}},
-        stream=stream,
-    )
+    counted = {**tokens, "server_tool_use": {"web_search_requests": 3, "web_fetch_requests": 0}}
+    searched = await _anthropic_usage(serve, transport, counted, stream=stream)
+    assert searched.server_tool_calls == (("web search", 3),)
     quote = Pricer.from_catalog(None).price("anthropic", "claude-sonnet-4-5", searched)
+    # $3 in, $15 out per million tokens, $10 per 1,000 searches
+    assert (quote.cost_usd, quote.source, quote.warning) == (D("0.0405"), "genai-prices", None)
+    assert quote.cost_usd == (1000 * 3 + 500 * 15) / D(1_000_000) + 3 * D(10) / 1000
+    body = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": []}
+    extracted = genai_prices.extract_usage({**body, "usage": counted}, provider_id="anthropic")
+    assert extracted.calc_price().total_price == quote.cost_usd
+
+
+def test_web_searches_on_a_tiered_price_a_batch_and_us_only_inference():
+    pricer = Pricer.from_catalog(None)
+    # past claude-sonnet-4-5's 200k tier every token is at its long-context rates ($6 / $22.50); a search is $10 / 1k
+    usage = Usage(input_tokens=250_000, output_tokens=1000, server_tool_calls=(("web search", 2),))
+    assert pricer.price("anthropic", "claude-sonnet-4-5", usage).cost_usd == (
+        (250_000 * 6 + 1000 * D("22.5")) / D(1_000_000) + 2 * D(10) / 1000
+    )
+    # a batch's tokens at half, its searches at the same $10 per 1,000
+    batch = Usage(input_tokens=1000, output_tokens=500, service_tier="batch", server_tool_calls=(("web search", 3),))
+    assert pricer.price("anthropic", "claude-sonnet-4-5", batch).cost_usd == D("0.00525") + D("0.03")
+    # US-only inference multiplies the token rates by 1.1, not the fee per search
+    us = Usage(input_tokens=1000, output_tokens=500, inference_geo="us", server_tool_calls=(("web search", 3),))
+    assert pricer.price("anthropic", "claude-sonnet-4-5", us).cost_usd == D("0.0105") * D("1.1") + D("0.03")
+
+
+def test_web_searches_of_a_model_a_prices_entry_prices_are_of_unknown_cost(tmp_path):
+    # a prices.yaml entry gives token rates alone: no rate per search, so no silent $0 for them
+    (tmp_path / "prices.yaml").write_text('"anthropic:claude-sonnet-4-5": {input: 3, output: 15}\n')
+    pricer = Pricer.from_catalog(tmp_path)
+    usage = Usage(input_tokens=1000, output_tokens=500, server_tool_calls=(("web search", 3),))
+    quote = pricer.price("anthropic", "claude-sonnet-4-5", usage)
     assert quote.cost_usd is None and quote.source is None
-    assert "3 web searches" in quote.warning and "claude-sonnet-4-5" in quote.warning
-    assert "recorded as unknown" in quote.warning
+    assert "3 web searches" in quote.warning and "recorded as unknown" in quote.warning
+    # without searches the entry prices the call
+    assert pricer.price("anthropic", "claude-sonnet-4-5", Usage(1000, 500)).cost_usd == D("0.0105")
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
@@ -135,11 +166,11 @@ async def test_a_gemini_answer_grounded_with_google_search_is_of_unknown_cost_na
     assert Pricer.from_catalog(None).price("google", "gemini-2.5-pro", plain.usage).source == "genai-prices"
 
 
-async def test_a_call_whose_answer_reports_web_searches_is_recorded_unknown_and_bounded_by_its_reservation(
+async def test_a_call_whose_answer_reports_web_searches_is_recorded_at_their_cost(
     tmp_path, serve
 ):
-    # through the service: the attempt's cost is unknown, counted against limits at its reservation, and the
-    # call's warnings say which charge made it so
+    # through the service: the attempt's cost is its tokens' and its searches' (which magsag never asked for, and its
+    # worst case did not price), known, and no bound beside it
     fake = FakeAnthropic(KEY)
     env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
     usage = {"input_tokens": 1000, "output_tokens": 500, "server_tool_use": {"web_search_requests": 2}}
@@ -154,10 +185,11 @@ async def test_a_call_whose_answer_reports_web_searches_is_recorded_unknown_and_
         reserved = D(svc.explain("skill.analysis", payload)["targets"][0]["estimated_max_cost_usd"])
         result = await svc.invoke_skill("skill.analysis", payload, run_id="r-search")
         [run] = await svc.query_runs({"run_id": "r-search"})
-    assert result.cost_usd is None
-    assert any("(2 web searches)" in w and "recorded as unknown" in w for w in result.warnings), result.warnings
+    cost = (1000 * 3 + 500 * 15) / D(1_000_000) + 2 * D(10) / 1000  # $0.0305
+    assert result.cost_usd == cost > reserved
+    assert not any("unknown" in w for w in result.warnings), result.warnings
     [attempt] = run["attempts"]
-    assert attempt["cost_usd"] is None and D(attempt["cost_bound_usd"]) == reserved > 0
+    assert D(attempt["cost_usd"]) == cost and attempt["cost_bound_usd"] is None
     assert fake.violations == []
 
 
