@@ -3,6 +3,8 @@ beside a model it cannot price (said after the model's name, as ``provider:model
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from .plurals import counted
 from .price_files import AZURE_DEPLOYMENT_TYPE_ENV, GLOBAL_STANDARD
 from .rates import Priced, bare_model
@@ -21,6 +23,16 @@ def per_use_charges(label: str, usage: Usage) -> str:
     return (
         f"{label} reported server tool calls billed per use beside its tokens ({calls}), which no price here gives; "
         "its cost is recorded as unknown (its tokens alone would under-state it)"
+    )
+
+
+def per_use_priced(label: str, usage: Usage, fee: Decimal, cost: Decimal) -> str:
+    """The note of an answer whose server tool calls billed per use were priced (Claude's web searches): what of its
+    ``cost`` they are, which the tokens the ledger records do not make (its columns count no searches)."""
+    calls = ", ".join(counted(n, what, PER_USE_PLURALS.get(what)) for what, n in usage.server_tool_calls)
+    return (
+        f"{label} reported server tool calls billed per use beside its tokens ({calls}), which magsag does not ask "
+        f"for: ${fee:f} of its ${cost:f} is theirs, at genai-prices' rate per use"
     )
 
 

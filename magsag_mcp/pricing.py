@@ -65,6 +65,7 @@ from .price_warnings import (
     not_global,
     parts_beyond_whole,
     per_use_charges,
+    per_use_priced,
     tier_fix,
     unknown_cost_warning,
     untiered_entry,
@@ -337,8 +338,12 @@ class Pricer(WorstCasePricing):
             cost *= geo
             if geo > self._served_geo.get(provider, Decimal(1)):
                 self._served_geo[provider] = geo
-        # the per-use fees after the place's multiple, which Anthropic bills the tokens at, not a web search
-        return PriceQuote(cost + fee if fee else cost, priced.source, note)
+        if fee:
+            # after the place's multiple, which Anthropic bills the tokens at, not a web search; said, as the ledger's
+            # columns count no searches, and its cost would not follow from the tokens it records
+            cost += fee
+            note = per_use_priced(label, usage, fee, cost)
+        return PriceQuote(cost, priced.source, note)
 
     def azure_answered(self, deployment: str, endpoint: str = "") -> frozenset[str]:
         """The models Azure deployment ``deployment`` of ``endpoint`` is trusted to serve, other than its own name: a

@@ -51,7 +51,12 @@ async def test_an_answer_that_reports_web_searches_is_billed_them_at_genai_price
     assert searched.server_tool_calls == (("web search", 3),)
     quote = Pricer.from_catalog(None).price("anthropic", "claude-sonnet-4-5", searched)
     # $3 in, $15 out per million tokens, $10 per 1,000 searches
-    assert (quote.cost_usd, quote.source, quote.warning) == (D("0.0405"), "genai-prices", None)
+    assert (quote.cost_usd, quote.source) == (D("0.0405"), "genai-prices")
+    # said, as the ledger's columns count no searches: its cost would not follow from the tokens it records
+    assert quote.warning == (
+        "anthropic:claude-sonnet-4-5 reported server tool calls billed per use beside its tokens (3 web searches), "
+        "which magsag does not ask for: $0.03 of its $0.0405 is theirs, at genai-prices' rate per use"
+    )
     assert quote.cost_usd == (1000 * 3 + 500 * 15) / D(1_000_000) + 3 * D(10) / 1000
     body = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": []}
     extracted = genai_prices.extract_usage({**body, "usage": counted}, provider_id="anthropic")
@@ -190,6 +195,8 @@ async def test_a_call_whose_answer_reports_web_searches_is_recorded_at_their_cos
     assert not any("unknown" in w for w in result.warnings), result.warnings
     [attempt] = run["attempts"]
     assert D(attempt["cost_usd"]) == cost and attempt["cost_bound_usd"] is None
+    # the ledger's row says what of its cost the searches are (its columns count none)
+    assert any("(2 web searches)" in w and "$0.02 of its $0.0305" in w for w in attempt["warnings"]), attempt
     assert fake.violations == []
 
 
