@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import anyio
@@ -239,3 +240,91 @@ def test_the_exports_attempts_add_up_to_the_summary_to_the_picodollar(tmp_path, 
         ), run["run_id"]
     # the answer cache's saving is said apart, and counted in no cost
     assert summary["cache"]["hits"] == 1 and D(summary["cache"]["saved_usd"]) == RETRIED
+
+
+def test_a_months_export_filtered_to_its_attempts_times_is_its_summary(tmp_path, monkeypatch, capsys):
+    # `data query --since --until` lists the runs that made a call in the window, each with all its attempts (a
+    # long-lived run's before the window too, a run's after it): the attempts whose `time` is in the window are the
+    # month's, and summed they are `flow summarize`'s for the same window, to the picodollar
+    db = tmp_path / "month.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    day = 86400
+    start = (int(time.time()) // day - 40) * day  # a UTC midnight
+    end = start + 30 * day
+    hour = 3600
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            # a session begun the month before, calling on both sides of its start
+            run = RunRecord("r-session", "alice", "skill.report", start - hour)
+            for n, (at, cost) in enumerate(((start - hour, D("1.000000000001")), (start + hour, D("0.25")))):
+                attempt = AttemptRecord(
+                    run.run_id, at, "openai", "gpt-5", run.skill, run.agent, "ok", 0, n + 1, cost_usd=cost
+                )
+                await ledger.record_call(run, [attempt])
+            # a run of the month whose last call is after its end, and one in its last quarter second (`time` is
+            # written to the second, truncated: 23:59:59, in the month)
+            run = RunRecord("r-late", "bob", "skill.report", end - hour)
+            for n, (at, cost, bound) in enumerate(
+                ((end - hour, None, D("0.000000000003")), (end + hour, D("7"), None), (end - 0.25, D("0.1"), None))
+            ):
+                attempt = AttemptRecord(
+                    run.run_id,
+                    at,
+                    "anthropic",
+                    "claude-sonnet-4-5",
+                    run.skill,
+                    run.agent,
+                    "ok",
+                    0,
+                    n + 1,
+                    cost_usd=cost,
+                    cost_bound_usd=bound,
+                )
+                await ledger.record_call(run, [attempt])
+            # mid-month: a fallback whose first try was billed
+            run = RunRecord("r-mid", "carol", "skill.report", start + 15 * day + 7)
+            await ledger.record_call(
+                run,
+                [
+                    AttemptRecord(
+                        run.run_id,
+                        run.started_at,
+                        "google",
+                        "gemini-2.5-pro",
+                        run.skill,
+                        run.agent,
+                        "error",
+                        0,
+                        1,
+                        error_class="invalid_output",
+                        cost_usd=D("0.000000000009"),
+                    ),
+                    AttemptRecord(
+                        run.run_id,
+                        run.started_at,
+                        "openai",
+                        "gpt-4o",
+                        run.skill,
+                        run.agent,
+                        "ok",
+                        1,
+                        1,
+                        cost_usd=D("0.3333"),
+                    ),
+                ],
+            )
+
+    anyio.run(fill)
+    window = ["--since", str(start), "--until", str(end)]
+    rows = list(csv.DictReader(io.StringIO(_run(["data", "query", *window, "--format", "csv"], capsys))))
+    assert {r["run_id"] for r in rows} == {"r-session", "r-late", "r-mid"} and len(rows) == 7  # all their attempts
+    since, until = (datetime.fromtimestamp(t, UTC) for t in (start, end))
+    month = [r for r in rows if since <= datetime.fromisoformat(r["time"]) < until]
+    assert len(month) == 5
+    totals = json.loads(_run(["flow", "summarize", *window], capsys))["totals"]
+    known = sum((_exact(r["cost_usd"]) or D(0) for r in month), D(0))
+    assert D(totals["known_cost_usd"]) == known == D("0.25") + D("0.1") + D("0.000000000009") + D("0.3333")
+    assert D(totals["unknown_cost_bound_usd"]) == D("0.000000000003")
+    assert totals["attempts"] == len(month) and totals["unpriced_attempts"] == 1
