@@ -236,8 +236,18 @@ class Transport(LoopSessions):
             raise conversion(exc, url, timeouts, proxy, self.cas) from None
         return HttpResponse(resp.status, resp.headers, payload)
 
-    async def get(self, url: str, *, headers: Mapping[str, str], timeouts: Timeouts | None = None) -> HttpResponse:
+    async def get(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        timeouts: Timeouts | None = None,
+        max_body_bytes: int | None = None,
+    ) -> HttpResponse:
+        """A GET off the calls' path (a probe, a server's model list); ``max_body_bytes``: the most of its body read
+        (this transport's limit by default), past which it fails as too large."""
         timeouts = timeouts or self.timeouts
+        limit = self.max_body_bytes if max_body_bytes is None else min(max_body_bytes, self.max_body_bytes)
         proxy = self.proxies.for_url(url)
         hdrs = dict(headers)
         hdrs.setdefault("Accept-Encoding", ACCEPT_ENCODING)
@@ -251,7 +261,7 @@ class Transport(LoopSessions):
                 **_via(proxy, url, hdrs),
             ) as resp:
                 _refuse_redirect(url, resp)
-                return HttpResponse(resp.status, resp.headers, await read_body(resp, _host(url), self.max_body_bytes))
+                return HttpResponse(resp.status, resp.headers, await read_body(resp, _host(url), limit))
 
     @asynccontextmanager
     async def stream_sse(
