@@ -16,6 +16,17 @@ SEARCH_FEE = (
 )
 
 
+def billed_by_ollama(label: str, prices: str) -> str:
+    """Why an Ollama cloud model on the local server (``label``: ``local:gpt-oss:120b-cloud``) is of unknown cost,
+    said after its name, with the fix: only an entry naming it prices it (a glob such as ``local:*`` prices the
+    operator's own machines)."""
+    return (
+        "is an Ollama cloud model, run and billed on ollama.com (a plan's usage), not free as the local server's own "
+        f"models are; price it by its name in {prices} to record a cost, e.g. "
+        f'"{label}": {{input: ..., output: ...}} (a glob such as "local:*" does not price it)'
+    )
+
+
 def per_use_charges(label: str, usage: Usage) -> str:
     """The warning of an answer that reports server tool calls billed per use beside its tokens (web searches, file
     searches), which no token rate prices."""

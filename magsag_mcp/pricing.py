@@ -60,6 +60,7 @@ from .price_files import GLOBAL_STANDARD, MAX_RATE, azure_deployment_type, read_
 from .price_files import validate_prices as validate_prices
 from .price_warnings import (
     SEARCH_FEE,
+    billed_by_ollama,
     fine_tune,
     not_azures,
     not_global,
@@ -70,6 +71,7 @@ from .price_warnings import (
     unknown_cost_warning,
     untiered_entry,
 )
+from .providers.local_models import ollama_cloud_model
 from .providers.openai_models import searches_every_call
 from .rates import (
     ANTHROPIC_READ,
@@ -212,7 +214,16 @@ class Pricer(WorstCasePricing):
         priced = self._cache.get(key)
         if priced is not None and self._clock() < priced.until:
             return priced
-        units = self._override(provider, model)
+        if provider == "local" and ollama_cloud_model(model):
+            # An Ollama cloud model (gpt-oss:120b-cloud), named on the local server, runs on ollama.com and is billed
+            # there (a plan's usage): priced as local's "free", or by a glob of the operator's own machines' rate
+            # ("local:*"), its calls were recorded at 0 as if exact. Only an entry naming it prices it.
+            units = self._named_entry(provider, model)
+            if units is None:
+                why = billed_by_ollama(f"{provider}:{model}", self.prices_file)
+                return keep(self._cache, key, Priced(None, None, None, unknown_because=why), PRICES_KEPT)
+        else:
+            units = self._override(provider, model)
         if units is not None and service_tier is not None:
             # An entry's rates are the standard tier's: a priority call costs up to twice them (a flex one half), and
             # priced at them it was recorded, and counted against limits, as if exact. A tier is priced at the rates
@@ -261,6 +272,11 @@ class Pricer(WorstCasePricing):
             if service_tier is not None and priced.unknown_because is not None:
                 priced.unknown_because += tier_fix(provider, model, service_tier, self.prices_file)
         return keep(self._cache, key, priced, PRICES_KEPT)
+
+    def _named_entry(self, provider: str, model: str) -> UnitPrices | None:
+        """The rates of the prices.yaml entry that names ``provider:model`` itself (in any letter case), not a glob."""
+        label = f"{provider}:{bare_model(provider, model)}".lower()
+        return next((units for pattern, units in self._patterns if pattern == label), None)
 
     def _override(self, provider: str, model: str) -> UnitPrices | None:
         label = f"{provider}:{bare_model(provider, model)}".lower()

@@ -354,7 +354,10 @@ def test_a_pattern_with_nothing_before_its_colon_is_a_problem(written):
         Policy(name="p", allowed_models=[written])
 
 
-@pytest.mark.parametrize("model", ["gpt-oss:120b-cloud", "gemma4:cloud", "qwen3-coder:480b-Cloud"])
+# (a digest or build after the tag, as Ollama's names may carry them, names the same cloud model)
+@pytest.mark.parametrize(
+    "model", ["gpt-oss:120b-cloud", "gemma4:cloud", "qwen3-coder:480b-Cloud", "gpt-oss:120b-cloud@sha256-0123abcd"]
+)
 @pytest.mark.parametrize("required", [["local:*"], ["gpt-oss*", "gemma4*", "qwen3-coder*", "llama*"], ["*"]])
 def test_an_ollama_cloud_model_is_not_admitted_to_a_data_class_by_a_glob(model: str, required: list[str]):
     # Ollama's cloud models (tag "cloud", or "...-cloud") are named on the local server as its downloaded ones are,

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from ..errors import ConfigError
+from ..providers.local_models import ollama_cloud_model
 from ..rates import bare_model
 from ..targets import infer_provider, provider_prefix
 from ..types import Target
@@ -61,13 +62,9 @@ def residency_pattern(pattern: str) -> str:
 
 
 def runs_in_ollamas_cloud(target: Target) -> bool:
-    """Whether ``target`` is an Ollama cloud model (tag ``cloud`` or ``...-cloud``: ``gpt-oss:120b-cloud``,
-    ``gemma4:cloud``): named on the local server, as its downloaded models are, it runs on ollama.com, to which the
-    server sends the prompt."""
-    if target.provider != "local":
-        return False
-    _, sep, tag = target.model.rpartition(":")
-    return bool(sep) and (tag.lower() == "cloud" or tag.lower().endswith("-cloud"))
+    """Whether ``target`` is an Ollama cloud model on the local server (see
+    :func:`~..providers.local_models.ollama_cloud_model`), which runs on ollama.com."""
+    return target.provider == "local" and ollama_cloud_model(target.model)
 
 
 def admits_off_machine(patterns: list[str], target: Target) -> bool:

@@ -35,6 +35,18 @@ LIST_MAX_BYTES = 2 * 1024 * 1024
 COMPARED = 1000
 
 
+def ollama_cloud_model(model: str) -> bool:
+    """Whether ``model``, named on a local server, is an Ollama cloud model (tag ``cloud`` or ``...-cloud``:
+    ``gpt-oss:120b-cloud``, ``gemma4:cloud``, in any case, as Ollama's names are): named on the local server as its
+    downloaded models are, it runs on ollama.com, to which the server sends the prompt, and is billed there (a plan's
+    usage, not tokens on the operator's machine). A digest or build after the tag (``...:120b-cloud@sha256-...``,
+    ``+Q4_0``, as Ollama's names may carry them) names the same model."""
+    name = model.partition("@")[0]
+    _, sep, tag = name.rpartition(":")
+    tag = tag.partition("+")[0].lower()
+    return bool(sep) and "/" not in tag and (tag == "cloud" or tag.endswith("-cloud"))
+
+
 async def served_models(transport: Transport, url: str, headers: dict[str, str]) -> list[str] | None:
     """The model ids the OpenAI model list at ``url`` names (``{"data": [{"id": ...}]}``), or None where it cannot
     be read (no such route, not JSON, not reachable, too large, not whole within :data:`LIST_WAIT_S`): the failed
