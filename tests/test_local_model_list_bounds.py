@@ -135,3 +135,22 @@ def test_did_you_mean_compares_a_bounded_number_of_names(monkeypatch):
     said = local_models.missing_model_fix("model-3:7b-q4", served, "http://localhost:11434/v1")
     assert compared == [local_models.COMPARED]
     assert "and 49990 more" in said and "(did you mean model-3:7b?)" in said
+
+
+async def test_the_model_list_is_asked_for_with_the_calls_key(server, transport: Transport):
+    # (vLLM started with --api-key refuses /v1/models without it, as it does the call)
+    seen: list[str | None] = []
+
+    async def listing(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        if request.headers.get("Authorization") != "Bearer vllm-secret-123":
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        return web.json_response({"object": "list", "data": [{"id": "meta-llama/Llama-3.1-8B-Instruct"}]})
+
+    url = await server(listing)
+    env = {"MAGSAG_LOCAL_LLM_API_KEY": "vllm-secret-123"}
+    with pytest.raises(E.ModelNotFoundError) as info:
+        await LocalProvider(env, transport).complete(ask(), Target("local", "llama3.1:70b", base_url=url))
+    assert seen == ["Bearer vllm-secret-123"]
+    assert "serves meta-llama/Llama-3.1-8B-Instruct" in info.value.message
+    assert "vllm-secret-123" not in info.value.message
