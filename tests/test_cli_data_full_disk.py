@@ -16,7 +16,7 @@ from magsag_mcp.cli import main
 def disk_full(ledger_db, monkeypatch):
     """The ledger's disk is full: a writable open fails as SQLite makes its -shm file (SQLITE_IOERR_SHMSIZE, what a
     full disk gives at the first read of a ledger no process has open), and there is no space left there."""
-    from magsag_mcp.ledger import opening, problems
+    from magsag_mcp.ledger import opening, room
 
     def shm_cannot_grow(conn):
         exc = sqlite3.OperationalError("disk I/O error")
@@ -24,7 +24,7 @@ def disk_full(ledger_db, monkeypatch):
         raise exc
 
     monkeypatch.setattr(opening, "migrate", shm_cannot_grow)
-    monkeypatch.setattr(problems, "free_bytes", lambda folder: 0)
+    monkeypatch.setattr(room, "free_bytes", lambda folder: 0)
     return ledger_db
 
 
@@ -64,7 +64,7 @@ def test_a_ledger_an_upgrade_must_migrate_on_a_full_disk_says_to_free_space(ledg
     is room."""
     import sqlite3
 
-    from magsag_mcp.ledger import problems
+    from magsag_mcp.ledger import room
     from magsag_mcp.ledger.migrations import MIGRATIONS
     from tests.older_version import leave_as_the_version_before
 
@@ -72,7 +72,7 @@ def test_a_ledger_an_upgrade_must_migrate_on_a_full_disk_says_to_free_space(ledg
     with conn:  # the ledger as the version before this one left it: its last migration still to make
         leave_as_the_version_before(conn)
     conn.close()
-    monkeypatch.setattr(problems, "free_bytes", lambda folder: 0)
+    monkeypatch.setattr(room, "free_bytes", lambda folder: 0)
     assert main(["flow", "summarize"]) == 2
     err = json.loads(capsys.readouterr().err)["error"]["message"]
     assert "full disk" in err and "free some space" in err, err

@@ -1,7 +1,7 @@
 """This user's disk quota used up (EDQUOT) on the ledger's file system: the disk has room (statvfs shows it, not the
 quota), and SQLite reports the refused write as a bare "disk I/O error", its errno kept to itself. A prune, a
 backup, any write said only "ledger error at l.db: disk I/O error" (a backup: "a full disk"), naming neither the
-quota nor its fix. The write is tried again (problems.write_refused) and its errno told."""
+quota nor its fix. The write is tried again (room.write_refused) and its errno told."""
 
 from __future__ import annotations
 
@@ -31,11 +31,11 @@ def _disk_io_error() -> sqlite3.OperationalError:
 def test_the_write_tried_again_says_the_os_errno_and_leaves_nothing(tmp_path: Path):
     """The probe is a real write: under a file size limit smaller than one of SQLite's pages the OS refuses it (EFBIG,
     in a child given the limit); with room it is taken; either way no file of it is left."""
-    from magsag_mcp.ledger.problems import write_refused
+    from magsag_mcp.ledger.room import write_refused
 
     assert write_refused(tmp_path) is None
     code = (
-        "from pathlib import Path; from magsag_mcp.ledger.problems import write_refused; "
+        "from pathlib import Path; from magsag_mcp.ledger.room import write_refused; "
         f"print(write_refused(Path({str(tmp_path)!r})))"
     )
     resource = pytest.importorskip("resource")
@@ -54,13 +54,13 @@ def test_the_write_tried_again_says_the_os_errno_and_leaves_nothing(tmp_path: Pa
 def over_quota(ledger_db, monkeypatch):
     """The ledger's file system has room, and this user's quota on it is used up: a writable open fails as SQLite
     makes its -shm file (an I/O error), and a write tried there is refused with EDQUOT."""
-    from magsag_mcp.ledger import opening, problems
+    from magsag_mcp.ledger import opening, room
 
     def cannot_write(conn):
         raise _disk_io_error()
 
     monkeypatch.setattr(opening, "migrate", cannot_write)
-    monkeypatch.setattr(problems, "write_refused", lambda folder: EDQUOT, raising=False)
+    monkeypatch.setattr(room, "write_refused", lambda folder: EDQUOT, raising=False)
     return ledger_db
 
 
@@ -78,20 +78,20 @@ def test_reading_commands_read_a_ledger_over_the_quota(over_quota, capsys):
 
 
 def test_a_disk_io_error_with_room_and_no_quota_is_not_told_as_a_quota(ledger_db, monkeypatch):
-    from magsag_mcp.ledger import problems
+    from magsag_mcp.ledger import problems, room
 
-    monkeypatch.setattr(problems, "write_refused", lambda folder: None)
+    monkeypatch.setattr(room, "write_refused", lambda folder: None)
     assert problems.cause(_disk_io_error(), ledger_db) is None
 
 
 def test_a_backup_over_the_quota_says_the_quota_not_a_full_disk(tmp_path: Path, monkeypatch):
-    from magsag_mcp.ledger import backup, problems
+    from magsag_mcp.ledger import backup, room
 
     ledger = tmp_path / "l.db"
     ledger.write_bytes(b"\0" * 4096)
-    monkeypatch.setattr(problems, "write_refused", lambda folder: EDQUOT, raising=False)
+    monkeypatch.setattr(room, "write_refused", lambda folder: EDQUOT, raising=False)
     said = backup._what_failed(_disk_io_error(), ledger, tmp_path / ".b.db.tmp")
     assert "disk quota where the backup goes is used up" in said and "quota -s" in said, said
     assert "full disk" not in said
-    monkeypatch.setattr(problems, "write_refused", lambda folder: errno.ENOSPC)
+    monkeypatch.setattr(room, "write_refused", lambda folder: errno.ENOSPC)
     assert "a full disk" in backup._what_failed(_disk_io_error(), ledger, tmp_path / ".b.db.tmp")

@@ -197,15 +197,15 @@ def test_a_vacuum_copies_the_ledger_in_a_temporary_file_where_sorts_are_kept_in_
 
 
 def test_the_ledger_s_limit_and_another_file_s_say_one_sentence(tmp_path: Path, monkeypatch):
-    # too_large_fix (an output), _size_limited (the ledger, its -wal) and a backup's said the limit's fix in three
+    # too_large_fix (an output), size_limited (the ledger, its -wal) and a backup's said the limit's fix in three
     # near-copies of one sentence: the ledger's named who sets the limit, the others did not
-    from magsag_mcp.ledger import problems
+    from magsag_mcp.ledger import room
 
     db = tmp_path / "ledger.db"
     db.write_bytes(b"\0" * 8192)
-    monkeypatch.setattr(problems, "file_size_limit", lambda: 5_000)
-    fix = problems.too_large_fix()
-    said = problems._size_limited(db)
+    monkeypatch.setattr(room, "file_size_limit", lambda: 5_000)
+    fix = room.too_large_fix()
+    said = room.size_limited(db)
     assert said is not None and said.startswith(f"cannot grow: {db} is 8,192 bytes, and ")
     assert fix in said and said.endswith(f"{fix}. Nothing recorded before was lost")
     assert LIMIT_SAID in fix and "5,000 bytes" in fix and FIX in fix and "the CI runner that started it" in fix

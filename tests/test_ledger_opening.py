@@ -24,7 +24,7 @@ async def test_a_ledger_that_cannot_be_opened_on_a_full_disk_says_the_disk_is_fu
     (SQLITE_IOERR_SHMSIZE, "disk I/O error"): every command, a reading one too, said "disk I/O error; check
     the path and its permissions", which sends the user looking at modes. Now the cause is the full disk, with
     the fix; an I/O error with space left is still reported as it was."""
-    from magsag_mcp.ledger import opening, problems
+    from magsag_mcp.ledger import opening, room
 
     db = tmp_path / "full.db"
     async with Ledger(db):
@@ -36,11 +36,11 @@ async def test_a_ledger_that_cannot_be_opened_on_a_full_disk_says_the_disk_is_fu
         raise exc
 
     monkeypatch.setattr(opening, "migrate", shm_cannot_grow)
-    monkeypatch.setattr(problems, "free_bytes", lambda folder: 0)
+    monkeypatch.setattr(room, "free_bytes", lambda folder: 0)
     with pytest.raises(LedgerError, match=r"is on a full disk \(disk I/O error\): free some space there") as caught:
         await Ledger(db, create=False).open()
     assert "permissions" not in caught.value.message
-    monkeypatch.setattr(problems, "free_bytes", lambda folder: 10 * 2**30)
+    monkeypatch.setattr(room, "free_bytes", lambda folder: 10 * 2**30)
     with pytest.raises(LedgerError, match="disk I/O error; check the path and its permissions"):
         await Ledger(db, create=False).open()
 

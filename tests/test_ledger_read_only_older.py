@@ -161,9 +161,9 @@ async def test_a_ledger_with_a_newer_versions_migration_is_still_refused_and_not
 async def test_no_room_for_the_copy_is_refused_with_its_size_and_the_fix(
     older: Path, temp: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    from magsag_mcp.ledger import problems
+    from magsag_mcp.ledger import room
 
-    monkeypatch.setattr(problems, "free_bytes", lambda folder: 4096)
+    monkeypatch.setattr(room, "free_bytes", lambda folder: 4096)
     before = _files(older.parent)
     with pytest.raises(LedgerError) as info:
         await Ledger(older, read_only=True).open()
@@ -498,10 +498,10 @@ def test_an_older_ledger_on_a_full_disk_is_read_from_a_copy_where_there_is_room(
     """A reading command opens a ledger on a full disk for reading only: an older one was refused until space was
     freed there. With room in the temporary folder (another disk), it is read from a migrated copy."""
     from magsag_mcp.cli import main
-    from magsag_mcp.ledger import problems
+    from magsag_mcp.ledger import room
 
-    real = problems.free_bytes
-    monkeypatch.setattr(problems, "free_bytes", lambda folder: 0 if Path(folder) == older.parent else real(folder))
+    real = room.free_bytes
+    monkeypatch.setattr(room, "free_bytes", lambda folder: 0 if Path(folder) == older.parent else real(folder))
     before = _files(older.parent)
     assert main(["flow", "summarize", "--db", str(older)]) == 0
     out, err = capsys.readouterr()

@@ -37,10 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, LedgerError
-from . import problems
+from . import room
 from .connection import BUSY_TIMEOUT_MS, read_only_uri
+from .ledger_files import CORRUPT, FULL, IOERR, sqlite_code
 from .migrations import check_is_ledger
-from .problems import file_size_limit, log_file, past_size_limit
+from .problems import file_size_limit, log_file
 
 #: the first bytes of every SQLite database file
 _SQLITE_HEADER = b"SQLite format 3\x00"
@@ -173,25 +174,25 @@ def _what_failed(exc: sqlite3.Error, source: Path, temp: Path) -> str:
     user's disk quota used up (the same words), or a full disk where the backup goes: free space there; a damaged
     ledger: check it. Each only for its own error: under a limit smaller than the ledger, every failure (a damaged
     ledger's "malformed", one kept locked) was told as the limit, and any failure at all as a full disk."""
-    code = problems.sqlite_code(exc)
+    code = sqlite_code(exc)
     size = sum(f.stat().st_size for f in (source, log_file(source)) if f.exists())
     limit = file_size_limit()
     # (the copy's size at the failure tells nothing: SQLite's rollback truncated it)
-    if code == problems.IOERR and limit is not None and limit < size:
-        return f"the backup is as large as the ledger, {size:,} bytes, and {past_size_limit(limit)}"
-    if code in (problems.IOERR, problems.FULL):
-        refused = problems.write_refused(temp.parent)
-        if refused is not None and refused == problems.EDQUOT:
+    if code == IOERR and limit is not None and limit < size:
+        return f"the backup is as large as the ledger, {size:,} bytes, and {room.past_size_limit(limit)}"
+    if code in (IOERR, FULL):
+        refused = room.write_refused(temp.parent)
+        if refused is not None and refused == room.EDQUOT:
             return (
                 f"this user's disk quota where the backup goes is used up (the OS refuses more: disk quota exceeded, "
                 f"EDQUOT), though the disk may have room: the backup is as large as the ledger, {size:,} bytes; free "
                 "some of this user's space there (`quota -s` shows the quota), have the quota raised, or give FILE on "
                 "another file system"
             )
-        free = problems.free_bytes(temp.parent)
-        if code == problems.FULL or refused == errno.ENOSPC or (free is not None and free < size):
+        free = room.free_bytes(temp.parent)
+        if code == FULL or refused == errno.ENOSPC or (free is not None and free < size):
             return f"a full disk: free some space where the backup goes, as large as the ledger ({size:,} bytes)"
-    if code == problems.CORRUPT:
+    if code == CORRUPT:
         return f"the ledger itself may be damaged: run `sqlite3 {source} 'PRAGMA integrity_check'`"
     return "retry; if it fails again, check the disks of the ledger and of the backup"
 

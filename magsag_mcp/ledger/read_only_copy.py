@@ -36,7 +36,7 @@ import anyio
 from ..errors import LedgerError
 from ..option_names import db_setting
 from ..plurals import listed
-from . import problems
+from . import room
 from .connection import file_version, open_read_only, read_only_uri
 from .copies import _copy
 from .migrations import MIGRATIONS, NewerSchema, NotALedger, check_is_ledger, migrate, pending_migrations
@@ -154,7 +154,7 @@ async def read_a_copy(ledger: Any, pending: list[str] | None) -> None:
         why, fix = cannot_migrate(ledger)
         what = f"{why} and lacks {listed('schema migration', pending)} of this magsag-mcp, which its reads need"
     size, temp = ledger_bytes(path), tempfile.gettempdir()
-    free = problems.free_bytes(Path(temp))  # (through its module: what a full disk is, told in one place)
+    free = room.free_bytes(Path(temp))  # (through its module: what a full disk is, told in one place)
     if free is not None and free < size + _NEARLY_FULL_BYTES:
         raise LedgerError(
             f"cannot read the ledger at {path}: it {what}, so it is read from a copy, made in {temp}, which needs "

@@ -1,0 +1,28 @@
+"""The ledger's files as SQLite opens them, and SQLite's result codes: what :mod:`.problems` and :mod:`.room` both
+read of a failure."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# SQLite's primary result codes (an extended code carries one in its low byte)
+_IOERR, _READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 10, 8, 11, 13, 14, 26
+IOERR, CORRUPT, FULL = _IOERR, _CORRUPT, _FULL  # (the ones backup.py tells apart)
+
+
+def sqlite_code(exc: BaseException) -> int | None:
+    """SQLite's primary result code of ``exc`` (None: no SQLite error)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
+
+def opened_file(path: Path) -> Path:
+    """The file SQLite opens for the ledger at ``path``: the one a link points to. Its -wal and -shm files are
+    beside that file, not beside the link (a ledger named by a link to a shared volume)."""
+    return Path(os.path.realpath(path))
+
+
+def log_file(path: Path) -> Path:
+    """The -wal file of the ledger at ``path``, which is there while a process has it open (see :func:`opened_file`)."""
+    return Path(f"{opened_file(path)}-wal")
