@@ -95,3 +95,26 @@ def test_a_backup_over_the_quota_says_the_quota_not_a_full_disk(tmp_path: Path, 
     assert "full disk" not in said
     monkeypatch.setattr(room, "write_refused", lambda folder: errno.ENOSPC)
     assert "a full disk" in backup._what_failed(_disk_io_error(), ledger, tmp_path / ".b.db.tmp")
+
+
+def test_a_write_refused_at_close_is_told_and_its_probe_removed(tmp_path: Path, monkeypatch):
+    # NFS reports a write it could not place at close(2) (EDQUOT, ENOSPC: close(2)'s own list), after a fsync that
+    # failed too: the probe's close in its `finally` raised out of write_refused, out of the cause being told (a bare
+    # OSError in place of the ledger's error), and its file was left in the ledger's folder.
+    from magsag_mcp.ledger import room
+
+    def refused(fd: int, *args: object) -> None:
+        raise OSError(EDQUOT, os.strerror(EDQUOT))
+
+    real_close = os.close
+
+    def close(fd: int) -> None:
+        real_close(fd)
+        raise OSError(EDQUOT, os.strerror(EDQUOT))
+
+    monkeypatch.setattr(room.os, "fsync", refused)
+    monkeypatch.setattr(room.os, "close", close)
+    assert room.write_refused(tmp_path) == EDQUOT
+    monkeypatch.setattr(room.os, "fsync", lambda fd: None)  # (the write taken until the close refuses it)
+    assert room.write_refused(tmp_path) == EDQUOT
+    assert list(tmp_path.iterdir()) == []

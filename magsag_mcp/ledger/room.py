@@ -54,18 +54,22 @@ def write_refused(folder: Path) -> int | None:
         fd, name = tempfile.mkstemp(dir=folder, prefix=".magsag-room-", suffix=".tmp")
     except OSError as exc:  # (a quota of files, inodes, refuses the file itself)
         return exc.errno
+    refused = None
     try:
         left = memoryview(bytes(_ONE_WRITE))
         while left:  # (a write the quota cuts short returns its part; the next one fails)
             left = left[os.write(fd, left) :]
         os.fsync(fd)  # (a file system that allocates late, NFS's, says EDQUOT at the sync)
     except OSError as exc:
-        return exc.errno
+        refused = exc.errno
     finally:
-        os.close(fd)
+        try:
+            os.close(fd)  # (NFS may say a write it could not place here too: close(2)'s EDQUOT, ENOSPC)
+        except OSError as exc:
+            refused = refused or exc.errno  # (raised, it replaced the error being told, and left the file)
         with contextlib.suppress(OSError):
             os.unlink(name)
-    return None
+    return refused
 
 
 def _over_quota(code: int | None, os_errno: int | None, path: Path) -> bool:
