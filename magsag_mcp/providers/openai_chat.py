@@ -19,9 +19,9 @@ from .http_errors import UNDER_200
 from .json_output import any_object, json_mode_system, object_rooted, schema_name, value_wrapped
 from .openai_chat_ends import (
     FILTERED,
-    FINISH_REASONS,
     INTERRUPTED,
     content_text,
+    finish_of,
     interrupted,
     refused,
     unknown_reason,
@@ -239,7 +239,7 @@ class ChatCompletionsFormat(WireFormat):
                 f"{provider}:{model}: chat completion without choices[0].message", provider=provider, model=model
             ) from None
         finish_reason = a_reason(choice.get("finish_reason"), "choices[0].finish_reason", provider, model)
-        finish = FINISH_REASONS.get(finish_reason, "other")
+        finish = finish_of(finish_reason)
         if finish_reason in INTERRUPTED:
             usage = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
             raise interrupted(finish_reason, usage, provider=provider, model=model)

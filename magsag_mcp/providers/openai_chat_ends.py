@@ -15,6 +15,7 @@ __all__ = [
     "FINISH_REASONS",
     "INTERRUPTED",
     "content_text",
+    "finish_of",
     "interrupted",
     "refused",
     "unknown_reason",
@@ -34,6 +35,7 @@ FINISH_REASONS: dict[str | None, FinishReason] = {
     "eos_token": "stop",
     "stop_sequence": "stop",
     "end_turn": "stop",
+    "tool_use": "tool_calls",  # (an Anthropic-style server's answer of tool calls: Bedrock's gateways pass it on)
     "max_tokens": "length",
     "model_length": "length",  # Mistral's: the model's context window ended the answer
 }
@@ -45,12 +47,23 @@ FILTERED = "the answer was withheld by the provider's content filter"
 INTERRUPTED = frozenset({"insufficient_system_resource", "error", "abort"})
 
 
+def finish_of(finish_reason: Any) -> FinishReason:
+    """How an answer whose ``finish_reason`` this is ended: one of :data:`FINISH_REASONS` in any case (a gateway in
+    front of Gemini passes on its "STOP" and "MAX_TOKENS": read as "other", an empty "STOP" passed for an answer and
+    a "MAX_TOKENS" cut went unsaid, while :func:`unknown_reason` called them known), else "other". The spec's own
+    words, most answers', are looked up once. (Not an interruption's: :data:`INTERRUPTED` is read before.)"""
+    known = FINISH_REASONS.get(finish_reason)
+    if known is None and isinstance(finish_reason, str):  # (a number a broken server wrote is "other")
+        known = FINISH_REASONS.get(finish_reason.lower())
+    return known or "other"
+
+
 def unknown_reason(finish_reason: Any) -> bool:
     """Whether ``finish_reason`` is a word no server is known to end an answer with (read as "other"): not one of
     :data:`FINISH_REASONS` in any case ("STOP"), nor an interruption, nor none at all (a null finish, which servers
     write on whole answers)."""
-    if finish_reason is None or finish_reason == "" or finish_reason in INTERRUPTED:
-        return False
+    if finish_reason is None or finish_reason == "" or finish_reason in FINISH_REASONS or finish_reason in INTERRUPTED:
+        return False  # (the spec's words first: most answers end "stop", looked up once)
     return str(finish_reason).lower() not in FINISH_REASONS
 
 

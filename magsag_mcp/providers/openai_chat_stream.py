@@ -16,9 +16,9 @@ from .empty_answers import unknown_end
 from .http_errors import IN_STREAM
 from .openai_chat_ends import (
     FILTERED,
-    FINISH_REASONS,
     INTERRUPTED,
     content_text,
+    finish_of,
     interrupted,
     refused,
     unknown_reason,
@@ -213,7 +213,7 @@ class ChatStream(StreamAccumulator):
         if finished or self.closed:  # closed by a finish that carries nothing, opened again by any of the answer
             carries = _carries(chunk)
             self.stamped = self.stamped or (finished and carries)  # (and a first chunk, the role alone, closes nothing)
-            came = bool(self.parts or self.calls or self.refusal) or FINISH_REASONS.get(self.finish_raw) in _EMPTY_ENDS
+            came = bool(self.parts or self.calls or self.refusal) or finish_of(self.finish_raw) in _EMPTY_ENDS
             self.closed = not carries and not self.stamped and came
         # after the choices: its finish counts (a stamping gateway's, beside choices, does not: its usage so far)
         if usage and self.finish_raw is not None and not _carries(chunk):
@@ -263,7 +263,7 @@ class ChatStream(StreamAccumulator):
                 f"{self.flagged_late}; the answer is withheld"
             )
             raise filtered(said, self.usage, provider=self.provider, model=self.model)
-        finish = FINISH_REASONS.get(self.finish_raw, "other")
+        finish = finish_of(self.finish_raw)
         text = "".join(self.parts)
         if self.finish_raw is None and not text and not self.calls and not self.refusal:
             # [DONE] after no choice at all (a gateway closing a stream it could not serve): no answer, as

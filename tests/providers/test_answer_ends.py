@@ -149,3 +149,34 @@ async def test_an_empty_answer_that_ended_for_a_reason_the_reader_does_not_know_
         fake.queue({"text": "A whole answer", "finish": None})
         result = await provider.complete(_ask(stream, ASKED), target)
         assert result.text == "A whole answer" and not [w for w in result.warnings if "does not know" in w]
+
+
+#: the wire formats that end an answer with Chat Completions' finish_reason
+CHAT = [c for c in CASES if c.name in ("openai", "azure", "local", "compat")]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", CHAT, ids=[c.name for c in CHAT])
+async def test_a_compatible_servers_word_for_a_known_end_is_read_as_that_end_in_any_case(
+    case, serve, transport, stream: bool
+):
+    # A gateway in front of Gemini passes on its "STOP" and "MAX_TOKENS": read as "other" (the lookup was of the
+    # word as written), the empty STOP answer was an empty success, recorded "ok" and the next target untried, and the
+    # MAX_TOKENS cut was returned with nothing said; an Anthropic-style server's "tool_use" warned on every call that
+    # the turn of calls may not be whole
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": None, "finish": "STOP"})
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(_ask(stream, ASKED), target)
+    assert "no usable answer (finish_reason: stop, with no content)" in info.value.message
+    assert info.value.usage is not None and info.value.usage.reported
+    fake.queue({"text": PARTIAL, "finish": "MAX_TOKENS"})
+    result = await provider.complete(_ask(stream, 5), target)
+    assert (result.text, result.finish_reason) == (PARTIAL, "length")
+    assert any("stopped at max_tokens (5): the answer is cut short" in w for w in result.warnings), result.warnings
+    call = {"id": "call_1", "name": WEATHER.name, "arguments": {"city": "Oslo"}}
+    fake.queue({"text": None, "tool_calls": [call], "finish": "tool_use"})
+    result = await provider.complete(_ask(stream, ASKED), target)
+    assert result.finish_reason == "tool_calls" and [c.name for c in result.tool_calls] == [WEATHER.name]
+    assert not [w for w in result.warnings if "does not know" in w], result.warnings
+    assert fake.violations == []
