@@ -257,6 +257,25 @@ async def test_a_refusal_is_content_filtered_not_an_empty_answer(
 
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("stream", [False, True])
+async def test_a_refusal_beside_real_text_is_returned_with_a_warning_in_its_words(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, stream: bool
+):
+    # Chat's content beside message.refusal; the Responses API's output_text part before a refusal part. The text is
+    # the answer, returned; the refusal was dropped with no word, and a caller reading the text alone took it for all
+    # that was asked. Its words are bounded: a refusal of 10,000 characters is not a warning of 10,000.
+    refusal = "I can't help with the second part. " + "x" * 10_000
+    fake_openai.queue(R.Reply(text="Here is the first part.", refusal=refusal, usage=R.tokens(40, 6)))
+    result = await provider.complete(ask(stream=stream), target(fake_openai, api))
+    assert result.text == "Here is the first part."
+    [said] = [w for w in result.warnings if "refused" in w]
+    assert said.startswith("openai:gpt-4o refused part of the request beside its answer: \"I can't help with the ")
+    assert said.endswith("; the answer is returned without it: check it is all that was asked")
+    assert len(said) < 400
+    assert fake_openai.violations == []
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("blank", ["", " \n"])
 async def test_a_refusal_beside_blank_text_is_content_filtered_with_its_words(
     fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, stream: bool, blank: str

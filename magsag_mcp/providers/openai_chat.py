@@ -24,6 +24,7 @@ from .openai_chat_ends import (
     finish_of,
     interrupted,
     refused,
+    refused_beside,
     unknown_reason,
     with_calls,
 )
@@ -276,6 +277,8 @@ class ChatCompletionsFormat(WireFormat):
         )
         result.finish_reason = with_calls(finish, calls)
         result.response_id = data.get("id")
+        if refusal:  # (beside text or calls: with neither it is the error above)
+            result.warnings.append(refused_beside(str(refusal), provider, model))
         if unknown_reason(finish_reason):
             came = bool(result.text.strip() or calls)
             if note := unknown_end(finish_reason, "finish_reason", came, result.usage, provider=provider, model=model):

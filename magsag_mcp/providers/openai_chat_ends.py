@@ -18,6 +18,7 @@ __all__ = [
     "finish_of",
     "interrupted",
     "refused",
+    "refused_beside",
     "unknown_reason",
     "with_calls",
 ]
@@ -91,6 +92,16 @@ def refused(refusal: str, usage: Usage | None, *, provider: str, model: str) -> 
     """The model declined (chat's ``message.refusal``, the Responses API's ``refusal`` content part): there is
     no answer, only the refusal's text, which says why. Billed like any answer: the error carries the usage."""
     return filtered(f"the model refused: {excerpt(refusal, 200)!r}", usage, provider=provider, model=model)
+
+
+def refused_beside(refusal: str, provider: str, model: str) -> str:
+    """The warning for a refusal that came beside an answer (chat's ``message.refusal`` beside its content or tool
+    calls, the Responses API's ``refusal`` part beside an ``output_text`` or a call): the answer is returned, and the
+    refusal, dropped with no word, left a caller reading the text alone to take it for all that was asked."""
+    return (
+        f"{provider}:{model} refused part of the request beside its answer: {excerpt(refusal, 200)!r}; the answer is "
+        "returned without it: check it is all that was asked"
+    )
 
 
 def content_text(content: Any) -> str:

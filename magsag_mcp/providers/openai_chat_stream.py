@@ -21,6 +21,7 @@ from .openai_chat_ends import (
     finish_of,
     interrupted,
     refused,
+    refused_beside,
     unknown_reason,
     with_calls,
 )
@@ -302,6 +303,8 @@ class ChatStream(StreamAccumulator):
             response_id=self.response_id,
         )
         result.warnings += self.unchecked
+        if self.refusal:  # (beside text or calls: with neither it is the error above)
+            result.warnings.append(refused_beside("".join(self.refusal), self.provider, self.model))
         if unknown_reason(self.finish_raw):
             came = bool(text.strip() or calls)
             note = unknown_end(

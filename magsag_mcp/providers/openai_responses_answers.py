@@ -14,7 +14,7 @@ from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMResult, ToolCall, Usage
 from .content_filters import filtered
 from .http_errors import IN_STREAM, response_failed
-from .openai_chat_ends import FILTERED, interrupted, refused
+from .openai_chat_ends import FILTERED, interrupted, refused, refused_beside
 from .openai_errors import error_status, failed_status, openai_error
 from .openai_reasoning import signature_for
 from .openai_tool_calls import call_name, parse_arguments
@@ -113,7 +113,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
         raise filtered(FILTERED, reported, provider=provider, model=model, came=came)
     elif status == "incomplete":
         finish = "length"  # a reason of a server's own (the spec's own example says "max_tokens")
-    return LLMResult(
+    result = LLMResult(
         text="".join(texts),
         provider=provider,
         model=data.get("model") or model,
@@ -122,6 +122,9 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
         finish_reason=finish,
         response_id=data.get("id"),
     )
+    if refusals and (refusal := "".join(refusals)).strip():  # (beside text or calls: with neither, the error above)
+        result.warnings.append(refused_beside(refusal, provider, model))
+    return result
 
 
 def _at_limit(data: dict[str, Any], usage: Usage | None) -> bool:
