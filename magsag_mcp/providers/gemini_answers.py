@@ -86,6 +86,8 @@ class GeminiStream(StreamAccumulator):
         self.tag: str | None = None
         #: a candidate said it was grounded (groundingMetadata): billed per use beside the tokens
         self.grounded = False
+        #: a candidate came (an answer without one is no answer, and one with one says what came: see result())
+        self.candidate_came = False
 
     def absorb(self, chunk: dict[str, Any]) -> str:
         if chunk.get("error") is not None:
@@ -105,6 +107,7 @@ class GeminiStream(StreamAccumulator):
         candidates = a_list(chunk.get("candidates"), "candidates", self.provider, self.model)
         if candidates:
             cand = an_object(candidates[0], "a candidate", self.provider, self.model)
+            self.candidate_came = True
             content = an_object(cand.get("content"), "a candidate's content", self.provider, self.model)
             for part in a_list(content.get("parts"), "a candidate's parts", self.provider, self.model):
                 if not isinstance(part, dict) or part.get("thought"):
@@ -232,10 +235,17 @@ class GeminiStream(StreamAccumulator):
                 ),
                 self._usage() if self.usage else None,
             )
-        if not require_finish and self.finish_reason is None and not self.texts and not self.calls:
-            raise MalformedResponseError(
-                f"{self.provider}:{self.model}: response has no candidates", provider=self.provider, model=self.model
+        if not require_finish and self.finish_reason is None and empty:
+            # read whole (a stream without one is cut, above): a candidate with nothing in it and no finishReason,
+            # which says the model had not stopped, was said to be no candidate at all; billed, at what it reported
+            what = (
+                "no usable answer (a candidate with no content and no finishReason: the model had not stopped)"
+                if self.candidate_came
+                else "response has no candidates"
             )
+            said = f"{self.provider}:{self.model}: {what}"
+            none = MalformedResponseError(said, provider=self.provider, model=self.model)
+            raise with_reported_usage(none, self._usage() if self.usage else None)
         # an answer of calls finishes "tool_calls"; one that max_tokens cut after a call stays "length", as Chat
         # Completions and the Responses API read it: said "tool_calls", the turn passed for whole, and the calls the
         # model had still to write were lost unsaid

@@ -182,6 +182,27 @@ async def test_an_answer_without_a_finish_reason_says_the_model_had_not_stopped(
     assert whole.warnings == [] and fake.violations == []
 
 
+async def test_a_candidate_with_nothing_in_it_and_no_finish_reason_says_what_came_at_its_usage(serve, transport):
+    # A whole (unstreamed) answer whose candidate came with no parts and no finishReason (the model had not stopped):
+    # it failed as "response has no candidates", which a candidate had come, and without the usage it reported (the
+    # prompt's tokens are billed), so the attempt was recorded at no known cost
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": None, "finish": None})
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=50), target)
+    assert info.value.message == (
+        f"google:{target.model}: no usable answer (a candidate with no content and no finishReason: the model had not "
+        "stopped)"
+    )
+    assert info.value.moves_on
+    assert info.value.usage is not None and info.value.usage.reported and info.value.usage.input_tokens > 0
+    # no candidate at all is said as such
+    chunk = {"usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9}}
+    with pytest.raises(E.MalformedResponseError, match="response has no candidates") as info:
+        GeminiFormat().parse_response(chunk, provider="google", model="gemini-2.5-pro")
+    assert info.value.usage is not None and info.value.usage.input_tokens == 9
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_finish_reason_newer_than_the_reader_says_the_answer_may_not_be_whole(stream: bool):
     chunk = {
