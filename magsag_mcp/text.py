@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InputError, redact
+from .errors import InputError, excerpt, redact
 from .redaction import holds_secret
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -293,3 +293,13 @@ def escaped_controls(text: str) -> str:
     """``text`` for a terminal: each control character written escaped (``\\x1b``), as a log line writes it; a
     vendor's error message, which the JSON error escapes, is not sent to a person's terminal as it came."""
     return _CONTROL.sub(_escaped, text)
+
+
+def one_line(text: str, limit: int) -> str:
+    """A vendor's words (a finish reason, a citation's URL) as they go into a warning or an error's message, which is
+    one line: secrets removed (:func:`~.redaction.excerpt`), each run of whitespace (a line break) one space, each
+    other control character escaped (an escape sequence quoted in a warning acted on the terminal that showed it, a
+    carriage return wrote over the line), and at most ``limit`` characters (a citation URL of 100 KB was 100 KB of
+    every warning)."""
+    shown = excerpt(text, limit)
+    return escaped_controls(" ".join(shown.split()))[:limit]

@@ -177,6 +177,34 @@ async def test_protected_code_the_filter_detected_and_let_through_is_said_with_i
     ), info.value.message
 
 
+def test_what_the_filter_says_is_quoted_on_one_line_without_control_characters_and_bounded():
+    # A citation's URL and license, a category's name and severity, a blocklist's id and a filter's error are the
+    # service's words (a gateway's, in front of it): a line break, an escape sequence (which sets the title of the
+    # terminal that shows the warning, or clears it) or a carriage return went into the warning or the error as it
+    # came, and a URL of 100 KB made a warning of 100 KB in the error (the warning's was cut at 400)
+    from magsag_mcp.providers.content_filters import filter_note, let_through, not_checked
+
+    hostile = "https://example.com/a\n\x1b]0;pwned\x07\rb" + "x" * 100_000
+    code = {"citation": {"URL": hostile, "license": "MIT\x1b[2J"}, "detected": True, "filtered": False}
+    results = {"protected_material_code": code, "odd\x1b[31m\ncategory": {"detected": True, "severity": "high\r"}}
+    blocked = {
+        "protected_material_code": {**code, "filtered": True},
+        "violence": {"filtered": True, "severity": "high\x1b[0m\n" + "y" * 100_000},
+        "custom_blocklists": {"filtered": True, "details": [{"filtered": True, "id": "list\x9b1m"}]},
+    }
+    unchecked = {"error": {"code": "content_filter_error", "message": "not\x1bc filtered\r\n"}}
+    said = [
+        let_through("azure", DEPLOYMENT, results),
+        filter_note(blocked),
+        not_checked("azure", DEPLOYMENT, unchecked),
+    ]
+    for text in said:
+        assert text is not None and len(text) < 1_000, text
+        assert not [c for c in text if not c.isprintable()], repr(text)
+    assert "https://example.com/a \\x1b]0;pwned\\x07 b" in said[0] and "license MIT\\x1b[2J" in said[0]
+    assert "custom_blocklists (list\\x9b1m)" in said[1]
+
+
 def test_a_jailbreak_the_filter_detected_in_the_prompt_and_let_through_is_said():
     from magsag_mcp.providers.openai_chat import ChatCompletionsFormat
 

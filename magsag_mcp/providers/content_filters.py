@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ContentFilteredError, excerpt
+from ..text import one_line
 from ..types import Usage
 
 
@@ -41,10 +42,11 @@ def fired_filters(results: Any) -> list[str]:
             fired += _fired_blocklists(result)
         elif isinstance(result, dict) and result.get("filtered") is True:
             level = result.get("severity") or ("detected" if result.get("detected") else None)
+            level = one_line(level, 40) if isinstance(level, str) else None  # (Azure's words: "high", "detected")
             # protected material code: the public code it matched, and its license (see _cited)
             cited = _cited(result.get("citation"))[2:-1]
-            level = "; ".join(x for x in (level if isinstance(level, str) else None, cited) if x)
-            fired.append(f"{name} ({level})" if level else str(name))
+            level = "; ".join(x for x in (level, cited) if x)
+            fired.append(f"{_named(name)} ({level})" if level else _named(name))
     return fired
 
 
@@ -62,7 +64,7 @@ def _fired_blocklists(result: Any) -> list[str]:
         blocklist = detail.get("id") if isinstance(detail, dict) and detail.get("filtered") is True else None
         if isinstance(blocklist, (str, int)) and not isinstance(blocklist, bool) and str(blocklist).strip():
             # one line, as an id the operator chose is shown in a message that is one (a line break ends a log's line)
-            shown = excerpt(" ".join(str(blocklist).split()), 80)
+            shown = one_line(str(blocklist), 80)
             if shown not in ids:  # (a list named twice: each prompt part or choice it was evaluated on)
                 ids.append(shown)
     if ids:
@@ -114,7 +116,7 @@ def not_checked(provider: str, model: str, results: Any, what: str = "answer") -
     error = results.get("error") if isinstance(results, dict) else None
     if not isinstance(error, dict):
         return None
-    said = excerpt(": ".join(str(error[k]) for k in ("code", "message") if error.get(k)), 200)
+    said = one_line(": ".join(str(error[k]) for k in ("code", "message") if error.get(k)), 200)
     said = f" ({said})" if said else ""
     after = "it is returned unfiltered" if what == "answer" else "it reached the model unfiltered"
     return f"{provider}:{model}: the provider's content filter did not check the {what}{said}; {after}"
@@ -141,14 +143,13 @@ def let_through(provider: str, model: str, results: Any, what: str = "answer") -
     if not isinstance(results, dict):
         return None
     found = [
-        f"{name}{_cited(result.get('citation'))}"
+        f"{_named(name)}{_cited(result.get('citation'))}"
         for name, result in results.items()
         if isinstance(result, dict) and result.get("detected") is True and result.get("filtered") is not True
     ]
     if not found:
         return None
-    # (names and citations one line each, as the message is one)
-    shown = excerpt(" ".join(", ".join(found).split()), 400)
+    shown = excerpt(", ".join(found), 400)  # (names and citations one line each: see _named, _cited)
     cited = " and the cited source's license" if "license" in shown else ""
     return (
         f"{provider}:{model}: the provider's content filter detected {shown} in the {what} and let it through (the "
@@ -163,11 +164,17 @@ def _cited(citation: Any) -> str:
     if not isinstance(citation, dict):
         return ""
     said = [
-        f"{label}{excerpt(str(citation[key]), 200)}"
+        f"{label}{one_line(citation[key], 200)}"
         for key, label in (("URL", ""), ("license", "license "))
         if isinstance(citation.get(key), str) and citation[key].strip()
     ]
     return f" ({', '.join(said)})" if said else ""
+
+
+def _named(category: Any) -> str:
+    """A category's name as Azure's results key it (``protected_material_code``), on one line and bounded: a key is the
+    service's word, and a gateway's may be anything."""
+    return one_line(str(category), 60)
 
 
 def answer_notes(provider: str, model: str, results: Any) -> list[str]:

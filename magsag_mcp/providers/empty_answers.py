@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import MalformedResponseError, excerpt
+from ..errors import MalformedResponseError
+from ..text import one_line
 from ..types import LLMRequest, LLMResult, Usage
 
 #: the finish reasons of an answer that ended as a whole one does: with nothing in it, there was no answer
@@ -109,7 +110,7 @@ def unknown_end(reason: Any, field: str, came: bool, usage: Usage | None, *, pro
     passed here."""
     if reason is None or reason == "":
         return None
-    shown = excerpt(str(reason), 60)
+    shown = one_line(str(reason), 60)  # (a server's word: on one line, without its control characters)
     if not came:
         empty = MalformedResponseError(
             f"{provider}:{model}: no usable answer ({field}: {shown}, with no content)", provider=provider, model=model

@@ -180,3 +180,26 @@ async def test_a_compatible_servers_word_for_a_known_end_is_read_as_that_end_in_
     assert result.finish_reason == "tool_calls" and [c.name for c in result.tool_calls] == [WEATHER.name]
     assert not [w for w in result.warnings if "does not know" in w], result.warnings
     assert fake.violations == []
+
+
+def test_an_unknown_reason_is_quoted_on_one_line_without_control_characters_and_bounded():
+    # A server's own word for its end went into the warning (and the error of an empty answer) with its line breaks and
+    # escape sequences as they came, which act on the terminal a warning is shown on
+    from magsag_mcp.providers.openai_chat import ChatCompletionsFormat
+
+    reason = "weird\x1b]0;pwned\x07\r\nend" + "z" * 100_000
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": PARTIAL}, "finish_reason": reason}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
+    }
+    result = ChatCompletionsFormat().parse_response(body, provider="local", model="m")
+    [said] = [w for w in result.warnings if "does not know" in w]
+    assert "(finish_reason: weird\\x1b]0;pwned\\x07 endzz" in said and len(said) < 300, said
+    assert all(c.isprintable() for c in said), repr(said)
+    body["choices"][0]["message"]["content"] = None
+    with pytest.raises(E.MalformedResponseError) as info:
+        ChatCompletionsFormat().parse_response(body, provider="local", model="m")
+    assert all(c.isprintable() for c in info.value.message) and len(info.value.message) < 300
