@@ -21,6 +21,7 @@ from .openai_chat_ends import (
     FILTERED,
     INTERRUPTED,
     content_text,
+    filtered_as,
     finish_of,
     interrupted,
     refused,
@@ -246,7 +247,7 @@ class ChatCompletionsFormat(WireFormat):
             raise interrupted(finish_reason, usage, provider=provider, model=model)
         if finish == "content_filter":  # with some of the answer or none, as every vendor's filter is read
             raise filtered(
-                FILTERED + filter_note(choice.get("content_filter_results")),
+                FILTERED + filtered_as(finish_reason) + filter_note(choice.get("content_filter_results")),
                 _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None,
                 provider=provider,
                 model=model,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ContentFilteredError, OverloadedError, ServerError, excerpt
+from ..text import one_line
 from ..types import FinishReason, ToolCall, Usage
 from .content_filters import filtered
 from .wire_format import with_reported_usage
@@ -13,6 +14,7 @@ from .wire_format import with_reported_usage
 __all__ = [
     "FILTERED",
     "FINISH_REASONS",
+    "filtered_as",
     "INTERRUPTED",
     "content_text",
     "finish_of",
@@ -39,6 +41,17 @@ FINISH_REASONS: dict[str | None, FinishReason] = {
     "tool_use": "tool_calls",  # (an Anthropic-style server's answer of tool calls: Bedrock's gateways pass it on)
     "max_tokens": "length",
     "model_length": "length",  # Mistral's: the model's context window ended the answer
+    # a filter's stop in another vendor's words, passed on by a gateway in front of it: Gemini's finishReason (in its
+    # case, "SAFETY": see finish_of) and Bedrock Converse's stopReason. Read as "other", the text a safety filter
+    # stopped came back as the answer, where the vendor's own reader fails it as content_filtered
+    "safety": "content_filter",
+    "recitation": "content_filter",
+    "prohibited_content": "content_filter",
+    "blocklist": "content_filter",
+    "spii": "content_filter",
+    "image_safety": "content_filter",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
 }
 #: what a finish_reason "content_filter" (the Responses API's incomplete_details.reason) says, in the error
 #: :func:`~.content_filters.filtered` makes of it
@@ -46,6 +59,12 @@ FILTERED = "the answer was withheld by the provider's content filter"
 #: a server's word for an answer it stopped short itself, whatever it had written by then: DeepSeek's "the request is
 #: interrupted due to insufficient resource of the inference system", Mistral's "error", vLLM's "abort"
 INTERRUPTED = frozenset({"insufficient_system_resource", "error", "abort"})
+
+
+def filtered_as(finish_reason: Any) -> str:
+    """`` (finish_reason: SAFETY)``, how an error of a filter's stop says the word a server gave when it is not the
+    spec's own "content_filter" (which :data:`FILTERED` says): the word names the filter."""
+    return "" if finish_reason == "content_filter" else f" (finish_reason: {one_line(str(finish_reason), 60)})"
 
 
 def finish_of(finish_reason: Any) -> FinishReason:

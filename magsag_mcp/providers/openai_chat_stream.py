@@ -18,6 +18,7 @@ from .openai_chat_ends import (
     FILTERED,
     INTERRUPTED,
     content_text,
+    filtered_as,
     finish_of,
     interrupted,
     refused,
@@ -276,7 +277,8 @@ class ChatStream(StreamAccumulator):
             )
         if finish == "content_filter":  # with some of the answer or none, as every vendor's filter is read
             came = bool(text.strip() or self.calls)
-            raise filtered(FILTERED + self.filtered, self.usage, provider=self.provider, model=self.model, came=came)
+            said = FILTERED + filtered_as(self.finish_raw) + self.filtered
+            raise filtered(said, self.usage, provider=self.provider, model=self.model, came=came)
         if self.refusal and not text.strip() and not self.calls:  # (blank text beside it is no text)
             raise refused("".join(self.refusal), self.usage, provider=self.provider, model=self.model)
         calls = [

@@ -116,7 +116,7 @@ async def test_an_answer_that_ended_for_a_reason_the_reader_does_not_know_says_i
 ):
     # Read as "other", its text came back as a whole answer with no word that it may not be, as Gemini's is warned of
     fake, provider, target = await setup(case, serve, transport)
-    reason = UNKNOWN.get(case.name, "recitation")
+    reason = UNKNOWN.get(case.name, "compaction")
     fake.queue({"text": PARTIAL, "finish": reason})
     result = await provider.complete(_ask(stream, ASKED), target)
     assert (result.text, result.finish_reason) == (PARTIAL, "other")
@@ -133,7 +133,7 @@ async def test_an_empty_answer_that_ended_for_a_reason_the_reader_does_not_know_
 ):
     # It came back as an empty success ("", finish_reason "other"): recorded "ok", the next target untried
     fake, provider, target = await setup(case, serve, transport)
-    reason = UNKNOWN.get(case.name, "recitation")
+    reason = UNKNOWN.get(case.name, "compaction")
     fake.queue({"text": None, "finish": reason})
     with pytest.raises(E.MalformedResponseError) as info:
         await provider.complete(_ask(stream, ASKED), target)
@@ -179,6 +179,15 @@ async def test_a_compatible_servers_word_for_a_known_end_is_read_as_that_end_in_
     result = await provider.complete(_ask(stream, ASKED), target)
     assert result.finish_reason == "tool_calls" and [c.name for c in result.tool_calls] == [WEATHER.name]
     assert not [w for w in result.warnings if "does not know" in w], result.warnings
+    # and Gemini's SAFETY (Bedrock's guardrail_intervened) is a filter's stop, as the vendor's own reader reads it: the
+    # text it stopped was returned as the answer, with a warning that it may not be whole
+    for word in ("SAFETY", "guardrail_intervened"):
+        fake.queue({"text": PARTIAL, "finish": word})
+        with pytest.raises(E.ContentFilteredError) as filtered:
+            await provider.complete(_ask(stream, ASKED), target)
+        said = f"the provider's content filter (finish_reason: {word}); the part of the answer"
+        assert said in filtered.value.message
+        assert filtered.value.usage is not None and filtered.value.usage.reported
     assert fake.violations == []
 
 
