@@ -274,6 +274,26 @@ async def test_a_refusal_beside_real_text_is_returned_with_a_warning_in_its_word
     assert fake_openai.violations == []
 
 
+@pytest.mark.parametrize("text", [None, "Hi"])
+def test_a_responses_refusal_that_is_no_string_is_read_as_its_text(text: str | None):
+    # A broken server's refusal part whose refusal is an object: joined, it raised a TypeError (taken for a bug of
+    # magsag's, internal_error, the next target untried) where chat's is read as its text
+    from magsag_mcp.providers.openai_responses import ResponsesFormat
+
+    parts: list[dict[str, Any]] = [{"type": "output_text", "text": text, "annotations": []}] if text else []
+    parts.append({"type": "refusal", "refusal": {"why": "no"}})
+    message = {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant", "content": parts}
+    usage = {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}
+    body = {"id": "resp_1", "object": "response", "status": "completed", "model": "gpt-4o", "output": [message]}
+    body["usage"] = usage
+    if text is None:
+        with pytest.raises(E.ContentFilteredError, match="refused: \"{'why': 'no'}\""):
+            ResponsesFormat().parse_response(body, provider="openai", model="gpt-4o")
+        return
+    result = ResponsesFormat().parse_response(body, provider="openai", model="gpt-4o")
+    assert result.text == "Hi" and [w for w in result.warnings if "{'why': 'no'}" in w]
+
+
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("blank", ["", " \n"])

@@ -88,7 +88,8 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
                         final.append(texts[-1])
                 elif part.get("type") == "refusal":
                     # the model declined: its refusal is not the answer (nor, asked for JSON, broken JSON)
-                    refusals.append(part.get("refusal") or "")
+                    # (one that is no string, a broken server's, is read as its text, as chat's is: joined, a TypeError)
+                    refusals.append(str(part.get("refusal") or ""))
         elif kind == "function_call":
             calls.append(
                 ToolCall(
