@@ -346,7 +346,8 @@ class TargetSpec(BaseModel):
     provider: str | None = None
     model: str
     base_url: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    #: (out of the repr: a credential param, api_key or gateway_auth, was shown whole; see Target.__repr__)
+    params: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
 def spaced_colon(value: Any, keys: frozenset[str] = frozenset()) -> Any:

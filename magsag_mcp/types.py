@@ -272,6 +272,18 @@ class Target:
             return hash((self.provider, self.model, self.base_url))
         return hash((self.provider, self.model, self.base_url, _frozen(self.params)))
 
+    def __repr__(self) -> str:
+        # the generated repr showed a routing file's credential param (api_key, gateway_auth, ...) and a base URL's
+        # user:password@, ?query or token-shaped path segment whole, wherever a target was printed: a debugger, a
+        # failed assertion, pytest's -l, a crash reporter's frame locals, a %r in a log line. Masked as to_dict
+        # masks them, the params kept as the pairs they are
+        base_url = None if self.base_url is None else _without_credentials(self.base_url, self.model)
+        params = tuple(
+            (key, "[REDACTED]" if _CREDENTIAL_PARAM.search(str(key)) else _shown_value(value))
+            for key, value in self.params
+        )
+        return f"Target(provider={self.provider!r}, model={self.model!r}, base_url={base_url!r}, params={params!r})"
+
     @property
     def label(self) -> str:
         return f"{self.provider}:{self.model}"

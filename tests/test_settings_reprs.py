@@ -38,3 +38,29 @@ def test_a_proxys_repr_holds_no_credentials():
     assert proxy.authorization == f"Basic {basic}"
     assert basic not in repr(proxy) and "Pr0xyPassw0rd" not in repr(proxy)
     assert "http://proxy.corp:3128" in repr(proxy)
+
+
+def test_a_targets_repr_holds_neither_its_credential_params_nor_its_urls_credentials():
+    # a routing file's target carries a gateway's key in a param (api_key, gateway_auth) or its base URL: the
+    # generated repr showed them whole wherever a target was printed
+    from magsag_mcp.targets import TargetSpec
+    from magsag_mcp.types import Target
+
+    target = Target(
+        "compat",
+        "gpt-4o",
+        "https://me:Gw4yPassw0rd-31@gw.example.com/v1/Tk9QmZx4Lp8Rv2Nt6Wb0?sig=Sg7Hd3Jf5Kq1",
+        (("api_key", "gwKey-Zr7Yq3Xw9Vu5Ts1Rp8"), ("gateway", {"password": "Nested-Pw-6Lk2"}), ("temperature", 0.2)),
+    )
+    shown = repr(target)
+    secrets = ("Gw4yPassw0rd-31", "Tk9QmZx4Lp8Rv2Nt6Wb0", "Sg7Hd3Jf5Kq1", "gwKey-Zr7Yq3Xw9Vu5Ts1Rp8", "Nested-Pw-6Lk2")
+    for secret in secrets:
+        assert secret not in shown, secret
+    # the rest as the generated repr wrote it
+    assert shown == (
+        "Target(provider='compat', model='gpt-4o', base_url='https://[REDACTED]@gw.example.com/v1/[REDACTED]?[REDACTED]'"
+        ", params=(('api_key', '[REDACTED]'), ('gateway', {'password': '[REDACTED]'}), ('temperature', 0.2)))"
+    )
+    assert repr(Target("openai", "gpt-4o")) == "Target(provider='openai', model='gpt-4o', base_url=None, params=())"
+    spec = TargetSpec(model="gpt-4o", params={"api_key": "gwKey-Zr7Yq3Xw9Vu5Ts1Rp8"})
+    assert "gwKey-Zr7Yq3Xw9Vu5Ts1Rp8" not in repr(spec)
