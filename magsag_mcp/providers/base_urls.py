@@ -53,7 +53,9 @@ def _base_url_problem(
     if parts.query or parts.fragment:
         return f"the base URL has a ?query or #fragment, which would end up before the API's path; {fix}"
     if parts.scheme == "http" and _https_only(host):
-        secure = _shown(f"https://{base.strip().partition('://')[2]}")
+        # (http's own port, named, is not https's: https://host:80 answers nothing, and the fix is to name none)
+        netloc, slash, rest = base.strip().partition("://")[2].partition("/")
+        secure = _shown(f"https://{netloc.removesuffix(':80') if port == 80 else netloc}{slash}{rest}")
         return (
             f"the base URL is plain http://, so the API key would cross the network unencrypted, readable on every "
             f"network on the way ({host} serves its API over https alone); set its base URL ({source}) to {secure}"
@@ -75,9 +77,21 @@ def _base_url_problem(
 
 #: the vendors' own API hosts (and Azure's resource domains), which serve their APIs over https alone: a request sent
 #: to one over plain http carried the key unencrypted to every network on its way, and was only then answered with a
-#: redirect (refused, see transport._refuse_redirect), the key already given away
-_HTTPS_ONLY_HOSTS = frozenset({"api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com"})
-_HTTPS_ONLY_DOMAINS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+#: redirect (refused, see transport._refuse_redirect), the key already given away. OpenRouter's, which magsag names
+#: for its keys, is one too
+_HTTPS_ONLY_HOSTS = frozenset({"api.openai.com", "api.anthropic.com", "openrouter.ai"})
+#: the domains below which each host is a vendor's: OpenAI's regional hosts (eu.api.openai.com, its data
+#: residency's), Google's APIs (generativelanguage's, Vertex AI's aiplatform and its regions'), and Azure's resource
+#: domains in each of its clouds (.us: Azure Government, .cn: Azure China; an http://RES.openai.azure.us/ sent the key
+#: in clear as a .com one did) and its serverless model endpoints (NAME.REGION.models.ai.azure.com, ...inference...)
+_HTTPS_ONLY_DOMAINS = (
+    ".api.openai.com",
+    ".googleapis.com",
+    *(f".{name}.azure.{tld}" for name in ("openai", "cognitiveservices") for tld in ("com", "us", "cn")),
+    ".services.ai.azure.com",
+    ".models.ai.azure.com",
+    ".inference.ai.azure.com",
+)
 
 
 def _https_only(host: str) -> bool:

@@ -58,6 +58,46 @@ def _no_network() -> Any:
             "gpt-4o",
             "https://myres.cognitiveservices.azure.com.",
         ),
+        # Azure's other clouds (Government's .us, China's .cn) and its serverless endpoints, OpenAI's regional hosts,
+        # Google's other API hosts and OpenRouter's: each sent the key in clear as the hosts above did
+        (
+            AzureProvider,
+            {"AZURE_OPENAI_ENDPOINT": "http://myres.openai.azure.us/"},
+            "gpt-4o",
+            "https://myres.openai.azure.us",
+        ),
+        (
+            AzureProvider,
+            {"AZURE_OPENAI_ENDPOINT": "http://MyRes.CognitiveServices.Azure.CN:80/"},
+            "gpt-4o",
+            "https://MyRes.CognitiveServices.Azure.CN",  # (http's port is not https's: the fix names none)
+        ),
+        (OpenAIProvider, {"OPENAI_BASE_URL": "http://eu.api.openai.com/v1"}, "gpt-4o", "https://eu.api.openai.com/v1"),
+        (
+            CompatProvider,
+            {"MAGSAG_COMPAT_BASE_URL": "http://openrouter.ai/api/v1"},
+            "openai/gpt-4o",
+            "https://openrouter.ai/api/v1",
+        ),
+        (
+            CompatProvider,
+            {"MAGSAG_COMPAT_BASE_URL": "http://ep-1.eastus2.models.ai.azure.com/v1"},
+            "m",
+            "https://ep-1.eastus2.models.ai.azure.com/v1",
+        ),
+        (
+            CompatProvider,
+            {"MAGSAG_COMPAT_BASE_URL": "http://us-central1-aiplatform.googleapis.com/v1/projects/p/endpoints/openapi"},
+            "m",
+            "https://us-central1-aiplatform.googleapis.com/v1/projects/p/endpoints/openapi",
+        ),
+        # the https port named over http is still plain http
+        (
+            CompatProvider,
+            {"MAGSAG_COMPAT_BASE_URL": "http://api.openai.com:443/v1"},
+            "m",
+            "https://api.openai.com:443/v1",
+        ),
         # a gateway in front of OpenAI that names api.openai.com itself is the same request on the same wire
         (CompatProvider, {"MAGSAG_COMPAT_BASE_URL": "http://api.openai.com/v1"}, "gpt-4o", "https://api.openai.com/v1"),
     ],
@@ -77,6 +117,7 @@ def test_a_vendors_host_over_plain_http_is_refused_before_the_key_is_sent(
     reason = provider.unavailable(Target(provider.name, model)) or ""
     assert "the base URL is plain http://, so the API key would cross the network unencrypted" in reason, reason
     assert f"set its base URL ({variable}) to {https}" in reason
+    assert ":80" not in reason  # (https://host:80 answers nothing)
     assert "plain http://" in (provider.setting_problem() or "")  # magsag doctor's
 
 
@@ -98,6 +139,8 @@ async def test_a_call_to_a_vendors_host_over_plain_http_sends_nothing_and_is_rec
         "http://127.0.0.1:8000/v1",  # a local server, or a test's
         "http://llm-gateway.internal:4000/v1",  # a gateway on the operator's own network: their choice
         "http://api.openai.com.evil.example/v1",  # no vendor's host (and not refused as one)
+        "http://myapi.openai.com/v1",  # not below api.openai.com
+        "http://gw.eastus.cloudapp.azure.com/v1",  # an operator's own VM in Azure
         "https://api.openai.com/v1",
     ],
 )
