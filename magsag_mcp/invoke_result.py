@@ -99,8 +99,10 @@ def _vendors_text(data: Mapping[str, Any]) -> str:
     vendor's string as it came, and the ledger's copy of it was redacted while the result's was not)."""
     output, text, calls = data.get("output"), data.get("text"), data.get("tool_calls")
     answer_id = data.get("response_id")
-    if isinstance(output, str) and not calls and text in (None, output) and not answer_id:
-        return output
+    if isinstance(output, str) and not calls and text in (None, output):
+        # a text answer, the call's plain case: its text and its id as they are (nearly every answer has an id, and
+        # writing the text out as JSON to look in it, its escapes made, was a copy of the answer on every call)
+        return f"{output}\n{answer_id}" if answer_id else output
     return json.dumps([output, text, calls, answer_id], ensure_ascii=False, default=str)
 
 

@@ -146,3 +146,28 @@ async def test_an_answer_quoting_the_key_is_not_kept_in_the_answer_cache(tmp_pat
         assert "you sent [REDACTED]" in json.dumps(result.structured_content)
     assert len(asked) == 2  # not answered from the cache: nothing was kept
     assert key.encode() not in ledger_bytes(db) and key[20:40].encode() not in ledger_bytes(db)
+
+
+def test_a_text_answers_id_is_looked_in_without_writing_the_answer_out_as_json(monkeypatch: pytest.MonkeyPatch):
+    # the plain case (a text answer, no tool call) with its id, which nearly every answer has: the text and the id
+    # are looked in as they are; writing the whole answer out as JSON was a copy of it on every call
+    import types
+
+    from magsag_mcp import invoke_result
+    from magsag_mcp.redaction import register_secret
+
+    key = "gwKey-Hx4Tq8Ln2Vb6Rm0Zc3Wd7"
+    register_secret(key)
+
+    def no_json(*args: object, **kwargs: object) -> str:
+        raise AssertionError("the plain answer was written out as JSON")
+
+    monkeypatch.setattr(invoke_result, "json", types.SimpleNamespace(dumps=no_json))
+    answer = "a plain answer, no key in it"
+    data = {"output": answer, "text": answer, "tool_calls": [], "response_id": f"resp-{key}", "warnings": []}
+    shown = invoke_result.shown_answer(data)
+    assert shown["response_id"] == "resp-[REDACTED]" and shown["output"] == answer
+    clean = {**data, "response_id": "chatcmpl-Abc123"}
+    assert invoke_result.shown_answer(clean) == clean
+    echoed = {**clean, "output": f"your key is {key}", "text": f"your key is {key}"}
+    assert key not in json.dumps(invoke_result.shown_answer(echoed))
