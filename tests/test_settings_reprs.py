@@ -64,3 +64,14 @@ def test_a_targets_repr_holds_neither_its_credential_params_nor_its_urls_credent
     assert repr(Target("openai", "gpt-4o")) == "Target(provider='openai', model='gpt-4o', base_url=None, params=())"
     spec = TargetSpec(model="gpt-4o", params={"api_key": "gwKey-Zr7Yq3Xw9Vu5Ts1Rp8"})
     assert "gwKey-Zr7Yq3Xw9Vu5Ts1Rp8" not in repr(spec)
+
+
+def test_a_tool_calls_target_arguments_reprs_hold_no_credential_param():
+    # the caller's model_config and its fallbacks, as the MCP tool's arguments are read: params may carry a key
+    from magsag_mcp.mcp_server.models import ModelConfigArg, TargetArg
+
+    key = "gwKey-Pm3Lk7Jh1Gf5Dd9Ss2"
+    config = ModelConfigArg(
+        model="gpt-4o", params={"api_key": key}, fallbacks=[TargetArg(model="m", params={"gateway_auth": key})]
+    )
+    assert key not in repr(config) and "model='gpt-4o'" in repr(config)

@@ -88,7 +88,11 @@ class TargetArg(_In):
     provider: Provider = PROVIDER_FIELD
     model: str = Field(description="e.g. gpt-4o-mini, or anthropic:claude-3-5-haiku-20241022")
     base_url: str | None = BASE_URL_FIELD
-    params: dict[str, Any] | None = Field(None, description="vendor parameters for this target")
+    params: dict[str, Any] | None = Field(
+        None,
+        description="vendor parameters for this target",
+        repr=False,  # (a credential param, api_key or gateway_auth, was shown whole: see Target.__repr__)
+    )
 
     @classmethod
     def unknown_key_hint(cls, key: str, value: Any = None) -> str | None:
@@ -144,7 +148,11 @@ class ModelConfigArg(_In):
     model: str | None = Field(None, description="e.g. gpt-4o, anthropic:claude-3-5-sonnet-20241022, fake:echo")
     provider: Provider = PROVIDER_FIELD
     base_url: str | None = BASE_URL_FIELD
-    params: dict[str, Any] | None = Field(None, description="vendor parameters passed through")
+    params: dict[str, Any] | None = Field(
+        None,
+        description="vendor parameters passed through",
+        repr=False,  # (a credential param, api_key or gateway_auth, was shown whole: see Target.__repr__)
+    )
     fallbacks: list[str | TargetArg] | None = Field(None, description="targets to try after model, in order")
     system: str | None = Field(None, description="the system prompt, in place of the skill's")
     max_tokens: Annotated[int, Field(gt=0), NOT_BOOL_INT] | None = Field(
