@@ -305,7 +305,9 @@ def _check_requirements(
 
 def _before_classes(summary: dict[str, Any], parsed: _Summary) -> tuple[str, str] | None:
     """(the period's start, when the ledger began to record data classes) where the first is earlier: the calls
-    between were recorded without their classes, in no by_data_class. None otherwise, or where either is not said."""
+    between were recorded without their classes, in no by_data_class. None otherwise, or where either is not said: a
+    summary's ``data_classes_since`` is null where its ledger holds no call from before it kept them (one this version
+    made, or one pruned of them), whose by_data_class places every call, whatever the period."""
     from datetime import datetime
 
     period = summary.get("period")

@@ -134,7 +134,8 @@ class _Summary(BaseModel):
     by_data_class: dict[str, dict[str, Count]] | None = None
     #: each class's Azure deployments: the models their answers said served them (None: a summary without it)
     by_data_class_served: dict[str, dict[str, dict[str, Count]]] | None = None
-    #: when the ledger began to record calls' data classes (ISO 8601); None: not said
+    #: when the ledger began to record calls' data classes (ISO 8601), said where it holds calls from before; None:
+    #: every call it holds has its classes (or a summary that does not say)
     data_classes_since: str | None = None
     largest_run: _Peak | None = None
     largest_day: _Peak | None = None

@@ -65,16 +65,30 @@ def by_data_class(conn: sqlite3.Connection, source: str, where: str, args: list[
     return counts, served_by
 
 
-
 def classes_kept_since(conn: sqlite3.Connection) -> float | None:
-    """When the ledger began to record calls' data classes (0027 applied): a ledger upgraded to it holds its earlier
-    calls without them (NULL, as a call of none), which by_data_class cannot place, so ``flow gate`` names a summary
-    reaching back before it unchecked rather than passing it. One row by its key: a summary reads no attempt more.
-    None for a ledger without the migration (by_data_class is None then)."""
+    """When the ledger began to record calls' data classes (0027 applied), where it still holds an attempt begun
+    before: a ledger upgraded to 0027 holds its earlier calls without them (NULL, as a call of none), which
+    by_data_class cannot place, so ``flow gate`` names a summary reaching back before it unchecked rather than passing
+    it. None where it holds none: a ledger this version made (0027 applied with the rest, before any call), or one
+    whose earlier calls were pruned, holds every call with its classes, and a summary of any period is checked whole
+    (the time alone read as "the calls before went unchecked", and made two ledgers' summaries differ by when each
+    was made). An attempt begun before, whoever recorded it (the clock set back since), counts: the ledger keeps no
+    time of recording to tell it from an older version's call, and a note too many is safer than one missing. An
+    older version still running adds none after the upgrade: it refuses its next write (see
+    opening.py's _migrated). Two rows by their keys (the migration's, then the first attempt on attempts_started,
+    at most one entry read): a summary of 1,000,000 attempts reads no attempt more. None for a ledger without the
+    migration (by_data_class is None then)."""
     try:
         row = conn.execute(
             "SELECT applied_at FROM schema_migrations WHERE name = '0027_attempt_data_classes'"
         ).fetchone()
     except sqlite3.OperationalError:  # (no table: not a ledger this version made or migrated)
         return None
-    return None if row is None else float(row[0])
+    if row is None:
+        return None
+    applied = float(row[0])
+    return applied if conn.execute(BEGUN_BEFORE, (applied,)).fetchone() is not None else None
+
+
+#: an attempt begun before the given time, if any: one seek on attempts_started (its first entry, or none)
+BEGUN_BEFORE = "SELECT 1 FROM attempts WHERE started_at < ? LIMIT 1"

@@ -277,7 +277,9 @@ async def summarize(
         # where each data class's calls went, which `flow gate` checks against the policies' requirements, and what
         # their Azure deployments answered as (judged by the model that served them, as allowed_models is)
         classes, classes_served = by_data_class(conn, *attempts_where(conn, fixed))
-        # since when the ledger keeps them: a period reaching back before holds calls by_data_class cannot place
+        # since when the ledger keeps them, where it holds calls from before (an upgraded ledger's), which
+        # by_data_class cannot place: a period reaching back before it is not checked whole. None: every call it
+        # holds has its classes (a ledger this version made, or one whose earlier calls were pruned)
         kept_since = classes_kept_since(conn) if classes is not None else None
         return {
             "model_stats": model_stats,

@@ -216,9 +216,11 @@ class UsageSummaryResult(Out):
     )
     data_classes_since: str | None = Field(
         None,
-        description="when the ledger began to record calls' data classes (ISO 8601, UTC): a period from before it "
-        "holds calls by_data_class cannot place, whose requirements flow gate names unchecked; null: a ledger that "
-        "does not record them",
+        description="when the ledger began to record calls' data classes (ISO 8601, UTC), given where it still "
+        "holds calls recorded before (an upgraded ledger's): a period from before it holds calls by_data_class cannot "
+        "place, whose requirements flow gate names unchecked; null: every call the ledger holds has its classes (a "
+        "ledger this version made, or one pruned of the earlier calls: by_data_class places every call of any period), "
+        "or, with by_data_class null, a ledger that does not record them",
     )
     largest_run: LargestRunOut | None = Field(
         None, description="the costliest run with the runs it delegated (what max_cost_per_run_usd bounds)"
