@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,3 +69,33 @@ def open_at_once(db: Path, processes: int, *, event: bool = True) -> list[int]:
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
                     pipe.close()
+
+
+def when_0027_ran(db: Path) -> str:
+    """When ``db``'s 0027_attempt_data_classes ran, as a summary of it gives its ``data_classes_since`` (where it holds
+    a call begun before)."""
+    from magsag_mcp.ledger.times import iso_time
+
+    conn = sqlite3.connect(db)
+    try:
+        row = conn.execute("SELECT applied_at FROM schema_migrations WHERE name = '0027_attempt_data_classes'")
+        at = iso_time(float(row.fetchone()[0]))
+    finally:
+        conn.close()
+    assert at is not None
+    return at
+
+
+def since_set_apart(reads: Any, since: str | None) -> Any:
+    """``reads`` (a summary, or lists and dicts holding summaries) with each summary's ``data_classes_since`` checked
+    to be ``since`` and then set apart: it is when that ledger's 0027 ran (:func:`when_0027_ran`), which for two
+    ledgers made one after the other may be a second apart on a loaded machine; everything else compared whole."""
+    if isinstance(reads, dict):
+        out = {key: since_set_apart(value, since) for key, value in reads.items()}
+        if "data_classes_since" in reads:
+            assert reads["data_classes_since"] == since, (reads["data_classes_since"], since)
+            out["data_classes_since"] = "<checked>"
+        return out
+    if isinstance(reads, list):
+        return [since_set_apart(value, since) for value in reads]
+    return reads

@@ -23,6 +23,7 @@ from magsag_mcp.ledger.data_class_reads import BEGUN_BEFORE, classes_kept_since
 from magsag_mcp.ledger.times import iso_time
 from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
+from tests.ledger_schema_helpers import when_0027_ran
 from tests.older_version import (
     forget_without_time,
     leave_as_before_0027,
@@ -45,17 +46,6 @@ DAY = 86400.0
 async def _classed_call(db: Path, run_id: str) -> None:
     async with await Service.open(db=db, env={"MAGSAG_PROVIDER": "fake"}) as svc:
         await svc.invoke_skill("skill.analysis", {"data": "x"}, run_id=run_id, context={"data_class": "pii_processing"})
-
-
-def _when_0027_ran(db: Path) -> str:
-    conn = sqlite3.connect(db)
-    try:
-        row = conn.execute("SELECT applied_at FROM schema_migrations WHERE name = '0027_attempt_data_classes'")
-        at = iso_time(float(row.fetchone()[0]))
-    finally:
-        conn.close()
-    assert at is not None
-    return at
 
 
 def _requirement_notes(summary: dict, policy: Path) -> list[str]:
@@ -127,7 +117,7 @@ def test_an_upgraded_ledger_names_its_older_calls_unchecked_until_they_are_prune
     db = tmp_path / "l.db"
     _older_ledger(db, monkeypatch, time.time() - 3 * DAY)
     anyio.run(_classed_call, db, "new-pii")  # (the open upgrades it: 0027 runs now)
-    since = _when_0027_ran(db)
+    since = when_0027_ran(db)
     monkeypatch.setenv("MAGSAG_DB", str(db))
     (tmp_path / "p.yaml").write_text(RESIDENCY)
 

@@ -18,7 +18,7 @@ from magsag_mcp.governance.policy import Policy, PolicySet
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
-from tests.ledger_schema_helpers import open_at_once
+from tests.ledger_schema_helpers import open_at_once, since_set_apart, when_0027_ran
 from tests.older_version import write_rollups_without_calls, write_without_served_model
 
 #: Gemini's resource name for gemini-2.5-flash, which calls were recorded under before 0dc9d6e, and the model it names
@@ -212,7 +212,11 @@ def test_gemini_calls_recorded_under_the_resource_name_are_one_model_after_the_u
     _open(old)
     assert _tables(old) == _tables(twin)
     assert _schema(old) == _schema(twin)  # no work table left behind, every index the reads use in place
-    assert _reads(old, now) == _reads(twin, now)  # the expired reservation became its attempt in both
+    # the expired reservation became its attempt in both; each summary's data_classes_since is when that ledger's
+    # 0027 ran (both hold calls begun before it: the twin's were made before it was), a second apart under load
+    assert since_set_apart(_reads(old, now), when_0027_ran(old)) == since_set_apart(
+        _reads(twin, now), when_0027_ran(twin)
+    )
 
     # and against the attempts themselves: each rollup row, and the model's calls, tokens and costs in the summary
     rollup, recomputed = _rollup_and_attempts(old)
