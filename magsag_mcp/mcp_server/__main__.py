@@ -385,6 +385,7 @@ def _main(argv: Sequence[str] | None) -> int:
                         log_level=args.log_level,
                         clients=clients,
                         metrics=metrics,
+                        token_file=gate.token_file,
                     )
                 )
             finally:

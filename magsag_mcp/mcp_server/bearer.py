@@ -15,6 +15,7 @@ from mcp_types import INVALID_REQUEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .client_tokens import TOKENS_FILE_ENV, ClientToken
+from .token_reload import ReloadedTokens, Tokens
 
 #: the scope key the agent of a request's client token travels under (set by the middleware alone: a header cannot)
 AGENT_SCOPE_KEY = "magsag.agent"
@@ -74,11 +75,23 @@ class BearerTokenMiddleware:
     (a token each, see :mod:`.client_tokens`) a request whose token is a client's passes with that client's agent in
     its scope (:data:`AGENT_SCOPE_KEY`)."""
 
-    def __init__(self, app: ASGIApp, token: str | None = None, clients: Sequence[ClientToken] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str | None = None,
+        clients: Sequence[ClientToken] = (),
+        reloaded: ReloadedTokens | None = None,
+    ) -> None:
         self.app = app
         self.per_client = bool(clients)
-        pairs: list[tuple[str, str | None]] = [(token, None)] if token else []
-        pairs += [(client.token, client.agent) for client in clients]
+        #: the file the tokens came from, re-read as it changes (None: MAGSAG_MCP_TOKEN, which cannot)
+        self.reloaded = reloaded
+        self._take(reloaded.current if reloaded is not None else Tokens(token, tuple(clients)))
+
+    def _take(self, tokens: Tokens) -> None:
+        self._tokens = tokens
+        pairs: list[tuple[str, str | None]] = [(tokens.token, None)] if tokens.token else []
+        pairs += [(client.token, client.agent) for client in tokens.clients]
         # Compare digests, so neither the token's bytes nor its length leak through timing.
         self._entries = tuple((_digest(secret), agent) for secret, agent in pairs)
 
@@ -107,6 +120,8 @@ class BearerTokenMiddleware:
             if key == b"authorization":
                 header = value.decode("latin-1")
                 break
+        if self.reloaded is not None and (tokens := await self.reloaded.fresh()) is not self._tokens:
+            self._take(tokens)  # (the file changed: its tokens from this request on)
         found, agent = self.client(header)
         if found:
             # a scope of this request's own (not the server's, which every request shares)

@@ -69,6 +69,12 @@ def client_tokens_setting(env: Mapping[str, str]) -> tuple[ClientToken, ...]:
                 f"client a token of its own, pinned to its agent (write a shared token there as an entry, if one is "
                 f"still needed), or unset {TOKENS_FILE_ENV} for the one token"
             )
+    return read_client_tokens(named)
+
+
+def read_client_tokens(named: str) -> tuple[ClientToken, ...]:
+    """The entries of the file ``named`` (``MAGSAG_MCP_TOKENS_FILE``'s value), each line checked: at the start, and
+    again where the file changes under a running server (:mod:`.token_reload`)."""
     data = read_secret_file(TOKENS_FILE_ENV, named, limit=MAX_TOKENS_FILE_BYTES, holds="the AGENT TOKEN lines")
     return parse_client_tokens(data)
 

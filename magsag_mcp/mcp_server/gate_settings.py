@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from .client_tokens import ClientToken, client_tokens_setting
+from .client_tokens import TOKENS_FILE_ENV, ClientToken, client_tokens_setting
 from .http import check_gate
 from .metrics_endpoint import MetricsSetting, check_metrics_token, metrics_setting
-from .token_setting import token_setting
+from .token_reload import TokenFile
+from .token_setting import TOKEN_FILE_ENV, token_setting
 
 #: the host the checks weigh a token against when the host itself was refused: a loopback one, which asks no length
 #: (a refused host guards nothing; the checks that do not depend on it are still made)
@@ -37,6 +38,9 @@ class GateSettings:
     clients: tuple[ClientToken, ...]
     #: None: refused (its refusal among the refusals)
     metrics: MetricsSetting | None
+    #: the file the MCP tokens were read from, which a running server re-reads as it changes (None: no file, or the
+    #: token set in MAGSAG_MCP_TOKEN, which a running process cannot see change)
+    token_file: TokenFile | None = None
 
 
 def gate_settings(env: Mapping[str, str], host: str | None, agent: str | None) -> tuple[GateSettings, list[str]]:
@@ -77,4 +81,9 @@ def gate_settings(env: Mapping[str, str], host: str | None, agent: str | None) -
             check_metrics_token(weighed, metrics, token, [client.token for client in client_tokens])
         except ConfigError as exc:
             refusals.append(exc.message)
-    return GateSettings(token, token_set_in, client_tokens, metrics), refusals
+    token_file = None
+    for variable in (TOKENS_FILE_ENV, TOKEN_FILE_ENV):
+        if named := (env.get(variable) or "").strip():
+            token_file = TokenFile(variable, named)
+            break
+    return GateSettings(token, token_set_in, client_tokens, metrics, token_file), refusals

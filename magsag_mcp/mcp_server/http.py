@@ -46,6 +46,7 @@ from .health import QUIET_PROBES, HealthMiddleware
 from .listeners import host_and_port
 from .metrics_endpoint import MetricsMiddleware, MetricsSetting, check_metrics_token
 from .server_settings import HOST_ENV, PORT_ENV, option_said
+from .token_reload import ReloadedTokens, TokenFile, Tokens
 from .trace_headers import join_header_traces
 
 logger = redacting_logger("magsag_mcp.mcp")
@@ -369,17 +370,22 @@ def http_app(
     path: str = MCP_PATH,
     clients: Sequence[ClientToken] = (),
     metrics: MetricsSetting | None = None,
+    token_file: TokenFile | None = None,
 ) -> ASGIApp:
     """The ASGI app: the SDK's streamable HTTP app, its Host/Origin checks, the token gate, and ahead of them the
     health probes and ``/metrics`` (its own gate: :mod:`.metrics_endpoint`; ``metrics``: its setting, by default on).
     The server's service is told its calls come over a network: their base URLs may name only the operator's
-    endpoints. ``clients``: a token each, pinned to its agent, in place of the one ``token``."""
+    endpoints. ``clients``: a token each, pinned to its agent, in place of the one ``token``. ``token_file``: the file
+    they were read from, re-read as it changes (:mod:`.token_reload`)."""
     from .. import metrics as process_metrics
     from .server import server_state
 
     metrics = metrics or MetricsSetting()
-    check_gate(host, token, clients, server_state(server).agent)
+    pinned = server_state(server).agent
+    check_gate(host, token, clients, pinned)
     check_metrics_token(host, metrics, token, [client.token for client in clients])
+    tokens = Tokens(token, tuple(clients))
+    reloaded = None if token_file is None else ReloadedTokens(token_file, tokens, host, pinned, metrics)
     if clients:
         from .tool_schemas import pin_agent_arguments
 
@@ -398,11 +404,13 @@ def http_app(
     )
     app = RefusalHintMiddleware(app, path)
     if token or clients:
-        app = BearerTokenMiddleware(app, token, clients)
+        app = BearerTokenMiddleware(app, token, clients, reloaded)
     if metrics.enabled:
         process_metrics.METRICS.agent_labels = metrics.agent_labels
         process_metrics.METRICS.start()  # (a process counts only once its figures will be read: see metrics.py)
-        app = MetricsMiddleware(app, metrics, token=token, per_client=bool(clients), security=security)
+        app = MetricsMiddleware(
+            app, metrics, token=token, per_client=bool(clients), security=security, reloaded=reloaded
+        )
     return HealthMiddleware(app, server_state(server))
 
 
@@ -416,6 +424,7 @@ async def serve_http(
     log_level: str = "info",
     clients: Sequence[ClientToken] = (),
     metrics: MetricsSetting | None = None,
+    token_file: TokenFile | None = None,
 ) -> int | None:
     """Serve on ``listeners`` (:func:`.listeners.bind_listeners`'s, bound to ``host``; the caller closes them). The
     port is theirs: with ``--port 0`` the one the system chose, which the Host allow-list must hold. Returns the
@@ -427,7 +436,14 @@ async def serve_http(
 
     port = listeners[0].getsockname()[1]
     app = http_app(
-        server, host=host, port=port, token=token, allow_hosts=allow_hosts, clients=clients, metrics=metrics
+        server,
+        host=host,
+        port=port,
+        token=token,
+        allow_hosts=allow_hosts,
+        clients=clients,
+        metrics=metrics,
+        token_file=token_file,
     )
     warn_if_unreachable(host, port, allow_hosts)
     logging.getLogger("uvicorn.access").addFilter(QUIET_PROBES)

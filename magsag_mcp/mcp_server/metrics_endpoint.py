@@ -32,6 +32,7 @@ from .. import metrics
 from ..errors import ConfigError
 from ..redaction import excerpt
 from .bearer import _digest, refusal_body, unauthorized
+from .token_reload import ReloadedTokens
 
 METRICS_PATH = "/metrics"
 METRICS_ENV = "MAGSAG_MCP_METRICS"
@@ -153,10 +154,15 @@ class MetricsMiddleware:
         token: str | None,
         per_client: bool,
         security: TransportSecuritySettings,
+        reloaded: ReloadedTokens | None = None,
     ) -> None:
         self.app = app
         scrape_token = setting.token or token
         self._digest = None if scrape_token is None else _digest(scrape_token)
+        #: the server's token file, re-read as it changes: followed where the scrape token is the server's own (a
+        #: rotated token reads /metrics no more than it makes a call)
+        self._reloaded = reloaded if setting.token is None and token is not None else None
+        self._server_token = token
         #: the token a refusal says it asks for
         self._asked = "MAGSAG_MCP_TOKEN (or what is in its MAGSAG_MCP_TOKEN_FILE)"
         if setting.token:
@@ -175,6 +181,9 @@ class MetricsMiddleware:
             await _answer(send, 405, body, "application/json", [(b"allow", b"GET, HEAD")])
             return
         headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope.get("headers", ())}
+        if self._reloaded is not None and (token := (await self._reloaded.fresh()).token) != self._server_token:
+            self._server_token = token
+            self._digest = None if token is None else _digest(token)
         if self._forbidden:
             await _answer(send, 403, refusal_body(NEEDS_A_METRICS_TOKEN), "application/json")
             return

@@ -47,9 +47,14 @@ def token_from_env(env: Mapping[str, str], variable: str, file_variable: str) ->
         return value, variable
     if value is not None:
         raise ConfigError(f"both {variable} and {file_variable} are set; set one of them (unset the other)")
-    data = read_secret_file(
-        file_variable, named, limit=MAX_TOKEN_FILE_BYTES, holds="the token", in_place_of=variable
-    )
+    return token_in_file(file_variable, named, variable), from_the_file(file_variable)
+
+
+def token_in_file(file_variable: str, named: str, variable: str) -> str:
+    """The token in the file ``file_variable`` names (``named``, its value), in place of ``variable``; refused where
+    the file cannot be read or holds no token (its shape is :func:`.http.check_binding`'s to check). Read at the
+    start, and again where the file changes under a running server (:mod:`.token_reload`)."""
+    data = read_secret_file(file_variable, named, limit=MAX_TOKEN_FILE_BYTES, holds="the token", in_place_of=variable)
     try:
         text = unmarked(data).decode("ascii")
     except UnicodeError:
@@ -63,4 +68,4 @@ def token_from_env(env: Mapping[str, str], variable: str, file_variable: str) ->
             f"the file {file_variable} names ({excerpt(named, 200)!r}) is empty; write the token in it, e.g. the "
             f"output of {NEW_TOKEN}"
         )
-    return token, from_the_file(file_variable)
+    return token

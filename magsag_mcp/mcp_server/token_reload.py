@@ -1,0 +1,183 @@
+"""A token file re-read when it changes under a running HTTP server: rotation without a restart.
+
+``MAGSAG_MCP_TOKENS_FILE`` and ``MAGSAG_MCP_TOKEN_FILE`` were read at the start only, so rotating a leaked token meant
+a restart, which cancels every call in flight (each recorded as cancelled). Kubernetes updates a mounted secret's file
+in place (it swaps the ``..data`` link the file's path goes through), Docker's a bind-mounted file's content, and an
+operator edits the file: each is seen here, and the new tokens apply to the requests that come after it. A request
+already let through (a call in flight, an open event stream) runs on.
+
+How it is seen, cheaply: a request checks at most once every :data:`CHECK_SECONDS` (monotonic), by a ``stat`` of the
+path as given, following links, and the file is read only when its version (modification time, size, inode, device)
+is not the one last read. A version modified under :data:`SETTLE_SECONDS` ago is left to the next check: a file being
+written (``cat new > file`` truncates it, then writes) is not read half-written, and a later write in the same
+timestamp tick cannot hide behind a version already read. The read and its checks run in a worker thread: a request
+waits on no file, only the one that found the change waits for it.
+
+A new version is held to every check the start makes (:func:`.gate_settings.gate_settings`'s: the lines, the
+length beyond loopback, not the scrape token); refused, the server keeps the tokens it has and logs one ERROR naming
+the file, what is wrong (its line) and the fix, never a token, once per version. A file gone (deleted, its mount
+gone) keeps them too, said once. ``MAGSAG_MCP_TOKEN`` set in the environment cannot change in a running process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ..errors import ConfigError, redacting_logger, register_secret
+from ..redaction import excerpt
+from .client_tokens import TOKENS_FILE_ENV, ClientToken, read_client_tokens
+
+if TYPE_CHECKING:
+    from .metrics_endpoint import MetricsSetting
+
+logger = redacting_logger("magsag_mcp.mcp")
+
+#: the least time between two looks at the file (each a stat): a server answering thousands of requests a second
+#: makes one a second
+CHECK_SECONDS = 1.0
+#: how long a file must have been left unchanged to be read (see the module's docstring)
+SETTLE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class TokenFile:
+    """The file the MCP tokens came from: the variable that names it (:data:`.client_tokens.TOKENS_FILE_ENV`, or
+    ``MAGSAG_MCP_TOKEN_FILE``) and its value, the path as given."""
+
+    variable: str
+    named: str
+
+    @property
+    def per_client(self) -> bool:
+        return self.variable == TOKENS_FILE_ENV
+
+    def said(self) -> str:
+        """How a log line names it: the variable and the path (a path read at the start: no token set by mistake)."""
+        return f"{self.variable}={excerpt(self.named, 200)!r}"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The MCP tokens a request is checked against: the one token, or a token per client."""
+
+    token: str | None = field(repr=False)
+    clients: tuple[ClientToken, ...] = ()
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(filter(None, (self.token, *(client.token for client in self.clients))))
+
+
+#: a file's version: modification time (ns), size, inode, device
+_Version = tuple[int, int, int, int]
+
+
+class ReloadedTokens:
+    """The tokens read from ``source`` at the start (``tokens``), then again whenever it changes (:meth:`fresh`). A new
+    version is held to the start's checks for a server on ``host`` with ``pinned`` (``--agent``) and ``metrics``."""
+
+    def __init__(
+        self, source: TokenFile, tokens: Tokens, host: str, pinned: str | None, metrics: MetricsSetting
+    ) -> None:
+        self.source = source
+        self.current = tokens
+        self._host, self._pinned, self._metrics = host, pinned, metrics
+        #: the version last read (None: none yet: the first look reads it, as the start's read may be of an older one)
+        self._read: _Version | None = None
+        self._looked_at = time.monotonic()
+        self._looking = False
+        self._gone = False
+        #: whether the version last read was refused, or the file was gone (the next one read is said, taken or not)
+        self._complained = False
+
+    async def fresh(self) -> Tokens:
+        """The tokens, the file looked at first if :data:`CHECK_SECONDS` have passed since the last look (by this
+        request alone: another meanwhile takes the tokens as they are)."""
+        now = time.monotonic()
+        if self._looking or now - self._looked_at < CHECK_SECONDS:
+            return self.current
+        self._looked_at = now
+        self._looking = True
+        try:
+            await self._look()
+        finally:
+            self._looking = False
+        return self.current
+
+    async def _look(self) -> None:
+        try:
+            seen = os.stat(self.source.named)  # (follows links: a Kubernetes secret's ..data swap is a new inode)
+        except OSError as exc:
+            if not self._gone:
+                self._gone = self._complained = True
+                logger.error(
+                    "%s cannot be found now (%s): the server keeps the tokens it has; write the file back (to revoke "
+                    "a token, leave its line out)",
+                    self.source.said(),
+                    exc.strerror or type(exc).__name__,
+                )
+            self._read = None
+            return
+        self._gone = False
+        version = (seen.st_mtime_ns, seen.st_size, seen.st_ino, seen.st_dev)
+        if version == self._read:
+            return
+        if 0 <= time.time_ns() - seen.st_mtime_ns < SETTLE_SECONDS * 1e9:
+            return  # still being written, perhaps: read at a later look
+        self._read = version
+        try:
+            tokens = await anyio.to_thread.run_sync(self._load)
+        except ConfigError as exc:
+            self._complained = True
+            logger.error(
+                "%s changed, and its new version is refused: %s. The server keeps the tokens it has until the file "
+                "is fixed",
+                self.source.said(),
+                exc.message,
+            )
+            return
+        complained, self._complained = self._complained, False
+        if tokens == self.current:
+            if complained:
+                logger.info("%s changed: it holds the tokens the server has again", self.source.said())
+            return
+        for secret in tokens.secrets():
+            register_secret(secret)
+        before, self.current = self.current, tokens
+        if self.source.per_client:
+            logger.info(
+                "%s changed: %d client tokens now (%d before), for the requests from now on",
+                self.source.said(),
+                len(tokens.clients),
+                len(before.clients),
+            )
+        else:
+            logger.info("%s changed: its new token is taken, for the requests from now on", self.source.said())
+
+    def _load(self) -> Tokens:
+        """The file's tokens, each check made (in a worker thread)."""
+        from .token_setting import token_in_file
+
+        if self.source.per_client:
+            tokens = Tokens(None, read_client_tokens(self.source.named))
+        else:
+            from .http import TOKEN_ENV
+
+            tokens = Tokens(token_in_file(self.source.variable, self.source.named, TOKEN_ENV))
+        self._check(tokens)
+        return tokens
+
+    def _check(self, tokens: Tokens) -> None:
+        """The start's checks (:func:`.gate_settings.gate_settings`'s) of the tokens and the host, ``--agent`` and the
+        scrape token, which do not change; raises ConfigError with what to fix."""
+        from .http import TOKEN_ENV, check_gate
+        from .metrics_endpoint import check_metrics_token
+        from .token_setting import from_the_file
+
+        setting = TOKEN_ENV if self.source.per_client else from_the_file(self.source.variable)
+        check_gate(self._host, tokens.token, tokens.clients, self._pinned, setting)
+        check_metrics_token(self._host, self._metrics, tokens.token, [client.token for client in tokens.clients])
