@@ -1,4 +1,4 @@
-"""SIGTERM stops a command the way Ctrl-C does, so a call in flight still records what it spent.
+"""SIGTERM (and SIGHUP) stops a command the way Ctrl-C does, so a call in flight still records what it spent.
 
 Hosts stop processes with SIGTERM: an MCP client after closing the server's stdin, Docker, systemd.
 Python's default for it is to die on the spot, so a call already sent (and perhaps billed) would
@@ -41,6 +41,13 @@ def sigterm_as_interrupt() -> None:
     # calls (stopped_by_sigterm: `magsag invoke`), recording the call in flight.
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGTERM, _interrupt)
+        # SIGHUP too (the terminal a `magsag invoke` runs in closing: an ssh session dropped), as the servers take it
+        # (server_stop_signals): Python's default ended the command on the spot, its call in flight (perhaps billed)
+        # unrecorded and its reservation held; now the call is recorded as cancelled, exit status 129. Left ignored
+        # under nohup, as the operator asked.
+        hangup = getattr(signal, "SIGHUP", None)
+        if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:
+            signal.signal(hangup, _interrupt)
 
 
 def server_stop_signals() -> tuple[signal.Signals, ...]:
@@ -173,7 +180,7 @@ def too_late_to_stop() -> Iterator[None]:
 
 
 def exit_status() -> int:
-    """The exit status of a process stopped by a signal: 143 for SIGTERM, 130 for Ctrl-C."""
+    """The exit status of a process stopped by a signal: 143 for SIGTERM, 129 for SIGHUP, 130 for Ctrl-C."""
     return 128 + (received or signal.SIGINT)
 
 
@@ -182,7 +189,7 @@ def taken() -> str:
     deleted already), named ("Ctrl-C", "SIGTERM") and forgotten: the command goes on to report and exit as it would
     have, its output written (a write after a signal was sent nowhere, see :func:`writing_output`)."""
     global received
-    name = "SIGTERM" if received == signal.SIGTERM else "Ctrl-C"
+    name = "Ctrl-C" if received in (None, signal.SIGINT) else signal.Signals(received).name
     received = None
     return name
 
