@@ -110,6 +110,7 @@ async def test_a_client_token_is_rotated_without_a_restart(tmp_path: Path, caplo
         (f"ops-team {OPS_TOKEN}\nresearch-bot Kp3x9Wq\n", f"line 2 of {THE_FILE} has a token of 7 characters"),
         ("# every line removed by mistake\n", "has no entry"),
     ],
+    ids=["a shared token", "a short token", "no entry"],
 )
 async def test_a_bad_new_version_is_kept_out_and_said_once(tmp_path: Path, caplog, bad: str, said: str):
     """Each of the start's refusals (here beyond loopback: a short token too) keeps the tokens the server has, and
