@@ -297,3 +297,72 @@ async def test_a_request_let_through_runs_on_after_its_token_is_rotated_out(tmp_
         assert later == [401] and in_flight == []
         release.set()
     assert in_flight == [200] and finished == ["research-bot"]
+
+
+async def test_a_look_cut_short_by_its_requests_end_leaves_the_change_to_the_next(tmp_path: Path, monkeypatch):
+    """The request that found the change waits for its read; gone meanwhile (its client disconnected: cancelled),
+    the change is still applied, by its look (the read in its thread runs to its end) or by the next: never taken as
+    read and left unapplied. The pauses (CHECK_SECONDS, SETTLE_SECONDS) are set to none here: each look is the call
+    made."""
+    from magsag_mcp.mcp_server import token_reload
+
+    monkeypatch.setattr(token_reload, "CHECK_SECONDS", 0)
+    monkeypatch.setattr(token_reload, "SETTLE_SECONDS", 0)
+    named = tmp_path / "tokens"
+    named.write_text(TOKENS)
+    start = Tokens(None, parse_client_tokens(named.read_bytes()))
+    reloaded = ReloadedTokens(TokenFile(TOKENS_FILE_ENV, str(named)), start, "127.0.0.1", None, MetricsSetting())
+    named.write_text(f"ops-team {OPS_TOKEN}\n")
+    reading, go_on = threading.Event(), threading.Event()
+    real = reloaded._load
+
+    def slow_load() -> Tokens:
+        reading.set()
+        go_on.wait(PATIENCE)
+        return real()
+
+    monkeypatch.setattr(reloaded, "_load", slow_load)
+    with anyio.CancelScope() as request:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reloaded.fresh)
+            await anyio.to_thread.run_sync(reading.wait, PATIENCE)
+            request.cancel()
+            go_on.set()
+    monkeypatch.setattr(reloaded, "_load", real)
+    assert [client.agent for client in (await reloaded.fresh()).clients] == ["ops-team"]
+
+
+async def test_the_file_is_read_only_when_it_changed_and_has_settled(tmp_path: Path, monkeypatch):
+    """A look is a stat: the file is read at the first look (the start's read may be of an older version) and then
+    only for a version not read yet, once it has been left alone SETTLE_SECONDS (set to an hour here, so that a file
+    just written is surely within it, with no clock in the assertions; CHECK_SECONDS to none: each call looks)."""
+    from magsag_mcp.mcp_server import token_reload
+
+    monkeypatch.setattr(token_reload, "CHECK_SECONDS", 0)
+    monkeypatch.setattr(token_reload, "SETTLE_SECONDS", 3600)
+    named = tmp_path / "tokens"
+    named.write_text(TOKENS)
+    an_hour_and_more_ago = named.stat().st_mtime - 7200
+    os.utime(named, (an_hour_and_more_ago, an_hour_and_more_ago))
+    start = Tokens(None, parse_client_tokens(named.read_bytes()))
+    reloaded = ReloadedTokens(TokenFile(TOKENS_FILE_ENV, str(named)), start, "127.0.0.1", None, MetricsSetting())
+    reads: list[Tokens] = []
+    real = reloaded._load
+
+    def counted() -> Tokens:
+        reads.append(real())
+        return reads[-1]
+
+    monkeypatch.setattr(reloaded, "_load", counted)
+    for _ in range(5):
+        assert await reloaded.fresh() is start
+    assert len(reads) == 1  # the first look's, the same tokens: kept as they were
+    named.write_text(f"ops-team {OPS_TOKEN}\n")  # just written: perhaps still being written
+    for _ in range(5):
+        assert await reloaded.fresh() is start
+    assert len(reads) == 1
+    os.utime(named, (an_hour_and_more_ago, an_hour_and_more_ago))  # left alone since
+    assert [client.agent for client in (await reloaded.fresh()).clients] == ["ops-team"]
+    for _ in range(5):
+        await reloaded.fresh()
+    assert len(reads) == 2

@@ -7,10 +7,10 @@ operator edits the file: each is seen here, and the new tokens apply to the requ
 already let through (a call in flight, an open event stream) runs on.
 
 How it is seen, cheaply: a request checks at most once every :data:`CHECK_SECONDS` (monotonic), by a ``stat`` of the
-path as given, following links, and the file is read only when its version (modification time, size, inode, device)
-is not the one last read. A version modified under :data:`SETTLE_SECONDS` ago is left to the next check: a file being
-written (``cat new > file`` truncates it, then writes) is not read half-written, and a later write in the same
-timestamp tick cannot hide behind a version already read. The read and its checks run in a worker thread: a request
+path as given, following links, and the file is read only when its version (modification and change times, size,
+inode, device) is not the one last read. A version modified under :data:`SETTLE_SECONDS` ago is left to a later look:
+a file being written (``cat new > file`` truncates it, then writes) is not read half-written, and a later write in the
+same timestamp tick cannot hide behind a version already read. The read and its checks run in a worker thread: a request
 waits on no file, only the one that found the change waits for it.
 
 A new version is held to every check the start makes (:func:`.gate_settings.gate_settings`'s: the lines, the
@@ -72,8 +72,8 @@ class Tokens:
         return tuple(filter(None, (self.token, *(client.token for client in self.clients))))
 
 
-#: a file's version: modification time (ns), size, inode, device
-_Version = tuple[int, int, int, int]
+#: a file's version: modification and change times (ns), size, inode, device
+_Version = tuple[int, int, int, int, int]
 
 
 class ReloadedTokens:
@@ -123,15 +123,16 @@ class ReloadedTokens:
             self._read = None
             return
         self._gone = False
-        version = (seen.st_mtime_ns, seen.st_size, seen.st_ino, seen.st_dev)
+        # (its change time too, which no tool sets back: `cp -p` of a token of the same length keeps the rest)
+        version = (seen.st_mtime_ns, seen.st_ctime_ns, seen.st_size, seen.st_ino, seen.st_dev)
         if version == self._read:
             return
         if 0 <= time.time_ns() - seen.st_mtime_ns < SETTLE_SECONDS * 1e9:
             return  # still being written, perhaps: read at a later look
-        self._read = version
         try:
             tokens = await anyio.to_thread.run_sync(self._load)
         except ConfigError as exc:
+            self._read = version  # (said once: not read again until it changes)
             self._complained = True
             logger.error(
                 "%s changed, and its new version is refused: %s. The server keeps the tokens it has until the file "
@@ -140,6 +141,8 @@ class ReloadedTokens:
                 exc.message,
             )
             return
+        # (set once read and judged: a look cancelled meanwhile, its request gone, leaves the version to the next)
+        self._read = version
         complained, self._complained = self._complained, False
         if tokens == self.current:
             if complained:
