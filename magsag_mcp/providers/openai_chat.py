@@ -20,12 +20,14 @@ from .json_output import any_object, json_mode_system, object_rooted, schema_nam
 from .openai_chat_ends import (
     FILTERED,
     INTERRUPTED,
+    SERVER_ENDS,
     content_text,
     filtered_as,
     finish_of,
     interrupted,
     refused,
     refused_beside,
+    server_end,
     unknown_reason,
     with_calls,
 )
@@ -280,7 +282,11 @@ class ChatCompletionsFormat(WireFormat):
         result.response_id = data.get("id")
         if refusal:  # (beside text or calls: with neither it is the error above)
             result.warnings.append(refused_beside(str(refusal), provider, model))
-        if unknown_reason(finish_reason):
+        if finish_reason in SERVER_ENDS:
+            came = bool(result.text.strip() or calls)
+            result.warnings.append(server_end(finish_reason, came, result.usage, provider=provider, model=model))
+            result.stop_explained = True
+        elif unknown_reason(finish_reason):
             came = bool(result.text.strip() or calls)
             if note := unknown_end(finish_reason, "finish_reason", came, result.usage, provider=provider, model=model):
                 result.warnings.append(note)

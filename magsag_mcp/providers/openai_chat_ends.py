@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ContentFilteredError, OverloadedError, ServerError, excerpt
+from ..errors import (
+    ContentFilteredError,
+    MalformedResponseError,
+    OverloadedError,
+    ProviderError,
+    ProviderTimeoutError,
+    ServerError,
+    excerpt,
+)
 from ..text import one_line
 from ..types import FinishReason, ToolCall, Usage
 from .content_filters import filtered
@@ -16,11 +24,13 @@ __all__ = [
     "FINISH_REASONS",
     "filtered_as",
     "INTERRUPTED",
+    "SERVER_ENDS",
     "content_text",
     "finish_of",
     "interrupted",
     "refused",
     "refused_beside",
+    "server_end",
     "unknown_reason",
     "with_calls",
 ]
@@ -52,13 +62,25 @@ FINISH_REASONS: dict[str | None, FinishReason] = {
     "image_safety": "content_filter",
     "guardrail_intervened": "content_filter",
     "content_filtered": "content_filter",
+    "time_limit": "length",  # watsonx's: the request's time limit cut the answer (see SERVER_ENDS)
 }
 #: what a finish_reason "content_filter" (the Responses API's incomplete_details.reason) says, in the error
 #: :func:`~.content_filters.filtered` makes of it
 FILTERED = "the answer was withheld by the provider's content filter"
 #: a server's word for an answer it stopped short itself, whatever it had written by then: DeepSeek's "the request is
-#: interrupted due to insufficient resource of the inference system", Mistral's "error", vLLM's "abort"
-INTERRUPTED = frozenset({"insufficient_system_resource", "error", "abort"})
+#: interrupted due to insufficient resource of the inference system", Mistral's "error", vLLM's "abort", watsonx's
+#: "cancelled" (the request was cancelled before the answer ended, as the Responses API's status "cancelled" says)
+INTERRUPTED = frozenset({"insufficient_system_resource", "error", "abort", "cancelled"})
+#: a compatible server's word for an end that is neither the answer's own nor max_tokens': what it means, said in the
+#: warning of an answer it ended (read as "other", a cut answer passed for a whole one with only "a reason magsag does
+#: not know" to say it). watsonx's "time_limit": the time limit the request set (its ``time_limit``) ran out, and the
+#: answer is cut; Ollama's ``done_reason`` "load" and "unload" (its /v1 endpoint passes them on as finish_reason): it
+#: loaded or unloaded the model instead of answering, which it does for a request with no messages to answer
+SERVER_ENDS: dict[str, str] = {
+    "time_limit": "stopped at the server's time limit (finish_reason: time_limit)",
+    "load": "loaded the model instead of answering (finish_reason: load, Ollama's done_reason)",
+    "unload": "unloaded the model instead of answering (finish_reason: unload, Ollama's done_reason)",
+}
 
 
 def filtered_as(finish_reason: Any) -> str:
@@ -80,11 +102,38 @@ def finish_of(finish_reason: Any) -> FinishReason:
 
 def unknown_reason(finish_reason: Any) -> bool:
     """Whether ``finish_reason`` is a word no server is known to end an answer with (read as "other"): not one of
-    :data:`FINISH_REASONS` in any case ("STOP"), nor an interruption, nor none at all (a null finish, which servers
-    write on whole answers)."""
+    :data:`FINISH_REASONS` in any case ("STOP"), nor an interruption, nor a server's own end (:data:`SERVER_ENDS`), nor
+    none at all (a null finish, which servers write on whole answers)."""
     if finish_reason is None or finish_reason == "" or finish_reason in FINISH_REASONS or finish_reason in INTERRUPTED:
         return False  # (the spec's words first: most answers end "stop", looked up once)
-    return str(finish_reason).lower() not in FINISH_REASONS
+    return str(finish_reason).lower() not in FINISH_REASONS and finish_reason not in SERVER_ENDS
+
+
+def server_end(finish_reason: str, came: bool, usage: Usage | None, *, provider: str, model: str) -> str:
+    """The warning of an answer a server's own end stopped (:data:`SERVER_ENDS`): what came is returned, said to be
+    cut. With nothing in it there is no answer, billed at ``usage``, and the error is raised: a time limit's is a
+    timeout of the server's (retried on the last target alone, as a timeout is); a model loaded or unloaded instead
+    is no answer (the next target is tried: the same request would be answered the same way)."""
+    said = f"{provider}:{model} {SERVER_ENDS[finish_reason]}"
+    if not came:
+        exc: ProviderError
+        if finish_reason == "time_limit":
+            exc = ProviderTimeoutError(
+                f"{said} before any answer: raise the time limit (the target's params.time_limit, in ms), or ask "
+                "for less",
+                provider=provider,
+                model=model,
+            )
+        else:
+            exc = MalformedResponseError(f"{said}: there is no answer", provider=provider, model=model)
+        if usage is not None and usage.reported:
+            exc.usage = usage  # recorded at what it cost
+        else:
+            exc.maybe_billed = True
+        raise exc
+    if finish_reason == "time_limit":
+        return f"{said}: the answer is cut short; raise the time limit (the target's params.time_limit, in ms)"
+    return f"{said}: what came may not be an answer; ask again, or use another model"
 
 
 def with_calls(finish: FinishReason, calls: list[ToolCall]) -> FinishReason:

@@ -17,12 +17,14 @@ from .http_errors import IN_STREAM
 from .openai_chat_ends import (
     FILTERED,
     INTERRUPTED,
+    SERVER_ENDS,
     content_text,
     filtered_as,
     finish_of,
     interrupted,
     refused,
     refused_beside,
+    server_end,
     unknown_reason,
     with_calls,
 )
@@ -307,7 +309,13 @@ class ChatStream(StreamAccumulator):
         result.warnings += self.unchecked
         if self.refusal:  # (beside text or calls: with neither it is the error above)
             result.warnings.append(refused_beside("".join(self.refusal), self.provider, self.model))
-        if unknown_reason(self.finish_raw):
+        if self.finish_raw in SERVER_ENDS:
+            came = bool(text.strip() or calls)
+            result.warnings.append(
+                server_end(self.finish_raw, came, result.usage, provider=self.provider, model=self.model)
+            )
+            result.stop_explained = True
+        elif unknown_reason(self.finish_raw):
             came = bool(text.strip() or calls)
             note = unknown_end(
                 self.finish_raw, "finish_reason", came, result.usage, provider=self.provider, model=self.model
