@@ -1,0 +1,68 @@
+"""Compatible servers' own words for how an answer ended (watsonx's, Ollama's), read as what they mean: each test's
+loopback server answers as the named server does (see test_compat_deviations)."""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.types import Target
+
+from .test_compat_deviations import MODEL, answered, ask, server
+
+__all__ = ["server"]  # (the fixture, used by name)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_watsonx_time_limit_is_an_answer_cut_at_the_servers_time_limit(server, stream):
+    # watsonx's "time_limit" (the request's time limit ran out) was a reason magsag did not know: the cut answer came
+    # back finish_reason "other", warned of as an unknown word; it is cut, said as such (not as max_tokens' cut)
+    provider, _ = await server(answered("Once upon a", "time_limit", stream))
+    result = await provider.complete(ask(stream=stream, max_tokens=500), Target("compat", MODEL))
+    assert (result.text, result.finish_reason) == ("Once upon a", "length")
+    [said] = [w for w in result.warnings if "time limit" in w]
+    assert "stopped at the server's time limit (finish_reason: time_limit): the answer is cut short" in said
+    assert not [w for w in result.warnings if "does not know" in w or "max_tokens" in w], result.warnings
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_watsonx_time_limit_before_any_answer_is_a_timeout_at_its_cost(server, stream):
+    provider, _ = await server(answered("", "time_limit", stream))
+    with pytest.raises(E.ProviderTimeoutError) as info:
+        await provider.complete(ask(stream=stream), Target("compat", MODEL))
+    assert "time limit (finish_reason: time_limit) before any answer" in info.value.message
+    assert info.value.retryable and info.value.moves_on
+    assert info.value.usage is not None and info.value.usage.input_tokens == 9
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("word", ["load", "unload"])
+async def test_ollamas_load_and_unload_are_no_answer_said_as_such(server, word, stream):
+    # Ollama answers a request with no messages by loading (or, keep_alive 0, unloading) the model: done_reason "load"
+    # or "unload", passed on by its /v1 endpoint as finish_reason, with empty content. It was an empty answer of a
+    # reason magsag did not know; it is no answer, saying what the server did
+    provider, _ = await server(answered("", word, stream))
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(ask(stream=stream), Target("compat", MODEL))
+    assert f"{word}ed the model instead of answering (finish_reason: {word}" in info.value.message
+    assert "does not know" not in info.value.message and info.value.moves_on
+    # with text beside it (no server is known to send any), the text is returned with a warning that says the same
+    provider, _ = await server(answered("Hello", word, stream))
+    result = await provider.complete(ask(stream=stream), Target("compat", MODEL))
+    assert result.text == "Hello"
+    assert [w for w in result.warnings if f"{word}ed the model instead of answering" in w], result.warnings
+    assert not [w for w in result.warnings if "does not know" in w]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("text", ["The answer is", ""], ids=["partial", "empty"])
+async def test_watsonx_cancelled_is_an_answer_the_server_interrupted(server, text, stream):
+    # watsonx's "cancelled": the request was cancelled before the answer ended, as the Responses API's status
+    # "cancelled" says (read as the server's interruption): it passed as an unknown end, its partial text returned
+    provider, _ = await server(answered(text, "cancelled", stream))
+    with pytest.raises(E.ServerError) as info:
+        await provider.complete(ask(stream=stream), Target("compat", MODEL))
+    assert "the server interrupted the answer (finish_reason 'cancelled')" in info.value.message
+    assert info.value.usage is not None and info.value.usage.input_tokens == 9
