@@ -25,6 +25,7 @@ from .openai_chat_ends import (
     filtered_as,
     finish_of,
     interrupted,
+    legacy_call,
     refused,
     refused_beside,
     server_end,
@@ -253,15 +254,20 @@ class ChatCompletionsFormat(WireFormat):
                 _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None,
                 provider=provider,
                 model=model,
-                came=bool(content_text(message.get("content")).strip() or message.get("tool_calls")),
+                came=bool(
+                    content_text(message.get("content")).strip()
+                    or message.get("tool_calls")
+                    or message.get("function_call")
+                ),
             )
+        wire_calls = message.get("tool_calls") or legacy_call(message.get("function_call"))
         refusal = message.get("refusal")
-        if refusal and not content_text(message.get("content")).strip() and not message.get("tool_calls"):
+        if refusal and not content_text(message.get("content")).strip() and not wire_calls:
             # content is null and finish_reason "stop": without this, the refusal would pass as an empty answer
             usage = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
             raise refused(str(refusal), usage, provider=provider, model=model)
         calls = []
-        for i, tc in enumerate(a_list(message.get("tool_calls"), "a message's tool_calls", provider, model)):
+        for i, tc in enumerate(a_list(wire_calls, "a message's tool_calls", provider, model)):
             fn = tc.get("function") if isinstance(tc, dict) else None
             fn = fn if isinstance(fn, dict) else {}
             name = call_name(fn.get("name"), provider=provider, model=model)

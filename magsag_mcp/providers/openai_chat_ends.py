@@ -28,6 +28,7 @@ __all__ = [
     "content_text",
     "finish_of",
     "interrupted",
+    "legacy_call",
     "refused",
     "refused_beside",
     "server_end",
@@ -141,6 +142,17 @@ def with_calls(finish: FinishReason, calls: list[ToolCall]) -> FinishReason:
     0.3, vLLM (a required tool_choice), OVMS and OpenAI's gpt-4o (a named tool_choice) finish one with "stop", or
     none, which a caller that runs tools on "tool_calls" took for an answer with nothing to run."""
     return "tool_calls" if calls and finish in ("stop", "other") else finish
+
+
+def legacy_call(function_call: Any) -> list[dict[str, Any]]:
+    """The deprecated ``function_call`` of a message (or of a stream's delta: a piece of it) as the one tool call it
+    stands for, in ``tool_calls``' shape; none where there is none. Compatible servers that still speak it (older
+    LocalAI, FastChat, some gateways) send it in place of ``tool_calls``: unread, the call was lost and the answer,
+    finish_reason "function_call" with no call, was an empty answer of tool calls. It has no id (one is made up),
+    and a stream's pieces of it are of one call, kept apart from any ``tool_calls`` index (-1)."""
+    if not isinstance(function_call, dict):
+        return []
+    return [{"index": -1, "type": "function", "function": function_call}]
 
 
 def interrupted(

@@ -22,6 +22,7 @@ from .openai_chat_ends import (
     filtered_as,
     finish_of,
     interrupted,
+    legacy_call,
     refused,
     refused_beside,
     server_end,
@@ -52,11 +53,15 @@ def _groq_usage(chunk: dict[str, Any]) -> Any:
     return extra.get("usage") if isinstance(extra, dict) else None
 
 
+#: a delta's keys that carry some of the answer: function_call, the deprecated tool call some servers still send
+_CARRIED = ("content", "refusal", "tool_calls", "function_call", "reasoning_content", "reasoning")
+
+
 def _carries(chunk: dict[str, Any]) -> bool:
     """Whether a chunk carries some of the answer (or of its reasoning): not the closing one, whatever else it says
     (gateways that translate Gemini, gcli2api's, put finish_reason "stop" and the usage on every chunk)."""
     deltas = [c.get("delta") or {} for c in chunk.get("choices") or () if isinstance(c, dict)]
-    return any(d.get(k) for d in deltas for k in ("content", "refusal", "tool_calls", "reasoning_content", "reasoning"))
+    return any(d.get(k) for d in deltas for k in _CARRIED)
 
 
 def _add_piece(slot: dict[str, Any], fn: dict[str, Any]) -> None:
@@ -189,7 +194,8 @@ class ChatStream(StreamAccumulator):
             if refusal := delta.get("refusal"):
                 # (one that is no string, a broken server's, is read as the unstreamed answer's is: as its text)
                 self.refusal.append(refusal if isinstance(refusal, str) else str(refusal))
-            for tc in a_list(delta.get("tool_calls"), "a delta's tool_calls", self.provider, self.model):
+            wire_calls = delta.get("tool_calls") or legacy_call(delta.get("function_call"))
+            for tc in a_list(wire_calls, "a delta's tool_calls", self.provider, self.model):
                 tc = an_object(tc, "a tool call delta", self.provider, self.model)
                 slot = self._slot(tc)
                 if tc.get("id"):

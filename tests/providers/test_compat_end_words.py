@@ -1,14 +1,19 @@
-"""Compatible servers' own words for how an answer ended (watsonx's, Ollama's), read as what they mean: each test's
+"""Compatible servers' own words for how an answer ended (watsonx's, Ollama's) and for a tool call (the deprecated
+function_call), read as what they mean: each test's
 loopback server answers as the named server does (see test_compat_deviations)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
+from aiohttp import web
 
 from magsag_mcp import errors as E
 from magsag_mcp.types import Target
 
-from .test_compat_deviations import MODEL, answered, ask, server
+from .test_compat_deviations import MODEL, TOOLS, USAGE, answered, ask, chunk, server, stream_of
 
 __all__ = ["server"]  # (the fixture, used by name)
 
@@ -66,3 +71,35 @@ async def test_watsonx_cancelled_is_an_answer_the_server_interrupted(server, tex
         await provider.complete(ask(stream=stream), Target("compat", MODEL))
     assert "the server interrupted the answer (finish_reason 'cancelled')" in info.value.message
     assert info.value.usage is not None and info.value.usage.input_tokens == 9
+
+
+def legacy_call_answer(stream: bool) -> Callable[[dict[str, Any]], web.Response]:
+    """An answer of the deprecated ``function_call`` (ChatCompletionResponseMessage.function_call: name, and arguments
+    as JSON text), finish_reason "function_call", as older compatible servers send it; streamed, its arguments come in
+    pieces on the deltas' ``function_call``, as tool_calls' do."""
+    if stream:
+        return stream_of(
+            chunk({"role": "assistant", "content": None, "function_call": {"name": "read_file", "arguments": ""}}),
+            chunk({"function_call": {"arguments": '{"path": '}}),
+            chunk({"function_call": {"arguments": '"a.txt"}'}}),
+            chunk(finish="function_call"),
+        )
+    message = {
+        "role": "assistant",
+        "content": None,
+        "function_call": {"name": "read_file", "arguments": '{"path": "a.txt"}'},
+    }
+    choice = {"index": 0, "message": message, "finish_reason": "function_call"}
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": MODEL, "choices": [choice], "usage": USAGE}
+    return lambda _body: web.json_response(body)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_the_legacy_function_call_is_the_answers_tool_call(server, stream):
+    # Unread, the call was lost: finish_reason "function_call" (read as "tool_calls") with no call in it, an empty
+    # answer failed as no usable answer, the paid call lost
+    provider, _ = await server(legacy_call_answer(stream))
+    result = await provider.complete(ask(tools=TOOLS, stream=stream), Target("compat", MODEL))
+    assert [(c.name, c.arguments) for c in result.tool_calls] == [("read_file", {"path": "a.txt"})]
+    assert result.finish_reason == "tool_calls" and result.tool_calls[0].id  # (an id made up: it sent none)
+    assert result.usage.input_tokens == 9
