@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import excerpt
+from ..text import one_line
 
 #: finish reasons of an answer that ended whole, or that are said elsewhere (max_tokens' cut, in the provider's flow)
 _ENDED = frozenset({"STOP", "MAX_TOKENS"})
@@ -22,7 +22,7 @@ def part_kind(part: dict[str, Any], fields: list[str]) -> str:
     field = next((f for f in fields if f in ("inlineData", "fileData")), fields[0])
     data = part.get(field)
     mime = data.get("mimeType") if isinstance(data, dict) else None
-    return excerpt(mime, 60) if isinstance(mime, str) and mime else field
+    return one_line(mime, 60) if isinstance(mime, str) and mime else field
 
 
 def left_out(provider: str, model: str, kinds: dict[str, int], with_text: bool) -> list[str]:
@@ -51,9 +51,11 @@ def stopped_early(provider: str, model: str, reason: Any, message: Any) -> list[
     max_tokens' cut is said where the provider's flow says it for every vendor."""
     if reason is None or reason in _ENDED or reason in _NO_PICTURE:
         return []
-    why = f": {excerpt(str(message), 200)}" if message else ""
+    # (the vendor's words on one line, without control characters, and bounded: a finishMessage of many lines, or of
+    # 100 KB, went into the warning as it came)
+    why = f": {one_line(str(message), 200)}" if message else ""
     return [
-        f"{provider}:{model} stopped its answer early (finishReason: {excerpt(str(reason), 60)}{why}): it may not be "
+        f"{provider}:{model} stopped its answer early (finishReason: {one_line(str(reason), 60)}{why}): it may not be "
         "whole; ask again, or use another model"
     ]
 
@@ -79,7 +81,7 @@ def retiring(status: Any, provider: str, model: str) -> list[str]:
         return []
     return [
         f"{provider}:{model} is {str(stage or 'being retired').lower()}"
-        + (f" and retires at {excerpt(str(when), 40)}" if when else "")
-        + (f" ({excerpt(str(said), 200)})" if said else "")
+        + (f" and retires at {one_line(str(when), 40)}" if when else "")
+        + (f" ({one_line(str(said), 200)})" if said else "")
         + "; move its routes and model_config to a current model"
     ]

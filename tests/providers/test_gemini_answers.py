@@ -353,3 +353,25 @@ def test_counts_without_the_prompts_are_of_unknown_cost_not_a_free_prompt(stream
     else:
         result = wire.parse_response(answer, provider="google", model="gemini-x")
     assert result.text == "Hello" and not result.usage.reported, result.usage
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_gemini_words_quoted_in_a_warning_are_on_one_line_and_bounded(serve, transport, stream: bool):
+    # finishMessage and modelStatus' message and retirementTime went into the warnings as they came: a message of many
+    # lines broke the one-line warning, an escape sequence in it acted on the terminal that showed it, and only its
+    # length was bounded
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    message = "Stopped:\nline two\r\n\x1b[2J" + "z" * 100_000
+    status = {
+        "modelStage": "LEGACY",
+        "retirementTime": "2027-01-01\n\x1b]0;x\x07",
+        "message": "Retiring\nsoon" + "y" * 9999,
+    }
+    fake.queue({"text": "Hello th", "finish": "OTHER", "finish_message": message, "model_status": status})
+    result = await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=50, stream=stream), target)
+    [early] = [w for w in result.warnings if "stopped its answer early" in w]
+    assert "(finishReason: OTHER: Stopped: line two \\x1b[2Jzz" in early and len(early) < 400, early
+    [leaving] = [w for w in result.warnings if "retires at" in w]
+    assert "retires at 2027-01-01 \\x1b]0;x\\x07 (Retiring soonyy" in leaving and len(leaving) < 400, leaving
+    assert all(c.isprintable() for w in result.warnings for c in w), result.warnings
+    assert fake.violations == []

@@ -343,6 +343,8 @@ class FakeGemini(Fake):
             # Candidate.groundingMetadata, when the step gives it (webSearchQueries, groundingChunks, ...): the answer
             # was grounded with Google Search; it comes with the candidate's end
             cand["groundingMetadata"] = step["grounding"]
+        if finish and step.get("finish_message"):  # Candidate.finishMessage: "the reason why the model stopped"
+            cand["finishMessage"] = step["finish_message"]
         if finish == "OTHER" and not parts:  # "Unknown reason": the candidate came with nothing in it
             del cand["content"]
         if finish == "MALFORMED_FUNCTION_CALL" and not parts:
