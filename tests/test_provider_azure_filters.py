@@ -177,6 +177,26 @@ async def test_protected_code_the_filter_detected_and_let_through_is_said_with_i
     ), info.value.message
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_license_is_asked_to_be_checked_only_where_the_citation_names_one(
+    fake_openai: FakeOpenAI, transport: Transport, stream: bool
+):
+    # The advice to check "the cited source's license" came from the word anywhere in what was shown: a citation of a
+    # URL holding it (a repository named license-checker) and no license field asked for a license there is none of
+    code = {"citation": {"URL": "https://github.com/example/license-checker/blob/main/a.py"}, "detected": True}
+    fake_openai.queue(R.reply("def check(): ...", filter_results={**_filtered(), "protected_material_code": code}))
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    result = await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
+    [said] = result.warnings
+    assert "(https://github.com/example/license-checker/blob/main/a.py) in the answer and let it through" in said
+    assert said.endswith("the answer is returned as it came: check it before using it"), said
+    # and a license named in its field is asked to be checked, whatever the URL says
+    found = {**code, "citation": {**code["citation"], "license": "GPL-3.0"}}
+    fake_openai.queue(R.reply("def check(): ...", filter_results={**_filtered(), "protected_material_code": found}))
+    result = await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
+    assert result.warnings[0].endswith("check it and the cited source's license before using it"), result.warnings
+
+
 def test_what_the_filter_says_is_quoted_on_one_line_without_control_characters_and_bounded():
     # A citation's URL and license, a category's name and severity, a blocklist's id and a filter's error are the
     # service's words (a gateway's, in front of it): a line break, an escape sequence (which sets the title of the

@@ -142,15 +142,18 @@ def let_through(provider: str, model: str, results: Any, what: str = "answer") -
     model's own. None when nothing was detected, or all that was was filtered (then the answer is withheld)."""
     if not isinstance(results, dict):
         return None
-    found = [
-        f"{_named(name)}{_cited(result.get('citation'))}"
+    found = {
+        name: result
         for name, result in results.items()
         if isinstance(result, dict) and result.get("detected") is True and result.get("filtered") is not True
-    ]
+    }
     if not found:
         return None
-    shown = excerpt(", ".join(found), 400)  # (names and citations one line each: see _named, _cited)
-    cited = " and the cited source's license" if "license" in shown else ""
+    # (names and citations one line each: see _named, _cited)
+    shown = excerpt(", ".join(f"{_named(name)}{_cited(result.get('citation'))}" for name, result in found.items()), 400)
+    # a citation's license field, not the word anywhere (a URL of .../license-checker/... cited no license)
+    licensed = any(_license_of(result.get("citation")) for result in found.values())
+    cited = " and the cited source's license" if licensed else ""
     return (
         f"{provider}:{model}: the provider's content filter detected {shown} in the {what} and let it through (the "
         f"deployment's filter annotates it, not blocks it); the answer is returned as it came: check it{cited} before "
@@ -169,6 +172,12 @@ def _cited(citation: Any) -> str:
         if isinstance(citation.get(key), str) and citation[key].strip()
     ]
     return f" ({', '.join(said)})" if said else ""
+
+
+def _license_of(citation: Any) -> bool:
+    """Whether protected material code's ``citation`` names a license (its ``license`` field, as :func:`_cited`
+    shows it)."""
+    return isinstance(citation, dict) and isinstance(citation.get("license"), str) and bool(citation["license"].strip())
 
 
 def _named(category: Any) -> str:
