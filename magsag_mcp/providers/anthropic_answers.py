@@ -14,6 +14,7 @@ from ..errors import (
     ContextTooLongError,
     MalformedResponseError,
     ProviderConnectionError,
+    UnsupportedFeatureError,
 )
 from ..transport import SSEEvent
 from ..types import FinishReason, LLMResult, ToolCall, Usage
@@ -136,11 +137,7 @@ def read_answer(
             f"answer may be cut short; {fix}"
         )
     if stop_reason == "pause_turn":
-        # "we paused a long-running turn" (server tools): the answer so far, said to be unfinished, not a stop
-        warnings.append(
-            f"{provider}:{model} paused its turn (stop_reason: pause_turn); the answer may be incomplete: send "
-            "it back as the assistant turn to let the model continue"
-        )
+        warnings.append(paused(bool(text.strip() or calls), _usage(usage), provider, model))
     elif stop_reason not in _STOP and (
         note := unknown_end(
             stop_reason, "stop_reason", bool(text.strip() or calls), _usage(usage), provider=provider, model=model
@@ -161,6 +158,36 @@ def read_answer(
         response_id=data.get("id"),
         stop_explained=explained,
     )
+
+
+#: why magsag cannot do what the API asks of a paused turn: its server tools' blocks (server_tool_use, their results)
+#: are not in the result, and a turn is continued only when the paused response is sent back as it came
+_NOT_CONTINUED = (
+    "the API continues a paused turn only when its response is sent back as it came, server tool blocks and all, "
+    "which magsag does not return"
+)
+#: what to change: a paused turn is a long run of server tools (web search, code execution) the target's params ask for
+_LESS_IN_ONE_TURN = (
+    "ask for less in one turn (fewer server tool uses: web search's max_uses in the target's params), or route the "
+    "call to a target without server tools"
+)
+
+
+def paused(came: bool, usage: Usage, provider: str, model: str) -> str:
+    """The warning of a turn the API paused (stop_reason "pause_turn": "we paused a long-running turn. You may provide
+    the response back as-is in a subsequent request to let the model continue"), whose text so far is returned. With
+    nothing in it there is no answer: an empty success, warned to be sent back as the result cannot be, was recorded
+    "ok" and the next target left untried. It fails as ``unsupported_feature`` (magsag cannot continue the turn; asked
+    again, the same long turn pauses again), the next target tried, billed at ``usage`` (its server tools' too)."""
+    said = f"{provider}:{model} paused its turn (stop_reason: pause_turn)"
+    if not came:
+        exc = UnsupportedFeatureError(
+            f"{said} before any answer: {_NOT_CONTINUED}; there is no answer: {_LESS_IN_ONE_TURN}",
+            provider=provider,
+            model=model,
+        )
+        raise with_reported_usage(exc, usage)
+    return f"{said}: the answer is the text so far and may be incomplete ({_NOT_CONTINUED}); {_LESS_IN_ONE_TURN}"
 
 
 def _cut_short(tool: Any, stop_reason: str | None) -> str:

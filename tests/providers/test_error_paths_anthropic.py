@@ -53,15 +53,52 @@ async def test_anthropic_refusal_inside_a_tool_call_is_the_refusal(serve, transp
     assert info.value.usage.input_tokens > 0 and fake.violations == []
 
 
+#: a paused turn of web search, as the API writes it (the spec's server_tool_use and web_search_tool_result blocks)
+#: with its search billed beside the tokens
+PAUSED = {
+    "searched": "weather in Oslo",
+    "finish": "pause_turn",
+    "usage": {"server_tool_use": {"web_search_requests": 1, "web_fetch_requests": 0}},
+}
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_anthropic_paused_turn_is_not_a_finished_answer(serve, transport, stream: bool):
     # StopReason pause_turn: "we paused a long-running turn. You may provide the response back as-is in a
-    # subsequent request to let the model continue." The text so far is kept, but the answer is not finished.
-    _, provider, target = await anthropic(serve, transport, {"text": "Searching the web", "finish": "pause_turn"})
+    # subsequent request to let the model continue." The text so far is kept, but the answer is not finished; the
+    # warning told the caller to send it back, which the result (its text alone, not the server tool's blocks) cannot
+    fake, provider, target = await anthropic(serve, transport, {**PAUSED, "text": "Searching the web"})
     result = await provider.complete(ask(stream), target)
     assert result.text.strip() == "Searching the web"
     assert result.finish_reason == "other"
-    assert any("pause_turn" in w and "incomplete" in w for w in result.warnings)
+    [said] = [w for w in result.warnings if "pause_turn" in w]
+    assert "the answer is the text so far and may be incomplete" in said and "which magsag does not return" in said
+    assert "send it back" not in said and "max_uses" in said
+    assert result.usage.server_tool_calls == (("web search", 1),) and fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_anthropic_paused_turn_with_no_text_is_no_answer_at_its_cost(serve, transport, stream: bool):
+    # A turn paused after its searches alone, no text: an empty success ("" and finish_reason "other"), recorded "ok"
+    # and the next target untried, whose warning advised sending back what the result does not hold. It fails, said
+    # as what magsag cannot do (not asked again: the same long turn pauses again), billed for its tokens and search
+    fake, provider, target = await anthropic(serve, transport, PAUSED)
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask(stream), target)
+    err = info.value
+    assert "paused its turn (stop_reason: pause_turn) before any answer" in err.message
+    assert "there is no answer" in err.message and not err.retryable and err.moves_on
+    assert err.usage is not None and err.usage.input_tokens == 11
+    assert err.usage.server_tool_calls == (("web search", 1),)
+    assert fake.violations == []
+
+
+def test_anthropic_paused_turn_body_follows_the_spec():
+    from aiohttp.test_utils import make_mocked_request
+
+    msg = FakeAnthropic().reply(make_mocked_request("POST", "/v1/messages"), {"model": CLAUDE}, PAUSED)
+    spec_validator("anthropic").assert_valid("Message", msg)
+    assert [b["type"] for b in msg["content"]] == ["server_tool_use", "web_search_tool_result"]
 
 
 def test_anthropic_refusal_body_follows_the_spec():

@@ -303,6 +303,32 @@ class FakeAnthropic(Fake):
             blocks.append({"type": "thinking", "thinking": THINKING[1], "signature": signature})
             if step.get("redacted"):
                 blocks.append({"type": "redacted_thinking", "data": signed(REDACTED_THINKING, body["model"])})
+        if step.get("searched"):
+            # a server tool's turn (web search): its call and its result, as the API writes them in the answer's
+            # content (ResponseServerToolUseBlock, ResponseWebSearchToolResultBlock), before the text
+            blocks += [
+                {
+                    "type": "server_tool_use",
+                    "id": "srvtoolu_01",
+                    "name": "web_search",
+                    "input": {"query": step["searched"]},
+                    "caller": {"type": "direct"},
+                },
+                {
+                    "type": "web_search_tool_result",
+                    "tool_use_id": "srvtoolu_01",
+                    "content": [
+                        {
+                            "type": "web_search_result",
+                            "url": "https://example.com/a",
+                            "title": "A page",
+                            "encrypted_content": "EqgfCioIARgBIiQ3",
+                            "page_age": None,
+                        }
+                    ],
+                    "caller": {"type": "direct"},
+                },
+            ]
         if step.get("text") is not None:
             blocks.append({"type": "text", "text": step["text"], "citations": None})
         for c in step.get("tool_calls", []):
@@ -363,7 +389,7 @@ class FakeAnthropic(Fake):
                     events.append(("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}))
                 delta = {"type": "signature_delta", "signature": block["signature"]}
                 events.append(("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}))
-            elif block["type"] == "redacted_thinking":
+            elif block["type"] in ("redacted_thinking", "web_search_tool_result"):  # (whole in their start)
                 events.append(
                     ("content_block_start", {"type": "content_block_start", "index": i, "content_block": block})
                 )
@@ -398,7 +424,7 @@ class FakeAnthropic(Fake):
                             "type": "content_block_start",
                             "index": i,
                             "content_block": {
-                                "type": "tool_use",
+                                "type": block["type"],  # tool_use, or a server tool's server_tool_use
                                 "id": block["id"],
                                 "name": block["name"],
                                 "input": {},
