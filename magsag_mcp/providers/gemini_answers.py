@@ -7,7 +7,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, excerpt
+from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError
+from ..text import one_line
 from ..transport import SSEEvent
 from ..types import FinishReason, LLMResult, ToolCall, Usage
 from .content_filters import filtered
@@ -224,8 +225,9 @@ class GeminiStream(StreamAccumulator):
         # only whitespace is no text, as empty_answers.no_answer reads every other vendor's answer
         empty = not self.calls and not self.other_parts and all(t.isspace() for t in self.texts)
         if self.finish_reason in _BROKEN or (empty and self.finish_reason in _EMPTY_IS_BROKEN):
-            # (said as its text: a finishMessage that is no string, an object, was sliced for its excerpt, a TypeError)
-            why = f": {excerpt(str(self.finish_message), 200)}" if self.finish_message else ""
+            # (said as its text: a finishMessage that is no string, an object, was sliced for its excerpt, a TypeError;
+            # on one line, as gemini_notes quotes it)
+            why = f": {one_line(str(self.finish_message), 200)}" if self.finish_message else ""
             stop = self.finish_reason + (", with no content" if self.finish_reason == "STOP" else "")
             raise with_reported_usage(
                 MalformedResponseError(

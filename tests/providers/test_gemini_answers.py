@@ -375,3 +375,17 @@ async def test_gemini_words_quoted_in_a_warning_are_on_one_line_and_bounded(serv
     assert "retires at 2027-01-01 \\x1b]0;x\\x07 (Retiring soonyy" in leaving and len(leaving) < 400, leaving
     assert all(c.isprintable() for w in result.warnings for c in w), result.warnings
     assert fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_finish_message_quoted_in_the_error_of_no_answer_is_on_one_line(serve, transport, stream: bool):
+    # The error of a candidate that is no answer (UNEXPECTED_TOOL_CALL, ...) quoted finishMessage with its line breaks
+    # and escape sequences, as the warning of an answer stopped early did
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": None, "finish": "UNEXPECTED_TOOL_CALL", "finish_message": "Tool:\r\nnot\x1b[2Joffered"})
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=50, stream=stream), target)
+    said = info.value.message
+    assert "no usable answer (finishReason: UNEXPECTED_TOOL_CALL): Tool: not\\x1b[2Joffered" in said, said
+    assert all(c.isprintable() for c in said) and info.value.usage is not None
+    assert fake.violations == []
