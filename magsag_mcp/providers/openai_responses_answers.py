@@ -13,6 +13,7 @@ from ..errors import MalformedResponseError, ProviderConnectionError
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMResult, ToolCall, Usage
 from .content_filters import filtered
+from .empty_answers import unknown_end
 from .http_errors import IN_STREAM, response_failed
 from .openai_chat_ends import FILTERED, interrupted, refused, refused_beside
 from .openai_errors import error_status, failed_status, openai_error
@@ -114,6 +115,9 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
         raise filtered(FILTERED, reported, provider=provider, model=model, came=came)
     elif status == "incomplete":
         finish = "length"  # a reason of a server's own (the spec's own example says "max_tokens")
+    unknown = status is not None and not (isinstance(status, str) and status in _ENDED)  # (an object is unhashable)
+    if unknown:
+        finish = "other"  # (a status newer than this reader, or a compatible server's own word: not said to be whole)
     result = LLMResult(
         text="".join(texts),
         provider=provider,
@@ -125,7 +129,16 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     )
     if refusals and (refusal := "".join(refusals)).strip():  # (beside text or calls: with neither, the error above)
         result.warnings.append(refused_beside(refusal, provider, model))
+    if unknown:
+        came = any(t.strip() for t in texts) or bool(calls)
+        if note := unknown_end(status, "status", came, result.usage, provider=provider, model=model):
+            result.warnings.append(note)
     return result
+
+
+#: the spec's statuses of a response read as an answer (failed, cancelled, queued and in_progress are read before),
+#: and none at all (a compatible server that leaves it out): any other was read as "completed", its text a whole answer
+_ENDED = frozenset({"completed", "incomplete", None})
 
 
 def _at_limit(data: dict[str, Any], usage: Usage | None) -> bool:

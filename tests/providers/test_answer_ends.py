@@ -212,3 +212,26 @@ def test_an_unknown_reason_is_quoted_on_one_line_without_control_characters_and_
     with pytest.raises(E.MalformedResponseError) as info:
         ChatCompletionsFormat().parse_response(body, provider="local", model="m")
     assert all(c.isprintable() for c in info.value.message) and len(info.value.message) < 300
+
+
+#: the Responses API's case, whose end is said in Response.status
+RESPONSES = [c for c in CASES if c.name == "openai-responses"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", RESPONSES, ids=[c.name for c in RESPONSES])
+async def test_a_responses_status_the_reader_does_not_know_says_it_may_not_be_whole(case, serve, transport, stream):
+    # A status the spec does not list (completed, incomplete, failed, cancelled, queued, in_progress): a compatible
+    # server's own word, or one newer than the reader. It was read as "completed": the text a whole answer
+    # (finish_reason "stop"), and with nothing in it an empty success, recorded "ok" and the next target untried
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": PARTIAL, "status_word": "paused"})
+    result = await provider.complete(_ask(stream, 50), target)
+    assert (result.text, result.finish_reason) == (PARTIAL, "other")
+    said = "stopped its answer for a reason magsag does not know (status: paused): it may not be whole"
+    assert [w for w in result.warnings if said in w], result.warnings
+    fake.queue({"text": None, "status_word": "paused"})
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(_ask(stream, 50), target)
+    assert "no usable answer (status: paused, with no content)" in info.value.message
+    assert info.value.usage is not None and info.value.usage.reported and info.value.usage.input_tokens > 0
