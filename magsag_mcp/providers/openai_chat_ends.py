@@ -3,10 +3,12 @@ interrupted, a refusal, and the answer's text as servers write its ``content``."
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import (
     ContentFilteredError,
+    ContextTooLongError,
     MalformedResponseError,
     OverloadedError,
     ProviderError,
@@ -52,6 +54,8 @@ FINISH_REASONS: dict[str | None, FinishReason] = {
     "tool_use": "tool_calls",  # (an Anthropic-style server's answer of tool calls: Bedrock's gateways pass it on)
     "max_tokens": "length",
     "model_length": "length",  # Mistral's: the model's context window ended the answer
+    "model_context_window_exceeded": "length",  # the Messages API's (and Bedrock Converse's): see SERVER_ENDS
+    "refusal": "content_filter",  # the Messages API's: its classifiers stopped the answer, as Claude's reader reads it
     # a filter's stop in another vendor's words, passed on by a gateway in front of it: Gemini's finishReason (in its
     # case, "SAFETY": see finish_of) and Bedrock Converse's stopReason. Read as "other", the text a safety filter
     # stopped came back as the answer, where the vendor's own reader fails it as content_filtered
@@ -72,15 +76,52 @@ FILTERED = "the answer was withheld by the provider's content filter"
 #: interrupted due to insufficient resource of the inference system", Mistral's "error", vLLM's "abort", watsonx's
 #: "cancelled" (the request was cancelled before the answer ended, as the Responses API's status "cancelled" says)
 INTERRUPTED = frozenset({"insufficient_system_resource", "error", "abort", "cancelled"})
-#: a compatible server's word for an end that is neither the answer's own nor max_tokens': what it means, said in the
-#: warning of an answer it ended (read as "other", a cut answer passed for a whole one with only "a reason magsag does
-#: not know" to say it). watsonx's "time_limit": the time limit the request set (its ``time_limit``) ran out, and the
-#: answer is cut; Ollama's ``done_reason`` "load" and "unload" (its /v1 endpoint passes them on as finish_reason): it
-#: loaded or unloaded the model instead of answering, which it does for a request with no messages to answer
-SERVER_ENDS: dict[str, str] = {
-    "time_limit": "stopped at the server's time limit (finish_reason: time_limit)",
-    "load": "loaded the model instead of answering (finish_reason: load, Ollama's done_reason)",
-    "unload": "unloaded the model instead of answering (finish_reason: unload, Ollama's done_reason)",
+
+
+@dataclass(frozen=True, slots=True)
+class ServerEnd:
+    """What a compatible server's own end means (:data:`SERVER_ENDS`): ``said``, what it did; ``cut``, the warning's
+    rest of an answer it ended, with the fix; ``empty``, the error of one with nothing in it (its class, and the rest of
+    its message)."""
+
+    said: str
+    cut: str
+    empty: tuple[type[ProviderError], str]
+
+
+_TIME_LIMIT_FIX = "raise the time limit (the target's params.time_limit, in ms), or ask for less"
+_WINDOW_FIX = "shorten the prompt, or use a model with a larger context window"
+_NOT_ANSWERED = ServerEnd(
+    "",
+    "what came may not be an answer; ask again, or use another model",
+    (MalformedResponseError, "there is no answer"),
+)
+#: a compatible server's word for an end that is neither the answer's own nor max_tokens' (read as "other", a cut
+#: answer passed for a whole one with only "a reason magsag does not know" to say it; a "length" one said to be
+#: max_tokens'), and what it means. watsonx's "time_limit": the time limit the request set (its ``time_limit``) ran out:
+#: cut, and with nothing a timeout of the server's (retried on the last target alone, as a timeout is). The Messages
+#: API's (and Bedrock Converse's) "model_context_window_exceeded", a gateway in front of Claude passing it on: the
+#: context window cut it, more max_tokens would not help, and with nothing the prompt left no room (as Claude's reader
+#: reads it). Ollama's ``done_reason`` "load" and "unload" (its /v1 endpoint passes them on as finish_reason): it loaded
+#: or unloaded the model instead of answering, which it does for a request with no messages; with nothing, no answer
+#: (the next target tried: the same request would be answered the same way)
+SERVER_ENDS: dict[str, ServerEnd] = {
+    "time_limit": ServerEnd(
+        "stopped at the server's time limit (finish_reason: time_limit)",
+        f"the answer is cut short; {_TIME_LIMIT_FIX}",
+        (ProviderTimeoutError, f"before any answer: {_TIME_LIMIT_FIX}"),
+    ),
+    "model_context_window_exceeded": ServerEnd(
+        "stopped at its context window (finish_reason: model_context_window_exceeded)",
+        f"the answer is cut short; {_WINDOW_FIX}",
+        (ContextTooLongError, f"before any answer: the prompt left no room for one; {_WINDOW_FIX}"),
+    ),
+    "load": replace(
+        _NOT_ANSWERED, said="loaded the model instead of answering (finish_reason: load, Ollama's done_reason)"
+    ),
+    "unload": replace(
+        _NOT_ANSWERED, said="unloaded the model instead of answering (finish_reason: unload, Ollama's done_reason)"
+    ),
 }
 
 
@@ -112,29 +153,18 @@ def unknown_reason(finish_reason: Any) -> bool:
 
 def server_end(finish_reason: str, came: bool, usage: Usage | None, *, provider: str, model: str) -> str:
     """The warning of an answer a server's own end stopped (:data:`SERVER_ENDS`): what came is returned, said to be
-    cut. With nothing in it there is no answer, billed at ``usage``, and the error is raised: a time limit's is a
-    timeout of the server's (retried on the last target alone, as a timeout is); a model loaded or unloaded instead
-    is no answer (the next target is tried: the same request would be answered the same way)."""
-    said = f"{provider}:{model} {SERVER_ENDS[finish_reason]}"
+    cut. With nothing in it there is no answer, billed at ``usage``: the end's error is raised."""
+    end = SERVER_ENDS[finish_reason]
+    said = f"{provider}:{model} {end.said}"
     if not came:
-        exc: ProviderError
-        if finish_reason == "time_limit":
-            exc = ProviderTimeoutError(
-                f"{said} before any answer: raise the time limit (the target's params.time_limit, in ms), or ask "
-                "for less",
-                provider=provider,
-                model=model,
-            )
-        else:
-            exc = MalformedResponseError(f"{said}: there is no answer", provider=provider, model=model)
+        cls, why = end.empty
+        exc = cls(f"{said} {why}" if why.startswith("before") else f"{said}: {why}", provider=provider, model=model)
         if usage is not None and usage.reported:
             exc.usage = usage  # recorded at what it cost
         else:
             exc.maybe_billed = True
         raise exc
-    if finish_reason == "time_limit":
-        return f"{said}: the answer is cut short; raise the time limit (the target's params.time_limit, in ms)"
-    return f"{said}: what came may not be an answer; ask again, or use another model"
+    return f"{said}: {end.cut}"
 
 
 def with_calls(finish: FinishReason, calls: list[ToolCall]) -> FinishReason:

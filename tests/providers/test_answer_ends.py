@@ -235,3 +235,31 @@ async def test_a_responses_status_the_reader_does_not_know_says_it_may_not_be_wh
         await provider.complete(_ask(stream, 50), target)
     assert "no usable answer (status: paused, with no content)" in info.value.message
     assert info.value.usage is not None and info.value.usage.reported and info.value.usage.input_tokens > 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", CHAT, ids=[c.name for c in CHAT])
+async def test_an_anthropic_style_servers_cut_and_refusal_are_read_as_claudes_reader_reads_them(
+    case, serve, transport, stream: bool
+):
+    # A gateway in front of Claude (or Bedrock Converse) passes on its stop_reason as finish_reason: "end_turn",
+    # "tool_use" and "max_tokens" were read, "model_context_window_exceeded" and "refusal" were reasons magsag did not
+    # know, the cut passed with "it may not be whole" and the refused text returned as the answer
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": PARTIAL, "finish": "model_context_window_exceeded"})
+    result = await provider.complete(_ask(stream, ASKED), target)
+    assert (result.text, result.finish_reason) == (PARTIAL, "length")
+    [said] = result.warnings  # (not said to be max_tokens' cut: more of it would not have helped)
+    assert "stopped at its context window (finish_reason: model_context_window_exceeded): the answer is cut" in said
+    assert "shorten the prompt" in said
+    fake.queue({"text": None, "finish": "model_context_window_exceeded"})
+    with pytest.raises(E.ContextTooLongError) as full:
+        await provider.complete(_ask(stream, ASKED), target)
+    assert "before any answer: the prompt left no room for one" in full.value.message
+    assert full.value.usage is not None and full.value.usage.reported
+    fake.queue({"text": PARTIAL, "finish": "refusal"})
+    with pytest.raises(E.ContentFilteredError) as info:
+        await provider.complete(_ask(stream, ASKED), target)
+    assert "(finish_reason: refusal)" in info.value.message and PARTIAL not in info.value.message
+    assert info.value.usage is not None and info.value.usage.reported
+    assert fake.violations == []
