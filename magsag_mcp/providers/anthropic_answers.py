@@ -138,6 +138,8 @@ def read_answer(
         )
     if stop_reason == "pause_turn":
         warnings.append(paused(bool(text.strip() or calls), _usage(usage), provider, model))
+    elif stop_reason is None:
+        warnings.append(unended(bool(text.strip() or calls), _usage(usage), provider, model))
     elif stop_reason not in _STOP and (
         note := unknown_end(
             stop_reason, "stop_reason", bool(text.strip() or calls), _usage(usage), provider=provider, model=model
@@ -188,6 +190,23 @@ def paused(came: bool, usage: Usage, provider: str, model: str) -> str:
         )
         raise with_reported_usage(exc, usage)
     return f"{said}: the answer is the text so far and may be incomplete ({_NOT_CONTINUED}); {_LESS_IN_ONE_TURN}"
+
+
+def unended(came: bool, usage: Usage, provider: str, model: str) -> str:
+    """The warning of an answer without a stop_reason, which the spec says a finished one always has ("In
+    non-streaming mode this value is always non-null"; a stream's message_delta gives it): a gateway's answer of a turn
+    that had not ended, read as "other" with nothing said, its text passed for a whole answer (and with nothing in it,
+    an empty success). As Gemini's answer without a finishReason is read (:func:`~.gemini_notes.unfinished`); with
+    nothing in it there is no answer, billed at ``usage``."""
+    if not came:
+        empty = MalformedResponseError(
+            f"{provider}:{model}: no usable answer (no stop_reason, with no content)", provider=provider, model=model
+        )
+        raise with_reported_usage(empty, usage)
+    return (
+        f"{provider}:{model} answered without a stop_reason, which a finished answer always has: the answer may not be "
+        "whole; ask again, or use another model"
+    )
 
 
 def _cut_short(tool: Any, stop_reason: str | None) -> str:

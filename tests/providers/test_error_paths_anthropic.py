@@ -243,3 +243,19 @@ async def test_an_error_event_whose_type_is_no_name_is_a_server_error_not_a_bug_
     err = info.value
     assert type(err) is E.ServerError and err.status == 500 and err.retryable and err.moves_on
     assert "Busy" in err.message and f"{CLAUDE}: an error in the answer's stream" in err.message
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_anthropic_answer_without_a_stop_reason_is_not_taken_for_a_whole_one(serve, transport, stream: bool):
+    # "In non-streaming mode this value is always non-null" (a stream's message_delta gives it): a gateway's answer
+    # without one was read as "other" with nothing said, its text a whole answer, and with no text an empty success,
+    # recorded "ok" and the next target untried; as Gemini's answer without a finishReason is read, it now says so
+    fake, provider, target = await anthropic(serve, transport, {"text": "Searching the", "finish": None})
+    result = await provider.complete(ask(stream), target)
+    assert (result.text.strip(), result.finish_reason) == ("Searching the", "other")
+    assert [w for w in result.warnings if "without a stop_reason" in w and "may not be whole" in w], result.warnings
+    fake.queue({"text": None, "finish": None})
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(ask(stream), target)
+    assert "no usable answer (no stop_reason, with no content)" in info.value.message
+    assert info.value.usage is not None and info.value.usage.input_tokens == 11
