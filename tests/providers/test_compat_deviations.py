@@ -487,4 +487,3 @@ async def test_refusals_remembered_at_efforts_outside_openais_grow_no_further(tr
     # refused at low once, then left out at once; refused at the first other effort once, then left out at once (the
     # 39 others after it, and the effort given as an object)
     assert len(bodies) == 2 + 1 + 2 + 39 + 1
-
