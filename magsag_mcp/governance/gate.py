@@ -26,7 +26,8 @@ attempts must be allowed (one a call left for another has attempts and no call).
 
 The summary's shape is validated first: a field of the wrong type is an :class:`InputError` naming
 the field (exit 2), never a crash nor a policy violation. What the gate says beside its verdict, the notes, is
-:mod:`.gate_notes`'.
+:mod:`.gate_notes`'; the check of a policy's ``requirements`` (where each data class's calls went) is
+:mod:`.gate_requirements`'.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ from .gate_notes import (
     note_window_cut,
     unbounded_note,
 )
+from .gate_requirements import check_requirements
 from .gate_summary import HOW as HOW  # (the CLI imports it from here)
 from .gate_summary import NO_AGENT, _Stats, _Summary, parse_summary
-from .model_patterns import admits_off_machine, matches, model_matches, other_models_served, runs_in_ollamas_cloud
+from .model_patterns import matches, model_matches, served_unallowed
 from .policy import PolicySet
 
 #: why a summary names model 'unknown' via 'unknown': a call whose process died in flight is recorded, once its
@@ -105,9 +107,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
     else:
         for p in policies.policies:
             if p.requirements:
-                _check_requirements(violations, notes, p, parsed.by_data_class, parsed.by_data_class_served)
-                if parsed.by_data_class is not None and (begun := _before_classes(summary, parsed)) is not None:
-                    add_note(notes, _unclassed_note(p.name, *begun))
+                check_requirements(violations, notes, p, summary, parsed)
     if not any(s.used for s in stats.values()):
         # "gate: pass" alone read as the spend checked: a CI job whose summarize read another ledger than the
         # server's (a mistyped or relative MAGSAG_DB) passed, summarize's own note left in another step's log
@@ -135,9 +135,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 # each endpoint apart, where the attempts recorded it (two resources' deployments of one name may
                 # serve two models), and those recorded without it together
                 for endpoint, served_as in _served_by_endpoint(s.served_as, s.served_as_by_endpoint):
-                    for name, names in other_models_served(model, served_as):
-                        if any(matches(p.allowed_models, Target("azure", n)) for n in names):
-                            continue
+                    for name in served_unallowed(p.allowed_models, model, served_as):
                         ok = False
                         at = f" at {endpoint}" if endpoint is not None else ""
                         violations.append(
@@ -185,18 +183,14 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
         if t.max_cost_per_run_usd is not None:
             limit = f"max_cost_per_run_usd ${t.max_cost_per_run_usd:f}"
             if "largest_run" not in has_peaks:
-                add_note(notes, OLD_SUMMARY.format(field="largest_run", limit=limit, instead="the total", what="runs"))
-                if total.cost > t.max_cost_per_run_usd:
-                    violations.append(f"{p.name}: total cost {total.shown()} exceeds {limit}")
+                _check_total(violations, notes, p.name, t.max_cost_per_run_usd, limit, total, "largest_run", "runs")
             elif (run := parsed.largest_run) is not None and run.cost > t.max_cost_per_run_usd:
                 delegated = f" (with {counted(run.delegated_runs, 'delegated run')})" if run.delegated_runs else ""
                 violations.append(f"{p.name}: run {run.run_id}{delegated} cost {run.shown()} exceeds {limit}")
         if t.max_cost_per_day_usd is not None:
             limit = f"max_cost_per_day_usd ${t.max_cost_per_day_usd:f}"
             if "largest_day" not in has_peaks:
-                add_note(notes, OLD_SUMMARY.format(field="largest_day", limit=limit, instead="the total", what="days"))
-                if total.cost > t.max_cost_per_day_usd:
-                    violations.append(f"{p.name}: total cost {total.shown()} exceeds {limit}")
+                _check_total(violations, notes, p.name, t.max_cost_per_day_usd, limit, total, "largest_day", "days")
             elif (day := parsed.largest_day) is not None and day.cost > t.max_cost_per_day_usd:
                 violations.append(f"{p.name}: {day.date} ({zone}) cost {day.shown()} exceeds {limit}")
         if t.max_cost_per_agent_daily_usd is not None:
@@ -240,6 +234,23 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
     return [redact(v) for v in violations], [redact(n) for n in notes]
 
 
+def _check_total(
+    violations: list[str],
+    notes: list[str],
+    policy: str,
+    most: Decimal,
+    limit: str,
+    total: _Stats,
+    field: str,
+    what: str,
+) -> None:
+    """A run or day limit in a summary written before its peak (``field``) was kept: checked against the summary's
+    total, with the note that says so (a summary of many runs or days may fail a limit no single one broke)."""
+    add_note(notes, OLD_SUMMARY.format(field=field, limit=limit, instead="the total", what=what))
+    if total.cost > most:
+        violations.append(f"{policy}: total cost {total.shown()} exceeds {limit}")
+
+
 #: what a served-model FAIL of one endpoint's deployment adds: where its attempts are listed
 _AT_ENDPOINT = (
     "(`magsag data query --provider azure --model {model} --format csv` lists its attempts, each with its endpoint and "
@@ -259,94 +270,6 @@ def _served_by_endpoint(
     if rest:
         out.append((None, rest))
     return out
-
-
-def _check_requirements(
-    violations: list[str],
-    notes: list[str],
-    policy: Any,
-    by_class: dict[str, dict[str, int]] | None,
-    served_by_class: dict[str, dict[str, dict[str, int]]] | None = None,
-) -> None:
-    """A policy's ``requirements`` (data class -> the only models its calls may use) against where each class's
-    calls went (the summary's ``by_data_class``): a target a class's models do not allow is a violation, as the call
-    would have been refused under this policy (sent under another policy file, or an older one). A summary without
-    ``by_data_class`` (written before calls' data classes were recorded) gets the note that they were not checked:
-    "gate: pass" beside the guide's data_residency read as residency audited. An Azure deployment its requirements
-    allow by name is judged by the models its answers said served it (``by_data_class_served``), as each call was (see
-    :meth:`~.policy.PolicySet.allowed`): the name is its operator's choice."""
-    if by_class is None:
-        add_note(
-            notes,
-            f"{policy.name}: its requirements (data class -> models) were not checked: this summary has no "
-            "by_data_class (written by a magsag that did not record calls' data classes); write it again with "
-            "`magsag flow summarize` to check them",
-        )
-        return
-    for cls, allowed in policy.requirements.items():
-        for label, n in (by_class.get(cls) or {}).items():
-            provider, _, model = label.partition(":")
-            target = Target(provider, model)
-            off_machine = runs_in_ollamas_cloud(target) and not admits_off_machine(allowed, target)
-            if matches(allowed, target) and not off_machine:
-                if provider == "azure":
-                    answered = ((served_by_class or {}).get(cls) or {}).get(model) or {}
-                    _check_served(violations, policy.name, cls, allowed, model, answered)
-                continue
-            violations.append(
-                f"{policy.name}: {counted(n, 'attempt')} of data class {cls!r} went to {label}, which its "
-                f"requirements do not allow ({cls}: {', '.join(allowed)}"
-                f"{'; an Ollama cloud model, run on ollama.com, is admitted by its name alone' if off_machine else ''}"
-                "): they were sent under other policies than "
-                f"these; `magsag data query --provider {provider} --model {model} --format json` lists them with "
-                "their data_classes"
-            )
-
-
-def _before_classes(summary: dict[str, Any], parsed: _Summary) -> tuple[str, str] | None:
-    """(the period's start, when the ledger began to record data classes) where the first is earlier: the calls
-    between were recorded without their classes, in no by_data_class. None otherwise, or where either is not said: a
-    summary's ``data_classes_since`` is null where its ledger holds no call from before it kept them (one this version
-    made, or one pruned of them), whose by_data_class places every call, whatever the period."""
-    from datetime import datetime
-
-    period = summary.get("period")
-    start = period.get("from") if isinstance(period, dict) else None
-    since = parsed.data_classes_since
-    if not isinstance(start, str) or since is None:
-        return None
-    try:
-        earlier = datetime.fromisoformat(start) < datetime.fromisoformat(since)
-    except (TypeError, ValueError):  # (a summary written by hand: its times are not ISO 8601)
-        return None
-    return (start, since) if earlier else None
-
-
-def _unclassed_note(policy: str, start: str, since: str) -> str:
-    """The note that a summary's calls recorded before the ledger kept data classes went unchecked: a ledger upgraded
-    to 0027 holds them as calls of no class, and "gate: pass" read their residency as audited."""
-    return (
-        f"{policy}: its requirements (data class -> models) were checked against the calls recorded with their data "
-        f"classes alone: this summary's calls from {start} until {since} were recorded before the ledger kept them, "
-        f"so where their classes went is not known; `magsag flow summarize --since {since}` checks every call it holds"
-    )
-
-
-def _check_served(
-    violations: list[str], policy: str, cls: str, allowed: list[str], deployment: str, answered: dict[str, int]
-) -> None:
-    """A class's Azure ``deployment``, allowed by its name, against each model its answers named that is not the one
-    the name reads as: one allowed by none of its names (as answered, undated, genai-prices' id) is a violation."""
-    for name, names in other_models_served(deployment, answered):
-        if any(matches(allowed, Target("azure", n)) for n in names):
-            continue
-        violations.append(
-            f"{policy}: {counted(answered[name], 'attempt')} of data class {cls!r} went to Azure deployment "
-            f"{deployment!r}, which answered as {name}, a model its requirements do not allow ({cls}: "
-            f"{', '.join(allowed)}): a deployment's name is its operator's choice, and this is the model that served "
-            f"it; `magsag data query --provider azure --model {deployment} --format json` lists them with their "
-            "data_classes"
-        )
 
 
 def _check_calls(violations: list[str], notes: list[str], policy: str, most: Decimal, stats: dict[str, Any]) -> None:

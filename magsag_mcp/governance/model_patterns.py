@@ -30,6 +30,7 @@ __all__ = [
     "other_models_served",
     "residency_pattern",
     "runs_in_ollamas_cloud",
+    "served_unallowed",
 ]
 
 
@@ -287,3 +288,14 @@ def other_models_served(deployment: str, answered: Iterable[str]) -> list[tuple[
             continue
         out.append((name, tuple(dict.fromkeys((name, undated, *ids)))))
     return out
+
+
+def served_unallowed(allowed: list[str], deployment: str, answered: Iterable[str]) -> list[str]:
+    """Of the models an Azure ``deployment``'s answers named that are not the model its name reads as (see
+    :func:`other_models_served`), those ``allowed`` admits by none of their names: what ``magsag flow gate`` fails a
+    deployment for, as each call was refused (:meth:`~.policy.PolicySet.allowed`)."""
+    return [
+        name
+        for name, names in other_models_served(deployment, answered)
+        if not any(matches(allowed, Target("azure", n)) for n in names)
+    ]
