@@ -25,6 +25,7 @@ from typing import TextIO
 
 from ..errors import InputError
 from ..working_folder import absolute
+from . import point_at_nowhere
 
 #: the files SQLite keeps beside a database while it is in use
 LEDGER_SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -256,11 +257,7 @@ def _cut_back(fd: int, start: int) -> bool:
             return False
         os.ftruncate(fd, start)
         os.lseek(fd, start, os.SEEK_SET)
-        nowhere = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(nowhere, fd)
-        finally:
-            os.close(nowhere)
+        point_at_nowhere(fd)
         return True
     except OSError:
         return False
