@@ -834,7 +834,7 @@ def test_the_mcp_readme_says_what_a_client_is_told_of_the_http_body_limit():
     """The server answers a body past the SDK's limit with a JSON-RPC error naming it (test_mcp_http), which the
     client shows; the README said the Python client reported the bare "Server returned an error response" the SDK's
     own 413 gave, which had been made untrue, so a user could not tell the limit from any other failure."""
-    from magsag_mcp.mcp_server.http import MAX_REQUEST_BODY, too_large_answer
+    from magsag_mcp.mcp_server.refusals import MAX_REQUEST_BODY, too_large_answer
 
     told = json.loads(too_large_answer())["error"]["message"]
     limit = f"{MAX_REQUEST_BODY / 2**20:g} MiB"

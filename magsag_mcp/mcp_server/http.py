@@ -16,7 +16,7 @@
 - A request whose HTTP headers name a trace (W3C ``traceparent``, ``tracestate``) and whose ``_meta`` names none joins
   it (:mod:`.trace_headers`).
 - A request to another path than the MCP one (``/mcp``), a probe's or ``/metrics`` gets ``404`` with a JSON-RPC error
-  naming the URL to use.
+  naming the URL to use. (These refusals' JSON-RPC errors, the 421/403/413's too, are :mod:`.refusals`'.)
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
-import re
 import signal
 import socket
 import threading
@@ -33,19 +32,19 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
-from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
-from starlette.types import ASGIApp, Receive, Scope, Send
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp
 
-from ..errors import ConfigError, redact, redacting_logger, register_secret
+from ..errors import ConfigError, redacting_logger, register_secret
 from ..signals import server_stop_signals
 from .bearer import BearerTokenMiddleware as BearerTokenMiddleware  # (its home before bearer.py: tests import it here)
-from .bearer import refusal_body
 from .client_tokens import NEW_TOKEN as NEW_TOKEN  # (the command a refusal says makes a token)
 from .client_tokens import ClientToken, check_client_tokens
 from .health import QUIET_PROBES, HealthMiddleware
 from .listeners import host_and_port
 from .metrics_endpoint import MetricsMiddleware, MetricsSetting, check_metrics_token
-from .server_settings import HOST_ENV, PORT_ENV, option_said
+from .refusals import MAX_REQUEST_BODY, RefusalHintMiddleware
+from .server_settings import MCP_PATH, host_authority
 from .token_reload import ReloadedTokens, TokenFile, Tokens
 from .trace_headers import join_header_traces
 
@@ -55,7 +54,6 @@ uvicorn_logger = logging.getLogger("uvicorn.error")
 
 TOKEN_ENV = "MAGSAG_MCP_TOKEN"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
-MCP_PATH = "/mcp"
 #: the ports clients leave out of Host and Origin (http's and https's)
 DEFAULT_PORTS = ("80", "443")
 #: how long a stopping HTTP server waits for open connections once the calls in flight are recorded
@@ -67,43 +65,6 @@ def is_loopback(host: str) -> bool:
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-#: a host name or IPv4 address, then an optional port (``*``: any port, as the SDK matches it)
-_NAME_AND_PORT = re.compile(r"(?P<name>[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?)(:(?P<port>\d{1,5}|\*))?")
-#: a bracketed IPv6 address, then an optional port
-_IPV6_AND_PORT = re.compile(r"\[(?P<name>[^\]]+)\](:(?P<port>\d{1,5}|\*))?")
-
-
-def _authority(host: str, port: int, option: str = "--allow-host") -> str:
-    """What a client puts in the Host header for ``host`` on ``port`` (IPv6 in brackets). A value no
-    Host header can be (a URL, a path, a bad port) is refused: it would never match, and every
-    client would get 421 with nothing saying why. ``option``: what gave it, an option or its variable."""
-    if _is_ipv6(host):
-        return f"[{host.lower()}]:{port}"
-    match = _IPV6_AND_PORT.fullmatch(host) if host.startswith("[") else _NAME_AND_PORT.fullmatch(host)
-    given = match and match["port"]
-    if match is None or (match.re is _IPV6_AND_PORT and not _is_ipv6(match["name"])):
-        raise ConfigError(
-            f"{option_said(option, host)} is not a host name, an IP address or either with a port (NAME[:PORT], "
-            "[IPv6][:PORT]); give what clients put in the Host header, e.g. mybox.lan or mybox.lan:443"
-        )
-    if given and option in ("--host", HOST_ENV):
-        with_port = "--port" if option == "--host" else f"{PORT_ENV} (or --port)"
-        raise ConfigError(f"{option_said(option, host)} carries a port; give the port with {with_port}")
-    if given and given != "*" and not 0 < int(given) < 65536:
-        raise ConfigError(f"{option_said(option, host)}: {given} is not a TCP port (1-65535)")
-    name = match["name"].lower()  # host names are case-insensitive, and clients send them in lower case
-    if match.re is _IPV6_AND_PORT:
-        name = f"[{name}]"
-    return f"{name}:{given or port}"
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        return ipaddress.ip_address(text).version == 6
     except ValueError:
         return False
 
@@ -123,7 +84,7 @@ def security_settings(
     loopback = [(name, "--allow-host") for name in LOOPBACK_NAMES]
     named = [(host, host_option), *loopback, *((name, allow_option) for name in extra_hosts)]
     for name, option in named:
-        value = _authority(name, port, option)
+        value = host_authority(name, port, option)
         if value not in hosts:
             hosts.append(value)
     # Clients leave the scheme's default port out of Host and Origin: `--allow-host mybox.lan:443` for a
@@ -134,132 +95,6 @@ def security_settings(
             hosts.append(name)
     origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
-
-
-#: the SDK's answers to a Host or Origin not on the allow-lists (and what each header is called), to a body past its
-#: limit, and Starlette's to a path it does not serve
-_REFUSALS = {
-    (421, b"Invalid Host header"): "host",
-    (403, b"Invalid Origin header"): "origin",
-    (413, b"Request body too large"): "body",
-    (404, b"Not Found"): "path",
-}
-_REFUSED_STATUSES = frozenset(status for status, _ in _REFUSALS)
-#: a Host header that can be shown as the address of the server's URL
-_SHOWN_HOST = re.compile(r"[A-Za-z0-9.:\[\]-]{1,200}")
-#: the most a request's body may be (the SDK's default, given to it explicitly: the refusal names it)
-MAX_REQUEST_BODY = DEFAULT_MAX_REQUEST_BODY_SIZE
-#: distinct refused values whose fix is logged (each refusal is logged by the SDK anyway; this bounds a flood)
-_HINTS_LOGGED_MAX = 20
-
-
-def allow_host_hint(header: str, value: str) -> str:
-    """What to tell a client whose ``Host`` or ``Origin`` the transport security refused: the value, and
-    the ``--allow-host`` that admits it (when the value is one that option could take)."""
-    shown = repr(value[:200])
-    authority = value.partition("://")[2] if header == "origin" else value
-    if ":" not in authority.rpartition("]")[2]:  # the scheme's default port: :80 and :443 both admit the bare name
-        authority += ":443"
-    try:
-        _authority(authority, 0)
-    except ConfigError:
-        suggestion = "give the name clients use to reach it with --allow-host NAME[:PORT]"
-    else:
-        suggestion = f"if that is how clients reach it, start it with --allow-host {authority}"
-    if header == "origin":
-        return f"Invalid Origin header: this server does not accept requests from pages at {shown}; {suggestion}"
-    return f"Invalid Host header: this server does not answer to {shown}; {suggestion}"
-
-
-def too_large_answer(limit: int = MAX_REQUEST_BODY) -> bytes:
-    """The JSON-RPC error answering a request whose body is past ``limit`` (its id unread: null, as the SDK answers)."""
-    message = (
-        f"Request body too large: this server takes at most {limit / 2**20:g} MiB in one request over HTTP, a tool "
-        "call's arguments included; send less in one call (split a large payload across calls, or send an excerpt)"
-    )
-    return refusal_body(message)
-
-
-def wrong_path_answer(scope: Scope, path: str) -> bytes:
-    """The JSON-RPC error answering a request to a path other than ``path``, the one the server serves MCP at: a
-    client given the server's address alone (http://127.0.0.1:8765) or an older transport's /sse."""
-    host = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"host"), "")
-    url = f"{scope.get('scheme', 'http')}://{host}{path}" if _SHOWN_HOST.fullmatch(host) else f"its {path} path"
-    asked = scope.get("path", "")
-    message = (
-        f"Not Found: this server serves MCP (Streamable HTTP) at the path {path!r}, not at {asked[:200]!r}; point the "
-        f"client at {url}"
-    )
-    return refusal_body(redact(message))  # the path as asked: a key pasted into the URL is not sent back
-
-
-class RefusalHintMiddleware:
-    """The SDK refuses a Host or Origin it was not told of with a bare ``421 Invalid Host header`` (or
-    ``403 Invalid Origin header``), and logs no more: an operator who bound ``0.0.0.0`` and forgot
-    ``--allow-host`` saw every client on the network refused with nothing naming the fix. This says it,
-    to the client and (once per value) in the log. To the client in a JSON-RPC error (the status kept): in
-    plain text, as the SDK answers, its client (and any that reads a JSON-RPC error from a non-2xx answer)
-    showed "Server returned an error response", and only the operator's log named the fix.
-
-    It refuses a body past its limit with a bare ``413 Request body too large`` in plain text, which its client
-    reports as "Server returned an error response": a call with a 5 MB payload failed saying neither that it was
-    too large nor what the limit is. That refusal is answered as a JSON-RPC error naming both, which clients show.
-
-    A path it does not serve (a client given the server's address without ``/mcp``, or an older transport's
-    ``/sse``) got Starlette's bare ``404 Not Found``, which the SDK's client reports as -32601 "Not Found" (a method
-    the server lacks): it is answered with the path the server serves. A 404 of that path (an ended session) is the
-    SDK's own, a JSON-RPC error already, and passes as it is."""
-
-    def __init__(self, app: ASGIApp, path: str = MCP_PATH) -> None:
-        self.app = app
-        self.path = path
-        self._logged: set[str] = set()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        held: dict[str, Any] | None = None
-
-        async def hinting_send(message: Any) -> None:
-            nonlocal held
-            if message["type"] == "http.response.start" and message["status"] in _REFUSED_STATUSES and held is None:
-                held = message  # wait for the body: only the SDK's own refusals are rewritten
-                return
-            if held is None:
-                await send(message)
-                return
-            start, held = held, None
-            header = _REFUSALS.get((start["status"], message.get("body", b"")))
-            if header == "path" and scope.get("path") == self.path:
-                header = None  # the MCP path's own: not a path the server does not serve
-            if header is None or message.get("more_body", False):
-                await send(start)
-                await send(message)
-                return
-            if header == "body":
-                await self._answer(send, start, too_large_answer())
-                return
-            if header == "path":
-                await self._answer(send, start, wrong_path_answer(scope, self.path))
-                return
-            value = next((v.decode("latin-1") for k, v in scope["headers"] if k.decode("latin-1") == header), "")
-            hint = allow_host_hint(header, value)
-            if value not in self._logged and len(self._logged) < _HINTS_LOGGED_MAX:
-                self._logged.add(value)
-                logger.warning("refused a request: %s", hint)
-            await self._answer(send, start, refusal_body(hint))
-
-        await self.app(scope, receive, hinting_send)
-
-    @staticmethod
-    async def _answer(send: Send, start: dict[str, Any], body: bytes) -> None:
-        """The refusal ``start`` began (its status kept), with ``body``, a JSON-RPC error, in place of the SDK's."""
-        replaced = (b"content-length", b"content-type")
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in replaced]
-        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
 
 def warn_if_unreachable(host: str, port: int, allow_hosts: Sequence[str]) -> None:

@@ -195,7 +195,7 @@ class MetricsMiddleware:
             await _answer(send, 401, body, "application/json", [(b"www-authenticate", b'Bearer realm="magsag-mcp"')])
             return
         if self._digest is None and not self._known_host(headers.get("host", "")):
-            from .http import allow_host_hint
+            from .refusals import allow_host_hint
 
             body = refusal_body(allow_host_hint("host", headers.get("host", "")))
             await _answer(send, 421, body, "application/json")

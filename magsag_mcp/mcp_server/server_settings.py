@@ -6,10 +6,13 @@ A container's settings are set in its environment (a Compose file's ``environmen
 reach it by had to be written into the command, which an image's ``CMD`` fixes. The option given wins over its
 variable; a variable set empty counts as unset, as every other; spaces around a value are no part of it.
 (``MAGSAG_MCP_TRANSPORT``, the default of ``--transport``, is read with the parser's defaults: it applies to both.)
+A host or name given is checked to be one a client can put in its ``Host`` header (:func:`host_authority`).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from argparse import Namespace
 from collections.abc import Mapping
 
@@ -22,6 +25,8 @@ PORT_ENV = "MAGSAG_MCP_PORT"
 ALLOW_HOSTS_ENV = "MAGSAG_MCP_ALLOW_HOSTS"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+#: the path the HTTP server serves MCP at
+MCP_PATH = "/mcp"
 #: the agent every call is recorded under, for clients configured by their environment (see --agent)
 AGENT_ENV = "MAGSAG_MCP_AGENT"
 
@@ -83,3 +88,40 @@ def from_the_environment(taken: Mapping[str, str], *options: str) -> str:
     MAGSAG_MCP_PORT)``; empty when none did."""
     said = [f"{option} was set by {taken[option]}" for option in options if option in taken]
     return f" ({'; '.join(said)})" if said else ""
+
+
+#: a host name or IPv4 address, then an optional port (``*``: any port, as the SDK matches it)
+_NAME_AND_PORT = re.compile(r"(?P<name>[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?)(:(?P<port>\d{1,5}|\*))?")
+#: a bracketed IPv6 address, then an optional port
+_IPV6_AND_PORT = re.compile(r"\[(?P<name>[^\]]+)\](:(?P<port>\d{1,5}|\*))?")
+
+
+def host_authority(host: str, port: int, option: str = "--allow-host") -> str:
+    """What a client puts in the Host header for ``host`` on ``port`` (IPv6 in brackets). A value no
+    Host header can be (a URL, a path, a bad port) is refused: it would never match, and every
+    client would get 421 with nothing saying why. ``option``: what gave it, an option or its variable."""
+    if _is_ipv6(host):
+        return f"[{host.lower()}]:{port}"
+    match = _IPV6_AND_PORT.fullmatch(host) if host.startswith("[") else _NAME_AND_PORT.fullmatch(host)
+    given = match and match["port"]
+    if match is None or (match.re is _IPV6_AND_PORT and not _is_ipv6(match["name"])):
+        raise ConfigError(
+            f"{option_said(option, host)} is not a host name, an IP address or either with a port (NAME[:PORT], "
+            "[IPv6][:PORT]); give what clients put in the Host header, e.g. mybox.lan or mybox.lan:443"
+        )
+    if given and option in ("--host", HOST_ENV):
+        with_port = "--port" if option == "--host" else f"{PORT_ENV} (or --port)"
+        raise ConfigError(f"{option_said(option, host)} carries a port; give the port with {with_port}")
+    if given and given != "*" and not 0 < int(given) < 65536:
+        raise ConfigError(f"{option_said(option, host)}: {given} is not a TCP port (1-65535)")
+    name = match["name"].lower()  # host names are case-insensitive, and clients send them in lower case
+    if match.re is _IPV6_AND_PORT:
+        name = f"[{name}]"
+    return f"{name}:{given or port}"
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 6
+    except ValueError:
+        return False
