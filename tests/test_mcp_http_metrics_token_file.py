@@ -16,6 +16,7 @@ from magsag_mcp.errors import ConfigError
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server.http import http_app
 from magsag_mcp.mcp_server.metrics_endpoint import MetricsSetting, metrics_said, metrics_setting
+from magsag_mcp.mcp_server.token_reload import TokenFile
 from tests.shutdown_helpers import until_serving
 from tests.test_mcp_http import offline_env
 from tests.test_mcp_http_metrics import bearer, scrape
@@ -36,7 +37,8 @@ def secret_file(tmp: Path, content: str | bytes) -> Path:
 def test_the_setting_reads_the_token_from_the_file_without_its_last_line_break(tmp_path: Path):
     secret = secret_file(tmp_path, SCRAPE_TOKEN + "\n")  # as `echo` writes it
     got = metrics_setting({"MAGSAG_MCP_METRICS_TOKEN_FILE": str(secret)})
-    assert got == MetricsSetting(True, SCRAPE_TOKEN, 100, FROM_THE_FILE) and got.token_from_file
+    said_file = TokenFile("MAGSAG_MCP_METRICS_TOKEN_FILE", str(secret))
+    assert got == MetricsSetting(True, SCRAPE_TOKEN, 100, FROM_THE_FILE, said_file) and got.token_from_file
     assert metrics_said(got, True, False) == "token: MAGSAG_MCP_METRICS_TOKEN_FILE"
     # the same reader as MAGSAG_MCP_TOKEN_FILE's: UTF-16 with its mark, as Windows PowerShell 5.1's `>` writes it
     secret.write_bytes((SCRAPE_TOKEN + "\r\n").encode("utf-16"))

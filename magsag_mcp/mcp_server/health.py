@@ -13,6 +13,11 @@ endpoint, which needs a POST with a JSON-RPC body, the token and a session: ever
   answer. An app served without :func:`.http.serve_http` (which opens the service before it listens) opens its
   service on the first readiness probe, as on the first call; a probe that finds it still opening once
   :data:`READY_READ_SECONDS` have passed says so (503) and leaves the open to go on, rather than wait for it.
+- Both add ``"warnings"``, a list of what an operator should fix though the server serves, when there is any: a token
+  file (``MAGSAG_MCP_TOKENS_FILE``, ``MAGSAG_MCP_TOKEN_FILE``, ``MAGSAG_MCP_METRICS_TOKEN_FILE``) whose new version was
+  refused, or that cannot be found (:mod:`.token_reload`). The server keeps the tokens it had, so ``/readyz`` stays
+  200: the old tokens still work. A readiness probe looks at the files first, as a request does (at most once a
+  second); a liveness probe says what the last look found, and does not look.
 - Both answer ``GET`` and ``HEAD`` (the headers alone); another method gets ``405`` with ``Allow: GET, HEAD``.
   ``Cache-Control: no-store``: a proxy between the balancer and the server must not answer for it.
 
@@ -30,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -39,6 +45,7 @@ from ..errors import MagsagError, redacting_logger
 
 if TYPE_CHECKING:
     from .state import ServerState
+    from .token_reload import ReloadedTokens
 
 logger = redacting_logger("magsag_mcp.mcp")
 
@@ -90,11 +97,13 @@ def not_answering(seconds: float) -> str:
 
 class HealthMiddleware:
     """Answers the probe paths itself, ahead of the token gate and the SDK's Host/Origin checks (see the module's
-    docstring for why that is safe); every other request goes to ``app`` as it came."""
+    docstring for why that is safe); every other request goes to ``app`` as it came. ``token_files``: the token files
+    re-read as they change, whose refusals the answers warn of."""
 
-    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+    def __init__(self, app: ASGIApp, state: ServerState, token_files: Sequence[ReloadedTokens] = ()) -> None:
         self.app = app
         self.state = state
+        self.token_files = tuple(token_files)
         self._logged: set[str] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -107,13 +116,21 @@ class HealthMiddleware:
             await _answer(send, 405, body, head=False, extra=[(b"allow", b"GET, HEAD")])
             return
         if scope["path"] == LIVENESS_PATH:
-            await _answer(send, 200, {"status": "ok"}, head=method == "HEAD")
+            await _answer(send, 200, {"status": "ok", **self._warnings()}, head=method == "HEAD")
             return
+        for token_file in self.token_files:
+            await token_file.fresh()
         reason = await self.not_ready()
         if reason is None:
-            await _answer(send, 200, {"status": "ready"}, head=method == "HEAD")
+            await _answer(send, 200, {"status": "ready", **self._warnings()}, head=method == "HEAD")
         else:
-            await _answer(send, 503, {"status": "not ready", "reason": reason}, head=method == "HEAD")
+            answer: dict[str, Any] = {"status": "not ready", "reason": reason, **self._warnings()}
+            await _answer(send, 503, answer, head=method == "HEAD")
+
+    def _warnings(self) -> dict[str, list[str]]:
+        """``{"warnings": [...]}`` when there is any, else nothing (the answer as it was)."""
+        said = [warning for token_file in self.token_files if (warning := token_file.warning)]
+        return {"warnings": said} if said else {}
 
     async def not_ready(self) -> str | None:
         """Why the server cannot take a call now, said without a detail of its setup; None when it can. Within
@@ -161,7 +178,7 @@ def _trivial_read(conn: Any) -> object:
 
 
 async def _answer(
-    send: Send, status: int, body: dict[str, str], *, head: bool, extra: list[tuple[bytes, bytes]] | None = None
+    send: Send, status: int, body: dict[str, Any], *, head: bool, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     data = json.dumps(body).encode()
     headers = [

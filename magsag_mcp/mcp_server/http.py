@@ -45,7 +45,7 @@ from .listeners import host_and_port
 from .metrics_endpoint import MetricsMiddleware, MetricsSetting, check_metrics_token
 from .refusals import MAX_REQUEST_BODY, RefusalHintMiddleware
 from .server_settings import MCP_PATH, host_authority
-from .token_reload import ReloadedTokens, TokenFile, Tokens
+from .token_reload import TokenFile, Tokens, reloaded_token_files
 from .trace_headers import join_header_traces
 
 logger = redacting_logger("magsag_mcp.mcp")
@@ -211,7 +211,8 @@ def http_app(
     health probes and ``/metrics`` (its own gate: :mod:`.metrics_endpoint`; ``metrics``: its setting, by default on).
     The server's service is told its calls come over a network: their base URLs may name only the operator's
     endpoints. ``clients``: a token each, pinned to its agent, in place of the one ``token``. ``token_file``: the file
-    they were read from, re-read as it changes (:mod:`.token_reload`)."""
+    they were read from, re-read as it changes (:mod:`.token_reload`), as the scrape token's file (``metrics``'); the
+    health probes warn of either refused or gone."""
     from .. import metrics as process_metrics
     from .server import server_state
 
@@ -220,7 +221,7 @@ def http_app(
     check_gate(host, token, clients, pinned)
     check_metrics_token(host, metrics, token, [client.token for client in clients])
     tokens = Tokens(token, tuple(clients))
-    reloaded = None if token_file is None else ReloadedTokens(token_file, tokens, host, pinned, metrics)
+    reloaded, scrape_reloaded = reloaded_token_files(token_file, tokens, host, pinned, metrics)
     if clients:
         from .tool_schemas import pin_agent_arguments
 
@@ -244,9 +245,16 @@ def http_app(
         process_metrics.METRICS.agent_labels = metrics.agent_labels
         process_metrics.METRICS.start()  # (a process counts only once its figures will be read: see metrics.py)
         app = MetricsMiddleware(
-            app, metrics, token=token, per_client=bool(clients), security=security, reloaded=reloaded
+            app,
+            metrics,
+            token=token,
+            per_client=bool(clients),
+            security=security,
+            reloaded=reloaded,
+            scrape_reloaded=scrape_reloaded,
         )
-    return HealthMiddleware(app, server_state(server))
+    token_files = tuple(filter(None, (reloaded, scrape_reloaded)))
+    return HealthMiddleware(app, server_state(server), token_files)
 
 
 async def serve_http(

@@ -32,7 +32,7 @@ from .. import metrics
 from ..errors import ConfigError
 from ..redaction import excerpt
 from .bearer import _digest, refusal_body, unauthorized
-from .token_reload import ReloadedTokens
+from .token_reload import ReloadedTokens, TokenFile
 
 METRICS_PATH = "/metrics"
 METRICS_ENV = "MAGSAG_MCP_METRICS"
@@ -64,6 +64,8 @@ class MetricsSetting:
     token: str | None = field(default=None, repr=False)
     agent_labels: int = metrics.AGENT_LABELS_DEFAULT
     token_set_in: str = METRICS_TOKEN_ENV
+    #: the file the token was read from (``MAGSAG_MCP_METRICS_TOKEN_FILE``'s), re-read as it changes (None: none)
+    token_file: TokenFile | None = None
 
     @property
     def token_from_file(self) -> bool:
@@ -109,7 +111,9 @@ def metrics_setting(env: Mapping[str, str]) -> MetricsSetting:
                 f"{MAX_AGENT_LABELS} (how many agents /metrics labels by name; the rest are counted as (other); "
                 f"default {metrics.AGENT_LABELS_DEFAULT})"
             )
-    return MetricsSetting(said.lower() != "off", token, count, token_set_in)
+    named = (env.get(METRICS_TOKEN_FILE_ENV) or "").strip()
+    token_file = TokenFile(METRICS_TOKEN_FILE_ENV, named) if token_set_in != METRICS_TOKEN_ENV else None
+    return MetricsSetting(said.lower() != "off", token, count, token_set_in, token_file)
 
 
 def check_metrics_token(host: str, setting: MetricsSetting, token: str | None, client_tokens: Sequence[str]) -> None:
@@ -155,14 +159,19 @@ class MetricsMiddleware:
         per_client: bool,
         security: TransportSecuritySettings,
         reloaded: ReloadedTokens | None = None,
+        scrape_reloaded: ReloadedTokens | None = None,
     ) -> None:
         self.app = app
         scrape_token = setting.token or token
         self._digest = None if scrape_token is None else _digest(scrape_token)
-        #: the server's token file, re-read as it changes: followed where the scrape token is the server's own (a
-        #: rotated token reads /metrics no more than it makes a call)
+        #: the file the scrape token is read from, re-read as it changes: the scrape token's own
+        #: (``scrape_reloaded``), else the server's where the scrape token is the server's (a rotated token reads
+        #: /metrics no more than it makes a call)
         self._reloaded = reloaded if setting.token is None and token is not None else None
-        self._server_token = token
+        if setting.token is not None:
+            self._reloaded = scrape_reloaded
+        #: the scrape token as last taken from that file
+        self._scrape_token = scrape_token
         #: the token a refusal says it asks for
         self._asked = "MAGSAG_MCP_TOKEN (or what is in its MAGSAG_MCP_TOKEN_FILE)"
         if setting.token:
@@ -181,8 +190,8 @@ class MetricsMiddleware:
             await _answer(send, 405, body, "application/json", [(b"allow", b"GET, HEAD")])
             return
         headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope.get("headers", ())}
-        if self._reloaded is not None and (token := (await self._reloaded.fresh()).token) != self._server_token:
-            self._server_token = token
+        if self._reloaded is not None and (token := (await self._reloaded.fresh()).token) != self._scrape_token:
+            self._scrape_token = token
             self._digest = None if token is None else _digest(token)
         if self._forbidden:
             await _answer(send, 403, refusal_body(NEEDS_A_METRICS_TOKEN), "application/json")

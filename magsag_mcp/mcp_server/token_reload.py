@@ -1,6 +1,7 @@
 """A token file re-read when it changes under a running HTTP server: rotation without a restart.
 
-``MAGSAG_MCP_TOKENS_FILE`` and ``MAGSAG_MCP_TOKEN_FILE`` were read at the start only, so rotating a leaked token meant
+``MAGSAG_MCP_TOKENS_FILE``, ``MAGSAG_MCP_TOKEN_FILE`` and the scrape token's ``MAGSAG_MCP_METRICS_TOKEN_FILE`` were
+read at the start only, so rotating a leaked token meant
 a restart, which cancels every call in flight (each recorded as cancelled). Kubernetes updates a mounted secret's file
 in place (it swaps the ``..data`` link the file's path goes through), Docker's a bind-mounted file's content, and an
 operator edits the file: each is seen here, and the new tokens apply to the requests that come after it. A request
@@ -17,13 +18,19 @@ A new version is held to every check the start makes (:func:`.gate_settings.gate
 length beyond loopback, not the scrape token); refused, the server keeps the tokens it has and logs one ERROR naming
 the file, what is wrong (its line) and the fix, never a token, once per version. A file gone (deleted, its mount
 gone) keeps them too, said once. ``MAGSAG_MCP_TOKEN`` set in the environment cannot change in a running process.
+A file refused or gone is also said by the health probes, as a warning (:attr:`ReloadedTokens.warning`), until it is
+put right: a monitor sees it, and the server stays ready (its tokens serve).
+
+The MCP tokens and the scrape token are each checked against the other as it is now (the scrape token may not be an
+MCP token): :func:`reloaded_token_files` makes the two, each told of the other.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import anyio
@@ -46,8 +53,9 @@ SETTLE_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class TokenFile:
-    """The file the MCP tokens came from: the variable that names it (:data:`.client_tokens.TOKENS_FILE_ENV`, or
-    ``MAGSAG_MCP_TOKEN_FILE``) and its value, the path as given."""
+    """The file tokens came from: the variable that names it (:data:`.client_tokens.TOKENS_FILE_ENV`,
+    ``MAGSAG_MCP_TOKEN_FILE`` or the scrape token's ``MAGSAG_MCP_METRICS_TOKEN_FILE``) and its value, the path as
+    given."""
 
     variable: str
     named: str
@@ -55,6 +63,19 @@ class TokenFile:
     @property
     def per_client(self) -> bool:
         return self.variable == TOKENS_FILE_ENV
+
+    @property
+    def scrape(self) -> bool:
+        """Whether it holds the scrape token (/metrics'), not the MCP tokens."""
+        from .metrics_endpoint import METRICS_TOKEN_FILE_ENV
+
+        return self.variable == METRICS_TOKEN_FILE_ENV
+
+    @property
+    def in_place_of(self) -> str:
+        """The variable a one-token file stands in for (``MAGSAG_MCP_TOKEN`` for ``MAGSAG_MCP_TOKEN_FILE``: each
+        ``*_FILE`` variable is its variable's, the convention of database images)."""
+        return self.variable.removesuffix("_FILE")
 
     def said(self) -> str:
         """How a log line names it: the variable and the path (a path read at the start: no token set by mistake)."""
@@ -78,14 +99,24 @@ _Version = tuple[int, int, int, int, int]
 
 class ReloadedTokens:
     """The tokens read from ``source`` at the start (``tokens``), then again whenever it changes (:meth:`fresh`). A new
-    version is held to the start's checks for a server on ``host`` with ``pinned`` (``--agent``) and ``metrics``."""
+    version is held to the start's checks for a server on ``host`` with ``pinned`` (``--agent``) and ``metrics``.
+    ``beside``: the other tokens as they are now (for the MCP tokens' file, the scrape token's ``Tokens``; for the
+    scrape token's, the MCP tokens), which a new version is checked against; None: the start's (``metrics``' scrape
+    token), or none (a scrape token's file alone)."""
 
     def __init__(
-        self, source: TokenFile, tokens: Tokens, host: str, pinned: str | None, metrics: MetricsSetting
+        self,
+        source: TokenFile,
+        tokens: Tokens,
+        host: str,
+        pinned: str | None,
+        metrics: MetricsSetting,
+        beside: Callable[[], Tokens] | None = None,
     ) -> None:
         self.source = source
         self.current = tokens
         self._host, self._pinned, self._metrics = host, pinned, metrics
+        self._beside = beside
         #: the version last read (None: none yet: the first look reads it, as the start's read may be of an older one)
         self._read: _Version | None = None
         self._looked_at = time.monotonic()
@@ -93,6 +124,24 @@ class ReloadedTokens:
         self._gone = False
         #: whether the version last read was refused, or the file was gone (the next one read is said, taken or not)
         self._complained = False
+        #: whether the version last read was refused (what the health probes warn of, with ``_gone``)
+        self._refused = False
+
+    @property
+    def warning(self) -> str | None:
+        """What the health probes say while the file's version is refused or the file is gone (None: neither): the
+        variable alone, no path or line (the probes answer anyone; the server's log names them), and never a token."""
+        if self._gone:
+            return (
+                f"the file {self.source.variable} names cannot be found now: the server keeps the tokens it has; the "
+                "server's log says more"
+            )
+        if self._refused:
+            return (
+                f"the file {self.source.variable} names changed and its new version is refused: the server keeps the "
+                "tokens it has until the file is fixed; the server's log says what is wrong"
+            )
+        return None
 
     async def fresh(self) -> Tokens:
         """The tokens, the file looked at first if :data:`CHECK_SECONDS` have passed since the last look (by this
@@ -121,6 +170,7 @@ class ReloadedTokens:
                     exc.strerror or type(exc).__name__,
                 )
             self._read = None
+            self._refused = False
             return
         self._gone = False
         # (its change time too, which no tool sets back: `cp -p` of a token of the same length keeps the rest)
@@ -133,7 +183,7 @@ class ReloadedTokens:
             tokens = await anyio.to_thread.run_sync(self._load)
         except ConfigError as exc:
             self._read = version  # (said once: not read again until it changes)
-            self._complained = True
+            self._complained = self._refused = True
             logger.error(
                 "%s changed, and its new version is refused: %s. The server keeps the tokens it has until the file "
                 "is fixed",
@@ -143,6 +193,7 @@ class ReloadedTokens:
             return
         # (set once read and judged: a look cancelled meanwhile, its request gone, leaves the version to the next)
         self._read = version
+        self._refused = False
         complained, self._complained = self._complained, False
         if tokens == self.current:
             if complained:
@@ -168,19 +219,45 @@ class ReloadedTokens:
         if self.source.per_client:
             tokens = Tokens(None, read_client_tokens(self.source.named))
         else:
-            from .http import TOKEN_ENV
-
-            tokens = Tokens(token_in_file(self.source.variable, self.source.named, TOKEN_ENV))
+            tokens = Tokens(token_in_file(self.source.variable, self.source.named, self.source.in_place_of))
         self._check(tokens)
         return tokens
 
     def _check(self, tokens: Tokens) -> None:
-        """The start's checks (:func:`.gate_settings.gate_settings`'s) of the tokens and the host, ``--agent`` and the
-        scrape token, which do not change; raises ConfigError with what to fix."""
+        """The start's checks (:func:`.gate_settings.gate_settings`'s) of the tokens against the host and ``--agent``,
+        which do not change, and the other tokens as they are now (``beside``); raises ConfigError with what to fix."""
         from .http import TOKEN_ENV, check_gate
         from .metrics_endpoint import check_metrics_token
         from .token_setting import from_the_file
 
+        beside = None if self._beside is None else self._beside()
+        if self.source.scrape:
+            mcp = beside or Tokens(None)
+            scrape = replace(self._metrics, token=tokens.token)
+            check_metrics_token(self._host, scrape, mcp.token, [client.token for client in mcp.clients])
+            return
         setting = TOKEN_ENV if self.source.per_client else from_the_file(self.source.variable)
         check_gate(self._host, tokens.token, tokens.clients, self._pinned, setting)
-        check_metrics_token(self._host, self._metrics, tokens.token, [client.token for client in tokens.clients])
+        metrics = self._metrics if beside is None else replace(self._metrics, token=beside.token)
+        check_metrics_token(self._host, metrics, tokens.token, [client.token for client in tokens.clients])
+
+
+def reloaded_token_files(
+    mcp_file: TokenFile | None, tokens: Tokens, host: str, pinned: str | None, metrics: MetricsSetting
+) -> tuple[ReloadedTokens | None, ReloadedTokens | None]:
+    """The MCP tokens' file (``mcp_file``, read as ``tokens``) and the scrape token's (``metrics``'), each re-read as it
+    changes and checked against the other as it is then (None: that token is not from a file)."""
+    mcp: ReloadedTokens | None = None
+    scrape: ReloadedTokens | None = None
+
+    def mcp_now() -> Tokens:
+        return tokens if mcp is None else mcp.current
+
+    def scrape_now() -> Tokens:
+        return Tokens(metrics.token) if scrape is None else scrape.current
+
+    if mcp_file is not None:
+        mcp = ReloadedTokens(mcp_file, tokens, host, pinned, metrics, scrape_now)
+    if metrics.token_file is not None:
+        scrape = ReloadedTokens(metrics.token_file, Tokens(metrics.token), host, pinned, metrics, mcp_now)
+    return mcp, scrape
