@@ -5,10 +5,12 @@ it by in the ledger."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp.client import Client
 
@@ -104,3 +106,47 @@ async def test_a_refused_call_names_the_run_it_was_recorded_under(db: Path, capl
     [record] = _call_lines(caplog)
     assert err["run_id"] and record.getMessage().endswith(f" (skill skill.nope, run {err['run_id']}, agent (none))")
     assert json.loads(JsonFormatter().format(record))["error_type"] == err["type"]
+
+
+@pytest.mark.usefixtures("fake_scripts")
+async def test_a_cancelled_call_is_one_line_naming_the_run_the_ledger_records_it_under(
+    catalog_copy: Path, db: Path, caplog: pytest.LogCaptureFixture
+):
+    """A client that cancels its call (notifications/cancelled, the SDK's in-memory client) left no line at all: the
+    line says cancelled, with the same fields, and the run it names is the one the ledger holds, cancelled. The call
+    names no run: the line's is the one made for it."""
+    from tests.governance_helpers import prices
+    from tests.mcp_tools_helpers import ENV
+
+    prices(catalog_copy, '"fake:*": {input: 100, output: 100}\n')  # priced: its worst case is reserved while in flight
+    slow = {"model": "fake:slow", "params": {"latency_ms": 600_000}, "max_tokens": 1000}  # never answers meanwhile
+    args = {"skill_id": "skill.analysis", "payload": {"data": PROMPT}, "agent": "bob", "model_config": slow}
+    with caplog.at_level(logging.INFO, logger="magsag_mcp.mcp"):
+        async with Client(build_server(catalog=catalog_copy, db=db, env=ENV)) as client:
+            with anyio.fail_after(60):  # a hang guard, not a timing assertion
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(functools.partial(client.call_tool, "invoke_skill", args))
+                    while True:  # until the call is in flight: its worst case reserved
+                        await anyio.sleep(0.01)
+                        status = (await client.call_tool("check_budget", {"agent": "bob"})).structured_content
+                        if any(lim["reserved_usd"] != "0" for lim in status["limits"]):
+                            break
+                    tg.cancel_scope.cancel()  # the SDK sends notifications/cancelled for the request
+                while not _call_lines(caplog):  # said as the server's handler unwinds
+                    await anyio.sleep(0.01)
+            [record] = _call_lines(caplog)
+            runs = (await client.call_tool("query_runs", {"filters": {"agent": "bob"}})).structured_content
+    [run] = runs["runs"]
+    assert run["status"] == "cancelled" and [a["error_class"] for a in run["attempts"]] == ["cancelled"]
+    assert record.levelno == logging.INFO
+    message = record.getMessage()
+    assert message.startswith(f"invoke_skill cancelled: skill skill.analysis, run {run['run_id']}, agent bob, after ")
+    entry = json.loads(JsonFormatter().format(record))
+    assert {k: entry[k] for k in ("tool", "outcome", "skill", "run_id", "agent")} == {
+        "tool": "invoke_skill",
+        "outcome": "cancelled",
+        "skill": "skill.analysis",
+        "run_id": run["run_id"],
+        "agent": "bob",
+    }
+    assert isinstance(entry["latency_ms"], int) and PROMPT not in JsonFormatter().format(record)

@@ -9,6 +9,10 @@ or failed, saying its skill, run, agent, the provider and model that answered, i
 ``provider``, ``model``, ``cost_usd``, ``latency_ms``; a failure's ``error_type``), which a collector filters and
 sums without parsing the message. Nothing of the prompt or the answer is logged, and every value is redacted as
 each line is (:mod:`.log_format`). ``MAGSAG_MCP_LOG_LEVEL=WARNING`` leaves the lines out.
+
+A call cancelled (its client sent ``notifications/cancelled``, timed out or went away, or the server stopped) got no
+line at all, though the ledger records it (``cancelled``, its cost unknown, bounded by its worst case): it gets one
+too, ``outcome`` ``cancelled``, its skill, run (the one it was recorded under), agent and time until the cancel.
 """
 
 from __future__ import annotations
@@ -60,3 +64,28 @@ def failed_fields(name: str, exc: MagsagError, skill: str | None = None, agent: 
         cost = None if exc.cost_usd is None else str(exc.cost_usd)
         fields.update(skill=skill, run_id=exc.run_id, agent=agent, cost_usd=cost)
     return redact_values(fields)
+
+
+def log_cancelled(
+    logger: logging.Logger, skill: str, run_id: str | None, agent: str | None, latency_ms: float
+) -> None:
+    """The line of a call cancelled after ``latency_ms`` (its record is the service's, made before this)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    fields: dict[str, Any] = {
+        "tool": TOOL,
+        "outcome": "cancelled",
+        "skill": skill,
+        "run_id": run_id,
+        "agent": agent,
+        "latency_ms": round(latency_ms),
+    }
+    logger.info(
+        "%s cancelled: skill %s, run %s, agent %s, after %d ms (the ledger records what it spent)",
+        TOOL,
+        skill,
+        run_id if run_id is not None else "(none)",
+        agent if agent is not None else "(none)",
+        fields["latency_ms"],
+        extra=redact_values(fields),
+    )

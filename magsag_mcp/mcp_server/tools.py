@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 import types
 import typing
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
@@ -24,6 +26,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
+from ..call_ids import new_run_id
 from ..errors import MagsagError, redact, redacting_logger
 from ..invoke_result import shown_answer
 from ..redaction import redact_values
@@ -31,7 +34,7 @@ from ..text import has_surrogate, whole_characters
 from . import models as M
 from .arguments import explain, shown_place
 from .budget_results import BudgetResult
-from .call_log import failed_fields, log_answered
+from .call_log import failed_fields, log_answered, log_cancelled
 from .progress import ProgressBridge, progress_requested
 from .skill_arguments import call_context, with_model_config
 from .tool_schemas import generated, pin_agent_arguments, stored
@@ -136,12 +139,17 @@ class MagsagTools:
     ) -> CallToolResult:
         """``call(service)``'s result as the tool's; with ``prices``, for a tool whose call prices synchronously
         (explain_route), once genai-prices' data is loaded (see ServerState.pricing_service). ``said``: a call's
-        skill and agent, which its failure's log line names (:mod:`.call_log`)."""
+        skill, agent, run id and start (monotonic), which its failed or cancelled line names (:mod:`.call_log`)."""
         try:
             service = await (self.state.pricing_service() if prices else self.state.service())
             model = result_model.model_validate(await call(service))
+        except anyio.get_cancelled_exc_class():
+            if said is not None:  # (recorded by the service as it unwound, shielded: said once it is)
+                started = said["started"]
+                log_cancelled(logger, said["skill"], said["run_id"], said["agent"], (time.monotonic() - started) * 1000)
+            raise
         except MagsagError as exc:
-            fields = failed_fields(name, exc, **(said or {}))
+            fields = failed_fields(name, exc, **({"skill": said["skill"], "agent": said["agent"]} if said else {}))
             if said is None:
                 logger.info("%s failed: %s: %s", name, exc.kind, exc.message, extra=fields)
             else:
@@ -174,21 +182,26 @@ class MagsagTools:
         declared = call_context(context)
         progress = ProgressBridge(ctx, self.state.client_log) if progress_requested(ctx) else None
 
-        said: dict[str, Any] = {"skill": skill_id, "agent": self.state.call_agent or agent}
+        # the run named here when the call names none (as the service would): a cancelled call's line names it
+        run = run_id or new_run_id()
+        said: dict[str, Any] = {
+            "skill": skill_id,
+            "agent": self.state.call_agent or agent,
+            "run_id": run,
+            "started": time.monotonic(),
+        }
 
         async def call(svc: Service) -> InvokeResultDict:
             who = said["agent"] = self._agent(agent)
             # a pinned client's run id is refused when its calls are another agent's (an unpinned server's agents may
-            # share a run: an orchestrator and its sub-agents)
-            own = self.state.call_agent is not None
+            # share a run: an orchestrator and its sub-agents); one named here is new, no one's
+            own = self.state.call_agent is not None and bool(run_id)
             if progress is None:
-                result = await svc.invoke_skill(
-                    skill_id, payload, agent=who, run_id=run_id, context=declared, own_run=own
-                )
+                result = await svc.invoke_skill(skill_id, payload, agent=who, run_id=run, context=declared, own_run=own)
             else:
                 async with progress.beating():
                     result = await svc.invoke_skill(
-                        skill_id, payload, agent=who, run_id=run_id, context=declared, progress=progress, own_run=own
+                        skill_id, payload, agent=who, run_id=run, context=declared, progress=progress, own_run=own
                     )
             answered = result.to_dict()
             log_answered(logger, answered, who)
