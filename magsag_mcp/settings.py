@@ -332,19 +332,13 @@ def _ledger_sync(env: Mapping[str, str]) -> object:
     return ledger_sync_from_env(env)
 
 
-def misspelt_variables(env: Mapping[str, str], catalog_root: Callable[[], Any]) -> list[str]:
-    """:func:`unread_variables`' problems (a ``MAGSAG_*`` variable read by nothing, near one that is: its name and the
-    one meant, never its value), for the server to warn of as it starts; ``catalog_root`` gives the catalog's
-    folder, whose ``${VAR}`` are read too, and is called only where some ``MAGSAG_*`` variable is none magsag reads
-    (reading the catalog's files costs a start nothing otherwise)."""
-    return _unread_at_start(env, catalog_root)[0]
-
-
 def unread_variable_warnings(env: Mapping[str, str], catalog_root: Callable[[], Any]) -> list[str]:
-    """:func:`unread_variables`' problems and notes, for a ``magsag`` command to warn of before it runs: a variable
-    near no name read is as much in no effect as a misspelt one (a spend limit, say, which magsag sets otherwise),
-    and a command said nothing of it while it did what it would have done without it (doctor's note alone). Named,
-    never their values. ``catalog_root``: as :func:`misspelt_variables` takes it."""
+    """:func:`unread_variables`' problems and notes, for a ``magsag`` command to warn of before it runs and for
+    ``magsag-mcp`` as it starts (or, given its env by a client, as its service opens): the same lines. A variable
+    near no name read is as much in no effect as a misspelt one (a spend limit, say, which magsag sets otherwise):
+    the server warned of the misspelt alone, the commands of both. Named, never their values. ``catalog_root`` gives
+    the catalog's folder, whose ``${VAR}`` are read too, and is called only where some ``MAGSAG_*`` variable is none
+    magsag reads (reading the catalog's files costs a start nothing otherwise)."""
     problems, notes = _unread_at_start(env, catalog_root)
     return problems + notes
 

@@ -313,6 +313,32 @@ def test_the_server_warns_as_it_starts_of_a_magsag_variable_it_does_not_read(mon
     assert built[0]["variables_said"] is True  # not said again as the service opens
 
 
+def test_the_server_warns_as_it_starts_of_a_magsag_variable_near_none_it_reads_as_magsag_commands_do(
+    monkeypatch, caplog, capsys
+):
+    # MAGSAG_SPEND_LIMIT_USD (a limit magsag sets in the catalog's policies) changes nothing: `magsag` commands said
+    # so, and the server, where it mattered most, said nothing (it warned of misspelt names alone). The same lines.
+    import argparse
+
+    from magsag_mcp.cli.misspelt import warn_of_unread_variables
+    from magsag_mcp.mcp_server import __main__ as server_main
+
+    monkeypatch.setenv("MAGSAG_SPEND_LIMIT_USD", "5-never-said")
+    monkeypatch.setenv("MAGSAG_PROVDER", "local-never-said")
+    monkeypatch.setattr(server_main, "configure_logging", lambda level, log_format: None)
+    monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: None)
+    monkeypatch.setattr("magsag_mcp.mcp_server.server.build_server", lambda **kw: "server")
+    monkeypatch.setattr("anyio.run", lambda fn, *args: fn(*args))
+    with caplog.at_level("INFO", logger="magsag_mcp.mcp"):
+        assert server_main.main(["--transport", "stdio"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    warn_of_unread_variables(argparse.Namespace(command="summarize", catalog=None))
+    said = [line.removeprefix("magsag: warning: ") for line in capsys.readouterr().err.splitlines()]
+    assert warnings == said and len(warnings) == 2, (warnings, said)
+    assert any(w.startswith("MAGSAG_SPEND_LIMIT_USD is set, but magsag reads no such variable (") for w in warnings)
+    assert "never-said" not in caplog.text + "".join(said)
+
+
 def _stdio_start_warnings(monkeypatch, caplog, args):
     """The WARNING records of a stdio start with ``args`` (served: exit 0), and whether it served."""
     from magsag_mcp.mcp_server import __main__ as server_main

@@ -82,7 +82,8 @@ async def test_the_server_warns_of_a_misspelt_magsag_variable_in_its_clients_con
     caplog: pytest.LogCaptureFixture, tmp_path: Path
 ):
     """A client's configuration passes the server its env: {"MAGSAG_PROVDER": "local"} there changed nothing, and the
-    server's log said nothing of it while every call went to the routing's cloud models."""
+    server's log said nothing of it while every call went to the routing's cloud models. One near no name read is said
+    too, as `magsag` commands say it."""
     env = {"MAGSAG_PROVIDER": "fake", "MAGSAG_MODLE": "fake:echo", "MAGSAG_TEAM": "blue"}
     state = ServerState(catalog=CATALOG, db=tmp_path / "l.db", env=env)
     with caplog.at_level("INFO", logger="magsag_mcp.mcp"):
@@ -93,7 +94,10 @@ async def test_the_server_warns_of_a_misspelt_magsag_variable_in_its_clients_con
         w.startswith("MAGSAG_MODLE is set, but magsag reads no such variable: did you mean MAGSAG_MODEL?")
         for w in warnings
     ), warnings
-    assert not any("MAGSAG_TEAM" in w for w in warnings), warnings  # near none: no warning, `magsag doctor` notes it
+    # near none: said too, as `magsag` commands say it (it changed nothing either, and the server said nothing of it)
+    team = "MAGSAG_TEAM is set, but magsag reads no such variable (`magsag-mcp --help` lists those it reads): as set"
+    assert f"{team}, it changes nothing" in warnings, warnings
+    assert not any("blue" in w or "fake:echo" in w for w in warnings), warnings  # named, never their values
 
 
 async def test_the_server_warns_of_no_magsag_variable_its_catalog_reads(

@@ -1,10 +1,10 @@
 """What ``magsag`` says on stderr, before a command runs, of a ``MAGSAG_*`` variable set that it reads by no name but
 that is near one it does (``MAGSAG_DB`` with ``_PATH`` added: did you mean MAGSAG_DB?): the setting meant is not in
 effect, and the command did what it would have done without it (recorded to, or reported from, the default ledger),
-saying nothing. ``magsag-mcp`` warned of them as it started; the commands never did. One near no name read (nor a
-catalog's ``${VAR}``) is said too, once, as doctor notes it: it changes nothing either, and the ``MAGSAG_`` prefix is
-magsag's. Named, never their values (one may hold a key). On stderr alone: stdout is what a script parses
-(``--json``, ``--format csv``).
+saying nothing. One near no name read (nor a catalog's ``${VAR}``) is said too, once, as doctor notes it: it changes
+nothing either, and the ``MAGSAG_`` prefix is magsag's. ``magsag-mcp`` says the same lines as it starts (one function,
+:func:`~magsag_mcp.settings.unread_variable_warnings`). Named, never their values (one may hold a key). On stderr
+alone: stdout is what a script parses (``--json``, ``--format csv``).
 (No such name is spelt out whole here: tests/test_cli_core_doctor_settings.py holds every one in the package read.)"""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from ..cli import _OUTPUT_FULL, RedactingParser, _reader_left, cannot_write, giv
 from ..errors import ConfigError, MagsagError, redact
 from ..option_names import command_line
 from ..redaction import register_env_secrets
-from ..settings import MODE_ENV, MODES, ledger_path_setting, misspelt_variables, refused_at_open
+from ..settings import MODE_ENV, MODES, ledger_path_setting, refused_at_open, unread_variable_warnings
 from ..signals import end_by_signal
 from ..startup import (
     annotations_compiled_once,
@@ -316,10 +316,11 @@ def _main(argv: Sequence[str] | None) -> int:
             if refused:
                 raise ConfigError("; also ".join(refused.values()))
             agent = pinned_agent(args.agent, os.environ)
-            # a misspelt setting in a client's configuration (DB_PATH for DB) changes nothing: said now (on stderr),
-            # not at the first call's open over stdio, long after a user looked at the log of the start
-            for misspelt in misspelt_variables(os.environ if env is None else env, lambda: catalog_root):
-                log.warning("%s", misspelt)
+            # a misspelt setting in a client's configuration (DB_PATH for DB), or one magsag has not (SPEND_LIMIT),
+            # changes nothing: said now (on stderr), not at the first call's open over stdio, long after a user looked
+            # at the log of the start; the lines `magsag` commands say
+            for unread in unread_variable_warnings(os.environ if env is None else env, lambda: catalog_root):
+                log.warning("%s", unread)
             if args.transport == "stdio":  # (over http the ledger opens before serving, and a failed open refuses it)
                 from .ledger_at_start import unwritable_ledger_warning
 

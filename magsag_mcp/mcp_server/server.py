@@ -169,7 +169,7 @@ def build_server(
     ``catalog``, ``db`` and ``env`` are passed to :meth:`Service.open` (``None``: ``$MAGSAG_CATALOG`` /
     ``$MAGSAG_DB`` / ``os.environ``); ``transport`` is a :class:`magsag_mcp.transport.Transport`. ``agent``:
     the agent every call is recorded under, whose limits (``max_cost_per_agent_daily_usd``) then bind the client;
-    a call naming another is refused. ``variables_said``: the misspelt ``MAGSAG_*`` variables were warned of as the
+    a call naming another is refused. ``variables_said``: the unread ``MAGSAG_*`` variables were warned of as the
     command started (``magsag-mcp``), and are not again as the service opens.
     """
     if agent is not None:

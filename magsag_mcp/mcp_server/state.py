@@ -77,7 +77,7 @@ class ServerState:
         #: set when served on stdio (see .stdio.serve_stdio): where a missing key is to be set, as its fix says it
         self.settings_home: str | None = None
         self.client_log = ClientLog()
-        #: set by ``magsag-mcp`` once it has warned of the misspelt MAGSAG_* variables as it started: not again at open
+        #: set by ``magsag-mcp`` once it has warned of the unread MAGSAG_* variables as it started: not again at open
         self.variables_said = False
         self._service: Service | None = None
         #: the open begun by :meth:`opening` (a readiness probe's), until it ends
@@ -141,14 +141,14 @@ class ServerState:
                 relative = relative_ledger_note(path, service.env)
                 if relative is not None:  # this server's folder is its client's choice
                     logger.warning("%s", relative)
-                from ..settings import misspelt_variables
+                from ..settings import unread_variable_warnings
 
-                # a client's configuration is where its env is written: a misspelt setting there changes nothing (one
-                # the catalog's ${VAR} names is read)
-                for misspelt in (
-                    [] if self.variables_said else misspelt_variables(service.env, lambda: service.catalog.root)
+                # a client's configuration is where its env is written: a misspelt or unknown setting there changes
+                # nothing (one the catalog's ${VAR} names is read)
+                for unread in (
+                    [] if self.variables_said else unread_variable_warnings(service.env, lambda: service.catalog.root)
                 ):
-                    logger.warning("%s", misspelt)
+                    logger.warning("%s", unread)
         return self._service
 
     @property
