@@ -83,7 +83,9 @@ def _misaligned(lines: list[str], at: int, opened: int | None, context: str) -> 
             f"{' (' + ', '.join(beside) + ')' if beside else ''}: indent each key of a mapping, and each '- ' of a "
             "list, by as many spaces as the others of its block"
         )
-    if "collection" in context and opened is not None and not lines[at].lstrip(" ").startswith("-"):
+    if lines[at].lstrip(" ").startswith("-"):
+        return _item_outdented(lines, at, indent, above)
+    if "collection" in context and opened is not None:
         said = f"line {at + 1} is a key where the list begun at line {opened + 1} takes '- ' items: begin it with '- '"
         item = next((i for i in above if lines[i].lstrip(" ").startswith("- ") and _indent(lines[i]) == indent), None)
         if item is not None and not _KEY_END.search(lines[item].lstrip(" ")[2:]):
@@ -91,6 +93,24 @@ def _misaligned(lines: list[str], at: int, opened: int | None, context: str) -> 
             return f"{said} for an item of its own, or indent it as the keys of the mapping the list is in"
         return f"{said} for an item of its own, or indent it under the item it belongs to"
     return None
+
+
+def _item_outdented(lines: list[str], at: int, indent: int, above: list[int]) -> str | None:
+    """A '- ' item lined up with a key above, left of the items of the list(s) above it (``allowed_models:``, its
+    items by 6, then one by 4): PyYAML said only "expected <block end>, but found '-'". Which list it was meant for
+    is not known where there are several, so each one's indent is named, outermost first."""
+    lists: dict[int, int] = {}  # the indent of each list above deeper than this item -> its nearest item's line
+    for i in above:
+        if lines[i].lstrip(" ").startswith("-") and _indent(lines[i]) > indent:
+            lists.setdefault(_indent(lines[i]), i)
+    if not lists:
+        return None
+    choices = " or ".join(f"by {column} (as the item at line {lists[column] + 1})" for column in sorted(lists))
+    return (
+        f"line {at + 1} is a '- ' item indented by {indent} spaces, left of the items of the "
+        f"{'lists' if len(lists) > 1 else 'list'} above it, so it belongs to no list: indent it as the other items "
+        f"of its list, {choices}"
+    )
 
 
 def _colon_not_a_key(lines: list[str], at: int, column: int) -> str | None:

@@ -3,6 +3,7 @@ advice is worse than none: where the fix is not known, PyYAML's own words are ke
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,35 @@ def test_the_quotes_a_value_holding_a_colon_is_told_to_take_load_it_as_written(k
         return
     written = fix.rpartition("write the value in quotes: ")[2]
     assert yaml.safe_load(f"{above}: 1\n{written}\n") == {above: 1, key: value}
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # an item of allowed_models left of the others: it was "expected <block end>, but found '-'" and no word more
+        (
+            "policies:\n  - name: p\n    allowed_models:\n      - gpt-4o\n    - gpt-4o-mini\n",
+            "malformed YAML (line 5, column 5): line 5 is a '- ' item indented by 4 spaces, left of the items of the "
+            "list above it, so it belongs to no list: indent it as the other items of its list, by 6 (as the item at "
+            "line 4) (expected <block end>, but found '-')",
+        ),
+        # a second policy written at the file's left edge, below one whose keys hold a list: which list it was
+        # meant for is not known, so both are named
+        (
+            "policies:\n  - name: p\n    allowed_models:\n      - a\n- name: q\n",
+            "malformed YAML (line 5, column 1): line 5 is a '- ' item indented by 0 spaces, left of the items of the "
+            "lists above it, so it belongs to no list: indent it as the other items of its list, by 2 (as the item at "
+            "line 2) or by 6 (as the item at line 4) (expected <block end>, but found '-')",
+        ),
+    ],
+)
+def test_an_item_left_of_its_lists_items_is_told_their_indent(tmp_path: Path, text: str, said: str):
+    import yaml
+
+    assert _said(tmp_path, text) == said
+    # each indent it names is a fix: the file then loads
+    lines = text.splitlines(keepends=True)
+    at = int(said.split("line ", 2)[2].split(" ", 1)[0]) - 1
+    for column in (int(c) for c in re.findall(r"by (\d+) \(as the item", said)):
+        fixed = [*lines[:at], " " * column + lines[at].lstrip(" "), *lines[at + 1 :]]
+        yaml.safe_load("".join(fixed))
