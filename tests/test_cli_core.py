@@ -298,3 +298,31 @@ def test_a_context_key_given_several_values_says_what_to_write_for_them(cli_env,
     fixed = {"llm_overrides": {"model": "fake:a", "fallbacks": ["fake:b"]}}
     assert main(["invoke", "skill.analysis", *payload, "--context", json.dumps(fixed)]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "a"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["invoke", "skill.analysis", "--payload", "[1]"],
+            """--payload must be a JSON object, got an array; pass an object like '{"data": "..."}'""",
+        ),
+        (
+            ["invoke", "skill.analysis", "--payload", "{}", "--context", '"gpt-4o"'],
+            """--context must be a JSON object, got a string; pass an object like '{"preferred_model": "gpt-4o"}'""",
+        ),
+        # --model-config was told to pass a payload's '{"data": "..."}', which it would then refuse
+        (
+            ["budget", "--skill", "skill.analysis", "--model-config", "{model: gpt-4o}"],
+            "--model-config is not valid JSON (Expecting property name enclosed in double quotes at char 1); pass an "
+            """object like '{"model": "gpt-4o-mini"}'""",
+        ),
+        (
+            ["budget", "--skill", "skill.analysis", "--model-config", "null"],
+            """--model-config must be a JSON object, got null; pass an object like '{"model": "gpt-4o-mini"}'""",
+        ),
+    ],
+)
+def test_a_json_option_that_is_no_object_is_shown_one_of_its_own(cli_env, capsys, args, said):
+    assert main(args) == 2
+    assert json.loads(capsys.readouterr().err)["error"]["message"] == said

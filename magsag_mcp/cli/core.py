@@ -18,7 +18,9 @@ from ..signals import stopped_by_sigterm
 from . import CommandGroups, exit_code, given, print_error, print_json, stdin_bytes
 
 #: what each JSON option's value looks like, for its error message
-_JSON_EXAMPLES = {"--context": '{"preferred_model": "gpt-4o"}'}
+_JSON_EXAMPLES = {"--context": '{"preferred_model": "gpt-4o"}', "--model-config": '{"model": "gpt-4o-mini"}'}
+#: what JSON calls each value it reads that is not an object (Python's names, list and str, are not what was typed)
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false"}
 DEFAULT_EXAMPLE = '{"data": "..."}'
 #: --payload-file's help: the encodings _payload reads (a PowerShell 5 user's `>` writes UTF-16)
 PAYLOAD_FILE_HELP = (
@@ -74,7 +76,9 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
     except RecursionError:
         raise InputError(f"{what} is nested too deeply to read; pass a flatter JSON object") from None
     if not isinstance(value, dict):
-        raise InputError(f"{what} must be a JSON object, got {type(value).__name__}")
+        example = _JSON_EXAMPLES.get(what, DEFAULT_EXAMPLE)
+        kind = _JSON_KINDS.get(type(value), "null")
+        raise InputError(f"{what} must be a JSON object, got {kind}; pass an object like '{example}'")
     return value
 
 
