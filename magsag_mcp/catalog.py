@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .catalog_edits import installed_catalog_note as installed_catalog_note
 from .catalog_location import _CATALOG_DIRS, _bundled
 from .catalog_location import find_catalog as find_catalog
-from .catalog_yaml import read_yaml, variables_named
+from .catalog_yaml import read_yaml, variables_named, yaml_kind
 from .errors import CatalogError, ConfigError, UnknownSkillError
 from .plurals import counted
 from .provider_defaults import read_provider_defaults
@@ -152,7 +152,7 @@ def _entry(path: Path, model: type[_M], env: Mapping[str, str], problems: list[s
             problems.append(f"{path}: the file is empty; {needs} (or delete the file)")
         return None
     if not isinstance(data, dict):  # pydantic said "(file): Input should be a valid dictionary or instance of Skill"
-        problems.append(f"{path}: the file holds a {type(data).__name__}, not a mapping; {needs}")
+        problems.append(f"{path}: the file holds {yaml_kind(data)}, not a mapping; {needs}")
         return None
     try:
         return model.model_validate(data)

@@ -67,13 +67,16 @@ def read_prices(
     if not found:
         return out, problems
     path = found[0]
-    from .catalog_yaml import read_yaml
+    from .catalog_yaml import read_yaml, yaml_kind
 
     data = read_yaml(path, os.environ if env is None else env, problems)
     if data is None:
         return out, problems
     if not isinstance(data, dict):
-        return out, [f"{path}: must be a mapping of 'provider:model' to prices"]
+        return out, [
+            f"{path}: the file holds {yaml_kind(data)}, not a mapping of 'provider:model' to prices; write one entry "
+            'a line, e.g. "openai:gpt-4o": {input: 2.5, output: 10} (USD per million tokens)'
+        ]
     written: list[str] = []  # each entry's key as the file writes it, in the order of ``out``
     for key, value in data.items():
         if not isinstance(key, str) or ":" not in key:

@@ -353,3 +353,28 @@ def test_allow_unpriced_from_a_variable_takes_true_or_false(catalog_copy: Path, 
     problems = [p for p in validate_catalog(catalog_copy, env={"ALLOW_UNPRICED": value}) if str(policy) in p]
     said = f"{policy}: policies.0.allow_unpriced: Input should be a valid boolean (got {value!r})"
     assert [p.startswith(said) for p in problems] == ([True] if refused else [])
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "holds"),
+    [
+        # prices.yaml was "must be a mapping of 'provider:model' to prices": no word of what it held, nor an entry
+        ("prices.yaml", "- openai:gpt-4o\n", "a list"),
+        ("prices.yaml", "gpt-4o 2.50 10.00\n", "the text 'gpt-4o 2.50 10.00'"),
+        # a skill or a policy file holding text was "the file holds a str", Python's word for it
+        ("skills/analysis.yaml", "skill.analysis\n", "the text 'skill.analysis'"),
+        ("policies/model_governance.yaml", "42\n", "the number 42"),
+    ],
+)
+def test_a_file_that_is_no_mapping_is_told_what_it_holds_in_yamls_words(
+    catalog_copy: Path, file: str, text: str, holds: str
+):
+    path = catalog_copy / file
+    path.write_text(text)
+    problems = [p for p in validate_catalog(catalog_copy, env={}) if p.startswith(f"{path}:")]
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{path}: the file holds {holds}, not a mapping")
+    if file == "prices.yaml":
+        assert problems[0].endswith(
+            'write one entry a line, e.g. "openai:gpt-4o": {input: 2.5, output: 10} (USD per million tokens)'
+        )

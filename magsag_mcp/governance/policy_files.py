@@ -57,7 +57,7 @@ _NEEDS = "a policy file holds `policies:`, a list of policies (`policies: []` fo
 def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Policy] | None:
     """One policy file's policies, or None with its problems appended. An empty (or comments-only) file
     is a problem, as for skills and routing: loaded as no policies, it would drop every limit unseen."""
-    from ..catalog_yaml import read_yaml
+    from ..catalog_yaml import read_yaml, yaml_kind
 
     before = len(problems)
     data = read_yaml(path, env, problems)
@@ -67,7 +67,7 @@ def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Polic
         problems.append(f"{path}: the file is empty; {_NEEDS}")
         return None
     if not isinstance(data, dict):
-        problems.append(f"{path}: the file holds a {type(data).__name__}, not a mapping; {_NEEDS}")
+        problems.append(f"{path}: the file holds {yaml_kind(data)}, not a mapping; {_NEEDS}")
         return None
     if "policies" not in data and _not_policies(path, data, problems):
         return None
