@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -364,3 +365,40 @@ def test_a_backup_to_a_folder_is_refused_naming_a_file_in_it(ledger_db, tmp_path
     assert list(folder.iterdir()) == []
     assert main(["data", "backup", str(suggested)]) == 0  # the path it names is one a backup takes
     assert suggested.is_file()
+
+
+def test_a_backup_through_a_file_says_a_part_of_its_path_is_a_file(ledger_db, tmp_path, capsys):
+    """It was 'Not a directory; give FILE in a folder this user may write to': permissions were never the cause."""
+    (tmp_path / "backups").write_text("a file, not a folder\n")
+    target = tmp_path / "backups" / "ledger.db"
+    assert main(["data", "backup", str(target)]) == 2
+    said = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert said.startswith(f"cannot write the backup in {target.parent}: ")
+    assert said.endswith("a part of that path is a file, not a folder: give FILE a path in a folder"), said
+    assert (tmp_path / "backups").read_text() == "a file, not a folder\n"
+
+
+@pytest.mark.parametrize(
+    ("refused", "fix"),
+    [
+        # no user may write on a read-only mount, root neither: "a folder this user may write to" sent them to chmod
+        (errno.EROFS, "its file system is mounted read-only: give FILE a path on one mounted read-write"),
+        (errno.ENOSPC, "free some space there, or give FILE a path on another disk"),
+        (errno.EACCES, "give FILE in a folder this user may write to"),
+    ],
+)
+def test_a_backup_folder_that_refuses_a_file_is_told_the_fix_for_why(
+    ledger_db, tmp_path, capsys, monkeypatch, refused, fix
+):
+    from magsag_mcp.ledger import backup as backup_module
+
+    def refuse(path):
+        raise OSError(refused, os.strerror(refused))
+
+    monkeypatch.setattr(backup_module, "_claim", refuse)
+    target = tmp_path / "backups" / "ledger.db"
+    target.parent.mkdir()
+    assert main(["data", "backup", str(target)]) == 2
+    said = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert said == f"cannot write the backup in {target.parent}: {os.strerror(refused)}; {fix}"
+    assert list(target.parent.iterdir()) == []

@@ -295,6 +295,18 @@ def _claim(temp: Path) -> int:
     return -1
 
 
+def _folder_fix(exc: OSError) -> str:
+    """What to do when the backup's folder refuses a new file: "a folder this user may write to" was the fix for a
+    permission only; no user may write on a read-only mount, and a path through a file has no folder to write in."""
+    if exc.errno == errno.EROFS:
+        return "its file system is mounted read-only: give FILE a path on one mounted read-write"
+    if exc.errno == errno.ENOTDIR:
+        return "a part of that path is a file, not a folder: give FILE a path in a folder"
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return "free some space there, or give FILE a path on another disk"
+    return "give FILE in a folder this user may write to"
+
+
 def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> dict[str, Any]:
     """Back up the ledger at ``source`` to ``target`` (see the module's docstring). Returns what the copy holds."""
     from .times import iso_time as _iso
@@ -318,10 +330,8 @@ def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -
                 "FILE in a folder that exists"
             ) from None
         except OSError as exc:
-            raise InputError(
-                f"cannot write the backup in {target.parent}: {exc.strerror}; give FILE in a folder this user may "
-                "write to"
-            ) from None
+            said = f"cannot write the backup in {target.parent}: {exc.strerror}"
+            raise InputError(f"{said}; {_folder_fix(exc)}") from None
         held = _copy(source, temp, busy_timeout_ms)
         # (compared with the copy as made: the ledger's records as of the moment the backup holds)
         _check_not_newer(source, target, target_newest, held["newest_record_at"])
