@@ -112,6 +112,16 @@ class Plan:
         return req
 
 
+def _not_a_mapping(skill_id: str, fields: tuple[str, ...], payload: Any) -> str:
+    """A payload that is no mapping refused with the one it should be: "got str" said what was wrong and not the
+    fix, for a caller who passed the text the skill reads (``invoke("skill.analysis", "Q3 revenue ...")``)."""
+    example = ", ".join(f"{name!r}: ..." for name in dict.fromkeys(fields)) or "'model_config': {...}"
+    return (
+        f"{skill_id}: payload must be a JSON object (a dict of the fields its prompt reads), got "
+        f"{type(payload).__name__}; pass {{{example}}}"
+    )
+
+
 def plan_call(
     catalog: Catalog,
     skill_id: str,
@@ -142,7 +152,7 @@ def plan_call(
     skill = catalog.skill(skill_id)
     # (a dict, as almost every payload is, is a Mapping without asking the ABC: some 800 instructions each time)
     if type(payload) is not dict and not isinstance(payload, Mapping):
-        raise PayloadError(f"{skill_id}: payload must be a JSON object, got {type(payload).__name__}")
+        raise PayloadError(_not_a_mapping(skill_id, skill.field_names, payload))
     context = context or {}
     check_text(payload, "payload", PayloadError)
     if context:  # (an empty one holds no text)

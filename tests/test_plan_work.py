@@ -175,9 +175,25 @@ def test_a_dict_payload_is_planned_without_asking_the_mapping_abc(catalog, monke
 
     plan_call(catalog, "skill.analysis", MappingProxyType({"data": "x"}), context=None, env={})
     assert _Asked.count == 1
-    with pytest.raises(Exception, match="payload must be a JSON object, got list"):
+    # ... told the payload it takes, with the fields the skill's prompt reads (it was "got list" and no fix)
+    with pytest.raises(Exception) as refused:
         plan_call(catalog, "skill.analysis", ["x"], context=None, env={})
+    assert str(refused.value) == (
+        "skill.analysis: payload must be a JSON object (a dict of the fields its prompt reads), got list; pass "
+        "{'data': ...}"
+    )
     with pytest.raises(Exception, match="model_config must be an object"):
         plan_call(catalog, "skill.analysis", {"data": "x", "model_config": ["gpt-4o"]}, context=None, env={})
     with pytest.raises(Exception, match="llm_overrides must be an object"):
         plan_call(catalog, "skill.analysis", {"data": "x"}, context={"llm_overrides": "gpt-4o"}, env={})
+
+
+def test_a_skills_text_passed_as_its_payload_is_told_the_fields_to_put_it_in():
+    # invoke("skill.document-analysis", "the contract ...") was "payload must be a JSON object, got str"
+    from magsag_mcp.errors import PayloadError
+
+    catalog = load_catalog(CATALOG, env={})
+    with pytest.raises(PayloadError) as refused:
+        plan_call(catalog, "skill.document-analysis", "the contract ...", context=None, env={})
+    fields = catalog.skill("skill.document-analysis").summary()["payload_fields"]
+    assert str(refused.value).endswith("got str; pass {" + ", ".join(f"{f!r}: ..." for f in fields) + "}")
