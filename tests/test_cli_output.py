@@ -279,6 +279,8 @@ def test_help_says_what_each_exit_status_means(capsys):
     assert "Exit status: 0 success; 1 the operation failed" in out and "2 bad input" in out and "130" in out
     # budget's no, as flow gate's violation: exit 1 (said in docs/cli.md beside it)
     assert "`budget` a limit exceeded or (--skill) a call that does not fit" in out
+    # each status a signal's stop exits with (signals.py's, docs/cli.md's): SIGHUP's 129 was left out
+    assert "130 interrupted (Ctrl-C), 143 stopped by SIGTERM, 129 the terminal closed (SIGHUP)." in out
 
 
 def test_a_payload_file_that_cannot_be_read_says_what_to_give(named_ledger, tmp_path, capsys):

@@ -42,7 +42,7 @@ EXIT_CODES = (
     "`flow gate` found a violation, `budget` a limit exceeded or (--skill) a call that does not fit, `doctor` or "
     "`catalog validate` found a problem, a catalog that cannot be loaded "
     "or a setting refused included); 2 bad input (an argument, the catalog another command needs, the environment, "
-    "the ledger file); 130 interrupted (Ctrl-C), 143 stopped by SIGTERM."
+    "the ledger file); 130 interrupted (Ctrl-C), 143 stopped by SIGTERM, 129 the terminal closed (SIGHUP)."
 )
 
 
