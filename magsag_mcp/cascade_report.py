@@ -92,6 +92,12 @@ def set_usage(record: AttemptRecord, u: Any, quote: Any) -> None:
     record.cache_write_1h_tokens, record.service_tier = u.cache_write_1h_tokens, u.service_tier
     record.input_audio_tokens, record.output_audio_tokens = u.input_audio_tokens, u.output_audio_tokens
     record.served_model = u.answering_model
+    # what else the bill follows from (None: not said; see AttemptRecord), so that its cost is re-derived from its row
+    if u.output_image_said:
+        record.output_image_tokens = u.output_image_tokens
+    record.inference_geo = u.inference_geo
+    if u.server_tools_said or u.server_tool_calls:
+        record.server_tool_uses = dict(u.server_tool_calls)
     record.cost_usd, record.price_source = quote.cost_usd, quote.source
 
 

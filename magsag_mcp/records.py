@@ -70,6 +70,12 @@ class AttemptRecord:
     #: host and a gateway's path, never a key; :meth:`~.served_models.ServedModels.endpoint`), which `flow summarize`
     #: and `flow gate` tell deployments of one name apart by (0029); None for other providers
     endpoint: str | None = None
+    #: the parts of its bill its tokens alone do not give (0030), None where the answer did not say: of
+    #: ``output_tokens``, images (Gemini's, at an image rate); where inference ran (Anthropic's ``inference_geo``:
+    #: "us" is billed at 1.1x); its per-use server tool calls by kind (``{"web search": 3}``, billed per use)
+    output_image_tokens: int | None = None
+    inference_geo: str | None = None
+    server_tool_uses: dict[str, int] | None = None
     #: an attempt answered from the answer cache (price_source "cache", cost $0): what the answer cost when it was
     #: paid for (None: unknown), and the run that paid for it (see answer_cache.py)
     saved_usd: Decimal | None = None

@@ -189,6 +189,13 @@ class Usage:
     #: ``usage.server_tool_use.web_search_requests`` or the Responses API's ``web_search_call`` items. A call that
     #: reports any is of unknown cost
     server_tool_calls: tuple[tuple[str, int], ...] = ()
+    #: whether the answer said how many of its output tokens were images (Gemini's ``candidatesTokensDetails``), so
+    #: that ``output_image_tokens`` is a count, 0 included, and not a default: the ledger records it (0030), NULL
+    #: where the answer did not say
+    output_image_said: bool = False
+    #: whether the answer has a report of its server tool use (Anthropic's ``usage.server_tool_use`` object, the
+    #: Responses API's ``output`` items), so that no ``server_tool_calls`` is "none", not "not said" (0030)
+    server_tools_said: bool = False
 
     @property
     def total_tokens(self) -> int:

@@ -169,6 +169,11 @@ class RecordedAttemptDict(AttemptDict):
     served_model: str | None
     data_classes: list[str]
     endpoint: str | None
+    #: what else its cost follows from (None where the answer did not say, and for older rows): of output_tokens,
+    #: images; where inference ran (Anthropic's "us" is billed at 1.1x); its per-use server tool calls by kind
+    output_image_tokens: int | None
+    inference_geo: str | None
+    server_tool_uses: dict[str, int] | None
 
 
 class RunErrorDict(TypedDict):

@@ -48,11 +48,11 @@ def test_a_carriage_return_in_a_cell_stays_in_its_cell(tmp_path: Path, monkeypat
     out = capsys.readouterr().out
     rows = list(csv.DictReader(io.StringIO(out, newline="")))
     assert [(r["run_id"], r["agent"], r["error_message"]) for r in rows] == [(run_id, agent, error)]
-    assert out.startswith("run_id,") and "endpoint\nr-1" not in out
-    assert ",warnings,served_model,data_classes,endpoint\n" in out
-    # records end with "\n", as before (warnings, served_model, data_classes: [] for a call of none, then the
-    # endpoint last: empty for an OpenAI attempt)
-    assert out.endswith(",[],,[],\n") and not out.endswith("\r\n")
+    assert out.startswith("run_id,") and "server_tool_uses\nr-1" not in out
+    assert ",warnings,served_model,data_classes,endpoint,output_image_tokens,inference_geo,server_tool_uses\n" in out
+    # records end with "\n", as before (warnings, served_model, data_classes: [] for a call of none, the endpoint:
+    # empty for an OpenAI attempt, then the parts of a bill last: empty, as the answer said none)
+    assert out.endswith(",[],,[],,,,\n") and not out.endswith("\r\n")
 
 
 def test_rows_without_a_carriage_return_are_written_as_before():
@@ -60,9 +60,9 @@ def test_rows_without_a_carriage_return_are_written_as_before():
     text = "".join(csv_pieces([run, {**run, "run_id": 'r "2", with\nnewline'}]))
     lines = text.split("\n")
     assert lines[0].startswith("run_id,agent,skill,run_status,time,") and "\r" not in text
-    # (warnings, then served_model, empty, then data_classes, then the endpoint, empty)
-    assert lines[1] == "r,a,s,ok,t" + "," * 23 + "[],,[],"
-    assert text.endswith('"r ""2"", with\nnewline",a,s,ok,t' + "," * 23 + "[],,[],\n")
+    # (warnings, then served_model, empty, then data_classes, then the endpoint and the parts of a bill, empty)
+    assert lines[1] == "r,a,s,ok,t" + "," * 23 + "[],,[],,,,"
+    assert text.endswith('"r ""2"", with\nnewline",a,s,ok,t' + "," * 23 + "[],,[],,,,\n")
 
 
 def _runs_begun_hours_ago(db: Path, now: float, hours_ago: tuple[float, ...]) -> None:

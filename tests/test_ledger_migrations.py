@@ -27,7 +27,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-11:] == [
+    assert applied[-12:] == [
         "0019_reservation_call_id",
         "0020_reservation_unbounded",
         "0021_usage_rollup_cache_writes",
@@ -39,6 +39,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
         "0027_attempt_data_classes",
         "0028_azure_forgotten",
         "0029_attempt_endpoint",
+        "0030_attempt_billing_parts",
     ]
     # when `magsag azure forget` last dropped a deployment's row, of an endpoint or ('') of every one (0028)
     forgotten = {r[1]: (r[2], r[3], r[5]) for r in conn.execute("PRAGMA table_info(azure_forgotten)")}
@@ -52,6 +53,10 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     assert attempt_cols["served_model"] == ("TEXT", 0, None)
     # the endpoint an Azure attempt went to (0029: its host, as azure_served keys it): NULL for others and older rows
     assert attempt_cols["endpoint"] == ("TEXT", 0, None)
+    # the parts of a bill its tokens alone do not give (0030): NULL where the answer did not say, and for older rows
+    assert attempt_cols["output_image_tokens"] == ("INTEGER", 0, None)
+    assert attempt_cols["inference_geo"] == ("TEXT", 0, None)
+    assert attempt_cols["server_tool_uses"] == ("TEXT", 0, None)
     # the data classes each call was held to (0027), a JSON list: NULL for a call of none and for older rows; indexed
     # for the rows that have them alone
     assert attempt_cols["data_classes"] == ("TEXT", 0, None)

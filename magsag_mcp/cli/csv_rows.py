@@ -42,6 +42,11 @@ CSV_FIELDS = (
     "served_model",
     "data_classes",
     "endpoint",
+    # what else a cost follows from (empty: not said): of output_tokens, images; where inference ran; the per-use
+    # server tool calls by kind, as JSON text ({"web search": 3})
+    "output_image_tokens",
+    "inference_geo",
+    "server_tool_uses",
 )
 
 
@@ -98,6 +103,8 @@ def csv_pieces(runs: list[dict[str, Any]], *, header: bool = True) -> Iterator[s
             row = {**base, **attempt, **own, "warnings": json.dumps(attempt.get("warnings") or [], ensure_ascii=False)}
             # as warnings: the attempt's list as JSON text, one cell ([] for none)
             row["data_classes"] = json.dumps(attempt.get("data_classes") or [], ensure_ascii=False)
+            if (uses := attempt.get("server_tool_uses")) is not None:  # (None stays an empty cell: not said)
+                row["server_tool_uses"] = json.dumps(uses, ensure_ascii=False)
             _record(buf, writer.writerow, {k: _inert(row.get(k)) for k in CSV_FIELDS})
     yield buf.getvalue()
 

@@ -234,8 +234,8 @@ def shown_as_recorded(
     added = [
         attempt(
             (s.run_id, s.at, s.provider, s.model, s.skill, s.agent, "error", "abandoned", ABANDONED, 0, 0, 0, 0, 0, 0)
-            # (no answer: no served_model; a reservation keeps no data classes nor endpoint)
-            + (None, None, 0.0, 0, 0, warnings, s.bound, None, 0, 0, 0, None, None, None)
+            # (no answer: no served_model nor parts of a bill; a reservation keeps no data classes nor endpoint)
+            + (None, None, 0.0, 0, 0, warnings, s.bound, None, 0, 0, 0, None, None, None, None, None, None)
         )
         for s in run.stand_ins
     ]

@@ -436,4 +436,18 @@ LATER_MIGRATIONS: list[tuple[str, str]] = [
         "0029_attempt_endpoint",
         "ALTER TABLE attempts ADD COLUMN endpoint TEXT",
     ),
+    (
+        # The parts of an attempt's bill its tokens alone do not give, so that an export re-derives every cost: the
+        # image tokens of its output (Gemini's candidatesTokensDetails, billed at an image rate), where inference ran
+        # (Anthropic's usage.inference_geo: "us" is billed at 1.1x the token rates) and its per-use server tool calls
+        # as a JSON object of counts by kind ({"web search": 3}: Anthropic's usage.server_tool_use, billed per search
+        # beside the tokens; the Responses API's items). Written on the attempt's own INSERT (no statement more a
+        # call). NULL where the answer did not say (never 0 for that), for older rows and an older version's.
+        "0030_attempt_billing_parts",
+        """
+        ALTER TABLE attempts ADD COLUMN output_image_tokens INTEGER;
+        ALTER TABLE attempts ADD COLUMN inference_geo TEXT;
+        ALTER TABLE attempts ADD COLUMN server_tool_uses TEXT
+        """,
+    ),
 ]

@@ -30,7 +30,8 @@ _ATTEMPT_COLS = (
     "run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message, input_tokens,"
     " output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd, price_source,"
     " latency_ms, attempt_number, fallback_position, warnings, cost_bound_pusd, service_tier, cache_write_1h_tokens,"
-    " input_audio_tokens, output_audio_tokens, served_model, data_classes, endpoint"
+    " input_audio_tokens, output_audio_tokens, served_model, data_classes, endpoint,"
+    " output_image_tokens, inference_geo, server_tool_uses"
 )
 
 
@@ -65,6 +66,9 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         served,
         classes,
         endpoint,
+        images_out,
+        geo,
+        tool_uses,
     ) = row
     return {
         "time": iso_time(started),
@@ -84,6 +88,11 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         "cache_write_1h_tokens": written_1h,
         "input_audio_tokens": audio_in,
         "output_audio_tokens": audio_out,
+        # what else its cost follows from (0030), None where the answer did not say, and for older rows: of
+        # output_tokens, images; where inference ran; its per-use server tool calls by kind
+        "output_image_tokens": images_out,
+        "inference_geo": geo,
+        "server_tool_uses": json.loads(tool_uses) if tool_uses else None,
         "service_tier": tier,
         "served_model": served,
         # the data classes the call was held to (0027): [] for one of none, or recorded before they were kept

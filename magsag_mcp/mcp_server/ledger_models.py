@@ -275,6 +275,11 @@ class AttemptOut(Out):
     cache_write_1h_tokens: int = Field(0, description="of cache_write_tokens, those written to a 1-hour cache")
     input_audio_tokens: int = Field(0, description="of input_tokens, audio")
     output_audio_tokens: int = Field(0, description="of output_tokens, audio")
+    output_image_tokens: int | None = Field(
+        None,
+        description="of output_tokens, images (Gemini's image models), billed at an image rate; null where the answer "
+        "did not say, or recorded before magsag-mcp kept it",
+    )
     service_tier: str | None = Field(None, description="the service tier the vendor says served it, as it said it")
     served_model: str | None = Field(
         None,
@@ -290,6 +295,16 @@ class AttemptOut(Out):
         None,
         description="the endpoint an Azure attempt went to (its host, and a gateway's path: never a key), as `magsag "
         "azure served` names it; null for other providers, or recorded before magsag-mcp kept it",
+    )
+    inference_geo: str | None = Field(
+        None,
+        description="where the answer says inference ran (Anthropic's usage.inference_geo: 'us', US-only inference, "
+        "is billed at 1.1x the token rates); null where it did not say",
+    )
+    server_tool_uses: dict[str, int] | None = Field(
+        None,
+        description="the server tool calls billed per use beside the tokens, by kind ({'web search': 3}: Anthropic's "
+        "usage.server_tool_use, the Responses API's items); {} for none reported, null where the answer did not say",
     )
     cost_usd: str | None = USD
     cost_bound_usd: str | None = Field(

@@ -50,6 +50,8 @@ def _counted(raw: dict[str, Any]) -> Usage:
         # "standard", "priority" (Priority Tier, billed by contract) or "batch"; a stream says it in message_start only
         service_tier=raw.get("service_tier"),
         server_tool_calls=(("web search", searches),) if searches > 0 else (),
+        # (null when no server tool was offered: then no count is said, not 0 searches)
+        server_tools_said=isinstance(server_tools, dict),
     )
 
 

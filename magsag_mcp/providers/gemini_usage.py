@@ -36,6 +36,7 @@ def _counted(u: dict[str, Any]) -> Usage:
         cached_tokens=int(u.get("cachedContentTokenCount") or 0),
         reasoning_tokens=thoughts,
         output_image_tokens=images,
+        output_image_said=isinstance(details, list),
         # the tier that served the answer, and so the rate it is billed at ("standard", "flex", "priority")
         service_tier=tier.lower() if isinstance(tier := u.get("serviceTier"), str) else None,
     )

@@ -175,6 +175,8 @@ def _counted(raw: dict[str, Any], response: dict[str, Any]) -> Usage:
         service_tier=response.get("service_tier"),
         answering_model=response.get("model"),
         server_tool_calls=server_tool_calls(response.get("output")),
+        # (the items are the report: an output of none of them used no server tool)
+        server_tools_said=isinstance(response.get("output"), list),
     )
 
 
