@@ -39,7 +39,7 @@ def per_use_charges(label: str, usage: Usage) -> str:
 
 def per_use_priced(label: str, usage: Usage, fee: Decimal, cost: Decimal) -> str:
     """The note of an answer whose server tool calls billed per use were priced (Claude's web searches): what of its
-    ``cost`` they are, which the tokens the ledger records do not make (its columns count no searches)."""
+    ``cost`` they are, which the tokens alone do not make (the ledger counts them in ``server_tool_uses``)."""
     calls = ", ".join(counted(n, what, PER_USE_PLURALS.get(what)) for what, n in usage.server_tool_calls)
     return (
         f"{label} reported server tool calls billed per use beside its tokens ({calls}), which magsag does not ask "

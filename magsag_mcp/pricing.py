@@ -355,8 +355,8 @@ class Pricer(WorstCasePricing):
             if geo > self._served_geo.get(provider, Decimal(1)):
                 self._served_geo[provider] = geo
         if fee:
-            # after the place's multiple, which Anthropic bills the tokens at, not a web search; said, as the ledger's
-            # columns count no searches, and its cost would not follow from the tokens it records
+            # after the place's multiple, which Anthropic bills the tokens at, not a web search; said, as magsag asks
+            # for no server tool: the attempt's server_tool_uses (0030) counts them, which its cost follows from
             cost += fee
             note = per_use_priced(label, usage, fee, cost)
         return PriceQuote(cost, priced.source, note)

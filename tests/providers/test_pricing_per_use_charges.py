@@ -52,7 +52,7 @@ async def test_an_answer_that_reports_web_searches_is_billed_them_at_genai_price
     quote = Pricer.from_catalog(None).price("anthropic", "claude-sonnet-4-5", searched)
     # $3 in, $15 out per million tokens, $10 per 1,000 searches
     assert (quote.cost_usd, quote.source) == (D("0.0405"), "genai-prices")
-    # said, as the ledger's columns count no searches: its cost would not follow from the tokens it records
+    # said, as magsag asks for no server tool (the attempt's server_tool_uses column counts them: 0030)
     assert quote.warning == (
         "anthropic:claude-sonnet-4-5 reported server tool calls billed per use beside its tokens (3 web searches), "
         "which magsag does not ask for: $0.03 of its $0.0405 is theirs, at genai-prices' rate per use"
