@@ -295,7 +295,10 @@ def test_csv_has_the_runs_parent_and_the_attempts_warnings_as_json_has_them(tmp_
         "service_tier", "cost_usd", "cost_bound_usd", "price_source", "latency_ms", "attempt_number",
         "fallback_position",
     ]  # fmt: skip
-    assert reader.fieldnames == [*old_columns, "parent_run_id", "warnings", "served_model", "data_classes", "endpoint"]
+    later = ["parent_run_id", "warnings", "served_model", "data_classes", "endpoint"]
+    # (0030's parts of a bill appended after them: the earlier columns' positions hold)
+    parts = ["output_image_tokens", "inference_geo", "server_tool_uses"]
+    assert reader.fieldnames == [*old_columns, *later, *parts]
     assert rows["child"]["parent_run_id"] == exported["child"]["parent_run_id"] == "parent"
     assert rows["parent"]["parent_run_id"] == "" and rows["lone"]["parent_run_id"] == ""
     assert json.loads(rows["child"]["warnings"]) == exported["child"]["attempts"][0]["warnings"] == warnings
