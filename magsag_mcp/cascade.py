@@ -129,6 +129,8 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
         if served is None:
             served = pricer.served if isinstance(pricer, WorstCasePricing) else ServedModels(os.environ)
         self.azure_endpoint = served.endpoint
+        #: where off this machine a local attempt went (the pricer's LocalReach, which the policies read too), recorded
+        self.local_off_machine = pricer.local_reach.off_machine if isinstance(pricer, WorstCasePricing) else None
 
     @traced  # OpenTelemetry's spans of the call and its attempts, where the process traces (see otel_spans.py)
     async def run(
@@ -148,7 +150,12 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
         the tree of ``delegated_from``, the parent the call named (see AttemptContext.delegated_from). ``call_id`` names
         the call in its reservations (see Service.invoke_skill)."""
         state = CascadeState(
-            attempts if attempts is not None else [], plan, run_id, agent, azure_endpoint=self.azure_endpoint
+            attempts if attempts is not None else [],
+            plan,
+            run_id,
+            agent,
+            azure_endpoint=self.azure_endpoint,
+            local_off_machine=self.local_off_machine,
         )
         deadline = self.clock() + self.retry.deadline
         #: this call's admissions so far: the call limit bounds retries and fallback hops together
@@ -207,6 +214,10 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     await self.sleep(wait)
             request = plan.request_for(target)
             provider = self.providers.get(target.provider)
+            if target.provider == "local" and (learn := getattr(provider, "learn_where_it_runs", None)) is not None:
+                # where the local server runs the model (a name made from a cloud model runs on ollama.com), asked
+                # once per name in the process, before governance judges where the prompt may go
+                await learn(target)
             caps = provider.capabilities(target)
             if (
                 not request.stream

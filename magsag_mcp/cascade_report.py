@@ -61,6 +61,9 @@ class CascadeState:
     #: the endpoint an Azure target's attempts record, as what its deployment serves is kept by (the pricer's
     #: :meth:`~.served_models.ServedModels.endpoint`): Cascade.run sets it
     azure_endpoint: Callable[[Target], str] | None = None
+    #: the host off this machine a local target's prompt goes to (Ollama's cloud), or None: its attempts record it as
+    #: their endpoint, by which ``flow summarize`` tells ``flow gate`` which of a data class's calls left the machine
+    local_off_machine: Callable[[Target], str | None] | None = None
 
     def counted_by_breaker(self) -> set[Any]:
         """The keys the circuit breaker counted this call's failure at: one call, counted once at each, whichever of
@@ -237,6 +240,8 @@ def attempt_record(
     if target.provider == "azure" and state.azure_endpoint is not None:
         # two resources may have deployments of one name serving different models: told apart by it ("": none known)
         record.endpoint = state.azure_endpoint(target) or None
+    elif target.provider == "local" and state.local_off_machine is not None:
+        record.endpoint = state.local_off_machine(target)  # (None, as every other provider's: on this machine)
     return record
 
 

@@ -72,6 +72,7 @@ from .price_warnings import (
     untiered_entry,
 )
 from .providers.local_models import ollama_cloud_model
+from .providers.local_reach import LocalReach
 from .providers.openai_models import searches_every_call
 from .rates import (
     ANTHROPIC_READ,
@@ -163,6 +164,7 @@ class Pricer(WorstCasePricing):
         azure_deployment_type: str = GLOBAL_STANDARD,
         catalog_dir: Path | None = None,
         served: ServedModels | None = None,
+        local_reach: LocalReach | None = None,
     ) -> None:
         self.overrides = overrides or []
         #: the catalog the overrides are read from, whose price file a fix names (None: not known)
@@ -185,6 +187,9 @@ class Pricer(WorstCasePricing):
         #: process's one memory of it, which the policies read too (see azure_answered) and the ledger's rows of other
         #: processes' sightings join (:class:`~.governance.served_memory.ServedMemory`); worst_case reserves by it
         self.served = ServedModels(clock=clock) if served is None else served
+        #: where a local target's prompt goes (off this machine: priced as an Ollama cloud model), which the
+        #: policies read too (the service's Governance is given it)
+        self.local_reach = LocalReach(os.environ) if local_reach is None else local_reach
         #: provider -> the non-standard service tiers its answers reported (see worst_case)
         self._served_tiers: dict[str, frozenset[str]] = {}
         #: provider -> the dearest inference-geo multiple its answers were billed at (see worst_case)
@@ -202,19 +207,26 @@ class Pricer(WorstCasePricing):
         where = Path(catalog_dir) if catalog_dir else None
         # (the environment names the endpoint of a target without a base_url, and how long a sighting is trusted)
         served = ServedModels(os.environ if env is None else env)
-        return cls(overrides, azure_deployment_type=deployment_type, catalog_dir=where, served=served)
+        reach = LocalReach(os.environ if env is None else env)
+        return cls(
+            overrides, azure_deployment_type=deployment_type, catalog_dir=where, served=served, local_reach=reach
+        )
 
     @cached_property
     def prices_file(self) -> str:
         """Where a fix says to add a price: the catalog's price file (see catalog_edits), made when first said."""
         return prices_file_named(self.catalog_dir)
 
-    def _resolve(self, provider: str, model: str, service_tier: str | None = None) -> Priced:
-        key = (provider, model, service_tier)
+    def _resolve(
+        self, provider: str, model: str, service_tier: str | None = None, off_machine: bool = False
+    ) -> Priced:
+        """The rates of ``model``; ``off_machine``: a local model whose server runs it off this machine (see
+        :class:`~.providers.local_reach.LocalReach`), priced as an Ollama cloud model is."""
+        key: tuple[Any, ...] = (provider, model, service_tier) if not off_machine else (provider, model, None, True)
         priced = self._cache.get(key)
         if priced is not None and self._clock() < priced.until:
             return priced
-        if provider == "local" and ollama_cloud_model(model):
+        if provider == "local" and (off_machine or ollama_cloud_model(model)):
             # An Ollama cloud model (gpt-oss:120b-cloud), named on the local server, runs on ollama.com and is billed
             # there (a plan's usage): priced as local's "free", or by a glob of the operator's own machines' rate
             # ("local:*"), its calls were recorded at 0 as if exact. Only an entry naming it prices it.
@@ -294,10 +306,14 @@ class Pricer(WorstCasePricing):
         holds): what it answered as is kept by both. Other targets pass none (no work for one)."""
         if target.provider == "azure":
             return self.price("azure", target.model, usage, endpoint=self.served.endpoint(target))
+        if target.provider == "local" and self.local_reach.off_machine(target):
+            return self.price("local", target.model, usage, off_machine=True)
         return self.price(target.provider, target.model, usage)
 
     @exact_money
-    def price(self, provider: str, model: str, usage: Usage, *, endpoint: str = "") -> PriceQuote:
+    def price(
+        self, provider: str, model: str, usage: Usage, *, endpoint: str = "", off_machine: bool = False
+    ) -> PriceQuote:
         """What ``usage`` cost, at the rates of the service tier the vendor reports serving it on (and,
         on Azure, of the model the answer names rather than the deployment's name). ``endpoint``: an Azure
         deployment's (:meth:`price_for` passes its target's), by which what it answered as is kept."""
@@ -336,7 +352,7 @@ class Pricer(WorstCasePricing):
             tier = None
         elif tier not in self._served_tiers.get(provider, ()):
             self._served_tiers[provider] = self._served_tiers.get(provider, frozenset()) | {tier}
-        priced = self._resolve(provider, model, tier)
+        priced = self._resolve(provider, model, tier, off_machine)
         fee = _per_use_fee(provider, priced, usage) if usage.server_tool_calls else ZERO
         if fee is None:  # (a prices.yaml entry, a tier genai-prices gives no such rate on)
             return PriceQuote(None, None, per_use_charges(label, usage))

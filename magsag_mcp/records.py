@@ -68,7 +68,9 @@ class AttemptRecord:
     data_classes: tuple[str, ...] = ()
     #: the endpoint an Azure attempt went to, as what each deployment serves is kept by it (``azure_served``: the
     #: host and a gateway's path, never a key; :meth:`~.served_models.ServedModels.endpoint`), which `flow summarize`
-    #: and `flow gate` tell deployments of one name apart by (0029); None for other providers
+    #: and `flow gate` tell deployments of one name apart by (0029). A local attempt's is the host off this machine its
+    #: prompt went to (ollama.com: see providers/local_reach.py), None on the operator's own server, by which `flow
+    #: summarize` counts a data class's attempts that left the machine; None for other providers
     endpoint: str | None = None
     #: the parts of its bill its tokens alone do not give (0030), None where the answer did not say: of
     #: ``output_tokens``, images (Gemini's, at an image rate); where inference ran (Anthropic's ``inference_geo``:

@@ -144,6 +144,8 @@ class UsageSummaryDict(TypedDict):
     by_data_class: dict[str, dict[str, int]] | None
     #: of those, each class's Azure deployments: the models their answers said served them, how many each
     by_data_class_served: dict[str, dict[str, dict[str, int]]] | None
+    #: of those, each class's local attempts sent off this machine (to Ollama's cloud), by target, how many each
+    by_data_class_off_machine: dict[str, dict[str, int]] | None
     #: when the ledger began to record calls' data classes, where it holds calls from before (an upgraded ledger's):
     #: those of a period from before it are in no by_data_class; None: every call it holds has its classes (a ledger
     #: this version made, or pruned of the earlier calls), or a ledger that does not keep them (by_data_class None)

@@ -16,6 +16,7 @@ from .exact_money import exact_money
 from .rates import GEO_MULTIPLIERS
 
 if TYPE_CHECKING:
+    from .providers.local_reach import LocalReach
     from .rates import Priced
     from .served_models import ServedModels
     from .types import Target
@@ -53,10 +54,14 @@ class WorstCasePricing:
     _served_geo: dict[str, Decimal]
     #: (endpoint, Azure deployment) -> the models its answers named (this process's, and the ledger's trusted rows)
     served: ServedModels
+    #: where a local target's prompt goes (:class:`~.providers.local_reach.LocalReach`)
+    local_reach: LocalReach
 
     if TYPE_CHECKING:
 
-        def _resolve(self, provider: str, model: str, service_tier: str | None = None) -> Priced: ...
+        def _resolve(
+            self, provider: str, model: str, service_tier: str | None = None, off_machine: bool = False
+        ) -> Priced: ...
 
         def _azure_model(self, deployment: str, answering: str) -> tuple[str | None, str | None]: ...
 
@@ -81,6 +86,8 @@ class WorstCasePricing:
             service_tier=(target.param("service_tier") or target.param("serviceTier")) if params else None,
             # (most targets are no Azure deployment's: no endpoint to work out)
             endpoint=self.served.endpoint(target) if target.provider == "azure" else "",
+            # (a local model run off this machine, by Ollama's cloud, is priced as a cloud model: see LocalReach)
+            off_machine=target.provider == "local" and self.local_reach.off_machine(target) is not None,
         )
 
     @exact_money
@@ -95,6 +102,7 @@ class WorstCasePricing:
         cache_control: Any = _UNSAID,
         service_tier: Any = None,
         endpoint: str = "",
+        off_machine: bool = False,
     ) -> Decimal | None:
         """The most a call can cost: every input token billed at its dearest rate (a 1-hour cache
         write costs more than an uncached token), ``output_tokens`` generated. ``inference_geo``: where
@@ -129,7 +137,7 @@ class WorstCasePricing:
             return None  # it answered as a model of no known price (a fine-tune's)
         writes = _cache_writes(provider, cache_control)
         standard = service_tier is not None and service_tier in _STANDARD_ONLY.get(provider, ())
-        worst = self._worst(provider, model, input_tokens, output_tokens, asked, writes, standard)
+        worst = self._worst(provider, model, input_tokens, output_tokens, asked, writes, standard, off_machine)
         for other in priced_as:
             if other is not None and other != model:
                 dearer = self._worst(provider, other, input_tokens, output_tokens, asked, writes)
@@ -146,12 +154,13 @@ class WorstCasePricing:
         asked: Decimal | None = None,
         writes: str | None = "1h",
         standard: bool = False,
+        off_machine: bool = False,
     ) -> Decimal | None:
         """:meth:`worst_case` of one model name, at the dearest service tier its provider has served (and the
         dearest inference geo: the one the request asks for (``asked``), or once an answer has run where
         inference costs more), with the cache ``writes`` the call can make (see UnitPrices.ceiling); None where a
         dearer tier served has no known price for it. ``standard``: the request keeps to the standard tier."""
-        priced = self._resolve(provider, model)
+        priced = self._resolve(provider, model, None, off_machine)
         audio = provider in AUDIO_PROVIDERS
         implied = provider == "anthropic"  # a write's rate a prices.yaml entry lacks: Anthropic's multiple of input
         worst = priced.worst_case(input_tokens, output_tokens, audio=audio, writes=writes, implied=implied)

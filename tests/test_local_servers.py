@@ -522,8 +522,9 @@ async def test_a_setting_the_local_server_refuses_is_left_out_as_compat_leaves_i
         again = await svc.invoke_skill("skill.analysis", payload)
         runs = await svc.query_runs()
     assert (first.result.text, first.cost_usd, again.result.text) == ("hi", 0, "hi")
-    assert server.paths == ["/v1/responses"] + ["/v1/chat/completions"] * 3
-    assert [(b.get("stream"), "stream_options" in b) for b in server.bodies[1:]] == [
+    # (where the server runs the model asked once, before its first call: Go's 404 here, so none other)
+    assert server.paths == ["/api/show", "/v1/responses"] + ["/v1/chat/completions"] * 3
+    assert [(b.get("stream"), "stream_options" in b) for b in server.bodies[2:]] == [
         (True, True),
         (None, False),
         (None, False),

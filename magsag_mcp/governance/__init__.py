@@ -21,6 +21,7 @@ from ..ledger.abandoned import give_back
 from ..ledger.money import to_pusd
 from ..plurals import counted
 from ..predictions import prediction_tokens
+from ..providers.local_reach import LocalReach
 from ..rates import bare_model
 from ..served_models import ServedModels
 from ..types import Target
@@ -75,6 +76,11 @@ class Governance:
         self.served = ServedMemory(ServedModels(os.environ if env is None else env) if served is None else served)
         # what an Azure deployment's answers say it serves, which the policies check beside its name
         policies.answered_as = self.served.models
+        #: where a local target's prompt goes (the pricer's, as the service opens them: one memory of what the local
+        #: servers said), which the policies check a data class's glob of local models against
+        reach = getattr(pricer, "local_reach", None)
+        self.local_reach = reach if isinstance(reach, LocalReach) else LocalReach(os.environ if env is None else env)
+        policies.off_machine = self.local_reach.off_machine
         if call_deadline is None:  # MAGSAG_CALL_DEADLINE, parsed and checked as the service parses it
             call_deadline = settings.call_deadline(os.environ if env is None else env)
         self.call_deadline = call_deadline

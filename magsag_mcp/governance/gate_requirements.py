@@ -24,7 +24,14 @@ def check_requirements(
 ) -> None:
     """``policy``'s requirements against ``summary`` (``parsed``: its validated fields), with the note that the
     calls from before the ledger kept data classes went unchecked where the summary's period holds some."""
-    _check_classes(violations, notes, policy, parsed.by_data_class, parsed.by_data_class_served)
+    _check_classes(
+        violations,
+        notes,
+        policy,
+        parsed.by_data_class,
+        parsed.by_data_class_served,
+        parsed.by_data_class_off_machine,
+    )
     if parsed.by_data_class is not None and (begun := _before_classes(summary, parsed)) is not None:
         add_note(notes, _unclassed_note(policy.name, *begun))
 
@@ -35,6 +42,7 @@ def _check_classes(
     policy: Any,
     by_class: dict[str, dict[str, int]] | None,
     served_by_class: dict[str, dict[str, dict[str, int]]] | None = None,
+    off_machine_by_class: dict[str, dict[str, int]] | None = None,
 ) -> None:
     """A policy's ``requirements`` (data class -> the only models its calls may use) against where each class's
     calls went (the summary's ``by_data_class``): a target a class's models do not allow is a violation, as the call
@@ -42,7 +50,10 @@ def _check_classes(
     ``by_data_class`` (written before calls' data classes were recorded) gets the note that they were not checked:
     "gate: pass" beside the guide's data_residency read as residency audited. An Azure deployment its requirements
     allow by name is judged by the models its answers said served it (``by_data_class_served``), as each call was (see
-    :meth:`~.policy.PolicySet.allowed`): the name is its operator's choice."""
+    :meth:`~.policy.PolicySet.allowed`): the name is its operator's choice. A local target's attempts sent off this
+    machine (``by_data_class_off_machine``: a local base URL on ollama.com, or a model the server made from a cloud
+    one) pass only a class that names the target itself, as an Ollama cloud model's do: a glob was written for the
+    operator's own machines."""
     if by_class is None:
         add_note(
             notes,
@@ -55,7 +66,9 @@ def _check_classes(
         for label, n in (by_class.get(cls) or {}).items():
             provider, _, model = label.partition(":")
             target = Target(provider, model)
-            off_machine = runs_in_ollamas_cloud(target) and not admits_off_machine(allowed, target)
+            cloud = runs_in_ollamas_cloud(target)
+            left = ((off_machine_by_class or {}).get(cls) or {}).get(label, 0) if provider == "local" else 0
+            off_machine = (cloud or left > 0) and not admits_off_machine(allowed, target)
             if matches(allowed, target) and not off_machine:
                 if provider == "azure":
                     answered = ((served_by_class or {}).get(cls) or {}).get(model) or {}
@@ -64,11 +77,21 @@ def _check_classes(
             violations.append(
                 f"{policy.name}: {counted(n, 'attempt')} of data class {cls!r} went to {label}, which its "
                 f"requirements do not allow ({cls}: {', '.join(allowed)}"
-                f"{'; an Ollama cloud model, run on ollama.com, is admitted by its name alone' if off_machine else ''}"
+                f"{_off_machine_note(cloud, left, n) if off_machine else ''}"
                 "): they were sent under other policies than "
                 f"these; `magsag data query --provider {provider} --model {model} --format json` lists them with "
                 "their data_classes"
             )
+
+
+def _off_machine_note(cloud: bool, left: int, n: int) -> str:
+    """Why a class's glob of local models did not admit a target: its calls went off this machine."""
+    if cloud:
+        return "; an Ollama cloud model, run on ollama.com, is admitted by its name alone"
+    return (
+        f"; {left} of the {counted(n, 'attempt')} went off this machine, to Ollama's cloud (a local base URL on "
+        "ollama.com, or a model the server made from a cloud one), which only the target's own name admits"
+    )
 
 
 def _before_classes(summary: dict[str, Any], parsed: _Summary) -> tuple[str, str] | None:

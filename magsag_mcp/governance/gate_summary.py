@@ -134,6 +134,8 @@ class _Summary(BaseModel):
     by_data_class: dict[str, dict[str, Count]] | None = None
     #: each class's Azure deployments: the models their answers said served them (None: a summary without it)
     by_data_class_served: dict[str, dict[str, dict[str, Count]]] | None = None
+    #: each class's local attempts sent off this machine, by target (None: a summary without it)
+    by_data_class_off_machine: dict[str, dict[str, Count]] | None = None
     #: when the ledger began to record calls' data classes (ISO 8601), said where it holds calls from before; None:
     #: every call it holds has its classes (or a summary that does not say)
     data_classes_since: str | None = None
@@ -142,7 +144,7 @@ class _Summary(BaseModel):
 
 
 #: the summary's fields keyed by a name (a model, an agent, a data class): shown as field['name']
-_KEYED = ("model_stats", "by_agent", "by_data_class", "by_data_class_served")
+_KEYED = ("model_stats", "by_agent", "by_data_class", "by_data_class_served", "by_data_class_off_machine")
 
 
 def _where(loc: tuple[Any, ...]) -> str:

@@ -29,8 +29,10 @@ __all__ = [
     "nearly_allowed",
     "other_models_served",
     "residency_pattern",
+    "named_cloud_model",
     "runs_in_ollamas_cloud",
     "served_unallowed",
+    "runs_off_machine",
 ]
 
 
@@ -66,6 +68,23 @@ def runs_in_ollamas_cloud(target: Target) -> bool:
     """Whether ``target`` is an Ollama cloud model on the local server (see
     :func:`~..providers.local_models.ollama_cloud_model`), which runs on ollama.com."""
     return target.provider == "local" and ollama_cloud_model(target.model)
+
+
+def named_cloud_model(target: Target) -> str | None:
+    """ollama.com for an Ollama cloud model named on the local server (:func:`runs_in_ollamas_cloud`), else None: where
+    the policies see a local target's prompt go when nothing tells them more (see
+    :class:`~..providers.local_reach.LocalReach`)."""
+    return "ollama.com" if runs_in_ollamas_cloud(target) else None
+
+
+def runs_off_machine(target: Target, host: str) -> str:
+    """What a refusal says of ``target``, a local target whose prompt goes to ``host``, off this machine."""
+    if runs_in_ollamas_cloud(target):
+        return "is an Ollama cloud model, which the local server runs on ollama.com"
+    return (
+        f"runs on {host}, off this machine: the local provider's base URL is there, or the local server runs the "
+        "model there (made from a cloud model, as its /api/show says)"
+    )
 
 
 def admits_off_machine(patterns: list[str], target: Target) -> bool:

@@ -52,9 +52,10 @@ from .model_patterns import (
     GLOB,
     admits_off_machine,
     matches,
+    named_cloud_model,
     other_models_served,
     residency_pattern,
-    runs_in_ollamas_cloud,
+    runs_off_machine,
 )
 
 LimitKind = Literal["call", "run", "agent_day", "day"]
@@ -332,6 +333,10 @@ class PolicySet:
         #: deployment's name, and the ledger's trusted row of its endpoint's deployment; set by the Governance that
         #: reads these policies): what the deployment is known to serve must pass them too
         self.answered_as: Callable[[Target], Iterable[str]] | None = None
+        #: a local target -> the host off this machine its prompt goes to (Ollama's cloud), or None (set by the
+        #: Governance that reads these policies, from its environment and what the local servers said; without one,
+        #: a model named as Ollama's cloud ones are): a data class's glob of local models does not admit it
+        self.off_machine: Callable[[Target], str | None] = named_cloud_model
         #: allowed()'s verdicts by (target, data classes): every attempt asks, and the answer depends on
         #: nothing else (matching a target against each pattern is several function calls a pattern)
         self._verdicts: dict[tuple[Any, ...], tuple[bool, str | None, str | None, str | None]] = {}
@@ -355,7 +360,9 @@ class PolicySet:
         Every data class of the call must allow the target (the skill's and the caller's: a caller
         cannot relax a skill's class by declaring another one); the first denial is returned.
         """
-        key = (target, data_class)
+        # where a local target's prompt goes is learnt as its server answers (a model made from a cloud one): part of
+        # the key, so a verdict given before is not kept for it
+        key = (target, data_class) if target.provider != "local" else (target, data_class, self.off_machine(target))
         try:
             verdict = self._verdicts.get(key)
         except TypeError:  # data classes given as a list: worked out each time
@@ -408,9 +415,19 @@ class PolicySet:
     def _allowed(
         self, target: Target, data_class: str | Sequence[str] | None
     ) -> tuple[bool, str | None, str | None, str | None]:
+        off_machine = self.off_machine(target) if target.provider == "local" else None
         for name, models in self._allowed_models:
             if not matches(models, target):
                 return False, name, f"{target.label} is not in {name}.allowed_models", "allowed_models"
+            if off_machine is not None and not admits_off_machine(models, target):
+                # a glob of local models (local:*) admits the operator's own machines: one run elsewhere is named
+                return (
+                    False,
+                    name,
+                    f"{target.label} {runs_off_machine(target, off_machine)}: a glob of {name}.allowed_models does "
+                    f"not admit a local model run off this machine; add {target.label} itself to allow it",
+                    "allowed_models",
+                )
         classes: Sequence[str | None] = (
             (data_class,) if data_class is None or isinstance(data_class, str) else data_class
         )
@@ -428,13 +445,13 @@ class PolicySet:
                         f"data class {cls!r} may only use {required} ({name}.requirements)",
                         "data_class",
                     )
-                if runs_in_ollamas_cloud(target) and not admits_off_machine(required, target):
+                if off_machine is not None and not admits_off_machine(required, target):
                     return (
                         False,
                         name,
-                        f"data class {cls!r} may only use {required} ({name}.requirements), and {target.label} is an "
-                        "Ollama cloud model, which the local server runs on ollama.com: a glob does not send the "
-                        f"class's data off this machine; name {target.label} there to allow it",
+                        f"data class {cls!r} may only use {required} ({name}.requirements), and {target.label} "
+                        f"{runs_off_machine(target, off_machine)}: a glob does not send the class's data off this "
+                        f"machine; name {target.label} there to allow it",
                         "data_class",
                     )
         return True, None, None, None

@@ -8,9 +8,12 @@ import json
 import sqlite3
 from typing import Any
 
-#: by_data_class's counts (class -> provider:model -> attempts) and what its classes' Azure deployments answered as
-#: (class -> deployment -> served model -> attempts); None each: a ledger without the column
-ClassCounts = tuple[dict[str, dict[str, int]] | None, dict[str, dict[str, dict[str, int]]] | None]
+#: by_data_class's counts (class -> provider:model -> attempts), what its classes' Azure deployments answered as
+#: (class -> deployment -> served model -> attempts), and of its local attempts those sent off this machine (class ->
+#: provider:model -> attempts: their endpoint, the host they went to, recorded); None each: a ledger without the column
+ClassCounts = tuple[
+    dict[str, dict[str, int]] | None, dict[str, dict[str, dict[str, int]]] | None, dict[str, dict[str, int]] | None
+]
 
 
 def by_data_class(conn: sqlite3.Connection, source: str, where: str, args: list[Any]) -> ClassCounts:
@@ -30,20 +33,22 @@ def by_data_class(conn: sqlite3.Connection, source: str, where: str, args: list[
         source = "attempts a INDEXED BY attempts_data_classes"
     sql = (
         "SELECT a.data_classes, a.provider, a.model,"
-        " CASE WHEN a.provider = 'azure' AND a.outcome = 'ok' THEN a.served_model END AS served, COUNT(*)"
+        " CASE WHEN a.provider = 'azure' AND a.outcome = 'ok' THEN a.served_model END AS served,"
+        " a.provider = 'local' AND a.endpoint IS NOT NULL AS off_machine, COUNT(*)"
         f" FROM {source}{where}"
         f"{' AND ' if where else ' WHERE '}a.data_classes IS NOT NULL AND a.outcome IN ('ok', 'error')"
-        " GROUP BY a.data_classes, a.provider, a.model, served"
+        " GROUP BY a.data_classes, a.provider, a.model, served, off_machine"
     )
     try:
         rows = conn.execute(sql, args).fetchall()
     except sqlite3.OperationalError as exc:
         if "no such column" in str(exc) or "no such index" in str(exc):
-            return None, None
+            return None, None, None
         raise
     out: dict[str, dict[str, int]] = {}
     served_as: dict[str, dict[str, dict[str, int]]] = {}
-    for classes, provider, model, served, n in rows:
+    off: dict[str, dict[str, int]] = {}
+    for classes, provider, model, served, off_machine, n in rows:
         try:
             names = json.loads(classes)
         except ValueError:
@@ -57,12 +62,16 @@ def by_data_class(conn: sqlite3.Connection, source: str, where: str, args: list[
             if served is not None:
                 answered = served_as.setdefault(str(name), {}).setdefault(str(model), {})
                 answered[str(served)] = answered.get(str(served), 0) + int(n)
+            if off_machine:
+                left = off.setdefault(str(name), {})
+                left[label] = left.get(label, 0) + int(n)
     counts = {name: dict(sorted(targets.items())) for name, targets in sorted(out.items())}
     served_by = {
         name: {d: dict(sorted(models.items())) for d, models in sorted(deployments.items())}
         for name, deployments in sorted(served_as.items())
     }
-    return counts, served_by
+    off_by = {name: dict(sorted(targets.items())) for name, targets in sorted(off.items())}
+    return counts, served_by, off_by
 
 
 def classes_kept_since(conn: sqlite3.Connection) -> float | None:

@@ -276,7 +276,7 @@ async def summarize(
                 }
         # where each data class's calls went, which `flow gate` checks against the policies' requirements, and what
         # their Azure deployments answered as (judged by the model that served them, as allowed_models is)
-        classes, classes_served = by_data_class(conn, *attempts_where(conn, fixed))
+        classes, classes_served, classes_off = by_data_class(conn, *attempts_where(conn, fixed))
         # since when the ledger keeps them, where it holds calls from before (an upgraded ledger's), which
         # by_data_class cannot place: a period reaching back before it is not checked whole. None: every call it
         # holds has its classes (a ledger this version made, or one whose earlier calls were pruned)
@@ -286,6 +286,8 @@ async def summarize(
             "totals": totals,
             "by_data_class": classes,
             "by_data_class_served": classes_served,
+            # of each class's local attempts, those sent off this machine (Ollama's cloud), whatever their name said
+            "by_data_class_off_machine": classes_off,
             # (to the second, as period.from: a period from that second on reads as held whole)
             "data_classes_since": None if kept_since is None else iso_time(kept_since),
             "by_provider": {k: _stats(v) for k, v in sorted(groups.by["provider"].items())},

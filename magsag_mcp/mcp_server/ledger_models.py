@@ -214,6 +214,13 @@ class UsageSummaryResult(Out):
         "how many attempts each: flow gate judges a deployment by the model that served it, as each call was; null: "
         "a ledger that did not record calls' data classes",
     )
+    by_data_class_off_machine: dict[str, dict[str, int]] | None = Field(
+        None,
+        description="per data class, its local attempts (provider:model) sent off this machine, to Ollama's cloud (a "
+        "local base URL on ollama.com, a cloud model, or one the server made from a cloud model), how many each: "
+        "flow gate admits them only where a class names the target itself; null: a ledger that did not record calls' "
+        "data classes",
+    )
     data_classes_since: str | None = Field(
         None,
         description="when the ledger began to record calls' data classes (ISO 8601, UTC), given where it still "

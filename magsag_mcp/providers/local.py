@@ -27,6 +27,8 @@ from .base import Endpoint, ProgressCallback
 from .base_urls import _shown
 from .http_errors import server_words
 from .local_models import missing_model_fix, served_models
+from .local_reach import known as reach_known
+from .local_reach import learn
 from .openai_chat import ChatCompletionsFormat
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 from .refused_settings import RefusedSettings
@@ -352,6 +354,17 @@ class LocalProvider(RefusedSettings):
             "json_object, as it will be to this server from now on"
         )
         return result
+
+    async def learn_where_it_runs(self, target: Target) -> None:
+        """Ask the server once per name in this process where it runs ``target``'s model (see :mod:`.local_reach`):
+        the cascade asks before governance judges the attempt, and the answer is kept for the policies and pricer."""
+        try:
+            base = self.endpoint.base_url(target)
+            headers = self.endpoint.headers(target.model)
+        except Exception:  # (a base URL or key that cannot be read: the call says so, where it is sent)
+            return
+        if not reach_known(base, target.model):
+            await learn(self.transport, base, target.model, headers)
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
