@@ -212,9 +212,9 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path,
             "policies/model_governance.yaml",
             "      max_cost_per_run_usd: 5.0",
             "     max_cost_per_run_usd: 5.0",
-            22,
-            "line 22 is indented by 5 spaces, which lines up with none of the lines above it (line 21 is indented by "
-            "6, line 20 by 4): indent each key of a mapping, and each '- ' of a list, by as many spaces as the others "
+            26,
+            "line 26 is indented by 5 spaces, which lines up with none of the lines above it (line 25 is indented by "
+            "6, line 24 by 4): indent each key of a mapping, and each '- ' of a list, by as many spaces as the others "
             "of its block (expected <block end>, but found '<block mapping start>')",
         ),
         # a list item one space short of the item above
@@ -231,9 +231,9 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path,
             "policies/model_governance.yaml",
             "      max_cost_per_run_usd: 5.0",
             "       max_cost_per_run_usd: 5.0",
-            22,
-            "line 22 is indented deeper (7 spaces) than line 21 (6), which has a value already "
-            "('max_cost_per_call_usd: 1.0'), so YAML read line 22 as more of that value: indent it as the keys beside "
+            26,
+            "line 26 is indented deeper (7 spaces) than line 25 (6), which has a value already "
+            "('max_cost_per_call_usd: 1.0'), so YAML read line 26 as more of that value: indent it as the keys beside "
             "it (mapping values are not allowed here)",
         ),
         # a value holding ": ", written without quotes
@@ -250,9 +250,9 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path,
             "policies/model_governance.yaml",
             "  - name: cost_limits",
             "  - name:cost_limits",
-            19,
-            "line 18's name:cost_limits has no space after its colon, so YAML read it as text rather than a key and "
-            "its value, and line 19 as more of that text: write name: cost_limits",
+            23,
+            "line 22's name:cost_limits has no space after its colon, so YAML read it as text rather than a key and "
+            "its value, and line 23 as more of that text: write name: cost_limits",
         ),
         # a key indented under a target (provider:model, whose colon is meant): the indentation, not the colon
         (
@@ -277,8 +277,8 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path,
             "policies/model_governance.yaml",
             '["local:llama3.1:70b", "fake:*"]',
             '["local:llama3.1:70b", "fake:*"',
-            34,
-            "the [ opened at line 33, column 23 is not closed before line 34: close it with ] where its list ends "
+            38,
+            "the [ opened at line 37, column 23 is not closed before line 38: close it with ] where its list ends "
             "(expected ',' or ']', but got '<scalar>')",
         ),
         # a {mapping} on one line with a comma left out

@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 from magsag_mcp.governance import Governance
 from magsag_mcp.governance.gate import check_summary
 from magsag_mcp.governance.policy import Policy, PolicySet
+from magsag_mcp.governance.refusals import unpriced_refusal
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers import local_reach
 from magsag_mcp.providers.local import LocalProvider
@@ -139,6 +140,9 @@ def test_the_local_provider_pointed_at_ollama_com_is_off_the_machine(env: dict[s
     quote = pricer.price_for(target, USAGE)
     assert quote.cost_usd is None and quote.warning is not None and "billed on ollama.com" in quote.warning
     assert pricer.reserved_worst_case(target, 1000, 1000) is None  # (a cost limit refuses it, saying why)
+    limits = PolicySet([Policy(name="cost", thresholds={"max_cost_per_call_usd": 1.0})]).limits
+    refusal = unpriced_refusal(limits, target, pricer)
+    assert refusal is not None and "(it runs on ollama.com, off this machine, and is billed there" in refusal.message
     # named, it is admitted; and a prices.yaml entry naming it prices it
     named = PolicySet([Policy(name="residency", requirements={"pii": ["local:*", "local:gpt-oss:120b"]})])
     assert Governance(named, None, pricer, env=env, call_deadline=60.0).allowed(target, "pii")[0]

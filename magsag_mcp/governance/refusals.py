@@ -74,6 +74,9 @@ def unpriced_refusal(limits: Sequence[Limit], target: Target, pricer: Any = None
     lim = strict[0]
     said = getattr(pricer, "why_unpriced", None)
     why = said(target.provider, target.model) if said is not None else None
+    reach = getattr(pricer, "local_reach", None)  # (a local model its server runs off this machine: see LocalReach)
+    if why is None and target.provider == "local" and reach is not None and (host := reach.off_machine(target)):
+        why = f"runs on {host}, off this machine, and is billed there: not free as the local server's own models are"
     because = f" (it {why})" if why else ""
     prices = prices_file_of(pricer)  # (the Governance's pricer knows its catalog)
     return BudgetExceeded(

@@ -13,6 +13,7 @@ the pricer read without any I/O (:meth:`LocalReach.off_machine`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..deadline import Deadline, before_the_deadline
@@ -100,14 +101,19 @@ class LocalReach:
     servers said (:func:`learn`): one per service, which its policies and its pricer share. No I/O."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
-        from .local import LocalEndpoint  # (local.py's endpoint reads the base URL as a call does)
-
-        self.endpoint = LocalEndpoint(env)
+        self.env = env
+        #: local.py's endpoint, which reads the base URL as a call does: made when first asked (it reads the
+        #: timeouts too, whose bad value the service's own check says, with the transport's defaults)
+        self._endpoint: Any = None
         #: base URL written on a target (or None: the environment's) -> whether it is on Ollama's cloud
         self._cloud_bases: dict[str | None, bool] = {}
 
     def base_url(self, target: Target) -> str:
-        return self.endpoint.base_url(target)
+        if self._endpoint is None:
+            from .local import LocalEndpoint
+
+            self._endpoint = LocalEndpoint(self.env)
+        return str(self._endpoint.base_url(target))
 
     def off_machine(self, target: Target) -> str | None:
         """Where off this machine a local target's prompt goes (a host), or None: on the operator's own server."""
