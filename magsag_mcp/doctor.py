@@ -63,6 +63,8 @@ async def diagnose(
             if probe:
                 report["reachable"] = await service.probe()
                 report["probe_failed"] = service.probe_failures(report["reachable"])
+                if report["reachable"].get("local") == "reachable":
+                    await _local_models(report, service)
     if refused:
         report["problems"][:0] = refused.values()
         report["notes"].append(
@@ -71,6 +73,22 @@ async def diagnose(
             f"{'its' if len(refused) == 1 else 'their'} default"
         )
     return report
+
+
+async def _local_models(report: dict[str, Any], service: Any) -> None:
+    """The reachable local server's models (``local_models``), and a note of each configured local target naming a
+    model it lacks: every call sent there fails, told the same fix."""
+    from .doctor_local import local_models
+
+    local = await local_models(service.providers.get("local"), service.named_targets())
+    if local is None:
+        return
+    report["local_models"] = local
+    for label, fix in local["missing"].items():
+        report["notes"].append(
+            f"{label}, a target the catalog or MAGSAG_PROVIDER / MAGSAG_MODEL names, is not among the local "
+            f"server's models; each call sent to it fails: {fix}"
+        )
 
 
 async def _without_catalog(

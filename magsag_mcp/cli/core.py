@@ -333,6 +333,10 @@ def _doctor(args: argparse.Namespace) -> int:
                 status += " (not counted: nothing sets its URL or sends calls to it)"
         url = info.get("base_url") or ""
         print(f"  {name:<10} {info.get('wire', ''):<{wide}} {url:<{url_wide}} {status}")
+    if (local := report.get("local_models")) is not None:
+        more = f" and {local['more']} more" if local["more"] else ""
+        served = f"serves {', '.join(local['models'])}{more}" if local["models"] else "serves no model yet"
+        print(f"local   : the server at {local['base_url']} {served}")
     for k, v in report["overrides"].items():
         print(f"override: {k}={v}")
     for scheme, proxy in report["network"]["proxies"].items():
