@@ -19,6 +19,7 @@ import anyio
 import pytest
 
 from magsag_mcp.loopback import LoopbackUpstream
+from magsag_mcp.providers import local_reach
 from magsag_mcp.providers.fake import clear_scripts
 from magsag_mcp.transport import Transport
 from tests.agent_helpers import forget_loaded_agents
@@ -95,6 +96,14 @@ def clock_at_noon(monkeypatch: pytest.MonkeyPatch) -> float:
     noon = started // 86400 * 86400 + 43200
     monkeypatch.setattr(time, "time", lambda: noon + (real() - started))
     return noon
+
+
+@pytest.fixture(autouse=True)
+def local_servers_unasked() -> Iterator[None]:
+    """What local servers said of where they run a model is the process's (asked once per server and name): each
+    test starts knowing nothing, so that a loopback port another test's server had is asked again."""
+    local_reach.forget()
+    yield
 
 
 @pytest.fixture

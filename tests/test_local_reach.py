@@ -21,7 +21,6 @@ from magsag_mcp.governance.gate import check_summary
 from magsag_mcp.governance.policy import Policy, PolicySet
 from magsag_mcp.governance.refusals import unpriced_refusal
 from magsag_mcp.pricing import Pricer
-from magsag_mcp.providers import local_reach
 from magsag_mcp.providers.local import LocalProvider
 from magsag_mcp.providers.local_reach import LocalReach, on_ollamas_cloud
 from magsag_mcp.rates import UnitPrices
@@ -51,13 +50,6 @@ SHOW_PULLED = {
     "capabilities": ["completion", "tools"],
     "modified_at": "2026-11-02T10:00:00Z",
 }
-
-
-@pytest.fixture(autouse=True)
-def fresh_answers():
-    local_reach.forget()  # (what the servers said is the process's: each test starts knowing nothing)
-    yield
-    local_reach.forget()
 
 
 class Ollama:
@@ -273,3 +265,32 @@ async def test_flow_gate_sees_a_classes_calls_that_left_the_machine(ollama, cata
     assert "1 of the 1 attempt went off this machine, to Ollama's cloud" in violation, violation
     named = PolicySet([Policy(name="residency", requirements={"pii_processing": ["local:llama3.1:70b"]})])
     assert check_summary(json.loads(json.dumps(summary)), named) == []
+
+
+def test_the_shipped_production_models_admit_the_local_servers_own_models_and_name_any_run_elsewhere():
+    # production_models admitted llama3.1:70b alone of local models: a user of a local server only was refused every
+    # model it pulled. local:* admits them now, and a glob never admits a model run off this machine: it is named
+    from magsag_mcp.governance import load_policies
+    from tests.conftest import CATALOG
+
+    shipped = load_policies(CATALOG, env={})
+    for model in ("qwen2.5:7b", "llama3.1:8b", "mistral"):
+        assert shipped.allowed(Target("local", model), None) == (True, None, None, None), model
+    ok, policy, reason, rule = shipped.allowed(Target("local", "gpt-oss:120b-cloud"), None)
+    assert (ok, policy, rule) == (False, "production_models", "allowed_models")
+    assert reason == (
+        "local:gpt-oss:120b-cloud is an Ollama cloud model, which the local server runs on ollama.com: a glob of "
+        "production_models.allowed_models does not admit a local model run off this machine; add "
+        "local:gpt-oss:120b-cloud itself to allow it"
+    )
+    # the local provider pointed at ollama.com: every model there is named, however it is written
+    at_ollama = load_policies(CATALOG, env={})
+    at_ollama.off_machine = LocalReach({"OLLAMA_HOST": "ollama.com"}).off_machine
+    assert at_ollama.allowed(Target("local", "qwen2.5:7b"), None)[2] == (
+        "local:qwen2.5:7b runs on ollama.com, off this machine: the local provider's base URL is there, or the local "
+        "server runs the model there (made from a cloud model, as its /api/show says): a glob of "
+        "production_models.allowed_models does not admit a local model run off this machine; add local:qwen2.5:7b "
+        "itself to allow it"
+    )
+    named = PolicySet([Policy(name="p", allowed_models=["local:*", "local:gpt-oss:120b-cloud"])])
+    assert named.allowed(Target("local", "gpt-oss:120b-cloud"), None)[0]
