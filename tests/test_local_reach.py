@@ -188,6 +188,16 @@ async def test_a_model_made_from_a_cloud_one_is_off_the_machine_once_its_server_
         assert pricer.price_for(target, USAGE).cost_usd == 0
 
 
+async def test_the_first_calls_of_a_name_made_at_once_ask_once(ollama, transport: Transport):
+    import asyncio
+
+    server = await ollama({"mybot": SHOW_CLOUD})
+    provider = LocalProvider({"OLLAMA_BASE_URL": server.url}, transport)
+    await asyncio.gather(*(provider.learn_where_it_runs(Target("local", "mybot")) for _ in range(5)))
+    assert server.paths == ["/api/show"]
+    assert LocalReach({"OLLAMA_BASE_URL": server.url}).off_machine(Target("local", "mybot")) == "ollama.com"
+
+
 async def test_a_server_without_ollamas_api_is_asked_once_and_taken_at_the_names_word(ollama, transport: Transport):
     # vLLM or LM Studio: no /api/show (Go's 404 stands in for any such answer); a server that answers it otherwise
     server = await ollama({})

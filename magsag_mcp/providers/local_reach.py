@@ -12,6 +12,7 @@ the pricer read without any I/O (:meth:`LocalReach.off_machine`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +34,8 @@ KEPT = 4096
 #: (the server's root, the model's name) -> the host it runs on off this machine, "" for none (the server's own, or
 #: nothing said: not Ollama, an older Ollama, no such model)
 _RUNS_AT: dict[tuple[str, str], str] = {}
+#: (event loop, (the server's root, the model's name)) -> set once the one asking has its answer (or was stopped)
+_ASKING: dict[tuple[asyncio.AbstractEventLoop, tuple[str, str]], asyncio.Event] = {}
 
 
 def on_ollamas_cloud(url: str) -> bool:
@@ -67,15 +70,28 @@ async def learn(transport: Transport, base_url: str, model: str, headers: Mappin
     never more than half what is left of the call's deadline) and in bytes; a server that does not answer it (vLLM,
     LM Studio: 404) or not in time is taken at the name's word, and that too is kept: the hot path asks once."""
     key = (server_root(base_url), model)
-    found = _RUNS_AT.get(key)
-    if found is not None:
-        return found
-    host = ""
-    if not on_ollamas_cloud(base_url) and not ollama_cloud_model(model):  # (known off the machine already)
-        host = await _shown_remote_host(transport, key[0] + "/api/show", model, headers)
-    if len(_RUNS_AT) >= KEPT:
-        _RUNS_AT.clear()
-    _RUNS_AT[key] = host
+    while True:
+        found = _RUNS_AT.get(key)
+        if found is not None:
+            return found
+        # the first calls of a name made at once ask once: the others wait for its answer (on their own loop: an
+        # event is its loop's), and ask themselves only if the one asking was stopped before it had it
+        asking_key = (asyncio.get_running_loop(), key)
+        asking = _ASKING.get(asking_key)
+        if asking is None:
+            break
+        await asking.wait()
+    event = _ASKING[asking_key] = asyncio.Event()
+    try:
+        host = ""
+        if not on_ollamas_cloud(base_url) and not ollama_cloud_model(model):  # (known off the machine already)
+            host = await _shown_remote_host(transport, key[0] + "/api/show", model, headers)
+        if len(_RUNS_AT) >= KEPT:
+            _RUNS_AT.clear()
+        _RUNS_AT[key] = host
+    finally:
+        del _ASKING[asking_key]
+        event.set()
     return host
 
 
