@@ -34,6 +34,8 @@ KEPT = 4096
 #: (the server's root, the model's name) -> the host it runs on off this machine, "" for none (the server's own, or
 #: nothing said: not Ollama, an older Ollama, no such model)
 _RUNS_AT: dict[tuple[str, str], str] = {}
+#: how many of them run off this machine: none in most processes, whose policies and pricer then look no further
+_OFF_MACHINE = [0]
 #: (event loop, (the server's root, the model's name)) -> set once the one asking has its answer (or was stopped)
 _ASKING: dict[tuple[asyncio.AbstractEventLoop, tuple[str, str]], asyncio.Event] = {}
 
@@ -62,6 +64,7 @@ def runs_at(base_url: str, model: str) -> str:
 def forget() -> None:
     """Drop every answer (a test's fresh start; a process keeps them)."""
     _RUNS_AT.clear()
+    _OFF_MACHINE[0] = 0
 
 
 async def learn(transport: Transport, base_url: str, model: str, headers: Mapping[str, str]) -> str:
@@ -87,8 +90,9 @@ async def learn(transport: Transport, base_url: str, model: str, headers: Mappin
         if not on_ollamas_cloud(base_url) and not ollama_cloud_model(model):  # (known off the machine already)
             host = await _shown_remote_host(transport, key[0] + "/api/show", model, headers)
         if len(_RUNS_AT) >= KEPT:
-            _RUNS_AT.clear()
+            forget()
         _RUNS_AT[key] = host
+        _OFF_MACHINE[0] += bool(host)
     finally:
         del _ASKING[asking_key]
         event.set()
@@ -121,15 +125,25 @@ class LocalReach:
         #: local.py's endpoint, which reads the base URL as a call does: made when first asked (it reads the
         #: timeouts too, whose bad value the service's own check says, with the transport's defaults)
         self._endpoint: Any = None
-        #: base URL written on a target (or None: the environment's) -> whether it is on Ollama's cloud
-        self._cloud_bases: dict[str | None, bool] = {}
+        #: base URL written on a target (or None: the environment's) -> the base URL its calls go to, and whether
+        #: that is on Ollama's cloud (asked on every attempt at a local target: worked out once for each)
+        self._bases: dict[str | None, tuple[str, bool]] = {}
+
+    def _base(self, target: Target) -> tuple[str, bool]:
+        found = self._bases.get(target.base_url)
+        if found is None:
+            if self._endpoint is None:
+                from .local import LocalEndpoint
+
+                self._endpoint = LocalEndpoint(self.env)
+            base = str(self._endpoint.base_url(target))
+            if len(self._bases) >= KEPT:
+                self._bases.clear()
+            found = self._bases[target.base_url] = (base, on_ollamas_cloud(base))
+        return found
 
     def base_url(self, target: Target) -> str:
-        if self._endpoint is None:
-            from .local import LocalEndpoint
-
-            self._endpoint = LocalEndpoint(self.env)
-        return str(self._endpoint.base_url(target))
+        return self._base(target)[0]
 
     def off_machine(self, target: Target) -> str | None:
         """Where off this machine a local target's prompt goes (a host), or None: on the operator's own server."""
@@ -137,20 +151,12 @@ class LocalReach:
             return None
         if ollama_cloud_model(target.model):
             return OLLAMA_CLOUD
-        on_cloud = self._cloud_bases.get(target.base_url)
-        if on_cloud is None:
-            try:
-                on_cloud = on_ollamas_cloud(self.base_url(target))
-            except Exception:  # (a base URL that cannot be read is said where the call uses it)
-                on_cloud = False
-            if len(self._cloud_bases) >= KEPT:
-                self._cloud_bases.clear()
-            self._cloud_bases[target.base_url] = on_cloud
+        try:
+            base, on_cloud = self._base(target)
+        except Exception:  # (a base URL that cannot be read is said where the call uses it)
+            return None
         if on_cloud:
             return OLLAMA_CLOUD
-        if not _RUNS_AT:  # (most processes learn of no model made from a cloud one)
+        if not _OFF_MACHINE[0]:  # (most processes learn of no model made from a cloud one)
             return None
-        try:
-            return runs_at(self.base_url(target), target.model) or None
-        except Exception:
-            return None
+        return runs_at(base, target.model) or None
