@@ -364,7 +364,7 @@ class LocalProvider(RefusedSettings):
         except Exception:  # (a base URL or key that cannot be read: the call says so, where it is sent)
             return
         if not reach_known(base, target.model):
-            await learn(self.transport, base, target.model, headers)
+            await learn(self.transport, base, target.model, headers, self.endpoint.timeouts.connect)
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from ..deadline import Deadline, before_the_deadline
 from ..errors import ProviderError
-from ..transport import Transport
+from ..transport import Timeouts, Transport
 from ..types import Target
 from .local_models import _LIST_TIMEOUTS, LIST_WAIT_S, ollama_cloud_model
 
@@ -67,11 +67,15 @@ def forget() -> None:
     _OFF_MACHINE[0] = 0
 
 
-async def learn(transport: Transport, base_url: str, model: str, headers: Mapping[str, str]) -> str:
+async def learn(
+    transport: Transport, base_url: str, model: str, headers: Mapping[str, str], connect_timeout: float = 3.0
+) -> str:
     """Ask the server of ``base_url`` (once per name in this process) where ``model`` runs: Ollama's ``/api/show``
     says ``remote_host`` for a model made from a cloud one. Bounded in time (:data:`~.local_models.LIST_WAIT_S`, and
     never more than half what is left of the call's deadline) and in bytes; a server that does not answer it (vLLM,
-    LM Studio: 404) or not in time is taken at the name's word, and that too is kept: the hot path asks once."""
+    LM Studio: 404) or not in time is taken at the name's word, and that too is kept: the hot path asks once. It
+    connects within ``connect_timeout`` (the call's own, at most the model list's 3s): a server that cannot be
+    reached costs the call no longer wait than its own connection will."""
     key = (server_root(base_url), model)
     while True:
         found = _RUNS_AT.get(key)
@@ -88,7 +92,8 @@ async def learn(transport: Transport, base_url: str, model: str, headers: Mappin
     try:
         host = ""
         if not on_ollamas_cloud(base_url) and not ollama_cloud_model(model):  # (known off the machine already)
-            host = await _shown_remote_host(transport, key[0] + "/api/show", model, headers)
+            timeouts = Timeouts(min(connect_timeout, _LIST_TIMEOUTS.connect), _LIST_TIMEOUTS.read, from_settings=False)
+            host = await _shown_remote_host(transport, key[0] + "/api/show", model, headers, timeouts)
         if len(_RUNS_AT) >= KEPT:
             forget()
         _RUNS_AT[key] = host
@@ -99,10 +104,12 @@ async def learn(transport: Transport, base_url: str, model: str, headers: Mappin
     return host
 
 
-async def _shown_remote_host(transport: Transport, url: str, model: str, headers: Mapping[str, str]) -> str:
+async def _shown_remote_host(
+    transport: Transport, url: str, model: str, headers: Mapping[str, str], timeouts: Timeouts
+) -> str:
     try:
         async with Deadline(before_the_deadline(LIST_WAIT_S)):
-            resp = await transport.post_json(url, {"model": model}, headers=headers, timeouts=_LIST_TIMEOUTS)
+            resp = await transport.post_json(url, {"model": model}, headers=headers, timeouts=timeouts)
         if resp.status != 200 or len(resp.body) > SHOW_MAX_BYTES:
             return ""
         body = resp.json()
