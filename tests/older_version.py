@@ -152,7 +152,8 @@ def write_without_data_classes(setattr: Callable[[Any, str, Any], None] = setatt
     assert "data_classes" not in insert and insert.count("?") == 29, insert
     setattr(writes, "_INSERT_ATTEMPT", insert)
     setattr(writes, "_attempt_row", lambda *args: (row := attempt_row(*args))[:-2] + row[-1:])
-    setattr(queries, "by_data_class", lambda *args: (None, None))  # (the counts and the served models: neither)
+    # (the counts, the served models and those sent off the machine: none)
+    setattr(queries, "by_data_class", lambda *args: (None, None, None))
     setattr(run_pages, "_ATTEMPT_COLS", run_pages._ATTEMPT_COLS.replace(", data_classes", ", NULL"))
 
 
