@@ -138,11 +138,16 @@ class LLMRequest:
             feats.add("json_schema")
         elif self.json_output:
             feats.add("json")
-        for image in (image for m in self.messages if m.parts for image in m.images):
-            if image.url is not None:
-                feats.add("image_urls")
-            elif image.media_type == "image/gif":
-                feats.add("gif_images")
+        # (nested loops, not a generator over the messages: a generator is a frame of its own, made on every
+        # call, and almost no message has parts)
+        for m in self.messages:
+            if not m.parts:
+                continue
+            for image in m.images:
+                if image.url is not None:
+                    feats.add("image_urls")
+                elif image.media_type == "image/gif":
+                    feats.add("gif_images")
         return feats
 
 

@@ -86,7 +86,9 @@ def fitted(
 def _names(request: LLMRequest) -> list[str]:
     """Every tool name the request says, once each, in order: the tools', then those of the history's calls and
     results of tools no longer offered, then a named tool_choice's."""
-    seen: dict[str, None] = {t.name: None for t in request.tools}
+    seen: dict[str, None] = {}
+    for t in request.tools:  # (a loop, not a comprehension: a frame of its own on every attempt, most of none)
+        seen[t.name] = None
     for msg in request.messages:
         for tc in msg.tool_calls:
             seen.setdefault(tc.name, None)
