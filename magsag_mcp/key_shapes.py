@@ -134,12 +134,54 @@ _GLUED = (
     + r"|(?i:(?<=authorization)" + _AUTHORIZATION.removeprefix("authorization") + ")" + _LABELLED_VALUE
     + r")*"
 )
+#: A key of a vendor the process may never have been given (a ``compat`` endpoint's user holds several, and a gateway
+#: or an agent's tool quotes them) starts with that vendor's prefix, and is removed unlabelled as ``sk-`` keys are:
+#: Groq's ``gsk_``, xAI's ``xai-``, Perplexity's ``pplx-``, NVIDIA's ``nvapi-``, Cerebras's ``csk-``, Together's
+#: ``tgp_v1_``, Fireworks's ``fw_``, Replicate's ``r8_``, Anyscale's ``esecret_``, Jina's ``jina_``, LangSmith's
+#: ``lsv2_pt_``/``lsv2_sk_``, GitHub's ``ghp_``/``gho_``/``ghu_``/``ghs_``/``ghr_`` and
+#: ``github_pat_``, GitLab's ``glpat-``, Hugging Face's ``hf_`` (OpenRouter's ``sk-or-``, DeepSeek's and Moonshot's
+#: ``sk-`` are ``sk-`` keys). What follows the prefix is told from a name by its length and its mix: 20 characters
+#: or more (the vendors' are 20 to 82) of the key's alphabet, holding a digit and a letter or both cases among its
+#: first 64 (``xai-grok-2``, ``pplx-70b-online``, ``gsk_sample`` are names); Fireworks's and Replicate's prefixes
+#: are words of code too (``fw_`` is firmware's), so theirs holds a digit and both cases, and Hugging Face's is 34
+#: letters exactly, in both cases, and no more (``hf_model``, ``hf_hub_download``: its names are snake_case). No
+#: letter or digit comes before the prefix, but an escape may (``\n``, ``%3D``) or a glued ``Bearer``, as before an
+#: ``sk-``. Each look ahead reads 64 characters at most: from each prefix of ``nvapi-nvapi-...`` it read the rest of
+#: the run
+_VENDOR_PREFIX = r"gsk_|xai-|pplx-|csk-|r8_|fw_|esecret_|jina_|gh[pousr]_|nvapi-|glpat-|tgp_v1_|github_pat_|lsv2_|hf_"
+#: (the prefix looked for first: the look behinds before it, tried at every character, cost more than the whole)
+_BEFORE_A_PREFIX = (
+    "(?=" + _VENDOR_PREFIX + r")(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbf])|(?<=\\x[0-9A-Fa-f]{2})"
+    r"|(?<=\\u[0-9A-Fa-f]{4})|(?i:(?<=bearer)))"
+)
+
+
+def _mixed(others: str) -> str:
+    """A look ahead: among the next 64 characters of a key's alphabet (letters, digits and ``others``), a digit and a
+    letter, or a lower case letter and a capital."""
+    return (
+        f"(?:(?=[A-Za-z{others}]{{0,63}}[0-9])(?=[0-9{others}]{{0,63}}[A-Za-z])"
+        f"|(?=[0-9A-Z{others}]{{0,63}}[a-z])(?=[0-9a-z{others}]{{0,63}}[A-Z]))"
+    )
+
+
+#: (Fireworks's and Replicate's: a digit, a lower case letter and a capital)
+_ALL_THREE = r"(?=[A-Za-z]{0,63}[0-9])(?=[0-9A-Z]{0,63}[a-z])(?=[0-9a-z]{0,63}[A-Z])"
+_VENDOR_KEY = (
+    _BEFORE_A_PREFIX
+    + r"(?:(?:gsk_|xai-|pplx-|csk-|r8_" + _ALL_THREE + r"|fw_" + _ALL_THREE + r"|esecret_|jina_|gh[pousr]_)"
+    r"(?=[A-Za-z0-9]{20})" + _mixed("") + r"(?>[A-Za-z0-9]+)"
+    r"|(?:nvapi-|glpat-|tgp_v1_|github_pat_|lsv2_(?:pt|sk)_)(?=[A-Za-z0-9_\-]{20})" + _mixed(r"_\-")
+    + r"(?>[A-Za-z0-9_\-]+)"
+    r"|hf_(?=[A-Za-z]{0,33}[a-z])(?=[A-Za-z]{0,33}[A-Z])[A-Za-z]{34}(?![A-Za-z0-9]))"
+)
 #: (compiled when a text first holds a trigger word: some 20 ms of a start that searches none, see lazy_pattern)
 _SECRET_PATTERNS = compiled_on_first_use(
     r"(?:(?=sk-)(?:(?<![A-Za-z])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbf])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4})"
     r"|(?i:(?<=bearer)))sk-(?=[A-Za-z0-9_\-]{8}|[A-Za-z0-9_\-]{0,7}" + _MASK + r")(?>[A-Za-z0-9_\-]*)"
     + "(?:" + _MASKED_REST + ")?"
     + r"|AIza(?=[0-9A-Za-z_\-]{20}|[0-9A-Za-z_\-]{0,19}" + _MASK + r")(?>[0-9A-Za-z_\-]*)(?:" + _MASKED_REST + ")?"
+    + "|" + _VENDOR_KEY
     + r"|(?i:bearer)" + _BEARER_SEPARATOR + _BEARER_VALUE
     + r"|(?<![A-Za-z0-9_\-])(?>(?P<glued>[A-Za-z0-9_\-]*?)(?=eyJ))"
     r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
@@ -218,7 +260,12 @@ def _redacted_between(text: str, start: int, end: int) -> str:
 #: "key", ``access_token`` "token", ``&sig=`` "sig"...). A text holding none (most error messages: "HTTP 500:
 #: The server had an error...") skips the pattern, which tries each of its alternatives at every character:
 #: about 15 us for 100 characters, against 1 us for these lookups, and a failed call redacts four texts.
-_TRIGGERS = ("sk-", "aiza", "bearer", "eyj", "key", "passw", "secret", "token", "authorization", "sig")
+_TRIGGERS = (
+    "sk-", "aiza", "bearer", "eyj", "key", "passw", "secret", "token", "authorization", "sig",
+    # the vendors' prefixes of _VENDOR_KEY ("esecret_" holds "secret")
+    "gsk_", "xai-", "pplx-", "csk-", "r8_", "fw_", "jina_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat",
+    "nvapi-", "glpat-", "tgp_", "lsv2_", "hf_",
+)  # fmt: skip
 #: whether a casefolded text holds one of :data:`_TRIGGERS`: one search, for a name (a few dozen characters, where
 #: ten lookups cost more; an error's message, longer, is looked up in as redact() does)
 _A_TRIGGER = re.compile("|".join(map(re.escape, _TRIGGERS)))
