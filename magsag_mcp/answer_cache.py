@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from .answer_flights import Flights
 from .errors import ConfigError, InputError, LedgerError, PayloadError, ProviderError, redacting_logger
 from .ledger.money import from_pusd, to_pusd
-from .redaction import redact
+from .redaction import answer_holds_key
 from .types import LLMRequest, LLMResult, Target, ToolCall, Usage
 
 log = redacting_logger("magsag_mcp.answer_cache")
@@ -151,7 +151,7 @@ def pending(key: str, agent: str | None, target: Target, ttl: float, result: LLM
     if result.finish_reason not in COMPLETE:
         return None
     answer = _answer_json(result)
-    if len(answer) > MAX_ANSWER_CHARS or redact(answer, answer=True) != answer:
+    if len(answer) > MAX_ANSWER_CHARS or answer_holds_key(answer):
         return None
     return PendingAnswer(key, agent, target, ttl, answer)
 

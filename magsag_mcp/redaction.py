@@ -293,6 +293,26 @@ def holds_known_key(text: str) -> bool:
     return False
 
 
+def answer_holds_key(text: str) -> bool:
+    """Whether :func:`redact` would change ``text``, a model's answer, with ``answer=True``: whether it holds a known
+    key of :data:`PREFIX_KEY_MIN` characters or more (the process's and this call's, as sent or in a form it is
+    registered in), a piece of one, such a base64 key escaped otherwise (:func:`without_escaped_keys`), or half of a
+    UTF-16 surrogate pair. The answer cache's check of what it stores: a redaction built the text anew (each known
+    key's replacement, the pieces' runs, a copy of a text past ASCII) to compare it with the answer; a piece found
+    here is a text redact() changes, and none found one it returns as it was."""
+    if not text.isascii() and _HALF_PAIR.search(text):
+        return True
+    call = _CALL_SECRETS.get()
+    keys = _long_keys(_longest_first(_LONGEST_FIRST, call) if call else _LONGEST_FIRST)
+    if not keys:
+        return False
+    for secret, pieces in _lookups(keys, "%" in text, "\\" in text):
+        for piece in pieces or (secret,):
+            if piece in text:
+                return True
+    return without_escaped_keys(text, keys, PREFIX_KEY_MIN) != text
+
+
 def without_known_keys(value: Any) -> Any:
     """``value`` (a string, or a JSON tree: its keys too) less the credentials this process sends of
     :data:`PREFIX_KEY_MIN` characters or more, as :func:`redact` removes them, and nothing else: a model's answer
