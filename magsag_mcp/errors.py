@@ -119,6 +119,7 @@ __all__ = [
     "UnsupportedFeatureError",
     "UnexpectedStatusError",
     "InternalError",
+    "TransportCause",
     "AllTargetsFailed",
     "redact",
     "register_secret",
@@ -490,6 +491,19 @@ class InternalError(ProviderError):
 
     kind = "internal_error"
     moves_on = False
+
+
+class TransportCause(Exception):
+    """What the HTTP library said of a failure converted into this tree (its class's name and its text, each URL in it
+    cut to its host and keys redacted), as that error's ``__cause__``, in the library's exception's place: a
+    traceback still says what aiohttp said. aiohttp's own exception, as the cause (a broken stream's) or as the
+    context (``raise ... from None`` only hides it from tracebacks), kept the request's whole URL (``Connection timeout
+    to host https://gw/v1/<token>/chat?key=...``, ``Can not write request body for ...``) and, a proxy's refusal, its
+    request's headers: printed in every traceback of the error (any logger's ``exc_info``), and reachable through
+    the error raised to a caller. Made by :func:`~magsag_mcp.transport_failures.converted_from`; not raised."""
+
+    def __init__(self, said: str) -> None:
+        super().__init__(redact(said))
 
 
 # apart from the tree, made of its classes (see all_targets_failed.py): imported once they exist

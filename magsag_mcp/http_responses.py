@@ -17,7 +17,7 @@ from .content_encodings import Decoder, decoder
 from .errors import MalformedResponseError, ProviderConnectionError, ProviderError, ProviderTimeoutError, excerpt
 from .limits import MAX_BODY_BYTES, MAX_STREAM_BYTES, read_body, too_large
 from .sse import SSEEvent, SSEParser
-from .transport_failures import broke_off, mislabelled, wrongly_encoded
+from .transport_failures import broke_off, converted_from, mislabelled, wrongly_encoded
 from .transport_failures import host as _host
 
 if TYPE_CHECKING:
@@ -123,13 +123,19 @@ class StreamResponse:
                 await read_body(self._resp, _host(self._url), self._max_body, self._decoder(self._max_body)),
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ProviderTimeoutError(
-                f"the answer went idle past {self.timeouts.read_described()}", timeout_s=self.timeouts.read
-            ) from exc
+            failure: ProviderError = converted_from(
+                ProviderTimeoutError(
+                    f"the answer went idle past {self.timeouts.read_described()}", timeout_s=self.timeouts.read
+                ),
+                exc,
+            )
         except aiohttp.ClientError as exc:
-            raise mislabelled(exc, self._url) or ProviderConnectionError(
-                f"the answer broke off: {type(exc).__name__}"
-            ) from exc
+            failure = converted_from(
+                mislabelled(exc, self._url) or ProviderConnectionError(f"the answer broke off: {type(exc).__name__}"),
+                exc,
+            )
+        # raised outside the handler, aiohttp's failure not its cause nor its context: see converted_from
+        raise failure
 
     async def is_event_stream(self) -> bool:
         """Whether the body is an event stream: labelled so (or not labelled at all); or, labelled as anything but
@@ -144,6 +150,7 @@ class StreamResponse:
         head = bytearray()
         text = ""
         decoding = self._decoder(self._max_stream)
+        failure = None
         try:
             while len(head) < _SNIFF_BYTES and ":" not in text and len(text) < 6:
                 chunk = await self._resp.content.readany()
@@ -152,12 +159,17 @@ class StreamResponse:
                 head += decoding.feed(chunk) if decoding else chunk
                 text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
         except (TimeoutError, aiohttp.ServerTimeoutError, aiohttp.ClientError) as exc:
-            raise self._broken(exc) from exc
+            failure = self._broken(exc)
+        if failure is not None:
+            raise failure  # (outside the handler: see read)
         self._head = bytes(head)
         return _EVENT_STREAM_START.match(text) is not None
 
     def _broken(self, exc: BaseException) -> ProviderError:
-        """A stream's read failure as the error it stands for."""
+        """A stream's read failure as the error it stands for, with what aiohttp said as its cause (converted_from)."""
+        return converted_from(self._stands_for(exc), exc)
+
+    def _stands_for(self, exc: BaseException) -> ProviderError:
         wrong = mislabelled(exc, self._url) if wrongly_encoded(exc) else None  # (a bare one, in tests, has no URL)
         if wrong is not None:
             return wrong
@@ -178,6 +190,7 @@ class StreamResponse:
         parser = SSEParser()
         received = len(self._head)
         decoding = self._decoder(self._max_stream)
+        failure = None
         try:
             for event in parser.feed(self._head):
                 yield event
@@ -196,7 +209,9 @@ class StreamResponse:
             for event in parser.close():
                 yield event
         except (TimeoutError, aiohttp.ServerTimeoutError, aiohttp.ClientError) as exc:
-            raise self._broken(exc) from exc
+            failure = self._broken(exc)
+        if failure is not None:
+            raise failure  # (outside the handler: see read)
 
 
 #: the most of a body not labelled as an event stream read to tell whether it is one all the same

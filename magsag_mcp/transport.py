@@ -16,8 +16,8 @@ import functools
 import inspect
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -191,7 +191,7 @@ class Transport(LoopSessions):
         # a configuration to check, and nothing was sent
         data = _JSON_ENCODER.encode(body)  # json.dumps(body)
         sending(body)
-        # try/except rather than `with _converted(...)`: a generator's context manager costs every
+        # try/except rather than a context manager: a generator's costs every
         # request some 2,000 instructions, an exception handler nothing until it catches
         try:
             return await _sender(self._session())(
@@ -206,9 +206,10 @@ class Transport(LoopSessions):
                 **_via(proxy, url, hdrs),
             )
         except FAILURES as exc:
-            # from None: aiohttp's failure says the whole URL (a gateway's token in its path, a key in its query),
-            # and as the cause it was printed with every traceback of ours; the message says what it told
-            raise conversion(exc, url, timeouts, proxy, self.cas) from None
+            failure = conversion(exc, url, timeouts, proxy, self.cas)
+        # raised here, not in the handler: aiohttp's failure (the whole URL, a gateway's token in its path, a key in
+        # its query) would be its context (see transport_failures.converted_from)
+        raise failure
 
     async def post_json(
         self,
@@ -233,8 +234,10 @@ class Transport(LoopSessions):
             if not resp.closed:  # (see _let_go)
                 await _let_go(resp)
         except FAILURES_ONCE_SENT as exc:  # (a ValueError here is no request aiohttp refused to build: ours)
-            raise conversion(exc, url, timeouts, proxy, self.cas) from None
-        return HttpResponse(resp.status, resp.headers, payload)
+            failure = conversion(exc, url, timeouts, proxy, self.cas)
+        else:
+            return HttpResponse(resp.status, resp.headers, payload)
+        raise failure  # (outside the handler: see _post)
 
     async def get(
         self,
@@ -251,7 +254,7 @@ class Transport(LoopSessions):
         proxy = self.proxies.for_url(url)
         hdrs = dict(headers)
         hdrs.setdefault("Accept-Encoding", ACCEPT_ENCODING)
-        with _converted(url, timeouts, proxy, self.cas):
+        try:
             async with self._session().get(
                 url,
                 headers=hdrs,
@@ -262,6 +265,9 @@ class Transport(LoopSessions):
             ) as resp:
                 _refuse_redirect(url, resp)
                 return HttpResponse(resp.status, resp.headers, await read_body(resp, _host(url), limit))
+        except FAILURES as exc:
+            failure = conversion(exc, url, timeouts, proxy, self.cas)
+        raise failure  # (outside the handler: see _post)
 
     @asynccontextmanager
     async def stream_sse(
@@ -339,18 +345,6 @@ def _refuse_redirect(url: str, resp: aiohttp.ClientResponse) -> None:
 
 def _via(proxy: Proxy | None, url: str, headers: dict[str, str]) -> dict[str, Any]:
     return {} if proxy is None else proxy.request_options(url, headers)
-
-
-@contextmanager
-def _converted(
-    url: str, timeouts: Timeouts | None = None, proxy: Proxy | None = None, cas: CABundles | None = None
-) -> Iterator[None]:
-    """:func:`~.transport_failures.conversion` as a context manager, for requests off the calls' path (a
-    probe's GET)."""
-    try:
-        yield
-    except FAILURES as exc:
-        raise conversion(exc, url, timeouts or Timeouts(), proxy, cas) from None  # (see Transport.post_json)
 
 
 def _with_json(headers: Mapping[str, str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ import errno
 import functools
 import re
 import socket
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -24,6 +24,7 @@ from .errors import (
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
+    TransportCause,
     excerpt,
     redact,
 )
@@ -51,11 +52,27 @@ def conversion(
 ) -> MagsagError:
     """aiohttp's failure ``exc`` (one of :data:`FAILURES`) -> our tree, once, here at the boundary (the URL's
     path and query never shown). A timeout's message says which timeout fired, how long it was and the setting
-    that changes it. The caller raises it ``from None``: aiohttp's failure, as its cause, printed the whole URL with
-    every traceback of it."""
+    that changes it. Its cause says what aiohttp said, redacted (:func:`converted_from`): the caller raises it as it
+    is, outside its handler of ``exc``."""
     err = _converted(exc, url, timeouts, proxy, cas)
     if isinstance(err, ProviderError) and not err.maybe_billed and _never_sent(exc):
         err.reached = False  # type: ignore[misc]  # this one error's, over its class's
+    return converted_from(err, exc)
+
+
+#: an error of the tree
+_E = TypeVar("_E", bound=BaseException)
+
+
+def converted_from(err: _E, exc: BaseException) -> _E:
+    """``err``, converted from aiohttp's failure ``exc``, with a :class:`~magsag_mcp.errors.TransportCause` saying
+    what ``exc`` said (each URL in it cut to its host, keys redacted) as its cause, in ``exc``'s place.
+
+    Raised so (``raise err``, not ``from exc`` nor ``from None``), and outside the ``except`` that caught ``exc``:
+    Python makes the exception being handled the context of any raised in its handler, and ``exc`` (the request's
+    whole URL in its text, a proxy's refusal holding its headers) was reachable as the error's ``__context__`` and,
+    raised ``from exc``, printed in every traceback of it."""
+    err.__cause__ = TransportCause(f"{type(exc).__module__}.{type(exc).__qualname__}: {_short(exc)}")
     return err
 
 

@@ -12,7 +12,8 @@ from magsag_mcp import errors as E
 from magsag_mcp.providers.local import LocalEndpoint
 from magsag_mcp.service import Service
 from magsag_mcp.settings import connect_timeout, read_timeout
-from magsag_mcp.transport import Timeouts, _converted
+from magsag_mcp.transport import Timeouts
+from magsag_mcp.transport_failures import conversion
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
 
@@ -127,15 +128,14 @@ async def test_a_timeout_is_retried_when_the_only_target_left_is_one_policy_forb
 def test_a_timeout_says_which_fired_its_length_and_the_setting(failure: Exception, message: str, seconds: float):
     timeouts = Timeouts(connect=3.0, read=45.0, total=90.0)
     with pytest.raises(E.ProviderTimeoutError) as info:
-        with _converted("http://127.0.0.1:1/v1/chat", timeouts):
-            raise failure
+        raise conversion(failure, "http://127.0.0.1:1/v1/chat", timeouts)
     assert message in info.value.message and info.value.timeout_s == seconds
 
 
 def test_a_fixed_timeout_names_no_setting():
     with pytest.raises(E.ProviderTimeoutError) as info:
-        with _converted("http://127.0.0.1:1/models", Timeouts(3.0, 5.0, from_settings=False)):
-            raise aiohttp.SocketTimeoutError()
+        fixed = Timeouts(3.0, 5.0, from_settings=False)
+        raise conversion(aiohttp.SocketTimeoutError(), "http://127.0.0.1:1/models", fixed)
     assert info.value.message.endswith("within the read timeout of 5s")
 
 

@@ -172,11 +172,10 @@ def test_a_failure_that_quotes_the_whole_url_is_shown_with_its_host_alone(url: s
     # Before: "could not reach https://gateway.example.com: ClientOSError: [Errno None] Can not write request body for
     # https://gateway.example.com/v1/acct-7f3a9c/gw-prod/...?api-version=...": aiohttp's text (a pooled connection the
     # server had closed) carried the path a gateway's account and token are in, into the error, the ledger and logs
-    from magsag_mcp.transport import _converted
+    from magsag_mcp.transport_failures import conversion
 
     with pytest.raises(E.ProviderConnectionError) as info:
-        with _converted(url):
-            raise aiohttp.ClientOSError(None, f"Can not write request body for {url}")
+        raise conversion(aiohttp.ClientOSError(None, f"Can not write request body for {url}"), url, Timeouts())
     message = info.value.message
     origin = url.split("://")[0] + "://" + url.split("://")[1].split("/")[0].rpartition("@")[2]
     assert message.endswith(f"Can not write request body for {origin}")
@@ -194,11 +193,11 @@ def test_a_failure_that_quotes_the_whole_url_is_shown_with_its_host_alone(url: s
 def test_a_failure_quoting_a_url_with_an_unbalanced_bracket_is_still_converted(quoted: str, shown: str):
     # Before: urlsplit's IPv6 check raised ValueError("Invalid IPv6 URL") from inside the converter, and the
     # failure of the call left as that ValueError instead of the connection error it was
-    from magsag_mcp.transport import _converted
+    from magsag_mcp.transport_failures import conversion
 
     with pytest.raises(E.ProviderConnectionError) as info:
-        with _converted("https://api.example.com/v1/chat/completions"):
-            raise aiohttp.ClientOSError(None, f"Can not write request body for {quoted}")
+        failure = aiohttp.ClientOSError(None, f"Can not write request body for {quoted}")
+        raise conversion(failure, "https://api.example.com/v1/chat/completions", Timeouts())
     message = info.value.message
     assert message.endswith(f"Can not write request body for {shown}")
     for part in ("acct-7f3a", "key=", "sk-q1", "pw@", "/v1/chat"):
@@ -215,11 +214,10 @@ def test_a_failure_quoting_a_url_with_an_unbalanced_bracket_is_still_converted(q
     ],
 )
 def test_a_failure_says_whether_the_vendor_may_bill_it(failure: Exception, cls: type, maybe_billed: bool):
-    from magsag_mcp.transport import _converted
+    from magsag_mcp.transport_failures import conversion
 
     with pytest.raises(cls) as info:
-        with _converted("http://127.0.0.1:1/v1/chat"):
-            raise failure
+        raise conversion(failure, "http://127.0.0.1:1/v1/chat", Timeouts())
     assert info.value.maybe_billed is maybe_billed
 
 
