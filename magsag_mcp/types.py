@@ -367,7 +367,12 @@ def _shown_value(value: Any) -> Any:
 #: a path segment shaped like a credential: 16 characters or more (percent-decoded), mixing at least two
 #: of digits, lower and upper case: a gateway's token in the path (``/v1/<token>/openai``), an account's
 #: id or a hex or base64 key. Words and API names (``openai``, ``generativelanguage``, ``v1beta``) are kept.
+#: So is one of digits alone (16 or more: a numeric token; no API's path has a number that long), or of letters in
+#: one case alone and nothing else, no ``-``, ``_`` or ``.`` between words (:data:`_ONE_CASE_MIN` or more: a token
+#: of a lower case alphabet, a passphrase run together): kept, such a key in a gateway's path was shown whole in a
+#: target's repr, traces and messages, and written to the ledger's endpoint column
 _TOKEN_MIN = 16
+_ONE_CASE_MIN = 24
 
 
 def _looks_like_a_token(segment: str) -> bool:
@@ -377,7 +382,11 @@ def _looks_like_a_token(segment: str) -> bool:
     if len(text) < _TOKEN_MIN:
         return False
     kinds = (any(c.isdigit() for c in text), any(c.islower() for c in text), any(c.isupper() for c in text))
-    return sum(kinds) >= 2
+    if sum(kinds) >= 2:
+        return True
+    # (a run of one or two characters repeated, "pppp...", is filler, not a token)
+    one_kind = text.isascii() and (text.isdigit() or (len(text) >= _ONE_CASE_MIN and text.isalpha()))
+    return one_kind and len(set(text)) > 2
 
 
 def masked_path(path: str, model: str | None = None) -> str:

@@ -138,3 +138,38 @@ def test_the_segment_naming_the_model_is_still_shown(model: str, segment: str):
     from magsag_mcp.types import masked_path
 
     assert masked_path(f"/{PATH_TOKEN}/v1beta/models/{segment}", model) == f"/[REDACTED]/v1beta/models/{segment}"
+
+
+#: keys a gateway may take in its path that mix no two of digits, lower and upper case: a numeric token, a token of a
+#: lower case alphabet (base32 without its digits, a passphrase run together)
+ONE_KIND_TOKENS = ["4839201948571029384756", "qwmnzxkjrtplvbhgfdsaeyuc", "CORRECTHORSEBATTERYSTAPLEX"]
+
+
+@pytest.mark.parametrize("token", ONE_KIND_TOKENS)
+def test_a_token_of_one_kind_of_character_in_a_path_is_masked_in_the_repr_the_output_and_the_endpoint(token: str):
+    from magsag_mcp.errors import redact
+    from magsag_mcp.providers.base_urls import register_path_tokens
+    from magsag_mcp.served_models import endpoint_host
+
+    base_url = f"https://gw.example/v1/{token}/chat"
+    target = Target("compat", "gw-model", base_url)
+    assert token not in repr(target) and "/v1/[REDACTED]/chat" in repr(target)
+    assert target.to_dict()["base_url"] == "https://gw.example/v1/[REDACTED]/chat"
+    endpoint = endpoint_host(base_url)  # the ledger's attempts.endpoint
+    assert token not in endpoint and endpoint.startswith("gw.example/v1/~") and endpoint.endswith("/chat")
+    register_path_tokens(base_url)  # a server quoting the path it was asked
+    assert token not in redact(f"Cannot POST /v1/{token}/chat")
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://dbc-1.cloud.databricks.com/serving-endpoints/v1",
+        "https://dashscope.aliyuncs.com/compatible-mode/v1",
+        "https://gw.example/generativelanguage/v1beta/openai",
+        "https://gw.example/openai/deployments/chat/completions",
+        "https://gw.example/2024/v1",  # a short number: a version, a year
+    ],
+)
+def test_api_words_and_short_numbers_in_a_path_are_still_shown(base_url: str):
+    assert Target("compat", "gw-model", base_url).to_dict()["base_url"] == base_url
