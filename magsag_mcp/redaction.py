@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from .key_escapes import escaped_forms, without_escaped_keys
 from .key_pieces import PIECE, piece_table, pieces_of, without_pieces
-from .key_shapes import _A_TRIGGER, _SECRET_PATTERNS, _TRIGGERS, _folded, _key_shaped, _redacted
+from .key_shapes import _A_TRIGGER, _SECRET_PATTERNS, _folded, _key_shaped, _redacted, holds_a_trigger
 
 _KNOWN_SECRETS: set[str] = set()
 #: the same, longest first: a key that contains another (a proxy key built on a vendor's) must be
@@ -253,11 +253,8 @@ def redact(text: str, *, answer: bool = False) -> str:
         if secret in text:
             text = text.replace(secret, "[REDACTED]")
     if not answer:
-        folded = _folded(text)  # (as (?i:...) compares: see _RE_ALSO_ASCII)
-        for trigger in _TRIGGERS:
-            if trigger in folded:
-                text = _SECRET_PATTERNS.sub(_redacted, text)
-                break
+        if holds_a_trigger(_folded(text)):  # (folded as (?i:...) compares: see _RE_ALSO_ASCII)
+            text = _SECRET_PATTERNS.sub(_redacted, text)
     # the pieces last: one removed before the patterns could cut a token they match whole (another JWT sharing a
     # known JWT's header) and leave its rest in the text
     if started:
@@ -386,8 +383,8 @@ def holds_secret(text: str) -> bool:
 
 def _may_hold_key(text: str, known: tuple[str, ...]) -> bool:
     """Whether :func:`holds_secret` needs :func:`redact` to judge ``text``: it holds a piece of a key the process
-    knows (``known``), or a word every match of the key patterns holds (:data:`_TRIGGERS`). A name holding neither
-    (a call's fresh run id, a UUID) holds no key: it is judged without redacting it."""
+    knows (``known``), or a word every match of the key patterns holds (``_TRIGGERS``, a vendor's prefix). A name
+    holding neither (a call's fresh run id, a UUID) holds no key: it is judged without redacting it."""
     for secret, pieces in _lookups(known, "%" in text, "\\" in text):  # (a key's piece is in a text holding it)
         for piece in pieces or (secret,):
             if piece in text:

@@ -100,3 +100,13 @@ def test_many_prefixes_without_a_key_are_kept(repeated: str):
     # (No time measured: the same text redacted unchanged is the check; test_redaction_linear counts instructions.)
     text = repeated * 5000
     assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "before", ["", "snake_case " * 40, "a-b " * 40], ids=["at-start", "many-underscores", "many-dashes"]
+)
+@pytest.mark.parametrize("key", [VENDOR_KEYS["groq"], VENDOR_KEYS["xai"], VENDOR_KEYS["github fine-grained"]])
+def test_a_vendors_key_is_found_however_many_separators_the_text_holds(before: str, key: str):
+    # the prefixes are looked for where their "_" or "-" stands, or in the whole text past 32 of them
+    out = redact(before + key)
+    assert key[-12:] not in out and out.endswith("[REDACTED]"), out
