@@ -119,7 +119,6 @@ __all__ = [
     "UnsupportedFeatureError",
     "UnexpectedStatusError",
     "InternalError",
-    "TransportCause",
     "AllTargetsFailed",
     "redact",
     "register_secret",
