@@ -248,19 +248,17 @@ class ChatCompletionsFormat(WireFormat):
         if finish_reason in INTERRUPTED:
             usage = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
             raise interrupted(finish_reason, usage, provider=provider, model=model)
+        wire_calls = message.get("tool_calls")
+        if not wire_calls and (legacy := message.get("function_call")):  # (looked up alone on most answers)
+            wire_calls = legacy_call(legacy)
         if finish == "content_filter":  # with some of the answer or none, as every vendor's filter is read
             raise filtered(
                 FILTERED + filtered_as(finish_reason) + filter_note(choice.get("content_filter_results")),
                 _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None,
                 provider=provider,
                 model=model,
-                came=bool(
-                    content_text(message.get("content")).strip()
-                    or message.get("tool_calls")
-                    or message.get("function_call")
-                ),
+                came=bool(content_text(message.get("content")).strip() or wire_calls),
             )
-        wire_calls = message.get("tool_calls") or legacy_call(message.get("function_call"))
         refusal = message.get("refusal")
         if refusal and not content_text(message.get("content")).strip() and not wire_calls:
             # content is null and finish_reason "stop": without this, the refusal would pass as an empty answer

@@ -179,8 +179,12 @@ def legacy_call(function_call: Any) -> list[dict[str, Any]]:
     stands for, in ``tool_calls``' shape; none where there is none. Compatible servers that still speak it (older
     LocalAI, FastChat, some gateways) send it in place of ``tool_calls``: unread, the call was lost and the answer,
     finish_reason "function_call" with no call, was an empty answer of tool calls. It has no id (one is made up),
-    and a stream's pieces of it are of one call, kept apart from any ``tool_calls`` index (-1)."""
-    if not isinstance(function_call, dict):
+    and a stream's pieces of it are of one call, kept apart from any ``tool_calls`` index (-1).
+
+    One with neither a name nor arguments is none: gateways written on openai-go's structs put its zero value,
+    ``{"name": "", "arguments": ""}``, on every message and delta of a text answer (read as a call, the answer failed as
+    a tool call without a function name)."""
+    if not isinstance(function_call, dict) or not (function_call.get("name") or function_call.get("arguments")):
         return []
     return [{"index": -1, "type": "function", "function": function_call}]
 

@@ -53,15 +53,17 @@ def _groq_usage(chunk: dict[str, Any]) -> Any:
     return extra.get("usage") if isinstance(extra, dict) else None
 
 
-#: a delta's keys that carry some of the answer: function_call, the deprecated tool call some servers still send
-_CARRIED = ("content", "refusal", "tool_calls", "function_call", "reasoning_content", "reasoning")
+#: a delta's keys that carry some of the answer (and function_call, the deprecated tool call, when it holds a piece)
+_CARRIED = ("content", "refusal", "tool_calls", "reasoning_content", "reasoning")
 
 
 def _carries(chunk: dict[str, Any]) -> bool:
     """Whether a chunk carries some of the answer (or of its reasoning): not the closing one, whatever else it says
-    (gateways that translate Gemini, gcli2api's, put finish_reason "stop" and the usage on every chunk)."""
+    (gateways that translate Gemini, gcli2api's, put finish_reason "stop" and the usage on every chunk). A
+    function_call of neither name nor arguments, which some gateways put on every delta, carries nothing (taken for a
+    piece, the closing chunk was one of a gateway stamping every chunk: see legacy_call)."""
     deltas = [c.get("delta") or {} for c in chunk.get("choices") or () if isinstance(c, dict)]
-    return any(d.get(k) for d in deltas for k in _CARRIED)
+    return any(d.get(k) for d in deltas for k in _CARRIED) or any(legacy_call(d.get("function_call")) for d in deltas)
 
 
 def _add_piece(slot: dict[str, Any], fn: dict[str, Any]) -> None:
@@ -194,7 +196,9 @@ class ChatStream(StreamAccumulator):
             if refusal := delta.get("refusal"):
                 # (one that is no string, a broken server's, is read as the unstreamed answer's is: as its text)
                 self.refusal.append(refusal if isinstance(refusal, str) else str(refusal))
-            wire_calls = delta.get("tool_calls") or legacy_call(delta.get("function_call"))
+            wire_calls = delta.get("tool_calls")
+            if not wire_calls and (legacy := delta.get("function_call")):  # (looked up alone on most deltas)
+                wire_calls = legacy_call(legacy)
             for tc in a_list(wire_calls, "a delta's tool_calls", self.provider, self.model):
                 tc = an_object(tc, "a tool call delta", self.provider, self.model)
                 slot = self._slot(tc)

@@ -103,3 +103,33 @@ async def test_the_legacy_function_call_is_the_answers_tool_call(server, stream)
     assert [(c.name, c.arguments) for c in result.tool_calls] == [("read_file", {"path": "a.txt"})]
     assert result.finish_reason == "tool_calls" and result.tool_calls[0].id  # (an id made up: it sent none)
     assert result.usage.input_tokens == 9
+
+
+#: the deprecated call block as gateways written in Go (on openai-go's structs) write it on every message and delta
+#: of an answer that has none: its zero value, an object of two empty strings, neither null nor left out
+EMPTY_CALL = {"name": "", "arguments": ""}
+
+
+def shelled_answer(stream: bool) -> Callable[[dict[str, Any]], web.Response]:
+    """A text answer with :data:`EMPTY_CALL` beside its content, on the message or on every delta (the closing one
+    too, whose finish_reason is "stop"), and ``tool_calls: []`` beside it."""
+    if stream:
+        return stream_of(
+            chunk({"role": "assistant", "content": "Hello", "function_call": EMPTY_CALL, "tool_calls": []}),
+            chunk({"content": " there", "function_call": EMPTY_CALL, "tool_calls": []}),
+            chunk({"content": "", "function_call": EMPTY_CALL, "tool_calls": []}, finish="stop"),
+        )
+    message = {"role": "assistant", "content": "Hello there", "function_call": EMPTY_CALL, "tool_calls": []}
+    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": MODEL, "choices": [choice], "usage": USAGE}
+    return lambda _body: web.json_response(body)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_an_empty_function_call_block_beside_a_text_answer_is_no_call(server, stream):
+    # Read as a call, the empty block was a tool call without a function name: the whole text answer, paid for, failed
+    # as malformed and the next target was asked (and paid) again
+    provider, _ = await server(shelled_answer(stream))
+    result = await provider.complete(ask(stream=stream), Target("compat", MODEL))
+    assert (result.text, result.finish_reason, result.tool_calls) == ("Hello there", "stop", [])
+    assert result.warnings == [] and result.usage.input_tokens == 9

@@ -277,3 +277,21 @@ async def test_a_done_marker_after_a_whole_anthropic_or_gemini_stream_is_no_malf
     finally:
         await transport.aclose()
     assert (result.text, result.usage.input_tokens, result.usage.output_tokens) == ("whole answer", 9, 4)
+
+
+async def test_a_chat_stream_whose_chunks_carry_an_empty_function_call_block_is_closed_by_its_closing_chunk(raw_stream):
+    # Gateways written on openai-go's structs put the deprecated call block's zero value ({"name": "", "arguments":
+    # ""}) on every delta, the closing one too. Taken for some of the answer, it made the closing chunk one of a gateway
+    # stamping a finish on every chunk: cut before its usage chunk, the whole answer failed as a dropped stream and was
+    # asked for, and paid for, again
+    shell = {"function_call": {"name": "", "arguments": ""}}
+    chunks = [*sse(chunk({"content": "whole answer", **shell}), chunk({"content": "", **shell}, finish="stop")), CUT]
+    transport = Transport()
+    try:
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        provider, target = _streaming_provider("chat", await raw_stream(chunks), transport)
+        result = await provider.complete(request, target)
+    finally:
+        await transport.aclose()
+    assert (result.text, result.finish_reason, result.tool_calls) == ("whole answer", "stop", [])
+    assert any("cut after the answer's end, before the usage" in w for w in result.warnings)
