@@ -137,8 +137,10 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
 
 
 #: the spec's statuses of a response read as an answer (failed, cancelled, queued and in_progress are read before),
-#: and none at all (a compatible server that leaves it out): any other was read as "completed", its text a whole answer
-_ENDED = frozenset({"completed", "incomplete", None})
+#: and none at all (a compatible server that leaves it out, or leaves it empty: the zero value of a gateway written in
+#: Go, which says no more than null, as an empty finish_reason does): any other was read as "completed", its text a
+#: whole answer
+_ENDED = frozenset({"completed", "incomplete", None, ""})
 
 
 def _at_limit(data: dict[str, Any], usage: Usage | None) -> bool:

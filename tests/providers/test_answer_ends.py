@@ -263,3 +263,22 @@ async def test_an_anthropic_style_servers_cut_and_refusal_are_read_as_claudes_re
     assert "(finish_reason: refusal)" in info.value.message and PARTIAL not in info.value.message
     assert info.value.usage is not None and info.value.usage.reported
     assert fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", RESPONSES, ids=[c.name for c in RESPONSES])
+@pytest.mark.parametrize("word", ["", None])
+async def test_a_responses_status_left_empty_is_none_and_the_answer_is_whole(case, serve, transport, stream, word):
+    # A status left out, null or empty (the zero value a gateway written in Go puts in a field it did not set) says
+    # nothing of the end, as Chat Completions' empty finish_reason does. The empty one was read as an end magsag does
+    # not know: an answer of tool calls finished "other", which a caller that runs tools on "tool_calls" took for an
+    # answer with nothing to run
+    fake, provider, target = await setup(case, serve, transport)
+    call = {"id": "call_1", "name": WEATHER.name, "arguments": {"city": "Oslo"}}
+    fake.queue({"text": None, "tool_calls": [call], "status_word": word})
+    request = LLMRequest([Message("user", "Weather in Oslo?")], tools=[WEATHER], max_tokens=50, stream=stream)
+    result = await provider.complete(request, target)
+    assert (result.finish_reason, [c.name for c in result.tool_calls]) == ("tool_calls", [WEATHER.name])
+    fake.queue({"text": PARTIAL, "status_word": word})
+    result = await provider.complete(_ask(stream), target)
+    assert (result.text, result.finish_reason, result.warnings) == (PARTIAL, "stop", [])

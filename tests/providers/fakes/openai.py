@@ -351,7 +351,7 @@ class FakeOpenAI(Fake):
         # a chat finish of the step's, as the Responses API says it (Response.status, incomplete_details.reason)
         status, incomplete = _RESPONSE_ENDS.get(step.get("finish"), ("completed", None))
         # a status no spec lists, when the step gives it: a compatible server's own word (or one newer than the spec)
-        status = step.get("status_word") or status
+        status = step["status_word"] if "status_word" in step else status
         if status == "incomplete" and output:
             # the item under way when the limit or the filter stopped the response is itself incomplete (an item's
             # status: "One of `in_progress`, `completed`, or `incomplete`"); those before it were done whole
