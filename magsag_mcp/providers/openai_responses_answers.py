@@ -15,7 +15,16 @@ from ..types import FinishReason, LLMResult, ToolCall, Usage
 from .content_filters import filtered
 from .empty_answers import unknown_end
 from .http_errors import IN_STREAM, response_failed
-from .openai_chat_ends import FILTERED, interrupted, refused, refused_beside
+from .openai_chat_ends import (
+    FILTERED,
+    SERVER_ENDS,
+    filtered_as,
+    finish_of,
+    interrupted,
+    refused,
+    refused_beside,
+    server_end,
+)
 from .openai_errors import error_status, failed_status, openai_error
 from .openai_reasoning import signature_for
 from .openai_tool_calls import call_name, parse_arguments
@@ -110,11 +119,16 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     finish: FinishReason = "tool_calls" if calls else "stop"
     if cut:
         finish = "length"
-    elif reason == "content_filter":  # with some of the answer or none, as every vendor's filter is read
+    elif reason is not None and finish_of(reason) == "content_filter":  # (the spec's, or a gateway's "SAFETY")
+        # with some of the answer or none, as every vendor's filter is read
         came = any(t.strip() for t in texts) or bool(calls)
-        raise filtered(FILTERED, reported, provider=provider, model=model, came=came)
+        stop = FILTERED + ("" if reason == "content_filter" else filtered_as(reason).replace("finish_reason", _WHY))
+        raise filtered(stop, reported, provider=provider, model=model, came=came)
     elif status == "incomplete":
-        finish = "length"  # a reason of a server's own (the spec's own example says "max_tokens")
+        # a reason of a server's own: the spec's own example's "max_tokens", a word servers use for a cut (a watsonx
+        # time limit, Claude's context window, said by server_end below), or none, is a cut; any other word is an end
+        # magsag does not know (read as max_tokens' cut, its warning said to raise max_tokens, which would not help)
+        finish = "length" if not reason or finish_of(reason) == "length" else "other"
     unknown = status is not None and not (isinstance(status, str) and status in _ENDED)  # (an object is unhashable)
     if unknown:
         finish = "other"  # (a status newer than this reader, or a compatible server's own word: not said to be whole)
@@ -133,7 +147,19 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
         came = any(t.strip() for t in texts) or bool(calls)
         if note := unknown_end(status, "status", came, result.usage, provider=provider, model=model):
             result.warnings.append(note)
+    elif reason and not cut and isinstance(reason, str):  # (an incomplete one's reason outside the spec's two)
+        came = any(t.strip() for t in texts) or bool(calls)
+        if reason in SERVER_ENDS:
+            result.warnings.append(server_end(reason, came, result.usage, provider=provider, model=model))
+            result.stop_explained = True
+        elif finish == "other":
+            note = unknown_end(reason, _WHY, came, result.usage, provider=provider, model=model)
+            result.warnings += [note] if note else []
     return result
+
+
+#: where the Responses API says why a response is incomplete
+_WHY = "incomplete_details.reason"
 
 
 #: the spec's statuses of a response read as an answer (failed, cancelled, queued and in_progress are read before),

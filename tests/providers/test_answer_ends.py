@@ -282,3 +282,36 @@ async def test_a_responses_status_left_empty_is_none_and_the_answer_is_whole(cas
     fake.queue({"text": PARTIAL, "status_word": word})
     result = await provider.complete(_ask(stream), target)
     assert (result.text, result.finish_reason, result.warnings) == (PARTIAL, "stop", [])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", RESPONSES, ids=[c.name for c in RESPONSES])
+async def test_a_responses_incomplete_reason_outside_the_spec_is_not_said_to_be_max_tokens(
+    case, serve, transport, stream
+):
+    # incomplete_details.reason is max_output_tokens or content_filter; any other was read as max_tokens' cut, its
+    # warning saying to raise max_tokens, which would not help an answer a server stopped for a reason of its own
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": PARTIAL, "incomplete_reason": "interrupted"})
+    result = await provider.complete(_ask(stream, 5), target)
+    assert (result.text, result.finish_reason) == (PARTIAL, "other")
+    said = "for a reason magsag does not know (incomplete_details.reason: interrupted): it may not be whole"
+    assert [w for w in result.warnings if said in w] and not [w for w in result.warnings if "raise max_tokens" in w]
+    fake.queue({"text": None, "incomplete_reason": "interrupted"})
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(_ask(stream, 5), target)
+    assert "incomplete_details.reason: interrupted, with no content" in info.value.message
+    assert info.value.usage is not None and info.value.usage.reported
+    # a word servers are known to use for a cut or a filter is read as that: the spec's own example's "max_tokens", a
+    # watsonx time limit, Gemini's SAFETY passed on
+    fake.queue({"text": PARTIAL, "incomplete_reason": "max_tokens"})
+    result = await provider.complete(_ask(stream, 5), target)
+    assert result.finish_reason == "length" and not [w for w in result.warnings if "does not know" in w]
+    fake.queue({"text": PARTIAL, "incomplete_reason": "time_limit"})
+    result = await provider.complete(_ask(stream, 5), target)
+    assert result.finish_reason == "length" and not [w for w in result.warnings if "raise max_tokens" in w]
+    [said] = [w for w in result.warnings if "time limit" in w]
+    assert "stopped at the server's time limit (finish_reason: time_limit)" in said
+    fake.queue({"text": PARTIAL, "incomplete_reason": "SAFETY"})
+    with pytest.raises(E.ContentFilteredError):
+        await provider.complete(_ask(stream, 5), target)

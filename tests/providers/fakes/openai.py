@@ -352,6 +352,8 @@ class FakeOpenAI(Fake):
         status, incomplete = _RESPONSE_ENDS.get(step.get("finish"), ("completed", None))
         # a status no spec lists, when the step gives it: a compatible server's own word (or one newer than the spec)
         status = step["status_word"] if "status_word" in step else status
+        if "incomplete_reason" in step:  # a reason of the server's own, outside the spec's two
+            status, incomplete = "incomplete", {"reason": step["incomplete_reason"]}
         if status == "incomplete" and output:
             # the item under way when the limit or the filter stopped the response is itself incomplete (an item's
             # status: "One of `in_progress`, `completed`, or `incomplete`"); those before it were done whole
