@@ -22,6 +22,7 @@ from ..errors import (
     ProviderTimeoutError,
     QuotaExhaustedError,
     RateLimitError,
+    ServerError,
     UnsupportedFeatureError,
     excerpt,
 )
@@ -78,6 +79,13 @@ def gemini_error(
         return ContextTooLongError(text, **kw)
     if rpc == "DEADLINE_EXCEEDED" or status == 504:
         return ProviderTimeoutError(text, **kw)
+    if rpc == "CANCELLED":
+        # 499 CANCELLED, "The operation was cancelled." (reason backendError): Google's backend gave the request up,
+        # under load; magsag cancels nothing it then reads. An unexpected status, it moved on unasked: a server's
+        # failure, asked again (its RetryInfo, where it gives one, says when)
+        cancelled = ServerError(f"{text}; Gemini's servers cancelled the request, not the caller", **kw)
+        cancelled.retry_after = _retry_delay(details)
+        return cancelled
     if rpc == "INVALID_ARGUMENT" and "should be non-empty for object type" in low:
         # a tool parameter that is an object of any keys (type object, no properties): Gemini's Schema cannot say
         # it, another vendor takes it; this target cannot serve the call, the next one may

@@ -410,6 +410,9 @@ GEMINI_ERRORS = [
     (500, "INTERNAL", E.ServerError),
     (503, "UNAVAILABLE", E.OverloadedError),
     (504, "DEADLINE_EXCEEDED", E.ProviderTimeoutError),
+    # Google's backend cancelling a request under heavy load ("The operation was cancelled.", reason backendError):
+    # not a refusal of the request (an unexpected status, not asked again), a server's failure
+    (499, "CANCELLED", E.ServerError),
 ]
 
 

@@ -151,6 +151,7 @@ class FakeGemini(Fake):
             403: "PERMISSION_DENIED",
             404: "NOT_FOUND",
             429: "RESOURCE_EXHAUSTED",
+            499: "CANCELLED",
             500: "INTERNAL",
             503: "UNAVAILABLE",
             504: "DEADLINE_EXCEEDED",
