@@ -16,6 +16,7 @@ from ..errors import (
     ProviderConnectionError,
     UnsupportedFeatureError,
 )
+from ..text import one_line
 from ..transport import SSEEvent
 from ..types import FinishReason, LLMResult, ToolCall, Usage
 from .anthropic_errors import anthropic_error
@@ -91,7 +92,8 @@ def read_answer(
     if finish == "content_filter":
         # "refusal": the streaming classifiers stopped the answer; whatever text came before is not an answer.
         details = stop if isinstance(stop := data.get("stop_details"), dict) else {}
-        why = ", ".join(str(details[k]) for k in ("category", "explanation") if details.get(k))
+        # (the vendor's words on one line, without control characters, and bounded, as every vendor's are quoted)
+        why = ", ".join(one_line(str(details[k]), 200) for k in ("category", "explanation") if details.get(k))
         said = f"the model refused (stop_reason: refusal{': ' + why if why else ''})"
         # The tokens before the refusal are billed: the attempt is recorded at their cost.
         came = any(t.strip() for t in texts) or bool(calls)

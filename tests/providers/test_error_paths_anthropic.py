@@ -36,6 +36,20 @@ async def test_anthropic_refusal_is_content_filtered(serve, transport, stream: b
 
 
 @pytest.mark.parametrize("stream", [False, True])
+async def test_anthropic_refusals_explanation_is_quoted_on_one_line_and_bounded(serve, transport, stream: bool):
+    # stop_details' category and explanation went into the error's message as they came: a multi-line explanation
+    # broke the one-line message, its escape sequences reached the terminal, and one of 100 KB was 100 KB of it
+    explanation = "policy:\nmalicious \x1b[31mcode\x1b[0m " + "x" * 100_000
+    details = {**REFUSAL_DETAILS, "explanation": explanation}
+    step = {"text": None, "finish": "refusal", "stop_details": details}
+    _, provider, target = await anthropic(serve, transport, step)
+    with pytest.raises(E.ContentFilteredError) as info:
+        await provider.complete(ask(stream), target)
+    said = info.value.message
+    assert "cyber, policy: malicious" in said and "\x1b" not in said and "\n" not in said and len(said) < 1000
+
+
+@pytest.mark.parametrize("stream", [False, True])
 async def test_anthropic_refusal_inside_a_tool_call_is_the_refusal(serve, transport, stream: bool):
     # The classifiers stopped the answer inside a tool call's input: streamed, that input's JSON is cut short, and
     # the attempt failed as "streamed tool input is not JSON" (a malformed answer, as if the model wrote bad JSON),
