@@ -30,25 +30,37 @@ def billed_by_ollama(label: str, prices: str) -> str:
 def per_use_charges(label: str, usage: Usage) -> str:
     """The warning of an answer that reports server tool calls billed per use beside its tokens (web searches, file
     searches), which no token rate prices."""
-    calls = ", ".join(counted(n, what, PER_USE_PLURALS.get(what)) for what, n in usage.server_tool_calls)
     return (
-        f"{label} reported server tool calls billed per use beside its tokens ({calls}), which no price here gives; "
-        "its cost is recorded as unknown (its tokens alone would under-state it)"
+        f"{label} reported server tool calls billed per use beside its tokens ({_uses(usage)}), which no price here "
+        "gives; its cost is recorded as unknown (its tokens alone would under-state it)"
     )
 
 
 def per_use_priced(label: str, usage: Usage, fee: Decimal, cost: Decimal) -> str:
     """The note of an answer whose server tool calls billed per use were priced (Claude's web searches): what of its
     ``cost`` they are, which the tokens alone do not make (the ledger counts them in ``server_tool_uses``)."""
-    calls = ", ".join(counted(n, what, PER_USE_PLURALS.get(what)) for what, n in usage.server_tool_calls)
     return (
-        f"{label} reported server tool calls billed per use beside its tokens ({calls}), which magsag does not ask "
-        f"for: ${fee:f} of its ${cost:f} is theirs, at genai-prices' rate per use"
+        f"{label} reported server tool calls billed per use beside its tokens ({_uses(usage)}), which magsag does not "
+        f"ask for: ${fee:f} of its ${cost:f} is theirs, at genai-prices' rate per use"
     )
 
 
-#: the plurals of the server tool calls a warning counts that do not take a bare "s"
-PER_USE_PLURALS = {"web search": "web searches", "file search": "file searches"}
+def _uses(usage: Usage) -> str:
+    """``usage``'s server tool calls in words: "2 web searches, 1 file search"."""
+    return ", ".join(
+        counted(n, *PER_USE_NAMES.get(kind, (kind.replace("_", " "), None))) for kind, n in usage.server_tool_calls
+    )
+
+
+#: each kind of server tool call (Usage.server_tool_calls', the ledger's server_tool_uses' keys) as a warning counts
+#: it: one, and its plural (None: a bare "s")
+PER_USE_NAMES: dict[str, tuple[str, str | None]] = {
+    "web_search": ("web search", "web searches"),
+    "file_search": ("file search", "file searches"),
+    "code_interpreter": ("code interpreter call", None),
+    "image_generation": ("generated image", None),
+    "grounded_prompt": ("grounded prompt", None),
+}
 
 
 def not_global(deployment_type: str, deployment: str, prices: str) -> str:

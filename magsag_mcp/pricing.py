@@ -134,7 +134,7 @@ _NOT_KEPT: Any = object()
 #: per search beside the tokens. The rest stay of unknown cost: OpenAI's web search calls (billed $25 per 1,000 on
 #: gpt-4o and gpt-4.1's preview tool, $10 on the others, where genai-prices gives one figure per model), its file
 #: searches, generated images and code interpreter sessions, and Gemini's grounded prompts (which it gives no rate)
-_PRICED_PER_USE: dict[tuple[str, str], str] = {("anthropic", "web search"): "web_searches_kcount"}
+_PRICED_PER_USE: dict[tuple[str, str], str] = {("anthropic", "web_search"): "web_searches_kcount"}
 _PER_THOUSAND = Decimal(1000)
 
 

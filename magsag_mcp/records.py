@@ -74,7 +74,8 @@ class AttemptRecord:
     endpoint: str | None = None
     #: the parts of its bill its tokens alone do not give (0030), None where the answer did not say: of
     #: ``output_tokens``, images (Gemini's, at an image rate); where inference ran (Anthropic's ``inference_geo``:
-    #: "us" is billed at 1.1x); its per-use server tool calls by kind (``{"web search": 3}``, billed per use)
+    #: "us" is billed at 1.1x); its per-use server tool calls by kind (``{"web_search": 3}``, billed per use; keyed as
+    #: Usage.server_tool_calls)
     output_image_tokens: int | None = None
     inference_geo: str | None = None
     server_tool_uses: dict[str, int] | None = None

@@ -190,16 +190,20 @@ class Usage:
     #: price is known for; None when the answer does not say
     billed_usd: Decimal | None = None
     #: the calls of a vendor's server tools the answer reports that are billed per use beside the tokens, which no
-    #: token rate prices, as (what one is, how many): ``(("web search", 3),)`` from Anthropic's
-    #: ``usage.server_tool_use.web_search_requests`` or the Responses API's ``web_search_call`` items. A call that
-    #: reports any is of unknown cost
+    #: token rate prices, as (kind, how many): ``(("web_search", 3),)`` from Anthropic's
+    #: ``usage.server_tool_use.web_search_requests`` or the Responses API's ``web_search_call`` items. A kind is the
+    #: tool's name in the vendor's API (``web_search``, ``file_search``, ``code_interpreter``, ``image_generation``;
+    #: Gemini's ``grounded_prompt``, one a grounded answer), as the ledger's ``server_tool_uses`` keys it (0030) and
+    #: :data:`~.price_warnings.PER_USE_NAMES` words it. A call that reports any is of unknown cost but for those
+    #: :mod:`.pricing` has a rate per use for (Claude's web searches)
     server_tool_calls: tuple[tuple[str, int], ...] = ()
     #: whether the answer said how many of its output tokens were images (Gemini's ``candidatesTokensDetails``), so
     #: that ``output_image_tokens`` is a count, 0 included, and not a default: the ledger records it (0030), NULL
     #: where the answer did not say
     output_image_said: bool = False
-    #: whether the answer has a report of its server tool use (Anthropic's ``usage.server_tool_use`` object, the
-    #: Responses API's ``output`` items), so that no ``server_tool_calls`` is "none", not "not said" (0030)
+    #: whether the answer has a count of its server tool use (Anthropic's ``usage.server_tool_use`` object, null when
+    #: no server tool was offered), so that no ``server_tool_calls`` is "none", not "not said" (0030). The Responses
+    #: API has no count, only an item for each use, and Gemini's grounding none either: theirs is never said
     server_tools_said: bool = False
 
     @property

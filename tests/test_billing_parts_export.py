@@ -11,7 +11,7 @@ OpenAI's image output: neither format magsag speaks reports it. Chat Completions
 the Responses API's ``output_tokens_details`` count no image tokens (the spec's ``output_image_tokens`` is in the
 organization usage API alone; gpt-image-1's token counts come from the Images API, which magsag does not call), and
 the Responses API's ``image_generation_call`` items are counted per use, of unknown cost. So an OpenAI attempt's
-``output_image_tokens`` is NULL: checked below, with the Responses API's server tool report.
+``output_image_tokens`` is NULL: checked below, with its ``server_tool_uses`` (NULL too where no item counts a use).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from genai_prices import types as gp
 from magsag_mcp.cascade_report import set_usage
 from magsag_mcp.cli import main
 from magsag_mcp.pricing import PriceQuote
+from magsag_mcp.providers.anthropic_usage import usage as anthropic_usage
 from magsag_mcp.providers.gemini_usage import gemini_usage
 from magsag_mcp.records import AttemptRecord
 from magsag_mcp.service import Service
@@ -107,14 +108,15 @@ async def test_a_claude_call_with_web_searches_run_in_the_us_is_priced_again_fro
     assert fake.violations == []
     (row,) = await _exported(db, monkeypatch, capsys)
     # the stream says where it ran in message_start, and the searches in message_delta: both kept
-    assert (row["inference_geo"], json.loads(row["server_tool_uses"])) == ("us", {"web search": 3})
+    # (keyed by the tool's name in the API, as a JSON reader or a spreadsheet's column would be: web_search)
+    assert (row["inference_geo"], json.loads(row["server_tool_uses"])) == ("us", {"web_search": 3})
     assert row["output_image_tokens"] == ""  # (Anthropic answers with no pictures, and says no count of them)
 
     # the auditor's pricing: the tokens at genai-prices' rates, times where they ran; each search at its rate
     tokens = gp.Usage(input_tokens=int(row["input_tokens"]), output_tokens=int(row["output_tokens"]))
     token_cost = genai_prices.calc_price(tokens, row["model"], provider_id=row["provider"]).total_price
     geo = US_ONLY if row["inference_geo"] == "us" else D(1)
-    searches = json.loads(row["server_tool_uses"]).get("web search", 0)
+    searches = json.loads(row["server_tool_uses"]).get("web_search", 0)
     fee = genai_prices.calc_price(gp.Usage(web_searches=searches), row["model"], provider_id=row["provider"])
     assert D(row["cost_usd"]) == token_cost * geo + fee.total_price
     # $5 in, $25 out per million tokens on claude-opus-4-6, at 1.1x; $10 per 1,000 searches: neither part alone
@@ -139,6 +141,16 @@ async def test_a_claude_answer_that_says_no_place_nor_server_tool_use_records_nu
     ).fetchall()
     # not said: NULL; a report of server tool use with no search billed: {} (none), not NULL
     assert rows == [(None, None, None), (None, None, "{}")]
+
+
+@pytest.mark.parametrize("said", [{"web_fetch_requests": 2}, {"web_search_requests": None}, {}])
+def test_a_server_tool_use_without_its_count_of_searches_records_null_not_an_empty_count(said):
+    # a gateway's server_tool_use that leaves web_search_requests out (the spec requires it) or writes it null counts
+    # no searches: no count said, not a count of 0
+    record = AttemptRecord("r", 0.0, "anthropic", "claude-opus-4-6", None, None, "ok", 0, 1)
+    counted = anthropic_usage({"input_tokens": 100, "output_tokens": 10, "server_tool_use": said})
+    set_usage(record, counted, PriceQuote(None, None))
+    assert record.server_tool_uses is None
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
@@ -195,8 +207,63 @@ async def test_an_openai_attempt_records_no_image_output_count_nor_place(tmp_pat
         await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
     assert fake.violations == []
     row = sqlite3.connect(db).execute("SELECT output_image_tokens, inference_geo, server_tool_uses FROM attempts")
-    # neither API counts image output; the Responses API's output items are its report of server tools: none here
-    assert row.fetchall() == [(None, None, "{}" if api == "responses" else None)]
+    # neither API counts image output, nor server tool use: the Responses API lists an item for each use it made, and
+    # no count of none (nor do the servers that speak it, Ollama's or a gateway's, list any whatever they ran), so an
+    # answer without such items says nothing of them: NULL, as Anthropic's null server_tool_use, never {} ("none")
+    assert row.fetchall() == [(None, None, None)]
+
+
+#: a Responses answer's server tool items, as the API writes them (WebSearchToolCall, FileSearchToolCall): two web
+#: searches, then a file search
+_SEARCHED = [
+    {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "a"}},
+    {"type": "web_search_call", "id": "ws_2", "status": "completed", "action": {"type": "search", "query": "b"}},
+    {"type": "file_search_call", "id": "fs_1", "status": "completed", "queries": ["rates"], "results": None},
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_responses_attempts_server_tool_items_are_counted_by_the_tools_names_in_one_stable_text(
+    tmp_path, serve, monkeypatch, capsys, stream
+):
+    fake = FakeOpenAI(KEY)
+    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": await serve(fake) + "/v1"}
+    fake.queue({"text": "ok", "usage": {"input_tokens": 1000, "output_tokens": 500}, "server_tool_items": _SEARCHED})
+    db = tmp_path / "ledger.db"
+    config = {
+        "provider": "openai",
+        "model": "gpt-4.1",
+        "max_tokens": 600,
+        "stream": stream,
+        "params": {"api": "responses"},
+    }
+    async with await Service.open(catalog=CATALOG, db=db, env=env) as svc:
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+    assert fake.violations == []
+    # the ledger's text: keyed as the Responses API names the tools (web_search, file_search, as Anthropic's
+    # web_search_requests is), its keys sorted, whatever order the items came in
+    (stored,) = sqlite3.connect(db).execute("SELECT server_tool_uses FROM attempts").fetchone()
+    assert stored == '{"file_search": 1, "web_search": 2}'
+    (row,) = await _exported(db, monkeypatch, capsys)
+    assert row["server_tool_uses"] == stored and row["cost_usd"] == ""  # (OpenAI's per-use rates: unknown)
+
+
+async def test_a_grounded_gemini_answer_counts_its_grounded_prompt_and_an_ungrounded_one_says_nothing(tmp_path, serve):
+    fake = FakeGemini(KEY)
+    env = {"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": await serve(fake)}
+    grounding = {
+        "webSearchQueries": ["a"],
+        "groundingChunks": [{"web": {"uri": "https://example.com/a", "title": "a"}}],
+    }
+    fake.queue({"text": "ok", "grounding": grounding})
+    db = tmp_path / "ledger.db"
+    await _call(db, env, "google", "gemini-2.5-pro", stream=False)
+    fake.queue({"text": "ok"})
+    await _call(db, env, "google", "gemini-2.5-pro", stream=False)
+    assert fake.violations == []
+    rows = sqlite3.connect(db).execute("SELECT server_tool_uses FROM attempts ORDER BY started_at, id").fetchall()
+    # Gemini says no count of grounding, only that an answer was grounded (billed per grounded prompt): one, or NULL
+    assert rows == [('{"grounded_prompt": 1}',), (None,)]
 
 
 async def test_a_ledger_the_version_before_left_keeps_every_row_and_reads_its_parts_as_not_said(
@@ -222,4 +289,4 @@ async def test_a_ledger_the_version_before_left_keeps_every_row_and_reads_its_pa
         " ORDER BY id"
     ).fetchall()
     assert [r[:5] for r in rows[:1]] == before and rows[0][5:] == (None, None)
-    assert rows[1][5:] == ("global", '{"web search": 1}')
+    assert rows[1][5:] == ("global", '{"web_search": 1}')

@@ -9,6 +9,8 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..ledger.writes import tool_uses_text
+
 CSV_FIELDS = (
     "run_id",
     "agent",
@@ -43,7 +45,7 @@ CSV_FIELDS = (
     "data_classes",
     "endpoint",
     # what else a cost follows from (empty: not said): of output_tokens, images; where inference ran; the per-use
-    # server tool calls by kind, as JSON text ({"web search": 3})
+    # server tool calls by kind, as JSON text ({"web_search": 3})
     "output_image_tokens",
     "inference_geo",
     "server_tool_uses",
@@ -104,7 +106,7 @@ def csv_pieces(runs: list[dict[str, Any]], *, header: bool = True) -> Iterator[s
             # as warnings: the attempt's list as JSON text, one cell ([] for none)
             row["data_classes"] = json.dumps(attempt.get("data_classes") or [], ensure_ascii=False)
             if (uses := attempt.get("server_tool_uses")) is not None:  # (None stays an empty cell: not said)
-                row["server_tool_uses"] = json.dumps(uses, ensure_ascii=False)
+                row["server_tool_uses"] = tool_uses_text(uses)
             _record(buf, writer.writerow, {k: _inert(row.get(k)) for k in CSV_FIELDS})
     yield buf.getvalue()
 

@@ -440,9 +440,10 @@ LATER_MIGRATIONS: list[tuple[str, str]] = [
         # The parts of an attempt's bill its tokens alone do not give, so that an export re-derives every cost: the
         # image tokens of its output (Gemini's candidatesTokensDetails, billed at an image rate), where inference ran
         # (Anthropic's usage.inference_geo: "us" is billed at 1.1x the token rates) and its per-use server tool calls
-        # as a JSON object of counts by kind ({"web search": 3}: Anthropic's usage.server_tool_use, billed per search
-        # beside the tokens; the Responses API's items). Written on the attempt's own INSERT (no statement more a
-        # call). NULL where the answer did not say (never 0 for that), for older rows and an older version's.
+        # as a JSON object of counts keyed by the tool's API name, its keys sorted ({"web_search": 3}: Anthropic's
+        # usage.server_tool_use, billed per search beside the tokens; the Responses API's web_search_call, ... items;
+        # Gemini's grounded_prompt). Written on the attempt's own INSERT (no statement more a call). NULL where the
+        # answer did not say (never 0 for that: {} is a count of none said), for older rows and an older version's.
         "0030_attempt_billing_parts",
         """
         ALTER TABLE attempts ADD COLUMN output_image_tokens INTEGER;

@@ -219,7 +219,7 @@ def _attempt_row(a: AttemptRecord, cost: int | None, bound: int | None) -> tuple
         null if (endpoint := a.endpoint) is None else endpoint,
         null if (images := a.output_image_tokens) is None else images,
         null if (geo := a.inference_geo) is None else geo,
-        null if (uses := a.server_tool_uses) is None else json.dumps(uses, ensure_ascii=False),
+        null if (uses := a.server_tool_uses) is None else tool_uses_text(uses),
         null,
     )
 
@@ -229,6 +229,13 @@ def classes_text(classes: tuple[str, ...]) -> str:
     """An attempt's data classes as the ledger keeps them (0027): a JSON list, in the order they applied. Kept per
     tuple: a service's calls hold a few such tuples, each made once."""
     return json.dumps(list(classes), ensure_ascii=False)
+
+
+def tool_uses_text(uses: dict[str, int]) -> str:
+    """An attempt's per-use server tool calls as the ledger keeps them (0030) and the CSV writes them: a JSON object of
+    counts by kind, its keys sorted (``{"file_search": 1, "web_search": 2}``), so that the same calls are the same
+    text whatever order the answer listed them in; ``{}`` for none."""
+    return json.dumps(uses, sort_keys=True)
 
 
 class RecordWrite:

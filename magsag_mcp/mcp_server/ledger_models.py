@@ -310,8 +310,11 @@ class AttemptOut(Out):
     )
     server_tool_uses: dict[str, int] | None = Field(
         None,
-        description="the server tool calls billed per use beside the tokens, by kind ({'web search': 3}: Anthropic's "
-        "usage.server_tool_use, the Responses API's items); {} for none reported, null where the answer did not say",
+        description="the server tool calls billed per use beside the tokens, keyed by the tool's API name "
+        "({'web_search': 3}: Anthropic's usage.server_tool_use; the Responses API's web_search, file_search, "
+        "code_interpreter and image_generation items; Gemini's grounded_prompt); {} where the answer counted none "
+        "(Anthropic's server_tool_use of 0 searches), null where it said no count (the Responses API lists only the "
+        "uses it made)",
     )
     cost_usd: str | None = USD
     cost_bound_usd: str | None = Field(

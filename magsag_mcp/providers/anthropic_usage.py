@@ -35,7 +35,9 @@ def _counted(raw: dict[str, Any]) -> Usage:
     # a server tool's requests: web searches are billed per search ($10 per 1,000) beside the tokens; web fetches
     # cost only the tokens they read in
     server_tools = raw.get("server_tool_use")
-    searches = int(server_tools.get("web_search_requests") or 0) if isinstance(server_tools, dict) else 0
+    # (null when no server tool was offered, and a gateway's object without the count: no count said, not 0 searches)
+    said = server_tools.get("web_search_requests") if isinstance(server_tools, dict) else None
+    searches = int(said or 0)
     if searches < 0:  # no count (a broken figure), not no searches: the usage is not reported, its cost unknown
         raise ValueError("web_search_requests below 0")
     return Usage(
@@ -49,9 +51,8 @@ def _counted(raw: dict[str, Any]) -> Usage:
         inference_geo=raw["inference_geo"] if isinstance(raw.get("inference_geo"), str) else None,
         # "standard", "priority" (Priority Tier, billed by contract) or "batch"; a stream says it in message_start only
         service_tier=raw.get("service_tier"),
-        server_tool_calls=(("web search", searches),) if searches > 0 else (),
-        # (null when no server tool was offered: then no count is said, not 0 searches)
-        server_tools_said=isinstance(server_tools, dict),
+        server_tool_calls=(("web_search", searches),) if searches > 0 else (),
+        server_tools_said=said is not None,
     )
 
 

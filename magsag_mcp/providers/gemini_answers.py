@@ -186,7 +186,7 @@ class GeminiStream(StreamAccumulator):
         usage = gemini_usage(self.usage)
         usage.answering_model = said(self.model_version)  # (modelVersion: the attempt's served_model, as OpenAI's)
         if self.grounded and usage.reported:
-            usage.server_tool_calls = (("grounded prompt", 1),)  # (see Usage.server_tool_calls)
+            usage.server_tool_calls = (("grounded_prompt", 1),)  # (see Usage.server_tool_calls)
         return usage
 
     def usage_so_far(self) -> Usage | None:

@@ -202,20 +202,22 @@ def _counted(raw: dict[str, Any], response: dict[str, Any]) -> Usage:
         reasoning_tokens=reasoning,
         service_tier=response.get("service_tier"),
         answering_model=response.get("model"),
+        # (no count of none is said: the API has no count of server tool use, only an item for each use, whose absence
+        # is no report, and the servers that speak it (Ollama, vLLM, a gateway) write no such item whatever they ran:
+        # an attempt's server_tool_uses is then NULL, as a Chat Completions one's, never {} for "none")
         server_tool_calls=server_tool_calls(response.get("output")),
-        # (the items are the report: an output of none of them used no server tool)
-        server_tools_said=isinstance(response.get("output"), list),
     )
 
 
 #: the Responses API's output items of a server tool billed per call beside the tokens ($10 per 1,000 web searches,
 #: $2.50 per 1,000 file searches, a code interpreter's container by the session, an image at the image model's rates,
-#: which the answer's usage does not count), and what one of each is
+#: which the answer's usage does not count), and the kind each is one use of: the tool's own name in the API's
+#: ``tools`` (see Usage.server_tool_calls)
 _PER_USE_ITEMS = {
-    "web_search_call": "web search",
-    "file_search_call": "file search",
-    "code_interpreter_call": "code interpreter call",
-    "image_generation_call": "generated image",
+    "web_search_call": "web_search",
+    "file_search_call": "file_search",
+    "code_interpreter_call": "code_interpreter",
+    "image_generation_call": "image_generation",
 }
 
 

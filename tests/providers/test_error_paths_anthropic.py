@@ -88,7 +88,7 @@ async def test_anthropic_paused_turn_is_not_a_finished_answer(serve, transport, 
     [said] = [w for w in result.warnings if "pause_turn" in w]
     assert "the answer is the text so far and may be incomplete" in said and "which magsag does not return" in said
     assert "send it back" not in said and "max_uses" in said
-    assert result.usage.server_tool_calls == (("web search", 1),) and fake.violations == []
+    assert result.usage.server_tool_calls == (("web_search", 1),) and fake.violations == []
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -103,7 +103,7 @@ async def test_anthropic_paused_turn_with_no_text_is_no_answer_at_its_cost(serve
     assert "paused its turn (stop_reason: pause_turn) before any answer" in err.message
     assert "there is no answer" in err.message and not err.retryable and err.moves_on
     assert err.usage is not None and err.usage.input_tokens == 11
-    assert err.usage.server_tool_calls == (("web search", 1),)
+    assert err.usage.server_tool_calls == (("web_search", 1),)
     assert fake.violations == []
 
 

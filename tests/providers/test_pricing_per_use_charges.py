@@ -48,7 +48,7 @@ async def test_an_answer_that_reports_web_searches_is_billed_them_at_genai_price
     tokens = {"input_tokens": 1000, "output_tokens": 500}
     counted = {**tokens, "server_tool_use": {"web_search_requests": 3, "web_fetch_requests": 0}}
     searched = await _anthropic_usage(serve, transport, counted, stream=stream)
-    assert searched.server_tool_calls == (("web search", 3),)
+    assert searched.server_tool_calls == (("web_search", 3),)
     quote = Pricer.from_catalog(None).price("anthropic", "claude-sonnet-4-5", searched)
     # $3 in, $15 out per million tokens, $10 per 1,000 searches
     assert (quote.cost_usd, quote.source) == (D("0.0405"), "genai-prices")
@@ -66,15 +66,15 @@ async def test_an_answer_that_reports_web_searches_is_billed_them_at_genai_price
 def test_web_searches_on_a_tiered_price_a_batch_and_us_only_inference():
     pricer = Pricer.from_catalog(None)
     # past claude-sonnet-4-5's 200k tier every token is at its long-context rates ($6 / $22.50); a search is $10 / 1k
-    usage = Usage(input_tokens=250_000, output_tokens=1000, server_tool_calls=(("web search", 2),))
+    usage = Usage(input_tokens=250_000, output_tokens=1000, server_tool_calls=(("web_search", 2),))
     assert pricer.price("anthropic", "claude-sonnet-4-5", usage).cost_usd == (
         (250_000 * 6 + 1000 * D("22.5")) / D(1_000_000) + 2 * D(10) / 1000
     )
     # a batch's tokens at half, its searches at the same $10 per 1,000
-    batch = Usage(input_tokens=1000, output_tokens=500, service_tier="batch", server_tool_calls=(("web search", 3),))
+    batch = Usage(input_tokens=1000, output_tokens=500, service_tier="batch", server_tool_calls=(("web_search", 3),))
     assert pricer.price("anthropic", "claude-sonnet-4-5", batch).cost_usd == D("0.00525") + D("0.03")
     # US-only inference multiplies the token rates by 1.1, not the fee per search
-    us = Usage(input_tokens=1000, output_tokens=500, inference_geo="us", server_tool_calls=(("web search", 3),))
+    us = Usage(input_tokens=1000, output_tokens=500, inference_geo="us", server_tool_calls=(("web_search", 3),))
     assert pricer.price("anthropic", "claude-sonnet-4-5", us).cost_usd == D("0.0105") * D("1.1") + D("0.03")
 
 
@@ -82,7 +82,7 @@ def test_web_searches_of_a_model_a_prices_entry_prices_are_of_unknown_cost(tmp_p
     # a prices.yaml entry gives token rates alone: no rate per search, so no silent $0 for them
     (tmp_path / "prices.yaml").write_text('"anthropic:claude-sonnet-4-5": {input: 3, output: 15}\n')
     pricer = Pricer.from_catalog(tmp_path)
-    usage = Usage(input_tokens=1000, output_tokens=500, server_tool_calls=(("web search", 3),))
+    usage = Usage(input_tokens=1000, output_tokens=500, server_tool_calls=(("web_search", 3),))
     quote = pricer.price("anthropic", "claude-sonnet-4-5", usage)
     assert quote.cost_usd is None and quote.source is None
     assert "3 web searches" in quote.warning and "recorded as unknown" in quote.warning
@@ -137,7 +137,7 @@ async def test_a_responses_answer_with_server_tool_calls_is_of_unknown_cost_name
         Target("openai", "gpt-4.1", url + "/v1", (("api", "responses"),)),
     )
     assert fake.violations == [] and result.text == "ok"
-    assert result.usage.server_tool_calls == (("web search", 2), ("file search", 1))
+    assert result.usage.server_tool_calls == (("web_search", 2), ("file_search", 1))
     quote = Pricer.from_catalog(None).price("openai", "gpt-4.1", result.usage)
     assert quote.cost_usd is None and quote.source is None
     assert "(2 web searches, 1 file search)" in quote.warning and "openai:gpt-4.1" in quote.warning
@@ -195,15 +195,16 @@ async def test_a_call_whose_answer_reports_web_searches_is_recorded_at_their_cos
     assert not any("unknown" in w for w in result.warnings), result.warnings
     [attempt] = run["attempts"]
     assert D(attempt["cost_usd"]) == cost and attempt["cost_bound_usd"] is None
-    # the ledger's row says what of its cost the searches are (its columns count none)
+    # the ledger's row says what of its cost the searches are, and counts them by the tool's name (0030)
     assert any("(2 web searches)" in w and "$0.02 of its $0.0305" in w for w in attempt["warnings"]), attempt
+    assert attempt["server_tool_uses"] == {"web_search": 2}
     assert fake.violations == []
 
 
 @pytest.mark.parametrize(
     "usage",
     [
-        Usage(input_tokens=20, output_tokens=5, server_tool_calls=(("web search", 1),)),
+        Usage(input_tokens=20, output_tokens=5, server_tool_calls=(("web_search", 1),)),
         Usage(input_tokens=20, output_tokens=-5),
         Usage(input_tokens=20, output_tokens=5, cached_tokens=30),
     ],
@@ -231,7 +232,7 @@ async def test_a_responses_answer_that_generated_an_image_is_of_unknown_cost(ser
         LLMRequest([Message("user", "hi")], max_tokens=10, stream=stream),
         Target("openai", "gpt-4.1", url + "/v1", (("api", "responses"),)),
     )
-    assert fake.violations == [] and result.usage.server_tool_calls == (("generated image", 1),)
+    assert fake.violations == [] and result.usage.server_tool_calls == (("image_generation", 1),)
     quote = Pricer.from_catalog(None).price("openai", "gpt-4.1", result.usage)
     assert quote.cost_usd is None and "(1 generated image)" in quote.warning
 
