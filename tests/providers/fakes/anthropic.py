@@ -370,7 +370,9 @@ class FakeAnthropic(Fake):
             "stop_sequence": None,
             "stop_details": None,
             "container": None,
-            "usage": {**usage, "output_tokens": 1},
+            # the counts so far: one output token, and no server tool request yet (the searches are counted in
+            # message_delta, as the API's streamed web search shows: its message_start's usage names none)
+            "usage": {**usage, "output_tokens": 1, "server_tool_use": None},
         }
         events: list[tuple[str | None, Any]] = [
             ("message_start", {"type": "message_start", "message": start}),
