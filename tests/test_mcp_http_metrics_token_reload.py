@@ -194,3 +194,33 @@ async def test_the_probes_warn_of_a_refused_scrape_token_file(tmp_path: Path):
     assert status == 200 and body["status"] == "ready"
     assert body["warnings"][0].startswith(f"the file {METRICS_TOKEN_FILE_ENV} names changed"), body
     assert TOKEN not in json.dumps(body) and SCRAPE_TOKEN not in json.dumps(body)
+
+
+async def test_a_version_refused_for_the_other_file_s_token_is_taken_once_that_token_moves_on(
+    tmp_path: Path, monkeypatch
+):
+    """A version refused because it held the other file's token is no bad file: once the other file rotates away from
+    that token, the refused version (unchanged since) is taken at the next look. It was kept out for good (its version
+    read, not read again until it changed), the old token serving and the probes warning though nothing was wrong."""
+    from magsag_mcp.mcp_server import token_reload
+
+    monkeypatch.setattr(token_reload, "CHECK_SECONDS", 0)
+    mcp_named, scrape_named = tmp_path / "mcp_token", tmp_path / "metrics_token"
+    settled(mcp_named, TOKEN)
+    settled(scrape_named, SCRAPE_TOKEN)
+    metrics = metrics_setting({METRICS_TOKEN_FILE_ENV: str(scrape_named)})
+    mcp, scraped = reloaded_token_files(
+        TokenFile(TOKEN_FILE_ENV, str(mcp_named)), Tokens(TOKEN), "127.0.0.1", None, metrics
+    )
+    assert mcp is not None and scraped is not None
+    settled(scrape_named, NEW_SCRAPE_TOKEN)  # both rotated together: the scrape file read first, taken
+    settled(mcp_named, SCRAPE_TOKEN)
+    assert (await scraped.fresh()).token == NEW_SCRAPE_TOKEN
+    assert (await mcp.fresh()).token == SCRAPE_TOKEN
+    # the scrape file's next token is the MCP token in force (its old scrape token), refused ...
+    settled(scrape_named, SCRAPE_TOKEN + "\n")
+    assert (await scraped.fresh()).token == NEW_SCRAPE_TOKEN and scraped.warning is not None
+    # ... the MCP file then rotated on to a token of its own: the scrape file's version is free now, and taken
+    settled(mcp_named, TOKEN)
+    assert (await mcp.fresh()).token == TOKEN and mcp.warning is None
+    assert (await scraped.fresh()).token == SCRAPE_TOKEN and scraped.warning is None

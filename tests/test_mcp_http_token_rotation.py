@@ -316,10 +316,10 @@ async def test_a_look_cut_short_by_its_requests_end_leaves_the_change_to_the_nex
     reading, go_on = threading.Event(), threading.Event()
     real = reloaded._load
 
-    def slow_load() -> Tokens:
+    def slow_load(beside: Tokens | None) -> Tokens:
         reading.set()
         go_on.wait(PATIENCE)
-        return real()
+        return real(beside)
 
     monkeypatch.setattr(reloaded, "_load", slow_load)
     with anyio.CancelScope() as request:
@@ -349,8 +349,8 @@ async def test_the_file_is_read_only_when_it_changed_and_has_settled(tmp_path: P
     reads: list[Tokens] = []
     real = reloaded._load
 
-    def counted() -> Tokens:
-        reads.append(real())
+    def counted(beside: Tokens | None) -> Tokens:
+        reads.append(real(beside))
         return reads[-1]
 
     monkeypatch.setattr(reloaded, "_load", counted)

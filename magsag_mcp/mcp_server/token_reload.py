@@ -22,7 +22,8 @@ A file refused or gone is also said by the health probes, as a warning (:attr:`R
 put right: a monitor sees it, and the server stays ready (its tokens serve).
 
 The MCP tokens and the scrape token are each checked against the other as it is now (the scrape token may not be an
-MCP token): :func:`reloaded_token_files` makes the two, each told of the other.
+MCP token): :func:`reloaded_token_files` makes the two, each told of the other. A version refused as the other's
+token is judged again once the other's tokens change (it rotated on), though the file itself did not: no bad file.
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ class ReloadedTokens:
         self._complained = False
         #: whether the version last read was refused (what the health probes warn of, with ``_gone``)
         self._refused = False
+        #: the other tokens the version last read was judged against: a version refused as the other file's token is
+        #: judged again once they change (the other file rotated on), though the file itself did not
+        self._judged_beside: Tokens | None = None
 
     @property
     def warning(self) -> str | None:
@@ -175,14 +179,15 @@ class ReloadedTokens:
         self._gone = False
         # (its change time too, which no tool sets back: `cp -p` of a token of the same length keeps the rest)
         version = (seen.st_mtime_ns, seen.st_ctime_ns, seen.st_size, seen.st_ino, seen.st_dev)
-        if version == self._read:
+        beside = None if self._beside is None else self._beside()
+        if version == self._read and not (self._refused and beside != self._judged_beside):
             return
         if 0 <= time.time_ns() - seen.st_mtime_ns < SETTLE_SECONDS * 1e9:
             return  # still being written, perhaps: read at a later look
         try:
-            tokens = await anyio.to_thread.run_sync(self._load)
+            tokens = await anyio.to_thread.run_sync(self._load, beside)
         except ConfigError as exc:
-            self._read = version  # (said once: not read again until it changes)
+            self._read, self._judged_beside = version, beside  # (said once: not read again until either changes)
             self._complained = self._refused = True
             logger.error(
                 "%s changed, and its new version is refused: %s. The server keeps the tokens it has until the file "
@@ -212,25 +217,24 @@ class ReloadedTokens:
         else:
             logger.info("%s changed: its new token is taken, for the requests from now on", self.source.said())
 
-    def _load(self) -> Tokens:
-        """The file's tokens, each check made (in a worker thread)."""
+    def _load(self, beside: Tokens | None) -> Tokens:
+        """The file's tokens, each check made against ``beside`` (the other tokens now) (in a worker thread)."""
         from .token_setting import token_in_file
 
         if self.source.per_client:
             tokens = Tokens(None, read_client_tokens(self.source.named))
         else:
             tokens = Tokens(token_in_file(self.source.variable, self.source.named, self.source.in_place_of))
-        self._check(tokens)
+        self._check(tokens, beside)
         return tokens
 
-    def _check(self, tokens: Tokens) -> None:
+    def _check(self, tokens: Tokens, beside: Tokens | None) -> None:
         """The start's checks (:func:`.gate_settings.gate_settings`'s) of the tokens against the host and ``--agent``,
         which do not change, and the other tokens as they are now (``beside``); raises ConfigError with what to fix."""
         from .http import TOKEN_ENV, check_gate
         from .metrics_endpoint import check_metrics_token
         from .token_setting import from_the_file
 
-        beside = None if self._beside is None else self._beside()
         if self.source.scrape:
             mcp = beside or Tokens(None)
             scrape = replace(self._metrics, token=tokens.token)
