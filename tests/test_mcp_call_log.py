@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from pathlib import Path
 
 import anyio
@@ -136,8 +137,11 @@ async def test_a_cancelled_call_is_one_line_naming_the_run_the_ledger_records_it
                     await anyio.sleep(0.01)
             [record] = _call_lines(caplog)
             runs = (await client.call_tool("query_runs", {"filters": {"agent": "bob"}})).structured_content
+            after = (await client.call_tool("check_budget", {"agent": "bob"})).structured_content
     [run] = runs["runs"]
     assert run["status"] == "cancelled" and [a["error_class"] for a in run["attempts"]] == ["cancelled"]
+    assert all(lim["reserved_usd"] == "0" for lim in after["limits"]), after  # its reservation released
+    assert re.fullmatch(r"run-[0-9a-f]{16}", run["run_id"])  # the tool's run id is the service's in shape
     assert record.levelno == logging.INFO
     message = record.getMessage()
     assert message.startswith(f"invoke_skill cancelled: skill skill.analysis, run {run['run_id']}, agent bob, after ")
