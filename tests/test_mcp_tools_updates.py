@@ -200,7 +200,7 @@ def test_a_result_with_half_a_surrogate_pair_is_still_sent():
     # serialized as UTF-8: the client, its call paid for, got no answer at all. It goes with U+FFFD instead.
     from pydantic import BaseModel
 
-    from magsag_mcp.mcp_server.tools import ok_result
+    from magsag_mcp.mcp_server.tool_results import ok_result
 
     class Out(BaseModel):
         output: str

@@ -400,7 +400,7 @@ def test_the_deepest_answer_taken_reaches_an_mcp_client():
 
     from pydantic import BaseModel
 
-    from magsag_mcp.mcp_server.tools import ok_result
+    from magsag_mcp.mcp_server.tool_results import ok_result
     from magsag_mcp.strict_json import loads
 
     class Out(BaseModel):

@@ -83,7 +83,7 @@ async def test_a_vendors_error_with_half_a_surrogate_pair_is_recorded_and_sent(f
     import sqlite3
 
     from magsag_mcp.errors import MagsagError
-    from magsag_mcp.mcp_server.tools import error_result
+    from magsag_mcp.mcp_server.tool_results import error_result
     from magsag_mcp.service import Service
     from tests.fakes import openai_replies as R
 

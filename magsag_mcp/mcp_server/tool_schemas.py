@@ -68,7 +68,7 @@ def stored() -> dict[str, dict[str, Any]]:
 
 
 def admit_tool_errors(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema``, also admitting what a failed call carries (``tools.error_result``): ``{"error": {...}}``.
+    """``schema``, also admitting what a failed call carries (``tool_results.error_result``): ``{"error": {...}}``.
 
     A tool error's ``structuredContent`` is checked against the output schema by the TypeScript SDK's
     client even when ``isError`` is set (the python SDK's client skips it): had the schema not admitted

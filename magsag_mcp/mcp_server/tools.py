@@ -5,39 +5,32 @@ payload, policy denied, budget exceeded, every target failed, a bad catalog) com
 error (``isError``) whose text says what went wrong and whose ``structuredContent.error`` is
 ``err.to_dict()``; so do arguments that fail the tool's input schema (type ``invalid_arguments``).
 Anything else is a bug: the client gets a generic message and the traceback goes to the server's log
-(stderr), never to the client.
+(stderr), never to the client. How a result and an error are shaped: :mod:`.tool_results`; how a tool is made on the
+SDK from its models: :mod:`.tool_making`.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import time
-import types
-import typing
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field, ValidationError
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel
 
 from ..call_ids import new_run_id
 from ..errors import MagsagError, redact, redacting_logger
-from ..invoke_result import shown_answer
-from ..redaction import redact_values
-from ..text import has_surrogate, whole_characters
 from . import models as M
-from .arguments import explain, shown_place
 from .budget_results import BudgetResult
 from .call_log import failed_fields, log_answered, log_cancelled
 from .progress import ProgressBridge, progress_requested
 from .skill_arguments import call_context, with_model_config
-from .tool_schemas import generated, pin_agent_arguments, stored
+from .tool_making import make_tool
+from .tool_results import error_result, internal_error, ok_result
+from .tool_schemas import pin_agent_arguments, stored
 
 if TYPE_CHECKING:  # (annotations alone: the server's start need not import the ledger's usage dicts)
     from ..result_dicts import InvokeResultDict, RouteExplanationDict
@@ -48,59 +41,6 @@ if TYPE_CHECKING:  # (annotations alone: the server's start need not import the 
 logger = redacting_logger("magsag_mcp.mcp")
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
-
-
-def _compact(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def error_result(exc: MagsagError) -> CallToolResult:
-    # every string redacted (errors are redacted when built; this is the backstop, and the paid answer an error may
-    # carry is the vendor's): the CLI's print_error says it so too
-    data = redact_values(exc.to_dict())
-    details = {k: v for k, v in data.items() if k not in ("type", "message")}
-    text = f"{data['type']}: {data['message']}"
-    if details:
-        text += "\n" + _compact(details)
-    return CallToolResult(
-        content=[TextContent(type="text", text=text)], structured_content={"error": data}, is_error=True
-    )
-
-
-def _error_without_details(kind: str, message: str) -> CallToolResult:
-    """An error that is no :class:`MagsagError`, shaped as :func:`error_result` shapes one that has no details."""
-    return CallToolResult(
-        content=[TextContent(type="text", text=f"{kind}: {message}")],
-        structured_content={"error": {"type": kind, "message": message}},
-        is_error=True,
-    )
-
-
-def invalid_arguments(message: str) -> CallToolResult:
-    """Arguments that fail the tool's input schema (see :mod:`.arguments`), as :func:`error_result` shapes errors."""
-    return _error_without_details("invalid_arguments", redact(message))
-
-
-def internal_error(tool: str) -> CallToolResult:
-    message = f"internal error in magsag-mcp while running {tool}; the details are in the server's log"
-    return _error_without_details("internal_error", message)
-
-
-def ok_result(model: BaseModel, *, answer: bool = False) -> CallToolResult:
-    """``model`` as a tool's result; ``answer``: it carries a vendor's answer (invoke_skill's), looked at for keys."""
-    data = model.model_dump(mode="json", by_alias=True)
-    text = _compact(data)
-    # Half of a UTF-16 surrogate pair in an answer (an emoji a vendor cut in two) cannot be written as UTF-8: the
-    # whole result failed to serialize, and the client, its call paid for, got no answer at all. Looked for in
-    # the text the result is sent as (one pass in C; a walk of the result cost 3.5% of an MCP call).
-    if not text.isascii() and has_surrogate(text):
-        data = whole_characters(data)
-        text = _compact(data)
-    # the answer less the keys this process sends, should the vendor quote one (see shown_answer; the CLI prints it so)
-    if answer and (shown := shown_answer(data)) is not data:
-        data = shown
-        text = _compact(data)
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 class MagsagTools:
@@ -404,90 +344,6 @@ class MagsagTools:
                 known,
             ),
         ])
-
-
-class ExplainedTool(Tool):
-    """A tool whose rejected arguments are reported with the fix (see :mod:`.arguments`), not as
-    pydantic's report of them."""
-
-    #: for a skill call: the input fields of the skill its arguments name (see :meth:`MagsagTools.skill_fields`)
-    skill_fields: Callable[[Any], Awaitable[frozenset[str]]] | None = Field(None, exclude=True)
-
-    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
-        try:
-            return await super().run(arguments, context, convert_result)
-        except ToolError as exc:
-            # The SDK raises exactly ToolError, caused by the ValidationError, for arguments that fail
-            # their model. Answered as every other failure the caller can fix is: raised, it reached the
-            # client as text alone, with no structuredContent.error for a client to read its type from.
-            if type(exc) is ToolError and isinstance(exc.__cause__, ValidationError):
-                fields = sorted({shown_place([str(p) for p in err["loc"]]) for err in exc.__cause__.errors()})
-                logger.info("%s rejected arguments: %r", self.name, fields)  # the fields, never the values
-                own = await self.skill_fields(arguments.get("skill_id")) if self.skill_fields else frozenset()
-                explained = explain(self.name, exc.__cause__, self.fn_metadata.arg_model, own)
-                return invalid_arguments(explained.removeprefix("invalid_arguments: "))
-            raise
-
-
-class ArgumentsAsSent(FuncMetadata):
-    """The SDK reads an argument sent as a JSON string as the JSON in it: clients send objects so (Claude
-    Desktop's ``filters='{"agent": "a"}'``). It did that to text arguments too, whose JSON is the text itself:
-    ``agent="null"`` became no agent (the call recorded under none, the budget read for none), and
-    ``agent='["ops"]'`` was refused as "expected a string, got an array", though a string was sent and the
-    published schema takes it. An argument that takes text is taken as sent."""
-
-    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
-        text = _text_arguments(self.arg_model)
-        if not text.intersection(data):
-            return super().pre_parse_json(data)
-        parsed = super().pre_parse_json({k: v for k, v in data.items() if k not in text})
-        return {k: data[k] if k in text else parsed[k] for k in data}
-
-
-@functools.cache
-def _text_arguments(args: type[BaseModel]) -> frozenset[str]:
-    """The names (and aliases) of the arguments ``args`` takes text for."""
-
-    def takes_text(annotation: Any) -> bool:  # str, or a union with str (not a dict's str keys)
-        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-            return any(takes_text(arg) for arg in typing.get_args(annotation))
-        return annotation is str
-
-    return frozenset(
-        name
-        for field_name, f in args.model_fields.items()
-        if takes_text(f.annotation)
-        for name in (field_name, f.alias or field_name)
-    )
-
-
-def make_tool(
-    fn: Callable[..., Awaitable[CallToolResult]],
-    args: type[ArgModelBase],
-    result: type[BaseModel],
-    description: str,
-    annotations: ToolAnnotations,
-    stored: dict[str, dict[str, Any]],
-    skill_fields: Callable[[Any], Awaitable[frozenset[str]]] | None = None,
-) -> Tool:
-    """A tool whose input and output schemas come from explicit models (as ``stored``, else generated).
-
-    ``Tool.from_function`` derives the argument model from the signature, which cannot express a
-    parameter named ``model_config`` (pydantic's own attribute) and emits a title for every field.
-    """
-    name = fn.__name__
-    schemas = stored.get(name) or generated(args, result)
-    return ExplainedTool(
-        fn=fn,
-        name=name,
-        description=description,
-        parameters=schemas["parameters"],
-        fn_metadata=ArgumentsAsSent(arg_model=args, output_model=result, output_schema=schemas["output_schema"]),
-        is_async=True,
-        context_kwarg="ctx" if name == "invoke_skill" else None,
-        annotations=annotations,
-        skill_fields=skill_fields,
-    )
 
 
 def _usage_filters(filters: M.UsageFiltersArg, **extra: Any) -> Any:
