@@ -75,7 +75,7 @@ def test_stdout_sent_nowhere_leaves_no_descriptor_open(tmp_path):
     command line's main() again and again)."""
     count = "len(os.listdir('/proc/self/fd'))"
     code = (
-        f"import os, sys; from magsag_mcp.cli import _reader_left; n = {count}; _reader_left(); "
+        f"import os, sys; from magsag_mcp.cli.stdout_errors import reader_left; n = {count}; reader_left(); "
         f"print({count} - n, file=sys.stderr)"
     )
     with open(tmp_path / "out.txt", "wb") as out:

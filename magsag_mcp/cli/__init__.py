@@ -33,6 +33,7 @@ from .parsing import _Parser
 from .parsing import as_sentence as as_sentence
 from .parsing import count as count
 from .parsing import given as given
+from .stdout_errors import OUTPUT_FULL, cannot_write, reader_left
 
 COMMAND_MODULES = ("core", "data", "prunes", "daily", "backups", "answers", "azure", "governance", "demo")
 
@@ -198,32 +199,23 @@ def _run(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         return exit_status()
     except BrokenPipeError:  # `magsag data search ... | head`: the reader left; not an error
-        return _reader_left()
+        return reader_left()
     except BaseExceptionGroup as group:  # a task group's (the demo's MCP client): the same, wrapped
         _, rest = group.split(BrokenPipeError)
         if rest is not None:
             raise
-        return _reader_left()
+        return reader_left()
     except OSError as exc:
         too_long = path_too_long(exc)
         if too_long is not None:  # --db, --catalog, --output (or MAGSAG_DB, MAGSAG_CATALOG), wherever it was looked at
             print_error(too_long)
             return exit_code(too_long)
         # the ledger's and the input files' failures are MagsagErrors: one of these is stdout's (`> audit.csv`)
-        if exc.errno not in _OUTPUT_FULL:
+        if exc.errno not in OUTPUT_FULL:
             raise
         print(f"magsag: {cannot_write(exc)}", file=sys.stderr)
-        _reader_left()
+        reader_left()
         return 1
-
-
-def cannot_write(exc: OSError) -> str:
-    """What a command says, after its name, of output it could not write for want of room (see :data:`_OUTPUT_FULL`)."""
-    if exc.errno == errno.EFBIG:  # (a disk with room: "free some space" was no fix)
-        from ..ledger.problems import too_large_fix
-
-        return f"cannot write the output: {exc.strerror}; {too_large_fix()}"
-    return f"cannot write the output: {exc.strerror}; free some space, or write it elsewhere"
 
 
 def path_too_long(exc: OSError) -> InputError | None:
@@ -238,10 +230,6 @@ def path_too_long(exc: OSError) -> InputError | None:
         f"the path {start!r} ({len(path)} characters) holds a name too long for the file system; check the "
         "--db, --catalog or --output given (or MAGSAG_DB, MAGSAG_CATALOG)"
     )
-
-
-#: the errors of writing to a file that cannot grow: no space left, a quota, a file size limit
-_OUTPUT_FULL = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name))
 
 
 def _stderr_or_nowhere() -> None:
@@ -273,27 +261,6 @@ def _escape_what_stdout_cannot_encode() -> None:
     reconfigure = getattr(sys.stdout, "reconfigure", None)
     if reconfigure is not None and (sys.stdout.errors or "strict") == "strict":
         reconfigure(errors="backslashreplace")
-
-
-def _reader_left() -> int:
-    """Whoever read stdout has gone (or it cannot be written): what is still buffered goes nowhere, with
-    no error at exit."""
-    try:
-        fd = sys.stdout.fileno()
-    except (OSError, ValueError, AttributeError):  # no file descriptor (a stream in memory, None): nothing to flush
-        return 0
-    point_at_nowhere(fd)
-    return 0
-
-
-def point_at_nowhere(fd: int) -> None:
-    """``fd`` pointed at /dev/null: what is still buffered for it (a reader gone, an export cut back) goes nowhere,
-    with no error at exit."""
-    nowhere = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(nowhere, fd)
-    finally:
-        os.close(nowhere)  # (fd is the device now: this one was only the way to it)
 
 
 def run_main() -> None:  # pragma: no cover - console-script shim

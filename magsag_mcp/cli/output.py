@@ -25,7 +25,7 @@ from typing import TextIO
 
 from ..errors import InputError
 from ..working_folder import absolute
-from . import point_at_nowhere
+from .stdout_errors import point_at_nowhere
 
 #: the files SQLite keeps beside a database while it is in use
 LEDGER_SIDE_FILES = ("-wal", "-shm", "-journal")

@@ -17,6 +17,7 @@ import sys
 from typing import Any, Protocol, cast
 
 from ..errors import InputError
+from .stdout_errors import OUTPUT_FULL, cannot_write, reader_left
 
 
 class CommandGroups:
@@ -138,19 +139,16 @@ class RedactingParser(argparse.ArgumentParser):
         if not message:
             return
         file = file or sys.stderr
-        # the package's own: what a command's output does where it cannot be written (imported here: it imports this)
-        from . import _OUTPUT_FULL, _reader_left, cannot_write
-
         try:
             file.write(message)
             file.flush()
         except BrokenPipeError:
             if file is sys.stdout:
-                _reader_left()
+                reader_left()
         except OSError as exc:
-            if file is not sys.stdout or exc.errno not in _OUTPUT_FULL:
+            if file is not sys.stdout or exc.errno not in OUTPUT_FULL:
                 return  # stderr's own failure: nowhere left to say it (argparse's way)
-            _reader_left()  # what is still buffered goes nowhere, with no second error at exit
+            reader_left()  # what is still buffered goes nowhere, with no second error at exit
             print(f"{self.prog.split()[0]}: {cannot_write(exc)}", file=sys.stderr)
             sys.exit(1)
 

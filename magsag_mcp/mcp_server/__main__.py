@@ -19,7 +19,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..cli import _OUTPUT_FULL, RedactingParser, _reader_left, cannot_write, given, path_too_long
+from ..cli import RedactingParser, given, path_too_long
+from ..cli.stdout_errors import OUTPUT_FULL, cannot_write, reader_left
 from ..errors import ConfigError, MagsagError, redact
 from ..option_names import command_line
 from ..redaction import register_env_secrets
@@ -416,12 +417,12 @@ def _print_version() -> int:
     try:
         print(__version__, flush=True)
     except BrokenPipeError:
-        return _reader_left()
+        return reader_left()
     except OSError as exc:
-        if exc.errno not in _OUTPUT_FULL:
+        if exc.errno not in OUTPUT_FULL:
             raise
         print(f"magsag-mcp: {cannot_write(exc)}", file=sys.stderr)
-        _reader_left()  # what is still buffered goes nowhere, with no second error at exit
+        reader_left()  # what is still buffered goes nowhere, with no second error at exit
         return 1
     return 0
 
