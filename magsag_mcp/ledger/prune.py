@@ -196,6 +196,11 @@ def retention_seconds(older_than: str) -> float:
             f"--older-than {older_than} counts in {what}, which no retention is counted in; give hours, days "
             "or weeks, e.g. 90d for about three months"
         )
+    if seconds <= 0:  # (said with the value given: prune() itself sees seconds, and said no word of `0d`)
+        raise InputError(
+            f"--older-than {older_than} is no time at all: it is how old a record must be to be deleted, a positive "
+            "duration; give hours, days or weeks, e.g. 90d for about three months"
+        )
     return seconds
 
 
