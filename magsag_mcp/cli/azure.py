@@ -43,6 +43,12 @@ def _forget(args: argparse.Namespace) -> int:
         args, lambda ledger: ledger.submit(lambda c: forget_served(c, deployment, endpoint)), writes=True
     )
     if not forgotten:
+        if args.endpoint is not None and not _names_a_host(args.endpoint):
+            raise InputError(
+                f"--endpoint {args.endpoint!r} is not a URL or a host, so no record was dropped: give the endpoint's "
+                "URL (https://RESOURCE.openai.azure.com/) or its host, as `magsag azure served` lists it under "
+                "endpoint"
+            )
         where = "" if endpoint is None else f" of {endpoint}"
         raise InputError(
             f"the ledger has no record of what deployment {deployment!r}{where} serves, so no record was dropped (a "
@@ -51,6 +57,24 @@ def _forget(args: argparse.Namespace) -> int:
         )
     print_json({"forgotten": forgotten, "deployment": deployment, "endpoint": endpoint})
     return 0
+
+
+def _names_a_host(value: str) -> bool:
+    """Whether ``value`` may name an endpoint: a URL with a host, or a host (with a dot, a port, or localhost). Asked
+    only of one that matched no record: ``--endpoint notaurl`` was told the ledger has no record "of notaurl", as if
+    it were a host that served nothing, and not that a URL was wanted."""
+    from urllib.parse import urlsplit
+
+    text = value.strip()
+    if not text or any(c.isspace() for c in text):
+        return False
+    try:
+        parts = urlsplit(text if "//" in text else f"//{text}")
+        port = parts.port
+    except ValueError:  # (a port that is no number, a bracket left open)
+        return False
+    host = parts.hostname or ""
+    return bool(host) and ("." in host or ":" in host or host == "localhost" or port is not None)
 
 
 def register(groups: CommandGroups) -> None:
