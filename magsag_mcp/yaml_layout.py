@@ -22,6 +22,8 @@ _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"' + r"|'(?:[^']|'')*'")
 _QUOTE = re.compile("[\"']")
 #: a comment after a value: " #" to the line's end
 _COMMENT = re.compile(r"\s+#")
+#: a key (or item) whose value is a block scalar (``description: |``, ``- >-``): the lines below it are its text
+_BLOCK_SCALAR = re.compile(r"(?:^\s*-|:)\s+[|>][-+0-9]*\s*$")
 
 
 def layout_fix(exc: Any, text: str) -> str | None:
@@ -96,21 +98,66 @@ def _misaligned(lines: list[str], at: int, opened: int | None, context: str) -> 
 
 
 def _item_outdented(lines: list[str], at: int, indent: int, above: list[int]) -> str | None:
-    """A '- ' item lined up with a key above, left of the items of the list(s) above it (``allowed_models:``, its
-    items by 6, then one by 4): PyYAML said only "expected <block end>, but found '-'". Which list it was meant for
-    is not known where there are several, so each one's indent is named, outermost first."""
-    lists: dict[int, int] = {}  # the indent of each list above deeper than this item -> its nearest item's line
+    """A '- ' item lined up with a key above, out of line with the items of the list(s) above it (``allowed_models:``,
+    its items by 6, then one by 4): PyYAML said only "expected <block end>, but found '-'". Which list it was meant
+    for is not known where there are several, so each one's indent is named, outermost first. Only lists still open
+    at the item are named (none a line less indented closed since), and only an indent at which the file then loads:
+    a list closed above, or one beside the first item of a key's list, was named at an indent that did not load, or
+    loaded as something else (a text going on over lines). None where lines under it are indented deeper (its own, or
+    not: a file already wrong does not say)."""
+    lists: dict[int, int] = {}  # the indent of each list open above -> its nearest item's line
+    lowest = len(lines[at]) + max((len(lines[i]) for i in above), default=0)  # (the least indent of the lines
+    # between it and the item: a line less indented closes the blocks deeper than it)
     for i in above:
-        if lines[i].lstrip(" ").startswith("-") and _indent(lines[i]) > indent:
-            lists.setdefault(_indent(lines[i]), i)
-    if not lists:
+        column = _indent(lines[i])
+        if column > lowest:
+            continue
+        lowest = column
+        if _BLOCK_SCALAR.search(_COMMENT.split(lines[i], maxsplit=1)[0]):
+            return None  # (the lines below a `key: |` are its text, '- ' or not: no list's items)
+        item, body = column, lines[i].lstrip(" ")
+        while body.startswith("- ") or body == "-":  # (`- - a`: a list in a list, its items by 2 more)
+            if item != indent:
+                lists.setdefault(item, i)
+            rest = body[1:]
+            item, body = item + 1 + _indent(rest), rest.lstrip(" ")
+    nearest = _COMMENT.split(lines[above[0]], maxsplit=1)[0].rstrip() if above else ""
+    if nearest.endswith(":") and _indent(lines[above[0]]) > indent:
+        # (`allowed_models:` then its first item too far left: the list it was meant for has no item to name, and
+        # one above read it as a text going on over the lines below it)
         return None
-    choices = " or ".join(f"by {column} (as the item at line {lists[column] + 1})" for column in sorted(lists))
+    below = next((line for line in lines[at + 1 :] if line.strip() and not line.lstrip().startswith("#")), "")
+    if below and _indent(below) > indent:
+        # (lines under it, deeper: its own keys, or the next items of a list, or more of its text, which cannot be
+        # told apart in a file that is already wrong; an indent named for it and them could load as something else)
+        return None
+    fixes = [column for column in sorted(lists) if _loads_with_it_at(lines, at, column - indent)]
+    if any(column > indent for column in fixes):  # (one to the left, named too, would make it an item of an outer list)
+        fixes = [column for column in fixes if column > indent]
+    if not fixes:
+        return None
+    choices = " or ".join(f"by {column} (as the item at line {lists[column] + 1})" for column in fixes)
+    where = "left of" if min(fixes) > indent else "out of line with"
     return (
-        f"line {at + 1} is a '- ' item indented by {indent} spaces, left of the items of the "
-        f"{'lists' if len(lists) > 1 else 'list'} above it, so it belongs to no list: indent it as the other items "
-        f"of its list, {choices}"
+        f"line {at + 1} is a '- ' item indented by {indent} spaces, {where} the items of the "
+        f"{'lists' if len(fixes) > 1 else 'list'} above it, so it belongs to no list: indent it as the other "
+        f"items of its list, {choices}"
     )
+
+
+def _loads_with_it_at(lines: list[str], at: int, by: int) -> bool:
+    """Whether the text with line ``at`` indented ``by`` more spaces (fewer, where negative) then parses, whole: a
+    file with a second mistake gets no indent named, rather than one that moved the mistake to the line after."""
+    import yaml
+
+    line = lines[at]
+    moved = [*lines[:at], " " * by + line if by >= 0 else line[-by:], *lines[at + 1 :]]
+    try:
+        for _ in yaml.parse("\n".join(moved) + "\n", Loader=yaml.SafeLoader):
+            pass
+    except yaml.YAMLError:
+        return False
+    return True
 
 
 def _colon_not_a_key(lines: list[str], at: int, column: int) -> str | None:

@@ -184,3 +184,91 @@ def test_an_item_left_of_its_lists_items_is_told_their_indent(tmp_path: Path, te
     for column in (int(c) for c in re.findall(r"by (\d+) \(as the item", said)):
         fixed = [*lines[:at], " " * column + lines[at].lstrip(" "), *lines[at + 1 :]]
         yaml.safe_load("".join(fixed))
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # allowed_models' list was closed by requirements: its indent (4) was named, which does not load; the list
+        # still open is the policies' (0), to the left
+        (
+            "policies:\n- name: p\n  allowed_models:\n    - gpt-4o\n  requirements:\n    pii: [a]\n  - name: q\n",
+            "malformed YAML (line 7, column 3): line 7 is a '- ' item indented by 2 spaces, out of line with the items "
+            "of the list above it, so it belongs to no list: indent it as the other items of its list, by 0 (as the "
+            "item at line 2) (expected <block end>, but found '-')",
+        ),
+        # the first item of allowed_models too far left: by 2 (the policies' items) was named, which loads as a
+        # policy 'gpt-4o - gpt-4o-mini' (the line below read as more of its text); PyYAML's words are kept
+        (
+            "policies:\n  - name: p\n    allowed_models:\n- gpt-4o\n      - gpt-4o-mini\n",
+            "malformed YAML (line 4, column 1): expected <block end>, but found '-'",
+        ),
+        # a line of a description's text (a block scalar) too far left: its '- ' lines above are no list's items
+        (
+            "policies:\n  - name: p\n    description: |\n      - note one\n- note two\n    allowed_models: [a]\n",
+            "malformed YAML (line 5, column 1): expected <block end>, but found '-'",
+        ),
+    ],
+)
+def test_an_outdented_item_is_told_only_an_indent_that_loads(tmp_path: Path, text: str, said: str):
+    assert _said(tmp_path, text) == said
+
+
+_FILES_WITH_LISTS = [
+    # nested lists, an indentless list (items at their key's indent), a flow list, comments between and after
+    (
+        "policies:\n  - name: p\n    allowed_models:\n      - gpt-4o\n      - gpt-4o-mini  # cheap\n    requirements:\n"
+        "      pii: [a, b]\n  - name: q\n    allowed_models:\n    - x\n    # between\n    - y\n",
+        3,
+    ),
+    ("x:\n    - a\ny:\n  z: 1\n  w:\n    - b\n    - c\n", 2),
+    # a block scalar whose text has '- ' lines, and a list after it: none told (the text's lines are no list's)
+    (
+        "policies:\n  - name: p\n    description: |\n      - note one\n      - note two\n    allowed_models:\n"
+        "      - a\n      - b\n  - name: r\n    tags: [t1, t2]\n",
+        0,
+    ),
+    # lists in lists (`- - a`), written compact
+    ("top:\n  - name: a\n    items:\n      - - n1\n        - n2\n      - - n3\n        - n4\n  - name: b\n", 2),
+    ("list:\n- a\n- b:\n  - c\n  - d\n- e\n", 0),
+    ("k:\n  - \"- quoted\"\n  - 'x: y'\n  - z\n", 1),
+]
+
+
+@pytest.mark.parametrize(("text", "hints"), _FILES_WITH_LISTS)
+def test_every_indent_an_outdented_item_is_told_loads_the_file_as_it_was(text: str, hints: int):
+    """Each '- ' line with nothing under it moved left, to every column: where the hint names indents, each loads
+    the file, and one of them loads it as it was written (the others, lists the item may have been meant for)."""
+    import yaml
+
+    from magsag_mcp.yaml_layout import layout_fix
+
+    meant = yaml.safe_load(text)
+    lines = text.splitlines()
+    hinted = 0
+    for at, line in enumerate(lines):
+        indent = len(line) - len(line.lstrip(" "))
+        below = next((x for x in lines[at + 1 :] if x.strip() and not x.lstrip().startswith("#")), "")
+        if not line.lstrip().startswith("- ") or (below and len(below) - len(below.lstrip(" ")) > indent):
+            continue
+        for column in range(indent):
+            moved = "\n".join([*lines[:at], line[indent - column :], *lines[at + 1 :]]) + "\n"
+            try:
+                yaml.safe_load(moved)
+                continue
+            except yaml.YAMLError as exc:
+                fix = layout_fix(exc, moved)
+            if fix is None or "is a '- ' item indented" not in fix:
+                continue
+            hinted += 1
+            # (the line it names may be a later one, out of line with the moved one: `- x` moved left of `- y`)
+            told = int(fix.split(" ", 2)[1]) - 1
+            wrong = moved.splitlines()
+            loaded = []
+            for named in (int(c) for c in re.findall(r"by (\d+) \(as the item", fix)):
+                fixed = [*wrong[:told], " " * named + wrong[told].lstrip(" "), *wrong[told + 1 :]]
+                loaded.append(yaml.safe_load("\n".join(fixed) + "\n"))
+            assert loaded, (moved, fix)
+            if told == at:
+                assert meant in loaded, (moved, fix)
+    assert hinted == hints, text
