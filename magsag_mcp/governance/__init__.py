@@ -80,7 +80,7 @@ class Governance:
         #: servers said), which the policies check a data class's glob of local models against
         reach = getattr(pricer, "local_reach", None)
         self.local_reach = reach if isinstance(reach, LocalReach) else LocalReach(os.environ if env is None else env)
-        policies.off_machine = self.local_reach.off_machine
+        policies.off_machine = self.local_reach.judged_where
         if call_deadline is None:  # MAGSAG_CALL_DEADLINE, parsed and checked as the service parses it
             call_deadline = settings.call_deadline(os.environ if env is None else env)
         self.call_deadline = call_deadline

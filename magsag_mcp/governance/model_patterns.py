@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from ..errors import ConfigError
 from ..providers.local_models import ollama_cloud_model
+from ..providers.local_reach import ASK_AGAIN_S, Unsure
 from ..rates import bare_model
 from ..targets import infer_provider, provider_prefix
 from ..types import Target
@@ -81,6 +82,11 @@ def runs_off_machine(target: Target, host: str) -> str:
     """What a refusal says of ``target``, a local target whose prompt goes to ``host``, off this machine."""
     if runs_in_ollamas_cloud(target):
         return "is an Ollama cloud model, which the local server runs on ollama.com"
+    if isinstance(host, Unsure):
+        return (
+            f"may run off this machine: its server's /api/show, which says where a local model runs, {host} (asked "
+            f"again after {ASK_AGAIN_S:g}s; a server that answers it, or one without the API, 404, is believed)"
+        )
     return (
         f"runs on {host}, off this machine: the local provider's base URL is there, or the local server runs the "
         "model there (made from a cloud model, as its /api/show says)"

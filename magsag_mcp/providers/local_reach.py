@@ -13,6 +13,7 @@ the pricer read without any I/O (:meth:`LocalReach.off_machine`).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +37,17 @@ KEPT = 4096
 _RUNS_AT: dict[tuple[str, str], str] = {}
 #: how many of them run off this machine: none in most processes, whose policies and pricer then look no further
 _OFF_MACHINE = [0]
+#: (the server's root, the model's name) -> (why the server's answer is not known, when to ask it again): its
+#: /api/show failed (5xx, timed out, not reached, unreadable), which is neither "on this machine" nor "off it"
+_UNSURE: dict[tuple[str, str], tuple[str, float]] = {}
+#: how long a failed /api/show is kept before a call asks again: a server mended is believed within a minute, and a
+#: server down costs one bounded ask a minute, not one a call
+ASK_AGAIN_S = 60.0
+#: statuses of a server without Ollama's API (vLLM, LM Studio, a proxy of the OpenAI API alone): taken at the name's
+#: word, as such a server runs its models itself
+NO_SHOW_API = frozenset({404, 405, 501})
+#: the clock a failure's next ask is timed by (a test moves a failure's time instead of waiting)
+_clock = time.monotonic
 #: (event loop, (the server's root, the model's name)) -> set once the one asking has its answer (or was stopped)
 _ASKING: dict[tuple[asyncio.AbstractEventLoop, tuple[str, str]], asyncio.Event] = {}
 
@@ -52,8 +64,19 @@ def server_root(base_url: str) -> str:
 
 
 def known(base_url: str, model: str) -> bool:
-    """Whether where ``model`` at the server of ``base_url`` runs has been asked in this process."""
-    return (server_root(base_url), model) in _RUNS_AT
+    """Whether where ``model`` at the server of ``base_url`` runs has been asked in this process (answered, or failed
+    lately enough not to be asked again yet)."""
+    key = (server_root(base_url), model)
+    if key in _RUNS_AT:
+        return True
+    unsure = _UNSURE.get(key)
+    return unsure is not None and _clock() < unsure[1]
+
+
+def unsure(base_url: str, model: str) -> str | None:
+    """Why where ``model`` at the server of ``base_url`` runs is not known (its last /api/show failed), or None."""
+    found = _UNSURE.get((server_root(base_url), model)) if _UNSURE else None
+    return None if found is None else found[0]
 
 
 def runs_at(base_url: str, model: str) -> str:
@@ -64,6 +87,7 @@ def runs_at(base_url: str, model: str) -> str:
 def forget() -> None:
     """Drop every answer (a test's fresh start; a process keeps them)."""
     _RUNS_AT.clear()
+    _UNSURE.clear()
     _OFF_MACHINE[0] = 0
 
 
@@ -73,14 +97,19 @@ async def learn(
     """Ask the server of ``base_url`` (once per name in this process) where ``model`` runs: Ollama's ``/api/show``
     says ``remote_host`` for a model made from a cloud one. Bounded in time (:data:`~.local_models.LIST_WAIT_S`, and
     never more than half what is left of the call's deadline) and in bytes; a server that does not answer it (vLLM,
-    LM Studio: 404) or not in time is taken at the name's word, and that too is kept: the hot path asks once. It
-    connects within ``connect_timeout`` (the call's own, at most the model list's 3s): a server that cannot be
+    LM Studio: 404) is taken at the name's word, and that too is kept: the hot path asks once. One that fails (5xx,
+    not in time, not reached, an answer not read) leaves it unknown (:func:`unsure`), which a glob does not admit, and
+    is asked again by the first call after :data:`ASK_AGAIN_S`.
+    It connects within ``connect_timeout`` (the call's own, at most the model list's 3s): a server that cannot be
     reached costs the call no longer wait than its own connection will."""
     key = (server_root(base_url), model)
     while True:
         found = _RUNS_AT.get(key)
         if found is not None:
             return found
+        failed = _UNSURE.get(key)
+        if failed is not None and _clock() < failed[1]:
+            return ""
         # the first calls of a name made at once ask once: the others wait for its answer (on their own loop: an
         # event is its loop's), and ask themselves only if the one asking was stopped before it had it
         asking_key = (asyncio.get_running_loop(), key)
@@ -94,10 +123,15 @@ async def learn(
         if not on_ollamas_cloud(base_url) and not ollama_cloud_model(model):  # (known off the machine already)
             timeouts = Timeouts(min(connect_timeout, _LIST_TIMEOUTS.connect), _LIST_TIMEOUTS.read, from_settings=False)
             host = await _shown_remote_host(transport, key[0] + "/api/show", model, headers, timeouts)
-        if len(_RUNS_AT) >= KEPT:
+        if len(_RUNS_AT) + len(_UNSURE) >= KEPT:
             forget()
-        _RUNS_AT[key] = host
-        _OFF_MACHINE[0] += bool(host)
+        if isinstance(host, Unsure):
+            _UNSURE[key] = (str(host), _clock() + ASK_AGAIN_S)
+            host = ""
+        else:
+            _UNSURE.pop(key, None)
+            _RUNS_AT[key] = host
+            _OFF_MACHINE[0] += bool(host)
     finally:
         del _ASKING[asking_key]
         event.set()
@@ -110,17 +144,35 @@ async def _shown_remote_host(
     try:
         async with Deadline(before_the_deadline(LIST_WAIT_S)):
             resp = await transport.post_json(url, {"model": model}, headers=headers, timeouts=timeouts)
-        if resp.status != 200 or len(resp.body) > SHOW_MAX_BYTES:
+        if resp.status in NO_SHOW_API:
             return ""
+        if resp.status != 200:
+            return Unsure(f"answered HTTP {resp.status}")
+        if len(resp.body) > SHOW_MAX_BYTES:
+            return Unsure(f"answered more than {SHOW_MAX_BYTES // 1024} KiB")
         body = resp.json()
-    except (ProviderError, ValueError, TimeoutError):
-        return ""
-    remote = body.get("remote_host") if isinstance(body, dict) else None
+    except TimeoutError:
+        return Unsure(f"did not answer within {LIST_WAIT_S:g}s")
+    except ProviderError as exc:
+        return Unsure(f"could not be asked ({type(exc).__name__})")
+    except ValueError:
+        return Unsure("answered no JSON")
+    if not isinstance(body, dict):
+        return Unsure("answered no JSON object")
+    remote = body.get("remote_host")
     if not isinstance(remote, str) or not remote.strip():
         return ""
     # the host alone, as a refusal and the ledger say it (never a path or a user:password@ the server wrote)
     parsed = urlsplit(remote if "//" in remote else f"//{remote}")
     return (parsed.hostname or OLLAMA_CLOUD).lower()
+
+
+class Unsure(str):
+    """Where a local model runs is not known: its server's ``/api/show`` failed (the text says how). A data class's or
+    allowed_models' glob of local models does not admit it, as it does not admit one known to run off the machine:
+    the glob was written for the operator's own machines, and this one may not be. Named, the model passes."""
+
+    __slots__ = ()
 
 
 class LocalReach:
@@ -167,3 +219,17 @@ class LocalReach:
         if not _OFF_MACHINE[0]:  # (most processes learn of no model made from a cloud one)
             return None
         return runs_at(base, target.model) or None
+
+    def judged_where(self, target: Target) -> str | None:
+        """What the policies judge a local target by: where off this machine it runs (:meth:`off_machine`), or
+        :class:`Unsure` where its server's /api/show failed, or None: on the operator's own server. (The pricer and
+        the ledger read :meth:`off_machine` alone: an unknown is not priced or recorded as a host.)"""
+        host = self.off_machine(target)
+        if host is not None or not _UNSURE or target.provider != "local":
+            return host
+        try:
+            base = self._base(target)[0]
+        except Exception:
+            return None
+        why = unsure(base, target.model)
+        return None if why is None else Unsure(why)
