@@ -157,3 +157,51 @@ async def test_a_call_whose_server_failed_the_question_is_refused_before_it_is_s
     assert "may run off this machine" in str(info.value)
     assert server.paths == ["/api/show"]  # the prompt was not sent
     assert [a["outcome"] for run in runs for a in run["attempts"]] == ["policy_denied"]
+
+
+async def test_a_server_that_does_not_answer_in_time_leaves_it_unknown(transport: Transport):
+    import asyncio
+
+    from magsag_mcp.deadline import Deadline
+
+    stalled = asyncio.Event()
+
+    async def stall(request: web.Request) -> web.Response:
+        await stalled.wait()  # (never set: the question is given up at the deadline)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_route("POST", "/api/show", stall)
+    test_server = TestServer(app, host="127.0.0.1")
+    await test_server.start_server()
+    try:
+        env = {"OLLAMA_BASE_URL": str(test_server.make_url("")).rstrip("/")}
+        governance = Governance(RESIDENCY, None, Pricer.from_catalog(None, env), env=env, call_deadline=60.0)
+        mybot = Target("local", "mybot")
+        # a call with little time left: the question takes at most half of it, and the call goes on
+        async with Deadline(0.2):
+            await LocalProvider(env, transport).learn_where_it_runs(mybot)
+        ok, _, reason = governance.allowed(mybot, "pii")
+        assert not ok and reason is not None and "did not answer in time" in reason
+    finally:
+        stalled.set()
+        await test_server.close()
+
+
+def test_flow_gate_does_not_pass_an_ollama_cloud_model_by_production_models_glob():
+    # the shipped production_models admits local:*, and refuses gpt-oss:120b-cloud at call time (named alone): a
+    # ledger holding such calls (made under another policy file) failed no gate under it
+    from magsag_mcp.governance import load_policies
+    from magsag_mcp.governance.gate import check_summary
+    from tests.conftest import CATALOG
+
+    stats = {"calls": 2, "errors": 0, "input_tokens": 10, "output_tokens": 5, "cost_usd": None, "providers": ["local"]}
+    summary = {"model_stats": {"gpt-oss:120b-cloud": stats, "qwen2.5:7b": {**stats, "cost_usd": 0}}}
+    violations = check_summary(summary, load_policies(CATALOG, env={}))
+    assert violations == [
+        "production_models: model 'gpt-oss:120b-cloud' (via local) is not in allowed_models (2 calls): an Ollama "
+        "cloud model, run on ollama.com, which a glob of local models does not admit; add local:gpt-oss:120b-cloud "
+        "itself to allow it"
+    ]
+    named = PolicySet([Policy(name="cloud_ok", allowed_models=["local:gpt-oss:120b-cloud", "local:*"])])
+    assert check_summary(summary, named) == []

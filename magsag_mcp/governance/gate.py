@@ -53,7 +53,7 @@ from .gate_notes import (
 from .gate_requirements import check_requirements
 from .gate_summary import HOW as HOW  # (the CLI imports it from here)
 from .gate_summary import NO_AGENT, _Stats, _Summary, parse_summary
-from .model_patterns import matches, model_matches, served_unallowed
+from .model_patterns import admits_off_machine, matches, model_matches, runs_in_ollamas_cloud, served_unallowed
 from .policy import PolicySet
 
 #: why a summary names model 'unknown' via 'unknown': a call whose process died in flight is recorded, once its
@@ -124,8 +124,17 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             if p.allowed_models is None or not s.used:  # (a model a call left for another was called too)
                 continue
             via = providers or ([served] if served is not None else [])
+            cloud = False
             if providers:  # summaries written by magsag say which providers served the model
                 ok = all(matches(p.allowed_models, Target(prov, model)) for prov in providers)
+                # an Ollama cloud model a glob of local models (production_models' local:*) matches runs on
+                # ollama.com: admitted by its name alone, as each call is (see PolicySet.allowed)
+                cloud = ok and any(
+                    runs_in_ollamas_cloud(Target(prov, model))
+                    and not admits_off_machine(p.allowed_models, Target(prov, model))
+                    for prov in providers
+                )
+                ok = ok and not cloud
             elif served is not None:  # a summary of one provider's calls (its filters say which)
                 ok = matches(p.allowed_models, Target(served, model))
             else:
@@ -155,6 +164,11 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                     f", {counted(s.attempts, 'attempt')}" if s.attempts is not None else ""
                 )
                 why = _UNNAMED if model == "unknown" and via == ["unknown"] else ""
+                if cloud:
+                    why = (
+                        ": an Ollama cloud model, run on ollama.com, which a glob of local models does not admit; "
+                        f"add local:{model} itself to allow it"
+                    )
                 violations.append(f"{p.name}: model {model!r}{where} is not in allowed_models ({count}){why}")
     for policy, deployments in by_name.items():
         add_note(notes, deployment_names_note(policy, deployments, maybe=some_azure, unrecorded=recorded))

@@ -152,7 +152,7 @@ async def _shown_remote_host(
             return Unsure(f"answered more than {SHOW_MAX_BYTES // 1024} KiB")
         body = resp.json()
     except TimeoutError:
-        return Unsure(f"did not answer within {LIST_WAIT_S:g}s")
+        return Unsure(f"did not answer in time (at most {LIST_WAIT_S:g}s, half what was left of the call's deadline)")
     except ProviderError as exc:
         return Unsure(f"could not be asked ({type(exc).__name__})")
     except ValueError:
