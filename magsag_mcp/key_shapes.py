@@ -165,13 +165,18 @@ def _mixed(others: str) -> str:
     )
 
 
+#: (NVIDIA's, GitLab's, Together's, GitHub's fine-grained and LangSmith's, whose alphabet holds ``-`` and ``_``: both
+#: cases among the first 64, or a run of 20 with neither mixing as :func:`_mixed` does. A digit and a letter anywhere
+#: in the first 64 took a slug of words and a date, ``nvapi-docs-reference-v1-2024``, ``lsv2_pt_upload_batch_2024``,
+#: for a key; the vendors' keys are base64url, both cases all but always, or LangSmith's 32 hex digits in one run)
+_SLUG_OR_KEY = r"(?:(?=[0-9a-z_\-]{0,63}[A-Z])(?=[0-9A-Z_\-]{0,63}[a-z])|(?=[A-Za-z0-9]{20})" + _mixed("") + ")"
 #: (Fireworks's and Replicate's: a digit, a lower case letter and a capital)
 _ALL_THREE = r"(?=[A-Za-z]{0,63}[0-9])(?=[0-9A-Z]{0,63}[a-z])(?=[0-9a-z]{0,63}[A-Z])"
 _VENDOR_KEY = (
     _BEFORE_A_PREFIX
     + r"(?:(?:gsk_|xai-|pplx-|csk-|r8_" + _ALL_THREE + r"|fw_" + _ALL_THREE + r"|esecret_|jina_|gh[pousr]_)"
     r"(?=[A-Za-z0-9]{20})" + _mixed("") + r"(?>[A-Za-z0-9]+)"
-    r"|(?:nvapi-|glpat-|tgp_v1_|github_pat_|lsv2_(?:pt|sk)_)(?=[A-Za-z0-9_\-]{20})" + _mixed(r"_\-")
+    r"|(?:nvapi-|glpat-|tgp_v1_|github_pat_|lsv2_(?:pt|sk)_)(?=[A-Za-z0-9_\-]{20})" + _SLUG_OR_KEY
     + r"(?>[A-Za-z0-9_\-]+)"
     r"|hf_(?=[A-Za-z]{0,33}[a-z])(?=[A-Za-z]{0,33}[A-Z])[A-Za-z]{34}(?![A-Za-z0-9]))"
 )

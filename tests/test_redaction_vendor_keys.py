@@ -80,6 +80,9 @@ def test_a_name_holding_a_vendors_key_is_refused(key: str):
         "run 123e4567-e89b-12d3-a456-426614174000, commit 9c151e19d8a2b7f0e4c3a1b5d6e7f8091a2b3c4d",
         "snake_case_names_like_hf_download_model_weights_from_hub_cache_dir stay as written",
         "highlight the ghost of thought through the night",
+        # slugs of words with a version or a date after a vendor's prefix whose alphabet holds "-" and "_"
+        "see nvapi-docs-reference-v1-2024-embeddings and glpat-expires-2024-01-01-readonly-scope",
+        "lsv2_pt_dataset_upload_batch_size_2024 and tgp_v1_readme_section_header_2 and github_pat_rotation_policy_v2",
     ],
 )
 def test_names_ids_and_hashes_shaped_like_no_vendors_key_are_kept(text: str):
