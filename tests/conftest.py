@@ -301,6 +301,29 @@ async def serve():
 
 
 @pytest.fixture
+async def serve_posts():
+    """A loopback server answering every POST, whatever its path, with one handler: ``await serve_posts(handler)`` is
+    its base URL; every server started is closed after the test. (Apart from :func:`serve`, which a module may
+    override with a fixture of its own name.)"""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    servers: list[TestServer] = []
+
+    async def start(handler) -> str:
+        app = web.Application()
+        app.router.add_route("POST", "/{tail:.*}", handler)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return str(server.make_url("")).rstrip("/")
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
 def ledger_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A ledger at MAGSAG_DB (MAGSAG_CATALOG the repository's) holding three runs: r-priced (alice, an overloaded try
     on openai:gpt-4o, then its answer at $0.0035), r-unpriced (bob, compat:mystery-7b, of no known price) and r-old

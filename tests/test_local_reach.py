@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from magsag_mcp.governance import Governance
 from magsag_mcp.governance.gate import check_summary
@@ -92,22 +91,13 @@ class Ollama:
 
 
 @pytest.fixture
-async def ollama() -> AsyncIterator[Callable[[dict[str, Any]], Any]]:
-    started: list[TestServer] = []
-
+async def ollama(serve_posts) -> AsyncIterator[Callable[[dict[str, Any]], Any]]:
     async def start(shows: dict[str, Any]) -> Ollama:
         server = Ollama(shows)
-        app = web.Application()
-        app.router.add_route("POST", "/{tail:.*}", server.handle)
-        test_server = TestServer(app, host="127.0.0.1")
-        await test_server.start_server()
-        started.append(test_server)
-        server.url = str(test_server.make_url("")).rstrip("/")
+        server.url = await serve_posts(server.handle)
         return server
 
     yield start
-    for s in started:
-        await s.close()
 
 
 @pytest.mark.parametrize(

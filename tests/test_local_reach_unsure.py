@@ -46,22 +46,13 @@ class FailingOllama:
 
 
 @pytest.fixture
-async def failing() -> AsyncIterator[Callable[[int], Any]]:
-    started: list[TestServer] = []
-
+async def failing(serve_posts) -> AsyncIterator[Callable[[int], Any]]:
     async def start(status: int) -> FailingOllama:
         server = FailingOllama(status)
-        app = web.Application()
-        app.router.add_route("POST", "/{tail:.*}", server.handle)
-        test_server = TestServer(app, host="127.0.0.1")
-        await test_server.start_server()
-        started.append(test_server)
-        server.url = str(test_server.make_url("")).rstrip("/")
+        server.url = await serve_posts(server.handle)
         return server
 
     yield start
-    for s in started:
-        await s.close()
 
 
 @pytest.mark.parametrize("policies", [RESIDENCY, PRODUCTION])

@@ -50,22 +50,13 @@ class Server:
 
 
 @pytest.fixture
-async def serve() -> AsyncIterator[Callable[[dict[str, Answer]], Any]]:
-    started: list[TestServer] = []
-
+async def serve(serve_posts) -> AsyncIterator[Callable[[dict[str, Answer]], Any]]:
     async def start(routes: dict[str, Answer]) -> Server:
         server = Server(routes)
-        app = web.Application()
-        app.router.add_route("POST", "/{tail:.*}", server._handle)
-        test_server = TestServer(app, host="127.0.0.1")
-        await test_server.start_server()
-        started.append(test_server)
-        server.url = str(test_server.make_url("")).rstrip("/")
+        server.url = await serve_posts(server._handle)
         return server
 
     yield start
-    for s in started:
-        await s.close()
 
 
 CHAT_OK = {
