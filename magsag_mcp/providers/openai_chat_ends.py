@@ -26,6 +26,7 @@ __all__ = [
     "FINISH_REASONS",
     "filtered_as",
     "INTERRUPTED",
+    "NOT_FINISHED",
     "SERVER_ENDS",
     "content_text",
     "finish_of",
@@ -68,6 +69,7 @@ FINISH_REASONS: dict[str | None, FinishReason] = {
     "guardrail_intervened": "content_filter",
     "content_filtered": "content_filter",
     "time_limit": "length",  # watsonx's: the request's time limit cut the answer (see SERVER_ENDS)
+    "token_limit": "length",  # watsonx's: the model's token limit (its context window) cut the answer (SERVER_ENDS)
 }
 #: what a finish_reason "content_filter" (the Responses API's incomplete_details.reason) says, in the error
 #: :func:`~.content_filters.filtered` makes of it
@@ -76,6 +78,8 @@ FILTERED = "the answer was withheld by the provider's content filter"
 #: interrupted due to insufficient resource of the inference system", Mistral's "error", vLLM's "abort", watsonx's
 #: "cancelled" (the request was cancelled before the answer ended, as the Responses API's status "cancelled" says)
 INTERRUPTED = frozenset({"insufficient_system_resource", "error", "abort", "cancelled"})
+#: watsonx's word for a piece of an answer with more to come: a stream's chunk carrying it has not ended the answer
+NOT_FINISHED = "not_finished"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,20 @@ SERVER_ENDS: dict[str, ServerEnd] = {
         "stopped at its context window (finish_reason: model_context_window_exceeded)",
         f"the answer is cut short; {_WINDOW_FIX}",
         (ContextTooLongError, f"before any answer: the prompt left no room for one; {_WINDOW_FIX}"),
+    ),
+    # watsonx's stop reasons (TextGenResult.stop_reason: "token_limit - Token limit reached", "not_finished - Possibly
+    # more tokens to be streamed"): read as unknown words, a cut answer came back as an "other" one said to end for a
+    # reason magsag does not know. The token limit is the model's, prompt and answer together (more max_tokens would
+    # not help, as at Claude's context window); "not_finished" on the last word is an answer that did not end
+    "token_limit": ServerEnd(
+        "stopped at the model's token limit (finish_reason: token_limit, watsonx's)",
+        f"the answer is cut short; {_WINDOW_FIX}",
+        (ContextTooLongError, f"before any answer: the prompt left no room for one; {_WINDOW_FIX}"),
+    ),
+    NOT_FINISHED: ServerEnd(
+        "ended on an answer it had not finished (finish_reason: not_finished, watsonx's: more was to come)",
+        "the answer may be incomplete; ask again, or use another model",
+        (MalformedResponseError, "there is no answer"),
     ),
     "load": replace(
         _NOT_ANSWERED, said="loaded the model instead of answering (finish_reason: load, Ollama's done_reason)"

@@ -17,6 +17,7 @@ from .http_errors import IN_STREAM
 from .openai_chat_ends import (
     FILTERED,
     INTERRUPTED,
+    NOT_FINISHED,
     SERVER_ENDS,
     content_text,
     filtered_as,
@@ -135,12 +136,16 @@ class ChatStream(StreamAccumulator):
     def usage_so_far(self) -> Usage | None:
         # OpenAI sends usage once, after the finish; some servers send the count so far in every chunk,
         # which is the whole answer's only once the finish_reason (or [DONE]) has come
-        final = (self.finish_raw is not None and self.finishes < 2) or self.done or self.usage_last
+        final = (self._ended() and self.finishes < 2) or self.done or self.usage_last
         return self.usage if final else None
 
     def prompt_counted(self) -> Usage | None:
         # OpenAI counts nothing before the end; servers that count in every chunk have counted the prompt whole
         return prompt_part(self.usage)
+
+    def _ended(self) -> bool:
+        """Whether a finish_reason that ends the answer came (watsonx's "not_finished" says more is to come)."""
+        return self.finish_raw is not None and self.finish_raw != NOT_FINISHED
 
     def complete(self) -> bool:
         # [DONE], or the usage chunk before it: "an additional chunk will be streamed before the data: [DONE]
@@ -216,7 +221,9 @@ class ChatStream(StreamAccumulator):
                 self.finish_raw = a_reason(
                     choice["finish_reason"], "a chunk's finish_reason", self.provider, self.model
                 )
-                finished = True
+                # (watsonx's "not_finished" says more is to come: kept, the stream's last word if none follows, it
+                # says the answer did not end; counted as a finish, the usage so far passed for the whole answer's)
+                finished = self.finish_raw != NOT_FINISHED
             if "content_filter_results" in choice:  # Azure's, on each choice
                 note = filter_note(choice["content_filter_results"])
                 self.filtered = note or self.filtered
@@ -230,7 +237,7 @@ class ChatStream(StreamAccumulator):
             came = bool(self.parts or self.calls or self.refusal) or finish_of(self.finish_raw) in _EMPTY_ENDS
             self.closed = not carries and not self.stamped and came
         # after the choices: its finish counts (a stamping gateway's, beside choices, does not: its usage so far)
-        if usage and self.finish_raw is not None and not _carries(chunk):
+        if usage and self._ended() and not _carries(chunk):
             self.usage_last = self.usage_last or not (self.stamped and chunk.get("choices"))
         if delta_text:
             self.parts.append(delta_text)

@@ -43,6 +43,56 @@ async def test_watsonx_time_limit_before_any_answer_is_a_timeout_at_its_cost(ser
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_watsonx_token_limit_is_an_answer_cut_at_the_models_token_limit(server, stream):
+    # watsonx's "token_limit" (TextGenResult.stop_reason: "Token limit reached", the model's, prompt and answer
+    # together) was a word magsag did not know: the cut answer came back finish_reason "other"; it is a cut, not
+    # max_tokens' (raising it would not help), and with nothing the prompt left no room, at its cost
+    provider, _ = await server(answered("Once upon a", "token_limit", stream))
+    result = await provider.complete(ask(stream=stream, max_tokens=500), Target("compat", MODEL))
+    assert (result.text, result.finish_reason) == ("Once upon a", "length")
+    [said] = [w for w in result.warnings if "token limit" in w]
+    assert "stopped at the model's token limit (finish_reason: token_limit, watsonx's): the answer is cut" in said
+    assert "shorten the prompt" in said
+    assert not [w for w in result.warnings if "does not know" in w or "max_tokens" in w], result.warnings
+    provider, _ = await server(answered("", "token_limit", stream))
+    with pytest.raises(E.ContextTooLongError) as info:
+        await provider.complete(ask(stream=stream), Target("compat", MODEL))
+    assert "token limit (finish_reason: token_limit, watsonx's) before any answer" in info.value.message
+    assert info.value.usage is not None and info.value.usage.input_tokens == 9
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_watsonx_not_finished_on_the_last_word_is_an_answer_said_to_be_incomplete(server, stream):
+    # watsonx's "not_finished" ("Possibly more tokens to be streamed") ending an answer: it passed as an "other" end
+    # of a word magsag did not know; it is said not to have ended, and with nothing in it there is no answer
+    provider, _ = await server(answered("The answer is", "not_finished", stream))
+    result = await provider.complete(ask(stream=stream), Target("compat", MODEL))
+    assert (result.text, result.finish_reason) == ("The answer is", "other")
+    [said] = [w for w in result.warnings if "not_finished" in w]
+    assert "ended on an answer it had not finished" in said and "may be incomplete" in said
+    assert not [w for w in result.warnings if "does not know" in w], result.warnings
+    provider, _ = await server(answered("", "not_finished", stream))
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(ask(stream=stream), Target("compat", MODEL))
+    assert "not_finished" in info.value.message and "there is no answer" in info.value.message
+    assert info.value.usage is not None and info.value.usage.input_tokens == 9
+
+
+async def test_watsonx_not_finished_on_a_streamed_piece_is_not_the_answers_end(server):
+    # mid-stream, "not_finished" says more is to come: the stop after it ends the answer, whole and unwarned
+    provider, _ = await server(
+        stream_of(
+            chunk({"role": "assistant", "content": "Hello"}, finish="not_finished"),
+            chunk({"content": " there"}, finish="not_finished"),
+            chunk(finish="stop"),
+        )
+    )
+    result = await provider.complete(ask(stream=True), Target("compat", MODEL))
+    assert (result.text, result.finish_reason, result.warnings) == ("Hello there", "stop", [])
+    assert result.usage.input_tokens == 9
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 @pytest.mark.parametrize("word", ["load", "unload"])
 async def test_ollamas_load_and_unload_are_no_answer_said_as_such(server, word, stream):
     # Ollama answers a request with no messages by loading (or, keep_alive 0, unloading) the model: done_reason "load"
