@@ -62,6 +62,8 @@ def read_answer(
     model: str,
     wire: AnthropicMessagesFormat,
 ) -> LLMResult:
+    if stop_reason == "":  # (a gateway's zero value: no reason, read as a missing one is, not as one unknown)
+        stop_reason = None
     texts: list[str] = []
     calls: list[ToolCall] = []
     thoughts: list[dict[str, Any]] = []  # the thinking since the last tool call: it goes back with the next one

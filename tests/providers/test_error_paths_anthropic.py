@@ -273,3 +273,18 @@ async def test_an_anthropic_answer_without_a_stop_reason_is_not_taken_for_a_whol
         await provider.complete(ask(stream), target)
     assert "no usable answer (no stop_reason, with no content)" in info.value.message
     assert info.value.usage is not None and info.value.usage.input_tokens == 11
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_anthropic_answer_with_an_empty_stop_reason_is_one_without_a_stop_reason(serve, transport, stream):
+    # stop_reason "" (a gateway writing every field, its zero value): unstreamed, it was read as "other" with nothing
+    # said, its text a whole answer and with no text an empty success; it is no reason, read as a missing one is
+    fake, provider, target = await anthropic(serve, transport, {"text": "Searching the", "finish": ""})
+    result = await provider.complete(ask(stream), target)
+    assert (result.text.strip(), result.finish_reason) == ("Searching the", "other")
+    assert [w for w in result.warnings if "without a stop_reason" in w and "may not be whole" in w], result.warnings
+    fake.queue({"text": None, "finish": ""})
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(ask(stream), target)
+    assert "no usable answer (no stop_reason, with no content)" in info.value.message
+    assert info.value.usage is not None and info.value.usage.input_tokens == 11
