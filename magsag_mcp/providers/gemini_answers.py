@@ -56,6 +56,9 @@ _BROKEN = {
 #: them, the text is the answer
 _EMPTY_IS_BROKEN = {"OTHER", "FINISH_REASON_UNSPECIFIED", "NO_IMAGE", "IMAGE_OTHER", "STOP"}
 _FINISH: dict[str | None, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
+#: PromptFeedback.blockReason's zero value ("Default value. This value is unused."): a gateway writing every field
+#: (proto3 JSON with its defaults) puts it on each answer, which it does not block
+_NO_BLOCK = "BLOCK_REASON_UNSPECIFIED"
 
 
 class GeminiStream(StreamAccumulator):
@@ -98,7 +101,7 @@ class GeminiStream(StreamAccumulator):
         if isinstance(counts, dict):  # (anything else reports no usage, as another format's usage that is no object)
             self.usage.update({k: v for k, v in counts.items() if v is not None})
         feedback = an_object(chunk.get("promptFeedback"), "promptFeedback", self.provider, self.model)
-        if feedback.get("blockReason"):
+        if feedback.get("blockReason") and feedback["blockReason"] != _NO_BLOCK:
             reason = a_reason(feedback["blockReason"], "promptFeedback's blockReason", self.provider, self.model)
             raise self._filtered(blocked("prompt", "blockReason", reason, feedback.get("safetyRatings")))
         self.model_version = chunk.get("modelVersion") or self.model_version

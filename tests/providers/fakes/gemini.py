@@ -362,6 +362,8 @@ class FakeGemini(Fake):
         out: dict[str, Any] = {"candidates": [cand], "modelVersion": "gemini-test-001", "responseId": "r1"}
         if step.get("model_status"):  # GenerateContentResponse.modelStatus: the model's stage and retirementTime
             out["modelStatus"] = step["model_status"]
+        if step.get("feedback"):  # a promptFeedback beside the candidates (a gateway's zero-valued blockReason)
+            out["promptFeedback"] = step["feedback"]
         if step.get("block"):
             out = {"promptFeedback": {"blockReason": step["block"]}}
             if step["block"] == "SAFETY":  # "Inspect safety_ratings to understand which safety category blocked it"
