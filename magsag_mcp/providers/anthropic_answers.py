@@ -167,7 +167,12 @@ def read_answer(
 
 
 #: why magsag cannot do what the API asks of a paused turn: its server tools' blocks (server_tool_use, their results)
-#: are not in the result, and a turn is continued only when the paused response is sent back as it came
+#: are not in the result, and a turn is continued only when the paused response is sent back as it came.
+#: Not continued here, inside the attempt, on purpose: each continuation is another billed request (the prompt again,
+#: the paused blocks and up to max_tokens more), past the worst case governance reserved for the attempt, so spent
+#: unadmitted; and its tokens summed into one attempt's usage are priced as one prompt, past a tiered price's size
+#: where neither request was. Continuing belongs to the cascade, each request an attempt of its own, admitted, priced
+#: and recorded apart (as a retry's is), its text joined to the paused one's
 _NOT_CONTINUED = (
     "the API continues a paused turn only when its response is sent back as it came, server tool blocks and all, "
     "which magsag does not return"
