@@ -59,6 +59,8 @@ _FINISH: dict[str | None, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length
 #: PromptFeedback.blockReason's zero value ("Default value. This value is unused."): a gateway writing every field
 #: (proto3 JSON with its defaults) puts it on each answer, which it does not block
 _NO_BLOCK = "BLOCK_REASON_UNSPECIFIED"
+#: Candidate.finishReason's zero value, which ends nothing mid-stream (see GeminiStream.complete)
+_UNSPECIFIED = "FINISH_REASON_UNSPECIFIED"
 
 
 class GeminiStream(StreamAccumulator):
@@ -148,7 +150,7 @@ class GeminiStream(StreamAccumulator):
                 self.finish_message = cand.get("finishMessage") or self.finish_message
         if delta:
             self.texts.append(delta)
-        if self.finish_reason is not None and isinstance(counts, dict):
+        if self._ended() and isinstance(counts, dict):
             self.counted_to_end = True
         if not self.answered:
             self.answered = bool(self.calls or self.other_parts or (delta and not delta.isspace()))
@@ -184,7 +186,7 @@ class GeminiStream(StreamAccumulator):
         return filtered(what, usage, provider=self.provider, model=self.model, came=came)
 
     def _usage(self) -> Usage:
-        if self.finish_reason is not None and not self.counted_to_end:
+        if self._ended() and not self.counted_to_end:
             return Usage(reported=False)  # no counts at the end: an earlier chunk's (1 output token) were priced
         usage = gemini_usage(self.usage)
         usage.answering_model = said(self.model_version)  # (modelVersion: the attempt's served_model, as OpenAI's)
@@ -194,7 +196,7 @@ class GeminiStream(StreamAccumulator):
 
     def usage_so_far(self) -> Usage | None:
         # every chunk carries the counts so far; only the one with the finishReason has the answer's
-        return self._usage() if self.finish_reason is not None else None
+        return self._usage() if self._ended() else None
 
     def prompt_counted(self) -> Usage | None:
         # every chunk counts the prompt whole (promptTokenCount, its cached part), before any of the answer
@@ -205,7 +207,15 @@ class GeminiStream(StreamAccumulator):
         # answer's usage, is the last it sends. A connection lost after it lost nothing of the answer. A STOP before
         # any of the answer is none: gateways that translate another vendor's stream into this one stamp STOP on
         # every chunk without content (the reasoning phase's, first), and the answer is still to come.
-        return self.finish_reason is not None and (self.answered or self.finish_reason != "STOP")
+        # FINISH_REASON_UNSPECIFIED ("Default value. This value is unused.") is the zero value a gateway writing every
+        # field stamps on each chunk before the last: taken for the end, the rest of the answer was read only while
+        # it came within a second (stream_end.after_the_end), a thinking pause cutting it, and a cut stream's counts
+        # so far were priced as the answer's
+        return self._ended() and (self.answered or self.finish_reason != "STOP")
+
+    def _ended(self) -> bool:
+        """Whether a finishReason that ends the answer came (see :meth:`complete`)."""
+        return self.finish_reason is not None and self.finish_reason != _UNSPECIFIED
 
     def feed(self, event: SSEEvent) -> str:
         chunk = event.json()

@@ -87,6 +87,26 @@ def test_a_response_that_writes_its_unset_fields_as_null_is_read_as_google_reads
     assert wire.usage_in(chunk).input_tokens == 20
 
 
+def test_finish_reason_unspecified_on_a_streamed_chunk_is_not_the_answers_end():
+    # FINISH_REASON_UNSPECIFIED, the enum's zero value ("unused"), stamped on each chunk before the last by a gateway
+    # writing every field: taken for the end, the stream was read on only while chunks came within a second of each
+    # other (a thinking pause cut the answer there), and the counts so far were priced as the whole answer's
+    acc = GeminiFormat().accumulator(provider="google", model="gemini-2.5-flash")
+
+    def chunk(text: str, finish: str, candidates: int) -> dict:
+        counts = {"promptTokenCount": 20, "candidatesTokenCount": candidates}
+        parts = [{"text": text}]
+        return {"candidates": [{"content": {"parts": parts}, "finishReason": finish}], "usageMetadata": counts}
+
+    assert acc.absorb(chunk("Hello", "FINISH_REASON_UNSPECIFIED", 1)) == "Hello"
+    assert not acc.complete() and acc.usage_so_far() is None
+    acc.absorb(chunk(" there", "STOP", 4))
+    assert acc.complete()
+    result = acc.finish()
+    assert (result.text, result.finish_reason, result.warnings) == ("Hello there", "stop", [])
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (20, 4)
+
+
 @pytest.mark.parametrize("finish", ["FINISH_REASON_UNSPECIFIED", "NO_IMAGE", "IMAGE_OTHER"])
 def test_other_finish_reasons_with_no_content_are_no_answer(finish: str):
     body = {
