@@ -238,10 +238,15 @@ class UsageSummaryResult(Out):
     )
     cache: CacheSummaryOut | None = Field(None, description="the calls the answer cache answered, and what it saved")
     period: PeriodOut
+    omitted: dict[str, int] = Field(
+        default_factory=dict,
+        description="per map cut to top entries (model_stats, by_provider, by_agent, by_skill), how many it left out "
+        "(a note says how to see them); empty: every entry is listed",
+    )
     notes: list[str] = Field(
         default_factory=list,
         description=f"{_FILTER_NOTES}; calls that sent no request (totals.unsent_calls: no API key set, a policy "
-        "refused them), with the commonest reason and its fix",
+        "refused them), with the commonest reason and its fix; a map cut to top entries, and how to see the rest",
     )
 
 

@@ -39,6 +39,7 @@ from .ledger_models import UsageSummaryResult as UsageSummaryResult
 from .provider_names import BASE_URL_FIELD, PROVIDER_FIELD, Provider
 from .provider_names import PROVIDER_ALIASES as PROVIDER_ALIASES
 from .provider_names import PROVIDERS as PROVIDERS
+from .summary_top import TOP_DEFAULT, TOP_MAX
 
 
 def _not_bool(kind: str, expected: str) -> Any:
@@ -342,6 +343,13 @@ class SummarizeUsageArgs(_Args):
         None,
         description="the IANA zone (Europe/Berlin) whose days largest_day and by_agent[A].largest_day are, default "
         "UTC (period.timezone says it); a since or until date/time without an offset is then this zone's",
+    )
+    top: Int = Field(
+        TOP_DEFAULT,
+        ge=1,
+        le=TOP_MAX,
+        description="the most entries each of model_stats, by_provider, by_agent and by_skill lists, costliest first; "
+        "omitted counts the rest, which totals still count",
     )
 
 

@@ -28,6 +28,7 @@ from .budget_results import BudgetResult
 from .call_log import failed_fields, log_answered, log_cancelled
 from .progress import ProgressBridge, progress_requested
 from .skill_arguments import call_context, with_model_config
+from .summary_top import TOP_DEFAULT, top_entries
 from .tool_making import make_tool
 from .tool_results import error_result, internal_error, ok_result
 from .tool_schemas import pin_agent_arguments, stored
@@ -165,9 +166,12 @@ class MagsagTools:
 
         return await self._run("explain_route", M.ExplainRouteResult, call, prices=True)
 
-    async def summarize_usage(self, filters: M.UsageFiltersArg, timezone: str | None = None) -> CallToolResult:
+    async def summarize_usage(
+        self, filters: M.UsageFiltersArg, timezone: str | None = None, top: int = TOP_DEFAULT
+    ) -> CallToolResult:
         async def call(svc: Service) -> Any:
-            return await svc.summarize_noted(_usage_filters(filters), timezone, own_agent=self._own_agent)
+            summary = await svc.summarize_noted(_usage_filters(filters), timezone, own_agent=self._own_agent)
+            return top_entries(summary, top)  # (a model's context: the costliest of each map, the rest counted)
 
         return await self._run("summarize_usage", M.UsageSummaryResult, call)
 
@@ -303,8 +307,8 @@ class MagsagTools:
                 self.summarize_usage,
                 M.SummarizeUsageArgs,
                 M.UsageSummaryResult,
-                "Usage per model, provider, agent and skill (calls, errors, tokens, cost) with totals, and the "
-                "costliest call, run and day (largest_call, largest_run, largest_day), from the ledger.",
+                "Usage per model, provider, agent and skill (calls, errors, tokens, cost; the top costliest of each) "
+                "with totals, and the costliest call, run and day (largest_call, largest_run, largest_day).",
                 READ_ONLY,
                 known,
             ),
