@@ -6,8 +6,10 @@ restart (the text streamed was not the answer);
 :class:`ProgressBridge` turns each into ``notifications/progress`` (only when the client sent a progress token, or
 an in-process client a progress callback: the service streams from providers when it is given a callback, so none is
 given otherwise) and into a ``notifications/message`` at or above the level the client chose with
-``logging/setLevel``. A call that has reported nothing for :data:`HEARTBEAT_SECONDS` reports that it is still
-waiting, and on what (or, while a slow stream comes in too little at a time to be reported, how much of it has come).
+``logging/setLevel`` (a 2026-era request: its ``_meta`` log level). A client that asked for log messages and no
+progress gets the messages alone (:func:`logs_requested`). A call that has reported nothing for
+:data:`HEARTBEAT_SECONDS` reports that it is still waiting, and on what (or, while a slow stream comes in too little at
+a time to be reported, how much of it has come).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp_types import LOG_LEVEL_META_KEY
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from ..durations import seconds
@@ -117,6 +120,12 @@ class ClientLog:
         else:
             self._levels[key] = level
 
+    def was_set(self, session: Any) -> bool:
+        """Whether this client session chose its level with ``logging/setLevel`` (the server's default is not a
+        client's request for log messages)."""
+        key = _connection_of(session)
+        return key is not None and key in self._levels
+
     def level_for(self, session: Any = None) -> str:
         key = _connection_of(session)
         return self.default if key is None else self._levels.get(key, self.default)
@@ -151,6 +160,17 @@ def progress_requested(ctx: Context) -> bool:
     return _in_process_callback(request.session)
 
 
+def logs_requested(ctx: Context, log: ClientLog) -> bool:
+    """Did the client ask for log messages of this request, progress or not: a 2026-era request by its ``_meta`` log
+    level, a handshake-era client by choosing a level with ``logging/setLevel`` (one that chose none gets its calls'
+    messages beside the progress it asks for, as ever)."""
+    request = ctx.request_context
+    if request.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        level: Any = (request.meta or {}).get(LOG_LEVEL_META_KEY)
+        return level in LEVELS
+    return log.was_set(request.session)
+
+
 def _in_process_callback(session: Any) -> bool:
     """Whether the SDK hands this request's progress straight to a caller's callback. Its in-process client
     (``Client(server)``, 2026-era by default) sends no progress token: the callback rides the request's
@@ -167,11 +187,13 @@ def _in_process_callback(session: Any) -> bool:
 
 
 class ProgressBridge:
-    """The ``progress`` callback handed to ``Service.invoke_skill`` for one tool call."""
+    """The ``progress`` callback handed to ``Service.invoke_skill`` for one tool call. ``progress``: the client asked
+    for progress notifications (else it asked for log messages alone: no progress, no heartbeat)."""
 
-    def __init__(self, ctx: Context, log: ClientLog) -> None:
+    def __init__(self, ctx: Context, log: ClientLog, *, progress: bool = True) -> None:
         self.ctx = ctx
         self.log = log
+        self.progress = progress
         self.step = 0
         self._chars_reported = -1
         self._started = self._last = anyio.current_time()
@@ -205,7 +227,8 @@ class ProgressBridge:
         self.step += 1
         self._last = anyio.current_time()
         try:
-            await self.ctx.report_progress(self.step, None, message)
+            if self.progress:
+                await self.ctx.report_progress(self.step, None, message)
             if level is not None:
                 await self.log.send(self.ctx, level, message)
         except Exception:  # a client gone away must not fail the call that is being paid for
@@ -214,7 +237,11 @@ class ProgressBridge:
     @asynccontextmanager
     async def beating(self) -> AsyncIterator[None]:
         """While the body runs, a progress notification whenever the call has reported nothing for
-        :data:`HEARTBEAT_SECONDS`. What the body raises comes out as it is, not in an exception group."""
+        :data:`HEARTBEAT_SECONDS` (with no progress asked for, none). What the body raises comes out as it is, not in
+        an exception group."""
+        if not self.progress:
+            yield
+            return
         failure: Exception | None = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._heartbeat)

@@ -26,7 +26,7 @@ from ..errors import MagsagError, redact, redacting_logger
 from . import models as M
 from .budget_results import BudgetResult
 from .call_log import failed_fields, log_answered, log_cancelled
-from .progress import ProgressBridge, progress_requested
+from .progress import ProgressBridge, logs_requested, progress_requested
 from .skill_arguments import call_context, with_model_config
 from .summary_top import TOP_DEFAULT, top_entries
 from .tool_making import make_tool
@@ -121,7 +121,11 @@ class MagsagTools:
     ) -> CallToolResult:
         payload = with_model_config(payload, model_config)
         declared = call_context(context)
-        progress = ProgressBridge(ctx, self.state.client_log) if progress_requested(ctx) else None
+        progress: ProgressBridge | None = None
+        if progress_requested(ctx):
+            progress = ProgressBridge(ctx, self.state.client_log)
+        elif logs_requested(ctx, self.state.client_log):  # (log messages asked for alone: no progress sent)
+            progress = ProgressBridge(ctx, self.state.client_log, progress=False)
 
         # the run named here when the call names none (as the service would): a cancelled call's line names it
         run = run_id or new_run_id()
