@@ -332,6 +332,19 @@ async def test_summarize_usage_says_it_names_the_costliest_call_run_and_day(tool
         assert what in said, (what, said)
 
 
+async def test_invoke_skill_says_what_each_finish_reason_means(tools):
+    # finish_reason was a bare string in the output schema: a model reading "length" was not told its answer was cut
+    # at max_tokens (and to raise it), nor "tool_calls" that it is to answer the calls in messages.
+    from typing import get_args
+
+    from magsag_mcp.types import FinishReason
+
+    said = tools["invoke_skill"].output_schema["properties"]["finish_reason"]["description"]
+    for reason in get_args(FinishReason):
+        assert f"{reason}:" in said or f"{reason} (" in said, (reason, said)
+    assert "max_tokens" in said and "messages" in said
+
+
 @pytest.mark.parametrize("agent", [None, "ops"])
 async def test_every_argument_a_tool_takes_says_what_it_is(tmp_path: Path, agent: str | None):
     # A client's model reads a tool's arguments to call it: check_budget's agent and run_id, the ledger tools' filters

@@ -72,7 +72,12 @@ class InvokeSkillResult(_Out):
     skill: str
     output: Any = Field(description="text, or the parsed JSON for JSON skills")
     tool_calls: list[ToolCallOut] = Field(default_factory=list)
-    finish_reason: str
+    finish_reason: str = Field(
+        description="why the answer ended: stop (it is whole), length (cut at max_tokens or the model's context: "
+        "warnings say which; give a larger max_tokens for the rest), tool_calls (the model calls tool_calls: answer "
+        "each in messages and call again), content_filter (the vendor withheld it), other (an end none of these "
+        "names: see warnings)"
+    )
     provider: str
     model: str
     response_id: str | None = Field(
