@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field
 
 from .models_base import USD, Out
+from .search_hits import EVENT_DATA_CHARS
 
 #: what a peak's unbounded_attempts counts
 _PEAK_UNBOUNDED = (
@@ -409,7 +410,13 @@ class EventHitOut(Out):
     run_id: str | None
     agent: str | None
     event: str
-    data: Any
+    data: Any = Field(
+        description=f"as logged; data whose JSON is longer than {EVENT_DATA_CHARS} characters: the start of that "
+        "JSON, as text"
+    )
+    data_chars: int | None = Field(
+        None, description="the length of the whole data's JSON, where data is cut to its start; else null"
+    )
 
 
 class RunHitOut(Out):
@@ -435,5 +442,6 @@ class SearchUsageResult(Out):
     next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
     notes: list[str] = Field(
         default_factory=list,
-        description=f"a since ahead of now, which nothing recorded can match; {_COPY_NOTE}",
+        description=f"a since ahead of now, which nothing recorded can match; {_COPY_NOTE}; events' data cut "
+        "(data_chars)",
     )

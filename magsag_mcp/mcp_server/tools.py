@@ -27,6 +27,7 @@ from . import models as M
 from .budget_results import BudgetResult
 from .call_log import failed_fields, log_answered, log_cancelled
 from .progress import ProgressBridge, logs_requested, progress_requested
+from .search_hits import cut_event_data
 from .skill_arguments import call_context, with_model_config
 from .summary_top import TOP_DEFAULT, top_entries
 from .tool_making import make_tool
@@ -203,7 +204,7 @@ class MagsagTools:
         async def call(svc: Service) -> dict[str, Any]:
             page = await svc.search_page(pattern, limit, since, cursor, own_agent=self._own_agent)
             # echoed redacted, as an error quoting it is: a pattern may be a key (looking for one in the ledger)
-            return {"pattern": redact(pattern), **page}
+            return {"pattern": redact(pattern), **cut_event_data(page)}  # (a model's context: long data cut)
 
         return await self._run("search_usage", M.SearchUsageResult, call)
 
