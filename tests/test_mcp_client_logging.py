@@ -70,3 +70,32 @@ async def test_a_handshake_client_that_set_a_level_gets_logs_without_a_progress_
         await client.set_logging_level("warning")
         await client.call_tool("invoke_skill", FALLING_BACK)
     assert [(p.level, p.data) for p in logs] == [("warning", "falling back to fake:good (candidate 2 of 2)")]
+
+
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")  # logging/setLevel, on purpose
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_over_stdio_a_client_that_asks_for_logs_alone_gets_them(tmp_path: Path, mode: str):
+    # the real server as a subprocess, as a desktop client runs it (test_mcp_stdio's)
+    import sys
+
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    from tests.test_mcp_stdio import clean_env
+
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "magsag_mcp", "--catalog", str(CATALOG), "--db", str(tmp_path / "ledger.db")],
+        env=clean_env(MAGSAG_PROVIDER="fake", MAGSAG_RETRY_BASE_DELAY="0.001", MAGSAG_MAX_RETRIES="0"),
+    )
+    logs: list[Any] = []
+
+    async def on_log(params: Any) -> None:
+        logs.append(params)
+
+    level = {"log_level": "warning"} if mode == "auto" else {}
+    with (tmp_path / "stderr.log").open("w+") as errlog:
+        async with Client(stdio_client(params, errlog=errlog), mode=mode, logging_callback=on_log, **level) as client:
+            if mode == "legacy":
+                await client.set_logging_level("warning")
+            assert not (await client.call_tool("invoke_skill", FALLING_BACK)).is_error
+    assert [(p.level, p.data) for p in logs] == [("warning", "falling back to fake:good (candidate 2 of 2)")]
