@@ -63,6 +63,19 @@ _NO_BLOCK = "BLOCK_REASON_UNSPECIFIED"
 _UNSPECIFIED = "FINISH_REASON_UNSPECIFIED"
 
 
+#: usageMetadata's counts of the answer, which grow as it comes: the latest chunk's are the ones that stand
+_ANSWER_COUNTS = frozenset(
+    {
+        "candidatesTokenCount",
+        "candidatesTokensDetails",
+        "thoughtsTokenCount",
+        "toolUsePromptTokenCount",
+        "toolUsePromptTokensDetails",
+        "totalTokenCount",
+    }
+)
+
+
 class GeminiStream(StreamAccumulator):
     """Each SSE event is a whole GenerateContentResponse chunk; a finishReason ends the answer."""
 
@@ -98,10 +111,15 @@ class GeminiStream(StreamAccumulator):
     def absorb(self, chunk: dict[str, Any]) -> str:
         if chunk.get("error") is not None:
             raise error_in_answer(chunk, self.error_said, provider=self.provider, model=self.model)
-        # a count written null (a gateway writing every field) is one left unset: it keeps the count it had
         counts = chunk.get("usageMetadata")
         if isinstance(counts, dict):  # (anything else reports no usage, as another format's usage that is no object)
-            self.usage.update({k: v for k, v in counts.items() if v is not None})
+            # each chunk's usageMetadata is the request's usage so far, a whole message: the last one's counts of the
+            # answer are the answer's, and one it leaves out (or writes null) is none said there, never an earlier
+            # chunk's (a picture's IMAGE tokens counted midway, gone from the last chunk's candidatesTokensDetails,
+            # were billed at the image rate). The prompt's counts, the same on every chunk, keep the count they had
+            # where a gateway writes them null or leaves them out
+            prompt = {k: v for k, v in self.usage.items() if k not in _ANSWER_COUNTS}
+            self.usage = prompt | {k: v for k, v in counts.items() if v is not None}
         feedback = an_object(chunk.get("promptFeedback"), "promptFeedback", self.provider, self.model)
         if feedback.get("blockReason") and feedback["blockReason"] != _NO_BLOCK:
             reason = a_reason(feedback["blockReason"], "promptFeedback's blockReason", self.provider, self.model)

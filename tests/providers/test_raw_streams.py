@@ -139,6 +139,49 @@ async def test_a_gemini_count_a_gateway_writes_null_later_keeps_the_one_it_had(r
     assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.reported) == (5, 2, True)
 
 
+PICTURE = [{"modality": "TEXT", "tokenCount": 10}, {"modality": "IMAGE", "tokenCount": 1290}]
+
+
+@pytest.mark.parametrize("last_says", ["left out", None], ids=["left-out", "null"])
+async def test_a_gemini_stream_s_picture_count_is_the_last_chunk_s_not_an_earlier_one(raw_stream, last_says):
+    # Each chunk's usageMetadata is the request's usage so far (the spec's UsageMetadata, a whole message): the last
+    # chunk's is the answer's. An earlier chunk's candidatesTokensDetails stood where the last left it out (or wrote
+    # it null), its 1290 IMAGE tokens billed at the image rate though the answer's counts say no such thing
+    first = gemini_chunk("Hello", out=1300)
+    first["usageMetadata"]["candidatesTokensDetails"] = PICTURE
+    last = gemini_chunk(" world", finish="STOP", out=20)
+    if last_says is None:
+        last["usageMetadata"]["candidatesTokensDetails"] = None
+    result = await gemini_stream(await raw_stream(sse(first, last)))
+    usage = result.usage
+    assert (usage.input_tokens, usage.output_tokens, usage.reported) == (5, 20, True)
+    # the last chunk said no breakdown: none is recorded (NULL), as for a whole answer without one
+    assert (usage.output_image_tokens, usage.output_image_said) == (0, False)
+
+
+async def test_a_gemini_stream_s_picture_count_said_last_alone_is_read(raw_stream):
+    # and the other way: counts so far without a breakdown, the last chunk's with the pictures in it
+    first = gemini_chunk("Hello", out=1)
+    last = gemini_chunk(" world", finish="STOP", out=1300)
+    last["usageMetadata"]["candidatesTokensDetails"] = PICTURE
+    result = await gemini_stream(await raw_stream(sse(first, last)))
+    assert (result.usage.output_image_tokens, result.usage.output_image_said) == (1290, True)
+    # an earlier chunk's pictures, the last chunk's text alone: none of them was a picture
+    first["usageMetadata"]["candidatesTokensDetails"] = PICTURE
+    last["usageMetadata"]["candidatesTokensDetails"] = [{"modality": "TEXT", "tokenCount": 1300}]
+    result = await gemini_stream(await raw_stream(sse(first, last)))
+    assert (result.usage.output_image_tokens, result.usage.output_image_said) == (0, True)
+
+
+async def test_a_gemini_stream_s_thoughts_are_the_last_chunk_s_count(raw_stream):
+    # a thoughtsTokenCount the last chunk leaves out is none there (proto3's JSON leaves a 0 out), not the earlier one
+    first = gemini_chunk("Hello", out=1)
+    first["usageMetadata"]["thoughtsTokenCount"] = 40
+    last = gemini_chunk(" world", finish="STOP", out=2)
+    result = await gemini_stream(await raw_stream(sse(first, last)))
+    assert (result.usage.output_tokens, result.usage.reasoning_tokens) == (2, 0)
+
+
 THINKING_THEN_TEXT = [
     {"type": "thinking", "thinking": [{"type": "text", "text": "The user greets me."}]},
     {"type": "text", "text": "Hello!"},
