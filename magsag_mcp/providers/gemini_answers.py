@@ -117,9 +117,12 @@ class GeminiStream(StreamAccumulator):
             # answer are the answer's, and one it leaves out (or writes null) is none said there, never an earlier
             # chunk's (a picture's IMAGE tokens counted midway, gone from the last chunk's candidatesTokensDetails,
             # were billed at the image rate). The prompt's counts, the same on every chunk, keep the count they had
-            # where a gateway writes them null or leaves them out
-            prompt = {k: v for k, v in self.usage.items() if k not in _ANSWER_COUNTS}
-            self.usage = prompt | {k: v for k, v in counts.items() if v is not None}
+            # where a gateway writes them null or leaves them out; and a usageMetadata that counts no answer (no
+            # candidatesTokenCount: the prompt alone, as the chunks before the answer's do) after one that did is no
+            # count of less: the answer's counts stand (priced at none, the answer was recorded as free)
+            if counts.get("candidatesTokenCount") is not None:
+                self.usage = {k: v for k, v in self.usage.items() if k not in _ANSWER_COUNTS}
+            self.usage.update({k: v for k, v in counts.items() if v is not None})
         feedback = an_object(chunk.get("promptFeedback"), "promptFeedback", self.provider, self.model)
         if feedback.get("blockReason") and feedback["blockReason"] != _NO_BLOCK:
             reason = a_reason(feedback["blockReason"], "promptFeedback's blockReason", self.provider, self.model)

@@ -182,6 +182,17 @@ async def test_a_gemini_stream_s_thoughts_are_the_last_chunk_s_count(raw_stream)
     assert (result.usage.output_tokens, result.usage.reasoning_tokens) == (2, 0)
 
 
+async def test_a_gemini_chunk_counting_the_prompt_alone_after_the_answer_s_counts_leaves_them(raw_stream):
+    # a trailing chunk whose usageMetadata counts the prompt alone (no candidatesTokenCount, as the chunks before the
+    # answer's do) is no count of less: the answer's 20 tokens and its pictures stand
+    last = gemini_chunk(" world", finish="STOP", out=1300)
+    last["usageMetadata"]["candidatesTokensDetails"] = PICTURE
+    trailing = {"candidates": [], "usageMetadata": {"promptTokenCount": 5, "totalTokenCount": 5}}
+    result = await gemini_stream(await raw_stream(sse(gemini_chunk("Hello", out=1), last, trailing)))
+    usage = result.usage
+    assert (usage.output_tokens, usage.output_image_tokens, usage.output_image_said) == (1300, 1290, True)
+
+
 THINKING_THEN_TEXT = [
     {"type": "thinking", "thinking": [{"type": "text", "text": "The user greets me."}]},
     {"type": "text", "text": "Hello!"},
