@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .yaml_kinds import yaml_kind
 from .yaml_layout import layout_fix
 
 __all__ = ["BYTE_ORDER_MARKS", "read_yaml", "variables_named", "yaml_kind", "yaml_text"]
@@ -289,20 +290,6 @@ def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
         problems.append(f"{path}: malformed YAML{where}: {said}")
         return None
     return _expand(data, env, str(path), problems)
-
-
-def yaml_kind(value: Any) -> str:
-    """What a value YAML read is, in a catalog author's words: a file holding "a str" or "a dict" named Python's types,
-    not what was written (a line of text, a list of '- ' items)."""
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return f"the text {value[:40]!r}" + ("..." if len(value) > 40 else "")
-    if isinstance(value, list):
-        return "a list"
-    return "a mapping" if isinstance(value, dict) else f"a {type(value).__name__}"
 
 
 def variables_named(paths: Iterable[Path]) -> frozenset[str]:

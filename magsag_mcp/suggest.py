@@ -6,6 +6,7 @@ error and too dear once per call.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import re
 import typing
@@ -319,6 +320,7 @@ def value_fix(err: Mapping[str, Any]) -> str:
     or out of bounds: the value as read and what to write ("max_tokens: Input should be a valid integer, unable to
     parse string as an integer" said neither what was read nor what to write, in a file edited by hand)."""
     from .redaction import excerpt
+    from .yaml_kinds import yaml_kind, yaml_kind_word
 
     kind, value = err["type"], err.get("input")
     key = next((str(part) for part in reversed(err["loc"]) if isinstance(part, str)), "")
@@ -329,6 +331,8 @@ def value_fix(err: Mapping[str, Any]) -> str:
     if value is None:  # ("got None, which YAML reads as a NoneType; write it in quotes: "None"": no None was written)
         got = "got no value: YAML reads one left empty, ~ and null as none"
     if kind in _KIND_WANTED:
+        if isinstance(value, (float, bytes, set, datetime.date)):  # ("got 1000.5; write a whole number": say which)
+            got = f"got {yaml_kind(value)}"
         return f" ({got}); write {_KIND_WANTED[kind]}"
     if kind in _BOUND:
         key, reads = _BOUND[kind]
@@ -342,8 +346,8 @@ def value_fix(err: Mapping[str, Any]) -> str:
             return f" ({got}, {'a list' if isinstance(value, list) else 'a mapping'}); write one text value"
         if isinstance(value, bool):  # YAML 1.1 reads yes, no, on, off as true or false: the word is not known here
             return f" ({got}: YAML reads yes, no, on, off, true and false so); write the word in quotes"
-        read = "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}"  # date, datetime
-        return f' ({got}, which YAML reads as {read}); write it in quotes: "{excerpt(str(value), 60)}"'
+        # (a date, a date and time, a decimal number: "a datetime" was Python's name, "a number" no kind of number)
+        return f' ({got}, which YAML reads as {yaml_kind_word(value)}); write it in quotes: "{excerpt(str(value), 60)}"'
     return ""
 
 

@@ -310,7 +310,7 @@ def test_a_catalog_value_of_the_wrong_kind_or_out_of_bounds_says_what_was_read_a
         f"{routing}: routes.0.priority: Input should be a valid integer, unable to parse string as an integer "
         "(got 'high'); write a whole number, digits alone (e.g. 10)",
         f"{policy}: policies.0.allowed_models.1: Input should be a valid string (got 4.5, which YAML reads as a "
-        'number); write it in quotes: "4.5"',
+        'decimal number); write it in quotes: "4.5"',
         f"{policy}: policies.0.allowed_models.2: Input should be a valid string (got ['a'], a list); write one text "
         "value",
         f"{policy}: policies.0.allow_unpriced: Input should be a valid boolean (got 'maybe'); write true or false",
@@ -366,7 +366,14 @@ def test_allow_unpriced_from_a_variable_takes_true_or_false(catalog_copy: Path, 
         ("prices.yaml", "gpt-4o 2.50 10.00\n", "the text 'gpt-4o 2.50 10.00'"),
         # a skill or a policy file holding text was "the file holds a str", Python's word for it
         ("skills/analysis.yaml", "skill.analysis\n", "the text 'skill.analysis'"),
-        ("policies/model_governance.yaml", "42\n", "the number 42"),
+        ("policies/model_governance.yaml", "42\n", "the whole number 42"),
+        # "the number 1000.0" did not say it was a decimal number, "a bytes" and "a datetime" were Python's words
+        ("policies/model_governance.yaml", "1000.0\n", "the decimal number 1000.0"),
+        ("skills/analysis.yaml", "!!binary aGVsbG8=\n", "binary data of 5 bytes, tagged !!binary"),
+        ("skills/analysis.yaml", "2025-01-01 10:00:00\n", "the date and time 2025-01-01 10:00:00"),
+        ("routing/default.yaml", "2025-01-01\n", "the date 2025-01-01"),
+        ("prices.yaml", "!!set {a, b}\n", "a set of 2 values, tagged !!set"),
+        ("prices.yaml", "yes\n", "the value true"),
     ],
 )
 def test_a_file_that_is_no_mapping_is_told_what_it_holds_in_yamls_words(
