@@ -72,7 +72,7 @@ def test_a_whole_number_key_says_the_kind_it_got(catalog_copy: Path, written: st
 @pytest.mark.parametrize(
     ("written", "said"),
     [
-        ("2025-01-01 10:00:00", '(got 2025-01-01 10:00:00, which YAML reads as a date and time); write it in quotes'),
+        ("2025-01-01 10:00:00", "(got 2025-01-01 10:00:00, which YAML reads as a date and time); write it in quotes"),
         ("12", "(got 12, which YAML reads as a whole number); write it in quotes"),
         ("1000.0", "(got 1000.0, which YAML reads as a decimal number); write it in quotes"),
     ],
