@@ -374,7 +374,7 @@ def test_a_backup_through_a_file_says_a_part_of_its_path_is_a_file(ledger_db, tm
     assert main(["data", "backup", str(target)]) == 2
     said = json.loads(capsys.readouterr().err)["error"]["message"]
     assert said.startswith(f"cannot write the backup in {target.parent}: ")
-    assert said.endswith("a part of that path is a file, not a folder: give FILE a path in a folder"), said
+    assert said.endswith(f"a part of that path, {target.parent}, is a file, not a folder: give FILE a path in a folder")
     assert (tmp_path / "backups").read_text() == "a file, not a folder\n"
 
 
@@ -384,7 +384,13 @@ def test_a_backup_through_a_file_says_a_part_of_its_path_is_a_file(ledger_db, tm
         # no user may write on a read-only mount, root neither: "a folder this user may write to" sent them to chmod
         (errno.EROFS, "its file system is mounted read-only: give FILE a path on one mounted read-write"),
         (errno.ENOSPC, "free some space there, or give FILE a path on another disk"),
-        (errno.EACCES, "give FILE in a folder this user may write to"),
+        # (root here: os.access says yes, and the OS refused it all the same)
+        (
+            errno.EACCES,
+            "the system refused a new file there though its permissions allow one (a folder made "
+            "immutable, an ACL or a security policy such as SELinux): give FILE in another folder",
+        ),
+        (errno.EIO, "check that folder and its disk, or give FILE in another folder"),
     ],
 )
 def test_a_backup_folder_that_refuses_a_file_is_told_the_fix_for_why(
@@ -402,3 +408,131 @@ def test_a_backup_folder_that_refuses_a_file_is_told_the_fix_for_why(
     said = json.loads(capsys.readouterr().err)["error"]["message"]
     assert said == f"cannot write the backup in {target.parent}: {os.strerror(refused)}; {fix}"
     assert list(target.parent.iterdir()) == []
+
+
+def _refused_message(capsys) -> str:
+    return json.loads(capsys.readouterr().err)["error"]["message"]
+
+
+def test_a_backup_whose_name_with_its_copy_s_suffix_is_too_long_is_made(ledger_db, tmp_path, capsys):
+    """FILE of a 240-byte name was "File name too long; give FILE in a folder this user may write to": its copy's name,
+    FILE's with 38 bytes more (and SQLite's -journal beside it), was the one too long; FILE's own name was fine."""
+    for length in (220, 245, 255):
+        target = tmp_path / ("b" * (length - 3) + ".db")
+        assert main(["data", "backup", str(target)]) == 0
+        assert json.loads(capsys.readouterr().out)["backup"] == str(target)
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("b", ".b"))) == [target.name]
+        target.unlink()
+
+
+def test_a_backup_named_too_long_says_which_name_to_shorten(ledger_db, tmp_path, capsys):
+    # it named --db, --catalog and --output (or a folder to write to), not FILE
+    target = tmp_path / ("c" * 300 + ".db")
+    assert main(["data", "backup", str(target)]) == 2
+    said = _refused_message(capsys)
+    assert said.endswith(
+        "FILE's name is 303 bytes, and a file system takes names of 255 at most: give FILE a shorter name (a value "
+        "pasted where a path goes?)"
+    ), said
+    folder = tmp_path / ("d" * 300)
+    assert main(["data", "backup", str(folder / "x.db")]) == 2
+    said = _refused_message(capsys)
+    assert (
+        "the folder name dddddddddddddddddddddddddddddddddddddddd...dddddddddddddddddddddddddddddd is 300 bytes" in said
+    )
+    assert said.endswith("give FILE a path of shorter names (a value pasted where a path goes?)"), said
+    assert len(said) < 400  # (the path pasted is cut to its ends)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("ccc", ".ccc"))]  # (nor its copy)
+
+
+def test_a_backup_through_a_symbolic_link_loop_names_the_link(ledger_db, tmp_path, capsys):
+    # a RuntimeError traceback ("Symlink loop from ..."), from Path.resolve()
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    assert main(["data", "backup", str(loop / "x.db")]) == 2
+    said = _refused_message(capsys)
+    assert said == (
+        f"cannot write the backup in {loop}: {os.strerror(errno.ELOOP)}; a symbolic link in that path ({loop} -> "
+        "loop) leads back to itself, so the path leads nowhere: mend or remove the link, or give FILE a path without it"
+    )
+
+
+def test_a_backup_through_a_file_names_the_file(ledger_db, tmp_path, capsys):
+    (tmp_path / "backups").write_text("a file\n")
+    assert main(["data", "backup", str(tmp_path / "backups" / "daily" / "ledger.db")]) == 2
+    assert _refused_message(capsys).endswith(
+        f"a part of that path, {tmp_path / 'backups'}, is a file, not a folder: give FILE a path in a folder"
+    )
+
+
+def test_a_backup_under_a_folder_this_user_may_not_enter_names_it(ledger_db, tmp_path, capsys, monkeypatch):
+    """EACCES on a folder on the way (no x) was "give FILE in a folder this user may write to", of the folder FILE is
+    in, which this user may well write to: the folder it may not enter is named. (Patched: root enters any.)"""
+    from magsag_mcp.ledger import backup_paths
+
+    closed = tmp_path / "team"
+    target = closed / "backups" / "ledger.db"
+    target.parent.mkdir(parents=True)
+    real_access = os.access
+
+    def access(path, mode):
+        if mode == os.X_OK and os.fspath(path) == os.fspath(closed):
+            return False
+        return real_access(path, mode)
+
+    def refuse(path):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(backup_paths.os, "access", access)
+    monkeypatch.setattr(backup_module(), "_claim", refuse)
+    assert main(["data", "backup", str(target)]) == 2
+    assert _refused_message(capsys).endswith(
+        f"this user may not enter {closed} (no search permission, x), which the path goes through: give FILE a path "
+        "elsewhere, or have that permission granted"
+    )
+    monkeypatch.setattr(backup_paths.os, "access", lambda path, mode: mode == os.X_OK)  # the folder, not writable
+    assert main(["data", "backup", str(target)]) == 2
+    assert _refused_message(capsys).endswith(
+        f"this user may not write in {target.parent}: give FILE in a folder this user may write to"
+    )
+
+
+def test_a_backup_into_a_folder_that_takes_no_files_does_not_say_it_is_missing(
+    ledger_db, tmp_path, capsys, monkeypatch
+):
+    # /proc/x.db: "that folder does not exist; create it first", of a folder that is there
+    def refuse(path):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+
+    monkeypatch.setattr(backup_module(), "_claim", refuse)
+    assert main(["data", "backup", str(tmp_path / "x.db")]) == 2
+    assert _refused_message(capsys) == (
+        f"cannot write the backup in {tmp_path}: that folder takes no new files (a system folder such as /proc): "
+        "give FILE in another folder"
+    )
+
+
+def test_an_existing_file_that_cannot_be_read_is_left_and_said_so(ledger_db, tmp_path, capsys, monkeypatch):
+    # another user's 0600 file at FILE: a PermissionError traceback
+    target = tmp_path / "theirs.db"
+    target.write_bytes(b"SQLite format 3\x00")
+    real_open = open
+
+    def open_(path, *args, **kwargs):
+        if os.fspath(path) == os.fspath(target):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(backup_module(), "open", open_, raising=False)
+    assert main(["data", "backup", str(target)]) == 2
+    assert _refused_message(capsys) == (
+        f"{target} exists and cannot be read ({os.strerror(errno.EACCES)}), so whether it is an earlier backup is not "
+        "known: it was left as it is; give the backup another path, or remove that file first"
+    )
+    assert target.read_bytes() == b"SQLite format 3\x00"
+
+
+def backup_module():
+    from magsag_mcp.ledger import backup
+
+    return backup

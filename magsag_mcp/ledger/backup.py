@@ -38,6 +38,7 @@ from typing import Any
 
 from ..errors import InputError, LedgerError
 from . import room
+from .backup_paths import copy_name, path_refused
 from .connection import BUSY_TIMEOUT_MS, read_only_uri
 from .ledger_files import CORRUPT, FULL, IOERR, sqlite_code
 from .migrations import check_is_ledger
@@ -50,7 +51,18 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
+    except (OSError, RuntimeError):  # (Python 3.11's resolve() raises RuntimeError on a symbolic link loop)
+        return False
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; False for a name too long to be one (FILE's own name of 252 bytes and more: its
+    ``-wal`` would be past the 255 a file system takes, so there is none, and Path.exists() raised)."""
+    try:
+        return path.exists()
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
         return False
 
 
@@ -70,14 +82,20 @@ def check_target(source: Path, target: Path) -> float | None:
             )
         if not target.is_file():
             raise InputError(f"{target} is not a regular file: give the backup a file's path")
-        with open(target, "rb") as fh:
-            head = fh.read(len(_SQLITE_HEADER))
+        try:
+            with open(target, "rb") as fh:
+                head = fh.read(len(_SQLITE_HEADER))
+        except OSError as exc:  # (a file of another user's, 0600: a traceback, PermissionError)
+            raise InputError(
+                f"{target} exists and cannot be read ({exc.strerror}), so whether it is an earlier backup is not "
+                "known: it was left as it is; give the backup another path, or remove that file first"
+            ) from None
         if head and head != _SQLITE_HEADER:
             raise InputError(
                 f"{target} exists and is no SQLite database (no earlier backup): it was left as it is; give the "
                 "backup a new path, or remove that file first"
             )
-    if log_file(target).exists():
+    if _exists(log_file(target)):
         raise InputError(
             f"{target} is open in another process (its {log_file(target).name} file is there): a ledger in use, "
             "not a backup to replace; give the backup another path"
@@ -295,43 +313,28 @@ def _claim(temp: Path) -> int:
     return -1
 
 
-def _folder_fix(exc: OSError) -> str:
-    """What to do when the backup's folder refuses a new file: "a folder this user may write to" was the fix for a
-    permission only; no user may write on a read-only mount, and a path through a file has no folder to write in."""
-    if exc.errno == errno.EROFS:
-        return "its file system is mounted read-only: give FILE a path on one mounted read-write"
-    if exc.errno == errno.ENOTDIR:
-        return "a part of that path is a file, not a folder: give FILE a path in a folder"
-    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return "free some space there, or give FILE a path on another disk"
-    return "give FILE in a folder this user may write to"
-
-
 def backup(source: Path, target: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> dict[str, Any]:
     """Back up the ledger at ``source`` to ``target`` (see the module's docstring). Returns what the copy holds."""
     from .times import iso_time as _iso
 
     if not source.is_file() or source.stat().st_size == 0:
         raise InputError(f"no ledger at {source}: nothing has been recorded there, so there is nothing to back up")
-    target_newest = check_target(source, target)
+    try:
+        target_newest = check_target(source, target)
+    except OSError as exc:  # (FILE's name too long, a folder on its way this user may not enter, a link loop)
+        raise path_refused(exc, target) from None
     # The copy's name is chosen before the file is made, so that the finally below knows it whatever moment a signal
     # lands in: with mkstemp, a SIGTERM (or Ctrl-C) turned into an exception just after the file was made and before
     # its name was held left `.FILE.*.tmp` behind. 128 random bits: a name no other backup has.
-    temp = target.parent / f".{target.name}.{secrets.token_hex(16)}.tmp"
+    temp = target.parent / copy_name(target, secrets.token_hex(16))
     fd = -1
     try:
         try:
             removed = remove_dead_copies(target.parent)
             while (fd := _claim(temp)) < 0:  # (removed as dead by another backup before its lock was taken)
-                temp = target.parent / f".{target.name}.{secrets.token_hex(16)}.tmp"
-        except FileNotFoundError:
-            raise InputError(
-                f"cannot write the backup in {target.parent}: that folder does not exist; create it first, or give "
-                "FILE in a folder that exists"
-            ) from None
+                temp = target.parent / copy_name(target, secrets.token_hex(16))
         except OSError as exc:
-            said = f"cannot write the backup in {target.parent}: {exc.strerror}"
-            raise InputError(f"{said}; {_folder_fix(exc)}") from None
+            raise path_refused(exc, target) from None
         held = _copy(source, temp, busy_timeout_ms)
         # (compared with the copy as made: the ledger's records as of the moment the backup holds)
         _check_not_newer(source, target, target_newest, held["newest_record_at"])
