@@ -93,8 +93,37 @@ def _misaligned(lines: list[str], at: int, opened: int | None, context: str) -> 
         if item is not None and not _KEY_END.search(lines[item].lstrip(" ")[2:]):
             # (`- a` then `b: 1`: a text item, with no keys to indent it among)
             return f"{said} for an item of its own, or indent it as the keys of the mapping the list is in"
+        if item is not None and (moved := _item_moved_off_its_keys(lines, item, at)) is not None:
+            return moved
         return f"{said} for an item of its own, or indent it under the item it belongs to"
     return None
+
+
+def _key_column(line: str) -> int:
+    """Where a line's key begins: its indent, or past its '- ' for an item's first key."""
+    body = line.lstrip(" ")
+    column = _indent(line)
+    while body.startswith("- "):
+        column, body = column + 2 + _indent(body[2:]), body[2:].lstrip(" ")
+    return column
+
+
+def _item_moved_off_its_keys(lines: list[str], item: int, at: int) -> str | None:
+    """An item (``- name: p``) moved right by the width of its dash, its keys below left where they were: YAML read
+    the first of them as a key where the list takes '- ' items, and "indent it under the item it belongs to" named
+    that key, indented under which the next one was refused in turn. Said where moving the item alone loads the
+    file and moving the key alone does not; None otherwise."""
+    indent, keys_at = _indent(lines[at]), _key_column(lines[item])
+    by = indent - keys_at
+    if by >= 0 or _indent(lines[item]) + by < 0:
+        return None
+    if _loads_with_it_at(lines, at, keys_at - indent) or not _loads_with_it_at(lines, item, by):
+        return None
+    return (
+        f"line {item + 1}, a '- ' item, is indented by {_indent(lines[item])} spaces, so its keys go at {keys_at}, "
+        f"and line {at + 1}, at {indent}, is read as a key where its list takes '- ' items: indent line {item + 1} "
+        f"by {_indent(lines[item]) + by}, its key lined up with line {at + 1}'s"
+    )
 
 
 def _item_outdented(lines: list[str], at: int, indent: int, above: list[int]) -> str | None:
@@ -106,6 +135,7 @@ def _item_outdented(lines: list[str], at: int, indent: int, above: list[int]) ->
     loaded as something else (a text going on over lines). None where lines under it are indented deeper (its own, or
     not: a file already wrong does not say)."""
     lists: dict[int, int] = {}  # the indent of each list open above -> its nearest item's line
+    shapes: dict[int, set[str]] = {}  # the indent of each list open above -> the shapes of its items
     lowest = len(lines[at]) + max((len(lines[i]) for i in above), default=0)  # (the least indent of the lines
     # between it and the item: a line less indented closes the blocks deeper than it)
     for i in above:
@@ -117,9 +147,10 @@ def _item_outdented(lines: list[str], at: int, indent: int, above: list[int]) ->
             return None  # (the lines below a `key: |` are its text, '- ' or not: no list's items)
         item, body = column, lines[i].lstrip(" ")
         while body.startswith("- ") or body == "-":  # (`- - a`: a list in a list, its items by 2 more)
+            rest = body[1:]
             if item != indent:
                 lists.setdefault(item, i)
-            rest = body[1:]
+                shapes.setdefault(item, set()).add(_item_shape(rest.lstrip(" ")))
             item, body = item + 1 + _indent(rest), rest.lstrip(" ")
     nearest = _COMMENT.split(lines[above[0]], maxsplit=1)[0].rstrip() if above else ""
     if nearest.endswith(":") and _indent(lines[above[0]]) > indent:
@@ -131,7 +162,19 @@ def _item_outdented(lines: list[str], at: int, indent: int, above: list[int]) ->
         # (lines under it, deeper: its own keys, or the next items of a list, or more of its text, which cannot be
         # told apart in a file that is already wrong; an indent named for it and them could load as something else)
         return None
-    fixes = [column for column in sorted(lists) if _loads_with_it_at(lines, at, column - indent)]
+    # (`- name: q` moved left of a policy's allowed_models: named beside the policies' list, the models' list's
+    # indent loaded it as a model that is a mapping; an item goes in a list whose items have its shape, if one has)
+    own = _item_shape(lines[at].lstrip(" ")[1:].lstrip(" "))
+    alike = [column for column in lists if own in shapes[column]]
+    # (a list whose nearest item is a value, left of this one: `  - o1-preview` moved left under allowed_models made
+    # a policy of the text it ran on into, and this line, further down, was told to line up with it; it is that
+    # item, not this line, that is out of place, which cannot be told from here)
+    candidates = [
+        column
+        for column in sorted(alike or lists)
+        if column > indent or _item_shape(lines[lists[column]].lstrip(" ")[1:].lstrip(" ")) != "value"
+    ]
+    fixes = [column for column in candidates if _loads_with_it_at(lines, at, column - indent)]
     if any(column > indent for column in fixes):  # (one to the left, named too, would make it an item of an outer list)
         fixes = [column for column in fixes if column > indent]
     if not fixes:
@@ -143,6 +186,18 @@ def _item_outdented(lines: list[str], at: int, indent: int, above: list[int]) ->
         f"{'lists' if len(fixes) > 1 else 'list'} above it, so it belongs to no list: indent it as the other "
         f"items of its list, {choices}"
     )
+
+
+def _item_shape(body: str) -> str:
+    """What a '- ' item holds, from the text after its dash: keys (``- name: p``, a mapping's first), a list
+    (``- - a``), or a value (``- gpt-4o``, ``- local:*``, ``- {provider: a}``, a text)."""
+    if body.startswith("- ") or body == "-":
+        return "list"
+    quoted_key = _QUOTED_KEY.match(body)
+    rest = _COMMENT.split(body[quoted_key.end() if quoted_key else 0 :], maxsplit=1)[0]
+    if body[:1] in ("{", "[") or (not quoted_key and body[:1] in ("'", '"')):
+        return "value"
+    return "keys" if _KEY_END.search(rest) else "value"
 
 
 def _loads_with_it_at(lines: list[str], at: int, by: int) -> bool:
@@ -197,13 +252,71 @@ def _colon_not_a_key(lines: list[str], at: int, column: int) -> str | None:
                 f"line {at + 1} goes on with the value of line {above[0] + 1} ({previous.strip()!r}), and holds "
                 "': ', which YAML reads as a key's end: write the whole value in quotes, across its lines"
             )
-        return (
+        said = (
             f"line {at + 1} is indented deeper ({_indent(line)} spaces) than line {above[0] + 1} "
             f"({_indent(previous)}), "
             f"which has a value already ({previous.strip()!r}), so YAML read line {at + 1} as more of that value: "
-            "indent it as the keys beside it"
         )
+        fix = _deeper_fix(lines, above[0], at)
+        return None if fix is None else said + fix
     return None
+
+
+def _deeper_fix(lines: list[str], previous: int, at: int) -> str | None:
+    """The fix of a line indented deeper than the line above it, which has a value: that line moved right, or the
+    one above it moved left (``system:`` out from under ``prompt:``, the lines below left where they were). Only a
+    move after which the file loads is named, and not one that leaves a key empty that had lines under it; None
+    where none is known. "indent it as the keys beside it" was said of the line below the one moved, and loaded as
+    another file (``prompt:`` with no value, ``user:`` beside it), or of a line already lined up with them."""
+    items = all(lines[i].lstrip(" ").startswith("- ") for i in (previous, at))
+    beside = _indent(lines[previous]) if items else _key_column(lines[previous])  # where line `at` would line up
+    by = _indent(lines[at]) - beside
+    own_fits = _loads_with_it_at(lines, at, -by)
+    if own_fits and _opens_a_block(lines[at]):
+        below = next((i for i in range(at + 1, len(lines)) if lines[i].strip() and lines[i].lstrip()[0] != "#"), None)
+        own_fits = below is not None and _indent(lines[below]) > beside  # (`tiers:` moved in: its keys stay below it)
+    above_fits = _indent(lines[previous]) + by >= 0 and _loads_with_it_at(lines, previous, by)
+    own = f"indent it as the {'items' if items else 'keys'} beside it (by {beside})"
+    other = (
+        f"indent line {previous + 1} by {_indent(lines[previous]) + by}, its {'dash' if items else 'key'} lined up "
+        f"with line {at + 1}'s"
+    )
+    if not above_fits and not own_fits and not items and lines[previous].lstrip(" ").startswith("- "):
+        # (`- openai:gpt-4o-mini` then a key under it: a text item, with no keys to indent it among)
+        owner = next(
+            (i for i in _content_lines_above(lines, previous) if _indent(lines[i]) < _indent(lines[previous])), None
+        )
+        column = _indent(lines[owner]) if owner is not None else 0
+        if _loads_with_it_at(lines, at, column - _indent(lines[at])):
+            return (
+                "an item of text has no keys to indent it among; indent it as the keys of the mapping the list is "
+                f"in (by {column})"
+            )
+    if not above_fits:
+        return own if own_fits else None
+    if not own_fits:
+        return other
+    above = next(iter(_content_lines_above(lines, previous)), None)
+    if above is not None and _key_column(lines[above]) < _indent(lines[at]) and _opens_a_block(lines[above]):
+        # (`prompt:` above it, which holds nothing unless line `previous` goes under it: no key is left empty so)
+        return other
+    if above is not None and _key_column(lines[above]) == _indent(lines[at]) and _has_a_key(lines[above]):
+        # (a key between two lined up with each other: it was moved, or the one below it was; both load)
+        return f"{own}, or, if line {previous + 1} belongs with line {above + 1} above it, {other}"
+    return own
+
+
+def _has_a_key(line: str) -> bool:
+    """Whether ``line`` begins with a key (``name: p``, ``- name: p``), not a value or an item holding one."""
+    body = line.lstrip(" ")
+    while body.startswith("- "):
+        body = body[2:].lstrip(" ")
+    return _item_shape(body) == "keys"
+
+
+def _opens_a_block(line: str) -> bool:
+    """Whether ``line`` is a key with no value on it (``prompt:``, ``- thresholds:``): its value is the lines below."""
+    return _COMMENT.split(line, maxsplit=1)[0].rstrip().endswith(":")
 
 
 def _flow_unclosed(problem: str, lines: list[str], at: int, column: int, opened: int, opened_column: int) -> str | None:

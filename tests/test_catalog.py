@@ -234,7 +234,7 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path,
             26,
             "line 26 is indented deeper (7 spaces) than line 25 (6), which has a value already "
             "('max_cost_per_call_usd: 1.0'), so YAML read line 26 as more of that value: indent it as the keys beside "
-            "it (mapping values are not allowed here)",
+            "it (by 6) (mapping values are not allowed here)",
         ),
         # a value holding ": ", written without quotes
         (
@@ -261,7 +261,8 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path,
             "  - openai:gpt-4o-mini\n    fallbacks: []\n",
             14,
             "line 14 is indented deeper (4 spaces) than line 13 (2), which has a value already "
-            "('- openai:gpt-4o-mini'), so YAML read line 14 as more of that value: indent it as the keys beside it",
+            "('- openai:gpt-4o-mini'), so YAML read line 14 as more of that value: an item of text has no keys to "
+            "indent it among; indent it as the keys of the mapping the list is in (by 0)",
         ),
         # a key where a list takes its items (of text: none to indent it under, a key of the mapping it is in)
         (

@@ -111,12 +111,14 @@ def _said(tmp_path: Path, text: str) -> str:
             'reads as a key\'s end; write the value in quotes: description: "Costs: per call" (mapping values are not '
             "allowed here)",
         ),
-        # a Windows path's drive is no key whose colon lost its space: it was "write C: \\tools"
+        # a Windows path's drive is no key whose colon lost its space: it was "write C: \\tools"; and "indent it as
+        # the keys beside it" was said of a line where they would go, under an item of text that has none
         (
             "paths:\n  - C:\\tools\n    x: 1\n",
             "malformed YAML (line 3, column 6): line 3 is indented deeper (4 spaces) than line 2 (2), which has a "
-            "value already ('- C:\\\\tools'), so YAML read line 3 as more of that value: indent it as the keys beside "
-            "it (mapping values are not allowed here)",
+            "value already ('- C:\\\\tools'), so YAML read line 3 as more of that value: an item of text has no keys "
+            "to indent it among; indent it as the keys of the mapping the list is in (by 0) (mapping values are not "
+            "allowed here)",
         ),
     ],
 )
@@ -164,13 +166,21 @@ def test_the_quotes_a_value_holding_a_colon_is_told_to_take_load_it_as_written(k
             "list above it, so it belongs to no list: indent it as the other items of its list, by 6 (as the item at "
             "line 4) (expected <block end>, but found '-')",
         ),
-        # a second policy written at the file's left edge, below one whose keys hold a list: which list it was
-        # meant for is not known, so both are named
+        # a second policy written at the file's left edge, below one whose keys hold a list: it was told "by 2 (as
+        # the item at line 2) or by 6 (as the item at line 4)", and by 6 loaded it as a model that is a mapping; an
+        # item is told the lists whose items have its shape (keys, here), where one has
         (
             "policies:\n  - name: p\n    allowed_models:\n      - a\n- name: q\n",
             "malformed YAML (line 5, column 1): line 5 is a '- ' item indented by 0 spaces, left of the items of the "
+            "list above it, so it belongs to no list: indent it as the other items of its list, by 2 (as the item at "
+            "line 2) (expected <block end>, but found '-')",
+        ),
+        # two lists whose items are text: both still named, which was meant not being known
+        (
+            "k:\n  - x\n  - sub:\n      - y\n- z\n",
+            "malformed YAML (line 5, column 1): line 5 is a '- ' item indented by 0 spaces, left of the items of the "
             "lists above it, so it belongs to no list: indent it as the other items of its list, by 2 (as the item at "
-            "line 2) or by 6 (as the item at line 4) (expected <block end>, but found '-')",
+            "line 3) or by 6 (as the item at line 4) (expected <block end>, but found '-')",
         ),
     ],
 )
@@ -216,10 +226,12 @@ def test_an_outdented_item_is_told_only_an_indent_that_loads(tmp_path: Path, tex
 
 _FILES_WITH_LISTS = [
     # nested lists, an indentless list (items at their key's indent), a flow list, comments between and after
+    # (`- x` moved into the policies' list: `- y` below it was told "by 2 (as the item at line 10)", which loaded x
+    # and y as policies; it is told nothing now, the item out of place being the one above it)
     (
         "policies:\n  - name: p\n    allowed_models:\n      - gpt-4o\n      - gpt-4o-mini  # cheap\n    requirements:\n"
         "      pii: [a, b]\n  - name: q\n    allowed_models:\n    - x\n    # between\n    - y\n",
-        3,
+        2,
     ),
     ("x:\n    - a\ny:\n  z: 1\n  w:\n    - b\n    - c\n", 2),
     # a block scalar whose text has '- ' lines, and a list after it: none told (the text's lines are no list's)
@@ -272,3 +284,101 @@ def test_every_indent_an_outdented_item_is_told_loads_the_file_as_it_was(text: s
             if told == at:
                 assert meant in loaded, (moved, fix)
     assert hinted == hints, text
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # `system:` moved out from under `prompt:`: it was "line 3 ... indent it as the keys beside it", of `user:`,
+        # which loaded as `prompt:` with no value and `user:` beside it
+        (
+            "id: s\nprompt:\nsystem: Be brief.\n  user: Hi\n",
+            "line 4 is indented deeper (2 spaces) than line 3 (0), which has a value already ('system: Be brief.'), "
+            "so YAML read line 4 as more of that value: indent line 3 by 2, its key lined up with line 4's",
+        ),
+        # a policy's item moved right by its dash's width: "indent it under the item it belongs to" named its first
+        # key, under which the next key was refused in turn
+        (
+            "policies:\n    - name: p\n    allowed_models: [a]\n    allow_unpriced: false\n",
+            "line 2, a '- ' item, is indented by 4 spaces, so its keys go at 6, and line 3, at 4, is read as a key "
+            "where its list takes '- ' items: indent line 2 by 2, its key lined up with line 3's",
+        ),
+        # a route's item moved right, with models' lists above: it was "by 6 (as the item at line 4)", which loaded
+        # the route as a model of the chain above it
+        (
+            "routes:\n  - match: a\n    chain:\n      - openai:gpt-4o\n    - match: b\n    chain: [x]\n",
+            "line 5 is a '- ' item indented by 4 spaces, out of line with the items of the list above it, so it "
+            "belongs to no list: indent it as the other items of its list, by 2 (as the item at line 2)",
+        ),
+        # `tiers:` moved in under the keys of the mapping above it: "indent it as the keys beside it" loaded it
+        # there with no value, its keys beside it; nothing right is known
+        ("provider_defaults:\n  openai: gpt-4o\n    tiers:\n  economy: [a]\n", None),
+        # a key between two lined up with each other: either was moved, and each move loads: both are named
+        (
+            "thresholds:\n  a: 1\nb: 2\n  c: 3\n",
+            "line 4 is indented deeper (2 spaces) than line 3 (0), which has a value already ('b: 2'), so YAML read "
+            "line 4 as more of that value: indent it as the keys beside it (by 0), or, if line 3 belongs with line 2 "
+            "above it, indent line 3 by 2, its key lined up with line 4's",
+        ),
+    ],
+)
+def test_a_line_moved_off_its_neighbours_is_told_the_move_that_mends_it(text: str, said: str | None):
+    import yaml
+
+    from magsag_mcp.yaml_layout import layout_fix
+
+    with pytest.raises(yaml.YAMLError) as refused:
+        yaml.safe_load(text)
+    assert layout_fix(refused.value, text) == said
+
+
+def _shipped_yaml() -> list[Path]:
+    root = Path(__file__).resolve().parent.parent
+    return sorted((root / "catalog").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", _shipped_yaml(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_indent_named_for_a_shipped_file_with_one_line_moved_is_a_fix(path: Path):
+    """Each line of a shipped catalog file moved one indent level (2 spaces) and two, either way: where the hint names
+    a move (a line "by N"), the file then loads, and one of the moves named loads it as it was written. An indent
+    named that loaded as something else (a policy as one of the models above it, `prompt:` left empty) was worse
+    than PyYAML's words."""
+    import yaml
+
+    from magsag_mcp.yaml_layout import layout_fix
+
+    text = path.read_text()
+    meant = yaml.safe_load(text)
+    lines = text.splitlines()
+    named = 0
+    for at, line in enumerate(lines):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        for by in (2, -2, 4, -4):
+            if indent + by < 0:
+                continue
+            moved = [*lines[:at], " " * (indent + by) + line.lstrip(" "), *lines[at + 1 :]]
+            try:
+                yaml.safe_load("\n".join(moved) + "\n")
+                continue
+            except yaml.YAMLError as exc:
+                fix = layout_fix(exc, "\n".join(moved) + "\n")
+            if fix is None:
+                continue
+            told = int(fix.split(" ", 2)[1].rstrip(",")) - 1 if fix.startswith("line ") else None
+            moves = [(told, int(n)) for n in re.findall(r"by (\d+) \(as the item at line", fix)]
+            moves += [(int(n) - 1, int(c)) for n, c in re.findall(r"indent line (\d+) by (\d+)", fix)]
+            moves += [
+                (told, int(c)) for c in re.findall(r"indent it as the (?:keys|items) beside it \(by (\d+)\)", fix)
+            ]
+            moves += [(told, int(c)) for c in re.findall(r"keys of the mapping the list is in \(by (\d+)\)", fix)]
+            loaded = []
+            for line_at, column in moves:
+                assert line_at is not None, fix
+                fixed = [*moved[:line_at], " " * column + moved[line_at].lstrip(" "), *moved[line_at + 1 :]]
+                loaded.append(yaml.safe_load("\n".join(fixed) + "\n"))  # (each loads: no YAMLError)
+            if moves:
+                named += 1
+                assert meant in loaded, (at + 1, by, fix)
+    assert named or "\n  " not in text, path  # (a file with nested lines has one whose move is told its fix)
