@@ -28,6 +28,13 @@ def find_catalog(
     env = os.environ if env is None else env
     chosen = explicit or env.get("MAGSAG_CATALOG")
     bundled = _bundled()
+    if chosen and not str(chosen).strip():
+        # (it was "remove the spaces around it:  is the catalog directory": the folder meant was '', read as '.')
+        origin = catalog_option() if explicit else "MAGSAG_CATALOG"
+        raise ConfigError(
+            f"{origin}={str(chosen)!r} is blank; set it to a catalog directory, or unset it for ./catalog or the "
+            "bundled catalog"
+        )
     if chosen:
         path = Path(chosen).expanduser()
         if not path.is_dir():

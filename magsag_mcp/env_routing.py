@@ -15,6 +15,16 @@ from .types import Target
 def _env_override(env: Mapping[str, str]) -> tuple[str | None, str | None]:
     provider = env.get("MAGSAG_PROVIDER") or None
     model = env.get("MAGSAG_MODEL") or None
+    # (spaces alone, an env file's `MAGSAG_MODEL= `: it was "unknown provider ' '" and "empty target: write
+    # 'provider:model'", as if a value had been meant; an empty one is unset, as ever)
+    for name, value, meant in (
+        ("MAGSAG_PROVIDER", provider, "a provider's name (e.g. openai)"),
+        ("MAGSAG_MODEL", model, "a model (e.g. openai:gpt-4o)"),
+    ):
+        if value is not None and not value.strip():
+            raise ConfigError(
+                f"{name}={value!r} is blank; set it to {meant}, or unset it to route as the catalog's routing says"
+            )
     if provider:
         try:
             provider = canonical_provider(provider)

@@ -1,0 +1,53 @@
+"""A setting of spaces alone (an env file's `MAGSAG_MODEL= `) is said to be blank, with what to set it to or to unset
+it, as MAGSAG_DB's is: MAGSAG_PROVIDER=" " was "unknown provider ' '", MAGSAG_MODEL=" " "empty target: write
+'provider:model'", and MAGSAG_CATALOG=" " "remove the spaces around it:  is the catalog directory" (the folder left
+when they are removed being '', which is '.')."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from magsag_mcp.cli import main
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        (
+            "MAGSAG_PROVIDER",
+            "MAGSAG_PROVIDER='  ' is blank; set it to a provider's name (e.g. openai), or unset it to route as the "
+            "catalog's routing says",
+        ),
+        (
+            "MAGSAG_MODEL",
+            "MAGSAG_MODEL='  ' is blank; set it to a model (e.g. openai:gpt-4o), or unset it to route as the "
+            "catalog's routing says",
+        ),
+        (
+            "MAGSAG_CATALOG",
+            "MAGSAG_CATALOG='  ' is blank; set it to a catalog directory, or unset it for ./catalog or the bundled "
+            "catalog",
+        ),
+    ],
+)
+def test_a_setting_of_spaces_alone_is_said_to_be_blank(cli_env, capsys, monkeypatch, name: str, said: str):
+    monkeypatch.setenv(name, "  ")
+    assert main(["explain", "skill.coding", "--payload", '{"task": "x"}']) == 2
+    assert json.loads(capsys.readouterr().err)["error"]["message"] == said
+
+
+@pytest.mark.parametrize("name", ["MAGSAG_PROVIDER", "MAGSAG_MODEL"])
+def test_doctor_says_a_blank_routing_setting_is_blank(cli_env, capsys, monkeypatch, name: str):
+    monkeypatch.setenv(name, " ")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert f"{name}=' ' is blank; set it to " in out, out
+
+
+def test_an_empty_routing_setting_is_unset_as_ever(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("MAGSAG_PROVIDER", "")
+    monkeypatch.setenv("MAGSAG_MODEL", "")
+    assert main(["explain", "skill.coding", "--payload", '{"task": "x"}']) == 0
+    assert json.loads(capsys.readouterr().out)["skill"] == "skill.coding"
