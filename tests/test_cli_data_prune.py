@@ -359,3 +359,18 @@ def test_a_ctrl_c_once_the_vacuum_has_ended_does_not_say_it_was_stopped(ledger_d
     out, err = capsys.readouterr()
     assert "vacuum" not in json.loads(out)["deleted"]
     assert "not shrunk" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("window", "said"),
+    [
+        # "'90' is not a duration: use e.g. 90d, 12h, 2w", of no option, and no word that only the unit was missing
+        ("90", "--older-than 90 has no unit: give hours, days or weeks, e.g. 90d for 90 days"),
+        ("soon", "--older-than: 'soon' is not a duration: use e.g. 90d, 12h, 2w"),
+    ],
+)
+def test_prune_given_no_duration_names_its_option(ledger_db, capsys, window, said):
+    assert main(["data", "prune", "--older-than", window]) == 2
+    assert json.loads(capsys.readouterr().err)["error"]["message"] == said
+    assert main(["data", "query", "--format", "json"]) == 0
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced", "r-old"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -188,7 +189,12 @@ def retention_seconds(older_than: str) -> float:
                 f"--older-than {older_than} is negative: it is how old a record must be to be deleted, a positive "
                 f"duration: give --older-than {bare[1:]}"
             )
-    seconds = parse_duration_seconds(older_than)
+    if re.fullmatch(r"\d+(?:\.\d+)?", bare):  # (it was "'5' is not a duration: use e.g. 90d, 12h, 2w", of no option)
+        raise InputError(f"--older-than {bare} has no unit: give hours, days or weeks, e.g. {bare}d for {bare} days")
+    try:
+        seconds = parse_duration_seconds(older_than)
+    except InputError as exc:  # (said of the option it was given to: `magsag data prune` takes no other value)
+        raise InputError(f"--older-than: {exc.message}") from None
     unit = older_than.strip()[-1]
     if unit in "sm":
         what = "minutes (m is minutes, not months)" if unit == "m" else "seconds"
