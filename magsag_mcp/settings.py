@@ -105,6 +105,8 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
     # every refusal names the range, as docs/configuration.md says: one of a value that is no number named only a
     # value to set
     fix = f"set it to e.g. {default} ({setting_span(name, minimum)}"
+    if not raw.strip():  # (an env file's `MAGSAG_CALL_DEADLINE= `: "is not a number", as if a value had been meant)
+        raise ConfigError(f"{given(name, raw)} is blank; {fix}), or unset it for its default, {default}")
     try:
         value = float(raw)
     except ValueError:

@@ -51,3 +51,24 @@ def test_an_empty_routing_setting_is_unset_as_ever(cli_env, capsys, monkeypatch)
     monkeypatch.setenv("MAGSAG_MODEL", "")
     assert main(["explain", "skill.coding", "--payload", '{"task": "x"}']) == 0
     assert json.loads(capsys.readouterr().out)["skill"] == "skill.coding"
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        (
+            "MAGSAG_CALL_DEADLINE",
+            "MAGSAG_CALL_DEADLINE='  ' is blank; set it to e.g. 300.0 (from 0.001 to 21600), or unset it for its "
+            "default, 300.0",
+        ),
+        (
+            "MAGSAG_MAX_RETRIES",
+            "MAGSAG_MAX_RETRIES='  ' is blank; set it to e.g. 2 (from 0 to 10), or unset it for its default, 2",
+        ),
+    ],
+)
+def test_a_number_setting_of_spaces_alone_is_said_to_be_blank(cli_env, capsys, monkeypatch, name: str, said: str):
+    # it was "MAGSAG_CALL_DEADLINE='  ' is not a number; set it to e.g. 300.0 ...", as if a value had been meant
+    monkeypatch.setenv(name, "  ")
+    assert main(["explain", "skill.coding", "--payload", '{"task": "x"}']) == 2
+    assert json.loads(capsys.readouterr().err)["error"]["message"] == said
