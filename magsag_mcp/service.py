@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -194,6 +194,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         progress: ProgressCallback | None = None,
         own_run: bool = False,
         run_classes: tuple[str, ...] = (),
+        under_way: Callable[[str], None] | None = None,
     ) -> InvokeResult:
         """Call the skill ``skill_id`` with ``payload`` (its input fields, and its ``model_config``): routed, held to
         the policies and limits before anything is sent, tried down its fallbacks, recorded in the ledger. Returns an
@@ -208,7 +209,8 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         ``own_run``: the caller is held to ``agent`` (an MCP client pinned to it), and may not file its call in a
         ``run_id`` whose calls are another agent's (see :meth:`refuse_others_run`); refused with nothing recorded.
         ``run_classes``: the data classes of the agent's run the call is made in, which apply beside the skill's and
-        the context's (see :class:`~.api.Runner`)."""
+        the context's (see :class:`~.api.Runner`). ``under_way(run_id)``: told once the call is under way, from when it
+        is recorded however it ends (cancelled too); a call that ends before (refused, cancelled) has no record."""
         self._on_own_loop()
         if not isinstance(skill_id, str):
             self.catalog.skill(skill_id)  # refused with the fix, before a run is recorded under it
@@ -244,6 +246,8 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         if parent_run_id == run_id:  # no parent: the one it was recorded with (if any) applies, as to any call
             parent_run_id = None
         run = RunRecord(run_id, agent, skill_id, time.time(), parent_run_id)  # positional: no dict of keywords
+        if under_way is not None:  # (no await from here to the try below: a cancel now finds the call recorded)
+            under_way(run_id)
         self._in_flight += 1
         task = asyncio.current_task()
         if task is not None:

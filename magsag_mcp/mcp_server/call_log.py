@@ -12,7 +12,9 @@ each line is (:mod:`.log_format`). ``MAGSAG_MCP_LOG_LEVEL=WARNING`` leaves the l
 
 A call cancelled (its client sent ``notifications/cancelled``, timed out or went away, or the server stopped) got no
 line at all, though the ledger records it (``cancelled``, its cost unknown, bounded by its worst case): it gets one
-too, ``outcome`` ``cancelled``, its skill, run (the one it was recorded under), agent and time until the cancel.
+too, ``outcome`` ``cancelled``, its skill, run (the one it was recorded under; none for a call cancelled before the
+service recorded it, which the ledger does not hold), agent and time until the cancel. So does every other tool's
+call cancelled (``tool``, ``outcome`` and ``latency_ms``): a client timing out on a slow ledger read left no trace.
 """
 
 from __future__ import annotations
@@ -67,25 +69,38 @@ def failed_fields(name: str, exc: MagsagError, skill: str | None = None, agent: 
 
 
 def log_cancelled(
-    logger: logging.Logger, skill: str, run_id: str | None, agent: str | None, latency_ms: float
+    logger: logging.Logger,
+    name: str,
+    latency_ms: float,
+    *,
+    skill: str | None = None,
+    run_id: str | None = None,
+    agent: str | None = None,
+    recorded: bool = False,
 ) -> None:
-    """The line of a call cancelled after ``latency_ms`` (its record is the service's, made before this)."""
+    """The line of a call of the tool ``name`` cancelled after ``latency_ms``. An ``invoke_skill`` call's names its
+    ``skill`` and ``agent``, and its ``run_id`` when the service ``recorded`` the call (it records one cancelled once
+    the call is under way, before this): one cancelled sooner (the service still opening, the pinned client's run id
+    being checked) left no record, and a run id said then was one the ledger lacks."""
     if not logger.isEnabledFor(logging.INFO):
         return
-    fields: dict[str, Any] = {
-        "tool": TOOL,
-        "outcome": "cancelled",
-        "skill": skill,
-        "run_id": run_id,
-        "agent": agent,
-        "latency_ms": round(latency_ms),
-    }
+    fields: dict[str, Any] = {"tool": name, "outcome": "cancelled", "latency_ms": round(latency_ms)}
+    if name != TOOL:
+        logger.info("%s cancelled: after %d ms", name, fields["latency_ms"], extra=fields)
+        return
+    fields.update(skill=skill, run_id=run_id if recorded else None, agent=agent)
+    said = (
+        "the ledger records what it spent"
+        if recorded
+        else "before it was recorded: nothing was sent, and the ledger holds no run of it"
+    )
     logger.info(
-        "%s cancelled: skill %s, run %s, agent %s, after %d ms (the ledger records what it spent)",
+        "%s cancelled: skill %s, run %s, agent %s, after %d ms (%s)",
         TOOL,
         skill,
-        run_id if run_id is not None else "(none)",
+        fields["run_id"] if fields["run_id"] is not None else "(none)",
         agent if agent is not None else "(none)",
         fields["latency_ms"],
+        said,
         extra=redact_values(fields),
     )

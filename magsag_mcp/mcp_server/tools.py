@@ -80,15 +80,21 @@ class MagsagTools:
         said: dict[str, Any] | None = None,
     ) -> CallToolResult:
         """``call(service)``'s result as the tool's; with ``prices``, for a tool whose call prices synchronously
-        (explain_route), once genai-prices' data is loaded (see ServerState.pricing_service). ``said``: a call's
-        skill, agent, run id and start (monotonic), which its failed or cancelled line names (:mod:`.call_log`)."""
+        (explain_route), once genai-prices' data is loaded (see ServerState.pricing_service). ``said``: an
+        invoke_skill call's skill, agent, run id and whether the service took it under way (``recorded``), which its
+        failed or cancelled line names (:mod:`.call_log`). A call of any tool cancelled (its client's
+        notifications/cancelled, a closed session, the server stopping) is one line: what it held (a ledger read, a
+        wait on the service's open) is let go as the cancel unwinds it."""
+        started = time.monotonic()
         try:
             service = await (self.state.pricing_service() if prices else self.state.service())
             model = result_model.model_validate(await call(service))
         except anyio.get_cancelled_exc_class():
-            if said is not None:  # (recorded by the service as it unwound, shielded: said once it is)
-                started = said["started"]
-                log_cancelled(logger, said["skill"], said["run_id"], said["agent"], (time.monotonic() - started) * 1000)
+            elapsed = (time.monotonic() - started) * 1000
+            if said is None:
+                log_cancelled(logger, name, elapsed)
+            else:  # (recorded by the service as it unwound, shielded, once under way: said after it is)
+                log_cancelled(logger, name, elapsed, **said)
             raise
         except MagsagError as exc:
             fields = failed_fields(name, exc, **({"skill": said["skill"], "agent": said["agent"]} if said else {}))
@@ -130,12 +136,10 @@ class MagsagTools:
 
         # the run named here when the call names none (as the service would): a cancelled call's line names it
         run = run_id or new_run_id()
-        said: dict[str, Any] = {
-            "skill": skill_id,
-            "agent": self.state.call_agent or agent,
-            "run_id": run,
-            "started": time.monotonic(),
-        }
+        said: dict[str, Any] = {"skill": skill_id, "agent": self.state.call_agent or agent, "run_id": run}
+
+        def under_way(_: str) -> None:
+            said["recorded"] = True
 
         async def call(svc: Service) -> InvokeResultDict:
             who = said["agent"] = self._agent(agent)
@@ -143,11 +147,20 @@ class MagsagTools:
             # share a run: an orchestrator and its sub-agents); one named here is new, no one's
             own = self.state.call_agent is not None and bool(run_id)
             if progress is None:
-                result = await svc.invoke_skill(skill_id, payload, agent=who, run_id=run, context=declared, own_run=own)
+                result = await svc.invoke_skill(
+                    skill_id, payload, agent=who, run_id=run, context=declared, own_run=own, under_way=under_way
+                )
             else:
                 async with progress.beating():
                     result = await svc.invoke_skill(
-                        skill_id, payload, agent=who, run_id=run, context=declared, progress=progress, own_run=own
+                        skill_id,
+                        payload,
+                        agent=who,
+                        run_id=run,
+                        context=declared,
+                        progress=progress,
+                        own_run=own,
+                        under_way=under_way,
                     )
             answered = result.to_dict()
             log_answered(logger, answered, who)

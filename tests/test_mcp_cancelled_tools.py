@@ -1,0 +1,119 @@
+"""A client cancelling any tool's call (notifications/cancelled, through the SDK's in-memory client): one line in the
+server's log, naming the tool and its time, and what the call held let go. Only invoke_skill's was said before; a
+client timing out on a slow ledger read, or on a service still opening, left no trace. An invoke_skill call cancelled
+before the service recorded it names no run: the run id it was given was one the ledger does not hold."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp.client import Client
+
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.mcp_server.log_format import JsonFormatter
+from magsag_mcp.mcp_server.server import server_state
+from magsag_mcp.service import Service
+from tests.mcp_tools_helpers import CATALOG, ENV
+
+pytestmark = pytest.mark.anyio
+
+#: every tool but invoke_skill, with arguments it takes
+TOOL_CALLS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("list_skills", {}),
+    ("explain_route", {"skill_id": "skill.analysis", "payload": {"data": "x"}}),
+    ("summarize_usage", {}),
+    ("daily_usage", {}),
+    ("query_runs", {}),
+    ("search_usage", {"pattern": "overloaded"}),
+    ("check_budget", {"agent": "ana"}),
+)
+
+
+def _cancelled_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "magsag_mcp.mcp" and getattr(r, "outcome", None) == "cancelled"]
+
+
+@pytest.fixture
+def open_held(monkeypatch: pytest.MonkeyPatch) -> anyio.Event:
+    """The service's first open waits (a hung volume) until its call is cancelled; the next opens as ever. The event is
+    set once the first open waits."""
+    waiting = anyio.Event()
+    real_open = Service.open
+    first = [True]
+
+    async def open_after_a_hang(*args: Any, **kwargs: Any) -> Service:
+        if first[0]:
+            first[0] = False
+            waiting.set()
+            await anyio.sleep_forever()
+        return await real_open(*args, **kwargs)
+
+    monkeypatch.setattr(Service, "open", open_after_a_hang)
+    return waiting
+
+
+async def _cancel_while_opening(client: Client, waiting: anyio.Event, name: str, args: dict[str, Any]) -> None:
+    with anyio.fail_after(60):  # a hang guard, not a timing assertion
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(functools.partial(client.call_tool, name, args))
+            await waiting.wait()
+            tg.cancel_scope.cancel()  # the SDK sends notifications/cancelled for the request
+
+
+async def _wait_for_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    with anyio.fail_after(60):  # (said as the server's handler unwinds)
+        while not _cancelled_lines(caplog):
+            await anyio.sleep(0.01)
+    return _cancelled_lines(caplog)
+
+
+@pytest.mark.parametrize(("name", "args"), TOOL_CALLS, ids=[name for name, _ in TOOL_CALLS])
+async def test_a_cancelled_call_of_any_tool_is_one_line_and_lets_go_of_the_service_open(
+    db: Path, caplog: pytest.LogCaptureFixture, open_held: anyio.Event, name: str, args: dict[str, Any]
+):
+    server = build_server(catalog=CATALOG, db=db, env=ENV)
+    with caplog.at_level(logging.INFO, logger="magsag_mcp.mcp"):
+        async with Client(server) as client:
+            await _cancel_while_opening(client, open_held, name, args)
+            [record] = await _wait_for_lines(caplog)
+            assert not server_state(server)._lock.locked()  # the open's lock let go with the call
+            with anyio.fail_after(60):  # the same call again opens the service and answers (a hang guard)
+                again = await client.call_tool(name, args)
+    assert not again.is_error, again.content
+    assert record.levelno == logging.INFO
+    message = record.getMessage()
+    assert message.startswith(f"{name} cancelled: after ") and message.endswith(" ms"), message
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["tool"] == name and entry["outcome"] == "cancelled" and isinstance(entry["latency_ms"], int)
+    assert "run_id" not in entry
+
+
+async def test_an_invoke_skill_cancelled_before_it_was_recorded_names_no_run(
+    db: Path, caplog: pytest.LogCaptureFixture, open_held: anyio.Event
+):
+    """Cancelled while the service opened, the call was never recorded, and its line named the run id made for it (or
+    the one it named), which no query finds: it names none now, and says why."""
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "agent": "bob", "run_id": "r-never"}
+    with caplog.at_level(logging.INFO, logger="magsag_mcp.mcp"):
+        async with Client(build_server(catalog=CATALOG, db=db, env=ENV)) as client:
+            await _cancel_while_opening(client, open_held, "invoke_skill", args)
+            [record] = await _wait_for_lines(caplog)
+            runs = (await client.call_tool("query_runs", {"filters": {"agent": "bob"}})).structured_content
+    assert runs is not None and runs["runs"] == []  # the ledger holds no run of it: the line names none
+    message = record.getMessage()
+    assert message.startswith("invoke_skill cancelled: skill skill.analysis, run (none), agent bob, after "), message
+    assert "before it was recorded" in message and "r-never" not in message
+    entry = json.loads(JsonFormatter().format(record))
+    assert {k: entry[k] for k in ("tool", "outcome", "skill", "run_id", "agent")} == {
+        "tool": "invoke_skill",
+        "outcome": "cancelled",
+        "skill": "skill.analysis",
+        "run_id": None,
+        "agent": "bob",
+    }
