@@ -11,8 +11,11 @@ How it is seen, cheaply: a request checks at most once every :data:`CHECK_SECOND
 path as given, following links, and the file is read only when its version (modification and change times, size,
 inode, device) is not the one last read. A version modified under :data:`SETTLE_SECONDS` ago is left to a later look:
 a file being written (``cat new > file`` truncates it, then writes) is not read half-written, and a later write in the
-same timestamp tick cannot hide behind a version already read. The read and its checks run in a worker thread: a request
-waits on no file, only the one that found the change waits for it.
+same timestamp tick cannot hide behind a version already read. The stat, the read and its checks run in a worker
+thread: a request waits on no file, only the one that found the change waits for its read. The stat ran on the event
+loop: a secret's mount that hung (NFS, a FUSE driver) held every client's request. Now a look waits for it at most
+:data:`LOOK_SECONDS`, then leaves it to its thread (one at a time: no look starts another while it hangs) and the
+server keeps the tokens it has, said once in the log and by the health probes until a stat answers again.
 
 A new version is held to every check the start makes (:func:`.gate_settings.gate_settings`'s: the lines, the
 length beyond loopback, not the scrape token); refused, the server keeps the tokens it has and logs one ERROR naming
@@ -50,6 +53,8 @@ logger = redacting_logger("magsag_mcp.mcp")
 CHECK_SECONDS = 1.0
 #: how long a file must have been left unchanged to be read (see the module's docstring)
 SETTLE_SECONDS = 1.0
+#: the longest a look waits for the file's stat (a hung mount): past it the tokens in force are kept
+LOOK_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,10 @@ class ReloadedTokens:
         self._read: _Version | None = None
         self._looked_at = time.monotonic()
         self._looking = False
+        #: a stat under way in its thread, which a look stopped waiting for (a hung mount): no other is started
+        self._stat_pending = False
+        #: whether the last look's stat did not answer within LOOK_SECONDS (said once, until one answers)
+        self._stalled = False
         self._gone = False
         #: whether the version last read was refused, or the file was gone (the next one read is said, taken or not)
         self._complained = False
@@ -135,6 +144,11 @@ class ReloadedTokens:
     def warning(self) -> str | None:
         """What the health probes say while the file's version is refused or the file is gone (None: neither): the
         variable alone, no path or line (the probes answer anyone; the server's log names them), and never a token."""
+        if self._stalled:
+            return (
+                f"the file {self.source.variable} names did not answer a look in {LOOK_SECONDS:g} s (a hung mount): "
+                "the server keeps the tokens it has; the server's log says more"
+            )
         if self._gone:
             return (
                 f"the file {self.source.variable} names cannot be found now: the server keeps the tokens it has; the "
@@ -161,9 +175,41 @@ class ReloadedTokens:
             self._looking = False
         return self.current
 
+    async def _stat(self) -> os.stat_result | None:
+        """The file's status, from a worker thread waited for at most :data:`LOOK_SECONDS`; None when it did not answer
+        in time, or one that did not is still under way (its thread left to end when the mount answers). Raises
+        OSError as ``os.stat`` does."""
+        if self._stat_pending:
+            return None
+
+        def stat() -> os.stat_result:
+            try:
+                return os.stat(self.source.named)  # (follows links: a Kubernetes secret's ..data swap is a new inode)
+            finally:
+                self._stat_pending = False  # (a bool set in one thread, read on the loop: no lock needed)
+
+        self._stat_pending = True
+        with anyio.move_on_after(LOOK_SECONDS):
+            seen = await anyio.to_thread.run_sync(stat, abandon_on_cancel=True)
+            if self._stalled:
+                self._stalled = False
+                logger.info("%s answers a look again", self.source.said())
+            return seen
+        if not self._stalled:
+            self._stalled = True
+            logger.warning(
+                "%s did not answer a look (a stat) in %gs: its mount may hang (NFS, a FUSE driver). The server keeps "
+                "the tokens it has and looks again once that stat returns",
+                self.source.said(),
+                LOOK_SECONDS,
+            )
+        return None
+
     async def _look(self) -> None:
         try:
-            seen = os.stat(self.source.named)  # (follows links: a Kubernetes secret's ..data swap is a new inode)
+            seen = await self._stat()
+            if seen is None:
+                return
         except OSError as exc:
             if not self._gone:
                 self._gone = self._complained = True

@@ -1,0 +1,106 @@
+"""A token file's look (a stat) on a mount that hangs (NFS, a FUSE driver): the stat ran on the event loop, so every
+client's request waited on it. It runs in a worker thread now, waited for a bounded time, the tokens in force kept
+meanwhile and the hang said once; no second stat is started while one hangs. The stat is made to hang by a patched
+``os.stat`` (the token file's path alone) that waits on an event: no assertion is about time."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from magsag_mcp.mcp_server import token_reload
+from magsag_mcp.mcp_server.client_tokens import TOKENS_FILE_ENV, parse_client_tokens
+from magsag_mcp.mcp_server.metrics_endpoint import MetricsSetting
+from magsag_mcp.mcp_server.token_reload import ReloadedTokens, TokenFile, Tokens
+from tests.test_mcp_http_client_tokens import OPS_TOKEN, TOKENS
+
+pytestmark = pytest.mark.anyio
+#: a hang guard, not a timing assertion
+PATIENCE = 20
+
+
+class HungStat:
+    """``os.stat`` of ``path`` waits until :attr:`go_on` is set (its answers, whether it was let go or gave up, in
+    :attr:`let_go`); every other path's is the real one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self.real = os.stat
+        self.entered = threading.Event()
+        self.go_on = threading.Event()
+        self.let_go: list[bool] = []
+        self.calls = 0
+
+    def __call__(self, path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if os.fspath(path) == self.path:
+            self.calls += 1
+            self.entered.set()
+            self.let_go.append(self.go_on.wait(PATIENCE))
+        return self.real(path, *args, **kwargs)
+
+
+def _reloaded(tmp_path: Path) -> tuple[ReloadedTokens, Tokens, Path]:
+    named = tmp_path / "tokens"
+    named.write_text(TOKENS)
+    start = Tokens(None, parse_client_tokens(named.read_bytes()))
+    reloaded = ReloadedTokens(TokenFile(TOKENS_FILE_ENV, str(named)), start, "127.0.0.1", None, MetricsSetting())
+    named.write_text(f"ops-team {OPS_TOKEN}\n")  # a new version, which a look that answers takes
+    return reloaded, start, named
+
+
+async def test_a_look_whose_stat_hangs_leaves_the_loop_to_the_other_requests(tmp_path: Path, monkeypatch):
+    """While the stat hangs, the loop runs on: another task sees it hang and lets it go (on the loop, the stat held
+    the loop until it gave up, and no task could)."""
+    monkeypatch.setattr(token_reload, "CHECK_SECONDS", 0)
+    monkeypatch.setattr(token_reload, "SETTLE_SECONDS", 0)
+    monkeypatch.setattr(token_reload, "LOOK_SECONDS", 3600, raising=False)  # (no bound reached: the stat answers)
+    reloaded, start, named = _reloaded(tmp_path)
+    hung = HungStat(named)
+    monkeypatch.setattr(os, "stat", hung)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reloaded.fresh)
+        with anyio.fail_after(PATIENCE + 5):  # a hang guard
+            while not hung.entered.is_set():
+                await anyio.sleep(0.01)
+        hung.go_on.set()  # from the loop, while the stat waits
+    assert hung.let_go == [True]  # let go by the other task: the loop ran while it hung
+    assert [client.agent for client in reloaded.current.clients] == ["ops-team"]
+
+
+async def test_a_hung_stat_keeps_the_tokens_is_said_once_and_is_not_piled_on(
+    tmp_path: Path, monkeypatch, caplog: pytest.LogCaptureFixture
+):
+    """A look waits LOOK_SECONDS for the stat (set tiny here: the stat cannot answer before it is let go), then keeps
+    the tokens in force; the looks after it start no other stat while it hangs (each would be a thread stuck on the
+    mount); the hang is logged once and the probes warn of it; once the stat returns the next look takes the file."""
+    monkeypatch.setattr(token_reload, "CHECK_SECONDS", 0)
+    monkeypatch.setattr(token_reload, "SETTLE_SECONDS", 0)
+    monkeypatch.setattr(token_reload, "LOOK_SECONDS", 0.01, raising=False)
+    reloaded, start, named = _reloaded(tmp_path)
+    hung = HungStat(named)
+    monkeypatch.setattr(os, "stat", hung)
+    caplog.set_level(logging.INFO, logger="magsag_mcp.mcp")
+    try:
+        with anyio.fail_after(PATIENCE - 5):  # a hang guard: on the loop, the stat held it until it gave up
+            for _ in range(4):
+                assert await reloaded.fresh() is start
+        assert hung.calls == 1 and hung.let_go == []  # one stat, still hung
+        hangs = [r for r in caplog.records if "did not answer a look" in r.getMessage()]
+        assert len(hangs) == 1 and hangs[0].levelno == logging.WARNING
+        assert OPS_TOKEN not in hangs[0].getMessage()
+        assert reloaded.warning is not None and "did not answer a look" in reloaded.warning
+    finally:
+        hung.go_on.set()
+    with anyio.fail_after(PATIENCE):  # the stat returns in its thread; a look after it takes the new version
+        while reloaded.current is start:
+            await anyio.sleep(0.01)
+            await reloaded.fresh()
+    assert [client.agent for client in reloaded.current.clients] == ["ops-team"]
+    assert hung.let_go[0] is True and reloaded.warning is None
+    assert any("answers a look again" in r.getMessage() for r in caplog.records)
