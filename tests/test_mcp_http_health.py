@@ -259,6 +259,7 @@ async def test_readiness_says_a_ledger_that_does_not_answer(tmp_path: Path, monk
     from magsag_mcp.errors import LedgerError
 
     monkeypatch.setattr(health_module, "READY_READ_SECONDS", 0.05)  # the read below never answers: any bound is met
+    monkeypatch.setattr(health_module, "READY_ANSWER_SECONDS", 0)  # each probe its own answer: one per read below
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
     async with under_uvicorn(http_app(server, host="127.0.0.1", port=0, token=None)) as base:
         ledger = (await server_state(server).service()).ledger
@@ -274,6 +275,7 @@ async def test_readiness_says_a_ledger_that_does_not_answer(tmp_path: Path, monk
             status, body, _ = await fetch("GET", f"{base}/readyz")
             assert (status, json.loads(body)) == (503, {"status": "not ready", "reason": reason})
         monkeypatch.undo()
+        monkeypatch.setattr(health_module, "READY_ANSWER_SECONDS", 0)  # (the failed read's answer stands no longer)
         status, _, _ = await fetch("GET", f"{base}/readyz")
         assert status == 200
 
@@ -286,6 +288,7 @@ async def test_readiness_says_a_service_still_opening_at_once_and_leaves_the_ope
     from magsag_mcp.service import Service
 
     monkeypatch.setattr(health_module, "READY_READ_SECONDS", 0.05)  # the open below waits on the test: any bound passes
+    monkeypatch.setattr(health_module, "READY_ANSWER_SECONDS", 0)  # each probe its own answer (none stands)
     release = anyio.Event()
     opens: list[object] = []
     plain_open = Service._open.__func__
@@ -310,6 +313,55 @@ async def test_readiness_says_a_service_still_opening_at_once_and_leaves_the_ope
         monkeypatch.setattr(health_module, "READY_READ_SECONDS", 60.0)  # a hang guard for the read, not a speed test
         status, body, _ = await fetch("GET", f"{base}/readyz")
         assert (status, json.loads(body)) == (200, {"status": "ready"})
+
+
+async def test_a_probe_storm_is_one_ledger_read_while_an_answer_stands(tmp_path: Path, monkeypatch):
+    """Each readiness probe read the ledger: a storm of probes (balancers, monitors) was as many reads of the ledger
+    the calls write to. Probes arriving while an answer is worked out share it, and the answer stands for
+    READY_ANSWER_SECONDS after (the clock is the test's: no assertion is about time); a stop is said at once."""
+    clock = [1000.0]
+    monkeypatch.setattr(health_module, "monotonic", lambda: clock[0], raising=False)
+    monkeypatch.setattr(health_module, "READY_READ_SECONDS", 60.0)  # a hang guard for the read, not a speed test
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    async with under_uvicorn(http_app(server, host="127.0.0.1", port=0, token=None)) as base:
+        ledger = (await server_state(server).service()).ledger
+        real_read = ledger.read
+        reads: list[object] = []
+        reading, go_on = anyio.Event(), anyio.Event()
+
+        async def counted(fn, *, snapshot: bool = True):
+            reads.append(fn)
+            reading.set()
+            await go_on.wait()  # held a while: the probes of the storm arriving meanwhile wait on it
+            return await real_read(fn, snapshot=snapshot)
+
+        monkeypatch.setattr(ledger, "read", counted)
+        answers: list[tuple[int, bytes]] = []
+
+        async def probe() -> None:
+            status, body, _ = await fetch("GET", f"{base}/readyz")
+            answers.append((status, body))
+
+        with anyio.fail_after(60):  # a hang guard
+            async with anyio.create_task_group() as tg:
+                for _ in range(20):
+                    tg.start_soon(probe)
+                await reading.wait()
+                for _ in range(20):  # the loop to the other probes' requests meanwhile (arrived later, they are
+                    await anyio.sleep(0.01)  # answered by the answer that stands)
+                go_on.set()
+            assert len(reads) == 1 and answers == [(200, b'{"status": "ready"}')] * 20
+            for _ in range(5):  # the answer stands: no read
+                await probe()
+            assert len(reads) == 1
+            clock[0] += health_module.READY_ANSWER_SECONDS  # it no longer stands: the next probe reads again
+            await probe()
+            assert len(reads) == 2 and answers[-1][0] == 200
+            server_state(server)._closed = True  # a stop begun (SIGTERM): said at once, whatever answer stands
+            status, body, _ = await fetch("GET", f"{base}/readyz")
+            server_state(server)._closed = False
+    assert (status, json.loads(body)) == (503, {"status": "not ready", "reason": SHUTTING_DOWN})
+    assert len(reads) == 2
 
 
 def test_the_access_log_filter_drops_only_probes_answered_2xx():

@@ -12,7 +12,9 @@ endpoint, which needs a POST with a JSON-RPC body, the token and a session: ever
   drains the server), the service could not open, the ledger is read-only (every call would be refused) or did not
   answer. An app served without :func:`.http.serve_http` (which opens the service before it listens) opens its
   service on the first readiness probe, as on the first call; a probe that finds it still opening once
-  :data:`READY_READ_SECONDS` have passed says so (503) and leaves the open to go on, rather than wait for it.
+  :data:`READY_READ_SECONDS` have passed says so (503) and leaves the open to go on, rather than wait for it. An
+  answer stands for :data:`READY_ANSWER_SECONDS` (monotonic), and probes arriving while one is worked out share it:
+  a probe storm is one ledger read a second. Shutting down is said at once, whatever answer stands.
 - Both add ``"warnings"``, a list of what an operator should fix though the server serves, when there is any: a token
   file (``MAGSAG_MCP_TOKENS_FILE``, ``MAGSAG_MCP_TOKEN_FILE``, ``MAGSAG_MCP_METRICS_TOKEN_FILE``) whose new version was
   refused, or that cannot be found (:mod:`.token_reload`). The server keeps the tokens it had, so ``/readyz`` stays
@@ -36,6 +38,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -58,6 +61,10 @@ QUIET_PATHS = (*PROBE_PATHS, "/metrics")
 #: read together: under kubelet's default probe timeout (1 s) the probe would time out first and see no reason, so
 #: docs/mcp.md's example gives the probe 3 s
 READY_READ_SECONDS = 2.0
+#: how long a readiness answer stands for the probes after it: a probe storm (a dozen balancers, each probing every
+#: replica every second, a monitor besides) was a ledger read per probe, load on the ledger the calls write to; it is
+#: one read a second now, and the probes arriving while it is made wait for it rather than make their own
+READY_ANSWER_SECONDS = 1.0
 #: distinct failure messages logged (each probe repeats its failure every few seconds: the log says each once)
 _FAILURES_LOGGED_MAX = 20
 
@@ -105,6 +112,10 @@ class HealthMiddleware:
         self.state = state
         self.token_files = tuple(token_files)
         self._logged: set[str] = set()
+        #: the last readiness answer and when (monotonic) it was worked out
+        self._answered: tuple[float, str | None] | None = None
+        #: the readiness answer being worked out, which the probes arriving meanwhile wait on
+        self._answering: asyncio.Task[str | None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") not in PROBE_PATHS:
@@ -133,11 +144,29 @@ class HealthMiddleware:
         return {"warnings": said} if said else {}
 
     async def not_ready(self) -> str | None:
-        """Why the server cannot take a call now, said without a detail of its setup; None when it can. Within
-        :data:`READY_READ_SECONDS`: a probe has its own timeout, past which its answer says nothing and a probe left
-        waiting holds a connection."""
+        """Why the server cannot take a call now, said without a detail of its setup; None when it can. The answer
+        worked out within :data:`READY_ANSWER_SECONDS` stands, and one being worked out is waited on (see the module's
+        docstring): a probe's own end (its client gone) does not cut it for the others."""
         if self.state.closing:
             return SHUTTING_DOWN
+        answered = self._answered
+        if answered is not None and monotonic() - answered[0] < READY_ANSWER_SECONDS:
+            return answered[1]
+        if self._answering is None:
+            task = self._answering = asyncio.ensure_future(self._answer())
+            task.add_done_callback(self._answer_done)
+        reason = await asyncio.shield(self._answering)
+        return SHUTTING_DOWN if self.state.closing else reason
+
+    def _answer_done(self, task: asyncio.Task[str | None]) -> None:
+        if self._answering is task:
+            self._answering = None
+        if not task.cancelled() and task.exception() is None:  # (an exception is the probes' that awaited it)
+            self._answered = (monotonic(), task.result())
+
+    async def _answer(self) -> str | None:
+        """The readiness answer, within :data:`READY_READ_SECONDS`: a probe has its own timeout, past which its answer
+        says nothing and a probe left waiting holds a connection."""
         with anyio.move_on_after(READY_READ_SECONDS):
             return await self._not_ready()
         if self.state.closing:
