@@ -30,6 +30,9 @@ _KNOWN_SECRETS: set[str] = set()
 #: the same, longest first: a key that contains another (a proxy key built on a vendor's) must be
 #: replaced whole, or replacing the shorter one first would leave the rest of the longer in the text
 _LONGEST_FIRST: tuple[str, ...] = ()
+#: of those (and of calls' own), the forms registered ``in_answers=False`` only (:func:`register_secret`): hidden in
+#: the process's messages, records and logs, not taken from a model's answer. A new frozenset when one changes.
+_NOT_IN_ANSWERS: frozenset[str] = frozenset()
 
 
 #: the keys local servers' docs tell clients to send, which the server ignores (Ollama's "ollama", LM Studio's
@@ -68,24 +71,46 @@ def register_env_secrets(env: Mapping[str, str]) -> None:
         register_secret(env.get(name))
 
 
-def register_secret(value: str | None) -> None:
+def register_secret(value: str | None, *, in_answers: bool = True) -> None:
     """Remember a credential so that :func:`redact` removes it verbatim wherever it appears.
 
     Also without the whitespace around it: a key pasted with a trailing space or tab travels
     trimmed (HTTP drops a header value's surrounding whitespace), and that is what a server echoes; and escaped, as
     JSON and URLs write it (:func:`escaped_forms`).
     A local server's published placeholder key (:data:`PLACEHOLDER_KEYS`) is no secret and is not kept.
+
+    ``in_answers=False``: text that may as well be a word as a secret (a base URL's path segment taken for a token by
+    its length alone, see :func:`~magsag_mcp.providers.base_urls.register_path_tokens`), removed from every text but
+    a model's answer. The same text registered as a credential too is removed from answers, whichever came first.
     """
     global _LONGEST_FIRST
-    if value in _KNOWN_SECRETS:  # every call reads its key: the common case returns here (see _REGISTERING)
+    # every call reads its key: the common case returns here (see _REGISTERING)
+    if value in _KNOWN_SECRETS and not (in_answers and value in _NOT_IN_ANSWERS):
         return
     if value and value.strip().lower() in PLACEHOLDER_KEYS:
         return
     new = {form for c in ({value, value.strip()} if value else ()) if len(c) >= 6 for form in _forms(c)}
-    if new - _KNOWN_SECRETS:
-        with _REGISTERING:
+    with _REGISTERING:
+        unknown = new - _KNOWN_SECRETS
+        if unknown:
             _LONGEST_FIRST = tuple(sorted(_KNOWN_SECRETS | new, key=len, reverse=True))
             _KNOWN_SECRETS.update(new)
+        # (kept out of answers once known: an answer redacted meanwhile loses the text, never keeps a key)
+        _answers_take(new) if in_answers else _answers_leave(unknown)
+
+
+def _answers_take(forms: set[str] | tuple[str, ...]) -> None:
+    """Make ``forms`` of a credential removed from answers too (see :data:`_NOT_IN_ANSWERS`)."""
+    global _NOT_IN_ANSWERS
+    if not _NOT_IN_ANSWERS.isdisjoint(forms):
+        _NOT_IN_ANSWERS = _NOT_IN_ANSWERS.difference(forms)
+
+
+def _answers_leave(forms: set[str] | list[str]) -> None:
+    """Leave ``forms``, known to :func:`redact` only now, in answers (see :data:`_NOT_IN_ANSWERS`)."""
+    global _NOT_IN_ANSWERS
+    if forms:
+        _NOT_IN_ANSWERS = _NOT_IN_ANSWERS.union(forms)
 
 
 #: a key of hex digits alone (an Azure resource's 32, a gateway's): hex is read the same in either case
@@ -118,15 +143,23 @@ _REGISTERING = threading.Lock()
 _CALL_SECRETS: ContextVar[tuple[str, ...]] = ContextVar("magsag_call_secrets", default=())
 
 
-def register_call_secret(value: str | None) -> None:
-    """Make a credential a call gave (not the operator) known to :func:`redact` for the rest of that call only."""
+def register_call_secret(value: str | None, *, in_answers: bool = True) -> None:
+    """Make a credential a call gave (not the operator) known to :func:`redact` for the rest of that call only;
+    ``in_answers`` as :func:`register_secret`'s (whose forms left in answers are the process's: a segment of a call's
+    base URL is no key in any caller's answer, unless given as one)."""
     if not value or value.strip().lower() in PLACEHOLDER_KEYS:
         return
     known = _CALL_SECRETS.get()
-    forms = (form for c in dict.fromkeys((value, value.strip())) if len(c) >= 6 for form in _forms(c))
-    new = [form for form in dict.fromkeys(forms) if form not in known]
+    given = dict.fromkeys((value, value.strip()))
+    forms = tuple(dict.fromkeys(form for c in given if len(c) >= 6 for form in _forms(c)))
+    new = [form for form in forms if form not in known]
     if new:
         _CALL_SECRETS.set(tuple(sorted((*known, *new), key=len, reverse=True)))
+    # (what is a key already, the process's or this call's, stays one; the lock only when there is a change to make)
+    left = [] if in_answers else [form for form in new if form not in _KNOWN_SECRETS and form not in _NOT_IN_ANSWERS]
+    if left or (in_answers and not _NOT_IN_ANSWERS.isdisjoint(forms)):
+        with _REGISTERING:
+            _answers_take(forms) if in_answers else _answers_leave(left)
 
 
 #: a function :func:`call_scoped` wraps: a type checker sees the wrapped one's signature, not an Any
@@ -230,7 +263,7 @@ def redact(text: str, *, answer: bool = False) -> str:
     found: list[str] = []  # (longest first, as the table is)
     keys = _longest_first(known, call) if call else known
     if answer:
-        keys = _long_keys(keys)
+        keys = _long_keys(keys, _NOT_IN_ANSWERS)
     # a base64 key escaped as no form of it registered is written (JSON's \u002f, HTML's &#47;, a URL's %252F, its
     # escapes' hex in both cases): removed first, where the text holds such an escape (see key_escapes)
     text = without_escaped_keys(text, keys, PREFIX_KEY_MIN)
@@ -268,11 +301,11 @@ def redact(text: str, *, answer: bool = False) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _long_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+def _long_keys(keys: tuple[str, ...], not_in_answers: frozenset[str]) -> tuple[str, ...]:
     """The keys (and forms of them) of :data:`PREFIX_KEY_MIN` characters or more: those looked for in an answer. A
     shorter one is a word as often as a key (a local server's ``changeme``, a proxy's ``password``), and an answer
-    using the word would lose it."""
-    return tuple(key for key in keys if len(key) >= PREFIX_KEY_MIN)
+    using the word would lose it; so is one registered for the process's own texts only (``not_in_answers``)."""
+    return tuple(key for key in keys if len(key) >= PREFIX_KEY_MIN and key not in not_in_answers)
 
 
 def holds_known_key(text: str) -> bool:
@@ -280,7 +313,7 @@ def holds_known_key(text: str) -> bool:
     or more, or a piece of one (as :func:`redact` finds them, in the forms a key is registered in: as sent, JSON's and
     a URL's escapes); text merely shaped like a key is not looked for, nor a base64 key escaped otherwise
     (``\\u002f``, ``&#47;``: :func:`without_escaped_keys`, some 90 us on a 1 KB text). A few look-ups."""
-    known = _long_keys(_LONGEST_FIRST)
+    known = _long_keys(_LONGEST_FIRST, _NOT_IN_ANSWERS)
     if not known:
         return False
     for secret, pieces in _lookups(known, "%" in text, "\\" in text):
@@ -300,7 +333,7 @@ def answer_holds_key(text: str) -> bool:
     if not text.isascii() and _HALF_PAIR.search(text):
         return True
     call = _CALL_SECRETS.get()
-    keys = _long_keys(_longest_first(_LONGEST_FIRST, call) if call else _LONGEST_FIRST)
+    keys = _long_keys(_longest_first(_LONGEST_FIRST, call) if call else _LONGEST_FIRST, _NOT_IN_ANSWERS)
     if not keys:
         return False
     for secret, pieces in _lookups(keys, "%" in text, "\\" in text):

@@ -385,12 +385,26 @@ def _looks_like_a_token(segment: str) -> bool:
     text = unquote(segment)
     if len(text) < _TOKEN_MIN:
         return False
-    kinds = (any(c.isdigit() for c in text), any(c.islower() for c in text), any(c.isupper() for c in text))
-    if sum(kinds) >= 2:
+    if _kinds(text) >= 2:
         return True
     # (a run of one or two characters repeated, "pppp...", is filler, not a token)
     one_kind = text.isascii() and (text.isdigit() or (len(text) >= _ONE_CASE_MIN and text.isalpha()))
     return one_kind and len(set(text)) > 2
+
+
+def _kinds(text: str) -> int:
+    """How many of digits, lower and upper case letters ``text`` holds."""
+    return sum((any(c.isdigit() for c in text), any(c.islower() for c in text), any(c.isupper() for c in text)))
+
+
+def token_by_length_alone(segment: str) -> bool:
+    """Whether a segment :func:`masked_path` hides (:func:`path_tokens`) is taken for a token by its length alone, of
+    one kind of character (digits, or letters of one case): a gateway's name run together
+    (``mycompanyinternalgateway``) as often as a token, a Vertex endpoint's id. Hidden in a URL shown, it is no key
+    that a model's answer naming it loses (see :func:`~magsag_mcp.providers.base_urls.register_path_tokens`)."""
+    from urllib.parse import unquote
+
+    return _kinds(unquote(segment)) < 2
 
 
 def masked_path(path: str, model: str | None = None) -> str:

@@ -177,8 +177,8 @@ def restored_secrets() -> Iterator[None]:
     they were not looked at again, and a test counting the look-ups made in one counted none"""
     from magsag_mcp import redaction
 
-    kept = redaction._KNOWN_SECRETS, redaction._LONGEST_FIRST
-    redaction._KNOWN_SECRETS, redaction._LONGEST_FIRST = set(), ()
+    kept = redaction._KNOWN_SECRETS, redaction._LONGEST_FIRST, redaction._NOT_IN_ANSWERS
+    redaction._KNOWN_SECRETS, redaction._LONGEST_FIRST, redaction._NOT_IN_ANSWERS = set(), (), frozenset()
     redaction._CLEAN.clear()
     redaction._UNCHANGED.clear()
     # a call's own keys too: one registered outside any call's scope by an earlier test stayed in this thread's context,
@@ -188,7 +188,7 @@ def restored_secrets() -> Iterator[None]:
         yield
     finally:
         redaction._CALL_SECRETS.reset(call_keys)
-        redaction._KNOWN_SECRETS, redaction._LONGEST_FIRST = kept
+        redaction._KNOWN_SECRETS, redaction._LONGEST_FIRST, redaction._NOT_IN_ANSWERS = kept
         redaction._CLEAN.clear()
         redaction._UNCHANGED.clear()
 

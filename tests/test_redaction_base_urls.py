@@ -173,3 +173,51 @@ def test_a_token_of_one_kind_of_character_in_a_path_is_masked_in_the_repr_the_ou
 )
 def test_api_words_and_short_numbers_in_a_path_are_still_shown(base_url: str):
     assert Target("compat", "gw-model", base_url).to_dict()["base_url"] == base_url
+
+
+@pytest.mark.parametrize("by_call", [False, True])
+@pytest.mark.parametrize(
+    ("token", "answer"),
+    [
+        ("mycompanyinternalgateway", "Send it through mycompanyinternalgateway, the team's mycompanyinternal proxy."),
+        ("4839201948571029384756", "Vertex endpoint 4839201948571029384756 serves it (id 48392019485710)."),
+    ],
+)
+def test_a_path_segment_of_one_kind_is_hidden_in_messages_but_not_taken_from_answers(
+    token: str, answer: str, by_call: bool
+):
+    # A segment of one kind of character is taken for a token by its length alone: a gateway's name run together, a
+    # Vertex endpoint's id. Hidden in a URL shown and in a server's echo of the path, it was registered as a key, and
+    # every model's answer naming the gateway (or any 12 of its characters) lost the name
+    from magsag_mcp.errors import redact
+    from magsag_mcp.providers.base_urls import register_path_tokens
+    from magsag_mcp.redaction import answer_holds_key, answer_without_known_keys, call_scoped, without_known_keys
+
+    base_url = f"https://gw.example/{token}/v1"
+
+    @call_scoped
+    def judged() -> None:
+        register_path_tokens(base_url, by_call=by_call)
+        assert token not in redact(f"Cannot POST /{token}/v1/chat/completions")  # an error's text: still hidden
+        assert without_known_keys(answer) == answer
+        assert redact(answer, answer=True) == answer
+        assert not answer_holds_key(answer)
+        assert answer_without_known_keys({"answer": answer}) == {"answer": answer}
+
+    judged()
+    assert Target("compat", "gw-model", base_url).to_dict()["base_url"] == "https://gw.example/[REDACTED]/v1"
+
+
+def test_a_path_segment_of_one_kind_that_is_also_a_key_is_still_taken_from_answers():
+    # (the same text given as a credential too is a key wherever it appears, whichever was read first)
+    from magsag_mcp.providers.base_urls import register_path_tokens
+    from magsag_mcp.redaction import answer_holds_key, redact, register_secret
+
+    token = "qwmnzxkjrtplvbhgfdsaeyuc"
+    register_path_tokens(f"https://gw.example/{token}/v1")
+    register_secret(token)
+    assert answer_holds_key(f"key: {token}") and token not in redact(f"key: {token}", answer=True)
+    other = "zyxwvutsrqponmlkjihgfedcba"
+    register_secret(other)
+    register_path_tokens(f"https://gw.example/{other}/v1")
+    assert answer_holds_key(f"key: {other}") and other not in redact(f"key: {other}", answer=True)

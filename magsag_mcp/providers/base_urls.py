@@ -350,25 +350,31 @@ def register_path_tokens(base: str, model: str | None = None, *, by_call: bool =
     ``by_call``: ``base`` is a target's own (a call's ``model_config.base_url``, or a routing target's), not the
     provider's configured one: its segments are hidden in the call that sends to it, not made secrets of the
     process. A caller naming ``http://localhost:11434/v1/claude-3-5-sonnet-20241022`` made that model's name a
-    secret, and every later call naming the model was refused as holding a key."""
+    secret, and every later call naming the model was refused as holding a key.
+
+    A segment taken for a token by its length alone (:func:`~magsag_mcp.types.token_by_length_alone`: a gateway's
+    name run together, ``/mycompanyinternalgateway/v1``, a Vertex endpoint's 19 digits) is hidden in the process's
+    messages, records and logs, but not taken from a model's answer: registered as a key, an answer naming the
+    gateway (or any 12 of its letters) lost the name."""
     register = register_call_secret if by_call else register_secret
-    for segment in _path_tokens(base, model):
-        register(segment)
+    for segment, in_answers in _path_tokens(base, model):
+        register(segment, in_answers=in_answers)
 
 
 @functools.lru_cache(maxsize=256)
-def _path_tokens(base: str, model: str | None) -> tuple[str, ...]:
+def _path_tokens(base: str, model: str | None) -> tuple[tuple[str, bool], ...]:
     """The segments :func:`register_path_tokens` registers, as written, percent-decoded and as sent: the HTTP
     client writes a segment's escapes in upper case and escapes what a path may not hold (``%2b`` goes as ``%2B``,
-    ``|`` as ``%7C``), and a server quoting the path it was sent showed the token in neither of the other forms."""
-    from ..types import path_tokens
+    ``|`` as ``%7C``), and a server quoting the path it was sent showed the token in neither of the other forms.
+    Each with whether it is taken from a model's answer too (see :func:`register_path_tokens`)."""
+    from ..types import path_tokens, token_by_length_alone
 
     try:
         path = urlsplit(base).path
     except ValueError:  # no URL: nothing is sent to it
         return ()
     return tuple(
-        form
+        (form, not token_by_length_alone(segment))
         for segment in path_tokens(path, model)
         for form in dict.fromkeys((segment, unquote(segment), _as_sent(segment)))
     )
