@@ -172,13 +172,19 @@ def _mixed(others: str) -> str:
 _SLUG_OR_KEY = r"(?:(?=[0-9a-z_\-]{0,63}[A-Z])(?=[0-9A-Z_\-]{0,63}[a-z])|(?=[A-Za-z0-9]{20})" + _mixed("") + ")"
 #: (Fireworks's and Replicate's: a digit, a lower case letter and a capital)
 _ALL_THREE = r"(?=[A-Za-z]{0,63}[0-9])(?=[0-9A-Z]{0,63}[a-z])(?=[0-9a-z]{0,63}[A-Z])"
+#: (GitLab's routable tokens go on after their payload over a ``.``: a version, and after another ``.`` the rest
+#: (``glpat-<payload>.01.<base36>``), or glued to the version, a length and a checksum, 9 base36 digits in all
+#: (``glpat-<payload>.01<7>``): the match stopped at the first dot, and the version and checksum stayed in the text.
+#: A ``.`` that a space or a word follows, a sentence's, is not taken)
+_GITLAB_ROUTABLE = r"(?:\.[0-9]{2}\.[0-9A-Za-z]+|\.[0-9a-z]{9}(?![0-9A-Za-z_\-]))?"
 _VENDOR_KEY = (
     _BEFORE_A_PREFIX
     + r"(?:(?:gsk_|xai-|pplx-|csk-|r8_" + _ALL_THREE + r"|fw_" + _ALL_THREE + r"|esecret_|jina_|gh[pousr]_)"
     r"(?=[A-Za-z0-9]{20})" + _mixed("") + r"(?>[A-Za-z0-9]+)"
-    r"|(?:nvapi-|glpat-|tgp_v1_|github_pat_|lsv2_(?:pt|sk)_)(?=[A-Za-z0-9_\-]{20})" + _SLUG_OR_KEY
+    r"|(?:nvapi-|tgp_v1_|github_pat_|lsv2_(?:pt|sk)_)(?=[A-Za-z0-9_\-]{20})" + _SLUG_OR_KEY
     + r"(?>[A-Za-z0-9_\-]+)"
-    r"|hf_(?=[A-Za-z]{0,33}[a-z])(?=[A-Za-z]{0,33}[A-Z])[A-Za-z]{34}(?![A-Za-z0-9]))"
+    r"|glpat-(?=[A-Za-z0-9_\-]{20})" + _SLUG_OR_KEY + r"(?>[A-Za-z0-9_\-]+)" + _GITLAB_ROUTABLE
+    + r"|hf_(?=[A-Za-z]{0,33}[a-z])(?=[A-Za-z]{0,33}[A-Z])[A-Za-z]{34}(?![A-Za-z0-9]))"
 )
 #: (compiled when a text first holds a trigger word: some 20 ms of a start that searches none, see lazy_pattern)
 _SECRET_PATTERNS = compiled_on_first_use(

@@ -35,6 +35,9 @@ VENDOR_KEYS = {
     "github oauth": "gho_" + _random(36),
     "github fine-grained": "github_pat_" + _random(22) + "_" + _random(59),
     "gitlab": "glpat-" + _random(20),
+    # GitLab's routable tokens: a payload, a version and a checksum's tail, after dots (the tail was kept)
+    "gitlab routable": "glpat-" + _random(27, _ALNUM + "-_") + ".01." + _random(9, _HEX + "xyz"),
+    "gitlab routable, one dot": "glpat-" + _random(36, _ALNUM + "-_") + ".01" + _random(7, "0123456789abcdefghij"),
     "together": "tgp_v1_" + _random(43, _ALNUM + "-_"),
     "fireworks": "fw_3ZxW" + _random(20),
     "cerebras": "csk-" + _random(48, string.ascii_lowercase + string.digits),
@@ -113,3 +116,16 @@ def test_a_vendors_key_is_found_however_many_separators_the_text_holds(before: s
     # the prefixes are looked for where their "_" or "-" stands, or in the whole text past 32 of them
     out = redact(before + key)
     assert key[-12:] not in out and out.endswith("[REDACTED]"), out
+
+
+@pytest.mark.parametrize("key", [VENDOR_KEYS["gitlab routable"], VENDOR_KEYS["gitlab routable, one dot"]])
+def test_a_gitlab_routable_tokens_tail_after_its_dots_is_removed_with_it(key: str):
+    tail = key.rpartition(".")[2]
+    for text in (f"token {key} was revoked", f"Bearer {key}", f"revoked: {key}. Make a new one", f'"{key}"'):
+        out = redact(text)
+        assert tail not in out and ".01" not in out, out
+    assert redact(f"revoked: {key}. Make a new one") == "revoked: [REDACTED]. Make a new one"
+    assert holds_secret(f"run.{key}")
+    # a classic token's sentence and a version after it keep their dots and words
+    classic = VENDOR_KEYS["gitlab"]
+    assert redact(f"use {classic}. v1.01.2 fixed it") == "use [REDACTED]. v1.01.2 fixed it"
