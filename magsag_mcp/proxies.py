@@ -147,11 +147,16 @@ def _parse(name: str, value: str) -> Proxy:
     if "://" not in value:
         value = "http://" + value  # curl's default, and how proxies are often written: host:port
     fix = f"set {name} to http://host:port (with user:password@ when the proxy asks for them)"
+    # raised outside the except: urlsplit's ValueError quotes what it read as the port (a password's start, before an
+    # unencoded "/"), and kept as the error's __context__ ("from None" only hides it from tracebacks) it went wherever
+    # the error's chain is walked
     try:
         parts = urlsplit(value)
         host, port = parts.hostname, parts.port
     except ValueError:
-        raise ConfigError(f"{name} is not a usable proxy URL; {fix}") from None
+        parts = None
+    if parts is None:
+        raise ConfigError(f"{name} is not a usable proxy URL; {fix}")
     if parts.scheme not in ("http", "https"):
         raise ConfigError(
             f"{name} names a {parts.scheme}:// proxy, which magsag cannot use (only http:// and https:// "

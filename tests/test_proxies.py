@@ -298,3 +298,24 @@ def test_a_proxy_user_of_words_is_no_secret_its_password_and_a_token_as_user_are
     assert E.redact(base64.b64encode(b"operator:s3cretPassw0rd").decode()) == "[REDACTED]"
     ProxySettings({"HTTP_PROXY": "http://acct-7f3a9b2c:hunter2pass@proxy.corp:3128"})  # a user holding an id
     assert E.redact("user acct-7f3a9b2c refused") == "user [REDACTED] refused"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://corp-user:Xy7pQ2mN/rest9Kz@proxy.corp.example:8080",  # a password with an unencoded "/"
+        "http://corp-user:Xy7pQ2mN@proxy.corp.example:80Xy7pQ2mN",
+    ],
+)
+def test_an_unusable_proxy_urls_error_carries_no_part_of_it_in_its_chain(value: str):
+    # urlsplit's ValueError, quoting what it read as the port (a password's start, before an unencoded "/"), stayed the
+    # ConfigError's __context__ ("from None" only hides it from tracebacks): any code walking the chain (an error
+    # reporter, a caller's own logging of err.__context__) got it
+    with pytest.raises(E.ConfigError, match="not a usable proxy URL") as caught:
+        ProxySettings({"HTTPS_PROXY": value}).for_url("https://api.openai.com/v1")
+    chain: list[BaseException] = []
+    error: BaseException | None = caught.value
+    while error is not None and error not in chain:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert all("Xy7pQ2mN" not in f"{link!s} {link!r} {link.args!r}" for link in chain), chain
