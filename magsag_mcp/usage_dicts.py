@@ -104,6 +104,9 @@ class ModelStatsDict(UsageStatsDict):
     #: ``served_as`` by the endpoint each answer came from (its host, as ``azure_served`` names it); those recorded
     #: without one (an older version's) are in ``served_as`` alone
     served_as_by_endpoint: NotRequired[dict[str, dict[str, int]]]
+    #: a local model's attempts sent off this machine (Ollama's cloud under a local name), by the host they went to:
+    #: what `flow gate` does not let a glob of local models in allowed_models pass
+    off_machine: NotRequired[dict[str, int]]
 
 
 class AgentStatsDict(UsageStatsDict):

@@ -75,6 +75,16 @@ _AT_ANY_ENDPOINT = (
 )
 
 
+def _off_machine_why(model: str, hosts: dict[str, int]) -> str:
+    """Why a glob of local models did not pass ``model``: some of its attempts went off this machine, to ``hosts``
+    (host -> attempts)."""
+    went = ", ".join(f"{counted(n, 'attempt')} to {host}" for host, n in sorted(hosts.items()))
+    return (
+        f": {went}, off this machine (the local server runs it there, as its /api/show said, or the local base URL is "
+        f"there), which a glob of local models does not admit; add local:{model} itself to allow it"
+    )
+
+
 def check_summary(summary: Any, policies: PolicySet) -> list[str]:
     """The violations (see :func:`check_summary_with_notes`)."""
     return check_summary_with_notes(summary, policies)[0]
@@ -124,7 +134,8 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             if p.allowed_models is None or not s.used:  # (a model a call left for another was called too)
                 continue
             via = providers or ([served] if served is not None else [])
-            cloud = False
+            cloud = off = False
+            left = None
             if providers:  # summaries written by magsag say which providers served the model
                 ok = all(matches(p.allowed_models, Target(prov, model)) for prov in providers)
                 # an Ollama cloud model a glob of local models (production_models' local:*) matches runs on
@@ -135,6 +146,11 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                     for prov in providers
                 )
                 ok = ok and not cloud
+                # a local model the server runs off this machine (made from a cloud one, or a base URL on
+                # ollama.com): its attempts said where they went, and a glob of local models does not pass them
+                left = s.off_machine if "local" in providers and not cloud else None
+                off = bool(ok and left) and not admits_off_machine(p.allowed_models, Target("local", model))
+                ok = ok and not off
             elif served is not None:  # a summary of one provider's calls (its filters say which)
                 ok = matches(p.allowed_models, Target(served, model))
             else:
@@ -169,6 +185,8 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                         ": an Ollama cloud model, run on ollama.com, which a glob of local models does not admit; "
                         f"add local:{model} itself to allow it"
                     )
+                if off and left:
+                    why = _off_machine_why(model, left)
                 violations.append(f"{p.name}: model {model!r}{where} is not in allowed_models ({count}){why}")
     for policy, deployments in by_name.items():
         add_note(notes, deployment_names_note(policy, deployments, maybe=some_azure, unrecorded=recorded))

@@ -44,6 +44,9 @@ class _Stats(BaseModel):
     #: ``served_as`` by the endpoint each answer came from (null: a summary written before attempts recorded it, 0029);
     #: answers recorded without an endpoint are in ``served_as`` alone
     served_as_by_endpoint: dict[str, dict[str, Count]] | None = None
+    #: a local model's attempts sent off this machine, by the host they went to (null: none, or a summary written
+    #: before it was said)
+    off_machine: dict[str, Count] | None = None
 
     @property
     def used(self) -> int:

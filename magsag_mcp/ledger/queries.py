@@ -14,6 +14,7 @@ from .cache_hits import cache_summary
 from .data_class_reads import by_data_class, classes_kept_since
 from .dead_runs import errored_runs, runs_as_recorded
 from .filters import UsageFilters, parse_since
+from .local_off_machine import local_off_machine
 from .money import from_pusd, joined
 from .patterns import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS  # where callers have read it
 from .peaks import CostliestCalls, known_zone, largest_days, largest_run
@@ -274,6 +275,12 @@ async def summarize(
                     endpoint: dict(sorted(models.items()))
                     for endpoint, models in sorted(at_endpoints.get(deployment, {}).items())
                 }
+        if any("local" in names for names in providers_of.values()):  # (a summary of no local calls reads no more)
+            # the local models whose attempts went off this machine (Ollama's cloud under a local name), and where:
+            # `flow gate` does not let a glob of local models in allowed_models pass them
+            for model, hosts in local_off_machine(conn, *attempts_where(conn, fixed)).items():
+                if model in model_stats:
+                    model_stats[model]["off_machine"] = hosts
         # where each data class's calls went, which `flow gate` checks against the policies' requirements, and what
         # their Azure deployments answered as (judged by the model that served them, as allowed_models is)
         classes, classes_served, classes_off = by_data_class(conn, *attempts_where(conn, fixed))

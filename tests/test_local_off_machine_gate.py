@@ -1,0 +1,78 @@
+"""``flow gate``'s allowed_models against local models whose calls left the machine: a model the local server made
+from a cloud one (its /api/show answers ``remote_host``) is called under a local name a glob (``local:*``) matches,
+and each call of it is refused under that glob; the summary says per model where its attempts went
+(``model_stats[M]["off_machine"]``, read from the endpoint each attempt recorded), and the gate names it. The server
+is a loopback aiohttp app answering as Ollama does (tests/test_local_reach.py's)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.governance.gate import check_summary
+from magsag_mcp.governance.policy import Policy, PolicySet
+from tests.test_local_reach import SHOW_CLOUD, SHOW_PULLED
+from tests.test_local_reach import ollama as ollama  # (the fixture)
+
+pytestmark = pytest.mark.anyio
+
+GLOB = PolicySet([Policy(name="production_models", allowed_models=["local:*"])])
+
+
+async def test_a_summary_says_which_local_models_went_off_the_machine_and_the_gate_names_them(
+    ollama, catalog_copy: Path, tmp_path: Path
+):
+    from magsag_mcp.service import Service
+
+    governance = catalog_copy / "policies" / "model_governance.yaml"
+    # (its cost is unknown, which the shipped cost limits refuse: allowed here, recorded as unknown)
+    text = governance.read_text().replace("allow_unpriced: false", "allow_unpriced: true")
+    # (the class names both models itself: the call goes, and the gate's glob is what is checked)
+    text = text.replace('["local:llama3.1:70b", "fake:*"]', '["local:llama3.1:70b", "local:qwen2.5:7b", "fake:*"]')
+    governance.write_text(text)
+    server = await ollama({"llama3.1:70b": SHOW_CLOUD, "qwen2.5:7b": SHOW_PULLED})
+    env = {"OLLAMA_BASE_URL": server.url}
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as svc:
+        for model in ("llama3.1:70b", "llama3.1:70b", "qwen2.5:7b"):
+            payload = {"text": "Ann called.", "model_config": {"provider": "local", "model": model}}
+            await svc.invoke_skill("skill.pii-redaction", payload)
+        summary = json.loads(json.dumps(await svc.summarize()))
+    # the one made from a cloud model says where its two attempts went; the one pulled to the machine says nothing
+    assert summary["model_stats"]["llama3.1:70b"]["off_machine"] == {"ollama.com": 2}
+    assert "off_machine" not in summary["model_stats"]["qwen2.5:7b"]
+    [violation] = check_summary(summary, GLOB)
+    assert violation == (
+        "production_models: model 'llama3.1:70b' (via local) is not in allowed_models (2 calls, 2 attempts): 2 "
+        "attempts to ollama.com, off this machine (the local server runs it there, as its /api/show said, or the local "
+        "base URL is there), which a glob of local models does not admit; add local:llama3.1:70b itself to allow it"
+    )
+    named = PolicySet([Policy(name="production_models", allowed_models=["local:*", "local:llama3.1:70b"])])
+    assert check_summary(summary, named) == []
+
+
+def _summary(**stats: object) -> dict[str, object]:
+    entry = {"calls": 3, "attempts": 3, "cost_usd": 0, "providers": ["local"], **stats}
+    return {"model_stats": {"mybot": entry}}
+
+
+def test_the_gate_reads_off_machine_of_a_hand_written_summary():
+    # several hosts are each named with their count; a summary without the key (an older magsag's) passes as before
+    [violation] = check_summary(_summary(off_machine={"ollama.com": 2, "gpu.example": 1}), GLOB)
+    assert ": 1 attempt to gpu.example, 2 attempts to ollama.com, off this machine" in violation
+    assert check_summary(_summary(), GLOB) == []
+    assert check_summary(_summary(off_machine={}), GLOB) == []
+    # a bare model pattern (no provider) is the model's name: it admits it, as a call is
+    assert (
+        check_summary(_summary(off_machine={"ollama.com": 2}), PolicySet([Policy(name="p", allowed_models=["mybot"])]))
+        == []
+    )
+
+
+def test_a_bad_off_machine_is_said_as_the_summarys_field():
+    from magsag_mcp.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        check_summary(_summary(off_machine={"ollama.com": -1}), GLOB)
+    assert "model_stats['mybot'].off_machine.ollama.com" in str(info.value)
