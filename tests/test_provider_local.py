@@ -246,6 +246,13 @@ async def test_a_target_base_url_without_a_path_gets_v1(local_server: FakeOpenAI
         ({"OLLAMA_HOST": "https://gpu-box:8443/ollama/"}, None, "https://gpu-box:8443/ollama/v1"),
         ({"OLLAMA_HOST": "http://gpu-box:11434/v1"}, None, "http://gpu-box:11434/v1"),
         ({"OLLAMA_HOST": "::1"}, None, "http://[::1]:11434/v1"),
+        ({"OLLAMA_HOST": "[::1]:11434"}, None, "http://[::1]:11434/v1"),
+        ({"OLLAMA_HOST": "http://gpu-box"}, None, "http://gpu-box/v1"),  # http's own port, 80, as Ollama reads it
+        ({"OLLAMA_HOST": "gpu-box:"}, None, "http://gpu-box:11434/v1"),  # no port: the default
+        # envconfig.Host gives a scheme its own port only as written, "http" or "https": in capitals it is 11434
+        ({"OLLAMA_HOST": "HTTP://gpu-box"}, None, "http://gpu-box:11434/v1"),
+        ({"OLLAMA_HOST": "HTTPS://gpu-box:8443"}, None, "https://gpu-box:8443/v1"),
+        ({"OLLAMA_HOST": "localhost:1234"}, None, "http://localhost:1234/v1"),
         ({"OLLAMA_HOST": "http://[fe80::1]:1234/"}, None, "http://[fe80::1]:1234/v1"),
         # set for the server to listen everywhere, it is reached on loopback
         ({"OLLAMA_HOST": "0.0.0.0"}, None, "http://127.0.0.1:11434/v1"),

@@ -66,7 +66,8 @@ _LISTEN_EVERYWHERE = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}
 
 def _from_ollama_host(value: str) -> str:
     """``OLLAMA_HOST`` as Ollama's own client reads it, ``[scheme://]host[:port][/path]``: http on port 11434
-    unless told (a scheme without a port means its own, 80 or 443), as the base of the server's OpenAI API.
+    unless told (``http://`` or ``https://`` without a port means its own, 80 or 443; another scheme, or one
+    written in capitals, 11434, as Ollama's envconfig.Host reads it), as the base of the server's OpenAI API.
     Set for the server to listen on every interface (``0.0.0.0``), it is reached on this machine's loopback.
     The bare name of Ollama's cloud, ``ollama.com``, is its https API, as Ollama reads it."""
     scheme, sep, rest = value.partition("://")
@@ -84,8 +85,11 @@ def _from_ollama_host(value: str) -> str:
         except ValueError:  # not a port: left in the URL, which the base-URL check refuses naming OLLAMA_HOST
             return f"{scheme}://{hostport}"
     host = _LISTEN_EVERYWHERE.get(host, f"[{host}]" if ":" in host else host)
-    if port is None and not sep:
+    # only "http" and "https", as written, have their own port in Ollama's reading: "HTTP://gpu-box" is port 11434
+    # (its client then reads the scheme in any case, as a URL's is)
+    if port is None and (not sep or scheme not in ("http", "https")):
         port = 11434
+    scheme = scheme.lower()
     base = _clean(f"{scheme}://{host}" + (f":{port}" if port is not None else "") + f"/{path}")
     return base if base.endswith("/v1") else base + "/v1"
 
