@@ -21,6 +21,7 @@ from .governance import refusal_ends_call
 from .plurals import listed
 from .providers import canonical_provider, prompt_overhead
 from .result_dicts import CacheExplanationDict, RouteExplanationDict
+from .route_local_reach import ask_local_servers, unasked_warnings
 from .route_skips import none_sendable, refusal_ending, targets_skipped
 from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
@@ -113,10 +114,32 @@ class RouteExplanation:
             "warnings": [
                 *plan.warnings,
                 *targets_skipped(self.governance, plan, targets),
+                *unasked_warnings(self.governance, plan, targets),
                 *(refusal_ending(self.governance, plan) or _none_sendable(plan, targets, unwaited)),
                 *uncached,
             ],
         }
+
+    @service_call
+    async def explain_asking(
+        self,
+        skill_id: str,
+        payload: Mapping[str, Any],
+        *,
+        context: Mapping[str, Any] | None = None,
+        agent: str | None = None,
+        run_classes: tuple[str, ...] = (),
+    ) -> RouteExplanationDict:
+        """:meth:`explain`, once each local target's server was asked where it runs the model, as the call asks
+        before its attempt (bounded as the call's ask, see :mod:`.route_local_reach`): a model the server made from a
+        cloud one is shown refused where the call would be. ``magsag explain`` and ``explain_route`` call this."""
+        try:
+            plan = self.plan(skill_id, payload, context, explaining=True, run_classes=run_classes)
+        except Exception:  # (said by explain, which plans the same)
+            plan = None
+        if plan is not None:
+            await ask_local_servers(self.providers, plan)
+        return self.explain(skill_id, payload, context=context, agent=agent, run_classes=run_classes)
 
     def _cache_explained(
         self, plan: Plan, context: Mapping[str, Any] | None, agent: str | None

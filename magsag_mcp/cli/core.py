@@ -180,7 +180,7 @@ def _explain(args: argparse.Namespace) -> int:
         async with await Service.open(
             catalog=args.catalog, db=args.db, create_ledger=False, empty_ledger_ok=True, reading=True
         ) as svc:
-            return svc.explain(args.skill_id, payload, context=context, agent=args.agent)
+            return await svc.explain_asking(args.skill_id, payload, context=context, agent=args.agent)
 
     print_json(anyio.run(go))
     return 0

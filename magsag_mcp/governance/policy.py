@@ -456,6 +456,21 @@ class PolicySet:
                     )
         return True, None, None, None
 
+    def admitted_by_glob(self, target: Target, data_class: str | Sequence[str] | None) -> str | None:
+        """Where a local ``target`` the policies allow is admitted by a glob alone
+        (``production_models.allowed_models``, ``data_residency.requirements.pii``), which would refuse it run off this
+        machine; None: each names it itself. What ``explain`` warns of when it has not asked where the model runs."""
+        for name, models in self._allowed_models:
+            if matches(models, target) and not admits_off_machine(models, target):
+                return f"{name}.allowed_models"
+        classes = (data_class,) if data_class is None or isinstance(data_class, str) else data_class
+        for cls in classes:
+            for name, requirements in self._requirements:
+                required = requirements.get(cls) if cls else None
+                if required is not None and matches(required, target) and not admits_off_machine(required, target):
+                    return f"{name}.requirements.{cls}"
+        return None
+
     def data_class_problems(self, skills: Mapping[str, Any], files: Mapping[str, Any] | None = None) -> list[str]:
         """A skill whose data class no policy's ``requirements`` name, when some policy names data
         classes: a misspelt class would leave the skill's data free to go to any model, the very thing

@@ -180,7 +180,7 @@ class MagsagTools:
         declared = call_context(context)
 
         async def call(svc: Service) -> RouteExplanationDict:
-            return svc.explain(skill_id, payload, context=declared, agent=self._agent(agent))
+            return await svc.explain_asking(skill_id, payload, context=declared, agent=self._agent(agent))
 
         return await self._run("explain_route", M.ExplainRouteResult, call, prices=True)
 
