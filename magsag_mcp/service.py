@@ -97,7 +97,11 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         self.catalog = catalog
         self.env = env
         self.transport = transport
-        self.providers = ProviderSet(env, transport, settings_home=settings_home)
+        # the ledger's folder keeps what the providers learn for the next processes (local servers without the
+        # Responses API); an in-memory ledger's keeps nothing
+        path = getattr(ledger, "path", None)
+        folder = path.parent if path is not None and str(path) != ":memory:" else None
+        self.providers = ProviderSet(env, transport, settings_home=settings_home, state_folder=folder)
         self.ledger = ledger
         self.pricer = pricer
         self.governance = governance

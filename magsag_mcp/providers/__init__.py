@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import Callable, Collection, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ProviderError
@@ -163,9 +164,19 @@ def _load(name: str) -> ProviderFactory:
 class ProviderSet:
     """The providers of one service: created on first use, sharing one :class:`Transport`."""
 
-    def __init__(self, env: Mapping[str, str], transport: Transport, *, settings_home: str | None = None) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        transport: Transport,
+        *,
+        settings_home: str | None = None,
+        state_folder: Path | None = None,
+    ) -> None:
         self.env = env
         self.transport = transport
+        #: where a provider keeps what it learns for later processes (the ledger's folder; a provider with
+        #: ``remember_in`` is given it), None: nothing kept beyond the process
+        self.state_folder = state_folder
         #: where a missing key is to be set, when not just "in the environment" (the endpoints' ``settings_home``)
         self.settings_home = settings_home
         self._instances: dict[str, Provider] = {}
@@ -180,6 +191,8 @@ class ProviderSet:
                 # set unconditionally, the stdio server could not make its provider at all
                 with contextlib.suppress(AttributeError):
                     endpoint.settings_home = self.settings_home
+            if self.state_folder is not None and (remember_in := getattr(provider, "remember_in", None)) is not None:
+                remember_in(self.state_folder)
             self._instances[name] = provider
         return provider
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,8 @@ from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, ProgressCallback
 from .base_urls import _shown
 from .http_errors import server_words
+from .local_api_memory import FILE_NAME as MEMORY_FILE
+from .local_api_memory import REMEMBERED_S, ChatOnlyFile
 from .local_models import missing_model_fix, served_models
 from .local_reach import known as reach_known
 from .local_reach import learn
@@ -289,19 +292,41 @@ class LocalProvider(RefusedSettings):
         self.chat_only: set[str] = set()
         self._chat_since: dict[str, float] = {}
         self.clock = time.monotonic
+        #: the servers other processes found without the Responses API (the file beside the ledger: see
+        #: :meth:`remember_in`), None where the service has no ledger folder; the base URLs it was read for, and those
+        #: being asked the Responses API again (dropped from the file when it answers)
+        self.memory: ChatOnlyFile | None = None
+        self._memory_read: set[str] = set()
+        self._rechecking: set[str] = set()
+
+    def remember_in(self, folder: Path) -> None:
+        """Remember the servers found without the Responses API in ``folder`` (the ledger's), for new processes too:
+        a short-lived process per call (each ``magsag invoke``) pays no failed request to such a server."""
+        self.memory = ChatOnlyFile(folder / MEMORY_FILE)
 
     def _chat_only(self, base: str) -> bool:
         """Whether ``base`` lacked the Responses API less than :data:`RECHECK_AFTER_S` ago."""
         if base not in self.chat_only:
-            return False
+            if self.memory is None or base in self._memory_read:
+                return False
+            # (once per server in a process: afterwards its own sightings are written there and kept here)
+            self._memory_read.add(base)
+            if not self.memory.lacks_responses(base):
+                return False
+            self._remember_chat_only(base, write=False)
+            return True
         if self.clock() - self._chat_since.get(base, 0.0) < RECHECK_AFTER_S:
             return True
         self.chat_only.discard(base)  # asked again: still missing, it is one quick 404 and back to chat
+        self._rechecking.add(base)
         return False
 
-    def _remember_chat_only(self, base: str) -> None:
+    def _remember_chat_only(self, base: str, *, write: bool = True) -> None:
         self.chat_only.add(base)
         self._chat_since[base] = self.clock()
+        self._rechecking.discard(base)
+        if write and self.memory is not None:
+            self.memory.remember(base)
 
     async def call(
         self,
@@ -400,6 +425,10 @@ class LocalProvider(RefusedSettings):
             return result
         try:
             result = await self.call_fitted(self.wire, request, target, progress=progress)
+            if base in self._rechecking:  # (upgraded since: it has the Responses API now, for every process)
+                self._rechecking.discard(base)
+                if self.memory is not None:
+                    self.memory.forget(base)
         except ProviderError as exc:
             if not lacks_responses_api(exc):
                 raise  # a 404 naming the model is the ModelNotFoundError the format made of it
@@ -413,13 +442,19 @@ class LocalProvider(RefusedSettings):
             self._remember_chat_only(base)
             # a warning reaches results and the ledger: a gateway's token in the URL's path stays out (as in traces),
             # whatever its shape (redact() knows keys by theirs, sk-..., not a gateway's token of letters and digits)
-            # the memory is this process's: each `magsag invoke` (or script) starts without it and pays the failed
-            # request again, so the warning names the setting that skips it for good
+            # remembered by this process, and (with a ledger's folder) by the file new ones read: the warning says
+            # which, and names the setting that skips the Responses API for good
+            later = (
+                f"new processes, such as each `magsag invoke`, for {REMEMBERED_S / 3600:g} hours (remembered in "
+                f"{MEMORY_FILE} beside the ledger)"
+                if self.memory is not None
+                else "a new process, such as each `magsag invoke`, asks it first again"
+            )
             result.warnings.append(
                 f"local server at {redact(_shown(base))} rejected the Responses API (HTTP {exc.status}); "
                 "fell back to chat completions, which this process will call it on for the next "
-                f"{RECHECK_AFTER_S / 60:g} minutes before the Responses API is asked again (a new process, such as "
-                f"each `magsag invoke`, asks it first again): {CHAT_PARAMS_FIX}"
+                f"{RECHECK_AFTER_S / 60:g} minutes before the Responses API is asked again ({later}): "
+                f"{CHAT_PARAMS_FIX}"
             )
             return result
         return result

@@ -1,0 +1,113 @@
+"""Which local servers lack the OpenAI Responses API, remembered across processes: a file beside the ledger.
+
+The local provider tries the Responses API first and, where the server lacks it (Ollama before 0.13, vLLM, LM Studio
+builds without it), falls back to chat completions: one failed request, which a process remembers for itself. A
+user running one short-lived ``magsag invoke`` (or script) per call paid it on every call. The file keeps, for each
+server found without it, when that was last seen; a process reads it once per server before its first call there,
+and calls chat completions straight away for :data:`REMEMBERED_S` after the last sighting (then asks the Responses
+API once more: the server may have been upgraded; one that now answers it is dropped from the file).
+
+Kept small and harmless: a server is named by the SHA-256 of its base URL (a gateway's token in a URL's path never
+reaches the disk); what is read is validated (a file that cannot be read, is too large, is not this shape, or an
+entry that is not, is ignored: the Responses API is asked, as without the file); writes replace the file whole
+(written beside it, then renamed: a reader sees the old file or the new one), and a write that fails (a read-only
+folder) is ignored: the memory is a saving, never a condition of the call. Two processes writing at once may lose
+one's entry: that costs one request more, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+#: the file's name, in the ledger's folder
+FILE_NAME = "local-servers.json"
+#: how long after it was last seen without the Responses API a server is sent to chat completions straight away
+REMEMBERED_S = 86400.0
+#: the most servers kept (the most recently seen), and the most of the file read
+KEPT = 256
+MAX_BYTES = 64 * 1024
+_VERSION = 1
+
+
+def server_key(base_url: str) -> str:
+    """What the file names a server by: the SHA-256 of its base URL (never the URL, which may hold a token)."""
+    return hashlib.sha256(base_url.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class ChatOnlyFile:
+    """The file of servers found without the Responses API (see the module's docstring); ``clock`` the wall clock
+    (shared by processes, unlike a monotonic one; a test moves it)."""
+
+    def __init__(self, path: Path, clock: object = time.time) -> None:
+        self.path = path
+        self.clock = clock
+        self._read: dict[str, float] | None = None  # (read once per process, at the first need)
+
+    def lacks_responses(self, base_url: str) -> bool:
+        """Whether the server of ``base_url`` was seen without the Responses API less than :data:`REMEMBERED_S` ago
+        (by any process). A sighting dated in the future (a clock set back) is not believed."""
+        if self._read is None:
+            self._read = self._entries()
+        seen = self._read.get(server_key(base_url))
+        return seen is not None and 0.0 <= self._now() - seen < REMEMBERED_S
+
+    def remember(self, base_url: str) -> None:
+        """Note that the server of ``base_url`` lacks the Responses API, now."""
+        entries = self._entries()
+        entries[server_key(base_url)] = self._now()
+        self._write(entries)
+
+    def forget(self, base_url: str) -> None:
+        """Drop the server of ``base_url``: it answered the Responses API."""
+        entries = self._entries()
+        if entries.pop(server_key(base_url), None) is not None:
+            self._write(entries)
+
+    def _now(self) -> float:
+        return float(self.clock())  # type: ignore[operator]
+
+    def _entries(self) -> dict[str, float]:
+        """The file's entries still in date, each validated; {} where there is no file or it cannot be read."""
+        try:
+            with open(self.path, "rb") as f:
+                raw = f.read(MAX_BYTES + 1)
+            if len(raw) > MAX_BYTES:
+                return {}
+            data = json.loads(raw)
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("version") != _VERSION or not isinstance(data.get("servers"), dict):
+            return {}
+        now = self._now()
+        kept: dict[str, float] = {}
+        for key, seen in data["servers"].items():
+            if (
+                isinstance(key, str)
+                and len(key) == 64
+                and all(c in "0123456789abcdef" for c in key)
+                and isinstance(seen, int | float)
+                and not isinstance(seen, bool)
+                and math.isfinite(seen)
+                and 0.0 <= now - seen < REMEMBERED_S
+            ):
+                kept[key] = float(seen)
+        return kept
+
+    def _write(self, entries: dict[str, float]) -> None:
+        newest = dict(sorted(entries.items(), key=lambda item: item[1], reverse=True)[:KEPT])
+        self._read = newest
+        text = json.dumps({"version": _VERSION, "servers": newest}, sort_keys=True)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(text, encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError:  # (a read-only folder, a full disk: the next process asks the Responses API again)
+            with contextlib.suppress(OSError):
+                temporary.unlink()

@@ -1,0 +1,131 @@
+"""A local server found without the Responses API is remembered across processes, in a file beside the ledger: a
+short-lived process per call (each ``magsag invoke``) sends the call straight to chat completions, with no failed
+request, for a day after the last sighting; the file is validated on read (a corrupt one is ignored), holds no base
+URL (a gateway's token in its path), and a server upgraded since is dropped from it. The server is the loopback fake
+of OpenAI's API, answering /v1/responses as Ollama without it does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.providers.local import LocalProvider
+from magsag_mcp.providers.local_api_memory import FILE_NAME, REMEMBERED_S, ChatOnlyFile, server_key
+from magsag_mcp.transport import Transport
+from tests.fakes.openai_server import FakeOpenAI
+from tests.llm_requests import ask
+from tests.test_provider_local import CHAT, RESPONSES, target
+from tests.test_provider_local import local_server as local_server  # (the fixture)
+
+pytestmark = pytest.mark.anyio
+
+
+def _process(transport: Transport, folder: Path, now: list[float] | None = None) -> LocalProvider:
+    """A new process's local provider, with the ledger's folder ``folder`` (and the file's wall clock ``now``)."""
+    provider = LocalProvider({}, transport)
+    provider.remember_in(folder)
+    if now is not None:
+        assert provider.memory is not None
+        provider.memory.clock = lambda: now[0]
+    return provider
+
+
+async def test_a_new_process_sends_no_request_to_a_responses_api_found_missing(
+    local_server: FakeOpenAI, transport: Transport, tmp_path: Path
+):
+    local_server.without_responses_api("ollama")
+    first = await _process(transport, tmp_path).complete(ask(), target(local_server))
+    second = await _process(transport, tmp_path).complete(ask(), target(local_server))
+    assert local_server.paths() == [RESPONSES, CHAT, CHAT]
+    assert "new processes, such as each `magsag invoke`, for 24 hours" in first.warnings[0]
+    assert second.warnings == [f"local server at {local_server.url}/v1 has no Responses API; used chat completions"]
+    # the server is named by a hash: no URL (nor a token in one) on disk
+    written = json.loads((tmp_path / FILE_NAME).read_text())
+    assert list(written["servers"]) == [server_key(local_server.url + "/v1")]
+    assert local_server.url not in (tmp_path / FILE_NAME).read_text()
+
+
+async def test_after_a_day_the_responses_api_is_asked_again(
+    local_server: FakeOpenAI, transport: Transport, tmp_path: Path
+):
+    now = [1_800_000_000.0]
+    local_server.without_responses_api("ollama")
+    await _process(transport, tmp_path, now).complete(ask(), target(local_server))
+    now[0] += REMEMBERED_S - 1
+    await _process(transport, tmp_path, now).complete(ask(), target(local_server))
+    assert local_server.paths() == [RESPONSES, CHAT, CHAT]
+    now[0] += 2  # a day since the last sighting: asked again (one 404 while it is still missing)
+    await _process(transport, tmp_path, now).complete(ask(), target(local_server))
+    assert local_server.paths()[3:] == [RESPONSES, CHAT]
+    now[0] -= 10 * REMEMBERED_S  # a clock set back: a sighting in the future is not believed
+    await _process(transport, tmp_path, now).complete(ask(), target(local_server))
+    assert local_server.paths()[5:] == [RESPONSES, CHAT]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        "[]",
+        '{"version": 2, "servers": {}}',
+        '{"version": 1, "servers": []}',
+        '{"version": 1, "servers": {"KEY": "yesterday"}}',
+        '{"version": 1, "servers": {"KEY": NaN}}',
+        '{"version": 1, "servers": {"KEY": true}}',
+        '{"version": 1, "servers": {"../etc": 1}}',
+        " " * 70_000 + "{}",
+    ],
+)
+async def test_a_file_that_is_not_its_shape_is_ignored_and_written_again(
+    local_server: FakeOpenAI, transport: Transport, tmp_path: Path, text: str
+):
+    (tmp_path / FILE_NAME).write_text(text.replace("KEY", server_key(local_server.url + "/v1")))
+    local_server.without_responses_api("ollama")
+    await _process(transport, tmp_path).complete(ask(), target(local_server))
+    await _process(transport, tmp_path).complete(ask(), target(local_server))
+    assert local_server.paths() == [RESPONSES, CHAT, CHAT]  # ignored, then written anew and read
+
+
+async def test_a_server_upgraded_since_is_dropped_from_the_file(
+    local_server: FakeOpenAI, transport: Transport, tmp_path: Path
+):
+    clock = [1000.0]
+    local_server.without_responses_api("ollama")
+    provider = _process(transport, tmp_path)
+    provider.clock = lambda: clock[0]
+    await provider.complete(ask(), target(local_server))
+    local_server.responses_answer = None  # upgraded
+    clock[0] += 3600  # this process asks the Responses API again after its own 10 minutes
+    await provider.complete(ask(), target(local_server))
+    assert json.loads((tmp_path / FILE_NAME).read_text())["servers"] == {}
+    await _process(transport, tmp_path).complete(ask(), target(local_server))
+    assert local_server.paths() == [RESPONSES, CHAT, RESPONSES, RESPONSES]
+
+
+async def test_a_folder_that_cannot_be_written_costs_only_the_saving(
+    local_server: FakeOpenAI, transport: Transport, tmp_path: Path
+):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")  # (a folder under a file cannot be made, by root too)
+    local_server.without_responses_api("ollama")
+    first = await _process(transport, blocked / "ledger-folder").complete(ask(), target(local_server))
+    await _process(transport, blocked / "ledger-folder").complete(ask(), target(local_server))
+    assert first.text and local_server.paths() == [RESPONSES, CHAT, RESPONSES, CHAT]
+    assert not ChatOnlyFile(blocked / FILE_NAME).lacks_responses(local_server.url + "/v1")
+
+
+async def test_each_magsag_invoke_of_a_service_reads_the_file_beside_its_ledger(
+    local_server: FakeOpenAI, tmp_path: Path
+):
+    from magsag_mcp.service import Service
+
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    local_server.without_responses_api("ollama")
+    config = {"provider": "local", "model": "llama3.1:70b", "base_url": local_server.url}
+    for _ in range(2):  # two services, as two processes open them
+        async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env={}) as svc:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+    assert local_server.paths() == [RESPONSES, CHAT, CHAT]
+    assert (tmp_path / FILE_NAME).is_file()
