@@ -599,3 +599,55 @@ def test_the_stdio_start_checks_its_ledger_and_variables_without_importing_the_l
         }}))
         """
     assert run(code) == {"code": 0, "loaded": []}
+
+
+def test_the_server_is_built_without_its_tools_models_and_lists_the_same_tools_when_first_asked():
+    # start78: the tools (their argument and result models, some sixty pydantic classes, and the stored schemas) were
+    # made as the server was built, which `initialize` needs none of; they are made on the first request that asks
+    # for a tool. What tools/list then answers is what the tools made eagerly say, schemas and the pinned agent
+    # included, and a tool named by the first request of all (tools/call) is found as before.
+    seen = run(
+        """
+        import json, sys, anyio
+        from magsag_mcp.mcp_server.server import build_server, server_state
+        names = ("tools", "models", "ledger_models", "call_models", "budget_results", "tool_making")
+        server, pinned = build_server(db=":memory:"), build_server(db=":memory:", agent="ops")
+        started = sorted(n for n in names if f"magsag_mcp.mcp_server.{n}" in sys.modules)
+        from magsag_mcp.mcp_server.tools import MagsagTools
+
+        def listed(s):
+            return [t.model_dump(mode="json", by_alias=True) for t in anyio.run(s.list_tools)]
+
+        def eager(s):
+            made = MagsagTools(server_state(s)).tools()
+            return [
+                {"name": t.name, "description": t.description, "input": t.parameters, "output": t.output_schema}
+                for t in made
+            ]
+
+        def shown(listed_tools):
+            return [
+                {"name": t["name"], "description": t["description"], "input": t["inputSchema"],
+                 "output": t["outputSchema"]}
+                for t in listed_tools
+            ]
+
+        third = build_server(db=":memory:")
+        print(json.dumps({
+            "started": started,
+            "same": shown(listed(server)) == eager(server),
+            "pinned_same": shown(listed(pinned)) == eager(pinned),
+            "pinned_differs": listed(pinned) != listed(server),
+            "count": len(listed(server)),
+            "first_request_finds": third._tool_manager.get_tool("invoke_skill") is not None,
+        }))
+        """
+    )
+    assert seen == {
+        "started": [],
+        "same": True,
+        "pinned_same": True,
+        "pinned_differs": True,
+        "count": 8,
+        "first_request_finds": True,
+    }

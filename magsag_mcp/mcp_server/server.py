@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, UnexpectedResourceError
+from mcp.server.mcpserver.tools import Tool, ToolManager
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, EmptyResult, SetLevelRequestParams
 
@@ -20,7 +21,6 @@ from ..redaction import register_env_secrets
 from ..text import NAME_MAX
 from .resources import register_resources
 from .state import ServerState
-from .tools import MagsagTools
 
 #: each built server's state, for the entry point that must close it on a signal (see stdio.py)
 _STATES: weakref.WeakKeyDictionary[MCPServer[Any], ServerState] = weakref.WeakKeyDictionary()
@@ -57,6 +57,26 @@ def meant_resource(uri: str, resources: list[str], templates: Sequence[str] = ()
     tail = tail.lower()
     word = tail if tail in tails else _RESOURCE_WORDS.get(tail) or nearest(tail, tails)
     return tails.get(word) if word else None
+
+
+class ToolsMadeOnFirstUse(ToolManager):
+    """The SDK's tool manager, whose tools are made the first time any of them is asked for (``tools/list``,
+    ``tools/call``, :meth:`ToolManager.get_tool`), not as the server is built: making them imports the tools' argument
+    and result models (some sixty pydantic classes) and reads their stored schemas, which ``initialize`` needs none
+    of, and which were about a tenth of our share of a start. The tools made are the same, in the same order."""
+
+    def __init__(self, make: Callable[[], list[Tool]], *, warn_on_duplicate_tools: bool = True) -> None:
+        # (the SDK's __init__ is not called: it would set ``_tools``, which is this class's to make on first use)
+        self._make = make
+        self.warn_on_duplicate_tools = warn_on_duplicate_tools
+
+    def __getattr__(self, name: str) -> Any:
+        # called only for an attribute the instance lacks: ``_tools`` until it is made, then never again for it
+        if name != "_tools":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        made = ToolManager(self.warn_on_duplicate_tools, tools=self._make())._tools
+        self._tools = made
+        return made
 
 
 class MagsagServer(MCPServer[ServerState]):
@@ -192,8 +212,16 @@ def build_server(
         title="magsag",
         version=__version__,
         instructions=INSTRUCTIONS,
-        tools=MagsagTools(state).tools(),
         lifespan=lifespan,
+    )
+
+    def make_tools() -> list[Tool]:
+        from .tools import MagsagTools
+
+        return MagsagTools(state).tools()
+
+    server._tool_manager = ToolsMadeOnFirstUse(
+        make_tools, warn_on_duplicate_tools=server.settings.warn_on_duplicate_tools
     )
     register_resources(server, state)
 
