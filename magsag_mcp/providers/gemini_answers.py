@@ -57,8 +57,10 @@ _BROKEN = {
 _EMPTY_IS_BROKEN = {"OTHER", "FINISH_REASON_UNSPECIFIED", "NO_IMAGE", "IMAGE_OTHER", "STOP"}
 _FINISH: dict[str | None, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
 #: PromptFeedback.blockReason's zero value ("Default value. This value is unused."): a gateway writing every field
-#: (proto3 JSON with its defaults) puts it on each answer, which it does not block
-_NO_BLOCK = "BLOCK_REASON_UNSPECIFIED"
+#: (proto3 JSON with its defaults) puts it on each answer, which it does not block. Vertex AI's enum, and Google's genai
+#: SDKs' (Python's and JS's types, which a gateway built on them writes for either API), spell it
+#: BLOCKED_REASON_UNSPECIFIED
+_NO_BLOCK = frozenset({"BLOCK_REASON_UNSPECIFIED", "BLOCKED_REASON_UNSPECIFIED"})
 #: Candidate.finishReason's zero value, which ends nothing mid-stream (see GeminiStream.complete)
 _UNSPECIFIED = "FINISH_REASON_UNSPECIFIED"
 
@@ -124,8 +126,8 @@ class GeminiStream(StreamAccumulator):
                 self.usage = {k: v for k, v in self.usage.items() if k not in _ANSWER_COUNTS}
             self.usage.update({k: v for k, v in counts.items() if v is not None})
         feedback = an_object(chunk.get("promptFeedback"), "promptFeedback", self.provider, self.model)
-        if feedback.get("blockReason") and feedback["blockReason"] != _NO_BLOCK:
-            reason = a_reason(feedback["blockReason"], "promptFeedback's blockReason", self.provider, self.model)
+        reason = a_reason(feedback.get("blockReason"), "promptFeedback's blockReason", self.provider, self.model)
+        if reason and reason not in _NO_BLOCK:
             raise self._filtered(blocked("prompt", "blockReason", reason, feedback.get("safetyRatings")))
         self.model_version = chunk.get("modelVersion") or self.model_version
         self.response_id = chunk.get("responseId") or self.response_id

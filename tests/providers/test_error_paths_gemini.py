@@ -513,11 +513,13 @@ async def test_a_quota_failure_whose_violations_are_no_list_is_a_quota_error_not
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_a_gemini_block_reason_unspecified_beside_an_answer_is_no_block(serve, transport, stream: bool):
+@pytest.mark.parametrize("zero", ["BLOCK_REASON_UNSPECIFIED", "BLOCKED_REASON_UNSPECIFIED"])
+async def test_a_gemini_block_reason_unspecified_beside_an_answer_is_no_block(serve, transport, stream: bool, zero):
     # PromptFeedback.blockReason BLOCK_REASON_UNSPECIFIED is the enum's zero value ("Default value. This value is
     # unused."), which a gateway writing every field (proto3 JSON with its defaults) puts on each answer: read as a
-    # block, every answer it passed on failed as content_filtered, paid for and lost; it blocks nothing
-    feedback = {"blockReason": "BLOCK_REASON_UNSPECIFIED"}
+    # block, every answer it passed on failed as content_filtered, paid for and lost; it blocks nothing. Vertex AI's
+    # enum and Google's genai SDKs' types (a gateway built on them, for either API) spell it BLOCKED_REASON_UNSPECIFIED
+    feedback = {"blockReason": zero}
     fake, provider, target = await gemini(serve, transport, {"text": "Oslo is sunny", "feedback": feedback})
     result = await provider.complete(ask(stream), target)
     assert (result.text, result.finish_reason) == ("Oslo is sunny", "stop")
