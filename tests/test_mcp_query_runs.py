@@ -257,9 +257,15 @@ async def test_the_next_page_is_read_with_the_cursor_and_the_same_filters_as_the
     await invoke(client, "r-3")
     first = await page(client, limit=1)
     with_filters = await page(client, limit=5, cursor=first["next_cursor"])
-    alone = await client.call_tool("query_runs", {"limit": 5, "cursor": first["next_cursor"]})
     assert [r["run_id"] for r in with_filters["runs"]] == ["r-2", "r-1"]
-    assert [r["run_id"] for r in alone.structured_content["runs"]] == ["r-2", "other", "r-1"]
+    # given alone (or with other filters), it listed every run after it, another agent's too, with nothing said:
+    # the cursor carries a digest of its page's filters, and a mismatch is refused saying what to give
+    for filters in ({}, {"agent": "other"}, {"agent": "pager", "status": "error"}, {"skill": "skill.analysis"}):
+        other = await client.call_tool("query_runs", {"filters": filters, "limit": 5, "cursor": first["next_cursor"]})
+        assert other.is_error, (filters, other.structured_content)
+        text = other.content[0].text
+        assert "other filters" in text and "same filters" in text and "leave cursor out" in text, text
+        assert "Traceback" not in text
     tools = {t.name: t for t in (await client.list_tools()).tools}
     cursor = tools["query_runs"].input_schema["properties"]["cursor"]["description"]
     assert "with the same filters" in cursor
@@ -267,3 +273,33 @@ async def test_the_next_page_is_read_with_the_cursor_and_the_same_filters_as_the
     search = tools["search_usage"]
     assert "with the same pattern and since" in search.input_schema["properties"]["cursor"]["description"]
     assert "with the same pattern and since" in search.output_schema["properties"]["has_more"]["description"]
+
+
+async def test_a_cursor_goes_on_with_its_filters_written_another_way_and_one_made_before_its_digest_still_works(
+    client: Client,
+):
+    # the digest is of the filters as read (a status in any case, a provider by any alias): the same filter
+    import base64
+    import json
+
+    for i in range(3):
+        await invoke(client, f"r-{i}")
+    pager = {"agent": "pager", "status": "ok"}
+    result = await client.call_tool("query_runs", {"filters": pager, "limit": 1})
+    cursor = result.structured_content["next_cursor"]
+    written = {"agent": "pager", "status": "OK"}
+    again = await client.call_tool("query_runs", {"filters": written, "limit": 5, "cursor": cursor})
+    assert not again.is_error, again.content[0].text
+    assert [r["run_id"] for r in again.structured_content["runs"]] == ["r-1", "r-0"]
+    # and a window may change between pages, as limit may: the cursor is a place in time
+    windowed = await client.call_tool("query_runs", {"filters": {**pager, "since": "1h"}, "cursor": cursor})
+    assert [r["run_id"] for r in windowed.structured_content["runs"]] == ["r-1", "r-0"]
+    # a cursor of two items (the place alone), as pages gave before the digest, is taken as it was
+    place = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))[:2]
+    old = base64.urlsafe_b64encode(json.dumps(place).encode()).decode().rstrip("=")
+    older = await page(client, limit=5, cursor=old)
+    assert [r["run_id"] for r in older["runs"]] == ["r-1", "r-0"]
+    # and a third item that is no digest is no cursor query_runs gave
+    bad = base64.urlsafe_b64encode(json.dumps([*place, 7]).encode()).decode().rstrip("=")
+    refused = await client.call_tool("query_runs", {"cursor": bad})
+    assert refused.is_error and "is not one query_runs gave" in refused.content[0].text

@@ -12,14 +12,18 @@ A window's start given as a duration ("24h") is read by the first page, and its 
 (:func:`pinned_since`): read again by each page, it moved on between them, and the runs that aged past it
 meanwhile were on no page.
 
-Search hits are paged the same way: a hit's place is its time, its kind (attempts, then events, then
-runs' own errors, at one instant) and its row (an attempt's or event's id, a run's id), newest first.
+A run's cursor carries a digest of the filters its page was read with (:func:`filters_digest`): it names a place in
+those runs' order alone, and given with other filters (none, in particular) it listed every run after that place, of
+every agent, with nothing said. A cursor given with other filters (but for the window: a cursor is a place in time)
+is refused (:func:`check_same_filters`); one made before the digest was carried (two or four items) is taken as it
+always was.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 from typing import Any
@@ -39,15 +43,19 @@ def _shown(cursor: str) -> str:
     return excerpt(cursor, 80)
 
 
-def encode_cursor(*place: float | int | str, since: tuple[str, float] | None = None) -> str:
+def encode_cursor(
+    *place: float | int | str, since: tuple[str, float] | None = None, filters: str | None = None
+) -> str:
     """An opaque token for the place just after a run (its start and id) or a search hit (its time, kind and
     row key): URL-safe, unpadded. ``since``: a window's start given as a duration ("24h") and the time it was
-    read as, which a page after this one keeps (see :func:`pinned_since`)."""
-    raw = json.dumps([*place, *(since or ())], separators=(",", ":"), ensure_ascii=True).encode()
+    read as, which a page after this one keeps (see :func:`pinned_since`). ``filters``: a run page's
+    :func:`filters_digest`, last."""
+    items = [*place, *(since or ()), *((filters,) if filters is not None else ())]
+    raw = json.dumps(items, separators=(",", ":"), ensure_ascii=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _values(cursor: str, bad: str, sizes: tuple[int, int]) -> list[Any]:
+def _values(cursor: str, bad: str, sizes: tuple[int, ...]) -> list[Any]:
     """The JSON list a cursor holds, of one of ``sizes`` items (a place, or a place and a window's start)."""
     check_text(cursor, "cursor")
     try:
@@ -66,9 +74,11 @@ def pinned_since(cursor: str | None, since: Any, *, hits: bool = False) -> Any:
     ``data query --cursor``) were on no page. Otherwise ``since`` as given (another window than the cursor's)."""
     if not cursor or not isinstance(since, str):
         return since
-    values = _values(cursor, _BAD_HIT if hits else _BAD, (3, 5) if hits else (2, 4))
-    if len(values) in (4, 5) and values[-2] == since:
-        seconds = values[-1]
+    values = _values(cursor, _BAD_HIT if hits else _BAD, (3, 5) if hits else _RUN_SIZES)
+    # after the place (a hit's 3 items, a run's 2): the window's text and time, if any (then a run's digest, if any)
+    window = values[3:5] if hits else values[2:4]
+    if len(window) == 2 and window[0] == since:
+        seconds = window[1]
         # a time magsag could have read (a crafted 1e300 would be refused as the since it never was)
         if type(seconds) not in (int, float) or not abs(seconds) < 1e11:
             raise InputError((_BAD_HIT if hits else _BAD).format(cursor=_shown(cursor)))
@@ -76,8 +86,44 @@ def pinned_since(cursor: str | None, since: Any, *, hits: bool = False) -> Any:
     return since
 
 
+#: a run cursor's items: its place, the window's start read (see pinned_since), the filters' digest, each one if any
+_RUN_SIZES = (2, 3, 4, 5)
+#: the filters a run cursor's digest is of: those that choose runs by what they are. The window (since, until) may
+#: change between pages, as limit and offset may: the cursor is a place in time, and a window bounds it in time
+RUN_FILTERS = ("agent", "run_id", "skill", "model", "provider", "status")
+_DIGEST = "f:"
+_OTHER_FILTERS = (
+    "cursor {cursor!r} was given by a page read with other filters than these ({names}): it names where that page "
+    "ended among the runs its filters chose, and with these it would list every run after that place that these "
+    "choose; give it with the same filters as that page (a window, limit and offset may differ), or leave cursor out "
+    "to start from the newest run"
+)
+
+
+def filters_digest(filters: Any) -> str:
+    """A short digest of the :data:`RUN_FILTERS` of ``filters`` (a ``UsageFilters`` as built: a provider's alias and
+    a status's case read as the ledger records them, so that either way of writing one is the same filter)."""
+    chosen = [getattr(filters, key, None) for key in RUN_FILTERS]
+    raw = json.dumps(chosen, separators=(",", ":"), ensure_ascii=True, default=str).encode()
+    return _DIGEST + hashlib.sha256(raw).hexdigest()[:16]
+
+
+def check_same_filters(cursor: str | None, digest: str) -> None:
+    """Refuse a run ``cursor`` made by a page read with filters whose digest is not ``digest``; one carrying no
+    digest (made before it was carried) is taken."""
+    if not cursor:
+        return
+    decode_cursor(cursor)  # (one query_runs never gave is refused as that first)
+    values = _values(cursor, _BAD, _RUN_SIZES)
+    if len(values) in (3, 5) and values[-1] != digest:
+        names = ", ".join(RUN_FILTERS)
+        raise InputError(_OTHER_FILTERS.format(cursor=_shown(cursor), names=names))
+
+
 def decode_cursor(cursor: str) -> tuple[float, str]:
-    values = _values(cursor, _BAD, (2, 4))
+    values = _values(cursor, _BAD, _RUN_SIZES)
+    if len(values) in (3, 5) and not (isinstance(values[-1], str) and values[-1].startswith(_DIGEST)):
+        raise InputError(_BAD.format(cursor=_shown(cursor)))
     try:
         started_at, run_id = values[:2]
         # a number too large for a float (an int of 400 digits) overflows here, not in the query

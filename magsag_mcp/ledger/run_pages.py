@@ -15,7 +15,7 @@ from ..errors import InputError
 from .dead_runs import called_within_window, errored_runs, runs_as_recorded, selected_by_name, shown_as_recorded
 from .filters import MAX_OFFSET, UsageFilters, parse_since, read_window_start
 from .money import from_pusd
-from .paging import encode_cursor
+from .paging import check_same_filters, encode_cursor, filters_digest
 from .pruned_runs import calls_cutoff, oldest_attempt, run_pruned
 from .run_window import page_rows
 from .spaced_names import refuse_spaced_names
@@ -157,6 +157,9 @@ async def query_runs_page(
 
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
     _check_attempts_per_run(attempts_per_run)
+    # a cursor names a place among the runs its page's filters selected: with others, refused (see paging.py)
+    digest = filters_digest(f)
+    check_same_filters(f.cursor, digest)
     # "24h" read once for the pages that follow this one: see paging.pinned_since
     start, window = read_window_start(f.since, f.cursor)
     f = f.model_copy(update={"since": start})
@@ -242,7 +245,7 @@ async def query_runs_page(
             if run_id in dead:
                 shown_as_recorded(out[-1], dead[run_id], now, attempts_per_run, _attempt_dict)
         last = runs[-1] if runs else None
-        cursor = encode_cursor(last[4], last[0], since=window) if has_more and last is not None else None
+        cursor = None if not has_more or last is None else encode_cursor(last[4], last[0], since=window, filters=digest)
         page = {"runs": out, "has_more": has_more, "next_cursor": cursor}
         if inline is not None:
             page["attempt_bound"] = conn.execute("SELECT coalesce(MAX(id), 0) FROM attempts").fetchone()[0]

@@ -373,7 +373,7 @@ class QueryRunsArgs(_Args):
     cursor: str | None = Field(
         None,
         description="the previous page's next_cursor: the page after it, given with the same filters (the cursor "
-        "holds where that page ended, not its filters: without them the page lists every run after it)",
+        "holds where that page ended and a digest of its filters: given with other filters, or none, it is refused)",
     )
     attempts_per_run: Int = Field(50, ge=1, le=1000, description="the most attempts a run lists (its latest)")
 
