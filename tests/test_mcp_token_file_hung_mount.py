@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -106,3 +108,65 @@ async def test_a_hung_stat_keeps_the_tokens_is_said_once_and_is_not_piled_on(
     assert [client.agent for client in reloaded.current.clients] == ["ops-team"]
     assert hung.let_go[0] is True and reloaded.warning is None
     assert any("answers a look again" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_look_cancelled_before_its_stat_began_does_not_stop_every_look_after(tmp_path: Path, monkeypatch):
+    """A look marks its stat under way, then hands it to a thread; cut before the thread began it (its request
+    cancelled at the hand-over, or LOOK_SECONDS spent waiting for a free worker of anyio's pool), the stat never ran,
+    so nothing cleared the mark: every look after it found a stat "under way" and returned, and the file was never
+    looked at again (a token revoked there kept working). The stat is begun before the look can be cut now."""
+    monkeypatch.setattr(token_reload, "CHECK_SECONDS", 0)
+    monkeypatch.setattr(token_reload, "SETTLE_SECONDS", 0)
+    reloaded, start, named = _reloaded(tmp_path)
+    with anyio.CancelScope() as scope:
+        scope.cancel()  # the look's request is cut as its look hands the stat over
+        await reloaded.fresh()
+    with anyio.fail_after(PATIENCE):  # a hang guard: before, no look ever took the file
+        while reloaded.current is start:
+            await anyio.sleep(0.01)
+            await reloaded.fresh()
+    assert [client.agent for client in reloaded.current.clients] == ["ops-team"]
+
+
+def test_a_stat_that_hangs_does_not_hold_the_interpreter_s_exit(tmp_path: Path):
+    """Ctrl-C stops the server (exit 130) by returning from main: the interpreter's exit then joins every non-daemon
+    thread, and anyio's workers are such, so a stat hung on its mount held the exit for as long as the mount hung
+    (forever, for a hard NFS mount), the process still up though its server had stopped. A process here looks once with
+    a stat that never answers, then ends its loop and returns."""
+    named = tmp_path / "tokens"
+    named.write_text(TOKENS)
+    script = f"""
+import os, threading, anyio
+from magsag_mcp.mcp_server import token_reload
+from magsag_mcp.mcp_server.client_tokens import TOKENS_FILE_ENV, parse_client_tokens
+from magsag_mcp.mcp_server.metrics_endpoint import MetricsSetting
+from magsag_mcp.mcp_server.token_reload import ReloadedTokens, TokenFile, Tokens
+
+named = {str(named)!r}
+token_reload.CHECK_SECONDS = 0
+token_reload.LOOK_SECONDS = 0.01
+start = Tokens(None, parse_client_tokens(open(named, "rb").read()))
+reloaded = ReloadedTokens(TokenFile(TOKENS_FILE_ENV, named), start, "127.0.0.1", None, MetricsSetting())
+entered, real_stat = threading.Event(), os.stat
+
+def hung_stat(path, *args, **kwargs):
+    if os.fspath(path) == named:
+        entered.set()
+        threading.Event().wait()  # a hard mount that never answers
+    return real_stat(path, *args, **kwargs)
+
+os.stat = hung_stat
+
+async def main():
+    await reloaded.fresh()
+    assert await anyio.to_thread.run_sync(entered.wait, {PATIENCE})
+
+anyio.run(main)
+print("returned", flush=True)
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    try:  # a hang guard, not a timing assertion: before, the process never ended
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired as hung:
+        raise AssertionError(f"the process did not end while its stat hung: {hung.stdout!r} {hung.stderr!r}") from None
+    assert done.returncode == 0 and done.stdout == "returned\n", done.stderr

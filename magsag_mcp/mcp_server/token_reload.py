@@ -11,11 +11,12 @@ How it is seen, cheaply: a request checks at most once every :data:`CHECK_SECOND
 path as given, following links, and the file is read only when its version (modification and change times, size,
 inode, device) is not the one last read. A version modified under :data:`SETTLE_SECONDS` ago is left to a later look:
 a file being written (``cat new > file`` truncates it, then writes) is not read half-written, and a later write in the
-same timestamp tick cannot hide behind a version already read. The stat, the read and its checks run in a worker
-thread: a request waits on no file, only the one that found the change waits for its read. The stat ran on the event
-loop: a secret's mount that hung (NFS, a FUSE driver) held every client's request. Now a look waits for it at most
-:data:`LOOK_SECONDS`, then leaves it to its thread (one at a time: no look starts another while it hangs) and the
-server keeps the tokens it has, said once in the log and by the health probes until a stat answers again.
+same timestamp tick cannot hide behind a version already read. The stat runs in a daemon thread of its own, the read
+and its checks in a worker thread: a request waits on no file, only the one that found the change waits for its read.
+The stat ran on the event loop: a secret's mount that hung (NFS, a FUSE driver) held every client's request. Now a look
+waits for it at most :data:`LOOK_SECONDS`, then leaves it to its thread (one at a time: no look starts another while it
+hangs; a daemon, which the process's exit does not wait for) and the server keeps the tokens it has, said once in the
+log and by the health probes until a stat answers again.
 
 A new version is held to every check the start makes (:func:`.gate_settings.gate_settings`'s: the lines, the
 length beyond loopback, not the scrape token); refused, the server keeps the tokens it has and logs one ERROR naming
@@ -31,7 +32,10 @@ token is judged again once the other's tokens change (it rotated on), though the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -176,21 +180,41 @@ class ReloadedTokens:
         return self.current
 
     async def _stat(self) -> os.stat_result | None:
-        """The file's status, from a worker thread waited for at most :data:`LOOK_SECONDS`; None when it did not answer
-        in time, or one that did not is still under way (its thread left to end when the mount answers). Raises
-        OSError as ``os.stat`` does."""
+        """The file's status, from a thread of its own waited for at most :data:`LOOK_SECONDS`; None when it did not
+        answer in time, or one that did not is still under way (its thread left to end when the mount answers). Raises
+        OSError as ``os.stat`` does.
+
+        Not anyio's worker pool: a stat handed to it but cut before a worker began it (the look's request cancelled at
+        the hand-over, LOOK_SECONDS spent waiting for a free worker) never ran, and the mark of one under way stayed,
+        so no look began one again; and its workers are not daemon threads, so a stat hung on its mount held the
+        interpreter's exit (Ctrl-C's) as long as the mount hung. This thread is begun before the look can be cut, and
+        is a daemon."""
         if self._stat_pending:
             return None
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[os.stat_result] = loop.create_future()
+        named = self.source.named
 
-        def stat() -> os.stat_result:
+        def stat() -> None:
             try:
-                return os.stat(self.source.named)  # (follows links: a Kubernetes secret's ..data swap is a new inode)
+                seen = os.stat(named)  # (follows links: a Kubernetes secret's ..data swap is a new inode)
+            except Exception as exc:  # (OSError, as os.stat raises it, for the look to say)
+                outcome: tuple[os.stat_result | None, Exception | None] = (None, exc)
+            else:
+                outcome = (seen, None)
             finally:
                 self._stat_pending = False  # (a bool set in one thread, read on the loop: no lock needed)
+            with contextlib.suppress(RuntimeError):  # the loop closed while the stat hung: no one waits for it
+                loop.call_soon_threadsafe(_settle, answer, *outcome)
 
         self._stat_pending = True
+        try:
+            threading.Thread(target=stat, name="magsag-token-file-stat", daemon=True).start()
+        except BaseException:  # (no thread could be started: no stat is under way)
+            self._stat_pending = False
+            raise
         with anyio.move_on_after(LOOK_SECONDS):
-            seen = await anyio.to_thread.run_sync(stat, abandon_on_cancel=True)
+            seen = await answer
             if self._stalled:
                 self._stalled = False
                 logger.info("%s answers a look again", self.source.said())
@@ -311,3 +335,13 @@ def reloaded_token_files(
     if metrics.token_file is not None:
         scrape = ReloadedTokens(metrics.token_file, Tokens(metrics.token), host, pinned, metrics, mcp_now)
     return mcp, scrape
+
+
+def _settle(answer: asyncio.Future[os.stat_result], seen: os.stat_result | None, error: Exception | None) -> None:
+    """A stat's outcome handed to the look awaiting it (on the loop), unless the look was cut meanwhile."""
+    if answer.done():
+        return
+    if error is not None:
+        answer.set_exception(error)
+    else:
+        answer.set_result(seen)  # type: ignore[arg-type]
