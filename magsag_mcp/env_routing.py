@@ -15,16 +15,9 @@ from .types import Target
 def _env_override(env: Mapping[str, str]) -> tuple[str | None, str | None]:
     provider = env.get("MAGSAG_PROVIDER") or None
     model = env.get("MAGSAG_MODEL") or None
-    # (spaces alone, an env file's `MAGSAG_MODEL= `: it was "unknown provider ' '" and "empty target: write
-    # 'provider:model'", as if a value had been meant; an empty one is unset, as ever)
-    for name, value, meant in (
-        ("MAGSAG_PROVIDER", provider, "a provider's name (e.g. openai)"),
-        ("MAGSAG_MODEL", model, "a model (e.g. openai:gpt-4o)"),
-    ):
-        if value is not None and not value.strip():
-            raise ConfigError(
-                f"{name}={value!r} is blank; set it to {meant}, or unset it to route as the catalog's routing says"
-            )
+    # (MAGSAG_MODEL's is refused where it is read as the model, by refuse_blank_model: a call naming its own model
+    # never reads it, and one of spaces alone was no refusal of such a call)
+    refuse_blank("MAGSAG_PROVIDER", provider)
     if provider:
         try:
             provider = canonical_provider(provider)
@@ -33,6 +26,20 @@ def _env_override(env: Mapping[str, str]) -> tuple[str | None, str | None]:
                 f"MAGSAG_PROVIDER={env['MAGSAG_PROVIDER']!r}: {exc.message}{_a_target(provider)}"
             ) from None
     return provider, model
+
+
+#: what each routing setting is set to, said when it is blank
+_MEANT = {"MAGSAG_PROVIDER": "a provider's name (e.g. openai)", "MAGSAG_MODEL": "a model (e.g. openai:gpt-4o)"}
+
+
+def refuse_blank(name: str, value: str | None) -> None:
+    """Refuse ``value``, the routing setting ``name``, if it is spaces alone (an env file's `MAGSAG_MODEL= `): it was
+    "unknown provider ' '" and "empty target: write 'provider:model'", as if a value had been meant. An empty one is
+    unset, as ever."""
+    if value and not value.strip():
+        raise ConfigError(
+            f"{name}={value!r} is blank; set it to {_MEANT[name]}, or unset it to route as the catalog's routing says"
+        )
 
 
 def _a_target(written: str) -> str:
@@ -56,6 +63,7 @@ def check_env_override(env: Mapping[str, str], named: Callable[[], Iterable[Targ
     a call (``magsag doctor``); ``named``: the catalog's targets, where one is loaded (see :func:`in_another_case`)."""
     provider, model = _env_override(env)
     if model:
+        refuse_blank("MAGSAG_MODEL", model)
         try:
             parse_target({"provider": provider, "model": model} if provider else model)
         except ConfigError as exc:

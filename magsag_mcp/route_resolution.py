@@ -41,6 +41,7 @@ from .env_routing import (
     _swap_provider,
     check_call_target,
     check_env_pair,
+    refuse_blank,
 )
 from .errors import ConfigError, PayloadError, PolicyDenied
 from .providers import canonical_provider
@@ -214,6 +215,7 @@ def _route(
             from_call.append((target, f"{fb_where}.fallbacks[{i}]"))
     elif env_model and (not call_provider or _served_by(call_provider, env_model)):
         rule = "override:env"
+        refuse_blank("MAGSAG_MODEL", env_model)
         # under a provider the call names (which it can serve), MAGSAG_MODEL still beats the policy's models
         provider = call_provider or env_provider
         try:

@@ -72,3 +72,12 @@ def test_a_number_setting_of_spaces_alone_is_said_to_be_blank(cli_env, capsys, m
     monkeypatch.setenv(name, "  ")
     assert main(["explain", "skill.coding", "--payload", '{"task": "x"}']) == 2
     assert json.loads(capsys.readouterr().err)["error"]["message"] == said
+
+
+def test_a_blank_model_setting_leaves_a_call_naming_its_own_model_as_it_was(cli_env, capsys, monkeypatch):
+    # a call naming its model never reads MAGSAG_MODEL: one of spaces alone was refused before it, though it was
+    # taken before the blank setting was said so (refused only where the model is read from it)
+    monkeypatch.setenv("MAGSAG_MODEL", "  ")
+    payload = {"task": "x", "model_config": {"model": "openai:gpt-4o"}}
+    assert main(["explain", "skill.coding", "--payload", json.dumps(payload)]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["skill"] == "skill.coding"
