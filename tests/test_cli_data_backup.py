@@ -536,3 +536,27 @@ def backup_module():
     from magsag_mcp.ledger import backup
 
     return backup
+
+
+def test_a_second_backup_into_a_file_of_a_name_too_long_for_its_wal_is_made(ledger_db, tmp_path, capsys):
+    """FILE of a 252- to 255-byte name was backed up once, and the next backup into it (a daily job's) refused as
+    "FILE's name is 254 bytes, and with the '-journal' SQLite writes beside it it passes the 255": reading the earlier
+    backup, the look for its -wal (a name past 255 bytes, so none) raised "File name too long"."""
+    for length in (252, 255):
+        target = tmp_path / ("w" * (length - 3) + ".db")
+        for _ in range(2):
+            assert main(["data", "backup", str(target)]) == 0, capsys.readouterr().err
+            assert json.loads(capsys.readouterr().out)["backup"] == str(target)
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("w", ".w"))) == [target.name]
+        target.unlink()
+
+
+def test_a_backup_path_past_the_system_s_length_is_told_the_path_not_its_name(ledger_db, tmp_path, capsys):
+    # every name in it fits: the path of thousands of bytes is the one too long, not FILE's name of 250 bytes (it was
+    # told to shorten that name, "with the '-journal' SQLite writes beside it")
+    target = tmp_path.joinpath(*["f" * 200] * 25, "n" * 250)
+    assert main(["data", "backup", str(target)]) == 2
+    assert _refused_message(capsys).endswith(
+        f"the path is {len(os.fsencode(str(target)))} bytes, longer than the system takes: give FILE a shorter path "
+        "(a folder nearer the root)"
+    )

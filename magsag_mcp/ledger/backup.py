@@ -40,7 +40,7 @@ from ..errors import InputError, LedgerError
 from . import room
 from .backup_paths import copy_name, path_refused
 from .connection import BUSY_TIMEOUT_MS, read_only_uri
-from .ledger_files import CORRUPT, FULL, IOERR, sqlite_code
+from .ledger_files import CORRUPT, FULL, IOERR, has_log_file, sqlite_code
 from .migrations import check_is_ledger
 from .problems import file_size_limit, log_file
 
@@ -52,17 +52,6 @@ def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
     except (OSError, RuntimeError):  # (Python 3.11's resolve() raises RuntimeError on a symbolic link loop)
-        return False
-
-
-def _exists(path: Path) -> bool:
-    """Whether ``path`` exists; False for a name too long to be one (FILE's own name of 252 bytes and more: its
-    ``-wal`` would be past the 255 a file system takes, so there is none, and Path.exists() raised)."""
-    try:
-        return path.exists()
-    except OSError as exc:
-        if exc.errno != errno.ENAMETOOLONG:
-            raise
         return False
 
 
@@ -95,7 +84,7 @@ def check_target(source: Path, target: Path) -> float | None:
                 f"{target} exists and is no SQLite database (no earlier backup): it was left as it is; give the "
                 "backup a new path, or remove that file first"
             )
-    if _exists(log_file(target)):
+    if has_log_file(target):
         raise InputError(
             f"{target} is open in another process (its {log_file(target).name} file is there): a ledger in use, "
             "not a backup to replace; give the backup another path"

@@ -21,6 +21,7 @@ from ..plurals import listed
 from ..settings import given, ledger_path_setting
 from ..working_folder import absolute
 from .group_commit import SYNC_MODE_BY_CONNECTION
+from .ledger_files import has_log_file
 from .migrations import (
     MIGRATIONS,
     NewerSchema,
@@ -34,7 +35,6 @@ from .problems import (
     file_for_a_folder,
     file_size_limit,
     in_memory_error,
-    log_file,
     newer_error,
     open_error,
     out_of_space,
@@ -222,7 +222,7 @@ def read_only_uri(path: Path) -> tuple[str, bool]:
     not hold (the ledger reopens the connection if a writer begins, see :meth:`Ledger.read`). With one,
     a writer may be at work: SQLite reads the log too (it needs the -shm file there)."""
     uri = absolute(path, f"the ledger {path}").as_uri() + "?mode=ro"  # "?", "#" and "%" in a name: percent-encoded
-    return (uri, False) if log_file(path).exists() else (uri + "&immutable=1", True)
+    return (uri, False) if has_log_file(path) else (uri + "&immutable=1", True)
 
 
 def file_version(path: Path) -> tuple[int, ...] | None:

@@ -3,6 +3,7 @@ read of a failure."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -26,3 +27,16 @@ def opened_file(path: Path) -> Path:
 def log_file(path: Path) -> Path:
     """The -wal file of the ledger at ``path``, which is there while a process has it open (see :func:`opened_file`)."""
     return Path(f"{opened_file(path)}-wal")
+
+
+def has_log_file(path: Path) -> bool:
+    """Whether the ledger at ``path`` has its -wal file (a process has it open). False for a name too long to have
+    one: a database named with 252 to 255 bytes is in rollback mode, its -wal's name past the 255 bytes a file
+    system takes; Path.exists() raised "File name too long" of that name, and the second backup into such a FILE
+    (the first made it) was refused as if FILE's own name were the cause."""
+    try:
+        return log_file(path).exists()
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        return False
