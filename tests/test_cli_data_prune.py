@@ -76,10 +76,11 @@ def test_prune_given_a_negative_duration_says_to_give_it_positive(ledger_db, cap
     assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced", "r-old"}
 
 
-@pytest.mark.parametrize("window", ["0d", "0h", "0w", " 0d"])
+@pytest.mark.parametrize("window", ["0d", "0h", "0w", " 0d", "0", "0.0"])
 def test_prune_given_no_time_at_all_echoes_the_value_given(ledger_db, capsys, window):
     # `--older-than 0d` was "--older-than must be a positive duration such as 90d", with no word of the 0d given (the
-    # check saw seconds), said after the ledger was opened. Nothing is deleted.
+    # check saw seconds), said after the ledger was opened. Nothing is deleted. A bare 0 was told "0 has no unit: give
+    # 0d for 0 days", a value refused in its turn.
     assert main(["data", "prune", "--older-than", window]) == 2
     message = json.loads(capsys.readouterr().err)["error"]["message"]
     assert message.startswith(f"--older-than {window} is no time at all: "), message

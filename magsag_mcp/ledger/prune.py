@@ -189,10 +189,12 @@ def retention_seconds(older_than: str) -> float:
                 f"--older-than {older_than} is negative: it is how old a record must be to be deleted, a positive "
                 f"duration: give --older-than {bare[1:]}"
             )
-    if re.fullmatch(r"\d+(?:\.\d+)?", bare):  # (it was "'5' is not a duration: use e.g. 90d, 12h, 2w", of no option)
+    # (it was "'5' is not a duration: use e.g. 90d, 12h, 2w", of no option; a 0 is no time in any unit, said below:
+    # "give 0d for 0 days" named a value refused in its turn)
+    if re.fullmatch(r"\d+(?:\.\d+)?", bare) and float(bare) > 0:
         raise InputError(f"--older-than {bare} has no unit: give hours, days or weeks, e.g. {bare}d for {bare} days")
     try:
-        seconds = parse_duration_seconds(older_than)
+        seconds = 0.0 if re.fullmatch(r"0+(?:\.0+)?", bare) else parse_duration_seconds(older_than)
     except InputError as exc:  # (said of the option it was given to: `magsag data prune` takes no other value)
         raise InputError(f"--older-than: {exc.message}") from None
     unit = older_than.strip()[-1]
