@@ -451,4 +451,66 @@ LATER_MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE attempts ADD COLUMN server_tool_uses TEXT
         """,
     ),
+    (
+        # Summaries gave none of 0030's parts of a bill (an attempt's output image tokens, where its inference ran,
+        # its per-use server tool calls), which only an export of the attempts showed. The rollup sums them as it sums
+        # the rest: the image tokens the answers said, the attempts run US-only (inference_geo 'us', billed at 1.1x),
+        # and the server tool calls of each kind in a column of its own (the tool's API name: no JSON merged in the
+        # record's upsert). An answer that did not say a part (NULL) adds nothing to its sum and is not counted among
+        # the attempts that said it (output_image_said, geo_said, tool_uses_said), as an unknown cost adds to
+        # unpriced and not to cost_pusd: a summary tells a part none of the attempts said (null) from a count of none
+        # (0), and how many attempts said it. Backfilled from the attempts, as 0021 summed the cache writes (a work
+        # table of the attempts that said any, one scan). A rollup row with no attempt left keeps what it had, its
+        # parts at 0, said by none: they were never rolled up.
+        "0031_usage_rollup_billing_parts",
+        """
+        ALTER TABLE usage_rollup ADD COLUMN output_image_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN output_image_said INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN us_inference INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN geo_said INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN tool_uses_said INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN web_search_uses INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN file_search_uses INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN code_interpreter_uses INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN image_generation_uses INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN grounded_prompt_uses INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE parts_0031 (
+            bucket INTEGER, model TEXT, provider TEXT, agent TEXT, skill TEXT, outcome TEXT, images INTEGER,
+            images_said INTEGER, us INTEGER, geo_said INTEGER, tools_said INTEGER, web_search INTEGER,
+            file_search INTEGER, code_interpreter INTEGER, image_generation INTEGER, grounded_prompt INTEGER
+        );
+        INSERT INTO parts_0031
+            SELECT CAST(started_at / 86400 AS INTEGER), model, provider, coalesce(agent, ''), coalesce(skill, ''),
+                outcome, coalesce(SUM(output_image_tokens), 0), SUM(output_image_tokens IS NOT NULL),
+                SUM(coalesce(inference_geo = 'us', 0)), SUM(inference_geo IS NOT NULL),
+                SUM(server_tool_uses IS NOT NULL),
+                coalesce(SUM(json_extract(server_tool_uses, '$.web_search')), 0),
+                coalesce(SUM(json_extract(server_tool_uses, '$.file_search')), 0),
+                coalesce(SUM(json_extract(server_tool_uses, '$.code_interpreter')), 0),
+                coalesce(SUM(json_extract(server_tool_uses, '$.image_generation')), 0),
+                coalesce(SUM(json_extract(server_tool_uses, '$.grounded_prompt')), 0)
+            FROM attempts
+            WHERE output_image_tokens IS NOT NULL OR inference_geo IS NOT NULL OR server_tool_uses IS NOT NULL
+            GROUP BY 1, 2, 3, 4, 5, 6;
+        CREATE UNIQUE INDEX parts_0031_key ON parts_0031 (bucket, model, provider, agent, skill, outcome);
+        UPDATE usage_rollup SET (
+                output_image_tokens, output_image_said, us_inference, geo_said, tool_uses_said, web_search_uses,
+                file_search_uses, code_interpreter_uses, image_generation_uses, grounded_prompt_uses
+            ) = (
+                SELECT p.images, p.images_said, p.us, p.geo_said, p.tools_said, p.web_search, p.file_search,
+                    p.code_interpreter, p.image_generation, p.grounded_prompt
+                FROM parts_0031 p
+                WHERE p.bucket = usage_rollup.bucket AND p.model = usage_rollup.model
+                    AND p.provider = usage_rollup.provider AND p.agent = usage_rollup.agent
+                    AND p.skill = usage_rollup.skill AND p.outcome = usage_rollup.outcome
+            )
+            WHERE EXISTS (
+                SELECT 1 FROM parts_0031 p
+                WHERE p.bucket = usage_rollup.bucket AND p.model = usage_rollup.model
+                    AND p.provider = usage_rollup.provider AND p.agent = usage_rollup.agent
+                    AND p.skill = usage_rollup.skill AND p.outcome = usage_rollup.outcome
+            );
+        DROP TABLE parts_0031
+        """,
+    ),
 ]

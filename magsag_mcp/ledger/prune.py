@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 from ..errors import InputError, LedgerError
 from .connection import truncate_log
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
-from .rollup_reads import ATTEMPT_CACHE_WRITES, ATTEMPT_CALL_MAX, ATTEMPT_CALLS, ATTEMPT_MONEY
+from .rollup_reads import (
+    ATTEMPT_BILLING_PARTS,
+    ATTEMPT_CACHE_WRITES,
+    ATTEMPT_CALL_MAX,
+    ATTEMPT_CALLS,
+    ATTEMPT_MONEY,
+    ROLLUP_PART_COLUMNS,
+)
 
 if TYPE_CHECKING:
     from .reports import LedgerReports
@@ -106,15 +113,20 @@ def _delete_before(
     conn.execute(
         "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens,"
         " output_tokens, cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded, call_max_pusd,"
-        " call_max_run_id, call_max_at, calls, cache_write_tokens, cache_write_1h_tokens)"
+        f" call_max_run_id, call_max_at, calls, cache_write_tokens, cache_write_1h_tokens{_PARTS_REBUILT})"
         " SELECT ?, model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*),"
         " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),"
-        f" {ATTEMPT_MONEY}, {ATTEMPT_CALL_MAX}, {ATTEMPT_CALLS}, {ATTEMPT_CACHE_WRITES}"
+        f" {ATTEMPT_MONEY}, {ATTEMPT_CALL_MAX}, {ATTEMPT_CALLS}, {ATTEMPT_CACHE_WRITES}{_PARTS_SUMMED}"
         " FROM attempts WHERE started_at >= ? AND started_at < ?"
         " GROUP BY 2, 3, 4, 5, 6",
         (day, day * BUCKET, (day + 1) * BUCKET),
     )
     return counts
+
+
+#: the parts of a bill (0031) a rebuilt rollup row holds, and their sums over its attempts (after a comma)
+_PARTS_REBUILT = "".join(f", {column}" for column in ROLLUP_PART_COLUMNS)
+_PARTS_SUMMED = f", {ATTEMPT_BILLING_PARTS}"
 
 
 def _mark(conn: sqlite3.Connection, end: float, pruned_at: float) -> None:

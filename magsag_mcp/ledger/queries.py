@@ -19,9 +19,12 @@ from .money import from_pusd, joined
 from .patterns import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS  # where callers have read it
 from .peaks import CostliestCalls, known_zone, largest_days, largest_run
 from .rollup_reads import (
+    ATTEMPT_BILLING_PARTS,
     ATTEMPT_CACHE_WRITES,
     ATTEMPT_CALL_MAX,
     ATTEMPT_CALLS,
+    ROLLUP_PART_COLUMNS,
+    ROLLUP_TOOL_KINDS,
     attempt_money,
     attempts_where,
     grouped_rows,
@@ -56,13 +59,19 @@ _STAT_KEYS = (
     "unpriced",
     "cost_bound_pusd",
     "bounded",
+    *ROLLUP_PART_COLUMNS,
 )
+
+
+#: the parts of a bill (0031) each group sums, from usage_rollup and from attempts (after a comma)
+_ROLLUP_PARTS = "".join(f", SUM({column})" for column in ROLLUP_PART_COLUMNS)
+_ATTEMPT_PARTS = f", {ATTEMPT_BILLING_PARTS}"
 
 
 def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, ...]]:
     """(model, provider, agent, skill, outcome, attempts, in, out, cached, reasoning, cost, unpriced, bound,
-    bounded, costliest call, its run, its time, calls, cache writes, their 1-hour part) groups (see
-    :func:`~.rollup_reads.grouped_rows`)."""
+    bounded, costliest call, its run, its time, calls, cache writes, their 1-hour part, then the parts of a bill:
+    :data:`~.rollup_reads.ROLLUP_PART_COLUMNS`) groups (see :func:`~.rollup_reads.grouped_rows`)."""
     rows = grouped_rows(
         conn,
         f,
@@ -70,19 +79,19 @@ def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, .
             "model, provider, agent, skill, outcome, SUM(attempts), SUM(input_tokens),"
             f" SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), {s('cost_pusd')}, SUM(unpriced),"
             f" {s('cost_bound_pusd')}, SUM(bounded), MAX(call_max_pusd), call_max_run_id, call_max_at, SUM(calls),"
-            " SUM(cache_write_tokens), SUM(cache_write_1h_tokens)"
+            f" SUM(cache_write_tokens), SUM(cache_write_1h_tokens){_ROLLUP_PARTS}"
         ),
         attempts_select=lambda s: (
             "model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*),"
             " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), "
             + attempt_money(s)
-            + f", {ATTEMPT_CALL_MAX}, {ATTEMPT_CALLS}, {ATTEMPT_CACHE_WRITES}"
+            + f", {ATTEMPT_CALL_MAX}, {ATTEMPT_CALLS}, {ATTEMPT_CACHE_WRITES}{_ATTEMPT_PARTS}"
         ),
         group_by="1, 2, 3, 4, 5",
     )
     # each pico-USD sum came as two columns (see money.summed); then the costliest call (-1: none), its run, time,
-    # the calls ending in the group, and its cache writes and their 1-hour part
-    return [(*r[:10], joined(r[10], r[11]), r[12], joined(r[13], r[14]), *r[15:22]) for r in rows]
+    # the calls ending in the group, its cache writes and their 1-hour part, and the parts of its bill
+    return [(*r[:10], joined(r[10], r[11]), r[12], joined(r[13], r[14]), *r[15:]) for r in rows]
 
 
 @dataclass
@@ -110,7 +119,8 @@ def _folded(rows: list[tuple[Any, ...]], costliest: CostliestCalls) -> _Folded:
     providers_of: dict[str, set[str]] = {}
     azure_answers: dict[str, int] = {}
     for model, provider, agent, skill, outcome, n, *numbers in rows:
-        tin, tout, cached, reasoning, cost, unpriced, bound, bounded, *call, calls, written, written_1h = numbers
+        tin, tout, cached, reasoning, cost, unpriced, bound, bounded, *call = numbers[:11]
+        calls, written, written_1h, *parts = numbers[11:]
         costliest.add(model, *call)
         n = int(n)
         if outcome not in ("ok", "error"):
@@ -124,7 +134,7 @@ def _folded(rows: list[tuple[Any, ...]], costliest: CostliestCalls) -> _Folded:
         vector = (
             n if ok else 0, 0 if ok else n, calls, 0 if ok else calls, int(tin or 0), int(tout or 0),
             int(cached or 0), int(written or 0), int(written_1h or 0), int(reasoning or 0), int(cost or 0),
-            int(unpriced or 0), int(bound or 0), int(bounded or 0),
+            int(unpriced or 0), int(bound or 0), int(bounded or 0), *(int(n or 0) for n in parts),
         )  # fmt: skip
         reached.append(vector)
         by_model.setdefault(model, []).append(vector)
@@ -155,7 +165,7 @@ def _stats(acc: dict[str, int]) -> dict[str, Any]:
         # `attempts`, and the ones that failed `attempt_errors` (a call answered on its retry failed none)
         "calls": acc["calls"],
         "errors": acc["failed_calls"],
-        "attempts": acc["ok"] + acc["errors"],
+        "attempts": (attempts := acc["ok"] + acc["errors"]),
         "attempt_errors": acc["errors"],
         "input_tokens": acc["input_tokens"],
         "output_tokens": acc["output_tokens"],
@@ -176,6 +186,25 @@ def _stats(acc: dict[str, int]) -> dict[str, Any]:
         "cache_write_tokens": acc["cache_write_tokens"],
         "cache_write_1h_tokens": acc["cache_write_1h_tokens"],
         "reasoning_tokens": acc["reasoning_tokens"],
+        **_billing_parts(acc, attempts),
+    }
+
+
+def _billing_parts(acc: dict[str, int], attempts: int) -> dict[str, Any]:
+    """The parts of a bill its tokens alone do not give (0030), summed over the attempts whose answers said each
+    (0031_usage_rollup_billing_parts): a part none of them said is null, never 0, and beside each is how many of the
+    ``attempts`` did not say it (an unknown cost's rule: the known part, and how many are not in it)."""
+    uses = {kind: n for kind in ROLLUP_TOOL_KINDS if (n := acc[f"{kind}_uses"])}
+    return {
+        # of output_tokens, images (Gemini's, billed at an image rate)
+        "output_image_tokens": acc["output_image_tokens"] if acc["output_image_said"] else None,
+        "output_image_unsaid_attempts": attempts - acc["output_image_said"],
+        # the attempts whose inference ran in the US only (Anthropic's inference_geo "us", billed at 1.1x the tokens)
+        "us_inference_attempts": acc["us_inference"] if acc["geo_said"] else None,
+        "inference_geo_unsaid_attempts": attempts - acc["geo_said"],
+        # the server tool calls billed per use beside the tokens, by the tool's API name ({}: counts of none)
+        "server_tool_uses": uses if acc["tool_uses_said"] else None,
+        "server_tool_uses_unsaid_attempts": attempts - acc["tool_uses_said"],
     }
 
 

@@ -47,6 +47,27 @@ ATTEMPT_CALLS = "SUM(call_cost_pusd IS NOT NULL)"
 #: from attempts, their cache writes and the 1-hour part of them, as usage_rollup sums them (cache_write_tokens,
 #: cache_write_1h_tokens: see 0021_usage_rollup_cache_writes)
 ATTEMPT_CACHE_WRITES = "SUM(cache_write_tokens), SUM(cache_write_1h_tokens)"
+#: the server tool kinds the rollup counts (0031), a column each, in the columns' order: the ledger's server_tool_uses
+#: keys (Usage.server_tool_calls' kinds, every one a provider here reports). A kind outside them, which only a caller
+#: of Ledger.record_call could give, is kept on its attempt and summed in no column
+ROLLUP_TOOL_KINDS = ("web_search", "file_search", "code_interpreter", "image_generation", "grounded_prompt")
+#: usage_rollup's columns of the parts of a bill (0031), as a rollup row holding them ends: of the attempts that said
+#: each part, its sum and how many said it
+ROLLUP_PART_COLUMNS = (
+    "output_image_tokens", "output_image_said", "us_inference", "geo_said", "tool_uses_said",
+    *(f"{kind}_uses" for kind in ROLLUP_TOOL_KINDS),
+)  # fmt: skip
+#: from attempts, the parts of their bill, as usage_rollup sums them (see 0031_usage_rollup_billing_parts and
+#: writes.ROLLUP_PART_COLUMNS): the image tokens said and the attempts that said them, those run US-only and those that
+#: said where, those that said their server tool calls and the calls of each kind
+ATTEMPT_BILLING_PARTS = (
+    "coalesce(SUM(output_image_tokens), 0), SUM(output_image_tokens IS NOT NULL),"
+    " SUM(coalesce(inference_geo = 'us', 0)), SUM(inference_geo IS NOT NULL), SUM(server_tool_uses IS NOT NULL), "
+    + ", ".join(
+        f"coalesce(SUM(json_extract(server_tool_uses, '$.{kind}')), 0)"
+        for kind in ROLLUP_TOOL_KINDS
+    )
+)
 _ROLLUP_FILTERS = ("model", "provider", "agent", "skill")
 
 

@@ -15,6 +15,10 @@ from typing import Any
 
 from .abandoned import ENDED_RESERVATIONS, gone_ids
 from .filters import UsageFilters, parse_since
+from .rollup_reads import ROLLUP_PART_COLUMNS
+
+#: a stand-in's parts of a bill (see queries._rollup_rows): none said, as its attempt is recorded
+_NO_PARTS = (0,) * len(ROLLUP_PART_COLUMNS)
 
 #: the statuses a stand-in's record turns to 'error' (writes._UPSERT_RUN's CASE); a run keeps any other
 TURNED_TO_ERROR = ("ok", "running")
@@ -86,8 +90,8 @@ def dead_calls(conn: sqlite3.Connection, f: UsageFilters, now: float) -> DeadCal
     """The abandoned attempts the expired reservations at ``now`` would be recorded as, those ``f`` (its times
     resolved) selects, each a row: (model, provider, agent, skill, 'error', 1 attempt, no tokens, no known cost, 1
     unpriced, its bound, whether bounded, and for its call's last stand-in the call (its stand-ins' bounds together,
-    its run and time) counted once, no cache writes). Named as record_abandoned names them: the run the attempt was
-    reserved for, its model and provider or 'unknown'."""
+    its run and time) counted once, no cache writes, no part of a bill said). Named as record_abandoned names them:
+    the run the attempt was reserved for, its model and provider or 'unknown'."""
     since, until = parse_since(f.since), parse_since(f.until, field="until")
     rows: list[tuple[Any, ...]] = []
     times: list[float] = []
@@ -104,7 +108,7 @@ def dead_calls(conn: sqlite3.Connection, f: UsageFilters, now: float) -> DeadCal
             peak = (sum(c.bound or 0 for c in call), s.run_id, s.at, 1) if s is last else (-1, None, None, 0)
             rows.append(
                 (s.model, s.provider, s.agent or "", s.skill or "", "error", 1, 0, 0, 0, 0, 0, 1, s.bound or 0)
-                + (int(s.bound is not None), *peak, 0, 0)
+                + (int(s.bound is not None), *peak, 0, 0, *_NO_PARTS)
             )
             times.append(s.at)
     return DeadCalls(rows, times, unbounded_of, calls)

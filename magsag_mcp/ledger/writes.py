@@ -20,6 +20,7 @@ from .abandoned import unrecord_abandoned
 from .cache_hits import INSERT_CACHE_HIT, cache_hit_row
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
 from .money import checked_add, to_pusd
+from .rollup_reads import ROLLUP_PART_COLUMNS
 from .run_scope import ADOPT_DELEGATED_HOLDS, delegated_in_flight, topped
 
 # Python 3.11's sqlite3 binds None through its adapter protocol: with no adapter registered it looks
@@ -100,6 +101,51 @@ _UPSERT_ROLLUP = (
     " call_max_pusd = MAX(call_max_pusd, excluded.call_max_pusd)"
 )
 
+#: a rollup row's columns before its parts: the rows of attempts none of whose answers said a part (most calls: a
+#: Chat Completions answer says none) end there, and are written by _UPSERT_ROLLUP as they were before 0031
+ROLLUP_PLAIN_WIDTH = 21
+
+#: _UPSERT_ROLLUP for the rows holding parts of a bill (0031): their ten columns more, bound and added
+_UPSERT_ROLLUP_PARTS = (
+    _UPSERT_ROLLUP.replace(" cache_write_1h_tokens)", f" cache_write_1h_tokens, {', '.join(ROLLUP_PART_COLUMNS)})", 1)
+    .replace(" VALUES (", " VALUES (" + "?," * len(ROLLUP_PART_COLUMNS), 1)
+    .replace(
+        " DO UPDATE SET",
+        " DO UPDATE SET" + "".join(f" {c} = {c} + excluded.{c}," for c in ROLLUP_PART_COLUMNS),
+        1,
+    )
+)
+
+
+def _billing_parts(a: AttemptRecord) -> tuple[int, ...]:
+    """What ``a`` adds to its rollup row's parts of a bill (:data:`ROLLUP_PART_COLUMNS`), or () where its answer said
+    none of them (its row then ends before them: see :data:`ROLLUP_PLAIN_WIDTH`). A part not said (None) adds nothing,
+    not even to the count of the attempts that said it: never a silent 0 in a sum."""
+    images, geo, uses = a.output_image_tokens, a.inference_geo, a.server_tool_uses
+    if images is None and geo is None and uses is None:
+        return ()
+    if uses is None:
+        tools: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
+    else:
+        get = uses.get
+        tools = (1, get("web_search", 0), get("file_search", 0), get("code_interpreter", 0),
+                 get("image_generation", 0), get("grounded_prompt", 0))  # fmt: skip
+    if images is None:
+        return (0, 0, int(geo == "us"), int(geo is not None), *tools)
+    return (images, 1, int(geo == "us"), int(geo is not None), *tools)
+
+
+def _add_parts(sums: list[Any], parts: tuple[int, ...]) -> None:
+    """``parts`` (see :func:`_billing_parts`) added to a rollup row being summed, ``sums``, whose parts they begin
+    where it has none yet."""
+    if not parts:
+        return
+    if len(sums) == ROLLUP_PLAIN_WIDTH:
+        sums += parts
+        return
+    for i, n in enumerate(parts, ROLLUP_PLAIN_WIDTH):
+        sums[i] += n
+
 
 def _rollup_rows(
     attempts: list[AttemptRecord], money: list[tuple[int | None, int | None]], last: int, call: int
@@ -108,13 +154,14 @@ def _rollup_rows(
     attempt's cost and bound in pico-USD (see :meth:`RecordWrite.of`); ``last``: the index of the call's last
     attempt that reached a provider (-1: none), whose row the call and its cost ``call`` count in (a row's last
     column but two: the calls ending in it, see 0018_usage_rollup_counts_calls; the last two: the cache writes and
-    their 1-hour part, see 0021_usage_rollup_cache_writes)."""
+    their 1-hour part, see 0021_usage_rollup_cache_writes). A row whose attempts said any part of a bill goes on with
+    those parts (:data:`ROLLUP_PART_COLUMNS`, see 0031_usage_rollup_billing_parts); the others end there."""
     if len(attempts) == 1:  # most calls: its one row as it is, no bucket to fold into
         a, (cost, bound) = attempts[0], money[0]
         bucket = int(a.started_at // ROLLUP_BUCKET_SECONDS)
         row = (bucket, a.model, a.provider, a.agent or "", a.skill or "", a.outcome, 1, a.input_tokens, a.output_tokens)
         peak = (call, a.run_id, a.started_at, 1) if last == 0 else (-1, None, None, 0)
-        written = (a.cache_write_tokens, a.cache_write_1h_tokens)
+        written = (a.cache_write_tokens, a.cache_write_1h_tokens, *_billing_parts(a))
         if a.cost_usd is not None:  # cost, unpriced, cost bound, bounded, then the costliest call's
             return [(*row, a.cached_tokens, a.reasoning_tokens, cost or 0, 0, 0, 0, *peak, *written)]
         if a.cost_bound_usd is not None:
@@ -136,7 +183,7 @@ def _rollup_rows(
                 money_part = (0, 1, 0, 0)
             sums = acc[key] = [
                 *key, 1, a.input_tokens, a.output_tokens, a.cached_tokens, a.reasoning_tokens, *money_part,
-                -1, None, None, 0, a.cache_write_tokens, a.cache_write_1h_tokens,
+                -1, None, None, 0, a.cache_write_tokens, a.cache_write_1h_tokens, *_billing_parts(a),
             ]  # fmt: skip
             continue
         sums = found
@@ -147,6 +194,7 @@ def _rollup_rows(
         sums[10] += a.reasoning_tokens
         sums[19] += a.cache_write_tokens
         sums[20] += a.cache_write_1h_tokens
+        _add_parts(sums, _billing_parts(a))
         if a.cost_usd is not None:
             sums[11] += cost or 0  # cost
         else:
@@ -375,7 +423,9 @@ class RecordWrite:
                         have[i] += row[i]
                     if row[15] > have[15]:  # the costlier call (see _rollup_rows), the first of equal ones
                         have[15], have[16], have[17] = row[15], row[16], row[17]
-                    have[18] += row[18]  # calls
+                    for i in range(18, min(len(row), ROLLUP_PLAIN_WIDTH)):  # calls, cache writes, their 1-hour part
+                        have[i] += row[i]
+                    _add_parts(have, row[ROLLUP_PLAIN_WIDTH:])
             for agent, bucket, cost, bound in w.spend:
                 have = spend.get((agent, bucket))
                 if have is None:
@@ -447,7 +497,15 @@ def _write(
     if attempts:
         cur.executemany(_INSERT_ATTEMPT, attempts)
     if rollup:
-        cur.executemany(_UPSERT_ROLLUP, rollup)
+        # a row holding parts of a bill binds them (see _UPSERT_ROLLUP_PARTS); the rest bind what they did before 0031
+        plain: list[Any] = []
+        parted: list[Any] = []
+        for row in rollup:
+            (parted if len(row) > ROLLUP_PLAIN_WIDTH else plain).append(row)
+        if plain:
+            cur.executemany(_UPSERT_ROLLUP, plain)
+        if parted:
+            cur.executemany(_UPSERT_ROLLUP_PARTS, parted)
     if spend:
         cur.executemany(_UPSERT_SPEND, spend)
     if day:
