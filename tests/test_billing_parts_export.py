@@ -37,7 +37,7 @@ from magsag_mcp.providers.anthropic_usage import usage as anthropic_usage
 from magsag_mcp.providers.gemini_usage import gemini_usage
 from magsag_mcp.records import AttemptRecord
 from magsag_mcp.service import Service
-from tests.older_version import LAST, leave_as_the_version_before
+from tests.older_version import leave_as_before_0030, leave_as_the_version_before
 from tests.providers.fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
 pytestmark = pytest.mark.anyio
@@ -277,13 +277,14 @@ async def test_a_ledger_the_version_before_left_keeps_every_row_and_reads_its_pa
     await _call(db, env, "anthropic", "claude-opus-4-6", stream=False)
     conn = sqlite3.connect(db)
     before = conn.execute("SELECT id, run_id, cost_pusd, input_tokens, output_tokens FROM attempts").fetchall()
-    leave_as_the_version_before(conn)  # (0029's ledger: no such columns)
+    leave_as_the_version_before(conn)
+    leave_as_before_0030(conn)  # (0029's ledger: no such columns)
     conn.commit()
     conn.close()
     fake.queue({"text": "again", "usage": {**usage, "inference_geo": "global"}})
     await _call(db, env, "anthropic", "claude-opus-4-6", stream=False)  # (migrates it)
     conn = sqlite3.connect(db)
-    assert LAST in {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+    assert "0030_attempt_billing_parts" in {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
     rows = conn.execute(
         "SELECT id, run_id, cost_pusd, input_tokens, output_tokens, inference_geo, server_tool_uses FROM attempts"
         " ORDER BY id"

@@ -14,6 +14,7 @@ import pytest
 from magsag_mcp.errors import LedgerError
 from magsag_mcp.ledger import Ledger, UsageFilters
 from magsag_mcp.ledger.migrations import MIGRATIONS
+from magsag_mcp.ledger.rollup_reads import ROLLUP_PART_COLUMNS
 from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
 from tests.ledger_schema_helpers import ledger_of_schema, open_at_once
@@ -27,7 +28,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-12:] == [
+    assert applied[-13:] == [
         "0019_reservation_call_id",
         "0020_reservation_unbounded",
         "0021_usage_rollup_cache_writes",
@@ -40,6 +41,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
         "0028_azure_forgotten",
         "0029_attempt_endpoint",
         "0030_attempt_billing_parts",
+        "0031_usage_rollup_billing_parts",
     ]
     # when `magsag azure forget` last dropped a deployment's row, of an endpoint or ('') of every one (0028)
     forgotten = {r[1]: (r[2], r[3], r[5]) for r in conn.execute("PRAGMA table_info(azure_forgotten)")}
@@ -86,6 +88,14 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     assert rollup["cache_write_tokens"] == rollup["cache_write_1h_tokens"] == ("INTEGER", 1, "0")
     assert "cached_tokens" in rollup and "calls" in rollup
     assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%0021%'").fetchall() == []
+    # and the parts of a bill (0031): of the attempts that said each, its sum and how many said it, a column a tool
+    # kind; its work table gone
+    for column in ROLLUP_PART_COLUMNS:
+        assert rollup[column] == ("INTEGER", 1, "0"), column
+    assert ROLLUP_PART_COLUMNS[5:] == (
+        "web_search_uses", "file_search_uses", "code_interpreter_uses", "image_generation_uses", "grounded_prompt_uses"
+    )  # fmt: skip
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%0031%'").fetchall() == []
     # 0022's work table and its index are gone too
     assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%0022%'").fetchall() == []
     run_cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(runs)")}
@@ -250,14 +260,20 @@ def test_a_migration_that_fails_reports_its_own_error_not_the_rollback(tmp_path:
 
 
 #: the migrations that fill a column they add from the attempts (their other statements: the backfill)
-_BACKFILLS = ("0016_costliest_call", "0018_usage_rollup_counts_calls", "0021_usage_rollup_cache_writes")
+_BACKFILLS = (
+    "0016_costliest_call",
+    "0018_usage_rollup_counts_calls",
+    "0021_usage_rollup_cache_writes",
+    "0031_usage_rollup_billing_parts",
+)
 
 
 def _derived_tables_from_attempts(conn: sqlite3.Connection, applied: list[tuple[str, str]]) -> None:
     """What the writer of a version with ``applied`` migrations kept beside the attempts: each rollup
     table it had, filled by the statement its migration filled it with; from 0016 on, each call's cost on its last
     attempt and each rollup row's costliest call, as 0016 computes them from the attempts; from 0018 on, each rollup
-    row's calls, as 0018 counts them; from 0021 on, its cache writes, as 0021 sums them."""
+    row's calls, as 0018 counts them; from 0021 on, its cache writes, as 0021 sums them; from 0031 on, the parts of
+    a bill, as 0031 sums them."""
     for name, sql in applied:
         for statement in (s.strip() for s in sql.split(";")):
             backfill = name in _BACKFILLS
@@ -303,6 +319,11 @@ async def test_a_ledger_of_every_earlier_schema_upgrades_with_its_records_intact
         )
     if version >= 13:  # (0013 gave attempts the 1-hour part of their cache writes)
         conn.execute("UPDATE attempts SET cache_write_1h_tokens = 1 WHERE run_id = 'r1' AND outcome = 'ok'")
+    if version >= 30:  # (0030 gave attempts the parts of a bill their tokens do not give; r1's error said none)
+        conn.execute(
+            "UPDATE attempts SET output_image_tokens = 4, inference_geo = 'us',"
+            " server_tool_uses = '{\"web_search\": 2}' WHERE run_id = 'r1' AND outcome = 'ok'"
+        )
     for run_id in ("r1", "r2", "r3"):
         mine = [r for r in rows if r[0] == run_id]
         conn.execute(
@@ -377,6 +398,13 @@ async def test_a_ledger_of_every_earlier_schema_upgrades_with_its_records_intact
     gpt = summary["model_stats"]["gpt-4o"]
     assert (gpt["cache_write_tokens"], gpt["cache_write_1h_tokens"]) == (2, int(version >= 13))
     assert summary["totals"]["cache_write_tokens"] == 4
+    # 0031 rolled up the parts of a bill the attempts of 0030 on kept; older attempts said none: null, never 0
+    said = version >= 30
+    parts = ("output_image_tokens", "us_inference_attempts", "server_tool_uses")
+    assert tuple(gpt[k] for k in parts) == ((4, 1, {"web_search": 2}) if said else (None, None, None))
+    assert gpt["output_image_unsaid_attempts"] == gpt["server_tool_uses_unsaid_attempts"] == (1 if said else 2)
+    assert tuple(summary["totals"][k] for k in parts) == tuple(gpt[k] for k in parts)
+    assert summary["totals"]["inference_geo_unsaid_attempts"] == (3 if said else 4)
     assert [h["data"] for h in hits if h["kind"] == "event"] == [{"k": "ü"}]
     day_spend = conn.execute("SELECT SUM(cost_pusd) FROM day_spend").fetchone()[0]
     assert day_spend == 1_234_567_890_123_463  # what the day limit counts: every known cost

@@ -44,6 +44,7 @@ from tests.older_version import (
     leave_as_before_0027,
     leave_as_before_0028,
     leave_as_before_0029,
+    leave_as_before_0030,
     leave_as_the_version_before,
 )
 
@@ -69,10 +70,11 @@ async def _record(db: Path) -> None:
 
 
 def _older(db: Path) -> None:
-    """The ledger as a version before 0017 left it: without the last fourteen migrations (0017 to 0030), its rows not
+    """The ledger as a version before 0017 left it: without the last fifteen migrations (0017 to 0031), its rows not
     renamed (0017 renames them, which the reads below show) nor its rollup given calls (0018)."""
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
+    leave_as_before_0030(conn)
     leave_as_before_0029(conn)
     leave_as_before_0028(conn)
     leave_as_before_0027(conn)

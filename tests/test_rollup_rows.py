@@ -1,6 +1,8 @@
 """A record's usage-rollup rows (ledger/writes.py ``_rollup_rows``): one per key, each attempt's numbers summed in, the
-call counted in the row of its last attempt that reached a provider, the cache writes summed last. Read against a
-plain sum per key on random records (a key's first attempt now writes its row as it is, without adding to zeros)."""
+call counted in the row of its last attempt that reached a provider, the cache writes summed after, and then, in a row
+some of whose attempts said any, the parts of a bill (0031: a part not said adds nothing, not even to how many said
+it). Read against a plain sum per key on random records (a key's first attempt now writes its row as it is, without
+adding to zeros)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from magsag_mcp.ledger.migrations import ROLLUP_BUCKET_SECONDS
+from magsag_mcp.ledger.rollup_reads import ROLLUP_TOOL_KINDS
 from magsag_mcp.ledger.writes import _rollup_rows
 from magsag_mcp.records import AttemptRecord
 
@@ -23,6 +26,13 @@ def _summed_per_key(attempts, money, last, call) -> list[tuple[Any, ...]]:
         numbers += ((cost or 0) if priced else 0, 0 if priced else 1, (bound or 0) if bounded else 0, int(bounded))
         row[6:15] = [have + more for have, more in zip(row[6:15], numbers, strict=True)]
         row[19:21] = row[19] + a.cache_write_tokens, row[20] + a.cache_write_1h_tokens  # (0021)
+        images, geo, uses = a.output_image_tokens, a.inference_geo, a.server_tool_uses
+        if images is not None or geo is not None or uses is not None:  # (0031)
+            if len(row) == 21:
+                row += [0] * 10
+            parts = (images or 0, int(images is not None), int(geo == "us"), int(geo is not None))
+            parts += (int(uses is not None), *((uses or {}).get(kind, 0) for kind in ROLLUP_TOOL_KINDS))
+            row[21:] = [have + more for have, more in zip(row[21:], parts, strict=True)]
         if i == last:
             row[15:19] = call, a.run_id, a.started_at, 1
     return [tuple(row) for row in rows.values()]
@@ -50,6 +60,9 @@ def _attempt(rng: random.Random, started: float) -> tuple[AttemptRecord, tuple[i
         cache_write_tokens=written,
         cache_write_1h_tokens=rng.choice([0, written]),
         cost_bound_usd=bound,
+        output_image_tokens=rng.choice([None, None, None, 0, 40]),
+        inference_geo=rng.choice([None, None, None, "us", "global"]),
+        server_tool_uses=rng.choice([None, None, None, {}, {"web_search": 2, "grounded_prompt": 1}]),
     )
     to_pusd = {None: None, Decimal(0): 0, Decimal("0.0000048"): 4_800_000, Decimal("0.00002"): 20_000_000}
     return a, (to_pusd[cost], to_pusd[bound])
@@ -57,7 +70,7 @@ def _attempt(rng: random.Random, started: float) -> tuple[AttemptRecord, tuple[i
 
 def test_a_records_rollup_rows_are_each_keys_attempts_summed():
     rng = random.Random(31)
-    repeated = split = 0
+    repeated = split = parted = plain = 0
     for _ in range(5_000):
         start = rng.choice([1_796_300_000.0, 20_790 * ROLLUP_BUCKET_SECONDS - 0.005])  # one bucket, or across two
         made = [_attempt(rng, start + 0.004 * i) for i in range(rng.randint(1, 4))]
@@ -67,4 +80,7 @@ def test_a_records_rollup_rows_are_each_keys_attempts_summed():
         assert rows == _summed_per_key(attempts, money, last, 123), (attempts, money, last)
         repeated += len(rows) < len(attempts)
         split += len({row[0] for row in rows}) > 1
+        parted += any(len(row) == 31 for row in rows)
+        plain += any(len(row) == 21 for row in rows)
     assert 200 < repeated < 4_800 and split > 500  # keys seen again, and records across a bucket's end, were tried
+    assert parted > 500 and plain > 500  # rows with parts of a bill, and rows of none said
