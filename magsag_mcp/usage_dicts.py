@@ -19,7 +19,9 @@ class UsageStatsDict(TypedDict):
     of them failed) and ``attempts`` (retries and fallback hops each one; ``attempt_errors`` failed). ``cost_usd`` is a
     float and ``cost_usd_exact`` its decimal string, both None while any cost is unknown (``cost_complete`` false);
     ``known_cost_usd`` is the known part. ``unpriced_calls`` and ``unbounded_calls`` are ``unpriced_attempts`` and
-    ``unbounded_attempts`` under their first names."""
+    ``unbounded_attempts`` under their first names. The parts of a bill the tokens alone do not give
+    (``output_image_tokens``, ``us_inference_attempts``, ``server_tool_uses`` by the tool's API name) sum what the
+    attempts' answers said: None where none said it (never 0), and ``*_unsaid_attempts`` counts those that did not."""
 
     calls: int
     errors: int
@@ -41,6 +43,12 @@ class UsageStatsDict(TypedDict):
     cache_write_tokens: int
     cache_write_1h_tokens: int
     reasoning_tokens: int
+    output_image_tokens: int | None
+    output_image_unsaid_attempts: int
+    us_inference_attempts: int | None
+    inference_geo_unsaid_attempts: int
+    server_tool_uses: dict[str, int] | None
+    server_tool_uses_unsaid_attempts: int
 
 
 class UsageTotalsDict(UsageStatsDict):

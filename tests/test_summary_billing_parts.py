@@ -267,3 +267,38 @@ async def test_prune_keeps_the_billing_parts_of_what_is_left_of_the_cutoffs_day(
         "server_tool_uses": {"file_search": 2},
         "server_tool_uses_unsaid_attempts": 0,
     }
+
+
+async def test_flow_summarize_and_summarize_usage_give_the_parts_as_python_does(tmp_path: Path, capsys):
+    """The CLI prints the summary's parts and the MCP tool answers them (its models let them through, null kept)."""
+    from mcp.client import Client
+
+    from magsag_mcp.cli import main
+    from magsag_mcp.mcp_server import build_server
+
+    db = tmp_path / "l.db"
+    async with Ledger(db) as ledger:
+        await _record(ledger, "r1", [_attempt("r1", DAY + 1, "gem", output_image_tokens=1_290,
+                                              server_tool_uses={"grounded_prompt": 1})])  # fmt: skip
+        await _record(ledger, "r2", [_attempt("r2", DAY + 2, "claude", inference_geo="us", server_tool_uses={})])
+        python = await ledger.summarize()
+    assert await anyio.to_thread.run_sync(main, ["flow", "summarize", "--db", str(db)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    async with Client(build_server(catalog=CATALOG, db=db, env={})) as client:
+        result = await client.call_tool("summarize_usage", {})
+    assert not result.is_error, result.content[0].text
+    answer = result.structured_content
+    for summary in (printed, answer):
+        for model in ("gem", "claude"):
+            assert _parts(summary["model_stats"][model]) == _parts(python["model_stats"][model]), model
+        assert _parts(summary["totals"]) == _parts(python["totals"])
+        assert _parts(summary["by_agent"]["ana"]) == _parts(python["totals"])
+    assert _parts(python["model_stats"]["gem"]) == {
+        "output_image_tokens": 1_290,
+        "output_image_unsaid_attempts": 0,
+        "us_inference_attempts": None,
+        "inference_geo_unsaid_attempts": 1,
+        "server_tool_uses": {"grounded_prompt": 1},
+        "server_tool_uses_unsaid_attempts": 0,
+    }
+    assert python["totals"]["server_tool_uses"] == {"grounded_prompt": 1}

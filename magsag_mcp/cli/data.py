@@ -378,7 +378,10 @@ def register(groups: CommandGroups) -> None:
         "(by_agent[A].largest_day), which `flow gate` checks the per-run and per-day limits against, and the "
         "costliest call, overall (largest_call) and of each model (model_stats[M].largest_call: a call counts under "
         "the model of its last attempt that reached a provider), its retries and fallbacks together, with its run "
-        "id and time, which `flow gate` checks max_cost_per_call_usd against.",
+        "id and time, which `flow gate` checks max_cost_per_call_usd against. Beside the tokens and cost, the parts "
+        "of a bill the tokens alone do not give: output_image_tokens, us_inference_attempts (inference_geo 'us') and "
+        "server_tool_uses (by the tool's API name), summed over the attempts whose answers said them, null where none "
+        "did, with the attempts that did not say each (*_unsaid_attempts).",
     )
     add_filters(p)
     p.add_argument("--output", type=given, help="write the summary to this file instead of stdout ('-' for stdout)")

@@ -80,6 +80,24 @@ _CACHE_WRITES = (
 _CACHE_WRITES_1H = "of cache_write_tokens, those written to a 1-hour cache (Anthropic's dearest input)"
 #: in a summary, a part of output_tokens (see magsag_mcp.types.Usage)
 _REASONING = "output tokens spent reasoning, where the vendor reports them (part of output_tokens)"
+#: in a summary, the parts of a bill its tokens alone do not give (0030), summed over the attempts that said each (0031)
+_IMAGES_OUT = (
+    "output tokens that were images (part of output_tokens; Gemini's, billed at an image rate), summed over the "
+    "attempts whose answers said them; null where none did (never 0 for that)"
+)
+_IMAGES_UNSAID = "attempts whose answer did not say its output's image tokens (in no output_image_tokens)"
+_US_INFERENCE = (
+    "attempts whose inference ran in the US only (Anthropic's inference_geo 'us', billed at 1.1x the token rates); "
+    "null where no attempt's answer said where it ran"
+)
+_GEO_UNSAID = "attempts whose answer did not say where inference ran (in no us_inference_attempts)"
+_TOOL_USES = (
+    "server tool calls billed per use beside the tokens, by the tool's API name (web_search, file_search, "
+    "code_interpreter, image_generation, grounded_prompt), summed over the attempts whose answers counted them; {} "
+    "where those counted none, null where no answer counted any"
+)
+_TOOL_USES_UNSAID = "attempts whose answer gave no count of server tool calls (in no server_tool_uses)"
+
 
 
 #: the copy of the ledger a read may be made from (see magsag_mcp.ledger.read_only_copy), which its notes say
@@ -122,6 +140,12 @@ class StatsOut(Out):
     cache_write_tokens: int = Field(0, description=_CACHE_WRITES)
     cache_write_1h_tokens: int = Field(0, description=_CACHE_WRITES_1H)
     reasoning_tokens: int = Field(0, description=_REASONING)
+    output_image_tokens: int | None = Field(None, description=_IMAGES_OUT)
+    output_image_unsaid_attempts: int = Field(0, description=_IMAGES_UNSAID)
+    us_inference_attempts: int | None = Field(None, description=_US_INFERENCE)
+    inference_geo_unsaid_attempts: int = Field(0, description=_GEO_UNSAID)
+    server_tool_uses: dict[str, int] | None = Field(None, description=_TOOL_USES)
+    server_tool_uses_unsaid_attempts: int = Field(0, description=_TOOL_USES_UNSAID)
     largest_day: LargestDayOut | None = Field(None, description="in by_agent: the agent's costliest UTC day")
 
 
@@ -167,6 +191,12 @@ class TotalsOut(Out):
     cache_write_tokens: int = Field(0, description=_CACHE_WRITES)
     cache_write_1h_tokens: int = Field(0, description=_CACHE_WRITES_1H)
     reasoning_tokens: int = Field(0, description=_REASONING)
+    output_image_tokens: int | None = Field(None, description=_IMAGES_OUT)
+    output_image_unsaid_attempts: int = Field(0, description=_IMAGES_UNSAID)
+    us_inference_attempts: int | None = Field(None, description=_US_INFERENCE)
+    inference_geo_unsaid_attempts: int = Field(0, description=_GEO_UNSAID)
+    server_tool_uses: dict[str, int] | None = Field(None, description=_TOOL_USES)
+    server_tool_uses_unsaid_attempts: int = Field(0, description=_TOOL_USES_UNSAID)
     policy_denied_attempts: int = 0
     budget_exceeded_attempts: int = 0
     skipped_attempts: int = 0
