@@ -30,8 +30,9 @@ _KNOWN_SECRETS: set[str] = set()
 #: the same, longest first: a key that contains another (a proxy key built on a vendor's) must be
 #: replaced whole, or replacing the shorter one first would leave the rest of the longer in the text
 _LONGEST_FIRST: tuple[str, ...] = ()
-#: of those (and of calls' own), the forms registered ``in_answers=False`` only (:func:`register_secret`): hidden in
-#: the process's messages, records and logs, not taken from a model's answer. A new frozenset when one changes.
+#: of those, the forms registered ``in_answers=False`` only (:func:`register_secret`): hidden in the process's
+#: messages, records and logs, not taken from a model's answer. A new frozenset when one changes. A call's own are
+#: its own (:class:`_CallKeys`): never this set, which a call neither grows nor shrinks.
 _NOT_IN_ANSWERS: frozenset[str] = frozenset()
 
 
@@ -99,14 +100,14 @@ def register_secret(value: str | None, *, in_answers: bool = True) -> None:
         _answers_take(new) if in_answers else _answers_leave(unknown)
 
 
-def _answers_take(forms: set[str] | tuple[str, ...]) -> None:
+def _answers_take(forms: set[str]) -> None:
     """Make ``forms`` of a credential removed from answers too (see :data:`_NOT_IN_ANSWERS`)."""
     global _NOT_IN_ANSWERS
     if not _NOT_IN_ANSWERS.isdisjoint(forms):
         _NOT_IN_ANSWERS = _NOT_IN_ANSWERS.difference(forms)
 
 
-def _answers_leave(forms: set[str] | list[str]) -> None:
+def _answers_leave(forms: set[str]) -> None:
     """Leave ``forms``, known to :func:`redact` only now, in answers (see :data:`_NOT_IN_ANSWERS`)."""
     global _NOT_IN_ANSWERS
     if forms:
@@ -143,23 +144,54 @@ _REGISTERING = threading.Lock()
 _CALL_SECRETS: ContextVar[tuple[str, ...]] = ContextVar("magsag_call_secrets", default=())
 
 
+_NONE_LEFT: frozenset[str] = frozenset()
+
+
+class _CallKeys(tuple[str, ...]):
+    """What :data:`_CALL_SECRETS` holds once a call registered a form ``in_answers=False``: its credentials' forms,
+    longest first, and ``left``, those of them left in its answers (unless the process knows one as a key). The
+    call's, set back with the rest when it ends: kept in the process's :data:`_NOT_IN_ANSWERS`, each call's base URL
+    segment stayed there for good (a caller naming a new gateway each call grew it without end), a call's key given
+    as another's segment was left in that call's answers, and a call's key that was the process's segment took it out
+    of every later caller's answers."""
+
+    left: frozenset[str] = frozenset()
+
+
 def register_call_secret(value: str | None, *, in_answers: bool = True) -> None:
     """Make a credential a call gave (not the operator) known to :func:`redact` for the rest of that call only;
-    ``in_answers`` as :func:`register_secret`'s (whose forms left in answers are the process's: a segment of a call's
-    base URL is no key in any caller's answer, unless given as one)."""
+    ``in_answers`` as :func:`register_secret`'s, for that call only too (:class:`_CallKeys`): a segment of a call's
+    base URL is no key in its answers unless the call gave it as one or the process knows it as one, and a
+    credential the call gave is a key in its answers whatever the process left there."""
     if not value or value.strip().lower() in PLACEHOLDER_KEYS:
         return
     known = _CALL_SECRETS.get()
+    was_left = getattr(known, "left", _NONE_LEFT)
     given = dict.fromkeys((value, value.strip()))
     forms = tuple(dict.fromkeys(form for c in given if len(c) >= 6 for form in _forms(c)))
     new = [form for form in forms if form not in known]
-    if new:
-        _CALL_SECRETS.set(tuple(sorted((*known, *new), key=len, reverse=True)))
-    # (what is a key already, the process's or this call's, stays one; the lock only when there is a change to make)
-    left = [] if in_answers else [form for form in new if form not in _KNOWN_SECRETS and form not in _NOT_IN_ANSWERS]
-    if left or (in_answers and not _NOT_IN_ANSWERS.isdisjoint(forms)):
-        with _REGISTERING:
-            _answers_take(forms) if in_answers else _answers_leave(left)
+    # (what is a key already in this call stays one; a credential makes what the call left a key again)
+    if in_answers:
+        left = was_left.difference(forms) if was_left else was_left
+    else:
+        left = was_left.union(new) if new else was_left
+    if new or left != was_left:
+        keys = tuple(sorted((*known, *new), key=len, reverse=True))
+        if left:
+            keys = _CallKeys(keys)
+            keys.left = left
+        _CALL_SECRETS.set(keys)
+
+
+def _left_in_answers(call: tuple[str, ...]) -> frozenset[str]:
+    """The keys a model's answer keeps in a call knowing ``call``: the process's (:data:`_NOT_IN_ANSWERS`) but those
+    the call gave as its credentials, and the call's own (:class:`_CallKeys`) but those the process knows as keys."""
+    process = _NOT_IN_ANSWERS
+    left = getattr(call, "left", _NONE_LEFT)
+    if not left:
+        return process if not process or process.isdisjoint(call) else process.difference(call)
+    taken = process.difference(key for key in call if key not in left)
+    return taken.union(key for key in left if key in process or key not in _KNOWN_SECRETS)
 
 
 #: a function :func:`call_scoped` wraps: a type checker sees the wrapped one's signature, not an Any
@@ -263,7 +295,7 @@ def redact(text: str, *, answer: bool = False) -> str:
     found: list[str] = []  # (longest first, as the table is)
     keys = _longest_first(known, call) if call else known
     if answer:
-        keys = _long_keys(keys, _NOT_IN_ANSWERS)
+        keys = _long_keys(keys, _left_in_answers(call))
     # a base64 key escaped as no form of it registered is written (JSON's \u002f, HTML's &#47;, a URL's %252F, its
     # escapes' hex in both cases): removed first, where the text holds such an escape (see key_escapes)
     text = without_escaped_keys(text, keys, PREFIX_KEY_MIN)
@@ -333,7 +365,7 @@ def answer_holds_key(text: str) -> bool:
     if not text.isascii() and _HALF_PAIR.search(text):
         return True
     call = _CALL_SECRETS.get()
-    keys = _long_keys(_longest_first(_LONGEST_FIRST, call) if call else _LONGEST_FIRST, _NOT_IN_ANSWERS)
+    keys = _long_keys(_longest_first(_LONGEST_FIRST, call) if call else _LONGEST_FIRST, _left_in_answers(call))
     if not keys:
         return False
     for secret, pieces in _lookups(keys, "%" in text, "\\" in text):

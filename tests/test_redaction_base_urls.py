@@ -221,3 +221,59 @@ def test_a_path_segment_of_one_kind_that_is_also_a_key_is_still_taken_from_answe
     register_secret(other)
     register_path_tokens(f"https://gw.example/{other}/v1")
     assert answer_holds_key(f"key: {other}") and other not in redact(f"key: {other}", answer=True)
+
+
+def test_a_calls_credential_does_not_make_the_processs_path_segment_a_key_in_other_callers_answers():
+    # Before: a call's credential (its target's api_key) that was the text of the configured base URL's segment took
+    # that segment out of the process's texts left in answers, for good: every later caller's answer naming the
+    # gateway lost the name, the process's state changed by one call's parameter
+    from magsag_mcp.providers.base_urls import register_path_tokens
+    from magsag_mcp.redaction import call_scoped, redact, register_call_secret
+
+    token = "mycompanyinternalgateway"
+    answer = f"Send it through {token}."
+    register_path_tokens(f"https://gw.example/{token}/v1")
+
+    @call_scoped
+    def a_call_giving_it_as_its_key() -> None:
+        register_call_secret(token)
+        assert token not in redact(answer, answer=True)  # (in its own call it is a key)
+
+    a_call_giving_it_as_its_key()
+    assert redact(answer, answer=True) == answer
+
+
+def test_a_calls_path_segment_does_not_leave_another_calls_key_in_its_answers():
+    # Before: the texts a call's base URL's segments leave in answers were the process's: a call whose base URL held
+    # another call's key (the same gateway's token, one call giving it in the path, one as its api_key) left that
+    # key in the other call's answers while both ran
+    import contextvars
+
+    from magsag_mcp.providers.base_urls import register_path_tokens
+    from magsag_mcp.redaction import answer_holds_key, redact, register_call_secret
+
+    key = "qwmnzxkjrtplvbhgfdsaeyuc"
+    giving_it = contextvars.copy_context()
+    giving_it.run(register_call_secret, key)
+    contextvars.copy_context().run(register_path_tokens, f"https://gw.example/{key}/v1", by_call=True)
+    assert giving_it.run(redact, f"it echoed {key}", answer=True) == "it echoed [REDACTED]"
+    assert giving_it.run(answer_holds_key, f"it echoed {key}")
+
+
+def test_the_texts_calls_path_segments_leave_in_answers_are_not_kept_past_the_call():
+    # Before: each call's base URL segment taken for a token by its length alone joined a set of the process's for
+    # good: a caller naming a new gateway in each call grew it without end (a new copy of it each time)
+    from magsag_mcp import redaction
+    from magsag_mcp.providers.base_urls import register_path_tokens
+    from magsag_mcp.redaction import call_scoped, redact
+
+    @call_scoped
+    def a_call(n: int) -> None:
+        gateway = "".join(chr(ord("a") + int(d)) for d in f"{n:024d}") + "xyz"
+        register_path_tokens(f"https://gw.example/{gateway}/v1", by_call=True)
+        assert gateway not in redact(f"Cannot POST /{gateway}/v1")
+        assert redact(f"via {gateway}", answer=True) == f"via {gateway}"
+
+    for n in range(50):
+        a_call(n)
+    assert redaction._NOT_IN_ANSWERS == frozenset()
