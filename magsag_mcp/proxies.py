@@ -150,6 +150,13 @@ def _parse(name: str, value: str) -> Proxy:
     # raised outside the except: urlsplit's ValueError quotes what it read as the port (a password's start, before an
     # unencoded "/"), and kept as the error's __context__ ("from None" only hides it from tracebacks) it went wherever
     # the error's chain is walked
+    if any(c in _userinfo(value) for c in "/?#"):
+        # (read as the URL's end of host: the password's start before a "/" taken for the host's port, "user:12" the
+        # proxy every request went to, and shown by doctor)
+        raise ConfigError(
+            f"{name} is not a usable proxy URL: its user:password holds a /, ? or # written as it is, which ends a "
+            f"URL's host; {fix}, each of those characters in them percent-encoded (/ as %2F, ? as %3F, # as %23)"
+        )
     try:
         parts = urlsplit(value)
         host, port = parts.hostname, parts.port
@@ -184,16 +191,23 @@ def _register_credentials(value: str) -> None:
     written and percent-decoded, and the header's base64. Done when the variable is read, before it is
     parsed: a proxy magsag cannot use (a socks5:// one, a bad port) still keeps its credentials out of
     every message."""
-    netloc = value.split("://", 1)[1] if "://" in value else value
-    netloc = netloc.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    userinfo, at, _ = netloc.rpartition("@")
-    if not at or not userinfo:
+    userinfo = _userinfo(value)
+    if not userinfo:
         return
     user, colon, password = userinfo.partition(":")
     for part in (user, password) if _user_a_secret(unquote(user), password) else (password,):
         register_secret(part)
         register_secret(unquote(part))
     register_secret(_basic_credentials(user, password if colon else None))
+
+
+def _userinfo(value: str) -> str:
+    """The ``user:password`` of proxy URL ``value`` ("" if none): everything after ``//`` up to the last ``@``. A
+    password may hold an unencoded ``/``, ``?``, ``#`` or ``@`` (a generated one often does): cut at the first ``/``,
+    as a URL parser reads a host, ``http://u:12/x9Pass@proxy:8080`` had none, and no part of it was kept out of
+    messages."""
+    rest = value.split("://", 1)[1] if "://" in value else value
+    return rest.rpartition("@")[0]
 
 
 def _user_a_secret(user: str, password: str) -> bool:

@@ -319,3 +319,19 @@ def test_an_unusable_proxy_urls_error_carries_no_part_of_it_in_its_chain(value: 
         chain.append(error)
         error = error.__cause__ or error.__context__
     assert all("Xy7pQ2mN" not in f"{link!s} {link!r} {link.args!r}" for link in chain), chain
+
+
+@pytest.mark.usefixtures("restored_secrets")
+@pytest.mark.parametrize("password", ["12/x9Secretpart", "Xy7pQ2mN/rest9Kz", "4711?q8Zr#Lw3pT"])
+def test_a_proxy_password_holding_an_unencoded_slash_is_kept_out_of_messages_and_refused_with_its_fix(password: str):
+    # Before: its credentials were looked for up to the first "/", where no "@" stood: none was registered, and a
+    # text quoting the variable showed the password; and "http://alice:12/x9...@proxy" was a proxy at host alice, port
+    # 12 (the password's start), shown so by doctor, every request sent there
+    value = f"http://alice:{password}@proxy.corp.example:8080"
+    settings = ProxySettings({"HTTPS_PROXY": value})
+    assert password not in E.redact(f"proxy said: {value}") and password not in E.redact(f"pw {password}.")
+    with pytest.raises(E.ConfigError, match="user:password holds a /, \\? or # written as it is") as caught:
+        settings.for_url("https://api.openai.com/v1")
+    assert "%2F" in caught.value.message and password[:2] not in caught.value.message.replace("%2F", "")
+    assert "not a usable proxy URL" in settings.describe()["https"]
+    assert password[:2] not in str(settings.describe())
