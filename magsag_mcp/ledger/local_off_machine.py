@@ -21,7 +21,10 @@ def local_off_machine(conn: sqlite3.Connection, source: str, where: str, args: l
         f" FROM {source}{where}"
         f"{' AND ' if where else ' WHERE '}a.provider = 'local' AND a.endpoint IS NOT NULL"
         " AND a.outcome IN ('ok', 'error')"
-        " GROUP BY a.model, a.endpoint"
+        # grouped by expressions (+), which no index orders: grouped by the columns, SQLite walked attempts_model, the
+        # whole index, and sought each attempt's row from it (9-13 s over 1,000,000 attempts, where reading the table
+        # in its own order takes 0.3 s); a filter's index (the period's, an agent's, a model's) is still used
+        " GROUP BY +a.model, +a.endpoint"
     )
     try:
         rows = conn.execute(sql, args).fetchall()
