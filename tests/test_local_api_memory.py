@@ -69,7 +69,7 @@ async def test_after_a_day_the_responses_api_is_asked_again(
     [
         "{not json",
         "[]",
-        '{"version": 2, "servers": {}}',
+        '{"version": "1", "servers": {}}',
         '{"version": 1, "servers": []}',
         '{"version": 1, "servers": {"KEY": "yesterday"}}',
         '{"version": 1, "servers": {"KEY": NaN}}',
@@ -129,3 +129,30 @@ async def test_each_magsag_invoke_of_a_service_reads_the_file_beside_its_ledger(
             await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
     assert local_server.paths() == [RESPONSES, CHAT, CHAT]
     assert (tmp_path / FILE_NAME).is_file()
+
+
+def test_the_file_is_its_owners_alone_and_a_newer_versions_is_left_as_it_is(tmp_path: Path):
+    import os
+    import stat
+
+    old = os.umask(0o022)  # (the usual umask, which left the file readable by every user: 0644)
+    try:
+        memory = ChatOnlyFile(tmp_path / "ledger" / FILE_NAME, clock=lambda: 1000.0)
+        memory.remember("http://gpu-box:11434/v1")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "ledger" / FILE_NAME).stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "ledger").stat().st_mode) == 0o700
+    assert ChatOnlyFile(tmp_path / "ledger" / FILE_NAME, clock=lambda: 1001.0).lacks_responses(
+        "http://gpu-box:11434/v1"
+    )
+    # a newer version's file (a shape this one does not know) is read as none and not overwritten: its processes would
+    # otherwise lose what they remembered at each of this version's saves
+    newer = tmp_path / "newer.json"
+    text = json.dumps({"version": 2, "servers": {"gpu-box": {"seen": 999.0, "apis": ["chat"]}}})
+    newer.write_text(text)
+    memory = ChatOnlyFile(newer, clock=lambda: 1000.0)
+    assert not memory.lacks_responses("http://gpu-box:11434/v1")
+    memory.remember("http://gpu-box:11434/v1")
+    assert newer.read_text() == text
+    assert memory.lacks_responses("http://gpu-box:11434/v1")  # (remembered in this process all the same)

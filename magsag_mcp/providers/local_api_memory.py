@@ -12,7 +12,8 @@ reaches the disk); what is read is validated (a file that cannot be read, is too
 entry that is not, is ignored: the Responses API is asked, as without the file); writes replace the file whole
 (written beside it, then renamed: a reader sees the old file or the new one), and a write that fails (a read-only
 folder) is ignored: the memory is a saving, never a condition of the call. Two processes writing at once may lose
-one's entry: that costs one request more, once.
+one's entry: that costs one request more, once. The file is its owner's alone (0600, as the ledger); one a newer
+version wrote (a higher ``version``) is read as empty and never overwritten.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class ChatOnlyFile:
         self.path = path
         self.clock = clock
         self._read: dict[str, float] | None = None  # (read once per process, at the first need)
+        #: whether the file was written by a newer version, whose shape this one does not know: not overwritten (its
+        #: processes would lose what they remembered each time this one saved)
+        self._newer = False
 
     def lacks_responses(self, base_url: str) -> bool:
         """Whether the server of ``base_url`` was seen without the Responses API less than :data:`REMEMBERED_S` ago
@@ -82,6 +86,9 @@ class ChatOnlyFile:
             data = json.loads(raw)
         except (OSError, ValueError):
             return {}
+        if isinstance(data, dict) and isinstance(data.get("version"), int) and data["version"] > _VERSION:
+            self._newer = True  # (a newer version's file: read as none, and left as it is)
+            return {}
         if not isinstance(data, dict) or data.get("version") != _VERSION or not isinstance(data.get("servers"), dict):
             return {}
         now = self._now()
@@ -102,11 +109,19 @@ class ChatOnlyFile:
     def _write(self, entries: dict[str, float]) -> None:
         newest = dict(sorted(entries.items(), key=lambda item: item[1], reverse=True)[:KEPT])
         self._read = newest
+        if self._newer:
+            return
         text = json.dumps({"version": _VERSION, "servers": newest}, sort_keys=True)
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_text(text, encoding="utf-8")
+            # its owner's alone, as the ledger beside it is (0600 in a 0700 folder): which servers the operator uses
+            # is theirs, and a hash of a URL without a secret in it is read by hashing the URLs one guesses
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()  # (a process of this id that stopped before its rename)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
             os.replace(temporary, self.path)
         except OSError:  # (a read-only folder, a full disk: the next process asks the Responses API again)
             with contextlib.suppress(OSError):
