@@ -74,7 +74,19 @@ class ToolsMadeOnFirstUse(ToolManager):
         # called only for an attribute the instance lacks: ``_tools`` until it is made, then never again for it
         if name != "_tools":
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        made = ToolManager(self.warn_on_duplicate_tools, tools=self._make())._tools
+        try:
+            made = ToolManager(self.warn_on_duplicate_tools, tools=self._make())._tools
+        except Exception as err:
+            # a bug of ours, met by a client's request (as the server is built, it failed the start): told as one, to
+            # tools/list and tools/call alike (the SDK answered "Internal server error", or a tool result quoting the
+            # exception, or "Invalid request parameters" for a pydantic error), and not kept: the next request tries
+            # again. An AttributeError raised on here would also read as "no attribute _tools" to a hasattr.
+            logger.error("making the tools failed", exc_info=err)
+            raise MCPError(
+                INTERNAL_ERROR,
+                "internal error in magsag-mcp: magsag-mcp could not make its tools, so none was listed or run; the "
+                "details are in the server's log (the next request tries again)",
+            ) from None
         self._tools = made
         return made
 
