@@ -60,11 +60,22 @@ def pin_agent_arguments(pinned: str | None, tools: list[Tool], *, per_client: bo
 
 
 def stored() -> dict[str, dict[str, Any]]:
-    """The stored schemas by tool name (a fresh copy: a server's are its own), or none if the file is gone."""
+    """The stored schemas by tool name (a fresh copy: a server's are its own), or none if the file is gone or not
+    JSON. An entry not of the shape written (``{"parameters": {...}, "output_schema": {...}}``) is left out, its tool's
+    schemas generated: read as it was, it failed the making of every tool at the server's first tools/list."""
     try:
-        return json.loads(STORED.read_text(encoding="utf-8"))
+        read = json.loads(STORED.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    if not isinstance(read, dict):
+        return {}
+    return {
+        name: entry
+        for name, entry in read.items()
+        if isinstance(entry, dict)
+        and isinstance(entry.get("parameters"), dict)
+        and isinstance(entry.get("output_schema"), dict)
+    }
 
 
 def admit_tool_errors(schema: dict[str, Any]) -> dict[str, Any]:
