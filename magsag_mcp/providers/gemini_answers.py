@@ -167,9 +167,12 @@ class GeminiStream(StreamAccumulator):
                 # was billed for it
                 self.grounded = True
             if cand.get("finishReason"):
-                self.finish_reason = a_reason(
-                    cand["finishReason"], "a candidate's finishReason", self.provider, self.model
-                )
+                reason = a_reason(cand["finishReason"], "a candidate's finishReason", self.provider, self.model)
+                # the zero value after a real reason says nothing: a gateway writing every field stamps it on a
+                # trailing chunk (usage alone, an empty part), and over a real STOP the answer read as stopped
+                # early (finish_reason "other", a warning) and its counts as ones before the end
+                if reason != _UNSPECIFIED or not self._ended():
+                    self.finish_reason = reason
                 self.finish_message = cand.get("finishMessage") or self.finish_message
         if delta:
             self.texts.append(delta)

@@ -107,6 +107,28 @@ def test_finish_reason_unspecified_on_a_streamed_chunk_is_not_the_answers_end():
     assert (result.usage.input_tokens, result.usage.output_tokens) == (20, 4)
 
 
+def test_finish_reason_unspecified_after_a_real_stop_keeps_the_stop():
+    # a gateway writing every field stamps the zero value on a chunk after the one that said STOP (its usage alone,
+    # or an empty part): it overwrote the STOP, and the whole answer read as stopped early (finish_reason "other",
+    # with a warning that it may not be whole)
+    acc = GeminiFormat().accumulator(provider="google", model="gemini-2.5-flash")
+    counts = {"promptTokenCount": 20, "candidatesTokenCount": 4}
+    acc.absorb({"candidates": [{"content": {"parts": [{"text": "Hello there"}]}, "finishReason": "STOP"}]})
+    trailing = {"candidates": [{"content": {"parts": [{"text": ""}]}, "finishReason": "FINISH_REASON_UNSPECIFIED"}]}
+    assert acc.absorb({**trailing, "usageMetadata": counts}) == ""
+    assert acc.complete()
+    result = acc.finish()
+    assert (result.text, result.finish_reason, result.warnings) == ("Hello there", "stop", [])
+    # the trailing chunk's counts, after the end, are the answer's
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (20, 4)
+    # and a real reason after it still ends the answer as it says (MAX_TOKENS after a gateway's early STOP)
+    acc = GeminiFormat().accumulator(provider="google", model="gemini-2.5-flash")
+    acc.absorb({"candidates": [{"content": {"parts": [{"text": "Hel"}]}, "finishReason": "FINISH_REASON_UNSPECIFIED"}]})
+    acc.absorb({"candidates": [{"content": {"parts": [{"text": "lo"}]}, "finishReason": "MAX_TOKENS"}]})
+    acc.absorb({**trailing, "usageMetadata": counts})
+    assert acc.finish().finish_reason == "length"
+
+
 @pytest.mark.parametrize("finish", ["FINISH_REASON_UNSPECIFIED", "NO_IMAGE", "IMAGE_OTHER"])
 def test_other_finish_reasons_with_no_content_are_no_answer(finish: str):
     body = {
