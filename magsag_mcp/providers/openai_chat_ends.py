@@ -88,6 +88,7 @@ class ServerEnd:
     rest of an answer it ended, with the fix; ``empty``, the error of one with nothing in it (its class, and the rest of
     its message)."""
 
+    #: what it did, the word said in ``{field}``: the field the answer's wire writes it in (see :func:`server_end`)
     said: str
     cut: str
     empty: tuple[type[ProviderError], str]
@@ -111,12 +112,12 @@ _NOT_ANSWERED = ServerEnd(
 #: (the next target tried: the same request would be answered the same way)
 SERVER_ENDS: dict[str, ServerEnd] = {
     "time_limit": ServerEnd(
-        "stopped at the server's time limit (finish_reason: time_limit)",
+        "stopped at the server's time limit ({field}: time_limit)",
         f"the answer is cut short; {_TIME_LIMIT_FIX}",
         (ProviderTimeoutError, f"before any answer: {_TIME_LIMIT_FIX}"),
     ),
     "model_context_window_exceeded": ServerEnd(
-        "stopped at its context window (finish_reason: model_context_window_exceeded)",
+        "stopped at its context window ({field}: model_context_window_exceeded)",
         f"the answer is cut short; {_WINDOW_FIX}",
         (ContextTooLongError, f"before any answer: the prompt left no room for one; {_WINDOW_FIX}"),
     ),
@@ -125,28 +126,29 @@ SERVER_ENDS: dict[str, ServerEnd] = {
     # reason magsag does not know. The token limit is the model's, prompt and answer together (more max_tokens would
     # not help, as at Claude's context window); "not_finished" on the last word is an answer that did not end
     "token_limit": ServerEnd(
-        "stopped at the model's token limit (finish_reason: token_limit, watsonx's)",
+        "stopped at the model's token limit ({field}: token_limit, watsonx's)",
         f"the answer is cut short; {_WINDOW_FIX}",
         (ContextTooLongError, f"before any answer: the prompt left no room for one; {_WINDOW_FIX}"),
     ),
     NOT_FINISHED: ServerEnd(
-        "ended on an answer it had not finished (finish_reason: not_finished, watsonx's: more was to come)",
+        "ended on an answer it had not finished ({field}: not_finished, watsonx's: more was to come)",
         "the answer may be incomplete; ask again, or use another model",
         (MalformedResponseError, "there is no answer"),
     ),
     "load": replace(
-        _NOT_ANSWERED, said="loaded the model instead of answering (finish_reason: load, Ollama's done_reason)"
+        _NOT_ANSWERED, said="loaded the model instead of answering ({field}: load, Ollama's done_reason)"
     ),
     "unload": replace(
-        _NOT_ANSWERED, said="unloaded the model instead of answering (finish_reason: unload, Ollama's done_reason)"
+        _NOT_ANSWERED, said="unloaded the model instead of answering ({field}: unload, Ollama's done_reason)"
     ),
 }
 
 
-def filtered_as(finish_reason: Any) -> str:
+def filtered_as(finish_reason: Any, field: str = "finish_reason") -> str:
     """`` (finish_reason: SAFETY)``, how an error of a filter's stop says the word a server gave when it is not the
-    spec's own "content_filter" (which :data:`FILTERED` says): the word names the filter."""
-    return "" if finish_reason == "content_filter" else f" (finish_reason: {one_line(str(finish_reason), 60)})"
+    spec's own "content_filter" (which :data:`FILTERED` says): the word names the filter. ``field`` is where the
+    answer's wire wrote it (see :func:`server_end`)."""
+    return "" if finish_reason == "content_filter" else f" ({field}: {one_line(str(finish_reason), 60)})"
 
 
 def finish_of(finish_reason: Any) -> FinishReason:
@@ -169,11 +171,21 @@ def unknown_reason(finish_reason: Any) -> bool:
     return str(finish_reason).lower() not in FINISH_REASONS and finish_reason not in SERVER_ENDS
 
 
-def server_end(finish_reason: str, came: bool, usage: Usage | None, *, provider: str, model: str) -> str:
+def server_end(
+    finish_reason: str,
+    came: bool,
+    usage: Usage | None,
+    *,
+    provider: str,
+    model: str,
+    field: str = "finish_reason",
+) -> str:
     """The warning of an answer a server's own end stopped (:data:`SERVER_ENDS`): what came is returned, said to be
-    cut. With nothing in it there is no answer, billed at ``usage``: the end's error is raised."""
+    cut. With nothing in it there is no answer, billed at ``usage``: the end's error is raised. ``field`` is where the
+    answer's wire wrote the word: Chat Completions' ``finish_reason``, the Responses API's
+    ``incomplete_details.reason`` (said as Chat's word there, it named a field that answer has not)."""
     end = SERVER_ENDS[finish_reason]
-    said = f"{provider}:{model} {end.said}"
+    said = f"{provider}:{model} {end.said.format(field=field)}"
     if not came:
         cls, why = end.empty
         exc = cls(f"{said} {why}" if why.startswith("before") else f"{said}: {why}", provider=provider, model=model)

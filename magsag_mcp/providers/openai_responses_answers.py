@@ -122,7 +122,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     elif reason is not None and finish_of(reason) == "content_filter":  # (the spec's, or a gateway's "SAFETY")
         # with some of the answer or none, as every vendor's filter is read
         came = any(t.strip() for t in texts) or bool(calls)
-        stop = FILTERED + ("" if reason == "content_filter" else filtered_as(reason).replace("finish_reason", _WHY))
+        stop = FILTERED + filtered_as(reason, _WHY)
         raise filtered(stop, reported, provider=provider, model=model, came=came)
     elif status == "incomplete":
         # a reason of a server's own: the spec's own example's "max_tokens", a word servers use for a cut (a watsonx
@@ -150,7 +150,8 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     elif reason and not cut and isinstance(reason, str):  # (an incomplete one's reason outside the spec's two)
         came = any(t.strip() for t in texts) or bool(calls)
         if reason in SERVER_ENDS:
-            result.warnings.append(server_end(reason, came, result.usage, provider=provider, model=model))
+            ended = server_end(reason, came, result.usage, provider=provider, model=model, field=_WHY)
+            result.warnings.append(ended)
             result.stop_explained = True
         elif finish == "other":
             note = unknown_end(reason, _WHY, came, result.usage, provider=provider, model=model)

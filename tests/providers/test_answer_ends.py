@@ -311,7 +311,37 @@ async def test_a_responses_incomplete_reason_outside_the_spec_is_not_said_to_be_
     result = await provider.complete(_ask(stream, 5), target)
     assert result.finish_reason == "length" and not [w for w in result.warnings if "raise max_tokens" in w]
     [said] = [w for w in result.warnings if "time limit" in w]
-    assert "stopped at the server's time limit (finish_reason: time_limit)" in said
+    assert "stopped at the server's time limit (incomplete_details.reason: time_limit)" in said
     fake.queue({"text": PARTIAL, "incomplete_reason": "SAFETY"})
     with pytest.raises(E.ContentFilteredError):
         await provider.complete(_ask(stream, 5), target)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", RESPONSES, ids=[c.name for c in RESPONSES])
+async def test_a_servers_own_incomplete_reason_is_said_in_the_responses_apis_words(case, serve, transport, stream):
+    # a server's own end read as what it means (watsonx's token_limit and not_finished, Ollama's load) was said in
+    # Chat Completions' words, "(finish_reason: token_limit, watsonx's)": a Responses answer has no finish_reason,
+    # and a caller looking for the word looks in incomplete_details.reason
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": PARTIAL, "incomplete_reason": "token_limit"})
+    result = await provider.complete(_ask(stream, 5), target)
+    assert result.finish_reason == "length"
+    [said] = [w for w in result.warnings if "token limit" in w]
+    assert "stopped at the model's token limit (incomplete_details.reason: token_limit, watsonx's)" in said
+    assert "finish_reason" not in said
+    fake.queue({"text": None, "incomplete_reason": "token_limit"})
+    with pytest.raises(E.ContextTooLongError) as info:
+        await provider.complete(_ask(stream, 5), target)
+    assert "(incomplete_details.reason: token_limit, watsonx's) before any answer" in info.value.message
+    assert "finish_reason" not in info.value.message
+    fake.queue({"text": PARTIAL, "incomplete_reason": "not_finished"})
+    result = await provider.complete(_ask(stream, 5), target)
+    assert result.finish_reason == "other"
+    [said] = [w for w in result.warnings if "not_finished" in w]
+    assert "had not finished (incomplete_details.reason: not_finished, watsonx's: more was to come)" in said
+    assert "finish_reason" not in said
+    fake.queue({"text": None, "incomplete_reason": "load"})
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(_ask(stream, 5), target)
+    assert "loaded the model instead of answering (incomplete_details.reason: load," in info.value.message
