@@ -78,6 +78,10 @@ class Message:
     #: a user message's (or a tool result's) content in its order, texts and pictures, where it holds a picture
     #: (``content`` is then its texts joined, which what reads text alone reads); empty for a message of text alone
     parts: tuple[str | Image, ...] = ()
+    #: an assistant turn's content blocks as its vendor wrote them, sent back as they came: a turn Claude paused
+    #: (``LLMResult.paused``), whose server_tool_use and web_search_tool_result blocks the API continues from only when
+    #: they come back exactly (``content`` is then their text joined). Only the Messages API's wire sends them
+    blocks: tuple[dict[str, Any], ...] = ()
 
     @property
     def images(self) -> list[Image]:
@@ -259,6 +263,10 @@ class LLMResult:
     #: the wire said in ``warnings`` why the answer stopped at "length" (Claude's context window): the
     #: generic note that max_tokens cut it would be wrong beside it
     stop_explained: bool = False
+    #: a turn the API paused (Claude's ``stop_reason`` "pause_turn", a long run of server tools): the assistant turn
+    #: to send back as-is in a follow-up request, its content blocks whole (:attr:`Message.blocks`), for the model to
+    #: go on from where it paused. None for every other answer
+    paused: Message | None = None
 
 
 #: parameter names that hold a credential (``api_key``, ``gateway_auth``, ``x-access-token``, ...);

@@ -6,6 +6,7 @@ The request side, the endpoint and the provider are in :mod:`.anthropic`.
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from ..errors import (
 )
 from ..text import one_line
 from ..transport import SSEEvent
-from ..types import FinishReason, LLMResult, ToolCall, Usage
+from ..types import FinishReason, LLMResult, Message, ToolCall, Usage
 from .anthropic_errors import anthropic_error
 from .anthropic_thinking import signature_for
 from .anthropic_usage import usage as _usage
@@ -140,8 +141,10 @@ def read_answer(
             f"{provider}:{model} stopped at its context window (stop_reason: model_context_window_exceeded): the "
             f"answer may be cut short; {fix}"
         )
+    held = None
     if stop_reason == "pause_turn":
         warnings.append(paused(bool(text.strip() or calls), _usage(usage), provider, model))
+        held = paused_turn(content)
     elif stop_reason is None:
         warnings.append(unended(bool(text.strip() or calls), _usage(usage), provider, model))
     elif stop_reason not in _STOP and (
@@ -163,7 +166,18 @@ def read_answer(
         warnings=warnings,
         response_id=data.get("id"),
         stop_explained=explained,
+        paused=held,
     )
+
+
+def paused_turn(content: list[dict[str, Any]]) -> Message:
+    """The assistant turn of a paused answer, to be sent back as-is for the model to go on (:attr:`LLMResult.paused`):
+    each content block whole, as the API wrote it (a server_tool_use's input, a web_search_tool_result's results with
+    their encrypted_content, a text's citations, a thinking block's signature), copied so that nothing reading the
+    result changes what goes back; its text, the text blocks' joined."""
+    blocks = tuple(copy.deepcopy(block) for block in content)
+    text = "".join(block["text"] for block in blocks if block.get("type") == "text" and block.get("text"))
+    return Message("assistant", text or None, blocks=blocks)
 
 
 #: why magsag cannot do what the API asks of a paused turn: its server tools' blocks (server_tool_use, their results)
@@ -280,7 +294,7 @@ class MessagesStream(StreamAccumulator):
             block = self.blocks[index] = dict(started)
             for field in _STREAMED:
                 self.pieces.pop((index, field), None)
-            if block.get("type") == "tool_use":
+            if block.get("type") in _STREAMED_INPUT:
                 self.partial_json[index] = []
                 if self.wire.json_tool and block.get("name") in (JSON_TOOL, JSON_VALUE_TOOL) and self.document is None:
                     self.document = StreamedDocument(wrapped=block["name"] == JSON_VALUE_TOOL)
@@ -302,6 +316,10 @@ class MessagesStream(StreamAccumulator):
                 self._piece(index, "thinking", delta.get("thinking"))
             elif delta.get("type") == "signature_delta":
                 self._piece(index, "signature", delta.get("signature"))
+            elif delta.get("type") == "citations_delta":
+                # a web search's source of the text: part of the block, which a paused turn sends back whole
+                cited = block.get("citations")
+                block["citations"] = [*(cited if isinstance(cited, list) else []), delta.get("citation")]
         elif kind == "message_delta":
             delta = an_object(data.get("delta"), "message_delta's delta", self.provider, self.model)
             stop_reason = a_reason(delta.get("stop_reason"), "message_delta's stop_reason", self.provider, self.model)
@@ -372,7 +390,7 @@ class MessagesStream(StreamAccumulator):
         content = []
         for index in sorted(self.blocks):
             block = self.blocks[index]
-            if block.get("type") == "tool_use":
+            if block.get("type") in _STREAMED_INPUT:
                 raw = "".join(self.partial_json.get(index, []))
                 try:
                     block["input"] = strict_json.loads(raw) if raw else (block.get("input") or {})
@@ -396,6 +414,10 @@ class MessagesStream(StreamAccumulator):
 
 #: the fields of a content block that its deltas add to a piece at a time
 _STREAMED = ("text", "thinking", "signature")
+#: the blocks whose ``input`` streams as input_json_delta pieces: a tool call's, and a server tool's call (a web
+#: search's query), which a paused turn sends back as it was written (left {}, as its start gives it, the search
+#: sent back was one of nothing)
+_STREAMED_INPUT = frozenset({"tool_use", "server_tool_use"})
 
 
 def _count(value: Any) -> bool:

@@ -7,6 +7,7 @@ letters, digits, ``_`` and ``-`` or one that an earlier call of the request has 
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import replace
 from typing import Any
@@ -41,6 +42,8 @@ class _CallIds(SentCallIds):
 def _content(msg: Message, thinking: str | None, ids: _CallIds) -> list[dict[str, Any]]:
     """The turn's blocks; with ``thinking`` on (the model the call goes to), each tool call's thinking blocks that
     model made before it, as they came (the first call's lead the turn, before its text)."""
+    if msg.blocks:  # a paused turn's, which the API continues from only when they come back exactly as it wrote them
+        return [copy.deepcopy(block) for block in msg.blocks]
     blocks: list[dict[str, Any]] = []
     if thinking and msg.tool_calls:
         blocks.extend(thinking_blocks(msg.tool_calls[0].signature, thinking))
@@ -99,7 +102,7 @@ def turns(request: LLMRequest, *, thinking: str | None = None) -> list[dict[str,
         else:
             out.append({"role": role, "content": blocks})
     last = out[-1] if out else None
-    if last is not None and last["role"] == "assistant" and last["content"][-1]["type"] == "text":
+    if last is not None and ends_in_prefill(request) and last["content"][-1]["type"] == "text":
         # a prefill the answer continues: the API refuses one that ends in whitespace (400 "final assistant
         # content cannot end with trailing whitespace"); what the model writes next is the same without it
         block = last["content"][-1]
@@ -111,6 +114,8 @@ def ends_in_prefill(request: LLMRequest) -> bool:
     """Whether the call ends with the assistant's text (a prefill the answer continues), as :func:`turns` sends it:
     a message with no visible text and no tool call is no turn, and the one before it is the last."""
     for msg in reversed(request.messages):
+        if msg.blocks:
+            return False  # a paused turn sent back (Message.blocks): the model goes on from it in blocks of its own
         if msg.role != "tool" and not msg.tool_calls and not msg.parts and not (msg.content and msg.content.strip()):
             continue
         return msg.role == "assistant" and not msg.tool_calls
@@ -151,7 +156,7 @@ def prefill(request: LLMRequest) -> str:
     ends in one (:func:`ends_in_prefill`); else ''."""
     texts: list[str] = []
     for msg in reversed(request.messages):
-        if msg.role == "tool" or msg.tool_calls:
+        if msg.role == "tool" or msg.tool_calls or msg.blocks:
             break
         if not msg.parts and not (msg.content and msg.content.strip()):
             continue

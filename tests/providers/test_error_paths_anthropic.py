@@ -107,6 +107,40 @@ async def test_anthropic_paused_turn_with_no_text_is_no_answer_at_its_cost(serve
     assert fake.violations == []
 
 
+#: a web search's source of the answer's text, as the API cites it (ResponseWebSearchResultLocationCitation)
+CITATION = {
+    "type": "web_search_result_location",
+    "url": "https://example.com/a",
+    "title": "A page",
+    "encrypted_index": "Eo8BCioIAhgBIiQyYjQ0",
+    "cited_text": "Oslo: light rain, 9 degrees",
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_anthropic_paused_turn_is_kept_whole_to_be_sent_back(serve, transport, stream: bool):
+    # The API continues a paused turn only from its response sent back as-is ("You may provide the response back as-is
+    # in a subsequent request"): the result held its text alone, the server_tool_use and web_search_tool_result blocks
+    # (the search's encrypted results) lost. It carries the paused assistant turn, every block as the API wrote it;
+    # streamed, the server tool's input (its query, in input_json_delta pieces) was left {} and a text's citations
+    # (citations_delta) dropped
+    step = {**PAUSED, "text": "Searching the web", "citations": [CITATION]}
+    fake, provider, target = await anthropic(serve, transport, step, {"text": "It is raining in Oslo."})
+    result = await provider.complete(ask(stream), target)
+    written = FakeAnthropic().content(step, {"model": CLAUDE})  # the content blocks the fake wrote
+    paused = result.paused
+    assert paused is not None and paused.role == "assistant" and paused.content == "Searching the web"
+    assert list(paused.blocks) == written
+    assert paused.blocks[0]["input"] == {"query": "weather in Oslo"} and paused.blocks[2]["citations"] == [CITATION]
+    # sent back after the user's turn, the blocks go exactly as they came (the fake checks the request against the
+    # spec), and the model goes on from them in blocks of its own: no prefill that its answer continues
+    follow_up = LLMRequest([Message("user", "x"), paused], max_tokens=50, stream=stream)
+    more = await provider.complete(follow_up, target)
+    assert (more.text, more.finish_reason, more.paused) == ("It is raining in Oslo.", "stop", None)
+    sent = fake.requests[-1]["body"]["messages"]
+    assert sent[-1] == {"role": "assistant", "content": written} and fake.violations == []
+
+
 def test_anthropic_paused_turn_body_follows_the_spec():
     from aiohttp.test_utils import make_mocked_request
 

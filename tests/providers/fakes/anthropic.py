@@ -330,7 +330,8 @@ class FakeAnthropic(Fake):
                 },
             ]
         if step.get("text") is not None:
-            blocks.append({"type": "text", "text": step["text"], "citations": None})
+            # the search's sources of the text, when the step gives them (ResponseWebSearchResultLocationCitation)
+            blocks.append({"type": "text", "text": step["text"], "citations": step.get("citations")})
         for c in step.get("tool_calls", []):
             blocks.append(
                 {
@@ -406,6 +407,10 @@ class FakeAnthropic(Fake):
                         },
                     )
                 )
+                # its citations first, each in a citations_delta, as the API streams a cited text
+                for citation in block["citations"] or []:
+                    delta = {"type": "citations_delta", "citation": citation}
+                    events.append(("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}))
                 # word by word, the pieces adding up to the text exactly, as the API's deltas do
                 for word in re.findall(r"\s*\S+\s*|\s+", block["text"]) or [""]:
                     events.append(
