@@ -46,7 +46,14 @@ def test_quick_benchmark_produces_every_scenario(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    "module", ["benchmarks", "benchmarks.instructions", "benchmarks.scenarios", "benchmarks.ledger_scale"]
+    "module",
+    [
+        "benchmarks",
+        "benchmarks.instructions",
+        "benchmarks.scenarios",
+        "benchmarks.ledger_scale",
+        "benchmarks.concurrency",
+    ],
 )
 def test_the_benchmark_commands_help_names_the_command_that_runs_them(module: str):
     """`python -m benchmarks --help`, as README.md and BENCHMARKS.md have it run, printed `usage: __main__.py`
