@@ -199,6 +199,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         own_run: bool = False,
         run_classes: tuple[str, ...] = (),
         under_way: Callable[[str], None] | None = None,
+        recorded_ok: Callable[[InvokeResult], None] | None = None,
     ) -> InvokeResult:
         """Call the skill ``skill_id`` with ``payload`` (its input fields, and its ``model_config``): routed, held to
         the policies and limits before anything is sent, tried down its fallbacks, recorded in the ledger. Returns an
@@ -214,7 +215,10 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
         ``run_id`` whose calls are another agent's (see :meth:`refuse_others_run`); refused with nothing recorded.
         ``run_classes``: the data classes of the agent's run the call is made in, which apply beside the skill's and
         the context's (see :class:`~.api.Runner`). ``under_way(run_id)``: told once the call is under way, from when it
-        is recorded however it ends (cancelled too); a call that ends before (refused, cancelled) has no record."""
+        is recorded however it ends (cancelled too); a call that ends before (refused, cancelled) has no record.
+        ``recorded_ok(result)``: told once its answer's record is handed to the ledger as ok, which a cancel from then
+        on (a group commit's wait, the answer cache's write, the caller's own unwinding) leaves written as ok: its
+        caller says the call answered, as the ledger will, not that it was cancelled."""
         self._on_own_loop()
         if not isinstance(skill_id, str):
             self.catalog.skill(skill_id)  # refused with the fix, before a run is recorded under it
@@ -316,6 +320,8 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
                 with anyio.CancelScope(shield=True):
                     await self._record_failed(run, outcome.attempts, "cancelled")
                 raise
+            if recorded_ok is not None:  # (no await until the write is queued: a cancel then leaves it written ok)
+                recorded_ok(result)
             try:
                 unsynced = await self._record(run, outcome.attempts, "ok")
                 if unsynced is not None:  # recorded, its sync failed: the caller is told (see log_sync.py)

@@ -117,3 +117,65 @@ async def test_an_invoke_skill_cancelled_before_it_was_recorded_names_no_run(
         "run_id": None,
         "agent": "bob",
     }
+
+
+@pytest.mark.parametrize("with_progress", [False, True], ids=["plain", "progress"])
+async def test_an_invoke_skill_cancelled_once_recorded_ok_is_said_answered_as_the_ledger_holds_it(
+    db: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, with_progress: bool
+):
+    """A call whose answer's record was handed to the ledger as ok, cancelled while it waited for the write's end (a
+    group commit shared with other calls; with progress, its heartbeat's stop after it): its line said "cancelled" of
+    a run the ledger holds as ok. It says answered now, as the ledger does, and that its client cancelled. Nothing is
+    shielded: the cancel unwinds the call at once (a hung volume's write holds no client's cancel). The write is held
+    here, once made, until the client's cancel has reached the server."""
+    from mcp.shared import jsonrpc_dispatcher
+
+    cancel_arrived, committed = anyio.Event(), anyio.Event()
+    real_request_id = jsonrpc_dispatcher.cancelled_request_id_from_params
+
+    def noted(params: Any) -> Any:
+        cancel_arrived.set()  # (the dispatcher cancels the call's scope on its return, in the same step)
+        return real_request_id(params)
+
+    monkeypatch.setattr(jsonrpc_dispatcher, "cancelled_request_id_from_params", noted)
+    server = build_server(catalog=CATALOG, db=db, env=ENV)
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": "fake:echo"}}}
+    args |= {"agent": "bob", "run_id": "r-ok"}
+    with caplog.at_level(logging.INFO, logger="magsag_mcp.mcp"):
+        async with Client(server) as client:
+            ledger = (await server_state(server).service()).ledger
+            real_record = ledger.record_call
+
+            async def held_once_written(*a: Any, **k: Any) -> Any:
+                written = await real_record(*a, **k)
+                committed.set()
+                with anyio.fail_after(60):  # a hang guard: the cancel cuts this wait (not a timing assertion)
+                    await cancel_arrived.wait()
+                    await anyio.sleep_forever()
+                return written
+
+            monkeypatch.setattr(ledger, "record_call", held_once_written)
+
+            async def progressed(*_: Any) -> None:
+                pass
+
+            call = functools.partial(
+                client.call_tool, "invoke_skill", args, progress_callback=progressed if with_progress else None
+            )
+            with anyio.fail_after(60):  # hang guards, not timing assertions
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(call)
+                    await committed.wait()
+                    tg.cancel_scope.cancel()  # the SDK sends notifications/cancelled for the request
+                while not [r for r in caplog.records if getattr(r, "outcome", None) in ("ok", "cancelled")]:
+                    await anyio.sleep(0.01)  # (its line, said as the server's handler unwinds)
+            monkeypatch.setattr(ledger, "record_call", real_record)
+            runs = (await client.call_tool("query_runs", {"filters": {"agent": "bob"}})).structured_content
+    assert runs is not None and [(r["run_id"], r["status"]) for r in runs["runs"]] == [("r-ok", "ok")]
+    lines = [r for r in caplog.records if r.name == "magsag_mcp.mcp" and getattr(r, "tool", None) == "invoke_skill"]
+    assert [(r.outcome, r.run_id) for r in lines] == [("ok", "r-ok")], [r.getMessage() for r in lines]
+    message = lines[0].getMessage()
+    assert message.startswith("invoke_skill answered: skill skill.analysis, run r-ok, agent bob, fake echo"), message
+    assert message.endswith("(recorded ok; its client cancelled before the answer reached it)"), message
+    entry = json.loads(JsonFormatter().format(lines[0]))
+    assert entry["outcome"] == "ok" and entry["client_cancelled"] is True and entry["cost_usd"] is not None

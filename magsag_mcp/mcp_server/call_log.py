@@ -29,8 +29,11 @@ from ..result_dicts import InvokeResultDict
 TOOL = "invoke_skill"
 
 
-def log_answered(logger: logging.Logger, result: InvokeResultDict, agent: str | None) -> None:
-    """The line of a call that answered (``result``, the tool's), made under ``agent`` (None: none)."""
+def log_answered(
+    logger: logging.Logger, result: InvokeResultDict, agent: str | None, *, cancelled: bool = False
+) -> None:
+    """The line of a call that answered (``result``, the tool's), made under ``agent`` (None: none). ``cancelled``:
+    its client cancelled once its answer was recorded ok (the ledger holds it so), before the answer reached it."""
     if not logger.isEnabledFor(logging.INFO):
         return
     cost = result["cost_usd"]
@@ -45,8 +48,10 @@ def log_answered(logger: logging.Logger, result: InvokeResultDict, agent: str | 
         "cost_usd": cost,
         "latency_ms": round(result["latency_ms"]),
     }
+    if cancelled:
+        fields["client_cancelled"] = True
     logger.info(
-        "%s answered: skill %s, run %s, agent %s, %s %s, cost %s, %d ms",
+        "%s answered: skill %s, run %s, agent %s, %s %s, cost %s, %d ms%s",
         TOOL,
         result["skill"],
         result["run_id"],
@@ -55,6 +60,7 @@ def log_answered(logger: logging.Logger, result: InvokeResultDict, agent: str | 
         result["model"],
         f"{cost} USD" if cost is not None else "unknown",
         fields["latency_ms"],
+        " (recorded ok; its client cancelled before the answer reached it)" if cancelled else "",
         extra=redact_values(fields),  # (the message is redacted by the logger's filter; a handler may send these on)
     )
 

@@ -35,6 +35,7 @@ from .tool_results import error_result, internal_error, ok_result
 from .tool_schemas import pin_agent_arguments, stored
 
 if TYPE_CHECKING:  # (annotations alone: the server's start need not import the ledger's usage dicts)
+    from ..invoke_result import InvokeResult
     from ..result_dicts import InvokeResultDict, RouteExplanationDict
     from ..service import Service
     from ..usage_dicts import RunsPageDict
@@ -93,6 +94,10 @@ class MagsagTools:
             elapsed = (time.monotonic() - started) * 1000
             if said is None:
                 log_cancelled(logger, name, elapsed)
+            elif (answer := said.pop("answer", None)) is not None:
+                # its answer's record handed to the ledger as ok before the cancel (a group commit's wait, the cache's
+                # write, the heartbeat's stop): said answered, as the ledger holds it, its client gone before it
+                log_answered(logger, answer.to_dict(), said["agent"], cancelled=True)
             else:  # (recorded by the service as it unwound, shielded, once under way: said after it is)
                 log_cancelled(logger, name, elapsed, **said)
             raise
@@ -141,6 +146,9 @@ class MagsagTools:
         def under_way(_: str) -> None:
             said["recorded"] = True
 
+        def recorded_ok(result: InvokeResult) -> None:
+            said["answer"] = result
+
         async def call(svc: Service) -> InvokeResultDict:
             who = said["agent"] = self._agent(agent)
             # a pinned client's run id is refused when its calls are another agent's (an unpinned server's agents may
@@ -148,7 +156,14 @@ class MagsagTools:
             own = self.state.call_agent is not None and bool(run_id)
             if progress is None:
                 result = await svc.invoke_skill(
-                    skill_id, payload, agent=who, run_id=run, context=declared, own_run=own, under_way=under_way
+                    skill_id,
+                    payload,
+                    agent=who,
+                    run_id=run,
+                    context=declared,
+                    own_run=own,
+                    under_way=under_way,
+                    recorded_ok=recorded_ok,
                 )
             else:
                 async with progress.beating():
@@ -161,6 +176,7 @@ class MagsagTools:
                         progress=progress,
                         own_run=own,
                         under_way=under_way,
+                        recorded_ok=recorded_ok,
                     )
             answered = result.to_dict()
             log_answered(logger, answered, who)
