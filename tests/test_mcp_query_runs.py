@@ -144,6 +144,29 @@ async def test_search_pages_on_with_a_cursor_to_hits_older_than_its_limit(client
     assert result.is_error and "next_cursor" in result.content[0].text
 
 
+async def test_a_search_cursor_given_with_another_pattern_is_refused_with_the_fix(client: Client):
+    # A cursor names a place among its pattern's hits: given with another pattern, it paged on from there silently,
+    # the newer hits of that pattern left out (here r-4 and r-3, which "r-" matches as "pager" does). Refused now,
+    # saying to give the same pattern or no cursor; since and limit may change between pages, as query_runs' window.
+    for i in range(5):
+        await invoke(client, f"r-{i}")
+    first = await search_page(client, limit=2)
+    other = await client.call_tool("search_usage", {"pattern": "r-", "limit": 2, "cursor": first["next_cursor"]})
+    text = other.content[0].text
+    assert other.is_error and text.startswith("input_error:"), text
+    assert "another pattern" in text and "same pattern" in text and "leave cursor out" in text, text
+    same = await search_page(client, limit=3, since="7d", cursor=first["next_cursor"])
+    assert [h["run_id"] for h in same["hits"]] == ["r-2", "r-1", "r-0"]
+    # a cursor made before the digest was carried (its place alone) is taken as it always was
+    import base64
+    import json
+
+    place = json.loads(base64.urlsafe_b64decode(first["next_cursor"] + "=" * (-len(first["next_cursor"]) % 4)))
+    assert len(place) == 4 and place[-1].startswith("p:")
+    old = base64.urlsafe_b64encode(json.dumps(place[:3]).encode()).decode().rstrip("=")
+    assert [h["run_id"] for h in (await search_page(client, cursor=old))["hits"]] == ["r-2", "r-1", "r-0"]
+
+
 async def test_search_hits_of_one_instant_are_paged_once_each(tmp_path: Path):
     # a coarse clock gives attempts, events and failed runs one time: the cursor also carries which hit it was
     from decimal import Decimal

@@ -17,6 +17,10 @@ those runs' order alone, and given with other filters (none, in particular) it l
 every agent, with nothing said. A cursor given with other filters (but for the window: a cursor is a place in time)
 is refused (:func:`check_same_filters`); one made before the digest was carried (two or four items) is taken as it
 always was.
+
+A search hit's cursor carries a digest of its pattern so (:func:`pattern_digest`): given with another pattern, it paged
+on from the place among the first pattern's hits, the second's newer hits left out, with nothing said. Refused now
+(:func:`check_same_pattern`); one made before (three or five items) is taken as it always was.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ def encode_cursor(
     """An opaque token for the place just after a run (its start and id) or a search hit (its time, kind and
     row key): URL-safe, unpadded. ``since``: a window's start given as a duration ("24h") and the time it was
     read as, which a page after this one keeps (see :func:`pinned_since`). ``filters``: a run page's
-    :func:`filters_digest`, last."""
+    :func:`filters_digest`, or a hit page's :func:`pattern_digest`, last."""
     items = [*place, *(since or ()), *((filters,) if filters is not None else ())]
     raw = json.dumps(items, separators=(",", ":"), ensure_ascii=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -74,8 +78,8 @@ def pinned_since(cursor: str | None, since: Any, *, hits: bool = False) -> Any:
     ``data query --cursor``) were on no page. Otherwise ``since`` as given (another window than the cursor's)."""
     if not cursor or not isinstance(since, str):
         return since
-    values = _values(cursor, _BAD_HIT if hits else _BAD, (3, 5) if hits else _RUN_SIZES)
-    # after the place (a hit's 3 items, a run's 2): the window's text and time, if any (then a run's digest, if any)
+    values = _values(cursor, _BAD_HIT if hits else _BAD, _HIT_SIZES if hits else _RUN_SIZES)
+    # after the place (a hit's 3 items, a run's 2): the window's text and time, if any (then a digest, if any)
     window = values[3:5] if hits else values[2:4]
     if len(window) == 2 and window[0] == since:
         seconds = window[1]
@@ -158,9 +162,36 @@ _BAD_HIT = (
 HIT_KINDS = ("attempt", "event", "run")
 
 
+#: a hit cursor's items: its place (3), the window's start read (2, see pinned_since), the pattern's digest, each if any
+_HIT_SIZES = (3, 4, 5, 6)
+_PATTERN = "p:"
+_OTHER_PATTERN = (
+    "cursor {cursor!r} was given by a page of a search for another pattern: it names where that search's hits "
+    "ended, and with this pattern it would page on from there, this pattern's newer hits left out; give it with the "
+    "same pattern as that page (since and limit may differ), or leave cursor out to start from the newest hit"
+)
+
+
+def pattern_digest(pattern: str) -> str:
+    """A short digest of a search's ``pattern`` as given, which its hits' cursors carry, last."""
+    return _PATTERN + hashlib.sha256(pattern.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def check_same_pattern(cursor: str | None, digest: str) -> None:
+    """Refuse a hit ``cursor`` made by a page of a search whose pattern's digest is not ``digest``; one carrying no
+    digest (made before it was carried) is taken."""
+    if not cursor:
+        return
+    values = _values(cursor, _BAD_HIT, _HIT_SIZES)
+    if len(values) in (4, 6) and values[-1] != digest:
+        raise InputError(_OTHER_PATTERN.format(cursor=_shown(cursor)))
+
+
 def decode_hit_cursor(cursor: str) -> tuple[float, int, int | str]:
     """The place ``encode_cursor(time, kind, key)`` named (``kind`` an index into :data:`HIT_KINDS`)."""
-    values = _values(cursor, _BAD_HIT, (3, 5))
+    values = _values(cursor, _BAD_HIT, _HIT_SIZES)
+    if len(values) in (4, 6) and not (isinstance(values[-1], str) and values[-1].startswith(_PATTERN)):
+        raise InputError(_BAD_HIT.format(cursor=_shown(cursor)))
     try:
         at, kind, key = values[:3]
         at = float(at) if type(at) in (int, float) else None

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..durations import seconds
 from ..errors import InputError
 from .filters import python_time, read_window_start
-from .paging import after_hit, decode_hit_cursor, encode_cursor
+from .paging import after_hit, check_same_pattern, decode_hit_cursor, encode_cursor, pattern_digest
 from .patterns import compile_pattern
 from .run_pages import _ATTEMPT_COLS, _attempt_dict
 from .times import iso_time as _iso
@@ -50,7 +50,9 @@ async def search_page(
     if type(limit) is not int or not 1 <= limit <= 10_000:  # True is an int to Python, and no count of hits
         raise InputError(f"limit must be between 1 and 10000, got {limit!r}")
     rx = compile_pattern(pattern)
+    digest = pattern_digest(pattern)
     place = decode_hit_cursor(cursor) if cursor else None
+    check_same_pattern(cursor, digest)  # (a place among another pattern's hits: this one's newer hits left out)
     since = python_time(since)
     start, window = read_window_start(since, cursor, hits=True)  # "24h" read once for the pages after this one
     after = start if start is not None else float("-inf")
@@ -75,7 +77,7 @@ async def search_page(
         return {
             "hits": [hit for _, hit in hits[:limit]],
             "has_more": more,
-            "next_cursor": encode_cursor(*hits[limit - 1][0], since=window) if more else None,
+            "next_cursor": encode_cursor(*hits[limit - 1][0], since=window, filters=digest) if more else None,
         }
 
     return await ledger.read(q)

@@ -387,7 +387,9 @@ class SearchUsageArgs(_Args):
     # as the ledger tools' filters take it: a client that learnt unix seconds there may send them here
     since: str | StrictFloat | None = Field(None, description=f"only look this far back: {TIMES}")
     cursor: str | None = Field(
-        None, description="the previous page's next_cursor: the hits after it, given with the same pattern and since"
+        None,
+        description="the previous page's next_cursor: the hits after it, given with the same pattern and since (one "
+        "given with another pattern is refused)",
     )
 
 
