@@ -383,3 +383,38 @@ def test_the_access_log_filter_drops_only_probes_answered_2xx():
     plain = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, "access log opened", (), None)
     assert quiet.filter(plain)
     assert quiet.filter(record(("127.0.0.1:50312", "GET", "/healthz", "1.1")))
+
+
+async def test_readiness_while_shutting_down_is_said_at_once_without_a_look_at_the_token_files(tmp_path: Path):
+    """A readiness probe looked at the token files first, shutting down or not: a file whose look waited (a hung
+    mount, up to its bound) held the answer a balancer drains the server by. Shutting down is said at once now."""
+    from magsag_mcp.mcp_server.health import HealthMiddleware
+
+    class HungFile:
+        looks = 0
+        warning = None
+
+        async def fresh(self) -> None:
+            self.looks += 1
+            await anyio.sleep_forever()
+
+    async def app(scope, receive, send) -> None:
+        raise AssertionError("a probe is answered by the middleware")
+
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    state = server_state(server)
+    hung = HungFile()
+    health = HealthMiddleware(app, state, [hung])  # type: ignore[list-item]
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    state._closed = True  # a stop begun (SIGTERM)
+    try:
+        with anyio.fail_after(30):  # a hang guard: the look never ends
+            await health({"type": "http", "path": "/readyz", "method": "GET"}, None, send)  # type: ignore[arg-type]
+    finally:
+        state._closed = False
+    assert hung.looks == 0 and sent[0]["status"] == 503
+    assert json.loads(sent[1]["body"]) == {"status": "not ready", "reason": SHUTTING_DOWN}

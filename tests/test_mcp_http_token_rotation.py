@@ -301,8 +301,8 @@ async def test_a_request_let_through_runs_on_after_its_token_is_rotated_out(tmp_
 
 async def test_a_look_cut_short_by_its_requests_end_leaves_the_change_to_the_next(tmp_path: Path, monkeypatch):
     """The request that found the change waits for its read; gone meanwhile (its client disconnected: cancelled),
-    the change is still applied, by its look (the read in its thread runs to its end) or by the next: never taken as
-    read and left unapplied. The pauses (CHECK_SECONDS, SETTLE_SECONDS) are set to none here: each look is the call
+    the change is still applied, by a look once the read in its thread has run to its end: never taken as read and
+    left unapplied. The pauses (CHECK_SECONDS, SETTLE_SECONDS) are set to none here: each look is the call
     made."""
     from magsag_mcp.mcp_server import token_reload
 
@@ -329,7 +329,13 @@ async def test_a_look_cut_short_by_its_requests_end_leaves_the_change_to_the_nex
             request.cancel()
             go_on.set()
     monkeypatch.setattr(reloaded, "_load", real)
-    assert [client.agent for client in (await reloaded.fresh()).clients] == ["ops-team"]
+    # (the read runs on in its thread, one at a time: a look while it does keeps the tokens; the first after it ends
+    # takes the file, which was not taken as read)
+    with anyio.fail_after(PATIENCE):  # a hang guard
+        while reloaded.current is start:
+            await anyio.sleep(0.01)
+            await reloaded.fresh()
+    assert [client.agent for client in reloaded.current.clients] == ["ops-team"]
 
 
 async def test_the_file_is_read_only_when_it_changed_and_has_settled(tmp_path: Path, monkeypatch):

@@ -4,6 +4,7 @@ wrong and the fix (they were read by two copies of the code, with other words an
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,15 @@ def test_both_token_files_are_read_and_refused_alike(tmp_path: Path, read, varia
         f"{variable}={str(secret)!r} is over {size}, larger than any file of {holds} (another file named by "
         f"mistake?): name the file that holds {holds}"
     )
+    if hasattr(os, "mkfifo"):  # a FIFO (a process's output named by mistake): refused, its open waited for a writer
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        with pytest.raises(ConfigError) as refused:
+            read({variable: str(fifo)})
+        assert refused.value.message == (
+            f"{variable}={str(fifo)!r} is not a regular file (a FIFO, a device or a socket, which may never end): "
+            f"name the file that holds {holds}"
+        )
     with pytest.raises(ConfigError) as refused:  # the token itself, set in the file's variable
         read({variable: TOKEN})
     assert TOKEN not in refused.value.message

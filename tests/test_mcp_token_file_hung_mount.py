@@ -170,3 +170,63 @@ print("returned", flush=True)
     except subprocess.TimeoutExpired as hung:
         raise AssertionError(f"the process did not end while its stat hung: {hung.stdout!r} {hung.stderr!r}") from None
     assert done.returncode == 0 and done.stdout == "returned\n", done.stderr
+
+
+async def test_a_read_that_hangs_keeps_the_tokens_is_said_once_and_is_not_piled_on(
+    tmp_path: Path, monkeypatch, caplog: pytest.LogCaptureFixture
+):
+    """The stat answered, then the read of the new version hung (a mount that hung after it): it was a worker's,
+    waited for without end, so the request that found the change hung, and no look after it began (the file was
+    never looked at again). It is bounded as the stat is now: the tokens in force kept, said once, one read at a time,
+    and the next look after it returns takes the file. The read is made to hang by a patched ``_load``."""
+    monkeypatch.setattr(token_reload, "CHECK_SECONDS", 0)
+    monkeypatch.setattr(token_reload, "SETTLE_SECONDS", 0)
+    monkeypatch.setattr(token_reload, "LOOK_SECONDS", 0.01, raising=False)
+    reloaded, start, _ = _reloaded(tmp_path)
+    entered, go_on, calls = threading.Event(), threading.Event(), [0]
+    real_load = ReloadedTokens._load
+
+    def hung_load(self: ReloadedTokens, beside: Any) -> Tokens:
+        calls[0] += 1
+        entered.set()
+        go_on.wait(PATIENCE)
+        return real_load(self, beside)
+
+    monkeypatch.setattr(ReloadedTokens, "_load", hung_load)
+    caplog.set_level(logging.INFO, logger="magsag_mcp.mcp")
+    try:
+        with anyio.fail_after(PATIENCE - 5):  # a hang guard
+            for _ in range(4):
+                assert await reloaded.fresh() is start
+        assert await anyio.to_thread.run_sync(entered.wait, PATIENCE)
+        assert calls[0] == 1  # one read, still hung
+        hangs = [r for r in caplog.records if "did not answer a look (its read)" in r.getMessage()]
+        assert len(hangs) == 1 and hangs[0].levelno == logging.WARNING
+        assert reloaded.warning is not None and "did not answer a look" in reloaded.warning
+    finally:
+        go_on.set()
+    with anyio.fail_after(PATIENCE):  # the read returns in its thread; a look after it takes the new version
+        while reloaded.current is start:
+            await anyio.sleep(0.01)
+            await reloaded.fresh()
+    assert [client.agent for client in reloaded.current.clients] == ["ops-team"]
+    assert reloaded.warning is None
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX's")
+async def test_a_fifo_put_at_the_path_is_refused_at_once_and_the_tokens_kept(
+    tmp_path: Path, monkeypatch, caplog: pytest.LogCaptureFixture
+):
+    """A FIFO at the token file's path (a process's output named by mistake): its read's open waited for a writer, for
+    ever, in the request that found the change. Refused at once now, naming what is wrong; the tokens in force kept."""
+    monkeypatch.setattr(token_reload, "CHECK_SECONDS", 0)
+    monkeypatch.setattr(token_reload, "SETTLE_SECONDS", 0)
+    reloaded, start, named = _reloaded(tmp_path)
+    named.unlink()
+    os.mkfifo(named)
+    caplog.set_level(logging.INFO, logger="magsag_mcp.mcp")
+    with anyio.fail_after(PATIENCE):  # a hang guard
+        assert await reloaded.fresh() is start
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 1 and "is not a regular file (a FIFO" in refused[0], refused
+    assert reloaded.warning is not None and "refused" in reloaded.warning

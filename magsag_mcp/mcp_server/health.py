@@ -19,7 +19,7 @@ endpoint, which needs a POST with a JSON-RPC body, the token and a session: ever
   file (``MAGSAG_MCP_TOKENS_FILE``, ``MAGSAG_MCP_TOKEN_FILE``, ``MAGSAG_MCP_METRICS_TOKEN_FILE``) whose new version was
   refused, or that cannot be found (:mod:`.token_reload`). The server keeps the tokens it had, so ``/readyz`` stays
   200: the old tokens still work. A readiness probe looks at the files first, as a request does (at most once a
-  second); a liveness probe says what the last look found, and does not look.
+  second; not while shutting down, said at once); a liveness probe says what the last look found, and does not look.
 - Both answer ``GET`` and ``HEAD`` (the headers alone); another method gets ``405`` with ``Allow: GET, HEAD``.
   ``Cache-Control: no-store``: a proxy between the balancer and the server must not answer for it.
 
@@ -129,8 +129,9 @@ class HealthMiddleware:
         if scope["path"] == LIVENESS_PATH:
             await _answer(send, 200, {"status": "ok", **self._warnings()}, head=method == "HEAD")
             return
-        for token_file in self.token_files:
-            await token_file.fresh()
+        if not self.state.closing:  # (shutting down is said at once: no look at a file, which may wait on its mount)
+            for token_file in self.token_files:
+                await token_file.fresh()
         reason = await self.not_ready()
         if reason is None:
             await _answer(send, 200, {"status": "ready", **self._warnings()}, head=method == "HEAD")

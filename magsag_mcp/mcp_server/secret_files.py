@@ -8,7 +8,9 @@ hold is each caller's to check."""
 from __future__ import annotations
 
 import codecs
+import errno
 import os
+import stat
 from pathlib import Path
 
 from ..catalog_yaml import BYTE_ORDER_MARKS
@@ -23,7 +25,18 @@ def read_secret_file(variable: str, named: str, *, limit: int, holds: str, in_pl
     mistake belongs in, named where the value is not shown."""
     path = Path(named)
     try:
-        with path.open("rb") as f:
+        # not blocking: a FIFO at the path (a process's output given by mistake) held the open until a writer came,
+        # at the start and at each look of a running server; it is refused below, as a device or a folder is
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb", closefd=True) as f:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):  # (refused as reading it would be: "cannot be read (Is a directory)")
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+            if not stat.S_ISREG(mode):
+                raise ConfigError(
+                    f"{file_named(path, variable, in_place_of)} is not a regular file (a FIFO, a device or a socket, "
+                    f"which may never end): name the file that holds {holds}"
+                )
             data = f.read(limit + 1)
     except OSError as exc:
         # a relative name is looked for in the folder the server was started in, which an MCP client chooses

@@ -11,12 +11,13 @@ How it is seen, cheaply: a request checks at most once every :data:`CHECK_SECOND
 path as given, following links, and the file is read only when its version (modification and change times, size,
 inode, device) is not the one last read. A version modified under :data:`SETTLE_SECONDS` ago is left to a later look:
 a file being written (``cat new > file`` truncates it, then writes) is not read half-written, and a later write in the
-same timestamp tick cannot hide behind a version already read. The stat runs in a daemon thread of its own, the read
-and its checks in a worker thread: a request waits on no file, only the one that found the change waits for its read.
+same timestamp tick cannot hide behind a version already read. The stat runs in a daemon thread of its own, and so do
+the read and its checks: a request waits on no file, only the one that found the change waits for its read.
 The stat ran on the event loop: a secret's mount that hung (NFS, a FUSE driver) held every client's request. Now a look
 waits for it at most :data:`LOOK_SECONDS`, then leaves it to its thread (one at a time: no look starts another while it
 hangs; a daemon, which the process's exit does not wait for) and the server keeps the tokens it has, said once in the
-log and by the health probes until a stat answers again.
+log and by the health probes until a stat answers again. So too a read that hangs (a mount that hung after its stat
+answered); a FIFO or a device at the path is refused at once, not read (:func:`.secret_files.read_secret_file`).
 
 A new version is held to every check the start makes (:func:`.gate_settings.gate_settings`'s: the lines, the
 length beyond loopback, not the scrape token); refused, the server keeps the tokens it has and logs one ERROR naming
@@ -39,7 +40,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -59,6 +61,8 @@ CHECK_SECONDS = 1.0
 SETTLE_SECONDS = 1.0
 #: the longest a look waits for the file's stat (a hung mount): past it the tokens in force are kept
 LOOK_SECONDS = 5.0
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,7 @@ class ReloadedTokens:
         self._read: _Version | None = None
         self._looked_at = time.monotonic()
         self._looking = False
-        #: a stat under way in its thread, which a look stopped waiting for (a hung mount): no other is started
+        #: a stat or read under way in its thread, which a look stopped waiting for (a hung mount): no other is started
         self._stat_pending = False
         #: whether the last look's stat did not answer within LOOK_SECONDS (said once, until one answers)
         self._stalled = False
@@ -180,9 +184,17 @@ class ReloadedTokens:
         return self.current
 
     async def _stat(self) -> os.stat_result | None:
-        """The file's status, from a thread of its own waited for at most :data:`LOOK_SECONDS`; None when it did not
-        answer in time, or one that did not is still under way (its thread left to end when the mount answers). Raises
-        OSError as ``os.stat`` does.
+        """The file's status (following links: a Kubernetes secret's ..data swap is a new inode), from a thread of its
+        own waited for at most :data:`LOOK_SECONDS` (see :meth:`_off_loop`); raises OSError as ``os.stat`` does."""
+        named = self.source.named
+        return await self._off_loop(lambda: os.stat(named), "a stat")
+
+    async def _off_loop(self, work: Callable[[], _T], what: str) -> _T | None:
+        """``work()`` (a stat, or the read of a new version: :meth:`_load`) from a thread of its own waited for at most
+        :data:`LOOK_SECONDS`; None when it did not answer in time, or one that did not is still under way (its thread
+        left to end when the mount answers: one at a time, so looks do not pile threads on a hung mount). Raises what
+        ``work`` raises. The read was a worker's, waited for without end: a FIFO at the path, or a mount that hung
+        after its stat answered, held the request that found the change, and every look after it, for ever.
 
         Not anyio's worker pool: a stat handed to it but cut before a worker began it (the look's request cancelled at
         the hand-over, LOOK_SECONDS spent waiting for a free worker) never ran, and the mark of one under way stayed,
@@ -192,25 +204,24 @@ class ReloadedTokens:
         if self._stat_pending:
             return None
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[os.stat_result] = loop.create_future()
-        named = self.source.named
+        answer: asyncio.Future[_T] = loop.create_future()
 
-        def stat() -> None:
+        def run() -> None:
             try:
-                seen = os.stat(named)  # (follows links: a Kubernetes secret's ..data swap is a new inode)
-            except Exception as exc:  # (OSError, as os.stat raises it, for the look to say)
-                outcome: tuple[os.stat_result | None, Exception | None] = (None, exc)
+                done = work()
+            except Exception as exc:  # (OSError, ConfigError: for the look to say)
+                outcome: tuple[_T | None, Exception | None] = (None, exc)
             else:
-                outcome = (seen, None)
+                outcome = (done, None)
             finally:
                 self._stat_pending = False  # (a bool set in one thread, read on the loop: no lock needed)
-            with contextlib.suppress(RuntimeError):  # the loop closed while the stat hung: no one waits for it
+            with contextlib.suppress(RuntimeError):  # the loop closed while the work hung: no one waits for it
                 loop.call_soon_threadsafe(_settle, answer, *outcome)
 
         self._stat_pending = True
         try:
-            threading.Thread(target=stat, name="magsag-token-file-stat", daemon=True).start()
-        except BaseException:  # (no thread could be started: no stat is under way)
+            threading.Thread(target=run, name="magsag-token-file-stat", daemon=True).start()
+        except BaseException:  # (no thread could be started: no work is under way)
             self._stat_pending = False
             raise
         with anyio.move_on_after(LOOK_SECONDS):
@@ -222,9 +233,10 @@ class ReloadedTokens:
         if not self._stalled:
             self._stalled = True
             logger.warning(
-                "%s did not answer a look (a stat) in %gs: its mount may hang (NFS, a FUSE driver). The server keeps "
-                "the tokens it has and looks again once that stat returns",
+                "%s did not answer a look (%s) in %gs: its mount may hang (NFS, a FUSE driver). The server keeps "
+                "the tokens it has and looks again once that returns",
                 self.source.said(),
+                what,
                 LOOK_SECONDS,
             )
         return None
@@ -255,7 +267,9 @@ class ReloadedTokens:
         if 0 <= time.time_ns() - seen.st_mtime_ns < SETTLE_SECONDS * 1e9:
             return  # still being written, perhaps: read at a later look
         try:
-            tokens = await anyio.to_thread.run_sync(self._load, beside)
+            tokens = await self._off_loop(partial(self._load, beside), "its read")
+            if tokens is None:
+                return  # (the version left unread: the next look reads it, once the read under way returns)
         except ConfigError as exc:
             self._read, self._judged_beside = version, beside  # (said once: not read again until either changes)
             self._complained = self._refused = True
@@ -337,11 +351,11 @@ def reloaded_token_files(
     return mcp, scrape
 
 
-def _settle(answer: asyncio.Future[os.stat_result], seen: os.stat_result | None, error: Exception | None) -> None:
-    """A stat's outcome handed to the look awaiting it (on the loop), unless the look was cut meanwhile."""
+def _settle(answer: asyncio.Future[_T], done: _T | None, error: Exception | None) -> None:
+    """A stat's or read's outcome handed to the look awaiting it (on the loop), unless the look was cut meanwhile."""
     if answer.done():
         return
     if error is not None:
         answer.set_exception(error)
     else:
-        answer.set_result(seen)  # type: ignore[arg-type]
+        answer.set_result(done)  # type: ignore[arg-type]
