@@ -437,3 +437,17 @@ async def test_a_skill_id_with_an_accent_gets_the_id_it_means(client: Client):
     for tool in ("invoke_skill", "explain_route"):
         text = await error_text(client, tool, {"skill_id": "skill.analysïs", "payload": {"data": "x"}})
         assert "did you mean 'skill.analysis'?" in text, text
+
+
+async def test_a_skill_id_missing_its_prefix_is_offered_only_a_skill_the_catalog_has(client: Client):
+    # "nope" was offered 'skill.nope', which no catalog has: the call made as told was refused again. The form's fix
+    # is offered where the catalog has it, a near skill where one is, else list_skills
+    for tool, key in (("invoke_skill", "skill_id"), ("explain_route", "skill_id"), ("check_budget", "skill")):
+        args: dict[str, Any] = {key: "nope"} | ({"payload": {"data": "x"}} if key == "skill_id" else {})
+        text = await error_text(client, tool, args)
+        assert "'skill.nope'?" not in text and "the catalog has no skill 'skill.nope' either" in text, text
+        assert "list_skills" in text, text
+        text = await error_text(client, tool, {**args, key: "summarization"})
+        assert "did you mean 'skill.summarization'?" in text, text
+        text = await error_text(client, tool, {**args, key: "sumarization"})
+        assert "did you mean 'skill.summarization'?" in text, text

@@ -9,11 +9,13 @@ accepted there: the close match for a misspelt name, the names that exist, the t
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import json
 import re
 import typing
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -350,10 +352,25 @@ def _description(args: type[BaseModel], loc: list[str]) -> str | None:
 _PAYLOAD_NAMES = frozenset({"input", "inputs", "arguments", "args", "params", "parameters", "body", "fields"})
 
 
+#: the catalog's skill ids while a rejected call is explained (None: not known), which :func:`skill_id_meant` offers
+_KNOWN_SKILLS: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar("known_skills", default=None)
+
+
+@contextlib.contextmanager
+def known_skills(skills: frozenset[str] | None) -> Iterator[None]:
+    """The catalog's ``skills`` known to the hints made within (see :func:`skill_id_meant`)."""
+    token = _KNOWN_SKILLS.set(skills)
+    try:
+        yield
+    finally:
+        _KNOWN_SKILLS.reset(token)
+
+
 def skill_id_meant(value: Any, pattern: str) -> str | None:
     """The skill id ``value`` means, when it misses ``pattern`` by its form only: a skill's name without its
     prefix, in capitals, after another separator or with an accent ("summarization", "Skill:Coding", "document
-    analysis", "skill.analysïs")."""
+    analysis", "skill.analysïs"). Where the catalog's skills are known (:func:`known_skills`), only one of them is
+    offered: "nope" was offered 'skill.nope', which no catalog had, and the call made so was refused again."""
     # the id offered is lower-cased: a key sent here would be shown in a case that redaction no longer knows
     if not isinstance(value, str) or len(value) > NAME_MAX or redact(value) != value:  # no skill id is longer
         return None
@@ -363,6 +380,12 @@ def skill_id_meant(value: Any, pattern: str) -> str | None:
     meant = "skill." + re.sub(r"\s+", "-", name)
     if name in ("skill", "skills") or not re.fullmatch(pattern, meant):
         return None
+    known = _KNOWN_SKILLS.get()
+    if known is not None and meant not in known:
+        close = difflib.get_close_matches(meant, sorted(known), n=1, cutoff=0.75)
+        if close:
+            return f"did you mean {close[0]!r}?"
+        return f"the catalog has no skill {meant!r} either: list_skills names those it has"
     return f"did you mean {meant!r}?"
 
 

@@ -17,7 +17,7 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import redacting_logger
-from .arguments import explain, shown_place
+from .arguments import explain, known_skills, shown_place
 from .tool_results import invalid_arguments
 from .tool_schemas import generated
 
@@ -30,6 +30,8 @@ class ExplainedTool(Tool):
 
     #: for a skill call: the input fields of the skill its arguments name (see :meth:`MagsagTools.skill_fields`)
     skill_fields: Callable[[Any], Awaitable[frozenset[str]]] | None = Field(None, exclude=True)
+    #: for a tool naming a skill: the catalog's skill ids (see :meth:`MagsagTools.skill_ids`), which a hint offers
+    skill_ids: Callable[[], Awaitable[frozenset[str] | None]] | None = Field(None, exclude=True)
 
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
         try:
@@ -42,7 +44,9 @@ class ExplainedTool(Tool):
                 fields = sorted({shown_place([str(p) for p in err["loc"]]) for err in exc.__cause__.errors()})
                 logger.info("%s rejected arguments: %r", self.name, fields)  # the fields, never the values
                 own = await self.skill_fields(arguments.get("skill_id")) if self.skill_fields else frozenset()
-                explained = explain(self.name, exc.__cause__, self.fn_metadata.arg_model, own)
+                skills = await self.skill_ids() if self.skill_ids else None
+                with known_skills(skills):
+                    explained = explain(self.name, exc.__cause__, self.fn_metadata.arg_model, own)
                 return invalid_arguments(explained.removeprefix("invalid_arguments: "))
             raise
 
@@ -87,6 +91,7 @@ def make_tool(
     annotations: ToolAnnotations,
     stored: dict[str, dict[str, Any]],
     skill_fields: Callable[[Any], Awaitable[frozenset[str]]] | None = None,
+    skill_ids: Callable[[], Awaitable[frozenset[str] | None]] | None = None,
 ) -> Tool:
     """A tool whose input and output schemas come from explicit models (as ``stored``, else generated).
 
@@ -105,4 +110,5 @@ def make_tool(
         context_kwarg="ctx" if name == "invoke_skill" else None,
         annotations=annotations,
         skill_fields=skill_fields,
+        skill_ids=skill_ids,
     )

@@ -298,6 +298,14 @@ class MagsagTools:
         properties = (skill.input_schema or {}).get("properties")
         return frozenset(skill.field_names).union(properties if isinstance(properties, dict) else ())
 
+    async def skill_ids(self) -> frozenset[str] | None:
+        """The catalog's skill ids, which a rejected call's hint offers (None: a catalog that cannot be opened: its own
+        call says so)."""
+        try:
+            return frozenset((await self.state.service()).catalog.skills)
+        except MagsagError:
+            return None
+
     async def list_skills(self) -> CallToolResult:
         async def call(svc: Service) -> dict[str, Any]:
             return {"skills": svc.list_skills()}
@@ -327,6 +335,7 @@ class MagsagTools:
                 ),
                 known,
                 self.skill_fields,
+                self.skill_ids,
             ),
             make_tool(
                 self.explain_route,
@@ -336,6 +345,7 @@ class MagsagTools:
                 READ_ONLY,
                 known,
                 self.skill_fields,
+                self.skill_ids,
             ),
             make_tool(
                 self.summarize_usage,
@@ -371,6 +381,7 @@ class MagsagTools:
                 "cost counts at its estimated worst case); with skill, whether a call of it fits what is left.",
                 READ_ONLY,
                 known,
+                skill_ids=self.skill_ids,
             ),
             make_tool(
                 self.search_usage,
