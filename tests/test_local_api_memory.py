@@ -156,3 +156,109 @@ def test_the_file_is_its_owners_alone_and_a_newer_versions_is_left_as_it_is(tmp_
     memory.remember("http://gpu-box:11434/v1")
     assert newer.read_text() == text
     assert memory.lacks_responses("http://gpu-box:11434/v1")  # (remembered in this process all the same)
+
+
+def test_two_writers_at_once_never_share_a_temporary_file_and_the_last_wins_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Two writers (two threads of one process, each with its file: two services) save at once: the second's whole
+    # save runs between the first's write and its rename. A temporary name made of the process id alone was the
+    # same for both: the second unlinked the first's, and the first's rename then found none (its save lost) or
+    # took the second's half-written file.
+    import os
+
+    from magsag_mcp.providers import local_api_memory
+
+    path = tmp_path / FILE_NAME
+    first = ChatOnlyFile(path, clock=lambda: 1000.0)
+    second = ChatOnlyFile(path, clock=lambda: 1000.0)
+    real_replace = os.replace
+    nested: list[str] = []
+
+    def replace_after_the_other(src, dst):
+        if not nested:
+            nested.append(str(src))
+            second.remember("http://second:8000/v1")  # (its whole save, in the middle of the first's)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(local_api_memory.os, "replace", replace_after_the_other)
+    first.remember("http://first:11434/v1")
+    written = json.loads(path.read_text())
+    # the last renamed wins whole: the first's, renamed after the second's
+    assert list(written["servers"]) == [server_key("http://first:11434/v1")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [FILE_NAME]  # no temporary file left
+
+
+def test_threads_saving_at_once_keep_every_sighting_and_never_tear_the_file(tmp_path: Path):
+    import threading
+
+    path = tmp_path / FILE_NAME
+
+    def at_once(*jobs) -> None:
+        start = threading.Barrier(len(jobs))
+
+        def run(job) -> None:
+            start.wait()
+            job()
+
+        threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    # one process's file saved from six threads at once: every sighting kept (one read-then-write at a time)
+    shared = ChatOnlyFile(path, clock=lambda: 1000.0)
+    at_once(*(lambda n=n: [shared.remember(f"http://box-{n}-{i}:11434/v1") for i in range(15)] for n in range(6)))
+    again = ChatOnlyFile(path, clock=lambda: 1001.0)
+    assert all(again.lacks_responses(f"http://box-{n}-{i}:11434/v1") for n in range(6) for i in range(15))
+    # writers sharing no lock (as processes) and readers at once: each read sees a whole file, never a torn one
+    torn: list[str] = []
+
+    def read() -> None:
+        for _ in range(300):
+            text = path.read_text()
+            try:
+                json.loads(text)
+            except ValueError:
+                torn.append(text)
+
+    others = [ChatOnlyFile(path, clock=lambda: 1000.0) for _ in range(4)]
+    at_once(
+        *(
+            lambda m=m, n=n: [m.remember(f"http://other-{n}-{i}:8000/v1") for i in range(30)]
+            for n, m in enumerate(others)
+        ),
+        read,
+        read,
+    )
+    assert torn == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [FILE_NAME]  # no temporary file left
+    assert len(json.loads(path.read_text())["servers"]) >= 30  # (the last writer's whole file)
+
+
+async def test_the_file_is_read_and_written_off_the_event_loop(
+    local_server: FakeOpenAI, transport: Transport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import threading
+
+    loop_thread = threading.get_ident()
+    threads: list[tuple[str, bool]] = []
+    for name in ("lacks_responses", "remember", "forget"):
+        real = getattr(ChatOnlyFile, name)
+
+        def on_thread(self, base_url, _real=real, _name=name):
+            threads.append((_name, threading.get_ident() == loop_thread))
+            return _real(self, base_url)
+
+        monkeypatch.setattr(ChatOnlyFile, name, on_thread)
+    clock = [1000.0]
+    local_server.without_responses_api("ollama")
+    provider = _process(transport, tmp_path)
+    provider.clock = lambda: clock[0]
+    await provider.complete(ask(), target(local_server))
+    local_server.responses_answer = None  # upgraded
+    clock[0] += 3600
+    await provider.complete(ask(), target(local_server))
+    assert [name for name, _ in threads] == ["lacks_responses", "remember", "forget"]
+    assert not any(on_loop for _, on_loop in threads), threads

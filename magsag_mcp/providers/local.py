@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio.to_thread
+
 from ..durations import seconds
 from ..errors import ModelNotFoundError, NotConfiguredError, ProviderError, ProviderTimeoutError, redact
 from ..settings import READ_TIMEOUT_ENV, connect_timeout, read_timeout
@@ -304,16 +306,20 @@ class LocalProvider(RefusedSettings):
         a short-lived process per call (each ``magsag invoke``) pays no failed request to such a server."""
         self.memory = ChatOnlyFile(folder / MEMORY_FILE)
 
-    def _chat_only(self, base: str) -> bool:
-        """Whether ``base`` lacked the Responses API less than :data:`RECHECK_AFTER_S` ago."""
+    async def _chat_only(self, base: str) -> bool:
+        """Whether ``base`` lacked the Responses API less than :data:`RECHECK_AFTER_S` ago. The file is read on a
+        worker thread, as it is written: a slow disk (a network home folder) holds up no other call on the loop."""
         if base not in self.chat_only:
             if self.memory is None or base in self._memory_read:
                 return False
-            # (once per server in a process: afterwards its own sightings are written there and kept here)
+            # (once per server in a process: afterwards its own sightings are written there and kept here). Marked
+            # read once read: calls at once before it all wait for the answer (the file itself is read once)
+            lacks = await anyio.to_thread.run_sync(self.memory.lacks_responses, base)
             self._memory_read.add(base)
-            if not self.memory.lacks_responses(base):
+            if not lacks:
                 return False
-            self._remember_chat_only(base, write=False)
+            if base not in self.chat_only:
+                await self._remember_chat_only(base, write=False)
             return True
         if self.clock() - self._chat_since.get(base, 0.0) < RECHECK_AFTER_S:
             return True
@@ -321,12 +327,12 @@ class LocalProvider(RefusedSettings):
         self._rechecking.add(base)
         return False
 
-    def _remember_chat_only(self, base: str, *, write: bool = True) -> None:
+    async def _remember_chat_only(self, base: str, *, write: bool = True) -> None:
         self.chat_only.add(base)
         self._chat_since[base] = self.clock()
         self._rechecking.discard(base)
         if write and self.memory is not None:
-            self.memory.remember(base)
+            await anyio.to_thread.run_sync(self.memory.remember, base)
 
     async def call(
         self,
@@ -418,7 +424,7 @@ class LocalProvider(RefusedSettings):
             # asked for, or the call asks what the Responses API cannot give and every local server's chat
             # completions can: nothing to say about the Responses API
             return await self.call_fitted(self.chat, request, target, progress=progress)
-        if self._chat_only(base):
+        if await self._chat_only(base):
             result = await self.call_fitted(self.chat, request, target, progress=progress)
             shown = redact(_shown(base))
             result.warnings.append(f"local server at {shown} has no Responses API; used chat completions")
@@ -428,7 +434,7 @@ class LocalProvider(RefusedSettings):
             if base in self._rechecking:  # (upgraded since: it has the Responses API now, for every process)
                 self._rechecking.discard(base)
                 if self.memory is not None:
-                    self.memory.forget(base)
+                    await anyio.to_thread.run_sync(self.memory.forget, base)
         except ProviderError as exc:
             if not lacks_responses_api(exc):
                 raise  # a 404 naming the model is the ModelNotFoundError the format made of it
@@ -437,9 +443,9 @@ class LocalProvider(RefusedSettings):
             except ProviderError as chat_exc:
                 if _no_route(chat_exc):
                     raise self._no_api_at(base, target, exc, chat_exc) from None
-                self._remember_chat_only(base)
+                await self._remember_chat_only(base)
                 raise
-            self._remember_chat_only(base)
+            await self._remember_chat_only(base)
             # a warning reaches results and the ledger: a gateway's token in the URL's path stays out (as in traces),
             # whatever its shape (redact() knows keys by theirs, sk-..., not a gateway's token of letters and digits)
             # remembered by this process, and (with a ledger's folder) by the file new ones read: the warning says

@@ -10,10 +10,13 @@ API once more: the server may have been upgraded; one that now answers it is dro
 Kept small and harmless: a server is named by the SHA-256 of its base URL (a gateway's token in a URL's path never
 reaches the disk); what is read is validated (a file that cannot be read, is too large, is not this shape, or an
 entry that is not, is ignored: the Responses API is asked, as without the file); writes replace the file whole
-(written beside it, then renamed: a reader sees the old file or the new one), and a write that fails (a read-only
-folder) is ignored: the memory is a saving, never a condition of the call. Two processes writing at once may lose
+(written beside it under a name no other writer has, then renamed: a reader sees the old file or the new one, never
+a torn one, and of two writers at once the last renamed wins whole), and a write that fails (a read-only folder) is
+ignored: the memory is a saving, never a condition of the call. Within a process, reading the file and writing it
+back is one step at a time (a lock): two threads' sightings are both kept. Two processes writing at once may lose
 one's entry: that costs one request more, once. The file is its owner's alone (0600, as the ledger); one a newer
-version wrote (a higher ``version``) is read as empty and never overwritten.
+version wrote (a higher ``version``) is read as empty and never overwritten. The provider reads and writes it on a
+worker thread (``anyio.to_thread``), never on the event loop: a slow disk holds no other call up.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import hashlib
 import json
 import math
 import os
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,26 +57,31 @@ class ChatOnlyFile:
         #: whether the file was written by a newer version, whose shape this one does not know: not overwritten (its
         #: processes would lose what they remembered each time this one saved)
         self._newer = False
+        #: one read-then-write at a time in this process (the provider runs them on worker threads)
+        self._lock = threading.Lock()
 
     def lacks_responses(self, base_url: str) -> bool:
         """Whether the server of ``base_url`` was seen without the Responses API less than :data:`REMEMBERED_S` ago
         (by any process). A sighting dated in the future (a clock set back) is not believed."""
-        if self._read is None:
-            self._read = self._entries()
-        seen = self._read.get(server_key(base_url))
+        with self._lock:
+            if self._read is None:
+                self._read = self._entries()
+            seen = self._read.get(server_key(base_url))
         return seen is not None and 0.0 <= self._now() - seen < REMEMBERED_S
 
     def remember(self, base_url: str) -> None:
         """Note that the server of ``base_url`` lacks the Responses API, now."""
-        entries = self._entries()
-        entries[server_key(base_url)] = self._now()
-        self._write(entries)
+        with self._lock:
+            entries = self._entries()
+            entries[server_key(base_url)] = self._now()
+            self._write(entries)
 
     def forget(self, base_url: str) -> None:
         """Drop the server of ``base_url``: it answered the Responses API."""
-        entries = self._entries()
-        if entries.pop(server_key(base_url), None) is not None:
-            self._write(entries)
+        with self._lock:
+            entries = self._entries()
+            if entries.pop(server_key(base_url), None) is not None:
+                self._write(entries)
 
     def _now(self) -> float:
         return float(self.clock())  # type: ignore[operator]
@@ -112,17 +122,18 @@ class ChatOnlyFile:
         if self._newer:
             return
         text = json.dumps({"version": _VERSION, "servers": newest}, sort_keys=True)
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        temporary: str | None = None
         try:
             # its owner's alone, as the ledger beside it is (0600 in a 0700 folder): which servers the operator uses
-            # is theirs, and a hash of a URL without a secret in it is read by hashing the URLs one guesses
+            # is theirs, and a hash of a URL without a secret in it is read by hashing the URLs one guesses.
+            # A name of its own (mkstemp: 0600, created exclusively): a name made of the process id alone was shared
+            # by two threads of one process, the one's rename taking the other's file, or a file both wrote into
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()  # (a process of this id that stopped before its rename)
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
             os.replace(temporary, self.path)
         except OSError:  # (a read-only folder, a full disk: the next process asks the Responses API again)
-            with contextlib.suppress(OSError):
-                temporary.unlink()
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
