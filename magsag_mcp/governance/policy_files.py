@@ -12,8 +12,9 @@ from pydantic import ValidationError
 
 from ..errors import CatalogError, ConfigError
 from ..exact_money import amount_problem
-from .policy import Policy, PolicyFile, PolicySet
+from .policy import PolicySet
 from .policy_keys import unknown_key
+from .policy_models import Policy, PolicyFile
 
 
 def _files(catalog_dir: Path, problems: list[str]) -> list[Path]:

@@ -49,7 +49,7 @@ _REGION = {"region", "residency", "geo", "location", "country", "jurisdiction"}
 #: the words a limit's name is made of, beside those naming its kind (``_KEPT``, ``agent``): a key of these alone is
 #: read by its words; one with another word (``agnet``, a misspelling) by its nearest spelling
 _PLAIN = {"max", "maximum", "cost", "spend", "budget", "limit", "per", "each", "a", "the", "of", "in", "usd", "total"}
-#: the keys of a policy (governance.policy.Policy's fields): one written under thresholds is indented a level too deep
+#: the keys of a policy (policy_models.Policy's fields): one written under thresholds is indented a level too deep
 POLICY_KEYS = ("name", "description", "allowed_models", "thresholds", "requirements", "timezone", "allow_unpriced")
 #: words of a key written on a policy itself that ask for a limit, which goes under its thresholds
 _LIMIT_WORDS = {"cost", "spend", "budget", "usd", "limit", "token"}

@@ -1,0 +1,243 @@
+"""A governance policy as its file writes it (``catalog/policies/*.yaml``, in the shape the users' guide shows): the
+models a policy file is read into, and what each refuses with its fix. What the policies then judge is
+:mod:`.policy`'s (:class:`~.policy.PolicySet`).
+
+    policies:
+      - name: production_models
+        allowed_models: [gpt-4o, "claude-*", "local:*"]       # model names or provider:model, globs
+      - name: cost_limits
+        thresholds: {max_cost_per_call_usd: 0.5, max_cost_per_run_usd: 5.0, max_cost_per_agent_daily_usd: 100,
+                     max_cost_per_day_usd: 500}                # the last: every call together
+        timezone: Europe/Berlin                                # the days' window of this policy's day
+                                                               # limits (default UTC; refused without any)
+        allow_unpriced: false                                  # refuse models with unknown prices (and,
+                                                               # in flow gate, any attempt of unknown cost);
+                                                               # true is refused on a policy without thresholds
+      - name: data_residency
+        requirements: {pii_processing: ["local:llama3.1:70b"]} # data class -> the only models allowed
+
+Every policy applies at once: a target must pass every ``allowed_models`` list and, for a call with
+data classes, every requirement for each of its classes; every threshold is a limit of its own. A bare
+model name or glob matches that model on any provider; ``provider:model`` also pins who serves it. In a
+data class's requirements, a bare name with a tag (``llama3.1:70b``, an Ollama model's) is the local
+server's: the class keeps its data there. An empty policy file, or one that holds no mapping, is a
+problem, not a catalog without governance.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+)
+
+from ..targets import misspelt_provider, provider_prefix, spaced_colon
+from ..zones import zone_problem
+from .model_patterns import GLOB
+
+#: what a key of a policy would do written with nothing after it, and what to write there
+_NULL_MEANS = {
+    "allowed_models": ("allow every model", "list the models it allows"),
+    "thresholds": ("set no limit", "write the limits (e.g. max_cost_per_run_usd: 5.0)"),
+    "requirements": ("confine no data class", "write each class's models (e.g. pii_processing: [local:llama3.1:70b])"),
+}
+
+
+def _written_null(cls: Any, value: Any, info: Any) -> Any:
+    """Refuses a key written with nothing after it (``allowed_models:``, its entries commented out), which YAML reads
+    as null: the key left out, restricting nothing. (Run on what is written only: a key left out is not validated.)"""
+    if value is None:
+        what, fix = _NULL_MEANS.get(info.field_name, ("set no such limit", "write the amount in USD (e.g. 5.0)"))
+        raise ValueError(
+            f"{info.field_name} is written with nothing after it (YAML reads that as null), which would {what}; "
+            f"{fix}, or remove the key"
+        )
+    return value
+
+
+class Thresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_cost_per_call_usd: Decimal | None = Field(default=None, gt=0)
+    max_cost_per_run_usd: Decimal | None = Field(default=None, gt=0)
+    max_cost_per_agent_daily_usd: Decimal | None = Field(default=None, gt=0)
+    #: every call together, whatever its agent or run (or none), per day in the policy's time zone
+    max_cost_per_day_usd: Decimal | None = Field(default=None, gt=0)
+
+    _no_amount = field_validator("*", mode="before")(_written_null)
+
+
+def _provider_known(pattern: str) -> str:
+    """A pattern whose ``provider:`` names no provider while its model is a cloud vendor's (``opnai:gpt-4o``): read
+    as a bare model name it matched no call, and a data class's routing could not name the target (every call of
+    the class failed on it). Refused with the providers there are."""
+    head = misspelt_provider(pattern)
+    if head is not None and not GLOB.search(head):
+        from ..providers import provider_names
+        from ..suggest import named
+
+        model = pattern.partition(":")[2].strip()
+        raise ValueError(
+            f"{pattern!r} names provider {named([head], provider_names())}, which magsag does not know; write "
+            f"'provider:{model}' with one of: {', '.join(provider_names())}, or {model!r} alone to match it on any "
+            "provider"
+        )
+    return pattern
+
+
+def _written_name(pattern: str) -> str:
+    """A pattern as calls and routing read a model's name, without the spaces around it: ``' gpt-4o-mini'`` matched
+    no call (each strips its model), so its model was refused and told "did you mean ' gpt-4o-mini'?". A blank one
+    matches nothing and is refused: a refusal offering the policy's models listed it as ``()``. So are the spaces
+    around a pin's colon (``openai: gpt-4o``), and a pin with no model (``openai:``) is refused as a target is."""
+    name = pattern.strip()
+    if not name:
+        raise ValueError("an empty model name matches no model; write the model's name, or remove the entry")
+    head, sep, model = name.partition(":")
+    head, model = head.strip(), model.strip()
+    if sep and not head:  # ':' was kept as the name ':', no call's model, as a target so written is refused
+        raise ValueError(
+            f"{pattern!r} has nothing before its colon; write 'provider:model' (e.g. 'openai:gpt-4o'), '*:MODEL' "
+            "for any provider, or the model alone"
+        )
+    pinned = provider_prefix(f"{head}:{model or '*'}") if sep else None
+    if pinned is None and not (sep and GLOB.search(head)):
+        # a bare name or glob, a local model's tag (llama3.1:70b): its colon is its own; a misspelt provider's pin
+        # ('opnai: gpt-4o') is _provider_known's to name
+        return name if misspelt_provider(name) is not None else _unspaced(pattern, name)
+    # a provider glob ('*: gpt-4o') is read against provider:model as a pin is (model_patterns), spaces and all
+    named = f"provider {pinned[0]!r}" if pinned else f"the providers {head!r}"
+    if not model:
+        # matched as a bare name, 'openai:' matched no call: a target written so is refused, and so is this
+        raise ValueError(f"{pattern!r} names {named} and no model; write '{head}:*' or '{head}:MODEL'")
+    # the pin's spaces dropped as matching drops the provider's: 'openai: gpt-4o' kept ' gpt-4o', no call's model
+    return f"{head}:{_unspaced(pattern, model)}"
+
+
+def _unspaced(pattern: str, name: str) -> str:
+    """``name`` (a pattern's model, its outer spaces dropped), refused when a space is left inside it: no vendor names
+    a model with one, so ``gemini-1.5 -*`` matched no model, and every call it was written to allow was refused (or,
+    in a data class's requirements, every call of the class) with no word of why. The fix offered is the pattern with
+    each space dropped beside a separator (``-``, ``.``, ``:``, ...) and made a dash between two words
+    (``gpt-4o mini``)."""
+    if not any(c.isspace() for c in name):
+        return name
+    fixed = _INNER_SPACE.sub(lambda m: m.group(1) or "-", pattern.strip())
+    raise ValueError(
+        f"{pattern!r} holds a space inside a model's name, which no model's name has, so it would match no model; "
+        f"write {fixed!r}"
+    )
+
+
+#: a space inside a pattern, with the separator beside it if any (see _unspaced)
+_INNER_SPACE = re.compile(r"\s*([-_.:/])\s*|\s+")
+
+
+#: a model name or pattern, refused with the text to write when YAML read ``- local: llama3.1`` as a mapping, when
+#: it is blank, or when its ``provider:`` names none
+ModelPattern = Annotated[
+    str, BeforeValidator(spaced_colon), AfterValidator(_written_name), AfterValidator(_provider_known)
+]
+
+
+def _true_or_false(value: Any) -> Any:
+    """The text ``true`` or ``false`` (any case) as that boolean; anything else as it is, for StrictBool to judge."""
+    if isinstance(value, str) and value.strip().casefold() in ("true", "false"):
+        return value.strip().casefold() == "true"
+    return value
+
+
+def _day_limits(t: Thresholds | None) -> bool:
+    return t is not None and (t.max_cost_per_day_usd is not None or t.max_cost_per_agent_daily_usd is not None)
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    description: str = ""
+    allowed_models: list[ModelPattern] | None = None
+    thresholds: Thresholds | None = None
+    requirements: dict[str, list[ModelPattern]] | None = None
+    timezone: str | None = None
+    #: strict: pydantic's lax bool read the text "yes", "off" and the number 1 as true (YAML's own yes/no, unquoted,
+    #: is read by YAML as a boolean before this): a typo of a rule that lets spend past its limits must be refused.
+    #: The text true or false is taken: ``${VAR}`` is expanded after YAML has read the file, so its value is text
+    allow_unpriced: Annotated[StrictBool, BeforeValidator(_true_or_false)] = False
+
+    _no_rule = field_validator(*_NULL_MEANS, mode="before")(_written_null)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            if problem := zone_problem(value):
+                raise ValueError(problem)
+            # a setting for this policy's own day limits, on a policy without them, would change nothing (checked
+            # here, not on the whole policy, so that the problem names the key: policies.N.timezone)
+            if "thresholds" in info.data and not _day_limits(info.data["thresholds"]):
+                raise ValueError(
+                    f"timezone {value!r} sets the days of this policy's own day limits "
+                    "(thresholds max_cost_per_day_usd, max_cost_per_agent_daily_usd) and it has none; "
+                    "move it to the policy whose day limits it is for"
+                )
+        return value
+
+    @field_validator("allow_unpriced")
+    @classmethod
+    def _unpriced_applies(cls, value: bool, info: ValidationInfo) -> bool:
+        """``allow_unpriced: true`` on a policy without thresholds would admit nothing (see :meth:`_zone`)."""
+        t = info.data.get("thresholds")
+        if value and "thresholds" in info.data and (t is None or not t.model_dump(exclude_none=True)):
+            raise ValueError(
+                "allow_unpriced applies to this policy's own thresholds, and it has none; "
+                "set it on the policy whose cost limits should admit models of unknown price"
+            )
+        return value
+
+    @field_validator("allowed_models")
+    @classmethod
+    def _non_empty(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("allowed_models is empty, which would forbid every model; remove it or list models")
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _sets_a_limit(cls, value: Thresholds | None) -> Thresholds | None:
+        """``thresholds: {}`` sets no limit, as ``thresholds:`` with nothing after it (see :func:`_written_null`)."""
+        if value is not None and not value.model_dump(exclude_none=True):
+            what, fix = _NULL_MEANS["thresholds"]
+            raise ValueError(f"thresholds lists no limit, which would {what}; {fix}, or remove the key")
+        return value
+
+    @field_validator("requirements")
+    @classmethod
+    def _classes_name_models(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        if value is not None and not value:  # as requirements: with nothing after it (see _written_null)
+            what, fix = _NULL_MEANS["requirements"]
+            raise ValueError(f"requirements lists no data class, which would {what}; {fix}, or remove the key")
+        for name in value or {}:  # matched as written, a skill's data_class and a call's: not stripped
+            if name != name.strip() or not name:
+                fix = f"no call of class {name.strip()!r}; write that" if name.strip() else "no call; write its name"
+                raise ValueError(f"data class {name!r} confines {fix}")
+        empty = sorted(name for name, models in (value or {}).items() if not models)
+        if empty:
+            raise ValueError(
+                f"data class(es) {', '.join(map(repr, empty))} list no model, which would refuse every call of the "
+                "class; list the models its data may go to"
+            )
+        return value
+
+
+class PolicyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policies: list[Policy]
