@@ -63,11 +63,31 @@ class RouteExplanation:
         """The plan for a call and its estimated worst-case cost per target; nothing is called. ``agent``: the call's,
         whose daily limit then applies, as it does to :meth:`invoke_skill`'s call (and refused as it refuses it).
         ``run_classes``: the data classes of the agent's run it would be made in, as :meth:`invoke_skill`'s."""
-        if agent is not None:
-            from .text import check_name
-
-            check_name(agent, "agent")
+        _check_agent(agent)
         plan = self.plan(skill_id, payload, context, explaining=True, run_classes=run_classes)
+        return self._explained(plan, context, agent)
+
+    @service_call
+    async def explain_asking(
+        self,
+        skill_id: str,
+        payload: Mapping[str, Any],
+        *,
+        context: Mapping[str, Any] | None = None,
+        agent: str | None = None,
+        run_classes: tuple[str, ...] = (),
+    ) -> RouteExplanationDict:
+        """:meth:`explain`, once each local target's server was asked where it runs the model, as the call asks
+        before its attempt (bounded as the call's ask, see :mod:`.route_local_reach`): a model the server made from a
+        cloud one is shown refused where the call would be. ``magsag explain`` and ``explain_route`` call this. The
+        call is planned once: the plan the servers were asked for is the one explained."""
+        _check_agent(agent)
+        plan = self.plan(skill_id, payload, context, explaining=True, run_classes=run_classes)
+        await ask_local_servers(self.providers, plan)
+        return self._explained(plan, context, agent)
+
+    def _explained(self, plan: Plan, context: Mapping[str, Any] | None, agent: str | None) -> RouteExplanationDict:
+        """What :meth:`explain` returns for ``plan``, the call's (``context`` and ``agent`` its own)."""
         tokens_in = estimate_input_tokens(plan.request)
         images = any(m.parts for m in plan.request.messages)
         targets: list[Any] = []  # (each a PlannedTargetDict, built a key at a time: _candidate's and those below)
@@ -119,27 +139,6 @@ class RouteExplanation:
                 *uncached,
             ],
         }
-
-    @service_call
-    async def explain_asking(
-        self,
-        skill_id: str,
-        payload: Mapping[str, Any],
-        *,
-        context: Mapping[str, Any] | None = None,
-        agent: str | None = None,
-        run_classes: tuple[str, ...] = (),
-    ) -> RouteExplanationDict:
-        """:meth:`explain`, once each local target's server was asked where it runs the model, as the call asks
-        before its attempt (bounded as the call's ask, see :mod:`.route_local_reach`): a model the server made from a
-        cloud one is shown refused where the call would be. ``magsag explain`` and ``explain_route`` call this."""
-        try:
-            plan = self.plan(skill_id, payload, context, explaining=True, run_classes=run_classes)
-        except Exception:  # (said by explain, which plans the same)
-            plan = None
-        if plan is not None:
-            await ask_local_servers(self.providers, plan)
-        return self.explain(skill_id, payload, context=context, agent=agent, run_classes=run_classes)
 
     def _cache_explained(
         self, plan: Plan, context: Mapping[str, Any] | None, agent: str | None
@@ -387,6 +386,14 @@ def _waited_out(retry: Any, resting: Any) -> bool:
         return True
     left = resting.retry_after or 0.0
     return bool(resting.retryable) and not retry.too_long(left) and left < retry.deadline
+
+
+def _check_agent(agent: str | None) -> None:
+    """An agent's name, checked as :meth:`~magsag_mcp.service.Service.invoke_skill` checks it (None: no agent)."""
+    if agent is not None:
+        from .text import check_name
+
+        check_name(agent, "agent")
 
 
 def _fmt(value: Decimal | None) -> str | None:

@@ -31,13 +31,14 @@ async def ask_local_servers(providers: Any, plan: Plan) -> None:
 
 
 def unasked_warnings(governance: Any, plan: Plan, targets: Sequence[Mapping[str, Any]]) -> list[str]:
-    """For each local target shown allowed whose server was not asked where it runs the model in this process (or
-    whose answer failed) and that a policy admits by a glob alone: that the call, which asks, is refused if the
-    server runs it off this machine."""
+    """One warning, for every local target shown allowed whose server was not asked where it runs the model in this
+    process (or whose answer failed) and that a policy admits by a glob alone: that the call, which asks, is refused
+    if the server runs it off this machine, and how to have it asked first. One per target was as many warnings
+    saying the same as a route has local targets, on every explain until the process had called each."""
     reach = getattr(governance, "local_reach", None)
     if reach is None:
         return []
-    warnings = []
+    unsure_of: list[tuple[str, str, str]] = []  # each target's label, why it is unsure, the glob admitting it
     for cand, entry in zip(plan.candidates, targets, strict=False):
         target = cand.target
         if target.provider != "local" or not entry["policy"]["allowed"] or reach.off_machine(target) is not None:
@@ -53,10 +54,23 @@ def unasked_warnings(governance: Any, plan: Plan, targets: Sequence[Mapping[str,
         if where is None:
             continue
         asked = "its server was not asked" if failed is None else f"its server's /api/show {failed}"
-        warnings.append(
-            f"{target.label}: unsure where it runs: {asked} (POST /api/show, which the call asks before its first "
-            f"attempt of the name); it is allowed by a glob of {where} alone, which refuses the call if the server "
-            f"runs the model off this machine (made from an Ollama cloud model); name {target.label} there to allow "
-            "it wherever it runs"
-        )
-    return warnings
+        unsure_of.append((target.label, asked, where))
+    if not unsure_of:
+        return []
+    ask_first = "`magsag explain` and the MCP tool explain_route ask it first"
+    glob_refuses = (
+        "which refuses the call if the server runs the model off this machine (made from an Ollama cloud model)"
+    )
+    if len(unsure_of) == 1:
+        [(label, asked, where)] = unsure_of
+        return [
+            f"{label}: unsure where it runs: {asked} (POST /api/show, which the call asks before its first attempt of "
+            f"the name; {ask_first}); it is allowed by a glob of {where} alone, {glob_refuses}; name {label} there "
+            "to allow it wherever it runs"
+        ]
+    each = "; ".join(f"{label}: {asked}, allowed by a glob of {where} alone" for label, asked, where in unsure_of)
+    return [
+        f"{len(unsure_of)} local targets: unsure where they run ({each}): the call asks each one's server "
+        f"(POST /api/show) before its first attempt of the name ({ask_first}); a glob alone admits each, "
+        f"{glob_refuses}; name each there to allow it wherever it runs"
+    ]

@@ -84,3 +84,47 @@ async def _in_thread(fn, *args):
     import anyio
 
     return await anyio.to_thread.run_sync(fn, *args)
+
+
+async def test_explain_without_asking_says_it_once_for_every_unsure_local_target(
+    ollama, residency_catalog: Path, tmp_path: Path
+):
+    # a route of three local models a glob admits, none asked yet: one warning naming the three, not three warnings
+    from magsag_mcp.service import Service
+
+    server = await ollama({"mybot": SHOW_CLOUD})
+    config = {"model": "local:mybot", "fallbacks": ["local:helper", "local:scribe"]}
+    payload = {"text": "Ann called.", "model_config": config}
+    async with Service.open(
+        catalog=residency_catalog, db=tmp_path / "l.db", env={"OLLAMA_BASE_URL": server.url}
+    ) as svc:
+        explained = svc.explain(SKILL, payload)
+    assert [(t["provider"], t["model"]) for t in explained["targets"]][:3] == [
+        ("local", "mybot"),
+        ("local", "helper"),
+        ("local", "scribe"),
+    ]
+    [warning] = [w for w in explained["warnings"] if "unsure" in w]
+    assert warning.startswith("3 local targets: unsure where they run (local:mybot: its server was not asked, ")
+    assert all(f"local:{m}: its server was not asked" in warning for m in ("mybot", "helper", "scribe"))
+    assert "`magsag explain` and the MCP tool explain_route ask it first" in warning
+    assert server.paths == []
+
+
+async def test_explain_asking_plans_the_call_once(ollama, residency_catalog: Path, tmp_path: Path):
+    from magsag_mcp.service import Service
+
+    server = await ollama({"mybot": SHOW_CLOUD})
+    env = {"OLLAMA_BASE_URL": server.url}
+    async with Service.open(catalog=residency_catalog, db=tmp_path / "l.db", env=env) as svc:
+        real_plan = svc.plan
+        planned: list[str] = []
+
+        def counting(skill_id, *args, **kwargs):
+            planned.append(skill_id)
+            return real_plan(skill_id, *args, **kwargs)
+
+        svc.plan = counting  # type: ignore[method-assign]
+        explained = await svc.explain_asking(SKILL, _payload("mybot"))
+    assert planned == [SKILL]
+    assert explained["targets"][0]["policy"]["allowed"] is False
