@@ -487,6 +487,10 @@ async def test_lm_studio_with_no_model_loaded_moves_on_and_keeps_the_responses_a
     assert (err.moves_on, err.retryable, err.status) == (True, False, status)
     assert "lms load" in err.message
     assert server.paths == ["/v1/responses"] and provider.chat_only == set()
+    # the fix is loading it, not fetching it: told `ollama pull`, an LM Studio user downloaded again what they had
+    assert "ollama pull" not in err.message and "fetch it" not in err.message
+    assert f"{server.url}/v1 has no model loaded" in err.message
+    assert "load it with `lms load qwen2.5-7b-instruct` or in LM Studio's Developer tab" in err.message
 
 
 def forbids_stream_options(body: dict[str, Any]) -> web.Response:

@@ -410,7 +410,8 @@ class LocalProvider(RefusedSettings):
         except ModelNotFoundError as exc:
             url = self.endpoint.probe_url(target)
             served = await served_models(self.transport, url, self.endpoint.headers(target.model))
-            fix = missing_model_fix(target.model, served, redact(_shown(self.endpoint.base_url(target))))
+            shown = redact(_shown(self.endpoint.base_url(target)))
+            fix = missing_model_fix(target.model, served, shown, none_loaded=says_no_model_loaded(exc.message))
             exc.message = f"{exc.message}; {fix}"
             exc.args = (exc.message,)
             raise

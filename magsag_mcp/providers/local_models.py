@@ -72,13 +72,21 @@ def _nameable(name: str) -> bool:
     return 0 < len(name) <= _LONGEST_NAME and name.isprintable() and name.strip() == name
 
 
-def missing_model_fix(model: str, served: list[str] | None, shown_base: str) -> str:
+def missing_model_fix(model: str, served: list[str] | None, shown_base: str, *, none_loaded: bool = False) -> str:
     """The fix for ``model`` not found at the server at ``shown_base`` (as messages show it), which serves
-    ``served`` (None: unknown)."""
+    ``served`` (None: unknown). ``none_loaded``: the server said it has no model loaded (LM Studio's "No models
+    loaded"), the model on its disk perhaps: loading it is the fix, not fetching it (told `ollama pull`, an LM Studio
+    user downloaded again what they had)."""
     pull = (
         f"fetch it (Ollama: `ollama pull {model}`; vLLM serves the model it was started with, LM Studio the ones "
         "loaded)"
     )
+    if none_loaded:
+        return redact(
+            f"the server at {shown_base} has no model loaded (LM Studio, without just-in-time loading, answers only "
+            f"the models loaded): load it with `lms load {model}` or in LM Studio's Developer tab, or turn on "
+            "Just-in-Time Model Loading in its Developer settings, then call again"
+        )
     if served is None:
         return redact(pull)
     if not served:
