@@ -23,6 +23,9 @@ from .transport_failures import host as _host
 if TYPE_CHECKING:
     from .transport import Timeouts
 
+#: how an error of a stream cut off once it had begun starts (a provider adds what it means for its servers)
+STREAM_BROKE = "the stream broke mid-answer"
+
 #: json.loads' own settings (all its defaults), called without its check of every keyword for one that is not
 _JSON_DECODER = json.JSONDecoder()
 #: the decoder's own scanner, called at the object's first character: ``JSONDecoder.decode`` runs it between two
@@ -182,8 +185,8 @@ class StreamResponse:
             # aiohttp's text, "<TransferEncodingError: 400, message=...>", gives its parser's status: read as the
             # vendor's, a 400 is a request refused, which costs nothing, where this answer may be billed (said as a
             # whole body cut off says it, a URL in it cut to its host)
-            return ProviderConnectionError(f"the stream broke mid-answer: {broke_off(exc)}")
-        return ProviderConnectionError(f"the stream broke mid-answer: {type(exc).__name__}")
+            return ProviderConnectionError(f"{STREAM_BROKE}: {broke_off(exc)}")
+        return ProviderConnectionError(f"{STREAM_BROKE}: {type(exc).__name__}")
 
     async def events(self) -> AsyncIterator[SSEEvent]:
         """Parse ``text/event-stream`` per the WHATWG spec (see :class:`SSEParser`)."""

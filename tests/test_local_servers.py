@@ -714,3 +714,60 @@ async def test_a_model_list_that_cannot_be_read_leaves_the_fix_to_fetch_the_mode
         "ones loaded)"
     )
     assert "serves" not in info.value.message.split("; fetch it")[0]
+
+
+def _chat_chunk(text: str) -> dict[str, Any]:
+    delta = {"role": "assistant", "content": text}
+    return {
+        "id": "c-1",
+        "object": "chat.completion.chunk",
+        "model": "llama3.1:70b",
+        "choices": [{"index": 0, "delta": delta}],
+    }
+
+
+#: Ollama 0.13's Responses stream, begun: the response created and its first text
+_RESPONSES_BEGUN = [
+    {
+        "type": "response.created",
+        "sequence_number": 0,
+        "response": {"id": "resp_1", "object": "response", "status": "in_progress", "output": []},
+    },
+    {
+        "type": "response.output_text.delta",
+        "sequence_number": 1,
+        "item_id": "msg_1",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": "Hel",
+    },
+]
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+async def test_a_local_stream_cut_off_says_what_a_local_server_cutting_off_means(serve_posts, transport, api):
+    # Ollama (vLLM, LM Studio) closes the connection mid-answer when its model runner dies, most often out of memory
+    # ("llama runner process has terminated" in its log). The error said aiohttp's words alone ("Not enough data to
+    # satisfy transfer length header"), nothing of why a local server does that, nor where to look
+    async def cut_off(request: web.Request) -> web.StreamResponse:
+        if api == "chat" and request.path.endswith("/responses"):  # Ollama before 0.13
+            return web.Response(status=404, text="404 page not found", content_type="text/plain")
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for event in _RESPONSES_BEGUN if api == "responses" else [_chat_chunk("Hel")]:
+            await resp.write(f"data: {json.dumps(event)}\n\n".encode())
+        assert request.transport is not None
+        request.transport.close()  # (the runner gone: no [DONE], no end of the chunked body)
+        return resp
+
+    url = await serve_posts(cut_off)
+    said: list[Any] = []
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await LocalProvider({}, transport).complete(
+            ask(stream=True), Target("local", "llama3.1:70b", base_url=url), progress=lambda e, d: said.append(d)
+        )
+    message = info.value.message
+    assert message.startswith("the stream broke mid-answer: "), message
+    assert "a local server closes its answer off when its model runner stops, most often out of memory" in message
+    assert message.endswith(f"its log says why, at {url}/v1")
+    assert info.value.retryable and said == [{"chars": 3, "text": "Hel"}]

@@ -22,7 +22,15 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 
 from ..durations import seconds
-from ..errors import ModelNotFoundError, NotConfiguredError, ProviderError, ProviderTimeoutError, redact
+from ..errors import (
+    ModelNotFoundError,
+    NotConfiguredError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    redact,
+)
+from ..http_responses import STREAM_BROKE
 from ..settings import READ_TIMEOUT_ENV, connect_timeout, read_timeout
 from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
@@ -98,6 +106,12 @@ def _from_ollama_host(value: str) -> str:
     base = _clean(f"{scheme}://{host}" + (f":{port}" if port is not None else "") + f"/{path}")
     return base if base.endswith("/v1") else base + "/v1"
 
+
+#: what a local server's answer cut off mid-stream most often means, said before the server's base URL
+CUT_OFF_HINT = (
+    "a local server closes its answer off when its model runner stops, most often out of memory (a model or a "
+    "context too large for the GPU or RAM: try a smaller model, quantization or context): its log says why, at"
+)
 
 #: how to send a target straight to chat completions, never paying a request to a Responses API its server lacks
 CHAT_PARAMS_FIX = (
@@ -348,6 +362,13 @@ class LocalProvider(RefusedSettings):
         A read timeout that MAGSAG_READ_TIMEOUT set below local's own says what a silent local server may be doing."""
         try:
             return await self._call(wire, request, target, progress=progress)
+        except ProviderConnectionError as exc:
+            if type(exc) is ProviderConnectionError and exc.message.startswith(STREAM_BROKE):
+                # aiohttp's words ("Not enough data to satisfy transfer length header") say nothing of why: a local
+                # server cuts its answer off when its model runner dies, most often out of memory
+                exc.message = f"{exc.message}; {CUT_OFF_HINT} {redact(_shown(self.endpoint.base_url(target)))}"
+                exc.args = (exc.message,)
+            raise
         except ProviderTimeoutError as exc:
             read = self.endpoint.timeouts.read
             if exc.timeout_s == read and read < LOCAL_READ_TIMEOUT_S and self.endpoint.setting(READ_TIMEOUT_ENV):
