@@ -192,7 +192,7 @@ class LocalReach:
         found = self._bases.get(target.base_url)
         if found is None:
             if self._endpoint is None:
-                from .local import LocalEndpoint
+                from .local_endpoint import LocalEndpoint
 
                 self._endpoint = LocalEndpoint(self.env)
             base = str(self._endpoint.base_url(target))
