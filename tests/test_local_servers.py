@@ -771,3 +771,20 @@ async def test_a_local_stream_cut_off_says_what_a_local_server_cutting_off_means
     assert "a local server closes its answer off when its model runner stops, most often out of memory" in message
     assert message.endswith(f"its log says why, at {url}/v1")
     assert info.value.retryable and said == [{"chars": 3, "text": "Hel"}]
+
+
+async def test_an_lm_studio_without_the_responses_api_is_said_as_it_said_it(serve, transport: Transport):
+    # LM Studio before its Responses API answers /v1/responses 200 {"error": "Unexpected endpoint or method. (...)"}:
+    # the warning said "rejected the Responses API (HTTP 200)", as though the Responses API had answered
+    server = await serve(
+        {"/v1/responses": lm_studio_unknown_route("/v1/responses"), "/v1/chat/completions": answer(200, CHAT_OK)}
+    )
+    result = await LocalProvider({}, transport).complete(
+        ask(), Target("local", "qwen2.5-7b-instruct", base_url=server.url)
+    )
+    assert result.text == "hi"
+    [warning] = result.warnings
+    assert (
+        f"local server at {server.url}/v1 rejected the Responses API (an error under HTTP 200: Unexpected endpoint or "
+        "method. (POST /v1/responses)); fell back to chat completions"
+    ) in warning, warning

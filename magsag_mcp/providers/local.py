@@ -338,8 +338,15 @@ class LocalProvider(RefusedSettings):
                 if self.memory is not None
                 else "a new process, such as each `magsag invoke`, asks it first again"
             )
+            # an error under a 200 (LM Studio's "Unexpected endpoint or method.") said as the server said it: "HTTP
+            # 200" alone read as though the Responses API had answered
+            said = (
+                f"HTTP {exc.status}"
+                if exc.status is None or not 200 <= exc.status < 300
+                else f"an error under HTTP {exc.status}: {redact(server_words(exc))[:120]}"
+            )
             result.warnings.append(
-                f"local server at {redact(_shown(base))} rejected the Responses API (HTTP {exc.status}); "
+                f"local server at {redact(_shown(base))} rejected the Responses API ({said}); "
                 "fell back to chat completions, which this process will call it on for the next "
                 f"{RECHECK_AFTER_S / 60:g} minutes before the Responses API is asked again ({later}): "
                 f"{CHAT_PARAMS_FIX}"
