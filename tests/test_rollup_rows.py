@@ -7,13 +7,16 @@ adding to zeros)."""
 from __future__ import annotations
 
 import random
+import sqlite3
+import sys
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from magsag_mcp.ledger.migrations import ROLLUP_BUCKET_SECONDS
 from magsag_mcp.ledger.rollup_reads import ROLLUP_TOOL_KINDS
 from magsag_mcp.ledger.writes import _rollup_rows
-from magsag_mcp.records import AttemptRecord
+from magsag_mcp.records import AttemptRecord, RunRecord
 
 
 def _summed_per_key(attempts, money, last, call) -> list[tuple[Any, ...]]:
@@ -84,3 +87,68 @@ def test_a_records_rollup_rows_are_each_keys_attempts_summed():
         plain += any(len(row) == 21 for row in rows)
     assert 200 < repeated < 4_800 and split > 500  # keys seen again, and records across a bucket's end, were tried
     assert parted > 500 and plain > 500  # rows with parts of a bill, and rows of none said
+
+
+def _python_calls(fn, *args: Any) -> tuple[Any, list[str]]:
+    """``fn(*args)``'s value, and the Python functions it called (not C functions, not ``fn`` itself)."""
+    seen: list[str] = []
+
+    def watch(frame, event, _arg):
+        if event == "call":
+            seen.append(frame.f_code.co_qualname)
+
+    sys.setprofile(watch)
+    try:
+        value = fn(*args)
+    finally:
+        sys.setprofile(None)
+    return value, seen[1:]
+
+
+def test_a_lone_attempt_that_said_no_part_of_a_bill_makes_its_row_without_another_frame():
+    """Most calls (a Chat Completions answer says no part of a bill): 0031's look at the parts was a frame a call."""
+    a = AttemptRecord("run_1", 1_796_300_000.0, "openai", "gpt-4o", "chat", "bench", "ok", 0, 1, input_tokens=3)
+    rows, called = _python_calls(_rollup_rows, [a], [(4_800_000, None)], 0, 4_800_000)
+    assert rows == _summed_per_key([a], [(4_800_000, None)], 0, 4_800_000) and len(rows[0]) == 21
+    assert called == []
+    said = replace(a, inference_geo="us")
+    rows = _rollup_rows([said], [(4_800_000, None)], 0, 4_800_000)
+    assert rows == _summed_per_key([said], [(4_800_000, None)], 0, 4_800_000) and len(rows[0]) == 31
+
+
+class _Statements:
+    """A cursor's stand-in in front of a real one, keeping what each executemany was given."""
+
+    def __init__(self, cur: sqlite3.Cursor) -> None:
+        self.cur, self.given = cur, []
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        self.given.append((sql, rows))
+        return self.cur.executemany(sql, rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cur, name)
+
+
+def test_a_batch_whose_rows_said_no_part_of_a_bill_upserts_them_as_they_are(tmp_path):
+    """No two lists made to sort the rows by width where every row is of one (most batches); a batch holding both
+    still writes each with its statement."""
+    from magsag_mcp.ledger import writes
+    from magsag_mcp.ledger.migrations import migrate
+
+    conn = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+    migrate(conn)
+    run = RunRecord("run_1", "bench", "chat", 1_796_300_000.0)
+    plain = AttemptRecord("run_1", 1_796_300_000.0, "openai", "gpt-4o", "chat", "bench", "ok", 0, 1, input_tokens=3)
+    w = writes.RecordWrite.of(run, [plain])
+    cur = _Statements(conn.cursor())
+    writes._write(conn, cur, [w], [], [w.run], w.attempts, w.rollup, w.spend, w.day)
+    assert [rows is w.rollup for sql, rows in cur.given if sql == writes._UPSERT_ROLLUP] == [True]  # the very list
+    said = replace(plain, model="gpt-4o-mini", server_tool_uses={"web_search": 1})
+    both = writes.RecordWrite.of(replace(run, run_id="run_2"), [replace(plain, run_id="run_2"), said])
+    cur = _Statements(conn.cursor())
+    writes._write(conn, cur, [both], [], [both.run], both.attempts, both.rollup, both.spend, both.day)
+    rollups = (writes._UPSERT_ROLLUP, writes._UPSERT_ROLLUP_PARTS)
+    assert [(rollups.index(sql), len(rows)) for sql, rows in cur.given if sql in rollups] == [(0, 1), (1, 1)]
+    got = conn.execute("SELECT model, tool_uses_said, web_search_uses FROM usage_rollup ORDER BY model").fetchall()
+    assert got == [("gpt-4o", 0, 0), ("gpt-4o-mini", 1, 1)]
