@@ -116,6 +116,20 @@ def test_a_lone_attempt_that_said_no_part_of_a_bill_makes_its_row_without_anothe
     assert rows == _summed_per_key([said], [(4_800_000, None)], 0, 4_800_000) and len(rows[0]) == 31
 
 
+def test_a_fallbacks_attempts_that_said_no_part_of_a_bill_make_their_rows_without_another_frame():
+    """A fallback's failed attempt and its answer (two keys), and a retry of one target (one key twice)."""
+    failed = AttemptRecord("run_1", 1_796_300_000.0, "openai", "gpt-4o-mini", "chat", "bench", "error", 0, 1)
+    answered = replace(failed, model="gpt-4o", outcome="ok", attempt_number=1, input_tokens=3)
+    for attempts in ([failed, answered], [answered, replace(answered, attempt_number=2, output_tokens=4)]):
+        money = [(None, None), (4_800_000, None)]
+        rows, called = _python_calls(_rollup_rows, attempts, money, 1, 4_800_000)
+        assert rows == _summed_per_key(attempts, money, 1, 4_800_000)
+        assert called == []
+    said = [replace(answered, inference_geo="us"), replace(answered, attempt_number=2, server_tool_uses={})]
+    rows = _rollup_rows(said, money, 1, 4_800_000)
+    assert rows == _summed_per_key(said, money, 1, 4_800_000) and len(rows[0]) == 31
+
+
 class _Statements:
     """A cursor's stand-in in front of a real one, keeping what each executemany was given."""
 

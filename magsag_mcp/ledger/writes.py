@@ -177,6 +177,8 @@ def _rollup_rows(
     for a, (cost, bound) in zip(attempts, money, strict=True):
         key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
         found = acc.get(key)
+        # (_billing_parts' own test, inline: most attempts said no part of a bill, and a call to learn it was a frame)
+        said = a.output_image_tokens is not None or a.inference_geo is not None or a.server_tool_uses is not None
         if found is None:
             if a.cost_usd is not None:  # cost, unpriced, cost bound, bounded, then the costliest call's
                 money_part = (cost or 0, 0, 0, 0)
@@ -186,8 +188,10 @@ def _rollup_rows(
                 money_part = (0, 1, 0, 0)
             sums = acc[key] = [
                 *key, 1, a.input_tokens, a.output_tokens, a.cached_tokens, a.reasoning_tokens, *money_part,
-                -1, None, None, 0, a.cache_write_tokens, a.cache_write_1h_tokens, *_billing_parts(a),
+                -1, None, None, 0, a.cache_write_tokens, a.cache_write_1h_tokens,
             ]  # fmt: skip
+            if said:
+                sums += _billing_parts(a)
             continue
         sums = found
         sums[6] += 1  # attempts
@@ -197,7 +201,8 @@ def _rollup_rows(
         sums[10] += a.reasoning_tokens
         sums[19] += a.cache_write_tokens
         sums[20] += a.cache_write_1h_tokens
-        _add_parts(sums, _billing_parts(a))
+        if said:
+            _add_parts(sums, _billing_parts(a))
         if a.cost_usd is not None:
             sums[11] += cost or 0  # cost
         else:
