@@ -37,7 +37,7 @@ from magsag_mcp.providers.anthropic_usage import usage as anthropic_usage
 from magsag_mcp.providers.gemini_usage import gemini_usage
 from magsag_mcp.records import AttemptRecord
 from magsag_mcp.service import Service
-from tests.older_version import leave_as_before_0030, leave_as_the_version_before
+from tests.older_version import leave_as_before_0030, leave_as_before_0031, leave_as_the_version_before
 from tests.providers.fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
 pytestmark = pytest.mark.anyio
@@ -278,6 +278,7 @@ async def test_a_ledger_the_version_before_left_keeps_every_row_and_reads_its_pa
     conn = sqlite3.connect(db)
     before = conn.execute("SELECT id, run_id, cost_pusd, input_tokens, output_tokens FROM attempts").fetchall()
     leave_as_the_version_before(conn)
+    leave_as_before_0031(conn)
     leave_as_before_0030(conn)  # (0029's ledger: no such columns)
     conn.commit()
     conn.close()

@@ -4,7 +4,8 @@
 create mybot`` FROM ``gpt-oss:120b-cloud``) or a base URL on ollama.com sends the prompt to Ollama's cloud under a
 local name. Each such attempt recorded the host it went to in its ``endpoint`` (0029's column; a local attempt on
 the operator's own server records none), so this is one aggregate over the attempts a summary selects: no new
-column, no migration."""
+column. 0032_attempts_local_off_machine's partial index holds those attempts alone, with every column read here: a
+summary with no filter walks it, not the table."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The ledger's schema migrations from 0014 on: the tail of :data:`.migration_steps.MIGRATIONS`, where the next one
-is added (0001 to 0013 are in :mod:`.migration_steps`, whose rules hold here: append-only and named, never edit a
-shipped one). Apart so that neither module passes 500 lines."""
+"""The ledger's schema migrations 0014 to 0031 (0001 to 0013 are in :mod:`.migration_steps`, whose rules hold here:
+append-only and named, never edit a shipped one; the next one is added in :mod:`.migration_steps_latest`). Apart so
+that no module of them passes 500 lines."""
 
 from __future__ import annotations
 
