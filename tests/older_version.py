@@ -236,6 +236,7 @@ def write_rollups_without_billing_parts(setattr: Callable[[Any, str, Any], None]
     import magsag_mcp.ledger.prune as prune
     import magsag_mcp.ledger.queries as queries
     import magsag_mcp.ledger.writes as writes
+    from magsag_mcp.ledger.rollup_reads import ROLLUP_PART_COLUMNS
 
     if writes._UPSERT_ROLLUP_PARTS == writes._UPSERT_ROLLUP:
         return  # (done already, in this block)
@@ -244,8 +245,8 @@ def write_rollups_without_billing_parts(setattr: Callable[[Any, str, Any], None]
     setattr(writes, "_UPSERT_ROLLUP_PARTS", writes._UPSERT_ROLLUP)
     setattr(writes, "_rollup_rows", lambda *args: [row[:width] for row in rollup_rows(*args)])
     # (nor did its summary and its prune read such a column, which a ledger it left lacks: none said)
-    setattr(queries, "_ROLLUP_PARTS", ", 0" * len(writes.ROLLUP_PART_COLUMNS))
-    setattr(queries, "_ATTEMPT_PARTS", ", 0" * len(writes.ROLLUP_PART_COLUMNS))
+    setattr(queries, "_ROLLUP_PARTS", ", 0" * len(ROLLUP_PART_COLUMNS))
+    setattr(queries, "_ATTEMPT_PARTS", ", 0" * len(ROLLUP_PART_COLUMNS))
     setattr(prune, "_PARTS_REBUILT", "")
     setattr(prune, "_PARTS_SUMMED", "")
 

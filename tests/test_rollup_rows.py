@@ -1,8 +1,8 @@
-"""A record's usage-rollup rows (ledger/writes.py ``_rollup_rows``): one per key, each attempt's numbers summed in, the
-call counted in the row of its last attempt that reached a provider, the cache writes summed after, and then, in a row
-some of whose attempts said any, the parts of a bill (0031: a part not said adds nothing, not even to how many said
-it). Read against a plain sum per key on random records (a key's first attempt now writes its row as it is, without
-adding to zeros)."""
+"""A record's usage-rollup rows (ledger/rollup_rows.py, which writes.py writes): one per key, each attempt's numbers
+summed in, the call counted in the row of its last attempt that reached a provider, the cache writes summed after, and
+then, in a row some of whose attempts said any, the parts of a bill (0031: a part not said adds nothing, not even to how
+many said it). Read against a plain sum per key on random records (a key's first attempt now writes its row as it is,
+without adding to zeros)."""
 
 from __future__ import annotations
 
