@@ -1,0 +1,96 @@
+"""The token counts of an answer as its vendor reported them (:class:`Usage`), normalised by each wire module, and
+what the pricing and the ledger read of a call's bill (split from types.py, whose request and result shapes carry
+one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .result_dicts import UsageDict
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts as the vendor reported them.
+
+    ``input_tokens`` includes cached tokens (``cached_tokens`` read from cache, and
+    ``cache_write_tokens`` written to it) and ``output_tokens`` includes ``reasoning_tokens``:
+    vendors that report them separately are normalised to this in their wire module. The fields after
+    ``reported`` break those counts down further where the vendor bills the parts at rates of their own.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    #: False when the answer came without any usage (servers that ignore ``include_usage``, a body
+    #: without a ``usage`` object): the zeros above are then not counts, and the cost is unknown
+    reported: bool = True
+    #: of ``cache_write_tokens``, those written to a 1-hour cache (Anthropic's ``ttl: "1h"``), which is
+    #: billed at its own rate (2x input, where a 5-minute write is 1.25x)
+    cache_write_1h_tokens: int = 0
+    #: of ``input_tokens`` and ``output_tokens``, audio (OpenAI's audio models), billed at audio rates
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+    #: of ``output_tokens``, images (Gemini's image models answer with pictures), billed at an image rate
+    output_image_tokens: int = 0
+    #: the service tier the vendor says served the answer, and so bills it at (OpenAI's ``service_tier``:
+    #: "default", "flex", "priority", ...); None when the answer does not say
+    service_tier: str | None = None
+    #: the model the answer says served it (its ``model`` field): Azure is priced by it, since a target's
+    #: model there is a deployment name the operator chose; None when the answer does not say
+    answering_model: str | None = None
+    #: where the answer says inference ran (Anthropic's ``usage.inference_geo``: "global", "us"), which
+    #: Anthropic bills at a rate of its own for US-only inference; None when the answer does not say
+    inference_geo: str | None = None
+    #: what the server says it billed for the answer, in USD (OpenRouter's ``usage.cost``): the cost of a call no
+    #: price is known for; None when the answer does not say
+    billed_usd: Decimal | None = None
+    #: the calls of a vendor's server tools the answer reports that are billed per use beside the tokens, which no
+    #: token rate prices, as (kind, how many): ``(("web_search", 3),)`` from Anthropic's
+    #: ``usage.server_tool_use.web_search_requests`` or the Responses API's ``web_search_call`` items. A kind is the
+    #: tool's name in the vendor's API (``web_search``, ``file_search``, ``code_interpreter``, ``image_generation``;
+    #: Gemini's ``grounded_prompt``, one a grounded answer), as the ledger's ``server_tool_uses`` keys it (0030) and
+    #: :data:`~.price_warnings.PER_USE_NAMES` words it. A call that reports any is of unknown cost but for those
+    #: :mod:`.pricing` has a rate per use for (Claude's web searches)
+    server_tool_calls: tuple[tuple[str, int], ...] = ()
+    #: whether the answer said how many of its output tokens were images (Gemini's ``candidatesTokensDetails``), so
+    #: that ``output_image_tokens`` is a count, 0 included, and not a default: the ledger records it (0030), NULL
+    #: where the answer did not say
+    output_image_said: bool = False
+    #: whether the answer has a count of its server tool use (Anthropic's ``usage.server_tool_use`` object, null when
+    #: no server tool was offered), so that no ``server_tool_calls`` is "none", not "not said" (0030). The Responses
+    #: API has no count, only an item for each use, and Gemini's grounding none either: theirs is never said
+    server_tools_said: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def counts(self) -> tuple[int, ...]:
+        """Every token count, the parts with their wholes (what the pricing and a usage's read check each of)."""
+        return (
+            self.input_tokens,
+            self.output_tokens,
+            self.cached_tokens,
+            self.cache_write_tokens,
+            self.reasoning_tokens,
+            self.cache_write_1h_tokens,
+            self.input_audio_tokens,
+            self.output_audio_tokens,
+            self.output_image_tokens,
+        )
+
+    def to_dict(self) -> UsageDict:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_tokens": self.cached_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "total_tokens": self.total_tokens,
+        }
