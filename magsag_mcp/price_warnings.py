@@ -136,6 +136,18 @@ def parts_beyond_whole(usage: Usage) -> str:
     return f"{parts_out} audio and image output tokens of only {usage.output_tokens} output tokens"
 
 
+def unsaid_time_to_live(label: str, usage: Usage) -> str:
+    """Why a call some of whose cache writes the answer did not say the time to live of is of unknown cost (see
+    Usage.cache_write_ttl_unsaid_tokens): a 5-minute write and a 1-hour one are billed at different rates."""
+    unsaid = usage.cache_write_ttl_unsaid_tokens
+    return (
+        f"{label} reported {counted(usage.cache_write_tokens, 'cache write')}, {unsaid} of them past those its "
+        "cache_creation split into 5-minute and 1-hour writes (a stream's message_delta counts every write, its "
+        "message_start splits them): which they were is not said, and the two are billed at different rates; its "
+        "cost is recorded as unknown, not priced as 5-minute writes"
+    )
+
+
 def unknown_cost_warning(priced: Priced, label: str, usage: Usage, prices: str) -> str:
     if priced.unknown_because == SEARCH_FEE:
         return (

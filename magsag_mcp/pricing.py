@@ -69,6 +69,7 @@ from .price_warnings import (
     per_use_priced,
     tier_fix,
     unknown_cost_warning,
+    unsaid_time_to_live,
     untiered_entry,
 )
 from .providers.local_models import ollama_cloud_model
@@ -362,6 +363,12 @@ class Pricer(WorstCasePricing):
             return PriceQuote(usage.billed_usd, BILLED_SOURCE, note)
         if cost is None:
             return PriceQuote(None, None, unknown_cost_warning(priced, f"{provider}:{model}", usage, self.prices_file))
+        if (unsaid := usage.cache_write_ttl_unsaid_tokens) and cost != priced.cost(
+            replace(usage, cache_write_1h_tokens=usage.cache_write_1h_tokens + unsaid)
+        ):
+            # writes of a time to live not said (a stream's message_delta counting past message_start's split): priced
+            # as 5-minute writes, a 1-hour one was recorded, and counted against limits, at 5/8 of its bill as if exact
+            return PriceQuote(None, None, unsaid_time_to_live(label, usage))
         geo = GEO_MULTIPLIERS.get((provider, usage.inference_geo or ""))
         if geo is not None:
             # on a prices.yaml entry's rates too: they are the standard tier's, run anywhere, as genai-prices' are, and

@@ -66,6 +66,11 @@ class Usage:
     #: no server tool was offered), so that no ``server_tool_calls`` is "none", not "not said" (0030). The Responses
     #: API has no count, only an item for each use, and Gemini's grounding none either: theirs is never said
     server_tools_said: bool = False
+    #: of ``cache_write_tokens``, those the answer did not say the time to live of: Anthropic's ``cache_creation``
+    #: splits the writes into 1-hour and 5-minute ones, but a stream's ``message_delta`` (whose counts are cumulative,
+    #: and hold no ``cache_creation``) may count more writes than ``message_start`` split. Billed at one of two rates
+    #: and not said which: :mod:`.pricing` prices the call only where the two rates are the same
+    cache_write_ttl_unsaid_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

@@ -24,12 +24,17 @@ def _counted(raw: dict[str, Any]) -> Usage:
     read = int(raw.get("cache_read_input_tokens") or 0)
     written = int(raw.get("cache_creation_input_tokens") or 0)
     # cache_creation splits the writes by time to live: a 1-hour write is billed at its own (higher) rate.
-    # A stream reports it in message_start only (message_delta's usage has no cache_creation).
+    # A stream reports it in message_start only: message_delta's usage has no cache_creation, and its
+    # cache_creation_input_tokens is cumulative, so it may count writes past those message_start split. Their time to
+    # live is not said: they are counted apart (priced only where both rates are one), not taken for 5-minute ones
     by_ttl = raw.get("cache_creation")
-    hour = 0
+    hour = unsaid = 0
     if isinstance(by_ttl, dict):
         hour = int(by_ttl.get("ephemeral_1h_input_tokens") or 0)
-        written = max(written, hour + int(by_ttl.get("ephemeral_5m_input_tokens") or 0))
+        split = hour + int(by_ttl.get("ephemeral_5m_input_tokens") or 0)
+        if written > split:
+            unsaid = written - split
+        written = max(written, split)
     # output_tokens already includes thinking; output_tokens_details says how much of it was thinking.
     thinking = int((raw.get("output_tokens_details") or {}).get("thinking_tokens") or 0)
     # a server tool's requests: web searches are billed per search ($10 per 1,000) beside the tokens; web fetches
@@ -47,6 +52,7 @@ def _counted(raw: dict[str, Any]) -> Usage:
         cache_write_tokens=written,
         reasoning_tokens=thinking,
         cache_write_1h_tokens=hour,
+        cache_write_ttl_unsaid_tokens=unsaid,
         # a stream says it in message_start only (MessageDeltaUsage has no inference_geo)
         inference_geo=raw["inference_geo"] if isinstance(raw.get("inference_geo"), str) else None,
         # "standard", "priority" (Priority Tier, billed by contract) or "batch"; a stream says it in message_start only

@@ -253,6 +253,7 @@ def prompt_part(usage: Usage | None) -> Usage | None:
         cached_tokens=usage.cached_tokens,
         cache_write_tokens=usage.cache_write_tokens,
         cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        cache_write_ttl_unsaid_tokens=usage.cache_write_ttl_unsaid_tokens,
         input_audio_tokens=usage.input_audio_tokens,
         service_tier=usage.service_tier,
         answering_model=usage.answering_model,

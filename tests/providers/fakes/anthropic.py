@@ -373,7 +373,9 @@ class FakeAnthropic(Fake):
             "container": None,
             # the counts so far: one output token, and no server tool request yet (the searches are counted in
             # message_delta, as the API's streamed web search shows: its message_start's usage names none)
-            "usage": {**usage, "output_tokens": 1, "server_tool_use": None},
+            # (a step's start_usage: message_start's counts where they differ, such as fewer cache writes split by
+            # time to live than message_delta's cumulative count)
+            "usage": {**usage, "output_tokens": 1, "server_tool_use": None, **(step.get("start_usage") or {})},
         }
         events: list[tuple[str | None, Any]] = [
             ("message_start", {"type": "message_start", "message": start}),
