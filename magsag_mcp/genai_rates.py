@@ -84,6 +84,12 @@ def from_genai_prices(
     if info is None:
         return Priced(None, None, None)
     now = now or datetime.now(UTC)
+    if provider == "azure" and service_tier is not None and (listed := listed_by(provider, info)) != "azure":
+        # Azure bills a tier (its priority processing) at rates of its own, which its API's spec does not give: the
+        # variant genai-prices' Azure lookup found is the list it fell back to's (OpenAI's priority for its own API),
+        # and priced at it an Azure priority call was recorded, and counted against limits, at OpenAI's bill as exact
+        why = f"answered on service tier {service_tier!r}, which Azure bills at rates of its own; genai-prices has "
+        return Priced(None, None, None, unknown_because=why + f"only {listed}'s for its own API, not Azure's")
     priced = _rates_at(info, service_tier, now)
     priced.until = _next_price_change(info, now, with_variants=service_tier is not None)
     return priced
