@@ -28,6 +28,7 @@ from .rollup_reads import (
     attempt_money,
     attempts_where,
     grouped_rows,
+    other_tool_uses,
 )
 from .run_pages import query_runs as query_runs  # where callers have imported it
 from .spaced_names import refuse_spaced_names
@@ -155,7 +156,26 @@ def _folded(rows: list[tuple[Any, ...]], costliest: CostliestCalls) -> _Folded:
 _NARROWING = ("model", "provider", "since", "until")
 
 
-def _stats(acc: dict[str, int]) -> dict[str, Any]:
+#: server tool calls of kinds outside ROLLUP_TOOL_KINDS: (breakdown, its key) -> kind -> calls; the totals' under
+#: ("totals", "")
+_OtherUses = dict[tuple[str, str], dict[str, int]]
+
+
+def _other_uses(conn: sqlite3.Connection, f: UsageFilters) -> _OtherUses:
+    """The server tool calls of kinds the rollup has no column for (see :func:`~.rollup_reads.other_tool_uses`), by
+    breakdown and kind, and in the totals."""
+    out: _OtherUses = {}
+    for model, provider, agent, skill, kind, n in other_tool_uses(conn, f):
+        for where in (
+            ("model", model), ("provider", provider), ("agent", agent or "(none)"), ("skill", skill or "(none)"),
+            ("totals", ""),
+        ):  # fmt: skip
+            kinds = out.setdefault(where, {})
+            kinds[kind] = kinds.get(kind, 0) + n
+    return out
+
+
+def _stats(acc: dict[str, int], others: dict[str, int] | None = None) -> dict[str, Any]:
     number, exact = _money(acc["cost_pusd"])
     complete = acc["unpriced"] == 0
     unbounded = acc["unpriced"] - acc["bounded"]
@@ -186,15 +206,18 @@ def _stats(acc: dict[str, int]) -> dict[str, Any]:
         "cache_write_tokens": acc["cache_write_tokens"],
         "cache_write_1h_tokens": acc["cache_write_1h_tokens"],
         "reasoning_tokens": acc["reasoning_tokens"],
-        **_billing_parts(acc, attempts),
+        **_billing_parts(acc, attempts, others),
     }
 
 
-def _billing_parts(acc: dict[str, int], attempts: int) -> dict[str, Any]:
+def _billing_parts(acc: dict[str, int], attempts: int, others: dict[str, int] | None = None) -> dict[str, Any]:
     """The parts of a bill its tokens alone do not give (0030), summed over the attempts whose answers said each
     (0031_usage_rollup_billing_parts): a part none of them said is null, never 0, and beside each is how many of the
-    ``attempts`` did not say it (an unknown cost's rule: the known part, and how many are not in it)."""
+    ``attempts`` did not say it (an unknown cost's rule: the known part, and how many are not in it). ``others``: the
+    server tool calls of kinds the rollup has no column for, read from the attempts (:func:`_other_uses`)."""
     uses = {kind: n for kind in ROLLUP_TOOL_KINDS if (n := acc[f"{kind}_uses"])}
+    if others:
+        uses = dict(sorted({**uses, **others}.items()))
     return {
         # of output_tokens, images (Gemini's, billed at an image rate)
         "output_image_tokens": acc["output_image_tokens"] if acc["output_image_said"] else None,
@@ -257,6 +280,8 @@ async def summarize(
         if dead is not None:
             rows += dead.rows
         groups = _folded(rows, costliest := CostliestCalls())
+        # (a summary of no attempt that said its server tool calls reads no more)
+        others = _other_uses(conn, fixed) if groups.total["tool_uses_said"] else {}
         providers_of, azure_answers, refused = groups.providers_of, groups.azure_answers, groups.refused
         total = groups.total
         unbounded = total["unpriced"] - total["bounded"]
@@ -272,18 +297,19 @@ async def summarize(
         if dead is not None and dead.rows:
             period = (_earliest(period[0], dead.first), _latest(period[1], dead.last))
         largest_day, agent_days = largest_days(conn, fixed, zone, dead)
-        by_agent = {k: _stats(v) for k, v in sorted(groups.by["agent"].items())}
+        by_agent = {k: _stats(v, others.get(("agent", k))) for k, v in sorted(groups.by["agent"].items())}
         for agent, peak in agent_days.items():
             if agent in by_agent:
                 by_agent[agent]["largest_day"] = peak
-        totals = _stats(total)  # (reasoning_tokens too, as each breakdown gives them: they were dropped here alone)
+        # (reasoning_tokens too, as each breakdown gives them: they were dropped here alone)
+        totals = _stats(total, others.get(("totals", "")))
         totals.update({f"{outcome}_attempts": n for outcome, n in sorted(refused.items())})
         # calls none of whose targets was sent (no key set, a policy refused it): in no `calls`, so a summary of them
         # alone read as "nothing happened" (see unsent.py). Counted where the summary holds no call that sent one:
         # beside such calls it would read every attempt of the period, where the summary reads the daily rollup
         if not total["calls"]:
             totals["unsent_calls"] = unsent_calls(conn, fixed) if refused else 0
-        model_stats = {k: _stats(v) for k, v in sorted(groups.by["model"].items())}
+        model_stats = {k: _stats(v, others.get(("model", k))) for k, v in sorted(groups.by["model"].items())}
         for key, names in providers_of.items():
             model_stats[key]["providers"] = sorted(names)  # lets the gate check provider:model policies
         for key, stats in model_stats.items():  # null: none of the model's attempts ended a call
@@ -326,9 +352,11 @@ async def summarize(
             "by_data_class_off_machine": classes_off,
             # (to the second, as period.from: a period from that second on reads as held whole)
             "data_classes_since": None if kept_since is None else iso_time(kept_since),
-            "by_provider": {k: _stats(v) for k, v in sorted(groups.by["provider"].items())},
+            "by_provider": {
+                k: _stats(v, others.get(("provider", k))) for k, v in sorted(groups.by["provider"].items())
+            },
             "by_agent": by_agent,
-            "by_skill": {k: _stats(v) for k, v in sorted(groups.by["skill"].items())},
+            "by_skill": {k: _stats(v, others.get(("skill", k))) for k, v in sorted(groups.by["skill"].items())},
             "largest_run": largest_run(conn, fixed, unbounded, runs),
             "largest_day": largest_day,
             "largest_call": costliest.of(None),

@@ -49,7 +49,8 @@ ATTEMPT_CALLS = "SUM(call_cost_pusd IS NOT NULL)"
 ATTEMPT_CACHE_WRITES = "SUM(cache_write_tokens), SUM(cache_write_1h_tokens)"
 #: the server tool kinds the rollup counts (0031), a column each, in the columns' order: the ledger's server_tool_uses
 #: keys (Usage.server_tool_calls' kinds, every one a provider here reports). A kind outside them, which only a caller
-#: of Ledger.record_call could give, is kept on its attempt and summed in no column
+#: of Ledger.record_call could give, is kept on its attempt and summed in no column: a summary reads it from the
+#: attempts (:func:`other_tool_uses`)
 ROLLUP_TOOL_KINDS = ("web_search", "file_search", "code_interpreter", "image_generation", "grounded_prompt")
 #: usage_rollup's columns of the parts of a bill (0031), as a rollup row holding them ends: of the attempts that said
 #: each part, its sum and how many said it
@@ -148,3 +149,28 @@ def grouped_rows(
         if since is not None and until is not None and first is not None and last is not None and first > last:
             break  # the range lies inside one bucket: one edge query covered it
     return rows
+
+
+def other_tool_uses(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[str, str, str, str, str, int]]:
+    """Of the attempts that reached a provider (outcome ok or error) that ``f`` selects, their server tool calls of
+    kinds the rollup has no column for (outside :data:`ROLLUP_TOOL_KINDS`), summed: (model, provider, agent, skill,
+    kind, calls), an agent or skill of none as ``''``. Left out of the summaries, a user totalling by tool saw less
+    than the ledger holds. Read from the attempts whatever the rollup covers: no migration adds a column for a kind
+    not known when it was written. Empty for a ledger without the column (an older version's, read where it lies)."""
+    source, where, args = attempts_where(conn, f)
+    known = ", ".join(f"'{kind}'" for kind in ROLLUP_TOOL_KINDS)
+    sql = (
+        "SELECT a.model, a.provider, coalesce(a.agent, ''), coalesce(a.skill, ''), kinds.key, SUM(kinds.value)"
+        f" FROM {source}, json_each(a.server_tool_uses) kinds{where}"
+        f"{' AND ' if where else ' WHERE '}a.server_tool_uses IS NOT NULL AND a.server_tool_uses != '{{}}'"
+        f" AND a.outcome IN ('ok', 'error') AND kinds.key NOT IN ({known})"
+        # grouped by expressions (+), as local_off_machine's read: by the columns, SQLite walked attempts_model whole
+        " GROUP BY +a.model, +a.provider, 3, 4, 5"
+    )
+    try:
+        rows = conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such column" in str(exc):
+            return []
+        raise
+    return [(str(m), str(p), str(agent), str(skill), str(kind), int(n or 0)) for m, p, agent, skill, kind, n in rows]

@@ -93,7 +93,8 @@ _US_INFERENCE = (
 _GEO_UNSAID = "attempts whose answer did not say where inference ran (in no us_inference_attempts)"
 _TOOL_USES = (
     "server tool calls billed per use beside the tokens, by the tool's API name (web_search, file_search, "
-    "code_interpreter, image_generation, grounded_prompt), summed over the attempts whose answers counted them; {} "
+    "code_interpreter, image_generation, grounded_prompt, and any other name an attempt was recorded with, such as "
+    "web_fetch), summed over the attempts whose answers counted them; {} "
     "where those counted none, null where no answer counted any"
 )
 _TOOL_USES_UNSAID = "attempts whose answer gave no count of server tool calls (in no server_tool_uses)"

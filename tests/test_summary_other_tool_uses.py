@@ -1,0 +1,83 @@
+"""Server tool calls of kinds the daily rollup has no column for (0031 sums web_search, file_search, code_interpreter,
+image_generation and grounded_prompt; a caller of Ledger.record_call may record any other API name, such as Claude's
+web_fetch): a summary reads them from the attempts and totals them beside the five, by their names, per model,
+provider, agent and skill and overall, whatever part of its period the rollup covers. Before, they were kept on
+their attempts and summed nowhere: a user totalling by tool saw less than the ledger holds."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+pytestmark = pytest.mark.anyio
+DAY = 20_400 * 86400.0
+
+
+def _attempt(
+    run_id: str, at: float, model: str, agent: str, outcome: str, uses: dict[str, int] | None
+) -> AttemptRecord:
+    return AttemptRecord(
+        run_id, at, "anthropic", model, "s", agent, outcome, 0, 1, input_tokens=100, output_tokens=10,
+        cost_usd=Decimal("0.01"), server_tool_uses=uses,
+    )  # fmt: skip
+
+
+async def _record(ledger: Ledger, run_id: str, attempt: AttemptRecord) -> None:
+    at = attempt.started_at
+    await ledger.record_call(RunRecord(run_id, attempt.agent or "", "s", at, ended_at=at, status="ok"), [attempt])
+
+
+async def _ledger(tmp_path: Path) -> Ledger:
+    ledger = Ledger(tmp_path / "l.db")
+    await ledger.__aenter__()
+    calls: list[tuple[str, float, str, str, str, dict[str, Any] | None]] = [
+        ("r1", DAY + 10, "m1", "ana", "ok", {"web_fetch": 2, "web_search": 1}),
+        ("r2", DAY + 86400 + 10, "m1", "bo", "error", {"mcp_call": 3}),
+        ("r3", DAY + 2 * 86400 + 10, "m2", "ana", "ok", {"web_fetch": 4}),
+        ("r4", DAY + 2 * 86400 + 20, "m2", "ana", "ok", {}),
+        ("r5", DAY + 2 * 86400 + 30, "m2", "ana", "ok", None),
+        # refused by policy before it was sent: in no breakdown's sums, its tool calls in none either
+        ("r6", DAY + 2 * 86400 + 40, "m2", "ana", "policy_denied", {"web_fetch": 50}),
+    ]
+    for run_id, at, model, agent, outcome, uses in calls:
+        await _record(ledger, run_id, _attempt(run_id, at, model, agent, outcome, uses))
+    return ledger
+
+
+async def test_kinds_outside_the_rollups_columns_are_totalled_by_name(tmp_path: Path):
+    ledger = await _ledger(tmp_path)
+    try:
+        summary = await ledger.summarize()
+    finally:
+        await ledger.__aexit__(None, None, None)
+    assert summary["totals"]["server_tool_uses"] == {"mcp_call": 3, "web_fetch": 6, "web_search": 1}
+    assert summary["model_stats"]["m1"]["server_tool_uses"] == {"mcp_call": 3, "web_fetch": 2, "web_search": 1}
+    assert summary["model_stats"]["m2"]["server_tool_uses"] == {"web_fetch": 4}
+    assert summary["by_agent"]["ana"]["server_tool_uses"] == {"web_fetch": 6, "web_search": 1}
+    assert summary["by_agent"]["bo"]["server_tool_uses"] == {"mcp_call": 3}
+    assert summary["by_provider"]["anthropic"]["server_tool_uses"] == summary["totals"]["server_tool_uses"]
+    assert summary["by_skill"]["s"]["server_tool_uses"] == summary["totals"]["server_tool_uses"]
+    # the attempt that said none ({}) is no unsaid one; the one that said nothing (None) is
+    assert summary["model_stats"]["m2"]["server_tool_uses_unsaid_attempts"] == 1
+
+
+async def test_a_period_the_rollup_covers_in_part_and_the_attempts_filters_total_them_alike(tmp_path: Path):
+    ledger = await _ledger(tmp_path)
+    try:
+        # from midway through the first day: its rest read from the attempts, the next days from the rollup
+        window = await ledger.summarize({"since": DAY + 5, "until": DAY + 2 * 86400 + 15})
+        run = await ledger.summarize({"run_id": "r3"})  # (the attempts alone)
+        model = await ledger.summarize({"model": "m1"})
+        status = await ledger.summarize({"status": "ok"})
+    finally:
+        await ledger.__aexit__(None, None, None)
+    assert window["totals"]["server_tool_uses"] == {"mcp_call": 3, "web_fetch": 6, "web_search": 1}
+    assert run["totals"]["server_tool_uses"] == {"web_fetch": 4}
+    assert model["totals"]["server_tool_uses"] == {"mcp_call": 3, "web_fetch": 2, "web_search": 1}
+    assert status["totals"]["server_tool_uses"] == {"web_fetch": 6, "web_search": 1, "mcp_call": 3}
