@@ -154,8 +154,22 @@ def classes_text(classes: tuple[str, ...]) -> str:
 def tool_uses_text(uses: dict[str, int]) -> str:
     """An attempt's per-use server tool calls as the ledger keeps them (0030) and the CSV writes them: a JSON object of
     counts by kind, its keys sorted (``{"file_search": 1, "web_search": 2}``), so that the same calls are the same
-    text whatever order the answer listed them in; ``{}`` for none."""
-    return json.dumps(uses, sort_keys=True)
+    text whatever order the answer listed them in; ``{}`` for none.
+
+    Written out where every key is an ASCII identifier and every count an ``int`` (every kind a provider here
+    reports: ``web_search``, ...), which ``json.dumps`` writes without an escape, as ``"key": count`` joined by
+    ``", "``: the same bytes, at a third of its cost or less (json.dumps with sort_keys makes an encoder at every
+    call: 6-8 us of a recorded call's write, where this is 2-4 us; 0.05 us for none; medians of timeit). Any other
+    dict (a key to escape, a bool, a float, an int subclass a caller of Ledger.record_call gave) is json.dumps' to
+    write, as before."""
+    if not uses:
+        return "{}"
+    parts = []
+    for key, count in sorted(uses.items()):
+        if type(key) is not str or type(count) is not int or not key.isascii() or not key.isidentifier():
+            return json.dumps(uses, sort_keys=True)
+        parts.append(f'"{key}": {count}')
+    return "{" + ", ".join(parts) + "}"
 
 
 class RecordWrite:
