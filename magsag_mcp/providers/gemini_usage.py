@@ -1,6 +1,7 @@
 """Gemini's ``usageMetadata`` as our :class:`~magsag_mcp.types.Usage`: thinking tokens are counted outside
 ``candidatesTokenCount`` and billed as output; ``toolUsePromptTokenCount`` is input; the pictures
-``candidatesTokensDetails`` reports (modality ``IMAGE``) are image tokens at the model's image rate;
+``candidatesTokensDetails`` reports (modality ``IMAGE``) are image tokens at the model's image rate, and the audio
+any breakdown reports (modality ``AUDIO``) audio tokens at its audio rate;
 ``serviceTier`` is the tier that served the answer, and so the rates it is billed at."""
 
 from __future__ import annotations
@@ -25,11 +26,7 @@ def _counted(u: dict[str, Any]) -> Usage:
     # candidatesTokensDetails splits the answer's tokens by modality: an image model's pictures are billed
     # at an image rate of their own
     details = u.get("candidatesTokensDetails")
-    images = sum(
-        int(d.get("tokenCount") or 0)
-        for d in (details if isinstance(details, list) else ())
-        if isinstance(d, dict) and d.get("modality") == "IMAGE"
-    )
+    images = _of_modality(details, "IMAGE")
     return Usage(
         input_tokens=int(u.get("promptTokenCount") or 0) + int(u.get("toolUsePromptTokenCount") or 0),
         output_tokens=int(u.get("candidatesTokenCount") or 0) + thoughts,
@@ -37,6 +34,21 @@ def _counted(u: dict[str, Any]) -> Usage:
         reasoning_tokens=thoughts,
         output_image_tokens=images,
         output_image_said=isinstance(details, list),
+        # audio, in the prompt (promptTokensDetails, the tools' part of it too) or the answer, is billed at an audio
+        # rate of its own (gemini-2.5-flash: $1.00 a million prompt tokens, where text is $0.30): read as text, it was
+        # priced at the text rate as if exact. magsag sends no audio, but a count of it is priced as it is billed
+        input_audio_tokens=_of_modality(u.get("promptTokensDetails"), "AUDIO")
+        + _of_modality(u.get("toolUsePromptTokensDetails"), "AUDIO"),
+        output_audio_tokens=_of_modality(details, "AUDIO"),
         # the tier that served the answer, and so the rate it is billed at ("standard", "flex", "priority")
         service_tier=tier.lower() if isinstance(tier := u.get("serviceTier"), str) else None,
+    )
+
+
+def _of_modality(details: Any, modality: str) -> int:
+    """The tokens of ``modality`` a ``ModalityTokenCount`` list (``promptTokensDetails``, ...) counts; 0 where none."""
+    return sum(
+        int(d.get("tokenCount") or 0)
+        for d in (details if isinstance(details, list) else ())
+        if isinstance(d, dict) and d.get("modality") == modality
     )
