@@ -88,6 +88,7 @@ class Usage:
             self.input_audio_tokens,
             self.output_audio_tokens,
             self.output_image_tokens,
+            self.cache_write_ttl_unsaid_tokens,
         )
 
     def to_dict(self) -> UsageDict:
