@@ -32,9 +32,12 @@ async def test_a_data_class_s_call_names_the_target_the_router_picks_and_its_wor
         assert call["reservation_usd"] == named["reservation_usd"] and Decimal(call["reservation_usd"]) > 0
         # the route's targets the class forbids are said so, with the policy and the class
         refused = {t["target"]: t["reason"] for t in call["targets"] if not t["fits"]}
+        # (and where the class is confined, with what to do: a class's refusal named neither the file nor a fix)
+        at = f"{svc.catalog.root / 'policies' / 'model_governance.yaml'}: policies.2.requirements.financial_data"
         assert refused["anthropic:claude-3-5-sonnet-20241022"] == (
             "policy 'data_residency' forbids anthropic:claude-3-5-sonnet-20241022: data class 'financial_data' may "
-            "only use ['gpt-4o'] (data_residency.requirements)"
+            f"only use ['gpt-4o'] (data_residency.requirements, at {at}): name one of them for the call, or add "
+            "anthropic:claude-3-5-sonnet-20241022 there"
         )
         BudgetResult.model_validate(status)
         # the class a call does not declare is not held to: the same route, all three allowed
@@ -62,9 +65,11 @@ async def test_a_model_the_call_names_that_its_data_class_forbids_is_not_allowed
         call = status["call"]
         assert call["allowed"] is False and call["fits"] is False and call["target"] is None
         assert call["rule"] == "override:call" and call["reservation_usd"] is None
+        at = f"{svc.catalog.root / 'policies' / 'model_governance.yaml'}: policies.2.requirements.financial_data"
         assert call["reason"] == (
             "policy 'data_residency' forbids anthropic:claude-3-haiku-20240307: data class 'financial_data' may only "
-            "use ['gpt-4o'] (data_residency.requirements) (a model the call or the environment chose is refused, not "
+            f"use ['gpt-4o'] (data_residency.requirements, at {at}): name one of them for the call, or add "
+            "anthropic:claude-3-haiku-20240307 there (a model the call or the environment chose is refused, not "
             "replaced)"
         )
         # and the call itself is refused so, nothing sent

@@ -213,10 +213,13 @@ class PolicySet:
                 if required is None:
                     continue
                 if not matches(required, target):
+                    at = self.places.get(name)
+                    written = f"{name}.requirements, at {at}.requirements.{cls}" if at else f"{name}.requirements"
                     return (
                         False,
                         name,
-                        f"data class {cls!r} may only use {required} ({name}.requirements)",
+                        f"data class {cls!r} may only use {required} ({written}): name one of them for the call, or "
+                        f"add {target.label} there",
                         "data_class",
                     )
                 if off_machine is not None and not admits_off_machine(required, target):
