@@ -29,7 +29,7 @@ from .call_request import build_request
 from .errors import InputError, PayloadError
 from .governance import refusal_ends_call
 from .governance.budget import day_bounds
-from .governance.policy import THRESHOLD_OF, Limit
+from .governance.policy import Limit, limit_key
 from .governance.refusals import unpriced_refusal
 from .ledger.money import to_pusd
 from .payload_checks import check_nesting
@@ -298,7 +298,7 @@ def _blocked(
     need = to_pusd(worst) or 0
     cheaper = "lower max_tokens or choose a cheaper model" if worst is not None else ""
     for lim in limits:
-        raise_it = f"raise {THRESHOLD_OF[lim.kind]} on policy {lim.policy!r}"
+        raise_it = f"raise {limit_key(lim)}"
         if lim.kind == "call" or (lim.policy, lim.kind) not in used:
             # the call limit, and a run limit asked of no run (a new run, with nothing spent)
             if worst is not None and worst > lim.amount:

@@ -26,7 +26,8 @@ def test_doctor_reports_a_model_the_provider_override_contradicts(cli_env, capsy
         (
             {"MAGSAG_MODEL": "gpt-4"},
             "MAGSAG_MODEL='gpt-4': policy 'production_models' refuses openai:gpt-4 (openai:gpt-4 is not in "
-            "production_models.allowed_models (did you mean 'gpt-4o'?)), so every call that names no model of its own "
+            "production_models.allowed_models, at CATALOG/policies/model_governance.yaml: policies.0.allowed_models "
+            "(did you mean 'gpt-4o'?)), so every call that names no model of its own "
             "fails; set MAGSAG_MODEL "
             "to a model it allows, or add openai:gpt-4 to production_models.allowed_models",
         ),
@@ -46,6 +47,7 @@ def test_doctor_reports_overrides_every_call_would_fail_on(cli_env, capsys, monk
     monkeypatch.setenv("GEMINI_API_KEY", "gemini-test-0123456789")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    said = said.replace("CATALOG", str(unmapped_catalog))  # (where the refusing policy is written)
     assert main(["doctor", "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["problems"] == [said]
     assert main(["doctor"]) == 1

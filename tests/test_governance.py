@@ -67,7 +67,8 @@ async def test_a_refusal_of_a_chosen_model_names_who_chose_it_and_what_the_polic
     assert info.value.policy == "vendors_only"
     assert f"policy 'vendors_only' forbids compat:gpt-4o (chosen by {how}): " in info.value.message
     assert (
-        f"compat:gpt-4o is not in vendors_only.allowed_models; it allows openai:*, claude-*: {fix}, "
+        f"compat:gpt-4o is not in vendors_only.allowed_models, at {catalog_copy / 'policies'}/model_governance.yaml: "
+        f"policies.0.allowed_models; it allows openai:*, claude-*: {fix}, "
         "or add compat:gpt-4o to vendors_only.allowed_models)"
     ) in info.value.message
     assert upstream.calls["gpt-4o"] == 0
@@ -202,7 +203,8 @@ async def test_routed_target_outside_policy_is_skipped(catalog_copy, tmp_path, u
         {
             "target": "openai:gpt-4o",
             "reason": "policy 'claude_only' forbids openai:gpt-4o (chosen by routing): "
-            "openai:gpt-4o is not in claude_only.allowed_models",
+            "openai:gpt-4o is not in claude_only.allowed_models, at "
+            f"{catalog_copy / 'policies' / 'model_governance.yaml'}: policies.0.allowed_models",
             "policy": "claude_only",
         }
     ]

@@ -171,7 +171,8 @@ async def test_explain_says_a_forbidden_fallback_of_the_calls_is_skipped_for_the
     await svc.aclose()
     said = (
         "openai:gpt-3.5-turbo, one of the call's fallbacks, is not tried: policy 'production_models' forbids it "
-        "(openai:gpt-3.5-turbo is not in production_models.allowed_models): a call that reaches it "
+        f"(openai:gpt-3.5-turbo is not in production_models.allowed_models, at {catalog_copy / 'policies'}"
+        "/model_governance.yaml: policies.0.allowed_models): a call that reaches it "
     )
     skips = [w for w in plan["warnings"] if "one of the call's fallbacks" in w]
     assert skips == [

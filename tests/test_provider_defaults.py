@@ -438,6 +438,7 @@ def test_a_misspelt_mapped_model_the_policy_refuses_is_told_the_allowed_model_it
             with pytest.raises(PolicyDenied) as caught:
                 mg.skills.invoke("skill.coding", PAYLOADS["skill.coding"])
     message = caught.value.message
-    assert "google:gemini-1.5-prro is not in production_models.allowed_models (did you mean 'gemini-1.5-pro'?)" in (
-        message
-    ), message
+    at = f"{catalog_copy / 'policies' / 'model_governance.yaml'}: policies.0.allowed_models"
+    assert (
+        f"google:gemini-1.5-prro is not in production_models.allowed_models, at {at} (did you mean 'gemini-1.5-pro'?)"
+    ) in message, message

@@ -11,6 +11,10 @@ import pytest
 from magsag_mcp import Delegation, InputError, Magsag, PayloadError, PolicyDenied
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+#: where the shipped policy's allowed_models are written, as a refusal names the file to change
+ALLOWED_AT = (
+    f"production_models.allowed_models, at {CATALOG / 'policies' / 'model_governance.yaml'}: policies.0.allowed_models"
+)
 
 
 @pytest.fixture
@@ -272,7 +276,7 @@ def test_a_misspelt_model_the_policy_refuses_is_told_the_allowed_model_it_nearly
     with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
         with pytest.raises(PolicyDenied) as info:
             mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": model}})
-    assert f"is not in production_models.allowed_models (did you mean {meant!r}?); it allows " in str(info.value)
+    assert f"is not in {ALLOWED_AT} (did you mean {meant!r}?); it allows " in str(info.value)
 
 
 def test_a_model_the_policy_refuses_that_is_no_misspelling_is_offered_no_near_name(tmp_path: Path):
@@ -280,7 +284,7 @@ def test_a_model_the_policy_refuses_that_is_no_misspelling_is_offered_no_near_na
     with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
         with pytest.raises(PolicyDenied) as info:
             mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "gpt-3.5-turbo"}})
-    assert "is not in production_models.allowed_models; it allows gpt-4o, " in str(info.value)
+    assert f"is not in {ALLOWED_AT}; it allows gpt-4o, " in str(info.value)
 
 
 @pytest.mark.parametrize("model", ["google:gemini-1.5-flash", "openai:gpt-4o-2024-08-06-mini"])
@@ -291,16 +295,13 @@ def test_another_model_of_an_allowed_ones_family_is_no_misspelling_of_it(tmp_pat
     with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
         with pytest.raises(PolicyDenied) as info:
             mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": model}})
-    assert "is not in production_models.allowed_models; it allows gpt-4o, " in str(info.value)
+    assert f"is not in {ALLOWED_AT}; it allows gpt-4o, " in str(info.value)
 
 
 def test_explain_tells_a_misspelt_model_the_allowed_model_it_nearly_is(mg: Magsag):
     # as the call's refusal does: explain's warning that the call would fail said only that the policy forbids it
     plan = mg.skills.explain("skill.analysis", {"data": "x", "model_config": {"model": "openai:gpt-4o-mni"}})
-    assert (
-        "(openai:gpt-4o-mni is not in production_models.allowed_models (did you mean 'gpt-4o-mini'?))"
-        in (plan["warnings"][0])
-    )
+    assert f"(openai:gpt-4o-mni is not in {ALLOWED_AT} (did you mean 'gpt-4o-mini'?))" in (plan["warnings"][0])
 
 
 @pytest.mark.parametrize("value", [float("nan"), [1.0, float("inf")], {"low": float("-inf")}])

@@ -60,10 +60,13 @@ async def test_a_refusal_for_a_stopped_processs_hold_says_what_holds_it(catalog_
             assert refused.details["limit"] == kind
             assert Decimal(refused.details["reserved_usd"]) == Decimal(amount) / PICO
             message = refused.message
+            # (and the file and key that set the limit: it named the policy alone)
             # (before: "... spent $0, reserved $0.00094, this attempt reserves up to ...; or raise ..." and no more)
             assert f"reserved ${reserved}, this attempt reserves up to" in message  # as before
             assert (
-                f"or raise max_cost_per_{kind}_usd on policy 'caps'; the ${reserved} reserved is held by calls in "
+                f"or raise max_cost_per_{kind}_usd on policy 'caps' ({catalog_copy / 'policies'}/"
+                f"model_governance.yaml: policies.0.thresholds.max_cost_per_{kind}_usd); the ${reserved} reserved is "
+                "held by calls in "
                 "flight until each is recorded (it then gives back "
                 "what it did not spend); one whose process stopped mid-call (killed, crashed) holds it until a "
                 "process on its machine sees it gone (its next call or read, within 30 s) or, from another machine or "

@@ -28,7 +28,7 @@ from ..types import Target
 from ..worst_cases import WorstCasePricing
 from .attempts import Admission, AttemptContext
 from .budget import Carry, Reservation, reservation_ttl
-from .policy import THRESHOLD_OF, Limit, Policy, PolicySet
+from .policy import THRESHOLD_OF, Limit, Policy, PolicySet, limit_key
 from .policy_files import load_policies, load_policy_file, validate_policies
 from .prior_attempts import carriable, shrinkable, unshrink
 from .refusals import allowed_models_fix, nearly_allowed_by, refusal_ends_call, unpriced_refusal
@@ -252,7 +252,7 @@ class Governance:
                     f"${worst:f} ({ctx.estimated_input_tokens} input tokens estimated, {ctx.max_output_tokens} output "
                     f"tokens allowed{_predicted(predicted)}){earlier}; lower max_tokens"
                     f"{', shorten params.prediction' if predicted else ''} or choose a cheaper model, or raise "
-                    f"{THRESHOLD_OF['call']} on policy {lim.policy!r}",
+                    f"{limit_key(lim)}",
                     policy=lim.policy,
                     limit="call",
                     threshold=THRESHOLD_OF["call"],

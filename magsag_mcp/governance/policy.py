@@ -49,6 +49,9 @@ class Limit:
     policy: str
     allow_unpriced: bool
     zone: str = "UTC"
+    #: where the policy setting it is written (``FILE: policies.N``), "" for one made in code: a refusal names the
+    #: threshold to raise in that file, not by the policy's name alone (which of the catalog's files holds it?)
+    place: str = field(default="", compare=False)
     #: ``amount`` in pico-USD, worked out once: every reservation compares it with each limit's sums
     amount_pusd: int = field(init=False, repr=False, compare=False)
 
@@ -61,6 +64,18 @@ def _pusd(amount: Decimal) -> int:
     from ..ledger.money import to_pusd
 
     return to_pusd(amount) or 0
+
+
+def limit_key(limit: Limit) -> str:
+    """``THRESHOLD on policy 'NAME'``, with where it is written (`` (FILE: policies.N.thresholds.THRESHOLD)``) for a
+    policy read from a file: the threshold a refusal tells its reader to raise, and the file to raise it in."""
+    threshold = THRESHOLD_OF[limit.kind]
+    return f"{threshold} on policy {limit.policy!r}{written_at(limit, 'thresholds.' + threshold)}"
+
+
+def written_at(limit: Limit, key: str) -> str:
+    """`` (FILE: policies.N.KEY)``, where ``limit``'s policy sets ``key``; "" for a policy made in code."""
+    return f" ({limit.place}.{key})" if limit.place else ""
 
 
 #: how many of allowed()'s verdicts a PolicySet keeps (see PolicySet._verdicts)
@@ -91,7 +106,8 @@ class PolicySet:
                 ("day", t.max_cost_per_day_usd),
             ):
                 if value is not None:
-                    self.limits.append(Limit(kind, value, p.name, p.allow_unpriced, zone))  # type: ignore[arg-type]
+                    at = self.places.get(p.name, "")
+                    self.limits.append(Limit(kind, value, p.name, p.allow_unpriced, zone, at))  # type: ignore[arg-type]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise CatalogError(f"policy names must be unique; repeated: {sorted(dup)}")
@@ -192,7 +208,9 @@ class PolicySet:
         off_machine = self.off_machine(target) if target.provider == "local" else None
         for name, models in self._allowed_models:
             if not matches(models, target):
-                return False, name, f"{target.label} is not in {name}.allowed_models", "allowed_models"
+                at = self.places.get(name)
+                written = f"{name}.allowed_models, at {at}.allowed_models" if at else f"{name}.allowed_models"
+                return False, name, f"{target.label} is not in {written}", "allowed_models"
             if off_machine is not None and not admits_off_machine(models, target):
                 # a glob of local models (local:*) admits the operator's own machines: one run elsewhere is named
                 return (

@@ -18,7 +18,7 @@ from ..errors import BudgetExceeded
 from ..ledger.money import from_pusd
 from ..types import Target
 from .model_patterns import may_be_of, nearly_allowed
-from .policy import THRESHOLD_OF, Limit, PolicySet
+from .policy import THRESHOLD_OF, Limit, PolicySet, limit_key, written_at
 from .scope_sums import day_bounds
 
 if TYPE_CHECKING:
@@ -82,7 +82,8 @@ def unpriced_refusal(limits: Sequence[Limit], target: Target, pricer: Any = None
     return BudgetExceeded(
         f"{lim.policy}: {target.label} has no known price{because}, so a {lim.kind.replace('_', '-')} "
         f"limit of ${lim.amount:f} cannot be guaranteed; add its price to {prices} "
-        f'("{target.label}": {{input: ..., output: ...}}) or set allow_unpriced: true on {lim.policy}',
+        f'("{target.label}": {{input: ..., output: ...}}) or set allow_unpriced: true on {lim.policy}'
+        f"{written_at(lim, 'allow_unpriced')}",
         policy=lim.policy,
         limit=lim.kind,
         limit_usd=format(lim.amount, "f"),
@@ -159,7 +160,7 @@ def unbounded_held(limit: Limit, r: Reservation, holder: tuple[Any, ...]) -> Bud
         f"cannot be guaranteed: {call} of run {scope_name(run)} is in flight at {target}, which has no known price, so "
         "its reservation holds no bound (a policy that allows unpriced models let it run, in another process or "
         "service on this ledger); try again once it is recorded (check_budget counts it in reserved_by.unbounded), "
-        f"or set allow_unpriced: true on {limit.policy} to count such calls at $0",
+        f"or set allow_unpriced: true on {limit.policy}{written_at(limit, 'allow_unpriced')} to count such calls at $0",
         policy=limit.policy,
         limit=limit.kind,
         threshold=THRESHOLD_OF[limit.kind],
@@ -183,7 +184,7 @@ def _day_end(limit: Limit, now: float) -> datetime:
 
 def limit_exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int, now: float) -> BudgetExceeded:
     unknown = f", up to ${_usd(bound)} more for attempts of unknown cost" if bound else ""
-    raise_it = f"{THRESHOLD_OF[limit.kind]} on policy {limit.policy!r}"
+    raise_it = limit_key(limit)
     day_ends = None
     if r.unbounded:
         # no worst case at all (not one of $0): the limit refuses it because nothing is left
