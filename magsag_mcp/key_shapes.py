@@ -172,11 +172,15 @@ def _mixed(others: str) -> str:
 _SLUG_OR_KEY = r"(?:(?=[0-9a-z_\-]{0,63}[A-Z])(?=[0-9A-Z_\-]{0,63}[a-z])|(?=[A-Za-z0-9]{20})" + _mixed("") + ")"
 #: (Fireworks's and Replicate's: a digit, a lower case letter and a capital)
 _ALL_THREE = r"(?=[A-Za-z]{0,63}[0-9])(?=[0-9A-Z]{0,63}[a-z])(?=[0-9a-z]{0,63}[A-Z])"
-#: (GitLab's routable tokens go on after their payload over a ``.``: a version, and after another ``.`` the rest
-#: (``glpat-<payload>.01.<base36>``), or glued to the version, a length and a checksum, 9 base36 digits in all
-#: (``glpat-<payload>.01<7>``): the match stopped at the first dot, and the version and checksum stayed in the text.
-#: A ``.`` that a space or a word follows, a sentence's, is not taken)
-_GITLAB_ROUTABLE = r"(?:\.[0-9]{2}\.[0-9A-Za-z]+|\.[0-9a-z]{9}(?![0-9A-Za-z_\-]))?"
+#: (GitLab's routable tokens go on after their payload over a ``.``, as GitLab's generator writes them
+#: (``lib/authn/token_field/generator/routable_token.rb``): a version, 2 base36 digits (``01``), a ``.``, then the
+#: payload's length, 2 base36 digits, and its CRC32, 7 (``glpat-<payload>.01.<2><7>``); or, as the design and GitLab's
+#: own secret-detection rule have them, without the version (``glpat-<payload>.<2><7>``). The match stopped at the
+#: first dot, and the version and checksum stayed in the text. The tail is exactly its 9 lower case base36 digits: any
+#: run of letters took a word glued after it (``glpat-<payload>.01.<9>excellent`` lost "excellent"). Without the
+#: version, a ``.`` and 9 such characters are also a sentence's end glued to a word (``.configuration``): taken only
+#: where no more of a token follows)
+_GITLAB_ROUTABLE = r"(?:\.[0-9a-z]{2}\.[0-9a-z]{9}|\.[0-9a-z]{9}(?![0-9A-Za-z_\-]))?"
 _VENDOR_KEY = (
     _BEFORE_A_PREFIX
     + r"(?:(?:gsk_|xai-|pplx-|csk-|r8_" + _ALL_THREE + r"|fw_" + _ALL_THREE + r"|esecret_|jina_|gh[pousr]_)"

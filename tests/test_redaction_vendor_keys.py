@@ -129,3 +129,14 @@ def test_a_gitlab_routable_tokens_tail_after_its_dots_is_removed_with_it(key: st
     # a classic token's sentence and a version after it keep their dots and words
     classic = VENDOR_KEYS["gitlab"]
     assert redact(f"use {classic}. v1.01.2 fixed it") == "use [REDACTED]. v1.01.2 fixed it"
+
+
+@pytest.mark.parametrize("word", ["excellent", "Thanks", "0123", "_suffix"])
+def test_a_gitlab_routable_tokens_tail_is_its_nine_digits_and_a_word_glued_after_it_is_kept(word: str):
+    # GitLab's generator writes "glpat-<payload>.<version: 2>.<length: 2><crc32: 7>", base36 in lower case: the tail
+    # took any run of letters and digits, and a word glued after the checksum was lost with it
+    key = VENDOR_KEYS["gitlab routable"]
+    assert redact(f"token {key}{word} revoked") == f"token [REDACTED]{word} revoked"
+    # a version of letters is base36 too (zero-padded: "01" today), and its tail is removed with it
+    lettered = key.replace(".01.", ".0a.")
+    assert redact(f"token {lettered} revoked") == "token [REDACTED] revoked"
