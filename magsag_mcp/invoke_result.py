@@ -26,6 +26,10 @@ class InvokeResult:
     trace: dict[str, Any]
     cost_usd: Decimal | None
     warnings: list[str] = field(default_factory=list)
+    #: the credentials the call gave itself (its target's ``params.api_key``...), as redaction knew them in the call:
+    #: looked for in what of the answer leaves the process (:func:`shown_answer`) once the call has forgotten them.
+    #: Never shown: kept out of the repr and of :meth:`to_dict`
+    call_keys: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def output(self) -> Any:
@@ -83,14 +87,15 @@ class InvokeResult:
         }
 
 
-def shown_answer(data: Mapping[str, Any]) -> dict[str, Any]:
+def shown_answer(data: Mapping[str, Any], call_keys: tuple[str, ...] = ()) -> dict[str, Any]:
     """An invoke result (:meth:`InvokeResult.to_dict`, or MCP's model of it) as it leaves the process: the answer is
     the vendor's text, passed on as it came (not redacted as an error is: a token shaped like a key in it, an example
     in code, is the answer's own); but one quoting the key it was sent with (a gateway or a test server echoing the
     request's headers) gave the operator's key to whoever reads it (an MCP client and its model, a terminal, a CI
     log). The keys this process sends are looked for in what the vendor wrote (a few look-ups: the rest, the trace
-    and the warnings, is magsag's own and redacted as it is made), and removed from all of it."""
-    return answer_without_known_keys(data, _vendors_text(data))
+    and the warnings, is magsag's own and redacted as it is made), and removed from all of it; and so are the
+    credentials the call gave itself (``call_keys``: :attr:`InvokeResult.call_keys`)."""
+    return answer_without_known_keys(data, _vendors_text(data), call_keys)
 
 
 def _vendors_text(data: Mapping[str, Any]) -> str:

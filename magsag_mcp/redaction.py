@@ -341,11 +341,13 @@ def _long_keys(keys: tuple[str, ...], not_in_answers: frozenset[str]) -> tuple[s
 
 
 def holds_known_key(text: str) -> bool:
-    """Whether ``text``, a model's answer, holds a credential this process sends of :data:`PREFIX_KEY_MIN` characters
-    or more, or a piece of one (as :func:`redact` finds them, in the forms a key is registered in: as sent, JSON's and
-    a URL's escapes); text merely shaped like a key is not looked for, nor a base64 key escaped otherwise
-    (``\\u002f``, ``&#47;``: :func:`without_escaped_keys`, some 90 us on a 1 KB text). A few look-ups."""
-    known = _long_keys(_LONGEST_FIRST, _NOT_IN_ANSWERS)
+    """Whether ``text``, a model's answer, holds a credential sent of :data:`PREFIX_KEY_MIN` characters or more (the
+    process's, and those of the call whose credentials are known here: see :func:`answer_without_known_keys`), or a
+    piece of one (as :func:`redact` finds them, in the forms a key is registered in: as sent, JSON's and a URL's
+    escapes); text merely shaped like a key is not looked for, nor a base64 key escaped otherwise (``\\u002f``,
+    ``&#47;``: :func:`without_escaped_keys`, some 90 us on a 1 KB text). A few look-ups."""
+    call = _CALL_SECRETS.get()
+    known = _long_keys(_longest_first(_LONGEST_FIRST, call) if call else _LONGEST_FIRST, _left_in_answers(call))
     if not known:
         return False
     for secret, pieces in _lookups(known, "%" in text, "\\" in text):
@@ -390,16 +392,32 @@ def without_known_keys(value: Any) -> Any:
     return value
 
 
-def answer_without_known_keys(value: Any, vendors_text: str | None = None) -> Any:
+def answer_without_known_keys(value: Any, vendors_text: str | None = None, call_keys: tuple[str, ...] = ()) -> Any:
     """``value``, a result carrying a vendor's answer, as it leaves the process (an MCP tool's result, what the CLI
     prints): less the keys this process sends (:func:`without_known_keys`) when ``vendors_text``, what of it the
     vendor wrote (all of ``value`` as JSON when None), holds one; else ``value`` itself. The MCP server and the CLI
-    both send a result through here: the CLI printed a gateway's echo of the key that MCP removed."""
+    both send a result through here: the CLI printed a gateway's echo of the key that MCP removed.
+
+    ``call_keys``: the credentials the call gave itself (:func:`call_keys`, taken before its end forgot them): looked
+    for too. The result leaves after the call, its own credentials forgotten: a gateway echoing a credential of the
+    call's target (its ``params.api_key``, sent in the request's body) gave it to the MCP client and the terminal."""
     if vendors_text is None:
         import json  # (here: the MCP server and the CLI ask, not every importer of redaction)
 
         vendors_text = json.dumps(value, ensure_ascii=False, default=str)
-    return without_known_keys(value) if holds_known_key(vendors_text) else value
+    if not call_keys:
+        return without_known_keys(value) if holds_known_key(vendors_text) else value
+    token = _CALL_SECRETS.set(call_keys)
+    try:
+        return without_known_keys(value) if holds_known_key(vendors_text) else value
+    finally:
+        _CALL_SECRETS.reset(token)
+
+
+def call_keys() -> tuple[str, ...]:
+    """The credentials the running call gave itself (:func:`register_call_secret`), as :func:`redact` knows them: for
+    :func:`answer_without_known_keys` to look for in the call's result once the call has ended."""
+    return _CALL_SECRETS.get()
 
 
 #: names found to hold no secret, each with the secrets known then (:data:`_LONGEST_FIRST`, a new tuple when one

@@ -53,6 +53,7 @@ from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
 from .redaction import SECRET_ENV as SECRET_ENV  # where it was read from before
+from .redaction import call_keys
 from .result_dicts import SkillDict
 from .retry import RetryPolicy
 from .route_explanation import RouteExplanation
@@ -353,7 +354,14 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
                 warnings.append(f"skipped {skipped['target']}: {skipped['reason']}")
         # positional, in the field order: a class called with keywords builds and unpacks a dict of them
         return InvokeResult(
-            run_id, skill_id, result, outcome.attempts, outcome.trace, call_cost(outcome.attempts), warnings
+            run_id,
+            skill_id,
+            result,
+            outcome.attempts,
+            outcome.trace,
+            call_cost(outcome.attempts),
+            warnings,
+            call_keys(),  # (the call's own credentials, for the answer shown after the call forgot them)
         )
 
     async def _bug(self, run: RunRecord, attempts: list[AttemptRecord], bug: Exception) -> MagsagError:

@@ -153,7 +153,7 @@ def _invoke(args: argparse.Namespace) -> int:
         async with await Service.open(catalog=args.catalog, db=args.db) as svc:
             result = await svc.invoke_skill(args.skill_id, payload, agent=args.agent, run_id=run_id, context=context)
             # printed, it leaves the process: less a key the vendor's answer quotes, as MCP's invoke_skill sends it
-            return shown_answer(result.to_dict())
+            return shown_answer(result.to_dict(), result.call_keys)
 
     try:
         print_json(anyio.run(stopped_by_sigterm, go))

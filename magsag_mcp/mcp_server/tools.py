@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from ..call_ids import new_run_id
 from ..errors import MagsagError, redact, redacting_logger
+from ..invoke_result import shown_answer
 from . import models as M
 from .budget_results import BudgetResult
 from .call_log import failed_fields, log_answered, log_cancelled
@@ -149,7 +150,7 @@ class MagsagTools:
         def recorded_ok(result: InvokeResult) -> None:
             said["answer"] = result
 
-        async def call(svc: Service) -> InvokeResultDict:
+        async def call(svc: Service) -> InvokeResultDict | dict[str, Any]:
             who = said["agent"] = self._agent(agent)
             # a pinned client's run id is refused when its calls are another agent's (an unpinned server's agents may
             # share a run: an orchestrator and its sub-agents); one named here is new, no one's
@@ -180,7 +181,8 @@ class MagsagTools:
                     )
             answered = result.to_dict()
             log_answered(logger, answered, who)
-            return answered
+            # less the credentials the call gave itself, which it no longer knows (the process's: see ok_result)
+            return shown_answer(answered, result.call_keys) if result.call_keys else answered
 
         return await self._run("invoke_skill", M.InvokeSkillResult, call, said=said)
 
