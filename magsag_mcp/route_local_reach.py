@@ -34,7 +34,8 @@ def unasked_warnings(governance: Any, plan: Plan, targets: Sequence[Mapping[str,
     """One warning, for every local target shown allowed whose server was not asked where it runs the model in this
     process (or whose answer failed) and that a policy admits by a glob alone: that the call, which asks, is refused
     if the server runs it off this machine, and how to have it asked first. One per target was as many warnings
-    saying the same as a route has local targets, on every explain until the process had called each."""
+    saying the same as a route has local targets, on every explain until the process had called each. Not for one the
+    call cannot send (its ``unavailable``), whose server the call asks nothing."""
     reach = getattr(governance, "local_reach", None)
     if reach is None:
         return []
@@ -42,6 +43,8 @@ def unasked_warnings(governance: Any, plan: Plan, targets: Sequence[Mapping[str,
     for cand, entry in zip(plan.candidates, targets, strict=False):
         target = cand.target
         if target.provider != "local" or not entry["policy"]["allowed"] or reach.off_machine(target) is not None:
+            continue
+        if entry.get("unavailable"):  # (not sent, so not asked: what it lacks is said, not where it would run)
             continue
         try:
             base = reach.base_url(target)

@@ -279,7 +279,10 @@ class LocalProvider(RefusedSettings):
             headers = self.endpoint.headers(target.model)
         except Exception:  # (a base URL or key that cannot be read: the call says so, where it is sent)
             return
-        if not reach_known(base, target.model):
+        # a target the call cannot send is asked nothing: a base URL with a user:password@ sent it to /api/show as a
+        # Basic credential (the call refuses the URL so as not to send it), one with a ?token= sent the token in a
+        # path that is none (/v1?token=<token>/api/show), and the answer judged the target by where it runs
+        if not reach_known(base, target.model) and self.unavailable_error(target) is None:
             await learn(self.transport, base, target.model, headers, self.endpoint.timeouts.connect)
 
     async def complete(
