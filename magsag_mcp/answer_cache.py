@@ -29,9 +29,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .answer_flights import Flights
+from .answer_keys import answer_holds_key
 from .errors import ConfigError, InputError, LedgerError, PayloadError, ProviderError, redacting_logger
 from .ledger.money import from_pusd, to_pusd
-from .redaction import answer_holds_key
 from .types import LLMRequest, LLMResult, Target, ToolCall, Usage
 
 log = redacting_logger("magsag_mcp.answer_cache")

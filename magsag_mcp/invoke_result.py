@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .answer_keys import answer_without_known_keys
 from .errors import AllTargetsFailed, BudgetExceeded, LedgerError, MagsagError, PolicyDenied, excerpt
 from .records import AttemptRecord
-from .redaction import answer_without_known_keys
 from .result_dicts import InvokeResultDict
 from .types import FinishReason, LLMResult, ToolCall, Usage
 

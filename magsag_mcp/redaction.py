@@ -4,7 +4,8 @@ A credential the process sends (an API key, a token, a proxy's password) is regi
 :func:`register_secret` when it is read and removed verbatim wherever it appears; anything shaped like a key
 (``sk-...``, ``AIza...``, a JWT, ``Bearer ...`` (``Bearer:...``, or glued), a value labelled ``api_key``,
 ``password``, ``?token=``...) is removed too (those shapes are :mod:`magsag_mcp.key_shapes`'s). :mod:`magsag_mcp.errors`
-re-exports these names.
+re-exports these names. A model's answer, whose key-shaped text is its own, is judged apart
+(:mod:`magsag_mcp.answer_keys`: only the keys sent are looked for in it), from the keys kept here.
 
 What :func:`redact` returns goes out (an error's message, a ledger's record, a log line, an MCP result), always
 as UTF-8: half of a UTF-16 surrogate pair in it (``"\\ud83d"`` in a vendor's JSON error, its text cut by a
@@ -280,7 +281,7 @@ def redact(text: str, *, answer: bool = False) -> str:
     UTF-16 surrogate pair. A known key's start (:data:`PREFIX_SHOWN` characters of it or more) is removed too, and any
     run of as many of its characters, on both sides of a line break that cuts it (:mod:`magsag_mcp.key_pieces`).
     ``answer``: the text is a model's answer, from which only known keys of :data:`PREFIX_KEY_MIN` characters or more
-    are removed (see :func:`without_known_keys`)."""
+    are removed (see :func:`~.answer_keys.without_known_keys`)."""
     if not text:
         return text
     call = _CALL_SECRETS.get()
@@ -340,83 +341,9 @@ def _long_keys(keys: tuple[str, ...], not_in_answers: frozenset[str]) -> tuple[s
     return tuple(key for key in keys if len(key) >= PREFIX_KEY_MIN and key not in not_in_answers)
 
 
-def holds_known_key(text: str) -> bool:
-    """Whether ``text``, a model's answer, holds a credential sent of :data:`PREFIX_KEY_MIN` characters or more (the
-    process's, and those of the call whose credentials are known here: see :func:`answer_without_known_keys`), or a
-    piece of one (as :func:`redact` finds them, in the forms a key is registered in: as sent, JSON's and a URL's
-    escapes); text merely shaped like a key is not looked for, nor a base64 key escaped otherwise (``\\u002f``,
-    ``&#47;``: :func:`without_escaped_keys`, some 90 us on a 1 KB text). A few look-ups."""
-    call = _CALL_SECRETS.get()
-    known = _long_keys(_longest_first(_LONGEST_FIRST, call) if call else _LONGEST_FIRST, _left_in_answers(call))
-    if not known:
-        return False
-    for secret, pieces in _lookups(known, "%" in text, "\\" in text):
-        for piece in pieces or (secret,):
-            if piece in text:
-                return True
-    return False
-
-
-def answer_holds_key(text: str) -> bool:
-    """Whether :func:`redact` would change ``text``, a model's answer, with ``answer=True``: whether it holds a known
-    key of :data:`PREFIX_KEY_MIN` characters or more (the process's and this call's, as sent or in a form it is
-    registered in), a piece of one, such a base64 key escaped otherwise (:func:`without_escaped_keys`), or half of a
-    UTF-16 surrogate pair. The answer cache's check of what it stores: a redaction built the text anew (each known
-    key's replacement, the pieces' runs, a copy of a text past ASCII) to compare it with the answer; a piece found
-    here is a text redact() changes, and none found one it returns as it was."""
-    if not text.isascii() and _HALF_PAIR.search(text):
-        return True
-    call = _CALL_SECRETS.get()
-    keys = _long_keys(_longest_first(_LONGEST_FIRST, call) if call else _LONGEST_FIRST, _left_in_answers(call))
-    if not keys:
-        return False
-    for secret, pieces in _lookups(keys, "%" in text, "\\" in text):
-        for piece in pieces or (secret,):
-            if piece in text:
-                return True
-    return without_escaped_keys(text, keys, PREFIX_KEY_MIN) != text
-
-
-def without_known_keys(value: Any) -> Any:
-    """``value`` (a string, or a JSON tree: its keys too) less the credentials this process sends of
-    :data:`PREFIX_KEY_MIN` characters or more, as :func:`redact` removes them, and nothing else: a model's answer
-    quoting the key it was sent with (a gateway or a test server echoing the request's headers) loses the key, while a
-    token in an answer that the process never sent (an example in code, ``Authorization: Bearer eyJ...``,
-    ``sk-...``) is the answer's own and is kept, and so is a word that a short key is (``changeme``)."""
-    if isinstance(value, str):
-        return redact(value, answer=True)
-    if isinstance(value, dict):
-        return {without_known_keys(k): without_known_keys(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(without_known_keys(v) for v in value)
-    return value
-
-
-def answer_without_known_keys(value: Any, vendors_text: str | None = None, call_keys: tuple[str, ...] = ()) -> Any:
-    """``value``, a result carrying a vendor's answer, as it leaves the process (an MCP tool's result, what the CLI
-    prints): less the keys this process sends (:func:`without_known_keys`) when ``vendors_text``, what of it the
-    vendor wrote (all of ``value`` as JSON when None), holds one; else ``value`` itself. The MCP server and the CLI
-    both send a result through here: the CLI printed a gateway's echo of the key that MCP removed.
-
-    ``call_keys``: the credentials the call gave itself (:func:`call_keys`, taken before its end forgot them): looked
-    for too. The result leaves after the call, its own credentials forgotten: a gateway echoing a credential of the
-    call's target (its ``params.api_key``, sent in the request's body) gave it to the MCP client and the terminal."""
-    if vendors_text is None:
-        import json  # (here: the MCP server and the CLI ask, not every importer of redaction)
-
-        vendors_text = json.dumps(value, ensure_ascii=False, default=str)
-    if not call_keys:
-        return without_known_keys(value) if holds_known_key(vendors_text) else value
-    token = _CALL_SECRETS.set(call_keys)
-    try:
-        return without_known_keys(value) if holds_known_key(vendors_text) else value
-    finally:
-        _CALL_SECRETS.reset(token)
-
-
 def call_keys() -> tuple[str, ...]:
     """The credentials the running call gave itself (:func:`register_call_secret`), as :func:`redact` knows them: for
-    :func:`answer_without_known_keys` to look for in the call's result once the call has ended."""
+    :func:`~.answer_keys.answer_without_known_keys` to look for in the call's result once the call has ended."""
     return _CALL_SECRETS.get()
 
 

@@ -1,4 +1,4 @@
-"""The answer cache's look for a key in what it stores (redaction.answer_holds_key): the same answers kept out as a
+"""The answer cache's look for a key in what it stores (answer_keys.answer_holds_key): the same answers kept out as a
 full redaction of the answer found changed, found by a few look-ups, not by building the redacted text."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import json
 import pytest
 
 from magsag_mcp import answer_cache, redaction
-from magsag_mcp.redaction import answer_holds_key, call_scoped, redact, register_call_secret, register_secret
+from magsag_mcp.answer_keys import answer_holds_key
+from magsag_mcp.redaction import call_scoped, redact, register_call_secret, register_secret
 from magsag_mcp.types import LLMResult, Target
 
 pytestmark = pytest.mark.usefixtures("restored_secrets")

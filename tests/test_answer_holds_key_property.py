@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from magsag_mcp.redaction import answer_holds_key, call_scoped, redact, register_call_secret, register_secret
+from magsag_mcp.answer_keys import answer_holds_key
+from magsag_mcp.redaction import call_scoped, redact, register_call_secret, register_secret
 
 pytestmark = pytest.mark.usefixtures("restored_secrets")
 

@@ -189,9 +189,10 @@ def test_a_path_segment_of_one_kind_is_hidden_in_messages_but_not_taken_from_ans
     # A segment of one kind of character is taken for a token by its length alone: a gateway's name run together, a
     # Vertex endpoint's id. Hidden in a URL shown and in a server's echo of the path, it was registered as a key, and
     # every model's answer naming the gateway (or any 12 of its characters) lost the name
+    from magsag_mcp.answer_keys import answer_holds_key, answer_without_known_keys, without_known_keys
     from magsag_mcp.errors import redact
     from magsag_mcp.providers.base_urls import register_path_tokens
-    from magsag_mcp.redaction import answer_holds_key, answer_without_known_keys, call_scoped, without_known_keys
+    from magsag_mcp.redaction import call_scoped
 
     base_url = f"https://gw.example/{token}/v1"
 
@@ -210,8 +211,9 @@ def test_a_path_segment_of_one_kind_is_hidden_in_messages_but_not_taken_from_ans
 
 def test_a_path_segment_of_one_kind_that_is_also_a_key_is_still_taken_from_answers():
     # (the same text given as a credential too is a key wherever it appears, whichever was read first)
+    from magsag_mcp.answer_keys import answer_holds_key
     from magsag_mcp.providers.base_urls import register_path_tokens
-    from magsag_mcp.redaction import answer_holds_key, redact, register_secret
+    from magsag_mcp.redaction import redact, register_secret
 
     token = "qwmnzxkjrtplvbhgfdsaeyuc"
     register_path_tokens(f"https://gw.example/{token}/v1")
@@ -249,8 +251,9 @@ def test_a_calls_path_segment_does_not_leave_another_calls_key_in_its_answers():
     # key in the other call's answers while both ran
     import contextvars
 
+    from magsag_mcp.answer_keys import answer_holds_key
     from magsag_mcp.providers.base_urls import register_path_tokens
-    from magsag_mcp.redaction import answer_holds_key, redact, register_call_secret
+    from magsag_mcp.redaction import redact, register_call_secret
 
     key = "qwmnzxkjrtplvbhgfdsaeyuc"
     giving_it = contextvars.copy_context()

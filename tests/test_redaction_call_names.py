@@ -212,7 +212,8 @@ def test_a_placeholder_key_in_any_case_a_call_gives_is_no_secret(placeholder: st
 def test_a_key_of_sixteen_characters_is_long_enough_to_look_for_in_answers_and_by_its_pieces():
     # PREFIX_KEY_MIN, where a key is no word: an answer echoing it loses it, and a name holding a piece of it is
     # refused as one holding it whole is
-    from magsag_mcp.redaction import PREFIX_KEY_MIN, answer_without_known_keys, holds_secret, register_secret
+    from magsag_mcp.answer_keys import answer_without_known_keys
+    from magsag_mcp.redaction import PREFIX_KEY_MIN, holds_secret, register_secret
 
     key = "Vb6nMx2cLk9jHg4f"
     assert len(key) == PREFIX_KEY_MIN

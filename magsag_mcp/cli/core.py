@@ -187,8 +187,8 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _run_agent(args: argparse.Namespace) -> int:
+    from ..answer_keys import answer_without_known_keys
     from ..api import Magsag
-    from ..redaction import answer_without_known_keys
 
     _check_names(args)
     payload = _payload(args)
