@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..deadline import Deadline, before_the_deadline
-from ..errors import ProviderError
+from ..errors import ProviderError, redact
 from ..transport import Timeouts, Transport
 from ..types import Target
 from .local_models import _LIST_TIMEOUTS, LIST_WAIT_S, ollama_cloud_model
@@ -162,9 +162,15 @@ async def _shown_remote_host(
     remote = body.get("remote_host")
     if not isinstance(remote, str) or not remote.strip():
         return ""
-    # the host alone, as a refusal and the ledger say it (never a path or a user:password@ the server wrote)
-    parsed = urlsplit(remote if "//" in remote else f"//{remote}")
-    return (parsed.hostname or OLLAMA_CLOUD).lower()
+    # the host alone, as a refusal and the ledger say it (never a path or a user:password@ the server wrote), and
+    # redacted: asked with the local key in its headers, a server (or a gateway before it) echoing the key as the host
+    # had it recorded as where the prompt went, and shown by flow summarize and flow gate (a key of hex digits is a
+    # host's text, in its case)
+    try:
+        host = urlsplit(remote if "//" in remote else f"//{remote}").hostname
+    except ValueError:  # (no URL, "http://[bad": elsewhere all the same, unreadably, as one naming no host)
+        host = None
+    return redact((host or OLLAMA_CLOUD).lower())
 
 
 class Unsure(str):
