@@ -395,7 +395,10 @@ class MessagesStream(StreamAccumulator):
                 try:
                     block["input"] = strict_json.loads(raw) if raw else (block.get("input") or {})
                 except ValueError:
-                    if self.stop_reason == "refusal":  # stopped mid-call by the classifiers: the refusal it is
+                    # stopped mid-call by the classifiers: the refusal it is; or a server tool's call (a search's
+                    # query) cut by max_tokens: the API's, not the caller's, read as the whole answer's is (cut)
+                    server_cut = block.get("type") == "server_tool_use" and _STOP.get(self.stop_reason) == "length"
+                    if self.stop_reason == "refusal" or server_cut:
                         block["input"] = {}
                         content.append(block)
                         continue

@@ -322,3 +322,36 @@ async def test_an_anthropic_answer_with_an_empty_stop_reason_is_one_without_a_st
         await provider.complete(ask(stream), target)
     assert "no usable answer (no stop_reason, with no content)" in info.value.message
     assert info.value.usage is not None and info.value.usage.input_tokens == 11
+
+
+def test_anthropic_streamed_search_cut_by_max_tokens_is_read_as_the_whole_answer_is():
+    # A server tool's input streams as input_json_delta too (read since paused turns keep it): max_tokens stopping the
+    # model mid-query left JSON that does not parse, and the streamed answer failed as a tool call "cut short by
+    # max_tokens" (malformed_response, the text before it lost) where the same answer whole is returned, cut
+    # ("length"): a server tool's call is the API's, not one for the caller, and nothing of it is the answer
+    import json
+
+    from magsag_mcp.providers.anthropic import AnthropicMessagesFormat
+    from magsag_mcp.sse import SSEEvent
+
+    def event(data: dict) -> SSEEvent:
+        return SSEEvent(data["type"], json.dumps(data))
+
+    acc = AnthropicMessagesFormat().accumulator(provider="anthropic", model=CLAUDE)
+    start = {"id": "msg_01", "model": CLAUDE, "content": [], "usage": {"input_tokens": 9, "output_tokens": 1}}
+    acc.feed(event({"type": "message_start", "message": start}))
+    text = {"type": "text", "text": "", "citations": None}
+    acc.feed(event({"type": "content_block_start", "index": 0, "content_block": text}))
+    acc.feed(event({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Let me look"}}))
+    acc.feed(event({"type": "content_block_stop", "index": 0}))
+    search = {"type": "server_tool_use", "id": "srvtoolu_01", "name": "web_search", "input": {}}
+    acc.feed(event({"type": "content_block_start", "index": 1, "content_block": search}))
+    cut = {"type": "input_json_delta", "partial_json": '{"query": "weather in'}
+    acc.feed(event({"type": "content_block_delta", "index": 1, "delta": cut}))
+    acc.feed(event({"type": "content_block_stop", "index": 1}))
+    end = {"type": "message_delta", "delta": {"stop_reason": "max_tokens"}, "usage": {"output_tokens": 20}}
+    acc.feed(event(end))
+    acc.feed(event({"type": "message_stop"}))
+    result = acc.finish()
+    assert (result.text, result.finish_reason, result.tool_calls, result.paused) == ("Let me look", "length", [], None)
+    assert result.usage.output_tokens == 20
