@@ -7,6 +7,7 @@ Where the call goes is resolved separately, in :mod:`magsag_mcp.routing`; the co
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -372,6 +373,8 @@ def estimate_input_tokens(request: LLMRequest, target: Target | None = None) -> 
     provider, model = (target.provider, target.model) if target is not None else (None, "")
     for m in request.messages:
         size += len((m.content or "").encode()) + 16
+        if m.blocks:  # a paused turn sent back whole: its search results' encrypted_content is read as input too
+            size += len(json.dumps(m.blocks, ensure_ascii=False, default=str).encode())
         for image in m.images if m.parts else ():
             pictures += image_tokens_at_most(image, provider, model)
         for tc in m.tool_calls:

@@ -355,3 +355,20 @@ def test_anthropic_streamed_search_cut_by_max_tokens_is_read_as_the_whole_answer
     result = acc.finish()
     assert (result.text, result.finish_reason, result.tool_calls, result.paused) == ("Let me look", "length", [], None)
     assert result.usage.output_tokens == 20
+
+
+def test_a_paused_turn_sent_back_is_in_the_prompts_estimate():
+    # The worst case governance reserves is from a safe over-estimate of the prompt: a paused turn sent back
+    # (Message.blocks) was counted at its text alone, its search results (encrypted_content, read and billed as
+    # input, often tens of thousands of tokens) at nothing, and a follow-up admitted under a budget it could pass
+    from magsag_mcp.call_request import estimate_input_tokens
+
+    found = {"type": "web_search_result", "url": "https://example.com/a", "encrypted_content": "E" * 40_000}
+    blocks = (
+        {"type": "server_tool_use", "id": "srvtoolu_01", "name": "web_search", "input": {"query": "weather in Oslo"}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_01", "content": [found]},
+        {"type": "text", "text": "Searching", "citations": None},
+    )
+    paused = Message("assistant", "Searching", blocks=blocks)
+    alone = estimate_input_tokens(LLMRequest([Message("user", "x"), Message("assistant", "Searching")]))
+    assert estimate_input_tokens(LLMRequest([Message("user", "x"), paused])) >= alone + 40_000 // 2
