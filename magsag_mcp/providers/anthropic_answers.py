@@ -181,7 +181,8 @@ def paused_turn(content: list[dict[str, Any]]) -> Message:
 
 
 #: why magsag cannot do what the API asks of a paused turn: its server tools' blocks (server_tool_use, their results)
-#: are not in the result, and a turn is continued only when the paused response is sent back as it came.
+#: are held in the provider's result (LLMResult.paused) but not in what a call returns (invoke's result, the MCP
+#: tool's), and a turn is continued only when the paused response is sent back as it came.
 #: Not continued here, inside the attempt, on purpose: each continuation is another billed request (the prompt again,
 #: the paused blocks and up to max_tokens more), past the worst case governance reserved for the attempt, so spent
 #: unadmitted; and its tokens summed into one attempt's usage are priced as one prompt, past a tiered price's size
