@@ -7,6 +7,7 @@ of OpenAI's API, answering /v1/responses as Ollama without it does."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -262,3 +263,39 @@ async def test_the_file_is_read_and_written_off_the_event_loop(
     await provider.complete(ask(), target(local_server))
     assert [name for name, _ in threads] == ["lacks_responses", "remember", "forget"]
     assert not any(on_loop for _, on_loop in threads), threads
+
+
+def test_a_save_stopped_before_its_rename_leaves_no_temporary_file_for_good(tmp_path: Path):
+    # A process killed mid-save (after mkstemp, before the rename) leaves its temporary file: a random name, which no
+    # later save reuses and unlinks, so each such file stayed beside the ledger for good. A later save removes the
+    # stale ones (the old pid-named one too), not one that may be another writer's in flight.
+    import os
+
+    from magsag_mcp.providers.local_api_memory import STALE_TEMPORARY_S
+
+    path = tmp_path / FILE_NAME
+    stale = [tmp_path / f".{FILE_NAME}.k3x9_q2a.tmp", tmp_path / f".{FILE_NAME}.4242.tmp"]
+    in_flight = tmp_path / f".{FILE_NAME}.zz81mmq0.tmp"
+    unrelated = tmp_path / ".other.json.abcd1234.tmp"
+    long_ago = time.time() - STALE_TEMPORARY_S - 60
+    for left in [*stale, in_flight, unrelated]:
+        left.write_text('{"version": 1, "serv')
+    for left in [*stale, unrelated]:
+        os.utime(left, (long_ago, long_ago))
+    ChatOnlyFile(path, clock=lambda: 1000.0).remember("http://gpu-box:11434/v1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([FILE_NAME, in_flight.name, unrelated.name])
+    assert ChatOnlyFile(path, clock=lambda: 1001.0).lacks_responses("http://gpu-box:11434/v1")
+
+
+def test_a_save_failing_otherwise_than_on_the_disk_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from magsag_mcp.providers import local_api_memory
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local_api_memory.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ChatOnlyFile(tmp_path / FILE_NAME, clock=lambda: 1000.0).remember("http://gpu-box:11434/v1")
+    assert list(tmp_path.iterdir()) == []

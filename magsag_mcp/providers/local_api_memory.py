@@ -22,6 +22,7 @@ worker thread (``anyio.to_thread``), never on the event loop: a slow disk holds 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import math
@@ -39,6 +40,9 @@ REMEMBERED_S = 86400.0
 KEPT = 256
 MAX_BYTES = 64 * 1024
 _VERSION = 1
+#: how old (by its modification time) a temporary file of a save must be to be taken for one a writer stopped in the
+#: middle of (killed before its rename) and removed: a save in flight lasts milliseconds
+STALE_TEMPORARY_S = 3600.0
 
 
 def server_key(base_url: str) -> str:
@@ -133,7 +137,22 @@ class ChatOnlyFile:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
             os.replace(temporary, self.path)
+            temporary = None
         except OSError:  # (a read-only folder, a full disk: the next process asks the Responses API again)
+            pass
+        finally:  # (any failure, not only the disk's: a random name is found by no later save)
             if temporary is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary)
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove the temporary files of saves stopped before their rename (a process killed mid-save): each has a
+        name of its own, which no later save reuses and unlinks, so they would pile up beside the ledger. One younger
+        than :data:`STALE_TEMPORARY_S` is left: it may be another writer's, in flight."""
+        now = time.time()  # (files' times are the wall clock's, not the clock a test moves)
+        with contextlib.suppress(OSError):
+            for left in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    if now - left.lstat().st_mtime > STALE_TEMPORARY_S:
+                        left.unlink()
