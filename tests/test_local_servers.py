@@ -4,10 +4,12 @@ really answer: each server here is a loopback aiohttp app that answers as the re
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from aiohttp import abc as aiohttp_abc
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -788,3 +790,45 @@ async def test_an_lm_studio_without_the_responses_api_is_said_as_it_said_it(serv
         f"local server at {server.url}/v1 rejected the Responses API (an error under HTTP 200: Unexpected endpoint or "
         "method. (POST /v1/responses)); fell back to chat completions"
     ) in warning, warning
+
+
+class _AllHere(aiohttp_abc.AbstractResolver):
+    """A resolver that finds every host on this machine: a name (ollama.com) served by a loopback test server."""
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):  # type: ignore[override]
+        return [
+            {"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0, "flags": 0}
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_stream_ollamas_cloud_cut_off_is_not_said_to_be_a_local_runner_out_of_memory(serve_posts):
+    # The local provider pointed at Ollama's cloud (OLLAMA_HOST=ollama.com) is no server of the operator's: a stream
+    # it cuts off is said as any cloud's is, not as a model runner of theirs out of memory whose log says why
+    import aiohttp
+
+    async def cut_off(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for event in _RESPONSES_BEGUN:
+            await resp.write(f"data: {json.dumps(event)}\n\n".encode())
+        assert request.transport is not None
+        request.transport.close()
+        return resp
+
+    port = int((await serve_posts(cut_off)).rsplit(":", 1)[1])
+    transport = Transport(
+        session_factory=lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=_AllHere())), env={}
+    )
+    try:
+        with pytest.raises(E.ProviderConnectionError) as info:
+            await LocalProvider({}, transport).complete(
+                ask(stream=True), Target("local", "gpt-oss:120b", base_url=f"http://ollama.com:{port}")
+            )
+    finally:
+        await transport.aclose()
+    message = info.value.message
+    assert message.startswith("the stream broke mid-answer: "), message
+    assert "model runner" not in message and "out of memory" not in message and "its log" not in message, message

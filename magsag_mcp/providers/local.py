@@ -46,7 +46,7 @@ from .local_endpoint import (
 )
 from .local_models import missing_model_fix, served_models
 from .local_reach import known as reach_known
-from .local_reach import learn
+from .local_reach import learn, on_ollamas_cloud
 from .openai_chat import ChatCompletionsFormat
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 from .refused_settings import RefusedSettings
@@ -224,10 +224,14 @@ class LocalProvider(RefusedSettings):
             return await self._call(wire, request, target, progress=progress)
         except ProviderConnectionError as exc:
             if type(exc) is ProviderConnectionError and exc.message.startswith(STREAM_BROKE):
+                base = self.endpoint.base_url(target)
                 # aiohttp's words ("Not enough data to satisfy transfer length header") say nothing of why: a local
-                # server cuts its answer off when its model runner dies, most often out of memory
-                exc.message = f"{exc.message}; {CUT_OFF_HINT} {redact(_shown(self.endpoint.base_url(target)))}"
-                exc.args = (exc.message,)
+                # server cuts its answer off when its model runner dies, most often out of memory. Ollama's cloud
+                # (OLLAMA_HOST=ollama.com) is no server of the operator's, its runner, memory and log not theirs:
+                # its cut is said as any cloud's is
+                if not on_ollamas_cloud(base):
+                    exc.message = f"{exc.message}; {CUT_OFF_HINT} {redact(_shown(base))}"
+                    exc.args = (exc.message,)
             raise
         except ProviderTimeoutError as exc:
             read = self.endpoint.timeouts.read
