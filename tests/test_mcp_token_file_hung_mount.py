@@ -230,3 +230,41 @@ async def test_a_fifo_put_at_the_path_is_refused_at_once_and_the_tokens_kept(
     refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert len(refused) == 1 and "is not a regular file (a FIFO" in refused[0], refused
     assert reloaded.warning is not None and "refused" in reloaded.warning
+
+
+async def test_a_read_slower_than_a_look_waits_is_still_taken_so_a_revoked_token_stops_working(
+    tmp_path: Path, monkeypatch
+):
+    """Every read of the new version (a token left out: revoked) ends only after its look has stopped waiting (a slow
+    mount, a secret manager's FUSE driver fetching each read): each outcome was dropped and the next look read again,
+    as slowly, so the revoked token worked for ever. The next look takes the read that ended, for the version its stat
+    still finds. The read is made to outlast its look by a patched ``_load`` that waits until that look has returned."""
+    monkeypatch.setattr(token_reload, "CHECK_SECONDS", 0)
+    monkeypatch.setattr(token_reload, "SETTLE_SECONDS", 0)
+    monkeypatch.setattr(token_reload, "LOOK_SECONDS", 0.01, raising=False)
+    reloaded, start, _ = _reloaded(tmp_path)
+    look_over, read_over, reads = threading.Event(), threading.Event(), [0]
+    real_load = ReloadedTokens._load
+
+    def slow_load(self: ReloadedTokens, beside: Any) -> Tokens:
+        reads[0] += 1
+        look_over.wait(PATIENCE)  # (ends after the look that began it stopped waiting for it)
+        try:
+            return real_load(self, beside)
+        finally:
+            read_over.set()
+
+    monkeypatch.setattr(ReloadedTokens, "_load", slow_load)
+    with anyio.fail_after(PATIENCE):  # hang guards, not timing assertions
+        for _ in range(3):
+            look_over.clear()
+            assert await reloaded.fresh() is start or reloaded.current is not start
+            if reloaded.current is not start:
+                break
+            look_over.set()  # the look has returned: its read ends now, after it
+            assert await anyio.to_thread.run_sync(read_over.wait, PATIENCE)
+            read_over.clear()
+            while reloaded._stat_pending:  # (its thread's last step, after _load returned)
+                await anyio.sleep(0.01)
+    assert [client.agent for client in reloaded.current.clients] == ["ops-team"]
+    assert reads[0] == 1  # the read that ended was taken, not made again

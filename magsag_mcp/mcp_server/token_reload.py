@@ -17,7 +17,9 @@ The stat ran on the event loop: a secret's mount that hung (NFS, a FUSE driver) 
 waits for it at most :data:`LOOK_SECONDS`, then leaves it to its thread (one at a time: no look starts another while it
 hangs; a daemon, which the process's exit does not wait for) and the server keeps the tokens it has, said once in the
 log and by the health probes until a stat answers again. So too a read that hangs (a mount that hung after its stat
-answered); a FIFO or a device at the path is refused at once, not read (:func:`.secret_files.read_secret_file`).
+answered); a read that ends after its look stopped waiting is taken by the next look, for the version it was of (made
+again, a read slower than the wait never ended in time); a FIFO or a device at the path is refused at once, not read
+(:func:`.secret_files.read_secret_file`).
 
 A new version is held to every check the start makes (:func:`.gate_settings.gate_settings`'s: the lines, the
 length beyond loopback, not the scrape token); refused, the server keeps the tokens it has and logs one ERROR naming
@@ -109,6 +111,8 @@ class Tokens:
 
 #: a file's version: modification and change times (ns), size, inode, device
 _Version = tuple[int, int, int, int, int]
+#: a read's key: the file's version and the other tokens it is checked against
+_LateKey = tuple[_Version, Tokens | None]
 
 
 class ReloadedTokens:
@@ -137,6 +141,9 @@ class ReloadedTokens:
         self._looking = False
         #: a stat or read under way in its thread, which a look stopped waiting for (a hung mount): no other is started
         self._stat_pending = False
+        #: the last read's outcome, with the version and other tokens it was of: one that ended after its look stopped
+        #: waiting for it is taken by the next look that finds that version (see :meth:`_read_version`)
+        self._late: tuple[_LateKey, tuple[Tokens | None, Exception | None]] | None = None
         #: whether the last look's stat did not answer within LOOK_SECONDS (said once, until one answers)
         self._stalled = False
         self._gone = False
@@ -189,12 +196,13 @@ class ReloadedTokens:
         named = self.source.named
         return await self._off_loop(lambda: os.stat(named), "a stat")
 
-    async def _off_loop(self, work: Callable[[], _T], what: str) -> _T | None:
+    async def _off_loop(self, work: Callable[[], _T], what: str, late: _LateKey | None = None) -> _T | None:
         """``work()`` (a stat, or the read of a new version: :meth:`_load`) from a thread of its own waited for at most
         :data:`LOOK_SECONDS`; None when it did not answer in time, or one that did not is still under way (its thread
         left to end when the mount answers: one at a time, so looks do not pile threads on a hung mount). Raises what
         ``work`` raises. The read was a worker's, waited for without end: a FIFO at the path, or a mount that hung
-        after its stat answered, held the request that found the change, and every look after it, for ever.
+        after its stat answered, held the request that found the change, and every look after it, for ever. ``late``:
+        the key its outcome is kept under (:attr:`_late`), for a look after this one should this one stop waiting.
 
         Not anyio's worker pool: a stat handed to it but cut before a worker began it (the look's request cancelled at
         the hand-over, LOOK_SECONDS spent waiting for a free worker) never ran, and the mark of one under way stayed,
@@ -207,12 +215,14 @@ class ReloadedTokens:
         answer: asyncio.Future[_T] = loop.create_future()
 
         def run() -> None:
+            outcome: tuple[_T | None, Exception | None]
             try:
-                done = work()
-            except Exception as exc:  # (OSError, ConfigError: for the look to say)
-                outcome: tuple[_T | None, Exception | None] = (None, exc)
-            else:
-                outcome = (done, None)
+                try:
+                    outcome = (work(), None)
+                except Exception as exc:  # (OSError, ConfigError: for the look to say)
+                    outcome = (None, exc)
+                if late is not None:  # (kept before the mark is cleared: the look that next starts one finds it)
+                    self._late = (late, outcome)  # type: ignore[assignment]
             finally:
                 self._stat_pending = False  # (a bool set in one thread, read on the loop: no lock needed)
             with contextlib.suppress(RuntimeError):  # the loop closed while the work hung: no one waits for it
@@ -226,6 +236,8 @@ class ReloadedTokens:
             raise
         with anyio.move_on_after(LOOK_SECONDS):
             seen = await answer
+            if late is not None:  # (taken here: not again by the next look)
+                self._late = None
             if self._stalled:
                 self._stalled = False
                 logger.info("%s answers a look again", self.source.said())
@@ -267,7 +279,7 @@ class ReloadedTokens:
         if 0 <= time.time_ns() - seen.st_mtime_ns < SETTLE_SECONDS * 1e9:
             return  # still being written, perhaps: read at a later look
         try:
-            tokens = await self._off_loop(partial(self._load, beside), "its read")
+            tokens = await self._read_version(version, beside)
             if tokens is None:
                 return  # (the version left unread: the next look reads it, once the read under way returns)
         except ConfigError as exc:
@@ -300,6 +312,20 @@ class ReloadedTokens:
             )
         else:
             logger.info("%s changed: its new token is taken, for the requests from now on", self.source.said())
+
+    async def _read_version(self, version: _Version, beside: Tokens | None) -> Tokens | None:
+        """The tokens of the file's ``version``, checked against ``beside``, read off the loop (:meth:`_off_loop`); None
+        while a read is under way past its look's wait. A read that ended after its look stopped waiting is taken for
+        the version and other tokens it was of, not made again: each read of a mount slower than LOOK_SECONDS was
+        dropped and made again, as slowly, so a token left out of the file (revoked) went on working for ever. Raises
+        what the read raised."""
+        late, self._late = self._late, None
+        if late is not None and late[0] == (version, beside):
+            tokens, error = late[1]
+            if error is not None:
+                raise error
+            return tokens
+        return await self._off_loop(partial(self._load, beside), "its read", (version, beside))
 
     def _load(self, beside: Tokens | None) -> Tokens:
         """The file's tokens, each check made against ``beside`` (the other tokens now) (in a worker thread)."""
