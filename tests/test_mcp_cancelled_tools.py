@@ -176,6 +176,68 @@ async def test_an_invoke_skill_cancelled_once_recorded_ok_is_said_answered_as_th
     assert [(r.outcome, r.run_id) for r in lines] == [("ok", "r-ok")], [r.getMessage() for r in lines]
     message = lines[0].getMessage()
     assert message.startswith("invoke_skill answered: skill skill.analysis, run r-ok, agent bob, fake echo"), message
-    assert message.endswith("(recorded ok; its client cancelled before the answer reached it)"), message
+    assert message.endswith(
+        "(its record handed to the ledger as ok; its client cancelled before the answer reached it)"
+    ), message
     entry = json.loads(JsonFormatter().format(lines[0]))
     assert entry["outcome"] == "ok" and entry["client_cancelled"] is True and entry["cost_usd"] is not None
+
+
+async def test_an_invoke_skill_cancelled_once_its_ok_record_is_queued_whose_write_then_fails_claims_no_record(
+    db: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    """Cancelled while its ok record waited in the group commit, which then failed (a full disk): the line said
+    "recorded ok" of a record the ledger had refused (kept in memory, written with the next record). It says what was
+    known when it was said, that the record was handed to the ledger as ok, and the WARNING naming the run follows;
+    the next call's record writes it, ok."""
+    import sqlite3
+    import threading
+
+    server = build_server(catalog=CATALOG, db=db, env=ENV)
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": "fake:echo"}}}
+    queued, go = threading.Event(), threading.Event()
+    with caplog.at_level(logging.INFO):
+        async with Client(server) as client:
+            ledger = (await server_state(server).service()).ledger
+            real_record, real_apply = ledger.record_call, ledger._apply_batch
+
+            def full_disk(conn: Any, fns: Any, durable: Any, outcome: list[Any], unsynced: Any) -> Any:
+                queued.set()
+                go.wait(60)  # (a hang guard)
+                exc = sqlite3.OperationalError("database or disk is full")
+                outcome.append(exc)
+                raise exc
+
+            async def queued_to_a_full_disk(*a: Any, **k: Any) -> Any:
+                monkeypatch.setattr(ledger, "_apply_batch", full_disk)
+                return await real_record(*a, **{**k, "alone": False})  # (the group commit, not inline)
+
+            monkeypatch.setattr(ledger, "record_call", queued_to_a_full_disk)
+            call = functools.partial(client.call_tool, "invoke_skill", {**args, "agent": "bob", "run_id": "r-full"})
+            with anyio.fail_after(60):  # hang guards, not timing assertions
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(call)
+                    while not queued.is_set():
+                        await anyio.sleep(0.01)
+                    tg.cancel_scope.cancel()  # the SDK sends notifications/cancelled for the request
+                while not [r for r in caplog.records if getattr(r, "run_id", None) == "r-full"]:
+                    await anyio.sleep(0.01)  # (its line, said as the server's handler unwinds)
+                go.set()
+                await ledger.settled()
+            monkeypatch.setattr(ledger, "_apply_batch", real_apply)
+            monkeypatch.setattr(ledger, "record_call", real_record)
+            await client.call_tool("invoke_skill", {**args, "agent": "bob", "run_id": "r-next"})
+            runs = (await client.call_tool("query_runs", {"filters": {"agent": "bob"}})).structured_content
+    assert runs is not None and sorted((r["run_id"], r["status"]) for r in runs["runs"]) == [
+        ("r-full", "ok"),
+        ("r-next", "ok"),
+    ]
+    lines = [r for r in caplog.records if r.name == "magsag_mcp.mcp" and getattr(r, "run_id", None) == "r-full"]
+    message = lines[0].getMessage()
+    assert len(lines) == 1 and lines[0].outcome == "ok", [r.getMessage() for r in lines]
+    assert "recorded ok" not in message, message
+    assert message.endswith(
+        "(its record handed to the ledger as ok; its client cancelled before the answer reached it)"
+    ), message
+    refused = [r.getMessage() for r in caplog.records if "refused after its caller was cancelled" in r.getMessage()]
+    assert len(refused) == 1 and "run r-full" in refused[0] and "kept" in refused[0], refused

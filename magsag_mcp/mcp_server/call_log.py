@@ -27,13 +27,17 @@ from ..redaction import redact_values
 from ..result_dicts import InvokeResultDict
 
 TOOL = "invoke_skill"
+#: the end of the answered line of a call cancelled once its record was handed to the ledger (see :func:`log_answered`)
+CLIENT_CANCELLED = " (its record handed to the ledger as ok; its client cancelled before the answer reached it)"
 
 
 def log_answered(
     logger: logging.Logger, result: InvokeResultDict, agent: str | None, *, cancelled: bool = False
 ) -> None:
     """The line of a call that answered (``result``, the tool's), made under ``agent`` (None: none). ``cancelled``:
-    its client cancelled once its answer was recorded ok (the ledger holds it so), before the answer reached it."""
+    its client cancelled once its answer's record was handed to the ledger as ok, before the answer reached it. Said
+    as the cancel unwinds, before that write ends: "recorded ok" was said of a write that then failed (a full disk;
+    the record kept, to be written with the next), whose WARNING naming the run follows (see kept_records.py)."""
     if not logger.isEnabledFor(logging.INFO):
         return
     cost = result["cost_usd"]
@@ -60,7 +64,7 @@ def log_answered(
         result["model"],
         f"{cost} USD" if cost is not None else "unknown",
         fields["latency_ms"],
-        " (recorded ok; its client cancelled before the answer reached it)" if cancelled else "",
+        CLIENT_CANCELLED if cancelled else "",
         extra=redact_values(fields),  # (the message is redacted by the logger's filter; a handler may send these on)
     )
 

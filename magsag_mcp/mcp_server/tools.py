@@ -97,7 +97,7 @@ class MagsagTools:
                 log_cancelled(logger, name, elapsed)
             elif (answer := said.pop("answer", None)) is not None:
                 # its answer's record handed to the ledger as ok before the cancel (a group commit's wait, the cache's
-                # write, the heartbeat's stop): said answered, as the ledger holds it, its client gone before it
+                # write, the heartbeat's stop): said answered, as the ledger will hold it, its client gone before it
                 log_answered(logger, answer.to_dict(), said["agent"], cancelled=True)
             else:  # (recorded by the service as it unwound, shielded, once under way: said after it is)
                 log_cancelled(logger, name, elapsed, **said)
