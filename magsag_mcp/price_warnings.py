@@ -148,6 +148,15 @@ def unsaid_time_to_live(label: str, usage: Usage) -> str:
     )
 
 
+def cached_audio(label: str, usage: Usage) -> str:
+    """Why a call that read audio from a cache is of unknown cost (see Usage.cached_audio_tokens)."""
+    return (
+        f"{label} reported {usage.cached_audio_tokens} cached audio tokens (or, its cache not broken down by "
+        "modality, up to that many), billed at a cached audio rate of their own, not at the audio rate and the cached "
+        "text one both; no rate here prices them, so its cost is recorded as unknown"
+    )
+
+
 def unknown_cost_warning(priced: Priced, label: str, usage: Usage, prices: str) -> str:
     if priced.unknown_because == SEARCH_FEE:
         return (

@@ -61,6 +61,7 @@ from .price_files import validate_prices as validate_prices
 from .price_warnings import (
     SEARCH_FEE,
     billed_by_ollama,
+    cached_audio,
     fine_tune,
     not_azures,
     not_global,
@@ -329,6 +330,11 @@ class Pricer(WorstCasePricing):
             return PriceQuote(
                 None, None, f"{provider}:{model} reported a negative token count; its cost is recorded as unknown"
             )
+        if usage.cached_audio_tokens:
+            # counted in the audio and in the cache, a cached audio token was priced twice, at the audio rate and the
+            # cached text one, where it is billed once at a cached audio rate, which no rate here gives (and the two
+            # parts' sum may pass the prompt's whole: no count beyond it, as the check below would read it)
+            return PriceQuote(None, None, cached_audio(f"{provider}:{model}", usage))
         if (
             usage.cached_tokens + usage.cache_write_tokens + usage.input_audio_tokens > usage.input_tokens
             or usage.output_audio_tokens + usage.output_image_tokens > usage.output_tokens

@@ -71,6 +71,11 @@ class Usage:
     #: and hold no ``cache_creation``) may count more writes than ``message_start`` split. Billed at one of two rates
     #: and not said which: :mod:`.pricing` prices the call only where the two rates are the same
     cache_write_ttl_unsaid_tokens: int = 0
+    #: of ``cached_tokens``, audio (Gemini's ``cacheTokensDetails``, modality ``AUDIO``; where the answer counts audio
+    #: in the prompt and cached tokens but no breakdown of the cache, as many as may be): billed at a cached audio
+    #: rate of its own, neither the audio rate nor the cached text one. Counted in ``input_audio_tokens`` too, so
+    #: priced as they are they were billed twice: :mod:`.pricing` records such a call's cost as unknown
+    cached_audio_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -89,6 +94,7 @@ class Usage:
             self.output_audio_tokens,
             self.output_image_tokens,
             self.cache_write_ttl_unsaid_tokens,
+            self.cached_audio_tokens,
         )
 
     def to_dict(self) -> UsageDict:

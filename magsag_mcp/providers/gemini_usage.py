@@ -27,6 +27,9 @@ def _counted(u: dict[str, Any]) -> Usage:
     # at an image rate of their own
     details = u.get("candidatesTokensDetails")
     images = _of_modality(details, "IMAGE")
+    audio_in = _of_modality(u.get("promptTokensDetails"), "AUDIO") + _of_modality(
+        u.get("toolUsePromptTokensDetails"), "AUDIO"
+    )
     return Usage(
         input_tokens=int(u.get("promptTokenCount") or 0) + int(u.get("toolUsePromptTokenCount") or 0),
         output_tokens=int(u.get("candidatesTokenCount") or 0) + thoughts,
@@ -37,8 +40,8 @@ def _counted(u: dict[str, Any]) -> Usage:
         # audio, in the prompt (promptTokensDetails, the tools' part of it too) or the answer, is billed at an audio
         # rate of its own (gemini-2.5-flash: $1.00 a million prompt tokens, where text is $0.30): read as text, it was
         # priced at the text rate as if exact. magsag sends no audio, but a count of it is priced as it is billed
-        input_audio_tokens=_of_modality(u.get("promptTokensDetails"), "AUDIO")
-        + _of_modality(u.get("toolUsePromptTokensDetails"), "AUDIO"),
+        input_audio_tokens=audio_in,
+        cached_audio_tokens=_cached_audio(u, audio_in),
         output_audio_tokens=_of_modality(details, "AUDIO"),
         # the tier that served the answer, and so the rate it is billed at ("standard", "flex", "priority")
         service_tier=tier.lower() if isinstance(tier := u.get("serviceTier"), str) else None,
@@ -52,3 +55,15 @@ def _of_modality(details: Any, modality: str) -> int:
         for d in (details if isinstance(details, list) else ())
         if isinstance(d, dict) and d.get("modality") == modality
     )
+
+
+def _cached_audio(u: dict[str, Any], audio_in: int) -> int:
+    """Of the prompt's audio, the tokens read from a cache (``cacheTokensDetails``, modality ``AUDIO``): billed at a
+    cached audio rate (gemini-2.5-flash: $0.10 a million, where uncached audio is $1.00 and cached text $0.03), and
+    counted in both ``promptTokensDetails``' audio and ``cachedContentTokenCount``. Without a breakdown of the cache,
+    as many as may be (the fewer of the two counts): which cached tokens are audio is not said."""
+    cached = int(u.get("cachedContentTokenCount") or 0)
+    if not cached or not audio_in:
+        return 0
+    by_modality = u.get("cacheTokensDetails")
+    return _of_modality(by_modality, "AUDIO") if isinstance(by_modality, list) else min(cached, audio_in)
