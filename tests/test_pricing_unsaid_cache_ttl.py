@@ -10,6 +10,8 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers.anthropic_usage import usage as anthropic_usage
@@ -51,6 +53,8 @@ async def test_a_streams_writes_past_message_starts_split_are_of_unknown_cost_no
     assert result.cost_usd is None and row["cost_usd"] is None
     said = " ".join(result.warnings)
     assert "2000 of them past those its cache_creation split" in said and "billed at different rates" in said
+    # the ledger keeps how many (its warnings, which query_runs, the export and the CSV carry): no column says it
+    assert any("2000 of them past those its cache_creation split" in w for w in row["warnings"])
     assert summary["model_stats"]["claude-sonnet-4-5"]["cost_complete"] is False
 
 
@@ -98,3 +102,41 @@ def test_the_pricer_prices_unsaid_writes_only_where_the_5_minute_and_1_hour_rate
     assert Pricer().price("anthropic", "claude-sonnet-4-5", usage).cost_usd is None
     said = Usage(13_000, 800, cache_write_tokens=12_000, cache_write_1h_tokens=6_000)
     assert Pricer().price("anthropic", "claude-sonnet-4-5", said).cost_usd is not None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    plain=st.integers(0, 150_000),
+    read=st.integers(0, 150_000),
+    five=st.integers(0, 50_000),
+    hour=st.integers(0, 50_000),
+    unsaid=st.integers(0, 50_000),
+    out=st.integers(0, 100_000),
+    us=st.booleans(),
+)
+def test_unsaid_writes_cost_to_the_token_where_known_and_nothing_where_not(plain, read, five, hour, unsaid, out, us):
+    # a stream's counts as the reader gives them: message_start's split, message_delta's cumulative writes
+    raw = {
+        "input_tokens": plain,
+        "output_tokens": out,
+        "cache_read_input_tokens": read,
+        "cache_creation_input_tokens": five + hour + unsaid,
+        "cache_creation": {"ephemeral_5m_input_tokens": five, "ephemeral_1h_input_tokens": hour},
+        **({"inference_geo": "us"} if us else {}),
+    }
+    usage = anthropic_usage(raw)
+    assert (usage.cache_write_tokens, usage.cache_write_1h_tokens) == (five + hour + unsaid, hour)
+    assert usage.cache_write_ttl_unsaid_tokens == unsaid
+    geo = D("1.1") if us else 1
+    # an entry whose 5-minute and 1-hour rates are one: every write at that rate, known whatever its time to live
+    alike = Pricer([("anthropic:c", UnitPrices(D(3), D(15), D("0.3"), cache_write=D(6), cache_write_1h=D(6)))])
+    hand = (plain * 3 + read * D("0.3") + (five + hour + unsaid) * 6 + out * 15) / M * geo
+    assert alike.price("anthropic", "c", usage).cost_usd == hand
+    # genai-prices' claude-sonnet-4-5 (5-minute 1.25x input, 1-hour 2x): known to the token only where none is unsaid
+    r = list_rates("anthropic", "claude-sonnet-4-5", plain + read + five + hour + unsaid)
+    quote = Pricer().price("anthropic", "claude-sonnet-4-5", usage)
+    if unsaid:
+        assert quote.cost_usd is None and f"{unsaid} of them past those" in (quote.warning or "")
+    else:
+        said = plain * r["input"] + read * r["cache_read"] + five * r["cache_write"] + hour * r["cache_write_1h"]
+        assert quote.cost_usd == (said + out * r["output"]) / M * geo
