@@ -81,3 +81,55 @@ async def test_a_period_the_rollup_covers_in_part_and_the_attempts_filters_total
     assert run["totals"]["server_tool_uses"] == {"web_fetch": 4}
     assert model["totals"]["server_tool_uses"] == {"mcp_call": 3, "web_fetch": 2, "web_search": 1}
     assert status["totals"]["server_tool_uses"] == {"web_fetch": 6, "web_search": 1, "mcp_call": 3}
+
+
+async def test_every_filter_totals_other_kinds_as_a_sum_of_the_attempts_it_selects(tmp_path: Path):
+    # calls over four days, by two agents, skills, models and providers, runs ok and error: each filter's summary
+    # totals the other kinds as the attempts it selects do (what an export of them adds up to), no more, no less
+    ledger = Ledger(tmp_path / "l.db")
+    await ledger.__aenter__()
+    made: list[tuple[AttemptRecord, str]] = []
+    kinds = ({"web_fetch": 1}, {"mcp_call": 2, "web_search": 1}, {}, None, {"web_fetch": 3, "code_interpreter": 1})
+    for i in range(24):
+        at = DAY + (i % 4) * 86400 + 3600 * (i % 7) + 10
+        model, provider = (("m1", "anthropic"), ("m2", "openai"))[i % 2]
+        agent, skill = ("ana", "bo", None)[i % 3], ("s1", None)[i % 2 if i % 5 else 0]
+        outcome = "error" if i % 6 == 5 else "ok"
+        a = AttemptRecord(
+            f"r{i}", at, provider, model, skill, agent, outcome, 0, 1, input_tokens=100, output_tokens=10,
+            cost_usd=Decimal("0.01"), server_tool_uses=kinds[i % 5],
+        )  # fmt: skip
+        status = "error" if outcome == "error" else "ok"
+        await ledger.record_call(RunRecord(f"r{i}", agent or "", skill, at, ended_at=at, status=status), [a])
+        made.append((a, status))
+    filters: list[dict[str, Any]] = [
+        {}, {"since": DAY + 3 * 3600}, {"until": DAY + 2 * 86400 + 5 * 3600}, {"agent": "ana"}, {"skill": "s1"},
+        {"model": "m2"}, {"provider": "anthropic"}, {"run_id": "r9"}, {"status": "error"},
+        {"since": DAY + 86400 + 60, "until": DAY + 3 * 86400 + 2 * 3600, "agent": "bo"},
+    ]  # fmt: skip
+    try:
+        summaries = [await ledger.summarize(dict(f)) for f in filters]
+    finally:
+        await ledger.__aexit__(None, None, None)
+
+    def selected(a: AttemptRecord, status: str, f: dict[str, Any]) -> bool:
+        return (
+            a.started_at >= f.get("since", 0) and a.started_at < f.get("until", float("inf"))
+            and all(getattr(a, k) == f[k] for k in ("agent", "skill", "model", "provider", "run_id") if k in f)
+            and f.get("status", status) == status
+        )  # fmt: skip
+
+    for f, summary in zip(filters, summaries, strict=True):
+        expected: dict[str, int] = {}
+        for a, status in made:
+            if selected(a, status, f):
+                for kind, n in (a.server_tool_uses or {}).items():
+                    expected[kind] = expected.get(kind, 0) + n
+        assert summary["totals"]["server_tool_uses"] == expected, f
+        # each breakdown's groups add up to the totals
+        for dim in ("model_stats", "by_provider", "by_agent", "by_skill"):
+            added: dict[str, int] = {}
+            for stats in summary[dim].values():
+                for kind, n in (stats["server_tool_uses"] or {}).items():
+                    added[kind] = added.get(kind, 0) + n
+            assert added == expected, (f, dim)
