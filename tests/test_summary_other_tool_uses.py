@@ -7,11 +7,13 @@ their attempts and summed nowhere: a user totalling by tool saw less than the le
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from magsag_mcp.errors import InputError
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.records import AttemptRecord, RunRecord
 
@@ -133,3 +135,29 @@ async def test_every_filter_totals_other_kinds_as_a_sum_of_the_attempts_it_selec
                 for kind, n in (stats["server_tool_uses"] or {}).items():
                     added[kind] = added.get(kind, 0) + n
             assert added == expected, (f, dim)
+
+
+@pytest.mark.parametrize("count", [float("nan"), 2.5, True, "3", -4], ids=["nan", "float", "bool", "text", "negative"])
+async def test_a_count_of_tool_calls_that_is_no_count_is_refused_and_the_summaries_go_on(tmp_path: Path, count: Any):
+    # a record_call caller's {"web_fetch": nan} was kept as JSON SQLite cannot read (NaN), and every later summary,
+    # which sums the other kinds from the attempts, failed with "malformed JSON"; a float, bool, text or negative
+    # count was summed as a number of calls it is not
+    ledger = await _ledger(tmp_path)
+    try:
+        with pytest.raises(InputError, match=r"a count of server tool calls is a whole number, 0 or more") as refused:
+            await _record(ledger, "bad", _attempt("bad", DAY + 50, "m1", "ana", "ok", {"web_fetch": count}))
+        assert "web_fetch" in str(refused.value) and "fix the attempt's server_tool_uses" in str(refused.value)
+        summary = await ledger.summarize()
+        assert await ledger.query_runs({"run_id": "bad"}) == []  # nothing of the call recorded
+    finally:
+        await ledger.__aexit__(None, None, None)
+    assert summary["totals"]["server_tool_uses"] == {"mcp_call": 3, "web_fetch": 6, "web_search": 1}
+    # an int subclass is a whole number (an IntEnum's count is kept as its number)
+    ledger = Ledger(tmp_path / "l.db")
+    async with ledger:
+        await _record(ledger, "enum", _attempt("enum", DAY + 60, "m1", "ana", "ok", {"web_fetch": _Two.TWO}))
+        assert (await ledger.summarize({"run_id": "enum"}))["totals"]["server_tool_uses"] == {"web_fetch": 2}
+
+
+class _Two(IntEnum):
+    TWO = 2

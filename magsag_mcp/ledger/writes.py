@@ -14,7 +14,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from ..errors import redact
+from ..errors import InputError, redact
 from ..records import AttemptRecord, RunRecord
 from .abandoned import unrecord_abandoned
 from .cache_hits import INSERT_CACHE_HIT, cache_hit_row
@@ -139,7 +139,7 @@ def _attempt_row(a: AttemptRecord, cost: int | None, bound: int | None) -> tuple
         null if (endpoint := a.endpoint) is None else endpoint,
         null if (images := a.output_image_tokens) is None else images,
         null if (geo := a.inference_geo) is None else geo,
-        null if (uses := a.server_tool_uses) is None else tool_uses_text(uses),
+        null if (uses := a.server_tool_uses) is None else _tool_uses_column(uses),
         null,
     )
 
@@ -170,6 +170,21 @@ def tool_uses_text(uses: dict[str, int]) -> str:
             return json.dumps(uses, sort_keys=True)
         parts.append(f'"{key}": {count}')
     return "{" + ", ".join(parts) + "}"
+
+
+def _tool_uses_column(uses: dict[str, int]) -> str:
+    """:func:`tool_uses_text` of an attempt being recorded, its counts checked: each a whole number of calls, 0 or
+    more, under a name. A caller of Ledger.record_call may give any dict, and a summary sums every kind from the
+    attempts (rollup_reads.other_tool_uses): a NaN kept (json.dumps writes it, SQLite reads no such JSON) failed every
+    later summary, and a float, bool or negative count was summed as a number of calls it is not."""
+    for kind, count in uses.items():
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0 or type(kind) is not str or not kind:
+            raise InputError(
+                f"server_tool_uses {{{kind!r}: {count!r}}}: a count of server tool calls is a whole number, 0 or more,"
+                " under the tool's API name (e.g. {'web_search': 2}); fix the attempt's server_tool_uses (nothing of"
+                " the call was recorded)"
+            )
+    return tool_uses_text(uses)
 
 
 class RecordWrite:
