@@ -92,10 +92,5 @@ def answer_without_known_keys(value: Any, vendors_text: str | None = None, call_
         import json  # (here: the MCP server and the CLI ask, not every importer of redaction)
 
         vendors_text = json.dumps(value, ensure_ascii=False, default=str)
-    if not call_keys:
+    with redaction.call_keys_known(call_keys):
         return without_known_keys(value) if holds_known_key(vendors_text) else value
-    token = redaction._CALL_SECRETS.set(call_keys)
-    try:
-        return without_known_keys(value) if holds_known_key(vendors_text) else value
-    finally:
-        redaction._CALL_SECRETS.reset(token)

@@ -15,11 +15,12 @@ be encoded: the ledger lost the call's record and the caller got a UnicodeEncode
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -347,6 +348,21 @@ def call_keys() -> tuple[str, ...]:
     return _CALL_SECRETS.get()
 
 
+@contextlib.contextmanager
+def call_keys_known(keys: tuple[str, ...]) -> Iterator[None]:
+    """Within it, ``keys`` (a call's :func:`call_keys`, taken before the call forgot them) known to :func:`redact` as
+    that call's: what of its answer leaves the process after the call (its result, an error carrying it) is
+    judged with them. None given: nothing changes."""
+    if not keys:
+        yield
+        return
+    token = _CALL_SECRETS.set(keys)
+    try:
+        yield
+    finally:
+        _CALL_SECRETS.reset(token)
+
+
 #: names found to hold no secret, each with the secrets known then (:data:`_LONGEST_FIRST`, a new tuple when one
 #: is added): a call's skill id and agent are the same call after call, and asked each time (see holds_secret)
 _CLEAN: dict[str, tuple[str, ...]] = {}
@@ -439,8 +455,13 @@ def redacting_logger(name: str) -> logging.Logger:
     return logger
 
 
-def redact_values(value: Any) -> Any:
-    """``value`` with :func:`redact` applied to every string in it (through dicts, lists and tuples)."""
+def redact_values(value: Any, call_keys: tuple[str, ...] = ()) -> Any:
+    """``value`` with :func:`redact` applied to every string in it (through dicts, lists and tuples). ``call_keys``:
+    the credentials of the call ``value`` is of, which it no longer knows (:func:`call_keys_known`): an error carrying
+    the paid answer is shown after its call, and a key the answer echoed reached an MCP client and a terminal whole."""
+    if call_keys:
+        with call_keys_known(call_keys):
+            return redact_values(value)
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):

@@ -131,7 +131,8 @@ def print_error(exc: MagsagError) -> None:
     from ..redaction import redact_values
     from .error_summary import stderr_is_terminal, summary
 
-    error = redact_values(exc.to_dict())
+    # (with the call's own credentials: the paid answer is shown after its call forgot them)
+    error = redact_values(exc.to_dict(), getattr(exc.result, "call_keys", ()))
     if not stderr_is_terminal():  # a file, a pipe, a script's capture: the JSON, as it always was
         print_json({"error": error}, stream=sys.stderr)
         return

@@ -25,8 +25,9 @@ def _compact(data: Any) -> str:
 
 def error_result(exc: MagsagError) -> CallToolResult:
     # every string redacted (errors are redacted when built; this is the backstop, and the paid answer an error may
-    # carry is the vendor's): the CLI's print_error says it so too
-    data = redact_values(exc.to_dict())
+    # carry is the vendor's, judged with its call's own credentials, which the call forgot as it ended): the CLI's
+    # print_error says it so too
+    data = redact_values(exc.to_dict(), getattr(exc.result, "call_keys", ()))
     details = {k: v for k, v in data.items() if k not in ("type", "message")}
     text = f"{data['type']}: {data['message']}"
     if details:
