@@ -84,6 +84,8 @@ class Skills(ProcessBound):
         #: the data classes of the agent's run these skills are bound to (see :class:`Runner`): each call is held to
         #: them beside its skill's class and its context's
         self.data_classes = data_classes
+        #: where the credentials its calls gave themselves are gathered (see :attr:`Runner.call_keys`); None: not
+        self.call_keys: set[str] | None = None
 
     if TYPE_CHECKING:  # the options by name, for a type checker, which refuses any other name
 
@@ -149,9 +151,18 @@ class Skills(ProcessBound):
             )
         except MagsagError as exc:
             if isinstance(exc.result, InvokeResult):  # the paid answer, as invoke returns answers: a dict
+                self._gather(exc.result)
                 exc.result = exc.result.to_dict()
             raise
+        self._gather(result)
         return result.to_dict()
+
+    def _gather(self, result: InvokeResult) -> None:
+        """The credentials ``result``'s call gave itself, into :attr:`call_keys` when it gathers them (but the forms
+        its answers keep: a base URL's path segment taken for a token by its length alone)."""
+        if self.call_keys is not None and result.call_keys:
+            left = getattr(result.call_keys, "left", ())
+            self.call_keys.update(key for key in result.call_keys if key not in left)
 
     def explain(
         self,
@@ -198,6 +209,10 @@ class Runner(ProcessBound):
         #: the runs of the agents this runner ran that raised, for the error of its own agent's run to name (see
         #: agent_failures); None for a Magsag's runner, which no agent's record reads
         self._failed: list[FailedRun] | None = None
+        #: the credentials the calls of the agents it runs gave themselves (their targets' ``params.api_key``...),
+        #: gathered when a set is put here, by ``magsag run``, to look for in what the run returns as it prints it: each
+        #: call forgot its own as it ended. None (the default): not gathered, a Magsag's every call's kept for good
+        self.call_keys: set[str] | None = None
 
     def _deps(
         self,
@@ -215,17 +230,15 @@ class Runner(ProcessBound):
             self.service, self.bridge, run_id=run_id, agent=agent_id, root_run_id=root, data_classes=classes
         )
         runner._failed = failed  # (what the agents it runs raise)
+        runner.call_keys = skills_keys = self.call_keys  # (the SAGs it delegates to gather into the same set)
+        skills = Skills(
+            self.service, self.bridge, run_id=run_id, agent=agent_id, context=context, parent_run_id=root,
+            data_classes=classes,
+        )  # fmt: skip
+        skills.call_keys = skills_keys
         return {
             "registry": self.registry,
-            "skills": Skills(
-                self.service,
-                self.bridge,
-                run_id=run_id,
-                agent=agent_id,
-                context=context,
-                parent_run_id=root,
-                data_classes=classes,
-            ),
+            "skills": skills,
             "runner": runner,
             "obs": Observer(self.service, self.bridge, run_id=run_id, agent=agent_id, budget_run_id=root),
         }

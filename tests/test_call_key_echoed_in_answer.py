@@ -87,3 +87,49 @@ async def test_a_calls_own_key_echoed_in_the_answer_is_not_printed_by_the_cli(
     assert seen == [_CALL_KEY] and code == 0, out.err
     assert _CALL_KEY not in out.out + out.err and _CALL_KEY[8:24] not in out.out + out.err, out.out
     assert "you sent [REDACTED]" in out.out
+
+
+_AGENT = '''id: key-echo-mag
+kind: mag
+description: Calls skill.analysis with a gateway credential of its own, and returns the answer.
+entrypoint: key_echo_mag:run
+skills: [skill.analysis]
+'''
+_AGENT_CODE = '''import json
+
+
+def run(payload, *, registry=None, skills=None, runner=None, obs=None):
+    result = skills.invoke("skill.analysis", json.loads(payload["call"]))
+    return {"analysis": result["output"], "response_id": result["response_id"]}
+'''
+
+
+async def test_a_calls_own_key_echoed_in_an_agents_answer_is_not_printed_by_magsag_run(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    # `magsag run` prints what the agent returns, looked at for the process's keys alone: the credential the agent's
+    # call gave itself (its params.api_key), forgotten as that call ended, was printed whole as the gateway echoed it
+    import shutil
+
+    import anyio
+
+    from magsag_mcp.cli import main
+
+    catalog = cli_env / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "agents" / "key-echo-mag.yaml").write_text(_AGENT)
+    (catalog / "agents" / "key_echo_mag.py").write_text(_AGENT_CODE)
+    seen: list[str] = []
+    state: dict[str, Any] = {}
+    monkeypatch.setenv("OPENAI_API_KEY", _PROCESS_KEY)
+    monkeypatch.setenv("MAGSAG_MAX_RETRIES", "0")
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog))
+    async with gateway(_echoing(seen), state):
+        monkeypatch.setenv("OPENAI_BASE_URL", state["url"] + "/v1")
+        argv = ["run", "key-echo-mag", "--payload", json.dumps({"call": json.dumps(_PAYLOAD)})]
+        code = await anyio.to_thread.run_sync(main, argv)
+    out = capsys.readouterr()
+    assert seen == [_CALL_KEY] and code == 0, out.err
+    assert _CALL_KEY not in out.out + out.err and _CALL_KEY[8:24] not in out.out + out.err, out.out
+    printed = json.loads(out.out)
+    assert printed["response_id"] == "resp-[REDACTED]" and "you sent [REDACTED]" in printed["analysis"], printed

@@ -196,6 +196,8 @@ def _run_agent(args: argparse.Namespace) -> int:
         # an agent the catalog lacks is refused before a run begins: its error names no run (none is recorded, and
         # `data query --run-id` with the id it named found nothing)
         mg.runner.registry.agent(args.agent_id)
+        given: set[str] = set()
+        mg.runner.call_keys = given  # (its calls' own credentials, looked for in what it returns)
         try:
             # stdout is the run's JSON (`magsag run a | jq`): what the agent prints goes to stderr
             with contextlib.redirect_stdout(sys.stderr):
@@ -212,7 +214,7 @@ def _run_agent(args: argparse.Namespace) -> int:
             )
             return 1
         # the agent's result may quote a vendor's answer, and one quoting the key it was sent with loses it here
-        print_json(answer_without_known_keys(result))
+        print_json(answer_without_known_keys(result, call_keys=tuple(sorted(given, key=len, reverse=True))))
         # stdout stays the agent's JSON; the run's id (its delegated runs record it as their parent) is
         # what `magsag budget --run-id` and `flow summarize --run-id` take for the whole run
         print(f"run_id: {mg.run_id}", file=sys.stderr)
