@@ -133,3 +133,53 @@ async def test_a_calls_own_key_echoed_in_an_agents_answer_is_not_printed_by_mags
     assert _CALL_KEY not in out.out + out.err and _CALL_KEY[8:24] not in out.out + out.err, out.out
     printed = json.loads(out.out)
     assert printed["response_id"] == "resp-[REDACTED]" and "you sent [REDACTED]" in printed["analysis"], printed
+
+
+def _echoing_as_model(request_seen: list[str]) -> Any:
+    """A gateway naming the model that answered after the request's credential (its routing key), the answer's text
+    its own: the model's name is the vendor's text too."""
+
+    async def answer(request: web.Request) -> web.Response:
+        key = (await request.json()).get("api_key", "")
+        request_seen.append(key)
+        said = json.dumps({"summary": "fine", "key_points": [], "confidence": 0.5})
+        return web.json_response(
+            {
+                "id": "resp-1",
+                "object": "chat.completion",
+                "created": 1733500000,
+                "model": f"gpt-4o@{key}",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": said}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8},
+            }
+        )
+
+    return answer
+
+
+async def test_a_calls_own_key_echoed_as_the_answers_model_leaves_no_mcp_result_or_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    # the model's name a vendor answers with is its text, as the answer's is: it was not looked at for a key, and the
+    # server's log line of the call (written after the call forgot its own credentials) named it whole
+    import logging
+
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    seen: list[str] = []
+    state: dict[str, Any] = {}
+    caplog.set_level(logging.INFO, logger="magsag_mcp.mcp")
+    async with gateway(_echoing_as_model(seen), state):
+        env = {"OPENAI_API_KEY": _PROCESS_KEY, "OPENAI_BASE_URL": state["url"] + "/v1", "MAGSAG_MAX_RETRIES": "0"}
+        async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env=env)) as client:
+            result = await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": _PAYLOAD})
+    assert seen == [_CALL_KEY] and not result.is_error, result
+    shown = json.dumps(result.structured_content) + "".join(getattr(c, "text", "") for c in result.content)
+    assert _CALL_KEY not in shown and _CALL_KEY[8:24] not in shown, shown
+    assert result.structured_content["model"] == "gpt-4o@[REDACTED]"
+    logged = [r for r in caplog.records if "invoke_skill answered" in r.getMessage()]
+    assert logged, caplog.text
+    assert _CALL_KEY not in caplog.text and _CALL_KEY[8:24] not in caplog.text, caplog.text
+    assert "gpt-4o@[REDACTED]" in logged[0].getMessage()

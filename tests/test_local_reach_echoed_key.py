@@ -23,16 +23,30 @@ pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 KEY = "3f9a1c7e5b2d4a6f8e0c1b3d5f7a9c2e"
 
 
-@pytest.mark.parametrize("echoed", [KEY, f"https://{KEY}.ollama.com:443", f"{KEY.upper()}:443"])
+#: a gateway's key in both cases and with a "_", as many are: a host read from a URL is lower case, and the key
+#: lowered was the key no more to redact(), the host recorded was the key but for its case
+MIXED_KEY = "gwtok_Rt7Vx2Lq9Bn4Hd8Kz3Mw6Pf1"
+
+
+@pytest.mark.parametrize(
+    ("key", "echoed"),
+    [
+        (KEY, KEY),
+        (KEY, f"https://{KEY}.ollama.com:443"),
+        (KEY, f"{KEY.upper()}:443"),
+        (MIXED_KEY, MIXED_KEY),
+        (MIXED_KEY, f"https://user@{MIXED_KEY}.ollama.com:443/v1"),
+    ],
+)
 async def test_a_key_echoed_as_the_remote_host_is_recorded_as_no_host(
-    ollama, catalog_copy: Path, tmp_path: Path, echoed: str
+    ollama, catalog_copy: Path, tmp_path: Path, key: str, echoed: str
 ):
     from magsag_mcp.service import Service
 
     governance = catalog_copy / "policies" / "model_governance.yaml"
     governance.write_text(governance.read_text().replace("allow_unpriced: false", "allow_unpriced: true"))
     server = await ollama({"llama3.1:70b": {**SHOW_CLOUD, "remote_host": echoed}})
-    env = {"OLLAMA_BASE_URL": server.url, "MAGSAG_LOCAL_LLM_API_KEY": KEY}
+    env = {"OLLAMA_BASE_URL": server.url, "MAGSAG_LOCAL_LLM_API_KEY": key}
     payload = {"text": "Ann called.", "model_config": {"provider": "local", "model": "llama3.1:70b"}}
     db = tmp_path / "l.db"
     async with Service.open(catalog=catalog_copy, db=db, env=env) as svc:
@@ -42,8 +56,9 @@ async def test_a_key_echoed_as_the_remote_host_is_recorded_as_no_host(
         [(endpoint,)] = conn.execute("SELECT endpoint FROM attempts").fetchall()
     assert endpoint is not None and "[REDACTED]" in endpoint  # (still off this machine: a host not shown)
     shown = json.dumps(summary)
-    assert KEY not in shown.lower() and KEY[:16] not in shown.lower()
-    assert KEY.encode() not in ledger_bytes(db).lower()
+    lowered = key.lower()
+    assert lowered not in shown.lower() and lowered[:16] not in shown.lower(), shown
+    assert lowered.encode() not in ledger_bytes(db).lower()
 
 
 async def test_a_remote_host_that_is_no_url_is_off_this_machine_not_a_failed_call(

@@ -165,12 +165,27 @@ async def _shown_remote_host(
     # the host alone, as a refusal and the ledger say it (never a path or a user:password@ the server wrote), and
     # redacted: asked with the local key in its headers, a server (or a gateway before it) echoing the key as the host
     # had it recorded as where the prompt went, and shown by flow summarize and flow gate (a key of hex digits is a
-    # host's text, in its case)
+    # host's text, in its case). Redacted as the server wrote it: a host read from a URL is lower case, and a key of
+    # both cases lowered was no key redact() knows, recorded whole but for its case
     try:
-        host = urlsplit(remote if "//" in remote else f"//{remote}").hostname
+        parsed = urlsplit(remote if "//" in remote else f"//{remote}")
+        host = parsed.hostname
     except ValueError:  # (no URL, "http://[bad": elsewhere all the same, unreadably, as one naming no host)
-        host = None
-    return redact((host or OLLAMA_CLOUD).lower())
+        return OLLAMA_CLOUD
+    if not host:
+        return OLLAMA_CLOUD
+    written = _as_written(parsed.netloc, host)
+    shown = redact(written)
+    return shown if shown != written else host
+
+
+def _as_written(netloc: str, host: str) -> str:
+    """``host`` (a URL's hostname: lower case, no brackets) as ``netloc`` writes it, in its case; ``host`` itself
+    where it cannot be found there."""
+    hostport = netloc.rpartition("@")[2]
+    at = hostport.lower().find(host)
+    written = hostport[at : at + len(host)] if at >= 0 else host
+    return written if written.lower() == host else host
 
 
 class Unsure(str):
