@@ -469,3 +469,17 @@ def redact_values(value: Any, call_keys: tuple[str, ...] = ()) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(redact_values(v) for v in value)
     return value
+
+
+#: what a model's answer is judged with, moved to :mod:`magsag_mcp.answer_keys`: still importable from here, where
+#: the docs had callers of the Python API import ``answer_without_known_keys`` from (imported on use: that module
+#: imports this one)
+_IN_ANSWER_KEYS = frozenset({"holds_known_key", "answer_holds_key", "without_known_keys", "answer_without_known_keys"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _IN_ANSWER_KEYS:
+        from . import answer_keys
+
+        return getattr(answer_keys, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,3 +58,16 @@ def test_answer_holds_key_is_redaction_changing_the_answer(text: str, with_call_
     for key in PROCESS_KEYS:
         register_secret(key)
     _agree(text, with_call_key)
+
+
+def test_the_answer_checks_are_still_importable_from_redaction_where_the_docs_named_them():
+    # docs/mcp.md had Python API callers import answer_without_known_keys from magsag_mcp.redaction; the split into
+    # answer_keys.py made that import an ImportError
+    from magsag_mcp import answer_keys
+    from magsag_mcp.redaction import answer_without_known_keys, holds_known_key  # noqa: F401 (the import is the test)
+
+    assert answer_without_known_keys is answer_keys.answer_without_known_keys
+    with pytest.raises(AttributeError, match="no_such_name"):
+        import magsag_mcp.redaction as redaction
+
+        _ = redaction.no_such_name
