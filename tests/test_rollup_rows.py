@@ -13,6 +13,9 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from magsag_mcp.ledger.migrations import ROLLUP_BUCKET_SECONDS
 from magsag_mcp.ledger.rollup_reads import ROLLUP_TOOL_KINDS
 from magsag_mcp.ledger.writes import _rollup_rows
@@ -166,3 +169,95 @@ def test_a_batch_whose_rows_said_no_part_of_a_bill_upserts_them_as_they_are(tmp_
     assert [(rollups.index(sql), len(rows)) for sql, rows in cur.given if sql in rollups] == [(0, 1), (1, 1)]
     got = conn.execute("SELECT model, tool_uses_said, web_search_uses FROM usage_rollup ORDER BY model").fetchall()
     assert got == [("gpt-4o", 0, 0), ("gpt-4o-mini", 1, 1)]
+
+
+def _written_as_before_the_cut(rollup: Any, cur: Any) -> None:
+    """How a batch's rollup rows were upserted before the cut (65ce431a), whatever they held: sorted into the rows
+    holding parts of a bill and the rest, each list by its own statement."""
+    from magsag_mcp.ledger import writes
+
+    plain: list[Any] = []
+    parted: list[Any] = []
+    for row in rollup:
+        (parted if len(row) > writes.ROLLUP_PLAIN_WIDTH else plain).append(row)
+    if plain:
+        cur.executemany(writes._UPSERT_ROLLUP, plain)
+    if parted:
+        cur.executemany(writes._UPSERT_ROLLUP_PARTS, parted)
+
+
+#: (output image tokens, inference geo, server tool uses) an attempt's answer said: most say none
+_PARTS = (None, None, None, (40, None, None), (None, "us", None), (0, "global", {}), (None, None, {"web_search": 2}))
+_PARTED_ATTEMPT = st.tuples(
+    st.sampled_from(["gpt-4o", "gpt-4o-mini"]),
+    st.sampled_from(["ok", "error"]),
+    st.integers(0, 2**40),  # input tokens
+    st.sampled_from([None, Decimal(0), Decimal("0.000001"), Decimal("0.123456789012")]),  # cost
+    st.sampled_from([None, Decimal("0.00002")]),  # bound
+    st.sampled_from(_PARTS),
+    st.sampled_from([0.0, 0.004, ROLLUP_BUCKET_SECONDS]),  # same bucket, or the next day's
+)
+
+
+#: batches (a group commit's, or a lone call's) of calls of one to three attempts
+_BATCHES = st.lists(st.lists(st.lists(_PARTED_ATTEMPT, min_size=1, max_size=3), min_size=1, max_size=4), max_size=4)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=_BATCHES)
+def test_a_batch_mixing_calls_with_and_without_parts_sums_as_before_the_cut(batches, tmp_path_factory):
+    """Exactness of the cut (65ce431a, 77082b90): batches of calls (a lone call, group commits mixing calls with parts
+    of a bill and calls of none, one key in several calls and attempts) leave usage_rollup as the rows summed plainly
+    (_summed_per_key) and written as before the cut (every batch sorted by width) did, and each key's sums are its
+    attempts' own, to the pico-USD and the token, each part of a bill with them."""
+    from magsag_mcp.ledger import writes
+    from magsag_mcp.ledger.migrations import migrate
+    from magsag_mcp.ledger.rollup_reads import ATTEMPT_BILLING_PARTS, ROLLUP_PART_COLUMNS
+
+    folder = tmp_path_factory.mktemp("cut")
+    real_write, real_rows = writes._write, writes._rollup_rows
+    stored = []
+    for before in (False, True):
+        conn = sqlite3.connect(folder / f"{before}.db", isolation_level=None)
+        migrate(conn)
+
+        def written(conn, cur, ws, held, runs, attempts, rollup, spend, day, before=before):
+            real_write(conn, cur, ws, held, runs, attempts, [] if before else rollup, spend, day)
+            if before and rollup:
+                _written_as_before_the_cut(rollup, cur)
+
+        writes._write = written
+        writes._rollup_rows = _summed_per_key if before else real_rows
+        try:
+            for b, batch in enumerate(batches):
+                made = []
+                for c, call in enumerate(batch):
+                    run = RunRecord(f"r{b}.{c}", "bench", "chat", 1_796_300_000.0)
+                    attempts = []
+                    for i, (model, outcome, tokens, cost, bound, parts, later) in enumerate(call):
+                        images, geo, uses = parts or (None, None, None)
+                        attempts.append(AttemptRecord(
+                            run.run_id, 1_796_300_000.0 + later + i * 0.001, "openai", model, "chat", "bench",
+                            outcome, i, len(call), input_tokens=tokens, cost_usd=cost, cost_bound_usd=bound,
+                            output_image_tokens=images, inference_geo=geo, server_tool_uses=uses,
+                        ))  # fmt: skip
+                    made.append(writes.RecordWrite.of(run, attempts))
+                conn.execute("BEGIN")
+                writes.RecordWrite.apply_all(conn, made)
+                conn.execute("COMMIT")
+        finally:
+            writes._write, writes._rollup_rows = real_write, real_rows
+        stored.append(conn.execute("SELECT * FROM usage_rollup ORDER BY bucket, model, outcome").fetchall())
+        by_key = conn.execute(
+            "SELECT CAST(started_at / ? AS INTEGER), model, outcome, COUNT(*), SUM(input_tokens),"
+            f" SUM(coalesce(cost_pusd, 0)), SUM(cost_pusd IS NULL), {ATTEMPT_BILLING_PARTS}"
+            " FROM attempts GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            (ROLLUP_BUCKET_SECONDS,),
+        ).fetchall()
+        summed = conn.execute(
+            "SELECT bucket, model, outcome, attempts, input_tokens, cost_pusd, unpriced,"
+            f" {', '.join(ROLLUP_PART_COLUMNS)} FROM usage_rollup ORDER BY 1, 2, 3"
+        ).fetchall()
+        assert summed == by_key
+        conn.close()
+    assert stored[0] == stored[1]
