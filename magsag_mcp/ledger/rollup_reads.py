@@ -59,7 +59,7 @@ ROLLUP_PART_COLUMNS = (
     *(f"{kind}_uses" for kind in ROLLUP_TOOL_KINDS),
 )  # fmt: skip
 #: from attempts, the parts of their bill, as usage_rollup sums them (see 0031_usage_rollup_billing_parts and
-#: writes.ROLLUP_PART_COLUMNS): the image tokens said and the attempts that said them, those run US-only and those that
+#: ROLLUP_PART_COLUMNS): the image tokens said and the attempts that said them, those run US-only and those that
 #: said where, those that said their server tool calls and the calls of each kind
 ATTEMPT_BILLING_PARTS = (
     "coalesce(SUM(output_image_tokens), 0), SUM(output_image_tokens IS NOT NULL),"

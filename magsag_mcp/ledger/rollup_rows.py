@@ -88,7 +88,7 @@ def rollup_rows(
     attempt that reached a provider (-1: none), whose row the call and its cost ``call`` count in (a row's last
     column but two: the calls ending in it, see 0018_usage_rollup_counts_calls; the last two: the cache writes and
     their 1-hour part, see 0021_usage_rollup_cache_writes). A row whose attempts said any part of a bill goes on with
-    those parts (:data:`ROLLUP_PART_COLUMNS`, see 0031_usage_rollupbilling_parts); the others end there."""
+    those parts (:data:`ROLLUP_PART_COLUMNS`, see 0031_usage_rollup_billing_parts); the others end there."""
     if len(attempts) == 1:  # most calls: its one row as it is, no bucket to fold into
         a, (cost, bound) = attempts[0], money[0]
         bucket = int(a.started_at // ROLLUP_BUCKET_SECONDS)
