@@ -280,8 +280,8 @@ def test_the_shipped_production_models_admit_the_local_servers_own_models_and_na
     assert (ok, policy, rule) == (False, "production_models", "allowed_models")
     assert reason == (
         "local:gpt-oss:120b-cloud is an Ollama cloud model, which the local server runs on ollama.com: a glob of "
-        "production_models.allowed_models does not admit a local model run off this machine; add "
-        "local:gpt-oss:120b-cloud itself to allow it"
+        f"production_models.allowed_models, at {shipped.place('production_models', 'allowed_models')} does not "
+        "admit a local model run off this machine; add local:gpt-oss:120b-cloud itself to allow it"
     )
     # the local provider pointed at ollama.com: every model there is named, however it is written
     at_ollama = load_policies(CATALOG, env={})
@@ -289,8 +289,39 @@ def test_the_shipped_production_models_admit_the_local_servers_own_models_and_na
     assert at_ollama.allowed(Target("local", "qwen2.5:7b"), None)[2] == (
         "local:qwen2.5:7b runs on ollama.com, off this machine: the local provider's base URL is there, or the local "
         "server runs the model there (made from a cloud model, as its /api/show says): a glob of "
-        "production_models.allowed_models does not admit a local model run off this machine; add local:qwen2.5:7b "
-        "itself to allow it"
+        f"production_models.allowed_models, at {shipped.place('production_models', 'allowed_models')} does not "
+        "admit a local model run off this machine; add local:qwen2.5:7b itself to allow it"
     )
     named = PolicySet([Policy(name="p", allowed_models=["local:*", "local:gpt-oss:120b-cloud"])])
     assert named.allowed(Target("local", "gpt-oss:120b-cloud"), None)[0]
+
+
+def test_a_local_model_run_off_this_machine_is_refused_naming_the_file_and_key_that_admit_it_by_a_glob(tmp_path):
+    # the off-machine refusals named the policy's key alone (production_models.allowed_models), where every other
+    # refusal of allowed_models or a data class names the file and key to change: which of the catalog's files?
+    from magsag_mcp.governance.policy_files import load_policy_file
+
+    path = tmp_path / "residency.yaml"
+    path.write_text(
+        "policies:\n"
+        "  - name: production_models\n    allowed_models: ['local:*']\n"
+        "  - name: data_residency\n    requirements:\n      pii_processing: ['local:*']\n"
+    )
+    policies = load_policy_file(path)
+    cloud = Target("local", "gpt-oss:120b-cloud")
+    reason = policies.allowed(cloud, None)[2]
+    assert f"a glob of production_models.allowed_models, at {path}: policies.0.allowed_models does not admit" in (
+        reason or ""
+    ), reason
+    residency = tmp_path / "data_residency.yaml"  # the data class's glob alone
+    residency.write_text("policies:\n  - name: data_residency\n    requirements:\n      pii_processing: ['local:*']\n")
+    policies = load_policy_file(residency)
+    ok, policy, reason, rule = policies.allowed(cloud, "pii_processing")
+    assert (ok, policy, rule) == (False, "data_residency", "data_class")
+    assert (
+        f"(data_residency.requirements, at {residency}: policies.0.requirements.pii_processing), and "
+        "local:gpt-oss:120b-cloud is an Ollama cloud model" in (reason or "")
+    ), reason
+    # a policy made in code has no file: its key alone, as before
+    bare = PolicySet([Policy(name="p", requirements={"pii_processing": ["local:*"]})])
+    assert "(p.requirements), and local:gpt-oss:120b-cloud" in (bare.allowed(cloud, "pii_processing")[2] or "")

@@ -208,16 +208,20 @@ class PolicySet:
         off_machine = self.off_machine(target) if target.provider == "local" else None
         for name, models in self._allowed_models:
             if not matches(models, target):
-                at = self.places.get(name)
-                written = f"{name}.allowed_models, at {at}.allowed_models" if at else f"{name}.allowed_models"
-                return False, name, f"{target.label} is not in {written}", "allowed_models"
+                return (
+                    False,
+                    name,
+                    f"{target.label} is not in {self._written(name, 'allowed_models')}",
+                    "allowed_models",
+                )
             if off_machine is not None and not admits_off_machine(models, target):
                 # a glob of local models (local:*) admits the operator's own machines: one run elsewhere is named
                 return (
                     False,
                     name,
-                    f"{target.label} {runs_off_machine(target, off_machine)}: a glob of {name}.allowed_models does "
-                    f"not admit a local model run off this machine; add {target.label} itself to allow it",
+                    f"{target.label} {runs_off_machine(target, off_machine)}: a glob of "
+                    f"{self._written(name, 'allowed_models')} does not admit a local model run off this machine; add "
+                    f"{target.label} itself to allow it",
                     "allowed_models",
                 )
         classes: Sequence[str | None] = (
@@ -230,9 +234,8 @@ class PolicySet:
                 required = requirements.get(cls)
                 if required is None:
                     continue
+                written = self._written(name, "requirements", f"requirements.{cls}")
                 if not matches(required, target):
-                    at = self.places.get(name)
-                    written = f"{name}.requirements, at {at}.requirements.{cls}" if at else f"{name}.requirements"
                     return (
                         False,
                         name,
@@ -244,12 +247,18 @@ class PolicySet:
                     return (
                         False,
                         name,
-                        f"data class {cls!r} may only use {required} ({name}.requirements), and {target.label} "
+                        f"data class {cls!r} may only use {required} ({written}), and {target.label} "
                         f"{runs_off_machine(target, off_machine)}: a glob does not send the class's data off this "
                         f"machine; name {target.label} there to allow it",
                         "data_class",
                     )
         return True, None, None, None
+
+    def _written(self, policy: str, key: str, file_key: str | None = None) -> str:
+        """``POLICY.KEY``, with where it is written (``, at FILE: policies.N.FILE_KEY``) for a policy read from a file:
+        what a refusal names, and the file to change (which of the catalog's policy files holds it?)."""
+        at = self.places.get(policy)
+        return f"{policy}.{key}, at {at}.{file_key or key}" if at else f"{policy}.{key}"
 
     def admitted_by_glob(self, target: Target, data_class: str | Sequence[str] | None) -> str | None:
         """Where a local ``target`` the policies allow is admitted by a glob alone
