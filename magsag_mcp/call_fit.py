@@ -124,8 +124,6 @@ def call_fit(
         ok, policy, reason, rule = policies.allowed(cand.target, plan.data_classes)
         if not ok:
             by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
-            if rule == "allowed_models":  # the model a misspelt one nearly is, as the call's refusal of it says
-                reason = f"{reason}{governance.nearly_allowed(policy, cand.target.model)}"
             refused = f"policy {policy!r} forbids {cand.target.label}: {reason}"
             targets.append({"target": cand.target.label, "reservation_usd": None, "fits": False, "reason": refused})
             if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):

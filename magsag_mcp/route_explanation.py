@@ -247,7 +247,7 @@ class RouteExplanation:
                     # refused whatever the skill: the call fails on it (see Governance.admit)
                     env_refused = (
                         f"MAGSAG_MODEL={self.env['MAGSAG_MODEL']!r}: policy {policy!r} refuses {cand.target.label} "
-                        f"({reason}{self.governance.nearly_allowed(policy, cand.target.model)}), so every call that "
+                        f"({reason}), so every call that "
                         "names no model of its own fails; set MAGSAG_MODEL to a "
                         f"model it allows, or add {cand.target.label} to {policy}.allowed_models"
                     )
@@ -370,9 +370,7 @@ class RouteExplanation:
             # a deployment the call would refuse was shown as routable
             self.governance.served.look_read_only(self.governance.ledger, cand.target)
         ok, policy, reason, rule = self.governance.policies.allowed(cand.target, data_classes)
-        if rule == "allowed_models":  # the model a misspelt one nearly is, as the call's refusal of it says
-            reason = f"{reason}{self.governance.nearly_allowed(policy, cand.target.model)}"
-        elif rule == "served_model":  # where and when it was seen, and how the refusal lifts, as the call says
+        if rule == "served_model":  # where and when it was seen, and how the refusal lifts, as the call says
             reason = f"{reason}{self.governance.served_seen(cand.target, reason)}"
         entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
         return entry

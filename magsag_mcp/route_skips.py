@@ -62,8 +62,6 @@ def targets_skipped(governance: Any, plan: Plan, targets: Sequence[Mapping[str, 
             break
         if not cand.fallback:
             continue
-        if rule == "allowed_models":
-            reason = f"{reason}{governance.nearly_allowed(policy, cand.target.model)}"
         skipped.append(
             f"{shown[position]}, one of the call's fallbacks, is not tried: policy {policy!r} forbids it "
             f"({reason}): a call that reaches it {_then(position, plan)} (recorded as policy_denied, named in its "
@@ -84,8 +82,6 @@ def refusal_ending(governance: Any, plan: Plan) -> list[str]:
         by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
         if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
             how = "MAGSAG_MODEL" if cand.source == "env" else "MAGSAG_PROVIDER" if cand.by_env else "the call"
-            if rule == "allowed_models":
-                reason = f"{reason}{governance.nearly_allowed(policy, cand.target.model)}"
             return [
                 f"the call fails with policy_denied at {cand.target.label}"
                 f"{' if the targets before it fail' if position else ''}, which {how} chose and policy "

@@ -25,9 +25,9 @@ def test_doctor_reports_a_model_the_provider_override_contradicts(cli_env, capsy
         # the guide's own example, refused by the shipped policy: doctor said nothing, every call failed
         (
             {"MAGSAG_MODEL": "gpt-4"},
-            "MAGSAG_MODEL='gpt-4': policy 'production_models' refuses openai:gpt-4 (openai:gpt-4 is not in "
-            "production_models.allowed_models, at CATALOG/policies/model_governance.yaml: policies.0.allowed_models "
-            "(did you mean 'gpt-4o'?)), so every call that names no model of its own "
+            "MAGSAG_MODEL='gpt-4': policy 'production_models' refuses openai:gpt-4 (openai:gpt-4 (did you mean "
+            "'gpt-4o'?) is not in production_models.allowed_models, at CATALOG/policies/model_governance.yaml: "
+            "policies.0.allowed_models), so every call that names no model of its own "
             "fails; set MAGSAG_MODEL "
             "to a model it allows, or add openai:gpt-4 to production_models.allowed_models",
         ),

@@ -152,7 +152,8 @@ def test_the_documented_capitalised_misspelling_under_allowed_models_is_an_input
 
     text = re.sub(r"\s+", " ", (CATALOG.parent / "docs" / "model-choice.md").read_text())
     assert "an input error said before any policy is asked, whether or not the policy has `allowed_models`" in text
-    policy_said = re.search(r"\(`(anthropic:Claude-3-5-Sonet is not in production_models\.allowed_models, .*?)`", text)
+    said = r"\(`(anthropic:Claude-3-5-Sonet \(did you mean .*? is not in production_models\..*?)`"
+    policy_said = re.search(said, text)
     assert policy_said is not None
     call = {"data": "x", "model_config": {"model": "Claude-3-5-Sonet"}}
     with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:  # production_models has allowed_models

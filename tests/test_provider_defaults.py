@@ -440,5 +440,6 @@ def test_a_misspelt_mapped_model_the_policy_refuses_is_told_the_allowed_model_it
     message = caught.value.message
     at = f"{catalog_copy / 'policies' / 'model_governance.yaml'}: policies.0.allowed_models"
     assert (
-        f"google:gemini-1.5-prro is not in production_models.allowed_models, at {at} (did you mean 'gemini-1.5-pro'?)"
+        # the model it nearly is said next to it, not after the file's path (where it read as the path's)
+        f"google:gemini-1.5-prro (did you mean 'gemini-1.5-pro'?) is not in production_models.allowed_models, at {at}"
     ) in message, message

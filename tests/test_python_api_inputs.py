@@ -276,7 +276,8 @@ def test_a_misspelt_model_the_policy_refuses_is_told_the_allowed_model_it_nearly
     with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
         with pytest.raises(PolicyDenied) as info:
             mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": model}})
-    assert f"is not in {ALLOWED_AT} (did you mean {meant!r}?); it allows " in str(info.value)
+    # the model it nearly is said next to it, not after the file's path (where it read as the path's)
+    assert f"{model} (did you mean {meant!r}?) is not in {ALLOWED_AT}; it allows " in str(info.value)
 
 
 def test_a_model_the_policy_refuses_that_is_no_misspelling_is_offered_no_near_name(tmp_path: Path):
@@ -301,7 +302,7 @@ def test_another_model_of_an_allowed_ones_family_is_no_misspelling_of_it(tmp_pat
 def test_explain_tells_a_misspelt_model_the_allowed_model_it_nearly_is(mg: Magsag):
     # as the call's refusal does: explain's warning that the call would fail said only that the policy forbids it
     plan = mg.skills.explain("skill.analysis", {"data": "x", "model_config": {"model": "openai:gpt-4o-mni"}})
-    assert f"(openai:gpt-4o-mni is not in {ALLOWED_AT} (did you mean 'gpt-4o-mini'?))" in (plan["warnings"][0])
+    assert f"(openai:gpt-4o-mni (did you mean 'gpt-4o-mini'?) is not in {ALLOWED_AT})" in (plan["warnings"][0])
 
 
 @pytest.mark.parametrize("value", [float("nan"), [1.0, float("inf")], {"low": float("-inf")}])

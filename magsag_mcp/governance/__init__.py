@@ -31,7 +31,7 @@ from .budget import Carry, Reservation, reservation_ttl
 from .policy import THRESHOLD_OF, Limit, Policy, PolicySet, limit_key
 from .policy_files import load_policies, load_policy_file, validate_policies
 from .prior_attempts import carriable, shrinkable, unshrink
-from .refusals import allowed_models_fix, nearly_allowed_by, refusal_ends_call, unpriced_refusal
+from .refusals import allowed_models_fix, refusal_ends_call, unpriced_refusal
 from .served_memory import ServedMemory, when
 
 __all__ = [
@@ -147,11 +147,6 @@ class Governance:
         return found
 
     # --- the guard -------------------------------------------------------------------------------
-
-    def nearly_allowed(self, policy: str | None, model: str) -> str:
-        """`` (did you mean 'gpt-4o-mini'?)`` when ``model`` is a misspelling of a model ``policy``'s allowed_models
-        names (:func:`~.model_patterns.nearly_allowed`), else ``""``."""
-        return nearly_allowed_by(self.policies, policy, model)
 
     def served_answered(self, target: Target, model: str | None) -> None:
         """An Azure deployment's answer named the model that served it: kept in the ledger for the next process (queued,

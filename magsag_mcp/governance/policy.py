@@ -22,6 +22,7 @@ from .model_patterns import (
     admits_off_machine,
     matches,
     named_cloud_model,
+    nearly_allowed,
     other_models_served,
     residency_pattern,
     runs_off_machine,
@@ -189,8 +190,9 @@ class PolicySet:
         named a model they forbid (``gpt-4o-2024-08-06``), or None: the name is the operator's choice, and checked
         alone, the deployment went on serving the forbidden model on every call."""
         for name, names in other_models_served(target.model, answered):
-            ok, policy, reason, _rule = self._allowed(Target("azure", name), data_class)
-            if ok or any(self._allowed(Target("azure", other), data_class)[0] for other in names[1:]):
+            # (no "did you mean": the served model's name is the deployment's answer, not a caller's spelling)
+            ok, policy, reason, _rule = self._allowed(Target("azure", name), data_class, hint=False)
+            if ok or any(self._allowed(Target("azure", other), data_class, hint=False)[0] for other in names[1:]):
                 continue
             return (
                 False,
@@ -203,7 +205,7 @@ class PolicySet:
         return None
 
     def _allowed(
-        self, target: Target, data_class: str | Sequence[str] | None
+        self, target: Target, data_class: str | Sequence[str] | None, hint: bool = True
     ) -> tuple[bool, str | None, str | None, str | None]:
         off_machine = self.off_machine(target) if target.provider == "local" else None
         for name, models in self._allowed_models:
@@ -211,7 +213,9 @@ class PolicySet:
                 return (
                     False,
                     name,
-                    f"{target.label} is not in {self._written(name, 'allowed_models')}",
+                    # the model a misspelt one nearly is, next to it (after the file's path it read as the path's)
+                    f"{target.label}{nearly_allowed(models, target.model) if hint else ''} is not in "
+                    f"{self._written(name, 'allowed_models')}",
                     "allowed_models",
                 )
             if off_machine is not None and not admits_off_machine(models, target):

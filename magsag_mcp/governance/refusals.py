@@ -17,7 +17,7 @@ from ..catalog_edits import prices_file_of
 from ..errors import BudgetExceeded
 from ..ledger.money import from_pusd
 from ..types import Target
-from .model_patterns import may_be_of, nearly_allowed
+from .model_patterns import may_be_of
 from .policy import THRESHOLD_OF, Limit, PolicySet, limit_key, written_at
 from .scope_sums import day_bounds
 
@@ -26,19 +26,11 @@ if TYPE_CHECKING:
     from .budget import Reservation
 
 
-def nearly_allowed_by(policies: PolicySet, policy: str | None, model: str) -> str:
-    """`` (did you mean 'gpt-4o-mini'?)`` when ``model`` is a misspelling of a model ``policy``'s allowed_models
-    names (:func:`~.model_patterns.nearly_allowed`), else ``""``."""
-    allowed = next((p.allowed_models for p in policies.policies if p.name == policy), None) or []
-    return nearly_allowed(allowed, model)
-
-
 def allowed_models_fix(policies: PolicySet, policy: str | None, ctx: AttemptContext) -> str:
     """How to get past an ``allowed_models`` refusal of a target someone chose (a routed one is skipped):
     what the policy allows, and where to change the choice or the policy."""
     allowed = next((p.allowed_models for p in policies.policies if p.name == policy), None) or []
     shown = _shown(allowed)
-    meant = nearly_allowed_by(policies, policy, ctx.target.model)
     if ctx.source == "provider_default":
         # only a model of the provider's may be named there (provider_defaults refuses another vendor's)
         provider = ctx.target.provider
@@ -49,10 +41,10 @@ def allowed_models_fix(policies: PolicySet, policy: str | None, ctx: AttemptCont
             else "name a model it allows in the call"
         )
         where = (
-            f"{meant}; it allows {shown}; its {provider} models are {_shown(own)}: name one of them in routing's "
+            f"; it allows {shown}; its {provider} models are {_shown(own)}: name one of them in routing's "
             f"provider_defaults.{provider} (or in {'MAGSAG_MODEL' if ctx.by_env else 'the call'}), or {other}"
             if own
-            else f"{meant}; it allows no {provider} model ({shown}): {other}"
+            else f"; it allows no {provider} model ({shown}): {other}"
         )
         return f"{where}, or add {ctx.target.label} to {policy}.allowed_models"
     where = (
@@ -62,7 +54,7 @@ def allowed_models_fix(policies: PolicySet, policy: str | None, ctx: AttemptCont
         if ctx.by_env
         else "name one of them in the call"
     )
-    return f"{meant}; it allows {shown}: {where}, or add {ctx.target.label} to {policy}.allowed_models"
+    return f"; it allows {shown}: {where}, or add {ctx.target.label} to {policy}.allowed_models"
 
 
 def unpriced_refusal(limits: Sequence[Limit], target: Target, pricer: Any = None) -> BudgetExceeded | None:
