@@ -287,3 +287,23 @@ def test_the_policy_keys_policy_keys_knows_are_the_policys():
     from magsag_mcp.governance.policy_keys import POLICY_KEYS
 
     assert set(POLICY_KEYS) == set(Policy.model_fields)
+
+
+def test_a_refusal_naming_the_policy_file_redacts_a_key_shaped_folder_in_its_path(tmp_path: Path):
+    # the refusals name the policy file now (FILE: policies.N.allowed_models): a catalog kept under a folder named by a
+    # credential (a CI job's checkout named by its token) put the token in explain's reasons and warnings, which
+    # are results, not errors, so the errors' redaction never saw them
+    import shutil
+
+    from magsag_mcp import Magsag
+    from tests.conftest import CATALOG
+
+    token = "sk-proj-" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd"
+    catalog = tmp_path / token / "catalog"
+    shutil.copytree(CATALOG, catalog, ignore=shutil.ignore_patterns("__pycache__"))
+    with Magsag(catalog=catalog, db=tmp_path / "l.db", env={"OPENAI_API_KEY": "sk-test-not-a-real-key-0000"}) as mg:
+        plan = mg.skills.explain("skill.analysis", {"data": "x", "model_config": {"model": "gpt-3.5-turbo"}})
+    reason = plan["targets"][0]["policy"]["reason"]
+    assert "/catalog/policies/model_governance.yaml: policies.0.allowed_models" in reason, reason
+    assert token not in str(plan), plan
+    assert token not in load_policies(catalog, env={}).place("production_models")

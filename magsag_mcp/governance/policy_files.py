@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..errors import CatalogError, ConfigError
+from ..errors import CatalogError, ConfigError, redact
 from ..exact_money import amount_problem
 from .policy import PolicySet
 from .policy_keys import unknown_key
@@ -122,8 +122,11 @@ def _not_policies(path: Path, data: dict[str, object], problems: list[str]) -> b
 def _place(path: Path, read: list[Policy], places: dict[str, str], problems: list[str]) -> None:
     """Each policy's place (``FILE: policies.N``) added to ``places``; a name already placed (in this file or an
     earlier one) is a problem naming both places."""
+    # redacted: the place is said in results (explain's and check_budget's reasons), not only in errors, which redact
+    # what they say; a folder named by a credential (a CI checkout named by its token) was said there as it was
+    file = redact(str(path))
     for i, policy in enumerate(read):
-        here = f"{path}: policies.{i}"
+        here = f"{file}: policies.{i}"
         if policy.name in places:
             problems.append(
                 f"{here}.name: policy name {policy.name!r} is also used in {places[policy.name]}; "
