@@ -12,6 +12,7 @@ from .cascade_report import set_usage, unknown_cost_warning
 from .errors import MagsagError, excerpt, redacting_logger
 from .predictions import prediction_tokens
 from .providers import min_output_tokens, prompt_overhead
+from .providers.anthropic_usage import cache_ttls_asked
 from .records import AttemptRecord
 from .types import LLMRequest, LLMResult, Target, Usage
 from .worst_cases import AUDIO_PROVIDERS
@@ -66,9 +67,23 @@ class Pricing(Protocol):
     """What the cascade and the governance ask of a pricer (:class:`~.pricing.Pricer`): each takes the target, which an
     Azure deployment's sightings are kept by (its endpoint and name), so no caller works that out."""
 
-    def price_for(self, target: Target, usage: Usage) -> PriceQuote: ...
+    def price_for(self, target: Target, usage: Usage, *, cache_ttls: frozenset[str] = ...) -> PriceQuote: ...
     def context_window(self, provider: str, model: str) -> int | None: ...
     def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int) -> Decimal | None: ...
+
+
+def cache_ttls_of(request: LLMRequest, usage: Usage) -> frozenset[str]:
+    """The times to live ``request``'s cache markers asked (:func:`~.providers.anthropic_usage.cache_ttls_asked`),
+    read only for a ``usage`` with cache writes whose time to live it does not say, which they price; else none."""
+    return cache_ttls_asked(request) if usage.cache_write_ttl_unsaid_tokens else frozenset()
+
+
+def quoted(pricer: Pricing, target: Target, usage: Usage, request: LLMRequest) -> PriceQuote:
+    """What ``usage`` of ``request``'s attempt at ``target`` cost: its cache writes whose time to live the answer does
+    not say priced at the one the request's markers asked, where they asked one (see Pricer.price)."""
+    # (passed only where read: a pricer of the Pricing protocol need not take it otherwise)
+    cache_ttls = cache_ttls_of(request, usage)
+    return pricer.price_for(target, usage, cache_ttls=cache_ttls) if cache_ttls else pricer.price_for(target, usage)
 
 
 def price_failure(
@@ -87,7 +102,7 @@ def price_failure(
         record.warnings.append(unknown_cost_warning(target, "answered without reporting its token usage"))
     elif exc.usage is not None:
         try:
-            quote = pricer.price_for(target, exc.usage)
+            quote = quoted(pricer, target, exc.usage, request)
         except Exception as bug:  # ours: the attempt and its tokens are recorded all the same, and the call goes on
             said = priced_by_a_bug(bug, pricer, record, exc.usage, target, admission, request, "tokens")
             record.warnings.append(said)
@@ -125,7 +140,8 @@ def cut_in_flight(
         set_usage(record, prompt, _UNPRICED)
         if bound is not None:
             try:
-                counted = counted_bound(pricer, target, prompt, output_tokens_reserved(request, target))
+                reserved = output_tokens_reserved(request, target)
+                counted = counted_bound(pricer, target, prompt, reserved, cache_ttls_of(request, prompt))
             except Exception:  # ours: the admission's bound stands (raised, the attempt was recorded nowhere)
                 log.exception("%s: a bug in magsag-mcp pricing the prompt of an attempt cut in flight", target.label)
                 counted = None
@@ -137,7 +153,9 @@ def cut_in_flight(
     record.warnings.append(unknown_cost_warning(target, what))
 
 
-def counted_bound(pricer: Pricing, target: Target, prompt: Usage, output_tokens: int) -> Decimal | None:
+def counted_bound(
+    pricer: Pricing, target: Target, prompt: Usage, output_tokens: int, cache_ttls: frozenset[str] = frozenset()
+) -> Decimal | None:
     """The most an attempt whose prompt the vendor counted (``prompt``: its cache reads and writes, tier and place
     included) can cost with ``output_tokens`` generated, at the dearest output rate it has (an image model's pictures
     are dearer than its text; audio, where its provider's wire reads it, as the reservation's worst case allows it,
@@ -148,7 +166,10 @@ def counted_bound(pricer: Pricing, target: Target, prompt: Usage, output_tokens:
     ]
     if target.provider in AUDIO_PROVIDERS:
         ways.append(replace(prompt, output_tokens=output_tokens, output_audio_tokens=output_tokens))
-    costs = [pricer.price_for(target, way).cost_usd for way in ways]
+    if cache_ttls:
+        costs = [pricer.price_for(target, way, cache_ttls=cache_ttls).cost_usd for way in ways]
+    else:
+        costs = [pricer.price_for(target, way).cost_usd for way in ways]
     known = [cost for cost in costs if cost is not None]
     return max(known) if costs[0] is not None else None
 
@@ -176,7 +197,7 @@ def price_stopped(
         record.cost_usd = Decimal(0)
         return
     try:
-        quote = pricer.price_for(target, usage)
+        quote = quoted(pricer, target, usage, request)
     except Exception as bug:  # ours: the attempt and its tokens are recorded all the same
         record.warnings.append(priced_by_a_bug(bug, pricer, record, usage, target, admission, request, "tokens"))
         return
@@ -197,7 +218,7 @@ def price_answered(
     returned, its tokens recorded at an unknown cost (never 0), counted at its bound, and the result says so, naming
     the bug to report; raised, the answer was lost, its attempt recorded nowhere, its reservation left to expire."""
     try:
-        quote = pricer.price_for(target, result.usage)
+        quote = quoted(pricer, target, result.usage, request)
         if quote.warning:
             result.warnings.append(quote.warning)
         price_answer(pricer, record, result, quote, target, admission, request)

@@ -136,15 +136,24 @@ def parts_beyond_whole(usage: Usage) -> str:
     return f"{parts_out} audio and image output tokens of only {usage.output_tokens} output tokens"
 
 
-def unsaid_time_to_live(label: str, usage: Usage) -> str:
+def unsaid_time_to_live(label: str, usage: Usage, asked: frozenset[str] = frozenset()) -> str:
     """Why a call some of whose cache writes the answer did not say the time to live of is of unknown cost (see
-    Usage.cache_write_ttl_unsaid_tokens): a 5-minute write and a 1-hour one are billed at different rates."""
+    Usage.cache_write_ttl_unsaid_tokens): a 5-minute write and a 1-hour one are billed at different rates, and the
+    request's cache markers (``asked``: their times to live) did not ask one alone, which would have said it."""
     unsaid = usage.cache_write_ttl_unsaid_tokens
+    known = sorted(asked & {"5m", "1h"})
+    if len(known) > 1:
+        markers = f"its request's cache_control markers asked for both ({', '.join(known)})"
+    elif asked:
+        markers = 'a cache_control marker of its request asked for a ttl other than "5m" or "1h"'
+    else:
+        markers = "its request sent no cache_control marker to tell (params.cache_control)"
     return (
         f"{label} reported {counted(usage.cache_write_tokens, 'cache write')}, {unsaid} of them past those its "
         "cache_creation split into 5-minute and 1-hour writes (a stream's message_delta counts every write, its "
-        "message_start splits them): which they were is not said, and the two are billed at different rates; its "
-        "cost is recorded as unknown, not priced as 5-minute writes"
+        "message_start splits them; an answer without cache_creation splits none): which they were is not said, "
+        f"{markers}, and the two are billed at different rates; its cost is recorded as unknown, not priced as "
+        "5-minute writes. Give every cache_control marker one ttl for such writes to be priced at its rate"
     )
 
 

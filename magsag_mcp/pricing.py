@@ -73,6 +73,7 @@ from .price_warnings import (
     unsaid_time_to_live,
     untiered_entry,
 )
+from .providers.anthropic_usage import CACHE_TTLS
 from .providers.local_models import ollama_cloud_model
 from .providers.local_reach import LocalReach
 from .providers.openai_models import searches_every_call
@@ -302,7 +303,7 @@ class Pricer(WorstCasePricing):
     # Each public method runs in exact_money's context, as the service's calls do: a Pricer is the library's too, and
     # a caller's lowered Decimal precision (getcontext().prec = 6) rounded the cost it returned (gpt-5's 78.082669125
     # to 78.0826), and the rates it resolved and kept for later calls (Anthropic's 0.1x of an entry's input)
-    def price_for(self, target: Target, usage: Usage) -> PriceQuote:
+    def price_for(self, target: Target, usage: Usage, *, cache_ttls: frozenset[str] = frozenset()) -> PriceQuote:
         """What ``usage`` of an attempt at ``target`` cost (:meth:`price`). An Azure target's deployment is known by
         its endpoint too (its base_url, or the environment's AZURE_OPENAI_ENDPOINT, which only this pricer's memory
         holds): what it answered as is kept by both. Other targets pass none (no work for one)."""
@@ -310,21 +311,37 @@ class Pricer(WorstCasePricing):
             return self.price("azure", target.model, usage, endpoint=self.served.endpoint(target))
         if target.provider == "local" and self.local_reach.off_machine(target):
             return self.price("local", target.model, usage, off_machine=True)
-        return self.price(target.provider, target.model, usage)
+        return self.price(target.provider, target.model, usage, cache_ttls=cache_ttls)
 
     @exact_money
     def price(
-        self, provider: str, model: str, usage: Usage, *, endpoint: str = "", off_machine: bool = False
+        self,
+        provider: str,
+        model: str,
+        usage: Usage,
+        *,
+        endpoint: str = "",
+        off_machine: bool = False,
+        cache_ttls: frozenset[str] = frozenset(),
     ) -> PriceQuote:
         """What ``usage`` cost, at the rates of the service tier the vendor reports serving it on (and,
         on Azure, of the model the answer names rather than the deployment's name). ``endpoint``: an Azure
-        deployment's (:meth:`price_for` passes its target's), by which what it answered as is kept."""
+        deployment's (:meth:`price_for` passes its target's), by which what it answered as is kept.
+        ``cache_ttls``: the times to live the request's cache markers asked
+        (:func:`~.providers.anthropic_usage.cache_ttls_asked`), which say what the cache writes whose time to live
+        the answer does not say were written for, where they ask one."""
         answering = usage.answering_model
         if provider == "azure" and answering is not None and answering != model:
             # what the deployment serves, for the policies (azure_answered), whatever this answer's price: learnt only
             # after a return for an answer of unknown cost, a deployment serving a forbidden model went on serving it
             self.served.saw((endpoint, model), answering)
         counts = usage.counts()
+        unsaid = usage.cache_write_ttl_unsaid_tokens
+        if unsaid > 0 and len(cache_ttls) == 1 and (asked := next(iter(cache_ttls))) in CACHE_TTLS:
+            # every marker the request sent asked one time to live, and Anthropic writes only where one asks: the
+            # writes the answer left unsaid were of it, and are billed at its rate (no guess, so no warning)
+            hour = usage.cache_write_1h_tokens + (unsaid if asked == "1h" else 0)
+            usage = replace(usage, cache_write_1h_tokens=hour, cache_write_ttl_unsaid_tokens=0)
         if min(counts) < 0:
             # no count at all: priced as given it would be a negative cost (spend taken off every limit)
             return PriceQuote(
@@ -374,7 +391,7 @@ class Pricer(WorstCasePricing):
         ):
             # writes of a time to live not said (a stream's message_delta counting past message_start's split): priced
             # as 5-minute writes, a 1-hour one was recorded, and counted against limits, at 5/8 of its bill as if exact
-            return PriceQuote(None, None, unsaid_time_to_live(label, usage))
+            return PriceQuote(None, None, unsaid_time_to_live(label, usage, cache_ttls))
         geo = GEO_MULTIPLIERS.get((provider, usage.inference_geo or ""))
         if geo is not None:
             # on a prices.yaml entry's rates too: they are the standard tier's, run anywhere, as genai-prices' are, and

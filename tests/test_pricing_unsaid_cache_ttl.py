@@ -2,8 +2,11 @@
 stream's ``message_delta`` counts every write so far (MessageDeltaUsage: "the cumulative number of input tokens used
 to create the cache entry") but holds no ``cache_creation``; only ``message_start`` splits the writes into 5-minute
 (1.25x input) and 1-hour (2x input) ones. Writes past that split are billed at one of the two rates, and not said
-which: priced as 5-minute writes, a 1-hour one was recorded at 5/8 of its bill as if exact. Where the two rates are
-one (an entry pricing both alike), the cost is known and recorded."""
+which: priced as 5-minute writes, a 1-hour one was recorded at 5/8 of its bill as if exact. So are the writes of a
+usage with no ``cache_creation`` at all (the spec's Usage makes it nullable). Where the two rates are one (an entry
+pricing both alike), the cost is known and recorded; and where every cache marker (``cache_control``) the request
+sent asked one time to live, the writes were of it (Anthropic writes only where a marker asks), and are priced at its
+rate."""
 
 from __future__ import annotations
 
@@ -13,10 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from magsag_mcp.attempt_cost import price_failure
+from magsag_mcp.errors import MalformedResponseError
 from magsag_mcp.pricing import Pricer
+from magsag_mcp.providers.anthropic_usage import cache_ttls_asked
 from magsag_mcp.providers.anthropic_usage import usage as anthropic_usage
 from magsag_mcp.rates import UnitPrices
-from magsag_mcp.types import Usage
+from magsag_mcp.records import AttemptRecord
+from magsag_mcp.types import LLMRequest, Message, Target, Usage
 from tests.pricing_audit import M, catalog_without_policies, list_rates, one_call
 from tests.providers.fakes import FakeAnthropic
 
@@ -140,3 +147,110 @@ def test_unsaid_writes_cost_to_the_token_where_known_and_nothing_where_not(plain
     else:
         said = plain * r["input"] + read * r["cache_read"] + five * r["cache_write"] + hour * r["cache_write_1h"]
         assert quote.cost_usd == (said + out * r["output"]) / M * geo
+
+
+HOUR = {"type": "ephemeral", "ttl": "1h"}
+FIVE = {"type": "ephemeral"}  # (ttl "5m" by default)
+
+
+@pytest.mark.parametrize(("marker", "hour_rate"), [(HOUR, True), (FIVE, False)], ids=["1h", "5m"])
+async def test_a_streams_unsaid_writes_are_priced_at_the_one_time_to_live_its_marker_asked(
+    tmp_path, serve, marker, hour_rate
+):
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    _split_start_and_more_at_the_end(fake)
+    params = {"cache_control": marker}
+    config = {"provider": "anthropic", "model": "claude-sonnet-4-5", "stream": True, "params": params}
+    result, row, summary = await one_call(tmp_path, env, config)
+    assert fake.violations == []
+    assert fake.requests[-1]["body"]["cache_control"] == marker
+    # the 2,000 writes past message_start's split were written at the marker's time to live: priced at its rate
+    r = list_rates("anthropic", "claude-sonnet-4-5", 33_000)
+    five, hour = 4_000 + (0 if hour_rate else 2_000), 6_000 + (2_000 if hour_rate else 0)
+    said = 1_000 * r["input"] + 20_000 * r["cache_read"] + five * r["cache_write"] + hour * r["cache_write_1h"]
+    expected = (said + 800 * r["output"]) / M
+    assert result.cost_usd == expected and D(row["cost_usd"]) == expected
+    # the ledger keeps the counts as the answer said them (6,000 said 1-hour writes), and no warning of a guess
+    assert (row["cache_write_tokens"], row["cache_write_1h_tokens"]) == (12_000, 6_000)
+    assert not any("cache_creation" in w for w in [*result.warnings, *row["warnings"]])
+    assert summary["model_stats"]["claude-sonnet-4-5"]["cost_complete"] is True
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_writes_of_an_answer_without_cache_creation_are_at_the_markers_time_to_live_not_5_minutes(
+    tmp_path, serve, stream
+):
+    # a usage with cache_creation null (the spec's Usage makes it nullable: a gateway's) says no time to live of its
+    # writes: they were priced as 5-minute ones, and a target asking ttl 1h was recorded at 5/8 of its bill
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    tokens = {"input_tokens": 1_000, "output_tokens": 800, "cache_creation_input_tokens": 10_000}
+    fake.queue({"text": "ok", "usage": tokens})
+    config = {
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "stream": stream,
+        "params": {"cache_control": HOUR},
+    }
+    result, row, _ = await one_call(tmp_path, env, config)
+    assert fake.violations == []
+    r = list_rates("anthropic", "claude-sonnet-4-5", 11_000)
+    expected = (1_000 * r["input"] + 10_000 * r["cache_write_1h"] + 800 * r["output"]) / M
+    assert r["cache_write_1h"] != r["cache_write"]
+    assert result.cost_usd == expected and D(row["cost_usd"]) == expected
+
+
+async def test_writes_without_cache_creation_and_no_marker_to_tell_are_of_unknown_cost(tmp_path, serve):
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    fake.queue(
+        {"text": "ok", "usage": {"input_tokens": 1_000, "output_tokens": 800, "cache_creation_input_tokens": 10}}
+    )
+    result, row, _ = await one_call(tmp_path, env, {"provider": "anthropic", "model": "claude-sonnet-4-5"})
+    assert result.cost_usd is None and row["cost_usd"] is None and row["cost_bound_usd"] is not None
+    said = " ".join(result.warnings)
+    assert "10 of them past those its cache_creation split" in said and "sent no cache_control marker" in said
+
+
+def test_markers_of_two_times_to_live_leave_the_unsaid_writes_unknown():
+    usage = Usage(
+        13_000, 800, cache_write_tokens=12_000, cache_write_1h_tokens=6_000, cache_write_ttl_unsaid_tokens=2_000
+    )
+    both = cache_ttls_asked(
+        LLMRequest(
+            [Message("user", "hi")],
+            extra={"cache_control": HOUR, "system": [{"type": "text", "text": "s", "cache_control": FIVE}]},
+        )
+    )
+    assert both == {"1h", "5m"}
+    quote = Pricer().price("anthropic", "claude-sonnet-4-5", usage, cache_ttls=both)
+    assert quote.cost_usd is None and "asked for both (1h, 5m)" in (quote.warning or "")
+    # a ttl the API does not take is no time to live known
+    odd = cache_ttls_asked(LLMRequest([Message("user", "hi")], extra={"cache_control": {"ttl": "2h"}}))
+    assert Pricer().price("anthropic", "claude-sonnet-4-5", usage, cache_ttls=odd).cost_usd is None
+    # one time to live, however many markers ask it: priced, as said writes of it would be
+    hours = cache_ttls_asked(
+        LLMRequest([Message("user", "hi")], extra={"cache_control": HOUR, "tools": [{"cache_control": HOUR}]})
+    )
+    assert hours == {"1h"}
+    r = list_rates("anthropic", "claude-sonnet-4-5", 13_000)
+    priced = Pricer().price("anthropic", "claude-sonnet-4-5", usage, cache_ttls=hours)
+    assert priced.warning is None
+    assert (
+        priced.cost_usd
+        == (1_000 * r["input"] + 4_000 * r["cache_write"] + 8_000 * r["cache_write_1h"] + 800 * r["output"]) / M
+    )
+    assert cache_ttls_asked(LLMRequest([Message("user", "hi")])) == frozenset()
+
+
+def test_a_failed_attempts_unsaid_writes_are_priced_at_its_requests_marker():
+    # an unusable answer is billed for the usage it reports: its unsaid writes priced as an answer's are
+    target = Target("anthropic", "claude-sonnet-4-5", params=(("cache_control", HOUR),))
+    request = LLMRequest([Message("user", "hi")], extra={"cache_control": HOUR})
+    exc = MalformedResponseError("broken", provider="anthropic", model="claude-sonnet-4-5")
+    exc.usage = anthropic_usage({"input_tokens": 1_000, "output_tokens": 800, "cache_creation_input_tokens": 10_000})
+    record = AttemptRecord("r", 0.0, target.provider, target.model, None, None, "error", 0, 1)
+    price_failure(Pricer(), record, exc, target, None, request)
+    r = list_rates("anthropic", "claude-sonnet-4-5", 11_000)
+    assert record.cost_usd == (1_000 * r["input"] + 10_000 * r["cache_write_1h"] + 800 * r["output"]) / M

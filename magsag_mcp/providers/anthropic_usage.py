@@ -6,6 +6,7 @@ the web searches billed per search beside the tokens."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..types import LLMRequest, Usage
@@ -26,7 +27,10 @@ def _counted(raw: dict[str, Any]) -> Usage:
     # cache_creation splits the writes by time to live: a 1-hour write is billed at its own (higher) rate.
     # A stream reports it in message_start only: message_delta's usage has no cache_creation, and its
     # cache_creation_input_tokens is cumulative, so it may count writes past those message_start split. Their time to
-    # live is not said: they are counted apart (priced only where both rates are one), not taken for 5-minute ones
+    # live is not said: they are counted apart (priced at the time to live the request's markers ask, where they ask
+    # one: see cache_ttls_asked), not taken for 5-minute ones. So are the writes of a usage with no cache_creation at
+    # all (a gateway's, or an older API's: the spec makes it nullable), which were priced as 5-minute writes, and a
+    # 1-hour one recorded at 5/8 of its bill as if exact
     by_ttl = raw.get("cache_creation")
     hour = unsaid = 0
     if isinstance(by_ttl, dict):
@@ -35,6 +39,8 @@ def _counted(raw: dict[str, Any]) -> Usage:
         if written > split:
             unsaid = written - split
         written = max(written, split)
+    else:
+        unsaid = written
     # output_tokens already includes thinking; output_tokens_details says how much of it was thinking.
     thinking = int((raw.get("output_tokens_details") or {}).get("thinking_tokens") or 0)
     # a server tool's requests: web searches are billed per search ($10 per 1,000) beside the tokens; web fetches
@@ -75,3 +81,34 @@ def tool_prompt_tokens(model: str, request: LLMRequest) -> int:
     if not request.tools and request.json_schema is None:
         return 0
     return TOOL_PROMPT_TOKENS_3_OPUS if "claude-3-opus" in model else TOOL_PROMPT_TOKENS
+
+
+#: a cache marker's time to live where it says none (CacheControlEphemeral's ``ttl``: "Defaults to `5m`")
+DEFAULT_CACHE_TTL = "5m"
+#: the times to live a marker may ask (CacheControlEphemeral's ``ttl`` enum), each billed at a write rate of its own
+CACHE_TTLS = frozenset({"5m", "1h"})
+#: a marker whose ``ttl`` is none of those (or no object at all): what it asked is not known
+_TTL_UNKNOWN = "?"
+
+
+def cache_ttls_asked(request: LLMRequest) -> frozenset[str]:
+    """The times to live of every cache marker (``cache_control``) ``request`` sends, each "5m" unless its ``ttl``
+    says "1h" ("?" for a marker of neither); empty for a request that sends none. magsag writes no marker of its own
+    into a message (a text block's ``cache_control`` is dropped as it becomes text): every one the Messages API sees
+    comes with the vendor params (a target's ``params.cache_control``, the top-level marker, or a param that carries
+    blocks of its own), so those are read whole. Anthropic writes to its cache only where a marker asks, at the
+    marker's time to live: a usage's writes whose time to live it does not say (Usage.cache_write_ttl_unsaid_tokens)
+    were written at the one time to live every marker asked, where they asked one."""
+    asked: set[str] = set()
+    pending: list[Any] = [request.extra]
+    while pending:  # (iterative: a deeply nested param cannot exhaust the stack)
+        value = pending.pop()
+        if isinstance(value, Mapping):
+            if "cache_control" in value:
+                marker = value["cache_control"]
+                ttl = marker.get("ttl", DEFAULT_CACHE_TTL) if isinstance(marker, Mapping) else None
+                asked.add(ttl if ttl in CACHE_TTLS else _TTL_UNKNOWN)
+            pending.extend(value.values())
+        elif isinstance(value, list | tuple):
+            pending.extend(value)
+    return frozenset(asked)

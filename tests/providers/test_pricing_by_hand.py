@@ -60,12 +60,17 @@ def test_claude_cache_reads_and_both_write_lifetimes_below_and_past_the_long_con
     )  # $0.06175
 
 
-def test_claude_writes_without_a_lifetime_breakdown_are_five_minute_writes(pricer):
+def test_claude_writes_without_a_lifetime_breakdown_are_at_the_time_to_live_the_request_asked(pricer):
+    # no cache_creation: the writes' time to live is the one every marker of the request asked, and unknown (not
+    # 5-minute writes, which priced a 1-hour one at 5/8 of its bill) where they asked none or both
     raw = {"input_tokens": 1000, "output_tokens": 500, "cache_creation_input_tokens": 30_000}
-    assert (
-        pricer.price("anthropic", "claude-sonnet-4-5", anthropic_usage(raw)).cost_usd
-        == (1000 * 3 + 30_000 * D("3.75") + 500 * 15) / M
-    )  # $0.123
+    usage = anthropic_usage(raw)
+    five = pricer.price("anthropic", "claude-sonnet-4-5", usage, cache_ttls=frozenset({"5m"}))
+    assert five.cost_usd == (1000 * 3 + 30_000 * D("3.75") + 500 * 15) / M  # $0.123
+    hour = pricer.price("anthropic", "claude-sonnet-4-5", usage, cache_ttls=frozenset({"1h"}))
+    assert hour.cost_usd == (1000 * 3 + 30_000 * 6 + 500 * 15) / M  # $0.1905
+    assert pricer.price("anthropic", "claude-sonnet-4-5", usage).cost_usd is None
+    assert pricer.price("anthropic", "claude-sonnet-4-5", usage, cache_ttls=frozenset({"5m", "1h"})).cost_usd is None
 
 
 @pytest.mark.parametrize(

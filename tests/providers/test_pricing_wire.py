@@ -118,6 +118,8 @@ async def test_us_only_inference_costs_its_geo_rate(serve, transport, stream):
     # claude-opus-4-6: $5 in, $25 out, $0.50 cache read, $6.25 5-minute write
     tokens = {"input_tokens": 1000, "output_tokens": 500, "cache_read_input_tokens": 20_000}
     tokens["cache_creation_input_tokens"] = 10_000
+    # (split, as the API's answer does: a usage without cache_creation says no time to live of its writes)
+    tokens["cache_creation"] = {"ephemeral_5m_input_tokens": 10_000, "ephemeral_1h_input_tokens": 0}
     standard = (1000 * 5 + 500 * 25 + 20_000 * D("0.5") + 10_000 * D("6.25")) / D(M)
     pricer = Pricer.from_catalog(None)
     worst = pricer.worst_case("anthropic", "claude-opus-4-6", 5000, 1000)
