@@ -39,6 +39,7 @@ from .cascade_caps import CappedTargets, RequestCaps, Slot
 from .cascade_comebacks import DeferredTargets
 from .cascade_errors import all_failed, internal_error
 from .cascade_guard import Guard, attempt_context, reservation_refused
+from .cascade_paused import Continuing, PausedTurns
 from .cascade_report import (
     CascadeState,
     attempt_record,
@@ -99,7 +100,7 @@ class CallOutcome:
     to_cache: PendingAnswer | None = None
 
 
-class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, CachedAnswers):
+class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, CachedAnswers, PausedTurns):
     def __init__(
         self,
         providers: ProviderSet,
@@ -355,6 +356,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                         within.leave(None)
                         if shown is not None:  # an "&" held back at the end began no escape
                             await shown.finish(result.usage)
+                        self._pause_kept(plan, result)  # (a paused turn with nothing in it, not to be continued)
                     except CallbackFailed:
                         raise
                     except (ProviderError, ConfigError, InputError):
@@ -476,6 +478,9 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 state.attempts.append(record)
                 if self.rests.failing:  # (a dict's truth, on a healthy call: no target has failed in a row)
                     self.rests.answered(target)
+                if result.paused is not None:  # its turn continued, each request an attempt (see cascade_paused.py)
+                    how = Continuing(cand, run_id, agent, parent_run_id, admissions, delegated_from, call_id, deadline)
+                    result = await self._go_on(state, position, request, provider, result, try_number, how, callback)
                 stored = None if key is None else self._to_store(plan, key, agent, target, result)
                 return CallOutcome(result, target, state.attempts, trace(plan, state), stored)
             if self.clock() >= deadline and not state.revisited:

@@ -74,6 +74,7 @@ class InvokeResult:
             "text": r.text,
             "tool_calls": [tc.to_dict() for tc in r.tool_calls],
             "finish_reason": r.finish_reason,
+            "paused_turns": r.pauses,
             "provider": r.provider,
             "model": r.model,
             "response_id": r.response_id,

@@ -20,8 +20,9 @@ from .suggest import named, one_edit
 
 __all__ = ["CONTEXT_KEYS", "check_context_keys", "misspelt_context_key", "near_misses", "one_of_many", "plural_of"]
 
-#: the context keys routing reads (and cache_ttl, the answer cache's: see answer_cache.py)
-CONTEXT_KEYS = ("llm_overrides", "preferred_model", "tier", "data_class", "cache_ttl")
+#: the context keys routing reads (and cache_ttl, the answer cache's: see answer_cache.py; pause_continuations, the
+#: cascade's: see cascade_paused.py)
+CONTEXT_KEYS = ("llm_overrides", "preferred_model", "tier", "data_class", "cache_ttl", "pause_continuations")
 
 
 #: the keys of a call's context and model_config, and the context itself: beside the skill's fields in a payload,

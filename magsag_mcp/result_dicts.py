@@ -68,6 +68,9 @@ class InvokeResultDict(TypedDict):
     text: str
     tool_calls: list[ToolCallDict]
     finish_reason: FinishReason
+    #: how many times the API paused the answer's turn (Claude's pause_turn, a long run of server tools), each pause
+    #: continued by a request of its own (one more attempt) unless the warnings say why not; 0 for an answer not paused
+    paused_turns: int
     provider: str
     model: str
     #: the vendor's id of the answer (chatcmpl-..., msg_..., resp_...; an answer-cache hit keeps the one paid for);

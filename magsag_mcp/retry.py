@@ -28,6 +28,9 @@ class RetryPolicy:
     max_delay: float = 20.0
     #: seconds for the whole call, all targets and waits included
     deadline: float = DEFAULT_CALL_DEADLINE
+    #: requests that continue a turn Claude paused (pause_turn) at most, each an attempt of its own; 0: none, a paused
+    #: turn is the answer (see cascade_paused.py). ``MAGSAG_PAUSE_CONTINUATIONS``; a call's context.pause_continuations
+    continuations: int = 3
 
     def backoff(self, try_number: int, server_wait: float | None) -> float:
         if server_wait is not None:
@@ -99,7 +102,18 @@ def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
         raise ConfigError(f"{said} must be a whole number; set it to e.g. 2 ({setting_span('MAGSAG_MAX_RETRIES', 0)})")
     return RetryPolicy(
         tries_per_target=int(tries) + 1,
+        continuations=pause_continuations(env),
         base_delay=env_float(env, "MAGSAG_RETRY_BASE_DELAY", 0.5),
         max_delay=env_float(env, "MAGSAG_RETRY_MAX_DELAY", 20.0),
         deadline=call_deadline(env),
     )
+
+
+def pause_continuations(env: Mapping[str, str]) -> int:
+    """``MAGSAG_PAUSE_CONTINUATIONS``: how many requests may continue a paused turn (0 to 20, default 3)."""
+    name = "MAGSAG_PAUSE_CONTINUATIONS"
+    most = env_float(env, name, 3, minimum=0)
+    if most != int(most):
+        fix = f"set it to e.g. 3 ({setting_span(name, 0)})"
+        raise ConfigError(f"{given(name, env[name])} must be a whole number; {fix}")
+    return int(most)

@@ -72,6 +72,9 @@ class Plan:
     #: the resolution's :attr:`~.route_resolution.Resolution.classes_apart`: why two data classes of the call refuse
     #: every target, in one sentence (None: they do not, or the call has fewer than two)
     classes_apart: str | None = None
+    #: the call's context.pause_continuations: how many requests may continue a turn Claude paused, None: the
+    #: setting's (MAGSAG_PAUSE_CONTINUATIONS; see cascade_paused.py)
+    continuations: int | None = None
 
     @property
     def data_class(self) -> str | None:

@@ -25,6 +25,7 @@ from .call_urls import CallURLs
 from .caller_progress import raised_by_caller
 from .cascade import Cascade
 from .cascade_caps import request_caps
+from .cascade_paused import CONTINUATIONS_KEY, continuations_of_context
 from .cascade_report import result_warnings
 from .catalog import Catalog, validate_catalog
 from .env_routing import override_providers
@@ -177,6 +178,8 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
                 self._cache_ttls[plan.skill_id] = ttl
         if ttl:
             plan.cache_ttl = ttl
+        if context and CONTINUATIONS_KEY in context:  # (see cascade_paused.py)
+            plan.continuations = continuations_of_context(context)
         return plan
 
     async def _top_run(self, run_id: str, parent_run_id: str) -> str:

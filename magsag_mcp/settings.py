@@ -40,6 +40,9 @@ MODES = ("configured", "any")
 MAXIMA: dict[str, float] = {
     #: retries per target: more than 10 is hammering a provider that has said no ten times already
     "MAGSAG_MAX_RETRIES": 10,
+    #: requests that continue a turn Claude paused (pause_turn), each billed: past 20, a turn that pauses again and
+    #: again is a search that does not end, not one that needs one more request
+    "MAGSAG_PAUSE_CONTINUATIONS": 20,
     #: a first backoff of more than a minute, before exponential growth, is a slip for a max delay
     "MAGSAG_RETRY_BASE_DELAY": 60,
     #: a server's wait longer than the longest deadline is never waited out, so no cap above it is meant
@@ -61,7 +64,7 @@ MAXIMA: dict[str, float] = {
 }
 
 #: the settings that count (a whole number, no unit to drop from a value)
-_COUNTS = frozenset({"MAGSAG_MAX_RETRIES", "MAGSAG_BREAKER_FAILURES"})
+_COUNTS = frozenset({"MAGSAG_MAX_RETRIES", "MAGSAG_BREAKER_FAILURES", "MAGSAG_PAUSE_CONTINUATIONS"})
 
 
 def given_env(env: Mapping[str, str] | None) -> dict[str, str]:
@@ -248,6 +251,7 @@ READ_VARIABLES = frozenset(
         "MAGSAG_MCP_TOKEN_FILE",
         "MAGSAG_MCP_TOKENS_FILE",
         "MAGSAG_MCP_TRANSPORT",
+        "MAGSAG_PAUSE_CONTINUATIONS",
         "MAGSAG_MODEL",
         "MAGSAG_PROVIDER",
         "MAGSAG_READ_TIMEOUT",
@@ -358,6 +362,7 @@ READ_AT_OPEN: tuple[tuple[str, Callable[[Mapping[str, str]], object]], ...] = (
     ("MAGSAG_MAX_RETRIES", _retries),
     ("MAGSAG_RETRY_BASE_DELAY", _retries),
     ("MAGSAG_RETRY_MAX_DELAY", _retries),
+    ("MAGSAG_PAUSE_CONTINUATIONS", _retries),
     (CALL_DEADLINE_ENV, call_deadline),
     (CONNECT_TIMEOUT_ENV, connect_timeout),
     (READ_TIMEOUT_ENV, read_timeout),

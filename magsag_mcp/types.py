@@ -185,6 +185,12 @@ class LLMResult:
     #: to send back as-is in a follow-up request, its content blocks whole (:attr:`Message.blocks`), for the model to
     #: go on from where it paused. None for every other answer
     paused: Message | None = None
+    #: the code execution container the answer ran in (Claude's ``container.id``), which a continuation of its paused
+    #: turn names to go on in the same one; None where the answer names none
+    container: str | None = None
+    #: how many times the API paused this answer's turn (``pause_turn``), each continued by another request of its own
+    #: (see cascade_paused.py) but a last one still paused (``paused`` set then); 0 for an answer never paused
+    pauses: int = 0
 
 
 #: parameter names that hold a credential (``api_key``, ``gateway_auth``, ``x-access-token``, ...);

@@ -78,6 +78,12 @@ class InvokeSkillResult(_Out):
         "each in messages and call again), content_filter (the vendor withheld it), other (an end none of these "
         "names: see warnings)"
     )
+    paused_turns: int = Field(
+        0,
+        description="how many times the vendor paused the answer's turn (Claude's pause_turn, a long run of server "
+        "tools such as web search): each pause is continued by one more request (an attempt of its own, up to "
+        "MAGSAG_PAUSE_CONTINUATIONS or context.pause_continuations); warnings say where a turn was left paused",
+    )
     provider: str
     model: str
     response_id: str | None = Field(

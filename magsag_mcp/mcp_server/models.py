@@ -217,6 +217,13 @@ class ContextArg(_In):
         description="seconds an answer in the answer cache may be old to answer this same request again, free "
         "(0: not from the cache, nor stored); unset: the route's cache setting, off by default",
     )
+    pause_continuations: int | None = Field(
+        None,
+        ge=0,
+        le=20,
+        description="how many requests may continue a turn the vendor paused (Claude's pause_turn, a long web "
+        "search), each an attempt of its own, billed; 0: none; unset: MAGSAG_PAUSE_CONTINUATIONS (default 3)",
+    )
 
     @staticmethod
     def unknown_key_hint(key: str, value: Any = None) -> str | None:
@@ -261,7 +268,9 @@ SKILL_ID = Field(pattern=SKILL_ID_PATTERN, max_length=NAME_MAX, description="e.g
 PAYLOAD = Field(description="the skill's input fields (its input_schema)")
 MODEL_CONFIG = Field(None, alias="model_config", description="overrides: model, provider, fallbacks, ...")
 CONTEXT = Field(
-    None, description="the call's context: preferred_model, tier, data_class (policies still apply), cache_ttl"
+    None,
+    description="the call's context: preferred_model, tier, data_class (policies still apply), cache_ttl, "
+    "pause_continuations",
 )
 
 

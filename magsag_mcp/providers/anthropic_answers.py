@@ -6,7 +6,6 @@ The request side, the endpoint and the provider are in :mod:`.anthropic`.
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +14,12 @@ from ..errors import (
     ContextTooLongError,
     MalformedResponseError,
     ProviderConnectionError,
-    UnsupportedFeatureError,
 )
 from ..text import one_line
 from ..transport import SSEEvent
-from ..types import FinishReason, LLMResult, Message, ToolCall, Usage
+from ..types import FinishReason, LLMResult, ToolCall, Usage
 from .anthropic_errors import anthropic_error
+from .anthropic_paused import container_of, paused, paused_turn
 from .anthropic_thinking import signature_for
 from .anthropic_usage import usage as _usage
 from .content_filters import filtered
@@ -142,8 +141,8 @@ def read_answer(
             f"answer may be cut short; {fix}"
         )
     held = None
-    if stop_reason == "pause_turn":
-        warnings.append(paused(bool(text.strip() or calls), _usage(usage), provider, model))
+    if stop_reason == "pause_turn":  # (continued by the cascade: see cascade_paused.py)
+        warnings.append(paused(provider, model))
         held = paused_turn(content)
     elif stop_reason is None:
         warnings.append(unended(bool(text.strip() or calls), _usage(usage), provider, model))
@@ -167,53 +166,8 @@ def read_answer(
         response_id=data.get("id"),
         stop_explained=explained,
         paused=held,
+        container=container_of(data),
     )
-
-
-def paused_turn(content: list[dict[str, Any]]) -> Message:
-    """The assistant turn of a paused answer, to be sent back as-is for the model to go on (:attr:`LLMResult.paused`):
-    each content block whole, as the API wrote it (a server_tool_use's input, a web_search_tool_result's results with
-    their encrypted_content, a text's citations, a thinking block's signature), copied so that nothing reading the
-    result changes what goes back; its text, the text blocks' joined."""
-    blocks = tuple(copy.deepcopy(block) for block in content)
-    text = "".join(block["text"] for block in blocks if block.get("type") == "text" and block.get("text"))
-    return Message("assistant", text or None, blocks=blocks)
-
-
-#: why magsag cannot do what the API asks of a paused turn: its server tools' blocks (server_tool_use, their results)
-#: are held in the provider's result (LLMResult.paused) but not in what a call returns (invoke's result, the MCP
-#: tool's), and a turn is continued only when the paused response is sent back as it came.
-#: Not continued here, inside the attempt, on purpose: each continuation is another billed request (the prompt again,
-#: the paused blocks and up to max_tokens more), past the worst case governance reserved for the attempt, so spent
-#: unadmitted; and its tokens summed into one attempt's usage are priced as one prompt, past a tiered price's size
-#: where neither request was. Continuing belongs to the cascade, each request an attempt of its own, admitted, priced
-#: and recorded apart (as a retry's is), its text joined to the paused one's
-_NOT_CONTINUED = (
-    "the API continues a paused turn only when its response is sent back as it came, server tool blocks and all, "
-    "which magsag does not return"
-)
-#: what to change: a paused turn is a long run of server tools (web search, code execution) the target's params ask for
-_LESS_IN_ONE_TURN = (
-    "ask for less in one turn (fewer server tool uses: web search's max_uses in the target's params), or route the "
-    "call to a target without server tools"
-)
-
-
-def paused(came: bool, usage: Usage, provider: str, model: str) -> str:
-    """The warning of a turn the API paused (stop_reason "pause_turn": "we paused a long-running turn. You may provide
-    the response back as-is in a subsequent request to let the model continue"), whose text so far is returned. With
-    nothing in it there is no answer: an empty success, warned to be sent back as the result cannot be, was recorded
-    "ok" and the next target left untried. It fails as ``unsupported_feature`` (magsag cannot continue the turn; asked
-    again, the same long turn pauses again), the next target tried, billed at ``usage`` (its server tools' too)."""
-    said = f"{provider}:{model} paused its turn (stop_reason: pause_turn)"
-    if not came:
-        exc = UnsupportedFeatureError(
-            f"{said} before any answer: {_NOT_CONTINUED}; there is no answer: {_LESS_IN_ONE_TURN}",
-            provider=provider,
-            model=model,
-        )
-        raise with_reported_usage(exc, usage)
-    return f"{said}: the answer is the text so far and may be incomplete ({_NOT_CONTINUED}); {_LESS_IN_ONE_TURN}"
 
 
 def unended(came: bool, usage: Usage, provider: str, model: str) -> str:
@@ -325,8 +279,9 @@ class MessagesStream(StreamAccumulator):
             delta = an_object(data.get("delta"), "message_delta's delta", self.provider, self.model)
             stop_reason = a_reason(delta.get("stop_reason"), "message_delta's stop_reason", self.provider, self.model)
             self.stop_reason = stop_reason or self.stop_reason
-            if delta.get("stop_details"):
-                self.message = {**self.message, "stop_details": delta["stop_details"]}
+            for said in ("stop_details", "container"):  # (the container code execution ran in, for a continuation)
+                if delta.get(said):
+                    self.message = {**self.message, said: delta[said]}
             final = data.get("usage")
             self._add_usage(final)
             if not isinstance(final, dict) or final.get("output_tokens") is None:

@@ -79,31 +79,27 @@ PAUSED = {
 @pytest.mark.parametrize("stream", [False, True])
 async def test_anthropic_paused_turn_is_not_a_finished_answer(serve, transport, stream: bool):
     # StopReason pause_turn: "we paused a long-running turn. You may provide the response back as-is in a
-    # subsequent request to let the model continue." The text so far is kept, but the answer is not finished; the
-    # warning told the caller to send it back, which the result (its text alone, not the server tool's blocks) cannot
+    # subsequent request to let the model continue." The text so far is kept, but the answer is not finished: the
+    # provider says so and holds the turn to send back (the cascade does: see tests/test_paused_turns.py)
     fake, provider, target = await anthropic(serve, transport, {**PAUSED, "text": "Searching the web"})
     result = await provider.complete(ask(stream), target)
     assert result.text.strip() == "Searching the web"
-    assert result.finish_reason == "other"
+    assert result.finish_reason == "other" and result.paused is not None
     [said] = [w for w in result.warnings if "pause_turn" in w]
-    assert "the answer is the text so far and may be incomplete" in said and "which magsag does not return" in said
-    assert "send it back" not in said and "max_uses" in said
+    assert "the answer is the text so far and may be incomplete" in said and "LLMResult.paused back" in said
     assert result.usage.server_tool_calls == (("web_search", 1),) and fake.violations == []
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_anthropic_paused_turn_with_no_text_is_no_answer_at_its_cost(serve, transport, stream: bool):
-    # A turn paused after its searches alone, no text: an empty success ("" and finish_reason "other"), recorded "ok"
-    # and the next target untried, whose warning advised sending back what the result does not hold. It fails, said
-    # as what magsag cannot do (not asked again: the same long turn pauses again), billed for its tokens and search
+async def test_anthropic_paused_turn_with_no_text_is_held_to_be_continued(serve, transport, stream: bool):
+    # A turn paused after its searches alone, no text: it failed here as unsupported_feature, its blocks lost. The
+    # provider returns it, billed for its tokens and search, the turn held whole: the cascade continues it (or, with
+    # continuations off, fails it: tests/test_paused_turns.py)
     fake, provider, target = await anthropic(serve, transport, PAUSED)
-    with pytest.raises(E.UnsupportedFeatureError) as info:
-        await provider.complete(ask(stream), target)
-    err = info.value
-    assert "paused its turn (stop_reason: pause_turn) before any answer" in err.message
-    assert "there is no answer" in err.message and not err.retryable and err.moves_on
-    assert err.usage is not None and err.usage.input_tokens == 11
-    assert err.usage.server_tool_calls == (("web_search", 1),)
+    result = await provider.complete(ask(stream), target)
+    assert result.text == "" and result.paused is not None and result.paused.content is None
+    assert [b["type"] for b in result.paused.blocks] == ["server_tool_use", "web_search_tool_result"]
+    assert result.usage.input_tokens == 11 and result.usage.server_tool_calls == (("web_search", 1),)
     assert fake.violations == []
 
 

@@ -76,6 +76,12 @@ class FakeAnthropic(Fake):
     #: the most output tokens a model takes (max_tokens above it is refused), as the models overview lists them
     output_ceilings: dict[str, int] = {"claude-3-5-sonnet-20241022": 8192, "claude-3-haiku-20240307": 4096}
 
+    def __init__(self, key: str = "test-key-123456") -> None:
+        super().__init__(key)
+        #: the content blocks of the answers this fake paused (stop_reason pause_turn) since its last answer that was
+        #: not paused: the assistant turn a continuation must send back (see :meth:`continuation_refused`)
+        self.paused: list[dict[str, Any]] = []
+
     def auth_ok(self, request: web.Request) -> bool:
         return request.headers.get("x-api-key") == self.key and bool(request.headers.get("anthropic-version"))
 
@@ -137,16 +143,21 @@ class FakeAnthropic(Fake):
         if any(not s.strip() for s in body.get("stop_sequences") or []):
             message = "stop_sequences: each stop sequence must contain non-whitespace"
             return self.error_body(400, message, "invalid_request_error")
-        # a final assistant turn (a prefill the answer continues) whose text ends in whitespace
+        # a final assistant turn (a prefill the answer continues) whose text ends in whitespace; a paused turn sent
+        # back is no prefill: the model goes on with it in blocks of its own, on every model
         last = (body.get("messages") or [{}])[-1]
-        if last.get("role") == "assistant" and body.get("model") in self.no_prefill:
+        continuing = self.continuation_refused(last)
+        if isinstance(continuing, str):
+            return self.error_body(400, continuing, "invalid_request_error")
+        prefill = last.get("role") == "assistant" and continuing is False
+        if prefill and body.get("model") in self.no_prefill:
             message = (
                 "This model does not support assistant message prefill. The conversation must end with a user message."
             )
             return self.error_body(400, message, "invalid_request_error")
         blocks = last.get("content") if isinstance(last.get("content"), list) else [{"text": last.get("content")}]
         text = blocks[-1].get("text") if blocks and isinstance(blocks[-1], dict) else None
-        if last.get("role") == "assistant" and isinstance(text, str) and text != text.rstrip():
+        if prefill and isinstance(text, str) and text != text.rstrip():
             message = "messages: final assistant content cannot end with trailing whitespace"
             return self.error_body(400, message, "invalid_request_error")
         message = (
@@ -158,6 +169,20 @@ class FakeAnthropic(Fake):
             or self.tool_ids_refused(body)
         )
         return None if message is None else self.error_body(400, message, "invalid_request_error")
+
+    def continuation_refused(self, last: dict[str, Any]) -> str | bool | None:
+        """A request that continues a turn this fake paused: False where ``last`` (the request's final message) is not
+        one (no assistant turn, or no turn paused); else None, or what the API says of a paused turn not sent back "as
+        is": the blocks of every answer paused since, in order, each as the request's schema takes it (see
+        :func:`as_sent`; the spec, checked before this, refuses what it does not name)."""
+        if last.get("role") != "assistant":
+            self.paused = []  # (a turn of the user's: a paused turn left as it was, the conversation went on)
+            return False
+        if not self.paused:
+            return False
+        if last.get("content") != [block for block in map(as_sent, self.paused) if block is not None]:
+            return "messages: the paused assistant turn must be sent back as it was returned, to continue it"
+        return None
 
     def output_format_refused(self, body: dict[str, Any]) -> str | None:
         """A JSON schema as structured output (output_config.format) the API refuses: on a model that takes none, beside
@@ -344,6 +369,13 @@ class FakeAnthropic(Fake):
             )
         return blocks
 
+    def written(self, step: Step, body: dict[str, Any], stop: str) -> list[dict[str, Any]]:
+        """The answer's content blocks, kept while its turn is paused (the turn a continuation sends back grows by
+        each paused answer's blocks), forgotten once an answer ends it."""
+        content = self.content(step, body)
+        self.paused = [*self.paused, *content] if stop == "pause_turn" else []
+        return content
+
     def reply(self, request: web.Request, body: dict[str, Any], step: Step) -> Any:
         stop = step.get("finish", "tool_use" if step.get("tool_calls") else "end_turn")
         return {
@@ -351,11 +383,11 @@ class FakeAnthropic(Fake):
             "type": "message",
             "role": "assistant",
             "model": body["model"],
-            "content": self.content(step, body),
+            "content": self.written(step, body, stop),
             "stop_reason": stop,
             "stop_sequence": None,
             "stop_details": step.get("stop_details"),
-            "container": None,
+            "container": step.get("container"),
             "usage": self.usage(step),
         }
 
@@ -381,7 +413,8 @@ class FakeAnthropic(Fake):
             ("message_start", {"type": "message_start", "message": start}),
             ("ping", {"type": "ping"}),
         ]
-        for i, block in enumerate(self.content(step, body)):
+        stop = step.get("finish", "tool_use" if step.get("tool_calls") else "end_turn")
+        for i, block in enumerate(self.written(step, body, stop)):
             if block["type"] == "thinking":
                 # thinking_delta(s), then its signature in a signature_delta just before content_block_stop
                 empty = {"type": "thinking", "thinking": "", "signature": ""}
@@ -460,12 +493,11 @@ class FakeAnthropic(Fake):
             # overloaded mid-answer: the 200 stream carries an `error` event and ends
             events = events[:-2] + [("error", step["stream_error"])]
             return await self.send_events(request, events, False)
-        stop = step.get("finish", "tool_use" if step.get("tool_calls") else "end_turn")
         delta: dict[str, Any] = {
             "stop_reason": stop,
             "stop_sequence": None,
             "stop_details": step.get("stop_details"),
-            "container": None,
+            "container": step.get("container"),
         }
         # MessageDeltaUsage: the cumulative counts, every field present (null where there is nothing to say)
         delta_usage = {
@@ -482,3 +514,24 @@ class FakeAnthropic(Fake):
         events.append(("message_delta", {"type": "message_delta", "delta": delta, "usage": delta_usage}))
         events.append(("message_stop", {"type": "message_stop"}))
         return await self.send_events(request, events, step.get("cut", False))
+
+
+#: the citations that cite a document (ResponseCharLocationCitation, page and content block locations): their request
+#: forms name no ``file_id`` and take a ``document_title`` of one character or more, or null
+_DOCUMENT_CITATIONS = ("char_location", "page_location", "content_block_location")
+
+
+def as_sent(block: dict[str, Any]) -> dict[str, Any] | None:
+    """A response's content block as the API takes it back in a request (its Request* schema, which refuses what it
+    does not name): a text block with no text is none (RequestTextBlock.text: minLength 1); a citation of a document
+    loses its ``file_id`` and an empty title is null (as a web search citation's empty ``title`` is)."""
+    if block.get("type") == "text" and not block.get("text"):
+        return None
+    sent = json.loads(json.dumps(block))
+    for citation in sent.get("citations") or [] if sent.get("type") == "text" else []:
+        if citation.get("type") in _DOCUMENT_CITATIONS:
+            citation.pop("file_id", None)
+            citation["document_title"] = citation.get("document_title") or None
+        elif citation.get("type") == "web_search_result_location":
+            citation["title"] = citation.get("title") or None
+    return sent

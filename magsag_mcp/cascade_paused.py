@@ -1,0 +1,288 @@
+"""A turn the API paused, continued: Claude's ``stop_reason`` "pause_turn" ("we paused a long-running turn. You may
+provide the response back as-is in a subsequent request to let the model continue"), which a long run of server tools
+(web search, web fetch, code execution) ends with.
+
+The cascade sends the call's request again to the SAME target with the paused assistant turn appended, its blocks as
+the API wrote them (see providers/anthropic_paused.py), no user turn added; the model goes on with the same assistant
+turn, which a second pause extends again (each paused turn appended in order: the wire sends them as one assistant
+turn). Each continuation is an attempt of its own, as a retry is: admitted by governance (the policies, a reservation
+of its own worst case: the prompt again, the blocks sent back and up to max_tokens more), priced alone (a tiered
+price's size is each request's, never their sum's), settled, and recorded in the ledger under the call's run, its
+attempt number the next of the target's, a warning saying which attempt's paused turn it continues.
+
+At most ``MAGSAG_PAUSE_CONTINUATIONS`` requests (a call's ``context.pause_continuations`` over it; default 3, 0: none).
+The answer is the turns' text joined (one assistant turn, its text blocks in order), their tool calls, their usage
+summed; the call's cost is its attempts' (each exact, unknown where any is). A turn left paused (the maximum reached, a
+continuation refused by a budget or failed, the deadline passed) is returned with what came and a warning that says
+why and which setting to raise; nothing paid for is lost. With continuations off (0), a paused turn with nothing in
+it is no answer: it fails as ``unsupported_feature`` at its cost, and the next target is tried.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .attempt_cost import price_answered, price_failure
+from .caller_progress import CallbackFailed
+from .cascade_errors import internal_error
+from .cascade_guard import attempt_context
+from .cascade_report import CascadeState, attempt_record, record_skip, unhooked
+from .cascade_stops import cut_by_the_deadline
+from .deadline import Deadline
+from .errors import (
+    BudgetExceeded,
+    ConfigError,
+    InputError,
+    LedgerError,
+    PayloadError,
+    PolicyDenied,
+    ProviderError,
+    UnsupportedFeatureError,
+)
+from .providers.anthropic_paused import PAUSED_SAID
+from .providers.wire_format import with_reported_usage
+from .rates import ZERO
+from .settings import MAXIMA
+from .token_usage import Usage
+from .transport import Sends
+from .types import LLMRequest, LLMResult, Message
+
+if TYPE_CHECKING:
+    from .routing import Plan
+
+#: the call's context key that sets its continuations, over the setting
+CONTINUATIONS_KEY = "pause_continuations"
+SETTING = "MAGSAG_PAUSE_CONTINUATIONS"
+
+
+def continuations_of_context(context: Mapping[str, Any]) -> int | None:
+    """The call's ``context.pause_continuations`` (a whole number from 0 to the setting's maximum), None where it names
+    none; refused, saying what to write, when it is anything else."""
+    value = context.get(CONTINUATIONS_KEY)
+    if value is None:
+        return None
+    most = int(MAXIMA[SETTING])
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise PayloadError(
+            f"context.{CONTINUATIONS_KEY} must be a whole number of requests that may continue a paused turn (e.g. 3; "
+            f"0 for none), got {type(value).__name__} {value!r}"[:300]
+        )
+    if not 0 <= value <= most:
+        raise PayloadError(f"context.{CONTINUATIONS_KEY} must be from 0 (none) to {most}, got {value!r}")
+    return int(value)
+
+
+def continued_request(request: LLMRequest, turns: list[Message], container: str | None) -> LLMRequest:
+    """``request`` with the paused assistant turns appended as they came (no user turn between: the model goes on
+    with the same turn), naming the code execution container the last ran in, to go on in it."""
+    extra = request.extra if container is None else {**request.extra, "container": container}
+    return dataclasses.replace(request, messages=[*request.messages, *turns], extra=extra)
+
+
+def summed(usages: list[Usage]) -> Usage:
+    """The turns' usage, summed: each count, each server tool's uses; reported only where every turn's was; what the
+    answers said of themselves (the model, the tier, where it ran) the last turn's."""
+    total = dataclasses.replace(usages[-1])
+    counted = ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
+               "cache_write_1h_tokens", "input_audio_tokens", "output_audio_tokens", "output_image_tokens",
+               "cache_write_ttl_unsaid_tokens", "cached_audio_tokens")  # fmt: skip
+    for name in counted:
+        setattr(total, name, sum(getattr(u, name) for u in usages))
+    uses: dict[str, int] = {}
+    for u in usages:
+        for kind, n in u.server_tool_calls:
+            uses[kind] = uses.get(kind, 0) + n
+    total.server_tool_calls = tuple(uses.items())
+    total.reported = all(u.reported for u in usages)
+    total.server_tools_said = any(u.server_tools_said for u in usages)
+    total.output_image_said = any(u.output_image_said for u in usages)
+    billed = [u.billed_usd for u in usages if u.billed_usd is not None]
+    total.billed_usd = sum(billed, ZERO) if len(billed) == len(usages) else None
+    return total
+
+
+def joined(turns: list[LLMResult], left_paused: str | None) -> LLMResult:
+    """One answer of the turns of a continued pause: their text joined (the blocks of one assistant turn), their tool
+    calls, usage summed and latency; the last turn's finish, id and parsed document. Each turn's warning that it paused
+    is left out (it was continued), but for why the last is still paused (``left_paused``)."""
+    last = turns[-1]
+    warnings = [w for turn in turns for w in turn.warnings if PAUSED_SAID not in w]
+    if left_paused is not None:
+        warnings.append(left_paused)
+    blocks = tuple(block for turn in turns if turn.paused is not None for block in turn.paused.blocks)
+    paused = None if last.paused is None else Message("assistant", _text(turns) or None, blocks=blocks)
+    return dataclasses.replace(
+        last,
+        text="".join(turn.text for turn in turns),
+        usage=summed([turn.usage for turn in turns]),
+        tool_calls=[call for turn in turns for call in turn.tool_calls],
+        latency_ms=sum(turn.latency_ms for turn in turns),
+        warnings=warnings,
+        paused=paused,
+        pauses=sum(1 for turn in turns if turn.paused is not None),
+    )
+
+
+def _text(turns: list[LLMResult]) -> str:
+    return "".join(turn.paused.content or "" for turn in turns if turn.paused is not None)
+
+
+@dataclass(slots=True, frozen=True)
+class Continuing:
+    """What the guard is asked to admit a continuation with beside its request (the arguments of
+    :func:`~.cascade_guard.attempt_context`: the candidate, the run, the agent, the parent run, the call's admissions
+    so far, whom the call was delegated from, its id), and the call's deadline (the clock's time it ends at)."""
+
+    cand: Any
+    run_id: str
+    agent: str | None
+    parent_run_id: str | None
+    admissions: list[Any]
+    delegated_from: str | None
+    call_id: str | None
+    deadline: float
+
+
+class PausedTurns:
+    """The cascade's continuation of a paused turn (mixed into :class:`~magsag_mcp.cascade.Cascade`)."""
+
+    # (the cascade's)
+    pricer: Any
+    guard: Any
+    retry: Any
+    clock: Callable[[], float]
+
+    def _most(self, plan: Plan) -> int:
+        return plan.continuations if plan.continuations is not None else self.retry.continuations
+
+    def _pause_kept(self, plan: Plan, result: LLMResult) -> None:
+        """A paused turn that will not be continued (continuations off) with nothing in it is no answer: an empty
+        success was recorded "ok" and the next target left untried. It fails, at its cost (its searches' too)."""
+        if result.paused is None or self._most(plan) > 0 or result.text.strip() or result.tool_calls:
+            return
+        said = f"{result.provider}:{result.model} {PAUSED_SAID} before any answer, and continuing it is off"
+        fix = f"set {SETTING} (or the call's context.{CONTINUATIONS_KEY}) to 1 or more for magsag to send it back"
+        exc = UnsupportedFeatureError(f"{said}: {fix}", provider=result.provider, model=result.model)
+        raise with_reported_usage(exc, result.usage)
+
+    async def _go_on(
+        self,
+        state: CascadeState,
+        position: int,
+        request: LLMRequest,
+        provider: Any,
+        first: LLMResult,
+        try_number: int,
+        how: Continuing,
+        progress: Any,
+    ) -> LLMResult:
+        """Continue ``first``, a paused turn of the target at ``position`` (its try ``try_number``, recorded), until
+        it ends, ``self._most`` requests were sent, or one cannot be (``how``: what the guard is asked to admit each
+        with, and the call's deadline; ``progress``, the caller's, which a streamed continuation's text goes to).
+        Every continuation is in ``state.attempts`` as it ends."""
+        target = state.plan.candidates[position].target
+        most = self._most(state.plan)
+        turns, number, left_paused = [first], try_number, None
+        while turns[-1].paused is not None:
+            if len(turns) > most:
+                left_paused = (
+                    f"{target.label} paused its turn {len(turns)} times, and {most} continuations were sent "
+                    f"({SETTING}, or the call's context.{CONTINUATIONS_KEY}): the answer is the text so far and "
+                    f"may be incomplete; raise {SETTING} (at most {int(MAXIMA[SETTING])}) for the model to go on"
+                )
+                break
+            number += 1
+            follow = continued_request(request, [t.paused for t in turns if t.paused is not None], turns[-1].container)
+            said = f"continues the turn {target.label} paused at attempt {number - 1}"
+            answer, why = await self._continue(state, position, follow, provider, number, how, progress, said)
+            if answer is None:
+                left_paused = (
+                    f"{target.label} paused its turn, and its continuation (attempt {number}) was not answered: "
+                    f"{why}; the answer is the text before it and may be incomplete"
+                )
+                break
+            turns.append(answer)
+        return joined(turns, left_paused)
+
+    async def _continue(
+        self,
+        state: CascadeState,
+        position: int,
+        follow: LLMRequest,
+        provider: Any,
+        number: int,
+        how: Continuing,
+        progress: Any,
+        said: str,
+    ) -> tuple[LLMResult | None, str]:
+        """One continuation, admitted, sent, priced, settled and recorded: its answer, or None and why there is none
+        (a refusal, the deadline, a failure: each recorded as a try of the target is)."""
+        target, deadline = state.plan.candidates[position].target, how.deadline
+        if self.clock() >= deadline:
+            why = "the call's deadline passed (MAGSAG_CALL_DEADLINE)"
+            record_skip(state, position, target, f"not sent: {why}", None, None, try_number=number)
+            return None, why
+        admission = None
+        if self.guard is not None:
+            try:
+                asked = (how.run_id, how.agent, how.parent_run_id, how.admissions, how.delegated_from, how.call_id)
+                admission = await self.guard.admit(attempt_context(state.plan, how.cand, follow, *asked))
+                how.admissions.append(admission)
+            except (PolicyDenied, BudgetExceeded, LedgerError) as exc:
+                unhooked(exc)
+                outcome = {PolicyDenied: "policy_denied", BudgetExceeded: "budget_exceeded"}.get(type(exc))
+                record_skip(state, position, target, exc.message, exc, outcome, routine=True, try_number=number)
+                state.attempts[-1].warnings.append(said)
+                return None, exc.message
+        started_wall, started, sends = time.time(), self.clock(), Sends()
+        left = deadline - self.clock()
+        within = Deadline(0.0 if left < 0.0 else left, sends)
+        try:
+            try:
+                within.enter()
+                try:
+                    answer: LLMResult = await provider.complete(follow, target, progress=progress)
+                except BaseException as ended:
+                    within.leave(ended)
+                    raise
+                within.leave(None)
+            except (CallbackFailed, ProviderError, ConfigError, InputError):
+                raise
+            except Exception as bug:  # ours: converted once, here, as an attempt's is (see Cascade.run)
+                sent = sends.left or not provider.sends_through_transport
+                if isinstance(bug, TimeoutError) and within.expired:
+                    raise cut_by_the_deadline(target, sent, self.retry.deadline) from None
+                raise internal_error(target, bug, sent=sent) from bug
+        except ProviderError as exc:
+            exc = unhooked(exc)
+            latency = (self.clock() - started) * 1000.0
+            record = attempt_record(state, position, number, target, "error", started_wall, latency, exc)
+            record.sent = sends.body
+            price_failure(self.pricer, record, exc, target, admission, follow)
+            record.warnings.append(said)
+            state.attempts.append(record)
+            if admission is not None:
+                await self.guard.settle(admission, record.cost_usd, record.cost_bound_usd)
+            return None, exc.message
+        except BaseException as exc:
+            await self._stopped(  # type: ignore[attr-defined]
+                exc, state, position, target, number, admission, follow, provider, sends, started_wall, started
+            )
+            if isinstance(exc, CallbackFailed):
+                raise exc.error from None
+            raise
+        latency = (self.clock() - started) * 1000.0
+        answer.latency_ms = latency
+        record = attempt_record(state, position, number, target, "ok", started_wall, latency, None)
+        record.sent = sends.body
+        price_answered(self.pricer, record, answer, target, admission, follow)
+        if admission is not None:
+            await self.guard.settle(admission, record.cost_usd)
+        record.warnings = [*answer.warnings, said]
+        record.reservation_id = getattr(admission, "reservation_id", None)
+        state.attempts.append(record)
+        return answer, ""
