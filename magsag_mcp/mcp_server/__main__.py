@@ -101,6 +101,9 @@ more; `magsag doctor` checks them):
                         deadline, 0.001 to 21600 s (default 300); a 429's
                         wait over 60s is taken for a spent quota unless the
                         longest wait covers it
+  MAGSAG_PAUSE_CONTINUATIONS
+                        requests that may continue a turn Claude paused
+                        (pause_turn), each an attempt; 0 to 20 (default 3)
   MAGSAG_BREAKER_FAILURES, MAGSAG_BREAKER_COOLDOWN
                         calls in a row that failed at a target (its tries
                         spent, each counted once) on an error saying its
