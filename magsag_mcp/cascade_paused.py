@@ -24,6 +24,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .attempt_cost import price_answered, price_failure
@@ -43,9 +44,12 @@ from .errors import (
     ProviderError,
     UnsupportedFeatureError,
 )
+from .invoke_result import call_cost
+from .plurals import counted
 from .providers.anthropic_paused import PAUSED_SAID
 from .providers.wire_format import with_reported_usage
 from .rates import ZERO
+from .records import AttemptRecord
 from .settings import MAXIMA
 from .token_usage import Usage
 from .transport import Sends
@@ -74,6 +78,18 @@ def continuations_of_context(context: Mapping[str, Any]) -> int | None:
     if not 0 <= value <= most:
         raise PayloadError(f"context.{CONTINUATIONS_KEY} must be from 0 (none) to {most}, got {value!r}")
     return int(value)
+
+
+def answer_cost(attempts: list[AttemptRecord]) -> Decimal | None:
+    """What the answer a call returns cost (the answer cache keeps it, as what a hit saves): its attempt's, and its
+    continuations' where its turn was paused (the answering attempts, the call's last ones ``ok``; the failures before
+    them bought no part of it); None where any is unknown."""
+    answered = []
+    for attempt in reversed(attempts):
+        if attempt.outcome != "ok":
+            break
+        answered.append(attempt)
+    return call_cost(answered or attempts[-1:])
 
 
 def continued_request(request: LLMRequest, turns: list[Message], container: str | None) -> LLMRequest:
@@ -189,8 +205,9 @@ class PausedTurns:
         turns, number, left_paused = [first], try_number, None
         while turns[-1].paused is not None:
             if len(turns) > most:
+                sent = counted(most, "continuation") + (" was" if most == 1 else " were")
                 left_paused = (
-                    f"{target.label} paused its turn {len(turns)} times, and {most} continuations were sent "
+                    f"{target.label} paused its turn {counted(len(turns), 'time')}, and {sent} sent at most "
                     f"({SETTING}, or the call's context.{CONTINUATIONS_KEY}): the answer is the text so far and "
                     f"may be incomplete; raise {SETTING} (at most {int(MAXIMA[SETTING])}) for the model to go on"
                 )

@@ -25,7 +25,7 @@ from .call_urls import CallURLs
 from .caller_progress import raised_by_caller
 from .cascade import Cascade
 from .cascade_caps import request_caps
-from .cascade_paused import CONTINUATIONS_KEY, continuations_of_context
+from .cascade_paused import CONTINUATIONS_KEY, answer_cost, continuations_of_context
 from .cascade_report import result_warnings
 from .catalog import Catalog, validate_catalog
 from .env_routing import override_providers
@@ -336,7 +336,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
                 log.error("run %s: a bug in magsag-mcp kept the call's record out of the ledger", run_id, exc_info=bug)
                 raise answer_not_written(bug, result) from bug
             if outcome.to_cache is not None:  # stored once its call is recorded: a hit names a run the ledger holds
-                stored = await self.answers.store(outcome.to_cache, run_id, outcome.attempts[-1].cost_usd)
+                stored = await self.answers.store(outcome.to_cache, run_id, answer_cost(outcome.attempts))
         finally:
             self._in_flight -= 1
             if task is not None:

@@ -122,7 +122,7 @@ async def test_a_turn_still_paused_at_the_maximum_is_returned_with_what_came_nam
     assert result.text == "One. Two. " and result.finish_reason == "other"
     assert result.to_dict()["paused_turns"] == 2
     [said] = [w for w in result.warnings if "MAGSAG_PAUSE_CONTINUATIONS" in w]
-    assert "paused its turn 2 times, and 1 continuations were sent" in said
+    assert "paused its turn 2 times, and 1 continuation was sent at most" in said
     assert "raise MAGSAG_PAUSE_CONTINUATIONS (at most 20)" in said
     # the turn still paused holds every block of it, to send back
     paused = result.result.paused
@@ -220,3 +220,16 @@ async def test_the_calls_option_is_refused_saying_what_to_write(catalog, tmp_pat
     with pytest.raises(E.InputError) as info:
         await _call(catalog, tmp_path / "ledger.db", env, stream=False, context={"pause_continuations": value})
     assert "context.pause_continuations must be" in info.value.message and not fake.requests
+
+
+async def test_a_continued_answer_in_the_answer_cache_saves_what_its_turns_cost(catalog, tmp_path, serve):
+    # the cache kept the last attempt's cost as what a hit saves: a continued answer's was its last turn's alone
+    first = {**SEARCHED, "text": "Searching. ", "usage": {**SEARCH_USAGE, "input_tokens": 100, "output_tokens": 20}}
+    fake, env = await _fake(serve, first, {"text": "Rain.", "usage": {"input_tokens": 300, "output_tokens": 40}})
+    payload = {"data": "x", "model_config": {"provider": "anthropic", "model": MODEL, "max_tokens": 2000}}
+    async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=env) as svc:
+        paid = await svc.invoke_skill("skill.analysis", payload, context={"cache_ttl": 60})
+        hit = await svc.invoke_skill("skill.analysis", payload, context={"cache_ttl": 60})
+    assert len(fake.requests) == 2 and hit.text == paid.text == "Searching. Rain."
+    [cached] = hit.attempts
+    assert cached.price_source == "cache" and cached.saved_usd == paid.cost_usd
