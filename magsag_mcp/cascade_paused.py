@@ -251,7 +251,8 @@ class PausedTurns:
                 how.admissions.append(admission)
             except (PolicyDenied, BudgetExceeded, LedgerError) as exc:
                 unhooked(exc)
-                outcome = {PolicyDenied: "policy_denied", BudgetExceeded: "budget_exceeded"}.get(type(exc))
+                denied = isinstance(exc, PolicyDenied)
+                outcome = "policy_denied" if denied else "budget_exceeded" if isinstance(exc, BudgetExceeded) else None
                 record_skip(state, position, target, exc.message, exc, outcome, routine=True, try_number=number)
                 state.attempts[-1].warnings.append(said)
                 return None, exc.message

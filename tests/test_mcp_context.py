@@ -121,7 +121,8 @@ async def test_the_context_argument_is_published_in_both_tools_schemas(client: C
     tools = {t.name: t for t in (await client.list_tools()).tools}
     for name in ("invoke_skill", "explain_route"):
         context = tools[name].input_schema["properties"]["context"]
-        assert set(context["properties"]) == {"preferred_model", "tier", "data_class", "cache_ttl"}
+        keys = {"preferred_model", "tier", "data_class", "cache_ttl", "pause_continuations"}
+        assert set(context["properties"]) == keys
         assert context["additionalProperties"] is False
 
 
