@@ -167,12 +167,14 @@ def test_two_writers_at_once_never_share_a_temporary_file_and_the_last_wins_whol
     # same for both: the second unlinked the first's, and the first's rename then found none (its save lost) or
     # took the second's half-written file.
     import os
+    import threading
 
     from magsag_mcp.providers import local_api_memory
 
     path = tmp_path / FILE_NAME
     first = ChatOnlyFile(path, clock=lambda: 1000.0)
     second = ChatOnlyFile(path, clock=lambda: 1000.0)
+    second._lock = threading.Lock()  # (another process's: the lock of a path is one process's)
     real_replace = os.replace
     nested: list[str] = []
 
@@ -225,6 +227,8 @@ def test_threads_saving_at_once_keep_every_sighting_and_never_tear_the_file(tmp_
                 torn.append(text)
 
     others = [ChatOnlyFile(path, clock=lambda: 1000.0) for _ in range(4)]
+    for other in others:
+        other._lock = threading.Lock()  # (each another process's: a process's objects of one path share its lock)
     at_once(
         *(
             lambda m=m, n=n: [m.remember(f"http://other-{n}-{i}:8000/v1") for i in range(30)]
@@ -236,6 +240,50 @@ def test_threads_saving_at_once_keep_every_sighting_and_never_tear_the_file(tmp_
     assert torn == []
     assert sorted(p.name for p in tmp_path.iterdir()) == [FILE_NAME]  # no temporary file left
     assert len(json.loads(path.read_text())["servers"]) >= 30  # (the last writer's whole file)
+
+
+def test_two_services_of_one_process_on_one_folder_keep_both_sightings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # Two services opened on one ledger folder in one process (two Magsag(), an MCP server and a script's Service)
+    # each have their own ChatOnlyFile of local-servers.json. Each had its own lock: the second's whole save ran
+    # between the first's read and its write, and the first's write, made of what it had read, lost the second's
+    # sighting. The lock is the path's (however it is spelt: here through a symbolic link) in the process.
+    import linecache
+    import os
+    import sys
+    import threading
+
+    from magsag_mcp.providers import local_api_memory
+
+    (tmp_path / "ledger").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "ledger")
+    first = ChatOnlyFile(tmp_path / "ledger" / FILE_NAME, clock=lambda: 1000.0)
+    second = ChatOnlyFile(tmp_path / "link" / FILE_NAME, clock=lambda: 1000.0)
+    real_replace = os.replace
+    saving: list[threading.Thread] = []
+
+    def waits_for_the_lock(thread: threading.Thread) -> bool:
+        """Whether ``thread`` stands at ChatOnlyFile.remember's ``with self._lock:``, which it leaves only once
+        it holds the lock."""
+        frame = sys._current_frames().get(thread.ident or 0)
+        while frame is not None and frame.f_code is not ChatOnlyFile.remember.__code__:
+            frame = frame.f_back
+        return frame is not None and linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip() == (
+            "with self._lock:"
+        )
+
+    def replace_while_the_other_saves(src, dst):
+        if not saving:  # the first's save, between its read and its rename: the second saves from another thread
+            saving.append(threading.Thread(target=second.remember, args=("http://second:8000/v1",)))
+            saving[0].start()
+            while saving[0].is_alive() and not waits_for_the_lock(saving[0]):
+                time.sleep(0.001)  # (until it has saved, or waits for the first's save to end: no time limit)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(local_api_memory.os, "replace", replace_while_the_other_saves)
+    first.remember("http://first:11434/v1")
+    saving[0].join()
+    servers = json.loads((tmp_path / "ledger" / FILE_NAME).read_text())["servers"]
+    assert sorted(servers) == sorted([server_key("http://first:11434/v1"), server_key("http://second:8000/v1")])
 
 
 async def test_the_file_is_read_and_written_off_the_event_loop(

@@ -13,10 +13,12 @@ entry that is not, is ignored: the Responses API is asked, as without the file);
 (written beside it under a name no other writer has, then renamed: a reader sees the old file or the new one, never
 a torn one, and of two writers at once the last renamed wins whole), and a write that fails (a read-only folder) is
 ignored: the memory is a saving, never a condition of the call. Within a process, reading the file and writing it
-back is one step at a time (a lock): two threads' sightings are both kept. Two processes writing at once may lose
-one's entry: that costs one request more, once. The file is its owner's alone (0600, as the ledger); one a newer
-version wrote (a higher ``version``) is read as empty and never overwritten. The provider reads and writes it on a
-worker thread (``anyio.to_thread``), never on the event loop: a slow disk holds no other call up.
+back is one step at a time (a lock per file, by its resolved path, which every :class:`ChatOnlyFile` of it shares:
+two threads' sightings are both kept, and so are those of two services on one ledger folder). Two processes writing
+at once may lose one's entry: that costs one request more, once. The file is its owner's alone (0600, as the
+ledger); one a newer version wrote (a higher ``version``) is read as empty and never overwritten. The provider
+reads and writes it on a worker thread (``anyio.to_thread``), never on the event loop: a slow disk holds no other
+call up.
 """
 
 from __future__ import annotations
@@ -45,6 +47,23 @@ _VERSION = 1
 STALE_TEMPORARY_S = 3600.0
 
 
+#: each file's lock, by its resolved path (see :func:`_lock_of`); a handful of entries, one per ledger folder used
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_of(path: Path) -> threading.Lock:
+    """The lock of the file at ``path`` in this process, the same for every spelling of its path (relative, through a
+    symbolic link, ``..``): a lock of each :class:`ChatOnlyFile`'s own let two services opened on one ledger folder
+    each read the file, add its sighting and write it back over the other's, one of them lost."""
+    try:
+        key = os.path.realpath(path)
+    except (OSError, ValueError):  # (a path the disk cannot resolve: its own spelling, made absolute)
+        key = os.path.abspath(path)
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(key, threading.Lock())
+
+
 def server_key(base_url: str) -> str:
     """What the file names a server by: the SHA-256 of its base URL (never the URL, which may hold a token)."""
     return hashlib.sha256(base_url.encode("utf-8", "surrogatepass")).hexdigest()
@@ -61,8 +80,9 @@ class ChatOnlyFile:
         #: whether the file was written by a newer version, whose shape this one does not know: not overwritten (its
         #: processes would lose what they remembered each time this one saved)
         self._newer = False
-        #: one read-then-write at a time in this process (the provider runs them on worker threads)
-        self._lock = threading.Lock()
+        #: one read-then-write of the file at a time in this process, whichever object does it (the provider runs
+        #: them on worker threads, and two services on one folder each have their own object)
+        self._lock = _lock_of(path)
 
     def lacks_responses(self, base_url: str) -> bool:
         """Whether the server of ``base_url`` was seen without the Responses API less than :data:`REMEMBERED_S` ago
