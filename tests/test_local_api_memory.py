@@ -347,3 +347,63 @@ def test_a_save_failing_otherwise_than_on_the_disk_leaves_no_temporary_file(
     with pytest.raises(KeyboardInterrupt):
         ChatOnlyFile(tmp_path / FILE_NAME, clock=lambda: 1000.0).remember("http://gpu-box:11434/v1")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("step", ["read", "save"])
+async def test_a_call_cancelled_while_the_disk_hangs_returns_and_the_thread_ends_the_save_whole(
+    local_server: FakeOpenAI, transport: Transport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+):
+    # The file is read and saved on a worker thread; a hung disk (a network home folder) held the thread, and a
+    # call cancelled meanwhile (its deadline, a client's cancel, Ctrl-C) waited for the disk: anyio shields a worker
+    # thread's wait from its caller's cancel unless told to abandon it. The call returns at its cancel now; the
+    # thread finishes alone, its save whole.
+    import os
+    import threading
+
+    import anyio
+
+    from magsag_mcp.providers import local_api_memory
+
+    hung, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def on_a_hung_disk(real):
+        def step_(*args, **kwargs):
+            hung.set()
+            release.wait()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                finished.set()
+
+        return step_
+
+    if step == "read":
+        monkeypatch.setattr(local_api_memory, "open", on_a_hung_disk(open), raising=False)
+    else:
+        monkeypatch.setattr(local_api_memory.os, "replace", on_a_hung_disk(os.replace))
+    local_server.without_responses_api("ollama")
+    provider = _process(transport, tmp_path)
+    returned_while_hung: list[bool] = []
+
+    async def cancel_once_hung(scope: anyio.CancelScope) -> None:
+        await anyio.to_thread.run_sync(hung.wait)
+        scope.cancel()
+        for _ in range(100):  # (the loop's turns a call that returns at its cancel needs, and more: no clock)
+            await anyio.sleep(0)
+        release.set()
+
+    async with anyio.create_task_group() as tg:
+        with anyio.CancelScope() as scope:
+            tg.start_soon(cancel_once_hung, scope)
+            await provider.complete(ask(), target(local_server))
+        returned_while_hung.append(not release.is_set())
+    assert scope.cancelled_caught and returned_while_hung == [True]
+    await anyio.to_thread.run_sync(finished.wait)  # the thread, left alone, ends its step
+    monkeypatch.undo()
+    if step == "save":  # whole, with the sighting the cancelled call made
+        written = json.loads((tmp_path / FILE_NAME).read_text())
+        assert list(written["servers"]) == [server_key(local_server.url + "/v1")]
+        assert sorted(p.name for p in tmp_path.iterdir()) == [FILE_NAME]
+    # the provider is none the worse: its next call is answered
+    again = await provider.complete(ask(), target(local_server))
+    assert again.text

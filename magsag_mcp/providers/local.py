@@ -14,8 +14,9 @@ endpoint"), the base URL is not the server's OpenAI API: a configuration error.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import anyio.to_thread
 
@@ -59,6 +60,8 @@ __all__ = ["DEFAULT_LOCAL_BASE_URL", "RECHECK_AFTER_S", "LocalEndpoint", "LocalP
 #: API is tried again (one quick 404 while it still lacks it): an Ollama or LM Studio upgraded under a long-running
 #: MCP server gets its Responses API used, without a restart
 RECHECK_AFTER_S = 600.0
+
+T = TypeVar("T")
 
 
 #: what a local server's answer cut off mid-stream most often means, said before the server's base URL
@@ -135,6 +138,14 @@ def _no_route(exc: ProviderError) -> bool:
     return exc.status == 405
 
 
+async def _off_the_loop(file_step: Callable[[str], T], base: str) -> T:
+    """``file_step(base)`` (a read or save of :class:`ChatOnlyFile`) on a worker thread, left to finish alone if the
+    call is cancelled meanwhile: a slow or hung disk (a network home folder) held a cancelled call (a deadline, a
+    client's cancel, Ctrl-C) until the disk answered. The thread's save is whole or not made at all (written aside,
+    then renamed), and the memory is a saving the call never needs."""
+    return await anyio.to_thread.run_sync(file_step, base, abandon_on_cancel=True)
+
+
 class LocalProvider(RefusedSettings):
     """A sampling or streaming setting the server (or its model) refuses is sent again without it, and not sent to
     it from then on (:class:`.RefusedSettings`), as compat does: a server whose schema forbids ``stream_options``
@@ -188,7 +199,7 @@ class LocalProvider(RefusedSettings):
                 return False
             # (once per server in a process: afterwards its own sightings are written there and kept here). Marked
             # read once read: calls at once before it all wait for the answer (the file itself is read once)
-            lacks = await anyio.to_thread.run_sync(self.memory.lacks_responses, base)
+            lacks = await _off_the_loop(self.memory.lacks_responses, base)
             self._memory_read.add(base)
             if not lacks:
                 return False
@@ -206,7 +217,7 @@ class LocalProvider(RefusedSettings):
         self._chat_since[base] = self.clock()
         self._rechecking.discard(base)
         if write and self.memory is not None:
-            await anyio.to_thread.run_sync(self.memory.remember, base)
+            await _off_the_loop(self.memory.remember, base)
 
     async def call(
         self,
@@ -323,7 +334,7 @@ class LocalProvider(RefusedSettings):
             if base in self._rechecking:  # (upgraded since: it has the Responses API now, for every process)
                 self._rechecking.discard(base)
                 if self.memory is not None:
-                    await anyio.to_thread.run_sync(self.memory.forget, base)
+                    await _off_the_loop(self.memory.forget, base)
         except ProviderError as exc:
             if not lacks_responses_api(exc):
                 raise  # a 404 naming the model is the ModelNotFoundError the format made of it

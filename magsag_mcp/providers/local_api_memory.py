@@ -18,7 +18,7 @@ two threads' sightings are both kept, and so are those of two services on one le
 at once may lose one's entry: that costs one request more, once. The file is its owner's alone (0600, as the
 ledger); one a newer version wrote (a higher ``version``) is read as empty and never overwritten. The provider
 reads and writes it on a worker thread (``anyio.to_thread``), never on the event loop: a slow disk holds no other
-call up.
+call up, and a call cancelled meanwhile does not wait for it (the thread finishes alone, its save whole).
 """
 
 from __future__ import annotations
