@@ -495,6 +495,16 @@ async def test_lm_studio_with_no_model_loaded_moves_on_and_keeps_the_responses_a
     assert "load it with `lms load qwen2.5-7b-instruct` or in LM Studio's Developer tab" in err.message
 
 
+async def test_lm_studio_with_no_model_loaded_is_not_asked_its_model_list(model_server, transport: Transport):
+    # "No models loaded" is said with the fix to load the model, naming no other: the model list was asked all the
+    # same (GET /v1/models, waited for up to 5 s of the call's time) and none of it was used
+    url, paths = await model_server(["qwen2.5-7b-instruct"], answer(400, {"error": {"message": NO_MODEL_LOADED}}))
+    with pytest.raises(E.ModelNotFoundError) as info:
+        await LocalProvider({}, transport).complete(ask(), Target("local", "qwen2.5-7b-instruct", base_url=url))
+    assert "load it with `lms load qwen2.5-7b-instruct`" in info.value.message
+    assert paths == ["POST /v1/responses"]
+
+
 def forbids_stream_options(body: dict[str, Any]) -> web.Response:
     """Chat completions of a server whose schema forbids what it does not know (a FastAPI server's 422
     ``extra_forbidden``, here for ``stream_options``); anything else answered."""

@@ -303,14 +303,18 @@ class LocalProvider(RefusedSettings):
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
-        """The call; a model the server does not have is told with the names it does serve (its model list)."""
+        """The call; a model the server does not have is told with the names it does serve (its model list), but
+        where it has none loaded (LM Studio's "No models loaded"), whose fix is loading it, which names no other."""
         try:
             return await self._complete(request, target, progress=progress)
         except ModelNotFoundError as exc:
-            url = self.endpoint.probe_url(target)
-            served = await served_models(self.transport, url, self.endpoint.headers(target.model))
+            none_loaded = says_no_model_loaded(exc.message)
+            served = None
+            if not none_loaded:  # (asked, the list cost a request, up to LIST_WAIT_S of the call, and was not said)
+                url = self.endpoint.probe_url(target)
+                served = await served_models(self.transport, url, self.endpoint.headers(target.model))
             shown = redact(_shown(self.endpoint.base_url(target)))
-            fix = missing_model_fix(target.model, served, shown, none_loaded=says_no_model_loaded(exc.message))
+            fix = missing_model_fix(target.model, served, shown, none_loaded=none_loaded)
             exc.message = f"{exc.message}; {fix}"
             exc.args = (exc.message,)
             raise
