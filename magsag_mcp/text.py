@@ -303,3 +303,10 @@ def one_line(text: str, limit: int) -> str:
     every warning)."""
     shown = excerpt(text, limit)
     return escaped_controls(" ".join(shown.split()))[:limit]
+
+
+def brief(text: str, limit: int) -> str:
+    """A server's words quoted in a warning or a message: :func:`one_line`, its first ``limit`` characters and
+    ``...`` where it went on (cut without a mark, the quote read as all the server said, ending mid-word)."""
+    line = one_line(text, len(text))
+    return line if len(line) <= limit else line[:limit].rstrip() + "..."

@@ -802,6 +802,26 @@ async def test_an_lm_studio_without_the_responses_api_is_said_as_it_said_it(serv
     ) in warning, warning
 
 
+async def test_lm_studios_words_cut_in_a_warning_or_an_error_end_with_an_ellipsis(serve, transport: Transport):
+    # LM Studio's "Unexpected endpoint or method. (POST <the path>)" under a long base path was cut at 120
+    # characters with no mark: the warning (and the error of a base URL with neither API) ended mid-word, read as
+    # all the server said
+    prefix = "/team-llm-gateway/workspaces/quarterly-reports/lm-studio/instances/gpu-box-07"
+    v1 = f"{prefix}/v1"
+    responses, chat = f"{v1}/responses", f"{v1}/chat/completions"
+    server = await serve({responses: lm_studio_unknown_route(responses), chat: answer(200, CHAT_OK)})
+    result = await LocalProvider({}, transport).complete(ask(), Target("local", "qwen3", base_url=server.url + v1))
+    [warning] = result.warnings
+    said = f"Unexpected endpoint or method. (POST {responses})"
+    assert f"(an error under HTTP 200: {said[:120]}...); fell back to chat completions" in warning, warning
+    # both routes unknown: the configuration error quotes the chat completions' words, marked where cut
+    server = await serve({p: lm_studio_unknown_route(p) for p in (responses, chat)})
+    with pytest.raises(E.NotConfiguredError) as info:
+        await LocalProvider({}, transport).complete(ask(), Target("local", "qwen3", base_url=server.url + v1))
+    said = f"Unexpected endpoint or method. (POST {chat})"
+    assert f"(HTTP 200 for both: {said[:120]}...); set the target's base_url" in info.value.message, info.value.message
+
+
 class _AllHere(aiohttp_abc.AbstractResolver):
     """A resolver that finds every host on this machine: a name (ollama.com) served by a loopback test server."""
 

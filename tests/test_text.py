@@ -126,3 +126,13 @@ def test_a_list_of_strings_in_an_object_is_walked_without_a_call_per_string():
     payload["model_config"]["fallbacks"].append("fake:" + HALF)
     with pytest.raises(InputError, match=r"payload\.model_config\.fallbacks\[3\] is not valid Unicode text"):
         check_text(payload, "payload")
+
+
+def test_brief_marks_a_cut_and_only_a_cut():
+    from magsag_mcp.text import brief
+
+    assert brief("Unexpected endpoint or method.", 30) == "Unexpected endpoint or method."  # whole: no mark
+    assert brief("Unexpected endpoint or method. (POST /v1/responses)", 20) == "Unexpected endpoint..."
+    # a line break (or a run of spaces) is one space, counted once: a text cut in its raw spacing is still marked
+    assert brief("No models\n\n   loaded " + " " * 40 + "x", 16) == "No models loaded..."
+    assert brief("ends with spaces" + " " * 50, 16) == "ends with spaces"

@@ -31,6 +31,7 @@ from ..errors import (
 )
 from ..http_responses import STREAM_BROKE
 from ..settings import READ_TIMEOUT_ENV
+from ..text import brief
 from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import ProgressCallback
@@ -277,7 +278,7 @@ class LocalProvider(RefusedSettings):
         except ProviderError as exc:
             if not _refused_json_schema(exc):
                 raise
-            said = server_words(exc)[:160]
+            said = brief(server_words(exc), 160)
         self.json_object_at.add(base)
         result = await super().call(plain, request, target, progress=progress)
         result.warnings.append(
@@ -365,7 +366,7 @@ class LocalProvider(RefusedSettings):
             said = (
                 f"HTTP {exc.status}"
                 if exc.status is None or not 200 <= exc.status < 300
-                else f"an error under HTTP {exc.status}: {redact(server_words(exc))[:120]}"
+                else f"an error under HTTP {exc.status}: {brief(server_words(exc), 120)}"
             )
             result.warnings.append(
                 f"local server at {redact(_shown(base))} rejected the Responses API ({said}); "
@@ -393,7 +394,7 @@ class LocalProvider(RefusedSettings):
             else (f"HTTP {responses.status} and {chat.status}")
         )
         if chat.status is not None and 200 <= chat.status < 300:
-            said += f": {chat.message.split(': HTTP 200: ', 1)[-1][:120]}"
+            said += f": {brief(server_words(chat), 120)}"
         source = self.endpoint.base_url_source(target)
         fix = f"set {source} to its OpenAI API, e.g. http://localhost:11434/v1 for Ollama, {OTHER_SERVERS_BASES}"
         shown = redact(_shown(base))
