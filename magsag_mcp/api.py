@@ -18,6 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -172,11 +173,33 @@ class Skills(ProcessBound):
         context: Mapping[str, Any] | None = None,
         agent: str | None = None,
     ) -> RouteExplanationDict:
-        """The plan :meth:`invoke` would follow with the same arguments, and its worst-case cost; nothing is called."""
+        """The plan :meth:`invoke` would follow with the same arguments, and its worst-case cost; nothing is called.
+        A local target's server is not asked where it runs the model (a warning says where that matters):
+        :meth:`aexplain` asks it, as the call does."""
+        return self.service.explain(skill_id, payload, **self._explaining(context, agent))
+
+    async def aexplain(
+        self,
+        skill_id: str,
+        payload: Mapping[str, Any],
+        *,
+        context: Mapping[str, Any] | None = None,
+        agent: str | None = None,
+    ) -> RouteExplanationDict:
+        """The async form of :meth:`explain`; may be awaited on any event loop (see :meth:`Bridge.call`). It asks
+        each local target's server where it runs the model first (``POST /api/show``, bounded as the call asks
+        it), as the call, ``magsag explain`` and ``explain_route`` do: a model the server made from a cloud one is
+        shown refused where the call would be; nothing is sent to a model."""
+        explaining = partial(self.service.explain_asking, skill_id, payload, **self._explaining(context, agent))
+        return await self.bridge.call(explaining)
+
+    def _explaining(self, context: Mapping[str, Any] | None, agent: str | None) -> dict[str, Any]:
+        """:meth:`explain`'s and :meth:`aexplain`'s options for the service: the call's context over the one these
+        skills are bound to, the agent whose daily limit holds the call (None, left out, is the bound agent, as in
+        invoke), and the data classes of the run."""
         context = merged_context(self.context, context, "explain's context")
-        # an agent's own calls are checked against its daily limit; None (left out) is the bound agent, as in invoke
         agent = self.agent if agent is None else agent
-        return self.service.explain(skill_id, payload, context=context, agent=agent, run_classes=self.data_classes)
+        return {"context": context, "agent": agent, "run_classes": self.data_classes}
 
     def list(self) -> builtins.list[SkillDict]:  # in this class, `list` is this method
         """Every skill: ``id``, ``description``, the ``payload_fields`` its prompt reads, ``input_schema``, ..."""

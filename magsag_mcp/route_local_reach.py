@@ -1,9 +1,9 @@
 """What ``explain`` says of where a local target's model runs: a call asks its server (``POST /api/show``, see
 :mod:`.providers.local_reach`) before its first attempt of the name, and refuses, under a glob of local models, one the
-server made from a cloud model. ``magsag explain`` and the MCP tool ``explain_route`` ask it too, bounded as the call
-asks it (:func:`ask_local_servers`); the Python API's ``explain``, which cannot wait on a server, says where it did
-not (:func:`unasked_warnings`), as does any explain whose asking failed: "allowed" read as "the call goes" where the
-call would be refused."""
+server made from a cloud model. ``magsag explain``, the MCP tool ``explain_route`` and the Python API's
+``skills.aexplain`` ask it too, bounded as the call asks it (:func:`ask_local_servers`); the Python API's sync
+``explain``, which does not wait on a server, says where it did not (:func:`unasked_warnings`), as does any explain
+whose asking failed: "allowed" read as "the call goes" where the call would be refused."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def unasked_warnings(governance: Any, plan: Plan, targets: Sequence[Mapping[str,
         unsure_of.append((target.label, asked, where))
     if not unsure_of:
         return []
-    ask_first = "`magsag explain` and the MCP tool explain_route ask it first"
+    ask_first = "`magsag explain`, the MCP tool explain_route and the Python API's skills.aexplain ask it first"
     glob_refuses = (
         "which refuses the call if the server runs the model off this machine (made from an Ollama cloud model)"
     )

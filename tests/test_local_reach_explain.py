@@ -56,6 +56,28 @@ async def test_explain_without_asking_says_it_is_unsure(ollama, residency_catalo
     assert "production_models.allowed_models" in warning and "name local:mybot there" in warning
 
 
+async def test_the_python_apis_aexplain_asks_the_server_as_the_call_does(
+    ollama, residency_catalog: Path, tmp_path: Path
+):
+    # The Python API had explain alone, which cannot wait on a server: async code (an agent under asyncio, a
+    # notebook) had no way to see a model made from a cloud one refused where the call refuses it, as `magsag
+    # explain` and explain_route show it. aexplain asks, from any loop (the Magsag's own runs on its thread), and
+    # takes explain's context and agent.
+    from magsag_mcp import Magsag
+
+    server = await ollama({"mybot": SHOW_CLOUD})
+    env = {"OLLAMA_BASE_URL": server.url}
+    async with Magsag(catalog=residency_catalog, db=tmp_path / "l.db", env=env) as mg:
+        unasked = mg.skills.explain(SKILL, _payload("mybot"))
+        asked = await mg.skills.aexplain(SKILL, _payload("mybot"), context={"tier": "economy"}, agent="ana")
+    assert unasked["targets"][0]["policy"]["allowed"] is True and any("unsure" in w for w in unasked["warnings"])
+    [target] = asked["targets"]
+    assert target["policy"]["allowed"] is False
+    assert "local:mybot runs on ollama.com, off this machine" in target["policy"]["reason"]
+    assert not any("unsure" in w for w in asked["warnings"])
+    assert server.paths == ["/api/show"]  # asked once, nothing sent to the model
+
+
 async def test_explain_of_a_model_every_policy_names_itself_does_not_warn(ollama, catalog_copy: Path, tmp_path: Path):
     # the shipped pii_processing class names local:llama3.1:70b, and production_models names it too: wherever the
     # server runs it, the call goes, and explain has nothing to be unsure of
@@ -107,7 +129,7 @@ async def test_explain_without_asking_says_it_once_for_every_unsure_local_target
     [warning] = [w for w in explained["warnings"] if "unsure" in w]
     assert warning.startswith("3 local targets: unsure where they run (local:mybot: its server was not asked, ")
     assert all(f"local:{m}: its server was not asked" in warning for m in ("mybot", "helper", "scribe"))
-    assert "`magsag explain` and the MCP tool explain_route ask it first" in warning
+    assert "`magsag explain`, the MCP tool explain_route and the Python API's skills.aexplain ask it first" in warning
     assert server.paths == []
 
 

@@ -153,7 +153,9 @@ async def acost_detail(mg: Magsag) -> tuple[str, int]:
     page = await mg.aquery_runs()
     found = await mg.asearch("error")
     status = await mg.acheck_budget()
+    explained: RouteExplanationDict = await mg.skills.aexplain("skill.analysis", {"data": "x"})
     print(usage["totals"]["calls"], page["has_more"], found["next_cursor"], status["cost_complete"])
+    print(explained["targets"][0]["policy"]["allowed"])
     return detail["at_most_usd"], mg.obs.cost_detail()["unbounded_attempts"]
 '''
 
@@ -343,6 +345,7 @@ async def test_the_async_reads_return_the_same_shapes(tmp_path: Path, fake_scrip
         await mg.skills.ainvoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
         matches_hint(await mg.asummarize(), UsageSummaryDict, "asummarize()")
         matches_hint(await mg.aquery_runs(), RunsPageDict, "aquery_runs()")
+        matches_hint(await mg.skills.aexplain("skill.analysis", {"data": "x"}), RouteExplanationDict, "aexplain()")
         matches_hint(await mg.asearch("echo"), SearchPageDict, "asearch()")
         matches_hint(await mg.acheck_budget(skill="skill.analysis"), BudgetStatusDict, "acheck_budget()")
         matches_hint(await mg.obs.acost_detail(), RunCostDict, "obs.acost_detail()")
