@@ -12,10 +12,18 @@ from typing import TYPE_CHECKING
 
 from .attempt_cost import Pricing, refused_whatever_was_spent
 from .cascade_report import CascadeState
-from .errors import ConfigError, ContextTooLongError, NotConfiguredError, ProviderError, UnsupportedFeatureError
+from .errors import (
+    ConfigError,
+    ContextTooLongError,
+    NotConfiguredError,
+    ProviderConnectionError,
+    ProviderError,
+    UnsupportedFeatureError,
+)
 from .predictions import unsent_prediction
 from .providers import ProviderSet
 from .providers.capabilities import cannot_honour
+from .providers.local_reach import Unreached
 from .routing import Candidate, Plan
 from .types import Target
 
@@ -42,6 +50,26 @@ class TargetSkips:
         if allowed is not None and not allowed(target, plan.data_classes)[0]:
             return False
         return refused_whatever_was_spent(self.guard, self.pricer, target, plan.request_for(target), agent) is None
+
+    def _server_not_running(self, target: Target, plan: Plan) -> ProviderConnectionError | None:
+        """The error of a local target the policies refuse only because its server could not be reached to ask where
+        it runs the model (:class:`~.providers.local_reach.Unreached`: most often not started), or None. The call
+        could not have reached it either: skipped as that, it fails (or moves on) as a call to a server not running
+        does, naming that fix (`ollama serve`), not as a policy's refusal naming the policy's fixes, which would not
+        help. Nothing is sent either way; a refusal for another reason is the policy's, as it was."""
+        reach = getattr(self.guard, "local_reach", None)
+        allowed = getattr(self.guard, "allowed", None)
+        said = getattr(self.providers.get(target.provider), "unreached_error", None)
+        if reach is None or allowed is None or said is None:
+            return None
+        why = reach.judged_where(target)
+        if not isinstance(why, Unreached):
+            return None
+        ok, _, reason = allowed(target, plan.data_classes)
+        if ok or reason is None or why not in reason:  # (its words are in a refusal made for want of the answer only)
+            return None
+        error: ProviderConnectionError = said(target, why.server_words)
+        return error
 
     def _another_target_left(self, plan: Plan, position: int, state: CascadeState, agent: str | None = None) -> bool:
         """Whether a candidate after ``position`` would be tried in a call of ``agent``: not skipped for lack of a

@@ -2,8 +2,9 @@
 known, and a data class's or allowed_models' glob of local models does not admit it (a privacy operator's "local only"
 class must not pass a model that may run on ollama.com because the question errored); the model named passes. The
 failure is kept for :data:`~magsag_mcp.providers.local_reach.ASK_AGAIN_S` (not asked on every call) and asked again
-after it (not kept forever). A server without the API (404) is still taken at the name's word. Loopback fake Ollama
-servers."""
+after it (not kept forever); a server not reached (not started) is asked again by the next call, and its target is
+skipped as the connection error it is. A server without the API (404) is still taken at the name's word. Loopback
+fake Ollama servers."""
 
 from __future__ import annotations
 
@@ -148,6 +149,61 @@ async def test_a_call_whose_server_failed_the_question_is_refused_before_it_is_s
     assert "may run off this machine" in str(info.value)
     assert server.paths == ["/api/show"]  # the prompt was not sent
     assert [a["outcome"] for run in runs for a in run["attempts"]] == ["policy_denied"]
+
+
+async def _closed_port() -> str:
+    """The URL of a port nothing listens on (a test server's, closed): a local server not started."""
+    test_server = TestServer(web.Application(), host="127.0.0.1")
+    await test_server.start_server()
+    url = str(test_server.make_url("")).rstrip("/")
+    await test_server.close()
+    return url
+
+
+async def test_a_call_to_a_server_not_running_fails_as_one_not_as_a_policys_refusal(catalog_copy: Path, tmp_path: Path):
+    # Ollama not started, a model the shipped production_models admits by its glob local:* (MAGSAG_MODEL=llama3.2:3b):
+    # /api/show's connection was refused, and the call failed as policy_denied, 'may run off this machine ... could
+    # not be asked (ProviderConnectionError)', its fix to add the model to allowed_models or set MAGSAG_MODEL to
+    # another: nothing said the server was not running, nor how to start it, and the refusal was kept for a minute
+    # after `ollama serve`. It fails as a call to a server not running does now; nothing is sent either way.
+    from magsag_mcp.errors import AllTargetsFailed, ProviderConnectionError
+    from magsag_mcp.service import Service
+
+    url = await _closed_port()
+    env = {"OLLAMA_BASE_URL": url, "MAGSAG_PROVIDER": "local", "MAGSAG_MODEL": "llama3.2:3b"}
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(AllTargetsFailed) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "Q3"})
+        runs = await svc.query_runs()
+    err = info.value
+    assert isinstance(err, ProviderConnectionError) and err.details["last_error_type"] == "connection_error"
+    assert f"is Ollama / your local server running at {url}?" in err.message
+    assert "`ollama serve`" in err.message and "correct the host and port in the base URL (OLLAMA_BASE_URL)" in (
+        err.message
+    )
+    assert "allowed_models" not in err.message and "policy" not in err.message
+    assert [a["outcome"] for run in runs for a in run["attempts"]] == ["skipped"]
+    # asked again at the next call, not a minute later: a server started meanwhile is believed at once
+    assert not local_reach.known(url + "/v1", "llama3.2:3b")
+
+
+async def test_a_server_not_running_is_still_refused_by_another_policy_for_its_own_reason(
+    catalog_copy: Path, tmp_path: Path
+):
+    # the shipped production_models does not admit anthropic:* models it does not name: the same goes for a local
+    # model no glob admits, whose server is not running: the refusal is the policy's, as it was
+    from magsag_mcp.errors import PolicyDenied
+    from magsag_mcp.service import Service
+
+    governance = catalog_copy / "policies" / "model_governance.yaml"
+    text = governance.read_text()
+    assert "local:*" in text
+    governance.write_text(text.replace("local:*", "local:qwen*"))
+    env = {"OLLAMA_BASE_URL": await _closed_port(), "MAGSAG_PROVIDER": "local", "MAGSAG_MODEL": "llama3.2:3b"}
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(PolicyDenied) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "Q3"})
+    assert "production_models" in info.value.message
 
 
 async def test_a_server_that_does_not_answer_in_time_leaves_it_unknown(transport: Transport):

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from ..errors import ConfigError
 from ..providers.local_models import ollama_cloud_model
-from ..providers.local_reach import ASK_AGAIN_S, Unsure
+from ..providers.local_reach import ASK_AGAIN_S, Unreached, Unsure
 from ..rates import bare_model
 from ..targets import infer_provider, provider_prefix
 from ..types import Target
@@ -82,6 +82,11 @@ def runs_off_machine(target: Target, host: str) -> str:
     """What a refusal says of ``target``, a local target whose prompt goes to ``host``, off this machine."""
     if runs_in_ollamas_cloud(target):
         return "is an Ollama cloud model, which the local server runs on ollama.com"
+    if isinstance(host, Unreached):  # (the server not running: its fix first, as the transport's words say it)
+        return (
+            f"may run off this machine: its server, whose /api/show says where a local model runs, {host}; asked "
+            "again at the next call"
+        )
     if isinstance(host, Unsure):
         return (
             f"may run off this machine: its server's /api/show, which says where a local model runs, {host} (asked "

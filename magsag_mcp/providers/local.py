@@ -36,6 +36,7 @@ from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import ProgressCallback
 from .base_urls import _shown
+from .call_errors import _name_the_source
 from .http_errors import server_words
 from .local_api_memory import FILE_NAME as MEMORY_FILE
 from .local_api_memory import REMEMBERED_S, ChatOnlyFile
@@ -300,6 +301,20 @@ class LocalProvider(RefusedSettings):
         # path that is none (/v1?token=<token>/api/show), and the answer judged the target by where it runs
         if not reach_known(base, target.model) and self.unavailable_error(target) is None:
             await learn(self.transport, base, target.model, headers, self.endpoint.timeouts.connect)
+
+    def unreached_error(self, target: Target, why: str) -> ProviderConnectionError:
+        """The error of a call to ``target`` whose server could not be reached when asked where it runs the model
+        (``why``, the transport's words: refused, most often a server not started), nothing sent: its fix names the
+        setting the base URL came from, as a call's own connection error does."""
+        error = ProviderConnectionError(
+            f"{target.label}: {why}; where its server runs the model (POST /api/show), which a glob of the policies "
+            "needs to admit it, is asked again at the next call",
+            provider=self.name,
+            model=target.model,
+        )
+        error.reached = False
+        _name_the_source(error, self.endpoint, target)
+        return error
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..deadline import Deadline, before_the_deadline
-from ..errors import ProviderError, redact
+from ..errors import ProviderConnectionError, ProviderError, redact
 from ..transport import Timeouts, Transport
 from ..types import Target
 from .local_models import _LIST_TIMEOUTS, LIST_WAIT_S, ollama_cloud_model
@@ -37,8 +37,9 @@ KEPT = 4096
 _RUNS_AT: dict[tuple[str, str], str] = {}
 #: how many of them run off this machine: none in most processes, whose policies and pricer then look no further
 _OFF_MACHINE = [0]
-#: (the server's root, the model's name) -> (why the server's answer is not known, when to ask it again): its
-#: /api/show failed (5xx, timed out, not reached, unreadable), which is neither "on this machine" nor "off it"
+#: (the server's root, the model's name) -> (why the server's answer is not known, an :class:`Unsure`, when to ask it
+#: again): its /api/show failed (5xx, timed out, not reached, unreadable), which is neither "on this machine" nor "off
+#: it"
 _UNSURE: dict[tuple[str, str], tuple[str, float]] = {}
 #: how long a failed /api/show is kept before a call asks again: a server mended is believed within a minute, and a
 #: server down costs one bounded ask a minute, not one a call
@@ -126,7 +127,9 @@ async def learn(
         if len(_RUNS_AT) + len(_UNSURE) >= KEPT:
             forget()
         if isinstance(host, Unsure):
-            _UNSURE[key] = (str(host), _clock() + ASK_AGAIN_S)
+            # (a server not reached is asked again by the next call: its failure costs no wait, and a server just
+            # started, `ollama serve`, is believed at once, not refused for a minute more)
+            _UNSURE[key] = (host, _clock() + (0.0 if isinstance(host, Unreached) else ASK_AGAIN_S))
             host = ""
         else:
             _UNSURE.pop(key, None)
@@ -153,6 +156,12 @@ async def _shown_remote_host(
         body = resp.json()
     except TimeoutError:
         return Unsure(f"did not answer in time (at most {LIST_WAIT_S:g}s, half what was left of the call's deadline)")
+    except ProviderConnectionError as exc:
+        if exc.reached:  # (a connection dropped once the request was sent)
+            return Unsure(f"could not be asked ({type(exc).__name__})")
+        # refused (no server listens: not started), a name that does not resolve: the transport's words say which, and
+        # the fix (`ollama serve`), which the call, refused for want of the answer, is then the first to say
+        return Unreached(f"{Unreached.PREFIX}{exc.message}")
     except ProviderError as exc:
         return Unsure(f"could not be asked ({type(exc).__name__})")
     except ValueError:
@@ -194,6 +203,20 @@ class Unsure(str):
     the glob was written for the operator's own machines, and this one may not be. Named, the model passes."""
 
     __slots__ = ()
+
+
+class Unreached(Unsure):
+    """The server could not be reached for ``/api/show`` (nothing listens at its port: not started; its name does not
+    resolve): the text is the transport's, which names the fix. Asked again by the next call, not after
+    :data:`ASK_AGAIN_S`: the failure is quick, and a server started meanwhile is believed at once."""
+
+    __slots__ = ()
+    PREFIX = "could not be asked: "
+
+    @property
+    def server_words(self) -> str:
+        """The transport's words: why the server could not be reached, and the fix."""
+        return self.removeprefix(self.PREFIX)
 
 
 class LocalReach:
@@ -253,4 +276,4 @@ class LocalReach:
         except Exception:
             return None
         why = unsure(base, target.model)
-        return None if why is None else Unsure(why)
+        return None if why is None else why if isinstance(why, Unsure) else Unsure(why)
