@@ -61,6 +61,9 @@ def _base_url_problem(
             f"network on the way ({host} serves its API over https alone); set its base URL ({source}) to {secure}"
         )
     path = parts.path.rstrip("/").lower()
+    if root_given:  # (the /v1 the provider added to the root it was given is none of the user's: looked past, as the
+        # Ollama check does; OLLAMA_BASE_URL=http://localhost:11434/v1/chat/completions was sent .../completions/v1/...)
+        path = path.removesuffix("/v1")
     ending = next((e for e in _REQUEST_PATHS if path.endswith(e)), None)
     if ending is not None:
         said = _REQUEST_PATHS[ending]

@@ -283,6 +283,23 @@ def test_a_request_url_of_ollamas_own_api_is_refused_naming_the_root_to_set(make
     assert provider.setting_problem() == f"{provider.name}: {reason.split(': ', 1)[1]}"  # magsag doctor's
 
 
+@pytest.mark.parametrize("variable", ["OLLAMA_BASE_URL", "OLLAMA_HOST"])
+@pytest.mark.parametrize(
+    ("pasted", "ending"), [("/v1/chat/completions", "/chat/completions"), ("/v1/responses/", "/responses")]
+)
+def test_an_openai_request_url_in_ollamas_variables_is_refused_too(variable, pasted, ending):
+    # Ollama's variables name the server's root, to which /v1 is added: OLLAMA_BASE_URL=http://localhost:11434/v1/chat/
+    # completions, pasted from Ollama's OpenAI-compatibility docs, became .../v1/chat/completions/v1, which the check
+    # of a request's path did not see (it ended with /v1): every call went to .../chat/completions/v1/responses and
+    # .../v1/chat/completions, and failed as a server at ".../v1/chat/completions/v1" (a URL never written) with neither
+    # API, while doctor said ready
+    provider = LocalProvider({variable: SERVER + pasted}, Transport())
+    reason = provider.unavailable(Target("local", "llama3.2:3b")) or ""
+    assert f"the base URL ends with {ending}, a request's own path" in reason, reason
+    assert f"set its base URL ({variable}) to e.g. http://localhost:11434/v1, the part before that path" in reason
+    assert provider.setting_problem() == f"local: {reason.split(': ', 1)[1]}"  # magsag doctor's
+
+
 @pytest.mark.parametrize("below", ["", "/v1", "/api", "/api/chatbot/v1", "/ollama/v1"])
 def test_a_local_base_url_that_is_no_ollama_request_path_is_taken(below):
     provider = LocalProvider({"OLLAMA_BASE_URL": SERVER + below}, Transport())
