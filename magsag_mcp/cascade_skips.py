@@ -23,7 +23,6 @@ from .errors import (
 from .predictions import unsent_prediction
 from .providers import ProviderSet
 from .providers.capabilities import cannot_honour
-from .providers.local_reach import Unreached
 from .routing import Candidate, Plan
 from .types import Target
 
@@ -62,11 +61,11 @@ class TargetSkips:
         said = getattr(self.providers.get(target.provider), "unreached_error", None)
         if reach is None or allowed is None or said is None:
             return None
-        why = reach.judged_where(target)
-        if not isinstance(why, Unreached):
+        if reach.judged_where(target) is None:  # (the usual case: nothing to ask the policies again)
             return None
         ok, _, reason = allowed(target, plan.data_classes)
-        if ok or reason is None or why not in reason:  # (its words are in a refusal made for want of the answer only)
+        why = None if ok else reach.unreached_refusal(target, reason)
+        if why is None:
             return None
         error: ProviderConnectionError = said(target, why.server_words)
         return error

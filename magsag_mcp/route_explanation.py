@@ -370,6 +370,10 @@ class RouteExplanation:
             # a deployment the call would refuse was shown as routable
             self.governance.served.look_read_only(self.governance.ledger, cand.target)
         ok, policy, reason, rule = self.governance.policies.allowed(cand.target, data_classes)
+        unreached = None if ok else self.governance.local_reach.unreached_refusal(cand.target, reason)
+        if unreached is not None:  # (its server not running: the call skips it as that, refused by nothing else)
+            down = self.providers.get(cand.target.provider).unreached_error(cand.target, unreached.server_words)
+            entry["unavailable"] = down.message
         if rule == "served_model":  # where and when it was seen, and how the refusal lifts, as the call says
             reason = f"{reason}{self.governance.served_seen(cand.target, reason)}"
         entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}

@@ -187,6 +187,22 @@ async def test_a_call_to_a_server_not_running_fails_as_one_not_as_a_policys_refu
     assert not local_reach.known(url + "/v1", "llama3.2:3b")
 
 
+async def test_explain_says_what_the_call_does_at_a_server_not_running(catalog_copy: Path, tmp_path: Path):
+    # explain_route and `magsag explain` ask the server too: explain said the call "fails with policy_denied ... a
+    # choice of the caller's or the environment's is refused, not replaced", where the call skips the target as its
+    # server not running; its entry says so now, as unavailable, with the fix
+    from magsag_mcp.service import Service
+
+    url = await _closed_port()
+    env = {"OLLAMA_BASE_URL": url, "MAGSAG_PROVIDER": "local", "MAGSAG_MODEL": "llama3.2:3b"}
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as svc:
+        explained = await svc.explain_asking("skill.analysis", {"data": "Q3"})
+    [target] = explained["targets"]
+    assert f"is Ollama / your local server running at {url}?" in (target["unavailable"] or "")
+    assert "(OLLAMA_BASE_URL)" in (target["unavailable"] or "")
+    assert not any("policy_denied" in w for w in explained["warnings"]), explained["warnings"]
+
+
 async def test_a_server_not_running_is_still_refused_by_another_policy_for_its_own_reason(
     catalog_copy: Path, tmp_path: Path
 ):
