@@ -376,6 +376,9 @@ async def test_a_refused_connection_names_the_setting_its_url_came_from(
         await provider.complete(ask(), Target("local", MODEL, base_url=None if name else url))
     source = name or "the target's base_url"
     assert info.value.message.endswith(f"correct the host and port in the base URL ({source})")
+    if name is not None:  # `magsag doctor --probe` names it too (it said "the provider's base URL")
+        probed = await provider.probe()
+        assert probed.startswith("unreachable: ") and probed.endswith(f"in the base URL ({source})"), probed
 
 
 async def test_with_no_base_url_set_a_refused_connection_names_the_variable_and_the_default_used(

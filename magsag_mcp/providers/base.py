@@ -194,6 +194,7 @@ class HTTPProvider(Provider):
                 url, headers=self.endpoint.headers("probe"), timeouts=Timeouts(3.0, 5.0, from_settings=False)
             )
         except ProviderError as exc:
+            _name_the_source(exc, self.endpoint, target)  # (as a call's own: "... in the base URL (OLLAMA_BASE_URL)")
             return f"unreachable: {exc.message}"
         fix = self.no_api_fix(target)
         if resp.status == 404 and fix is not None:
