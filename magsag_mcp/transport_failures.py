@@ -26,7 +26,6 @@ from .errors import (
     ProviderTimeoutError,
     TransportCause,
     excerpt,
-    redact,
 )
 from .proxies import on_this_machine
 from .resolver import NameLookupTimeout, ProxyTunnelTimeout
@@ -174,8 +173,10 @@ def _converted(
     # organisation id pasted with its newline, an escape or a NUL), or credentials both in the URL and in a header.
     # Nothing was sent, so nothing is billed; the fix is in the configuration. (The body is serialized before, and a
     # ValueError once the request went out is not converted: either is a bug of ours, not a setting.)
+    # What it says is cut as every other path's is (_short): a URL it quotes is said as its host, never its path and
+    # query (a gateway's token, ?key=), which redact alone left when the token is no key-shaped string.
     return ConfigError(
-        f"cannot send a request to {host(url)}: {redact(str(exc))[:200]}; check the provider's base URL "
+        f"cannot send a request to {host(url)}: {_short(exc)}; check the provider's base URL "
         "(no user:password@ in it) and its key and organisation variables (no line breaks or other control "
         "characters in them)"
     )

@@ -132,3 +132,26 @@ async def test_a_stream_that_broke_keeps_nothing_of_aiohttps_exception(content_t
             async for _ in stream.events():
                 pass
     _assert_nothing_of_the_request(info.value, failure)
+
+
+#: a gateway's base URL whose path holds a token no key pattern knows (a tenant's deployment), and a key in its query
+GATEWAY_URL = f"https://gw.example/t/tenant-4471-prod-routing/deployments/gpt/chat?key={KEY}"
+
+
+@pytest.mark.parametrize("send", ["post_json", "get"])
+async def test_a_request_aiohttp_would_not_build_is_said_by_its_host_alone(send: str):
+    # A ValueError raised as the request is built (transport_failures' last path, a config_error) whose text quotes the
+    # URL: its message said it redacted and not cut to the host, as every other path cuts it, the tenant's path and
+    # what follows it kept
+    failure = ValueError(f"Cannot build a request for {GATEWAY_URL} (credentials both in the URL and a header)")
+    transport = Transport(session_factory=lambda: _FailingSession(failure))  # type: ignore[arg-type, return-value]
+    with pytest.raises(E.ConfigError) as info:
+        if send == "get":
+            await transport.get(GATEWAY_URL, headers={})
+        else:
+            await transport.post_json(GATEWAY_URL, {}, headers={})
+    err = info.value
+    assert err.message.startswith("cannot send a request to https://gw.example: "), err.message
+    assert "Cannot build a request for https://gw.example (credentials both" in err.message, err.message
+    said = _everything_said(err) + str(err.to_dict())
+    assert "tenant-4471" not in said and KEY not in said and "/deployments" not in said, said
