@@ -74,3 +74,39 @@ async def test_a_calls_own_key_in_the_paid_answer_a_cli_error_carries_is_not_pri
     assert "calling again would pay twice" in out.err, out.err
     assert _CALL_KEY not in out.out + out.err and _CALL_KEY[8:24] not in out.out + out.err, out.err
     assert "you sent [REDACTED]" in out.err
+
+
+async def test_a_calls_own_key_in_the_paid_answer_a_magsag_run_error_carries_is_not_printed(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    # `magsag run`: the agent's call raised the ledger's error carrying the paid answer, as invoke returns answers (a
+    # dict: Skills.invoke), its credentials gathered for the run (Runner.call_keys); the error was printed by the
+    # CLI's handler with the keys of an InvokeResult it no longer was, none, and the echoed credential went out whole
+    import shutil
+
+    import anyio
+
+    from magsag_mcp.cli import main
+    from tests.test_call_key_echoed_in_answer import _AGENT, _AGENT_CODE
+
+    catalog = cli_env / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "agents" / "key-echo-mag.yaml").write_text(_AGENT)
+    (catalog / "agents" / "key_echo_mag.py").write_text(_AGENT_CODE)
+    _refusing_records(monkeypatch)
+    seen: list[str] = []
+    state: dict[str, Any] = {}
+    monkeypatch.setenv("OPENAI_API_KEY", _PROCESS_KEY)
+    monkeypatch.setenv("MAGSAG_MAX_RETRIES", "0")
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog))
+    async with gateway(_echoing(seen), state):
+        monkeypatch.setenv("OPENAI_BASE_URL", state["url"] + "/v1")
+        argv = ["run", "key-echo-mag", "--payload", json.dumps({"call": json.dumps(_PAYLOAD)})]
+        code = await anyio.to_thread.run_sync(main, argv)
+    out = capsys.readouterr()
+    assert seen == [_CALL_KEY] and code != 0, out
+    assert "calling again would pay twice" in out.err, out.err
+    assert _CALL_KEY not in out.out + out.err and _CALL_KEY[8:24] not in out.out + out.err, out.err
+    error = json.loads(out.err)["error"]
+    assert error["type"] == "ledger_error" and error["run_id"], error
+    assert error["result"]["response_id"] == "resp-[REDACTED]" and "you sent [REDACTED]" in error["result"]["text"]

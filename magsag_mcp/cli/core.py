@@ -207,6 +207,10 @@ def _run_agent(args: argparse.Namespace) -> int:
             raise
         except MagsagError as exc:
             _as_the_runs(exc, mg)
+            if exc.result is not None:
+                # the paid answer it carries is a dict (as Skills.invoke returns answers), no InvokeResult holding its
+                # call's credentials for print_error: less those the run's calls gave themselves, as a result printed
+                exc.result = answer_without_known_keys(exc.result, call_keys=_by_length(given))
             raise
         except Exception as exc:  # the agent's own code failed: show its frames, not ours
             _print_agent_failure(
@@ -214,11 +218,16 @@ def _run_agent(args: argparse.Namespace) -> int:
             )
             return 1
         # the agent's result may quote a vendor's answer, and one quoting the key it was sent with loses it here
-        print_json(answer_without_known_keys(result, call_keys=tuple(sorted(given, key=len, reverse=True))))
+        print_json(answer_without_known_keys(result, call_keys=_by_length(given)))
         # stdout stays the agent's JSON; the run's id (its delegated runs record it as their parent) is
         # what `magsag budget --run-id` and `flow summarize --run-id` take for the whole run
         print(f"run_id: {mg.run_id}", file=sys.stderr)
     return 0
+
+
+def _by_length(keys: set[str]) -> tuple[str, ...]:
+    """The credentials a run's calls gave themselves, longest first (a key holding another is looked for whole)."""
+    return tuple(sorted(keys, key=len, reverse=True))
 
 
 def stopped_run(run_id: str) -> str:
