@@ -15,6 +15,7 @@ from .errors import (
     ProviderError,
     excerpt,
     redact,
+    said_without_keys,
 )
 from .providers import hosts_other_models
 from .records import AttemptRecord
@@ -27,6 +28,7 @@ def internal_error(target: Target, bug: Exception, *, sent: bool = True) -> Inte
     may strike after the request was sent (the vendor answered): what it billed is not known (``maybe_billed``).
     ``sent`` False: the transport never sent the attempt's request (the bug came while it was built), so it is not
     billed (``reached`` false too)."""
+    said_without_keys(bug)  # (the error is raised from it: its text is printed in every traceback of it)
     billed = (
         "this attempt may be billed"
         if sent

@@ -83,7 +83,7 @@ message is built from a provider's body.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 # re-exported: every module imports them from here
 from .redaction import PLACEHOLDER_KEYS as PLACEHOLDER_KEYS
@@ -126,6 +126,7 @@ __all__ = [
     "register_secret",
     "excerpt",
     "redact_values",
+    "said_without_keys",
 ]
 
 
@@ -182,6 +183,43 @@ def _rebuilt(cls: type[MagsagError], message: str) -> MagsagError:
     err = cls.__new__(cls)
     Exception.__init__(err, message)
     return err
+
+
+#: an exception outside the tree (see :func:`said_without_keys`)
+_Bug = TypeVar("_Bug", bound=BaseException)
+#: the most links of an exception's chain :func:`said_without_keys` reads (a chain is rarely more than 3 long)
+_CHAIN_READ = 16
+
+
+def said_without_keys(bug: _Bug) -> _Bug:
+    """``bug``, an exception outside this tree (a bug of ours) that an error of the tree is raised from, its texts
+    redacted in place, and those of the exceptions it was raised from or during (``__cause__``, ``__context__``): its
+    ``args`` (``KeyError``'s, ``ValueError``'s text), an ``OSError``'s ``strerror`` and file names, its notes. Its
+    type and traceback are kept, for the report the error's message asks for. The error's message was redacted as it
+    was made, but every traceback of the error prints its cause's text (an application's own logger, with
+    ``exc_info``, which no filter of magsag's sees), and a bug quoting what the vendor answered (``{}[answer]``, an
+    answer echoing the request's key) gave the key away whole."""
+    seen: set[int] = set()
+    link: BaseException | None = bug
+    while link is not None and id(link) not in seen and len(seen) < _CHAIN_READ:
+        seen.add(id(link))
+        if not isinstance(link, MagsagError):  # (the tree's are redacted as they are made)
+            _redact_texts(link)
+        link = link.__cause__ or link.__context__
+    return bug
+
+
+def _redact_texts(exc: BaseException) -> None:
+    try:
+        exc.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in exc.args)
+        for name in ("strerror", "filename", "filename2"):
+            if isinstance(said := getattr(exc, name, None), str):
+                setattr(exc, name, redact(said))
+        notes = getattr(exc, "__notes__", None)
+        if isinstance(notes, list):
+            notes[:] = [redact(note) if isinstance(note, str) else note for note in notes]
+    except (AttributeError, TypeError):  # an exception whose fields are read-only: its text stays as it was
+        pass
 
 
 class ConfigError(MagsagError):

@@ -11,7 +11,15 @@ from decimal import Decimal
 from typing import Any
 
 from .answer_keys import answer_without_known_keys
-from .errors import AllTargetsFailed, BudgetExceeded, LedgerError, MagsagError, PolicyDenied, excerpt
+from .errors import (
+    AllTargetsFailed,
+    BudgetExceeded,
+    LedgerError,
+    MagsagError,
+    PolicyDenied,
+    excerpt,
+    said_without_keys,
+)
 from .records import AttemptRecord
 from .result_dicts import InvokeResultDict
 from .types import FinishReason, LLMResult, ToolCall, Usage
@@ -140,6 +148,7 @@ def answer_not_written(bug: Exception, result: InvokeResult) -> MagsagError:
     it), not the ledger's refusal: the tree's base kind, ``error``, naming the exception, the run and what it cost, with
     the answer that was paid for attached (``.result``). The record is kept, to be written again (see KeptRecords).
     Before, the bare exception reached the caller: the answer was lost, and the run was recorded nowhere."""
+    said_without_keys(bug)  # (the error is raised from it: its text is printed in every traceback of it)
     error = MagsagError(
         f"unexpected {type(bug).__name__} in magsag-mcp (a bug) writing the call's record: {excerpt(str(bug), 300)}. "
         "The call itself succeeded and was paid for; its record is kept in memory and tried again with the next call "
@@ -155,6 +164,7 @@ def answer_not_written(bug: Exception, result: InvokeResult) -> MagsagError:
 
 def record_bug(bug: Exception) -> MagsagError:
     """What a bug of ours writing a failed (or cancelled) call's record is, in that call's error (``record_error``)."""
+    said_without_keys(bug)  # (the error is raised from it: its text is printed in every traceback of it)
     return MagsagError(
         f"unexpected {type(bug).__name__} in magsag-mcp (a bug) writing the call's record: {excerpt(str(bug), 300)}; "
         "the record is kept in memory and tried again with the next call that records and when the service closes. "
@@ -230,6 +240,7 @@ def bug_error(bug: Exception) -> MagsagError:
     late record of the call it stood for turned back to 'ok', hiding the failure; and a query showed no reason at all.
     Raised as it was, the caller saw a bare TypeError (the CLI a traceback, an MCP client "details in the server's
     log"), with neither the run it was recorded under nor what it cost."""
+    said_without_keys(bug)  # (the error is raised from it: its text is printed in every traceback of it)
     return MagsagError(
         f"unexpected {type(bug).__name__} in magsag-mcp (a bug): {excerpt(str(bug), 300)}; the call is recorded "
         "under its run_id with what it spent. Please report it to magsag-mcp's maintainers with the traceback logged "

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .errors import LedgerError, MagsagError, excerpt, redacting_logger
+from .errors import LedgerError, MagsagError, excerpt, redacting_logger, said_without_keys
 from .invoke_result import call_cost
 from .records import AttemptRecord, RunRecord
 
@@ -103,7 +103,7 @@ class KeptRecords:
                 f"{excerpt(str(bug), 300)}",
                 exception=type(bug).__name__,
             )
-            raise lost_error(unwritten, lost, _KEPT_OUT) from bug
+            raise lost_error(unwritten, lost, _KEPT_OUT) from said_without_keys(bug)
         if self.pending:  # kept out by a bug, and tried apart from a later record, which was written: quietly lost
             lost, self.pending = self.pending, []
             unwritten = MagsagError(
