@@ -46,7 +46,7 @@ from .invoke_options import (
 from .invoke_result import InvokeResult
 from .kept_records import closing_after
 from .observer import Observer, UnknownCostWarning
-from .redaction import register_env_secrets
+from .redaction import call_keys_known, register_env_secrets
 from .result_dicts import InvokeResultDict, RouteExplanationDict, SkillDict
 from .service import Service
 from .settings import given_env
@@ -206,6 +206,12 @@ class Skills(ProcessBound):
         return self.service.list_skills()
 
 
+def gathered(keys: set[str] | None) -> tuple[str, ...]:
+    """The credentials gathered from a run's calls (:attr:`Runner.call_keys`), longest first (a key holding another
+    is looked for whole); none where they are not gathered."""
+    return tuple(sorted(keys, key=len, reverse=True)) if keys else ()
+
+
 class Runner(ProcessBound):
     """Runs MAG and SAG agents: ``run(payload, *, registry, skills, runner, obs)``."""
 
@@ -326,7 +332,10 @@ class Runner(ProcessBound):
         (a closed Magsag, the ledger's refusal) is logged: the agent's own exception goes on to the caller."""
         error = None
         try:
-            status, error = agent_failure(agent_id, exc, delegated)
+            # said knowing the credentials its calls gave themselves, gathered for `magsag run` (each call forgot its
+            # own as it ended): an exception quoting a call's answer that echoed one was recorded with it whole
+            with call_keys_known(gathered(self.call_keys)):
+                status, error = agent_failure(agent_id, exc, delegated)
             record = self.service.record_agent_failure
             self.bridge.run(record, run_id, agent_id, root, started, status, error, detached=True)
         except Exception as failure:

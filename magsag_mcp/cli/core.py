@@ -188,7 +188,8 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _run_agent(args: argparse.Namespace) -> int:
     from ..answer_keys import answer_without_known_keys
-    from ..api import Magsag
+    from ..api import Magsag, gathered
+    from ..redaction import call_keys_known
 
     _check_names(args)
     payload = _payload(args)
@@ -210,24 +211,21 @@ def _run_agent(args: argparse.Namespace) -> int:
             if exc.result is not None:
                 # the paid answer it carries is a dict (as Skills.invoke returns answers), no InvokeResult holding its
                 # call's credentials for print_error: less those the run's calls gave themselves, as a result printed
-                exc.result = answer_without_known_keys(exc.result, call_keys=_by_length(given))
+                exc.result = answer_without_known_keys(exc.result, call_keys=gathered(given))
             raise
         except Exception as exc:  # the agent's own code failed: show its frames, not ours
-            _print_agent_failure(
-                args.agent_id, exc, mg.service.catalog.root / "agents", mg.run_id, spend=_runs_cost(mg)
-            )
+            # (what it says of a call's answer may quote a credential that call gave itself, and then forgot)
+            with call_keys_known(gathered(given)):
+                _print_agent_failure(
+                    args.agent_id, exc, mg.service.catalog.root / "agents", mg.run_id, spend=_runs_cost(mg)
+                )
             return 1
         # the agent's result may quote a vendor's answer, and one quoting the key it was sent with loses it here
-        print_json(answer_without_known_keys(result, call_keys=_by_length(given)))
+        print_json(answer_without_known_keys(result, call_keys=gathered(given)))
         # stdout stays the agent's JSON; the run's id (its delegated runs record it as their parent) is
         # what `magsag budget --run-id` and `flow summarize --run-id` take for the whole run
         print(f"run_id: {mg.run_id}", file=sys.stderr)
     return 0
-
-
-def _by_length(keys: set[str]) -> tuple[str, ...]:
-    """The credentials a run's calls gave themselves, longest first (a key holding another is looked for whole)."""
-    return tuple(sorted(keys, key=len, reverse=True))
 
 
 def stopped_run(run_id: str) -> str:
