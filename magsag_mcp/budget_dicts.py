@@ -26,7 +26,7 @@ class ReservedByDict(TypedDict):
 
 
 class BudgetWindowDict(TypedDict):
-    """A daily limit's day: unix seconds [start, end) in ``timezone``."""
+    """A daily limit's day, a monthly limit's calendar month: unix seconds [start, end) in ``timezone``."""
 
     start: float
     end: float
@@ -55,7 +55,7 @@ class BudgetLimitDict(TypedDict):
     reserved_by: NotRequired[ReservedByDict]
     #: a run limit's: the run whose limit it is (a delegated run's parent)
     budget_run_id: NotRequired[str]
-    #: a daily limit's day
+    #: a daily limit's day, a monthly limit's month
     window: NotRequired[BudgetWindowDict]
     #: with ``skill``: whether the call's least reservation fits this limit
     call_fits: NotRequired[bool]

@@ -28,8 +28,8 @@ from .attempt_cost import input_tokens_reserved, output_tokens_reserved
 from .call_request import build_request
 from .errors import InputError, PayloadError
 from .governance import refusal_ends_call
-from .governance.budget import day_bounds
-from .governance.policy import Limit, limit_key
+from .governance.budget import window_bounds
+from .governance.policy import BY_AGENT, WINDOWED, Limit, limit_key, window_word
 from .governance.refusals import unpriced_refusal
 from .ledger.money import to_pusd
 from .payload_checks import check_nesting
@@ -110,7 +110,7 @@ def call_fit(
     now = time.time()
     policies, pricer = governance.policies, governance.pricer
     # the limits the call meets: a run limit always (a call without a run id starts a run with nothing spent)
-    limits = [lim for lim in policies.limits if lim.kind != "agent_day" or agent]
+    limits = [lim for lim in policies.limits if lim.kind not in BY_AGENT or agent]
     used = {
         (e["policy"], e["limit"]): sum(
             (Decimal(e[k]) for k in ("spent_usd", "unknown_cost_bound_usd", "reserved_usd")), Decimal(0)
@@ -326,9 +326,11 @@ def _blocked(
         left = max(Decimal(0), lim.amount - spent)
         # (a smaller call or a cheaper model is no way past a limit with nothing left to a call of no known price)
         fixes = [cheaper] if cheaper else []
-        if lim.kind in ("day", "agent_day"):
-            ends = datetime.fromtimestamp(day_bounds(now, lim.zone)[1], ZoneInfo(lim.zone))
-            fixes.append(f"wait for the day to end at {ends.isoformat(timespec='minutes')} ({lim.zone})")
+        if lim.kind in WINDOWED:
+            ends = datetime.fromtimestamp(window_bounds(lim, now)[1], ZoneInfo(lim.zone))
+            fixes.append(
+                f"wait for the {window_word(lim.kind)} to end at {ends.isoformat(timespec='minutes')} ({lim.zone})"
+            )
         out[(lim.policy, lim.kind)] = (
             f"{lim.policy}'s {lim.kind.replace('_', '-')} limit for {scope} has ${left:f} left",
             ", or ".join(filter(None, (", ".join(fixes), raise_it))),

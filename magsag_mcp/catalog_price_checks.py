@@ -26,7 +26,7 @@ def unpriced_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any, po
     if not strict:
         return []
     # the limit covering the most calls: a call's or the day's covers every call
-    lim = min(strict, key=lambda lim: ("call", "day", "run", "agent_day").index(lim.kind))
+    lim = min(strict, key=lambda lim: ("call", "day", "month", "run", "agent_day", "agent_month").index(lim.kind))
     seen: set[tuple[str, str]] = set()
     policy_at = f" ({policies.place(lim.policy)})" if policies is not None and lim.policy in policies.places else ""
     problems = []
@@ -121,15 +121,16 @@ def unaffordable_routed_targets(
     catalog: Catalog, limits: list[Any], pricer: Any, classes: Any = None, policies: Any = None
 ) -> list[str]:
     """Routed targets whose answer alone, at the skill's ``max_tokens`` (or the target's ``params.max_tokens``), may
-    cost more than a limit every call is held to (a call's, a run's, the day's): budgets reserve an attempt's worst
-    case, so such a target is refused on every call of the skill, whatever was spent, and a skill all of whose
-    targets are is refused outright. A ``max_tokens`` raised past that (or written in characters) validated ok."""
+    cost more than a limit every call is held to (a call's, a run's, the day's, the month's): budgets reserve an
+    attempt's worst case, so such a target is refused on every call of the skill, whatever was spent, and a skill all
+    of whose targets are is refused outright. A ``max_tokens`` raised past that (or written in characters) validated
+    ok."""
     from .attempt_cost import output_tokens_reserved
     from .errors import ConfigError
     from .routing import route
     from .types import LLMRequest
 
-    every_call = [lim for lim in limits if lim.kind in ("call", "run", "day")]
+    every_call = [lim for lim in limits if lim.kind in ("call", "run", "day", "month")]
     if not every_call:
         return []
     lim = min(every_call, key=lambda lim: lim.amount)

@@ -120,7 +120,7 @@ async def main():
     async def one(i):
         payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
         run_id = "shared" if scope == "run" else f"r-{os.getpid()}-{i}"
-        agent = "p" if scope != "day" else None
+        agent = "p" if scope not in ("day", "month") else None
         try:
             await svc.invoke_skill("skill.analysis", payload, run_id=run_id, agent=agent)
             counts["ok"] += 1
@@ -142,13 +142,19 @@ anyio.run(main)
 
 @pytest.mark.parametrize(
     ("scope", "threshold"),
-    [("run", "max_cost_per_run_usd"), ("agent_day", "max_cost_per_agent_daily_usd"), ("day", "max_cost_per_day_usd")],
+    [
+        ("run", "max_cost_per_run_usd"),
+        ("agent_day", "max_cost_per_agent_daily_usd"),
+        ("day", "max_cost_per_day_usd"),
+        ("agent_month", "max_cost_per_agent_monthly_usd"),
+        ("month", "max_cost_per_month_usd"),
+    ],
 )
 def test_processes_calling_a_loopback_vendor_never_overspend_a_shared_limit(
     catalog_copy: Path, tmp_path: Path, scope: str, threshold: str
 ):
     """Four processes (MCP servers, the CLI, scripts) on one ledger, calling a loopback vendor over HTTP,
-    one call at a time and then 20 at once, against one run's, one agent's or the whole day's limit:
+    one call at a time and then 20 at once, against one run's, one agent's or the whole day's limit (or month's):
     together they stay inside it, by the ledger's books and by the vendor's own."""
     from magsag_mcp.loopback import LoopbackUpstream
 

@@ -142,7 +142,8 @@ def test_a_setting_that_would_change_no_limit_is_a_problem(catalog_copy):
         load_policies(catalog_copy)
     problems = info.value.problems
     assert len(problems) == 3, problems
-    assert "policies.0.timezone: timezone 'Europe/Berlin' sets the days of this policy's own day limits" in problems[0]
+    said = "policies.0.timezone: timezone 'Europe/Berlin' sets the days and months of this policy's own day and month"
+    assert said in problems[0]
     assert "policies.1.timezone: timezone 'Asia/Tokyo'" in problems[1]
     assert (
         "policies.2.allow_unpriced: allow_unpriced applies to this policy's own thresholds, and it has none"

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.anyio
 
 async def test_prune_and_vacuum(tmp_path: Path):
     async with Ledger(tmp_path / "l.db") as ledger:
-        old = time.time() - 100 * 86400
+        # (past the 90 days kept and the 33 days of spend buckets kept before them for a month limit)
+        old = time.time() - 130 * 86400
         paid = {"cost_usd": Decimal("0.01")}
         await ledger.record_call(
             RunRecord("old", "a", "s", old), [AttemptRecord("old", old, "fake", "m", "s", "a", "ok", 0, 1, **paid)]
@@ -63,7 +64,8 @@ async def test_prune_keeps_the_row_of_a_run_with_a_call_in_flight(tmp_path: Path
     # Before, prune deleted its row, and with it the spend its run limit counts: the limit started
     # again from $0 in the middle of the run. The same for a delegating run whose child is calling.
     async with Ledger(tmp_path / "l.db") as ledger:
-        old = time.time() - 100 * 86400
+        # (past the 90 days kept and the 33 days of spend buckets kept before them for a month limit)
+        old = time.time() - 130 * 86400
         paid = {"cost_usd": Decimal("0.01")}
         for run in ("long", "mag", "done"):
             await ledger.record_call(

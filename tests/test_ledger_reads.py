@@ -98,7 +98,7 @@ async def test_prune_in_steps_leaves_what_one_delete_would(tmp_path: Path, monke
             {"cut": cutoff},
         ).fetchall()
         keep_events = conn.execute("SELECT id FROM events WHERE at >= ? ORDER BY id", (cutoff,)).fetchall()
-        first_spend = int(cutoff // 900) - prune.SPEND_KEEP_BUCKETS  # two days: the longest local day is 26 h
+        first_spend = int(cutoff // 900) - prune.SPEND_KEEP_BUCKETS  # 33 days: the longest local month and a day
         keep_agent_spend = conn.execute("SELECT * FROM agent_spend WHERE bucket >= ? ORDER BY 1, 2", (first_spend,))
         keep_agent_spend = keep_agent_spend.fetchall()
         keep_day_spend = conn.execute("SELECT * FROM day_spend WHERE bucket >= ? ORDER BY 1", (first_spend,)).fetchall()

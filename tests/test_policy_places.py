@@ -98,9 +98,8 @@ def test_an_unpriced_routed_target_is_named_where_it_is_written(catalog_copy: Pa
 @pytest.mark.parametrize(
     ("key", "period", "day"),
     [
-        ("max_cost_per_month_usd", "monthly", "max_cost_per_day_usd"),
-        ("max_cost_per_agent_monthly_usd", "monthly", "max_cost_per_agent_daily_usd"),
         ("max_cost_per_week_usd", "weekly", "max_cost_per_day_usd"),
+        ("max_cost_per_agent_weekly_usd", "weekly", "max_cost_per_agent_daily_usd"),
         ("max_cost_per_hour_usd", "hourly", "max_cost_per_day_usd"),
     ],
 )
@@ -115,7 +114,8 @@ def test_a_limit_for_a_period_magsag_does_not_limit_is_not_offered_a_run_limit(
         load_policy_file(path)
     [problem] = info.value.problems
     assert problem.startswith(f"{path}: policies.0.thresholds.{key}: magsag keeps no {period} limit")
-    assert "did you mean" not in problem and f"hold the budget as a day limit ({day}" in problem
+    month = day.replace("daily", "monthly").replace("per_day", "per_month")
+    assert "did you mean" not in problem and f"hold the budget as a day or month limit ({day} or {month}" in problem
 
 
 def test_a_skills_unknown_data_class_names_where_the_classes_are_listed(catalog_copy: Path):
@@ -266,8 +266,14 @@ def test_a_catalog_policy_with_a_deny_list_is_a_problem_saying_so(catalog_copy: 
             "max_cost_per_day_usd is a threshold: write it under the policy's thresholds "
             "(thresholds: {max_cost_per_day_usd: 5.0})",
         ),
-        # a monthly limit on the policy itself: was offered nothing, and is told there is no such limit
-        ("    max_cost_per_month_usd: 5\n", "max_cost_per_month_usd", "magsag keeps no monthly limit"),
+        # a monthly limit on the policy itself: told it is a threshold, as a day limit is
+        (
+            "    max_cost_per_month_usd: 5\n",
+            "max_cost_per_month_usd",
+            "max_cost_per_month_usd is a threshold: write it under the policy's thresholds",
+        ),
+        # a weekly one: was offered nothing, and is told there is no such limit
+        ("    max_cost_per_week_usd: 5\n", "max_cost_per_week_usd", "magsag keeps no weekly limit"),
         # a provider's limit on the policy itself: was told allowed_models takes providers as patterns
         ("    max_cost_per_provider_usd: 5\n", "max_cost_per_provider_usd", "magsag keeps no per-provider limit"),
     ],

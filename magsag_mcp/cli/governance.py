@@ -57,7 +57,9 @@ def _budget(args: argparse.Namespace) -> int:
         expired = await svc.ledger.expired_unrecorded_note()
         # a misspelled --agent showed its whole daily limit left ("spent $0"), with no word that no run has it; one
         # whose calls are all in flight (a first call, a stopped process's hold) is no misspelling
-        known = status.get("agent_recorded") is not False or _in_flight(status, "agent_day")
+        known = status.get("agent_recorded") is not False or any(
+            _in_flight(status, kind) for kind in ("agent_day", "agent_month")
+        )
         await agent_known(svc.ledger, args.agent, known)
         if status.get("run_recorded") is False and not _in_flight(status, "run"):
             # no run limit shows its calls in flight (none set, or not for this run): read from the reservations,
@@ -158,12 +160,13 @@ def _budget_exit(status: dict[str, Any]) -> int:
 
 def _what_would_add_one(kinds: set[str], args: argparse.Namespace, where: str) -> str:
     """What would show a limit when none applies: the option a run or agent limit of the policies needs, or
-    the thresholds the policies lack. (Call and day limits apply to every budget, so neither is set.)"""
+    the thresholds the policies lack. (Call, day and month limits apply to every budget, so none is set.)"""
     options = [
         f"pass {option} for {threshold}"
         for kind, option, given_, threshold in (
             ("run", "--run-id", args.run_id, "max_cost_per_run_usd"),
             ("agent_day", "--agent", args.agent, "max_cost_per_agent_daily_usd"),
+            ("agent_month", "--agent", args.agent, "max_cost_per_agent_monthly_usd"),
         )
         if kind in kinds and not given_
     ]
@@ -171,7 +174,7 @@ def _what_would_add_one(kinds: set[str], args: argparse.Namespace, where: str) -
         return " and ".join(options)
     return (
         "the catalog's policies set no cost thresholds; add thresholds (max_cost_per_call_usd, max_cost_per_run_usd, "
-        f"max_cost_per_agent_daily_usd, max_cost_per_day_usd) to a policy in {where}"
+        f"max_cost_per_agent_daily_usd, max_cost_per_day_usd, max_cost_per_month_usd) to a policy in {where}"
     )
 
 
@@ -262,11 +265,11 @@ def register(groups: CommandGroups) -> None:
         groups.top,
         "budget",
         help="limits, spent, reserved, remaining and status",
-        description="Each budget limit the catalog's policies set that applies (per call, per day; per run with "
-        "--run-id, per agent and day with --agent): its limit, what was spent, what calls in flight reserve, what "
-        "remains, and its status (ok, near, exceeded), read from the ledger; with --skill, whether such a call "
-        "fits. Nothing is called or recorded. Exit 1 where the answer is no (with --skill, the call does not fit; "
-        "without, a limit is exceeded), as flow gate's on a violation.",
+        description="Each budget limit the catalog's policies set that applies (per call, per day, per month; per run "
+        "with --run-id, per agent and day or month with --agent): its limit, what was spent, what calls in flight "
+        "reserve, what remains, and its status (ok, near, exceeded), read from the ledger; with --skill, whether such "
+        "a call fits. Nothing is called or recorded. Exit 1 where the answer is no (with --skill, the call does not "
+        "fit; without, a limit is exceeded), as flow gate's on a violation.",
     )
     p.add_argument("--agent", type=given, help="also the agent's daily limit (max_cost_per_agent_daily_usd)")
     p.add_argument(

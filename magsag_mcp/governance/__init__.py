@@ -28,7 +28,7 @@ from ..types import Target
 from ..worst_cases import WorstCasePricing
 from .attempts import Admission, AttemptContext
 from .budget import Carry, Reservation, reservation_ttl
-from .policy import THRESHOLD_OF, Limit, Policy, PolicySet, limit_key
+from .policy import BY_AGENT, THRESHOLD_OF, Limit, Policy, PolicySet, limit_key
 from .policy_files import load_policies, load_policy_file, validate_policies
 from .prior_attempts import carriable, shrinkable, unshrink
 from .refusals import allowed_models_fix, refusal_ends_call, unpriced_refusal
@@ -120,7 +120,7 @@ class Governance:
         """(allowed, policy name, reason) of the limits for a call's first attempt at ``target`` whose
         worst case is ``worst``, before any spend is looked at: what :meth:`admit` refuses whatever was
         spent (no known price under a limit that does not allow it; a worst case above a limit's amount)."""
-        limits = [lim for lim in self.policies.limits if lim.kind != "agent_day" or agent]
+        limits = [lim for lim in self.policies.limits if lim.kind not in BY_AGENT or agent]
         if worst is None:
             refusal = unpriced_refusal(limits, target, self.pricer)
             return (True, None, None) if refusal is None else (False, refusal.policy, refusal.message)
@@ -139,9 +139,9 @@ class Governance:
             limits = [
                 limit
                 for limit in self.policies.limits
-                if limit.kind in ("call", "day")
+                if limit.kind in ("call", "day", "month")
                 or (limit.kind == "run" and key[0])
-                or (limit.kind == "agent_day" and key[1])
+                or (limit.kind in BY_AGENT and key[1])
             ]
             found = self._limits_for[key] = (limits, [lim for lim in limits if lim.kind != "call"])
         return found

@@ -30,11 +30,12 @@ from ..ledger.money import to_pusd
 from ..ledger.reservation_owners import this_owner
 from ..ledger.run_scope import adopt_delegated_holds, delegated_holds, held_in_flight, unbounded_in_flight
 from .delegation import parent_top, placed_elsewhere
-from .policy import Limit
+from .policy import BY_AGENT, Limit
 from .refusals import limit_exceeded, unbounded_held
 from .scope_sums import day_bounds as day_bounds  # (status.py and call_fit import it from here)
 from .scope_sums import parent_and_run_sums, run_spend, scope_sums
 from .scope_sums import spent_and_reserved as spent_and_reserved
+from .scope_sums import window_bounds as window_bounds
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
 RESERVATION_TTL_SECONDS = 15 * 60
@@ -131,9 +132,9 @@ class Reservation:
     def _scope(self, limit: Limit) -> tuple[str | None, ...]:
         if limit.kind == "run":
             return ("run", self.budget)
-        if limit.kind == "day":
-            return ("day", limit.zone)
-        return ("agent_day", self.agent, limit.zone)
+        if limit.kind in ("day", "month"):
+            return (limit.kind, limit.zone)
+        return (limit.kind, self.agent, limit.zone)
 
     @staticmethod
     def apply_all(conn: sqlite3.Connection, reservations: list[Reservation]) -> list[tuple[bool, Any]]:
@@ -164,8 +165,9 @@ class Reservation:
         #: scope -> [recorded spend, bound on unknown costs, open reservations (in pico-USD), whether one of them holds
         #: no known bound (see scope_sums)]
         seen: dict[tuple[str | None, ...], list[Any]] = {}
-        # The same sums, by what a new reservation's row is found by (see the loop's end): every day scope, and
-        # each agent's day scopes (one per zone). A run scope is looked up in seen by its key.
+        # The same sums, by what a new reservation's row is found by (see the loop's end): every scope of all calls
+        # (a day's, a month's), and each agent's day and month scopes (one per zone). A run scope is looked up in seen
+        # by its key.
         days: list[list[Any]] = []
         agent_days: dict[str | None, list[list[Any]]] = {}
         results: list[tuple[bool, Any]] = []
@@ -233,9 +235,9 @@ class Reservation:
                     else:
                         sums = seen[key] = list(scope_sums(cur, limit, run_id=r.budget, agent=r.agent, now=now))
                     if i < last:  # (a later reservation of the batch adds to it: a lone one's batch has none)
-                        if key[0] == "day":
+                        if key[0] in ("day", "month"):
                             days.append(sums)
-                        elif key[0] == "agent_day":
+                        elif key[0] in BY_AGENT:
                             agent_days.setdefault(key[1], []).append(sums)
                 spent, bound, held, loose = sums
                 if adopted and key[0] == "run":  # (the run limit's scope is r.budget's)
@@ -278,7 +280,7 @@ class Reservation:
                     for sums in agent_days.get(r.agent, ()):
                         sums[2] += amount
                         sums[3] = sums[3] or r.unbounded
-                for sums in days:  # every reservation counts against the day of all calls
+                for sums in days:  # every reservation counts against the day and the month of all calls
                     sums[2] += amount
                     sums[3] = sums[3] or r.unbounded
                 if held_by_run is not None and r.budget is not None:  # for a run scope the batch reads later
@@ -301,16 +303,16 @@ def unbounded_in_scope(
     """The first of the reservations in flight of no known bound (:func:`~..ledger.run_scope.unbounded_in_flight`'s
     rows) that ``limit``'s scope for ``r`` counts, as the sums count a reservation: a run limit those made against its
     budget run (and, where ``r`` places its run under another (``placing``), those of the runs delegated from it,
-    which the placement brings along), an agent's day its agent's, the day of all calls every one. None of ``r``'s own
-    call: its earlier attempts are the call limit's to count."""
+    which the placement brings along), an agent's day or month its agent's, the day or month of all calls every one.
+    None of ``r``'s own call: its earlier attempts are the call limit's to count."""
     for row in unbounded:
         if r.call_id is not None and row[2] == r.call_id:
             continue
-        if limit.kind == "day":
+        if limit.kind in ("day", "month"):
             return row
         if limit.kind == "run" and (row[0] == r.budget or (placing and row[0] == r.run_id)):
             return row
-        if limit.kind == "agent_day" and row[1] == r.agent:
+        if limit.kind in BY_AGENT and row[1] == r.agent:
             return row
     return None
 

@@ -2,7 +2,8 @@
 
 What each threshold means for a summary: ``max_cost_per_run_usd`` bounds the summary's costliest run
 (``largest_run``: a run with the runs it delegated, as a run's budget limit counts it);
-``max_cost_per_day_usd`` bounds its costliest day (``largest_day``) and
+``max_cost_per_day_usd`` bounds its costliest day (``largest_day``), the month limits (``max_cost_per_month_usd``,
+``max_cost_per_agent_monthly_usd``) a summary of one month's calls whole (:mod:`.gate_months`), and
 ``max_cost_per_agent_daily_usd`` each agent's costliest day (``by_agent[A].largest_day``; not the calls
 made without an agent, ``by_agent["(none)"]``, which the budget too holds to the day limit alone), days
 being the summary's (``period.timezone``: UTC unless written with ``--timezone``; a note says when they
@@ -39,6 +40,7 @@ from ..catalog_edits import UNKNOWN_POLICIES
 from ..errors import ConfigError, InputError, redact
 from ..plurals import counted, has
 from ..types import Target
+from .gate_months import MONTH_THRESHOLDS, check_months
 from .gate_notes import (
     OLD_SUMMARY,
     add_note,
@@ -238,6 +240,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 elif (day := a.largest_day) is not None and day.cost > t.max_cost_per_agent_daily_usd:
                     on = f"on {day.date} ({zone})"
                     violations.append(f"{p.name}: agent {agent!r} {on} cost {day.shown()} exceeds {limit}")
+        check_months(violations, notes, p, parsed, summary, total, zone)
         if narrowed:
             note_narrowed(notes, p.name, t, narrowed)
         if t.max_cost_per_run_usd is not None and (top := _delegated_from(parsed, narrowed)) is not None:
@@ -249,15 +252,17 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 f"summary with --run-id {top} to check it whole",
             )
         daily = t.max_cost_per_day_usd is not None or t.max_cost_per_agent_daily_usd is not None
+        monthly = any(getattr(t, name) is not None for name in MONTH_THRESHOLDS)
         if daily and cut:
             note_window_cut(notes, p.name, t, cut, zone)
-        if daily and _utc(p.timezone or "UTC") != _utc(zone):
+        if (daily or monthly) and _utc(p.timezone or "UTC") != _utc(zone):
             # its days are not the policy's: a day over the limit may be split between two of them, each under it
+            what = "day and month" if daily and monthly else "day" if daily else "month"
             add_note(
                 notes,
                 f"{p.name}: the summary's days are {zone} days; the policy's budget counts days in "
-                f"{p.timezone or 'UTC'}, so its day limits were checked on other days than its own; write the summary "
-                f"with `magsag flow summarize --timezone {p.timezone or 'UTC'}` to check them on its days",
+                f"{p.timezone or 'UTC'}, so its {what} limits were checked on other days than its own; write the "
+                f"summary with `magsag flow summarize --timezone {p.timezone or 'UTC'}` to check them on its days",
             )
         if t.max_cost_per_call_usd is not None:
             _check_calls(violations, notes, p.name, t.max_cost_per_call_usd, stats)

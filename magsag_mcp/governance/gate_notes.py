@@ -165,6 +165,8 @@ def note_narrowed(notes: list[str], policy: str, t: Any, narrowed: dict[str, Any
             ("max_cost_per_run_usd", t.max_cost_per_run_usd, {"run_id"}),
             ("max_cost_per_day_usd", t.max_cost_per_day_usd, set()),
             ("max_cost_per_agent_daily_usd", t.max_cost_per_agent_daily_usd, {"agent"}),
+            ("max_cost_per_month_usd", t.max_cost_per_month_usd, set()),
+            ("max_cost_per_agent_monthly_usd", t.max_cost_per_agent_monthly_usd, {"agent"}),
         )
         if value is not None and not set(narrowed) <= whole_under
     ]

@@ -29,9 +29,23 @@ from .model_patterns import (
 )
 from .policy_models import Policy, PolicyFile, Thresholds
 
-__all__ = ["THRESHOLD_OF", "Limit", "LimitKind", "Policy", "PolicyFile", "PolicySet", "Thresholds"]
+__all__ = [
+    "BY_AGENT", "MONTHLY", "THRESHOLD_OF", "WINDOWED", "Limit", "LimitKind", "Policy", "PolicyFile", "PolicySet",
+    "Thresholds", "window_word",
+]  # fmt: skip
 
-LimitKind = Literal["call", "run", "agent_day", "day"]
+LimitKind = Literal["call", "run", "agent_day", "day", "agent_month", "month"]
+
+#: the limits counted in a window of the policy's time zone (its days, its calendar months), and those of them that
+#: are an agent's (a call without an agent meets none of those)
+WINDOWED = frozenset(("day", "agent_day", "month", "agent_month"))
+MONTHLY = frozenset(("month", "agent_month"))
+BY_AGENT = frozenset(("agent_day", "agent_month"))
+
+
+def window_word(kind: str) -> str:
+    """``month`` for a month limit, ``day`` for a day limit: the window a refusal says ends, and when."""
+    return "month" if kind in MONTHLY else "day"
 
 
 #: the threshold that sets a limit of each kind (Limit.kind), as a refusal names it for the fix
@@ -40,6 +54,8 @@ THRESHOLD_OF = {
     "run": "max_cost_per_run_usd",
     "agent_day": "max_cost_per_agent_daily_usd",
     "day": "max_cost_per_day_usd",
+    "agent_month": "max_cost_per_agent_monthly_usd",
+    "month": "max_cost_per_month_usd",
 }
 
 
@@ -105,6 +121,8 @@ class PolicySet:
                 ("run", t.max_cost_per_run_usd),
                 ("agent_day", t.max_cost_per_agent_daily_usd),
                 ("day", t.max_cost_per_day_usd),
+                ("agent_month", t.max_cost_per_agent_monthly_usd),
+                ("month", t.max_cost_per_month_usd),
             ):
                 if value is not None:
                     at = self.places.get(p.name, "")

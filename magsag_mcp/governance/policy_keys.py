@@ -3,11 +3,12 @@
 A misspelt key is told the nearest valid key and the keys allowed there (:func:`~..suggest.unknown_field`). Some
 keys are not misspellings: they ask for a rule magsag does not have, and the nearest valid key is a different rule.
 Renaming the key as the hint says would then put that rule in force. ``denied_models`` is nearest to
-``allowed_models``, so the models meant to be forbidden would become the only models allowed. A month's budget
-(``max_cost_per_month_usd``) or a day's (``max_daily_cost_usd``) is nearest to ``max_cost_per_run_usd``, and would
-become the limit of each run. One skill's daily budget (``max_cost_per_skill_daily_usd``) would become the limit of
-every call of the day. ``max_tokens_per_call: 4000`` would become a limit of $4000 a call. Each such key is told
-that magsag has no such rule, and what it has instead.
+``allowed_models``, so the models meant to be forbidden would become the only models allowed. A day's budget
+(``max_daily_cost_usd``) or a month's (``monthly_budget_usd``) is nearest to ``max_cost_per_run_usd``, and would
+become the limit of each run: each is told the limit its words name (``max_cost_per_month_usd``). A week's budget is
+told that magsag keeps none, and what it keeps. One skill's daily budget (``max_cost_per_skill_daily_usd``) would
+become the limit of every call of the day. ``max_tokens_per_call: 4000`` would become a limit of $4000 a call. Each
+such key is told that magsag has no such rule, and what it has instead.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 #: the limits a policy's thresholds hold, as the messages list them
-LIMITS = ("max_cost_per_call_usd", "max_cost_per_run_usd", "max_cost_per_agent_daily_usd", "max_cost_per_day_usd")
-_HAS = f"its limits are per call, per run, per agent per day and for every call per day: {', '.join(LIMITS)}, in USD"
+LIMITS = (
+    "max_cost_per_call_usd", "max_cost_per_run_usd", "max_cost_per_agent_daily_usd", "max_cost_per_day_usd",
+    "max_cost_per_agent_monthly_usd", "max_cost_per_month_usd",
+)  # fmt: skip
+_HAS = (
+    "its limits are per call, per run, per agent per day or month and for every call per day or month: "
+    f"{', '.join(LIMITS)}, in USD"
+)
 
 #: the periods a threshold's name may ask for that magsag keeps no limit of (a monthly budget, a weekly one, ...)
 _PERIODS = {
-    "month": "monthly",
-    "monthly": "monthly",
     "week": "weekly",
     "weekly": "weekly",
     "year": "yearly",
@@ -39,7 +44,10 @@ _PERIODS = {
 _PEOPLE = {"user", "tenant", "project", "team", "org", "organization", "organisation", "customer", "workspace"}
 _THINGS = {"skill", "model", "provider"}
 #: what a threshold's name says it limits, among the limits magsag keeps
-_KEPT = {"call": "call", "request": "call", "run": "run", "day": "day", "daily": "day"}
+_KEPT = {
+    "call": "call", "request": "call", "run": "run", "day": "day", "daily": "day", "month": "month",
+    "monthly": "month",
+}  # fmt: skip
 #: words of a policy key asking to forbid what it lists
 _DENY = {
     "deny", "denied", "denylist", "block", "blocked", "blocklist", "blacklist", "forbid", "forbidden",
@@ -68,10 +76,13 @@ def _threshold(key: str) -> str | None:
     words = _words(key)
     period = next((_PERIODS[w] for w in words if w in _PERIODS), None)
     if period is not None:
-        day = "max_cost_per_agent_daily_usd" if "agent" in words else "max_cost_per_day_usd"
+        agent = "agent" in words
+        day = "max_cost_per_agent_daily_usd" if agent else "max_cost_per_day_usd"
+        month = "max_cost_per_agent_monthly_usd" if agent else "max_cost_per_month_usd"
         return (
-            f"magsag keeps no {period} limit ({_HAS}); hold the budget as a day limit ({day}, counted in the policy's "
-            "timezone), or watch it with `magsag flow summarize --since` the period's first day"
+            f"magsag keeps no {period} limit ({_HAS}); hold the budget as a day or month limit ({day} or {month}, "
+            "counted in the policy's timezone), or watch it with `magsag flow summarize --since` the period's first "
+            "day"
         )
     if "token" in words:
         return (
@@ -101,12 +112,15 @@ def _meant_limit(key: str) -> str | None:
     words = _words(key)
     if any(w not in _PLAIN and w not in _KEPT and w != "agent" for w in words):
         return None
-    if "agent" in words:
-        return "max_cost_per_agent_daily_usd"
     kinds = {_KEPT[w] for w in words if w in _KEPT}
+    if "agent" in words:  # (an agent's limit without a period is its day's, as before month limits were kept)
+        return "max_cost_per_agent_monthly_usd" if kinds == {"month"} else "max_cost_per_agent_daily_usd"
     if len(kinds) != 1:
         return None
-    return {"call": "max_cost_per_call_usd", "run": "max_cost_per_run_usd", "day": "max_cost_per_day_usd"}[kinds.pop()]
+    return {
+        "call": "max_cost_per_call_usd", "run": "max_cost_per_run_usd", "day": "max_cost_per_day_usd",
+        "month": "max_cost_per_month_usd",
+    }[kinds.pop()]  # fmt: skip
 
 
 def _policy_key(key: str) -> str | None:

@@ -7,9 +7,12 @@ models a policy file is read into, and what each refuses with its fix. What the 
         allowed_models: [gpt-4o, "claude-*", "local:*"]       # model names or provider:model, globs
       - name: cost_limits
         thresholds: {max_cost_per_call_usd: 0.5, max_cost_per_run_usd: 5.0, max_cost_per_agent_daily_usd: 100,
-                     max_cost_per_day_usd: 500}                # the last: every call together
-        timezone: Europe/Berlin                                # the days' window of this policy's day
-                                                               # limits (default UTC; refused without any)
+                     max_cost_per_day_usd: 500,                # every call together
+                     max_cost_per_month_usd: 8000}             # every call together, per calendar month
+                                                               # (max_cost_per_agent_monthly_usd: each agent's)
+        timezone: Europe/Berlin                                # the days and months of this policy's day
+                                                               # and month limits (default UTC; refused
+                                                               # without any)
         allow_unpriced: false                                  # refuse models with unknown prices (and,
                                                                # in flow gate, any attempt of unknown cost);
                                                                # true is refused on a policy without thresholds
@@ -72,6 +75,10 @@ class Thresholds(BaseModel):
     max_cost_per_agent_daily_usd: Decimal | None = Field(default=None, gt=0)
     #: every call together, whatever its agent or run (or none), per day in the policy's time zone
     max_cost_per_day_usd: Decimal | None = Field(default=None, gt=0)
+    #: every call together per calendar month, and each agent's, in the policy's time zone (as its days): teams
+    #: budget by the month
+    max_cost_per_month_usd: Decimal | None = Field(default=None, gt=0)
+    max_cost_per_agent_monthly_usd: Decimal | None = Field(default=None, gt=0)
 
     _no_amount = field_validator("*", mode="before")(_written_null)
 
@@ -156,8 +163,14 @@ def _true_or_false(value: Any) -> Any:
     return value
 
 
-def _day_limits(t: Thresholds | None) -> bool:
-    return t is not None and (t.max_cost_per_day_usd is not None or t.max_cost_per_agent_daily_usd is not None)
+#: the thresholds counted in a window of the policy's time zone (a day, a month)
+WINDOW_THRESHOLDS = (
+    "max_cost_per_day_usd", "max_cost_per_agent_daily_usd", "max_cost_per_month_usd", "max_cost_per_agent_monthly_usd"
+)  # fmt: skip
+
+
+def _window_limits(t: Thresholds | None) -> bool:
+    return t is not None and any(getattr(t, name) is not None for name in WINDOW_THRESHOLDS)
 
 
 class Policy(BaseModel):
@@ -183,11 +196,11 @@ class Policy(BaseModel):
                 raise ValueError(problem)
             # a setting for this policy's own day limits, on a policy without them, would change nothing (checked
             # here, not on the whole policy, so that the problem names the key: policies.N.timezone)
-            if "thresholds" in info.data and not _day_limits(info.data["thresholds"]):
+            if "thresholds" in info.data and not _window_limits(info.data["thresholds"]):
                 raise ValueError(
-                    f"timezone {value!r} sets the days of this policy's own day limits "
-                    "(thresholds max_cost_per_day_usd, max_cost_per_agent_daily_usd) and it has none; "
-                    "move it to the policy whose day limits it is for"
+                    f"timezone {value!r} sets the days and months of this policy's own day and month limits "
+                    f"(thresholds {', '.join(WINDOW_THRESHOLDS)}) and it has none; "
+                    "move it to the policy whose day or month limits it is for"
                 )
         return value
 

@@ -1,8 +1,8 @@
 """What a policy's refusal says: the fix for a target ``allowed_models`` refuses (what the policy allows, the model
 meant when one is misspelt, and where to change the choice), the refusal of a target of unknown price under a
 limit that cannot be guaranteed without one, and a reservation's refusals (:func:`limit_exceeded`: what was spent,
-reserved and is left, when the day ends; :func:`unbounded_held`: a strict limit's scope holds a call of no known
-bound), with how they name a limit's scope; and whether a refusal fails the call or skips to its next candidate
+reserved and is left, when the day (or month) ends; :func:`unbounded_held`: a strict limit's scope holds a call of
+no known bound), with how they name a limit's scope; and whether a refusal fails the call or skips to its next candidate
 (:func:`refusal_ends_call`). The checks themselves are :class:`~magsag_mcp.governance.Governance`'s and, for the
 reservations, :class:`~magsag_mcp.governance.budget.Reservation`'s."""
 
@@ -18,8 +18,8 @@ from ..errors import BudgetExceeded
 from ..ledger.money import from_pusd
 from ..types import Target
 from .model_patterns import may_be_of
-from .policy import THRESHOLD_OF, Limit, PolicySet, limit_key, written_at
-from .scope_sums import day_bounds
+from .policy import THRESHOLD_OF, Limit, PolicySet, limit_key, window_word, written_at
+from .scope_sums import window_bounds
 
 if TYPE_CHECKING:
     from .attempts import AttemptContext
@@ -127,6 +127,10 @@ def describe_scope(limit: Limit, run_id: str | None, agent: str | None, child_ru
         return f"run {scope_name(run_id)}"
     if limit.kind == "day":
         return f"all calls today ({limit.zone})"
+    if limit.kind == "month":
+        return f"all calls this month ({limit.zone})"
+    if limit.kind == "agent_month":
+        return f"agent {scope_name(agent)} this month ({limit.zone})"
     return f"agent {scope_name(agent)} today ({limit.zone})"
 
 
@@ -170,8 +174,8 @@ def _usd(pusd: int) -> str:
 
 
 def _day_end(limit: Limit, now: float) -> datetime:
-    """When the day a day limit counts ends, in its zone."""
-    return datetime.fromtimestamp(day_bounds(now, limit.zone)[1], ZoneInfo(limit.zone))
+    """When the day a day limit counts ends (the month a month limit counts), in its zone."""
+    return datetime.fromtimestamp(window_bounds(limit, now)[1], ZoneInfo(limit.zone))
 
 
 def limit_exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int, now: float) -> BudgetExceeded:
@@ -184,7 +188,7 @@ def limit_exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: i
         fix = f"; {what} has no known price (allow_unpriced counts it at $0) and nothing is left"
         if limit.kind != "run":
             day_ends = _day_end(limit, now)
-            fix += f"; the day ends at {day_ends.isoformat(timespec='minutes')} ({limit.zone})"
+            fix += f"; the {window_word(limit.kind)} ends at {day_ends.isoformat(timespec='minutes')} ({limit.zone})"
         fix += f"; or raise {raise_it}"
     elif r.amount_pusd > limit.amount_pusd:
         # A worst case above the whole limit is refused whatever was spent: "spent $0" alone would puzzle.
@@ -203,9 +207,11 @@ def limit_exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: i
         )
         if limit.kind != "run":
             day_ends = _day_end(limit, now)
-            fix += f"; the day ends at {day_ends.isoformat(timespec='minutes')} ({limit.zone})"
+            fix += f"; the {window_word(limit.kind)} ends at {day_ends.isoformat(timespec='minutes')} ({limit.zone})"
         fix += f"; or raise {raise_it}"
-    details: dict[str, Any] = {"day_ends_at": day_ends.isoformat(timespec="seconds")} if day_ends is not None else {}
+    # (a month limit's end as month_ends_at: a client waiting for day_ends_at would retry a month early)
+    ends_at = f"{window_word(limit.kind)}_ends_at"
+    details: dict[str, Any] = {ends_at: day_ends.isoformat(timespec="seconds")} if day_ends is not None else {}
     if held and r.amount_pusd <= limit.amount_pusd:  # (a worst case above the whole limit: no hold is in its way)
         fix += held_by_calls_in_flight(_usd(held))
     reserves = "this attempt has no bound" if r.unbounded else f"this attempt reserves up to ${_usd(r.amount_pusd)}"

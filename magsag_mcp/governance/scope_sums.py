@@ -18,9 +18,12 @@ from zoneinfo import ZoneInfo
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import SumSQL, exact_sum, joined, scalar_sum
 from ..ledger.run_scope import run_scope_rows
-from .policy import Limit
+from .policy import BY_AGENT, MONTHLY, Limit
 
-__all__ = ["day_bounds", "parent_and_run_sums", "run_spend", "scope_sums", "spent_and_reserved"]
+__all__ = [
+    "day_bounds", "month_bounds", "parent_and_run_sums", "run_spend", "scope_sums", "spent_and_reserved",
+    "window_bounds",
+]  # fmt: skip
 
 
 @lru_cache(maxsize=256)
@@ -38,6 +41,34 @@ def day_bounds(now: float, zone: str) -> tuple[float, float]:
     """The local day containing ``now`` in ``zone``, as unix seconds [start, end)."""
     # Midnight in every zone falls on a 15-minute edge, so the quarter-hour decides the day.
     return _bounds(zone, int(now // SPEND_BUCKET_SECONDS))
+
+
+@lru_cache(maxsize=256)
+def _month_bounds(zone: str, day_start: float) -> tuple[float, float]:
+    tz = ZoneInfo(zone)
+    local = datetime.fromtimestamp(day_start, tz)
+    # the month's first midnight and the next month's, each as its day's start (fold=0: see _bounds)
+    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0, fold=0)
+    year, month = (first.year + 1, 1) if first.month == 12 else (first.year, first.month + 1)
+    following = first.replace(year=year, month=month)
+    return _day_start(first), _day_start(following)
+
+
+def _day_start(local: datetime) -> float:
+    """The start of the local day ``local`` (a midnight, fold=0) is in, as unix seconds: a zone whose clocks skip
+    midnight (America/Havana's spring) starts that day at the first time it has, as :func:`day_bounds` does."""
+    return day_bounds(local.timestamp(), str(local.tzinfo))[0]
+
+
+def month_bounds(now: float, zone: str) -> tuple[float, float]:
+    """The calendar month containing ``now`` in ``zone``, as unix seconds [start, end): from the first local day's
+    start (:func:`day_bounds`) to the next month's, so a month is its days, each as a day limit counts it."""
+    return _month_bounds(zone, day_bounds(now, zone)[0])
+
+
+def window_bounds(limit: Limit, now: float) -> tuple[float, float]:
+    """The window a day or month limit counts at ``now``, in its zone: [start, end) in unix seconds."""
+    return month_bounds(now, limit.zone) if limit.kind in MONTHLY else day_bounds(now, limit.zone)
 
 
 def _plain_sum(expr: str) -> str:
@@ -186,8 +217,10 @@ def scope_sums(
     """
     if limit.kind == "run":
         return _scope_sums(conn, _RUN_SPENT, (run_id,))
-    start, end = day_bounds(now, limit.zone)
+    # a month is read from the same 15-minute spend buckets as its days (at most 31 x 96 rows of a primary key's
+    # range; an agent's, of its own key's): the open reservations are counted as a day limit counts them, whenever made
+    start, end = window_bounds(limit, now)
     first, last = int(start // SPEND_BUCKET_SECONDS), int(end // SPEND_BUCKET_SECONDS)
-    if limit.kind == "day":
+    if limit.kind not in BY_AGENT:
         return _scope_sums(conn, _DAY_SPENT, (first, last))
     return _scope_sums(conn, _AGENT_DAY_SPENT, (agent, first, last))

@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from ..ledger.migrations import ROLLUP_BUCKET_SECONDS
 from ..ledger.money import from_pusd
 from ..ledger.reservation_owners import gone_owners
 from ..ledger.run_scope import run_scope_totals, run_scope_unbounded
-from .budget import budget_run, day_bounds, spent_and_reserved
+from .budget import budget_run, spent_and_reserved, window_bounds
 from .delegation import known_parent
-from .policy import Limit, PolicySet
+from .policy import BY_AGENT, MONTHLY, WINDOWED, Limit, PolicySet
 from .refusals import describe_scope
 
 #: the share of a limit used from which its status is "near"
@@ -53,7 +54,7 @@ async def budget_status(
     applicable = [
         lim
         for lim in policies.limits
-        if lim.kind in ("call", "day") or (lim.kind == "run" and run_id) or (lim.kind == "agent_day" and agent)
+        if lim.kind in ("call", "day", "month") or (lim.kind == "run" and run_id) or (lim.kind in BY_AGENT and agent)
     ]
 
     run_recorded: bool | None = None
@@ -129,8 +130,8 @@ async def budget_status(
                 entry["reserved_by"]["unbounded"] = unbounded_held
         if lim.kind == "run":
             entry["budget_run_id"] = budget
-        if lim.kind in ("agent_day", "day"):
-            start, end = day_bounds(now, lim.zone)
+        if lim.kind in WINDOWED:  # (a month limit's: the calendar month, from its first day's start)
+            start, end = window_bounds(lim, now)
             entry["window"] = {"start": start, "end": end, "timezone": lim.zone}
         limits.append(entry)
     out = {
@@ -158,15 +159,31 @@ def unpriced_calls(
     if limit.kind == "run":
         unpriced = run_scope_totals(conn, run_id)[1]
         return (unpriced, run_scope_unbounded(conn, run_id)) if unpriced else (0, 0)
-    if limit.kind in ("agent_day", "day"):
-        start, end = day_bounds(now, limit.zone)
-        by_agent = " AND agent = :agent" if limit.kind == "agent_day" else ""
+    if limit.kind in WINDOWED:
+        start, end = window_bounds(limit, now)
+        by_agent = " AND agent = :agent" if limit.kind in BY_AGENT else ""
+        args = {"agent": agent, "start": start, "end": end}
+        # a month's whole UTC days from their rows of the daily rollup (which count the unknown costs, and those of
+        # them with a bound): a month of a large ledger's attempts is some 100,000 rows to read one by one
+        days = (int(-(-start // ROLLUP_BUCKET_SECONDS)), int(end // ROLLUP_BUCKET_SECONDS))
+        rolled = (0, 0)
+        if limit.kind in MONTHLY and days[1] > days[0] and agent != "":  # ('' is the rollup's row of no agent)
+            row = conn.execute(
+                "SELECT coalesce(SUM(unpriced), 0), coalesce(SUM(unpriced - bounded), 0) FROM usage_rollup"
+                f" WHERE bucket >= :first AND bucket < :last{by_agent}",
+                {**args, "first": days[0], "last": days[1]},
+            ).fetchone()
+            rolled = (int(row[0]), int(row[1]))
+            edges = " AND (started_at < :first_at OR started_at >= :last_at)"
+            args.update(first_at=days[0] * ROLLUP_BUCKET_SECONDS, last_at=days[1] * ROLLUP_BUCKET_SECONDS)
+        else:
+            edges = ""
         row = conn.execute(
             "SELECT COUNT(*), coalesce(SUM(cost_bound_pusd IS NULL), 0) FROM attempts WHERE started_at >= :start"
-            f" AND started_at < :end AND cost_pusd IS NULL{by_agent}",
-            {"agent": agent, "start": start, "end": end},
+            f" AND started_at < :end AND cost_pusd IS NULL{by_agent}{edges}",
+            args,
         ).fetchone()
-        return int(row[0]), int(row[1])
+        return int(row[0]) + rolled[0], int(row[1]) + rolled[1]
     return 0, 0
 
 
@@ -183,7 +200,7 @@ def held_reservations(
     this one sees gone (see reservation_owners), expired as that sweep expires it: as of when it was made. For status,
     not on the hot path.
     """
-    where = {"run": " WHERE run_id = :run", "agent_day": " WHERE agent = :agent"}.get(limit.kind, "")
+    where = " WHERE run_id = :run" if limit.kind == "run" else " WHERE agent = :agent" if limit.kind in BY_AGENT else ""
     gone = [rid for (rid,) in gone_owners(conn, now)]
     expires = "expires_at"
     if gone:

@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from .reports import LedgerReports
 
 BUCKET = ROLLUP_BUCKET_SECONDS
-#: spend buckets a prune keeps before its cutoff: two days, more than the longest local day
-SPEND_KEEP_BUCKETS = 2 * 86400 // SPEND_BUCKET_SECONDS
+#: spend buckets a prune keeps before its cutoff: 33 days, more than the longest local month (31 days, and a day's
+#: offset from UTC either way): a month limit counts every bucket of its month, and a prune with a retention of days
+#: (``--older-than 7d``) that dropped the month's first weeks started the limit again from what was left
+SPEND_KEEP_BUCKETS = 33 * 86400 // SPEND_BUCKET_SECONDS
 #: how long a run's row outlives the run's last call, whatever the cutoff: its spend is what the run's limit
 #: counts, and a run goes on after a pause (an MCP session's, an agent's between delegations), where a row
 #: pruned by ``--older-than 1h`` started its limit again from $0
@@ -100,9 +102,9 @@ def _delete_before(
     if not cutoff:  # end is midnight UTC: the days before it are gone whole, and so are their rollups
         conn.execute("DELETE FROM usage_rollup WHERE bucket < ?", (int(end // BUCKET),))
         return counts
-    # Spend buckets older than two days before the cutoff can no longer be part of any day's limit: a
+    # Spend buckets older than 33 days before the cutoff can no longer be part of any day's or month's limit: a
     # local day lasts up to 26 hours (a 2-hour DST shift, as in Antarctica/Troll; 25 in Europe), so
-    # keeping only 24 hours dropped the start of a long day while it was still today.
+    # keeping only 24 hours dropped the start of a long day while it was still today; a month, 31 of them.
     keep_from = int(end // SPEND_BUCKET_SECONDS) - SPEND_KEEP_BUCKETS
     conn.execute("DELETE FROM agent_spend WHERE bucket < ?", (keep_from,))
     conn.execute("DELETE FROM day_spend WHERE bucket < ?", (keep_from,))

@@ -36,7 +36,7 @@ class BudgetHoldersOut(_Out):
 
 class BudgetLimitOut(_Out):
     policy: str
-    limit: Literal["call", "run", "agent_day", "day"]
+    limit: Literal["call", "run", "agent_day", "day", "agent_month", "month"]
     scope: str
     limit_usd: str
     spent_usd: str
@@ -52,7 +52,11 @@ class BudgetLimitOut(_Out):
     )
     remaining_usd: str
     status: Literal["ok", "near", "exceeded"]
-    window: BudgetWindowOut | None = Field(None, description="agent_day and day: the day, unix seconds")
+    window: BudgetWindowOut | None = Field(
+        None,
+        description="agent_day and day: the day; agent_month and month: the calendar month (from its first day's "
+        "start to the next month's); unix seconds",
+    )
     unpriced_attempts: int = Field(
         0,
         description="attempts of unknown cost (a call retried after a cut attempt may have two): spent_usd is then a "
@@ -141,7 +145,7 @@ class BudgetResult(_Out):
     agent_recorded: bool | None = Field(
         None,
         description="with agent: false when no run of that agent is recorded: check the name, unless its agent_day "
-        "limit's reserved_by counts calls in flight",
+        "or agent_month limit's reserved_by counts calls in flight",
     )
     call: BudgetCallOut | None = Field(None, description="with skill: whether a call of it fits what is left")
     notes: list[str] = Field(

@@ -1,0 +1,115 @@
+"""What ``magsag flow gate`` finds of a policy's month limits in a summary (``max_cost_per_month_usd``, and
+``max_cost_per_agent_monthly_usd`` for each agent), its months being the summary's days' (``period.timezone``).
+
+A summary keeps no peak of a month: a summary all of whose calls fall in one calendar month (``period.from`` and
+``period.to``) is that month's spend, checked whole (each agent's ``by_agent[A]`` cost against the agent's limit; not
+the calls made without an agent, which the budget holds to the month of all calls alone). One over several months
+cannot be split by month: its costliest day is checked (a day over a month's limit is a month over it) and a note says
+how to check each month whole. A window that starts or ends inside a month holds only part of it: a note says so.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..errors import InputError
+from .gate_notes import add_note
+from .gate_summary import NO_AGENT, _Summary
+
+#: a month limit's threshold -> whether it is each agent's
+MONTH_THRESHOLDS = {"max_cost_per_month_usd": False, "max_cost_per_agent_monthly_usd": True}
+
+
+def _month(value: Any, zone: str) -> tuple[int, int] | None:
+    """The (year, month) in ``zone`` of a summary's ``period.from`` or ``period.to`` (an ISO time), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        return None
+    local = at.astimezone(ZoneInfo(zone))
+    return local.year, local.month
+
+
+def _cuts_a_month(value: Any, zone: str) -> bool:
+    """Whether a ``since`` or ``until`` bound falls inside a month of ``zone``, not at its first midnight (see
+    :func:`~..ledger.times.cuts_a_day`, whose days it reads the same way)."""
+    from ..ledger.times import cuts_a_day, parse_since
+
+    if value is None or isinstance(value, bool):
+        return False
+    if cuts_a_day(value, zone):
+        return True
+    try:
+        seconds = parse_since(value, now=0.0)
+    except InputError:
+        return False
+    return seconds is not None and datetime.fromtimestamp(seconds, ZoneInfo(zone)).day != 1
+
+
+def check_months(
+    violations: list[str], notes: list[str], policy: Any, parsed: _Summary, summary: dict[str, Any], total: Any,
+    zone: str,
+) -> None:  # fmt: skip
+    """``policy``'s month limits against the summary: violations and notes added to the lists."""
+    t = policy.thresholds
+    limits = [(name, getattr(t, name), by_agent) for name, by_agent in MONTH_THRESHOLDS.items()]
+    limits = [(name, value, by_agent) for name, value, by_agent in limits if value is not None]
+    if not limits:
+        return
+    said = summary.get("period")
+    period: dict[str, Any] = said if isinstance(said, dict) else {}
+    first, last = _month(period.get("from"), zone), _month(period.get("to"), zone)
+    if first is None or last is None:  # no call in the summary (or a period written by hand): no month spent
+        return
+    agents = {a: s for a, s in (parsed.by_agent or {}).items() if a != NO_AGENT}
+    if first == last:
+        month = f"{first[0]:04d}-{first[1]:02d} ({zone})"
+        for name, value, by_agent in limits:
+            limit = f"{name} ${value:f}"
+            if not by_agent:
+                if total.cost > value:
+                    violations.append(f"{policy.name}: {month} cost {total.shown()} exceeds {limit}")
+                continue
+            for agent, a in agents.items():
+                if a.cost > value:
+                    violations.append(f"{policy.name}: agent {agent!r} in {month} cost {a.shown()} exceeds {limit}")
+        written = period.get("filters")
+        filters: dict[str, Any] = written if isinstance(written, dict) else {}
+        cut = {k: filters[k] for k in ("since", "until") if _cuts_a_month(filters.get(k), zone)}
+        if cut:
+            by = ", ".join(f"{k}={v!r}" for k, v in cut.items())
+            names = " and ".join(name for name, _, _ in limits)
+            add_note(
+                notes,
+                f"{policy.name}: this summary's window ({by}) holds only part of {month}: {names} checked against "
+                f"that part, not the whole month; to check the month whole, give --since {first[0]:04d}-"
+                f"{first[1]:02d}-01 and --until the next month's first day (in {zone} with --timezone {zone})",
+            )
+        return
+    # several months: the costliest day is a lower bound on its month's spend
+    for name, value, by_agent in limits:
+        limit = f"{name} ${value:f}"
+        if not by_agent:
+            if (day := parsed.largest_day) is not None and day.cost > value:
+                violations.append(f"{policy.name}: {day.date} ({zone}) alone cost {day.shown()}, which exceeds {limit}")
+            continue
+        for agent, a in agents.items():
+            if (day := a.largest_day) is not None and day.cost > value:
+                violations.append(
+                    f"{policy.name}: agent {agent!r} on {day.date} ({zone}) alone cost {day.shown()}, which exceeds "
+                    f"{limit}"
+                )
+    names = " and ".join(name for name, _, _ in limits)
+    add_note(
+        notes,
+        f"{policy.name}: this summary spans several months ({first[0]:04d}-{first[1]:02d} to {last[0]:04d}-"
+        f"{last[1]:02d}, {zone}) and a summary keeps no month's spend: {names} checked only that no day of it alone "
+        f"exceeds the limit; write one summary a month (`magsag flow summarize --since {last[0]:04d}-{last[1]:02d}-01 "
+        f"--until` the next month's first day, --timezone {zone}) to check each month whole",
+    )

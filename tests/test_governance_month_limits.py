@@ -1,0 +1,246 @@
+"""Month limits (max_cost_per_month_usd, max_cost_per_agent_monthly_usd): read from a policy, held before money is
+spent by the same reservation as a day limit, over the calendar month of the policy's time zone; reported by
+check_budget, checked by flow gate, shown by explain, and kept through a prune."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.governance import Governance, Policy, PolicySet, load_policy_file
+from magsag_mcp.governance.budget import Reservation
+from magsag_mcp.governance.gate import check_summary_with_notes
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.types import Target
+from tests.governance_helpers import FixedPricer, attempt_ctx, record
+
+pytestmark = pytest.mark.anyio
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _berlin(*when: int) -> float:
+    return datetime(*when, tzinfo=BERLIN).timestamp()  # type: ignore[misc]
+
+
+def _monthly(**thresholds: str) -> PolicySet:
+    return PolicySet([Policy(name="monthly", timezone="Europe/Berlin", thresholds=thresholds)])
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from magsag_mcp.governance import budget
+
+    now = {"t": _berlin(2026, 11, 3, 12)}
+    monkeypatch.setattr(budget.time, "time", lambda: now["t"])
+    return now
+
+
+async def test_a_month_limit_counts_the_months_earlier_days_and_starts_again_at_the_zones_month(
+    tmp_path: Path, clock
+):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(_monthly(max_cost_per_month_usd="1"), ledger, FixedPricer("0.3"))
+        clock["t"] = _berlin(2026, 10, 31, 23, 30)  # last month's: not counted
+        await record(ledger, "october", "0.9")
+        clock["t"] = _berlin(2026, 11, 1, 0, 10)  # 2026-10-31 23:10 UTC: November in Berlin
+        await record(ledger, "first", "0.5", agent="ana")
+        clock["t"] = _berlin(2026, 11, 20, 9)
+        await record(ledger, "later", "0.3")  # no agent: every call counts
+        with pytest.raises(E.BudgetExceeded) as info:
+            await gov.admit(attempt_ctx("over"))  # 0.8 + 0.3 > 1, though no day spent more than 0.5
+        fits = Governance(_monthly(max_cost_per_month_usd="1"), ledger, FixedPricer("0.2"))
+        held = await fits.admit(attempt_ctx("fits", agent="bob"))  # 0.8 + 0.2 = 1 exactly
+        status = await gov.check_budget()
+        clock["t"] = _berlin(2026, 11, 30, 23, 50)  # still November in Berlin (22:50 UTC)
+        with pytest.raises(E.BudgetExceeded):
+            await fits.admit(attempt_ctx("late"))
+        await gov.release(held)
+        clock["t"] = _berlin(2026, 12, 1, 0, 5)  # December in Berlin, November 30 in UTC
+        december = await gov.admit(attempt_ctx("december"))
+    message = str(info.value)
+    assert "monthly: month limit $1 for all calls this month (Europe/Berlin) would be exceeded: spent $0.8" in message
+    assert "the month ends at 2026-12-01T00:00+01:00 (Europe/Berlin)" in message
+    assert "max_cost_per_month_usd on policy 'monthly'" in message
+    assert info.value.details["month_ends_at"] == "2026-12-01T00:00:00+01:00"
+    assert info.value.details["threshold"] == "max_cost_per_month_usd" and "day_ends_at" not in info.value.details
+    [month] = status["limits"]
+    assert (month["limit"], month["scope"]) == ("month", "all calls this month (Europe/Berlin)")
+    assert (month["limit_usd"], month["spent_usd"], month["reserved_usd"], month["remaining_usd"]) == (
+        "1", "0.8", "0.2", "0",
+    )  # fmt: skip
+    assert month["status"] == "exceeded"
+    assert month["window"] == {
+        "start": _berlin(2026, 11, 1),
+        "end": _berlin(2026, 12, 1),
+        "timezone": "Europe/Berlin",
+    }
+    assert december.reservation_id is not None
+
+
+async def test_an_agents_month_limit_counts_that_agent_alone(tmp_path: Path, clock):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(_monthly(max_cost_per_agent_monthly_usd="1"), ledger, FixedPricer("0.3"))
+        await record(ledger, "a1", "0.5", agent="ana")
+        clock["t"] = _berlin(2026, 11, 25, 9)
+        await record(ledger, "a2", "0.4", agent="ana")
+        await record(ledger, "b1", "0.9", agent="bob")
+        await record(ledger, "none", "5")  # no agent: no agent's month limit counts it
+        with pytest.raises(E.BudgetExceeded, match=r"agent-month limit \$1 for agent ana this month \(Europe/Berlin\)"):
+            await gov.admit(attempt_ctx("a3", agent="ana"))
+        carl = await gov.admit(attempt_ctx("c1", agent="carl"))
+        # a call without an agent meets no agent's limit: admitted with nothing to reserve against
+        anonymous = await gov.admit(attempt_ctx("anonymous"))
+        status = await gov.check_budget(agent="ana")
+    [ana] = status["limits"]
+    assert (ana["limit"], ana["spent_usd"], ana["remaining_usd"]) == ("agent_month", "0.9", "0.1")
+    assert ana["scope"] == "agent ana this month (Europe/Berlin)"
+    assert carl.reservation_id is not None and anonymous.reservation_id is None
+
+
+async def test_a_batch_of_reservations_counts_each_against_the_month(tmp_path: Path, clock):
+    # the group commit makes many reservations in one pass: each made adds to the holds the next one reads, in the
+    # month's scope as in the day's
+    caps = _monthly(max_cost_per_month_usd="1", max_cost_per_agent_monthly_usd="0.7")
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await record(ledger, "spent", "0.3", agent="ana")
+        batch = [
+            Reservation(caps.limits, Decimal("0.25"), f"r{i}", "ana" if i < 3 else "bob") for i in range(5)
+        ]
+        results = await ledger.submit(lambda conn: Reservation.apply_all(conn, batch))
+    # ana: 0.3 + 0.25 fits 0.7, a second would not; the month: 0.3 + 0.25 + 0.25 (bob) + 0.25 (bob) = 1.05 > 1
+    assert [ok for ok, _ in results] == [True, False, False, True, False]
+    refused = [str(value) for ok, value in results if not ok]
+    assert "agent-month limit $0.7 for agent ana" in refused[0]
+    assert "month limit $1 for all calls this month" in refused[-1]
+
+
+async def test_a_prune_of_days_keeps_the_months_spend(tmp_path: Path, clock):
+    # `data prune --older-than 7d` on the 20th: the month's first days' spend buckets stay, or the month limit would
+    # start again from what was left
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(_monthly(max_cost_per_month_usd="1"), ledger, FixedPricer("0.3"))
+        clock["t"] = _berlin(2026, 11, 1, 8)
+        await record(ledger, "early", "0.8")
+        clock["t"] = _berlin(2026, 11, 20, 8)
+        await ledger.prune(7 * 86400)
+        with pytest.raises(E.BudgetExceeded, match=r"spent \$0.8"):
+            await gov.admit(attempt_ctx("late"))
+        runs = await ledger.query_runs()
+    assert runs == []  # the attempt itself is pruned: the month is counted from its spend bucket
+
+
+async def test_check_budget_counts_the_months_unknown_costs_as_a_scan_of_its_attempts(tmp_path: Path, clock):
+    # a month's unknown costs are read from its whole UTC days' rollup rows, and its first and last days' attempts
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(_monthly(max_cost_per_month_usd="100"), ledger, FixedPricer("0.3"))
+        for at, run, bound in (
+            (_berlin(2026, 10, 31, 23, 50), "before", None),  # last month's
+            (_berlin(2026, 11, 1, 0, 20), "first-day", "0.1"),  # 2026-10-31 UTC: its UTC day is split
+            (_berlin(2026, 11, 14, 12), "mid", None),
+            (_berlin(2026, 11, 30, 23, 40), "last-day", None),  # 22:40 UTC: its UTC day is split
+            (_berlin(2026, 12, 1, 0, 30), "after", None),  # next month's, the same UTC day
+        ):
+            clock["t"] = at
+            await record(ledger, run, None, bound=bound)
+        clock["t"] = _berlin(2026, 11, 30, 23, 45)
+        status = await gov.check_budget()
+    [month] = status["limits"]
+    assert (month["unpriced_attempts"], month["unbounded_attempts"]) == (3, 2)
+    assert month["unknown_cost_bound_usd"] == "0.1" and month["cost_complete"] is False
+
+
+def test_a_policy_file_takes_the_month_limits_in_its_zone_and_guides_other_spellings_to_them(tmp_path: Path):
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "policies:\n  - name: team\n    timezone: Europe/Berlin\n"
+        "    thresholds: {max_cost_per_month_usd: 8000, max_cost_per_agent_monthly_usd: 500}\n"
+    )
+    limits = load_policy_file(path).limits
+    assert [(lim.kind, lim.amount, lim.zone) for lim in limits] == [
+        ("agent_month", Decimal(500), "Europe/Berlin"),
+        ("month", Decimal(8000), "Europe/Berlin"),
+    ]
+    for key, meant in (
+        ("max_monthly_cost_usd", "max_cost_per_month_usd"),
+        ("monthly_budget", "max_cost_per_month_usd"),
+        ("maxCostPerMonthUSD", "max_cost_per_month_usd"),
+        ("max_cost_per_agent_per_month_usd", "max_cost_per_agent_monthly_usd"),
+    ):
+        path.write_text(f"policies:\n  - name: team\n    thresholds: {{{key}: 8000}}\n")
+        with pytest.raises(E.CatalogError) as info:
+            load_policy_file(path)
+        [problem] = info.value.problems
+        assert problem.startswith(f"{path}: policies.0.thresholds.{key}: "), problem
+        assert f"did you mean {meant!r}?" in problem and "max_cost_per_run_usd'?" not in problem
+    path.write_text("policies:\n  - name: team\n    thresholds: {max_cost_per_month_usd: 0}\n")
+    with pytest.raises(E.CatalogError, match=r"policies\.0\.thresholds\.max_cost_per_month_usd"):
+        load_policy_file(path)
+
+
+def _summary(cost: str, first: str, last: str, *, agents: dict[str, str] | None = None, **filters: str) -> dict:
+    return {
+        "model_stats": {"gpt-4o": {"calls": 3, "cost_usd_exact": cost, "unpriced_calls": 0, "providers": ["openai"]}},
+        "by_agent": {a: {"calls": 1, "cost_usd_exact": c} for a, c in (agents or {}).items()},
+        "largest_day": {"date": first[:10], "cost_usd": "1", "calls": 1},
+        "period": {"from": first, "to": last, "filters": filters, "timezone": "Europe/Berlin"},
+    }
+
+
+def test_flow_gate_checks_a_month_limit_against_a_summary_of_that_month(tmp_path: Path):
+    caps = _monthly(max_cost_per_month_usd="100", max_cost_per_agent_monthly_usd="40")
+    over = _summary("120", "2026-11-01T00:10:00+01:00", "2026-11-30T22:00:00+01:00", agents={"ana": "50", "bob": "5"})
+    violations, notes = check_summary_with_notes(over, caps)
+    assert violations == [
+        "monthly: 2026-11 (Europe/Berlin) cost $120 exceeds max_cost_per_month_usd $100",
+        "monthly: agent 'ana' in 2026-11 (Europe/Berlin) cost $50 exceeds max_cost_per_agent_monthly_usd $40",
+    ]
+    assert notes == []
+    under, notes = check_summary_with_notes(
+        _summary("99", "2026-11-03T00:10:00+01:00", "2026-11-20T22:00:00+01:00", since="2026-11-03"), caps
+    )
+    assert under == []
+    assert any("holds only part of 2026-11 (Europe/Berlin)" in n and "--since 2026-11-01" in n for n in notes), notes
+    # over several months: a summary keeps no month's spend, so the gate says so and checks what it can
+    spans, notes = check_summary_with_notes(
+        _summary("500", "2026-10-03T00:10:00+02:00", "2026-11-20T22:00:00+01:00"), caps
+    )
+    assert spans == [] and any("spans several months (2026-10 to 2026-11" in n for n in notes), notes
+
+
+def test_explain_says_a_target_whose_worst_case_passes_the_month_limit_is_refused(tmp_path: Path):
+    gov = Governance(_monthly(max_cost_per_month_usd="0.5"), None, FixedPricer("0.6"))
+    ok, policy, reason = gov.spend_verdict(Target("compat", "metered"), Decimal("0.6"))
+    assert (ok, policy) == (False, "monthly")
+    assert reason == "compat:metered may cost up to $0.6, above the month limit $0.5"
+
+
+def test_the_months_bounds_are_its_first_and_next_first_local_midnight():
+    from magsag_mcp.governance.scope_sums import month_bounds
+
+    # December's end and February's, in Berlin (DST changes within March: the month is its days)
+    assert month_bounds(_berlin(2026, 12, 31, 23, 59), "Europe/Berlin") == (_berlin(2026, 12, 1), _berlin(2027, 1, 1))
+    assert month_bounds(_berlin(2028, 2, 29, 12), "Europe/Berlin") == (_berlin(2028, 2, 1), _berlin(2028, 3, 1))
+    assert month_bounds(_berlin(2026, 3, 31, 23), "Europe/Berlin") == (_berlin(2026, 3, 1), _berlin(2026, 4, 1))
+    utc = datetime(2026, 11, 30, 23, 30, tzinfo=UTC).timestamp()  # December 1st in Berlin
+    assert month_bounds(utc, "UTC")[0] == datetime(2026, 11, 1, tzinfo=UTC).timestamp()
+    assert month_bounds(utc, "Europe/Berlin")[0] == _berlin(2026, 12, 1)
+
+
+async def test_reading_a_months_spend_is_one_range_of_the_spend_buckets_not_a_scan_of_attempts(tmp_path: Path):
+    # the month's read goes to day_spend's and agent_spend's primary keys, as a day's: no attempt is read
+    from magsag_mcp.governance.scope_sums import _AGENT_DAY_SPENT, _DAY_SPENT
+
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await record(ledger, "r", "0.1", agent="ana")
+    conn = sqlite3.connect(tmp_path / "l.db")
+    for sql, args in ((_DAY_SPENT[0], (0, 10**7)), (_AGENT_DAY_SPENT[0], ("ana", 0, 10**7))):
+        plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+        assert "attempts" not in plan and "SCAN day_spend" not in plan and "SCAN agent_spend" not in plan, plan
+    conn.close()
