@@ -18,7 +18,7 @@ from magsag_mcp.governance.budget import Reservation
 from magsag_mcp.governance.gate import check_summary_with_notes
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.types import Target
-from tests.governance_helpers import FixedPricer, attempt_ctx, record
+from tests.governance_helpers import FixedPricer, attempt_ctx, policy, record
 
 pytestmark = pytest.mark.anyio
 
@@ -244,3 +244,49 @@ async def test_reading_a_months_spend_is_one_range_of_the_spend_buckets_not_a_sc
         plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
         assert "attempts" not in plan and "SCAN day_spend" not in plan and "SCAN agent_spend" not in plan, plan
     conn.close()
+
+
+_MONTHLY_FILE = (
+    "policies:\n  - name: monthly\n    timezone: Europe/Berlin\n"
+    "    thresholds: {max_cost_per_month_usd: 10, max_cost_per_agent_monthly_usd: 2}\n"
+)
+
+
+async def test_check_budget_over_mcp_reports_the_months_spend_limit_and_remaining(catalog_copy, tmp_path, clock):
+    # the tool's result model took limit kinds call, run, agent_day and day alone: a month's entry must pass it whole
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    policy(catalog_copy, _MONTHLY_FILE)
+    db = tmp_path / "ledger.db"
+    async with Ledger(db) as ledger:
+        await record(ledger, "r1", "1.5", agent="ana")
+    async with Client(build_server(catalog=catalog_copy, db=db, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        status = (await client.call_tool("check_budget", {"agent": "ana"})).structured_content
+    by = {lim["limit"]: lim for lim in status["limits"]}
+    assert (by["month"]["limit_usd"], by["month"]["spent_usd"], by["month"]["remaining_usd"]) == ("10", "1.5", "8.5")
+    november = {"start": _berlin(2026, 11, 1), "end": _berlin(2026, 12, 1), "timezone": "Europe/Berlin"}
+    assert by["month"]["window"] == november
+    assert (by["agent_month"]["spent_usd"], by["agent_month"]["remaining_usd"]) == ("1.5", "0.5")
+
+
+def test_magsag_budget_prints_the_months_limit(catalog_copy, tmp_path, capsys, monkeypatch, clock):
+    import anyio
+
+    from magsag_mcp.cli import main
+
+    policy(catalog_copy, _MONTHLY_FILE)
+    db = tmp_path / "ledger.db"
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            await record(ledger, "r1", "1.5", agent="ana")
+
+    anyio.run(fill)
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    assert main(["budget", "--catalog", str(catalog_copy), "--agent", "ana"]) == 0
+    out = capsys.readouterr().out
+    said = "monthly: month limit $10 for all calls this month (Europe/Berlin): spent $1.5, reserved $0, remaining $8.5"
+    assert said in out
+    assert "monthly: agent_month limit $2 for agent ana this month (Europe/Berlin): spent $1.5" in out

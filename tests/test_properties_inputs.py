@@ -121,9 +121,11 @@ def test_any_prices_yaml_is_read_into_rates_within_bounds_or_its_problems_are_li
             assert rate is None or (isinstance(rate, Decimal) and rate.is_finite() and 0 <= rate <= MAX_RATE)
 
 
-_LIMIT_NAMES = [f"max_cost_per_{scope}_usd" for scope in ("call", "run", "agent_daily", "day")]
+_LIMIT_NAMES = [
+    f"max_cost_per_{scope}_usd" for scope in ("call", "run", "agent_daily", "day", "agent_monthly", "month")
+]
 _THRESHOLDS = st.dictionaries(st.sampled_from(_LIMIT_NAMES), _GOOD_RATE, min_size=1, max_size=4) | st.dictionaries(
-    st.sampled_from([*_LIMIT_NAMES, "max_cost_per_month_usd", "timezone"]),
+    st.sampled_from([*_LIMIT_NAMES, "max_cost_per_week_usd", "timezone"]),
     _RATE | st.sampled_from(["UTC", "Europe/Berlin", "Mars/Olympus"]) | values,
     max_size=3,
 )
