@@ -278,8 +278,8 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path,
             "policies/model_governance.yaml",
             '["local:llama3.1:70b", "fake:*"]',
             '["local:llama3.1:70b", "fake:*"',
-            38,
-            "the [ opened at line 37, column 23 is not closed before line 38: close it with ] where its list ends "
+            42,  # (the shipped policy file's month limits, commented out, are four lines above it)
+            "the [ opened at line 41, column 23 is not closed before line 42: close it with ] where its list ends "
             "(expected ',' or ']', but got '<scalar>')",
         ),
         # a {mapping} on one line with a comma left out
