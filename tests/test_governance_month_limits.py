@@ -290,3 +290,25 @@ def test_magsag_budget_prints_the_months_limit(catalog_copy, tmp_path, capsys, m
     said = "monthly: month limit $10 for all calls this month (Europe/Berlin): spent $1.5, reserved $0, remaining $8.5"
     assert said in out
     assert "monthly: agent_month limit $2 for agent ana this month (Europe/Berlin): spent $1.5" in out
+
+
+async def test_explain_refuses_a_worst_case_above_a_month_limit(catalog_copy, tmp_path, upstream):
+    # explain shows what invoke would do: a target whose worst case alone passes the month's (or an agent's month's)
+    # limit is refused whatever was spent
+    from tests.governance_helpers import open_service, prices
+
+    prices(catalog_copy, '"compat:dear": {input: 1000, output: 1000}\n')
+    policy(
+        catalog_copy,
+        "policies:\n  - name: capped\n    thresholds: {max_cost_per_month_usd: 1, max_cost_per_agent_monthly_usd: 1}\n",
+    )
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    payload = {"data": "x", "model_config": {"model": "compat:dear"}}
+    [target] = svc.explain("skill.analysis", payload)["targets"]
+    [for_agent] = svc.explain("skill.analysis", payload, agent="bot")["targets"]
+    with pytest.raises(E.BudgetExceeded, match=r"month limit \$1 for all calls this month \(UTC\)"):
+        await svc.invoke_skill("skill.analysis", payload)
+    await svc.aclose()
+    assert target["policy"]["allowed"] is False and "above the month limit $1" in target["policy"]["reason"]
+    assert for_agent["policy"]["allowed"] is False
+    assert "above the agent-month limit $1" in for_agent["policy"]["reason"]
