@@ -241,3 +241,58 @@ async def test_an_invoke_skill_cancelled_once_its_ok_record_is_queued_whose_writ
     ), message
     refused = [r.getMessage() for r in caplog.records if "refused after its caller was cancelled" in r.getMessage()]
     assert len(refused) == 1 and "run r-full" in refused[0] and "kept" in refused[0], refused
+
+
+async def test_an_invoke_skill_whose_ok_record_the_ledger_refused_cancelled_in_its_heartbeats_stop_claims_no_record(
+    db: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    """With progress on, the ledger refused the call's ok record (told handed to the ledger as ok just before it was
+    written), and the client's cancel came while the heartbeat stopped: the cancel replaced the refusal, and the line
+    said "answered ... handed to the ledger as ok" of a record the ledger had refused. The answer kept for that line is
+    forgotten once the service raises: the line says cancelled. The heartbeat's stop is held here, shielded, until the
+    client has cancelled (the in-memory client runs the server's handler in its own task: the cancel is its scope's)."""
+    from magsag_mcp.errors import LedgerError
+    from magsag_mcp.mcp_server.progress import ProgressBridge
+
+    stopping, cancelled = anyio.Event(), anyio.Event()
+
+    async def heartbeat_slow_to_stop(self: ProgressBridge) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.fail_after(60):  # (a hang guard, not a timing assertion)
+                stopping.set()
+                await cancelled.wait()
+
+    monkeypatch.setattr(ProgressBridge, "_heartbeat", heartbeat_slow_to_stop)
+    server = build_server(catalog=CATALOG, db=db, env=ENV)
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": "fake:echo"}}}
+    args |= {"agent": "bob", "run_id": "r-refused"}
+    with caplog.at_level(logging.INFO, logger="magsag_mcp.mcp"):
+        async with Client(server) as client:
+            ledger = (await server_state(server).service()).ledger
+            real_record = ledger.record_call
+
+            async def refused(*a: Any, **k: Any) -> Any:  # once: the record, kept, is written as the service closes
+                monkeypatch.setattr(ledger, "record_call", real_record)
+                raise LedgerError("the ledger is read-only: attempt to write a readonly database", db=str(db))
+
+            monkeypatch.setattr(ledger, "record_call", refused)
+
+            async def progressed(*_: Any) -> None:
+                pass
+
+            call = functools.partial(client.call_tool, "invoke_skill", args, progress_callback=progressed)
+            with anyio.fail_after(60):  # hang guards, not timing assertions
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(call)
+                    await stopping.wait()  # the service raised the ledger's refusal; the heartbeat is stopping
+                    tg.cancel_scope.cancel()  # the client's cancel, while the heartbeat's stop is awaited
+                    cancelled.set()
+                while not [r for r in caplog.records if getattr(r, "run_id", None) == "r-refused"]:
+                    await anyio.sleep(0.01)  # (its line, said as the server's handler unwinds)
+    lines = [r for r in caplog.records if r.name == "magsag_mcp.mcp" and getattr(r, "tool", None) == "invoke_skill"]
+    assert [r.outcome for r in lines] == ["cancelled"], [r.getMessage() for r in lines]
+    message = lines[0].getMessage()
+    assert "handed to the ledger" not in message and "answered" not in message, message
+    assert message.startswith("invoke_skill cancelled: skill skill.analysis, run r-refused, agent bob"), message

@@ -150,35 +150,35 @@ class MagsagTools:
         def recorded_ok(result: InvokeResult) -> None:
             said["answer"] = result
 
+        async def invoke(svc: Service, who: str | None, own: bool) -> InvokeResult:
+            try:
+                return await svc.invoke_skill(
+                    skill_id,
+                    payload,
+                    agent=who,
+                    run_id=run,
+                    context=declared,
+                    progress=progress,
+                    own_run=own,
+                    under_way=under_way,
+                    recorded_ok=recorded_ok,
+                )
+            except Exception:
+                # its ok record refused (the ledger's error, or a bug of ours writing it): nothing is held as ok, so
+                # a cancel landing as the call unwinds (the heartbeat's stop) says cancelled, not answered
+                said.pop("answer", None)
+                raise
+
         async def call(svc: Service) -> InvokeResultDict | dict[str, Any]:
             who = said["agent"] = self._agent(agent)
             # a pinned client's run id is refused when its calls are another agent's (an unpinned server's agents may
             # share a run: an orchestrator and its sub-agents); one named here is new, no one's
             own = self.state.call_agent is not None and bool(run_id)
             if progress is None:
-                result = await svc.invoke_skill(
-                    skill_id,
-                    payload,
-                    agent=who,
-                    run_id=run,
-                    context=declared,
-                    own_run=own,
-                    under_way=under_way,
-                    recorded_ok=recorded_ok,
-                )
+                result = await invoke(svc, who, own)
             else:
                 async with progress.beating():
-                    result = await svc.invoke_skill(
-                        skill_id,
-                        payload,
-                        agent=who,
-                        run_id=run,
-                        context=declared,
-                        progress=progress,
-                        own_run=own,
-                        under_way=under_way,
-                        recorded_ok=recorded_ok,
-                    )
+                    result = await invoke(svc, who, own)
             answered = result.to_dict()
             log_answered(logger, answered, who)
             # less the credentials the call gave itself, which it no longer knows (the process's: see ok_result)
