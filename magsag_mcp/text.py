@@ -109,6 +109,10 @@ MODEL_MAX = 512
 #: resource's) fit many times over; it goes into the call's trace, its explanation and an error that names the server
 URL_MAX = 2048
 
+#: the longest search pattern accepted (a search over names and errors needs far less): here, beside the other
+#: lengths, for the MCP tool's schema to say it without importing the ledger
+PATTERN_MAX = 1000
+
 #: characters no name may hold: control characters (a line break or an escape sequence forges rows in a table or
 #: lines in a log), and the invisible ones that make two names look the same (zero-width, bidirectional overrides,
 #: the byte-order mark) while the ledger and the limits keep them apart. ASCII's are found by this pattern; a name

@@ -6,10 +6,10 @@ import re
 from typing import Any
 
 from ..errors import InputError
-from ..text import check_text
+from ..text import PATTERN_MAX, check_text
 
-#: the longest search pattern accepted (a search over names and errors needs far less)
-MAX_PATTERN_CHARS = 1000
+#: the longest search pattern accepted (see :data:`~..text.PATTERN_MAX`)
+MAX_PATTERN_CHARS = PATTERN_MAX
 #: the largest compiled RE2 program accepted ('claude.*error' is 23 instructions). RE2 is linear in the text,
 #: but the time per character grows with the program: '(.*a){1000}z' (11,005) took 3 s on a 50,000-character
 #: row, and SQLite can interrupt a search only between rows, so one match held the (shared) reader that long.

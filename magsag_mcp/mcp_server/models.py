@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from pydantic_core import PydanticCustomError
 
 from ..status_filter import STATUSES_LISTED, StatusFilter
-from ..text import NAME_MAX
+from ..text import NAME_MAX, PATTERN_MAX
 from .call_models import CacheExplainedOut as CacheExplainedOut
 from .call_models import CandidateOut as CandidateOut
 from .call_models import ErrorOut as ErrorOut
@@ -390,7 +390,8 @@ class QueryRunsArgs(_Args):
 class SearchUsageArgs(_Args):
     pattern: str = Field(
         min_length=1,
-        description="a regular expression (RE2, at most 1000 characters) over errors, models, events, run ids",
+        max_length=PATTERN_MAX,  # (the ledger's own limit: a client's validator says it before a call)
+        description="a regular expression (RE2) over errors, models, events, run ids",
     )
     limit: Int = Field(50, ge=1, le=500, description="hits per page")
     # as the ledger tools' filters take it: a client that learnt unix seconds there may send them here
