@@ -628,3 +628,30 @@ def test_a_payload_file_a_powershell_redirect_wrote_in_utf16_is_read(
     payload.write_bytes(b"\xff\xfe" + b"\x00\xd8")  # a UTF-16 BOM, then half a surrogate pair: no text
     assert main(["invoke", "skill.analysis", "--payload-file", str(payload)]) == 2
     assert "give it a JSON file (its first bytes say UTF-16, which it is not either)" in capsys.readouterr().err
+
+
+def test_another_patterns_cursor_is_refused_in_the_command_lines_words(named_ledger, capsys):
+    """`magsag data search OTHER --cursor C` (C from a search for another pattern) was told the ledger's words,
+    "... or leave cursor out": the MCP tool's argument. It names --cursor, --since and --limit, as the command does."""
+    import re
+
+    now = time.time()
+
+    async def record() -> None:
+        async with Ledger(named_ledger) as ledger:
+            for n in range(3):
+                at = now - 60 * (n + 1)
+                attempt = AttemptRecord(f"r-{n}", at, "fake", "echo", "skill.analysis", "ana", "ok", 0, 1)
+                await ledger.record_call(RunRecord(f"r-{n}", "ana", "skill.analysis", at), [attempt])
+
+    anyio.run(record)
+    assert main(["data", "search", "echo", "--limit", "1"]) == 0
+    cursor = re.search(r"--cursor (\S+);", capsys.readouterr().err)
+    assert cursor is not None
+    assert main(["data", "search", "r-", "--cursor", cursor.group(1)]) == 2
+    said = capsys.readouterr()
+    message = json.loads(said.err)["error"]["message"]
+    assert said.out == "" and message.startswith("--cursor '"), message
+    assert "another pattern" in message and "leave --cursor out" in message, message
+    assert "(--since and --limit may differ)" in message, message
+    assert "leave cursor out" not in message and " cursor '" not in message, message

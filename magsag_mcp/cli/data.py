@@ -351,6 +351,10 @@ def _search(args: argparse.Namespace) -> int:
 
     parse_since(args.since, field="--since")  # refused as given, before the ledger is opened (the read says since=)
     checked_cursor(args.cursor, "magsag data search", "hit", "the same pattern and --since")
+    if args.cursor:  # another pattern's cursor, refused in the command line's words (the ledger's says "cursor")
+        from ..ledger.paging import check_same_pattern, pattern_digest
+
+        check_same_pattern(args.cursor, pattern_digest(args.pattern), flag="--")
     page = with_ledger(args, lambda ledger: ledger.search_page(args.pattern, args.limit, args.since, args.cursor))
     for note in page["notes"]:  # a since ahead of now (a year mistyped), as `data query` says it
         print(f"note: {shown(note)}", file=sys.stderr)

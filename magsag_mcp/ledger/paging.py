@@ -165,10 +165,13 @@ HIT_KINDS = ("attempt", "event", "run")
 #: a hit cursor's items: its place (3), the window's start read (2, see pinned_since), the pattern's digest, each if any
 _HIT_SIZES = (3, 4, 5, 6)
 _PATTERN = "p:"
+#: (``{flag}``: what names an option where the refusal is read: "" for the MCP tool's arguments and Python's keywords,
+#: "--" for the command line's, whose user gave --cursor and was told to "leave cursor out")
 _OTHER_PATTERN = (
-    "cursor {cursor!r} was given by a page of a search for another pattern: it names where that search's hits "
+    "{flag}cursor {cursor!r} was given by a page of a search for another pattern: it names where that search's hits "
     "ended, and with this pattern it would page on from there, this pattern's newer hits left out; give it with the "
-    "same pattern as that page (since and limit may differ), or leave cursor out to start from the newest hit"
+    "same pattern as that page ({flag}since and {flag}limit may differ), or leave {flag}cursor out to start from the "
+    "newest hit"
 )
 
 
@@ -177,14 +180,15 @@ def pattern_digest(pattern: str) -> str:
     return _PATTERN + hashlib.sha256(pattern.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def check_same_pattern(cursor: str | None, digest: str) -> None:
+def check_same_pattern(cursor: str | None, digest: str, *, flag: str = "") -> None:
     """Refuse a hit ``cursor`` made by a page of a search whose pattern's digest is not ``digest``; one carrying no
-    digest (made before it was carried) is taken."""
+    digest (made before it was carried) is taken. ``flag``: what the surface that reads the refusal writes before an
+    option's name ("--" on the command line, which checks this before the ledger's read does)."""
     if not cursor:
         return
     values = _values(cursor, _BAD_HIT, _HIT_SIZES)
     if len(values) in (4, 6) and values[-1] != digest:
-        raise InputError(_OTHER_PATTERN.format(cursor=_shown(cursor)))
+        raise InputError(_OTHER_PATTERN.format(cursor=_shown(cursor), flag=flag))
 
 
 def decode_hit_cursor(cursor: str) -> tuple[float, int, int | str]:

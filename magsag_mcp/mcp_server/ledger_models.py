@@ -468,7 +468,8 @@ class SearchUsageResult(Out):
         description="newest first"
     )
     has_more: bool = Field(
-        description="whether older hits match: pass next_cursor as cursor, with the same pattern and since, for them"
+        description="whether older hits match: pass next_cursor as cursor, with the same pattern, for them (the "
+        "same since too, to go on through the same window)"
     )
     next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
     notes: list[str] = Field(

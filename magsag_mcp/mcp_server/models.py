@@ -398,8 +398,8 @@ class SearchUsageArgs(_Args):
     since: str | StrictFloat | None = Field(None, description=f"only look this far back: {TIMES}")
     cursor: str | None = Field(
         None,
-        description="the previous page's next_cursor: the hits after it, given with the same pattern and since (one "
-        "given with another pattern is refused)",
+        description="the previous page's next_cursor: the hits after it, given with the same pattern (one given with "
+        "another is refused); since may differ, and the same since goes on through the same window",
     )
 
 
