@@ -391,7 +391,8 @@ class SearchUsageArgs(_Args):
     pattern: str = Field(
         min_length=1,
         max_length=PATTERN_MAX,  # (the ledger's own limit: a client's validator says it before a call)
-        description="a regular expression (RE2) over errors, models, events, run ids",
+        description=f"a regular expression (RE2, at most {PATTERN_MAX} characters) over errors, models, events, run "
+        "ids",
     )
     limit: Int = Field(50, ge=1, le=500, description="hits per page")
     # as the ledger tools' filters take it: a client that learnt unix seconds there may send them here
