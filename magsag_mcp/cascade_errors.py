@@ -20,6 +20,7 @@ from .errors import (
 from .providers import hosts_other_models
 from .records import AttemptRecord
 from .routing import Plan
+from .skipped_said import shared_refusals
 from .types import Target
 
 
@@ -52,7 +53,10 @@ def internal_error(target: Target, bug: Exception, *, sent: bool = True) -> Inte
 def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> AllTargetsFailed:
     tried = [a for a in state.attempts if a.outcome == "error"]
     parts = [f"{a.provider}:{a.model} {a.error_class}" for a in tried]
-    parts += [f"{s['target']} skipped ({s['reason']})" for s in state.skipped]
+    # a policy's refusal of several targets said once beneath them, a line each, rather than each target's in full
+    lines = shared_refusals(state.skipped)
+    if lines is None:
+        parts += [f"{s['target']} skipped ({s['reason']})" for s in state.skipped]
     if isinstance(last, InternalError):
         head = f"{plan.skill_id}: stopped by {last.message}"
     elif isinstance(last, ProviderError) and not last.moves_on:
@@ -75,7 +79,11 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
     elif (taken := taken_for_a_quota(last)) is not None:
         tail += f"; {taken}"
     tail += _mapped_models_missing(plan, tried) + _routed_models_forbidden(plan, state.attempts)
-    said = head + (": " + "; ".join(parts) if parts else "") + tail
+    if lines is None:
+        said = head + (": " + "; ".join(parts) if parts else "") + tail
+    else:
+        tried_lines = [f"- {part}" for part in parts]
+        said = "\n".join([f"{head}:", *tried_lines, *lines, *([tail.removeprefix("; ")] if tail else [])])
     if plan.classes_apart is not None and state.attempts and all(a.outcome == "policy_denied" for a in state.attempts):
         # two data classes sharing no target: one sentence naming them and the fix, not each target's refusal by
         # one class or the other (which the trace and the attempts still show)
