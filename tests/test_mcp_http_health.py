@@ -418,3 +418,55 @@ async def test_readiness_while_shutting_down_is_said_at_once_without_a_look_at_t
         state._closed = False
     assert hung.looks == 0 and sent[0]["status"] == 503
     assert json.loads(sent[1]["body"]) == {"status": "not ready", "reason": SHUTTING_DOWN}
+
+
+async def test_readiness_answers_from_the_last_look_at_the_token_files_and_looks_again_unwaited(tmp_path: Path):
+    """A readiness probe waited for its look at the token files, a stat and a read of ~5 s each on a slow mount: ~10 s,
+    past any probe's timeout. It answers at once with what the last look found, the look under way in the background
+    (one at a time: a second probe starts none), and a probe after it ends says what it found."""
+    from magsag_mcp.mcp_server.health import HealthMiddleware
+
+    class SlowFile:
+        looks = 0
+        warning: str | None = "the file MAGSAG_MCP_TOKENS_FILE names cannot be found now (the last look's)"
+
+        def __init__(self) -> None:
+            self.release = anyio.Event()
+
+        async def fresh(self) -> None:
+            self.looks += 1
+            await self.release.wait()  # a stat and a read on a slow mount
+            self.warning = None  # this look found it put right
+
+    async def app(scope, receive, send) -> None:
+        raise AssertionError("a probe is answered by the middleware")
+
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    state = server_state(server)
+    await state.service()
+    slow = SlowFile()
+    health = HealthMiddleware(app, state, [slow])  # type: ignore[list-item]
+
+    async def readiness() -> tuple[int, dict]:
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        with anyio.fail_after(30):  # a hang guard: before, the probe waited for the look, which ends when released
+            await health({"type": "http", "path": "/readyz", "method": "GET"}, None, send)  # type: ignore[arg-type]
+        return sent[0]["status"], json.loads(sent[1]["body"])
+
+    try:
+        assert await readiness() == (200, {"status": "ready", "warnings": [SlowFile.warning]})
+        assert slow.looks == 1  # the look began, unwaited
+        assert await readiness() == (200, {"status": "ready", "warnings": [SlowFile.warning]})
+        assert slow.looks == 1  # one under way: no second
+        slow.release.set()
+        with anyio.fail_after(30):  # a hang guard
+            while health._looks:
+                await anyio.sleep(0.01)
+        assert await readiness() == (200, {"status": "ready"})  # what the look found
+    finally:
+        slow.release.set()
+        await state.close()

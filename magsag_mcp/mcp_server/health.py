@@ -18,8 +18,10 @@ endpoint, which needs a POST with a JSON-RPC body, the token and a session: ever
 - Both add ``"warnings"``, a list of what an operator should fix though the server serves, when there is any: a token
   file (``MAGSAG_MCP_TOKENS_FILE``, ``MAGSAG_MCP_TOKEN_FILE``, ``MAGSAG_MCP_METRICS_TOKEN_FILE``) whose new version was
   refused, or that cannot be found (:mod:`.token_reload`). The server keeps the tokens it had, so ``/readyz`` stays
-  200: the old tokens still work. A readiness probe looks at the files first, as a request does (at most once a
-  second; not while shutting down, said at once); a liveness probe says what the last look found, and does not look.
+  200: the old tokens still work. Both say what the last look at the files found. A readiness probe starts a look
+  too, as a request does (at most once a second; not while shutting down, said at once), which it does not wait for:
+  on a slow mount a look took ~10 s (a stat and a read, each bounded), past the probe's timeout; the next probe says
+  what it found. A liveness probe does not look.
 - Both answer ``GET`` and ``HEAD`` (the headers alone); another method gets ``405`` with ``Allow: GET, HEAD``.
   ``Cache-Control: no-store``: a proxy between the balancer and the server must not answer for it.
 
@@ -35,6 +37,7 @@ which reaching it at all told it. The MCP path keeps every check (token, Host, O
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -116,6 +119,8 @@ class HealthMiddleware:
         self._answered: tuple[float, str | None] | None = None
         #: the readiness answer being worked out, which the probes arriving meanwhile wait on
         self._answering: asyncio.Task[str | None] | None = None
+        #: the looks at the token files under way (by id), each in a task no probe waits for, held here till it ends
+        self._looks: dict[int, asyncio.Future[Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") not in PROBE_PATHS:
@@ -130,14 +135,30 @@ class HealthMiddleware:
             await _answer(send, 200, {"status": "ok", **self._warnings()}, head=method == "HEAD")
             return
         if not self.state.closing:  # (shutting down is said at once: no look at a file, which may wait on its mount)
-            for token_file in self.token_files:
-                await token_file.fresh()
+            self._look_at_token_files()
         reason = await self.not_ready()
         if reason is None:
             await _answer(send, 200, {"status": "ready", **self._warnings()}, head=method == "HEAD")
         else:
             answer: dict[str, Any] = {"status": "not ready", "reason": reason, **self._warnings()}
             await _answer(send, 503, answer, head=method == "HEAD")
+
+    def _look_at_token_files(self) -> None:
+        """Each token file looked at (as a request does: at most once a second) in a task of its own, which the probe
+        does not wait for: a look waits up to LOOK_SECONDS for the file's stat and as long again for its read, ~10 s on
+        a slow mount, past any probe's timeout, and the probe said nothing. The answer says what the last look found;
+        a later probe, what this one finds. One look per file at a time."""
+        for token_file in self.token_files:
+            if id(token_file) in self._looks:
+                continue
+            look = asyncio.ensure_future(token_file.fresh())
+            self._looks[id(token_file)] = look
+            look.add_done_callback(functools.partial(self._looked, id(token_file)))
+
+    def _looked(self, key: int, look: asyncio.Future[Any]) -> None:
+        self._looks.pop(key, None)
+        if not look.cancelled() and (exc := look.exception()) is not None:  # (the look says its own refusals)
+            logger.warning("a readiness probe's look at a token file failed: %s", type(exc).__name__, exc_info=exc)
 
     def _warnings(self) -> dict[str, list[str]]:
         """``{"warnings": [...]}`` when there is any, else nothing (the answer as it was)."""
