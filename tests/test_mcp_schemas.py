@@ -113,17 +113,13 @@ async def test_limits_and_defaults_are_in_the_schema(tools):
 
 
 async def test_a_length_the_server_refuses_past_is_a_maxlength_in_the_schema(tmp_path: Path, tools):
-    """The search pattern's limit and a base URL's were checked in code alone: a client validating its arguments
-    against the schema sent a 1,001-character pattern, and learnt of the limit from the refusal."""
+    """The search pattern's limit was checked in code alone: a client validating its arguments against the schema
+    sent a 1,001-character pattern, and learnt of the limit from the refusal."""
     from magsag_mcp.ledger.patterns import MAX_PATTERN_CHARS
-    from magsag_mcp.text import URL_MAX
 
     pattern = tools["search_usage"].input_schema["properties"]["pattern"]
     assert pattern["maxLength"] == MAX_PATTERN_CHARS == 1000
     assert not jsonschema.Draft202012Validator(pattern).is_valid("a" * 1001)
-    for name in ("invoke_skill", "explain_route", "check_budget"):
-        config = tools[name].input_schema["properties"]["model_config"]["properties"]
-        assert config["base_url"]["maxLength"] == URL_MAX, name
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={})
     async with Client(server) as client:
         refused = await client.call_tool("search_usage", {"pattern": "a" * 1001})

@@ -9,7 +9,6 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from ..provider_aliases import PROVIDER_ALIASES
 from ..status_filter import any_case
-from ..text import URL_MAX
 
 #: the provider registry's names (tests check this against ``magsag_mcp.providers.provider_names``;
 #: it is spelled out here so that building the server's schemas imports no HTTP client)
@@ -76,7 +75,6 @@ PROVIDER_FIELD = Field(
 )
 BASE_URL_FIELD = Field(
     None,
-    max_length=URL_MAX,  # (the service's limit for every base URL, said where a client's validator reads it)
     description="the provider's endpoint, e.g. http://localhost:11434 for local (a keyed provider's must be "
     "configured)",
 )
