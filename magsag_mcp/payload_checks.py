@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import PayloadError
 from .plurals import agreeing
+from .prompt_values import PLACEHOLDER_FIX, example_placeholder, placeholder_said
 from .suggest import named, nearest
 
 
@@ -187,10 +188,19 @@ def _plain(value: Any, where: str) -> Any:
         return {_key(k, where): _plain(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if example_placeholder(value):
+        raise PayloadError(_placeholder_refused(value, where))
     raise PayloadError(
         f"{where} is of type {type(value).__name__}, which is no JSON value: give objects, lists, strings, numbers, "
         "true, false and null"
     )
+
+
+def _placeholder_refused(value: Any, where: str) -> str:
+    """The refusal of an example's ``{...}`` left where a setting's value goes (see :func:`example_placeholder`)."""
+    said = placeholder_said(value)
+    what = " (a tool's function: its name, description and parameters)" if where.endswith(".function") else ""
+    return f"{where} is {said}, an example's placeholder rather than a value: {PLACEHOLDER_FIX}{what}"
 
 
 def _key(name: Any, where: str) -> str:
@@ -224,6 +234,8 @@ def json_text(value: Any, where: str) -> str:
     def as_object(part: Any) -> Any:
         if isinstance(part, Mapping):
             return dict(part)
+        if example_placeholder(part):
+            raise PayloadError(_placeholder_refused(part, where))
         raise _NoJson(type(part).__name__)
 
     try:

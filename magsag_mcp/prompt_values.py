@@ -23,8 +23,26 @@ class NoPromptText(TypeError):
         self.fix = fix
 
 
+def example_placeholder(value: Any) -> bool:
+    """Whether ``value`` is the ``...`` or ``{...}`` an example writes where a value of the reader's goes (the users'
+    guide's ``"function": {...}``), copied as it was: Python reads ``{...}`` as a set holding ``Ellipsis``, and was
+    answered "is of type set" or told to give the set as a list (``sorted(value)``), which fails on it too."""
+    return value is Ellipsis or (isinstance(value, set | frozenset) and len(value) == 1 and Ellipsis in value)
+
+
+def placeholder_said(value: Any) -> str:
+    """How a refusal names an :func:`example_placeholder` value: as the reader wrote it."""
+    return "{...}" if isinstance(value, set | frozenset) else "..."
+
+
+#: what to do with an example's placeholder, said wherever one is refused
+PLACEHOLDER_FIX = "replace it with the value it stands for, written out"
+
+
 def json_default(value: Any) -> Any:
     """``json.dumps``'s ``default`` for a payload field (see the module's docstring)."""
+    if example_placeholder(value):
+        raise NoPromptText(f"{placeholder_said(value)}, an example's placeholder rather than a value", PLACEHOLDER_FIX)
     if isinstance(value, Mapping):  # (a MappingProxyType: as the object it holds, not its Python repr, quoted)
         return dict(value)
     if isinstance(value, bytes | bytearray | memoryview):

@@ -202,3 +202,35 @@ def test_a_payload_missing_several_fields_is_told_every_one(tmp_path: Path):
             mg.skills.invoke("skill.extraction", {"text": "Invoice 42 from ACME", "model_config": {"model": "fake-x"}})
     assert "payload is missing fields 'text', 'fields'" in both.value.message, both.value.message
     assert "payload is missing field 'fields' (" in one.value.message, one.value.message
+
+
+def test_the_guides_placeholder_copied_as_written_is_told_it_is_a_placeholder(tmp_path: Path):
+    """The guide's function calling example writes ``"function": {...}``; run as written, Python reads ``{...}`` as a
+    set holding Ellipsis, and the call was refused "model_config.tools[0].function is of type set, which is no JSON
+    value" (a set the reader never wrote), or, in a payload field, told to give the set as a list (sorted(value)),
+    which fails on it too. Each is named as the example's placeholder now, with what to write in its place; nothing is
+    sent, and the ledger records the refused call."""
+    tool = {"type": "function", "function": {...}}
+    calls = {
+        "tools": {"data": "x", "model_config": {"model": "gpt-4o", "tools": [tool]}},
+        "field": {"data": {...}},
+        "ellipsis": {"data": "x", "model_config": {"model": "gpt-4o", "response_format": ...}},
+        "message": {"data": "x", "model_config": {"model": "gpt-4o", "messages": [{"role": "user", "content": {...}}]}},
+    }
+    said = {}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as mg:
+        for name, payload in calls.items():
+            with pytest.raises(E.PayloadError) as raised:
+                mg.skills.invoke("skill.analysis", payload)
+            said[name] = raised.value.message
+        runs = mg.query_runs(limit=10)["runs"]
+    assert said["tools"] == (
+        "model_config.tools[0].function is {...}, an example's placeholder rather than a value: replace it with the "
+        "value it stands for, written out (a tool's function: its name, description and parameters)"
+    )
+    assert "payload field 'data' holds {...}, an example's placeholder rather than a value" in said["field"]
+    assert "sorted(value)" not in said["field"] and "replace it with the value it stands for" in said["field"]
+    assert said["ellipsis"].startswith("model_config.response_format is ..., an example's placeholder")
+    assert said["message"].startswith("model_config.messages[0].content is {...}, an example's placeholder")
+    assert all("type set" not in s and "ellipsis" not in s for s in said.values()), said
+    assert [(r["status"], r["calls"]) for r in runs] == [("error", 4)]  # (one run: the Magsag's)
