@@ -52,7 +52,7 @@ def internal_error(target: Target, bug: Exception, *, sent: bool = True) -> Inte
 
 def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> AllTargetsFailed:
     tried = [a for a in state.attempts if a.outcome == "error"]
-    parts = [f"{a.provider}:{a.model} {a.error_class}" for a in tried]
+    parts = _tries_said(tried)
     # a policy's refusal of several targets said once beneath them, a line each, rather than each target's in full
     lines = shared_refusals(state.skipped)
     if lines is None:
@@ -97,6 +97,24 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
     if isinstance(last, PolicyDenied | BudgetExceeded):
         err.details["policy"] = last.policy
     return err
+
+
+def _tries_said(tried: list[AttemptRecord]) -> list[str]:
+    """Each target's failed tries once, its retries counted beside it: "local:llama3.1:70b connection_error (3
+    tries)". Each try was a part of its own, "every target failed: local:llama3.1:70b connection_error;
+    local:llama3.1:70b connection_error; local:llama3.1:70b connection_error", which read as three targets where the
+    call had one. A target tried again after others (a come-back) is a part again, where it came in the call."""
+    runs: list[tuple[str, list[str]]] = []
+    for a in tried:
+        label = f"{a.provider}:{a.model}"
+        if runs and runs[-1][0] == label:
+            runs[-1][1].append(str(a.error_class))
+        else:
+            runs.append((label, [str(a.error_class)]))
+    return [
+        f"{label} {', then '.join(dict.fromkeys(kinds))}" + (f" ({len(kinds)} tries)" if len(kinds) > 1 else "")
+        for label, kinds in runs
+    ]
 
 
 def _routed_models_missing(plan: Plan, tried: list[AttemptRecord]) -> str:

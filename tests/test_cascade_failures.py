@@ -90,6 +90,25 @@ async def test_all_failed_carries_every_attempt_and_keeps_the_last_class():
     assert len(data["attempts"]) == 4 and data["trace"]["candidates"][1]["model"] == "b"
 
 
+async def test_all_failed_names_each_target_once_with_its_tries():
+    """A call to one local model whose server was down failed "every target failed: local:llama3.1:70b
+    connection_error; local:llama3.1:70b connection_error; local:llama3.1:70b connection_error": each retry a part of
+    its own, read as three targets where the call had one. Each target is named once, with its tries counted and the
+    kinds of failure it met in order; the attempts are all still in the error and the ledger."""
+    script("a", E.ServerError("x"), E.ServerError("x"), E.ServerError("x"))
+    script("b", E.ServerError("x"), E.RateLimitError("slow down", status=429))
+    script("c", E.QuotaExhaustedError("quota", status=429))
+    cascade, _ = make()
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b", "fake:c"]}), run_id="r", agent=None)
+    said = info.value.message
+    assert said.startswith(
+        "skill.analysis: every target failed: fake:a server_error (3 tries); fake:b server_error, then rate_limited "
+        "(2 tries); fake:c quota_exhausted; last error: quota"
+    ), said
+    assert len(info.value.attempts) == 6
+
+
 async def test_unconfigured_provider_is_skipped_with_the_reason():
     cascade, _ = make(env={})
     out = await cascade.run(plan({"model": "gpt-4o", "fallbacks": ["fake:b"]}), run_id="r", agent=None)

@@ -159,7 +159,7 @@ async def test_the_ledger_and_the_call_s_error_say_a_rate_limit_the_cap_covers(t
     (run,) = runs
     assert [a["error_class"] for a in run["attempts"]] == ["rate_limited", "rate_limited"]
     said = run["error"]["message"]
-    assert "every target failed: openai:gpt-4o rate_limited; openai:gpt-4o rate_limited;" in said
+    assert "every target failed: openai:gpt-4o rate_limited (2 tries);" in said
     assert "quota" not in said and "was still rate limited at its last try, the 2nd" in said
 
 
