@@ -92,6 +92,7 @@ class RouteExplanation:
         images = any(m.parts for m in plan.request.messages)
         targets: list[Any] = []  # (each a PlannedTargetDict, built a key at a time: _candidate's and those below)
         unwaited: set[int] = set()  # the positions of the targets left resting for a wait no call waits out
+        priced_out: set[int] = set()  # those the policies allow and a cost limit refuses (_add_spend_verdict)
         for position, cand in enumerate(plan.candidates):
             req = plan.request_for(cand.target)
             entry = self._candidate(cand, plan.data_classes)
@@ -116,7 +117,10 @@ class RouteExplanation:
                 output_tokens_reserved(req, cand.target),
             )
             entry["estimated_max_cost_usd"] = _fmt(worst)
+            allowed = entry["policy"]["allowed"]
             self._add_spend_verdict(entry, cand.target, worst, agent or None)
+            if allowed and not entry["policy"]["allowed"]:
+                priced_out.add(position)
             targets.append(entry)
         cache, uncached = self._cache_explained(plan, context, agent or None)
         return {
@@ -135,7 +139,7 @@ class RouteExplanation:
                 *plan.warnings,
                 *targets_skipped(self.governance, plan, targets),
                 *unasked_warnings(self.governance, plan, targets),
-                *(refusal_ending(self.governance, plan) or _none_sendable(plan, targets, unwaited)),
+                *(refusal_ending(self.governance, plan) or _none_sendable(plan, targets, unwaited, priced_out)),
                 *uncached,
             ],
         }
@@ -402,9 +406,9 @@ def _fmt(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")  # 0.0000007, not the 7E-7 str() writes
 
 
-def _none_sendable(plan: Plan, targets: list[Any], unwaited: set[int]) -> list[str]:
+def _none_sendable(plan: Plan, targets: list[Any], unwaited: set[int], priced_out: set[int]) -> list[str]:
     """:func:`~.route_skips.none_sendable`'s warning; where two data classes of the call share no target and the
     policies refuse each (:attr:`~.routing.Plan.classes_apart`), the one sentence the call's refusal says."""
     if plan.classes_apart is not None and targets and not any(t["policy"]["allowed"] for t in targets):
         return [f"the call fails: {plan.classes_apart}"]
-    return none_sendable(targets, unwaited)
+    return none_sendable(targets, unwaited, priced_out)

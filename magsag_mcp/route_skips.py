@@ -127,17 +127,27 @@ def _then(position: int, plan: Plan) -> str:
     return "skips it and fails, no target being left after it"
 
 
-def none_sendable(targets: list[dict[str, Any]], unwaited: Set[int] = frozenset()) -> list[str]:
+def none_sendable(
+    targets: list[dict[str, Any]], unwaited: Set[int] = frozenset(), priced_out: Set[int] = frozenset()
+) -> list[str]:
     """Where no target of the plan can be sent (each refused by a policy or a cost limit, not configured, or lacking a
     feature the call needs, as the cascade skips them, in that order, or left resting for a wait no call waits out:
     ``unwaited``'s positions), that the call fails and each one's fix: the targets listed their reasons, but the
     warnings were empty, and a client reading the plan of a call made with no key set saw a route and no word that
     the call could only fail. A resting target was taken for one that is sent: a call whose other targets a cost
-    limit refused, its last one resting past the retry cap, failed with no warning saying so."""
+    limit refused, its last one resting past the retry cap, failed with no warning saying so. A target not
+    configured whose cost limit would refuse it too (``priced_out``: the policies allow it) is said as the call says
+    it, "not configured (...); once it is, ...": said only as the cost limit's refusal, the fix made (its price
+    added) met the missing key or endpoint next."""
     reasons = []
     for position, target in enumerate(targets):
         verdict = target["policy"]
-        if not verdict["allowed"]:
+        if not verdict["allowed"] and target["unavailable"] and position in priced_out:
+            reasons.append(
+                f"{target['label']} is not configured ({target['unavailable']}); once it is, it is refused by policy "
+                f"{verdict['policy']!r} ({verdict['reason']})"
+            )
+        elif not verdict["allowed"]:
             reasons.append(f"{target['label']} is refused by policy {verdict['policy']!r} ({verdict['reason']})")
         elif target["unavailable"]:
             reasons.append(f"{target['label']} is not configured ({target['unavailable']})")

@@ -87,3 +87,29 @@ async def test_a_chosen_model_a_policy_forbids_is_told_once_as_before(catalog_co
         await svc.aclose()
     [end] = ending(plan)
     assert end.startswith("the call fails with policy_denied at openai:gpt-3.5-turbo")
+
+
+async def test_a_target_without_an_endpoint_and_a_price_is_told_both_as_the_call_tells_them(
+    catalog_copy: Path, tmp_path: Path, upstream
+):
+    """The guide's MAGSAG_PROVIDER=compat, with no compat endpoint set: the call's error says each target is "not
+    configured: compat: no endpoint ...; once it is, cost_limits: ... has no known price"; the plan's warning said only
+    the cost limit's refusal, so the reader who added the price met the missing endpoint next. Both now, the missing
+    setting first, as the call says them."""
+    svc = await open_service(
+        catalog_copy, tmp_path, upstream, without=("MAGSAG_COMPAT_BASE_URL",), MAGSAG_PROVIDER="compat"
+    )
+    try:
+        plan = svc.explain("skill.analysis", {"data": "x"})
+        with pytest.raises(E.AllTargetsFailed) as failed:
+            await svc.invoke_skill("skill.analysis", {"data": "x"})
+    finally:
+        await svc.aclose()
+    [end] = ending(plan)
+    for target in plan["targets"]:
+        label = target["label"]
+        assert label.startswith("compat:") and "no endpoint" in target["unavailable"]
+        assert f"{label} is not configured (compat: no endpoint; set MAGSAG_COMPAT_BASE_URL" in end, end
+        assert f"once it is, it is refused by policy 'cost_limits' (cost_limits: {label} has no known price" in end
+        assert f"{label} skipped (not configured: compat: no endpoint" in failed.value.message
+    assert "is refused by policy 'cost_limits'" not in end.replace("it is refused by policy 'cost_limits'", "")
