@@ -15,13 +15,19 @@ LOOKUP = {
 if __name__ == "__main__":
     with offline() as (mg, upstream):
         skills = mg.skills
-        payload = {"data": "How did revenue develop?", "text": "Invoice 42 from ACME, due 2025-01-31, $1,200",
-                   "fields": ["vendor", "due_date", "amount"], "document": "A long contract...",
-                   "message": "Review my code"}
+        # the guide's `payload` is each call's own: the fields its skill's prompt reads (`magsag catalog skills`)
+        payloads = {
+            "skill.analysis": {"data": "How did revenue develop?"},
+            "skill.extraction": {"text": "Invoice 42 from ACME, due 2025-01-31, $1,200",
+                                 "fields": ["vendor", "due_date", "amount"]},
+            "skill.document-analysis": {"document": "A long contract..."},
+            "skill.assistant": {"message": "Review my code"},
+            "skill.pii-redaction": {"text": "John Smith, 555-1234, lives at 12 Elm St"},
+        }
 
         # Function calling
         analysis_payload = {
-            **payload,
+            **payloads["skill.analysis"],
             "model_config": {
                 "model": "gpt-4o",
                 "tools": [LOOKUP]
@@ -50,7 +56,7 @@ if __name__ == "__main__":
 
         # JSON mode
         extraction_payload = {
-            **payload,
+            **payloads["skill.extraction"],
             "model_config": {
                 "model": "gpt-4o",
                 "response_format": {"type": "json_object"}
@@ -62,7 +68,7 @@ if __name__ == "__main__":
 
         # Extended context (200K tokens)
         doc_payload = {
-            **payload,
+            **payloads["skill.document-analysis"],
             "model_config": {
                 "model": "claude-3-5-sonnet-20241022",
                 "max_tokens": 4096
@@ -73,7 +79,7 @@ if __name__ == "__main__":
 
         # System prompts (separate from user content)
         assistant_payload = {
-            **payload,
+            **payloads["skill.assistant"],
             "model_config": {
                 "model": "claude-3-5-sonnet-20241022",
                 "system": "You are a helpful coding assistant..."
@@ -84,7 +90,7 @@ if __name__ == "__main__":
 
         # Use local models for privacy-sensitive tasks
         pii_payload = {
-            **payload,
+            **payloads["skill.pii-redaction"],
             "model_config": {
                 "model": "llama3.1:70b",
                 "base_url": upstream.base_url  # the guide's "http://localhost:11434", here a loopback server

@@ -36,6 +36,9 @@ def test_example_runs(name: str, tmp_path: Path):
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr}"
     assert "== " in proc.stdout  # each example shows what it did
     assert "sk-loopback" not in proc.stdout + proc.stderr  # keys never printed
+    # each call is given the fields its skill reads: provider_features.py gave every call one payload of every
+    # skill's fields, and each of its six results warned that the model never saw four of them, a misuse to copy
+    assert "were not sent" not in proc.stdout, proc.stdout
 
 
 def test_an_example_runs_on_the_shipped_catalog_whatever_magsag_catalog_says(tmp_path: Path):
