@@ -109,6 +109,28 @@ def test_prune_given_years_or_months_says_the_days_meant(ledger_db, capsys, wind
     assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced", "r-old"}
 
 
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("7days", "7d"), ("7 days", "7d"), ("2 weeks", "2w"), ("24hours", "24h"), ("30min", "30m"), ("45secs", "45s")],
+)
+def test_a_duration_whose_unit_is_written_out_is_told_the_letter(ledger_db, capsys, written, meant):
+    # `--since "7 days"` and `--older-than 90days`, as people write them, were told only the forms a time takes
+    # ("give a duration back from now (30m, 24h, 7d, 2w: ...)"), to be matched against what was written. The
+    # refusal says the duration as it is written; nothing is deleted or read.
+    from magsag_mcp.errors import InputError
+    from magsag_mcp.ledger.times import parse_since
+
+    with pytest.raises(InputError) as raised:
+        parse_since(written)
+    assert f"since={written!r} is not a time: {written} is written {meant}; give a duration" in raised.value.message
+    assert main(["data", "prune", "--older-than", written]) == 2
+    assert f"{written} is written {meant}; use e.g. 90d" in capsys.readouterr().err
+    assert main(["flow", "summarize", "--since", written]) == 2
+    assert f"{written} is written {meant};" in capsys.readouterr().err
+    assert main(["data", "query", "--format", "json"]) == 0
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced", "r-old"}
+
+
 def test_a_since_in_months_says_the_days_meant():
     from magsag_mcp.errors import InputError
     from magsag_mcp.ledger.times import parse_since

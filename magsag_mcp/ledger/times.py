@@ -287,11 +287,24 @@ def is_duration(value: Any) -> bool:
 _LONG_UNIT = re.compile(r"^(\d+(?:\.\d+)?)\s*(y|yrs?|years?|mo|mos|months?)$", re.IGNORECASE)
 
 
+#: a duration whose unit is written out (``7days``, ``2 weeks``, ``24hours``, ``30min``): the unit's letter meant
+_SPELT_UNIT = re.compile(
+    r"^(\d+(?:\.\d+)?)\s*(?:(s)(?:ecs?|econds?)|(m)(?:ins?|inutes?)|(h)(?:rs?|ours?)|(d)(?:ays?)|(w)(?:ks?|eeks?))$",
+    re.IGNORECASE,
+)
+
+
 def _long_unit(text: str) -> str:
-    """What a duration in years or months is in days, said before the forms a duration takes (``1y``: 365d)."""
+    """What a duration in years or months is in days, said before the forms a duration takes (``1y``: 365d); one
+    whose unit is written out (``7days``, ``2 weeks``), as the letter it takes: "7days is written 7d". Such a
+    duration was told only the forms a time takes, which the reader had to match against what they wrote."""
     m = _LONG_UNIT.match(text.strip())
     if m is None:
-        return ""
+        spelt = _SPELT_UNIT.match(text.strip())
+        if spelt is None:
+            return ""
+        unit = next(letter for letter in spelt.groups()[1:] if letter).lower()
+        return f"{text.strip()} is written {spelt.group(1)}{unit}; "
     years = m.group(2).lower().startswith("y")
     days = float(m.group(1)) * (365 if years else 30)
     return f"there is no unit of {'years' if years else 'months'}: {text.strip()} is about {days:g}d; "
