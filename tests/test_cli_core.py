@@ -314,8 +314,8 @@ def test_a_context_key_given_several_values_says_what_to_write_for_them(cli_env,
         # --model-config was told to pass a payload's '{"data": "..."}', which it would then refuse
         (
             ["budget", "--skill", "skill.analysis", "--model-config", "{model: gpt-4o}"],
-            "--model-config is not valid JSON (Expecting property name enclosed in double quotes at char 1); pass an "
-            """object like '{"model": "gpt-4o-mini"}'""",
+            "--model-config is not valid JSON (Expecting property name enclosed in double quotes at character 2); "
+            """pass an object like '{"model": "gpt-4o-mini"}'""",
         ),
         (
             ["budget", "--skill", "skill.analysis", "--model-config", "null"],

@@ -137,3 +137,20 @@ def test_an_empty_summary_on_stdin_is_said_to_be_empty_to_the_gate(cli_env, caps
     err = capsys.readouterr().err
     assert err.startswith("gate: the summary on stdin is empty: nothing came on stdin (did the command piping"), err
     assert "Expecting value" not in err
+
+
+def test_a_payload_files_json_mistake_is_placed_by_line_and_column(cli_env, capsys, monkeypatch, tmp_path):
+    """A payload file of many lines whose JSON lacks a comma was told "--payload-file is not valid JSON (Expecting ','
+    delimiter at char 38)", a 0-based offset into the whole file, to be counted out by hand; and one line of --payload
+    was told a place one short of the column an editor shows. Placed as an editor counts now: a line and a column in a
+    file of lines, the character (from 1) in one line. Nothing is called or recorded."""
+    (tmp_path / "payload.json").write_text('{\n  "data": "Q3 revenue 1.2M"\n  "model_config": {"model": "gpt-4o"}\n}\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["invoke", "skill.analysis", "--payload-file", "payload.json"]) == 2
+    in_file = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert main(["invoke", "skill.analysis", "--payload", '{"data": "x" "more": 1}']) == 2
+    in_line = json.loads(capsys.readouterr().err)["error"]["message"]
+    said = "--payload-file is not valid JSON (Expecting ',' delimiter at line 3, column 3); "
+    assert in_file.startswith(said), in_file
+    assert in_line.startswith("--payload is not valid JSON (Expecting ',' delimiter at character 14); "), in_line
+    assert not (cli_env / "cli.db").exists()

@@ -70,9 +70,10 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
         )
     except json.JSONDecodeError as exc:
         example = _JSON_EXAMPLES.get(what, DEFAULT_EXAMPLE)
-        raise InputError(
-            f"{what} is not valid JSON ({exc.msg} at char {exc.pos}); pass an object like '{example}'"
-        ) from None
+        # where, as an editor counts, from 1: "at char 13" was a 0-based offset into the whole text, of no use in a
+        # payload file of many lines (and one short of the column in a line of --payload)
+        where = f"line {exc.lineno}, column {exc.colno}" if "\n" in text.rstrip() else f"character {exc.pos + 1}"
+        raise InputError(f"{what} is not valid JSON ({exc.msg} at {where}); pass an object like '{example}'") from None
     except RecursionError:
         raise InputError(f"{what} is nested too deeply to read; pass a flatter JSON object") from None
     if not isinstance(value, dict):
