@@ -254,3 +254,20 @@ def test_a_failed_attempts_unsaid_writes_are_priced_at_its_requests_marker():
     price_failure(Pricer(), record, exc, target, None, request)
     r = list_rates("anthropic", "claude-sonnet-4-5", 11_000)
     assert record.cost_usd == (1_000 * r["input"] + 10_000 * r["cache_write_1h"] + 800 * r["output"]) / M
+
+
+def test_only_a_marker_is_read_as_one_not_a_null_nor_a_schemas_property_of_that_name():
+    # the top-level cache_control may be null (the spec's anyOf null: it asks nothing), and a JSON schema the params
+    # carry (a tool's input_schema, output_config's format) may name a property cache_control: neither asks a ttl,
+    # and read as markers they made a target asking ttl 1h alone look as if it asked two (its writes left unknown)
+    request = LLMRequest(
+        [Message("user", "hi")],
+        extra={
+            "cache_control": None,
+            "system": [{"type": "text", "text": "s", "cache_control": HOUR}],
+            "tools": [
+                {"name": "t", "input_schema": {"type": "object", "properties": {"cache_control": {"type": "object"}}}}
+            ],
+        },
+    )
+    assert cache_ttls_asked(request) == {"1h"}

@@ -87,16 +87,17 @@ def tool_prompt_tokens(model: str, request: LLMRequest) -> int:
 DEFAULT_CACHE_TTL = "5m"
 #: the times to live a marker may ask (CacheControlEphemeral's ``ttl`` enum), each billed at a write rate of its own
 CACHE_TTLS = frozenset({"5m", "1h"})
-#: a marker whose ``ttl`` is none of those (or no object at all): what it asked is not known
+#: a marker whose ``ttl`` is none of those: what it asked is not known
 _TTL_UNKNOWN = "?"
 
 
 def cache_ttls_asked(request: LLMRequest) -> frozenset[str]:
-    """The times to live of every cache marker (``cache_control``) ``request`` sends, each "5m" unless its ``ttl``
-    says "1h" ("?" for a marker of neither); empty for a request that sends none. magsag writes no marker of its own
-    into a message (a text block's ``cache_control`` is dropped as it becomes text): every one the Messages API sees
-    comes with the vendor params (a target's ``params.cache_control``, the top-level marker, or a param that carries
-    blocks of its own), so those are read whole. Anthropic writes to its cache only where a marker asks, at the
+    """The times to live of every cache marker (a ``cache_control`` of type "ephemeral", CacheControlEphemeral's only
+    type) ``request`` sends, each "5m" unless its ``ttl`` says "1h" ("?" for a marker of neither); empty for a request
+    that sends none. magsag writes no marker of its own into a message (a text block's ``cache_control`` is dropped as
+    it becomes text): every one the Messages API sees comes with the vendor params (a target's
+    ``params.cache_control``, the top-level marker, or a param that carries blocks of its own), so those are read
+    whole. Anthropic writes to its cache only where a marker asks, at the
     marker's time to live: a usage's writes whose time to live it does not say (Usage.cache_write_ttl_unsaid_tokens)
     were written at the one time to live every marker asked, where they asked one."""
     asked: set[str] = set()
@@ -104,9 +105,11 @@ def cache_ttls_asked(request: LLMRequest) -> frozenset[str]:
     while pending:  # (iterative: a deeply nested param cannot exhaust the stack)
         value = pending.pop()
         if isinstance(value, Mapping):
-            if "cache_control" in value:
-                marker = value["cache_control"]
-                ttl = marker.get("ttl", DEFAULT_CACHE_TTL) if isinstance(marker, Mapping) else None
+            marker = value.get("cache_control")
+            if isinstance(marker, Mapping) and marker.get("type") == "ephemeral":
+                # (only a marker: the top-level ``cache_control: null`` the spec allows asks nothing, and a JSON
+                # schema's property of that name, a tool's input_schema or output_config's, is no marker at all)
+                ttl = marker.get("ttl", DEFAULT_CACHE_TTL)
                 asked.add(ttl if ttl in CACHE_TTLS else _TTL_UNKNOWN)
             pending.extend(value.values())
         elif isinstance(value, list | tuple):
