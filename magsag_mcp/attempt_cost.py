@@ -3,6 +3,7 @@ without its usage, and the bound an unknown cost is counted at (the worst case i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -12,7 +13,7 @@ from .cascade_report import set_usage, unknown_cost_warning
 from .errors import MagsagError, excerpt, redacting_logger
 from .predictions import prediction_tokens
 from .providers import min_output_tokens, prompt_overhead
-from .providers.anthropic_usage import cache_ttls_asked
+from .providers.anthropic_usage import CACHE_TTLS, cache_ttls_asked
 from .records import AttemptRecord
 from .types import LLMRequest, LLMResult, Target, Usage
 from .worst_cases import AUDIO_PROVIDERS
@@ -153,23 +154,38 @@ def cut_in_flight(
     record.warnings.append(unknown_cost_warning(target, what))
 
 
+#: each time to live a cache write may have, as the one every marker of a request asked
+ONE_TTL = {ttl: frozenset({ttl}) for ttl in CACHE_TTLS}
+
+
+def dearest(costs: Iterable[Decimal | None]) -> Decimal | None:
+    """The most of ``costs``; None where any is unknown (no bound on it)."""
+    given = list(costs)
+    known = [cost for cost in given if cost is not None]
+    return max(known) if known and len(known) == len(given) else None
+
+
 def counted_bound(
     pricer: Pricing, target: Target, prompt: Usage, output_tokens: int, cache_ttls: frozenset[str] = frozenset()
 ) -> Decimal | None:
     """The most an attempt whose prompt the vendor counted (``prompt``: its cache reads and writes, tier and place
     included) can cost with ``output_tokens`` generated, at the dearest output rate it has (an image model's pictures
     are dearer than its text; audio, where its provider's wire reads it, as the reservation's worst case allows it,
-    dearer still); None when it cannot be priced."""
+    dearer still); None when it cannot be priced. Its cache writes whose time to live it does not say are at the one
+    its request's markers asked (``cache_ttls``), or else at the dearer of the two: a bound, never their unknown."""
     ways = [
         replace(prompt, output_tokens=output_tokens),
         replace(prompt, output_tokens=output_tokens, output_image_tokens=output_tokens),
     ]
     if target.provider in AUDIO_PROVIDERS:
         ways.append(replace(prompt, output_tokens=output_tokens, output_audio_tokens=output_tokens))
-    if cache_ttls:
-        costs = [pricer.price_for(target, way, cache_ttls=cache_ttls).cost_usd for way in ways]
-    else:
+    if not prompt.cache_write_ttl_unsaid_tokens:
         costs = [pricer.price_for(target, way).cost_usd for way in ways]
+    else:
+        # (unpriced where the markers asked none or both: the reservation's worst case then stood, though it holds no
+        # cache write for a target with no marker, and a gateway's answer without cache_creation writes anyway)
+        asked = [cache_ttls] if len(cache_ttls) == 1 and cache_ttls <= CACHE_TTLS else [ONE_TTL[t] for t in CACHE_TTLS]
+        costs = [dearest(pricer.price_for(target, way, cache_ttls=ttls).cost_usd for ttls in asked) for way in ways]
     known = [cost for cost in costs if cost is not None]
     return max(known) if costs[0] is not None else None
 

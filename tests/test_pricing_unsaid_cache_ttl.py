@@ -11,12 +11,13 @@ rate."""
 from __future__ import annotations
 
 from decimal import Decimal as D
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from magsag_mcp.attempt_cost import price_failure
+from magsag_mcp.attempt_cost import cut_in_flight, price_failure
 from magsag_mcp.errors import MalformedResponseError
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers.anthropic_usage import cache_ttls_asked
@@ -271,3 +272,21 @@ def test_only_a_marker_is_read_as_one_not_a_null_nor_a_schemas_property_of_that_
         },
     )
     assert cache_ttls_asked(request) == {"1h"}
+
+
+@pytest.mark.parametrize(("markers", "rate"), [({}, "cache_write_1h"), ({"cache_control": FIVE}, "cache_write")])
+def test_a_cut_streams_counted_prompt_bounds_its_unsaid_writes_at_the_dearer_rate_where_no_one_ttl_was_asked(
+    markers, rate
+):
+    # a stream cut after a message_start without cache_creation (a gateway's): its writes' time to live is unsaid;
+    # with no marker to say it they were left unpriced, and the reservation, which holds no cache write for a target
+    # with no marker, stood as the bound of a prompt whose writes alone may cost more
+    target = Target("anthropic", "claude-sonnet-4-5")
+    request = LLMRequest([Message("user", "hi")], max_tokens=100, extra=markers)
+    prompt = anthropic_usage({"input_tokens": 1_000, "output_tokens": 0, "cache_creation_input_tokens": 50_000})
+    admission = SimpleNamespace(reservation_id="r1", reserved_usd=D("0.01"))
+    record = AttemptRecord("r", 0.0, target.provider, target.model, None, None, "error", 0, 1)
+    cut_in_flight(Pricer(), record, target, admission, request, "the stream was cut", prompt)
+    r = list_rates("anthropic", "claude-sonnet-4-5", 51_000)
+    assert record.cost_usd is None
+    assert record.cost_bound_usd == (1_000 * r["input"] + 50_000 * r[rate] + 100 * r["output"]) / M
