@@ -136,6 +136,19 @@ def parts_beyond_whole(usage: Usage) -> str:
     return f"{parts_out} audio and image output tokens of only {usage.output_tokens} output tokens"
 
 
+def time_to_live_asked(label: str, usage: Usage, asked: str) -> str:
+    """The note of an answer whose cache writes of a time to live it did not say were priced at the one (``asked``)
+    every cache marker of its request asked (see Pricer.price): the ledger keeps the split the answer said, which
+    alone does not make its cost, so how many were priced so is said, not left nowhere."""
+    rate = "1-hour" if asked == "1h" else "5-minute"
+    return (
+        f"{label} reported {counted(usage.cache_write_tokens, 'cache write')}, "
+        f"{usage.cache_write_ttl_unsaid_tokens:,} of them of a time to live its answer did not say (past its "
+        f"cache_creation's split, or without one): priced as {rate} writes, the ttl {asked!r} every cache_control "
+        "marker of its request asked"
+    )
+
+
 def unsaid_time_to_live(label: str, usage: Usage, asked: frozenset[str] = frozenset()) -> str:
     """Why a call some of whose cache writes the answer did not say the time to live of is of unknown cost (see
     Usage.cache_write_ttl_unsaid_tokens): a 5-minute write and a 1-hour one are billed at different rates, and the

@@ -69,6 +69,7 @@ from .price_warnings import (
     per_use_charges,
     per_use_priced,
     tier_fix,
+    time_to_live_asked,
     unknown_cost_warning,
     unsaid_time_to_live,
     untiered_entry,
@@ -220,9 +221,7 @@ class Pricer(WorstCasePricing):
         """Where a fix says to add a price: the catalog's price file (see catalog_edits), made when first said."""
         return prices_file_named(self.catalog_dir)
 
-    def _resolve(
-        self, provider: str, model: str, service_tier: str | None = None, off_machine: bool = False
-    ) -> Priced:
+    def _resolve(self, provider: str, model: str, service_tier: str | None = None, off_machine: bool = False) -> Priced:
         """The rates of ``model``; ``off_machine``: a local model whose server runs it off this machine (see
         :class:`~.providers.local_reach.LocalReach`), priced as an Ollama cloud model is."""
         key: tuple[Any, ...] = (provider, model, service_tier) if not off_machine else (provider, model, None, True)
@@ -337,9 +336,12 @@ class Pricer(WorstCasePricing):
             self.served.saw((endpoint, model), answering)
         counts = usage.counts()
         unsaid = usage.cache_write_ttl_unsaid_tokens
+        ttl_note = None
         if unsaid > 0 and len(cache_ttls) == 1 and (asked := next(iter(cache_ttls))) in CACHE_TTLS:
             # every marker the request sent asked one time to live, and Anthropic writes only where one asks: the
-            # writes the answer left unsaid were of it, and are billed at its rate (no guess, so no warning)
+            # writes the answer left unsaid were of it, and are billed at its rate (no guess; but said, with how many,
+            # as the ledger's split is the answer's and does not make the cost alone)
+            ttl_note = time_to_live_asked(f"{provider}:{model}", usage, asked)
             hour = usage.cache_write_1h_tokens + (unsaid if asked == "1h" else 0)
             usage = replace(usage, cache_write_1h_tokens=hour, cache_write_ttl_unsaid_tokens=0)
         if min(counts) < 0:
@@ -405,6 +407,8 @@ class Pricer(WorstCasePricing):
             # for no server tool: the attempt's server_tool_uses (0030) counts them, which its cost follows from
             cost += fee
             note = per_use_priced(label, usage, fee, cost)
+        if ttl_note is not None:
+            note = f"{note}; {ttl_note}" if note else ttl_note
         return PriceQuote(cost, priced.source, note)
 
     def azure_answered(self, deployment: str, endpoint: str = "") -> frozenset[str]:
