@@ -110,7 +110,9 @@ def price_failure(
             return
         set_usage(record, exc.usage, quote)
         if quote.cost_usd is None:
-            record.cost_bound_usd = cost_bound(pricer, admission, target, request)
+            record.cost_bound_usd = unsaid_bound(
+                pricer, target, exc.usage, cost_bound(pricer, admission, target, request)
+            )
         if quote.warning:
             record.warnings.append(quote.warning)
     elif getattr(exc, "maybe_billed", False):
@@ -163,6 +165,16 @@ def dearest(costs: Iterable[Decimal | None]) -> Decimal | None:
     given = list(costs)
     known = [cost for cost in given if cost is not None]
     return max(known) if known and len(known) == len(given) else None
+
+
+def unsaid_bound(pricer: Pricing, target: Target, usage: Usage, bound: Decimal | None) -> Decimal | None:
+    """``bound``, or more: what ``usage`` costs with its cache writes of a time to live it does not say (unknown: its
+    request's markers asked none or both) at the dearer write rate, where that is more. The reservation holds no cache
+    write for a target without a marker, and a gateway's answer without cache_creation writes anyway."""
+    if bound is None or not usage.cache_write_ttl_unsaid_tokens:
+        return bound
+    dear = dearest(pricer.price_for(target, usage, cache_ttls=ttls).cost_usd for ttls in ONE_TTL.values())
+    return dear if dear is not None and dear > bound else bound
 
 
 def counted_bound(
@@ -290,7 +302,9 @@ def price_answer(
     elif quote.cost_usd is None:
         # priced tokens at no known rate (a service tier or a kind of token genai-prices has no price for):
         # counted at the worst case admitted, like any attempt of unknown cost
-        record.cost_bound_usd = cost_bound(pricer, admission, target, request)
+        record.cost_bound_usd = unsaid_bound(
+            pricer, target, result.usage, cost_bound(pricer, admission, target, request)
+        )
     else:
         reserved = getattr(admission, "reserved_usd", None)
         if reserved is not None and quote.cost_usd > reserved:  # (one comparison on every priced answer)

@@ -17,14 +17,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from magsag_mcp.attempt_cost import cut_in_flight, price_failure
+from magsag_mcp.attempt_cost import cut_in_flight, price_answered, price_failure
 from magsag_mcp.errors import MalformedResponseError
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers.anthropic_usage import cache_ttls_asked
 from magsag_mcp.providers.anthropic_usage import usage as anthropic_usage
 from magsag_mcp.rates import UnitPrices
 from magsag_mcp.records import AttemptRecord
-from magsag_mcp.types import LLMRequest, Message, Target, Usage
+from magsag_mcp.types import LLMRequest, LLMResult, Message, Target, Usage
 from tests.pricing_audit import M, catalog_without_policies, list_rates, one_call
 from tests.providers.fakes import FakeAnthropic
 
@@ -296,3 +296,24 @@ def test_a_cut_streams_counted_prompt_bounds_its_unsaid_writes_at_the_dearer_rat
     r = list_rates("anthropic", "claude-sonnet-4-5", 51_000)
     assert record.cost_usd is None
     assert record.cost_bound_usd == (1_000 * r["input"] + 50_000 * r[rate] + 100 * r["output"]) / M
+
+
+def test_an_unusable_answers_unsaid_writes_of_unknown_cost_are_bounded_at_the_dearer_rate_not_the_reservation():
+    # no marker to say the writes' ttl: unknown cost, counted at its bound; the reservation (no cache write for a
+    # target without a marker) was that bound, below what its counted writes alone cost at either rate
+    target = Target("anthropic", "claude-sonnet-4-5")
+    request = LLMRequest([Message("user", "hi")], max_tokens=100)
+    usage = anthropic_usage({"input_tokens": 1_000, "output_tokens": 800, "cache_creation_input_tokens": 50_000})
+    exc = MalformedResponseError("broken", provider="anthropic", model="claude-sonnet-4-5")
+    exc.usage = usage
+    failed = AttemptRecord("r", 0.0, target.provider, target.model, None, None, "error", 0, 1)
+    admission = SimpleNamespace(reservation_id="r1", reserved_usd=D("0.01"))
+    price_failure(Pricer(), failed, exc, target, admission, request)
+    answered = AttemptRecord("r", 0.0, target.provider, target.model, None, None, "ok", 0, 1)
+    price_answered(
+        Pricer(), answered, LLMResult("ok", *target.label.split(":"), usage=usage), target, admission, request
+    )
+    r = list_rates("anthropic", "claude-sonnet-4-5", 51_000)
+    for record in (failed, answered):
+        assert record.cost_usd is None
+        assert record.cost_bound_usd == (1_000 * r["input"] + 50_000 * r["cache_write_1h"] + 800 * r["output"]) / M
