@@ -56,15 +56,11 @@ class TargetSkips:
         could not have reached it either: skipped as that, it fails (or moves on) as a call to a server not running
         does, naming that fix (`ollama serve`), not as a policy's refusal naming the policy's fixes, which would not
         help. Nothing is sent either way; a refusal for another reason is the policy's, as it was."""
-        reach = getattr(self.guard, "local_reach", None)
-        allowed = getattr(self.guard, "allowed", None)
+        policies = getattr(self.guard, "policies", None)
         said = getattr(self.providers.get(target.provider), "unreached_error", None)
-        if reach is None or allowed is None or said is None:
+        if policies is None or said is None:
             return None
-        if reach.judged_where(target) is None:  # (the usual case: nothing to ask the policies again)
-            return None
-        ok, _, reason = allowed(target, plan.data_classes)
-        why = None if ok else reach.unreached_refusal(target, reason)
+        why = policies.unreached_refusal(target, plan.data_classes)
         if why is None:
             return None
         error: ProviderConnectionError = said(target, why.server_words)

@@ -374,7 +374,7 @@ class RouteExplanation:
             # a deployment the call would refuse was shown as routable
             self.governance.served.look_read_only(self.governance.ledger, cand.target)
         ok, policy, reason, rule = self.governance.policies.allowed(cand.target, data_classes)
-        unreached = None if ok else self.governance.local_reach.unreached_refusal(cand.target, reason)
+        unreached = None if ok else self.governance.policies.unreached_refusal(cand.target, data_classes)
         if unreached is not None:  # (its server not running: the call skips it as that, refused by nothing else)
             down = self.providers.get(cand.target.provider).unreached_error(cand.target, unreached.server_words)
             entry["unavailable"] = down.message

@@ -57,7 +57,7 @@ def targets_skipped(governance: Any, plan: Plan, targets: Sequence[Mapping[str, 
                     f"{_then(position, plan)} (recorded as budget_exceeded, named in its warnings){fix}"
                 )
             continue
-        if _unreached(governance, cand, reason):  # (skipped as its server not running, which its entry says)
+        if _unreached(governance, cand, plan):  # (skipped as its server not running, which its entry says)
             continue
         by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
         if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
@@ -81,7 +81,7 @@ def refusal_ending(governance: Any, plan: Plan) -> list[str]:
         ok, policy, reason, rule = policies.allowed(cand.target, plan.data_classes)
         if ok or cand.refused is not None:  # (a refused server's that ends the call was raised when planned)
             continue
-        if _unreached(governance, cand, reason):  # (skipped as its server not running, which its entry says)
+        if _unreached(governance, cand, plan):  # (skipped as its server not running, which its entry says)
             continue
         by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
         if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
@@ -95,12 +95,12 @@ def refusal_ending(governance: Any, plan: Plan) -> list[str]:
     return []
 
 
-def _unreached(governance: Any, cand: Candidate, reason: str | None) -> bool:
-    """Whether the policies refuse ``cand`` (for ``reason``) only for want of its server's answer, which a server not
-    running could not give: the call skips it as a connection error, not as a refusal (see
-    :meth:`~.providers.local_reach.LocalReach.unreached_refusal`)."""
-    reach = getattr(governance, "local_reach", None)
-    return reach is not None and reach.unreached_refusal(cand.target, reason) is not None
+def _unreached(governance: Any, cand: Candidate, plan: Plan) -> bool:
+    """Whether the policies refuse ``cand`` only for want of its server's answer, which a server not running could
+    not give: the call skips it as a connection error, not as a refusal (see
+    :meth:`~.governance.policy.PolicySet.unreached_refusal`)."""
+    policies = getattr(governance, "policies", None)
+    return policies is not None and policies.unreached_refusal(cand.target, plan.data_classes) is not None
 
 
 #: who chose a target, as a note of its skip names it (route_resolution.Source; a fallback is the call's too)

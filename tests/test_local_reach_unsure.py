@@ -268,3 +268,27 @@ def test_flow_gate_does_not_pass_an_ollama_cloud_model_by_production_models_glob
     ]
     named = PolicySet([Policy(name="cloud_ok", allowed_models=["local:gpt-oss:120b-cloud", "local:*"])])
     assert check_summary(summary, named) == []
+
+
+async def test_a_server_not_running_does_not_hide_a_data_classs_refusal_behind_its_connection_error(
+    catalog_copy: Path, tmp_path: Path
+):
+    # production_models admits llama3.2:3b by its glob local:*, whose refusal (the server not reached) is the first
+    # the policies say; the shipped pii_processing class refuses it whatever the server says (local:llama3.1:70b
+    # alone). The call skipped it as a connection error ("start the server", which would not help) and went on to
+    # another target, where a model the environment chose and a policy forbids is refused, not replaced; explain too
+    from magsag_mcp.errors import PolicyDenied
+    from magsag_mcp.service import Service
+
+    url = await _closed_port()
+    env = {"OLLAMA_BASE_URL": url, "MAGSAG_PROVIDER": "local", "MAGSAG_MODEL": "llama3.2:3b"}
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(PolicyDenied):
+            await svc.invoke_skill("skill.analysis", {"data": "Q3"}, run_classes=("pii_processing",))
+        explained = await svc.explain_asking("skill.analysis", {"data": "Q3"}, run_classes=("pii_processing",))
+        runs = await svc.query_runs()
+    # refused, not replaced: the class's own local:llama3.1:70b was tried in its place, three connection errors
+    assert [(a["model"], a["outcome"]) for run in runs for a in run["attempts"]] == [("llama3.2:3b", "policy_denied")]
+    [target] = [t for t in explained["targets"] if t["label"] == "local:llama3.2:3b"]
+    assert target["policy"]["allowed"] is False and not target["unavailable"], target
+    assert any("policy_denied" in w for w in explained["warnings"]), explained["warnings"]

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from ..errors import CatalogError
+from ..providers.local_reach import Unreached
 from ..types import Target
 from .data_classes import DataClassModels, requirements_place, unknown_data_class
 from .model_patterns import (
@@ -222,10 +223,25 @@ class PolicySet:
             )
         return None
 
+    def unreached_refusal(self, target: Target, data_class: str | Sequence[str] | None) -> Unreached | None:
+        """Why ``target``'s server could not be reached (:class:`~..providers.local_reach.Unreached`: most often not
+        started), where the policies refuse it for want of that server's answer alone: the call skips such a target as
+        the connection error it is, not as a refusal whose fixes would not help. None where they allow it, or refuse
+        it for another reason too (a data class naming other models): the first refusal said may be the unanswered
+        question's while another policy's stands whatever the server says, and that one is the call's."""
+        why = self.off_machine(target) if target.provider == "local" else None
+        if not isinstance(why, Unreached):  # (the usual case: nothing to ask the policies)
+            return None
+        ok, _, reason, _ = self.allowed(target, data_class)
+        if ok or reason is None or why not in reason:
+            return None
+        return why if self._allowed(target, data_class, hint=False, judged=False)[0] else None
+
     def _allowed(
-        self, target: Target, data_class: str | Sequence[str] | None, hint: bool = True
+        self, target: Target, data_class: str | Sequence[str] | None, hint: bool = True, judged: bool = True
     ) -> tuple[bool, str | None, str | None, str | None]:
-        off_machine = self.off_machine(target) if target.provider == "local" else None
+        # (judged=False: as if the local server were known to run the model itself, see unreached_refusal)
+        off_machine = self.off_machine(target) if judged and target.provider == "local" else None
         for name, models in self._allowed_models:
             if not matches(models, target):
                 return (

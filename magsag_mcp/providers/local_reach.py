@@ -264,13 +264,6 @@ class LocalReach:
             return None
         return runs_at(base, target.model) or None
 
-    def unreached_refusal(self, target: Target, reason: str | None) -> Unreached | None:
-        """Why ``target``'s server could not be reached (:class:`Unreached`), where ``reason``, a policy's refusal of
-        it, was made for want of that server's answer alone (it quotes the failure); None otherwise. The call skips
-        such a target as the connection error it is (its server not started), not as the policy's refusal."""
-        why = self.judged_where(target) if reason is not None else None
-        return why if isinstance(why, Unreached) and reason is not None and why in reason else None
-
     def judged_where(self, target: Target) -> str | None:
         """What the policies judge a local target by: where off this machine it runs (:meth:`off_machine`), or
         :class:`Unsure` where its server's /api/show failed, or None: on the operator's own server. (The pricer and
