@@ -93,9 +93,10 @@ class RouteExplanation:
         targets: list[Any] = []  # (each a PlannedTargetDict, built a key at a time: _candidate's and those below)
         unwaited: set[int] = set()  # the positions of the targets left resting for a wait no call waits out
         priced_out: set[int] = set()  # those the policies allow and a cost limit refuses (_add_spend_verdict)
+        unreached: set[Target] = set()  # the local targets skipped as their server not running
         for position, cand in enumerate(plan.candidates):
             req = plan.request_for(cand.target)
-            entry = self._candidate(cand, plan.data_classes)
+            entry = self._candidate(cand, plan.data_classes, unreached)
             provider = self.providers.get(cand.target.provider)
             entry["missing_features"] = provider.capabilities(cand.target).missing(plan.request.needs())
             # its server asked an earlier call for a wait not over yet (cascade_waits.py), and what a call does then:
@@ -122,6 +123,7 @@ class RouteExplanation:
             if allowed and not entry["policy"]["allowed"]:
                 priced_out.add(position)
             targets.append(entry)
+        unreached_at = {p for p, cand in enumerate(plan.candidates) if cand.target in unreached}
         cache, uncached = self._cache_explained(plan, context, agent or None)
         return {
             "skill": plan.skill_id,
@@ -139,7 +141,10 @@ class RouteExplanation:
                 *plan.warnings,
                 *targets_skipped(self.governance, plan, targets),
                 *unasked_warnings(self.governance, plan, targets),
-                *(refusal_ending(self.governance, plan) or _none_sendable(plan, targets, unwaited, priced_out)),
+                *(
+                    refusal_ending(self.governance, plan)
+                    or _none_sendable(plan, targets, unwaited, priced_out, unreached_at)
+                ),
                 *uncached,
             ],
         }
@@ -362,7 +367,11 @@ class RouteExplanation:
             ok, policy, reason = self.governance.spend_verdict(target, worst, agent=agent)
             entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
 
-    def _candidate(self, cand: Candidate, data_classes: Sequence[str]) -> dict[str, Any]:
+    def _candidate(
+        self, cand: Candidate, data_classes: Sequence[str], down: set[Target] | None = None
+    ) -> dict[str, Any]:
+        """``cand``'s entry: its target, whether it is configured and whether the policies allow it; a local target
+        skipped as its server not running is added to ``down``."""
         entry = cand.to_dict()
         entry["label"] = cand.target.label
         entry["unavailable"] = self.providers.get(cand.target.provider).unavailable(cand.target)
@@ -376,8 +385,10 @@ class RouteExplanation:
         ok, policy, reason, rule = self.governance.policies.allowed(cand.target, data_classes)
         unreached = None if ok else self.governance.policies.unreached_refusal(cand.target, data_classes)
         if unreached is not None:  # (its server not running: the call skips it as that, refused by nothing else)
-            down = self.providers.get(cand.target.provider).unreached_error(cand.target, unreached.server_words)
-            entry["unavailable"] = down.message
+            said = self.providers.get(cand.target.provider).unreached_error(cand.target, unreached.server_words)
+            entry["unavailable"] = said.message
+            if down is not None:
+                down.add(cand.target)
         if rule == "served_model":  # where and when it was seen, and how the refusal lifts, as the call says
             reason = f"{reason}{self.governance.served_seen(cand.target, reason)}"
         entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
@@ -406,9 +417,11 @@ def _fmt(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")  # 0.0000007, not the 7E-7 str() writes
 
 
-def _none_sendable(plan: Plan, targets: list[Any], unwaited: set[int], priced_out: set[int]) -> list[str]:
+def _none_sendable(
+    plan: Plan, targets: list[Any], unwaited: set[int], priced_out: set[int], unreached: set[int]
+) -> list[str]:
     """:func:`~.route_skips.none_sendable`'s warning; where two data classes of the call share no target and the
     policies refuse each (:attr:`~.routing.Plan.classes_apart`), the one sentence the call's refusal says."""
     if plan.classes_apart is not None and targets and not any(t["policy"]["allowed"] for t in targets):
         return [f"the call fails: {plan.classes_apart}"]
-    return none_sendable(targets, unwaited, priced_out)
+    return none_sendable(targets, unwaited, priced_out, unreached)

@@ -128,7 +128,10 @@ def _then(position: int, plan: Plan) -> str:
 
 
 def none_sendable(
-    targets: list[dict[str, Any]], unwaited: Set[int] = frozenset(), priced_out: Set[int] = frozenset()
+    targets: list[dict[str, Any]],
+    unwaited: Set[int] = frozenset(),
+    priced_out: Set[int] = frozenset(),
+    unreached: Set[int] = frozenset(),
 ) -> list[str]:
     """Where no target of the plan can be sent (each refused by a policy or a cost limit, not configured, or lacking a
     feature the call needs, as the cascade skips them, in that order, or left resting for a wait no call waits out:
@@ -138,11 +141,15 @@ def none_sendable(
     limit refused, its last one resting past the retry cap, failed with no warning saying so. A target not
     configured whose cost limit would refuse it too (``priced_out``: the policies allow it) is said as the call says
     it, "not configured (...); once it is, ...": said only as the cost limit's refusal, the fix made (its price
-    added) met the missing key or endpoint next."""
+    added) met the missing key or endpoint next. ``unreached``'s positions are local targets whose server is not
+    running, which the policies refuse for want of its answer alone:
+    the call skips them as the connection error their entry's ``unavailable`` says, not as a policy's refusal."""
     reasons = []
     for position, target in enumerate(targets):
         verdict = target["policy"]
-        if not verdict["allowed"] and target["unavailable"] and position in priced_out:
+        if position in unreached:
+            reasons.append(f"{target['label']}: its server is not reached ({target['unavailable']})")
+        elif not verdict["allowed"] and target["unavailable"] and position in priced_out:
             reasons.append(
                 f"{target['label']} is not configured ({target['unavailable']}); once it is, it is refused by policy "
                 f"{verdict['policy']!r} ({verdict['reason']})"

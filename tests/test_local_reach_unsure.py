@@ -292,3 +292,20 @@ async def test_a_server_not_running_does_not_hide_a_data_classs_refusal_behind_i
     [target] = [t for t in explained["targets"] if t["label"] == "local:llama3.2:3b"]
     assert target["policy"]["allowed"] is False and not target["unavailable"], target
     assert any("policy_denied" in w for w in explained["warnings"]), explained["warnings"]
+
+
+async def test_explains_summary_of_a_call_that_cannot_be_sent_says_the_server_is_not_running(
+    catalog_copy: Path, tmp_path: Path
+):
+    # the target's entry said its server was not running, and the summary warning under it still said it "is refused
+    # by policy 'production_models'": the call fails as a connection error, and the summary says that, and its fix
+    from magsag_mcp.service import Service
+
+    url = await _closed_port()
+    env = {"OLLAMA_BASE_URL": url, "MAGSAG_PROVIDER": "local", "MAGSAG_MODEL": "llama3.2:3b"}
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as svc:
+        explained = await svc.explain_asking("skill.analysis", {"data": "Q3"})
+    [fails] = [w for w in explained["warnings"] if w.startswith("the call fails")]
+    assert "refused by policy" not in fails, fails
+    assert f"local:llama3.2:3b: its server is not reached (local:llama3.2:3b: could not reach {url}" in fails, fails
+    assert "`ollama serve`" in fails
