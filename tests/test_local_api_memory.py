@@ -262,13 +262,13 @@ def test_two_services_of_one_process_on_one_folder_keep_both_sightings(tmp_path:
     saving: list[threading.Thread] = []
 
     def waits_for_the_lock(thread: threading.Thread) -> bool:
-        """Whether ``thread`` stands at ChatOnlyFile.remember's ``with self._lock:``, which it leaves only once
-        it holds the lock."""
+        """Whether ``thread`` stands at ChatOnlyFile.remember's wait for the lock, which it leaves only once it
+        holds the lock (or after LOCK_WAIT_S, whereupon it saves nothing and the test fails)."""
         frame = sys._current_frames().get(thread.ident or 0)
         while frame is not None and frame.f_code is not ChatOnlyFile.remember.__code__:
             frame = frame.f_back
         return frame is not None and linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip() == (
-            "with self._lock:"
+            "if not self._lock.acquire(timeout=LOCK_WAIT_S):"
         )
 
     def replace_while_the_other_saves(src, dst):
@@ -407,3 +407,41 @@ async def test_a_call_cancelled_while_the_disk_hangs_returns_and_the_thread_ends
     # the provider is none the worse: its next call is answered
     again = await provider.complete(ask(), target(local_server))
     assert again.text
+
+
+def test_a_read_or_save_behind_one_hung_on_the_disk_goes_without_the_file_after_a_bounded_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # A call cancelled while the disk hung leaves its worker thread holding the file's lock until the disk answers
+    # (abandon_on_cancel). Every later read and save of the file in the process waited for that lock unbounded: each
+    # call stood at its first local request, and each one cancelled left one more worker thread waiting, until
+    # anyio's pool of them was spent. They wait LOCK_WAIT_S now, then go without the file, as on a disk that
+    # cannot be read or written: the file is a saving, never a condition of the call.
+    from magsag_mcp.providers import local_api_memory
+
+    class HeldByAHungSave:
+        """The file's lock, held by a save whose disk does not answer: never acquired."""
+
+        waits: list[float] = []
+
+        def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+            assert timeout >= 0, "waited for the lock without a bound"
+            self.waits.append(timeout)
+            return False
+
+        def __enter__(self) -> None:
+            raise AssertionError("waited for the lock without a bound")
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    path = tmp_path / FILE_NAME
+    ChatOnlyFile(path, clock=lambda: 1000.0).remember("http://gpu-box:11434/v1")
+    written = path.read_text()
+    memory = ChatOnlyFile(path, clock=lambda: 1000.0)
+    memory._lock = HeldByAHungSave()  # type: ignore[assignment]
+    assert memory.lacks_responses("http://gpu-box:11434/v1") is False  # (not read: asked, as without the file)
+    memory.remember("http://other:8000/v1")
+    memory.forget("http://gpu-box:11434/v1")
+    assert path.read_text() == written  # nothing saved over the hung one's
+    assert HeldByAHungSave.waits == [local_api_memory.LOCK_WAIT_S] * 3

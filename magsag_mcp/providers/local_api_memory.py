@@ -18,7 +18,8 @@ two threads' sightings are both kept, and so are those of two services on one le
 at once may lose one's entry: that costs one request more, once. The file is its owner's alone (0600, as the
 ledger); one a newer version wrote (a higher ``version``) is read as empty and never overwritten. The provider
 reads and writes it on a worker thread (``anyio.to_thread``), never on the event loop: a slow disk holds no other
-call up, and a call cancelled meanwhile does not wait for it (the thread finishes alone, its save whole).
+call up, and a call cancelled meanwhile does not wait for it (the thread finishes alone, its save whole; a later
+read or save waits :data:`LOCK_WAIT_S` at most for it, then goes without the file).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ _VERSION = 1
 #: how old (by its modification time) a temporary file of a save must be to be taken for one a writer stopped in the
 #: middle of (killed before its rename) and removed: a save in flight lasts milliseconds
 STALE_TEMPORARY_S = 3600.0
+#: the longest a read or save waits for another one of the file in this process (one left running on a hung disk by
+#: a call cancelled meanwhile holds the lock until the disk answers): past it, the step goes without the file, as
+#: where it cannot be read or written, and its worker thread ends instead of piling up behind the hung one
+LOCK_WAIT_S = 2.0
 
 
 #: each file's lock, by its resolved path (see :func:`_lock_of`); a handful of entries, one per ledger folder used
@@ -87,25 +92,37 @@ class ChatOnlyFile:
     def lacks_responses(self, base_url: str) -> bool:
         """Whether the server of ``base_url`` was seen without the Responses API less than :data:`REMEMBERED_S` ago
         (by any process). A sighting dated in the future (a clock set back) is not believed."""
-        with self._lock:
+        if not self._lock.acquire(timeout=LOCK_WAIT_S):
+            return False  # (as without the file: the Responses API is asked, one request more)
+        try:
             if self._read is None:
                 self._read = self._entries()
             seen = self._read.get(server_key(base_url))
+        finally:
+            self._lock.release()
         return seen is not None and 0.0 <= self._now() - seen < REMEMBERED_S
 
     def remember(self, base_url: str) -> None:
         """Note that the server of ``base_url`` lacks the Responses API, now."""
-        with self._lock:
+        if not self._lock.acquire(timeout=LOCK_WAIT_S):
+            return  # (not saved, as on a read-only folder: the next process asks the Responses API once more)
+        try:
             entries = self._entries()
             entries[server_key(base_url)] = self._now()
             self._write(entries)
+        finally:
+            self._lock.release()
 
     def forget(self, base_url: str) -> None:
         """Drop the server of ``base_url``: it answered the Responses API."""
-        with self._lock:
+        if not self._lock.acquire(timeout=LOCK_WAIT_S):
+            return  # (left: the next process asks the Responses API once, finds it, and drops the server)
+        try:
             entries = self._entries()
             if entries.pop(server_key(base_url), None) is not None:
                 self._write(entries)
+        finally:
+            self._lock.release()
 
     def _now(self) -> float:
         return float(self.clock())  # type: ignore[operator]
