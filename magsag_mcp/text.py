@@ -10,6 +10,7 @@ where it is, before anything is recorded or sent, instead of a crash half-way th
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
@@ -312,5 +313,7 @@ def one_line(text: str, limit: int) -> str:
 def brief(text: str, limit: int) -> str:
     """A server's words quoted in a warning or a message: :func:`one_line`, its first ``limit`` characters and
     ``...`` where it went on (cut without a mark, the quote read as all the server said, ending mid-word)."""
-    line = one_line(text, len(text))
+    # (the whole line first: escaping a control character lengthens the words, and a cut at their own length was
+    # unmarked, half an escape left at its end)
+    line = one_line(text, sys.maxsize)
     return line if len(line) <= limit else line[:limit].rstrip() + "..."

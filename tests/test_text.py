@@ -136,3 +136,13 @@ def test_brief_marks_a_cut_and_only_a_cut():
     # a line break (or a run of spaces) is one space, counted once: a text cut in its raw spacing is still marked
     assert brief("No models\n\n   loaded " + " " * 40 + "x", 16) == "No models loaded..."
     assert brief("ends with spaces" + " " * 50, 16) == "ends with spaces"
+
+
+def test_brief_marks_a_cut_made_where_escaped_control_characters_lengthened_the_words():
+    # each control character is quoted escaped (\x1b, four characters): the escaped line was cut at the length of
+    # the words as they came, its end dropped without a mark and half an escape left ("\x")
+    from magsag_mcp.text import brief
+
+    said = "x" * 100 + "\x1b" * 10
+    assert brief(said, 120) == "x" * 100 + "\\x1b" * 5 + "..."
+    assert brief("a\x1bb", 120) == "a\\x1bb"
