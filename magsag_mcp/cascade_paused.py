@@ -275,7 +275,9 @@ class PausedTurns:
                 if isinstance(bug, TimeoutError) and within.expired:
                     raise cut_by_the_deadline(target, sent, self.retry.deadline) from None
                 raise internal_error(target, bug, sent=sent) from bug
-        except ProviderError as exc:
+        except (ProviderError, ConfigError, InputError) as exc:
+            # (a caller's error too: the turn before it was answered with the same request and paid, so the answer
+            # so far is returned, the failed try recorded, rather than the call failing and that answer lost)
             exc = unhooked(exc)
             latency = (self.clock() - started) * 1000.0
             record = attempt_record(state, position, number, target, "error", started_wall, latency, exc)

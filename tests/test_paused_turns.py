@@ -233,3 +233,36 @@ async def test_a_continued_answer_in_the_answer_cache_saves_what_its_turns_cost(
     assert len(fake.requests) == 2 and hit.text == paid.text == "Searching. Rain."
     [cached] = hit.attempts
     assert cached.price_source == "cache" and cached.saved_usd == paid.cost_usd
+
+
+@pytest.mark.parametrize("error", [E.InputError, E.ConfigError], ids=["input", "config"])
+async def test_a_continuation_that_raises_a_callers_error_keeps_the_first_turns_paid_answer(
+    catalog, tmp_path, serve, monkeypatch, error
+):
+    # A ConfigError or InputError in the continuation failed the whole call: the first turn, paid and recorded, was
+    # lost to the caller. The continuation is a try that failed: recorded, and the answer so far returned, warned
+    first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    fake, env = await _fake(serve, first)
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        provider = svc.providers.get("anthropic")
+        complete = provider.complete
+        asked: list[Any] = []
+
+        async def refusing_the_continuation(request: Any, target: Any, **kw: Any) -> Any:
+            asked.append(request)
+            if len(asked) == 1:
+                return await complete(request, target, **kw)
+            raise error("the continuation's request: a block it cannot take")
+
+        monkeypatch.setattr(provider, "complete", refusing_the_continuation)
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+    assert len(asked) == 2 and len(fake.requests) == 1
+    assert result.text == "Searching. " and result.finish_reason == "other" and result.result.paused is not None
+    [said] = [w for w in result.warnings if "its continuation (attempt 2) was not answered" in w]
+    assert "a block it cannot take" in said
+    rows = _rows(db)
+    assert [(r["outcome"], r["attempt_number"]) for r in rows] == [("ok", 1), ("error", 2)]
+    assert rows[1]["error_class"] == error("x").kind and rows[1]["cost_pusd"] == 0
+    assert result.cost_usd == D(100 * 5 + 20 * 25) / 1_000_000
