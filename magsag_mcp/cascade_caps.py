@@ -231,14 +231,17 @@ class CappedTargets:
         try_number: int,
         deadline: float,
         progress: Any,
+        *,
+        move_on: bool = True,
     ) -> Slot | None:
         """The try's slot: at once when one is free; else None, its skip recorded, when another target is left to
-        try; else after a wait within the retry cap and the deadline, or None, its skip recorded, when none came."""
+        try (and ``move_on``: a continuation of a paused turn goes on at its target alone); else after a wait within
+        the retry cap and the deadline, or None, its skip recorded, when none came."""
         now = self.clock()
         if pool.free(now):
             return pool.take(now)
         busy = pool.busy(now)
-        if self._another_target_left(state.plan, position, state, state.agent):
+        if move_on and self._another_target_left(state.plan, position, state, state.agent):
             reason = f"not sent: {busy}; the next target was tried rather than wait for a slot"
             _skip(state, position, target, reason, try_number)
             return None

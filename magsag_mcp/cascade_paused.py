@@ -5,10 +5,12 @@ provide the response back as-is in a subsequent request to let the model continu
 The cascade sends the call's request again to the SAME target with the paused assistant turn appended, its blocks as
 the API wrote them (see providers/anthropic_paused.py), no user turn added; the model goes on with the same assistant
 turn, which a second pause extends again (each paused turn appended in order: the wire sends them as one assistant
-turn). Each continuation is an attempt of its own, as a retry is: admitted by governance (the policies, a reservation
-of its own worst case: the prompt again, the blocks sent back and up to max_tokens more), priced alone (a tiered
-price's size is each request's, never their sum's), settled, and recorded in the ledger under the call's run, its
-attempt number the next of the target's, a warning saying which attempt's paused turn it continues.
+turn). Each continuation is an attempt of its own, as a retry is: a slot of its target's request cap (waited for:
+it is no try the next target could take), told to the caller's progress ("attempt"), admitted by governance (the
+policies, a reservation of its own worst case: the prompt again, the blocks sent back and up to max_tokens more),
+priced alone (a tiered price's size is each request's, never their sum's), settled, and recorded in the ledger under
+the call's run, its attempt number the next of the target's, a warning saying which attempt's paused turn it
+continues. Whatever error it fails with (a caller's ConfigError or InputError too), the turn before it is returned.
 
 At most ``MAGSAG_PAUSE_CONTINUATIONS`` requests (a call's ``context.pause_continuations`` over it; default 3, 0: none).
 The answer is the turns' text joined (one assistant turn, its text blocks in order), their tool calls, their usage
@@ -27,8 +29,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from .attempt_cost import price_answered, price_failure
-from .caller_progress import CallbackFailed
+from .caller_progress import CallbackFailed, emit
 from .cascade_errors import internal_error
 from .cascade_guard import attempt_context
 from .cascade_report import CascadeState, attempt_record, record_skip, unhooked
@@ -61,6 +65,7 @@ if TYPE_CHECKING:
 #: the call's context key that sets its continuations, over the setting
 CONTINUATIONS_KEY = "pause_continuations"
 SETTING = "MAGSAG_PAUSE_CONTINUATIONS"
+_STOPPED = "the call stopped (its caller cancelled, or its progress callback raised)"
 
 
 def continuations_of_context(context: Mapping[str, Any]) -> int | None:
@@ -171,6 +176,8 @@ class PausedTurns:
     guard: Any
     retry: Any
     clock: Callable[[], float]
+    caps: Any
+    _slot: Callable[..., Any]
 
     def _most(self, plan: Plan) -> int:
         return plan.continuations if plan.continuations is not None else self.retry.continuations
@@ -243,19 +250,42 @@ class PausedTurns:
             why = "the call's deadline passed (MAGSAG_CALL_DEADLINE)"
             record_skip(state, position, target, f"not sent: {why}", None, None, try_number=number)
             return None, why
+        slot = None  # (a slot of the target's request cap, as every try of it takes: see cascade_caps.py)
+        if self.caps is not None and (pool := self.caps.of(target)) is not None:
+            slot = await self._slot(pool, state, position, target, number, deadline, progress, move_on=False)
+            if slot is None:  # (its skip recorded, saying the cap and what to change)
+                state.attempts[-1].warnings.append(said)
+                return None, state.attempts[-1].error_message or "no slot of its request cap came free"
         admission = None
         if self.guard is not None:
             try:
                 asked = (how.run_id, how.agent, how.parent_run_id, how.admissions, how.delegated_from, how.call_id)
                 admission = await self.guard.admit(attempt_context(state.plan, how.cand, follow, *asked))
                 how.admissions.append(admission)
-            except (PolicyDenied, BudgetExceeded, LedgerError) as exc:
+            except BaseException as exc:
+                if slot is not None:
+                    slot.release(sent=False)
+                if not isinstance(exc, PolicyDenied | BudgetExceeded | LedgerError):
+                    raise
                 unhooked(exc)
                 denied = isinstance(exc, PolicyDenied)
                 outcome = "policy_denied" if denied else "budget_exceeded" if isinstance(exc, BudgetExceeded) else None
                 record_skip(state, position, target, exc.message, exc, outcome, routine=True, try_number=number)
                 state.attempts[-1].warnings.append(said)
                 return None, exc.message
+        try:  # (as every try of a target is told: the caller's progress sees the request it waits on)
+            await emit(progress, "attempt", {"target": target.label, "try": number, "position": position})
+        except BaseException as stopped:  # (its callback raised, the caller cancelled): nothing sent, at no cost
+            if slot is not None:
+                slot.release(sent=False)
+            record_skip(state, position, target, f"not sent: {_STOPPED}", None, None, try_number=number)
+            state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
+            if admission is not None:
+                with anyio.CancelScope(shield=True):
+                    await self.guard.settle(admission, ZERO)
+            if isinstance(stopped, CallbackFailed):  # (the caller's own error, as a try's event raises it)
+                raise stopped.error from None
+            raise
         started_wall, started, sends = time.time(), self.clock(), Sends()
         left = deadline - self.clock()
         within = Deadline(0.0 if left < 0.0 else left, sends)
@@ -280,6 +310,8 @@ class PausedTurns:
             # so far is returned, the failed try recorded, rather than the call failing and that answer lost)
             exc = unhooked(exc)
             latency = (self.clock() - started) * 1000.0
+            if slot is not None:
+                slot.release()
             record = attempt_record(state, position, number, target, "error", started_wall, latency, exc)
             record.sent = sends.body
             price_failure(self.pricer, record, exc, target, admission, follow)
@@ -289,6 +321,8 @@ class PausedTurns:
                 await self.guard.settle(admission, record.cost_usd, record.cost_bound_usd)
             return None, exc.message
         except BaseException as exc:
+            if slot is not None:
+                slot.release()
             await self._stopped(  # type: ignore[attr-defined]
                 exc, state, position, target, number, admission, follow, provider, sends, started_wall, started
             )
@@ -297,6 +331,8 @@ class PausedTurns:
             raise
         latency = (self.clock() - started) * 1000.0
         answer.latency_ms = latency
+        if slot is not None and (waited := slot.release()) is not None:
+            answer.warnings.append(waited)
         record = attempt_record(state, position, number, target, "ok", started_wall, latency, None)
         record.sent = sends.body
         price_answered(self.pricer, record, answer, target, admission, follow)

@@ -266,3 +266,53 @@ async def test_a_continuation_that_raises_a_callers_error_keeps_the_first_turns_
     assert [(r["outcome"], r["attempt_number"]) for r in rows] == [("ok", 1), ("error", 2)]
     assert rows[1]["error_class"] == error("x").kind and rows[1]["cost_pusd"] == 0
     assert result.cost_usd == D(100 * 5 + 20 * 25) / 1_000_000
+
+
+async def test_a_continuation_takes_a_slot_of_its_targets_request_cap(catalog, tmp_path, serve):
+    # A continuation is a request to the target as any try is: it went out past the target's request cap (here one
+    # a minute, the first turn's), the cap's slot never asked. Not sent, the answer so far is returned saying why
+    (catalog / "routing" / "caps.yaml").write_text(f"request_caps:\n  anthropic:{MODEL}: {{requests_per_minute: 1}}\n")
+    first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    fake, env = await _fake(serve, first, {"text": "never sent"})
+    env["MAGSAG_RETRY_MAX_DELAY"] = "0"  # (no wait for the minute's slot)
+    db = tmp_path / "ledger.db"
+    result = await _call(catalog, db, env, stream=False)
+    assert len(fake.requests) == 1 and result.text == "Searching. " and result.finish_reason == "other"
+    [said] = [w for w in result.warnings if "its continuation (attempt 2) was not answered" in w]
+    assert "requests_per_minute 1" in said
+    assert [(r["outcome"], r["attempt_number"]) for r in _rows(db)] == [("ok", 1), ("skipped", 2)]
+
+
+async def test_a_continuation_is_told_to_the_callers_progress_as_a_try(catalog, tmp_path, serve):
+    # every try of a target is an "attempt" event; a continuation, a request the call waits on, sent none
+    fake, env = await _fake(serve, {**SEARCHED, "text": "Searching. "}, {"text": "Rain."})
+    events: list[tuple[str, dict[str, Any]]] = []
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+    async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=env) as svc:
+        result = await svc.invoke_skill(
+            "skill.analysis", {"data": "x", "model_config": config}, progress=lambda e, d: events.append((e, d))
+        )
+    assert result.text == "Searching. Rain."
+    label = f"anthropic:{MODEL}"
+    tries = [d for e, d in events if e == "attempt"]
+    assert tries == [{"target": label, "try": 1, "position": 0}, {"target": label, "try": 2, "position": 0}]
+
+
+async def test_a_continuation_whose_attempt_event_raises_is_recorded_unsent_and_raises_the_callers_error(
+    catalog, tmp_path, serve
+):
+    fake, env = await _fake(serve, {**SEARCHED, "text": "Searching. "}, {"text": "never sent"})
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+
+    def progress(event: str, data: dict[str, Any]) -> None:
+        if event == "attempt" and data["try"] == 2:
+            raise LookupError("the caller's own")
+
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        with pytest.raises(LookupError, match="the caller's own"):
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, progress=progress)
+    assert len(fake.requests) == 1
+    rows = _rows(db)
+    assert [(r["outcome"], r["attempt_number"]) for r in rows] == [("ok", 1), ("skipped", 2)]
+    assert rows[1]["cost_pusd"] == 0
