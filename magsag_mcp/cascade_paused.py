@@ -287,17 +287,21 @@ class PausedTurns:
                 raise stopped.error from None
             raise
         started_wall, started, sends = time.time(), self.clock(), Sends()
+        # its streamed text written back from the prompt's escapes, as the final (joined) text is (see Cascade.run)
+        shown = state.plan.answer_stream(progress) if progress is not None and state.plan.answer_stream else None
         left = deadline - self.clock()
         within = Deadline(0.0 if left < 0.0 else left, sends)
         try:
             try:
                 within.enter()
                 try:
-                    answer: LLMResult = await provider.complete(follow, target, progress=progress)
+                    answer: LLMResult = await provider.complete(follow, target, progress=shown or progress)
                 except BaseException as ended:
                     within.leave(ended)
                     raise
                 within.leave(None)
+                if shown is not None:  # (an "&" held back at its end began no escape)
+                    await shown.finish(answer.usage)
             except (CallbackFailed, ProviderError, ConfigError, InputError):
                 raise
             except Exception as bug:  # ours: converted once, here, as an attempt's is (see Cascade.run)

@@ -316,3 +316,18 @@ async def test_a_continuation_whose_attempt_event_raises_is_recorded_unsent_and_
     rows = _rows(db)
     assert [(r["outcome"], r["attempt_number"]) for r in rows] == [("ok", 1), ("skipped", 2)]
     assert rows[1]["cost_pusd"] == 0
+
+
+async def test_a_streamed_continuations_text_is_shown_as_the_final_text_writes_it(catalog, tmp_path, serve):
+    # A skill whose answer is written back from the prompt's escapes (pii-redaction's "&lt;/text>"): the
+    # continuation's deltas reached the caller's progress as the model wrote them, escapes and all, while the final
+    # text wrote them back; the progress showed text the answer did not hold
+    said = "Ann wrote </text> here"
+    fake, env = await _fake(serve, {**SEARCHED, "text": "Hello "}, {"text": "[NAME] wrote &lt;/text> here"})
+    events: list[tuple[str, dict[str, Any]]] = []
+    payload = {"text": said, "model_config": {"provider": "anthropic", "model": MODEL, "max_tokens": 2000}}
+    async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=env) as svc:
+        result = await svc.invoke_skill("skill.pii-redaction", payload, progress=lambda e, d: events.append((e, d)))
+    assert len(fake.requests) == 2 and fake.requests[1]["body"]["stream"] is True
+    assert result.text == "Hello [NAME] wrote </text> here"
+    assert "".join(d["text"] for e, d in events if e == "delta") == result.text
