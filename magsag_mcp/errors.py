@@ -193,25 +193,66 @@ _CHAIN_READ = 16
 
 def said_without_keys(bug: _Bug) -> _Bug:
     """``bug``, an exception outside this tree (a bug of ours) that an error of the tree is raised from, its texts
-    redacted in place, and those of the exceptions it was raised from or during (``__cause__``, ``__context__``): its
-    ``args`` (``KeyError``'s, ``ValueError``'s text), an ``OSError``'s ``strerror`` and file names, its notes. Its
-    type and traceback are kept, for the report the error's message asks for. The error's message was redacted as it
-    was made, but every traceback of the error prints its cause's text (an application's own logger, with
-    ``exc_info``, which no filter of magsag's sees), and a bug quoting what the vendor answered (``{}[answer]``, an
-    answer echoing the request's key) gave the key away whole."""
-    seen: set[int] = set()
-    link: BaseException | None = bug
-    while link is not None and id(link) not in seen and len(seen) < _CHAIN_READ:
-        seen.add(id(link))
-        if not isinstance(link, MagsagError):  # (the tree's are redacted as they are made)
+    redacted in place, and those of the exceptions it was raised from or during (``__cause__``, ``__context__``) and,
+    an exception group's, of those it holds: its ``args`` (``KeyError``'s, ``ValueError``'s text; one that is no text,
+    a tuple or bytes quoting a key, becomes its redacted repr), an ``OSError``'s ``strerror`` and file names, its
+    notes. Its type and traceback are kept, for the report the error's message asks for. The error's message was
+    redacted as it was made, but every traceback of the error prints its cause's text (an application's own logger,
+    with ``exc_info``, which no filter of magsag's sees), and a bug quoting what the vendor answered (``{}[answer]``,
+    an answer echoing the request's key) gave the key away whole.
+
+    Only exceptions caught in magsag's code are rewritten: one the caller's own code caught (the exception it was
+    handling as it made the call, the bug's ``__context__``) is the caller's, still held by it, and left as it is."""
+    seen: dict[int, bool] = {}  # (each exception read, and whether as ours: one held by a group of ours is ours)
+    todo: list[tuple[BaseException | None, bool]] = [(bug, True)]  # (ours: what it is given)
+    while todo and len(seen) < _CHAIN_READ:
+        link, ours = todo.pop()
+        if link is None or seen.get(id(link), False) or (id(link) in seen and not ours):
+            continue
+        seen[id(link)] = ours
+        if ours and not isinstance(link, MagsagError):  # (the tree's are redacted as they are made)
             _redact_texts(link)
-        link = link.__cause__ or link.__context__
+        if isinstance(link, BaseExceptionGroup):  # (a task group's: a traceback prints each it holds)
+            todo.extend((held, ours) for held in link.exceptions)
+        after = link.__cause__ or link.__context__
+        todo.append((after, after is not None and _caught_by_us(after)))
     return bug
+
+
+def _caught_by_us(exc: BaseException) -> bool:
+    """Whether ``exc`` was caught in magsag's code (its traceback's first frame, where it stopped, is ours), or never
+    raised (made by us): not the caller's own exception."""
+    tb = exc.__traceback__
+    if tb is None:
+        return True
+    module = tb.tb_frame.f_globals.get("__name__", "")
+    return module == "magsag_mcp" or module.startswith("magsag_mcp.")
+
+
+#: the arguments that are no text a traceback prints the repr of, redacted as that repr (never an exception group's
+#: exceptions: the group's own args are its message and them)
+_SHOWN_BY_REPR = (bytes, bytearray, tuple, list, dict, set, frozenset)
+
+
+def _redacted_arg(arg: Any) -> Any:
+    if isinstance(arg, str):
+        return redact(arg)
+    if not isinstance(arg, _SHOWN_BY_REPR):
+        return arg
+    try:
+        shown = repr(arg)
+    except Exception:  # (a repr of its own that fails: nothing of it is printed either)
+        return arg
+    hidden = redact(shown)
+    return arg if hidden == shown else hidden
 
 
 def _redact_texts(exc: BaseException) -> None:
     try:
-        exc.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in exc.args)
+        if isinstance(exc, BaseExceptionGroup):  # (its message is its own field: the exceptions it holds are read)
+            exc.args = (_redacted_arg(exc.args[0]), *exc.args[1:])
+        else:
+            exc.args = tuple(_redacted_arg(arg) for arg in exc.args)
         for name in ("strerror", "filename", "filename2"):
             if isinstance(said := getattr(exc, name, None), str):
                 setattr(exc, name, redact(said))

@@ -93,3 +93,72 @@ async def test_a_bug_outside_an_attempt_quoting_a_key_leaves_it_out_of_the_error
     assert isinstance(err.__cause__, ValueError) and err.__cause__.__traceback__ is not None
     printed = _printed(err)
     assert key not in printed and "its answer holds [REDACTED]" in printed, printed
+
+
+_KEY = "sk-proj-Wq8Lm3Nx7Rt2Vb9Kc4Hd6Gf1Js5Ay0Ez"
+
+
+def _in_a_task_group(text: str) -> None:
+    """A bug of ours raised in a task of a task group (anyio's, asyncio's): it reaches the service in an exception
+    group holding it, raised once the task ended (the group's context is not the bug)."""
+
+    def task() -> ValueError:
+        try:
+            raise ValueError(text)
+        except ValueError as bug:
+            return bug
+
+    raise ExceptionGroup("unhandled errors in a TaskGroup", [task()])
+
+
+async def _bug_error_of(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bug: Any) -> E.MagsagError:
+    """The error of a call whose result's building raised ``bug`` (an exception, or a function raising)."""
+
+    def broken_result(*args: Any, **kwargs: Any) -> Any:
+        if callable(bug):
+            bug()
+        raise bug
+
+    monkeypatch.setattr(Service, "_result", broken_result)
+    env = {"MAGSAG_PROVIDER": "fake", "OPENAI_API_KEY": _KEY}
+    async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(E.MagsagError) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "fake:fine"}}, run_id="r")
+    return info.value
+
+
+async def test_a_bug_in_a_task_group_quoting_a_key_leaves_it_out_of_the_errors_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # the exception group's traceback prints every exception it holds: only the group's own args were redacted
+    err = await _bug_error_of(monkeypatch, tmp_path, lambda: _in_a_task_group(f"its answer holds {_KEY}"))
+    group = err.__cause__
+    assert isinstance(group, BaseExceptionGroup) and isinstance(group.exceptions[0], ValueError), repr(group)
+    assert group.__context__ is None and group.exceptions[0].__traceback__ is not None
+    printed = _printed(err)
+    assert _KEY not in printed and "its answer holds [REDACTED]" in printed, printed
+
+
+async def test_a_bug_quoting_a_key_in_an_argument_that_is_no_text_leaves_it_out_of_the_errors_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # a dict looked up with a tuple (or bytes) holding the answer's text: its repr is what a traceback prints
+    err = await _bug_error_of(monkeypatch, tmp_path, KeyError(("answer", f"the gateway saw {_KEY}".encode())))
+    assert isinstance(err.__cause__, KeyError) and err.__cause__.__traceback__ is not None
+    printed = _printed(err)
+    assert _KEY not in printed and "the gateway saw [REDACTED]" in printed, printed
+
+
+async def test_the_exception_the_caller_was_handling_as_it_called_is_left_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # the bug's __context__ is the caller's own exception, which it still holds: not ours to rewrite
+    own = "sk-ant-api03-Cq7Xv2Lp9Wm4Tn8Rb3Kf6Hd1Gs5Jz0Ya"
+    mine = RuntimeError(f"my own note of {own}", {"key": own})
+    try:
+        raise mine
+    except RuntimeError:
+        err = await _bug_error_of(monkeypatch, tmp_path, ValueError(f"its answer holds {_KEY}"))
+    assert err.__cause__.__context__ is mine  # type: ignore[union-attr]
+    assert mine.args == (f"my own note of {own}", {"key": own})
+    assert _KEY not in repr(err.__cause__.args)  # type: ignore[union-attr]
