@@ -165,6 +165,11 @@ class MagsagError(Exception):
         for k, v in details.items():  # a loop, not a comprehension (a frame): every error makes one
             self.details[k] = redact_values(v)
 
+    def redact_again(self) -> None:
+        """Its message and details redacted again, knowing the keys known now (``call_keys_known``): an error made
+        once a call had forgotten the credential it gave itself (an agent's own, quoting that call's answer)."""
+        self._fill(self.message, self.details)
+
     def to_dict(self) -> dict[str, Any]:
         data = {"type": self.kind, "message": self.message, **self.details}
         # the paid answer travels in every form of the error (an MCP tool error, the CLI's JSON), not only

@@ -209,9 +209,11 @@ def _run_agent(args: argparse.Namespace) -> int:
             raise
         except MagsagError as exc:
             _as_the_runs(exc, mg)
+            # less the credentials the run's calls gave themselves (forgotten as each ended), as a result printed: what
+            # it says (the agent's own, quoting an answer) and the paid answer it carries (a dict: no call_keys on it)
+            with call_keys_known(gathered(given)):
+                exc.redact_again()
             if exc.result is not None:
-                # the paid answer it carries is a dict (as Skills.invoke returns answers), no InvokeResult holding its
-                # call's credentials for print_error: less those the run's calls gave themselves, as a result printed
                 exc.result = answer_without_known_keys(exc.result, call_keys=gathered(given))
             raise
         except Exception as exc:  # the agent's own code failed: show its frames, not ours
