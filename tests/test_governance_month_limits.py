@@ -214,6 +214,27 @@ def test_flow_gate_checks_a_month_limit_against_a_summary_of_that_month(tmp_path
     assert spans == [] and any("spans several months (2026-10 to 2026-11" in n for n in notes), notes
 
 
+def test_flow_gate_says_a_summary_of_calls_with_no_period_is_not_checked_for_a_whole_month():
+    # a period written by hand or cut down (no from and to): its month limits were skipped with no word, "gate: pass"
+    caps = _monthly(max_cost_per_month_usd="100")
+    berlin = {"timezone": "Europe/Berlin"}
+    for period in (berlin, {"from": "2026-11-03", "to": "yesterday", **berlin}):
+        summary = {**_summary("120", "", ""), "period": period}
+        summary["largest_day"] = {"date": "2026-11-03", "cost_usd": "150", "calls": 3}
+        violations, notes = check_summary_with_notes(summary, caps)
+        # its costliest day alone is over the month's limit: a month over it, whichever month
+        assert violations == [
+            "monthly: 2026-11-03 (Europe/Berlin) alone cost $150, which exceeds max_cost_per_month_usd $100"
+        ], period
+        [note] = [n for n in notes if "no valid from and to" in n]
+        assert "max_cost_per_month_usd checked only that no day of it alone exceeds the limit" in note
+        assert "write the summary with `magsag flow summarize --output FILE`" in note
+    # a summary of no call has no month spent: nothing to say
+    empty = {"model_stats": {}, "period": {"timezone": "Europe/Berlin"}}
+    violations, notes = check_summary_with_notes(empty, caps)
+    assert violations == [] and not any("no valid from and to" in n for n in notes), notes
+
+
 def test_explain_says_a_target_whose_worst_case_passes_the_month_limit_is_refused(tmp_path: Path):
     gov = Governance(_monthly(max_cost_per_month_usd="0.5"), None, FixedPricer("0.6"))
     ok, policy, reason = gov.spend_verdict(Target("compat", "metered"), Decimal("0.6"))

@@ -65,7 +65,19 @@ def check_months(
     said = summary.get("period")
     period: dict[str, Any] = said if isinstance(said, dict) else {}
     first, last = _month(period.get("from"), zone), _month(period.get("to"), zone)
-    if first is None or last is None:  # no call in the summary (or a period written by hand): no month spent
+    names = " and ".join(name for name, _, _ in limits)
+    if first is None or last is None:
+        if not total.used and not total.cost:  # no call in the summary: no month spent
+            return
+        # calls, and no month they fall in (a period written by hand or cut down): "gate: pass" alone read as checked
+        _check_largest_days(violations, policy, parsed, limits, zone)
+        add_note(
+            notes,
+            f"{policy.name}: this summary's period has no valid from and to (ISO times of its first and last call), "
+            f"so no month of it is known: {names} checked only that no day of it alone exceeds the limit; write the "
+            "summary with `magsag flow summarize --output FILE` (one month: --since its first day, --until the next "
+            f"month's first day, --timezone {zone}) to check the month whole",
+        )
         return
     agents = {a: s for a, s in (parsed.by_agent or {}).items() if a != NO_AGENT}
     if first == last:
@@ -84,7 +96,6 @@ def check_months(
         cut = {k: filters[k] for k in ("since", "until") if _cuts_a_month(filters.get(k), zone)}
         if cut:
             by = ", ".join(f"{k}={v!r}" for k, v in cut.items())
-            names = " and ".join(name for name, _, _ in limits)
             add_note(
                 notes,
                 f"{policy.name}: this summary's window ({by}) holds only part of {month}: {names} checked against "
@@ -93,6 +104,22 @@ def check_months(
             )
         return
     # several months: the costliest day is a lower bound on its month's spend
+    _check_largest_days(violations, policy, parsed, limits, zone)
+    add_note(
+        notes,
+        f"{policy.name}: this summary spans several months ({first[0]:04d}-{first[1]:02d} to {last[0]:04d}-"
+        f"{last[1]:02d}, {zone}) and a summary keeps no month's spend: {names} checked only that no day of it alone "
+        f"exceeds the limit; write one summary a month (`magsag flow summarize --since {last[0]:04d}-{last[1]:02d}-01 "
+        f"--until` the next month's first day, --timezone {zone}) to check each month whole",
+    )
+
+
+def _check_largest_days(
+    violations: list[str], policy: Any, parsed: _Summary, limits: list[tuple[str, Any, bool]], zone: str
+) -> None:
+    """The month limits against the summary's costliest day, and each agent's: a lower bound on its month's spend
+    (a day over a month's limit is a month over it), all a summary of no one known month can be checked for."""
+    agents = {a: s for a, s in (parsed.by_agent or {}).items() if a != NO_AGENT}
     for name, value, by_agent in limits:
         limit = f"{name} ${value:f}"
         if not by_agent:
@@ -105,11 +132,3 @@ def check_months(
                     f"{policy.name}: agent {agent!r} on {day.date} ({zone}) alone cost {day.shown()}, which exceeds "
                     f"{limit}"
                 )
-    names = " and ".join(name for name, _, _ in limits)
-    add_note(
-        notes,
-        f"{policy.name}: this summary spans several months ({first[0]:04d}-{first[1]:02d} to {last[0]:04d}-"
-        f"{last[1]:02d}, {zone}) and a summary keeps no month's spend: {names} checked only that no day of it alone "
-        f"exceeds the limit; write one summary a month (`magsag flow summarize --since {last[0]:04d}-{last[1]:02d}-01 "
-        f"--until` the next month's first day, --timezone {zone}) to check each month whole",
-    )
