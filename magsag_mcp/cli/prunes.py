@@ -65,7 +65,10 @@ def register(groups: CommandGroups) -> None:
         help="delete records older than a duration, then vacuum",
         description="Delete the attempts, events and runs older than --older-than, then vacuum. A run's row holds "
         "the spend its run limit counts: it stays while the run has a call in flight, until the run has been "
-        "idle for two days (whatever --older-than says), and while a run delegated from it goes on.",
+        "idle for two days (whatever --older-than says), and while a run delegated from it goes on. The "
+        "quarter-hour spend the day and month limits count (costs, all calls' and each agent's, no call's data) is "
+        "kept 33 days before the cutoff, whatever the policies set: a month limit of any process on the ledger "
+        "counts its month's first days.",
     )
     p.add_argument("--older-than", required=True, help="hours, days or weeks, e.g. 90d, 12w, 48h")
     p.add_argument(
