@@ -43,6 +43,17 @@ def test_budget_for_an_agent_no_run_has_says_so(ledger_db, capsys):
         # only a run limit: --run-id adds it, --agent adds nothing
         ("    thresholds: {max_cost_per_run_usd: 5}\n", [], "pass --run-id for max_cost_per_run_usd"),
         ("    thresholds: {max_cost_per_agent_daily_usd: 5}\n", [], "pass --agent for max_cost_per_agent_daily_usd"),
+        # an agent's day and month limits: one option shows both (it said "pass --agent for ... and pass --agent for")
+        (
+            "    thresholds: {max_cost_per_agent_daily_usd: 5, max_cost_per_agent_monthly_usd: 50}\n",
+            [],
+            "apply: pass --agent for max_cost_per_agent_daily_usd and max_cost_per_agent_monthly_usd\n",
+        ),
+        (
+            "    thresholds: {max_cost_per_run_usd: 5, max_cost_per_agent_monthly_usd: 50}\n",
+            [],
+            "apply: pass --run-id for max_cost_per_run_usd and --agent for max_cost_per_agent_monthly_usd\n",
+        ),
     ],
 )
 def test_budget_with_no_limit_to_show_says_what_would_add_one(ledger_db, capsys, tmp_path, thresholds, args, said):

@@ -161,20 +161,21 @@ def _budget_exit(status: dict[str, Any]) -> int:
 def _what_would_add_one(kinds: set[str], args: argparse.Namespace, where: str) -> str:
     """What would show a limit when none applies: the option a run or agent limit of the policies needs, or
     the thresholds the policies lack. (Call, day and month limits apply to every budget, so none is set.)"""
-    options = [
-        f"pass {option} for {threshold}"
-        for kind, option, given_, threshold in (
-            ("run", "--run-id", args.run_id, "max_cost_per_run_usd"),
-            ("agent_day", "--agent", args.agent, "max_cost_per_agent_daily_usd"),
-            ("agent_month", "--agent", args.agent, "max_cost_per_agent_monthly_usd"),
-        )
-        if kind in kinds and not given_
-    ]
-    if options:
-        return " and ".join(options)
+    # each option once, with the thresholds it shows (an agent's day and month limits both take --agent)
+    shown: dict[str, list[str]] = {}
+    for kind, option, given_, threshold in (
+        ("run", "--run-id", args.run_id, "max_cost_per_run_usd"),
+        ("agent_day", "--agent", args.agent, "max_cost_per_agent_daily_usd"),
+        ("agent_month", "--agent", args.agent, "max_cost_per_agent_monthly_usd"),
+    ):
+        if kind in kinds and not given_:
+            shown.setdefault(option, []).append(threshold)
+    if shown:
+        return "pass " + " and ".join(f"{option} for {' and '.join(names)}" for option, names in shown.items())
     return (
         "the catalog's policies set no cost thresholds; add thresholds (max_cost_per_call_usd, max_cost_per_run_usd, "
-        f"max_cost_per_agent_daily_usd, max_cost_per_day_usd, max_cost_per_month_usd) to a policy in {where}"
+        "max_cost_per_agent_daily_usd, max_cost_per_day_usd, max_cost_per_agent_monthly_usd, max_cost_per_month_usd) "
+        f"to a policy in {where}"
     )
 
 
@@ -271,7 +272,11 @@ def register(groups: CommandGroups) -> None:
         "a call fits. Nothing is called or recorded. Exit 1 where the answer is no (with --skill, the call does not "
         "fit; without, a limit is exceeded), as flow gate's on a violation.",
     )
-    p.add_argument("--agent", type=given, help="also the agent's daily limit (max_cost_per_agent_daily_usd)")
+    p.add_argument(
+        "--agent",
+        type=given,
+        help="also the agent's daily and monthly limits (max_cost_per_agent_daily_usd, max_cost_per_agent_monthly_usd)",
+    )
     p.add_argument(
         "--run-id",
         type=given,
@@ -313,10 +318,12 @@ def register(groups: CommandGroups) -> None:
         "the summary's costliest run (with the runs it delegated); max_cost_per_day_usd and "
         "max_cost_per_agent_daily_usd against its costliest day, overall and per agent (UTC days, or the zone's of "
         "a summary written with --timezone: a NOTE says when they are not the policy's timezone's); "
-        "max_cost_per_call_usd against each model's costliest call (its retries and fallbacks together, an unknown "
-        "cost at its bound), named by its run id and time. A summary written by an older magsag has no costliest "
-        "run, day or call: its totals (for the call limit, each model's average) are checked instead, and a NOTE "
-        "line says so; so does one for a "
+        "max_cost_per_month_usd and max_cost_per_agent_monthly_usd against a summary of one calendar month's calls "
+        "whole, overall and per agent (of several months, or of no period, against its costliest day alone: a NOTE "
+        "says so); max_cost_per_call_usd against each model's costliest call (its retries and fallbacks together, an "
+        "unknown cost at its bound), named by its run id and time. A summary written by an older magsag has no "
+        "costliest run, day or call: its totals (for the call limit, each model's average) are checked instead, and a "
+        "NOTE line says so; so does one for a "
         "summary narrowed by --agent, --skill, ... (its runs and days hold only the calls selected) or by the --run-id "
         "of a delegated run (its run limit is its parent's), and one whose "
         "--since or --until falls inside a UTC day (--since 24h: its day limits saw part of that day; give dates to "
