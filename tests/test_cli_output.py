@@ -655,3 +655,35 @@ def test_another_patterns_cursor_is_refused_in_the_command_lines_words(named_led
     assert "another pattern" in message and "leave --cursor out" in message, message
     assert "(--since and --limit may differ)" in message, message
     assert "leave cursor out" not in message and " cursor '" not in message, message
+
+
+def test_another_filters_cursor_and_a_broken_hit_cursor_are_refused_in_the_command_lines_words(named_ledger, capsys):
+    """`magsag data query --agent bob --cursor C` (C from a page of ana's runs) was told the ledger's words, "... these
+    (agent, run_id, ...) ... or leave cursor out": the MCP tool's. It names --cursor and the filters as the command
+    line's options. A --cursor `data search` never gave was to be given "with the same pattern and --since", when
+    --since may differ (only the pattern must be the same)."""
+    import re
+
+    now = time.time()
+
+    async def record() -> None:
+        async with Ledger(named_ledger) as ledger:
+            for n, agent in enumerate(("ana", "ana", "bob")):
+                at = now - 60 * (n + 1)
+                attempt = AttemptRecord(f"r-{n}", at, "fake", "echo", "skill.analysis", agent, "ok", 0, 1)
+                await ledger.record_call(RunRecord(f"r-{n}", agent, "skill.analysis", at), [attempt])
+
+    anyio.run(record)
+    assert main(["data", "query", "--agent", "ana", "--limit", "1"]) == 0
+    cursor = re.search(r"--cursor (\S+) ", capsys.readouterr().err)
+    assert cursor is not None
+    assert main(["data", "query", "--agent", "bob", "--cursor", cursor.group(1)]) == 2
+    said = capsys.readouterr()
+    message = json.loads(said.err)["error"]["message"]
+    assert said.out == "" and message.startswith("--cursor '"), message
+    assert "(--agent, --run-id, --skill, --model, --provider, --status)" in message, message
+    assert "(a window, --limit and --offset may differ)" in message and "leave --cursor out" in message, message
+    assert "leave cursor out" not in message and "run_id" not in message, message
+    assert main(["data", "search", "echo", "--cursor", "not-a-cursor"]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert "unchanged and with the same pattern, or leave --cursor out" in message, message

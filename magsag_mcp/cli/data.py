@@ -59,7 +59,12 @@ def filters_from(args: argparse.Namespace, **extra: Any) -> Any:
 
     given_filters = {k: getattr(args, k) for k in FILTER_KEYS if getattr(args, k, None) is not None}
     checked_cursor(extra.get("cursor"), "magsag data query", "run", "the same filters")
-    return UsageFilters.build(given_filters, names=FILTER_FLAGS, **extra)
+    filters = UsageFilters.build(given_filters, names=FILTER_FLAGS, **extra)
+    if extra.get("cursor"):  # another filters' cursor, said in the command line's words (the ledger says "cursor")
+        from ..ledger.paging import check_same_filters, filters_digest
+
+        check_same_filters(extra["cursor"], filters_digest(filters), flag="--")
+    return filters
 
 
 def checked_cursor(cursor: str | None, command: str, item: str, given_with: str) -> None:
@@ -350,7 +355,7 @@ def _search(args: argparse.Namespace) -> int:
     from ..ledger import parse_since
 
     parse_since(args.since, field="--since")  # refused as given, before the ledger is opened (the read says since=)
-    checked_cursor(args.cursor, "magsag data search", "hit", "the same pattern and --since")
+    checked_cursor(args.cursor, "magsag data search", "hit", "the same pattern")
     if args.cursor:  # another pattern's cursor, refused in the command line's words (the ledger's says "cursor")
         from ..ledger.paging import check_same_pattern, pattern_digest
 

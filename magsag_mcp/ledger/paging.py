@@ -96,11 +96,12 @@ _RUN_SIZES = (2, 3, 4, 5)
 #: change between pages, as limit and offset may: the cursor is a place in time, and a window bounds it in time
 RUN_FILTERS = ("agent", "run_id", "skill", "model", "provider", "status")
 _DIGEST = "f:"
+#: (``{flag}``: as :data:`_OTHER_PATTERN`'s: "--" where `magsag data query` says it, whose user gave --cursor)
 _OTHER_FILTERS = (
-    "cursor {cursor!r} was given by a page read with other filters than these ({names}): it names where that page "
-    "ended among the runs its filters chose, and with these it would list every run after that place that these "
-    "choose; give it with the same filters as that page (a window, limit and offset may differ), or leave cursor out "
-    "to start from the newest run"
+    "{flag}cursor {cursor!r} was given by a page read with other filters than these ({names}): it names where that "
+    "page ended among the runs its filters chose, and with these it would list every run after that place that these "
+    "choose; give it with the same filters as that page (a window, {flag}limit and {flag}offset may differ), or leave "
+    "{flag}cursor out to start from the newest run"
 )
 
 
@@ -112,16 +113,17 @@ def filters_digest(filters: Any) -> str:
     return _DIGEST + hashlib.sha256(raw).hexdigest()[:16]
 
 
-def check_same_filters(cursor: str | None, digest: str) -> None:
+def check_same_filters(cursor: str | None, digest: str, *, flag: str = "") -> None:
     """Refuse a run ``cursor`` made by a page read with filters whose digest is not ``digest``; one carrying no
-    digest (made before it was carried) is taken."""
+    digest (made before it was carried) is taken. ``flag``: as :func:`check_same_pattern`'s ("--": the filters named
+    as the command line's options, ``--run-id``)."""
     if not cursor:
         return
     decode_cursor(cursor)  # (one query_runs never gave is refused as that first)
     values = _values(cursor, _BAD, _RUN_SIZES)
     if len(values) in (3, 5) and values[-1] != digest:
-        names = ", ".join(RUN_FILTERS)
-        raise InputError(_OTHER_FILTERS.format(cursor=_shown(cursor), names=names))
+        names = ", ".join(flag + (name.replace("_", "-") if flag else name) for name in RUN_FILTERS)
+        raise InputError(_OTHER_FILTERS.format(cursor=_shown(cursor), names=names, flag=flag))
 
 
 def decode_cursor(cursor: str) -> tuple[float, str]:
