@@ -470,3 +470,50 @@ async def test_readiness_answers_from_the_last_look_at_the_token_files_and_looks
     finally:
         slow.release.set()
         await state.close()
+
+
+async def test_a_look_at_the_token_files_that_ends_at_once_is_said_by_the_probe_that_began_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The probe stopped waiting for its look (a slow mount's took ~10 s) and said what the look before found: a file
+    refused or gone in a quiet hour was said only by the probe after, a probe period late, when a healthy disk's look
+    (a stat and a read, off the loop) ends at once. The probe waits a little for it, and says what it found."""
+    from magsag_mcp.mcp_server import health as health_module
+    from magsag_mcp.mcp_server.health import HealthMiddleware
+
+    # (the wait's bound made long: the test holds that the probe waits, not how fast a thread answers)
+    monkeypatch.setattr(health_module, "PROBE_LOOK_SECONDS", 30.0)
+
+    class GoneFile:
+        looks = 0
+        warning: str | None = None  # the last look found it
+
+        async def fresh(self) -> None:
+            self.looks += 1
+            await anyio.to_thread.run_sync(lambda: None)  # its stat, off the loop, on a healthy disk
+            self.warning = "the file MAGSAG_MCP_TOKENS_FILE names cannot be found now"
+
+    async def app(scope, receive, send) -> None:
+        raise AssertionError("a probe is answered by the middleware")
+
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    state = server_state(server)
+    await state.service()
+    gone = GoneFile()
+    health = HealthMiddleware(app, state, [gone])  # type: ignore[list-item]
+
+    async def ready_as_last_read() -> None:  # the readiness answer a probe a moment before worked out, reused
+        return None
+
+    health.not_ready = ready_as_last_read  # type: ignore[method-assign]
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    try:
+        await health({"type": "http", "path": "/readyz", "method": "GET"}, None, send)  # type: ignore[arg-type]
+        assert gone.looks == 1 and sent[0]["status"] == 200
+        assert json.loads(sent[1]["body"]) == {"status": "ready", "warnings": [gone.warning]}
+    finally:
+        await state.close()

@@ -19,9 +19,10 @@ endpoint, which needs a POST with a JSON-RPC body, the token and a session: ever
   file (``MAGSAG_MCP_TOKENS_FILE``, ``MAGSAG_MCP_TOKEN_FILE``, ``MAGSAG_MCP_METRICS_TOKEN_FILE``) whose new version was
   refused, or that cannot be found (:mod:`.token_reload`). The server keeps the tokens it had, so ``/readyz`` stays
   200: the old tokens still work. Both say what the last look at the files found. A readiness probe starts a look
-  too, as a request does (at most once a second; not while shutting down, said at once), which it does not wait for:
-  on a slow mount a look took ~10 s (a stat and a read, each bounded), past the probe's timeout; the next probe says
-  what it found. A liveness probe does not look.
+  too, as a request does (at most once a second; not while shutting down, said at once), which it waits for at most
+  :data:`PROBE_LOOK_SECONDS` (a healthy disk's look ends within it: the probe says what it found): on a slow mount a
+  look took ~10 s (a stat and a read, each bounded), past the probe's timeout; the next probe says what it found. A
+  liveness probe does not look.
 - Both answer ``GET`` and ``HEAD`` (the headers alone); another method gets ``405`` with ``Allow: GET, HEAD``.
   ``Cache-Control: no-store``: a proxy between the balancer and the server must not answer for it.
 
@@ -68,6 +69,10 @@ READY_READ_SECONDS = 2.0
 #: replica every second, a monitor besides) was a ledger read per probe, load on the ledger the calls write to; it is
 #: one read a second now, and the probes arriving while it is made wait for it rather than make their own
 READY_ANSWER_SECONDS = 1.0
+#: how long a readiness probe waits for the look at the token files it began before it says what the last look found:
+#: a healthy disk's stat and read end within it, so the probe says what its own look found (a file refused or gone an
+#: hour ago, in a quiet hour, was said by the probe after, a probe period late); a slow mount's (~10 s) do not
+PROBE_LOOK_SECONDS = 0.5
 #: distinct failure messages logged (each probe repeats its failure every few seconds: the log says each once)
 _FAILURES_LOGGED_MAX = 20
 
@@ -134,26 +139,29 @@ class HealthMiddleware:
         if scope["path"] == LIVENESS_PATH:
             await _answer(send, 200, {"status": "ok", **self._warnings()}, head=method == "HEAD")
             return
-        if not self.state.closing:  # (shutting down is said at once: no look at a file, which may wait on its mount)
-            self._look_at_token_files()
+        looks = [] if self.state.closing else self._look_at_token_files()  # (shutting down is said at once: no look)
         reason = await self.not_ready()
+        if looks:  # (asyncio.wait cancels no look, nor does the probe's cancel: it ends by itself)
+            await asyncio.wait(looks, timeout=PROBE_LOOK_SECONDS)
         if reason is None:
             await _answer(send, 200, {"status": "ready", **self._warnings()}, head=method == "HEAD")
         else:
             answer: dict[str, Any] = {"status": "not ready", "reason": reason, **self._warnings()}
             await _answer(send, 503, answer, head=method == "HEAD")
 
-    def _look_at_token_files(self) -> None:
+    def _look_at_token_files(self) -> list[asyncio.Future[Any]]:
         """Each token file looked at (as a request does: at most once a second) in a task of its own, which the probe
-        does not wait for: a look waits up to LOOK_SECONDS for the file's stat and as long again for its read, ~10 s on
-        a slow mount, past any probe's timeout, and the probe said nothing. The answer says what the last look found;
-        a later probe, what this one finds. One look per file at a time."""
+        waits for at most PROBE_LOOK_SECONDS: a look waits up to LOOK_SECONDS for the file's stat and as long again
+        for its read, ~10 s on a slow mount, past any probe's timeout, and the probe said nothing. The answer says
+        what the last look found; a later probe, what a look still under way finds. One look per file at a time.
+        Returns the looks under way, this probe's and those it found."""
         for token_file in self.token_files:
             if id(token_file) in self._looks:
                 continue
             look = asyncio.ensure_future(token_file.fresh())
             self._looks[id(token_file)] = look
             look.add_done_callback(functools.partial(self._looked, id(token_file)))
+        return [look for look in self._looks.values() if not look.done()]
 
     def _looked(self, key: int, look: asyncio.Future[Any]) -> None:
         self._looks.pop(key, None)
