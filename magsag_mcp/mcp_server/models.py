@@ -390,7 +390,9 @@ class QueryRunsArgs(_Args):
 class SearchUsageArgs(_Args):
     pattern: str = Field(
         min_length=1,
-        max_length=PATTERN_MAX,  # (the ledger's own limit: a client's validator says it before a call)
+        # the ledger's own limit, said to a client's validator before a call; not checked by pydantic, whose refusal
+        # ("string should have at most 1000 characters") took the place of the ledger's, which says the length given
+        json_schema_extra={"maxLength": PATTERN_MAX},
         description=f"a regular expression (RE2, at most {PATTERN_MAX} characters) over errors, models, events, run "
         "ids",
     )
