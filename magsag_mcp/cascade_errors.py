@@ -100,20 +100,20 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
 
 
 def _tries_said(tried: list[AttemptRecord]) -> list[str]:
-    """Each target's failed tries once, its retries counted beside it: "local:llama3.1:70b connection_error (3
-    tries)". Each try was a part of its own, "every target failed: local:llama3.1:70b connection_error;
-    local:llama3.1:70b connection_error; local:llama3.1:70b connection_error", which read as three targets where the
-    call had one. A target tried again after others (a come-back) is a part again, where it came in the call."""
-    runs: list[tuple[str, list[str]]] = []
+    """Each target's failed tries once, where it was first tried, its retries counted beside it: "local:llama3.1:70b
+    connection_error (3 tries)". Each try was a part of its own, "every target failed: local:llama3.1:70b
+    connection_error; local:llama3.1:70b connection_error; local:llama3.1:70b connection_error", which read as three
+    targets where the call had one. A target come back to after others is counted in its one part (it was a part
+    again, read as a second target), and its kinds are said in the order met, a repeat in a row once: "server_error,
+    then rate_limited, then server_error", its last kind the one it ended with (a kind said once however often it
+    came hid that: "server_error, then rate_limited" for a target whose last try was a server error)."""
+    kinds: dict[str, list[str]] = {}
     for a in tried:
-        label = f"{a.provider}:{a.model}"
-        if runs and runs[-1][0] == label:
-            runs[-1][1].append(str(a.error_class))
-        else:
-            runs.append((label, [str(a.error_class)]))
+        kinds.setdefault(f"{a.provider}:{a.model}", []).append(str(a.error_class))
     return [
-        f"{label} {', then '.join(dict.fromkeys(kinds))}" + (f" ({len(kinds)} tries)" if len(kinds) > 1 else "")
-        for label, kinds in runs
+        f"{label} {', then '.join(k for i, k in enumerate(met) if i == 0 or met[i - 1] != k)}"
+        + (f" ({len(met)} tries)" if len(met) > 1 else "")
+        for label, met in kinds.items()
     ]
 
 

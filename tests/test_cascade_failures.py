@@ -465,3 +465,20 @@ async def test_a_budget_refusal_is_freed_with_its_call_not_left_to_the_garbage_c
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+async def test_a_targets_kinds_are_said_in_the_order_met_ending_with_its_last():
+    """A target failing with a server error, then a rate limit, then a server error again was said "server_error, then
+    rate_limited (3 tries)": each kind once however often it came, so the last kind said was not the one it ended with
+    (the call's "last error" a server error). Repeats in a row are said once; a kind that comes back is said again."""
+    script("a", E.ServerError("x"), E.ServerError("x"), E.RateLimitError("slow", status=429, retry_after=1.0),
+           E.ServerError("down"))
+    cascade, _ = make(tries=4)
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    said = info.value.message
+    assert said.startswith(
+        "skill.analysis: every target failed: fake:a server_error, then rate_limited, then server_error (4 tries); "
+        "last error: down"
+    ), said
+    assert [a.error_class for a in info.value.attempts] == ["server_error"] * 2 + ["rate_limited", "server_error"]
