@@ -15,12 +15,16 @@ from pydantic import BaseModel
 
 
 class NoPromptText(TypeError):
-    """A payload value with no text to write into a prompt: ``what`` it is and the ``fix``."""
+    """A payload value with no text to write into a prompt: ``what`` it is, ``why`` it is refused and the ``fix``."""
 
-    def __init__(self, what: str, fix: str) -> None:
+    #: why most such values are refused; an example's placeholder says its own (it has a repr, but no value was meant)
+    NO_TEXT = "which has no text to write into the prompt (the model would have read its Python repr)"
+
+    def __init__(self, what: str, fix: str, why: str = NO_TEXT) -> None:
         super().__init__(what)
         self.what = what
         self.fix = fix
+        self.why = why
 
 
 def example_placeholder(value: Any) -> bool:
@@ -42,7 +46,7 @@ PLACEHOLDER_FIX = "replace it with the value it stands for, written out"
 def json_default(value: Any) -> Any:
     """``json.dumps``'s ``default`` for a payload field (see the module's docstring)."""
     if example_placeholder(value):
-        raise NoPromptText(f"{placeholder_said(value)}, an example's placeholder rather than a value", PLACEHOLDER_FIX)
+        raise NoPromptText(placeholder_said(value), PLACEHOLDER_FIX, "an example's placeholder rather than a value")
     if isinstance(value, Mapping):  # (a MappingProxyType: as the object it holds, not its Python repr, quoted)
         return dict(value)
     if isinstance(value, bytes | bytearray | memoryview):

@@ -369,8 +369,8 @@ def _as_prompt_text(skill_id: str, name: str, value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, default=json_default, allow_nan=False)
     except NoPromptText as exc:
         raise PayloadError(
-            f"{skill_id}: payload field {name!r} holds {exc.what}{no_prompt_text_where(value, name)}, which has no "
-            f"text to write into the prompt (the model would have read its Python repr); {exc.fix}",
+            f"{skill_id}: payload field {name!r} holds {exc.what}{no_prompt_text_where(value, name)}, {exc.why}; "
+            f"{exc.fix}",
             skill=skill_id,
             field=name,
         ) from None

@@ -214,6 +214,7 @@ def test_the_guides_placeholder_copied_as_written_is_told_it_is_a_placeholder(tm
     calls = {
         "tools": {"data": "x", "model_config": {"model": "gpt-4o", "tools": [tool]}},
         "field": {"data": {...}},
+        "nested": {"data": {"rows": [...]}},
         "ellipsis": {"data": "x", "model_config": {"model": "gpt-4o", "response_format": ...}},
         "message": {"data": "x", "model_config": {"model": "gpt-4o", "messages": [{"role": "user", "content": {...}}]}},
     }
@@ -230,7 +231,14 @@ def test_the_guides_placeholder_copied_as_written_is_told_it_is_a_placeholder(tm
     )
     assert "payload field 'data' holds {...}, an example's placeholder rather than a value" in said["field"]
     assert "sorted(value)" not in said["field"] and "replace it with the value it stands for" in said["field"]
+    # said as a placeholder, where it is, then the fix: not also as a value with "no text to write into the prompt
+    # (the model would have read its Python repr)", nor with its place set after the placeholder's words
+    assert said["nested"] == (
+        "skill.analysis: payload field 'data' holds ... at data/rows/0, an example's placeholder rather than a value; "
+        "replace it with the value it stands for, written out"
+    ), said["nested"]
+    assert "Python repr" not in said["field"], said["field"]
     assert said["ellipsis"].startswith("model_config.response_format is ..., an example's placeholder")
     assert said["message"].startswith("model_config.messages[0].content is {...}, an example's placeholder")
     assert all("type set" not in s and "ellipsis" not in s for s in said.values()), said
-    assert [(r["status"], r["calls"]) for r in runs] == [("error", 4)]  # (one run: the Magsag's)
+    assert [(r["status"], r["calls"]) for r in runs] == [("error", 5)]  # (one run: the Magsag's)
