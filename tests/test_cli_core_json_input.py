@@ -154,3 +154,18 @@ def test_a_payload_files_json_mistake_is_placed_by_line_and_column(cli_env, caps
     assert in_file.startswith(said), in_file
     assert in_line.startswith("--payload is not valid JSON (Expecting ',' delimiter at character 14); "), in_line
     assert not (cli_env / "cli.db").exists()
+
+
+def test_a_byte_order_mark_before_an_inline_payload_is_no_part_of_it(cli_env, capsys, monkeypatch, tmp_path):
+    """`--payload "$(cat payload.json)"` of a file Notepad saved begins with a byte order mark, which --payload-file
+    takes off as no part of the JSON; --payload was told "Unexpected UTF-8 BOM (decode using utf-8-sig) at character
+    1", Python's advice. It is read as the file is, and a mistake after it is placed as an editor shows it (CRLF lines
+    counted as lines)."""
+    code = main(["invoke", "skill.analysis", "--payload", '\ufeff{\r\n  "data": "x"\r\n  "more": 1\r\n}'])
+    said = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert code == 2 and said.startswith("--payload is not valid JSON (Expecting ',' delimiter at line 3, column 3); ")
+    assert "BOM" not in said
+    assert main(["invoke", "skill.analysis", "--payload", '\ufeff{"data": "x" "more": 1}']) == 2
+    said = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert said.startswith("--payload is not valid JSON (Expecting ',' delimiter at character 14); "), said
+    assert not (cli_env / "cli.db").exists()

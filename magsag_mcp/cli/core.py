@@ -64,6 +64,7 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
             raise InputError(f"{what} holds the number {literal[:40]}, too large for any float; write it as a string")
         return value
 
+    text = text.removeprefix("\ufeff")  # (no part of the JSON, as in --payload-file: `--payload "$(cat notepad.json)"`)
     try:
         value = json.loads(
             text, parse_int=integer, parse_float=number, parse_constant=constant, object_pairs_hook=mapping
