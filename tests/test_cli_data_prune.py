@@ -131,6 +131,27 @@ def test_a_duration_whose_unit_is_written_out_is_told_the_letter(ledger_db, caps
     assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced", "r-old"}
 
 
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("-7 days", "7d"), ("7 days ago", "7d"), ("7d ago", "7d"), ("- 2 HRS", "2h"), ("1 wk ago", "1w")],
+)
+def test_a_duration_given_a_minus_or_an_ago_is_told_the_form_it_takes(ledger_db, capsys, written, meant):
+    # `--since "7 days ago"` (as git takes it) or `--since=-7days` was told no more than the forms a time takes, the
+    # unit's letter not said once a minus or an "ago" came with it; `--older-than=-7d` alone was told its minus. The
+    # form meant is said with both left out; nothing is deleted.
+    from magsag_mcp.errors import InputError
+    from magsag_mcp.ledger.times import parse_since
+
+    said = f"{written} is written {meant} (a duration takes no sign or 'ago'); "
+    with pytest.raises(InputError) as raised:
+        parse_since(written)
+    assert f"since={written!r} is not a time: {said}give a duration" in raised.value.message, raised.value.message
+    assert main(["data", "prune", f"--older-than={written}"]) == 2
+    assert f"{said}use e.g. 90d" in capsys.readouterr().err
+    assert main(["data", "query", "--format", "json"]) == 0
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced", "r-old"}
+
+
 def test_a_since_in_months_says_the_days_meant():
     from magsag_mcp.errors import InputError
     from magsag_mcp.ledger.times import parse_since

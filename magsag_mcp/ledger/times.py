@@ -287,9 +287,11 @@ def is_duration(value: Any) -> bool:
 _LONG_UNIT = re.compile(r"^(\d+(?:\.\d+)?)\s*(y|yrs?|years?|mo|mos|months?)$", re.IGNORECASE)
 
 
-#: a duration whose unit is written out (``7days``, ``2 weeks``, ``24hours``, ``30min``): the unit's letter meant
+#: a duration whose unit is written out (``7days``, ``2 weeks``, ``24hours``, ``30min``): the unit's letter meant; or
+#: one given a minus or an "ago" (``-7 days``, ``7 days ago``, ``7d ago``): a duration counts back without either
 _SPELT_UNIT = re.compile(
-    r"^(\d+(?:\.\d+)?)\s*(?:(s)(?:ecs?|econds?)|(m)(?:ins?|inutes?)|(h)(?:rs?|ours?)|(d)(?:ays?)|(w)(?:ks?|eeks?))$",
+    r"^(-\s*)?(\d+(?:\.\d+)?)\s*(?:(s)(?:ecs?|econds?)|(m)(?:ins?|inutes?)|(h)(?:rs?|ours?)|(d)(?:ays?)|(w)(?:ks?|eeks?)"
+    r"|([smhdw]))(\s+ago)?$",
     re.IGNORECASE,
 )
 
@@ -297,14 +299,17 @@ _SPELT_UNIT = re.compile(
 def _long_unit(text: str) -> str:
     """What a duration in years or months is in days, said before the forms a duration takes (``1y``: 365d); one
     whose unit is written out (``7days``, ``2 weeks``), as the letter it takes: "7days is written 7d". Such a
-    duration was told only the forms a time takes, which the reader had to match against what they wrote."""
+    duration was told only the forms a time takes, which the reader had to match against what they wrote. A minus or
+    an "ago" is said to be left out too ("-7 days is written 7d (a duration takes no sign or 'ago')"): given either,
+    nothing was told at all."""
     m = _LONG_UNIT.match(text.strip())
     if m is None:
         spelt = _SPELT_UNIT.match(text.strip())
-        if spelt is None:
+        if spelt is None or spelt.group(8) == "M":  # ("-7M": m is minutes, and months were likely meant)
             return ""
-        unit = next(letter for letter in spelt.groups()[1:] if letter).lower()
-        return f"{text.strip()} is written {spelt.group(1)}{unit}; "
+        unit = next(letter for letter in spelt.groups()[2:8] if letter).lower()
+        back = " (a duration takes no sign or 'ago')" if spelt.group(1) or spelt.group(9) else ""
+        return f"{text.strip()} is written {spelt.group(2)}{unit}{back}; "
     years = m.group(2).lower().startswith("y")
     days = float(m.group(1)) * (365 if years else 30)
     return f"there is no unit of {'years' if years else 'months'}: {text.strip()} is about {days:g}d; "
