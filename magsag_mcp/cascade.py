@@ -462,6 +462,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                         raise exc.error from None
                     raise
                 latency = (self.clock() - started) * 1000.0
+                result.latency_ms = latency  # (the attempt's: the fake, timing nothing, said 0.0 ms beside its 0.18)
                 if slot is not None and (waited := slot.release()) is not None:
                     result.warnings.append(waited)
                 record = attempt_record(state, position, try_number, target, "ok", started_wall, latency, None)

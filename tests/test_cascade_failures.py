@@ -482,3 +482,22 @@ async def test_a_targets_kinds_are_said_in_the_order_met_ending_with_its_last():
         "last error: down"
     ), said
     assert [a.error_class for a in info.value.attempts] == ["server_error"] * 2 + ["rate_limited", "server_error"]
+
+
+async def test_a_calls_latency_is_its_answering_attempts(monkeypatch):
+    """The fake provider times no request: its call said latency_ms 0.0 beside its attempt's 0.18 ms, a call quicker
+    than the one attempt it made. The call's latency is its answering attempt's, as the cascade timed it (here on the
+    test's virtual clock, which the answer moves on 250 ms)."""
+    from magsag_mcp.providers.fake import FakeProvider
+
+    cascade, clock = make()
+    answer = FakeProvider.complete
+
+    async def answer_in_a_quarter_second(self, request, target, *, progress=None):
+        clock.now += 0.25
+        return await answer(self, request, target, progress=progress)
+
+    monkeypatch.setattr(FakeProvider, "complete", answer_in_a_quarter_second)
+    out = await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    (attempt,) = out.attempts
+    assert attempt.latency_ms == out.result.latency_ms == 250.0, (attempt.latency_ms, out.result.latency_ms)
