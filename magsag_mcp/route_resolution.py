@@ -412,16 +412,18 @@ def _place(candidates: Sequence[Candidate], urls: CallURLs) -> Callable[[Target]
 
 
 def _unknown_tier(asked: object, tiers: Mapping[str, Any]) -> str:
-    """``context.tier`` names no cost tier of the catalog: the nearest one, and those there are."""
+    """``context.tier`` names no cost tier of the catalog: the nearest one, and those there are (as words: a list's
+    repr, "['economy', 'premium']", read as Python's)."""
     from .suggest import named
 
     defined = sorted(tiers)
+    listed = ", ".join(defined) or "none"
     if not isinstance(asked, str):
-        return f"context.tier must be the name of a cost tier, one of {defined or 'none'}; got {type(asked).__name__}"
+        return f"context.tier must be the name of a cost tier, one of {listed}; got {type(asked).__name__}"
     from .text import NAME_MAX, shown_name
 
     said = named([asked], defined) if len(asked) <= NAME_MAX else shown_name(asked)  # a caller's text, unbounded
-    return f"context: unknown cost tier {said}; the catalog defines: {defined or 'none'}"
+    return f"context: unknown cost tier {said}; the catalog defines: {listed}"
 
 
 def _call_base_url(call: Mapping[str, Any], wheres: Mapping[str, str]) -> str | None:

@@ -144,7 +144,8 @@ class RoutingPolicy(BaseModel):
         """The chain for a task type (and optional cost tier), and which rule chose it."""
         if tier is not None:
             if tier not in self.tiers:
-                raise ConfigError(f"unknown cost tier {tier!r}; the catalog defines: {sorted(self.tiers) or 'none'}")
+                listed = ", ".join(sorted(self.tiers)) or "none"
+                raise ConfigError(f"unknown cost tier {tier!r}; the catalog defines: {listed}")
             return self.tiers[tier], f"tier:{tier}"
         for route, chain in self.routes:
             if route.match == task_type or fnmatch.fnmatchcase(task_type, route.match):
