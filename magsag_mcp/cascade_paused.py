@@ -104,14 +104,16 @@ def continued_request(request: LLMRequest, turns: list[Message], container: str 
     return dataclasses.replace(request, messages=[*request.messages, *turns], extra=extra)
 
 
+#: Usage's token counts (its int fields, those Usage.counts gives): read off the class, so that a count added to it
+#: is summed over the turns too, not left at the last turn's
+_COUNTED = tuple(f.name for f in dataclasses.fields(Usage) if f.type in ("int", int))
+
+
 def summed(usages: list[Usage]) -> Usage:
     """The turns' usage, summed: each count, each server tool's uses; reported only where every turn's was; what the
     answers said of themselves (the model, the tier, where it ran) the last turn's."""
     total = dataclasses.replace(usages[-1])
-    counted = ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
-               "cache_write_1h_tokens", "input_audio_tokens", "output_audio_tokens", "output_image_tokens",
-               "cache_write_ttl_unsaid_tokens", "cached_audio_tokens")  # fmt: skip
-    for name in counted:
+    for name in _COUNTED:
         setattr(total, name, sum(getattr(u, name) for u in usages))
     uses: dict[str, int] = {}
     for u in usages:

@@ -331,3 +331,19 @@ async def test_a_streamed_continuations_text_is_shown_as_the_final_text_writes_i
     assert len(fake.requests) == 2 and fake.requests[1]["body"]["stream"] is True
     assert result.text == "Hello [NAME] wrote </text> here"
     assert "".join(d["text"] for e, d in events if e == "delta") == result.text
+
+
+def test_the_turns_usage_sums_every_count_a_usage_has():
+    # every token count of Usage (those its counts() gives, each a part the price reads), summed over the turns: a
+    # count left at the last turn's would price the continued answer short
+    from dataclasses import fields
+
+    from magsag_mcp.cascade_paused import summed
+    from magsag_mcp.token_usage import Usage
+
+    names = [f.name for f in fields(Usage) if f.type == "int"]
+    first = Usage(**{n: i + 1 for i, n in enumerate(names)})
+    second = Usage(**{n: 100 * (i + 1) for i, n in enumerate(names)})
+    total = summed([first, second])
+    assert total.counts() == tuple(a + b for a, b in zip(first.counts(), second.counts(), strict=True))
+    assert len(total.counts()) == len(names)
