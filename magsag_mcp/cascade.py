@@ -31,19 +31,19 @@ from typing import Any
 import anyio
 
 from .answer_cache import PendingAnswer
-from .attempt_cost import Pricing, price_answered, price_failure
+from .attempt_cost import Pricing, price_answered
 from .breaker import BreakerPolicy
 from .caller_progress import CallbackFailed, emit, guarded
 from .cascade_cache import CachedAnswers
 from .cascade_caps import CappedTargets, RequestCaps, Slot
 from .cascade_comebacks import DeferredTargets
 from .cascade_errors import all_failed, internal_error
+from .cascade_failed import FailedTries, FailedTry
 from .cascade_guard import Guard, attempt_context, reservation_refused
 from .cascade_paused import Continuing, PausedTurns
 from .cascade_report import (
     CascadeState,
     attempt_record,
-    labels,
     record_deadline_skip,
     record_skip,
     trace,
@@ -53,17 +53,12 @@ from .cascade_skips import TargetSkips
 from .cascade_stops import StoppedAttempts, cut_by_the_deadline
 from .cascade_waits import (
     TargetRests,
-    breaker_opened,
-    long_wait_over_the_cap,
     rest_wait,
-    retries_spent_fix,
-    retry_wait,
 )
 from .deadline import Deadline
 from .errors import (
     BudgetExceeded,
     ConfigError,
-    ContextTooLongError,
     InputError,
     LedgerError,
     PolicyDenied,
@@ -100,7 +95,7 @@ class CallOutcome:
     to_cache: PendingAnswer | None = None
 
 
-class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, CachedAnswers, PausedTurns):
+class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, CachedAnswers, FailedTries, PausedTurns):
     def __init__(
         self,
         providers: ProviderSet,
@@ -376,68 +371,18 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                         sent = sends.left or not provider.sends_through_transport
                         raise internal_error(target, bug, sent=sent) from bug
                 except ProviderError as exc:
-                    latency = (self.clock() - started) * 1000.0
                     # (first: what follows raising, a bug, must not keep the slot, as nothing would give it back)
                     waited = None if slot is None else slot.release()
-                    # (a 429's long wait within a cap raised to cover it: a rate limit, before anything reads its class;
-                    # made from it, carrying its traceback without this frame)
-                    exc = self.retry.honour_long_wait(unhooked(exc))
-                    state.last_error = exc
                     if not exc.reached:  # (refused, not resolved, not connected in time): a target left comes back
                         state.sent_after_deferral = sent_before
-                    if isinstance(exc, ContextTooLongError):
-                        state.too_long = [*state.too_long, target]
-                    record = attempt_record(state, position, try_number, target, "error", started_wall, latency, exc)
-                    record.sent = sends.body  # (what its span says it asked: see otel_requests.py)
-                    price_failure(self.pricer, record, exc, target, admission, request)
-                    state.attempts.append(record)
-                    if waited is not None:
-                        record.warnings.append(waited)
-                    # Once, here, where each failed try is seen: an agent's own logs show the retries and fallbacks
-                    # its calls went through (INFO: a retried 500 is a normal call's). The message is redacted;
-                    # nothing is formatted when INFO is off.
-                    log.info(
-                        "run %s: %s try %d failed (%s): %s", run_id, target.label, try_number, exc.kind, exc.message
+                    tried = FailedTry(position, target, try_number, started_wall, started, sends, admission, request)
+                    another_left = self._left(plan, position, state, agent)
+                    exc, retried = await self._failed_try(
+                        exc, state, tried, waited, deadline, progress, once=once, another_left=another_left
                     )
-                    # a wait it named, or its probe's failure opening the circuit breaker again: the calls after leave
-                    # it (a call's failures are counted once it gives the target up, below)
-                    tripped = self.rests.note(target, exc, self.clock(), state.counted_by_breaker(), state)
                     claimed = None  # (noted: a probe is over, closed, opened again or handed on to another call)
-                    if tripped:
-                        said = labels(plan)[position]  # (with its endpoint beside another of the same model)
-                        record.warnings.append(breaker_opened(self.rests, target, said, tripped))
-                    if admission is not None:
-                        # Settled at what it cost (a retry or fallback of this call shrinks its reservation
-                        # to that, in its own reservation's transaction). An unknown cost keeps counting at
-                        # its worst case: in the call limit for the rest of the call, and in the run and
-                        # agent limits through the record's cost_bound (which replaces the reservation when
-                        # the record lands); the attempt is also counted as unpriced (cost_complete false).
-                        await self.guard.settle(  # type: ignore[union-attr]
-                            admission, record.cost_usd, record.cost_bound_usd
-                        )
-                    remaining = deadline - self.clock()
-                    retried = not once and tripped != "reopened"  # (sent once, or a probe that failed: not retried)
-                    if exc.retryable and try_number < self.retry.tries_per_target and retried:
-                        another_left = self._left(plan, position, state, agent)
-                        wait = retry_wait(
-                            self.retry, exc, try_number, remaining, record, state, position, another_left, admission
-                        )
-                        if wait is not None:
-                            if admission is not None:  # what the attempt holds, shrunk to its cost for the wait
-                                self.guard.waiting(admission)  # type: ignore[union-attr]
-                            if progress is not None:
-                                await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
-                            await self.sleep(wait)
-                            continue
-                    elif exc.retryable and (spent := retries_spent_fix(self.retry, exc, target.label)) is not None:
-                        state.gave_up = (exc, spent)  # its retries spent: the call's error says so, if its last
-                    elif exc.quota_by_wait and not exc.retryable:  # a 429's long wait over the cap: raising it waits
-                        long_wait_over_the_cap(self.retry, exc, record, state, remaining)
-                    # given up after this failure: one call more that the target failed, if it says it is unwell (and
-                    # this call was not counted there yet: a failed probe, a target come back to, another params of it)
-                    if tripped := self.rests.gave_up(target, exc, self.clock(), state.counted_by_breaker()):
-                        said = labels(plan)[position]
-                        record.warnings.append(breaker_opened(self.rests, target, said, tripped))
+                    if retried:
+                        continue
                     if not exc.moves_on:
                         raise all_failed(plan, state, exc) from None
                     break

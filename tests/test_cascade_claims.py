@@ -133,7 +133,7 @@ async def test_a_probe_whose_progress_callback_raised_is_the_next_calls(event):
 
 async def test_a_bug_describing_a_failed_try_keeps_no_slot(monkeypatch):
     # a bug of ours after the provider's error (here, pricing it) fails the call; its slot is back all the same
-    from magsag_mcp import cascade as cascade_module
+    from magsag_mcp import cascade_failed as cascade_module  # (where a failed try is priced)
     from magsag_mcp.providers.fake import script
 
     script("a", *_down(1), "a answers")
