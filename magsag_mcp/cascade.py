@@ -430,7 +430,10 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     self.rests.answered(target)
                 if result.paused is not None:  # its turn continued, each request an attempt (see cascade_paused.py)
                     how = Continuing(cand, run_id, agent, parent_run_id, admissions, delegated_from, call_id, deadline)
-                    result = await self._go_on(state, position, request, provider, result, try_number, how, callback)
+                    went_on = await self._go_on(state, position, request, provider, result, try_number, how, callback)
+                    if went_on is None:  # nothing usable came of its turns (its why recorded): the next target's
+                        break
+                    result = went_on
                 stored = None if key is None else self._to_store(plan, key, agent, target, result)
                 return CallOutcome(result, target, state.attempts, trace(plan, state), stored)
             if self.clock() >= deadline and not state.revisited:

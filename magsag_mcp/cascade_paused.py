@@ -34,6 +34,7 @@ import anyio
 from .attempt_cost import price_answered, price_failure
 from .caller_progress import CallbackFailed, emit
 from .cascade_errors import internal_error
+from .cascade_failed import FailedTry
 from .cascade_guard import attempt_context
 from .cascade_report import CascadeState, attempt_record, record_skip, unhooked
 from .cascade_stops import cut_by_the_deadline
@@ -42,15 +43,18 @@ from .errors import (
     BudgetExceeded,
     ConfigError,
     InputError,
+    InvalidOutputError,
     LedgerError,
     PayloadError,
     PolicyDenied,
     ProviderError,
     UnsupportedFeatureError,
+    redact,
 )
 from .invoke_result import call_cost
 from .plurals import counted
 from .providers.anthropic_paused import PAUSED_SAID
+from .providers.json_output import parse_json_output
 from .providers.wire_format import with_reported_usage
 from .rates import ZERO
 from .records import AttemptRecord
@@ -66,6 +70,8 @@ if TYPE_CHECKING:
 CONTINUATIONS_KEY = "pause_continuations"
 SETTING = "MAGSAG_PAUSE_CONTINUATIONS"
 _STOPPED = "the call stopped (its caller cancelled, or its progress callback raised)"
+#: what :meth:`PausedTurns._continue` says of a try that failed and was waited for, to be tried again
+_RETRIED = "retried"
 
 
 def continuations_of_context(context: Mapping[str, Any]) -> int | None:
@@ -179,7 +185,9 @@ class PausedTurns:
     retry: Any
     clock: Callable[[], float]
     caps: Any
+    rests: Any
     _slot: Callable[..., Any]
+    _failed_try: Callable[..., Any]
 
     def _most(self, plan: Plan) -> int:
         return plan.continuations if plan.continuations is not None else self.retry.continuations
@@ -204,27 +212,35 @@ class PausedTurns:
         try_number: int,
         how: Continuing,
         progress: Any,
-    ) -> LLMResult:
+    ) -> LLMResult | None:
         """Continue ``first``, a paused turn of the target at ``position`` (its try ``try_number``, recorded), until
         it ends, ``self._most`` requests were sent, or one cannot be (``how``: what the guard is asked to admit each
         with, and the call's deadline; ``progress``, the caller's, which a streamed continuation's text goes to).
-        Every continuation is in ``state.attempts`` as it ends."""
+        Every continuation is in ``state.attempts`` as it ends; one that fails retryably is tried again as any try
+        is (see cascade_failed.py). None where the turn was left paused with nothing in it (no text, no tool call):
+        no answer, its why recorded (``state.last_error``, its last answered attempt's error), for the next target."""
         target = state.plan.candidates[position].target
         most = self._most(state.plan)
-        turns, number, left_paused = [first], try_number, None
+        turns, number, left_paused, sent = [first], try_number, None, 0
         while turns[-1].paused is not None:
-            if len(turns) > most:
-                sent = counted(most, "continuation") + (" was" if most == 1 else " were")
+            if sent >= most:
+                were = counted(most, "continuation") + (" was" if most == 1 else " were")
                 left_paused = (
-                    f"{target.label} paused its turn {counted(len(turns), 'time')}, and {sent} sent at most "
+                    f"{target.label} paused its turn {counted(len(turns), 'time')}, and {were} sent at most "
                     f"({SETTING}, or the call's context.{CONTINUATIONS_KEY}): the answer is the text so far and "
                     f"may be incomplete; raise {SETTING} (at most {int(MAXIMA[SETTING])}) for the model to go on"
                 )
                 break
-            number += 1
+            sent += 1
+            paused_at, tries = number, 0
             follow = continued_request(request, [t.paused for t in turns if t.paused is not None], turns[-1].container)
-            said = f"continues the turn {target.label} paused at attempt {number - 1}"
-            answer, why = await self._continue(state, position, follow, provider, number, how, progress, said)
+            said = f"continues the turn {target.label} paused at attempt {paused_at}"
+            while True:  # (its retries, each an attempt of its own, as a first try's are)
+                number, tries = number + 1, tries + 1
+                tried = (number, tries)
+                answer, why = await self._continue(state, position, follow, provider, tried, how, progress, said)
+                if why is not _RETRIED:
+                    break
             if answer is None:
                 left_paused = (
                     f"{target.label} paused its turn, and its continuation (attempt {number}) was not answered: "
@@ -232,7 +248,17 @@ class PausedTurns:
                 )
                 break
             turns.append(answer)
-        return joined(turns, left_paused)
+        result = joined(turns, left_paused)
+        if result.paused is not None and not result.text.strip() and not result.tool_calls:
+            _unusable(state, nothing_came(target, len(turns), left_paused or ""))
+            return None
+        if (request.json_output or request.json_schema is not None) and (len(turns) > 1 or result.paused is not None):
+            try:  # (once, the turns' text joined: no turn's text alone was the document, so none was parsed)
+                result.parsed = parse_json_output(result, target.provider, request.json_schema, request.json_validator)
+            except InvalidOutputError as broken:
+                _unusable(state, broken)
+                return None
+        return result
 
     async def _continue(
         self,
@@ -240,14 +266,16 @@ class PausedTurns:
         position: int,
         follow: LLMRequest,
         provider: Any,
-        number: int,
+        tried: tuple[int, int],
         how: Continuing,
         progress: Any,
         said: str,
     ) -> tuple[LLMResult | None, str]:
-        """One continuation, admitted, sent, priced, settled and recorded: its answer, or None and why there is none
-        (a refusal, the deadline, a failure: each recorded as a try of the target is)."""
-        target, deadline = state.plan.candidates[position].target, how.deadline
+        """One try of a continuation (``tried``: its attempt number, and its tries so far), admitted, sent, priced,
+        settled and recorded: its answer, or None and why there is none (a refusal, the deadline, a failure: each
+        recorded as a try of the target is), that why :data:`_RETRIED` where it failed and was waited for to be tried
+        again."""
+        (number, tries), target, deadline = tried, state.plan.candidates[position].target, how.deadline
         if self.clock() >= deadline:
             why = "the call's deadline passed (MAGSAG_CALL_DEADLINE)"
             record_skip(state, position, target, f"not sent: {why}", None, None, try_number=number)
@@ -311,9 +339,16 @@ class PausedTurns:
                 if isinstance(bug, TimeoutError) and within.expired:
                     raise cut_by_the_deadline(target, sent, self.retry.deadline) from None
                 raise internal_error(target, bug, sent=sent) from bug
-        except (ProviderError, ConfigError, InputError) as exc:
-            # (a caller's error too: the turn before it was answered with the same request and paid, so the answer
-            # so far is returned, the failed try recorded, rather than the call failing and that answer lost)
+        except ProviderError as exc:  # (recorded, its wait and the breaker told, retried as a first try is)
+            waited = None if slot is None else slot.release()
+            at = len(state.attempts)
+            failed = FailedTry(position, target, number, started_wall, started, sends, admission, follow, tries)
+            exc, retried = await self._failed_try(exc, state, failed, waited, deadline, progress)
+            state.attempts[at].warnings.append(said)
+            return None, _RETRIED if retried else exc.message
+        except (ConfigError, InputError) as exc:
+            # (a caller's error: the turn before it was answered with the same request and paid, so the answer so far
+            # is returned, the failed try recorded, rather than the call failing and that answer lost)
             exc = unhooked(exc)
             latency = (self.clock() - started) * 1000.0
             if slot is not None:
@@ -347,4 +382,28 @@ class PausedTurns:
         record.warnings = [*answer.warnings, said]
         record.reservation_id = getattr(admission, "reservation_id", None)
         state.attempts.append(record)
+        if self.rests.failing:  # (as a first try's answer: the target failing in a row no more)
+            self.rests.answered(target)
         return answer, ""
+
+
+def nothing_came(target: Any, turns: int, why: str) -> UnsupportedFeatureError:
+    """The error of a turn left paused with nothing in it (no text, no tool call) after ``turns`` turns: no answer,
+    the next target's to give. ``why``: why it was left paused (the most continuations sent, one refused or failed)."""
+    fix = f"raise {SETTING} (or the call's context.{CONTINUATIONS_KEY}; at most {int(MAXIMA[SETTING])})"
+    said = (
+        f"{target.label} {PAUSED_SAID} {counted(turns, 'time')} and wrote nothing ({why or 'left paused'}); "
+        f"nothing usable came of it: {fix} for the model to go on further"
+    )
+    return UnsupportedFeatureError(said, provider=target.provider, model=target.model)
+
+
+def _unusable(state: CascadeState, exc: ProviderError) -> None:
+    """The turns of a paused turn gave no usable answer (``exc`` says why): the last answered attempt of them
+    recorded as failing with ``exc`` (it was paid, at its cost still), and ``exc`` the call's last error, for the
+    next target to be tried or the call's error to name."""
+    for record in reversed(state.attempts):
+        if record.outcome == "ok":
+            record.outcome, record.error_class, record.error_message = "error", exc.kind, redact(exc.message)
+            break
+    state.last_error = exc

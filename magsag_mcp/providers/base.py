@@ -292,7 +292,9 @@ class HTTPProvider(Provider):
             and (empty := no_answer(result, wire.sends_stop(request, model), self.name, model)) is not None
         ):
             raise empty
-        if request.json_output or request.json_schema is not None:
+        # (a turn paused, or one continuing a paused turn, holds part of the document at most: the cascade parses the
+        # turns' text joined, once, at the end; see cascade_paused.py)
+        if (request.json_output or request.json_schema is not None) and not _a_turn_in_part(request, result):
             schema = request.json_schema
             if wire.wraps_json_roots and schema is not None and not object_rooted(schema) and not result.tool_calls:
                 unwrap_value(result)
@@ -461,3 +463,12 @@ async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> N
     if progress is not None and result.text:
         data = {"chars": len(result.text), "text": result.text}
         await tell_at_rest(progress, "delta", data, result.usage, "after its answer had come whole")
+
+
+def _a_turn_in_part(request: LLMRequest, result: LLMResult) -> bool:
+    """Whether ``result`` is a part of a turn: paused (:attr:`LLMResult.paused`), or continuing a paused turn sent back
+    (the request's last message an assistant turn of blocks, as only a paused turn is sent back)."""
+    if result.paused is not None:
+        return True
+    last = request.messages[-1] if request.messages else None
+    return last is not None and last.role == "assistant" and bool(last.blocks)

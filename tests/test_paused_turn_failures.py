@@ -1,0 +1,141 @@
+"""A paused turn's continuation that fails, or that yields nothing usable (cascade_paused.py, cascade_failed.py): a
+retryable failure tried again as a first try is and its server's wait remembered for the target; a turn left paused
+with nothing in it failed over to the next target, or failed naming the setting; a JSON skill's turns parsed once,
+joined; a cancel during a continuation leaving what was paid recorded and nothing held."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.service import Service
+from tests.test_paused_turns import CATALOG, MODEL, SEARCHED, _call, _fake, _rows
+
+pytestmark = pytest.mark.anyio
+FALLBACK = "claude-sonnet-4-5"
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    """The catalog, its policies allowing the models called here (the shipped ones name older models alone)."""
+    copied = tmp_path / "catalog"
+    shutil.copytree(CATALOG, copied)
+    (copied / "policies" / "model_governance.yaml").write_text("policies: []\n")
+    return copied
+
+
+async def test_a_continuation_failing_retryably_is_retried_as_a_first_try_is(catalog, tmp_path, serve):
+    # A 500 on the continuation ended the turn there: the answer so far returned, unfinished, never tried again
+    first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    fake, env = await _fake(serve, first, {"error": 500, "message": "try again"}, {"text": "Rain."})
+    env["MAGSAG_RETRY_BASE_DELAY"] = "0"  # (the backoff's wait: none, the retry's count is what is asked here)
+    db = tmp_path / "ledger.db"
+    result = await _call(catalog, db, env, stream=False)
+    assert len(fake.requests) == 3 and fake.violations == []
+    assert result.text == "Searching. Rain." and result.finish_reason == "stop"
+    # the retry sends the same continuation again
+    assert fake.requests[2]["body"] == fake.requests[1]["body"]
+    rows = _rows(db)
+    assert [(r["outcome"], r["error_class"], r["attempt_number"]) for r in rows] == [
+        ("ok", None, 1),
+        ("error", "server_error", 2),
+        ("ok", None, 3),
+    ]
+    said = f"continues the turn anthropic:{MODEL} paused at attempt 1"
+    assert said in json.loads(rows[1]["warnings"]) and said in json.loads(rows[2]["warnings"])
+
+
+async def test_a_continuations_rate_limit_wait_is_kept_for_the_calls_after(catalog, tmp_path, serve):
+    # The 429's Retry-After (over the retry cap: not waited) was forgotten: the next call sent the target at once, to
+    # be refused again. Kept, the next call leaves it alone (a skip at no cost), as after a first try's 429
+    first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    limited = {"error": 429, "kind": "rate_limit_error", "message": "slow down", "headers": {"Retry-After": "60"}}
+    fake, env = await _fake(serve, first, limited, {"text": "never sent"})
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+        assert result.text == "Searching. " and result.finish_reason == "other"
+        [said] = [w for w in result.warnings if "its continuation (attempt 2) was not answered" in w]
+        assert "slow down" in said
+        with pytest.raises(E.AllTargetsFailed):
+            await svc.invoke_skill("skill.analysis", {"data": "y", "model_config": config})
+    assert len(fake.requests) == 2  # (the second call sent nothing)
+    rows = _rows(db)
+    assert [(r["outcome"], r["error_class"]) for r in rows[:2]] == [("ok", None), ("error", "rate_limited")]
+    assert rows[2]["outcome"] == "skipped" and rows[2]["cost_pusd"] == 0
+
+
+async def test_the_limit_reached_with_nothing_written_fails_over_to_the_next_target(catalog, tmp_path, serve):
+    # Two paused turns with no text, the limit 1: an empty success was returned (finish "other", a warning), the
+    # fallback never tried. Nothing usable came of it: the next target answers, the ledger saying why
+    fake, env = await _fake(serve, SEARCHED, SEARCHED, {"text": "From the fallback."})
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+    config["fallbacks"] = [f"anthropic:{FALLBACK}"]
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        result = await svc.invoke_skill(
+            "skill.analysis", {"data": "x", "model_config": config}, context={"pause_continuations": 1}
+        )
+    assert result.text == "From the fallback." and result.model == FALLBACK and len(fake.requests) == 3
+    rows = _rows(db)
+    assert [(r["outcome"], r["error_class"], r["fallback_position"]) for r in rows] == [
+        ("ok", None, 0),
+        ("error", "unsupported_feature", 0),
+        ("ok", None, 1),
+    ]
+    assert all(r["cost_pusd"] > 0 for r in rows)  # (what was paid for stays recorded at its cost)
+    assert result.cost_usd is not None and result.cost_usd > 0
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_the_limit_reached_with_nothing_written_and_no_next_target_fails_naming_the_setting(
+    catalog, tmp_path, serve, stream
+):
+    fake, env = await _fake(serve, SEARCHED, SEARCHED)
+    db = tmp_path / "ledger.db"
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await _call(catalog, db, env, stream=stream, context={"pause_continuations": 1})
+    message = info.value.message
+    assert "MAGSAG_PAUSE_CONTINUATIONS" in message and "context.pause_continuations" in message
+    assert "wrote nothing" in message and len(fake.requests) == 2
+    assert [(r["outcome"], r["error_class"]) for r in _rows(db)] == [("ok", None), ("error", "unsupported_feature")]
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+SCHEMA["additionalProperties"] = False
+
+
+def _json_config(stream: bool) -> dict[str, Any]:
+    rf = {"type": "json_schema", "json_schema": {"name": "weather", "schema": SCHEMA}}
+    return {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": stream, "response_format": rf}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_json_skills_paused_turn_is_continued_and_its_joined_text_parsed_once(
+    catalog, tmp_path, serve, stream
+):
+    # The paused turn's text, part of the document, was parsed alone: invalid JSON, the turn never continued
+    fake, env = await _fake(serve, {**SEARCHED, "text": '{"city": '}, {"text": '"Oslo"}'})
+    db = tmp_path / "ledger.db"
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": _json_config(stream)})
+    assert len(fake.requests) == 2 and fake.violations == []
+    assert result.output == {"city": "Oslo"} and result.finish_reason == "stop"
+    assert [r["outcome"] for r in _rows(db)] == ["ok", "ok"]
+
+
+async def test_a_json_skills_joined_text_that_breaks_the_schema_is_no_answer(catalog, tmp_path, serve):
+    # checked against the schema once, joined: a document that breaks it fails over as any invalid output does
+    fake, env = await _fake(serve, {**SEARCHED, "text": '{"town": '}, {"text": '"Oslo"}'})
+    db = tmp_path / "ledger.db"
+    with pytest.raises(E.AllTargetsFailed) as info:
+        async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": _json_config(False)})
+    assert "city" in info.value.message and len(fake.requests) == 2
+    assert [(r["outcome"], r["error_class"]) for r in _rows(db)] == [("ok", None), ("error", "invalid_output")]
