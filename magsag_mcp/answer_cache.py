@@ -157,9 +157,9 @@ def pending(key: str, agent: str | None, target: Target, ttl: float, result: LLM
 
 
 def _answer_json(result: LLMResult) -> str:
-    """What the result of a hit is made of: the text, parsed JSON, tool calls, finish reason, model and the vendor's
-    response id. Nothing of the request (the key stands for it), no usage (a hit bills nothing), no headers nor
-    keys."""
+    """What the result of a hit is made of: the text, parsed JSON, tool calls, finish reason, model, the vendor's
+    response id and the paused turns it was continued from. Nothing of the request (the key stands for it), no usage
+    (a hit bills nothing), no headers nor keys."""
     return json.dumps(
         {
             "text": result.text,
@@ -169,6 +169,9 @@ def _answer_json(result: LLMResult) -> str:
             "tool_calls": [c.to_dict() for c in result.tool_calls],
             # the vendor's id of the answer (chatcmpl-..., msg_..., resp_...): a hit's says which answer it is
             "response_id": result.response_id,
+            # the turns it took where its turn was paused and continued (see cascade_paused.py), which a hit reports
+            # as its paused_turns; left out where none (an older row has none either: read as 0, no migration)
+            **({"pauses": result.pauses} if result.pauses else {}),
         },
         ensure_ascii=False,
         default=repr,
@@ -188,6 +191,7 @@ def _result_of(answer: str, provider: str) -> LLMResult:
         data.get("parsed"),
         data.get("finish_reason", "stop"),
         response_id=data.get("response_id"),  # (None in an answer stored before it was kept)
+        pauses=data.get("pauses", 0),
     )
 
 

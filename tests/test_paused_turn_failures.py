@@ -139,3 +139,15 @@ async def test_a_json_skills_joined_text_that_breaks_the_schema_is_no_answer(cat
             await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": _json_config(False)})
     assert "city" in info.value.message and len(fake.requests) == 2
     assert [(r["outcome"], r["error_class"]) for r in _rows(db)] == [("ok", None), ("error", "invalid_output")]
+
+
+async def test_an_answer_cache_hit_reports_the_paused_turns_its_answer_took(catalog, tmp_path, serve):
+    # a hit said paused_turns 0 for an answer that took three turns
+    fake, env = await _fake(serve, {**SEARCHED, "text": "One. "}, {**SEARCHED, "text": "Two. "}, {"text": "Three."})
+    payload = {"data": "x", "model_config": {"provider": "anthropic", "model": MODEL, "max_tokens": 2000}}
+    async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=env) as svc:
+        paid = await svc.invoke_skill("skill.analysis", payload, context={"cache_ttl": 60})
+        hit = await svc.invoke_skill("skill.analysis", payload, context={"cache_ttl": 60})
+    assert len(fake.requests) == 3 and hit.text == paid.text == "One. Two. Three."
+    assert [a.price_source for a in hit.attempts] == ["cache"]
+    assert hit.to_dict()["paused_turns"] == paid.to_dict()["paused_turns"] == 2
