@@ -5,16 +5,21 @@ joined; a cancel during a continuation leaving what was paid recorded and nothin
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+from aiohttp import web
 
 from magsag_mcp import errors as E
 from magsag_mcp.service import Service
-from tests.test_paused_turns import CATALOG, MODEL, SEARCHED, _call, _fake, _rows
+from tests.providers.fakes import FakeAnthropic
+from tests.test_paused_turns import CATALOG, KEY, MODEL, SEARCHED, _call, _fake, _rows
 
 pytestmark = pytest.mark.anyio
 FALLBACK = "claude-sonnet-4-5"
@@ -151,3 +156,60 @@ async def test_an_answer_cache_hit_reports_the_paused_turns_its_answer_took(cata
     assert len(fake.requests) == 3 and hit.text == paid.text == "One. Two. Three."
     assert [a.price_source for a in hit.attempts] == ["cache"]
     assert hit.to_dict()["paused_turns"] == paid.to_dict()["paused_turns"] == 2
+
+
+class _HoldingTheContinuation(FakeAnthropic):
+    """The fake, holding every request after the first (the continuation) unanswered once it has it: the caller
+    cancels while the vendor has the second turn's request."""
+
+    def __init__(self) -> None:
+        super().__init__(KEY)
+        self.arrived = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.requests:
+            self.requests.append({"path": request.path, "body": await request.json()})
+            self.arrived.set()
+            await asyncio.Event().wait()  # (never answered: the server's close ends it)
+        return await super().handle(request)
+
+
+async def test_a_call_cancelled_during_its_continuation_keeps_what_was_paid_and_holds_nothing(
+    catalog, tmp_path, serve
+):
+    # a limit, for every try to hold a reservation of its worst case while it is in flight
+    limits = "policies:\n  - name: limits\n    thresholds:\n      max_cost_per_call_usd: 5\n"
+    (catalog / "policies" / "model_governance.yaml").write_text(limits)
+    fake = _HoldingTheContinuation()
+    first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    fake.queue(first)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+    scopes: list[anyio.CancelScope] = []
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+
+        async def call() -> None:
+            with anyio.CancelScope() as scope:
+                scopes.append(scope)
+                await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+                raise AssertionError("answered: the continuation was held")
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(call)
+            await fake.arrived.wait()
+            scopes[0].cancel()
+        assert scopes[0].cancelled_caught
+    assert len(fake.requests) == 2
+    with sqlite3.connect(db) as conn:
+        [status] = conn.execute("SELECT status FROM runs").fetchall()
+        rows = conn.execute(
+            "SELECT outcome, error_class, attempt_number, cost_pusd, cost_bound_pusd FROM attempts ORDER BY id"
+        ).fetchall()
+        held = conn.execute("SELECT count(*) FROM budget_reservations").fetchone()[0]
+    assert status == ("cancelled",)
+    # the first turn paid, at its cost; the continuation the vendor has: of unknown cost, bounded by its worst case
+    (ok, _, one, paid, _), (cut, error_class, two, cost, bound) = rows
+    assert (ok, one, paid) == ("ok", 1, (100 * 5 + 20 * 25) * 10**6)
+    assert (cut, error_class, two, cost) == ("error", "cancelled", 2, None) and bound > 0
+    assert held == 0  # (no reservation left held: each settled or gone with the call's record)
