@@ -8,10 +8,12 @@ latency and a per-model plan of failures (``500``, ``503``, ``529``, ``429`` wit
 ``RetryInfo``), ``quota`` for a spent quota or credit as each vendor answers it, ``drop`` for a dropped connection,
 ``filtered`` for an answer a content filter stopped part way, in each vendor's words: finish_reason ``content_filter``
 (with Azure's filter results on its routes), the Responses API's ``incomplete`` response, Claude's ``refusal``,
-Gemini's ``SAFETY``). It does as little work per request as it can, so that in a benchmark it never dominates the
-client being measured. Its answers, stream events and errors are built in :mod:`.loopback_answers`, every field the
-vendors' specs require in them. (The spec-checking fakes used by the test suite live in ``tests/fakes``; this one
-trusts its callers' requests.)
+Gemini's ``SAFETY``; ``paused`` for a turn Claude paused, ``stop_reason`` "pause_turn" with the first half of its text,
+whose continuation, the request again with the paused turn appended, is answered with the rest; the other vendors,
+which pause no turn, answer it whole). It does as little work per request as it can, so that in a benchmark it never
+dominates the client being measured. Its answers, stream events and errors are built in :mod:`.loopback_answers`,
+every field the vendors' specs require in them. (The spec-checking fakes used by the test suite live in
+``tests/fakes``; this one trusts its callers' requests.)
 
     with LoopbackUpstream(plans={"gpt-4o": [429, 200]}).running() as up:
         os.environ.update(up.env())
@@ -53,6 +55,8 @@ Step = int | str
 
 #: the plan step of an answer a content filter stopped part way (a 200, billed: see the module's docstring)
 FILTERED = "filtered"
+#: the plan step of a turn Claude paused (a 200, billed: its text's first half, its continuation the rest)
+PAUSED = "paused"
 
 _KINDS = {
     ("openai", 429): "rate_limit_exceeded",
@@ -90,6 +94,8 @@ class LoopbackUpstream:
         self.tokens: Counter[str] = Counter()  # model -> input+output tokens answered with 200
         #: (model, input_tokens, output_tokens) of every 200 answer, in order: the upstream's own books
         self.log: list[tuple[str, int, int]] = []
+        #: the models whose turn was paused (a ``paused`` step), whose next request sending it back goes on with it
+        self.paused: set[str] = set()
         self.base_url = ""
         self._runner: web.AppRunner | None = None
 
@@ -180,8 +186,10 @@ class LoopbackUpstream:
             await asyncio.sleep(self.latency)
         queue = self.plans.get(model)
         step: Step = queue.popleft() if queue else 200
-        if step == 200:
+        if step == 200 or (step == PAUSED and vendor != "anthropic"):  # (a pause is Claude's alone)
             return None
+        if step == PAUSED:  # (no failure: a paused turn is answered, and goes on)
+            return PAUSED
         self.failures[model] += 1
         if step == FILTERED:
             return FILTERED
@@ -316,8 +324,16 @@ class LoopbackUpstream:
         system = body.get("system") or ""
         if isinstance(system, list):
             system = "".join(b.get("text", "") for b in system if isinstance(b, dict))
-        block: dict[str, Any] = {"type": "text", "text": _json_answer(text) if asks_for_json(system) else text}
+        said = _json_answer(text) if asks_for_json(system) else text
         choice, tools, messages = body.get("tool_choice") or {}, body.get("tools") or [], body.get("messages") or []
+        if early == PAUSED:  # the first half of the turn, paused; a request sending it back gets the rest
+            said = part_way(said)
+            self.paused.add(model)
+        elif model in self.paused and messages and isinstance(messages[-1], dict):
+            if messages[-1].get("role") == "assistant":  # (the paused turn, sent back for the model to go on)
+                said = said[len(part_way(said)) :]
+            self.paused.discard(model)
+        block: dict[str, Any] = {"type": "text", "text": said}
         last = messages[-1].get("content") if messages and isinstance(messages[-1], dict) else None
         answered = isinstance(last, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in last)
         offered: tuple[str, dict[str, Any]] | None
@@ -332,7 +348,8 @@ class LoopbackUpstream:
         if offered is not None:
             name, args = offered
             block = {"type": "tool_use", "id": f"toolu_loopback_{len(messages)}", "name": name, "input": args}
-        stop = "refusal" if early else "tool_use" if block["type"] == "tool_use" else "end_turn"
+        ended = "tool_use" if block["type"] == "tool_use" else "end_turn"
+        stop = "pause_turn" if early == PAUSED else "refusal" if early else ended
         if body.get("stream"):
             return await _sse(request, anthropic_events(model, block, stop, n_in, n_out))
         return web.json_response(anthropic_message(model, block, stop, anthropic_usage(n_in, n_out)))

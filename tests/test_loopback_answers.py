@@ -344,3 +344,41 @@ async def test_a_client_hanging_up_before_its_stream_is_no_server_error(api: str
         assert [r.getMessage() for r in caplog.records if r.name == "aiohttp.server"] == []
     finally:
         await up.stop()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_a_planned_pause_is_claudes_pause_turn_and_its_continuation_the_rest(tmp_path, stream: bool):
+    # The loopback could not pause a turn: the offline demo could not show a paused turn continued. Planned, the
+    # answer is the spec's pause_turn with the text's first half; the call sending the turn back gets the rest, and
+    # the cascade joins them into the whole answer, two attempts recorded
+    import shutil
+    from pathlib import Path
+
+    from magsag_mcp.service import Service
+
+    path, request, spec, answer, event_schema = CALLS["anthropic"]
+    up = LoopbackUpstream(plans={"m-claude": ["paused"], "claude-sonnet-4-5": ["paused"]})
+    await up.start()
+    try:
+        status, text = await _post(up.base_url + path, {**request, **({"stream": True} if stream else {})})
+        catalog = tmp_path / "catalog"
+        shutil.copytree(Path(__file__).resolve().parent.parent / "catalog", catalog)
+        (catalog / "policies" / "model_governance.yaml").write_text("policies: []\n")
+        config = {"provider": "anthropic", "model": "claude-sonnet-4-5", "max_tokens": 64, "stream": stream}
+        async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=up.env()) as svc:
+            result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+    finally:
+        await up.stop()
+    assert status == 200 and up.failures["m-claude"] == 0
+    if stream:
+        events = [data for _, data in _events(text) if data.get("type") != "ping"]
+        for data in events:
+            spec_validator(spec).assert_valid(event_schema, data)
+        said = json.dumps(events)
+    else:
+        spec_validator(spec).assert_valid(answer, json.loads(text))
+        said = text
+    assert '"stop_reason": "pause_turn"' in said.replace('":"', '": "') and "loopback answer" not in said
+    assert result.text == "loopback answer from claude-sonnet-4-5" and result.finish_reason == "stop"
+    assert [(a.outcome, a.attempt_number) for a in result.attempts] == [("ok", 1), ("ok", 2)]
+    assert result.to_dict()["paused_turns"] == 1 and up.calls["claude-sonnet-4-5"] == 2
