@@ -10,14 +10,20 @@ it is no try the next target could take), told to the caller's progress ("attemp
 policies, a reservation of its own worst case: the prompt again, the blocks sent back and up to max_tokens more),
 priced alone (a tiered price's size is each request's, never their sum's), settled, and recorded in the ledger under
 the call's run, its attempt number the next of the target's, a warning saying which attempt's paused turn it
-continues. Whatever error it fails with (a caller's ConfigError or InputError too), the turn before it is returned.
+continues. A continuation's ProviderError goes through the cascade's failed-try handling
+(:mod:`.cascade_failed`): its server's wait and the circuit breaker told, retried when retryable (the same tries, wait
+and deadline as a first try's), never left for the next target (the turn lives on this one). A caller's ConfigError or
+InputError is recorded, the turn before it returned.
 
 At most ``MAGSAG_PAUSE_CONTINUATIONS`` requests (a call's ``context.pause_continuations`` over it; default 3, 0: none).
 The answer is the turns' text joined (one assistant turn, its text blocks in order), their tool calls, their usage
-summed; the call's cost is its attempts' (each exact, unknown where any is). A turn left paused (the maximum reached, a
+summed; the call's cost is its attempts' (each exact, unknown where any is). A JSON skill's turns are parsed as one
+document, joined, once (the provider parses no part of a turn). A turn left paused (the maximum reached, a
 continuation refused by a budget or failed, the deadline passed) is returned with what came and a warning that says
-why and which setting to raise; nothing paid for is lost. With continuations off (0), a paused turn with nothing in
-it is no answer: it fails as ``unsupported_feature`` at its cost, and the next target is tried.
+why and which setting to raise; nothing paid for is lost. One left paused with nothing in it (no text, no tool call) is
+no answer: its last answered attempt is recorded ``unsupported_feature`` naming the setting, and the next target is
+tried (the call failing with that error where none is left); so is a paused turn with nothing in it while continuing
+is off (0), at its cost.
 """
 
 from __future__ import annotations
@@ -222,8 +228,10 @@ class PausedTurns:
         target = state.plan.candidates[position].target
         most = self._most(state.plan)
         turns, number, left_paused, sent = [first], try_number, None, 0
+        stopped = ""  # (why it was left paused, in short, for the error of a turn with nothing in it)
         while turns[-1].paused is not None:
             if sent >= most:
+                stopped = f"{counted(most, 'continuation')} sent, the most allowed"
                 were = counted(most, "continuation") + (" was" if most == 1 else " were")
                 left_paused = (
                     f"{target.label} paused its turn {counted(len(turns), 'time')}, and {were} sent at most "
@@ -242,6 +250,7 @@ class PausedTurns:
                 if why is not _RETRIED:
                     break
             if answer is None:
+                stopped = f"its continuation (attempt {number}) was not answered: {why}"
                 left_paused = (
                     f"{target.label} paused its turn, and its continuation (attempt {number}) was not answered: "
                     f"{why}; the answer is the text before it and may be incomplete"
@@ -250,7 +259,7 @@ class PausedTurns:
             turns.append(answer)
         result = joined(turns, left_paused)
         if result.paused is not None and not result.text.strip() and not result.tool_calls:
-            _unusable(state, nothing_came(target, len(turns), left_paused or ""))
+            _unusable(state, nothing_came(target, len(turns), stopped, at_most=sent >= most))
             return None
         if (request.json_output or request.json_schema is not None) and (len(turns) > 1 or result.paused is not None):
             try:  # (once, the turns' text joined: no turn's text alone was the document, so none was parsed)
@@ -387,15 +396,18 @@ class PausedTurns:
         return answer, ""
 
 
-def nothing_came(target: Any, turns: int, why: str) -> UnsupportedFeatureError:
+def nothing_came(target: Any, turns: int, stopped: str, *, at_most: bool) -> UnsupportedFeatureError:
     """The error of a turn left paused with nothing in it (no text, no tool call) after ``turns`` turns: no answer,
-    the next target's to give. ``why``: why it was left paused (the most continuations sent, one refused or failed)."""
-    fix = f"raise {SETTING} (or the call's context.{CONTINUATIONS_KEY}; at most {int(MAXIMA[SETTING])})"
-    said = (
-        f"{target.label} {PAUSED_SAID} {counted(turns, 'time')} and wrote nothing ({why or 'left paused'}); "
-        f"nothing usable came of it: {fix} for the model to go on further"
+    the next target's to give. ``stopped``: why it was left paused; ``at_most``: the most continuations were sent (the
+    setting to raise is named), else one was refused or failed (which ``stopped`` says)."""
+    said = f"{target.label} {PAUSED_SAID} {counted(turns, 'time')} and wrote nothing ({stopped}): no usable answer"
+    if not at_most:
+        return UnsupportedFeatureError(said, provider=target.provider, model=target.model)
+    fix = (
+        f"raise {SETTING} or the call's context.{CONTINUATIONS_KEY} (at most {int(MAXIMA[SETTING])}) for the model "
+        "to go on further"
     )
-    return UnsupportedFeatureError(said, provider=target.provider, model=target.model)
+    return UnsupportedFeatureError(f"{said}; {fix}", provider=target.provider, model=target.model)
 
 
 def _unusable(state: CascadeState, exc: ProviderError) -> None:
