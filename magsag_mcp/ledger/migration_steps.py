@@ -1,6 +1,7 @@
 """The ledger's schema migrations, append-only and named, applied in order by :mod:`.migrations`. Never edit a
 shipped migration (a ledger that applied it never applies it again): add the next one, at the end of
-:mod:`.migration_steps_latest` (0032 on; 0014 to 0031 are in :mod:`.migration_steps_later`).
+:mod:`.migration_steps_latest` (0032 on; 0014 to 0022 are in :mod:`.migration_steps_later`, 0023 to 0031 in
+:mod:`.migration_steps_0023_0031`).
 
 Money is stored as INTEGER pico-USD (1e-12 USD): exact for every price quoted to six decimals per
 million tokens, and summed by SQLite without floating point. NULL cost means the cost is unknown: the
@@ -9,6 +10,7 @@ price was unknown, or the attempt was cut after it reached the vendor, which may
 
 from __future__ import annotations
 
+from .migration_steps_0023_0031 import MIGRATIONS_0023_0031
 from .migration_steps_later import LATER_MIGRATIONS
 from .migration_steps_latest import LATEST_MIGRATIONS
 
@@ -265,4 +267,5 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
 ]
 MIGRATIONS += LATER_MIGRATIONS
+MIGRATIONS += MIGRATIONS_0023_0031
 MIGRATIONS += LATEST_MIGRATIONS

@@ -1,6 +1,7 @@
 """The ledger's schema migrations from 0032 on: the tail of :data:`.migration_steps.MIGRATIONS`, where the next one
-is added (0001 to 0013 are in :mod:`.migration_steps`, 0014 to 0031 in :mod:`.migration_steps_later`, whose rules hold
-here: append-only and named, never edit a shipped one). Apart so that no module of them passes 500 lines."""
+is added (0001 to 0013 are in :mod:`.migration_steps`, 0014 to 0022 in :mod:`.migration_steps_later` and 0023 to 0031
+in :mod:`.migration_steps_0023_0031`, whose rules hold here: append-only and named, never edit a shipped one). Apart so
+that no module of them passes 500 lines."""
 
 from __future__ import annotations
 
