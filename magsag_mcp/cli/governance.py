@@ -10,9 +10,9 @@ from typing import Any
 from .. import plurals
 from ..errors import CatalogError, InputError, redact
 from ..governance.refusals import scope_name
-from . import CommandGroups, count, given, print_json, stdin_bytes
-from .core import EMPTY_FILE, EMPTY_STDIN
+from . import CommandGroups, count, given, print_json
 from .data import agent_known, with_service
+from .json_input import EMPTY_FILE, EMPTY_STDIN, file_bytes, json_object
 from .runs_table import shown
 
 
@@ -23,8 +23,6 @@ def _in_flight(status: dict[str, Any], kind: str) -> bool:
 
 
 def _budget(args: argparse.Namespace) -> int:
-    from .core import _json_arg
-
     if args.skill is None and (
         args.model is not None or args.max_tokens is not None or args.context or args.model_config
     ):
@@ -35,8 +33,8 @@ def _budget(args: argparse.Namespace) -> int:
             "--skill SKILL (e.g. --skill skill.analysis), or leave them out to see the limits alone"
         )
     # as `magsag invoke` reads them: a JSON object each
-    context = _json_arg(args.context, "--context") if args.context else None
-    model_config = _json_arg(args.model_config, "--model-config") if args.model_config else None
+    context = json_object(args.context, "--context") if args.context else None
+    model_config = json_object(args.model_config, "--model-config") if args.model_config else None
     kinds: set[str] = set()  # the kinds of limit the policies set, for the hint when none applies
     where = ""
     run_in_flight: str | None = None  # the note for a run none of whose calls is recorded yet, all in flight
@@ -188,7 +186,7 @@ def _gate(args: argparse.Namespace) -> int:
         # read as RFC 8259 allows: UTF-8, with or without a byte order mark (PowerShell 5's Out-File -Encoding
         # utf8), or the UTF-16 or UTF-32 its byte order mark names (PowerShell 5's `> summary.json`); '-' is
         # stdin (`magsag flow summarize | magsag flow gate - --policy P`), as --payload-file and --output take it
-        raw = stdin_bytes() if args.summary == "-" else _file_bytes(args.summary)
+        raw = file_bytes(args.summary)
         if _blank(raw):
             why = EMPTY_STDIN if args.summary == "-" else EMPTY_FILE
             print(f"gate: {shown_as} is empty{why}; {HOW}", file=sys.stderr)
@@ -246,11 +244,6 @@ def _integer(literal: str) -> int:
         return int(literal)
     except ValueError:
         raise _TooLong(len(literal)) from None
-
-
-def _file_bytes(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
 
 
 def _blank(raw: bytes) -> bool:
