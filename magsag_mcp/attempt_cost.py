@@ -19,6 +19,7 @@ from .types import LLMRequest, LLMResult, Target, Usage
 from .worst_cases import AUDIO_PROVIDERS
 
 if TYPE_CHECKING:
+    from .cascade_guard import Guard
     from .pricing import PriceQuote
 
 #: the output a request without max_tokens is budgeted for
@@ -46,22 +47,22 @@ def input_tokens_reserved(request: LLMRequest, target: Target) -> int:
 
 
 def refused_whatever_was_spent(
-    guard: Any, pricer: Pricing, target: Target, request: LLMRequest, agent: str | None = None
+    guard: Guard | None, pricer: Pricing, target: Target, request: LLMRequest, agent: str | None = None
 ) -> str | None:
     """Why a cost limit would refuse ``request``'s first attempt at ``target`` however little was spent (no known
     price under a limit that does not allow it; a worst case above a limit's amount, ``agent``'s daily limit too for
-    a call of an agent), or None: the guard's :meth:`~.governance.Governance.spend_verdict`, where it has one.
+    a call of an agent), or None: the guard's :meth:`~.governance.Governance.spend_verdict` (None: no guard, no limit).
     Nothing is read from the ledger."""
-    verdict = getattr(guard, "spend_verdict", None)
-    if verdict is None:
+    if guard is None:
         return None
     worst = pricer.reserved_worst_case(
         target, input_tokens_reserved(request, target), output_tokens_reserved(request, target)
     )
-    ok, policy, reason = verdict(target, worst, agent=agent)
+    ok, policy, reason = guard.spend_verdict(target, worst, agent=agent)
     if ok:
         return None
-    return reason if reason.startswith(f"{policy}:") else f"{policy}: {reason}"
+    said = reason or "a cost limit refuses it whatever was spent"  # (Governance's refusal always says why)
+    return said if said.startswith(f"{policy}:") else f"{policy}: {said}"
 
 
 class Pricing(Protocol):

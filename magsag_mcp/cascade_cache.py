@@ -38,8 +38,7 @@ class CachedAnswers:
     def _cache_key(self, plan: Plan, target: Target, agent: str | None) -> str | None:
         """The target's key for this call, None where it is not cached (its policy forbids it now: the guard refuses
         it, naming the policy; a provider whose body magsag cannot build)."""
-        allowed = getattr(self.guard, "allowed", None)
-        if allowed is not None and not allowed(target, plan.data_classes)[0]:
+        if self.guard is not None and not self.guard.allowed(target, plan.data_classes)[0]:
             return None
         return request_key(self.providers.get(target.provider), plan.request_for(target), target, agent)
 

@@ -9,8 +9,9 @@ A refusal by a policy or a limit is the cascade's own flow (a skip, or the call'
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .attempt_cost import input_tokens_reserved, output_tokens_reserved
 from .cascade_errors import all_failed
@@ -20,18 +21,35 @@ from .governance import AttemptContext  # (here: imported in attempt_context, ~5
 from .routing import Candidate, Plan
 from .types import LLMRequest, Target
 
+if TYPE_CHECKING:
+    from .governance.policy import PolicySet
+
 log = redacting_logger("magsag_mcp.cascade")
 
 
+@runtime_checkable
 class Guard(Protocol):
     """What the cascade asks before each try and tells after it (:class:`~.governance.Governance`, or None: no
     policy and no limit): ``admit`` (a policy, then a reservation at the try's worst case), ``settle`` (at what it
-    cost), ``release`` (a hold no record will carry), ``waiting`` (a hold shrunk to its cost while a retry waits)."""
+    cost), ``release`` (a hold no record will carry), ``waiting`` (a hold shrunk to its cost while a retry waits).
+
+    And what it asks of a target with no attempt (which targets are left, which one is cached, why one is skipped):
+    ``allowed`` (the policies' verdict), ``spend_verdict`` (a cost limit's, whatever was spent) and ``policies``
+    (their ``unreached_refusal`` of a local target whose server was not reached). Each is required: a guard without
+    one had that check passed over, unsaid; a guard under no policy answers each that nothing is refused."""
+
+    policies: PolicySet
 
     async def admit(self, ctx: Any) -> Any: ...
     async def settle(self, admission: Any, actual_cost: Decimal | None, bound: Decimal | None = None) -> None: ...
     async def release(self, admission: Any) -> None: ...
     def waiting(self, admission: Any) -> None: ...
+    def allowed(
+        self, target: Target, data_class: str | Sequence[str] | None
+    ) -> tuple[bool, str | None, str | None]: ...
+    def spend_verdict(
+        self, target: Target, worst: Decimal | None, *, agent: str | None = None
+    ) -> tuple[bool, str | None, str | None]: ...
 
 
 def attempt_context(

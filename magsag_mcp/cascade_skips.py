@@ -41,12 +41,11 @@ class TargetSkips:
         return lambda: self._another_target_left(plan, position, state, agent)
 
     def _allowed(self, target: Target, plan: Plan, agent: str | None = None) -> bool:
-        """Whether the policy allows ``target`` for this call (the guard's check, where it has one), and no cost limit
-        refuses it whatever was spent (no known price, a worst case above a limit, ``agent``'s daily limit among them
-        for a call of an agent, as its admission reads them: read from no ledger). A resting target either refuses is
-        refused at once rather than left for its rest: its admission after the wait would refuse it all the same."""
-        allowed = getattr(self.guard, "allowed", None)
-        if allowed is not None and not allowed(target, plan.data_classes)[0]:
+        """Whether the policy allows ``target`` for this call (the guard's check; no guard: no policy), and no cost
+        limit refuses it whatever was spent (no known price, a worst case above a limit, ``agent``'s daily limit among
+        them for a call of an agent, as its admission reads them: read from no ledger). A resting target either refuses
+        is refused at once rather than left for its rest: its admission after the wait would refuse it all the same."""
+        if self.guard is not None and not self.guard.allowed(target, plan.data_classes)[0]:
             return False
         return refused_whatever_was_spent(self.guard, self.pricer, target, plan.request_for(target), agent) is None
 
@@ -56,11 +55,10 @@ class TargetSkips:
         could not have reached it either: skipped as that, it fails (or moves on) as a call to a server not running
         does, naming that fix (`ollama serve`), not as a policy's refusal naming the policy's fixes, which would not
         help. Nothing is sent either way; a refusal for another reason is the policy's, as it was."""
-        policies = getattr(self.guard, "policies", None)
         said = getattr(self.providers.get(target.provider), "unreached_error", None)
-        if policies is None or said is None:
+        if self.guard is None or said is None:
             return None
-        why = policies.unreached_refusal(target, plan.data_classes)
+        why = self.guard.policies.unreached_refusal(target, plan.data_classes)
         if why is None:
             return None
         error: ProviderConnectionError = said(target, why.server_words)
@@ -123,8 +121,7 @@ class TargetSkips:
                 return None
         elif err is None:
             missing = provider.capabilities(target).missing(plan.request.needs())
-        allowed = getattr(self.guard, "allowed", None)  # the policy check, where the guard has one
-        if allowed is not None and not allowed(target, plan.data_classes)[0]:
+        if self.guard is not None and not self.guard.allowed(target, plan.data_classes)[0]:
             return None  # forbidden however it is configured: the guard refuses it, naming the policy
         if err is not None:
             # a cost limit that refuses it once configured too (its price unknown, its worst case above a limit) is

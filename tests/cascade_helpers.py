@@ -1,6 +1,6 @@
 """What the cascade tests (test_cascade*.py, and the wait tests that plan a call the same way) share: a virtual clock,
-a cascade on the catalog's prices that sleeps on it, a plan of a skill's call, and a guard whose budget refuses one
-model."""
+a cascade on the catalog's prices that sleeps on it, a plan of a skill's call, the checks of a guard under no policy,
+and a guard whose budget refuses one model."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from magsag_mcp import errors as E
 from magsag_mcp.cascade import Cascade, RetryPolicy
 from magsag_mcp.catalog import load_catalog
+from magsag_mcp.governance.policy import PolicySet
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers import ProviderSet
 from magsag_mcp.routing import plan_call
@@ -52,7 +53,20 @@ def plan(model_config, skill="skill.analysis", payload=None):
     return plan_call(catalog, skill, payload, context=None, env={})
 
 
-class RefusesModel:
+class NoPolicies:
+    """The checks a guard (cascade_guard.Guard) answers of a target without an attempt, under no policy: every target
+    allowed, no cost limit, and policies that refuse no local target whose server was not reached."""
+
+    policies = PolicySet([])
+
+    def allowed(self, target, data_class):
+        return True, None, None
+
+    def spend_verdict(self, target, worst, *, agent=None):
+        return True, None, None
+
+
+class RefusesModel(NoPolicies):
     """A guard whose budget refuses one model: the others are admitted (at no reservation)."""
 
     def __init__(self, refused: str) -> None:

@@ -20,7 +20,7 @@ from magsag_mcp.providers.fake import script
 from magsag_mcp.routing import plan_call
 from magsag_mcp.targets import parse_target
 from magsag_mcp.transport import Transport
-from tests.cascade_helpers import CATALOG, RefusesModel, make, plan
+from tests.cascade_helpers import CATALOG, NoPolicies, RefusesModel, make, plan
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
 
@@ -317,7 +317,7 @@ def test_an_attempt_switched_to_streaming_carries_every_field_of_its_request(on)
 async def test_a_refused_retry_is_recorded_as_the_try_it_was():
     # A retry the budget refused was recorded as try 0, after try 1 of the same target: the ledger read as if
     # the target's first try had been refused. It is try 2; a fallback refused on its first try is try 1.
-    class RefusesRetries:
+    class RefusesRetries(NoPolicies):
         async def admit(self, ctx):
             if ctx.prior_admissions:
                 raise E.BudgetExceeded("call limit would be exceeded", policy="cap")

@@ -15,14 +15,14 @@ from magsag_mcp import errors as E
 from magsag_mcp.cascade_caps import request_caps
 from magsag_mcp.request_caps import RequestCap
 from magsag_mcp.types import Target
-from tests.cascade_helpers import make, plan
+from tests.cascade_helpers import NoPolicies, make, plan
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
 
 WITH_FALLBACK = {"model": "fake:a", "fallbacks": ["fake:b"]}
 
 
-class FailsAdmission:
+class FailsAdmission(NoPolicies):
     """A guard whose admission of ``model`` raises ``exc`` (once): the others are admitted at no reservation."""
 
     def __init__(self, model: str, exc: BaseException) -> None:

@@ -15,7 +15,7 @@ from magsag_mcp.cascade_guard import attempt_context
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers.fake import script
 from magsag_mcp.targets import parse_target
-from tests.cascade_helpers import CATALOG, RefusesModel, make, plan
+from tests.cascade_helpers import CATALOG, NoPolicies, RefusesModel, make, plan
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
 
@@ -161,10 +161,10 @@ def test_a_configured_target_is_passed_without_its_capabilities_when_the_call_ne
     cascade, _ = make()
     asked: list[str] = []
 
-    class Guard:
-        def __getattr__(self, name):
+    class Guard(NoPolicies):
+        def __getattribute__(self, name):
             asked.append(name)
-            raise AttributeError(name)
+            return super().__getattribute__(name)
 
     cascade.guard = Guard()  # type: ignore[assignment]
     provider = cascade.providers.get("fake")
