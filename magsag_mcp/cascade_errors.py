@@ -4,7 +4,7 @@ during an attempt (:func:`internal_error`). What a cascade writes down on the wa
 
 from __future__ import annotations
 
-from .cascade_report import CascadeState, trace
+from .cascade_report import CascadeState, labels, trace
 from .cascade_waits import taken_for_a_quota
 from .errors import (
     AllTargetsFailed,
@@ -52,7 +52,7 @@ def internal_error(target: Target, bug: Exception, *, sent: bool = True) -> Inte
 
 def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> AllTargetsFailed:
     tried = [a for a in state.attempts if a.outcome == "error"]
-    parts = _tries_said(tried)
+    parts = _tries_said(tried, labels(plan))
     # a policy's refusal of several targets said once beneath them, a line each, rather than each target's in full
     lines = shared_refusals(state.skipped)
     if lines is None:
@@ -99,22 +99,38 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
     return err
 
 
-def _tries_said(tried: list[AttemptRecord]) -> list[str]:
+def _tries_said(tried: list[AttemptRecord], names: list[str]) -> list[str]:
     """Each target's failed tries once, where it was first tried, its retries counted beside it: "local:llama3.1:70b
     connection_error (3 tries)". Each try was a part of its own, "every target failed: local:llama3.1:70b
     connection_error; local:llama3.1:70b connection_error; local:llama3.1:70b connection_error", which read as three
     targets where the call had one. A target come back to after others is counted in its one part (it was a part
     again, read as a second target), and its kinds are said in the order met, a repeat in a row once: "server_error,
     then rate_limited, then server_error", its last kind the one it ended with (a kind said once however often it
-    came hid that: "server_error, then rate_limited" for a target whose last try was a server error)."""
-    kinds: dict[str, list[str]] = {}
+    came hid that: "server_error, then rate_limited" for a target whose last try was a server error).
+
+    A target is its place in the plan, named as ``names`` (:func:`~.cascade_report.labels`) names it: two of one
+    model on two servers by their endpoints; two still named alike (other params) by their place in the chain,
+    "(primary)", "(fallback 1)". Keyed by the model alone, they were one part, their tries summed."""
+    kinds: dict[int, list[str]] = {}
     for a in tried:
-        kinds.setdefault(f"{a.provider}:{a.model}", []).append(str(a.error_class))
+        kinds.setdefault(a.fallback_position, []).append(str(a.error_class))
+    said = {
+        position: names[position] if position < len(names) else f"{a.provider}:{a.model}"
+        for a in tried
+        for position in (a.fallback_position,)
+    }
+    shared = {name for name in said.values() if list(said.values()).count(name) > 1}
     return [
-        f"{label} {', then '.join(k for i, k in enumerate(met) if i == 0 or met[i - 1] != k)}"
+        (f"{said[position]} ({_place(position)})" if said[position] in shared else said[position])
+        + f" {', then '.join(k for i, k in enumerate(met) if i == 0 or met[i - 1] != k)}"
         + (f" ({len(met)} tries)" if len(met) > 1 else "")
-        for label, met in kinds.items()
+        for position, met in kinds.items()
     ]
+
+
+def _place(position: int) -> str:
+    """A target's place in a call's chain: the primary, or its fallback by number (as ``fallback_position``)."""
+    return "primary" if position == 0 else f"fallback {position}"
 
 
 def _routed_models_missing(plan: Plan, tried: list[AttemptRecord]) -> str:

@@ -501,3 +501,30 @@ async def test_a_calls_latency_is_its_answering_attempts(monkeypatch):
     out = await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
     (attempt,) = out.attempts
     assert attempt.latency_ms == out.result.latency_ms == 250.0, (attempt.latency_ms, out.result.latency_ms)
+
+
+async def test_all_failed_tells_apart_two_targets_of_one_model():
+    """The same model twice in a call's chain (other params, or another server) was one entry of the error, its tries
+    summed: "every target failed: fake:a server_error, then quota_exhausted (2 tries)", read as one target retried.
+    Each is its own entry, named as the trace names it (with its endpoint where that differs) and, where that name
+    is still shared, by its place in the chain."""
+    script("a", E.ServerError("x"), E.QuotaExhaustedError("quota", status=429))
+    cascade, _ = make(tries=1)
+    second = {"provider": "fake", "model": "a", "params": {"temperature": 0.9}}
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await cascade.run(plan({"model": "fake:a", "fallbacks": [second]}), run_id="r", agent=None)
+    said = info.value.message
+    assert said.startswith(
+        "skill.analysis: every target failed: fake:a at its configured endpoint (primary) server_error; fake:a at its "
+        "configured endpoint (fallback 1) quota_exhausted;"
+    ), said
+
+    script("a", E.ServerError("x"), E.QuotaExhaustedError("quota", status=429))
+    one, two = ({"provider": "fake", "model": "a", "base_url": f"http://{host}:8000/v1"} for host in ("h1", "h2"))
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await cascade.run(plan({**one, "fallbacks": [two]}), run_id="r", agent=None)
+    said = info.value.message
+    assert said.startswith(
+        "skill.analysis: every target failed: fake:a at http://h1:8000 server_error; fake:a at http://h2:8000 "
+        "quota_exhausted;"
+    ), said
