@@ -127,7 +127,8 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
         # RFC 3339 lets "T" and "Z" be written in lower case: fromisoformat takes a "t", and no "z"
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise InputError(f"{field}={value!r} is not a time: {_unreadable(text)}give {_TIME_FORMS}") from None
+        hint = _unreadable(text, time.time() if now is None else now)
+        raise InputError(f"{field}={value!r} is not a time: {hint}give {_TIME_FORMS}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     seconds = dt.timestamp()
@@ -207,14 +208,16 @@ def _calendar_slip(text: str) -> str:
     return ""
 
 
-def _unreadable(text: str) -> str:
+def _unreadable(text: str, now: float) -> str:
     """What a text that is no time was nearly, said before the forms a time takes: a duration in months (``1M``: m
     is minutes), one counting forward (``-7d``: ``until`` takes a time ahead as a date), a date missing a dash
-    (``2026-1205``)."""
+    (``2026-1205``), a word for a day (``yesterday``: its date, as of ``now``) or for now."""
     if one_dash := _one_dash_date(text):
         return one_dash
     if slip := _calendar_slip(text):
         return slip
+    if said := _day_word(text, now):
+        return said
     m = _RELATIVE_ANY_CASE.match(text.lstrip("-+"))
     if m is None and re.fullmatch(r"[-+]?\d{1,8}(?:\.\d+)?", text):  # "0", "86400": a span or an epoch meant
         return (
@@ -226,7 +229,29 @@ def _unreadable(text: str) -> str:
     if text.startswith(("-", "+")):
         return "a duration counts back from now, without a sign (7d is a week ago); for a time ahead give a date; "
     if m.group(2) == "M":
-        return "m is minutes (there is no month: 30d is about one); "
+        return _MINUTES_NOT_MONTHS
+    return ""
+
+
+#: what 1M is told (m is minutes to magsag, and a month to whoever wrote it), however it is written around
+_MINUTES_NOT_MONTHS = "m is minutes (there is no month: 30d is about one); "
+
+
+def _day_word(text: str, now: float) -> str:
+    """What ``today``, ``yesterday`` or ``now`` is written as (in any case): a day's date (UTC's, as a date is read,
+    as of ``now``) or a duration; ``""`` for any other text."""
+    word = text.lower()
+    if word in ("today", "yesterday"):
+        day = datetime.fromtimestamp(now, UTC).date() - timedelta(days=1 if word == "yesterday" else 0)
+        return (
+            f"{text} is no time magsag reads: give its date, {day.isoformat()} (from its midnight, UTC), or 24h for "
+            "the last 24 hours; "
+        )
+    if word == "now":
+        return (
+            f"{text} is no time magsag reads: leave until out to read up to now, or give since a duration back, such "
+            "as 24h; "
+        )
     return ""
 
 
@@ -287,32 +312,54 @@ def is_duration(value: Any) -> bool:
 _LONG_UNIT = re.compile(r"^(\d+(?:\.\d+)?)\s*(y|yrs?|years?|mo|mos|months?)$", re.IGNORECASE)
 
 
-#: a duration whose unit is written out (``7days``, ``2 weeks``, ``24hours``, ``30min``): the unit's letter meant; or
-#: one given a minus or an "ago" (``-7 days``, ``7 days ago``, ``7d ago``): a duration counts back without either
+#: a duration whose unit is written out (``7days``, ``2 weeks``, ``24hours``, ``30min``), or its letter alone: the
+#: letter meant
 _SPELT_UNIT = re.compile(
-    r"^(-\s*)?(\d+(?:\.\d+)?)\s*(?:(s)(?:ecs?|econds?)|(m)(?:ins?|inutes?)|(h)(?:rs?|ours?)|(d)(?:ays?)|(w)(?:ks?|eeks?)"
-    r"|([smhdw]))(\s+ago)?$",
+    r"^(\d+(?:\.\d+)?)\s*(?:(s)(?:ecs?|econds?)|(m)(?:ins?|inutes?)|(h)(?:rs?|ours?)|(d)(?:ays?)|(w)(?:ks?|eeks?)"
+    r"|([smhdw]))$",
     re.IGNORECASE,
 )
+
+#: what may come around a duration that it does not take: a "now" before a sign (``now-7d``), a sign (``-7 days``,
+#: ``+7d``), a "last" or "past" (``last 7 days``; ``last week``, a count of one), an "ago" (``7 days ago``)
+_AROUND = re.compile(r"^(?:(now)\s*(?=[-+]))?([-+])?\s*(?:(last|past)\s+)?(.+?)(\s+ago)?$", re.IGNORECASE)
 
 
 def _long_unit(text: str) -> str:
     """What a duration in years or months is in days, said before the forms a duration takes (``1y``: 365d); one
     whose unit is written out (``7days``, ``2 weeks``), as the letter it takes: "7days is written 7d". Such a
-    duration was told only the forms a time takes, which the reader had to match against what they wrote. A minus or
-    an "ago" is said to be left out too ("-7 days is written 7d (a duration takes no sign or 'ago')"): given either,
-    nothing was told at all."""
-    m = _LONG_UNIT.match(text.strip())
-    if m is None:
-        spelt = _SPELT_UNIT.match(text.strip())
-        if spelt is None or spelt.group(8) == "M":  # ("-7M": m is minutes, and months were likely meant)
-            return ""
-        unit = next(letter for letter in spelt.groups()[2:8] if letter).lower()
-        back = " (a duration takes no sign or 'ago')" if spelt.group(1) or spelt.group(9) else ""
-        return f"{text.strip()} is written {spelt.group(2)}{unit}{back}; "
-    years = m.group(2).lower().startswith("y")
-    days = float(m.group(1)) * (365 if years else 30)
-    return f"there is no unit of {'years' if years else 'months'}: {text.strip()} is about {days:g}d; "
+    duration was told only the forms a time takes, which the reader had to match against what they wrote. What
+    comes around it is said to be left out too: a minus or an "ago" ("-7 days is written 7d (a duration takes no
+    sign or 'ago')"), a "now-" or a "last" ("last week is written 1w (a duration counts back from now)"); a plus (or
+    "now+") is told that a duration counts back, and a time ahead is a date. ``M`` is told it is minutes whatever
+    comes with it (``7M ago``: months were likely meant)."""
+    stripped = text.strip()
+    around = _AROUND.match(stripped)
+    if around is None:
+        return ""
+    now, sign, last, core, ago = around.groups()
+    if last and not core[:1].isdigit():
+        core = f"1 {core}"  # ("last week": one week)
+    if core.endswith("M") and _RELATIVE_ANY_CASE.match(core):
+        return _MINUTES_NOT_MONTHS
+    back = " (a duration takes no sign or 'ago')" if (sign or ago) and not now else ""
+    m = _LONG_UNIT.match(core)
+    if m is not None:
+        years = m.group(2).lower().startswith("y")
+        days = float(m.group(1)) * (365 if years else 30)
+        return f"there is no unit of {'years' if years else 'months'}: {stripped} is about {days:g}d{back}; "
+    spelt = _SPELT_UNIT.match(core)
+    if spelt is None:
+        return ""
+    letters = spelt.group(1) + next(letter for letter in spelt.groups()[1:] if letter).lower()
+    if sign == "+":
+        return (
+            f"{stripped} counts forward: a duration counts back from now, without a sign ({letters} is that long "
+            "ago); for a time ahead give a date; "
+        )
+    if now or last:
+        back = " (a duration counts back from now)"
+    return f"{stripped} is written {letters}{back}; "
 
 
 def parse_duration_seconds(value: str) -> float:

@@ -1,0 +1,86 @@
+"""Every spelling of a time a user would try for ``since`` and ``until`` has a meaning the docs give (docs/cli.md) or
+a refusal saying what to write instead. ``+7 days``, ``7M ago``, ``yesterday``, ``now-7d``, ``last week`` and
+``1 month ago`` were told only the forms a time takes, which the reader had to match against what they wrote."""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp.errors import InputError
+from magsag_mcp.ledger.times import parse_duration_seconds, parse_since
+
+#: 2026-12-07T10:00:00Z
+NOW = 1796637600.0
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds_back"),
+    [("7d", 7 * 86400), ("7D", 7 * 86400), ("7 d", 7 * 86400), ("1w", 7 * 86400), ("7m", 7 * 60), ("2W", 14 * 86400)],
+)
+def test_the_durations_the_docs_give_are_read(written: str, seconds_back: int):
+    assert parse_since(written, now=NOW) == NOW - seconds_back
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        # a sign, an "ago", a "now-", a "last": each told the duration's form, and why
+        (
+            "+7 days",
+            "+7 days counts forward: a duration counts back from now, without a sign (7d is that long ago); "
+            "for a time ahead give a date; ",
+        ),
+        ("-7 days", "-7 days is written 7d (a duration takes no sign or 'ago'); "),
+        ("now-7d", "now-7d is written 7d (a duration counts back from now); "),
+        ("now - 7 days", "now - 7 days is written 7d (a duration counts back from now); "),
+        ("NOW-1h", "NOW-1h is written 1h (a duration counts back from now); "),
+        (
+            "now+7d",
+            "now+7d counts forward: a duration counts back from now, without a sign (7d is that long ago); for "
+            "a time ahead give a date; ",
+        ),
+        ("last week", "last week is written 1w (a duration counts back from now); "),
+        ("last 7 days", "last 7 days is written 7d (a duration counts back from now); "),
+        ("past 24 hours", "past 24 hours is written 24h (a duration counts back from now); "),
+        # M: minutes to magsag, months to its writer, whatever comes with it
+        ("7M", "m is minutes (there is no month: 30d is about one); "),
+        ("7M ago", "m is minutes (there is no month: 30d is about one); "),
+        ("now-7M", "m is minutes (there is no month: 30d is about one); "),
+        # months and years, with an "ago" or a sign too
+        ("1mo", "there is no unit of months: 1mo is about 30d; "),
+        ("1 month ago", "there is no unit of months: 1 month ago is about 30d (a duration takes no sign or 'ago'); "),
+        ("2 years ago", "there is no unit of years: 2 years ago is about 730d (a duration takes no sign or 'ago'); "),
+        ("last month", "there is no unit of months: last month is about 30d; "),
+        # the words for a day, or for now: the date meant (UTC's, as a date is read), or the option to leave out
+        (
+            "yesterday",
+            "yesterday is no time magsag reads: give its date, 2026-12-06 (from its midnight, UTC), or 24h "
+            "for the last 24 hours; ",
+        ),
+        (
+            "Today",
+            "Today is no time magsag reads: give its date, 2026-12-07 (from its midnight, UTC), or 24h for the "
+            "last 24 hours; ",
+        ),
+        (
+            "now",
+            "now is no time magsag reads: leave until out to read up to now, or give since a duration back, such "
+            "as 24h; ",
+        ),
+    ],
+)
+def test_each_spelling_a_user_would_try_is_told_what_to_write(written: str, hint: str):
+    with pytest.raises(InputError) as info:
+        parse_since(written, now=NOW)
+    said = info.value.message
+    assert said.startswith(f"since={written!r} is not a time: {hint}give a duration back from now"), said
+
+
+def test_a_duration_option_is_told_the_same():
+    # `data prune --older-than` reads a duration alone: the same hint, before its own examples
+    with pytest.raises(InputError) as info:
+        parse_duration_seconds("+7 days")
+    assert info.value.message.startswith("'+7 days' is not a duration: +7 days counts forward: a duration counts back")
+    with pytest.raises(InputError) as info:
+        parse_duration_seconds("7M ago")
+    assert "m is minutes (there is no month: 30d is about one); use e.g. 90d" in info.value.message
