@@ -145,14 +145,10 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
         ends, so that a caller can still record them if this task is cancelled. ``parent_run_id`` is the top run of
         the tree of ``delegated_from``, the parent the call named (see AttemptContext.delegated_from). ``call_id`` names
         the call in its reservations (see Service.invoke_skill)."""
-        state = CascadeState(
-            attempts if attempts is not None else [],
-            plan,
-            run_id,
-            agent,
-            azure_endpoint=self.azure_endpoint,
-            local_off_machine=self.local_off_machine,
-        )
+        # positional, the two endpoint readers set after: a class called with keywords builds and unpacks a dict of
+        # them (Python 3.11), on every call
+        state = CascadeState(attempts if attempts is not None else [], plan, run_id, agent)
+        state.azure_endpoint, state.local_off_machine = self.azure_endpoint, self.local_off_machine
         deadline = self.clock() + self.retry.deadline
         #: this call's admissions so far: the call limit bounds retries and fallback hops together
         admissions: list[Any] = []

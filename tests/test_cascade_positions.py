@@ -73,3 +73,34 @@ async def test_a_call_answered_at_once_runs_no_generator_of_the_cascades():
     finally:
         sys.setprofile(None)
     assert generators == []
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("fake_scripts")
+async def test_the_cascade_builds_its_state_from_positional_arguments_alone(monkeypatch):
+    # A class called with keywords builds a dict of them and unpacks it into __init__ (Python 3.11's type call): the
+    # state's two endpoint readers, given as keywords, cost that on every call (perf81); they are set after it is made
+    script("a", "fine")
+    cascade = Cascade(
+        ProviderSet({}, Transport()),
+        Pricer.from_catalog(CATALOG),
+        None,
+        RetryPolicy(tries_per_target=1, base_delay=0.5, max_delay=20.0, deadline=300.0),
+    )
+    payload = {"data": "numbers", "model_config": {"model": "fake:a"}}
+    plan = plan_call(load_catalog(CATALOG, env={}), "skill.analysis", payload, context=None, env={})
+    made: list[tuple[dict[str, object], CascadeState]] = []
+
+    def spy(*args, **kwargs):
+        made.append((kwargs, state := CascadeState(*args, **kwargs)))
+        return state
+
+    monkeypatch.setattr(cascade_module, "CascadeState", spy)
+    out = await cascade.run(plan, run_id="r1", agent=None)
+    assert out.result.text == "fine"
+    [(keywords, state)] = made
+    assert keywords == {}
+    # what the keywords gave is on the state all the same: an Azure or a local attempt records its endpoint by them
+    assert state.azure_endpoint == cascade.azure_endpoint and state.azure_endpoint is not None
+    assert state.local_off_machine == cascade.local_off_machine
+    assert state.plan is plan and state.run_id == "r1" and state.agent is None
