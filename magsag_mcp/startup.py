@@ -53,6 +53,8 @@ def collector_paused() -> Iterator[None]:
     in the frozen generation for good: for ``magsag-mcp``, about 3,000 objects (under 1 MB) that a
     collection before freezing would free in 70 ms, most of what the pause saves. That trade is why the
     block holds start-up only. A collector already off (the caller's choice) is left off, nothing frozen.
+    As it ends, the young generation's threshold is raised for serving (see ``SERVING_YOUNG_THRESHOLD``), where it
+    is still the interpreter's default.
     """
     if not gc.isenabled():
         yield
@@ -62,7 +64,21 @@ def collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.freeze()
+        young, *older = gc.get_threshold()
+        if young == DEFAULT_YOUNG_THRESHOLD:  # (the interpreter's default; a threshold set before is kept)
+            gc.set_threshold(SERVING_YOUNG_THRESHOLD, *older)
         gc.enable()
+
+
+#: CPython's threshold of the young generation: a collection each time tracked objects made outnumber those freed by it
+DEFAULT_YOUNG_THRESHOLD = 700
+#: the young generation's threshold while a command serves (perf81). With 200 calls in flight every call's objects are
+#: alive when a young collection comes, so each collection walks them, promotes them and a middle one walks them again:
+#: the collector was 16-17% of a call's CPU at 200 callers (benchmarks/ROUNDS.md, round 53), and none sequentially. At
+#: 7,000, 2,000 calls at 200 callers walk 40 objects a call in 6 young collections (no middle or full one), against
+#: 257 in 128 young, 11 middle and 1 full at 700; cyclic garbage waits for ten times as many objects made (a few MB at
+#: most). The library never sets it: an application's collector is its own
+SERVING_YOUNG_THRESHOLD = 7000
 
 
 @contextmanager
