@@ -368,7 +368,7 @@ async def test_invoke_skill_says_what_each_finish_reason_means(tools):
 async def test_every_argument_a_tool_takes_says_what_it_is(tmp_path: Path, agent: str | None):
     # A client's model reads a tool's arguments to call it: check_budget's agent and run_id, the ledger tools' filters
     # and limit were bare types, so a model asked "how much may the ops agent still spend" had nothing saying that
-    # agent adds its daily limit, nor that it is at most 200 characters, as the tool enforces.
+    # agent adds its daily limit, nor that it is at most 200 characters, as the tool enforces (its maxLength says so).
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={}, agent=agent)
     async with Client(server) as client:
         tools = (await client.list_tools()).tools
@@ -380,8 +380,7 @@ async def test_every_argument_a_tool_takes_says_what_it_is(tmp_path: Path, agent
     ]
     assert bare == []
     budget = next(t for t in tools if t.name == "check_budget").input_schema["properties"]
-    assert "200" in budget["run_id"]["description"]
-    assert "200" in budget["agent"]["description"] or agent is not None  # a pinned server says its own agent
+    assert budget["run_id"]["maxLength"] == budget["agent"]["maxLength"] == 200
 
 
 async def test_the_read_tools_notes_are_described_as_the_notes_they_return(tmp_path: Path):
@@ -546,3 +545,92 @@ async def test_the_provider_s_schema_takes_the_spaces_the_server_strips_in_every
             assert ecma_takes(given) == takes, (given, takes)
             assert python.is_valid(given) == takes, (given, takes)
     assert python.is_valid("") and ecma_takes("") and server_takes("")
+
+
+#: (tool, arguments with one value past its limit, the path to that value's schema, the limit, the service's words)
+_OVER_LIMITS = (
+    ("invoke_skill", {"agent": "a" * 201}, ("agent",), 200, "agent is 201 characters long, and a name is at most 200"),
+    ("invoke_skill", {"run_id": "r" * 201}, ("run_id",), 200, "run_id is 201 characters long"),
+    ("explain_route", {"agent": "a" * 201}, ("agent",), 200, "agent is 201 characters long"),
+    ("check_budget", {"agent": "a" * 201}, ("agent",), 200, "agent is 201 characters long"),
+    ("check_budget", {"run_id": "r" * 201}, ("run_id",), 200, "run_id is 201 characters long"),
+    (
+        "check_budget",
+        {"skill": "skill.analysis", "model": "m" * 513},
+        ("model",),
+        512,
+        "model of 513 characters: a model's name is at most 512",
+    ),
+    (
+        "invoke_skill",
+        {"model_config": {"model": "m" * 513}},
+        ("model_config", "model"),
+        512,
+        "model_config: model of 513 characters",
+    ),
+    (
+        "invoke_skill",
+        {"model_config": {"model": "fake:echo", "fallbacks": ["m" * 513]}},
+        ("model_config", "fallbacks", "items", 0),
+        512,
+        "model_config.fallbacks[0]: model of 513 characters",
+    ),
+    (
+        "invoke_skill",
+        {"model_config": {"model": "fake:echo", "fallbacks": [{"model": "m" * 513}]}},
+        ("model_config", "fallbacks", "items", 1, "model"),
+        512,
+        "model_config.fallbacks[0]: model of 513 characters",
+    ),
+    (
+        "invoke_skill",
+        {"model_config": {"model": "echo", "provider": "local", "base_url": "http://h/" + "u" * 2040}},
+        ("model_config", "base_url"),
+        2048,
+        "model_config: base_url of 2,049 characters: a base URL is at most 2048",
+    ),
+    (
+        "invoke_skill",
+        {
+            "model_config": {
+                "model": "fake:echo",
+                "fallbacks": [{"model": "echo", "provider": "local", "base_url": "http://h/" + "u" * 2040}],
+            }
+        },
+        ("model_config", "fallbacks", "items", 1, "base_url"),
+        2048,
+        "model_config.fallbacks[0]: base_url of 2,049 characters",
+    ),
+    (
+        "explain_route",
+        {"context": {"preferred_model": "m" * 513}},
+        ("context", "preferred_model"),
+        512,
+        "context.preferred_model: model of 513 characters",
+    ),
+)
+
+
+async def test_the_service_s_limits_on_names_models_and_urls_are_in_the_schema_and_its_refusal_is_said(tmp_path):
+    """An agent's and a run id's length, a model's name's (model_config's, each fallback's, the context's,
+    check_budget's) and a base URL's were checked by the service alone: a client validating its arguments against the
+    schema sent a 201-character agent and learnt of the limit from the refusal. Each is a maxLength now, which
+    pydantic does not check: the refusal a client gets is still the service's, saying the length given and how to
+    fix it."""
+    from tests.mcp_tools_helpers import ENV, error_of
+
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=ENV)
+    async with Client(server) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        for name, over, path, limit, said in _OVER_LIMITS:
+            schema = tools[name].input_schema
+            field = schema
+            for step in path:  # an argument's properties, a list's items, a union's branch (a number)
+                field = field["anyOf"][step] if isinstance(step, int) else field.get("properties", field)[step]
+            assert field["maxLength"] == limit, (name, path, field)
+            skill = {"skill_id": "skill.analysis", "payload": {"data": "hi"}} if name != "check_budget" else {}
+            arguments = {**skill, **over}
+            assert not jsonschema.Draft202012Validator(schema).is_valid(arguments), (name, path)
+            result = await client.call_tool(name, arguments)
+            err = error_of(result)
+            assert said in err["message"] and "should have at most" not in err["message"], (name, err)

@@ -13,11 +13,20 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar, Literal
 
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from ..status_filter import STATUSES_LISTED, StatusFilter
-from ..text import NAME_MAX, PATTERN_MAX
+from ..text import MODEL_MAX, NAME_MAX, PATTERN_MAX
 from .call_models import CacheExplainedOut as CacheExplainedOut
 from .call_models import CandidateOut as CandidateOut
 from .call_models import ErrorOut as ErrorOut
@@ -55,6 +64,16 @@ def _not_bool(kind: str, expected: str) -> Any:
 NOT_BOOL_INT, NOT_BOOL_NUMBER = _not_bool("int_type", "integer"), _not_bool("float_type", "number")
 Int = Annotated[int, NOT_BOOL_INT]
 
+# The service's limits on a name (an agent, a run id) and a model's name, said in the schema for a client's validator
+# and not checked by pydantic: its refusal ("string should have at most 200 characters") took the place of the
+# service's, which says the length given, what the text is for and how to fix it (as search_usage's pattern's).
+# (A model's name is measured once stripped, so a client's validator refuses a name padded past MODEL_MAX that the
+# server takes: no caller means one.)
+NAME_LENGTH: dict[str, Any] = {"maxLength": NAME_MAX}
+MODEL_LENGTH: dict[str, Any] = {"maxLength": MODEL_MAX}
+#: a fallback written as text, a model's name (or provider:model), as long as one given as model
+ModelName = Annotated[str, WithJsonSchema({"type": "string", **MODEL_LENGTH})]
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -87,7 +106,9 @@ class _Args(ArgModelBase):
 
 class TargetArg(_In):
     provider: Provider = PROVIDER_FIELD
-    model: str = Field(description="e.g. gpt-4o-mini, or anthropic:claude-3-5-haiku-20241022")
+    model: str = Field(
+        json_schema_extra=MODEL_LENGTH, description="e.g. gpt-4o-mini, or anthropic:claude-3-5-haiku-20241022"
+    )
     base_url: str | None = BASE_URL_FIELD
     params: dict[str, Any] | None = Field(
         None,
@@ -146,7 +167,11 @@ class ResponseFormatArg(_In):
 # The guide's `payload["model_config"]`: explicit choices that override the routing policy.
 class ModelConfigArg(_In):
     bare_value_key: ClassVar[str] = "model"  # model_config="gpt-4o" (see :mod:`.arguments`)
-    model: str | None = Field(None, description="e.g. gpt-4o, anthropic:claude-3-5-sonnet-20241022, fake:echo")
+    model: str | None = Field(
+        None,
+        json_schema_extra=MODEL_LENGTH,
+        description="e.g. gpt-4o, anthropic:claude-3-5-sonnet-20241022, fake:echo",
+    )
     provider: Provider = PROVIDER_FIELD
     base_url: str | None = BASE_URL_FIELD
     params: dict[str, Any] | None = Field(
@@ -154,7 +179,7 @@ class ModelConfigArg(_In):
         description="vendor parameters passed through",
         repr=False,  # (a credential param, api_key or gateway_auth, was shown whole: see Target.__repr__)
     )
-    fallbacks: list[str | TargetArg] | None = Field(None, description="targets to try after model, in order")
+    fallbacks: list[ModelName | TargetArg] | None = Field(None, description="targets to try after model, in order")
     system: str | None = Field(None, description="the system prompt, in place of the skill's")
     max_tokens: Annotated[int, Field(gt=0), NOT_BOOL_INT] | None = Field(
         None, description="the most tokens the answer may take (default: the skill's); its worst case is reserved"
@@ -205,6 +230,7 @@ class ModelConfigArg(_In):
 class ContextArg(_In):
     preferred_model: str | None = Field(
         None,
+        json_schema_extra=MODEL_LENGTH,
         description="the model to call, e.g. gpt-4o-mini, in routing's place: its only target unless "
         "model_config.fallbacks names more",
     )
@@ -261,9 +287,9 @@ class ContextArg(_In):
 #: subset refuses a final newline in Python, and a ``not`` keyword would get every tool refused by Gemini's function
 #: declarations (tests/test_mcp_schema_vendors.py); the server refuses it, saying why.)
 SKILL_ID_PATTERN = r"^skill\.[a-z0-9][a-z0-9._-]*$"
-# a name a call records is at most NAME_MAX long: said in the schema, so that a client knows it (as a maxLength
-# where a pattern already refuses text that is not Unicode, else in words: the service's message then says where
-# the text is broken)
+# a name a call records is at most NAME_MAX long: said in the schema, so that a client knows it (checked by pydantic
+# here, where the pattern already refuses text that is not Unicode; elsewhere a maxLength pydantic leaves to the
+# service, whose message says the length given, or where the text is broken: see NAME_LENGTH)
 SKILL_ID = Field(pattern=SKILL_ID_PATTERN, max_length=NAME_MAX, description="e.g. skill.analysis; see list_skills")
 PAYLOAD = Field(description="the skill's input fields (its input_schema)")
 MODEL_CONFIG = Field(None, alias="model_config", description="overrides: model, provider, fallbacks, ...")
@@ -295,11 +321,9 @@ class _SkillArgs(_Args):
 class InvokeSkillArgs(_SkillArgs):
     skill_id: str = SKILL_ID
     payload: dict[str, Any] = PAYLOAD
-    agent: str | None = Field(
-        None, description=f"agent name for the ledger and budgets (at most {NAME_MAX} characters)"
-    )
+    agent: str | None = Field(None, json_schema_extra=NAME_LENGTH, description="agent name for the ledger and budgets")
     run_id: str | None = Field(
-        None, description=f"join an existing run (default: a new one; at most {NAME_MAX} characters)"
+        None, json_schema_extra=NAME_LENGTH, description="join an existing run (default: a new one)"
     )
     # `model_config` is pydantic's own attribute, hence the alias.
     model_cfg: ModelConfigArg | None = MODEL_CONFIG
@@ -309,7 +333,9 @@ class InvokeSkillArgs(_SkillArgs):
 class ExplainRouteArgs(_SkillArgs):
     skill_id: str = SKILL_ID
     payload: dict[str, Any] = PAYLOAD
-    agent: str | None = Field(None, description="the call's agent, whose daily budget then applies")
+    agent: str | None = Field(
+        None, json_schema_extra=NAME_LENGTH, description="the call's agent, whose daily budget then applies"
+    )
     model_cfg: ModelConfigArg | None = MODEL_CONFIG
     context: ContextArg | None = CONTEXT
 
@@ -409,12 +435,13 @@ class SearchUsageArgs(_Args):
 class CheckBudgetArgs(_Args):
     agent: str | None = Field(
         None,
-        description=f"an agent as invoke_skill recorded it: its daily limit shows too (at most {NAME_MAX} characters)",
+        json_schema_extra=NAME_LENGTH,
+        description="an agent as invoke_skill recorded it: its daily limit shows too",
     )
     run_id: str | None = Field(
         None,
-        description=f"a run: its per-run limit shows too (a delegated run's is its parent's; at most {NAME_MAX} "
-        "characters)",
+        json_schema_extra=NAME_LENGTH,
+        description="a run: its per-run limit shows too (a delegated run's is its parent's)",
     )
     skill: str | None = Field(
         None,
@@ -423,7 +450,11 @@ class CheckBudgetArgs(_Args):
         description="also whether a call of this skill fits what is left (call): a limit's remaining is not what "
         "one call may spend, as each reserves its worst case first",
     )
-    model: str | None = Field(None, description="with skill: the model the call would name (model_config.model)")
+    model: str | None = Field(
+        None,
+        json_schema_extra=MODEL_LENGTH,
+        description="with skill: the model the call would name (model_config.model)",
+    )
     max_tokens: Annotated[int, Field(gt=0), NOT_BOOL_INT] | None = Field(
         None, description="with skill: the max_tokens the call would give"
     )

@@ -9,6 +9,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from ..provider_aliases import PROVIDER_ALIASES
 from ..status_filter import any_case
+from ..text import URL_MAX
 
 #: the provider registry's names (tests check this against ``magsag_mcp.providers.provider_names``;
 #: it is spelled out here so that building the server's schemas imports no HTTP client)
@@ -75,6 +76,7 @@ PROVIDER_FIELD = Field(
 )
 BASE_URL_FIELD = Field(
     None,
+    json_schema_extra={"maxLength": URL_MAX},  # said to a client's validator; the service's refusal says the length
     description="the provider's endpoint, e.g. http://localhost:11434 for local (a keyed provider's must be "
     "configured)",
 )
