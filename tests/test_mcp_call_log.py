@@ -154,3 +154,32 @@ async def test_a_cancelled_call_is_one_line_naming_the_run_the_ledger_records_it
         "agent": "bob",
     }
     assert isinstance(entry["latency_ms"], int) and PROMPT not in JsonFormatter().format(record)
+
+
+async def test_a_failure_whose_message_spans_lines_is_one_line_of_the_text_log(
+    catalog_copy: Path, db: Path, caplog: pytest.LogCaptureFixture
+):
+    """A call whose targets one policy forbade says them a line each and the shared refusal beneath
+    (skipped_said): the text log wrote those lines as they were, indented, so the line naming the call's run was
+    the record's last, without its time, level or logger, and a tool reading a record a line (grep, a collector)
+    lost the rest. The message is one line of the log, its breaks written as JSON writes them; a traceback keeps
+    its own lines, indented."""
+    from magsag_mcp.mcp_server.log_format import TEXT_LINE
+
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: production_models\n    allowed_models: [gpt-4o-mini-2024-07-18]\n"
+    )
+    with caplog.at_level(logging.INFO, logger="magsag_mcp.mcp"):
+        async with Client(build_server(catalog=catalog_copy, db=db, env={})) as client:
+            err = error_of(await client.call_tool("invoke_skill", {**ARGS, "payload": {"data": PROMPT}}))
+    assert err["type"] == "policy_denied" and "\n  each: policy 'production_models' forbids it" in err["message"]
+    [record] = _call_lines(caplog)
+    text = RedactingFormatter(TEXT_LINE).format(record)
+    assert text.splitlines() == [text], text
+    assert " INFO magsag_mcp.mcp: invoke_skill failed: policy_denied: skill.analysis: every target failed:\\n- " in text
+    assert "\\n  each: policy 'production_models' forbids it" in text
+    assert text.endswith(f" (skill skill.analysis, run {err['run_id']}, agent (none))"), text
+    # nor can a line or paragraph separator (a line break to Python's splitlines and to a JavaScript reader) split it
+    separated = logging.makeLogRecord({**vars(record), "msg": record.getMessage() + "\u2028forged\u2029", "args": None})
+    said = RedactingFormatter(TEXT_LINE).format(separated)
+    assert said.splitlines() == [said] and said.endswith("agent (none))\\u2028forged\\u2029"), said

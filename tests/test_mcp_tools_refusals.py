@@ -261,9 +261,11 @@ def test_the_stderr_log_cannot_be_forged_nor_drive_the_terminal_from_a_callers_n
     )
     record = logging.LogRecord("magsag_mcp.mcp", logging.INFO, __file__, 1, message, None, None)
     text = RedactingFormatter("%(levelname)s %(name)s: %(message)s").format(record)
-    lines = text.split("\n")
-    assert lines[0] == "INFO magsag_mcp.mcp: invoke_skill failed: budget_exceeded: limit for agent a"
-    assert lines[1].startswith("    2026-12-01 CRITICAL x: forged\\x1b]52;c;aGk=\\x07\\r")
+    # one line: the break written as JSON writes it (see test_mcp_call_log for a message of lines of its own)
+    assert text == (
+        "INFO magsag_mcp.mcp: invoke_skill failed: budget_exceeded: limit for agent a\\n2026-12-01 CRITICAL x: "
+        "forged\\x1b]52;c;aGk=\\x07\\r"
+    )
     assert not any(c in text for c in "\x1b\x07\r")
     try:
         raise RuntimeError("bug")

@@ -47,17 +47,33 @@ def utc_time(record: logging.LogRecord) -> str:
     return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
 
+#: what ends a line to a reader of a text log: a line break, and the line and paragraph separators (Python's
+#: splitlines, a JavaScript reader); the other characters splitlines breaks at are control characters, escaped anyway
+_LINE_BREAKS = re.compile("[\n\u2028\u2029]")
+
+
+def _line_break_escaped(match: re.Match[str]) -> str:
+    return "\\n" if match.group() == "\n" else f"\\u{ord(match.group()):04x}"
+
+
 class RedactingFormatter(logging.Formatter):
     """Formats as usual (tracebacks included), then removes anything shaped like a key.
 
-    A record's message holds what callers chose (a run id, an agent's name): a control character is written
-    escaped (an escape sequence would act on the operator's terminal: write its clipboard, clear it), and
-    every line after a record's first is indented, so that a line break in such a name cannot write what
-    reads as a record of its own."""
+    A record's message is one line: a line break in it is written ``\\n``, as JSON writes it. An error's message
+    may span lines (a call whose targets a policy skipped names one a line, :mod:`~magsag_mcp.skipped_said`), and
+    written as it was, each line after its first had none of the record's time, level and logger: ``grep`` for the
+    call's run found its last line alone, and a collector reading a record a line took each for a record of its own.
+    A control character is written escaped (an escape sequence would act on the operator's terminal: write its
+    clipboard, clear it). What follows the message (a traceback, a stack) keeps its
+    lines, each indented, so that none reads as a record of its own.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return _LINE_BREAKS.sub(_line_break_escaped, super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
         text = escaped_controls(redact(super().format(record)))
-        return text.replace("\n", "\n    ")
+        return _LINE_BREAKS.sub("\n    ", text)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
