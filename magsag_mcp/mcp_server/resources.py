@@ -16,6 +16,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
 
 from ..errors import MagsagError, UnknownSkillError
+from .home_folder import home_as_tilde
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -30,7 +31,13 @@ JSON = "application/json"
 
 
 def _json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    """A document as a client reads it, the user's home folder written ``~`` (:mod:`.home_folder`): governance names
+    each policy's file."""
+    return json.dumps(home_as_tilde(data), indent=2, ensure_ascii=False, default=str)
+
+
+def _refused(exc: MagsagError) -> str:
+    return home_as_tilde(f"{exc.kind}: {exc.message}")  # (a catalog's error names its file)
 
 
 def skill_detail(service: Service, skill: Skill) -> dict[str, Any]:
@@ -68,7 +75,7 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
             try:
                 return _json(build(await (state.pricing_service() if prices else state.service())))
             except MagsagError as exc:
-                raise ResourceError(f"{exc.kind}: {exc.message}") from None
+                raise ResourceError(_refused(exc)) from None
 
         return read
 
@@ -93,9 +100,9 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
             service = await state.pricing_service()  # (its route is priced: see skill_detail)
             return _json(skill_detail(service, service.catalog.skill(skill_id)))
         except UnknownSkillError as exc:
-            raise ResourceNotFoundError(exc.message) from None
+            raise ResourceNotFoundError(home_as_tilde(exc.message)) from None
         except MagsagError as exc:
-            raise ResourceError(f"{exc.kind}: {exc.message}") from None
+            raise ResourceError(_refused(exc)) from None
 
     @server.completion()
     async def complete(

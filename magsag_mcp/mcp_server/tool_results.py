@@ -1,5 +1,6 @@
 """What a tool answers: a result (its model as JSON, in the text and as ``structuredContent``), or an error shaped as
-every failure is (``structuredContent.error``: its type, message and details), every string redacted.
+every failure is (``structuredContent.error``: its type, message and details), every string redacted and the user's
+home folder written ``~`` (:mod:`.home_folder`).
 
 Failures the caller can act on (a :class:`~magsag_mcp.errors.MagsagError`) are :func:`error_result`; arguments that fail
 the tool's input schema :func:`invalid_arguments`; a bug :func:`internal_error` (its traceback in the server's log,
@@ -17,6 +18,10 @@ from ..errors import MagsagError, redact
 from ..invoke_result import shown_answer
 from ..redaction import redact_values
 from ..text import has_surrogate, whole_characters
+from .home_folder import holds_home, home_as_tilde
+
+#: invoke_skill's keys that hold the vendor's answer, returned as it was paid for (see home_folder)
+_ANSWER_KEYS = ("output", "tool_calls")
 
 
 def _compact(data: Any) -> str:
@@ -28,6 +33,8 @@ def error_result(exc: MagsagError) -> CallToolResult:
     # carry is the vendor's, judged with its call's own credentials, which the call forgot as it ended): the CLI's
     # print_error says it so too
     data = redact_values(exc.to_dict(), getattr(exc.result, "call_keys", ()))
+    if holds_home(_compact(data)):  # (a policy's refusal names its file: see home_folder)
+        data = home_as_tilde(data)
     details = {k: v for k, v in data.items() if k not in ("type", "message")}
     text = f"{data['type']}: {data['message']}"
     if details:
@@ -39,6 +46,7 @@ def error_result(exc: MagsagError) -> CallToolResult:
 
 def _error_without_details(kind: str, message: str) -> CallToolResult:
     """An error that is no :class:`MagsagError`, shaped as :func:`error_result` shapes one that has no details."""
+    message = home_as_tilde(message)
     return CallToolResult(
         content=[TextContent(type="text", text=f"{kind}: {message}")],
         structured_content={"error": {"type": kind, "message": message}},
@@ -69,5 +77,8 @@ def ok_result(model: BaseModel, *, answer: bool = False) -> CallToolResult:
     # the answer less the keys this process sends, should the vendor quote one (see shown_answer; the CLI prints it so)
     if answer and (shown := shown_answer(data)) is not data:
         data = shown
+        text = _compact(data)
+    if holds_home(text):  # (a policy's refusal names its file, in a plan, a trace, the ledger: see home_folder)
+        data = home_as_tilde(data, kept=_ANSWER_KEYS if answer else ())
         text = _compact(data)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
