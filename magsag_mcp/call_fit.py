@@ -93,7 +93,7 @@ def floor_plan(
         if model is None or not exc.message.startswith(_IN_MODEL_CONFIG):
             raise
         said = exc.message.removeprefix(_IN_MODEL_CONFIG).replace(or_provider_key(model), "")
-        raise InputError(f"model: {said}") from None
+        raise InputError(f"model: {said}", **exc.details) from None  # (max_length, as model_config's says it)
     plan = Plan(
         parts.id, parts.task_type, chosen.rule, list(chosen.candidates), request, chosen.data_classes, frozenset(pinned)
     )

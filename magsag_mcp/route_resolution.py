@@ -209,7 +209,8 @@ def _route(
             try:
                 target = parse_target(fb, by_call=True)
             except ConfigError as exc:
-                raise PayloadError(f"{fb_where}.fallbacks[{i}]: {exc.message}") from None
+                # (its details too: a length's max_length, as model_config's own model says it)
+                raise PayloadError(f"{fb_where}.fallbacks[{i}]: {exc.message}", **exc.details) from None
             check_call_target(env, target, f"{fb_where}.fallbacks[{i}]", catalog_named)
             candidates.append(Candidate(target, "call", True, fallback=True))
             from_call.append((target, f"{fb_where}.fallbacks[{i}]"))

@@ -616,7 +616,8 @@ async def test_the_service_s_limits_on_names_models_and_urls_are_in_the_schema_a
     check_budget's) and a base URL's were checked by the service alone: a client validating its arguments against the
     schema sent a 201-character agent and learnt of the limit from the refusal. Each is a maxLength now, which
     pydantic does not check: the refusal a client gets is still the service's, saying the length given and how to
-    fix it."""
+    fix it, and its max_length in the details, wherever the text was (a fallback's model and check_budget's lost
+    them)."""
     from tests.mcp_tools_helpers import ENV, error_of
 
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=ENV)
@@ -634,3 +635,4 @@ async def test_the_service_s_limits_on_names_models_and_urls_are_in_the_schema_a
             result = await client.call_tool(name, arguments)
             err = error_of(result)
             assert said in err["message"] and "should have at most" not in err["message"], (name, err)
+            assert err["max_length"] == limit, (name, path, err)  # (a fallback's and check_budget's model said none)
