@@ -114,6 +114,10 @@ URL_MAX = 2048
 #: lengths, for the MCP tool's schema to say it without importing the ledger
 PATTERN_MAX = 1000
 
+#: the longest text read as a time (a since, an until): an ISO time with microseconds and an offset has 32 characters,
+#: a duration a few; here for the MCP tools' schema to say it without importing the ledger
+TIME_TEXT_MAX = 64
+
 #: characters no name may hold: control characters (a line break or an escape sequence forges rows in a table or
 #: lines in a log), and the invisible ones that make two names look the same (zero-width, bidirectional overrides,
 #: the byte-order mark) while the ledger and the limits keep them apart. ASCII's are found by this pattern; a name

@@ -602,6 +602,15 @@ _OVER_LIMITS = (
         "model_config.fallbacks[0]: base_url of 2,049 characters",
     ),
     (
+        "query_runs",
+        {"filters": {"since": "2" * 65}},
+        ("filters", "since"),
+        64,
+        "filters.since='222222222222222222222222'... (65 characters) is not a time: a time is at most 64 characters",
+    ),
+    ("summarize_usage", {"filters": {"until": "u" * 65}}, ("filters", "until"), 64, "a time is at most 64"),
+    ("search_usage", {"pattern": "x", "since": "s" * 65}, ("since",), 64, "a time is at most 64 characters"),
+    (
         "explain_route",
         {"context": {"preferred_model": "m" * 513}},
         ("context", "preferred_model"),
@@ -629,7 +638,8 @@ async def test_the_service_s_limits_on_names_models_and_urls_are_in_the_schema_a
             for step in path:  # an argument's properties, a list's items, a union's branch (a number)
                 field = field["anyOf"][step] if isinstance(step, int) else field.get("properties", field)[step]
             assert field["maxLength"] == limit, (name, path, field)
-            skill = {"skill_id": "skill.analysis", "payload": {"data": "hi"}} if name != "check_budget" else {}
+            takes_skill = "skill_id" in tools[name].input_schema.get("required", ())
+            skill = {"skill_id": "skill.analysis", "payload": {"data": "hi"}} if takes_skill else {}
             arguments = {**skill, **over}
             assert not jsonschema.Draft202012Validator(schema).is_valid(arguments), (name, path)
             result = await client.call_tool(name, arguments)

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ..errors import InputError
+from ..text import TIME_TEXT_MAX as TIME_TEXT_MAX
 
 #: unix seconds written as text: nine digits or more (an eight-digit 20251102 is an ISO date)
 _UNIX_SECONDS = re.compile(r"^\d{9,}(?:\.\d+)?$")
@@ -27,8 +28,6 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 Since = str | float | datetime | date | timedelta | None
 
 MAX_DURATION_SECONDS = 1000 * 365 * 86400
-#: the longest text read as a time: an ISO time with microseconds and an offset has 32 characters, a duration a few
-TIME_TEXT_MAX = 64
 #: what a refusal says a time looks like
 _TIME_FORMS = (
     "a duration back from now (30m, 24h, 7d, 2w: s, m for minutes, h, d or w), an ISO date or time (2025-11-02, "
@@ -108,7 +107,8 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
     if isinstance(value, str) and len(value) > TIME_TEXT_MAX:
         raise InputError(
             f"{field}={_quoted(value)} is not a time: a time is at most {TIME_TEXT_MAX} characters; give "
-            f"{_TIME_FORMS}"
+            f"{_TIME_FORMS}",
+            max_length=TIME_TEXT_MAX,  # (as a name's and a model's refusals give theirs)
         )
     written = value
     if isinstance(value, str) and _UNIX_SECONDS.match(value.strip()):

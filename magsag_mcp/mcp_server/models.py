@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..status_filter import STATUSES_LISTED, StatusFilter
-from ..text import MODEL_MAX, NAME_MAX, PATTERN_MAX
+from ..text import MODEL_MAX, NAME_MAX, PATTERN_MAX, TIME_TEXT_MAX
 from .call_models import CacheExplainedOut as CacheExplainedOut
 from .call_models import CandidateOut as CandidateOut
 from .call_models import ErrorOut as ErrorOut
@@ -71,6 +71,8 @@ Int = Annotated[int, NOT_BOOL_INT]
 # server takes: no caller means one.)
 NAME_LENGTH: dict[str, Any] = {"maxLength": NAME_MAX}
 MODEL_LENGTH: dict[str, Any] = {"maxLength": MODEL_MAX}
+#: a time written as text (unix seconds are a number, which a maxLength leaves alone)
+TIME_LENGTH: dict[str, Any] = {"maxLength": TIME_TEXT_MAX}
 #: a fallback written as text, a model's name (or provider:model), as long as one given as model
 ModelName = Annotated[str, WithJsonSchema({"type": "string", **MODEL_LENGTH})]
 
@@ -365,8 +367,12 @@ class UsageFiltersArg(_In):
         None, description=f"the runs of this status ({STATUSES_LISTED}) and their calls (running: not ended yet)"
     )
     # strict: a boolean is no time (lax, true was the number 1: 1970-01-01T00:00:01)
-    since: str | StrictFloat | None = Field(None, description=f"from this time on: {TIMES}")
-    until: str | StrictFloat | None = Field(None, description=f"before this time (exclusive): {TIMES}")
+    since: str | StrictFloat | None = Field(
+        None, json_schema_extra=TIME_LENGTH, description=f"from this time on: {TIMES}"
+    )
+    until: str | StrictFloat | None = Field(
+        None, json_schema_extra=TIME_LENGTH, description=f"before this time (exclusive): {TIMES}"
+    )
 
 
 FILTERS = "only the calls of an agent, run, skill, model, provider, status or time (all of them when left out)"
@@ -424,7 +430,9 @@ class SearchUsageArgs(_Args):
     )
     limit: Int = Field(50, ge=1, le=500, description="hits per page")
     # as the ledger tools' filters take it: a client that learnt unix seconds there may send them here
-    since: str | StrictFloat | None = Field(None, description=f"only look this far back: {TIMES}")
+    since: str | StrictFloat | None = Field(
+        None, json_schema_extra=TIME_LENGTH, description=f"only look this far back: {TIMES}"
+    )
     cursor: str | None = Field(
         None,
         description="the previous page's next_cursor: the hits after it, given with the same pattern (one given with "
