@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from .key_encodings import without_encoded_keys
 from .key_escapes import escaped_forms, without_escaped_keys
 from .key_pieces import PIECE, piece_table, pieces_of, without_pieces
 from .key_shapes import _A_TRIGGER, _SECRET_PATTERNS, _folded, _key_shaped, _redacted, holds_a_trigger
@@ -303,6 +304,11 @@ def redact(text: str, *, answer: bool = False) -> str:
     # a base64 key escaped as no form of it registered is written (JSON's \u002f, HTML's &#47;, a URL's %252F, its
     # escapes' hex in both cases): removed first, where the text holds such an escape (see key_escapes)
     text = without_escaped_keys(text, keys, PREFIX_KEY_MIN)
+    # and one re-encoded whole: every character as %XX or &#NN;, or in base64 (alone, after "Bearer ", "user:"), as a
+    # gateway quotes the request it refused (see key_encodings). Not in an answer: only the keys as sent and their
+    # pieces are looked for there (answer_keys), an answer's base64 (an image) decoded for nothing
+    if not answer:
+        text = without_encoded_keys(text, keys, PREFIX_KEY_MIN)
     for secret, pieces in _lookups(keys, "%" in text, "\\" in text):
         if not pieces:
             if secret in text:
@@ -392,12 +398,19 @@ def holds_secret(text: str) -> bool:
     by words (:func:`_key_shaped`). A name found clean is remembered until a secret is added (or 4,096 names
     are): a few lookups, not the redaction's."""
     call = _CALL_SECRETS.get()
-    if call and (any(_seen_in(text, s) for s in call) or without_escaped_keys(text, call, PREFIX_KEY_MIN) != text):
+    if call and (
+        any(_seen_in(text, s) for s in call)
+        or without_escaped_keys(text, call, PREFIX_KEY_MIN) != text
+        or without_encoded_keys(text, call, PREFIX_KEY_MIN) != text
+    ):
         return True
     known = _LONGEST_FIRST  # (remembered under the keys it was judged with: see redact)
     if _CLEAN.get(text) is known:
         return False
-    if without_escaped_keys(text, known, PREFIX_KEY_MIN) != text or (
+    if (
+        without_escaped_keys(text, known, PREFIX_KEY_MIN) != text
+        or without_encoded_keys(text, known, PREFIX_KEY_MIN) != text
+    ) or (
         _may_hold_key(text, known)
         and redact(text) != text
         and (any(_seen_in(text, secret) for secret in known) or any(map(_key_shaped, _SECRET_PATTERNS.finditer(text))))

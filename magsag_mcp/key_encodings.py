@@ -1,0 +1,112 @@
+"""A known key a vendor or a gateway echoes re-encoded whole, for :func:`~magsag_mcp.redaction.redact` to find it so:
+each of its characters percent-encoded (``%6B%33...``: a gateway quoting the request line it refused), each written
+as an HTML character reference (``&#107;&#51;...``, ``&#x6b;...``: an error page's encoder that escapes everything),
+or base64 of it (``azN5...``), of ``Bearer <key>`` or of ``user:<key>`` (a proxy quoting the ``Authorization`` header
+it was sent). :mod:`~magsag_mcp.key_escapes` undoes only the escapes of ``/``, ``+`` and ``=``: a key with none of
+them, so encoded, stayed whole in the error, the ledger and the logs.
+
+No false positive is possible on ordinary text: a run is removed only where what it decodes to holds a key the process
+knows (or, for a key of :data:`~magsag_mcp.redaction.PREFIX_KEY_MIN` characters or more, one of its pieces), never
+because it merely looks encoded. A percent or HTML run is removed as far as the key's characters go (the text around
+it, a URL's other parameters, is kept); a base64 token, opaque as a whole, is removed whole.
+"""
+
+from __future__ import annotations
+
+import binascii
+import functools
+import re
+
+from .key_escapes import _in_text
+from .key_pieces import piece_table, runs_of, without_spans
+
+#: one character percent-encoded or written as an HTML character reference (decimal or hex), each read as the one
+#: character it stands for
+_CHARACTER_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});")
+#: a text holding none of these holds no such escape (one search, in C, before any decoding)
+_AN_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}|&#")
+#: a run of base64 (standard or URL-safe) as long as the shortest key registered (6 characters) encodes to; each is
+#: decoded alone (a JWT's segments, split by ``.``, each one)
+_BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+_URL_SAFE = bytes.maketrans(b"-_", b"+/")
+
+
+@functools.lru_cache(maxsize=64)
+def _ascii_table(keys: tuple[str, ...], least: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """:func:`piece_table` of those of ``keys`` written in ASCII and holding no escape of their own (their
+    :func:`~magsag_mcp.key_escapes.escaped_forms` are the same key, looked for decoded)."""
+    return piece_table(tuple(k for k in keys if k.isascii() and not any(c in k for c in "%\\&")), least)
+
+
+def without_encoded_keys(text: str, keys: tuple[str, ...], least: int) -> str:
+    """``text`` less each of ``keys`` (and, one of ``least`` characters or more, each run of it holding one of its
+    pieces) found percent-encoded or written as HTML character references, a character or more of it so written, or
+    inside a base64 token."""
+    if not keys:
+        return text
+    table = _ascii_table(keys, least)
+    if not table:
+        return text
+    if _AN_ESCAPE.search(text) is not None:
+        text = _without_escaped_characters(text, table)
+    return _without_base64(text, table)
+
+
+def _holds(view: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> bool:
+    return any(piece in view for key, pieces in table for piece in pieces or (key,))
+
+
+def _without_escaped_characters(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    """``text`` less the keys found where its ``%XX`` and ``&#NN;`` are read as the characters they stand for."""
+    parts: list[str] = []
+    escapes: list[int] = []
+    longer: list[int] = []
+    done = shown = more = 0
+    for found in _CHARACTER_ESCAPE.finditer(text):
+        pct, dec, hx = found.groups()
+        code = int(pct, 16) if pct else int(dec) if dec else int(hx, 16)
+        if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+            continue  # (no character: read as written)
+        parts += (text[done : found.start()], chr(code))
+        shown += found.start() - done
+        escapes.append(shown)
+        shown += 1
+        more += found.end() - found.start() - 1
+        longer.append(more)
+        done = found.end()
+    if not escapes:
+        return text
+    view = "".join(parts) + text[done:]
+    if not _holds(view, table):
+        return text
+    spans: list[tuple[int, int]] = []
+    for key, pieces in table:
+        if not pieces:  # (a short key: looked for whole, as redact() does)
+            at = view.find(key)
+            while at != -1:
+                spans.append((at, at + len(key)))
+                at = view.find(key, at + len(key))
+        elif any(piece in view for piece in pieces):
+            spans += runs_of(view, [key])
+    shown_spans = [(_in_text(s, escapes, longer), _in_text(e, escapes, longer)) for s, e in spans]
+    # (a run written as it is, no escape in it, is left to redact()'s own look-ups)
+    return without_spans(
+        text, [(s, e) for (s, e), (vs, ve) in zip(shown_spans, spans, strict=True) if e - s != ve - vs]
+    )
+
+
+def _without_base64(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    """``text`` less each base64 token whose bytes hold a key (the key, ``Bearer <key>``, ``user:<key>``, a JSON
+    holding it)."""
+    spans: list[tuple[int, int]] = []
+    for found in _BASE64_TOKEN.finditer(text):
+        token = found[0].rstrip("=").encode("ascii")
+        if len(token) % 4 == 1:  # (a last character that completes no byte)
+            token = token[:-1]
+        try:
+            data = binascii.a2b_base64(token.translate(_URL_SAFE) + b"=" * (-len(token) % 4))
+        except binascii.Error:
+            continue
+        if _holds(data.decode("latin-1"), table):
+            spans.append(found.span())
+    return without_spans(text, spans)

@@ -1,0 +1,97 @@
+"""A known key a vendor or a gateway echoes re-encoded whole (:mod:`magsag_mcp.key_encodings`): every character
+percent-encoded, every character an HTML character reference (decimal or hex), base64 of the key, of ``Bearer <key>``
+and of ``user:<key>``. Each stayed whole in the text (key_escapes undoes the escapes of ``/``, ``+`` and ``=`` only);
+and text so encoded that holds no known key is kept as it is."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from magsag_mcp import redaction
+from magsag_mcp.redaction import holds_secret, redact, register_secret
+
+#: letters and digits alone: no escape key_escapes undoes
+KEY = "k3yABCDEFghijklmnop0123456789xyzQRS"
+#: a short one (under PREFIX_KEY_MIN: looked for whole)
+SHORT = "pw7Qz9xL"
+
+
+def _pct(text: str, case: str = "X") -> str:
+    return "".join(f"%{ord(c):02{case}}" for c in text)
+
+
+ENCODINGS: dict[str, Callable[[str], str]] = {
+    "percent-upper": _pct,
+    "percent-lower": lambda k: _pct(k, "x"),
+    "percent-every-other": lambda k: "".join(f"%{ord(c):02X}" if i % 2 else c for i, c in enumerate(k)),
+    "html-decimal": lambda k: "".join(f"&#{ord(c)};" for c in k),
+    "html-hex": lambda k: "".join(f"&#x{ord(c):x};" for c in k),
+    "html-hex-upper-padded": lambda k: "".join(f"&#X{ord(c):04X};" for c in k),
+    "base64": lambda k: base64.b64encode(k.encode()).decode(),
+    "base64-unpadded-url-safe": lambda k: base64.urlsafe_b64encode(k.encode()).decode().rstrip("="),
+    "base64-bearer": lambda k: base64.b64encode(f"Bearer {k}".encode()).decode(),
+    "base64-basic-user": lambda k: base64.b64encode(f"user:{k}".encode()).decode(),
+    "base64-json": lambda k: base64.b64encode(f'{{"api_key": "{k}"}}'.encode()).decode(),
+}
+
+
+@pytest.fixture
+def known(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """:func:`register_secret`, none known during the test but those it registers (see test_redaction_encodings)."""
+    monkeypatch.setattr(redaction, "_KNOWN_SECRETS", set())
+    monkeypatch.setattr(redaction, "_LONGEST_FIRST", ())
+    monkeypatch.setattr(redaction, "_UNCHANGED", {})
+    monkeypatch.setattr(redaction, "_CLEAN", {})
+    yield register_secret
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+@pytest.mark.parametrize("key", [KEY, SHORT])
+def test_a_key_re_encoded_whole_is_removed(known: Callable[[str], None], encoding: str, key: str):
+    known(key)
+    written = ENCODINGS[encoding](key)
+    said = redact(f'{{"error": {{"message": "invalid credential {written} (401)"}}}}')
+    assert said == '{"error": {"message": "invalid credential [REDACTED] (401)"}}'
+    assert holds_secret(f"run-{written}")  # a name holding it is refused, as one holding the key is
+
+
+@pytest.mark.parametrize("encoding", ["percent-upper", "html-decimal", "html-hex"])
+def test_only_the_keys_characters_are_removed_from_an_encoded_url(known: Callable[[str], None], encoding: str):
+    known(KEY)
+    written = ENCODINGS[encoding](KEY)
+    said = redact(f"GET /v1/models?q=hello%20world&key={written}&page=2 refused")
+    assert said == "GET /v1/models?q=hello%20world&key=[REDACTED]&page=2 refused"
+
+
+def test_the_start_of_a_long_key_encoded_is_removed(known: Callable[[str], None]):
+    # a gateway's 401 showing the first 20 characters of the token it refused, each percent-encoded
+    known(KEY)
+    assert redact(f"token {_pct(KEY[:20])}... refused") == "token [REDACTED]... refused"
+
+
+def test_text_so_encoded_holding_no_known_key_is_kept(known: Callable[[str], None]):
+    known(KEY)
+    known(SHORT)
+    other = "z" + KEY[1:11] + "0" * 24  # shares 10 characters with KEY: fewer than a piece
+    for text in (
+        "https://example.com/search?q=caf%C3%A9%20au%20lait&lang=fr%2Dca",
+        "<p>Fish &#38; chips &#x26; peas, 5&#160;EUR &#8364;</p>",
+        f"an id {base64.b64encode(b'just some ordinary bytes here').decode()} and a hash dGhlIHF1aWNrIGJyb3duIGZveA==",
+        f"another key {_pct(other)} and {base64.b64encode(other.encode()).decode()}",
+        f"the short key's part only: {_pct(SHORT[:5])} {base64.b64encode(SHORT[:5].encode()).decode()}",
+        "a word that is base64 by its letters alone: internationalization, Authorization",
+        "%ZZ%4 &#xZZ; &#99999999; broken escapes",
+    ):
+        assert redact(text) == text, text
+        assert not holds_secret(text[:200]), text
+
+
+def test_a_call_keys_re_encoded_is_removed_in_that_call(known: Callable[[str], None]):
+    # a credential the call gave itself (its target's params.api_key), echoed base64 in its Authorization header
+    with redaction.call_keys_known((KEY,)):
+        written = ENCODINGS["base64-bearer"](KEY)
+        assert redact(f"proxy: Authorization: Basic {written}") == "proxy: Authorization: Basic [REDACTED]"
+        assert holds_secret(f"agent-{_pct(KEY)}")
