@@ -64,6 +64,7 @@ from .errors import (
     PolicyDenied,
     ProviderError,
     redacting_logger,
+    said_without_keys,
 )
 from .governance import refusal_ends_call
 from .otel_spans import traced
@@ -365,7 +366,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                         # the call's deadline: reported as that, it sent the caller to raise MAGSAG_CALL_DEADLINE)
                         log.exception("%s: a bug in magsag-mcp during the attempt", target.label)
                         sent = sends.left or not provider.sends_through_transport
-                        raise internal_error(target, bug, sent=sent) from bug
+                        raise internal_error(target, bug, sent=sent) from said_without_keys(bug)
                 except ProviderError as exc:
                     # (first: what follows raising, a bug, must not keep the slot, as nothing would give it back)
                     waited = None if slot is None else slot.release()

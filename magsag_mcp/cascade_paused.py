@@ -56,6 +56,7 @@ from .errors import (
     ProviderError,
     UnsupportedFeatureError,
     redact,
+    said_without_keys,
 )
 from .invoke_result import call_cost
 from .plurals import counted
@@ -347,7 +348,7 @@ class PausedTurns:
                 sent = sends.left or not provider.sends_through_transport
                 if isinstance(bug, TimeoutError) and within.expired:
                     raise cut_by_the_deadline(target, sent, self.retry.deadline) from None
-                raise internal_error(target, bug, sent=sent) from bug
+                raise internal_error(target, bug, sent=sent) from said_without_keys(bug)
         except ProviderError as exc:  # (recorded, its wait and the breaker told, retried as a first try is)
             waited = None if slot is None else slot.release()
             at = len(state.attempts)

@@ -82,6 +82,7 @@ message is built from a provider's body.
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 
@@ -196,32 +197,79 @@ _Bug = TypeVar("_Bug", bound=BaseException)
 _CHAIN_READ = 16
 
 
-def said_without_keys(bug: _Bug) -> _Bug:
+def said_without_keys(bug: _Bug) -> _Bug | RedactedException:
     """``bug``, an exception outside this tree (a bug of ours) that an error of the tree is raised from, its texts
     redacted in place, and those of the exceptions it was raised from or during (``__cause__``, ``__context__``) and,
     an exception group's, of those it holds: its ``args`` (``KeyError``'s, ``ValueError``'s text; one that is no text,
     a tuple or bytes quoting a key, becomes its redacted repr), an ``OSError``'s ``strerror`` and file names, its
-    notes. Its type and traceback are kept, for the report the error's message asks for. The error's message was
-    redacted as it was made, but every traceback of the error prints its cause's text (an application's own logger,
-    with ``exc_info``, which no filter of magsag's sees), and a bug quoting what the vendor answered (``{}[answer]``,
-    an answer echoing the request's key) gave the key away whole.
+    notes, the text fields its own ``__str__`` is built from (jsonschema's ``message`` and ``instance``, a YAML error's
+    marks' buffer). Its type and traceback are kept, for the report the error's message asks for. The error's message
+    was redacted as it was made, but every traceback of the error prints its cause's text (an application's own
+    logger, with ``exc_info``, which no filter of magsag's sees), and a bug quoting what the vendor answered
+    (``{}[answer]``, an answer echoing the request's key) gave the key away whole.
+
+    An exception whose text still holds a key once those are rewritten (pydantic's ``ValidationError``, built in Rust
+    from the input it quotes, ``input_value=...``, and read-only) is replaced, where the chain holds it, by a
+    :class:`RedactedException` naming its type, with its redacted text and its traceback; so is ``bug`` itself, in
+    what this returns: raise the error *from what it returns*.
 
     Only exceptions caught in magsag's code are rewritten: one the caller's own code caught (the exception it was
     handling as it made the call, the bug's ``__context__``) is the caller's, still held by it, and left as it is."""
     seen: dict[int, bool] = {}  # (each exception read, and whether as ours: one held by a group of ours is ours)
-    todo: list[tuple[BaseException | None, bool]] = [(bug, True)]  # (ours: what it is given)
+    # (ours: what it is given; the exception holding it as its cause or context, and which; None for bug itself)
+    todo: list[tuple[BaseException | None, bool, BaseException | None, str]] = [(bug, True, None, "")]
+    shown: _Bug | RedactedException = bug
     while todo and len(seen) < _CHAIN_READ:
-        link, ours = todo.pop()
+        link, ours, holder, held_as = todo.pop()
         if link is None or seen.get(id(link), False) or (id(link) in seen and not ours):
             continue
         seen[id(link)] = ours
+        in_chain = link  # (what the chain holds in its place: a stand-in for it, if one was made)
         if ours and not isinstance(link, MagsagError):  # (the tree's are redacted as they are made)
             _redact_texts(link)
+            if not isinstance(link, BaseExceptionGroup) and _still_says_a_key(link):
+                stand_in = in_chain = RedactedException.of(link)
+                if holder is None:
+                    shown = stand_in
+                else:
+                    setattr(holder, held_as, stand_in)
         if isinstance(link, BaseExceptionGroup):  # (a task group's: a traceback prints each it holds)
-            todo.extend((held, ours) for held in link.exceptions)
-        after = link.__cause__ or link.__context__
-        todo.append((after, after is not None and _caught_by_us(after)))
-    return bug
+            todo.extend((held, ours, None, "") for held in link.exceptions)
+        held_as = "__cause__" if link.__cause__ is not None else "__context__"
+        after = getattr(link, held_as)
+        todo.append((after, after is not None and _caught_by_us(after), in_chain, held_as))
+    return shown
+
+
+class RedactedException(Exception):
+    """Stands, in an error's chain, for an exception of ours whose text is built from fields no rewriting reaches
+    (pydantic's ``ValidationError``, quoting the input it refused) and held a key (see :func:`said_without_keys`): its
+    text names the type it stands for (``original_type``) and is that exception's text redacted; its traceback, cause
+    and context are that exception's."""
+
+    original_type: type[BaseException] = Exception
+
+    @classmethod
+    def of(cls, exc: BaseException) -> RedactedException:
+        kind = type(exc)
+        stand_in = cls(f"{kind.__module__}.{kind.__qualname__} (its text redacted): {redact(_text_of(exc))}")
+        stand_in.original_type = kind
+        stand_in.__cause__, stand_in.__context__ = exc.__cause__, exc.__context__
+        stand_in.__suppress_context__ = exc.__suppress_context__
+        return stand_in.with_traceback(exc.__traceback__)
+
+
+def _text_of(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # (a __str__ of its own that fails: a traceback prints no text of it either)
+        return ""
+
+
+def _still_says_a_key(exc: BaseException) -> bool:
+    """Whether ``exc``'s text, as a traceback prints it, still holds what :func:`redact` removes."""
+    text = _text_of(exc)
+    return redact(text) != text
 
 
 def _caught_by_us(exc: BaseException) -> bool:
@@ -264,8 +312,31 @@ def _redact_texts(exc: BaseException) -> None:
         notes = getattr(exc, "__notes__", None)
         if isinstance(notes, list):
             notes[:] = [redact(note) if isinstance(note, str) else note for note in notes]
+        _redact_fields(exc)
     except (AttributeError, TypeError):  # an exception whose fields are read-only: its text stays as it was
         pass
+
+
+def _redact_fields(exc: BaseException) -> None:
+    """The fields of ``exc`` its own ``__str__`` may build its text from, redacted: each text, each dict, list or tuple
+    (a redacted copy: a container it shares is left as it is), and a YAML error's marks, whose snippet quotes the line
+    of the file (dropped, on a copy). jsonschema's ValidationError printed ``message`` and the ``instance``
+    refused (a payload holding a key), PyYAML's the YAML line holding a pasted key."""
+    fields = getattr(exc, "__dict__", None)
+    if not fields:
+        return
+    for name, value in list(fields.items()):
+        if name.startswith("__"):
+            continue
+        if isinstance(value, str | dict | list | tuple):
+            hidden = redact_values(value)
+            if hidden != value:
+                setattr(exc, name, hidden)
+        elif isinstance(getattr(value, "buffer", None), str) and hasattr(value, "get_snippet"):  # (a yaml Mark)
+            if redact(value.buffer) != value.buffer:
+                mark = copy.copy(value)  # (its line and column still said; the snippet, which points into the
+                mark.buffer = None  # buffer by index, dropped: redacted, the buffer is shorter and the index past it)
+                setattr(exc, name, mark)
 
 
 class ConfigError(MagsagError):

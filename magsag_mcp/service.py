@@ -34,6 +34,7 @@ from .errors import (
     LedgerError,
     MagsagError,
     redacting_logger,
+    said_without_keys,
 )
 from .invoke_result import (
     InvokeResult,
@@ -305,7 +306,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
                 if raised_by_caller(bug):
                     await self._record_failed(run, so_far, "error", callback_error(bug))
                     raise
-                raise await self._bug(run, so_far, bug) from bug
+                raise await self._bug(run, so_far, bug) from said_without_keys(bug)
             except BaseException as exc:
                 if isinstance(exc, (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit)):
                     # Cancelled (a client timeout, a closed session) or interrupted (an interpreter exit raised through
@@ -316,7 +317,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
             try:
                 result = self._result(run_id, skill_id, plan, outcome)
             except Exception as bug:  # built before the record says 'ok': a bug here fails the call, recorded so
-                raise await self._bug(run, outcome.attempts, bug) from bug
+                raise await self._bug(run, outcome.attempts, bug) from said_without_keys(bug)
             except BaseException:
                 # An interpreter exit (Ctrl-C raised on the loop's thread) with the paid answer in hand: recorded at its
                 # cost, as an exit during the attempt is. Unrecorded, its reservation was swept once it expired, as an
@@ -334,7 +335,7 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
                 raise answer_not_recorded(exc, result) from None
             except Exception as bug:  # ours, writing the record: the answer and what it cost go on, the record is kept
                 log.error("run %s: a bug in magsag-mcp kept the call's record out of the ledger", run_id, exc_info=bug)
-                raise answer_not_written(bug, result) from bug
+                raise answer_not_written(bug, result) from said_without_keys(bug)
             if outcome.to_cache is not None:  # stored once its call is recorded: a hit names a run the ledger holds
                 stored = await self.answers.store(outcome.to_cache, run_id, answer_cost(outcome.attempts))
         finally:
