@@ -95,8 +95,9 @@ def target_span(
         if last.outcome == "ok" and answer is not None:
             span.set_attribute("gen_ai.response.model", answer.model)
             span.set_attribute("gen_ai.response.finish_reasons", [answer.finish_reason])
-            if answer.response_id:
-                span.set_attribute("gen_ai.response.id", answer.response_id)
+            if answer.response_id:  # (less a key it echoes: a gateway minting the id from the bearer token, as the
+                # result's id is shown, see invoke_result.shown_answer; the span is exported to a collector)
+                span.set_attribute("gen_ai.response.id", redact(answer.response_id, answer=True))
             if content:
                 _output_content(span, answer)
         elif last.outcome == "error":
