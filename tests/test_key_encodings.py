@@ -95,3 +95,24 @@ def test_a_call_keys_re_encoded_is_removed_in_that_call(known: Callable[[str], N
         written = ENCODINGS["base64-bearer"](KEY)
         assert redact(f"proxy: Authorization: Basic {written}") == "proxy: Authorization: Basic [REDACTED]"
         assert holds_secret(f"agent-{_pct(KEY)}")
+
+
+def test_only_words_that_may_be_base64_of_a_key_are_decoded(
+    known: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+):
+    # every error's message, record and log line is redacted: a word in one case, or shorter than any known key's
+    # piece encodes to, is never decoded (a 1 KB error's every word was)
+    from magsag_mcp import key_encodings
+
+    known(KEY)
+    decoded: list[bytes] = []
+    real = key_encodings._decoded
+    monkeypatch.setattr(key_encodings, "_decoded", lambda word: decoded.append(word) or real(word))
+    text = (
+        "The model `gpt-4o-mini-2024-07-18` does not exist: invalid_request_error, "
+        "request_id=req_8f3a2b1c9d4e5f6a7b8c9d0e1f2a3b4c, trace ABCDEF0123456789ABCDEF, short MixedCase"
+    )
+    assert redact(text) == text
+    assert decoded == []
+    assert redact(f"id org-AbCdEfGhIjKlMnOpQr {text}") == f"id org-AbCdEfGhIjKlMnOpQr {text}"
+    assert decoded == [b"org-AbCdEfGhIjKlMnOpQr"]
