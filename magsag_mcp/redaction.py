@@ -304,11 +304,6 @@ def redact(text: str, *, answer: bool = False) -> str:
     # a base64 key escaped as no form of it registered is written (JSON's \u002f, HTML's &#47;, a URL's %252F, its
     # escapes' hex in both cases): removed first, where the text holds such an escape (see key_escapes)
     text = without_escaped_keys(text, keys, PREFIX_KEY_MIN)
-    # and one re-encoded whole: every character as %XX or &#NN;, or in base64 (alone, after "Bearer ", "user:"), as a
-    # gateway quotes the request it refused (see key_encodings). Not in an answer: only the keys as sent and their
-    # pieces are looked for there (answer_keys), an answer's base64 (an image) decoded for nothing
-    if not answer:
-        text = without_encoded_keys(text, keys, PREFIX_KEY_MIN)
     for secret, pieces in _lookups(keys, "%" in text, "\\" in text):
         if not pieces:
             if secret in text:
@@ -330,6 +325,11 @@ def redact(text: str, *, answer: bool = False) -> str:
     if not answer:
         if holds_a_trigger(_folded(text)):  # (folded as (?i:...) compares: see _RE_ALSO_ASCII)
             text = _SECRET_PATTERNS.sub(_redacted, text)
+        # a key re-encoded whole: every character as %XX or &#NN;, or in base64 (alone, after "Bearer ", "user:"), as
+        # a gateway quotes the request it refused (see key_encodings). After the patterns: a token they remove whole
+        # ("Bearer <JWT>" whose payload encodes a known key) is not cut first. Not in an answer: only the keys as sent
+        # and their pieces are looked for there (answer_keys), an answer's base64 (an image) decoded for nothing
+        text = without_encoded_keys(text, keys, PREFIX_KEY_MIN)
     # the pieces last: one removed before the patterns could cut a token they match whole (another JWT sharing a
     # known JWT's header) and leave its rest in the text
     if started:

@@ -116,3 +116,11 @@ def test_only_words_that_may_be_base64_of_a_key_are_decoded(
     assert decoded == []
     assert redact(f"id org-AbCdEfGhIjKlMnOpQr {text}") == f"id org-AbCdEfGhIjKlMnOpQr {text}"
     assert decoded == [b"org-AbCdEfGhIjKlMnOpQr"]
+
+
+def test_a_token_the_patterns_remove_whole_is_not_cut_first_by_a_key_its_base64_encodes(known: Callable[[str], None]):
+    # a JWT whose payload encodes a known key ({"sub": "1234567890"}): the bearer pattern removes the token whole;
+    # its payload removed first, "Bearer [REDACTED].<signature>" was left for the pattern to cut otherwise
+    known("1234567890")
+    said = redact("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLWJ5dGVz refused")
+    assert said == "[REDACTED] refused"
