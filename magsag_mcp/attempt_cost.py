@@ -46,6 +46,13 @@ def input_tokens_reserved(request: LLMRequest, target: Target) -> int:
     return tokens
 
 
+def marked_ttls(request: LLMRequest, target: Target) -> frozenset[str] | None:
+    """The times to live ``request``'s cache markers ask (:func:`~.providers.anthropic_usage.cache_ttls_asked`: the
+    call's own params and the target's, on a system block, a tool or a message's block too) for a reservation's
+    worst case of an attempt at an Anthropic ``target``; None for another provider's, which caches without one."""
+    return cache_ttls_asked(request) if target.provider == "anthropic" else None
+
+
 def refused_whatever_was_spent(
     guard: Guard | None, pricer: Pricing, target: Target, request: LLMRequest, agent: str | None = None
 ) -> str | None:
@@ -56,7 +63,10 @@ def refused_whatever_was_spent(
     if guard is None:
         return None
     worst = pricer.reserved_worst_case(
-        target, input_tokens_reserved(request, target), output_tokens_reserved(request, target)
+        target,
+        input_tokens_reserved(request, target),
+        output_tokens_reserved(request, target),
+        marked_ttls(request, target),
     )
     ok, policy, reason = guard.spend_verdict(target, worst, agent=agent)
     if ok:
@@ -71,7 +81,9 @@ class Pricing(Protocol):
 
     def price_for(self, target: Target, usage: Usage, *, cache_ttls: frozenset[str] = ...) -> PriceQuote: ...
     def context_window(self, provider: str, model: str) -> int | None: ...
-    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int) -> Decimal | None: ...
+    def reserved_worst_case(
+        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls: frozenset[str] | None = None
+    ) -> Decimal | None: ...
 
 
 def cache_ttls_of(request: LLMRequest, usage: Usage) -> frozenset[str]:
@@ -351,5 +363,8 @@ def cost_bound(pricer: Pricing, admission: Any, target: Target, request: LLMRequ
     if reserved is not None:
         return reserved
     return pricer.reserved_worst_case(
-        target, input_tokens_reserved(request, target), output_tokens_reserved(request, target)
+        target,
+        input_tokens_reserved(request, target),
+        output_tokens_reserved(request, target),
+        marked_ttls(request, target),
     )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .attempt_cost import input_tokens_reserved, output_tokens_reserved
+from .attempt_cost import input_tokens_reserved, marked_ttls, output_tokens_reserved
 from .cascade_errors import all_failed
 from .cascade_report import CascadeState, record_skip
 from .errors import AllTargetsFailed, LedgerError, MagsagError, redacting_logger
@@ -85,6 +85,7 @@ def attempt_context(
         delegated_from,
         call_id,
         cand.fallback,
+        marked_ttls(request, cand.target),  # cache_ttls
     )
 
 

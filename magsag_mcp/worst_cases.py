@@ -8,11 +8,11 @@ bounds reach for (the tiers served, the geos billed, the models an Azure deploym
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .exact_money import exact_money
+from .providers.anthropic_usage import cache_ttls_marked
 from .rates import GEO_MULTIPLIERS
 
 if TYPE_CHECKING:
@@ -36,8 +36,6 @@ _STANDARD_ONLY = {
 }
 #: the providers that are one vendor's own API (a model of another's named with one is most likely a mistake)
 _VENDOR_PROVIDERS = ("openai", "anthropic", "google")
-#: a worst case's ``cache_control`` not given: the request may carry any marker
-_UNSAID: Any = object()
 #: providers whose answers' usage counts audio tokens (Chat Completions' ``audio_tokens``), priced at audio rates: a
 #: worst case elsewhere (Gemini, whose wire counts none, and whose audio answers are refused) prices none at them
 AUDIO_PROVIDERS = frozenset({"openai", "azure", "compat", "local"})
@@ -65,10 +63,14 @@ class WorstCasePricing:
 
         def _azure_model(self, deployment: str, answering: str) -> tuple[str | None, str | None]: ...
 
-    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int) -> Decimal | None:
+    def reserved_worst_case(
+        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls: frozenset[str] | None = None
+    ) -> Decimal | None:
         """The most an attempt at ``target`` of these tokens may cost, as its reservation holds it: at the multiple of
-        where the target's params ask inference to run, with the cache writes its cache marker asks for (none without
-        one), and for an Azure deployment by what it was seen serving at its endpoint (its base_url or the
+        where the target's params ask inference to run, with the cache writes its request's cache markers ask for
+        (``cache_ttls``: :func:`~.providers.anthropic_usage.cache_ttls_asked` of the request sent, which carries the
+        call's own params beside the target's; not given, the target's params are read by the same reader; none
+        without a marker), and for an Azure deployment by what it was seen serving at its endpoint (its base_url or the
         environment's AZURE_OPENAI_ENDPOINT: another resource's deployment of its name is not it); None when the
         model's price is unknown. Admission, the bound of an unknown cost, ``explain``, ``check_budget``'s call and the
         catalog's check against the limits all ask this, so that what they show is what a call reserves."""
@@ -80,7 +82,7 @@ class WorstCasePricing:
             output_tokens,
             # most targets have no params: neither where inference runs nor a cache marker
             inference_geo=target.param("inference_geo") if params else None,
-            cache_control=target.param("cache_control") if params else None,
+            cache_ttls=_marked(target, cache_ttls),
             # (Anthropic's standard_only, OpenAI's default keep a call off a dearer tier its organisation's answers
             # were served on; Gemini's serviceTier: standard, as its request writes it)
             service_tier=(target.param("service_tier") or target.param("serviceTier")) if params else None,
@@ -99,7 +101,7 @@ class WorstCasePricing:
         output_tokens: int,
         *,
         inference_geo: Any = None,
-        cache_control: Any = _UNSAID,
+        cache_ttls: frozenset[str] | None = None,
         service_tier: Any = None,
         endpoint: str = "",
         off_machine: bool = False,
@@ -108,9 +110,10 @@ class WorstCasePricing:
         write costs more than an uncached token), ``output_tokens`` generated. ``inference_geo``: where
         the request asks inference to run (a target's ``params.inference_geo``), billed at its multiple.
         ``service_tier``: the tier the request asks for (a target's ``params.service_tier``).
-        ``cache_control``: the cache marker the request carries (a target's ``params.cache_control``, None
-        for none): Anthropic writes a prompt to its cache, and bills the write, only where the request
-        marks it, at the marker's time to live; unsaid, any write is possible.
+        ``cache_ttls``: the times to live the request's cache markers ask
+        (:func:`~.providers.anthropic_usage.cache_ttls_marked`, empty for none): Anthropic writes a prompt to its
+        cache, and bills the write, only where the request marks it, at the marker's time to live; unsaid (None),
+        any write is possible.
 
         Calls cannot ask for a dearer service tier (``priority`` and ``scale`` are refused), but an
         OpenAI project whose default tier is priority serves every call on it, at up to twice the
@@ -135,7 +138,7 @@ class WorstCasePricing:
         priced_as = [self._azure_model(model, answering)[0] for answering in served] if served else ()
         if None in priced_as:
             return None  # it answered as a model of no known price (a fine-tune's)
-        writes = _cache_writes(provider, cache_control)
+        writes = _cache_writes(provider, cache_ttls)
         standard = service_tier is not None and service_tier in _STANDARD_ONLY.get(provider, ())
         worst = self._worst(provider, model, input_tokens, output_tokens, asked, writes, standard, off_machine)
         for other in priced_as:
@@ -199,14 +202,21 @@ class WorstCasePricing:
         return None
 
 
-def _cache_writes(provider: str, cache_control: Any) -> str | None:
+def _marked(target: Target, cache_ttls: frozenset[str] | None) -> frozenset[str]:
+    """``cache_ttls`` as given, or the times to live ``target``'s params mark (an Anthropic target's: no other
+    provider's writes wait on a marker)."""
+    if cache_ttls is not None or not target.params or target.provider != "anthropic":
+        return cache_ttls or frozenset()
+    return cache_ttls_marked(target.params)
+
+
+def _cache_writes(provider: str, cache_ttls: frozenset[str] | None) -> str | None:
     """The dearest cache write a call can be billed (see UnitPrices.ceiling): Anthropic writes only what the
-    request marks (magsag sends a marker only as the target's top-level ``cache_control``), for 5 minutes
-    unless its ``ttl`` is "1h"; other vendors cache on their own, and a marker left unsaid may be any."""
-    if provider != "anthropic" or cache_control is _UNSAID:
+    request marks, for 5 minutes unless a marker's ``ttl`` is "1h" (a marker of either, on a system block, a tool or
+    a message's block as well as the top-level one: the dearest any asks); other vendors cache on their own, and
+    markers left unsaid (None) may ask any."""
+    if provider != "anthropic" or cache_ttls is None:
         return "1h"
-    if cache_control is None:
+    if not cache_ttls:
         return None
-    if isinstance(cache_control, Mapping) and cache_control.get("ttl", "5m") == "5m":
-        return "5m"
-    return "1h"
+    return "5m" if cache_ttls == {"5m"} else "1h"

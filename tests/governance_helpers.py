@@ -57,7 +57,9 @@ class FixedPricer:
     def __init__(self, worst: str | None) -> None:
         self.worst = None if worst is None else Decimal(worst)
 
-    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int) -> Decimal | None:
+    def reserved_worst_case(
+        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None
+    ) -> Decimal | None:
         return self.worst
 
 

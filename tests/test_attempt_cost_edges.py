@@ -104,7 +104,7 @@ class Delegating:
     def context_window(self, provider: str, model: str) -> int | None:
         return self.pricer.context_window(provider, model)
 
-    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int) -> D | None:
+    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None) -> D | None:
         return self.pricer.reserved_worst_case(target, input_tokens, output_tokens)
 
 

@@ -69,3 +69,6 @@ class AttemptContext:
     call_id: str | None = None
     #: one of the call's own fallbacks (routing.Candidate.fallback): a refusal names them as what chose it
     fallback: bool = False
+    #: the times to live the request's cache markers ask (attempt_cost.marked_ttls), which its worst case holds the
+    #: writes at; None: the target's params say (a context made without its request)
+    cache_ttls: frozenset[str] | None = None

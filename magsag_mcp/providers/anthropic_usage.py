@@ -92,16 +92,24 @@ _TTL_UNKNOWN = "?"
 
 
 def cache_ttls_asked(request: LLMRequest) -> frozenset[str]:
+    """The times to live of every cache marker ``request`` sends (:func:`cache_ttls_marked` of its vendor params).
+    magsag writes no marker of its own into a message (a text block's ``cache_control`` is dropped as it becomes
+    text): every one the Messages API sees comes with the vendor params (a target's ``params.cache_control``, the
+    top-level marker, or a param that carries blocks of its own: ``system``, ``tools``, ``messages``), so those are
+    read whole. Anthropic writes to its cache only where a marker asks, at the marker's time to live: a usage's writes
+    whose time to live it does not say (Usage.cache_write_ttl_unsaid_tokens) were written at the one time to live
+    every marker asked, where they asked one; and a call's budget reservation holds the dearest write they allow."""
+    return cache_ttls_marked(request.extra)
+
+
+def cache_ttls_marked(params: Any) -> frozenset[str]:
     """The times to live of every cache marker (a ``cache_control`` of type "ephemeral", CacheControlEphemeral's only
-    type) ``request`` sends, each "5m" unless its ``ttl`` says "1h" ("?" for a marker of neither); empty for a request
-    that sends none. magsag writes no marker of its own into a message (a text block's ``cache_control`` is dropped as
-    it becomes text): every one the Messages API sees comes with the vendor params (a target's
-    ``params.cache_control``, the top-level marker, or a param that carries blocks of its own), so those are read
-    whole. Anthropic writes to its cache only where a marker asks, at the
-    marker's time to live: a usage's writes whose time to live it does not say (Usage.cache_write_ttl_unsaid_tokens)
-    were written at the one time to live every marker asked, where they asked one."""
+    type) in ``params`` (vendor params as a request sends them: a mapping, or a target's (name, value) pairs), each
+    "5m" unless its ``ttl`` says "1h" ("?" for a marker of neither); empty for params that mark nothing. The one
+    reader of markers: the price of an answer's writes and the reservation of a call yet to be sent both ask it."""
     asked: set[str] = set()
-    pending: list[Any] = [request.extra]
+    # (a target's params are (name, value) pairs: read as the mapping they stand for, the top-level marker included)
+    pending: list[Any] = [dict(params) if isinstance(params, tuple) else params]
     while pending:  # (iterative: a deeply nested param cannot exhaust the stack)
         value = pending.pop()
         if isinstance(value, Mapping):

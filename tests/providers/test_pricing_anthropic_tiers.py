@@ -58,12 +58,12 @@ async def test_a_priority_price_in_prices_yaml_prices_and_reserves_priority_answ
     entry = f'"anthropic:{MODEL}": {{input: 3, output: 15, service_tiers: {{priority: {{input: 5, output: 25}}}}}}\n'
     (tmp_path / "prices.yaml").write_text(entry)
     pricer = Pricer.from_catalog(tmp_path)
-    assert pricer.worst_case("anthropic", MODEL, 1_000, 100, cache_control=None) == D("0.0045")  # 1000x3 + 100x15
+    assert pricer.worst_case("anthropic", MODEL, 1_000, 100, cache_ttls=frozenset()) == D("0.0045")  # 1000x3 + 100x15
     quote = pricer.price("anthropic", MODEL, await _answered_on(serve, transport, "priority"))
     # the tier's rates, a cache read at Anthropic's 0.1x of its input: 10,000 x $5 + 40,000 x $0.50 + 2,000 x $25
     assert (quote.cost_usd, quote.source) == (D("0.12"), "catalog:prices.yaml")
     # the organisation's calls are served on priority: reserved at its rates from then on (1000 x $5 + 100 x $25)
-    assert pricer.worst_case("anthropic", MODEL, 1_000, 100, cache_control=None) == D("0.0075")
+    assert pricer.worst_case("anthropic", MODEL, 1_000, 100, cache_ttls=frozenset()) == D("0.0075")
 
 
 async def test_a_batch_answer_is_priced_at_genai_prices_batch_rates(serve, transport):
@@ -95,17 +95,17 @@ def test_once_an_answer_came_on_priority_without_its_price_calls_have_no_worst_c
     # The organisation's calls are served on Priority Tier, which nothing here prices: its calls went on being
     # reserved at the standard rates (1000 x $3 + 100 x $15), below what a priority call costs, as if a bound
     pricer = Pricer()
-    assert pricer.worst_case("anthropic", MODEL, 1_000, 100, cache_control=None) == D("0.0045")
+    assert pricer.worst_case("anthropic", MODEL, 1_000, 100, cache_ttls=frozenset()) == D("0.0045")
     assert pricer.price("anthropic", MODEL, _priority_answer()).cost_usd is None
-    assert pricer.worst_case("anthropic", MODEL, 1_000, 100, cache_control=None) is None
+    assert pricer.worst_case("anthropic", MODEL, 1_000, 100, cache_ttls=frozenset()) is None
     # a call that keeps off Priority Tier (the fix the warning names) is billed at the standard rates: reserved so
-    assert pricer.worst_case("anthropic", MODEL, 1_000, 100, cache_control=None, service_tier="standard_only") == D(
+    assert pricer.worst_case("anthropic", MODEL, 1_000, 100, cache_ttls=frozenset(), service_tier="standard_only") == D(
         "0.0045"
     )
     # a cheaper tier without a price (batch, at half) bounds nothing above the standard rates: still reserved at them
     other = Pricer()
     assert other.price("anthropic", MODEL, Usage(10_000, 2_000, service_tier="batch")).cost_usd is None
-    assert other.worst_case("anthropic", MODEL, 1_000, 100, cache_control=None) == D("0.0045")
+    assert other.worst_case("anthropic", MODEL, 1_000, 100, cache_ttls=frozenset()) == D("0.0045")
 
 
 def test_a_cost_limit_refuses_a_call_priority_may_serve_naming_the_tier_and_both_fixes():

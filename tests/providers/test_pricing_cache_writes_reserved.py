@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from magsag_mcp.pricing import Pricer, UnitPrices
+from magsag_mcp.providers.anthropic_usage import cache_ttls_marked
 from magsag_mcp.service import Service
 from magsag_mcp.types import Usage
 
@@ -21,6 +22,11 @@ from .fakes import FakeAnthropic
 KEY = "sk-test-key-123456"
 M = 1_000_000
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
+
+
+def _ttls(cache_control):
+    """The times to live a target's ``params.cache_control`` asks, as its reservation reads them."""
+    return cache_ttls_marked({"cache_control": cache_control})
 
 
 @pytest.mark.parametrize(
@@ -33,7 +39,7 @@ def test_an_anthropic_worst_case_prices_the_prompt_as_the_cache_writes_the_reque
     pricer = Pricer.from_catalog(None)
 
     def worst(cache_control):
-        return pricer.worst_case("anthropic", "claude-sonnet-4-5", tokens, 1000, cache_control=cache_control)
+        return pricer.worst_case("anthropic", "claude-sonnet-4-5", tokens, 1000, cache_ttls=_ttls(cache_control))
 
     assert worst(None) == (tokens * plain + 1000 * output) / D(M)
     assert worst({"type": "ephemeral"}) == (tokens * five_minutes + 1000 * output) / D(M)
@@ -50,7 +56,7 @@ def test_an_anthropic_worst_case_prices_the_prompt_as_the_cache_writes_the_reque
 def test_other_providers_cache_on_their_own_and_are_reserved_for_it():
     """OpenAI caches (and bills writes, where a model has a write rate) without any marker in the request."""
     pricer = Pricer.from_catalog(None)
-    assert pricer.worst_case("openai", "gpt-5.6-luna", 10_000, 100, cache_control=None) == (
+    assert pricer.worst_case("openai", "gpt-5.6-luna", 10_000, 100, cache_ttls=frozenset()) == (
         10_000 * D("0.25") + 100 * D("1.2")
     ) / D(M)
 
@@ -93,14 +99,14 @@ def test_a_marked_claude_call_priced_by_prices_yaml_without_write_rates_is_reser
     pricer = Pricer([("anthropic:my-claude", UnitPrices(D(3), D(15)))])
 
     def worst(cache_control):
-        return pricer.worst_case("anthropic", "my-claude", 10_000, 1000, cache_control=cache_control)
+        return pricer.worst_case("anthropic", "my-claude", 10_000, 1000, cache_ttls=_ttls(cache_control))
 
     assert worst(None) == (10_000 * D(3) + 1000 * 15) / D(M)  # nothing marked: nothing written
     assert worst({"type": "ephemeral"}) == (10_000 * D("3.75") + 1000 * 15) / D(M)
     assert worst({"type": "ephemeral", "ttl": "1h"}) == (10_000 * D(6) + 1000 * 15) / D(M)
     # a rate the entry gives is the one billed
     given = Pricer([("anthropic:my-claude", UnitPrices(D(3), D(15), cache_write=D(4), cache_write_1h=D(7)))])
-    hour = given.worst_case("anthropic", "my-claude", 10_000, 1000, cache_control={"type": "ephemeral", "ttl": "1h"})
+    hour = given.worst_case("anthropic", "my-claude", 10_000, 1000, cache_ttls=frozenset({"1h"}))
     assert hour == (10_000 * D(7) + 1000 * 15) / D(M)
     # other providers bill no write at a multiple of their own: a compat entry is reserved at its rates
     compat = Pricer([("compat:my-model", UnitPrices(D(3), D(15)))])
@@ -173,3 +179,54 @@ def test_a_claude_cache_read_priced_by_prices_yaml_without_its_rate_costs_anthro
     assert given.price("anthropic", "my-claude", usage).cost_usd == (1000 * D(3) + 20_000 * D("0.5") + 150) / D(M)
     compat = Pricer([("compat:my-model", UnitPrices(D(3), D(15)))])
     assert compat.price("compat", "my-model", usage).cost_usd == (21_000 * D(3) + 150) / D(M)
+
+
+
+_HOUR = {"type": "ephemeral", "ttl": "1h"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "params",
+    [
+        # a gateway's field the Messages API behind it takes blocks in (magsag refuses params.system, tools and
+        # messages, which it writes itself: a marker below the top level comes only in such a param)
+        {"gateway_prefix": [{"type": "text", "text": "You are terse.", "cache_control": _HOUR}]},
+        {"cache_control": {"type": "ephemeral"}, "gateway_prefix": {"blocks": [{"cache_control": _HOUR}]}},
+    ],
+    ids=["a nested 1h marker alone", "a nested 1h marker beside a 5m top-level one"],
+)
+async def test_a_reservation_holds_the_cache_writes_every_marker_the_pricer_reads_asks_for(tmp_path, params):
+    # The reservation read the target's top-level params.cache_control alone; the pricer reads every marker the
+    # request sends (cache_ttls_asked). A request whose 1-hour marker is below the top level was reserved at the input
+    # rate (or at 1.25x, beside a 5-minute top-level marker), its answer's writes priced at 2x: a call limit between
+    # the two let through a call that cost more than the limit. One reader now: the bound holds what the price counts.
+    from magsag_mcp.cascade_guard import attempt_context
+    from magsag_mcp.governance import Governance, Policy, PolicySet
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.providers.anthropic_usage import cache_ttls_asked
+    from magsag_mcp.providers.anthropic_usage import usage as anthropic_usage
+    from magsag_mcp.routing import Candidate, Plan
+    from magsag_mcp.types import LLMRequest, Message, Target
+
+    target = Target("anthropic", "claude-sonnet-4-5", params=tuple(params.items()))
+    request = LLMRequest([Message("user", "x" * 4000)], max_tokens=1000)
+    cand = Candidate(target, "routing", False)
+    plan = Plan("skill.analysis", "analysis", "test", [cand], request)
+    sent = plan.request_for(target)
+    ctx = attempt_context(plan, cand, sent, "r1", None, None, [])
+    pricer = Pricer.from_catalog(None)
+    tokens = ctx.estimated_input_tokens
+    # the answer: every prompt token written to the cache for an hour, as the nested marker asked
+    hour = {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": tokens}
+    raw = {"input_tokens": 0, "output_tokens": 1000, "cache_creation_input_tokens": tokens, "cache_creation": hour}
+    billed = pricer.price("anthropic", target.model, anthropic_usage(raw), cache_ttls=cache_ttls_asked(sent)).cost_usd
+    assert billed == (tokens * 6 + 1000 * 15) / D(M)  # at the 1-hour rate
+    five = (tokens * D("3.75") + 1000 * 15) / D(M)
+    limit = (five + billed) / 2  # below the bill, above what a prompt written for 5 minutes or not at all costs
+    async with Ledger(tmp_path / "l.db") as ledger:
+        policies = PolicySet([Policy(name="per_call", thresholds={"max_cost_per_call_usd": limit})])
+        gov = Governance(policies, ledger, pricer)
+        with pytest.raises(Exception, match="call limit"):
+            await gov.admit(ctx)
+    assert pricer.reserved_worst_case(target, tokens, 1000, ctx.cache_ttls) == billed
