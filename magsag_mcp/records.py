@@ -58,6 +58,9 @@ class AttemptRecord:
     #: differently (one served on priority) tell why.
     service_tier: str | None = None
     cache_write_1h_tokens: int = 0
+    #: of ``cache_write_tokens``, those whose time to live the answer did not say (0033): priced at the one every
+    #: cache marker of the request asked, or of unknown cost (see Usage.cache_write_ttl_unsaid_tokens)
+    cache_write_ttl_unsaid_tokens: int = 0
     input_audio_tokens: int = 0
     output_audio_tokens: int = 0
     #: the model the answer said it came from (its ``model`` field; ``Usage.answering_model``), None where it said
@@ -108,6 +111,7 @@ class AttemptRecord:
             "reasoning_tokens": self.reasoning_tokens,
             "total_tokens": self.total_tokens,
             "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "cache_write_ttl_unsaid_tokens": self.cache_write_ttl_unsaid_tokens,
             "input_audio_tokens": self.input_audio_tokens,
             "output_audio_tokens": self.output_audio_tokens,
             "service_tier": self.service_tier,

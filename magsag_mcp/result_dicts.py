@@ -47,6 +47,9 @@ class AttemptDict(UsageDict):
     fallback_position: int
     attempt_number: int
     cache_write_1h_tokens: int
+    #: of cache_write_tokens, those whose time to live the answer did not say (Usage.cache_write_ttl_unsaid_tokens);
+    #: None in ``query_runs`` for an attempt recorded before the ledger counted them (0033), never in a call's result
+    cache_write_ttl_unsaid_tokens: int | None
     input_audio_tokens: int
     output_audio_tokens: int
     service_tier: str | None

@@ -42,6 +42,7 @@ class UsageStatsDict(TypedDict):
     cached_tokens: int
     cache_write_tokens: int
     cache_write_1h_tokens: int
+    cache_write_ttl_unsaid_tokens: int
     reasoning_tokens: int
     output_image_tokens: int | None
     output_image_unsaid_attempts: int

@@ -37,7 +37,12 @@ from magsag_mcp.providers.anthropic_usage import usage as anthropic_usage
 from magsag_mcp.providers.gemini_usage import gemini_usage
 from magsag_mcp.records import AttemptRecord
 from magsag_mcp.service import Service
-from tests.older_version import leave_as_before_0030, leave_as_before_0031, leave_as_the_version_before
+from tests.older_version import (
+    leave_as_before_0030,
+    leave_as_before_0031,
+    leave_as_before_0032,
+    leave_as_the_version_before,
+)
 from tests.providers.fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
 pytestmark = pytest.mark.anyio
@@ -77,7 +82,8 @@ async def _exported(db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     out = await anyio.to_thread.run_sync(_export, db, monkeypatch, capsys, "csv")
     header = out.split("\n", 1)[0].split(",")
     # appended, so that a reader taking columns by position reads what it did
-    assert header[-4:] == ["endpoint", "output_image_tokens", "inference_geo", "server_tool_uses"]
+    assert header[-5:-1] == ["endpoint", "output_image_tokens", "inference_geo", "server_tool_uses"]
+    assert header[-1] == "cache_write_ttl_unsaid_tokens"  # (0033, appended after them)
     rows = list(csv.DictReader(io.StringIO(out, newline="")))
     text = await anyio.to_thread.run_sync(_export, db, monkeypatch, capsys, "json")
     runs = json.loads(text)
@@ -278,6 +284,7 @@ async def test_a_ledger_the_version_before_left_keeps_every_row_and_reads_its_pa
     conn = sqlite3.connect(db)
     before = conn.execute("SELECT id, run_id, cost_pusd, input_tokens, output_tokens FROM attempts").fetchall()
     leave_as_the_version_before(conn)
+    leave_as_before_0032(conn)
     leave_as_before_0031(conn)
     leave_as_before_0030(conn)  # (0029's ledger: no such columns)
     conn.commit()

@@ -28,7 +28,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-14:] == [
+    assert applied[-15:] == [
         "0019_reservation_call_id",
         "0020_reservation_unbounded",
         "0021_usage_rollup_cache_writes",
@@ -43,6 +43,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
         "0030_attempt_billing_parts",
         "0031_usage_rollup_billing_parts",
         "0032_attempts_local_off_machine",
+        "0033_cache_write_ttl_unsaid",
     ]
     # when `magsag azure forget` last dropped a deployment's row, of an endpoint or ('') of every one (0028)
     forgotten = {r[1]: (r[2], r[3], r[5]) for r in conn.execute("PRAGMA table_info(azure_forgotten)")}
@@ -94,7 +95,8 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     for column in ROLLUP_PART_COLUMNS:
         assert rollup[column] == ("INTEGER", 1, "0"), column
     assert ROLLUP_PART_COLUMNS[5:] == (
-        "web_search_uses", "file_search_uses", "code_interpreter_uses", "image_generation_uses", "grounded_prompt_uses"
+        "web_search_uses", "file_search_uses", "code_interpreter_uses", "image_generation_uses", "grounded_prompt_uses",
+        "cache_write_ttl_unsaid_tokens",  # (0033: the cache writes whose time to live the answer did not say)
     )  # fmt: skip
     assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%0031%'").fetchall() == []
     # 0022's work table and its index are gone too
@@ -130,6 +132,9 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
         "output_audio_tokens",
     ):
         assert needed in cols
+    # of the cache writes, those whose time to live the answer did not say (0033): NULL on a row recorded before it
+    unsaid = next(r for r in conn.execute("PRAGMA table_info(attempts)") if r[1] == "cache_write_ttl_unsaid_tokens")
+    assert (unsaid[2], unsaid[3], unsaid[4]) == ("INTEGER", 0, None)
     for table in ("runs", "agent_spend"):
         assert "cost_bound_pusd" in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -10,6 +10,7 @@ rate."""
 
 from __future__ import annotations
 
+import sqlite3
 from decimal import Decimal as D
 from types import SimpleNamespace
 
@@ -61,9 +62,16 @@ async def test_a_streams_writes_past_message_starts_split_are_of_unknown_cost_no
     assert result.cost_usd is None and row["cost_usd"] is None
     said = " ".join(result.warnings)
     assert "2000 of them past those its cache_creation split" in said and "billed at different rates" in said
-    # the ledger keeps how many (its warnings, which query_runs, the export and the CSV carry): no column says it
+    # the ledger keeps how many: in its warnings, and in a column of their own (0033), which query_runs, the summary
+    # and the export show beside the other cache writes (before: no column said it, and the row's cost could not be
+    # told from its tokens)
     assert any("2000 of them past those its cache_creation split" in w for w in row["warnings"])
-    assert summary["model_stats"]["claude-sonnet-4-5"]["cost_complete"] is False
+    assert row["cache_write_ttl_unsaid_tokens"] == 2_000
+    stats = summary["model_stats"]["claude-sonnet-4-5"]
+    assert stats["cost_complete"] is False and stats["cache_write_ttl_unsaid_tokens"] == 2_000
+    assert summary["totals"]["cache_write_ttl_unsaid_tokens"] == 2_000
+    [attempt] = result.attempts
+    assert attempt.cache_write_ttl_unsaid_tokens == attempt.to_dict()["cache_write_ttl_unsaid_tokens"] == 2_000
 
 
 async def test_writes_of_unsaid_time_to_live_are_priced_where_both_rates_are_one(tmp_path, serve):
@@ -317,3 +325,43 @@ def test_an_unusable_answers_unsaid_writes_of_unknown_cost_are_bounded_at_the_de
     for record in (failed, answered):
         assert record.cost_usd is None
         assert record.cost_bound_usd == (1_000 * r["input"] + 50_000 * r["cache_write_1h"] + 800 * r["output"]) / M
+
+
+async def test_writes_priced_from_the_markers_are_counted_in_the_ledger_and_an_older_ledger_upgrades(tmp_path, serve):
+    # writes whose time to live the answer left unsaid, priced at the 1 hour the target's marker asked: the ledger
+    # counts them (0033), in the attempt's row, the day's rollup and the summary; a ledger the version before left (no
+    # such column) is upgraded when opened, its rows kept, their count null (not counted then), its summary 0
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.service import Service
+    from tests.older_version import leave_as_the_version_before
+    from tests.pricing_audit import catalog_without_policies
+
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    catalog = catalog_without_policies(tmp_path)
+    hour = {"cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    config = {"provider": "anthropic", "model": "claude-sonnet-4-5", "stream": True, "params": hour}
+    db = tmp_path / "audit.db"
+    fake.queue({"text": "old", "usage": {"input_tokens": 10, "output_tokens": 1}})
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, run_id="r-old")
+    conn = sqlite3.connect(db)
+    leave_as_the_version_before(conn)
+    conn.commit()
+    conn.close()
+    _split_start_and_more_at_the_end(fake)
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:  # (opened: migrated)
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, run_id="r-new")
+        [old] = (await svc.query_runs({"run_id": "r-old"}))[0]["attempts"]
+        [new] = (await svc.query_runs({"run_id": "r-new"}))[0]["attempts"]
+        summary = await svc.summarize()
+    assert fake.violations == []
+    assert result.cost_usd is not None and D(new["cost_usd"]) == result.cost_usd  # priced at the marker's 1 hour
+    assert old["cache_write_ttl_unsaid_tokens"] is None and new["cache_write_ttl_unsaid_tokens"] == 2_000
+    assert summary["totals"]["cache_write_ttl_unsaid_tokens"] == 2_000
+    assert summary["totals"]["calls"] == 2
+    async with Ledger(db) as ledger:
+        rollup = await ledger.read(
+            lambda c: c.execute("SELECT SUM(cache_write_ttl_unsaid_tokens) FROM usage_rollup").fetchone()[0]
+        )
+    assert rollup == 2_000

@@ -49,6 +49,8 @@ CSV_FIELDS = (
     "output_image_tokens",
     "inference_geo",
     "server_tool_uses",
+    # of cache_write_tokens, those whose time to live the answer did not say (empty: recorded before it was counted)
+    "cache_write_ttl_unsaid_tokens",
 )
 
 

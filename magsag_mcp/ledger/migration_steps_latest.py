@@ -21,4 +21,17 @@ LATEST_MIGRATIONS: list[tuple[str, str]] = [
             WHERE provider = 'local' AND endpoint IS NOT NULL
         """,
     ),
+    (
+        # Claude's cache writes whose time to live the answer did not say (Usage.cache_write_ttl_unsaid_tokens: a
+        # stream's writes past message_start's split, all of a usage without cache_creation), priced at the one time to
+        # live every cache marker of the request asked, or of unknown cost where they asked none or both: recorded
+        # with no count of them, the row's cost could not be told from its tokens (cache_write_1h_tokens is the
+        # answer's own split, which leaves them out). NULL on an attempt recorded before it: not counted then, not
+        # none. usage_rollup sums the counts recorded, a summary's as the other cache writes are.
+        "0033_cache_write_ttl_unsaid",
+        """
+        ALTER TABLE attempts ADD COLUMN cache_write_ttl_unsaid_tokens INTEGER;
+        ALTER TABLE usage_rollup ADD COLUMN cache_write_ttl_unsaid_tokens INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]

@@ -205,6 +205,9 @@ def _stats(acc: dict[str, int], others: dict[str, int] | None = None) -> dict[st
         # the input rate) and, of them, those written to a 1-hour cache (at 2x)
         "cache_write_tokens": acc["cache_write_tokens"],
         "cache_write_1h_tokens": acc["cache_write_1h_tokens"],
+        # of the cache writes, those whose time to live the answer did not say (0033: counted since), priced at the
+        # one the request's markers asked, or of unknown cost
+        "cache_write_ttl_unsaid_tokens": acc["cache_write_ttl_unsaid_tokens"],
         "reasoning_tokens": acc["reasoning_tokens"],
         **_billing_parts(acc, attempts, others),
     }

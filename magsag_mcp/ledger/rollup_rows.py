@@ -55,7 +55,8 @@ def billing_parts(a: AttemptRecord) -> tuple[int, ...]:
     none of them (its row then ends before them: see :data:`ROLLUP_PLAIN_WIDTH`). A part not said (None) adds nothing,
     not even to the count of the attempts that said it: never a silent 0 in a sum."""
     images, geo, uses = a.output_image_tokens, a.inference_geo, a.server_tool_uses
-    if images is None and geo is None and uses is None:
+    unsaid = a.cache_write_ttl_unsaid_tokens  # (0033: a count, 0 for none, summed as the parts are)
+    if images is None and geo is None and uses is None and not unsaid:
         return ()
     if uses is None:
         tools: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
@@ -64,8 +65,8 @@ def billing_parts(a: AttemptRecord) -> tuple[int, ...]:
         tools = (1, get("web_search", 0), get("file_search", 0), get("code_interpreter", 0),
                  get("image_generation", 0), get("grounded_prompt", 0))  # fmt: skip
     if images is None:
-        return (0, 0, int(geo == "us"), int(geo is not None), *tools)
-    return (images, 1, int(geo == "us"), int(geo is not None), *tools)
+        return (0, 0, int(geo == "us"), int(geo is not None), *tools, unsaid)
+    return (images, 1, int(geo == "us"), int(geo is not None), *tools, unsaid)
 
 
 def add_parts(sums: list[Any], parts: tuple[int, ...]) -> None:
@@ -94,7 +95,12 @@ def rollup_rows(
         bucket = int(a.started_at // ROLLUP_BUCKET_SECONDS)
         row = (bucket, a.model, a.provider, a.agent or "", a.skill or "", a.outcome, 1, a.input_tokens, a.output_tokens)
         peak = (call, a.run_id, a.started_at, 1) if last == 0 else (-1, None, None, 0)
-        if a.output_image_tokens is None and a.inference_geo is None and a.server_tool_uses is None:
+        if (
+            a.output_image_tokens is None
+            and a.inference_geo is None
+            and a.server_tool_uses is None
+            and not a.cache_write_ttl_unsaid_tokens
+        ):
             written: tuple[Any, ...] = (a.cache_write_tokens, a.cache_write_1h_tokens)  # (most: no part said)
         else:  # (billing_parts' own test, inline: its frame was most of what 0031 cost a call's Python)
             written = (a.cache_write_tokens, a.cache_write_1h_tokens, *billing_parts(a))
@@ -111,7 +117,12 @@ def rollup_rows(
         key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
         found = acc.get(key)
         # (billing_parts' own test, inline: most attempts said no part of a bill, and a call to learn it was a frame)
-        said = a.output_image_tokens is not None or a.inference_geo is not None or a.server_tool_uses is not None
+        said = (
+            a.output_image_tokens is not None
+            or a.inference_geo is not None
+            or a.server_tool_uses is not None
+            or a.cache_write_ttl_unsaid_tokens != 0
+        )
         if found is None:
             if a.cost_usd is not None:  # cost, unpriced, cost bound, bounded, then the costliest call's
                 money_part = (cost or 0, 0, 0, 0)

@@ -31,7 +31,7 @@ _ATTEMPT_COLS = (
     " output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd, price_source,"
     " latency_ms, attempt_number, fallback_position, warnings, cost_bound_pusd, service_tier, cache_write_1h_tokens,"
     " input_audio_tokens, output_audio_tokens, served_model, data_classes, endpoint,"
-    " output_image_tokens, inference_geo, server_tool_uses"
+    " output_image_tokens, inference_geo, server_tool_uses, cache_write_ttl_unsaid_tokens"
 )
 
 
@@ -69,6 +69,7 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         images_out,
         geo,
         tool_uses,
+        written_unsaid,
     ) = row
     return {
         "time": iso_time(started),
@@ -86,6 +87,8 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         "reasoning_tokens": reasoning,
         "total_tokens": total,
         "cache_write_1h_tokens": written_1h,
+        # of cache_write_tokens, those whose time to live the answer did not say (0033; None: recorded before it)
+        "cache_write_ttl_unsaid_tokens": written_unsaid,
         "input_audio_tokens": audio_in,
         "output_audio_tokens": audio_out,
         # what else its cost follows from (0030), None where the answer did not say, and for older rows: of

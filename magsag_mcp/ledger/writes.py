@@ -88,8 +88,8 @@ _INSERT_ATTEMPT = (
     " input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd,"
     " price_source, latency_ms, attempt_number, fallback_position, warnings, reservation_id, cost_bound_pusd,"
     " service_tier, cache_write_1h_tokens, input_audio_tokens, output_audio_tokens, served_model, data_classes,"
-    " endpoint, output_image_tokens, inference_geo, server_tool_uses, call_cost_pusd)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " endpoint, output_image_tokens, inference_geo, server_tool_uses, cache_write_ttl_unsaid_tokens,"
+    " call_cost_pusd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -140,6 +140,7 @@ def _attempt_row(a: AttemptRecord, cost: int | None, bound: int | None) -> tuple
         null if (images := a.output_image_tokens) is None else images,
         null if (geo := a.inference_geo) is None else geo,
         null if (uses := a.server_tool_uses) is None else _tool_uses_column(uses),
+        a.cache_write_ttl_unsaid_tokens,
         null,
     )
 

@@ -78,6 +78,11 @@ _CACHE_WRITES = (
     "above the input rate)"
 )
 _CACHE_WRITES_1H = "of cache_write_tokens, those written to a 1-hour cache (Anthropic's dearest input)"
+_CACHE_WRITES_UNSAID = (
+    "of cache_write_tokens, those whose time to live the answer did not say (a Claude stream's writes past "
+    "message_start's split, a usage without cache_creation): priced at the one every cache_control marker of the "
+    "request asked, or of unknown cost where they asked none or both; counted since magsag-mcp kept it"
+)
 #: in a summary, a part of output_tokens (see magsag_mcp.types.Usage)
 _REASONING = "output tokens spent reasoning, where the vendor reports them (part of output_tokens)"
 #: in a summary, the parts of a bill its tokens alone do not give (0030), summed over the attempts that said each (0031)
@@ -140,6 +145,7 @@ class StatsOut(Out):
     cached_tokens: int = Field(0, description=_CACHED)
     cache_write_tokens: int = Field(0, description=_CACHE_WRITES)
     cache_write_1h_tokens: int = Field(0, description=_CACHE_WRITES_1H)
+    cache_write_ttl_unsaid_tokens: int = Field(0, description=_CACHE_WRITES_UNSAID)
     reasoning_tokens: int = Field(0, description=_REASONING)
     output_image_tokens: int | None = Field(None, description=_IMAGES_OUT)
     output_image_unsaid_attempts: int = Field(0, description=_IMAGES_UNSAID)
@@ -191,6 +197,7 @@ class TotalsOut(Out):
     cached_tokens: int = Field(0, description=_CACHED)
     cache_write_tokens: int = Field(0, description=_CACHE_WRITES)
     cache_write_1h_tokens: int = Field(0, description=_CACHE_WRITES_1H)
+    cache_write_ttl_unsaid_tokens: int = Field(0, description=_CACHE_WRITES_UNSAID)
     reasoning_tokens: int = Field(0, description=_REASONING)
     output_image_tokens: int | None = Field(None, description=_IMAGES_OUT)
     output_image_unsaid_attempts: int = Field(0, description=_IMAGES_UNSAID)
@@ -317,6 +324,9 @@ class AttemptOut(Out):
     reasoning_tokens: int
     total_tokens: int
     cache_write_1h_tokens: int = Field(0, description="of cache_write_tokens, those written to a 1-hour cache")
+    cache_write_ttl_unsaid_tokens: int | None = Field(
+        None, description=_CACHE_WRITES_UNSAID.replace("counted since", "null where recorded before")
+    )
     input_audio_tokens: int = Field(0, description="of input_tokens, audio")
     output_audio_tokens: int = Field(0, description="of output_tokens, audio")
     output_image_tokens: int | None = Field(
