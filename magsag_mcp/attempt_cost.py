@@ -13,7 +13,7 @@ from .cascade_report import set_usage, unknown_cost_warning
 from .errors import MagsagError, excerpt, redacting_logger
 from .predictions import prediction_tokens
 from .providers import min_output_tokens, prompt_overhead
-from .providers.anthropic_usage import CACHE_TTLS, cache_ttls_asked
+from .providers.anthropic_usage import CACHE_TTLS, cache_ttls_asked, cache_ttls_marked
 from .records import AttemptRecord
 from .types import LLMRequest, LLMResult, Target, Usage
 from .worst_cases import AUDIO_PROVIDERS
@@ -86,17 +86,23 @@ class Pricing(Protocol):
     ) -> Decimal | None: ...
 
 
-def cache_ttls_of(request: LLMRequest, usage: Usage) -> frozenset[str]:
-    """The times to live ``request``'s cache markers asked (:func:`~.providers.anthropic_usage.cache_ttls_asked`),
-    read only for a ``usage`` with cache writes whose time to live it does not say, which they price; else none."""
-    return cache_ttls_asked(request) if usage.cache_write_ttl_unsaid_tokens else frozenset()
+def cache_ttls_of(request: LLMRequest, usage: Usage, sent: Any = None) -> frozenset[str]:
+    """The times to live the cache markers of what was sent asked, read only for a ``usage`` with cache writes whose
+    time to live it does not say, which they price; else none. ``sent``: the JSON body the answer came to (the last
+    sent: AttemptRecord.sent), whose markers are the ones the vendor wrote at, wherever they are in it (a param a
+    refusal left out of a request sent again carries none: see refused_settings.py); without one (a provider that
+    sends through no transport of ours), the request's (:func:`~.providers.anthropic_usage.cache_ttls_asked`)."""
+    if not usage.cache_write_ttl_unsaid_tokens:
+        return frozenset()
+    return cache_ttls_marked(sent) if isinstance(sent, dict) else cache_ttls_asked(request)
 
 
-def quoted(pricer: Pricing, target: Target, usage: Usage, request: LLMRequest) -> PriceQuote:
+def quoted(pricer: Pricing, target: Target, usage: Usage, request: LLMRequest, sent: Any = None) -> PriceQuote:
     """What ``usage`` of ``request``'s attempt at ``target`` cost: its cache writes whose time to live the answer does
-    not say priced at the one the request's markers asked, where they asked one (see Pricer.price)."""
+    not say priced at the one the markers of what was sent (``sent``: see :func:`cache_ttls_of`) asked, where they
+    asked one (see Pricer.price)."""
     # (passed only where read: a pricer of the Pricing protocol need not take it otherwise)
-    cache_ttls = cache_ttls_of(request, usage)
+    cache_ttls = cache_ttls_of(request, usage, sent)
     return pricer.price_for(target, usage, cache_ttls=cache_ttls) if cache_ttls else pricer.price_for(target, usage)
 
 
@@ -116,7 +122,7 @@ def price_failure(
         record.warnings.append(unknown_cost_warning(target, "answered without reporting its token usage"))
     elif exc.usage is not None:
         try:
-            quote = quoted(pricer, target, exc.usage, request)
+            quote = quoted(pricer, target, exc.usage, request, record.sent)
         except Exception as bug:  # ours: the attempt and its tokens are recorded all the same, and the call goes on
             said = priced_by_a_bug(bug, pricer, record, exc.usage, target, admission, request, "tokens")
             record.warnings.append(said)
@@ -157,7 +163,7 @@ def cut_in_flight(
         if bound is not None:
             try:
                 reserved = output_tokens_reserved(request, target)
-                counted = counted_bound(pricer, target, prompt, reserved, cache_ttls_of(request, prompt))
+                counted = counted_bound(pricer, target, prompt, reserved, cache_ttls_of(request, prompt, record.sent))
             except Exception:  # ours: the admission's bound stands (raised, the attempt was recorded nowhere)
                 log.exception("%s: a bug in magsag-mcp pricing the prompt of an attempt cut in flight", target.label)
                 counted = None
@@ -238,7 +244,7 @@ def price_stopped(
         record.cost_usd = Decimal(0)
         return
     try:
-        quote = quoted(pricer, target, usage, request)
+        quote = quoted(pricer, target, usage, request, record.sent)
     except Exception as bug:  # ours: the attempt and its tokens are recorded all the same
         record.warnings.append(priced_by_a_bug(bug, pricer, record, usage, target, admission, request, "tokens"))
         return
@@ -259,7 +265,7 @@ def price_answered(
     returned, its tokens recorded at an unknown cost (never 0), counted at its bound, and the result says so, naming
     the bug to report; raised, the answer was lost, its attempt recorded nowhere, its reservation left to expire."""
     try:
-        quote = quoted(pricer, target, result.usage, request)
+        quote = quoted(pricer, target, result.usage, request, record.sent)
         if quote.warning:
             result.warnings.append(quote.warning)
         price_answer(pricer, record, result, quote, target, admission, request)

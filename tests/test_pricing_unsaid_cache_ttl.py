@@ -365,3 +365,31 @@ async def test_writes_priced_from_the_markers_are_counted_in_the_ledger_and_an_o
             lambda c: c.execute("SELECT SUM(cache_write_ttl_unsaid_tokens) FROM usage_rollup").fetchone()[0]
         )
     assert rollup == 2_000
+
+
+def test_unsaid_writes_are_priced_by_the_markers_of_the_body_sent_not_the_request_first_built():
+    # A request sent again without a param the vendor refused (refused_settings.py) no longer carries what that param
+    # held: the answer's writes were made at the markers of the body it came to. Read from the request as first built,
+    # a 5-minute marker the retry left out beside the 1-hour one sent made the writes look of either ttl (unknown,
+    # counted at the dearer bound) where they were all of the one hour asked; and a marker only the sent body holds
+    # (on a system block, a tool) was not seen at all.
+    target = Target("anthropic", "claude-sonnet-4-5")
+    hour, five = {"type": "ephemeral", "ttl": "1h"}, {"type": "ephemeral"}
+    extra = {"cache_control": hour, "stream_options": {"cache_control": five}}
+    built = LLMRequest([Message("user", "hi")], max_tokens=100, extra=extra)
+    sent = {"model": target.model, "max_tokens": 100, "messages": [], "cache_control": hour}
+    usage = anthropic_usage({"input_tokens": 1_000, "output_tokens": 800, "cache_creation_input_tokens": 50_000})
+    record = AttemptRecord("r", 0.0, target.provider, target.model, None, None, "ok", 0, 1)
+    record.sent = sent
+    result = LLMResult("ok", target.provider, target.model, usage=usage)
+    price_answered(Pricer(), record, result, target, SimpleNamespace(reserved_usd=None), built)
+    assert record.cost_usd == (1_000 * 3 + 50_000 * 6 + 800 * 15) / M  # every write at the 1-hour rate
+    # a marker on a system block of the body sent (none in the request's params) prices the writes as well
+    on_system = {**sent, "cache_control": None, "system": [{"type": "text", "text": "be terse", "cache_control": hour}]}
+    record = AttemptRecord("r", 0.0, target.provider, target.model, None, None, "ok", 0, 1)
+    record.sent = on_system
+    result = LLMResult("ok", target.provider, target.model, usage=usage)
+    price_answered(Pricer(), record, result, target, SimpleNamespace(reserved_usd=None), LLMRequest([], max_tokens=100))
+    assert record.cost_usd == (1_000 * 3 + 50_000 * 6 + 800 * 15) / M
+    # nothing sent through a transport of ours (no body): the request's markers, as before
+    assert cache_ttls_asked(built) == {"1h", "5m"}
