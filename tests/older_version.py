@@ -443,3 +443,15 @@ def leave_as_before_0018(conn: sqlite3.Connection) -> None:
     gave usage_rollup its ``calls``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0018_usage_rollup_counts_calls'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN calls")
+
+
+def attempts_as_read_after_0033(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``rows`` (``SELECT * FROM attempts`` of ``conn``'s ledger) with each attempt recorded before 0033 as this version
+    records and reads it: its count of cache writes of unsaid time to live is NULL (not counted then), where this
+    version records 0; with no cache writes at all it had none of them, and is read so (run_pages), so taken as that 0
+    here, after checking that such rows exist and that every one of them wrote no cache."""
+    names = [d[0] for d in conn.execute("SELECT * FROM attempts LIMIT 0").description]
+    unsaid, written = names.index("cache_write_ttl_unsaid_tokens"), names.index("cache_write_tokens")
+    upgraded = [row for row in rows if row[unsaid] is None]
+    assert upgraded and all(row[written] == 0 for row in upgraded), upgraded
+    return [row[:unsaid] + (0,) + row[unsaid + 1 :] if row[unsaid] is None else row for row in rows]

@@ -19,7 +19,11 @@ from magsag_mcp.ledger import Ledger
 from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
 from tests.ledger_schema_helpers import open_at_once, since_set_apart, when_0027_ran
-from tests.older_version import write_rollups_without_calls, write_without_served_model
+from tests.older_version import (
+    attempts_as_read_after_0033,
+    write_rollups_without_calls,
+    write_without_served_model,
+)
 
 #: Gemini's resource name for gemini-2.5-flash, which calls were recorded under before 0dc9d6e, and the model it names
 RESOURCE, BARE = "models/gemini-2.5-flash", "gemini-2.5-flash"
@@ -116,10 +120,15 @@ def _twin(db: Path, calls: list[Call], reserved_at: float | None) -> None:
     anyio.run(partial(_record, db, calls, bare=True, reserved_at=reserved_at))
 
 
-def _tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+def _tables(db: Path, *, recorded_before_0033: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of each table; ``recorded_before_0033``: its attempts as this version reads them (older_version's
+    attempts_as_read_after_0033)."""
     conn = sqlite3.connect(db)
     try:
-        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
+        tables = {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
+        if recorded_before_0033:
+            tables["attempts"] = sorted(attempts_as_read_after_0033(conn, tables["attempts"]), key=repr)
+        return tables
     finally:
         conn.close()
 
@@ -210,7 +219,7 @@ def test_gemini_calls_recorded_under_the_resource_name_are_one_model_after_the_u
     swept = time.time()
     monkeypatch.setattr(recording, "time", SimpleNamespace(time=lambda: swept))
     _open(old)
-    assert _tables(old) == _tables(twin)
+    assert _tables(old, recorded_before_0033=True) == _tables(twin)
     assert _schema(old) == _schema(twin)  # no work table left behind, every index the reads use in place
     # the expired reservation became its attempt in both; each summary's data_classes_since is when that ledger's
     # 0027 ran (both hold calls begun before it: the twin's were made before it was), a second apart under load
@@ -262,7 +271,7 @@ def test_processes_upgrading_an_old_ledger_at_once_merge_its_gemini_rows_once(
     _old_ledger(old, _calls(now), monkeypatch, reserved_at=now)
     _twin(twin, _calls(now), reserved_at=now)
     assert open_at_once(old, 4, event=False) == [0] * 4
-    assert _tables(old) == _tables(twin)
+    assert _tables(old, recorded_before_0033=True) == _tables(twin)
     conn = sqlite3.connect(old)
     assert conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -342,9 +342,11 @@ async def test_writes_priced_from_the_markers_are_counted_in_the_ledger_and_an_o
     hour = {"cache_control": {"type": "ephemeral", "ttl": "1h"}}
     config = {"provider": "anthropic", "model": "claude-sonnet-4-5", "stream": True, "params": hour}
     db = tmp_path / "audit.db"
-    fake.queue({"text": "old", "usage": {"input_tokens": 10, "output_tokens": 1}})
+    fake.queue({"text": "old", "usage": {"input_tokens": 10, "output_tokens": 1, "cache_creation_input_tokens": 500}})
+    fake.queue({"text": "none", "usage": {"input_tokens": 10, "output_tokens": 1}})
     async with await Service.open(catalog=catalog, db=db, env=env) as svc:
         await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, run_id="r-old")
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, run_id="r-none")
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
     conn.commit()
@@ -354,12 +356,15 @@ async def test_writes_priced_from_the_markers_are_counted_in_the_ledger_and_an_o
         result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, run_id="r-new")
         [old] = (await svc.query_runs({"run_id": "r-old"}))[0]["attempts"]
         [new] = (await svc.query_runs({"run_id": "r-new"}))[0]["attempts"]
+        [none] = (await svc.query_runs({"run_id": "r-none"}))[0]["attempts"]
         summary = await svc.summarize()
     assert fake.violations == []
     assert result.cost_usd is not None and D(new["cost_usd"]) == result.cost_usd  # priced at the marker's 1 hour
-    assert old["cache_write_ttl_unsaid_tokens"] is None and new["cache_write_ttl_unsaid_tokens"] == 2_000
+    assert old["cache_write_tokens"] == 500 and old["cache_write_ttl_unsaid_tokens"] is None  # not counted then
+    assert none["cache_write_tokens"] == 0 and none["cache_write_ttl_unsaid_tokens"] == 0  # none written: none unsaid
+    assert new["cache_write_ttl_unsaid_tokens"] == 2_000
     assert summary["totals"]["cache_write_ttl_unsaid_tokens"] == 2_000
-    assert summary["totals"]["calls"] == 2
+    assert summary["totals"]["calls"] == 3
     async with Ledger(db) as ledger:
         rollup = await ledger.read(
             lambda c: c.execute("SELECT SUM(cache_write_ttl_unsaid_tokens) FROM usage_rollup").fetchone()[0]

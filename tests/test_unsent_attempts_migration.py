@@ -23,6 +23,7 @@ from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
 from tests.governance_helpers import FixedPricer, limits
 from tests.ledger_schema_helpers import ledger_of_schema, open_at_once, since_set_apart, when_0027_ran
+from tests.older_version import attempts_as_read_after_0033
 
 pytestmark = pytest.mark.anyio
 
@@ -141,10 +142,15 @@ TABLES = {
 }
 
 
-def _tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+def _tables(db: Path, *, recorded_before_0033: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of each table; ``recorded_before_0033``: its attempts as this version reads them (older_version's
+    attempts_as_read_after_0033)."""
     conn = sqlite3.connect(db)
     try:
-        return {table: conn.execute(sql).fetchall() for table, sql in TABLES.items()}
+        tables = {table: conn.execute(sql).fetchall() for table, sql in TABLES.items()}
+        if recorded_before_0033:
+            tables["attempts"] = attempts_as_read_after_0033(conn, tables["attempts"])
+        return tables
     finally:
         conn.close()
 
@@ -207,7 +213,7 @@ async def test_an_older_ledgers_attempts_never_sent_are_set_to_zero_and_no_count
     assert counted == (3, 3, False)  # top's skip and refusal, sub's refusal
 
     answers = await _answers(older, now)  # (the open migrates it)
-    assert _tables(older) == want
+    assert _tables(older, recorded_before_0033=True) == want
     expected = await _answers(fresh, now)
     # each ledger's data_classes_since is when its own 0027 ran (both hold calls begun before it: yesterday's), the
     # rest the same
@@ -262,7 +268,7 @@ async def test_processes_opening_an_older_ledger_at_once_lower_its_counters_once
     await _record(fresh, now)
     await _older(older, now, monkeypatch)
     assert open_at_once(older, 4) == [0] * 4
-    assert _tables(older) == _tables(fresh)
+    assert _tables(older, recorded_before_0033=True) == _tables(fresh)
     conn = sqlite3.connect(older)
     assert conn.execute("SELECT COUNT(*) FROM schema_migrations WHERE name = ?", (NAME,)).fetchone()[0] == 1
     assert conn.execute("SELECT COUNT(*) FROM events WHERE event = 'opened'").fetchone()[0] == 4

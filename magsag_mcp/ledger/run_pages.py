@@ -87,8 +87,9 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         "reasoning_tokens": reasoning,
         "total_tokens": total,
         "cache_write_1h_tokens": written_1h,
-        # of cache_write_tokens, those whose time to live the answer did not say (0033; None: recorded before it)
-        "cache_write_ttl_unsaid_tokens": written_unsaid,
+        # of cache_write_tokens, those whose time to live the answer did not say (0033; None: recorded before it
+        # with cache writes, not counted then; an attempt with none wrote none of them, whenever recorded)
+        "cache_write_ttl_unsaid_tokens": 0 if written_unsaid is None and not written else written_unsaid,
         "input_audio_tokens": audio_in,
         "output_audio_tokens": audio_out,
         # what else its cost follows from (0030), None where the answer did not say, and for older rows: of
