@@ -40,7 +40,7 @@ from ..catalog_edits import UNKNOWN_POLICIES
 from ..errors import ConfigError, InputError, redact
 from ..plurals import counted, has
 from ..types import Target
-from .gate_months import MONTH_THRESHOLDS, check_months
+from .gate_months import MONTH_THRESHOLDS, check_months, checked_by_days
 from .gate_notes import (
     OLD_SUMMARY,
     add_note,
@@ -198,7 +198,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             continue
         # the figures checked that leave such an attempt out: under a filter (a model, a window) the summary's counts
         # may hold none of them (a call's fallback hop on another model) while a peak counted whole does
-        held = _held_unbounded(parsed, t)
+        held = _held_unbounded(parsed, t, by_days=checked_by_days(summary, total, zone))
         if unbounded and not p.allow_unpriced:
             what = "no known cost" if unbounded == unpriced else "no known cost nor a bound on it"
             violations.append(  # (attempts: a call retried after an answer of unknown price has two)
@@ -400,10 +400,11 @@ def _delegated_from(parsed: _Summary, narrowed: dict[str, Any]) -> str | None:
     return run.run_id
 
 
-def _held_unbounded(parsed: _Summary, t: Any) -> list[tuple[str, str | None]]:
+def _held_unbounded(parsed: _Summary, t: Any, *, by_days: bool) -> list[tuple[str, str | None]]:
     """The figures a threshold of ``t`` is checked against that leave out an attempt of no known cost and no bound,
     held by the peak itself (its ``at_most_usd`` null), each as (the limit and the figure, as a note names them; the run
-    whose attempts show it, if one does)."""
+    whose attempts show it, if one does). ``by_days``: the month limits are checked against the costliest days too
+    (a summary of no one month: :func:`.gate_months.checked_by_days`)."""
     held: list[tuple[str, str | None]] = []
     if t.max_cost_per_call_usd is not None:
         for model, s in parsed.model_stats.items():
@@ -420,6 +421,15 @@ def _held_unbounded(parsed: _Summary, t: Any) -> list[tuple[str, str | None]]:
             if agent != NO_AGENT and (day := a.largest_day) is not None and day.holds_unbounded:
                 what = f"by_agent[{agent!r}].largest_day (${day.cost:f}, {day.date})"
                 held.append((f"max_cost_per_agent_daily_usd against {what}", None))
+    if not by_days:
+        return held
+    if t.max_cost_per_month_usd is not None and (day := parsed.largest_day) is not None and day.holds_unbounded:
+        held.append((f"max_cost_per_month_usd against largest_day (${day.cost:f}, {day.date})", None))
+    if t.max_cost_per_agent_monthly_usd is not None:
+        for agent, a in (parsed.by_agent or {}).items():
+            if agent != NO_AGENT and (day := a.largest_day) is not None and day.holds_unbounded:
+                what = f"by_agent[{agent!r}].largest_day (${day.cost:f}, {day.date})"
+                held.append((f"max_cost_per_agent_monthly_usd against {what}", None))
     return held
 
 

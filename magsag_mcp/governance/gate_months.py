@@ -4,7 +4,8 @@
 A summary keeps no peak of a month: a summary all of whose calls fall in one calendar month (``period.from`` and
 ``period.to``) is that month's spend, checked whole (each agent's ``by_agent[A]`` cost against the agent's limit; not
 the calls made without an agent, which the budget holds to the month of all calls alone). One over several months
-cannot be split by month: its costliest day is checked (a day over a month's limit is a month over it) and a note says
+cannot be split by month: its costliest day is checked (a day over a month's limit is a month over it; in a summary
+written before its days' peaks were kept, its whole cost, as its day limits are) and a note says what was checked and
 how to check each month whole. A window that starts or ends inside a month holds only part of it: a note says so.
 """
 
@@ -62,19 +63,18 @@ def check_months(
     limits = [(name, value, by_agent) for name, value, by_agent in limits if value is not None]
     if not limits:
         return
-    said = summary.get("period")
-    period: dict[str, Any] = said if isinstance(said, dict) else {}
+    period = _period(summary)
     first, last = _month(period.get("from"), zone), _month(period.get("to"), zone)
     names = " and ".join(name for name, _, _ in limits)
     if first is None or last is None:
         if not total.used and not total.cost:  # no call in the summary: no month spent
             return
         # calls, and no month they fall in (a period written by hand or cut down): "gate: pass" alone read as checked
-        _check_largest_days(violations, policy, parsed, limits, zone)
+        checked = _check_largest_days(violations, policy, parsed, limits, zone, total)
         add_note(
             notes,
             f"{policy.name}: this summary's period has no valid from and to (ISO times of its first and last call), "
-            f"so no month of it is known: {names} checked only that no day of it alone exceeds the limit; write the "
+            f"so no month of it is known: {names} checked only {checked}; write the "
             "summary with `magsag flow summarize --output FILE` (one month: --since its first day, --until the next "
             f"month's first day, --timezone {zone}) to check the month whole",
         )
@@ -104,31 +104,75 @@ def check_months(
             )
         return
     # several months: the costliest day is a lower bound on its month's spend
-    _check_largest_days(violations, policy, parsed, limits, zone)
+    checked = _check_largest_days(violations, policy, parsed, limits, zone, total)
     add_note(
         notes,
         f"{policy.name}: this summary spans several months ({first[0]:04d}-{first[1]:02d} to {last[0]:04d}-"
-        f"{last[1]:02d}, {zone}) and a summary keeps no month's spend: {names} checked only that no day of it alone "
-        f"exceeds the limit; write one summary a month (`magsag flow summarize --since {last[0]:04d}-{last[1]:02d}-01 "
+        f"{last[1]:02d}, {zone}) and a summary keeps no month's spend: {names} checked only {checked}; write one "
+        f"summary a month (`magsag flow summarize --since {last[0]:04d}-{last[1]:02d}-01 "
         f"--until` the next month's first day, --timezone {zone}) to check each month whole",
     )
 
 
+def checked_by_days(summary: dict[str, Any], total: Any, zone: str) -> bool:
+    """Whether the month limits are checked against the summary's costliest days (:func:`_check_largest_days`), not
+    its whole spend: a summary of calls whose period is no one known month."""
+    period = _period(summary)
+    first, last = _month(period.get("from"), zone), _month(period.get("to"), zone)
+    if first is None or last is None:
+        return bool(total.used or total.cost)
+    return first != last
+
+
+def _period(summary: dict[str, Any]) -> dict[str, Any]:
+    said = summary.get("period")
+    return said if isinstance(said, dict) else {}
+
+
+#: what the month limits were checked against in a summary of no one month, by whether it kept its costliest days
+_BY_DAYS = "that no day of it alone exceeds the limit"
+_BY_TOTALS = (
+    "against {what}, not day by day (it has no largest_day: written by an older magsag), which may span "
+    "several months and fail a limit no month broke"
+)
+
+
 def _check_largest_days(
-    violations: list[str], policy: Any, parsed: _Summary, limits: list[tuple[str, Any, bool]], zone: str
-) -> None:
+    violations: list[str], policy: Any, parsed: _Summary, limits: list[tuple[str, Any, bool]], zone: str, total: Any
+) -> str:
     """The month limits against the summary's costliest day, and each agent's: a lower bound on its month's spend
-    (a day over a month's limit is a month over it), all a summary of no one known month can be checked for."""
+    (a day over a month's limit is a month over it), all a summary of no one known month can be checked for. A
+    summary written before its days' peaks were kept is checked against its totals instead, as its day limits are (an
+    upper bound, where its missing days had let it be checked against nothing while said checked day by day). Returns
+    what was checked, as the note says it."""
     agents = {a: s for a, s in (parsed.by_agent or {}).items() if a != NO_AGENT}
+    old_agents = any("largest_day" not in a.model_fields_set for a in agents.values())
+    whole = [
+        what
+        for what, old in (
+            ("its whole cost", any(not by for _, _, by in limits) and "largest_day" not in parsed.model_fields_set),
+            ("each agent's whole cost", any(by for _, _, by in limits) and old_agents),
+        )
+        if old
+    ]
     for name, value, by_agent in limits:
         limit = f"{name} ${value:f}"
         if not by_agent:
-            if (day := parsed.largest_day) is not None and day.cost > value:
+            if "largest_day" not in parsed.model_fields_set:
+                if total.cost > value:
+                    violations.append(f"{policy.name}: total cost {total.shown()} exceeds {limit}")
+            elif (day := parsed.largest_day) is not None and day.cost > value:
                 violations.append(f"{policy.name}: {day.date} ({zone}) alone cost {day.shown()}, which exceeds {limit}")
             continue
         for agent, a in agents.items():
-            if (day := a.largest_day) is not None and day.cost > value:
+            if "largest_day" not in a.model_fields_set:
+                if a.cost > value:
+                    violations.append(f"{policy.name}: agent {agent!r} cost {a.shown()} exceeds {limit}")
+            elif (day := a.largest_day) is not None and day.cost > value:
                 violations.append(
                     f"{policy.name}: agent {agent!r} on {day.date} ({zone}) alone cost {day.shown()}, which exceeds "
                     f"{limit}"
                 )
+    if not whole:
+        return _BY_DAYS
+    return _BY_TOTALS.format(what=" and ".join(whole))
