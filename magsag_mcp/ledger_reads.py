@@ -312,7 +312,7 @@ class LedgerReads:
         if plan is not None:
             # (the targets the cascade would pass over, unsent, are passed over too)
             status = call_fit(self.governance, plan, status, agent=agent, skip=self.cascade.skip_reason)
-        notes = self.ledger_notes()
+        notes = self.ledger_notes() + list(status.get("notes", []))  # (the limits' own: a prune's counts)
         # a read-only ledger's calls of dead processes: counted as reserved_by.expired, not as the attempts a writable
         # read records them as, which the note says
         if (expired := await self.ledger.expired_unrecorded_note()) is not None:

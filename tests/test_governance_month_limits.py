@@ -333,3 +333,74 @@ async def test_explain_refuses_a_worst_case_above_a_month_limit(catalog_copy, tm
     assert target["policy"]["allowed"] is False and "above the month limit $1" in target["policy"]["reason"]
     assert for_agent["policy"]["allowed"] is False
     assert "above the agent-month limit $1" in for_agent["policy"]["reason"]
+
+
+def test_flow_gate_names_a_costliest_day_holding_an_unbounded_attempt_a_month_limit_was_checked_against():
+    # a summary over two months, narrowed to one model: its costliest day holds a fallback hop of no known price that
+    # the counts left out; the month limit, checked against that day, cannot be checked by a policy that does not allow
+    # unpriced models (the day and run limits' figures were named; the month's were not, and it passed)
+    caps = _monthly(max_cost_per_month_usd="100", max_cost_per_agent_monthly_usd="40")
+    summary = _summary("5", "2026-10-03T00:10:00+02:00", "2026-11-20T22:00:00+01:00", agents={"ana": "2"}, model="x")
+    summary["largest_day"] = {"date": "2026-10-03", "cost_usd": "1", "calls": 1, "at_most_usd": None}
+    summary["by_agent"]["ana"]["largest_day"] = {"date": "2026-10-04", "cost_usd": "2", "calls": 1, "at_most_usd": None}
+    violations, _ = check_summary_with_notes(summary, caps)
+    assert violations == [
+        "monthly: figures it checks hold an attempt of no known cost nor a bound on it (their at_most_usd is null), "
+        "which this summary's filters left out of its counts, so the cost limits cannot be checked: "
+        "max_cost_per_month_usd against largest_day ($1, 2026-10-03); max_cost_per_agent_monthly_usd against "
+        "by_agent['ana'].largest_day ($2, 2026-10-04)"
+    ]
+    # a summary of one month checks its whole spend, not the day: the day's hop is no figure of the month's
+    one = _summary("5", "2026-11-03T00:10:00+01:00", "2026-11-20T22:00:00+01:00", model="x")
+    one["largest_day"]["at_most_usd"] = None
+    assert check_summary_with_notes(one, caps)[0] == []
+
+
+def test_flow_gate_checks_an_older_summary_over_several_months_against_its_totals_and_says_so():
+    # a summary written before largest_day was kept, over two months: its month limits were "checked only that no day
+    # of it alone exceeds the limit" with no day to check, so $500 over a $100 month limit passed unchecked
+    caps = _monthly(max_cost_per_month_usd="100", max_cost_per_agent_monthly_usd="40")
+    for first, last in (("2026-10-03T00:10:00+02:00", "2026-11-20T22:00:00+01:00"), ("", "")):
+        old = _summary("500", first, last, agents={"ana": "50"})
+        del old["largest_day"]
+        violations, notes = check_summary_with_notes(old, caps)
+        assert violations == [
+            "monthly: total cost $500 exceeds max_cost_per_month_usd $100",
+            "monthly: agent 'ana' cost $50 exceeds max_cost_per_agent_monthly_usd $40",
+        ], first
+        [note] = [n for n in notes if "max_cost_per_month_usd and max_cost_per_agent_monthly_usd checked only" in n]
+        assert "checked only against its whole cost and each agent's whole cost, not day by day (it has no " in note
+        assert "no day of it alone" not in note
+    # with its days kept, each day is checked, as before
+    kept = _summary("500", "2026-10-03T00:10:00+02:00", "2026-11-20T22:00:00+01:00")
+    violations, notes = check_summary_with_notes(kept, caps)
+    assert violations == [] and any("checked only that no day of it alone exceeds the limit" in n for n in notes)
+
+
+async def test_check_budget_says_a_month_a_prune_cut_keeps_its_spend_but_not_its_count_of_unknown_costs(
+    tmp_path: Path, clock
+):
+    # `data prune --older-than 7d` on the 20th: the month's spend buckets stay (with the bound of a cut attempt) but no
+    # count of its attempts of unknown cost does: the 1st's answer of no known price was gone from unpriced_attempts
+    # and cost_complete read true, a month whose spend was exact
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(_monthly(max_cost_per_month_usd="10", max_cost_per_day_usd="5"), ledger, FixedPricer("0.3"))
+        clock["t"] = _berlin(2026, 11, 1, 8)
+        await record(ledger, "unpriced", None)
+        await record(ledger, "cut", None, bound="0.2")
+        await record(ledger, "paid", "0.8")
+        clock["t"] = _berlin(2026, 11, 20, 8)
+        before = await gov.check_budget()
+        await ledger.prune(7 * 86400)
+        status = await gov.check_budget()
+    month = {lim["limit"]: lim for lim in before["limits"]}["month"]
+    assert (month["unpriced_attempts"], month["cost_complete"], before.get("notes")) == (2, False, None)
+    by = {lim["limit"]: lim for lim in status["limits"]}
+    month = by["month"]
+    assert (month["spent_usd"], month["unknown_cost_bound_usd"]) == ("0.8", "0.2")  # the spend, whole
+    assert (month["unpriced_attempts"], month["cost_complete"]) == (0, False)
+    assert by["day"]["cost_complete"] is True  # (today began after the cutoff: its counts are whole)
+    [note] = status["notes"]
+    assert note.startswith("a prune deleted attempts of this month (`magsag data prune` at ")
+    assert "so its unpriced_attempts and unbounded_attempts count those since 2026-11-13T07:00:00+00:00 alone" in note
+    assert note.endswith("a prune with --older-than 33d or more keeps every count of a month")

@@ -82,6 +82,11 @@ def _budget(args: argparse.Namespace) -> int:
             "(`magsag data query`)"
         )
         print(f"note: {shown(redact(note))}", file=sys.stderr)
+    from ..governance.status import PRUNED_COUNTS
+
+    for note in status.get("notes", []):
+        if note.startswith(PRUNED_COUNTS):  # (the others are said above, or are a tool's alone)
+            print(f"note: {shown(note)}", file=sys.stderr)
     if args.json:
         print_json(status)
         return _budget_exit(status)
@@ -102,6 +107,9 @@ def _budget(args: argparse.Namespace) -> int:
         spent = (
             f"at least ${lim['spent_usd']} ({plurals.counted(unpriced, 'attempt')} of unknown cost{counted})"
             if unpriced
+            # a window a prune cut: its deleted attempts' unknown costs are not known (the note says why)
+            else f"at least ${lim['spent_usd']} (pruned attempts' unknown costs not known)"
+            if not lim.get("cost_complete", True)
             else f"${lim['spent_usd']}"
         )
         holders = lim.get("reserved_by")

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from ..ledger.migrations import ROLLUP_BUCKET_SECONDS
+from ..ledger.migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
 from ..ledger.money import from_pusd
+from ..ledger.prune import SPEND_KEEP_BUCKETS, pruned_before
 from ..ledger.reservation_owners import gone_owners
 from ..ledger.run_scope import run_scope_totals, run_scope_unbounded
 from .budget import budget_run, spent_and_reserved, window_bounds
@@ -59,6 +60,7 @@ async def budget_status(
 
     run_recorded: bool | None = None
     agent_recorded: bool | None = None
+    pruned: tuple[float, str] | None = None  # the latest prune's cutoff, and when it ran
 
     def q(conn: Any) -> tuple[str | None, list[_Row]]:
         parent = parent_run_id
@@ -78,6 +80,9 @@ async def budget_status(
         if agent:  # runs_agent: a misspelled agent read as one with its whole daily limit left
             nonlocal agent_recorded
             agent_recorded = conn.execute("SELECT 1 FROM runs WHERE agent = ? LIMIT 1", (agent,)).fetchone() is not None
+        if any(lim.kind in WINDOWED for lim in applicable):
+            nonlocal pruned
+            pruned = pruned_before(conn)
         rows: list[_Row] = []
         for lim in applicable:
             if lim.kind == "call":
@@ -93,6 +98,7 @@ async def budget_status(
 
     budget, rows = await ledger.read(q) if applicable else (run_id, [])
     limits = []
+    notes: list[str] = []
     worst = "ok"
     for lim, spent, bound, held, (unpriced, unbounded), holders in rows:
         spent_d, held_d = from_pusd(spent) or Decimal(0), from_pusd(held) or Decimal(0)
@@ -133,6 +139,12 @@ async def budget_status(
         if lim.kind in WINDOWED:  # (a month limit's: the calendar month, from its first day's start)
             start, end = window_bounds(lim, now)
             entry["window"] = {"start": start, "end": end, "timezone": lim.zone}
+            if pruned is not None and start < pruned[0]:
+                # its spend is whole (the spend buckets outlive the attempts) but its counts are of those left
+                entry["cost_complete"] = False
+                note = _pruned_counts_note(lim.kind, pruned)
+                if note not in notes:
+                    notes.append(note)
         limits.append(entry)
     out = {
         "agent": agent,
@@ -145,7 +157,31 @@ async def budget_status(
         out["run_recorded"] = run_recorded  # False: no call of this run (or its delegated runs) is recorded
     if agent_recorded is not None:
         out["agent_recorded"] = agent_recorded  # False: no run of this agent is recorded
+    if notes:
+        out["notes"] = notes
     return out
+
+
+#: how a note of :func:`_pruned_counts_note` begins (``magsag budget`` prints it on stderr)
+PRUNED_COUNTS = "a prune deleted attempts of this "
+
+
+def _pruned_counts_note(kind: str, pruned: tuple[float, str]) -> str:
+    """What check_budget says of a day or month limit whose window began before a prune's cutoff: the spend buckets it
+    reads outlive the attempts (:data:`~..ledger.prune.SPEND_KEEP_BUCKETS`), with the bounds of the unknown costs, but
+    no count of the attempts of unknown cost is kept with them, so those counts, and cost_complete, cannot be known
+    whole; an unknown price's attempt spent $0 in them, unseen."""
+    cutoff = datetime.fromtimestamp(pruned[0], UTC).isoformat(timespec="seconds")
+    what = "month" if kind in MONTHLY else "day"
+    keep = SPEND_KEEP_BUCKETS * SPEND_BUCKET_SECONDS // 86400
+    return (
+        f"{PRUNED_COUNTS}{what} (`magsag data prune` at {pruned[1]} deleted those before {cutoff}): its spent_usd and "
+        "unknown_cost_bound_usd are whole, kept in the spend buckets a prune leaves, but which of the deleted "
+        f"attempts had an unknown cost is not kept, so its unpriced_attempts and unbounded_attempts count those since "
+        f"{cutoff} alone and its cost_complete is false (one of no known price would have added $0: spent_usd may be a "
+        f"lower bound, remaining_usd an upper one); a prune with --older-than {keep}d or more keeps every count "
+        f"of a {what}"
+    )
 
 
 def unpriced_calls(
