@@ -435,9 +435,10 @@ def meant_zone(name: object) -> str | None:
     return folded[close[0]] if close else None
 
 
-#: a zone written as an offset from UTC or GMT ("GMT+3", "UTC-05:00", "GMT+0530"), which no IANA name reads as written
-#: (Etc/GMT+15 is not one: written with its Etc/, it is IANA's sign already, only past IANA's range)
-_OFFSET_WRITTEN = re.compile(r"(?:utc|gmt)\s*([+-])\s*(\d{1,2})(?::?(\d\d))?", re.IGNORECASE)
+#: a zone written as an offset from UTC or GMT ("GMT+3", "UTC-05:00", "GMT+0530"), or as an ISO time's offset alone
+#: ("+01:00", copied from a timestamp), which no IANA name reads as written (Etc/GMT+15 is not one: written with its
+#: Etc/, it is IANA's sign already, only past IANA's range)
+_OFFSET_WRITTEN = re.compile(r"(?:utc|gmt)?\s*([+-])\s*(\d{1,2})(?::?(\d\d))?", re.IGNORECASE)
 
 
 def zone_hint(name: object) -> str:
