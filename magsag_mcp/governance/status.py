@@ -146,7 +146,7 @@ async def budget_status(
                 if note not in notes:
                     notes.append(note)
         limits.append(entry)
-    out = {
+    out: dict[str, Any] = {
         "agent": agent,
         "run_id": run_id,
         "status": worst,
