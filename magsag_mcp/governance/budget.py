@@ -29,6 +29,7 @@ from ..ledger.abandoned import give_back, record_abandoned
 from ..ledger.money import to_pusd
 from ..ledger.reservation_owners import this_owner
 from ..ledger.run_scope import adopt_delegated_holds, delegated_holds, held_in_flight, unbounded_in_flight
+from ..ledger.sealed_spend import untouched
 from .delegation import parent_top, placed_elsewhere
 from .policy import BY_AGENT, Limit
 from .refusals import limit_exceeded, unbounded_held
@@ -162,6 +163,8 @@ class Reservation:
             cur.executemany(SHRINK, shrink)
         if drop:
             give_back(cur, drop)
+        # (the writes from here on, a reservation's rows, touch no spend bucket: the month's kept sums stand)
+        since = conn.total_changes
         #: scope -> [recorded spend, bound on unknown costs, open reservations (in pico-USD), whether one of them holds
         #: no known bound (see scope_sums)]
         seen: dict[tuple[str | None, ...], list[Any]] = {}
@@ -294,6 +297,7 @@ class Reservation:
             results.append((True, cur.lastrowid))  # (an INSERT's row id: None before any)
             if adopting is not None and adopting[1]:
                 _adopt(cur, r, adopting, seen, held_by_run, delegated, unbounded)
+        untouched(conn, since)
         return results
 
 

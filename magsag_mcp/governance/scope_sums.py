@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import SumSQL, exact_sum, joined, scalar_sum
 from ..ledger.run_scope import run_scope_rows
+from ..ledger.sealed_spend import sealed_sums
 from .policy import BY_AGENT, MONTHLY, Limit
 
 __all__ = [
@@ -128,6 +129,9 @@ _RUN_SPEND = _both(lambda s: f"SELECT {_spent(s)} FROM ({_SCOPE_ROWS})")
 _DAY_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s)} FROM day_spend WHERE bucket >= ?1 AND bucket < ?2")
 # Every open reservation of the agent counts, whenever it was made: one made just before midnight may be
 # sent after it, and its spend then lands in the new day. (The agent, then the day's buckets as _DAY_SPENT's.)
+# a month's buckets before its last hours, without the holds (see sealed_spend): all calls', an agent's
+_DAY_SPEND = _both(lambda s: f"SELECT {_spent(s)} FROM day_spend WHERE bucket >= ?1 AND bucket < ?2")
+_AGENT_SPEND = _both(lambda s: f"SELECT {_spent(s)} FROM agent_spend WHERE agent = ?1 AND bucket >= ?2 AND bucket < ?3")
 _AGENT_DAY_SPENT = _both(
     lambda s: (
         f"SELECT {_spent(s)}, {_held(s, ' WHERE agent = ?1')} FROM agent_spend"
@@ -221,6 +225,50 @@ def scope_sums(
     # range; an agent's, of its own key's): the open reservations are counted as a day limit counts them, whenever made
     start, end = window_bounds(limit, now)
     first, last = int(start // SPEND_BUCKET_SECONDS), int(end // SPEND_BUCKET_SECONDS)
+    if limit.kind in MONTHLY:
+        # its buckets before the last hours' from the sums kept on the connection while they stand (see sealed_spend),
+        # the rest (and the holds) read as a day's
+        cut = max(first, int(now // SPEND_BUCKET_SECONDS) - _LIVE_BUCKETS)
+        if cut > first:
+            c = conn.connection if isinstance(conn, sqlite3.Cursor) else conn
+            if limit.kind in BY_AGENT:
+                scope: tuple[Any, ...] = ("agent", agent)
+                args: tuple[Any, ...] = (agent, first, cut)
+                statements = _AGENT_SPEND
+            else:
+                scope, args, statements = ("all",), (first, cut), _DAY_SPEND
+            spent, bound = sealed_sums(c, scope, first, cut, lambda: _spend_sums(conn, statements, args))
+            live = _month_rest(conn, limit, agent, cut, last)
+            return spent + live[0], bound + live[1], live[2], live[3]
     if limit.kind not in BY_AGENT:
         return _scope_sums(conn, _DAY_SPENT, (first, last))
     return _scope_sums(conn, _AGENT_DAY_SPENT, (agent, first, last))
+
+
+#: the quarter-hours up to now a month limit's read sums each time (a call recorded in them, started since, leaves the
+#: kept sums of the month's earlier buckets standing): two hours
+_LIVE_BUCKETS = 8
+
+
+def _month_rest(
+    conn: sqlite3.Connection | sqlite3.Cursor, limit: Limit, agent: str | None, cut: int, last: int
+) -> tuple[int, int, int, int | None]:
+    """A month's buckets from ``cut`` on and its holds, as a day's are read."""
+    if limit.kind in BY_AGENT:
+        return _scope_sums(conn, _AGENT_DAY_SPENT, (agent, cut, last))
+    return _scope_sums(conn, _DAY_SPENT, (cut, last))
+
+
+def _spend_sums(
+    conn: sqlite3.Connection | sqlite3.Cursor, statements: tuple[str, str], args: tuple[Any, ...]
+) -> tuple[int, int]:
+    """(spend, bound) of a range of buckets, with SQLite's SUM, and exactly where that overflowed."""
+    plain, exact = statements
+    try:
+        row = conn.execute(plain, args).fetchone()
+    except sqlite3.OperationalError as exc:
+        if str(exc) != "integer overflow":
+            raise
+        row = conn.execute(exact, args).fetchone()
+        return joined(row[0], row[1]), joined(row[2], row[3])
+    return int(row[0]), int(row[1])

@@ -26,6 +26,7 @@ from .rollup_rows import UPSERT_ROLLUP_PARTS as _UPSERT_ROLLUP_PARTS
 from .rollup_rows import add_parts as _add_parts
 from .rollup_rows import rollup_rows as _rollup_rows
 from .run_scope import ADOPT_DELEGATED_HOLDS, delegated_in_flight, topped
+from .sealed_spend import untouched
 
 # Python 3.11's sqlite3 binds None through its adapter protocol: with no adapter registered it looks
 # up ``PrepareProtocol.__adapt__``, and the miss builds and drops an AttributeError, about 2,100
@@ -379,6 +380,7 @@ def _write(
     # Read before the batch's own reservations go: a delegated call recorded in the same batch (or the one recorded,
     # whose reservation names the run it was made against) is in flight until then.
     delegated = delegated_in_flight(cur)
+    since = conn.total_changes  # (the month's kept sums stand after these writes where no spend lands among them)
     if held and cur.executemany("DELETE FROM budget_reservations WHERE id = ?", held).rowcount < len(held):
         # A reservation already gone: it expired and another process recorded it as an abandoned
         # attempt. This record is that attempt's real outcome, so the stand-in goes first (before the
@@ -387,6 +389,7 @@ def _write(
             for row in w.attempts:
                 if row[_RESERVATION_ID] is not None:
                     unrecord_abandoned(conn, row[0], row[_RESERVATION_ID])
+        since = -1  # (its spend went from a bucket of its own: the kept sums are read again)
     if delegated:
         runs = [r if r[3] is not None or r[0] not in delegated else (*r[:3], delegated[r[0]], *r[4:]) for r in runs]
     runs = topped(cur, runs, delegated)  # (a parent placed under another run since its call read it: see topped)
@@ -419,3 +422,5 @@ def _write(
     for w in writes:
         if w.hits:
             cur.executemany(INSERT_CACHE_HIT, w.hits)
+    if since >= 0:
+        untouched(conn, since, spend, day)

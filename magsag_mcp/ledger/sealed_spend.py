@@ -1,0 +1,106 @@
+"""A month limit's spend before its last hours, kept between reservations on one connection, and what says it stands.
+
+A month limit's read sums up to 2,976 quarter-hour spend buckets (``day_spend``, or an agent's ``agent_spend``): some
+580,000 instructions a read (callgrind), where a day's is 66,000 and a whole call some 1.4 million, on every
+reservation a month limit applies to. The buckets of the month before its last hours change rarely: a call started then
+and recorded late, an abandoned reservation's stand-in or its undoing, a prune, another process's record. Their sums are
+kept here for each connection, with two marks that say they still stand:
+
+- ``PRAGMA data_version``: it changes when another connection, in this process or another, has committed since; the
+  sums are then read again;
+- the connection's ``total_changes`` at which they were known to stand: every write this process makes on the
+  connection moves it, and only the writes that know they left those buckets alone (a reservation's rows, a record
+  whose spend falls in no kept bucket: :func:`untouched`) carry the mark along with it. Any other write (a sweep of
+  abandoned reservations, an undone stand-in, a prune, a statement written by hand) leaves the mark behind, and the next
+  read sums the buckets again.
+
+A reservation reads them in its own ``BEGIN IMMEDIATE`` transaction, which no other connection can commit into: the
+sums are the ones a read of every bucket would give, in one process or several (see
+:func:`~magsag_mcp.governance.scope_sums.scope_sums`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from typing import Any
+
+#: the connections whose sums are kept, at most: each entry holds its connection (which takes no weak reference), so
+#: a closed one's is dropped with the rest once this many are kept
+_CONNECTIONS_KEPT = 64
+#: the scopes (all calls', each agent's) kept for one connection, at most: agents are any number
+_SCOPES_KEPT = 512
+
+
+class _Kept:
+    """One connection's kept sums: (scope, first bucket) -> (first bucket, cut, spend, bound), and the marks they stand
+    at."""
+
+    __slots__ = ("conn", "cut", "mark", "sums", "version")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.version: Any = None
+        self.mark = -1
+        #: the earliest cut of the sums kept: a write to a bucket before it may change one of them
+        self.cut: int | None = None
+        self.sums: dict[Any, tuple[int, int, int, int]] = {}
+
+    def forget(self) -> None:
+        self.sums.clear()
+        self.cut = None
+
+
+_KEPT: dict[int, _Kept] = {}
+
+
+def _kept(conn: sqlite3.Connection) -> _Kept | None:
+    kept = _KEPT.get(id(conn))
+    return kept if kept is not None and kept.conn is conn else None
+
+
+def sealed_sums(
+    conn: sqlite3.Connection, scope: Any, first: int, cut: int, read: Callable[[], tuple[int, int]]
+) -> tuple[int, int]:
+    """(spend, bound) in pico-USD of the buckets [``first``, ``cut``) of ``scope`` (``read`` sums them from the
+    ledger): kept from an earlier read on ``conn`` while nothing can have changed them (see the module), else read."""
+    kept = _kept(conn)
+    if kept is None:
+        if len(_KEPT) >= _CONNECTIONS_KEPT:
+            _KEPT.clear()
+        kept = _KEPT[id(conn)] = _Kept(conn)
+    version = conn.execute("PRAGMA data_version").fetchone()[0]
+    if version != kept.version or conn.total_changes != kept.mark:
+        kept.forget()
+        kept.version, kept.mark = version, conn.total_changes
+    key = (scope, first)  # (two policies' months in two zones begin at two buckets: each kept)
+    had = kept.sums.get(key)
+    if had is not None and had[1] == cut:
+        return had[2], had[3]
+    spent, bound = read()
+    if len(kept.sums) >= _SCOPES_KEPT:
+        kept.forget()
+    kept.sums[key] = (first, cut, spent, bound)
+    kept.cut = min(s[1] for s in kept.sums.values())
+    return spent, bound
+
+
+def untouched(
+    conn: sqlite3.Connection, since: int, agent_rows: Iterable[Any] = (), day_rows: Iterable[Any] = ()
+) -> None:
+    """The writes made on ``conn`` since its ``total_changes`` was ``since`` touched no spend bucket but those of
+    ``agent_rows`` (``agent_spend``'s rows: agent, bucket, ...) and ``day_rows`` (``day_spend``'s: bucket, ...): where
+    none falls before a kept sum's cut, the kept sums stand after them too. Called by the writes that know it; a write
+    not followed by this call makes the next read sum the buckets again."""
+    kept = _kept(conn)
+    if kept is None or kept.mark < since or not kept.sums:  # (a write before ``since`` went unsaid: read again)
+        return
+    cut = kept.cut
+    if cut is not None:
+        for row in agent_rows:
+            if row[1] < cut:
+                return
+        for row in day_rows:
+            if row[0] < cut:
+                return
+    kept.mark = conn.total_changes

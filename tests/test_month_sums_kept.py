@@ -1,0 +1,125 @@
+"""A month limit's read keeps the sums of the month's buckets before its last hours on the connection
+(ledger.sealed_spend): a reservation reads them again only where something may have changed them, and counts exactly
+what a read of every bucket counts, whoever wrote it (this process's late record, a statement by hand, another
+connection or process)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.governance import Governance, Policy, PolicySet
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.ledger.migrations import SPEND_BUCKET_SECONDS
+from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.governance_helpers import FixedPricer, attempt_ctx
+
+pytestmark = pytest.mark.anyio
+
+BERLIN = ZoneInfo("Europe/Berlin")
+FIRST = int(datetime(2026, 11, 1, tzinfo=BERLIN).timestamp() // SPEND_BUCKET_SECONDS)  # November's first bucket
+
+
+def _berlin(*when: int) -> float:
+    return datetime(*when, tzinfo=BERLIN).timestamp()  # type: ignore[misc]
+
+
+def _monthly() -> PolicySet:
+    thresholds = {"max_cost_per_month_usd": "1", "max_cost_per_agent_monthly_usd": "1"}
+    return PolicySet([Policy(name="monthly", timezone="Europe/Berlin", thresholds=thresholds)])
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from magsag_mcp.governance import budget
+
+    now = {"t": _berlin(2026, 11, 20, 9)}
+    monkeypatch.setattr(budget.time, "time", lambda: now["t"])
+    return now
+
+
+async def _call(gov: Governance, ledger: Ledger, run_id: str, cost: str, started: float | None = None) -> None:
+    """A call as the service makes one alone: its reservation, then its record (inline, as a lone call's is), which
+    drops the reservation. ``started``: its attempt's start, if not now (a call recorded late)."""
+    held = await gov.admit(attempt_ctx(run_id, agent="ana"))
+    await gov.settle(held, Decimal(cost))
+    at = time.time() if started is None else started
+    run = RunRecord(run_id=run_id, agent="ana", skill="skill.analysis", started_at=at)
+    run.status = "ok"
+    attempt = AttemptRecord(
+        run_id=run_id, started_at=at, provider="compat", model="metered", skill="skill.analysis", agent="ana",
+        outcome="ok", fallback_position=0, attempt_number=1, cost_usd=Decimal(cost),
+        reservation_id=held.reservation_id,
+    )  # fmt: skip
+    await ledger.record_call(run, [attempt], alone=True)
+
+
+async def _traced(ledger: Ledger, statements: list[str] | None) -> None:
+    """Every statement of the ledger's two writing connections (the inline one, the writer thread's) into
+    ``statements`` (None: no longer)."""
+    trace = None if statements is None else statements.append
+    assert ledger._inline is not None
+    ledger._inline.set_trace_callback(trace)
+    await ledger.submit(lambda conn: conn.set_trace_callback(trace))
+
+
+async def _month_read_whole(gov: Governance, ledger: Ledger, run_id: str, worst: str) -> tuple[bool, str]:
+    """Whether a reservation at ``worst`` read the month's first buckets, and what it was told (or "admitted")."""
+    statements: list[str] = []
+    await _traced(ledger, statements)
+    try:
+        await Governance(gov.policies, ledger, FixedPricer(worst)).admit(attempt_ctx(run_id, agent="ana"))
+        said = "admitted"
+    except E.BudgetExceeded as exc:
+        said = exc.message
+    finally:
+        await _traced(ledger, None)
+    return any(f">= {FIRST} " in s and "_spend" in s for s in statements), said
+
+
+async def test_a_month_limits_reservation_reads_the_months_earlier_buckets_once_while_they_stand(tmp_path, clock):
+    # each reservation under a month limit summed up to 2,976 quarter-hours (some 580,000 instructions, a call's whole
+    # path being 1.4 million); the buckets before its last two hours are read once, then the last hours' alone
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(_monthly(), ledger, FixedPricer("0.1"))
+        await _call(gov, ledger, "early", "0.4", started=_berlin(2026, 11, 2, 8))
+        await _call(gov, ledger, "first", "0.1")  # reads the month whole
+        await _call(gov, ledger, "second", "0.1")  # its record lands in the last hours' buckets
+        whole, said = await _month_read_whole(gov, ledger, "third", "0.5")
+        assert not whole and "spent $0.6" in said, said  # the kept sums with the last hours': exact
+        status = await gov.check_budget(agent="ana")
+    by = {lim["limit"]: lim for lim in status["limits"]}
+    assert by["month"]["spent_usd"] == by["agent_month"]["spent_usd"] == "0.6"
+
+
+async def test_a_write_the_kept_sums_cannot_know_makes_the_next_reservation_read_the_month_whole(tmp_path, clock):
+    # whatever changed the month's earlier buckets is counted by the next reservation: this process's call recorded
+    # late (its attempt started on the 2nd), a statement by hand on the writer's connection, another process's write
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(_monthly(), ledger, FixedPricer("0.1"))
+        await _call(gov, ledger, "first", "0.1")
+        await _call(gov, ledger, "late", "0.2", started=_berlin(2026, 11, 2, 8))
+        whole, said = await _month_read_whole(gov, ledger, "a", "0.75")
+        assert whole and "spent $0.3" in said, said
+        assert _inline_write(ledger, "UPDATE day_spend SET cost_pusd = cost_pusd + 100000000000 WHERE bucket < ?")
+        whole, said = await _month_read_whole(gov, ledger, "b", "0.65")
+        assert whole and "spent $0.4" in said, said
+        other = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+        other.execute("UPDATE day_spend SET cost_pusd = cost_pusd + 100000000000 WHERE bucket < ?", (FIRST + 200,))
+        other.close()
+        whole, said = await _month_read_whole(gov, ledger, "c", "0.55")
+        assert whole and "spent $0.5" in said, said
+        # and nothing since: kept
+        whole, said = await _month_read_whole(gov, ledger, "d", "0.55")
+        assert not whole and "spent $0.5" in said, said
+
+
+def _inline_write(ledger: Ledger, sql: str) -> bool:
+    done, _ = ledger.try_now(lambda conn: conn.execute(sql, (FIRST + 200,)))
+    return done
