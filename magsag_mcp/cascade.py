@@ -211,7 +211,9 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 # where the local server runs the model (a name made from a cloud model runs on ollama.com), asked
                 # once per name in the process, before governance judges where the prompt may go
                 await learn(target)
-                if (down := self._server_not_running(target, plan)) is not None:  # (its server not started)
+                if (
+                    down := self._server_not_running(target, plan, self._left(plan, position, state, agent))
+                ) is not None:  # (its server not started)
                     self._unclaimed(claimed, target)
                     record_skip(state, position, target, down.message, None, None, down)
                     continue

@@ -8,7 +8,7 @@ pricer and guard and changes nothing. ``explain_route`` asks the same questions 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .attempt_cost import Pricing, refused_whatever_was_spent
 from .cascade_report import CascadeState
@@ -23,6 +23,7 @@ from .errors import (
 from .predictions import unsent_prediction
 from .providers import ProviderSet
 from .providers.capabilities import cannot_honour
+from .providers.local_reach import UnreachedSlowly
 from .routing import Candidate, Plan
 from .types import Target
 
@@ -49,18 +50,38 @@ class TargetSkips:
             return False
         return refused_whatever_was_spent(self.guard, self.pricer, target, plan.request_for(target), agent) is None
 
-    def _server_not_running(self, target: Target, plan: Plan) -> ProviderConnectionError | None:
+    def _server_not_running(
+        self, target: Target, plan: Plan, another_left: Callable[[], bool]
+    ) -> ProviderConnectionError | None:
         """The error of a local target the policies refuse only because its server could not be reached to ask where
         it runs the model (:class:`~.providers.local_reach.Unreached`: most often not started), or None. The call
         could not have reached it either: skipped as that, it fails (or moves on) as a call to a server not running
         does, naming that fix (`ollama serve`), not as a policy's refusal naming the policy's fixes, which would not
-        help. Nothing is sent either way; a refusal for another reason is the policy's, as it was."""
-        said = getattr(self.providers.get(target.provider), "unreached_error", None)
-        if self.guard is None or said is None:
+        help. Nothing is sent either way; a refusal for another reason is the policy's, as it was. One the policies
+        allow whose server could not be reached all the same is skipped as that too, where another target is left
+        (``another_left``), or where it was found down after a wait (:class:`~.providers.local_reach.UnreachedSlowly`).
+        """
+        provider: Any = self.providers.get(target.provider)  # (the local provider, where it has unreached_error)
+        said = getattr(provider, "unreached_error", None)
+        if said is None:
             return None
-        why = self.guard.policies.unreached_refusal(target, plan.data_classes)
+        policies = None if self.guard is None else self.guard.policies  # (no guard: no policy refuses it)
+        why = None if policies is None else policies.unreached_refusal(target, plan.data_classes)
         if why is None:
-            return None
+            # allowed whatever the server says (the policies name it itself), its server not reached all the same,
+            # this call (or, found after a wait, lately: see local_reach.DOWN_FOR_S): sent, it connected a second
+            # time to be refused again. Sent still where no other target is left, whose retries are for a server
+            # restarting (see transport_failures.on_loopback)
+            why = provider.unreached(target)
+            if why is None or (policies is not None and not policies.allowed(target, plan.data_classes)[0]):
+                return None
+            if isinstance(why, UnreachedSlowly):
+                down: ProviderConnectionError = provider.down_error(target, why)
+                return down
+            if not another_left():
+                return None
+            named: ProviderConnectionError = said(target, why.server_words, asked_for_glob=False)
+            return named
         error: ProviderConnectionError = said(target, why.server_words)
         return error
 

@@ -20,6 +20,7 @@ from .errors import ConfigError, InputError, redact
 from .governance import refusal_ends_call
 from .plurals import listed
 from .providers import canonical_provider, prompt_overhead
+from .providers.local_reach import UnreachedSlowly
 from .result_dicts import CacheExplanationDict, RouteExplanationDict
 from .route_local_reach import ask_local_servers, unasked_warnings
 from .route_skips import none_sendable, refusal_ending, targets_skipped
@@ -385,8 +386,20 @@ class RouteExplanation:
             self.governance.served.look_read_only(self.governance.ledger, cand.target)
         ok, policy, reason, rule = self.governance.policies.allowed(cand.target, data_classes)
         unreached = None if ok else self.governance.policies.unreached_refusal(cand.target, data_classes)
+        provider = self.providers.get(cand.target.provider)
         if unreached is not None:  # (its server not running: the call skips it as that, refused by nothing else)
-            said = self.providers.get(cand.target.provider).unreached_error(cand.target, unreached.server_words)
+            said = provider.unreached_error(cand.target, unreached.server_words)
+        elif ok and (not_reached := getattr(provider, "unreached", lambda _t: None)(cand.target)) is not None:
+            # allowed, its server not reached when asked (this process's last ask): the call skips it too, or is
+            # refused connecting to it
+            said = (
+                provider.down_error(cand.target, not_reached)
+                if isinstance(not_reached, UnreachedSlowly)
+                else provider.unreached_error(cand.target, not_reached.server_words, asked_for_glob=False)
+            )
+        else:
+            said = None
+        if said is not None:
             entry["unavailable"] = said.message
             if down is not None:
                 down.add(cand.target)

@@ -50,9 +50,15 @@ async def _invoke(
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 async def test_a_refused_local_target_moves_on_at_once(tmp_path: Path, host: str):
-    # was three tries of the local target, a backoff slept before each of the two retries, then the fallback
-    _, tried = await _invoke(tmp_path, f"http://{host}:{closed_port()}/v1", {"model": LOCAL, "fallbacks": ["fake:x"]})
-    assert tried == [(LOCAL, "error", 1), ("fake:x", "ok", 1)]
+    # was three tries of the local target, a backoff slept before each of the two retries, then the fallback; then one
+    # try, after its server's refusal of /api/show (where it runs the model): a second connection to be refused again.
+    # Now skipped as the connection error its /api/show met (changed on purpose)
+    result, tried = await _invoke(
+        tmp_path, f"http://{host}:{closed_port()}/v1", {"model": LOCAL, "fallbacks": ["fake:x"]}
+    )
+    assert tried == [("fake:x", "ok", 1)]
+    [skipped] = result.trace["skipped"]  # type: ignore[attr-defined]
+    assert skipped["target"] == LOCAL and "connection was refused" in skipped["reason"], skipped
 
 
 async def test_a_refused_lone_local_target_is_retried_then_asks_whether_its_server_runs(tmp_path: Path):

@@ -48,8 +48,19 @@ from .local_endpoint import (
     ollama_api_root_fix,
 )
 from .local_models import missing_model_fix, served_models
+from .local_reach import (
+    DOWN_FOR_S,
+    Unreached,
+    UnreachedSlowly,
+    answered,
+    down,
+    found_slowly,
+    learn,
+    on_ollamas_cloud,
+    unsure,
+    went_down,
+)
 from .local_reach import known as reach_known
-from .local_reach import learn, on_ollamas_cloud
 from .openai_chat import ChatCompletionsFormat
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 from .refused_settings import RefusedSettings
@@ -302,13 +313,19 @@ class LocalProvider(RefusedSettings):
         if not reach_known(base, target.model) and self.unavailable_error(target) is None:
             await learn(self.transport, base, target.model, headers, self.endpoint.timeouts.connect)
 
-    def unreached_error(self, target: Target, why: str) -> ProviderConnectionError:
+    def unreached_error(self, target: Target, why: str, *, asked_for_glob: bool = True) -> ProviderConnectionError:
         """The error of a call to ``target`` whose server could not be reached when asked where it runs the model
         (``why``, the transport's words: refused, most often a server not started), nothing sent: its fix names the
-        setting the base URL came from, as a call's own connection error does."""
+        setting the base URL came from, as a call's own connection error does. ``asked_for_glob``: the policies
+        needed the answer (a glob admits the target); else the call is not sent to be refused a second time."""
+        then = (
+            "where its server runs the model (POST /api/show), which a glob of the policies needs to admit it, is "
+            "asked again at the next call"
+            if asked_for_glob
+            else "not sent to be refused again (the next target is tried); the server is asked again at the next call"
+        )
         error = ProviderConnectionError(
-            f"{target.label}: {why}; where its server runs the model (POST /api/show), which a glob of the policies "
-            "needs to admit it, is asked again at the next call",
+            f"{target.label}: {why}; {then}",
             provider=self.name,
             model=target.model,
         )
@@ -316,13 +333,42 @@ class LocalProvider(RefusedSettings):
         _name_the_source(error, self.endpoint, target)
         return error
 
+    def unreached(self, target: Target) -> Unreached | None:
+        """Why ``target``'s server could not be reached when last asked where it runs the model (this call's ask, or
+        one within :data:`~.local_reach.DOWN_FOR_S` that found it down slowly), or None."""
+        try:
+            base = self.endpoint.base_url(target)
+        except Exception:  # (a base URL that cannot be read: the call says so)
+            return None
+        why = down(base) or unsure(base, target.model)
+        return why if isinstance(why, Unreached) else None
+
+    def down_error(self, target: Target, why: UnreachedSlowly) -> ProviderConnectionError:
+        """The error of a call to ``target`` whose server was found down lately, after a wait (``why``: the
+        transport's words), nothing sent: said with how long it is taken as down, not paid again by every call."""
+        error = ProviderConnectionError(
+            f"{target.label}: {why.server_words}; not tried again for {DOWN_FOR_S:g}s after that (each call would "
+            "wait as long to find it again); any answer from the server ends that",
+            provider=self.name,
+            model=target.model,
+        )
+        error.reached = False
+        error.retryable = False  # type: ignore[misc]  # this one error's, over its class's
+        _name_the_source(error, self.endpoint, target)
+        return error
+
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
         """The call; a model the server does not have is told with the names it does serve (its model list), but
-        where it has none loaded (LM Studio's "No models loaded"), whose fix is loading it, which names no other."""
+        where it has none loaded (LM Studio's "No models loaded"), whose fix is loading it, which names no other.
+        A server found down after a wait (its connect timed out, its name did not resolve) is not asked again for
+        :data:`~.local_reach.DOWN_FOR_S`: each call of a cascade paid the wait before moving on."""
+        base = self.endpoint.base_url(target)
+        if (gone := down(base)) is not None:
+            raise self.down_error(target, gone)
         try:
-            return await self._complete(request, target, progress=progress)
+            result = await self._complete(request, target, progress=progress)
         except ModelNotFoundError as exc:
             none_loaded = says_no_model_loaded(exc.message)
             served = None
@@ -334,6 +380,12 @@ class LocalProvider(RefusedSettings):
             exc.message = f"{exc.message}; {fix}"
             exc.args = (exc.message,)
             raise
+        except ProviderError as exc:
+            if found_slowly(exc):
+                went_down(base, f"{Unreached.PREFIX}{exc.message}")
+            raise
+        answered(base)
+        return result
 
     async def _complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..deadline import Deadline, before_the_deadline
-from ..errors import ProviderConnectionError, ProviderError, redact
+from ..errors import NameLookupTimeoutError, ProviderConnectionError, ProviderError, ProviderTimeoutError, redact
 from ..transport import Timeouts, Transport
 from ..types import Target
 from .local_models import _LIST_TIMEOUTS, LIST_WAIT_S, ollama_cloud_model
@@ -47,6 +47,14 @@ ASK_AGAIN_S = 60.0
 #: statuses of a server without Ollama's API (vLLM, LM Studio, a proxy of the OpenAI API alone): taken at the name's
 #: word, as such a server runs its models itself
 NO_SHOW_API = frozenset({404, 405, 501})
+#: how long a server found not reachable in a way that costs time to find (no answer to the connect within the connect
+#: timeout, a name that does not resolve or whose lookup timed out) is taken as down without being asked again, for
+#: every model at it (per server, per process): a cascade's calls each paid the connect timeout (3-5 s) or the lookup
+#: before moving on. A refused connection costs nothing to find again and is never remembered: a server started
+#: (`ollama serve`) is believed at the next call. Any answer from the server ends it.
+DOWN_FOR_S = 10.0
+#: the server's root -> (why it could not be reached, an :class:`UnreachedSlowly`, until when it is taken as down)
+_DOWN: dict[str, tuple[str, float]] = {}
 #: the clock a failure's next ask is timed by (a test moves a failure's time instead of waiting)
 _clock = time.monotonic
 #: (event loop, (the server's root, the model's name)) -> set once the one asking has its answer (or was stopped)
@@ -89,7 +97,36 @@ def forget() -> None:
     """Drop every answer (a test's fresh start; a process keeps them)."""
     _RUNS_AT.clear()
     _UNSURE.clear()
+    _DOWN.clear()
     _OFF_MACHINE[0] = 0
+
+
+def down(base_url: str) -> UnreachedSlowly | None:
+    """Why the server of ``base_url`` is taken as down (see :data:`DOWN_FOR_S`), or None: ask it."""
+    if not _DOWN:
+        return None
+    root = server_root(base_url)
+    found = _DOWN.get(root)
+    if found is None:
+        return None
+    if _clock() >= found[1]:
+        del _DOWN[root]
+        return None
+    return UnreachedSlowly(found[0])
+
+
+def went_down(base_url: str, why: str) -> None:
+    """The server of ``base_url`` could not be reached, slowly (``why``: the transport's words): taken as down for
+    :data:`DOWN_FOR_S`."""
+    if len(_DOWN) >= KEPT:
+        _DOWN.clear()
+    _DOWN[server_root(base_url)] = (why, _clock() + DOWN_FOR_S)
+
+
+def answered(base_url: str) -> None:
+    """The server of ``base_url`` answered: no longer taken as down."""
+    if _DOWN:
+        _DOWN.pop(server_root(base_url), None)
 
 
 async def learn(
@@ -120,16 +157,25 @@ async def learn(
         await asking.wait()
     event = _ASKING[asking_key] = asyncio.Event()
     try:
-        host = ""
-        if not on_ollamas_cloud(base_url) and not ollama_cloud_model(model):  # (known off the machine already)
+        host: str = ""
+        if (host := down(base_url) or "") and isinstance(host, UnreachedSlowly):
+            pass  # (found down lately: not asked again, see DOWN_FOR_S)
+        elif not on_ollamas_cloud(base_url) and not ollama_cloud_model(model):  # (known off the machine already)
             timeouts = Timeouts(min(connect_timeout, _LIST_TIMEOUTS.connect), _LIST_TIMEOUTS.read, from_settings=False)
             host = await _shown_remote_host(transport, key[0] + "/api/show", model, headers, timeouts)
         if len(_RUNS_AT) + len(_UNSURE) >= KEPT:
             forget()
+        if not isinstance(host, Unreached):
+            answered(base_url)
         if isinstance(host, Unsure):
             # (a server not reached is asked again by the next call: its failure costs no wait, and a server just
-            # started, `ollama serve`, is believed at once, not refused for a minute more)
-            _UNSURE[key] = (host, _clock() + (0.0 if isinstance(host, Unreached) else ASK_AGAIN_S))
+            # started, `ollama serve`, is believed at once, not refused for a minute more; one found down slowly, the
+            # connect timed out or the name did not resolve, is taken as down for DOWN_FOR_S, at every model)
+            if isinstance(host, UnreachedSlowly) and down(base_url) is None:
+                went_down(base_url, host)
+            found_down = _DOWN.get(key[0])
+            again = found_down[1] if isinstance(host, UnreachedSlowly) and found_down else _clock()
+            _UNSURE[key] = (host, again if isinstance(host, Unreached) else _clock() + ASK_AGAIN_S)
             host = ""
         else:
             _UNSURE.pop(key, None)
@@ -161,8 +207,10 @@ async def _shown_remote_host(
             return Unsure(f"could not be asked ({type(exc).__name__})")
         # refused (no server listens: not started), a name that does not resolve: the transport's words say which, and
         # the fix (`ollama serve`), which the call, refused for want of the answer, is then the first to say
-        return Unreached(f"{Unreached.PREFIX}{exc.message}")
+        return (UnreachedSlowly if found_slowly(exc) else Unreached)(f"{Unreached.PREFIX}{exc.message}")
     except ProviderError as exc:
+        if found_slowly(exc):  # (the connect timed out: nothing answers there)
+            return UnreachedSlowly(f"{Unreached.PREFIX}{exc.message}")
         return Unsure(f"could not be asked ({type(exc).__name__})")
     except ValueError:
         return Unsure("answered no JSON")
@@ -217,6 +265,22 @@ class Unreached(Unsure):
     def server_words(self) -> str:
         """The transport's words: why the server could not be reached, and the fix."""
         return self.removeprefix(self.PREFIX)
+
+
+class UnreachedSlowly(Unreached):
+    """:class:`Unreached`, found only after a wait (the connect timed out, the name did not resolve): the server is
+    taken as down for :data:`DOWN_FOR_S`, not asked again by every call meanwhile."""
+
+    __slots__ = ()
+
+
+def found_slowly(exc: ProviderError) -> bool:
+    """Whether ``exc`` says the server could not be reached, found only after a wait: the connect timed out, or the
+    name did not resolve (not retried, as the transport marks it) or its lookup timed out. A refused connection is
+    found again at once, and never taken as down for longer than the call."""
+    if exc.reached:
+        return False
+    return isinstance(exc, ProviderTimeoutError | NameLookupTimeoutError) or not exc.retryable
 
 
 class LocalReach:
