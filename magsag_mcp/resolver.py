@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -24,6 +26,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from . import read_timer
 from .deadline import attempt_in_force
+
+#: the most failed lookups kept (a process names few hosts; a caller's ever new base URLs are not kept for)
+KEPT_FAILURES = 1024
 
 __all__ = ["BoundedConnector", "BoundedResolver", "NameLookupTimeout", "ProxyTunnelTimeout"]
 
@@ -44,24 +49,62 @@ def _default_resolver() -> AbstractResolver:
         return aiohttp.ThreadedResolver()
 
 
+#: how long a lookup that failed (a name that does not exist, or no answer from DNS in time) is answered with its
+#: failure, without asking DNS again: aiohttp's cache keeps answers, not failures, and a call a second to a mistyped
+#: or unreachable host (a cascade's, a local server whose name a VPN resolves) paid a lookup (up to the connect
+#: timeout) each. Seconds, so a name fixed (a VPN back, /etc/hosts edited) is looked up again soon after.
+FAILED_LOOKUP_KEPT_S = 10.0
+
+
 class BoundedResolver(AbstractResolver):
     """aiohttp's default resolver, failing a lookup that takes longer than ``timeout`` seconds the way a
     name that does not resolve fails (a ``socket.gaierror``, :class:`NameLookupTimeout`: aiohttp reports it
-    as a DNS error)."""
+    as a DNS error). A failed lookup is kept :data:`FAILED_LOOKUP_KEPT_S` (its words say so), the next ones of the
+    name meanwhile failing at once. ``inner``: the resolver asked (aiohttp's default; the seam a test gives its
+    own), ``clock``: what a failure's keeping is timed by."""
 
-    def __init__(self, timeout: float, described: str) -> None:
-        self._inner = _default_resolver()
+    def __init__(
+        self,
+        timeout: float,
+        described: str,
+        inner: AbstractResolver | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner or _default_resolver()
         self._timeout = timeout
         self._described = described
+        self._clock = clock
+        #: (host, port, family) -> (the failure, until when it is answered with it)
+        self._failed: dict[tuple[str, int, int], tuple[OSError, float]] = {}
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
+        key = (host, port, int(family))
+        if self._failed:
+            kept = self._failed.get(key)
+            if kept is not None:
+                if self._clock() < kept[1]:
+                    raise type(kept[0])(kept[0].errno, kept[0].strerror)  # (a new one: each raise grows a traceback)
+                del self._failed[key]
         try:
             async with asyncio.timeout(self._timeout):
                 return await self._inner.resolve(host, port, family)
         except TimeoutError:
-            raise NameLookupTimeout(socket.EAI_AGAIN, f"no answer from DNS within {self._described}") from None
+            failure: OSError = NameLookupTimeout(socket.EAI_AGAIN, f"no answer from DNS within {self._described}")
+        except OSError as exc:  # (the system's resolver: a gaierror; aiodns's, an OSError with its words)
+            failure = exc
+        raise self._keep(key, failure)
+
+    def _keep(self, key: tuple[str, int, int], failure: OSError) -> OSError:
+        """Answer ``failure`` for ``key`` for :data:`FAILED_LOOKUP_KEPT_S`: the failure to raise, its words saying
+        so (a name fixed meanwhile is seen only after that)."""
+        if len(self._failed) >= KEPT_FAILURES:
+            self._failed.clear()
+        said = f"{failure.strerror or failure}; kept {FAILED_LOOKUP_KEPT_S:g}s, not looked up again meanwhile"
+        kept = type(failure)(failure.errno, said)
+        self._failed[key] = (kept, self._clock() + FAILED_LOOKUP_KEPT_S)
+        return kept
 
     async def close(self) -> None:
         await self._inner.close()
