@@ -28,7 +28,7 @@ from ..types import Target
 from ..worst_cases import WorstCasePricing
 from .attempts import Admission, AttemptContext
 from .budget import Carry, Reservation, reservation_ttl
-from .policy import BY_AGENT, THRESHOLD_OF, Limit, Policy, PolicySet, limit_key
+from .policy import ALSO_REFUSED_BY, BY_AGENT, THRESHOLD_OF, Limit, Policy, PolicySet, limit_key
 from .policy_files import load_policies, load_policy_file, validate_policies
 from .prior_attempts import carriable, shrinkable, unshrink
 from .refusals import allowed_models_fix, refusal_ends_call, unpriced_refusal
@@ -197,8 +197,10 @@ class Governance:
             fix = allowed_models_fix(self.policies, policy, ctx) if rule == "allowed_models" and explicit else ""
             if rule == "served_model":
                 fix = self.served_seen(ctx.target, reason)
+            # (the first policy's fix after its own reason, before the other policies' lines, each one its own)
+            own, lines, also = (reason or "").partition(ALSO_REFUSED_BY)
             denied = PolicyDenied(
-                f"policy {policy!r} forbids {ctx.target.label} (chosen by {how}): {reason}{fix}",
+                f"policy {policy!r} forbids {ctx.target.label} (chosen by {how}): {own}{fix}{lines}{also}",
                 policy=policy or "",
                 rule=rule,
                 target=ctx.target.label,

@@ -9,7 +9,7 @@ data classes, every requirement for each of its classes; every threshold is a li
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -100,6 +100,10 @@ def written_at(limit: Limit, key: str) -> str:
 VERDICTS_KEPT = 1024
 #: a served-model verdict not worked out yet (None is one: the deployment serves nothing the policies forbid)
 _NOT_KEPT = object()
+
+
+#: what begins each line a local target's refusal adds for another policy refusing it too
+ALSO_REFUSED_BY = "\n- also policy "
 
 
 class PolicySet:
@@ -240,11 +244,34 @@ class PolicySet:
     def _allowed(
         self, target: Target, data_class: str | Sequence[str] | None, hint: bool = True, judged: bool = True
     ) -> tuple[bool, str | None, str | None, str | None]:
+        """The first policy's refusal of ``target`` (its name, reason and rule), or allowed. A local target's refusal
+        says each other policy's too, one line each (``- also policy 'NAME': ...``): a local model is most often
+        refused for where it runs, by the models' glob and a data class's alike, and the first alone, fixed, met the
+        next one at the next call."""
+        denials = self._denials(target, data_class, hint, judged)
+        first = next(denials, None)
+        if first is None:
+            return True, None, None, None
+        if target.provider != "local":
+            return first
+        others: dict[str | None, str | None] = {}
+        for denial in denials:
+            if denial[1] != first[1] and denial[1] not in others:
+                others[denial[1]] = denial[2]
+        if not others:
+            return first
+        also = "".join(f"{ALSO_REFUSED_BY}{name!r}: {reason}" for name, reason in others.items())
+        return (False, first[1], f"{first[2]}{also}", first[3])
+
+    def _denials(
+        self, target: Target, data_class: str | Sequence[str] | None, hint: bool, judged: bool
+    ) -> Iterator[tuple[bool, str | None, str | None, str | None]]:
+        """Each policy's refusal of ``target``, in the policies' order: its models, then each data class's."""
         # (judged=False: as if the local server were known to run the model itself, see unreached_refusal)
         off_machine = self.off_machine(target) if judged and target.provider == "local" else None
         for name, models in self._allowed_models:
             if not matches(models, target):
-                return (
+                yield (
                     False,
                     name,
                     # the model a misspelt one nearly is, next to it (after the file's path it read as the path's)
@@ -252,9 +279,10 @@ class PolicySet:
                     f"{self._written(name, 'allowed_models')}",
                     "allowed_models",
                 )
+                continue
             if off_machine is not None and not admits_off_machine(models, target):
                 # a glob of local models (local:*) admits the operator's own machines: one run elsewhere is named
-                return (
+                yield (
                     False,
                     name,
                     f"{target.label} {runs_off_machine(target, off_machine)}: a glob of "
@@ -274,15 +302,16 @@ class PolicySet:
                     continue
                 written = self._written(name, "requirements", f"requirements.{cls}")
                 if not matches(required, target):
-                    return (
+                    yield (
                         False,
                         name,
                         f"data class {cls!r} may only use {required} ({written}): name one of them for the call, or "
                         f"add {target.label} there",
                         "data_class",
                     )
+                    continue
                 if off_machine is not None and not admits_off_machine(required, target):
-                    return (
+                    yield (
                         False,
                         name,
                         f"data class {cls!r} may only use {required} ({written}), and {target.label} "
@@ -290,7 +319,6 @@ class PolicySet:
                         f"machine; name {target.label} there to allow it",
                         "data_class",
                     )
-        return True, None, None, None
 
     def _written(self, policy: str, key: str, file_key: str | None = None) -> str:
         """``POLICY.KEY``, with where it is written (``, at FILE: policies.N.FILE_KEY``) for a policy read from a file:
