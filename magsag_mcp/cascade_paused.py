@@ -353,8 +353,13 @@ class PausedTurns:
             waited = None if slot is None else slot.release()
             at = len(state.attempts)
             failed = FailedTry(position, target, number, started_wall, started, sends, admission, follow, tries)
-            exc, retried = await self._failed_try(exc, state, failed, waited, deadline, progress)
-            state.attempts[at].warnings.append(said)
+            try:
+                exc, retried = await self._failed_try(exc, state, failed, waited, deadline, progress)
+            except CallbackFailed as raised:  # (its "retry" event went to the providers' wrapped callback)
+                raise raised.error from None
+            finally:  # (its record says which turn it continues, the call going on or not)
+                if len(state.attempts) > at:
+                    state.attempts[at].warnings.append(said)
             return None, _RETRIED if retried else exc.message
         except (ConfigError, InputError) as exc:
             # (a caller's error: the turn before it was answered with the same request and paid, so the answer so far

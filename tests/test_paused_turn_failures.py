@@ -213,3 +213,28 @@ async def test_a_call_cancelled_during_its_continuation_keeps_what_was_paid_and_
     assert (ok, one, paid) == ("ok", 1, (100 * 5 + 20 * 25) * 10**6)
     assert (cut, error_class, two, cost) == ("error", "cancelled", 2, None) and bound > 0
     assert held == 0  # (no reservation left held: each settled or gone with the call's record)
+
+
+async def test_a_continuations_retry_event_that_raises_raises_the_callers_own_error(catalog, tmp_path, serve):
+    # The "retry" event of a continuation's retry went to the providers' wrapped callback: what the caller raised came
+    # out of the call as magsag's CallbackFailed (a bug of ours to the service), not as the caller's own error, as a
+    # first try's "retry" event raises it
+    first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    fake, env = await _fake(serve, first, {"error": 500, "message": "try again"}, {"text": "never sent"})
+    env["MAGSAG_RETRY_BASE_DELAY"] = "0"
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+
+    def progress(event: str, data: dict[str, Any]) -> None:
+        if event == "retry":
+            raise LookupError("the caller's own")
+
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        with pytest.raises(LookupError, match="the caller's own"):
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, progress=progress)
+    assert len(fake.requests) == 2  # (the retry never sent)
+    rows = _rows(db)
+    assert [(r["outcome"], r["error_class"], r["attempt_number"]) for r in rows] == [
+        ("ok", None, 1),
+        ("error", "server_error", 2),
+    ]
