@@ -224,6 +224,15 @@ class LoopbackUpstream:
         self.log.append((model, n_in, n_out))
         return text, n_in, n_out
 
+    def _recounted(self, model: str, n_in: int, n_out: int, said: str) -> int:
+        """The output tokens of ``said``, a half of a paused turn, written over the whole text's ``n_out`` that
+        :meth:`_text` just booked (its last entry: nothing ran between), so that each half reports, and the books keep,
+        what it wrote, their sum the whole's, as Claude bills a paused turn's requests: not the whole text twice."""
+        counted = _tokens(len(said))
+        self.tokens[model] += counted - n_out
+        self.log[-1] = (model, n_in, counted)
+        return counted
+
     def _answer(self, early: str | None, model: str, prompt_bytes: int) -> tuple[str, int, int]:
         """:meth:`_text`, of the part a filter let through where the step is :data:`FILTERED`."""
         return self._text(model, prompt_bytes, True) if early == FILTERED else self._text(model, prompt_bytes)
@@ -329,9 +338,11 @@ class LoopbackUpstream:
         if early == PAUSED:  # the first half of the turn, paused; a request sending it back gets the rest
             said = part_way(said)
             self.paused.add(model)
+            n_out = self._recounted(model, n_in, n_out, said)
         elif model in self.paused and messages and isinstance(messages[-1], dict):
             if messages[-1].get("role") == "assistant":  # (the paused turn, sent back for the model to go on)
                 said = said[len(part_way(said)) :]
+                n_out = self._recounted(model, n_in, n_out, said)
             self.paused.discard(model)
         block: dict[str, Any] = {"type": "text", "text": said}
         last = messages[-1].get("content") if messages and isinstance(messages[-1], dict) else None

@@ -382,3 +382,34 @@ async def test_a_planned_pause_is_claudes_pause_turn_and_its_continuation_the_re
     assert result.text == "loopback answer from claude-sonnet-4-5" and result.finish_reason == "stop"
     assert [(a.outcome, a.attempt_number) for a in result.attempts] == [("ok", 1), ("ok", 2)]
     assert result.to_dict()["paused_turns"] == 1 and up.calls["claude-sonnet-4-5"] == 2
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_a_planned_pauses_halves_each_report_the_tokens_they_wrote(tmp_path, stream: bool):
+    # Each half reported the whole text's output tokens: the answer's usage (and the demo's cost) counted the text
+    # twice, and the upstream's books with it. Each half reports its own; their sum is the whole text's (or one more,
+    # rounding each half up, as a count of parts is)
+    import shutil
+    from pathlib import Path
+
+    from magsag_mcp.loopback import _tokens
+    from magsag_mcp.service import Service
+
+    up = LoopbackUpstream(plans={"claude-sonnet-4-5": ["paused"]}, reply="Rain in Oslo all day long, and wind.")
+    await up.start()
+    try:
+        catalog = tmp_path / "catalog"
+        shutil.copytree(Path(__file__).resolve().parent.parent / "catalog", catalog)
+        (catalog / "policies" / "model_governance.yaml").write_text("policies: []\n")
+        config = {"provider": "anthropic", "model": "claude-sonnet-4-5", "max_tokens": 64, "stream": stream}
+        async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=up.env()) as svc:
+            result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+    finally:
+        await up.stop()
+    whole = "Rain in Oslo all day long, and wind."
+    first, rest = whole[: len(whole) // 2], whole[len(whole) // 2 :]
+    assert result.text == whole and result.to_dict()["paused_turns"] == 1
+    assert [n_out for _, _, n_out in up.log] == [_tokens(len(first)), _tokens(len(rest))]
+    assert [a.output_tokens for a in result.attempts] == [_tokens(len(first)), _tokens(len(rest))]
+    assert result.usage.output_tokens == _tokens(len(first)) + _tokens(len(rest)) <= _tokens(len(whole)) + 1
+    assert up.tokens["claude-sonnet-4-5"] == sum(n_in + n_out for _, n_in, n_out in up.log)
