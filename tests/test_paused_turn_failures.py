@@ -238,3 +238,42 @@ async def test_a_continuations_retry_event_that_raises_raises_the_callers_own_er
         ("ok", None, 1),
         ("error", "server_error", 2),
     ]
+
+
+async def test_a_call_cancelled_while_its_continuation_waits_to_be_retried_holds_nothing(catalog, tmp_path, serve):
+    # The wait before a continuation's retry: cancelled there, the failed continuation stays recorded at its cost, the
+    # retry is never sent, and no reservation is left held (a guard, as for a first try's wait)
+    limits = "policies:\n  - name: limits\n    thresholds:\n      max_cost_per_call_usd: 5\n"
+    (catalog / "policies" / "model_governance.yaml").write_text(limits)
+    first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    fake, env = await _fake(serve, first, {"error": 500, "message": "try again"}, {"text": "never sent"})
+    env["MAGSAG_RETRY_BASE_DELAY"] = "30"  # (a wait the cancel comes in)
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+    waiting = anyio.Event()
+    scopes: list[anyio.CancelScope] = []
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+
+        def progress(event: str, data: dict[str, Any]) -> None:
+            if event == "retry":
+                waiting.set()
+
+        async def call() -> None:
+            with anyio.CancelScope() as scope:
+                scopes.append(scope)
+                await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, progress=progress)
+                raise AssertionError("answered: the retry's wait was cancelled")
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(call)
+            await waiting.wait()
+            scopes[0].cancel()
+        assert scopes[0].cancelled_caught
+    assert len(fake.requests) == 2
+    with sqlite3.connect(db) as conn:
+        [status] = conn.execute("SELECT status FROM runs").fetchall()
+        rows = conn.execute("SELECT outcome, error_class, attempt_number FROM attempts ORDER BY id").fetchall()
+        held = conn.execute("SELECT count(*) FROM budget_reservations").fetchone()[0]
+    assert status == ("cancelled",)
+    assert rows == [("ok", None, 1), ("error", "server_error", 2)]
+    assert held == 0
