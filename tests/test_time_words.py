@@ -84,3 +84,81 @@ def test_a_duration_option_is_told_the_same():
     with pytest.raises(InputError) as info:
         parse_duration_seconds("7M ago")
     assert "m is minutes (there is no month: 30d is about one); use e.g. 90d" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "hint"),
+    [
+        # until is exclusive: today's date as an until read nothing of today, and 24h as an until ends a day ago
+        (
+            "until",
+            "today",
+            "today is no time magsag reads: leave until out to read up to now, or give the next day's date, "
+            "2026-12-08 (until is exclusive: it reads up to its midnight, UTC); ",
+        ),
+        (
+            "--until",
+            "Yesterday",
+            "Yesterday is no time magsag reads: give the day after it, 2026-12-07, to read through 2026-12-06 (until "
+            "is exclusive: it reads up to its midnight, UTC); ",
+        ),
+        (
+            "filters.until",
+            "today",
+            "today is no time magsag reads: leave filters.until out to read up to now, or give the next day's date, "
+            "2026-12-08 (until is exclusive: it reads up to its midnight, UTC); ",
+        ),
+    ],
+)
+def test_an_until_of_a_day_is_told_the_next_days_date_as_until_is_exclusive(field: str, written: str, hint: str):
+    with pytest.raises(InputError) as info:
+        parse_since(written, field=field, now=NOW)
+    said = info.value.message
+    assert said.startswith(f"{field}={written!r} is not a time: {hint}give a duration back from now"), said
+    assert "24h" not in hint
+
+
+@pytest.mark.parametrize(
+    ("written", "days"),
+    [("+1y", "365d"), ("+2 years", "730d"), ("now+1 month", "30d"), ("+6mo", "180d")],
+)
+def test_a_year_or_month_ahead_is_told_it_counts_forward_not_its_days_back(written: str, days: str):
+    # "+1y" was told "there is no unit of years: +1y is about 365d": a year back, where a year ahead was meant
+    with pytest.raises(InputError) as info:
+        parse_since(written, now=NOW)
+    assert info.value.message.startswith(
+        f"since={written!r} is not a time: {written} counts forward: a duration counts back from now, without a sign "
+        f"({days} is that long ago); for a time ahead give a date; "
+    ), info.value.message
+
+
+@pytest.mark.parametrize(
+    ("zone", "written", "day"),
+    [
+        # 2026-12-07T20:00Z: the 8th in Tokyo, still the 7th in Los Angeles
+        ("Asia/Tokyo", "today", "2026-12-08"),
+        ("Asia/Tokyo", "yesterday", "2026-12-07"),
+        ("America/Los_Angeles", "today", "2026-12-07"),
+    ],
+)
+def test_a_day_word_under_a_timezone_is_told_that_zones_date(tmp_path, monkeypatch, capsys, zone, written, day):
+    """A date given beside --timezone is that zone's midnight: the day word is told the zone's date, not UTC's (in
+    Tokyo's morning UTC's date is Tokyo's yesterday, which read from Tokyo's midnight missed the day asked for)."""
+    import time as real_time
+
+    from magsag_mcp.cli import main
+    from magsag_mcp.ledger import times
+
+    class Clock:
+        @staticmethod
+        def time() -> float:
+            return NOW + 10 * 3600
+
+        def __getattr__(self, name: str):
+            return getattr(real_time, name)
+
+    monkeypatch.setattr(times, "time", Clock())
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "l.db"))
+    assert main(["flow", "daily", "--since", written, "--timezone", zone]) == 2
+    err = capsys.readouterr().err
+    assert f"give its date, {day} (from its midnight, {zone})" in err, err

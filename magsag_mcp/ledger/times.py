@@ -127,7 +127,7 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
         # RFC 3339 lets "T" and "Z" be written in lower case: fromisoformat takes a "t", and no "z"
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        hint = _unreadable(text, time.time() if now is None else now)
+        hint = _unreadable(text, time.time() if now is None else now, field)
         raise InputError(f"{field}={value!r} is not a time: {hint}give {_TIME_FORMS}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
@@ -154,6 +154,8 @@ def in_zone(value: Any, zone: str, field: str = "since") -> Any:
     text = value.strip()
     if _UNIX_SECONDS.match(text) or _RELATIVE.match(text):
         return value
+    if said := _day_word(text, time.time(), field, zone):  # ("yesterday": the zone's, which a date given is read in)
+        raise InputError(f"{field}={value!r} is not a time: {said}give {_TIME_FORMS}")
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -208,7 +210,7 @@ def _calendar_slip(text: str) -> str:
     return ""
 
 
-def _unreadable(text: str, now: float) -> str:
+def _unreadable(text: str, now: float, field: str = "since") -> str:
     """What a text that is no time was nearly, said before the forms a time takes: a duration in months (``1M``: m
     is minutes), one counting forward (``-7d``: ``until`` takes a time ahead as a date), a date missing a dash
     (``2026-1205``), a word for a day (``yesterday``: its date, as of ``now``) or for now."""
@@ -216,7 +218,7 @@ def _unreadable(text: str, now: float) -> str:
         return one_dash
     if slip := _calendar_slip(text):
         return slip
-    if said := _day_word(text, now):
+    if said := _day_word(text, now, field):
         return said
     m = _RELATIVE_ANY_CASE.match(text.lstrip("-+"))
     if m is None and re.fullmatch(r"[-+]?\d{1,8}(?:\.\d+)?", text):  # "0", "86400": a span or an epoch meant
@@ -237,15 +239,31 @@ def _unreadable(text: str, now: float) -> str:
 _MINUTES_NOT_MONTHS = "m is minutes (there is no month: 30d is about one); "
 
 
-def _day_word(text: str, now: float) -> str:
-    """What ``today``, ``yesterday`` or ``now`` is written as (in any case): a day's date (UTC's, as a date is read,
-    as of ``now``) or a duration; ``""`` for any other text."""
+def _day_word(text: str, now: float, field: str = "since", zone: str = "UTC") -> str:
+    """What ``today``, ``yesterday`` or ``now`` is written as (in any case): a day's date (``zone``'s, as a date is
+    read, as of ``now``) or a duration; ``""`` for any other text. ``until`` is exclusive: the day a date names is
+    left out of it, so an ``until`` of a day is told the next day's date (``--until today``: told today's date, it
+    read nothing of today), and not ``24h``, which as an ``until`` ends a day ago."""
     word = text.lower()
     if word in ("today", "yesterday"):
-        day = datetime.fromtimestamp(now, UTC).date() - timedelta(days=1 if word == "yesterday" else 0)
+        from zoneinfo import ZoneInfo
+
+        day = datetime.fromtimestamp(now, ZoneInfo(zone)).date() - timedelta(days=1 if word == "yesterday" else 0)
+        where = "UTC" if zone == "UTC" else zone
+        if field.lstrip("-").rsplit(".", 1)[-1] == "until":
+            after = (day + timedelta(days=1)).isoformat()
+            if word == "today":
+                return (
+                    f"{text} is no time magsag reads: leave {field} out to read up to now, or give the next day's "
+                    f"date, {after} (until is exclusive: it reads up to its midnight, {where}); "
+                )
+            return (
+                f"{text} is no time magsag reads: give the day after it, {after}, to read through {day.isoformat()} "
+                f"(until is exclusive: it reads up to its midnight, {where}); "
+            )
         return (
-            f"{text} is no time magsag reads: give its date, {day.isoformat()} (from its midnight, UTC), or 24h for "
-            "the last 24 hours; "
+            f"{text} is no time magsag reads: give its date, {day.isoformat()} (from its midnight, {where}), or 24h "
+            "for the last 24 hours; "
         )
     if word == "now":
         return (
@@ -347,12 +365,15 @@ def _long_unit(text: str) -> str:
     if m is not None:
         years = m.group(2).lower().startswith("y")
         days = float(m.group(1)) * (365 if years else 30)
-        return f"there is no unit of {'years' if years else 'months'}: {stripped} is about {days:g}d{back}; "
-    spelt = _SPELT_UNIT.match(core)
-    if spelt is None:
-        return ""
-    letters = spelt.group(1) + next(letter for letter in spelt.groups()[1:] if letter).lower()
-    if sign == "+":
+        letters = f"{days:g}d"
+        if sign != "+":
+            return f"there is no unit of {'years' if years else 'months'}: {stripped} is about {letters}{back}; "
+    else:
+        spelt = _SPELT_UNIT.match(core)
+        if spelt is None:
+            return ""
+        letters = spelt.group(1) + next(letter for letter in spelt.groups()[1:] if letter).lower()
+    if sign == "+":  # (a year ahead, "+1y", was told it is about 365d: that long ago)
         return (
             f"{stripped} counts forward: a duration counts back from now, without a sign ({letters} is that long "
             "ago); for a time ahead give a date; "
