@@ -13,8 +13,10 @@ import jsonschema
 import pytest
 from mcp.client import Client
 
+from magsag_mcp.errors import LedgerError
 from magsag_mcp.mcp_server import build_server
-from magsag_mcp.mcp_server.home_folder import home_as_tilde
+from magsag_mcp.mcp_server.home_folder import holds_home, home_as_tilde
+from magsag_mcp.mcp_server.tool_results import error_result
 from tests.mcp_tools_helpers import CATALOG, error_of
 
 pytestmark = pytest.mark.anyio
@@ -76,3 +78,42 @@ def test_only_the_home_folder_itself_is_written_as_tilde(monkeypatch: pytest.Mon
     assert said["output"] == "/home/alice/notes"  # (a vendor's answer is returned as it was paid for)
     monkeypatch.setenv("HOME", "/")  # a container's: names no user
     assert home_as_tilde("/etc/magsag/p.yaml") == "/etc/magsag/p.yaml"
+
+
+def test_a_linked_home_is_written_as_tilde_by_its_real_path_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """HOME a link (``/home/alice`` to ``/data/users/alice``): the working folder is its real path (``os.getcwd()``),
+    so a ``./catalog`` in a project under the home was named by the user's real folder, which was said whole; and a
+    HOME written ``/home//alice/`` named paths that a Path writes ``/home/alice``."""
+    real = tmp_path / "data" / "users" / "alice"
+    real.mkdir(parents=True)
+    linked = tmp_path / "home" / "alice"
+    linked.parent.mkdir()
+    linked.symlink_to(real, target_is_directory=True)
+    monkeypatch.setenv("HOME", str(linked))
+    said = home_as_tilde({"message": f"at {real}/proj/catalog/policies/p.yaml: x; {linked}/p.yaml"})
+    assert said == {"message": "at ~/proj/catalog/policies/p.yaml: x; ~/p.yaml"}, said
+    assert holds_home(f"at {real}/p.yaml")
+    monkeypatch.setenv("HOME", str(real).replace("/users/", "//users/") + "/")
+    assert home_as_tilde(f"{real}/p.yaml") == "~/p.yaml"
+
+
+def test_the_paid_answer_an_error_carries_is_left_as_the_vendor_wrote_it(monkeypatch: pytest.MonkeyPatch):
+    """An error carrying the answer that was paid for (the ledger refused its record) sends it as its ``result``: the
+    answer is the vendor's (a path it wrote is its own words), left as an ok result leaves it; the error's own words
+    and the rest of the result (a policy's refusal in its warnings) say the home ``~``."""
+    monkeypatch.setenv("HOME", "/home/alice")
+    exc = LedgerError("the ledger refused the record of a paid call (policy at /home/alice/p.yaml); it is attached")
+    exc.result = {
+        "output": "your notes are in /home/alice/notes",
+        "text": "your notes are in /home/alice/notes",
+        "tool_calls": [{"name": "read", "arguments": {"path": "/home/alice/notes"}}],
+        "warnings": ["at /home/alice/p.yaml: a fallback skipped"],
+    }
+    result = error_result(exc)
+    error = result.structured_content["error"]
+    assert error["message"].endswith("(policy at ~/p.yaml); it is attached")
+    assert error["result"]["output"] == error["result"]["text"] == "your notes are in /home/alice/notes"
+    assert error["result"]["tool_calls"] == [{"name": "read", "arguments": {"path": "/home/alice/notes"}}]
+    assert error["result"]["warnings"] == ["at ~/p.yaml: a fallback skipped"]
+    text = result.content[0].text
+    assert "(policy at ~/p.yaml)" in text and "your notes are in /home/alice/notes" in text, text

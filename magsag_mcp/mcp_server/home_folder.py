@@ -18,38 +18,49 @@ from functools import lru_cache
 from typing import Any
 
 
-def _home() -> str | None:
-    """The home folder as paths under it start, or None where it names no user (unset, or ``/``: a container's)."""
+def _homes() -> tuple[str, ...]:
+    """The home folder as paths under it start, or none where it names no user (unset, or ``/``: a container's)."""
     home = os.path.expanduser("~").rstrip("/\\")
-    return home if home and home != "~" and os.path.isabs(home) else None
+    return _spellings(home) if home and home != "~" and os.path.isabs(home) else ()
 
 
 @lru_cache(maxsize=4)
-def _home_pattern(home: str) -> re.Pattern[str]:
+def _spellings(home: str) -> tuple[str, ...]:
+    """``home`` as a path under it may be written: as HOME gives it, as a path names it (``/home//alice/`` is
+    ``/home/alice``), and through the links it is reached by. HOME a link (``/home/alice`` to ``/data/users/alice``),
+    the working folder is its real path (``os.getcwd()``: a ``./catalog`` in a project under the home), and a policy's
+    refusal named the user's real folder. Longest first, for the pattern to take the whole of one."""
+    found = {home, os.path.normpath(home), os.path.realpath(home)}
+    spelt = {h.rstrip("/\\") for h in found}
+    return tuple(sorted((h for h in spelt if h and os.path.isabs(h)), key=len, reverse=True))
+
+
+@lru_cache(maxsize=4)
+def _home_pattern(homes: tuple[str, ...]) -> re.Pattern[str]:
     # the home itself, and not the start of another name ("/home/al" of "/home/alice") nor the end of one ("/root"
     # of "/srv/root"); a separator, the end or any other character (a quote, ":", a space) may follow it
-    return re.compile(r"(?<![\w.\-/\\])" + re.escape(home) + r"(?![\w.\-])")
+    spelt = "|".join(map(re.escape, homes))
+    return re.compile(r"(?<![\w.\-/\\])(?:" + spelt + r")(?![\w.\-])")
 
 
 def holds_home(text: str) -> bool:
     """Whether ``text`` (a result as it is sent, JSON or not) may hold the home folder: a look for it, and for it as
     JSON writes it (a Windows home's backslashes doubled)."""
-    home = _home()
-    return home is not None and (home in text or json.dumps(home, ensure_ascii=False)[1:-1] in text)
+    return any(home in text or json.dumps(home, ensure_ascii=False)[1:-1] in text for home in _homes())
 
 
 def home_as_tilde(data: Any, *, kept: Collection[str] = ()) -> Any:
     """``data`` (a string, or JSON-like mappings and lists of them) with the home folder written ``~`` in every string;
     ``kept``: keys of the top mapping whose values are left as they are (invoke_skill's answer, the vendor's words,
     returned as they were paid for)."""
-    home = _home()
-    if home is None:
+    homes = _homes()
+    if not homes:
         return data
-    pattern = _home_pattern(home)
+    pattern = _home_pattern(homes)
 
     def said(value: Any) -> Any:
         if isinstance(value, str):
-            return pattern.sub("~", value) if home in value else value
+            return pattern.sub("~", value) if any(home in value for home in homes) else value
         if isinstance(value, dict):
             return {key: said(item) for key, item in value.items()}
         if isinstance(value, list | tuple):

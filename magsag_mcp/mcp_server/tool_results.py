@@ -20,8 +20,9 @@ from ..redaction import redact_values
 from ..text import has_surrogate, whole_characters
 from .home_folder import holds_home, home_as_tilde
 
-#: invoke_skill's keys that hold the vendor's answer, returned as it was paid for (see home_folder)
-_ANSWER_KEYS = ("output", "tool_calls")
+#: invoke_skill's keys that hold the vendor's answer, returned as it was paid for (see home_folder); ``text``: the
+#: Python API's result (InvokeResult.to_dict), which an error carrying the paid answer sends as its ``result``
+_ANSWER_KEYS = ("output", "text", "tool_calls")
 
 
 def _compact(data: Any) -> str:
@@ -34,7 +35,11 @@ def error_result(exc: MagsagError) -> CallToolResult:
     # print_error says it so too
     data = redact_values(exc.to_dict(), getattr(exc.result, "call_keys", ()))
     if holds_home(_compact(data)):  # (a policy's refusal names its file: see home_folder)
-        data = home_as_tilde(data)
+        # the paid answer an error carries (its result) is the vendor's, left as it came, as ok_result leaves it
+        paid = data.get("result")
+        data = home_as_tilde(data, kept=("result",))
+        if isinstance(paid, dict):
+            data["result"] = home_as_tilde(paid, kept=_ANSWER_KEYS)
     details = {k: v for k, v in data.items() if k not in ("type", "message")}
     text = f"{data['type']}: {data['message']}"
     if details:
