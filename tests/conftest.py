@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -104,6 +105,29 @@ def local_servers_unasked() -> Iterator[None]:
     test starts knowing nothing, so that a loopback port another test's server had is asked again."""
     local_reach.forget()
     yield
+
+
+#: the signals whose handlers a test may change in this process: the CLI's main (``sigterm_as_interrupt``) makes
+#: SIGTERM and SIGHUP raise KeyboardInterrupt, the servers' signal capture and a test's own handler set others
+_HANDLED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_restored() -> Iterator[None]:
+    """Each test ends with the signal handlers (and what :mod:`magsag_mcp.signals` noted of a signal) it began with.
+    A test that ran ``magsag``'s main in-process left ``_interrupt`` handling SIGTERM and SIGHUP for the rest of the
+    session: a later test's SIGTERM raised KeyboardInterrupt, which pytest takes for the user's and ends the whole
+    run, and a test of ``sigterm_interrupts`` (which installs its handler only over SIGTERM's default) ran another
+    path than it would alone."""
+    from magsag_mcp import signals
+
+    handlers = {sig: signal.getsignal(sig) for sig in _HANDLED}
+    noted = (signals.received, signals.output_given_up)
+    yield
+    for sig, handler in handlers.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
+    signals.received, signals.output_given_up = noted
 
 
 @pytest.fixture
