@@ -117,3 +117,18 @@ def test_the_paid_answer_an_error_carries_is_left_as_the_vendor_wrote_it(monkeyp
     assert error["result"]["warnings"] == ["at ~/p.yaml: a fallback skipped"]
     text = result.content[0].text
     assert "(policy at ~/p.yaml)" in text and "your notes are in /home/alice/notes" in text, text
+
+
+def test_a_windows_home_is_written_as_tilde_in_json_a_string_holds(monkeypatch: pytest.MonkeyPatch):
+    """A string may hold JSON (search_usage's event data cut to its first characters, as text; a vendor's error
+    body): a Windows home in it is written with its backslashes doubled, which ``holds_home`` found and the rewrite,
+    looking for the home as a path writes it, left whole."""
+    from magsag_mcp.mcp_server import home_folder
+
+    monkeypatch.setattr(home_folder, "_homes", lambda: ("C:\\Users\\alice",))
+    cut = json.dumps({"file": "C:\\Users\\alice\\magsag\\p.yaml", "other": "C:\\Users\\alicia\\p.yaml"})[:80]
+    assert holds_home(cut)
+    said = home_as_tilde({"data": cut, "message": "at C:\\Users\\alice\\magsag\\p.yaml: x"})
+    assert said["message"] == "at ~\\magsag\\p.yaml: x"
+    assert said["data"] == cut.replace("C:\\\\Users\\\\alice\\\\", "~\\\\") and "alice\\\\" not in said["data"], said
+    assert "alicia" in said["data"]

@@ -35,18 +35,30 @@ def _spellings(home: str) -> tuple[str, ...]:
     return tuple(sorted((h for h in spelt if h and os.path.isabs(h)), key=len, reverse=True))
 
 
+def _as_json_writes(home: str) -> str:
+    return json.dumps(home, ensure_ascii=False)[1:-1]
+
+
+@lru_cache(maxsize=4)
+def _written(homes: tuple[str, ...]) -> tuple[str, ...]:
+    """Each spelling of the home, and each as JSON writes it inside a string: a string may hold JSON (search_usage's
+    cut event data, a vendor's error body), where a Windows home's backslashes are doubled. Longest first."""
+    return tuple(sorted({*homes, *map(_as_json_writes, homes)}, key=len, reverse=True))
+
+
 @lru_cache(maxsize=4)
 def _home_pattern(homes: tuple[str, ...]) -> re.Pattern[str]:
     # the home itself, and not the start of another name ("/home/al" of "/home/alice") nor the end of one ("/root"
     # of "/srv/root"); a separator, the end or any other character (a quote, ":", a space) may follow it
-    spelt = "|".join(map(re.escape, homes))
+    spelt = "|".join(map(re.escape, _written(homes)))
     return re.compile(r"(?<![\w.\-/\\])(?:" + spelt + r")(?![\w.\-])")
 
 
 def holds_home(text: str) -> bool:
     """Whether ``text`` (a result as it is sent, JSON or not) may hold the home folder: a look for it, and for it as
     JSON writes it (a Windows home's backslashes doubled)."""
-    return any(home in text or json.dumps(home, ensure_ascii=False)[1:-1] in text for home in _homes())
+    homes = _homes()
+    return bool(homes) and any(home in text for home in _written(homes))
 
 
 def home_as_tilde(data: Any, *, kept: Collection[str] = ()) -> Any:
@@ -56,11 +68,11 @@ def home_as_tilde(data: Any, *, kept: Collection[str] = ()) -> Any:
     homes = _homes()
     if not homes:
         return data
-    pattern = _home_pattern(homes)
+    pattern, written = _home_pattern(homes), _written(homes)
 
     def said(value: Any) -> Any:
         if isinstance(value, str):
-            return pattern.sub("~", value) if any(home in value for home in homes) else value
+            return pattern.sub("~", value) if any(home in value for home in written) else value
         if isinstance(value, dict):
             return {key: said(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
