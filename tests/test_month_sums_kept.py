@@ -123,3 +123,64 @@ async def test_a_write_the_kept_sums_cannot_know_makes_the_next_reservation_read
 def _inline_write(ledger: Ledger, sql: str) -> bool:
     done, _ = ledger.try_now(lambda conn: conn.execute(sql, (FIRST + 200,)))
     return done
+
+
+class _Exit(BaseException):
+    """An exit raised inside a batch (a SIGINT's KeyboardInterrupt): the whole transaction is rolled back."""
+
+
+def _spend_table(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS spend_kept_test (bucket INTEGER PRIMARY KEY, cost INTEGER)")
+    conn.execute("INSERT OR REPLACE INTO spend_kept_test VALUES (10, 5)")
+
+
+def _kept_sum(conn: sqlite3.Connection) -> int:
+    from magsag_mcp.ledger.sealed_spend import sealed_sums
+
+    def read() -> tuple[int, int]:
+        return int(conn.execute("SELECT SUM(cost) FROM spend_kept_test WHERE bucket < 20").fetchone()[0]), 0
+
+    return sealed_sums(conn, ("all",), 0, 20, read)[0]
+
+
+def _undone(conn: sqlite3.Connection, raised: BaseException):
+    """A write to a kept bucket, a month's read after it (as a batch's sweep of stand-ins, then its reservation's), and
+    then a failure that undoes the write."""
+
+    def op(c: sqlite3.Connection) -> None:
+        c.execute("UPDATE spend_kept_test SET cost = cost + 100 WHERE bucket = 10")
+        assert _kept_sum(c) == 105  # (read inside the transaction: its own write counted)
+        raise raised
+
+    return op
+
+
+@pytest.mark.parametrize("raised", [ValueError("an operation's failure"), _Exit()])
+def test_a_sum_read_after_a_write_a_rollback_undid_is_read_again(tmp_path, raised):
+    # neither mark moves at a rollback (total_changes keeps the undone writes; data_version sees only other
+    # connections' commits): a month's sums read after a sweep's stand-ins (or a late record, or an undone stand-in) in
+    # a batch that then failed kept the undone spend, and every reservation till the next quarter hour counted it (or,
+    # an undone stand-in's, missed it: a limit passed)
+    from magsag_mcp.ledger.group_commit import apply_batch
+
+    conn = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    _spend_table(conn)
+    assert _kept_sum(conn) == 5
+    if isinstance(raised, Exception):  # one operation's savepoint undone (ROLLBACK TO), the batch committed
+        assert apply_batch(conn, [_undone(conn, raised)])[0][0] is False
+    else:  # the whole batch undone (ROLLBACK)
+        with pytest.raises(_Exit):
+            apply_batch(conn, [_undone(conn, raised)])
+    assert conn.execute("SELECT cost FROM spend_kept_test").fetchone()[0] == 5
+    assert _kept_sum(conn) == 5
+    conn.close()
+
+
+async def test_a_sum_read_in_an_inline_write_that_failed_is_read_again(tmp_path):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        conn = ledger._inline
+        assert conn is not None
+        _spend_table(conn)
+        assert _kept_sum(conn) == 5
+        assert ledger.try_now(_undone(conn, sqlite3.OperationalError("disk I/O error"))) == (False, None)
+        assert _kept_sum(conn) == 5

@@ -13,6 +13,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
+from .sealed_spend import rolled_back
+
 #: the synchronous mode each writer connection is in (sqlite3.Connection takes no attributes)
 SYNC_MODE_BY_CONNECTION: dict[int, str] = {}
 
@@ -33,9 +35,11 @@ def _apply_one(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]
     the full disk (``magsag data prune`` on a full disk said "ledger error at ...: no such savepoint: op").
     The error itself then fails the batch, said with its cause (:func:`~.problems.use_error`)."""
     conn.execute("SAVEPOINT op")
+    begun = conn.total_changes
     try:
         value = fn(conn)
     except Exception as exc:
+        rolled_back(conn, begun)  # (a month's sums read after its undone writes: see sealed_spend)
         if not conn.in_transaction:  # SQLite rolled the whole batch back: its cause fails it
             raise
         conn.execute("ROLLBACK TO op")
@@ -62,6 +66,7 @@ def apply_batch(
     """``check``: run first in the transaction; what it raises fails the whole batch."""
     set_sync(conn, mode)
     conn.execute("BEGIN IMMEDIATE")
+    begun = conn.total_changes
     try:
         if check is not None:
             check(conn)
@@ -84,9 +89,11 @@ def apply_batch(
         for kind, members in sorted(kinds.items(), key=lambda item: item[0].merge_order):
             if len(members) > 1:
                 conn.execute("SAVEPOINT merged")
+                merged_at = conn.total_changes
                 try:
                     outcomes = kind.apply_all(conn, [fns[i] for i in members])
                 except Exception:
+                    rolled_back(conn, merged_at)
                     if not conn.in_transaction:  # see _apply_one
                         raise
                     conn.execute("ROLLBACK TO merged")
@@ -100,6 +107,7 @@ def apply_batch(
         results = [done[i] for i in range(len(fns))]
         conn.execute("COMMIT")
     except BaseException:
+        rolled_back(conn, begun)  # (by SQLite itself too, a full disk's)
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise

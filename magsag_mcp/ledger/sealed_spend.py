@@ -12,7 +12,9 @@ kept here for each connection, with two marks that say they still stand:
   connection moves it, and only the writes that know they left those buckets alone (a reservation's rows, a record
   whose spend falls in no kept bucket: :func:`untouched`) carry the mark along with it. Any other write (a sweep of
   abandoned reservations, an undone stand-in, a prune, a statement written by hand) leaves the mark behind, and the next
-  read sums the buckets again.
+  read sums the buckets again;
+- neither moves at a rollback, which can undo a write the sums were read after: the ledger's rollbacks say so
+  (:func:`rolled_back`), and the sums read after the undone writes began are read again.
 
 A reservation reads them in its own ``BEGIN IMMEDIATE`` transaction, which no other connection can commit into: the
 sums are the ones a read of every bucket would give, in one process or several (see
@@ -36,7 +38,7 @@ class _Kept:
     """One connection's kept sums: (scope, first bucket) -> (first bucket, cut, spend, bound), and the marks they stand
     at."""
 
-    __slots__ = ("conn", "cut", "mark", "sums", "version")
+    __slots__ = ("conn", "cut", "mark", "read_at", "sums", "version")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -45,10 +47,13 @@ class _Kept:
         #: the earliest cut of the sums kept: a write to a bucket before it may change one of them
         self.cut: int | None = None
         self.sums: dict[Any, tuple[int, int, int, int]] = {}
+        #: the connection's total_changes at the latest of the reads kept (see rolled_back)
+        self.read_at = -1
 
     def forget(self) -> None:
         self.sums.clear()
         self.cut = None
+        self.read_at = -1
 
 
 _KEPT: dict[int, _Kept] = {}
@@ -81,8 +86,20 @@ def sealed_sums(
     if len(kept.sums) >= _SCOPES_KEPT:
         kept.forget()
     kept.sums[key] = (first, cut, spent, bound)
+    kept.read_at = conn.total_changes
     kept.cut = min(s[1] for s in kept.sums.values())
     return spent, bound
+
+
+def rolled_back(conn: sqlite3.Connection, begun: int) -> None:
+    """``conn`` undid the writes made since its ``total_changes`` was ``begun`` (a ``ROLLBACK``, or one ``TO`` a
+    savepoint). A sum read after one of them (a sweep's stand-in recorded or undone, a late record) counted what is
+    gone, and neither mark moves at a rollback (``total_changes`` keeps the undone writes, ``data_version`` sees no
+    other connection's commit): such sums are forgotten. Those read before the undone writes stand."""
+    kept = _kept(conn)
+    if kept is not None and kept.read_at > begun:
+        kept.forget()
+        kept.mark = -1
 
 
 def untouched(

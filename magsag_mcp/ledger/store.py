@@ -52,6 +52,7 @@ from .queued_writes import QueuedWrites
 from .read_only import ReadOnlyMode
 from .recording import LedgerRecording
 from .reports import LedgerReports
+from .sealed_spend import rolled_back
 
 T = TypeVar("T")
 
@@ -207,6 +208,7 @@ class Ledger(LedgerOpening, QueuedWrites, LedgerRecording, LedgerReports, ReadOn
         except sqlite3.OperationalError:
             return False, None  # locked: take the queue
         committing = False
+        begun = conn.total_changes
         try:
             self._check_write(conn, cur)
             value = fn(conn)
@@ -219,6 +221,7 @@ class Ledger(LedgerOpening, QueuedWrites, LedgerRecording, LedgerReports, ReadOn
         except BaseException as exc:
             # SQLite may have rolled back itself (a full disk): a ROLLBACK then raised "no transaction is
             # active" in place of the cause, and a reservation made inline failed its call with that
+            rolled_back(conn, begun)  # (a month's sums read after its undone writes: see sealed_spend)
             if conn.in_transaction:
                 cur.execute("ROLLBACK")
             elif committing and taken is not None and not isinstance(exc, sqlite3.Error):
