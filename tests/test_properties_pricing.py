@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from magsag_mcp.genai_rates import from_genai_prices
 from magsag_mcp.pricing import AUDIO_PROVIDERS, Pricer
+from magsag_mcp.providers.anthropic_usage import cache_ttls_marked
 from magsag_mcp.rates import MILLION, UnitPrices
 from magsag_mcp.types import Usage
 
@@ -349,7 +350,9 @@ def test_a_known_models_worst_case_bounds_what_the_answer_costs(model, usage):
     maybe_rates,
     maybe_rates,
     usages(most=10**6),
-    st.sampled_from(["unsaid", None, {"type": "ephemeral"}, {"type": "ephemeral", "ttl": "5m"}, {"ttl": "1h"}]),
+    st.sampled_from(
+        ["unsaid", None, {"type": "ephemeral"}, {"type": "ephemeral", "ttl": "5m"}, {"type": "ephemeral", "ttl": "1h"}]
+    ),
     st.sampled_from([None, "us", "global"]),
 )
 def test_an_anthropic_calls_worst_case_bounds_its_cost_with_the_cache_writes_its_marker_allows(
@@ -383,7 +386,8 @@ def test_an_anthropic_calls_worst_case_bounds_its_cost_with_the_cache_writes_its
         )
     units = UnitPrices(rate_in, rate_out, cache_read=read, cache_write=write, cache_write_1h=write_1h)
     pricer = Pricer([("anthropic:m-entry", units)])
-    asked = {} if marker == "unsaid" else {"cache_control": marker}
+    # the markers as the reservation reads them (one reader: cache_ttls_marked); unsaid, any write is possible
+    asked = {} if marker == "unsaid" else {"cache_ttls": cache_ttls_marked({"cache_control": marker})}
     worst = pricer.worst_case(
         "anthropic", "m-entry", usage.input_tokens, usage.output_tokens, inference_geo=geo, **asked
     )
