@@ -60,6 +60,10 @@ class ProviderError(MagsagError):
     #: the request may have reached the vendor: False when it could not be sent (a connection refused, a name that
     #: does not resolve, no connection made in time), set where the transport's failure is converted
     reached: bool = True
+    #: DNS answered that the host's name does not exist (EAI_NONAME), set where the transport's failure is converted:
+    #: of the failures that are not retried (an untrusted certificate, a proxy refusing the credentials), the one that
+    #: says nothing answers at that name (see local_reach.found_slowly)
+    name_not_found: bool = False
     #: where the quota that refused it, not ``retry_after``, says how long to leave the target alone (Gemini's per-day
     #: quotas, reset at midnight Pacific time, come with a RetryInfo of seconds): (seconds until it resets, inf where
     #: no wait within minutes refills it; the quota as a skip names it). A class default, as ``maybe_billed``

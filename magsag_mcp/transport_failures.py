@@ -166,6 +166,7 @@ def _converted(
             ),
             _no_such_name(exc),
         )
+        err.name_not_found = _no_such_name(exc)  # type: ignore[misc]  # this one error's, over its class's
         if _refused(getattr(exc, "os_error", None)) and proxy is None and on_loopback(url):
             err.retried_only_on_last_target = True  # type: ignore[misc]  # this one error's, over its class's
         return err

@@ -5,6 +5,8 @@ opens."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +149,53 @@ async def test_explain_shows_a_named_target_whose_server_is_not_running_unavaila
     [local] = [t for t in explained["targets"] if t["label"] == "local:llama3.1:70b"]
     assert local["policy"]["allowed"] is True
     assert "the connection was refused" in (local["unavailable"] or ""), local
+
+
+class _Failing(CountingConnector):
+    """Each connection fails as ``fail(req)`` says, noted first."""
+
+    def __init__(self, opened: list[str], fail: Any) -> None:
+        super().__init__(opened)
+        self.fail = fail
+
+    async def _create_connection(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
+        self.opened.append(str(req.url))
+        raise self.fail(req)
+
+
+async def _two_calls(catalog: Path, db: Path, fail: Any) -> tuple[list[str], list[str]]:
+    """The connections two calls of a cascade led by a local target opened, and what each call's local attempt said."""
+    opened: list[str] = []
+    transport = Transport(session_factory=lambda: aiohttp.ClientSession(connector=_Failing(opened, fail)))
+    env = {"OLLAMA_BASE_URL": "https://gpu-box.example:11434"}
+    async with Service.open(catalog=catalog, db=db, env=env, transport=transport) as svc:
+        for _ in range(2):
+            await svc.invoke_skill("skill.analysis", {"data": "Q3", **FALLBACK}, run_classes=("pii_processing",))
+        runs = await svc.query_runs()
+    said = [a["error_message"] for run in runs for a in run["attempts"] if a["provider"] == "local"]
+    return opened, said
+
+
+async def test_a_failure_found_at_once_is_not_taken_for_a_server_down(catalog_copy: Path, tmp_path: Path):
+    # an untrusted certificate (a server behind a TLS proxy of its own) is not retried, and found at once: it was
+    # taken as a server down for DOWN_FOR_S, told "not tried again for 10s (each call would wait as long ...)", its
+    # fix (SSL_CERT_FILE) seen only 10 s after it was made
+    def untrusted(req: Any) -> BaseException:
+        cert = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
+        return aiohttp.ClientConnectorCertificateError(req.connection_key, cert)
+
+    opened, said = await _two_calls(catalog_copy, tmp_path / "l.db", untrusted)
+    assert len(opened) == 2 and all(u.endswith("/api/show") for u in opened), opened  # each call asked again
+    assert said and not any("not tried again" in s for s in said), said
+    assert all("not trusted" in s for s in said), said
+
+
+async def test_a_name_that_does_not_exist_is_still_taken_for_a_server_down(catalog_copy: Path, tmp_path: Path):
+    def no_such_name(req: Any) -> BaseException:
+        return aiohttp.ClientConnectorDNSError(
+            req.connection_key, socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        )
+
+    opened, said = await _two_calls(catalog_copy, tmp_path / "l.db", no_such_name)
+    assert len(opened) == 1, opened  # (the second call not waiting on its lookup again)
+    assert len(said) == 2 and all(f"not tried again for {local_reach.DOWN_FOR_S:g}s" in s for s in said), said

@@ -276,11 +276,15 @@ class UnreachedSlowly(Unreached):
 
 def found_slowly(exc: ProviderError) -> bool:
     """Whether ``exc`` says the server could not be reached, found only after a wait: the connect timed out, or the
-    name did not resolve (not retried, as the transport marks it) or its lookup timed out. A refused connection is
-    found again at once, and never taken as down for longer than the call."""
+    name did not resolve (as the transport marks it) or its lookup timed out. A refused connection is found again at
+    once, and never taken as down for longer than the call; nor is another failure not retried (an untrusted
+    certificate, a proxy refusing the credentials: found at once, and its fix is the operator's, seen at the next
+    call), nor the call's own deadline, which says nothing of the server."""
     if exc.reached:
         return False
-    return isinstance(exc, ProviderTimeoutError | NameLookupTimeoutError) or not exc.retryable
+    if isinstance(exc, ProviderTimeoutError):
+        return not exc.call_deadline
+    return isinstance(exc, NameLookupTimeoutError) or exc.name_not_found
 
 
 class LocalReach:
