@@ -199,3 +199,20 @@ async def test_a_name_that_does_not_exist_is_still_taken_for_a_server_down(catal
     opened, said = await _two_calls(catalog_copy, tmp_path / "l.db", no_such_name)
     assert len(opened) == 1, opened  # (the second call not waiting on its lookup again)
     assert len(said) == 2 and all(f"not tried again for {local_reach.DOWN_FOR_S:g}s" in s for s in said), said
+
+
+async def test_a_probe_the_server_answers_ends_its_being_taken_as_down(catalog_copy: Path, tmp_path: Path):
+    # any answer ends it: `magsag doctor --probe` (the MCP server's doctor, in the process whose calls skip it) said
+    # the server reachable, and the next calls still skipped it as "not tried again for 10s"
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "llama3.1:70b", "object": "model"}]})
+
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("")).rstrip("/")
+        local_reach.went_down(url, "could not be asked: could not connect to it within 3s")
+        async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env={"OLLAMA_BASE_URL": url}) as svc:
+            reachable = await svc.probe()
+    assert reachable["local"] == "reachable", reachable
+    assert local_reach.down(url) is None

@@ -313,6 +313,14 @@ class LocalProvider(RefusedSettings):
         if not reach_known(base, target.model) and self.unavailable_error(target) is None:
             await learn(self.transport, base, target.model, headers, self.endpoint.timeouts.connect)
 
+    async def probe(self) -> str:
+        """The probe's status (``magsag doctor --probe``); its server answering (any status) ends its being taken as
+        down (:data:`~.local_reach.DOWN_FOR_S`): a probe said it reachable while the calls still skipped it."""
+        said = await super().probe()
+        if not said.startswith("unreachable"):  # (the base probe's words for a failure before any answer)
+            answered(self.endpoint.base_url(Target(self.name, "probe")))
+        return said
+
     def unreached_error(self, target: Target, why: str, *, asked_for_glob: bool = True) -> ProviderConnectionError:
         """The error of a call to ``target`` whose server could not be reached when asked where it runs the model
         (``why``, the transport's words: refused, most often a server not started), nothing sent: its fix names the
