@@ -93,6 +93,8 @@ class BoundedResolver(AbstractResolver):
         except TimeoutError:
             failure: OSError = NameLookupTimeout(socket.EAI_AGAIN, f"no answer from DNS within {self._described}")
         except OSError as exc:  # (the system's resolver: a gaierror; aiodns's, an OSError with its words)
+            if _for_now(exc):
+                raise
             failure = exc
         raise self._keep(key, failure)
 
@@ -108,6 +110,14 @@ class BoundedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def _for_now(exc: OSError) -> bool:
+    """Whether the system's resolver said at once that it could not answer for now (``EAI_AGAIN``, "Temporary failure
+    in name resolution": a network coming up, a DNS server restarting). Not kept: found at once, it costs no wait, and
+    the transport retries it (a later try may get past it), each retry a lookup answered with the kept failure and a
+    backoff slept for nothing. Its lookup cut at the connect timeout (:class:`NameLookupTimeout`) is kept."""
+    return isinstance(exc, socket.gaierror) and exc.errno == socket.EAI_AGAIN
 
 
 class ProxyTunnelTimeout(TimeoutError):

@@ -88,3 +88,24 @@ async def test_another_name_and_an_answer_are_not_kept_as_a_failure():
     for _ in range(2):
         assert (await resolver.resolve("good.example", 80))[0]["host"] == "127.0.0.1"
     assert dns.asked == ["bad.invalid", "good.example", "good.example"]
+
+
+async def test_a_failure_for_now_is_looked_up_again_by_the_retry():
+    # EAI_AGAIN, said at once ("Temporary failure in name resolution": a network coming up): the transport retries
+    # it, a later try getting past it; kept, each retry within 10 s met the kept failure, after its backoff's sleep
+    class ForNow(NoSuchName):
+        async def resolve(
+            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+        ) -> list[ResolveResult]:
+            self.asked.append(host)
+            if len(self.asked) == 1:
+                raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+            return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": family, "proto": 0, "flags": 0}]
+
+    dns = ForNow()
+    resolver = BoundedResolver(5.0, "5 s", inner=dns, clock=Clock())
+    with pytest.raises(socket.gaierror) as info:
+        await resolver.resolve("api.example", 443)
+    assert info.value.errno == socket.EAI_AGAIN and "kept" not in str(info.value)
+    assert (await resolver.resolve("api.example", 443))[0]["host"] == "127.0.0.1"
+    assert dns.asked == ["api.example"] * 2
