@@ -56,3 +56,15 @@ async def test_the_calls_refusal_says_both_policies(catalog_copy: Path, tmp_path
     ), first
     assert also.startswith("- also policy 'data_residency': data class 'pii_processing' may only use"), also
     assert "production_models" not in also
+
+
+def test_one_policy_refusing_by_two_of_its_rules_says_both():
+    # its allowed_models and its data class's alike refuse a model run off this machine: the first alone was said
+    # (the other policies' lines only), and fixing it met the same policy's other refusal at the next call
+    policies = PolicySet([Policy(name="corp", allowed_models=["local:*"], requirements={"pii": ["local:*"]})])
+    ok, policy, reason, rule = policies.allowed(CLOUD, "pii")
+    assert not ok and policy == "corp" and rule == "allowed_models"
+    assert reason is not None
+    first, *also = reason.split("\n")
+    assert "corp.allowed_models does not admit a local model run off this machine" in first
+    assert len(also) == 1 and also[0].startswith("- also policy 'corp': data class 'pii' may only use"), also

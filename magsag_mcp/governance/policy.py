@@ -245,7 +245,7 @@ class PolicySet:
         self, target: Target, data_class: str | Sequence[str] | None, hint: bool = True, judged: bool = True
     ) -> tuple[bool, str | None, str | None, str | None]:
         """The first policy's refusal of ``target`` (its name, reason and rule), or allowed. A local target's refusal
-        says each other policy's too, one line each (``- also policy 'NAME': ...``): a local model is most often
+        says each other refusal too, one line each (``- also policy 'NAME': ...``): a local model is most often
         refused for where it runs, by the models' glob and a data class's alike, and the first alone, fixed, met the
         next one at the next call."""
         denials = self._denials(target, data_class, hint, judged)
@@ -254,13 +254,12 @@ class PolicySet:
             return True, None, None, None
         if target.provider != "local":
             return first
-        others: dict[str | None, str | None] = {}
-        for denial in denials:
-            if denial[1] != first[1] and denial[1] not in others:
-                others[denial[1]] = denial[2]
+        # (each other refusal, the first policy's own for another of its rules or classes too: its allowed_models and
+        # its data class's alike refuse a model run off this machine, and fixing the one met the other)
+        others = dict.fromkeys((name, reason) for _, name, reason, _ in denials if (name, reason) != first[1:3])
         if not others:
             return first
-        also = "".join(f"{ALSO_REFUSED_BY}{name!r}: {reason}" for name, reason in others.items())
+        also = "".join(f"{ALSO_REFUSED_BY}{name!r}: {reason}" for name, reason in others)
         return (False, first[1], f"{first[2]}{also}", first[3])
 
     def _denials(
