@@ -197,7 +197,7 @@ _Bug = TypeVar("_Bug", bound=BaseException)
 _CHAIN_READ = 16
 
 
-def said_without_keys(bug: _Bug) -> _Bug | RedactedException:
+def said_without_keys(bug: BaseException) -> BaseException:
     """``bug``, an exception outside this tree (a bug of ours) that an error of the tree is raised from, its texts
     redacted in place, and those of the exceptions it was raised from or during (``__cause__``, ``__context__``) and,
     an exception group's, of those it holds: its ``args`` (``KeyError``'s, ``ValueError``'s text; one that is no text,
@@ -218,7 +218,7 @@ def said_without_keys(bug: _Bug) -> _Bug | RedactedException:
     seen: dict[int, bool] = {}  # (each exception read, and whether as ours: one held by a group of ours is ours)
     # (ours: what it is given; the exception holding it as its cause or context, and which; None for bug itself)
     todo: list[tuple[BaseException | None, bool, BaseException | None, str]] = [(bug, True, None, "")]
-    shown: _Bug | RedactedException = bug
+    shown = bug
     while todo and len(seen) < _CHAIN_READ:
         link, ours, holder, held_as = todo.pop()
         if link is None or seen.get(id(link), False) or (id(link) in seen and not ours):
@@ -227,18 +227,50 @@ def said_without_keys(bug: _Bug) -> _Bug | RedactedException:
         in_chain = link  # (what the chain holds in its place: a stand-in for it, if one was made)
         if ours and not isinstance(link, MagsagError):  # (the tree's are redacted as they are made)
             _redact_texts(link)
-            if not isinstance(link, BaseExceptionGroup) and _still_says_a_key(link):
-                stand_in = in_chain = RedactedException.of(link)
+            if isinstance(link, BaseExceptionGroup):
+                in_chain = _group_without_keys(link)
+            elif held_as != _IN_A_GROUP and _still_says_a_key(link):  # (one a group holds: stood for by the group's)
+                in_chain = RedactedException.of(link)
+            if in_chain is not link:
                 if holder is None:
-                    shown = stand_in
+                    shown = in_chain
                 else:
-                    setattr(holder, held_as, stand_in)
-        if isinstance(link, BaseExceptionGroup):  # (a task group's: a traceback prints each it holds)
-            todo.extend((held, ours, None, "") for held in link.exceptions)
+                    setattr(holder, held_as, in_chain)
+        if isinstance(in_chain, BaseExceptionGroup):  # (a task group's: a traceback prints each it holds)
+            todo.extend((held, ours, None, _IN_A_GROUP) for held in in_chain.exceptions)
         held_as = "__cause__" if link.__cause__ is not None else "__context__"
         after = getattr(link, held_as)
         todo.append((after, after is not None and _caught_by_us(after), in_chain, held_as))
     return shown
+
+
+_IN_A_GROUP = "exceptions"  # (how said_without_keys's links say one an exception group holds, not its cause or context)
+
+
+def _group_without_keys(group: BaseExceptionGroup[Any]) -> BaseExceptionGroup[Any]:
+    """``group``, each exception it holds (and those its groups hold) redacted in place, or, if one of them still says a
+    key (a pydantic ValidationError a task raised), a copy of it holding a :class:`RedactedException` in that one's
+    place, with the group's traceback, cause, context and notes: its ``exceptions`` are read-only, and the member's
+    stand-in made the stand-in of the whole group (the others and the group itself lost), the key left in it."""
+    held: list[BaseException] = []
+    for member in group.exceptions:
+        if isinstance(member, MagsagError):
+            held.append(member)
+            continue
+        _redact_texts(member)
+        if isinstance(member, BaseExceptionGroup):
+            held.append(_group_without_keys(member))
+        else:
+            held.append(RedactedException.of(member) if _still_says_a_key(member) else member)
+    if all(new is old for new, old in zip(held, group.exceptions, strict=True)):
+        return group
+    copied = group.derive(held)
+    copied.__cause__, copied.__context__ = group.__cause__, group.__context__
+    copied.__suppress_context__ = group.__suppress_context__
+    notes = getattr(group, "__notes__", None)
+    if notes is not None:
+        copied.__notes__ = list(notes)
+    return copied.with_traceback(group.__traceback__)
 
 
 class RedactedException(Exception):

@@ -6,6 +6,7 @@ it whole (an application's own logger with ``exc_info``, which no filter of mags
 
 from __future__ import annotations
 
+import pickle
 import traceback
 from pathlib import Path
 from typing import Any
@@ -131,3 +132,55 @@ async def test_a_pydantic_bug_in_an_attempt_quoting_the_answers_key_leaves_it_ou
     assert DEFAULT_KEY[:12] not in printed and DEFAULT_KEY[-12:] not in printed, printed
     assert "ValidationError (its text redacted)" in printed
     assert "input_value='the gateway saw the key ...[REDACTED]'" in printed
+
+
+def _pydantic_error_quoting_the_key() -> Exception:
+    try:
+        TypeAdapter(int).validate_python(f"x {_KEY}")
+    except Exception as exc:
+        return exc
+    raise AssertionError("pydantic took the text for an int")
+
+
+def test_a_pydantic_bug_in_a_task_group_is_stood_for_inside_the_group_the_group_kept(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # a task group's bug, one of its tasks' a pydantic error quoting the key: the member's stand-in became what was
+    # returned (the group, its other member and its traceback lost), and the group, still the chain's, printed the key
+    monkeypatch.setattr(E, "_caught_by_us", lambda exc: True)
+    other = ValueError("a second task's bug")
+    group = ExceptionGroup("unhandled errors in a TaskGroup", [_pydantic_error_quoting_the_key(), other])
+    group.add_note("a note of the group's")
+    shown = E.said_without_keys(group)
+    assert isinstance(shown, ExceptionGroup) and shown.message == group.message
+    first, second = shown.exceptions
+    assert isinstance(first, E.RedactedException) and first.original_type.__name__ == "ValidationError"
+    assert second is other and shown.__notes__ == ["a note of the group's"]
+    printed = "".join(traceback.format_exception(shown))
+    assert _KEY[:12] not in printed and _KEY[-12:] not in printed, printed
+    assert "ValidationError (its text redacted)" in printed and "a second task's bug" in printed
+
+
+def test_a_task_group_in_the_chain_holding_a_pydantic_bug_is_replaced_by_its_copy(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(E, "_caught_by_us", lambda exc: True)
+    inner = ExceptionGroup("inner", [_pydantic_error_quoting_the_key()])
+    try:
+        try:
+            raise ExceptionGroup("outer", [inner, KeyError("k")])
+        except ExceptionGroup:
+            raise RuntimeError("while reading the answers")  # noqa: B904
+    except RuntimeError as bug:
+        outer = bug
+    assert E.said_without_keys(outer) is outer
+    context = outer.__context__
+    assert isinstance(context, ExceptionGroup) and context.message == "outer"
+    assert isinstance(context.exceptions[0], ExceptionGroup)
+    assert isinstance(context.exceptions[0].exceptions[0], E.RedactedException)
+    printed = "".join(traceback.format_exception(outer))
+    assert _KEY[:12] not in printed and _KEY[-12:] not in printed, printed
+
+
+def test_a_stand_in_pickles_with_the_type_it_stands_for():
+    stand_in = E.RedactedException.of(_pydantic_error_quoting_the_key())
+    copied = pickle.loads(pickle.dumps(stand_in))
+    assert copied.original_type is stand_in.original_type and str(copied) == str(stand_in)
