@@ -107,7 +107,8 @@ def _shortest_written(table: tuple[tuple[str, tuple[str, ...]], ...]) -> int:
 
 def _without_base64(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
     """``text`` less each base64 token whose bytes hold a key (the key, ``Bearer <key>``, ``user:<key>``, a JSON
-    holding it).
+    holding it), however many characters of base64's alphabet go before it in its word (a URL's path), the word
+    removed whole.
 
     Its words are found by a byte table and a split, in C, and only those that may be base64 of a key are
     decoded: as long as the shortest key known (or piece of one) encodes to, and in both cases (base64 of 12
@@ -122,7 +123,9 @@ def _without_base64(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -
     for word in sorted(set(words), key=len, reverse=True):  # (sorted in C: the long ones only are looked at)
         if len(word) < least:
             break
-        if not word.islower() and not word.isupper() and _holds(_decoded(word), table):
+        # (read from each of its first 4 characters: base64 after a path, "/v1/auth/<base64>", is one word with it,
+        # '/' being base64's own, and read from the word's start, it decodes to other bytes than the key's)
+        if not word.islower() and not word.isupper() and any(_holds(_decoded(word[at:]), table) for at in range(4)):
             hiding.add(word)
     if not hiding:
         return text
