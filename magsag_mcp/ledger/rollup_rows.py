@@ -38,7 +38,8 @@ UPSERT_ROLLUP = (
 #: Chat Completions answer says none) end there, and are written by UPSERT_ROLLUP as they were before 0031
 ROLLUP_PLAIN_WIDTH = 21
 
-#: UPSERT_ROLLUP for the rows holding parts of a bill (0031): their ten columns more, bound and added
+#: UPSERT_ROLLUP for the rows holding parts of a bill (0031, 0033): their columns more (ROLLUP_PART_COLUMNS),
+#: bound and added
 UPSERT_ROLLUP_PARTS = (
     UPSERT_ROLLUP.replace(" cache_write_1h_tokens)", f" cache_write_1h_tokens, {', '.join(ROLLUP_PART_COLUMNS)})", 1)
     .replace(" VALUES (", " VALUES (" + "?," * len(ROLLUP_PART_COLUMNS), 1)

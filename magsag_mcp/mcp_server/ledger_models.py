@@ -325,7 +325,12 @@ class AttemptOut(Out):
     total_tokens: int
     cache_write_1h_tokens: int = Field(0, description="of cache_write_tokens, those written to a 1-hour cache")
     cache_write_ttl_unsaid_tokens: int | None = Field(
-        None, description=_CACHE_WRITES_UNSAID.replace("counted since", "null where recorded before")
+        None,
+        description=_CACHE_WRITES_UNSAID.replace(
+            "counted since magsag-mcp kept it",
+            "null for an attempt recorded before magsag-mcp kept it (0033) that wrote to the cache, 0 for one that"
+            " wrote nothing",
+        ),
     )
     input_audio_tokens: int = Field(0, description="of input_tokens, audio")
     output_audio_tokens: int = Field(0, description="of output_tokens, audio")
