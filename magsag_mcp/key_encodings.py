@@ -18,7 +18,7 @@ import functools
 import re
 
 from .key_escapes import _in_text
-from .key_pieces import piece_table, runs_of, without_spans
+from .key_pieces import piece_table, table_spans, without_spans
 
 #: one character percent-encoded or written as an HTML character reference (decimal or hex), each read as the one
 #: character it stands for
@@ -82,15 +82,7 @@ def _without_escaped_characters(text: str, table: tuple[tuple[str, tuple[str, ..
     view = "".join(parts) + text[done:]
     if not _holds(view, table):
         return text
-    spans: list[tuple[int, int]] = []
-    for key, pieces in table:
-        if not pieces:  # (a short key: looked for whole, as redact() does)
-            at = view.find(key)
-            while at != -1:
-                spans.append((at, at + len(key)))
-                at = view.find(key, at + len(key))
-        elif any(piece in view for piece in pieces):
-            spans += runs_of(view, [key])
+    spans = table_spans(view, table)
     shown_spans = [(_in_text(s, escapes, longer), _in_text(e, escapes, longer)) for s, e in spans]
     # (a run written as it is, no escape in it, is left to redact()'s own look-ups)
     return without_spans(

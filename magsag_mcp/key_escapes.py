@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import quote, quote_plus
 
-from .key_pieces import piece_table, runs_of, without_spans
+from .key_pieces import piece_table, table_spans, without_spans
 from .lazy_pattern import compiled_on_first_use
 
 #: ``/``, ``+`` and ``=`` (the characters of a base64 key that encoders escape) as each is written escaped, in any
@@ -160,15 +160,7 @@ def without_escaped_keys(text: str, keys: tuple[str, ...], least: int) -> str:
     view, escapes, longer = _decoded(text)
     if not escapes:
         return text
-    spans: list[tuple[int, int]] = []
-    for key, pieces in piece_table(bases, least):
-        if not pieces:  # (a short key: looked for whole, as redact() does)
-            at = view.find(key)
-            while at != -1:
-                spans.append((at, at + len(key)))
-                at = view.find(key, at + len(key))
-        elif any(piece in view for piece in pieces):
-            spans += runs_of(view, [key])
+    spans = table_spans(view, piece_table(bases, least))
     shown = [(_in_text(start, escapes, longer), _in_text(end, escapes, longer)) for start, end in spans]
     return without_spans(text, [(s, e) for (s, e), (vs, ve) in zip(shown, spans, strict=True) if e - s != ve - vs])
 

@@ -131,6 +131,21 @@ def runs_of(text: str, secrets: list[str], *, cut_only: bool = False) -> list[tu
     return spans
 
 
+def table_spans(view: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> list[tuple[int, int]]:
+    """Where in ``view`` (a text as decoded) the keys of ``table`` (:func:`piece_table`) are: a short key (no pieces)
+    wherever it is written whole, as redact() looks for it; a longer one by its runs, where a piece of it is there."""
+    spans: list[tuple[int, int]] = []
+    for key, pieces in table:
+        if not pieces:
+            at = view.find(key)
+            while at != -1:
+                spans.append((at, at + len(key)))
+                at = view.find(key, at + len(key))
+        elif any(piece in view for piece in pieces):
+            spans += runs_of(view, [key])
+    return spans
+
+
 def without_spans(text: str, spans: list[tuple[int, int]]) -> str:
     """``text`` with each of ``spans`` (its start and end, in any order, overlapping or not) replaced by one
     ``[REDACTED]``, overlapping ones by one."""
