@@ -21,6 +21,7 @@ from .transport import Sends
 from .types import LLMRequest, Target
 
 if TYPE_CHECKING:
+    from .cascade_guard import Guard
     from .cascade_waits import TargetRests
     from .retry import RetryPolicy
 
@@ -50,7 +51,7 @@ class FailedTries:
 
     # (the cascade's)
     pricer: Any
-    guard: Any
+    guard: Guard | None
     retry: RetryPolicy
     rests: TargetRests
     clock: Callable[[], float]
@@ -97,7 +98,7 @@ class FailedTries:
         if tripped:
             said = labels(state.plan)[tried.position]  # (with its endpoint beside another of the same model)
             record.warnings.append(breaker_opened(self.rests, target, said, tripped))
-        if admission is not None:
+        if admission is not None and self.guard is not None:  # (an admission is the guard's: one implies the other)
             # Settled at what it cost (a retry or fallback of this call shrinks its reservation to that, in its own
             # reservation's transaction). An unknown cost keeps counting at its worst case: in the call limit for the
             # rest of the call, and in the run and agent limits through the record's cost_bound (which replaces the
@@ -109,7 +110,7 @@ class FailedTries:
         if exc.retryable and tries < self.retry.tries_per_target and retried:
             wait = retry_wait(self.retry, exc, tries, remaining, record, state, tried.position, another_left, admission)
             if wait is not None:
-                if admission is not None:  # what the attempt holds, shrunk to its cost for the wait
+                if admission is not None and self.guard is not None:  # its hold, shrunk to its cost for the wait
                     self.guard.waiting(admission)
                 if progress is not None:
                     await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})

@@ -71,6 +71,7 @@ from .transport import Sends
 from .types import LLMRequest, LLMResult, Message
 
 if TYPE_CHECKING:
+    from .cascade_guard import Guard
     from .routing import Plan
 
 #: the call's context key that sets its continuations, over the setting
@@ -188,7 +189,7 @@ class PausedTurns:
 
     # (the cascade's)
     pricer: Any
-    guard: Any
+    guard: Guard | None
     retry: Any
     clock: Callable[[], float]
     caps: Any
@@ -320,7 +321,7 @@ class PausedTurns:
                 slot.release(sent=False)
             record_skip(state, position, target, f"not sent: {_STOPPED}", None, None, try_number=number)
             state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
-            if admission is not None:
+            if admission is not None and self.guard is not None:  # (an admission is the guard's)
                 with anyio.CancelScope(shield=True):
                     await self.guard.settle(admission, ZERO)
             if isinstance(stopped, CallbackFailed):  # (the caller's own error, as a try's event raises it)
@@ -373,7 +374,7 @@ class PausedTurns:
             price_failure(self.pricer, record, exc, target, admission, follow)
             record.warnings.append(said)
             state.attempts.append(record)
-            if admission is not None:
+            if admission is not None and self.guard is not None:  # (an admission is the guard's)
                 await self.guard.settle(admission, record.cost_usd, record.cost_bound_usd)
             return None, exc.message
         except BaseException as exc:
@@ -392,7 +393,7 @@ class PausedTurns:
         record = attempt_record(state, position, number, target, "ok", started_wall, latency, None)
         record.sent = sends.body
         price_answered(self.pricer, record, answer, target, admission, follow)
-        if admission is not None:
+        if admission is not None and self.guard is not None:  # (an admission is the guard's)
             await self.guard.settle(admission, record.cost_usd)
         record.warnings = [*answer.warnings, said]
         record.reservation_id = getattr(admission, "reservation_id", None)
