@@ -122,14 +122,23 @@ def _labels(plan: Plan) -> list[str]:
         names.append(f"{c.target.provider}:{c.target.model}")
     if len(names) < 2 or len(names) == len(set(names)):
         return names
-    return [
-        f"{name} at {_endpoint(c.target.base_url)}" if names.count(name) > 1 else name
+    at = [
+        _endpoint(c.target.base_url) if names.count(name) > 1 else ""
         for name, c in zip(names, plan.candidates, strict=True)
     ]
+    # Two of one model behind one host are told apart by what differs, the path below it (two deployments of a
+    # gateway: https://gw.example/team-a/v1, .../team-b/v1), rather than by their place in the chain alone
+    keyed = list(zip(names, at, strict=True))
+    paths = [
+        _endpoint(c.target.base_url, with_path=True) if at[i] and keyed.count(keyed[i]) > 1 else at[i]
+        for i, c in enumerate(plan.candidates)
+    ]
+    return [f"{name} at {where}" if where else name for name, where in zip(names, paths, strict=True)]
 
 
-def _endpoint(base_url: str | None) -> str:
-    """Where a target is served, without a path, a query or credentials: ``https://host:port``."""
+def _endpoint(base_url: str | None, *, with_path: bool = False) -> str:
+    """Where a target is served, without a query or credentials: ``https://host:port``, and the path below it where
+    ``with_path`` (redacted: a key some gateways take in the path is not shown)."""
     if not base_url:
         return "its configured endpoint"
     try:
@@ -137,7 +146,10 @@ def _endpoint(base_url: str | None) -> str:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "its call's endpoint"
-    return f"{parts.scheme}://{parts.hostname}{port}" if parts.hostname else "its call's endpoint"
+    if not parts.hostname:
+        return "its call's endpoint"
+    path = redact(parts.path.rstrip("/")) if with_path else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{path}"
 
 
 def unknown_cost_warning(target: Target, what: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.cascade_guard import attempt_context
+from magsag_mcp.cascade_report import labels
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers.fake import script
 from magsag_mcp.targets import parse_target
@@ -528,3 +529,28 @@ async def test_all_failed_tells_apart_two_targets_of_one_model():
         "skill.analysis: every target failed: fake:a at http://h1:8000 server_error; fake:a at http://h2:8000 "
         "quota_exhausted;"
     ), said
+
+
+async def test_all_failed_names_the_paths_of_two_targets_of_one_model_behind_one_host():
+    """Two deployments of one model behind one gateway host, at other paths below it, were told apart by their place
+    in the chain alone ("fake:a at https://gw.example (primary)"): the error names what differs, the path, as the
+    trace does."""
+    script("a", E.ServerError("x"), E.QuotaExhaustedError("quota", status=429))
+    cascade, _ = make(tries=1)
+    one, two = ({"provider": "fake", "model": "a", "base_url": f"https://gw.example/{team}/v1/"} for team in "xy")
+    with pytest.raises(E.AllTargetsFailed) as info:
+        out = plan({**one, "fallbacks": [two]})
+        await cascade.run(out, run_id="r", agent=None)
+    said = info.value.message
+    assert said.startswith(
+        "skill.analysis: every target failed: fake:a at https://gw.example/x/v1 server_error; fake:a at "
+        "https://gw.example/y/v1 quota_exhausted;"
+    ), said
+    assert labels(out) == ["fake:a at https://gw.example/x/v1", "fake:a at https://gw.example/y/v1"]
+    # one of them elsewhere: the host tells it apart, the two at one host their paths
+    three = {"provider": "fake", "model": "a", "base_url": "https://other.example/v1"}
+    assert labels(plan({**one, "fallbacks": [two, three]})) == [
+        "fake:a at https://gw.example/x/v1",
+        "fake:a at https://gw.example/y/v1",
+        "fake:a at https://other.example",
+    ]
