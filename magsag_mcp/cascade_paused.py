@@ -252,6 +252,8 @@ class PausedTurns:
                 if why is not _RETRIED:
                     break
             if answer is None:
+                if _broke_the_document(state, number):  # (its record says so, and the call's last error is it)
+                    return None
                 stopped = f"its continuation (attempt {number}) was not answered: {why}"
                 left_paused = (
                     f"{target.label} paused its turn, and its continuation (attempt {number}) was not answered: "
@@ -263,11 +265,12 @@ class PausedTurns:
         if result.paused is not None and not result.text.strip() and not result.tool_calls:
             _unusable(state, nothing_came(target, len(turns), stopped, at_most=sent >= most))
             return None
-        if (request.json_output or request.json_schema is not None) and (len(turns) > 1 or result.paused is not None):
-            try:  # (once, the turns' text joined: no turn's text alone was the document, so none was parsed)
+        if (request.json_output or request.json_schema is not None) and result.paused is not None:
+            # (the turn that ended was parsed by its provider, with the turns it continues: see providers/base.py)
+            try:  # (once, the turns' text joined: a turn left paused holds the document's start at most)
                 result.parsed = parse_json_output(result, target.provider, request.json_schema, request.json_validator)
-            except InvalidOutputError as broken:
-                _unusable(state, broken)
+            except InvalidOutputError:
+                _unusable(state, unfinished_document(target, stopped))
                 return None
         return result
 
@@ -415,6 +418,21 @@ def nothing_came(target: Any, turns: int, stopped: str, *, at_most: bool) -> Uns
         "to go on further"
     )
     return UnsupportedFeatureError(f"{said}; {fix}", provider=target.provider, model=target.model)
+
+
+def unfinished_document(target: Any, stopped: str) -> InvalidOutputError:
+    """The error of a JSON call's turn left paused (``stopped``: why) before its document was whole: the text so far
+    is no document, and the next target is tried (the attempts that wrote it stay recorded at their cost). Said as
+    that, not as the model's invalid JSON, which it was not."""
+    said = f"{target.label} {PAUSED_SAID} and its turn was left unfinished ({stopped}): the JSON document is incomplete"
+    return InvalidOutputError(said, provider=target.provider, model=target.model)
+
+
+def _broke_the_document(state: CascadeState, number: int) -> bool:
+    """Whether the continuation of attempt ``number`` failed as its answer's document (the turn's text and its
+    own, joined, parsed by the provider) was invalid JSON or broke the schema: the turn ended, broken."""
+    last = state.attempts[-1] if state.attempts else None
+    return last is not None and last.attempt_number == number and last.error_class == InvalidOutputError.kind
 
 
 def _unusable(state: CascadeState, exc: ProviderError) -> None:

@@ -13,6 +13,7 @@ What the router calls, :class:`Provider`, and the :data:`ProgressCallback` a cal
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from ..errors import (
     AuthenticationError,
     ConfigError,
+    InvalidOutputError,
     MalformedResponseError,
     ModelNotFoundError,
     NotConfiguredError,
@@ -292,19 +294,37 @@ class HTTPProvider(Provider):
             and (empty := no_answer(result, wire.sends_stop(request, model), self.name, model)) is not None
         ):
             raise empty
-        # (a turn paused, or one continuing a paused turn, holds part of the document at most: the cascade parses the
-        # turns' text joined, once, at the end; see cascade_paused.py)
-        if (request.json_output or request.json_schema is not None) and not _a_turn_in_part(request, result):
-            schema = request.json_schema
-            if wire.wraps_json_roots and schema is not None and not object_rooted(schema) and not result.tool_calls:
-                unwrap_value(result)
-            cut = server_cut(result, request, wire.length_may_be_the_servers)
-            result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator, cut)
+        # (a turn paused holds part of the document at most: the cascade parses the turns' text joined once the turn
+        # ends, or says why it did not; see cascade_paused.py. One that ends a turn sent back is parsed with it)
+        if (request.json_output or request.json_schema is not None) and result.paused is None:
+            result.parsed = self._document(wire, request, result)
         if result.tool_calls and request.tools:
             check_strict_calls(result, asked, self.name)
         if shown is not None:  # what of the final text the progress has not seen (held back, or not streamed)
             await shown.finish(result.text, result.usage)
         return result
+
+    def _document(self, wire: WireFormat, request: LLMRequest, result: LLMResult) -> Any:
+        """The JSON document of ``result``, a JSON call's answer, parsed and checked (:func:`parse_json_output`).
+
+        An answer that continues a turn sent back (a turn the API paused, :attr:`LLMResult.paused`, whether the
+        cascade or the caller sends it back) writes the rest of that turn: the document is the turn's text and the
+        answer's, joined (the answer's text alone, its tail, was parsed: invalid, or None where it was skipped). Where
+        the turn's text starts no document (a model's "Let me search." before its search), the answer alone is it."""
+        sent = _sent_back_text(request)
+        whole = result if not sent else dataclasses.replace(result, text=sent + result.text)
+        schema = request.json_schema
+        if wire.wraps_json_roots and schema is not None and not object_rooted(schema) and not result.tool_calls:
+            unwrap_value(whole)
+        cut = server_cut(whole, request, wire.length_may_be_the_servers)
+        try:
+            return parse_json_output(whole, self.name, schema, request.json_validator, cut)
+        except InvalidOutputError:
+            if whole is result or sent.lstrip().startswith(_JSON_STARTS):
+                raise
+        if wire.wraps_json_roots and schema is not None and not object_rooted(schema) and not result.tool_calls:
+            unwrap_value(result)
+        return parse_json_output(result, self.name, schema, request.json_validator, cut)
 
     def _unless_bill_taken(self, usage: Any, url: str) -> None:
         """Drop what ``usage`` says was billed (``usage.cost``) unless the endpoint at ``url`` is taken at its word
@@ -465,10 +485,17 @@ async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> N
         await tell_at_rest(progress, "delta", data, result.usage, "after its answer had come whole")
 
 
-def _a_turn_in_part(request: LLMRequest, result: LLMResult) -> bool:
-    """Whether ``result`` is a part of a turn: paused (:attr:`LLMResult.paused`), or continuing a paused turn sent back
-    (the request's last message an assistant turn of blocks, as only a paused turn is sent back)."""
-    if result.paused is not None:
-        return True
-    last = request.messages[-1] if request.messages else None
-    return last is not None and last.role == "assistant" and bool(last.blocks)
+#: how a JSON document's text begins (after any whitespace): an object, an array, a code fence
+_JSON_STARTS = ("{", "[", "```")
+
+
+def _sent_back_text(request: LLMRequest) -> str:
+    """The text of the turn the request ends with where it is a paused turn sent back (its last messages assistant
+    turns of blocks, each paused part in order, as only a paused turn is sent back), which the answer goes on
+    writing; '' for any other request."""
+    texts: list[str] = []
+    for msg in reversed(request.messages):
+        if msg.role != "assistant" or not msg.blocks:
+            break
+        texts.append(msg.content or "")
+    return "".join(reversed(texts))

@@ -368,3 +368,40 @@ def test_a_paused_turn_sent_back_is_in_the_prompts_estimate():
     paused = Message("assistant", "Searching", blocks=blocks)
     alone = estimate_input_tokens(LLMRequest([Message("user", "x"), Message("assistant", "Searching")]))
     assert estimate_input_tokens(LLMRequest([Message("user", "x"), paused])) >= alone + 40_000 // 2
+
+
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}
+
+
+def _json_ask(stream: bool, *turns: Message) -> LLMRequest:
+    return LLMRequest([Message("user", "x"), *turns], max_tokens=50, stream=stream, json_schema=CITY)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [('{"city": ', '"Oslo"}'), ("Searching the web. ", '{"city": "Oslo"}')],
+    ids=["document-split", "prose-first"],
+)
+async def test_a_json_answer_that_ends_a_paused_turn_sent_back_is_parsed(
+    serve, transport, stream: bool, before: str, after: str
+):
+    # A caller sending LLMResult.paused back itself (as its warning says to) on a JSON call got parsed None: an answer
+    # to a request ending in a turn of blocks was never parsed, the cascade's parse of the turns joined being meant
+    # for it, which a caller's own resend never reaches. The document is the turn's text and the answer's, joined
+    # (the answer's alone where the turn's text starts none: the model's words before its search)
+    fake, provider, target = await anthropic(serve, transport, {**PAUSED, "text": before}, {"text": after})
+    first = await provider.complete(_json_ask(stream), target)
+    assert first.paused is not None and first.parsed is None  # (a part of the turn at most: not parsed)
+    result = await provider.complete(_json_ask(stream, first.paused), target)
+    assert result.parsed == {"city": "Oslo"} and result.text == after
+    assert fake.violations == [] and fake.requests[1]["body"]["messages"][-1]["role"] == "assistant"
+
+
+async def test_a_json_answer_that_ends_a_paused_turn_sent_back_broken_is_invalid_output(serve, transport):
+    # joined, the document breaks the schema: invalid output, as any answer's, naming what broke it
+    fake, provider, target = await anthropic(serve, transport, {**PAUSED, "text": '{"town": '}, {"text": '"Oslo"}'})
+    first = await provider.complete(_json_ask(False), target)
+    assert first.paused is not None
+    with pytest.raises(E.InvalidOutputError, match="city"):
+        await provider.complete(_json_ask(False, first.paused), target)
