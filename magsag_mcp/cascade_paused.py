@@ -18,12 +18,15 @@ InputError is recorded, the turn before it returned.
 At most ``MAGSAG_PAUSE_CONTINUATIONS`` requests (a call's ``context.pause_continuations`` over it; default 3, 0: none).
 The answer is the turns' text joined (one assistant turn, its text blocks in order), their tool calls, their usage
 summed; the call's cost is its attempts' (each exact, unknown where any is). A JSON skill's turns are parsed as one
-document, joined, once (the provider parses no part of a turn). A turn left paused (the maximum reached, a
-continuation refused by a budget or failed, the deadline passed) is returned with what came and a warning that says
-why and which setting to raise; nothing paid for is lost. One left paused with nothing in it (no text, no tool call) is
-no answer: its last answered attempt is recorded ``unsupported_feature`` naming the setting, and the next target is
-tried (the call failing with that error where none is left); so is a paused turn with nothing in it while continuing
-is off (0), at its cost.
+document, joined, once (the provider parses the answer that ends the turn with the turns it continues, and no paused
+turn alone). A turn left paused (the maximum reached, a continuation refused by a budget or failed for good, the
+deadline passed) is returned with what came, where a first try's failure would move on to the next target: no other
+target can go on with the turn, and it was paid. It is never said complete: ``finish_reason`` "other",
+``LLMResult.paused`` holding the turn, and a warning saying :data:`INCOMPLETE`, why and which setting to raise; the
+failed continuation is recorded as its attempt. A JSON call's is no answer (:func:`unfinished_document`). One left
+paused with nothing in it (no text, no tool call) is no answer: its last answered attempt is recorded
+``unsupported_feature`` naming the setting, and the next target is tried (the call failing with that error where none
+is left); so is a paused turn with nothing in it while continuing is off (0), at its cost.
 """
 
 from __future__ import annotations
@@ -78,6 +81,10 @@ if TYPE_CHECKING:
 CONTINUATIONS_KEY = "pause_continuations"
 SETTING = "MAGSAG_PAUSE_CONTINUATIONS"
 _STOPPED = "the call stopped (its caller cancelled, or its progress callback raised)"
+#: what the warning of an answer whose turn was left paused says of it, whatever stopped it: a partial answer is
+#: returned (it was paid for, and no other target can go on with the turn), never presented as complete
+INCOMPLETE = "the answer is incomplete"
+_HELD = "(LLMResult.paused holds the turn, to send back for the model to go on)"
 #: what :meth:`PausedTurns._continue` says of a try that failed and was waited for, to be tried again
 _RETRIED = "retried"
 
@@ -237,8 +244,8 @@ class PausedTurns:
                 were = counted(most, "continuation") + (" was" if most == 1 else " were")
                 left_paused = (
                     f"{target.label} paused its turn {counted(len(turns), 'time')}, and {were} sent at most "
-                    f"({SETTING}, or the call's context.{CONTINUATIONS_KEY}): the answer is the text so far and "
-                    f"may be incomplete; raise {SETTING} (at most {int(MAXIMA[SETTING])}) for the model to go on"
+                    f"({SETTING}, or the call's context.{CONTINUATIONS_KEY}): {INCOMPLETE}, the text so far "
+                    f"{_HELD}; raise {SETTING} (at most {int(MAXIMA[SETTING])}) for the model to go on"
                 )
                 break
             sent += 1
@@ -257,7 +264,7 @@ class PausedTurns:
                 stopped = f"its continuation (attempt {number}) was not answered: {why}"
                 left_paused = (
                     f"{target.label} paused its turn, and its continuation (attempt {number}) was not answered: "
-                    f"{why}; the answer is the text before it and may be incomplete"
+                    f"{why}; {INCOMPLETE}, the text before it {_HELD}"
                 )
                 break
             turns.append(answer)

@@ -277,3 +277,48 @@ async def test_a_call_cancelled_while_its_continuation_waits_to_be_retried_holds
     assert status == ("cancelled",)
     assert rows == [("ok", None, 1), ("error", "server_error", 2)]
     assert held == 0
+
+
+async def test_a_continuation_failing_for_good_returns_the_paid_text_said_incomplete_not_the_next_target(
+    catalog, tmp_path, serve
+):
+    # A first try's 400 fails over to the next target; a continuation's cannot (no other target can go on with this
+    # turn), and the first turn was paid: its text is returned, but never as if complete. The warning said it "may be"
+    # incomplete of a turn known unfinished: it says it is, why, and that LLMResult.paused holds the turn to send
+    # back; the failed continuation is recorded at its attempt, and the fallback is left untried
+    first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    refused = {"error": 400, "kind": "invalid_request_error", "message": "bad block"}
+    fake, env = await _fake(serve, first, refused, {"text": "never sent"})
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+    config["fallbacks"] = [f"anthropic:{FALLBACK}"]
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+    assert len(fake.requests) == 2 and result.model == MODEL
+    assert result.text == "Searching. " and result.finish_reason == "other" and result.result.paused is not None
+    [said] = [w for w in result.warnings if "its continuation (attempt 2) was not answered" in w]
+    assert "bad block" in said and "the answer is incomplete, the text before it" in said
+    assert "LLMResult.paused holds the turn" in said
+    assert [(r["outcome"], r["error_class"], r["attempt_number"]) for r in _rows(db)] == [
+        ("ok", None, 1),
+        ("error", "bad_request", 2),
+    ]
+
+
+async def test_a_json_skills_turn_left_unfinished_fails_saying_why_not_as_invalid_json(catalog, tmp_path, serve):
+    # The document's start is no answer, so the next target is tried (here none): the error said the model "returned
+    # invalid JSON", sending the caller to the model's output, where the continuation had been refused. It says the
+    # turn was left unfinished, and why; what was paid stays recorded
+    first = {**SEARCHED, "text": '{"city": ', "usage": {"input_tokens": 100, "output_tokens": 20}}
+    refused = {"error": 400, "kind": "invalid_request_error", "message": "bad block"}
+    fake, env = await _fake(serve, first, refused)
+    db = tmp_path / "ledger.db"
+    with pytest.raises(E.AllTargetsFailed) as info:
+        async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": _json_config(False)})
+    message = info.value.message
+    assert "left unfinished" in message and "bad block" in message and "JSON document is incomplete" in message
+    assert "returned invalid JSON" not in message and len(fake.requests) == 2
+    rows = _rows(db)
+    assert [(r["outcome"], r["error_class"]) for r in rows] == [("error", "invalid_output"), ("error", "bad_request")]
+    assert rows[0]["cost_pusd"] > 0

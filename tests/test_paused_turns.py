@@ -124,6 +124,7 @@ async def test_a_turn_still_paused_at_the_maximum_is_returned_with_what_came_nam
     [said] = [w for w in result.warnings if "MAGSAG_PAUSE_CONTINUATIONS" in w]
     assert "paused its turn 2 times, and 1 continuation was sent at most" in said
     assert "raise MAGSAG_PAUSE_CONTINUATIONS (at most 20)" in said
+    assert "the answer is incomplete, the text so far" in said
     # the turn still paused holds every block of it, to send back
     paused = result.result.paused
     assert paused is not None and [b["type"] for b in paused.blocks].count("server_tool_use") == 2
@@ -146,7 +147,7 @@ async def test_a_budget_that_refuses_the_continuation_keeps_the_first_turns_answ
     result = await _call(catalog, db, env, stream=False)
     assert len(fake.requests) == 1 and result.text == "Searching. " and result.finish_reason == "other"
     [said] = [w for w in result.warnings if "its continuation (attempt 2) was not answered" in w]
-    assert "max_cost_per_call_usd" in said and "the answer is the text before it" in said
+    assert "max_cost_per_call_usd" in said and "the answer is incomplete, the text before it" in said
     rows = _rows(db)
     assert [(r["outcome"], r["attempt_number"]) for r in rows] == [("ok", 1), ("budget_exceeded", 2)]
     assert rows[0]["cost_pusd"] == (2000 * 5 + 800 * 25) * 10**6 and rows[1]["cost_pusd"] == 0

@@ -370,7 +370,8 @@ def test_a_paused_turn_sent_back_is_in_the_prompts_estimate():
     assert estimate_input_tokens(LLMRequest([Message("user", "x"), paused])) >= alone + 40_000 // 2
 
 
-CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+CITY["additionalProperties"] = False
 
 
 def _json_ask(stream: bool, *turns: Message) -> LLMRequest:
