@@ -33,7 +33,8 @@ class FailedTry:
     """A try that failed, as its record needs it: the target at ``position``, its attempt number (``try_number``),
     when it started (the wall's time and the clock's), what its transport marked as sent, its admission and request,
     and ``tries``, the tries of this request so far (the retry policy's count: a continuation's first request is its
-    first try, whatever attempt number the target's turn has reached; the attempt number where None)."""
+    first try, whatever attempt number the target's turn has reached; the attempt number where None). ``continuing``:
+    it continued a turn the target paused (see :meth:`FailedTries._failed_try` for what the breaker makes of it)."""
 
     position: int
     target: Target
@@ -44,6 +45,7 @@ class FailedTry:
     admission: Any
     request: LLMRequest
     tries: int | None = None
+    continuing: bool = False
 
 
 class FailedTries:
@@ -121,8 +123,13 @@ class FailedTries:
         elif exc.quota_by_wait and not exc.retryable:  # a 429's long wait over the cap: raising it waits
             long_wait_over_the_cap(self.retry, exc, record, state, remaining)
         # given up after this failure: one call more that the target failed, if it says it is unwell (and this call was
-        # not counted there yet: a failed probe, a target come back to, another params of it)
-        if tripped := self.rests.gave_up(target, exc, self.clock(), state.counted_by_breaker()):
+        # not counted there yet: a failed probe, a target come back to, another params of it). Not a continuation's:
+        # the target answered the call's first request (which closed any failing streak of it), and the breaker counts
+        # calls a target failed to answer, to keep the calls after from starting there; a continuation starts nowhere,
+        # owed to the target whose turn it goes on with (nor is it held back by a rest another call set: see
+        # PausedTurns._continue). Its server's named wait is kept all the same (noted above), the server's own word.
+        counted = None if tried.continuing else state.counted_by_breaker()
+        if counted is not None and (tripped := self.rests.gave_up(target, exc, self.clock(), counted)):
             said = labels(state.plan)[tried.position]
             record.warnings.append(breaker_opened(self.rests, target, said, tripped))
         return exc, False

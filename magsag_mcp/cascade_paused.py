@@ -301,6 +301,11 @@ class PausedTurns:
             why = "the call's deadline passed (MAGSAG_CALL_DEADLINE)"
             record_skip(state, position, target, f"not sent: {why}", None, None, try_number=number)
             return None, why
+        # No rest of the target's is asked after (its server's named wait, the circuit breaker's, which another call may
+        # have set since the turn began): a continuation is owed to the target whose turn it goes on with. No other
+        # target can continue the turn, so leaving it would lose what was paid for the next target to start over at
+        # the full price; the rest keeps new calls from starting there, which this one did while it was well. Its own
+        # failure is retried within its server's wait (cascade_failed.py), and not counted by the breaker.
         slot = None  # (a slot of the target's request cap, as every try of it takes: see cascade_caps.py)
         if self.caps is not None and (pool := self.caps.of(target)) is not None:
             slot = await self._slot(pool, state, position, target, number, deadline, progress, move_on=False)
@@ -363,7 +368,7 @@ class PausedTurns:
         except ProviderError as exc:  # (recorded, its wait and the breaker told, retried as a first try is)
             waited = None if slot is None else slot.release()
             at = len(state.attempts)
-            failed = FailedTry(position, target, number, started_wall, started, sends, admission, follow, tries)
+            failed = FailedTry(position, target, number, started_wall, started, sends, admission, follow, tries, True)
             try:
                 exc, retried = await self._failed_try(exc, state, failed, waited, deadline, progress)
             except CallbackFailed as raised:  # (its "retry" event went to the providers' wrapped callback)

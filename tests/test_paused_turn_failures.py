@@ -322,3 +322,25 @@ async def test_a_json_skills_turn_left_unfinished_fails_saying_why_not_as_invali
     rows = _rows(db)
     assert [(r["outcome"], r["error_class"]) for r in rows] == [("error", "invalid_output"), ("error", "bad_request")]
     assert rows[0]["cost_pusd"] > 0
+
+
+async def test_a_failed_continuation_leaves_the_breaker_uncounted_its_call_answered(catalog, tmp_path, serve):
+    # The breaker counts calls a target failed to answer. A call whose first turn it answered, its continuation then
+    # failing (its retries spent) and the paid text returned, was counted one more failed call: at a count of 1, the
+    # calls after were refused the target for its cooldown on the strength of a call it had answered
+    first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    fake, env = await _fake(serve, first, {"error": 500, "message": "down a moment"}, {"text": "Next call's answer."})
+    env.update({"MAGSAG_MAX_RETRIES": "0", "MAGSAG_BREAKER_FAILURES": "1"})
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        partial = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+        assert partial.text == "Searching. " and partial.finish_reason == "other"
+        assert not any("breaker" in w for w in partial.warnings)
+        after = await svc.invoke_skill("skill.analysis", {"data": "y", "model_config": config})
+    assert after.text == "Next call's answer." and len(fake.requests) == 3
+    assert [(r["outcome"], r["error_class"]) for r in _rows(db)] == [
+        ("ok", None),
+        ("error", "server_error"),
+        ("ok", None),
+    ]
