@@ -3,7 +3,8 @@ a timeout) leads to: recorded and priced, its reservation settled, the wait its 
 told (see :mod:`.cascade_waits`), then tried again after its wait (the server's ``Retry-After``, else the backoff,
 within the retry cap and the call's deadline) or given up. The same for every request a call sends a target: its first
 try and the retries of it (:meth:`~.cascade.Cascade.run`), and a continuation of a turn the target paused
-(:mod:`.cascade_paused`), which has no other target to fall back on and so is never left for the next one.
+(:mod:`.cascade_paused`), which has no other target to fall back on and so is never left for the next one, nor
+counted by the circuit breaker (its call was answered by the target).
 """
 
 from __future__ import annotations

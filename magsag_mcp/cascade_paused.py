@@ -11,8 +11,10 @@ policies, a reservation of its own worst case: the prompt again, the blocks sent
 priced alone (a tiered price's size is each request's, never their sum's), settled, and recorded in the ledger under
 the call's run, its attempt number the next of the target's, a warning saying which attempt's paused turn it
 continues. A continuation's ProviderError goes through the cascade's failed-try handling
-(:mod:`.cascade_failed`): its server's wait and the circuit breaker told, retried when retryable (the same tries, wait
-and deadline as a first try's), never left for the next target (the turn lives on this one). A caller's ConfigError or
+(:mod:`.cascade_failed`): its server's wait kept for the calls after, retried when retryable (the same tries, wait
+and deadline as a first try's), never left for the next target (the turn lives on this one). Owed to its target, it is
+sent whatever rest another call set the target to since, and its failure is not counted by the circuit breaker (see
+:meth:`PausedTurns._continue`). A caller's ConfigError or
 InputError is recorded, the turn before it returned.
 
 At most ``MAGSAG_PAUSE_CONTINUATIONS`` requests (a call's ``context.pause_continuations`` over it; default 3, 0: none).
