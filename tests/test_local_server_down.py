@@ -1,6 +1,6 @@
 """A local server not running costs a call one connection attempt, and a server found down only after a wait (its
 connect timed out, its name did not resolve) is not waited for again by every call of a cascade for a few seconds
-(local_reach.DOWN_FOR_S): counted through the transport's session seam, the connector counting each connection it
+(local_down.DOWN_FOR_S): counted through the transport's session seam, the connector counting each connection it
 opens."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from magsag_mcp.errors import ProviderConnectionError, ProviderTimeoutError
-from magsag_mcp.providers import local_reach
+from magsag_mcp.providers import local_down, local_reach
 from magsag_mcp.service import Service
 from magsag_mcp.transport import Transport
 
@@ -84,7 +84,9 @@ async def test_the_last_target_left_is_still_sent_and_retried(catalog_copy: Path
     assert opened[0] == url + "/api/show" and url + "/v1/responses" in opened[1:]
 
 
-async def test_a_server_found_down_after_a_wait_is_not_waited_for_by_the_next_calls(catalog_copy: Path, tmp_path: Path):
+async def test_a_server_found_down_after_a_wait_is_not_waited_for_by_the_next_calls(
+    catalog_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     # a connect that times out (a host that drops the packets: a machine off, a firewall) cost each call of a cascade
     # the connect timeout on /api/show and again on the call; the connect timing out here is a failure the
     # transport's seam gives, as aiohttp gives it
@@ -97,6 +99,8 @@ async def test_a_server_found_down_after_a_wait_is_not_waited_for_by_the_next_ca
 
     transport = Transport(session_factory=lambda: aiohttp.ClientSession(connector=TimingOut(opened)))
     url = "http://192.0.2.1:11434"  # (TEST-NET-1: never connected to, the connector refuses first)
+    now = [1000.0]  # (local_down's clock, held: a second call a second later asks the server again, cheaply)
+    monkeypatch.setattr(local_down, "_clock", lambda: now[0])
     env = {"OLLAMA_BASE_URL": url}
     async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env, transport=transport) as svc:
         first = await svc.invoke_skill("skill.analysis", {"data": "Q3", **FALLBACK}, run_classes=("pii_processing",))
@@ -106,15 +110,11 @@ async def test_a_server_found_down_after_a_wait_is_not_waited_for_by_the_next_ca
         runs = await svc.query_runs()
         # and said: the call's skip names the wait not paid again
         said = [a["error_message"] for run in runs for a in run["attempts"] if a["provider"] == "local"]
-        assert len(said) == 2 and all(f"not tried again for {local_reach.DOWN_FOR_S:g}s" in s for s in said), said
+        assert len(said) == 2 and all(f"not tried again for {local_down.DOWN_FOR_S:g}s" in s for s in said), said
         assert all("could not connect to http://192.0.2.1:11434" in s for s in said), said
         # a while later it is asked again (the clock moved, not waited for)
-        clock = local_reach._clock
-        try:
-            local_reach._clock = lambda: clock() + local_reach.DOWN_FOR_S + 1
-            await svc.invoke_skill("skill.analysis", {"data": "Q3", **FALLBACK}, run_classes=("pii_processing",))
-        finally:
-            local_reach._clock = clock
+        now[0] += local_down.DOWN_FOR_S + 1
+        await svc.invoke_skill("skill.analysis", {"data": "Q3", **FALLBACK}, run_classes=("pii_processing",))
         assert opened == [url + "/api/show"] * 2, opened
     assert first.provider == second.provider == "fake"
 
@@ -168,9 +168,14 @@ async def _two_calls(catalog: Path, db: Path, fail: Any) -> tuple[list[str], lis
     opened: list[str] = []
     transport = Transport(session_factory=lambda: aiohttp.ClientSession(connector=_Failing(opened, fail)))
     env = {"OLLAMA_BASE_URL": "https://gpu-box.example:11434"}
+    clock = local_down._clock
+    local_down._clock = lambda: 1000.0  # (held: the second call a second later asked the server again, cheaply)
     async with Service.open(catalog=catalog, db=db, env=env, transport=transport) as svc:
-        for _ in range(2):
-            await svc.invoke_skill("skill.analysis", {"data": "Q3", **FALLBACK}, run_classes=("pii_processing",))
+        try:
+            for _ in range(2):
+                await svc.invoke_skill("skill.analysis", {"data": "Q3", **FALLBACK}, run_classes=("pii_processing",))
+        finally:
+            local_down._clock = clock
         runs = await svc.query_runs()
     said = [a["error_message"] for run in runs for a in run["attempts"] if a["provider"] == "local"]
     return opened, said
@@ -198,7 +203,7 @@ async def test_a_name_that_does_not_exist_is_still_taken_for_a_server_down(catal
 
     opened, said = await _two_calls(catalog_copy, tmp_path / "l.db", no_such_name)
     assert len(opened) == 1, opened  # (the second call not waiting on its lookup again)
-    assert len(said) == 2 and all(f"not tried again for {local_reach.DOWN_FOR_S:g}s" in s for s in said), said
+    assert len(said) == 2 and all(f"not tried again for {local_down.DOWN_FOR_S:g}s" in s for s in said), said
 
 
 async def test_a_probe_the_server_answers_ends_its_being_taken_as_down(catalog_copy: Path, tmp_path: Path):

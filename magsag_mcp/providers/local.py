@@ -40,6 +40,7 @@ from .call_errors import _name_the_source
 from .http_errors import server_words
 from .local_api_memory import FILE_NAME as MEMORY_FILE
 from .local_api_memory import REMEMBERED_S, ChatOnlyFile
+from .local_down import DOWN_FOR_S, reprobe, reprobe_due
 from .local_endpoint import (
     DEFAULT_LOCAL_BASE_URL,
     LOCAL_READ_TIMEOUT_S,
@@ -49,7 +50,6 @@ from .local_endpoint import (
 )
 from .local_models import missing_model_fix, served_models
 from .local_reach import (
-    DOWN_FOR_S,
     Unreached,
     UnreachedSlowly,
     answered,
@@ -310,12 +310,19 @@ class LocalProvider(RefusedSettings):
         # a target the call cannot send is asked nothing: a base URL with a user:password@ sent it to /api/show as a
         # Basic credential (the call refuses the URL so as not to send it), one with a ?token= sent the token in a
         # path that is none (/v1?token=<token>/api/show), and the answer judged the target by where it runs
-        if not reach_known(base, target.model) and self.unavailable_error(target) is None:
-            await learn(self.transport, base, target.model, headers, self.endpoint.timeouts.connect)
+        if self.unavailable_error(target) is not None:
+            return
+        connect = self.endpoint.timeouts.connect
+        if reprobe_due(base) and down(base, connect) is not None:
+            # found down a while ago (local_down.REPROBE_AFTER_S): asked again cheaply, so that a server back within
+            # DOWN_FOR_S is used by this call, not 10 s late
+            await reprobe(self.transport, base, headers)
+        if not reach_known(base, target.model):
+            await learn(self.transport, base, target.model, headers, connect)
 
     async def probe(self) -> str:
         """The probe's status (``magsag doctor --probe``); its server answering (any status) ends its being taken as
-        down (:data:`~.local_reach.DOWN_FOR_S`): a probe said it reachable while the calls still skipped it."""
+        down (:data:`~.local_down.DOWN_FOR_S`): a probe said it reachable while the calls still skipped it."""
         said = await super().probe()
         if not said.startswith("unreachable"):  # (the base probe's words for a failure before any answer)
             answered(self.endpoint.base_url(Target(self.name, "probe")))
@@ -343,13 +350,18 @@ class LocalProvider(RefusedSettings):
 
     def unreached(self, target: Target) -> Unreached | None:
         """Why ``target``'s server could not be reached when last asked where it runs the model (this call's ask, or
-        one within :data:`~.local_reach.DOWN_FOR_S` that found it down slowly), or None."""
+        one within :data:`~.local_down.DOWN_FOR_S` that found it down slowly), or None."""
         try:
             base = self.endpoint.base_url(target)
         except Exception:  # (a base URL that cannot be read: the call says so)
             return None
-        why = down(base) or unsure(base, target.model)
-        return why if isinstance(why, Unreached) else None
+        found_down = down(base, self.endpoint.timeouts.connect)
+        if found_down is not None:
+            return found_down
+        why = unsure(base, target.model)
+        # (one found down after a wait is so for as long as the memory says, and for callers connecting within as
+        # long: its name's ask, kept, says only what the memory said then)
+        return why if isinstance(why, Unreached) and not isinstance(why, UnreachedSlowly) else None
 
     def down_error(self, target: Target, why: UnreachedSlowly) -> ProviderConnectionError:
         """The error of a call to ``target`` whose server was found down lately, after a wait (``why``: the
@@ -370,11 +382,11 @@ class LocalProvider(RefusedSettings):
     ) -> LLMResult:
         """The call; a model the server does not have is told with the names it does serve (its model list), but
         where it has none loaded (LM Studio's "No models loaded"), whose fix is loading it, which names no other.
-        A server found down after a wait (its connect timed out, its name did not resolve) is not asked again for
-        :data:`~.local_reach.DOWN_FOR_S`: each call of a cascade paid the wait before moving on."""
+        A server found down after a wait (its connect timed out, its name did not resolve) is taken as down for
+        :data:`~.local_down.DOWN_FOR_S`: the cascade skips it before a call's first try (each call of a cascade paid
+        the wait before moving on). Sent here all the same, as a try the cascade chose to make (a retry on the last
+        target left, a target come back to): refused here, the retry failed at once with the down error."""
         base = self.endpoint.base_url(target)
-        if (gone := down(base)) is not None:
-            raise self.down_error(target, gone)
         try:
             result = await self._complete(request, target, progress=progress)
         except ModelNotFoundError as exc:
@@ -390,7 +402,7 @@ class LocalProvider(RefusedSettings):
             raise
         except ProviderError as exc:
             if found_slowly(exc):
-                went_down(base, f"{Unreached.PREFIX}{exc.message}")
+                went_down(base, f"{Unreached.PREFIX}{exc.message}", self.endpoint.timeouts.connect)
             raise
         answered(base)
         return result

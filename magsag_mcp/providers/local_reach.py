@@ -13,6 +13,7 @@ the pricer read without any I/O (:meth:`LocalReach.off_machine`).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,8 @@ from ..deadline import Deadline, before_the_deadline
 from ..errors import NameLookupTimeoutError, ProviderConnectionError, ProviderError, ProviderTimeoutError, redact
 from ..transport import Timeouts, Transport
 from ..types import Target
+from . import local_down
+from .local_down import server_root
 from .local_models import _LIST_TIMEOUTS, LIST_WAIT_S, ollama_cloud_model
 
 #: Ollama's cloud: its API, and the host its cloud models run on
@@ -47,14 +50,6 @@ ASK_AGAIN_S = 60.0
 #: statuses of a server without Ollama's API (vLLM, LM Studio, a proxy of the OpenAI API alone): taken at the name's
 #: word, as such a server runs its models itself
 NO_SHOW_API = frozenset({404, 405, 501})
-#: how long a server found not reachable in a way that costs time to find (no answer to the connect within the connect
-#: timeout, a name that does not resolve or whose lookup timed out) is taken as down without being asked again, for
-#: every model at it (per server, per process): a cascade's calls each paid the connect timeout (3-5 s) or the lookup
-#: before moving on. A refused connection costs nothing to find again and is never remembered: a server started
-#: (`ollama serve`) is believed at the next call. Any answer from the server ends it.
-DOWN_FOR_S = 10.0
-#: the server's root -> (why it could not be reached, an :class:`UnreachedSlowly`, until when it is taken as down)
-_DOWN: dict[str, tuple[str, float]] = {}
 #: the clock a failure's next ask is timed by (a test moves a failure's time instead of waiting)
 _clock = time.monotonic
 #: (event loop, (the server's root, the model's name)) -> set once the one asking has its answer (or was stopped)
@@ -65,11 +60,6 @@ def on_ollamas_cloud(url: str) -> bool:
     """Whether ``url`` is on ollama.com (or a host below it): Ollama's cloud, not a server of the operator's."""
     host = (urlsplit(url if "//" in url else f"//{url}").hostname or "").rstrip(".").lower()
     return host == OLLAMA_CLOUD or host.endswith("." + OLLAMA_CLOUD)
-
-
-def server_root(base_url: str) -> str:
-    """The server's root, below which Ollama's own API is (``/api/show``): the OpenAI API's base without ``/v1``."""
-    return base_url.rstrip("/").removesuffix("/v1")
 
 
 def known(base_url: str, model: str) -> bool:
@@ -97,36 +87,30 @@ def forget() -> None:
     """Drop every answer (a test's fresh start; a process keeps them)."""
     _RUNS_AT.clear()
     _UNSURE.clear()
-    _DOWN.clear()
+    local_down.forget()
     _OFF_MACHINE[0] = 0
 
 
-def down(base_url: str) -> UnreachedSlowly | None:
-    """Why the server of ``base_url`` is taken as down (see :data:`DOWN_FOR_S`), or None: ask it."""
-    if not _DOWN:
-        return None
-    root = server_root(base_url)
-    found = _DOWN.get(root)
-    if found is None:
-        return None
-    if _clock() >= found[1]:
-        del _DOWN[root]
-        return None
-    return UnreachedSlowly(found[0])
+def down(base_url: str, connect_s: float = 0.0) -> UnreachedSlowly | None:
+    """Why the server of ``base_url`` is taken as down for a caller connecting within ``connect_s`` (see
+    :mod:`.local_down`), or None: ask it."""
+    why = local_down.down_why(base_url, connect_s)
+    return None if why is None else UnreachedSlowly(why)
 
 
-def went_down(base_url: str, why: str) -> None:
-    """The server of ``base_url`` could not be reached, slowly (``why``: the transport's words): taken as down for
-    :data:`DOWN_FOR_S`."""
-    if len(_DOWN) >= KEPT:
-        _DOWN.clear()
-    _DOWN[server_root(base_url)] = (why, _clock() + DOWN_FOR_S)
+def went_down(base_url: str, why: str, connect_s: float = math.inf) -> None:
+    """The server of ``base_url`` could not be reached, slowly (``why``: the transport's words), by a caller
+    connecting within ``connect_s``: taken as down for :data:`~.local_down.DOWN_FOR_S` (see :mod:`.local_down`)."""
+    local_down.went_down(base_url, why, connect_s)
 
 
 def answered(base_url: str) -> None:
-    """The server of ``base_url`` answered: no longer taken as down."""
-    if _DOWN:
-        _DOWN.pop(server_root(base_url), None)
+    """The server of ``base_url`` answered: no longer taken as down, nor its names' asks' failures to reach it kept
+    (they said it down, and read alone a call still skipped it as that)."""
+    if local_down.answered(base_url) and _UNSURE:
+        root = server_root(base_url)
+        for key in [key for key, (why, _) in _UNSURE.items() if key[0] == root and isinstance(why, Unreached)]:
+            del _UNSURE[key]
 
 
 async def learn(
@@ -157,25 +141,15 @@ async def learn(
         await asking.wait()
     event = _ASKING[asking_key] = asyncio.Event()
     try:
-        host: str = ""
-        if (host := down(base_url) or "") and isinstance(host, UnreachedSlowly):
-            pass  # (found down lately: not asked again, see DOWN_FOR_S)
-        elif not on_ollamas_cloud(base_url) and not ollama_cloud_model(model):  # (known off the machine already)
-            timeouts = Timeouts(min(connect_timeout, _LIST_TIMEOUTS.connect), _LIST_TIMEOUTS.read, from_settings=False)
-            host = await _shown_remote_host(transport, key[0] + "/api/show", model, headers, timeouts)
+        host = await _asked(transport, base_url, model, headers, connect_timeout)
         if len(_RUNS_AT) + len(_UNSURE) >= KEPT:
             forget()
-        if not isinstance(host, Unreached):
-            answered(base_url)
         if isinstance(host, Unsure):
-            # (a server not reached is asked again by the next call: its failure costs no wait, and a server just
-            # started, `ollama serve`, is believed at once, not refused for a minute more; one found down slowly, the
-            # connect timed out or the name did not resolve, is taken as down for DOWN_FOR_S, at every model)
-            if isinstance(host, UnreachedSlowly) and down(base_url) is None:
-                went_down(base_url, host)
-            found_down = _DOWN.get(key[0])
-            again = found_down[1] if isinstance(host, UnreachedSlowly) and found_down else _clock()
-            _UNSURE[key] = (host, again if isinstance(host, Unreached) else _clock() + ASK_AGAIN_S)
+            # a server not reached is asked again by the next call: its failure costs no wait, and a server just
+            # started, `ollama serve`, is believed at once, not refused for a minute more (one found down slowly,
+            # the connect timed out or the name did not resolve, is taken as down for every model meanwhile: the
+            # next call's ask finds that without I/O, see local_down)
+            _UNSURE[key] = (host, _clock() if isinstance(host, Unreached) else _clock() + ASK_AGAIN_S)
             host = ""
         else:
             _UNSURE.pop(key, None)
@@ -184,6 +158,29 @@ async def learn(
     finally:
         del _ASKING[asking_key]
         event.set()
+    return host
+
+
+async def _asked(
+    transport: Transport, base_url: str, model: str, headers: Mapping[str, str], connect_timeout: float
+) -> str:
+    """Where ``model`` at the server of ``base_url`` runs, as its ``/api/show`` says, or why that is not known (an
+    :class:`Unsure`); a server found down lately for a caller connecting within ``connect_timeout`` is not asked. The
+    first ask of a server this process has not seen answer goes alone, the others learning from it whether it is down
+    (see :mod:`.local_down`)."""
+    if (found_down := down(base_url, connect_timeout)) is not None:
+        return found_down
+    if on_ollamas_cloud(base_url) or ollama_cloud_model(model):  # (known off the machine already)
+        return ""
+    async with local_down.first_ask(base_url) as first:
+        if not first and (found_down := down(base_url, connect_timeout)) is not None:
+            return found_down  # (the first ask, made meanwhile, found it down)
+        timeouts = Timeouts(min(connect_timeout, _LIST_TIMEOUTS.connect), _LIST_TIMEOUTS.read, from_settings=False)
+        host = await _shown_remote_host(transport, server_root(base_url) + "/api/show", model, headers, timeouts)
+        if isinstance(host, UnreachedSlowly):
+            went_down(base_url, host, connect_timeout)
+        elif not isinstance(host, Unreached):
+            answered(base_url)
     return host
 
 
@@ -269,7 +266,7 @@ class Unreached(Unsure):
 
 class UnreachedSlowly(Unreached):
     """:class:`Unreached`, found only after a wait (the connect timed out, the name did not resolve): the server is
-    taken as down for :data:`DOWN_FOR_S`, not asked again by every call meanwhile."""
+    taken as down for :data:`~.local_down.DOWN_FOR_S`, not asked again by every call meanwhile."""
 
     __slots__ = ()
 

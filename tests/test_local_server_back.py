@@ -1,0 +1,215 @@
+"""A local server taken as down (local_down) is not refused past what was found: asked again cheaply once
+REPROBE_AFTER_S has passed, learnt from by the calls waiting on the first ask, scoped to callers connecting within the
+timeout that found it, and never in the way of a retry the cascade chose to make. Counted through the transport's
+session seam (each connection its connector opens) and the test server's own count; time moved, never waited for."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from magsag_mcp.errors import ProviderTimeoutError
+from magsag_mcp.providers import local_down, local_reach
+from magsag_mcp.providers.local import LocalProvider
+from magsag_mcp.service import Service
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import Target
+
+pytestmark = pytest.mark.anyio
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, noting each connection's URL as it is opened, and failing those ``times_out(url)`` says
+    with a connect timeout, as aiohttp gives one (a host that drops the packets)."""
+
+    def __init__(self, opened: list[str], times_out: Any) -> None:
+        super().__init__(force_close=True)
+        self.opened = opened
+        self.times_out = times_out
+
+    async def _create_connection(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
+        self.opened.append(str(req.url))
+        if self.times_out(str(req.url)):
+            for _ in range(100):  # (a timeout takes a while: the other calls' tasks run meanwhile, as they would)
+                await asyncio.sleep(0)
+            raise aiohttp.ConnectionTimeoutError("Connection timeout to host")
+        return await super()._create_connection(req, traces, timeout)
+
+
+def _transport(opened: list[str], times_out: Any = lambda url: False) -> Transport:
+    # (no keep-alive: each request opens its own connection, which the connector counts)
+    return Transport(
+        session_factory=lambda: aiohttp.ClientSession(connector=_Connector(opened, times_out)),
+    )
+
+
+class _Clock:
+    """local_down's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    moved = _Clock()
+    monkeypatch.setattr(local_down, "_clock", moved)
+    return moved
+
+
+async def _server(hits: list[str], *, show: Any = None) -> TestServer:
+    """A local server answering its root ("Ollama is running") and /api/show (``show``: the handler, else {})."""
+
+    async def root(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(text="Ollama is running")
+
+    async def shown(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return await show(request) if show is not None else web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/", root)
+    app.router.add_post("/api/show", shown)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
+
+
+async def test_a_server_back_within_the_10s_is_asked_again_after_a_second(clock: _Clock):
+    # found down (its connect timed out), it was refused for the whole DOWN_FOR_S whatever it did meanwhile: a server
+    # restarted, a laptop woken, a VPN back were used only 10 s later, unless something else had it answer
+    hits: list[str] = []
+    server = await _server(hits)
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        opened: list[str] = []
+        provider = LocalProvider({"OLLAMA_BASE_URL": url}, _transport(opened))
+        target = Target("local", "llama3.1:70b")
+        local_reach.went_down(url, "could not be asked: could not connect within 5s", 5.0)
+        await provider.learn_where_it_runs(target)
+        assert opened == [] and isinstance(provider.unreached(target), local_reach.UnreachedSlowly)  # (too soon)
+        clock.now += local_down.REPROBE_AFTER_S
+        await provider.learn_where_it_runs(target)
+        assert hits == ["/", "/api/show"], hits  # asked again cheaply, then where it runs the model
+        assert provider.unreached(target) is None and local_reach.down(url) is None
+    finally:
+        await server.close()
+
+
+async def test_a_server_still_down_is_asked_again_once_a_second_at_most(clock: _Clock):
+    opened: list[str] = []
+    url = "http://192.0.2.1:11434"  # (TEST-NET-1: never connected to, the connector times out first)
+    provider = LocalProvider({"OLLAMA_BASE_URL": url}, _transport(opened, lambda u: True))
+    target = Target("local", "llama3.1:70b")
+    await provider.learn_where_it_runs(target)
+    assert opened == [url + "/api/show"]
+    clock.now += local_down.REPROBE_AFTER_S
+    await asyncio.gather(*(provider.learn_where_it_runs(target) for _ in range(5)))
+    assert opened == [url + "/api/show", url + "/"], opened  # one ask again for the five calls, which failed
+    await provider.learn_where_it_runs(target)
+    assert len(opened) == 2, opened  # (not again within the second)
+    assert isinstance(provider.unreached(target), local_reach.UnreachedSlowly)
+
+
+async def test_the_first_failure_reaches_the_calls_for_other_models_waiting_on_it():
+    # 200 calls at once for many models on one server that does not answer: each name's /api/show connected (and
+    # waited its connect timeout) before the first of them found the server down
+    opened: list[str] = []
+    url = "http://192.0.2.1:11434"
+    provider = LocalProvider({"OLLAMA_BASE_URL": url}, _transport(opened, lambda u: True))
+    targets = [Target("local", f"model-{n}") for n in range(200)]
+    await asyncio.gather(*(provider.learn_where_it_runs(t) for t in targets))
+    assert opened == [url + "/api/show"], len(opened)
+    assert all(isinstance(provider.unreached(t), local_reach.UnreachedSlowly) for t in targets)
+
+
+async def test_a_server_that_answers_is_asked_by_all_at_once():
+    # the first ask of a server not yet seen answering goes alone; once it answered, the others are not queued
+    # behind one another: counted as the asks the server holds at once (it holds each until all have come)
+    hits: list[str] = []
+    held: list[int] = []
+    rest = 49
+    all_came = asyncio.Event()
+
+    async def show(request: web.Request) -> web.Response:
+        if len(hits) > 1:  # (the first answered at once)
+            held.append(1)
+            if len(held) == rest:
+                all_came.set()
+            await all_came.wait()
+        return web.json_response({})
+
+    server = await _server(hits, show=show)
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        provider = LocalProvider({"OLLAMA_BASE_URL": url}, _transport([]))
+        asks = [provider.learn_where_it_runs(Target("local", f"model-{n}")) for n in range(rest + 1)]
+        await asyncio.gather(*asks)
+    finally:
+        await server.close()
+    assert len(hits) == rest + 1 and len(held) == rest  # every name asked, the 49 after the first held at once
+    assert all(local_reach.known(url, f"model-{n}") and not local_reach.unsure(url, f"model-{n}") for n in range(50))
+
+
+async def test_a_tiny_connect_timeout_does_not_refuse_another_services_calls():
+    # MAGSAG_CONNECT_TIMEOUT=0.01 in one service (or a test's): the server it could not connect to in 10 ms was
+    # refused to every service of the process for 10 s, those waiting 5 s included, which would have connected
+    hits: list[str] = []
+    server = await _server(hits)
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        target = Target("local", "llama3.1:70b")
+        hasty = LocalProvider({"OLLAMA_BASE_URL": url, "MAGSAG_CONNECT_TIMEOUT": "0.01"}, _transport([], bool))
+        await hasty.learn_where_it_runs(target)
+        assert isinstance(hasty.unreached(target), local_reach.UnreachedSlowly)
+        as_hasty = LocalProvider({"OLLAMA_BASE_URL": url, "MAGSAG_CONNECT_TIMEOUT": "0.005"}, _transport([]))
+        assert isinstance(as_hasty.unreached(target), local_reach.UnreachedSlowly)  # (waiting less: refused too)
+        patient = LocalProvider({"OLLAMA_BASE_URL": url}, _transport([]))
+        assert patient.unreached(target) is None
+        await patient.learn_where_it_runs(target)
+        assert hits == ["/api/show"], hits  # asked, and answered
+        assert patient.unreached(target) is None and hasty.unreached(target) is None  # (any answer ends it)
+    finally:
+        await server.close()
+
+
+async def test_the_last_targets_retry_after_a_connect_timeout_is_made(catalog_copy: Path, tmp_path: Path):
+    # its server answers /api/show, then its call's connect times out: the retry the cascade chose (no other target
+    # left) failed at once with "not tried again for 10s", nothing sent
+    hits: list[str] = []
+    server = await _server(hits)
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        opened: list[str] = []
+        env = {
+            "OLLAMA_BASE_URL": url,
+            "MAGSAG_PROVIDER": "local",
+            "MAGSAG_MODEL": "llama3.1:70b",
+            "MAGSAG_MAX_RETRIES": "2",
+            "MAGSAG_RETRY_BASE_DELAY": "0.001",
+        }
+        transport = _transport(opened, lambda u: u.endswith("/v1/responses"))
+        async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env, transport=transport) as svc:
+            with pytest.raises(ProviderTimeoutError) as raised:
+                await svc.invoke_skill("skill.analysis", {"data": "Q3"})
+            runs = await svc.query_runs()
+    finally:
+        await server.close()
+    assert "not tried again" not in raised.value.message, raised.value.message
+    assert opened.count(url + "/v1/responses") == 3, opened  # the try and its two retries, each sent
+    tries = [a for run in runs for a in run["attempts"]]
+    assert [a["outcome"] for a in tries] == ["error"] * 3, tries
+    # and the next call, its first try, is skipped as the server down (the memory still saves the other calls' wait)
+    assert isinstance(local_reach.down(url, 5.0), local_reach.UnreachedSlowly)
+
+
