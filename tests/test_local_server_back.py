@@ -213,3 +213,15 @@ async def test_the_last_targets_retry_after_a_connect_timeout_is_made(catalog_co
     assert isinstance(local_reach.down(url, 5.0), local_reach.UnreachedSlowly)
 
 
+
+
+async def test_a_probe_the_server_answers_ends_its_names_kept_failures_too(clock: _Clock):
+    # a server's answer ended its being taken as down, but its names' asks kept their failure to reach it (the
+    # policies judge by it: a glob of local models does not admit a model where it runs is not known)
+    opened: list[str] = []
+    url = "http://192.0.2.1:11434"
+    provider = LocalProvider({"OLLAMA_BASE_URL": url}, _transport(opened, lambda u: True))
+    await provider.learn_where_it_runs(Target("local", "llama3.1:70b"))
+    assert isinstance(local_reach.unsure(url, "llama3.1:70b"), local_reach.UnreachedSlowly)
+    local_reach.answered(url + "/v1")
+    assert local_reach.unsure(url, "llama3.1:70b") is None and local_reach.down(url) is None
