@@ -212,7 +212,9 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 # once per name in the process, before governance judges where the prompt may go
                 await learn(target)
                 if (
-                    down := self._server_not_running(target, plan, self._left(plan, position, state, agent))
+                    down := self._server_not_running(
+                        target, plan, self._left(plan, position, state, agent), come_back=state.revisited
+                    )
                 ) is not None:  # (its server not started)
                     self._unclaimed(claimed, target)
                     record_skip(state, position, target, down.message, None, None, down)

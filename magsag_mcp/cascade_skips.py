@@ -51,7 +51,7 @@ class TargetSkips:
         return refused_whatever_was_spent(self.guard, self.pricer, target, plan.request_for(target), agent) is None
 
     def _server_not_running(
-        self, target: Target, plan: Plan, another_left: Callable[[], bool]
+        self, target: Target, plan: Plan, another_left: Callable[[], bool], *, come_back: bool = False
     ) -> ProviderConnectionError | None:
         """The error of a local target the policies refuse only because its server could not be reached to ask where
         it runs the model (:class:`~.providers.local_reach.Unreached`: most often not started), or None. The call
@@ -59,7 +59,9 @@ class TargetSkips:
         does, naming that fix (`ollama serve`), not as a policy's refusal naming the policy's fixes, which would not
         help. Nothing is sent either way; a refusal for another reason is the policy's, as it was. One the policies
         allow whose server could not be reached all the same is skipped as that too, where another target is left
-        (``another_left``), or where it was found down after a wait (:class:`~.providers.local_reach.UnreachedSlowly`).
+        (``another_left``), or where it was found down after a wait (:class:`~.providers.local_reach.UnreachedSlowly`),
+        but for a target ``come_back`` to: its retry, the call's own choice, is made as a retry on the last target is
+        (skipped as the server its own first try found down, nothing was sent).
         """
         provider: Any = self.providers.get(target.provider)  # (the local provider, where it has unreached_error)
         said = getattr(provider, "unreached_error", None)
@@ -76,6 +78,8 @@ class TargetSkips:
             if why is None or (policies is not None and not policies.allowed(target, plan.data_classes)[0]):
                 return None
             if isinstance(why, UnreachedSlowly):
+                if come_back:
+                    return None
                 down: ProviderConnectionError = provider.down_error(target, why)
                 return down
             if not another_left():

@@ -14,8 +14,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from magsag_mcp.errors import ProviderTimeoutError
+from magsag_mcp.errors import AllTargetsFailed, ProviderConnectionError, ProviderTimeoutError
 from magsag_mcp.providers import local_down, local_reach
+from magsag_mcp.providers.fake import script
 from magsag_mcp.providers.local import LocalProvider
 from magsag_mcp.service import Service
 from magsag_mcp.transport import Transport
@@ -225,3 +226,32 @@ async def test_a_probe_the_server_answers_ends_its_names_kept_failures_too(clock
     assert isinstance(local_reach.unsure(url, "llama3.1:70b"), local_reach.UnreachedSlowly)
     local_reach.answered(url + "/v1")
     assert local_reach.unsure(url, "llama3.1:70b") is None and local_reach.down(url) is None
+
+
+@pytest.mark.usefixtures("fake_scripts")
+async def test_a_target_come_back_to_after_a_connect_timeout_is_sent(catalog_copy: Path, tmp_path: Path):
+    # its connect timed out with another target left, which could not be sent: the cascade came back to it for its
+    # retry, which was skipped as the server its own first try found down ("not tried again for 10s"), nothing sent
+    def refused() -> ProviderConnectionError:
+        error = ProviderConnectionError("connection refused", provider="fake", model="b")
+        error.reached = False  # (nothing sent: the target left for it is come back to)
+        return error
+
+    script("b", refused(), refused(), refused())
+    hits: list[str] = []
+    server = await _server(hits)
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        opened: list[str] = []
+        env = {"OLLAMA_BASE_URL": url, "MAGSAG_MAX_RETRIES": "1", "MAGSAG_RETRY_BASE_DELAY": "0.001"}
+        config = {"provider": "local", "model": "llama3.1:70b", "fallbacks": ["fake:b"]}
+        transport = _transport(opened, lambda u: u.endswith("/v1/responses"))
+        async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env, transport=transport) as svc:
+            with pytest.raises(AllTargetsFailed):
+                await svc.invoke_skill("skill.analysis", {"data": "Q3", "model_config": config})
+            runs = await svc.query_runs()
+    finally:
+        await server.close()
+    tries = [(a["provider"], a["outcome"], a["error_message"]) for run in runs for a in run["attempts"]]
+    assert opened.count(url + "/v1/responses") == 2, tries  # its first try, and the come-back's
+    assert tries[-1][:2] == ("local", "error") and "not tried again" not in tries[-1][2], tries
