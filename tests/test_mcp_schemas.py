@@ -59,6 +59,28 @@ async def test_query_tools_are_annotated_read_only_and_invoke_is_not(tools):
     assert invoke.read_only_hint is False and invoke.open_world_hint is True and invoke.destructive_hint is False
 
 
+async def test_every_tool_has_a_title_and_honest_hints_as_the_2025_06_18_revision_has_them(tools):
+    # MCP 2025-06-18: a tool's display name is its title (then annotations.title, then its name); no tool had one,
+    # and a client showed "summarize_usage". The hints: only invoke_skill changes anything (a run recorded, a budget
+    # spent, each call paid again: not idempotent), adds and never overwrites (not destructive), and reaches a vendor
+    sent = {}
+    for name, tool in tools.items():
+        wire = tool.model_dump(mode="json", by_alias=True, exclude_none=True)
+        assert wire["title"] and wire["title"] == wire["annotations"]["title"], wire
+        assert wire["title"][0].isupper() and "_" not in wire["title"], wire["title"]  # a person's words, no id
+        sent[name] = wire["annotations"]
+    assert len({a["title"] for a in sent.values()}) == len(TOOLS)
+    for name in TOOLS - {"invoke_skill"}:
+        assert sent[name] == {**sent[name], "readOnlyHint": True, "openWorldHint": False}, name
+    assert sent["invoke_skill"] == {
+        "title": "Invoke a skill",
+        "readOnlyHint": False,
+        "destructiveHint": False,
+        "idempotentHint": False,
+        "openWorldHint": True,
+    }
+
+
 async def test_invoke_skill_arguments_are_the_issue_s(tools):
     schema = tools["invoke_skill"].input_schema
     assert schema["required"] == ["skill_id", "payload"]

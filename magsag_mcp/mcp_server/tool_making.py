@@ -103,6 +103,8 @@ def make_tool(
     return ExplainedTool(
         fn=fn,
         name=name,
+        # (the 2025-06-18 revision's display name; annotations.title too, for a client of the revision before it)
+        title=annotations.title,
         description=description,
         parameters=schemas["parameters"],
         fn_metadata=ArgumentsAsSent(arg_model=args, output_model=result, output_schema=schemas["output_schema"]),

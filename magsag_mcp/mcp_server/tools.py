@@ -44,7 +44,20 @@ if TYPE_CHECKING:  # (annotations alone: the server's start need not import the 
 
 logger = redacting_logger("magsag_mcp.mcp")
 
-READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+
+
+def _reads(title: str) -> ToolAnnotations:
+    """A tool that changes nothing (the catalog, the ledger, a budget) and reaches no vendor: explain_route asks a
+    local target's server where it runs the model (POST /api/show), as the call would, and sends it no prompt."""
+    return ToolAnnotations(title=title, read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+
+
+#: invoke_skill sends the prompt to a vendor (open world) and spends: each call is a new run, recorded in the ledger
+#: and counted against the budgets (not idempotent: a second call is paid again), which it adds to and never
+#: overwrites or deletes (not destructive)
+INVOKES = ToolAnnotations(
+    title="Invoke a skill", read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+)
 
 
 class MagsagTools:
@@ -323,7 +336,7 @@ class MagsagTools:
                 M.ListSkillsArgs,
                 M.ListSkillsResult,
                 "The skills invoke_skill can run: each one's id, what it does, and the payload fields it takes.",
-                READ_ONLY,
+                _reads("List skills"),
                 known,
             ),
             make_tool(
@@ -332,9 +345,7 @@ class MagsagTools:
                 M.InvokeSkillResult,
                 "Run a skill (see list_skills), routed by policy with fallback, governance and cost tracking. "
                 "Returns the output, the model that answered, usage, cost, the routing trace and warnings.",
-                ToolAnnotations(
-                    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-                ),
+                INVOKES,
                 known,
                 self.skill_fields,
                 self.skill_ids,
@@ -344,7 +355,7 @@ class MagsagTools:
                 M.ExplainRouteArgs,
                 M.ExplainRouteResult,
                 "Show where invoke_skill would go (targets, policy checks, worst-case cost) without calling anything.",
-                READ_ONLY,
+                _reads("Explain a route"),
                 known,
                 self.skill_fields,
                 self.skill_ids,
@@ -355,7 +366,7 @@ class MagsagTools:
                 M.UsageSummaryResult,
                 "Usage per model, provider, agent and skill (calls, errors, tokens, cost; the top costliest of each) "
                 "with totals, and the costliest call, run and day (largest_call, largest_run, largest_day).",
-                READ_ONLY,
+                _reads("Summarize usage"),
                 known,
             ),
             make_tool(
@@ -364,7 +375,7 @@ class MagsagTools:
                 M.DailyUsageResult,
                 "Each agent's spend on each day it spent (a day's report, a week's, a month's), by day then agent, in "
                 "a timezone's days; next_cursor pages on.",
-                READ_ONLY,
+                _reads("Daily usage by agent"),
                 known,
             ),
             make_tool(
@@ -372,7 +383,7 @@ class MagsagTools:
                 M.QueryRunsArgs,
                 M.QueryRunsResult,
                 "Recent runs with their attempts, newest first; next_cursor pages on.",
-                READ_ONLY,
+                _reads("Query runs"),
                 known,
             ),
             make_tool(
@@ -381,7 +392,7 @@ class MagsagTools:
                 BudgetResult,
                 "Budget limits, spent, reserved and remaining for an agent and/or run (an attempt of unknown "
                 "cost counts at its estimated worst case); with skill, whether a call of it fits what is left.",
-                READ_ONLY,
+                _reads("Check a budget"),
                 known,
                 skill_ids=self.skill_ids,
             ),
@@ -391,7 +402,7 @@ class MagsagTools:
                 M.SearchUsageResult,
                 "Search the ledger (errors, warnings, models, logged events, run ids) with a regular expression, "
                 "newest first; next_cursor pages on.",
-                READ_ONLY,
+                _reads("Search the ledger"),
                 known,
             ),
         ])
