@@ -132,3 +132,63 @@ def test_a_windows_home_is_written_as_tilde_in_json_a_string_holds(monkeypatch: 
     assert said["message"] == "at ~\\magsag\\p.yaml: x"
     assert said["data"] == cut.replace("C:\\\\Users\\\\alice\\\\", "~\\\\") and "alice\\\\" not in said["data"], said
     assert "alicia" in said["data"]
+
+
+def test_a_name_a_client_filters_by_is_left_as_recorded_at_any_depth(monkeypatch: pytest.MonkeyPatch):
+    """A run id, an agent or a model under the home (a job's folder as its run id, a local model named by its file)
+    is what a client passes back to filter by: said ``~``, its filter matched nothing. Words around it still say
+    ``~``."""
+    monkeypatch.setenv("HOME", "/home/alice")
+    run, model = "/home/alice/jobs/7", "local:/home/alice/models/q4.gguf"
+    said = home_as_tilde(
+        {
+            "runs": [
+                {"run_id": run, "agent": "/home/alice/bot", "attempts": [{"model": model, "error": f"{model} x"}]}
+            ],
+            "filters": {"run_id": run},
+            "next_cursor": "/home/alice/c",
+            "notes": [f"no run {run}"],
+        }
+    )
+    assert said["runs"][0]["run_id"] == run and said["runs"][0]["agent"] == "/home/alice/bot"
+    assert said["runs"][0]["attempts"][0] == {"model": model, "error": "local:~/models/q4.gguf x"}
+    assert said["filters"] == {"run_id": run} and said["next_cursor"] == "/home/alice/c"
+    assert said["notes"] == ["no run ~/jobs/7"]
+
+
+async def test_a_run_id_and_agent_under_the_home_read_back_as_sent_and_find_their_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from tests.mcp_tools_helpers import ENV
+
+    home = tmp_path / "home" / "alice"
+    home.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))
+    run, agent = f"{home}/jobs/7", f"{home}/bot"
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=ENV)) as client:
+        answered = await client.call_tool("invoke_skill", {**ANALYSIS, "run_id": run, "agent": agent})
+        assert not answered.is_error, answered.content[0].text
+        assert answered.structured_content["run_id"] == run
+        page = (await client.call_tool("query_runs", {})).structured_content
+        assert [(r["run_id"], r["agent"]) for r in page["runs"]] == [(run, agent)]
+        # what the client read is what it filters by
+        found = await client.call_tool("query_runs", {"filters": {"run_id": page["runs"][0]["run_id"]}})
+        assert [r["run_id"] for r in found.structured_content["runs"]] == [run]
+        by_agent = await client.call_tool("summarize_usage", {"filters": {"agent": page["runs"][0]["agent"]}})
+        assert by_agent.structured_content["totals"]["calls"] == 1, by_agent.structured_content
+
+
+def test_a_windows_home_is_matched_in_any_letter_case_on_windows_only(monkeypatch: pytest.MonkeyPatch):
+    """Windows names a file in any letter case (``c:\\users\\alice`` is ``C:\\Users\\Alice``), and a path another
+    program wrote may be either: on Windows the home is found whatever its case; elsewhere a case is a folder's own."""
+    from magsag_mcp.mcp_server import home_folder
+
+    monkeypatch.setattr(home_folder, "_homes", lambda: ("C:\\Users\\Alice",))
+    lower = "at c:\\users\\alice\\magsag\\p.yaml: x; C:\\USERS\\ALICE"
+    monkeypatch.setattr(home_folder, "_CASE_BLIND", True)
+    assert holds_home(lower)
+    assert home_as_tilde({"message": lower}) == {"message": "at ~\\magsag\\p.yaml: x; ~"}
+    assert home_as_tilde("c:\\users\\alicia\\p.yaml") == "c:\\users\\alicia\\p.yaml"
+    monkeypatch.setattr(home_folder, "_CASE_BLIND", False)
+    assert not holds_home(lower) and home_as_tilde(lower) == lower

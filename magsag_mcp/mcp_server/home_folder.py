@@ -6,6 +6,13 @@ policies.0.allowed_models``), for a person to fix it by, and the ledger keeps th
 client of a shared server, the operator's user name and where their files are. ``~/magsag/catalog/...`` is as good
 to fix it by (a shell expands it). A path outside the home names no user and is left as it is; so are the CLI's and
 the Python API's messages, read by the person whose home it is.
+
+Only where a path is meant: words (a message, a warning, a note) and paths. A name a client filters by or passes
+back (:data:`IDENTIFIER_KEYS`: a run id, an agent, a model, a cursor), at any depth of a result, is left as it was
+recorded: a run id ``/home/alice/jobs/7`` said ``~/jobs/7``, the client's ``query_runs(filters={"run_id": ...})`` with
+it found no run. A Windows home is matched in any letter case (``C:\\Users\\Alice`` is ``c:\\users\\alice`` to
+Windows, and a path another tool wrote may be either); elsewhere a path's case is its own (``/home/Alice`` is
+another folder).
 """
 
 from __future__ import annotations
@@ -16,6 +23,31 @@ import re
 from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
+
+#: the keys whose values are names a client filters by or passes back, left as they are wherever they are in a result
+#: (a run's, an attempt's, a filter echoed, a hit's): the ids of runs and skills, agents, models, providers and targets
+#: (a local model named by its file), the page cursors, and search_usage's pattern (its cursor holds to the pattern)
+IDENTIFIER_KEYS = frozenset(
+    {
+        "run_id",
+        "parent_run_id",
+        "budget_run_id",
+        "agent",
+        "skill",
+        "skill_id",
+        "id",
+        "model",
+        "served_model",
+        "provider",
+        "target",
+        "label",
+        "next_cursor",
+        "cursor",
+        "pattern",
+    }
+)
+#: Windows' paths are the same in any letter case (NTFS, as Windows names files); POSIX paths are not
+_CASE_BLIND = os.name == "nt"
 
 
 def _homes() -> tuple[str, ...]:
@@ -46,39 +78,52 @@ def _written(homes: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted({*homes, *map(_as_json_writes, homes)}, key=len, reverse=True))
 
 
-@lru_cache(maxsize=4)
-def _home_pattern(homes: tuple[str, ...]) -> re.Pattern[str]:
+@lru_cache(maxsize=8)
+def _home_pattern(homes: tuple[str, ...], case_blind: bool) -> re.Pattern[str]:
     # the home itself, and not the start of another name ("/home/al" of "/home/alice") nor the end of one ("/root"
     # of "/srv/root"); a separator, the end or any other character (a quote, ":", a space) may follow it
     spelt = "|".join(map(re.escape, _written(homes)))
-    return re.compile(r"(?<![\w.\-/\\])(?:" + spelt + r")(?![\w.\-])")
+    return re.compile(r"(?<![\w.\-/\\])(?:" + spelt + r")(?![\w.\-])", re.IGNORECASE if case_blind else 0)
+
+
+@lru_cache(maxsize=4)
+def _looked_for(homes: tuple[str, ...], case_blind: bool) -> tuple[str, ...]:
+    """What a text is looked through for (casefolded where case is blind, as the text then is)."""
+    written = _written(homes)
+    return tuple(home.casefold() for home in written) if case_blind else written
+
+
+def _holds(text: str, looked_for: tuple[str, ...], case_blind: bool) -> bool:
+    seen = text.casefold() if case_blind else text
+    return any(home in seen for home in looked_for)
 
 
 def holds_home(text: str) -> bool:
     """Whether ``text`` (a result as it is sent, JSON or not) may hold the home folder: a look for it, and for it as
-    JSON writes it (a Windows home's backslashes doubled)."""
+    JSON writes it (a Windows home's backslashes doubled), in any letter case on Windows."""
     homes = _homes()
-    return bool(homes) and any(home in text for home in _written(homes))
+    return bool(homes) and _holds(text, _looked_for(homes, _CASE_BLIND), _CASE_BLIND)
 
 
 def home_as_tilde(data: Any, *, kept: Collection[str] = ()) -> Any:
-    """``data`` (a string, or JSON-like mappings and lists of them) with the home folder written ``~`` in every string;
-    ``kept``: keys of the top mapping whose values are left as they are (invoke_skill's answer, the vendor's words,
-    returned as they were paid for)."""
+    """``data`` (a string, or JSON-like mappings and lists of them) with the home folder written ``~`` in every string
+    but the names under :data:`IDENTIFIER_KEYS`, at any depth; ``kept``: keys of the top mapping whose values are left
+    as they are too (invoke_skill's answer, the vendor's words, returned as they were paid for)."""
     homes = _homes()
     if not homes:
         return data
-    pattern, written = _home_pattern(homes), _written(homes)
+    case_blind = _CASE_BLIND
+    pattern, looked_for = _home_pattern(homes, case_blind), _looked_for(homes, case_blind)
 
     def said(value: Any) -> Any:
         if isinstance(value, str):
-            return pattern.sub("~", value) if any(home in value for home in written) else value
+            return pattern.sub("~", value) if _holds(value, looked_for, case_blind) else value
         if isinstance(value, dict):
-            return {key: said(item) for key, item in value.items()}
+            return {key: item if key in IDENTIFIER_KEYS else said(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
             return [said(item) for item in value]
         return value
 
     if isinstance(data, dict) and kept:
-        return {key: item if key in kept else said(item) for key, item in data.items()}
+        return {key: item if key in kept or key in IDENTIFIER_KEYS else said(item) for key, item in data.items()}
     return said(data)
