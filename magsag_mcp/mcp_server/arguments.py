@@ -402,3 +402,31 @@ def payload_field_hint(key: str, names: list[str]) -> str | None:
 
 def payload_field(key: str) -> str:
     return f'a skill\'s input field goes in payload: {{"payload": {{"{key}": ...}}}}'
+
+
+def explain_not_an_object(tool: str, value: Any, args: type[BaseModel]) -> str:
+    """tools/call's ``arguments`` sent as no object (the values as an array, the object's JSON as text, a number),
+    which the SDK refused as a bare "Invalid request parameters": which argument, what was given, and the fix, as
+    :func:`explain` says them of one argument. ``value`` is not quoted (it may be a prompt, or a key)."""
+    given = "null" if value is None else _JSON_TYPES.get(type(value), f"a {type(value).__name__}")
+    if isinstance(value, str) and _holds_json_object(value):
+        given = "a string holding an object's JSON"
+        fix = "send the object itself, not its JSON as text"
+    elif isinstance(value, list):
+        fix = "write them as one object of names and values, not an array of the values"
+    else:
+        fix = "write them as one object of names and values"
+    required = [f.alias or name for name, f in args.model_fields.items() if f.is_required()]
+    shape = "{" + ", ".join(f'"{name}": ...' for name in required) + "}" if required else "{}"
+    accepted = ", ".join(_names(args))
+    takes = f"{tool} takes: {accepted}" if accepted else f"{tool} takes no arguments: call it with {{}}"
+    return f"{tool}: arguments: expected an object, got {given}: {fix}, e.g. {shape}. {takes}"
+
+
+def _holds_json_object(text: str) -> bool:
+    if not text.lstrip().startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False

@@ -245,6 +245,9 @@ def build_server(
     # per-request opt-in that the SDK handles itself); MCPServer has no decorator for it, so it is
     # registered on the low-level server, as the SDK's extension docs direct.
     server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
+    from .arguments_object import answer_arguments_not_an_object
+
+    answer_arguments_not_an_object(server)
     _STATES[server] = state
     return server
 
