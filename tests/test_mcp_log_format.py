@@ -324,3 +324,22 @@ def test_a_command_line_refused_in_text_is_argparses_usage_and_error_as_before(t
         lines[0].startswith("usage: magsag-mcp")
         and lines[-1] == "magsag-mcp: error: argument --port: invalid int value: '8O80'"
     )
+
+
+def test_a_text_lines_message_tells_an_escape_from_the_text_it_reads_as_and_reads_back_whole():
+    # A message quoting the text "\n" (a Windows path C:\new, a regex, a vendor's JSON body) was written as a line
+    # break is, "\n": one line could not be told from two, nor read back. A backslash is now written "\\".
+    from magsag_mcp.mcp_server.log_format import read_log_message
+
+    formatter = RedactingFormatter("%(message)s")
+    quoted, broken = formatter.format(_record("C:\\new\\x41 \\\\ end")), formatter.format(_record("C:\nnew"))
+    assert quoted == "C:\\\\new\\\\x41 \\\\\\\\ end" and broken == "C:\\nnew" and quoted != broken
+    message = 'at C:\\new: "a\\nb"\nnext\r\x1b[31m\u2028\u202e\x85 \\u2028 \\x1b tab\there \\'
+    line = RedactingFormatter(TEXT_LINE).format(_record(message))
+    assert line.splitlines() == [line] and not any(c in line for c in "\r\x1b\u2028\u202e\x85"), line
+    assert read_log_message(line.split(": ", 1)[1]) == message
+    assert read_log_message("no escape") == "no escape"
+    # a key is removed before the message is escaped: one with a backslash in it is still found
+    register_secret(QUOTED_KEY)
+    said = formatter.format(_record(f"key {QUOTED_KEY} \\ end"))
+    assert "Rq8" not in said and "Wz3" not in said and said.endswith(" \\\\ end"), said

@@ -56,10 +56,33 @@ def _line_break_escaped(match: re.Match[str]) -> str:
     return "\\n" if match.group() == "\n" else f"\\u{ord(match.group()):04x}"
 
 
+#: an escape a text line's message writes (see RedactingFormatter), as :func:`read_log_message` reads it back
+_MESSAGE_ESCAPE = re.compile(r"\\(?:(\\)|([nrt])|x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4}))")
+_NAMED_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unescaped(match: re.Match[str]) -> str:
+    backslash, named, byte, code = match.groups()
+    if backslash:
+        return "\\"
+    if named:
+        return _NAMED_ESCAPES[named]
+    return chr(int(byte or code, 16))
+
+
+def read_log_message(text: str) -> str:
+    """A text log line's message as it was logged: each escape :class:`RedactingFormatter` wrote read back (``\\\\`` a
+    backslash, ``\\n`` a line break, ``\\r``, ``\\xNN`` and ``\\uNNNN`` a control character or separator); what a key
+    was is not, removed before it was written. The message is what follows the line's ``LEVEL logger: ``."""
+    return _MESSAGE_ESCAPE.sub(_unescaped, text) if "\\" in text else text
+
+
 class RedactingFormatter(logging.Formatter):
     """Formats as usual (tracebacks included), then removes anything shaped like a key.
 
-    A record's message is one line: a line break in it is written ``\\n``, as JSON writes it. An error's message
+    A record's message is one line: a line break in it is written ``\\n``, as JSON writes it, and a backslash ``\\\\``
+    (a message quoting the text ``\\n``, a Windows path's ``C:\\new``, read as a line break: one line could not be told
+    from two); :func:`read_log_message` reads the escapes back. An error's message
     may span lines (a call whose targets a policy skipped names one a line, :mod:`~magsag_mcp.skipped_said`), and
     written as it was, each line after its first had none of the record's time, level and logger: ``grep`` for the
     call's run found its last line alone, and a collector reading a record a line took each for a record of its own.
@@ -69,7 +92,9 @@ class RedactingFormatter(logging.Formatter):
     """
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        return _LINE_BREAKS.sub(_line_break_escaped, super().formatMessage(record))
+        # redacted before it is escaped: a key JSON wrote escaped (a vendor's body quoted) is found as it was written
+        line = redact(super().formatMessage(record)).replace("\\", "\\\\")
+        return escaped_controls(_LINE_BREAKS.sub(_line_break_escaped, line))
 
     def format(self, record: logging.LogRecord) -> str:
         text = escaped_controls(redact(super().format(record)))
