@@ -209,8 +209,13 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
             provider = self.providers.get(target.provider)
             if target.provider == "local" and (learn := getattr(provider, "learn_where_it_runs", None)) is not None:
                 # where the local server runs the model (a name made from a cloud model runs on ollama.com), asked
-                # once per name in the process, before governance judges where the prompt may go
-                await learn(target)
+                # once per name in the process, before governance judges where the prompt may go (progress told it
+                # asks: a server slow to answer held the call silent); nothing sent yet, so a probe claimed is handed on
+                try:
+                    await learn(target, progress)
+                except BaseException:
+                    self._unclaimed(claimed, target)
+                    raise
                 if (
                     down := self._server_not_running(
                         target, plan, self._left(plan, position, state, agent), come_back=state.revisited

@@ -60,7 +60,7 @@ async def test_progress_reports_each_attempt_and_fallback_and_logging_level_filt
         result = await c.call_tool("invoke_skill", args, progress_callback=on_progress)
         assert not result.is_error
         messages = [m for _, m in progress]
-        assert messages[0] == "calling fake:fail-server_error (candidate 1, try 1)"
+        assert messages[:2] == ["starting", "calling fake:fail-server_error (candidate 1, try 1)"]
         assert any(m.startswith("retrying fake:fail-server_error") for m in messages)
         assert "falling back to fake:good (candidate 2 of 2)" in messages
         assert "calling fake:good (candidate 2, try 1)" in messages
@@ -107,7 +107,7 @@ async def test_a_call_that_waits_long_says_so_and_its_failures_stay_tool_errors(
                 await heard.wait()
                 tg.cancel_scope.cancel()
         messages = [m for _, m in progress]
-        assert messages[0] == "calling fake:slow (candidate 1, try 1)"
+        assert messages[:2] == ["starting", "calling fake:slow (candidate 1, try 1)"]
         assert messages[-1].startswith("still waiting after ") and messages[-1].endswith(
             ": calling fake:slow (candidate 1, try 1)"
         )
@@ -138,7 +138,7 @@ async def test_an_in_process_client_of_the_2026_era_gets_progress_for_its_callba
         result = await c.call_tool("invoke_skill", args, progress_callback=on_progress)
         assert not result.is_error
         messages = [m for _, m in progress]
-        assert messages[0] == "calling fake:fail-overloaded (candidate 1, try 1)"
+        assert messages[:2] == ["starting", "calling fake:fail-overloaded (candidate 1, try 1)"]
         assert "falling back to fake:good (candidate 2 of 2)" in messages
         assert messages[-1].startswith("streaming:")  # the answer came streamed, and nothing after it
         assert [v for v, _ in progress] == sorted({v for v, _ in progress})  # strictly increasing
@@ -242,7 +242,7 @@ async def test_a_slow_stream_s_heartbeat_says_how_much_came_not_that_the_call_is
     from magsag_mcp.mcp_server import progress as progress_module
 
     monkeypatch.setattr(progress_module, "HEARTBEAT_SECONDS", 0.01)
-    ctx = StubContext(until=3)
+    ctx = StubContext(until=4)
     bridge = progress_module.ProgressBridge(ctx, progress_module.ClientLog())  # type: ignore[arg-type]
     with anyio.fail_after(30):  # a hang guard, not a timing assertion
         async with bridge.beating():
@@ -250,12 +250,13 @@ async def test_a_slow_stream_s_heartbeat_says_how_much_came_not_that_the_call_is
             await bridge("delta", {"chars": 12, "text": "The answer i"})
             await bridge("delta", {"chars": 40, "text": "s coming in slowly, a few words a se"})
             await ctx.heard.wait()
-    assert ctx.said[:3] == [
+    assert ctx.said[:4] == [
+        "starting",
         "calling local:llama3.1 (candidate 1, try 1)",
         "streaming: 12 characters received",
         "streaming: 40 characters received",
     ]
-    assert all(m.startswith("still waiting after ") for m in ctx.said[3:])  # and nothing new came after it
+    assert all(m.startswith("still waiting after ") for m in ctx.said[4:])  # and nothing new came after it
 
 
 async def test_a_call_that_began_beating_late_is_not_failed_by_its_heartbeat(monkeypatch):
@@ -266,13 +267,14 @@ async def test_a_call_that_began_beating_late_is_not_failed_by_its_heartbeat(mon
     from magsag_mcp.mcp_server import progress as progress_module
 
     monkeypatch.setattr(progress_module, "HEARTBEAT_SECONDS", 0.01)
-    ctx = StubContext(until=1)
+    ctx = StubContext(until=2)
     bridge = progress_module.ProgressBridge(ctx, progress_module.ClientLog())  # type: ignore[arg-type]
     await anyio.sleep(0.05)  # the service opening: longer than a heartbeat
     with anyio.fail_after(30):  # a hang guard, not a timing assertion
         async with bridge.beating():
             await ctx.heard.wait()
-    assert ctx.said[0].startswith("still waiting after ") and ctx.said[0].endswith(": starting")
+    assert ctx.said[0] == "starting"
+    assert ctx.said[1].startswith("still waiting after ") and ctx.said[1].endswith(": starting")
 
 
 async def test_a_resend_is_said_in_progress_and_is_what_the_heartbeat_then_waits_on(monkeypatch):
@@ -281,7 +283,7 @@ async def test_a_resend_is_said_in_progress_and_is_what_the_heartbeat_then_waits
     from magsag_mcp.mcp_server import progress as progress_module
 
     monkeypatch.setattr(progress_module, "HEARTBEAT_SECONDS", 0.01)
-    ctx = StubContext(until=3)
+    ctx = StubContext(until=4)
     bridge = progress_module.ProgressBridge(ctx, progress_module.ClientLog())  # type: ignore[arg-type]
     with anyio.fail_after(30):  # a hang guard, not a timing assertion
         async with bridge.beating():
@@ -290,8 +292,8 @@ async def test_a_resend_is_said_in_progress_and_is_what_the_heartbeat_then_waits
             await bridge("resend", {"target": "openai:gpt-4o", "reason": reason})
             await ctx.heard.wait()
     said = "openai:gpt-4o refused 'temperature' (Unsupported value): sending it again without it"
-    assert ctx.said[:2] == ["calling openai:gpt-4o (candidate 1, try 1)", said]
-    assert ctx.said[2].startswith("still waiting after ") and ctx.said[2].endswith(f": {said}")
+    assert ctx.said[:3] == ["starting", "calling openai:gpt-4o (candidate 1, try 1)", said]
+    assert ctx.said[3].startswith("still waiting after ") and ctx.said[3].endswith(f": {said}")
 
 
 async def test_a_restart_of_the_streamed_text_is_said_and_the_text_after_it_counted_from_its_start():

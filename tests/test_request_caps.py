@@ -411,7 +411,7 @@ async def test_the_heartbeat_of_a_call_waiting_for_a_slot_says_what_it_waits_on(
     from tests.test_mcp_tools_updates import StubContext
 
     monkeypatch.setattr(progress_module, "HEARTBEAT_SECONDS", 0.01)
-    ctx = StubContext(until=3)
+    ctx = StubContext(until=4)
     bridge = progress_module.ProgressBridge(ctx, progress_module.ClientLog())  # type: ignore[arg-type]
     cap = "at its request cap (4 requests in flight of max_concurrent 4; request_caps 'local:*', in this process)"
     with anyio.fail_after(30):  # a hang guard, not a timing assertion
@@ -420,8 +420,8 @@ async def test_the_heartbeat_of_a_call_waiting_for_a_slot_says_what_it_waits_on(
             await bridge("capped", {"target": "local:llama3.1", "cap": cap, "wait_s": 20.0})
             await ctx.heard.wait()
     said = f"waiting up to 20s for a slot of local:llama3.1, the last target left: {cap}"
-    assert ctx.said[1] == said
-    assert ctx.said[2].startswith("still waiting after ") and ctx.said[2].endswith(f": {said}")
+    assert ctx.said[0] == "starting" and ctx.said[2] == said  # ("starting" said at once, as any call says it)
+    assert ctx.said[3].startswith("still waiting after ") and ctx.said[3].endswith(f": {said}")
 
 
 async def test_retries_and_fallbacks_of_many_calls_stay_under_the_cap_and_give_every_slot_back(fake, tmp_path):

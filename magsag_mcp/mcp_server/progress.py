@@ -2,14 +2,16 @@
 
 The service reports ``await progress(event, data)`` for each attempt, fallback, retry, resend (a target sent
 the call again without a setting it refused), wait for a slot under a request cap (``capped``), streamed delta and
-restart (the text streamed was not the answer);
+restart (the text streamed was not the answer) and question to a local target's server before its attempt
+(``asking``);
 :class:`ProgressBridge` turns each into ``notifications/progress`` (only when the client sent a progress token, or
 an in-process client a progress callback: the service streams from providers when it is given a callback, so none is
 given otherwise) and into a ``notifications/message`` at or above the level the client chose with
 ``logging/setLevel`` (a 2026-era request: its ``_meta`` log level). A client that asked for log messages and no
-progress gets the messages alone (:func:`logs_requested`). A call that has reported nothing for
-:data:`HEARTBEAT_SECONDS` reports that it is still waiting, and on what (or, while a slow stream comes in too little at
-a time to be reported, how much of it has come).
+progress gets the messages alone (:func:`logs_requested`). A call reports ``starting`` as it starts, and one that
+has reported nothing for :data:`HEARTBEAT_SECONDS` reports that it is still waiting, and on what (a local target's
+attempt: that its server may be loading the model; or, while a slow stream comes in too little at a time to be
+reported, how much of it has come).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ DELTA_STEP = 512
 #: clock on progress (the MCP Inspector's is 10 s), and a slow model (a reasoning model, a long prompt's first
 #: token) or a vendor's Retry-After is silent far longer
 HEARTBEAT_SECONDS = 5.0
+#: what a call waiting on a local target's answer may be waiting for
+LOADING = "a local server says nothing while it loads the model into memory, minutes for a large one"
 
 
 def _attempt(d: Mapping[str, Any]) -> str:
@@ -71,6 +75,10 @@ def _capped(d: Mapping[str, Any]) -> str:
     )
 
 
+def _asking(d: Mapping[str, Any]) -> str:
+    return f"asking {d.get('target')}'s server where it runs the model"
+
+
 def _resend(d: Mapping[str, Any]) -> str:
     return f"{d.get('target')} {d.get('reason')}"
 
@@ -92,6 +100,7 @@ EVENTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
     "retry": ("notice", _retry),
     "resend": ("notice", _resend),
     "capped": ("notice", _capped),
+    "asking": ("info", _asking),
     "delta": ("debug", _delta),
     "restart": ("debug", _restart),
 }
@@ -219,8 +228,12 @@ class ProgressBridge:
                 self._chars_reported = -1
         level, describe = EVENTS.get(event, ("info", lambda d: f"{event}: {dict(d)}"))
         message = redact(describe(data))
-        if event in ("attempt", "retry", "fallback", "resend", "capped"):
+        if event in ("attempt", "retry", "fallback", "resend", "capped", "asking"):
             self._doing = message
+            # a local server says nothing while it loads the model into memory (its first call, or after idling):
+            # minutes for a large one, which the heartbeat then says, not a bare "calling"
+            if event == "attempt" and str(data.get("target", "")).startswith("local:"):
+                self._doing += f"; {LOADING}"
         await self._report(message, level)
 
     async def _report(self, message: str, level: str | None) -> None:
@@ -242,6 +255,11 @@ class ProgressBridge:
         if not self.progress:
             yield
             return
+        # said at once: the service may open (its catalog, the ledger's migrations), a local target's server be asked
+        # where it runs the model, before the first attempt is reported, and a client that restarts its clock on
+        # progress heard nothing for a heartbeat's length, then "still waiting: starting"
+        if self.step == 0:
+            await self._report("starting", None)
         failure: Exception | None = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._heartbeat)

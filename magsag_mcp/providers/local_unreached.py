@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..caller_progress import emit
 from ..errors import ProviderConnectionError, ProviderError
 from ..transport import Transport
 from ..types import Target
@@ -16,6 +17,7 @@ from .local_reach import Unreached, UnreachedSlowly, down, learn, unsure
 from .local_reach import known as reach_known
 
 if TYPE_CHECKING:
+    from .base import ProgressCallback
     from .local_endpoint import LocalEndpoint
 
 
@@ -28,9 +30,11 @@ class ServerReach:
 
         def unavailable_error(self, target: Target) -> ProviderError | None: ...
 
-    async def learn_where_it_runs(self, target: Target) -> None:
+    async def learn_where_it_runs(self, target: Target, progress: ProgressCallback | None = None) -> None:
         """Ask the server once per name in this process where it runs ``target``'s model (see :mod:`.local_reach`):
-        the cascade asks before governance judges the attempt, and the answer is kept for the policies and pricer."""
+        the cascade asks before governance judges the attempt, and the answer is kept for the policies and pricer.
+        ``progress``: told ``asking`` (its ``target``) before the server is asked, which may take the connect timeout
+        of a server not answering; a call that reported nothing until its attempt said only "starting" meanwhile."""
         try:
             base = self.endpoint.base_url(target)
             headers = self.endpoint.headers(target.model)
@@ -44,6 +48,7 @@ class ServerReach:
         # DOWN_FOR_S is used by this call, not 10 s late
         again = reprobe_due(base) and down(base, connect) is not None
         if (again or not reach_known(base, target.model)) and self.unavailable_error(target) is None:
+            await emit(progress, "asking", {"target": target.label})
             if again:
                 await reprobe(self.transport, base, headers)
             if not reach_known(base, target.model):
