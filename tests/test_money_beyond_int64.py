@@ -341,3 +341,23 @@ async def test_a_record_that_cannot_fit_beside_a_kept_one_is_dropped_alone(fake_
     runs = conn.execute("SELECT run_id FROM runs ORDER BY run_id").fetchall()
     conn.close()
     assert runs == [("kept",), ("next",)]
+
+
+async def test_a_month_limit_counts_its_earlier_days_past_sqlites_integer_exactly(tmp_path: Path):
+    """A month's quarter-hours before its last two hours are summed apart (sealed_spend) by the same read as the rest
+    (scope_sums._sums_read): $12M in its first two quarter-hours is past SQLite's integer, read exactly, and the live
+    quarter-hour's $1M added."""
+    from magsag_mcp.governance.scope_sums import month_bounds
+
+    now = time.time()
+    quarter = int(now // SPEND_BUCKET_SECONDS)
+    first = int(month_bounds(now, "UTC")[0] // SPEND_BUCKET_SECONDS)
+    async with Ledger(tmp_path / "l.db") as ledger:
+        rows = [(first, 6 * MILLION, 1), (first + 1, 6 * MILLION, 2), (quarter, MILLION, 0)]
+        await _write(ledger, "INSERT INTO day_spend VALUES (?, ?, ?)", rows)
+        await _write(ledger, "INSERT INTO agent_spend VALUES ('a', ?, ?, ?)", rows)
+        for kind in ("month", "agent_month"):
+            got = await ledger.read(
+                lambda conn, k=kind: spent_and_reserved(conn, _limit(k), run_id=None, agent="a", now=now)
+            )
+            assert got == (13 * MILLION, 3, 0), kind

@@ -140,12 +140,14 @@ _AGENT_DAY_SPENT = _both(
 )
 
 
-def _scope_sums(
-    conn: sqlite3.Connection | sqlite3.Cursor, statements: tuple[str, str], args: tuple[Any, ...]
-) -> tuple[int, int, int, int | None]:
-    """The three sums of a scope and its hold of no known bound (see :func:`scope_sums`): with SQLite's SUM (one column
-    each, as cheap as a read can be, on every reservation), and again with the exact sum only where that overflowed
-    (past about $9.2M)."""
+def _sums_read(
+    conn: sqlite3.Connection | sqlite3.Cursor, statements: tuple[str, str], args: tuple[Any, ...], lead: int, sums: int
+) -> tuple[Any, ...]:
+    """The row of ``statements`` (:func:`_both`'s pair): its ``lead`` columns first as they are, then its ``sums``
+    pico-USD sums, then the rest as they are. Read with SQLite's SUM (one column a sum, as cheap as a read can be, on
+    every reservation), and again with the exact sum (two columns a sum: see :func:`~..ledger.money.joined`) only
+    where that overflowed (past about $9.2M). The one fallback of every read here, each of which wrote it out for
+    its own columns."""
     plain, exact = statements
     try:
         row = conn.execute(plain, args).fetchone()
@@ -153,8 +155,18 @@ def _scope_sums(
         if str(exc) != "integer overflow":
             raise
         row = conn.execute(exact, args).fetchone()
-        return joined(row[0], row[1]), joined(row[2], row[3]), joined(row[4], row[5]), row[6]
-    return int(row[0]), int(row[1]), int(row[2]), row[3]
+        end = lead + 2 * sums
+        return (*row[:lead], *(joined(row[i], row[i + 1]) for i in range(lead, end, 2)), *row[end:])
+    end = lead + sums
+    return (*row[:lead], *map(int, row[lead:end]), *row[end:])
+
+
+def _scope_sums(
+    conn: sqlite3.Connection | sqlite3.Cursor, statements: tuple[str, str], args: tuple[Any, ...]
+) -> tuple[int, int, int, int | None]:
+    """The three sums of a scope and its hold of no known bound (see :func:`scope_sums`), exact past SQLite's integer
+    (:func:`_sums_read`)."""
+    return _sums_read(conn, statements, args, 0, 3)  # type: ignore[return-value]
 
 
 def parent_and_run_sums(
@@ -163,34 +175,16 @@ def parent_and_run_sums(
     """The run's parent (:func:`~.delegation.known_parent`: recorded, else its first call's, delegated and still in
     flight) and what :func:`scope_sums` reads for a run limit with ``run_id`` as the budget run (its spend,
     its delegated runs', its holds), in one statement."""
-    plain, exact = _PARENT_AND_RUN_SPENT
-    args = (run_id,)
-    try:
-        row = conn.execute(plain, args).fetchone()
-    except sqlite3.OperationalError as exc:
-        if str(exc) != "integer overflow":
-            raise
-        row = conn.execute(exact, args).fetchone()
-        sums = (joined(row[1], row[2]), joined(row[3], row[4]), joined(row[5], row[6]), row[7])
-    else:
-        sums = (int(row[1]), int(row[2]), int(row[3]), row[4])
-    parent = row[0]
-    return parent if isinstance(parent, str) else None, sums
+    parent, *sums = _sums_read(conn, _PARENT_AND_RUN_SPENT, (run_id,), 1, 3)
+    return parent if isinstance(parent, str) else None, tuple(sums)  # type: ignore[return-value]
 
 
 def run_spend(cur: sqlite3.Cursor, run_id: str | None, with_parent: bool) -> tuple[Any, int, int]:
     """(the parent :data:`_PARENT_AND_RUN_SPEND` reads, or None without ``with_parent``; spend; bound) of the scope of
     ``run_id`` as a budget run, exact past SQLite's integer as :func:`_scope_sums` is."""
-    plain, exact = _PARENT_AND_RUN_SPEND if with_parent else _RUN_SPEND
-    k = 1 if with_parent else 0
-    try:
-        row = cur.execute(plain, (run_id,)).fetchone()
-    except sqlite3.OperationalError as exc:
-        if str(exc) != "integer overflow":
-            raise
-        row = cur.execute(exact, (run_id,)).fetchone()
-        return row[0] if k else None, joined(row[k], row[k + 1]), joined(row[k + 2], row[k + 3])
-    return row[0] if k else None, int(row[k]), int(row[k + 1])
+    if with_parent:
+        return _sums_read(cur, _PARENT_AND_RUN_SPEND, (run_id,), 1, 2)  # type: ignore[return-value]
+    return (None, *_sums_read(cur, _RUN_SPEND, (run_id,), 0, 2))
 
 
 def spent_and_reserved(
@@ -262,13 +256,5 @@ def _month_rest(
 def _spend_sums(
     conn: sqlite3.Connection | sqlite3.Cursor, statements: tuple[str, str], args: tuple[Any, ...]
 ) -> tuple[int, int]:
-    """(spend, bound) of a range of buckets, with SQLite's SUM, and exactly where that overflowed."""
-    plain, exact = statements
-    try:
-        row = conn.execute(plain, args).fetchone()
-    except sqlite3.OperationalError as exc:
-        if str(exc) != "integer overflow":
-            raise
-        row = conn.execute(exact, args).fetchone()
-        return joined(row[0], row[1]), joined(row[2], row[3])
-    return int(row[0]), int(row[1])
+    """(spend, bound) of a range of buckets, exact past SQLite's integer (:func:`_sums_read`)."""
+    return _sums_read(conn, statements, args, 0, 2)  # type: ignore[return-value]
