@@ -28,7 +28,7 @@ from .openai_chat_ends import (
 from .openai_errors import error_status, failed_status, openai_error
 from .openai_reasoning import signature_for
 from .openai_tool_calls import call_name, parse_arguments
-from .openai_usage import both_counts, with_reasoning
+from .openai_usage import both_counts, with_reasoning, with_thoughts_in_total
 from .wire_format import (
     StreamAccumulator,
     a_list,
@@ -195,9 +195,14 @@ def _usage(raw: Any, response: dict[str, Any]) -> Usage:
 def _counted(raw: dict[str, Any], response: dict[str, Any]) -> Usage:
     input_tokens, output_tokens = both_counts(raw, "input_tokens", "output_tokens")
     reasoning = int((raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0)
+    # (a gateway translating Gemini to the Responses API may count its thoughts in total_tokens alone, as one
+    # translating it to Chat Completions does: billed as output, they are made good from the total)
+    output, reasoning = with_thoughts_in_total(
+        raw, input_tokens, with_reasoning(raw, input_tokens, output_tokens, reasoning), reasoning
+    )
     return Usage(
         input_tokens=input_tokens,
-        output_tokens=with_reasoning(raw, input_tokens, output_tokens, reasoning),
+        output_tokens=output,
         cached_tokens=int((raw.get("input_tokens_details") or {}).get("cached_tokens") or 0),
         cache_write_tokens=int((raw.get("input_tokens_details") or {}).get("cache_write_tokens") or 0),
         reasoning_tokens=reasoning,

@@ -1,6 +1,6 @@
 """Chat Completions' ``usage`` object as a :class:`~magsag_mcp.types.Usage`, with what compatible servers count beside
 the spec (DeepSeek's and Moonshot's cache hits, xAI's reasoning beside the completion): shared with the Responses API's
-counts (:func:`both_counts`, :func:`with_reasoning`)."""
+counts (:func:`both_counts`, :func:`with_reasoning`, :func:`with_thoughts_in_total`)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,27 @@ def with_reasoning(raw: dict[str, Any], input_tokens: int, output_tokens: int, r
     if reasoning and raw.get("total_tokens") == input_tokens + output_tokens + reasoning:
         return output_tokens + reasoning
     return output_tokens
+
+
+def with_thoughts_in_total(raw: dict[str, Any], input_tokens: int, output: int, reasoning: int) -> tuple[int, int]:
+    """(the output tokens billed, the reasoning tokens) where ``raw``'s ``total_tokens`` holds more than
+    ``input_tokens`` and ``output`` (:func:`with_reasoning`'s): Gemini's OpenAI endpoint, and gateways translating
+    Gemini, count a thinking model's thoughts in the total alone (20 + 424 completion, 1016 in all), billed as output
+    and read as no tokens at all. Chat Completions' usage and the Responses API's both carry the total (ResponseUsage
+    requires it), so a gateway speaking either can leave them there: both read them here."""
+    total = raw.get("total_tokens")
+    if (
+        isinstance(total, int)
+        and not isinstance(total, bool)
+        and total > input_tokens + output
+        # (a negative count is kept, for the pricing to refuse: made good from the total, -9 completion tokens of
+        # 49 were 9 of output and 18 of reasoning, priced as known)
+        and input_tokens >= 0
+        and output >= 0
+    ):
+        unseen = total - input_tokens - output
+        return output + unseen, max(reasoning, unseen)
+    return output, reasoning
 
 
 def _cached(raw: dict[str, Any], prompt_details: dict[str, Any]) -> Any:
@@ -82,22 +103,9 @@ def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
     completion_details = raw.get("completion_tokens_details") or {}
     input_tokens, output_tokens = both_counts(raw, "prompt_tokens", "completion_tokens")
     reasoning = int(completion_details.get("reasoning_tokens") or 0)
-    output = with_reasoning(raw, input_tokens, output_tokens, reasoning)
-    total = raw.get("total_tokens")
-    if (
-        isinstance(total, int)
-        and not isinstance(total, bool)
-        and total > input_tokens + output
-        # (a negative count is kept, for the pricing to refuse: made good from the total, -9 completion tokens of
-        # 49 were 9 of output and 18 of reasoning, priced as known)
-        and input_tokens >= 0
-        and output >= 0
-    ):
-        # Gemini's OpenAI endpoint, and gateways translating Gemini, count a thinking model's thoughts in the total
-        # alone (20 + 424 completion, 1016 in all): billed as output, and read as no tokens at all
-        unseen = total - input_tokens - output
-        output += unseen
-        reasoning = max(reasoning, unseen)
+    output, reasoning = with_thoughts_in_total(
+        raw, input_tokens, with_reasoning(raw, input_tokens, output_tokens, reasoning), reasoning
+    )
     # positional (input, output, cached, cache write, reasoning), the rest set after: a class called with
     # keywords builds and unpacks a dict of them (Python 3.11), on every answer
     usage = Usage(

@@ -746,6 +746,34 @@ async def test_reasoning_a_server_counts_beside_the_completion_is_billed_as_outp
     assert chat.output_tokens == responses.output_tokens == 95
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_thinking_a_gateway_counts_in_the_total_alone_is_billed_as_output_on_either_api(
+    tmp_path, serve, api, stream
+):
+    """Gemini's OpenAI endpoint, and gateways translating Gemini, count a thinking model's thoughts in total_tokens
+    alone (20 + 424 + 572 = 1016). The Responses API's usage carries total_tokens too (ResponseUsage requires it), so
+    a gateway speaking it can leave them there: read through the Responses API the 572 thinking tokens, billed as
+    output, were recorded and priced as none, where Chat Completions made them good from the total."""
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "prices.yaml").write_text('"compat:gemini-2.5-flash": {input: 0.3, output: 2.5}\n')
+    shutil.rmtree(catalog / "policies")  # (the shipped policy is not what this is about)
+    fake = FakeOpenAI(KEY)
+    env = {"MAGSAG_COMPAT_BASE_URL": await serve(fake) + "/v1", "MAGSAG_COMPAT_API_KEY": KEY}
+    counts = ("prompt_tokens", "completion_tokens") if api == "chat" else ("input_tokens", "output_tokens")
+    fake.queue({"text": "fine", "usage": {counts[0]: 20, counts[1]: 424, "total_tokens": 1016}})
+    config = {"provider": "compat", "model": "gemini-2.5-flash", "stream": stream, "params": {"api": api}}
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, run_id="r-think")
+        summary = await svc.summarize({"run_id": "r-think"})
+    assert fake.violations == []
+    u = result.usage
+    assert (u.input_tokens, u.output_tokens, u.reasoning_tokens, u.total_tokens) == (20, 996, 572, 1016)
+    assert result.cost_usd == (20 * D("0.3") + 996 * D("2.5")) / M
+    assert summary["model_stats"]["gemini-2.5-flash"]["output_tokens"] == 996
+
+
 def test_an_anthropic_or_gemini_usage_without_its_prompt_count_is_unreported_not_a_free_prompt():
     """Chat Completions and Responses read a count a gateway leaves out as no count (cost unknown, counted at its
     bound); Anthropic's and Gemini's read it as 0: {"output_tokens": 40} priced a 100,000-token prompt at $0."""
