@@ -189,6 +189,54 @@ def _tool_uses_column(uses: dict[str, int]) -> str:
     return tool_uses_text(uses)
 
 
+#: an attempt's token counts, each a whole number, 0 or more (output_image_tokens may be None: not said)
+_ATTEMPT_COUNTS = (
+    "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
+    "cache_write_1h_tokens", "cache_write_ttl_unsaid_tokens", "input_audio_tokens", "output_audio_tokens",
+    "output_image_tokens",
+)  # fmt: skip
+
+
+def _counts_refused(record: Any, names: tuple[str, ...], which: str) -> InputError:
+    """The refusal of a record whose token counts :func:`_checked_counts` found wrong: the first that is no whole
+    number of 0 or more, named with the fix."""
+    for name in names:
+        value = getattr(record, name)
+        if value is None and name == "output_image_tokens":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return InputError(
+                f"{which}'s {name} is {value!r}: a count of tokens is a whole number, 0 or more (0 where the answer "
+                f"counted none); fix its {name} (nothing of the call was recorded)",
+                field=name,
+            )
+    return InputError(f"{which}'s token counts are no whole numbers; fix them (nothing of the call was recorded)")
+
+
+def _checked_counts(run: RunRecord, attempts: list[AttemptRecord]) -> None:
+    """Refuse a record (a caller of Ledger.record_call's: the router fills them from its own counts) whose token counts
+    are None, negative or no whole number, before anything is written. A None failed the record with a TypeError that
+    named nothing; a negative count was kept, and summed into every later summary, rollup and run as tokens the call
+    never had. One test of them all: ``|`` of ints is negative where any is, and raises for None, a float or text."""
+    try:
+        bad = (run.input_tokens | run.output_tokens) < 0
+    except TypeError:
+        bad = True
+    if bad:
+        raise _counts_refused(run, ("input_tokens", "output_tokens"), f"run {run.run_id!r}")
+    for i, a in enumerate(attempts):
+        try:
+            bad = (
+                a.input_tokens | a.output_tokens | a.cached_tokens | a.cache_write_tokens | a.reasoning_tokens
+                | a.cache_write_1h_tokens | a.cache_write_ttl_unsaid_tokens | a.input_audio_tokens
+                | a.output_audio_tokens | (a.output_image_tokens or 0)
+            ) < 0  # fmt: skip
+        except TypeError:
+            bad = True
+        if bad:
+            raise _counts_refused(a, _ATTEMPT_COUNTS, f"attempt {i + 1} ({a.provider}:{a.model})")
+
+
 class RecordWrite:
     """One call's rows for the ledger: its run row, attempts, usage rollups, agent and day spend, and the
     budget reservations its attempts release.
@@ -228,6 +276,7 @@ class RecordWrite:
         day: list[tuple[Any, ...]] = []  # (bucket, cost, bound): the day's spend of every attempt
         held: list[int] = []
         hits: list[tuple[Any, ...]] | tuple[()] = ()
+        _checked_counts(run, attempts)
         unpriced = cost = bound = 0
         last = -1  # the call's last attempt that reached a provider: the call counts under it
         given = attempts
