@@ -3,7 +3,7 @@ without its usage, and the bound an unknown cost is counted at (the worst case i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -66,7 +66,7 @@ def refused_whatever_was_spent(
         target,
         input_tokens_reserved(request, target),
         output_tokens_reserved(request, target),
-        marked_ttls(request, target),
+        params=request.extra,
     )
     ok, policy, reason = guard.spend_verdict(target, worst, agent=agent)
     if ok:
@@ -82,7 +82,13 @@ class Pricing(Protocol):
     def price_for(self, target: Target, usage: Usage, *, cache_ttls: frozenset[str] = ...) -> PriceQuote: ...
     def context_window(self, provider: str, model: str) -> int | None: ...
     def reserved_worst_case(
-        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls: frozenset[str] | None = None
+        self,
+        target: Target,
+        input_tokens: int,
+        output_tokens: int,
+        cache_ttls: frozenset[str] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
     ) -> Decimal | None: ...
 
 
@@ -372,5 +378,5 @@ def cost_bound(pricer: Pricing, admission: Any, target: Target, request: LLMRequ
         target,
         input_tokens_reserved(request, target),
         output_tokens_reserved(request, target),
-        marked_ttls(request, target),
+        params=request.extra,
     )

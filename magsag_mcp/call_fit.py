@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .attempt_cost import input_tokens_reserved, marked_ttls, output_tokens_reserved
+from .attempt_cost import input_tokens_reserved, output_tokens_reserved
 from .call_request import build_request
 from .errors import InputError, PayloadError
 from .governance import refusal_ends_call
@@ -132,7 +132,7 @@ def call_fit(
             continue
         req = plan.request_for(cand.target)
         tokens_in, tokens_out = input_tokens_reserved(req, cand.target), output_tokens_reserved(req, cand.target)
-        worst = pricer.reserved_worst_case(cand.target, tokens_in, tokens_out, marked_ttls(req, cand.target))
+        worst = pricer.reserved_worst_case(cand.target, tokens_in, tokens_out, params=req.extra)
         words: tuple[str, str] | None = None  # the first refusing limit's (clause, fix), for the call's reason
         if worst is None:
             refusal = unpriced_refusal(limits, cand.target, pricer)

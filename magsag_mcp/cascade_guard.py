@@ -86,6 +86,7 @@ def attempt_context(
         call_id,
         cand.fallback,
         marked_ttls(request, cand.target),  # cache_ttls
+        request.extra,  # params
     )
 
 

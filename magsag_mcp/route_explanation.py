@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 from .answer_cache import request_key, ttl_of_context
-from .attempt_cost import marked_ttls, output_tokens_reserved
+from .attempt_cost import output_tokens_reserved
 from .call_entry import service_call
 from .call_request import estimate_input_tokens
 from .cascade_report import CascadeState
@@ -117,7 +117,7 @@ class RouteExplanation:
                 (estimate_input_tokens(plan.request, cand.target) if images else tokens_in)
                 + prompt_overhead(cand.target, req),
                 output_tokens_reserved(req, cand.target),
-                marked_ttls(req, cand.target),
+                params=req.extra,
             )
             entry["estimated_max_cost_usd"] = _fmt(worst)
             allowed = entry["policy"]["allowed"]

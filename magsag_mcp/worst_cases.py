@@ -8,6 +8,7 @@ bounds reach for (the tiers served, the geos billed, the models an Azure deploym
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -64,28 +65,38 @@ class WorstCasePricing:
         def _azure_model(self, deployment: str, answering: str) -> tuple[str | None, str | None]: ...
 
     def reserved_worst_case(
-        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls: frozenset[str] | None = None
+        self,
+        target: Target,
+        input_tokens: int,
+        output_tokens: int,
+        cache_ttls: frozenset[str] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
     ) -> Decimal | None:
         """The most an attempt at ``target`` of these tokens may cost, as its reservation holds it: at the multiple of
-        where the target's params ask inference to run, with the cache writes its request's cache markers ask for
-        (``cache_ttls``: :func:`~.providers.anthropic_usage.cache_ttls_asked` of the request sent, which carries the
-        call's own params beside the target's; not given, the target's params are read by the same reader; none
-        without a marker), and for an Azure deployment by what it was seen serving at its endpoint (its base_url or the
-        environment's AZURE_OPENAI_ENDPOINT: another resource's deployment of its name is not it); None when the
-        model's price is unknown. Admission, the bound of an unknown cost, ``explain``, ``check_budget``'s call and the
-        catalog's check against the limits all ask this, so that what they show is what a call reserves."""
-        params = target.params
+        where its request asks inference to run, keeping off a dearer tier where it asks to (:func:`request_asks`),
+        with the cache writes its cache markers ask for (``cache_ttls``:
+        :func:`~.providers.anthropic_usage.cache_ttls_asked` of the request sent; not given, read from the same params
+        by the same reader; none without a marker), and for an Azure deployment by what it was seen serving at its
+        endpoint (its base_url or the environment's AZURE_OPENAI_ENDPOINT: another resource's deployment of its name is
+        not it); None when the model's price is unknown. ``params``: the vendor params the request sends
+        (``LLMRequest.extra``: the call's own, the target's filling what it left open), which the provider sends and
+        the answer's price follows; not given (a call yet to be planned, the catalog's check), the target's params.
+        Admission, the bound of an unknown cost, ``explain``, ``check_budget``'s call and the catalog's check against
+        the limits all ask this, so that what they show is what a call reserves."""
+        asked = target.params if params is None else params
+        # most targets have no params: neither where inference runs, a tier nor a cache marker
+        inference_geo, service_tier = request_asks(asked) if asked else (None, None)
         return self.worst_case(
             target.provider,
             target.model,
             input_tokens,
             output_tokens,
-            # most targets have no params: neither where inference runs nor a cache marker
-            inference_geo=target.param("inference_geo") if params else None,
-            cache_ttls=_marked(target, cache_ttls),
+            inference_geo=inference_geo,
+            cache_ttls=_marked(target, cache_ttls, asked),
             # (Anthropic's standard_only, OpenAI's default keep a call off a dearer tier its organisation's answers
             # were served on; Gemini's serviceTier: standard, as its request writes it)
-            service_tier=(target.param("service_tier") or target.param("serviceTier")) if params else None,
+            service_tier=service_tier,
             # (most targets are no Azure deployment's: no endpoint to work out)
             endpoint=self.served.endpoint(target) if target.provider == "azure" else "",
             # (a local model run off this machine, by Ollama's cloud, is priced as a cloud model: see LocalReach)
@@ -202,12 +213,25 @@ class WorstCasePricing:
         return None
 
 
-def _marked(target: Target, cache_ttls: frozenset[str] | None) -> frozenset[str]:
-    """``cache_ttls`` as given, or the times to live ``target``'s params mark (an Anthropic target's: no other
-    provider's writes wait on a marker)."""
-    if cache_ttls is not None or not target.params or target.provider != "anthropic":
+def request_asks(params: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> tuple[Any, Any]:
+    """(where inference is asked to run, the service tier asked) of vendor ``params``: a request's
+    (``LLMRequest.extra``, a mapping) or a target's ((name, value) pairs). Anthropic's ``inference_geo`` and
+    ``service_tier``, OpenAI's ``service_tier``, Gemini's ``serviceTier`` as its request writes it. The one reader of
+    them for a worst case, as :func:`~.providers.anthropic_usage.cache_ttls_marked` is of the cache markers: a target's
+    params alone left out what the call's own request set."""
+    if isinstance(params, tuple):
+        params = dict(params)
+    return params.get("inference_geo"), params.get("service_tier") or params.get("serviceTier")
+
+
+def _marked(
+    target: Target, cache_ttls: frozenset[str] | None, params: Mapping[str, Any] | tuple[tuple[str, Any], ...]
+) -> frozenset[str]:
+    """``cache_ttls`` as given, or the times to live ``params`` (the request's, else the target's) mark (an Anthropic
+    target's: no other provider's writes wait on a marker)."""
+    if cache_ttls is not None or not params or target.provider != "anthropic":
         return cache_ttls or frozenset()
-    return cache_ttls_marked(target.params)
+    return cache_ttls_marked(params)
 
 
 def _cache_writes(provider: str, cache_ttls: frozenset[str] | None) -> str | None:

@@ -58,7 +58,7 @@ class FixedPricer:
         self.worst = None if worst is None else Decimal(worst)
 
     def reserved_worst_case(
-        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None
+        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None, params=None
     ) -> Decimal | None:
         return self.worst
 

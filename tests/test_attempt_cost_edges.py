@@ -104,8 +104,10 @@ class Delegating:
     def context_window(self, provider: str, model: str) -> int | None:
         return self.pricer.context_window(provider, model)
 
-    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None) -> D | None:
-        return self.pricer.reserved_worst_case(target, input_tokens, output_tokens)
+    def reserved_worst_case(
+        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None, params=None
+    ) -> D | None:
+        return self.pricer.reserved_worst_case(target, input_tokens, output_tokens, params=params)
 
 
 def test_a_pricer_of_the_protocol_alone_keeps_an_azure_sighting_by_its_endpoint():

@@ -36,7 +36,7 @@ class ByModel:
     def __init__(self, **worst: str) -> None:
         self.worst = {m: Decimal(w) for m, w in worst.items()}
 
-    def reserved_worst_case(self, target: Target, *_: object) -> Decimal:
+    def reserved_worst_case(self, target: Target, *_: object, **__: object) -> Decimal:
         return self.worst[target.model]
 
 

@@ -317,7 +317,7 @@ async def test_a_refused_fallback_still_shrinks_its_calls_failed_attempts(tmp_pa
     # hop dearer than the limit), the shrink was rolled back with it yet marked done, so the 503 went on
     # holding its worst case and crowded out the next, affordable hop. (Queued, the shrink was kept.)
     class ByModel:
-        def reserved_worst_case(self, target: Target, *_: object) -> Decimal:
+        def reserved_worst_case(self, target: Target, *_: object, **__: object) -> Decimal:
             return Decimal({"a": "0.6", "b": "1.2", "c": "0.5"}[target.model])
 
     def hop(model: str, prior: list[Admission]) -> AttemptContext:

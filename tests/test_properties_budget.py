@@ -63,7 +63,9 @@ _EXPIRE = "UPDATE budget_reservations SET expires_at = 1000 WHERE id = ?"
 class ByModel:
     """A target's worst case is its model's name: ``Target("compat", "0.25")`` may cost up to $0.25."""
 
-    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None) -> Decimal:
+    def reserved_worst_case(
+        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None, params=None
+    ) -> Decimal:
         return Decimal(target.model)
 
 

@@ -212,7 +212,7 @@ class Governance:
             return Admission(None, None) if ctx.delegated_from is None else await self._placing(ctx, None, scoped)
         target = ctx.target
         worst = self.pricer.reserved_worst_case(
-            target, ctx.estimated_input_tokens, ctx.max_output_tokens, ctx.cache_ttls
+            target, ctx.estimated_input_tokens, ctx.max_output_tokens, ctx.cache_ttls, params=ctx.params
         )
         if worst is None:
             refusal = unpriced_refusal(limits, ctx.target, self.pricer)
@@ -305,7 +305,7 @@ class Governance:
         ``reserved``: what the call limit counts the attempt at, as without the reservation."""
         target = ctx.target
         worst = self.pricer.reserved_worst_case(
-            target, ctx.estimated_input_tokens, ctx.max_output_tokens, ctx.cache_ttls
+            target, ctx.estimated_input_tokens, ctx.max_output_tokens, ctx.cache_ttls, params=ctx.params
         )
         # scoped is empty but for a model of unknown price that every limit allows, counting it at $0: its placeholder
         # is checked against them, and one with nothing left refuses it, as it refuses a call of any price

@@ -5,7 +5,7 @@ read a call's earlier admissions (prior_attempts) or word a refusal of its targe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -72,3 +72,7 @@ class AttemptContext:
     #: the times to live the request's cache markers ask (attempt_cost.marked_ttls), which its worst case holds the
     #: writes at; None: the target's params say (a context made without its request)
     cache_ttls: frozenset[str] | None = None
+    #: the vendor params its request sends (LLMRequest.extra: the call's own, the target's filling what it left open),
+    #: where its worst case reads where inference is asked to run and the tier (worst_cases.request_asks); None: the
+    #: target's params say (a context made without its request)
+    params: Mapping[str, Any] | None = None
