@@ -21,7 +21,9 @@ class UsageStatsDict(TypedDict):
     ``known_cost_usd`` is the known part. ``unpriced_calls`` and ``unbounded_calls`` are ``unpriced_attempts`` and
     ``unbounded_attempts`` under their first names. The parts of a bill the tokens alone do not give
     (``output_image_tokens``, ``us_inference_attempts``, ``server_tool_uses`` by the tool's API name) sum what the
-    attempts' answers said: None where none said it (never 0), and ``*_unsaid_attempts`` counts those that did not."""
+    attempts' answers said: None where none said it (never 0), and ``*_unsaid_attempts`` counts those that did not.
+    ``cache_write_ttl_unsaid_tokens`` leaves out the attempts recorded before it was counted that wrote to the cache:
+    ``cache_write_ttl_uncounted_attempts`` says how many (0 where none)."""
 
     calls: int
     errors: int
@@ -43,6 +45,7 @@ class UsageStatsDict(TypedDict):
     cache_write_tokens: int
     cache_write_1h_tokens: int
     cache_write_ttl_unsaid_tokens: int
+    cache_write_ttl_uncounted_attempts: int
     reasoning_tokens: int
     output_image_tokens: int | None
     output_image_unsaid_attempts: int

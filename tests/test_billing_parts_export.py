@@ -41,6 +41,7 @@ from tests.older_version import (
     leave_as_before_0030,
     leave_as_before_0031,
     leave_as_before_0032,
+    leave_as_before_0033,
     leave_as_the_version_before,
 )
 from tests.providers.fakes import FakeAnthropic, FakeGemini, FakeOpenAI
@@ -284,6 +285,7 @@ async def test_a_ledger_the_version_before_left_keeps_every_row_and_reads_its_pa
     conn = sqlite3.connect(db)
     before = conn.execute("SELECT id, run_id, cost_pusd, input_tokens, output_tokens FROM attempts").fetchall()
     leave_as_the_version_before(conn)
+    leave_as_before_0033(conn)
     leave_as_before_0032(conn)
     leave_as_before_0031(conn)
     leave_as_before_0030(conn)  # (0029's ledger: no such columns)

@@ -47,6 +47,7 @@ from tests.older_version import (
     leave_as_before_0030,
     leave_as_before_0031,
     leave_as_before_0032,
+    leave_as_before_0033,
     leave_as_the_version_before,
 )
 
@@ -76,6 +77,7 @@ def _older(db: Path) -> None:
     renamed (0017 renames them, which the reads below show) nor its rollup given calls (0018)."""
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
+    leave_as_before_0033(conn)
     leave_as_before_0032(conn)
     leave_as_before_0031(conn)
     leave_as_before_0030(conn)

@@ -641,7 +641,7 @@ def test_the_server_is_built_without_its_tools_models_and_lists_the_same_tools_w
         """
         import json, sys, anyio
         from magsag_mcp.mcp_server.server import build_server, server_state
-        names = ("tools", "models", "ledger_models", "call_models", "budget_results", "tool_making")
+        names = ("tools", "models", "ledger_models", "summary_models", "call_models", "budget_results", "tool_making")
         server, pinned = build_server(db=":memory:"), build_server(db=":memory:", agent="ops")
         started = sorted(n for n in names if f"magsag_mcp.mcp_server.{n}" in sys.modules)
         from magsag_mcp.mcp_server.tools import MagsagTools

@@ -34,4 +34,19 @@ LATEST_MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE usage_rollup ADD COLUMN cache_write_ttl_unsaid_tokens INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        # The attempts recorded before 0033 that wrote to the cache (cache_write_ttl_unsaid_tokens NULL, not counted
+        # then): a summary's cache_write_ttl_unsaid_tokens leaves out whatever of theirs went unsaid, and says how
+        # many they are beside it (cache_write_ttl_uncounted_attempts, see ledger/ttl_uncounted.py), which this
+        # index finds without a scan of every attempt. No attempt recorded since is in it (0033 records a count, 0
+        # for none, and Ledger.record_call refuses a None), so it holds an upgraded ledger's older rows alone, and a
+        # ledger this version made keeps it empty: a summary's look at it is one step. The columns a summary's filters
+        # and groups read, the outcome and the run included, so that the count seeks no row.
+        "0034_attempts_cache_write_ttl_uncounted",
+        """
+        CREATE INDEX attempts_cache_write_ttl_uncounted
+            ON attempts (started_at, model, provider, agent, skill, outcome, run_id)
+            WHERE cache_write_ttl_unsaid_tokens IS NULL AND cache_write_tokens > 0
+        """,
+    ),
 ]

@@ -33,6 +33,7 @@ from .rollup_reads import (
 from .run_pages import query_runs as query_runs  # where callers have imported it
 from .spaced_names import refuse_spaced_names
 from .times import iso_time
+from .ttl_uncounted import ttl_uncounted
 from .unrecorded import dead_calls
 from .unsent import unsent_calls
 
@@ -175,7 +176,7 @@ def _other_uses(conn: sqlite3.Connection, f: UsageFilters) -> _OtherUses:
     return out
 
 
-def _stats(acc: dict[str, int], others: dict[str, int] | None = None) -> dict[str, Any]:
+def _stats(acc: dict[str, int], others: dict[str, int] | None = None, uncounted: int = 0) -> dict[str, Any]:
     number, exact = _money(acc["cost_pusd"])
     complete = acc["unpriced"] == 0
     unbounded = acc["unpriced"] - acc["bounded"]
@@ -206,8 +207,10 @@ def _stats(acc: dict[str, int], others: dict[str, int] | None = None) -> dict[st
         "cache_write_tokens": acc["cache_write_tokens"],
         "cache_write_1h_tokens": acc["cache_write_1h_tokens"],
         # of the cache writes, those whose time to live the answer did not say (0033: counted since), priced at the
-        # one the request's markers asked, or of unknown cost
+        # one the request's markers asked, or of unknown cost; and the attempts recorded before 0033 that wrote to the
+        # cache, whose such writes it cannot count (ttl_uncounted.py): the figure leaves them out, and says so
         "cache_write_ttl_unsaid_tokens": acc["cache_write_ttl_unsaid_tokens"],
+        "cache_write_ttl_uncounted_attempts": uncounted,
         "reasoning_tokens": acc["reasoning_tokens"],
         **_billing_parts(acc, attempts, others),
     }
@@ -285,6 +288,8 @@ async def summarize(
         groups = _folded(rows, costliest := CostliestCalls())
         # (a summary of no attempt that said its server tool calls reads no more)
         others = _other_uses(conn, fixed) if groups.total["tool_uses_said"] else {}
+        # (a summary of no attempt that wrote to the cache reads no more)
+        uncounted = ttl_uncounted(conn, fixed) if groups.total["cache_write_tokens"] else {}
         providers_of, azure_answers, refused = groups.providers_of, groups.azure_answers, groups.refused
         total = groups.total
         unbounded = total["unpriced"] - total["bounded"]
@@ -300,19 +305,25 @@ async def summarize(
         if dead is not None and dead.rows:
             period = (_earliest(period[0], dead.first), _latest(period[1], dead.last))
         largest_day, agent_days = largest_days(conn, fixed, zone, dead)
-        by_agent = {k: _stats(v, others.get(("agent", k))) for k, v in sorted(groups.by["agent"].items())}
+        by_agent = {
+            k: _stats(v, others.get(("agent", k)), uncounted.get(("agent", k), 0))
+            for k, v in sorted(groups.by["agent"].items())
+        }
         for agent, peak in agent_days.items():
             if agent in by_agent:
                 by_agent[agent]["largest_day"] = peak
         # (reasoning_tokens too, as each breakdown gives them: they were dropped here alone)
-        totals = _stats(total, others.get(("totals", "")))
+        totals = _stats(total, others.get(("totals", "")), uncounted.get(("totals", ""), 0))
         totals.update({f"{outcome}_attempts": n for outcome, n in sorted(refused.items())})
         # calls none of whose targets was sent (no key set, a policy refused it): in no `calls`, so a summary of them
         # alone read as "nothing happened" (see unsent.py). Counted where the summary holds no call that sent one:
         # beside such calls it would read every attempt of the period, where the summary reads the daily rollup
         if not total["calls"]:
             totals["unsent_calls"] = unsent_calls(conn, fixed) if refused else 0
-        model_stats = {k: _stats(v, others.get(("model", k))) for k, v in sorted(groups.by["model"].items())}
+        model_stats = {
+            k: _stats(v, others.get(("model", k)), uncounted.get(("model", k), 0))
+            for k, v in sorted(groups.by["model"].items())
+        }
         for key, names in providers_of.items():
             model_stats[key]["providers"] = sorted(names)  # lets the gate check provider:model policies
         for key, stats in model_stats.items():  # null: none of the model's attempts ended a call
@@ -356,10 +367,14 @@ async def summarize(
             # (to the second, as period.from: a period from that second on reads as held whole)
             "data_classes_since": None if kept_since is None else iso_time(kept_since),
             "by_provider": {
-                k: _stats(v, others.get(("provider", k))) for k, v in sorted(groups.by["provider"].items())
+                k: _stats(v, others.get(("provider", k)), uncounted.get(("provider", k), 0))
+                for k, v in sorted(groups.by["provider"].items())
             },
             "by_agent": by_agent,
-            "by_skill": {k: _stats(v, others.get(("skill", k))) for k, v in sorted(groups.by["skill"].items())},
+            "by_skill": {
+                k: _stats(v, others.get(("skill", k)), uncounted.get(("skill", k), 0))
+                for k, v in sorted(groups.by["skill"].items())
+            },
             "largest_run": largest_run(conn, fixed, unbounded, runs),
             "largest_day": largest_day,
             "largest_call": costliest.of(None),

@@ -1,0 +1,47 @@
+"""The attempts a summary's ``cache_write_ttl_unsaid_tokens`` cannot count: recorded before 0033, which began counting
+an attempt's cache writes whose time to live its answer did not say, they hold NULL there (not counted then, not none)
+and add nothing to that sum. Those that wrote to the cache may have had such writes; a user reading the figure could
+not tell it left them out. Counted here by the summary's breakdowns, beside it: ``cache_write_ttl_uncounted_attempts``
+(0 where none, as every ledger this version made holds), as ``*_unsaid_attempts`` stand beside the parts of a bill."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .filters import UsageFilters
+from .rollup_reads import attempts_where
+
+#: the condition of 0034_attempts_cache_write_ttl_uncounted's index: an attempt recorded before 0033 that wrote to the
+#: cache. (Written as the index's own, unqualified, so that SQLite sees the query's WHERE imply it and uses the index.)
+_UNCOUNTED = "cache_write_ttl_unsaid_tokens IS NULL AND cache_write_tokens > 0"
+
+#: (breakdown, its key) -> the attempts; the totals' under ("totals", "")
+Uncounted = dict[tuple[str, str], int]
+
+
+def ttl_uncounted(conn: sqlite3.Connection, f: UsageFilters) -> Uncounted:
+    """Of the attempts that reached a provider (outcome ok or error) that ``f`` selects, those recorded before 0033
+    that wrote to the cache, by model, provider, agent and skill (``(none)`` for none, as the breakdowns key them) and
+    in all. Empty, after one step down the index, for a ledger that holds none (any this version made); empty for a
+    ledger without the column (an older version's, read where it lies: it counted none of them)."""
+    try:
+        if conn.execute(f"SELECT 1 FROM attempts WHERE {_UNCOUNTED} LIMIT 1").fetchone() is None:
+            return {}
+    except sqlite3.OperationalError as exc:
+        if "no such column" in str(exc):
+            return {}
+        raise
+    source, where, args = attempts_where(conn, f)
+    sql = (
+        "SELECT a.model, a.provider, coalesce(a.agent, ''), coalesce(a.skill, ''), COUNT(*)"
+        f" FROM {source}{where}{' AND ' if where else ' WHERE '}a.{_UNCOUNTED.replace(' AND ', ' AND a.')}"
+        " AND a.outcome IN ('ok', 'error') GROUP BY 1, 2, 3, 4"
+    )
+    out: Uncounted = {}
+    for model, provider, agent, skill, n in conn.execute(sql, args):
+        for where_ in (
+            ("model", model), ("provider", provider), ("agent", agent or "(none)"), ("skill", skill or "(none)"),
+            ("totals", ""),
+        ):  # fmt: skip
+            out[where_] = out.get(where_, 0) + int(n)
+    return out
