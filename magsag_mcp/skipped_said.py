@@ -35,12 +35,19 @@ def shared_refusals(skipped: Sequence[Mapping[str, Any]]) -> list[str] | None:
         lines += [f"- {target} skipped" for target in targets[:LISTED]]
         if len(targets) > LISTED:
             lines.append(f"- and {len(targets) - LISTED} more skipped the same way (the error's trace names them)")
-        lines.append(f"  each: {shared.replace(_IT, 'it')}")
+        lines.append(f"  each: {_said_of_each(shared)}")
     return lines + alone
 
 
 #: where a refusal named its own target
 _IT = "\x00"
+
+
+def _said_of_each(shared: str) -> str:
+    """A refusal shared by several targets, each target said as "it"; but where the refusal quotes its target as a
+    value to write (a prices.yaml entry, ``"compat:gpt-4o": {input: ..., output: ...}``), "each target" in angle
+    brackets: ``"it"`` there would be an entry for a model named it."""
+    return shared.replace(f'"{_IT}"', '"<each target>"').replace(_IT, "it")
 
 
 def _as_it(reason: str, target: str) -> str:

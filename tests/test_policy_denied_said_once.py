@@ -72,3 +72,22 @@ def test_one_target_refused_is_said_as_before(catalog_copy: Path, tmp_path: Path
     assert "\n" not in message and message.startswith(
         "skill.pii-redaction: every target failed: local:llama3.1:70b skipped (policy 'production_models' forbids"
     ), message
+
+
+def test_a_shared_price_refusal_does_not_tell_the_prices_file_an_entry_named_it(catalog_copy: Path, tmp_path: Path):
+    """The guide's `MAGSAG_PROVIDER=compat` with no price for compat's models: every target of the route is refused by
+    the call limit, sharing a refusal whose fix is a prices.yaml entry of the target's name. Said once, it told the
+    reader to write ("it": {input: ..., output: ...}), an entry for a model named "it"."""
+    env = {"MAGSAG_PROVIDER": "compat", "MAGSAG_COMPAT_BASE_URL": "http://127.0.0.1:9/v1"}
+    with Magsag(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as mg, pytest.raises(E.BudgetExceeded) as refused:
+        mg.skills.invoke("skill.analysis", {"data": "Q3"})
+    message = refused.value.message
+    lines = message.splitlines()
+    chain = ["compat:gpt-4o", "compat:claude-3-5-sonnet-20241022", "compat:gemini-1.5-pro"]
+    assert lines[1:4] == [f"- {target} skipped" for target in chain], message
+    assert '"it"' not in message, message
+    prices = str(catalog_copy / "prices.yaml")
+    assert lines[4].startswith(
+        f"  each: cost_limits: it has no known price, so a call limit of $1.0 cannot be guaranteed; add its price to "
+        f'{prices} ("<each target>": {{input: ..., output: ...}}) or set allow_unpriced: true on cost_limits'
+    ), message
