@@ -62,11 +62,9 @@ def test_the_durations_the_docs_give_are_read(written: str, seconds_back: int):
             "Today is no time magsag reads: give its date, 2026-12-07 (from its midnight, UTC), or 24h for the "
             "last 24 hours; ",
         ),
-        (
-            "now",
-            "now is no time magsag reads: leave until out to read up to now, or give since a duration back, such "
-            "as 24h; ",
-        ),
+        # (a since of now holds nothing: told a duration back, not of an until, which `data search` has none of)
+        ("now", "now is no time magsag reads: a window from now on holds nothing yet; give since a duration back, "
+         "such as 24h for the last 24 hours; "),
     ],
 )
 def test_each_spelling_a_user_would_try_is_told_what_to_write(written: str, hint: str):
@@ -116,6 +114,34 @@ def test_an_until_of_a_day_is_told_the_next_days_date_as_until_is_exclusive(fiel
     said = info.value.message
     assert said.startswith(f"{field}={written!r} is not a time: {hint}give a duration back from now"), said
     assert "24h" not in hint
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "hint"),
+    [
+        (
+            "--until",
+            "now",
+            "now is no time magsag reads: leave --until out to read up to now, or give --since a duration back, such "
+            "as 24h; ",
+        ),
+        (
+            "filters.until",
+            "NOW",
+            "NOW is no time magsag reads: leave filters.until out to read up to now, or give filters.since a duration "
+            "back, such as 24h; ",
+        ),
+        ("--since", "now", "now is no time magsag reads: a window from now on holds nothing yet; give --since a "
+         "duration back, such as 24h for the last 24 hours; "),
+    ],
+)
+def test_now_is_told_the_options_as_they_were_written(field: str, written: str, hint: str):
+    # it said "leave until out to read up to now, or give since a duration back" to `--until now`, `filters.until`
+    # and a since alike (`data search --since now`, which has no --until to leave out)
+    with pytest.raises(InputError) as info:
+        parse_since(written, field=field, now=NOW)
+    said = info.value.message
+    assert said.startswith(f"{field}={written!r} is not a time: {hint}give a duration back from now"), said
 
 
 @pytest.mark.parametrize(

@@ -266,9 +266,15 @@ def _day_word(text: str, now: float, field: str = "since", zone: str = "UTC") ->
             "for the last 24 hours; "
         )
     if word == "now":
+        if field.endswith("until"):  # (--until, filters.until, until: the since beside it, written the same way)
+            since = field[: -len("until")] + "since"
+            return (
+                f"{text} is no time magsag reads: leave {field} out to read up to now, or give {since} a duration "
+                "back, such as 24h; "
+            )
         return (
-            f"{text} is no time magsag reads: leave until out to read up to now, or give since a duration back, such "
-            "as 24h; "
+            f"{text} is no time magsag reads: a window from now on holds nothing yet; give {field} a duration back, "
+            "such as 24h for the last 24 hours; "
         )
     return ""
 
