@@ -86,6 +86,13 @@ def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: A
                 )
                 out.append(f"context key {key!r} is not one magsag reads: {goes}, and was not applied")
                 continue
+            if _cache_word(key):  # the route's `cache: {ttl: 1h}` written in a call's context, or its ttl alone
+                out.append(
+                    f"context key {key!r} is not one magsag reads: a call's answer cache is context['cache_ttl'], in "
+                    "seconds (3600 for an hour; a route's cache: {ttl: 1h} is the routing catalog's), so the cache "
+                    "was left alone for this call"
+                )
+                continue
             # a caller's own key near a routing key (a misspelt one is refused: check_context_keys): it may have
             # been meant as one, and the call went where routing sent it
             close = difflib.get_close_matches(key, CONTEXT_KEYS, n=1, cutoff=0.75)
@@ -94,6 +101,13 @@ def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: A
     if out:  # (rare: a clean call redacts nothing)
         out = [redact(w) for w in out]
     return out
+
+
+def _cache_word(key: str) -> bool:
+    """Whether a context key names the answer cache's setting in other words than ``cache_ttl`` (``cache``, as a
+    route writes it, or its ``ttl`` alone): too far from it for difflib's closeness, and no misspelling of it
+    (:func:`misspelt_context_key` refuses those: ``cache_ttl_s``), it would pass unread, each call paid for again."""
+    return _folded(key) in ("cache", "ttl")
 
 
 def check_context_keys(context: Mapping[str, Any], *, explaining: bool = False, budgeting: bool = False) -> None:

@@ -139,6 +139,20 @@ def test_a_model_config_given_in_a_context_is_said_to_go_unread(mg: Magsag):
     ]
 
 
+@pytest.mark.parametrize("context", [{"cache": 3600}, {"cache": {"ttl": "1h"}}, {"ttl": 3600}, {"Cache": True}])
+def test_the_answer_caches_setting_under_another_name_is_said_to_go_unread(mg: Magsag, context: dict):
+    # A route's `cache: {ttl: 1h}` written in a call's context (or its ttl alone) is a caller's own key to magsag, too
+    # far from 'cache_ttl' for difflib's closeness: the call was neither answered from the cache nor stored in it, and
+    # paid for again each time, without a word
+    result = mg.skills.invoke("skill.analysis", {"data": "x"}, context=context)
+    (key,) = context
+    assert result["warnings"] == [
+        f"context key {key!r} is not one magsag reads: a call's answer cache is context['cache_ttl'], in seconds "
+        "(3600 for an hour; a route's cache: {ttl: 1h} is the routing catalog's), so the cache was left alone for "
+        "this call"
+    ]
+
+
 def test_a_key_as_a_delegations_task_id_or_an_events_name_is_refused_naming_what_was_given(mg: Magsag):
     # Refused, as a call's names are, but said of what the caller never gave: "run_id '[REDACTED]' holds ..." for
     # a Delegation's task_id (the SAG's run id is made from it), and "name the call with an id of your own" for
