@@ -11,6 +11,7 @@ from .errors import (
     BudgetExceeded,
     InternalError,
     MagsagError,
+    ModelNotFoundError,
     PolicyDenied,
     ProviderError,
     excerpt,
@@ -18,6 +19,7 @@ from .errors import (
     said_without_keys,
 )
 from .providers import hosts_other_models
+from .providers.local_models import LISTED
 from .records import AttemptRecord
 from .routing import Plan
 from .skipped_said import shared_refusals
@@ -65,7 +67,7 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
         head = f"{plan.skill_id}: no candidate targets"
     else:
         head = f"{plan.skill_id}: every target failed"
-    tail = _routed_models_missing(plan, tried)
+    tail = _routed_models_missing(plan, tried, last)
     if not tail and tried and isinstance(last, ProviderError) and last.moves_on:
         # why the last target failed, and its fix (raise max_tokens; a base URL one /v1 short): the kinds alone
         # say neither ("model_not_found" twice), and this message is what a model reads first, what str(e) gives
@@ -133,9 +135,10 @@ def _place(position: int) -> str:
     return "primary" if position == 0 else f"fallback {position}"
 
 
-def _routed_models_missing(plan: Plan, tried: list[AttemptRecord]) -> str:
+def _routed_models_missing(plan: Plan, tried: list[AttemptRecord], last: MagsagError | None = None) -> str:
     """The fix when a hosting provider was asked for routing's models by their names (``MAGSAG_PROVIDER=local``
-    alone, or a call naming only a provider) and has none of them: a model it has must be named."""
+    alone, or a call naming only a provider) and has none of them: a model it has must be named, from those its
+    server's list names (``last``'s, a local server's model not found), which the call's error said none of."""
     if not tried:
         return ""
     served = []
@@ -146,10 +149,23 @@ def _routed_models_missing(plan: Plan, tried: list[AttemptRecord]) -> str:
     provider = served[0].target.provider
     if any(c.routed is None for c in served) or not hosts_other_models(provider):
         return ""  # a vendor (openai, ...) keeps routing's own models of its own: they are its to know
-    return (
+    asked = (
         f"; {provider} was asked for the routing policy's models by their names (MAGSAG_PROVIDER, or a call naming "
-        f"only a provider) and has none of them: name a model it has in MAGSAG_MODEL or the call's model_config.model"
+        "only a provider) and has none of them"
     )
+    has, at = (last.served_models, last.served_at) if isinstance(last, ModelNotFoundError) else (None, None)
+    if has:
+        listed = ", ".join(has[:LISTED]) + (f" and {len(has) - LISTED} more" if len(has) > LISTED else "")
+        return redact(
+            f"{asked}; the server at {at} serves {listed}: name one of them in MAGSAG_MODEL or the call's "
+            "model_config.model"
+        )
+    if has == []:
+        return redact(
+            f"{asked}; the server at {at} serves no model yet: fetch one (Ollama: `ollama pull MODEL`), then name it "
+            "in MAGSAG_MODEL or the call's model_config.model"
+        )
+    return f"{asked}: name a model it has in MAGSAG_MODEL or the call's model_config.model"
 
 
 def _routed_models_forbidden(plan: Plan, attempts: list[AttemptRecord]) -> str:

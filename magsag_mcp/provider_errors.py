@@ -160,6 +160,10 @@ class PermissionDeniedError(ProviderError):
 class ModelNotFoundError(ProviderError):
     """The provider has no such model, or not for this key (404): check the model's name."""
     kind = "model_not_found"
+    #: a local server's: the models its list names (None: not read), and its base URL as messages show it; what a
+    #: call that sent it routing's models by their names says it serves
+    served_models: list[str] | None = None
+    served_at: str | None = None
 
 
 class BadRequestError(ProviderError):

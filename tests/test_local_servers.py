@@ -690,6 +690,28 @@ async def test_a_model_ollama_lacks_is_said_with_the_ones_it_serves(model_server
     assert paths == ["POST /v1/responses", "GET /v1/models"]  # a model not found is not sent to chat completions
 
 
+async def test_the_policys_models_a_local_server_lacks_are_said_with_the_ones_it_serves(model_server, tmp_path):
+    # MAGSAG_PROVIDER=local alone (the fix `magsag invoke` gives a first call with no key) sends routing's models by
+    # their names: Ollama has none, and the call's error said "name a model it has in MAGSAG_MODEL ..." without the
+    # names its server serves, which each attempt's own error had read from its model list
+    from pathlib import Path
+
+    from magsag_mcp.service import Service
+
+    url, _ = await model_server(["llama3.1:8b", "qwen2.5-coder:7b"], OLLAMA_MISSING)
+    env = {"MAGSAG_PROVIDER": "local", "MAGSAG_LOCAL_LLM_BASE_URL": url + "/v1"}
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(E.AllTargetsFailed) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x"})
+    message = info.value.message
+    assert message.endswith(
+        "local was asked for the routing policy's models by their names (MAGSAG_PROVIDER, or a call naming only a "
+        f"provider) and has none of them; the server at {url}/v1 serves llama3.1:8b, qwen2.5-coder:7b: name one of "
+        "them in MAGSAG_MODEL or the call's model_config.model"
+    ), message
+
+
 async def test_a_model_vllm_does_not_serve_names_the_one_it_does(model_server, transport: Transport):
     # vLLM serves the model it was started with, by its Hugging Face name (or --served-model-name): a call naming
     # Ollama's tag got "The model `llama3.1:8b` does not exist." and nothing of the name to use

@@ -530,7 +530,8 @@ async def test_the_policys_models_missing_on_the_local_server_says_to_name_one(
             await svc.invoke_skill("skill.analysis", {"data": "x"})
     message = info.value.message
     assert "local:gpt-4o model_not_found" in message or model
-    fix = "name a model it has in MAGSAG_MODEL or the call's model_config.model"
+    # (this server's list names gpt-4o, which it answers 404 for: the fix names it as the one it serves)
+    fix = "serves gpt-4o: name one of them in MAGSAG_MODEL or the call's model_config.model"
     assert (fix in message) is (model is None)  # a model the user named is not the policy's
 
 
