@@ -37,8 +37,9 @@ def test_a_first_call_with_no_key_at_a_terminal_is_told_the_keys_to_set_in_three
     )
     assert lines[1] == (
         "  fix: set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY (`magsag doctor` says which are set), or call "
-        "a local server (Ollama, vLLM) with MAGSAG_PROVIDER=local"
-    )
+        "a local server (Ollama, vLLM) with MAGSAG_PROVIDER=local and MAGSAG_MODEL set to a model it serves (`ollama "
+        "list` names Ollama's)"
+    )  # (MAGSAG_PROVIDER=local alone, as it said, sent the server routing's gpt-4o, ..., which it has none of)
     assert lines[2].startswith("  (the call's record: magsag data query --run-id run-") and "2>error.json" in lines[2]
     run_id = lines[2].split("--run-id ")[1].split(";")[0]
     assert main(["data", "query", "--run-id", run_id, "--format", "json"]) == 0  # the record it points to is there

@@ -61,8 +61,9 @@ def _all_targets_failed(error: Mapping[str, Any]) -> list[str]:
     return [
         f"magsag: error: {what} failed: no API key is set for any of its targets "
         f"({', '.join(str(s.get('target')) for s in skipped)})",
+        # (MAGSAG_PROVIDER=local alone sends the server routing's models by their names, gpt-4o, which it lacks)
         f"  fix: set {asked} (`magsag doctor` says which are set), or call a local server (Ollama, vLLM) with "
-        "MAGSAG_PROVIDER=local",
+        "MAGSAG_PROVIDER=local and MAGSAG_MODEL set to a model it serves (`ollama list` names Ollama's)",
     ]
 
 
