@@ -357,6 +357,13 @@ def _unread_at_start(env: Mapping[str, str], catalog_root: Callable[[], Any]) ->
     return unread_variables(env, catalog_variables(catalog_root()))
 
 
+def _azure_served_trust(env: Mapping[str, str]) -> object:
+    """``MAGSAG_AZURE_SERVED_TRUST``, as the service reads it as it opens (served_models imports this module)."""
+    from .served_models import trusted_for
+
+    return trusted_for(env)
+
+
 #: the settings read as magsag-mcp opens (Service.open), each with what reads (and refuses) it
 READ_AT_OPEN: tuple[tuple[str, Callable[[Mapping[str, str]], object]], ...] = (
     ("MAGSAG_MAX_RETRIES", _retries),
@@ -370,6 +377,7 @@ READ_AT_OPEN: tuple[tuple[str, Callable[[Mapping[str, str]], object]], ...] = (
     ("MAGSAG_LEDGER_SYNC", _ledger_sync),
     ("MAGSAG_BREAKER_FAILURES", _breaker),
     ("MAGSAG_BREAKER_COOLDOWN", _breaker),
+    ("MAGSAG_AZURE_SERVED_TRUST", _azure_served_trust),
 )
 
 

@@ -377,3 +377,15 @@ def test_a_command_warns_of_no_magsag_variable_the_catalog_reads(cli_env, capsys
         "magsag: warning: MAGSAG_DEPLOY_STAGE"
     ], err
     assert "blue" not in err
+
+
+@pytest.mark.parametrize("value", ["1d", "-5"])
+def test_doctor_reports_an_azure_trust_refused_at_opening_as_the_other_settings(cli_env, capsys, monkeypatch, value):
+    # MAGSAG_AZURE_SERVED_TRUST, read as the service opens, was left out of the settings doctor reads alone: doctor
+    # stopped at it with exit 2 and a JSON error, no report (and magsag-mcp started on it, each call then failing)
+    monkeypatch.setenv("MAGSAG_AZURE_SERVED_TRUST", value)
+    assert main(["doctor", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    (problem,) = [p for p in report["problems"] if p.startswith("MAGSAG_AZURE_SERVED_TRUST")]
+    assert problem.startswith(f"MAGSAG_AZURE_SERVED_TRUST='{value}' ") and "(from 0 to 2592000)" in problem
+    assert any("refuses to open with MAGSAG_AZURE_SERVED_TRUST as set" in n for n in report["notes"])

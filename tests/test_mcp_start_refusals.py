@@ -88,3 +88,15 @@ def test_a_db_option_stands_in_for_magsag_db(monkeypatch, tmp_path):
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     with pytest.raises(pytest.fail.Exception, match="served"):
         server_main.main(["--catalog", str(CATALOG), "--db", str(tmp_path / "l.db")])
+
+
+@pytest.mark.usefixtures("unserved")
+def test_an_azure_trust_refused_stops_the_server_as_it_starts(monkeypatch, capsys):
+    # it started, and failed every call as the service opened on it (over stdio, at the first call)
+    monkeypatch.setenv("MAGSAG_AZURE_SERVED_TRUST", "1d")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert server_main.main(["--catalog", str(CATALOG)]) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first == (
+        "magsag-mcp: MAGSAG_AZURE_SERVED_TRUST='1d' is not a number; set it to e.g. 86400.0 (from 0 to 2592000)"
+    )
