@@ -65,10 +65,12 @@ def _metrics(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     from .mcp_server.gate_settings import gate_settings
     from .mcp_server.http import security_settings, served_url
     from .mcp_server.metrics_endpoint import METRICS_ENV, metrics_said
+    from .mcp_server.server_options import variables_refused
     from .mcp_server.server_settings import DEFAULT_PORT, listening_options, pinned_agent
     from .mcp_server.token_setting import TOKEN_ENV
 
-    problems: list[str] = []
+    # the server's options' variables it would not start on (MAGSAG_MCP_TRANSPORT, _LOG_LEVEL, _LOG_FORMAT)
+    problems: list[str] = variables_refused(env)
     # what the HTTP server would refuse to start on whatever its metrics: its port, its host, its token's file
     listening = Namespace(host=None, port=None, allow_host=[])
     served = host_taken = True  # (False: no address to say, the server would refuse it; the host refused)

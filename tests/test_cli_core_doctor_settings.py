@@ -389,3 +389,18 @@ def test_doctor_reports_an_azure_trust_refused_at_opening_as_the_other_settings(
     (problem,) = [p for p in report["problems"] if p.startswith("MAGSAG_AZURE_SERVED_TRUST")]
     assert problem.startswith(f"MAGSAG_AZURE_SERVED_TRUST='{value}' ") and "(from 0 to 2592000)" in problem
     assert any("refuses to open with MAGSAG_AZURE_SERVED_TRUST as set" in n for n in report["notes"])
+
+
+def test_doctor_reports_a_server_option_variable_the_server_would_not_start_on(cli_env, capsys, monkeypatch):
+    # magsag-mcp refuses to start on these (a desktop client's server gone at once), and doctor, which the MCP readme
+    # says to run with the same variables to see what the server will use, listed none of them and exited 0
+    monkeypatch.setenv("MAGSAG_MCP_TRANSPORT", "htp")
+    monkeypatch.setenv("MAGSAG_MCP_LOG_LEVEL", "verbose")
+    monkeypatch.setenv("MAGSAG_MCP_LOG_FORMAT", " JSON ")  # (taken, as the server takes it)
+    assert main(["doctor", "--json"]) == 1
+    problems = [p for p in json.loads(capsys.readouterr().out)["problems"] if p.startswith("MAGSAG_MCP_")]
+    assert problems == [
+        "MAGSAG_MCP_LOG_LEVEL='verbose' is not a log level; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL (or pass "
+        "--log-level)",
+        "MAGSAG_MCP_TRANSPORT='htp' is not a transport; use one of stdio, http (or pass --transport)",
+    ]

@@ -9,7 +9,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..cli import RedactingParser, given
@@ -236,19 +236,32 @@ def parse_command_line(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = build_parser()
     parser.log_format = _log_format_asked(argv)
     args = parser.parse_args(argv)
-    if args.log_level not in LEVELS:  # a bad $MAGSAG_MCP_LOG_LEVEL (argparse checks only given values)
-        parser.error(
-            f"{LOG_LEVEL_ENV}={os.environ.get(LOG_LEVEL_ENV)!r} is not a log level; use one of {', '.join(LEVELS)} "
-            "(or pass --log-level)"
-        )
-    if args.log_format not in LOG_FORMATS:  # a bad $MAGSAG_MCP_LOG_FORMAT, as above
-        parser.error(
-            f"{LOG_FORMAT_ENV}={os.environ.get(LOG_FORMAT_ENV)!r} is not a log format; use one of "
-            f"{', '.join(LOG_FORMATS)} (or pass --log-format)"
-        )
-    if args.transport not in TRANSPORTS:  # a bad $MAGSAG_MCP_TRANSPORT, as above
-        parser.error(
-            f"{TRANSPORT_ENV}={os.environ.get(TRANSPORT_ENV)!r} is not a transport; use one of "
-            f"{', '.join(TRANSPORTS)} (or pass --transport)"
-        )
+    for dest in _CHECKED:  # a bad $MAGSAG_MCP_LOG_LEVEL, ... (argparse checks only given values)
+        if getattr(args, dest) not in _CHECKED[dest][1]:
+            parser.error(_refused(dest, os.environ))
     return args
+
+
+#: the options whose variable argparse does not check (only values given): dest -> (variable, values, what, option)
+_CHECKED = {
+    "log_level": (LOG_LEVEL_ENV, LEVELS, "a log level", "--log-level"),
+    "log_format": (LOG_FORMAT_ENV, LOG_FORMATS, "a log format", "--log-format"),
+    "transport": (TRANSPORT_ENV, TRANSPORTS, "a transport", "--transport"),
+}
+
+
+def _refused(dest: str, env: Mapping[str, str]) -> str:
+    name, values, what, option = _CHECKED[dest]
+    return f"{name}={env.get(name)!r} is not {what}; use one of {', '.join(values)} (or pass {option})"
+
+
+def variables_refused(env: Mapping[str, str]) -> list[str]:
+    """The refusals of the variables :func:`parse_command_line` refuses (read as its options' defaults read them:
+    spaces around a value no part of it, in any case), for ``magsag doctor``, which listed none of them while the
+    server would not start on one."""
+    refused = []
+    for dest, (name, values, _, _) in _CHECKED.items():
+        raw = (env.get(name) or "").strip()
+        if raw and (raw.upper() if dest == "log_level" else raw.lower()) not in values:
+            refused.append(_refused(dest, env))
+    return refused
