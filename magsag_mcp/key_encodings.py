@@ -21,8 +21,12 @@ from .key_escapes import _in_text
 from .key_pieces import piece_table, table_spans, without_spans
 
 #: one character percent-encoded or written as an HTML character reference (decimal or hex), each read as the one
-#: character it stands for
-_CHARACTER_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});")
+#: character it stands for. A reference's ``;`` may be left out (HTML reads ``&#115`` so wherever the next character
+#: is no digit: the reference is all its digits), as an error page's encoder that writes none does: taken with it
+#: only, such a key stayed whole. Its digits are all taken (a run too long for a character is read as written)
+_CHARACTER_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})|&#([0-9]+);?|&#[xX]([0-9A-Fa-f]+);?")
+#: the most digits of a character reference that may stand for a character (U+10FFFF is 1114111, or 10FFFF)
+_DECIMAL_MOST, _HEX_MOST = 7, 6
 #: a text holding none of these holds no such escape (one search, in C, before any decoding)
 _AN_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}|&#")
 #: a run of base64 (standard or URL-safe) as long as the shortest key registered (6 characters) encodes to; each is
@@ -67,6 +71,8 @@ def _without_escaped_characters(text: str, table: tuple[tuple[str, tuple[str, ..
     done = shown = more = 0
     for found in _CHARACTER_ESCAPE.finditer(text):
         pct, dec, hx = found.groups()
+        if len(dec or "") > _DECIMAL_MOST or len(hx or "") > _HEX_MOST:
+            continue  # (no character: read as written)
         code = int(pct, 16) if pct else int(dec) if dec else int(hx, 16)
         if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
             continue  # (no character: read as written)
@@ -99,30 +105,158 @@ def _shortest_written(table: tuple[tuple[str, tuple[str, ...]], ...]) -> int:
 
 def _without_base64(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
     """``text`` less each base64 token whose bytes hold a key (the key, ``Bearer <key>``, ``user:<key>``, a JSON
-    holding it), however many characters of base64's alphabet go before it in its word (a URL's path), the word
-    removed whole.
+    holding it), however many characters of base64's alphabet go before it in its word (a URL's path, kept), or cut
+    by line breaks (MIME's lines of 76 characters: :data:`_WRAPPED`).
 
     Its words are found by a byte table and a split, in C, and only those that may be base64 of a key are
     decoded: as long as the shortest key known (or piece of one) encodes to, and in both cases (base64 of 12
     characters of text or more is in one case some 1 time in 2,000 at most). A search for the words by a pattern,
     and the decoding of each, made a 1 KB error's redaction some 4 times as long: the pattern finds where they stand
-    only in a text holding one."""
+    only in a text holding one. What is decoded is bounded (:class:`_Reading`): an image's data in an error's body
+    is not decoded whole at each of its 4 alignments."""
     least = _shortest_written(table)
     words = text.encode("ascii", "replace").translate(_ONLY_BASE64).split()
-    if not words or max(map(len, words)) < least:
+    if not words:
         return text
-    hiding: set[bytes] = set()
-    for word in sorted(set(words), key=len, reverse=True):  # (sorted in C: the long ones only are looked at)
-        if len(word) < least:
-            break
-        # (read from each of its first 4 characters: base64 after a path, "/v1/auth/<base64>", is one word with it,
-        # '/' being base64's own, and read from the word's start, it decodes to other bytes than the key's)
-        if not word.islower() and not word.isupper() and any(_holds(_decoded(word[at:]), table) for at in range(4)):
-            hiding.add(word)
-    if not hiding:
+    wrapped = any(brk in text for brk in _LINE_BREAKS)
+    if not wrapped and max(map(len, words)) < least:
         return text
-    spans = [found.span() for found in _BASE64_TOKEN.finditer(text) if found[1].encode("ascii") in hiding]
+    reading = _Reading()
+    hiding: dict[bytes, int] = {}
+    # (the shortest first: a key's own token is some dozens of characters, an image's data a million)
+    for word in sorted({word for word in words if len(word) >= least}, key=len):
+        if not word.islower() and not word.isupper():
+            start = _token_start(word, table, reading)
+            if start is not None:
+                hiding[word] = start
+            elif reading.spent():
+                break
+    spans = [
+        (found.start() + hiding[word], found.end())
+        for found in _BASE64_TOKEN.finditer(text)
+        if (word := found[1].encode("ascii")) in hiding
+    ] if hiding else []  # fmt: skip
+    if wrapped:
+        spans += _wrapped_spans(text, table, least, reading)
     return without_spans(text, spans)
+
+
+#: how much of one base64 word is decoded (its first characters: a token holding a key is far shorter, and one after a
+#: path starts within its word's first 4 characters or after the path) and of all of a text's words (each counted as
+#: :data:`_WORD_COST` characters at least: a word's decoding costs as much as that many characters' do). A 1 MB data
+#: URL's redaction decoded it whole at each of its 4 alignments and looked for each key's pieces in each: 21 ms with
+#: one key known, 143 ms with 20, 578 ms for 5 MB (timeit, sec82's measure); bounded, some 1 ms
+_WORD_READ = 16384
+_TEXT_READ = 32768
+_WORD_COST = 128
+
+
+class _Reading:
+    """What is left of a text's :data:`_TEXT_READ` characters to decode (see :func:`_without_base64`)."""
+
+    def __init__(self) -> None:
+        self.left = _TEXT_READ
+
+    def take(self, word: bytes) -> bytes | None:
+        """The part of ``word`` to decode, counted; None once the text's reading is spent."""
+        if self.left <= 0:
+            return None
+        read = word[:_WORD_READ]
+        self.left -= max(len(read), _WORD_COST)
+        return read
+
+    def spent(self) -> bool:
+        return self.left <= 0
+
+
+def _token_start(word: bytes, table: tuple[tuple[str, tuple[str, ...]], ...], reading: _Reading) -> int | None:
+    """Where in ``word`` (a run of base64's alphabet) the base64 token holding a key of ``table`` starts (None: none
+    does): the word read from each of its first 4 characters ('/' is base64's own, so "/v1/auth/<base64>" is one word,
+    which read from its start decodes to other bytes than the key's). The token is taken back from the key's first
+    byte over the text it decodes to (``user:``, ``Bearer ``, a JSON's start) as far as a ``/`` or the word's start:
+    a URL's path before it is kept."""
+    read = reading.take(word)
+    if read is None:
+        return None
+    for at in range(4):
+        decoded = _decoded(read[at:])
+        if _holds(decoded, table):
+            first = min(start for start, _ in table_spans(decoded, table))
+            group = first // 3
+            start = at + 4 * group
+            while group and all(0x20 <= ord(c) < 0x7F for c in decoded[3 * group - 3 : 3 * group]):
+                group -= 1
+                if at + 4 * group == 0 or word[at + 4 * group - 1 : at + 4 * group] == b"/":
+                    start = at + 4 * group
+            return start
+    return None
+
+
+#: a line break as it is and as JSON writes it: a text holding none holds no base64 cut by one (4 look-ups in C: a
+#: pattern finding a break between two characters of base64's searched a 1 MB data URL for 100 ms)
+_LINE_BREAKS = ("\n", "\r", "\\n", "\\r")
+#: each line break (JSON's escaped one too), and the indentation after it
+_BREAK_IN_RUN = re.compile(r"(?:\r\n?|\n|(?:\\r)?\\n)[ \t]*")
+#: base64 cut by line breaks (MIME's ``base64`` writes lines of 76 characters, PEM 64), from a word ending a line: the
+#: lines of one word after it, and the next line's first word (or its padding alone). Cut so, a key's base64 left up
+#: to 11 of its characters on a line (fewer than a piece encodes to), and a short key's none whole. Each part taken
+#: whole, never given back (possessive: a run over a whole blob's lines is one pass)
+_WRAPPED = re.compile(r"[A-Za-z0-9+/_-]++=*+(?:(?:\r\n?|\n|(?:\\r)?\\n)[ \t]*+(?:[A-Za-z0-9+/_-]++=*+|=++))++")
+#: how far before a line break the word it ends is looked for its start (a line of MIME is 76 characters: a longer
+#: one is read from this far back)
+_LINE_LONGEST = 1024
+#: a word of base64 at the end of a text (the line before a break)
+_WORD_AT_END = re.compile(r"[A-Za-z0-9+/_-]+=*\Z")
+_BASE64_CHARACTERS = frozenset(_BASE64_ALPHABET.decode("ascii"))
+
+
+def _wrapped_spans(
+    text: str, table: tuple[tuple[str, tuple[str, ...]], ...], least: int, reading: _Reading
+) -> list[tuple[int, int]]:
+    """Where in ``text`` base64 holding a key is cut by line breaks (see :data:`_WRAPPED`): from the token's start (as
+    :func:`_token_start` finds it in the lines joined) to the run's end."""
+    spans: list[tuple[int, int]] = []
+    done = 0
+    for brk in _BREAK_IN_RUN.finditer(text):
+        at = brk.start()
+        if at < done or not at or text[at - 1] not in _BASE64_CHARACTERS and text[at - 1] != "=":
+            continue
+        if brk.end() >= len(text) or text[brk.end()] not in _BASE64_CHARACTERS and text[brk.end()] != "=":
+            continue
+        word = _WORD_AT_END.search(text, max(0, at - _LINE_LONGEST), at)
+        run = _WRAPPED.match(text, word.start()) if word is not None else None
+        if run is None:
+            continue
+        done = run.end()
+        parts = _lines_of(run[0], _WORD_READ)
+        joined = "".join(line for _, line in parts).encode("ascii")
+        if len(joined) < least or joined.islower() or joined.isupper():
+            continue
+        start = _token_start(joined, table, reading)
+        if start is None:
+            if reading.spent():
+                break
+            continue
+        for line_at, line in parts:  # (where the joined word's character stands in the text)
+            if start < len(line):
+                spans.append((run.start() + line_at + start, run.end()))
+                break
+            start -= len(line)
+    return spans
+
+
+def _lines_of(run: str, most: int) -> list[tuple[int, str]]:
+    """The base64 of each line of ``run`` (a match of :data:`_WRAPPED`), its padding left out, each with where it
+    starts in ``run``: as many as hold ``most`` characters (what :func:`_token_start` reads of them)."""
+    lines: list[tuple[int, str]] = []
+    at = held = 0
+    for brk in _BREAK_IN_RUN.finditer(run):
+        lines.append((at, run[at : brk.start()].rstrip("=")))
+        held += len(lines[-1][1])
+        at = brk.end()
+        if held >= most:
+            return lines
+    return [*lines, (at, run[at:].rstrip("="))]
 
 
 def _decoded(word: bytes) -> str:

@@ -26,17 +26,20 @@ from .lazy_pattern import compiled_on_first_use
 #: an escaped line break), a URL's ``%2F`` (``%252F`` encoded twice, a query quoting a URL), HTML's ``&#x2F;``,
 #: ``&#47;`` and ``&sol;``. Each starts with ``\\``, ``%`` or ``&``: a text holding none of them holds no escape
 _WRITTEN = {
-    "slash": ("/", r"\\{1,4}/", r"\\{1,4}u002f", r"%(?:25)*2f", r"&#x0*2f;", r"&#0*47;", r"&sol;"),
-    "plus": ("+", r"\\{1,4}u002b", r"%(?:25)*2b", r"&#x0*2b;", r"&#0*43;", r"&plus;"),
-    "equals": ("=", r"\\{1,4}u003d", r"%(?:25)*3d", r"&#x0*3d;", r"&#0*61;", r"&equals;"),
-}
+    "slash": ("/", r"\\{1,4}/", r"\\{1,4}u002f", r"%(?:25)*2f", r"&#x0*2f(?:;|(?![0-9a-f]))", r"&#0*47(?:;|(?![0-9]))",
+              r"&sol;"),
+    "plus": ("+", r"\\{1,4}u002b", r"%(?:25)*2b", r"&#x0*2b(?:;|(?![0-9a-f]))", r"&#0*43(?:;|(?![0-9]))", r"&plus;"),
+    "equals": ("=", r"\\{1,4}u003d", r"%(?:25)*3d", r"&#x0*3d(?:;|(?![0-9a-f]))", r"&#0*61(?:;|(?![0-9]))",
+               r"&equals;"),
+}  # fmt: skip
 #: a line break inside an escape (``%2`` at a line's end, ``F`` the next one's start: a page wrapped at a column, or
 #: the break written as JSON writes it, ``\\n``): read as no escape, the key's characters before it (up to 7 of them,
 #: no piece) stayed in the text. One is taken between any two of an escape's parts (:data:`_PART`)
 _BREAK = r"(?:(?:\r?\n|\r)[ \t]{0,15}|\\{1,4}(?:[nr]|u000[ad]))"
 #: an escape's parts: a run of backslashes, a ``(?:25)*`` (a URL encoded again, its ``%25``'s ``2`` and ``5`` parts
-#: too) or a ``0*`` (each taken whole), or one character
-_PART = re.compile(r"\\\\\{\d,\d\}|\(\?:25\)\*|.\*?")
+#: too), an HTML reference's end (its ``;``, or none before a character that is no digit of it) or a ``0*`` (each taken
+#: whole), or one character
+_PART = re.compile(r"\\\\\{\d,\d\}|\(\?:25\)\*|\(\?:;\|\(\?!\[[0-9a-f-]+\]\)\)|.\*?")
 
 
 def _breakable(form: str) -> str:
@@ -48,7 +51,17 @@ def _breakable(form: str) -> str:
     ``%2\n%2\n...``, three times, once for each escaped character) made a 64 KB text of them some twice as long."""
     brk = f"(?:{_BREAK})?+"
     parts = _PART.findall(form)
-    return parts[0] + "".join(f"(?:{brk}2{brk}5)*+" if part == "(?:25)*" else brk + part for part in parts[1:])
+    return parts[0] + "".join(map(functools.partial(_after_a_break, brk), parts[1:]))
+
+
+def _after_a_break(brk: str, part: str) -> str:
+    """``part`` of an escape with a line break (``brk``) taken before it: before a reference's ``;`` only when there is
+    one (a break taken, and no ``;`` after it, is kept out of the reference, which then ends before it)."""
+    if part == "(?:25)*":
+        return f"(?:{brk}2{brk}5)*+"
+    if part.startswith("(?:;|"):
+        return part.replace("(?:;", f"(?:{brk};", 1)
+    return brk + part
 
 
 def _escapes(form: Callable[[str], str]) -> re.Pattern[str]:
