@@ -83,6 +83,7 @@ message is built from a provider's body.
 from __future__ import annotations
 
 import copy
+import sys
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 
@@ -276,19 +277,39 @@ def _group_without_keys(group: BaseExceptionGroup[Any]) -> BaseExceptionGroup[An
 class RedactedException(Exception):
     """Stands, in an error's chain, for an exception of ours whose text is built from fields no rewriting reaches
     (pydantic's ``ValidationError``, quoting the input it refused) and held a key (see :func:`said_without_keys`): its
-    text names the type it stands for (``original_type``) and is that exception's text redacted; its traceback, cause
-    and context are that exception's."""
+    text names the type it stands for (``original_type``, its name ``original_name``) and is that exception's text
+    redacted; its traceback, cause and context are that exception's.
 
-    original_type: type[BaseException] = Exception
+    Pickled (a process pool's worker sending it back, a task queue), it keeps its type's name, and its type where pickle
+    can name it; a class defined inside a function, which pickle cannot, is None once unpickled (it failed to pickle at
+    all, and the error it was the cause of was lost with it)."""
+
+    original_type: type[BaseException] | None = Exception
+    original_name: str = "builtins.Exception"
 
     @classmethod
     def of(cls, exc: BaseException) -> RedactedException:
         kind = type(exc)
-        stand_in = cls(f"{kind.__module__}.{kind.__qualname__} (its text redacted): {redact(_text_of(exc))}")
-        stand_in.original_type = kind
+        name = f"{kind.__module__}.{kind.__qualname__}"
+        stand_in = cls(f"{name} (its text redacted): {redact(_text_of(exc))}")
+        stand_in.original_type, stand_in.original_name = kind, name
         stand_in.__cause__, stand_in.__context__ = exc.__cause__, exc.__context__
         stand_in.__suppress_context__ = exc.__suppress_context__
         return stand_in.with_traceback(exc.__traceback__)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = dict(self.__dict__)
+        if state.get("original_type") is not None and not _named_by_pickle(state["original_type"]):
+            state["original_type"] = None
+        return type(self), self.args, state
+
+
+def _named_by_pickle(kind: type) -> bool:
+    """Whether pickle can name ``kind``: its module, imported, holds it under its qualified name."""
+    found: Any = sys.modules.get(kind.__module__)
+    for part in kind.__qualname__.split("."):
+        found = getattr(found, part, None)
+    return found is kind
 
 
 def _text_of(exc: BaseException) -> str:

@@ -184,3 +184,20 @@ def test_a_stand_in_pickles_with_the_type_it_stands_for():
     stand_in = E.RedactedException.of(_pydantic_error_quoting_the_key())
     copied = pickle.loads(pickle.dumps(stand_in))
     assert copied.original_type is stand_in.original_type and str(copied) == str(stand_in)
+
+
+def test_a_stand_in_of_a_class_defined_in_a_function_pickles_naming_it():
+    # a bug class of a function's own (a test's, a plugin's factory's) holding a key: its stand-in failed to pickle
+    # ("Can't pickle local class"), and the error it was the cause of was lost with it where a pool sent it back
+    class LocalBug(Exception):
+        pass
+
+    stand_in = E.RedactedException.of(LocalBug(f"refused {_KEY}"))
+    copied = pickle.loads(pickle.dumps(stand_in))
+    assert str(copied) == str(stand_in) and _KEY not in str(copied) and "LocalBug" in str(copied)
+    assert copied.original_type is None and stand_in.original_type is LocalBug
+    name = f"{__name__}.test_a_stand_in_of_a_class_defined_in_a_function_pickles_naming_it.<locals>.LocalBug"
+    assert copied.original_name == stand_in.original_name == name
+    # a class pickle names is kept as it is
+    kept = pickle.loads(pickle.dumps(E.RedactedException.of(ValueError(f"refused {_KEY}"))))
+    assert kept.original_type is ValueError and kept.original_name == "builtins.ValueError"
