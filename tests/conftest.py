@@ -192,6 +192,18 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def echoing_agent_run(cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """``magsag run`` of an agent of the given code whose call's answer echoes the credential it gave itself (see
+    tests.key_echo_helpers.run_echoing_agent): test_call_key_in_agent_failure and _error_of_tree's one set-up."""
+    from tests.key_echo_helpers import run_echoing_agent
+
+    async def run(agent_code: str):
+        return await run_echoing_agent(cli_env, monkeypatch, capsys, agent_code)
+
+    return run
+
+
+@pytest.fixture
 def restored_secrets() -> Iterator[None]:
     """The keys :func:`~magsag_mcp.redaction.redact` knows process-wide as they were once the test ends, none known
     during it but those it registers (itself, or a service or a provider it opens as it reads its key): a key left

@@ -120,3 +120,49 @@ async def invoke_and_search(
 def ledger_bytes(db: Path) -> bytes:
     """The ledger's bytes on disk, its write-ahead log's too."""
     return b"".join(p.read_bytes() for p in (db, db.with_name(db.name + "-wal")) if p.exists())
+
+
+class AgentRun(NamedTuple):
+    """What ``magsag run`` of test_call_key_echoed_in_answer's agent left (:func:`run_echoing_agent`): the credentials
+    the gateway was sent, the exit code, what it printed, the ledger's bytes on disk and the run's recorded error."""
+
+    seen: list[str]
+    code: int
+    out: str
+    err: str
+    ledger: bytes
+    error_message: str | None
+
+
+async def run_echoing_agent(cli_env: Path, monkeypatch: Any, capsys: Any, agent_code: str) -> AgentRun:
+    """``magsag run key-echo-mag`` with ``agent_code`` as its code, its one call (test_call_key_echoed_in_answer's
+    payload, with its own ``params.api_key``) sent to a loopback gateway echoing that credential in its answer."""
+    import json
+    import shutil
+    import sqlite3
+
+    import anyio
+
+    from magsag_mcp.cli import main
+    from tests.test_call_key_echoed_in_answer import _AGENT, _PAYLOAD, _PROCESS_KEY, _echoing
+
+    catalog = cli_env / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "agents" / "key-echo-mag.yaml").write_text(_AGENT)
+    (catalog / "agents" / "key_echo_mag.py").write_text(agent_code)
+    seen: list[str] = []
+    state: dict[str, Any] = {}
+    db = cli_env / "ledger.db"
+    monkeypatch.setenv("OPENAI_API_KEY", _PROCESS_KEY)
+    monkeypatch.setenv("MAGSAG_MAX_RETRIES", "0")
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog))
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    async with gateway(_echoing(seen), state):
+        monkeypatch.setenv("OPENAI_BASE_URL", state["url"] + "/v1")
+        argv = ["run", "key-echo-mag", "--payload", json.dumps({"call": json.dumps(_PAYLOAD)})]
+        code = await anyio.to_thread.run_sync(main, argv)
+    out = capsys.readouterr()
+    ledger = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT error_message FROM runs WHERE agent = 'key-echo-mag'").fetchone()
+    return AgentRun(seen, code, out.out, out.err, ledger, row[0] if row else None)

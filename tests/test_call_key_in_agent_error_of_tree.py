@@ -7,19 +7,16 @@ outside the tree loses it."""
 from __future__ import annotations
 
 import json
-import shutil
-import sqlite3
-from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.key_echo_helpers import CATALOG, gateway
-from tests.test_call_key_echoed_in_answer import _AGENT, _CALL_KEY, _PAYLOAD, _PROCESS_KEY, _echoing
+from tests.key_echo_helpers import AgentRun
+from tests.test_call_key_echoed_in_answer import _CALL_KEY
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("restored_secrets")]
 
-_RAISING_CODE = '''import json
+_RAISING_CODE = """import json
 
 from magsag_mcp.errors import InputError
 
@@ -27,39 +24,17 @@ from magsag_mcp.errors import InputError
 def run(payload, *, registry=None, skills=None, runner=None, obs=None):
     result = skills.invoke("skill.analysis", json.loads(payload["call"]))
     raise InputError(f"the analysis is not what was asked: {result['output']}", answer=result["output"])
-'''
+"""
 
 
 async def test_a_calls_own_key_in_an_agents_error_of_the_tree_is_neither_printed_nor_recorded(
-    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    echoing_agent_run: Callable[[str], Awaitable[AgentRun]],
 ):
-    import anyio
-
-    from magsag_mcp.cli import main
-
-    catalog = cli_env / "catalog"
-    shutil.copytree(CATALOG, catalog)
-    (catalog / "agents" / "key-echo-mag.yaml").write_text(_AGENT)
-    (catalog / "agents" / "key_echo_mag.py").write_text(_RAISING_CODE)
-    seen: list[str] = []
-    state: dict[str, Any] = {}
-    db = cli_env / "ledger.db"
-    monkeypatch.setenv("OPENAI_API_KEY", _PROCESS_KEY)
-    monkeypatch.setenv("MAGSAG_MAX_RETRIES", "0")
-    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog))
-    monkeypatch.setenv("MAGSAG_DB", str(db))
-    async with gateway(_echoing(seen), state):
-        monkeypatch.setenv("OPENAI_BASE_URL", state["url"] + "/v1")
-        argv = ["run", "key-echo-mag", "--payload", json.dumps({"call": json.dumps(_PAYLOAD)})]
-        code = await anyio.to_thread.run_sync(main, argv)
-    out = capsys.readouterr()
-    assert seen == [_CALL_KEY] and code != 0, out.err
-    assert _CALL_KEY not in out.out + out.err and _CALL_KEY[8:24] not in out.out + out.err, out.err
-    error = json.loads(out.err)["error"]
+    run = await echoing_agent_run(_RAISING_CODE)
+    assert run.seen == [_CALL_KEY] and run.code != 0, run.err
+    assert _CALL_KEY not in run.out + run.err and _CALL_KEY[8:24] not in run.out + run.err, run.err
+    error = json.loads(run.err)["error"]
     assert error["type"] == "input_error" and "you sent [REDACTED]" in error["message"], error
     assert "you sent [REDACTED]" in error["answer"], error
-    ledger = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
-    assert _CALL_KEY.encode() not in ledger and _CALL_KEY[8:24].encode() not in ledger
-    with sqlite3.connect(db) as conn:
-        (said,) = conn.execute("SELECT error_message FROM runs WHERE agent = 'key-echo-mag'").fetchone()
-    assert "you sent [REDACTED]" in said, said
+    assert _CALL_KEY.encode() not in run.ledger and _CALL_KEY[8:24].encode() not in run.ledger
+    assert "you sent [REDACTED]" in (run.error_message or ""), run.error_message
