@@ -212,9 +212,7 @@ _BASE64_CHARACTERS = frozenset(_BASE64_WORD + "=")
 #: with an alternation of the breaks tried each at every character, 143 ms a 1 MB blob holding one break, 10 now, and
 #: each of the 20,000 breaks of a text of them was a step of the loop in Python)
 _B = "[A-Za-z0-9+/=_-]"
-_BREAK_BETWEEN_BASE64 = re.compile(
-    rf"[\n\\](?<={_B}\n|\r\n|{_B}\\)(?=(?<=\n)[ \t]*{_B}|(?<=\\)(?:r\\)?n[ \t]*{_B})"
-)
+_BREAK_BETWEEN_BASE64 = re.compile(rf"[\n\\](?<={_B}\n|\r\n|{_B}\\)(?=(?<=\n)[ \t]*{_B}|(?<=\\)(?:r\\)?n[ \t]*{_B})")
 
 
 def _wrapped_spans(
