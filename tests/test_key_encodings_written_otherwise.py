@@ -121,3 +121,14 @@ def test_an_images_data_is_not_decoded_whole(known: Callable[[str], None], monke
     many = " ".join(base64.b64encode(rng.randbytes(3000)).decode() for _ in range(200))
     redact(many)
     assert sum(decoded) <= 4 * (key_encodings._TEXT_READ + key_encodings._WORD_READ)
+
+
+def test_base64_of_a_short_keys_half_alone_is_kept(known: Callable[[str], None]):
+    # a key of 16 to 23 characters: its halves are looked for only where a line break cuts it, as redact() reads it
+    # as it is (a half alone decoded asked for the token's start of no span, and redact() raised)
+    key = "Hx4TqZ9wLm2Vb7Nc5R"
+    known(key)
+    half = base64.b64encode(f"zz{key[:9]}qqqqqqqqq".encode()).decode()
+    assert redact(f"id {half} and {key[:9]} alone") == f"id {half} and {key[:9]} alone"
+    whole = base64.b64encode(f"user:{key}".encode()).decode()
+    assert redact(f"id {whole}") == "id [REDACTED]"
