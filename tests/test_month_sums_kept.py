@@ -184,3 +184,34 @@ async def test_a_sum_read_in_an_inline_write_that_failed_is_read_again(tmp_path)
         assert _kept_sum(conn) == 5
         assert ledger.try_now(_undone(conn, sqlite3.OperationalError("disk I/O error"))) == (False, None)
         assert _kept_sum(conn) == 5
+
+
+async def test_a_closed_ledgers_connections_keep_no_month_sums(tmp_path, clock):
+    # the sums were kept for up to 64 connections after they closed, each entry holding its closed connection (and
+    # its id, which a new connection could otherwise take): the ledger lets them go as it closes its connections
+    from magsag_mcp.ledger import sealed_spend
+
+    sealed_spend._KEPT.clear()
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(_monthly(), ledger, FixedPricer("0.1"))
+        await _call(gov, ledger, "first", "0.1")
+        await gov.check_budget(agent="ana")
+        held = [kept.conn for kept in sealed_spend._KEPT.values()]
+        assert held  # the month's sums were kept on the connections that read them
+    assert not sealed_spend._KEPT
+
+
+def test_a_connection_closed_elsewhere_is_let_go_by_the_next_ones_read(tmp_path):
+    # a connection closed without the ledger (a test's, a tool's): its entry goes at the next connection's first read
+    from magsag_mcp.ledger import sealed_spend
+
+    sealed_spend._KEPT.clear()
+    first = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    assert sealed_spend.sealed_sums(first, ("all",), 1, 5, lambda: (7, 0)) == (7, 0)
+    first.close()
+    second = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    assert sealed_spend.sealed_sums(second, ("all",), 1, 5, lambda: (9, 0)) == (9, 0)  # its own read, not 7
+    assert [kept.conn for kept in sealed_spend._KEPT.values()] == [second]
+    sealed_spend.forget_connection(second)
+    assert not sealed_spend._KEPT
+    second.close()

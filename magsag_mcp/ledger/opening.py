@@ -40,6 +40,7 @@ from .problems import (
     read_only_cause,
     use_error,
 )
+from .sealed_spend import forget_connection
 
 log = redacting_logger("magsag_mcp.ledger")
 
@@ -173,12 +174,14 @@ class LedgerOpening:
         self._log_fd = None
         for conn in (self._writer, self._reader):
             if conn is not None:
+                forget_connection(conn._connection)  # (its month sums kept, and the connection they hold)
                 try:
                     await conn.close()
                 except Exception:
                     pass
         self._writer = self._reader = None
         if self._inline is not None:
+            forget_connection(self._inline)
             self._inline.close()
             self._inline = None
             self._inline_cursor = None

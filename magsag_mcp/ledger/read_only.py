@@ -14,6 +14,7 @@ from .connection import file_version, open_read_only, where_ledger_is
 from .migrations import OlderSchema
 from .problems import file_identity, log_file, read_only_error
 from .read_only_copy import log_unreadable_here, read_a_copy
+from .sealed_spend import forget_connection
 
 T = TypeVar("T")
 
@@ -107,6 +108,7 @@ class ReadOnlyMode:
             raise
         old, self._reader = self._reader, new
         self._read_as_immutable(immutable, version)
+        forget_connection(old._connection)
         await old.close()
 
     def read_only_error(self) -> LedgerError:

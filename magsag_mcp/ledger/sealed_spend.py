@@ -27,8 +27,10 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
-#: the connections whose sums are kept, at most: each entry holds its connection (which takes no weak reference), so
-#: a closed one's is dropped with the rest once this many are kept
+#: the connections whose sums are kept, at most. Each entry holds its connection (which takes no weak reference): its
+#: id cannot be another connection's while it is kept, and ``kept.conn is conn`` is checked all the same. The ledger
+#: drops a connection's entry as it closes it (:func:`forget_connection`); one closed elsewhere is dropped by the next
+#: connection's first read (:func:`_drop_closed`), and all at once past this many
 _CONNECTIONS_KEPT = 64
 #: the scopes (all calls', each agent's) kept for one connection, at most: agents are any number
 _SCOPES_KEPT = 512
@@ -64,6 +66,22 @@ def _kept(conn: sqlite3.Connection) -> _Kept | None:
     return kept if kept is not None and kept.conn is conn else None
 
 
+def forget_connection(conn: sqlite3.Connection | None) -> None:
+    """``conn`` is closing: its kept sums, and the connection they hold, are let go."""
+    if conn is not None and _kept(conn) is not None:
+        del _KEPT[id(conn)]
+
+
+def _drop_closed() -> None:
+    """The entries of connections closed without :func:`forget_connection` (a closed connection's
+    ``total_changes`` raises)."""
+    for key, kept in list(_KEPT.items()):
+        try:
+            kept.conn.total_changes  # noqa: B018 (read for whether it raises)
+        except sqlite3.ProgrammingError:
+            del _KEPT[key]
+
+
 def sealed_sums(
     conn: sqlite3.Connection, scope: Any, first: int, cut: int, read: Callable[[], tuple[int, int]]
 ) -> tuple[int, int]:
@@ -71,6 +89,7 @@ def sealed_sums(
     ledger): kept from an earlier read on ``conn`` while nothing can have changed them (see the module), else read."""
     kept = _kept(conn)
     if kept is None:
+        _drop_closed()
         if len(_KEPT) >= _CONNECTIONS_KEPT:
             _KEPT.clear()
         kept = _KEPT[id(conn)] = _Kept(conn)
