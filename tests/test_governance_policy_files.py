@@ -59,7 +59,39 @@ def test_a_policys_time_zone_written_as_an_offset_is_told_the_iana_name_of_that_
     if meant is not None and meant != "UTC":
         assert "sign" in text  # says why the name reads the other way
     if meant is None:  # an offset of minutes no Etc zone has: a place's zone is the fix
-        assert "Etc/GMT" not in text and "UTC+5:30 has no IANA name of its own: use the zone of a place" in text, text
+        assert "Etc/GMT" not in text and "UTC+5:30 has no IANA name of its own: use the zone of the place" in text
+        assert "'Asia/Kolkata' (India (IST))" in text, text
+
+
+_DECEMBER, _JULY = 1796601600.0, 1782864000.0  # 2026-12-07 and 2026-07-01, UTC
+
+
+@pytest.mark.parametrize(
+    ("zone", "now", "said"),
+    [
+        # Newfoundland keeps -3:30 in winter, -2:30 in summer; Nepal +5:45, Chatham +12:45 (+13:45 in its summer)
+        ("-03:30", _DECEMBER, "places on it today: 'America/St_Johns' (Newfoundland (NST/NDT))"),
+        ("-03:30", _JULY, "places on it part of the year: 'America/St_Johns'"),
+        ("-02:30", _JULY, "places on it today: 'America/St_Johns'"),
+        ("+05:45", _JULY, "places on it today: 'Asia/Kathmandu' (Nepal)"),
+        ("+13:45", _DECEMBER, "places on it today: 'Pacific/Chatham'"),
+        ("UTC+9", _JULY, "'Etc/GMT-9' in IANA's names, whose sign is inverted; or use the zone of the place you mean; "
+                         "places on it today: "),
+        # no place keeps it: the rule for writing one
+        ("+05:15", _JULY, "no place keeps it: write the IANA name (Area/City) of the place whose days you mean"),
+        ("+25:00", _JULY, "UTC+25 is no offset: a place's is at most 14 hours from UTC"),
+        ("+05:75", _JULY, "UTC+5:75 is no offset"),
+    ],
+)
+def test_an_offset_with_no_etc_zone_is_told_the_places_on_it(zone, now, said):
+    # '+05:30' or '-03:30' was told "use the zone of a place on that offset", naming none: the places on it today
+    # (from tzdata's zonenow.tab) are named, else those on it part of the year, else the rule
+    from magsag_mcp.suggest import _OFFSET_WRITTEN, _offset_hint
+
+    match = _OFFSET_WRITTEN.fullmatch(zone)
+    assert match is not None
+    hint = _offset_hint(*match.groups(), now=now)
+    assert said in hint, hint
 
 
 @pytest.mark.parametrize("zone", ["localtime", "right/Asia/Tokyo"])
