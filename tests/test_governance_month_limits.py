@@ -404,3 +404,41 @@ async def test_check_budget_says_a_month_a_prune_cut_keeps_its_spend_but_not_its
     assert note.startswith("a prune deleted attempts of this month (`magsag data prune` at ")
     assert "so its unpriced_attempts and unbounded_attempts count those since 2026-11-13T07:00:00+00:00 alone" in note
     assert note.endswith("a prune with --older-than 33d or more keeps every count of a month")
+
+
+async def test_check_budget_names_the_latest_prunes_cutoff_for_the_window_after_several_prunes(tmp_path: Path, clock):
+    # prunes on the 3rd (--older-than 30d) and the 20th (7d); then an event written with an earlier time (a clock set
+    # back) and a second mark before the latest (a ledger's older marks): the note was read from the ledger's oldest
+    # event, so it vanished behind the early event (cost_complete true over a month whose counts are cut) and, with
+    # several marks, named the oldest's cutoff, before which the window began in no case that matters
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(_monthly(max_cost_per_month_usd="10", max_cost_per_day_usd="5"), ledger, FixedPricer("0.3"))
+        clock["t"] = _berlin(2026, 9, 20, 8)
+        await record(ledger, "september", "0.1")
+        clock["t"] = _berlin(2026, 11, 1, 8)
+        await record(ledger, "unpriced", None)
+        clock["t"] = _berlin(2026, 11, 3, 12)
+        await ledger.prune(30 * 86400)  # cutoff 2026-10-04T11:00Z: before this month, whose counts stay whole
+        status = await gov.check_budget()
+        assert status["cost_complete"] is False and "notes" not in status  # (the unpriced attempt, counted)
+        clock["t"] = _berlin(2026, 11, 20, 8)
+        await ledger.prune(7 * 86400)  # cutoff 2026-11-13T07:00Z: in this month
+        statuses = [await gov.check_budget()]
+
+        def older_mark(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO events (run_id, agent, at, event, data) VALUES (NULL, NULL, ?, 'ledger_pruned', ?)",
+                (_berlin(2026, 10, 2), '{"before": "2026-10-01T22:00:00+00:00", "pruned_at": "2026-10-30T00:00:00Z"}'),
+            )
+
+        await ledger.submit(older_mark)
+        statuses.append(await gov.check_budget())
+        clock["t"] = _berlin(2026, 9, 1, 8)  # a clock set back
+        await ledger.log_event(None, None, "clock_set_back", {})
+        clock["t"] = _berlin(2026, 11, 20, 8)
+        statuses.append(await gov.check_budget())
+    for status in statuses:  # (the first passed before: a lone mark, the oldest event)
+        by = {lim["limit"]: lim for lim in status["limits"]}
+        assert (by["month"]["cost_complete"], by["day"]["cost_complete"]) == (False, True), status
+        [note] = status["notes"]
+        assert "count those since 2026-11-13T07:00:00+00:00 alone" in note, note

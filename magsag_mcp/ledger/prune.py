@@ -144,17 +144,28 @@ def _mark(conn: sqlite3.Connection, end: float, pruned_at: float) -> None:
     )
 
 
+#: the ledger's oldest events read for its prune marks, at most: every prune deletes the events before its cutoff
+#: but the marks, so the latest mark is among the first events but for the few written since with an earlier time (a
+#: clock set back, a ledger's events copied in)
+_MARKS_READ_AMONG = 256
+
+
 def pruned_before(conn: sqlite3.Connection) -> tuple[float, str] | None:
-    """The cutoff of the latest prune, and when it ran, as its mark (:data:`PRUNED_EVENT`, the ledger's oldest
-    event) says; None for a ledger never pruned."""
-    row = conn.execute("SELECT at, event, data FROM events ORDER BY at LIMIT 1").fetchone()
-    if row is None or row[1] != PRUNED_EVENT:
+    """The cutoff of the latest prune, and when it ran, as its mark (:data:`PRUNED_EVENT`) says; None for a ledger
+    never pruned. The latest mark is the one that matters to any window: a window that begins before an earlier
+    prune's cutoff begins before it too, and the records before it are gone. (Read as the ledger's oldest event, a
+    mark behind an event written with an earlier time was not found, and of several marks the oldest was named.)"""
+    rows = conn.execute("SELECT at, event, rowid FROM events ORDER BY at LIMIT ?", (_MARKS_READ_AMONG,)).fetchall()
+    marks = [row for row in rows if row[1] == PRUNED_EVENT]
+    if not marks:
         return None
+    at, _, rowid = max(marks)
+    data = conn.execute("SELECT data FROM events WHERE rowid = ?", (rowid,)).fetchone()[0]
     try:
-        pruned_at = str(json.loads(row[2])["pruned_at"])
+        pruned_at = str(json.loads(data)["pruned_at"])
     except (TypeError, ValueError, KeyError):
         pruned_at = "an unknown time"
-    return float(row[0]), pruned_at
+    return float(at), pruned_at
 
 
 def pruned_note(start: float | None, pruned: tuple[float, str] | None) -> str | None:
