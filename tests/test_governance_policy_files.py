@@ -291,3 +291,41 @@ def test_a_machine_without_a_zone_folder_still_knows_the_iana_zones(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("None unknown time zone 'Mars/Base'"), done.stdout
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        # 1e400 is a finite Decimal as written (YAML's float would be inf), 10**40 an int: both loaded as limits no
+        # spend reaches, shown back as a 400-digit remaining_usd
+        ("1e400", "$1E+400 is more than the ledger counts as one amount ($9,223,372.03, pico-USD in a 64-bit integer)"),
+        ("'1e400'", "$1E+400 is more than the ledger counts as one amount"),
+        ("1" + "0" * 40, "is more than the ledger counts as one amount"),
+        ("10000000", "$10,000,000 is more than the ledger counts as one amount"),
+        # rounded to a $0 limit in pico-USD, refusing every call
+        ("5e-13", "$0.0000000000005 has more decimal places than the ledger counts (12: pico-USD)"),
+        ("1.0000000000005", "write at most 12 decimal places (the least limit is 0.000000000001)"),
+        # refused before too: said with the file, the key and the fix
+        (".nan", "nan is not a finite amount; write the amount as a plain number of USD"),
+        (".inf", "inf is not a finite amount"),
+        ("-5", "(got -5); write a number above 0"),
+    ],
+)
+@pytest.mark.parametrize("key", ["max_cost_per_month_usd", "max_cost_per_day_usd", "max_cost_per_agent_monthly_usd"])
+def test_a_limit_the_ledger_cannot_count_is_refused_naming_the_file_key_and_fix(catalog_copy, key, written, said):
+    policy(catalog_copy, f"policies:\n  - name: x\n    thresholds: {{{key}: {written}}}")
+    path = catalog_copy / "policies" / "model_governance.yaml"
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    text = str(info.value)
+    assert f"{path}: policies.0.thresholds.{key}: " in text and said in text, text
+    if "ledger counts as one" in said:
+        assert "write a lower amount, or remove the key for no such limit" in text
+
+
+def test_the_largest_and_least_limits_the_ledger_counts_load(catalog_copy):
+    policy(catalog_copy, "policies:\n  - name: x\n    thresholds: {max_cost_per_month_usd: 9223372, "
+                         "max_cost_per_day_usd: 0.000000000001}")  # fmt: skip
+    [loaded] = load_policies(catalog_copy).policies
+    assert loaded.thresholds is not None
+    assert str(loaded.thresholds.max_cost_per_month_usd) == "9223372"

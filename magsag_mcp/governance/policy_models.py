@@ -30,7 +30,7 @@ problem, not a catalog without governance.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Annotated, Any
 
 from pydantic import (
@@ -44,6 +44,7 @@ from pydantic import (
     field_validator,
 )
 
+from ..ledger.money import MAX_PUSD
 from ..targets import misspelt_provider, provider_prefix, spaced_colon
 from ..zones import zone_problem
 from .model_patterns import GLOB
@@ -68,17 +69,46 @@ def _written_null(cls: Any, value: Any, info: Any) -> Any:
     return value
 
 
+#: the largest limit: the most the ledger holds as one amount (pico-USD in a 64-bit integer, about $9.2M)
+LIMIT_MAX_USD = Decimal(MAX_PUSD).scaleb(-12)
+_LIMIT_MAX_SAID = f"{LIMIT_MAX_USD.quantize(Decimal('0.01'), rounding=ROUND_DOWN):,f}"
+
+
+def _countable_limit(value: Decimal | None) -> Decimal | None:
+    """A limit the ledger's pico-USD count: 1e400 (a finite Decimal, read from YAML as written) or 10**40 loaded and
+    compared as if a limit, one no spend reaches; 5e-13 was rounded to a $0 limit, refusing every call. (A NaN, an
+    infinity and an amount of 0 or below are refused before: Field's gt=0 and pydantic's finite numbers.)"""
+    if value is None:
+        return value
+    if value > LIMIT_MAX_USD:
+        shown = format(value, ",f") if value.adjusted() < 30 else str(value)
+        raise ValueError(
+            f"${shown} is more than the ledger counts as one amount (${_LIMIT_MAX_SAID}, pico-USD in a 64-bit "
+            "integer); write a lower amount, or remove the key for no such limit"
+        )
+    if value.as_tuple().exponent < -12:  # type: ignore[operator]
+        raise ValueError(
+            f"${value:f} has more decimal places than the ledger counts (12: pico-USD), and would be rounded; write at "
+            "most 12 decimal places (the least limit is 0.000000000001)"
+        )
+    return value
+
+
+#: a limit's amount in USD: above 0 (Field), finite (pydantic), and one the ledger counts (_countable_limit)
+LimitUSD = Annotated[Decimal, AfterValidator(_countable_limit)]
+
+
 class Thresholds(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_cost_per_call_usd: Decimal | None = Field(default=None, gt=0)
-    max_cost_per_run_usd: Decimal | None = Field(default=None, gt=0)
-    max_cost_per_agent_daily_usd: Decimal | None = Field(default=None, gt=0)
+    max_cost_per_call_usd: LimitUSD | None = Field(default=None, gt=0)
+    max_cost_per_run_usd: LimitUSD | None = Field(default=None, gt=0)
+    max_cost_per_agent_daily_usd: LimitUSD | None = Field(default=None, gt=0)
     #: every call together, whatever its agent or run (or none), per day in the policy's time zone
-    max_cost_per_day_usd: Decimal | None = Field(default=None, gt=0)
+    max_cost_per_day_usd: LimitUSD | None = Field(default=None, gt=0)
     #: every call together per calendar month, and each agent's, in the policy's time zone (as its days): teams
     #: budget by the month
-    max_cost_per_month_usd: Decimal | None = Field(default=None, gt=0)
-    max_cost_per_agent_monthly_usd: Decimal | None = Field(default=None, gt=0)
+    max_cost_per_month_usd: LimitUSD | None = Field(default=None, gt=0)
+    max_cost_per_agent_monthly_usd: LimitUSD | None = Field(default=None, gt=0)
 
     _no_amount = field_validator("*", mode="before")(_written_null)
 
