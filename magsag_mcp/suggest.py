@@ -444,10 +444,11 @@ _OFFSET_WRITTEN = re.compile(r"(?:utc|gmt)?\s*([+-])\s*(\d{1,2})(?::?(\d\d))?", 
 
 def zone_hint(name: object) -> str:
     """`` (did you mean 'Europe/Berlin'?)`` for a time zone :func:`meant_zone` finds, else ``""``; for one written as
-    an offset, the IANA name of that offset (:func:`_offset_hint`)."""
+    an offset, the IANA name of that offset, or the places on it (:func:`_offset_hint`)."""
     offset = _OFFSET_WRITTEN.fullmatch(name.strip()) if isinstance(name, str) else None
     if offset is not None:
-        return _offset_hint(*offset.groups())
+        sign, hours, minutes = offset.groups()
+        return _offset_hint(sign, hours, minutes)
     meant = meant_zone(name)
     return f" (did you mean {meant!r}?)" if meant else ""
 

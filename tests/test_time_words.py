@@ -188,3 +188,72 @@ def test_a_day_word_under_a_timezone_is_told_that_zones_date(tmp_path, monkeypat
     assert main(["flow", "daily", "--since", written, "--timezone", zone]) == 2
     err = capsys.readouterr().err
     assert f"give its date, {day} (from its midnight, {zone})" in err, err
+
+
+_NO_SIGN = "a duration counts back from now, without a sign (7d is a week ago); for a time ahead give a date; "
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        # a sign and an M: told both (it was told of the sign alone, and wrote 7M next: seven minutes)
+        ("-7M", "m is minutes (there is no month: 30d is about one); " + _NO_SIGN),
+        ("+7M", "m is minutes (there is no month: 30d is about one); " + _NO_SIGN),
+        ("-7m", _NO_SIGN),
+        # ISO 8601's durations, in the unit written
+        ("P7D", "P7D is ISO 8601's form: write 7d; "),
+        ("PT24H", "PT24H is ISO 8601's form: write 24h; "),
+        ("P1DT12H", "P1DT12H is ISO 8601's form: write 36h; "),
+        ("PT30M", "PT30M is ISO 8601's form: write 30m; "),
+        ("-P7D", "-P7D is ISO 8601's form: write 7d (a duration counts back from now, without a sign); "),
+        ("P1M", "P1M is ISO 8601's duration in months, a unit magsag has not: 30d is about a month, 365d a year; "),
+        # two units, a unit under a second, an exponent
+        ("7d12h", "a duration takes one unit: 7d12h is written 180h; "),
+        ("1h 30m", "a duration takes one unit: 1h 30m is written 90m; "),
+        ("1w2d", "a duration takes one unit: 1w2d is written 9d; "),
+        ("500ms", "there is no unit under a second: 500ms is 0.5s; "),
+        ("1e3s", "a duration takes no exponent: 1e3s is written 1000s; "),
+        # what a copy leaves around a value, and a typographic minus
+        ("'7d'", "write 7d without the quotes or stop around it; "),
+        ("7d.", "write 7d without the quotes or stop around it; "),
+        ("\u22127d", "a duration counts back from now, without a sign: write 7d; "),
+        ("2026\u201312\u201301", "write its dashes as ASCII hyphens: 2026-12-01; "),
+        # a date in another form than ISO's
+        ("2026-12", "a month is read from its first day: since 2026-12-01, until 2027-01-01 (exclusive); "),
+        ("2026/12/05", "a date is written year-month-day: 2026-12-05; "),
+        ("12/05/2026", "a date is written year-month-day: 2026-12-05 (month first) or 2026-05-12 (day first); "),
+        ("25.12.2026", "a date is written year-month-day: 2026-12-25; "),
+        ("Dec 5 2026", "a date is written year-month-day: 2026-12-05; "),
+        ("5 December 2026", "a date is written year-month-day: 2026-12-05; "),
+        (
+            "2026-12-05T13:00 Europe/Berlin",
+            "a zone's name (Europe/Berlin) is not read after a time: write its offset there, 2026-12-05T13:00+01:00; ",
+        ),
+        ("2026-12-05T13:00 PST", "a zone's name or abbreviation (PST) is not read after a time: write the time with"),
+        # a period's words, all time
+        ("this month", "this month is no time magsag reads: give its first day's date, 2026-12-01 (UTC); "),
+        ("this week", "this week is no time magsag reads: give its first day's date, 2026-12-07 (UTC); "),
+        ("all", "to read the whole ledger, leave it out; "),
+        ("inf", "to read the whole ledger, leave it out; "),
+    ],
+)
+def test_each_other_spelling_is_told_the_one_magsag_reads(written: str, hint: str):
+    # each was told the forms a time takes alone (and -7M of its sign alone)
+    with pytest.raises(InputError) as info:
+        parse_since(written, now=NOW)
+    said = info.value.message
+    assert said.startswith(f"since={written!r} is not a time: {hint}"), said
+
+
+def test_the_spellings_told_are_read(tmp_path):
+    # what each hint says to write is read, as the hint says
+    assert parse_since("180h", now=NOW) == parse_since("7.5d", now=NOW) == NOW - 7.5 * 86400
+    assert parse_since("0.5s", now=NOW) == NOW - 0.5
+    assert parse_since("2026-12-05T13:00+01:00") == parse_since("2026-12-05T12:00Z")
+
+
+def test_a_duration_option_is_told_the_other_spellings_too():
+    # `data prune --older-than P90D`: ISO's duration
+    with pytest.raises(InputError) as info:
+        parse_duration_seconds("P90D")
+    assert info.value.message.startswith("'P90D' is not a duration: P90D is ISO 8601's form: write 90d; use e.g. 90d")

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..text import TIME_TEXT_MAX as TIME_TEXT_MAX
+from .time_spellings import duration_spelling, spelling_hint
 
 #: unix seconds written as text: nine digits or more (an eight-digit 20251102 is an ISO date)
 _UNIX_SECONDS = re.compile(r"^\d{9,}(?:\.\d+)?$")
@@ -222,19 +223,24 @@ def _unreadable(text: str, now: float, field: str = "since") -> str:
         return said
     m = _RELATIVE_ANY_CASE.match(text.lstrip("-+"))
     if m is None and re.fullmatch(r"[-+]?\d{1,8}(?:\.\d+)?", text):  # "0", "86400": a span or an epoch meant
-        return (
+        return spelling_hint(text, now, None) * bool(re.fullmatch(r"\d{4}", text)) + (  # ("2026": a year's hint too)
             "digits as text are unix seconds from nine digits on (an eight-digit 20251102 is a date); a span back "
             "takes its unit (86400 seconds is 1d), and to read the whole ledger leave it out; "
         )
     if m is None:
-        return _long_unit(text)
+        return _long_unit(text) or spelling_hint(text, now, lambda t: parse_since(t, field=field, now=now))
     if text.startswith(("-", "+")):
-        return "a duration counts back from now, without a sign (7d is a week ago); for a time ahead give a date; "
+        # "-7M": both what M is (minutes, where months were likely meant) and that a duration takes no sign; it was
+        # told of the sign alone, and wrote 7M next
+        minutes = _MINUTES_NOT_MONTHS if m.group(2) == "M" else ""
+        return minutes + _NO_SIGN
     if m.group(2) == "M":
         return _MINUTES_NOT_MONTHS
     return ""
 
 
+#: what a duration written with a sign is told (-7d, +7d)
+_NO_SIGN = "a duration counts back from now, without a sign (7d is a week ago); for a time ahead give a date; "
 #: what 1M is told (m is minutes to magsag, and a month to whoever wrote it), however it is written around
 _MINUTES_NOT_MONTHS = "m is minutes (there is no month: 30d is about one); "
 
@@ -392,7 +398,7 @@ def _long_unit(text: str) -> str:
 def parse_duration_seconds(value: str) -> float:
     m = _RELATIVE.match(value.strip()) if len(value) <= TIME_TEXT_MAX else None
     if not m:
-        hint = _long_unit(value) if len(value) <= TIME_TEXT_MAX else ""
+        hint = (_long_unit(value) or duration_spelling(value)) if len(value) <= TIME_TEXT_MAX else ""
         raise InputError(f"{_quoted(value)} is not a duration: {hint}use e.g. 90d, 12h, 2w")
     return _seconds(m, value)
 
