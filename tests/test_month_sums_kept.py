@@ -215,3 +215,53 @@ def test_a_connection_closed_elsewhere_is_let_go_by_the_next_ones_read(tmp_path)
     sealed_spend.forget_connection(second)
     assert not sealed_spend._KEPT
     second.close()
+
+
+async def test_two_ledgers_on_one_file_hold_the_month_limit_across_the_zones_month_boundary(tmp_path, clock):
+    # two processes' connections on one ledger (two Ledgers here), a month limit of $1 in Berlin's months, calls around
+    # Berlin's midnight of November 30 (23:00 UTC): each side's kept month sums must follow the other's writes, a
+    # reservation held across the boundary counts in the new month until its record places its cost in the old one
+    policies = PolicySet([Policy(name="m", timezone="Europe/Berlin", thresholds={"max_cost_per_month_usd": "1"})])
+    async with Ledger(tmp_path / "l.db") as one, Ledger(tmp_path / "l.db") as other:
+        gov_one = Governance(policies, one, FixedPricer("0.5"))
+        clock["t"] = _berlin(2026, 11, 30, 12)
+        await _call(gov_one, one, "noon", "0.5")  # November: 0.5 spent
+        clock["t"] = _berlin(2026, 11, 30, 23, 50)
+        late = await gov_one.admit(attempt_ctx("late", agent="ana"))  # 0.5 held: November full
+
+        async def refused(ledger: Ledger, run_id: str, worst: str) -> str | None:
+            try:
+                await Governance(policies, ledger, FixedPricer(worst)).admit(attempt_ctx(run_id, agent="ana"))
+            except E.BudgetExceeded as exc:
+                return exc.message
+            return None
+
+        assert "spent $0.5, reserved $0.5" in (await refused(other, "nov", "0.1") or "")
+        clock["t"] = _berlin(2026, 12, 1, 0, 5)  # December in Berlin (23:05 UTC on November 30)
+        # the hold made in November still counts (its attempt may yet be recorded in December's buckets)
+        assert "spent $0, reserved $0.5" in (await refused(other, "dec-1", "0.6") or "")
+        # its record places it in November (its attempt started there): December has it no more, on either side
+        await gov_one.settle(late, Decimal("0.5"))
+        run = RunRecord(run_id="late", agent="ana", skill="skill.analysis", started_at=_berlin(2026, 11, 30, 23, 50))
+        run.status = "ok"
+        attempt = AttemptRecord(
+            run_id="late", started_at=_berlin(2026, 11, 30, 23, 50), provider="compat", model="metered",
+            skill="skill.analysis", agent="ana", outcome="ok", fallback_position=0, attempt_number=1,
+            cost_usd=Decimal("0.5"), reservation_id=late.reservation_id,
+        )  # fmt: skip
+        await one.record_call(run, [attempt], alone=True)
+        assert await refused(other, "dec-2", "0.6") is None  # December: 0.6 held
+        # later in December (the month's earlier buckets read from kept sums): dec-2's process never recorded it, and
+        # its reservation expired: the sweep of either side records it as abandoned, bounded by the 0.6 it held
+        clock["t"] = _berlin(2026, 12, 20, 12)
+        assert "spent $0, up to $0.6 more for attempts of unknown cost" in (await refused(one, "dec-3", "0.5") or "")
+        # and it is so: the refusal undid the sweep it read that in, which was taken for done (the next 30 s swept
+        # nothing) and, while every reservation was refused, never made; it is now made in a write of its own
+        await one.submit(lambda conn: None)  # (after the writes queued before it)
+        assert (await one.read(lambda c: c.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()))[0] == 0
+        status_one = await gov_one.check_budget()
+        status_other = await Governance(policies, other, FixedPricer("0.1")).check_budget()
+    for status in (status_one, status_other):
+        [month] = status["limits"]
+        assert (month["spent_usd"], month["unknown_cost_bound_usd"], month["reserved_usd"]) == ("0", "0.6", "0"), month
+        assert month["window"]["start"] == _berlin(2026, 12, 1)

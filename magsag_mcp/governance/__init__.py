@@ -27,7 +27,7 @@ from ..served_models import ServedModels
 from ..types import Target
 from ..worst_cases import WorstCasePricing
 from .attempts import Admission, AttemptContext
-from .budget import Carry, Reservation, reservation_ttl
+from .budget import Carry, Reservation, reservation_ttl, sweep_later
 from .policy import ALSO_REFUSED_BY, BY_AGENT, THRESHOLD_OF, Limit, Policy, PolicySet, limit_key
 from .policy_files import load_policies, load_policy_file, validate_policies
 from .prior_attempts import carriable, shrinkable, unshrink
@@ -350,6 +350,8 @@ class Governance:
                 unshrink(prior, op.shrink)
             if op.drop:  # (rolled back too, or made: a drop of a reservation gone does nothing)
                 self._orphans += op.drop
+            if op.swept:  # its sweep of abandoned reservations, rolled back with it: made on its own
+                sweep_later(self.ledger)
             raise
         self._running += 1
         return rid  # type: ignore[return-value]

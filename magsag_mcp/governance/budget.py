@@ -24,7 +24,7 @@ import time
 from decimal import Decimal
 from typing import Any, cast
 
-from ..errors import BudgetExceeded
+from ..errors import BudgetExceeded, LedgerError
 from ..ledger.abandoned import give_back, record_abandoned
 from ..ledger.money import to_pusd
 from ..ledger.reservation_owners import this_owner
@@ -77,7 +77,7 @@ class Reservation:
 
     __slots__ = (
         "limits", "amount_pusd", "run_id", "budget", "agent", "ttl", "parent_known", "what", "shrink", "drop",
-        "delegated_from", "call_id", "unbounded",
+        "delegated_from", "call_id", "unbounded", "swept",
     )  # fmt: skip
 
     #: the group commit applies mergeable operations in this order: records (which settle
@@ -123,10 +123,19 @@ class Reservation:
         self.delegated_from = delegated_from
         #: the call it is made for (see Service.invoke_skill): a call's reservations count as one call in flight
         self.call_id = call_id
+        #: refused, it had swept abandoned reservations, which its refusal undid (see __call__)
+        self.swept = False
 
     def __call__(self, conn: sqlite3.Connection) -> int:
+        global _last_sweep
+        before = _last_sweep
         ok, value = self.apply_all(conn, [self])[0]
         if not ok:
+            # Raised, the refusal undoes the transaction (or savepoint) it was made in, and with it the sweep of
+            # abandoned reservations it made: taken for done, the process swept no more for 30 s, and while every
+            # reservation was refused (a limit reached) a dead process's calls were never recorded. Not taken for
+            # done, and made on its own by the caller (see Governance._reserve).
+            self.swept, _last_sweep = _last_sweep != before, before
             raise value
         return int(value)
 
@@ -142,6 +151,16 @@ class Reservation:
         """Each reservation in order, as if made one by one: a scope's spend and holds are read once,
         and each reservation made adds to the holds the next one sees (the same transaction, so the
         sums are exact). A refused reservation is ``(False, BudgetExceeded)`` and inserts nothing."""
+        global _last_sweep
+        before = _last_sweep
+        try:
+            return Reservation._apply_all(conn, reservations)
+        except BaseException:  # (its transaction or savepoint is undone, the sweep with it: the next one sweeps)
+            _last_sweep = before
+            raise
+
+    @staticmethod
+    def _apply_all(conn: sqlite3.Connection, reservations: list[Reservation]) -> list[tuple[bool, Any]]:
         global _last_sweep
         # one cursor for the statements below (conn.execute makes and drops a cursor per statement)
         cur = conn.cursor()
@@ -299,6 +318,16 @@ class Reservation:
                 _adopt(cur, r, adopting, seen, held_by_run, delegated, unbounded)
         untouched(conn, since)
         return results
+
+
+def sweep_later(ledger: Any) -> None:
+    """Record the abandoned reservations (expired, or of a process seen gone) in a write of their own, not waited
+    for: the sweep a refused reservation made was undone with it (see :meth:`Reservation.__call__`)."""
+    now = time.time()
+    try:
+        ledger.enqueue(lambda conn: record_abandoned(conn, now), durable=False)
+    except LedgerError:  # (closing: the next process's sweep records them)
+        pass
 
 
 def unbounded_in_scope(
