@@ -57,8 +57,10 @@ def duration_spelling(text: str) -> str:
         sign, weeks, years, months, days, hours, minutes, seconds = m.groups()
         if years or months:
             # (P1M: a month, to ISO; PT1M, a minute, is read below)
-            return f"{stripped} is ISO 8601's duration in {'years' if years else 'months'}, a unit magsag has not: " \
+            return (
+                f"{stripped} is ISO 8601's duration in {'years' if years else 'months'}, a unit magsag has not: "
                 "30d is about a month, 365d a year; "
+            )
         parts = [(n, u) for n, u in ((weeks, "w"), (days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")) if n]
         total = sum(float(n.replace(",", ".")) * _UNIT_SECONDS[u] for n, u in parts)
         signed = " (a duration counts back from now, without a sign)" if sign else ""
@@ -72,8 +74,10 @@ def duration_spelling(text: str) -> str:
         seconds = float(m.group(1)) * _SUBSECOND_SCALE[m.group(2).lower()]
         return f"there is no unit under a second: {stripped} is {seconds:.9f}".rstrip("0").rstrip(".") + "s; "
     if (m := _EXPONENT.match(stripped)) is not None:
-        return f"a duration takes no exponent: {stripped} is written {float(m.group(1)):f}".rstrip("0").rstrip(".") + \
-            f"{m.group(2).lower()}; "
+        return (
+            f"a duration takes no exponent: {stripped} is written {float(m.group(1)):f}".rstrip("0").rstrip(".")
+            + f"{m.group(2).lower()}; "
+        )
     return ""
 
 
