@@ -41,10 +41,13 @@ _URL_SAFE = bytes.maketrans(b"-_", b"+/")
 
 
 @functools.lru_cache(maxsize=64)
-def _ascii_table(keys: tuple[str, ...], least: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _ascii_table(keys: tuple[str, ...], least: int) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], int]:
     """:func:`piece_table` of those of ``keys`` written in ASCII and holding no escape of their own (their
-    :func:`~magsag_mcp.key_escapes.escaped_forms` are the same key, looked for decoded)."""
-    return piece_table(tuple(k for k in keys if k.isascii() and not any(c in k for c in "%\\&")), least)
+    :func:`~magsag_mcp.key_escapes.escaped_forms` are the same key, looked for decoded), with its
+    :func:`_shortest_written` (0 for no table), found once a set of keys: a text judged each call (a call's fresh run
+    id, in ``holds_secret``) hashed the nested table again to look it up, some 1,300 instructions a text."""
+    table = piece_table(tuple(k for k in keys if k.isascii() and not any(c in k for c in "%\\&")), least)
+    return table, _shortest_written(table) if table else 0
 
 
 def without_encoded_keys(text: str, keys: tuple[str, ...], least: int) -> str:
@@ -53,12 +56,14 @@ def without_encoded_keys(text: str, keys: tuple[str, ...], least: int) -> str:
     inside a base64 token."""
     if not keys:
         return text
-    table = _ascii_table(keys, least)
+    table, shortest = _ascii_table(keys, least)
     if not table:
         return text
     if _AN_ESCAPE.search(text) is not None:
         text = _without_escaped_characters(text, table)
-    return _without_base64(text, table)
+    if len(text) < shortest:  # (no word of it is as long as base64 of a key or piece: not encoded, split and measured)
+        return text
+    return _without_base64(text, table, shortest)
 
 
 def _holds(view: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> bool:
@@ -98,14 +103,13 @@ def _without_escaped_characters(text: str, table: tuple[tuple[str, tuple[str, ..
     )
 
 
-@functools.lru_cache(maxsize=64)
 def _shortest_written(table: tuple[tuple[str, tuple[str, ...]], ...]) -> int:
     """The fewest base64 characters that encode a key of ``table`` whole (a short one) or a piece of one (a long one):
     4 for each 3 of its characters, the last group's padding left out."""
     return min(-(-4 * min(len(piece) for piece in pieces or (key,)) // 3) for key, pieces in table)
 
 
-def _without_base64(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+def _without_base64(text: str, table: tuple[tuple[str, tuple[str, ...]], ...], least: int) -> str:
     """``text`` less each base64 token whose bytes hold a key (the key, ``Bearer <key>``, ``user:<key>``, a JSON
     holding it), however many characters of base64's alphabet go before it in its word (a URL's path, kept), or cut
     by line breaks (MIME's lines of 76 characters: :data:`_WRAPPED`).
@@ -115,8 +119,7 @@ def _without_base64(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -
     characters of text or more is in one case some 1 time in 2,000 at most). A search for the words by a pattern,
     and the decoding of each, made a 1 KB error's redaction some 4 times as long: the pattern finds where they stand
     only in a text holding one. What is decoded is bounded (:class:`_Reading`): an image's data in an error's body
-    is not decoded whole at each of its 4 alignments."""
-    least = _shortest_written(table)
+    is not decoded whole at each of its 4 alignments. ``least``: :func:`_shortest_written` of ``table``."""
     words = text.encode("ascii", "replace").translate(_ONLY_BASE64).split()
     if not words:
         return text
