@@ -192,3 +192,23 @@ def test_a_windows_home_is_matched_in_any_letter_case_on_windows_only(monkeypatc
     assert home_as_tilde("c:\\users\\alicia\\p.yaml") == "c:\\users\\alicia\\p.yaml"
     monkeypatch.setattr(home_folder, "_CASE_BLIND", False)
     assert not holds_home(lower) and home_as_tilde(lower) == lower
+
+
+def test_a_logged_events_data_and_no_name_under_a_names_key_still_say_the_home_as_tilde(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A name is kept as recorded, but only a name: a logged event's data (search_usage's hit) is the agent's own, its
+    ``id`` or ``model`` no name of the ledger's (its JSON cut to text said ``~``; whole, it told the user name), and a
+    mapping under a name's key is no name, its words said ``~`` as anywhere else."""
+    monkeypatch.setenv("HOME", "/home/alice")
+    data = {"id": "/home/alice/notes.txt", "model": {"path": "/home/alice/m.gguf"}, "pattern": ["/home/alice/x"]}
+    hit = {"kind": "event", "run_id": "/home/alice/jobs/7", "agent": "bot", "event": "saved", "data": data}
+    said = home_as_tilde({"hits": [hit], "pattern": "/home/alice/jobs"})
+    assert said["hits"][0]["data"] == {"id": "~/notes.txt", "model": {"path": "~/m.gguf"}, "pattern": ["~/x"]}
+    assert said["hits"][0]["run_id"] == "/home/alice/jobs/7" and said["pattern"] == "/home/alice/jobs"
+    nested = home_as_tilde({"target": {"label": "local:/home/alice/q.gguf", "reason": "at /home/alice/p.yaml"}})
+    assert nested == {"target": {"label": "local:/home/alice/q.gguf", "reason": "at ~/p.yaml"}}
+    assert home_as_tilde({"model": ["/home/alice/a", "b"]}) == {"model": ["/home/alice/a", "b"]}
+    # the same at the top of a result whose answer is kept as the vendor wrote it
+    top = home_as_tilde({"data": data, "output": "/home/alice/o", "run_id": "/home/alice/r"}, kept=("output",))
+    assert top == {"data": said["hits"][0]["data"], "output": "/home/alice/o", "run_id": "/home/alice/r"}

@@ -10,8 +10,10 @@ the Python API's messages, read by the person whose home it is.
 Only where a path is meant: words (a message, a warning, a note) and paths. A name a client filters by or passes
 back (:data:`IDENTIFIER_KEYS`: a run id, an agent, a model, a cursor), at any depth of a result, is left as it was
 recorded: a run id ``/home/alice/jobs/7`` said ``~/jobs/7``, the client's ``query_runs(filters={"run_id": ...})`` with
-it found no run. A Windows home is matched in any letter case (``C:\\Users\\Alice`` is ``c:\\users\\alice`` to
-Windows, and a path another tool wrote may be either); elsewhere a path's case is its own (``/home/Alice`` is
+it found no run. Only a name, and only the ledger's: a mapping under such a key is walked as words, and a logged
+event's data (:data:`EVENT_DATA`) is the agent's own, its ``id`` no name of the ledger's. A Windows home is matched
+in any letter case (``C:\\Users\\Alice`` is ``c:\\users\\alice`` to Windows, and a path another tool wrote may be
+either); elsewhere a path's case is its own (``/home/Alice`` is
 another folder).
 """
 
@@ -46,6 +48,9 @@ IDENTIFIER_KEYS = frozenset(
         "pattern",
     }
 )
+#: the key of a logged event's data (search_usage's hit): the agent's own, whose keys are no names of the ledger's (its
+#: "id" or "model" an agent's word, read as words: its JSON cut to text was, and the same data said whole was not)
+EVENT_DATA = "data"
 #: Windows' paths are the same in any letter case (NTFS, as Windows names files); POSIX paths are not
 _CASE_BLIND = os.name == "nt"
 
@@ -115,15 +120,30 @@ def home_as_tilde(data: Any, *, kept: Collection[str] = ()) -> Any:
     case_blind = _CASE_BLIND
     pattern, looked_for = _home_pattern(homes, case_blind), _looked_for(homes, case_blind)
 
-    def said(value: Any) -> Any:
+    def said(value: Any, names: bool = True) -> Any:
+        """``names``: the keys of the ledger's results (not inside a logged event's data, the agent's own words)."""
         if isinstance(value, str):
             return pattern.sub("~", value) if _holds(value, looked_for, case_blind) else value
         if isinstance(value, dict):
-            return {key: item if key in IDENTIFIER_KEYS else said(item) for key, item in value.items()}
+            return {
+                key: as_recorded(item) if names and key in IDENTIFIER_KEYS else said(item, names and key != EVENT_DATA)
+                for key, item in value.items()
+            }
         if isinstance(value, list | tuple):
-            return [said(item) for item in value]
+            return [said(item, names) for item in value]
         return value
 
+    def as_recorded(value: Any) -> Any:
+        # a name is a string (or a list of them); anything else under such a key is no name: walked as words
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list | tuple):
+            return [as_recorded(item) for item in value]
+        return said(value)
+
     if isinstance(data, dict) and kept:
-        return {key: item if key in kept or key in IDENTIFIER_KEYS else said(item) for key, item in data.items()}
+        return {
+            key: item if key in kept else as_recorded(item) if key in IDENTIFIER_KEYS else said(item, key != EVENT_DATA)
+            for key, item in data.items()
+        }
     return said(data)
