@@ -86,7 +86,11 @@ _STOPPED = "the call stopped (its caller cancelled, or its progress callback rai
 #: what the warning of an answer whose turn was left paused says of it, whatever stopped it: a partial answer is
 #: returned (it was paid for, and no other target can go on with the turn), never presented as complete
 INCOMPLETE = "the answer is incomplete"
-_HELD = "(LLMResult.paused holds the turn, to send back for the model to go on)"
+#: what a caller can do with it: a Python caller has the turn to send back; an MCP or CLI result has no such field
+_HELD = (
+    "(LLMResult.paused holds the turn, for a Python caller to send back for the model to go on; over MCP or the CLI, "
+    "call again)"
+)
 #: what :meth:`PausedTurns._continue` says of a try that failed and was waited for, to be tried again
 _RETRIED = "retried"
 
@@ -279,7 +283,7 @@ class PausedTurns:
             try:  # (once, the turns' text joined: a turn left paused holds the document's start at most)
                 result.parsed = parse_json_output(result, target.provider, request.json_schema, request.json_validator)
             except InvalidOutputError:
-                _unusable(state, unfinished_document(target, stopped))
+                _unusable(state, unfinished_document(target, stopped, at_most=sent >= most))
                 return None
         return result
 
@@ -434,11 +438,14 @@ def nothing_came(target: Any, turns: int, stopped: str, *, at_most: bool) -> Uns
     return UnsupportedFeatureError(f"{said}; {fix}", provider=target.provider, model=target.model)
 
 
-def unfinished_document(target: Any, stopped: str) -> InvalidOutputError:
+def unfinished_document(target: Any, stopped: str, *, at_most: bool) -> InvalidOutputError:
     """The error of a JSON call's turn left paused (``stopped``: why) before its document was whole: the text so far
     is no document, and the next target is tried (the attempts that wrote it stay recorded at their cost). Said as
-    that, not as the model's invalid JSON, which it was not."""
+    that, not as the model's invalid JSON, which it was not; ``at_most``: the most continuations were sent, and the
+    setting to raise is named (a refusal or failure says its own why in ``stopped``)."""
     said = f"{target.label} {PAUSED_SAID} and its turn was left unfinished ({stopped}): the JSON document is incomplete"
+    if at_most:
+        said += f"; raise {SETTING} or the call's context.{CONTINUATIONS_KEY} (at most {int(MAXIMA[SETTING])})"
     return InvalidOutputError(said, provider=target.provider, model=target.model)
 
 

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from magsag_mcp import errors as E
+from magsag_mcp.mcp_server.call_models import InvokeSkillResult
 from magsag_mcp.service import Service
 from tests.providers.fakes import FakeAnthropic
 from tests.test_paused_turns import CATALOG, KEY, MODEL, SEARCHED, _call, _fake, _rows
@@ -344,3 +345,36 @@ async def test_a_failed_continuation_leaves_the_breaker_uncounted_its_call_answe
         ("error", "server_error"),
         ("ok", None),
     ]
+
+
+async def test_a_json_skills_turn_left_unfinished_at_the_most_continuations_names_the_setting(
+    catalog, tmp_path, serve
+):
+    # The most continuations sent, the document unfinished: the error said why ("1 continuation sent, the most
+    # allowed") but not the fix, where a turn left empty at the maximum names the setting to raise
+    fake, env = await _fake(serve, {**SEARCHED, "text": '{"city": '}, {**SEARCHED, "text": '"Os'})
+    db = tmp_path / "ledger.db"
+    with pytest.raises(E.AllTargetsFailed) as info:
+        async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+            payload = {"data": "x", "model_config": _json_config(False)}
+            await svc.invoke_skill("skill.analysis", payload, context={"pause_continuations": 1})
+    message = info.value.message
+    assert "left unfinished (1 continuation sent, the most allowed)" in message and len(fake.requests) == 2
+    assert "raise MAGSAG_PAUSE_CONTINUATIONS or the call's context.pause_continuations (at most 20)" in message
+
+
+async def test_a_partial_answer_over_mcp_is_said_incomplete_with_what_an_mcp_caller_can_do(catalog, tmp_path, serve):
+    # What MCP's invoke_skill and the CLI show (to_dict) has no LLMResult.paused: the warning sent their callers to a
+    # field they never get. It says what a Python caller does with the turn, and what one over MCP or the CLI does
+    first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    refused = {"error": 400, "kind": "invalid_request_error", "message": "bad block"}
+    fake, env = await _fake(serve, first, refused)
+    result = await _call(catalog, tmp_path / "ledger.db", env, stream=False)
+    shown = result.to_dict()
+    assert shown["output"] == "Searching. " and shown["finish_reason"] == "other" and "paused" not in shown
+    [said] = [w for w in shown["warnings"] if "its continuation (attempt 2) was not answered" in w]
+    assert "the answer is incomplete" in said and "over MCP or the CLI, call again" in said, said
+    assert len(fake.requests) == 2
+    # and MCP's own description of finish_reason "other" names the paused turn left unfinished, said incomplete
+    described = InvokeSkillResult.model_fields["finish_reason"].description or ""
+    assert "paused and left unfinished: the answer is incomplete" in described

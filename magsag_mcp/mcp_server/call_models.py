@@ -76,7 +76,7 @@ class InvokeSkillResult(_Out):
         description="why the answer ended: stop (it is whole), length (cut at max_tokens or the model's context: "
         "warnings say which; give a larger max_tokens for the rest), tool_calls (the model calls tool_calls: answer "
         "each in messages and call again), content_filter (the vendor withheld it), other (an end none of these "
-        "names: see warnings)"
+        "names, such as a turn the vendor paused and left unfinished: the answer is incomplete; see warnings)"
     )
     paused_turns: int = Field(
         0,
