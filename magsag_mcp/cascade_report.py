@@ -21,7 +21,7 @@ from .errors import (
 from .rates import bare_model
 from .records import AttemptRecord
 from .routing import Plan
-from .types import Target
+from .types import Target, masked_path
 
 
 @dataclass(slots=True)
@@ -130,15 +130,17 @@ def _labels(plan: Plan) -> list[str]:
     # gateway: https://gw.example/team-a/v1, .../team-b/v1), rather than by their place in the chain alone
     keyed = list(zip(names, at, strict=True))
     paths = [
-        _endpoint(c.target.base_url, with_path=True) if at[i] and keyed.count(keyed[i]) > 1 else at[i]
+        _endpoint(c.target.base_url, c.target.model) if at[i] and keyed.count(keyed[i]) > 1 else at[i]
         for i, c in enumerate(plan.candidates)
     ]
     return [f"{name} at {where}" if where else name for name, where in zip(names, paths, strict=True)]
 
 
-def _endpoint(base_url: str | None, *, with_path: bool = False) -> str:
+def _endpoint(base_url: str | None, with_path_of: str | None = None) -> str:
     """Where a target is served, without a query or credentials: ``https://host:port``, and the path below it where
-    ``with_path`` (redacted: a key some gateways take in the path is not shown)."""
+    ``with_path_of`` names the target's model, masked as a trace's ``base_url`` is (:func:`~.types.masked_path`: a
+    segment shaped like a token, such as a gateway's ``/v1/<token>/openai``, whatever a key pattern makes of it; the
+    model's own segment kept) and redacted."""
     if not base_url:
         return "its configured endpoint"
     try:
@@ -148,7 +150,7 @@ def _endpoint(base_url: str | None, *, with_path: bool = False) -> str:
         return "its call's endpoint"
     if not parts.hostname:
         return "its call's endpoint"
-    path = redact(parts.path.rstrip("/")) if with_path else ""
+    path = "" if with_path_of is None else redact(masked_path(parts.path.rstrip("/"), with_path_of))
     return f"{parts.scheme}://{parts.hostname}{port}{path}"
 
 

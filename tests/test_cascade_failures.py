@@ -554,3 +554,15 @@ async def test_all_failed_names_the_paths_of_two_targets_of_one_model_behind_one
         "fake:a at https://gw.example/y/v1",
         "fake:a at https://other.example",
     ]
+
+
+def test_the_paths_that_tell_two_targets_apart_mask_a_gateways_token_as_the_trace_does():
+    """The path below a shared host went into the labels (the trace, warnings, the every-target-failed message, the
+    ledger) through the key patterns alone: a gateway's token in the path (``/v1/<token>/openai``), shaped like no
+    vendor's key, was shown whole, where the trace's ``base_url`` masks it."""
+    token = "Zx9kQ2mP7vL4tR8wN3bY6cH1"
+    one = {"provider": "fake", "model": "a", "base_url": f"https://gw.example/v1/{token}/openai"}
+    two = {"provider": "fake", "model": "a", "base_url": "https://gw.example/team-b/v1"}
+    shown = labels(plan({**one, "fallbacks": [two]}))
+    assert shown == ["fake:a at https://gw.example/v1/[REDACTED]/openai", "fake:a at https://gw.example/team-b/v1"]
+    assert not any(token in label for label in shown)
