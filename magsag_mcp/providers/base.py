@@ -50,9 +50,11 @@ from .http_errors import (
 from .interface import ProgressCallback as ProgressCallback  # where the router and the providers import them from
 from .interface import Provider as Provider
 from .json_output import (
+    JSON_STARTS,
     check_strict_calls,
     object_rooted,
     parse_json_output,
+    sent_back_text,
     unwrap_value,
     without_inline_thinking,
 )
@@ -311,7 +313,7 @@ class HTTPProvider(Provider):
         cascade or the caller sends it back) writes the rest of that turn: the document is the turn's text and the
         answer's, joined (the answer's text alone, its tail, was parsed: invalid, or None where it was skipped). Where
         the turn's text starts no document (a model's "Let me search." before its search), the answer alone is it."""
-        sent = _sent_back_text(request)
+        sent = sent_back_text(request)
         whole = result if not sent else dataclasses.replace(result, text=sent + result.text)
         schema = request.json_schema
         if wire.wraps_json_roots and schema is not None and not object_rooted(schema) and not result.tool_calls:
@@ -320,7 +322,7 @@ class HTTPProvider(Provider):
         try:
             return parse_json_output(whole, self.name, schema, request.json_validator, cut)
         except InvalidOutputError:
-            if whole is result or sent.lstrip().startswith(_JSON_STARTS):
+            if whole is result or sent.lstrip().startswith(JSON_STARTS):
                 raise
         if wire.wraps_json_roots and schema is not None and not object_rooted(schema) and not result.tool_calls:
             unwrap_value(result)
@@ -484,18 +486,3 @@ async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> N
         data = {"chars": len(result.text), "text": result.text}
         await tell_at_rest(progress, "delta", data, result.usage, "after its answer had come whole")
 
-
-#: how a JSON document's text begins (after any whitespace): an object, an array, a code fence
-_JSON_STARTS = ("{", "[", "```")
-
-
-def _sent_back_text(request: LLMRequest) -> str:
-    """The text of the turn the request ends with where it is a paused turn sent back (its last messages assistant
-    turns of blocks, each paused part in order, as only a paused turn is sent back), which the answer goes on
-    writing; '' for any other request."""
-    texts: list[str] = []
-    for msg in reversed(request.messages):
-        if msg.role != "assistant" or not msg.blocks:
-            break
-        texts.append(msg.content or "")
-    return "".join(reversed(texts))

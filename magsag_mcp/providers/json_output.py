@@ -403,3 +403,19 @@ class StreamedDocument:
             return streamed if strict_json.loads(streamed) == json.loads(text) else text
         except ValueError:
             return text
+
+
+#: how a JSON document's text begins (after any whitespace): an object, an array, a code fence
+JSON_STARTS = ("{", "[", "```")
+
+
+def sent_back_text(request: LLMRequest) -> str:
+    """The text of the turn the request ends with where it is a paused turn sent back (its last messages assistant
+    turns of blocks, each paused part in order, as only a paused turn is sent back), which the answer goes on
+    writing; '' for any other request."""
+    texts: list[str] = []
+    for msg in reversed(request.messages):
+        if msg.role != "assistant" or not msg.blocks:
+            break
+        texts.append(msg.content or "")
+    return "".join(reversed(texts))
