@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from magsag_mcp.deadline import Deadline
 from magsag_mcp.errors import AllTargetsFailed, ProviderConnectionError, ProviderTimeoutError
 from magsag_mcp.providers import local_down, local_reach
 from magsag_mcp.providers.fake import script
@@ -214,8 +215,6 @@ async def test_the_last_targets_retry_after_a_connect_timeout_is_made(catalog_co
     assert isinstance(local_reach.down(url, 5.0), local_reach.UnreachedSlowly)
 
 
-
-
 async def test_a_probe_the_server_answers_ends_its_names_kept_failures_too(clock: _Clock):
     # a server's answer ended its being taken as down, but its names' asks kept their failure to reach it (the
     # policies judge by it: a glob of local models does not admit a model where it runs is not known)
@@ -255,3 +254,33 @@ async def test_a_target_come_back_to_after_a_connect_timeout_is_sent(catalog_cop
     tries = [(a["provider"], a["outcome"], a["error_message"]) for run in runs for a in run["attempts"]]
     assert opened.count(url + "/v1/responses") == 2, tries  # its first try, and the come-back's
     assert tries[-1][:2] == ("local", "error") and "not tried again" not in tries[-1][2], tries
+
+
+async def test_the_ask_again_ends_within_half_what_is_left_of_a_deadline(clock: _Clock):
+    # a server that connects and then says nothing: the ask again, bounded only by its own timeouts, ran the call's
+    # deadline out (the call failed with it, a TimeoutError), where the server was still to be taken as down
+    hits: list[str] = []
+    never = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        await never.wait()
+        return web.Response(text="late")
+
+    app = web.Application()
+    app.router.add_get("/", hang)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        provider = LocalProvider({"OLLAMA_BASE_URL": url}, _transport([]))
+        target = Target("local", "llama3.1:70b")
+        local_reach.went_down(url, "could not be asked: could not connect within 5s", 5.0)
+        clock.now += local_down.REPROBE_AFTER_S
+        async with Deadline(0.2):  # (the call's: the ask again gets half of it)
+            await provider.learn_where_it_runs(target)
+        assert hits == ["/"], hits  # asked again, not answered in time
+        assert isinstance(provider.unreached(target), local_reach.UnreachedSlowly)  # (still down, as it was)
+    finally:
+        never.set()
+        await server.close()

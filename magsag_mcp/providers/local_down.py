@@ -27,7 +27,8 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from ..errors import ProviderError
+from ..deadline import Deadline, before_the_deadline
+from ..errors import ProviderError, ProviderTimeoutError
 from ..transport import Timeouts, Transport
 
 #: how long a server found down after a wait is taken as down without a call's own request (see the module)
@@ -128,6 +129,17 @@ async def reprobe(transport: Transport, base_url: str, headers: Mapping[str, str
     :data:`REPROBE_CONNECT_S` to connect): any answer, or a connection refused (found again at once), ends its being
     taken as down; no connection in time leaves it so, asked again :data:`REPROBE_AFTER_S` later. One ask at a time
     per server: the calls meanwhile wait for its word (at most its two short timeouts)."""
+    try:
+        # bounded as a whole (the wait for another call's ask too, and an answer dribbled in within each read's
+        # timeout), and to half what is left of a deadline around the call: the ask is for good measure, and a call
+        # whose deadline it ran past failed with that deadline rather than with the server's state
+        async with Deadline(before_the_deadline(REPROBE_CONNECT_S + REPROBE_READ_S)):
+            await _reprobe(transport, base_url, headers)
+    except TimeoutError:  # (not asked in time: taken as down, as it was)
+        return
+
+
+async def _reprobe(transport: Transport, base_url: str, headers: Mapping[str, str]) -> None:
     from .local_reach import found_slowly  # (local_reach reads this memory: imported when first asked)
 
     async with first_ask(base_url, alone=True) as first:
@@ -139,8 +151,8 @@ async def reprobe(transport: Transport, base_url: str, headers: Mapping[str, str
         try:
             await transport.get(root + "/", headers=headers, timeouts=timeouts, max_body_bytes=64 * 1024)
         except ProviderError as exc:
-            if found_slowly(exc):
-                return  # (still not reached in time: taken as down, as it was)
+            if found_slowly(exc) or (isinstance(exc, ProviderTimeoutError) and exc.call_deadline):
+                return  # (still not reached in time, or not asked in time: taken as down, as it was)
             if not exc.reached:  # (refused: nothing listens yet, found again at once by the call, never remembered)
                 _DOWN.pop(root, None)
                 return
