@@ -284,3 +284,21 @@ async def test_the_ask_again_ends_within_half_what_is_left_of_a_deadline(clock: 
     finally:
         never.set()
         await server.close()
+
+
+async def test_the_first_ask_cancelled_hands_it_to_one_of_the_waiting_calls():
+    # the first ask of a server not seen answering, its call cancelled (a client gone, its own deadline) while it
+    # connected: the calls waiting on it each asked at once, every one paying a connect timeout of its own
+    opened: list[str] = []
+    url = "http://192.0.2.1:11434"
+    provider = LocalProvider({"OLLAMA_BASE_URL": url}, _transport(opened, lambda u: True))
+    tasks = [asyncio.create_task(provider.learn_where_it_runs(Target("local", f"model-{n}"))) for n in range(20)]
+    while not opened:  # (the first call's ask is connecting)
+        await asyncio.sleep(0)
+    tasks[0].cancel()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(done[0], asyncio.CancelledError) and done[1:] == [None] * 19, done
+    assert opened == [url + "/api/show"] * 2, len(opened)  # the cancelled ask, and the one made in its stead
+    assert all(
+        isinstance(provider.unreached(Target("local", f"model-{n}")), local_reach.UnreachedSlowly) for n in range(1, 20)
+    )

@@ -62,7 +62,7 @@ _DOWN: dict[str, _Down] = {}
 #: the servers' roots that answered in this process since they were last found down: asked by all at once
 _SEEN_UP: set[str] = set()
 #: (event loop, the server's root) -> set once the first ask of a server not seen up, or its re-probe, has its word
-_ASKING: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Event] = {}
+_ASKING: dict[tuple[asyncio.AbstractEventLoop, str], _Asking] = {}
 #: the clock the memory is timed by (a test moves it instead of waiting)
 _clock = time.monotonic
 
@@ -172,14 +172,25 @@ async def first_ask(base_url: str, *, alone: bool = False) -> AsyncIterator[bool
     key = (asyncio.get_running_loop(), root)
     waited = False
     while (asking := _ASKING.get(key)) is not None:
-        waited = True
         await asking.wait()
+        # (the one asking stopped before its word, its call cancelled: the next to wake asks alone in its stead, the
+        # others waiting on it, rather than all of them at once)
+        waited = not asking.stopped
     if waited:
         yield False
         return
-    event = _ASKING[key] = asyncio.Event()
+    event = _ASKING[key] = _Asking()
     try:
         yield True
+    except BaseException:
+        event.stopped = True
+        raise
     finally:
         del _ASKING[key]
         event.set()
+
+
+class _Asking(asyncio.Event):
+    """Set once the first ask of a server (or its re-probe) ended; ``stopped``: it ended before its word."""
+
+    stopped = False
