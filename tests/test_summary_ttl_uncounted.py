@@ -92,3 +92,29 @@ async def test_a_ledger_this_version_made_counts_none_uncounted(tmp_path: Path):
     assert summary["totals"]["cache_write_ttl_unsaid_tokens"] == 500
     assert summary["totals"]["cache_write_ttl_uncounted_attempts"] == 0
     assert summary["model_stats"]["m1"]["cache_write_ttl_uncounted_attempts"] == 0
+
+
+async def test_a_summary_of_no_filter_counts_them_down_0034s_index_not_every_attempt(tmp_path: Path):
+    """The count's own query, as the summary of a whole upgraded ledger runs it: grouped by its columns, SQLite walked
+    attempts_model whole (every attempt of the ledger, to save sorting the few it counts), not 0034's index."""
+    from magsag_mcp.ledger.filters import UsageFilters
+    from magsag_mcp.ledger.ttl_uncounted import ttl_uncounted
+
+    db = tmp_path / "l.db"
+    async with Ledger(db) as ledger:
+        await _record(ledger, _attempt("old", DAY + 10, "m1", "ana", 500))
+        await _record(ledger, _attempt("new", DAY + 20, "m1", "ana", 0))
+    _as_before_0033(db, ["old"])
+    conn = sqlite3.connect(db)
+    run: list[str] = []
+    conn.set_trace_callback(run.append)
+    try:
+        assert ttl_uncounted(conn, UsageFilters()) == {
+            ("model", "m1"): 1, ("provider", "anthropic"): 1, ("agent", "ana"): 1, ("skill", "s"): 1, ("totals", ""): 1,
+        }  # fmt: skip
+        conn.set_trace_callback(None)
+        [counted] = [sql for sql in run if "COUNT(*)" in sql]
+        plan = str(conn.execute(f"EXPLAIN QUERY PLAN {counted}").fetchall())
+    finally:
+        conn.close()
+    assert "USING INDEX attempts_cache_write_ttl_uncounted" in plan and "attempts_model" not in plan, plan
