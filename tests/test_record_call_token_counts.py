@@ -42,6 +42,11 @@ BAD_ATTEMPTS = [
     ("output_image_tokens", -3),
     ("input_tokens", 2.5),
     ("output_tokens", "10"),
+    # a bool is an int to Python: True was kept as 1 token; an unsaid image count is None alone, not any falsy value
+    ("cached_tokens", True),
+    ("output_image_tokens", False),
+    ("output_image_tokens", ""),
+    ("output_image_tokens", 0.0),
 ]
 
 
@@ -66,7 +71,7 @@ async def test_an_attempt_of_no_token_count_is_refused_naming_it_and_nothing_is_
         assert (await ledger.summarize())["totals"]["input_tokens"] == 100
 
 
-@pytest.mark.parametrize(("field", "value"), [("input_tokens", None), ("output_tokens", -7)])
+@pytest.mark.parametrize(("field", "value"), [("input_tokens", None), ("output_tokens", -7), ("output_tokens", True)])
 async def test_a_run_of_no_token_count_is_refused_naming_it(tmp_path: Path, field: str, value: Any):
     async with Ledger(tmp_path / "l.db") as ledger:
         with pytest.raises(InputError, match=rf"run 'r'\'s {field} is {value!r}: a count of tokens"):

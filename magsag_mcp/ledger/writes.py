@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import sqlite3
 from dataclasses import replace
 from decimal import Decimal
@@ -217,20 +218,24 @@ def _checked_counts(run: RunRecord, attempts: list[AttemptRecord]) -> None:
     """Refuse a record (a caller of Ledger.record_call's: the router fills them from its own counts) whose token counts
     are None, negative or no whole number, before anything is written. A None failed the record with a TypeError that
     named nothing; a negative count was kept, and summed into every later summary, rollup and run as tokens the call
-    never had. One test of them all: ``|`` of ints is negative where any is, and raises for None, a float or text."""
+    never had. One test of them all: ``|`` of ints is negative where any is, and raises for None, a float or text; a
+    bool, an int to ``|``, is told by its type."""
     try:
-        bad = (run.input_tokens | run.output_tokens) < 0
+        # (a bool is an int to ``|``: True would be kept as 1 token, False as none, where the slow path refuses them)
+        bad = (run.input_tokens | run.output_tokens) < 0 or bool in (type(run.input_tokens), type(run.output_tokens))
     except TypeError:
         bad = True
     if bad:
         raise _counts_refused(run, ("input_tokens", "output_tokens"), f"run {run.run_id!r}")
     for i, a in enumerate(attempts):
+        counts = (
+            a.input_tokens, a.output_tokens, a.cached_tokens, a.cache_write_tokens, a.reasoning_tokens,
+            a.cache_write_1h_tokens, a.cache_write_ttl_unsaid_tokens, a.input_audio_tokens, a.output_audio_tokens,
+            # (None alone is "not said": ``or 0`` let False, "" and 0.0 through as one)
+            0 if a.output_image_tokens is None else a.output_image_tokens,
+        )  # fmt: skip
         try:
-            bad = (
-                a.input_tokens | a.output_tokens | a.cached_tokens | a.cache_write_tokens | a.reasoning_tokens
-                | a.cache_write_1h_tokens | a.cache_write_ttl_unsaid_tokens | a.input_audio_tokens
-                | a.output_audio_tokens | (a.output_image_tokens or 0)
-            ) < 0  # fmt: skip
+            bad = functools.reduce(operator.or_, counts) < 0 or bool in set(map(type, counts))
         except TypeError:
             bad = True
         if bad:
