@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .call_request import MODEL_CONFIG_KEYS
-from .errors import PayloadError
+from .errors import InputError, PayloadError
 from .redaction import redact
 from .suggest import named, one_edit
 
@@ -86,11 +86,12 @@ def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: A
                 )
                 out.append(f"context key {key!r} is not one magsag reads: {goes}, and was not applied")
                 continue
-            if _cache_word(key):  # the route's `cache: {ttl: 1h}` written in a call's context, or its ttl alone
+            if _cache_setting_like(key, context[key]):  # a route's `cache: {ttl: 1h}` in a call's context, or its ttl
+                # (not "the cache was left alone": a route's or skill's cache still applied to the call, unchanged)
                 out.append(
-                    f"context key {key!r} is not one magsag reads: a call's answer cache is context['cache_ttl'], in "
-                    "seconds (3600 for an hour; a route's cache: {ttl: 1h} is the routing catalog's), so the cache "
-                    "was left alone for this call"
+                    f"context key {key!r} is not one magsag reads, and was not applied: a call's answer cache is "
+                    "context['cache_ttl'], in seconds (3600 for an hour, 0 for none; a route's cache: {ttl: 1h} is "
+                    "the routing catalog's)"
                 )
                 continue
             # a caller's own key near a routing key (a misspelt one is refused: check_context_keys): it may have
@@ -103,11 +104,39 @@ def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: A
     return out
 
 
-def _cache_word(key: str) -> bool:
+def _cache_setting_like(key: str, value: Any) -> bool:
     """Whether a context key names the answer cache's setting in other words than ``cache_ttl`` (``cache``, as a
     route writes it, or its ``ttl`` alone): too far from it for difflib's closeness, and no misspelling of it
-    (:func:`misspelt_context_key` refuses those: ``cache_ttl_s``), it would pass unread, each call paid for again."""
-    return _folded(key) in ("cache", "ttl")
+    (:func:`misspelt_context_key` refuses those: ``cache_ttl_s``), it would pass unread, each call paid for again.
+    Only with a value a cache setting could be (``{ttl: ...}``, a duration, seconds, ``true``): the context is the
+    caller's own too (a delegation's carries what its agents pass on), and a ``cache`` of documents or a session's
+    ``ttl`` word is no setting of magsag's, warned of on every call."""
+    folded = _folded(key)
+    if folded == "cache":
+        if isinstance(value, Mapping):
+            return any(isinstance(k, str) and _folded(k) in ("ttl", "cachettl") for k in value)
+        return isinstance(value, bool) or _a_duration(value)
+    return folded == "ttl" and _a_duration(value)
+
+
+def _a_duration(value: Any) -> bool:
+    """Whether ``value`` reads as a route's cache ttl does: seconds, or a duration (90s, 30m, 1h, 7d)."""
+    from .ledger.times import parse_duration_seconds
+
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)  # ("3600": seconds, as a string)
+    except ValueError:
+        try:
+            parse_duration_seconds(value)
+        except InputError:
+            return False
+    return True
 
 
 def check_context_keys(context: Mapping[str, Any], *, explaining: bool = False, budgeting: bool = False) -> None:

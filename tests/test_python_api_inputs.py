@@ -139,18 +139,30 @@ def test_a_model_config_given_in_a_context_is_said_to_go_unread(mg: Magsag):
     ]
 
 
-@pytest.mark.parametrize("context", [{"cache": 3600}, {"cache": {"ttl": "1h"}}, {"ttl": 3600}, {"Cache": True}])
+@pytest.mark.parametrize(
+    "context", [{"cache": 3600}, {"cache": {"ttl": "1h"}}, {"ttl": 3600}, {"ttl": "30m"}, {"Cache": True}]
+)
 def test_the_answer_caches_setting_under_another_name_is_said_to_go_unread(mg: Magsag, context: dict):
     # A route's `cache: {ttl: 1h}` written in a call's context (or its ttl alone) is a caller's own key to magsag, too
     # far from 'cache_ttl' for difflib's closeness: the call was neither answered from the cache nor stored in it, and
-    # paid for again each time, without a word
+    # paid for again each time, without a word. (Not "the cache was left alone": a route's cache still applies.)
     result = mg.skills.invoke("skill.analysis", {"data": "x"}, context=context)
     (key,) = context
     assert result["warnings"] == [
-        f"context key {key!r} is not one magsag reads: a call's answer cache is context['cache_ttl'], in seconds "
-        "(3600 for an hour; a route's cache: {ttl: 1h} is the routing catalog's), so the cache was left alone for "
-        "this call"
+        f"context key {key!r} is not one magsag reads, and was not applied: a call's answer cache is "
+        "context['cache_ttl'], in seconds (3600 for an hour, 0 for none; a route's cache: {ttl: 1h} is the routing "
+        "catalog's)"
     ]
+
+
+@pytest.mark.parametrize(
+    "context", [{"cache": {"documents": ["a.pdf"], "hits": 3}}, {"ttl": "session-7"}, {"cache": None}]
+)
+def test_a_context_key_of_the_callers_own_named_cache_is_no_warning(mg: Magsag, context: dict):
+    # A delegation's context carries what its agents pass on: a 'cache' of their documents, a session's 'ttl' word,
+    # hold no cache setting, and were warned of on every call as if they were the answer cache's
+    result = mg.skills.invoke("skill.analysis", {"data": "x"}, context=context)
+    assert result["warnings"] == []
 
 
 def test_a_key_as_a_delegations_task_id_or_an_events_name_is_refused_naming_what_was_given(mg: Magsag):
