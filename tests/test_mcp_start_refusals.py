@@ -100,3 +100,50 @@ def test_an_azure_trust_refused_stops_the_server_as_it_starts(monkeypatch, capsy
     assert first == (
         "magsag-mcp: MAGSAG_AZURE_SERVED_TRUST='1d' is not a number; set it to e.g. 86400.0 (from 0 to 2592000)"
     )
+
+
+@pytest.mark.usefixtures("unserved")
+def test_every_server_option_variable_refused_is_named_at_one_start(monkeypatch, capsys):
+    # doctor lists them all; the server named the first and stopped, the next said only at the next start (the docs
+    # say it names every one, joined by "; also"). One given on the command line stands in for its variable.
+    monkeypatch.setenv("MAGSAG_MCP_TRANSPORT", "htp")
+    monkeypatch.setenv("MAGSAG_MCP_LOG_LEVEL", "verbose")
+    monkeypatch.setenv("MAGSAG_MCP_LOG_FORMAT", "logfmt")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(SystemExit) as stopped:
+        server_main.main(["--catalog", str(CATALOG), "--log-format", "text"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        "MAGSAG_MCP_LOG_LEVEL='verbose' is not a log level; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL (or pass "
+        "--log-level); also MAGSAG_MCP_TRANSPORT='htp' is not a transport; use one of stdio, http (or pass --transport)"
+    ) in err
+    assert "MAGSAG_MCP_LOG_FORMAT" not in err
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("MAGSAG_MCP_TRANSPORT", " HTTP "),
+        ("MAGSAG_MCP_TRANSPORT", "sse"),
+        ("MAGSAG_MCP_TRANSPORT", "   "),
+        ("MAGSAG_MCP_LOG_LEVEL", "debug\t"),
+        ("MAGSAG_MCP_LOG_LEVEL", "warn"),
+        ("MAGSAG_MCP_LOG_FORMAT", "Json"),
+        ("MAGSAG_MCP_LOG_FORMAT", "json lines"),
+    ],
+)
+def test_doctor_refuses_a_server_option_variable_exactly_when_the_server_does(monkeypatch, capsys, variable, value):
+    # one reading of the variable for both (server_options._variable_value): doctor must not pass one the server
+    # stops on, nor list one it starts on
+    from magsag_mcp.mcp_server.server_options import parse_command_line, variables_refused
+
+    monkeypatch.setenv(variable, value)
+    try:
+        parse_command_line([])
+    except SystemExit:
+        server_refused = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    else:
+        server_refused = []
+    doctor = variables_refused({variable: value})
+    assert [f"magsag-mcp: error: {p}" for p in doctor] == server_refused

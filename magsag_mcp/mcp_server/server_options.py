@@ -139,6 +139,37 @@ class ServerParser(RedactingParser):
         sys.exit(2)
 
 
+#: the options whose variable argparse does not check (only values given): dest -> (variable, values, what, option)
+_CHECKED = {
+    "log_level": (LOG_LEVEL_ENV, LEVELS, "a log level", "--log-level"),
+    "log_format": (LOG_FORMAT_ENV, LOG_FORMATS, "a log format", "--log-format"),
+    "transport": (TRANSPORT_ENV, TRANSPORTS, "a transport", "--transport"),
+}
+
+
+def _variable_value(dest: str, env: Mapping[str, str]) -> str:
+    """The value of ``dest``'s variable as its option's default reads it ("" when unset): empty is unset, as for
+    every variable, spaces around it no part of it, in any case. The one reading of it, for the server's parser and
+    for ``magsag doctor`` (:func:`variables_refused`): two copies could come to disagree on what it starts on."""
+    raw = (env.get(_CHECKED[dest][0]) or "").strip()
+    return raw.upper() if dest == "log_level" else raw.lower()
+
+
+def _refused(dest: str, env: Mapping[str, str]) -> str:
+    name, values, what, option = _CHECKED[dest]
+    return f"{name}={env.get(name)!r} is not {what}; use one of {', '.join(values)} (or pass {option})"
+
+
+def variables_refused(env: Mapping[str, str]) -> list[str]:
+    """The refusals of the variables :func:`parse_command_line` refuses, in its words, for ``magsag doctor``, which
+    listed none of them while the server would not start on one."""
+    return [
+        _refused(dest, env)
+        for dest, (_, values, _, _) in _CHECKED.items()
+        if (value := _variable_value(dest, env)) and value not in values
+    ]
+
+
 def _log_format_asked(argv: Sequence[str] | None) -> str:
     """The ``--log-format`` the command line (else ``$MAGSAG_MCP_LOG_FORMAT``) asks for, read before the whole line
     is, so that the parser's own refusal of the rest is said in it; ``text`` where it cannot be read."""
@@ -167,7 +198,7 @@ def build_parser() -> ServerParser:
         "--transport",
         type=str.lower,
         choices=TRANSPORTS,
-        default=(os.environ.get(TRANSPORT_ENV) or "").strip().lower() or "stdio",
+        default=_variable_value("transport", os.environ) or "stdio",
         help="default: $MAGSAG_MCP_TRANSPORT or stdio",
     )
     p.add_argument(
@@ -214,15 +245,14 @@ def build_parser() -> ServerParser:
         "--log-level",
         type=str.upper,
         choices=LEVELS,
-        # empty is unset, as for every variable; spaces around it are no part of it
-        default=(os.environ.get(LOG_LEVEL_ENV) or "").strip().upper() or "INFO",
+        default=_variable_value("log_level", os.environ) or "INFO",
         help="stderr log level (default: $MAGSAG_MCP_LOG_LEVEL or INFO)",
     )
     p.add_argument(
         "--log-format",
         type=str.lower,
         choices=LOG_FORMATS,
-        default=(os.environ.get(LOG_FORMAT_ENV) or "").strip().lower() or "text",
+        default=_variable_value("log_format", os.environ) or "text",
         help="stderr log lines: 'text' (default: $MAGSAG_MCP_LOG_FORMAT or text), or 'json', one JSON object a line "
         "(time, level, logger, message, exception) for a log collector",
     )
@@ -236,32 +266,11 @@ def parse_command_line(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = build_parser()
     parser.log_format = _log_format_asked(argv)
     args = parser.parse_args(argv)
-    for dest in _CHECKED:  # a bad $MAGSAG_MCP_LOG_LEVEL, ... (argparse checks only given values)
-        if getattr(args, dest) not in _CHECKED[dest][1]:
-            parser.error(_refused(dest, os.environ))
+    # a bad $MAGSAG_MCP_LOG_LEVEL, ... (argparse checks only given values): every one said at once, as doctor lists
+    # them, not the first alone and the next at the next start
+    refused = [
+        _refused(dest, os.environ) for dest, (_, values, _, _) in _CHECKED.items() if getattr(args, dest) not in values
+    ]
+    if refused:
+        parser.error("; also ".join(refused))
     return args
-
-
-#: the options whose variable argparse does not check (only values given): dest -> (variable, values, what, option)
-_CHECKED = {
-    "log_level": (LOG_LEVEL_ENV, LEVELS, "a log level", "--log-level"),
-    "log_format": (LOG_FORMAT_ENV, LOG_FORMATS, "a log format", "--log-format"),
-    "transport": (TRANSPORT_ENV, TRANSPORTS, "a transport", "--transport"),
-}
-
-
-def _refused(dest: str, env: Mapping[str, str]) -> str:
-    name, values, what, option = _CHECKED[dest]
-    return f"{name}={env.get(name)!r} is not {what}; use one of {', '.join(values)} (or pass {option})"
-
-
-def variables_refused(env: Mapping[str, str]) -> list[str]:
-    """The refusals of the variables :func:`parse_command_line` refuses (read as its options' defaults read them:
-    spaces around a value no part of it, in any case), for ``magsag doctor``, which listed none of them while the
-    server would not start on one."""
-    refused = []
-    for dest, (name, values, _, _) in _CHECKED.items():
-        raw = (env.get(name) or "").strip()
-        if raw and (raw.upper() if dest == "log_level" else raw.lower()) not in values:
-            refused.append(_refused(dest, env))
-    return refused
