@@ -235,3 +235,28 @@ def test_governance_reads_the_call_deadline_without_the_service_layer():
         "assert 'magsag_mcp.service' not in sys.modules, 'governance imported the service'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_refused_reservations_under_a_limit_reached_sweep_once_a_sweeps_interval(tmp_path, monkeypatch):
+    # a refused reservation's sweep is undone with it and made in a write of its own: that write stands for the sweep
+    # of the next 30 s, else every refused call (each one, while a limit is reached) swept twice
+    from magsag_mcp.governance import PolicySet, budget
+    from magsag_mcp.governance.policy import Policy
+
+    swept: list[float] = []
+    real = budget.record_abandoned
+
+    def counted(conn: sqlite3.Connection, now: float) -> None:
+        swept.append(now)
+        real(conn, now)
+
+    monkeypatch.setattr(budget, "record_abandoned", counted)
+    monkeypatch.setattr(budget, "_last_sweep", 0.0)  # the next reservation sweeps
+    policies = PolicySet([Policy(name="cap", thresholds={"max_cost_per_run_usd": "0.001"})])
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(policies, ledger, FixedPricer("1"))  # every call's worst case past the limit
+        for n in range(5):
+            with pytest.raises(E.BudgetExceeded):
+                await gov.admit(attempt_ctx(f"r{n}", agent="ana"))
+            await ledger.submit(lambda conn: None)  # (after the sweep queued before it)
+    assert len(swept) == 2, swept  # the first refusal's, undone, and the one made on its own

@@ -322,12 +322,23 @@ class Reservation:
 
 def sweep_later(ledger: Any) -> None:
     """Record the abandoned reservations (expired, or of a process seen gone) in a write of their own, not waited
-    for: the sweep a refused reservation made was undone with it (see :meth:`Reservation.__call__`)."""
+    for: the sweep a refused reservation made was undone with it (see :meth:`Reservation.__call__`). The write
+    stands for the sweep of the next :data:`SWEEP_EVERY_SECONDS` (the reservations made meanwhile sweep not again,
+    nor does their refusal queue another): while a limit is reached every reservation is refused, and each swept
+    twice. Failed, or not queued, it is taken for done no more."""
+    global _last_sweep
     now = time.time()
+    before, _last_sweep = _last_sweep, now
+
+    def undone(_exc: BaseException) -> None:
+        global _last_sweep
+        if _last_sweep == now:  # (not swept since)
+            _last_sweep = before
+
     try:
-        ledger.enqueue(lambda conn: record_abandoned(conn, now), durable=False)
-    except LedgerError:  # (closing: the next process's sweep records them)
-        pass
+        ledger.enqueue(lambda conn: record_abandoned(conn, now), durable=False, failed=undone)
+    except LedgerError as exc:  # (closing: the next process's sweep records them)
+        undone(exc)
 
 
 def unbounded_in_scope(
