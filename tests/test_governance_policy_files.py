@@ -299,6 +299,7 @@ def test_a_machine_without_a_zone_folder_still_knows_the_iana_zones(tmp_path):
         # 1e400 is a finite Decimal as written (YAML's float would be inf), 10**40 an int: both loaded as limits no
         # spend reaches, shown back as a 400-digit remaining_usd
         ("1e400", "$1E+400 is more than the ledger counts as one amount ($9,223,372.03, pico-USD in a 64-bit integer)"),
+        ("'9223372.036854775808'", "$9,223,372.036854775808 is more than the ledger counts as one amount"),
         ("'1e400'", "$1E+400 is more than the ledger counts as one amount"),
         ("1" + "0" * 40, "is more than the ledger counts as one amount"),
         ("10000000", "$10,000,000 is more than the ledger counts as one amount"),
@@ -309,6 +310,8 @@ def test_a_machine_without_a_zone_folder_still_knows_the_iana_zones(tmp_path):
         (".nan", "nan is not a finite amount; write the amount as a plain number of USD"),
         (".inf", "inf is not a finite amount"),
         ("-5", "(got -5); write a number above 0"),
+        # 0 or below is said so, however many decimal places (it was told of its decimal places)
+        ("-5e-13", "write a number above 0"),
     ],
 )
 @pytest.mark.parametrize("key", ["max_cost_per_month_usd", "max_cost_per_day_usd", "max_cost_per_agent_monthly_usd"])
@@ -324,8 +327,11 @@ def test_a_limit_the_ledger_cannot_count_is_refused_naming_the_file_key_and_fix(
 
 
 def test_the_largest_and_least_limits_the_ledger_counts_load(catalog_copy):
-    policy(catalog_copy, "policies:\n  - name: x\n    thresholds: {max_cost_per_month_usd: 9223372, "
-                         "max_cost_per_day_usd: 0.000000000001}")  # fmt: skip
+    # (10.000000000000000: its zeros past 12 places round nothing away; it was refused as rounded)
+    policy(catalog_copy, "policies:\n  - name: x\n    thresholds: {max_cost_per_month_usd: '9223372.036854775807', "
+                         "max_cost_per_day_usd: 0.000000000001, "
+                         "max_cost_per_call_usd: '10.000000000000000'}")  # fmt: skip
     [loaded] = load_policies(catalog_copy).policies
     assert loaded.thresholds is not None
-    assert str(loaded.thresholds.max_cost_per_month_usd) == "9223372"
+    assert str(loaded.thresholds.max_cost_per_month_usd) == "9223372.036854775807"
+    assert loaded.thresholds.max_cost_per_call_usd == 10

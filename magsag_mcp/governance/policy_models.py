@@ -71,14 +71,17 @@ def _written_null(cls: Any, value: Any, info: Any) -> Any:
 
 #: the largest limit: the most the ledger holds as one amount (pico-USD in a 64-bit integer, about $9.2M)
 LIMIT_MAX_USD = Decimal(MAX_PUSD).scaleb(-12)
+_PICO_USD = Decimal("1e-12")
+#: said to the cent, rounded down: an amount YAML reads unquoted (a float) keeps no more digits than that exactly
 _LIMIT_MAX_SAID = f"{LIMIT_MAX_USD.quantize(Decimal('0.01'), rounding=ROUND_DOWN):,f}"
 
 
 def _countable_limit(value: Decimal | None) -> Decimal | None:
     """A limit the ledger's pico-USD count: 1e400 (a finite Decimal, read from YAML as written) or 10**40 loaded and
-    compared as if a limit, one no spend reaches; 5e-13 was rounded to a $0 limit, refusing every call. (A NaN, an
-    infinity and an amount of 0 or below are refused before: Field's gt=0 and pydantic's finite numbers.)"""
-    if value is None:
+    compared as if a limit, one no spend reaches; 5e-13 was rounded to a $0 limit, refusing every call. (A NaN and an
+    infinity are refused before, by pydantic's finite numbers; an amount of 0 or below after, by Field's gt=0, which
+    says so: -5e-13 was told of its decimal places.)"""
+    if value is None or value <= 0:  # (0 or below: Field's gt=0 says so, after this)
         return value
     if value > LIMIT_MAX_USD:
         shown = format(value, ",f") if value.adjusted() < 30 else str(value)
@@ -86,7 +89,7 @@ def _countable_limit(value: Decimal | None) -> Decimal | None:
             f"${shown} is more than the ledger counts as one amount (${_LIMIT_MAX_SAID}, pico-USD in a 64-bit "
             "integer); write a lower amount, or remove the key for no such limit"
         )
-    if value.as_tuple().exponent < -12:  # type: ignore[operator]
+    if value != value.quantize(_PICO_USD):  # (10.000000000000000's zeros round nothing away)
         raise ValueError(
             f"${value:f} has more decimal places than the ledger counts (12: pico-USD), and would be rounded; write at "
             "most 12 decimal places (the least limit is 0.000000000001)"
