@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime
 import difflib
 import re
-import time
 import typing
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .text import NAME_MAX
+from .zone_offsets import offset_hint
 
 #: where a caller finds each skill's payload fields and input schema, on every surface
 SKILL_FIELDS_LISTED = "list_skills, `magsag catalog skills --json` and skills.list() show each skill's input_schema"
@@ -444,86 +444,10 @@ _OFFSET_WRITTEN = re.compile(r"(?:utc|gmt)?\s*([+-])\s*(\d{1,2})(?::?(\d\d))?", 
 
 def zone_hint(name: object) -> str:
     """`` (did you mean 'Europe/Berlin'?)`` for a time zone :func:`meant_zone` finds, else ``""``; for one written as
-    an offset, the IANA name of that offset, or the places on it (:func:`_offset_hint`)."""
+    an offset, the IANA name of that offset, or the places on it (:func:`~.zone_offsets.offset_hint`)."""
     offset = _OFFSET_WRITTEN.fullmatch(name.strip()) if isinstance(name, str) else None
     if offset is not None:
         sign, hours, minutes = offset.groups()
-        return _offset_hint(sign, hours, minutes)
+        return offset_hint(sign, hours, minutes)
     meant = meant_zone(name)
     return f" (did you mean {meant!r}?)" if meant else ""
-
-
-def _offset_hint(sign: str, hours: str, minutes: str | None, now: float | None = None) -> str:
-    """IANA names a whole hour's offset Etc/GMT with the sign the other way round (POSIX's: Etc/GMT+3 is three hours
-    behind UTC): 'GMT+3', meant as three hours ahead, was asked 'did you mean Etc/GMT+3?', whose days end six hours
-    off the ones meant. An offset with minutes ('+05:30') has no Etc name: the places on it at ``now`` (else at some
-    time of the year) are named, as the fix; an offset no place keeps gets the rule for writing a zone."""
-    import zoneinfo
-
-    whole, past = int(hours), int(minutes or 0)
-    if whole == 0 and past == 0:
-        return " (did you mean 'UTC'?)"
-    written = f"UTC{sign}{whole}" + (f":{past:02d}" if past else "")
-    if past >= 60 or whole * 60 + past > _OFFSET_MAX_MINUTES:
-        return f" ({written} is no offset: a place's is at most 14 hours from UTC, its minutes under 60)"
-    offset = (1 if sign == "+" else -1) * (whole * 3600 + past * 60)
-    places = _places_on(offset, time.time() if now is None else now)
-    posix = f"Etc/GMT{'-' if sign == '+' else '+'}{whole}"
-    if past or posix not in zoneinfo.available_timezones():
-        if not places:
-            return (
-                f" ({written} has no IANA name of its own, and no place keeps it: write the IANA name (Area/City) "
-                "of the place whose days you mean, as 'Asia/Kolkata'; its offset then follows its summer time)"
-            )
-        return f" ({written} has no IANA name of its own: use the zone of the place you mean; {places})"
-    place = "the zone of a place on that offset, which keeps its summer time too"
-    if places:
-        place = f"the zone of the place you mean; {places}"
-    return f" ({written} is {posix!r} in IANA's names, whose sign is inverted; or use {place})"
-
-
-#: the farthest a place's offset is from UTC (Kiribati's Line Islands: +14:00)
-_OFFSET_MAX_MINUTES = 14 * 60
-#: the places named for an offset, at most
-_PLACES_NAMED = 3
-
-
-def _places_on(offset: int, now: float) -> str:
-    """IANA zones on ``offset`` (seconds east of UTC) at ``now``, as "'Asia/Kolkata' (India (IST)), ..."; else the
-    ones on it at some time of the coming year, said so (Newfoundland is on UTC-2:30 in its summer only); "" if none.
-    Read from tzdata's zonenow.tab: one zone for each way of keeping time now, with the places it is for."""
-    from datetime import UTC, datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    zones = _present_zones()
-    today = datetime.fromtimestamp(now, UTC)
-
-    def on(zone: str, when: datetime) -> bool:
-        shift = when.astimezone(ZoneInfo(zone)).utcoffset()
-        return shift is not None and shift == timedelta(seconds=offset)
-
-    named = [(z, where) for z, where in zones if on(z, today)]
-    if named:
-        return "places on it today: " + _listed(named)
-    months = [today + timedelta(days=30 * k) for k in range(1, 13)]
-    named = [(z, where) for z, where in zones if any(on(z, m) for m in months)]
-    return "places on it part of the year: " + _listed(named) if named else ""
-
-
-def _listed(zones: list[tuple[str, str]]) -> str:
-    return ", ".join(f"{z!r}" + (f" ({where})" if where else "") for z, where in zones[:_PLACES_NAMED])
-
-
-def _present_zones() -> list[tuple[str, str]]:
-    """(zone, the places it is for) of tzdata's zonenow.tab (zone1970.tab before tzdata 2023d); [] if neither is
-    there."""
-    from importlib import resources
-
-    for table in ("zonenow.tab", "zone1970.tab"):
-        try:
-            text = resources.files("tzdata.zoneinfo").joinpath(table).read_text(encoding="utf-8")
-        except (ModuleNotFoundError, OSError):
-            continue
-        rows = [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
-        return [(row[2], row[3] if len(row) > 3 else "") for row in rows if len(row) > 2]
-    return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -86,12 +87,41 @@ _DECEMBER, _JULY = 1796601600.0, 1782864000.0  # 2026-12-07 and 2026-07-01, UTC
 def test_an_offset_with_no_etc_zone_is_told_the_places_on_it(zone, now, said):
     # '+05:30' or '-03:30' was told "use the zone of a place on that offset", naming none: the places on it today
     # (from tzdata's zonenow.tab) are named, else those on it part of the year, else the rule
-    from magsag_mcp.suggest import _OFFSET_WRITTEN, _offset_hint
+    from magsag_mcp.suggest import _OFFSET_WRITTEN
+    from magsag_mcp.zone_offsets import offset_hint
 
     match = _OFFSET_WRITTEN.fullmatch(zone)
     assert match is not None
-    hint = _offset_hint(*match.groups(), now=now)
+    hint = offset_hint(*match.groups(), now=now)
     assert said in hint, hint
+
+
+def test_an_offsets_places_are_read_from_the_machines_zone_tables_without_tzdata(monkeypatch, tmp_path):
+    # Without the tzdata package (a Linux machine reads its zones from /usr/share/zoneinfo), the places on '+05:30'
+    # were not looked for there, and the offset was told that no place keeps it; with no table anywhere, it is not
+    # told so either (the places are unknown), but the rule for writing a place's zone
+    import shutil
+    import zoneinfo
+    from importlib import resources
+
+    import tzdata
+
+    from magsag_mcp import zone_offsets
+
+    def no_tzdata(package: str) -> object:
+        raise ModuleNotFoundError(f"No module named {package!r}")
+
+    monkeypatch.setattr(resources, "files", no_tzdata)
+    zones = tmp_path / "zoneinfo"
+    zones.mkdir()
+    shutil.copy(Path(tzdata.__file__).parent / "zoneinfo" / "zone1970.tab", zones / "zone1970.tab")  # (no zonenow)
+    monkeypatch.setattr(zoneinfo, "TZPATH", (str(tmp_path / "absent"), str(zones)))
+    hint = zone_offsets.offset_hint("+", "05", "30", now=_JULY)
+    assert "places on it today: 'Asia/Kolkata'" in hint, hint
+    (zones / "zone1970.tab").unlink()
+    hint = zone_offsets.offset_hint("+", "05", "30", now=_JULY)
+    assert "no place keeps it" not in hint, hint
+    assert "UTC+5:30 has no IANA name of its own: write the IANA name (Area/City) of the place" in hint, hint
 
 
 @pytest.mark.parametrize("zone", ["localtime", "right/Asia/Tokyo"])
