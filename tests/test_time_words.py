@@ -257,3 +257,33 @@ def test_a_duration_option_is_told_the_other_spellings_too():
     with pytest.raises(InputError) as info:
         parse_duration_seconds("P90D")
     assert info.value.message.startswith("'P90D' is not a duration: P90D is ISO 8601's form: write 90d; use e.g. 90d")
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        # ISO's P and T with no amount: an IndexError from the hint, not the refusal
+        ("PT", ""),
+        ("-PT", ""),
+        ("pT", ""),
+        # a month or year with no date a day after it, or none itself: a ValueError from the hint ('9999-12'), or told
+        # to write a date Python reads as none ('0000-01-01', '10000-01-01')
+        ("9999-12", ""),
+        ("9999", ""),
+        ("0000", ""),
+        # the spelling told is read: '6.048e+06s' was not (an exponent), nor 'infs'
+        ("10w1s", "a duration takes one unit: 10w1s is written 6048001s; "),
+        ("P100DT1S", "P100DT1S is ISO 8601's form: write 8640001s; "),
+        ("1e400s", ""),
+    ],
+)
+def test_a_spellings_hint_is_one_a_time_is_read_as_or_none(written: str, hint: str):
+    # each refused as a time with its hint (or the forms a time takes alone), never an error of the hint's own
+    with pytest.raises(InputError) as info:
+        parse_since(written, now=NOW)
+    said = info.value.message
+    assert said.startswith(f"since={written!r} is not a time: {hint}"), said
+    assert "10000-" not in said and "0000-01-01" not in said and "e+" not in said and "inf" not in said, said
+    if hint:  # (what it says to write is read, as that many seconds)
+        told = hint.split()[-1].rstrip(";")
+        assert parse_duration_seconds(told) == int(told.rstrip("s")), told

@@ -8,6 +8,7 @@ only where a time was refused, said before the forms a time takes (see times.py)
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -47,7 +48,12 @@ _PERIOD_WORDS = re.compile(r"^(this|current)\s+(week|month|year)$", re.IGNORECAS
 
 def _letters(seconds: float, unit: str) -> str:
     """``seconds`` in ``unit``, the smallest its writer used (P7D: 7d; 7d12h: 180h; 1h30m: 90m)."""
-    return f"{seconds / _UNIT_SECONDS[unit]:g}{unit}"
+    return _plain(seconds / _UNIT_SECONDS[unit]) + unit
+
+
+def _plain(number: float) -> str:
+    """``number`` as a duration's amount is read: digits and a point, no exponent (10w1s was told 6.048e+06s)."""
+    return f"{number:.9f}".rstrip("0").rstrip(".")
 
 
 def duration_spelling(text: str) -> str:
@@ -62,6 +68,8 @@ def duration_spelling(text: str) -> str:
                 "30d is about a month, 365d a year; "
             )
         parts = [(n, u) for n, u in ((weeks, "w"), (days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")) if n]
+        if not parts:  # ('PT': no amount to write)
+            return ""
         total = sum(float(n.replace(",", ".")) * _UNIT_SECONDS[u] for n, u in parts)
         signed = " (a duration counts back from now, without a sign)" if sign else ""
         return f"{stripped} is ISO 8601's form: write {_letters(total, parts[-1][1])}{signed}; "
@@ -72,12 +80,9 @@ def duration_spelling(text: str) -> str:
         return f"a duration takes one unit: {stripped} is written {_letters(total, smallest)}; "
     if (m := _SUBSECOND.match(stripped)) is not None:
         seconds = float(m.group(1)) * _SUBSECOND_SCALE[m.group(2).lower()]
-        return f"there is no unit under a second: {stripped} is {seconds:.9f}".rstrip("0").rstrip(".") + "s; "
-    if (m := _EXPONENT.match(stripped)) is not None:
-        return (
-            f"a duration takes no exponent: {stripped} is written {float(m.group(1)):f}".rstrip("0").rstrip(".")
-            + f"{m.group(2).lower()}; "
-        )
+        return f"there is no unit under a second: {stripped} is {_plain(seconds)}s; "
+    if (m := _EXPONENT.match(stripped)) is not None and math.isfinite(amount := float(m.group(1))):
+        return f"a duration takes no exponent: {stripped} is written {_plain(amount)}{m.group(2).lower()}; "
     return ""
 
 
@@ -121,12 +126,17 @@ def _date_spelling(text: str) -> str:
     """A date written other than ISO's year-month-day, as ISO writes it."""
     if (m := _YEAR_MONTH.match(text)) is not None and 1 <= int(m.group(2)) <= 12:
         year, month = int(m.group(1)), int(m.group(2))
-        after = date(year + month // 12, month % 12 + 1, 1)
+        try:
+            after = date(year + month // 12, month % 12 + 1, 1)
+        except ValueError:  # (9999-12: the next month's first day is no date)
+            return ""
+        if year < 1:  # (0000-05: its first day is none)
+            return ""
         return (
             f"a month is read from its first day: since {year:04d}-{month:02d}-01, until {after.isoformat()} "
             "(exclusive); "
         )
-    if (m := _YEAR.match(text)) is not None:
+    if (m := _YEAR.match(text)) is not None and 1 <= int(m.group(1)) < 9999:  # (0000, 9999: a date is years 1-9999)
         year = int(m.group(1))
         return f"a year is read from its first day: since {year:04d}-01-01, until {year + 1:04d}-01-01 (exclusive); "
     if (m := _SLASHED.match(text)) is not None:
