@@ -265,3 +265,28 @@ async def test_two_ledgers_on_one_file_hold_the_month_limit_across_the_zones_mon
         [month] = status["limits"]
         assert (month["spent_usd"], month["unknown_cost_bound_usd"], month["reserved_usd"]) == ("0", "0.6", "0"), month
         assert month["window"]["start"] == _berlin(2026, 12, 1)
+
+
+def test_a_closed_connections_entry_dropped_by_another_thread_meanwhile_is_no_error(tmp_path):
+    # two threads' reads (two ledgers' connections in one process) may drop one closed connection's entry at once:
+    # the second del raised KeyError from a reservation's read
+    from magsag_mcp.ledger import sealed_spend
+
+    class ClosedMeanwhile:
+        """A closed connection whose entry another thread drops as this one looks at it."""
+
+        @property
+        def total_changes(self) -> int:
+            sealed_spend.forget_connection(self)  # type: ignore[arg-type]
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+
+    sealed_spend._KEPT.clear()
+    closed = ClosedMeanwhile()
+    sealed_spend._KEPT[id(closed)] = sealed_spend._Kept(closed)  # type: ignore[arg-type]
+    conn = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    try:
+        assert sealed_spend.sealed_sums(conn, ("all",), 1, 5, lambda: (7, 0)) == (7, 0)
+        assert [kept.conn for kept in sealed_spend._KEPT.values()] == [conn]
+    finally:
+        sealed_spend.forget_connection(conn)
+        conn.close()

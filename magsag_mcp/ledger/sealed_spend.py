@@ -69,7 +69,7 @@ def _kept(conn: sqlite3.Connection) -> _Kept | None:
 def forget_connection(conn: sqlite3.Connection | None) -> None:
     """``conn`` is closing: its kept sums, and the connection they hold, are let go."""
     if conn is not None and _kept(conn) is not None:
-        del _KEPT[id(conn)]
+        _KEPT.pop(id(conn), None)  # (another thread's _drop_closed may have dropped it meanwhile)
 
 
 def _drop_closed() -> None:
@@ -79,7 +79,8 @@ def _drop_closed() -> None:
         try:
             kept.conn.total_changes  # noqa: B018 (read for whether it raises)
         except sqlite3.ProgrammingError:
-            del _KEPT[key]
+            # (a pop: another thread, reading on a connection of its own, may drop it at once: a del raised KeyError)
+            _KEPT.pop(key, None)
 
 
 def sealed_sums(
