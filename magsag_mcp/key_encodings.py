@@ -131,11 +131,12 @@ def _without_base64(text: str, table: tuple[tuple[str, tuple[str, ...]], ...], l
     # (the shortest first: a key's own token is some dozens of characters, an image's data a million)
     for word in sorted({word for word in words if len(word) >= least}, key=len):
         if not word.islower() and not word.isupper():
+            if reading.spent():
+                hiding[word] = 0  # (not decoded: removed whole, see _Reading)
+                continue
             start = _token_start(word, table, reading)
             if start is not None:
                 hiding[word] = start
-            elif reading.spent():
-                break
     spans = [
         (found.start() + hiding[word], found.end())
         for found in _BASE64_TOKEN.finditer(text)
@@ -158,7 +159,10 @@ _WORD_COST = 128
 
 
 class _Reading:
-    """What is left of a text's :data:`_TEXT_READ` characters to decode (see :func:`_without_base64`)."""
+    """What is left of a text's :data:`_TEXT_READ` characters to decode (see :func:`_without_base64`). Once it is spent,
+    each word (or run of lines) left that may be base64 of a key is removed whole, not decoded: kept, a key's token
+    after 256 shorter words of base64's alphabet in both cases (text an attacker wrote, quoted in a vendor's error
+    body, read first as the shortest) stayed in the text. Only a text holding that many is so redacted."""
 
     def __init__(self) -> None:
         self.left = _TEXT_READ
@@ -243,10 +247,11 @@ def _wrapped_spans(
         joined = "".join(line for _, line in parts).encode("ascii")
         if len(joined) < least or joined.islower() or joined.isupper():
             continue
+        if reading.spent():
+            spans.append((run.start(), run.end()))  # (not decoded: removed whole, see _Reading)
+            continue
         start = _token_start(joined, table, reading)
         if start is None:
-            if reading.spent():
-                break
             continue
         for line_at, line in parts:  # (where the joined word's character stands in the text)
             if start < len(line):

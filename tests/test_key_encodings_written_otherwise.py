@@ -132,3 +132,24 @@ def test_base64_of_a_short_keys_half_alone_is_kept(known: Callable[[str], None])
     assert redact(f"id {half} and {key[:9]} alone") == f"id {half} and {key[:9]} alone"
     whole = base64.b64encode(f"user:{key}".encode()).decode()
     assert redact(f"id {whole}") == "id [REDACTED]"
+
+
+@pytest.mark.parametrize("brk", [None, "\n", "\\n"])
+def test_a_keys_base64_after_words_that_spend_the_reading_is_removed(known: Callable[[str], None], brk: str | None):
+    # an error body quoting text an attacker wrote: 300 words of base64's alphabet in both cases, each shorter than the
+    # key's token, read first (the shortest first) and spending the text's reading; the token after them, not decoded,
+    # stayed whole. Now a word (or run of lines) left unread once the reading is spent is removed whole
+    known(KEY)
+    rng = random.Random(5)
+    pads = [f"Pad{rng.getrandbits(64):016x}X" for _ in range(300)]
+    token = base64.b64encode(f"user:{KEY}".encode()).decode()
+    written = token if brk is None else _wrapped(token, 7, brk)
+    text = f"your input was: {' '.join(pads)} (401) auth {written} end"
+    said = redact(text)
+    assert token[:8] not in said and token[-8:] not in said, said[-200:]
+    assert said.endswith(" auth [REDACTED] end"), said[-200:]
+    assert said.startswith(f"your input was: {pads[0]} "), said[:200]  # (what was read before the bound is kept)
+    assert holds_secret(text)
+    # a text whose reading is not spent keeps its words
+    few = f"your input was: {' '.join(pads[:100])} (401)"
+    assert redact(few) == few
