@@ -177,7 +177,7 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
             owner = next(p.name for p in policies.policies if cls in (p.requirements or {}))
             where = policies.place(owner, f"requirements.{cls}", catalog.root / "policies")
             problems.append(
-                f"{where}: data class {cls!r} may only use {models}, which policy {name!r} "
+                f"{where}: data class {cls!r} may only use {', '.join(models)}, which policy {name!r} "
                 f"refuses {_unlisted(policies, name)}: every call of that class fails; add them to "
                 f"{name}.allowed_models, or name in the class a model that {name} allows"
             )
@@ -348,15 +348,18 @@ def refused_by_data_classes(catalog: Catalog, policies: Any) -> list[str]:
         }
         each = ""
         if len(own) > 1:
-            said = [f"{policy} {'allows ' if i == 0 else ''}{models}" for i, (policy, models) in enumerate(own.items())]
+            said = [
+                f"{policy} {'allows ' if i == 0 else ''}({', '.join(models)})"
+                for i, (policy, models) in enumerate(own.items())
+            ]
             each = (
                 f"; every policy naming the class must allow the target: {', '.join(said[:-1])} and {said[-1]}, so "
                 f"route to a model {'both' if len(own) == 2 else 'all'} allow, or make them agree"
             )
         problems.append(
             f"{where}: every target of {skill_id} ({labels}) is refused by policy {name!r} for its data class "
-            f"{skill.data_class!r} ({own.get(name, classes[skill.data_class])}), so its calls fail unless they name a "
-            f"model; route its task to a model the class allows, or name one in the class{each}"
+            f"{skill.data_class!r} ({', '.join(own.get(name, classes[skill.data_class]))}), so its calls fail unless "
+            f"they name a model; route its task to a model the class allows, or name one in the class{each}"
         )
     return problems
 

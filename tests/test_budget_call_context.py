@@ -36,7 +36,7 @@ async def test_a_data_class_s_call_names_the_target_the_router_picks_and_its_wor
         at = f"{svc.catalog.root / 'policies' / 'model_governance.yaml'}: policies.2.requirements.financial_data"
         assert refused["anthropic:claude-3-5-sonnet-20241022"] == (
             "policy 'data_residency' forbids anthropic:claude-3-5-sonnet-20241022: data class 'financial_data' may "
-            f"only use ['gpt-4o'] (data_residency.requirements, at {at}): name one of them for the call, or add "
+            f"only use gpt-4o (data_residency.requirements, at {at}): name one of them for the call, or add "
             "anthropic:claude-3-5-sonnet-20241022 there"
         )
         BudgetResult.model_validate(status)
@@ -68,7 +68,7 @@ async def test_a_model_the_call_names_that_its_data_class_forbids_is_not_allowed
         at = f"{svc.catalog.root / 'policies' / 'model_governance.yaml'}: policies.2.requirements.financial_data"
         assert call["reason"] == (
             "policy 'data_residency' forbids anthropic:claude-3-haiku-20240307: data class 'financial_data' may only "
-            f"use ['gpt-4o'] (data_residency.requirements, at {at}): name one of them for the call, or add "
+            f"use gpt-4o (data_residency.requirements, at {at}): name one of them for the call, or add "
             "anthropic:claude-3-haiku-20240307 there (a model the call or the environment chose is refused, not "
             "replaced)"
         )
@@ -117,7 +117,7 @@ async def test_the_mcp_tool_takes_invoke_skill_s_context_and_model_config(tmp_pa
         assert call["data_classes"] == ["financial_data"] and call["max_output_tokens"] == 100
         forbidden = {**args, "model_config": {"model": "claude-3-haiku-20240307"}}
         call = (await client.call_tool("check_budget", forbidden)).structured_content["call"]
-        assert call["allowed"] is False and "data class 'financial_data' may only use ['gpt-4o']" in call["reason"]
+        assert call["allowed"] is False and "data class 'financial_data' may only use gpt-4o" in call["reason"]
         # its context is invoke_skill's: a key misspelt is refused with the one meant, by the schema
         bad = await client.call_tool("check_budget", {"skill": SKILL, "context": {"data_clas": "pii_processing"}})
         assert bad.is_error and "did you mean 'data_class'?" in bad.structured_content["error"]["message"]
@@ -138,7 +138,7 @@ def test_magsag_budget_takes_a_context_and_a_model_config(tmp_path: Path, capsys
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("call of"))
     assert line.startswith(
         "call of skill.analysis (data class financial_data) does not fit: policy 'data_residency' forbids "
-        "openai:gpt-4o-mini: data class 'financial_data' may only use ['gpt-4o']"
+        "openai:gpt-4o-mini: data class 'financial_data' may only use gpt-4o"
     ), line
     assert main(["budget", "--context", context]) == 2
     assert "add --skill SKILL" in capsys.readouterr().err

@@ -87,7 +87,7 @@ def test_a_skill_whose_every_target_its_data_class_refuses_is_a_problem(catalog_
     routing.write_text(routing.read_text().replace("chain: [local:llama3.1:70b]", "chain: [openai:gpt-4o-mini]"))
     assert validate_catalog(catalog_copy, env={}) == [
         f"{catalog_copy / 'skills' / 'pii-redaction.yaml'}: every target of skill.pii-redaction (openai:gpt-4o-mini) "
-        "is refused by policy 'data_residency' for its data class 'pii_processing' (['local:*']), so its calls fail "
+        "is refused by policy 'data_residency' for its data class 'pii_processing' (local:*), so its calls fail "
         "unless they name a model; route its task to a model the class allows, or name one in the class"
     ]
     # a class that names its model gets it added to the route: no problem
@@ -134,7 +134,7 @@ def test_a_data_class_or_a_chain_that_allowed_models_refuse_on_every_call_is_a_p
     )
     assert validate_catalog(catalog_copy, env={}) == [
         f"{catalog_copy / 'policies' / 'model_governance.yaml'}: policies.2.requirements.pii_processing: data class "
-        "'pii_processing' may only use ['llama3.1:70b'], which policy "
+        "'pii_processing' may only use llama3.1:70b, which policy "
         f"'production_models' refuses {unlisted}: every call of that class fails; add them to "
         "production_models.allowed_models, or name in the class a model that production_models allows",
         f"{catalog_copy / 'routing' / 'default.yaml'}: routes.6: every target of route 'pii-*' (local:llama3.1:70b) "
@@ -236,10 +236,10 @@ def test_a_data_class_two_policies_confine_to_models_none_shares_says_so(catalog
     extra.write_text("policies:\n  - name: other_residency\n    requirements:\n      pii_processing: [gpt-4o]\n")
     assert validate_catalog(catalog_copy, env={}) == [
         f"{catalog_copy / 'skills' / 'pii-redaction.yaml'}: every target of skill.pii-redaction (local:llama3.1:70b, "
-        "openai:gpt-4o) is refused by policy 'other_residency' for its data class 'pii_processing' (['gpt-4o']), so "
+        "openai:gpt-4o) is refused by policy 'other_residency' for its data class 'pii_processing' (gpt-4o), so "
         "its calls fail unless they name a model; route its task to a model the class allows, or name one in the "
-        "class; every policy naming the class must allow the target: other_residency allows ['gpt-4o'] and "
-        "data_residency ['local:llama3.1:70b', 'fake:*'], so route to a model both allow, or make them agree"
+        "class; every policy naming the class must allow the target: other_residency allows (gpt-4o) and "
+        "data_residency (local:llama3.1:70b, fake:*), so route to a model both allow, or make them agree"
     ]
 
 

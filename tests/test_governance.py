@@ -178,7 +178,7 @@ async def test_the_guides_local_only_class_keeps_its_data_local_whatever_magsag_
     assert (result.result.provider, result.result.model) == ("local", "llama3.1:70b")
     [skipped] = result.trace["skipped"]
     assert skipped["target"] == f"{provider}:llama3.1:70b" and skipped["policy"] == "data_residency"
-    assert "data class 'pii_processing' may only use ['local:llama3.1:70b']" in skipped["reason"]
+    assert "data class 'pii_processing' may only use local:llama3.1:70b" in skipped["reason"]
     assert [(t["label"], t["policy"]["allowed"]) for t in explained["targets"]] == [
         (f"{provider}:llama3.1:70b", False),
         ("local:llama3.1:70b", True),
@@ -262,8 +262,8 @@ async def test_a_caller_cannot_relax_a_skills_data_class(catalog_copy, tmp_path,
     # (it named the file that declares the classes: the server's path, which a caller can neither see nor edit)
     assert unknown.value.message == (
         "context.data_class: data class 'pii_procesing' is named in no policy's requirements, so it would "
-        "restrict nothing (did you mean 'pii_processing'?); known data classes: ['financial_data', "
-        "'pii_processing']. Name one of them, or leave context.data_class out to declare none; a new class is "
+        "restrict nothing (did you mean 'pii_processing'?); known data classes: financial_data, "
+        "pii_processing. Name one of them, or leave context.data_class out to declare none; a new class is "
         "declared by the server's operator, with the models it may use, under a policy's requirements (magsag "
         "doctor names the catalog in use)"
     )

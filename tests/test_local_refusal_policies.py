@@ -31,7 +31,7 @@ def test_every_policy_refusing_a_local_target_is_said_one_line_each():
     assert "production_models.allowed_models does not admit a local model run off this machine" in first
     assert [line.split(":", 1)[0] for line in also] == ["- also policy 'residency'", "- also policy 'eu_only'"]
     assert "a glob does not send the class's data off this machine" in also[0]
-    assert "data class 'pii' may only use ['local:llama3.1:70b']" in also[1]
+    assert "data class 'pii' may only use local:llama3.1:70b" in also[1]
 
 
 def test_one_policy_refusing_says_its_reason_alone():

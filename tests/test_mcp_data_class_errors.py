@@ -27,7 +27,7 @@ async def test_an_unknown_data_class_shows_a_client_no_server_path(client: Clien
     # the run's recorded error, which query_runs hands to any client
     err = error_of(await client.call_tool(tool, {**CALL, "context": {"data_class": "pii_procesing"}}))
     assert err["type"] == "invalid_payload"
-    assert "known data classes: ['financial_data', 'pii_processing']. Name one of them" in err["message"]
+    assert "known data classes: financial_data, pii_processing. Name one of them" in err["message"]
     assert str(CATALOG) not in err["message"] and ".yaml" not in err["message"], err["message"]
     runs = (await client.call_tool("query_runs", {})).structured_content["runs"]
     assert all(str(CATALOG) not in str(run.get("error")) for run in runs)

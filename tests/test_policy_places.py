@@ -128,7 +128,7 @@ def test_a_skills_unknown_data_class_names_where_the_classes_are_listed(catalog_
     # (it ended "list the models it may use in FILE: policies.2.requirements": now the file is named with the
     # classes it declares, then the fix)
     assert problem.endswith(
-        "known data classes: ['financial_data', 'pii_processing'], all declared in "
+        "known data classes: financial_data, pii_processing, all declared in "
         f"{shipped}: policies.2.requirements. Correct the name, or list the models it may use there"
     ), problem
 
@@ -145,9 +145,9 @@ def test_an_unknown_data_class_names_each_file_that_declares_classes_with_its_cl
     [problem] = [p for p in validate_catalog(catalog_copy, env={}) if "team_dta" in p]
     shipped, team = catalog_copy / "policies" / "model_governance.yaml", catalog_copy / "policies" / "team.yaml"
     assert problem.endswith(
-        "(did you mean 'team_data'?); known data classes: ['financial_data', 'pii_processing', 'team_data'], "
-        f"declared in {shipped}: policies.2.requirements ('financial_data', 'pii_processing'); "
-        f"{team}: policies.0.requirements ('team_data'). Correct the name, or list the models it may use in one of "
+        "(did you mean 'team_data'?); known data classes: financial_data, pii_processing, team_data, "
+        f"declared in {shipped}: policies.2.requirements (financial_data, pii_processing); "
+        f"{team}: policies.0.requirements (team_data). Correct the name, or list the models it may use in one of "
         "those"
     ), problem
 
@@ -168,7 +168,7 @@ async def test_a_calls_unknown_data_class_names_the_known_classes_and_no_server_
     finally:
         await svc.aclose()
     assert info.value.message.endswith(
-        "(did you mean 'pii_processing'?); known data classes: ['financial_data', 'pii_processing']. Name one of "
+        "(did you mean 'pii_processing'?); known data classes: financial_data, pii_processing. Name one of "
         "them, or leave context.data_class out to declare none; a new class is declared by the server's operator, "
         "with the models it may use, under a policy's requirements (magsag doctor names the catalog in use)"
     ), info.value.message

@@ -49,18 +49,18 @@ def unknown_data_class(cls: str, known: Mapping[str, Any]) -> str:
     if len(declared_in) == 1:
         [(place, classes)] = declared_in.items()
         return (
-            f"{said}known data classes: {sorted(classes)}, all declared in {place}. Correct the name, or list the "
-            "models it may use there"
+            f"{said}known data classes: {', '.join(sorted(classes))}, all declared in {place}. Correct the name, or "
+            "list the models it may use there"
         )
     if declared_in:
-        each = "; ".join(f"{place} ({', '.join(map(repr, sorted(classes)))})" for place, classes in declared_in.items())
+        each = "; ".join(f"{place} ({', '.join(sorted(classes))})" for place, classes in declared_in.items())
         return (
-            f"{said}known data classes: {sorted(known)}, declared in {each}. Correct the name, or list the models it "
-            "may use in one of those"
+            f"{said}known data classes: {', '.join(sorted(known))}, declared in {each}. Correct the name, or list the "
+            "models it may use in one of those"
         )
     return (
-        f"{said}known data classes: {sorted(known) or 'none'}. Correct the name, or list the models it may use "
-        f"under a policy's requirements in {UNKNOWN_POLICIES}"
+        f"{said}known data classes: {', '.join(sorted(known)) or 'none'}. Correct the name, or list the models it "
+        f"may use under a policy's requirements in {UNKNOWN_POLICIES}"
     )
 
 
@@ -70,9 +70,9 @@ def unknown_call_data_class(cls: str, known: Mapping[str, Any]) -> str:
     paths are not its to see (nor to edit); the error goes into the ledger, which query_runs reads back to clients.
     A skill's unknown class is a catalog problem, named with its files (:func:`unknown_data_class`)."""
     return (
-        f"{_restricts_nothing(cls, known)}known data classes: {sorted(known)}. Name one of them, or leave "
-        "context.data_class out to declare none; a new class is declared by the server's operator, with the models "
-        "it may use, under a policy's requirements (magsag doctor names the catalog in use)"
+        f"{_restricts_nothing(cls, known)}known data classes: {', '.join(sorted(known)) or 'none'}. Name one of "
+        "them, or leave context.data_class out to declare none; a new class is declared by the server's operator, "
+        "with the models it may use, under a policy's requirements (magsag doctor names the catalog in use)"
     )
 
 

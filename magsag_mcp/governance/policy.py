@@ -304,8 +304,8 @@ class PolicySet:
                     yield (
                         False,
                         name,
-                        f"data class {cls!r} may only use {required} ({written}): name one of them for the call, or "
-                        f"add {target.label} there",
+                        f"data class {cls!r} may only use {', '.join(required)} ({written}): name one of them for the "
+                        f"call, or add {target.label} there",
                         "data_class",
                     )
                     continue
@@ -313,7 +313,7 @@ class PolicySet:
                     yield (
                         False,
                         name,
-                        f"data class {cls!r} may only use {required} ({written}), and {target.label} "
+                        f"data class {cls!r} may only use {', '.join(required)} ({written}), and {target.label} "
                         f"{runs_off_machine(target, off_machine)}: a glob does not send the class's data off this "
                         f"machine; name {target.label} there to allow it",
                         "data_class",
