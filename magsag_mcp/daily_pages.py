@@ -18,9 +18,11 @@ from .plurals import agreeing, counted
 MAX_LIMIT = 10_000
 
 _TAG = "day"  # a daily cursor's first value: a query_runs or search_usage cursor's is a time
+#: said alike by the MCP tool and Magsag.daily, whose argument and keyword are both ``cursor``: it names the report,
+#: not one of them (it named the tool daily_usage to a Python caller of mg.daily)
 _BAD = (
-    "cursor {cursor!r} is not one daily_usage gave: pass the previous page's next_cursor unchanged, or leave cursor "
-    "out to start from the first day"
+    "cursor {cursor!r} is not a next_cursor of the daily report's pages: pass the previous page's next_cursor "
+    "unchanged, or leave cursor out to start from the first day"
 )
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

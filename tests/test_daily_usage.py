@@ -142,12 +142,12 @@ def test_pages_follow_each_other_by_the_cursor_and_a_bad_cursor_or_limit_is_refu
         assert first["days"] == whole[:2] and first["has_more"] is True and first["next_cursor"]
         rest = mg.daily(timezone="Europe/Berlin", limit=100, cursor=first["next_cursor"])
         assert rest["days"] == whole[2:] and rest["has_more"] is False and rest["next_cursor"] is None
-        with pytest.raises(InputError, match="is not one daily_usage gave"):
+        with pytest.raises(InputError, match="is not a next_cursor of the daily report's pages"):
             mg.daily(cursor="bm90LWEtY3Vyc29y")
         with pytest.raises(InputError, match="limit must be a whole number of rows from 1 to 10000"):
             mg.daily(limit=0)
         runs_cursor = mg.query_runs(limit=1)["next_cursor"]
-        with pytest.raises(InputError, match="is not one daily_usage gave"):
+        with pytest.raises(InputError, match="is not a next_cursor of the daily report's pages"):
             mg.daily(cursor=runs_cursor)
     pages = anyio.run(_tool, db, {"limit": 3}, {"limit": 0})
     assert pages[0].structured_content["has_more"] is True and len(pages[0].structured_content["days"]) == 3
@@ -156,3 +156,21 @@ def test_pages_follow_each_other_by_the_cursor_and_a_bad_cursor_or_limit_is_refu
     together = pages[0].structured_content["days"] + after.structured_content["days"]
     with Magsag(catalog=CATALOG, db=db, env=ENV) as mg:
         assert together == mg.daily()["days"]
+
+
+def test_a_python_callers_bad_cursor_is_not_told_of_an_mcp_tool(tmp_path: Path):
+    # mg.daily(cursor=...) was told "is not one daily_usage gave", mg.search's "search_usage": tools a script never
+    # called. The refusal names the report and the keyword (the tool's argument alike), and the fix.
+    from magsag_mcp import Magsag
+
+    db = tmp_path / "l.db"
+    _fill(db)
+    with Magsag(catalog=CATALOG, db=db, env=ENV) as mg:
+        with pytest.raises(InputError) as daily:
+            mg.daily(cursor="bm90LWEtY3Vyc29y")
+        with pytest.raises(InputError) as search:
+            mg.search("x", cursor="bm90LWEtY3Vyc29y")
+    for refused in (daily.value.message, search.value.message):
+        assert "daily_usage" not in refused and "search_usage" not in refused, refused
+        assert refused.startswith("cursor 'bm90LWEtY3Vyc29y' is not a next_cursor of "), refused
+        assert "leave cursor out" in refused

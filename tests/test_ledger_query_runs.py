@@ -138,5 +138,5 @@ async def test_a_crafted_cursor_carrying_a_start_no_page_read_is_refused_as_any_
     async with Ledger(tmp_path / "l.db") as ledger:
         with pytest.raises(InputError, match="is not one query_runs gave: pass the previous page's next_cursor"):
             await ledger.query_runs_page({"since": "24h", "cursor": cursor})
-        with pytest.raises(InputError, match="is not one search_usage gave"):
+        with pytest.raises(InputError, match="is not a next_cursor of a search's pages"):
             await ledger.search_page("x", 5, "24h", hit)

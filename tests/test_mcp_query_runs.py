@@ -138,7 +138,7 @@ async def test_search_pages_on_with_a_cursor_to_hits_older_than_its_limit(client
     for cursor in ("garbage", first["next_cursor"][:-2], "WzEsMl0"):
         result = await client.call_tool("search_usage", {"pattern": "pager", "cursor": cursor})
         assert result.is_error and result.content[0].text.startswith("input_error:"), result.content[0].text
-        assert "next_cursor" in result.content[0].text and "search_usage" in result.content[0].text
+        assert "next_cursor" in result.content[0].text and "leave cursor out" in result.content[0].text
     runs = await page(client, limit=1)  # a query_runs cursor is not a search's
     result = await client.call_tool("search_usage", {"pattern": "pager", "cursor": runs["next_cursor"]})
     assert result.is_error and "next_cursor" in result.content[0].text

@@ -156,9 +156,10 @@ def after_cursor(where: str, args: list[Any], cursor: str | None, table: str = "
     return (f"{where} AND {clause}" if where else f" WHERE {clause}"), [*args, started_at, started_at, run_id]
 
 
+#: (said alike by the MCP tool search_usage and Magsag.search: it names the search, not one of them)
 _BAD_HIT = (
-    "cursor {cursor!r} is not one search_usage gave: pass the previous page's next_cursor unchanged (with the "
-    "same pattern), or leave cursor out to start from the newest hit"
+    "cursor {cursor!r} is not a next_cursor of a search's pages: pass the previous page's next_cursor unchanged "
+    "(with the same pattern), or leave cursor out to start from the newest hit"
 )
 #: a search hit's kind, in the order hits of one instant are shown; its row key is an int id, or a run id
 HIT_KINDS = ("attempt", "event", "run")
