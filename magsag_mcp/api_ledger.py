@@ -31,22 +31,28 @@ class LedgerReads:
     agent: str | None
     run_id: str
 
-    def summarize(self, *, timezone: str | None = None, **filters: Any) -> UsageSummaryDict:
+    def summarize(self, *, timezone: str | None = None, top: int | None = None, **filters: Any) -> UsageSummaryDict:
         """Usage as ``summarize_usage`` reports it, with ``notes``; filters ``agent``, ``run_id``, ``skill``,
         ``model``, ``provider``, ``status``, ``since`` and ``until`` (``"7d"``, an ISO date, or a ``datetime``,
         ``date`` or ``timedelta``; a naive ``datetime`` is local time, as Python reads it). ``timezone``: the IANA
         zone (``"Europe/Berlin"``) whose days ``largest_day`` and ``by_agent[A].largest_day`` are, default UTC, in
-        which a ``since`` or ``until`` date or ISO time without an offset is read (as ``flow summarize --timezone``)."""
+        which a ``since`` or ``until`` date or ISO time without an offset is read (as ``flow summarize --timezone``).
+        ``top``: as the ``summarize_usage`` tool's, the most entries each of ``model_stats``, ``by_provider``,
+        ``by_agent`` and ``by_skill`` lists (1 to 10000), costliest first, ``omitted`` counting the rest;
+        default all."""
         from .ledger import UsageFilters
 
-        return self.bridge.run(lambda: self.service.summarize_noted(UsageFilters.build(filters, paged=False), timezone))
+        built = UsageFilters.build(filters, paged=False)
+        return self.bridge.run(lambda: self.service.summarize_noted(built, timezone, top=top))
 
-    async def asummarize(self, *, timezone: str | None = None, **filters: Any) -> UsageSummaryDict:
+    async def asummarize(
+        self, *, timezone: str | None = None, top: int | None = None, **filters: Any
+    ) -> UsageSummaryDict:
         """:meth:`summarize` from async code, on any event loop, without holding it while the ledger is read."""
         from .ledger import UsageFilters
 
         built = UsageFilters.build(filters, paged=False)
-        return await self.bridge.call(lambda: self.service.summarize_noted(built, timezone))
+        return await self.bridge.call(lambda: self.service.summarize_noted(built, timezone, top=top))
 
     def daily(
         self, *, timezone: str | None = None, limit: int | None = None, cursor: str | None = None, **filters: Any

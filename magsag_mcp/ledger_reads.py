@@ -114,21 +114,26 @@ class LedgerReads:
         return cast("RunsPageDict", {**page, "notes": await self.filter_notes(filters, page)})
 
     async def summarize_noted(
-        self, filters: Any = None, timezone: str | None = None, *, own_agent: str | None = None
+        self, filters: Any = None, timezone: str | None = None, *, own_agent: str | None = None, top: Any = None
     ) -> UsageSummaryDict:
         """:meth:`summarize` with ``notes``: for each filter naming what the ledger never recorded, what it
         may have meant (zeros for ``agent="reserch-bot"`` would otherwise read as "spent nothing"). ``timezone`` as
         :meth:`summarize`'s ("" is none, as an MCP client sends an optional name left out); a zone no day can be
         counted in is refused with ``flow summarize --timezone``'s words (:func:`~.ledger.peaks.known_zone`).
-        ``own_agent`` as the module says."""
+        ``own_agent`` as the module says. ``top``: the most entries each per-key map lists, costliest first, the rest
+        counted in ``omitted`` (:func:`~.summary_top.top_entries`); None lists them all."""
         from .ledger.reports import summary_matched
+        from .summary_top import checked_top, top_entries
 
+        most = checked_top(top)  # (before the ledger is read: a wrong top costs no read)
         filters = self.zoned_filters(held_filters(filters, own_agent), timezone)  # the notes read dates as it does
         summary = await self.summarize(filters, timezone)
         if own_agent is not None:
             notes = await self._held_notes(filters, summary_matched(summary), summary)
-            return cast("UsageSummaryDict", {**summary, "notes": notes})
-        return cast("UsageSummaryDict", {**summary, "notes": await self.filter_notes(filters, summary)})
+        else:
+            notes = await self.filter_notes(filters, summary)
+        noted = {**summary, "notes": notes}
+        return cast("UsageSummaryDict", noted if most is None else top_entries(noted, most))
 
     @exact_money
     async def daily_usage(

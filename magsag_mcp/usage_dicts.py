@@ -171,6 +171,8 @@ class UsageSummaryDict(TypedDict):
     cache: CacheSummaryDict
     period: SummaryPeriodDict
     notes: list[str]
+    #: with ``top`` given (the summarize_usage tool's default 20): how many entries each per-key map left out
+    omitted: NotRequired[dict[str, int]]
 
 
 class RecordedAttemptDict(AttemptDict):

@@ -59,3 +59,28 @@ async def test_the_entries_kept_are_the_costliest(fake_openai: FakeOpenAI, db: P
         kept = sum(Decimal(s["known_cost_usd"]) for s in summary["by_agent"].values())
         assert Decimal(summary["totals"]["known_cost_usd"]) > kept  # cheap's cost is still in the totals
         assert len(summary["model_stats"]) == 1 and "model_stats" not in summary["omitted"]
+
+
+@pytest.mark.usefixtures("fake_scripts")
+async def test_the_python_api_takes_top_as_the_tool_does(db: Path):
+    # mg.summarize(top=5) was refused as an unknown filter ("top"), though summarize_usage takes it: the service cuts
+    # the summary for both, so the library's answer is the tool's for the same arguments
+    from magsag_mcp import Magsag
+    from magsag_mcp.errors import InputError
+
+    async with Client(build_server(catalog=CATALOG, db=db, env=ENV)) as client:
+        for i in range(4):
+            assert not (await client.call_tool("invoke_skill", _call(f"sub-agent-{i:02d}"))).is_error
+        tool = (await client.call_tool("summarize_usage", {"top": 2})).structured_content
+    async with Magsag(catalog=CATALOG, db=db, env=ENV) as mg:
+        cut = await mg.asummarize(top=2)
+        whole = await mg.asummarize()
+        with pytest.raises(InputError) as refused:
+            await mg.asummarize(top=0)
+    assert list(cut["by_agent"]) == list(tool["by_agent"]) == ["sub-agent-00", "sub-agent-01"]
+    assert cut["omitted"] == tool["omitted"] == {"by_agent": 2} and cut["notes"] == tool["notes"]
+    assert len(whole["by_agent"]) == 4 and "omitted" not in whole  # left out: the whole summary, as before
+    assert refused.value.message == (
+        "top must be a whole number of entries from 1 to 10000 (e.g. 20), the most each of model_stats, by_provider, "
+        "by_agent and by_skill lists, or left out for all of them; not 0"
+    )

@@ -313,6 +313,9 @@ def test_the_reads_dicts_name_every_key_and_type_they_return(tmp_path: Path, fak
         matches_hint(unsent_summary, UsageSummaryDict, "summarize(agent='nokey')")
         assert unsent_summary["totals"].get("unsent_calls") == 1
         matches_hint(mg.summarize(agent="nobody"), UsageSummaryDict, "summarize(agent='nobody')")
+        cut = mg.summarize(top=1)  # the summarize_usage tool's top: a map cut to its costliest entry, the rest counted
+        matches_hint(cut, UsageSummaryDict, "summarize(top=1)")
+        assert all(len(cut[key]) <= 1 for key in ("model_stats", "by_agent")) and "omitted" in cut
         daily = mg.daily(limit=1)
         matches_hint(daily, DailyUsageDict, "daily(limit=1)")
         assert daily["has_more"] and daily["days"][0]["agent"] == "bot"

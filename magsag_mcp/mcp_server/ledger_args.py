@@ -6,9 +6,9 @@ from __future__ import annotations
 from pydantic import Field, StrictFloat
 
 from ..status_filter import STATUSES_LISTED, StatusFilter
+from ..summary_top import TOP_DEFAULT, TOP_MAX
 from ..text import PATTERN_MAX
 from .argument_parts import TIME_LENGTH, Int, _Args, _In
-from .summary_top import TOP_DEFAULT, TOP_MAX
 
 # Mirrors magsag_mcp.ledger.UsageFilters (a test keeps them in step) without importing the ledger,
 # which pulls in the SQLite driver, when the server is built.

@@ -24,13 +24,13 @@ from pydantic import BaseModel
 from ..call_ids import new_run_id
 from ..errors import MagsagError, redact, redacting_logger
 from ..invoke_result import shown_answer
+from ..summary_top import TOP_DEFAULT
 from . import models as M
 from .budget_results import BudgetResult
 from .call_log import failed_fields, log_answered, log_cancelled
 from .progress import ProgressBridge, logs_requested, progress_requested
 from .search_hits import cut_event_data
 from .skill_arguments import call_context, with_model_config
-from .summary_top import TOP_DEFAULT, top_entries
 from .tool_making import make_tool
 from .tool_results import error_result, internal_error, ok_result
 from .tool_schemas import pin_agent_arguments, stored
@@ -219,8 +219,8 @@ class MagsagTools:
         self, filters: M.UsageFiltersArg, timezone: str | None = None, top: int = TOP_DEFAULT
     ) -> CallToolResult:
         async def call(svc: Service) -> Any:
-            summary = await svc.summarize_noted(_usage_filters(filters), timezone, own_agent=self._own_agent)
-            return top_entries(summary, top)  # (a model's context: the costliest of each map, the rest counted)
+            # (a model's context: each map's costliest, the rest counted; default 20, where mg.summarize's is all)
+            return await svc.summarize_noted(_usage_filters(filters), timezone, own_agent=self._own_agent, top=top)
 
         return await self._run("summarize_usage", M.UsageSummaryResult, call)
 

@@ -5,8 +5,9 @@ A summary has one entry per agent, skill, model and provider the period saw. Age
 a user each): a ledger of 200 agents answered summarize_usage with 109 KB of JSON, 2,000 with a megabyte, all of it in
 the calling model's context window. The tool lists the costliest ``top`` of each map (its known cost and the bound on
 its unknown costs, then its calls; the name breaks a tie), counts what it left out in ``omitted`` and says in a note
-how to see the rest. ``totals`` and the largest call, run and day still count every call. The Python API and the CLI
-return the whole summary.
+how to see the rest. ``totals`` and the largest call, run and day still count every call. The Python API takes
+``top`` too (``mg.summarize(top=20)``), the service cutting the summary for both; without it, it returns the whole
+summary, as the CLI prints it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..plurals import agreeing, counted
+from .plurals import agreeing, counted
 
 #: the maps cut, each with what its entries are and the filter that names one
 CUT_MAPS: dict[str, tuple[str, str]] = {
@@ -41,6 +42,20 @@ def _costliest_first(item: tuple[str, Mapping[str, Any]]) -> tuple[Decimal, int,
     at_most = _money(stats.get("known_cost_usd", 0)) + _money(stats.get("unknown_cost_bound_usd", 0))
     # negated for one ascending sort: the costliest, then an entry of unbounded cost, then the busiest, then by name
     return (-at_most, -int(stats.get("unbounded_attempts") or 0), -int(stats.get("calls") or 0), name)
+
+
+def checked_top(top: Any) -> int | None:
+    """``top`` as given (None: the whole summary), refused naming what it takes where it is no count of entries."""
+    if top is None:
+        return None
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= TOP_MAX:
+        from .errors import InputError
+
+        raise InputError(
+            f"top must be a whole number of entries from 1 to {TOP_MAX} (e.g. {TOP_DEFAULT}), the most each of "
+            f"model_stats, by_provider, by_agent and by_skill lists, or left out for all of them; not {top!r}"
+        )
+    return top
 
 
 def top_entries(summary: Mapping[str, Any], top: int) -> dict[str, Any]:
