@@ -59,10 +59,15 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
     lines = shared_refusals(state.skipped)
     if lines is None:
         parts += [f"{s['target']} skipped ({s['reason']})" for s in state.skipped]
+    joined = ": "  # (what comes between the head and each target's tries)
     if isinstance(last, InternalError):
         head = f"{plan.skill_id}: stopped by {last.message}"
     elif isinstance(last, ProviderError) and not last.moves_on:
-        head = f"{plan.skill_id}: stopped at a request the provider rejected: {last.message}"
+        # the provider's own words (its target and status first), then who judged what, and the fix. It read
+        # "stopped at a request the provider rejected: <its words>: openai:gpt-4o bad_request": the target said
+        # twice, its kind after the vendor's text, and no word of the fallbacks left untried or of what to change
+        head = f"{plan.skill_id}: {redact(last.message)}; {_rejected(plan, last)}"
+        parts, joined = (parts if len(tried) > 1 else []), "; tried: "  # (one try: the words above are all it did)
     elif not plan.candidates:
         head = f"{plan.skill_id}: no candidate targets"
     else:
@@ -82,7 +87,7 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
         tail += f"; {taken}"
     tail += _mapped_models_missing(plan, tried) + _routed_models_forbidden(plan, state.attempts)
     if lines is None:
-        said = head + (": " + "; ".join(parts) if parts else "") + tail
+        said = head + (joined + "; ".join(parts) if parts else "") + tail
     else:
         tried_lines = [f"- {part}" for part in parts]
         said = "\n".join([f"{head}:", *tried_lines, *lines, *([tail.removeprefix("; ")] if tail else [])])
@@ -99,6 +104,24 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
     if isinstance(last, PolicyDenied | BudgetExceeded):
         err.details["policy"] = last.policy
     return err
+
+
+def _rejected(plan: Plan, last: ProviderError) -> str:
+    """What a provider's rejection of a request as wrong for any model (a 400's bad_request) means for the call,
+    and its fix: the provider judged the request itself, so no fallback was tried for it."""
+    param = last.details.get("param")
+    what = f"the field it names ({param})" if isinstance(param, str) and param else "what it names"
+    fallbacks = len(plan.candidates) - 1
+    untried = (
+        f"so {'its fallback was' if fallbacks == 1 else f'its {fallbacks} fallbacks were'} not tried, as "
+        f"{'it' if fallbacks == 1 else 'each'} would reject it alike"
+        if fallbacks > 0
+        else "so another target would reject it alike"
+    )
+    return (
+        f"{last.provider} rejected the request itself ({last.kind}), not this model, {untried}: fix {what} in the "
+        "call's payload, model_config or context, and call again"
+    )
 
 
 def _tries_said(tried: list[AttemptRecord], names: list[str]) -> list[str]:

@@ -73,7 +73,11 @@ async def test_bad_request_stops_the_cascade():
         await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
     err = info.value
     assert isinstance(err, E.AllTargetsFailed)
-    assert "stopped at a request the provider rejected" in err.message
+    assert err.message == (
+        "skill.analysis: your temperature is wrong; fake rejected the request itself (bad_request), not this model, "
+        "so its fallback was not tried, as it would reject it alike: fix what it names in the call's payload, "
+        "model_config or context, and call again"
+    )
     assert [a.model for a in err.attempts] == ["a"]  # b was never tried
 
 

@@ -204,6 +204,15 @@ async def test_a_target_that_lacks_a_feature_moves_on_but_a_bad_request_stops(tm
     ]
     assert [a.error_class for a in info.value.attempts] == ["bad_request"]  # stopped: the input is wrong
     assert len(anthropic.requests) == 1
+    # what was rejected (the vendor's words), by whom, that the fallback was left for it, and the fix, in that
+    # order: it read "stopped at a request the provider rejected: <the words>: openai:gpt-4o bad_request"
+    said = info.value.message
+    assert said.startswith("skill.analysis: openai:gpt-4o: HTTP 400 (request id "), said
+    assert said.endswith(
+        "Invalid value for 'temperature': must be between 0 and 2.; openai rejected the request itself "
+        "(bad_request), not this model, so its fallback was not tried, as it would reject it alike: fix the field "
+        "it names (temperature) in the call's payload, model_config or context, and call again"
+    ), said
 
 
 async def test_409_and_unclassified_4xx_move_on_instead_of_stopping_the_call(tmp_path: Path, serve):
