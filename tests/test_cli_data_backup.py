@@ -560,3 +560,18 @@ def test_a_backup_path_past_the_system_s_length_is_told_the_path_not_its_name(le
         f"the path is {len(os.fsencode(str(target)))} bytes, longer than the system takes: give FILE a shorter path "
         "(a folder nearer the root)"
     )
+
+
+def test_every_key_a_backup_prints_is_documented(ledger_db, tmp_path, capsys):
+    # it printed backup, ledger and schema_migrations, which docs/cli.md did not list: a key a script reads (or a
+    # person wonders at) is said with what it means
+    from pathlib import Path
+
+    assert main(["data", "backup", str(tmp_path / "copy.db")]) == 0
+    said = json.loads(capsys.readouterr().out)
+    row = next(
+        line for line in (Path(__file__).parents[1] / "docs" / "cli.md").read_text().splitlines()
+        if line.startswith("| `magsag data backup FILE`")
+    )
+    assert {"backup", "ledger", "schema_migrations", "attempts", "bytes"} <= set(said)
+    assert [key for key in said if f"`{key}`" not in row] == []
