@@ -665,3 +665,28 @@ async def test_a_401_names_the_token_file_as_well_as_the_variable(tmp_path: Path
             status, body, _ = await post(url, header)
             message = json.loads(body)["error"]["message"]
             assert status == 401 and message.count("MAGSAG_MCP_TOKEN_FILE") == 1 + (header is not None), message
+
+
+async def test_a_token_sent_to_a_server_that_checks_none_is_served_and_said_once(tmp_path: Path, caplog):
+    # A client given a token (Authorization: Bearer ...) by a user who had not set MAGSAG_MCP_TOKEN on the server was
+    # served without a word: the user believed the server held to the token, while any program on the machine could
+    # spend through it. Served still (loopback, no token known to compare with), with one warning and the fix; the
+    # token never in the log.
+    port = held_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    app = http_app(server, host="127.0.0.1", port=port, token=None)
+    caplog.set_level("WARNING", logger="magsag_mcp.mcp")
+    async with serving(app, port) as url:
+        status, _, _ = await post(url)  # no header: nothing to say
+        assert status == 200 and not [r for r in caplog.records if "Authorization" in r.getMessage()]
+        for _ in range(2):
+            status, _, _ = await post(url, {"Authorization": f"Bearer {TOKEN}"})
+            assert status == 200
+    said = [r.getMessage() for r in caplog.records if "Authorization header" in r.getMessage()]
+    assert said == [
+        "a client sent an Authorization header, but this server checks no token (MAGSAG_MCP_TOKEN, "
+        "MAGSAG_MCP_TOKEN_FILE and MAGSAG_MCP_TOKENS_FILE are unset), so it serves every request from this machine "
+        "without one, that client's too; to require it, set MAGSAG_MCP_TOKEN to the token the client sends and "
+        "restart the server, or remove the header from the client's configuration (said once)"
+    ]
+    assert TOKEN not in caplog.text

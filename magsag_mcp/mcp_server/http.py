@@ -241,6 +241,10 @@ def http_app(
     app = RefusalHintMiddleware(app, path)
     if token or clients:
         app = BearerTokenMiddleware(app, token, clients, reloaded)
+    else:
+        from .unchecked_token import UncheckedTokenNote
+
+        app = UncheckedTokenNote(app)  # (a token sent to a server that checks none: served, and said once)
     if metrics.enabled:
         process_metrics.METRICS.agent_labels = metrics.agent_labels
         process_metrics.METRICS.start()  # (a process counts only once its figures will be read: see metrics.py)
