@@ -381,6 +381,19 @@ def test_a_stream_event_whose_parts_are_not_the_apis_objects_is_malformed_not_ou
     assert type(info.value) is E.MalformedResponseError and "not an object" in info.value.message
 
 
+@pytest.mark.parametrize("kind", [[], {}, 7], ids=["a list", "an object", "a number"])
+def test_a_streamed_content_blocks_type_that_is_no_string_is_malformed_not_our_bug(kind: Any):
+    # found by test_properties_answers (CI58): a content_block_start whose block's type was a list raised TypeError
+    # (unhashable, looked up in a set of the streamed-input types), which read as a bug of magsag's
+    from magsag_mcp.sse import SSEEvent
+
+    acc = _wires()["anthropic"].accumulator(provider="anthropic", model="m")
+    start = {"type": "content_block_start", "index": 0, "content_block": {"type": kind, "text": ""}}
+    with pytest.raises(E.MalformedResponseError) as info:
+        acc.feed(SSEEvent("content_block_start", json.dumps(start)))
+    assert "a content block's type is" in info.value.message and "not a string" in info.value.message
+
+
 def _broken_result(*args: Any, **kwargs: Any) -> Any:
     """A bug of ours in the service after the call: building the result of an answer that came, and was paid for."""
     raise KeyError("trace")

@@ -247,6 +247,8 @@ class MessagesStream(StreamAccumulator):
             started = an_object(data.get("content_block"), "a content block", self.provider, self.model)
             index = self._index(data, kind)
             block = self.blocks[index] = dict(started)
+            # (its type looked up in a set below: a list there raised TypeError, a bug of ours, not the vendor's answer)
+            _text(block.get("type"), "a content block's type", self.provider, self.model)
             for field in _STREAMED:
                 self.pieces.pop((index, field), None)
             if block.get("type") in _STREAMED_INPUT:
