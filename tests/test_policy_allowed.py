@@ -149,7 +149,7 @@ def test_a_tagged_model_a_data_class_requires_is_the_local_servers():
     for target in (Target("compat", "llama3.1:70b"), Target("azure", "llama3.1:70b"), Target("compat", "qwen2.5:7b")):
         ok, policy, reason, rule = residency.allowed(target, "pii")
         assert (ok, policy, rule) == (False, "r", "data_class"), target
-        assert reason is not None and "'local:llama3.1:70b'" in reason
+        assert reason is not None and "may only use local:llama3.1:70b, local:qwen2.5:*" in reason
     assert residency.allowed(Target("local", "qwen2.5:7b"), "pii")[0]
     # allowed_models still admits the name on any provider, as do an untagged name and a provider glob
     assert residency.allowed(Target("compat", "llama3.1:70b"), None)[0]
