@@ -118,3 +118,56 @@ async def test_a_summary_of_no_filter_counts_them_down_0034s_index_not_every_att
     finally:
         conn.close()
     assert "USING INDEX attempts_cache_write_ttl_uncounted" in plan and "attempts_model" not in plan, plan
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{"model": "m1"}, {"agent": "ana"}, {"model": "m1", "agent": "ana"}, {"model": "m1", "since": DAY + 5}],
+    ids=["model", "agent", "model-and-agent", "model-since"],
+)
+async def test_a_summary_of_a_model_or_agent_counts_them_down_0034s_index_not_that_filters(
+    tmp_path: Path, filters: dict[str, object]
+):
+    """A model or agent filter led SQLite down attempts_model or attempts_agent: every attempt of that model or agent
+    (most of a ledger of 1,000,000 that uses one model), each row sought to test the condition, to find the few
+    recorded before 0033. 0034's index holds those alone and every column the filters read."""
+    from magsag_mcp.ledger.filters import UsageFilters
+    from magsag_mcp.ledger.ttl_uncounted import ttl_uncounted
+
+    db = tmp_path / "l.db"
+    async with Ledger(db) as ledger:
+        await _record(ledger, _attempt("old", DAY + 10, "m1", "ana", 500))
+        await _record(ledger, _attempt("old-bob", DAY + 11, "m2", "bob", 500))
+        await _record(ledger, _attempt("new", DAY + 20, "m1", "ana", 0))
+    _as_before_0033(db, ["old", "old-bob"])
+    conn = sqlite3.connect(db)
+    run: list[str] = []
+    conn.set_trace_callback(run.append)
+    try:
+        counted_now = ttl_uncounted(conn, UsageFilters(**filters))  # type: ignore[arg-type]
+        conn.set_trace_callback(None)
+        [counted] = [sql for sql in run if "COUNT(*)" in sql]
+        plan = str(conn.execute(f"EXPLAIN QUERY PLAN {counted}").fetchall())  # (the trace writes the values in)
+    finally:
+        conn.close()
+    assert counted_now[("totals", "")] == 1 and counted_now[("model", "m1")] == 1
+    assert "USING INDEX attempts_cache_write_ttl_uncounted" in plan, plan
+    assert "attempts_model" not in plan and "attempts_agent" not in plan, plan
+
+
+async def test_a_model_filters_count_of_a_ledger_without_0034s_index_reads_the_attempts(tmp_path: Path):
+    """The version before's ledger, read where it lies, holds 0033's column but not 0034's index: the count names no
+    index it lacks (SQLite would refuse the query), and counts the same."""
+    db = tmp_path / "l.db"
+    async with Ledger(db) as ledger:
+        await _record(ledger, _attempt("old", DAY + 10, "m1", "ana", 500))
+    _as_before_0033(db, ["old"])
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("DROP INDEX attempts_cache_write_ttl_uncounted")
+        from magsag_mcp.ledger.filters import UsageFilters
+        from magsag_mcp.ledger.ttl_uncounted import ttl_uncounted
+
+        assert ttl_uncounted(conn, UsageFilters(model="m1"))[("totals", "")] == 1
+    finally:
+        conn.close()

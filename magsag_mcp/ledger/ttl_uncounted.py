@@ -15,6 +15,9 @@ from .rollup_reads import attempts_where
 #: cache. (Written as the index's own, unqualified, so that SQLite sees the query's WHERE imply it and uses the index.)
 _UNCOUNTED = "cache_write_ttl_unsaid_tokens IS NULL AND cache_write_tokens > 0"
 
+#: 0034's index, named by the count's query where a filter would lead SQLite down another
+_INDEX = "attempts_cache_write_ttl_uncounted"
+
 #: (breakdown, its key) -> the attempts; the totals' under ("totals", "")
 Uncounted = dict[tuple[str, str], int]
 
@@ -32,6 +35,12 @@ def ttl_uncounted(conn: sqlite3.Connection, f: UsageFilters) -> Uncounted:
             return {}
         raise
     source, where, args = attempts_where(conn, f)
+    if f.run_id is None:
+        # a model or agent filter read down attempts_model or attempts_agent (every attempt of that model or agent,
+        # each row sought to test the condition: most of a ledger of one model) where no index was named; 0034's
+        # index holds the uncounted attempts alone and every column a filter reads, so a filter walks no more of it
+        # than the summary of no filter does. (A run's few attempts are found by attempts_run_cost, as before.)
+        source = f"attempts a INDEXED BY {_INDEX}" if _has_index(conn) else "attempts a"
     sql = (
         "SELECT a.model, a.provider, coalesce(a.agent, ''), coalesce(a.skill, ''), COUNT(*)"
         f" FROM {source}{where}{' AND ' if where else ' WHERE '}a.{_UNCOUNTED.replace(' AND ', ' AND a.')}"
@@ -48,3 +57,9 @@ def ttl_uncounted(conn: sqlite3.Connection, f: UsageFilters) -> Uncounted:
         ):  # fmt: skip
             out[where_] = out.get(where_, 0) + int(n)
     return out
+
+
+def _has_index(conn: sqlite3.Connection) -> bool:
+    """Whether the ledger holds 0034's index: the version before's, read where it lies, holds the column alone."""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (_INDEX,)).fetchone()
+    return found is not None
