@@ -179,6 +179,18 @@ def cached_audio(label: str, usage: Usage) -> str:
     )
 
 
+def unsplit_total(label: str, usage: Usage) -> str:
+    """Why a call whose total_tokens held tokens beside its cache told apart from neither is of unknown cost (see
+    Usage.total_unsplit_tokens)."""
+    return (
+        f"{label} reported total_tokens {usage.total_unsplit_tokens} above its input and output tokens beside "
+        f"{usage.cached_tokens} cached and {usage.cache_write_tokens} cache-write tokens, without saying whether they "
+        "were reasoning (billed as output) or cache counted outside the input (billed at the cache's rates); its cost "
+        "is recorded as unknown. A server speaking the OpenAI API counts the cache in input_tokens and reasoning in "
+        "output_tokens (output_tokens_details.reasoning_tokens): a gateway that does prices exactly"
+    )
+
+
 def unknown_cost_warning(priced: Priced, label: str, usage: Usage, prices: str) -> str:
     if priced.unknown_because == SEARCH_FEE:
         return (

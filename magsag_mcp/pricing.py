@@ -72,6 +72,7 @@ from .price_warnings import (
     time_to_live_asked,
     unknown_cost_warning,
     unsaid_time_to_live,
+    unsplit_total,
     untiered_entry,
 )
 from .providers.anthropic_usage import CACHE_TTLS
@@ -349,6 +350,11 @@ class Pricer(WorstCasePricing):
             return PriceQuote(
                 None, None, f"{provider}:{model} reported a negative token count; its cost is recorded as unknown"
             )
+        if usage.total_unsplit_tokens > 0:
+            # beside a counted cache, the total's extra may be thoughts (the output rate) or cache counted outside the
+            # input (a tenth of the input rate, or more for a write): billed as output, a cache read of 1,000 tokens
+            # was recorded at 40 times its bill as if exact
+            return PriceQuote(None, None, unsplit_total(f"{provider}:{model}", usage))
         if usage.cached_audio_tokens:
             # counted in the audio and in the cache, a cached audio token was priced twice, at the audio rate and the
             # cached text one, where it is billed once at a cached audio rate, which no rate here gives (and the two

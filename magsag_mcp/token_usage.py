@@ -76,6 +76,12 @@ class Usage:
     #: rate of its own, neither the audio rate nor the cached text one. Counted in ``input_audio_tokens`` too, so
     #: priced as they are they were billed twice: :mod:`.pricing` records such a call's cost as unknown
     cached_audio_tokens: int = 0
+    #: of the answer's ``total_tokens``, those beyond ``input_tokens`` and ``output_tokens`` it did not say were
+    #: thoughts or cache (an OpenAI-compatible gateway's total holding more than the two beside a counted cache:
+    #: :func:`~.providers.openai_usage.with_thoughts_in_total`), billed at the output rate or the cache's, not said
+    #: which: :mod:`.pricing` records such a call's cost as unknown. A part of neither count (the wire modules' bound
+    #: on a count reads it as the others)
+    total_unsplit_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -95,6 +101,7 @@ class Usage:
             self.output_image_tokens,
             self.cache_write_ttl_unsaid_tokens,
             self.cached_audio_tokens,
+            self.total_unsplit_tokens,
         )
 
     def to_dict(self) -> UsageDict:

@@ -195,17 +195,22 @@ def _usage(raw: Any, response: dict[str, Any]) -> Usage:
 def _counted(raw: dict[str, Any], response: dict[str, Any]) -> Usage:
     input_tokens, output_tokens = both_counts(raw, "input_tokens", "output_tokens")
     reasoning = int((raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0)
+    details = raw.get("input_tokens_details") or {}
+    cached, written = int(details.get("cached_tokens") or 0), int(details.get("cache_write_tokens") or 0)
     # (a gateway translating Gemini to the Responses API may count its thoughts in total_tokens alone, as one
-    # translating it to Chat Completions does: billed as output, they are made good from the total)
-    output, reasoning = with_thoughts_in_total(
-        raw, input_tokens, with_reasoning(raw, input_tokens, output_tokens, reasoning), reasoning
+    # translating it to Chat Completions does: billed as output, they are made good from the total; one translating
+    # Claude may count the cache there, which the spec counts in input_tokens: see with_thoughts_in_total)
+    output = with_reasoning(raw, input_tokens, output_tokens, reasoning)
+    input_tokens, output, reasoning, unsplit = with_thoughts_in_total(
+        raw, input_tokens, output, reasoning, cached, written
     )
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output,
-        cached_tokens=int((raw.get("input_tokens_details") or {}).get("cached_tokens") or 0),
-        cache_write_tokens=int((raw.get("input_tokens_details") or {}).get("cache_write_tokens") or 0),
+        cached_tokens=cached,
+        cache_write_tokens=written,
         reasoning_tokens=reasoning,
+        total_unsplit_tokens=unsplit,
         service_tier=response.get("service_tier"),
         answering_model=response.get("model"),
         # (no count of none is said: the API has no count of server tool use, only an item for each use, whose absence

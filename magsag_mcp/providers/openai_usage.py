@@ -40,12 +40,22 @@ def with_reasoning(raw: dict[str, Any], input_tokens: int, output_tokens: int, r
     return output_tokens
 
 
-def with_thoughts_in_total(raw: dict[str, Any], input_tokens: int, output: int, reasoning: int) -> tuple[int, int]:
-    """(the output tokens billed, the reasoning tokens) where ``raw``'s ``total_tokens`` holds more than
-    ``input_tokens`` and ``output`` (:func:`with_reasoning`'s): Gemini's OpenAI endpoint, and gateways translating
-    Gemini, count a thinking model's thoughts in the total alone (20 + 424 completion, 1016 in all), billed as output
-    and read as no tokens at all. Chat Completions' usage and the Responses API's both carry the total (ResponseUsage
-    requires it), so a gateway speaking either can leave them there: both read them here."""
+def with_thoughts_in_total(
+    raw: dict[str, Any], input_tokens: int, output: int, reasoning: int, cached: int = 0, written: int = 0
+) -> tuple[int, int, int, int]:
+    """(the input tokens, the output tokens billed, the reasoning tokens, the tokens of the total told apart from
+    neither) where ``raw``'s ``total_tokens`` holds more than ``input_tokens`` and ``output``
+    (:func:`with_reasoning`'s).
+    ``cached`` and ``written``: the cache reads and writes the usage counts, which both APIs count in the input.
+
+    Gemini's OpenAI endpoint, and gateways translating Gemini, count a thinking model's thoughts in the total alone
+    (20 + 424 completion, 1016 in all), billed as output and read as no tokens at all: with no cache counted, the extra
+    is those thoughts. A gateway translating Anthropic may count the cache beside the input (Claude's input_tokens
+    leave cache reads and writes out): an extra of exactly the cache's reads, writes or both is them, made part of the
+    input. Any other extra beside a counted cache may be thoughts, cache or both, billed at rates up to 40 times apart:
+    none of it is guessed, it is returned as told apart from neither, and the pricing records the cost as unknown.
+    Chat Completions' usage and the Responses API's both carry the total (ResponseUsage requires it), so a gateway
+    speaking either can leave them there: both read them here."""
     total = raw.get("total_tokens")
     if (
         isinstance(total, int)
@@ -57,8 +67,12 @@ def with_thoughts_in_total(raw: dict[str, Any], input_tokens: int, output: int, 
         and output >= 0
     ):
         unseen = total - input_tokens - output
-        return output + unseen, max(reasoning, unseen)
-    return output, reasoning
+        if cached <= 0 and written <= 0:
+            return input_tokens, output + unseen, max(reasoning, unseen), 0
+        if unseen in {cached, written, cached + written}:
+            return input_tokens + unseen, output, reasoning, 0
+        return input_tokens, output, reasoning, unseen
+    return input_tokens, output, reasoning, 0
 
 
 def _cached(raw: dict[str, Any], prompt_details: dict[str, Any]) -> Any:
@@ -103,18 +117,15 @@ def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
     completion_details = raw.get("completion_tokens_details") or {}
     input_tokens, output_tokens = both_counts(raw, "prompt_tokens", "completion_tokens")
     reasoning = int(completion_details.get("reasoning_tokens") or 0)
-    output, reasoning = with_thoughts_in_total(
-        raw, input_tokens, with_reasoning(raw, input_tokens, output_tokens, reasoning), reasoning
+    cached, written = int(_cached(raw, prompt_details) or 0), int(prompt_details.get("cache_write_tokens") or 0)
+    output = with_reasoning(raw, input_tokens, output_tokens, reasoning)
+    input_tokens, output, reasoning, unsplit = with_thoughts_in_total(
+        raw, input_tokens, output, reasoning, cached, written
     )
     # positional (input, output, cached, cache write, reasoning), the rest set after: a class called with
     # keywords builds and unpacks a dict of them (Python 3.11), on every answer
-    usage = Usage(
-        input_tokens,
-        output,
-        int(_cached(raw, prompt_details) or 0),
-        int(prompt_details.get("cache_write_tokens") or 0),
-        reasoning,
-    )
+    usage = Usage(input_tokens, output, cached, written, reasoning)
+    usage.total_unsplit_tokens = unsplit
     usage.service_tier = answer.get("service_tier")
     usage.answering_model = answer.get("model")
     usage.billed_usd = _billed(raw)

@@ -168,7 +168,7 @@ def reported_usage(counted: Callable[..., Usage], raw: Any, *around: Any) -> Usa
 
 def _past_counting(usage: Usage) -> bool:
     """Whether a count of ``usage`` is negative or past :data:`MOST_TOKENS`: ``min(counts) < 0 or max(counts) >
-    MOST_TOKENS``, without the two builtins' calls (some 6,000 instructions over eleven ints, on every answer; this
+    MOST_TOKENS``, without the two builtins' calls (some 6,000 instructions over twelve ints, on every answer; this
     is some 2,300). The readers make every count an ``int`` (``int()`` of what the vendor wrote), and of ints the
     bitwise or is negative exactly when one of them is, and is at least the largest of them when none is: so
     only an or past the bound asks which count is."""
@@ -184,6 +184,7 @@ def _past_counting(usage: Usage) -> bool:
         | usage.output_image_tokens
         | usage.cache_write_ttl_unsaid_tokens
         | usage.cached_audio_tokens
+        | usage.total_unsplit_tokens
     )
     return every < 0 or (every > MOST_TOKENS and max(usage.counts()) > MOST_TOKENS)
 
