@@ -107,6 +107,11 @@ class AnthropicMessagesFormat(WireFormat):
         # field of the Messages API (400 "Extra inputs are not permitted", which loses the target): false is its
         # tool_choice.disable_parallel_tool_use, and true its default
         parallel = extra.pop("parallel_tool_calls") if isinstance(extra.get("parallel_tool_calls"), bool) else None
+        if "service_tier" in extra and extra["service_tier"] is None:
+            # a null service tier asks for the vendor's default (as OpenAI's wire takes it, and the reservation reads
+            # it: worst_cases.request_asks); the Messages API takes none there (400, "None is not one of ['auto',
+            # 'standard_only']", which stopped the cascade), and its default is the field left out ("auto")
+            del extra["service_tier"]
         fixed = fixed_sampling(model)  # (a model released after Claude Opus 4.6)
         if fixed:
             adaptive_only(model, extra, notes)
