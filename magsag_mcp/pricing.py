@@ -353,7 +353,10 @@ class Pricer(WorstCasePricing):
         if usage.total_unsplit_tokens > 0:
             # beside a counted cache, the total's extra may be thoughts (the output rate) or cache counted outside the
             # input (a tenth of the input rate, or more for a write): billed as output, a cache read of 1,000 tokens
-            # was recorded at 40 times its bill as if exact
+            # was recorded at 40 times its bill as if exact. What the server says it billed (OpenRouter's usage.cost)
+            # needs no split: that is the cost
+            if usage.billed_usd is not None:
+                return PriceQuote(usage.billed_usd, BILLED_SOURCE, None)
             return PriceQuote(None, None, unsplit_total(f"{provider}:{model}", usage))
         if usage.cached_audio_tokens:
             # counted in the audio and in the cache, a cached audio token was priced twice, at the audio rate and the

@@ -88,3 +88,18 @@ def test_reasoning_said_beside_the_output_with_a_cache_is_output_as_before():
     assert (usage.input_tokens, usage.output_tokens, usage.reasoning_tokens, usage.total_unsplit_tokens) == (
         3_000, 500, 300, 0,
     )  # fmt: skip
+
+
+def test_an_unsplit_total_with_what_the_server_billed_is_that_bill():
+    # OpenRouter's usage.cost: what it charged, which needs no split of the tokens
+    raw = {
+        "prompt_tokens": 3_000,
+        "prompt_tokens_details": {"cached_tokens": 1_000},
+        "completion_tokens": 200,
+        "total_tokens": 3_900,
+        "cost": 0.0123,
+    }
+    usage = chat_usage(raw, {"model": "openai/gpt-4o"})
+    assert usage.total_unsplit_tokens == 700
+    quote = Pricer().price("compat", "openai/gpt-4o", usage)
+    assert quote.cost_usd == Decimal("0.0123") and quote.source == "answer:usage.cost"
