@@ -179,6 +179,18 @@ def cached_audio(label: str, usage: Usage) -> str:
     )
 
 
+def past_the_window(label: str, prompt: int, window: int, prices: str) -> str:
+    """Why an Anthropic call whose prompt passed the context window genai-prices lists for its model, whose price
+    there is flat, is of unknown cost."""
+    return (
+        f"{label} reported {prompt} prompt tokens, past the {window}-token context window genai-prices lists: "
+        "Anthropic serves that only under its 1M-context beta, and bills the whole request at long-context rates "
+        "(Claude Sonnet 4: twice the input rate and 1.5 times the output rate past 200,000 prompt tokens), which "
+        f"genai-prices' flat price leaves out; its cost is recorded as unknown. Price the model in {prices} at the "
+        "rates your calls of it are billed to record a cost"
+    )
+
+
 def unsplit_total(label: str, usage: Usage) -> str:
     """Why a call whose total_tokens held tokens beside its cache told apart from neither is of unknown cost (see
     Usage.total_unsplit_tokens)."""
