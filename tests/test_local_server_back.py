@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -24,6 +25,9 @@ from magsag_mcp.transport import Transport
 from magsag_mcp.types import Target
 
 pytestmark = pytest.mark.anyio
+
+#: how long a test waits for what would never come in a regression (a hang guard, not a timing assertion)
+HANG_GUARD_S = 30.0
 
 
 class _Connector(aiohttp.TCPConnector):
@@ -156,8 +160,12 @@ async def test_a_server_that_answers_is_asked_by_all_at_once():
         url = str(server.make_url("")).rstrip("/")
         provider = LocalProvider({"OLLAMA_BASE_URL": url}, _transport([]))
         asks = [provider.learn_where_it_runs(Target("local", f"model-{n}")) for n in range(rest + 1)]
-        await asyncio.gather(*asks)
+        # a hang guard, not a timing assertion: asks queued again behind one another never all come, and the server
+        # holds the first of them for ever (the test hung rather than failed)
+        with anyio.fail_after(HANG_GUARD_S):
+            await asyncio.gather(*asks)
     finally:
+        all_came.set()  # (the asks it holds let go, so that the server closes)
         await server.close()
     assert len(hits) == rest + 1 and len(held) == rest  # every name asked, the 49 after the first held at once
     assert all(local_reach.known(url, f"model-{n}") and not local_reach.unsure(url, f"model-{n}") for n in range(50))
