@@ -310,3 +310,33 @@ async def test_the_first_ask_cancelled_hands_it_to_one_of_the_waiting_calls():
     assert all(
         isinstance(provider.unreached(Target("local", f"model-{n}")), local_reach.UnreachedSlowly) for n in range(1, 20)
     )
+
+
+class _NeverConnects(aiohttp.TCPConnector):
+    """A connector whose connections never open (a host dropping the packets, its connect timeout not yet come)."""
+
+    def __init__(self) -> None:
+        super().__init__(force_close=True)
+        self.never = asyncio.Event()
+
+    async def _create_connection(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
+        await self.never.wait()
+        raise AssertionError("never connects")
+
+
+async def test_an_ask_cut_by_our_own_deadline_leaves_the_server_taken_as_down():
+    # found down by a caller connecting within 1s; a caller allowing 5s asks /api/show, and its call's deadline cuts
+    # the ask while it still connects: that cut, ours, was taken as the server's answer, ending its being taken as
+    # down (and marking it seen answering), where nothing had been heard from it
+    url = "http://192.0.2.1:11434"
+    local_reach.went_down(url, "could not be asked: could not connect within 1s", 1.0)
+    provider = LocalProvider(
+        {"OLLAMA_BASE_URL": url}, Transport(session_factory=lambda: aiohttp.ClientSession(connector=_NeverConnects()))
+    )
+    target = Target("local", "llama3.1:70b")
+    assert local_reach.down(url, provider.endpoint.timeouts.connect) is None  # (it waits longer: it asks)
+    async with Deadline(0.2):  # (the call's: the ask gets half of it)
+        await provider.learn_where_it_runs(target)
+    assert isinstance(local_reach.unsure(url, target.model), local_reach.Unsure)  # (cut: not known where it runs)
+    assert isinstance(local_reach.down(url, 1.0), local_reach.UnreachedSlowly)  # still down, as it was
+    assert local_down.server_root(url) not in local_down._SEEN_UP  # (nor taken as seen answering)

@@ -179,7 +179,8 @@ async def _asked(
         host = await _shown_remote_host(transport, server_root(base_url) + "/api/show", model, headers, timeouts)
         if isinstance(host, UnreachedSlowly):
             went_down(base_url, host, connect_timeout)
-        elif not isinstance(host, Unreached):
+        elif not isinstance(host, (Unreached, NotAskedInTime)):
+            # (an ask our own deadline cut, maybe still connecting, heard nothing from the server: its state stays)
             answered(base_url)
     return host
 
@@ -198,7 +199,7 @@ async def _shown_remote_host(
             return Unsure(f"answered more than {SHOW_MAX_BYTES // 1024} KiB")
         body = resp.json()
     except TimeoutError:
-        return Unsure(f"did not answer in time (at most {LIST_WAIT_S:g}s, half what was left of the call's deadline)")
+        return NotAskedInTime(f"did not answer in time (at most {LIST_WAIT_S:g}s, half what was left of the call's deadline)")
     except ProviderConnectionError as exc:
         if exc.reached:  # (a connection dropped once the request was sent)
             return Unsure(f"could not be asked ({type(exc).__name__})")
@@ -246,6 +247,14 @@ class Unsure(str):
     """Where a local model runs is not known: its server's ``/api/show`` failed (the text says how). A data class's or
     allowed_models' glob of local models does not admit it, as it does not admit one known to run off the machine:
     the glob was written for the operator's own machines, and this one may not be. Named, the model passes."""
+
+    __slots__ = ()
+
+
+class NotAskedInTime(Unsure):
+    """:class:`Unsure`: the ask was cut by our own bound (:data:`~.local_models.LIST_WAIT_S`, or half what was left of
+    the call's deadline), maybe before it connected: no word of the server, which it leaves as it was (taken as down,
+    or not; seen answering, or not)."""
 
     __slots__ = ()
 
