@@ -210,12 +210,17 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
             if target.provider == "local" and (learn := getattr(provider, "learn_where_it_runs", None)) is not None:
                 # where the local server runs the model (a name made from a cloud model runs on ollama.com), asked
                 # once per name in the process, before governance judges where the prompt may go (progress told it
-                # asks: a server slow to answer held the call silent); nothing sent yet, so a probe claimed is handed on
+                # asks: a server slow to answer held the call silent); nothing sent yet, so a probe claimed is handed
+                # on. Within the call's deadline, so that its asks' "half what is left of the deadline" holds where no
+                # caller set one around the call: past it, the attempt is skipped as out of time (below)
+                asking = Deadline(max(0.0, deadline - self.clock()))
                 try:
-                    await learn(target, progress)
-                except BaseException:
-                    self._unclaimed(claimed, target)
-                    raise
+                    async with asking:
+                        await learn(target, progress)
+                except BaseException as exc:
+                    if not (isinstance(exc, TimeoutError) and asking.expired):
+                        self._unclaimed(claimed, target)
+                        raise
                 if (
                     down := self._server_not_running(
                         target, plan, self._left(plan, position, state, agent), come_back=state.revisited

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from magsag_mcp.deadline import Deadline
-from magsag_mcp.errors import AllTargetsFailed, ProviderConnectionError, ProviderTimeoutError
+from magsag_mcp.errors import AllTargetsFailed, ProviderConnectionError, ProviderError, ProviderTimeoutError
 from magsag_mcp.providers import local_down, local_reach
 from magsag_mcp.providers.fake import script
 from magsag_mcp.providers.local import LocalProvider
@@ -340,3 +340,45 @@ async def test_an_ask_cut_by_our_own_deadline_leaves_the_server_taken_as_down():
     assert isinstance(local_reach.unsure(url, target.model), local_reach.Unsure)  # (cut: not known where it runs)
     assert isinstance(local_reach.down(url, 1.0), local_reach.UnreachedSlowly)  # still down, as it was
     assert local_down.server_root(url) not in local_down._SEEN_UP  # (nor taken as seen answering)
+
+
+async def test_a_cascades_ask_where_it_runs_gets_half_its_call_deadline(catalog_copy: Path, tmp_path: Path):
+    # /api/show that connects and says nothing, in a call whose only deadline is the cascade's (MAGSAG_CALL_DEADLINE,
+    # no Deadline of a caller's around it): the ask took its own bound (LIST_WAIT_S, 5s), the call's whole deadline,
+    # and the call itself was then skipped as out of time, never sent
+    hits: list[str] = []
+    never = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        await never.wait()
+        return web.json_response({})
+
+    async def responses(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.json_response({"error": {"message": "overloaded", "type": "server_error"}}, status=503)
+
+    app = web.Application()
+    app.router.add_post("/api/show", hang)
+    app.router.add_post("/v1/responses", responses)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        env = {
+            "OLLAMA_BASE_URL": url,
+            "MAGSAG_PROVIDER": "local",
+            "MAGSAG_MODEL": "llama3.1:70b",
+            "MAGSAG_MAX_RETRIES": "0",
+            "MAGSAG_CALL_DEADLINE": "2",
+        }
+        async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env, transport=_transport([])) as svc:
+            with anyio.fail_after(HANG_GUARD_S), pytest.raises(ProviderError):
+                await svc.invoke_skill("skill.analysis", {"data": "Q3"})
+            runs = await svc.query_runs()
+    finally:
+        never.set()
+        await server.close()
+    assert hits == ["/api/show", "/v1/responses"], hits  # asked, cut at half the deadline, and the call sent
+    tries = [(a["outcome"], a["error_class"]) for run in runs for a in run["attempts"]]
+    assert tries == [("error", "overloaded")], tries  # (sent, and its 503 recorded)

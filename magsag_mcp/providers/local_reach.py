@@ -199,7 +199,9 @@ async def _shown_remote_host(
             return Unsure(f"answered more than {SHOW_MAX_BYTES // 1024} KiB")
         body = resp.json()
     except TimeoutError:
-        return NotAskedInTime(f"did not answer in time (at most {LIST_WAIT_S:g}s, half what was left of the call's deadline)")
+        return NotAskedInTime(
+            f"did not answer in time (at most {LIST_WAIT_S:g}s, half what was left of the call's deadline)"
+        )
     except ProviderConnectionError as exc:
         if exc.reached:  # (a connection dropped once the request was sent)
             return Unsure(f"could not be asked ({type(exc).__name__})")
