@@ -382,3 +382,44 @@ async def test_a_cascades_ask_where_it_runs_gets_half_its_call_deadline(catalog_
     assert hits == ["/api/show", "/v1/responses"], hits  # asked, cut at half the deadline, and the call sent
     tries = [(a["outcome"], a["error_class"]) for run in runs for a in run["attempts"]]
     assert tries == [("error", "overloaded")], tries  # (sent, and its 503 recorded)
+
+
+class _HeldConnects(aiohttp.TCPConnector):
+    """A connector noting each connection's connect timeout (the request's sock_connect) as it is opened, and never
+    opening one (a host dropping the packets, its connect timeout not yet come)."""
+
+    def __init__(self, connect_timeouts: list[float | None]) -> None:
+        super().__init__(force_close=True)
+        self.connect_timeouts = connect_timeouts
+        self.never = asyncio.Event()
+
+    async def _create_connection(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
+        self.connect_timeouts.append(timeout.sock_connect)
+        await self.never.wait()
+        raise AssertionError("never connects")
+
+
+async def test_a_call_that_waited_for_another_ask_connects_within_what_is_left_of_its_timeout():
+    # the first ask of a server not seen answering, cancelled while it connected (its client gone): the call that
+    # waited for it then asked with a whole connect timeout of its own, having paid most of one already waiting
+    connect_timeouts: list[float | None] = []
+    url = "http://192.0.2.1:11434"
+    connector = _HeldConnects(connect_timeouts)
+    transport = Transport(session_factory=lambda: aiohttp.ClientSession(connector=connector))
+    provider = LocalProvider({"OLLAMA_BASE_URL": url}, transport)
+    first = asyncio.create_task(provider.learn_where_it_runs(Target("local", "model-a")))
+    with anyio.fail_after(HANG_GUARD_S):
+        while not connect_timeouts:  # (the first call's ask is connecting)
+            await asyncio.sleep(0)
+    waiter = asyncio.create_task(provider.learn_where_it_runs(Target("local", "model-b")))
+    waited = 0.3
+    await asyncio.sleep(waited)  # (the waiter waits at least this long: a lower bound, whatever the machine's load)
+    first.cancel()
+    with anyio.fail_after(HANG_GUARD_S):
+        while len(connect_timeouts) < 2:  # (the waiter's own ask, in the cancelled one's stead)
+            await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.gather(first, waiter, return_exceptions=True)
+    whole = min(provider.endpoint.timeouts.connect, 3.0)  # (an ask's connect: the call's own, at most the list's 3s)
+    assert connect_timeouts[0] == whole, connect_timeouts
+    assert connect_timeouts[1] is not None and connect_timeouts[1] <= whole - waited, connect_timeouts

@@ -118,6 +118,17 @@ def answered(base_url: str) -> bool:
     return bool(_DOWN) and _DOWN.pop(root, None) is not None
 
 
+def seen_up(base_url: str) -> bool:
+    """Whether the server of ``base_url`` answered in this process since it was last found down."""
+    return server_root(base_url) in _SEEN_UP
+
+
+def being_asked(base_url: str) -> bool:
+    """Whether a call on this event loop is making the first ask of the server of ``base_url`` (or its re-probe),
+    which :func:`first_ask` waits for."""
+    return bool(_ASKING) and (asyncio.get_running_loop(), server_root(base_url)) in _ASKING
+
+
 def reprobe_due(base_url: str) -> bool:
     """Whether the server of ``base_url``, taken as down, is due to be asked again (:data:`REPROBE_AFTER_S`)."""
     found = _DOWN.get(server_root(base_url)) if _DOWN else None

@@ -125,6 +125,8 @@ async def learn(
     It connects within ``connect_timeout`` (the call's own, at most the model list's 3s): a server that cannot be
     reached costs the call no longer wait than its own connection will."""
     key = (server_root(base_url), model)
+    # (a wait for another call's ask counts against this one's connect: when it began, None before any)
+    started = None
     while True:
         found = _RUNS_AT.get(key)
         if found is not None:
@@ -138,10 +140,11 @@ async def learn(
         asking = _ASKING.get(asking_key)
         if asking is None:
             break
+        started = asyncio.get_running_loop().time() if started is None else started
         await asking.wait()
     event = _ASKING[asking_key] = asyncio.Event()
     try:
-        host = await _asked(transport, base_url, model, headers, connect_timeout)
+        host = await _asked(transport, base_url, model, headers, connect_timeout, started)
         if len(_RUNS_AT) + len(_UNSURE) >= KEPT:
             forget()
         if isinstance(host, Unsure):
@@ -162,20 +165,39 @@ async def learn(
 
 
 async def _asked(
-    transport: Transport, base_url: str, model: str, headers: Mapping[str, str], connect_timeout: float
+    transport: Transport,
+    base_url: str,
+    model: str,
+    headers: Mapping[str, str],
+    connect_timeout: float,
+    started: float | None,
 ) -> str:
     """Where ``model`` at the server of ``base_url`` runs, as its ``/api/show`` says, or why that is not known (an
     :class:`Unsure`); a server found down lately for a caller connecting within ``connect_timeout`` is not asked. The
     first ask of a server this process has not seen answer goes alone, the others learning from it whether it is down
-    (see :mod:`.local_down`)."""
+    (see :mod:`.local_down`). A call that waited (since ``started``, the loop's clock; None: it had not) for another's
+    ask, which left the server neither down for it nor seen answering (cancelled, cut by its deadline, found down by
+    a shorter connect timeout than this call's), connects within what is left of its own connect timeout: it paid
+    the other's wait, then a whole one of its own, twice what it allows itself."""
     if (found_down := down(base_url, connect_timeout)) is not None:
         return found_down
     if on_ollamas_cloud(base_url) or ollama_cloud_model(model):  # (known off the machine already)
         return ""
+    if started is None and local_down.being_asked(base_url):  # (it waits for that ask, below)
+        started = asyncio.get_running_loop().time()
     async with local_down.first_ask(base_url) as first:
         if not first and (found_down := down(base_url, connect_timeout)) is not None:
             return found_down  # (the first ask, made meanwhile, found it down)
-        timeouts = Timeouts(min(connect_timeout, _LIST_TIMEOUTS.connect), _LIST_TIMEOUTS.read, from_settings=False)
+        connect = min(connect_timeout, _LIST_TIMEOUTS.connect)
+        if started is not None and not local_down.seen_up(base_url):  # (seen answering: it connects at once)
+            waited = asyncio.get_running_loop().time() - started
+            if waited >= connect:
+                return NotAskedInTime(
+                    f"not asked: waited {waited:.3g}s, its connect timeout, for another call's ask of the server, "
+                    "which had no word of it"
+                )
+            connect -= waited
+        timeouts = Timeouts(connect, _LIST_TIMEOUTS.read, from_settings=False)
         host = await _shown_remote_host(transport, server_root(base_url) + "/api/show", model, headers, timeouts)
         if isinstance(host, UnreachedSlowly):
             went_down(base_url, host, connect_timeout)
