@@ -60,18 +60,22 @@ def without_encoded_keys(text: str, keys: tuple[str, ...], least: int) -> str:
     if not table:
         return text
     if _AN_ESCAPE.search(text) is not None:
-        text = _without_escaped_characters(text, table)
+        return _without_escaped_characters(text, table, shortest)
     if len(text) < shortest:  # (no word of it is as long as base64 of a key or piece: not encoded, split and measured)
         return text
-    return _without_base64(text, table, shortest)
+    return without_spans(text, _base64_spans(text, table, shortest))
 
 
 def _holds(view: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> bool:
     return any(piece in view for key, pieces in table for piece in pieces or (key,))
 
 
-def _without_escaped_characters(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
-    """``text`` less the keys found where its ``%XX`` and ``&#NN;`` are read as the characters they stand for."""
+def _without_escaped_characters(text: str, table: tuple[tuple[str, tuple[str, ...]], ...], shortest: int) -> str:
+    """``text`` less the keys found where its ``%XX`` and ``&#NN;`` are read as the characters they stand for, and the
+    base64 holding one so read: base64 whose ``+``, ``/`` and ``=`` a URL's query writes ``%2B``, ``%2F`` and ``%3D``
+    (a gateway quoting the ``Authorization`` header it refused in a redirect's query), read as written, was cut into
+    words at each, and a key's base64 so cut was found in none of them (a short key's whole, a long one's as far as
+    the first escape). ``shortest``: :func:`_shortest_written` of ``table``."""
     parts: list[str] = []
     escapes: list[int] = []
     longer: list[int] = []
@@ -91,15 +95,17 @@ def _without_escaped_characters(text: str, table: tuple[tuple[str, tuple[str, ..
         longer.append(more)
         done = found.end()
     if not escapes:
-        return text
+        return without_spans(text, _base64_spans(text, table, shortest)) if len(text) >= shortest else text
     view = "".join(parts) + text[done:]
-    if not _holds(view, table):
-        return text
-    spans = table_spans(view, table)
+    spans = table_spans(view, table) if _holds(view, table) else []
     shown_spans = [(_in_text(s, escapes, longer), _in_text(e, escapes, longer)) for s, e in spans]
-    # (a run written as it is, no escape in it, is left to redact()'s own look-ups)
+    # (a run written as it is, no escape in it, is left to redact()'s own look-ups; base64, found in the text read
+    # so, escapes or none, is removed here: the text's words are judged once)
+    encoded = _base64_spans(view, table, shortest) if len(view) >= shortest else []
     return without_spans(
-        text, [(s, e) for (s, e), (vs, ve) in zip(shown_spans, spans, strict=True) if e - s != ve - vs]
+        text,
+        [(s, e) for (s, e), (vs, ve) in zip(shown_spans, spans, strict=True) if e - s != ve - vs]
+        + [(_in_text(s, escapes, longer), _in_text(e, escapes, longer)) for s, e in encoded],
     )
 
 
@@ -109,9 +115,9 @@ def _shortest_written(table: tuple[tuple[str, tuple[str, ...]], ...]) -> int:
     return min(-(-4 * min(len(piece) for piece in pieces or (key,)) // 3) for key, pieces in table)
 
 
-def _without_base64(text: str, table: tuple[tuple[str, tuple[str, ...]], ...], least: int) -> str:
-    """``text`` less each base64 token whose bytes hold a key (the key, ``Bearer <key>``, ``user:<key>``, a JSON
-    holding it), however many characters of base64's alphabet go before it in its word (a URL's path, kept), or cut
+def _base64_spans(text: str, table: tuple[tuple[str, tuple[str, ...]], ...], least: int) -> list[tuple[int, int]]:
+    """Where in ``text`` each base64 token stands whose bytes hold a key (the key, ``Bearer <key>``, ``user:<key>``, a
+    JSON holding it), however many characters of base64's alphabet go before it in its word (a URL's path, kept), or cut
     by line breaks (MIME's lines of 76 characters: :data:`_WRAPPED`).
 
     Its words are found by a byte table and a split, in C, and only those that may be base64 of a key are
@@ -122,10 +128,10 @@ def _without_base64(text: str, table: tuple[tuple[str, tuple[str, ...]], ...], l
     is not decoded whole at each of its 4 alignments. ``least``: :func:`_shortest_written` of ``table``."""
     words = text.encode("ascii", "replace").translate(_ONLY_BASE64).split()
     if not words:
-        return text
+        return []
     wrapped = any(text.find(brk) != -1 for brk in _LINE_BREAKS)
     if not wrapped and max(map(len, words)) < least:
-        return text
+        return []
     reading = _Reading()
     hiding: dict[bytes, int] = {}
     # (the shortest first: a key's own token is some dozens of characters, an image's data a million)
@@ -144,7 +150,7 @@ def _without_base64(text: str, table: tuple[tuple[str, tuple[str, ...]], ...], l
     ] if hiding else []  # fmt: skip
     if wrapped:
         spans += _wrapped_spans(text, table, least, reading)
-    return without_spans(text, spans)
+    return spans
 
 
 #: how much of one base64 word is decoded (its first characters: a token holding a key is far shorter, and one after a
@@ -159,7 +165,7 @@ _WORD_COST = 128
 
 
 class _Reading:
-    """What is left of a text's :data:`_TEXT_READ` characters to decode (see :func:`_without_base64`). Once it is spent,
+    """What is left of a text's :data:`_TEXT_READ` characters to decode (see :func:`_base64_spans`). Once it is spent,
     each word (or run of lines) left that may be base64 of a key is removed whole, not decoded: kept, a key's token
     after 256 shorter words of base64's alphabet in both cases (text an attacker wrote, quoted in a vendor's error
     body, read first as the shortest) stayed in the text. Only a text holding that many is so redacted."""
@@ -179,12 +185,19 @@ class _Reading:
         return self.left <= 0
 
 
-def _token_start(word: bytes, table: tuple[tuple[str, tuple[str, ...]], ...], reading: _Reading) -> int | None:
+def _token_start(
+    word: bytes, table: tuple[tuple[str, tuple[str, ...]], ...], reading: _Reading, goes_on: bool = False
+) -> int | None:
     """Where in ``word`` (a run of base64's alphabet) the base64 token holding a key of ``table`` starts (None: none
     does): the word read from each of its first 4 characters ('/' is base64's own, so "/v1/auth/<base64>" is one word,
     which read from its start decodes to other bytes than the key's). The token is taken back from the key's first
     byte over the text it decodes to (``user:``, ``Bearer ``, a JSON's start) as far as a ``/`` or the word's start:
-    a URL's path before it is kept."""
+    a URL's path before it is kept.
+
+    A word longer than is read of it (:data:`_WORD_READ`; ``goes_on``: its run of lines goes on past ``word``) whose
+    read part holds no key is removed from where a key's base64 could start that the part does not hold whole, to its
+    end: read no further, a key's base64 glued after 16 KB of base64 in one word (an attacker's text in a vendor's
+    error body) stayed whole in the text."""
     read = reading.take(word)
     if read is None:
         return None
@@ -200,19 +213,28 @@ def _token_start(word: bytes, table: tuple[tuple[str, tuple[str, ...]], ...], re
                 if at + 4 * group == 0 or word[at + 4 * group - 1 : at + 4 * group] == b"/":
                     start = at + 4 * group
             return start
+    if goes_on or len(word) > len(read):
+        return max(0, len(read) - _written_longest(table))
     return None
+
+
+def _written_longest(table: tuple[tuple[str, tuple[str, ...]], ...]) -> int:
+    """The most base64 characters that the bytes of a key of ``table`` stand in, at any place of a longer run (each of
+    its groups of 3 bytes, and one more group where the key starts inside one): a key whose base64 starts before a
+    word's read part ends less these, ends in it."""
+    return 4 * (max(len(key) for key, _ in table) // 3 + 2)
 
 
 #: a line break as it is and as JSON writes it: a text holding none holds no base64 cut by one (4 look-ups in C: a
 #: pattern finding a break between two characters of base64's searched a 1 MB data URL for 100 ms)
 _LINE_BREAKS = ("\n", "\r", "\\n", "\\r")
 #: each line break (JSON's escaped one too), and the indentation after it
-_BREAK_IN_RUN = re.compile(r"(?:\r\n?|\n|(?:\\r)?\\n)[ \t]*")
+_BREAK_IN_RUN = re.compile(r"(?:\r\n?|\n|\\r(?:\\n)?|\\n)[ \t]*")
 #: base64 cut by line breaks (MIME's ``base64`` writes lines of 76 characters, PEM 64), from a word ending a line: the
 #: lines of one word after it, and the next line's first word (or its padding alone). Cut so, a key's base64 left up
 #: to 11 of its characters on a line (fewer than a piece encodes to), and a short key's none whole. Each part taken
 #: whole, never given back (possessive: a run over a whole blob's lines is one pass)
-_WRAPPED = re.compile(r"[A-Za-z0-9+/_-]++=*+(?:(?:\r\n?|\n|(?:\\r)?\\n)[ \t]*+(?:[A-Za-z0-9+/_-]++=*+|=++))++")
+_WRAPPED = re.compile(r"[A-Za-z0-9+/_-]++=*+(?:(?:\r\n?|\n|\\r(?:\\n)?|\\n)[ \t]*+(?:[A-Za-z0-9+/_-]++=*+|=++))++")
 #: how far before a line break the word it ends is looked for its start (a line of MIME is 76 characters: a longer
 #: one is read from this far back)
 _LINE_LONGEST = 1024
@@ -223,7 +245,9 @@ _BASE64_CHARACTERS = frozenset(_BASE64_WORD + "=")
 #: with an alternation of the breaks tried each at every character, 143 ms a 1 MB blob holding one break, 10 now, and
 #: each of the 20,000 breaks of a text of them was a step of the loop in Python)
 _B = "[A-Za-z0-9+/=_-]"
-_BREAK_BETWEEN_BASE64 = re.compile(rf"[\n\\](?<={_B}\n|\r\n|{_B}\\)(?=(?<=\n)[ \t]*{_B}|(?<=\\)(?:r\\)?n[ \t]*{_B})")
+_BREAK_BETWEEN_BASE64 = re.compile(
+    rf"[\n\r\\](?<={_B}\n|\r\n|{_B}\r|{_B}\\)(?=(?<=[\n\r])[ \t]*{_B}|(?<=\\)(?:r(?:\\n)?|n)[ \t]*{_B})"
+)
 
 
 def _wrapped_spans(
@@ -237,20 +261,21 @@ def _wrapped_spans(
         at = brk.start() - (text[brk.start() - 1] == "\r")  # (a "\r\n"'s start)
         if at < done or not at or text[at - 1] not in _BASE64_CHARACTERS:
             continue
-        line_start = text.rfind("\n", max(0, at - _LINE_LONGEST), at) + 1 or max(0, at - _LINE_LONGEST)
+        earliest = max(0, at - _LINE_LONGEST)
+        line_start = max(text.rfind("\n", earliest, at), text.rfind("\r", earliest, at)) + 1 or earliest
         before = text[line_start:at].rstrip("=")
         run = _WRAPPED.match(text, at - (len(before) - len(before.rstrip(_BASE64_WORD))))
         if run is None or run.end() - run.start() < least:
             continue
         done = run.end()
-        parts = _lines_of(run[0], _WORD_READ)
+        parts, whole = _lines_of(run[0], _WORD_READ)
         joined = "".join(line for _, line in parts).encode("ascii")
-        if len(joined) < least or joined.islower() or joined.isupper():
+        if len(joined) < least or (whole and (joined.islower() or joined.isupper())):
             continue
         if reading.spent():
             spans.append((run.start(), run.end()))  # (not decoded: removed whole, see _Reading)
             continue
-        start = _token_start(joined, table, reading)
+        start = _token_start(joined, table, reading, goes_on=not whole)
         if start is None:
             continue
         for line_at, line in parts:  # (where the joined word's character stands in the text)
@@ -261,9 +286,10 @@ def _wrapped_spans(
     return spans
 
 
-def _lines_of(run: str, most: int) -> list[tuple[int, str]]:
+def _lines_of(run: str, most: int) -> tuple[list[tuple[int, str]], bool]:
     """The base64 of each line of ``run`` (a match of :data:`_WRAPPED`), its padding left out, each with where it
-    starts in ``run``: as many as hold ``most`` characters (what :func:`_token_start` reads of them)."""
+    starts in ``run``: as many as hold ``most`` characters (what :func:`_token_start` reads of them); and whether
+    they are all of its lines."""
     lines: list[tuple[int, str]] = []
     at = held = 0
     for brk in _BREAK_IN_RUN.finditer(run):
@@ -271,8 +297,8 @@ def _lines_of(run: str, most: int) -> list[tuple[int, str]]:
         held += len(lines[-1][1])
         at = brk.end()
         if held >= most:
-            return lines
-    return [*lines, (at, run[at:].rstrip("="))]
+            return lines, False
+    return [*lines, (at, run[at:].rstrip("="))], True
 
 
 def _decoded(word: bytes) -> str:
