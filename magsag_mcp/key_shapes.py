@@ -343,3 +343,62 @@ def _key_shaped(match: re.Match[str]) -> bool:
     if match["label"] is not None or not found.startswith("sk-"):
         return True
     return len(found) >= 23 and _RANDOM_PIECE.search(found, 3) is not None
+
+
+#: how much of a text :data:`_SECRET_PATTERNS` reads (as much as :func:`~magsag_mcp.redaction.excerpt` keeps of an
+#: error's body: a body quoted whole is read whole). The pattern has no literal start to skip to, and tries each of its
+#: alternatives at every character: 350 ms to 1.2 s a MB of base64 (an image's data in a request quoted back), each
+#: time a message, a record or a log line was made of it. Past it, the text is not searched but cut (see
+#: :func:`without_key_shapes`)
+_SHAPES_READ = 65536
+#: how far before the end of what the pattern read a shape may start that it did not find there (its look aheads
+#: read past that end, 64 characters at most): what follows is judged as the unread text is
+_SHAPES_OVERLAP = 128
+#: how far before its trigger word a shape's match may start: a label's words before it (``x-goog-api-key``,
+#: ``subscription-key``, ``\\\\u0026access_token``, ``api key provided``), a JWT's glued run aside
+_BEFORE_TRIGGER = 32
+#: the trigger words and the vendors' prefixes, each looked for in the unread text (lower-cased) on its own, in C
+_ALL_TRIGGERS = (*_TRIGGERS, *(t for ts in _VENDOR_TRIGGERS.values() for t in ts))
+#: the characters of a JWT's header and of what is glued before it
+_RUN_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+#: (a JWT is looked for by its ``.eyJ``: see _first_unread_shape)
+_UNREAD_TRIGGERS = tuple(t for t in _ALL_TRIGGERS if t != "eyj")
+
+
+def without_key_shapes(text: str) -> str:
+    """``text`` less what :data:`_SECRET_PATTERNS` matches (each match replaced by :func:`_redacted`), the pattern
+    reading its first :data:`_SHAPES_READ` characters only (a match starting there is taken whole). The rest, unread,
+    is kept up to where a key's shape could start (its first trigger word, :data:`_ALL_TRIGGERS`, less what a match
+    may hold before one) and removed from there on: a key past the bound is never passed through unread."""
+    if len(text) <= _SHAPES_READ:
+        return _SECRET_PATTERNS.sub(_redacted, text)
+    parts: list[str] = []
+    done = 0
+    for found in _SECRET_PATTERNS.finditer(text, 0, _SHAPES_READ):
+        if found.end() == _SHAPES_READ:  # (cut by the bound: taken whole, as far as it goes)
+            found = _SECRET_PATTERNS.match(text, found.start()) or found
+        parts += (text[done : found.start()], _redacted(found))
+        done = found.end()
+    cut = _first_unread_shape(text, max(done, _SHAPES_READ - _SHAPES_OVERLAP), done)
+    if cut is None:
+        return "".join((*parts, text[done:]))
+    return "".join((*parts, text[done:cut], "[REDACTED]"))
+
+
+def _first_unread_shape(text: str, at: int, done: int) -> int | None:
+    """Where in ``text``, from ``at`` on (not searched by the pattern), the first key's shape could start: before its
+    first trigger word by as much as a match holds before one, or, for a JWT, from the start of the run (its header,
+    and what is glued before it) that a ``.eyJ`` (its payload's start) ends: ``done`` at the earliest, the text before
+    it settled (a match's end). None where none could. (An ``eyJ`` with no ``.eyJ`` after it is no JWT: a body of
+    ``eyJeyJ...`` with no dot is kept whole.)"""
+    rest = text[at:]
+    lowered = rest.lower() if rest.isascii() else rest.translate(_RE_ALSO_ASCII).lower()
+    if len(lowered) != len(rest):  # (a letter lower-cased to two: where the words stand is not known)
+        return at
+    first = min((found for t in _UNREAD_TRIGGERS if (found := lowered.find(t)) != -1), default=-1)
+    cut = None if first == -1 else max(done, at + first - _BEFORE_TRIGGER)
+    payload = lowered.find(".eyj")
+    if payload != -1:
+        header_start = done + len(text[done : at + payload].rstrip(_RUN_CHARACTERS))
+        cut = header_start if cut is None else min(cut, header_start)
+    return cut

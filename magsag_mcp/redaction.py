@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from .key_encodings import without_encoded_keys
 from .key_escapes import escaped_forms, without_escaped_keys
 from .key_pieces import PIECE, piece_table, pieces_of, without_pieces
-from .key_shapes import _A_TRIGGER, _SECRET_PATTERNS, _folded, _key_shaped, _redacted, holds_a_trigger
+from .key_shapes import _A_TRIGGER, _SECRET_PATTERNS, _folded, _key_shaped, holds_a_trigger, without_key_shapes
 
 _KNOWN_SECRETS: set[str] = set()
 #: the same, longest first: a key that contains another (a proxy key built on a vendor's) must be
@@ -324,7 +324,7 @@ def redact(text: str, *, answer: bool = False) -> str:
             text = text.replace(secret, "[REDACTED]")
     if not answer:
         if holds_a_trigger(_folded(text)):  # (folded as (?i:...) compares: see _RE_ALSO_ASCII)
-            text = _SECRET_PATTERNS.sub(_redacted, text)
+            text = without_key_shapes(text)  # (its first 64 KB searched: see key_shapes._SHAPES_READ)
         # a key re-encoded whole: every character as %XX or &#NN;, or in base64 (alone, after "Bearer ", "user:"), as
         # a gateway quotes the request it refused (see key_encodings). After the patterns: a token they remove whole
         # ("Bearer <JWT>" whose payload encodes a known key) is not cut first. Not in an answer: only the keys as sent

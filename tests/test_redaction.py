@@ -420,7 +420,7 @@ def test_the_quick_check_before_the_key_patterns_never_skips_a_text_they_would_c
     import random
 
     from magsag_mcp import redaction
-    from magsag_mcp.redaction import _SECRET_PATTERNS, _redacted
+    from magsag_mcp.key_shapes import _SECRET_PATTERNS, _redacted
 
     def patterns_alone(text: str) -> str:
         for secret in redaction._LONGEST_FIRST:  # keys other tests registered go first, as in redact()

@@ -25,13 +25,22 @@ class _CountedPatterns:
         return getattr(self.patterns, name)
 
 
+def _patched(monkeypatch, patterns):
+    """``patterns`` in the key patterns' place, where redact() runs them (key_shapes.without_key_shapes) and where
+    holds_secret() reads their matches (redaction)."""
+    from magsag_mcp import key_shapes, redaction
+
+    monkeypatch.setattr(key_shapes, "_SECRET_PATTERNS", patterns)
+    monkeypatch.setattr(redaction, "_SECRET_PATTERNS", patterns)
+
+
 def test_a_failed_attempts_message_is_searched_for_keys_once_not_at_each_guard(monkeypatch):
     # the message is redacted as the error is made, again as its attempt's record is made, and again as the ledger
     # writes it: a text found to hold nothing is not searched again while the keys known stay the same
     from magsag_mcp import redaction
 
     counted = _CountedPatterns(redaction._SECRET_PATTERNS)
-    monkeypatch.setattr(redaction, "_SECRET_PATTERNS", counted)
+    _patched(monkeypatch, counted)
     exc = E.ProviderError("openai:gpt-4o: HTTP 500: the token bucket of this organization is empty (#7319)")
     assert redact(exc.message) == exc.message and redact(exc.message) == exc.message
     assert counted.runs == 1
@@ -135,7 +144,7 @@ def test_a_key_registered_while_a_text_is_redacted_is_removed_from_it_the_next_t
             register_secret(late_key)  # as the other thread would, between the known keys' loop and the end
             return super().sub(*args)
 
-    monkeypatch.setattr(redaction, "_SECRET_PATTERNS", RegisteringMidway(redaction._SECRET_PATTERNS))
+    _patched(monkeypatch, RegisteringMidway(redaction._SECRET_PATTERNS))
     redact(text)
     assert late_key not in redact(text)
 
@@ -152,6 +161,6 @@ def test_a_key_registered_while_a_name_is_judged_refuses_that_name_the_next_time
             register_secret(late_key)
             return super().sub(*args)
 
-    monkeypatch.setattr(redaction, "_SECRET_PATTERNS", RegisteringMidway(redaction._SECRET_PATTERNS))
+    _patched(monkeypatch, RegisteringMidway(redaction._SECRET_PATTERNS))
     holds_secret(name)
     assert holds_secret(name)

@@ -1,0 +1,92 @@
+"""The key patterns (:data:`~magsag_mcp.key_shapes._SECRET_PATTERNS`) read a text's first
+:data:`~magsag_mcp.key_shapes._SHAPES_READ` characters only: they have no literal start to skip to, and searched a MB of
+base64 (an image's data quoted back in an error's body) for 350 ms to 1.2 s each time a message, a record or a log line
+was made of it. Counted, never timed: the characters handed to the pattern. Past the bound, a key's shape is never
+passed through unread: the text is cut where one could start."""
+
+from __future__ import annotations
+
+import base64
+import random
+import re
+from typing import Any
+
+import pytest
+
+from magsag_mcp import key_shapes, redaction
+from magsag_mcp.key_shapes import _SHAPES_READ
+from magsag_mcp.redaction import redact
+
+#: base64 of random bytes, the alphabet's shapes (an "eyJ", a "key", a "sig") at random in it
+_BLOB = base64.b64encode(random.Random(83).randbytes(750_000)).decode()
+_UNKNOWN_KEY = "sk-proj-Zq4Xw8Rt2Yu6Io0Pa3Sd7Fg1Hj5Kl9"
+
+
+class _CountedPattern:
+    """The pattern, counting the characters each search is handed (its span of the text)."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self._pattern = pattern
+        self.read = 0
+
+    def sub(self, repl: Any, text: str) -> str:
+        self.read += len(text)
+        return self._pattern.sub(repl, text)
+
+    def finditer(self, text: str, pos: int = 0, endpos: int = 2**62) -> Any:
+        self.read += min(endpos, len(text)) - pos
+        return self._pattern.finditer(text, pos, endpos)
+
+    def match(self, text: str, pos: int = 0) -> Any:
+        found = self._pattern.match(text, pos)
+        self.read += found.end() - pos if found else 1
+        return found
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> _CountedPattern:
+    pattern = _CountedPattern(key_shapes._SECRET_PATTERNS)
+    monkeypatch.setattr(key_shapes, "_SECRET_PATTERNS", pattern)
+    monkeypatch.setattr(redaction, "_SECRET_PATTERNS", pattern)
+    return pattern
+
+
+def test_a_mb_of_base64_is_not_searched_by_the_key_patterns_past_their_bound(counted: _CountedPattern):
+    text = f"HTTP 400: api_key refused for image data:image/png;base64,{_BLOB} (see the docs)"
+    assert len(text) > 15 * _SHAPES_READ
+    redact(text)
+    assert counted.read <= _SHAPES_READ + 1024, counted.read
+
+
+@pytest.mark.parametrize("at", [_SHAPES_READ - 40, _SHAPES_READ - 5, _SHAPES_READ + 10, 200_000, 990_000])
+@pytest.mark.parametrize("shape", [_UNKNOWN_KEY, f"Bearer {_UNKNOWN_KEY[8:]}", f'"api_key": "{_UNKNOWN_KEY[8:]}"'])
+def test_a_keys_shape_past_the_bound_never_stays_in_the_text(counted: _CountedPattern, at: int, shape: str):
+    words = "the server could not read the request body " * 30_000
+    text = words[:at] + shape + " " + words[at:]
+    said = redact(text)
+    assert _UNKNOWN_KEY[8:] not in said
+    assert _UNKNOWN_KEY[8:20] not in said
+    assert said.startswith(words[: min(at, _SHAPES_READ) - 128])  # (what comes before it is kept)
+    assert counted.read <= _SHAPES_READ + 1024, counted.read
+
+
+def test_a_jwt_glued_to_a_long_run_past_the_bound_is_cut_from_the_runs_start(counted: _CountedPattern):
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+    run = "A1b2" * 20_000  # (its characters before the JWT's header are the match's "glued" part)
+    text = "token refused: " + run + jwt + " end"
+    said = redact(text)
+    assert "SflKxwRJSMeKKF2QT4fw" not in said and "eyJzdWIi" not in said
+    assert said == "token refused: [REDACTED]"
+
+
+def test_a_text_holding_no_trigger_past_the_bound_is_kept_whole(counted: _CountedPattern):
+    text = "api_key: hunter2hunter2 " + "plain words of an error body, " * 5_000
+    assert redact(text) == "api_key: [REDACTED] " + "plain words of an error body, " * 5_000
+
+
+def test_a_match_cut_by_the_bound_is_taken_whole(counted: _CountedPattern):
+    pad = "x " * ((_SHAPES_READ - 20) // 2)
+    value = "Ab3dEf6hIj9kLm2nOp5q" * 50  # (a label's value running 1,000 characters past the bound)
+    text = pad + "password=" + value + " then words " + "more words " * 100
+    said = redact(text)
+    assert said == pad + "password=[REDACTED] then words " + "more words " * 100
