@@ -369,7 +369,8 @@ def without_key_shapes(text: str) -> str:
     """``text`` less what :data:`_SECRET_PATTERNS` matches (each match replaced by :func:`_redacted`), the pattern
     reading its first :data:`_SHAPES_READ` characters only (a match starting there is taken whole). The rest, unread,
     is kept up to where a key's shape could start (its first trigger word, :data:`_ALL_TRIGGERS`, less what a match
-    may hold before one) and removed from there on: a key past the bound is never passed through unread."""
+    may hold before one) and masked from there on (:data:`_A_VALUES_RUN`): a key past the bound is never passed
+    through unread."""
     if len(text) <= _SHAPES_READ:
         return _SECRET_PATTERNS.sub(_redacted, text)
     parts: list[str] = []
@@ -382,7 +383,29 @@ def without_key_shapes(text: str) -> str:
     cut = _first_unread_shape(text, max(done, _SHAPES_READ - _SHAPES_OVERLAP), done)
     if cut is None:
         return "".join((*parts, text[done:]))
-    return "".join((*parts, text[done:cut], "[REDACTED]"))
+    parts.append(text[done:cut])
+    for run in _A_VALUES_RUN.finditer(text, cut):  # (from the text's own place: the character before a run is read)
+        parts += (text[cut : run.start()], _masked_run(run))
+        cut = run.end()
+    return "".join((*parts, text[cut:]))
+
+
+#: what of the unread text is masked, from where a key's shape could start: each run of 8 or more characters a
+#: credential's value is written with (a label's, a Bearer token's, a vendor's key, a JWT, a key masked by its vendor
+#: with ``*``, ``\u2022`` or an ellipsis), all of it, a word too. Its punctuation, quotes, spaces and line breaks are
+#: kept: cut there, an event's data stored as JSON was no JSON (a strict parser refused it), and a log line lost its
+#: end
+_A_VALUES_RUN = re.compile(r"[A-Za-z0-9._~+/=%*\-\u2022\u2026]{8,}")
+
+
+def _masked_run(run: re.Match[str]) -> str:
+    """``[REDACTED]`` for ``run``, less an escape's letters at its start (JSON's ``\\n``, ``\\u00e9``: the
+    backslash before the run kept, the escape written whole, or the JSON would be none)."""
+    found, at = run[0], run.start()
+    if at and run.string[at - 1] == "\\":
+        kept = 5 if found[0] == "u" else 1
+        return found[:kept] + ("[REDACTED]" if len(found) > kept else "")
+    return "[REDACTED]"
 
 
 def _first_unread_shape(text: str, at: int, done: int) -> int | None:

@@ -7,6 +7,7 @@ passed through unread: the text is cut where one could start."""
 from __future__ import annotations
 
 import base64
+import json
 import random
 import re
 from typing import Any
@@ -76,7 +77,7 @@ def test_a_jwt_glued_to_a_long_run_past_the_bound_is_cut_from_the_runs_start(cou
     text = "token refused: " + run + jwt + " end"
     said = redact(text)
     assert "SflKxwRJSMeKKF2QT4fw" not in said and "eyJzdWIi" not in said
-    assert said == "token refused: [REDACTED]"
+    assert said == "token refused: [REDACTED] end"
 
 
 def test_a_text_holding_no_trigger_past_the_bound_is_kept_whole(counted: _CountedPattern):
@@ -90,3 +91,26 @@ def test_a_match_cut_by_the_bound_is_taken_whole(counted: _CountedPattern):
     text = pad + "password=" + value + " then words " + "more words " * 100
     said = redact(text)
     assert said == pad + "password=[REDACTED] then words " + "more words " * 100
+
+
+def test_an_events_data_past_the_bound_is_json_still(counted: _CountedPattern):
+    # cut where a key's shape could start, an event's data (stored as JSON, read by strict parsers) was no JSON: past
+    # the bound, runs of a credential's characters are masked, its quotes, escapes and punctuation kept
+    from magsag_mcp.ledger.events import event_row
+
+    key = "Zq4Xw8Rt2Yu6Io0Pa3Sd7Fg1Hj5Kl9"
+    data = {
+        "note": "x " * 40_000,
+        "api_key": key,
+        "said": 'caf\u00e9\n"quoted"',
+        "escaped": f"\nsk-proj-{key}",
+        "control": f"\u0001{key}",
+        "n": 4096,
+    }
+    stored = event_row(None, None, "big", data)[4]
+    back = json.loads(stored)
+    assert key not in stored and key[:12] not in stored
+    assert back["api_key"] == "[REDACTED]" and back["n"] == 4096
+    assert back["said"] == 'caf\u00e9\n"quoted"'
+    assert back["escaped"] == "\n[REDACTED]" and back["control"] == "\u0001[REDACTED]"
+    assert counted.read <= _SHAPES_READ + 1024, counted.read
