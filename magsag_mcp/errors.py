@@ -353,6 +353,12 @@ def _redacted_arg(arg: Any) -> Any:
     return arg if hidden == shown else hidden
 
 
+def _redacted_note(note: Any) -> Any:
+    """A note that is no text (``__notes__`` appended to) as a traceback prints it, its ``str()``, redacted."""
+    hidden = redact(shown := _text_of(note))
+    return note if hidden == shown else hidden
+
+
 def _redact_texts(exc: BaseException) -> None:
     try:
         if isinstance(exc, BaseExceptionGroup):  # (its message is its own field: the exceptions it holds are read)
@@ -363,8 +369,8 @@ def _redact_texts(exc: BaseException) -> None:
             if isinstance(said := getattr(exc, name, None), str):
                 setattr(exc, name, redact(said))
         notes = getattr(exc, "__notes__", None)
-        if isinstance(notes, list):
-            notes[:] = [redact(note) if isinstance(note, str) else note for note in notes]
+        if isinstance(notes, list):  # (one that is no text, appended to the list, a traceback prints as its str())
+            notes[:] = [redact(note) if isinstance(note, str) else _redacted_note(note) for note in notes]
         _redact_fields(exc)
     except (AttributeError, TypeError):  # an exception whose fields are read-only: its text stays as it was
         pass

@@ -201,3 +201,17 @@ def test_a_stand_in_of_a_class_defined_in_a_function_pickles_naming_it():
     # a class pickle names is kept as it is
     kept = pickle.loads(pickle.dumps(E.RedactedException.of(ValueError(f"refused {_KEY}"))))
     assert kept.original_type is ValueError and kept.original_name == "builtins.ValueError"
+
+
+def test_a_note_that_is_no_text_is_printed_redacted(monkeypatch: pytest.MonkeyPatch):
+    # add_note() takes text only, but __notes__ is a list anyone appends to (a tuple, bytes): a traceback prints such a
+    # note's str(), and only the notes that were text were redacted, the others printed the key whole
+    monkeypatch.setattr(E, "_caught_by_us", lambda exc: True)
+    E.register_secret(_KEY)
+    bug = KeyError("answer")
+    bug.add_note(f"text {_KEY}")
+    bug.__notes__ += [("a tuple", _KEY), f"bytes {_KEY}".encode(), 42]
+    shown = E.said_without_keys(bug)
+    printed = "".join(traceback.format_exception(shown))
+    assert _KEY[:12] not in printed and _KEY[-12:] not in printed, printed
+    assert shown.__notes__[-1] == 42  # (one holding no key is kept as it is)
