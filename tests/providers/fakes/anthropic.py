@@ -78,9 +78,11 @@ class FakeAnthropic(Fake):
 
     def __init__(self, key: str = "test-key-123456") -> None:
         super().__init__(key)
-        #: the content blocks of the answers this fake paused (stop_reason pause_turn) since its last answer that was
-        #: not paused: the assistant turn a continuation must send back (see :meth:`continuation_refused`)
-        self.paused: list[dict[str, Any]] = []
+        #: the content blocks of the answers this fake paused (stop_reason pause_turn), by the conversation they go on
+        #: (its messages before the paused turn, as :func:`conversation` keys them), since its last answer that was not
+        #: paused: the assistant turn a continuation must send back (see :meth:`continuation_refused`). Kept apart, as
+        #: two calls' turns are: another call served between a turn's pause and its continuation leaves it as it was
+        self.paused: dict[str, list[dict[str, Any]]] = {}
 
     def auth_ok(self, request: web.Request) -> bool:
         return request.headers.get("x-api-key") == self.key and bool(request.headers.get("anthropic-version"))
@@ -146,7 +148,7 @@ class FakeAnthropic(Fake):
         # a final assistant turn (a prefill the answer continues) whose text ends in whitespace; a paused turn sent
         # back is no prefill: the model goes on with it in blocks of its own, on every model
         last = (body.get("messages") or [{}])[-1]
-        continuing = self.continuation_refused(last)
+        continuing = self.continuation_refused(body.get("messages") or [{}])
         if isinstance(continuing, str):
             return self.error_body(400, continuing, "invalid_request_error")
         prefill = last.get("role") == "assistant" and continuing is False
@@ -170,17 +172,16 @@ class FakeAnthropic(Fake):
         )
         return None if message is None else self.error_body(400, message, "invalid_request_error")
 
-    def continuation_refused(self, last: dict[str, Any]) -> str | bool | None:
-        """A request that continues a turn this fake paused: False where ``last`` (the request's final message) is not
-        one (no assistant turn, or no turn paused); else None, or what the API says of a paused turn not sent back "as
-        is": the blocks of every answer paused since, in order, each as the request's schema takes it (see
-        :func:`as_sent`; the spec, checked before this, refuses what it does not name)."""
-        if last.get("role") != "assistant":
-            self.paused = []  # (a turn of the user's: a paused turn left as it was, the conversation went on)
+    def continuation_refused(self, messages: list[dict[str, Any]]) -> str | bool | None:
+        """A request that continues a turn this fake paused: False where ``messages`` (the request's) end in no such
+        turn (no assistant turn, or none paused after the messages before it); else None, or what the API says of a
+        paused turn not sent back "as is": the blocks of every answer paused since, in order, each as the request's
+        schema takes it (see :func:`as_sent`; the spec, checked before this, refuses what it does not name)."""
+        last = messages[-1]
+        paused = self.paused.get(conversation(messages[:-1])) if last.get("role") == "assistant" else None
+        if not paused:
             return False
-        if not self.paused:
-            return False
-        if last.get("content") != [block for block in map(as_sent, self.paused) if block is not None]:
+        if last.get("content") != [block for block in map(as_sent, paused) if block is not None]:
             return "messages: the paused assistant turn must be sent back as it was returned, to continue it"
         return None
 
@@ -373,7 +374,13 @@ class FakeAnthropic(Fake):
         """The answer's content blocks, kept while its turn is paused (the turn a continuation sends back grows by
         each paused answer's blocks), forgotten once an answer ends it."""
         content = self.content(step, body)
-        self.paused = [*self.paused, *content] if stop == "pause_turn" else []
+        messages = body.get("messages") or []
+        goes_on = bool(messages) and messages[-1].get("role") == "assistant"
+        goes_on = goes_on and conversation(messages[:-1]) in self.paused
+        key = conversation(messages[:-1] if goes_on else messages)
+        before = self.paused.pop(key, []) if goes_on else []  # (a new turn of the user's starts afresh)
+        if stop == "pause_turn":
+            self.paused[key] = [*before, *content]
         return content
 
     def reply(self, request: web.Request, body: dict[str, Any], step: Step) -> Any:
@@ -519,6 +526,11 @@ class FakeAnthropic(Fake):
 #: the citations that cite a document (ResponseCharLocationCitation, page and content block locations): their request
 #: forms name no ``file_id`` and take a ``document_title`` of one character or more, or null
 _DOCUMENT_CITATIONS = ("char_location", "page_location", "content_block_location")
+
+
+def conversation(messages: list[dict[str, Any]]) -> str:
+    """The key of the conversation ``messages`` are (a paused turn is kept under the messages it goes on)."""
+    return json.dumps(messages, sort_keys=True)
 
 
 def as_sent(block: dict[str, Any]) -> dict[str, Any] | None:

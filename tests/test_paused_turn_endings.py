@@ -1,0 +1,72 @@
+"""How a paused turn ends (cascade_paused.py, providers/turn_document.py, anthropic_answers.py), over the spec-checking
+fake Messages API: a JSON document the turn starts after prose and its continuation finishes; a continuation that ends
+the turn with nothing more to add; a continuation owed to a target another call left resting; what a paused turn
+left as it is (continuing off) says of itself."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.service import Service
+from tests.test_paused_turn_failures import _json_config
+from tests.test_paused_turns import CATALOG, MODEL, SEARCHED, _fake, _rows
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    """The catalog, its policies allowing the model called here (the shipped ones name older models alone)."""
+    copied = tmp_path / "catalog"
+    shutil.copytree(CATALOG, copied)
+    (copied / "policies" / "model_governance.yaml").write_text("policies: []\n")
+    return copied
+
+
+async def _json_call(catalog, db, env, *, stream: bool, context: dict[str, Any] | None = None) -> Any:
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        payload = {"data": "x", "model_config": _json_config(stream)}
+        return await svc.invoke_skill("skill.analysis", payload, context=context)
+
+
+async def test_a_continuation_is_sent_to_its_target_though_another_call_left_it_resting(catalog, tmp_path, serve):
+    # The circuit breaker opened on the target between the turn's first answer and its continuation (another call
+    # failed there, the breaker's count 1). The continuation is owed to the target: no other can go on with the turn,
+    # so it is sent all the same, and its answer finishes the turn
+    first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    fake, env = await _fake(serve, first, {"error": 500, "message": "down a moment"}, {"text": "Rain."})
+    env.update({"MAGSAG_MAX_RETRIES": "0", "MAGSAG_BREAKER_FAILURES": "1", "MAGSAG_BREAKER_COOLDOWN": "600"})
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+    rested: list[Any] = []
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        cascade = svc.cascade
+        go_on = cascade._go_on
+
+        async def after_another_calls_failure(state: Any, position: int, *args: Any) -> Any:
+            with pytest.raises(E.AllTargetsFailed):  # (the other call: the 500, its breaker's count reached)
+                await svc.invoke_skill("skill.analysis", {"data": "y", "model_config": config})
+            target = state.plan.candidates[position].target
+            rested.append(cascade.rests.resting(target, cascade.clock()))
+            return await go_on(state, position, *args)
+
+        cascade._go_on = after_another_calls_failure
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+    [rest] = rested
+    assert isinstance(rest, E.ServerError)  # (resting, as the calls that follow see it)
+    assert len(fake.requests) == 3 and fake.violations == []
+    assert result.text == "Searching. Rain." and result.finish_reason == "stop" and result.result.paused is None
+    assert not any("breaker" in w for w in result.warnings)
+    rows = _rows(db)  # (the other call's row first: a call's attempts are written as it ends)
+    assert [(r["run_id"] == result.run_id, r["outcome"], r["attempt_number"]) for r in rows] == [
+        (False, "error", 1),
+        (True, "ok", 1),
+        (True, "ok", 2),
+    ]
+    assert f"continues the turn anthropic:{MODEL} paused at attempt 1" in json.loads(rows[2]["warnings"])
