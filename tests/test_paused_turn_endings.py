@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from magsag_mcp import errors as E
+from magsag_mcp.providers.anthropic import AnthropicProvider
 from magsag_mcp.service import Service
+from magsag_mcp.types import LLMRequest, Message, Target
 from tests.test_paused_turn_failures import _json_config
-from tests.test_paused_turns import CATALOG, MODEL, SEARCHED, _fake, _rows
+from tests.test_paused_turns import CATALOG, MODEL, SEARCHED, _call, _fake, _rows
 
 pytestmark = pytest.mark.anyio
 
@@ -33,6 +35,53 @@ async def _json_call(catalog, db, env, *, stream: bool, context: dict[str, Any] 
     async with await Service.open(catalog=catalog, db=db, env=env) as svc:
         payload = {"data": "x", "model_config": _json_config(stream)}
         return await svc.invoke_skill("skill.analysis", payload, context=context)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("empty", [{}, {"text": ""}], ids=["no-content", "empty-text-block"])
+async def test_a_continuation_that_ends_the_turn_with_nothing_more_returns_the_text_so_far_complete(
+    catalog, tmp_path, serve, stream, empty
+):
+    # end_turn with no new text after a turn sent back: "no usable answer" (malformed_response), and the text so far
+    # returned said incomplete, finish_reason "other", LLMResult.paused set, though the model had finished the turn
+    first = {**SEARCHED, "text": "It is raining in Oslo.", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    fake, env = await _fake(serve, first, {**empty, "usage": {"input_tokens": 300, "output_tokens": 1}})
+    db = tmp_path / "ledger.db"
+    result = await _call(catalog, db, env, stream=stream)
+    assert len(fake.requests) == 2 and fake.violations == []
+    assert result.text == "It is raining in Oslo." and result.finish_reason == "stop"
+    assert result.result.paused is None and not [w for w in result.warnings if "incomplete" in w]
+    assert [(r["outcome"], r["error_class"]) for r in _rows(db)] == [("ok", None), ("ok", None)]
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (400, 21)
+
+
+async def test_an_empty_end_turn_after_a_turn_with_no_text_is_still_no_answer(catalog, tmp_path, serve):
+    # nothing written in the whole turn (a search, then end_turn with no content): no answer, as a first try's is
+    fake, env = await _fake(serve, SEARCHED, {})
+    db = tmp_path / "ledger.db"
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await _call(catalog, db, env, stream=False)
+    assert "wrote nothing" in info.value.message and "no usable answer" in info.value.message
+    assert [(r["outcome"], r["error_class"]) for r in _rows(db)] == [
+        ("error", "unsupported_feature"),
+        ("error", "malformed_response"),
+    ]
+
+
+async def test_a_provider_called_alone_takes_an_empty_end_turn_after_its_paused_turn_as_the_turns_end(
+    serve, transport
+):
+    # A library caller sending LLMResult.paused back itself: the empty end_turn was a MalformedResponseError
+    fake, env = await _fake(serve, {**SEARCHED, "text": "Light rain."}, {})
+    target = Target("anthropic", MODEL)
+    provider = AnthropicProvider(env, transport)
+    asked = LLMRequest(messages=[Message("user", "Weather in Oslo?")], max_tokens=500)
+    first = await provider.complete(asked, target)
+    assert first.paused is not None
+    again = LLMRequest(messages=[*asked.messages, first.paused], max_tokens=500)
+    last = await provider.complete(again, target)
+    assert last.text == "" and last.finish_reason == "stop" and last.paused is None
+    assert fake.violations == []
 
 
 async def test_a_continuation_is_sent_to_its_target_though_another_call_left_it_resting(catalog, tmp_path, serve):

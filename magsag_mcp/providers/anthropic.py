@@ -42,7 +42,7 @@ from .base import Endpoint, ProgressCallback
 from .empty_calls import nothing_to_answer
 from .header_settings import anthropic_version_problem
 from .http_errors import UNDER_200
-from .json_output import with_json_instruction
+from .json_output import sent_back_text, with_json_instruction
 from .refused_settings import DROPPABLE, RefusedSettings, say_resend
 from .wire_format import StreamAccumulator, WireFormat, a_reason
 
@@ -80,11 +80,21 @@ class AnthropicMessagesFormat(WireFormat):
     tool_name_limit = 128
 
     def __init__(
-        self, *, continues: bool = False, prefix: str = "", json_tool: bool = True, output_format: bool = True
+        self,
+        *,
+        continues: bool = False,
+        prefix: str = "",
+        json_tool: bool = True,
+        output_format: bool = True,
+        resumes: bool = False,
     ) -> None:
         #: the calls it sends end with the assistant's message (a prefill): an end_turn with no content is the
         #: model adding nothing to it, an answer ("Claude already decided it's done"), not a failure
         self.continues = continues
+        #: the calls it sends end with a paused turn sent back that holds text: an end_turn with no content is the turn
+        #: finished with that text (the model had nothing to add after its last search), not a failure. Apart from
+        #: ``continues``: a paused turn's request is the call's own, its structured output sent as before the pause
+        self.resumes = resumes
         #: a JSON call's prefill (Anthropic's way to start Claude's JSON: "{"), which its answer's text continues:
         #: the document is the two together
         self.prefix = prefix
@@ -293,9 +303,14 @@ class AnthropicProvider(RefusedSettings):
             if request.json_output or request.json_schema is not None or not forced:
                 prefix = json_prefill(request) if request.json_output or request.json_schema is not None else ""
                 wire = AnthropicMessagesFormat(continues=True, prefix=prefix, json_tool=forced)
-        if key in self.no_output_format:
+        resumes = bool(sent_back_text(request).strip())  # (a paused turn's text, which an empty end_turn finishes)
+        if key in self.no_output_format or resumes:
             wire = AnthropicMessagesFormat(
-                continues=wire.continues, prefix=wire.prefix, json_tool=wire.json_tool, output_format=False
+                continues=wire.continues,
+                prefix=wire.prefix,
+                json_tool=wire.json_tool,
+                output_format=key not in self.no_output_format,
+                resumes=resumes,
             )
         try:
             result = await self.call_fitted(wire, request, target, progress=progress)

@@ -112,8 +112,9 @@ def read_answer(
             finish = "stop"
     elif wire.prefix:
         text = wire.prefix + text  # the prefilled start of a JSON document, and the rest of it
-    # (after a prefill, an end_turn with nothing in it is the model adding nothing: see AnthropicMessagesFormat)
-    nothing_to_add = wire.continues and stop_reason == "end_turn"
+    # (after a prefill, or a paused turn's text sent back, an end_turn with nothing in it is the model adding nothing:
+    # see AnthropicMessagesFormat)
+    nothing_to_add = (wire.continues or wire.resumes) and stop_reason == "end_turn"
     if stop_reason in _EMPTY_IS_NO_ANSWER and not text.strip() and not calls and not nothing_to_add:
         # Claude at times answers with no content at all (the API's docs: "empty responses with end_turn"), or a
         # tool_use stop with no tool_use block in it: billed, and no answer; the next target may serve the call
