@@ -66,7 +66,7 @@ from .errors import (
 from .invoke_result import call_cost
 from .plurals import counted
 from .providers.anthropic_paused import PAUSED_SAID
-from .providers.json_output import parse_json_output
+from .providers.turn_document import turn_document
 from .providers.wire_format import with_reported_usage
 from .rates import ZERO
 from .records import AttemptRecord
@@ -279,9 +279,9 @@ class PausedTurns:
             _unusable(state, nothing_came(target, len(turns), stopped, at_most=sent >= most))
             return None
         if (request.json_output or request.json_schema is not None) and result.paused is not None:
-            # (the turn that ended was parsed by its provider, with the turns it continues: see providers/base.py)
-            try:  # (once, the turns' text joined: a turn left paused holds the document's start at most)
-                result.parsed = parse_json_output(result, target.provider, request.json_schema, request.json_validator)
+            # (the turn that ended was parsed by its provider, with the turns it continues: see turn_document.py)
+            try:  # (once, the turns' text joined, prose before the document left out: it holds its start at most)
+                result.parsed = turn_document(result, target.provider, request.json_schema, request.json_validator)
             except InvalidOutputError:
                 _unusable(state, unfinished_document(target, stopped, at_most=sent >= most))
                 return None

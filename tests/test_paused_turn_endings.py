@@ -38,6 +38,47 @@ async def _json_call(catalog, db, env, *, stream: bool, context: dict[str, Any] 
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize(
+    ("paused", "rest"),
+    [
+        ('Here is the weather: {"city": ', '"Oslo"}'),
+        ("I found it.\n```json\n{\"city\": ", '"Oslo"}\n```'),
+        ('Results [1] and [2] agree. {"city": "Os', 'lo"}'),
+    ],
+    ids=["prose", "fenced", "brackets-in-prose"],
+)
+async def test_a_document_the_paused_turn_starts_after_prose_is_parsed_joined(
+    catalog, tmp_path, serve, stream, paused, rest
+):
+    # The turn's text was prose and the document's start, the continuation its end: the joined text failed to parse
+    # (the prose), and the answer's text alone ('"Oslo"}') was then parsed: invalid_output, the next target tried for
+    # a document the model had written whole. The prose before it is left out, as a turn of prose alone is
+    fake, env = await _fake(serve, {**SEARCHED, "text": paused}, {"text": rest})
+    db = tmp_path / "ledger.db"
+    result = await _json_call(catalog, db, env, stream=stream)
+    assert len(fake.requests) == 2 and fake.violations == []
+    assert result.output == {"city": "Oslo"} and result.finish_reason == "stop"
+    assert [r["outcome"] for r in _rows(db)] == ["ok", "ok"]
+
+
+async def test_a_broken_document_after_prose_is_said_as_the_joined_document_not_its_tail(catalog, tmp_path, serve):
+    # The joined document is broken: the error quoted the answer's tail alone ('"Oslo"'), as if the model had answered
+    # with that; it quotes the document from where the turn started it
+    fake, env = await _fake(serve, {**SEARCHED, "text": 'Here it is: {"city": '}, {"text": '"Oslo"'})
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await _json_call(catalog, tmp_path / "ledger.db", env, stream=False)
+    assert "returned invalid JSON" in info.value.message
+    assert """'{"city": "Oslo"'""" in info.value.message, info.value.message
+
+
+async def test_a_document_after_prose_that_breaks_the_schema_says_so(catalog, tmp_path, serve):
+    fake, env = await _fake(serve, {**SEARCHED, "text": 'Here it is: {"town": '}, {"text": '"Oslo"}'})
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await _json_call(catalog, tmp_path / "ledger.db", env, stream=False)
+    assert "does not match the requested schema" in info.value.message and "city" in info.value.message
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
 @pytest.mark.parametrize("empty", [{}, {"text": ""}], ids=["no-content", "empty-text-block"])
 async def test_a_continuation_that_ends_the_turn_with_nothing_more_returns_the_text_so_far_complete(
     catalog, tmp_path, serve, stream, empty
@@ -53,6 +94,16 @@ async def test_a_continuation_that_ends_the_turn_with_nothing_more_returns_the_t
     assert result.result.paused is None and not [w for w in result.warnings if "incomplete" in w]
     assert [(r["outcome"], r["error_class"]) for r in _rows(db)] == [("ok", None), ("ok", None)]
     assert (result.usage.input_tokens, result.usage.output_tokens) == (400, 21)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("paused", ['{"city": "Oslo"}', 'Done: {"city": "Oslo"}'], ids=["document", "after-prose"])
+async def test_a_json_document_the_paused_turn_wrote_whole_is_the_answer_of_an_empty_end_turn(
+    catalog, tmp_path, serve, stream, paused
+):
+    fake, env = await _fake(serve, {**SEARCHED, "text": paused}, {})
+    result = await _json_call(catalog, tmp_path / "ledger.db", env, stream=stream)
+    assert len(fake.requests) == 2 and result.output == {"city": "Oslo"} and result.finish_reason == "stop"
 
 
 async def test_an_empty_end_turn_after_a_turn_with_no_text_is_still_no_answer(catalog, tmp_path, serve):
@@ -119,3 +170,15 @@ async def test_a_continuation_is_sent_to_its_target_though_another_call_left_it_
         (True, "ok", 2),
     ]
     assert f"continues the turn anthropic:{MODEL} paused at attempt 1" in json.loads(rows[2]["warnings"])
+
+
+@pytest.mark.parametrize("paused", ['{"city": "Oslo"}', 'Here it is: {"city": "Oslo"}'], ids=["document", "prose"])
+async def test_a_turn_left_paused_reads_a_whole_document_after_prose_as_one_written_alone(
+    catalog, tmp_path, serve, paused
+):
+    # A turn left paused (continuing off) whose text holds a whole document: returned, said incomplete, where the
+    # document stood alone; after prose it failed as "the JSON document is incomplete", though it was whole
+    fake, env = await _fake(serve, {**SEARCHED, "text": paused})
+    result = await _json_call(catalog, tmp_path / "ledger.db", env, stream=False, context={"pause_continuations": 0})
+    assert len(fake.requests) == 1 and result.output == {"city": "Oslo"} and result.finish_reason == "other"
+    assert any("the answer is incomplete" in w for w in result.warnings)

@@ -13,7 +13,6 @@ What the router calls, :class:`Provider`, and the :data:`ProgressCallback` a cal
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from typing import Any
@@ -21,7 +20,6 @@ from typing import Any
 from ..errors import (
     AuthenticationError,
     ConfigError,
-    InvalidOutputError,
     MalformedResponseError,
     ModelNotFoundError,
     NotConfiguredError,
@@ -38,7 +36,7 @@ from .at_rest import tell_at_rest, tell_prompt_counted
 from .base_urls import _shown, request_base_problem
 from .call_errors import _UNNAMED_SOURCE, _name_the_source, _reported_usage, _stamp
 from .capabilities import Capabilities, capabilities_for
-from .empty_answers import cut_at_max_tokens, no_answer, server_cut
+from .empty_answers import cut_at_max_tokens, no_answer
 from .endpoint import Endpoint as Endpoint  # where the providers import it from
 from .http_errors import (
     GATEWAY_TIMEOUTS,
@@ -49,18 +47,11 @@ from .http_errors import (
 )
 from .interface import ProgressCallback as ProgressCallback  # where the router and the providers import them from
 from .interface import Provider as Provider
-from .json_output import (
-    JSON_STARTS,
-    check_strict_calls,
-    object_rooted,
-    parse_json_output,
-    sent_back_text,
-    unwrap_value,
-    without_inline_thinking,
-)
+from .json_output import check_strict_calls, without_inline_thinking
 from .stream_text import ThinkingFilter
 from .target_refusals import says_no_such_route
 from .tool_names import fitted
+from .turn_document import continued_document
 from .wire_format import WireFormat, an_id, said
 
 #: the most targets a provider remembers as callable (see HTTPProvider.unavailable_error)
@@ -299,34 +290,12 @@ class HTTPProvider(Provider):
         # (a turn paused holds part of the document at most: the cascade parses the turns' text joined once the turn
         # ends, or says why it did not; see cascade_paused.py. One that ends a turn sent back is parsed with it)
         if (request.json_output or request.json_schema is not None) and result.paused is None:
-            result.parsed = self._document(wire, request, result)
+            result.parsed = continued_document(wire, request, result, self.name)
         if result.tool_calls and request.tools:
             check_strict_calls(result, asked, self.name)
         if shown is not None:  # what of the final text the progress has not seen (held back, or not streamed)
             await shown.finish(result.text, result.usage)
         return result
-
-    def _document(self, wire: WireFormat, request: LLMRequest, result: LLMResult) -> Any:
-        """The JSON document of ``result``, a JSON call's answer, parsed and checked (:func:`parse_json_output`).
-
-        An answer that continues a turn sent back (a turn the API paused, :attr:`LLMResult.paused`, whether the
-        cascade or the caller sends it back) writes the rest of that turn: the document is the turn's text and the
-        answer's, joined (the answer's text alone, its tail, was parsed: invalid, or None where it was skipped). Where
-        the turn's text starts no document (a model's "Let me search." before its search), the answer alone is it."""
-        sent = sent_back_text(request)
-        whole = result if not sent else dataclasses.replace(result, text=sent + result.text)
-        schema = request.json_schema
-        if wire.wraps_json_roots and schema is not None and not object_rooted(schema) and not result.tool_calls:
-            unwrap_value(whole)
-        cut = server_cut(whole, request, wire.length_may_be_the_servers)
-        try:
-            return parse_json_output(whole, self.name, schema, request.json_validator, cut)
-        except InvalidOutputError:
-            if whole is result or sent.lstrip().startswith(JSON_STARTS):
-                raise
-        if wire.wraps_json_roots and schema is not None and not object_rooted(schema) and not result.tool_calls:
-            unwrap_value(result)
-        return parse_json_output(result, self.name, schema, request.json_validator, cut)
 
     def _unless_bill_taken(self, usage: Any, url: str) -> None:
         """Drop what ``usage`` says was billed (``usage.cost``) unless the endpoint at ``url`` is taken at its word

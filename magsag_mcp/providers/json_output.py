@@ -153,13 +153,7 @@ def parse_json_output(
     call) is no JSON document: it is kept as the answer's text, and nothing is parsed (None)."""
     if result.tool_calls:
         return None
-    text = after_thinking(result.text).strip()
-    if text.startswith("```"):
-        # Some models fence JSON even in JSON mode; the fence is not part of the document.
-        text = text.strip("`")
-        if text.startswith("json"):
-            text = text[4:]
-        text = text.strip()
+    text = document_text(result.text)
     try:
         value = strict_json.loads(text)  # NaN and Infinity are no JSON: an answer holding one is invalid
     except json.JSONDecodeError as exc:  # (strict_json's every refusal, with its msg and pos)
@@ -193,6 +187,18 @@ def parse_json_output(
                 result,
             )
     return value
+
+
+def document_text(text: str) -> str:
+    """The JSON document's text in an answer's ``text``: without a reasoning model's inline thinking before it
+    (:func:`after_thinking`), and without a code fence around it (some models fence JSON even in JSON mode)."""
+    text = after_thinking(text).strip()
+    if text.startswith("```"):
+        text = text.strip("`")
+        if text.startswith("json"):
+            text = text[4:]
+        text = text.strip()
+    return text
 
 
 def check_strict_calls(result: LLMResult, request: LLMRequest, provider: str) -> None:
