@@ -245,6 +245,13 @@ class PausedTurns:
         turns, number, left_paused, sent = [first], try_number, None, 0
         stopped = ""  # (why it was left paused, in short, for the error of a turn with nothing in it)
         while turns[-1].paused is not None:
+            if most == 0:  # (said as what it is: none sent, not "0 sent at most", and the fix to turn it on)
+                stopped = "continuing paused turns is off"
+                left_paused = (
+                    f"{target.label} {PAUSED_SAID}, and {stopped} ({SETTING} or the call's context.{CONTINUATIONS_KEY} "
+                    f"is 0): {INCOMPLETE}, the text so far {_HELD}; set {SETTING} to 1 or more for the model to go on"
+                )
+                break
             if sent >= most:
                 stopped = f"{counted(most, 'continuation')} sent, the most allowed"
                 were = counted(most, "continuation") + (" was" if most == 1 else " were")

@@ -172,6 +172,25 @@ async def test_a_continuation_is_sent_to_its_target_though_another_call_left_it_
     assert f"continues the turn anthropic:{MODEL} paused at attempt 1" in json.loads(rows[2]["warnings"])
 
 
+async def test_the_providers_pause_warning_says_the_turn_is_unfinished_why_and_the_setting(catalog, tmp_path, serve):
+    # With continuing off, the first attempt's record (and a provider called alone) said the answer "may be
+    # incomplete" of a turn known unfinished, and not how to have it go on
+    fake, env = await _fake(serve, {**SEARCHED, "text": "Searching. "})
+    env["MAGSAG_PAUSE_CONTINUATIONS"] = "0"
+    db = tmp_path / "ledger.db"
+    result = await _call(catalog, db, env, stream=False)
+    [row] = _rows(db)
+    [said] = [w for w in json.loads(row["warnings"]) if "pause_turn" in w]
+    assert "may be" not in said and "the turn is unfinished" in said, said
+    assert "MAGSAG_PAUSE_CONTINUATIONS" in said and "context.pause_continuations" in said and "LLMResult.paused" in said
+    assert "a long-running turn" in said  # (why: the API's own word for what it paused)
+    # and the call's warning says continuing is off and how to turn it on, not "0 continuations were sent at most"
+    assert result.text == "Searching. " and result.finish_reason == "other"
+    [off] = [w for w in result.warnings if "MAGSAG_PAUSE_CONTINUATIONS" in w]
+    assert "0 continuations" not in off and "continuing paused turns is off" in off, off
+    assert "the answer is incomplete" in off and "to 1 or more" in off
+
+
 @pytest.mark.parametrize("paused", ['{"city": "Oslo"}', 'Here it is: {"city": "Oslo"}'], ids=["document", "prose"])
 async def test_a_turn_left_paused_reads_a_whole_document_after_prose_as_one_written_alone(
     catalog, tmp_path, serve, paused

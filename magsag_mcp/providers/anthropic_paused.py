@@ -76,10 +76,13 @@ def container_of(data: dict[str, Any]) -> str | None:
 
 
 def paused(provider: str, model: str) -> str:
-    """The warning of a turn the API paused: the answer so far. The cascade sends the turn back for the model to go
-    on (``MAGSAG_PAUSE_CONTINUATIONS`` times at most) and says so in the result where it still ends paused; a provider
-    called alone returns it with this warning and :attr:`LLMResult.paused` to send back."""
+    """The warning of a turn the API paused: the answer is the text so far, and the turn unfinished. The cascade sends
+    the turn back for the model to go on (``MAGSAG_PAUSE_CONTINUATIONS`` times at most) and says so in the result where
+    it still ends paused; where it does not (continuing off: 0), and to a provider called alone, this is what is said
+    of it, with the two ways to have the model go on."""
     return (
-        f"{provider}:{model} {PAUSED_SAID}: the answer is the text so far and may be incomplete; send "
-        "LLMResult.paused back as the assistant turn for the model to go on"
+        f"{provider}:{model} {PAUSED_SAID}: the turn is unfinished, and the answer is the text so far (the API "
+        "paused a long-running turn, as it does in a long run of server tools such as web search); for the model to "
+        "go on, set MAGSAG_PAUSE_CONTINUATIONS (or the call's context.pause_continuations) to 1 or more for magsag to "
+        "send the turn back, or send LLMResult.paused back yourself as the assistant turn"
     )

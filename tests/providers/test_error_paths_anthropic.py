@@ -86,7 +86,7 @@ async def test_anthropic_paused_turn_is_not_a_finished_answer(serve, transport, 
     assert result.text.strip() == "Searching the web"
     assert result.finish_reason == "other" and result.paused is not None
     [said] = [w for w in result.warnings if "pause_turn" in w]
-    assert "the answer is the text so far and may be incomplete" in said and "LLMResult.paused back" in said
+    assert "the turn is unfinished, and the answer is the text so far" in said and "LLMResult.paused back" in said
     assert result.usage.server_tool_calls == (("web_search", 1),) and fake.violations == []
 
 
