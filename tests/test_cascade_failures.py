@@ -570,3 +570,18 @@ def test_the_paths_that_tell_two_targets_apart_mask_a_gateways_token_as_the_trac
     shown = labels(plan({**one, "fallbacks": [two]}))
     assert shown == ["fake:a at https://gw.example/v1/[REDACTED]/openai", "fake:a at https://gw.example/team-b/v1"]
     assert not any(token in label for label in shown)
+
+
+def test_docs_python_says_a_token_in_the_path_of_a_targets_label_is_masked_as_it_is():
+    """docs/python.md said how two targets of one model at one host are named (the path below it), not that a segment
+    of that path shaped like a token is masked: a user reading a label with ``[REDACTED]`` in it had no word of why.
+    Its example is the label a gateway with its key in the path gets."""
+    from tests.docs_helpers import doc
+
+    said = " ".join(doc("python.md").split())
+    example = "openai:gpt-4o at https://gw.example/v1/[REDACTED]/openai"
+    assert f"`{example}`" in said and "shaped like a token" in said and "the model's own segment kept" in said
+    token = "Zx9kQ2mP7vL4tR8wN3bY6cH1"
+    one = {"provider": "openai", "model": "gpt-4o", "base_url": f"https://gw.example/v1/{token}/openai"}
+    two = {"provider": "openai", "model": "gpt-4o", "base_url": "https://gw.example/team-a/v1"}
+    assert labels(plan({**one, "fallbacks": [two]})) == [example, "openai:gpt-4o at https://gw.example/team-a/v1"]
