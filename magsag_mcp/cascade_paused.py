@@ -86,10 +86,13 @@ _STOPPED = "the call stopped (its caller cancelled, or its progress callback rai
 #: what the warning of an answer whose turn was left paused says of it, whatever stopped it: a partial answer is
 #: returned (it was paid for, and no other target can go on with the turn), never presented as complete
 INCOMPLETE = "the answer is incomplete"
-#: what a caller can do with it: a Python caller has the turn to send back; an MCP or CLI result has no such field
+#: what a caller can do with it: Service.invoke_skill's result holds the turn to send back; the guide's skills.invoke
+#: returns a dict (to_dict), as MCP and the CLI show it, which has no such field ("a Python caller" sent its users to
+#: a field their result lacks)
 _HELD = (
-    "(LLMResult.paused holds the turn, for a Python caller to send back for the model to go on; over MCP or the CLI, "
-    "call again)"
+    "(Service.invoke_skill's result holds the turn, .result.paused (an LLMResult's paused), to send back to the "
+    "provider for the model to go on; the dict skills.invoke returns, MCP's invoke_skill and the CLI hold none: call "
+    "again)"
 )
 #: what :meth:`PausedTurns._continue` says of a try that failed and was waited for, to be tried again
 _RETRIED = "retried"

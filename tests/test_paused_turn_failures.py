@@ -299,7 +299,7 @@ async def test_a_continuation_failing_for_good_returns_the_paid_text_said_incomp
     assert result.text == "Searching. " and result.finish_reason == "other" and result.result.paused is not None
     [said] = [w for w in result.warnings if "its continuation (attempt 2) was not answered" in w]
     assert "bad block" in said and "the answer is incomplete, the text before it" in said
-    assert "LLMResult.paused holds the turn" in said
+    assert "Service.invoke_skill's result holds the turn, .result.paused (an LLMResult's paused)" in said
     assert [(r["outcome"], r["error_class"], r["attempt_number"]) for r in _rows(db)] == [
         ("ok", None, 1),
         ("error", "bad_request", 2),
@@ -364,8 +364,8 @@ async def test_a_json_skills_turn_left_unfinished_at_the_most_continuations_name
 
 
 async def test_a_partial_answer_over_mcp_is_said_incomplete_with_what_an_mcp_caller_can_do(catalog, tmp_path, serve):
-    # What MCP's invoke_skill and the CLI show (to_dict) has no LLMResult.paused: the warning sent their callers to a
-    # field they never get. It says what a Python caller does with the turn, and what one over MCP or the CLI does
+    # What MCP's invoke_skill, the CLI and the guide's skills.invoke show (to_dict) has no LLMResult.paused: the warning
+    # sent their callers to a field they never get. It says who holds the turn, and what the others do
     first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
     refused = {"error": 400, "kind": "invalid_request_error", "message": "bad block"}
     fake, env = await _fake(serve, first, refused)
@@ -373,7 +373,9 @@ async def test_a_partial_answer_over_mcp_is_said_incomplete_with_what_an_mcp_cal
     shown = result.to_dict()
     assert shown["output"] == "Searching. " and shown["finish_reason"] == "other" and "paused" not in shown
     [said] = [w for w in shown["warnings"] if "its continuation (attempt 2) was not answered" in w]
-    assert "the answer is incomplete" in said and "over MCP or the CLI, call again" in said, said
+    assert "the answer is incomplete" in said, said
+    # (the guide's skills.invoke returns this dict too: "a Python caller" was sent to a field its result lacks)
+    assert "the dict skills.invoke returns, MCP's invoke_skill and the CLI hold none: call again" in said, said
     assert len(fake.requests) == 2
     # and MCP's own description of finish_reason "other" names the paused turn left unfinished, said incomplete
     described = InvokeSkillResult.model_fields["finish_reason"].description or ""
