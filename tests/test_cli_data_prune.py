@@ -188,6 +188,23 @@ def test_a_summary_of_a_pruned_window_says_the_prune_deleted_its_records(ledger_
     assert sqlite3.connect(ledger_db).execute(mark).fetchone() == first
 
 
+def test_the_latest_prune_mark_is_found_behind_any_number_of_earlier_events(ledger_db, capsys):
+    """The latest prune's mark was looked for among the ledger's oldest 256 events: behind more events written with an
+    earlier time (a clock set back, a ledger's events copied in) it was not found, and a summary of the pruned window
+    said nothing of the records deleted. It is read by itself now, wherever it stands."""
+    assert main(["data", "prune", "--older-than", "90d"]) == 0
+    capsys.readouterr()
+    early = time.time() - 400 * 86400
+    with sqlite3.connect(ledger_db) as conn:
+        conn.executemany(
+            "INSERT INTO events (run_id, agent, at, event, data) VALUES (?, NULL, ?, 'clock_set_back', '{}')",
+            [(None if i % 2 else f"r-{i}", early + i) for i in range(600)],
+        )
+    assert main(["flow", "summarize"]) == 0
+    err = capsys.readouterr().err
+    assert "`magsag data prune` (at " in err and ") deleted the records before " in err, err
+
+
 def test_a_prune_told_not_to_vacuum_leaves_the_file_its_size_and_says_how_to_shrink_it(ledger_db, capsys):
     """A prune's vacuum rewrites the whole file holding the ledger's write lock, which every call's record waits
     for (1.7 s for a 300,000-attempt ledger pruned to 37 MB; past the 30 s lock timeout on one of gigabytes, a

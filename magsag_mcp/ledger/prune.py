@@ -144,10 +144,13 @@ def _mark(conn: sqlite3.Connection, end: float, pruned_at: float) -> None:
     )
 
 
-#: the ledger's oldest events read for its prune marks, at most: every prune deletes the events before its cutoff
-#: but the marks, so the latest mark is among the first events but for the few written since with an earlier time (a
-#: clock set back, a ledger's events copied in)
-_MARKS_READ_AMONG = 256
+#: how the latest prune mark is read: marks are written with no run (:func:`_mark`), so the ``events_run`` index finds
+#: them among the run-less events alone (an ``obs.log`` without a run), the latest by time, wherever it stands among
+#: the ledger's events; read among the oldest 256 events, a mark behind more events written with an earlier time (a
+#: clock set back, a ledger's events copied in) was not found, and a summary over pruned months said nothing of them
+_LATEST_MARK = (
+    "SELECT at, data FROM events WHERE run_id IS NULL AND event = ? ORDER BY at DESC LIMIT 1"
+)
 
 
 def pruned_before(conn: sqlite3.Connection) -> tuple[float, str] | None:
@@ -155,12 +158,10 @@ def pruned_before(conn: sqlite3.Connection) -> tuple[float, str] | None:
     never pruned. The latest mark is the one that matters to any window: a window that begins before an earlier
     prune's cutoff begins before it too, and the records before it are gone. (Read as the ledger's oldest event, a
     mark behind an event written with an earlier time was not found, and of several marks the oldest was named.)"""
-    rows = conn.execute("SELECT at, event, rowid FROM events ORDER BY at LIMIT ?", (_MARKS_READ_AMONG,)).fetchall()
-    marks = [row for row in rows if row[1] == PRUNED_EVENT]
-    if not marks:
+    row = conn.execute(_LATEST_MARK, (PRUNED_EVENT,)).fetchone()
+    if row is None:
         return None
-    at, _, rowid = max(marks)
-    data = conn.execute("SELECT data FROM events WHERE rowid = ?", (rowid,)).fetchone()[0]
+    at, data = row
     try:
         pruned_at = str(json.loads(data)["pruned_at"])
     except (TypeError, ValueError, KeyError):
