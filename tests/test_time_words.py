@@ -287,3 +287,70 @@ def test_a_spellings_hint_is_one_a_time_is_read_as_or_none(written: str, hint: s
     if hint:  # (what it says to write is read, as that many seconds)
         told = hint.split()[-1].rstrip(";")
         assert parse_duration_seconds(told) == int(told.rstrip("s")), told
+
+
+@pytest.mark.parametrize("written", ["1e-400s", "1E-20W", "0.0000000001ns", "PT0.0000000000001S"])
+def test_a_duration_too_small_to_write_is_refused_as_such_not_told_it_is_nothing(written: str):
+    # 1e-400s is a float's 0.0: it was told "1e-400s is written 0s", a duration of nothing, which it was not meant as
+    unit = "w" if written.endswith("W") else "s"
+    for read in (lambda: parse_since(written, now=NOW), lambda: parse_duration_seconds(written)):
+        with pytest.raises(InputError) as info:
+            read()
+        said = info.value.message
+        too_small = f"{written} is more than nothing but under 0.000000001{unit}, too small for a duration: "
+        assert too_small + f"a duration is digits with a point and a unit, such as 1{unit} or 0.5{unit}; " in said, said
+        assert "0s;" not in said and "written 0" not in said and " is 0s" not in said, said
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ("'90d'", "write 90d without the quotes or stop around it; "),
+        ("90d.", "write 90d without the quotes or stop around it; "),
+        ("\u201c90d\u201d", "write 90d without the quotes or stop around it; "),
+        ("\u221290d", "a duration takes no sign: write 90d; "),
+        ("\u201390d", "a duration takes no sign: write 90d; "),
+    ],
+)
+def test_every_duration_option_is_told_the_spellings_a_since_is_told(written: str, hint: str):
+    # `data prune --older-than '90d'` (and a route's cache ttl) was told the forms alone, where --since was told hints
+    from magsag_mcp.ledger.prune import retention_seconds
+
+    with pytest.raises(InputError) as info:
+        parse_duration_seconds(written)
+    assert info.value.message == f"{written!r} is not a duration: {hint}use e.g. 90d, 12h, 2w"
+    with pytest.raises(InputError) as info:
+        retention_seconds(written)
+    assert info.value.message == f"--older-than: {written!r} is not a duration: {hint}use e.g. 90d, 12h, 2w"
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ("7 Tage", "7 Tage is written 7d (a unit is one of s, m, h, d and w); "),
+        ("7j", "7j is written 7d (a unit is one of s, m, h, d and w); "),
+        ("3 semaines", "3 semaines is written 3w (a unit is one of s, m, h, d and w); "),
+        ("7 días", "7 días is written 7d (a unit is one of s, m, h, d and w); "),
+        ("12 Stunden", "12 Stunden is written 12h (a unit is one of s, m, h, d and w); "),
+        ("fortnight", "fortnight is 14d (2w is a fortnight; a unit is one of s, m, h, d and w); "),
+        ("2 fortnights", "2 fortnights is 28d (2w is a fortnight; a unit is one of s, m, h, d and w); "),
+        ("1q", "there is no unit of quarters: 1q is about 90d; "),
+        ("3 mois", "there is no unit of months: 3 mois is about 90d; "),
+        ("2 Jahre", "there is no unit of years: 2 Jahre is about 730d; "),
+    ],
+)
+def test_a_unit_word_of_another_language_or_a_fortnight_is_told_the_duration_it_means(written: str, hint: str):
+    # each was told the general forms alone, which left the reader to work out that 7 Tage is 7d
+    with pytest.raises(InputError) as info:
+        parse_since(written, now=NOW)
+    assert info.value.message.startswith(f"since={written!r} is not a time: {hint}give "), info.value.message
+    with pytest.raises(InputError) as info:
+        parse_duration_seconds(written)
+    assert info.value.message == f"{written!r} is not a duration: {hint}use e.g. 90d, 12h, 2w"
+
+
+@pytest.mark.parametrize("written", ["7 blorps", "7x", "tage", "an", "q"])
+def test_a_word_that_is_no_unit_gets_no_guess(written: str):
+    with pytest.raises(InputError) as info:
+        parse_duration_seconds(written)
+    assert info.value.message == f"{written!r} is not a duration: use e.g. 90d, 12h, 2w"

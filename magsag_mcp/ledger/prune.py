@@ -148,9 +148,7 @@ def _mark(conn: sqlite3.Connection, end: float, pruned_at: float) -> None:
 #: them among the run-less events alone (an ``obs.log`` without a run), the latest by time, wherever it stands among
 #: the ledger's events; read among the oldest 256 events, a mark behind more events written with an earlier time (a
 #: clock set back, a ledger's events copied in) was not found, and a summary over pruned months said nothing of them
-_LATEST_MARK = (
-    "SELECT at, data FROM events WHERE run_id IS NULL AND event = ? ORDER BY at DESC LIMIT 1"
-)
+_LATEST_MARK = "SELECT at, data FROM events WHERE run_id IS NULL AND event = ? ORDER BY at DESC LIMIT 1"
 
 
 def pruned_before(conn: sqlite3.Connection) -> tuple[float, str] | None:

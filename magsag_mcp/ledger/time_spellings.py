@@ -12,7 +12,9 @@ import math
 import re
 from datetime import UTC, date, datetime, timedelta
 
-__all__ = ["duration_spelling", "spelling_hint"]
+from .unit_words import unit_word_hint
+
+__all__ = ["duration_hint", "duration_spelling", "spelling_hint"]
 
 _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
@@ -56,6 +58,18 @@ def _plain(number: float) -> str:
     return f"{number:.9f}".rstrip("0").rstrip(".")
 
 
+def _too_small(written: str, amount: float, unit: str) -> str:
+    """What a duration of more than nothing too small to be written in digits (under a billionth of its ``unit``,
+    ``1e-400s``, which a float reads as 0) is told, or ``""`` for any other amount: it was told it is written ``0s``,
+    a duration of nothing, which it was not meant as (and which no read takes as one)."""
+    if _plain(amount) != "0" or not re.search(r"[1-9]", re.split(r"[eE]", written)[0]):
+        return ""
+    return (
+        f"{written} is more than nothing but under 0.000000001{unit}, too small for a duration: a duration is "
+        f"digits with a point and a unit, such as 1{unit} or 0.5{unit}; "
+    )
+
+
 def duration_spelling(text: str) -> str:
     """What a duration written in another form is written as (``P7D``: 7d), said with ``; `` after it, or ``""``."""
     stripped = text.strip().translate(_DASHES)
@@ -71,6 +85,8 @@ def duration_spelling(text: str) -> str:
         if not parts:  # ('PT': no amount to write)
             return ""
         total = sum(float(n.replace(",", ".")) * _UNIT_SECONDS[u] for n, u in parts)
+        if tiny := _too_small(stripped, total / _UNIT_SECONDS[parts[-1][1]], parts[-1][1]):
+            return tiny
         signed = " (a duration counts back from now, without a sign)" if sign else ""
         return f"{stripped} is ISO 8601's form: write {_letters(total, parts[-1][1])}{signed}; "
     if _COMPOUND.match(stripped):
@@ -80,15 +96,27 @@ def duration_spelling(text: str) -> str:
         return f"a duration takes one unit: {stripped} is written {_letters(total, smallest)}; "
     if (m := _SUBSECOND.match(stripped)) is not None:
         seconds = float(m.group(1)) * _SUBSECOND_SCALE[m.group(2).lower()]
+        if tiny := _too_small(stripped, seconds, "s"):
+            return tiny
         return f"there is no unit under a second: {stripped} is {_plain(seconds)}s; "
     if (m := _EXPONENT.match(stripped)) is not None and math.isfinite(amount := float(m.group(1))):
+        if tiny := _too_small(stripped, amount, m.group(2).lower()):
+            return f"a duration takes no exponent, and {tiny}"
         return f"a duration takes no exponent: {stripped} is written {_plain(amount)}{m.group(2).lower()}; "
     return ""
 
 
-def spelling_hint(text: str, now: float, reads: object) -> str:
-    """What ``text``, refused as a time, is written as where it is one in another spelling; ``""`` if none is known.
-    ``reads``: a function reading a time as the refusing read does (to tell ``'7d'`` is 7d without its quotes)."""
+#: what a typographic minus before a duration is told by a ``since`` (a duration counts back from now)
+_SINCE_SIGN = "a duration counts back from now, without a sign"
+
+
+def duration_hint(text: str, reads: object, *, no_sign: str = "a duration takes no sign") -> str:
+    """What ``text``, refused as a duration, is written as where it is one in another spelling: another form
+    (:func:`duration_spelling`), quotes or a stop around it, a sign (typographic or not), a unit's word magsag has no
+    letter for (:func:`~.unit_words.unit_word_hint`); ``""`` if none is known. The one path every option taking a
+    duration or a time tells these by (``--older-than '90d'`` was told the forms alone, where ``--since '90d'`` was
+    told to drop the quotes). ``reads``: a function reading a duration as the refusing read does; ``no_sign``: what a
+    sign is told (a ``since``'s duration counts back from now; a ttl's does not)."""
     stripped = text.strip()
     if (said := duration_spelling(stripped)) or not stripped:
         return said
@@ -96,11 +124,20 @@ def spelling_hint(text: str, now: float, reads: object) -> str:
     if unwrapped is not None and unwrapped.group(1) and unwrapped.group(1) != stripped and _reads(reads, unwrapped[1]):
         return f"write {unwrapped.group(1)} without the quotes or stop around it; "
     dashed = stripped.translate(_DASHES)
-    if dashed != stripped:
-        if _reads(reads, dashed.lstrip("-")) and dashed.startswith("-"):
-            return f"a duration counts back from now, without a sign: write {dashed.lstrip('-')}; "
-        if _reads(reads, dashed):
-            return f"write its dashes as ASCII hyphens: {dashed}; "
+    if dashed.startswith("-") and _reads(reads, dashed.lstrip("-")):
+        return f"{no_sign}: write {dashed.lstrip('-')}; "
+    return unit_word_hint(stripped)
+
+
+def spelling_hint(text: str, now: float, reads: object) -> str:
+    """What ``text``, refused as a time, is written as where it is one in another spelling; ``""`` if none is known.
+    ``reads``: a function reading a time as the refusing read does (to tell ``'7d'`` is 7d without its quotes)."""
+    stripped = text.strip()
+    if (said := duration_hint(stripped, reads, no_sign=_SINCE_SIGN)) or not stripped:
+        return said
+    dashed = stripped.translate(_DASHES)
+    if dashed != stripped and _reads(reads, dashed):
+        return f"write its dashes as ASCII hyphens: {dashed}; "
     if stripped.lower() in _ALL_TIME:
         return "to read the whole ledger, leave it out; "
     if (m := _PERIOD_WORDS.match(stripped)) is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..text import TIME_TEXT_MAX as TIME_TEXT_MAX
-from .time_spellings import duration_spelling, spelling_hint
+from .time_spellings import duration_hint, spelling_hint
 
 #: unix seconds written as text: nine digits or more (an eight-digit 20251102 is an ISO date)
 _UNIX_SECONDS = re.compile(r"^\d{9,}(?:\.\d+)?$")
@@ -398,9 +398,16 @@ def _long_unit(text: str) -> str:
 def parse_duration_seconds(value: str) -> float:
     m = _RELATIVE.match(value.strip()) if len(value) <= TIME_TEXT_MAX else None
     if not m:
-        hint = (_long_unit(value) or duration_spelling(value)) if len(value) <= TIME_TEXT_MAX else ""
+        hint = (_long_unit(value) or duration_hint(value, _one_duration)) if len(value) <= TIME_TEXT_MAX else ""
         raise InputError(f"{_quoted(value)} is not a duration: {hint}use e.g. 90d, 12h, 2w")
     return _seconds(m, value)
+
+
+def _one_duration(text: str) -> None:
+    """Reads ``text`` as :func:`parse_duration_seconds` does, or raises (a hint's check of what it would tell)."""
+    if len(text) > TIME_TEXT_MAX or (m := _RELATIVE.match(text.strip())) is None:
+        raise InputError(f"{text!r} is not a duration")
+    _seconds(m, text)
 
 
 def iso_time(ts: float | None) -> str | None:
