@@ -11,10 +11,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..errors import CatalogError, ConfigError, redact
-from ..exact_money import amount_problem
 from .policy import PolicySet
-from .policy_keys import unknown_key
 from .policy_models import Policy, PolicyFile
+from .policy_problems import policy_problems
 
 
 def _files(catalog_dir: Path, problems: list[str]) -> list[Path]:
@@ -75,22 +74,7 @@ def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Polic
     try:
         return PolicyFile.model_validate(data).policies
     except ValidationError as exc:
-        from ..suggest import value_fix, wrong_shape
-
-        for err in exc.errors():
-            loc = ".".join(str(x) for x in err["loc"])
-            msg = wrong_shape(err["loc"], err["type"], err["msg"].removeprefix("Value error, "))
-            if "thresholds" in err["loc"]:
-                msg = amount_problem(err, "USD") or msg + value_fix(err)
-            else:
-                msg += value_fix(err)
-            if err["type"] == "extra_forbidden":
-                # a misspelt key: the one meant, and the ones there are; or a rule magsag keeps in another form (a
-                # list of forbidden models, a monthly limit), whose nearest key would put another rule in force
-                from ..suggest import unknown_field
-
-                msg = unknown_key(err["loc"], msg, lambda loc: unknown_field(PolicyFile, loc))
-            problems.append(f"{path}: {loc}: {msg}")
+        problems.extend(f"{path}: {problem}" for problem in policy_problems(exc))
         return None
 
 

@@ -40,6 +40,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    ValidationError,
     ValidationInfo,
     field_validator,
 )
@@ -48,6 +49,7 @@ from ..ledger.money import MAX_PUSD
 from ..targets import misspelt_provider, provider_prefix, spaced_colon
 from ..zones import zone_problem
 from .model_patterns import GLOB
+from .policy_problems import built_in_python
 
 #: what a key of a policy would do written with nothing after it, and what to write there
 _NULL_MEANS = {
@@ -114,6 +116,17 @@ class Thresholds(BaseModel):
     max_cost_per_agent_monthly_usd: LimitUSD | None = Field(default=None, gt=0)
 
     _no_amount = field_validator("*", mode="before")(_written_null)
+
+    def __init__(self, **data: Any) -> None:
+        """Built in Python (``Thresholds(max_cost_per_run_usd=-5)``): refused as a policy file's thresholds are."""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise built_in_python("Thresholds", None, exc, ("policies", 0, "thresholds")) from None
+
+    # (pydantic's own mark, as its RootModel's: validating a policy, or a file of them, builds these without calling
+    # __init__, so that each problem is said at its place in the file, not raised from here)
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
 
 def _provider_known(pattern: str) -> str:
@@ -220,6 +233,18 @@ class Policy(BaseModel):
     allow_unpriced: Annotated[StrictBool, BeforeValidator(_true_or_false)] = False
 
     _no_rule = field_validator(*_NULL_MEANS, mode="before")(_written_null)
+
+    def __init__(self, **data: Any) -> None:
+        """Built in Python (``Policy(name="cap", thresholds={"max_cost_per_run_usd": -5})``): refused with an
+        :class:`~.policy_problems.InvalidPolicy` (a ConfigError, and a ValueError as pydantic's error was) saying each
+        problem as a policy file's is said (where it is, what was written, the fix), not pydantic's own error. (A
+        file's policies are read by :class:`PolicyFile`, which builds them without this.)"""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise built_in_python("Policy", data.get("name"), exc, ("policies", 0)) from None
+
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # (see Thresholds.__init__)
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,60 @@
+"""A ``Policy`` (or its ``Thresholds``) built in Python with a bad limit raised pydantic's own ValidationError
+("Input should be greater than 0 [type=greater_than, input_value=-5, input_type=int] For further information visit
+https://errors.pydantic.dev/..."), where the same policy in a catalog's policy file was told what was wrong, where, and
+the fix. Now both are said in the same words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from magsag_mcp.errors import ConfigError
+from magsag_mcp.governance import Policy, PolicySet
+from magsag_mcp.governance.policy_files import validate_policies
+from magsag_mcp.governance.policy_models import Thresholds
+
+BAD = [
+    {"thresholds": {"max_cost_per_run_usd": -5}},
+    {"thresholds": {"max_cost_per_run_usd": "$5"}},
+    {"thresholds": {"max_cost_per_run_usd": "1e-13"}},
+    {"thresholds": {"max_cost_per_rnu_usd": 5}},
+    {"thresholds": {"max_cost_per_run_usd": 0, "max_cost_per_day_usd": "lots"}},
+    {"max_cost_per_run_usd": 5},
+    {"allowed_models": ["opnai:gpt-4o"]},
+]
+
+
+def _file_problems(tmp_path: Path, policy: dict[str, Any]) -> list[str]:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    path = folder / "p.yaml"
+    path.write_text(yaml.safe_dump({"policies": [{"name": "cap", **policy}]}))
+    return [problem.removeprefix(f"{path}: policies.0.") for problem in validate_policies(tmp_path)]
+
+
+@pytest.mark.parametrize("policy", BAD)
+def test_a_policy_built_in_python_is_told_what_its_file_would_be_told(tmp_path: Path, policy: dict[str, Any]):
+    expected = _file_problems(tmp_path, policy)
+    assert expected  # (the file's problems: what was wrong, where, the fix)
+    with pytest.raises(ConfigError) as info:
+        Policy(name="cap", **policy)
+    assert info.value.details["problems"] == expected
+    assert info.value.message == "invalid Policy 'cap': " + "; ".join(expected)
+    assert "errors.pydantic.dev" not in info.value.message and "input_value" not in info.value.message
+    assert isinstance(info.value, ValueError)  # (caught as pydantic's error was)
+
+
+def test_thresholds_built_in_python_are_told_their_fix():
+    with pytest.raises(ConfigError) as info:
+        Thresholds(max_cost_per_run_usd=-5)
+    assert info.value.message == (
+        "invalid Thresholds: max_cost_per_run_usd: Input should be greater than 0 (got -5); write a number above 0"
+    )
+
+
+def test_a_good_policy_built_in_python_is_built_and_applies():
+    policies = PolicySet([Policy(name="cap", thresholds=Thresholds(max_cost_per_run_usd="5"))])
+    assert [str(limit.amount) for limit in policies.limits] == ["5"]
