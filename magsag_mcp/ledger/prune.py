@@ -53,8 +53,8 @@ STEP_ATTEMPTS = 10_000
 
 #: the event a prune leaves at its cutoff, the ledger's oldest event from then on: a summary of a window that begins
 #: before it read $0 and ``cost_complete`` true for months whose calls the prune had deleted, with no word that any
-#: were (:func:`pruned_note`). At the cutoff, not at the prune's own time, so that it is read from the front of the
-#: events' time index, whatever else was logged since, and the next prune deletes it as it writes its own.
+#: were (:func:`pruned_note`). At the cutoff, not at the prune's own time, so that the next prune deletes it as it
+#: writes its own; written with no run, so that :func:`pruned_before` finds it among the run-less events alone.
 PRUNED_EVENT = "ledger_pruned"
 
 
