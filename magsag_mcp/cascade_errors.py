@@ -176,7 +176,34 @@ def _routed_models_missing(plan: Plan, tried: list[AttemptRecord], last: MagsagE
         f"; {provider} was asked for the routing policy's models by their names (MAGSAG_PROVIDER, or a call naming "
         "only a provider) and has none of them"
     )
-    has, at = (last.served_models, last.served_at) if isinstance(last, ModelNotFoundError) else (None, None)
+    found = last if isinstance(last, ModelNotFoundError) else None
+    has, at = (found.served_models, found.served_at) if found is not None else (None, None)
+    if found is not None and found.none_loaded:
+        # LM Studio with no model loaded: its fix (load one) was the target's error's and was dropped for "has none
+        # of them: name a model it has", as if the names were wrong where the server had nothing loaded to answer
+        return redact(
+            f"; {provider} was asked for the routing policy's models by their names (MAGSAG_PROVIDER, or a call "
+            f"naming only a provider), and the server at {at} has no model loaded (LM Studio answers only the "
+            "models loaded): load the model you mean to use with `lms load MODEL` or in LM Studio's Developer tab "
+            "(or turn on Just-in-Time Model Loading in its Developer settings), then name it in MAGSAG_MODEL or the "
+            "call's model_config.model"
+        )
+    asked_for = {c.target.model for c in served}
+    listed_missing = [m for m in dict.fromkeys(c.target.model for c in served) if has and m in has]
+    if listed_missing:
+        # the server's list names a model it then answered "not found" for (a gateway's alias to a model it no
+        # longer has, a model still being pulled): "has none of them; ... serves gpt-4o" contradicted itself
+        names = ", ".join(listed_missing)
+        others = [m for m in (has or []) if m not in asked_for]
+        rest = ", ".join(others[:LISTED]) + (f" and {len(others) - LISTED} more" if len(others) > LISTED else "")
+        them = "it" if len(listed_missing) == 1 else "them"
+        pick = f"name another it lists ({rest})" if rest else "name a model it can answer"
+        return redact(
+            f"; {provider} was asked for the routing policy's models by their names (MAGSAG_PROVIDER, or a call "
+            f"naming only a provider); the server at {at} lists {names} but answered {them} not found when asked (its "
+            f"list and what it can load differ: a model still being fetched, an alias to one it no longer has): "
+            f"check that model on the server, or {pick} in MAGSAG_MODEL or the call's model_config.model"
+        )
     if has:
         listed = ", ".join(has[:LISTED]) + (f" and {len(has) - LISTED} more" if len(has) > LISTED else "")
         return redact(

@@ -164,6 +164,9 @@ class ModelNotFoundError(ProviderError):
     #: call that sent it routing's models by their names says it serves
     served_models: list[str] | None = None
     served_at: str | None = None
+    #: a local server's: it said it has no model loaded (LM Studio's "No models loaded"), so loading one is the fix,
+    #: not naming another (its list, not read then, is not said)
+    none_loaded: bool = False
 
 
 class BadRequestError(ProviderError):

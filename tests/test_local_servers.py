@@ -884,3 +884,41 @@ async def test_a_stream_ollamas_cloud_cut_off_is_not_said_to_be_a_local_runner_o
     message = info.value.message
     assert message.startswith("the stream broke mid-answer: "), message
     assert "model runner" not in message and "out of memory" not in message and "its log" not in message, message
+
+
+async def test_lm_studio_with_no_model_loaded_keeps_its_fix_when_routing_chose_the_models(model_server, tmp_path):
+    # MAGSAG_PROVIDER=local alone sends routing's models to LM Studio by their names; with no model loaded it
+    # answers "No models loaded" and the target's error said to load one (`lms load`), but the call's final error
+    # dropped that for "has none of them: name a model it has", as if the models were missing, not unloaded
+    from magsag_mcp.service import Service
+    from tests.conftest import CATALOG
+
+    url, _ = await model_server([], answer(404, {"error": {"message": NO_MODEL_LOADED}}))
+    env = {"MAGSAG_PROVIDER": "local", "MAGSAG_LOCAL_LLM_BASE_URL": url + "/v1"}
+    async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(E.AllTargetsFailed) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x"})
+    message = info.value.message
+    assert f"the server at {url}/v1 has no model loaded" in message
+    assert "load the model you mean to use with `lms load MODEL`" in message and "Just-in-Time" in message
+    assert "has none of them" not in message and "name a model it has" not in message
+
+
+async def test_a_routing_model_the_local_server_lists_then_404s_is_said_as_listed_then_not_found(
+    model_server, tmp_path
+):
+    # The server's list names gpt-4o (a gateway's alias, a model being pulled) and yet its call answers 404: the
+    # final error read "has none of them; the server at ... serves gpt-4o: name one of them", a contradiction. It
+    # now says what happened: the model was listed, then not found when asked, and what to do about it.
+    from magsag_mcp.service import Service
+    from tests.conftest import CATALOG
+
+    missing = answer(404, {"error": {"message": 'model "gpt-4o" not found, try pulling it first'}})
+    url, _ = await model_server(["gpt-4o", "llama3.1:8b"], missing)
+    env = {"MAGSAG_PROVIDER": "local", "MAGSAG_LOCAL_LLM_BASE_URL": url + "/v1"}
+    async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(E.AllTargetsFailed) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x"})
+    message = info.value.message
+    assert "has none of them" not in message
+    assert "lists gpt-4o but answered it not found when asked" in message

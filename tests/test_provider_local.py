@@ -530,9 +530,11 @@ async def test_the_policys_models_missing_on_the_local_server_says_to_name_one(
             await svc.invoke_skill("skill.analysis", {"data": "x"})
     message = info.value.message
     assert "local:gpt-4o model_not_found" in message or model
-    # (this server's list names gpt-4o, which it answers 404 for: the fix names it as the one it serves)
-    fix = "serves gpt-4o: name one of them in MAGSAG_MODEL or the call's model_config.model"
+    # (this server's list names gpt-4o, which it answers 404 for: said as listed, then not found when asked; it
+    # read "has none of them; ... serves gpt-4o: name one of them", naming as served the model that just failed)
+    fix = "lists gpt-4o but answered it not found when asked"
     assert (fix in message) is (model is None)  # a model the user named is not the policy's
+    assert "has none of them" not in message
 
 
 async def test_each_new_process_pays_the_missing_responses_api_so_the_warning_names_params_api_chat(

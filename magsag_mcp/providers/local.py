@@ -315,7 +315,7 @@ class LocalProvider(ServerReach, RefusedSettings):
                 served = await served_models(self.transport, url, self.endpoint.headers(target.model))
             shown = redact(_shown(self.endpoint.base_url(target)))
             fix = missing_model_fix(target.model, served, shown, none_loaded=none_loaded)
-            exc.served_models, exc.served_at = served, shown
+            exc.served_models, exc.served_at, exc.none_loaded = served, shown, none_loaded
             exc.message = f"{exc.message}; {fix}"
             exc.args = (exc.message,)
             raise
