@@ -7,7 +7,8 @@ the calling model's context window. The tool lists the costliest ``top`` of each
 its unknown costs, then its calls; the name breaks a tie), counts what it left out in ``omitted`` and says in a note
 how to see the rest. ``totals`` and the largest call, run and day still count every call. The Python API takes
 ``top`` too (``mg.summarize(top=20)``), the service cutting the summary for both; without it, it returns the whole
-summary, as the CLI prints it.
+summary, as ``magsag flow summarize`` prints it without ``--top`` (with it, cut the same way, its notes naming the
+command's options). ``magsag flow gate`` refuses a cut summary: a model left out is one its allowed_models never saw.
 """
 
 from __future__ import annotations
@@ -58,9 +59,16 @@ def checked_top(top: Any) -> int | None:
     return top
 
 
-def top_entries(summary: Mapping[str, Any], top: int) -> dict[str, Any]:
+#: how `magsag flow summarize` names what the tool's and the API's notes call filters.model, ..., and top
+CLI_NAMES = {"filters.model": "--model", "filters.provider": "--provider", "filters.agent": "--agent"}
+CLI_NAMES |= {"filters.skill": "--skill", "top": "--top"}
+
+
+def top_entries(summary: Mapping[str, Any], top: int, *, names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``summary`` with each of :data:`CUT_MAPS` holding its ``top`` costliest entries (costliest first), ``omitted``
-    counting the entries each map left out (empty when none did) and a note for each map cut."""
+    counting the entries each map left out (empty when none did) and a note for each map cut. ``names``: how the
+    notes name a filter and ``top`` (:data:`CLI_NAMES` for the command line's options), as given otherwise."""
+    named = names or {}
     cut: dict[str, Any] = dict(summary)
     omitted: dict[str, int] = {}
     notes: list[str] = []
@@ -74,7 +82,8 @@ def top_entries(summary: Mapping[str, Any], top: int) -> dict[str, Any]:
         notes.append(
             f"{key} lists the {top} costliest {agreeing(top, noun)} (known cost plus the bound on unknown costs, then "
             f"calls) of the {counted(len(entries), noun)} the filters matched; the other {left_out} (omitted.{key}) "
-            f"are counted in totals: name one with {named_by}, or raise top (at most {TOP_MAX}), to see them"
+            f"are counted in totals: name one with {named.get(named_by, named_by)}, or raise "
+            f"{named.get('top', 'top')} (at most {TOP_MAX}), to see them"
         )
     cut["omitted"] = omitted
     if notes:

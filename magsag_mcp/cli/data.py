@@ -18,6 +18,7 @@ import anyio
 from ..errors import InputError, redact
 from ..ledger.filters import MAX_OFFSET
 from ..signals import stopped_by_sigterm
+from ..summary_top import TOP_MAX
 from . import CommandGroups, count, given, print_json
 from .csv_rows import _FORMULA_START as _FORMULA_START  # where callers have read them
 from .csv_rows import CSV_FIELDS as CSV_FIELDS
@@ -227,6 +228,12 @@ def _summarize(args: argparse.Namespace) -> int:
         if (unsent := await ledger.unsent_note(filters, summary)) is not None:
             print(f"note: {shown(unsent)}", file=sys.stderr)
         note_unknown_costs(summary)
+        if args.top is not None:  # the tool's and mg.summarize(top=)'s cut, its notes (on stderr) naming the options
+            from ..summary_top import CLI_NAMES, top_entries
+
+            summary = top_entries(summary, args.top, names=CLI_NAMES)
+            for note in summary.pop("notes", []):
+                print(f"note: {shown(note)}", file=sys.stderr)
         if not args.output:
             print_json(summary)
             return
@@ -400,6 +407,14 @@ def register(groups: CommandGroups) -> None:
         help="the days of largest_day and by_agent[A].largest_day in this IANA zone (default UTC): give the "
         "policy's timezone for `flow gate` to check its day limits on the days it counts; a --since or --until date "
         "(or time) without an offset is then this zone's (--since 2026-12-01: its midnight there)",
+    )
+    p.add_argument(
+        "--top",
+        type=count("entries per map", 1, TOP_MAX, unset="leave --top out for every entry"),
+        help=f"list the N costliest entries (1 to {TOP_MAX}) of each of model_stats, by_provider, by_agent and "
+        "by_skill (known cost plus the bound on unknown costs, then calls), as summarize_usage's top does; omitted "
+        "counts those left out, totals and the largest call, run and day still count every call. `flow gate` "
+        "refuses a summary cut so: give it one without --top",
     )
     p.set_defaults(func=_summarize)
 

@@ -164,6 +164,7 @@ def parse_summary(summary: Any) -> _Summary:
     """The summary, validated; :class:`InputError` naming the field and the fix otherwise."""
     if not isinstance(summary, dict):
         raise InputError(f"the summary must be a JSON object with 'model_stats', not {type(summary).__name__}; {HOW}")
+    _whole(summary)
     try:
         return _Summary.model_validate(summary)
     except ValidationError as exc:
@@ -175,3 +176,19 @@ def parse_summary(summary: Any) -> _Summary:
         ]
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise InputError(f"invalid summary: {shown}; {HOW}", problems=problems) from None
+
+
+def _whole(summary: dict[str, Any]) -> None:
+    """Refuse a summary cut to its costliest entries (``flow summarize --top``, summarize_usage's ``top``): a model
+    it left out is one allowed_models was never checked against, and the gate passed it."""
+    omitted = summary.get("omitted")
+    if not isinstance(omitted, dict):
+        return
+    cut = {key: n for key, n in omitted.items() if isinstance(n, int) and not isinstance(n, bool) and n > 0}
+    if cut:
+        said = ", ".join(f"{key} left out {n}" for key, n in cut.items())
+        raise InputError(
+            f"the summary lists only the costliest entries of its maps (omitted: {said}): the gate would not check "
+            "the models, agents and skills it left out; write it again without --top (`magsag flow summarize "
+            "--output FILE`) and gate that"
+        )
