@@ -263,6 +263,14 @@ def test_mcp_server_version_to_a_full_disk_says_so_in_one_line():
         ),
         # a misspelt option is told the one it means, as `magsag`'s commands are
         (["--agnet", "claude-desktop"], "unrecognized arguments: --agnet claude-desktop; did you mean --agent?"),
+        # `python -m magsag_mcp flow summarize`: magsag's command given to the server, told "unrecognized arguments"
+        # alone (`data query --since 1d`: "did you mean --version?"), with no word of the tool that has it
+        (
+            ["data", "query", "--since", "1d"],
+            "unrecognized arguments: data query --since 1d; 'data' is a command of magsag, the command-line tool: run "
+            "`magsag data query --since 1d`; magsag-mcp (python -m magsag_mcp) is the MCP server, which takes options "
+            "only",
+        ),
     ],
 )
 def test_the_server_says_how_to_write_an_option_given_with_its_value_as_one_argument(monkeypatch, capsys, args, said):

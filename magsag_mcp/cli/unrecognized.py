@@ -108,4 +108,21 @@ def server_unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> s
         elif extra.startswith("--"):
             hints += difflib.get_close_matches(extra.partition("=")[0], options, n=1)
     hint = f"; did you mean {', '.join(dict.fromkeys(hints))}?" if hints else ""
+    if extras and (command := _magsag_command(extras[0])) is not None:
+        # `python -m magsag_mcp flow summarize`: the server's module run with the command-line tool's command, told
+        # "unrecognized arguments" (and "did you mean --version?") with no word of the tool that has it
+        hint = (
+            f"; {command!r} is a command of magsag, the command-line tool: run `magsag {' '.join(extras)}`; "
+            "magsag-mcp (python -m magsag_mcp) is the MCP server, which takes options only"
+        )
     return f"unrecognized arguments: {' '.join(extras)}{hint}{''.join(said)}"
+
+
+def _magsag_command(word: str) -> str | None:
+    """``word`` where it is a command of ``magsag`` (flow, data, invoke, doctor, ...), else None."""
+    from . import build_parser
+
+    commands = next(
+        (a.choices for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)), None
+    )
+    return word if commands is not None and word in commands else None
