@@ -690,3 +690,20 @@ async def test_a_token_sent_to_a_server_that_checks_none_is_served_and_said_once
         "restart the server, or remove the header from the client's configuration (said once)"
     ]
     assert TOKEN not in caplog.text
+
+
+async def test_the_start_up_line_says_whether_a_bearer_token_is_checked(tmp_path: Path):
+    # "(token off)" was all the start said: a user who had given a client a token learnt that the server checks none
+    # only from the warning of the first request to send one. The line now says it, and how to require one.
+    env = offline_env(tmp_path)
+    cmd = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", "0", "--catalog", str(CATALOG)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _, said = await until_serving(proc)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    assert (
+        "(token off: no bearer token is checked, every request from this machine is served, an Authorization "
+        "header's too; set MAGSAG_MCP_TOKEN (or MAGSAG_MCP_TOKEN_FILE, MAGSAG_MCP_TOKENS_FILE) to require one)"
+    ) in said, said

@@ -37,7 +37,7 @@ async def test_the_server_takes_its_token_from_the_file_named(tmp_path: Path):
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         url, said = await until_serving(proc)
-        assert "(token required)" in said, said
+        assert "(token required: a request without it as its Authorization: Bearer token is refused (401))" in said
         async with aiohttp.ClientSession() as http:
             async with http.post(url, json=INIT, headers=HEADERS) as resp:
                 assert resp.status == 401

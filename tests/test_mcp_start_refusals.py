@@ -147,3 +147,35 @@ def test_doctor_refuses_a_server_option_variable_exactly_when_the_server_does(mo
         server_refused = []
     doctor = variables_refused({variable: value})
     assert [f"magsag-mcp: error: {p}" for p in doctor] == server_refused
+
+
+@pytest.mark.usefixtures("unserved")
+def test_a_server_option_variable_and_a_setting_read_at_open_are_named_at_one_start(monkeypatch, capsys):
+    # a bad MAGSAG_MCP_LOG_LEVEL stopped the start alone (the parser's refusal), and the bad MAGSAG_CALL_DEADLINE
+    # beside it was said only at the next start, once the first was fixed; doctor lists both
+    monkeypatch.setenv("MAGSAG_MCP_LOG_LEVEL", "verbose")
+    monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(SystemExit) as stopped:
+        server_main.main(["--catalog", str(CATALOG)])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "MAGSAG_MCP_LOG_LEVEL='verbose' is not a log level" in err
+    assert "; also MAGSAG_CALL_DEADLINE='abc'" in err
+
+
+@pytest.mark.usefixtures("unserved")
+def test_every_setting_an_http_start_refuses_is_named_at_once(monkeypatch, capsys, tmp_path: Path):
+    # MAGSAG_MCP_PORT no port stopped the start before the settings read at open were checked, and those before the
+    # host and the token's file: three starts to see three mistakes that doctor lists together
+    monkeypatch.setenv("MAGSAG_MCP_PORT", "80a")
+    monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
+    monkeypatch.setenv("MAGSAG_MCP_HOST", "http://mybox.lan")
+    monkeypatch.setenv("MAGSAG_MCP_TOKEN_FILE", str(tmp_path / "no-such-token"))
+    assert server_main.main(["--transport", "http", "--catalog", str(CATALOG)]) == 2
+    err = capsys.readouterr().err
+    said = err.splitlines()[0]
+    assert said.startswith("magsag-mcp: MAGSAG_MCP_PORT='80a' is not a TCP port"), err
+    for part in ("; also MAGSAG_CALL_DEADLINE='abc'", "; also MAGSAG_MCP_HOST='http://mybox.lan' is not a host name"):
+        assert part in said, said
+    assert "MAGSAG_MCP_TOKEN_FILE" in said and "cannot be read" in said, said

@@ -23,7 +23,7 @@ from ..cli import path_too_long
 from ..cli.stdout_errors import OUTPUT_FULL, cannot_write, reader_left
 from ..errors import ConfigError, MagsagError, redact
 from ..option_names import command_line
-from ..settings import MODE_ENV, ledger_path_setting, refused_at_open, unread_variable_warnings
+from ..settings import MODE_ENV, unread_variable_warnings
 from ..signals import end_by_signal
 from ..startup import (
     annotations_compiled_once,
@@ -34,7 +34,7 @@ from ..startup import (
 )
 from .log_format import RedactingFormatter, configure_logging
 from .server_options import build_parser, parse_command_line
-from .server_settings import from_the_environment, listening_options, pinned_agent
+from .server_settings import from_the_environment, listening_refused, pinned_agent, refused_as_it_opens
 
 __all__ = ["RedactingFormatter", "build_parser", "configure_logging", "main"]
 
@@ -60,7 +60,9 @@ def _main(argv: Sequence[str] | None) -> int:
                 log.warning("--%s applies to --transport http only; ignored with stdio", option.replace("_", "-"))
     try:
         # (over stdio they are not read: a shell's, a container's variables for the HTTP server refuse no stdio start)
-        taken = listening_options(args, os.environ if args.transport == "http" else {})
+        # every setting the start refuses is said at once, each with its fix, as `magsag doctor` lists them: a bad
+        # MAGSAG_MCP_PORT stopped the start alone, and a bad MAGSAG_CALL_DEADLINE beside it was said at the next one
+        taken, refused = listening_refused(args, os.environ if args.transport == "http" else {})
         if args.transport == "http" and not 0 <= args.port < 65536:
             raise ConfigError(f"--port {args.port} is not a TCP port (0-65535; 0 for a free one the system chooses)")
         # importing the SDK is most of start-up; see startup.py for what each of these saves
@@ -84,15 +86,19 @@ def _main(argv: Sequence[str] | None) -> int:
             # the settings the service reads as it opens, refused now, each with its fix: over stdio the service opens
             # on the first call, and with MAGSAG_CALL_DEADLINE=abc the server started, answered `initialize` and
             # failed every call with the config_error (a client shows a server that started as working)
-            refused = refused_at_open(os.environ if env is None else env)
-            if args.db is None:
-                try:
-                    ledger_path_setting(os.environ)  # a blank MAGSAG_DB, or one with spaces around it
-                except ConfigError as exc:
-                    refused["MAGSAG_DB"] = exc.message
-            if refused:
-                raise ConfigError("; also ".join(refused.values()))
+            refused += refused_as_it_opens(args, os.environ)
             agent = pinned_agent(args.agent, os.environ)
+            if args.transport == "http":  # the host, the names it admits, the tokens and /metrics' settings too
+                from .gate_settings import gate_settings
+                from .http import security_settings
+
+                refused += _host_refused(args, taken, security_settings)
+                # the tokens (MAGSAG_MCP_TOKENS_FILE's, MAGSAG_MCP_TOKEN or its file) and /metrics' settings, each
+                # refused as `magsag doctor` lists it (the same function)
+                gate, gate_refusals = gate_settings(os.environ, args.host, agent)
+                refused += gate_refusals
+            if refused:
+                raise ConfigError("; also ".join(refused))
             # a misspelt setting in a client's configuration (DB_PATH for DB), or one magsag has not (SPEND_LIMIT),
             # changes nothing: said now (on stderr), not at the first call's open over stdio, long after a user looked
             # at the log of the start; the lines `magsag` commands say
@@ -109,8 +115,7 @@ def _main(argv: Sequence[str] | None) -> int:
             if args.transport == "stdio":
                 from .stdio import serve_stdio
             else:
-                from .gate_settings import gate_settings
-                from .http import said_at_start, security_settings, serve_http, served_url
+                from .http import said_at_start, serve_http, served_url
                 from .listeners import bind_listeners
                 from .metrics_endpoint import metrics_said
         if args.transport == "stdio":
@@ -119,19 +124,6 @@ def _main(argv: Sequence[str] | None) -> int:
                 _tell_the_terminal(args.log_format, log)
             anyio.run(serve_stdio, server)
         else:
-            # refuses a malformed --host or --allow-host (or MAGSAG_MCP_HOST, MAGSAG_MCP_ALLOW_HOSTS), naming it
-            security_settings(
-                args.host,
-                args.port,
-                args.allow_host,
-                host_option=taken.get("--host", "--host"),
-                allow_option=taken.get("--allow-host", "--allow-host"),
-            )
-            # the tokens (MAGSAG_MCP_TOKENS_FILE's, MAGSAG_MCP_TOKEN or its file) and /metrics' settings, each refused
-            # as `magsag doctor` lists it (the same function): every refusal said at once, each with its fix
-            gate, refusals = gate_settings(os.environ, args.host, agent)
-            if refusals:
-                raise ConfigError("; also ".join(refusals))
             token, clients, metrics = gate.token, gate.clients, gate.metrics
             assert metrics is not None  # (refused, it is among the refusals)
             try:
@@ -185,6 +177,21 @@ def _main(argv: Sequence[str] | None) -> int:
     return 0
 
 
+def _host_refused(args: Any, taken: dict[str, str], security_settings: Any) -> list[str]:
+    """A malformed --host or --allow-host (or MAGSAG_MCP_HOST, MAGSAG_MCP_ALLOW_HOSTS) refused, naming what gave it."""
+    try:
+        security_settings(
+            args.host,
+            args.port,
+            args.allow_host,
+            host_option=taken.get("--host", "--host"),
+            allow_option=taken.get("--allow-host", "--allow-host"),
+        )
+    except ConfigError as exc:
+        return [exc.message]
+    return []
+
+
 def _print_version() -> int:
     """The version on stdout, as `magsag --version` prints it: a reader gone (`magsag-mcp --version | true`) ends it
     quietly, a full disk in one line with exit 1; both were a traceback."""
@@ -220,11 +227,25 @@ CLIENT_CONFIG = (
 )
 
 
+#: the start-up line's word for a server that checks no bearer token: "(token off)" alone did not say that a client's
+#: Authorization header is then not checked, which a user who gave a client a token learnt only from the warning of
+#: the first request to send one (:mod:`.unchecked_token`), if at all
+NO_TOKEN_CHECKED = (
+    "off: no bearer token is checked, every request from this machine is served, an Authorization header's too; "
+    "set MAGSAG_MCP_TOKEN (or MAGSAG_MCP_TOKEN_FILE, MAGSAG_MCP_TOKENS_FILE) to require one"
+)
+
+
 def gate_said(token: str | None, clients: Sequence[Any]) -> str:
-    """What the start-up line says of the token: required, one per client, or off."""
+    """What the start-up line says of the bearer token: required (one, or one per client), or not checked at all."""
     if clients:
-        return f"required: one per client, {len(clients)} in MAGSAG_MCP_TOKENS_FILE"
-    return "required" if token else "off"
+        return (
+            f"required: one per client, {len(clients)} in MAGSAG_MCP_TOKENS_FILE; a request without one of them as "
+            "its Authorization: Bearer token is refused (401)"
+        )
+    if token:
+        return "required: a request without it as its Authorization: Bearer token is refused (401)"
+    return NO_TOKEN_CHECKED
 
 
 def _refused(message: str, transport: str, log_format: str = "text") -> int:

@@ -272,5 +272,9 @@ def parse_command_line(argv: Sequence[str] | None) -> argparse.Namespace:
         _refused(dest, os.environ) for dest, (_, values, _, _) in _CHECKED.items() if getattr(args, dest) not in values
     ]
     if refused:
-        parser.error("; also ".join(refused))
+        # with the settings the service reads as it opens: a bad MAGSAG_CALL_DEADLINE beside a bad
+        # MAGSAG_MCP_LOG_LEVEL was said only at the next start, once this one was fixed
+        from .server_settings import refused_as_it_opens
+
+        parser.error("; also ".join([*refused, *refused_as_it_opens(args, os.environ)]))
     return args

@@ -62,6 +62,33 @@ def listening_options(args: Namespace, env: Mapping[str, str]) -> dict[str, str]
     return taken
 
 
+def listening_refused(args: Namespace, env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """:func:`listening_options`, a refused ``MAGSAG_MCP_PORT`` returned (with the default port in its place, the
+    host and names read still), not raised: the start says it with every other setting it refuses, as ``magsag
+    doctor`` lists them, not alone and the next at the next start."""
+    host = args.host
+    try:
+        return listening_options(args, env), []
+    except ConfigError as exc:
+        args.host, args.port = host, DEFAULT_PORT
+        return listening_options(args, env), [exc.message]
+
+
+def refused_as_it_opens(args: Namespace, env: Mapping[str, str]) -> list[str]:
+    """The settings the service reads as it opens refused, each with its fix (:func:`~..settings.refused_at_open`,
+    ``--call-base-urls`` taken as its variable), and a blank ``MAGSAG_DB`` where ``--db`` is not given."""
+    from ..settings import MODE_ENV, ledger_path_setting, refused_at_open
+
+    read = env if getattr(args, "call_base_urls", None) is None else {**env, MODE_ENV: args.call_base_urls}
+    refused = refused_at_open(read)
+    if getattr(args, "db", None) is None:
+        try:
+            ledger_path_setting(env)  # a blank MAGSAG_DB, or one with spaces around it
+        except ConfigError as exc:
+            refused["MAGSAG_DB"] = exc.message
+    return list(refused.values())
+
+
 def _port(value: str) -> int:
     try:
         port = int(value)
