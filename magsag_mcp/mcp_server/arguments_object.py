@@ -6,7 +6,11 @@ often) or as a number with a bare JSON-RPC error, "Invalid request parameters": 
 sent, or the fix, which every argument a tool rejects is told (:mod:`.arguments`). :class:`ArgumentsObjectMiddleware`
 sits before that check and answers such a call of a known tool with the tool error ``invalid_arguments`` (its type in
 ``structuredContent.error``), which a client's model reads and corrects; a call of a tool the server does not have
-is left to the server, whose answer names the tools there are (:meth:`.server.MagsagServer.call_tool`)."""
+is left to the server, whose answer names the tools there are (:meth:`.server.MagsagServer.call_tool`).
+
+A call whose ``name`` is no string (a number, null, an object) or is missing got the same bare error: it is answered
+with a JSON-RPC error (-32602) saying what was sent, that ``name`` is a tool's name as a string, and the tools there
+are (:func:`name_not_a_string`)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
 from ..errors import redacting_logger
 
@@ -30,10 +36,15 @@ class ArgumentsObjectMiddleware:
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         params = ctx.params
-        if ctx.method != "tools/call" or not isinstance(params, Mapping) or "arguments" not in params:
+        if ctx.method != "tools/call" or not isinstance(params, Mapping):
             return await call_next(ctx)
-        arguments, name = params["arguments"], params.get("name")
-        if arguments is None or isinstance(arguments, dict) or not isinstance(name, str):
+        if not isinstance(params.get("name"), str):
+            tools = [tool.name for tool in self.server._tool_manager.list_tools()]
+            raise name_not_a_string(params, tools)
+        if "arguments" not in params:
+            return await call_next(ctx)
+        arguments, name = params["arguments"], params["name"]
+        if arguments is None or isinstance(arguments, dict):
             return await call_next(ctx)
         tool = self.server._tool_manager.get_tool(name)
         if tool is None:  # the server's own answer: an unknown tool, and the tools it has
@@ -44,6 +55,36 @@ class ArgumentsObjectMiddleware:
 
         logger.info("%s rejected arguments: not an object", tool.name)  # (what was sent is not quoted)
         return invalid_arguments(explain_not_an_object(tool.name, arguments, tool.fn_metadata.arg_model))
+
+
+#: what a ``name`` that is no string is said to be, by its JSON type
+_JSON_TYPES: dict[type, str] = {
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    list: "an array",
+    dict: "an object",
+}
+
+
+def name_not_a_string(params: Mapping[str, Any], tools: list[str]) -> MCPError:
+    """The error answering a ``tools/call`` whose ``params.name`` is no string, or missing (``params``), naming
+    ``tools``, the tools there are."""
+    name = params.get("name")
+    if "name" not in params:
+        sent = "no name was sent"
+    elif name is None:
+        sent = "it was null"
+    else:
+        # (what was sent is not quoted: an object's may be long, and a key pasted into the wrong field)
+        sent = f"it was {_JSON_TYPES.get(type(name), 'no string')}"
+    logger.info("tools/call refused: params.name is no string (%s)", sent)
+    return MCPError(
+        INVALID_PARAMS,
+        f"Invalid params: tools/call's params.name must be the name of the tool to call, as a string: {sent}; "
+        f"the tools are: {', '.join(tools)} (tools/list gives each one's arguments); send "
+        '{"name": "<tool>", "arguments": {...}}',
+    )
 
 
 def answer_arguments_not_an_object(server: MCPServer[Any]) -> None:

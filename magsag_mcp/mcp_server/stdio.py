@@ -28,6 +28,7 @@ from mcp_types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
 from pydantic import ValidationError
 
 from ..errors import redacting_logger
+from ..plurals import counted
 from ..signals import server_stop_signals
 from .server import server_state
 
@@ -137,18 +138,62 @@ class AnsweringReads:
             item = await self.inner.receive()
             if not isinstance(item, Exception):
                 return item
-            answer = unreadable_answer(item)
-            if answer is None:
+            batch = batch_answers(item)
+            answer = unreadable_answer(item) if batch is None else None
+            answers = batch if batch is not None else [] if answer is None else [answer]
+            if not answers:
                 reason = item.errors(include_url=False)[0]["msg"] if isinstance(item, ValidationError) else type(item)
+                if batch is not None:
+                    reason = "a JSON-RPC batch of notifications and responses alone, which MCP does not take"
                 logger.warning(
                     "dropped a message from stdin that the server cannot read, with no id to answer: %s", reason
                 )
                 return item
-            logger.warning("answered request %r with an error: %s", answer.id, answer.error.message)
-            try:
-                await self.write.send(SessionMessage(answer))
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                return item  # the connection is closing: nothing to answer on
+            for answer in answers:
+                logger.warning("answered request %r with an error: %s", answer.id, answer.error.message)
+                try:
+                    await self.write.send(SessionMessage(answer))
+                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    return item  # the connection is closing: nothing to answer on
+
+
+def batch_answers(exc: Exception) -> list[JSONRPCError] | None:
+    """The errors answering a JSON-RPC batch (an array of messages on one line) the SDK's reader refused (``exc``), or
+    ``None`` when the line was no array.
+
+    MCP's 2025-06-18 revision removed batching, and the SDK's reader refuses an array ("Input should be an object"),
+    which the server then dropped: a client that batched waited for answers that never came. Each request of the
+    batch with an id is answered Invalid Request under its id (a client matches answers by id), saying to send each
+    as a message of its own; a batch with none to answer but something other than notifications and responses in it
+    (an empty one, a number) is answered with one Invalid Request error (id null), as JSON-RPC 2.0 answers an invalid
+    batch. A batch of notifications and responses alone is answered with nothing, as JSON-RPC 2.0 has it."""
+    if not isinstance(exc, ValidationError):
+        return None
+    errors = exc.errors(include_url=False)
+    batch = errors[0]["input"] if errors else None
+    if not isinstance(batch, list):
+        return None
+    shown = f"an array of {counted(len(batch), 'message')}" if batch else "an empty array"
+    text = (
+        f"Invalid Request: a JSON-RPC batch ({shown}), which MCP does not take "
+        "since its 2025-06-18 revision; send each request as a JSON object of its own, one a line"
+    )
+    answers = []
+    unanswered = False  # an element that is neither a request with an id, a notification nor a response
+    for message in batch:
+        request_id = message.get("id") if isinstance(message, dict) else None
+        if isinstance(message, dict) and "method" in message:
+            if isinstance(request_id, int | str) and not isinstance(request_id, bool):
+                answers.append(
+                    JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=INVALID_REQUEST, message=text))
+                )
+            elif "id" in message:
+                unanswered = True  # a request whose id no answer can carry
+        elif not (isinstance(message, dict) and ("result" in message or "error" in message)):
+            unanswered = True
+    if not answers and (unanswered or not batch):
+        answers.append(JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=INVALID_REQUEST, message=text)))
+    return answers
 
 
 def unreadable_answer(exc: Exception) -> JSONRPCError | None:

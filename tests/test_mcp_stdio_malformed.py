@@ -1,0 +1,110 @@
+"""Requests a stdio client may send malformed, answered over the real server's stdio (``python -m magsag_mcp``) with
+what was wrong and the fix, never with silence or the SDK's bare "Invalid request parameters"."""
+
+from __future__ import annotations
+
+import json
+import select
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from test_mcp_stdio import CATALOG, clean_env
+
+HELLO = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+
+
+class StdioServer:
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def answer(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], 60)  # a hang guard, not a timing assertion
+        assert ready, "no answer"
+        answer: dict[str, Any] = json.loads(self.proc.stdout.readline())
+        return answer
+
+    def ask(self, line: str) -> dict[str, Any]:
+        self.send(line)
+        return self.answer()
+
+
+@contextmanager
+def stdio_server(tmp_path: Path) -> Iterator[StdioServer]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magsag_mcp", "--catalog", str(CATALOG), "--db", str(tmp_path / "l.db")],
+        env=clean_env(MAGSAG_PROVIDER="fake"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    server = StdioServer(proc)
+    try:
+        assert "result" in server.ask(json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": HELLO}))
+        server.send('{"jsonrpc":"2.0","method":"notifications/initialized"}')
+        yield server
+    finally:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        proc.stdin.close()
+        proc.wait(60)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def _call(request_id: int, params: str) -> str:
+    return f'{{"jsonrpc":"2.0","id":{request_id},"method":"tools/call","params":{params}}}'
+
+
+def test_a_tool_call_whose_name_is_no_string_is_told_so_and_the_tools_there_are(tmp_path: Path):
+    # The SDK answered a name that is a number, null, an object (or none) with "Invalid request parameters" and
+    # nothing more: not which parameter, nor what it takes, nor the tools there are.
+    with stdio_server(tmp_path) as server:
+        for request_id, (name, said) in enumerate(
+            [("5", "it was a number"), ("null", "it was null"), ('{"tool":"list_skills"}', "it was an object")], 1
+        ):
+            answer = server.ask(_call(request_id, f'{{"name":{name},"arguments":{{}}}}'))
+            assert answer["id"] == request_id and answer["error"]["code"] == -32602, answer
+            message = answer["error"]["message"]
+            assert "params.name must be the name of the tool to call, as a string" in message, message
+            assert said in message and "the tools are: list_skills, invoke_skill, explain_route" in message
+            assert "tools/list" in message
+        answer = server.ask(_call(9, '{"arguments":{}}'))
+        assert answer["id"] == 9 and "no name was sent" in answer["error"]["message"], answer
+        # and a call named as a string is served as ever
+        answer = server.ask(_call(10, '{"name":"list_skills","arguments":{}}'))
+        assert answer["id"] == 10 and "result" in answer
+
+
+def test_a_batch_is_answered_with_an_error_for_each_request_not_dropped(tmp_path: Path):
+    # MCP's 2025-06-18 revision removed JSON-RPC batching. The SDK's reader refuses an array and the server dropped
+    # it with a log line: a client that batched waited for answers that never came.
+    with stdio_server(tmp_path) as server:
+        server.send(
+            '[{"jsonrpc":"2.0","id":5,"method":"tools/list"},{"jsonrpc":"2.0","method":"notifications/progress"},'
+            '{"jsonrpc":"2.0","id":"six","method":"ping"}]'
+        )
+        answers = [server.answer(), server.answer()]
+        assert [a["id"] for a in answers] == [5, "six"], answers
+        for answer in answers:
+            assert answer["error"]["code"] == -32600
+            message = answer["error"]["message"]
+            assert "a JSON-RPC batch (an array of 3 messages), which MCP does not take" in message, message
+            assert "send each request as a JSON object of its own" in message
+        # an empty batch, or one with no request to answer by id: one Invalid Request error, id null (JSON-RPC 2.0)
+        answer = server.ask("[]")
+        assert answer["id"] is None and "an empty array" in answer["error"]["message"], answer
+        answer = server.ask("[1, 2]")
+        assert answer["id"] is None and answer["error"]["code"] == -32600, answer
+        # a batch of notifications alone is answered with nothing (JSON-RPC 2.0): the next answer is the next request's
+        server.send('[{"jsonrpc":"2.0","method":"notifications/initialized"}]')
+        answer = server.ask('{"jsonrpc":"2.0","id":7,"method":"ping"}')
+        assert answer["id"] == 7 and "result" in answer, answer
