@@ -343,3 +343,27 @@ def test_a_text_lines_message_tells_an_escape_from_the_text_it_reads_as_and_read
     register_secret(QUOTED_KEY)
     said = formatter.format(_record(f"key {QUOTED_KEY} \\ end"))
     assert "Rq8" not in said and "Wz3" not in said and said.endswith(" \\\\ end"), said
+
+
+def test_a_text_lines_traceback_escapes_its_backslashes_and_reads_back_whole():
+    # The message's backslashes were written "\\", its traceback's as they were: a traceback quoting a Windows path
+    # (C:\new) or an exception's text "\n" read back through read_log_message as a line break, not as it was logged.
+    from magsag_mcp.mcp_server.log_format import read_log_message
+
+    register_secret(KEY)
+    try:
+        raise OSError(f"cannot open C:\\new\\x41.txt: a\\nb \\\\ key {KEY}\nsecond\x1b[31m line")
+    except OSError:
+        record = _record("open failed at C:\\new", exc_info=sys.exc_info())
+    record.stack_info = 'Stack (most recent call last):\n  File "C:\\tmp\\run.py", line 1'
+    text = RedactingFormatter(TEXT_LINE).format(record)
+    first, *after = text.split("\n")
+    assert read_log_message(first.split(": ", 1)[1]) == "open failed at C:\\new"
+    assert all(line.startswith("    ") for line in after) and "\x1b" not in text and KEY not in text, text
+    lines = [read_log_message(line.removeprefix("    ")) for line in after]
+    assert lines[0] == "Traceback (most recent call last):"
+    assert "OSError: cannot open C:\\new\\x41.txt: a\\nb \\\\ key [REDACTED]" in lines, lines
+    assert "second\x1b[31m line" in lines and lines[-1] == '  File "C:\\tmp\\run.py", line 1', lines
+    # the record's cached traceback is Python's own still, for another handler's formatter (a JSON line's)
+    said = "OSError: cannot open C:\\new\\x41.txt"
+    assert record.exc_text is not None and said in record.exc_text and said.replace("\\", "\\\\") not in record.exc_text

@@ -97,8 +97,24 @@ class RedactingFormatter(logging.Formatter):
         return escaped_controls(_LINE_BREAKS.sub(_line_break_escaped, line))
 
     def format(self, record: logging.LogRecord) -> str:
-        text = escaped_controls(redact(super().format(record)))
-        return _LINE_BREAKS.sub("\n    ", text)
+        # (logging.Formatter.format's steps, so that what follows the message is escaped as the message is: a
+        # traceback quoting a Windows path's C:\new, or an exception's "\n" text, read back as a line break)
+        record.message = record.getMessage()
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
+        if record.exc_info and not record.exc_text:
+            # (cached as Python writes it, for every handler of the record: a JSON line's formatter reads it too)
+            record.exc_text = self.formatException(record.exc_info)
+        after = [record.exc_text] if record.exc_text else []
+        if record.stack_info:
+            after.append(self.formatStack(record.stack_info))
+        if after:
+            # each of its lines kept a line (indented, see the class), each backslash written \\ as the message's is:
+            # read_log_message reads a line of it back as it was
+            tail = redact("\n" + "\n".join(after)).replace("\\", "\\\\")
+            line += _LINE_BREAKS.sub("\n    ", escaped_controls(tail))
+        return line
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
