@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .answer_cache import request_key, ttl_of_context
 from .attempt_cost import output_tokens_reserved
@@ -27,6 +27,9 @@ from .route_skips import none_sendable, refusal_ending, targets_skipped
 from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
 from .types import Target
+
+if TYPE_CHECKING:
+    from .providers.base import ProgressCallback
 
 #: where the setting that turned the cache on is written, as the explanation's warning names it
 _CACHE_SETTINGS = {
@@ -77,14 +80,16 @@ class RouteExplanation:
         context: Mapping[str, Any] | None = None,
         agent: str | None = None,
         run_classes: tuple[str, ...] = (),
+        progress: ProgressCallback | None = None,
     ) -> RouteExplanationDict:
         """:meth:`explain`, once each local target's server was asked where it runs the model, as the call asks
         before its attempt (bounded as the call's ask, see :mod:`.route_local_reach`): a model the server made from a
         cloud one is shown refused where the call would be. ``magsag explain`` and ``explain_route`` call this. The
-        call is planned once: the plan the servers were asked for is the one explained."""
+        call is planned once: the plan the servers were asked for is the one explained. ``progress``: told ``asking``
+        (its ``target``) before each server is asked, as :meth:`invoke_skill`'s is."""
         _check_agent(agent)
         plan = self.plan(skill_id, payload, context, explaining=True, run_classes=run_classes)
-        await ask_local_servers(self.providers, plan)
+        await ask_local_servers(self.providers, plan, progress)
         return self._explained(plan, context, agent)
 
     def _explained(self, plan: Plan, context: Mapping[str, Any] | None, agent: str | None) -> RouteExplanationDict:

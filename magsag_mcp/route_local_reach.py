@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .providers.local_reach import known, unsure
 from .routing import Plan
 
+if TYPE_CHECKING:
+    from .providers.base import ProgressCallback
 
-async def ask_local_servers(providers: Any, plan: Plan) -> None:
+
+async def ask_local_servers(providers: Any, plan: Plan, progress: ProgressCallback | None = None) -> None:
     """Ask each local target's server, at once, where it runs the model, as a call asks before its attempt (once per
     server and name in the process; each ask bounded in time, see :func:`~.providers.local_reach.learn`): what the
-    policies then judge it by is what the call's would be."""
+    policies then judge it by is what the call's would be. ``progress``: told ``asking`` before each is asked."""
     asks = []
     for cand in plan.candidates:
         if cand.target.provider != "local" or cand.refused is not None:
             continue
         learn = getattr(providers.get("local"), "learn_where_it_runs", None)
         if learn is not None:
-            asks.append(learn(cand.target))
+            asks.append(learn(cand.target, progress))
     if asks:
         await asyncio.gather(*asks)
 

@@ -71,3 +71,37 @@ async def test_a_slow_local_target_is_said_from_the_start_through_its_models_loa
         for m in loading
     ), said
     assert ollama.paths[0] == "/api/show"
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_explain_route_says_it_asks_a_local_server_where_it_runs_the_model(
+    serve_posts, tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+):
+    # explain_route asks a local target's server (POST /api/show), which may take the connect timeout of a server
+    # not answering, and sent no progress: a client that restarts its clock on progress heard nothing meanwhile.
+    # Now it says "starting", that it asks the server, and, on the heartbeat, that it still asks, as invoke_skill does.
+    from magsag_mcp.mcp_server import progress as progress_module
+
+    monkeypatch.setattr(progress_module, "HEARTBEAT_SECONDS", 0.01)
+    ollama = LoadingOllama()
+    ollama.url = await serve_posts(ollama.handle)
+    said: list[str] = []
+    asking = "asking local:llama3.1:70b's server where it runs the model"
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        said.append(message or "")
+        if message and message.startswith("still waiting after ") and message.endswith(f": {asking}"):
+            ollama.asked_heard.set()  # (the server answers once the heartbeat has said it is asked)
+
+    env = {"MAGSAG_LOCAL_LLM_BASE_URL": f"{ollama.url}/v1"}
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"model": "local:llama3.1:70b"}}
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env=env), mode=mode) as client:
+        with anyio.fail_after(30):  # a hang guard, not a timing assertion
+            result = await client.call_tool("explain_route", args, progress_callback=on_progress)
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["targets"][0]["label"] == "local:llama3.1:70b"
+    assert said[:2] == ["starting", asking], said
+    assert any(m.startswith("still waiting after ") and m.endswith(f": {asking}") for m in said), said
+    assert ollama.paths == ["/api/show"]  # asked, and no prompt sent
+    # no word of a model loading: explain sends no call
+    assert not any("loads the model" in m for m in said), said

@@ -23,6 +23,9 @@ from .tool_schemas import generated
 
 logger = redacting_logger("magsag_mcp.mcp")
 
+#: the tools that tell the client's progress (each takes the request's context, ``ctx``)
+TOOLS_WITH_PROGRESS = frozenset({"invoke_skill", "explain_route"})
+
 
 class ExplainedTool(Tool):
     """A tool whose rejected arguments are reported with the fix (see :mod:`.arguments`), not as
@@ -109,7 +112,7 @@ def make_tool(
         parameters=schemas["parameters"],
         fn_metadata=ArgumentsAsSent(arg_model=args, output_model=result, output_schema=schemas["output_schema"]),
         is_async=True,
-        context_kwarg="ctx" if name == "invoke_skill" else None,
+        context_kwarg="ctx" if name in TOOLS_WITH_PROGRESS else None,
         annotations=annotations,
         skill_fields=skill_fields,
         skill_ids=skill_ids,

@@ -85,6 +85,15 @@ class MagsagTools:
         ServerState.reads_own_agent_only), which the service keeps the read to; else None."""
         return self.state.call_agent if self.state.reads_own_agent_only else None
 
+    def _progress(self, ctx: Context) -> ProgressBridge | None:
+        """What a call's progress is told to: the client's progress notifications (and log messages), its log messages
+        alone when it asked for no progress, or None when it asked for neither."""
+        if progress_requested(ctx):
+            return ProgressBridge(ctx, self.state.client_log)
+        if logs_requested(ctx, self.state.client_log):  # (log messages asked for alone: no progress sent)
+            return ProgressBridge(ctx, self.state.client_log, progress=False)
+        return None
+
     async def _run(
         self,
         name: str,
@@ -147,11 +156,7 @@ class MagsagTools:
     ) -> CallToolResult:
         payload = with_model_config(payload, model_config)
         declared = call_context(context)
-        progress: ProgressBridge | None = None
-        if progress_requested(ctx):
-            progress = ProgressBridge(ctx, self.state.client_log)
-        elif logs_requested(ctx, self.state.client_log):  # (log messages asked for alone: no progress sent)
-            progress = ProgressBridge(ctx, self.state.client_log, progress=False)
+        progress = self._progress(ctx)
 
         # the run named here when the call names none (as the service would): a cancelled call's line names it
         run = run_id or new_run_id()
@@ -201,6 +206,7 @@ class MagsagTools:
 
     async def explain_route(
         self,
+        ctx: Context,
         skill_id: str,
         payload: dict[str, Any],
         agent: str | None = None,
@@ -209,9 +215,16 @@ class MagsagTools:
     ) -> CallToolResult:
         payload = with_model_config(payload, model_config)
         declared = call_context(context)
+        # (a local target's server is asked where it runs the model, which may take its connect timeout: said as
+        # invoke_skill says it, "starting" at once and a heartbeat while it waits)
+        progress = self._progress(ctx)
 
         async def call(svc: Service) -> RouteExplanationDict:
-            return await svc.explain_asking(skill_id, payload, context=declared, agent=self._agent(agent))
+            who = self._agent(agent)
+            if progress is None:
+                return await svc.explain_asking(skill_id, payload, context=declared, agent=who)
+            async with progress.beating():
+                return await svc.explain_asking(skill_id, payload, context=declared, agent=who, progress=progress)
 
         return await self._run("explain_route", M.ExplainRouteResult, call, prices=True)
 
