@@ -43,6 +43,7 @@ from .cascade_guard import Guard, attempt_context, reservation_refused
 from .cascade_paused import Continuing, PausedTurns
 from .cascade_report import (
     CascadeState,
+    attempt_event,
     attempt_record,
     record_deadline_skip,
     record_skip,
@@ -207,6 +208,14 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     await self.sleep(wait)
             request = plan.request_for(target)
             provider = self.providers.get(target.provider)
+            # said before its server is asked where it runs the model (below): the client heard "asking" a fallback's
+            # server before "falling back to" it
+            if position > 0 and progress is not None and not state.revisited:
+                try:
+                    await emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
+                except BaseException:
+                    self._unclaimed(claimed, target)
+                    raise
             if target.provider == "local" and (learn := getattr(provider, "learn_where_it_runs", None)) is not None:
                 # where the local server runs the model (a name made from a cloud model runs on ollama.com), asked
                 # once per name in the process, before governance judges where the prompt may go (progress told it
@@ -228,6 +237,9 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 ) is not None:  # (its server not started)
                     self._unclaimed(claimed, target)
                     record_skip(state, position, target, down.message, None, None, down)
+                    # (the client heard it asked: told it is skipped, or its heartbeat said "asking" on)
+                    unreached = {"target": target.label, "reason": "its server could not be reached"}
+                    await emit(progress, "skipped", unreached)
                     continue
             caps = provider.capabilities(target)
             if (
@@ -238,12 +250,6 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 request = _with_stream(request)
             elif request.stream and not caps.streaming:
                 request = _with_stream(request, False)
-            if position > 0 and progress is not None and not state.revisited:
-                try:
-                    await emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
-                except BaseException:
-                    self._unclaimed(claimed, target)
-                    raise
             try_number = 0
             pool = None if self.caps is None else self.caps.of(target)
             if state.revisited:  # the target left for the next ones, none of which was sent: its retry, after its wait
@@ -294,6 +300,8 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                         )
                         if fail:
                             raise all_failed(plan, state, exc) from None
+                        refused_by = "refused by a policy" if denied else "refused by a budget"
+                        await emit(progress, "skipped", {"target": target.label, "reason": refused_by})
                         break
                     except LedgerError as refused:  # (another process's lock): no call goes out unreserved
                         if slot is not None:
@@ -325,9 +333,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 try:
                     # asked only with a callback: the event's dict and a coroutine cost on every attempt
                     if progress is not None:
-                        await emit(
-                            progress, "attempt", {"target": target.label, "try": try_number, "position": position}
-                        )
+                        await emit(progress, "attempt", attempt_event(state, target, try_number, position))
                 except BaseException:
                     if slot is not None:
                         slot.release(sent=False)

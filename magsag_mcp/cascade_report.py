@@ -158,6 +158,18 @@ def unknown_cost_warning(target: Target, what: str) -> str:
     return f"{target.label}: {what}; the provider may bill it; its cost is unknown"
 
 
+def attempt_event(state: CascadeState, target: Target, try_number: int, position: int) -> dict[str, Any]:
+    """The ``attempt`` progress event's data: its ``target``, ``try`` and ``position``, and, for a local target that
+    runs off this machine (a cloud model of Ollama's, one made from it), ``runs_at``, the host (nothing loads it into
+    this machine's memory: a client is not told its silence may be the model loading)."""
+    data: dict[str, Any] = {"target": target.label, "try": try_number, "position": position}
+    if target.provider == "local" and state.local_off_machine is not None:
+        host = state.local_off_machine(target)
+        if host is not None:
+            data["runs_at"] = host
+    return data
+
+
 def record_skip(
     state: CascadeState,
     position: int,

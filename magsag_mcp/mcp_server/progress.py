@@ -3,7 +3,7 @@
 The service reports ``await progress(event, data)`` for each attempt, fallback, retry, resend (a target sent
 the call again without a setting it refused), wait for a slot under a request cap (``capped``), streamed delta and
 restart (the text streamed was not the answer) and question to a local target's server before its attempt
-(``asking``);
+(``asking``, after its ``fallback``) and target passed over once said (``skipped``);
 :class:`ProgressBridge` turns each into ``notifications/progress`` (only when the client sent a progress token, or
 an in-process client a progress callback: the service streams from providers when it is given a callback, so none is
 given otherwise) and into a ``notifications/message`` at or above the level the client chose with
@@ -79,6 +79,10 @@ def _asking(d: Mapping[str, Any]) -> str:
     return f"asking {d.get('target')}'s server where it runs the model"
 
 
+def _skipped(d: Mapping[str, Any]) -> str:
+    return f"skipping {d.get('target')} ({d.get('reason')})"
+
+
 def _resend(d: Mapping[str, Any]) -> str:
     return f"{d.get('target')} {d.get('reason')}"
 
@@ -101,6 +105,7 @@ EVENTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
     "resend": ("notice", _resend),
     "capped": ("notice", _capped),
     "asking": ("info", _asking),
+    "skipped": ("info", _skipped),
     "delta": ("debug", _delta),
     "restart": ("debug", _restart),
 }
@@ -228,11 +233,13 @@ class ProgressBridge:
                 self._chars_reported = -1
         level, describe = EVENTS.get(event, ("info", lambda d: f"{event}: {dict(d)}"))
         message = redact(describe(data))
-        if event in ("attempt", "retry", "fallback", "resend", "capped", "asking"):
+        if event in ("attempt", "retry", "fallback", "resend", "capped", "asking", "skipped"):
             self._doing = message
             # a local server says nothing while it loads the model into memory (its first call, or after idling):
-            # minutes for a large one, which the heartbeat then says, not a bare "calling"
-            if event == "attempt" and str(data.get("target", "")).startswith("local:"):
+            # minutes for a large one, which the heartbeat then says, not a bare "calling"; not of a model that runs
+            # off this machine (``runs_at``: Ollama's cloud), which nothing here loads
+            loads_here = not data.get("runs_at")
+            if event == "attempt" and str(data.get("target", "")).startswith("local:") and loads_here:
                 self._doing += f"; {LOADING}"
         await self._report(message, level)
 
