@@ -16,11 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from .. import settings
-from ..errors import BudgetExceeded, LedgerError, PolicyDenied
+from ..errors import LedgerError, PolicyDenied
 from ..ledger.abandoned import give_back
 from ..ledger.money import to_pusd
-from ..plurals import counted
-from ..predictions import prediction_tokens
 from ..providers.local_reach import LocalReach
 from ..rates import bare_model
 from ..served_models import ServedModels
@@ -28,7 +26,8 @@ from ..types import Target
 from ..worst_cases import WorstCasePricing
 from .attempts import Admission, AttemptContext
 from .budget import Carry, Reservation, reservation_ttl, sweep_later
-from .policy import ALSO_REFUSED_BY, BY_AGENT, THRESHOLD_OF, Limit, Policy, PolicySet, limit_key
+from .call_limit import check_call_limits
+from .policy import ALSO_REFUSED_BY, BY_AGENT, Limit, Policy, PolicySet
 from .policy_files import load_policies, load_policy_file, validate_policies
 from .prior_attempts import carriable, shrinkable, unshrink
 from .refusals import allowed_models_fix, refusal_ends_call, unpriced_refusal
@@ -45,8 +44,6 @@ __all__ = [
     "load_policy_file",
     "validate_policies",
 ]
-
-_ZERO = Decimal(0)
 
 
 class Governance:
@@ -225,41 +222,8 @@ class Governance:
             if ctx.delegated_from is None and not scoped:
                 return Admission(None, None)
             return await self._placing(ctx, None, scoped)
-        # The call limit bounds the whole call: earlier attempts' settled cost, plus the worst case of
-        # any whose cost is unknown (an unpriced answer, or an attempt cut after it reached the vendor).
-        # read, never changed: no list copied from the cascade's tuple, which for a call's first attempt (most) is the
-        # empty tuple, no object at all (a list was, held through the reservation's wait: benchmarks/ROUNDS.md, the
-        # fiftieth round)
+        check_call_limits(limits, ctx, worst)
         prior = ctx.prior_admissions
-        call_spent = call_held = _ZERO  # a call's first attempt (most) has no earlier one to add up
-        for a in prior:  # a loop, not a sum() over a generator for each (a frame each)
-            if a.actual_usd is not None:
-                call_spent += a.actual_usd
-            else:  # at the bound its record counts it at (see settle), which the retry's reservation cannot see
-                call_held += a.bound_usd if a.bound_usd is not None else a.reserved_usd or _ZERO
-        for lim in limits:
-            if lim.kind == "call" and call_spent + call_held + worst > lim.amount:
-                earlier = (
-                    f"; this call's {counted(len(prior), 'earlier attempt')} spent ${call_spent:f} and "
-                    f"{'holds' if len(prior) == 1 else 'hold'} ${call_held:f}"
-                    if prior
-                    else ""
-                )
-                predicted = prediction_tokens(target)
-                raise BudgetExceeded(
-                    f"{lim.policy}: call limit ${lim.amount:f} would be exceeded: {ctx.target.label} may cost up to "
-                    f"${worst:f} ({ctx.estimated_input_tokens} input tokens estimated, {ctx.max_output_tokens} output "
-                    f"tokens allowed{_predicted(predicted)}){earlier}; lower max_tokens"
-                    f"{', shorten params.prediction' if predicted else ''} or choose a cheaper model, or raise "
-                    f"{limit_key(lim)}",
-                    policy=lim.policy,
-                    limit="call",
-                    threshold=THRESHOLD_OF["call"],
-                    limit_usd=format(lim.amount, "f"),
-                    spent_usd=format(call_spent, "f"),
-                    reserved_usd=format(call_held, "f"),
-                    reservation_usd=format(worst, "f"),
-                )
         if not scoped:
             return Admission(None, worst) if ctx.delegated_from is None else await self._placing(ctx, worst, scoped)
         model = bare_model(target.provider, target.model)  # as the attempt its reservation stands for is recorded
@@ -488,9 +452,3 @@ class Governance:
         from .status import budget_status
 
         return await budget_status(self.policies, self.ledger, agent, run_id, parent_run_id)
-
-
-def _predicted(tokens: int) -> str:
-    """What a refusal says of the output tokens a target's ``params.prediction`` adds (its tokens the answer does not
-    use are billed as output past max_tokens); nothing without one."""
-    return f", {tokens} of them for params.prediction's tokens the answer may not use" if tokens else ""
