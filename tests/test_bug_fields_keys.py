@@ -16,6 +16,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, TypeAdapter
 
+from magsag_mcp import bug_redaction
 from magsag_mcp import errors as E
 from magsag_mcp.cascade import Cascade, RetryPolicy
 from magsag_mcp.catalog import load_catalog
@@ -93,7 +94,7 @@ def test_a_stand_in_inside_the_chain_replaces_the_link_that_quoted_the_key(monke
     # a bug raised while handling a pydantic error that quoted the key: the link a traceback prints "During handling
     # of the above exception" is replaced; the outer bug (no key in its text) is kept as it is. (Caught here, in a
     # test, the pydantic error is taken for one magsag's code caught, as the service's own would be.)
-    monkeypatch.setattr(E, "_caught_by_us", lambda exc: True)
+    monkeypatch.setattr(bug_redaction, "_caught_by_us", lambda exc: True)
     try:
         try:
             TypeAdapter(int).validate_python(f"x {_KEY}")
@@ -147,7 +148,7 @@ def test_a_pydantic_bug_in_a_task_group_is_stood_for_inside_the_group_the_group_
 ):
     # a task group's bug, one of its tasks' a pydantic error quoting the key: the member's stand-in became what was
     # returned (the group, its other member and its traceback lost), and the group, still the chain's, printed the key
-    monkeypatch.setattr(E, "_caught_by_us", lambda exc: True)
+    monkeypatch.setattr(bug_redaction, "_caught_by_us", lambda exc: True)
     other = ValueError("a second task's bug")
     group = ExceptionGroup("unhandled errors in a TaskGroup", [_pydantic_error_quoting_the_key(), other])
     group.add_note("a note of the group's")
@@ -162,7 +163,7 @@ def test_a_pydantic_bug_in_a_task_group_is_stood_for_inside_the_group_the_group_
 
 
 def test_a_task_group_in_the_chain_holding_a_pydantic_bug_is_replaced_by_its_copy(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(E, "_caught_by_us", lambda exc: True)
+    monkeypatch.setattr(bug_redaction, "_caught_by_us", lambda exc: True)
     inner = ExceptionGroup("inner", [_pydantic_error_quoting_the_key()])
     try:
         try:

@@ -1,4 +1,5 @@
-"""The error tree across its two modules: the ``ProviderError`` branch is defined in ``provider_errors.py`` and every
+"""The error tree across its modules: the ``ProviderError`` branch is defined in ``provider_errors.py`` (a bug's
+redaction in ``bug_redaction.py``) and every
 class is still imported from ``magsag_mcp.errors`` (``from magsag_mcp.errors import X``, for every X it had), where it
 is named in a traceback and found by pickle (``__module__``), as before the branch had a module of its own."""
 
@@ -52,5 +53,32 @@ def test_the_provider_branch_imported_first_is_the_same_tree():
         "from magsag_mcp.errors import MagsagError, RateLimitError as Same, AllTargetsFailed\n"
         "assert RateLimitError is Same and issubclass(Same, MagsagError)\n"
         "assert issubclass(AllTargetsFailed.build('x', attempts=[], last_error=Same('y')).__class__, Same)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_bug_s_stand_in_is_named_from_errors_and_pickled_as_it():
+    """said_without_keys and RedactedException live in bug_redaction.py and are still imported from errors, where the
+    stand-in is named in a traceback and found by pickle, as before they had a module of their own."""
+    from magsag_mcp import bug_redaction
+
+    assert errors.said_without_keys is bug_redaction.said_without_keys
+    assert errors.RedactedException is bug_redaction.RedactedException
+    assert errors.RedactedException.__module__ == "magsag_mcp.errors"
+    stand_in = errors.RedactedException.of(ValueError("refused it"))
+    again = pickle.loads(pickle.dumps(stand_in))
+    assert type(again) is errors.RedactedException and str(again) == str(stand_in)
+    assert str(again) == "builtins.ValueError (its text redacted): refused it"
+    said = "".join(traceback.format_exception_only(stand_in))
+    assert said.startswith("magsag_mcp.errors.RedactedException: builtins.ValueError"), said
+
+
+def test_the_bug_redaction_imported_first_is_the_same_tree():
+    code = (
+        "from magsag_mcp.bug_redaction import RedactedException, said_without_keys\n"
+        "from magsag_mcp.errors import RedactedException as Same, said_without_keys as same, MagsagError\n"
+        "assert RedactedException is Same and said_without_keys is same\n"
+        "err = ValueError('x')\n"
+        "assert said_without_keys(err) is err\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
