@@ -19,10 +19,11 @@ from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server.client_tokens import TOKENS_FILE_ENV
 from magsag_mcp.mcp_server.http import http_app
 from magsag_mcp.mcp_server.metrics_endpoint import METRICS_TOKEN_FILE_ENV, metrics_setting
+from magsag_mcp.mcp_server.server import server_state
 from magsag_mcp.mcp_server.token_reload import TokenFile, Tokens, reloaded_token_files
 from magsag_mcp.mcp_server.token_setting import TOKEN_FILE_ENV
 from tests.test_mcp_http import held_port, serving
-from tests.test_mcp_http_client_tokens import OPS_TOKEN, RESEARCH_TOKEN, TOKENS
+from tests.test_mcp_http_client_tokens import ENV, OPS_TOKEN, RESEARCH_TOKEN, TOKENS
 from tests.test_mcp_http_metrics import bearer, scrape
 from tests.test_mcp_http_token_rotation import status_of, tokens_app, until
 
@@ -33,8 +34,10 @@ SCRAPE_TOKEN = "Mx3pV8kR2nW6tB9qL4zYc7"
 NEW_SCRAPE_TOKEN = "Wd8rK3vN6pQ2xT9mB5zLj4"
 
 
-def scrape_app(tmp_path: Path, named: Path, port: int, host: str = "127.0.0.1"):
-    server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+def scrape_app(tmp_path: Path, named: Path, port: int, host: str = "127.0.0.1", server=None):
+    """``server``: the MCP server to serve (see :func:`opened_server`); one of its own when not given."""
+    if server is None:
+        server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
     metrics = metrics_setting({METRICS_TOKEN_FILE_ENV: str(named)})
     return http_app(server, host=host, port=port, token=TOKEN, metrics=metrics)
 
@@ -130,6 +133,16 @@ async def test_the_scrape_token_file_is_followed_only_where_it_set_the_token(tmp
     assert reloaded_token_files(None, Tokens(TOKEN), "127.0.0.1", None, metrics) == (None, None)
 
 
+async def opened_server(tmp_path: Path, env: dict[str, str]):
+    """An MCP server whose service is open before it serves. Served by http_app alone, a server opens its service on
+    the first readiness probe, which answers 503 "still opening" once READY_READ_SECONDS have passed (the open goes
+    on): on a loaded machine the probes below saw that, not the token files' warnings they are about. Waited for here
+    (the open itself, not a time); opening on a probe is test_mcp_http_health's."""
+    server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env=env)
+    await server_state(server).service()
+    return server
+
+
 async def probe(url: str, path: str) -> tuple[int, dict]:
     async with aiohttp.ClientSession() as http:
         async with http.get(url.removesuffix("/mcp") + path) as resp:
@@ -144,7 +157,8 @@ async def test_the_probes_warn_of_a_refused_or_missing_token_file_and_stay_ready
     named = tmp_path / "tokens"
     named.write_text(TOKENS)
     port = held_port()
-    async with serving(tokens_app(tmp_path, named, port), port) as url:
+    server = await opened_server(tmp_path, ENV)
+    async with serving(tokens_app(tmp_path, named, port, server=server), port) as url:
         assert await probe(url, "/readyz") == (200, {"status": "ready"})
         assert await probe(url, "/healthz") == (200, {"status": "ok"})
         named.write_text(f"ops-team {OPS_TOKEN}\nresearch-bot {OPS_TOKEN}\n")  # a token on two lines: refused
@@ -183,7 +197,8 @@ async def test_the_probes_warn_of_a_refused_scrape_token_file(tmp_path: Path):
     named = tmp_path / "metrics_token"
     named.write_text(SCRAPE_TOKEN + "\n")
     port = held_port()
-    async with serving(scrape_app(tmp_path, named, port), port) as url:
+    server = await opened_server(tmp_path, {"MAGSAG_PROVIDER": "fake"})
+    async with serving(scrape_app(tmp_path, named, port, server=server), port) as url:
         named.write_text(TOKEN + "\n")  # the MCP token: refused
 
         async def warned() -> bool:

@@ -51,8 +51,10 @@ async def status_of(url: str, token: str) -> int:
     return (await post(url, bearer(token)))[0]
 
 
-def tokens_app(tmp_path: Path, named: Path, port: int, host: str = "127.0.0.1"):
-    server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)
+def tokens_app(tmp_path: Path, named: Path, port: int, host: str = "127.0.0.1", server=None):
+    """``server``: the MCP server to serve (a test that opens its service first); one of its own when not given."""
+    if server is None:
+        server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)
     clients = parse_client_tokens(named.read_bytes())
     return http_app(
         server,
