@@ -47,7 +47,9 @@ def entries() -> tuple[ClientToken, ...]:
 
 
 def client(url: str, token: str) -> Client:
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"})
+    # a hang guard, not a timing assertion: httpx's default 5 s read timeout cut a first call (which opens the service)
+    # on a loaded machine (test_a_client_token_is_rotated_without_a_restart, ReadTimeout under 3 CPU burners)
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
     return Client(streamable_http_client(url, http_client=http))
 
 
