@@ -4,6 +4,7 @@ vendor and server writes them (Responses, Gemini, llama.cpp), the error each is,
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from aiohttp import web
@@ -211,7 +212,10 @@ async def test_a_retry_after_an_overloaded_event_is_not_refused_for_spend_that_n
         ("error", "overloaded", True),
         ("ok", None, False),
     ]
-    assert out.result.text == "whole answer" and budget["cost_complete"] and out.cost_usd is not None
+    assert out.result.text == "whole answer" and budget["cost_complete"]
+    # the answer's reported usage (9 input, 4 output tokens) at Claude 3.5 Sonnet's $3 and $15 per million: the
+    # overloaded try cost nothing, so the call costs the answer alone, and the run's limit counts just that
+    assert out.cost_usd == Decimal("0.000087") == out.attempts[1].cost_usd
 
 
 #: how llama.cpp's server (builds through 2025) says a streamed request failed: a field of its own, not "data"
