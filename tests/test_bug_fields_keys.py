@@ -207,7 +207,7 @@ def test_a_stand_in_of_a_class_defined_in_a_function_pickles_naming_it():
 def test_a_note_that_is_no_text_is_printed_redacted(monkeypatch: pytest.MonkeyPatch):
     # add_note() takes text only, but __notes__ is a list anyone appends to (a tuple, bytes): a traceback prints such a
     # note's str(), and only the notes that were text were redacted, the others printed the key whole
-    monkeypatch.setattr(E, "_caught_by_us", lambda exc: True)
+    monkeypatch.setattr(bug_redaction, "_caught_by_us", lambda exc: True)
     E.register_secret(_KEY)
     bug = KeyError("answer")
     bug.add_note(f"text {_KEY}")
