@@ -65,12 +65,13 @@ def test_a_total_beside_the_input_by_the_cache_reads_and_writes_is_the_input():
 
 @pytest.mark.parametrize("api", ["responses", "chat"])
 def test_an_extra_of_the_total_beside_a_counted_cache_that_is_not_the_cache_is_of_unknown_cost(api: str):
-    # 700 more than input and output, beside 1,000 cache reads: thoughts, a part of the cache, or both; not said
-    usage = _responses(3_000, 200, 3_900, 1_000) if api == "responses" else _chat(3_000, 200, 3_900, 1_000)
-    assert (usage.input_tokens, usage.output_tokens, usage.total_unsplit_tokens) == (3_000, 200, 700)
+    # 1,300 more than input and output, beside 1,000 cache reads: the reads and 300 cache writes not said, or 1,300
+    # thoughts (the cache then in the input), or some of each; not said (an extra below the reads is thoughts, above)
+    usage = _responses(3_000, 200, 4_500, 1_000) if api == "responses" else _chat(3_000, 200, 4_500, 1_000)
+    assert (usage.input_tokens, usage.output_tokens, usage.total_unsplit_tokens) == (3_000, 200, 1_300)
     quote = Pricer().price("openai", "gpt-4o", usage)
     assert quote.cost_usd is None
-    assert quote.warning is not None and "700" in quote.warning and "unknown" in quote.warning
+    assert quote.warning is not None and "1300" in quote.warning and "unknown" in quote.warning
     assert "reasoning" in quote.warning and "input_tokens" in quote.warning  # what they may be, and the fix
 
 
@@ -80,6 +81,22 @@ def test_thoughts_in_the_total_alone_with_no_cache_are_billed_as_output_as_befor
         20, 996, 572, 0,
     )  # fmt: skip
     assert Pricer().price("openai", "gpt-4o", usage).cost_usd is not None
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_thoughts_in_the_total_beside_a_cache_hit_counted_in_the_prompt_are_billed_as_output(api: str):
+    # a gateway passing Gemini's usage on: promptTokenCount (its implicit cache hit of 3,000 inside it) as the prompt,
+    # the cache hit as cached_tokens, candidatesTokenCount as the completion, totalTokenCount (the 572 thoughts in it
+    # alone) as the total. A cache counted beside the input would put all 3,000 in the extra: 572 are thoughts
+    usage = _responses(4_000, 424, 4_996, 3_000) if api == "responses" else _chat(4_000, 424, 4_996, 3_000)
+    assert (usage.input_tokens, usage.output_tokens, usage.reasoning_tokens, usage.total_unsplit_tokens) == (
+        4_000, 996, 572, 0,
+    )  # fmt: skip
+    rates = Pricer().unit_prices("openai", "gpt-4o")
+    assert rates is not None
+    quote = Pricer().price("openai", "gpt-4o", usage)
+    billed = (1_000 * rates.input + 3_000 * rates.cache_read + 996 * rates.output) / M  # type: ignore[operator]
+    assert quote.cost_usd == billed and quote.warning is None
 
 
 def test_reasoning_said_beside_the_output_with_a_cache_is_output_as_before():
@@ -96,10 +113,10 @@ def test_an_unsplit_total_with_what_the_server_billed_is_that_bill():
         "prompt_tokens": 3_000,
         "prompt_tokens_details": {"cached_tokens": 1_000},
         "completion_tokens": 200,
-        "total_tokens": 3_900,
+        "total_tokens": 4_500,
         "cost": 0.0123,
     }
     usage = chat_usage(raw, {"model": "openai/gpt-4o"})
-    assert usage.total_unsplit_tokens == 700
+    assert usage.total_unsplit_tokens == 1_300
     quote = Pricer().price("compat", "openai/gpt-4o", usage)
     assert quote.cost_usd == Decimal("0.0123") and quote.source == "answer:usage.cost"

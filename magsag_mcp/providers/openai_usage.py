@@ -52,8 +52,11 @@ def with_thoughts_in_total(
     (20 + 424 completion, 1016 in all), billed as output and read as no tokens at all: with no cache counted, the extra
     is those thoughts. A gateway translating Anthropic may count the cache beside the input (Claude's input_tokens
     leave cache reads and writes out): an extra of exactly the cache's reads, writes or both is them, made part of the
-    input. Any other extra beside a counted cache may be thoughts, cache or both, billed at rates up to 40 times apart:
-    none of it is guessed, it is returned as told apart from neither, and the pricing records the cost as unknown.
+    input. An extra smaller than every part of the cache counted holds none of it (a cache counted beside the input puts
+    the whole of it there): the cache is in the input, as the spec counts it, and the extra is thoughts (Gemini's
+    implicit cache hits, counted in its prompt). Any other extra beside a counted cache may be thoughts, cache or both,
+    billed at rates up to 40 times apart: none of it is guessed, it is returned as told apart from neither, and the
+    pricing records the cost as unknown.
     Chat Completions' usage and the Responses API's both carry the total (ResponseUsage requires it), so a gateway
     speaking either can leave them there: both read them here."""
     total = raw.get("total_tokens")
@@ -67,10 +70,14 @@ def with_thoughts_in_total(
         and output >= 0
     ):
         unseen = total - input_tokens - output
-        if cached <= 0 and written <= 0:
-            return input_tokens, output + unseen, max(reasoning, unseen), 0
         if unseen in {cached, written, cached + written}:
             return input_tokens + unseen, output, reasoning, 0
+        if all(unseen < part for part in (cached, written) if part > 0):
+            # no part of the cache counted is in the extra (a cache counted beside the input puts all of it there, so
+            # an extra smaller than it says the input holds it, as the spec counts it): the extra is thoughts, as where
+            # no cache is counted. Gemini's usage counts an implicit cache hit in the prompt and its thoughts in the
+            # total alone, and a gateway passing both on gave its thinking calls with a cache hit an unknown cost
+            return input_tokens, output + unseen, max(reasoning, unseen), 0
         return input_tokens, output, reasoning, unseen
     return input_tokens, output, reasoning, 0
 
