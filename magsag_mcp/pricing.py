@@ -389,13 +389,13 @@ class Pricer(WorstCasePricing):
         elif tier not in self._served_tiers.get(provider, ()):
             self._served_tiers[provider] = self._served_tiers.get(provider, frozenset()) | {tier}
         priced = self._resolve(provider, model, tier, off_machine)
-        if provider == "anthropic" and priced.units is not None and priced.source == "genai-prices":
-            window = self.context_window(provider, model)
-            if window is not None and usage.input_tokens > window:
-                # a prompt past the window genai-prices lists was served by Anthropic's 1M-context beta, which bills
-                # the whole request at long-context rates (Claude Sonnet 4: $6 / $22.50 a million past 200,000 prompt
-                # tokens) where genai-prices lists one flat price: at it, the call was recorded at half its bill
-                return PriceQuote(None, None, past_the_window(label, usage.input_tokens, window, self.prices_file))
+        if self._past_the_window(provider, model, priced, usage.input_tokens):
+            # a prompt past the window genai-prices lists was served by Anthropic's 1M-context beta, which bills the
+            # whole request at long-context rates (Claude Sonnet 4: $6 / $22.50 a million past 200,000 prompt tokens)
+            # where genai-prices lists one flat price: at it, the call was recorded at half its bill (counted at its
+            # reservation, which holds those rates: see worst_cases._worst_of)
+            window = self.context_window(provider, model) or 0  # (not None: _past_the_window read it)
+            return PriceQuote(None, None, past_the_window(label, usage.input_tokens, window, self.prices_file))
         fee = _per_use_fee(provider, priced, usage) if usage.server_tool_calls else ZERO
         if fee is None:  # (a prices.yaml entry, a tier genai-prices gives no such rate on)
             return PriceQuote(None, None, per_use_charges(label, usage))

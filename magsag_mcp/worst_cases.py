@@ -9,6 +9,7 @@ bounds reach for (the tiers served, the geos billed, the models an Azure deploym
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,8 @@ class WorstCasePricing:
         ) -> Priced: ...
 
         def _azure_model(self, deployment: str, answering: str) -> tuple[str | None, str | None]: ...
+
+        def context_window(self, provider: str, model: str) -> int | None: ...
 
     def reserved_worst_case(
         self,
@@ -177,10 +180,11 @@ class WorstCasePricing:
         priced = self._resolve(provider, model, None, off_machine)
         audio = provider in AUDIO_PROVIDERS
         implied = provider == "anthropic"  # a write's rate a prices.yaml entry lacks: Anthropic's multiple of input
-        worst = priced.worst_case(input_tokens, output_tokens, audio=audio, writes=writes, implied=implied)
+        long = self._past_the_window(provider, model, priced, input_tokens)
+        worst = _worst_of(priced, input_tokens, output_tokens, audio, writes, implied, long)
         for tier in () if standard else self._served_tiers.get(provider, ()):
-            dearer = self._resolve(provider, model, tier).worst_case(
-                input_tokens, output_tokens, audio=audio, writes=writes, implied=implied
+            dearer = _worst_of(
+                self._resolve(provider, model, tier), input_tokens, output_tokens, audio, writes, implied, long
             )
             if dearer is None and tier in _DEARER_TIERS:
                 return None  # (the standard rates bound no call it may serve: see why_unpriced)
@@ -191,6 +195,15 @@ class WorstCasePricing:
         if geo is not None and worst is not None:  # whichever rates price it (see GEO_MULTIPLIERS)
             worst *= geo
         return worst
+
+    def _past_the_window(self, provider: str, model: str, priced: Priced, input_tokens: int) -> bool:
+        """Whether a prompt of ``input_tokens`` to an Anthropic model genai-prices prices flat passes the context
+        window it lists: served only under the 1M-context beta, billed whole at its long-context rates (Pricer.price
+        records such an answer's cost as unknown, counted at this worst case)."""
+        if provider != "anthropic" or priced.units is None or priced.source != "genai-prices":
+            return False
+        window = self.context_window(provider, model)
+        return window is not None and input_tokens > window
 
     @exact_money
     def why_unpriced(self, provider: str, model: str) -> str | None:
@@ -222,6 +235,26 @@ def request_asks(params: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> tup
     if isinstance(params, tuple):
         params = dict(params)
     return params.get("inference_geo"), params.get("service_tier") or params.get("serviceTier")
+
+
+#: Anthropic's long-context rates past a 1M-context beta model's 200,000 prompt tokens, as multiples of its own:
+#: every input rate (cache reads and writes too) doubled, the output rate half again (Claude Sonnet 4: $6 / $22.50)
+_LONG_INPUT, _LONG_OUTPUT = Decimal(2), Decimal("1.5")
+
+
+def _worst_of(
+    priced: Priced, input_tokens: int, output_tokens: int, audio: bool, writes: str | None, implied: bool, long: bool
+) -> Decimal | None:
+    """``priced``'s worst case; ``long``: a prompt past its window (see WorstCasePricing._past_the_window), at the
+    long-context rates. Reserved at the flat ones, such a call was counted, its cost unknown, at half its bill."""
+    if not long or priced.units is None:
+        return priced.worst_case(input_tokens, output_tokens, audio=audio, writes=writes, implied=implied)
+    ceiling = priced.units.ceiling(audio, writes, implied)
+    if ceiling.input is None or ceiling.output is None:
+        return None
+    return replace(ceiling, input=ceiling.input * _LONG_INPUT, output=ceiling.output * _LONG_OUTPUT).text_cost(
+        input_tokens, output_tokens
+    )
 
 
 def _marked(

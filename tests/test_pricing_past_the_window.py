@@ -32,3 +32,23 @@ def test_a_long_prompt_of_a_tiered_or_1m_window_claude_is_priced_as_before():
     assert tiered.cost_usd == (Decimal(300_000) * 6 + Decimal(1_000) * Decimal("22.5")) / 1_000_000
     # Sonnet 4.6: a 1M window at one flat price
     assert pricer.price("anthropic", "claude-sonnet-4-6", Usage(300_000, 1_000)).cost_usd is not None
+
+
+def test_the_reservation_of_a_prompt_past_a_flat_priced_claudes_window_bounds_its_long_context_bill():
+    """Its cost unknown, such an answer is counted at the worst case its reservation held (attempt_cost.cost_bound):
+    at genai-prices' flat rates that was $0.915 of the $1.8225 a 300,000-token prompt is billed at the 1M-context
+    beta's rates (twice the input rates, 1.5 times the output one), so the limits counted half of what it cost."""
+    from magsag_mcp.types import Target
+
+    pricer = Pricer()
+    sonnet_4 = Target("anthropic", "claude-sonnet-4-20250514")
+    billed = (Decimal(300_000) * 6 + Decimal(1_000) * Decimal("22.5")) / 1_000_000
+    assert pricer.reserved_worst_case(sonnet_4, 300_000, 1_000, params={}) == billed
+    # a 1-hour cache write, which a request that marks none cannot make, at twice its flat $6 a million
+    marked = {"cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    written = (Decimal(300_000) * 12 + Decimal(1_000) * Decimal("22.5")) / 1_000_000
+    assert pricer.reserved_worst_case(sonnet_4, 300_000, 1_000, params=marked) == written
+    # within the window, the flat rates, as before
+    assert pricer.reserved_worst_case(sonnet_4, 150_000, 1_000, params={}) == (
+        (Decimal(150_000) * 3 + Decimal(1_000) * 15) / 1_000_000
+    )
