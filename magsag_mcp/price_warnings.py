@@ -186,20 +186,24 @@ def past_the_window(label: str, prompt: int, window: int, prices: str) -> str:
         f"{label} reported {prompt} prompt tokens, past the {window}-token context window genai-prices lists: "
         "Anthropic serves that only under its 1M-context beta, and bills the whole request at long-context rates "
         "(Claude Sonnet 4: twice the input rate and 1.5 times the output rate past 200,000 prompt tokens), which "
-        f"genai-prices' flat price leaves out; its cost is recorded as unknown. Price the model in {prices} at the "
-        "rates your calls of it are billed to record a cost"
+        "genai-prices' flat price leaves out; its cost is recorded as unknown, counted at its worst case at those "
+        "rates. To record a cost, keep the model's prompts within the window, or price it in "
+        f"{prices}: an entry's rates price every call of the model, so give the long-context ones only where all its "
+        "calls pass the window"
     )
 
 
 def unsplit_total(label: str, usage: Usage) -> str:
     """Why a call whose total_tokens held tokens beside its cache told apart from neither is of unknown cost (see
     Usage.total_unsplit_tokens)."""
+    extra = usage.total_unsplit_tokens
     return (
-        f"{label} reported total_tokens {usage.total_unsplit_tokens} above its input and output tokens beside "
-        f"{usage.cached_tokens} cached and {usage.cache_write_tokens} cache-write tokens, without saying whether they "
-        "were reasoning (billed as output) or cache counted outside the input (billed at the cache's rates); its cost "
-        "is recorded as unknown. A server speaking the OpenAI API counts the cache in input_tokens and reasoning in "
-        "output_tokens (output_tokens_details.reasoning_tokens): a gateway that does prices exactly"
+        f"{label} reported a total_tokens {extra} above its input and output tokens, beside {usage.cached_tokens} "
+        f"cached and {usage.cache_write_tokens} cache-write tokens, without saying whether those {extra} were "
+        "reasoning (billed as output) or cache counted outside the input (billed at the cache's rates); its cost is "
+        "recorded as unknown. The OpenAI API counts the cache in the input (input_tokens, Chat Completions' "
+        "prompt_tokens) and reasoning in the output (output_tokens, completion_tokens): a gateway that counts them so "
+        "is priced exactly, and one that says what it billed (OpenRouter's usage.cost) is recorded at that"
     )
 
 

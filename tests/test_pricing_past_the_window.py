@@ -18,6 +18,9 @@ def test_a_prompt_past_a_flat_priced_claudes_window_is_of_unknown_cost():
     assert quote.cost_usd is None and quote.warning is not None
     assert "300000 prompt tokens" in quote.warning and "200000-token context window" in quote.warning
     assert "prices.yaml" in quote.warning  # the fix
+    # an entry prices every call of the model, within the window too: given the long-context rates, it would record
+    # the short calls at twice their bill; and the reservation holds the long-context rates (see below)
+    assert "every call of the model" in quote.warning and "within the window" in quote.warning
     # within the window: genai-prices' flat rates, as before
     assert (
         pricer.price("anthropic", "claude-sonnet-4-20250514", Usage(150_000, 1_000)).cost_usd

@@ -73,6 +73,9 @@ def test_an_extra_of_the_total_beside_a_counted_cache_that_is_not_the_cache_is_o
     assert quote.cost_usd is None
     assert quote.warning is not None and "1300" in quote.warning and "unknown" in quote.warning
     assert "reasoning" in quote.warning and "input_tokens" in quote.warning  # what they may be, and the fix
+    # the extra, not the total (4,500), and the fields of both APIs, and the other way to a cost
+    assert "a total_tokens 1300 above" in quote.warning and "Chat Completions' prompt_tokens" in quote.warning
+    assert "usage.cost" in quote.warning
 
 
 def test_thoughts_in_the_total_alone_with_no_cache_are_billed_as_output_as_before():
