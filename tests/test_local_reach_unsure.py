@@ -222,14 +222,16 @@ async def test_a_server_not_running_is_still_refused_by_another_policy_for_its_o
     assert "production_models" in info.value.message
 
 
-async def test_a_server_that_does_not_answer_in_time_leaves_it_unknown(transport: Transport):
+async def test_a_server_that_does_not_answer_in_time_leaves_it_unknown(transport: Transport, monkeypatch):
     import asyncio
 
     from magsag_mcp.deadline import Deadline
 
     stalled = asyncio.Event()
+    asked: list[str] = []
 
     async def stall(request: web.Request) -> web.Response:
+        asked.append(request.path)
         await stalled.wait()  # (never set: the question is given up at the deadline)
         return web.json_response({})
 
@@ -246,6 +248,17 @@ async def test_a_server_that_does_not_answer_in_time_leaves_it_unknown(transport
             await LocalProvider(env, transport).learn_where_it_runs(mybot)
         ok, _, reason = governance.allowed(mybot, "pii")
         assert not ok and reason is not None and "did not answer in time" in reason
+        # cut by this call's deadline, which says how long it had, not what the server is: the next call asks again
+        # (it was kept a minute, in which a glob refused every call of the name, however long each had to ask)
+        assert "half what was left of the call's deadline" in reason and "asked again at the next call" in reason
+        assert not local_reach.known(env["OLLAMA_BASE_URL"], "mybot")
+        monkeypatch.setattr(local_reach, "LIST_WAIT_S", 0.3)  # (the ask's own bound, 5s, made short)
+        await LocalProvider(env, transport).learn_where_it_runs(mybot)
+        assert asked == ["/api/show", "/api/show"], asked
+        # not answered within the ask's own bound: the server's slowness, kept a minute (each call not paying it)
+        ok, _, reason = governance.allowed(mybot, "pii")
+        assert not ok and reason is not None and "did not answer in time (within 0.3s)" in reason
+        assert "asked again after 60s" in reason and local_reach.known(env["OLLAMA_BASE_URL"], "mybot")
     finally:
         stalled.set()
         await test_server.close()

@@ -423,3 +423,29 @@ async def test_a_call_that_waited_for_another_ask_connects_within_what_is_left_o
     whole = min(provider.endpoint.timeouts.connect, 3.0)  # (an ask's connect: the call's own, at most the list's 3s)
     assert connect_timeouts[0] == whole, connect_timeouts
     assert connect_timeouts[1] is not None and connect_timeouts[1] <= whole - waited, connect_timeouts
+
+
+async def test_a_call_that_waited_out_its_connect_timeout_is_not_refused_for_a_minute_for_it():
+    # its connect timeout spent waiting for another call's ask (cancelled, no word of the server), the call is not
+    # asked: it says nothing of the server, and was kept a minute, in which a glob refused every call of the name
+    # unasked
+    connect_timeouts: list[float | None] = []
+    url = "http://192.0.2.1:11434"
+    connector = _HeldConnects(connect_timeouts)
+    transport = Transport(session_factory=lambda: aiohttp.ClientSession(connector=connector))
+    provider = LocalProvider({"OLLAMA_BASE_URL": url, "MAGSAG_CONNECT_TIMEOUT": "0.2"}, transport)
+    first = asyncio.create_task(provider.learn_where_it_runs(Target("local", "model-a")))
+    with anyio.fail_after(HANG_GUARD_S):
+        while not connect_timeouts:  # (the first call's ask is connecting)
+            await asyncio.sleep(0)
+    waiter = asyncio.create_task(provider.learn_where_it_runs(Target("local", "model-b")))
+    await asyncio.sleep(0.3)  # (longer than the waiter's connect timeout: a lower bound, whatever the machine's load)
+    first.cancel()
+    with anyio.fail_after(HANG_GUARD_S):
+        await waiter
+    await asyncio.gather(first, return_exceptions=True)
+    assert len(connect_timeouts) == 1, connect_timeouts  # (the waiter did not connect: no time left for it)
+    why = local_reach.unsure(url, "model-b")
+    assert isinstance(why, local_reach.CallOutOfTime), why
+    assert why.startswith("was not asked: this call waited ") and "connect timeout (0.2s)" in why, why
+    assert not local_reach.known(url, "model-b")  # (asked again by the next call)

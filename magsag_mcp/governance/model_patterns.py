@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from ..errors import ConfigError
 from ..providers.local_models import ollama_cloud_model
-from ..providers.local_reach import ASK_AGAIN_S, Unreached, Unsure
+from ..providers.local_reach import ASK_AGAIN_S, CallOutOfTime, Unreached, Unsure
 from ..rates import bare_model
 from ..targets import infer_provider, provider_prefix
 from ..types import Target
@@ -86,6 +86,11 @@ def runs_off_machine(target: Target, host: str) -> str:
         return (
             f"may run off this machine: its server, whose /api/show says where a local model runs, {host}; asked "
             "again at the next call"
+        )
+    if isinstance(host, CallOutOfTime):  # (the call's own time, not the server's answer: not kept for later calls)
+        return (
+            f"may run off this machine: its server's /api/show, which says where a local model runs, {host}; asked "
+            "again at the next call (name the model to allow it wherever it runs)"
         )
     if isinstance(host, Unsure):
         return (

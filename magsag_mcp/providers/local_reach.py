@@ -121,7 +121,8 @@ async def learn(
     never more than half what is left of the call's deadline) and in bytes; a server that does not answer it (vLLM,
     LM Studio: 404) is taken at the name's word, and that too is kept: the hot path asks once. One that fails (5xx,
     not in time, not reached, an answer not read) leaves it unknown (:func:`unsure`), which a glob does not admit, and
-    is asked again by the first call after :data:`ASK_AGAIN_S`.
+    is asked again by the first call after :data:`ASK_AGAIN_S` (by the next call, where it was not reached or the call's
+    own time cut it: :class:`CallOutOfTime`).
     It connects within ``connect_timeout`` (the call's own, at most the model list's 3s): a server that cannot be
     reached costs the call no longer wait than its own connection will."""
     key = (server_root(base_url), model)
@@ -152,7 +153,10 @@ async def learn(
             # started, `ollama serve`, is believed at once, not refused for a minute more (one found down slowly,
             # the connect timed out or the name did not resolve, is taken as down for every model meanwhile: the
             # next call's ask finds that without I/O, see local_down)
-            _UNSURE[key] = (host, _clock() if isinstance(host, Unreached) else _clock() + ASK_AGAIN_S)
+            # (nor is one the call's own time cut, or left unasked: it says nothing of the server, and another call,
+            # with time to ask, is not refused by a glob for a minute for it)
+            again = isinstance(host, (Unreached, CallOutOfTime))
+            _UNSURE[key] = (host, _clock() if again else _clock() + ASK_AGAIN_S)
             host = ""
         else:
             _UNSURE.pop(key, None)
@@ -192,9 +196,9 @@ async def _asked(
         if started is not None and not local_down.seen_up(base_url):  # (seen answering: it connects at once)
             waited = asyncio.get_running_loop().time() - started
             if waited >= connect:
-                return NotAskedInTime(
-                    f"not asked: waited {waited:.3g}s, its connect timeout, for another call's ask of the server, "
-                    "which had no word of it"
+                return CallOutOfTime(
+                    f"was not asked: this call waited {waited:.3g}s for another call's ask of the server, which had no "
+                    f"word of it, and had none left of its connect timeout ({connect:g}s)"
                 )
             connect -= waited
         timeouts = Timeouts(connect, _LIST_TIMEOUTS.read, from_settings=False)
@@ -210,8 +214,9 @@ async def _asked(
 async def _shown_remote_host(
     transport: Transport, url: str, model: str, headers: Mapping[str, str], timeouts: Timeouts
 ) -> str:
+    bound = before_the_deadline(LIST_WAIT_S)
     try:
-        async with Deadline(before_the_deadline(LIST_WAIT_S)):
+        async with Deadline(bound):
             resp = await transport.post_json(url, {"model": model}, headers=headers, timeouts=timeouts)
         if resp.status in NO_SHOW_API:
             return ""
@@ -221,9 +226,11 @@ async def _shown_remote_host(
             return Unsure(f"answered more than {SHOW_MAX_BYTES // 1024} KiB")
         body = resp.json()
     except TimeoutError:
-        return NotAskedInTime(
-            f"did not answer in time (at most {LIST_WAIT_S:g}s, half what was left of the call's deadline)"
-        )
+        if bound < LIST_WAIT_S:  # (the call's deadline set the bound: it says how long this call had, not the server)
+            return CallOutOfTime(
+                f"did not answer in time (within {max(bound, 0.0):.3g}s, half what was left of the call's deadline)"
+            )
+        return NotAskedInTime(f"did not answer in time (within {LIST_WAIT_S:g}s)")
     except ProviderConnectionError as exc:
         if exc.reached:  # (a connection dropped once the request was sent)
             return Unsure(f"could not be asked ({type(exc).__name__})")
@@ -279,6 +286,15 @@ class NotAskedInTime(Unsure):
     """:class:`Unsure`: the ask was cut by our own bound (:data:`~.local_models.LIST_WAIT_S`, or half what was left of
     the call's deadline), maybe before it connected: no word of the server, which it leaves as it was (taken as down,
     or not; seen answering, or not)."""
+
+    __slots__ = ()
+
+
+class CallOutOfTime(NotAskedInTime):
+    """:class:`NotAskedInTime` for want of the call's own time: its deadline cut the ask (half what was left of it), or
+    it waited its whole connect timeout for another call's ask, which had no word of the server, and was not asked.
+    It says nothing of the server: this call's glob does not admit the model, and the next call asks again (as after
+    :class:`Unreached`), not refused for :data:`ASK_AGAIN_S` for a call that had less time than it."""
 
     __slots__ = ()
 
