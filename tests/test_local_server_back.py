@@ -449,3 +449,36 @@ async def test_a_call_that_waited_out_its_connect_timeout_is_not_refused_for_a_m
     assert isinstance(why, local_reach.CallOutOfTime), why
     assert why.startswith("was not asked: this call waited ") and "connect timeout (0.2s)" in why, why
     assert not local_reach.known(url, "model-b")  # (asked again by the next call)
+
+
+async def test_a_first_ask_cut_by_its_calls_deadline_hands_the_ask_on_to_one_waiting_call():
+    # the first ask of a server not seen answering, cut by its call's deadline while it connected: no word of the
+    # server, as a cancelled one has none, yet the calls waiting for it were let go all at once, each connecting to a
+    # server that may not answer; one of them asks alone in its stead, the others waiting for its word
+    connect_timeouts: list[float | None] = []
+    url = "http://192.0.2.1:11434"
+    connector = _HeldConnects(connect_timeouts)
+    transport = Transport(session_factory=lambda: aiohttp.ClientSession(connector=connector))
+    provider = LocalProvider({"OLLAMA_BASE_URL": url}, transport)
+
+    async def first_call() -> None:
+        async with Deadline(0.2):  # (its call's: the ask gets half of it)
+            await provider.learn_where_it_runs(Target("local", "model-a"))
+
+    first = asyncio.create_task(first_call())
+    with anyio.fail_after(HANG_GUARD_S):
+        while not connect_timeouts:  # (the first call's ask is connecting)
+            await asyncio.sleep(0)
+    waiting = [asyncio.create_task(provider.learn_where_it_runs(Target("local", f"model-{n}"))) for n in "bc"]
+    with anyio.fail_after(HANG_GUARD_S):
+        await first
+        while len(connect_timeouts) < 2:  # (a waiting call's own ask, in the cut one's stead)
+            await asyncio.sleep(0)
+    try:
+        assert isinstance(local_reach.unsure(url, "model-a"), local_reach.CallOutOfTime)
+        assert local_down.being_asked(url)  # (the one asking holds the first ask: the other waits for its word)
+        assert len(connect_timeouts) == 2, connect_timeouts
+    finally:
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)

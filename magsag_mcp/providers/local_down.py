@@ -184,8 +184,8 @@ async def first_ask(base_url: str, *, alone: bool = False) -> AsyncIterator[bool
     waited = False
     while (asking := _ASKING.get(key)) is not None:
         await asking.wait()
-        # (the one asking stopped before its word, its call cancelled: the next to wake asks alone in its stead, the
-        # others waiting on it, rather than all of them at once)
+        # (the one asking stopped before its word, its call cancelled or its ask cut by our own bound: the next to
+        # wake asks alone in its stead, the others waiting on it, rather than all of them at once)
         waited = not asking.stopped
     if waited:
         yield False

@@ -189,26 +189,43 @@ async def _asked(
         return ""
     if started is None and local_down.being_asked(base_url):  # (it waits for that ask, below)
         started = asyncio.get_running_loop().time()
-    async with local_down.first_ask(base_url) as first:
-        if not first and (found_down := down(base_url, connect_timeout)) is not None:
-            return found_down  # (the first ask, made meanwhile, found it down)
-        connect = min(connect_timeout, _LIST_TIMEOUTS.connect)
-        if started is not None and not local_down.seen_up(base_url):  # (seen answering: it connects at once)
-            waited = asyncio.get_running_loop().time() - started
-            if waited >= connect:
-                return CallOutOfTime(
-                    f"was not asked: this call waited {waited:.3g}s for another call's ask of the server, which had no "
-                    f"word of it, and had none left of its connect timeout ({connect:g}s)"
-                )
-            connect -= waited
-        timeouts = Timeouts(connect, _LIST_TIMEOUTS.read, from_settings=False)
-        host = await _shown_remote_host(transport, server_root(base_url) + "/api/show", model, headers, timeouts)
-        if isinstance(host, UnreachedSlowly):
-            went_down(base_url, host, connect_timeout)
-        elif not isinstance(host, (Unreached, NotAskedInTime)):
-            # (an ask our own deadline cut, maybe still connecting, heard nothing from the server: its state stays)
-            answered(base_url)
+    try:
+        async with local_down.first_ask(base_url) as first:
+            if not first and (found_down := down(base_url, connect_timeout)) is not None:
+                return found_down  # (the first ask, made meanwhile, found it down)
+            connect = min(connect_timeout, _LIST_TIMEOUTS.connect)
+            if started is not None and not local_down.seen_up(base_url):  # (seen answering: it connects at once)
+                waited = asyncio.get_running_loop().time() - started
+                if waited >= connect:
+                    raise _NoWord(
+                        CallOutOfTime(
+                            f"was not asked: this call waited {waited:.3g}s for another call's ask of the server, "
+                            f"which had no word of it, and had none left of its connect timeout ({connect:g}s)"
+                        )
+                    )
+                connect -= waited
+            timeouts = Timeouts(connect, _LIST_TIMEOUTS.read, from_settings=False)
+            host = await _shown_remote_host(transport, server_root(base_url) + "/api/show", model, headers, timeouts)
+            if isinstance(host, UnreachedSlowly):
+                went_down(base_url, host, connect_timeout)
+            elif isinstance(host, NotAskedInTime):
+                # (an ask our own deadline cut, maybe still connecting, heard nothing from the server: its state stays)
+                raise _NoWord(host)
+            elif not isinstance(host, Unreached):
+                answered(base_url)
+    except _NoWord as no_word:
+        return no_word.host
     return host
+
+
+class _NoWord(Exception):
+    """Raised out of :func:`~.local_down.first_ask` by an ask that had no word of the server (cut by our own bound, or
+    not made for want of time): the first ask, it is handed on, as a cancelled one is, so that one waiting call asks
+    alone in its stead rather than all of them at once, each connecting to a server that may not answer."""
+
+    def __init__(self, host: NotAskedInTime) -> None:
+        super().__init__(host)
+        self.host = host
 
 
 async def _shown_remote_host(
