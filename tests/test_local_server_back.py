@@ -482,3 +482,39 @@ async def test_a_first_ask_cut_by_its_calls_deadline_hands_the_ask_on_to_one_wai
         for task in waiting:
             task.cancel()
         await asyncio.gather(*waiting, return_exceptions=True)
+
+
+async def test_calls_waiting_for_an_ask_the_first_calls_deadline_cut_are_not_asked_one_after_another():
+    # an /api/show that connects and says nothing, asked for one name by calls at once with little time each: the
+    # first one's ask is cut by its deadline, which says nothing of the server, and is not kept for later calls; the
+    # calls that waited for it take it for theirs rather than each asking again in turn, the later ones waiting
+    # through every earlier one's half of its deadline (their own running out, their attempts never sent)
+    hits: list[str] = []
+    never = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        await never.wait()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/api/show", hang)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        provider = LocalProvider({"OLLAMA_BASE_URL": url}, _transport([]))
+        mybot = Target("local", "mybot")
+
+        async def call() -> None:
+            async with Deadline(0.4):  # (each call's: an ask gets half what is left of it)
+                await provider.learn_where_it_runs(mybot)
+
+        with anyio.fail_after(HANG_GUARD_S):
+            await asyncio.gather(*(call() for _ in range(3)))
+        assert hits == ["/api/show"], hits  # (asked once: the two waiting took its cut)
+        assert isinstance(local_reach.unsure(url, "mybot"), local_reach.CallOutOfTime)
+        assert not local_reach.known(url, "mybot")  # (a later call asks again)
+    finally:
+        never.set()
+        await server.close()

@@ -128,6 +128,8 @@ async def learn(
     key = (server_root(base_url), model)
     # (a wait for another call's ask counts against this one's connect: when it began, None before any)
     started = None
+    #: what was kept of the name's last ask when this call began waiting for another's (None: it did not)
+    before: tuple[str, float] | None = None
     while True:
         found = _RUNS_AT.get(key)
         if found is not None:
@@ -135,13 +137,19 @@ async def learn(
         failed = _UNSURE.get(key)
         if failed is not None and _clock() < failed[1]:
             return ""
+        if started is not None and failed is not None and failed is not before and isinstance(failed[0], CallOutOfTime):
+            # the ask waited for was cut by its call's own time: taken for this call too (its glob does not admit the
+            # model), not asked again in turn by each call that waited, the later ones waiting through every earlier
+            # one's ask until their own time ran out; the next call asks again
+            return ""
         # the first calls of a name made at once ask once: the others wait for its answer (on their own loop: an
         # event is its loop's), and ask themselves only if the one asking was stopped before it had it
         asking_key = (asyncio.get_running_loop(), key)
         asking = _ASKING.get(asking_key)
         if asking is None:
             break
-        started = asyncio.get_running_loop().time() if started is None else started
+        if started is None:
+            started, before = asyncio.get_running_loop().time(), failed
         await asking.wait()
     event = _ASKING[asking_key] = asyncio.Event()
     try:
