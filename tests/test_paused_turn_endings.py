@@ -44,8 +44,11 @@ async def _json_call(catalog, db, env, *, stream: bool, context: dict[str, Any] 
         ('Here is the weather: {"city": ', '"Oslo"}'),
         ("I found it.\n```json\n{\"city\": ", '"Oslo"}\n```'),
         ('Results [1] and [2] agree. {"city": "Os', 'lo"}'),
+        # more brackets in the prose than the starts tried from the first (32): a search's citations, [1] to [40]
+        (f"Sources: {' '.join(f'[{n}]' for n in range(1, 41))}. " + '{"city": ', '"Oslo"}'),
+        (f"Sources: {' '.join(f'[{n}]' for n in range(1, 41))}.\n```json\n" + '{"city": ', '"Oslo"}\n```'),
     ],
-    ids=["prose", "fenced", "brackets-in-prose"],
+    ids=["prose", "fenced", "brackets-in-prose", "40-citations", "40-citations-fenced"],
 )
 async def test_a_document_the_paused_turn_starts_after_prose_is_parsed_joined(
     catalog, tmp_path, serve, stream, paused, rest

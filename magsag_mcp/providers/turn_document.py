@@ -25,9 +25,12 @@ from .wire_format import WireFormat
 
 #: where a JSON document may start in a turn's prose: an object, an array, a code fence
 _STARTS = re.compile(r"[{\[]|```")
-#: the most such places in a turn's text tried, each parsed to the end: prose before a document names few brackets
-#: (a citation's "[1]", a template's "{query}"), and a text with more than this is code, not prose before a document
+#: the most such places in a turn's text tried from its first, each parsed to the end (bounded: a text of thousands of
+#: "[" is each parsed that far). Prose may hold more brackets than this (a search's citations, "[1]" to "[40]"): the
+#: place the text's last bracket closes from is tried first (see :func:`_closed_last`), wherever it is
 _MOST_STARTS = 32
+#: a code fence's opening line just before a document's bracket: the fence is where that document starts
+_FENCE_BEFORE = re.compile(r"```(?:json)?\s*$")
 
 
 def continued_document(wire: WireFormat, request: LLMRequest, result: LLMResult, provider: str) -> Any:
@@ -70,7 +73,7 @@ def after_prose(turn: str, answer: str) -> str:
     ``answer`` where it starts a document itself or ``turn`` starts none (the turn was prose alone); else the joined
     text from the turn's first start, whose error then quotes the document the model began, not its tail alone."""
     starts = [found.start() for found in _STARTS.finditer(turn)]
-    for start in starts[:_MOST_STARTS]:
+    for start in dict.fromkeys([*_closed_last(turn, turn + answer), *starts[:_MOST_STARTS]]):
         if _whole(turn[start:] + answer):
             return turn[start:] + answer
     if not starts or answer.lstrip().startswith(JSON_STARTS):
@@ -85,3 +88,20 @@ def _whole(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _closed_last(turn: str, text: str) -> list[int]:
+    """The place in ``turn`` (``text``'s start) of the bracket that ``text``'s last closing bracket closes, counted as
+    brackets nest (strings not told apart: a first guess, parsed like any): where a whole document ends the text, its
+    start, past the prose's own brackets however many. With the code fence just before it, the fence's place first."""
+    opened: list[int] = []
+    last = None
+    for at, char in enumerate(text):
+        if char in "{[":
+            opened.append(at)
+        elif char in "}]" and opened:
+            last = opened.pop()
+    if last is None or last >= len(turn):
+        return []
+    fence = _FENCE_BEFORE.search(turn, 0, last)
+    return [last] if fence is None else [fence.start(), last]
