@@ -263,9 +263,11 @@ class PausedTurns:
                     f"({SETTING}, or the call's context.{CONTINUATIONS_KEY}): {INCOMPLETE}, the text so far "
                     f"{_HELD}; raise {SETTING} (at most {int(MAXIMA[SETTING])}) for the model to go on"
                 )
+                _say_paused(state, number, left_paused)  # (its record, read in the ledger, says the same)
                 break
             sent += 1
             paused_at, tries = number, 0
+            _say_paused(state, paused_at, f"{target.label} {PAUSED_SAID}: sent back to go on at attempt {number + 1}")
             follow = continued_request(request, [t.paused for t in turns if t.paused is not None], turns[-1].container)
             said = f"continues the turn {target.label} paused at attempt {paused_at}"
             while True:  # (its retries, each an attempt of its own, as a first try's are)
@@ -282,6 +284,7 @@ class PausedTurns:
                     f"{target.label} paused its turn, and its continuation (attempt {number}) was not answered: "
                     f"{why}; {INCOMPLETE}, the text before it {_HELD}"
                 )
+                _say_paused(state, paused_at, left_paused)
                 break
             turns.append(answer)
         result = joined(turns, left_paused)
@@ -457,6 +460,16 @@ def unfinished_document(target: Any, stopped: str, *, at_most: bool) -> InvalidO
     if at_most:
         said += f"; raise {SETTING} or the call's context.{CONTINUATIONS_KEY} (at most {int(MAXIMA[SETTING])})"
     return InvalidOutputError(said, provider=target.provider, model=target.model)
+
+
+def _say_paused(state: CascadeState, number: int, said: str) -> None:
+    """The record of attempt ``number``, an answer that paused its turn, says ``said`` of its pause, in place of its
+    provider's warning: that one tells a caller with continuing off to turn it on, or to send the turn back itself,
+    which read in the ledger of a call that sent it back (or sent the most allowed) sent its reader wrong."""
+    for record in reversed(state.attempts):
+        if record.attempt_number == number and record.outcome == "ok":
+            record.warnings = [said if PAUSED_SAID in w else w for w in record.warnings]
+            return
 
 
 def _broke_the_document(state: CascadeState, number: int) -> bool:

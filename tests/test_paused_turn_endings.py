@@ -204,3 +204,30 @@ async def test_a_turn_left_paused_reads_a_whole_document_after_prose_as_one_writ
     result = await _json_call(catalog, tmp_path / "ledger.db", env, stream=False, context={"pause_continuations": 0})
     assert len(fake.requests) == 1 and result.output == {"city": "Oslo"} and result.finish_reason == "other"
     assert any("the answer is incomplete" in w for w in result.warnings)
+
+
+async def test_the_ledger_record_of_a_turn_sent_back_does_not_say_to_turn_continuing_on(catalog, tmp_path, serve):
+    # Each paused answer's record kept the provider's own warning, which says what a caller with continuing off does:
+    # "set MAGSAG_PAUSE_CONTINUATIONS ... to 1 or more for magsag to send the turn back". In the ledger of a call that
+    # did send it back (continuing on, the default 3), that sent its reader to a setting already on. The record says
+    # which attempt went on with the turn; the last, left paused at the most allowed, says to raise the setting
+    first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    fake, env = await _fake(serve, first, {**SEARCHED, "text": "More. "}, {"text": "Rain."})
+    db = tmp_path / "ledger.db"
+    result = await _call(catalog, db, env, stream=False)
+    assert result.text == "Searching. More. Rain." and result.finish_reason == "stop"
+    rows = _rows(db)
+    said = [[w for w in json.loads(row["warnings"]) if "pause_turn" in w] for row in rows]
+    assert said[2] == [], said
+    for number, [paused] in enumerate(said[:2], start=1):
+        assert "1 or more" not in paused and "LLMResult.paused back yourself" not in paused, paused
+        assert f"sent back to go on at attempt {number + 1}" in paused, paused
+    # at the most allowed (1), the last paused turn's record says the setting to raise, as the call's warning does
+    fake, env = await _fake(serve, first, {**SEARCHED, "text": "More. "})
+    db = tmp_path / "ledger-most.db"
+    result = await _call(catalog, db, env, stream=False, context={"pause_continuations": 1})
+    assert result.finish_reason == "other"
+    [first_said, last_said] = [[w for w in json.loads(r["warnings"]) if "paused its turn" in w] for r in _rows(db)]
+    assert "sent back to go on at attempt 2" in first_said[0]
+    [left] = last_said
+    assert "1 or more" not in left and "raise MAGSAG_PAUSE_CONTINUATIONS" in left, left
