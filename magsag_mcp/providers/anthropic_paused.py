@@ -83,6 +83,7 @@ def paused(provider: str, model: str) -> str:
     return (
         f"{provider}:{model} {PAUSED_SAID}: the turn is unfinished, and the answer is the text so far (the API "
         "paused a long-running turn, as it does in a long run of server tools such as web search); for the model to "
-        "go on, set MAGSAG_PAUSE_CONTINUATIONS (or the call's context.pause_continuations) to 1 or more for magsag to "
-        "send the turn back, or send LLMResult.paused back yourself as the assistant turn"
+        "go on, call through the router (Service.invoke_skill, skills.invoke, MCP, the CLI) with "
+        "MAGSAG_PAUSE_CONTINUATIONS (or the call's context.pause_continuations) 1 or more for magsag to send the turn "
+        "back, or send LLMResult.paused back yourself as the assistant turn"
     )

@@ -87,6 +87,9 @@ async def test_anthropic_paused_turn_is_not_a_finished_answer(serve, transport, 
     assert result.finish_reason == "other" and result.paused is not None
     [said] = [w for w in result.warnings if "pause_turn" in w]
     assert "the turn is unfinished, and the answer is the text so far" in said and "LLMResult.paused back" in said
+    # (the setting is read by the router alone: a provider called alone, as here, sends nothing back whatever it says,
+    # so the warning names where it applies rather than sending this caller to set it)
+    assert "MAGSAG_PAUSE_CONTINUATIONS" in said and "through the router" in said, said
     assert result.usage.server_tool_calls == (("web_search", 1),) and fake.violations == []
 
 
