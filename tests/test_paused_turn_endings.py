@@ -47,8 +47,10 @@ async def _json_call(catalog, db, env, *, stream: bool, context: dict[str, Any] 
         # more brackets in the prose than the starts tried from the first (32): a search's citations, [1] to [40]
         (f"Sources: {' '.join(f'[{n}]' for n in range(1, 41))}. " + '{"city": ', '"Oslo"}'),
         (f"Sources: {' '.join(f'[{n}]' for n in range(1, 41))}.\n```json\n" + '{"city": ', '"Oslo"}\n```'),
+        # prose that itself begins with a bracket (a citation, a tag) is prose all the same
+        ('[1] says it rains. Here: {"city": ', '"Oslo"}'),
     ],
-    ids=["prose", "fenced", "brackets-in-prose", "40-citations", "40-citations-fenced"],
+    ids=["prose", "fenced", "brackets-in-prose", "40-citations", "40-citations-fenced", "prose-opens-bracketed"],
 )
 async def test_a_document_the_paused_turn_starts_after_prose_is_parsed_joined(
     catalog, tmp_path, serve, stream, paused, rest

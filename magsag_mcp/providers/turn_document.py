@@ -46,7 +46,7 @@ def continued_document(wire: WireFormat, request: LLMRequest, result: LLMResult,
     try:
         return parse_json_output(whole, provider, schema, request.json_validator, cut)
     except InvalidOutputError:
-        if whole is result or sent.lstrip().startswith(JSON_STARTS):
+        if whole is result:
             raise
     document = dataclasses.replace(result, text=after_prose(sent, result.text))
     if wrapped:
@@ -61,7 +61,7 @@ def turn_document(result: LLMResult, provider: str, schema: Any = None, validato
     try:
         return parse_json_output(result, provider, schema, validator)
     except InvalidOutputError:
-        if result.text.lstrip().startswith(JSON_STARTS):
+        if not _STARTS.search(result.text):
             raise
     document = dataclasses.replace(result, text=after_prose(result.text, ""))
     return parse_json_output(document, provider, schema, validator)
@@ -76,7 +76,8 @@ def after_prose(turn: str, answer: str) -> str:
     for start in dict.fromkeys([*_closed_last(turn, turn + answer), *starts[:_MOST_STARTS]]):
         if _whole(turn[start:] + answer):
             return turn[start:] + answer
-    if not starts or answer.lstrip().startswith(JSON_STARTS):
+    # (a turn that opens with a bracket, as a document does, is read from there: its error quotes the joined text)
+    if not starts or (answer.lstrip().startswith(JSON_STARTS) and not turn.lstrip().startswith(JSON_STARTS)):
         return answer
     return turn[starts[0] :] + answer
 
