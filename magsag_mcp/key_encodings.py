@@ -134,8 +134,10 @@ def _base64_spans(text: str, table: tuple[tuple[str, tuple[str, ...]], ...], lea
         return []
     reading = _Reading()
     hiding: dict[bytes, int] = {}
-    # (the shortest first: a key's own token is some dozens of characters, an image's data a million)
-    for word in sorted({word for word in words if len(word) >= least}, key=len):
+    # (the shortest first: a key's own token is some dozens of characters, an image's data a million; words of one
+    # length in the order the text gives them, each once: read from a set, which words a spent reading removed followed
+    # the process's hash seed, and the same text was redacted otherwise by each process)
+    for word in sorted(dict.fromkeys(word for word in words if len(word) >= least), key=len):
         if not word.islower() and not word.isupper():
             if reading.spent():
                 hiding[word] = 0  # (not decoded: removed whole, see _Reading)

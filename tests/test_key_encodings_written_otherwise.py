@@ -128,6 +128,21 @@ def test_an_images_data_is_not_decoded_whole(known: Callable[[str], None], monke
     assert sum(decoded) <= 4 * (key_encodings._TEXT_READ + key_encodings._WORD_READ)
 
 
+def test_the_words_a_spent_reading_removes_are_the_last_the_text_gives_whatever_the_hash_seed(
+    known: Callable[[str], None],
+):
+    # words of one length were read in a set's order: which of them a spent reading removed whole followed the
+    # process's hash seed (PYTHONHASHSEED=1 removed the first pad of the test above and kept later ones), and the same
+    # text was redacted otherwise by each process. Read in the text's order, the words read are its first, and those
+    # removed its last: the same in every process
+    known(KEY)
+    pads = [f"Pad{i:016x}X" for i in range(300)]
+    read = key_encodings._TEXT_READ // max(len(pads[0]), key_encodings._WORD_COST)
+    assert read < len(pads)  # (the reading is spent before the last words)
+    said = redact(" ".join(pads))
+    assert said == " ".join(pads[:read] + ["[REDACTED]"] * (len(pads) - read))
+
+
 def test_base64_of_a_short_keys_half_alone_is_kept(known: Callable[[str], None]):
     # a key of 16 to 23 characters: its halves are looked for only where a line break cuts it, as redact() reads it
     # as it is (a half alone decoded asked for the token's start of no span, and redact() raised)
