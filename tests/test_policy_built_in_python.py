@@ -58,3 +58,30 @@ def test_thresholds_built_in_python_are_told_their_fix():
 def test_a_good_policy_built_in_python_is_built_and_applies():
     policies = PolicySet([Policy(name="cap", thresholds=Thresholds(max_cost_per_run_usd="5"))])
     assert [str(limit.amount) for limit in policies.limits] == ["5"]
+
+
+@pytest.mark.parametrize("policy", BAD)
+def test_a_policy_validated_from_a_mapping_or_json_is_told_what_its_file_would_be_told(
+    tmp_path: Path, policy: dict[str, Any]
+):
+    # Policy.model_validate(a_dict), and model_validate_json, raised pydantic's raw ValidationError still (with its
+    # input_value and errors.pydantic.dev link): only __init__ was said as a file is
+    import json
+
+    expected = _file_problems(tmp_path, policy)
+    with pytest.raises(ConfigError) as info:
+        Policy.model_validate({"name": "cap", **policy})
+    assert info.value.details["problems"] == expected
+    assert info.value.message == "invalid Policy 'cap': " + "; ".join(expected)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(ConfigError) as info:
+        Policy.model_validate_json(json.dumps({"name": "cap", **policy}))
+    assert info.value.details["problems"] == expected
+
+
+def test_thresholds_validated_from_a_mapping_are_told_their_fix():
+    with pytest.raises(ConfigError) as info:
+        Thresholds.model_validate({"max_cost_per_run_usd": -5})
+    assert info.value.message == (
+        "invalid Thresholds: max_cost_per_run_usd: Input should be greater than 0 (got -5); write a number above 0"
+    )

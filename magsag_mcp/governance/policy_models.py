@@ -30,8 +30,9 @@ problem, not a catalog without governance.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import ROUND_DOWN, Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
@@ -99,11 +100,59 @@ def _countable_limit(value: Decimal | None) -> Decimal | None:
     return value
 
 
+def _named(model: type[BaseModel], data: Any) -> object:
+    """The name a policy built in Python was given (None for thresholds, which have none, and for no mapping)."""
+    return data.get("name") if "name" in model.model_fields and isinstance(data, Mapping) else None
+
+
+class _BuiltInPython(BaseModel):
+    """A model a user may build in Python (``Policy(name="cap", thresholds={"max_cost_per_run_usd": -5})``, or
+    ``Policy.model_validate(a_dict)``, ``model_validate_json``, ``model_validate_strings``): refused with an
+    :class:`~.policy_problems.InvalidPolicy` (a ConfigError, and a ValueError as pydantic's error was) saying each
+    problem as a policy file's is said (where it is, what was written, the fix), not pydantic's own error. Built only
+    by ``__init__``, ``model_validate`` said pydantic's raw error still. (A file's policies are read by
+    :class:`PolicyFile`, which builds them without these, each problem said at its place in the file.)"""
+
+    #: where the model stands in a policy file: a misspelt key is told the keys of its level there
+    _AT: ClassVar[tuple[Any, ...]] = ()
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise built_in_python(type(self).__name__, _named(type(self), data), exc, self._AT) from None
+
+    # (pydantic's own mark, as its RootModel's: validating a policy, or a file of them, builds these without calling
+    # __init__, so that each problem is said at its place in the file, not raised from here)
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Self:
+        try:
+            return super().model_validate(obj, **options)
+        except ValidationError as exc:
+            raise built_in_python(cls.__name__, _named(cls, obj), exc, cls._AT) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
+        try:
+            return super().model_validate_json(json_data, **options)
+        except ValidationError as exc:
+            raise built_in_python(cls.__name__, None, exc, cls._AT) from None
+
+    @classmethod
+    def model_validate_strings(cls, obj: Any, **options: Any) -> Self:
+        try:
+            return super().model_validate_strings(obj, **options)
+        except ValidationError as exc:
+            raise built_in_python(cls.__name__, _named(cls, obj), exc, cls._AT) from None
+
+
 #: a limit's amount in USD: above 0 (Field), finite (pydantic), and one the ledger counts (_countable_limit)
 LimitUSD = Annotated[Decimal, AfterValidator(_countable_limit)]
 
 
-class Thresholds(BaseModel):
+class Thresholds(_BuiltInPython):
     model_config = ConfigDict(extra="forbid")
     max_cost_per_call_usd: LimitUSD | None = Field(default=None, gt=0)
     max_cost_per_run_usd: LimitUSD | None = Field(default=None, gt=0)
@@ -117,16 +166,7 @@ class Thresholds(BaseModel):
 
     _no_amount = field_validator("*", mode="before")(_written_null)
 
-    def __init__(self, **data: Any) -> None:
-        """Built in Python (``Thresholds(max_cost_per_run_usd=-5)``): refused as a policy file's thresholds are."""
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise built_in_python("Thresholds", None, exc, ("policies", 0, "thresholds")) from None
-
-    # (pydantic's own mark, as its RootModel's: validating a policy, or a file of them, builds these without calling
-    # __init__, so that each problem is said at its place in the file, not raised from here)
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+    _AT = ("policies", 0, "thresholds")
 
 
 def _provider_known(pattern: str) -> str:
@@ -219,7 +259,7 @@ def _window_limits(t: Thresholds | None) -> bool:
     return t is not None and any(getattr(t, name) is not None for name in WINDOW_THRESHOLDS)
 
 
-class Policy(BaseModel):
+class Policy(_BuiltInPython):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
     description: str = ""
@@ -234,17 +274,7 @@ class Policy(BaseModel):
 
     _no_rule = field_validator(*_NULL_MEANS, mode="before")(_written_null)
 
-    def __init__(self, **data: Any) -> None:
-        """Built in Python (``Policy(name="cap", thresholds={"max_cost_per_run_usd": -5})``): refused with an
-        :class:`~.policy_problems.InvalidPolicy` (a ConfigError, and a ValueError as pydantic's error was) saying each
-        problem as a policy file's is said (where it is, what was written, the fix), not pydantic's own error. (A
-        file's policies are read by :class:`PolicyFile`, which builds them without this.)"""
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise built_in_python("Policy", data.get("name"), exc, ("policies", 0)) from None
-
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # (see Thresholds.__init__)
+    _AT = ("policies", 0)
 
     @field_validator("timezone")
     @classmethod
