@@ -354,3 +354,16 @@ def test_a_word_that_is_no_unit_gets_no_guess(written: str):
     with pytest.raises(InputError) as info:
         parse_duration_seconds(written)
     assert info.value.message == f"{written!r} is not a duration: use e.g. 90d, 12h, 2w"
+
+
+@pytest.mark.parametrize(
+    "written", ["2000 Jahre", "400000 Tage", "99999999999999999999 jahre", "0.00000000001 Jahre", "30000 quarters"]
+)
+def test_a_unit_word_is_not_told_a_duration_no_read_takes(written: str):
+    # "2000 Jahre" was told it is about 730000d, which is refused as longer than any ledger; "0.00000000001 Jahre"
+    # that it is about 0d, a duration of nothing it was not meant as: a hint is one a time is read as, or none
+    for read in (lambda: parse_since(written, now=NOW), lambda: parse_duration_seconds(written)):
+        with pytest.raises(InputError) as info:
+            read()
+        said = info.value.message
+        assert " is written " not in said and " is about " not in said and " is 0d" not in said, said

@@ -126,7 +126,7 @@ def duration_hint(text: str, reads: object, *, no_sign: str = "a duration takes 
     dashed = stripped.translate(_DASHES)
     if dashed.startswith("-") and _reads(reads, dashed.lstrip("-")):
         return f"{no_sign}: write {dashed.lstrip('-')}; "
-    return unit_word_hint(stripped)
+    return unit_word_hint(stripped, lambda written: _reads(reads, written))
 
 
 def spelling_hint(text: str, now: float, reads: object) -> str:

@@ -7,6 +7,7 @@ French's ``j`` for days, which means nothing else), so the hint is never a guess
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 __all__ = ["unit_word_hint"]
 
@@ -39,9 +40,11 @@ _CALLED = {14: "fortnights", 90: "quarters", 30: "months", 365: "years"}
 _AMOUNT_WORD = re.compile(r"^(\d+(?:\.\d+)?)?\s*([^\W\d_]+)\.?$")
 
 
-def unit_word_hint(text: str) -> str:
+def unit_word_hint(text: str, takes: Callable[[str], bool]) -> str:
     """What a duration written with a unit's word magsag has no letter for is written as (``7 Tage``: 7d;
-    ``fortnight``: 14d, which 2w is too), said with ``; `` after it, or ``""`` for any other text."""
+    ``fortnight``: 14d, which 2w is too), said with ``; `` after it, or ``""`` for any other text. ``takes``: whether
+    the refusing read takes a duration so written; a hint it would refuse too is not given (``2000 Jahre`` was told
+    it is about 730000d, longer than any ledger, and ``0.00000000001 Jahre`` that it is about 0d, nothing)."""
     m = _AMOUNT_WORD.match(text.strip())
     if m is None:
         return ""
@@ -51,10 +54,14 @@ def unit_word_hint(text: str) -> str:
     if amount is None:
         return ""
     if (letter := _LETTERS.get(word)) is not None:
+        if not takes(f"{amount}{letter}"):
+            return ""
         return f"{text.strip()} is written {amount}{letter} (a unit is one of s, m, h, d and w); "
     if (days := _DAYS.get(word)) is not None:
         total = float(amount) * days
         written = f"{total:.6f}".rstrip("0").rstrip(".")
+        if (written == "0" and total > 0) or not takes(f"{written}d"):
+            return ""
         if days == 14:
             return f"{text.strip()} is {written}d (2w is a fortnight; a unit is one of s, m, h, d and w); "
         return f"there is no unit of {_CALLED[days]}: {text.strip()} is about {written}d; "
