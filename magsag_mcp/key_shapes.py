@@ -361,6 +361,17 @@ _BEFORE_TRIGGER = 32
 _ALL_TRIGGERS = (*_TRIGGERS, *(t for ts in _VENDOR_TRIGGERS.values() for t in ts))
 #: the characters of a JWT's header and of what is glued before it
 _RUN_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+#: what a label's or a ``Bearer``'s separator is written with (see :data:`_LABEL_SEPARATOR`, :data:`_BEARER_SPACED`):
+#: the pattern's ``\\s`` (every character ``str.isspace()`` holds), quotes, escapes' backslashes, ``:``, ``=`` and
+#: ``%20``'s characters. A run of them reaching the end of what the pattern read may be a match's, its label before
+#: it (by :data:`_BEFORE_SEPARATOR` at most) and its value past the bound: read from its label, not from its spaces
+_SEPARATOR_CHARACTERS = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\"'\\:=%20"
+#: how far before its separator a label may start (``\\\\u0026access_token``, ``api key provided``, a trigger word
+#: with :data:`_BEFORE_TRIGGER` before it)
+_BEFORE_SEPARATOR = 64
+#: the characters of a JWT (its three parts and what is glued before it): one whose payload's ``.eyJ`` the pattern
+#: read but whose end it did not is a run of them reaching the end of what it read
+_JWT_CHARACTERS = _RUN_CHARACTERS + "."
 #: (a JWT is looked for by its ``.eyJ``: see _first_unread_shape)
 _UNREAD_TRIGGERS = tuple(t for t in _ALL_TRIGGERS if t != "eyj")
 
@@ -376,7 +387,9 @@ def without_key_shapes(text: str) -> str:
     parts: list[str] = []
     done = 0
     for found in _SECRET_PATTERNS.finditer(text, 0, _SHAPES_READ):
-        if found.end() == _SHAPES_READ:  # (cut by the bound: taken whole, as far as it goes)
+        if found.start() < done:  # (inside a match before it, taken whole past the bound)
+            continue
+        if found.end() >= _SHAPES_READ - _SHAPES_OVERLAP:  # (ended by the bound, a look ahead or a \\Z: taken whole)
             found = _SECRET_PATTERNS.match(text, found.start()) or found
         parts += (text[done : found.start()], _redacted(found))
         done = found.end()
@@ -414,14 +427,20 @@ def _first_unread_shape(text: str, at: int, done: int) -> int | None:
     and what is glued before it) that a ``.eyJ`` (its payload's start) ends: ``done`` at the earliest, the text before
     it settled (a match's end). None where none could. (An ``eyJ`` with no ``.eyJ`` after it is no JWT: a body of
     ``eyJeyJ...`` with no dot is kept whole.)"""
+    # a shape whose match the bound cut may have started before ``at``: a label's or a scheme's, before a separator
+    # (spaces, ``%20``...) running on to ``at``, or a JWT whose run (its payload's ``.eyJ``) runs on to it
+    at = max(done, done + len(text[done:at].rstrip(_SEPARATOR_CHARACTERS)) - _BEFORE_SEPARATOR)
+    run_from = done + len(text[done:at].rstrip(_JWT_CHARACTERS))
     rest = text[at:]
     lowered = rest.lower() if rest.isascii() else rest.translate(_RE_ALSO_ASCII).lower()
     if len(lowered) != len(rest):  # (a letter lower-cased to two: where the words stand is not known)
         return at
     first = min((found for t in _UNREAD_TRIGGERS if (found := lowered.find(t)) != -1), default=-1)
     cut = None if first == -1 else max(done, at + first - _BEFORE_TRIGGER)
-    payload = lowered.find(".eyj")
+    payload = text.find(".eyJ", run_from, at + 3)
+    if payload == -1 and (later := lowered.find(".eyj")) != -1:
+        payload = at + later
     if payload != -1:
-        header_start = done + len(text[done : at + payload].rstrip(_RUN_CHARACTERS))
+        header_start = done + len(text[done:payload].rstrip(_RUN_CHARACTERS))
         cut = header_start if cut is None else min(cut, header_start)
     return cut

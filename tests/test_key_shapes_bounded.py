@@ -114,3 +114,43 @@ def test_an_events_data_past_the_bound_is_json_still(counted: _CountedPattern):
     assert back["said"] == 'caf\u00e9\n"quoted"'
     assert back["escaped"] == "\n[REDACTED]" and back["control"] == "\u0001[REDACTED]"
     assert counted.read <= _SHAPES_READ + 1024, counted.read
+
+
+_VALUE = "Zq4Xw8Rt2Yu6Io0Pa3Sd7Fg1Hj5Kl9"
+_WORDS = "the server could not read the request body " * 3_000
+_JWT = (
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0" + "Q" * 600
+    + ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("shape", "secret"),
+    [
+        # a JWT whose payload's ".eyJ" the pattern read, its signature past the bound: the JWT's run was judged from
+        # the last 128 characters read, which hold no ".eyJ", and the token was kept whole
+        (_JWT, "SflKxwRJSMeKKF2QT4fw"),
+        # a label, a Bearer, then more spaces than the last 128 characters read: its value past the bound was kept
+        ('"api_key":' + " " * 400 + f'"{_VALUE}"', _VALUE[:12]),
+        ("Authorization: Bearer" + " " * 400 + _VALUE, _VALUE[:12]),
+    ],
+)
+def test_a_shape_the_bound_cuts_from_before_its_last_characters_read_never_stays(
+    counted: _CountedPattern, shape: str, secret: str
+):
+    text = _WORDS[: _SHAPES_READ - 300] + " " + shape + " tail " + _WORDS
+    said = redact(text)
+    assert secret not in said
+    assert said.startswith(_WORDS[: _SHAPES_READ - 1024])  # (what comes before it is kept)
+    assert counted.read <= _SHAPES_READ + 4096, counted.read
+
+
+def test_a_value_whose_period_is_the_last_character_read_is_taken_whole(counted: _CountedPattern):
+    # the pattern ends a value before a "." that ends the text (a sentence's: "\\Z"), and the end of what it read
+    # was taken for one: the value's rest past the bound was kept
+    pad = _WORDS[: _SHAPES_READ - len("password: abcdefgh") - 1]
+    text = pad + "password: abcdefgh.ijk9Zq4Xw8Rt2Yu6Io0 " + _WORDS
+    assert text.index(".ijk") == _SHAPES_READ - 1
+    said = redact(text)
+    assert "ijk9Zq4Xw8Rt2Yu6Io0" not in said
+    assert said.startswith(pad + "password: [REDACTED] ")
