@@ -193,6 +193,8 @@ def _redact_texts(exc: BaseException) -> None:
             if isinstance(said := getattr(exc, name, None), str):
                 setattr(exc, name, redact(said))
         notes = getattr(exc, "__notes__", None)
+        if isinstance(notes, tuple | str):  # (a traceback prints each note of any sequence: a text's each character)
+            notes = exc.__notes__ = list((notes,) if isinstance(notes, str) else notes)
         if isinstance(notes, list):  # (one that is no text, appended to the list, a traceback prints as its str())
             notes[:] = [redact(note) if isinstance(note, str) else _redacted_note(note) for note in notes]
         _redact_fields(exc)

@@ -216,3 +216,16 @@ def test_a_note_that_is_no_text_is_printed_redacted(monkeypatch: pytest.MonkeyPa
     printed = "".join(traceback.format_exception(shown))
     assert _KEY[:12] not in printed and _KEY[-12:] not in printed, printed
     assert shown.__notes__[-1] == 42  # (one holding no key is kept as it is)
+
+
+@pytest.mark.parametrize("notes", [(f"a tuple's {_KEY}",), f"a text's {_KEY}"], ids=["tuple", "text"])
+def test_notes_set_as_a_tuple_or_a_text_are_printed_redacted(monkeypatch: pytest.MonkeyPatch, notes: Any):
+    # a traceback prints each note of any sequence in __notes__ (a text's each character, a line each): only a list's
+    # were redacted, and a tuple's or a text's printed the key whole
+    monkeypatch.setattr(bug_redaction, "_caught_by_us", lambda exc: True)
+    E.register_secret(_KEY)
+    bug = KeyError("answer")
+    bug.__notes__ = notes
+    shown = E.said_without_keys(bug)
+    printed = "".join(traceback.format_exception(shown)).replace("\n", "")
+    assert _KEY[:12] not in printed and _KEY[-12:] not in printed, printed
