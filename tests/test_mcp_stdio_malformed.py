@@ -4,6 +4,7 @@ what was wrong and the fix, never with silence or the SDK's bare "Invalid reques
 from __future__ import annotations
 
 import json
+import os
 import select
 import subprocess
 import sys
@@ -20,6 +21,7 @@ HELLO = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"na
 class StdioServer:
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self.proc = proc
+        self._unread = b""  # what was read from stdout past the last answer's line
 
     def send(self, line: str) -> None:
         assert self.proc.stdin is not None
@@ -27,10 +29,18 @@ class StdioServer:
         self.proc.stdin.flush()
 
     def answer(self) -> dict[str, Any]:
+        # read from the pipe itself, not through the file's buffer: two answers written at once (a batch's) were read
+        # into it by one readline, and select, which sees the pipe alone, then waited for the second in vain
         assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], 60)  # a hang guard, not a timing assertion
-        assert ready, "no answer"
-        answer: dict[str, Any] = json.loads(self.proc.stdout.readline())
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._unread:
+            ready, _, _ = select.select([fd], [], [], 60)  # a hang guard, not a timing assertion
+            assert ready, "no answer"
+            chunk = os.read(fd, 1 << 16)
+            assert chunk, "the server closed stdout"
+            self._unread += chunk
+        line, _, self._unread = self._unread.partition(b"\n")
+        answer: dict[str, Any] = json.loads(line)
         return answer
 
     def ask(self, line: str) -> dict[str, Any]:
@@ -108,3 +118,14 @@ def test_a_batch_is_answered_with_an_error_for_each_request_not_dropped(tmp_path
         server.send('[{"jsonrpc":"2.0","method":"notifications/initialized"}]')
         answer = server.ask('{"jsonrpc":"2.0","id":7,"method":"ping"}')
         assert answer["id"] == 7 and "result" in answer, answer
+
+
+def test_a_request_whose_params_is_an_array_is_answered_under_its_id_not_as_a_batch(tmp_path: Path):
+    # JSON-RPC 2.0 allows params by position (an array), which MCP does not take. The SDK's error for it carries the
+    # array as its input, which the batch check took for a batch line: the request was answered id null, "a JSON-RPC
+    # batch (an array of 2 messages)", and its client waited for the answer under its id.
+    with stdio_server(tmp_path) as server:
+        answer = server.ask(_call(11, '["list_skills", {}]'))
+        assert answer["id"] == 11 and answer["error"]["code"] == -32600, answer
+        message = answer["error"]["message"]
+        assert "batch" not in message and "not a JSON-RPC 2.0 request" in message, message

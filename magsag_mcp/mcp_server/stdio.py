@@ -170,9 +170,13 @@ def batch_answers(exc: Exception) -> list[JSONRPCError] | None:
     if not isinstance(exc, ValidationError):
         return None
     errors = exc.errors(include_url=False)
-    batch = errors[0]["input"] if errors else None
-    if not isinstance(batch, list):
+    # the line itself an array: each union member refused it whole (its loc that member's name alone); an array
+    # deeper in an object (params by position, which JSON-RPC allows and MCP does not) is the request's, answered
+    # under its id (unreadable_answer), not a batch
+    whole = errors[0] if errors else None
+    if whole is None or len(whole["loc"]) > 1 or not isinstance(whole["input"], list):
         return None
+    batch = whole["input"]
     shown = f"an array of {counted(len(batch), 'message')}" if batch else "an empty array"
     text = (
         f"Invalid Request: a JSON-RPC batch ({shown}), which MCP does not take "
