@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -412,3 +413,31 @@ async def test_the_answering_read_stream_is_the_sdks_read_stream_receive_include
     assert [item async for item in reads] == ["second"]
     with pytest.raises(anyio.EndOfStream):
         await reads.receive()
+
+
+async def test_a_large_batch_is_answered_per_request_and_logged_in_one_line(caplog):
+    # a batch's every request was logged a warning of its own ("answered request 0 with an error: ..."), the long
+    # batch message in each: a client batching 2,000 requests wrote 2,000 lines to the operator's log
+    import anyio
+    import mcp_types
+    from pydantic import ValidationError
+
+    from magsag_mcp.mcp_server.stdio import AnsweringReads
+
+    line = json.dumps([{"jsonrpc": "2.0", "id": n, "method": "ping"} for n in range(2000)])
+    try:
+        mcp_types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+    except ValidationError as exc:
+        refused = exc
+    send, receive = anyio.create_memory_object_stream(2)
+    written_in, written = anyio.create_memory_object_stream(2001)
+    reads = AnsweringReads(receive, written_in)
+    await send.send(refused)
+    await send.send("next")
+    with caplog.at_level(logging.WARNING, logger="magsag_mcp.mcp"):
+        assert await reads.receive() == "next"
+    answers = [written.receive_nowait().message for _ in range(2000)]
+    assert [a.id for a in answers] == list(range(2000))
+    said = [r.getMessage() for r in caplog.records if r.name == "magsag_mcp.mcp"]
+    assert len(said) == 1, said[:3]
+    assert "2000 requests" in said[0] and "0, 1, 2" in said[0] and "1999" not in said[0], said

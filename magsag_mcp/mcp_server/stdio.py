@@ -149,12 +149,28 @@ class AnsweringReads:
                     "dropped a message from stdin that the server cannot read, with no id to answer: %s", reason
                 )
                 return item
+            if batch is None:
+                logger.warning("answered request %r with an error: %s", answers[0].id, answers[0].error.message)
+            elif answers[0].id is None:
+                logger.warning(
+                    "answered a batch with no request by id with one error (id null): %s", batch[0].error.message
+                )
+            else:  # one line for the batch: a line of its own for each request flooded the log with a large one
+                ids = ", ".join(repr(a.id) for a in answers[:_IDS_LOGGED])
+                more = f" and {len(answers) - _IDS_LOGGED} more" if len(answers) > _IDS_LOGGED else ""
+                said = answers[0].error.message
+                logger.warning(
+                    "answered %s of a batch (%s%s) with an error: %s", counted(len(answers), "request"), ids, more, said
+                )
             for answer in answers:
-                logger.warning("answered request %r with an error: %s", answer.id, answer.error.message)
                 try:
                     await self.write.send(SessionMessage(answer))
                 except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                     return item  # the connection is closing: nothing to answer on
+
+
+#: how many of a batch's request ids its log line names
+_IDS_LOGGED = 10
 
 
 def batch_answers(exc: Exception) -> list[JSONRPCError] | None:
