@@ -179,3 +179,27 @@ def test_every_setting_an_http_start_refuses_is_named_at_once(monkeypatch, capsy
     for part in ("; also MAGSAG_CALL_DEADLINE='abc'", "; also MAGSAG_MCP_HOST='http://mybox.lan' is not a host name"):
         assert part in said, said
     assert "MAGSAG_MCP_TOKEN_FILE" in said and "cannot be read" in said, said
+
+
+@pytest.mark.usefixtures("unserved")
+@pytest.mark.parametrize("host", ["localhost:8765", "http://mybox.lan"])
+def test_a_host_refused_is_not_weighed_against_the_token(monkeypatch, capsys, host: str):
+    # the host refused was also weighed as an address: 'MAGSAG_MCP_HOST='localhost:8765' carries a port; also refusing
+    # to listen on localhost:8765: that is reachable beyond this machine and MAGSAG_MCP_TOKEN is not set', a second
+    # refusal that is false (localhost is this machine) and fixed by fixing the first; doctor weighs no refused host
+    monkeypatch.setenv("MAGSAG_MCP_HOST", host)
+    monkeypatch.delenv("MAGSAG_MCP_TOKEN", raising=False)
+    assert server_main.main(["--transport", "http", "--catalog", str(CATALOG)]) == 2
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said.startswith(f"magsag-mcp: MAGSAG_MCP_HOST='{host}'"), said
+    assert "reachable beyond this machine" not in said and "; also" not in said, said
+
+
+@pytest.mark.usefixtures("unserved")
+def test_a_port_option_out_of_range_is_named_with_the_other_refusals(monkeypatch, capsys):
+    # --port 70000 stopped the start alone, and a bad MAGSAG_CALL_DEADLINE beside it was said at the next start
+    monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
+    assert server_main.main(["--transport", "http", "--port", "70000", "--catalog", str(CATALOG)]) == 2
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said.startswith("magsag-mcp: --port 70000 is not a TCP port (0-65535"), said
+    assert "; also MAGSAG_CALL_DEADLINE='abc'" in said, said

@@ -34,7 +34,14 @@ from ..startup import (
 )
 from .log_format import RedactingFormatter, configure_logging
 from .server_options import build_parser, parse_command_line
-from .server_settings import from_the_environment, listening_refused, pinned_agent, refused_as_it_opens
+from .server_settings import (
+    DEFAULT_PORT,
+    from_the_environment,
+    host_authority,
+    listening_refused,
+    pinned_agent,
+    refused_as_it_opens,
+)
 
 __all__ = ["RedactingFormatter", "build_parser", "configure_logging", "main"]
 
@@ -64,7 +71,9 @@ def _main(argv: Sequence[str] | None) -> int:
         # MAGSAG_MCP_PORT stopped the start alone, and a bad MAGSAG_CALL_DEADLINE beside it was said at the next one
         taken, refused = listening_refused(args, os.environ if args.transport == "http" else {})
         if args.transport == "http" and not 0 <= args.port < 65536:
-            raise ConfigError(f"--port {args.port} is not a TCP port (0-65535; 0 for a free one the system chooses)")
+            # said with the others (it stopped the start alone); the host's checks read the default port meanwhile
+            refused.append(f"--port {args.port} is not a TCP port (0-65535; 0 for a free one the system chooses)")
+            args.port = DEFAULT_PORT
         # importing the SDK is most of start-up; see startup.py for what each of these saves
         package_init_deferred("mcp")
         package_init_deferred("httpx2")  # the SDK's HTTP client, for a resource read over HTTP: none here
@@ -92,10 +101,12 @@ def _main(argv: Sequence[str] | None) -> int:
                 from .gate_settings import gate_settings
                 from .http import security_settings
 
-                refused += _host_refused(args, taken, security_settings)
+                host_refusals, host_taken = _host_refused(args, taken, security_settings)
+                refused += host_refusals
                 # the tokens (MAGSAG_MCP_TOKENS_FILE's, MAGSAG_MCP_TOKEN or its file) and /metrics' settings, each
-                # refused as `magsag doctor` lists it (the same function)
-                gate, gate_refusals = gate_settings(os.environ, args.host, agent)
+                # refused as `magsag doctor` lists it (the same function); a refused host is weighed against no token
+                # as doctor weighs none: 'localhost:8765' was also said "reachable beyond this machine"
+                gate, gate_refusals = gate_settings(os.environ, args.host if host_taken else None, agent)
                 refused += gate_refusals
             if refused:
                 raise ConfigError("; also ".join(refused))
@@ -177,19 +188,25 @@ def _main(argv: Sequence[str] | None) -> int:
     return 0
 
 
-def _host_refused(args: Any, taken: dict[str, str], security_settings: Any) -> list[str]:
-    """A malformed --host or --allow-host (or MAGSAG_MCP_HOST, MAGSAG_MCP_ALLOW_HOSTS) refused, naming what gave it."""
+def _host_refused(args: Any, taken: dict[str, str], security_settings: Any) -> tuple[list[str], bool]:
+    """A malformed --host or --allow-host (or MAGSAG_MCP_HOST, MAGSAG_MCP_ALLOW_HOSTS) refused, naming what gave it;
+    and whether the host itself was taken (a refused one is no address to weigh a token against)."""
+    host_option = taken.get("--host", "--host")
+    try:
+        host_authority(args.host, args.port, host_option)
+    except ConfigError as exc:
+        return [exc.message], False
     try:
         security_settings(
             args.host,
             args.port,
             args.allow_host,
-            host_option=taken.get("--host", "--host"),
+            host_option=host_option,
             allow_option=taken.get("--allow-host", "--allow-host"),
         )
     except ConfigError as exc:
-        return [exc.message]
-    return []
+        return [exc.message], True
+    return [], True
 
 
 def _print_version() -> int:
