@@ -4,6 +4,8 @@ during an attempt (:func:`internal_error`). What a cascade writes down on the wa
 
 from __future__ import annotations
 
+from typing import Any
+
 from .cascade_report import CascadeState, labels, trace
 from .cascade_waits import taken_for_a_quota
 from .errors import (
@@ -55,10 +57,18 @@ def internal_error(target: Target, bug: Exception, *, sent: bool = True) -> Inte
 def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> AllTargetsFailed:
     tried = [a for a in state.attempts if a.outcome == "error"]
     parts = _tries_said(tried, labels(plan))
+    routed_tail = _routed_models_missing(plan, tried, last)
+    # the last error's words, where they close the message: a skip repeating them says so, not them again
+    last_said = (
+        redact(last.message)
+        if not routed_tail and tried and isinstance(last, ProviderError) and last.moves_on
+        else None
+    )
+    skipped = [_said_once(s, last_said) for s in state.skipped]
     # a policy's refusal of several targets said once beneath them, a line each, rather than each target's in full
-    lines = shared_refusals(state.skipped)
+    lines = shared_refusals(skipped)
     if lines is None:
-        parts += [f"{s['target']} skipped ({s['reason']})" for s in state.skipped]
+        parts += [f"{s['target']} skipped ({s['reason']})" for s in skipped]
     joined = ": "  # (what comes between the head and each target's tries)
     if isinstance(last, InternalError):
         head = f"{plan.skill_id}: stopped by {last.message}"
@@ -72,12 +82,12 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
         head = f"{plan.skill_id}: no candidate targets"
     else:
         head = f"{plan.skill_id}: every target failed"
-    tail = _routed_models_missing(plan, tried, last)
-    if not tail and tried and isinstance(last, ProviderError) and last.moves_on:
+    tail = routed_tail
+    if last_said is not None:
         # why the last target failed, and its fix (raise max_tokens; a base URL one /v1 short): the kinds alone
         # say neither ("model_not_found" twice), and this message is what a model reads first, what str(e) gives
         # a caller's fallback loop and what the ledger keeps; the others' most often repeat it
-        tail = f"; last error: {redact(last.message)}"
+        tail = f"; last error: {last_said}"
     # why its target was not tried again (or, left alone, not sent), and the fix, which the attempt's warning alone
     # said: "every target failed: openai:gpt-4o rate_limited" read as if waiting or a retry setting could do nothing
     if state.gave_up is not None and state.gave_up[0] is last:
@@ -104,6 +114,20 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
     if isinstance(last, PolicyDenied | BudgetExceeded):
         err.details["policy"] = last.policy
     return err
+
+
+#: the shortest last error a skip's reason is said to repeat: a few words ("timed out") may be a part of another's
+_REPEATED_AT_LEAST = 40
+
+
+def _said_once(skip: dict[str, Any], last_said: str | None) -> dict[str, Any]:
+    """``skip`` (a cascade's skipped target) with the last error's words in its reason said as those, not again: with
+    MAGSAG_PROVIDER=local and no server running, each of routing's models was skipped with 'could not reach ...;
+    start the server (...)' in full, and the last error said it a third time. The trace keeps each in full."""
+    reason = redact(str(skip["reason"]))
+    if last_said is None or len(last_said) < _REPEATED_AT_LEAST or last_said not in reason:
+        return skip
+    return {**skip, "reason": reason.replace(last_said, "not reached, as the last error says (below)")}
 
 
 def _rejected(plan: Plan, last: ProviderError) -> str:

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from magsag_mcp import errors as E
 from magsag_mcp.errors import ProviderConnectionError, ProviderTimeoutError
 from magsag_mcp.providers import local_down, local_reach
 from magsag_mcp.service import Service
@@ -221,3 +222,24 @@ async def test_a_probe_the_server_answers_ends_its_being_taken_as_down(catalog_c
             reachable = await svc.probe()
     assert reachable["local"] == "reachable", reachable
     assert local_reach.down(url) is None
+
+
+async def test_routings_models_sent_to_a_local_server_not_running_say_its_fix_once(tmp_path: Path):
+    # MAGSAG_PROVIDER=local alone, no server started: the first of routing's models failed to connect and each of the
+    # others was skipped with the same 'could not reach ...; start the server (...)' in full, then said a third time
+    # as the last error: 1.5 KB, the one fix three times, which is what a model reads first of the call
+    from tests.conftest import CATALOG
+
+    url = await _closed_port()
+    env = {"MAGSAG_PROVIDER": "local", "MAGSAG_LOCAL_LLM_BASE_URL": url + "/v1", "MAGSAG_RETRY_BASE_DELAY": "0.001"}
+    async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(E.AllTargetsFailed) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x"})
+    message = info.value.message
+    assert message.count("start the server") == 1, message
+    assert message.count(f"could not reach {url}") == 1, message
+    assert "; last error: could not reach" in message, message
+    skipped = info.value.details["trace"]["skipped"]
+    assert len(skipped) == 2 and all("start the server" in str(s["reason"]) for s in skipped)  # (kept in full)
+    assert "local:gpt-4o skipped (local:gpt-4o: not reached, as the last error says" in message, message
+    assert "not sent to be refused again" in message, message
