@@ -271,6 +271,12 @@ def test_mcp_server_version_to_a_full_disk_says_so_in_one_line():
             "`magsag data query --since 1d`; magsag-mcp (python -m magsag_mcp) is the MCP server, which takes options "
             "only",
         ),
+        # the command to run is one a shell runs as given: `magsag flow summarize --since 2026-12-01 10:00` read
+        # 10:00 as a second argument, `--payload {"data": "x"}` split the JSON at its space
+        (
+            ["invoke", "skill.analysis", "--payload", '{"data": "x"}'],
+            """run `magsag invoke skill.analysis --payload '{"data": "x"}'`;""",
+        ),
     ],
 )
 def test_the_server_says_how_to_write_an_option_given_with_its_value_as_one_argument(monkeypatch, capsys, args, said):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 
 #: the output each output option of another command asks for (``--format`` alone: the JSON it is most often given)
 _OUTPUT_OPTIONS = {"--json": "json", "--csv": "csv", "--table": "table", "--format": "json"}
@@ -110,9 +111,10 @@ def server_unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> s
     hint = f"; did you mean {', '.join(dict.fromkeys(hints))}?" if hints else ""
     if extras and (command := _magsag_command(extras[0])) is not None:
         # `python -m magsag_mcp flow summarize`: the server's module run with the command-line tool's command, told
-        # "unrecognized arguments" (and "did you mean --version?") with no word of the tool that has it
+        # "unrecognized arguments" (and "did you mean --version?") with no word of the tool that has it; quoted as a
+        # shell reads it (a --payload's JSON, a --since with a time: its space split them)
         hint = (
-            f"; {command!r} is a command of magsag, the command-line tool: run `magsag {' '.join(extras)}`; "
+            f"; {command!r} is a command of magsag, the command-line tool: run `magsag {shlex.join(extras)}`; "
             "magsag-mcp (python -m magsag_mcp) is the MCP server, which takes options only"
         )
     return f"unrecognized arguments: {' '.join(extras)}{hint}{''.join(said)}"
@@ -122,7 +124,5 @@ def _magsag_command(word: str) -> str | None:
     """``word`` where it is a command of ``magsag`` (flow, data, invoke, doctor, ...), else None."""
     from . import build_parser
 
-    commands = next(
-        (a.choices for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)), None
-    )
+    commands = next((a.choices for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)), None)
     return word if commands is not None and word in commands else None
