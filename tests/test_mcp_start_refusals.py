@@ -203,3 +203,14 @@ def test_a_port_option_out_of_range_is_named_with_the_other_refusals(monkeypatch
     said = capsys.readouterr().err.splitlines()[0]
     assert said.startswith("magsag-mcp: --port 70000 is not a TCP port (0-65535"), said
     assert "; also MAGSAG_CALL_DEADLINE='abc'" in said, said
+
+
+@pytest.mark.usefixtures("unserved")
+def test_a_catalog_not_found_is_named_with_the_other_refusals(monkeypatch, capsys, tmp_path: Path):
+    # a --catalog that is no directory stopped the start alone, the bad MAGSAG_MCP_PORT beside it said at the next
+    monkeypatch.setenv("MAGSAG_MCP_PORT", "80a")
+    monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
+    assert server_main.main(["--transport", "http", "--catalog", str(tmp_path / "no-catalog")]) == 2
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said.startswith("magsag-mcp: MAGSAG_MCP_PORT='80a' is not a TCP port"), said
+    assert "; also --catalog points at" in said and "; also MAGSAG_CALL_DEADLINE='abc'" in said, said

@@ -85,7 +85,10 @@ def _main(argv: Sequence[str] | None) -> int:
         with collector_paused(), annotations_compiled_once(), models_built_on_first_use(), imports_refused(*unneeded):
             from ..catalog_location import find_catalog  # (where it is alone: the catalog is read at the first call)
 
-            catalog_root = find_catalog(args.catalog)  # MAGSAG_CATALOG too: refused now, not by every tool call
+            try:  # MAGSAG_CATALOG too: refused now, not by every tool call, and with the other settings refused
+                catalog_root = find_catalog(args.catalog)
+            except ConfigError as exc:
+                refused.append(exc.message)
             import anyio
 
             from .server import build_server
