@@ -68,23 +68,46 @@ async def test_arguments_that_are_no_object_are_the_tools_error_naming_what_was_
 
 
 def test_arguments_that_are_no_object_over_stdio_are_the_tools_error(tmp_path: Path):
+    import select
+
     env = {**os.environ, **ENV, "MAGSAG_CATALOG": str(CATALOG), "MAGSAG_DB": str(tmp_path / "l.db")}
     hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
-    lines = [
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello},
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "query_runs", "arguments": [20]}},
-    ]
-    proc = subprocess.run(
+    # stdin stays open until the call is answered: a client closing stdin stops the server, cancelling the calls still
+    # in flight (the SDK's loop; the MCP stdio shutdown), so a test that wrote the call and closed stdin at once raced
+    # the call against the stop, and lost it now and then (CI, 2026-12-07)
+    proc = subprocess.Popen(
         [sys.executable, "-m", "magsag_mcp.mcp_server"],
-        input="".join(json.dumps(line) + "\n" for line in lines),
-        capture_output=True,
-        text=True,
         env=env,
-        timeout=120,  # a hang guard, not a timing assertion
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
-    answers = {a["id"]: a for a in map(json.loads, proc.stdout.splitlines())}
-    result = answers[2]["result"]
-    assert result["isError"] is True, answers[2]
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def answer_to(request_id: int) -> dict[str, Any]:
+        while True:
+            ready, _, _ = select.select([proc.stdout], [], [], 60)  # a hang guard, not a timing assertion
+            assert ready, f"no answer to request {request_id}"
+            answer = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+            if answer.get("id") == request_id:
+                return answer
+
+    def send(line: dict[str, Any]) -> None:
+        proc.stdin.write(json.dumps(line).encode() + b"\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+
+    try:
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello})
+        assert "result" in answer_to(1)
+        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "query_runs", "arguments": [20]}})
+        answer = answer_to(2)
+    finally:
+        proc.stdin.close()
+        proc.wait(60)
+        proc.stdout.close()
+        proc.stderr.close()  # type: ignore[union-attr]
+    result = answer["result"]
+    assert result["isError"] is True, answer
     assert result["structuredContent"]["error"]["type"] == "invalid_arguments"
     assert "query_runs: arguments: expected an object, got an array" in result["content"][0]["text"], result
