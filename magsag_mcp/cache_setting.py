@@ -39,7 +39,11 @@ class CacheSetting(BaseModel):
             except InputError as exc:
                 raise ValueError(exc.message) from None
         elif isinstance(value, int | float):
+            from .ledger.duration_amounts import too_small
+
             seconds = float(value)
+            if tiny := too_small(str(value), seconds):  # (the rule a duration written with its unit is read by)
+                raise ValueError(tiny.rstrip("; "))
         else:
             raise ValueError(f"must be a duration such as 30m, 1h or 7d; got {type(value).__name__}")
         if not 0 <= seconds <= LONGEST_TTL:

@@ -289,17 +289,41 @@ def test_a_spellings_hint_is_one_a_time_is_read_as_or_none(written: str, hint: s
         assert parse_duration_seconds(told) == int(told.rstrip("s")), told
 
 
-@pytest.mark.parametrize("written", ["1e-400s", "1E-20W", "0.0000000001ns", "PT0.0000000000001S"])
+@pytest.mark.parametrize(
+    "written",
+    ["1e-400s", "1E-20W", "0.0000000001ns", "PT0.0000000000001S", "0.0000000000001s", "0.00000000000000000001w"],
+)
 def test_a_duration_too_small_to_write_is_refused_as_such_not_told_it_is_nothing(written: str):
-    # 1e-400s is a float's 0.0: it was told "1e-400s is written 0s", a duration of nothing, which it was not meant as
-    unit = "w" if written.endswith("W") else "s"
+    # 1e-400s is a float's 0.0: it was told "1e-400s is written 0s", a duration of nothing, which it was not meant as.
+    # One rule, a nanosecond, for the hints and the parser: 1E-20W and PT0.0000000000001S were told they were too
+    # small (under a billionth of their unit) while 0.0000000000001s typed was read as 1e-13 seconds
     for read in (lambda: parse_since(written, now=NOW), lambda: parse_duration_seconds(written)):
         with pytest.raises(InputError) as info:
             read()
         said = info.value.message
-        too_small = f"{written} is more than nothing but under 0.000000001{unit}, too small for a duration: "
-        assert too_small + f"a duration is digits with a point and a unit, such as 1{unit} or 0.5{unit}; " in said, said
+        too_small = f"{written} is more than nothing but under 0.000000001s (a nanosecond), too small for a duration: "
+        assert too_small + "the shortest is 0.000000001s, and 0s is none; " in said, said
         assert "0s;" not in said and "written 0" not in said and " is 0s" not in said, said
+
+
+@pytest.mark.parametrize(
+    ("written", "told"),
+    [
+        ("1e-11w", "0.00000000001w"),
+        ("PT0.0000000015S", "0.0000000015s"),
+        ("0.000002ms", "0.000000002s"),
+        ("P1.1W", "1.1w"),
+        ("0.00000000001 Jahre", "0.00000000365d"),
+        ("1e-9s", "0.000000001s"),
+    ],
+)
+def test_a_duration_a_hint_writes_tiny_is_written_whole_and_read(written: str, told: str):
+    # a hint wrote nine places: 1e-11w (six microseconds) was told it was too small, under 0.000000001w, and
+    # PT0.0000000015S to write 0.000000002s; what a hint says to write is what the parser reads, above a nanosecond
+    with pytest.raises(InputError) as info:
+        parse_duration_seconds(written)
+    assert f" {told}; " in info.value.message, info.value.message
+    assert parse_duration_seconds(told) >= 1e-9
 
 
 @pytest.mark.parametrize(
@@ -357,13 +381,30 @@ def test_a_word_that_is_no_unit_gets_no_guess(written: str):
 
 
 @pytest.mark.parametrize(
-    "written", ["2000 Jahre", "400000 Tage", "99999999999999999999 jahre", "0.00000000001 Jahre", "30000 quarters"]
+    "written",
+    ["2000 Jahre", "400000 Tage", "99999999999999999999 jahre", "0.000000000000000001 Jahre", "30000 quarters"],
 )
 def test_a_unit_word_is_not_told_a_duration_no_read_takes(written: str):
     # "2000 Jahre" was told it is about 730000d, which is refused as longer than any ledger; "0.00000000001 Jahre"
-    # that it is about 0d, a duration of nothing it was not meant as: a hint is one a time is read as, or none
+    # that it is about 0d, a duration of nothing it was not meant as: a hint is one a time is read as, or none (that
+    # one is now told 0.00000000365d, which is read: under a nanosecond, as this one, it is told it is too small)
     for read in (lambda: parse_since(written, now=NOW), lambda: parse_duration_seconds(written)):
         with pytest.raises(InputError) as info:
             read()
         said = info.value.message
         assert " is written " not in said and " is about " not in said and " is 0d" not in said, said
+
+
+@pytest.mark.parametrize(("ttl", "read"), [(1e-13, None), ("0.0000000000001s", None), (0, 0.0), (1e-9, 1e-9)])
+def test_a_cache_ttl_is_too_small_by_the_rule_a_duration_is(ttl: object, read: float | None):
+    # a route's cache ttl in seconds (a number) was read as 1e-13 seconds, where written with its unit it is refused
+    from pydantic import ValidationError
+
+    from magsag_mcp.cache_setting import CacheSetting
+
+    if read is not None:
+        assert CacheSetting(ttl=ttl).ttl == read
+        return
+    with pytest.raises(ValidationError) as info:
+        CacheSetting(ttl=ttl)
+    assert "more than nothing but under 0.000000001s (a nanosecond), too small for a duration" in str(info.value)

@@ -12,6 +12,8 @@ import math
 import re
 from datetime import UTC, date, datetime, timedelta
 
+from .duration_amounts import plain_amount as _plain
+from .duration_amounts import too_small
 from .unit_words import unit_word_hint
 
 __all__ = ["duration_hint", "duration_spelling", "spelling_hint"]
@@ -53,23 +55,6 @@ def _letters(seconds: float, unit: str) -> str:
     return _plain(seconds / _UNIT_SECONDS[unit]) + unit
 
 
-def _plain(number: float) -> str:
-    """``number`` as a duration's amount is read: digits and a point, no exponent (10w1s was told 6.048e+06s)."""
-    return f"{number:.9f}".rstrip("0").rstrip(".")
-
-
-def _too_small(written: str, amount: float, unit: str) -> str:
-    """What a duration of more than nothing too small to be written in digits (under a billionth of its ``unit``,
-    ``1e-400s``, which a float reads as 0) is told, or ``""`` for any other amount: it was told it is written ``0s``,
-    a duration of nothing, which it was not meant as (and which no read takes as one)."""
-    if _plain(amount) != "0" or not re.search(r"[1-9]", re.split(r"[eE]", written)[0]):
-        return ""
-    return (
-        f"{written} is more than nothing but under 0.000000001{unit}, too small for a duration: a duration is "
-        f"digits with a point and a unit, such as 1{unit} or 0.5{unit}; "
-    )
-
-
 def duration_spelling(text: str) -> str:
     """What a duration written in another form is written as (``P7D``: 7d), said with ``; `` after it, or ``""``."""
     stripped = text.strip().translate(_DASHES)
@@ -85,7 +70,7 @@ def duration_spelling(text: str) -> str:
         if not parts:  # ('PT': no amount to write)
             return ""
         total = sum(float(n.replace(",", ".")) * _UNIT_SECONDS[u] for n, u in parts)
-        if tiny := _too_small(stripped, total / _UNIT_SECONDS[parts[-1][1]], parts[-1][1]):
+        if tiny := too_small(stripped, total):
             return tiny
         signed = " (a duration counts back from now, without a sign)" if sign else ""
         return f"{stripped} is ISO 8601's form: write {_letters(total, parts[-1][1])}{signed}; "
@@ -96,11 +81,11 @@ def duration_spelling(text: str) -> str:
         return f"a duration takes one unit: {stripped} is written {_letters(total, smallest)}; "
     if (m := _SUBSECOND.match(stripped)) is not None:
         seconds = float(m.group(1)) * _SUBSECOND_SCALE[m.group(2).lower()]
-        if tiny := _too_small(stripped, seconds, "s"):
+        if tiny := too_small(stripped, seconds):
             return tiny
         return f"there is no unit under a second: {stripped} is {_plain(seconds)}s; "
     if (m := _EXPONENT.match(stripped)) is not None and math.isfinite(amount := float(m.group(1))):
-        if tiny := _too_small(stripped, amount, m.group(2).lower()):
+        if tiny := too_small(stripped, amount * _UNIT_SECONDS[m.group(2).lower()]):
             return f"a duration takes no exponent, and {tiny}"
         return f"a duration takes no exponent: {stripped} is written {_plain(amount)}{m.group(2).lower()}; "
     return ""

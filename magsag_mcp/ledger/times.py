@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..text import TIME_TEXT_MAX as TIME_TEXT_MAX
+from .duration_amounts import too_small
 from .time_spellings import duration_hint, spelling_hint
 
 #: unix seconds written as text: nine digits or more (an eight-digit 20251102 is an ISO date)
@@ -52,6 +53,10 @@ def _seconds(m: re.Match[str], value: str, field: str | None = None) -> float:
     """``field``: the filter the duration was given as, which the refusal names as every other refusal of a time does
     (``since='400000d'``: with since and until both durations, the value alone left the reader to find which)."""
     seconds = float(m.group(1)) * _UNIT[m.group(2).lower()]
+    if tiny := too_small(value.strip(), seconds):  # (the rule its hints tell by: 1e-20W was refused, 0.0...01s read)
+        if field is None:
+            raise InputError(f"{_quoted(value)} is not a duration: {tiny}use e.g. 90d, 12h, 2w")
+        raise InputError(f"{field}={_quoted(value)} is not a time: {tiny}give {_TIME_FORMS}")
     if seconds > MAX_DURATION_SECONDS:
         named = _quoted(value) if field is None else f"{field}={_quoted(value)}"
         raise InputError(f"{named} is longer than any ledger (at most 1000 years); use e.g. 90d, 12h, 2w")

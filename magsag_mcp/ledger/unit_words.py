@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from .duration_amounts import plain_amount, too_small
+
 __all__ = ["unit_word_hint"]
 
 #: a unit's word, folded to lower case, as the letter magsag takes for it (s, m, h, d, w), or as days for a unit
@@ -35,6 +37,7 @@ _DAYS = {
 }
 #: what a unit's word is called where magsag has no letter for it (said: "there is no unit of quarters")
 _CALLED = {14: "fortnights", 90: "quarters", 30: "months", 365: "years"}
+_LETTER_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 #: an amount, then a word (letters of any script: día, année): what this module reads
 _AMOUNT_WORD = re.compile(r"^(\d+(?:\.\d+)?)?\s*([^\W\d_]+)\.?$")
@@ -54,13 +57,17 @@ def unit_word_hint(text: str, takes: Callable[[str], bool]) -> str:
     if amount is None:
         return ""
     if (letter := _LETTERS.get(word)) is not None:
+        if tiny := too_small(text.strip(), float(amount) * _LETTER_SECONDS[letter]):
+            return tiny
         if not takes(f"{amount}{letter}"):
             return ""
         return f"{text.strip()} is written {amount}{letter} (a unit is one of s, m, h, d and w); "
     if (days := _DAYS.get(word)) is not None:
         total = float(amount) * days
-        written = f"{total:.6f}".rstrip("0").rstrip(".")
-        if (written == "0" and total > 0) or not takes(f"{written}d"):
+        if tiny := too_small(text.strip(), total * 86400):  # (under a nanosecond, as the parser says: one rule)
+            return tiny
+        written = plain_amount(total)
+        if not takes(f"{written}d"):
             return ""
         if days == 14:
             return f"{text.strip()} is {written}d (2w is a fortnight; a unit is one of s, m, h, d and w); "
