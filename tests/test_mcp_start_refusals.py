@@ -214,3 +214,54 @@ def test_a_catalog_not_found_is_named_with_the_other_refusals(monkeypatch, capsy
     said = capsys.readouterr().err.splitlines()[0]
     assert said.startswith("magsag-mcp: MAGSAG_MCP_PORT='80a' is not a TCP port"), said
     assert "; also --catalog points at" in said and "; also MAGSAG_CALL_DEADLINE='abc'" in said, said
+
+
+@pytest.mark.usefixtures("unserved")
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_a_bad_pinned_agent_is_named_with_the_other_refusals(monkeypatch, capsys, transport: str):
+    # a MAGSAG_MCP_AGENT no call can be recorded under (longer than a name may be) stopped the start alone, said as
+    # "agent is ... long" of no variable, and the bad MAGSAG_CALL_DEADLINE beside it was said at the next start
+    monkeypatch.setenv("MAGSAG_MCP_AGENT", "a" * 300)
+    monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    assert server_main.main(["--transport", transport, "--catalog", str(CATALOG)]) == 2
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said.startswith("magsag-mcp: MAGSAG_CALL_DEADLINE='abc' is not a number"), said
+    assert "; also MAGSAG_MCP_AGENT is 300 characters long, and a name is at most" in said, said
+    assert "(MAGSAG_MCP_AGENT: the agent every call is recorded under)" in said, said
+
+
+@pytest.mark.usefixtures("unserved")
+def test_a_bad_agent_option_is_named_as_the_option(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    monkeypatch.setenv("MAGSAG_MCP_AGENT", "fine")  # (the option given wins: its value is the one refused)
+    assert server_main.main(["--agent", "bad\x07agent", "--catalog", str(CATALOG)]) == 2
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said.startswith("magsag-mcp: --agent "), said
+    assert "(--agent: the agent every call is recorded under)" in said and "MAGSAG_MCP_AGENT" not in said, said
+
+
+@pytest.mark.usefixtures("unserved")
+def test_the_names_allowed_are_checked_with_a_host_refused(monkeypatch, capsys):
+    # with the host refused, --allow-host was not checked in that start (its mistake said at the next), and of two
+    # names refused the first alone was said
+    monkeypatch.setenv("MAGSAG_MCP_TOKEN", "t" * 40)
+    argv = ["--transport", "http", "--catalog", str(CATALOG), "--host", "http://mybox.lan"]
+    argv += ["--allow-host", "https://mybox.lan/", "--allow-host", "ok.lan", "--allow-host", "mybox.lan:99999"]
+    assert server_main.main(argv) == 2
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said.startswith("magsag-mcp: --host 'http://mybox.lan' is not a host name"), said
+    assert "; also --allow-host 'https://mybox.lan/' is not a host name" in said, said
+    assert "; also --allow-host 'mybox.lan:99999': 99999 is not a TCP port" in said, said
+    assert "ok.lan" not in said, said
+
+
+@pytest.mark.usefixtures("unserved")
+def test_the_names_allowed_from_their_variable_are_each_named(monkeypatch, capsys):
+    monkeypatch.setenv("MAGSAG_MCP_TOKEN", "t" * 40)
+    monkeypatch.setenv("MAGSAG_MCP_HOST", "0.0.0.0:80")
+    monkeypatch.setenv("MAGSAG_MCP_ALLOW_HOSTS", "a.lan/x, b.lan")
+    assert server_main.main(["--transport", "http", "--catalog", str(CATALOG)]) == 2
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said.startswith("magsag-mcp: MAGSAG_MCP_HOST='0.0.0.0:80' carries a port"), said
+    assert "; also MAGSAG_MCP_ALLOW_HOSTS='a.lan/x' is not a host name" in said, said

@@ -36,10 +36,10 @@ from .log_format import RedactingFormatter, configure_logging
 from .server_options import build_parser, parse_command_line
 from .server_settings import (
     DEFAULT_PORT,
+    agent_refused,
     from_the_environment,
-    host_authority,
+    host_and_names_refused,
     listening_refused,
-    pinned_agent,
     refused_as_it_opens,
 )
 
@@ -99,12 +99,12 @@ def _main(argv: Sequence[str] | None) -> int:
             # on the first call, and with MAGSAG_CALL_DEADLINE=abc the server started, answered `initialize` and
             # failed every call with the config_error (a client shows a server that started as working)
             refused += refused_as_it_opens(args, os.environ)
-            agent = pinned_agent(args.agent, os.environ)
+            agent, agent_refusals = agent_refused(args.agent, os.environ)  # (said with the others: it stopped alone)
+            refused += agent_refusals
             if args.transport == "http":  # the host, the names it admits, the tokens and /metrics' settings too
                 from .gate_settings import gate_settings
-                from .http import security_settings
 
-                host_refusals, host_taken = _host_refused(args, taken, security_settings)
+                host_refusals, host_taken = host_and_names_refused(args, taken)
                 refused += host_refusals
                 # the tokens (MAGSAG_MCP_TOKENS_FILE's, MAGSAG_MCP_TOKEN or its file) and /metrics' settings, each
                 # refused as `magsag doctor` lists it (the same function); a refused host is weighed against no token
@@ -189,27 +189,6 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
-
-
-def _host_refused(args: Any, taken: dict[str, str], security_settings: Any) -> tuple[list[str], bool]:
-    """A malformed --host or --allow-host (or MAGSAG_MCP_HOST, MAGSAG_MCP_ALLOW_HOSTS) refused, naming what gave it;
-    and whether the host itself was taken (a refused one is no address to weigh a token against)."""
-    host_option = taken.get("--host", "--host")
-    try:
-        host_authority(args.host, args.port, host_option)
-    except ConfigError as exc:
-        return [exc.message], False
-    try:
-        security_settings(
-            args.host,
-            args.port,
-            args.allow_host,
-            host_option=host_option,
-            allow_option=taken.get("--allow-host", "--allow-host"),
-        )
-    except ConfigError as exc:
-        return [exc.message], True
-    return [], True
 
 
 def _print_version() -> int:

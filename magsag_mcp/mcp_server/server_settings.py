@@ -37,6 +37,24 @@ def pinned_agent(option: str | None, env: Mapping[str, str]) -> str | None:
     return option if option is not None else (env.get(AGENT_ENV) or "").strip() or None
 
 
+def agent_refused(option: str | None, env: Mapping[str, str]) -> tuple[str | None, list[str]]:
+    """:func:`pinned_agent`, or ``None`` and its refusal, naming what gave it (``--agent`` or ``MAGSAG_MCP_AGENT``)
+    and the fix: a name too long, or one holding a credential or a control character, stopped the start alone (the
+    server's build refused it, as "agent ..." of neither), and every other setting refused was said at the next."""
+    from ..errors import InputError
+    from ..text import check_name
+
+    agent = pinned_agent(option, env)
+    if agent is None:
+        return None, []
+    given = "--agent" if option is not None else AGENT_ENV
+    try:
+        check_name(agent, given)
+    except InputError as exc:
+        return None, [f"{exc.message} ({given}: the agent every call is recorded under)"]
+    return agent, []
+
+
 def listening_options(args: Namespace, env: Mapping[str, str]) -> dict[str, str]:
     """Set ``args.host``, ``args.port`` and ``args.allow_host`` from ``env`` where the command line left them out,
     else to their defaults; the variable each option was taken from, by option (``--host``...), for what a refusal
@@ -72,6 +90,22 @@ def listening_refused(args: Namespace, env: Mapping[str, str]) -> tuple[dict[str
     except ConfigError as exc:
         args.host, args.port = host, DEFAULT_PORT
         return listening_options(args, env), [exc.message]
+
+
+def host_and_names_refused(args: Namespace, taken: Mapping[str, str]) -> tuple[list[str], bool]:
+    """A malformed ``--host`` and each malformed ``--allow-host`` (or ``MAGSAG_MCP_HOST``, a name of
+    ``MAGSAG_MCP_ALLOW_HOSTS``) refused, each naming what gave it; and whether the host itself was taken (a refused one
+    is no address to weigh a token against). Each is checked whatever the others are: with the host refused, the names
+    were not checked in that start, and of the names the first refused alone was said."""
+    said = [(args.host, taken.get("--host", "--host"))]
+    said += [(name, taken.get("--allow-host", "--allow-host")) for name in args.allow_host]
+    refused: dict[int, str] = {}  # by place: the host's first
+    for place, (name, option) in enumerate(said):
+        try:
+            host_authority(name, args.port, option)
+        except ConfigError as exc:
+            refused[place] = exc.message
+    return list(dict.fromkeys(refused.values())), 0 not in refused
 
 
 def refused_as_it_opens(args: Namespace, env: Mapping[str, str]) -> list[str]:
