@@ -5,6 +5,7 @@ the fix. Now both are said in the same words."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +86,29 @@ def test_thresholds_validated_from_a_mapping_are_told_their_fix():
     assert info.value.message == (
         "invalid Thresholds: max_cost_per_run_usd: Input should be greater than 0 (got -5); write a number above 0"
     )
+
+
+@pytest.mark.parametrize("update", BAD)
+def test_a_policy_copied_with_an_update_is_told_what_its_file_would_be_told(tmp_path: Path, update: dict[str, Any]):
+    # pydantic's model_copy(update=...) checks nothing: a copy held a negative budget, or an unknown provider's glob,
+    # that the YAML and Policy(...) refuse, and PolicySet counted it as a limit
+    expected = _file_problems(tmp_path, {"allowed_models": ["gpt-4o"], **update})
+    assert expected
+    policy = Policy(name="cap", allowed_models=["gpt-4o"])
+    with pytest.raises(ConfigError) as info:
+        policy.model_copy(update=update)
+    assert info.value.details["problems"] == expected
+    assert isinstance(info.value, ValueError)
+
+
+def test_a_policy_copied_with_a_good_update_holds_it_and_none_leaves_a_key_out():
+    policy = Policy(name="cap", allowed_models=["gpt-4o"], thresholds={"max_cost_per_run_usd": 5})
+    raised = policy.model_copy(update={"thresholds": {"max_cost_per_run_usd": "7.5"}})
+    assert raised.thresholds is not None and raised.thresholds.max_cost_per_run_usd == Decimal("7.5")
+    assert raised.allowed_models == ["gpt-4o"] and policy.thresholds.max_cost_per_run_usd == Decimal(5)  # (unchanged)
+    opened = policy.model_copy(update={"allowed_models": None})
+    assert opened.allowed_models is None and opened.thresholds == policy.thresholds
+    assert PolicySet([opened]).limits[0].amount == Decimal(5)
+    with pytest.raises(ConfigError, match="max_cost_per_day_usd: Input should be greater than 0"):
+        policy.thresholds.model_copy(update={"max_cost_per_day_usd": 0})
+    assert policy.model_copy() == policy  # (no update: pydantic's copy)

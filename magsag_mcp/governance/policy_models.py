@@ -147,6 +147,17 @@ class _BuiltInPython(BaseModel):
         except ValidationError as exc:
             raise built_in_python(cls.__name__, _named(cls, obj), exc, cls._AT) from None
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, ``update``'s keys validated with the rest as a policy built anew is (pydantic's own sets them
+        unchecked, documented so: ``policy.model_copy(update={"thresholds": {"max_cost_per_run_usd": -5}})`` held a
+        negative budget, and an unknown model's glob, that the YAML and ``Policy(...)`` refuse). A key updated to None
+        is left out, as a policy without it (a limit removed). Without ``update``, pydantic's copy: nothing changed."""
+        if not update:
+            return super().model_copy(deep=deep)
+        data = {**self.model_dump(exclude_unset=True), **update}
+        left_out = [key for key, value in data.items() if value is None and key in type(self).model_fields]
+        return self.model_validate({key: value for key, value in data.items() if key not in left_out})
+
 
 #: a limit's amount in USD: above 0 (Field), finite (pydantic), and one the ledger counts (_countable_limit)
 LimitUSD = Annotated[Decimal, AfterValidator(_countable_limit)]
