@@ -265,3 +265,28 @@ def test_the_names_allowed_from_their_variable_are_each_named(monkeypatch, capsy
     said = capsys.readouterr().err.splitlines()[0]
     assert said.startswith("magsag-mcp: MAGSAG_MCP_HOST='0.0.0.0:80' carries a port"), said
     assert "; also MAGSAG_MCP_ALLOW_HOSTS='a.lan/x' is not a host name" in said, said
+
+
+@pytest.mark.usefixtures("unserved")
+def test_an_option_variable_refused_is_named_with_the_port_catalog_agent_and_host(monkeypatch, capsys, tmp_path: Path):
+    # a bad MAGSAG_MCP_LOG_LEVEL stopped the start in the parser, with the settings read at open beside it: the bad
+    # port, catalog, agent and host were each said at a next start
+    monkeypatch.setenv("MAGSAG_MCP_LOG_LEVEL", "verbose")
+    monkeypatch.setenv("MAGSAG_MCP_PORT", "80a")
+    monkeypatch.setenv("MAGSAG_MCP_HOST", "http://mybox.lan")
+    monkeypatch.setenv("MAGSAG_MCP_AGENT", "a" * 300)
+    monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    with pytest.raises(SystemExit) as stopped:
+        server_main.main(["--transport", "http", "--catalog", str(tmp_path / "no-catalog")])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "MAGSAG_MCP_LOG_LEVEL='verbose' is not a log level" in err, err
+    for part in (
+        "; also MAGSAG_MCP_PORT='80a' is not a TCP port",
+        "; also --catalog points at",
+        "; also MAGSAG_CALL_DEADLINE='abc'",
+        "; also MAGSAG_MCP_AGENT is 300 characters long",
+        "; also MAGSAG_MCP_HOST='http://mybox.lan' is not a host name",
+    ):
+        assert part in err, err

@@ -442,15 +442,16 @@ def test_the_server_command_compiles_each_annotation_text_once_while_it_starts()
         """
         import json, typing, anyio
         import magsag_mcp.mcp_server.__main__ as command
+        import magsag_mcp.mcp_server.server_settings as start
         states = {}
-        real = command.refused_as_it_opens
+        real = start.refused_as_it_opens
         # asked in the block once the SDK and the server's module are imported (the server no longer imports the
         # catalog's models at its start, perf48: what the block makes is the SDK's and the server's)
         def refused_as_it_opens(args, env):
             info = typing.compile.cache_info()
             states["while_building"] = {"hits_over_misses": info.hits > info.misses}
             return real(args, env)
-        command.refused_as_it_opens = refused_as_it_opens
+        start.refused_as_it_opens = refused_as_it_opens  # (asked by start_checks, in the block)
         anyio.run = lambda *a, **k: None
         code = command.main(["--db", ":memory:"])
         print(json.dumps({**states, "code": code, "typing_after": "compile" in vars(typing)}))

@@ -34,14 +34,7 @@ from ..startup import (
 )
 from .log_format import RedactingFormatter, configure_logging
 from .server_options import build_parser, parse_command_line
-from .server_settings import (
-    DEFAULT_PORT,
-    agent_refused,
-    from_the_environment,
-    host_and_names_refused,
-    listening_refused,
-    refused_as_it_opens,
-)
+from .server_settings import from_the_environment, start_checks
 
 __all__ = ["RedactingFormatter", "build_parser", "configure_logging", "main"]
 
@@ -66,14 +59,6 @@ def _main(argv: Sequence[str] | None) -> int:
             if getattr(args, option) not in (None, []):
                 log.warning("--%s applies to --transport http only; ignored with stdio", option.replace("_", "-"))
     try:
-        # (over stdio they are not read: a shell's, a container's variables for the HTTP server refuse no stdio start)
-        # every setting the start refuses is said at once, each with its fix, as `magsag doctor` lists them: a bad
-        # MAGSAG_MCP_PORT stopped the start alone, and a bad MAGSAG_CALL_DEADLINE beside it was said at the next one
-        taken, refused = listening_refused(args, os.environ if args.transport == "http" else {})
-        if args.transport == "http" and not 0 <= args.port < 65536:
-            # said with the others (it stopped the start alone); the host's checks read the default port meanwhile
-            refused.append(f"--port {args.port} is not a TCP port (0-65535; 0 for a free one the system chooses)")
-            args.port = DEFAULT_PORT
         # importing the SDK is most of start-up; see startup.py for what each of these saves
         package_init_deferred("mcp")
         package_init_deferred("httpx2")  # the SDK's HTTP client, for a resource read over HTTP: none here
@@ -83,40 +68,23 @@ def _main(argv: Sequence[str] | None) -> int:
         # over http, uvicorn serves: sse_starlette's hook into its shutdown is wanted there
         unneeded = ("uvicorn",) if args.transport == "stdio" else ()
         with collector_paused(), annotations_compiled_once(), models_built_on_first_use(), imports_refused(*unneeded):
-            from ..catalog_location import find_catalog  # (where it is alone: the catalog is read at the first call)
-
-            try:  # MAGSAG_CATALOG too: refused now, not by every tool call, and with the other settings refused
-                catalog_root = find_catalog(args.catalog)
-            except ConfigError as exc:
-                refused.append(exc.message)
             import anyio
 
             from .server import build_server
 
+            # every setting the start refuses is said at once, each with its fix, as `magsag doctor` lists them: a bad
+            # MAGSAG_MCP_PORT stopped the start alone, and a bad MAGSAG_CALL_DEADLINE beside it was said at the next
+            # one (over stdio the HTTP server's variables are not read: a shell's, a container's refuse no stdio start)
+            checks = start_checks(args, os.environ)
+            taken, refused, agent, gate = checks.taken, checks.refused, checks.agent, checks.gate
             # the option is the variable's spelling on the command line: the service reads and applies it
             env = None if args.call_base_urls is None else {**os.environ, MODE_ENV: args.call_base_urls}
-            # the settings the service reads as it opens, refused now, each with its fix: over stdio the service opens
-            # on the first call, and with MAGSAG_CALL_DEADLINE=abc the server started, answered `initialize` and
-            # failed every call with the config_error (a client shows a server that started as working)
-            refused += refused_as_it_opens(args, os.environ)
-            agent, agent_refusals = agent_refused(args.agent, os.environ)  # (said with the others: it stopped alone)
-            refused += agent_refusals
-            if args.transport == "http":  # the host, the names it admits, the tokens and /metrics' settings too
-                from .gate_settings import gate_settings
-
-                host_refusals, host_taken = host_and_names_refused(args, taken)
-                refused += host_refusals
-                # the tokens (MAGSAG_MCP_TOKENS_FILE's, MAGSAG_MCP_TOKEN or its file) and /metrics' settings, each
-                # refused as `magsag doctor` lists it (the same function); a refused host is weighed against no token
-                # as doctor weighs none: 'localhost:8765' was also said "reachable beyond this machine"
-                gate, gate_refusals = gate_settings(os.environ, args.host if host_taken else None, agent)
-                refused += gate_refusals
             if refused:
                 raise ConfigError("; also ".join(refused))
             # a misspelt setting in a client's configuration (DB_PATH for DB), or one magsag has not (SPEND_LIMIT),
             # changes nothing: said now (on stderr), not at the first call's open over stdio, long after a user looked
             # at the log of the start; the lines `magsag` commands say
-            for unread in unread_variable_warnings(os.environ if env is None else env, lambda: catalog_root):
+            for unread in unread_variable_warnings(os.environ if env is None else env, lambda: checks.catalog_root):
                 log.warning("%s", unread)
             if args.transport == "stdio":  # (over http the ledger opens before serving, and a failed open refuses it)
                 from .ledger_at_start import unwritable_ledger_warning

@@ -272,9 +272,13 @@ def parse_command_line(argv: Sequence[str] | None) -> argparse.Namespace:
         _refused(dest, os.environ) for dest, (_, values, _, _) in _CHECKED.items() if getattr(args, dest) not in values
     ]
     if refused:
-        # with the settings the service reads as it opens: a bad MAGSAG_CALL_DEADLINE beside a bad
-        # MAGSAG_MCP_LOG_LEVEL was said only at the next start, once this one was fixed
-        from .server_settings import refused_as_it_opens
+        # with every other setting the start checks (:func:`.server_settings.start_checks`): a bad
+        # MAGSAG_CALL_DEADLINE beside a bad MAGSAG_MCP_LOG_LEVEL was said only at the next start, once this one was
+        # fixed, and then a bad port, catalog, agent or host too. A transport refused is checked as neither: what only
+        # the HTTP transport reads is not weighed for a transport not known
+        from copy import copy
 
-        parser.error("; also ".join([*refused, *refused_as_it_opens(args, os.environ)]))
+        from .server_settings import start_checks
+
+        parser.error("; also ".join([*refused, *start_checks(copy(args), os.environ).refused]))
     return args

@@ -15,6 +15,9 @@ import ipaddress
 import re
 from argparse import Namespace
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 from ..redaction import excerpt
@@ -106,6 +109,57 @@ def host_and_names_refused(args: Namespace, taken: Mapping[str, str]) -> tuple[l
         except ConfigError as exc:
             refused[place] = exc.message
     return list(dict.fromkeys(refused.values())), 0 not in refused
+
+
+@dataclass
+class StartChecks:
+    """What the start read of its settings, and each it refuses, in the order it meets them (:func:`start_checks`)."""
+
+    #: option -> the variable it was taken from (see :func:`listening_options`)
+    taken: dict[str, str]
+    refused: list[str]
+    catalog_root: Path | None = None
+    agent: str | None = None
+    #: the HTTP transport's tokens and /metrics' setting (:func:`.gate_settings.gate_settings`), None over stdio
+    gate: Any = field(default=None, repr=False)
+
+
+def start_checks(args: Namespace, env: Mapping[str, str]) -> StartChecks:
+    """Every setting ``magsag-mcp`` checks as it starts, each refusal with its fix, to be said at once as ``magsag
+    doctor`` lists them: the port and host variables (over HTTP), the ``--port``, the catalog, the settings the
+    service reads as it opens, the pinned agent, the host and the names it admits, the tokens and /metrics'. The one
+    sequence for the start and for the parser's refusal of an option's variable (a bad ``MAGSAG_MCP_LOG_LEVEL``
+    was said with the settings read at open, but a bad port, catalog, agent or host beside it at the next start).
+    ``args`` is completed as the start reads it (the host, port and names from their variables)."""
+    http = args.transport == "http"
+    taken, refused = listening_refused(args, env if http else {})
+    if http and not 0 <= args.port < 65536:
+        # said with the others (it stopped the start alone); the host's checks read the default port meanwhile
+        refused.append(f"--port {args.port} is not a TCP port (0-65535; 0 for a free one the system chooses)")
+        args.port = DEFAULT_PORT
+    from ..catalog_location import find_catalog  # (where it is alone: the catalog is read at the first call)
+
+    checks = StartChecks(taken, refused)
+    try:  # MAGSAG_CATALOG too: refused now, not by every tool call, and with the other settings refused
+        checks.catalog_root = find_catalog(args.catalog)
+    except ConfigError as exc:
+        refused.append(exc.message)
+    # the settings the service reads as it opens, refused now, each with its fix: over stdio the service opens on the
+    # first call, and with MAGSAG_CALL_DEADLINE=abc the server started, answered `initialize` and failed every call
+    refused += refused_as_it_opens(args, env)
+    checks.agent, agent_refusals = agent_refused(args.agent, env)
+    refused += agent_refusals
+    if http:  # the host, the names it admits, the tokens and /metrics' settings too
+        from .gate_settings import gate_settings
+
+        host_refusals, host_taken = host_and_names_refused(args, taken)
+        refused += host_refusals
+        # the tokens (MAGSAG_MCP_TOKENS_FILE's, MAGSAG_MCP_TOKEN or its file) and /metrics' settings, each refused as
+        # `magsag doctor` lists it (the same function); a refused host is weighed against no token as doctor weighs
+        # none: 'localhost:8765' was also said "reachable beyond this machine"
+        checks.gate, gate_refusals = gate_settings(env, args.host if host_taken else None, checks.agent)
+        refused += gate_refusals
+    return checks
 
 
 def refused_as_it_opens(args: Namespace, env: Mapping[str, str]) -> list[str]:
