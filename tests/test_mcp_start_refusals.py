@@ -290,3 +290,28 @@ def test_an_option_variable_refused_is_named_with_the_port_catalog_agent_and_hos
         "; also MAGSAG_MCP_HOST='http://mybox.lan' is not a host name",
     ):
         assert part in err, err
+
+
+@pytest.mark.usefixtures("unserved")
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("MAGSAG_PROVIDER", "opnai", "MAGSAG_PROVIDER='opnai': unknown provider 'opnai' (did you mean 'openai'?)"),
+        ("MAGSAG_MODEL", "  ", "MAGSAG_MODEL='  ' is blank; set it to a model"),
+        ("MAGSAG_ALLOWED_BASE_URLS", "notaurl", "MAGSAG_ALLOWED_BASE_URLS: entry 1 ('notaurl') is not provider=URL"),
+        ("MAGSAG_BILLED_COST_HOSTS", "https://gw.corp/v1", "MAGSAG_BILLED_COST_HOSTS: entry 1 ('https://gw.corp/v1')"),
+    ],
+)
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_a_setting_every_call_would_refuse_is_named_at_start_with_the_others(
+    monkeypatch, capsys, variable: str, value: str, said: str, transport: str
+):
+    # the server started, answered `initialize` and failed every call with the config_error (doctor listed it); a
+    # bad MAGSAG_CALL_DEADLINE beside it was the start's one refusal
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    assert server_main.main(["--transport", transport, "--catalog", str(CATALOG)]) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith("magsag-mcp: MAGSAG_CALL_DEADLINE='abc' is not a number"), first
+    assert f"; also {said}" in first, first

@@ -162,13 +162,28 @@ def start_checks(args: Namespace, env: Mapping[str, str]) -> StartChecks:
     return checks
 
 
+#: the variables every call reads (or every call naming a base URL, or whose answer bills its cost), refused by the
+#: call where bad: checked at the start with those read at open
+_REFUSED_BY_EVERY_CALL = ("MAGSAG_PROVIDER", "MAGSAG_MODEL", "MAGSAG_ALLOWED_BASE_URLS", "MAGSAG_BILLED_COST_HOSTS")
+
+
 def refused_as_it_opens(args: Namespace, env: Mapping[str, str]) -> list[str]:
     """The settings the service reads as it opens refused, each with its fix (:func:`~..settings.refused_at_open`,
-    ``--call-base-urls`` taken as its variable), and a blank ``MAGSAG_DB`` where ``--db`` is not given."""
+    ``--call-base-urls`` taken as its variable), those every call would refuse (:data:`_REFUSED_BY_EVERY_CALL`), and
+    a blank ``MAGSAG_DB`` where ``--db`` is not given."""
     from ..settings import MODE_ENV, ledger_path_setting, refused_at_open
 
     read = env if getattr(args, "call_base_urls", None) is None else {**env, MODE_ENV: args.call_base_urls}
     refused = refused_at_open(read)
+    if any(read.get(name) for name in _REFUSED_BY_EVERY_CALL):
+        # what every call would refuse (doctor's setting_problems: MAGSAG_PROVIDER='opnai', a blank MAGSAG_MODEL, a
+        # MAGSAG_ALLOWED_BASE_URLS or MAGSAG_BILLED_COST_HOSTS entry that is no URL or host): the server started,
+        # answered `initialize` and failed every call with the config_error (imported only where one is set: routing
+        # reaches the transport, which a start defers)
+        from ..settings import setting_problems
+
+        for problem in setting_problems(read):
+            refused.setdefault(problem, problem)
     if getattr(args, "db", None) is None:
         try:
             ledger_path_setting(env)  # a blank MAGSAG_DB, or one with spaces around it
