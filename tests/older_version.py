@@ -1,40 +1,42 @@
 """The version before this one, for the tests of a ledger it left (an upgrade must not break the server started before
 it; a ledger it recorded that cannot be migrated where it is is read from a migrated copy). It knows every migration but
-the last, 0034_attempts_cache_write_ttl_uncounted, an index of the attempts recorded before 0033 that wrote to the
-cache: it records and reads calls as this version does, its summaries' count of those attempts read without the index
-(the same count; :func:`leave_as_the_version_before`). The version two back knew 0033_cache_write_ttl_unsaid neither,
+the last, 0035_events_prune_marks, an index of the marks `magsag data prune` leaves: it records and reads calls as this
+version does, the latest prune mark read without the index (the same mark; :func:`leave_as_the_version_before`). The
+version two back knew 0034_attempts_cache_write_ttl_uncounted neither, an index of the attempts recorded before 0033
+that wrote to the cache: its summaries' count of those attempts is read without the index (the same count;
+:func:`leave_as_before_0034`). The version three back knew 0033_cache_write_ttl_unsaid neither,
 which counted on each attempt (and in usage_rollup) the cache writes whose time to live its answer did not say: its
 attempts count none, its rollup rows sum none, and its summaries and run pages read none
-(:func:`write_without_ttl_unsaid`, :func:`leave_as_before_0033`). The version three back knew
+(:func:`write_without_ttl_unsaid`, :func:`leave_as_before_0033`). The version four back knew
 0032_attempts_local_off_machine neither, an index of the local attempts that went off the machine, and records and reads
-calls as the version before does (:func:`leave_as_before_0032`). The version four back knew
+calls as the version three back does (:func:`leave_as_before_0032`). The version five back knew
 0031_usage_rollup_billing_parts neither, which summed in usage_rollup the parts of a bill 0030 records on each attempt,
 and records calls as this version does but for those: its rollup rows hold none, and its summaries read none
-(:func:`write_rollups_without_billing_parts`, :func:`leave_as_before_0031`). The version five back knew
+(:func:`write_rollups_without_billing_parts`, :func:`leave_as_before_0031`). The version six back knew
 0030_attempt_billing_parts neither, which recorded on each attempt the parts of its bill its tokens alone do not give
 (its output's image tokens, where inference ran, its per-use server tool calls): its attempts record none
-(:func:`write_without_billing_parts`, :func:`leave_as_before_0030`). The version six back knew 0029_attempt_endpoint
+(:func:`write_without_billing_parts`, :func:`leave_as_before_0030`). The version seven back knew 0029_attempt_endpoint
 neither, which recorded on each Azure attempt the endpoint it went to: its attempts name none
-(:func:`write_without_endpoint`, :func:`leave_as_before_0029`). The version seven back knew 0028_azure_forgotten
+(:func:`write_without_endpoint`, :func:`leave_as_before_0029`). The version eight back knew 0028_azure_forgotten
 neither, which kept when `magsag azure forget` dropped a deployment's row: its forget is a delete alone, and it writes
-a sighting whenever made (:func:`forget_without_time`, :func:`leave_as_before_0028`). The version eight back knew
+a sighting whenever made (:func:`forget_without_time`, :func:`leave_as_before_0028`). The version nine back knew
 0027_attempt_data_classes neither, which recorded on each attempt the data classes its call was held to: its attempts
-name none (:func:`write_without_data_classes`, :func:`leave_as_before_0027`). The version nine back knew
+name none (:func:`write_without_data_classes`, :func:`leave_as_before_0027`). The version ten back knew
 0026_attempt_served_model neither, which recorded on each attempt the model its answer said it came from: its attempts
-name none (:func:`write_without_served_model`, :func:`leave_as_before_0026`). The version ten back knew
+name none (:func:`write_without_served_model`, :func:`leave_as_before_0026`). The version eleven back knew
 0025_azure_served neither, which kept what each Azure deployment was seen serving: it reads and writes no such row
-(:func:`serve_without_memory`, :func:`leave_as_before_0025`). The version eleven back knew 0024_reservation_owner
+(:func:`serve_without_memory`, :func:`leave_as_before_0025`). The version twelve back knew 0024_reservation_owner
 neither, which gave budget_reservations the process holding each (``owner_host``, ``owner_pid``, ``owner_started``): its
-reservations name no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version twelve back
+reservations name no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version thirteen back
 knew 0023 neither, which added the answer cache's tables (answer_cache, cache_hits: it has no answer cache, and writes
-no cache_hits row; :func:`leave_as_before_0023`). The version thirteen back knew 0022 neither, which set the attempts
+no cache_hits row; :func:`leave_as_before_0023`). The version fourteen back knew 0022 neither, which set the attempts
 never sent that it wrote of no cost to $0, and recorded calls as this version does but for those
 (:func:`write_unsent_at_null`: an attempt never sent given no cost is written NULL, an unknown cost;
-:func:`leave_as_before_0022`). The version fourteen back knew 0021 neither, which gave usage_rollup its cache writes
-(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version fifteen back not 0020, which
+:func:`leave_as_before_0022`). The version fifteen back knew 0021 neither, which gave usage_rollup its cache writes
+(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version sixteen back not 0020, which
 gave budget_reservations its ``unbounded`` mark (its reservations, which marked none, are not made here;
-:func:`leave_as_before_0020`), and the version sixteen back not 0019, which gave them their ``call_id``
-(:func:`act_as_the_version_before` with ``back=16``, :func:`leave_as_before_0019`). The versions before 0018 wrote
+:func:`leave_as_before_0020`), and the version seventeen back not 0019, which gave them their ``call_id``
+(:func:`act_as_the_version_before` with ``back=17``, :func:`leave_as_before_0019`). The versions before 0018 wrote
 usage_rollup rows without ``calls``: :func:`write_rollups_without_calls` writes them so.
 """
 
@@ -44,10 +46,11 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-LAST = "0034_attempts_cache_write_ttl_uncounted"
+LAST = "0035_events_prune_marks"
 #: the last migrations, newest first: the version ``back`` versions before this one knows none of the first ``back``
 NEWEST = (
     LAST,
+    "0034_attempts_cache_write_ttl_uncounted",
     "0033_cache_write_ttl_unsaid",
     "0032_attempts_local_off_machine",
     "0031_usage_rollup_billing_parts",
@@ -72,29 +75,29 @@ def act_as_the_version_before(back: int = 1) -> None:
     import magsag_mcp.ledger.connection as connection
     import magsag_mcp.ledger.migrations as migrations
 
-    if back >= 2:
+    if back >= 3:
         write_without_ttl_unsaid()  # (every version before 0033)
-    if back >= 4:
-        write_rollups_without_billing_parts()  # (every version before 0031)
     if back >= 5:
-        write_without_billing_parts()  # (every version before 0030)
+        write_rollups_without_billing_parts()  # (every version before 0031)
     if back >= 6:
-        write_without_endpoint()  # (every version before 0029)
+        write_without_billing_parts()  # (every version before 0030)
     if back >= 7:
-        forget_without_time()  # (every version before 0028)
+        write_without_endpoint()  # (every version before 0029)
     if back >= 8:
-        write_without_data_classes()  # (every version before 0027)
+        forget_without_time()  # (every version before 0028)
     if back >= 9:
-        write_without_served_model()  # (every version before 0026)
+        write_without_data_classes()  # (every version before 0027)
     if back >= 10:
-        serve_without_memory()  # (every version before 0025)
+        write_without_served_model()  # (every version before 0026)
     if back >= 11:
-        reserve_without_owners()  # (every version before 0024)
+        serve_without_memory()  # (every version before 0025)
     if back >= 12:
-        summarize_without_cache_hits()  # (every version before 0023)
+        reserve_without_owners()  # (every version before 0024)
     if back >= 13:
-        write_unsent_at_null()  # (every version before 0022)
+        summarize_without_cache_hits()  # (every version before 0023)
     if back >= 14:
+        write_unsent_at_null()  # (every version before 0022)
+    if back >= 15:
         write_rollups_without_cache_writes()  # (every version before 0021)
 
     names = tuple(name for name, _ in migrations.MIGRATIONS[-back:])[::-1]
@@ -327,14 +330,22 @@ def write_rollups_without_calls(setattr: Callable[[Any, str, Any], None] = setat
 
 
 def leave_as_the_version_before(conn: sqlite3.Connection) -> None:
-    """Take a ledger this version made back to the schema the version before left: without 0034's index of the
-    attempts recorded before 0033 that wrote to the cache, its rows as they are."""
+    """Take a ledger this version made back to the schema the version before left: without 0035's index of the prune
+    marks, its rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = ?", (LAST,))
+    conn.execute("DROP INDEX events_prune_marks")
+
+
+def leave_as_before_0034(conn: sqlite3.Connection) -> None:
+    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    back left: without 0034's index of the attempts recorded before 0033 that wrote to the cache, its rows as they
+    are."""
+    conn.execute("DELETE FROM schema_migrations WHERE name = '0034_attempts_cache_write_ttl_uncounted'")
     conn.execute("DROP INDEX attempts_cache_write_ttl_uncounted")
 
 
 def leave_as_before_0033(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    """Take a ledger the version two back left (:func:`leave_as_before_0034`) back to the schema the version three
     back left: without 0033's count of the cache writes whose time to live the answer did not say (on attempts and in
     usage_rollup), its rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0033_cache_write_ttl_unsaid'")
@@ -343,14 +354,14 @@ def leave_as_before_0033(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0032(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version two back left (:func:`leave_as_before_0033`) back to the schema the version three
+    """Take a ledger the version three back left (:func:`leave_as_before_0033`) back to the schema the version four
     back left: without 0032's index of the local attempts that went off the machine, its rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0032_attempts_local_off_machine'")
     conn.execute("DROP INDEX attempts_local_off_machine")
 
 
 def leave_as_before_0031(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version three back left (:func:`leave_as_before_0032`) back to the schema the version four
+    """Take a ledger the version four back left (:func:`leave_as_before_0032`) back to the schema the version five
     back left: its usage_rollup without 0031's parts of a bill (their sums, and the counts of the attempts that said
     each), its other rows as they are."""
     from magsag_mcp.ledger.rollup_reads import ROLLUP_PART_COLUMNS
@@ -362,7 +373,7 @@ def leave_as_before_0031(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0030(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version four back left (:func:`leave_as_before_0031`) back to the schema the version five
+    """Take a ledger the version five back left (:func:`leave_as_before_0031`) back to the schema the version six
     back left: its attempts without 0030's ``output_image_tokens``, ``inference_geo`` and ``server_tool_uses``, its
     other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0030_attempt_billing_parts'")
@@ -371,21 +382,21 @@ def leave_as_before_0030(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0029(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version five back left (:func:`leave_as_before_0030`) back to the schema the version six
+    """Take a ledger the version six back left (:func:`leave_as_before_0030`) back to the schema the version seven
     back left: its attempts without 0029's ``endpoint``, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0029_attempt_endpoint'")
     conn.execute("ALTER TABLE attempts DROP COLUMN endpoint")
 
 
 def leave_as_before_0028(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version six back left (:func:`leave_as_before_0029`) back to the schema the version seven
+    """Take a ledger the version seven back left (:func:`leave_as_before_0029`) back to the schema the version eight
     back left: without 0028's times of the forgets, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0028_azure_forgotten'")
     conn.execute("DROP TABLE azure_forgotten")
 
 
 def leave_as_before_0027(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version seven back left (:func:`leave_as_before_0028`) back to the schema the version eight
+    """Take a ledger the version eight back left (:func:`leave_as_before_0028`) back to the schema the version nine
     back left: its attempts without 0027's ``data_classes`` (and its index), its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0027_attempt_data_classes'")
     conn.execute("DROP INDEX attempts_data_classes")
@@ -393,21 +404,21 @@ def leave_as_before_0027(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0026(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version eight back left (:func:`leave_as_before_0027`) back to the schema the version nine
+    """Take a ledger the version nine back left (:func:`leave_as_before_0027`) back to the schema the version ten
     back left: its attempts without 0026's ``served_model``, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0026_attempt_served_model'")
     conn.execute("ALTER TABLE attempts DROP COLUMN served_model")
 
 
 def leave_as_before_0025(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version nine back left (:func:`leave_as_before_0026`) back to the schema the version ten
+    """Take a ledger the version ten back left (:func:`leave_as_before_0026`) back to the schema the version eleven
     back left: without 0025's table of what each Azure deployment was seen serving, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0025_azure_served'")
     conn.execute("DROP TABLE azure_served")
 
 
 def leave_as_before_0024(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version ten back left (:func:`leave_as_before_0025`) back to the schema the version eleven
+    """Take a ledger the version eleven back left (:func:`leave_as_before_0025`) back to the schema the version twelve
     back left: its reservations without 0024's owners, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0024_reservation_owner'")
     for column in ("owner_host", "owner_pid", "owner_started"):
@@ -415,7 +426,7 @@ def leave_as_before_0024(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0023(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version eleven back left (:func:`leave_as_before_0024`) back to the schema the version twelve
+    """Take a ledger the version twelve back left (:func:`leave_as_before_0024`) back to the schema the version thirteen
     back left: without 0023's tables (the answer cache's), its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0023_answer_cache'")
     conn.execute("DROP TABLE answer_cache")
@@ -423,37 +434,37 @@ def leave_as_before_0023(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0022(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version twelve back left (:func:`leave_as_before_0023`) back to the schema the version thirteen
-    back left (its rows as they are: 0022 changed no table, only the attempts never sent that the version thirteen back
-    wrote NULL, which the versions since write at $0)."""
+    """Take a ledger the version thirteen back left (:func:`leave_as_before_0023`) back to the schema the version
+    fourteen back left (its rows as they are: 0022 changed no table, only the attempts never sent that the version
+    fourteen back wrote NULL, which the versions since write at $0)."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0022_unsent_attempts_cost_zero'")
 
 
 def leave_as_before_0021(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version thirteen back left (:func:`leave_as_before_0022`) back to the schema the version
-    fourteen back left, before 0021, which gave usage_rollup its cache writes."""
+    """Take a ledger the version fourteen back left (:func:`leave_as_before_0022`) back to the schema the version
+    fifteen back left, before 0021, which gave usage_rollup its cache writes."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0021_usage_rollup_cache_writes'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN cache_write_tokens")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN cache_write_1h_tokens")
 
 
 def leave_as_before_0020(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version fourteen back left (:func:`leave_as_before_0021`) back to the schema the version
-    fifteen back left, before 0020, which gave budget_reservations its ``unbounded`` mark."""
+    """Take a ledger the version fifteen back left (:func:`leave_as_before_0021`) back to the schema the version
+    sixteen back left, before 0020, which gave budget_reservations its ``unbounded`` mark."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0020_reservation_unbounded'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN unbounded")
 
 
 def leave_as_before_0019(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version fifteen back left (:func:`leave_as_before_0020`) back to the schema the version
-    sixteen back left, before 0019, which gave budget_reservations its ``call_id``."""
+    """Take a ledger the version sixteen back left (:func:`leave_as_before_0020`) back to the schema the version
+    seventeen back left, before 0019, which gave budget_reservations its ``call_id``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0019_reservation_call_id'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN call_id")
 
 
 def leave_as_before_0018(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version sixteen back left (:func:`leave_as_before_0019`) back to the schema before 0018, which
-    gave usage_rollup its ``calls``."""
+    """Take a ledger the version seventeen back left (:func:`leave_as_before_0019`) back to the schema before 0018,
+    which gave usage_rollup its ``calls``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0018_usage_rollup_counts_calls'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN calls")
 

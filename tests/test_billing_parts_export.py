@@ -42,6 +42,7 @@ from tests.older_version import (
     leave_as_before_0031,
     leave_as_before_0032,
     leave_as_before_0033,
+    leave_as_before_0034,
     leave_as_the_version_before,
 )
 from tests.providers.fakes import FakeAnthropic, FakeGemini, FakeOpenAI
@@ -285,6 +286,7 @@ async def test_a_ledger_the_version_before_left_keeps_every_row_and_reads_its_pa
     conn = sqlite3.connect(db)
     before = conn.execute("SELECT id, run_id, cost_pusd, input_tokens, output_tokens FROM attempts").fetchall()
     leave_as_the_version_before(conn)
+    leave_as_before_0034(conn)
     leave_as_before_0033(conn)
     leave_as_before_0032(conn)
     leave_as_before_0031(conn)

@@ -33,6 +33,7 @@ from tests.older_version import (
     leave_as_before_0031,
     leave_as_before_0032,
     leave_as_before_0033,
+    leave_as_before_0034,
     leave_as_the_version_before,
     write_without_data_classes,
 )
@@ -88,6 +89,7 @@ def _older_ledger(db: Path, monkeypatch: pytest.MonkeyPatch, at: float) -> None:
     anyio.run(make)
     conn = sqlite3.connect(db, isolation_level=None)
     leave_as_the_version_before(conn)
+    leave_as_before_0034(conn)
     leave_as_before_0033(conn)
     leave_as_before_0032(conn)
     leave_as_before_0031(conn)
@@ -96,7 +98,7 @@ def _older_ledger(db: Path, monkeypatch: pytest.MonkeyPatch, at: float) -> None:
     leave_as_before_0028(conn)
     leave_as_before_0027(conn)
     conn.close()
-    older = migrations.MIGRATIONS[:-3]
+    older = [m for m in migrations.MIGRATIONS if m[0] < "0027"]  # (the version before 0027, whatever came since)
 
     async def record() -> None:
         async with Ledger(db) as ledger:

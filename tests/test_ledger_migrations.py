@@ -28,7 +28,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-16:] == [
+    assert applied[-17:] == [
         "0019_reservation_call_id",
         "0020_reservation_unbounded",
         "0021_usage_rollup_cache_writes",
@@ -45,7 +45,11 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
         "0032_attempts_local_off_machine",
         "0033_cache_write_ttl_unsaid",
         "0034_attempts_cache_write_ttl_uncounted",
+        "0035_events_prune_marks",
     ]
+    # the marks `magsag data prune` leaves, by time (0035): the latest read in one step, not among every run-less event
+    marks = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events_prune_marks'").fetchone()[0]
+    assert marks == "CREATE INDEX events_prune_marks ON events (at) WHERE event = 'ledger_pruned'"
     # when `magsag azure forget` last dropped a deployment's row, of an endpoint or ('') of every one (0028)
     forgotten = {r[1]: (r[2], r[3], r[5]) for r in conn.execute("PRAGMA table_info(azure_forgotten)")}
     assert forgotten == {

@@ -48,6 +48,7 @@ from tests.older_version import (
     leave_as_before_0031,
     leave_as_before_0032,
     leave_as_before_0033,
+    leave_as_before_0034,
     leave_as_the_version_before,
 )
 
@@ -73,10 +74,11 @@ async def _record(db: Path) -> None:
 
 
 def _older(db: Path) -> None:
-    """The ledger as a version before 0017 left it: without the last fifteen migrations (0017 to 0031), its rows not
+    """The ledger as a version before 0017 left it: without every migration from 0017 on (0017 to 0035), its rows not
     renamed (0017 renames them, which the reads below show) nor its rollup given calls (0018)."""
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
+    leave_as_before_0034(conn)
     leave_as_before_0033(conn)
     leave_as_before_0032(conn)
     leave_as_before_0031(conn)
