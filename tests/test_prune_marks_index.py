@@ -1,6 +1,6 @@
 """The latest `magsag data prune` mark, read by every summary with a ``since`` and every budget status of a windowed
 limit (prune.pruned_before), and a prune step's look for a later mark (prune._mark), down 0035_events_prune_marks: the
-marks alone, by time. Read among the run-less events by events_run and sorted, the latest took 0.29-0.46 s of a ledger
+marks alone, by time. Read among the run-less events by events_run and sorted, the latest took 0.29-0.36 s of a ledger
 of 1,000,000 events (500,000 run-less); down the index, one step. A ledger without the index (the version before's)
 answers the same."""
 
@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from magsag_mcp.ledger import Ledger
-from magsag_mcp.ledger.prune import PRUNED_EVENT, _DELETE_MARKS_BEFORE, _LATEST_MARK, _MARK_FROM, pruned_before
+from magsag_mcp.ledger.prune import _DELETE_MARKS_BEFORE, _LATEST_MARK, _MARK_FROM, PRUNED_EVENT, pruned_before
 from tests.older_version import leave_as_the_version_before
 
 DAY = 86400.0

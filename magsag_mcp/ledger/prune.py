@@ -54,7 +54,7 @@ STEP_ATTEMPTS = 10_000
 #: the event a prune leaves at its cutoff, the ledger's oldest event from then on: a summary of a window that begins
 #: before it read $0 and ``cost_complete`` true for months whose calls the prune had deleted, with no word that any
 #: were (:func:`pruned_note`). At the cutoff, not at the prune's own time, so that the next prune deletes it as it
-#: writes its own; written with no run, so that :func:`pruned_before` finds it among the run-less events alone.
+#: writes its own; written with no run, as :func:`pruned_before` reads only run-less marks (down 0035's index).
 PRUNED_EVENT = "ledger_pruned"
 #: an event that is a prune's mark: 0035's index's condition, the name as a literal (a bound name would leave SQLite no
 #: way to see that the query's WHERE implies the index's, and the index unused)
