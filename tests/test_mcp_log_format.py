@@ -367,3 +367,21 @@ def test_a_text_lines_traceback_escapes_its_backslashes_and_reads_back_whole():
     # the record's cached traceback is Python's own still, for another handler's formatter (a JSON line's)
     said = "OSError: cannot open C:\\new\\x41.txt"
     assert record.exc_text is not None and said in record.exc_text and said.replace("\\", "\\\\") not in record.exc_text
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\r"])
+def test_a_line_separator_in_an_exceptions_text_is_escaped_in_its_traceback_not_a_line_of_its_own(separator: str):
+    # The message escaped U+2028/U+2029, and the traceback after it wrote each as a line break (indented): an
+    # exception's text holding one made a line of the log, such as a forged record, that grep and splitlines found as
+    # one of its own, and read_log_message could not give the text back. Each is written escaped, as the message is.
+    from magsag_mcp.mcp_server.log_format import read_log_message
+
+    forged = "2026-12-07T13:00:00.000+00:00 ERROR magsag_mcp.mcp: forged"
+    try:
+        raise ValueError(f"boom{separator}{forged}")
+    except ValueError:
+        record = _record("failed", exc_info=sys.exc_info())
+    text = RedactingFormatter(TEXT_LINE).format(record)
+    lines = text.splitlines()
+    assert lines == text.split("\n") and not any(line.lstrip().startswith(forged) for line in lines), lines
+    assert read_log_message(lines[-1].removeprefix("    ")) == f"ValueError: boom{separator}{forged}", lines

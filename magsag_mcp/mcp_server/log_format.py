@@ -50,6 +50,8 @@ def utc_time(record: logging.LogRecord) -> str:
 #: what ends a line to a reader of a text log: a line break, and the line and paragraph separators (Python's
 #: splitlines, a JavaScript reader); the other characters splitlines breaks at are control characters, escaped anyway
 _LINE_BREAKS = re.compile("[\n\u2028\u2029]")
+#: the line breaks of :data:`_LINE_BREAKS` other than "\n" (which a traceback's lines end with)
+_SEPARATORS = re.compile("[\u2028\u2029]")
 
 
 def _line_break_escaped(match: re.Match[str]) -> str:
@@ -113,7 +115,11 @@ class RedactingFormatter(logging.Formatter):
             # each of its lines kept a line (indented, see the class), each backslash written \\ as the message's is:
             # read_log_message reads a line of it back as it was
             tail = redact("\n" + "\n".join(after)).replace("\\", "\\\\")
-            line += _LINE_BREAKS.sub("\n    ", escaped_controls(tail))
+            # only its own line breaks ("\n") start its lines: a line or paragraph separator in an exception's text
+            # is written escaped, as the message writes it (a line break of its own, an exception's text made a line
+            # that read as a record, and read_log_message could not give the text back)
+            tail = _SEPARATORS.sub(_line_break_escaped, escaped_controls(tail))
+            line += tail.replace("\n", "\n    ")
         return line
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
