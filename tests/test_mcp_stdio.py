@@ -277,8 +277,10 @@ def test_a_request_the_sdk_cannot_read_is_answered_not_left_waiting(tmp_path: Pa
         assert answer["id"] == 9 and "recursion limit" in answer["error"]["message"]
         # a response of the client's (to a request of the server's) is not answered, whatever it carries
         proc.stdin.write(b'{"jsonrpc":"2.0","id":99,"result":{"text":"cut \\ud83d"}}\n')
-        deeper = "[" * 100_000 + "]" * 100_000  # past any parser's depth: no id to answer, and no crash
-        proc.stdin.write(f'{{"jsonrpc":"2.0","id":10,"method":"tools/list","params":{{"x":{deeper}}}}}\n'.encode())
+        # past any parser's depth: no id can be read, and no crash; JSON-RPC 2.0's parse error, id null, answers it
+        deeper = "[" * 100_000 + "]" * 100_000
+        answer = ask(f'{{"jsonrpc":"2.0","id":10,"method":"tools/list","params":{{"x":{deeper}}}}}')
+        assert answer["id"] is None and answer["error"]["code"] == -32700, answer
         # and the server serves on
         answer = ask('{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"list_skills","arguments":{}}}')
         assert answer["id"] == 8 and "result" in answer

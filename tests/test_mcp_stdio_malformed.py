@@ -129,3 +129,22 @@ def test_a_request_whose_params_is_an_array_is_answered_under_its_id_not_as_a_ba
         assert answer["id"] == 11 and answer["error"]["code"] == -32600, answer
         message = answer["error"]["message"]
         assert "batch" not in message and "not a JSON-RPC 2.0 request" in message, message
+
+
+def test_a_line_that_is_no_json_is_answered_with_a_parse_error_not_dropped(tmp_path: Path):
+    # A batch with one element that is no JSON (or an array, or a request, cut short) was dropped with a warning: the
+    # client waited for answers that never came. JSON-RPC 2.0 answers it with a parse error for the whole line, id
+    # null (no id can be read from it); a blank line is still nothing asked.
+    with stdio_server(tmp_path) as server:
+        for line in (
+            '[{"jsonrpc":"2.0","id":1,"method":"ping"}, {bad}]',
+            '[{"jsonrpc":"2.0","id":2,"method":"ping"},',
+            '{"jsonrpc":"2.0","id":3,"method":',
+        ):
+            answer = server.ask(line)
+            assert answer["id"] is None and answer["error"]["code"] == -32700, (line, answer)
+            message = answer["error"]["message"]
+            assert message.startswith("Parse error: Invalid JSON: ") and "one a line" in message, message
+        server.send("   ")
+        answer = server.ask('{"jsonrpc":"2.0","id":4,"method":"ping"}')
+        assert answer["id"] == 4 and "result" in answer, answer

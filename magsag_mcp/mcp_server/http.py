@@ -15,6 +15,8 @@
   they are answered without the token and whatever the Host).
 - A request whose HTTP headers name a trace (W3C ``traceparent``, ``tracestate``) and whose ``_meta`` names none joins
   it (:mod:`.trace_headers`).
+- A JSON-RPC batch (a JSON array body), which MCP no longer takes, gets ``400`` with an error for each of its requests,
+  under its id, saying to send each on its own, as stdio answers it (:mod:`.batches`).
 - A request to another path than the MCP one (``/mcp``), a probe's or ``/metrics`` gets ``404`` with a JSON-RPC error
   naming the URL to use. (These refusals' JSON-RPC errors, the 421/403/413's too, are :mod:`.refusals`'.)
 """
@@ -37,6 +39,7 @@ from starlette.types import ASGIApp
 
 from ..errors import ConfigError, redacting_logger, register_secret
 from ..signals import server_stop_signals
+from .batches import BatchRefusal
 from .bearer import BearerTokenMiddleware as BearerTokenMiddleware  # (its home before bearer.py: tests import it here)
 from .client_tokens import NEW_TOKEN as NEW_TOKEN  # (the command a refusal says makes a token)
 from .client_tokens import ClientToken, check_client_tokens
@@ -238,7 +241,7 @@ def http_app(
         host=host,
         max_request_body_size=MAX_REQUEST_BODY,
     )
-    app = RefusalHintMiddleware(app, path)
+    app = RefusalHintMiddleware(BatchRefusal(app, path), path)
     if token or clients:
         app = BearerTokenMiddleware(app, token, clients, reloaded)
     else:

@@ -5,6 +5,7 @@ rewritten into a JSON-RPC error that names the fix (:class:`RefusalHintMiddlewar
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
@@ -74,6 +75,15 @@ def wrong_path_answer(scope: Scope, path: str) -> bytes:
     return refusal_body(redact(message))  # the path as asked: a key pasted into the URL is not sent back
 
 
+async def send_refusal(send: Send, start: Mapping[str, Any], body: bytes) -> None:
+    """The refusal ``start`` began (its status kept), with ``body``, a JSON-RPC error, in place of the SDK's."""
+    replaced = (b"content-length", b"content-type")
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in replaced]
+    headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({**start, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class RefusalHintMiddleware:
     """The SDK refuses a Host or Origin it was not told of with a bare ``421 Invalid Host header`` (or
     ``403 Invalid Origin header``), and logs no more: an operator who bound ``0.0.0.0`` and forgot
@@ -119,25 +129,16 @@ class RefusalHintMiddleware:
                 await send(message)
                 return
             if header == "body":
-                await self._answer(send, start, too_large_answer())
+                await send_refusal(send, start, too_large_answer())
                 return
             if header == "path":
-                await self._answer(send, start, wrong_path_answer(scope, self.path))
+                await send_refusal(send, start, wrong_path_answer(scope, self.path))
                 return
             value = next((v.decode("latin-1") for k, v in scope["headers"] if k.decode("latin-1") == header), "")
             hint = allow_host_hint(header, value)
             if value not in self._logged and len(self._logged) < _HINTS_LOGGED_MAX:
                 self._logged.add(value)
                 logger.warning("refused a request: %s", hint)
-            await self._answer(send, start, refusal_body(hint))
+            await send_refusal(send, start, refusal_body(hint))
 
         await self.app(scope, receive, hinting_send)
-
-    @staticmethod
-    async def _answer(send: Send, start: dict[str, Any], body: bytes) -> None:
-        """The refusal ``start`` began (its status kept), with ``body``, a JSON-RPC error, in place of the SDK's."""
-        replaced = (b"content-length", b"content-type")
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in replaced]
-        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": body})

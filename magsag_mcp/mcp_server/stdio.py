@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from ..errors import redacting_logger
 from ..plurals import counted
 from ..signals import server_stop_signals
+from .batches import batch_errors
 from .server import server_state
 
 logger = redacting_logger("magsag_mcp.mcp")
@@ -149,7 +150,11 @@ class AnsweringReads:
                     "dropped a message from stdin that the server cannot read, with no id to answer: %s", reason
                 )
                 return item
-            if batch is None:
+            if batch is None and answers[0].id is None:
+                logger.warning(
+                    "answered a line that is no JSON with a parse error (id null): %s", answers[0].error.message
+                )
+            elif batch is None:
                 logger.warning("answered request %r with an error: %s", answers[0].id, answers[0].error.message)
             elif answers[0].id is None:
                 logger.warning(
@@ -178,11 +183,8 @@ def batch_answers(exc: Exception) -> list[JSONRPCError] | None:
     ``None`` when the line was no array.
 
     MCP's 2025-06-18 revision removed batching, and the SDK's reader refuses an array ("Input should be an object"),
-    which the server then dropped: a client that batched waited for answers that never came. Each request of the
-    batch with an id is answered Invalid Request under its id (a client matches answers by id), saying to send each
-    as a message of its own; a batch with none to answer but something other than notifications and responses in it
-    (an empty one, a number) is answered with one Invalid Request error (id null), as JSON-RPC 2.0 answers an invalid
-    batch. A batch of notifications and responses alone is answered with nothing, as JSON-RPC 2.0 has it."""
+    which the server then dropped: a client that batched waited for answers that never came. It is answered as
+    :func:`~.batches.batch_errors` says (the HTTP transport answers a batch in the same words)."""
     if not isinstance(exc, ValidationError):
         return None
     errors = exc.errors(include_url=False)
@@ -192,28 +194,7 @@ def batch_answers(exc: Exception) -> list[JSONRPCError] | None:
     whole = errors[0] if errors else None
     if whole is None or len(whole["loc"]) > 1 or not isinstance(whole["input"], list):
         return None
-    batch = whole["input"]
-    shown = f"an array of {counted(len(batch), 'message')}" if batch else "an empty array"
-    text = (
-        f"Invalid Request: a JSON-RPC batch ({shown}), which MCP does not take "
-        "since its 2025-06-18 revision; send each request as a JSON object of its own, one a line"
-    )
-    answers = []
-    unanswered = False  # an element that is neither a request with an id, a notification nor a response
-    for message in batch:
-        request_id = message.get("id") if isinstance(message, dict) else None
-        if isinstance(message, dict) and "method" in message:
-            if isinstance(request_id, int | str) and not isinstance(request_id, bool):
-                answers.append(
-                    JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=INVALID_REQUEST, message=text))
-                )
-            elif "id" in message:
-                unanswered = True  # a request whose id no answer can carry
-        elif not (isinstance(message, dict) and ("result" in message or "error" in message)):
-            unanswered = True
-    if not answers and (unanswered or not batch):
-        answers.append(JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=INVALID_REQUEST, message=text)))
-    return answers
+    return batch_errors(whole["input"])
 
 
 def unreadable_answer(exc: Exception) -> JSONRPCError | None:
@@ -227,8 +208,8 @@ def unreadable_answer(exc: Exception) -> JSONRPCError | None:
             invalid_json = err["msg"]
             try:
                 message = json.loads(err["input"])
-            except (ValueError, RecursionError):
-                return None  # not JSON (or nested past any parser's depth): no id to read
+            except (ValueError, RecursionError):  # no id can be read: JSON-RPC 2.0's parse error, id null
+                return _not_json_answer(err["input"], invalid_json)
             break
         if isinstance(err["input"], dict) and "method" in err["input"]:
             message = err["input"]  # JSON, but not a JSON-RPC message
@@ -258,6 +239,21 @@ def unreadable_answer(exc: Exception) -> JSONRPCError | None:
         )
         code = INVALID_REQUEST
     return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=text))
+
+
+def _not_json_answer(line: str, invalid_json: str) -> JSONRPCError | None:
+    """The error answering a ``line`` that is no JSON (pydantic's ``invalid_json`` says where), or None for a blank one.
+
+    Such a line (a batch with one element broken, a request cut short, one nested past any parser's depth) was dropped
+    with a warning: its client waited for answers that never came, where JSON-RPC 2.0 answers it with a parse error,
+    id null (no id can be read from it)."""
+    if not line.strip():
+        return None  # (a blank line between messages: nothing was asked)
+    text = (
+        f"Parse error: {invalid_json}; no request on the line was read (none is answered under its id): send each "
+        "request as a JSON object, one a line"
+    )
+    return JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=PARSE_ERROR, message=text))
 
 
 def _half_surrogate(value: Any, where: str = "") -> tuple[str, str] | None:
