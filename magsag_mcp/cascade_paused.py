@@ -47,7 +47,7 @@ from .caller_progress import CallbackFailed, emit
 from .cascade_errors import internal_error
 from .cascade_failed import FailedTry
 from .cascade_guard import attempt_context
-from .cascade_report import CascadeState, attempt_record, record_skip, unhooked
+from .cascade_report import CascadeState, attempt_event, attempt_record, record_skip, unhooked
 from .cascade_stops import cut_by_the_deadline
 from .deadline import Deadline
 from .errors import (
@@ -349,7 +349,7 @@ class PausedTurns:
                 state.attempts[-1].warnings.append(said)
                 return None, exc.message
         try:  # (as every try of a target is told: the caller's progress sees the request it waits on)
-            await emit(progress, "attempt", {"target": target.label, "try": number, "position": position})
+            await emit(progress, "attempt", attempt_event(state, target, number, position))
         except BaseException as stopped:  # (its callback raised, the caller cancelled): nothing sent, at no cost
             if slot is not None:
                 slot.release(sent=False)

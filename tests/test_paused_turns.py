@@ -348,3 +348,36 @@ def test_the_turns_usage_sums_every_count_a_usage_has():
     total = summed([first, second])
     assert total.counts() == tuple(a + b for a, b in zip(first.counts(), second.counts(), strict=True))
     assert len(total.counts()) == len(names)
+
+
+async def test_a_continuations_attempt_event_says_where_a_local_model_off_this_machine_runs(
+    catalog, tmp_path, serve, monkeypatch
+):
+    # The first try's attempt event carries runs_at for a local target whose model runs off this machine (an Ollama
+    # cloud model), and a client's heartbeat says "loads the model" only where it runs here; a continuation's event,
+    # written out apart, carried none: the client said the cloud model was loading into this machine's memory. Here
+    # "local" is registered as a Messages API provider (as Ollama serves Anthropic's API), over the fake.
+    from magsag_mcp import providers
+    from magsag_mcp.providers.anthropic import AnthropicProvider
+    from magsag_mcp.targets import forget_parsed_targets
+
+    monkeypatch.setitem(providers._REGISTRY, "local", AnthropicProvider)
+    forget_parsed_targets()
+    fake, env = await _fake(serve, {**SEARCHED, "text": "Searching. "}, {"text": "Rain."})
+    events: list[tuple[str, dict[str, Any]]] = []
+    config = {"provider": "local", "model": "gpt-oss:120b-cloud", "max_tokens": 2000, "stream": False}
+    try:
+        async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=env) as svc:
+            result = await svc.invoke_skill(
+                "skill.analysis", {"data": "x", "model_config": config}, progress=lambda e, d: events.append((e, d))
+            )
+    finally:
+        monkeypatch.undo()
+        forget_parsed_targets()
+    assert result.text == "Searching. Rain." and len(fake.requests) == 2
+    tries = [d for e, d in events if e == "attempt"]
+    label = "local:gpt-oss:120b-cloud"
+    assert tries == [
+        {"target": label, "try": 1, "position": 0, "runs_at": "ollama.com"},
+        {"target": label, "try": 2, "position": 0, "runs_at": "ollama.com"},
+    ], tries
