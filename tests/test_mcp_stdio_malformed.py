@@ -148,3 +148,29 @@ def test_a_line_that_is_no_json_is_answered_with_a_parse_error_not_dropped(tmp_p
         server.send("   ")
         answer = server.ask('{"jsonrpc":"2.0","id":4,"method":"ping"}')
         assert answer["id"] == 4 and "result" in answer, answer
+
+
+def test_a_progress_token_of_the_wrong_type_is_told_so_not_a_bare_invalid_params(tmp_path: Path):
+    # A progressToken that is no string or integer got the SDK's bare "Invalid request parameters", naming neither the
+    # field nor what it takes (a ping's too); a boolean one was taken and no progress sent under it, unsaid.
+    with stdio_server(tmp_path) as server:
+        for request_id, (token, said) in enumerate(
+            [("1.5", "a number that is no integer"), ("true", "a boolean"), ("null", "null"), ('{"a":1}', "an object")],
+            20,
+        ):
+            meta = f'"_meta":{{"progressToken":{token}}}'
+            answer = server.ask(_call(request_id, f'{{"name":"list_skills","arguments":{{}},{meta}}}'))
+            assert answer["id"] == request_id and answer["error"]["code"] == -32602, answer
+            message = answer["error"]["message"]
+            assert "params._meta.progressToken must be a string or an integer" in message, message
+            assert f"(it was {said})" in message and "leave progressToken out" in message, message
+        answer = server.ask('{"jsonrpc":"2.0","id":30,"method":"ping","params":{"_meta":{"progressToken":[1]}}}')
+        assert answer["id"] == 30 and "ping's params._meta.progressToken" in answer["error"]["message"], answer
+        answer = server.ask('{"jsonrpc":"2.0","id":31,"method":"tools/list","params":{"_meta":5}}')
+        assert "params._meta must be an object (it was an integer)" in answer["error"]["message"], answer
+        # a token of either type, a _meta of null, an unknown notification and a cancel of no request: served as ever
+        server.send('{"jsonrpc":"2.0","method":"notifications/whatever"}')
+        server.send('{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":12345}}')
+        for request_id, meta in ((32, '{"progressToken":-3}'), (33, '{"progressToken":""}'), (34, "null")):
+            answer = server.ask(f'{{"jsonrpc":"2.0","id":{request_id},"method":"ping","params":{{"_meta":{meta}}}}}')
+            assert answer == {"jsonrpc": "2.0", "id": request_id, "result": {}}, answer
