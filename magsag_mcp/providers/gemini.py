@@ -200,6 +200,11 @@ class GeminiFormat(WireFormat):
         }
         system = request.system or ""
         extra = dict(request.extra)
+        for tier in ("serviceTier", "service_tier"):
+            if tier in extra and extra[tier] is None:
+                # a null tier asks for the vendor's default, as the reservation reads it (worst_cases.request_asks);
+                # the request's serviceTier is an enum string, its default ("unspecified", standard) the field left out
+                del extra[tier]
         config: dict[str, Any] = {_GENERATION_PARAMS[k]: extra.pop(k) for k in request.extra if k in _GENERATION_PARAMS}
         if request.max_tokens is not None:
             config["maxOutputTokens"] = request.max_tokens
