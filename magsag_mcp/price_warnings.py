@@ -226,3 +226,25 @@ def unknown_cost_warning(priced: Priced, label: str, usage: Usage, prices: str) 
         f"no price known for the {what} of {label} ({priced.source} has none); its cost is recorded as "
         f'unknown. Add the rate to {prices}, e.g. "{label}": {{input: ..., output: ..., {key}: ...}}'
     )
+
+
+def split_past_written(label: str, usage: Usage, cost: Decimal) -> str | None:
+    """The note of a Claude answer whose ``cache_creation`` split counted more cache writes than its
+    ``cache_creation_input_tokens`` (Usage.cache_write_split_past_tokens): priced at the split's figure, the larger,
+    so as never to count less than may have been billed; None where the two agree."""
+    past = usage.cache_write_split_past_tokens
+    if not past:
+        return None
+    split = usage.cache_write_tokens
+    return (
+        f"{label} reported cache_creation's split by time to live ({usage.cache_write_1h_tokens} 1-hour and "
+        f"{split - usage.cache_write_1h_tokens} 5-minute writes) counting {past} more cache-write tokens than its "
+        f"cache_creation_input_tokens ({split - past}); the two disagree and the answer does not say which is right: "
+        f"the call was priced at the split's {split} writes, the larger (${cost:f}), and may have been billed less"
+    )
+
+
+def joined(*notes: str | None) -> str | None:
+    """A price's notes said together ("; " between them); None where there are none."""
+    said = [note for note in notes if note]
+    return "; ".join(said) if said else None

@@ -63,12 +63,14 @@ from .price_warnings import (
     billed_by_ollama,
     cached_audio,
     fine_tune,
+    joined,
     not_azures,
     not_global,
     parts_beyond_whole,
     past_the_window,
     per_use_charges,
     per_use_priced,
+    split_past_written,
     tier_fix,
     time_to_live_asked,
     unknown_cost_warning,
@@ -424,9 +426,7 @@ class Pricer(WorstCasePricing):
             # for no server tool: the attempt's server_tool_uses (0030) counts them, which its cost follows from
             cost += fee
             note = per_use_priced(label, usage, fee, cost)
-        if ttl_note is not None:
-            note = f"{note}; {ttl_note}" if note else ttl_note
-        return PriceQuote(cost, priced.source, note)
+        return PriceQuote(cost, priced.source, joined(note, ttl_note, split_past_written(label, usage, cost)))
 
     def azure_answered(self, deployment: str, endpoint: str = "") -> frozenset[str]:
         """The models Azure deployment ``deployment`` of ``endpoint`` is trusted to serve, other than its own name: a

@@ -82,6 +82,11 @@ class Usage:
     #: which: :mod:`.pricing` records such a call's cost as unknown. A part of neither count (the wire modules' bound
     #: on a count reads it as the others)
     total_unsplit_tokens: int = 0
+    #: of ``cache_write_tokens``, those Anthropic's ``cache_creation`` split by time to live counts past its
+    #: ``cache_creation_input_tokens`` (the two disagree, and not said which is right): the writes are counted at the
+    #: split's larger figure, never under what may have been billed, and :mod:`.pricing` says so in the price's note
+    #: (kept in the ledger's warnings with the attempt)
+    cache_write_split_past_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -102,6 +107,7 @@ class Usage:
             self.cache_write_ttl_unsaid_tokens,
             self.cached_audio_tokens,
             self.total_unsplit_tokens,
+            self.cache_write_split_past_tokens,
         )
 
     def to_dict(self) -> UsageDict:

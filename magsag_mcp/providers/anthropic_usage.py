@@ -32,12 +32,16 @@ def _counted(raw: dict[str, Any]) -> Usage:
     # all (a gateway's, or an older API's: the spec makes it nullable), which were priced as 5-minute writes, and a
     # 1-hour one recorded at 5/8 of its bill as if exact
     by_ttl = raw.get("cache_creation")
-    hour = unsaid = 0
+    hour = unsaid = past = 0
     if isinstance(by_ttl, dict):
         hour = int(by_ttl.get("ephemeral_1h_input_tokens") or 0)
         split = hour + int(by_ttl.get("ephemeral_5m_input_tokens") or 0)
         if written > split:
             unsaid = written - split
+        # a split counting more writes than cache_creation_input_tokens (a gateway's, or a broken count): one of the
+        # two is wrong, and not said which; the larger is priced (the smaller may under-count what was billed), and
+        # how many more the split counts is kept (Usage.cache_write_split_past_tokens), which the price's note says
+        past = max(split - written, 0)
         written = max(written, split)
     else:
         unsaid = written
@@ -59,6 +63,7 @@ def _counted(raw: dict[str, Any]) -> Usage:
         reasoning_tokens=thinking,
         cache_write_1h_tokens=hour,
         cache_write_ttl_unsaid_tokens=unsaid,
+        cache_write_split_past_tokens=past,
         # a stream says it in message_start only (MessageDeltaUsage has no inference_geo)
         inference_geo=raw["inference_geo"] if isinstance(raw.get("inference_geo"), str) else None,
         # "standard", "priority" (Priority Tier, billed by contract) or "batch"; a stream says it in message_start only

@@ -185,6 +185,7 @@ def _past_counting(usage: Usage) -> bool:
         | usage.cache_write_ttl_unsaid_tokens
         | usage.cached_audio_tokens
         | usage.total_unsplit_tokens
+        | usage.cache_write_split_past_tokens
     )
     return every < 0 or (every > MOST_TOKENS and max(usage.counts()) > MOST_TOKENS)
 
@@ -257,6 +258,7 @@ def prompt_part(usage: Usage | None) -> Usage | None:
         cache_write_tokens=usage.cache_write_tokens,
         cache_write_1h_tokens=usage.cache_write_1h_tokens,
         cache_write_ttl_unsaid_tokens=usage.cache_write_ttl_unsaid_tokens,
+        cache_write_split_past_tokens=usage.cache_write_split_past_tokens,
         cached_audio_tokens=usage.cached_audio_tokens,
         input_audio_tokens=usage.input_audio_tokens,
         service_tier=usage.service_tier,
