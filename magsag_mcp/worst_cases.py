@@ -180,7 +180,8 @@ class WorstCasePricing:
         priced = self._resolve(provider, model, None, off_machine)
         audio = provider in AUDIO_PROVIDERS
         implied = provider == "anthropic"  # a write's rate a prices.yaml entry lacks: Anthropic's multiple of input
-        long = self._past_the_window(provider, model, priced, input_tokens)
+        # (the prompt the estimate may stand for: see PROMPT_PER_ESTIMATE_AT_MOST)
+        long = self._past_the_window(provider, model, priced, input_tokens * PROMPT_PER_ESTIMATE_AT_MOST)
         worst = _worst_of(priced, input_tokens, output_tokens, audio, writes, implied, long)
         for tier in () if standard else self._served_tiers.get(provider, ()):
             dearer = _worst_of(
@@ -237,6 +238,14 @@ def request_asks(params: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> tup
     return params.get("inference_geo"), params.get("service_tier") or params.get("serviceTier")
 
 
+#: how many times its estimate a prompt's tokens may be at most: the estimate is half the prompt's UTF-8 bytes
+#: (:func:`~.predictions.tokens_at_most`, four bytes a token being usual), and a token is at least one byte (every
+#: vendor's tokenizer falls back to bytes), so a prompt estimated at N tokens is at most 2N. A reservation prices a
+#: prompt at the long-context rates wherever 2N passes the window or the tier (not only where N does): estimated just
+#: below it (199,000 of Gemini 2.5 Pro's 200,000), a prompt of digits or rare characters passing it was billed every
+#: token at twice the rate its reservation held. The tokens themselves are reserved as estimated
+PROMPT_PER_ESTIMATE_AT_MOST = 2
+
 #: Anthropic's long-context rates past a 1M-context beta model's 200,000 prompt tokens, as multiples of its own:
 #: every input rate (cache reads and writes too) doubled, the output rate half again (Claude Sonnet 4: $6 / $22.50)
 _LONG_INPUT, _LONG_OUTPUT = Decimal(2), Decimal("1.5")
@@ -247,7 +256,21 @@ def _worst_of(
 ) -> Decimal | None:
     """``priced``'s worst case; ``long``: a prompt past its window (see WorstCasePricing._past_the_window), at the
     long-context rates. Reserved at the flat ones, such a call was counted, its cost unknown, at half its bill."""
-    if not long or priced.units is None:
+    if priced.units is None:
+        worst = priced.worst_case(input_tokens, output_tokens, audio=audio, writes=writes, implied=implied)
+        reach = input_tokens * PROMPT_PER_ESTIMATE_AT_MOST
+        if worst is None or not input_tokens <= priced.threshold < reach:
+            return worst
+        # a tiered price (genai-prices': Gemini 2.5 Pro's, Claude Sonnet 4.5's) whose tier the prompt may pass: its
+        # tokens at the rates of each tier it may reach, as the whole prompt is billed past one
+        for start, rates in priced.tiers():
+            if start < reach:
+                past = rates.ceiling(audio, writes, implied).text_cost(input_tokens, output_tokens)
+                if past is None:  # (a rate the tier lacks: no bound, as past the tier)
+                    return None
+                worst = max(worst, past)
+        return worst
+    if not long:
         return priced.worst_case(input_tokens, output_tokens, audio=audio, writes=writes, implied=implied)
     ceiling = priced.units.ceiling(audio, writes, implied)
     if ceiling.input is None or ceiling.output is None:

@@ -51,7 +51,13 @@ def test_the_reservation_of_a_prompt_past_a_flat_priced_claudes_window_bounds_it
     marked = {"cache_control": {"type": "ephemeral", "ttl": "1h"}}
     written = (Decimal(300_000) * 12 + Decimal(1_000) * Decimal("22.5")) / 1_000_000
     assert pricer.reserved_worst_case(sonnet_4, 300_000, 1_000, params=marked) == written
-    # within the window, the flat rates, as before
+    # a prompt estimated at 150,000 tokens may hold up to twice as many (a token is at least a byte, the estimate half
+    # the bytes: worst_cases.PROMPT_PER_ESTIMATE_AT_MOST), past the window: the long-context rates (flat before, a
+    # meant change: a prompt estimated just below the window and billed past it was reserved at half its rates)
     assert pricer.reserved_worst_case(sonnet_4, 150_000, 1_000, params={}) == (
-        (Decimal(150_000) * 3 + Decimal(1_000) * 15) / 1_000_000
+        (Decimal(150_000) * 6 + Decimal(1_000) * Decimal("22.5")) / 1_000_000
+    )
+    # one that cannot pass it, the flat rates, as before
+    assert pricer.reserved_worst_case(sonnet_4, 100_000, 1_000, params={}) == (
+        (Decimal(100_000) * 3 + Decimal(1_000) * 15) / 1_000_000
     )
