@@ -272,7 +272,7 @@ def price_answered(
     the bug to report; raised, the answer was lost, its attempt recorded nowhere, its reservation left to expire."""
     try:
         quote = quoted(pricer, target, result.usage, request, record.sent)
-        if quote.warning:
+        if quote.warning and result.usage.reported:  # (an unreported usage's is price_unreported's to say)
             result.warnings.append(quote.warning)
         price_answer(pricer, record, result, quote, target, admission, request)
     except Exception as bug:

@@ -401,6 +401,9 @@ class Pricer(WorstCasePricing):
         fee = _per_use_fee(provider, priced, usage) if usage.server_tool_calls else ZERO
         if fee is None:  # (a prices.yaml entry, a tier genai-prices gives no such rate on)
             return PriceQuote(None, None, per_use_charges(label, usage))
+        if not usage.reported and priced.worst_case(1, 1) != 0:
+            # no count (an answer without its usage): its zeros priced, a library caller of price() was told $0 exact
+            return PriceQuote(None, None, f"{label} answered without reporting its token usage; its cost is unknown")
         cost = priced.cost(usage)
         if cost is None and usage.billed_usd is not None and priced.source is None:
             # no price known, but the server said what it billed (OpenRouter's usage.cost): that is the cost
