@@ -11,6 +11,10 @@ import base64
 import binascii
 import re
 
+from .key_triggers import _A_TRIGGER as _A_TRIGGER
+from .key_triggers import _RE_ALSO_ASCII, _TRIGGERS, _VENDOR_TRIGGERS
+from .key_triggers import _folded as _folded
+from .key_triggers import holds_a_trigger as holds_a_trigger
 from .lazy_pattern import compiled_on_first_use
 
 #: ``label`` is what names the value (``api_key": "``, ``x-api-key: ``): it is kept, and only the value
@@ -271,63 +275,6 @@ def _redacted_between(text: str, start: int, end: int) -> str:
     return "".join(parts) + text[done:end]
 
 
-#: every match of :data:`_SECRET_PATTERNS` holds one of these, casefolded (``api-key`` and ``?key=`` hold
-#: "key", ``access_token`` "token", ``&sig=`` "sig"...). A text holding none (most error messages: "HTTP 500:
-#: The server had an error...") skips the pattern, which tries each of its alternatives at every character:
-#: about 15 us for 100 characters, against 1 us for these lookups, and a failed call redacts four texts.
-_TRIGGERS = ("sk-", "aiza", "bearer", "eyj", "key", "passw", "secret", "token", "authorization", "sig")
-#: the vendors' prefixes of :data:`_VENDOR_KEY`, casefolded, by the separator each ends with (Cerebras's ``csk-`` holds
-#: "sk-" and Anyscale's ``esecret_`` "secret": triggers already). Looked for where that separator stands, not each in
-#: the whole text: eighteen look-ups more made an 8 KB error's redaction some 2.5 times as long (counted)
-_VENDOR_TRIGGERS = {
-    "_": ("gsk_", "r8_", "fw_", "jina_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "tgp_v1_", "lsv2_pt_",
-          "lsv2_sk_", "hf_"),
-    "-": ("xai-", "pplx-", "nvapi-", "glpat-"),
-}  # fmt: skip
-#: each separator's prefixes as the text read backwards holds them, from the separator on: one search (its first
-#: character a literal, which the search skips to) finds any of them ending at any of the separator's places. Looked up
-#: forwards where each separator stands, a text holding many (a run of ``____``, a dump of snake_case names) was looked
-#: up again for each prefix instead: eighteen passes over the text, a third to a half of its redaction (counted)
-_VENDOR_TRIGGERS_BACKWARDS = {
-    separator: re.compile(
-        re.escape(separator) + "(?:" + "|".join(re.escape(prefix[-2::-1]) for prefix in prefixes) + ")"
-    )
-    for separator, prefixes in _VENDOR_TRIGGERS.items()
-}
-
-
-def holds_a_trigger(folded: str) -> bool:
-    """Whether ``folded`` (:func:`_folded`) holds a word every match of :data:`_SECRET_PATTERNS` holds: one of
-    :data:`_TRIGGERS`, or a vendor's prefix (:data:`_VENDOR_TRIGGERS`) ending at one of its ``_`` or ``-``. A pass
-    over the text for each trigger word, one to read it backwards and one for each separator it holds."""
-    for trigger in _TRIGGERS:
-        if trigger in folded:
-            return True
-    backwards = ""
-    for separator, prefixes_backwards in _VENDOR_TRIGGERS_BACKWARDS.items():
-        if separator in folded:
-            backwards = backwards or folded[::-1]
-            if prefixes_backwards.search(backwards):
-                return True
-    return False
-
-
-#: whether a casefolded text holds one of :data:`_TRIGGERS`: one search, for a name (a few dozen characters, where
-#: ten lookups cost more; an error's message, longer, is looked up in as redact() does)
-_A_TRIGGER = re.compile("|".join(map(re.escape, (*_TRIGGERS, *(t for ts in _VENDOR_TRIGGERS.values() for t in ts)))))
-#: the letters besides ASCII's that (?i:...) takes for one of them (re's docs name four), as casefold() does not: the
-#: Kelvin sign and the long s casefold to "k" and "s", but the dotless i stays itself and the dotted capital I
-#: becomes "i" and a combining dot. "?s\u0131g=..." and "Author\u0130zation: Basic ..." matched the patterns and,
-#: holding no trigger so folded, were never searched: the credential stayed in the text
-_RE_ALSO_ASCII = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
-
-
-def _folded(text: str) -> str:
-    """``text`` as :data:`_TRIGGERS` are looked up in: casefolded, each letter that (?i:...) matches to an ASCII one
-    made that letter first."""
-    return text.lower() if text.isascii() else text.translate(_RE_ALSO_ASCII).casefold()
-
-
 #: a piece of an ``sk-`` key after its prefix: 8 characters or more between dashes and underscores mixing letters with
 #: digits, or a lower case letter with a capital after it (``Ab3dEf6h``, ``3f9a1c7e``; never ``instruct``, ``Legal``)
 _RANDOM_PIECE = re.compile(r"(?=[^-_]*[0-9])(?=[^-_]*[A-Za-z])[^-_]{8,}|(?=[^-_]*[a-z][^-_]*[A-Z])[^-_]{8,}")
@@ -345,12 +292,23 @@ def _key_shaped(match: re.Match[str]) -> bool:
     return len(found) >= 23 and _RANDOM_PIECE.search(found, 3) is not None
 
 
-#: how much of a text :data:`_SECRET_PATTERNS` reads (as much as :func:`~magsag_mcp.redaction.excerpt` keeps of an
-#: error's body: a body quoted whole is read whole). The pattern has no literal start to skip to, and tries each of its
-#: alternatives at every character: 350 ms to 1.2 s a MB of base64 (an image's data in a request quoted back), each
-#: time a message, a record or a log line was made of it. Past it, the text is not searched but cut (see
-#: :func:`without_key_shapes`)
+#: how much of a text :data:`_SECRET_PATTERNS` reads whole, from its start (as much as
+#: :func:`~magsag_mcp.redaction.excerpt` keeps of an error's body: a body quoted whole is read whole). The pattern has
+#: no literal start to skip to, and tries each of its alternatives at every character: 350 ms to 1.2 s a MB of base64
+#: (an image's data in a request quoted back), each time a message, a record or a log line was made of it. Past it,
+#: only windows around where a key's shape could start are read (see :func:`without_key_shapes`)
 _SHAPES_READ = 65536
+#: how many characters of a text the pattern reads at most, its first :data:`_SHAPES_READ` and its windows together.
+#: Past them, the text is masked from where a key's shape could start (:data:`_A_VALUES_RUN`). Masked so from its first
+#: trigger word past 64 KB, an ``obs.log`` event over 64 KB lost its words to a "sig" in "design", a "key" in
+#: "monkey", a "token" in ``input_tokens`` (``{"usage": {"input_tokens": 10}}`` was stored ``{"[REDACTED]": 10}``)
+_SHAPES_READ_MOST = 262144
+#: how far a window reads past where a shape could start (a label, its separator and its value, and the
+#: :data:`_SHAPES_OVERLAP` its end leaves unsettled); one whose end leaves all of it unsettled reads twice as far
+_WINDOW = 512
+#: how far a window goes on over shapes' starts each within its end before it is searched (a JSON log's
+#: ``input_tokens`` read in one window, not in one a word: each window's end is read again by the next)
+_WINDOW_LONGEST = 16384
 #: how far before the end of what the pattern read a shape may start that it did not find there (its look aheads
 #: read past that end, 64 characters at most): what follows is judged as the unread text is
 _SHAPES_OVERLAP = 128
@@ -362,40 +320,141 @@ _ALL_TRIGGERS = (*_TRIGGERS, *(t for ts in _VENDOR_TRIGGERS.values() for t in ts
 #: the characters of a JWT's header and of what is glued before it
 _RUN_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 #: what a label's or a ``Bearer``'s separator is written with (see :data:`_LABEL_SEPARATOR`, :data:`_BEARER_SPACED`):
-#: the pattern's ``\\s`` (every character ``str.isspace()`` holds), quotes, escapes' backslashes, ``:``, ``=`` and
-#: ``%20``'s characters. A run of them reaching the end of what the pattern read may be a match's, its label before
-#: it (by :data:`_BEFORE_SEPARATOR` at most) and its value past the bound: read from its label, not from its spaces
-_SEPARATOR_CHARACTERS = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\"'\\:=%20"
+#: the pattern's ``\\s`` (every character ``str.isspace()`` holds: a literal, as a test checks, for the search of every
+#: code point for them took some 1 ms of each start), quotes, escapes' backslashes, ``:``, ``=`` and ``%20``'s
+#: characters. A run of them reaching the end of what the pattern read may be a match's, its label before it (by
+#: :data:`_BEFORE_SEPARATOR` at most) and its value past the bound: read from its label, not from its spaces
+_SEPARATOR_CHARACTERS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000" + "\"'\\:=%20"
+)
 #: how far before its separator a label may start (``\\\\u0026access_token``, ``api key provided``, a trigger word
 #: with :data:`_BEFORE_TRIGGER` before it)
 _BEFORE_SEPARATOR = 64
 #: the characters of a JWT (its three parts and what is glued before it): one whose payload's ``.eyJ`` the pattern
 #: read but whose end it did not is a run of them reaching the end of what it read
 _JWT_CHARACTERS = _RUN_CHARACTERS + "."
-#: (a JWT is looked for by its ``.eyJ``: see _first_unread_shape)
-_UNREAD_TRIGGERS = tuple(t for t in _ALL_TRIGGERS if t != "eyj")
+#: what a shape's start is looked for by: its trigger word, or for a JWT its payload's ``.eyJ`` (an ``eyJ`` with no
+#: ``.eyJ`` after it is no JWT: a body of ``eyJeyJ...`` with no dot is kept whole), from the start of its run
+_SHAPE_WORDS = (*(t for t in _ALL_TRIGGERS if t != "eyj"), ".eyj")
 
 
 def without_key_shapes(text: str) -> str:
     """``text`` less what :data:`_SECRET_PATTERNS` matches (each match replaced by :func:`_redacted`), the pattern
-    reading its first :data:`_SHAPES_READ` characters only (a match starting there is taken whole). The rest, unread,
-    is kept up to where a key's shape could start (its first trigger word, :data:`_ALL_TRIGGERS`, less what a match
-    may hold before one) and masked from there on (:data:`_A_VALUES_RUN`): a key past the bound is never passed
-    through unread."""
+    reading its first :data:`_SHAPES_READ` characters, then windows from each place past them where a key's shape
+    could start (:class:`_ShapeStarts`), each read on until its end cuts no shape (:func:`_settled_to`): a match
+    starting in one is taken whole. What no window holds is kept. Past :data:`_SHAPES_READ_MOST` characters read,
+    the rest is masked from where the next shape could start (:data:`_A_VALUES_RUN`): a key is never passed through
+    unread."""
     if len(text) <= _SHAPES_READ:
         return _SECRET_PATTERNS.sub(_redacted, text)
     parts: list[str] = []
-    done = 0
-    for found in _SECRET_PATTERNS.finditer(text, 0, _SHAPES_READ):
-        if found.start() < done:  # (inside a match before it, taken whole past the bound)
-            continue
-        if found.end() >= _SHAPES_READ - _SHAPES_OVERLAP:  # (ended by the bound, a look ahead or a \\Z: taken whole)
-            found = _SECRET_PATTERNS.match(text, found.start()) or found
-        parts += (text[done : found.start()], _redacted(found))
-        done = found.end()
-    cut = _first_unread_shape(text, max(done, _SHAPES_READ - _SHAPES_OVERLAP), done)
-    if cut is None:
-        return "".join((*parts, text[done:]))
+    done = read = 0
+    start, end = 0, _SHAPES_READ
+    starts = _ShapeStarts(text)
+    while True:
+        read += end - start
+        for found in _SECRET_PATTERNS.finditer(text, start, end):
+            if found.start() < done:  # (inside a match before it, taken whole past the window)
+                continue
+            if found.end() >= end - _SHAPES_OVERLAP:  # (ended by the window, a look ahead or a \\Z: taken whole)
+                found = _SECRET_PATTERNS.match(text, found.start()) or found
+                read += max(0, found.end() - end)
+            parts += (text[done : found.start()], _redacted(found))
+            done = found.end()
+        if end >= len(text):
+            return "".join((*parts, text[done:]))
+        following = starts.next_start(_settled_to(text, end, done), done)
+        if following is None:
+            return "".join((*parts, text[done:]))
+        if following <= start:  # (the window's end cut all of it: a label's spaces, a JWT's run; read further)
+            start, end = following, min(len(text), start + 2 * (end - start))
+        else:
+            start, end = following, starts.window_end(following)
+        if starts.lowered is None or read + end - start > _SHAPES_READ_MOST:
+            return _masked_from(text, parts, done, start)
+
+
+def _settled_to(text: str, end: int, done: int) -> int:
+    """Up to where ``text``, searched by the pattern up to ``end`` (its matches up to ``done`` taken), is settled: what
+    follows may hold a shape the window's end cut. Its last :data:`_SHAPES_OVERLAP` characters (a look ahead reads
+    past them); before them, a run of separators reaching them, and its label (a value after more spaces than they
+    are); a JWT whose payload's ``.eyJ`` is in a run reaching them, from its run's start."""
+    at = max(done, end - _SHAPES_OVERLAP)
+    at = max(done, done + len(text[done:at].rstrip(_SEPARATOR_CHARACTERS)) - _BEFORE_SEPARATOR)
+    run_from = done + len(text[done:at].rstrip(_JWT_CHARACTERS))
+    payload = text.find(".eyJ", run_from, at + 3)
+    if payload != -1:
+        at = min(at, done + len(text[done:payload].rstrip(_RUN_CHARACTERS)))
+    return at
+
+
+class _ShapeStarts:
+    """Where in a text a key's shape could start: :data:`_BEFORE_TRIGGER` before each of its trigger words, or a JWT's
+    run's start before each ``.eyJ`` (:data:`_SHAPE_WORDS`), found in it lower-cased as the pattern's (?i:...) reads it.
+    Each word's next place is remembered: the windows' look-ups, in order, pass over the text once for each word (one
+    looked up anew from each window's end passed over a word the text lacks once a window)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        lowered = text.lower() if text.isascii() else text.translate(_RE_ALSO_ASCII).lower()
+        #: None where a letter lower-cased to two (where the words stand is not known: masked from the bound)
+        self.lowered = lowered if len(lowered) == len(text) else None
+        #: each word's place: the first at or after where it was looked for from (-1: none)
+        self._seen = dict.fromkeys(_SHAPE_WORDS, (len(text) + 1, -1))
+        self._run_starts: dict[int, int] = {}
+
+    def _found(self, word: str, at: int) -> int:
+        assert self.lowered is not None
+        looked_from, found = self._seen[word]
+        if at < looked_from:  # (a window's end cut a shape before where it was last looked for from)
+            earlier = self.lowered.find(word, at, looked_from + len(word) - 1)
+            found = found if earlier == -1 else earlier
+        elif found != -1 and found < at:
+            found = self.lowered.find(word, at)
+        else:
+            return found
+        self._seen[word] = (at, found)
+        return found
+
+    def _run_start(self, end: int) -> int:
+        """Where the run of a JWT's header's characters (and what is glued before it) ending at ``end`` starts: read
+        back in spans twice as long each (the run before each ``.eyJ`` once)."""
+        if end not in self._run_starts:
+            span = 256
+            while (lo := max(0, end - span)) and not self.text[lo:end].rstrip(_RUN_CHARACTERS):
+                span *= 2
+            self._run_starts[end] = lo + len(self.text[lo:end].rstrip(_RUN_CHARACTERS))
+        return self._run_starts[end]
+
+    def next_start(self, at: int, done: int) -> int | None:
+        """Where, ``done`` at the earliest, the first shape could start whose word is at ``at`` or after it; None where
+        none could (the text masked from ``at`` where the words' places are not known)."""
+        if self.lowered is None:
+            return at
+        places = [found for word in _SHAPE_WORDS[:-1] if (found := self._found(word, at)) != -1]
+        first = min(places) - _BEFORE_TRIGGER if places else None
+        if (payload := self._found(".eyj", at)) != -1:
+            header = self._run_start(payload)
+            first = header if first is None else min(first, header)
+        return None if first is None else max(done, first)
+
+    def window_end(self, start: int) -> int:
+        """The end of the window read from ``start``: :data:`_WINDOW` on, and on past each shape's start within its end
+        (:data:`_WINDOW_LONGEST` at most)."""
+        end = start + _WINDOW
+        while end - start < _WINDOW_LONGEST and end < len(self.text):
+            places = [f for word in _SHAPE_WORDS if (f := self._found(word, end - _SHAPES_OVERLAP)) != -1]
+            following = min(places, default=-1)
+            if following == -1 or following >= end:
+                break
+            end = following + _WINDOW
+        return min(end, len(self.text))
+
+
+def _masked_from(text: str, parts: list[str], done: int, cut: int) -> str:
+    """``text`` redacted: ``parts`` up to ``done``, its text kept up to ``cut``, and each run of :data:`_A_VALUES_RUN`
+    from there on masked."""
     parts.append(text[done:cut])
     for run in _A_VALUES_RUN.finditer(text, cut):  # (from the text's own place: the character before a run is read)
         parts += (text[cut : run.start()], _masked_run(run))
@@ -403,11 +462,11 @@ def without_key_shapes(text: str) -> str:
     return "".join((*parts, text[cut:]))
 
 
-#: what of the unread text is masked, from where a key's shape could start: each run of 8 or more characters a
-#: credential's value is written with (a label's, a Bearer token's, a vendor's key, a JWT, a key masked by its vendor
-#: with ``*``, ``\u2022`` or an ellipsis), all of it, a word too. Its punctuation, quotes, spaces and line breaks are
-#: kept: cut there, an event's data stored as JSON was no JSON (a strict parser refused it), and a log line lost its
-#: end
+#: what of the text past :data:`_SHAPES_READ_MOST` is masked, from where a key's shape could start: each run of 8 or
+#: more characters a credential's value is written with (a label's, a Bearer token's, a vendor's key, a JWT, a key
+#: masked by its vendor with ``*``, ``\u2022`` or an ellipsis), all of it, a word too. Its punctuation, quotes, spaces
+#: and line breaks are kept: cut there, an event's data stored as JSON was no JSON (a strict parser refused it), and a
+#: log line lost its end
 _A_VALUES_RUN = re.compile(r"[A-Za-z0-9._~+/=%*\-\u2022\u2026]{8,}")
 
 
@@ -419,28 +478,3 @@ def _masked_run(run: re.Match[str]) -> str:
         kept = 5 if found[0] == "u" else 1
         return found[:kept] + ("[REDACTED]" if len(found) > kept else "")
     return "[REDACTED]"
-
-
-def _first_unread_shape(text: str, at: int, done: int) -> int | None:
-    """Where in ``text``, from ``at`` on (not searched by the pattern), the first key's shape could start: before its
-    first trigger word by as much as a match holds before one, or, for a JWT, from the start of the run (its header,
-    and what is glued before it) that a ``.eyJ`` (its payload's start) ends: ``done`` at the earliest, the text before
-    it settled (a match's end). None where none could. (An ``eyJ`` with no ``.eyJ`` after it is no JWT: a body of
-    ``eyJeyJ...`` with no dot is kept whole.)"""
-    # a shape whose match the bound cut may have started before ``at``: a label's or a scheme's, before a separator
-    # (spaces, ``%20``...) running on to ``at``, or a JWT whose run (its payload's ``.eyJ``) runs on to it
-    at = max(done, done + len(text[done:at].rstrip(_SEPARATOR_CHARACTERS)) - _BEFORE_SEPARATOR)
-    run_from = done + len(text[done:at].rstrip(_JWT_CHARACTERS))
-    rest = text[at:]
-    lowered = rest.lower() if rest.isascii() else rest.translate(_RE_ALSO_ASCII).lower()
-    if len(lowered) != len(rest):  # (a letter lower-cased to two: where the words stand is not known)
-        return at
-    first = min((found for t in _UNREAD_TRIGGERS if (found := lowered.find(t)) != -1), default=-1)
-    cut = None if first == -1 else max(done, at + first - _BEFORE_TRIGGER)
-    payload = text.find(".eyJ", run_from, at + 3)
-    if payload == -1 and (later := lowered.find(".eyj")) != -1:
-        payload = at + later
-    if payload != -1:
-        header_start = done + len(text[done:payload].rstrip(_RUN_CHARACTERS))
-        cut = header_start if cut is None else min(cut, header_start)
-    return cut

@@ -115,10 +115,11 @@ def test_an_images_data_is_not_decoded_whole(known: Callable[[str], None], monke
     text = f'{{"error": "bad image data:image/png;base64,{image}", "auth": "{token}"}}'
     said = redact(text)
     # (its first 16 KB read and found clean are kept, its rest, unread, removed: a key's base64 glued there stayed
-    # whole, see test_key_encodings_layers; and the key patterns, which read 64 KB of a text, mask it past them from
-    # the first trigger word on, see test_key_shapes_bounded: the image's rest past that word, and the token)
+    # whole, see test_key_encodings_layers. The key patterns read it around their trigger words, see
+    # test_key_shapes_windows, and find no key's shape in it: masked past 64 KB from the first such word on, the
+    # image's rest was one [REDACTED] more)
     kept = image[: key_encodings._WORD_READ - 4 * (len(KEY) // 3 + 2)]
-    assert said == f'{{"error": "bad image data:image/png;base64,{kept}[REDACTED][REDACTED]", "auth": "[REDACTED]"}}'
+    assert said == f'{{"error": "bad image data:image/png;base64,{kept}[REDACTED]", "auth": "[REDACTED]"}}'
 
     assert sum(decoded) <= 4 * key_encodings._WORD_READ + 4 * len(token)
     # many words of base64 (an embeddings' list): what is decoded of all of them is bounded too

@@ -1,8 +1,10 @@
 """The key patterns (:data:`~magsag_mcp.key_shapes._SECRET_PATTERNS`) read a text's first
-:data:`~magsag_mcp.key_shapes._SHAPES_READ` characters only: they have no literal start to skip to, and searched a MB of
-base64 (an image's data quoted back in an error's body) for 350 ms to 1.2 s each time a message, a record or a log line
-was made of it. Counted, never timed: the characters handed to the pattern. Past the bound, a key's shape is never
-passed through unread: the text is cut where one could start."""
+:data:`~magsag_mcp.key_shapes._SHAPES_READ` characters whole, then windows around where a key's shape could start, up to
+:data:`~magsag_mcp.key_shapes._SHAPES_READ_MOST` characters in all: they have no literal start to skip to, and searched
+a MB of base64 (an image's data quoted back in an error's body) for 350 ms to 1.2 s each time a message, a record or a
+log line was made of it. Counted, never timed: the characters handed to the pattern. Past what they read, a key's shape
+is never passed through unread: the text is masked from where one could start. (The windows themselves:
+test_key_shapes_windows.)"""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 
 from magsag_mcp import key_shapes, redaction
-from magsag_mcp.key_shapes import _SHAPES_READ
+from magsag_mcp.key_shapes import _SHAPES_READ, _SHAPES_READ_MOST
 from magsag_mcp.redaction import redact
 
 #: base64 of random bytes, the alphabet's shapes (an "eyJ", a "key", a "sig") at random in it
@@ -53,22 +55,26 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> _CountedPattern:
 
 
 def test_a_mb_of_base64_is_not_searched_by_the_key_patterns_past_their_bound(counted: _CountedPattern):
+    # (read past the first 64 KB in windows around the shapes' words its random letters hold: "key", "sig"...)
     text = f"HTTP 400: api_key refused for image data:image/png;base64,{_BLOB} (see the docs)"
     assert len(text) > 15 * _SHAPES_READ
     redact(text)
-    assert counted.read <= _SHAPES_READ + 1024, counted.read
+    assert counted.read <= _SHAPES_READ_MOST, counted.read
 
 
 @pytest.mark.parametrize("at", [_SHAPES_READ - 40, _SHAPES_READ - 5, _SHAPES_READ + 10, 200_000, 990_000])
-@pytest.mark.parametrize("shape", [_UNKNOWN_KEY, f"Bearer {_UNKNOWN_KEY[8:]}", f'"api_key": "{_UNKNOWN_KEY[8:]}"'])
+# (each a shape wherever it stands: glued to a word, "...sersk-proj-..." is no sk- key, and the Bearer rule takes
+# "Zq4Xw8Rt2Yu6..." for a CamelCase name; the old cut past 64 KB masked them all the same)
+@pytest.mark.parametrize("shape", [_UNKNOWN_KEY, f"Bearer {_UNKNOWN_KEY[3:]}", f'"api_key": "{_UNKNOWN_KEY[8:]}"'])
 def test_a_keys_shape_past_the_bound_never_stays_in_the_text(counted: _CountedPattern, at: int, shape: str):
     words = "the server could not read the request body " * 30_000
-    text = words[:at] + shape + " " + words[at:]
+    text = words[:at] + " " + shape + " " + words[at:]
     said = redact(text)
     assert _UNKNOWN_KEY[8:] not in said
     assert _UNKNOWN_KEY[8:20] not in said
-    assert said.startswith(words[: min(at, _SHAPES_READ) - 128])  # (what comes before it is kept)
-    assert counted.read <= _SHAPES_READ + 1024, counted.read
+    assert said.startswith(words[:at])  # (what comes before it is kept)
+    assert said.endswith(words[at:])  # (and what comes after it: read, not cut)
+    assert counted.read <= _SHAPES_READ + 2048, counted.read
 
 
 def test_a_jwt_glued_to_a_long_run_past_the_bound_is_cut_from_the_runs_start(counted: _CountedPattern):
@@ -93,14 +99,15 @@ def test_a_match_cut_by_the_bound_is_taken_whole(counted: _CountedPattern):
     assert said == pad + "password=[REDACTED] then words " + "more words " * 100
 
 
-def test_an_events_data_past_the_bound_is_json_still(counted: _CountedPattern):
+def test_an_events_data_past_what_is_read_is_json_still(counted: _CountedPattern):
     # cut where a key's shape could start, an event's data (stored as JSON, read by strict parsers) was no JSON: past
-    # the bound, runs of a credential's characters are masked, its quotes, escapes and punctuation kept
+    # what the patterns read (a "design" every 7 characters, each read around), runs of a credential's characters are
+    # masked, its quotes, escapes and punctuation kept
     from magsag_mcp.ledger.events import event_row
 
     key = "Zq4Xw8Rt2Yu6Io0Pa3Sd7Fg1Hj5Kl9"
     data = {
-        "note": "x " * 40_000,
+        "note": "design " * 50_000,
         "api_key": key,
         "said": 'caf\u00e9\n"quoted"',
         "escaped": f"\nsk-proj-{key}",
@@ -113,10 +120,13 @@ def test_an_events_data_past_the_bound_is_json_still(counted: _CountedPattern):
     assert back["api_key"] == "[REDACTED]" and back["n"] == 4096
     assert back["said"] == 'caf\u00e9\n"quoted"'
     assert back["escaped"] == "\n[REDACTED]" and back["control"] == "\u0001[REDACTED]"
-    assert counted.read <= _SHAPES_READ + 1024, counted.read
+    assert back["note"] == data["note"][: len(back["note"])]  # (its words, shorter than a value's 8 characters, kept)
+    assert counted.read <= _SHAPES_READ_MOST, counted.read
 
 
 _VALUE = "Zq4Xw8Rt2Yu6Io0Pa3Sd7Fg1Hj5Kl9"
+#: a value the Bearer rule takes for a token (``_VALUE`` alone reads as a CamelCase name, after Bearer as anywhere)
+_TOKEN = "tok-" + _VALUE
 _WORDS = "the server could not read the request body " * 3_000
 _JWT = (
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0" + "Q" * 600
@@ -132,7 +142,7 @@ _JWT = (
         (_JWT, "SflKxwRJSMeKKF2QT4fw"),
         # a label, a Bearer, then more spaces than the last 128 characters read: its value past the bound was kept
         ('"api_key":' + " " * 400 + f'"{_VALUE}"', _VALUE[:12]),
-        ("Authorization: Bearer" + " " * 400 + _VALUE, _VALUE[:12]),
+        ("Authorization: Bearer" + " " * 400 + _TOKEN, _VALUE[:12]),
     ],
 )
 def test_a_shape_the_bound_cuts_from_before_its_last_characters_read_never_stays(

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from magsag_mcp import key_shapes
-from magsag_mcp.key_shapes import _TRIGGERS, _VENDOR_TRIGGERS, holds_a_trigger
+from magsag_mcp import key_triggers
+from magsag_mcp.key_triggers import _TRIGGERS, _VENDOR_TRIGGERS, holds_a_trigger
 
 
 def _holds_a_trigger_as_before(folded: str) -> bool:
@@ -80,7 +80,7 @@ def test_holds_a_trigger_passes_over_a_text_as_often_whatever_its_separators(
     # A text holding more than 32 underscores was looked up again for each of 14 prefixes (a third to a half of its
     # redaction), and one holding fewer at each of its underscores: a trigger word each, a look-up of each separator,
     # one copy read backwards and a search for each separator it holds (5 at most), whatever their number
-    searches = getattr(key_shapes, "_VENDOR_TRIGGERS_BACKWARDS", {})  # (the look before had none: its passes counted)
+    searches = getattr(key_triggers, "_VENDOR_TRIGGERS_BACKWARDS", {})  # (the look before had none: its passes counted)
     for key, pattern in searches.items():
         monkeypatch.setitem(searches, key, _CountedSearch(pattern))
     _CountedText.passes = 0
