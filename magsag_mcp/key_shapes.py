@@ -364,7 +364,7 @@ def without_key_shapes(text: str) -> str:
             done = found.end()
         if end >= len(text):
             return "".join((*parts, text[done:]))
-        following = starts.next_start(_settled_to(text, end, done), done)
+        following = starts.next_start(_settled_to(text, max(done, start), end), done)
         if following is None:
             return "".join((*parts, text[done:]))
         if following <= start:  # (the window's end cut all of it: a label's spaces, a JWT's run; read further)
@@ -375,17 +375,19 @@ def without_key_shapes(text: str) -> str:
             return _masked_from(text, parts, done, start)
 
 
-def _settled_to(text: str, end: int, done: int) -> int:
-    """Up to where ``text``, searched by the pattern up to ``end`` (its matches up to ``done`` taken), is settled: what
-    follows may hold a shape the window's end cut. Its last :data:`_SHAPES_OVERLAP` characters (a look ahead reads
-    past them); before them, a run of separators reaching them, and its label (a value after more spaces than they
-    are); a JWT whose payload's ``.eyJ`` is in a run reaching them, from its run's start."""
-    at = max(done, end - _SHAPES_OVERLAP)
-    at = max(done, done + len(text[done:at].rstrip(_SEPARATOR_CHARACTERS)) - _BEFORE_SEPARATOR)
-    run_from = done + len(text[done:at].rstrip(_JWT_CHARACTERS))
+def _settled_to(text: str, start: int, end: int) -> int:
+    """Up to where ``text``, searched by the pattern from ``start`` up to ``end`` (its matches up to ``start`` taken),
+    is settled: what follows may hold a shape the window's end cut. Its last :data:`_SHAPES_OVERLAP` characters (a look
+    ahead reads past them); before them, a run of separators reaching them, and its label (a value after more spaces
+    than they are); a JWT whose payload's ``.eyJ`` is in a run reaching them, from its run's start. (Read back to
+    ``start`` at most: read from the last match's end, a window's look back read all the text since, once a window;
+    a run reaching back past it settles nothing, and the window is read again, twice as long, from the run's start.)"""
+    at = max(start, end - _SHAPES_OVERLAP)
+    at = max(start, start + len(text[start:at].rstrip(_SEPARATOR_CHARACTERS)) - _BEFORE_SEPARATOR)
+    run_from = start + len(text[start:at].rstrip(_JWT_CHARACTERS))
     payload = text.find(".eyJ", run_from, at + 3)
     if payload != -1:
-        at = min(at, done + len(text[done:payload].rstrip(_RUN_CHARACTERS)))
+        at = min(at, start + len(text[start:payload].rstrip(_RUN_CHARACTERS)))
     return at
 
 
