@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from .. import connect_watch
 from ..deadline import Deadline, before_the_deadline
 from ..errors import ProviderError, ProviderTimeoutError
 from ..transport import Timeouts, Transport
@@ -105,6 +106,9 @@ def went_down(base_url: str, why: str, connect_s: float = math.inf) -> None:
         _DOWN.clear()
     _DOWN[root] = _Down(why, now + DOWN_FOR_S, connect_s, now)
     _SEEN_UP.discard(root)
+    # the other connects to it in flight, each waiting its own connect timeout (as long or shorter) for a host that
+    # does not answer, are told and stop
+    connect_watch.give_up(root, connect_s, "another call found it down meanwhile")
 
 
 def answered(base_url: str) -> bool:
@@ -127,6 +131,13 @@ def being_asked(base_url: str) -> bool:
     """Whether a call on this event loop is making the first ask of the server of ``base_url`` (or its re-probe),
     which :func:`first_ask` waits for."""
     return bool(_ASKING) and (asyncio.get_running_loop(), server_root(base_url)) in _ASKING
+
+
+def ask_began(base_url: str) -> float | None:
+    """When the first ask of the server of ``base_url`` being made on this loop (or its re-probe) began (the loop's
+    time), or None: none is being made."""
+    asking = _ASKING.get((asyncio.get_running_loop(), server_root(base_url))) if _ASKING else None
+    return None if asking is None else asking.began
 
 
 def reprobe_due(base_url: str) -> bool:
@@ -191,6 +202,7 @@ async def first_ask(base_url: str, *, alone: bool = False) -> AsyncIterator[bool
         yield False
         return
     event = _ASKING[key] = _Asking()
+    event.began = asyncio.get_running_loop().time()
     try:
         yield True
     except BaseException:
@@ -205,3 +217,5 @@ class _Asking(asyncio.Event):
     """Set once the first ask of a server (or its re-probe) ended; ``stopped``: it ended before its word."""
 
     stopped = False
+    #: when it began (the loop's time)
+    began = 0.0
