@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import connect_watch
 from ..deadline import Deadline, before_the_deadline
 from ..errors import NameLookupTimeoutError, ProviderConnectionError, ProviderError, ProviderTimeoutError, redact
 from ..transport import Timeouts, Transport
@@ -130,6 +131,8 @@ async def learn(
     started = None
     #: what was kept of the name's last ask when this call began waiting for another's (None: it did not)
     before: tuple[str, float] | None = None
+    #: when the ask it waited for began (the loop's time): a connection made since says that ask connected
+    since: float | None = None
     while True:
         found = _RUNS_AT.get(key)
         if found is not None:
@@ -149,11 +152,12 @@ async def learn(
         if asking is None:
             break
         if started is None:
-            started, before = asyncio.get_running_loop().time(), failed
+            started, before, since = asyncio.get_running_loop().time(), failed, getattr(asking, "began", None)
         await asking.wait()
     event = _ASKING[asking_key] = asyncio.Event()
+    event.began = asyncio.get_running_loop().time()  # type: ignore[attr-defined]  # (read by the calls waiting)
     try:
-        host = await _asked(transport, base_url, model, headers, connect_timeout, started)
+        host = await _asked(transport, base_url, model, headers, connect_timeout, started, since)
         if len(_RUNS_AT) + len(_UNSURE) >= KEPT:
             forget()
         if isinstance(host, Unsure):
@@ -183,6 +187,7 @@ async def _asked(
     headers: Mapping[str, str],
     connect_timeout: float,
     started: float | None,
+    since: float | None = None,
 ) -> str:
     """Where ``model`` at the server of ``base_url`` runs, as its ``/api/show`` says, or why that is not known (an
     :class:`Unsure`); a server found down lately for a caller connecting within ``connect_timeout`` is not asked. The
@@ -197,13 +202,26 @@ async def _asked(
         return ""
     if started is None and local_down.being_asked(base_url):  # (it waits for that ask, below)
         started = asyncio.get_running_loop().time()
+        ask_began = local_down.ask_began(base_url)
+        if ask_began is not None:
+            since = ask_began
     try:
         async with local_down.first_ask(base_url) as first:
-            if not first and (found_down := down(base_url, connect_timeout)) is not None:
-                return found_down  # (the first ask, made meanwhile, found it down)
+            if not first:
+                if (found_down := down(base_url, connect_timeout)) is not None:
+                    return found_down  # (the first ask, made meanwhile, found it down)
+                if local_down.down_why(base_url) is not None and not local_down.seen_up(base_url):
+                    # found down by a shorter connect timeout than this call's: the calls that waited for that ask
+                    # all connected at once, each waiting its longer timeout for a host that did not connect for
+                    # the first; one of them asks alone again, the others taking its word
+                    raise _AskAgain
             connect = min(connect_timeout, _LIST_TIMEOUTS.connect)
             if started is not None and not local_down.seen_up(base_url):  # (seen answering: it connects at once)
-                waited = asyncio.get_running_loop().time() - started
+                # (only a wait for an ask that did not connect counts: one that did says the server connects, and
+                # the wait was for its answer, which this call's own connect does not need)
+                loop_now = asyncio.get_running_loop().time()
+                connected = connect_watch.connected_since(base_url, started if since is None else since)
+                waited = 0.0 if connected else loop_now - started
                 if waited >= connect:
                     raise _NoWord(
                         CallOutOfTime(
@@ -223,7 +241,14 @@ async def _asked(
                 answered(base_url)
     except _NoWord as no_word:
         return no_word.host
+    except _AskAgain:
+        return await _asked(transport, base_url, model, headers, connect_timeout, started, since)
     return host
+
+
+class _AskAgain(Exception):
+    """Raised out of :func:`~.local_down.first_ask` by a call that waited for an ask whose word does not hold for it
+    (found down by a shorter connect timeout): it queues for the first ask again, the first of them asking alone."""
 
 
 class _NoWord(Exception):
