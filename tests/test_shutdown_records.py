@@ -203,11 +203,26 @@ async def test_a_call_cancelled_while_a_kept_record_is_written_is_recorded_once(
     own record was never written (its spend lost, its reservation held until it expired)."""
     fake_openai.queue(R.reply("kept"), R.reply("paid"))
     svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    # the write is done; the caller is cancelled before its wait for the writer returns (once the kept record is
+    # written: a cancellation after a second, as before, came before the answer on a loaded machine, and the test
+    # passed without the write it is about)
+    kept_written = anyio.Event()
+
+    async def after_write() -> None:
+        kept_written.set()
+        await anyio.sleep(5)
+
     try:
-        # the write is done; the caller is cancelled before its wait for the writer returns
-        await refuse_first_record(svc, lambda: anyio.sleep(5))
-        with anyio.move_on_after(1) as scope:
-            await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
+        await refuse_first_record(svc, after_write)
+        with anyio.fail_after(60), anyio.CancelScope() as scope:  # (a hang guard)
+            async with anyio.create_task_group() as tg:
+
+                async def cancel_once_written() -> None:
+                    await kept_written.wait()
+                    scope.cancel()
+
+                tg.start_soon(cancel_once_written)
+                await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
         assert scope.cancelled_caught
     finally:
         await svc.aclose()
