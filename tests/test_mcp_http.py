@@ -71,7 +71,7 @@ async def subprocess_server(tmp: Path, token: str | None, *options: str) -> Asyn
         yield url
     finally:
         proc.terminate()
-        out, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=60)  # a hang guard
         assert out == b"", "an HTTP server writes nothing to stdout"
         assert TOKEN.encode() not in said.encode() + err, "the token never reaches the log"
 
@@ -702,7 +702,7 @@ async def test_the_start_up_line_says_whether_a_bearer_token_is_checked(tmp_path
         _, said = await until_serving(proc)
     finally:
         proc.terminate()
-        proc.communicate(timeout=20)
+        proc.communicate(timeout=60)  # a hang guard
     assert (
         "(token off: no bearer token is checked, every request from this machine is served, an Authorization "
         "header's too; set MAGSAG_MCP_TOKEN (or MAGSAG_MCP_TOKEN_FILE, MAGSAG_MCP_TOKENS_FILE) to require one)"

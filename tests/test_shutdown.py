@@ -302,12 +302,13 @@ async def test_two_closes_at_once_do_not_wait_out_the_grace(fake_openai: FakeOpe
         with pytest.raises(anyio.get_cancelled_exc_class()):
             await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
 
-    with anyio.fail_after(20):  # well short of the grace
+    # a grace of 600 s (not the default 30 s) so that the hang guard is far from both it and a loaded machine
+    with anyio.fail_after(60):  # well short of the grace
         async with anyio.create_task_group() as tg:
             tg.start_soon(caller)
             await until_sent(fake_openai)
-            tg.start_soon(svc.aclose, 30.0)
-            tg.start_soon(svc.aclose, 30.0)
+            tg.start_soon(svc.aclose, 600.0)
+            tg.start_soon(svc.aclose, 600.0)
     assert ledger_state(tmp_path / "l.db") == CANCELLED
 
 
