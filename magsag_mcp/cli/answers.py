@@ -9,7 +9,7 @@ from . import CommandGroups, print_json
 
 def _clear(args: argparse.Namespace) -> int:
     from ..answer_cache import AnswerCache
-    from .data import with_ledger
+    from .ledger_reading import with_ledger
 
     deleted = with_ledger(args, lambda ledger: AnswerCache(ledger).clear(expired_only=args.expired), writes=True)
     print_json({"deleted": deleted, "expired_only": args.expired})

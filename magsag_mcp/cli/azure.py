@@ -26,7 +26,7 @@ def _row(endpoint: str, deployment: str, model: str, seen_at: float, trusted: fl
 def _served(args: argparse.Namespace) -> int:
     import os
 
-    from .data import with_ledger
+    from .ledger_reading import with_ledger
 
     trusted = trusted_for(os.environ)  # (MAGSAG_AZURE_SERVED_TRUST, as the processes that call read it)
     rows = with_ledger(args, lambda ledger: ledger.read(list_served))
@@ -35,7 +35,7 @@ def _served(args: argparse.Namespace) -> int:
 
 
 def _forget(args: argparse.Namespace) -> int:
-    from .data import with_ledger
+    from .ledger_reading import with_ledger
 
     endpoint = None if args.endpoint is None else endpoint_host(args.endpoint)
     deployment = args.deployment.removeprefix("azure:")

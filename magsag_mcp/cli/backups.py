@@ -11,7 +11,7 @@ from . import CommandGroups, given, print_json
 def _backup(args: argparse.Namespace) -> int:
     from ..ledger.backup import backup
     from ..signals import sigterm_interrupts
-    from .data import existing_ledger
+    from .ledger_reading import existing_ledger
 
     # (Ctrl-C and, where it is one, SIGTERM already stop it through backup()'s finally, removing its copy)
     with sigterm_interrupts():

@@ -35,7 +35,8 @@ def daily_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def _daily(args: argparse.Namespace) -> int:
-    from .data import filters_from, print_notes, settle_output, with_ledger
+    from .data import filters_from, print_notes, settle_output
+    from .ledger_reading import with_ledger
 
     filters = filters_from(args, zone=args.timezone)
     settle_output(args)

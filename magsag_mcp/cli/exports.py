@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from ..ledger import exports as ledger_exports
 from . import data, write_pieces
 from .csv_rows import csv_pieces
+from .ledger_reading import with_ledger
 
 #: a run of more attempts than this is listed without them, and they are read after it
 INLINE_ATTEMPTS = ledger_exports.INLINE_ATTEMPTS
@@ -85,7 +86,7 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
     from .output import output_errors
 
     with output_errors(args.output):
-        data.with_ledger(args, read)
+        with_ledger(args, read)
     if args.output:
         print(f"wrote {args.output}", file=sys.stderr)
     return 0

@@ -11,8 +11,9 @@ from .. import plurals
 from ..errors import CatalogError, InputError, redact
 from ..governance.refusals import scope_name
 from . import CommandGroups, count, given, print_json
-from .data import agent_known, with_service
+from .data import agent_known
 from .json_input import EMPTY_FILE, EMPTY_STDIN, file_bytes, json_object
+from .ledger_reading import with_service
 from .runs_table import shown
 
 
@@ -300,7 +301,7 @@ def register(groups: CommandGroups) -> None:
     p.add_argument(
         "--context",
         type=given,
-        help='with --skill: the call\'s context as JSON, as `magsag invoke --context` takes it, e.g. \'{"data_class": '
+        help="with --skill: the call's context as JSON, as `magsag invoke --context` takes it, e.g. '{\"data_class\": "
         '"pii_processing", "tier": "economy"}\': the target the router picks for it and whether the policies allow it',
     )
     p.add_argument(

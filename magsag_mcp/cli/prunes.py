@@ -12,7 +12,7 @@ from . import CommandGroups, print_json
 
 def _prune(args: argparse.Namespace) -> int:
     from ..ledger.prune import PruneProgress, retention_seconds
-    from .data import with_ledger
+    from .ledger_reading import with_ledger
 
     seconds = retention_seconds(args.older_than)  # refused before the ledger is opened
     progress = PruneProgress()
