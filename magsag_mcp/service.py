@@ -2,8 +2,9 @@
 
 The MCP server, the CLI and the Python API only parse input and format output around a
 :class:`Service`; none holds logic of its own. Its opening and closing (``open``, ``aclose``, the calls in flight
-cancelled and recorded) live in :mod:`.service_lifecycle`; what it reads of the ledger in :mod:`.ledger_reads`; what
-a call would do, with nothing called, in :mod:`.route_explanation`.
+cancelled and recorded) live in :mod:`.service_lifecycle`; how a call's end is recorded in :mod:`.service_records`;
+what it reads of the ledger in :mod:`.ledger_reads`; what a call would do, with nothing called, in
+:mod:`.route_explanation`.
 """
 
 from __future__ import annotations
@@ -40,11 +41,9 @@ from .invoke_result import (
     InvokeResult,
     answer_not_recorded,
     answer_not_written,
-    bug_error,
     call_cost,
     call_failed,
     callback_error,
-    record_bug,
     refused_unplanned,
     run_status,
 )
@@ -61,6 +60,7 @@ from .retry import RetryPolicy
 from .route_explanation import RouteExplanation
 from .routing import Plan, Resolution, plan_call
 from .service_lifecycle import Lifecycle
+from .service_records import CallRecords
 from .text import check_name
 from .transport import Transport
 
@@ -76,7 +76,7 @@ def _sent_or_held(attempts: list[AttemptRecord]) -> bool:
     return False
 
 
-class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
+class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, LoopBound):
     """One configured magsag: catalog, providers, pricing, governance and ledger.
 
     Build it with :meth:`open` (no network I/O) and close it with :meth:`aclose` (both in
@@ -367,88 +367,6 @@ class Service(Lifecycle, RouteExplanation, LedgerReads, LoopBound):
             warnings,
             call_keys(),  # (the call's own credentials, for the answer shown after the call forgot them)
         )
-
-    async def _bug(self, run: RunRecord, attempts: list[AttemptRecord], bug: Exception) -> MagsagError:
-        """The error of a call that a bug of ours failed outside an attempt (the cascade's bookkeeping, the result's
-        building), recorded with what the call spent; its traceback is logged, for the report its message asks for."""
-        log.error("run %s: a bug in magsag-mcp failed the call", run.run_id, exc_info=bug)
-        error = bug_error(bug)
-        call_failed(error, run.run_id, attempts)
-        await self._record_failed(run, attempts, "error", error)  # refused by the ledger: the bug's error goes on
-        return error
-
-    async def _record_failed(
-        self, run: RunRecord, attempts: list[AttemptRecord], status: str, error: MagsagError | None = None
-    ) -> None:
-        """The record of a call that failed (or was cancelled). Refused by the ledger, or kept out of it by a bug of
-        ours, it is kept (written with the next record, or at close) and the call's own error still reaches the
-        caller, with the refusal in it (``record_error``): the ledger's error in its place said the ledger was
-        locked, not what to fix (and a bug's bare TypeError took the place of the call's own error, or of its
-        cancellation)."""
-        try:
-            unsynced = await self._record(run, attempts, status, error)
-            if unsynced is not None and error is not None:  # recorded, its sync failed (see log_sync.py)
-                error.details["record_warning"] = unsynced
-        except LedgerError as refused:
-            log.warning("run %s ended %s and its record is not yet written: %s", run.run_id, status, refused.message)
-            if error is not None:
-                error.details["record_error"] = refused.to_dict()
-        except Exception as bug:  # ours, writing the record (kept, to be tried again): the call's own error goes on
-            log.error(
-                "run %s ended %s and a bug in magsag-mcp kept its record out of the ledger",
-                run.run_id,
-                status,
-                exc_info=bug,
-            )
-            if error is not None:
-                error.details["record_error"] = record_bug(bug).to_dict()
-
-    async def _record(
-        self, run: RunRecord, attempts: list[AttemptRecord], status: str, error: MagsagError | None = None
-    ) -> str | None:
-        """Records the call; returns the warning of a commit whose -wal sync failed (see :meth:`KeptRecords.write`)."""
-        # not before it began, should the wall clock have been stepped back meanwhile (NTP, a VM resumed): a reader's
-        # ended_at - started_at is then 0, not a run of minus an hour (durations are the monotonic clock's: latency_ms)
-        # (max() without the builtin's call: some 1,200 instructions, on every call: see deadline.py)
-        now = time.time()
-        run.ended_at = now if now > run.started_at else run.started_at
-        run.status = status  # type: ignore[assignment]
-        tokens_in = tokens_out = 0
-        for a in attempts:  # one loop, not a generator per sum (a frame each)
-            tokens_in += a.input_tokens
-            tokens_out += a.output_tokens
-        run.input_tokens, run.output_tokens = tokens_in, tokens_out
-        # counted as it happened, before the write: a record the ledger refuses is kept and written later, once
-        if METRICS.counting:  # (off until something will read it: see metrics.py)
-            METRICS.observe(run, attempts)
-        return await self._kept.write((run, attempts, error), alone=self._in_flight == 1)
-
-    async def record_agent_failure(
-        self,
-        run_id: str,
-        agent: str,
-        parent_run_id: str | None,
-        started_at: float,
-        status: str,
-        error: MagsagError | None,
-    ) -> None:
-        """The end of an agent's run whose entrypoint raised (see :mod:`.agent_failures`): the run recorded ``status``
-        (failed, or cancelled) with ``error``, whatever its calls made of it, and made so where it made no call. A
-        record of no call: its calls' rows and spend stay as each recorded them, and its skill as they made it. Placed
-        under ``parent_run_id``'s top run, as its calls are; refused by the ledger, it is kept and logged, as a failed
-        call's record is. Only a run that raised costs this write."""
-        self._on_own_loop()
-        if self.ledger.read_only:
-            return  # its calls were refused: nothing of the run is recorded
-        parent = parent_run_id if parent_run_id and parent_run_id != run_id else None
-        if parent is not None:
-            try:
-                parent = await self._top_run(run_id, parent)
-            except InputError:  # recorded elsewhere already, where its row stays whatever this one names
-                parent = None
-        run = RunRecord(run_id, agent, None, started_at, None if parent == run_id else parent)
-        run.calls = 0
-        await self._record_failed(run, [], status, error)
 
     def list_skills(self) -> list[SkillDict]:
         """Every skill of the catalog, by id: what it does and what its payload takes."""

@@ -23,6 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from magsag_mcp import metrics as metrics_module
 from magsag_mcp import service as service_module
+from magsag_mcp import service_records
 from magsag_mcp.errors import ConfigError
 from magsag_mcp.ledger import queued_writes as ledger_queue
 from magsag_mcp.ledger import store as ledger_store
@@ -51,7 +52,7 @@ def fresh_metrics(monkeypatch) -> Iterator[CallMetrics]:
     """A registry of this test's own in place of the process's (which every other test's calls count into): its
     figures are this test's calls alone, its agents labelled whatever came before."""
     registry = CallMetrics()
-    for module in (metrics_module, service_module, ledger_store, ledger_queue):
+    for module in (metrics_module, service_module, service_records, ledger_store, ledger_queue):
         monkeypatch.setattr(module, "METRICS", registry)
     yield registry
 

@@ -13,6 +13,7 @@ import pytest
 
 from magsag_mcp import metrics as metrics_module
 from magsag_mcp import service as service_module
+from magsag_mcp import service_records
 from magsag_mcp.ledger import queued_writes as ledger_queue
 from magsag_mcp.ledger import store as ledger_store
 from magsag_mcp.metrics import MODEL_LABELS, NO_AGENT, OTHER, CallMetrics
@@ -120,7 +121,7 @@ def test_an_agents_run_that_raised_counts_no_call():
 @pytest.mark.anyio
 async def test_a_call_of_the_python_api_is_counted_in_the_process_registry(tmp_path: Path, monkeypatch):
     registry = CallMetrics()
-    for module in (metrics_module, service_module, ledger_store, ledger_queue):
+    for module in (metrics_module, service_module, service_records, ledger_store, ledger_queue):
         monkeypatch.setattr(module, "METRICS", registry)
     metrics_module.start()  # (as an application serving exposition() does as it starts)
     service = await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
@@ -139,7 +140,7 @@ async def test_a_call_in_flight_and_its_budget_reservation_are_gauged_while_it_r
     tmp_path: Path, monkeypatch, fake_openai, clock_at_noon: float
 ):
     registry = CallMetrics()
-    for module in (metrics_module, service_module, ledger_store, ledger_queue):
+    for module in (metrics_module, service_module, service_records, ledger_store, ledger_queue):
         monkeypatch.setattr(module, "METRICS", registry)
     env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
     service = await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env)
@@ -172,7 +173,7 @@ async def test_a_process_counts_nothing_until_its_figures_will_be_read(tmp_path:
     # one reads (a script, the CLI, a stdio server) pays nothing for them. Started (metrics.start(), or the first
     # exposition()), the calls from then on are counted, and none before.
     registry = CallMetrics()
-    for module in (metrics_module, service_module, ledger_store, ledger_queue):
+    for module in (metrics_module, service_module, service_records, ledger_store, ledger_queue):
         monkeypatch.setattr(module, "METRICS", registry)
 
     def observed(*args: object) -> None:
@@ -184,7 +185,7 @@ async def test_a_process_counts_nothing_until_its_figures_will_be_read(tmp_path:
     try:
         await service.invoke_skill("skill.analysis", {"data": "x"}, agent="before")
         monkeypatch.undo()
-        for module in (metrics_module, service_module, ledger_store, ledger_queue):
+        for module in (metrics_module, service_module, service_records, ledger_store, ledger_queue):
             monkeypatch.setattr(module, "METRICS", registry)
         assert not registry.counting
         first = parse(metrics_module.exposition())  # starts counting
