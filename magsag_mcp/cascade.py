@@ -69,6 +69,7 @@ from .errors import (
 )
 from .governance import refusal_ends_call
 from .otel_spans import traced
+from .paused_calls import continues_said, resumed_request, with_turn_before
 from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .rates import ZERO
@@ -207,6 +208,8 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3), "resting": True})
                     await self.sleep(wait)
             request = plan.request_for(target)
+            if plan.resumed is not None:  # a turn left paused by an earlier call, sent back (see paused_calls.py)
+                request = resumed_request(request, plan.resumed)
             provider = self.providers.get(target.provider)
             # said before its server is asked where it runs the model (below): the client heard "asking" a fallback's
             # server before "falling back to" it
@@ -442,6 +445,8 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                 record.warnings = list(result.warnings)
                 record.reservation_id = getattr(admission, "reservation_id", None)
+                if plan.resumed is not None:  # (the answer that sent the turn back: its continuations say theirs)
+                    record.warnings.append(continues_said(plan.resumed))
                 state.attempts.append(record)
                 if self.rests.failing:  # (a dict's truth, on a healthy call: no target has failed in a row)
                     self.rests.answered(target)
@@ -451,6 +456,8 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                     if went_on is None:  # nothing usable came of its turns (its why recorded): the next target's
                         break
                     result = went_on
+                if plan.resumed is not None:  # the whole turn: the text before the pause and this call's
+                    result = with_turn_before(result, plan.resumed)
                 stored = None if key is None else self._to_store(plan, key, agent, target, result)
                 return CallOutcome(result, target, state.attempts, trace(plan, state), stored)
             if self.clock() >= deadline and not state.revisited:

@@ -86,13 +86,14 @@ _STOPPED = "the call stopped (its caller cancelled, or its progress callback rai
 #: what the warning of an answer whose turn was left paused says of it, whatever stopped it: a partial answer is
 #: returned (it was paid for, and no other target can go on with the turn), never presented as complete
 INCOMPLETE = "the answer is incomplete"
-#: what a caller can do with it: Service.invoke_skill's result holds the turn to send back; the guide's skills.invoke
-#: returns a dict (to_dict), as MCP and the CLI show it, which has no such field ("a Python caller" sent its users to
-#: a field their result lacks)
+#: what a caller can do with it: Service.continue_paused sends the turn back through the router (see paused_calls.py),
+#: which only the InvokeResult Service.invoke_skill returns holds; the guide's skills.invoke returns a dict (to_dict),
+#: as MCP and the CLI show it, which holds no turn: calling again there starts the turn over and pays for it again
+#: (it said "call again", as though that went on with the turn)
 _HELD = (
-    "(Service.invoke_skill's result holds the turn, .result.paused (an LLMResult's paused), to send back to the "
-    "provider for the model to go on; the dict skills.invoke returns, MCP's invoke_skill and the CLI hold none: call "
-    "again)"
+    "(to go on with the turn, paying only for the rest, pass the InvokeResult Service.invoke_skill returned to "
+    "Service.continue_paused; the dict skills.invoke returns, MCP's invoke_skill and the CLI hold no turn: calling "
+    "again starts the turn over, paid again)"
 )
 #: what :meth:`PausedTurns._continue` says of a try that failed and was waited for, to be tried again
 _RETRIED = "retried"

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .answer_keys import answer_without_known_keys
 from .errors import (
@@ -24,6 +24,9 @@ from .records import AttemptRecord
 from .result_dicts import InvokeResultDict
 from .types import FinishReason, LLMResult, ToolCall, Usage
 
+if TYPE_CHECKING:
+    from .paused_calls import PausedCall
+
 
 @dataclass(slots=True)
 class InvokeResult:
@@ -38,6 +41,10 @@ class InvokeResult:
     #: looked for in what of the answer leaves the process (:func:`shown_answer`) once the call has forgotten them.
     #: Never shown: kept out of the repr and of :meth:`to_dict`
     call_keys: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    #: the call, where its answer's turn was left paused, for :meth:`Service.continue_paused
+    #: <magsag_mcp.paused_calls.PausedContinuation.continue_paused>` to send the turn back (see paused_calls.py).
+    #: Holds the call's payload and context: kept out of the repr and of :meth:`to_dict`
+    paused_call: PausedCall | None = field(default=None, repr=False, compare=False)
 
     @property
     def output(self) -> Any:

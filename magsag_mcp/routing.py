@@ -34,6 +34,7 @@ from .types import LLMRequest, Target
 
 if TYPE_CHECKING:
     from .answer_flights import Flight
+    from .paused_calls import PausedCall
 
 #: target params that configure magsag itself rather than being sent to the vendor
 RESERVED_PARAMS = frozenset({"api", "capabilities"})
@@ -75,6 +76,9 @@ class Plan:
     #: the call's context.pause_continuations: how many requests may continue a turn Claude paused, None: the
     #: setting's (MAGSAG_PAUSE_CONTINUATIONS; see cascade_paused.py)
     continuations: int | None = None
+    #: the call that left a turn paused, which this one sends back to go on with (see paused_calls.py); None for a
+    #: call of its own
+    resumed: PausedCall | None = None
 
     @property
     def data_class(self) -> str | None:

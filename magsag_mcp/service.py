@@ -50,6 +50,7 @@ from .invoke_result import (
 from .kept_records import KeptRecords
 from .ledger_reads import LedgerReads
 from .metrics import METRICS
+from .paused_calls import PausedCall, PausedContinuation, held_turn, resumed_plan
 from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
@@ -76,7 +77,7 @@ def _sent_or_held(attempts: list[AttemptRecord]) -> bool:
     return False
 
 
-class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, LoopBound):
+class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedContinuation, LoopBound):
     """One configured magsag: catalog, providers, pricing, governance and ledger.
 
     Build it with :meth:`open` (no network I/O) and close it with :meth:`aclose` (both in
@@ -205,6 +206,7 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, LoopBound):
         run_classes: tuple[str, ...] = (),
         under_way: Callable[[str], None] | None = None,
         recorded_ok: Callable[[InvokeResult], None] | None = None,
+        continuing: PausedCall | None = None,
     ) -> InvokeResult:
         """Call the skill ``skill_id`` with ``payload`` (its input fields, and its ``model_config``): routed, held to
         the policies and limits before anything is sent, tried down its fallbacks, recorded in the ledger. Returns an
@@ -223,7 +225,8 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, LoopBound):
         is recorded however it ends (cancelled too); a call that ends before (refused, cancelled) has no record.
         ``recorded_ok(result)``: told once its answer's record is handed to the ledger as ok, which a cancel from then
         on (a group commit's wait, the answer cache's write, the caller's own unwinding) leaves written as ok: its
-        caller says the call answered, as the ledger will, not that it was cancelled."""
+        caller says the call answered, as the ledger will, not that it was cancelled. ``continuing``: the call whose
+        paused turn this one sends back (:meth:`continue_paused`'s)."""
         self._on_own_loop()
         if not isinstance(skill_id, str):
             self.catalog.skill(skill_id)  # refused with the fix, before a run is recorded under it
@@ -277,6 +280,8 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, LoopBound):
                     # any call cancelled is (waited for before it was counted, it left no record)
                     await price_data.loaded()
                 plan = self.plan(skill_id, payload, context, run_classes=run_classes)
+                if continuing is not None:
+                    plan = resumed_plan(plan, continuing)
                 outcome = await self.cascade.run(
                     plan,
                     run_id=run_id,
@@ -316,6 +321,7 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, LoopBound):
                 raise
             try:
                 result = self._result(run_id, skill_id, plan, outcome)
+                result.paused_call = held_turn(skill_id, payload, context, agent, result)
             except Exception as bug:  # built before the record says 'ok': a bug here fails the call, recorded so
                 raise await self._bug(run, outcome.attempts, bug) from said_without_keys(bug)
             except BaseException:

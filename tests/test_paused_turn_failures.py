@@ -285,8 +285,9 @@ async def test_a_continuation_failing_for_good_returns_the_paid_text_said_incomp
 ):
     # A first try's 400 fails over to the next target; a continuation's cannot (no other target can go on with this
     # turn), and the first turn was paid: its text is returned, but never as if complete. The warning said it "may be"
-    # incomplete of a turn known unfinished: it says it is, why, and that LLMResult.paused holds the turn to send
-    # back; the failed continuation is recorded at its attempt, and the fallback is left untried
+    # incomplete of a turn known unfinished: it says it is, why, and that Service.continue_paused sends the turn
+    # back ("call again" started it over, paid again); the failed continuation is recorded at its attempt, and the
+    # fallback is left untried
     first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
     refused = {"error": 400, "kind": "invalid_request_error", "message": "bad block"}
     fake, env = await _fake(serve, first, refused, {"text": "never sent"})
@@ -299,7 +300,9 @@ async def test_a_continuation_failing_for_good_returns_the_paid_text_said_incomp
     assert result.text == "Searching. " and result.finish_reason == "other" and result.result.paused is not None
     [said] = [w for w in result.warnings if "its continuation (attempt 2) was not answered" in w]
     assert "bad block" in said and "the answer is incomplete, the text before it" in said
-    assert "Service.invoke_skill's result holds the turn, .result.paused (an LLMResult's paused)" in said
+    # (where the turn is and what to do with it: Service.continue_paused, and calling again starts over, paid again)
+    assert "pass the InvokeResult Service.invoke_skill returned to Service.continue_paused" in said
+    assert "calling again starts the turn over, paid again" in said
     assert [(r["outcome"], r["error_class"], r["attempt_number"]) for r in _rows(db)] == [
         ("ok", None, 1),
         ("error", "bad_request", 2),
@@ -375,7 +378,9 @@ async def test_a_partial_answer_over_mcp_is_said_incomplete_with_what_an_mcp_cal
     [said] = [w for w in shown["warnings"] if "its continuation (attempt 2) was not answered" in w]
     assert "the answer is incomplete" in said, said
     # (the guide's skills.invoke returns this dict too: "a Python caller" was sent to a field its result lacks)
-    assert "the dict skills.invoke returns, MCP's invoke_skill and the CLI hold none: call again" in said, said
+    # and that calling again there starts the turn over, paid again (it said "call again", as though that went on)
+    held = "the dict skills.invoke returns, MCP's invoke_skill and the CLI hold no turn: calling again starts the turn"
+    assert f"{held} over, paid again" in said, said
     assert len(fake.requests) == 2
     # and MCP's own description of finish_reason "other" names the paused turn left unfinished, said incomplete
     described = InvokeSkillResult.model_fields["finish_reason"].description or ""

@@ -1,0 +1,150 @@
+"""A turn left paused, sent back by its caller (paused_calls.py): Service.continue_paused over the spec-checking fake
+Messages API: the first call's request with the paused turn appended, to the same target, under the same run, admitted,
+priced and recorded as any call; the answer the whole turn; refused with nothing sent where there is no turn."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.service import Service
+from tests.providers.fakes import FakeAnthropic
+
+pytestmark = pytest.mark.anyio
+KEY = "sk-c0n7-1nu3-p4u5"
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+MODEL = "claude-opus-4-6"
+SEARCHED = {"searched": "weather in Oslo", "finish": "pause_turn"}
+SEARCH_USAGE = {"server_tool_use": {"web_search_requests": 1, "web_fetch_requests": 0}}
+CONFIG = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    copied = tmp_path / "catalog"
+    shutil.copytree(CATALOG, copied)
+    (copied / "policies" / "model_governance.yaml").write_text("policies: []\n")
+    return copied
+
+
+def _rows(db: Path) -> list[dict[str, Any]]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(
+            "SELECT run_id, outcome, attempt_number, input_tokens, output_tokens, cost_pusd, warnings FROM attempts "
+            "ORDER BY id"
+        ).fetchall()
+    return [dict(r) for r in rows]
+
+
+async def _fake(serve, *steps: dict[str, Any]) -> tuple[FakeAnthropic, dict[str, str]]:
+    fake = FakeAnthropic(KEY).queue(*steps)
+    return fake, {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+
+
+async def test_a_turn_left_paused_is_continued_by_its_caller_under_the_same_run_paying_only_the_rest(
+    catalog, tmp_path, serve
+):
+    # The warning told a Python caller the turn was in .result.paused, and no Service method took it: "call again"
+    # started the turn over and paid for its search again
+    first = {**SEARCHED, "text": "Searching. ", "usage": {**SEARCH_USAGE, "input_tokens": 100, "output_tokens": 20}}
+    rest = {"text": "It is raining in Oslo.", "usage": {"input_tokens": 300, "output_tokens": 40}}
+    fake, env = await _fake(serve, first, rest)
+    db = tmp_path / "ledger.db"
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        context = {"pause_continuations": 0}  # (left paused by the first call)
+        paused = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": CONFIG}, context=context)
+        assert paused.finish_reason == "other" and paused.text == "Searching. "
+        [said] = [w for w in paused.warnings if "the answer is incomplete" in w]
+        assert "pass the InvokeResult Service.invoke_skill returned to Service.continue_paused" in said
+        assert "calling again starts the turn over, paid again" in said
+        assert "paused_call" not in repr(paused) and "paused_call" not in paused.to_dict()
+        done = await svc.continue_paused(paused, continuations=2)
+    assert fake.violations == [] and len(fake.requests) == 2
+    # the first call's request, the paused turn appended as the API wrote it, no user turn added
+    asked, went_on = (r["body"] for r in fake.requests)
+    written = FakeAnthropic().content(first, {"model": MODEL})
+    assert went_on["messages"] == [*asked["messages"], {"role": "assistant", "content": written}]
+    assert {k: v for k, v in went_on.items() if k != "messages"} == {k: v for k, v in asked.items() if k != "messages"}
+    # the whole turn's answer, complete; its usage and cost this call's alone
+    assert done.text == "Searching. It is raining in Oslo." and done.finish_reason == "stop"
+    assert done.result.paused is None and done.paused_call is None
+    assert (done.usage.input_tokens, done.usage.output_tokens) == (300, 40)
+    assert done.run_id == paused.run_id and done.model == MODEL
+    assert done.cost_usd == (300 * 5 + 40 * 25) / D(1_000_000)  # (the search, on the first bill, not paid again)
+    assert paused.cost_usd == (100 * 5 + 20 * 25) / D(1_000_000) + D(10) / 1000
+    # both calls in the ledger under the one run, the second saying which turn it goes on with
+    rows = _rows(db)
+    assert [(r["run_id"], r["outcome"], r["attempt_number"]) for r in rows] == [
+        (paused.run_id, "ok", 1),
+        (paused.run_id, "ok", 1),
+    ]
+    assert [D(r["cost_pusd"]) / 10**12 for r in rows] == [paused.cost_usd, done.cost_usd]
+    warned = json.loads(rows[1]["warnings"])
+    assert f"continues the turn anthropic:{MODEL} paused in an earlier call of run {paused.run_id}" in warned
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM budget_reservations").fetchone()[0] == 0
+
+
+async def test_a_turn_paused_again_is_continued_again_with_every_block_of_it(catalog, tmp_path, serve):
+    steps = [{**SEARCHED, "text": "One. "}, {**SEARCHED, "text": "Two. "}, {"text": "Three."}]
+    fake, env = await _fake(serve, *steps)
+    db = tmp_path / "ledger.db"
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        context = {"pause_continuations": 0}
+        first = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": CONFIG}, context=context)
+        second = await svc.continue_paused(first)  # (the first call's context: none sent again, paused again)
+        assert second.text == "One. Two. " and second.finish_reason == "other" and second.paused_call is not None
+        third = await svc.continue_paused(second)
+    assert fake.violations == [] and len(fake.requests) == 3
+    assert third.text == "One. Two. Three." and third.finish_reason == "stop"
+    # the last request sent back both paused turns, in order (the wire's one assistant turn)
+    sent_back = [m for m in fake.requests[2]["body"]["messages"] if m["role"] == "assistant"]
+    uses = [b for m in sent_back for b in m["content"] if b["type"] == "server_tool_use"]
+    assert len(uses) == 2
+    assert {r["run_id"] for r in _rows(db)} == {first.run_id}
+
+
+async def test_nothing_to_continue_is_refused_with_nothing_sent(catalog, tmp_path, serve):
+    fake, env = await _fake(serve, {"text": "Done."})
+    db = tmp_path / "ledger.db"
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        done = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": CONFIG})
+        with pytest.raises(E.InputError, match="was not left paused: there is no turn to continue"):
+            await svc.continue_paused(done)
+        with pytest.raises(E.InputError, match="a dict of it, as skills.invoke and MCP return, holds no turn"):
+            await svc.continue_paused(done.to_dict())  # type: ignore[arg-type]
+    assert len(fake.requests) == 1 and len(_rows(db)) == 1
+
+
+async def test_the_python_pages_paused_turn_example_runs_as_written(tmp_path, serve, monkeypatch, capsys):
+    # docs/python.md's "A turn Claude left paused": the default 3 continuations sent, the turn still paused, then
+    # continued by the example's continue_paused (run in a thread: it runs its own event loop, as written)
+    import anyio
+
+    from tests.docs_helpers import doc
+    from tests.test_docs_python_blocks import _python_blocks
+
+    text = doc("python.md")
+    (code,) = _python_blocks(text[text.index("## A turn Claude left paused\n") : text.index("## Tracing with")])
+    steps = [{**SEARCHED, "text": f"{n}. "} for n in range(1, 5)]
+    fake, env = await _fake(serve, *steps, {"text": "Rain."})
+    prefixes = ("MAGSAG_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GEMINI_", "GOOGLE_", "OLLAMA_")
+    for name in [n for n in os.environ if n.startswith(prefixes)]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # (no ./catalog: the bundled one)
+    for name, value in {**env, "MAGSAG_DB": str(tmp_path / "ledger.db")}.items():
+        monkeypatch.setenv(name, value)
+    await anyio.to_thread.run_sync(lambda: exec(compile(code, "docs/python.md", "exec"), {}))
+    assert capsys.readouterr().out == "1. 2. 3. 4. Rain.\n"
+    assert fake.violations == [] and len(fake.requests) == 5
+    rows = _rows(tmp_path / "ledger.db")
+    assert len({r["run_id"] for r in rows}) == 1 and [r["attempt_number"] for r in rows] == [1, 2, 3, 4, 1]
