@@ -148,3 +148,22 @@ async def test_the_python_pages_paused_turn_example_runs_as_written(tmp_path, se
     assert fake.violations == [] and len(fake.requests) == 5
     rows = _rows(tmp_path / "ledger.db")
     assert len({r["run_id"] for r in rows}) == 1 and [r["attempt_number"] for r in rows] == [1, 2, 3, 4, 1]
+
+
+async def test_a_continuation_the_policies_refuse_is_recorded_under_the_run_nothing_sent(catalog, tmp_path, serve):
+    # admitted as any call: a policy that no longer allows the model (another service, its catalog changed) refuses
+    # it before anything is sent, the refusal recorded under the run; the turn stays in the result, to go on later
+    fake, env = await _fake(serve, {**SEARCHED, "text": "Searching. "}, {"text": "Rain."})
+    db = tmp_path / "ledger.db"
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        context = {"pause_continuations": 0}
+        paused = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": CONFIG}, context=context)
+    allowed = "policies:\n  - name: models\n    allowed_models: [claude-3-haiku-20240307]\n"
+    (catalog / "policies" / "model_governance.yaml").write_text(allowed)
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        with pytest.raises(E.PolicyDenied, match=MODEL):
+            await svc.continue_paused(paused)
+    assert len(fake.requests) == 1
+    rows = _rows(db)
+    assert [(r["run_id"], r["outcome"]) for r in rows] == [(paused.run_id, "ok"), (paused.run_id, "policy_denied")]
+    assert paused.paused_call is not None and paused.text == "Searching. "
