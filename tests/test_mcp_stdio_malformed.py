@@ -174,3 +174,23 @@ def test_a_progress_token_of_the_wrong_type_is_told_so_not_a_bare_invalid_params
         for request_id, meta in ((32, '{"progressToken":-3}'), (33, '{"progressToken":""}'), (34, "null")):
             answer = server.ask(f'{{"jsonrpc":"2.0","id":{request_id},"method":"ping","params":{{"_meta":{meta}}}}}')
             assert answer == {"jsonrpc": "2.0", "id": request_id, "result": {}}, answer
+
+
+def test_a_line_with_a_byte_order_mark_is_answered_under_its_id_naming_the_mark(tmp_path: Path):
+    # A client writing UTF-8 with a byte order mark (PowerShell's default) began its first line with U+FEFF: the line
+    # was answered with a parse error, id null, saying "expected value at line 1 column 1" of a line that reads well;
+    # its initialize, under id 1, waited for an answer under its id that never came, and the mark went unnamed.
+    with stdio_server(tmp_path) as server:
+        answer = server.ask('\ufeff{"jsonrpc":"2.0","id":1,"method":"ping"}')
+        assert answer["id"] == 1 and answer["error"]["code"] == -32700, answer
+        message = answer["error"]["message"]
+        assert "byte order mark (U+FEFF)" in message and "without a byte order mark" in message, message
+        # no id to read past the mark: id null, the mark still named
+        answer = server.ask('\ufeff{"jsonrpc":"2.0","id":2,"method":')
+        assert answer["id"] is None and "byte order mark (U+FEFF)" in answer["error"]["message"], answer
+        # a line of what Python but not JSON takes for spaces (a form feed, a no-break space) is no JSON: answered
+        for line in ("\x0c", "\u00a0"):
+            answer = server.ask(line)
+            assert answer["id"] is None and answer["error"]["code"] == -32700, (line, answer)
+        answer = server.ask('{"jsonrpc":"2.0","id":3,"method":"ping"}')
+        assert answer == {"jsonrpc": "2.0", "id": 3, "result": {}}, answer

@@ -247,13 +247,38 @@ def _not_json_answer(line: str, invalid_json: str) -> JSONRPCError | None:
     Such a line (a batch with one element broken, a request cut short, one nested past any parser's depth) was dropped
     with a warning: its client waited for answers that never came, where JSON-RPC 2.0 answers it with a parse error,
     id null (no id can be read from it)."""
-    if not line.strip():
-        return None  # (a blank line between messages: nothing was asked)
+    if not line.strip(_JSON_SPACE):
+        return None  # (a blank line between messages: nothing was asked; a form feed or a no-break space is no JSON)
+    if line.startswith(_BYTE_ORDER_MARK):
+        return _byte_order_mark_answer(line)
     text = (
         f"Parse error: {invalid_json}; no request on the line was read (none is answered under its id): send each "
         "request as a JSON object, one a line"
     )
     return JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=PARSE_ERROR, message=text))
+
+
+#: what JSON takes for spaces between values (str.strip's default takes more: a form feed, a no-break space)
+_JSON_SPACE = " \t\r\n"
+_BYTE_ORDER_MARK = "\ufeff"
+
+
+def _byte_order_mark_answer(line: str) -> JSONRPCError:
+    """The parse error answering a ``line`` that begins with a byte order mark, under its request's id where one can be
+    read past the mark. A client writing UTF-8 "with BOM" (PowerShell's default) begins its first line, its initialize,
+    with U+FEFF, which JSON does not take: pydantic's "expected value at line 1 column 1" of a line that reads well
+    named no mark, and the answer, id null, reached no request of the client's."""
+    said = "Parse error: the line begins with a byte order mark (U+FEFF), which JSON does not take"
+    fix = "write UTF-8 without a byte order mark, each request a JSON object, one a line"
+    try:
+        message = json.loads(line[1:])
+    except (ValueError, RecursionError):
+        message = None
+    request_id = message.get("id") if isinstance(message, dict) and "method" in message else None
+    if isinstance(request_id, bool) or not isinstance(request_id, int | str):
+        text = f"{said}, and no request on it was read (none is answered under its id); {fix}"
+        return JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=PARSE_ERROR, message=text))
+    return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=PARSE_ERROR, message=f"{said}; {fix}"))
 
 
 def _half_surrogate(value: Any, where: str = "") -> tuple[str, str] | None:
