@@ -43,13 +43,17 @@ class StdioServer:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
+    def initialize(self) -> None:
+        assert "result" in self.ask(json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": HELLO}))
+        self.send('{"jsonrpc":"2.0","method":"notifications/initialized"}')
+
     def ask(self, line: str) -> dict[str, Any]:
         self.send(line)
         return self.answer()
 
 
 @contextmanager
-def stdio_server(tmp_path: Path) -> Iterator[StdioServer]:
+def stdio_server(tmp_path: Path, initialize: bool = True) -> Iterator[StdioServer]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "magsag_mcp", "--catalog", str(CATALOG), "--db", str(tmp_path / "l.db")],
         env=clean_env(MAGSAG_PROVIDER="fake"),
@@ -59,8 +63,8 @@ def stdio_server(tmp_path: Path) -> Iterator[StdioServer]:
     )
     server = StdioServer(proc)
     try:
-        assert "result" in server.ask(json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": HELLO}))
-        server.send('{"jsonrpc":"2.0","method":"notifications/initialized"}')
+        if initialize:
+            server.initialize()
         yield server
     finally:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
@@ -194,3 +198,22 @@ def test_a_line_with_a_byte_order_mark_is_answered_under_its_id_naming_the_mark(
             assert answer["id"] is None and answer["error"]["code"] == -32700, (line, answer)
         answer = server.ask('{"jsonrpc":"2.0","id":3,"method":"ping"}')
         assert answer == {"jsonrpc": "2.0", "id": 3, "result": {}}, answer
+
+
+def test_a_request_before_initialize_is_told_to_send_initialize_first(tmp_path: Path):
+    # The SDK answered it with a bare -32602 "Invalid request parameters": a client that skipped the handshake (or sent
+    # its first call before initialize's answer came) was told its params were wrong, which they were not.
+    with stdio_server(tmp_path, initialize=False) as server:
+        for request_id, method in enumerate(("tools/list", "tools/call"), 40):
+            params = '{"name":"list_skills","arguments":{}}' if method == "tools/call" else "{}"
+            answer = server.ask(f'{{"jsonrpc":"2.0","id":{request_id},"method":"{method}","params":{params}}}')
+            assert answer["id"] == request_id and answer["error"]["code"] == -32602, answer
+            message = answer["error"]["message"]
+            assert f"{method} was sent before initialize" in message and "send initialize first" in message, message
+        # a ping is answered before it, a method the server has not is not found, as ever
+        assert server.ask('{"jsonrpc":"2.0","id":42,"method":"ping"}') == {"jsonrpc": "2.0", "id": 42, "result": {}}
+        answer = server.ask('{"jsonrpc":"2.0","id":43,"method":"no/such"}')
+        assert answer["error"]["code"] == -32601, answer
+        server.initialize()
+        answer = server.ask('{"jsonrpc":"2.0","id":44,"method":"tools/list"}')
+        assert answer["id"] == 44 and "result" in answer, answer

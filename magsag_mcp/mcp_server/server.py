@@ -246,10 +246,12 @@ def build_server(
     # registered on the low-level server, as the SDK's extension docs direct.
     server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
     from .arguments_object import answer_arguments_not_an_object
+    from .before_initialize import answer_before_initialize
     from .request_meta import answer_bad_meta
 
     answer_arguments_not_an_object(server)
     answer_bad_meta(server)
+    answer_before_initialize(server)
     _STATES[server] = state
     return server
 
