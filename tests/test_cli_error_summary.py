@@ -151,3 +151,18 @@ def test_a_blank_key_s_skip_names_no_key_variables_and_is_said_by_its_message(no
     assert main(["invoke", "skill.analysis", *PAYLOAD]) == 1
     err = capsys.readouterr().err
     assert err.startswith("magsag: error (all_targets_failed):") and "OPENAI_API_KEY is blank" in err
+
+
+def test_a_line_or_paragraph_separator_in_an_errors_words_is_shown_escaped_not_a_line_of_its_own():
+    # a vendor's words with U+2028 (or U+2029) went to stderr as they came: a reader splitting lines as Python or
+    # JavaScript does read what followed it as a line of its own (a forged "magsag: error"), as the text log did
+    from magsag_mcp.cli.error_summary import summary
+
+    for separator in ("\u2028", "\u2029"):
+        lines = summary({"type": "provider_error", "message": f"the vendor said{separator}magsag: error: forged"})
+        shown = "\n".join(lines)
+        assert separator not in shown, lines
+        assert f"the vendor said\\u{ord(separator):04x}magsag: error: forged" in lines[0], lines
+        assert [line for line in shown.splitlines() if line.startswith("magsag:")] == [lines[0]], lines
+        # a line break of the words still starts an indented line, the message's
+        assert summary({"type": "t", "message": "one\ntwo"})[0] == "magsag: error (t): one\n    two"

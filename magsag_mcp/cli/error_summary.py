@@ -4,11 +4,15 @@ trace and every skipped attempt before the fix, which scrolled off the screen.""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..text import escaped_controls
+
+#: the line breaks other than "\n" of Python's splitlines and a JavaScript reader that escaped_controls leaves
+_SEPARATORS = re.compile("[\u2028\u2029]")
 
 #: how to get what the summary leaves out, said after it
 _WHOLE = "the whole error as JSON: run it again with stderr not a terminal (2>error.json)"
@@ -32,9 +36,15 @@ def summary(error: Mapping[str, Any]) -> list[str]:
     if isinstance(run_id, str) and run_id:
         where.insert(0, f"the call's record: magsag data query --run-id {run_id}")
     # the error's words may be a vendor's, as its body said them: a control character is shown, not acted on by the
-    # terminal (the JSON escapes it), and a line break's next line indented, read as the message's, not a line of ours
-    said = [escaped_controls(line).replace("\n", "\n    ") for line in said]
+    # terminal (the JSON escapes it), and a line break's next line indented, read as the message's, not a line of ours;
+    # a line or paragraph separator, which a reader splitting lines as Python or JavaScript does breaks at, is written
+    # escaped (\u2028), as the text log writes it: what followed it read as a line of its own
+    said = [_SEPARATORS.sub(_escaped_separator, escaped_controls(line)).replace("\n", "\n    ") for line in said]
     return [*said, f"  ({'; '.join(where)})"]
+
+
+def _escaped_separator(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def _said(error: Mapping[str, Any]) -> list[str]:
