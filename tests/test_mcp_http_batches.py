@@ -73,3 +73,19 @@ async def test_an_object_the_sdk_refuses_is_answered_as_it_was_not_as_a_batch(tm
         async with aiohttp.ClientSession() as http:
             status, _, answer = await _post(http, url, json.dumps({"jsonrpc": "2.0", "id": 1}), HEADERS)
     assert status == 400 and answer["error"]["code"] == -32602 and "batch" not in answer["error"]["message"], answer
+
+
+async def test_a_batch_posted_with_no_session_is_answered_naming_no_session(tmp_path: Path):
+    # A batch with no Mcp-Session-Id (a client that batched its initialize) made the SDK start a session for the POST
+    # and end it with the refusal, whose Mcp-Session-Id header named it: a client that kept it was then answered 404
+    # for a session it never had.
+    port = held_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    async with serving(http_app(server, host="127.0.0.1", port=port, token=None), port) as url:
+        async with aiohttp.ClientSession() as http:
+            status, answered, answers = await _post(http, url, json.dumps([INIT]), HEADERS)
+            assert status == 400 and [a["id"] for a in answers] == [INIT["id"]], answers
+            assert "mcp-session-id" not in answered, dict(answered)
+            # one initialize alone still opens a session, named in its answer's header
+            async with http.post(url, json=INIT, headers=HEADERS) as resp:
+                assert resp.status == 200 and resp.headers["mcp-session-id"]

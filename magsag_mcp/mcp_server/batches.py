@@ -16,6 +16,8 @@ from .refusals import send_refusal
 #: how each request is to be sent instead, on each transport
 ONE_A_LINE = "one a line"
 ONE_A_POST = "one in each POST"
+#: the header naming a client's session (ASGI's header names are lower case bytes)
+_SESSION_HEADER = b"mcp-session-id"
 #: the bytes JSON allows before a value
 _JSON_SPACE = b" \t\r\n"
 
@@ -108,6 +110,13 @@ class BatchRefusal:
                 await send(start)
                 await send(message)
                 return
+            if not any(k.lower() == _SESSION_HEADER for k, _ in scope.get("headers", [])):
+                # no session was asked for: the one the SDK started for this POST ended with its refusal, and a
+                # client that kept the id its header named would be answered 404 for a session it never had
+                start = {
+                    **start,
+                    "headers": [(k, v) for k, v in start.get("headers", []) if k.lower() != _SESSION_HEADER],
+                }
             await send_refusal(send, start, answers)
 
         await self.app(scope, keeping_receive, answering_send)
