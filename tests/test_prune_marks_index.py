@@ -13,8 +13,15 @@ from pathlib import Path
 import anyio
 import pytest
 
-from magsag_mcp.ledger import Ledger
-from magsag_mcp.ledger.prune import _DELETE_MARKS_BEFORE, _LATEST_MARK, _MARK_FROM, PRUNED_EVENT, pruned_before
+from magsag_mcp.ledger import Ledger, prune
+from magsag_mcp.ledger.prune import (
+    _DELETE_MARKS_BEFORE,
+    _LATEST_MARK,
+    _MARK_FROM,
+    _MARKS_INDEX,
+    PRUNED_EVENT,
+    pruned_before,
+)
 from tests.older_version import leave_as_the_version_before
 
 DAY = 86400.0
@@ -32,6 +39,7 @@ def _ledger(db: Path) -> sqlite3.Connection:
 
     anyio.run(make)
     conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("BEGIN")  # (one commit: in autocommit each of the 3,000 rows was a synced commit of its own)
     conn.executemany(
         "INSERT INTO events (run_id, agent, at, event, data) VALUES (?, NULL, ?, 'overloaded upstream', '{}')",
         [(None if i % 2 else f"r-{i}", START + i * 60) for i in range(3000)],
@@ -47,6 +55,7 @@ def _ledger(db: Path) -> sqlite3.Connection:
     mark(START + 20 * DAY, "the latest prune")
     mark(START + 5 * DAY, "an earlier prune")
     mark(START + 30 * DAY, "a run's event of that name", run_id="r-7")
+    conn.execute("COMMIT")
     return conn
 
 
@@ -104,3 +113,61 @@ def test_a_prune_steps_look_at_the_marks_is_down_the_index(tmp_path: Path, sql: 
     conn = _ledger(tmp_path / "l.db")
     plan = _plan(conn, sql, START + DAY)
     assert "USING INDEX events_prune_marks" in plan and "events_at" not in plan, plan
+
+
+def _read_sql(conn: sqlite3.Connection) -> list[str]:
+    """The statements :func:`pruned_before` runs on ``conn``, as SQLite ran them."""
+    ran: list[str] = []
+    conn.set_trace_callback(ran.append)
+    try:
+        pruned_before(conn)
+    finally:
+        conn.set_trace_callback(None)
+    return [sql for sql in ran if "FROM events" in sql]
+
+
+def test_a_migrated_ledgers_latest_mark_is_read_down_the_index(tmp_path: Path):
+    """What pruned_before runs, not the constant's plan alone: a look for the index that never found it would read
+    every ledger the slow way, with the same answers, which the tests of the mark read cannot tell apart."""
+    conn = _ledger(tmp_path / "l.db")
+    [read] = _read_sql(conn)
+    assert f"INDEXED BY {_MARKS_INDEX}" in read, read
+    assert _plan(conn, read) == f"SCAN events USING INDEX {_MARKS_INDEX}"
+    conn.execute(f"DROP INDEX {_MARKS_INDEX}")  # (a user's: schema_migrations still lists 0035)
+    [read] = _read_sql(conn)
+    assert "INDEXED BY" not in read, read
+    assert pruned_before(conn) == (START + 20 * DAY, "the latest prune")
+
+
+def test_an_index_dropped_by_another_process_as_a_read_runs_reaches_no_user(tmp_path: Path):
+    """A read's look for the index and its read of the mark are one snapshot (Ledger.read): another process dropping
+    the index between them ("no such index", named by the read) changes nothing the read sees. The next read, and a
+    summary's note, read without it."""
+    db = tmp_path / "l.db"
+    _ledger(db).close()
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)  # (used on the reader's thread)
+    looked = prune._has_marks_index
+    latest = (START + 20 * DAY, "the latest prune")
+
+    def look_then_drop(conn: sqlite3.Connection) -> bool:
+        found = looked(conn)
+        if found:
+            other.execute(f"DROP INDEX {_MARKS_INDEX}")
+        return found
+
+    async def read() -> None:
+        async with Ledger(db) as ledger:
+            with pytest.MonkeyPatch.context() as m:
+                m.setattr(prune, "_has_marks_index", look_then_drop)
+                assert await ledger.read(pruned_before) == latest
+            assert other.execute(f"SELECT 1 FROM sqlite_master WHERE name = '{_MARKS_INDEX}'").fetchone() is None
+            assert await ledger.read(pruned_before) == latest
+            note = await ledger.pruned_note(None)
+            assert note is not None and "at the latest prune" in note, note
+        async with Ledger(db) as ledger:  # reopened: 0035 is applied, so no open makes the index again
+            assert await ledger.read(pruned_before) == latest
+
+    try:
+        anyio.run(read)
+    finally:
+        other.close()
