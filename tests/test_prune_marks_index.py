@@ -1,4 +1,4 @@
-"""The latest `magsag data prune` mark, read by every summary with a ``since`` and every budget status of a windowed
+"""The latest `magsag data prune` mark, read by every summary and list of runs and every budget status of a windowed
 limit (prune.pruned_before), and a prune step's look for a later mark (prune._mark), down 0035_events_prune_marks: the
 marks alone, by time. Read among the run-less events by events_run and sorted, the latest took 0.29-0.36 s of a ledger
 of 1,000,000 events (500,000 run-less); down the index, one step. A ledger without the index (the version before's)

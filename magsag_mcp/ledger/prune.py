@@ -56,8 +56,10 @@ STEP_ATTEMPTS = 10_000
 #: were (:func:`pruned_note`). At the cutoff, not at the prune's own time, so that the next prune deletes it as it
 #: writes its own; written with no run, as :func:`pruned_before` reads only run-less marks (down 0035's index).
 PRUNED_EVENT = "ledger_pruned"
-#: an event that is a prune's mark: 0035's index's condition, the name as a literal (a bound name would leave SQLite no
-#: way to see that the query's WHERE implies the index's, and the index unused)
+#: an event that is a prune's mark: 0035's index's condition, the name as a literal. :data:`_LATEST_MARK` names the
+#: index, and SQLite plans a statement that names one before any value is bound: with the name bound it refuses it ("no
+#: query solution"). (A statement naming no index, as a step's, is planned again with the values bound, and takes the
+#: index either way.)
 _IS_MARK = f"event = '{PRUNED_EVENT}'"
 
 
@@ -165,8 +167,9 @@ _LATEST_MARK = (
     f"SELECT at, data FROM events INDEXED BY {_MARKS_INDEX} WHERE {_IS_MARK} AND run_id IS NULL"
     " ORDER BY at DESC LIMIT 1"
 )
-#: the same read of a ledger without 0035's index (the version before's, read where it lies): among the run-less
-#: events, by the ``events_run`` index
+#: the same read of a ledger without 0035's index (one whose index a user dropped: 0035 is applied, so no open makes
+#: it again; and the version before, as tests/older_version.py makes this code act): among the run-less events, by the
+#: ``events_run`` index
 _LATEST_MARK_UNINDEXED = f"SELECT at, data FROM events WHERE run_id IS NULL AND {_IS_MARK} ORDER BY at DESC LIMIT 1"
 
 
@@ -187,7 +190,9 @@ def pruned_before(conn: sqlite3.Connection) -> tuple[float, str] | None:
 
 
 def _has_marks_index(conn: sqlite3.Connection) -> bool:
-    """Whether the ledger holds 0035's index of the prune marks: the version before's, read where it lies, does not."""
+    """Whether the ledger holds 0035's index of the prune marks (see :data:`_LATEST_MARK_UNINDEXED`). Read in the same
+    snapshot as the read that names it (Ledger.read), so that an index dropped meanwhile is not named ("no such
+    index")."""
     found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (_MARKS_INDEX,)).fetchone()
     return found is not None
 
