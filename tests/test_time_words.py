@@ -291,7 +291,19 @@ def test_a_spellings_hint_is_one_a_time_is_read_as_or_none(written: str, hint: s
 
 @pytest.mark.parametrize(
     "written",
-    ["1e-400s", "1E-20W", "0.0000000001ns", "PT0.0000000000001S", "0.0000000000001s", "0.00000000000000000001w"],
+    [
+        "1e-400s",
+        "1E-20W",
+        "0.0000000001ns",
+        "PT0.0000000000001S",
+        "0.0000000000001s",
+        "0.00000000000000000001w",
+        # the hints of a unit written out, of years and months, and of two units: they were told to write what the
+        # parser then refused as under a nanosecond (0.0000000000001s, 3.65e-18d, 0.0000000003601s)
+        "0.0000000000001 seconds",
+        "0.00000000000000000001y",
+        "0.0000000000001h0.0000000000001s",
+    ],
 )
 def test_a_duration_too_small_to_write_is_refused_as_such_not_told_it_is_nothing(written: str):
     # 1e-400s is a float's 0.0: it was told "1e-400s is written 0s", a duration of nothing, which it was not meant as.
@@ -315,6 +327,9 @@ def test_a_duration_too_small_to_write_is_refused_as_such_not_told_it_is_nothing
         ("P1.1W", "1.1w"),
         ("0.00000000001 Jahre", "0.00000000365d"),
         ("1e-9s", "0.000000001s"),
+        # years and months were told in a float's exponent form (3.65e-06d), which a duration does not take
+        ("0.00000001y", "0.00000365d"),
+        ("0.0000001 months", "0.000003d"),
     ],
 )
 def test_a_duration_a_hint_writes_tiny_is_written_whole_and_read(written: str, told: str):

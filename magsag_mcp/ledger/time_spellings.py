@@ -78,6 +78,8 @@ def duration_spelling(text: str) -> str:
         found = _PART.findall(stripped)
         total = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in found)
         smallest = max((u.lower() for _, u in found), key=list(_UNIT_SECONDS).index)
+        if tiny := too_small(stripped, total):  # (0.0000000000001h0.0000000000001s was told 0.0000000003601s)
+            return tiny
         return f"a duration takes one unit: {stripped} is written {_letters(total, smallest)}; "
     if (m := _SUBSECOND.match(stripped)) is not None:
         seconds = float(m.group(1)) * _SUBSECOND_SCALE[m.group(2).lower()]

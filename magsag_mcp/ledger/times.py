@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..text import TIME_TEXT_MAX as TIME_TEXT_MAX
-from .duration_amounts import too_small
+from .duration_amounts import plain_amount, too_small
 from .time_spellings import duration_hint, spelling_hint
 
 #: unix seconds written as text: nine digits or more (an eight-digit 20251102 is an ISO date)
@@ -382,7 +382,10 @@ def _long_unit(text: str) -> str:
     if m is not None:
         years = m.group(2).lower().startswith("y")
         days = float(m.group(1)) * (365 if years else 30)
-        letters = f"{days:g}d"
+        seconds = days * 86400
+        letters = f"{plain_amount(days)}d"  # (in full: 0.00000001y was told 3.65e-06d, which no duration is)
+        if tiny := too_small(stripped, seconds):  # (the parser's rule: 1e-20y was told 3.65e-18d)
+            return tiny
         if sign != "+":
             return f"there is no unit of {'years' if years else 'months'}: {stripped} is about {letters}{back}; "
     else:
@@ -390,6 +393,9 @@ def _long_unit(text: str) -> str:
         if spelt is None:
             return ""
         letters = spelt.group(1) + next(letter for letter in spelt.groups()[1:] if letter).lower()
+        # (0.0000000000001 seconds was told it is written 0.0000000000001s, which the parser refuses)
+        if tiny := too_small(stripped, float(spelt.group(1)) * _UNIT[letters[-1]]):
+            return tiny
     if sign == "+":  # (a year ahead, "+1y", was told it is about 365d: that long ago)
         return (
             f"{stripped} counts forward: a duration counts back from now, without a sign ({letters} is that long "
