@@ -293,25 +293,51 @@ def test_an_option_variable_refused_is_named_with_the_port_catalog_agent_and_hos
 
 
 @pytest.mark.usefixtures("unserved")
-@pytest.mark.parametrize(
-    ("variable", "value", "said"),
-    [
-        ("MAGSAG_PROVIDER", "opnai", "MAGSAG_PROVIDER='opnai': unknown provider 'opnai' (did you mean 'openai'?)"),
-        ("MAGSAG_MODEL", "  ", "MAGSAG_MODEL='  ' is blank; set it to a model"),
-        ("MAGSAG_ALLOWED_BASE_URLS", "notaurl", "MAGSAG_ALLOWED_BASE_URLS: entry 1 ('notaurl') is not provider=URL"),
-        ("MAGSAG_BILLED_COST_HOSTS", "https://gw.corp/v1", "MAGSAG_BILLED_COST_HOSTS: entry 1 ('https://gw.corp/v1')"),
-    ],
-)
 @pytest.mark.parametrize("transport", ["stdio", "http"])
-def test_a_setting_every_call_would_refuse_is_named_at_start_with_the_others(
-    monkeypatch, capsys, variable: str, value: str, said: str, transport: str
-):
+def test_a_provider_every_call_would_refuse_is_named_at_start_with_the_others(monkeypatch, capsys, transport: str):
     # the server started, answered `initialize` and failed every call with the config_error (doctor listed it); a
     # bad MAGSAG_CALL_DEADLINE beside it was the start's one refusal
-    monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("MAGSAG_PROVIDER", "opnai")
     monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
     monkeypatch.setattr("sys.stdin", _Terminal())
     assert server_main.main(["--transport", transport, "--catalog", str(CATALOG)]) == 2
     first = capsys.readouterr().err.splitlines()[0]
     assert first.startswith("magsag-mcp: MAGSAG_CALL_DEADLINE='abc' is not a number"), first
+    said = "MAGSAG_PROVIDER='opnai': unknown provider 'opnai' (did you mean 'openai'?)"
     assert f"; also {said}" in first, first
+
+
+_SOME_CALLS_REFUSE = [
+    ("MAGSAG_MODEL", "  ", "MAGSAG_MODEL='  ' is blank; set it to a model"),
+    ("MAGSAG_ALLOWED_BASE_URLS", "notaurl", "MAGSAG_ALLOWED_BASE_URLS: entry 1 ('notaurl') is not provider=URL"),
+    ("MAGSAG_BILLED_COST_HOSTS", "https://gw.corp/v1", "MAGSAG_BILLED_COST_HOSTS: entry 1 ('https://gw.corp/v1')"),
+]
+
+
+@pytest.mark.usefixtures("unserved")
+@pytest.mark.parametrize(("variable", "value", "said"), _SOME_CALLS_REFUSE)
+def test_a_setting_only_some_calls_read_is_said_at_start_and_the_server_serves(
+    monkeypatch, caplog, variable: str, value: str, said: str
+):
+    # a blank MAGSAG_MODEL refuses no call naming its own model (docs/configuration.md), a bad allow-list only a call
+    # naming a base URL, a bad MAGSAG_BILLED_COST_HOSTS none (a gateway's costs stay unknown), and no `magsag`
+    # command stops on them: refused at start, a client whose calls name their models had no server at all
+    served = []
+    monkeypatch.setattr("anyio.run", lambda fn, *args: served.append(fn))
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # a client's pipe
+    with caplog.at_level("WARNING"):
+        assert server_main.main(["--catalog", str(CATALOG)]) == 0
+    assert len(served) == 1
+    assert any(record.getMessage().startswith(said) for record in caplog.records), caplog.text
+
+
+@pytest.mark.usefixtures("unserved")
+@pytest.mark.parametrize(("variable", "value", "said"), _SOME_CALLS_REFUSE)
+def test_a_setting_only_some_calls_read_is_no_refusal_beside_one(monkeypatch, capsys, variable, value, said):
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    assert server_main.main(["--catalog", str(CATALOG)]) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first == "magsag-mcp: MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0 (from 0.001 to 21600)"

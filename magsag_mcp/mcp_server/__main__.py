@@ -86,6 +86,8 @@ def _main(argv: Sequence[str] | None) -> int:
             # at the log of the start; the lines `magsag` commands say
             for unread in unread_variable_warnings(os.environ if env is None else env, lambda: checks.catalog_root):
                 log.warning("%s", unread)
+            for warning in checks.warnings:  # (a blank MAGSAG_MODEL: calls naming their own model go on)
+                log.warning("%s", warning)
             if args.transport == "stdio":  # (over http the ledger opens before serving, and a failed open refuses it)
                 from .ledger_at_start import unwritable_ledger_warning
 

@@ -122,6 +122,8 @@ class StartChecks:
     agent: str | None = None
     #: the HTTP transport's tokens and /metrics' setting (:func:`.gate_settings.gate_settings`), None over stdio
     gate: Any = field(default=None, repr=False)
+    #: what the start says and serves on (:func:`setting_warnings`)
+    warnings: list[str] = field(default_factory=list)
 
 
 def start_checks(args: Namespace, env: Mapping[str, str]) -> StartChecks:
@@ -147,6 +149,7 @@ def start_checks(args: Namespace, env: Mapping[str, str]) -> StartChecks:
     # the settings the service reads as it opens, refused now, each with its fix: over stdio the service opens on the
     # first call, and with MAGSAG_CALL_DEADLINE=abc the server started, answered `initialize` and failed every call
     refused += refused_as_it_opens(args, env)
+    checks.warnings = setting_warnings(args, env)
     checks.agent, agent_refusals = agent_refused(args.agent, env)
     refused += agent_refusals
     if http:  # the host, the names it admits, the tokens and /metrics' settings too
@@ -162,34 +165,58 @@ def start_checks(args: Namespace, env: Mapping[str, str]) -> StartChecks:
     return checks
 
 
-#: the variables every call reads (or every call naming a base URL, or whose answer bills its cost), refused by the
-#: call where bad: checked at the start with those read at open
-_REFUSED_BY_EVERY_CALL = ("MAGSAG_PROVIDER", "MAGSAG_MODEL", "MAGSAG_ALLOWED_BASE_URLS", "MAGSAG_BILLED_COST_HOSTS")
+#: the routing settings and lists calls read: MAGSAG_PROVIDER by every call (a bad one refuses each, so the start
+#: refuses it); MAGSAG_MODEL by a call naming no model of its own, MAGSAG_ALLOWED_BASE_URLS by one naming a base URL,
+#: MAGSAG_BILLED_COST_HOSTS by none (an entry that is no host leaves a gateway's costs unknown): a problem of these is
+#: said at start (:func:`setting_warnings`), not refused, as calls that do not read them go on
+_READ_BY_CALLS = ("MAGSAG_PROVIDER", "MAGSAG_MODEL", "MAGSAG_ALLOWED_BASE_URLS", "MAGSAG_BILLED_COST_HOSTS")
 
 
 def refused_as_it_opens(args: Namespace, env: Mapping[str, str]) -> list[str]:
     """The settings the service reads as it opens refused, each with its fix (:func:`~..settings.refused_at_open`,
-    ``--call-base-urls`` taken as its variable), those every call would refuse (:data:`_REFUSED_BY_EVERY_CALL`), and
-    a blank ``MAGSAG_DB`` where ``--db`` is not given."""
-    from ..settings import MODE_ENV, ledger_path_setting, refused_at_open
+    ``--call-base-urls`` taken as its variable), a ``MAGSAG_PROVIDER`` every call would refuse, and a blank
+    ``MAGSAG_DB`` where ``--db`` is not given."""
+    from ..settings import ledger_path_setting, refused_at_open
 
-    read = env if getattr(args, "call_base_urls", None) is None else {**env, MODE_ENV: args.call_base_urls}
+    read = _as_read(args, env)
     refused = refused_at_open(read)
-    if any(read.get(name) for name in _REFUSED_BY_EVERY_CALL):
-        # what every call would refuse (doctor's setting_problems: MAGSAG_PROVIDER='opnai', a blank MAGSAG_MODEL, a
-        # MAGSAG_ALLOWED_BASE_URLS or MAGSAG_BILLED_COST_HOSTS entry that is no URL or host): the server started,
-        # answered `initialize` and failed every call with the config_error (imported only where one is set: routing
-        # reaches the transport, which a start defers)
-        from ..settings import setting_problems
+    if read.get("MAGSAG_PROVIDER"):
+        # MAGSAG_PROVIDER='opnai': the server started, answered `initialize` and failed every call with the
+        # config_error (imported only where it is set: routing reaches the transport, which a start defers)
+        from ..env_routing import _env_override
 
-        for problem in setting_problems(read):
-            refused.setdefault(problem, problem)
+        try:
+            _env_override(read)
+        except ConfigError as exc:
+            refused["MAGSAG_PROVIDER"] = exc.message
     if getattr(args, "db", None) is None:
         try:
             ledger_path_setting(env)  # a blank MAGSAG_DB, or one with spaces around it
         except ConfigError as exc:
             refused["MAGSAG_DB"] = exc.message
     return list(refused.values())
+
+
+def _as_read(args: Namespace, env: Mapping[str, str]) -> Mapping[str, str]:
+    """``env`` as the service reads it: ``--call-base-urls`` is its variable's spelling on the command line."""
+    from ..settings import MODE_ENV
+
+    return env if getattr(args, "call_base_urls", None) is None else {**env, MODE_ENV: args.call_base_urls}
+
+
+def setting_warnings(args: Namespace, env: Mapping[str, str]) -> list[str]:
+    """What some calls would refuse, or none would but `magsag doctor` lists as a problem (``doctor``'s
+    ``setting_problems``: a blank ``MAGSAG_MODEL``, a ``MAGSAG_ALLOWED_BASE_URLS`` or ``MAGSAG_BILLED_COST_HOSTS``
+    entry that is no URL or host), to be said at start: refused there, a server whose every call names its own model
+    (which a blank MAGSAG_MODEL refuses none of, docs/configuration.md) did not start, as no `magsag` command stops on
+    them. A ``MAGSAG_PROVIDER`` every call refuses is :func:`refused_as_it_opens`'s, and said there alone."""
+    read = _as_read(args, env)
+    if not any(read.get(name) for name in _READ_BY_CALLS):
+        return []  # (the routing import reaches the transport, which a start defers)
+    from ..settings import setting_problems
+
+    refused = set(refused_as_it_opens(args, env))
+    return [problem for problem in setting_problems(read) if problem not in refused]
 
 
 def _port(value: str) -> int:
