@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .exact_money import exact_money
+from .genai_rates import genai_model
 from .providers.anthropic_usage import cache_ttls_marked
 from .rates import GEO_MULTIPLIERS
 
@@ -180,8 +181,10 @@ class WorstCasePricing:
         priced = self._resolve(provider, model, None, off_machine)
         audio = provider in AUDIO_PROVIDERS
         implied = provider == "anthropic"  # a write's rate a prices.yaml entry lacks: Anthropic's multiple of input
-        # (the prompt the estimate may stand for: see PROMPT_PER_ESTIMATE_AT_MOST)
-        long = self._past_the_window(provider, model, priced, input_tokens * PROMPT_PER_ESTIMATE_AT_MOST)
+        # (the prompt the estimate may stand for: see PROMPT_PER_ESTIMATE_AT_MOST), where the 1M-context beta may
+        # serve it at all: any other Claude refuses a prompt past its window, which is then billed nothing
+        reach = input_tokens * PROMPT_PER_ESTIMATE_AT_MOST
+        long = self._past_the_window(provider, model, priced, reach) and _served_past_its_window(provider, model)
         worst = _worst_of(priced, input_tokens, output_tokens, audio, writes, implied, long)
         for tier in () if standard else self._served_tiers.get(provider, ()):
             dearer = _worst_of(
@@ -245,6 +248,21 @@ def request_asks(params: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> tup
 #: below it (199,000 of Gemini 2.5 Pro's 200,000), a prompt of digits or rare characters passing it was billed every
 #: token at twice the rate its reservation held. The tokens themselves are reserved as estimated
 PROMPT_PER_ESTIMATE_AT_MOST = 2
+
+#: genai-prices' ids of the Claudes it prices flat, with a 200,000-token window, that Anthropic's 1M-context beta
+#: (``anthropic-beta: context-1m-2025-08-07``) serves past that window, billing the whole request at its long-context
+#: rates: Claude Sonnet 4. (Sonnet 4.5's long-context tier genai-prices lists itself; Opus 4.6 and later have a 1M
+#: window at one price.) Every other Claude (3.5 and 3.7 Sonnet, Opus 4 and 4.1, Haiku 4.5) refuses a prompt past its
+#: window: reserved at the long-context rates, one estimated past half its window was held at twice what it can cost,
+#: and a call limit its flat rates fit refused it
+_SERVED_PAST_THE_WINDOW = frozenset({"claude-sonnet-4-0"})
+
+
+def _served_past_its_window(provider: str, model: str) -> bool:
+    """Whether ``model`` (an Anthropic one genai-prices prices flat) may be served, and billed, past the window
+    genai-prices lists (see _SERVED_PAST_THE_WINDOW)."""
+    return getattr(genai_model(provider, model), "id", None) in _SERVED_PAST_THE_WINDOW
+
 
 #: Anthropic's long-context rates past a 1M-context beta model's 200,000 prompt tokens, as multiples of its own:
 #: every input rate (cache reads and writes too) doubled, the output rate half again (Claude Sonnet 4: $6 / $22.50)
