@@ -135,8 +135,8 @@ def price_failure(
             return
         set_usage(record, exc.usage, quote)
         if quote.cost_usd is None:
-            record.cost_bound_usd = unsaid_bound(
-                pricer, target, exc.usage, cost_bound(pricer, admission, target, request)
+            record.cost_bound_usd = at_least(
+                unsaid_bound(pricer, target, exc.usage, cost_bound(pricer, admission, target, request)), quote
             )
         if quote.warning:
             record.warnings.append(quote.warning)
@@ -202,6 +202,19 @@ def unsaid_bound(pricer: Pricing, target: Target, usage: Usage, bound: Decimal |
     return dear if dear is not None and dear > bound else bound
 
 
+def at_least(bound: Decimal | None, quote: Any) -> Decimal | None:
+    """``bound`` (the reservation's), or what ``quote``, of an unknown cost, says its tokens cost at the least where
+    that is more (PriceQuote.at_least_usd: a flat-priced Claude's prompt past its window at the long-context rates;
+    the reservation held them for the prompt estimated, and the vendor may count up to twice as many tokens)."""
+    least = getattr(quote, "at_least_usd", None)  # (a Pricing wrapper's own quote may have none)
+    return least if bound is not None and least is not None and least > bound else bound
+
+
+def _or_least(quote: Any) -> Decimal | None:
+    """``quote``'s cost, or where unknown, its least (see :func:`at_least`), as a bound on it."""
+    return quote.cost_usd if quote.cost_usd is not None else getattr(quote, "at_least_usd", None)
+
+
 def counted_bound(
     pricer: Pricing, target: Target, prompt: Usage, output_tokens: int, cache_ttls: frozenset[str] = frozenset()
 ) -> Decimal | None:
@@ -217,7 +230,7 @@ def counted_bound(
     if target.provider in AUDIO_PROVIDERS:
         ways.append(replace(prompt, output_tokens=output_tokens, output_audio_tokens=output_tokens))
     if not prompt.cache_write_ttl_unsaid_tokens:
-        costs = [pricer.price_for(target, way).cost_usd for way in ways]
+        costs = [_or_least(pricer.price_for(target, way)) for way in ways]
     else:
         # (unpriced where the markers asked none or both: the reservation's worst case then stood, though it holds no
         # cache write for a target with no marker, and a gateway's answer without cache_creation writes anyway)
@@ -255,8 +268,8 @@ def price_stopped(
         record.warnings.append(priced_by_a_bug(bug, pricer, record, usage, target, admission, request, "tokens"))
         return
     set_usage(record, usage, quote)
-    if quote.cost_usd is None:  # tokens at no known price: counted at the worst case admitted
-        record.cost_bound_usd = cost_bound(pricer, admission, target, request)
+    if quote.cost_usd is None:  # tokens at no known price: counted at the worst case admitted (or its least)
+        record.cost_bound_usd = at_least(cost_bound(pricer, admission, target, request), quote)
 
 
 #: where a bug of ours in an attempt is logged with its traceback (what its message tells the user to report)
@@ -326,9 +339,9 @@ def price_answer(
         price_unreported(pricer, record, result, target, admission, request)
     elif quote.cost_usd is None:
         # priced tokens at no known rate (a service tier or a kind of token genai-prices has no price for):
-        # counted at the worst case admitted, like any attempt of unknown cost
-        record.cost_bound_usd = unsaid_bound(
-            pricer, target, result.usage, cost_bound(pricer, admission, target, request)
+        # counted at the worst case admitted, like any attempt of unknown cost (or at the least its tokens cost)
+        record.cost_bound_usd = at_least(
+            unsaid_bound(pricer, target, result.usage, cost_bound(pricer, admission, target, request)), quote
         )
     else:
         reserved = getattr(admission, "reserved_usd", None)

@@ -187,9 +187,9 @@ def past_the_window(label: str, prompt: int, window: int, prices: str) -> str:
         "Anthropic serves that only under its 1M-context beta, and bills the whole request at long-context rates "
         "(Claude Sonnet 4: twice the input rate and 1.5 times the output rate past 200,000 prompt tokens), which "
         "genai-prices' flat price leaves out; its cost is recorded as unknown, counted at its worst case at those "
-        "rates. To record a cost, keep the model's prompts within the window, or price it in "
-        f"{prices}: an entry's rates price every call of the model, so give the long-context ones only where all its "
-        "calls pass the window"
+        "rates, or at its reported tokens at them where they cost more. To record a cost, keep the model's prompts "
+        f"within the window, or price it in {prices}: an entry's rates price every call of the model, so give the "
+        "long-context ones only where all its calls pass the window"
     )
 
 

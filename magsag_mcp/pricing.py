@@ -95,7 +95,7 @@ from .rates import (
 from .served_models import ServedModels
 from .types import Target, Usage
 from .worst_cases import AUDIO_PROVIDERS as AUDIO_PROVIDERS  # (where callers import it from)
-from .worst_cases import WorstCasePricing
+from .worst_cases import WorstCasePricing, long_context_cost
 
 __all__ = ["MAX_RATE", "Pricer", "PriceQuote", "UnitPrices", "validate_prices"]
 
@@ -119,6 +119,8 @@ class PriceQuote:
     #: "catalog:prices.yaml", "genai-prices", "free", BILLED_SOURCE, or None when unknown
     source: str | None
     warning: str | None = None
+    #: an unknown cost's least, counted where its reservation held less (worst_cases.long_context_cost); else None
+    at_least_usd: Decimal | None = None
 
 
 #: providers whose answers' ``service_tier`` changes the rate (OpenAI's API and Azure's copy of it, Gemini's
@@ -395,9 +397,10 @@ class Pricer(WorstCasePricing):
             # a prompt past the window genai-prices lists was served by Anthropic's 1M-context beta, which bills the
             # whole request at long-context rates (Claude Sonnet 4: $6 / $22.50 a million past 200,000 prompt tokens)
             # where genai-prices lists one flat price: at it, the call was recorded at half its bill (counted at its
-            # reservation, which holds those rates: see worst_cases._worst_of)
+            # reservation, which holds those rates, or at its own tokens at them where they cost more: at_least_usd)
             window = self.context_window(provider, model) or 0  # (not None: _past_the_window read it)
-            return PriceQuote(None, None, past_the_window(label, usage.input_tokens, window, self.prices_file))
+            said = past_the_window(label, usage.input_tokens, window, self.prices_file)
+            return PriceQuote(None, None, said, long_context_cost(priced.units, usage))
         fee = _per_use_fee(provider, priced, usage) if usage.server_tool_calls else ZERO
         if fee is None:  # (a prices.yaml entry, a tier genai-prices gives no such rate on)
             return PriceQuote(None, None, per_use_charges(label, usage))

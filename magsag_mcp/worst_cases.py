@@ -20,9 +20,9 @@ from .rates import GEO_MULTIPLIERS
 
 if TYPE_CHECKING:
     from .providers.local_reach import LocalReach
-    from .rates import Priced
+    from .rates import Priced, UnitPrices
     from .served_models import ServedModels
-    from .types import Target
+    from .types import Target, Usage
 
 #: tiers billed above the standard rates: once a provider has served one, a call whose price on it is unknown has no
 #: worst case (a cheaper tier, flex or batch, bounds nothing above the standard rates)
@@ -267,6 +267,35 @@ def _served_past_its_window(provider: str, model: str) -> bool:
 #: Anthropic's long-context rates past a 1M-context beta model's 200,000 prompt tokens, as multiples of its own:
 #: every input rate (cache reads and writes too) doubled, the output rate half again (Claude Sonnet 4: $6 / $22.50)
 _LONG_INPUT, _LONG_OUTPUT = Decimal(2), Decimal("1.5")
+
+
+def long_context_cost(units: UnitPrices | None, usage: Usage) -> Decimal | None:
+    """What ``usage`` of a Claude whose prompt passed the window genai-prices lists for its flat ``units`` is billed
+    at the 1M-context beta's long-context rates (every input rate, cache reads and writes too, doubled; the output
+    rates half again), at the multiple of where it ran (1.1x for US-only inference); None where a rate it needs is
+    unknown. Pricer.price's least of such an answer's unknown cost (PriceQuote.at_least_usd), which it is counted at
+    where its reservation held less: that held the long-context rates for the prompt estimated, and the vendor may
+    count up to twice as many tokens (see PROMPT_PER_ESTIMATE_AT_MOST)."""
+    if units is None:
+        return None
+    long = replace(
+        units,
+        input=_times(units.input, _LONG_INPUT),
+        cache_read=_times(units.cache_read, _LONG_INPUT),
+        cache_write=_times(units.cache_write, _LONG_INPUT),
+        cache_write_1h=_times(units.cache_write_1h, _LONG_INPUT),
+        input_audio=_times(units.input_audio, _LONG_INPUT),
+        output=_times(units.output, _LONG_OUTPUT),
+        output_audio=_times(units.output_audio, _LONG_OUTPUT),
+        output_image=_times(units.output_image, _LONG_OUTPUT),
+    )
+    cost = long.cost(usage)
+    geo = GEO_MULTIPLIERS.get(("anthropic", usage.inference_geo or ""))
+    return cost * geo if cost is not None and geo is not None else cost
+
+
+def _times(rate: Decimal | None, multiple: Decimal) -> Decimal | None:
+    return None if rate is None else rate * multiple
 
 
 def _worst_of(

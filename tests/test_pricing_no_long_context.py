@@ -17,7 +17,6 @@ import pytest
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.service import Service
 from magsag_mcp.types import Target
-
 from tests.providers.fakes import FakeAnthropic
 
 pytestmark = pytest.mark.anyio
@@ -39,9 +38,10 @@ def test_a_claude_without_the_1m_beta_is_reserved_at_its_flat_rates(model, rates
     pricer = Pricer()
     target = Target("anthropic", model)
     for estimated in (150_000, 300_000):
-        assert pricer.reserved_worst_case(target, estimated, 1_000, params={}) == (
-            estimated * rates[0] + 1_000 * rates[1]
-        ) / M
+        assert (
+            pricer.reserved_worst_case(target, estimated, 1_000, params={})
+            == (estimated * rates[0] + 1_000 * rates[1]) / M
+        )
 
 
 def test_claude_sonnet_4_the_beta_serves_is_still_reserved_at_the_long_context_rates():
