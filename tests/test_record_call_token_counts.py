@@ -29,6 +29,12 @@ def _run(run_id: str, **counts: Any) -> RunRecord:
     return RunRecord(run_id, "ana", "s", AT, ended_at=AT, status="ok", **counts)
 
 
+_ATTEMPT_COUNT_FIELDS = (
+    "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
+    "cache_write_1h_tokens", "cache_write_ttl_unsaid_tokens", "input_audio_tokens", "output_audio_tokens",
+    "output_image_tokens",
+)  # fmt: skip
+
 BAD_ATTEMPTS = [
     ("input_tokens", None),
     ("output_tokens", -1),
@@ -85,3 +91,13 @@ async def test_counts_of_zero_and_an_unsaid_image_count_are_kept(tmp_path: Path)
         await ledger.record_call(_run("r"), [attempt])
         [run] = await ledger.query_runs({"run_id": "r"})
     assert run["attempts"][0]["input_tokens"] == 0
+
+
+@pytest.mark.parametrize("field", _ATTEMPT_COUNT_FIELDS)
+async def test_a_bool_in_any_of_an_attempts_counts_is_refused(tmp_path: Path, field: str):
+    # (_checked_counts names each count in its bool test, written out for speed: none may be left out of it)
+    async with Ledger(tmp_path / "l.db") as ledger:
+        with pytest.raises(InputError) as refused:
+            await ledger.record_call(_run("b"), [_attempt("b", **{field: True})], alone=True)
+        assert f"attempt 1 (openai:gpt-4o)'s {field} is True" in str(refused.value)
+        assert await ledger.query_runs({"run_id": "b"}) == []

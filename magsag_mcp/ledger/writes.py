@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import operator
 import sqlite3
 from dataclasses import replace
 from decimal import Decimal
@@ -228,14 +227,22 @@ def _checked_counts(run: RunRecord, attempts: list[AttemptRecord]) -> None:
     if bad:
         raise _counts_refused(run, ("input_tokens", "output_tokens"), f"run {run.run_id!r}")
     for i, a in enumerate(attempts):
-        counts = (
+        inp, out, cached, write, reasoning, write_1h, unsaid, audio_in, audio_out, image = (
             a.input_tokens, a.output_tokens, a.cached_tokens, a.cache_write_tokens, a.reasoning_tokens,
             a.cache_write_1h_tokens, a.cache_write_ttl_unsaid_tokens, a.input_audio_tokens, a.output_audio_tokens,
             # (None alone is "not said": ``or 0`` let False, "" and 0.0 through as one)
             0 if a.output_image_tokens is None else a.output_image_tokens,
         )  # fmt: skip
         try:
-            bad = functools.reduce(operator.or_, counts) < 0 or bool in set(map(type, counts))
+            # Written out, not as reduce(or_, counts) and ``bool in set(map(type, counts))``: those cost some 6,800
+            # instructions an attempt (callgrind, 20,000 checks), this some 2,700 (the sixty-second round).
+            bad = (
+                inp | out | cached | write | reasoning | write_1h | unsaid | audio_in | audio_out | image
+            ) < 0 or (
+                type(inp) is bool or type(out) is bool or type(cached) is bool or type(write) is bool
+                or type(reasoning) is bool or type(write_1h) is bool or type(unsaid) is bool
+                or type(audio_in) is bool or type(audio_out) is bool or type(image) is bool
+            )  # fmt: skip
         except TypeError:
             bad = True
         if bad:
