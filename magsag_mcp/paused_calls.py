@@ -51,14 +51,19 @@ class PausedCall:
 
 
 def held_turn(
-    skill_id: str, payload: Mapping[str, Any], context: Mapping[str, Any] | None, agent: str | None, result: Any
+    skill_id: str,
+    payload: Mapping[str, Any],
+    context: Mapping[str, Any] | None,
+    agent: str | None,
+    result: Any,
+    target: str,
 ) -> PausedCall | None:
     """What ``result`` (an :class:`~.invoke_result.InvokeResult`) keeps of its call to continue its turn, where it was
-    left paused; None where it was not."""
+    left paused; None where it was not. ``target``: the label of the target the call was sent to (not the answer's
+    model: the API names the model that served, a dated snapshot of an alias, which no route names)."""
     answer = result.result
     if answer.paused is None:
         return None
-    target = f"{answer.provider}:{answer.model}"
     return PausedCall(skill_id, payload, context, agent, result.run_id, target, answer.paused, answer.container)
 
 

@@ -321,7 +321,7 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
                 raise
             try:
                 result = self._result(run_id, skill_id, plan, outcome)
-                result.paused_call = held_turn(skill_id, payload, context, agent, result)
+                result.paused_call = held_turn(skill_id, payload, context, agent, result, outcome.target.label)
             except Exception as bug:  # built before the record says 'ok': a bug here fails the call, recorded so
                 raise await self._bug(run, outcome.attempts, bug) from said_without_keys(bug)
             except BaseException:

@@ -167,3 +167,24 @@ async def test_a_continuation_the_policies_refuse_is_recorded_under_the_run_noth
     rows = _rows(db)
     assert [(r["run_id"], r["outcome"]) for r in rows] == [(paused.run_id, "ok"), (paused.run_id, "policy_denied")]
     assert paused.paused_call is not None and paused.text == "Searching. "
+
+
+async def test_a_turn_paused_by_an_alias_the_api_answered_as_a_snapshot_is_continued_on_its_target(
+    catalog, tmp_path, serve
+):
+    # The API answers with the model that served the call, a dated snapshot of the alias asked for: the turn was held
+    # as paused by "anthropic:<snapshot>", which no route names, and its continuation was refused as though the route
+    # had changed. The target is the one the call was sent to
+    snapshot = f"{MODEL}-20260205"
+    fake, env = await _fake(serve, {**SEARCHED, "text": "Searching. ", "model": snapshot}, {"text": "Rain."})
+    db = tmp_path / "ledger.db"
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        context = {"pause_continuations": 0}
+        paused = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": CONFIG}, context=context)
+        assert paused.result.model == snapshot  # (what the API said)
+        done = await svc.continue_paused(paused)
+    assert fake.violations == [] and len(fake.requests) == 2
+    assert [r["body"]["model"] for r in fake.requests] == [MODEL, MODEL]
+    assert done.text == "Searching. Rain." and done.finish_reason == "stop"
+    warned = json.loads(_rows(db)[1]["warnings"])
+    assert f"continues the turn anthropic:{MODEL} paused in an earlier call of run {paused.run_id}" in warned

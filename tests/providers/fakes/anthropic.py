@@ -389,7 +389,8 @@ class FakeAnthropic(Fake):
             "id": "msg_01",
             "type": "message",
             "role": "assistant",
-            "model": body["model"],
+            # (the API answers with the model that served: a dated snapshot of an alias asked for)
+            "model": step.get("model") or body["model"],
             "content": self.written(step, body, stop),
             "stop_reason": stop,
             "stop_sequence": None,
@@ -404,7 +405,7 @@ class FakeAnthropic(Fake):
             "id": "msg_01",
             "type": "message",
             "role": "assistant",
-            "model": body["model"],
+            "model": step.get("model") or body["model"],
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
