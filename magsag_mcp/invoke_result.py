@@ -45,6 +45,10 @@ class InvokeResult:
     #: <magsag_mcp.paused_calls.PausedContinuation.continue_paused>` to send the turn back (see paused_calls.py).
     #: Holds the call's payload and context: kept out of the repr and of :meth:`to_dict`
     paused_call: PausedCall | None = field(default=None, repr=False, compare=False)
+    #: where :meth:`Service.continue_paused` has taken :attr:`paused_call`: "under way" while its continuation runs,
+    #: "continued" once it answered (the turn goes on from that call's result: sent again from this one, it would be
+    #: paid again and fork the turn); None while the turn is still to continue (a continuation that failed leaves it so)
+    paused_taken: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def output(self) -> Any:

@@ -105,6 +105,22 @@ def with_turn_before(result: LLMResult, paused: PausedCall) -> LLMResult:
     return dataclasses.replace(result, text=before + result.text, paused=again)
 
 
+#: :attr:`~.invoke_result.InvokeResult.paused_taken`'s states
+_UNDER_WAY = "under way"
+_CONTINUED = "continued"
+#: why a result whose turn was taken is refused (nothing sent): its turn went on, or is going on, in another call
+_TAKEN = {
+    _UNDER_WAY: (
+        "run {run}'s paused turn is being continued by another continue_paused call: await that call and continue "
+        "the result it returns, if still paused (sending the turn twice would pay for it twice)"
+    ),
+    _CONTINUED: (
+        "run {run}'s paused turn was already continued: continue the result that call returned (its paused_call), "
+        "not this one (sending the turn again would pay for it again and fork the turn)"
+    ),
+}
+
+
 class PausedContinuation:
     """:meth:`continue_paused` (mixed into :class:`~magsag_mcp.service.Service`)."""
 
@@ -123,7 +139,8 @@ class PausedContinuation:
         turn's answer (the text before the pause and the rest), its cost this call's; ``continuations``: how many more
         requests may continue it should it pause again (the call's ``context.pause_continuations``), else the first
         call's or ``MAGSAG_PAUSE_CONTINUATIONS``. Refused (``InputError``), nothing sent, where ``previous`` holds no
-        paused turn."""
+        paused turn, or its turn was continued already or is being continued (a turn goes on once from a result: the
+        next continuation is of the result this returns); one that fails leaves ``previous``'s turn to continue."""
         from .invoke_result import InvokeResult
 
         if not isinstance(previous, InvokeResult):
@@ -137,15 +154,28 @@ class PausedContinuation:
                 f"run {previous.run_id}'s answer (finish_reason {previous.finish_reason!r}) was not left paused: there "
                 "is no turn to continue"
             )
+        if previous.paused_taken is not None:
+            raise InputError(_TAKEN[previous.paused_taken].format(run=previous.run_id))
         context = dict(paused.context or {})
         if continuations is not None:
             context[CONTINUATIONS_KEY] = continuations
-        return await self.invoke_skill(  # type: ignore[no-any-return]
-            paused.skill_id,
-            paused.payload,
-            agent=paused.agent,
-            run_id=paused.run_id,
-            context=context,
-            progress=progress,
-            continuing=paused,
-        )
+
+        def answered(_result: InvokeResult) -> None:
+            previous.paused_taken = _CONTINUED
+
+        # taken before the first await: a second continuation started meanwhile is refused, not sent too
+        previous.paused_taken = _UNDER_WAY
+        try:
+            return await self.invoke_skill(  # type: ignore[no-any-return]
+                paused.skill_id,
+                paused.payload,
+                agent=paused.agent,
+                run_id=paused.run_id,
+                context=context,
+                progress=progress,
+                continuing=paused,
+                recorded_ok=answered,
+            )
+        finally:
+            if previous.paused_taken == _UNDER_WAY:  # (nothing answered: refused, failed, cancelled)
+                previous.paused_taken = None

@@ -12,6 +12,7 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from magsag_mcp import errors as E
@@ -188,3 +189,56 @@ async def test_a_turn_paused_by_an_alias_the_api_answered_as_a_snapshot_is_conti
     assert done.text == "Searching. Rain." and done.finish_reason == "stop"
     warned = json.loads(_rows(db)[1]["warnings"])
     assert f"continues the turn anthropic:{MODEL} paused in an earlier call of run {paused.run_id}" in warned
+
+
+async def test_a_turn_continued_once_is_not_sent_again_from_the_same_result(catalog, tmp_path, serve):
+    # Continuing the same result again sent its turn again, paid again, and forked the turn (two answers to one pause);
+    # two continuations at once sent it twice. The turn goes on from the result its continuation returned. A
+    # continuation that fails (refused, nothing answered) leaves the turn to continue again
+    steps = [{**SEARCHED, "text": "Searching. "}, {"text": "Rain."}, {**SEARCHED, "text": "Again. "}]
+    fake, env = await _fake(serve, *steps)
+    db = tmp_path / "ledger.db"
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        context = {"pause_continuations": 0}
+        paused = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": CONFIG}, context=context)
+        done = await svc.continue_paused(paused)
+        assert done.text == "Searching. Rain."
+        with pytest.raises(E.InputError, match="already continued") as refused:
+            await svc.continue_paused(paused)
+        assert "continue the result that call returned" in str(refused.value)
+        assert len(fake.requests) == 2
+        again = await svc.invoke_skill("skill.analysis", {"data": "y", "model_config": CONFIG}, context=context)
+        outcomes: list[Any] = []
+
+        async def go_on() -> None:
+            try:
+                outcomes.append(await svc.continue_paused(again))
+            except E.InputError as exc:
+                outcomes.append(exc)
+
+        fake.queue({"text": "Sun."})
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(go_on)
+            tg.start_soon(go_on)
+    assert len(fake.requests) == 4 and fake.violations == []
+    [answered] = [o for o in outcomes if not isinstance(o, Exception)]
+    [busy] = [o for o in outcomes if isinstance(o, Exception)]
+    assert answered.text == "Again. Sun." and "being continued" in str(busy)
+    assert [r["outcome"] for r in _rows(db)] == ["ok"] * 4
+
+
+async def test_a_continuation_that_failed_leaves_the_turn_to_continue_again(catalog, tmp_path, serve):
+    fake, env = await _fake(serve, {**SEARCHED, "text": "Searching. "}, {"text": "Rain."})
+    db = tmp_path / "ledger.db"
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        context = {"pause_continuations": 0}
+        paused = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": CONFIG}, context=context)
+    policies = catalog / "policies" / "model_governance.yaml"
+    policies.write_text("policies:\n  - name: models\n    allowed_models: [claude-3-haiku-20240307]\n")
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        with pytest.raises(E.PolicyDenied):
+            await svc.continue_paused(paused)
+    policies.write_text("policies: []\n")
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        done = await svc.continue_paused(paused)
+    assert done.text == "Searching. Rain." and len(fake.requests) == 2
