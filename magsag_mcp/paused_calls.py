@@ -19,6 +19,7 @@ their warning says that calling again starts over.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,7 +65,12 @@ def held_turn(
     answer = result.result
     if answer.paused is None:
         return None
-    return PausedCall(skill_id, payload, context, agent, result.run_id, target, answer.paused, answer.container)
+    # copies: a caller that reuses its payload or context dict for its next call (another item's data) would have the
+    # turn sent back in a request other than the one it was paused in
+    kept_payload, kept_context = copy.deepcopy(payload), copy.deepcopy(context)
+    return PausedCall(
+        skill_id, kept_payload, kept_context, agent, result.run_id, target, answer.paused, answer.container
+    )
 
 
 def resumed_plan(plan: Plan, paused: PausedCall) -> Plan:

@@ -242,3 +242,22 @@ async def test_a_continuation_that_failed_leaves_the_turn_to_continue_again(cata
     async with await Service.open(catalog=catalog, db=db, env=env) as svc:
         done = await svc.continue_paused(paused)
     assert done.text == "Searching. Rain." and len(fake.requests) == 2
+
+
+async def test_the_continuation_sends_the_first_calls_request_though_its_caller_changed_the_payload_since(
+    catalog, tmp_path, serve
+):
+    # The result held the caller's own payload and context dicts: a caller reusing them for its next call (another
+    # item's data) had the continuation send the new data with the old turn, a request the turn was not paused in
+    fake, env = await _fake(serve, {**SEARCHED, "text": "Searching. "}, {"text": "Rain."})
+    async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=env) as svc:
+        payload: dict[str, Any] = {"data": "Oslo", "model_config": dict(CONFIG)}
+        context: dict[str, Any] = {"pause_continuations": 0}
+        paused = await svc.invoke_skill("skill.analysis", payload, context=context)
+        payload["data"] = "Bergen"
+        payload["model_config"]["max_tokens"] = 100
+        context["pause_continuations"] = 5
+        done = await svc.continue_paused(paused)
+    asked, went_on = (r["body"] for r in fake.requests)
+    assert went_on["messages"][:-1] == asked["messages"] and went_on["max_tokens"] == asked["max_tokens"] == 2000
+    assert done.text == "Searching. Rain."
