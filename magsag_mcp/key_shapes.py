@@ -354,10 +354,14 @@ def without_key_shapes(text: str) -> str:
     starts = _ShapeStarts(text)
     while True:
         read += end - start
+        # (a match ending past where the window is settled may have been cut by its end: a look ahead, a \\Z, or what
+        # _GLUED takes after it, a Bearer's or a label's spaces, a JWT's payload, running past it: taken whole. Judged
+        # only from the matches' ends, a key's match ended before a glued Bearer's long spaces, and its token was kept)
+        settled = _settled_to(text, start, end)
         for found in _SECRET_PATTERNS.finditer(text, start, end):
             if found.start() < done:  # (inside a match before it, taken whole past the window)
                 continue
-            if found.end() >= end - _SHAPES_OVERLAP:  # (ended by the window, a look ahead or a \\Z: taken whole)
+            if found.end() > settled:
                 found = _SECRET_PATTERNS.match(text, found.start()) or found
                 read += max(0, found.end() - end)
             parts += (text[done : found.start()], _redacted(found))

@@ -173,3 +173,22 @@ def test_a_known_key_encoded_past_the_first_64_kb_is_removed(known: Callable[[st
 def test_the_separator_characters_written_out_are_every_space_and_the_separators():
     every_space = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
     assert key_shapes._SEPARATOR_CHARACTERS == every_space + "\"'\\:=%20"
+
+
+@pytest.mark.parametrize(
+    ("glued", "secret"),
+    [
+        # what _GLUED takes after a key, its start inside the key's match: a Bearer's spaces, a label's, a JWT's payload
+        ("Bearer" + " " * 600 + "Tk9a8b7c6d5e4f3g2h1", "Tk9a8b7c6d5e4f3g2h1"),
+        ("api_key:" + " " * 600 + "Tk9a8b7c6d5e4f3g2h1", "Tk9a8b7c6d5e4f3g2h1"),
+        (".eyJzdWIi" + "Q" * 600 + ".SflKxwRJSMeKKF2QT4fw", "SflKxwRJSMeKKF2QT4fw"),
+    ],
+)
+def test_what_is_glued_to_a_key_across_a_windows_end_is_taken_with_it(glued: str, secret: str):
+    # the key's match ends before the window's end, what is glued to it runs past it: read whole, the key and what is
+    # glued to it are one match (the window took the key alone, and its end settled what followed it: kept)
+    for gap in range(0, 400, 37):
+        text = _PROSE[:100_000] + " design " + "y" * gap + " " + _KEY + glued + " " + _PROSE[100_000:]
+        said = without_key_shapes(text)
+        assert secret not in said, gap
+        assert said == _whole_pattern(text), gap
