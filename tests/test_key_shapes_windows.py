@@ -100,6 +100,10 @@ def test_the_windows_find_what_the_whole_pattern_finds(seed: int):
                 '"api_key":' + " " * rng.choice([1, 150, 2_500]) + f'"{value}"',
                 "x" * rng.choice([0, 700, 3_000]) + _JWT.replace("eyJzdWIi", "eyJzdWIi" + "Q" * rng.choice([0, 2_000])),
                 "Authorization:" + "%20" * rng.choice([1, 500]) + "Basic dXNlcjpodW50ZXIycGFzcw==",
+                # (what _GLUED takes after a key: a Bearer's or a label's spaces, a JWT's payload, long or not)
+                "sk-proj-" + value + "Bearer" + " " * rng.choice([1, 300, 2_000]) + "Tk9a8b7c6d5e4f3g2h1",
+                "sk-proj-" + value + "api_key:" + " " * rng.choice([1, 300, 2_000]) + "Tk9a8b7c6d5e4f3g2h1",
+                "sk-proj-" + value + ".eyJzdWIi" + "Q" * rng.choice([8, 300, 2_000]) + ".SflKxwRJSMeKKF2QT4fw",
             ])  # fmt: skip
         else:
             part = rng.choice(words)
