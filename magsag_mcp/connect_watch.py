@@ -1,15 +1,17 @@
 """The connects in flight to each host, per event loop: where one has timed out and the host is taken as down for
 callers connecting within as long (:mod:`.providers.local_down`), the others still connecting to it, each waiting
-its own connect timeout, are told (:func:`give_up`) and stop, failing as their own connect timeout would have.
+its own connect timeout, are told (:func:`give_up`) and stop, failing as a connect timeout (:class:`ConnectGivenUp`).
 
-The transport (:mod:`.transport`) passes each request a :class:`Connect` as aiohttp's ``trace_request_ctx``; the
-trace config :data:`TRACE`, on every session the transport uses (its own or a test's, whatever connector it has),
-marks when its connection begins and ends being made. A pooled connection reused makes none, and is never stopped.
+Marked at the connector (:func:`watch`: the session's, the transport's own or a test's), around the making of a new
+connection only: a request on a pooled connection, the hot path of every provider, pays nothing, and no aiohttp
+trace config is set (one made every request build its traces and send its signals, every chunk of a stream too).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,23 +37,35 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
+class ConnectGivenUp(aiohttp.ConnectionTimeoutError):
+    """A connect told to stop (:func:`give_up`): failed as its connect timeout would have; ``why``: what was found.
+    aiohttp raises its own ConnectionTimeoutError from it (this one its cause)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"Connection timeout to host (not waited out: {why})")
+        self.why = why
+
+
+def given_up(exc: BaseException) -> str | None:
+    """Why the connect that failed with ``exc`` (aiohttp's failure) was told to stop, or None: it was not."""
+    for failure in (exc, exc.__cause__):
+        if isinstance(failure, ConnectGivenUp):
+            return failure.why
+    return None
+
+
 class Connect:
-    """One request's connection, while it is being made: its task, where it goes and within how long it connects;
+    """One connection, while it is being made: its task, where it goes and within how long it connects;
     ``given_up``: why it was told to stop (a verdict on its host), None until then."""
 
-    __slots__ = ("url", "connect_s", "task", "key", "given_up")
+    __slots__ = ("connect_s", "task", "key", "given_up")
 
     def __init__(self, url: str, connect_s: float) -> None:
-        self.url = url
         self.connect_s = connect_s
-        self.task: asyncio.Task[Any] | None = None
-        self.key: tuple[asyncio.AbstractEventLoop, str] | None = None
-        self.given_up: str | None = None
-
-    def begin(self) -> None:
-        loop = asyncio.get_running_loop()
         self.task = asyncio.current_task()
-        self.key = (loop, origin(self.url))
+        loop = asyncio.get_running_loop()
+        self.key: tuple[asyncio.AbstractEventLoop, str] | None = (loop, origin(url))
+        self.given_up: str | None = None
         _CONNECTING.setdefault(self.key, set()).add(self)
 
     def made(self) -> None:
@@ -113,25 +127,38 @@ def connected_since(url: str, since: float) -> bool:
     return made is not None and made >= since
 
 
-async def _began(session: Any, context: Any, params: Any) -> None:
-    if isinstance(connect := context.trace_request_ctx, Connect):
-        connect.begin()
+class _Watched:
+    """A connector's ``_create_connection`` (what aiohttp awaits for each new connection, and only then), marking
+    the connect in flight while it is made, and failing it as a connect timeout when it is told to stop."""
 
+    __slots__ = ("create",)
 
-async def _made(session: Any, context: Any, params: Any) -> None:
-    if isinstance(connect := context.trace_request_ctx, Connect):
+    def __init__(self, create: Callable[..., Awaitable[Any]]) -> None:
+        self.create = create
+
+    async def __call__(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
+        connect_s = timeout.sock_connect
+        connect = Connect(str(req.url), math.inf if connect_s is None else connect_s)
+        try:
+            made = await self.create(req, traces, timeout)
+        except asyncio.CancelledError:
+            # (asyncio closed the socket being connected, as for any cancel; aiohttp frees the connector's slot)
+            connect.end()
+            if connect.stopped_here():
+                raise ConnectGivenUp(connect.given_up or "") from None
+            raise
+        except BaseException:
+            connect.end()
+            raise
+        # (no await between the connection made and its mark gone: a verdict said after it does not stop it)
         connect.made()
-
-
-#: the trace config every session of the transport carries
-TRACE = aiohttp.TraceConfig()
-TRACE.on_connection_create_start.append(_began)
-TRACE.on_connection_create_end.append(_made)
-TRACE.freeze()
+        return made
 
 
 def watch(session: Any) -> None:
-    """Have ``session`` (the transport's own, or a test's) mark its connects (:data:`TRACE`)."""
-    configs = getattr(session, "trace_configs", None)
-    if isinstance(configs, list) and TRACE not in configs:
-        configs.append(TRACE)
+    """Have ``session``'s connector (the transport's own, or a test's) mark its connects; once per connector."""
+    connector = getattr(session, "connector", None)
+    create = getattr(connector, "_create_connection", None)
+    if create is None or isinstance(create, _Watched):
+        return
+    connector._create_connection = _Watched(create)  # type: ignore[union-attr]

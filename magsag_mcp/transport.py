@@ -25,10 +25,9 @@ from urllib.parse import urljoin
 import aiohttp
 
 from . import connect_watch
-from .connect_watch import Connect
 from .content_encodings import ACCEPT_ENCODING
 from .durations import setting as said_as_set
-from .errors import MagsagError, ProviderError, UnexpectedStatusError
+from .errors import UnexpectedStatusError
 from .http_responses import HttpResponse, StreamResponse
 from .limits import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STREAM_BYTES, read_body
 from .loop_sessions import LoopSessions
@@ -172,7 +171,6 @@ class Transport(LoopSessions):
                     # long policy header): the answer, already generated and billed, failed as bad HTTP
                     max_line_size=MAX_HEADER_BYTES,
                     max_field_size=MAX_HEADER_BYTES,
-                    trace_configs=[connect_watch.TRACE],
                 )
             connect_watch.watch(session)
             self._sessions[loop] = session
@@ -195,7 +193,6 @@ class Transport(LoopSessions):
         # a configuration to check, and nothing was sent
         data = _JSON_ENCODER.encode(body)  # json.dumps(body)
         sending(body)
-        connect = Connect(url, timeouts.connect)
         # try/except rather than a context manager: a generator's costs every
         # request some 2,000 instructions, an exception handler nothing until it catches
         try:
@@ -208,17 +205,10 @@ class Transport(LoopSessions):
                 timeout=timeouts.to_aiohttp(),
                 allow_redirects=False,
                 auto_decompress=False,  # (read_body decodes: see content_encodings)
-                trace_request_ctx=connect,
                 **_via(proxy, url, hdrs),
             )
         except FAILURES as exc:
             failure = conversion(exc, url, timeouts, proxy, self.cas)
-        except asyncio.CancelledError:
-            if not connect.stopped_here():
-                raise
-            failure = _given_up(connect, url, timeouts, proxy, self.cas)
-        finally:
-            connect.end()
         # raised here, not in the handler: aiohttp's failure (the whole URL, a gateway's token in its path, a key in
         # its query) would be its context (see transport_failures.converted_from)
         raise failure
@@ -266,7 +256,6 @@ class Transport(LoopSessions):
         proxy = self.proxies.for_url(url)
         hdrs = dict(headers)
         hdrs.setdefault("Accept-Encoding", ACCEPT_ENCODING)
-        connect = Connect(url, timeouts.connect)
         try:
             async with self._session().get(
                 url,
@@ -274,19 +263,12 @@ class Transport(LoopSessions):
                 timeout=timeouts.to_aiohttp(),
                 allow_redirects=False,
                 auto_decompress=False,
-                trace_request_ctx=connect,
                 **_via(proxy, url, hdrs),
             ) as resp:
                 _refuse_redirect(url, resp)
                 return HttpResponse(resp.status, resp.headers, await read_body(resp, _host(url), limit))
         except FAILURES as exc:
             failure = conversion(exc, url, timeouts, proxy, self.cas)
-        except asyncio.CancelledError:
-            if not connect.stopped_here():
-                raise
-            failure = _given_up(connect, url, timeouts, proxy, self.cas)
-        finally:
-            connect.end()
         raise failure  # (outside the handler: see _post)
 
     @asynccontextmanager
@@ -324,19 +306,6 @@ class Transport(LoopSessions):
             "proxies": self.proxies.describe(),
             "ca": self.cas.describe(),
         }
-
-
-def _given_up(connect: Connect, url: str, timeouts: Timeouts, proxy: Proxy | None, cas: CABundles) -> MagsagError:
-    """The failure of a connect told to stop (:func:`.connect_watch.give_up`): its connect timeout's, as it would
-    have ended, saying it was not waited out and why."""
-    failure = conversion(aiohttp.ConnectionTimeoutError("Connection timeout to host"), url, timeouts, proxy, cas)
-    if isinstance(failure, ProviderError):
-        failure.message = (
-            f"{failure.message}; not waited out: {connect.given_up}, and the host is taken as down for a connect "
-            "timeout this long or shorter"
-        )
-        failure.args = (failure.message,)
-    return failure
 
 
 async def _let_go(resp: aiohttp.ClientResponse) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.http_exceptions import ContentEncodingError, ContentLengthError, TransferEncodingError
 
+from . import connect_watch
 from .durations import setting
 from .errors import (
     ConfigError,
@@ -114,6 +115,14 @@ def _converted(
         return ProviderTimeoutError(
             f"could not connect to {host(url)}: {via} did not open a tunnel to it within "
             f"{timeouts.connect_described()}; check the proxy, or add the host to NO_PROXY to connect directly",
+            timeout_s=timeouts.connect,
+        )
+    if isinstance(exc, aiohttp.ConnectionTimeoutError) and (told := connect_watch.given_up(exc)) is not None:
+        # told to stop before its connect timeout ran out (connect_watch): failed as that timeout would have, and
+        # saying so, not that the timeout was waited out
+        return ProviderTimeoutError(
+            f"could not connect to {host(url)}: stopped before {timeouts.connect_described()} ran out, as {told} "
+            "(the host is taken as down for a while for callers connecting within as long)",
             timeout_s=timeouts.connect,
         )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):

@@ -108,7 +108,7 @@ def went_down(base_url: str, why: str, connect_s: float = math.inf) -> None:
     _SEEN_UP.discard(root)
     # the other connects to it in flight, each waiting its own connect timeout (as long or shorter) for a host that
     # does not answer, are told and stop
-    connect_watch.give_up(root, connect_s, "another call found it down meanwhile")
+    connect_watch.give_up(root, connect_s, "another call connecting to it timed out within as long or longer")
 
 
 def answered(base_url: str) -> bool:
