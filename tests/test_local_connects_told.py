@@ -15,7 +15,7 @@ import pytest
 
 from magsag_mcp import connect_watch
 from magsag_mcp.errors import ProviderTimeoutError
-from magsag_mcp.providers import local_reach
+from magsag_mcp.providers import local_down, local_reach
 from magsag_mcp.providers.local import LocalProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import Target
@@ -115,3 +115,42 @@ async def test_a_call_cancelled_while_connecting_is_cancelled_not_told():
         with pytest.raises(asyncio.CancelledError):
             await call
     assert not connect_watch._CONNECTING
+
+
+async def test_a_call_cancelled_then_told_in_the_same_step_stays_cancelled():
+    # the caller's cancel and a verdict's both pending on one connect: the seam takes back only its own, and the
+    # caller's cancel is what the call ends with
+    url = "http://192.0.2.1:11434"
+    connector = _DropsPackets()
+    provider = LocalProvider(
+        {"OLLAMA_BASE_URL": url}, Transport(session_factory=lambda: aiohttp.ClientSession(connector=connector))
+    )
+    call = asyncio.create_task(provider.complete(ask(), Target("local", "model-a")))
+    await _all_connecting(connector, 1)
+    call.cancel()
+    # (told before the cancelled call has run again: both cancels pending on it)
+    assert connect_watch.give_up(url, 5.0, "another call connecting to it timed out") == 1
+    with anyio.fail_after(HANG_GUARD_S):
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    assert not connect_watch._CONNECTING
+
+
+async def test_the_verdict_a_told_connect_repeats_keeps_the_words_of_the_call_that_found_it():
+    # a told call fails as a connect timeout, so it too says the host went down; its words (stopped, never waited out)
+    # are not what was found, and the calls refused meanwhile were told those instead of the wait that found it down
+    url = "http://192.0.2.1:11434"
+    connector = _DropsPackets()
+    transport = Transport(session_factory=lambda: aiohttp.ClientSession(connector=connector))
+    patient = LocalProvider({"OLLAMA_BASE_URL": url, "MAGSAG_CONNECT_TIMEOUT": "5"}, transport)
+    hasty = LocalProvider({"OLLAMA_BASE_URL": url, "MAGSAG_CONNECT_TIMEOUT": "1"}, transport)
+    first = asyncio.create_task(patient.complete(ask(), Target("local", "model-a")))
+    await _all_connecting(connector, 1)
+    told = asyncio.create_task(hasty.complete(ask(), Target("local", "model-b")))
+    await _all_connecting(connector, 2)
+    connector.connecting[0].set()  # (the patient call's 5 s come: found down for callers waiting as long or less)
+    with anyio.fail_after(HANG_GUARD_S):
+        failed = await asyncio.gather(first, told, return_exceptions=True)
+    assert "stopped before" in str(failed[1]), failed
+    said = local_down.down_why(url, 5.0)  # (what a call refused meanwhile is told)
+    assert said is not None and "within the connect timeout of 5s" in said and "stopped before" not in said, said

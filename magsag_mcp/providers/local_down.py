@@ -101,6 +101,10 @@ def went_down(base_url: str, why: str, connect_s: float = math.inf) -> None:
     now = _clock()
     before = _DOWN.get(root)
     if before is not None and now < before.until:
+        if connect_s <= before.connect_s:
+            # (found by a wait as long or longer: its words stay, not a shorter wait's, nor those of a connect told
+            # to stop by it, which waited nothing out)
+            why = before.why
         connect_s = max(connect_s, before.connect_s)  # (found down by a longer wait too: still so for it)
     elif len(_DOWN) >= KEPT:
         _DOWN.clear()
