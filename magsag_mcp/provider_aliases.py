@@ -4,6 +4,9 @@ A module of its own, importing nothing, so that building the server's schemas im
 
 from __future__ import annotations
 
+#: the provider registry's built-in names (a test keeps them in step with :mod:`magsag_mcp.providers`' registry)
+BUILT_IN_PROVIDERS = ("anthropic", "azure", "compat", "fake", "google", "local", "openai")
+
 PROVIDER_ALIASES = {
     "gemini": "google",
     "ollama": "local",

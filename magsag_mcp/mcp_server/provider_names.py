@@ -7,13 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from ..provider_aliases import PROVIDER_ALIASES
+from ..provider_aliases import BUILT_IN_PROVIDERS, PROVIDER_ALIASES
 from ..status_filter import any_case
 from ..text import URL_MAX
 
 #: the provider registry's names (tests check this against ``magsag_mcp.providers.provider_names``;
 #: it is spelled out here so that building the server's schemas imports no HTTP client)
-PROVIDERS = ("anthropic", "azure", "compat", "fake", "google", "local", "openai")
+PROVIDERS = BUILT_IN_PROVIDERS
 
 
 def _provider_name(value: Any) -> Any:

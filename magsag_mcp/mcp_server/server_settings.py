@@ -180,9 +180,11 @@ def refused_as_it_opens(args: Namespace, env: Mapping[str, str]) -> list[str]:
 
     read = _as_read(args, env)
     refused = refused_at_open(read)
-    if read.get("MAGSAG_PROVIDER"):
+    if read.get("MAGSAG_PROVIDER") and not _built_in_provider(read["MAGSAG_PROVIDER"]):
         # MAGSAG_PROVIDER='opnai': the server started, answered `initialize` and failed every call with the
-        # config_error (imported only where it is set: routing reaches the transport, which a start defers)
+        # config_error (imported only for a name that is none of the built-in ones: routing reaches the provider
+        # registry and its transport, which a start defers; checked for every set name, it added some 190 ms to the
+        # start of every server whose client set MAGSAG_PROVIDER)
         from ..env_routing import _env_override
 
         try:
@@ -195,6 +197,15 @@ def refused_as_it_opens(args: Namespace, env: Mapping[str, str]) -> list[str]:
         except ConfigError as exc:
             refused["MAGSAG_DB"] = exc.message
     return list(refused.values())
+
+
+def _built_in_provider(name: str) -> bool:
+    """Whether ``name`` is a built-in provider's name or alias, read as the registry reads it
+    (:func:`~..providers.canonical_provider`), without importing the registry."""
+    from ..provider_aliases import BUILT_IN_PROVIDERS, PROVIDER_ALIASES
+
+    key = name.strip().lower()
+    return PROVIDER_ALIASES.get(key, key) in BUILT_IN_PROVIDERS
 
 
 def _as_read(args: Namespace, env: Mapping[str, str]) -> Mapping[str, str]:
@@ -211,8 +222,13 @@ def setting_warnings(args: Namespace, env: Mapping[str, str]) -> list[str]:
     (which a blank MAGSAG_MODEL refuses none of, docs/configuration.md) did not start, as no `magsag` command stops on
     them. A ``MAGSAG_PROVIDER`` every call refuses is :func:`refused_as_it_opens`'s, and said there alone."""
     read = _as_read(args, env)
-    if not any(read.get(name) for name in _READ_BY_CALLS):
-        return []  # (the routing import reaches the transport, which a start defers)
+    # a built-in MAGSAG_PROVIDER alone has nothing more to say (refused_as_it_opens took it); the routing import
+    # reaches the provider registry and its transport, which a start defers
+    provider = read.get("MAGSAG_PROVIDER")
+    if not any(read.get(name) for name in _READ_BY_CALLS if name != "MAGSAG_PROVIDER") and (
+        not provider or _built_in_provider(provider)
+    ):
+        return []
     from ..settings import setting_problems
 
     refused = set(refused_as_it_opens(args, env))
