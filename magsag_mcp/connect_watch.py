@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,9 +20,11 @@ import aiohttp
 
 #: (event loop, origin) -> the connects being made to it
 _CONNECTING: dict[tuple[asyncio.AbstractEventLoop, str], set[Connect]] = {}
-#: (event loop, origin) -> the loop's time its last connection was made (most recent)
-_CONNECTED_AT: dict[tuple[asyncio.AbstractEventLoop, str], float] = {}
-#: the most origins kept in :data:`_CONNECTED_AT` (a process names few hosts)
+#: event loop -> origin -> the loop's time its last connection there was made (most recent); a loop's entry goes with
+#: the loop (weakly keyed: held by the loop, a process running a loop per call, as ``anyio.run`` or ``asyncio.run`` in
+#: a sync caller does, kept every closed loop and all it held alive until 4,096 of them)
+_CONNECTED_AT: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, float]] = weakref.WeakKeyDictionary()
+#: the most origins kept for one loop in :data:`_CONNECTED_AT` (a process names few hosts)
 KEPT = 4096
 
 
@@ -73,9 +76,13 @@ class Connect:
         if key is None:
             return
         self.end()
-        if key not in _CONNECTED_AT and len(_CONNECTED_AT) >= KEPT:
-            _CONNECTED_AT.clear()
-        _CONNECTED_AT[key] = key[0].time()
+        loop, where = key
+        made_at = _CONNECTED_AT.get(loop)
+        if made_at is None:
+            made_at = _CONNECTED_AT[loop] = {}
+        elif where not in made_at and len(made_at) >= KEPT:
+            made_at.clear()
+        made_at[where] = loop.time()
 
     def end(self) -> None:
         """No longer being made (made, failed, or the request gone)."""
@@ -122,8 +129,8 @@ def connected_since(url: str, since: float) -> bool:
     """Whether a connection to ``url``'s host was made on this loop at or after ``since`` (the loop's time)."""
     if not _CONNECTED_AT:
         return False
-    loop = asyncio.get_running_loop()
-    made = _CONNECTED_AT.get((loop, origin(url)))
+    made_at = _CONNECTED_AT.get(asyncio.get_running_loop())
+    made = made_at.get(origin(url)) if made_at is not None else None
     return made is not None and made >= since
 
 
