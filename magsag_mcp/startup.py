@@ -297,6 +297,12 @@ class _DeferredInit(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         # Submodules are found through __path__ and bound on the package as they are imported, so
         # `import mcp.server` never gets here; `from mcp import Client` (a name the __init__ makes) does.
+        if not name.startswith("__") and importlib.util.find_spec(f"{self.__name__}.{name}") is not None:
+            # `from . import stream_end` in a module of the package, a submodule not imported yet: the import system
+            # imports it when the package lacks the name. Running the __init__ here ran it from inside that module's
+            # import, and the __init__ importing that module again failed, half made (providers.base, imported by
+            # the service before the registry: "cannot import name 'Endpoint' from partially initialized module")
+            raise AttributeError(name)
         spec = self.__spec__
         assert spec is not None and spec.loader is not None  # (package_init_deferred gave it both)
         # a plain module again, before running: no second run (no longer the class it is typed as: the point)

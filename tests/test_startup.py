@@ -683,3 +683,25 @@ def test_the_server_is_built_without_its_tools_models_and_lists_the_same_tools_w
         "count": 8,
         "first_request_finds": True,
     }
+
+
+def test_a_module_of_a_deferred_package_importing_a_sibling_imports_without_the_packages_init():
+    # the service imports providers.base (caller_progress) before the registry: base's `from . import stream_end`
+    # asked the deferred package for the name, which ran its __init__ from inside base's import, and the __init__'s
+    # `from .base import Endpoint` met base half made (an ImportError at the first call). The sibling is imported as
+    # a submodule; the __init__ runs when a name of its is asked for, and finds base whole.
+    seen = run(
+        """
+        import json, sys
+        from magsag_mcp.startup import package_init_deferred
+        package_init_deferred("magsag_mcp.providers")
+        import magsag_mcp.providers.base
+        deferred = type(sys.modules["magsag_mcp.providers"]).__name__
+        from magsag_mcp.providers import Endpoint, provider_names
+        print(json.dumps({
+            "deferred": deferred, "sibling": "magsag_mcp.providers.stream_end" in sys.modules,
+            "same": Endpoint is sys.modules["magsag_mcp.providers.base"].Endpoint, "openai": "openai" in provider_names(),
+        }))
+        """
+    )
+    assert seen == {"deferred": "_DeferredInit", "sibling": True, "same": True, "openai": True}
