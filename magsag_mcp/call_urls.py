@@ -35,13 +35,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigError, PayloadError, PolicyDenied
-from .providers import ProviderSet, canonical_provider
 from .settings import MODE_ENV, only_configured
+from .targets import canonical_provider
 from .types import Target, masked_path
+
+if TYPE_CHECKING:
+    from .providers import ProviderSet
 
 ALLOWED_ENV = "MAGSAG_ALLOWED_BASE_URLS"
 #: what a refusal names as its policy where the data classes' models were given with no policy's name (a plain
@@ -226,6 +229,8 @@ class CallURLs:
     def _endpoint(self, provider: str) -> Any:
         """``provider``'s HTTP endpoint; None for one that has none (fake)."""
         if self._providers is None:
+            from .providers import ProviderSet  # (the registry and its transport: not for the allow-list's check)
+
             self._providers = ProviderSet(self.env, None)  # type: ignore[arg-type]  # constructors do no I/O
         return getattr(self._providers.get(provider), "endpoint", None)
 

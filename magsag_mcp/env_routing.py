@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import ConfigError, PayloadError
-from .providers import canonical_provider, hosts_other_models
-from .targets import parse_target, provider_prefix
+from .targets import canonical_provider, hosts_other_models, parse_target, provider_prefix
 from .types import Target
 
 

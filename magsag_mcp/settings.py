@@ -400,9 +400,10 @@ def setting_problems(env: Mapping[str, str], named: Callable[[], Iterable[Target
     overrides (every call) and the base-URL allow-list (every call naming a base URL). Those read at open
     fail it already. ``named``: the loaded catalog's targets, by which a capitalised misspelling in ``MAGSAG_MODEL``
     is told the model it nearly is (None: no catalog loaded)."""
-    # imported here: the transport reads its timeouts from this module, and routing reaches the transport
+    # imported here: call_urls reads the base-URL mode from this module. Neither imports the provider registry (and
+    # its transport) for a built-in provider's name: magsag-mcp checks these before it answers `initialize`
     from .call_urls import allowed_origins
-    from .routing import check_env_override
+    from .env_routing import check_env_override
 
     problems = []
     checks: tuple[Callable[[Mapping[str, str]], object], ...] = (

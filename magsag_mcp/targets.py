@@ -7,6 +7,7 @@ means the same wherever it is written. What a target's ``params`` may hold is ch
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from .errors import ConfigError, redact
 from .predictions import refuse_unsent_prediction
+from .provider_aliases import BUILT_IN_PROVIDERS, HOSTING_PROVIDERS, PROVIDER_ALIASES, built_in_provider
 from .redaction import holds_secret, register_call_secret, register_secret
 from .target_params import API_CHOICES, ROUTER_FIELDS, UNPRICED_PARAMS, _check_params, speed_refused
 from .text import MODEL_MAX, URL_MAX, of_length
@@ -175,9 +177,32 @@ def provider_prefix(text: str) -> tuple[str, str] | None:
     return None
 
 
-@lru_cache(maxsize=1)
+#: the names a ``provider:`` prefix may use while the registry holds the built-in providers alone
+_BUILT_IN_PREFIXES = frozenset(BUILT_IN_PROVIDERS) | frozenset(PROVIDER_ALIASES)
+_registry_seen = False
+
+
+def _registry_loaded() -> bool:
+    """Whether the provider registry (:mod:`magsag_mcp.providers`, its ``__init__``) has run. Until it has, it holds
+    the built-in providers alone (registering one, or setting one in it, runs it first), and a target naming one of
+    those is read from :mod:`.provider_aliases`' names: importing the registry imports its transport and aiohttp
+    (some 300 modules), which ``magsag-mcp``'s check of MAGSAG_MODEL paid before it answered ``initialize``. (The
+    server defers the package's ``__init__``, so the module's presence alone does not say it ran.)"""
+    global _registry_seen
+    if not _registry_seen:
+        module = sys.modules.get("magsag_mcp.providers")
+        _registry_seen = module is not None and "_REGISTRY" in vars(module)
+    return _registry_seen
+
+
 def _prefixes() -> frozenset[str]:
-    """The names a ``provider:`` prefix may use (built once; see :func:`forget_parsed_targets`)."""
+    """The names a ``provider:`` prefix may use: the registry's, else (not loaded) the built-in ones."""
+    return _registry_prefixes() if _registry_loaded() else _BUILT_IN_PREFIXES
+
+
+@lru_cache(maxsize=1)
+def _registry_prefixes() -> frozenset[str]:
+    """The registry's names and aliases (built once; see :func:`forget_parsed_targets`)."""
     from .providers import provider_aliases, provider_names
 
     return frozenset(provider_names()) | provider_aliases()
@@ -189,17 +214,31 @@ _canonical: Any = None
 def canonical_provider(name: str) -> str:
     """:func:`.providers.canonical_provider`, imported once: ``providers`` imports this module (and
     aiohttp), so it is not imported at the top; an import statement in a function that targets are
-    parsed by on every call costs about 5,700 instructions each time it runs."""
+    parsed by on every call costs about 5,700 instructions each time it runs. A built-in provider's name is read
+    without it while the registry is not loaded (:func:`_registry_loaded`); any other name asks the registry (one
+    registered, or none: its refusal names the one meant)."""
     global _canonical
     if _canonical is None:
+        if not _registry_loaded() and (built_in := built_in_provider(name)) is not None:
+            return built_in
         from .providers import canonical_provider as _canonical
     return _canonical(name)
+
+
+def hosts_other_models(name: str) -> bool:
+    """:func:`.providers.hosts_other_models`; for a built-in provider while the registry is not loaded, read from
+    :data:`~.provider_aliases.HOSTING_PROVIDERS` (see :func:`canonical_provider`)."""
+    if not _registry_loaded() and (built_in := built_in_provider(name)) is not None:
+        return built_in in HOSTING_PROVIDERS
+    from .providers import hosts_other_models as of_the_registry
+
+    return bool(of_the_registry(name))
 
 
 def forget_parsed_targets() -> None:
     """Drop the parsed-target cache (a provider was registered: names may parse differently)."""
     _parse_target_text.cache_clear()
-    _prefixes.cache_clear()
+    _registry_prefixes.cache_clear()
 
 
 #: the keys a target given as a mapping takes

@@ -700,7 +700,8 @@ def test_a_module_of_a_deferred_package_importing_a_sibling_imports_without_the_
         from magsag_mcp.providers import Endpoint, provider_names
         print(json.dumps({
             "deferred": deferred, "sibling": "magsag_mcp.providers.stream_end" in sys.modules,
-            "same": Endpoint is sys.modules["magsag_mcp.providers.base"].Endpoint, "openai": "openai" in provider_names(),
+            "same": Endpoint is sys.modules["magsag_mcp.providers.base"].Endpoint,
+            "openai": "openai" in provider_names(),
         }))
         """
     )

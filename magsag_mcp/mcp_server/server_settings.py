@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from argparse import Namespace
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,8 +148,9 @@ def start_checks(args: Namespace, env: Mapping[str, str]) -> StartChecks:
         refused.append(exc.message)
     # the settings the service reads as it opens, refused now, each with its fix: over stdio the service opens on the
     # first call, and with MAGSAG_CALL_DEADLINE=abc the server started, answered `initialize` and failed every call
-    refused += refused_as_it_opens(args, env)
-    checks.warnings = setting_warnings(args, env)
+    opening = refused_as_it_opens(args, env)
+    refused += opening
+    checks.warnings = setting_warnings(args, env, opening)
     checks.agent, agent_refusals = agent_refused(args.agent, env)
     refused += agent_refusals
     if http:  # the host, the names it admits, the tokens and /metrics' settings too
@@ -182,9 +183,9 @@ def refused_as_it_opens(args: Namespace, env: Mapping[str, str]) -> list[str]:
     refused = refused_at_open(read)
     if read.get("MAGSAG_PROVIDER") and not _built_in_provider(read["MAGSAG_PROVIDER"]):
         # MAGSAG_PROVIDER='opnai': the server started, answered `initialize` and failed every call with the
-        # config_error (imported only for a name that is none of the built-in ones: routing reaches the provider
-        # registry and its transport, which a start defers; checked for every set name, it added some 190 ms to the
-        # start of every server whose client set MAGSAG_PROVIDER)
+        # config_error (asked only of a name that is none of the built-in ones: the registry, which says the name
+        # meant, imports its transport and aiohttp, which a start defers; asked of every set name, it added some
+        # 190 ms to the start of every server whose client set MAGSAG_PROVIDER)
         from ..env_routing import _env_override
 
         try:
@@ -202,10 +203,9 @@ def refused_as_it_opens(args: Namespace, env: Mapping[str, str]) -> list[str]:
 def _built_in_provider(name: str) -> bool:
     """Whether ``name`` is a built-in provider's name or alias, read as the registry reads it
     (:func:`~..providers.canonical_provider`), without importing the registry."""
-    from ..provider_aliases import BUILT_IN_PROVIDERS, PROVIDER_ALIASES
+    from ..provider_aliases import built_in_provider
 
-    key = name.strip().lower()
-    return PROVIDER_ALIASES.get(key, key) in BUILT_IN_PROVIDERS
+    return built_in_provider(name) is not None
 
 
 def _as_read(args: Namespace, env: Mapping[str, str]) -> Mapping[str, str]:
@@ -215,15 +215,17 @@ def _as_read(args: Namespace, env: Mapping[str, str]) -> Mapping[str, str]:
     return env if getattr(args, "call_base_urls", None) is None else {**env, MODE_ENV: args.call_base_urls}
 
 
-def setting_warnings(args: Namespace, env: Mapping[str, str]) -> list[str]:
+def setting_warnings(args: Namespace, env: Mapping[str, str], refused: Collection[str] | None = None) -> list[str]:
     """What some calls would refuse, or none would but `magsag doctor` lists as a problem (``doctor``'s
     ``setting_problems``: a blank ``MAGSAG_MODEL``, a ``MAGSAG_ALLOWED_BASE_URLS`` or ``MAGSAG_BILLED_COST_HOSTS``
     entry that is no URL or host), to be said at start: refused there, a server whose every call names its own model
     (which a blank MAGSAG_MODEL refuses none of, docs/configuration.md) did not start, as no `magsag` command stops on
-    them. A ``MAGSAG_PROVIDER`` every call refuses is :func:`refused_as_it_opens`'s, and said there alone."""
+    them. A ``MAGSAG_PROVIDER`` every call refuses is :func:`refused_as_it_opens`'s, and said there alone:
+    ``refused``, its refusals where the caller has them (:func:`start_checks`), else found again. None of these
+    checks imports the provider registry or its transport for a built-in provider's name (see
+    :func:`~..targets.canonical_provider`): with MAGSAG_MODEL set, they did, before the answer to `initialize`."""
     read = _as_read(args, env)
-    # a built-in MAGSAG_PROVIDER alone has nothing more to say (refused_as_it_opens took it); the routing import
-    # reaches the provider registry and its transport, which a start defers
+    # a built-in MAGSAG_PROVIDER alone has nothing more to say (refused_as_it_opens took it)
     provider = read.get("MAGSAG_PROVIDER")
     if not any(read.get(name) for name in _READ_BY_CALLS if name != "MAGSAG_PROVIDER") and (
         not provider or _built_in_provider(provider)
@@ -231,8 +233,8 @@ def setting_warnings(args: Namespace, env: Mapping[str, str]) -> list[str]:
         return []
     from ..settings import setting_problems
 
-    refused = set(refused_as_it_opens(args, env))
-    return [problem for problem in setting_problems(read) if problem not in refused]
+    said = set(refused_as_it_opens(args, env) if refused is None else refused)
+    return [problem for problem in setting_problems(read) if problem not in said]
 
 
 def _port(value: str) -> int:

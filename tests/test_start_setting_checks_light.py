@@ -1,0 +1,109 @@
+"""A start with MAGSAG_MODEL, MAGSAG_ALLOWED_BASE_URLS or MAGSAG_BILLED_COST_HOSTS set checks them without importing
+routing, the provider registry, its transport and aiohttp: setting_warnings reached them through routing's
+check_env_override and call_urls, some 320 modules before the answer to `initialize`. A target naming a built-in
+provider is read from provider_aliases' names while the registry is not loaded (targets.canonical_provider). A bad
+value of each is still warned of, in the words it was with the registry loaded (what `magsag doctor` says)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from magsag_mcp.provider_aliases import HOSTING_PROVIDERS
+
+SCRIPT = """
+import json, sys
+from magsag_mcp.startup import package_init_deferred
+package_init_deferred("magsag_mcp.providers")  # as the server's start defers it
+if sys.argv[2] == "registry first":
+    from magsag_mcp.providers import provider_names
+    provider_names()
+import magsag_mcp.mcp_server.__main__ as main
+from magsag_mcp.mcp_server.server_settings import start_checks
+args = main.build_parser().parse_args([])
+checks = start_checks(args, json.loads(sys.argv[1]))
+heavy = sorted(m for m in ("aiohttp", "magsag_mcp.routing", "magsag_mcp.transport", "genai_prices")
+               if m in sys.modules)
+registry = "_REGISTRY" in vars(sys.modules["magsag_mcp.providers"])
+print(json.dumps({"refused": checks.refused, "warnings": checks.warnings, "heavy": heavy, "registry": registry}))
+"""
+
+
+def checked(env: dict[str, str], registry_first: bool = False) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, json.dumps(env), "registry first" if registry_first else "deferred"],
+        capture_output=True,
+        text=True,
+        timeout=120,  # (a hang guard, not a timing assertion)
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+VALID = [
+    {"MAGSAG_MODEL": "gpt-4o"},
+    {"MAGSAG_MODEL": "openai:gpt-4o"},
+    {"MAGSAG_MODEL": " claude-3-5-sonnet-20241022 "},
+    {"MAGSAG_MODEL": "gemini:gemini-2.5-pro"},
+    {"MAGSAG_MODEL": "llama3.1:70b"},
+    {"MAGSAG_PROVIDER": "ollama", "MAGSAG_MODEL": "llama3.1:70b"},
+    {"MAGSAG_PROVIDER": "openai", "MAGSAG_MODEL": "gpt-4o"},
+    {"MAGSAG_PROVIDER": "azure", "MAGSAG_MODEL": "my-deployment"},
+    {"MAGSAG_PROVIDER": "compat", "MAGSAG_MODEL": "meta-llama/Llama-3.1-8B-Instruct"},
+    {"MAGSAG_ALLOWED_BASE_URLS": "openai=https://proxy.example.com/v1, ollama=http://gpu-box:11434"},
+    {"MAGSAG_BILLED_COST_HOSTS": "gw.example.com, 10.0.0.7"},
+    {
+        "MAGSAG_PROVIDER": "anthropic",
+        "MAGSAG_MODEL": "claude-3-5-haiku-20241022",
+        "MAGSAG_ALLOWED_BASE_URLS": "anthropic=https://gw.example.com/anthropic",
+        "MAGSAG_BILLED_COST_HOSTS": "gw.example.com",
+    },
+]
+
+
+@pytest.mark.parametrize("env", VALID, ids=lambda env: " ".join(f"{k}={v.strip()}" for k, v in env.items()))
+def test_a_valid_setting_is_checked_without_routing_the_registry_or_aiohttp(env: dict[str, str]):
+    seen = checked(env)
+    assert seen == {"refused": [], "warnings": [], "heavy": [], "registry": False}, seen
+
+
+BAD = [
+    ({"MAGSAG_MODEL": "   "}, "MAGSAG_MODEL='   ' is blank; set it to a model (e.g. openai:gpt-4o)"),
+    ({"MAGSAG_MODEL": "GPT-4o"}, "set MAGSAG_MODEL=gpt-4o"),
+    ({"MAGSAG_MODEL": "openai:GPT-4o"}, "set MAGSAG_MODEL=openai:gpt-4o"),
+    (
+        {"MAGSAG_PROVIDER": "openai", "MAGSAG_MODEL": "claude-3-5-sonnet-20241022"},
+        "which MAGSAG_PROVIDER='openai' cannot serve",
+    ),
+    ({"MAGSAG_MODEL": "opnai:gpt-4o"}, "did you mean 'openai'?"),
+    ({"MAGSAG_MODEL": "anthropic/claude-3-5-sonnet-20241022"}, "'anthropic:claude-3-5-sonnet-20241022'"),
+    ({"MAGSAG_ALLOWED_BASE_URLS": "openai:https://proxy.example.com"}, "is not provider=URL"),
+    ({"MAGSAG_ALLOWED_BASE_URLS": "opnai=https://proxy.example.com"}, "did you mean 'openai'?"),
+    ({"MAGSAG_ALLOWED_BASE_URLS": "openai=https://gw.example.com/a/../b"}, "has a '.' or '..' segment in its path"),
+    ({"MAGSAG_BILLED_COST_HOSTS": "https://gw.corp.example/v1"}, "write its host alone: gw.corp.example"),
+]
+
+
+@pytest.mark.parametrize("env,fix", BAD, ids=[fix for _, fix in BAD])
+def test_a_bad_setting_is_still_warned_of_in_the_words_said_with_the_registry_loaded(env: dict[str, str], fix: str):
+    seen = checked(env)
+    assert seen["refused"] == [] and len(seen["warnings"]) == 1 and fix in seen["warnings"][0], seen
+    with_registry = checked(env, registry_first=True)
+    assert with_registry["registry"] is True
+    assert seen["warnings"] == with_registry["warnings"]
+
+
+def test_a_bad_setting_beside_a_misspelt_provider_is_warned_once_and_the_provider_refused():
+    # (setting_warnings is given the refusals start_checks found, not finding them again)
+    seen = checked({"MAGSAG_PROVIDER": "opnai", "MAGSAG_BILLED_COST_HOSTS": "gw.example.com:443"})
+    assert len(seen["refused"]) == 1 and "MAGSAG_PROVIDER='opnai'" in seen["refused"][0], seen
+    assert len(seen["warnings"]) == 1 and seen["warnings"][0].startswith("MAGSAG_BILLED_COST_HOSTS: entry 1"), seen
+
+
+def test_the_hosting_providers_are_the_registrys():
+    from magsag_mcp.providers import hosts_other_models, provider_names
+
+    assert {name for name in provider_names() if hosts_other_models(name)} == HOSTING_PROVIDERS
