@@ -32,6 +32,7 @@ from .answer_flights import Flights
 from .answer_keys import answer_holds_key
 from .errors import ConfigError, InputError, LedgerError, PayloadError, ProviderError, redacting_logger
 from .ledger.money import from_pusd, to_pusd
+from .text import said_number
 from .types import LLMRequest, LLMResult, Target, ToolCall, Usage
 
 log = redacting_logger("magsag_mcp.answer_cache")
@@ -62,10 +63,12 @@ def ttl_of_context(context: Mapping[str, Any] | None) -> float | None:
             f"context.cache_ttl must be a number of seconds (e.g. 3600 for an hour, 0 to leave the cache alone for "
             f"this call), got {type(value).__name__} {value!r}"[:300]
         )
-    if not math.isfinite(value) or value < 0 or value > LONGEST_TTL:
+    # (compared before math.isfinite, which raised OverflowError on an int past a float's range: a JSON 1e400 written
+    # out in digits)
+    if not 0 <= value <= LONGEST_TTL or not math.isfinite(value):
         raise PayloadError(
             f"context.cache_ttl must be between 0 (leave the cache alone) and {int(LONGEST_TTL)} seconds (a year), "
-            f"got {value!r}"
+            f"got {said_number(value)}"
         )
     return float(value)
 

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import InputError
+from .text import said_number
 
 
 class CacheSetting(BaseModel):
@@ -28,16 +29,22 @@ class CacheSetting(BaseModel):
     @classmethod
     def _duration(cls, value: Any) -> float:
         from .answer_cache import LONGEST_TTL
+        from .ledger.duration_amounts import Longest
         from .ledger.times import parse_duration_seconds
+
+        longest = Longest(LONGEST_TTL, f"longer than a cache ttl may be (at most 365d, {LONGEST_TTL:.0f} seconds)")
 
         # (the loader names where: cache.ttl of its file and route; the message says what to write)
         if isinstance(value, bool) or value is None:
             raise ValueError(f"must be a duration such as 30m, 1h or 7d, or a number of seconds; got {value!r}")
         if isinstance(value, str):
             try:
-                seconds = parse_duration_seconds(value)
+                seconds = parse_duration_seconds(value, longest)
             except InputError as exc:
                 raise ValueError(exc.message) from None
+        elif isinstance(value, int) and not 0 <= value <= LONGEST_TTL:
+            # (before float(), which raised OverflowError on an int past a float's range: YAML's 1 and 400 zeros)
+            raise ValueError(f"must be between 0 and 365d ({LONGEST_TTL:.0f} seconds), got {said_number(value)}")
         elif isinstance(value, int | float):
             from .ledger.duration_amounts import too_small
 
@@ -47,5 +54,5 @@ class CacheSetting(BaseModel):
         else:
             raise ValueError(f"must be a duration such as 30m, 1h or 7d; got {type(value).__name__}")
         if not 0 <= seconds <= LONGEST_TTL:
-            raise ValueError(f"must be between 0 and 365d, got {value!r}")
+            raise ValueError(f"must be between 0 and 365d ({LONGEST_TTL:.0f} seconds), got {said_number(value)}")
         return seconds

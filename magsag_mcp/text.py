@@ -321,3 +321,16 @@ def brief(text: str, limit: int) -> str:
     # unmarked, half an escape left at its end)
     line = one_line(text, sys.maxsize)
     return line if len(line) <= limit else line[:limit].rstrip() + "..."
+
+
+#: the most digits of an int a refusal writes out: a longer one is said by its size (an int of 5,000 digits cannot be
+#: written at all: str() raises past 4,300)
+NUMBER_DIGITS_SAID = 24
+
+
+def said_number(value: object) -> str:
+    """``value`` as a refusal quotes a number it was given: its repr, or an int of more digits than
+    :data:`NUMBER_DIGITS_SAID` by its size alone (``a number of more than 24 digits``)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**NUMBER_DIGITS_SAID:
+        return f"a number of more than {NUMBER_DIGITS_SAID} digits"
+    return repr(value)

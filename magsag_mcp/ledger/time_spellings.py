@@ -12,8 +12,8 @@ import math
 import re
 from datetime import UTC, date, datetime, timedelta
 
+from .duration_amounts import LEDGER_LONGEST, Longest, out_of_range
 from .duration_amounts import plain_amount as _plain
-from .duration_amounts import too_small
 from .unit_words import unit_word_hint
 
 __all__ = ["duration_hint", "duration_spelling", "spelling_hint"]
@@ -55,8 +55,9 @@ def _letters(seconds: float, unit: str) -> str:
     return _plain(seconds / _UNIT_SECONDS[unit]) + unit
 
 
-def duration_spelling(text: str) -> str:
-    """What a duration written in another form is written as (``P7D``: 7d), said with ``; `` after it, or ``""``."""
+def duration_spelling(text: str, longest: Longest = LEDGER_LONGEST) -> str:
+    """What a duration written in another form is written as (``P7D``: 7d), said with ``; `` after it, or ``""``;
+    one under a nanosecond or past ``longest`` (the reader's), told so, not a rewriting refused in its turn."""
     stripped = text.strip().translate(_DASHES)
     if (m := _ISO_DURATION.match(stripped)) is not None and stripped[1:].strip("+-pP"):
         sign, weeks, years, months, days, hours, minutes, seconds = m.groups()
@@ -70,7 +71,7 @@ def duration_spelling(text: str) -> str:
         if not parts:  # ('PT': no amount to write)
             return ""
         total = sum(float(n.replace(",", ".")) * _UNIT_SECONDS[u] for n, u in parts)
-        if tiny := too_small(stripped, total):
+        if tiny := out_of_range(stripped, total, longest):
             return tiny
         signed = " (a duration counts back from now, without a sign)" if sign else ""
         return f"{stripped} is ISO 8601's form: write {_letters(total, parts[-1][1])}{signed}; "
@@ -78,17 +79,18 @@ def duration_spelling(text: str) -> str:
         found = _PART.findall(stripped)
         total = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in found)
         smallest = max((u.lower() for _, u in found), key=list(_UNIT_SECONDS).index)
-        if tiny := too_small(stripped, total):  # (0.0000000000001h0.0000000000001s was told 0.0000000003601s)
+        # (0.0000000000001h0.0000000000001s was told 0.0000000003601s)
+        if tiny := out_of_range(stripped, total, longest):
             return tiny
         return f"a duration takes one unit: {stripped} is written {_letters(total, smallest)}; "
     if (m := _SUBSECOND.match(stripped)) is not None:
         seconds = float(m.group(1)) * _SUBSECOND_SCALE[m.group(2).lower()]
-        if tiny := too_small(stripped, seconds):
+        if tiny := out_of_range(stripped, seconds, longest):
             return tiny
         return f"there is no unit under a second: {stripped} is {_plain(seconds)}s; "
     if (m := _EXPONENT.match(stripped)) is not None and math.isfinite(amount := float(m.group(1))):
-        if tiny := too_small(stripped, amount * _UNIT_SECONDS[m.group(2).lower()]):
-            return f"a duration takes no exponent, and {tiny}"
+        if beyond := out_of_range(stripped, amount * _UNIT_SECONDS[m.group(2).lower()], longest):
+            return f"a duration takes no exponent, and {beyond}"
         return f"a duration takes no exponent: {stripped} is written {_plain(amount)}{m.group(2).lower()}; "
     return ""
 
@@ -97,15 +99,18 @@ def duration_spelling(text: str) -> str:
 _SINCE_SIGN = "a duration counts back from now, without a sign"
 
 
-def duration_hint(text: str, reads: object, *, no_sign: str = "a duration takes no sign") -> str:
+def duration_hint(
+    text: str, reads: object, *, no_sign: str = "a duration takes no sign", longest: Longest = LEDGER_LONGEST
+) -> str:
     """What ``text``, refused as a duration, is written as where it is one in another spelling: another form
     (:func:`duration_spelling`), quotes or a stop around it, a sign (typographic or not), a unit's word magsag has no
     letter for (:func:`~.unit_words.unit_word_hint`); ``""`` if none is known. The one path every option taking a
     duration or a time tells these by (``--older-than '90d'`` was told the forms alone, where ``--since '90d'`` was
     told to drop the quotes). ``reads``: a function reading a duration as the refusing read does; ``no_sign``: what a
-    sign is told (a ``since``'s duration counts back from now; a ttl's does not)."""
+    sign is told (a ``since``'s duration counts back from now; a ttl's does not); ``longest``: the longest ``reads``
+    takes, which another form's duration past it is told."""
     stripped = text.strip()
-    if (said := duration_spelling(stripped)) or not stripped:
+    if (said := duration_spelling(stripped, longest)) or not stripped:
         return said
     unwrapped = _WRAPPED.match(stripped)
     if unwrapped is not None and unwrapped.group(1) and unwrapped.group(1) != stripped and _reads(reads, unwrapped[1]):
@@ -113,7 +118,7 @@ def duration_hint(text: str, reads: object, *, no_sign: str = "a duration takes 
     dashed = stripped.translate(_DASHES)
     if dashed.startswith("-") and _reads(reads, dashed.lstrip("-")):
         return f"{no_sign}: write {dashed.lstrip('-')}; "
-    return unit_word_hint(stripped, lambda written: _reads(reads, written))
+    return unit_word_hint(stripped, lambda written: _reads(reads, written), longest)
 
 
 def spelling_hint(text: str, now: float, reads: object) -> str:

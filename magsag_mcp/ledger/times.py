@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..text import TIME_TEXT_MAX as TIME_TEXT_MAX
-from .duration_amounts import plain_amount, too_small
+from .duration_amounts import LEDGER_LONGEST, Longest, out_of_range, plain_amount, too_small
 from .time_spellings import duration_hint, spelling_hint
 
 #: unix seconds written as text: nine digits or more (an eight-digit 20251102 is an ISO date)
@@ -25,11 +25,11 @@ _UNIX_SECONDS = re.compile(r"^\d{9,}(?:\.\d+)?$")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdwSHDW])$")
 _RELATIVE_ANY_CASE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$", re.IGNORECASE)
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-#: longer than any ledger: a duration beyond it is a typo, and would not fit in SQLite's integers
 #: a ``since`` as the ledger's reads take it: text or unix seconds, or from Python a time (see :func:`python_time`)
 Since = str | float | datetime | date | timedelta | None
 
-MAX_DURATION_SECONDS = 1000 * 365 * 86400
+#: longer than any ledger: a duration beyond it is a typo, and would not fit in SQLite's integers
+MAX_DURATION_SECONDS = LEDGER_LONGEST.seconds
 #: what a refusal says a time looks like
 _TIME_FORMS = (
     "a duration back from now (30m, 24h, 7d, 2w: s, m for minutes, h, d or w), an ISO date or time (2025-11-02, "
@@ -49,17 +49,18 @@ def _quoted(value: Any) -> str:
     return repr(value)
 
 
-def _seconds(m: re.Match[str], value: str, field: str | None = None) -> float:
+def _seconds(m: re.Match[str], value: str, field: str | None = None, longest: Longest = LEDGER_LONGEST) -> float:
     """``field``: the filter the duration was given as, which the refusal names as every other refusal of a time does
-    (``since='400000d'``: with since and until both durations, the value alone left the reader to find which)."""
+    (``since='400000d'``: with since and until both durations, the value alone left the reader to find which);
+    ``longest``: the longest the reader takes (a cache ttl's is a year), which a longer one is told."""
     seconds = float(m.group(1)) * _UNIT[m.group(2).lower()]
     if tiny := too_small(value.strip(), seconds):  # (the rule its hints tell by: 1e-20W was refused, 0.0...01s read)
         if field is None:
             raise InputError(f"{_quoted(value)} is not a duration: {tiny}use e.g. 90d, 12h, 2w")
         raise InputError(f"{field}={_quoted(value)} is not a time: {tiny}give {_TIME_FORMS}")
-    if seconds > MAX_DURATION_SECONDS:
+    if seconds > longest.seconds:
         named = _quoted(value) if field is None else f"{field}={_quoted(value)}"
-        raise InputError(f"{named} is longer than any ledger (at most 1000 years); use e.g. 90d, 12h, 2w")
+        raise InputError(f"{named} is {longest.said}; use e.g. 90d, 12h, 2w")
     return seconds
 
 
@@ -360,14 +361,15 @@ _SPELT_UNIT = re.compile(
 _AROUND = re.compile(r"^(?:(now)\s*(?=[-+]))?([-+])?\s*(?:(last|past)\s+)?(.+?)(\s+ago)?$", re.IGNORECASE)
 
 
-def _long_unit(text: str) -> str:
+def _long_unit(text: str, longest: Longest = LEDGER_LONGEST) -> str:
     """What a duration in years or months is in days, said before the forms a duration takes (``1y``: 365d); one
     whose unit is written out (``7days``, ``2 weeks``), as the letter it takes: "7days is written 7d". Such a
     duration was told only the forms a time takes, which the reader had to match against what they wrote. What
     comes around it is said to be left out too: a minus or an "ago" ("-7 days is written 7d (a duration takes no
     sign or 'ago')"), a "now-" or a "last" ("last week is written 1w (a duration counts back from now)"); a plus (or
     "now+") is told that a duration counts back, and a time ahead is a date. ``M`` is told it is minutes whatever
-    comes with it (``7M ago``: months were likely meant)."""
+    comes with it (``7M ago``: months were likely meant). One past ``longest`` (the reader's) is told that, not a
+    rewriting refused in its turn (``1000000y`` was told it is about 365000000d)."""
     stripped = text.strip()
     around = _AROUND.match(stripped)
     if around is None:
@@ -384,8 +386,8 @@ def _long_unit(text: str) -> str:
         days = float(m.group(1)) * (365 if years else 30)
         seconds = days * 86400
         letters = f"{plain_amount(days)}d"  # (in full: 0.00000001y was told 3.65e-06d, which no duration is)
-        if tiny := too_small(stripped, seconds):  # (the parser's rule: 1e-20y was told 3.65e-18d)
-            return tiny
+        if beyond := out_of_range(stripped, seconds, longest):  # (the parser's rule: 1e-20y was told 3.65e-18d)
+            return beyond
         if sign != "+":
             return f"there is no unit of {'years' if years else 'months'}: {stripped} is about {letters}{back}; "
     else:
@@ -394,8 +396,8 @@ def _long_unit(text: str) -> str:
             return ""
         letters = spelt.group(1) + next(letter for letter in spelt.groups()[1:] if letter).lower()
         # (0.0000000000001 seconds was told it is written 0.0000000000001s, which the parser refuses)
-        if tiny := too_small(stripped, float(spelt.group(1)) * _UNIT[letters[-1]]):
-            return tiny
+        if beyond := out_of_range(stripped, float(spelt.group(1)) * _UNIT[letters[-1]], longest):
+            return beyond
     if sign == "+":  # (a year ahead, "+1y", was told it is about 365d: that long ago)
         return (
             f"{stripped} counts forward: a duration counts back from now, without a sign ({letters} is that long "
@@ -406,19 +408,25 @@ def _long_unit(text: str) -> str:
     return f"{stripped} is written {letters}{back}; "
 
 
-def parse_duration_seconds(value: str) -> float:
+def parse_duration_seconds(value: str, longest: Longest = LEDGER_LONGEST) -> float:
+    """``value`` (``90s``, ``30m``, ``12h``, ``7d``, ``2w``) in seconds, at most ``longest`` (a ledger's, unless the
+    reader's is shorter: a cache ttl's); refused with what to write, and its hints tell nothing past ``longest``."""
     m = _RELATIVE.match(value.strip()) if len(value) <= TIME_TEXT_MAX else None
     if not m:
-        hint = (_long_unit(value) or duration_hint(value, _one_duration)) if len(value) <= TIME_TEXT_MAX else ""
+        hint = ""
+        if len(value) <= TIME_TEXT_MAX:
+            hint = _long_unit(value, longest) or duration_hint(
+                value, lambda text: _one_duration(text, longest), longest=longest
+            )
         raise InputError(f"{_quoted(value)} is not a duration: {hint}use e.g. 90d, 12h, 2w")
-    return _seconds(m, value)
+    return _seconds(m, value, longest=longest)
 
 
-def _one_duration(text: str) -> None:
+def _one_duration(text: str, longest: Longest = LEDGER_LONGEST) -> None:
     """Reads ``text`` as :func:`parse_duration_seconds` does, or raises (a hint's check of what it would tell)."""
     if len(text) > TIME_TEXT_MAX or (m := _RELATIVE.match(text.strip())) is None:
         raise InputError(f"{text!r} is not a duration")
-    _seconds(m, text)
+    _seconds(m, text, longest=longest)
 
 
 def iso_time(ts: float | None) -> str | None:

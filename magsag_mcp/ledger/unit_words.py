@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .duration_amounts import plain_amount, too_small
+from .duration_amounts import LEDGER_LONGEST, Longest, out_of_range, plain_amount
 
 __all__ = ["unit_word_hint"]
 
@@ -43,11 +43,12 @@ _LETTER_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _AMOUNT_WORD = re.compile(r"^(\d+(?:\.\d+)?)?\s*([^\W\d_]+)\.?$")
 
 
-def unit_word_hint(text: str, takes: Callable[[str], bool]) -> str:
+def unit_word_hint(text: str, takes: Callable[[str], bool], longest: Longest = LEDGER_LONGEST) -> str:
     """What a duration written with a unit's word magsag has no letter for is written as (``7 Tage``: 7d;
     ``fortnight``: 14d, which 2w is too), said with ``; `` after it, or ``""`` for any other text. ``takes``: whether
     the refusing read takes a duration so written; a hint it would refuse too is not given (``2000 Jahre`` was told
-    it is about 730000d, longer than any ledger, and ``0.00000000001 Jahre`` that it is about 0d, nothing)."""
+    it is about 730000d, longer than any ledger, and ``0.00000000001 Jahre`` that it is about 0d, nothing): one
+    past ``longest`` (the reader's) is told that, with the longest it takes."""
     m = _AMOUNT_WORD.match(text.strip())
     if m is None:
         return ""
@@ -57,15 +58,15 @@ def unit_word_hint(text: str, takes: Callable[[str], bool]) -> str:
     if amount is None:
         return ""
     if (letter := _LETTERS.get(word)) is not None:
-        if tiny := too_small(text.strip(), float(amount) * _LETTER_SECONDS[letter]):
-            return tiny
+        if beyond := out_of_range(text.strip(), float(amount) * _LETTER_SECONDS[letter], longest):
+            return beyond
         if not takes(f"{amount}{letter}"):
             return ""
         return f"{text.strip()} is written {amount}{letter} (a unit is one of s, m, h, d and w); "
     if (days := _DAYS.get(word)) is not None:
         total = float(amount) * days
-        if tiny := too_small(text.strip(), total * 86400):  # (under a nanosecond, as the parser says: one rule)
-            return tiny
+        if beyond := out_of_range(text.strip(), total * 86400, longest):  # (as the parser says: one rule)
+            return beyond
         written = plain_amount(total)
         if not takes(f"{written}d"):
             return ""
