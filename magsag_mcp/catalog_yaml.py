@@ -110,7 +110,16 @@ def _strict_loader() -> type[Any]:
                     f"quote it ('{node.value}') if it is text",
                     node.start_mark,
                 )
-            return super().construct_yaml_int(node)
+            try:
+                return super().construct_yaml_int(node)
+            except ValueError:  # (int()'s limit: raised out of the load, no problem of the file's said)
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"a number of {len(text):,} digits, more than Python reads (4,300) and more than any setting "
+                    "takes; write the number meant",
+                    node.start_mark,
+                ) from None
 
         def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
             if ":" in str(node.value):  # YAML 1.1's base 60: 1:30.5 is 90.5

@@ -321,6 +321,7 @@ def value_fix(err: Mapping[str, Any]) -> str:
     or out of bounds: the value as read and what to write ("max_tokens: Input should be a valid integer, unable to
     parse string as an integer" said neither what was read nor what to write, in a file edited by hand)."""
     from .redaction import excerpt
+    from .text import said_number
     from .yaml_kinds import yaml_kind, yaml_kind_word
 
     kind, value = err["type"], err.get("input")
@@ -328,7 +329,9 @@ def value_fix(err: Mapping[str, Any]) -> str:
     if kind == "missing":
         return f"; add the key {key!r}" if key else ""
     # as the file wrote it: YAML read 2025-01-01 as a date and 42 as a number, whose repr() the file never held
-    got = f"got {excerpt(repr(value) if isinstance(value, str) else str(value), 60)}"
+    # (an int of more than 4,300 digits has no str(): it raised ValueError out of the file's load; said by its size)
+    written = repr(value) if isinstance(value, str) else said_number(value) if isinstance(value, int) else str(value)
+    got = f"got {excerpt(written, 60)}"
     if value is None:  # ("got None, which YAML reads as a NoneType; write it in quotes: "None"": no None was written)
         got = "got no value: YAML reads one left empty, ~ and null as none"
     if kind in _KIND_WANTED:

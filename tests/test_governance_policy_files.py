@@ -332,6 +332,11 @@ def test_a_machine_without_a_zone_folder_still_knows_the_iana_zones(tmp_path):
         ("'9223372.036854775808'", "$9,223,372.036854775808 is more than the ledger counts as one amount"),
         ("'1e400'", "$1E+400 is more than the ledger counts as one amount"),
         ("1" + "0" * 40, "is more than the ledger counts as one amount"),
+        # of more digits than Python writes an int in (4,300): a bare ValueError out of the load; and one that was
+        # written out whole in the refusal (a million characters)
+        ("1" + "0" * 5000, "a number of 5,001 digits, more than Python reads (4,300) and more than any setting"),
+        ("1e-999999", "$1E-999999 has more decimal places than the ledger counts (12: pico-USD)"),
+        ("12345678901234567890123456789012345678901234567890", "$1.235E+49 is more than the ledger counts"),
         ("10000000", "$10,000,000 is more than the ledger counts as one amount"),
         # rounded to a $0 limit in pico-USD, refusing every call
         ("5e-13", "$0.0000000000005 has more decimal places than the ledger counts (12: pico-USD)"),
@@ -351,6 +356,9 @@ def test_a_limit_the_ledger_cannot_count_is_refused_naming_the_file_key_and_fix(
     with pytest.raises(E.CatalogError) as info:
         load_policies(catalog_copy)
     text = str(info.value)
+    if "digits, more than Python reads" in said:  # (YAML's own: said by its line, before any key is read)
+        assert f"{path}: malformed YAML (line 3, column " in text and said in text, text
+        return
     assert f"{path}: policies.0.thresholds.{key}: " in text and said in text, text
     if "ledger counts as one" in said:
         assert "write a lower amount, or remove the key for no such limit" in text

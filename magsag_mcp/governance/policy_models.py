@@ -87,14 +87,15 @@ def _countable_limit(value: Decimal | None) -> Decimal | None:
     if value is None or value <= 0:  # (0 or below: Field's gt=0 says so, after this)
         return value
     if value > LIMIT_MAX_USD:
-        shown = format(value, ",f") if value.adjusted() < 30 else str(value)
+        shown = format(value, ",f") if value.adjusted() < 30 else _in_short(value)
         raise ValueError(
             f"${shown} is more than the ledger counts as one amount (${_LIMIT_MAX_SAID}, pico-USD in a 64-bit "
             "integer); write a lower amount, or remove the key for no such limit"
         )
     if value != value.quantize(_PICO_USD):  # (10.000000000000000's zeros round nothing away)
+        shown = format(value, "f") if value.adjusted() >= -30 else _in_short(value)
         raise ValueError(
-            f"${value:f} has more decimal places than the ledger counts (12: pico-USD), and would be rounded; write at "
+            f"${shown} has more decimal places than the ledger counts (12: pico-USD), and would be rounded; write at "
             "most 12 decimal places (the least limit is 0.000000000001)"
         )
     return value
@@ -159,8 +160,24 @@ class _BuiltInPython(BaseModel):
         return self.model_validate({key: value for key, value in data.items() if key not in left_out})
 
 
+def _in_short(value: Decimal) -> str:
+    """An amount of more digits than a refusal writes out (``1E-999999``, written out a million characters; 10**400,
+    401 digits), as its digits and exponent (``1E-999999``, ``1E+400``), or where they are many, its first four:
+    ``1.235E+400``."""
+    digits = "".join(map(str, value.as_tuple().digits)).rstrip("0") or "0"
+    if len(digits) > 12:  # (normalize() would round them to its context's 28 without saying so)
+        return f"{value:.3E}"
+    return f"{digits[0]}{'.' + digits[1:] if len(digits) > 1 else ''}E{value.adjusted():+d}"
+
+
+def _int_as_decimal(value: Any) -> Any:
+    """An int as the Decimal it is, exactly: pydantic's Decimal wrote an int to text first, and one of more than
+    4,300 digits (a YAML amount of 5,000 digits) raised a bare ValueError out of the policy's load, no refusal of it."""
+    return Decimal(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 #: a limit's amount in USD: above 0 (Field), finite (pydantic), and one the ledger counts (_countable_limit)
-LimitUSD = Annotated[Decimal, AfterValidator(_countable_limit)]
+LimitUSD = Annotated[Decimal, BeforeValidator(_int_as_decimal), AfterValidator(_countable_limit)]
 
 
 class Thresholds(_BuiltInPython):
