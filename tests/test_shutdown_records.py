@@ -183,15 +183,29 @@ async def test_a_kept_record_is_written_once_when_calls_record_together(fake_ope
     once both wrote the same kept record (it left the list only once written): its spend counted twice."""
     fake_openai.queue(R.reply("kept"), R.reply("one"), R.reply("two"))
     svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    # the first call to write waits, its write done, until the other has written too: the other records while
+    # the first is still in its wait for the writer (a sleep here, as before, let a loaded machine record them apart)
+    writes = 0
+    both_written = anyio.Event()
+
+    async def after_write() -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 2:
+            both_written.set()
+        await both_written.wait()
+
     try:
-        await refuse_first_record(svc, lambda: anyio.sleep(0.2))  # the other call records meanwhile
-        async with anyio.create_task_group() as tg:
-            for run_id in ("r-1", "r-2"):
-                tg.start_soon(
-                    lambda run_id=run_id: svc.invoke_skill("skill.analysis", PAYLOAD, run_id=run_id, agent="a")
-                )
+        await refuse_first_record(svc, after_write)
+        with anyio.fail_after(60):  # (a hang guard)
+            async with anyio.create_task_group() as tg:
+                for run_id in ("r-1", "r-2"):
+                    tg.start_soon(
+                        lambda run_id=run_id: svc.invoke_skill("skill.analysis", PAYLOAD, run_id=run_id, agent="a")
+                    )
     finally:
         await svc.aclose()
+    assert writes == 2
     assert recorded_calls(tmp_path / "l.db") == ([("r-1", 1, 1), ("r-2", 1, 1), ("r-kept", 1, 1)], 0)
 
 
