@@ -42,6 +42,21 @@ def read_timers(loop: asyncio.AbstractEventLoop) -> list[asyncio.TimerHandle]:
     ]
 
 
+def recording_read_timer_delays(loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """How far ahead of the loop's clock each read timer is armed from now on (aiohttp's, by call_later, or ours): the
+    timeout a wait is held to, read from the timer itself, not from how long the test took."""
+    delays: list[float] = []
+    real_call_at = loop.call_at
+
+    def recording(when, callback, *args, **kwargs):
+        if isinstance(getattr(callback, "__self__", None), ResponseHandler):
+            delays.append(when - loop.time())
+        return real_call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", recording)  # (call_later goes through it too)
+    return delays
+
+
 def test_the_installed_aiohttp_takes_the_one_timer_handler():
     """An aiohttp whose handler lacks what this replaces would get its own handler back, silently: this says so."""
     assert read_timer.FITS
@@ -70,7 +85,9 @@ async def test_requests_on_one_connection_arm_its_read_timer_once(fake_openai: F
     assert len(armed) == 1
 
 
-async def test_a_wait_after_answers_on_the_same_connection_times_out_at_its_own_timeout(fake_openai: FakeOpenAI):
+async def test_a_wait_after_answers_on_the_same_connection_times_out_at_its_own_timeout(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+):
     """The timer, armed for the first request's 30 s, stays armed across the connection's requests: a wait under a
     shorter timeout (a probe's) arms it earlier, and a silence after answers is still timed from the request."""
     fake_openai.queue(R.reply("one"), R.reply("two"), R.Reply(hang=True))
@@ -79,11 +96,13 @@ async def test_a_wait_after_answers_on_the_same_connection_times_out_at_its_own_
     try:
         await transport.post_json(url, CHAT, headers=AUTH)
         await transport.post_json(url, CHAT, headers=AUTH)
-        async with asyncio.timeout(10):  # (not the 30 s the timer was armed for)
+        delays = recording_read_timer_delays(asyncio.get_running_loop(), monkeypatch)
+        async with asyncio.timeout(60):  # (a hang guard)
             with pytest.raises(E.ProviderTimeoutError) as info:
                 await transport.post_json(url, CHAT, headers=AUTH, timeouts=Timeouts(connect=2.0, read=0.05))
     finally:
         await transport.aclose()
+    assert delays and min(delays) <= 0.05  # armed for the probe's 0.05 s, not left at the 30 s it was armed for
     assert "the read timeout of 0.05s" in info.value.message
     assert [r.body["model"] for r in fake_openai.requests] == ["gpt-4o"] * 3
 
@@ -138,7 +157,7 @@ async def test_a_stream_that_falls_silent_after_talking_times_out(trickle: tuple
     transport = Transport(timeouts=Timeouts(connect=2.0, read=0.5), env={})
     events: list[str] = []
     try:
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(60):  # (a hang guard)
             with pytest.raises(E.ProviderTimeoutError, match="idle"):
                 async with transport.stream_sse(url, {}, headers={}) as resp:
                     async for event in resp.events():
@@ -227,7 +246,7 @@ async def test_the_fit_check_names_each_part_this_aiohttp_lacks():
 
 @pytest.mark.parametrize("handler", [None, _Renamed, _WithoutTimerHandle], ids=["moved", "renamed", "attribute"])
 async def test_an_aiohttp_lacking_a_part_keeps_its_own_handler_and_the_same_read_timeout(
-    fake_openai: FakeOpenAI, handler: type | None
+    fake_openai: FakeOpenAI, handler: type | None, monkeypatch: pytest.MonkeyPatch
 ):
     connectors: list[BoundedConnector] = []
 
@@ -240,11 +259,13 @@ async def test_an_aiohttp_lacking_a_part_keeps_its_own_handler_and_the_same_read
     url = fake_openai.url + "/v1/chat/completions"
     try:
         resp = await transport.post_json(url, CHAT, headers=AUTH)
-        async with asyncio.timeout(10):
+        delays = recording_read_timer_delays(asyncio.get_running_loop(), monkeypatch)
+        async with asyncio.timeout(60):  # (a hang guard)
             with pytest.raises(E.ProviderTimeoutError) as info:
                 await transport.post_json(url, CHAT, headers=AUTH, timeouts=Timeouts(connect=2.0, read=0.05))
     finally:
         await transport.aclose()
+    assert delays and min(delays) <= 0.05  # (the probe's timeout, not the 30 s of the first request)
     assert resp.status == 200 and "the read timeout of 0.05s" in info.value.message
     # aiohttp's own, as it comes
     assert connectors[0]._factory.func is ResponseHandler  # type: ignore[attr-defined]

@@ -27,7 +27,8 @@ SKILL = "id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{tex
 
 class CountingOpenAI(FakeOpenAI):
     """The spec-checking OpenAI that counts the requests in flight at it (and the most at once), each held until
-    :attr:`gate` is set when a test holds them."""
+    :attr:`gate` is set when a test holds them, and until as many are in flight at once as :attr:`fill` and
+    :attr:`fills` say (a cap a test checks is reached whatever the machine's load, not by the calls' timing)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -38,7 +39,15 @@ class CountingOpenAI(FakeOpenAI):
         self.models: list[str] = []
         #: the most requests of each model held at once
         self.peaks: dict[str, int] = {}
+        #: requests are held until this many were in flight at once (of any model), and of a model until
+        #: ``fills[model]`` were: once reached, those held and all after them go on
+        self.fill = 0
+        self.fills: dict[str, int] = {}
         self._at_once: dict[str, int] = {}
+        self._counted = asyncio.Condition()
+
+    def _filled(self, model: str) -> bool:
+        return self.peak >= self.fill and self.peaks[model] >= self.fills.get(model, 0)
 
     async def _chat(self, request):  # type: ignore[no-untyped-def]
         self.in_flight += 1
@@ -48,7 +57,12 @@ class CountingOpenAI(FakeOpenAI):
         self.peaks[model] = max(self.peaks.get(model, 0), self._at_once[model])
         try:
             self.models.append(model)
-            await asyncio.sleep(0.01)  # (long enough for the other calls to arrive meanwhile)
+            async with self._counted:
+                self._counted.notify_all()
+                await self._counted.wait_for(lambda: self._filled(model))
+            # (held a while more, so that a request past a broken cap would arrive while these are in flight: no
+            # pass waits on it)
+            await asyncio.sleep(0.01)
             await self.gate.wait()
             return await super()._chat(request)
         finally:
@@ -77,9 +91,9 @@ async def service(root: Path, fake: CountingOpenAI, tmp_path: Path, **settings: 
 
 async def until(condition) -> None:
     """Until ``condition()`` holds: what a test waits for (a request at the server, calls queued for a slot). Given
-    up after 10s, a failure, not a hang, where a change broke what it waits for (not a speed: it holds within
-    milliseconds)."""
-    async with asyncio.timeout(10):
+    up after 60s, a failure, not a hang, where a change broke what it waits for (a hang guard, not a speed: it holds
+    within milliseconds)."""
+    async with asyncio.timeout(60):
         while not condition():
             await asyncio.sleep(0.001)
 
@@ -92,6 +106,7 @@ def queued(pool) -> int:
 async def test_max_concurrent_is_never_passed_at_the_server(fake, tmp_path):
     root = catalog(tmp_path / "cat", "  openai:gpt-4o-mini: {max_concurrent: 3}\n")
     svc = await service(root, fake, tmp_path)
+    fake.fill = 3
     try:
         results = await asyncio.gather(*(svc.invoke_skill("skill.echo", {"text": f"hi {i}"}) for i in range(12)))
     finally:
@@ -108,6 +123,7 @@ async def test_a_glob_caps_every_model_it_matches_together(fake, tmp_path):
     """``openai:*``: one pool for the provider's models (a box serving them all), as the key says."""
     root = catalog(tmp_path / "cat", "  'openai:*': {max_concurrent: 2}\n")
     svc = await service(root, fake, tmp_path)
+    fake.fill = 2
     try:
         calls = [
             svc.invoke_skill("skill.echo", {"text": "x", "model_config": {"model": m}})
@@ -436,6 +452,7 @@ async def test_retries_and_fallbacks_of_many_calls_stay_under_the_cap_and_give_e
     )
     fake.queue(*[R.server_error(), R.reply("ok"), R.rate_limited(retry_after="0")] * 8)
     svc = await service(root, fake, tmp_path, MAGSAG_RETRY_BASE_DELAY="0.001", MAGSAG_RETRY_MAX_DELAY="30")
+    fake.fills = {"gpt-4o-mini": 2}
     try:
         results = await asyncio.gather(
             *(svc.invoke_skill("skill.echo", {"text": f"{i}"}) for i in range(20)), return_exceptions=True
