@@ -119,10 +119,21 @@ def test_a_mag_that_wraps_its_sags_failure_names_it_too(catalog: Path, tmp_path:
     }
 
 
-def test_an_agent_run_cancelled_in_arun_is_recorded_cancelled(catalog: Path, tmp_path: Path, fake_scripts: None):
+def test_an_agent_run_cancelled_in_arun_is_recorded_cancelled(
+    catalog: Path, tmp_path: Path, fake_scripts: None, monkeypatch: pytest.MonkeyPatch
+):
     # Cancelled between its calls, the agent's next call is refused and it stops. Before: its run showed as ok (its
     # one call succeeded), with no word of the cancellation.
-    started, gate = threading.Event(), threading.Event()
+    from magsag_mcp.bridge import AgentRun
+
+    started, gate, run_cancelled = threading.Event(), threading.Event(), threading.Event()
+    real_cancel = AgentRun.cancel
+
+    def cancel(run: AgentRun) -> None:
+        real_cancel(run)
+        run_cancelled.set()
+
+    monkeypatch.setattr(AgentRun, "cancel", cancel)
     write_agent(
         catalog,
         "stuck-sag",
@@ -138,7 +149,8 @@ def test_an_agent_run_cancelled_in_arun_is_recorded_cancelled(catalog: Path, tmp
         task = asyncio.create_task(mg.runner.arun("stuck-sag", payload, run_id="stuck-1"))
         await asyncio.to_thread(started.wait, 30)
         task.cancel()
-        await asyncio.sleep(0.1)  # arun has cancelled the agent's run
+        # arun has cancelled the agent's run (waited for, not slept on: a loaded machine took longer than a sleep)
+        assert await asyncio.to_thread(run_cancelled.wait, 60)  # (a hang guard)
         gate.set()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -106,12 +106,9 @@ async def test_a_nearer_deadline_entered_after_a_later_one_expires_in_its_own_ti
 
     later = asyncio.ensure_future(long_wait())
     await asyncio.sleep(0)  # the 30 s deadline is the loop's earliest now
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    with pytest.raises(TimeoutError):
+    with pytest.raises(TimeoutError):  # cut at its deadline (its sleep, left to end, would have raised nothing)
         async with Deadline(0.02):
             await asyncio.sleep(5)
-    assert loop.time() - started < 4  # cut at its deadline, not at the end of its sleep
     assert not later.done()  # the other deadline is left alone
     later.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -237,17 +237,29 @@ async def test_opening_the_ledger_cancelled_midway_leaves_no_connection_open(tmp
     from magsag_mcp.ledger import opening
 
     real = opening.migrate
+    migrating, migrated = threading.Event(), threading.Event()
 
     def slow_migrate(conn):
-        time.sleep(0.5)  # a large ledger's migration, on the writer's thread
+        # a large ledger's migration, on the writer's thread: it goes on once the open is cancelled (the test waits
+        # for it to begin, and does not guess how long the open takes to reach it)
+        migrating.set()
+        migrated.wait(60)  # (a hang guard)
         return real(conn)
 
     monkeypatch.setattr(opening, "migrate", slow_migrate)
     before = set(threading.enumerate())
     ledger = Ledger(tmp_path / "l.db")
-    with anyio.move_on_after(0.1) as scope:
-        await ledger.open()
-    assert scope.cancelled_caught
+    with anyio.CancelScope() as scope:
+
+        async def cancel_once_migrating() -> None:
+            await anyio.to_thread.run_sync(migrating.wait, 60)  # (a hang guard)
+            scope.cancel()
+            migrated.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(cancel_once_migrating)
+            await ledger.open()
+    assert scope.cancelled_caught and migrating.is_set()
     left = [t for t in set(threading.enumerate()) - before if "connection_worker" in t.name]
     for thread in left:
         await anyio.to_thread.run_sync(thread.join, 5)
