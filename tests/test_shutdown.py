@@ -206,17 +206,18 @@ async def test_a_call_started_while_the_service_closes_is_refused(fake_openai: F
             await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
 
     late: list[BaseException] = []
-    with anyio.fail_after(30):  # a hang guard
+    # (a hang guard: before, the late call was sent and hung there; a 2 s bound on it, as before, was a speed the
+    # refusal had to meet on a loaded machine)
+    with anyio.fail_after(60):
         async with anyio.create_task_group() as tg:
             tg.start_soon(first)
             await until_sent(fake_openai)
             tg.start_soon(svc.aclose, 60.0)
             await recording.wait()
-            with anyio.move_on_after(2):  # before, the call was sent and hung there
-                try:
-                    await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-2", agent="a")
-                except ConfigError as exc:
-                    late.append(exc)
+            try:
+                await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-2", agent="a")
+            except ConfigError as exc:
+                late.append(exc)
             go_on.set()
     assert len(late) == 1 and "closed" in late[0].message
     assert len(fake_openai.requests) == 1
