@@ -248,7 +248,10 @@ def test_a_forked_process_using_its_parents_magsag_is_told_to_make_its_own(mg: M
 LOOPER = """
 def run(payload, *, registry=None, skills=None, runner=None, obs=None):
     slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 3000}}
-    return [skills.invoke("skill.analysis", {"data": str(i), "model_config": slow})["output"] for i in range(3)]
+    try:
+        return [skills.invoke("skill.analysis", {"data": str(i), "model_config": slow})["output"] for i in range(3)]
+    finally:
+        payload["ended"]()
 """
 
 
@@ -273,10 +276,12 @@ def test_a_timeout_around_arun_stops_the_agents_calls_at_once(
 
     from magsag_mcp.providers.fake import FakeProvider
 
-    in_flight = threading.Event()
+    in_flight, ended = threading.Event(), threading.Event()
+    begun: list[object] = []
     complete = FakeProvider.complete
 
     async def completing(self, request, target, **kwargs):
+        begun.append(request)
         in_flight.set()
         return await complete(self, request, target, **kwargs)
 
@@ -307,21 +312,28 @@ def test_a_timeout_around_arun_stops_the_agents_calls_at_once(
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(None) as cm:
                     expiry = loop.create_task(expire_once_in_flight(lambda: cm.reschedule(loop.time())))
-                    await mg.runner.arun("looper", {})
+                    await mg.runner.arun("looper", {"ended": ended.set})
         else:
             with anyio.move_on_after(None) as scope:
                 expiry = loop.create_task(
                     expire_once_in_flight(lambda: setattr(scope, "deadline", anyio.current_time()))
                 )
-                await mg.runner.arun("looper", {})
+                await mg.runner.arun("looper", {"ended": ended.set})
             assert scope.cancelled_caught
         await expiry
-        await asyncio.sleep(3.5)  # long enough for a second call to begin, had the agent gone on
+        # the agent's own end, waited for (not a sleep guessed long enough for a second call to begin, had it gone
+        # on: an agent left running ends only after its three 3 s calls); then the cut call's record, which may land
+        # just after arun returns (recorded on the Magsag's loop)
+        assert await asyncio.to_thread(ended.wait, 60)  # (a hang guard)
+        guard = loop.time() + 60  # (a hang guard)
+        while not ledger()[1] and loop.time() < guard:
+            await asyncio.sleep(0.01)
 
     try:
         asyncio.run(main())
         runs, attempts = ledger()
     finally:
         mg.close()
+    assert len(begun) == 1  # no second call
     assert runs == [("cancelled",)]  # recorded before close, and no second call
     assert attempts == [("cancelled", 0)]  # cut in flight at the timeout: the 3 s answer never came
