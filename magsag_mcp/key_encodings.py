@@ -18,8 +18,9 @@ from __future__ import annotations
 import binascii
 import functools
 import re
+from collections.abc import Iterator
 
-from .key_escapes import _in_text
+from .key_escapes import _in_text, read_as_characters
 from .key_pieces import piece_table, table_spans, without_spans
 
 #: one character percent-encoded or written as an HTML character reference (decimal or hex), each read as the one
@@ -76,27 +77,9 @@ def _without_escaped_characters(text: str, table: tuple[tuple[str, tuple[str, ..
     (a gateway quoting the ``Authorization`` header it refused in a redirect's query), read as written, was cut into
     words at each, and a key's base64 so cut was found in none of them (a short key's whole, a long one's as far as
     the first escape). ``shortest``: :func:`_shortest_written` of ``table``."""
-    parts: list[str] = []
-    escapes: list[int] = []
-    longer: list[int] = []
-    done = shown = more = 0
-    for found in _CHARACTER_ESCAPE.finditer(text):
-        pct, dec, hx = found.groups()
-        if len(dec or "") > _DECIMAL_MOST or len(hx or "") > _HEX_MOST:
-            continue  # (no character: read as written)
-        code = int(pct, 16) if pct else int(dec) if dec else int(hx, 16)
-        if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-            continue  # (no character: read as written)
-        parts += (text[done : found.start()], chr(code))
-        shown += found.start() - done
-        escapes.append(shown)
-        shown += 1
-        more += found.end() - found.start() - 1
-        longer.append(more)
-        done = found.end()
+    view, escapes, longer = read_as_characters(text, _escaped_characters(text))
     if not escapes:
         return without_spans(text, _base64_spans(text, table, shortest)) if len(text) >= shortest else text
-    view = "".join(parts) + text[done:]
     spans = table_spans(view, table) if _holds(view, table) else []
     shown_spans = [(_in_text(s, escapes, longer), _in_text(e, escapes, longer)) for s, e in spans]
     # (a run written as it is, no escape in it, is left to redact()'s own look-ups; base64, found in the text read
@@ -107,6 +90,19 @@ def _without_escaped_characters(text: str, table: tuple[tuple[str, tuple[str, ..
         [(s, e) for (s, e), (vs, ve) in zip(shown_spans, spans, strict=True) if e - s != ve - vs]
         + [(_in_text(s, escapes, longer), _in_text(e, escapes, longer)) for s, e in encoded],
     )
+
+
+def _escaped_characters(text: str) -> Iterator[tuple[int, int, str]]:
+    """Each ``%XX`` and ``&#NN;`` / ``&#xNN;`` of ``text`` that stands for a character: its start, its end and the
+    character (one of too many digits, or of no character, is read as written)."""
+    for found in _CHARACTER_ESCAPE.finditer(text):
+        pct, dec, hx = found.groups()
+        if len(dec or "") > _DECIMAL_MOST or len(hx or "") > _HEX_MOST:
+            continue  # (no character: read as written)
+        code = int(pct, 16) if pct else int(dec) if dec else int(hx, 16)
+        if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+            continue  # (no character: read as written)
+        yield found.start(), found.end(), chr(code)
 
 
 def _shortest_written(table: tuple[tuple[str, tuple[str, ...]], ...]) -> int:

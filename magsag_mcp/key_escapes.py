@@ -15,7 +15,7 @@ import functools
 import html
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus
 
 from .key_pieces import piece_table, table_spans, without_spans
@@ -179,21 +179,30 @@ def without_escaped_keys(text: str, keys: tuple[str, ...], least: int) -> str:
 
 
 def _decoded(text: str) -> tuple[str, list[int], list[int]]:
-    """``text`` with each escape of :data:`_WRITTEN` written as its character; where each of them stands in that text,
-    and how many characters more than one all of them up to it took in ``text``."""
+    """``text`` with each escape of :data:`_WRITTEN` written as its character (see :func:`read_as_characters`)."""
+    escape = _ESCAPE_OVER_BREAKS if _A_BREAK.search(text) else _ESCAPE
+    return read_as_characters(
+        text, ((found.start(), found.end(), _CHARACTER[found.lastgroup or ""]) for found in escape.finditer(text))
+    )
+
+
+def read_as_characters(text: str, escapes_found: Iterable[tuple[int, int, str]]) -> tuple[str, list[int], list[int]]:
+    """``text`` with each escape of ``escapes_found`` (its start, its end and the character it stands for; in the
+    text's order, none overlapping) written as its character; where each of them stands in that text, and how many
+    characters more than one all of them up to it took in ``text`` (what :func:`_in_text` maps back with). One
+    reading for JSON's and a URL's escapes here and the percent-encoded and HTML references of key_encodings.py."""
     parts: list[str] = []
     escapes: list[int] = []
     longer: list[int] = []
     done = shown = more = 0
-    escape = _ESCAPE_OVER_BREAKS if _A_BREAK.search(text) else _ESCAPE
-    for found in escape.finditer(text):
-        parts += (text[done : found.start()], _CHARACTER[found.lastgroup or ""])
-        shown += found.start() - done
+    for start, end, character in escapes_found:
+        parts += (text[done:start], character)
+        shown += start - done
         escapes.append(shown)
         shown += 1
-        more += found.end() - found.start() - 1
+        more += end - start - 1
         longer.append(more)
-        done = found.end()
+        done = end
     return "".join(parts) + text[done:], escapes, longer
 
 
