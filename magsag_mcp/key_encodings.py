@@ -9,18 +9,22 @@ No false positive is possible on ordinary text: a run is removed only where what
 knows (or, for a key of :data:`~magsag_mcp.redaction.PREFIX_KEY_MIN` characters or more, one of its pieces), never
 because it merely looks encoded. A percent or HTML run is removed as far as the key's characters go (the text around
 it, a URL's other parameters, is kept); a base64 token, opaque as a whole, is removed from its start to its word's end
-(a URL's path before it in the word kept), over the line breaks that cut it (MIME's lines). What is decoded of a text
-is bounded (an image's data in an error's body: see :data:`_WORD_READ`).
+(a URL's path before it in the word kept), over the line breaks that cut it (MIME's lines). Only the base64 words
+holding a key's base64 as written whatever surrounds it are decoded, around it
+(:mod:`~magsag_mcp.key_base64_cores`): an image's data in an error's body is searched, not decoded.
 """
 
 from __future__ import annotations
 
 import binascii
+import bisect
 import functools
 import re
 from collections.abc import Iterator
 
+from .key_base64_cores import Cores, cores_of, hits_in
 from .key_escapes import _in_text, read_as_characters
+from .key_hex import hex_spans
 from .key_pieces import piece_table, table_spans, without_spans
 
 #: one character percent-encoded or written as an HTML character reference (decimal or hex), each read as the one
@@ -53,18 +57,20 @@ def _ascii_table(keys: tuple[str, ...], least: int) -> tuple[tuple[tuple[str, tu
 
 def without_encoded_keys(text: str, keys: tuple[str, ...], least: int) -> str:
     """``text`` less each of ``keys`` (and, one of ``least`` characters or more, each run of it holding one of its
-    pieces) found percent-encoded or written as HTML character references, a character or more of it so written, or
-    inside a base64 token."""
+    pieces) found percent-encoded or written as HTML character references, a character or more of it so written,
+    inside a base64 token, or written in hex (:mod:`~magsag_mcp.key_hex`)."""
     if not keys:
         return text
     table, shortest = _ascii_table(keys, least)
     if not table:
         return text
     if _AN_ESCAPE.search(text) is not None:
-        return _without_escaped_characters(text, table, shortest)
-    if len(text) < shortest:  # (no word of it is as long as base64 of a key or piece: not encoded, split and measured)
+        text = _without_escaped_characters(text, table, shortest)
+    elif len(text) < shortest:  # (no word of it is as long as base64 of a key or piece: not encoded, nor hex)
         return text
-    return without_spans(text, _base64_spans(text, table, shortest))
+    else:
+        text = without_spans(text, _base64_spans(text, table, shortest))
+    return without_spans(text, hex_spans(text, table))
 
 
 def _holds(view: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> bool:
@@ -116,111 +122,89 @@ def _base64_spans(text: str, table: tuple[tuple[str, tuple[str, ...]], ...], lea
     JSON holding it), however many characters of base64's alphabet go before it in its word (a URL's path, kept), or cut
     by line breaks (MIME's lines of 76 characters: :data:`_WRAPPED`).
 
-    Its words are found by a byte table and a split, in C, and only those that may be base64 of a key are
-    decoded: as long as the shortest key known (or piece of one) encodes to, and in both cases (base64 of 12
-    characters of text or more is in one case some 1 time in 2,000 at most). A search for the words by a pattern,
-    and the decoding of each, made a 1 KB error's redaction some 4 times as long: the pattern finds where they stand
-    only in a text holding one. What is decoded is bounded (:class:`_Reading`): an image's data in an error's body
-    is not decoded whole at each of its 4 alignments. ``least``: :func:`_shortest_written` of ``table``."""
+    Its words are found by a byte table and a split, in C, and only those that hold a key's (or piece's) base64 as
+    written whatever surrounds it (:func:`~magsag_mcp.key_base64_cores.cores_of`, searched in C) are decoded, around
+    where it stands: a text's work grows as its length (times the keys known), not as its words decoded. Decoding
+    each word of base64 at its 4 alignments was bounded (32 KB of a text's): once spent, every word left that might
+    be base64 of a key was removed whole, and a long tool result or error lost its innocent text. ``least``:
+    :func:`_shortest_written` of ``table``."""
     words = text.encode("ascii", "replace").translate(_ONLY_BASE64).split()
     if not words:
         return []
     wrapped = any(text.find(brk) != -1 for brk in _LINE_BREAKS)
     if not wrapped and max(map(len, words)) < least:
         return []
-    reading = _Reading()
-    hiding: dict[bytes, int] = {}
-    # (the shortest first: a key's own token is some dozens of characters, an image's data a million; words of one
-    # length in the order the text gives them, each once: read from a set, which words a spent reading removed followed
-    # the process's hash seed, and the same text was redacted otherwise by each process)
-    for word in sorted(dict.fromkeys(word for word in words if len(word) >= least), key=len):
-        if not word.islower() and not word.isupper():
-            if reading.spent():
-                hiding[word] = 0  # (not decoded: removed whole, see _Reading)
-                continue
-            start = _token_start(word, table, reading)
-            if start is not None:
-                hiding[word] = start
+    cores = cores_of(table)
+    # (each word once, in the text's order; one whose letters are all in one case holds no core in both cases)
+    mixed = cores.mixed
+    candidates = [w for w in dict.fromkeys(words) if len(w) >= least and not (mixed and (w.islower() or w.isupper()))]
+    hiding = _starts_in(candidates, table, cores) if candidates else {}
     spans = [
         (found.start() + hiding[word], found.end())
         for found in _BASE64_TOKEN.finditer(text)
         if (word := found[1].encode("ascii")) in hiding
     ] if hiding else []  # fmt: skip
     if wrapped:
-        spans += _wrapped_spans(text, table, least, reading)
+        spans += _wrapped_spans(text, table, least, cores)
     return spans
 
 
-#: how much of one base64 word is decoded (its first characters: a token holding a key is far shorter, and one after a
-#: path starts within its word's first 4 characters or after the path) and of all of a text's words (each counted as
-#: :data:`_WORD_COST` characters at least: a word's decoding costs as much as that many characters' do). A 1 MB data
-#: URL's redaction decoded it whole at each of its 4 alignments and looked for each key's pieces in each: 21 ms with
-#: one key known, 143 ms with 20, 578 ms for 5 MB (timeit); bounded, 12 ms and 27 ms, 108 ms for 5 MB (most of it the
-#: split into words, in C), and a 1 MB MIME blob's 76-character lines 33 ms, not 936
-_WORD_READ = 16384
-_TEXT_READ = 32768
-_WORD_COST = 128
+def _starts_in(words: list[bytes], table: tuple[tuple[str, tuple[str, ...]], ...], cores: Cores) -> dict[bytes, int]:
+    """Each of ``words`` that holds a key's base64, with where in it its token starts (:func:`_token_start`): the
+    words joined by spaces and searched once for each core."""
+    blob = b" ".join(words).translate(_URL_SAFE)
+    hits = hits_in(blob, cores)
+    if not hits:
+        return {}
+    starts: list[int] = []
+    at = 0
+    for word in words:
+        starts.append(at)
+        at += len(word) + 1
+    by_word: dict[int, list[tuple[int, int]]] = {}
+    for hit, length in hits:
+        index = bisect.bisect_right(starts, hit) - 1
+        by_word.setdefault(index, []).append((hit - starts[index], length))
+    hiding: dict[bytes, int] = {}
+    for index, found in by_word.items():
+        start = _token_start(words[index], table, found)
+        if start is not None:
+            hiding[words[index]] = start
+    return hiding
 
 
-class _Reading:
-    """What is left of a text's :data:`_TEXT_READ` characters to decode (see :func:`_base64_spans`). Once it is spent,
-    each word (or run of lines) left that may be base64 of a key is removed whole, not decoded: kept, a key's token
-    after 256 shorter words of base64's alphabet in both cases (text an attacker wrote, quoted in a vendor's error
-    body, read first as the shortest) stayed in the text. Only a text holding that many is so redacted."""
-
-    def __init__(self) -> None:
-        self.left = _TEXT_READ
-
-    def take(self, word: bytes) -> bytes | None:
-        """The part of ``word`` to decode, counted; None once the text's reading is spent."""
-        if self.left <= 0:
-            return None
-        read = word[:_WORD_READ]
-        self.left -= max(len(read), _WORD_COST)
-        return read
-
-    def spent(self) -> bool:
-        return self.left <= 0
+#: how far before a key's base64 in its word the token's start is looked for (the text it decodes to before the key:
+#: ``user:``, ``Bearer ``, a JSON's start): a token starting farther back is removed from there on, the start of the
+#: word kept decoding to text that holds no key
+_LOOK_BACK = 4096
 
 
 def _token_start(
-    word: bytes, table: tuple[tuple[str, tuple[str, ...]], ...], reading: _Reading, goes_on: bool = False
+    word: bytes, table: tuple[tuple[str, tuple[str, ...]], ...], hits: list[tuple[int, int]]
 ) -> int | None:
     """Where in ``word`` (a run of base64's alphabet) the base64 token holding a key of ``table`` starts (None: none
-    does): the word read from each of its first 4 characters ('/' is base64's own, so "/v1/auth/<base64>" is one word,
-    which read from its start decodes to other bytes than the key's). The token is taken back from the key's first
-    byte over the text it decodes to (``user:``, ``Bearer ``, a JSON's start) as far as a ``/`` or the word's start:
-    a URL's path before it is kept.
-
-    A word longer than is read of it (:data:`_WORD_READ`; ``goes_on``: its run of lines goes on past ``word``) whose
-    read part holds no key is removed from where a key's base64 could start that the part does not hold whole, to its
-    end: read no further, a key's base64 glued after 16 KB of base64 in one word (an attacker's text in a vendor's
-    error body) stayed whole in the text."""
-    read = reading.take(word)
-    if read is None:
-        return None
-    for at in range(4):
-        decoded = _decoded(read[at:])
-        # (a short key's half alone is a key's only where a line break cuts it: table_spans then finds none)
-        spans = table_spans(decoded, table) if _holds(decoded, table) else None
-        if spans:
-            group = min(start for start, _ in spans) // 3
-            start = at + 4 * group
-            while group and all(0x20 <= ord(c) < 0x7F for c in decoded[3 * group - 3 : 3 * group]):
-                group -= 1
-                if at + 4 * group == 0 or word[at + 4 * group - 1 : at + 4 * group] == b"/":
-                    start = at + 4 * group
-            return start
-    if goes_on or len(word) > len(read):
-        return max(0, len(read) - _written_longest(table))
+    does), from the first of ``hits`` (where a core stands in it, and its length) that decodes to a key: the word
+    around it read from each of 4 characters ('/' is base64's own, so "/v1/auth/<base64>" is one word, which read from
+    its start decodes to other bytes than the key's). The token is taken back from the key's first byte over the text
+    it decodes to (``user:``, ``Bearer ``, a JSON's start) as far as a ``/`` or the word's start (at most
+    :data:`_LOOK_BACK` characters): a URL's path before it is kept. What is decoded is a bounded window at each hit,
+    and a word's hits are tried only until one holds a key (its token then goes on to the word's end)."""
+    for hit, length in hits:
+        first = max(0, hit - _LOOK_BACK)
+        read = word[first : hit + length + 8]
+        for at in range(4):
+            decoded = _decoded(read[at:])
+            # (a short key's half alone is a key's only where a line break cuts it: table_spans then finds none)
+            spans = table_spans(decoded, table) if _holds(decoded, table) else None
+            if spans:
+                group = min(start for start, _ in spans) // 3
+                start = at + 4 * group
+                while group and all(0x20 <= ord(c) < 0x7F for c in decoded[3 * group - 3 : 3 * group]):
+                    group -= 1
+                    if first + at + 4 * group == 0 or read[at + 4 * group - 1 : at + 4 * group] == b"/":
+                        start = at + 4 * group
+                return first + start
     return None
-
-
-def _written_longest(table: tuple[tuple[str, tuple[str, ...]], ...]) -> int:
-    """The most base64 characters that the bytes of a key of ``table`` stand in, at any place of a longer run (each of
-    its groups of 3 bytes, and one more group where the key starts inside one): a key whose base64 starts before a
-    word's read part ends less these, ends in it."""
-    return 4 * (max(len(key) for key, _ in table) // 3 + 2)
 
 
 #: a line break as it is and as JSON writes it: a text holding none holds no base64 cut by one (4 look-ups in C: a
@@ -249,10 +233,10 @@ _BREAK_BETWEEN_BASE64 = re.compile(
 
 
 def _wrapped_spans(
-    text: str, table: tuple[tuple[str, tuple[str, ...]], ...], least: int, reading: _Reading
+    text: str, table: tuple[tuple[str, tuple[str, ...]], ...], least: int, cores: Cores
 ) -> list[tuple[int, int]]:
     """Where in ``text`` base64 holding a key is cut by line breaks (see :data:`_WRAPPED`): from the token's start (as
-    :func:`_token_start` finds it in the lines joined) to the run's end."""
+    :func:`_token_start` finds it in the lines joined, searched for ``cores``) to the run's end."""
     spans: list[tuple[int, int]] = []
     done = 0
     for brk in _BREAK_BETWEEN_BASE64.finditer(text):
@@ -266,14 +250,12 @@ def _wrapped_spans(
         if run is None or run.end() - run.start() < least:
             continue
         done = run.end()
-        parts, whole = _lines_of(run[0], _WORD_READ)
+        parts = _lines_of(run[0])
         joined = "".join(line for _, line in parts).encode("ascii")
-        if len(joined) < least or (whole and (joined.islower() or joined.isupper())):
+        if len(joined) < least:
             continue
-        if reading.spent():
-            spans.append((run.start(), run.end()))  # (not decoded: removed whole, see _Reading)
-            continue
-        start = _token_start(joined, table, reading, goes_on=not whole)
+        hits = hits_in(joined.translate(_URL_SAFE), cores)
+        start = _token_start(joined, table, hits) if hits else None
         if start is None:
             continue
         for line_at, line in parts:  # (where the joined word's character stands in the text)
@@ -284,19 +266,15 @@ def _wrapped_spans(
     return spans
 
 
-def _lines_of(run: str, most: int) -> tuple[list[tuple[int, str]], bool]:
+def _lines_of(run: str) -> list[tuple[int, str]]:
     """The base64 of each line of ``run`` (a match of :data:`_WRAPPED`), its padding left out, each with where it
-    starts in ``run``: as many as hold ``most`` characters (what :func:`_token_start` reads of them); and whether
-    they are all of its lines."""
+    starts in ``run``."""
     lines: list[tuple[int, str]] = []
-    at = held = 0
+    at = 0
     for brk in _BREAK_IN_RUN.finditer(run):
         lines.append((at, run[at : brk.start()].rstrip("=")))
-        held += len(lines[-1][1])
         at = brk.end()
-        if held >= most:
-            return lines, False
-    return [*lines, (at, run[at:].rstrip("="))], True
+    return [*lines, (at, run[at:].rstrip("="))]
 
 
 def _decoded(word: bytes) -> str:
