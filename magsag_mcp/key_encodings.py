@@ -30,12 +30,16 @@ from .key_pieces import piece_table, table_spans, without_spans
 #: one character percent-encoded or written as an HTML character reference (decimal or hex), each read as the one
 #: character it stands for. A reference's ``;`` may be left out (HTML reads ``&#115`` so wherever the next character
 #: is no digit: the reference is all its digits), as an error page's encoder that writes none does: taken with it
-#: only, such a key stayed whole. Its digits are all taken (a run too long for a character is read as written)
-_CHARACTER_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})|&#([0-9]+);?|&#[xX]([0-9A-Fa-f]+);?")
+#: only, such a key stayed whole. Its digits are all taken (a run too long for a character is read as written). JSON's
+#: ``\\u0073`` and a JavaScript or C string's ``\\x73`` too (with the backslashes of a string quoted again): a JSON
+#: encoder escaping every character (``\\u0073\\u006b\\u002d...``) left a key whole in the text
+_CHARACTER_ESCAPE = re.compile(
+    r"%([0-9A-Fa-f]{2})|&#([0-9]+);?|&#[xX]([0-9A-Fa-f]+);?|\\+(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2}))"
+)
 #: the most digits of a character reference that may stand for a character (U+10FFFF is 1114111, or 10FFFF)
 _DECIMAL_MOST, _HEX_MOST = 7, 6
 #: a text holding none of these holds no such escape (one search, in C, before any decoding)
-_AN_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}|&#")
+_AN_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}|&#|\\[ux][0-9A-Fa-f]{2}")
 #: a run of base64 (standard or URL-safe) as long as the shortest key registered (6 characters) encodes to; each is
 #: decoded alone (a JWT's segments, split by ``.``, each one)
 _BASE64_TOKEN = re.compile(r"([A-Za-z0-9+/_-]{8,})=*")
@@ -102,10 +106,10 @@ def _escaped_characters(text: str) -> Iterator[tuple[int, int, str]]:
     """Each ``%XX`` and ``&#NN;`` / ``&#xNN;`` of ``text`` that stands for a character: its start, its end and the
     character (one of too many digits, or of no character, is read as written)."""
     for found in _CHARACTER_ESCAPE.finditer(text):
-        pct, dec, hx = found.groups()
+        pct, dec, hx, uni, byte = found.groups()
         if len(dec or "") > _DECIMAL_MOST or len(hx or "") > _HEX_MOST:
             continue  # (no character: read as written)
-        code = int(pct, 16) if pct else int(dec) if dec else int(hx, 16)
+        code = int(pct or uni or byte, 16) if pct or uni or byte else int(dec) if dec else int(hx, 16)
         if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
             continue  # (no character: read as written)
         yield found.start(), found.end(), chr(code)

@@ -123,3 +123,32 @@ def test_the_work_grows_as_the_texts_length(known: Callable[[str], None], counte
     # decoded but the windows around the key's token (4 alignments of its token and the 8 characters after it)
     assert counted.searched <= len(words) + len(token) + 1, counted.searched
     assert 0 < counted.decoded <= 4 * (len(token) + 8)
+
+
+def _json_escaped(text: str, case: str = "x") -> str:
+    return "".join(f"\\u{ord(c):04{case}}" for c in text)
+
+
+@pytest.mark.parametrize(
+    "escape",
+    [
+        _json_escaped,
+        lambda k: _json_escaped(k, "X"),
+        lambda k: _json_escaped(k).replace("\\", "\\\\"),  # (a JSON string quoted again)
+        lambda k: "".join(f"\\x{ord(c):02x}" for c in k),
+        lambda k: k[:3] + _json_escaped(k[3:9]) + k[9:],
+    ],
+)
+@pytest.mark.parametrize("key", [KEY, SHORT, "sk-proj-Zq4Xw8Rt2Yu6Io0Pa3Sd7Fg1Hj5Kl9Mn3Bv7Cx1"])
+def test_a_key_whose_every_character_json_or_a_string_escapes_is_removed(
+    known: Callable[[str], None], escape: Callable[[str], str], key: str
+):
+    # a JSON encoder escaping every character (\u0073\u006b\u002d...), or a JavaScript or C string's \x73: the key
+    # stayed whole in the error, the ledger and the logs
+    known(key)
+    text = f'{{"error": {{"message": "invalid key {escape(key)} (401)", "detail": "caf\\u00e9 \\x41 ok"}}}}'
+    said = redact(text)
+    assert said == '{"error": {"message": "invalid key [REDACTED] (401)", "detail": "caf\\u00e9 \\x41 ok"}}', said
+    assert holds_secret(text)
+    clean = '{"detail": "caf\\u00e9 \\u0041\\u0042 \\x41\\x42 \\\\u0073k- ok"}'
+    assert redact(clean) == clean
