@@ -56,6 +56,7 @@ from .catalog_edits import prices_file_named
 from .exact_money import exact_money
 from .genai_rates import from_genai_prices, genai_model, other_vendors_list, window_from_genai_prices
 from .kept import keep
+from .per_use_fees import per_use_fee, per_use_priced_all
 from .price_files import GLOBAL_STANDARD, MAX_RATE, azure_deployment_type, read_prices
 from .price_files import validate_prices as validate_prices
 from .price_warnings import (
@@ -137,32 +138,6 @@ _AZURE_FINE_TUNE = ".ft-"
 _SEARCH_FEE_PROVIDERS = frozenset({"openai", "azure"})
 #: a context window not in the Pricer's cache (None is a window kept as unknown)
 _NOT_KEPT: Any = object()
-
-
-#: the server tool calls (Usage.server_tool_calls' kinds) priced at genai-prices' rate per use, by provider, with the
-#: rate's price key: Anthropic's web searches, which its usage counts (server_tool_use.web_search_requests) and bills
-#: per search beside the tokens. The rest stay of unknown cost: OpenAI's web search calls (billed $25 per 1,000 on
-#: gpt-4o and gpt-4.1's preview tool, $10 on the others, where genai-prices gives one figure per model), its file
-#: searches, generated images and code interpreter sessions, and Gemini's grounded prompts (which it gives no rate)
-_PRICED_PER_USE: dict[tuple[str, str], str] = {("anthropic", "web_search"): "web_searches_kcount"}
-_PER_THOUSAND = Decimal(1000)
-
-
-def _per_use_priced(provider: str, usage: Usage) -> bool:
-    """Whether every server tool call ``usage`` reports is of a kind :data:`_PRICED_PER_USE` prices."""
-    return all((provider, what) in _PRICED_PER_USE for what, _ in usage.server_tool_calls)
-
-
-def _per_use_fee(provider: str, priced: Priced, usage: Usage) -> Decimal | None:
-    """What ``usage``'s server tool calls cost at ``priced``'s rates per use, or None where one has no rate."""
-    fee = ZERO
-    for what, count in usage.server_tool_calls:
-        key = _PRICED_PER_USE.get((provider, what))
-        rate = priced.per_use.get(key) if key is not None else None
-        if rate is None:
-            return None
-        fee += count * rate / _PER_THOUSAND
-    return fee
 
 
 class Pricer(WorstCasePricing):
@@ -378,7 +353,7 @@ class Pricer(WorstCasePricing):
             beyond = parts_beyond_whole(usage)
             return PriceQuote(None, None, f"{provider}:{model} reported {beyond}; its cost is recorded as unknown")
         label = f"{provider}:{model}"
-        if usage.server_tool_calls and not _per_use_priced(provider, usage):
+        if usage.server_tool_calls and not per_use_priced_all(provider, usage):
             # (priced from the tokens alone, the searches were left out of the cost as if it were complete)
             return PriceQuote(None, None, per_use_charges(label, usage))
         note = None
@@ -401,7 +376,7 @@ class Pricer(WorstCasePricing):
             window = self.context_window(provider, model) or 0  # (not None: _past_the_window read it)
             said = past_the_window(label, usage.input_tokens, window, self.prices_file)
             return PriceQuote(None, None, said, long_context_cost(priced.units, usage))
-        fee = _per_use_fee(provider, priced, usage) if usage.server_tool_calls else ZERO
+        fee = per_use_fee(provider, priced, usage) if usage.server_tool_calls else ZERO
         if fee is None:  # (a prices.yaml entry, a tier genai-prices gives no such rate on)
             return PriceQuote(None, None, per_use_charges(label, usage))
         if not usage.reported and priced.worst_case(1, 1) != 0:
