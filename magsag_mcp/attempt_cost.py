@@ -287,6 +287,8 @@ def price_answered(
         quote = quoted(pricer, target, result.usage, request, record.sent)
         if quote.warning and result.usage.reported:  # (an unreported usage's is price_unreported's to say)
             result.warnings.append(quote.warning)
+        elif quote.notes:  # (but not the rest of what its pricer said: an Azure "priced as")
+            result.warnings.append(quote.notes)
         price_answer(pricer, record, result, quote, target, admission, request)
     except Exception as bug:
         result.warnings.append(priced_by_a_bug(bug, pricer, record, result.usage, target, admission, request))

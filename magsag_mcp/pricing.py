@@ -122,6 +122,9 @@ class PriceQuote:
     warning: str | None = None
     #: an unknown cost's least, counted where its reservation held less (worst_cases.long_context_cost); else None
     at_least_usd: Decimal | None = None
+    #: the notes of ``warning`` beside why the cost is unknown (an Azure deployment's "priced as"), for a caller that
+    #: says the unknown in words of its own (an unreported usage's: attempt_cost.price_answered); else None
+    notes: str | None = None
 
 
 #: providers whose answers' ``service_tier`` changes the rate (OpenAI's API and Azure's copy of it, Gemini's
@@ -380,8 +383,12 @@ class Pricer(WorstCasePricing):
         if fee is None:  # (a prices.yaml entry, a tier genai-prices gives no such rate on)
             return PriceQuote(None, None, per_use_charges(label, usage))
         if not usage.reported and priced.worst_case(1, 1) != 0:
-            # no count (an answer without its usage): its zeros priced, a library caller of price() was told $0 exact
-            return PriceQuote(None, None, f"{label} answered without reporting its token usage; its cost is unknown")
+            # no count (an answer without its usage): its zeros priced, a library caller of price() was told $0 exact.
+            # What else the answer said is kept (an Azure deployment answering as another model: dropped, the
+            # sighting was said nowhere)
+            unreported = f"{label} answered without reporting its token usage; its cost is unknown"
+            notes = joined(note, ttl_note)
+            return PriceQuote(None, None, joined(unreported, notes), notes=notes)
         cost = priced.cost(usage)
         if cost is None and usage.billed_usd is not None and priced.source is None:
             # no price known, but the server said what it billed (OpenRouter's usage.cost): that is the cost

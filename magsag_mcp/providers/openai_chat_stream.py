@@ -318,7 +318,8 @@ class ChatStream(StreamAccumulator):
             text=text,
             provider=self.provider,
             model=self.model_seen or self.model,
-            usage=self.usage or Usage(reported=False),
+            # (unreported, the model that served it all the same: see chat_usage)
+            usage=self.usage or Usage(reported=False, answering_model=self.model_seen),
             tool_calls=calls,
             finish_reason=with_calls(finish, calls),
             response_id=self.response_id,

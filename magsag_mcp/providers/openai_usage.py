@@ -8,14 +8,18 @@ from decimal import Decimal
 from typing import Any
 
 from ..types import Usage
-from .wire_format import reported_usage
+from .wire_format import reported_usage, said
 
 
 def chat_usage(raw: Any, answer: dict[str, Any]) -> Usage:
     """``raw``: the ``usage`` object; ``answer``: the completion (or chunk) around it, whose
     ``service_tier`` and ``model`` say the tier and the model that served it, and so the rates it is
-    billed at."""
-    return reported_usage(_counted, raw, answer)
+    billed at. Unreported, the model that served it is kept all the same: what an Azure deployment answered as is
+    learnt from it, whatever its cost (see Pricer.price)."""
+    usage = reported_usage(_counted, raw, answer)
+    if not usage.reported:
+        usage.answering_model = said(answer.get("model"))
+    return usage
 
 
 def both_counts(raw: dict[str, Any], first: str, second: str) -> tuple[int, int]:
