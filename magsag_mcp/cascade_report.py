@@ -94,6 +94,7 @@ def set_usage(record: AttemptRecord, u: Any, quote: Any) -> None:
     record.reasoning_tokens = u.reasoning_tokens
     record.cache_write_1h_tokens, record.service_tier = u.cache_write_1h_tokens, u.service_tier
     record.cache_write_ttl_unsaid_tokens = u.cache_write_ttl_unsaid_tokens
+    record.cache_write_split_past_tokens = u.cache_write_split_past_tokens
     record.input_audio_tokens, record.output_audio_tokens = u.input_audio_tokens, u.output_audio_tokens
     record.served_model = u.answering_model
     # what else the bill follows from (None: not said; see AttemptRecord), so that its cost is re-derived from its row

@@ -61,6 +61,9 @@ class AttemptRecord:
     #: of ``cache_write_tokens``, those whose time to live the answer did not say (0033): priced at the one every
     #: cache marker of the request asked, or of unknown cost (see Usage.cache_write_ttl_unsaid_tokens)
     cache_write_ttl_unsaid_tokens: int = 0
+    #: how many more cache writes the answer's split by time to live counted than its total of them (0036), priced at
+    #: the split's, the larger (see Usage.cache_write_split_past_tokens)
+    cache_write_split_past_tokens: int = 0
     input_audio_tokens: int = 0
     output_audio_tokens: int = 0
     #: the model the answer said it came from (its ``model`` field; ``Usage.answering_model``), None where it said
@@ -112,6 +115,7 @@ class AttemptRecord:
             "total_tokens": self.total_tokens,
             "cache_write_1h_tokens": self.cache_write_1h_tokens,
             "cache_write_ttl_unsaid_tokens": self.cache_write_ttl_unsaid_tokens,
+            "cache_write_split_past_tokens": self.cache_write_split_past_tokens,
             "input_audio_tokens": self.input_audio_tokens,
             "output_audio_tokens": self.output_audio_tokens,
             "service_tier": self.service_tier,

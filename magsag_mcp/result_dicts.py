@@ -50,6 +50,9 @@ class AttemptDict(UsageDict):
     #: of cache_write_tokens, those whose time to live the answer did not say (Usage.cache_write_ttl_unsaid_tokens);
     #: None in ``query_runs`` for an attempt recorded before the ledger counted them (0033), never in a call's result
     cache_write_ttl_unsaid_tokens: int | None
+    #: how many more cache writes the answer's split by time to live counted than its total (0036), priced at the
+    #: split's; None in ``query_runs`` for an attempt recorded before the ledger counted them, never in a call's result
+    cache_write_split_past_tokens: int | None
     input_audio_tokens: int
     output_audio_tokens: int
     service_tier: str | None

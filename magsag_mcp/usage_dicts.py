@@ -46,6 +46,7 @@ class UsageStatsDict(TypedDict):
     cache_write_1h_tokens: int
     cache_write_ttl_unsaid_tokens: int
     cache_write_ttl_uncounted_attempts: int
+    cache_write_split_past_tokens: int
     reasoning_tokens: int
     output_image_tokens: int | None
     output_image_unsaid_attempts: int

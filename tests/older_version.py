@@ -1,42 +1,45 @@
 """The version before this one, for the tests of a ledger it left (an upgrade must not break the server started before
 it; a ledger it recorded that cannot be migrated where it is is read from a migrated copy). It knows every migration but
-the last, 0035_events_prune_marks, an index of the marks `magsag data prune` leaves: it records and reads calls as this
-version does, the latest prune mark read without the index (the same mark; :func:`leave_as_the_version_before`). The
-version two back knew 0034_attempts_cache_write_ttl_uncounted neither, an index of the attempts recorded before 0033
+the last, 0036_cache_write_split_past, which counted on each attempt (and in usage_rollup) the cache writes its answer's
+split by time to live counted past its total: its attempts count none, its rollup rows sum none, and its summaries and
+run pages read none (:func:`write_without_split_past`, :func:`leave_as_the_version_before`). The version two back knew
+0035_events_prune_marks neither, an index of the marks `magsag data prune` leaves: it records and reads calls as the
+version before does, the latest prune mark read without the index (the same mark; :func:`leave_as_before_0035`). The
+version three back knew 0034_attempts_cache_write_ttl_uncounted neither, an index of the attempts recorded before 0033
 that wrote to the cache: its summaries' count of those attempts is read without the index (the same count;
-:func:`leave_as_before_0034`). The version three back knew 0033_cache_write_ttl_unsaid neither,
+:func:`leave_as_before_0034`). The version four back knew 0033_cache_write_ttl_unsaid neither,
 which counted on each attempt (and in usage_rollup) the cache writes whose time to live its answer did not say: its
 attempts count none, its rollup rows sum none, and its summaries and run pages read none
-(:func:`write_without_ttl_unsaid`, :func:`leave_as_before_0033`). The version four back knew
+(:func:`write_without_ttl_unsaid`, :func:`leave_as_before_0033`). The version five back knew
 0032_attempts_local_off_machine neither, an index of the local attempts that went off the machine, and records and reads
-calls as the version three back does (:func:`leave_as_before_0032`). The version five back knew
+calls as the version four back does (:func:`leave_as_before_0032`). The version six back knew
 0031_usage_rollup_billing_parts neither, which summed in usage_rollup the parts of a bill 0030 records on each attempt,
 and records calls as this version does but for those: its rollup rows hold none, and its summaries read none
-(:func:`write_rollups_without_billing_parts`, :func:`leave_as_before_0031`). The version six back knew
+(:func:`write_rollups_without_billing_parts`, :func:`leave_as_before_0031`). The version seven back knew
 0030_attempt_billing_parts neither, which recorded on each attempt the parts of its bill its tokens alone do not give
 (its output's image tokens, where inference ran, its per-use server tool calls): its attempts record none
-(:func:`write_without_billing_parts`, :func:`leave_as_before_0030`). The version seven back knew 0029_attempt_endpoint
+(:func:`write_without_billing_parts`, :func:`leave_as_before_0030`). The version eight back knew 0029_attempt_endpoint
 neither, which recorded on each Azure attempt the endpoint it went to: its attempts name none
-(:func:`write_without_endpoint`, :func:`leave_as_before_0029`). The version eight back knew 0028_azure_forgotten
+(:func:`write_without_endpoint`, :func:`leave_as_before_0029`). The version nine back knew 0028_azure_forgotten
 neither, which kept when `magsag azure forget` dropped a deployment's row: its forget is a delete alone, and it writes
-a sighting whenever made (:func:`forget_without_time`, :func:`leave_as_before_0028`). The version nine back knew
+a sighting whenever made (:func:`forget_without_time`, :func:`leave_as_before_0028`). The version ten back knew
 0027_attempt_data_classes neither, which recorded on each attempt the data classes its call was held to: its attempts
-name none (:func:`write_without_data_classes`, :func:`leave_as_before_0027`). The version ten back knew
+name none (:func:`write_without_data_classes`, :func:`leave_as_before_0027`). The version eleven back knew
 0026_attempt_served_model neither, which recorded on each attempt the model its answer said it came from: its attempts
-name none (:func:`write_without_served_model`, :func:`leave_as_before_0026`). The version eleven back knew
+name none (:func:`write_without_served_model`, :func:`leave_as_before_0026`). The version twelve back knew
 0025_azure_served neither, which kept what each Azure deployment was seen serving: it reads and writes no such row
-(:func:`serve_without_memory`, :func:`leave_as_before_0025`). The version twelve back knew 0024_reservation_owner
+(:func:`serve_without_memory`, :func:`leave_as_before_0025`). The version thirteen back knew 0024_reservation_owner
 neither, which gave budget_reservations the process holding each (``owner_host``, ``owner_pid``, ``owner_started``): its
-reservations name no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version thirteen back
+reservations name no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version fourteen back
 knew 0023 neither, which added the answer cache's tables (answer_cache, cache_hits: it has no answer cache, and writes
-no cache_hits row; :func:`leave_as_before_0023`). The version fourteen back knew 0022 neither, which set the attempts
+no cache_hits row; :func:`leave_as_before_0023`). The version fifteen back knew 0022 neither, which set the attempts
 never sent that it wrote of no cost to $0, and recorded calls as this version does but for those
 (:func:`write_unsent_at_null`: an attempt never sent given no cost is written NULL, an unknown cost;
-:func:`leave_as_before_0022`). The version fifteen back knew 0021 neither, which gave usage_rollup its cache writes
-(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version sixteen back not 0020, which
+:func:`leave_as_before_0022`). The version sixteen back knew 0021 neither, which gave usage_rollup its cache writes
+(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version seventeen back not 0020, which
 gave budget_reservations its ``unbounded`` mark (its reservations, which marked none, are not made here;
-:func:`leave_as_before_0020`), and the version seventeen back not 0019, which gave them their ``call_id``
-(:func:`act_as_the_version_before` with ``back=17``, :func:`leave_as_before_0019`). The versions before 0018 wrote
+:func:`leave_as_before_0020`), and the version eighteen back not 0019, which gave them their ``call_id``
+(:func:`act_as_the_version_before` with ``back=18``, :func:`leave_as_before_0019`). The versions before 0018 wrote
 usage_rollup rows without ``calls``: :func:`write_rollups_without_calls` writes them so.
 """
 
@@ -46,10 +49,11 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-LAST = "0035_events_prune_marks"
+LAST = "0036_cache_write_split_past"
 #: the last migrations, newest first: the version ``back`` versions before this one knows none of the first ``back``
 NEWEST = (
     LAST,
+    "0035_events_prune_marks",
     "0034_attempts_cache_write_ttl_uncounted",
     "0033_cache_write_ttl_unsaid",
     "0032_attempts_local_off_machine",
@@ -75,35 +79,69 @@ def act_as_the_version_before(back: int = 1) -> None:
     import magsag_mcp.ledger.connection as connection
     import magsag_mcp.ledger.migrations as migrations
 
-    if back >= 3:
+    write_without_split_past()  # (every version before 0036: back is 1 or more)
+    if back >= 4:
         write_without_ttl_unsaid()  # (every version before 0033)
-    if back >= 5:
-        write_rollups_without_billing_parts()  # (every version before 0031)
     if back >= 6:
-        write_without_billing_parts()  # (every version before 0030)
+        write_rollups_without_billing_parts()  # (every version before 0031)
     if back >= 7:
-        write_without_endpoint()  # (every version before 0029)
+        write_without_billing_parts()  # (every version before 0030)
     if back >= 8:
-        forget_without_time()  # (every version before 0028)
+        write_without_endpoint()  # (every version before 0029)
     if back >= 9:
-        write_without_data_classes()  # (every version before 0027)
+        forget_without_time()  # (every version before 0028)
     if back >= 10:
-        write_without_served_model()  # (every version before 0026)
+        write_without_data_classes()  # (every version before 0027)
     if back >= 11:
-        serve_without_memory()  # (every version before 0025)
+        write_without_served_model()  # (every version before 0026)
     if back >= 12:
-        reserve_without_owners()  # (every version before 0024)
+        serve_without_memory()  # (every version before 0025)
     if back >= 13:
-        summarize_without_cache_hits()  # (every version before 0023)
+        reserve_without_owners()  # (every version before 0024)
     if back >= 14:
-        write_unsent_at_null()  # (every version before 0022)
+        summarize_without_cache_hits()  # (every version before 0023)
     if back >= 15:
+        write_unsent_at_null()  # (every version before 0022)
+    if back >= 16:
         write_rollups_without_cache_writes()  # (every version before 0021)
 
     names = tuple(name for name, _ in migrations.MIGRATIONS[-back:])[::-1]
     assert names == NEWEST[:back], "the version before this one is the one without the last migration"
     migrations.MIGRATIONS = migrations.MIGRATIONS[:-back]
     connection.MIGRATIONS = migrations.MIGRATIONS
+
+
+def write_without_split_past(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
+    """Record attempts as the versions before 0036 did, without the count of the cache writes their answers' split by
+    time to live counted past their total, nor sum it in usage_rollup, and summarize, prune and list them without
+    reading it (``setattr``: a monkeypatch's, to be undone)."""
+    import magsag_mcp.ledger.prune as prune
+    import magsag_mcp.ledger.queries as queries
+    import magsag_mcp.ledger.run_pages as run_pages
+    import magsag_mcp.ledger.writes as writes
+
+    if " cache_write_split_past_tokens," not in writes._INSERT_ATTEMPT:
+        return  # (done already, in this block)
+    attempt_row = writes._attempt_row
+    insert = writes._INSERT_ATTEMPT.replace(" cache_write_split_past_tokens,", "").replace("?,?)", "?)")
+    assert "split_past" not in insert and insert.count("?") == 35, insert
+    setattr(writes, "_INSERT_ATTEMPT", insert)
+    setattr(writes, "_attempt_row", lambda *args: (row := attempt_row(*args))[:-2] + row[-1:])
+    column = ", cache_write_split_past_tokens"
+    upsert = writes._UPSERT_ROLLUP_PARTS.replace(column, "", 1).replace(" VALUES (?,", " VALUES (", 1)
+    upsert = upsert.replace(" cache_write_split_past_tokens = cache_write_split_past_tokens"
+                            " + excluded.cache_write_split_past_tokens,", "")  # fmt: skip
+    assert "split_past" not in upsert, upsert
+    setattr(writes, "_UPSERT_ROLLUP_PARTS", upsert)
+    rollup_rows = writes._rollup_rows
+    width = writes.ROLLUP_PLAIN_WIDTH
+    setattr(writes, "_rollup_rows", lambda *args: [r if len(r) <= width else r[:-1] for r in rollup_rows(*args)])
+    setattr(queries, "_ROLLUP_PARTS", queries._ROLLUP_PARTS.replace(", SUM(cache_write_split_past_tokens)", ", 0"))
+    summed = ", coalesce(SUM(cache_write_split_past_tokens), 0)"
+    setattr(queries, "_ATTEMPT_PARTS", queries._ATTEMPT_PARTS.replace(summed, ", 0"))
+    setattr(prune, "_PARTS_REBUILT", prune._PARTS_REBUILT.replace(column, ""))
+    setattr(prune, "_PARTS_SUMMED", prune._PARTS_SUMMED.replace(summed, ""))
+    setattr(run_pages, "_ATTEMPT_COLS", run_pages._ATTEMPT_COLS.replace(column, ", NULL"))
 
 
 def write_without_ttl_unsaid(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
@@ -115,6 +153,7 @@ def write_without_ttl_unsaid(setattr: Callable[[Any, str, Any], None] = setattr)
     import magsag_mcp.ledger.run_pages as run_pages
     import magsag_mcp.ledger.writes as writes
 
+    write_without_split_past(setattr)
     if " cache_write_ttl_unsaid_tokens," not in writes._INSERT_ATTEMPT:
         return  # (done already, in this block)
     attempt_row = writes._attempt_row
@@ -330,14 +369,23 @@ def write_rollups_without_calls(setattr: Callable[[Any, str, Any], None] = setat
 
 
 def leave_as_the_version_before(conn: sqlite3.Connection) -> None:
-    """Take a ledger this version made back to the schema the version before left: without 0035's index of the prune
-    marks, its rows as they are."""
+    """Take a ledger this version made back to the schema the version before left: without 0036's count of the cache
+    writes an answer's split by time to live counted past its total (on attempts and in usage_rollup), its rows as
+    they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = ?", (LAST,))
+    conn.execute("ALTER TABLE attempts DROP COLUMN cache_write_split_past_tokens")
+    conn.execute("ALTER TABLE usage_rollup DROP COLUMN cache_write_split_past_tokens")
+
+
+def leave_as_before_0035(conn: sqlite3.Connection) -> None:
+    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    back left: without 0035's index of the prune marks, its rows as they are."""
+    conn.execute("DELETE FROM schema_migrations WHERE name = '0035_events_prune_marks'")
     conn.execute("DROP INDEX events_prune_marks")
 
 
 def leave_as_before_0034(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    """Take a ledger the version two back left (:func:`leave_as_before_0035`) back to the schema the version three
     back left: without 0034's index of the attempts recorded before 0033 that wrote to the cache, its rows as they
     are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0034_attempts_cache_write_ttl_uncounted'")
@@ -345,7 +393,7 @@ def leave_as_before_0034(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0033(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version two back left (:func:`leave_as_before_0034`) back to the schema the version three
+    """Take a ledger the version three back left (:func:`leave_as_before_0034`) back to the schema the version four
     back left: without 0033's count of the cache writes whose time to live the answer did not say (on attempts and in
     usage_rollup), its rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0033_cache_write_ttl_unsaid'")
@@ -354,26 +402,27 @@ def leave_as_before_0033(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0032(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version three back left (:func:`leave_as_before_0033`) back to the schema the version four
+    """Take a ledger the version four back left (:func:`leave_as_before_0033`) back to the schema the version five
     back left: without 0032's index of the local attempts that went off the machine, its rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0032_attempts_local_off_machine'")
     conn.execute("DROP INDEX attempts_local_off_machine")
 
 
 def leave_as_before_0031(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version four back left (:func:`leave_as_before_0032`) back to the schema the version five
+    """Take a ledger the version five back left (:func:`leave_as_before_0032`) back to the schema the version six
     back left: its usage_rollup without 0031's parts of a bill (their sums, and the counts of the attempts that said
     each), its other rows as they are."""
     from magsag_mcp.ledger.rollup_reads import ROLLUP_PART_COLUMNS
 
     conn.execute("DELETE FROM schema_migrations WHERE name = '0031_usage_rollup_billing_parts'")
     for column in ROLLUP_PART_COLUMNS:
-        if column != "cache_write_ttl_unsaid_tokens":  # (0033's, which leave_as_before_0033 dropped)
+        # (0033's and 0036's, which leave_as_before_0033 and leave_as_the_version_before dropped)
+        if column not in ("cache_write_ttl_unsaid_tokens", "cache_write_split_past_tokens"):
             conn.execute(f"ALTER TABLE usage_rollup DROP COLUMN {column}")
 
 
 def leave_as_before_0030(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version five back left (:func:`leave_as_before_0031`) back to the schema the version six
+    """Take a ledger the version six back left (:func:`leave_as_before_0031`) back to the schema the version seven
     back left: its attempts without 0030's ``output_image_tokens``, ``inference_geo`` and ``server_tool_uses``, its
     other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0030_attempt_billing_parts'")
@@ -382,21 +431,21 @@ def leave_as_before_0030(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0029(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version six back left (:func:`leave_as_before_0030`) back to the schema the version seven
+    """Take a ledger the version seven back left (:func:`leave_as_before_0030`) back to the schema the version eight
     back left: its attempts without 0029's ``endpoint``, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0029_attempt_endpoint'")
     conn.execute("ALTER TABLE attempts DROP COLUMN endpoint")
 
 
 def leave_as_before_0028(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version seven back left (:func:`leave_as_before_0029`) back to the schema the version eight
+    """Take a ledger the version eight back left (:func:`leave_as_before_0029`) back to the schema the version nine
     back left: without 0028's times of the forgets, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0028_azure_forgotten'")
     conn.execute("DROP TABLE azure_forgotten")
 
 
 def leave_as_before_0027(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version eight back left (:func:`leave_as_before_0028`) back to the schema the version nine
+    """Take a ledger the version nine back left (:func:`leave_as_before_0028`) back to the schema the version ten
     back left: its attempts without 0027's ``data_classes`` (and its index), its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0027_attempt_data_classes'")
     conn.execute("DROP INDEX attempts_data_classes")
@@ -404,21 +453,21 @@ def leave_as_before_0027(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0026(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version nine back left (:func:`leave_as_before_0027`) back to the schema the version ten
+    """Take a ledger the version ten back left (:func:`leave_as_before_0027`) back to the schema the version eleven
     back left: its attempts without 0026's ``served_model``, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0026_attempt_served_model'")
     conn.execute("ALTER TABLE attempts DROP COLUMN served_model")
 
 
 def leave_as_before_0025(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version ten back left (:func:`leave_as_before_0026`) back to the schema the version eleven
+    """Take a ledger the version eleven back left (:func:`leave_as_before_0026`) back to the schema the version twelve
     back left: without 0025's table of what each Azure deployment was seen serving, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0025_azure_served'")
     conn.execute("DROP TABLE azure_served")
 
 
 def leave_as_before_0024(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version eleven back left (:func:`leave_as_before_0025`) back to the schema the version twelve
+    """Take a ledger the version twelve back left (:func:`leave_as_before_0025`) back to the schema the version thirteen
     back left: its reservations without 0024's owners, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0024_reservation_owner'")
     for column in ("owner_host", "owner_pid", "owner_started"):
@@ -426,22 +475,22 @@ def leave_as_before_0024(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0023(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version twelve back left (:func:`leave_as_before_0024`) back to the schema the version thirteen
-    back left: without 0023's tables (the answer cache's), its other rows as they are."""
+    """Take a ledger the version thirteen back left (:func:`leave_as_before_0024`) back to the schema the version
+    fourteen back left: without 0023's tables (the answer cache's), its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0023_answer_cache'")
     conn.execute("DROP TABLE answer_cache")
     conn.execute("DROP TABLE cache_hits")
 
 
 def leave_as_before_0022(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version thirteen back left (:func:`leave_as_before_0023`) back to the schema the version
+    """Take a ledger the version fourteen back left (:func:`leave_as_before_0023`) back to the schema the version
     fourteen back left (its rows as they are: 0022 changed no table, only the attempts never sent that the version
     fourteen back wrote NULL, which the versions since write at $0)."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0022_unsent_attempts_cost_zero'")
 
 
 def leave_as_before_0021(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version fourteen back left (:func:`leave_as_before_0022`) back to the schema the version
+    """Take a ledger the version fifteen back left (:func:`leave_as_before_0022`) back to the schema the version
     fifteen back left, before 0021, which gave usage_rollup its cache writes."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0021_usage_rollup_cache_writes'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN cache_write_tokens")
@@ -449,21 +498,21 @@ def leave_as_before_0021(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0020(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version fifteen back left (:func:`leave_as_before_0021`) back to the schema the version
+    """Take a ledger the version sixteen back left (:func:`leave_as_before_0021`) back to the schema the version
     sixteen back left, before 0020, which gave budget_reservations its ``unbounded`` mark."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0020_reservation_unbounded'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN unbounded")
 
 
 def leave_as_before_0019(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version sixteen back left (:func:`leave_as_before_0020`) back to the schema the version
+    """Take a ledger the version seventeen back left (:func:`leave_as_before_0020`) back to the schema the version
     seventeen back left, before 0019, which gave budget_reservations its ``call_id``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0019_reservation_call_id'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN call_id")
 
 
 def leave_as_before_0018(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version seventeen back left (:func:`leave_as_before_0019`) back to the schema before 0018,
+    """Take a ledger the version eighteen back left (:func:`leave_as_before_0019`) back to the schema before 0018,
     which gave usage_rollup its ``calls``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0018_usage_rollup_counts_calls'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN calls")
@@ -471,11 +520,15 @@ def leave_as_before_0018(conn: sqlite3.Connection) -> None:
 
 def attempts_as_read_after_0033(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """``rows`` (``SELECT * FROM attempts`` of ``conn``'s ledger) with each attempt recorded before 0033 as this version
-    records and reads it: its count of cache writes of unsaid time to live is NULL (not counted then), where this
+    records and reads it: its count of cache writes of unsaid time to live (and 0036's of writes a split counted past
+    its total) is NULL (not counted then), where this
     version records 0; with no cache writes at all it had none of them, and is read so (run_pages), so taken as that 0
     here, after checking that such rows exist and that every one of them wrote no cache."""
     names = [d[0] for d in conn.execute("SELECT * FROM attempts LIMIT 0").description]
     unsaid, written = names.index("cache_write_ttl_unsaid_tokens"), names.index("cache_write_tokens")
     upgraded = [row for row in rows if row[unsaid] is None]
     assert upgraded and all(row[written] == 0 for row in upgraded), upgraded
+    # (0036's count of the writes a split counted past its total, as 0033's: NULL on such a row, read as 0)
+    past = names.index("cache_write_split_past_tokens")
+    rows = [row[:past] + (0,) + row[past + 1 :] if row[past] is None and row[written] == 0 else row for row in rows]
     return [row[:unsaid] + (0,) + row[unsaid + 1 :] if row[unsaid] is None else row for row in rows]

@@ -28,7 +28,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-17:] == [
+    assert applied[-18:] == [
         "0019_reservation_call_id",
         "0020_reservation_unbounded",
         "0021_usage_rollup_cache_writes",
@@ -46,6 +46,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
         "0033_cache_write_ttl_unsaid",
         "0034_attempts_cache_write_ttl_uncounted",
         "0035_events_prune_marks",
+        "0036_cache_write_split_past",
     ]
     # the marks `magsag data prune` leaves, by time (0035): the latest read in one step, not among every run-less event
     marks = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events_prune_marks'").fetchone()[0]
@@ -102,6 +103,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     assert ROLLUP_PART_COLUMNS[5:] == (
         "web_search_uses", "file_search_uses", "code_interpreter_uses", "image_generation_uses", "grounded_prompt_uses",
         "cache_write_ttl_unsaid_tokens",  # (0033: the cache writes whose time to live the answer did not say)
+        "cache_write_split_past_tokens",  # (0036: the cache writes a split by time to live counted past its total)
     )  # fmt: skip
     assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%0031%'").fetchall() == []
     # 0022's work table and its index are gone too
@@ -140,6 +142,9 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     # of the cache writes, those whose time to live the answer did not say (0033): NULL on a row recorded before it
     unsaid = next(r for r in conn.execute("PRAGMA table_info(attempts)") if r[1] == "cache_write_ttl_unsaid_tokens")
     assert (unsaid[2], unsaid[3], unsaid[4]) == ("INTEGER", 0, None)
+    # how many more cache writes the answer's split by time to live counted than its total (0036): NULL on older rows
+    past = next(r for r in conn.execute("PRAGMA table_info(attempts)") if r[1] == "cache_write_split_past_tokens")
+    assert (past[2], past[3], past[4]) == ("INTEGER", 0, None)
     for table in ("runs", "agent_spend"):
         assert "cost_bound_pusd" in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -49,6 +49,7 @@ from tests.older_version import (
     leave_as_before_0032,
     leave_as_before_0033,
     leave_as_before_0034,
+    leave_as_before_0035,
     leave_as_the_version_before,
 )
 
@@ -78,6 +79,7 @@ def _older(db: Path) -> None:
     renamed (0017 renames them, which the reads below show) nor its rollup given calls (0018)."""
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
+    leave_as_before_0035(conn)
     leave_as_before_0034(conn)
     leave_as_before_0033(conn)
     leave_as_before_0032(conn)

@@ -135,6 +135,7 @@ def test_an_unfiltered_off_machine_read_walks_the_local_attempts_off_the_machine
         leave_as_before_0032,
         leave_as_before_0033,
         leave_as_before_0034,
+    leave_as_before_0035,
         leave_as_the_version_before,
     )
     from tests.test_unbounded_peaks import DAY, _record, _run
@@ -173,6 +174,7 @@ def test_an_unfiltered_off_machine_read_walks_the_local_attempts_off_the_machine
     assert [step for step in plan if step.startswith("SCAN")] == [f"SCAN a USING COVERING INDEX {OFF_MACHINE_INDEX}"]
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
+    leave_as_before_0035(conn)
     leave_as_before_0034(conn)
     leave_as_before_0033(conn)
     leave_as_before_0032(conn)

@@ -333,7 +333,12 @@ async def test_writes_priced_from_the_markers_are_counted_in_the_ledger_and_an_o
     # such column) is upgraded when opened, its rows kept, their count null (not counted then), its summary 0
     from magsag_mcp.ledger import Ledger
     from magsag_mcp.service import Service
-    from tests.older_version import leave_as_before_0033, leave_as_before_0034, leave_as_the_version_before
+    from tests.older_version import (
+        leave_as_before_0033,
+        leave_as_before_0034,
+        leave_as_before_0035,
+        leave_as_the_version_before,
+    )
     from tests.pricing_audit import catalog_without_policies
 
     fake = FakeAnthropic(KEY)
@@ -349,6 +354,7 @@ async def test_writes_priced_from_the_markers_are_counted_in_the_ledger_and_an_o
         await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, run_id="r-none")
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
+    leave_as_before_0035(conn)
     leave_as_before_0034(conn)
     leave_as_before_0033(conn)
     conn.commit()

@@ -33,12 +33,12 @@ def _summed_per_key(attempts, money, last, call) -> list[tuple[Any, ...]]:
         row[6:15] = [have + more for have, more in zip(row[6:15], numbers, strict=True)]
         row[19:21] = row[19] + a.cache_write_tokens, row[20] + a.cache_write_1h_tokens  # (0021)
         images, geo, uses = a.output_image_tokens, a.inference_geo, a.server_tool_uses
-        unsaid = a.cache_write_ttl_unsaid_tokens
-        if images is not None or geo is not None or uses is not None or unsaid:  # (0031, 0033)
+        unsaid, past = a.cache_write_ttl_unsaid_tokens, a.cache_write_split_past_tokens
+        if images is not None or geo is not None or uses is not None or unsaid or past:  # (0031, 0033, 0036)
             if len(row) == 21:
-                row += [0] * 11
+                row += [0] * 12
             parts = (images or 0, int(images is not None), int(geo == "us"), int(geo is not None))
-            parts += (int(uses is not None), *((uses or {}).get(kind, 0) for kind in ROLLUP_TOOL_KINDS), unsaid)
+            parts += (int(uses is not None), *((uses or {}).get(kind, 0) for kind in ROLLUP_TOOL_KINDS), unsaid, past)
             row[21:] = [have + more for have, more in zip(row[21:], parts, strict=True)]
         if i == last:
             row[15:19] = call, a.run_id, a.started_at, 1
@@ -67,6 +67,7 @@ def _attempt(rng: random.Random, started: float) -> tuple[AttemptRecord, tuple[i
         cache_write_tokens=written,
         cache_write_1h_tokens=rng.choice([0, written]),
         cache_write_ttl_unsaid_tokens=rng.choice([0, 0, 0, 0, written]),
+        cache_write_split_past_tokens=rng.choice([0, 0, 0, 0, written]),
         cost_bound_usd=bound,
         output_image_tokens=rng.choice([None, None, None, 0, 40]),
         inference_geo=rng.choice([None, None, None, "us", "global"]),
@@ -88,7 +89,7 @@ def test_a_records_rollup_rows_are_each_keys_attempts_summed():
         assert rows == _summed_per_key(attempts, money, last, 123), (attempts, money, last)
         repeated += len(rows) < len(attempts)
         split += len({row[0] for row in rows}) > 1
-        parted += any(len(row) == 32 for row in rows)
+        parted += any(len(row) == 33 for row in rows)
         plain += any(len(row) == 21 for row in rows)
     assert 200 < repeated < 4_800 and split > 500  # keys seen again, and records across a bucket's end, were tried
     assert parted > 500 and plain > 500  # rows with parts of a bill, and rows of none said
@@ -118,7 +119,7 @@ def test_a_lone_attempt_that_said_no_part_of_a_bill_makes_its_row_without_anothe
     assert called == []
     said = replace(a, inference_geo="us")
     rows = _rollup_rows([said], [(4_800_000, None)], 0, 4_800_000)
-    assert rows == _summed_per_key([said], [(4_800_000, None)], 0, 4_800_000) and len(rows[0]) == 32
+    assert rows == _summed_per_key([said], [(4_800_000, None)], 0, 4_800_000) and len(rows[0]) == 33
 
 
 def test_a_fallbacks_attempts_that_said_no_part_of_a_bill_make_their_rows_without_another_frame():
@@ -132,7 +133,7 @@ def test_a_fallbacks_attempts_that_said_no_part_of_a_bill_make_their_rows_withou
         assert called == []
     said = [replace(answered, inference_geo="us"), replace(answered, attempt_number=2, server_tool_uses={})]
     rows = _rollup_rows(said, money, 1, 4_800_000)
-    assert rows == _summed_per_key(said, money, 1, 4_800_000) and len(rows[0]) == 32
+    assert rows == _summed_per_key(said, money, 1, 4_800_000) and len(rows[0]) == 33
 
 
 class _Statements:

@@ -47,6 +47,7 @@ from tests.older_version import (
     leave_as_before_0032,
     leave_as_before_0033,
     leave_as_before_0034,
+    leave_as_before_0035,
     leave_as_the_version_before,
 )
 from tests.test_spend_under_concurrency import HeldUpstream, child_env, db_rows
@@ -210,6 +211,7 @@ async def test_the_reservations_the_version_before_left_in_flight_keep_their_amo
         pass
     conn = sqlite3.connect(db, isolation_level=None)
     leave_as_the_version_before(conn)
+    leave_as_before_0035(conn)
     leave_as_before_0034(conn)
     leave_as_before_0033(conn)
     leave_as_before_0032(conn)

@@ -51,6 +51,8 @@ CSV_FIELDS = (
     "server_tool_uses",
     # of cache_write_tokens, those whose time to live the answer did not say (empty: recorded before it was counted)
     "cache_write_ttl_unsaid_tokens",
+    # how many more cache writes the answer's split by time to live counted than its total (empty: recorded before it)
+    "cache_write_split_past_tokens",
 )
 
 

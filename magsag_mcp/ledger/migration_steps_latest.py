@@ -64,4 +64,17 @@ LATEST_MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX events_prune_marks ON events (at) WHERE event = 'ledger_pruned'
         """,
     ),
+    (
+        # A Claude answer whose cache_creation split by time to live counted more writes than its
+        # cache_creation_input_tokens (Usage.cache_write_split_past_tokens: a gateway's usage, or a broken count) is
+        # priced at the split's figure, the larger, and may have been billed less: said in the attempt's warnings
+        # alone, its row could not be told from one whose writes agreed, and no summary counted such attempts. How many
+        # more the split counted, on each attempt (NULL on one recorded before it: not counted then, not none), and
+        # summed in usage_rollup as 0033's unsaid writes are.
+        "0036_cache_write_split_past",
+        """
+        ALTER TABLE attempts ADD COLUMN cache_write_split_past_tokens INTEGER;
+        ALTER TABLE usage_rollup ADD COLUMN cache_write_split_past_tokens INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]

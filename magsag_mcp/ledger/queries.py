@@ -211,6 +211,9 @@ def _stats(acc: dict[str, int], others: dict[str, int] | None = None, uncounted:
         # cache, whose such writes it cannot count (ttl_uncounted.py): the figure leaves them out, and says so
         "cache_write_ttl_unsaid_tokens": acc["cache_write_ttl_unsaid_tokens"],
         "cache_write_ttl_uncounted_attempts": uncounted,
+        # how many more cache writes the answers' splits by time to live counted than their totals (0036: counted
+        # since), priced at the splits' figures, the larger: a bill that may be less than the cost recorded
+        "cache_write_split_past_tokens": acc["cache_write_split_past_tokens"],
         "reasoning_tokens": acc["reasoning_tokens"],
         **_billing_parts(acc, attempts, others),
     }

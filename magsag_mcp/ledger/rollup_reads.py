@@ -58,6 +58,7 @@ ROLLUP_PART_COLUMNS = (
     "output_image_tokens", "output_image_said", "us_inference", "geo_said", "tool_uses_said",
     *(f"{kind}_uses" for kind in ROLLUP_TOOL_KINDS),
     "cache_write_ttl_unsaid_tokens",
+    "cache_write_split_past_tokens",
 )  # fmt: skip
 #: from attempts, the parts of their bill, as usage_rollup sums them (see 0031_usage_rollup_billing_parts and
 #: ROLLUP_PART_COLUMNS): the image tokens said and the attempts that said them, those run US-only and those that
@@ -71,6 +72,8 @@ ATTEMPT_BILLING_PARTS = (
     )
     # (0033: NULL on the attempts recorded before it, which counted none)
     + ", coalesce(SUM(cache_write_ttl_unsaid_tokens), 0)"
+    # (0036: likewise)
+    + ", coalesce(SUM(cache_write_split_past_tokens), 0)"
 )
 _ROLLUP_FILTERS = ("model", "provider", "agent", "skill")
 

@@ -38,7 +38,7 @@ UPSERT_ROLLUP = (
 #: Chat Completions answer says none) end there, and are written by UPSERT_ROLLUP as they were before 0031
 ROLLUP_PLAIN_WIDTH = 21
 
-#: UPSERT_ROLLUP for the rows holding parts of a bill (0031, 0033): their columns more (ROLLUP_PART_COLUMNS),
+#: UPSERT_ROLLUP for the rows holding parts of a bill (0031, 0033, 0036): their columns more (ROLLUP_PART_COLUMNS),
 #: bound and added
 UPSERT_ROLLUP_PARTS = (
     UPSERT_ROLLUP.replace(" cache_write_1h_tokens)", f" cache_write_1h_tokens, {', '.join(ROLLUP_PART_COLUMNS)})", 1)
@@ -57,7 +57,8 @@ def billing_parts(a: AttemptRecord) -> tuple[int, ...]:
     not even to the count of the attempts that said it: never a silent 0 in a sum."""
     images, geo, uses = a.output_image_tokens, a.inference_geo, a.server_tool_uses
     unsaid = a.cache_write_ttl_unsaid_tokens  # (0033: a count, 0 for none, summed as the parts are)
-    if images is None and geo is None and uses is None and not unsaid:
+    past = a.cache_write_split_past_tokens  # (0036: likewise)
+    if images is None and geo is None and uses is None and not unsaid and not past:
         return ()
     if uses is None:
         tools: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
@@ -66,8 +67,8 @@ def billing_parts(a: AttemptRecord) -> tuple[int, ...]:
         tools = (1, get("web_search", 0), get("file_search", 0), get("code_interpreter", 0),
                  get("image_generation", 0), get("grounded_prompt", 0))  # fmt: skip
     if images is None:
-        return (0, 0, int(geo == "us"), int(geo is not None), *tools, unsaid)
-    return (images, 1, int(geo == "us"), int(geo is not None), *tools, unsaid)
+        return (0, 0, int(geo == "us"), int(geo is not None), *tools, unsaid, past)
+    return (images, 1, int(geo == "us"), int(geo is not None), *tools, unsaid, past)
 
 
 def add_parts(sums: list[Any], parts: tuple[int, ...]) -> None:
@@ -101,6 +102,7 @@ def rollup_rows(
             and a.inference_geo is None
             and a.server_tool_uses is None
             and not a.cache_write_ttl_unsaid_tokens
+            and not a.cache_write_split_past_tokens
         ):
             written: tuple[Any, ...] = (a.cache_write_tokens, a.cache_write_1h_tokens)  # (most: no part said)
         else:  # (billing_parts' own test, inline: its frame was most of what 0031 cost a call's Python)
@@ -123,6 +125,7 @@ def rollup_rows(
             or a.inference_geo is not None
             or a.server_tool_uses is not None
             or a.cache_write_ttl_unsaid_tokens != 0
+            or a.cache_write_split_past_tokens != 0
         )
         if found is None:
             if a.cost_usd is not None:  # cost, unpriced, cost bound, bounded, then the costliest call's

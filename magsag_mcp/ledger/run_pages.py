@@ -31,7 +31,8 @@ _ATTEMPT_COLS = (
     " output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd, price_source,"
     " latency_ms, attempt_number, fallback_position, warnings, cost_bound_pusd, service_tier, cache_write_1h_tokens,"
     " input_audio_tokens, output_audio_tokens, served_model, data_classes, endpoint,"
-    " output_image_tokens, inference_geo, server_tool_uses, cache_write_ttl_unsaid_tokens"
+    " output_image_tokens, inference_geo, server_tool_uses, cache_write_ttl_unsaid_tokens,"
+    " cache_write_split_past_tokens"
 )
 
 
@@ -70,6 +71,7 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         geo,
         tool_uses,
         written_unsaid,
+        split_past,
     ) = row
     return {
         "time": iso_time(started),
@@ -90,6 +92,9 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         # of cache_write_tokens, those whose time to live the answer did not say (0033; None: recorded before it
         # with cache writes, not counted then; an attempt with none wrote none of them, whenever recorded)
         "cache_write_ttl_unsaid_tokens": 0 if written_unsaid is None and not written else written_unsaid,
+        # how many more cache writes the answer's split by time to live counted than its total of them, priced at the
+        # split's (0036; None: recorded before it with cache writes; one with none wrote none)
+        "cache_write_split_past_tokens": 0 if split_past is None and not written else split_past,
         "input_audio_tokens": audio_in,
         "output_audio_tokens": audio_out,
         # what else its cost follows from (0030), None where the answer did not say, and for older rows: of

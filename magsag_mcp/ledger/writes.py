@@ -90,7 +90,8 @@ _INSERT_ATTEMPT = (
     " price_source, latency_ms, attempt_number, fallback_position, warnings, reservation_id, cost_bound_pusd,"
     " service_tier, cache_write_1h_tokens, input_audio_tokens, output_audio_tokens, served_model, data_classes,"
     " endpoint, output_image_tokens, inference_geo, server_tool_uses, cache_write_ttl_unsaid_tokens,"
-    " call_cost_pusd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " cache_write_split_past_tokens,"
+    " call_cost_pusd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -142,6 +143,7 @@ def _attempt_row(a: AttemptRecord, cost: int | None, bound: int | None) -> tuple
         null if (geo := a.inference_geo) is None else geo,
         null if (uses := a.server_tool_uses) is None else _tool_uses_column(uses),
         a.cache_write_ttl_unsaid_tokens,
+        a.cache_write_split_past_tokens,
         null,
     )
 
@@ -192,8 +194,8 @@ def _tool_uses_column(uses: dict[str, int]) -> str:
 #: an attempt's token counts, each a whole number, 0 or more (output_image_tokens may be None: not said)
 _ATTEMPT_COUNTS = (
     "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
-    "cache_write_1h_tokens", "cache_write_ttl_unsaid_tokens", "input_audio_tokens", "output_audio_tokens",
-    "output_image_tokens",
+    "cache_write_1h_tokens", "cache_write_ttl_unsaid_tokens", "cache_write_split_past_tokens", "input_audio_tokens",
+    "output_audio_tokens", "output_image_tokens",
 )  # fmt: skip
 
 
@@ -227,9 +229,10 @@ def _checked_counts(run: RunRecord, attempts: list[AttemptRecord]) -> None:
     if bad:
         raise _counts_refused(run, ("input_tokens", "output_tokens"), f"run {run.run_id!r}")
     for i, a in enumerate(attempts):
-        inp, out, cached, write, reasoning, write_1h, unsaid, audio_in, audio_out, image = (
+        inp, out, cached, write, reasoning, write_1h, unsaid, past, audio_in, audio_out, image = (
             a.input_tokens, a.output_tokens, a.cached_tokens, a.cache_write_tokens, a.reasoning_tokens,
-            a.cache_write_1h_tokens, a.cache_write_ttl_unsaid_tokens, a.input_audio_tokens, a.output_audio_tokens,
+            a.cache_write_1h_tokens, a.cache_write_ttl_unsaid_tokens, a.cache_write_split_past_tokens,
+            a.input_audio_tokens, a.output_audio_tokens,
             # (None alone is "not said": ``or 0`` let False, "" and 0.0 through as one)
             0 if a.output_image_tokens is None else a.output_image_tokens,
         )  # fmt: skip
@@ -237,10 +240,10 @@ def _checked_counts(run: RunRecord, attempts: list[AttemptRecord]) -> None:
             # Written out, not as reduce(or_, counts) and ``bool in set(map(type, counts))``: those cost some 6,800
             # instructions an attempt (callgrind, 20,000 checks), this some 2,700 (the sixty-second round).
             bad = (
-                inp | out | cached | write | reasoning | write_1h | unsaid | audio_in | audio_out | image
+                inp | out | cached | write | reasoning | write_1h | unsaid | past | audio_in | audio_out | image
             ) < 0 or (
                 type(inp) is bool or type(out) is bool or type(cached) is bool or type(write) is bool
-                or type(reasoning) is bool or type(write_1h) is bool or type(unsaid) is bool
+                or type(reasoning) is bool or type(write_1h) is bool or type(unsaid) is bool or type(past) is bool
                 or type(audio_in) is bool or type(audio_out) is bool or type(image) is bool
             )  # fmt: skip
         except TypeError:

@@ -11,6 +11,7 @@ from pydantic import Field
 from .models_base import USD, Out
 from .search_hits import EVENT_DATA_CHARS
 from .summary_models import (
+    CACHE_WRITES_SPLIT_PAST,
     CACHE_WRITES_UNSAID,
     COPY_NOTE,
     FILTER_NOTES,
@@ -63,6 +64,14 @@ class AttemptOut(Out):
         description=CACHE_WRITES_UNSAID.replace(
             "counted since magsag-mcp kept it",
             "null for an attempt recorded before magsag-mcp kept it (0033) that wrote to the cache, 0 for one that"
+            " wrote nothing",
+        ),
+    )
+    cache_write_split_past_tokens: int | None = Field(
+        None,
+        description=CACHE_WRITES_SPLIT_PAST.replace(
+            "counted since magsag-mcp kept it (0 in the attempts recorded before)",
+            "null for an attempt recorded before magsag-mcp kept it (0036) that wrote to the cache, 0 for one that"
             " wrote nothing",
         ),
     )

@@ -84,6 +84,11 @@ CACHE_WRITES_UNSAID = (
     "request asked, or of unknown cost where they asked none or both; counted since magsag-mcp kept it (see "
     "cache_write_ttl_uncounted_attempts)"
 )
+CACHE_WRITES_SPLIT_PAST = (
+    "how many more cache writes Claude's answers' cache_creation split by time to live counted than their "
+    "cache_creation_input_tokens (a gateway's usage, or a broken count): priced at the split's figure, the larger, so "
+    "the bill may be less than the cost recorded; counted since magsag-mcp kept it (0 in the attempts recorded before)"
+)
 _CACHE_WRITES_UNCOUNTED = (
     "attempts that wrote to the cache before magsag-mcp counted writes of unsaid time to live (an upgraded ledger's "
     "older rows): whatever of theirs went unsaid is not in cache_write_ttl_unsaid_tokens, which is then a part; 0 "
@@ -151,6 +156,7 @@ class StatsOut(Out):
     cache_write_1h_tokens: int = Field(0, description=_CACHE_WRITES_1H)
     cache_write_ttl_unsaid_tokens: int = Field(0, description=CACHE_WRITES_UNSAID)
     cache_write_ttl_uncounted_attempts: int = Field(0, description=_CACHE_WRITES_UNCOUNTED)
+    cache_write_split_past_tokens: int = Field(0, description=CACHE_WRITES_SPLIT_PAST)
     reasoning_tokens: int = Field(0, description=_REASONING)
     output_image_tokens: int | None = Field(None, description=_IMAGES_OUT)
     output_image_unsaid_attempts: int = Field(0, description=_IMAGES_UNSAID)
@@ -204,6 +210,7 @@ class TotalsOut(Out):
     cache_write_1h_tokens: int = Field(0, description=_CACHE_WRITES_1H)
     cache_write_ttl_unsaid_tokens: int = Field(0, description=CACHE_WRITES_UNSAID)
     cache_write_ttl_uncounted_attempts: int = Field(0, description=_CACHE_WRITES_UNCOUNTED)
+    cache_write_split_past_tokens: int = Field(0, description=CACHE_WRITES_SPLIT_PAST)
     reasoning_tokens: int = Field(0, description=_REASONING)
     output_image_tokens: int | None = Field(None, description=_IMAGES_OUT)
     output_image_unsaid_attempts: int = Field(0, description=_IMAGES_UNSAID)
