@@ -414,6 +414,10 @@ class Pricer(WorstCasePricing):
             # for no server tool: the attempt's server_tool_uses (0030) counts them, which its cost follows from
             cost += fee
             note = per_use_priced(label, usage, fee, cost)
+        if note is None and ttl_note is None and not usage.cache_write_split_past_tokens:
+            # (most answers: nothing to say. The notes' join and the split's look, three frames, were some 2,000
+            # instructions of every priced call: the sixty-third round)
+            return PriceQuote(cost, priced.source)
         return PriceQuote(cost, priced.source, joined(note, ttl_note, split_past_written(label, usage, cost)))
 
     def azure_answered(self, deployment: str, endpoint: str = "") -> frozenset[str]:
