@@ -321,7 +321,8 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
                 raise
             try:
                 result = self._result(run_id, skill_id, plan, outcome)
-                result.paused_call = held_turn(skill_id, payload, context, agent, result, outcome.target.label)
+                if outcome.result.paused is not None:  # (kept only where a turn was left paused: see paused_calls.py)
+                    result.paused_call = held_turn(skill_id, payload, context, agent, result, outcome.target.label)
             except Exception as bug:  # built before the record says 'ok': a bug here fails the call, recorded so
                 raise await self._bug(run, outcome.attempts, bug) from said_without_keys(bug)
             except BaseException:

@@ -6,11 +6,21 @@ test_pricing_per_use_charges.py) and of paused turns held (test_paused_turn_cont
 
 from __future__ import annotations
 
+import shutil
 from decimal import Decimal as D
+from pathlib import Path
 
-from magsag_mcp import pricing
+import pytest
+
+from magsag_mcp import pricing, service
 from magsag_mcp.pricing import Pricer
+from magsag_mcp.service import Service
 from magsag_mcp.token_usage import Usage
+from tests.providers.fakes import FakeAnthropic
+
+pytestmark = pytest.mark.anyio
+KEY = "sk-qu1e7-c4ll-p4th"
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 
 
 def _never(*_args: object) -> None:
@@ -37,3 +47,17 @@ def test_a_price_with_a_note_still_says_it(monkeypatch):
     quote = Pricer.from_catalog(None).price("anthropic", "claude-sonnet-4-5", usage)
     assert quote.cost_usd is not None and quote.warning is not None
     assert "20000 more cache-write tokens than its cache_creation_input_tokens (10000)" in quote.warning
+
+
+async def test_an_answer_not_left_paused_holds_no_call(tmp_path, serve, monkeypatch):
+    monkeypatch.setattr(service, "held_turn", _never)
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "policies" / "model_governance.yaml").write_text("policies: []\n")
+    fake = FakeAnthropic(KEY).queue({"text": "Done."})
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    config = {"provider": "anthropic", "model": "claude-opus-4-6", "max_tokens": 2000, "stream": False}
+    async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=env) as svc:
+        done = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+    assert done.result.text == "Done." and done.paused_call is None
+    assert fake.violations == []
