@@ -706,3 +706,34 @@ def test_a_module_of_a_deferred_package_importing_a_sibling_imports_without_the_
         """
     )
     assert seen == {"deferred": "_DeferredInit", "sibling": True, "same": True, "openai": True}
+
+
+def test_the_stdio_server_reads_batches_without_importing_the_http_servers_gate():
+    # perf85: stdio imported batches (a batch line's answer), which imported the HTTP server's refusals at its top,
+    # and with them the bearer gate, the client token files and their reloading, and the catalog's YAML reader: some
+    # 15 million instructions of a stdio start (0.8%) that only HTTP's batch refusal runs. Over HTTP it still
+    # answers a batch (test_mcp_batches.py's HTTP tests) and the stdio answer is the same.
+    seen = run(
+        """
+        import json, sys
+        from magsag_mcp.mcp_server import stdio
+        from magsag_mcp.mcp_server.batches import batch_errors
+        gate = ("refusals", "bearer", "client_tokens", "token_reload", "secret_files")
+        started = sorted(name for name in gate if f"magsag_mcp.mcp_server.{name}" in sys.modules)
+        yaml_reader = "magsag_mcp.catalog_yaml" in sys.modules
+        answers = batch_errors([{"jsonrpc": "2.0", "id": 7, "method": "tools/list"}])
+        from magsag_mcp.mcp_server.batches import BatchRefusal
+        from magsag_mcp.mcp_server.refusals import send_refusal
+        print(json.dumps({
+            "started": started, "yaml_reader": yaml_reader,
+            "answered": [a.id for a in answers], "http": BatchRefusal.__name__, "refusal": send_refusal.__name__,
+        }))
+        """
+    )
+    assert seen == {
+        "started": [],
+        "yaml_reader": False,
+        "answered": [7],
+        "http": "BatchRefusal",
+        "refusal": "send_refusal",
+    }

@@ -11,7 +11,6 @@ from mcp_types import INVALID_PARAMS, INVALID_REQUEST, ErrorData, JSONRPCError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..plurals import counted
-from .refusals import send_refusal
 
 #: how each request is to be sent instead, on each transport
 ONE_A_LINE = "one a line"
@@ -117,6 +116,10 @@ class BatchRefusal:
                     **start,
                     "headers": [(k, v) for k, v in start.get("headers", []) if k.lower() != _SESSION_HEADER],
                 }
+            # (imported here, on HTTP's path: stdio reads batch_errors, and refusals' import brings the HTTP server's
+            # bearer gate, its client token files and their YAML reader, some 15 million instructions of a stdio start)
+            from .refusals import send_refusal
+
             await send_refusal(send, start, answers)
 
         await self.app(scope, keeping_receive, answering_send)
