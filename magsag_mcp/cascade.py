@@ -253,7 +253,9 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 request = _with_stream(request)
             elif request.stream and not caps.streaming:
                 request = _with_stream(request, False)
-            try_number = 0
+            # a continuation of a turn an earlier call left paused numbers on from that call's attempts on the target:
+            # the ledger reads one call's story, not a second call's first try (see paused_calls.py)
+            try_number = 0 if plan.resumed is None else plan.resumed.attempt
             pool = None if self.caps is None else self.caps.of(target)
             if state.revisited:  # the target left for the next ones, none of which was sent: its retry, after its wait
                 come_back = await self._come_back(state, deadline, target, progress)

@@ -12,22 +12,30 @@ as every attempt is, and continued again as a first try's pause is. The answer c
 answer is the turn's, not the payload's). What it returns is the whole turn: the text before the pause and the rest
 (``.output``, parsed whole for a JSON skill), its ``cost_usd`` and ``usage`` this call's own.
 
-Only a Python caller holding the :class:`~.invoke_result.InvokeResult` can: the dict ``skills.invoke`` returns, MCP's
-``invoke_skill`` and the CLI hold no turn (its blocks are the model's server tools' results, kept in the process), and
-their warning says that calling again starts over.
+The turn stays in the process (its blocks are the model's server tools' results): a result left paused is also held by
+the service under its ``paused_id`` (:attr:`PausedCall.id`, in the result's dict), by which ``skills.continue_paused``
+and MCP's ``continue_paused`` name it; the service holds the last :data:`HELD_MOST` (a continuation that answers lets
+its result go). The CLI's process ends with its call: calling again there starts over.
+
+A continuation is the same call's story in the ledger: its attempts number on from the last the paused call made on its
+target, its first saying which attempt's turn it continues; it is sent to the very target that paused the turn (its
+provider, model, endpoint and parameters: two of a route may share ``provider:model``), held to the same run, agent,
+parent run and data classes, and so to the same budgets (see :meth:`PausedContinuation.continue_paused`).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Mapping
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .cascade_paused import CONTINUATIONS_KEY, continued_request
 from .errors import InputError
-from .types import LLMRequest, LLMResult, Message
+from .types import LLMRequest, LLMResult, Message, Target
 
 if TYPE_CHECKING:
     from .caller_progress import ProgressCallback
@@ -38,17 +46,23 @@ if TYPE_CHECKING:
 @dataclass(slots=True, frozen=True)
 class PausedCall:
     """A call whose answer's turn was left paused, as it was made (to send it again with the turn appended): its skill,
-    payload, context and agent, its run, the target that paused the turn (its label), the turn (every block of it, as
-    the API wrote them) and the code execution container it ran in."""
+    payload, context and agent, its run, the target that paused the turn (the whole target: two of a route may share its
+    ``provider:model``), the turn (every block of it, as the API wrote them) and the code execution container it ran
+    in; the last attempt number the call gave that target (its continuation's number on from it), the parent run the
+    call named and its agent run's data classes (the continuation's budgets and policies the same), and its id."""
 
     skill_id: str
     payload: Mapping[str, Any] = field(repr=False)
     context: Mapping[str, Any] | None = field(repr=False)
     agent: str | None
     run_id: str
-    target: str
+    target: Target
     turn: Message = field(repr=False)
     container: str | None
+    attempt: int = 0
+    parent_run_id: str | None = None
+    run_classes: tuple[str, ...] = ()
+    id: str = ""
 
 
 def held_turn(
@@ -57,32 +71,63 @@ def held_turn(
     context: Mapping[str, Any] | None,
     agent: str | None,
     result: Any,
-    target: str,
+    target: Target,
+    parent_run_id: str | None = None,
+    run_classes: tuple[str, ...] = (),
 ) -> PausedCall | None:
     """What ``result`` (an :class:`~.invoke_result.InvokeResult`) keeps of its call to continue its turn, where it was
-    left paused; None where it was not. ``target``: the label of the target the call was sent to (not the answer's
-    model: the API names the model that served, a dated snapshot of an alias, which no route names)."""
+    left paused; None where it was not. ``target``: the target the call was sent to (not the answer's model: the API
+    names the model that served, a dated snapshot of an alias, which no route names)."""
     answer = result.result
     if answer.paused is None:
         return None
     # copies: a caller that reuses its payload or context dict for its next call (another item's data) would have the
     # turn sent back in a request other than the one it was paused in
     kept_payload, kept_context = copy.deepcopy(payload), copy.deepcopy(context)
+    # the answering target's attempts: the last ok one's position (a failed continuation after it is numbered on too)
+    answered = [a for a in result.attempts if a.outcome == "ok"]
+    position = answered[-1].fallback_position if answered else 0
+    last = max((a.attempt_number for a in result.attempts if a.fallback_position == position), default=0)
     return PausedCall(
-        skill_id, kept_payload, kept_context, agent, result.run_id, target, answer.paused, answer.container
+        skill_id,
+        kept_payload,
+        kept_context,
+        agent,
+        result.run_id,
+        target,
+        answer.paused,
+        answer.container,
+        last,
+        parent_run_id,
+        tuple(run_classes),
+        f"paused_{secrets.token_hex(8)}",
     )
+
+
+def _named(target: Target) -> str:
+    """``target`` told apart from another of its ``provider:model`` (its endpoint, its parameters' names)."""
+    shown = target.to_dict()
+    extra = [f"at {shown['base_url']}"] if "base_url" in shown else []
+    if "params" in shown:
+        extra.append("params " + ", ".join(f"{k}={v}" for k, v in shown["params"].items()))
+    return f"{target.label} ({'; '.join(extra)})" if extra else target.label
 
 
 def resumed_plan(plan: Plan, paused: PausedCall) -> Plan:
     """``plan``, the call's as routed again, held to the target that paused the turn and kept from the answer cache;
     refused, saying why, where its route no longer names that target."""
-    kept = [cand for cand in plan.candidates if cand.target.label == paused.target]
+    # the whole target, not its label: two of a route may share provider:model (two servers, two regions, two
+    # settings), and the turn (its code execution container) lives on the one that paused it
+    kept = [cand for cand in plan.candidates if cand.target == paused.target]
     if not kept:
-        named = ", ".join(cand.target.label for cand in plan.candidates) or "none"
+        alike = [cand.target for cand in plan.candidates if cand.target.label == paused.target.label]
+        named = ", ".join(_named(cand.target) for cand in plan.candidates) or "none"
         raise InputError(
-            f"the turn to continue was paused by {paused.target}, which skill {paused.skill_id}'s route no longer "
-            f"names (it names {named}): only the target that paused a turn can go on with it; call the skill again "
-            "to start the turn over (paid again)"
+            f"the turn to continue was paused by {_named(paused.target)}, which skill {paused.skill_id}'s route no "
+            f"longer names (it names {named}"
+            + (f"; {len(alike)} of them {paused.target.label}, none with its endpoint and parameters" if alike else "")
+            + "): only the target that paused a turn can go on with it; call the skill again to start the turn over "
+            "(paid again)"
         )
     plan.candidates = kept[:1]
     plan.cache_ttl = None
@@ -97,7 +142,10 @@ def resumed_request(request: LLMRequest, paused: PausedCall) -> LLMRequest:
 
 def continues_said(paused: PausedCall) -> str:
     """What the first attempt of a continuing call says of the turn it goes on with (in the ledger too)."""
-    return f"continues the turn {paused.target} paused in an earlier call of run {paused.run_id}"
+    return (
+        f"continues the turn {paused.target.label} paused at attempt {paused.attempt} in an earlier call of run "
+        f"{paused.run_id} ({paused.id})"
+    )
 
 
 def with_turn_before(result: LLMResult, paused: PausedCall) -> LLMResult:
@@ -111,6 +159,8 @@ def with_turn_before(result: LLMResult, paused: PausedCall) -> LLMResult:
     return dataclasses.replace(result, text=before + result.text, paused=again)
 
 
+#: how many results left paused a service holds by their id (each holds its call's payload and the turn's blocks)
+HELD_MOST = 256
 #: :attr:`~.invoke_result.InvokeResult.paused_taken`'s states
 _UNDER_WAY = "under way"
 _CONTINUED = "continued"
@@ -128,31 +178,67 @@ _TAKEN = {
 
 
 class PausedContinuation:
-    """:meth:`continue_paused` (mixed into :class:`~magsag_mcp.service.Service`)."""
+    """:meth:`continue_paused` (mixed into :class:`~magsag_mcp.service.Service`), and the results left paused it holds
+    by their ``paused_id`` for the callers that hold a dict of them (``skills.invoke``, MCP)."""
 
     invoke_skill: Any  # (the service's)
+    #: paused id -> the result left paused, oldest first (set by the service: see :meth:`hold_paused`)
+    _held_paused: OrderedDict[str, InvokeResult]
+
+    def hold_paused(self, result: InvokeResult) -> None:
+        """Keep ``result``, whose turn was left paused, to be continued by its id; the oldest let go past
+        :data:`HELD_MOST` (each holds its call's payload and the turn's blocks)."""
+        paused = result.paused_call
+        if paused is None:
+            return
+        held = self._held_paused
+        held[paused.id] = result
+        while len(held) > HELD_MOST:
+            held.popitem(last=False)
+
+    def held_paused(self, paused_id: str, agent: str | None = None) -> InvokeResult:
+        """The result left paused that ``paused_id`` names; ``agent``: the caller is held to it (an MCP client pinned to
+        an agent), and another agent's paused call is refused as unknown. Refused, saying why, where none is held."""
+        held = self._held_paused.get(paused_id) if isinstance(paused_id, str) else None
+        if held is None or (agent is not None and held.paused_call is not None and held.paused_call.agent != agent):
+            raise InputError(
+                f"no paused call {str(paused_id)[:80]!r} is held by this process: a paused_id is the one a result left "
+                "paused gave (its paused_id field), in the process that made the call, until its turn is continued "
+                f"(continue the result the continuation returned, with its own paused_id) and among the last {HELD_MOST}"
+                " left paused; call the skill again to start the turn over (paid again)",
+                paused_id=str(paused_id)[:80],
+            )
+        return held
 
     async def continue_paused(
         self,
-        previous: InvokeResult,
+        previous: InvokeResult | str,
         *,
         continuations: int | None = None,
         progress: ProgressCallback | None = None,
+        agent: str | None = None,
+        recorded_ok: Callable[[InvokeResult], None] | None = None,
     ) -> InvokeResult:
-        """Send back the turn ``previous`` (an :class:`~magsag_mcp.InvokeResult` of :meth:`invoke_skill`) left
-        paused, for the model to go on with it: a call of its own under ``previous.run_id``, to the target that paused
-        it, held to the policies and limits, priced and recorded as any call (see paused_calls.py). Returns the whole
-        turn's answer (the text before the pause and the rest), its cost this call's; ``continuations``: how many more
-        requests may continue it should it pause again (the call's ``context.pause_continuations``), else the first
-        call's or ``MAGSAG_PAUSE_CONTINUATIONS``. Refused (``InputError``), nothing sent, where ``previous`` holds no
-        paused turn, or its turn was continued already or is being continued (a turn goes on once from a result: the
-        next continuation is of the result this returns); one that fails leaves ``previous``'s turn to continue."""
+        """Send back the turn ``previous`` (an :class:`~magsag_mcp.InvokeResult` of :meth:`invoke_skill`, or the
+        ``paused_id`` of one, as its dict gives it) left paused, for the model to go on with it: a call of its own
+        under ``previous.run_id``, to the target that paused it, held to the policies and limits of the first call
+        (its run, agent, parent run and data classes), priced and recorded as any call, its attempts numbered on from
+        the first call's (see paused_calls.py). Returns the whole turn's answer (the text before the pause and the
+        rest), its cost this call's; ``continuations``: how many more requests may continue it should it pause again
+        (the call's ``context.pause_continuations``), else the first call's or ``MAGSAG_PAUSE_CONTINUATIONS``.
+        ``agent``: the caller is held to it (a pinned MCP client): another agent's paused call is refused.
+        Refused (``InputError``), nothing sent, where ``previous`` holds no paused turn, or its turn was continued
+        already or is being continued (a turn goes on once from a result: the next continuation is of the result this
+        returns); one that fails leaves ``previous``'s turn to continue. ``recorded_ok`` as :meth:`invoke_skill`'s."""
         from .invoke_result import InvokeResult
 
+        if isinstance(previous, str):
+            previous = self.held_paused(previous, agent)
         if not isinstance(previous, InvokeResult):
             raise InputError(
-                f"continue_paused takes the InvokeResult Service.invoke_skill returned, got {type(previous).__name__}"
-                " (a dict of it, as skills.invoke and MCP return, holds no turn to continue)"
+                f"continue_paused takes the InvokeResult Service.invoke_skill returned or its paused_id, got "
+                f"{type(previous).__name__} (a dict of it, as skills.invoke and MCP return, holds no turn: pass its "
+                "paused_id)"
             )
         paused = previous.paused_call
         if paused is None:
@@ -160,14 +246,19 @@ class PausedContinuation:
                 f"run {previous.run_id}'s answer (finish_reason {previous.finish_reason!r}) was not left paused: there "
                 "is no turn to continue"
             )
+        if agent is not None and paused.agent != agent:  # (a result in hand: the caller's own, said so)
+            raise InputError(f"run {previous.run_id}'s paused call is agent {paused.agent!r}'s, not {agent!r}'s")
         if previous.paused_taken is not None:
             raise InputError(_TAKEN[previous.paused_taken].format(run=previous.run_id))
         context = dict(paused.context or {})
         if continuations is not None:
             context[CONTINUATIONS_KEY] = continuations
 
-        def answered(_result: InvokeResult) -> None:
+        def answered(result: InvokeResult) -> None:
             previous.paused_taken = _CONTINUED
+            self._held_paused.pop(paused.id, None)  # (its turn goes on from the result this call returns)
+            if recorded_ok is not None:
+                recorded_ok(result)
 
         # taken before the first await: a second continuation started meanwhile is refused, not sent too
         previous.paused_taken = _UNDER_WAY
@@ -177,10 +268,12 @@ class PausedContinuation:
                 paused.payload,
                 agent=paused.agent,
                 run_id=paused.run_id,
+                parent_run_id=paused.parent_run_id,
                 context=context,
                 progress=progress,
-                continuing=paused,
+                run_classes=paused.run_classes,
                 recorded_ok=answered,
+                continuing=paused,
             )
         finally:
             if previous.paused_taken == _UNDER_WAY:  # (nothing answered: refused, failed, cancelled)

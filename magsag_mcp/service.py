@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -133,6 +134,8 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
         #: records the ledger refused (locked past its timeout, disk full) or a bug of ours kept out of it: written
         #: before the next record and at close, so that a paid call's spend is not lost with the error
         self._kept = KeptRecords(ledger)
+        #: results left paused, by their paused id, for continue_paused by id (see PausedContinuation.hold_paused)
+        self._held_paused: OrderedDict[str, InvokeResult] = OrderedDict()
         #: set when aclose begins: a call started from then on is refused before anything is sent
         self._closing = False
         self._closed = asyncio.Event()
@@ -322,7 +325,9 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
             try:
                 result = self._result(run_id, skill_id, plan, outcome)
                 if outcome.result.paused is not None:  # (kept only where a turn was left paused: see paused_calls.py)
-                    result.paused_call = held_turn(skill_id, payload, context, agent, result, outcome.target.label)
+                    result.paused_call = held_turn(
+                        skill_id, payload, context, agent, result, outcome.target, delegated_from, run_classes
+                    )
             except Exception as bug:  # built before the record says 'ok': a bug here fails the call, recorded so
                 raise await self._bug(run, outcome.attempts, bug) from said_without_keys(bug)
             except BaseException:
@@ -343,6 +348,8 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
             except Exception as bug:  # ours, writing the record: the answer and what it cost go on, the record is kept
                 log.error("run %s: a bug in magsag-mcp kept the call's record out of the ledger", run_id, exc_info=bug)
                 raise answer_not_written(bug, result) from said_without_keys(bug)
+            if result.paused_call is not None:  # (recorded: its id names a call the ledger holds)
+                self.hold_paused(result)
             if outcome.to_cache is not None:  # stored once its call is recorded: a hit names a run the ledger holds
                 stored = await self.answers.store(outcome.to_cache, run_id, answer_cost(outcome.attempts))
         finally:

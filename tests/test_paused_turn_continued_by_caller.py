@@ -86,11 +86,12 @@ async def test_a_turn_left_paused_is_continued_by_its_caller_under_the_same_run_
     rows = _rows(db)
     assert [(r["run_id"], r["outcome"], r["attempt_number"]) for r in rows] == [
         (paused.run_id, "ok", 1),
-        (paused.run_id, "ok", 1),
+        (paused.run_id, "ok", 2),  # (numbered on from the paused call's: one call's story)
     ]
     assert [D(r["cost_pusd"]) / 10**12 for r in rows] == [paused.cost_usd, done.cost_usd]
     warned = json.loads(rows[1]["warnings"])
-    assert f"continues the turn anthropic:{MODEL} paused in an earlier call of run {paused.run_id}" in warned
+    said = f"continues the turn anthropic:{MODEL} paused at attempt 1 in an earlier call of run {paused.run_id}"
+    assert f"{said} ({paused.paused_call.id})" in warned
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM budget_reservations").fetchone()[0] == 0
 
@@ -148,7 +149,7 @@ async def test_the_python_pages_paused_turn_example_runs_as_written(tmp_path, se
     assert capsys.readouterr().out == "1. 2. 3. 4. Rain.\n"
     assert fake.violations == [] and len(fake.requests) == 5
     rows = _rows(tmp_path / "ledger.db")
-    assert len({r["run_id"] for r in rows}) == 1 and [r["attempt_number"] for r in rows] == [1, 2, 3, 4, 1]
+    assert len({r["run_id"] for r in rows}) == 1 and [r["attempt_number"] for r in rows] == [1, 2, 3, 4, 5]
 
 
 async def test_a_continuation_the_policies_refuse_is_recorded_under_the_run_nothing_sent(catalog, tmp_path, serve):
@@ -188,7 +189,8 @@ async def test_a_turn_paused_by_an_alias_the_api_answered_as_a_snapshot_is_conti
     assert [r["body"]["model"] for r in fake.requests] == [MODEL, MODEL]
     assert done.text == "Searching. Rain." and done.finish_reason == "stop"
     warned = json.loads(_rows(db)[1]["warnings"])
-    assert f"continues the turn anthropic:{MODEL} paused in an earlier call of run {paused.run_id}" in warned
+    said = f"continues the turn anthropic:{MODEL} paused at attempt 1 in an earlier call of run {paused.run_id}"
+    assert any(w.startswith(said) for w in warned)
 
 
 async def test_a_turn_continued_once_is_not_sent_again_from_the_same_result(catalog, tmp_path, serve):
