@@ -113,6 +113,29 @@ class Skills(ProcessBound):
         self._gather(result)
         return result.to_dict()
 
+    def continue_paused(self, paused_id: str, *, continuations: int | None = None) -> InvokeResultDict:
+        """Go on with the turn a call left paused (its result's ``paused_id``, ``finish_reason`` "other"), paying only
+        for the rest: :meth:`Service.continue_paused <magsag_mcp.service.Service.continue_paused>`, a call of its own
+        under the same run, to the same target, held to the same policies and budgets. The whole turn's answer as a
+        dict, as :meth:`invoke` returns; ``continuations``: how many more requests may continue it should it pause
+        again. Skills bound to an agent (a runner's) continue that agent's paused calls alone."""
+        return self.bridge.run(self._continue_paused, paused_id, continuations)
+
+    async def acontinue_paused(self, paused_id: str, *, continuations: int | None = None) -> InvokeResultDict:
+        """The async form of :meth:`continue_paused`; may be awaited on any event loop (see :meth:`Bridge.call`)."""
+        return await self.bridge.call(self._continue_paused, paused_id, continuations)
+
+    async def _continue_paused(self, paused_id: str, continuations: int | None) -> InvokeResultDict:
+        try:
+            result = await self.service.continue_paused(paused_id, continuations=continuations, agent=self.agent)
+        except MagsagError as exc:
+            if isinstance(exc.result, InvokeResult):  # (as _invoke's: a dict)
+                self._gather(exc.result)
+                exc.result = exc.result.to_dict()
+            raise
+        self._gather(result)
+        return result.to_dict()
+
     def _gather(self, result: InvokeResult) -> None:
         """The credentials ``result``'s call gave itself, into :attr:`call_keys` when it gathers them (but the forms
         its answers keep: a base URL's path segment taken for a token by its length alone)."""

@@ -87,13 +87,12 @@ _STOPPED = "the call stopped (its caller cancelled, or its progress callback rai
 #: returned (it was paid for, and no other target can go on with the turn), never presented as complete
 INCOMPLETE = "the answer is incomplete"
 #: what a caller can do with it: Service.continue_paused sends the turn back through the router (see paused_calls.py),
-#: which only the InvokeResult Service.invoke_skill returns holds; the guide's skills.invoke returns a dict (to_dict),
-#: as MCP and the CLI show it, which holds no turn: calling again there starts the turn over and pays for it again
-#: (it said "call again", as though that went on with the turn)
+#: given the InvokeResult or its paused_id, which the result's dict carries (skills.invoke's, MCP's): the process that
+#: made the call holds the turn; the CLI's ends with its call, and calling again there starts the turn over, paid again
 _HELD = (
-    "(to go on with the turn, paying only for the rest, pass the InvokeResult Service.invoke_skill returned to "
-    "Service.continue_paused; the dict skills.invoke returns, MCP's invoke_skill and the CLI hold no turn: calling "
-    "again starts the turn over, paid again)"
+    "(to go on with the turn, paying only for the rest, pass the result (or its paused_id) to "
+    "Service.continue_paused, skills.continue_paused or MCP's continue_paused, in the process that made the call; "
+    "the CLI holds no turn: calling again starts the turn over, paid again)"
 )
 #: what :meth:`PausedTurns._continue` says of a try that failed and was waited for, to be tried again
 _RETRIED = "retried"

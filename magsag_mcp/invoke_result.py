@@ -94,6 +94,7 @@ class InvokeResult:
             "tool_calls": [tc.to_dict() for tc in r.tool_calls],
             "finish_reason": r.finish_reason,
             "paused_turns": r.pauses,
+            "paused_id": None if self.paused_call is None else self.paused_call.id,
             "provider": r.provider,
             "model": r.model,
             "response_id": r.response_id,

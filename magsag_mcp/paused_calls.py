@@ -204,8 +204,8 @@ class PausedContinuation:
             raise InputError(
                 f"no paused call {str(paused_id)[:80]!r} is held by this process: a paused_id is the one a result left "
                 "paused gave (its paused_id field), in the process that made the call, until its turn is continued "
-                f"(continue the result the continuation returned, with its own paused_id) and among the last {HELD_MOST}"
-                " left paused; call the skill again to start the turn over (paid again)",
+                "(continue the result the continuation returned, with its own paused_id) and among the last "
+                f"{HELD_MOST} left paused; call the skill again to start the turn over (paid again)",
                 paused_id=str(paused_id)[:80],
             )
         return held

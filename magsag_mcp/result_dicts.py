@@ -77,6 +77,9 @@ class InvokeResultDict(TypedDict):
     #: how many times the API paused the answer's turn (Claude's pause_turn, a long run of server tools), each pause
     #: continued by a request of its own (one more attempt) unless the warnings say why not; 0 for an answer not paused
     paused_turns: int
+    #: where the turn was left paused: the id ``continue_paused`` takes to go on with it (held by the process that made
+    #: the call); None where it was not
+    paused_id: str | None
     provider: str
     model: str
     #: the vendor's id of the answer (chatcmpl-..., msg_..., resp_...; an answer-cache hit keeps the one paid for);

@@ -65,9 +65,10 @@ async def test_a_turn_left_paused_is_continued_by_its_caller_under_the_same_run_
         paused = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": CONFIG}, context=context)
         assert paused.finish_reason == "other" and paused.text == "Searching. "
         [said] = [w for w in paused.warnings if "the answer is incomplete" in w]
-        assert "pass the InvokeResult Service.invoke_skill returned to Service.continue_paused" in said
+        assert "pass the result (or its paused_id) to Service.continue_paused, skills.continue_paused or MCP's" in said
         assert "calling again starts the turn over, paid again" in said
         assert "paused_call" not in repr(paused) and "paused_call" not in paused.to_dict()
+        assert paused.to_dict()["paused_id"] == paused.paused_call.id  # (the id, not the turn: see paused_calls.py)
         done = await svc.continue_paused(paused, continuations=2)
     assert fake.violations == [] and len(fake.requests) == 2
     # the first call's request, the paused turn appended as the API wrote it, no user turn added

@@ -301,7 +301,7 @@ async def test_a_continuation_failing_for_good_returns_the_paid_text_said_incomp
     [said] = [w for w in result.warnings if "its continuation (attempt 2) was not answered" in w]
     assert "bad block" in said and "the answer is incomplete, the text before it" in said
     # (where the turn is and what to do with it: Service.continue_paused, and calling again starts over, paid again)
-    assert "pass the InvokeResult Service.invoke_skill returned to Service.continue_paused" in said
+    assert "pass the result (or its paused_id) to Service.continue_paused, skills.continue_paused or MCP's" in said
     assert "calling again starts the turn over, paid again" in said
     assert [(r["outcome"], r["error_class"], r["attempt_number"]) for r in _rows(db)] == [
         ("ok", None, 1),
@@ -379,8 +379,10 @@ async def test_a_partial_answer_over_mcp_is_said_incomplete_with_what_an_mcp_cal
     assert "the answer is incomplete" in said, said
     # (the guide's skills.invoke returns this dict too: "a Python caller" was sent to a field its result lacks)
     # and that calling again there starts the turn over, paid again (it said "call again", as though that went on)
-    held = "the dict skills.invoke returns, MCP's invoke_skill and the CLI hold no turn: calling again starts the turn"
-    assert f"{held} over, paid again" in said, said
+    # (its dict carries the paused_id that skills.continue_paused and MCP's continue_paused take: see
+    # test_paused_calls_by_id.py; the CLI's process ends with its call)
+    assert shown["paused_id"] == result.paused_call.id and "MCP's continue_paused" in said, said
+    assert "the CLI holds no turn: calling again starts the turn over, paid again" in said, said
     assert len(fake.requests) == 2
     # and MCP's own description of finish_reason "other" names the paused turn left unfinished, said incomplete
     described = InvokeSkillResult.model_fields["finish_reason"].description or ""

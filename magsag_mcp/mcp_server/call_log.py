@@ -27,12 +27,14 @@ from ..redaction import redact_values
 from ..result_dicts import InvokeResultDict
 
 TOOL = "invoke_skill"
+#: the tools that make a call, whose lines name its skill, run, agent and cost
+CALLING_TOOLS = frozenset({TOOL, "continue_paused"})
 #: the end of the answered line of a call cancelled once its record was handed to the ledger (see :func:`log_answered`)
 CLIENT_CANCELLED = " (its record handed to the ledger as ok; its client cancelled before the answer reached it)"
 
 
 def log_answered(
-    logger: logging.Logger, result: InvokeResultDict, agent: str | None, *, cancelled: bool = False
+    logger: logging.Logger, result: InvokeResultDict, agent: str | None, *, cancelled: bool = False, tool: str = TOOL
 ) -> None:
     """The line of a call that answered (``result``, the tool's), made under ``agent`` (None: none). ``cancelled``:
     its client cancelled once its answer's record was handed to the ledger as ok, before the answer reached it. Said
@@ -42,7 +44,7 @@ def log_answered(
         return
     cost = result["cost_usd"]
     fields: dict[str, Any] = {
-        "tool": TOOL,
+        "tool": tool,
         "outcome": "ok",
         "skill": result["skill"],
         "run_id": result["run_id"],
@@ -56,7 +58,7 @@ def log_answered(
         fields["client_cancelled"] = True
     logger.info(
         "%s answered: skill %s, run %s, agent %s, %s %s, cost %s, %d ms%s",
-        TOOL,
+        tool,
         result["skill"],
         result["run_id"],
         agent if agent is not None else "(none)",
@@ -72,7 +74,7 @@ def log_answered(
 def failed_fields(name: str, exc: MagsagError, skill: str | None = None, agent: str | None = None) -> dict[str, Any]:
     """The fields of a failed call's line (``name``: the tool's), the run it was recorded under where it was."""
     fields: dict[str, Any] = {"tool": name, "outcome": "error", "error_type": exc.kind}
-    if name == TOOL:
+    if name in CALLING_TOOLS:
         cost = None if exc.cost_usd is None else str(exc.cost_usd)
         fields.update(skill=skill, run_id=exc.run_id, agent=agent, cost_usd=cost)
     return redact_values(fields)

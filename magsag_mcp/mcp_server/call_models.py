@@ -84,6 +84,12 @@ class InvokeSkillResult(_Out):
         "tools such as web search): each pause is continued by one more request (an attempt of its own, up to "
         "MAGSAG_PAUSE_CONTINUATIONS or context.pause_continuations); warnings say where a turn was left paused",
     )
+    paused_id: str | None = Field(
+        None,
+        description="where the answer's turn was left paused (finish_reason other, see warnings): the id that "
+        "continue_paused takes to go on with the turn, paying only for the rest (held by this server's process); "
+        "None where it was not",
+    )
     provider: str
     model: str
     response_id: str | None = Field(

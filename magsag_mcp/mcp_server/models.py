@@ -109,6 +109,24 @@ class InvokeSkillArgs(_SkillArgs):
     context: ContextArg | None = CONTEXT
 
 
+#: what a paused id is (see paused_calls.held_turn): checked here, so that a client's model sending a run id is told
+PAUSED_ID_PATTERN = r"^paused_[0-9a-f]{16}$"
+
+
+class ContinuePausedArgs(_Args):
+    paused_id: str = Field(
+        pattern=PAUSED_ID_PATTERN,
+        max_length=23,
+        description="the paused_id of an invoke_skill (or continue_paused) result whose turn was left paused, e.g. "
+        "paused_0123456789abcdef",
+    )
+    continuations: Annotated[int, Field(ge=0), NOT_BOOL_INT] | None = Field(
+        None,
+        description="how many more requests may continue the turn should it pause again (default: the first call's "
+        "context.pause_continuations, else MAGSAG_PAUSE_CONTINUATIONS)",
+    )
+
+
 class ExplainRouteArgs(_SkillArgs):
     skill_id: str = SKILL_ID
     payload: dict[str, Any] = PAYLOAD

@@ -24,7 +24,7 @@ from .tool_schemas import generated
 logger = redacting_logger("magsag_mcp.mcp")
 
 #: the tools that tell the client's progress (each takes the request's context, ``ctx``)
-TOOLS_WITH_PROGRESS = frozenset({"invoke_skill", "explain_route"})
+TOOLS_WITH_PROGRESS = frozenset({"invoke_skill", "continue_paused", "explain_route"})
 
 
 class ExplainedTool(Tool):

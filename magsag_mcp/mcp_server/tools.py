@@ -60,6 +60,18 @@ INVOKES = ToolAnnotations(
 )
 
 
+#: continue_paused goes on with a paused turn: sent to the vendor and paid, as invoke_skill's call is
+CONTINUES = ToolAnnotations(
+    title="Continue a paused call",
+    read_only_hint=False,
+    destructive_hint=False,
+    idempotent_hint=False,
+    open_world_hint=True,
+)
+#: the tools whose result carries a vendor's answer (looked at for keys: see ok_result)
+_ANSWERING = frozenset({"invoke_skill", "continue_paused"})
+
+
 class MagsagTools:
     """The tool functions, bound to the server's state."""
 
@@ -120,7 +132,7 @@ class MagsagTools:
             elif (answer := said.pop("answer", None)) is not None:
                 # its answer's record handed to the ledger as ok before the cancel (a group commit's wait, the cache's
                 # write, the heartbeat's stop): said answered, as the ledger will hold it, its client gone before it
-                log_answered(logger, answer.to_dict(), said["agent"], cancelled=True)
+                log_answered(logger, answer.to_dict(), said["agent"], cancelled=True, tool=name)
             else:  # (recorded by the service as it unwound, shielded, once under way: said after it is)
                 log_cancelled(logger, name, elapsed, **said)
             raise
@@ -142,7 +154,7 @@ class MagsagTools:
         except Exception:
             logger.exception("%s raised an unexpected exception", name)
             return internal_error(name)
-        return ok_result(model, answer=name == "invoke_skill")
+        return ok_result(model, answer=name in _ANSWERING)
 
     async def invoke_skill(
         self,
@@ -203,6 +215,38 @@ class MagsagTools:
             return shown_answer(answered, result.call_keys) if result.call_keys else answered
 
         return await self._run("invoke_skill", M.InvokeSkillResult, call, said=said)
+
+    async def continue_paused(self, ctx: Context, paused_id: str, continuations: int | None = None) -> CallToolResult:
+        """The service's continue_paused of the result ``paused_id`` names, held to this client's agent where it is
+        pinned to one (another agent's paused call is unknown to it)."""
+        progress = self._progress(ctx)
+        said: dict[str, Any] = {"skill": None, "agent": self.state.call_agent, "run_id": None}
+
+        def recorded_ok(result: InvokeResult) -> None:
+            said["answer"] = result
+
+        async def call(svc: Service) -> InvokeResultDict | dict[str, Any]:
+            held = svc.held_paused(paused_id, self.state.call_agent)
+            paused = held.paused_call
+            if paused is not None:  # (the line of a failed or cancelled continuation names the call it continues)
+                said.update(skill=paused.skill_id, agent=paused.agent, run_id=paused.run_id, recorded=True)
+            going_on = svc.continue_paused(
+                held,
+                continuations=continuations,
+                progress=progress,
+                agent=self.state.call_agent,
+                recorded_ok=recorded_ok,
+            )
+            if progress is None:
+                result = await going_on
+            else:
+                async with progress.beating():
+                    result = await going_on
+            answered = result.to_dict()
+            log_answered(logger, answered, said["agent"], tool="continue_paused")
+            return shown_answer(answered, result.call_keys) if result.call_keys else answered
+
+        return await self._run("continue_paused", M.InvokeSkillResult, call, said=said)
 
     async def explain_route(
         self,
@@ -362,6 +406,16 @@ class MagsagTools:
                 known,
                 self.skill_fields,
                 self.skill_ids,
+            ),
+            make_tool(
+                self.continue_paused,
+                M.ContinuePausedArgs,
+                M.InvokeSkillResult,
+                "Go on with a turn an invoke_skill call left paused (its result's paused_id, finish_reason other), "
+                "paying only for the rest: a call of its own under the same run, to the same target, admitted by the "
+                "same policies and budgets. Returns the whole turn's answer, as invoke_skill does.",
+                CONTINUES,
+                known,
             ),
             make_tool(
                 self.explain_route,
