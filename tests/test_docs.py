@@ -518,7 +518,7 @@ def test_docs_pythons_example_runs_as_written(tmp_path: Path, monkeypatch: pytes
     # The example a new user pastes first: every call in it (a skill, an agent, the skills' list, a summary, the
     # budget) against vendor APIs answered on loopback, with the bundled catalog and a ledger of its own.
     # (the others: the next tests', and the paused turn's test_paused_turn_continued_by_caller's)
-    code, _json, _paused, _tracing = re.findall(r"```python\n(.*?)```", doc("python.md"), re.S)
+    code, _json, _paused, _paused_sync, _tracing = re.findall(r"```python\n(.*?)```", doc("python.md"), re.S)
     with offline_upstream(monkeypatch, tmp_path):  # no ./catalog: the bundled one, as the comment says
         exec(compile(code, "docs/python.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
@@ -534,7 +534,7 @@ def test_docs_pythons_example_runs_as_written(tmp_path: Path, monkeypatch: pytes
 def test_docs_pythons_json_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
     # "JSON answers (structured output)": a call that asks for a schema's JSON gets the parsed object as its output
     # (a dict, read by key) and the JSON as the model wrote it as its text
-    _, code, _paused, _tracing = re.findall(r"```python\n(.*?)```", doc("python.md"), re.S)
+    _, code, _paused, _paused_sync, _tracing = re.findall(r"```python\n(.*?)```", doc("python.md"), re.S)
     with offline_upstream(monkeypatch, tmp_path):
         exec(compile(code, "docs/python.md", "exec"), {})
     kind_and_answer, text = capsys.readouterr().out.splitlines()
@@ -545,7 +545,7 @@ def test_docs_pythons_json_example_runs_as_written(tmp_path: Path, monkeypatch: 
 def test_docs_pythons_tracing_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     # "Tracing with OpenTelemetry": in a process of its own, as the example sets the global tracer provider, which a
     # process sets once (set here, every later test's calls were traced into it)
-    _, _json, _paused, code = re.findall(r"```python\n(.*?)```", doc("python.md"), re.S)
+    _, _json, _paused, _paused_sync, code = re.findall(r"```python\n(.*?)```", doc("python.md"), re.S)
     with offline_upstream(monkeypatch, tmp_path):
         env = {**os.environ, "PYTHONPATH": str(ROOT)}  # (the working folder is tmp_path: this checkout's package)
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)

@@ -17,8 +17,8 @@ from tests.test_docs import offline_upstream
 RUN = {
     "README.md": 1,  # test_docs.test_the_readmes_first_call_runs_as_written
     # test_docs.test_docs_pythons_example_runs_as_written, ..._json_example_..., ..._tracing_example_runs_as_written;
-    # test_paused_turn_continued_by_caller's run of "A turn Claude left paused"
-    "docs/python.md": 4,
+    # test_paused_turn_continued_by_caller's runs of "A turn Claude left paused" (async, then sync by paused_id)
+    "docs/python.md": 5,
     # test_answer_cache's run of "The answer cache" example; below, "Would this call be allowed, and fit?"
     "docs/money-records-budgets.md": 2,
     "docs/configuration.md": 1,  # below

@@ -249,4 +249,6 @@ async def test_any_arguments_get_a_result_or_a_typed_tool_error(client):
     assert not problems, f"{len(problems)} of {calls}:\n" + "\n".join(problems[:10])
     if CALLS >= 20:
         # every tool reached with a result too: one whose every call was refused had its output schema never checked
-        assert all(answered[t.name] for t in tools), dict(answered)
+        # (but continue_paused, whose result needs a paused call this server holds, which no arguments make: its
+        # results are checked against its output schema in test_paused_calls_by_id.py)
+        assert all(answered[t.name] for t in tools if t.name != "continue_paused"), dict(answered)

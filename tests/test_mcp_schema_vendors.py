@@ -41,7 +41,7 @@ def _schemas(schema: Any, where: str) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def _arguments() -> Iterator[tuple[str, dict[str, Any]]]:
     tools = stored()
-    assert len(tools) == 8, "tool_schemas.json is missing: run python -m magsag_mcp.mcp_server.tool_schemas"
+    assert len(tools) == 9, "tool_schemas.json is missing: run python -m magsag_mcp.mcp_server.tool_schemas"
     for name, tool in tools.items():
         yield from _schemas(tool["parameters"], name)
 

@@ -20,6 +20,7 @@ CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 TOOLS = {
     "list_skills",
     "invoke_skill",
+    "continue_paused",
     "explain_route",
     "summarize_usage",
     "daily_usage",
@@ -53,7 +54,7 @@ async def test_schemas_carry_no_generated_titles_or_null_noise(tools):
 
 
 async def test_query_tools_are_annotated_read_only_and_invoke_is_not(tools):
-    for name in TOOLS - {"invoke_skill"}:
+    for name in TOOLS - {"invoke_skill", "continue_paused"}:
         assert tools[name].annotations.read_only_hint is True, name
     invoke = tools["invoke_skill"].annotations
     assert invoke.read_only_hint is False and invoke.open_world_hint is True and invoke.destructive_hint is False
@@ -70,8 +71,16 @@ async def test_every_tool_has_a_title_and_honest_hints_as_the_2025_06_18_revisio
         assert wire["title"][0].isupper() and "_" not in wire["title"], wire["title"]  # a person's words, no id
         sent[name] = wire["annotations"]
     assert len({a["title"] for a in sent.values()}) == len(TOOLS)
-    for name in TOOLS - {"invoke_skill"}:
+    for name in TOOLS - {"invoke_skill", "continue_paused"}:
         assert sent[name] == {**sent[name], "readOnlyHint": True, "openWorldHint": False}, name
+    # continue_paused goes on with a paused call's turn: sent to the vendor and paid, as invoke_skill's call is
+    assert sent["continue_paused"] == {
+        "title": "Continue a paused call",
+        "readOnlyHint": False,
+        "destructiveHint": False,
+        "idempotentHint": False,
+        "openWorldHint": True,
+    }
     assert sent["invoke_skill"] == {
         "title": "Invoke a skill",
         "readOnlyHint": False,

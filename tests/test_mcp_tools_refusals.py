@@ -204,6 +204,7 @@ async def test_a_tool_error_fits_the_output_schema_the_tool_published(tmp_path: 
         "query_runs": {},
         "check_budget": {},
         "search_usage": {"pattern": "x"},
+        "continue_paused": {"paused_id": "paused_0123456789abcdef"},
     }
     async with Client(build_server(catalog=bad, db=tmp_path / "l.db", env=ENV)) as c:
         tools = {t.name: t for t in (await c.list_tools()).tools}

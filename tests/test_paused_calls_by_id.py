@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import anyio
+import jsonschema
 import pytest
 from mcp.client import Client
 
@@ -117,7 +118,8 @@ async def test_mcp_continues_a_paused_call_by_its_id_and_refuses_an_unknown_one(
     db = tmp_path / "ledger.db"
     call = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": CONFIG, "context": PAUSED}
     async with Client(build_server(catalog=catalog, db=db, env=env)) as c:
-        names = {tool.name for tool in (await c.list_tools()).tools}
+        listed = {tool.name: tool for tool in (await c.list_tools()).tools}
+        names = set(listed)
         paused = (await c.call_tool("invoke_skill", call)).structured_content
         assert paused["finish_reason"] == "other" and paused["paused_id"].startswith("paused_")
         done = await c.call_tool("continue_paused", {"paused_id": paused["paused_id"]})
@@ -127,6 +129,7 @@ async def test_mcp_continues_a_paused_call_by_its_id_and_refuses_an_unknown_one(
         run_id = await c.call_tool("continue_paused", {"paused_id": paused["run_id"]})
         runs = (await c.call_tool("query_runs", {})).structured_content["runs"]
     assert "continue_paused" in names
+    jsonschema.Draft202012Validator(listed["continue_paused"].output_schema).validate(answer)
     assert answer["output"] == "Searching. Rain." and answer["run_id"] == paused["run_id"]
     assert answer["paused_id"] is None and D(answer["cost_usd"]) > 0
     assert again.is_error and again.structured_content["error"]["type"] == "input_error"

@@ -128,17 +128,18 @@ async def test_nothing_to_continue_is_refused_with_nothing_sent(catalog, tmp_pat
     assert len(fake.requests) == 1 and len(_rows(db)) == 1
 
 
-async def test_the_python_pages_paused_turn_example_runs_as_written(tmp_path, serve, monkeypatch, capsys):
-    # docs/python.md's "A turn Claude left paused": the default 3 continuations sent, the turn still paused, then
-    # continued by the example's continue_paused (run in a thread: it runs its own event loop, as written)
+async def _run_paused_turn_example(n: int, tmp_path, serve, monkeypatch, capsys) -> list[dict[str, Any]]:
+    """docs/python.md's "A turn Claude left paused" example ``n`` (0: async, 1: sync by paused_id) run as written: the
+    default 3 continuations sent, the turn still paused, then continued by the example (run in a thread: it runs its
+    own event loop); its rows."""
     import anyio
 
     from tests.docs_helpers import doc
     from tests.test_docs_python_blocks import _python_blocks
 
     text = doc("python.md")
-    (code,) = _python_blocks(text[text.index("## A turn Claude left paused\n") : text.index("## Tracing with")])
-    steps = [{**SEARCHED, "text": f"{n}. "} for n in range(1, 5)]
+    code = _python_blocks(text[text.index("## A turn Claude left paused\n") : text.index("## Tracing with")])[n]
+    steps = [{**SEARCHED, "text": f"{k}. "} for k in range(1, 5)]
     fake, env = await _fake(serve, *steps, {"text": "Rain."})
     prefixes = ("MAGSAG_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GEMINI_", "GOOGLE_", "OLLAMA_")
     for name in [n for n in os.environ if n.startswith(prefixes)]:
@@ -147,9 +148,20 @@ async def test_the_python_pages_paused_turn_example_runs_as_written(tmp_path, se
     for name, value in {**env, "MAGSAG_DB": str(tmp_path / "ledger.db")}.items():
         monkeypatch.setenv(name, value)
     await anyio.to_thread.run_sync(lambda: exec(compile(code, "docs/python.md", "exec"), {}))
-    assert capsys.readouterr().out == "1. 2. 3. 4. Rain.\n"
     assert fake.violations == [] and len(fake.requests) == 5
-    rows = _rows(tmp_path / "ledger.db")
+    return _rows(tmp_path / "ledger.db")
+
+
+async def test_the_python_pages_paused_turn_example_runs_as_written(tmp_path, serve, monkeypatch, capsys):
+    rows = await _run_paused_turn_example(0, tmp_path, serve, monkeypatch, capsys)
+    assert capsys.readouterr().out == "1. 2. 3. 4. Rain.\n"
+    # one call's story: the continuation's attempt numbered on from the four of the call that left the turn paused
+    assert len({r["run_id"] for r in rows}) == 1 and [r["attempt_number"] for r in rows] == [1, 2, 3, 4, 5]
+
+
+async def test_the_python_pages_sync_paused_turn_example_runs_as_written(tmp_path, serve, monkeypatch, capsys):
+    rows = await _run_paused_turn_example(1, tmp_path, serve, monkeypatch, capsys)
+    assert capsys.readouterr().out == "1. 2. 3. 4. Rain.\n"
     assert len({r["run_id"] for r in rows}) == 1 and [r["attempt_number"] for r in rows] == [1, 2, 3, 4, 5]
 
 

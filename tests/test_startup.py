@@ -680,7 +680,7 @@ def test_the_server_is_built_without_its_tools_models_and_lists_the_same_tools_w
         "same": True,
         "pinned_same": True,
         "pinned_differs": True,
-        "count": 8,
+        "count": 9,
         "first_request_finds": True,
     }
 

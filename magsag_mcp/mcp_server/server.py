@@ -32,7 +32,8 @@ logger = redacting_logger("magsag_mcp.mcp")
 INSTRUCTIONS = (
     "Routes LLM calls by skill across providers, with fallback, governance and a cost ledger. "
     "Skill ids and inputs: list_skills (or resource magsag://catalog/skills). explain_route previews a call; "
-    "invoke_skill runs it; summarize_usage, daily_usage, query_runs, search_usage and check_budget read the ledger."
+    "invoke_skill runs it (continue_paused goes on with a turn it left paused, by its paused_id); summarize_usage, "
+    "daily_usage, query_runs, search_usage and check_budget read the ledger."
 )
 
 

@@ -408,16 +408,6 @@ class MagsagTools:
                 self.skill_ids,
             ),
             make_tool(
-                self.continue_paused,
-                M.ContinuePausedArgs,
-                M.InvokeSkillResult,
-                "Go on with a turn an invoke_skill call left paused (its result's paused_id, finish_reason other), "
-                "paying only for the rest: a call of its own under the same run, to the same target, admitted by the "
-                "same policies and budgets. Returns the whole turn's answer, as invoke_skill does.",
-                CONTINUES,
-                known,
-            ),
-            make_tool(
                 self.explain_route,
                 M.ExplainRouteArgs,
                 M.ExplainRouteResult,
@@ -470,6 +460,15 @@ class MagsagTools:
                 "Search the ledger (errors, warnings, models, logged events, run ids) with a regular expression, "
                 "newest first; next_cursor pages on.",
                 _reads("Search the ledger"),
+                known,
+            ),
+            make_tool(
+                self.continue_paused,
+                M.ContinuePausedArgs,
+                M.InvokeSkillResult,
+                "Go on with a turn an invoke_skill call left paused (its paused_id), paying only for the rest: same "
+                "run, target, policies and budgets. Returns the whole turn's answer, as invoke_skill does.",
+                CONTINUES,
                 known,
             ),
         ])
