@@ -48,6 +48,31 @@ async def test_a_missing_key_over_stdio_names_the_clients_configuration_as_where
     assert first["unavailable"].startswith("openai: no API key; " + where)
 
 
+async def test_the_desktop_snippets_placeholder_key_over_stdio_names_the_clients_configuration(tmp_path: Path):
+    # examples/mcp/claude_desktop_config.json as written: its "sk-your-openai-key" left in the entry's env. The refusal
+    # said "set OPENAI_API_KEY to your whole API key", not where, while a missing key's fix names the entry's env
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "magsag_mcp", "--catalog", str(CATALOG), "--db", str(tmp_path / "ledger.db")],
+        env=clean_env(OPENAI_API_KEY="sk-your-openai-key", ANTHROPIC_API_KEY='"sk-ant-api03-0123456789abcdef"'),
+    )
+    with (tmp_path / "stderr.log").open("w+") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            plan = await client.call_tool("explain_route", {"skill_id": "skill.analysis", "payload": {"data": "x"}})
+    where = 'in the environment magsag-mcp is started with (the "env" of its entry in the MCP client\'s configuration'
+    openai, anthropic, *_ = plan.structured_content["targets"]
+    assert openai["unavailable"].startswith("openai: OPENAI_API_KEY holds a placeholder")
+    assert "set OPENAI_API_KEY to your whole API key " + where in openai["unavailable"]
+    assert "set ANTHROPIC_API_KEY to the key alone " + where in anthropic["unavailable"]
+    assert "0123456789abcdef" not in anthropic["unavailable"]
+
+
+def test_the_python_api_says_a_placeholder_key_is_one_without_a_configuration_to_name(tmp_path: Path):
+    with Magsag(catalog=CATALOG, db=tmp_path / "ledger.db", env={"OPENAI_API_KEY": "sk-..."}) as mg:
+        [first, *_] = mg.skills.explain("skill.analysis", {"data": "x"})["targets"]
+    assert first["unavailable"].endswith("set OPENAI_API_KEY to your whole API key")
+
+
 def test_the_python_api_still_says_the_environment(tmp_path: Path):
     with Magsag(catalog=CATALOG, db=tmp_path / "ledger.db", env={}) as mg:
         [first, *_] = mg.skills.explain("skill.analysis", {"data": "x"})["targets"]

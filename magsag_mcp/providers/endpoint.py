@@ -209,16 +209,19 @@ class Endpoint(ABC):
         if key is None or key == self._whole_key:
             return None
         name = next(n for n in self.key_env if self.env.get(n) == key)
+        # where the value was set, when that is not the environment the user set it in themselves: the stdio server's
+        # client configuration, whose example's "sk-your-openai-key" is the placeholder most often left in place
+        where = "" if self.settings_home == Endpoint.settings_home else f" {self.settings_home}"
         if not not_a_whole_key(key):
             wrapping = key_wrapping(key)
             return wrapping and (
                 f"{self.provider}: {name} holds the key {wrapping}: sent so, it would be refused as no key; set "
-                f"{name} to the key alone"
+                f"{name} to the key alone{where}"
             )
         # never quoted: it may be a real key's start, as a dashboard shows it
         return (
             f"{self.provider}: {name} holds a placeholder ('...' or 'your-...', as examples write a key, or a key "
-            f"shortened for display), not a key; set {' or '.join(self.key_env)} to your whole API key"
+            f"shortened for display), not a key; set {' or '.join(self.key_env)} to your whole API key{where}"
         )
 
     def foreign_key(self, target: Target, *, with_fix: bool = True) -> str | None:
