@@ -1,9 +1,11 @@
 """What the HTTP server answers to a request the SDK (or Starlette) refuses with a bare status: a ``Host`` or ``Origin``
 not on the allow-lists (``421``/``403``), a body past the limit (``413``) and a path it does not serve (``404``), each
-rewritten into a JSON-RPC error that names the fix (:class:`RefusalHintMiddleware` says why)."""
+rewritten into a JSON-RPC error that names the fix (:class:`RefusalHintMiddleware` says why), as is the SDK's ``400``
+to a request that named no session."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +28,10 @@ _REFUSALS = {
     (413, b"Request body too large"): "body",
     (404, b"Not Found"): "path",
 }
-_REFUSED_STATUSES = frozenset(status for status, _ in _REFUSALS)
+#: the SDK's words (in its JSON-RPC error, 400) for a request that named no session where one is kept: any request but
+#: `initialize` sent first, as a script or a hand-made client does; they name no fix
+_NO_SESSION = "Bad Request: Missing session ID"
+_REFUSED_STATUSES = frozenset([*(status for status, _ in _REFUSALS), 400])
 #: a Host header that can be shown as the address of the server's URL
 _SHOWN_HOST = re.compile(r"[A-Za-z0-9.:\[\]-]{1,200}")
 #: the most a request's body may be (the SDK's default, given to it explicitly: the refusal names it)
@@ -60,6 +65,26 @@ def too_large_answer(limit: int = MAX_REQUEST_BODY) -> bytes:
         "call's arguments included; send less in one call (split a large payload across calls, or send an excerpt)"
     )
     return refusal_body(message)
+
+
+def no_session_answer() -> bytes:
+    """The JSON-RPC error answering a request that named no session (no ``Mcp-Session-Id`` header) to a server that
+    keeps them, as the stdio server answers a request sent before ``initialize``."""
+    message = (
+        f"{_NO_SESSION}: this request named no session (an Mcp-Session-Id header), and only an `initialize` request "
+        "begins one: send `initialize` first, then give each request after it the Mcp-Session-Id header that "
+        "initialize's answer carries (an MCP client does both itself)"
+    )
+    return refusal_body(message)
+
+
+def _is_no_session_refusal(body: bytes) -> bool:
+    """Whether ``body`` is the SDK's JSON-RPC error for a request that named no session (its other 400s pass)."""
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, dict) and error.get("message") == _NO_SESSION
 
 
 def wrong_path_answer(scope: Scope, path: str) -> bytes:
@@ -121,7 +146,15 @@ class RefusalHintMiddleware:
                 await send(message)
                 return
             start, held = held, None
-            header = _REFUSALS.get((start["status"], message.get("body", b"")))
+            body = message.get("body", b"")
+            if start["status"] == 400:  # only the SDK's refusal of a request that named no session is rewritten
+                if not message.get("more_body", False) and _is_no_session_refusal(body):
+                    await send_refusal(send, start, no_session_answer())
+                else:
+                    await send(start)
+                    await send(message)
+                return
+            header = _REFUSALS.get((start["status"], body))
             if header == "path" and scope.get("path") == self.path:
                 header = None  # the MCP path's own: not a path the server does not serve
             if header is None or message.get("more_body", False):
