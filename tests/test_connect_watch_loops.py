@@ -40,9 +40,8 @@ def test_a_closed_loop_leaves_no_mark_and_is_not_kept_alive():
     for _ in range(5):
         asyncio.run(one_call(loops))
     gc.collect()
-    assert [ref() for ref in loops] == [None] * 5  # (no loop kept alive by a mark)
-    assert len(connect_watch._CONNECTED_AT) == 0
-    assert not connect_watch._CONNECTING
+    # (no loop kept alive by its mark, so none of them is among the marks; loops of other tests that still run may be)
+    assert [ref() for ref in loops] == [None] * 5
 
 
 @pytest.mark.anyio
