@@ -297,7 +297,10 @@ class _DeferredInit(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         # Submodules are found through __path__ and bound on the package as they are imported, so
         # `import mcp.server` never gets here; `from mcp import Client` (a name the __init__ makes) does.
-        if not name.startswith("__") and importlib.util.find_spec(f"{self.__name__}.{name}") is not None:
+        # (a name that could be a submodule's alone: find_spec of "a.b" imports "a" to search it, and raised
+        # ModuleNotFoundError out of a hasattr that a plain package answers False)
+        submodule = name.isidentifier() and not name.startswith("__")
+        if submodule and importlib.util.find_spec(f"{self.__name__}.{name}") is not None:
             # `from . import stream_end` in a module of the package, a submodule not imported yet: the import system
             # imports it when the package lacks the name. Running the __init__ here ran it from inside that module's
             # import, and the __init__ importing that module again failed, half made (providers.base, imported by

@@ -737,3 +737,25 @@ def test_the_stdio_server_reads_batches_without_importing_the_http_servers_gate(
         "http": "BatchRefusal",
         "refusal": "send_refusal",
     }
+
+
+def test_a_deferred_package_asked_for_a_dotted_name_answers_as_a_plain_package_does():
+    # getattr(package, "a.b") on the deferred package looked "magsag_mcp.providers.a.b" up as a submodule, which
+    # imports "magsag_mcp.providers.a" to search it: ModuleNotFoundError out of hasattr, where a plain package (and the
+    # deferred one before submodules were looked up) says False
+    seen = run(
+        """
+        import json, sys
+        from magsag_mcp.startup import package_init_deferred
+        package_init_deferred("magsag_mcp.providers")
+        package = sys.modules["magsag_mcp.providers"]
+        answers = []
+        for name in ("a.b", "base.Endpoint"):
+            try:
+                answers.append(hasattr(package, name))
+            except Exception as exc:
+                answers.append(type(exc).__name__)
+        print(json.dumps(answers))
+        """
+    )
+    assert seen == [False, False]
