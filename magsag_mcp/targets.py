@@ -225,14 +225,19 @@ def canonical_provider(name: str) -> str:
     return _canonical(name)
 
 
-def hosts_other_models(name: str) -> bool:
-    """:func:`.providers.hosts_other_models`; for a built-in provider while the registry is not loaded, read from
-    :data:`~.provider_aliases.HOSTING_PROVIDERS` (see :func:`canonical_provider`)."""
-    if not _registry_loaded() and (built_in := built_in_provider(name)) is not None:
-        return built_in in HOSTING_PROVIDERS
-    from .providers import hosts_other_models as of_the_registry
+_hosting: Any = None
 
-    return bool(of_the_registry(name))
+
+def hosts_other_models(name: str) -> bool:
+    """:func:`.providers.hosts_other_models`, imported once (as :func:`canonical_provider` is: routing asks it of
+    MAGSAG_PROVIDER on every call); for a built-in provider while the registry is not loaded, read from
+    :data:`~.provider_aliases.HOSTING_PROVIDERS`."""
+    global _hosting
+    if _hosting is None:
+        if not _registry_loaded() and (built_in := built_in_provider(name)) is not None:
+            return built_in in HOSTING_PROVIDERS
+        from .providers import hosts_other_models as _hosting
+    return bool(_hosting(name))
 
 
 def forget_parsed_targets() -> None:

@@ -107,3 +107,23 @@ def test_the_hosting_providers_are_the_registrys():
     from magsag_mcp.providers import hosts_other_models, provider_names
 
     assert {name for name in provider_names() if hosts_other_models(name)} == HOSTING_PROVIDERS
+
+
+def test_once_the_registry_is_loaded_the_targets_answers_import_nothing_more(monkeypatch: pytest.MonkeyPatch):
+    # env_routing asks targets.hosts_other_models of MAGSAG_PROVIDER on every call: it ran an import statement each time
+    # (some 1.7 us), where canonical_provider keeps the registry's function once imported
+    import builtins
+
+    from magsag_mcp import targets
+    from magsag_mcp.providers import provider_names
+
+    provider_names()
+    assert targets.hosts_other_models("ollama") and not targets.hosts_other_models("openai")
+    assert targets.canonical_provider("gemini") == "google"
+    imports = []
+    real_import = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda *a, **k: imports.append(a[0]) or real_import(*a, **k))
+    answers = [(targets.hosts_other_models(n), targets.canonical_provider(n)) for n in ("ollama", "openai", " Azure ")]
+    monkeypatch.undo()
+    assert answers == [(True, "local"), (False, "openai"), (True, "azure")]
+    assert imports == []
