@@ -45,3 +45,33 @@ async def test_a_request_before_initialize_is_told_to_send_initialize_and_the_se
         # a client, which sends initialize first, is served as before
         async with Client(url) as client:
             assert "invoke_skill" in {t.name for t in (await client.list_tools()).tools}
+
+
+async def test_the_no_session_answer_carries_the_requests_id_and_no_session_that_was_never_kept(tmp_path: Path):
+    # The SDK answered id null, which a client matching answers by id could not pair with its request (JSON-RPC 2.0:
+    # null only where the id cannot be read), and with an Mcp-Session-Id header naming the session it opened for this
+    # POST and discarded with the refusal: a curl user who took it, as the message says to, was answered 404
+    port = held_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    async with serving(http_app(server, host="127.0.0.1", port=port, token=None), port) as url:
+        async with aiohttp.ClientSession() as http:
+            for request_id in (7, "req-a"):
+                request = {"jsonrpc": "2.0", "id": request_id, "method": "tools/list"}
+                async with http.post(url, json=request, headers=HEADERS) as resp:
+                    status, headers, body = resp.status, resp.headers, await resp.json()
+                assert status == 400 and body["id"] == request_id, body
+                assert "Mcp-Session-Id" not in headers, dict(headers)
+            # a GET (no body to read an id from) and a request whose id is of no type an answer carries: id null
+            async with http.get(url, headers={"Accept": "text/event-stream"}) as resp:
+                status, headers, body = resp.status, resp.headers, await resp.json()
+            assert status == 400 and body["id"] is None and "send `initialize` first" in body["error"]["message"]
+            assert "Mcp-Session-Id" not in headers, dict(headers)
+            request = {"jsonrpc": "2.0", "id": True, "method": "tools/list"}
+            async with http.post(url, json=request, headers=HEADERS) as resp:
+                status, body = resp.status, await resp.json()
+            assert status == 400 and body["id"] is None, body
+            # a session id the server does not hold is still the SDK's 404, as it was
+            request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+            async with http.post(url, json=request, headers={**HEADERS, "Mcp-Session-Id": "0" * 32}) as resp:
+                status, body = resp.status, await resp.json()
+            assert status == 404 and body["error"]["message"] == "Session not found", body

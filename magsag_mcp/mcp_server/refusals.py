@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ConfigError, redact, redacting_logger
 from .bearer import refusal_body
@@ -32,6 +32,8 @@ _REFUSALS = {
 #: `initialize` sent first, as a script or a hand-made client does; they name no fix
 _NO_SESSION = "Bad Request: Missing session ID"
 _REFUSED_STATUSES = frozenset([*(status for status, _ in _REFUSALS), 400])
+#: the header naming a client's session (ASGI's header names are lower case bytes)
+_SESSION_HEADER = b"mcp-session-id"
 #: a Host header that can be shown as the address of the server's URL
 _SHOWN_HOST = re.compile(r"[A-Za-z0-9.:\[\]-]{1,200}")
 #: the most a request's body may be (the SDK's default, given to it explicitly: the refusal names it)
@@ -67,15 +69,29 @@ def too_large_answer(limit: int = MAX_REQUEST_BODY) -> bytes:
     return refusal_body(message)
 
 
-def no_session_answer() -> bytes:
+def no_session_answer(request: bytes = b"") -> bytes:
     """The JSON-RPC error answering a request that named no session (no ``Mcp-Session-Id`` header) to a server that
-    keeps them, as the stdio server answers a request sent before ``initialize``."""
+    keeps them, as the stdio server answers a request sent before ``initialize``: under the id of ``request`` (its
+    body) where one can be read, as stdio's is (the SDK's id null left a client matching answers by id with none for
+    its request), else null (a GET, a body that is no request)."""
     message = (
         f"{_NO_SESSION}: this request named no session (an Mcp-Session-Id header), and only an `initialize` request "
         "begins one: send `initialize` first, then give each request after it the Mcp-Session-Id header that "
         "initialize's answer carries (an MCP client does both itself)"
     )
-    return refusal_body(message)
+    answer = json.loads(refusal_body(message))
+    answer["id"] = _request_id(request)
+    return json.dumps(answer).encode()
+
+
+def _request_id(body: bytes) -> int | str | None:
+    """The id of the JSON-RPC request ``body`` where an answer can carry it (a string or an integer), else None."""
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return None
+    request_id = request.get("id") if isinstance(request, dict) else None
+    return request_id if isinstance(request_id, int | str) and not isinstance(request_id, bool) else None
 
 
 def _is_no_session_refusal(body: bytes) -> bool:
@@ -136,6 +152,17 @@ class RefusalHintMiddleware:
             await self.app(scope, receive, send)
             return
         held: dict[str, Any] | None = None
+        # the body of a POST that names no session, which the SDK reads whole before it refuses one that is not
+        # `initialize`: its refusal is answered under the request's id (past the SDK's limit, it refuses with 413)
+        unnamed = scope.get("method") == "POST" and scope.get("path") == self.path
+        unnamed = unnamed and not any(k.lower() == _SESSION_HEADER for k, _ in scope["headers"])
+        request = bytearray()
+
+        async def keeping_receive() -> Message:
+            message = await receive()
+            if unnamed and message["type"] == "http.request" and len(request) <= MAX_REQUEST_BODY:
+                request.extend(message.get("body", b""))
+            return message
 
         async def hinting_send(message: Any) -> None:
             nonlocal held
@@ -149,7 +176,10 @@ class RefusalHintMiddleware:
             body = message.get("body", b"")
             if start["status"] == 400:  # only the SDK's refusal of a request that named no session is rewritten
                 if not message.get("more_body", False) and _is_no_session_refusal(body):
-                    await send_refusal(send, start, no_session_answer())
+                    # without the SDK's Mcp-Session-Id header: it named the session opened for this request and
+                    # discarded with its refusal, which a request given it is answered 404 for
+                    kept = [(k, v) for k, v in start.get("headers", []) if k.lower() != _SESSION_HEADER]
+                    await send_refusal(send, {**start, "headers": kept}, no_session_answer(bytes(request)))
                 else:
                     await send(start)
                     await send(message)
@@ -174,4 +204,4 @@ class RefusalHintMiddleware:
                 logger.warning("refused a request: %s", hint)
             await send_refusal(send, start, refusal_body(hint))
 
-        await self.app(scope, receive, hinting_send)
+        await self.app(scope, keeping_receive, hinting_send)
