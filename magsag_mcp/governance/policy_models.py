@@ -87,13 +87,13 @@ def _countable_limit(value: Decimal | None) -> Decimal | None:
     if value is None or value <= 0:  # (0 or below: Field's gt=0 says so, after this)
         return value
     if value > LIMIT_MAX_USD:
-        shown = format(value, ",f") if value.adjusted() < 30 else _in_short(value)
+        shown = _with_places(value, ",f") if value.adjusted() < 30 else _in_short(value)
         raise ValueError(
             f"${shown} is more than the ledger counts as one amount (${_LIMIT_MAX_SAID}, pico-USD in a 64-bit "
             "integer); write a lower amount, or remove the key for no such limit"
         )
     if value != value.quantize(_PICO_USD):  # (10.000000000000000's zeros round nothing away)
-        shown = format(value, "f") if value.adjusted() >= -30 else _in_short(value)
+        shown = _with_places(value) if value.adjusted() >= -30 else _in_short(value)
         raise ValueError(
             f"${shown} has more decimal places than the ledger counts (12: pico-USD), and would be rounded; write at "
             "most 12 decimal places (the least limit is 0.000000000001)"
@@ -168,6 +168,20 @@ def _in_short(value: Decimal) -> str:
     if len(digits) > 12:  # (normalize() would round them to its context's 28 without saying so)
         return f"{value:.3E}"
     return f"{digits[0]}{'.' + digits[1:] if len(digits) > 1 else ''}E{value.adjusted():+d}"
+
+
+#: the most decimal places a refusal writes out of an amount: past them, it says how many there are
+_PLACES_SAID = 30
+
+
+def _with_places(value: Decimal, spec: str = "f") -> str:
+    """An amount a refusal names, written out by ``spec`` (``0.0000000000005``, ``10,000,000``), or where its decimal
+    places are many, its first 25 and how many there are: ``0.1111111111111111111111111... (5,000 decimal places)``
+    (text of 5,000 places was written out whole in the refusal)."""
+    whole, dot, places = format(value, spec).partition(".")
+    if len(places) <= _PLACES_SAID:
+        return f"{whole}{dot}{places}"
+    return f"{whole}.{places[:25]}... ({len(places):,} decimal places)"
 
 
 def _int_as_decimal(value: Any) -> Any:
