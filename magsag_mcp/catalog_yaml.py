@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .text import said_number
 from .yaml_kinds import yaml_kind
 from .yaml_layout import layout_fix
 
@@ -102,12 +103,17 @@ def _strict_loader() -> type[Any]:
             # written would be another amount, unsaid. Plain decimals (1_000 included) are read as ever.
             text = str(node.value).replace("_", "").lstrip("+-")
             if ":" in text or (len(text) > 1 and text[0] == "0"):
+                # (said short where long: octal, hexadecimal and binary are read at any size, and str() of one past
+                # 4,300 decimal digits raised a bare ValueError out of the load)
+                written, quoted = str(node.value), f" ('{node.value}')"
+                if len(written) > 40:
+                    written, quoted = f"{written[:20]}... ({len(written):,} characters)", ""
                 raise yaml.constructor.ConstructorError(
                     None,
                     None,
-                    f"{node.value} is not a plain decimal number: YAML reads it as {super().construct_yaml_int(node)} "
-                    f"(octal, hexadecimal, binary or base 60); write the number meant without leading zeros, or "
-                    f"quote it ('{node.value}') if it is text",
+                    f"{written} is not a plain decimal number: YAML reads it as "
+                    f"{said_number(super().construct_yaml_int(node))} (octal, hexadecimal, binary or base 60); write "
+                    f"the number meant without leading zeros, or quote it{quoted} if it is text",
                     node.start_mark,
                 )
             try:

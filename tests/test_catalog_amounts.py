@@ -308,3 +308,17 @@ def test_an_openai_or_gemini_entry_with_no_cache_read_rate_is_a_note_of_validate
 
     quote = Pricer.from_catalog(catalog_copy, {}).price("openai", "gpt-5", Usage(1_000_000, 0, cached_tokens=1_000_000))
     assert quote.cost_usd == Decimal("1.25")
+
+
+@pytest.mark.parametrize("written", ["0" + "7" * 5000, "0x" + "f" * 5000, "0b" + "1" * 20000], ids=["8", "16", "2"])
+def test_a_number_yaml_would_read_as_another_amount_of_any_size_is_refused_in_a_few_words(catalog_copy, written):
+    # octal, hexadecimal and binary are read whatever their size, and the refusal wrote YAML's reading (thousands of
+    # digits past Python's 4,300, whose str() raised a bare ValueError out of the load) and the text twice over
+    _limit(catalog_copy, written)
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    text = str(info.value)
+    assert "model_governance.yaml: malformed YAML (line 3," in text
+    assert f"{written[:20]}... ({len(written):,} characters) is not a plain decimal number: YAML reads it as a " in text
+    assert "number of more than 24 digits (octal, hexadecimal, binary or base 60)" in text
+    assert len(text) < 600, text[:600]
