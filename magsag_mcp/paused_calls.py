@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -161,6 +162,42 @@ def with_turn_before(result: LLMResult, paused: PausedCall) -> LLMResult:
 
 #: how many results left paused a service holds by their id (each holds its call's payload and the turn's blocks)
 HELD_MOST = 256
+#: how many bytes of payloads, contexts and turns (as JSON) they hold at most, the newest always held: each keeps a deep
+#: copy of its call's payload, and 256 calls of a large document each were all held while the process lived
+HELD_BYTES = 64 * 2**20
+
+
+def _held_size(paused: PausedCall) -> int:
+    """About how many bytes ``paused`` holds: its payload, context and turn as JSON (what a call of it sends again)."""
+    kept = (paused.payload, paused.context, paused.turn.content, paused.turn.blocks)
+    return len(json.dumps(kept, default=str, ensure_ascii=False))
+
+
+class HeldPaused:
+    """The results left paused a service holds by their paused id, oldest first: the last :data:`HELD_MOST`, and fewer
+    where their payloads come to more than :data:`HELD_BYTES` (the newest always held)."""
+
+    def __init__(self) -> None:
+        self._held: OrderedDict[str, tuple[InvokeResult, int]] = OrderedDict()
+        self._bytes = 0
+
+    def hold(self, paused_id: str, result: InvokeResult, size: int) -> None:
+        self._held[paused_id] = (result, size)
+        self._bytes += size
+        while len(self._held) > 1 and (len(self._held) > HELD_MOST or self._bytes > HELD_BYTES):
+            _, (_, let_go) = self._held.popitem(last=False)
+            self._bytes -= let_go
+
+    def get(self, paused_id: str) -> InvokeResult | None:
+        held = self._held.get(paused_id)
+        return None if held is None else held[0]
+
+    def pop(self, paused_id: str) -> None:
+        held = self._held.pop(paused_id, None)
+        if held is not None:
+            self._bytes -= held[1]
+
+
 #: :attr:`~.invoke_result.InvokeResult.paused_taken`'s states
 _UNDER_WAY = "under way"
 _CONTINUED = "continued"
@@ -182,19 +219,17 @@ class PausedContinuation:
     by their ``paused_id`` for the callers that hold a dict of them (``skills.invoke``, MCP)."""
 
     invoke_skill: Any  # (the service's)
-    #: paused id -> the result left paused, oldest first (set by the service: see :meth:`hold_paused`)
-    _held_paused: OrderedDict[str, InvokeResult]
+    #: the results left paused, by their paused id (set by the service: see :meth:`hold_paused`)
+    _held_paused: HeldPaused
 
     def hold_paused(self, result: InvokeResult) -> None:
         """Keep ``result``, whose turn was left paused, to be continued by its id; the oldest let go past
-        :data:`HELD_MOST` (each holds its call's payload and the turn's blocks)."""
+        :data:`HELD_MOST`, or past :data:`HELD_BYTES` of payloads (each holds its call's payload and the turn's
+        blocks)."""
         paused = result.paused_call
         if paused is None:
             return
-        held = self._held_paused
-        held[paused.id] = result
-        while len(held) > HELD_MOST:
-            held.popitem(last=False)
+        self._held_paused.hold(paused.id, result, _held_size(paused))
 
     def held_paused(self, paused_id: str, agent: str | None = None) -> InvokeResult:
         """The result left paused that ``paused_id`` names; ``agent``: the caller is held to it (an MCP client pinned to
@@ -205,7 +240,8 @@ class PausedContinuation:
                 f"no paused call {str(paused_id)[:80]!r} is held by this process: a paused_id is the one a result left "
                 "paused gave (its paused_id field), in the process that made the call, until its turn is continued "
                 "(continue the result the continuation returned, with its own paused_id) and among the last "
-                f"{HELD_MOST} left paused; call the skill again to start the turn over (paid again)",
+                f"{HELD_MOST} left paused (and {HELD_BYTES // 2**20} MB of payloads); call the skill again to start "
+                "the turn over (paid again)",
                 paused_id=str(paused_id)[:80],
             )
         return held
@@ -256,7 +292,7 @@ class PausedContinuation:
 
         def answered(result: InvokeResult) -> None:
             previous.paused_taken = _CONTINUED
-            self._held_paused.pop(paused.id, None)  # (its turn goes on from the result this call returns)
+            self._held_paused.pop(paused.id)  # (its turn goes on from the result this call returns)
             if recorded_ok is not None:
                 recorded_ok(result)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -51,7 +50,7 @@ from .invoke_result import (
 from .kept_records import KeptRecords
 from .ledger_reads import LedgerReads
 from .metrics import METRICS
-from .paused_calls import PausedCall, PausedContinuation, held_turn, resumed_plan
+from .paused_calls import HeldPaused, PausedCall, PausedContinuation, held_turn, resumed_plan
 from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
@@ -135,7 +134,7 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
         #: before the next record and at close, so that a paid call's spend is not lost with the error
         self._kept = KeptRecords(ledger)
         #: results left paused, by their paused id, for continue_paused by id (see PausedContinuation.hold_paused)
-        self._held_paused: OrderedDict[str, InvokeResult] = OrderedDict()
+        self._held_paused = HeldPaused()
         #: set when aclose begins: a call started from then on is refused before anything is sent
         self._closing = False
         self._closed = asyncio.Event()

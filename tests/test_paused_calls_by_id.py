@@ -23,7 +23,7 @@ from mcp.client import Client
 from magsag_mcp import Magsag
 from magsag_mcp import errors as E
 from magsag_mcp.mcp_server import build_server
-from magsag_mcp.paused_calls import HELD_MOST, PausedCall, resumed_plan
+from magsag_mcp.paused_calls import HELD_BYTES, HELD_MOST, PausedCall, resumed_plan
 from magsag_mcp.service import Service
 from magsag_mcp.types import Message, Target
 from tests.providers.fakes import FakeAnthropic
@@ -264,3 +264,29 @@ async def test_the_service_holds_the_last_results_left_paused_and_lets_the_oldes
         with pytest.raises(E.InputError, match="among the last 256 left paused"):
             svc.held_paused(first.paused_call.id)
         assert svc.held_paused(second.paused_call.id) is second
+
+
+async def test_the_results_held_are_bounded_by_their_size_too_the_newest_always_kept(catalog, tmp_path, serve):
+    # Each held result keeps a deep copy of its call's payload: 256 calls of a large document each were all held, for
+    # as long as the process lived (a long-running MCP server's memory growing by hundreds of megabytes)
+    fake, env = await _fake(serve, {**SEARCHED, "text": "Searching. "})
+    async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=env) as svc:
+        paused = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": CONFIG}, context=PAUSED)
+        assert paused.paused_call is not None
+        big = dataclasses.replace(paused.paused_call, payload={"data": "x" * (HELD_BYTES // 4)})
+        ids = [f"paused_{n:016x}" for n in range(4)]
+        for held_id in ids:  # (four of a quarter of the bound each, and a bit: the oldest let go, well short of 256)
+            svc.hold_paused(SimpleNamespace(paused_call=dataclasses.replace(big, id=held_id)))  # type: ignore[arg-type]
+        with pytest.raises(E.InputError, match="MB of payloads") as refused:
+            svc.held_paused(paused.paused_call.id)
+        assert "among the last 256" in refused.value.message
+        with pytest.raises(E.InputError):
+            svc.held_paused(ids[0])
+        assert [svc.held_paused(i).paused_call.id for i in ids[1:]] == ids[1:]
+        # one alone past the bound is still held: the newest result's id always names it
+        huge = dataclasses.replace(big, payload={"data": "x" * (HELD_BYTES + 1)}, id="paused_ffffffffffffffff")
+        svc.hold_paused(SimpleNamespace(paused_call=huge))  # type: ignore[arg-type]
+        assert svc.held_paused(huge.id).paused_call is huge
+        for i in ids:
+            with pytest.raises(E.InputError):
+                svc.held_paused(i)
