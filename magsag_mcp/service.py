@@ -336,6 +336,10 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
                 with anyio.CancelScope(shield=True):
                     await self._record_failed(run, outcome.attempts, "cancelled")
                 raise
+            if result.paused_call is not None:
+                # held once its record is handed on (written, or kept to be written with the next): the answer, paid
+                # for, goes on with its paused_id even where the ledger refuses the write (see answer_not_recorded)
+                self.hold_paused(result)
             if recorded_ok is not None:  # (no await until the write is queued: a cancel then leaves it written ok)
                 recorded_ok(result)
             try:
@@ -347,8 +351,6 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
             except Exception as bug:  # ours, writing the record: the answer and what it cost go on, the record is kept
                 log.error("run %s: a bug in magsag-mcp kept the call's record out of the ledger", run_id, exc_info=bug)
                 raise answer_not_written(bug, result) from said_without_keys(bug)
-            if result.paused_call is not None:  # (recorded: its id names a call the ledger holds)
-                self.hold_paused(result)
             if outcome.to_cache is not None:  # stored once its call is recorded: a hit names a run the ledger holds
                 stored = await self.answers.store(outcome.to_cache, run_id, answer_cost(outcome.attempts))
         finally:

@@ -290,3 +290,31 @@ async def test_the_results_held_are_bounded_by_their_size_too_the_newest_always_
         for i in ids:
             with pytest.raises(E.InputError):
                 svc.held_paused(i)
+
+
+async def test_a_paused_call_whose_record_the_ledger_refused_is_held_by_the_id_its_error_gives(
+    catalog, tmp_path, serve, monkeypatch
+):
+    # The ledger refused the paused call's record (a full disk: the record kept, written with the next): the paid answer
+    # went with the error, its dict's paused_id too, but the service held it only once the record was written, so that
+    # id was refused as unknown, and the only way on was to call again and pay for the turn twice
+    from magsag_mcp.ledger import Ledger
+
+    fake, env = await _fake(serve, {**SEARCHED, "text": "Searching. "}, {"text": "Rain."})
+    record_call = Ledger.record_call
+    refused = []
+
+    async def refuse_once(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+        if not refused:
+            refused.append(True)
+            raise E.LedgerError(f"the ledger at {self.path} is on a full disk: free some space there, then retry")
+        return await record_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, "record_call", refuse_once)
+    async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=env) as svc:
+        with pytest.raises(E.LedgerError, match="calling again would pay twice") as lost:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": CONFIG}, context=PAUSED)
+        paused_id = lost.value.result.to_dict()["paused_id"]
+        assert paused_id is not None
+        done = await svc.continue_paused(paused_id)
+    assert done.text == "Searching. Rain." and len(fake.requests) == 2 and fake.violations == []
