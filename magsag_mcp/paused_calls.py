@@ -248,7 +248,7 @@ class PausedContinuation:
 
     async def continue_paused(
         self,
-        previous: InvokeResult | str,
+        previous: InvokeResult | str | None,
         *,
         continuations: int | None = None,
         progress: ProgressCallback | None = None,
@@ -268,6 +268,11 @@ class PausedContinuation:
         returns); one that fails leaves ``previous``'s turn to continue. ``recorded_ok`` as :meth:`invoke_skill`'s."""
         from .invoke_result import InvokeResult
 
+        if previous is None:  # (a result's paused_id where its turn was not left paused, passed on as it was)
+            raise InputError(
+                "the paused_id is None: that result was not left paused (finish_reason 'other' has causes of its own: "
+                "see its warnings), so there is no turn to continue"
+            )
         if isinstance(previous, str):
             previous = self.held_paused(previous, agent)
         if not isinstance(previous, InvokeResult):

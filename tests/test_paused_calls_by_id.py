@@ -318,3 +318,23 @@ async def test_a_paused_call_whose_record_the_ledger_refused_is_held_by_the_id_i
         assert paused_id is not None
         done = await svc.continue_paused(paused_id)
     assert done.text == "Searching. Rain." and len(fake.requests) == 2 and fake.violations == []
+
+
+async def test_the_paused_id_of_a_result_not_left_paused_is_refused_saying_so(catalog, tmp_path, serve):
+    # A result not left paused gives paused_id None (finish_reason "other" has causes of its own): passed on, it was
+    # refused as "got NoneType ... pass its paused_id", which its caller had just done
+    fake, env = await _fake(serve, {"text": "Rain."})
+    db = tmp_path / "ledger.db"
+
+    def script() -> tuple[dict[str, Any], str]:
+        with Magsag(catalog=catalog, db=db, env=env) as mg:
+            answer = mg.skills.invoke("skill.analysis", {"data": "x", "model_config": CONFIG})
+            try:
+                mg.skills.continue_paused(answer["paused_id"])
+            except E.InputError as exc:
+                return answer, exc.message
+        raise AssertionError("continued a result not left paused")
+
+    answer, message = await anyio.to_thread.run_sync(script)
+    assert answer["paused_id"] is None and len(fake.requests) == 1
+    assert "paused_id is None" in message and "not left paused" in message and "pass its paused_id" not in message
