@@ -194,20 +194,37 @@ def _token_start(
     :data:`_LOOK_BACK` characters): a URL's path before it is kept. What is decoded is a bounded window at each hit,
     and a word's hits are tried only until one holds a key (its token then goes on to the word's end)."""
     for hit, length in hits:
+        aligned = _aligned_on_a_key(word, table, hit, length)
+        if aligned is None:
+            continue
         first = max(0, hit - _LOOK_BACK)
         read = word[first : hit + length + 8]
-        for at in range(4):
-            decoded = _decoded(read[at:])
-            # (a short key's half alone is a key's only where a line break cuts it: table_spans then finds none)
-            spans = table_spans(decoded, table) if _holds(decoded, table) else None
-            if spans:
-                group = min(start for start, _ in spans) // 3
-                start = at + 4 * group
-                while group and all(0x20 <= ord(c) < 0x7F for c in decoded[3 * group - 3 : 3 * group]):
-                    group -= 1
-                    if first + at + 4 * group == 0 or read[at + 4 * group - 1 : at + 4 * group] == b"/":
-                        start = at + 4 * group
-                return first + start
+        at = (aligned - first) % 4
+        decoded = _decoded(read[at:])
+        # (a short key's half alone is a key's only where a line break cuts it: table_spans then finds none)
+        spans = table_spans(decoded, table) if _holds(decoded, table) else None
+        if spans:
+            group = min(start for start, _ in spans) // 3
+            start = at + 4 * group
+            while group and all(0x20 <= ord(c) < 0x7F for c in decoded[3 * group - 3 : 3 * group]):
+                group -= 1
+                if first + at + 4 * group == 0 or read[at + 4 * group - 1 : at + 4 * group] == b"/":
+                    start = at + 4 * group
+            return first + start
+    return None
+
+
+def _aligned_on_a_key(word: bytes, table: tuple[tuple[str, tuple[str, ...]], ...], hit: int, length: int) -> int | None:
+    """Where in ``word`` base64's 4-character groups start (0 to 3) when the core at ``hit`` (``length`` characters)
+    decodes to a key of ``table`` (or a piece), read from the few characters around it only; None: it does not (its
+    characters before it make the key's first byte another). Decoding the look-back window at each of 4 alignments for
+    every hit, one that held no key (a word repeating a core after a character that spoils it) decoded some 16 KB a
+    hit: a text's work grew as its length times the look-back, not as its length."""
+    near = max(0, hit - 8)
+    read = word[near : hit + length + 8]
+    for at in range(4):
+        if _holds(_decoded(read[at:]), table):
+            return (near + at) % 4
     return None
 
 

@@ -44,18 +44,23 @@ def hex_spans(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> list
     lowered = text.encode("ascii", "replace").lower()
     flags = lowered.translate(_HEX_FLAGS)
     run_of = b"h" * shortest
-    hits: list[int] = []
+    hits: list[tuple[int, int]] = []
     at = flags.find(run_of)
     while at != -1:  # (each run of hex digits as long as a key's hex, found in C: a text's base64 or prose holds none)
         end = flags.find(b" ", at)
         end = len(flags) if end == -1 else end
-        hits += (at + hit for hit, _ in hits_in(lowered[at:end], forms))
+        hits += ((at + hit, length) for hit, length in hits_in(lowered[at:end], forms))
         at = flags.find(run_of, end)
     hits.sort()
     spans: list[tuple[int, int]] = []
-    run = (0, 0)
-    for hit in hits:
-        if run[0] <= hit < run[1] and (hit - run[0]) % 2 == 0:  # (inside a run already decoded, at its parity)
+    # the window last decoded at each parity: a hit wholly inside the one of its parity was read there. One window
+    # for both let hits of alternate parity (a key's hex after an odd number of other digits, again and again) each
+    # decode 8 KB; and a hit only starting inside it, its key's hex running past the window's end, was passed over
+    # though the window held only its start (a short key, looked for whole, stayed in the text)
+    runs = [(0, 0), (0, 0)]
+    for hit, length in hits:
+        run = runs[hit % 2]
+        if run[0] <= hit and hit + length <= run[1]:
             continue
         before = lowered[max(0, hit - _AROUND) : hit]
         first = hit - (len(before) - len(before.rstrip(_HEX))) // 2 * 2
@@ -63,5 +68,5 @@ def hex_spans(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> list
         last = hit + (len(after) - len(after.lstrip(_HEX))) // 2 * 2
         decoded = bytes.fromhex(lowered[first:last].decode("ascii")).decode("latin-1")
         spans += [(first + 2 * start, first + 2 * end) for start, end in table_spans(decoded, table)]
-        run = (first, last)
+        runs[hit % 2] = (first, last)
     return spans

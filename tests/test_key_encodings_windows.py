@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 import pytest
 
-from magsag_mcp import key_base64_cores, key_encodings
-from magsag_mcp.redaction import holds_secret, redact
+from magsag_mcp import key_base64_cores, key_encodings, key_pieces
+from magsag_mcp.redaction import PREFIX_KEY_MIN, holds_secret, redact
 from tests import test_key_encodings
 from tests.test_key_encodings import KEY, SHORT
 
@@ -152,3 +152,25 @@ def test_a_key_whose_every_character_json_or_a_string_escapes_is_removed(
     assert holds_secret(text)
     clean = '{"detail": "caf\\u00e9 \\u0041\\u0042 \\x41\\x42 \\\\u0073k- ok"}'
     assert redact(clean) == clean
+
+
+@pytest.mark.parametrize("key", [KEY, SHORT])
+def test_cores_that_decode_to_no_key_cost_as_their_length(known: Callable[[str], None], counted: _Counted, key: str):
+    # one word repeating a key's core (the 3rd of its 3), each after a character that makes the key's first byte
+    # another: no key in it, and each core was decoded with its look-back window at 4 alignments (some 16 KB a core)
+    known(key)
+    first = (key_pieces.piece_table((key,), PREFIX_KEY_MIN)[0][1] or (key,))[0]
+    unit = "A" + key_base64_cores.core(first.encode(), 1).decode()
+    word = unit * (16_000 // len(unit))
+    text = f"result: {word} (end)"
+    assert redact(text) == text
+    assert counted.decoded <= 16 * len(word), counted.decoded
+
+
+@pytest.mark.parametrize("gap", [4096 - 16 - 8, 4096 - 16 - 2, 4096 - 16 + 2])
+def test_a_short_keys_hex_running_past_the_window_read_for_another_is_removed(known: Callable[[str], None], gap: int):
+    # the window decoded around the first key's hex ends 4 KB on: the second's, starting inside it, was passed over
+    known(SHORT)
+    written = SHORT.encode().hex()
+    text = f"dump {written}{'0' * gap}{written} (end)"
+    assert redact(text) == f"dump [REDACTED]{'0' * gap}[REDACTED] (end)"
