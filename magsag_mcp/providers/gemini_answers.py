@@ -213,8 +213,11 @@ class GeminiStream(StreamAccumulator):
 
     def _usage(self) -> Usage:
         if self._ended() and not self.counted_to_end:
-            return Usage(reported=False)  # no counts at the end: an earlier chunk's (1 output token) were priced
-        usage = gemini_usage(self.usage)
+            # no counts at the end: an earlier chunk's (1 output token) were priced. The model that answered is said
+            # all the same (dropped, the attempt's served_model was lost: see chat_usage)
+            usage = Usage(reported=False)
+        else:
+            usage = gemini_usage(self.usage)
         usage.answering_model = said(self.model_version)  # (modelVersion: the attempt's served_model, as OpenAI's)
         if self.grounded and usage.reported:
             usage.server_tool_calls = (("grounded_prompt", 1),)  # (see Usage.server_tool_calls)

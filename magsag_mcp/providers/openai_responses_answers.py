@@ -36,6 +36,7 @@ from .wire_format import (
     call_id,
     prompt_part,
     reported_usage,
+    said,
     with_reported_usage,
 )
 
@@ -188,8 +189,12 @@ def _at_limit(data: dict[str, Any], usage: Usage | None) -> bool:
 
 def _usage(raw: Any, response: dict[str, Any]) -> Usage:
     """``raw``: the ``usage`` object; ``response``: the response around it, whose ``service_tier`` and
-    ``model`` say the tier and the model that served it, and so the rates it is billed at."""
-    return reported_usage(_counted, raw, response)
+    ``model`` say the tier and the model that served it, and so the rates it is billed at. Unreported, the model
+    that served it is kept all the same, as Chat Completions' (see chat_usage)."""
+    usage = reported_usage(_counted, raw, response)
+    if not usage.reported:
+        usage.answering_model = said(response.get("model"))
+    return usage
 
 
 def _counted(raw: dict[str, Any], response: dict[str, Any]) -> Usage:
