@@ -8,7 +8,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .call_request import estimate_input_tokens
+from .call_request import estimate_input_parts
 from .cascade_report import set_usage, unknown_cost_warning
 from .errors import MagsagError, excerpt, redacting_logger
 from .predictions import prediction_tokens
@@ -16,7 +16,7 @@ from .providers import min_output_tokens, prompt_overhead
 from .providers.anthropic_usage import CACHE_TTLS, cache_ttls_asked, cache_ttls_marked
 from .records import AttemptRecord
 from .types import LLMRequest, LLMResult, Target, Usage
-from .worst_cases import AUDIO_PROVIDERS
+from .worst_cases import AUDIO_PROVIDERS, worst_case_reserved
 
 if TYPE_CHECKING:
     from .cascade_guard import Guard
@@ -40,10 +40,17 @@ def output_tokens_reserved(request: LLMRequest, target: Target) -> int:
 def input_tokens_reserved(request: LLMRequest, target: Target) -> int:
     """The most input tokens ``target`` may bill ``request`` for, as budgets reserve them: the estimate of what it
     sends, and what its provider adds to the prompt (Anthropic's tool-use system prompt)."""
-    tokens = estimate_input_tokens(request, target)
+    return input_tokens_reserved_parts(request, target)[0]
+
+
+def input_tokens_reserved_parts(request: LLMRequest, target: Target) -> tuple[int, int]:
+    """(:func:`input_tokens_reserved`, the pictures' tokens of it): the pictures are counted at the most their vendor
+    bills, so a reservation's bound of what the text's estimate may stand for (twice it: see
+    worst_cases.PROMPT_PER_ESTIMATE_AT_MOST) adds them once (``picture_tokens`` of reserved_worst_case)."""
+    text, pictures = estimate_input_parts(request, target)
     if request.tools or request.json_schema is not None:  # (no provider adds any to a call without either)
-        tokens += prompt_overhead(target, request)
-    return tokens
+        text += prompt_overhead(target, request)
+    return text + pictures, pictures
 
 
 def marked_ttls(request: LLMRequest, target: Target) -> frozenset[str] | None:
@@ -62,11 +69,14 @@ def refused_whatever_was_spent(
     Nothing is read from the ledger."""
     if guard is None:
         return None
-    worst = pricer.reserved_worst_case(
+    tokens_in, pictures = input_tokens_reserved_parts(request, target)
+    worst = worst_case_reserved(
+        pricer,
         target,
-        input_tokens_reserved(request, target),
+        tokens_in,
         output_tokens_reserved(request, target),
         params=request.extra,
+        picture_tokens=pictures,
     )
     ok, policy, reason = guard.spend_verdict(target, worst, agent=agent)
     if ok:
@@ -89,6 +99,7 @@ class Pricing(Protocol):
         cache_ttls: frozenset[str] | None = None,
         *,
         params: Mapping[str, Any] | None = None,
+        picture_tokens: int = 0,
     ) -> Decimal | None: ...
 
 
@@ -389,9 +400,12 @@ def cost_bound(pricer: Pricing, admission: Any, target: Target, request: LLMRequ
     reserved = getattr(admission, "reserved_usd", None)
     if reserved is not None:
         return reserved
-    return pricer.reserved_worst_case(
+    tokens_in, pictures = input_tokens_reserved_parts(request, target)
+    return worst_case_reserved(
+        pricer,
         target,
-        input_tokens_reserved(request, target),
+        tokens_in,
         output_tokens_reserved(request, target),
         params=request.extra,
+        picture_tokens=pictures,
     )

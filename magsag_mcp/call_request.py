@@ -368,6 +368,14 @@ def estimate_input_tokens(request: LLMRequest, target: Target | None = None) -> 
     """A safe over-estimate of prompt tokens without a tokenizer: half the UTF-8 byte count (:func:`tokens_at_most`,
     the rule a prediction's tokens are bounded by too), and each picture at the most ``target``'s vendor bills one as
     (:func:`~.images.image_tokens_at_most`; without a target, the most any vendor does), not its base64's size."""
+    text, pictures = estimate_input_parts(request, target)
+    return text + pictures
+
+
+def estimate_input_parts(request: LLMRequest, target: Target | None = None) -> tuple[int, int]:
+    """:func:`estimate_input_tokens` in its two parts: (the text's estimate, the pictures' tokens). The text's is half
+    its bytes, and the vendor may count up to twice it (see worst_cases.PROMPT_PER_ESTIMATE_AT_MOST); the pictures'
+    are already the most the vendor bills them as, which no multiple of the estimate should raise."""
     size = len((request.system or "").encode())
     pictures = 0
     provider, model = (target.provider, target.model) if target is not None else (None, "")
@@ -388,4 +396,4 @@ def estimate_input_tokens(request: LLMRequest, target: Target | None = None) -> 
     # the schema's description, which the model reads wherever the schema goes, and the instruction framing the
     # schema where it goes in the prompt (a Claude that takes no forced tool, Gemini beside tools)
     size += instruction_bytes(request)
-    return tokens_at_most(size) + pictures
+    return tokens_at_most(size), pictures

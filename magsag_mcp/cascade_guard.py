@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .attempt_cost import input_tokens_reserved, marked_ttls, output_tokens_reserved
+from .attempt_cost import input_tokens_reserved_parts, marked_ttls, output_tokens_reserved
 from .cascade_errors import all_failed
 from .cascade_report import CascadeState, record_skip
 from .errors import AllTargetsFailed, LedgerError, MagsagError, redacting_logger
@@ -66,6 +66,7 @@ def attempt_context(
     """What the guard is asked to admit for a try of ``cand``: the call's run, agent and skill, the target and the
     tokens its reservation is made for, where the target came from, and this call's ``admissions`` so far (the call
     limit bounds its retries and fallback hops together)."""
+    tokens_in, pictures = input_tokens_reserved_parts(request, cand.target)
     # positional, in the field order: a class called with keywords builds and unpacks a dict of them
     # (Python 3.11), several microseconds for a class this size, on every attempt
     return AttemptContext(
@@ -74,7 +75,7 @@ def attempt_context(
         plan.skill_id,
         plan.data_classes,  # data_class
         cand.target,
-        input_tokens_reserved(request, cand.target),  # estimated_input_tokens
+        tokens_in,  # estimated_input_tokens
         output_tokens_reserved(request, cand.target),  # max_output_tokens
         cand.explicit,
         cand.source,
@@ -87,6 +88,7 @@ def attempt_context(
         cand.fallback,
         marked_ttls(request, cand.target),  # cache_ttls
         request.extra,  # params
+        pictures,  # picture_tokens
     )
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .answer_cache import request_key, ttl_of_context
 from .attempt_cost import output_tokens_reserved
 from .call_entry import service_call
-from .call_request import estimate_input_tokens
+from .call_request import estimate_input_parts, estimate_input_tokens
 from .cascade_report import CascadeState
 from .cascade_waits import rest_then
 from .catalog_edits import prices_file_of
@@ -27,6 +27,7 @@ from .route_skips import none_sendable, refusal_ending, targets_skipped
 from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
 from .types import Target
+from .worst_cases import worst_case_reserved
 
 if TYPE_CHECKING:
     from .providers.base import ProgressCallback
@@ -116,13 +117,15 @@ class RouteExplanation:
                     unwaited.add(position)
             if self.cascade.caps is not None and (pool := self.cascade.caps.of(cand.target)) is not None:
                 entry["request_cap"] = pool.use(self.cascade.clock())  # its routing request_caps, and their use now
-            worst = self.pricer.reserved_worst_case(
+            # (a picture is counted at the most its target's vendor bills one as; tokens_in, at any vendor's most)
+            text, pictures = estimate_input_parts(plan.request, cand.target) if images else (tokens_in, 0)
+            worst = worst_case_reserved(
+                self.pricer,
                 cand.target,
-                # (a picture is counted at the most its target's vendor bills one as; tokens_in, at any vendor's most)
-                (estimate_input_tokens(plan.request, cand.target) if images else tokens_in)
-                + prompt_overhead(cand.target, req),
+                text + pictures + prompt_overhead(cand.target, req),
                 output_tokens_reserved(req, cand.target),
                 params=req.extra,
+                picture_tokens=pictures,
             )
             entry["estimated_max_cost_usd"] = _fmt(worst)
             allowed = entry["policy"]["allowed"]

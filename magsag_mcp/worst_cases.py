@@ -76,6 +76,7 @@ class WorstCasePricing:
         cache_ttls: frozenset[str] | None = None,
         *,
         params: Mapping[str, Any] | None = None,
+        picture_tokens: int = 0,
     ) -> Decimal | None:
         """The most an attempt at ``target`` of these tokens may cost, as its reservation holds it: at the multiple of
         where its request asks inference to run, keeping off a dearer tier where it asks to (:func:`request_asks`),
@@ -86,6 +87,9 @@ class WorstCasePricing:
         not it); None when the model's price is unknown. ``params``: the vendor params the request sends
         (``LLMRequest.extra``: the call's own, the target's filling what it left open), which the provider sends and
         the answer's price follows; not given (a call yet to be planned, the catalog's check), the target's params.
+        ``picture_tokens``: the part of ``input_tokens`` that is pictures, counted at the most their vendor bills
+        (attempt_cost.input_tokens_reserved_parts), which the reach of the text's estimate adds once (see
+        PROMPT_PER_ESTIMATE_AT_MOST).
         Admission, the bound of an unknown cost, ``explain``, ``check_budget``'s call and the catalog's check against
         the limits all ask this, so that what they show is what a call reserves."""
         asked = target.params if params is None else params
@@ -105,6 +109,7 @@ class WorstCasePricing:
             endpoint=self.served.endpoint(target) if target.provider == "azure" else "",
             # (a local model run off this machine, by Ollama's cloud, is priced as a cloud model: see LocalReach)
             off_machine=target.provider == "local" and self.local_reach.off_machine(target) is not None,
+            picture_tokens=picture_tokens,
         )
 
     @exact_money
@@ -120,6 +125,7 @@ class WorstCasePricing:
         service_tier: Any = None,
         endpoint: str = "",
         off_machine: bool = False,
+        picture_tokens: int = 0,
     ) -> Decimal | None:
         """The most a call can cost: every input token billed at its dearest rate (a 1-hour cache
         write costs more than an uncached token), ``output_tokens`` generated. ``inference_geo``: where
@@ -155,10 +161,12 @@ class WorstCasePricing:
             return None  # it answered as a model of no known price (a fine-tune's)
         writes = _cache_writes(provider, cache_ttls)
         standard = service_tier is not None and service_tier in _STANDARD_ONLY.get(provider, ())
-        worst = self._worst(provider, model, input_tokens, output_tokens, asked, writes, standard, off_machine)
+        # (the prompt the estimate may stand for: see PROMPT_PER_ESTIMATE_AT_MOST; its pictures at their most already)
+        reach = (input_tokens - picture_tokens) * PROMPT_PER_ESTIMATE_AT_MOST + picture_tokens
+        worst = self._worst(provider, model, input_tokens, output_tokens, reach, asked, writes, standard, off_machine)
         for other in priced_as:
             if other is not None and other != model:
-                dearer = self._worst(provider, other, input_tokens, output_tokens, asked, writes)
+                dearer = self._worst(provider, other, input_tokens, output_tokens, reach, asked, writes)
                 if dearer is not None and (worst is None or dearer > worst):
                     worst = dearer
         return worst
@@ -169,6 +177,7 @@ class WorstCasePricing:
         model: str,
         input_tokens: int,
         output_tokens: int,
+        reach: int,
         asked: Decimal | None = None,
         writes: str | None = "1h",
         standard: bool = False,
@@ -177,18 +186,18 @@ class WorstCasePricing:
         """:meth:`worst_case` of one model name, at the dearest service tier its provider has served (and the
         dearest inference geo: the one the request asks for (``asked``), or once an answer has run where
         inference costs more), with the cache ``writes`` the call can make (see UnitPrices.ceiling); None where a
-        dearer tier served has no known price for it. ``standard``: the request keeps to the standard tier."""
+        dearer tier served has no known price for it. ``standard``: the request keeps to the standard tier. ``reach``:
+        the most tokens the vendor may count of the prompt of ``input_tokens`` estimated (see worst_case)."""
         priced = self._resolve(provider, model, None, off_machine)
         audio = provider in AUDIO_PROVIDERS
         implied = provider == "anthropic"  # a write's rate a prices.yaml entry lacks: Anthropic's multiple of input
-        # (the prompt the estimate may stand for: see PROMPT_PER_ESTIMATE_AT_MOST), where the 1M-context beta may
-        # serve it at all: any other Claude refuses a prompt past its window, which is then billed nothing
-        reach = input_tokens * PROMPT_PER_ESTIMATE_AT_MOST
+        # (the prompt the estimate may stand for, ``reach``), where the 1M-context beta may serve it at all: any other
+        # Claude refuses a prompt past its window, which is then billed nothing
         long = self._past_the_window(provider, model, priced, reach) and _served_past_its_window(provider, model)
-        worst = _worst_of(priced, input_tokens, output_tokens, audio, writes, implied, long)
+        worst = _worst_of(priced, input_tokens, output_tokens, reach, audio, writes, implied, long)
         for tier in () if standard else self._served_tiers.get(provider, ()):
             dearer = _worst_of(
-                self._resolve(provider, model, tier), input_tokens, output_tokens, audio, writes, implied, long
+                self._resolve(provider, model, tier), input_tokens, output_tokens, reach, audio, writes, implied, long
             )
             if dearer is None and tier in _DEARER_TIERS:
                 return None  # (the standard rates bound no call it may serve: see why_unpriced)
@@ -228,6 +237,25 @@ class WorstCasePricing:
             if vendor != provider and self._resolve(vendor, model).source is not None:
                 return f"is {vendor}'s model, not {provider}'s: did you mean provider {vendor!r}?"
         return None
+
+
+def worst_case_reserved(
+    pricer: Any,
+    target: Target,
+    input_tokens: int,
+    output_tokens: int,
+    cache_ttls: frozenset[str] | None = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    picture_tokens: int = 0,
+) -> Decimal | None:
+    """``pricer.reserved_worst_case``, given ``picture_tokens`` only where there are some: a pricer of the Pricing
+    protocol written before it took them (a library caller's wrapper) is asked as it was for a call without pictures."""
+    if picture_tokens:
+        return pricer.reserved_worst_case(  # type: ignore[no-any-return]
+            target, input_tokens, output_tokens, cache_ttls, params=params, picture_tokens=picture_tokens
+        )
+    return pricer.reserved_worst_case(target, input_tokens, output_tokens, cache_ttls, params=params)  # type: ignore[no-any-return]
 
 
 def request_asks(params: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> tuple[Any, Any]:
@@ -299,13 +327,20 @@ def _times(rate: Decimal | None, multiple: Decimal) -> Decimal | None:
 
 
 def _worst_of(
-    priced: Priced, input_tokens: int, output_tokens: int, audio: bool, writes: str | None, implied: bool, long: bool
+    priced: Priced,
+    input_tokens: int,
+    output_tokens: int,
+    reach: int,
+    audio: bool,
+    writes: str | None,
+    implied: bool,
+    long: bool,
 ) -> Decimal | None:
-    """``priced``'s worst case; ``long``: a prompt past its window (see WorstCasePricing._past_the_window), at the
+    """``priced``'s worst case; ``reach``: the most tokens the vendor may count of the prompt estimated (see
+    WorstCasePricing.worst_case); ``long``: a prompt past its window (see WorstCasePricing._past_the_window), at the
     long-context rates. Reserved at the flat ones, such a call was counted, its cost unknown, at half its bill."""
     if priced.units is None:
         worst = priced.worst_case(input_tokens, output_tokens, audio=audio, writes=writes, implied=implied)
-        reach = input_tokens * PROMPT_PER_ESTIMATE_AT_MOST
         if worst is None or not input_tokens <= priced.threshold < reach:
             return worst
         # a tiered price (genai-prices': Gemini 2.5 Pro's, Claude Sonnet 4.5's) whose tier the prompt may pass: its

@@ -23,7 +23,7 @@ from ..providers.local_reach import LocalReach
 from ..rates import bare_model
 from ..served_models import ServedModels
 from ..types import Target
-from ..worst_cases import WorstCasePricing
+from ..worst_cases import WorstCasePricing, worst_case_reserved
 from .attempts import Admission, AttemptContext
 from .budget import Carry, Reservation, reservation_ttl, sweep_later
 from .call_limit import check_call_limits
@@ -208,8 +208,14 @@ class Governance:
         if not limits:
             return Admission(None, None) if ctx.delegated_from is None else await self._placing(ctx, None, scoped)
         target = ctx.target
-        worst = self.pricer.reserved_worst_case(
-            target, ctx.estimated_input_tokens, ctx.max_output_tokens, ctx.cache_ttls, params=ctx.params
+        worst = worst_case_reserved(
+            self.pricer,
+            target,
+            ctx.estimated_input_tokens,
+            ctx.max_output_tokens,
+            ctx.cache_ttls,
+            params=ctx.params,
+            picture_tokens=ctx.picture_tokens,
         )
         if worst is None:
             refusal = unpriced_refusal(limits, ctx.target, self.pricer)
@@ -268,8 +274,14 @@ class Governance:
         placeholder too, so that another process's strict limit sees a call of no bound in flight (see :meth:`admit`).
         ``reserved``: what the call limit counts the attempt at, as without the reservation."""
         target = ctx.target
-        worst = self.pricer.reserved_worst_case(
-            target, ctx.estimated_input_tokens, ctx.max_output_tokens, ctx.cache_ttls, params=ctx.params
+        worst = worst_case_reserved(
+            self.pricer,
+            target,
+            ctx.estimated_input_tokens,
+            ctx.max_output_tokens,
+            ctx.cache_ttls,
+            params=ctx.params,
+            picture_tokens=ctx.picture_tokens,
         )
         # scoped is empty but for a model of unknown price that every limit allows, counting it at $0: its placeholder
         # is checked against them, and one with nothing left refuses it, as it refuses a call of any price

@@ -76,3 +76,6 @@ class AttemptContext:
     #: where its worst case reads where inference is asked to run and the tier (worst_cases.request_asks); None: the
     #: target's params say (a context made without its request)
     params: Mapping[str, Any] | None = None
+    #: the part of ``estimated_input_tokens`` that is pictures, at the most their vendor bills
+    #: (attempt_cost.input_tokens_reserved_parts): its worst case adds them once to the reach of the text's estimate
+    picture_tokens: int = 0
