@@ -143,6 +143,11 @@ _SEARCH_FEE_PROVIDERS = frozenset({"openai", "azure"})
 _NOT_KEPT: Any = object()
 
 
+def _unreported(label: str) -> str:
+    """What a quote of an answer that reported no usage says of it (beside the pricer's other notes)."""
+    return f"{label} answered without reporting its token usage; its cost is unknown"
+
+
 class Pricer(WorstCasePricing):
     def __init__(
         self,
@@ -363,6 +368,8 @@ class Pricer(WorstCasePricing):
         if provider == "azure" and answering is not None and answering != model:
             chosen, note = self._azure_model(model, answering)
             if chosen is None:
+                if not usage.reported:  # (its note is all the fix there is: price_answered says the notes alone)
+                    return PriceQuote(None, None, joined(_unreported(label), note), notes=note)
                 return PriceQuote(None, None, note)
             model = chosen
         tier = usage.service_tier if provider in _TIERED_PROVIDERS else None
@@ -386,9 +393,8 @@ class Pricer(WorstCasePricing):
             # no count (an answer without its usage): its zeros priced, a library caller of price() was told $0 exact.
             # What else the answer said is kept (an Azure deployment answering as another model: dropped, the
             # sighting was said nowhere)
-            unreported = f"{label} answered without reporting its token usage; its cost is unknown"
             notes = joined(note, ttl_note)
-            return PriceQuote(None, None, joined(unreported, notes), notes=notes)
+            return PriceQuote(None, None, joined(_unreported(label), notes), notes=notes)
         cost = priced.cost(usage)
         if cost is None and usage.billed_usd is not None and priced.source is None:
             # no price known, but the server said what it billed (OpenRouter's usage.cost): that is the cost

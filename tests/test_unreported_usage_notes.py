@@ -30,9 +30,8 @@ def test_pricer_keeps_the_azure_note_beside_an_unreported_usage():
     assert quote.notes is not None and "priced as gpt-4o-2024-08-06" in quote.notes
 
 
-def _completion(stream: bool) -> web.Response:
+def _completion(stream: bool, model: str = "gpt-4o-2024-08-06") -> web.Response:
     # CreateChatCompletionResponse / its chunks as the spec writes them; usage is optional and left out
-    model = "gpt-4o-2024-08-06"
     if not stream:
         body = {
             "id": "chatcmpl-1",
@@ -87,3 +86,37 @@ def test_the_sighting_of_an_unreported_answer_reserves_the_dearer_model():
     after = pricer.reserved_worst_case(Target("azure", "gpt-4o-mini"), 1000, 1000)
     assert mini is not None and gpt_4o is not None and mini < gpt_4o
     assert after == gpt_4o
+
+
+# A deployment answering as a model its rates cannot be taken for (another vendor's, priced in genai-prices at that
+# vendor's own API rates): the pricer's note is the fix (add the deployment's rates to prices.yaml). Unreported, its
+# quote carried no notes, so the answer said only "answered without reporting", and nothing of the model or the fix.
+OTHER_VENDORS = "azure:gpt-4o answered as DeepSeek-R1, which is priced in genai-prices only at deepseek's own API rates"
+
+
+def test_pricer_keeps_the_no_price_note_of_an_unreported_usage():
+    quote = Pricer().price("azure", "gpt-4o", Usage(reported=False, answering_model="DeepSeek-R1"))
+    assert quote.cost_usd is None and quote.source is None
+    assert quote.warning is not None
+    assert "azure:gpt-4o answered without reporting its token usage; its cost is unknown" in quote.warning
+    assert quote.notes is not None and OTHER_VENDORS in quote.notes
+    assert 'add the deployment\'s rates to the prices.yaml of your catalog' in quote.notes
+
+
+async def test_an_azure_answer_without_usage_as_another_vendors_model_says_so(tmp_path, serve_posts):
+    async def handler(request: web.Request) -> web.Response:
+        await request.json()
+        return _completion(False, "DeepSeek-R1")
+
+    env = {
+        "AZURE_OPENAI_API_KEY": KEY,
+        "AZURE_OPENAI_ENDPOINT": await serve_posts(handler) + "/",
+        "AZURE_OPENAI_API_VERSION": "2025-01-01-preview",
+    }
+    config = {"provider": "azure", "model": "gpt-4o"}
+    result, row, _ = await one_call(tmp_path, env, config, catalog_without_policies(tmp_path))
+    assert row["cost_usd"] is None
+    warnings = " | ".join(result.warnings)
+    assert "answered without reporting its token usage" in warnings
+    assert OTHER_VENDORS in warnings
+    assert row["served_model"] == "DeepSeek-R1"
