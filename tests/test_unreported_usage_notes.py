@@ -18,7 +18,7 @@ from tests.pricing_audit import catalog_without_policies, one_call
 
 pytestmark = pytest.mark.anyio
 KEY = "az-test-key-123456"
-NOTE = 'azure:gpt-4o-mini answered as gpt-4o-2024-08-06; priced as gpt-4o-2024-08-06, not as gpt-4o-mini'
+NOTE = "azure:gpt-4o-mini answered as gpt-4o-2024-08-06; priced as gpt-4o-2024-08-06, not as gpt-4o-mini"
 
 
 def test_pricer_keeps_the_azure_note_beside_an_unreported_usage():
@@ -100,7 +100,7 @@ def test_pricer_keeps_the_no_price_note_of_an_unreported_usage():
     assert quote.warning is not None
     assert "azure:gpt-4o answered without reporting its token usage; its cost is unknown" in quote.warning
     assert quote.notes is not None and OTHER_VENDORS in quote.notes
-    assert 'add the deployment\'s rates to the prices.yaml of your catalog' in quote.notes
+    assert "add the deployment's rates to the prices.yaml of your catalog" in quote.notes
 
 
 async def test_an_azure_answer_without_usage_as_another_vendors_model_says_so(tmp_path, serve_posts):
