@@ -77,3 +77,41 @@ async def test_the_split_past_the_writes_is_counted_in_the_ledger_and_an_older_l
     assert await anyio.to_thread.run_sync(main, ["data", "query", "--format", "json", "--run-id", "r-old"]) == 0
     [run] = json.loads(capsys.readouterr().out)
     assert run["attempts"][0]["cache_write_split_past_tokens"] is None
+
+
+async def test_prune_keeps_the_split_past_of_what_is_left_of_the_cutoffs_day(tmp_path, monkeypatch):
+    """A prune rebuilds the cutoff's UTC day in usage_rollup from the attempts it keeps: their writes counted past
+    their totals with them, and none of the pruned ones'; a flag count, never added to the tokens nor the cost."""
+    from types import SimpleNamespace
+
+    import magsag_mcp.ledger.prune as prune
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    day = 20_400 * 86400.0
+    now = day + 12 * 3600  # noon UTC: the cutoff, two hours back, is inside the day
+    monkeypatch.setattr(prune, "time", SimpleNamespace(time=lambda: now))  # (prune's clock alone)
+
+    def attempt(run_id: str, at: float, past: int) -> AttemptRecord:
+        return AttemptRecord(
+            run_id, at, "anthropic", "claude-sonnet-4-5", "s", "ana", "ok", 0, 1, input_tokens=50_000,
+            output_tokens=10, cache_write_tokens=30_000, cache_write_split_past_tokens=past, cost_usd=D("0.168"),
+        )  # fmt: skip
+
+    async with Ledger(tmp_path / "l.db") as ledger:
+        for run_id, at, past in (("old", now - 3 * 3600, 7_000), ("kept", now - 3600, 20_000)):
+            a = attempt(run_id, at, past)
+            await ledger.record_call(RunRecord(run_id, "ana", "s", at, ended_at=at, status="ok"), [a])
+        before = await ledger.summarize()
+        await ledger.prune(2 * 3600)
+        after = await ledger.summarize()
+        rollup = await ledger.read(
+            lambda c: c.execute(
+                "SELECT SUM(cache_write_split_past_tokens), SUM(cache_write_tokens), SUM(input_tokens)"
+                " FROM usage_rollup"
+            ).fetchone()
+        )
+    assert before["totals"]["cache_write_split_past_tokens"] == 27_000
+    assert after["totals"]["cache_write_split_past_tokens"] == 20_000
+    assert tuple(rollup) == (20_000, 30_000, 50_000)  # (the flag count is in neither the writes nor the input)
+    assert after["totals"]["input_tokens"] == 50_000 and after["totals"]["cache_write_tokens"] == 30_000
+    assert D(str(after["totals"]["cost_usd"])) == D("0.168")
