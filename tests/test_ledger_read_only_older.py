@@ -75,7 +75,7 @@ async def _record(db: Path) -> None:
 
 
 def _older(db: Path) -> None:
-    """The ledger as a version before 0017 left it: without every migration from 0017 on (0017 to 0035), its rows not
+    """The ledger as a version before 0017 left it: without every migration from 0017 on (0017 to 0036), its rows not
     renamed (0017 renames them, which the reads below show) nor its rollup given calls (0018)."""
     conn = sqlite3.connect(db)
     leave_as_the_version_before(conn)
