@@ -119,10 +119,18 @@ def _converted(
         )
     if isinstance(exc, aiohttp.ConnectionTimeoutError) and (told := connect_watch.given_up(exc)) is not None:
         # told to stop before its connect timeout ran out (connect_watch): failed as that timeout would have, and
-        # saying so, not that the timeout was waited out
+        # saying so, not that the timeout was waited out. Through a proxy, each connect to the host is one to the
+        # proxy (the watch marks it under the host): what did not connect was the proxy, which the fix is about
+        if proxy is None:
+            verdict = "(the host is taken as down for a while for callers connecting within as long)"
+        else:
+            verdict = (
+                f"through the proxy {proxy.url} (from {proxy.source}), which is what did not connect (the host behind "
+                "it was not reached); check the proxy, or add the host to NO_PROXY to connect directly"
+            )
         return ProviderTimeoutError(
             f"could not connect to {host(url)}: stopped before {timeouts.connect_described()} ran out, as {told} "
-            "(the host is taken as down for a while for callers connecting within as long)",
+            f"{verdict}",
             timeout_s=timeouts.connect,
         )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
