@@ -138,10 +138,18 @@ def _converted(
             f"could not connect to {host(url)} within {timeouts.connect_described()}", timeout_s=timeouts.connect
         )
     if isinstance(exc, aiohttp.ServerTimeoutError):
-        # Connected, then no answer in time: the model may be generating one the vendor bills.
-        return ProviderTimeoutError(
-            f"no answer from {host(url)} within {timeouts.read_described()}", maybe_billed=True, timeout_s=timeouts.read
-        )
+        # Connected, then no answer in time: the model may be generating one the vendor bills. Through a proxy, the
+        # request went to the proxy (a plain-http one forwards it itself): the silence may be the proxy's
+        via = ""
+        if proxy is not None:
+            via = f" through the proxy {proxy.url} (from {proxy.source})"
+        said = f"no answer from {host(url)}{via} within {timeouts.read_described()}"
+        if proxy is not None:
+            said += (
+                "; the proxy may be what did not answer (the host behind it maybe never reached): check the proxy, "
+                "or add the host to NO_PROXY to connect directly"
+            )
+        return ProviderTimeoutError(said, maybe_billed=True, timeout_s=timeouts.read)
     if isinstance(exc, TimeoutError):
         # aiohttp's total timeout, when one is set
         within = f"the total timeout of {setting(timeouts.total)}" if timeouts.total is not None else "the timeout"

@@ -67,3 +67,35 @@ async def test_connects_through_a_proxy_told_to_stop_name_the_proxy_not_the_serv
         assert "pr0xysecret" not in said
         assert not exc.reached and not exc.maybe_billed
     assert not connect_watch._CONNECTING
+
+
+async def test_a_plain_http_server_behind_a_proxy_that_never_answers_names_the_proxy():
+    # a plain-http target is asked through the proxy itself (no tunnel: the request goes to the proxy, which forwards
+    # it): a proxy that takes it and never answers left "no answer from <the server>", the server maybe never reached
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read()
+
+    proxy = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    # (the read timeout is what this test is about: the proxy never answers, so it comes whatever its length)
+    timeouts = Timeouts(connect=HANG_GUARD_S, read=0.3, from_settings=True)
+    transport = Transport(env={"HTTP_PROXY": f"http://u:pr0xysecret@127.0.0.1:{port}"}, timeouts=timeouts)
+    try:
+        with pytest.raises(E.ProviderTimeoutError) as info:
+            async with asyncio.timeout(HANG_GUARD_S):
+                await transport.post_json("http://ollama.lan.example:11434/api/show", {"model": "m"}, headers={})
+    finally:
+        await transport.aclose()
+        proxy.close()
+        for writer in held:
+            writer.close()
+    said = info.value.message
+    assert said.startswith(
+        f"no answer from http://ollama.lan.example:11434 through the proxy http://127.0.0.1:{port} (from HTTP_PROXY) "
+        "within the read timeout of 0.3s (MAGSAG_READ_TIMEOUT)"
+    ), said
+    assert "the proxy may be what did not answer" in said and "NO_PROXY" in said
+    assert "pr0xysecret" not in said
