@@ -140,14 +140,14 @@ def test_an_agent_run_cancelled_in_arun_is_recorded_cancelled(
         "def run(payload, *, skills=None, **deps):\n"
         "    skills.invoke('skill.analysis', {'data': 'first'})\n"
         "    payload['started']()\n"
-        "    payload['gate'](30)\n"
+        "    payload['gate'](60)\n"
         "    skills.invoke('skill.analysis', {'data': 'second'})\n",
     )
 
     async def main(mg: Magsag) -> None:
         payload = {"started": started.set, "gate": gate.wait}
         task = asyncio.create_task(mg.runner.arun("stuck-sag", payload, run_id="stuck-1"))
-        await asyncio.to_thread(started.wait, 30)
+        assert await asyncio.to_thread(started.wait, 60)  # (a hang guard: cancelled before its first call, no run)
         task.cancel()
         # arun has cancelled the agent's run (waited for, not slept on: a loaded machine took longer than a sleep)
         assert await asyncio.to_thread(run_cancelled.wait, 60)  # (a hang guard)
