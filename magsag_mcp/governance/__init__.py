@@ -208,15 +208,7 @@ class Governance:
         if not limits:
             return Admission(None, None) if ctx.delegated_from is None else await self._placing(ctx, None, scoped)
         target = ctx.target
-        worst = worst_case_reserved(
-            self.pricer,
-            target,
-            ctx.estimated_input_tokens,
-            ctx.max_output_tokens,
-            ctx.cache_ttls,
-            params=ctx.params,
-            picture_tokens=ctx.picture_tokens,
-        )
+        worst = self._worst_case(ctx)
         if worst is None:
             refusal = unpriced_refusal(limits, ctx.target, self.pricer)
             if refusal:
@@ -261,6 +253,18 @@ class Governance:
         rid = await self._reserve(op, prior)
         return Admission(rid, worst, None, True, False, True, scoped, None, ctx.run_id)  # positional (see above)
 
+    def _worst_case(self, ctx: AttemptContext) -> Decimal | None:
+        """The most ``ctx``'s attempt may cost, as its reservation (or its placeholder's bound) holds it."""
+        return worst_case_reserved(
+            self.pricer,
+            ctx.target,
+            ctx.estimated_input_tokens,
+            ctx.max_output_tokens,
+            ctx.cache_ttls,
+            params=ctx.params,
+            picture_tokens=ctx.picture_tokens,
+        )
+
     async def _placing(self, ctx: AttemptContext, reserved: Decimal | None, scoped: Any) -> Admission:
         """The admission of an attempt of a delegated call that no limit counts in the ledger (a model of unknown price
         every limit allows, call limits alone, no limit): a reservation all the same, counted in no limit, holding its
@@ -274,15 +278,7 @@ class Governance:
         placeholder too, so that another process's strict limit sees a call of no bound in flight (see :meth:`admit`).
         ``reserved``: what the call limit counts the attempt at, as without the reservation."""
         target = ctx.target
-        worst = worst_case_reserved(
-            self.pricer,
-            target,
-            ctx.estimated_input_tokens,
-            ctx.max_output_tokens,
-            ctx.cache_ttls,
-            params=ctx.params,
-            picture_tokens=ctx.picture_tokens,
-        )
+        worst = self._worst_case(ctx)
         # scoped is empty but for a model of unknown price that every limit allows, counting it at $0: its placeholder
         # is checked against them, and one with nothing left refuses it, as it refuses a call of any price
         op = Reservation(
