@@ -22,7 +22,7 @@ from magsag_mcp.ledger.prune import (
     PRUNED_EVENT,
     pruned_before,
 )
-from tests.older_version import leave_as_the_version_before
+from tests.older_version import leave_as_before_0035, leave_as_the_version_before
 
 DAY = 86400.0
 START = 20_000 * DAY
@@ -88,12 +88,13 @@ def test_the_latest_run_less_mark_is_the_one_read(tmp_path: Path):
 
 
 def test_a_ledger_without_the_index_reads_the_same_mark(tmp_path: Path):
-    """The version before's ledger, read where it lies, holds no 0035 index: the read names no index it lacks (SQLite
-    would refuse the query: "no such index") and finds the same mark."""
+    """A ledger of a version before 0035 (two back since 0036), read where it lies, holds no 0035 index: the read
+    names no index it lacks (SQLite would refuse the query: "no such index") and finds the same mark."""
     db = tmp_path / "l.db"
     _ledger(db).close()
     conn = sqlite3.connect(db, isolation_level=None)
     leave_as_the_version_before(conn)
+    leave_as_before_0035(conn)
     assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'events_prune_marks'").fetchone() is None
     assert pruned_before(conn) == (START + 20 * DAY, "the latest prune")
     conn.execute("DELETE FROM events WHERE event = ?", (PRUNED_EVENT,))

@@ -70,7 +70,8 @@ async def test_each_vendor_s_answer_records_the_model_it_named_and_query_runs_sh
     assert await anyio.to_thread.run_sync(main, ["data", "query", "--format", "csv", "--db", str(db)]) == 0
     reader = csv.DictReader(io.StringIO(capsys.readouterr().out))
     [csv_row] = list(reader)
-    # (0030's parts of a bill appended after them, 0033's count of cache writes of unsaid time to live last)
-    assert reader.fieldnames is not None and reader.fieldnames[-7:-4] == ["served_model", "data_classes", "endpoint"]
-    assert reader.fieldnames[-1] == "cache_write_ttl_unsaid_tokens"
+    # (0030's parts of a bill appended after them, then 0033's count of cache writes of unsaid time to live, 0036's of
+    # the writes a time-to-live split counted past its total last)
+    assert reader.fieldnames is not None and reader.fieldnames[-8:-5] == ["served_model", "data_classes", "endpoint"]
+    assert reader.fieldnames[-2:] == ["cache_write_ttl_unsaid_tokens", "cache_write_split_past_tokens"]
     assert csv_row["served_model"] == served
