@@ -15,10 +15,10 @@ from typing import TypeVar
 import aiosqlite
 import anyio
 
-from ..errors import ConfigError, LedgerError
+from ..errors import LedgerError
 from ..option_names import db_option, db_setting
 from ..plurals import listed
-from ..settings import given, ledger_path_setting
+from ..settings import SYNC_MODES, ledger_path_setting, ledger_sync_from_env
 from ..working_folder import absolute
 from .group_commit import SYNC_MODE_BY_CONNECTION
 from .ledger_files import has_log_file
@@ -174,31 +174,6 @@ def _wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
         time.sleep(0.005)  # a thread of its own (aiosqlite's), or a timeout of 0 (the inline connection)
-
-
-#: MAGSAG_LEDGER_SYNC -> SQLite's synchronous mode for the commits that make a call durable
-SYNC_MODES = {"full": "FULL", "normal": "NORMAL"}
-
-
-def ledger_sync_from_env(env: Mapping[str, str] | None = None) -> str:
-    """``MAGSAG_LEDGER_SYNC``: ``full`` (the default) or ``normal``, checked.
-
-    ``full``: a call returns once its record is on disk (an fsync per commit; concurrent calls share it):
-    it survives a crash of the process, of the OS and a power cut. ``normal``: a call returns once its
-    record is in the ledger's write-ahead log, without waiting for the disk: it survives the process
-    being killed, but a power cut or OS crash may lose the last calls (SQLite's WAL ``synchronous=NORMAL``;
-    the file itself is never corrupted). It saves one fsync per call, most of a sequential call's
-    ledger cost on a slow disk.
-    """
-    env = os.environ if env is None else env
-    value = (env.get("MAGSAG_LEDGER_SYNC") or "").strip().lower() or "full"
-    if value not in SYNC_MODES:
-        said = given("MAGSAG_LEDGER_SYNC", env.get("MAGSAG_LEDGER_SYNC") or "")
-        raise ConfigError(
-            f"{said} is not a ledger sync mode; use 'full' (every call on disk before it returns, the default) or "
-            "'normal' (survives the process being killed, not a power cut)"
-        )
-    return value
 
 
 def _create_private(path: Path) -> None:
