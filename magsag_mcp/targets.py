@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from functools import lru_cache
+from importlib import import_module
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -208,36 +209,43 @@ def _registry_prefixes() -> frozenset[str]:
     return frozenset(provider_names()) | provider_aliases()
 
 
-_canonical: Any = None
+class _RegistryFunction:
+    """A function of the provider registry (:mod:`magsag_mcp.providers`) that targets ask, imported once: ``providers``
+    imports this module (and aiohttp), so it is not imported at the top, and an import statement in a function that
+    targets are parsed by on every call costs about 5,700 instructions each time it runs. While the registry is not
+    loaded (:func:`_registry_loaded`) a built-in provider's name is answered from :mod:`.provider_aliases`' tables
+    (``unloaded``, given the built-in name); any other name asks the registry (one registered, or none: its refusal
+    names the one meant), which answers from then on (``function``)."""
+
+    __slots__ = ("name", "unloaded", "function")
+
+    def __init__(self, name: str, unloaded: Callable[[str], Any]) -> None:
+        self.name = name
+        self.unloaded = unloaded
+        self.function: Callable[[str], Any] | None = None
+
+    def first(self, provider: str) -> Any:
+        if not _registry_loaded() and (built_in := built_in_provider(provider)) is not None:
+            return self.unloaded(built_in)
+        self.function = getattr(import_module(".providers", __package__), self.name)
+        return self.function(provider)
+
+
+_CANONICAL = _RegistryFunction("canonical_provider", lambda built_in: built_in)
+_HOSTING = _RegistryFunction("hosts_other_models", HOSTING_PROVIDERS.__contains__)
 
 
 def canonical_provider(name: str) -> str:
-    """:func:`.providers.canonical_provider`, imported once: ``providers`` imports this module (and
-    aiohttp), so it is not imported at the top; an import statement in a function that targets are
-    parsed by on every call costs about 5,700 instructions each time it runs. A built-in provider's name is read
-    without it while the registry is not loaded (:func:`_registry_loaded`); any other name asks the registry (one
-    registered, or none: its refusal names the one meant)."""
-    global _canonical
-    if _canonical is None:
-        if not _registry_loaded() and (built_in := built_in_provider(name)) is not None:
-            return built_in
-        from .providers import canonical_provider as _canonical
-    return _canonical(name)
-
-
-_hosting: Any = None
+    """:func:`.providers.canonical_provider`, read without the registry for a built-in provider's name while it is not
+    loaded (:class:`_RegistryFunction`)."""
+    return (_CANONICAL.function or _CANONICAL.first)(name)
 
 
 def hosts_other_models(name: str) -> bool:
-    """:func:`.providers.hosts_other_models`, imported once (as :func:`canonical_provider` is: routing asks it of
-    MAGSAG_PROVIDER on every call); for a built-in provider while the registry is not loaded, read from
-    :data:`~.provider_aliases.HOSTING_PROVIDERS`."""
-    global _hosting
-    if _hosting is None:
-        if not _registry_loaded() and (built_in := built_in_provider(name)) is not None:
-            return built_in in HOSTING_PROVIDERS
-        from .providers import hosts_other_models as _hosting
-    return bool(_hosting(name))
+    """:func:`.providers.hosts_other_models` (routing asks it of MAGSAG_PROVIDER on every call), for a built-in
+    provider while the registry is not loaded read from :data:`~.provider_aliases.HOSTING_PROVIDERS`
+    (:class:`_RegistryFunction`)."""
+    return bool((_HOSTING.function or _HOSTING.first)(name))
 
 
 def forget_parsed_targets() -> None:
