@@ -16,7 +16,7 @@ from .providers import min_output_tokens, prompt_overhead
 from .providers.anthropic_usage import CACHE_TTLS, cache_ttls_asked, cache_ttls_marked
 from .records import AttemptRecord
 from .types import LLMRequest, LLMResult, Target, Usage
-from .worst_cases import AUDIO_PROVIDERS, worst_case_reserved
+from .worst_cases import AUDIO_PROVIDERS
 
 if TYPE_CHECKING:
     from .cascade_guard import Guard
@@ -70,8 +70,7 @@ def refused_whatever_was_spent(
     if guard is None:
         return None
     tokens_in, pictures = input_tokens_reserved_parts(request, target)
-    worst = worst_case_reserved(
-        pricer,
+    worst = pricer.reserved_worst_case(
         target,
         tokens_in,
         output_tokens_reserved(request, target),
@@ -401,8 +400,7 @@ def cost_bound(pricer: Pricing, admission: Any, target: Target, request: LLMRequ
     if reserved is not None:
         return reserved
     tokens_in, pictures = input_tokens_reserved_parts(request, target)
-    return worst_case_reserved(
-        pricer,
+    return pricer.reserved_worst_case(
         target,
         tokens_in,
         output_tokens_reserved(request, target),

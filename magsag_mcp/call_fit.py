@@ -38,7 +38,6 @@ from .route_resolution import _route
 from .routing import Plan
 from .targets import or_provider_key
 from .text import check_text
-from .worst_cases import worst_case_reserved
 
 #: how a refusal of the call's model begins (call_targets.explicit_target's)
 _IN_MODEL_CONFIG = "model_config: "
@@ -134,8 +133,8 @@ def call_fit(
         req = plan.request_for(cand.target)
         tokens_in, pictures = input_tokens_reserved_parts(req, cand.target)
         tokens_out = output_tokens_reserved(req, cand.target)
-        worst = worst_case_reserved(
-            pricer, cand.target, tokens_in, tokens_out, params=req.extra, picture_tokens=pictures
+        worst = pricer.reserved_worst_case(
+            cand.target, tokens_in, tokens_out, params=req.extra, picture_tokens=pictures
         )
         words: tuple[str, str] | None = None  # the first refusing limit's (clause, fix), for the call's reason
         if worst is None:

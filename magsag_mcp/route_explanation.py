@@ -27,7 +27,6 @@ from .route_skips import none_sendable, refusal_ending, targets_skipped
 from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
 from .types import Target
-from .worst_cases import worst_case_reserved
 
 if TYPE_CHECKING:
     from .providers.base import ProgressCallback
@@ -119,8 +118,7 @@ class RouteExplanation:
                 entry["request_cap"] = pool.use(self.cascade.clock())  # its routing request_caps, and their use now
             # (a picture is counted at the most its target's vendor bills one as; tokens_in, at any vendor's most)
             text, pictures = estimate_input_parts(plan.request, cand.target) if images else (tokens_in, 0)
-            worst = worst_case_reserved(
-                self.pricer,
+            worst = self.pricer.reserved_worst_case(
                 cand.target,
                 text + pictures + prompt_overhead(cand.target, req),
                 output_tokens_reserved(req, cand.target),

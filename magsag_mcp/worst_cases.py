@@ -239,25 +239,6 @@ class WorstCasePricing:
         return None
 
 
-def worst_case_reserved(
-    pricer: Any,
-    target: Target,
-    input_tokens: int,
-    output_tokens: int,
-    cache_ttls: frozenset[str] | None = None,
-    *,
-    params: Mapping[str, Any] | None = None,
-    picture_tokens: int = 0,
-) -> Decimal | None:
-    """``pricer.reserved_worst_case``, given ``picture_tokens`` only where there are some: a pricer of the Pricing
-    protocol written before it took them (a library caller's wrapper) is asked as it was for a call without pictures."""
-    if picture_tokens:
-        return pricer.reserved_worst_case(  # type: ignore[no-any-return]
-            target, input_tokens, output_tokens, cache_ttls, params=params, picture_tokens=picture_tokens
-        )
-    return pricer.reserved_worst_case(target, input_tokens, output_tokens, cache_ttls, params=params)  # type: ignore[no-any-return]
-
-
 def request_asks(params: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> tuple[Any, Any]:
     """(where inference is asked to run, the service tier asked) of vendor ``params``: a request's
     (``LLMRequest.extra``, a mapping) or a target's ((name, value) pairs). Anthropic's ``inference_geo`` and

@@ -58,7 +58,7 @@ class FixedPricer:
         self.worst = None if worst is None else Decimal(worst)
 
     def reserved_worst_case(
-        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None, params=None
+        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None, *, params=None, picture_tokens=0
     ) -> Decimal | None:
         return self.worst
 

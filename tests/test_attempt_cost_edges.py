@@ -105,9 +105,11 @@ class Delegating:
         return self.pricer.context_window(provider, model)
 
     def reserved_worst_case(
-        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None, params=None
+        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None, *, params=None, picture_tokens=0
     ) -> D | None:
-        return self.pricer.reserved_worst_case(target, input_tokens, output_tokens, params=params)
+        return self.pricer.reserved_worst_case(
+            target, input_tokens, output_tokens, params=params, picture_tokens=picture_tokens
+        )
 
 
 def test_a_pricer_of_the_protocol_alone_keeps_an_azure_sighting_by_its_endpoint():

@@ -100,3 +100,29 @@ async def test_a_limits_reservation_adds_the_pictures_once(tmp_path):
         held = await strict.admit(replace(ctx, run_id="r-strict", picture_tokens=pictures))
         assert held.reserved_usd == D("0.18175")
         await strict.release(held)
+
+
+class Asked(Pricer):
+    """A Pricer that keeps the keywords each worst case was asked with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[dict] = []
+
+    def reserved_worst_case(self, target, input_tokens, output_tokens, cache_ttls=None, **keywords):  # type: ignore[override]
+        self.asked.append(keywords)
+        return super().reserved_worst_case(target, input_tokens, output_tokens, cache_ttls, **keywords)
+
+
+async def test_the_pricer_is_asked_in_the_protocols_own_words_pictures_or_none(tmp_path):
+    # The Pricing protocol (attempt_cost.Pricing, no documented extension point) takes picture_tokens: admission and
+    # the bound of an unknown cost give it always, 0 for a prompt of none, with no wrapper between them that left it
+    # out for a pricer written before it took them (a frame and a branch on every admission under limits)
+    pricer = Asked()
+    text_only = LLMRequest(_messages([{"role": "user", "content": "hello"}]), max_tokens=100)
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, pricer)
+        ctx = replace(attempt_ctx("r-text"), target=PRO, estimated_input_tokens=10, max_output_tokens=100)
+        await gov.release(await gov.admit(ctx))
+    cost_bound(pricer, None, PRO, text_only)
+    assert [asked.get("picture_tokens") for asked in pricer.asked] == [0, 0]

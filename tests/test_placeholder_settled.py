@@ -24,7 +24,9 @@ pytestmark = pytest.mark.anyio
 class ByModel:
     """``compat:unpriced`` has no price; any other model's worst case is $0.1."""
 
-    def reserved_worst_case(self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None, params=None):
+    def reserved_worst_case(
+        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None, *, params=None, picture_tokens=0
+    ):
         return None if target.model == "unpriced" else Decimal("0.1")
 
 

@@ -64,7 +64,7 @@ class ByModel:
     """A target's worst case is its model's name: ``Target("compat", "0.25")`` may cost up to $0.25."""
 
     def reserved_worst_case(
-        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None, params=None
+        self, target: Target, input_tokens: int, output_tokens: int, cache_ttls=None, *, params=None, picture_tokens=0
     ) -> Decimal:
         return Decimal(target.model)
 

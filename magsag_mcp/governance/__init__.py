@@ -23,7 +23,7 @@ from ..providers.local_reach import LocalReach
 from ..rates import bare_model
 from ..served_models import ServedModels
 from ..types import Target
-from ..worst_cases import WorstCasePricing, worst_case_reserved
+from ..worst_cases import WorstCasePricing
 from .attempts import Admission, AttemptContext
 from .budget import Carry, Reservation, reservation_ttl, sweep_later
 from .call_limit import check_call_limits
@@ -255,8 +255,7 @@ class Governance:
 
     def _worst_case(self, ctx: AttemptContext) -> Decimal | None:
         """The most ``ctx``'s attempt may cost, as its reservation (or its placeholder's bound) holds it."""
-        return worst_case_reserved(
-            self.pricer,
+        return self.pricer.reserved_worst_case(  # type: ignore[no-any-return]
             ctx.target,
             ctx.estimated_input_tokens,
             ctx.max_output_tokens,
