@@ -12,7 +12,7 @@ import binascii
 import re
 
 from .key_triggers import _A_TRIGGER as _A_TRIGGER
-from .key_triggers import _RE_ALSO_ASCII, _TRIGGERS, _VENDOR_TRIGGERS
+from .key_triggers import _MID_WORD, _RE_ALSO_ASCII, _TRIGGERS, _VENDOR_TRIGGERS, goes_on
 from .key_triggers import _folded as _folded
 from .key_triggers import holds_a_trigger as holds_a_trigger
 from .lazy_pattern import compiled_on_first_use
@@ -414,13 +414,24 @@ class _ShapeStarts:
         assert self.lowered is not None
         looked_from, found = self._seen[word]
         if at < looked_from:  # (a window's end cut a shape before where it was last looked for from)
-            earlier = self.lowered.find(word, at, looked_from + len(word) - 1)
+            earlier = self._find(word, at, looked_from + len(word) - 1)
             found = found if earlier == -1 else earlier
         elif found != -1 and found < at:
-            found = self.lowered.find(word, at)
+            found = self._find(word, at, len(self.lowered))
         else:
             return found
         self._seen[word] = (at, found)
+        return found
+
+    def _find(self, word: str, at: int, end: int) -> int:
+        """The first place of ``word`` from ``at`` (starting before ``end``) where a shape could hold it: one of
+        :data:`_MID_WORD` that a word's characters go on after (but for its label's own ending) is passed over."""
+        assert self.lowered is not None
+        found = self.lowered.find(word, at, end)
+        if word in _MID_WORD:
+            ending = _MID_WORD[word]
+            while found != -1 and goes_on(self.lowered, found + len(word), ending):
+                found = self.lowered.find(word, found + 1, end)
         return found
 
     def _run_start(self, end: int) -> int:

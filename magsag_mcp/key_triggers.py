@@ -64,3 +64,20 @@ def _folded(text: str) -> str:
     """``text`` as :data:`_TRIGGERS` are looked up in: casefolded, each letter that (?i:...) matches to an ASCII one
     made that letter first."""
     return text.lower() if text.isascii() else text.translate(_RE_ALSO_ASCII).casefold()
+
+
+#: the trigger words that every shape holding them ends a label with (``api_key``, ``?key=``, ``&sig=``), a separator
+#: after it (a quote, a space, ``:``, ``=``, an escape's ``\\`` or ``%``), or goes on with its label's own ending
+#: (``signature=``): where letters, digits, ``+``, ``/``, ``_`` or ``-`` follow instead, they stand inside a word that
+#: no shape hinges on (base64's random letters, ``monkeys``, ``design``), any shape around them holding a trigger word
+#: of its own. Taken for shapes' starts, base64's "key" and "sig" (some 1 in 16,000 of its characters) spent what the
+#: patterns may read on windows around them: an embeddings answer of 12 MB or more (OpenAI's ``encoding_format:
+#: "base64"``, 2,048 vectors of 1,536 floats) was masked from there on, its vectors lost
+_MID_WORD = {"key": (), "sig": ("nature",)}
+#: the characters a word's go on with (lower-cased): base64's and base64url's, and a name's
+_WORD_GOES_ON = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+/_-")
+
+
+def goes_on(lowered: str, after: int, ending: tuple[str, ...]) -> bool:
+    """Whether a word's characters go on at ``after`` of ``lowered``, and not with one of ``ending``."""
+    return after < len(lowered) and lowered[after] in _WORD_GOES_ON and not lowered.startswith(ending, after)

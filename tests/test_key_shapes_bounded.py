@@ -101,13 +101,13 @@ def test_a_match_cut_by_the_bound_is_taken_whole(counted: _CountedPattern):
 
 def test_an_events_data_past_what_is_read_is_json_still(counted: _CountedPattern):
     # cut where a key's shape could start, an event's data (stored as JSON, read by strict parsers) was no JSON: past
-    # what the patterns read (a "design" every 7 characters, each read around), runs of a credential's characters are
+    # what the patterns read (a "key" every 8 characters, each read around), runs of a credential's characters are
     # masked, its quotes, escapes and punctuation kept
     from magsag_mcp.ledger.events import event_row
 
     key = "Zq4Xw8Rt2Yu6Io0Pa3Sd7Fg1Hj5Kl9"
     data = {
-        "note": "design " * 50_000,
+        "note": "the key " * 50_000,
         "api_key": key,
         "said": 'caf\u00e9\n"quoted"',
         "escaped": f"\nsk-proj-{key}",

@@ -137,10 +137,11 @@ def test_a_shape_longer_than_a_window_is_read_whole(counted: _CountedPattern, sh
 
 
 def test_past_what_the_patterns_read_the_text_is_masked_from_where_a_shape_could_start(counted: _CountedPattern):
-    # a trigger word every 7 characters makes windows of all of the text: past the characters the patterns read, a key
-    # is masked, never passed through unread; the words before them are kept
-    dense = "design " * 150_000
-    text = dense + _KEY[8:] + " monitoring " + "design " * 10
+    # a trigger word every 8 characters makes windows of all of the text: past the characters the patterns read, a key
+    # is masked, never passed through unread; the words before them are kept. (A "key" a separator follows: one inside
+    # a word, "design"'s "sig", is no shape's start, and opens no window)
+    dense = "the key " * 150_000
+    text = dense + _KEY[8:] + " monitoring " + "the key " * 10
     said = redact(text)
     assert _KEY[8:20] not in said and "monitoring" not in said
     assert said.startswith(dense[:_SHAPES_READ_MOST - 2 * 16_384])
