@@ -193,7 +193,13 @@ def _query(args: argparse.Namespace) -> int:
         raise InputError(
             f"--output {args.output} takes an export: give --format csv or json (the table is for a terminal)"
         )
-    filters = filters_from(args, limit=50 if args.limit is None else args.limit, offset=args.offset, cursor=args.cursor)
+    filters = filters_from(
+        args,
+        limit=50 if args.limit is None else args.limit,
+        offset=args.offset,
+        cursor=args.cursor,
+        zone=args.timezone,
+    )
 
     # the page query_runs (the MCP tool) reads, with has_more
     async def read(ledger: Any) -> dict[str, Any]:
@@ -308,6 +314,14 @@ def register(groups: CommandGroups) -> None:
         "and those begun before it that made a call in it (a long-lived run), each with all its attempts.",
     )
     add_filters(p)
+    p.add_argument(
+        "--timezone",
+        type=given,
+        help="a --since or --until date (or time) without an offset is this IANA zone's (default UTC), as `flow "
+        "daily --timezone` and `flow summarize --timezone` read theirs: --since 2026-10-01 --until 2026-11-01 "
+        "--timezone Europe/Berlin is Berlin's October, its two ends at different offsets; times are still "
+        "written in UTC",
+    )
     p.add_argument(
         "--limit",
         type=count("runs per page", 1, MOST_PER_PAGE, unset=ALL_RUNS),

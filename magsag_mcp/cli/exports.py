@@ -31,7 +31,7 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
     more match), each run of many attempts read and written a piece at a time all the same (a page of a long-lived
     ``Magsag``'s run, read whole, took the memory the export was made not to)."""
     page_size = data.EXPORT_PAGE if limit is None else limit
-    filters = data.filters_from(args, limit=page_size, offset=args.offset, cursor=args.cursor)
+    filters = data.filters_from(args, limit=page_size, offset=args.offset, cursor=args.cursor, zone=args.timezone)
     as_json = args.format == "json"
     export = ledger_exports.RunsExport(filters, all_pages=limit is None)  # its window: refused before a ledger opens
     from .output import export_to

@@ -1,0 +1,97 @@
+"""`magsag data query --since DATE --until DATE --timezone ZONE` reads the dates as that zone's midnights, as `flow
+summarize` and `flow daily` read theirs: an operator reconciling a month's (or a day's) `flow daily --timezone
+Europe/Berlin` with the attempts that make it up exports them with the same window. Before, `data query` took no
+--timezone (exit 2, "unrecognized arguments"), and its dates were UTC's: the window had to be written with offsets,
+which differ at its two ends across a clock change (October in Berlin: +02:00 at its start, +01:00 at its end), so
+one offset written for both moved an end by an hour. Checked over the day Berlin's clocks go back (2026-10-25, 25
+hours long), with calls a second inside and outside each of its midnights."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from magsag_mcp.cli import main
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+
+def _at(*when: int) -> float:
+    return datetime(*when, tzinfo=UTC).timestamp()
+
+
+#: Berlin's 2026-10-25 runs from 00:00 CEST (2026-10-24T22:00Z) to 00:00 CET (2026-10-25T23:00Z)
+CALLS = [
+    ("before", _at(2026, 10, 24, 21, 59, 59)),
+    ("first", _at(2026, 10, 24, 22, 0, 0)),
+    ("twice-0230-summer", _at(2026, 10, 25, 0, 30)),  # 02:30 CEST
+    ("twice-0230-winter", _at(2026, 10, 25, 1, 30)),  # 02:30 CET, the hour the day lives twice
+    ("last", _at(2026, 10, 25, 22, 59, 59)),
+    ("after", _at(2026, 10, 25, 23, 0, 0)),
+]
+INSIDE = ["last", "twice-0230-winter", "twice-0230-summer", "first"]  # newest first
+WINDOW = ["--since", "2026-10-25", "--until", "2026-10-26", "--timezone", "Europe/Berlin"]
+
+
+def _ledger(tmp_path: Path) -> Path:
+    db = tmp_path / "l.db"
+
+    async def go() -> None:
+        async with Ledger(db) as ledger:
+            for run_id, at in CALLS:
+                att = AttemptRecord(run_id, at, "openai", "gpt-4o", None, "ana", "ok", 0, 1, cost_usd=Decimal("0.1"))
+                await ledger.record_call(RunRecord(run_id, "ana", None, at, ended_at=at + 1, status="ok"), [att])
+
+    asyncio.run(go())
+    return db
+
+
+def _query(db: Path, capsys: Any, *args: str) -> tuple[str, str]:
+    code = main(["data", "query", "--db", str(db), *args])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out, err
+
+
+def test_csv_export_of_a_zones_day_across_the_clock_change(tmp_path: Path, capsys: Any):
+    db = _ledger(tmp_path)
+    out, _ = _query(db, capsys, "--format", "csv", *WINDOW)
+    assert [row["run_id"] for row in csv.DictReader(io.StringIO(out))] == INSIDE
+
+
+def test_json_export_and_table_take_the_zone_too(tmp_path: Path, capsys: Any):
+    db = _ledger(tmp_path)
+    out, _ = _query(db, capsys, "--format", "json", *WINDOW)
+    assert [run["run_id"] for run in json.loads(out)] == INSIDE
+    out, _ = _query(db, capsys, *WINDOW)
+    listed = [line.split()[1] for line in out.splitlines()[1:]]
+    assert listed == INSIDE
+
+
+def test_a_page_cut_at_limit_names_filters_that_read_on_without_the_zone(tmp_path: Path, capsys: Any):
+    """The note's filters are the window as read (with the zone's offsets): given again with the --cursor, with or
+    without --timezone, they are the same filters, and the next page holds the rest of the day's runs."""
+    db = _ledger(tmp_path)
+    out, err = _query(db, capsys, "--format", "csv", "--limit", "3", *WINDOW)
+    assert [row["run_id"] for row in csv.DictReader(io.StringIO(out))] == INSIDE[:3]
+    note = err.split("--cursor ", 1)[1]
+    cursor = note.split()[0].rstrip(";")
+    assert "--since 2026-10-25T00:00:00+02:00" in note and "--until 2026-10-26T00:00:00+01:00" in note
+    since, until = "2026-10-25T00:00:00+02:00", "2026-10-26T00:00:00+01:00"
+    for zone in ([], ["--timezone", "Europe/Berlin"]):
+        out, _ = _query(db, capsys, "--format", "csv", "--cursor", cursor, "--since", since, "--until", until, *zone)
+        assert [row["run_id"] for row in csv.DictReader(io.StringIO(out))] == INSIDE[3:]
+
+
+def test_an_unknown_zone_is_refused_as_the_flag(tmp_path: Path, capsys: Any):
+    db = _ledger(tmp_path)
+    code = main(["data", "query", "--db", str(db), "--since", "2026-10-25", "--timezone", "europe/berlin"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--timezone" in err and "Europe/Berlin" in err
