@@ -183,3 +183,25 @@ async def test_a_failure_whose_message_spans_lines_is_one_line_of_the_text_log(
     separated = logging.makeLogRecord({**vars(record), "msg": record.getMessage() + "\u2028forged\u2029", "args": None})
     said = RedactingFormatter(TEXT_LINE).format(separated)
     assert said.splitlines() == [said] and said.endswith("agent (none))\\u2028forged\\u2029"), said
+
+
+async def test_an_empty_agent_is_logged_as_none_as_it_is_recorded(
+    fake_openai: FakeOpenAI, db: Path, caplog: pytest.LogCaptureFixture
+):
+    """`"agent": ""` (a client filling every optional field) names no agent: the service records the call under none
+    (as check_budget reads it), and its lines said "agent ," (the JSON field "") for a call the ledger holds as
+    agent-less, which an operator reading the log could not match to the ledger's rows."""
+    fake_openai.queue(R.Reply(text="fine"))
+    with caplog.at_level(logging.INFO, logger="magsag_mcp.mcp"):
+        async with Client(build_server(catalog=CATALOG, db=db, env=_env(fake_openai))) as client:
+            answered = (await client.call_tool("invoke_skill", {**ARGS, "agent": ""})).structured_content
+            err = error_of(await client.call_tool("invoke_skill", {**ARGS, "skill_id": "skill.nope", "agent": ""}))
+            [run] = (
+                await client.call_tool("query_runs", {"filters": {"run_id": answered["run_id"]}})
+            ).structured_content["runs"]
+    assert run["agent"] is None
+    ok_line, failed_line = _call_lines(caplog)
+    assert f"run {answered['run_id']}, agent (none)," in ok_line.getMessage()
+    assert failed_line.getMessage().endswith(f" (skill skill.nope, run {err['run_id']}, agent (none))")
+    for line in (ok_line, failed_line):
+        assert json.loads(JsonFormatter().format(line))["agent"] is None

@@ -81,12 +81,13 @@ class MagsagTools:
     def _agent(self, named: str | None) -> str | None:
         """The agent a call is recorded (or explained, or read) under: the one it is held to (its client token's, in
         ``MAGSAG_MCP_TOKENS_FILE``; else the server's, ``magsag-mcp --agent``) when there is one, which a call may
-        repeat but not change (its limits would no longer bind the client), else the call's own."""
+        repeat but not change (its limits would no longer bind the client), else the call's own: "" names none, as
+        the service records it (a line saying "agent ," was of a call the ledger holds under no agent)."""
         from ..ledger_reads import held_agent
 
         pinned = self.state.call_agent
         if pinned is None:
-            return named
+            return named or None
         if self.state.reads_own_agent_only:
             return held_agent(named, pinned)
         return held_agent(named, pinned, "every call", "magsag-mcp --agent")
