@@ -373,3 +373,31 @@ def test_the_largest_and_least_limits_the_ledger_counts_load(catalog_copy):
     assert loaded.thresholds is not None
     assert str(loaded.thresholds.max_cost_per_month_usd) == "9223372.036854775807"
     assert loaded.thresholds.max_cost_per_call_usd == 10
+
+
+@pytest.mark.parametrize("lock", ["link", "file"])
+async def test_a_policy_file_open_in_emacs_with_a_change_unsaved_leaves_the_saved_policies_in_force(
+    catalog_copy, tmp_path, lock
+):
+    # Emacs keeps ``.#NAME`` beside a file whose buffer holds an unsaved change: a link to ``user@host.pid:boot`` (a
+    # file of that text where links cannot be made). Read as a policy file, every start failed while the operator
+    # edited the policy ("policies/.#model_governance.yaml: cannot read: No such file or directory"). The saved file is
+    # in force.
+    from magsag_mcp.catalog import validate_catalog
+    from magsag_mcp.service import Service
+
+    policy(catalog_copy, "policies:\n  - name: cap\n    thresholds: {max_cost_per_run_usd: 2}\n")
+    held = catalog_copy / "policies" / ".#model_governance.yaml"
+    if lock == "link":
+        held.symlink_to("ops@host.4242:1765000000")
+    else:
+        held.write_text("ops@host.4242:1765000000")
+    assert validate_catalog(catalog_copy, env={}) == []
+    policies = load_policies(catalog_copy)
+    assert [(p.name, str(limit.amount)) for p in policies.policies for limit in policies.limits] == [("cap", "2")]
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env={})
+    await svc.aclose()
+    # the file it locks is read all the same: a problem of its own still stops every start
+    policy(catalog_copy, "policies:\n  - name: cap\n    thresholds: {max_cost_per_run_usd: -2}\n")
+    with pytest.raises(E.CatalogError, match=r"model_governance.yaml: policies.0.thresholds.max_cost_per_run_usd"):
+        load_policies(catalog_copy)

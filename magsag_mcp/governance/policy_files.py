@@ -39,7 +39,7 @@ def _files(catalog_dir: Path, problems: list[str]) -> list[Path]:
         for sub in folder.iterdir()
         if sub.is_dir() and not sub.name.startswith(".")
         for p in sub.rglob("*")
-        if p.suffix.lower() in (".yaml", ".yml") and p.is_file()
+        if p.suffix.lower() in (".yaml", ".yml") and p.is_file() and not _edit_lock(p)
     )
     problems.extend(
         f"{p}: policies/{p.relative_to(folder).as_posix()} is not read: only the files directly in policies/ are; "
@@ -47,7 +47,16 @@ def _files(catalog_dir: Path, problems: list[str]) -> list[Path]:
         for p in nested
     )
     # Policy.YAML is a policy file too (a Windows editor's name for it): skipped, its limits would be gone unsaid
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".yaml", ".yml"))
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".yaml", ".yml") and not _edit_lock(p))
+
+
+def _edit_lock(path: Path) -> bool:
+    """Whether ``path`` is the lock Emacs keeps beside a file it edits, unsaved changes in its buffer: ``.#NAME``, a
+    link to ``user@host.pid:boot`` (a file holding that text where links cannot be made). It is no policy: read as one,
+    every start of magsag failed for as long as the operator had the policy file open with a change unsaved, told
+    ``.#model_governance.yaml: cannot read: No such file or directory``. The file it locks holds the policies in force
+    (what was last saved), and is read."""
+    return path.name.startswith(".#")
 
 
 #: what a policy file must hold, for the message about an empty one
@@ -167,7 +176,7 @@ def _policies_in_use() -> str:
         root = find_catalog()
     except ConfigError:
         return ""
-    files = sorted(p for p in (root / "policies").glob("*.y*ml") if p.is_file())
+    files = sorted(p for p in (root / "policies").glob("*.y*ml") if p.is_file() and not _edit_lock(p))
     return f" (the catalog in use ({root}) has: {', '.join(str(p) for p in files)})" if files else ""
 
 
