@@ -68,6 +68,7 @@ from .errors import (
     said_without_keys,
 )
 from .governance import refusal_ends_call
+from .governance.attempts import sent_at
 from .otel_spans import traced
 from .paused_calls import continues_said, resumed_request, with_turn_before
 from .providers import ProviderSet
@@ -353,7 +354,7 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                         state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
                         await self.guard.settle(admission, ZERO)  # type: ignore[union-attr]
                     raise
-                started_wall = time.time()
+                started_wall = sent_at(admission, time.time())  # (never before its reservation: see sent_at)
                 started = self.clock()
                 sent_before, state.sent_after_deferral = state.sent_after_deferral, True
                 # The deadline bounds the attempt in flight too, not only the waits between attempts: a server that

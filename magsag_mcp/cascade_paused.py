@@ -63,6 +63,7 @@ from .errors import (
     redact,
     said_without_keys,
 )
+from .governance.attempts import sent_at
 from .invoke_result import call_cost
 from .plurals import counted
 from .providers.anthropic_paused import PAUSED_SAID
@@ -361,7 +362,7 @@ class PausedTurns:
             if isinstance(stopped, CallbackFailed):  # (the caller's own error, as a try's event raises it)
                 raise stopped.error from None
             raise
-        started_wall, started, sends = time.time(), self.clock(), Sends()
+        started_wall, started, sends = sent_at(admission, time.time()), self.clock(), Sends()
         # its streamed text written back from the prompt's escapes, as the final (joined) text is (see Cascade.run)
         shown = state.plan.answer_stream(progress) if progress is not None and state.plan.answer_stream else None
         left = deadline - self.clock()

@@ -235,7 +235,7 @@ class Governance:
                 rid = await self._carry(held, prior, worst, target.provider, model)
                 if rid is not None:
                     self._running += 1
-                    return Admission(rid, worst, None, True, False, True, scoped, None, ctx.run_id)
+                    return Admission(rid, worst, None, True, False, True, scoped, None, ctx.run_id, held.reserved_at)
         # positional, in the parameter order: keywords to a class call build and unpack a dict (Python 3.11)
         op = Reservation(
             scoped,
@@ -251,7 +251,7 @@ class Governance:
             ctx.call_id,
         )
         rid = await self._reserve(op, prior)
-        return Admission(rid, worst, None, True, False, True, scoped, None, ctx.run_id)  # positional (see above)
+        return Admission(rid, worst, None, True, False, True, scoped, None, ctx.run_id, op.at)  # positional (see above)
 
     def _worst_case(self, ctx: AttemptContext) -> Decimal | None:
         """The most ``ctx``'s attempt may cost, as its reservation (or its placeholder's bound) holds it."""
@@ -295,7 +295,7 @@ class Governance:
         )
         rid = await self._reserve(op, ctx.prior_admissions)
         # never carried over to the call's next attempt (whole False): it holds no limit's worst case
-        return Admission(rid, reserved, None, True, False, False, scoped, None, ctx.run_id)
+        return Admission(rid, reserved, None, True, False, False, scoped, None, ctx.run_id, op.at)
 
     async def _reserve(self, op: Reservation, prior: Sequence[Admission]) -> int:
         """Make ``op``, shrinking the call's earlier attempts' holds (``prior``) in its transaction; its id."""

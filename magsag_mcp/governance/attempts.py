@@ -36,6 +36,20 @@ class Admission:
     #: the run its attempt is recorded under, which names the sweep's stand-in for its reservation should that expire
     #: first (see :meth:`~magsag_mcp.governance.Governance.release`)
     run_id: str | None = None
+    #: the wall-clock time its reservation was made at, which chose the day and month its limits read (see sent_at)
+    reserved_at: float | None = None
+
+
+def sent_at(admission: Any, wall: float) -> float:
+    """The time an attempt admitted with ``admission`` is recorded as started at, its clock reading ``wall`` as it is
+    sent: never before its reservation was made. The attempt's spend lands in the day (and month) of that time, and the
+    reservation was checked against the windows of its own: a wall clock set back between the two (NTP stepping it, a
+    laptop's clock corrected) put the spend in a day whose limit never counted it (reserved at 00:00:05, sent at
+    23:59:55 the day before, whose limit it passed). A later day's limit counted the call while it was in flight (every
+    open reservation counts in every window), so a spend landing at or after its reservation's time is within every
+    limit that reservation was checked for."""
+    at = getattr(admission, "reserved_at", None)
+    return at if at is not None and wall < at else wall
 
 
 @dataclass(slots=True)

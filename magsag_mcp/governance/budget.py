@@ -77,7 +77,7 @@ class Reservation:
 
     __slots__ = (
         "limits", "amount_pusd", "run_id", "budget", "agent", "ttl", "parent_known", "what", "shrink", "drop",
-        "delegated_from", "call_id", "unbounded", "swept",
+        "delegated_from", "call_id", "unbounded", "swept", "at",
     )  # fmt: skip
 
     #: the group commit applies mergeable operations in this order: records (which settle
@@ -125,6 +125,8 @@ class Reservation:
         self.call_id = call_id
         #: refused, it had swept abandoned reservations, which its refusal undid (see __call__)
         self.swept = False
+        #: the time it was made at (its row's created_at), whose day and month its limits read (see attempts.sent_at)
+        self.at: float | None = None
 
     def __call__(self, conn: sqlite3.Connection) -> int:
         global _last_sweep
@@ -202,6 +204,7 @@ class Reservation:
         #: once a strict limit's scope holds one; kept current as the batch inserts
         unbounded: list[tuple[Any, ...]] | None = None
         for i, r in enumerate(reservations):
+            r.at = now
             #: what the calls in flight of runs delegated from r's run hold, which r's placement brings under its top;
             #: and how many they are, with whether one holds no known bound (a placeholder holds $0 and moves all the
             #: same: left under r's run, a strict limit on its top did not see it in flight)

@@ -1,0 +1,62 @@
+"""A wall clock set back between an attempt's reservation and its sending (NTP stepping it, a clock corrected) across
+midnight: the attempt's spend lands in the day its reservation was checked against (or a later one), never in the day
+before, whose limit never counted it."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from magsag_mcp import cascade
+from magsag_mcp.governance import budget
+from magsag_mcp.ledger.migrations import SPEND_BUCKET_SECONDS
+from magsag_mcp.ledger.money import from_pusd
+from tests.governance_helpers import open_service, policy, prices
+
+pytestmark = pytest.mark.anyio
+
+#: a UTC midnight: 2025-10-10 00:00
+MIDNIGHT = 20371 * 86400.0
+
+
+def _day_spend(db: Path, start: float) -> Decimal:
+    """What the ledger's spend buckets hold for the UTC day from ``start``, as the day limit reads them."""
+    first, last = int(start // SPEND_BUCKET_SECONDS), int((start + 86400) // SPEND_BUCKET_SECONDS)
+    with sqlite3.connect(db) as conn:
+        (spent,) = conn.execute(
+            "SELECT coalesce(SUM(cost_pusd), 0) FROM day_spend WHERE bucket >= ? AND bucket < ?", (first, last)
+        ).fetchone()
+    return from_pusd(spent)
+
+
+async def test_an_attempt_reserved_after_midnight_and_sent_on_a_clock_set_back_before_it_spends_the_new_day(
+    catalog_copy: Path, tmp_path: Path, upstream, monkeypatch
+):
+    prices(catalog_copy, '"compat:metered": {input: 1000, output: 1000}\n')
+    policy(catalog_copy, "policies:\n  - name: daily\n    thresholds: {max_cost_per_day_usd: 0.13}\n")
+    reserving = {"now": MIDNIGHT - 12 * 3600}  # the reservations' clock
+    sending = {"now": MIDNIGHT - 12 * 3600}  # the clock the attempt reads as it is sent
+    monkeypatch.setattr(budget, "time", SimpleNamespace(time=lambda: reserving["now"]))
+    monkeypatch.setattr(cascade, "time", SimpleNamespace(time=lambda: sending["now"]))
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    payload = {"data": "x", "model_config": {"provider": "compat", "model": "metered", "max_tokens": 50}}
+    try:
+        first = await svc.invoke_skill("skill.analysis", payload)  # noon: the day's spend
+        # Reserved at 00:05:00 (the new day is empty: it fits), then the clock is set back ten minutes as the attempt
+        # is sent: 23:55:00 the day before.
+        reserving["now"], sending["now"] = MIDNIGHT + 300, MIDNIGHT - 300
+        second = await svc.invoke_skill("skill.analysis", payload)
+    finally:
+        await svc.aclose()
+    cost = Decimal(first["cost_usd"] if isinstance(first, dict) else first.cost_usd)
+    assert 2 * cost > Decimal("0.13")  # (two of them pass the day's limit: one fits)
+    # Before: the second call's spend landed at 23:55 in the day before, whose limit had not counted it: passed.
+    assert _day_spend(tmp_path / "gov.db", MIDNIGHT - 86400) == cost
+    assert _day_spend(tmp_path / "gov.db", MIDNIGHT) == Decimal(second.cost_usd)
+    with sqlite3.connect(tmp_path / "gov.db") as conn:
+        started = [at for (at,) in conn.execute("SELECT started_at FROM attempts ORDER BY id")]
+    assert started == [MIDNIGHT - 12 * 3600, MIDNIGHT + 300]  # recorded as sent when its reservation was made
