@@ -4,6 +4,7 @@ parameters of a function declaration, with the keywords it has no room for named
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, TypeGuard
 
 from ..types import ToolSpec
@@ -192,6 +193,11 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
                 out["type"] = "STRING"
         elif key in _INT64_KEYS and isinstance(value, int) and not isinstance(value, bool):
             out[key] = str(value)
+        elif key in ("minimum", "maximum") and _bound(value) and not _a_double(value):
+            # the Schema's bounds are doubles: one past a double's range (an integer of 400 digits) is no bound it
+            # can say, and is left out as another keyword it has no room for (the answer is checked against the full
+            # schema)
+            dropped.add(key)
         else:
             out[key] = value
     if out.get("items") is _CUT:  # a tree's innermost children: none (a leaf's [] is what the full schema takes)
@@ -227,7 +233,8 @@ def _as_range(schema: dict[str, Any], values: list[int], dropped: set[str]) -> d
         out["type"] = ["integer", "null"] if None in schema["enum"] else "integer"
     elif None in schema["enum"] and isinstance(out["type"], str):
         out["type"] = [out["type"], "null"]
-    if set(values) != set(range(min(values), max(values) + 1)) or not _of_integers(out["type"]):
+    # (counted, not listed: an enum of 1 and 10**30 would have listed every integer between)
+    if len(set(values)) != high - low + 1 or not _of_integers(out["type"]):
         dropped.add("enum of non-strings")  # (a number's range holds more than its enum)
     return out
 
@@ -242,7 +249,19 @@ def _of_integers(types: Any) -> bool:
 
 
 def _bound(value: Any) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    # an int is finite at any size (math.isfinite(10**400) raised OverflowError: it converts to a float first)
+    if isinstance(value, int):
+        return not isinstance(value, bool)
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _a_double(value: float) -> bool:
+    """Whether ``value`` (an int of any size, or a finite float) is in a double's range, as the Schema's bounds are."""
+    return isinstance(value, float) or abs(value) <= _DOUBLE_AT_MOST
+
+
+#: the largest integer a double holds (sys.float_info.max, exactly)
+_DOUBLE_AT_MOST = int(sys.float_info.max)
 
 
 def _inclusive(schema: dict[str, Any]) -> dict[str, Any]:
