@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from .call_messages import _messages, every_call_answered
 from .errors import PayloadError
 from .images import image_tokens_at_most
+from .max_tokens_limit import max_tokens_refusal
 from .plurals import agreeing
 from .predictions import tokens_at_most
 from .providers.json_output import instruction_bytes
@@ -246,8 +247,8 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
         req.system = optional_str(cfg, "system", where)
     if cfg.get("max_tokens") is not None:
         value = cfg["max_tokens"]
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise PayloadError(f"{where}.max_tokens must be a positive integer")
+        if (refusal := max_tokens_refusal(value, f"{where}.max_tokens")) is not None:
+            raise PayloadError(refusal)
         req.max_tokens = value
         pinned.add("max_tokens")
     if cfg.get("temperature") is not None:

@@ -12,6 +12,7 @@ from . import price_data
 from .call_fit import call_fit, floor_plan
 from .errors import InputError
 from .exact_money import exact_money
+from .max_tokens_limit import max_tokens_refusal
 from .text import check_name
 
 if TYPE_CHECKING:
@@ -295,12 +296,8 @@ class LedgerReads:
                 raise InputError(
                     f"{key} is given twice, as {value!r} and as model_config.{key} {model_config[key]!r}: give it once"
                 )
-        if max_tokens is not None and (
-            not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0
-        ):
-            raise InputError(
-                f"max_tokens must be a positive integer (the call's max_tokens, e.g. 1000), not {max_tokens!r}"
-            )
+        if max_tokens is not None and (refusal := max_tokens_refusal(max_tokens, "max_tokens")) is not None:
+            raise InputError(refusal)
         if skill is not None and price_data.under_way:  # (it prices the skill's call: see .price_data)
             await price_data.loaded()
         plan = (

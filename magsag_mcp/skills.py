@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .cache_setting import CacheSetting
 from .errors import PayloadError
+from .max_tokens_limit import MAX_TOKENS_AT_MOST, max_tokens_refusal
 from .payload_checks import _stray_fields, check_payload
 from .prompt_values import NoPromptText, json_default, no_prompt_text_where
 from .quick_schema import quick_check
@@ -114,6 +115,14 @@ class Skill(BaseModel):
     @classmethod
     def _not_a_bool(cls, value: Any) -> Any:
         return not_a_bool(value)
+
+    @field_validator("max_tokens")
+    @classmethod
+    def _at_most_the_limit(cls, value: int) -> int:
+        # (a YAML integer is of any size: one of 10**30 was priced by the catalog's checks and sent on every call)
+        if value > MAX_TOKENS_AT_MOST:
+            raise ValueError(max_tokens_refusal(value, "the skill's max_tokens"))
+        return value
 
     @field_validator("data_class", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError
+from .max_tokens_limit import max_tokens_refusal
 from .predictions import check_prediction
 from .text import of_length
 
@@ -142,8 +143,8 @@ def _check_params(params: Mapping[str, Any]) -> None:
             # (its tokens the answer does not use are billed as output past max_tokens: budgets count them, from its
             # size: see predictions.prediction_tokens)
             check_prediction(value)
-        if key == "max_tokens" and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-            raise ConfigError(f"params.max_tokens must be a positive integer, got {value!r}")
+        if key == "max_tokens" and (refusal := max_tokens_refusal(value, "params.max_tokens")) is not None:
+            raise ConfigError(refusal)
         if key == "stop" and value is not None and not _is_stop(value):
             raise ConfigError(
                 f"params.stop must be a string or a list of non-empty strings, e.g. ['\\n\\n'], got {value!r}"
