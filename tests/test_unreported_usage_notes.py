@@ -120,3 +120,42 @@ async def test_an_azure_answer_without_usage_as_another_vendors_model_says_so(tm
     assert "answered without reporting its token usage" in warnings
     assert OTHER_VENDORS in warnings
     assert row["served_model"] == "DeepSeek-R1"
+
+
+# A deployment answering as a model the catalog prices at 0: its quote priced the unreported zeros at $0 with the note
+# as its warning, but no notes, so price_answered (which says the unreported in words of its own) dropped the note.
+FREE_PRICES = '"azure:free-model": {input: 0, output: 0}\n"local:*": {input: 0, output: 0}\n'
+FREE_NOTE = "azure:gpt-4o-mini answered as free-model; priced as free-model, not as gpt-4o-mini"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_an_azure_answer_without_usage_as_a_free_model_keeps_its_note(tmp_path, serve_posts, stream):
+    async def handler(request: web.Request) -> web.Response:
+        await request.json()
+        return _completion(stream, "free-model")
+
+    env = {
+        "AZURE_OPENAI_API_KEY": KEY,
+        "AZURE_OPENAI_ENDPOINT": await serve_posts(handler) + "/",
+        "AZURE_OPENAI_API_VERSION": "2025-01-01-preview",
+    }
+    config = {"provider": "azure", "model": "gpt-4o-mini", "stream": stream}
+    result, row, _ = await one_call(tmp_path, env, config, catalog_without_policies(tmp_path, FREE_PRICES))
+    warnings = " | ".join(result.warnings)
+    assert "answered without reporting its token usage" in warnings
+    assert FREE_NOTE in warnings
+    assert row["served_model"] == "free-model"
+    # (counted at its bound, the deployment's reservation: no count of its tokens was given)
+    assert row["cost_usd"] is None and row["cost_bound_usd"] is not None
+
+
+def test_pricer_gives_the_notes_of_a_free_models_unreported_usage(tmp_path):
+    pricer = Pricer.from_catalog(catalog_without_policies(tmp_path, FREE_PRICES), {})
+    quote = pricer.price("azure", "gpt-4o-mini", Usage(reported=False, answering_model="free-model"))
+    assert quote.cost_usd == 0 and quote.notes is not None and FREE_NOTE in quote.notes
+    # a reported usage's warning is said by its caller as it is: no notes apart
+    reported = pricer.price(
+        "azure", "gpt-4o-mini", Usage(input_tokens=10, output_tokens=2, answering_model="free-model")
+    )
+    assert reported.cost_usd == 0 and reported.warning is not None and FREE_NOTE in reported.warning
+    assert reported.notes is None
