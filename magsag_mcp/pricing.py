@@ -424,10 +424,10 @@ class Pricer(WorstCasePricing):
             # (most answers: nothing to say. The notes' join and the split's look, three frames, were some 2,000
             # instructions of every priced call: the sixty-third round)
             return PriceQuote(cost, priced.source)
-        said = joined(note, ttl_note, split_past_written(label, usage, cost))
+        notes = joined(note, ttl_note, split_past_written(label, usage, cost))
         # (a free model's answer without a usage: its caller says the unreported in words of its own, and these
         # notes beside them, as an unknown cost's above: an Azure "priced as" was dropped)
-        return PriceQuote(cost, priced.source, said, notes=None if usage.reported else said)
+        return PriceQuote(cost, priced.source, notes, notes=None if usage.reported else notes)
 
     def azure_answered(self, deployment: str, endpoint: str = "") -> frozenset[str]:
         """The models Azure deployment ``deployment`` of ``endpoint`` is trusted to serve, other than its own name: a
