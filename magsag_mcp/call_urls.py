@@ -145,7 +145,12 @@ def allowed_origins(env: Mapping[str, str]) -> Prefixes:
         try:
             name = canonical_provider(provider)
         except ConfigError as exc:
-            raise ConfigError(f"{ALLOWED_ENV}: entry {i + 1} ({_quoted(item)!r}): {exc.message}") from None
+            from .providers import meant_provider  # (loaded: the name was refused)
+
+            # 'opneai=https://proxy.example.com': the entry to write, as MAGSAG_MODEL's misspelt provider is told it
+            meant = meant_provider(provider)
+            fix = f"; write it {_quoted(f'{meant}={url.strip()}')!r}" if meant else ""
+            raise ConfigError(f"{ALLOWED_ENV}: entry {i + 1} ({_quoted(item)!r}): {exc.message}{fix}") from None
         out.setdefault(name, set()).add(o)
     return out
 

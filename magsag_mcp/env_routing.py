@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import ConfigError, PayloadError
-from .targets import canonical_provider, hosts_other_models, parse_target, provider_prefix
+from .targets import canonical_provider, hosts_other_models, misspelt_provider, parse_target, provider_prefix
 from .types import Target
 
 
@@ -25,6 +25,14 @@ def _env_override(env: Mapping[str, str]) -> tuple[str | None, str | None]:
                 f"MAGSAG_PROVIDER={env['MAGSAG_PROVIDER']!r}: {exc.message}{_a_target(provider)}"
             ) from None
     return provider, model
+
+
+def _meant(name: str) -> str | None:
+    """The provider an unknown ``name`` is a misspelling of (:func:`~.providers.meant_provider`). Asked only once the
+    name was refused, which loaded the registry."""
+    from .providers import meant_provider
+
+    return meant_provider(name)
 
 
 #: what each routing setting is set to, said when it is blank
@@ -48,7 +56,13 @@ def _a_target(written: str) -> str:
     try:
         provider = canonical_provider(before)
     except ConfigError:
-        return ""
+        # 'opneai' (or 'opneai:gpt-4o'): the fix written whole, as a model in another case is told it
+        meant = _meant(before)
+        if meant is None:
+            return ""
+        if not model:
+            return f"; set MAGSAG_PROVIDER={meant}"
+        provider = meant
     if not model:  # ("openai:": the unknown provider's message names the one it nearly is)
         return ""
     return (
@@ -66,8 +80,27 @@ def check_env_override(env: Mapping[str, str], named: Callable[[], Iterable[Targ
         try:
             parse_target({"provider": provider, "model": model} if provider else model)
         except ConfigError as exc:
-            raise ConfigError(f"MAGSAG_MODEL={model!r}: {exc.message}") from None
+            raise env_model_refused(env, provider, model, exc, named) from None
         check_env_pair(env, provider, model, named)
+
+
+def env_model_refused(
+    env: Mapping[str, str],
+    provider: str | None,
+    model: str,
+    refused: ConfigError,
+    named: Callable[[], Iterable[Target]] | None = None,
+) -> ConfigError:
+    """``MAGSAG_MODEL`` refused as a target (``refused``), said with the value to set where its provider is misspelt
+    (``opneai:gpt-4o``: ``set MAGSAG_MODEL=openai:gpt-4o``, finished: ``Opneai:GPT-4o`` is told ``openai:gpt-4o``, not
+    a value the next check refuses for its case), as a model written in another case is told it."""
+    said = f"MAGSAG_MODEL={model!r}: {refused.message}"
+    head = None if provider else misspelt_provider(model)
+    meant = _meant(head) if head is not None else None
+    if meant is None:
+        return ConfigError(said)
+    fixed = f"{meant}:{model.partition(':')[2].strip()}"
+    return ConfigError(f"{said}; set MAGSAG_MODEL={_in_its_case(env, None, fixed, named) or fixed}")
 
 
 def env_target(env: Mapping[str, str]) -> Target | None:
@@ -206,13 +239,30 @@ def _check_env_model_case(
     """Refuse a ``MAGSAG_MODEL`` naming a vendor's model in another case (``GPT-4o``, :func:`in_another_case`), or a
     capitalised misspelling of one ``named`` holds (``Claude-3-5-Sonet``), as a call naming it is refused: every call
     that names no model of its own would go to the vendor's 404."""
+    fixed = _in_its_case(env, provider, model, named)
+    if fixed is None:
+        return
+    target = parse_target({"provider": provider, "model": model} if provider else model)
+    raise ConfigError(
+        f"MAGSAG_MODEL={model!r} is no {target.provider} model: {target.provider}'s API takes model names as written, "
+        f"case by case; set MAGSAG_MODEL={fixed}",
+        provider=target.provider,
+        model=model,
+    )
+
+
+def _in_its_case(
+    env: Mapping[str, str], provider: str | None, model: str, named: Callable[[], Iterable[Target]] | None
+) -> str | None:
+    """``MAGSAG_MODEL`` as it is to be set where it names a vendor's model in another case (:func:`in_another_case`),
+    its provider's prefix kept in lower case; None where it is written so, or names no target."""
     try:
         target = parse_target({"provider": provider, "model": model} if provider else model)
     except ConfigError:
-        return  # (said by check_env_override)
+        return None  # (said by check_env_override)
     meant = in_another_case(env, target.provider, target.model, named=named)
     if meant is None:
-        return
+        return None
     from .rates import bare_model
 
     written = model.strip()
@@ -222,13 +272,7 @@ def _check_env_model_case(
     prefix = written[: len(written) - len(bare_model(target.provider, target.model.strip()))].lower().rstrip()
     if prefix.endswith(":"):  # the space around its colon left out ("openai: GPT-4o": openai:gpt-4o, not "openai: ")
         prefix = prefix[:-1].rstrip() + ":"
-    fixed = prefix + meant
-    raise ConfigError(
-        f"MAGSAG_MODEL={model!r} is no {target.provider} model: {target.provider}'s API takes model names as written, "
-        f"case by case; set MAGSAG_MODEL={fixed}",
-        provider=target.provider,
-        model=model,
-    )
+    return prefix + meant
 
 
 def check_call_target(

@@ -8,6 +8,10 @@ from __future__ import annotations
 #: the provider registry's built-in names (a test keeps them in step with :mod:`magsag_mcp.providers`' registry)
 BUILT_IN_PROVIDERS = ("anthropic", "azure", "compat", "fake", "google", "local", "openai")
 
+#: the built-in providers for tests and offline work (scripted replies), taken when named but offered to no one: the
+#: providers a refusal lists, or suggests for a misspelt name, are those a user's calls go to
+TEST_PROVIDERS = frozenset({"fake"})
+
 #: the built-in providers that serve other vendors' models under their names (their classes' ``hosts_other_models``;
 #: a test keeps it in step with the registry's classes)
 HOSTING_PROVIDERS = frozenset({"azure", "compat", "fake", "local"})

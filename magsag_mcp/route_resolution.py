@@ -41,6 +41,7 @@ from .env_routing import (
     _swap_provider,
     check_call_target,
     check_env_pair,
+    env_model_refused,
     refuse_blank,
 )
 from .errors import ConfigError, PayloadError, PolicyDenied
@@ -226,7 +227,7 @@ def _route(
             else:
                 target = parse_target({"provider": provider, "model": env_model} if provider else env_model)
         except ConfigError as exc:
-            raise ConfigError(f"MAGSAG_MODEL={env_model!r}: {exc.message}") from None
+            raise env_model_refused(env, provider, env_model, exc, catalog.routing.all_targets) from None
         if not call_provider:
             try:
                 # (resolved once a skill, kept by a service; the catalog's targets are read only for a capitalised name)

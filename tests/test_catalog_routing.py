@@ -141,7 +141,7 @@ def test_a_routing_target_a_provider_cannot_be_told_for_is_named_by_its_key_path
         f"{extra}: tiers.gold.0: cannot tell which provider serves model 'economy'; name it explicitly "
         "(e.g. 'local:economy' or model_config {'provider': ..., 'model': 'economy'})",
         f"{extra}: routes.0.chain.1: unknown provider 'opnai' (did you mean 'openai'?); use one of: anthropic, azure, "
-        "compat, fake, google, local, openai",
+        "compat, google, local, openai",
         f"{extra}: routes.1.chain.0: params.temperature must be a number between 0 and 2, got 5",
     ]
 

@@ -217,14 +217,20 @@ def _provider_known(pattern: str) -> str:
     the class failed on it). Refused with the providers there are."""
     head = misspelt_provider(pattern)
     if head is not None and not GLOB.search(head):
-        from ..providers import provider_names
+        from ..providers import meant_provider, offered_provider_names
         from ..suggest import named
 
         model = pattern.partition(":")[2].strip()
+        meant = meant_provider(head)
+        if meant is not None:  # the pattern to write, whole (as MAGSAG_MODEL's misspelt provider is told it)
+            raise ValueError(
+                f"{pattern!r} names provider {head!r} (did you mean {meant!r}?), which magsag does not know; write "
+                f"'{meant}:{model}', or {model!r} alone to match it on any provider"
+            )
         raise ValueError(
-            f"{pattern!r} names provider {named([head], provider_names())}, which magsag does not know; write "
-            f"'provider:{model}' with one of: {', '.join(provider_names())}, or {model!r} alone to match it on any "
-            "provider"
+            f"{pattern!r} names provider {named([head], ())}, which magsag does not know; write "
+            f"'provider:{model}' with one of: {', '.join(offered_provider_names())}, or {model!r} alone to match it on "
+            "any provider"
         )
     return pattern
 

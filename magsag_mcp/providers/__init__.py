@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError, ProviderError
 from ..provider_aliases import PROVIDER_ALIASES as _ALIASES
+from ..provider_aliases import TEST_PROVIDERS
 from ..transport import Transport
 from ..types import LLMRequest, Target
 from .base import Endpoint, HTTPProvider, Provider
@@ -29,6 +30,8 @@ __all__ = [
     "ProviderSet",
     "register_provider",
     "provider_names",
+    "offered_provider_names",
+    "meant_provider",
     "provider_aliases",
     "canonical_provider",
     "hosts_other_models",
@@ -70,6 +73,23 @@ def provider_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def offered_provider_names() -> list[str]:
+    """:func:`provider_names` less the test-only ones (:data:`~..provider_aliases.TEST_PROVIDERS`): the providers a
+    refusal offers a user (``fake`` answers in scripts, and offered beside ``openai`` it read as one to call)."""
+    return [name for name in sorted(_REGISTRY) if name not in TEST_PROVIDERS]
+
+
+def meant_provider(name: str) -> str | None:
+    """The provider or alias an unknown ``name`` is a misspelling of (``opneai``: ``openai``), else None: what a
+    refusal of it suggests, and what the fix it gives writes. A test-only provider is never suggested."""
+    from ..suggest import nearest
+    from ..text import NAME_MAX
+
+    if len(name) > NAME_MAX:
+        return None
+    return nearest(name.strip().lower(), [*offered_provider_names(), *_ALIASES], cutoff=0.75)
+
+
 def provider_aliases() -> frozenset[str]:
     """The other names a provider answers to (``gemini``, ``ollama``, ...)."""
     return frozenset(_ALIASES)
@@ -80,16 +100,15 @@ def canonical_provider(name: str) -> str:
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
-        from ..suggest import nearest
         from ..text import NAME_MAX, shown_name
 
         # 'opnai', 'antropic', 'olama': a misspelt provider or alias is told the name it means
-        close = nearest(key, [*_REGISTRY, *_ALIASES], cutoff=0.75) if len(name) <= NAME_MAX else None
+        close = meant_provider(name)
         hint = f" (did you mean {close!r}?)" if close else ""
         # 'openrouter', 'groq', 'together': a service of its own name is most often an OpenAI-compatible one
         compat = "" if close else " (compat: any OpenAI-compatible endpoint, at MAGSAG_COMPAT_BASE_URL)"
         raise ConfigError(  # a caller's text: quoted only when it is a name's length
-            f"unknown provider {shown_name(name)}{hint}; use one of: {', '.join(provider_names())}{compat}",
+            f"unknown provider {shown_name(name)}{hint}; use one of: {', '.join(offered_provider_names())}{compat}",
             **({"provider": name} if len(name) <= NAME_MAX else {}),
         )
     return key
