@@ -37,6 +37,7 @@ import gc
 import importlib.util
 import inspect
 import sys
+import threading
 import types
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -291,8 +292,16 @@ def _left_to_first_use(rebuild: Any, default_depth: int) -> Any:
     return model_rebuild
 
 
+#: held while a deferred package's ``__init__`` runs: another thread asking it for a name waits for the run to end
+_RUNNING_INIT = threading.RLock()
+#: the deferred packages whose ``__init__`` is running (a name asked of one by its own run is one it lacks yet)
+_running: set[str] = set()
+
+
 class _DeferredInit(types.ModuleType):
-    """A package whose ``__init__`` has not run yet: asking it for a name it lacks runs it, once."""
+    """A package whose ``__init__`` has not run yet: asking it for a name it lacks runs it, once. A thread asking while
+    another's run is under way waits for it to end (it was told the package had no such name: targets' first look at
+    the provider registry from two threads at once raised AttributeError for ``hosts_other_models``)."""
 
     def __getattr__(self, name: str) -> Any:
         # Submodules are found through __path__ and bound on the package as they are imported, so
@@ -308,9 +317,17 @@ class _DeferredInit(types.ModuleType):
             raise AttributeError(name)
         spec = self.__spec__
         assert spec is not None and spec.loader is not None  # (package_init_deferred gave it both)
-        # a plain module again, before running: no second run (no longer the class it is typed as: the point)
-        self.__class__ = types.ModuleType  # type: ignore[assignment]
-        spec.loader.exec_module(self)
+        with _RUNNING_INIT:
+            if type(self) is _DeferredInit:  # (else another thread's run ended while this one waited)
+                if self.__name__ in _running:  # its own run asks for a name not made yet, as of a half-run module
+                    raise AttributeError(f"partially initialized module {self.__name__!r} has no attribute {name!r}")
+                _running.add(self.__name__)
+                try:
+                    spec.loader.exec_module(self)
+                finally:
+                    _running.discard(self.__name__)
+                    # a plain module again: no second run (no longer the class it is typed as: the point)
+                    self.__class__ = types.ModuleType  # type: ignore[assignment]
         return getattr(self, name)
 
 
