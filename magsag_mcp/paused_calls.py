@@ -36,7 +36,10 @@ from typing import TYPE_CHECKING, Any
 
 from .cascade_paused import CONTINUATIONS_KEY, continued_request
 from .errors import InputError
+from .redaction import redacting_logger
 from .types import LLMRequest, LLMResult, Message, Target
+
+log = redacting_logger("magsag_mcp.service")
 
 if TYPE_CHECKING:
     from .caller_progress import ProgressCallback
@@ -295,16 +298,17 @@ class PausedContinuation:
         if continuations is not None:
             context[CONTINUATIONS_KEY] = continuations
 
+        handed: list[InvokeResult] = []  # (the continuation's answer, once its record is handed on as ok)
+
         def answered(result: InvokeResult) -> None:
-            previous.paused_taken = _CONTINUED
-            self._held_paused.pop(paused.id)  # (its turn goes on from the result this call returns)
+            handed.append(result)
             if recorded_ok is not None:
                 recorded_ok(result)
 
         # taken before the first await: a second continuation started meanwhile is refused, not sent too
         previous.paused_taken = _UNDER_WAY
         try:
-            return await self.invoke_skill(  # type: ignore[no-any-return]
+            going_on: InvokeResult = await self.invoke_skill(
                 paused.skill_id,
                 paused.payload,
                 agent=paused.agent,
@@ -316,6 +320,35 @@ class PausedContinuation:
                 recorded_ok=answered,
                 continuing=paused,
             )
-        finally:
-            if previous.paused_taken == _UNDER_WAY:  # (nothing answered: refused, failed, cancelled)
-                previous.paused_taken = None
+        except BaseException:
+            # Nothing reached the caller (refused, failed, cancelled): the turn stays ``previous``'s to continue. So
+            # too where the continuation was cancelled once its answer's record was handed on as ok (a group commit's
+            # wait, the caller's own unwinding): that answer, paid and recorded, never reached anyone, nor the paused_id
+            # of its turn if paused again, and letting ``previous`` go left no turn anyone could continue (see
+            # unreturned_continuation).
+            previous.paused_taken = None
+            if handed:
+                unreturned_continuation(self._held_paused, paused, handed[0])
+            raise
+        # its turn goes on from the result this call returns, not from previous's
+        previous.paused_taken = _CONTINUED
+        self._held_paused.pop(paused.id)
+        return going_on
+
+
+def unreturned_continuation(held: HeldPaused, paused: PausedCall, result: InvokeResult) -> None:
+    """A continuation of ``paused`` whose answer ``result`` was recorded ok and never returned (its call cancelled after
+    the record was handed on): said in a WARNING naming both, ``paused`` left held to continue again (sent again and
+    paid again: the answer recorded is not in hand), and ``result``'s own turn, if paused again, let go (its paused_id
+    reached no one)."""
+    again = result.paused_call
+    if again is not None:
+        held.pop(again.id)
+    log.warning(
+        "run %s: the continuation of paused call %s was cancelled after its answer was recorded as ok (paid: %s), "
+        "before the answer reached its caller; %s is still held and can be continued again (sent and paid again)",
+        paused.run_id,
+        paused.id,
+        "cost unknown" if result.cost_usd is None else f"${result.cost_usd}",
+        paused.id,
+    )

@@ -82,7 +82,7 @@ class FakeAnthropic(Fake):
         #: (its messages before the paused turn, as :func:`conversation` keys them), since its last answer that was not
         #: paused: the assistant turn a continuation must send back (see :meth:`continuation_refused`). Kept apart, as
         #: two calls' turns are: another call served between a turn's pause and its continuation leaves it as it was
-        self.paused: dict[str, list[dict[str, Any]]] = {}
+        self.paused: dict[str, list[list[dict[str, Any]]]] = {}
 
     def auth_ok(self, request: web.Request) -> bool:
         return request.headers.get("x-api-key") == self.key and bool(request.headers.get("anthropic-version"))
@@ -178,11 +178,20 @@ class FakeAnthropic(Fake):
         paused turn not sent back "as is": the blocks of every answer paused since, in order, each as the request's
         schema takes it (see :func:`as_sent`; the spec, checked before this, refuses what it does not name)."""
         last = messages[-1]
-        paused = self.paused.get(conversation(messages[:-1])) if last.get("role") == "assistant" else None
-        if not paused:
+        turns = self.paused.get(conversation(messages[:-1])) if last.get("role") == "assistant" else None
+        if not turns:
             return False
-        if last.get("content") != [block for block in map(as_sent, paused) if block is not None]:
+        if self._turn_sent(turns, last) is None:
             return "messages: the paused assistant turn must be sent back as it was returned, to continue it"
+        return None
+
+    @staticmethod
+    def _turn_sent(turns: list[list[dict[str, Any]]], last: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """Which of a conversation's paused turns ``last`` (the request's assistant turn) sends back as it was: the API
+        keeps no state, so any turn it left paused may be sent again (a continuation whose answer its caller lost)."""
+        for turn in turns:
+            if last.get("content") == [block for block in map(as_sent, turn) if block is not None]:
+                return turn
         return None
 
     def output_format_refused(self, body: dict[str, Any]) -> str | None:
@@ -378,9 +387,10 @@ class FakeAnthropic(Fake):
         goes_on = bool(messages) and messages[-1].get("role") == "assistant"
         goes_on = goes_on and conversation(messages[:-1]) in self.paused
         key = conversation(messages[:-1] if goes_on else messages)
-        before = self.paused.pop(key, []) if goes_on else []  # (a new turn of the user's starts afresh)
+        # (a new turn of the user's starts afresh; every paused turn of a conversation is kept: any may be sent again)
+        before = (self._turn_sent(self.paused[key], messages[-1]) or []) if goes_on else []
         if stop == "pause_turn":
-            self.paused[key] = [*before, *content]
+            self.paused.setdefault(key, []).append([*before, *content])
         return content
 
     def reply(self, request: web.Request, body: dict[str, Any], step: Step) -> Any:
