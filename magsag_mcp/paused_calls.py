@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -104,7 +105,43 @@ def held_turn(
         last,
         parent_run_id,
         tuple(run_classes),
-        f"paused_{secrets.token_hex(8)}",
+        new_paused_id(),
+    )
+
+
+#: the mark of this process in each paused_id it gives (6 hex digits of its 16): an id held by no process but the one
+#: that paused its turn, asked of another (another server, a CLI run, this one before a restart), is told apart from
+#: one this process let go (continued, or among the oldest), to say which happened and its fix
+PROCESS_MARK = secrets.token_hex(3)
+
+
+def new_paused_id() -> str:
+    """A new paused_id: ``paused_``, this process's mark and 10 random hex digits (16 in all, as MCP's schema takes)."""
+    return f"paused_{PROCESS_MARK}{secrets.token_hex(5)}"
+
+
+def unheld_said(paused_id: object) -> str:
+    """Why no paused call ``paused_id`` names is held here, and the fix: given by another process (or this one before a
+    restart), whose memory alone holds its turn; or given here and let go; or no paused_id at all."""
+    shown = repr(str(paused_id)[:80])
+    start = f"no paused call {shown} is held by this process: "
+    again = "call the skill again to start the turn over (paid again)"
+    if not (isinstance(paused_id, str) and re.fullmatch(r"paused_[0-9a-f]{16}", paused_id)):
+        return (
+            start + "a paused_id is 'paused_' and 16 hex digits, as a result left paused gave it (its paused_id "
+            f"field); pass that field as it was, or {again}"
+        )
+    if not paused_id.startswith(f"paused_{PROCESS_MARK}"):
+        return (
+            start + "it was given by another process (another MCP server or Python process, a CLI run, or this "
+            "server before it restarted), and only the process that paused a turn holds it, in memory (its request "
+            "and the model's server tool results are never written to the ledger, so no other process can continue "
+            "it): continue it in that process while it runs; if it has ended, the turn is gone: " + again
+        )
+    return (
+        start + "this process gave it, and let it go: its turn was continued already (continue the result the "
+        f"continuation returned, with its own paused_id), or it was not among the last {HELD_MOST} left paused (and "
+        f"{HELD_BYTES // 2**20} MB of payloads); " + again
     )
 
 
@@ -239,14 +276,7 @@ class PausedContinuation:
         an agent), and another agent's paused call is refused as unknown. Refused, saying why, where none is held."""
         held = self._held_paused.get(paused_id) if isinstance(paused_id, str) else None
         if held is None or (agent is not None and held.paused_call is not None and held.paused_call.agent != agent):
-            raise InputError(
-                f"no paused call {str(paused_id)[:80]!r} is held by this process: a paused_id is the one a result left "
-                "paused gave (its paused_id field), in the process that made the call, until its turn is continued "
-                "(continue the result the continuation returned, with its own paused_id) and among the last "
-                f"{HELD_MOST} left paused (and {HELD_BYTES // 2**20} MB of payloads); call the skill again to start "
-                "the turn over (paid again)",
-                paused_id=str(paused_id)[:80],
-            )
+            raise InputError(unheld_said(paused_id), paused_id=str(paused_id)[:80])
         return held
 
     async def continue_paused(
