@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def _another_process_id() -> str:
     """A paused_id as another process gives it (its own mark: drawn again in each process)."""
     code = "from magsag_mcp.paused_calls import new_paused_id; print(new_paused_id())"
-    made = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
+    made = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
+    )
     given = made.stdout.strip()
     assert given.startswith("paused_") and len(given) == 23
     if given.startswith(f"paused_{PROCESS_MARK}"):  # (one chance in 16.7 million that the marks are alike)
