@@ -93,6 +93,9 @@ def held_turn(
     answered = [a for a in result.attempts if a.outcome == "ok"]
     position = answered[-1].fallback_position if answered else 0
     last = max((a.attempt_number for a in result.attempts if a.fallback_position == position), default=0)
+    paused_id = new_paused_id()
+    if answered:  # (its record says the turn was left paused, and the id it is held by: see ledger 0037)
+        answered[-1].paused_id = paused_id
     return PausedCall(
         skill_id,
         kept_payload,
@@ -105,7 +108,7 @@ def held_turn(
         last,
         parent_run_id,
         tuple(run_classes),
-        new_paused_id(),
+        paused_id,
     )
 
 

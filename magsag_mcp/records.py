@@ -64,6 +64,10 @@ class AttemptRecord:
     #: how many more cache writes the answer's split by time to live counted than its total of them (0036), priced at
     #: the split's, the larger (see Usage.cache_write_split_past_tokens)
     cache_write_split_past_tokens: int = 0
+    #: where this attempt's answer left its turn paused and held: the paused_id it is held by (0037)
+    paused_id: str | None = None
+    #: where this attempt's call continues a paused turn (Service.continue_paused): the paused_id it continues (0037)
+    continues_paused_id: str | None = None
     input_audio_tokens: int = 0
     output_audio_tokens: int = 0
     #: the model the answer said it came from (its ``model`` field; ``Usage.answering_model``), None where it said
@@ -142,3 +146,5 @@ class RunRecord:
     #: the calls this record adds to its run: 1, a call's; 0, the end of an agent's run whose code raised (its status
     #: and error: see Service.record_agent_failure), its calls recorded by each call
     calls: int = 1
+    #: the paused_id of the call whose paused turn this call continues (each of its attempts records it: 0037)
+    continues_paused_id: str | None = None

@@ -264,6 +264,8 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
         if parent_run_id == run_id:  # no parent: the one it was recorded with (if any) applies, as to any call
             parent_run_id = None
         run = RunRecord(run_id, agent, skill_id, time.time(), parent_run_id)  # positional: no dict of keywords
+        if continuing is not None:
+            run.continues_paused_id = continuing.id
         if under_way is not None:  # (no await from here to the try below: a cancel now finds the call recorded)
             under_way(run_id)
         self._in_flight += 1

@@ -79,6 +79,9 @@ class CallRecords:
             tokens_in += a.input_tokens
             tokens_out += a.output_tokens
         run.input_tokens, run.output_tokens = tokens_in, tokens_out
+        if (continued := run.continues_paused_id) is not None:  # (a continuation's: every attempt links to its call)
+            for a in attempts:
+                a.continues_paused_id = continued
         # counted as it happened, before the write: a record the ledger refuses is kept and written later, once
         if METRICS.counting:  # (off until something will read it: see metrics.py)
             METRICS.observe(run, attempts)

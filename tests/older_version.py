@@ -1,45 +1,48 @@
 """The version before this one, for the tests of a ledger it left (an upgrade must not break the server started before
 it; a ledger it recorded that cannot be migrated where it is is read from a migrated copy). It knows every migration but
-the last, 0036_cache_write_split_past, which counted on each attempt (and in usage_rollup) the cache writes its answer's
+the last, 0037_paused_call_links, which recorded on each attempt the paused_id its answer's turn was left paused under
+and the paused_id its call continued: its attempts name neither, and its run pages read none
+(:func:`write_without_paused_links`, :func:`leave_as_the_version_before`). The version two back knew
+0036_cache_write_split_past neither, which counted on each attempt (and in usage_rollup) the cache writes its answer's
 split by time to live counted past its total: its attempts count none, its rollup rows sum none, and its summaries and
-run pages read none (:func:`write_without_split_past`, :func:`leave_as_the_version_before`). The version two back knew
+run pages read none (:func:`write_without_split_past`, :func:`leave_as_before_0036`). The version three back knew
 0035_events_prune_marks neither, an index of the marks `magsag data prune` leaves: it records and reads calls as the
-version before does, the latest prune mark read without the index (the same mark; :func:`leave_as_before_0035`). The
-version three back knew 0034_attempts_cache_write_ttl_uncounted neither, an index of the attempts recorded before 0033
+version two back does, the latest prune mark read without the index (the same mark; :func:`leave_as_before_0035`). The
+version four back knew 0034_attempts_cache_write_ttl_uncounted neither, an index of the attempts recorded before 0033
 that wrote to the cache: its summaries' count of those attempts is read without the index (the same count;
-:func:`leave_as_before_0034`). The version four back knew 0033_cache_write_ttl_unsaid neither,
+:func:`leave_as_before_0034`). The version five back knew 0033_cache_write_ttl_unsaid neither,
 which counted on each attempt (and in usage_rollup) the cache writes whose time to live its answer did not say: its
 attempts count none, its rollup rows sum none, and its summaries and run pages read none
-(:func:`write_without_ttl_unsaid`, :func:`leave_as_before_0033`). The version five back knew
+(:func:`write_without_ttl_unsaid`, :func:`leave_as_before_0033`). The version six back knew
 0032_attempts_local_off_machine neither, an index of the local attempts that went off the machine, and records and reads
-calls as the version four back does (:func:`leave_as_before_0032`). The version six back knew
+calls as the version five back does (:func:`leave_as_before_0032`). The version seven back knew
 0031_usage_rollup_billing_parts neither, which summed in usage_rollup the parts of a bill 0030 records on each attempt,
 and records calls as this version does but for those: its rollup rows hold none, and its summaries read none
-(:func:`write_rollups_without_billing_parts`, :func:`leave_as_before_0031`). The version seven back knew
+(:func:`write_rollups_without_billing_parts`, :func:`leave_as_before_0031`). The version eight back knew
 0030_attempt_billing_parts neither, which recorded on each attempt the parts of its bill its tokens alone do not give
 (its output's image tokens, where inference ran, its per-use server tool calls): its attempts record none
-(:func:`write_without_billing_parts`, :func:`leave_as_before_0030`). The version eight back knew 0029_attempt_endpoint
+(:func:`write_without_billing_parts`, :func:`leave_as_before_0030`). The version nine back knew 0029_attempt_endpoint
 neither, which recorded on each Azure attempt the endpoint it went to: its attempts name none
-(:func:`write_without_endpoint`, :func:`leave_as_before_0029`). The version nine back knew 0028_azure_forgotten
+(:func:`write_without_endpoint`, :func:`leave_as_before_0029`). The version ten back knew 0028_azure_forgotten
 neither, which kept when `magsag azure forget` dropped a deployment's row: its forget is a delete alone, and it writes
-a sighting whenever made (:func:`forget_without_time`, :func:`leave_as_before_0028`). The version ten back knew
+a sighting whenever made (:func:`forget_without_time`, :func:`leave_as_before_0028`). The version eleven back knew
 0027_attempt_data_classes neither, which recorded on each attempt the data classes its call was held to: its attempts
-name none (:func:`write_without_data_classes`, :func:`leave_as_before_0027`). The version eleven back knew
+name none (:func:`write_without_data_classes`, :func:`leave_as_before_0027`). The version twelve back knew
 0026_attempt_served_model neither, which recorded on each attempt the model its answer said it came from: its attempts
-name none (:func:`write_without_served_model`, :func:`leave_as_before_0026`). The version twelve back knew
+name none (:func:`write_without_served_model`, :func:`leave_as_before_0026`). The version thirteen back knew
 0025_azure_served neither, which kept what each Azure deployment was seen serving: it reads and writes no such row
-(:func:`serve_without_memory`, :func:`leave_as_before_0025`). The version thirteen back knew 0024_reservation_owner
+(:func:`serve_without_memory`, :func:`leave_as_before_0025`). The version fourteen back knew 0024_reservation_owner
 neither, which gave budget_reservations the process holding each (``owner_host``, ``owner_pid``, ``owner_started``): its
-reservations name no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version fourteen back
+reservations name no process (:func:`reserve_without_owners`, :func:`leave_as_before_0024`). The version fifteen back
 knew 0023 neither, which added the answer cache's tables (answer_cache, cache_hits: it has no answer cache, and writes
-no cache_hits row; :func:`leave_as_before_0023`). The version fifteen back knew 0022 neither, which set the attempts
+no cache_hits row; :func:`leave_as_before_0023`). The version sixteen back knew 0022 neither, which set the attempts
 never sent that it wrote of no cost to $0, and recorded calls as this version does but for those
 (:func:`write_unsent_at_null`: an attempt never sent given no cost is written NULL, an unknown cost;
-:func:`leave_as_before_0022`). The version sixteen back knew 0021 neither, which gave usage_rollup its cache writes
-(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version seventeen back not 0020, which
+:func:`leave_as_before_0022`). The version seventeen back knew 0021 neither, which gave usage_rollup its cache writes
+(:func:`write_rollups_without_cache_writes`, :func:`leave_as_before_0021`), the version eighteen back not 0020, which
 gave budget_reservations its ``unbounded`` mark (its reservations, which marked none, are not made here;
-:func:`leave_as_before_0020`), and the version eighteen back not 0019, which gave them their ``call_id``
-(:func:`act_as_the_version_before` with ``back=18``, :func:`leave_as_before_0019`). The versions before 0018 wrote
+:func:`leave_as_before_0020`), and the version nineteen back not 0019, which gave them their ``call_id``
+(:func:`act_as_the_version_before` with ``back=19``, :func:`leave_as_before_0019`). The versions before 0018 wrote
 usage_rollup rows without ``calls``: :func:`write_rollups_without_calls` writes them so.
 """
 
@@ -49,10 +52,11 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-LAST = "0036_cache_write_split_past"
+LAST = "0037_paused_call_links"
 #: the last migrations, newest first: the version ``back`` versions before this one knows none of the first ``back``
 NEWEST = (
     LAST,
+    "0036_cache_write_split_past",
     "0035_events_prune_marks",
     "0034_attempts_cache_write_ttl_uncounted",
     "0033_cache_write_ttl_unsaid",
@@ -79,36 +83,57 @@ def act_as_the_version_before(back: int = 1) -> None:
     import magsag_mcp.ledger.connection as connection
     import magsag_mcp.ledger.migrations as migrations
 
-    write_without_split_past()  # (every version before 0036: back is 1 or more)
-    if back >= 4:
+    write_without_paused_links()  # (every version before 0037: back is 1 or more)
+    if back >= 2:
+        write_without_split_past()  # (every version before 0036)
+    if back >= 5:
         write_without_ttl_unsaid()  # (every version before 0033)
-    if back >= 6:
-        write_rollups_without_billing_parts()  # (every version before 0031)
     if back >= 7:
-        write_without_billing_parts()  # (every version before 0030)
+        write_rollups_without_billing_parts()  # (every version before 0031)
     if back >= 8:
-        write_without_endpoint()  # (every version before 0029)
+        write_without_billing_parts()  # (every version before 0030)
     if back >= 9:
-        forget_without_time()  # (every version before 0028)
+        write_without_endpoint()  # (every version before 0029)
     if back >= 10:
-        write_without_data_classes()  # (every version before 0027)
+        forget_without_time()  # (every version before 0028)
     if back >= 11:
-        write_without_served_model()  # (every version before 0026)
+        write_without_data_classes()  # (every version before 0027)
     if back >= 12:
-        serve_without_memory()  # (every version before 0025)
+        write_without_served_model()  # (every version before 0026)
     if back >= 13:
-        reserve_without_owners()  # (every version before 0024)
+        serve_without_memory()  # (every version before 0025)
     if back >= 14:
-        summarize_without_cache_hits()  # (every version before 0023)
+        reserve_without_owners()  # (every version before 0024)
     if back >= 15:
-        write_unsent_at_null()  # (every version before 0022)
+        summarize_without_cache_hits()  # (every version before 0023)
     if back >= 16:
+        write_unsent_at_null()  # (every version before 0022)
+    if back >= 17:
         write_rollups_without_cache_writes()  # (every version before 0021)
 
     names = tuple(name for name, _ in migrations.MIGRATIONS[-back:])[::-1]
     assert names == NEWEST[:back], "the version before this one is the one without the last migration"
     migrations.MIGRATIONS = migrations.MIGRATIONS[:-back]
     connection.MIGRATIONS = migrations.MIGRATIONS
+
+
+def write_without_paused_links(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
+    """Record attempts as the versions before 0037 did, naming neither the paused_id their answer's turn was left
+    paused under nor the one their call continued, and list them without reading either (``setattr``: a
+    monkeypatch's, to be undone)."""
+    import magsag_mcp.ledger.run_pages as run_pages
+    import magsag_mcp.ledger.writes as writes
+
+    if " paused_id, continues_paused_id," not in writes._INSERT_ATTEMPT:
+        return  # (done already, in this block)
+    attempt_row = writes._attempt_row
+    insert = writes._INSERT_ATTEMPT.replace(" paused_id, continues_paused_id,", "").replace("?,?,?)", "?)")
+    assert "paused_id" not in insert and insert.count("?") == 36, insert
+    setattr(writes, "_INSERT_ATTEMPT", insert)
+    setattr(writes, "_attempt_row", lambda *args: (row := attempt_row(*args))[:-3] + row[-1:])
+    setattr(
+        run_pages, "_ATTEMPT_COLS", run_pages._ATTEMPT_COLS.replace(", paused_id, continues_paused_id", ", NULL, NULL")
+    )
 
 
 def write_without_split_past(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
@@ -120,6 +145,7 @@ def write_without_split_past(setattr: Callable[[Any, str, Any], None] = setattr)
     import magsag_mcp.ledger.run_pages as run_pages
     import magsag_mcp.ledger.writes as writes
 
+    write_without_paused_links(setattr)
     if " cache_write_split_past_tokens," not in writes._INSERT_ATTEMPT:
         return  # (done already, in this block)
     attempt_row = writes._attempt_row
@@ -369,16 +395,24 @@ def write_rollups_without_calls(setattr: Callable[[Any, str, Any], None] = setat
 
 
 def leave_as_the_version_before(conn: sqlite3.Connection) -> None:
-    """Take a ledger this version made back to the schema the version before left: without 0036's count of the cache
-    writes an answer's split by time to live counted past its total (on attempts and in usage_rollup), its rows as
-    they are."""
+    """Take a ledger this version made back to the schema the version before left: without 0037's paused_id and
+    continues_paused_id on attempts, its rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = ?", (LAST,))
+    conn.execute("ALTER TABLE attempts DROP COLUMN paused_id")
+    conn.execute("ALTER TABLE attempts DROP COLUMN continues_paused_id")
+
+
+def leave_as_before_0036(conn: sqlite3.Connection) -> None:
+    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    back left: without 0036's count of the cache writes an answer's split by time to live counted past its total (on
+    attempts and in usage_rollup), its rows as they are."""
+    conn.execute("DELETE FROM schema_migrations WHERE name = '0036_cache_write_split_past'")
     conn.execute("ALTER TABLE attempts DROP COLUMN cache_write_split_past_tokens")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN cache_write_split_past_tokens")
 
 
 def leave_as_before_0035(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version before left (:func:`leave_as_the_version_before`) back to the schema the version two
+    """Take a ledger the version two back left (:func:`leave_as_before_0036`) back to the schema the version three
     back left: without 0035's index of the prune marks, its rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0035_events_prune_marks'")
     conn.execute("DROP INDEX events_prune_marks")

@@ -44,6 +44,7 @@ from tests.older_version import (
     leave_as_before_0033,
     leave_as_before_0034,
     leave_as_before_0035,
+    leave_as_before_0036,
     leave_as_the_version_before,
 )
 from tests.providers.fakes import FakeAnthropic, FakeGemini, FakeOpenAI
@@ -85,9 +86,10 @@ async def _exported(db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     out = await anyio.to_thread.run_sync(_export, db, monkeypatch, capsys, "csv")
     header = out.split("\n", 1)[0].split(",")
     # appended, so that a reader taking columns by position reads what it did
-    assert header[-6:-2] == ["endpoint", "output_image_tokens", "inference_geo", "server_tool_uses"]
-    assert header[-2] == "cache_write_ttl_unsaid_tokens"  # (0033, appended after them)
-    assert header[-1] == "cache_write_split_past_tokens"  # (0036, after it)
+    assert header[-8:-4] == ["endpoint", "output_image_tokens", "inference_geo", "server_tool_uses"]
+    assert header[-4] == "cache_write_ttl_unsaid_tokens"  # (0033, appended after them)
+    assert header[-3] == "cache_write_split_past_tokens"  # (0036, after it)
+    assert header[-2:] == ["paused_id", "continues_paused_id"]  # (0037, last)
     rows = list(csv.DictReader(io.StringIO(out, newline="")))
     text = await anyio.to_thread.run_sync(_export, db, monkeypatch, capsys, "json")
     runs = json.loads(text)
@@ -288,6 +290,7 @@ async def test_a_ledger_the_version_before_left_keeps_every_row_and_reads_its_pa
     conn = sqlite3.connect(db)
     before = conn.execute("SELECT id, run_id, cost_pusd, input_tokens, output_tokens FROM attempts").fetchall()
     leave_as_the_version_before(conn)
+    leave_as_before_0036(conn)
     leave_as_before_0035(conn)
     leave_as_before_0034(conn)
     leave_as_before_0033(conn)

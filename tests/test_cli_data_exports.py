@@ -299,9 +299,10 @@ def test_csv_has_the_runs_parent_and_the_attempts_warnings_as_json_has_them(tmp_
     # (0030's parts of a bill appended after them: the earlier columns' positions hold)
     parts = ["output_image_tokens", "inference_geo", "server_tool_uses"]
     # (and 0033's cache writes of a time to live their answer did not say, after those)
-    # (and 0036's cache writes a split by time to live counted past their total, last)
+    # (and 0036's cache writes a split by time to live counted past their total, then 0037's paused turn's links)
     assert reader.fieldnames == [
-        *old_columns, *later, *parts, "cache_write_ttl_unsaid_tokens", "cache_write_split_past_tokens"
+        *old_columns, *later, *parts, "cache_write_ttl_unsaid_tokens", "cache_write_split_past_tokens",
+        "paused_id", "continues_paused_id",
     ]  # fmt: skip
     assert rows["child"]["parent_run_id"] == exported["child"]["parent_run_id"] == "parent"
     assert rows["parent"]["parent_run_id"] == "" and rows["lone"]["parent_run_id"] == ""

@@ -35,6 +35,7 @@ from tests.older_version import (
     leave_as_before_0033,
     leave_as_before_0034,
     leave_as_before_0035,
+    leave_as_before_0036,
     leave_as_the_version_before,
     write_without_data_classes,
 )
@@ -90,6 +91,7 @@ def _older_ledger(db: Path, monkeypatch: pytest.MonkeyPatch, at: float) -> None:
     anyio.run(make)
     conn = sqlite3.connect(db, isolation_level=None)
     leave_as_the_version_before(conn)
+    leave_as_before_0036(conn)
     leave_as_before_0035(conn)
     leave_as_before_0034(conn)
     leave_as_before_0033(conn)

@@ -50,11 +50,13 @@ def test_a_carriage_return_in_a_cell_stays_in_its_cell(tmp_path: Path, monkeypat
     assert [(r["run_id"], r["agent"], r["error_message"]) for r in rows] == [(run_id, agent, error)]
     assert out.startswith("run_id,") and "server_tool_uses\nr-1" not in out
     header = ",warnings,served_model,data_classes,endpoint,output_image_tokens,inference_geo,server_tool_uses"
-    assert header + ",cache_write_ttl_unsaid_tokens,cache_write_split_past_tokens\n" in out
+    counts = ",cache_write_ttl_unsaid_tokens,cache_write_split_past_tokens"
+    assert header + counts + ",paused_id,continues_paused_id\n" in out
     # records end with "\n", as before (warnings, served_model, data_classes: [] for a call of none, the endpoint:
     # empty for an OpenAI attempt, then the parts of a bill: empty, as the answer said none; then 0033's cache writes
-    # of a time to live unsaid: 0; and 0036's cache writes a split counted past its total, last: 0)
-    assert out.endswith(",[],,[],,,,,0,0\n") and not out.endswith("\r\n")
+    # of a time to live unsaid: 0; and 0036's cache writes a split counted past its total: 0; then 0037's paused turn's
+    # ids, last: empty, the turn not paused)
+    assert out.endswith(",[],,[],,,,,0,0,,\n") and not out.endswith("\r\n")
 
 
 def test_rows_without_a_carriage_return_are_written_as_before():
@@ -63,9 +65,9 @@ def test_rows_without_a_carriage_return_are_written_as_before():
     lines = text.split("\n")
     assert lines[0].startswith("run_id,agent,skill,run_status,time,") and "\r" not in text
     # (warnings, then served_model, empty, then data_classes, then the endpoint, the parts of a bill and 0033's and
-    # 0036's counts, empty)
-    assert lines[1] == "r,a,s,ok,t" + "," * 23 + "[],,[],,,,,,"
-    assert text.endswith('"r ""2"", with\nnewline",a,s,ok,t' + "," * 23 + "[],,[],,,,,,\n")
+    # 0036's counts, and 0037's paused turn's ids, empty)
+    assert lines[1] == "r,a,s,ok,t" + "," * 23 + "[],,[],,,,,,,,"
+    assert text.endswith('"r ""2"", with\nnewline",a,s,ok,t' + "," * 23 + "[],,[],,,,,,,,\n")
 
 
 def _runs_begun_hours_ago(db: Path, now: float, hours_ago: tuple[float, ...]) -> None:

@@ -28,7 +28,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-18:] == [
+    assert applied[-19:] == [
         "0019_reservation_call_id",
         "0020_reservation_unbounded",
         "0021_usage_rollup_cache_writes",
@@ -47,6 +47,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
         "0034_attempts_cache_write_ttl_uncounted",
         "0035_events_prune_marks",
         "0036_cache_write_split_past",
+        "0037_paused_call_links",
     ]
     # the marks `magsag data prune` leaves, by time (0035): the latest read in one step, not among every run-less event
     marks = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events_prune_marks'").fetchone()[0]
@@ -145,6 +146,9 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     # how many more cache writes the answer's split by time to live counted than its total (0036): NULL on older rows
     past = next(r for r in conn.execute("PRAGMA table_info(attempts)") if r[1] == "cache_write_split_past_tokens")
     assert (past[2], past[3], past[4]) == ("INTEGER", 0, None)
+    # a paused turn's story (0037): the id an answer left its turn paused under, and the one a continuation continued
+    links = {r[1]: (r[2], r[3], r[4]) for r in conn.execute("PRAGMA table_info(attempts)")}
+    assert links["paused_id"] == links["continues_paused_id"] == ("TEXT", 0, None)
     for table in ("runs", "agent_spend"):
         assert "cost_bound_pusd" in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -72,6 +72,6 @@ async def test_each_vendor_s_answer_records_the_model_it_named_and_query_runs_sh
     [csv_row] = list(reader)
     # (0030's parts of a bill appended after them, then 0033's count of cache writes of unsaid time to live, 0036's of
     # the writes a time-to-live split counted past its total last)
-    assert reader.fieldnames is not None and reader.fieldnames[-8:-5] == ["served_model", "data_classes", "endpoint"]
-    assert reader.fieldnames[-2:] == ["cache_write_ttl_unsaid_tokens", "cache_write_split_past_tokens"]
+    assert reader.fieldnames is not None and reader.fieldnames[-10:-7] == ["served_model", "data_classes", "endpoint"]
+    assert reader.fieldnames[-4:-2] == ["cache_write_ttl_unsaid_tokens", "cache_write_split_past_tokens"]
     assert csv_row["served_model"] == served

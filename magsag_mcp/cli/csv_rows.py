@@ -53,6 +53,9 @@ CSV_FIELDS = (
     "cache_write_ttl_unsaid_tokens",
     # how many more cache writes the answer's split by time to live counted than its total (empty: recorded before it)
     "cache_write_split_past_tokens",
+    # a paused turn's story: the id the attempt's answer left its turn paused under; the paused_id its call continued
+    "paused_id",
+    "continues_paused_id",
 )
 
 

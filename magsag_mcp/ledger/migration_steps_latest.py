@@ -77,4 +77,17 @@ LATEST_MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE usage_rollup ADD COLUMN cache_write_split_past_tokens INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        # A turn left paused and its continuation (Service.continue_paused) are one story, told in two calls under one
+        # run: the continuation's first attempt said in its warnings which attempt's turn it went on with, but no
+        # column linked the two, and the paused call's row did not say it was left paused, nor the id it was held by.
+        # paused_id: on the attempt whose answer's turn was left paused, the id it was held by (what continue_paused
+        # takes); continues_paused_id: on every attempt of a continuation (its failed tries too), the paused_id it
+        # continued. NULL on the rows recorded before it, and on every other attempt.
+        "0037_paused_call_links",
+        """
+        ALTER TABLE attempts ADD COLUMN paused_id TEXT;
+        ALTER TABLE attempts ADD COLUMN continues_paused_id TEXT;
+        """,
+    ),
 ]

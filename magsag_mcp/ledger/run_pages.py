@@ -32,7 +32,7 @@ _ATTEMPT_COLS = (
     " latency_ms, attempt_number, fallback_position, warnings, cost_bound_pusd, service_tier, cache_write_1h_tokens,"
     " input_audio_tokens, output_audio_tokens, served_model, data_classes, endpoint,"
     " output_image_tokens, inference_geo, server_tool_uses, cache_write_ttl_unsaid_tokens,"
-    " cache_write_split_past_tokens"
+    " cache_write_split_past_tokens, paused_id, continues_paused_id"
 )
 
 
@@ -72,6 +72,8 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         tool_uses,
         written_unsaid,
         split_past,
+        paused_id,
+        continues_paused_id,
     ) = row
     return {
         "time": iso_time(started),
@@ -115,6 +117,10 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         "attempt_number": attempt_no,
         "fallback_position": position,
         "warnings": json.loads(warnings) if warnings else [],
+        # a paused turn's story (0037): the id this attempt's answer left its turn paused under, and the paused_id
+        # its call continued; None for every other attempt, and those recorded before
+        "paused_id": paused_id,
+        "continues_paused_id": continues_paused_id,
     }
 
 

@@ -90,8 +90,8 @@ _INSERT_ATTEMPT = (
     " price_source, latency_ms, attempt_number, fallback_position, warnings, reservation_id, cost_bound_pusd,"
     " service_tier, cache_write_1h_tokens, input_audio_tokens, output_audio_tokens, served_model, data_classes,"
     " endpoint, output_image_tokens, inference_geo, server_tool_uses, cache_write_ttl_unsaid_tokens,"
-    " cache_write_split_past_tokens,"
-    " call_cost_pusd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " cache_write_split_past_tokens, paused_id, continues_paused_id,"
+    " call_cost_pusd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -144,6 +144,8 @@ def _attempt_row(a: AttemptRecord, cost: int | None, bound: int | None) -> tuple
         null if (uses := a.server_tool_uses) is None else _tool_uses_column(uses),
         a.cache_write_ttl_unsaid_tokens,
         a.cache_write_split_past_tokens,
+        a.paused_id,
+        a.continues_paused_id,
         null,
     )
 

@@ -75,6 +75,16 @@ class AttemptOut(Out):
             " wrote nothing",
         ),
     )
+    paused_id: str | None = Field(
+        None,
+        description="where this attempt's answer left its turn paused: the paused_id it was held by (continue_paused "
+        "takes it, in the process that made the call); null for any other attempt",
+    )
+    continues_paused_id: str | None = Field(
+        None,
+        description="where this attempt's call continued a paused turn (continue_paused): the paused_id it continued, "
+        "the paused_id of an earlier attempt of the same run; null for any other attempt",
+    )
     input_audio_tokens: int = Field(0, description="of input_tokens, audio")
     output_audio_tokens: int = Field(0, description="of output_tokens, audio")
     output_image_tokens: int | None = Field(

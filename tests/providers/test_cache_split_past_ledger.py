@@ -20,7 +20,7 @@ import pytest
 from magsag_mcp.cli import main
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.service import Service
-from tests.older_version import leave_as_the_version_before
+from tests.older_version import leave_as_before_0036, leave_as_the_version_before
 from tests.pricing_audit import catalog_without_policies
 
 from .fakes import FakeAnthropic
@@ -45,7 +45,8 @@ async def test_the_split_past_the_writes_is_counted_in_the_ledger_and_an_older_l
         for run_id in ("r-old", "r-none"):
             await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": CONFIG}, run_id=run_id)
     conn = sqlite3.connect(db)
-    leave_as_the_version_before(conn)  # (before 0036: no such column)
+    leave_as_the_version_before(conn)
+    leave_as_before_0036(conn)  # (before 0036: no such column)
     conn.commit()
     conn.close()
     fake.queue({"text": "new", "usage": SPLIT_PAST})
