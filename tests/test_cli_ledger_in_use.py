@@ -19,8 +19,8 @@ from magsag_mcp.ledger.migrations import MIGRATIONS
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 ROOT = Path(__file__).resolve().parent.parent
 
-#: an older magsag-mcp: one that knows every migration but the last (argv[2]: but the last eighteen, the version
-#: eighteen back), serving calls into the ledger
+#: an older magsag-mcp: one that knows every migration but the last (argv[2]: but the last nineteen, the version
+#: nineteen back), serving calls into the ledger
 OLDER_SERVER = textwrap.dedent(
     """
     import sys, time
@@ -56,7 +56,7 @@ OLDER_SERVER = textwrap.dedent(
 
 @pytest.fixture
 def older_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
-    """The older server, the version before this one (a test's indirect parameter 18: the version eighteen back)."""
+    """The older server, the version before this one (a test's indirect parameter 19: the version nineteen back)."""
     back = getattr(request, "param", 1)
     db = tmp_path / "shared.db"
     monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
@@ -101,7 +101,7 @@ def _applied(db: Path) -> list[str]:
         (["data", "search", "gpt"], 1),
         (["budget", "--json"], 1),
         (["doctor", "--json"], 1),
-        (["flow", "summarize"], 18),  # the version before 0019 too, which that migration's upgrade proved this of
+        (["flow", "summarize"], 19),  # the version before 0019 too, which that migration's upgrade proved this of
     ],
     indirect=["older_server"],
 )
