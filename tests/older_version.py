@@ -419,7 +419,7 @@ def leave_as_before_0035(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0034(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version two back left (:func:`leave_as_before_0035`) back to the schema the version three
+    """Take a ledger the version three back left (:func:`leave_as_before_0035`) back to the schema the version four
     back left: without 0034's index of the attempts recorded before 0033 that wrote to the cache, its rows as they
     are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0034_attempts_cache_write_ttl_uncounted'")
@@ -427,7 +427,7 @@ def leave_as_before_0034(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0033(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version three back left (:func:`leave_as_before_0034`) back to the schema the version four
+    """Take a ledger the version four back left (:func:`leave_as_before_0034`) back to the schema the version five
     back left: without 0033's count of the cache writes whose time to live the answer did not say (on attempts and in
     usage_rollup), its rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0033_cache_write_ttl_unsaid'")
@@ -436,14 +436,14 @@ def leave_as_before_0033(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0032(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version four back left (:func:`leave_as_before_0033`) back to the schema the version five
+    """Take a ledger the version five back left (:func:`leave_as_before_0033`) back to the schema the version six
     back left: without 0032's index of the local attempts that went off the machine, its rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0032_attempts_local_off_machine'")
     conn.execute("DROP INDEX attempts_local_off_machine")
 
 
 def leave_as_before_0031(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version five back left (:func:`leave_as_before_0032`) back to the schema the version six
+    """Take a ledger the version six back left (:func:`leave_as_before_0032`) back to the schema the version seven
     back left: its usage_rollup without 0031's parts of a bill (their sums, and the counts of the attempts that said
     each), its other rows as they are."""
     from magsag_mcp.ledger.rollup_reads import ROLLUP_PART_COLUMNS
@@ -456,7 +456,7 @@ def leave_as_before_0031(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0030(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version six back left (:func:`leave_as_before_0031`) back to the schema the version seven
+    """Take a ledger the version seven back left (:func:`leave_as_before_0031`) back to the schema the version eight
     back left: its attempts without 0030's ``output_image_tokens``, ``inference_geo`` and ``server_tool_uses``, its
     other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0030_attempt_billing_parts'")
@@ -465,21 +465,21 @@ def leave_as_before_0030(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0029(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version seven back left (:func:`leave_as_before_0030`) back to the schema the version eight
+    """Take a ledger the version eight back left (:func:`leave_as_before_0030`) back to the schema the version nine
     back left: its attempts without 0029's ``endpoint``, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0029_attempt_endpoint'")
     conn.execute("ALTER TABLE attempts DROP COLUMN endpoint")
 
 
 def leave_as_before_0028(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version eight back left (:func:`leave_as_before_0029`) back to the schema the version nine
+    """Take a ledger the version nine back left (:func:`leave_as_before_0029`) back to the schema the version ten
     back left: without 0028's times of the forgets, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0028_azure_forgotten'")
     conn.execute("DROP TABLE azure_forgotten")
 
 
 def leave_as_before_0027(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version nine back left (:func:`leave_as_before_0028`) back to the schema the version ten
+    """Take a ledger the version ten back left (:func:`leave_as_before_0028`) back to the schema the version eleven
     back left: its attempts without 0027's ``data_classes`` (and its index), its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0027_attempt_data_classes'")
     conn.execute("DROP INDEX attempts_data_classes")
@@ -487,66 +487,66 @@ def leave_as_before_0027(conn: sqlite3.Connection) -> None:
 
 
 def leave_as_before_0026(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version ten back left (:func:`leave_as_before_0027`) back to the schema the version eleven
+    """Take a ledger the version eleven back left (:func:`leave_as_before_0027`) back to the schema the version twelve
     back left: its attempts without 0026's ``served_model``, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0026_attempt_served_model'")
     conn.execute("ALTER TABLE attempts DROP COLUMN served_model")
 
 
 def leave_as_before_0025(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version eleven back left (:func:`leave_as_before_0026`) back to the schema the version twelve
+    """Take a ledger the version twelve back left (:func:`leave_as_before_0026`) back to the schema the version thirteen
     back left: without 0025's table of what each Azure deployment was seen serving, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0025_azure_served'")
     conn.execute("DROP TABLE azure_served")
 
 
 def leave_as_before_0024(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version twelve back left (:func:`leave_as_before_0025`) back to the schema the version thirteen
-    back left: its reservations without 0024's owners, its other rows as they are."""
+    """Take a ledger the version thirteen back left (:func:`leave_as_before_0025`) back to the schema the version
+    fourteen back left: its reservations without 0024's owners, its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0024_reservation_owner'")
     for column in ("owner_host", "owner_pid", "owner_started"):
         conn.execute(f"ALTER TABLE budget_reservations DROP COLUMN {column}")
 
 
 def leave_as_before_0023(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version thirteen back left (:func:`leave_as_before_0024`) back to the schema the version
-    fourteen back left: without 0023's tables (the answer cache's), its other rows as they are."""
+    """Take a ledger the version fourteen back left (:func:`leave_as_before_0024`) back to the schema the version
+    fifteen back left: without 0023's tables (the answer cache's), its other rows as they are."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0023_answer_cache'")
     conn.execute("DROP TABLE answer_cache")
     conn.execute("DROP TABLE cache_hits")
 
 
 def leave_as_before_0022(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version fourteen back left (:func:`leave_as_before_0023`) back to the schema the version
-    fourteen back left (its rows as they are: 0022 changed no table, only the attempts never sent that the version
-    fourteen back wrote NULL, which the versions since write at $0)."""
+    """Take a ledger the version fifteen back left (:func:`leave_as_before_0023`) back to the schema the version
+    fifteen back left (its rows as they are: 0022 changed no table, only the attempts never sent that the version
+    fifteen back wrote NULL, which the versions since write at $0)."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0022_unsent_attempts_cost_zero'")
 
 
 def leave_as_before_0021(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version fifteen back left (:func:`leave_as_before_0022`) back to the schema the version
-    fifteen back left, before 0021, which gave usage_rollup its cache writes."""
+    """Take a ledger the version sixteen back left (:func:`leave_as_before_0022`) back to the schema the version
+    sixteen back left, before 0021, which gave usage_rollup its cache writes."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0021_usage_rollup_cache_writes'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN cache_write_tokens")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN cache_write_1h_tokens")
 
 
 def leave_as_before_0020(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version sixteen back left (:func:`leave_as_before_0021`) back to the schema the version
-    sixteen back left, before 0020, which gave budget_reservations its ``unbounded`` mark."""
+    """Take a ledger the version seventeen back left (:func:`leave_as_before_0021`) back to the schema the version
+    seventeen back left, before 0020, which gave budget_reservations its ``unbounded`` mark."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0020_reservation_unbounded'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN unbounded")
 
 
 def leave_as_before_0019(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version seventeen back left (:func:`leave_as_before_0020`) back to the schema the version
-    seventeen back left, before 0019, which gave budget_reservations its ``call_id``."""
+    """Take a ledger the version eighteen back left (:func:`leave_as_before_0020`) back to the schema the version
+    eighteen back left, before 0019, which gave budget_reservations its ``call_id``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0019_reservation_call_id'")
     conn.execute("ALTER TABLE budget_reservations DROP COLUMN call_id")
 
 
 def leave_as_before_0018(conn: sqlite3.Connection) -> None:
-    """Take a ledger the version eighteen back left (:func:`leave_as_before_0019`) back to the schema before 0018,
+    """Take a ledger the version nineteen back left (:func:`leave_as_before_0019`) back to the schema before 0018,
     which gave usage_rollup its ``calls``."""
     conn.execute("DELETE FROM schema_migrations WHERE name = '0018_usage_rollup_counts_calls'")
     conn.execute("ALTER TABLE usage_rollup DROP COLUMN calls")
