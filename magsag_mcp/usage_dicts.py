@@ -194,6 +194,10 @@ class RecordedAttemptDict(AttemptDict):
     output_image_tokens: int | None
     inference_geo: str | None
     server_tool_uses: dict[str, int] | None
+    #: a paused turn's story (0037; None otherwise, and for older rows): the paused_id this attempt's answer left its
+    #: turn held under, and the paused_id every attempt of a continuation continued
+    paused_id: str | None
+    continues_paused_id: str | None
 
 
 class RunErrorDict(TypedDict):
