@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import os
 import threading
+import weakref
 
 #: the load under way or done, once a service has started it (None: never started in this process)
 _loading: concurrent.futures.Future[None] | None = None
@@ -105,12 +107,38 @@ async def loaded() -> None:
     done = _loading
     if done is None or done.done():
         return
-    try:
-        await asyncio.shield(asyncio.wrap_future(done))
-    except Exception:  # (the lookup loads on its own, and its error is the call's)
-        pass
+    # Woken through weak references, not asyncio.wrap_future: the done load is kept for the process, and with it every
+    # callback it called (concurrent.futures keeps them), wrap_future's holding the loop that awaited it, with all that
+    # loop held (its sessions, its tasks), until the process ended. A failed load wakes it as a done one does (the
+    # lookup loads on its own, and its error is the call's); cancelling the caller does not stop the load
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+    done.add_done_callback(functools.partial(_wake, weakref.ref(loop), weakref.ref(woken)))
+    await woken
     thread, _thread = _thread, None
     if thread is not None:
         # ended but for its last steps (``done`` is set as its last statement): joined, so that a program counting
         # its threads once the call returns (a Magsag closed) sees it gone; a wait of a few microseconds, once
         thread.join()
+
+
+def _wake(
+    loop: weakref.ref[asyncio.AbstractEventLoop],
+    woken: weakref.ref[asyncio.Future[None]],
+    _done: concurrent.futures.Future[None],
+) -> None:
+    """Wake the caller of :func:`loaded` awaiting ``woken`` on ``loop`` (called in the loading thread as the load
+    ends, or at once in the caller's own where it ended meanwhile); nothing where either is gone."""
+    running = loop()
+    if running is None:
+        return
+    try:
+        running.call_soon_threadsafe(_set_woken, woken)
+    except RuntimeError:  # (its loop closed meanwhile: no one left to wake)
+        pass
+
+
+def _set_woken(woken: weakref.ref[asyncio.Future[None]]) -> None:
+    waiting = woken()
+    if waiting is not None and not waiting.done():  # (a caller cancelled meanwhile cancelled it)
+        waiting.set_result(None)

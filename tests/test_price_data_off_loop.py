@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -395,3 +397,27 @@ async def test_a_call_cancelled_while_the_data_loads_is_recorded_as_cancelled(
         await svc.aclose()
     assert _runs(tmp_path / "ledger.db") == [("cancelled", 0, 0)]
     assert not fake_openai.requests
+
+
+def test_a_loop_that_awaited_the_load_is_not_kept_alive_by_it(fresh_load: Load):
+    # The load is the process's, kept once done (one load a process). A loop that awaited it while under way was kept by
+    # it, with all the loop held (its sessions, servers, the connect watch's marks), as long as the process: the done
+    # load kept the callback that woke the loop (concurrent.futures keeps a future's callbacks once called). A process
+    # running a loop per call (asyncio.run in a sync caller) kept its first call's loop for good
+    release = threading.Event()
+    fresh_load.during = lambda: release.wait(60.0)  # (a hang guard: set as soon as the loop awaits the load)
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def await_the_load() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        price_data.start_loading()
+        waiting = asyncio.create_task(price_data.loaded())
+        await asyncio.sleep(0)  # (one turn: the task runs up to its await of the load, which the loader holds)
+        assert price_data.under_way and not waiting.done()
+        release.set()
+        await waiting
+
+    asyncio.run(await_the_load())
+    assert price_data._loading is not None and price_data._loading.done() and not price_data.under_way
+    gc.collect()
+    assert loops[0]() is None
