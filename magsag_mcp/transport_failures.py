@@ -109,14 +109,10 @@ def _converted(
             )
         )
     if isinstance(exc, aiohttp.ConnectionTimeoutError) and isinstance(exc.__cause__, ProxyTunnelTimeout):
-        # the proxy took the connection and did not open the tunnel in time (no answer to CONNECT): the vendor was
+        # the proxy took the connection and did not open the tunnel in time (no answer to CONNECT), or, for a
+        # plain-http target (asked through the proxy itself: no tunnel), did not take the connection: the vendor was
         # never reached, and the proxy is what to check
-        via = f"the proxy {proxy.url} (from {proxy.source})" if proxy else "the proxy"
-        return ProviderTimeoutError(
-            f"could not connect to {host(url)}: {via} did not open a tunnel to it within "
-            f"{timeouts.connect_described()}; check the proxy, or add the host to NO_PROXY to connect directly",
-            timeout_s=timeouts.connect,
-        )
+        return _proxy_connect_timeout(url, timeouts, proxy)
     if isinstance(exc, aiohttp.ConnectionTimeoutError) and (told := connect_watch.given_up(exc)) is not None:
         # told to stop before its connect timeout ran out (connect_watch): failed as that timeout would have, and
         # saying so, not that the timeout was waited out. Through a proxy, each connect to the host is one to the
@@ -133,6 +129,10 @@ def _converted(
             f"{verdict}",
             timeout_s=timeouts.connect,
         )
+    if isinstance(exc, aiohttp.ConnectionTimeoutError) and proxy is not None:
+        # (aiohttp's own connect timer, of the same length, fired before ours: the connect was to the proxy all the
+        # same)
+        return _proxy_connect_timeout(url, timeouts, proxy)
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ProviderTimeoutError(
             f"could not connect to {host(url)} within {timeouts.connect_described()}", timeout_s=timeouts.connect
@@ -205,6 +205,25 @@ def _converted(
         f"cannot send a request to {host(url)}: {_short(exc)}; check the provider's base URL "
         "(no user:password@ in it) and its key and organisation variables (no line breaks or other control "
         "characters in them)"
+    )
+
+
+def _proxy_connect_timeout(url: str, timeouts: Timeouts, proxy: Proxy | None) -> ProviderTimeoutError:
+    """A connect through ``proxy`` not made within the connect timeout. An https target is reached through a tunnel
+    the proxy opens (its answer to ``CONNECT``); a plain-http one is asked through the proxy itself, no tunnel: what
+    did not come there was the proxy's taking the connection, and "did not open a tunnel" sent the reader looking for
+    a CONNECT that was never sent."""
+    via = f"the proxy {proxy.url} (from {proxy.source})" if proxy else "the proxy"
+    if urlsplit(url).scheme == "https":
+        what = f"{via} did not open a tunnel to it within {timeouts.connect_described()}"
+    else:
+        what = (
+            f"{via} did not take the connection within {timeouts.connect_described()} (a plain-http request is sent "
+            "to the proxy itself, which forwards it: the request was not sent)"
+        )
+    return ProviderTimeoutError(
+        f"could not connect to {host(url)}: {what}; check the proxy, or add the host to NO_PROXY to connect directly",
+        timeout_s=timeouts.connect,
     )
 
 

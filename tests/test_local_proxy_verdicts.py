@@ -2,12 +2,16 @@
 the network): every connect to it is a connect to the proxy, which the connect watch marks under the server's host. A
 server found down there (local_down) tells the other connects in flight to stop; through a proxy, what did not connect
 was the proxy, and the error says so, naming it (never its credentials) and the fixes, not that the server is down.
-The proxy is a loopback server that takes the connection and never answers CONNECT; connects are counted, never
-timed, and a regression hangs, which the hang guard turns into a failure."""
+A plain-http server is asked through the proxy itself (no tunnel): a proxy that does not take the connection, that
+never answers, or that answers its own error page (a 502: it cannot reach a server on the LAN) is what the error
+names, with NO_PROXY. The proxies are loopback servers; connects are counted, never timed, and a regression hangs,
+which the hang guard turns into a failure."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import socket
 
 import anyio
 import pytest
@@ -15,7 +19,9 @@ import pytest
 from magsag_mcp import connect_watch
 from magsag_mcp import errors as E
 from magsag_mcp.providers import local_down
+from magsag_mcp.providers.local import LocalProvider
 from magsag_mcp.transport import Timeouts, Transport
+from magsag_mcp.types import LLMRequest, Message, Target
 
 pytestmark = pytest.mark.anyio
 
@@ -99,3 +105,118 @@ async def test_a_plain_http_server_behind_a_proxy_that_never_answers_names_the_p
     ), said
     assert "the proxy may be what did not answer" in said and "NO_PROXY" in said
     assert "pr0xysecret" not in said
+
+
+async def test_a_plain_http_server_behind_a_proxy_that_takes_no_connection_names_no_tunnel():
+    # a plain-http target is asked through the proxy itself: no CONNECT, no tunnel. A proxy that does not take the
+    # connection (its listen queue full: the kernel drops the connect's SYN, which never completes) was said to have
+    # "not opened a tunnel", sending the reader to look for a CONNECT never sent
+    proxy = socket.socket()
+    filler = socket.socket()
+    try:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen(0)  # (one connection waiting to be accepted fills it: never accepted)
+        port = proxy.getsockname()[1]
+        filler.settimeout(HANG_GUARD_S)
+        filler.connect(("127.0.0.1", port))
+        # (the connect timeout is what this test is about: the connect never completes, so it comes whatever its length)
+        timeouts = Timeouts(connect=0.3, read=HANG_GUARD_S, from_settings=True)
+        transport = Transport(env={"HTTP_PROXY": f"http://u:pr0xysecret@127.0.0.1:{port}"}, timeouts=timeouts)
+        try:
+            with pytest.raises(E.ProviderTimeoutError) as info:
+                async with asyncio.timeout(HANG_GUARD_S):
+                    await transport.post_json("http://ollama.lan.example:11434/api/show", {"model": "m"}, headers={})
+        finally:
+            await transport.aclose()
+    finally:
+        filler.close()
+        proxy.close()
+    said = info.value.message
+    assert said.startswith(
+        f"could not connect to http://ollama.lan.example:11434: the proxy http://127.0.0.1:{port} (from HTTP_PROXY) "
+        "did not take the connection within the connect timeout of 0.3s (MAGSAG_CONNECT_TIMEOUT) (a plain-http request "
+        "is sent to the proxy itself, which forwards it: the request was not sent)"
+    ), said
+    assert "tunnel" not in said
+    assert said.endswith("check the proxy, or add the host to NO_PROXY to connect directly"), said
+    assert "pr0xysecret" not in said
+    assert not info.value.reached and not info.value.maybe_billed
+
+
+#: a proxy's own error page (squid's) for a server it could not reach
+SQUID_PAGE = (
+    b"<!DOCTYPE html><html><head><title>ERROR: The requested URL could not be retrieved</title></head><body>"
+    b"<p>The system returned: <i>(110) Connection timed out</i></p></body></html>"
+)
+
+
+async def test_a_proxys_own_502_page_for_a_lan_server_names_the_proxy_and_no_proxy():
+    # a plain-http request through HTTP_PROXY to a server on the LAN: a proxy outside the network cannot reach it and
+    # answers its own 502 page, which said only "a gateway or proxy in front of the API answered" (the server's own
+    # reverse proxy, for all the operator could tell), not HTTP_PROXY, nor NO_PROXY, the fix
+    asked: list[bytes] = []
+
+    async def squid(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        asked.append(head.split(b"\r\n", 1)[0])
+        length = re.search(rb"(?im)^content-length: *(\d+)", head)
+        await reader.readexactly(int(length[1]) if length else 0)
+        writer.write(
+            b"HTTP/1.1 502 Bad Gateway\r\nServer: squid/5.7\r\nContent-Type: text/html;charset=utf-8\r\n"
+            b"X-Squid-Error: ERR_CONNECT_FAIL 110\r\nConnection: close\r\n"
+            + b"Content-Length: %d\r\n\r\n" % len(SQUID_PAGE)
+            + SQUID_PAGE
+        )
+        await writer.drain()
+        writer.close()
+
+    proxy = await asyncio.start_server(squid, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    env = {"HTTP_PROXY": f"http://u:pr0xysecret@127.0.0.1:{port}", "OLLAMA_BASE_URL": "http://ollama.lan.example:11434"}
+    transport = Transport(env=env)
+    provider = LocalProvider(env, transport)
+    try:
+        with pytest.raises(E.ServerError) as info:
+            async with asyncio.timeout(HANG_GUARD_S):
+                await provider.complete(LLMRequest([Message("user", "hi")]), Target("local", "llama3.1"))
+    finally:
+        await transport.aclose()
+        proxy.close()
+    assert asked == [b"POST http://ollama.lan.example:11434/v1/responses HTTP/1.1"]  # (the proxy itself was asked)
+    said = info.value.message
+    assert "HTTP 502: an HTML page, not the API's answer: 'ERROR: The requested URL could not be retrieved'" in said
+    assert (
+        f"; it came through the proxy http://127.0.0.1:{port} (from HTTP_PROXY), whose own error page this most likely "
+        "is (a proxy outside your network cannot reach a server inside it, as at http://ollama.lan.example:11434/v1): "
+        "add ollama.lan.example to NO_PROXY to connect to it directly, or check HTTP_PROXY"
+    ) in said, said
+    assert "pr0xysecret" not in said
+
+
+async def test_a_local_servers_own_502_through_no_proxy_says_nothing_of_one():
+    # the same page from the server, reached directly (no proxy set): nothing said of a proxy variable
+    async def gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length: *(\d+)", head)
+        await reader.readexactly(int(length[1]) if length else 0)
+        writer.write(
+            b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nConnection: close\r\n"
+            + b"Content-Length: %d\r\n\r\n" % len(SQUID_PAGE)
+            + SQUID_PAGE
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(gateway, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    env = {"OLLAMA_BASE_URL": f"http://127.0.0.1:{port}"}
+    transport = Transport(env=env)
+    try:
+        with pytest.raises(E.ServerError) as info:
+            async with asyncio.timeout(HANG_GUARD_S):
+                await LocalProvider(env, transport).complete(LLMRequest([Message("user", "hi")]), Target("local", "m"))
+    finally:
+        await transport.aclose()
+        server.close()
+    assert "(a gateway or proxy in front of the API answered)" in info.value.message
+    assert "NO_PROXY" not in info.value.message and "came through the proxy" not in info.value.message

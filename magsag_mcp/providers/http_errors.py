@@ -145,6 +145,10 @@ _TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL
 _MARKUP = re.compile(r"<!--.*?-->|<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 
 
+#: how :func:`body_said` begins what an HTML page said (an error page a gateway or proxy made, no API's answer)
+HTML_PAGE = "an HTML page, not the API's answer"
+
+
 def body_said(body: bytes, headers: Mapping[str, str], limit: int = 300) -> str:
     """What an error body that is not the API's JSON says, for a message: its start, or for an HTML page (a CDN's,
     a load balancer's or a proxy's error page in front of the API) its title (its text without markup, where it
@@ -156,7 +160,7 @@ def body_said(body: bytes, headers: Mapping[str, str], limit: int = 300) -> str:
     title = _TITLE.search(text)
     said = " ".join(html.unescape(title[1] if title else _MARKUP.sub(" ", text)).split())
     return excerpt(
-        f"an HTML page, not the API's answer: {excerpt(said, 120)!r} (a gateway or proxy in front of the API answered)",
+        f"{HTML_PAGE}: {excerpt(said, 120)!r} (a gateway or proxy in front of the API answered)",
         limit,
     )
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 
@@ -36,7 +37,7 @@ from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import ProgressCallback
 from .base_urls import _shown
-from .http_errors import server_words
+from .http_errors import HTML_PAGE, server_words
 from .local_api_memory import FILE_NAME as MEMORY_FILE
 from .local_api_memory import REMEMBERED_S, ChatOnlyFile
 from .local_endpoint import (
@@ -137,6 +138,12 @@ def _no_route(exc: ProviderError) -> bool:
     if exc.status is not None and 200 <= exc.status < 300:
         return says_no_such_route(exc.message)
     return exc.status == 405
+
+
+def _gateway_page(exc: ProviderError) -> bool:
+    """Whether ``exc`` is a gateway's failure (502, 503, 504) answered with an HTML page: no local server's API
+    answers one (Ollama, vLLM, LM Studio and llama.cpp answer JSON), a proxy's or a gateway's error page does."""
+    return exc.status in (502, 503, 504) and server_words(exc).startswith(HTML_PAGE)
 
 
 async def _off_the_loop(file_step: Callable[[str], T], base: str) -> T:
@@ -322,6 +329,18 @@ class LocalProvider(ServerReach, RefusedSettings):
         except ProviderError as exc:
             if found_slowly(exc):
                 went_down(base, f"{Unreached.PREFIX}{exc.message}", self.endpoint.timeouts.connect)
+            proxy = self.transport.proxies.for_url(base) if _gateway_page(exc) else None
+            if proxy is not None:
+                # a plain-http request through HTTP_PROXY is answered by the proxy itself when it cannot reach the
+                # server (its own 502 page): a proxy outside the network, asked for a server inside it, never can,
+                # and "a gateway or proxy in front of the API" sent the operator to look at the server
+                exc.message = (
+                    f"{exc.message}; it came through the proxy {proxy.url} (from {proxy.source}), whose own error page "
+                    f"this most likely is (a proxy outside your network cannot reach a server inside it, as at "
+                    f"{redact(_shown(base))}): add {urlsplit(base).hostname} to NO_PROXY to connect to it directly, or "
+                    f"check {proxy.source}"
+                )
+                exc.args = (exc.message,)
             raise
         answered(base)
         return result
