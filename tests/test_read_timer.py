@@ -8,7 +8,6 @@ import functools
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from pathlib import Path
 from types import SimpleNamespace
@@ -107,63 +106,86 @@ async def test_a_wait_after_answers_on_the_same_connection_times_out_at_its_own_
     assert [r.body["model"] for r in fake_openai.requests] == ["gpt-4o"] * 3
 
 
-class Trickle:
-    """A stream that keeps talking: ``chunks`` events, ``gap`` seconds apart, then silence while ``silent``."""
+class SkewedLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock a test moves forward (:attr:`skew`) in place of waiting: its timers (the read timer's
+    among them) come due as they would after that long, and no real wait decides the test."""
 
-    def __init__(self, chunks: int, gap: float, *, silent: bool = False) -> None:
-        self.chunks, self.gap, self.silent = chunks, gap, silent
-        self.release = asyncio.Event()
+    skew = 0.0
 
-    async def stream(self, request: web.Request) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        for n in range(self.chunks):
-            await resp.write(f"data: {n}\n\n".encode())
-            await asyncio.sleep(self.gap)
-        if self.silent:
-            await self.release.wait()
-        await resp.write_eof()
-        return resp
+    def time(self) -> float:
+        return super().time() + self.skew
 
 
-@pytest.fixture
-async def trickle() -> AsyncIterator[tuple[Trickle, str]]:
-    state = Trickle(15, 0.05)
-    app = web.Application()
-    app.router.add_post("/sse", state.stream)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield state, str(server.make_url("/sse"))
-    state.release.set()
-    await server.close()
+#: the read timeout of the streams below, and the silence after each event (the loop's clock moved on by it)
+READ_S, GAP_S = 60.0, 30.0
 
 
-async def test_a_stream_that_keeps_talking_outlives_the_read_timeout(trickle: tuple[Trickle, str]):
-    """The read timeout bounds each silence, not the answer: 15 events 50 ms apart take longer than the 0.5 s timeout
-    (the timer fires with the wait not yet due, and arms itself again at when it is due now)."""
-    _, url = trickle
-    transport = Transport(timeouts=Timeouts(connect=2.0, read=0.5), env={})
-    try:
-        async with transport.stream_sse(url, {}, headers={}) as resp:
-            events = [event.data async for event in resp.events()]
-    finally:
-        await transport.aclose()
-    assert events == [str(n) for n in range(15)]
+def talked(chunks: int, *, then_silent: bool = False) -> tuple[list[str], BaseException | None, float]:
+    """A stream of ``chunks`` events read through the transport on a :class:`SkewedLoop`, its clock moved on by
+    :data:`GAP_S` after each event is read (a silence shorter than the read timeout); ``then_silent``: the server then
+    says nothing more, and the clock moves past the read timeout. The events read, the call's failure (or None) and
+    how far the clock was moved. No real wait: a gap of 50 ms under a 0.5 s timeout, which a loaded machine stretched
+    past it, decided these tests before."""
+    loop = SkewedLoop()
 
+    async def read_it() -> tuple[list[str], BaseException | None]:
+        read, release = asyncio.Event(), asyncio.Event()
 
-async def test_a_stream_that_falls_silent_after_talking_times_out(trickle: tuple[Trickle, str]):
-    state, url = trickle
-    state.chunks, state.silent = 3, True
-    transport = Transport(timeouts=Timeouts(connect=2.0, read=0.5), env={})
-    events: list[str] = []
-    try:
-        async with asyncio.timeout(60):  # (a hang guard)
-            with pytest.raises(E.ProviderTimeoutError, match="idle"):
-                async with transport.stream_sse(url, {}, headers={}) as resp:
+        async def stream(request: web.Request) -> web.StreamResponse:
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await resp.prepare(request)
+            for n in range(chunks):
+                await resp.write(f"data: {n}\n\n".encode())
+                await read.wait()  # (the client has it: then the silence before the next one)
+                read.clear()
+                loop.skew += GAP_S
+            if then_silent:
+                loop.skew += READ_S  # (the silence of a server that stopped talking: past the read timeout)
+                # a hang guard (the clock moved no more: 60 s of the machine's): a timeout that never came ends the
+                # stream, and the test fails on its events, not on a hang
+                guard = loop.call_later(60.0, release.set)
+                await release.wait()
+                guard.cancel()
+            await resp.write_eof()
+            return resp
+
+        app = web.Application()
+        app.router.add_post("/sse", stream)
+        events: list[str] = []
+        async with TestServer(app, host="127.0.0.1") as server:
+            transport = Transport(timeouts=Timeouts(connect=READ_S, read=READ_S), env={})
+            try:
+                async with transport.stream_sse(str(server.make_url("/sse")), {}, headers={}) as resp:
                     async for event in resp.events():
                         events.append(event.data)
+                        read.set()
+            except E.ProviderTimeoutError as exc:
+                return events, exc
+            finally:
+                release.set()
+                await transport.aclose()
+        return events, None
+
+    try:
+        events, failed = loop.run_until_complete(read_it())
     finally:
-        await transport.aclose()
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+    return events, failed, loop.skew
+
+
+def test_a_stream_that_keeps_talking_outlives_the_read_timeout():
+    """The read timeout bounds each silence, not the answer: 15 events 30 s apart by the loop's clock take 7.5 minutes,
+    longer than the 60 s timeout (the timer fires with the wait not yet due, and arms itself again at when it is due
+    now): an answer timed out as a whole failed at its third event."""
+    events, failed, moved = talked(15)
+    assert failed is None and events == [str(n) for n in range(15)]
+    assert moved == 15 * GAP_S > READ_S
+
+
+def test_a_stream_that_falls_silent_after_talking_times_out():
+    events, failed, _ = talked(3, then_silent=True)
+    assert isinstance(failed, E.ProviderTimeoutError) and "idle" in failed.message, failed
     assert events == ["0", "1", "2"]
 
 
