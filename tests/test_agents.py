@@ -137,8 +137,8 @@ def test_threads_running_an_agent_for_the_first_time_at_once_all_run_it(
         second.start()
         second.join(0.5)  # before the fix it had failed by now; after it, it waits for the import
         gate.set()
-        first.join(30)
-        second.join(30)
+        first.join(60)
+        second.join(60)
     assert results == {1: 1, 2: 2}
 
 

@@ -111,7 +111,7 @@ def test_a_server_that_exits_before_reading_its_input_is_reported_not_a_broken_p
 
     def exited_first(*args, **kwargs):
         p = real(*args, **kwargs)
-        p.wait(10)
+        p.wait(60)
         return p
 
     monkeypatch.setattr(run.subprocess, "Popen", exited_first)

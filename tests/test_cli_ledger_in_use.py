@@ -195,7 +195,7 @@ async def test_a_reading_command_stopped_during_the_copy_leaves_no_copy_behind(o
         try:
             copy = real(*args)
             copying.set()
-            go_on.wait(30)
+            go_on.wait(60)
             return copy
         finally:
             done.set()

@@ -296,7 +296,7 @@ async def test_a_call_cancelled_as_its_attempt_is_announced_gives_its_reservatio
 
     payload = {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 100}}
     try:
-        with anyio.fail_after(30):  # a hang guard
+        with anyio.fail_after(60):  # a hang guard
             with scope:
                 await svc.invoke_skill("skill.analysis", payload, run_id="r", progress=progress)
         assert scope.cancelled_caught

@@ -211,7 +211,7 @@ async def test_a_read_stopped_during_the_copy_leaves_no_copy_behind(
         try:
             copy = real(*args, **kwargs)
             copying.set()
-            go_on.wait(30)
+            go_on.wait(60)
             return copy
         finally:
             done.set()

@@ -302,12 +302,12 @@ async def test_readiness_says_a_service_still_opening_at_once_and_leaves_the_ope
     server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
     async with under_uvicorn(http_app(server, host="127.0.0.1", port=0, token=None)) as base:
         for _ in range(2):
-            with anyio.fail_after(30):  # a hang guard: before, the probe waited for the open without end
+            with anyio.fail_after(60):  # a hang guard: before, the probe waited for the open without end
                 status, body, _ = await fetch("GET", f"{base}/readyz")
             assert (status, json.loads(body)) == (503, {"status": "not ready", "reason": health_module.OPENING})
         assert len(opens) == 1  # the second probe waited on the first one's open, not on one of its own
         release.set()
-        with anyio.fail_after(30):
+        with anyio.fail_after(60):
             await server_state(server).service()  # the open the probes left went on: this waits for it to end
         assert len(opens) == 1
         monkeypatch.setattr(health_module, "READY_READ_SECONDS", 60.0)  # a hang guard for the read, not a speed test
@@ -412,7 +412,7 @@ async def test_readiness_while_shutting_down_is_said_at_once_without_a_look_at_t
 
     state._closed = True  # a stop begun (SIGTERM)
     try:
-        with anyio.fail_after(30):  # a hang guard: the look never ends
+        with anyio.fail_after(60):  # a hang guard: the look never ends
             await health({"type": "http", "path": "/readyz", "method": "GET"}, None, send)  # type: ignore[arg-type]
     finally:
         state._closed = False
@@ -453,7 +453,7 @@ async def test_readiness_answers_from_the_last_look_at_the_token_files_and_looks
         async def send(message: dict) -> None:
             sent.append(message)
 
-        with anyio.fail_after(30):  # a hang guard: before, the probe waited for the look, which ends when released
+        with anyio.fail_after(60):  # a hang guard: before, the probe waited for the look, which ends when released
             await health({"type": "http", "path": "/readyz", "method": "GET"}, None, send)  # type: ignore[arg-type]
         return sent[0]["status"], json.loads(sent[1]["body"])
 
@@ -463,7 +463,7 @@ async def test_readiness_answers_from_the_last_look_at_the_token_files_and_looks
         assert await readiness() == (200, {"status": "ready", "warnings": [SlowFile.warning]})
         assert slow.looks == 1  # one under way: no second
         slow.release.set()
-        with anyio.fail_after(30):  # a hang guard
+        with anyio.fail_after(60):  # a hang guard
             while health._looks:
                 await anyio.sleep(0.01)
         assert await readiness() == (200, {"status": "ready"})  # what the look found

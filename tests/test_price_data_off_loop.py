@@ -373,7 +373,7 @@ async def test_a_call_cancelled_while_the_data_loads_is_recorded_as_cancelled(
     # which cancels the calls in flight), it was recorded nowhere: the wait came before the call was counted in
     # flight. Like a call cancelled at any later step, it is a cancelled run now, holding nothing.
     release = threading.Event()
-    fresh_load.during = lambda: release.wait(30)  # (the load held until the call is cancelled)
+    fresh_load.during = lambda: release.wait(60)  # (the load held until the call is cancelled)
     fresh_load.watch()
     svc = await open_service(tmp_path, fake_openai)
     call = asyncio.ensure_future(svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-early"))

@@ -197,10 +197,10 @@ def _frozen(mg: Magsag) -> tuple[threading.Event, threading.Event]:
 
     def hold() -> None:
         frozen.set()
-        thaw.wait(30)
+        thaw.wait(60)
 
     mg.bridge.token.native_token.call_soon_threadsafe(hold)
-    assert frozen.wait(30)
+    assert frozen.wait(60)
     return frozen, thaw
 
 
@@ -280,7 +280,7 @@ def test_an_ainvoke_whose_callers_loop_closed_mid_call_stops_as_cancelled(tmp_pa
         caller.run_until_complete(main())
         caller.close()  # with the call in flight (a framework closing its loop, a loop made by hand)
         thaw.set()
-        assert ended.wait(30)
+        assert ended.wait(60)
         pending[0]._log_destroy_pending = False  # left pending with its loop, as the caller left it: said, not logged
     finally:
         thaw.set()
@@ -290,7 +290,7 @@ def test_an_ainvoke_whose_callers_loop_closed_mid_call_stops_as_cancelled(tmp_pa
 
 def _frozen_on_return(mg: Magsag, thaw: threading.Event) -> None:
     """Hold the Magsag's loop from its next step on (the progress callback's return comes after) until ``thaw``."""
-    mg.bridge.token.native_token.call_soon_threadsafe(lambda: thaw.wait(30))
+    mg.bridge.token.native_token.call_soon_threadsafe(lambda: thaw.wait(60))
 
 
 def test_an_a_method_awaited_where_no_asyncio_loop_runs_says_what_to_do(tmp_path: Path, fake_scripts: None):

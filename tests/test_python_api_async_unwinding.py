@@ -28,11 +28,11 @@ class Held:
 
         def hold() -> None:
             holding.set()
-            self.thaw.wait(30)
+            self.thaw.wait(60)
             self.released.set()
 
         mg.bridge.token.native_token.call_soon_threadsafe(hold)
-        assert holding.wait(30)
+        assert holding.wait(60)
 
 
 @pytest.fixture

@@ -54,8 +54,8 @@ def test_a_slow_progress_callback_holds_only_its_own_call(tmp_path: Path, fake_s
             if event == "attempt":
                 other = threading.Thread(target=lambda: (mg.obs.log("meanwhile", {}), other_done.set()))
                 other.start()
-                waited.append(other_done.wait(30))  # a hang guard: before, it ran out
-                other.join(30)
+                waited.append(other_done.wait(60))  # a hang guard: before, it ran out
+                other.join(60)
 
         result = mg.skills.invoke("skill.analysis", {"data": "x"}, progress=on_progress)
     assert waited == [True]
@@ -128,10 +128,10 @@ def test_a_sync_progress_callback_that_raises_stopiteration_fails_the_call_and_d
     with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:
         caller = threading.Thread(target=call, args=(mg,))
         caller.start()
-        caller.join(30)  # a hang guard: before, it ran out
+        caller.join(60)  # a hang guard: before, it ran out
         hung = caller.is_alive()
         assert mg.check_budget()["status"] == "ok"
-    caller.join(30)
+    caller.join(60)
     assert not hung
     assert isinstance(outcome[0], RuntimeError) and "StopIteration" in str(outcome[0])
     assert isinstance(outcome[0].__cause__, StopIteration)

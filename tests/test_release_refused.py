@@ -47,7 +47,7 @@ async def _call_while_another_process_locks(catalog: Path, db: Path, error: Base
     payload = {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 100}}
     try:
         with pytest.raises(BaseException) as info:
-            with anyio.fail_after(30):  # a hang guard
+            with anyio.fail_after(60):  # a hang guard
                 await svc.invoke_skill("skill.analysis", payload, run_id="r", progress=progress)
         other.execute("ROLLBACK")
         held = other.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
@@ -145,7 +145,7 @@ async def test_a_refused_release_is_made_by_the_next_reservation(catalog_copy: P
 
     try:
         with pytest.raises(E.ConfigError):
-            with anyio.fail_after(30):  # a hang guard
+            with anyio.fail_after(60):  # a hang guard
                 payload = {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 100}}
                 await svc.invoke_skill("skill.analysis", payload, run_id="r", progress=progress)
         other.execute("ROLLBACK")
@@ -183,7 +183,7 @@ async def _failed_then_locked(catalog: Path, db: Path, config: dict, env: dict) 
 
     try:
         with pytest.raises(BaseException) as info:
-            with anyio.fail_after(30):  # a hang guard
+            with anyio.fail_after(60):  # a hang guard
                 await svc.invoke_skill("skill.analysis", {"data": "d", "model_config": config}, progress=progress)
         other.execute("ROLLBACK")
     finally:
@@ -248,7 +248,7 @@ async def test_a_first_reservation_the_ledger_refuses_is_still_the_calls_error(c
     other.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(E.LedgerError, match="locked"):
-            with anyio.fail_after(30):  # a hang guard
+            with anyio.fail_after(60):  # a hang guard
                 payload = {"data": "d", "model_config": {"model": "fake:a", "fallbacks": ["fake:b"], "max_tokens": 100}}
                 await svc.invoke_skill("skill.analysis", payload)
         other.execute("ROLLBACK")

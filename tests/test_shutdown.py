@@ -172,7 +172,7 @@ async def test_a_delegated_call_that_finds_its_tree_while_the_service_closes_is_
         except Exception as exc:
             refused.append(exc)
 
-    with anyio.fail_after(30):  # a hang guard
+    with anyio.fail_after(60):  # a hang guard
         async with anyio.create_task_group() as tg:
             tg.start_soon(delegated)
             await reading.wait()
@@ -238,7 +238,7 @@ async def test_a_service_closed_inside_a_cancelled_scope_still_closes_its_ledger
         await until_sent(fake_openai)
         scope.cancel()
 
-    with anyio.fail_after(30):  # a hang guard
+    with anyio.fail_after(60):  # a hang guard
         with anyio.CancelScope() as scope:
             async with await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai)) as svc:
                 async with anyio.create_task_group() as tg:
@@ -277,7 +277,7 @@ async def test_a_server_closing_its_service_opens_no_other_meanwhile(fake_openai
             with pytest.raises(anyio.get_cancelled_exc_class()):
                 await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
 
-        with anyio.fail_after(30):  # a hang guard
+        with anyio.fail_after(60):  # a hang guard
             async with anyio.create_task_group() as tg:
                 tg.start_soon(first)
                 await until_sent(fake_openai)

@@ -128,7 +128,7 @@ async def test_two_services_on_one_ledger_a_strict_one_refuses_while_the_others_
             tg.start_soon(lambda: a.invoke_skill("skill.analysis", unpriced, run_id="child", parent_run_id="parent"))
             await held.until_arrived(1)
             # before: admitted beside it, as if it held nothing (and held at the vendor too: cut short here)
-            with pytest.raises(BudgetExceeded) as caught, anyio.fail_after(30):
+            with pytest.raises(BudgetExceeded) as caught, anyio.fail_after(60):
                 await b.invoke_skill("skill.analysis", priced, run_id="parent")
             assert held.arrived == 1  # B's call never reached the vendor
             status = await b.check_budget(run_id="parent")

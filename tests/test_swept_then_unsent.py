@@ -62,7 +62,7 @@ async def test_a_retry_given_back_unsent_after_a_sweep_leaves_no_abandoned_attem
 
     try:
         with pytest.raises(E.ConfigError):
-            with anyio.fail_after(30):  # a hang guard
+            with anyio.fail_after(60):  # a hang guard
                 payload = {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 100}}
                 await svc.invoke_skill("skill.analysis", payload, run_id="r", progress=progress)
     finally:
@@ -130,7 +130,7 @@ async def test_a_refused_give_back_made_after_a_sweep_takes_the_stand_in_back(ca
 
     try:
         with pytest.raises(E.ConfigError) as refused:
-            with anyio.fail_after(30):  # a hang guard
+            with anyio.fail_after(60):  # a hang guard
                 payload = {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 100}}
                 await svc.invoke_skill("skill.analysis", payload, run_id="r", progress=progress)
         assert "release_error" in refused.value.to_dict()  # the give-back was refused, left to the close
@@ -177,7 +177,7 @@ async def test_a_refused_drop_of_an_orphans_reservation_made_after_a_sweep_takes
                     await gov.admit(attempt_ctx("r"))
 
             await cancelled_while_queued()
-            with anyio.fail_after(30):  # a hang guard
+            with anyio.fail_after(60):  # a hang guard
                 while not gov._orphans:  # the drop refused, kept for the next reservation
                     await anyio.sleep(0.01)
             other.execute("ROLLBACK")
