@@ -140,68 +140,47 @@ def write_without_split_past(setattr: Callable[[Any, str, Any], None] = setattr)
     """Record attempts as the versions before 0036 did, without the count of the cache writes their answers' split by
     time to live counted past their total, nor sum it in usage_rollup, and summarize, prune and list them without
     reading it (``setattr``: a monkeypatch's, to be undone)."""
-    import magsag_mcp.ledger.prune as prune
-    import magsag_mcp.ledger.queries as queries
-    import magsag_mcp.ledger.run_pages as run_pages
-    import magsag_mcp.ledger.writes as writes
-
     write_without_paused_links(setattr)
-    if " cache_write_split_past_tokens," not in writes._INSERT_ATTEMPT:
-        return  # (done already, in this block)
-    attempt_row = writes._attempt_row
-    insert = writes._INSERT_ATTEMPT.replace(" cache_write_split_past_tokens,", "").replace("?,?)", "?)")
-    assert "split_past" not in insert and insert.count("?") == 35, insert
-    setattr(writes, "_INSERT_ATTEMPT", insert)
-    setattr(writes, "_attempt_row", lambda *args: (row := attempt_row(*args))[:-2] + row[-1:])
-    column = ", cache_write_split_past_tokens"
-    upsert = writes._UPSERT_ROLLUP_PARTS.replace(column, "", 1).replace(" VALUES (?,", " VALUES (", 1)
-    upsert = upsert.replace(" cache_write_split_past_tokens = cache_write_split_past_tokens"
-                            " + excluded.cache_write_split_past_tokens,", "")  # fmt: skip
-    assert "split_past" not in upsert, upsert
-    setattr(writes, "_UPSERT_ROLLUP_PARTS", upsert)
-    rollup_rows = writes._rollup_rows
-    width = writes.ROLLUP_PLAIN_WIDTH
-    setattr(writes, "_rollup_rows", lambda *args: [r if len(r) <= width else r[:-1] for r in rollup_rows(*args)])
-    setattr(queries, "_ROLLUP_PARTS", queries._ROLLUP_PARTS.replace(", SUM(cache_write_split_past_tokens)", ", 0"))
-    summed = ", coalesce(SUM(cache_write_split_past_tokens), 0)"
-    setattr(queries, "_ATTEMPT_PARTS", queries._ATTEMPT_PARTS.replace(summed, ", 0"))
-    setattr(prune, "_PARTS_REBUILT", prune._PARTS_REBUILT.replace(column, ""))
-    setattr(prune, "_PARTS_SUMMED", prune._PARTS_SUMMED.replace(summed, ""))
-    setattr(run_pages, "_ATTEMPT_COLS", run_pages._ATTEMPT_COLS.replace(column, ", NULL"))
+    _write_without_summed_count("cache_write_split_past_tokens", 35, setattr)
 
 
 def write_without_ttl_unsaid(setattr: Callable[[Any, str, Any], None] = setattr) -> None:
     """Record attempts as the versions before 0033 did, without the count of their cache writes whose time to live the
     answer did not say, nor sum it in usage_rollup, and summarize, prune and list them without reading it
     (``setattr``: a monkeypatch's, to be undone)."""
+    write_without_split_past(setattr)
+    _write_without_summed_count("cache_write_ttl_unsaid_tokens", 34, setattr)
+
+
+def _write_without_summed_count(column: str, placeholders: int, setattr: Callable[[Any, str, Any], None]) -> None:
+    """Record attempts without the token count ``column`` (the last but one of an attempt's row as the newer versions
+    write it, its insert then ``placeholders`` values), nor sum it in usage_rollup (the last of a rollup's row), and
+    summarize, prune and list them without reading it: what each migration adding such a count (0033, 0036) added."""
     import magsag_mcp.ledger.prune as prune
     import magsag_mcp.ledger.queries as queries
     import magsag_mcp.ledger.run_pages as run_pages
     import magsag_mcp.ledger.writes as writes
 
-    write_without_split_past(setattr)
-    if " cache_write_ttl_unsaid_tokens," not in writes._INSERT_ATTEMPT:
+    if f" {column}," not in writes._INSERT_ATTEMPT:
         return  # (done already, in this block)
     attempt_row = writes._attempt_row
-    insert = writes._INSERT_ATTEMPT.replace(" cache_write_ttl_unsaid_tokens,", "").replace("?,?)", "?)")
-    assert "ttl_unsaid" not in insert and insert.count("?") == 34, insert
+    insert = writes._INSERT_ATTEMPT.replace(f" {column},", "").replace("?,?)", "?)")
+    assert column not in insert and insert.count("?") == placeholders, insert
     setattr(writes, "_INSERT_ATTEMPT", insert)
     setattr(writes, "_attempt_row", lambda *args: (row := attempt_row(*args))[:-2] + row[-1:])
-    column = ", cache_write_ttl_unsaid_tokens"
-    upsert = writes._UPSERT_ROLLUP_PARTS.replace(column, "", 1).replace(" VALUES (?,", " VALUES (", 1)
-    upsert = upsert.replace(" cache_write_ttl_unsaid_tokens = cache_write_ttl_unsaid_tokens"
-                            " + excluded.cache_write_ttl_unsaid_tokens,", "")  # fmt: skip
-    assert "ttl_unsaid" not in upsert, upsert
+    upsert = writes._UPSERT_ROLLUP_PARTS.replace(f", {column}", "", 1).replace(" VALUES (?,", " VALUES (", 1)
+    upsert = upsert.replace(f" {column} = {column} + excluded.{column},", "")
+    assert column not in upsert, upsert
     setattr(writes, "_UPSERT_ROLLUP_PARTS", upsert)
     rollup_rows = writes._rollup_rows
     width = writes.ROLLUP_PLAIN_WIDTH
     setattr(writes, "_rollup_rows", lambda *args: [r if len(r) <= width else r[:-1] for r in rollup_rows(*args)])
-    setattr(queries, "_ROLLUP_PARTS", queries._ROLLUP_PARTS.replace(", SUM(cache_write_ttl_unsaid_tokens)", ", 0"))
-    summed = ", coalesce(SUM(cache_write_ttl_unsaid_tokens), 0)"
+    setattr(queries, "_ROLLUP_PARTS", queries._ROLLUP_PARTS.replace(f", SUM({column})", ", 0"))
+    summed = f", coalesce(SUM({column}), 0)"
     setattr(queries, "_ATTEMPT_PARTS", queries._ATTEMPT_PARTS.replace(summed, ", 0"))
-    setattr(prune, "_PARTS_REBUILT", prune._PARTS_REBUILT.replace(column, ""))
+    setattr(prune, "_PARTS_REBUILT", prune._PARTS_REBUILT.replace(f", {column}", ""))
     setattr(prune, "_PARTS_SUMMED", prune._PARTS_SUMMED.replace(summed, ""))
-    setattr(run_pages, "_ATTEMPT_COLS", run_pages._ATTEMPT_COLS.replace(column, ", NULL"))
+    setattr(run_pages, "_ATTEMPT_COLS", run_pages._ATTEMPT_COLS.replace(f", {column}", ", NULL"))
 
 
 def write_without_billing_parts(setattr: Callable[[Any, str, Any], None] = setattr) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+from collections.abc import Awaitable, Callable
 
 import anyio
 import pytest
@@ -150,13 +151,10 @@ SQUID_PAGE = (
 )
 
 
-async def test_a_proxys_own_502_page_for_a_lan_server_names_the_proxy_and_no_proxy():
-    # a plain-http request through HTTP_PROXY to a server on the LAN: a proxy outside the network cannot reach it and
-    # answers its own 502 page, which said only "a gateway or proxy in front of the API answered" (the server's own
-    # reverse proxy, for all the operator could tell), not HTTP_PROXY, nor NO_PROXY, the fix
-    asked: list[bytes] = []
+def bad_gateway(asked: list[bytes]) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A loopback server answering each request with :data:`SQUID_PAGE` under a 502 (``asked``: each request's line)."""
 
-    async def squid(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         asked.append(head.split(b"\r\n", 1)[0])
         length = re.search(rb"(?im)^content-length: *(\d+)", head)
@@ -170,7 +168,15 @@ async def test_a_proxys_own_502_page_for_a_lan_server_names_the_proxy_and_no_pro
         await writer.drain()
         writer.close()
 
-    proxy = await asyncio.start_server(squid, "127.0.0.1", 0)
+    return answer
+
+
+async def test_a_proxys_own_502_page_for_a_lan_server_names_the_proxy_and_no_proxy():
+    # a plain-http request through HTTP_PROXY to a server on the LAN: a proxy outside the network cannot reach it and
+    # answers its own 502 page, which said only "a gateway or proxy in front of the API answered" (the server's own
+    # reverse proxy, for all the operator could tell), not HTTP_PROXY, nor NO_PROXY, the fix
+    asked: list[bytes] = []
+    proxy = await asyncio.start_server(bad_gateway(asked), "127.0.0.1", 0)
     port = proxy.sockets[0].getsockname()[1]
     env = {"HTTP_PROXY": f"http://u:pr0xysecret@127.0.0.1:{port}", "OLLAMA_BASE_URL": "http://ollama.lan.example:11434"}
     transport = Transport(env=env)
@@ -195,19 +201,7 @@ async def test_a_proxys_own_502_page_for_a_lan_server_names_the_proxy_and_no_pro
 
 async def test_a_local_servers_own_502_through_no_proxy_says_nothing_of_one():
     # the same page from the server, reached directly (no proxy set): nothing said of a proxy variable
-    async def gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = re.search(rb"(?im)^content-length: *(\d+)", head)
-        await reader.readexactly(int(length[1]) if length else 0)
-        writer.write(
-            b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nConnection: close\r\n"
-            + b"Content-Length: %d\r\n\r\n" % len(SQUID_PAGE)
-            + SQUID_PAGE
-        )
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(gateway, "127.0.0.1", 0)
+    server = await asyncio.start_server(bad_gateway([]), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     env = {"OLLAMA_BASE_URL": f"http://127.0.0.1:{port}"}
     transport = Transport(env=env)
