@@ -420,3 +420,15 @@ def main_json(args: list[str], capsys) -> object:
 
     assert main(args) == 0
     return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    """The shipped catalog, copied, its model policies emptied so that they allow the models a test calls (the shipped
+    ones name older models alone). A module's own fixture of this name wins."""
+    import shutil
+
+    copied = tmp_path / "catalog"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "catalog", copied)
+    (copied / "policies" / "model_governance.yaml").write_text("policies: []\n")
+    return copied

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import sqlite3
 from decimal import Decimal as D
 from pathlib import Path
@@ -35,14 +34,6 @@ MODEL = "claude-opus-4-6"
 SEARCHED = {"searched": "weather in Oslo", "finish": "pause_turn"}
 CONFIG = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
 PAUSED = {"pause_continuations": 0}  # (the turn left paused by the first call)
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    copied = tmp_path / "catalog"
-    shutil.copytree(CATALOG, copied)
-    (copied / "policies" / "model_governance.yaml").write_text("policies: []\n")
-    return copied
 
 
 def _rows(db: Path) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 from decimal import Decimal as D
 from pathlib import Path
@@ -26,14 +25,6 @@ MODEL = "claude-opus-4-6"
 SEARCHED = {"searched": "weather in Oslo", "finish": "pause_turn"}
 SEARCH_USAGE = {"server_tool_use": {"web_search_requests": 1, "web_fetch_requests": 0}}
 CONFIG = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    copied = tmp_path / "catalog"
-    shutil.copytree(CATALOG, copied)
-    (copied / "policies" / "model_governance.yaml").write_text("policies: []\n")
-    return copied
 
 
 def _rows(db: Path) -> list[dict[str, Any]]:

@@ -6,8 +6,6 @@ left as it is (continuing off) says of itself."""
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,18 +15,9 @@ from magsag_mcp.providers.anthropic import AnthropicProvider
 from magsag_mcp.service import Service
 from magsag_mcp.types import LLMRequest, Message, Target
 from tests.test_paused_turn_failures import _json_config
-from tests.test_paused_turns import CATALOG, MODEL, SEARCHED, _call, _fake, _rows
+from tests.test_paused_turns import MODEL, SEARCHED, _call, _fake, _rows
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    """The catalog, its policies allowing the model called here (the shipped ones name older models alone)."""
-    copied = tmp_path / "catalog"
-    shutil.copytree(CATALOG, copied)
-    (copied / "policies" / "model_governance.yaml").write_text("policies: []\n")
-    return copied
 
 
 async def _json_call(catalog, db, env, *, stream: bool, context: dict[str, Any] | None = None) -> Any:

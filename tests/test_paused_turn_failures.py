@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -20,19 +18,10 @@ from magsag_mcp import errors as E
 from magsag_mcp.mcp_server.call_models import InvokeSkillResult
 from magsag_mcp.service import Service
 from tests.providers.fakes import FakeAnthropic
-from tests.test_paused_turns import CATALOG, KEY, MODEL, SEARCHED, _call, _fake, _rows
+from tests.test_paused_turns import KEY, MODEL, SEARCHED, _call, _fake, _rows
 
 pytestmark = pytest.mark.anyio
 FALLBACK = "claude-sonnet-4-5"
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    """The catalog, its policies allowing the models called here (the shipped ones name older models alone)."""
-    copied = tmp_path / "catalog"
-    shutil.copytree(CATALOG, copied)
-    (copied / "policies" / "model_governance.yaml").write_text("policies: []\n")
-    return copied
 
 
 async def test_a_continuation_failing_retryably_is_retried_as_a_first_try_is(catalog, tmp_path, serve):

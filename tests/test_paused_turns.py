@@ -6,7 +6,6 @@ them (MAGSAG_PAUSE_CONTINUATIONS, context.pause_continuations); the answer the t
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from decimal import Decimal as D
 from pathlib import Path
@@ -29,16 +28,6 @@ MODEL = "claude-opus-4-6"
 #: a web search's turn, paused after its search (the spec's server_tool_use and web_search_tool_result blocks)
 SEARCHED = {"searched": "weather in Oslo", "finish": "pause_turn"}
 SEARCH_USAGE = {"server_tool_use": {"web_search_requests": 1, "web_fetch_requests": 0}}
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    """The catalog, its policies allowing the model called here and a call limit set by the test (the shipped ones
-    name older models alone)."""
-    copied = tmp_path / "catalog"
-    shutil.copytree(CATALOG, copied)
-    (copied / "policies" / "model_governance.yaml").write_text("policies: []\n")
-    return copied
 
 
 async def _call(
