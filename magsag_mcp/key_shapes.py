@@ -12,7 +12,7 @@ import binascii
 import re
 
 from .key_triggers import _A_TRIGGER as _A_TRIGGER
-from .key_triggers import _MID_WORD, _RE_ALSO_ASCII, _TRIGGERS, _VENDOR_TRIGGERS, goes_on
+from .key_triggers import _MID_WORD, _RE_ALSO_ASCII, _TRIGGERS, _VENDOR_TRIGGERS, MID_WORD_LOOKS
 from .key_triggers import _folded as _folded
 from .key_triggers import holds_a_trigger as holds_a_trigger
 from .lazy_pattern import compiled_on_first_use
@@ -424,15 +424,15 @@ class _ShapeStarts:
         return found
 
     def _find(self, word: str, at: int, end: int) -> int:
-        """The first place of ``word`` from ``at`` (starting before ``end``) where a shape could hold it: one of
+        """The first place of ``word`` from ``at`` (ending by ``end``) where a shape could hold it: one of
         :data:`_MID_WORD` that a word's characters go on after (but for its label's own ending) is passed over."""
         assert self.lowered is not None
-        found = self.lowered.find(word, at, end)
-        if word in _MID_WORD:
-            ending = _MID_WORD[word]
-            while found != -1 and goes_on(self.lowered, found + len(word), ending):
-                found = self.lowered.find(word, found + 1, end)
-        return found
+        outside = _MID_WORD.get(word)
+        if outside is None:
+            return self.lowered.find(word, at, end)
+        # (read past ``end`` as far as the pattern looks: cut there, a word going on past it was taken as ended)
+        found = outside.search(self.lowered, at, end + MID_WORD_LOOKS)
+        return -1 if found is None or found.start() + len(word) > end else found.start()
 
     def _run_start(self, end: int) -> int:
         """Where the run of a JWT's header's characters (and what is glued before it) ending at ``end`` starts: read

@@ -10,10 +10,13 @@ import base64
 import json
 import random
 import struct
+import sys
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from magsag_mcp.key_shapes import _SHAPES_READ, _SHAPES_READ_MOST
+from magsag_mcp.key_shapes import _SHAPES_READ, _SHAPES_READ_MOST, _ShapeStarts, without_key_shapes
 from magsag_mcp.ledger.events import event_row
 from magsag_mcp.redaction import redact
 from tests.test_key_shapes_bounded import _CountedPattern, counted
@@ -125,3 +128,58 @@ def test_a_label_glued_to_base64_past_64_kb_is_still_read(shape: str):
     said = redact(text)
     assert value[:12] not in said
     assert said.startswith(vectors[0] * 10) and said.endswith("&next=1 " + vectors[2])
+
+
+def _steps(fn: Callable[[], str]) -> tuple[str, int]:
+    """``fn()``'s value, and how many calls (Python's functions and C's) it made: the work counted, never timed."""
+    made = 0
+
+    def watch(_frame: Any, event: str, _arg: Any) -> None:
+        nonlocal made
+        made += event in ("call", "c_call")
+
+    sys.setprofile(watch)
+    try:
+        value = fn()
+    finally:
+        sys.setprofile(None)
+    return value, made
+
+
+@pytest.mark.parametrize("inside", ["keys", "sig0", "monkeys, "])
+def test_the_words_inside_words_are_passed_over_in_one_search(inside: str):
+    # a text past 64 KB dense with a "key" or "sig" inside a word (100,000 of them): each was passed over by a look-up
+    # and a call of Python's of its own, 3 s of the event loop for 16 MB of "sigs", four times what the windows around
+    # them had cost; passed over in C, the calls made do not grow with them
+    words = "the server could not read the request body " * 1_600
+    dense = inside * 100_000
+    text = words + dense + f" the key {_KEY} was refused"
+    without_key_shapes(text)  # (the patterns compiled on their first use, not counted)
+    said, made = _steps(lambda: without_key_shapes(text))
+    assert said == words + dense + " the key [REDACTED] was refused"
+    assert made < 2_000, made
+
+
+def test_a_words_place_is_found_as_a_look_up_of_it_from_place_to_place_finds_it():
+    # (one search in C, and a look-up of each place in turn, reading past the span's end as far as a word goes on:
+    # the same place for every span of texts made of the words, their endings and what goes on after them)
+    goes_on = set("abcdefghijklmnopqrstuvwxyz0123456789+/_-")
+
+    def one_by_one(lowered: str, word: str, at: int, end: int) -> int:
+        found = lowered.find(word, at, end)
+        while found != -1:
+            after = found + len(word)
+            if lowered[after : after + 1] not in goes_on or (word == "sig" and lowered.startswith("nature", after)):
+                return found
+            found = lowered.find(word, found + 1, end)
+        return -1
+
+    rng = random.Random(86)
+    bits = ("key", "sig", "nature", "natur", "k", "s", "a", "0", "-", "_", "+", "/", " ", "=", '"', "\\", "%", "\u00e9")
+    for _ in range(3_000):
+        lowered = "".join(rng.choice(bits) for _ in range(rng.randrange(1, 16)))
+        starts = _ShapeStarts(lowered)
+        at = rng.randrange(len(lowered) + 1)
+        end = rng.randrange(at, len(lowered) + 4)
+        for word in ("key", "sig"):
+            assert starts._find(word, at, end) == one_by_one(lowered, word, at, end), (lowered, word, at, end)
