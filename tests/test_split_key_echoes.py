@@ -230,3 +230,20 @@ def test_what_the_docs_say_a_text_can_still_show_of_a_credential_is_all_it_shows
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLWJ5dGVz"
     assert redact(f"{jwt}Bearerya29.a0AfH6SMBx3 refused") == "[REDACTED].a0AfH6SMBx3 refused"
     assert redact(f"{jwt}Bearer ya29.a0AfH6SMBx3 refused") == "[REDACTED] refused"
+
+
+@pytest.mark.parametrize("answer", [False, True])
+def test_a_known_key_concatenated_in_parts_loses_each_part_holding_a_piece_as_the_docs_say(answer: bool):
+    """docs/configuration.md's "Not caught": a key split by string concatenation keeps its parts of 12 to 22 characters
+    that hold none of its pieces (the docs said every part of 12 or more was removed); each part of 23 or more holds
+    one and is removed, in an answer too."""
+    key = "sk-proj-Q7vX2mKp9LwR4tYz8NbC3dFh6JsA1gUe5iOo0xVk"  # (its pieces at 0, 12, 24 and 36)
+    register_secret(key)
+    for length in (12, 23):
+        parts = [key[at : at + length] for at in range(8, len(key), length)]
+        said = redact(" + ".join(f'"{part}"' for part in ["sk-proj-", *parts]), answer=answer)
+        kept = [part for part in parts if part in said]
+        if length == 23:
+            assert kept == [], said
+        else:  # (8-20, 20-32 and 32-44 hold no piece; 44-48 is 4 characters, fewer than a piece)
+            assert kept == parts, said
