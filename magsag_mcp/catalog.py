@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .catalog_edits import installed_catalog_note as installed_catalog_note
 from .catalog_location import _CATALOG_DIRS, _bundled
 from .catalog_location import find_catalog as find_catalog
-from .catalog_yaml import read_yaml, variables_named, yaml_kind
+from .catalog_yaml import catalog_yaml_file, read_yaml, variables_named, yaml_kind
 from .errors import CatalogError, ConfigError, UnknownSkillError
 from .plurals import counted
 from .provider_defaults import read_provider_defaults
@@ -181,7 +181,7 @@ def _pydantic_problems(path: Path, exc: ValidationError, model: type[BaseModel])
 def _yaml_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".yaml", ".yml") and p.is_file())
+    return sorted(p for p in folder.iterdir() if catalog_yaml_file(p) and p.is_file())
 
 
 def catalog_variables(root: Path) -> frozenset[str]:

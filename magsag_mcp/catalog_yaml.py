@@ -17,7 +17,25 @@ from .text import said_number
 from .yaml_kinds import yaml_kind
 from .yaml_layout import layout_fix
 
-__all__ = ["BYTE_ORDER_MARKS", "read_yaml", "variables_named", "yaml_kind", "yaml_text"]
+__all__ = ["BYTE_ORDER_MARKS", "catalog_yaml_file", "read_yaml", "variables_named", "yaml_kind", "yaml_text"]
+
+#: the names others give files of their own beside a catalog file, never a catalog file whatever their suffix: the lock
+#: Emacs keeps beside a file it edits with a change unsaved (``.#NAME``: a link to ``user@host.pid:boot``, or a file of
+#: that text where links cannot be made) and macOS's AppleDouble metadata (``._NAME``, binary, which a Mac writes beside
+#: each file it copies to a share, a FAT or exFAT drive, or into a tar archive). Read as skills, routing, agents or
+#: policies, each stopped every start (``holds text, not a mapping``, ``malformed YAML``) for a file the operator never
+#: wrote. Other editors' leftovers (vim's ``.NAME.swp``, ``NAME~``, Emacs's ``#NAME#``, ``NAME.yaml.tmp``) end in
+#: another suffix than ``.yaml`` and are passed over by it.
+_NOT_CATALOG_FILES = (".#", "._")
+
+
+def catalog_yaml_file(path: Path) -> bool:
+    """Whether ``path``'s name is a catalog YAML file's, as every catalog folder (skills, routing, agents, policies)
+    reads them: ``.yaml`` or ``.yml`` in any letter case (``Policy.YAML``, a Windows editor's name), and not an
+    editor's or the system's file beside one (:data:`_NOT_CATALOG_FILES`). Its name only: whether it is a file, or can
+    be read, is the caller's to ask."""
+    return path.suffix.lower() in (".yaml", ".yml") and not path.name.startswith(_NOT_CATALOG_FILES)
+
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 

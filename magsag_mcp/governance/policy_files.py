@@ -20,6 +20,8 @@ def _files(catalog_dir: Path, problems: list[str]) -> list[Path]:
     """The policy files, each ``policies/*.yaml`` (a catalog with no ``policies`` has no governance). A ``policies``
     that is there but no folder (a file, a link to a mount that is not there), and a policy file in a folder under it,
     which is not read, are problems: passed over, their limits and allowed models were gone without a word."""
+    from ..catalog_yaml import catalog_yaml_file  # (as _read: the YAML reader is imported where a catalog is read)
+
     folder = catalog_dir / "policies"
     if not folder.is_dir():
         if folder.is_symlink() and not folder.exists():
@@ -39,24 +41,17 @@ def _files(catalog_dir: Path, problems: list[str]) -> list[Path]:
         for sub in folder.iterdir()
         if sub.is_dir() and not sub.name.startswith(".")
         for p in sub.rglob("*")
-        if p.suffix.lower() in (".yaml", ".yml") and p.is_file() and not _edit_lock(p)
+        if catalog_yaml_file(p) and p.is_file()
     )
     problems.extend(
         f"{p}: policies/{p.relative_to(folder).as_posix()} is not read: only the files directly in policies/ are; "
         f"move it to {folder / p.name}, or out of the catalog if it is no policy in force"
         for p in nested
     )
-    # Policy.YAML is a policy file too (a Windows editor's name for it): skipped, its limits would be gone unsaid
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".yaml", ".yml") and not _edit_lock(p))
-
-
-def _edit_lock(path: Path) -> bool:
-    """Whether ``path`` is the lock Emacs keeps beside a file it edits, unsaved changes in its buffer: ``.#NAME``, a
-    link to ``user@host.pid:boot`` (a file holding that text where links cannot be made). It is no policy: read as one,
-    every start of magsag failed for as long as the operator had the policy file open with a change unsaved, told
-    ``.#model_governance.yaml: cannot read: No such file or directory``. The file it locks holds the policies in force
-    (what was last saved), and is read."""
-    return path.name.startswith(".#")
+    # Policy.YAML is a policy file too (a Windows editor's name for it): skipped, its limits would be gone unsaid; an
+    # editor's lock beside one is none (see catalog_yaml_file). Not asked is_file: a policy file that is a link to
+    # nothing is said (cannot read), where passed over its limits would be gone unsaid.
+    return sorted(p for p in folder.iterdir() if catalog_yaml_file(p))
 
 
 #: what a policy file must hold, for the message about an empty one
@@ -171,12 +166,16 @@ def _policies_in_use() -> str:
     """Where the catalog magsag uses keeps its policy files: the guide's ``--policy
     catalog/policies/model_governance.yaml`` names none where no ./catalog is (an installed magsag)."""
     from ..catalog import find_catalog
+    from ..catalog_yaml import catalog_yaml_file
 
     try:
         root = find_catalog()
     except ConfigError:
         return ""
-    files = sorted(p for p in (root / "policies").glob("*.y*ml") if p.is_file() and not _edit_lock(p))
+    try:
+        files = sorted(p for p in (root / "policies").iterdir() if catalog_yaml_file(p) and p.is_file())
+    except OSError:  # (no policies folder, or one that cannot be listed: none named)
+        files = []
     return f" (the catalog in use ({root}) has: {', '.join(str(p) for p in files)})" if files else ""
 
 
