@@ -60,3 +60,35 @@ async def test_an_attempt_reserved_after_midnight_and_sent_on_a_clock_set_back_b
     with sqlite3.connect(tmp_path / "gov.db") as conn:
         started = [at for (at,) in conn.execute("SELECT started_at FROM attempts ORDER BY id")]
     assert started == [MIDNIGHT - 12 * 3600, MIDNIGHT + 300]  # recorded as sent when its reservation was made
+
+
+async def test_a_fallback_taking_over_a_reservation_on_a_clock_set_back_leaves_its_stand_in_in_the_new_day(
+    tmp_path: Path, monkeypatch
+):
+    # The fallback's Carry wrote the clock's time as its reservation's: set back across midnight, the stand-in the
+    # sweep records for it (its process dead with the fallback in flight) went to the day before, whose limit never
+    # counted it. The reservation's time never goes back: its attempt is sent no earlier (see attempts.sent_at).
+    from magsag_mcp.governance import Governance, Policy, PolicySet
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.ledger.abandoned import record_abandoned
+    from tests.test_carried_reservations import ByModel, hop
+
+    clock = {"now": MIDNIGHT + 300}
+    monkeypatch.setattr(budget, "time", SimpleNamespace(time=lambda: clock["now"]))
+    db = tmp_path / "l.db"
+    day_cap = PolicySet([Policy(name="cap", thresholds={"max_cost_per_day_usd": "1"})])
+    async with Ledger(db) as ledger:
+        gov = Governance(day_cap, ledger, ByModel(a="0.6", b="0.5"))
+        first = await gov.admit(hop("a", []))  # 00:05:00
+        await gov.settle(first, Decimal(0))  # a 500: nothing billed
+        clock["now"] = MIDNIGHT - 300  # set back: 23:55:00 the day before
+        second = await gov.admit(hop("b", [first]))  # ... and the process dies with it in flight
+    assert second.reservation_id is not None and second.reserved_at == MIDNIGHT + 300
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE budget_reservations SET expires_at = 0")
+        assert record_abandoned(conn, MIDNIGHT + 600) == 1
+        [(started,)] = conn.execute("SELECT started_at FROM attempts").fetchall()
+        bounds = conn.execute("SELECT bucket, cost_bound_pusd FROM day_spend WHERE cost_bound_pusd > 0").fetchall()
+    assert started == MIDNIGHT + 300
+    # its bound (the $0.50 it held) counts in the new day's spend, whose limit counted it in flight
+    assert bounds == [(int((MIDNIGHT + 300) // SPEND_BUCKET_SECONDS), 500_000_000_000)]

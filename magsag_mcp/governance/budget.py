@@ -402,7 +402,7 @@ class Carry:
     attempt's own reservation would have been: its worst case (no more than the row held, so no limit needs reading
     again: what the call holds never grows), its target (what the row names should its process die with the request
     in flight: the sweep records the attempt it stands for, see :func:`~..ledger.abandoned.record_abandoned`), its
-    time and expiry. The same call's other settled attempts are shrunk to what they cost, as a reservation's
+    time (never set back) and expiry. The same call's other settled attempts are shrunk to what they cost, as a reservation's
     transaction shrinks them. One small write in place of a reservation's reads and insert. Its value: whether the
     row was still there (one expired and recorded as abandoned is gone)."""
 
@@ -422,8 +422,10 @@ class Carry:
             cur.executemany(SHRINK, self.shrink)
         now = time.time()
         cur.execute(
-            "UPDATE budget_reservations SET amount_pusd = ?, provider = ?, model = ?, created_at = ?, expires_at = ?"
-            " WHERE id = ?",
+            # created_at never goes back (a clock set back since the reservation was made): the sweep records a dead
+            # process's attempt at it, which must land in the day its reservation was checked in or a later one
+            "UPDATE budget_reservations SET amount_pusd = ?, provider = ?, model = ?, created_at = MAX(created_at, ?),"
+            " expires_at = ? WHERE id = ?",
             (self.amount_pusd, self.provider, self.model, now, now + self.ttl, self.id),
         )
         return cur.rowcount
