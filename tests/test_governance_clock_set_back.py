@@ -4,6 +4,7 @@ before, whose limit never counted it."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -92,3 +93,35 @@ async def test_a_fallback_taking_over_a_reservation_on_a_clock_set_back_leaves_i
     assert started == MIDNIGHT + 300
     # its bound (the $0.50 it held) counts in the new day's spend, whose limit counted it in flight
     assert bounds == [(int((MIDNIGHT + 300) // SPEND_BUCKET_SECONDS), 500_000_000_000)]
+
+
+async def test_a_paused_turns_continuation_sent_on_a_clock_set_back_spends_the_day_it_was_reserved_in(
+    tmp_path: Path, serve, monkeypatch
+):
+    # A continuation (cascade_paused.py) is admitted and sent as an attempt of its own: reserved at 00:05:00, the clock
+    # set back as it is sent (23:55:00 the day before), its spend lands in the day its reservation was checked in.
+    from magsag_mcp import cascade_paused
+    from magsag_mcp.service import Service
+    from tests.providers.fakes import FakeAnthropic
+    from tests.test_paused_turns import CATALOG, KEY, MODEL, SEARCHED
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    policy(catalog, "policies:\n  - name: daily\n    thresholds: {max_cost_per_day_usd: 100}\n")
+    monkeypatch.setattr(budget, "time", SimpleNamespace(time=lambda: MIDNIGHT + 300))
+    monkeypatch.setattr(cascade, "time", SimpleNamespace(time=lambda: MIDNIGHT + 300))
+    monkeypatch.setattr(cascade_paused, "time", SimpleNamespace(time=lambda: MIDNIGHT - 300))
+    first = {**SEARCHED, "text": "Searching. ", "usage": {"input_tokens": 100, "output_tokens": 20}}
+    fake = FakeAnthropic(KEY).queue(
+        first, {"text": "It is raining.", "usage": {"input_tokens": 300, "output_tokens": 40}}
+    )
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000}
+    async with await Service.open(catalog=catalog, db=tmp_path / "gov.db", env=env) as svc:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+    assert fake.violations == [] and len(fake.requests) == 2 and result.text == "Searching. It is raining."
+    with sqlite3.connect(tmp_path / "gov.db") as conn:
+        started = [at for (at,) in conn.execute("SELECT started_at FROM attempts ORDER BY id")]
+    assert started == [MIDNIGHT + 300, MIDNIGHT + 300]  # before: the continuation's at 23:55, the day before
+    assert _day_spend(tmp_path / "gov.db", MIDNIGHT - 86400) == 0
+    assert _day_spend(tmp_path / "gov.db", MIDNIGHT) == Decimal(result.cost_usd)
