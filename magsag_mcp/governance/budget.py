@@ -402,9 +402,9 @@ class Carry:
     attempt's own reservation would have been: its worst case (no more than the row held, so no limit needs reading
     again: what the call holds never grows), its target (what the row names should its process die with the request
     in flight: the sweep records the attempt it stands for, see :func:`~..ledger.abandoned.record_abandoned`), its
-    time (never set back) and expiry. The same call's other settled attempts are shrunk to what they cost, as a reservation's
-    transaction shrinks them. One small write in place of a reservation's reads and insert. Its value: whether the
-    row was still there (one expired and recorded as abandoned is gone)."""
+    time (never set back) and expiry. The same call's other settled attempts are shrunk to what they cost, as a
+    reservation's transaction shrinks them. One small write in place of a reservation's reads and insert. Its value:
+    whether the row was still there (one expired and recorded as abandoned is gone)."""
 
     __slots__ = ("id", "amount_pusd", "provider", "model", "ttl", "shrink")
 
