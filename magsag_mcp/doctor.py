@@ -7,7 +7,9 @@ an error that stops it: the providers, the ledger and the network are diagnosed 
 as for any problem it finds. Only what needs the loaded catalog (the skills no configured provider serves, the
 targets ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` leave a skill) is left out, and a note says so. A setting that magsag-mcp
 refuses as it opens (``MAGSAG_CALL_DEADLINE=abc``, which stops every other command, exit 2) is a problem of the report
-too: each one is listed with its fix, and the rest of the report takes its default.
+too: each one is listed with its fix, and the rest of the report takes its default. So is a ledger that cannot be
+opened (a file that is no SQLite database, a ledger a newer magsag-mcp migrated): its refusal is a problem, and the
+report is built as for a catalog that cannot be loaded, from what needs neither.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import catalog_variables, find_catalog, installed_catalog_note, validate_catalog
-from .errors import CatalogError, redact_values
+from .errors import CatalogError, LedgerError, redact_values
 from .providers import ProviderSet, provider_names
 from .redaction import redact, register_env_secrets
 from .settings import (
@@ -55,8 +57,8 @@ async def diagnose(
         service = await Service.open(
             catalog=catalog, db=db, env=env, create_ledger=False, empty_ledger_ok=not db, reading=True
         )
-    except CatalogError as exc:
-        report = await _without_catalog(catalog, db, env, exc, probe)
+    except (CatalogError, LedgerError) as exc:  # (a catalog is loaded first: with both bad, its error is the one)
+        report = await _without_service(catalog, db, env, exc, probe)
     else:
         async with service:
             report = service.doctor()
@@ -91,15 +93,17 @@ async def _local_models(report: dict[str, Any], service: Any) -> None:
         )
 
 
-async def _without_catalog(
+async def _without_service(
     catalog: str | os.PathLike[str] | None,
     db: str | os.PathLike[str] | None,
     env: Mapping[str, str] | None,
-    exc: CatalogError,
+    exc: CatalogError | LedgerError,
     probe: bool,
 ) -> dict[str, Any]:
-    """The report when the catalog cannot be loaded: its problems (as ``magsag catalog validate`` lists them, each with
-    its file and key), beside everything the service would have reported that does not need the catalog."""
+    """The report when the service cannot open, ``exc`` saying why: a catalog that cannot be loaded (its problems, as
+    ``magsag catalog validate`` lists them, each with its file and key) or a ledger that cannot be opened (its
+    refusal, with its fix), beside everything the service would have reported that needs neither. A ledger that then
+    fails to open too (the catalog's error came first) is listed all the same: it stopped the report, exit 2."""
     from .env_routing import override_providers
     from .ledger import Ledger, default_db_path
     from .ledger.connection import ledger_sync_from_env
@@ -112,19 +116,16 @@ async def _without_catalog(
     try:
         path = Path(db).expanduser() if db else default_db_path(env)
         ledger = Ledger(path, sync=ledger_sync_from_env(env), create=False, blank_is_absent=not db, reading=True)
-        await ledger.open()
         try:
+            unopened = await _ledger_refusal(ledger)
             providers = ProviderSet(env, transport)
-            note = (
-                f"the catalog at {root} cannot be loaded, so magsag-mcp cannot start and every call fails until the "
-                "problems listed are fixed; what needs the catalog (the skills no configured provider serves, what "
-                "MAGSAG_PROVIDER / MAGSAG_MODEL leave a skill's calls) was not checked"
-            )
-            problems = validate_catalog(root, env)
             # (what refused it is listed, whatever it was; compared redacted, as validate_catalog lists them: a problem
             # quoting a key was listed twice, once from each)
-            problems += [p for p in map(redact, exc.problems) if p not in problems]
-            report = report_of(env, providers, transport, ledger, root, problems, [note])
+            problems = validate_catalog(root, env)
+            if isinstance(exc, CatalogError):
+                problems += [p for p in map(redact, exc.problems) if p not in problems]
+            notes = _unchecked_notes(root, path, isinstance(exc, CatalogError), unopened is not None)
+            report = report_of(env, providers, transport, ledger, root, problems + [unopened] * bool(unopened), notes)
             if probe:
                 report["reachable"] = await probe_providers(providers)
                 report["probe_failed"] = providers.probe_failures(report["reachable"], override_providers(env))
@@ -133,6 +134,35 @@ async def _without_catalog(
     finally:
         await transport.aclose()
     return report
+
+
+async def _ledger_refusal(ledger: Any) -> str | None:
+    """Open ``ledger``; why it cannot be opened (its refusal's message, with its fix), or None once it is open."""
+    try:
+        await ledger.open()
+    except LedgerError as exc:
+        return exc.message
+    return None
+
+
+def _unchecked_notes(root: Path, ledger_path: Path, catalog_failed: bool, ledger_failed: bool) -> list[str]:
+    """What a report without a service says it left out, and why: every call fails until what it names is fixed."""
+    unchecked = (
+        "what needs the catalog (the skills no configured provider serves, what MAGSAG_PROVIDER / "
+        "MAGSAG_MODEL leave a skill's calls) was not checked"
+    )
+    notes = []
+    if catalog_failed:
+        notes.append(
+            f"the catalog at {root} cannot be loaded, so magsag-mcp cannot start and every call fails until the "
+            f"problems listed are fixed; {unchecked}"
+        )
+    if ledger_failed:
+        notes.append(
+            f"the ledger at {ledger_path} cannot be opened, so magsag-mcp cannot start and every call and report "
+            f"fails until the problem listed is fixed; {unchecked}"
+        )
+    return notes
 
 
 def report_of(
