@@ -20,6 +20,7 @@ from typing import Any
 from magsag_mcp.cli import main
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.mcp_tools_helpers import CATALOG, error_of
 
 
 def _at(*when: int) -> float:
@@ -95,3 +96,30 @@ def test_an_unknown_zone_is_refused_as_the_flag(tmp_path: Path, capsys: Any):
     err = capsys.readouterr().err
     assert code == 2
     assert "--timezone" in err and "Europe/Berlin" in err
+
+
+def _query_runs(db: Path, arguments: dict[str, Any]) -> Any:
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    async def go() -> Any:
+        async with Client(build_server(catalog=CATALOG, db=db, env={})) as client:
+            return await client.call_tool("query_runs", arguments)
+
+    return asyncio.run(go())
+
+
+def test_the_query_runs_tool_takes_the_zone_as_the_command_does(tmp_path: Path):
+    """query_runs took no timezone where summarize_usage and daily_usage do (its arguments refuse unknown fields): a
+    client listing the runs behind a Berlin day of daily_usage had to write both ends' offsets itself."""
+    db = _ledger(tmp_path)
+    window = {"since": "2026-10-25", "until": "2026-10-26"}
+    page = _query_runs(db, {"filters": window, "timezone": "Europe/Berlin", "limit": 3}).structured_content
+    assert [run["run_id"] for run in page["runs"]] == INSIDE[:3] and page["has_more"]
+    offsets = {"since": "2026-10-25T00:00:00+02:00", "until": "2026-10-26T00:00:00+01:00"}
+    for zone in ({}, {"timezone": "Europe/Berlin"}):  # its cursor reads on with the window as read, as the CLI's
+        rest = _query_runs(db, {"filters": offsets, "cursor": page["next_cursor"], **zone}).structured_content
+        assert [run["run_id"] for run in rest["runs"]] == INSIDE[3:]
+    err = error_of(_query_runs(db, {"filters": window, "timezone": "europe/berlin"}))
+    assert err["type"] == "input_error" and "timezone" in err["message"] and "Europe/Berlin" in err["message"]

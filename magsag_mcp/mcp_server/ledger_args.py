@@ -67,6 +67,11 @@ class DailyUsageArgs(_Args):
 
 class QueryRunsArgs(_Args):
     filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg, description=FILTERS)
+    timezone: str | None = Field(
+        None,
+        description="an IANA zone (Europe/Berlin): a since or until date/time without an offset is then this zone's "
+        "(default UTC), as summarize_usage and daily_usage read theirs; the runs' times stay UTC",
+    )
     limit: Int = Field(20, ge=1, le=500, description="runs per page")
     offset: Int = Field(0, ge=0, le=10**12, description="runs to skip, newest first (after cursor, if given)")
     cursor: str | None = Field(

@@ -292,10 +292,16 @@ class MagsagTools:
         return await self._run("daily_usage", M.DailyUsageResult, call)
 
     async def query_runs(
-        self, filters: M.UsageFiltersArg, limit: int, offset: int, cursor: str | None = None, attempts_per_run: int = 50
+        self,
+        filters: M.UsageFiltersArg,
+        limit: int,
+        offset: int,
+        cursor: str | None = None,
+        attempts_per_run: int = 50,
+        timezone: str | None = None,
     ) -> CallToolResult:
         async def call(svc: Service) -> RunsPageDict:
-            usage = _usage_filters(filters, limit=limit, offset=offset, cursor=cursor)
+            usage = _usage_filters(filters, limit=limit, offset=offset, cursor=cursor, zone=timezone)
             return await svc.query_runs_noted(usage, attempts_per_run, own_agent=self._own_agent)
 
         return await self._run("query_runs", M.QueryRunsResult, call)
