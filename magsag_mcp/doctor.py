@@ -125,7 +125,8 @@ async def _without_service(
             if isinstance(exc, CatalogError):
                 problems += [p for p in map(redact, exc.problems) if p not in problems]
             notes = _unchecked_notes(root, path, isinstance(exc, CatalogError), unopened is not None)
-            report = report_of(env, providers, transport, ledger, root, problems + [unopened] * bool(unopened), notes)
+            problems += [unopened] if unopened else []
+            report = report_of(env, providers, transport, ledger, root, problems, notes)
             if probe:
                 report["reachable"] = await probe_providers(providers)
                 report["probe_failed"] = providers.probe_failures(report["reachable"], override_providers(env))
