@@ -123,3 +123,17 @@ def test_the_query_runs_tool_takes_the_zone_as_the_command_does(tmp_path: Path):
         assert [run["run_id"] for run in rest["runs"]] == INSIDE[3:]
     err = error_of(_query_runs(db, {"filters": window, "timezone": "europe/berlin"}))
     assert err["type"] == "input_error" and "timezone" in err["message"] and "Europe/Berlin" in err["message"]
+
+
+def test_a_refused_time_under_a_zone_says_dates_are_that_zones(tmp_path: Path, capsys: Any):
+    """A --since that is no time, given with --timezone, was told the forms a time takes as "an ISO date or time
+    (...; UTC unless it gives an offset)": under --timezone Europe/Berlin a date is Berlin's, and a user told UTC
+    would write the offset by hand, or a UTC date, an hour or two off Berlin's day."""
+    db = _ledger(tmp_path)
+    for flag, value in (("--since", "2026-10-32"), ("--until", "25.10.2026"), ("--since", "yesterday")):
+        code = main(["data", "query", "--db", str(db), flag, value, "--timezone", "Europe/Berlin"])
+        err = json.loads(capsys.readouterr().err)["error"]["message"]
+        assert code == 2 and f"{flag}='{value}' is not a time" in err
+        assert "UTC" not in err and "Europe/Berlin's unless it gives an offset" in err, err
+    code = main(["data", "query", "--db", str(db), "--since", "2026-10-32"])  # without a zone, dates are UTC's
+    assert code == 2 and "UTC unless it gives an offset" in capsys.readouterr().err

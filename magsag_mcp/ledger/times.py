@@ -30,11 +30,20 @@ Since = str | float | datetime | date | timedelta | None
 
 #: longer than any ledger: a duration beyond it is a typo, and would not fit in SQLite's integers
 MAX_DURATION_SECONDS = LEDGER_LONGEST.seconds
-#: what a refusal says a time looks like
-_TIME_FORMS = (
-    "a duration back from now (30m, 24h, 7d, 2w: s, m for minutes, h, d or w), an ISO date or time (2025-11-02, "
-    "2025-11-02T13:00:00Z; UTC unless it gives an offset) or unix seconds (1764460800)"
-)
+
+
+def _time_forms(zone: str = "UTC") -> str:
+    """What a refusal says a time looks like, a date or time without an offset being ``zone``'s (a summary's or a
+    query's ``timezone``: told UTC's under --timezone Europe/Berlin, a user wrote a UTC date, off Berlin's day)."""
+    whose = "UTC" if zone == "UTC" else f"{zone}'s"
+    return (
+        "a duration back from now (30m, 24h, 7d, 2w: s, m for minutes, h, d or w), an ISO date or time (2025-11-02, "
+        f"2025-11-02T13:00:00Z; {whose} unless it gives an offset) or unix seconds (1764460800)"
+    )
+
+
+#: what a refusal says a time looks like, where dates are UTC's
+_TIME_FORMS = _time_forms()
 
 
 def _quoted(value: Any) -> str:
@@ -151,8 +160,8 @@ def in_zone(value: Any, zone: str, field: str = "since") -> Any:
     with the offset it has there on that day (``2026-12-01`` in Europe/Berlin is ``2026-12-01T00:00:00+01:00``), so
     that a summary's ``period.filters`` says the instant it read. A user who writes ``--since 2026-12-01 --timezone
     Europe/Berlin`` means Berlin's midnight; it was UTC's, an hour off, and the first Berlin day it summarized began
-    inside the window. Anything else (a duration, unix seconds, a time with an offset, text that is no time, which
-    :func:`parse_since` then refuses as written) is returned as is."""
+    inside the window. Text that is no time is refused as :func:`parse_since` refuses it, saying a date is ``zone``'s;
+    anything else (a duration, unix seconds, a time with an offset) is returned as is."""
     from zoneinfo import ZoneInfo
 
     value = python_time(value, field)
@@ -162,11 +171,15 @@ def in_zone(value: Any, zone: str, field: str = "since") -> Any:
     if _UNIX_SECONDS.match(text) or _RELATIVE.match(text):
         return value
     if said := _day_word(text, time.time(), field, zone):  # ("yesterday": the zone's, which a date given is read in)
-        raise InputError(f"{field}={value!r} is not a time: {said}give {_TIME_FORMS}")
+        raise InputError(f"{field}={value!r} is not a time: {said}give {_time_forms(zone)}")
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        return value
+        if not text:
+            return value  # (parse_since says it is empty)
+        # refused here, as parse_since refuses it, with the forms said in the zone's words: a date is its
+        hint = _unreadable(text, time.time(), field)
+        raise InputError(f"{field}={value!r} is not a time: {hint}give {_time_forms(zone)}") from None
     if dt.tzinfo is not None:
         return value
     # (a wall time a clock change skips or repeats takes the offset before the change, zoneinfo's fold 0)
