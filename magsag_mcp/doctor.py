@@ -44,6 +44,7 @@ async def diagnose(
     """The report of ``magsag doctor`` (with ``probe``: ``reachable`` and ``probe_failed`` too). It makes nothing:
     where there is no ledger yet it says so; an empty file at ``MAGSAG_DB`` (made by an install) is none yet either,
     and an empty one at ``db`` is refused as the reading commands refuse it (a path typed by hand)."""
+    from .ledger.problems import NoLedger
     from .service import Service
 
     env = dict(os.environ if env is None else env)
@@ -58,6 +59,8 @@ async def diagnose(
             catalog=catalog, db=db, env=env, create_ledger=False, empty_ledger_ok=not db, reading=True
         )
     except (CatalogError, LedgerError) as exc:  # (a catalog is loaded first: with both bad, its error is the one)
+        if isinstance(exc, NoLedger):  # (an empty file at a --db typed by hand: refused, as reading commands do)
+            raise
         report = await _without_service(catalog, db, env, exc, probe)
     else:
         async with service:
@@ -139,8 +142,12 @@ async def _without_service(
 
 async def _ledger_refusal(ledger: Any) -> str | None:
     """Open ``ledger``; why it cannot be opened (its refusal's message, with its fix), or None once it is open."""
+    from .ledger.problems import NoLedger
+
     try:
         await ledger.open()
+    except NoLedger:
+        raise
     except LedgerError as exc:
         return exc.message
     return None

@@ -323,6 +323,12 @@ def newer_error(path: Path, unknown: list[str], *, reading: bool = False, prunin
     )
 
 
+class NoLedger(LedgerError):
+    """There is no ledger at a path a reading command was given (see :func:`no_ledger_error`): a path to check, which
+    ``magsag doctor`` refuses as every reading command does, where a ledger there that cannot be opened is a problem
+    of its report."""
+
+
 def no_ledger_error(path: Path, *, blank: bool) -> LedgerError:
     """The ledger at ``path`` was opened not to be created (:class:`~.store.Ledger`'s ``create=False``, what
     reading commands open), and there is none: no file (``blank`` False) or one that holds nothing."""
@@ -331,7 +337,7 @@ def no_ledger_error(path: Path, *, blank: bool) -> LedgerError:
         if blank
         else "there is no file there, and none was made"
     )
-    return LedgerError(
+    return NoLedger(
         f"no ledger at {path}: {what}, so nothing has been recorded there; check the path (a ledger is made by "
         "the first call recorded to it: the --db or MAGSAG_DB that magsag-mcp or `magsag invoke` is given)",
         db=str(path),
