@@ -51,3 +51,19 @@ def test_an_integer_enum_far_apart_is_its_range_narrowed_and_said_to_be():
         {"type": "INTEGER", "minimum": 1, "maximum": 3},
         set(),
     )
+
+
+def test_a_count_past_an_int64_is_left_out_and_said():
+    # the Schema's minItems, maxLength, ... are int64s (written as strings): one past that range was sent as written,
+    # and Gemini refused the call with a 400 after it was admitted
+    assert gemini_schema({"type": "string", "minLength": 1, "maxLength": 2**63}) == (
+        {"type": "STRING", "minLength": "1"},
+        {"maxLength"},
+    )
+    schema = {"type": "array", "items": {"type": "string"}, "minItems": HUGE}
+    assert gemini_schema(schema) == ({"type": "ARRAY", "items": {"type": "STRING"}}, {"minItems"})
+    # the largest an int64 holds is kept exactly
+    assert gemini_schema({"type": "object", "properties": {"a": {"type": "string"}}, "maxProperties": 2**63 - 1}) == (
+        {"type": "OBJECT", "properties": {"a": {"type": "STRING"}}, "maxProperties": str(2**63 - 1)},
+        set(),
+    )
