@@ -50,6 +50,8 @@ def _anthropic_stream(model: str, delta_usage: dict[str, Any], *, cut: bool = Fa
         "cache_creation": {"ephemeral_5m_input_tokens": 4_000, "ephemeral_1h_input_tokens": 6_000},
         "server_tool_use": None,
         "service_tier": "standard",
+        "inference_geo": "global",  # (Usage's every field, as the spec requires them: "us" is billed at 1.1x)
+        "output_tokens_details": None,
     }
     message = {
         "id": "msg_01",
@@ -59,6 +61,8 @@ def _anthropic_stream(model: str, delta_usage: dict[str, Any], *, cut: bool = Fa
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
+        "stop_details": None,
+        "container": None,
         "usage": start_usage,
     }
     events: list[tuple[str, Any]] = [
