@@ -29,6 +29,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..max_tokens_limit import MAX_TOKENS_AT_MOST
+from ..text import said_number
 from ..types import LLMRequest
 from .empty_answers import RAISE_MAX_TOKENS
 
@@ -113,9 +115,9 @@ def adaptive_only(model: str, extra: dict[str, Any], notes: list[str]) -> None:
             "type": "adaptive",
             **{k: v for k, v in config.items() if k not in ("type", "budget_tokens")},
         }
+        budget = said_number(config.get("budget_tokens"))  # (str() of an int of 5,000 digits raised ValueError)
         notes.append(
-            f"{model} takes adaptive thinking only; thinking with budget_tokens {config.get('budget_tokens')} was sent "
-            "as {type: adaptive}"
+            f"{model} takes adaptive thinking only; thinking with budget_tokens {budget} was sent as {{type: adaptive}}"
         )
 
 
@@ -154,15 +156,23 @@ def settle(
                 f"Anthropic takes a thinking budget_tokens of at least {MIN_BUDGET}; {budget} was sent as {MIN_BUDGET}"
             )
     elif why is None and isinstance(budget, int) and not isinstance(budget, bool) and budget >= max_tokens:
+        # (said by its size past some digits: str() of an int of 5,000 raised ValueError, out of the provider)
+        said = said_number(budget)
         if max_tokens - 1 < MIN_BUDGET:
+            # (no max_tokens is above a budget of MAX_TOKENS_AT_MOST or more: the call would refuse it)
+            fix = (
+                f"raise max_tokens above {budget}"
+                if budget < MAX_TOKENS_AT_MOST
+                else f"lower budget_tokens below {MAX_TOKENS_AT_MOST:,} (the most max_tokens may be)"
+            )
             why = (
-                f"its budget_tokens ({budget}) must be below max_tokens ({max_tokens}) and at least {MIN_BUDGET}; "
-                f"raise max_tokens above {budget} to think"
+                f"its budget_tokens ({said}) must be below max_tokens ({max_tokens}) and at least {MIN_BUDGET}; "
+                f"{fix} to think"
             )
         else:
             extra["thinking"] = {**config, "budget_tokens": max_tokens - 1}
             notes.append(
-                f"Anthropic takes a thinking budget_tokens only below max_tokens ({max_tokens}); {budget} was sent as "
+                f"Anthropic takes a thinking budget_tokens only below max_tokens ({max_tokens}); {said} was sent as "
                 f"{max_tokens - 1}: {RAISE_MAX_TOKENS} to think more"
             )
     if why is not None:

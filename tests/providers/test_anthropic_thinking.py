@@ -82,6 +82,34 @@ async def test_a_thinking_budget_is_kept_below_max_tokens(serve, transport):
     ]
 
 
+async def test_a_thinking_budget_of_any_size_is_said_with_a_fix_that_can_be_made(serve, transport):
+    # A budget_tokens of 5,000 digits (JSON and YAML read an integer of any size) raised ValueError where its warning
+    # wrote it (str() of an int past 4,300 digits), out of the provider; and one past max_tokens' limit
+    # (2,147,483,647) was told to "raise max_tokens above" it, which the call would refuse: lower the budget instead.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "ok"}, {"text": "ok"}, {"text": "ok"})
+    huge = {"thinking": {"type": "enabled", "budget_tokens": 10**5000}}
+    result = await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=1500, extra=huge), target)
+    assert result.text == "ok" and fake.violations == []
+    assert last_body(fake)["thinking"] == {"type": "enabled", "budget_tokens": 1499}
+    assert result.warnings[0].startswith(
+        "Anthropic takes a thinking budget_tokens only below max_tokens (1500); a number of more than 24 digits was "
+        "sent as 1499"
+    )
+    result = await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=500, extra=huge), target)
+    assert result.text == "ok" and "thinking" not in last_body(fake)
+    assert result.warnings == [
+        "extended thinking was not sent: its budget_tokens (a number of more than 24 digits) must be below max_tokens "
+        "(500) and at least 1024; lower budget_tokens below 2,147,483,647 (the most max_tokens may be) to think"
+    ]
+    past = {"thinking": {"type": "enabled", "budget_tokens": 2**31 - 1}}
+    result = await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=500, extra=past), target)
+    assert result.warnings == [
+        "extended thinking was not sent: its budget_tokens (2147483647) must be below max_tokens (500) and at least "
+        "1024; lower budget_tokens below 2,147,483,647 (the most max_tokens may be) to think"
+    ]
+
+
 async def test_a_thinking_budget_below_the_apis_least_is_sent_as_the_least(serve, transport):
     # A target's thinking: {type: enabled, budget_tokens: 512} (a small budget, as a small thinkingBudget is on Gemini)
     # was answered 400 "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024", a bad request
@@ -291,3 +319,17 @@ async def test_a_thinking_signature_not_as_invoke_returned_it_goes_without_think
     assert result.text == "3 degrees." and fake.violations == [] and "thinking" not in last_body(fake)
     assert [b["type"] for b in last_body(fake)["messages"][1]["content"]] == ["tool_use"]
     assert "extended thinking was not sent: the tool calls of the turn in progress came without" in result.warnings[0]
+
+
+def test_an_adaptive_only_models_budget_of_any_size_is_said_by_its_size():
+    # (str() of a budget_tokens of 5,000 digits raised ValueError in the note saying it was sent as adaptive)
+    from magsag_mcp.providers.anthropic_thinking import adaptive_only
+
+    extra: dict = {"thinking": {"type": "enabled", "budget_tokens": 10**5000}}
+    notes: list[str] = []
+    adaptive_only("claude-opus-4-7", extra, notes)
+    assert extra == {"thinking": {"type": "adaptive"}}
+    assert notes == [
+        "claude-opus-4-7 takes adaptive thinking only; thinking with budget_tokens a number of more than 24 digits was "
+        "sent as {type: adaptive}"
+    ]
