@@ -13,7 +13,7 @@ from .call_fit import call_fit, floor_plan
 from .errors import InputError
 from .exact_money import exact_money
 from .max_tokens_limit import max_tokens_refusal
-from .text import check_name
+from .text import check_name, said_number
 
 if TYPE_CHECKING:
     from .budget_dicts import BudgetStatusDict
@@ -291,13 +291,15 @@ class LedgerReads:
                 f"{said} say what a call of a skill would be: name the skill too (e.g. skill='skill.analysis'), or "
                 "leave them out to see the limits alone"
             )
-        for key, value in (("model", model), ("max_tokens", max_tokens)):
-            if value is not None and model_config.get(key) not in (None, "", value):
-                raise InputError(
-                    f"{key} is given twice, as {value!r} and as model_config.{key} {model_config[key]!r}: give it once"
-                )
         if max_tokens is not None and (refusal := max_tokens_refusal(max_tokens, "max_tokens")) is not None:
             raise InputError(refusal)
+        for key, value in (("model", model), ("max_tokens", max_tokens)):
+            if value is not None and model_config.get(key) not in (None, "", value):
+                # (said_number: repr() of an int of 5,000 digits raised ValueError)
+                raise InputError(
+                    f"{key} is given twice, as {said_number(value)} and as model_config.{key} "
+                    f"{said_number(model_config[key])}: give it once"
+                )
         if skill is not None and price_data.under_way:  # (it prices the skill's call: see .price_data)
             await price_data.loaded()
         plan = (

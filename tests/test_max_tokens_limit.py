@@ -98,3 +98,16 @@ def test_a_skills_max_tokens_past_the_limit_is_refused(tmp_path):
         load_catalog(catalog, {})
     [problem] = [p for p in validate_catalog(catalog, {}) if p.startswith(f"{skill}: ")]
     assert problem.startswith(f"{skill}: max_tokens: the skill's max_tokens is {HUGE}, {LIMIT}") and FIX in problem
+
+
+async def test_check_budgets_max_tokens_given_twice_of_thousands_of_digits_is_said(tmp_path):
+    # the "given twice" refusal quoted both values with repr(), which raised ValueError for one of 5,000 digits (past
+    # str()'s 4,300): a max_tokens is refused for what it is first, and a model_config's said by its size
+    async with await Service.open(catalog=catalog_without_policies(tmp_path), db=tmp_path / "l.db", env={}) as svc:
+        with pytest.raises(E.InputError, match=f"max_tokens is a number of more than 24 digits, {LIMIT}"):
+            await svc.check_budget(skill="skill.analysis", max_tokens=10**5000, model_config={"max_tokens": 5})
+        with pytest.raises(
+            E.InputError,
+            match="max_tokens is given twice, as 5 and as model_config.max_tokens a number of more than 24 digits",
+        ):
+            await svc.check_budget(skill="skill.analysis", max_tokens=5, model_config={"max_tokens": 10**5000})
