@@ -236,6 +236,8 @@ def shown_as_recorded(
             (s.run_id, s.at, s.provider, s.model, s.skill, s.agent, "error", "abandoned", ABANDONED, 0, 0, 0, 0, 0, 0)
             # (no answer: no served_model nor parts of a bill; a reservation keeps no data classes nor endpoint)
             + (None, None, 0.0, 0, 0, warnings, s.bound, None, 0, 0, 0, None, None, None, None, None, None, 0, 0)
+            # (a reservation keeps no paused_id: 0037's two links read empty, as the abandoned row's are written)
+            + (None, None)
         )
         for s in run.stand_ins
     ]

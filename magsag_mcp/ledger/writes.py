@@ -144,8 +144,8 @@ def _attempt_row(a: AttemptRecord, cost: int | None, bound: int | None) -> tuple
         null if (uses := a.server_tool_uses) is None else _tool_uses_column(uses),
         a.cache_write_ttl_unsaid_tokens,
         a.cache_write_split_past_tokens,
-        a.paused_id,
-        a.continues_paused_id,
+        null if (paused := a.paused_id) is None else paused,
+        null if (continues := a.continues_paused_id) is None else continues,
         null,
     )
 
