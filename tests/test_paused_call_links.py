@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,6 @@ CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 MODEL = "claude-opus-4-6"
 CONFIG = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
 SEARCHED = {"searched": "weather in Oslo", "finish": "pause_turn"}
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    copied = tmp_path / "catalog"
-    shutil.copytree(CATALOG, copied)
-    (copied / "policies" / "model_governance.yaml").write_text("policies: []\n")
-    return copied
 
 
 def _export(db: Path, catalog: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any, fmt: str) -> str:

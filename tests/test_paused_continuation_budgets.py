@@ -5,7 +5,6 @@ and a continuation whose worst case crosses what any of them leaves is refused, 
 
 from __future__ import annotations
 
-import shutil
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from tests.providers.fakes import FakeAnthropic
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-p4u5-bud6-3t5x"
-CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 MODEL = "claude-opus-4-6"
 CONFIG = {"provider": "anthropic", "model": MODEL, "max_tokens": 100, "stream": False}
 PAUSED = {"pause_continuations": 0}
@@ -25,14 +23,6 @@ FIRST = {"searched": "weather in Oslo", "finish": "pause_turn", "text": "Searchi
 FIRST["usage"] = {"input_tokens": 100, "output_tokens": 20}  # $0.001 at $5 / $25 per million
 REST = {"text": "Rain.", "usage": {"input_tokens": 300, "output_tokens": 40}}  # $0.0025
 CALL = {"agent": "bob", "run_id": "child", "parent_run_id": "top", "context": PAUSED}
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    copied = tmp_path / "catalog"
-    shutil.copytree(CATALOG, copied)
-    (copied / "policies" / "model_governance.yaml").write_text("policies: []\n")
-    return copied
 
 
 def _limits(catalog: Path, **thresholds: D) -> None:

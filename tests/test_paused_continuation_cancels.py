@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -24,18 +23,9 @@ from tests.providers.fakes import FakeAnthropic
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-p4u5-c4nc-3l5d"
-CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 MODEL = "claude-opus-4-6"
 SEARCHED = {"searched": "weather in Oslo", "finish": "pause_turn"}
 PAUSED = {"pause_continuations": 0}  # (each call leaves its turn paused where it pauses)
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    copied = tmp_path / "catalog"
-    shutil.copytree(CATALOG, copied)
-    (copied / "policies" / "model_governance.yaml").write_text("policies: []\n")
-    return copied
 
 
 class _CutMidStream(FakeAnthropic):
