@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
+from ..max_tokens_limit import MAX_TOKENS_AT_MOST
 from ..text import MODEL_MAX, NAME_MAX, TIME_TEXT_MAX
 
 
@@ -25,6 +26,10 @@ def _not_bool(kind: str, expected: str) -> Any:
 #: JSON numbers, or numbers written as text, never a boolean (which the schema refuses too)
 NOT_BOOL_INT, NOT_BOOL_NUMBER = _not_bool("int_type", "integer"), _not_bool("float_type", "number")
 Int = Annotated[int, NOT_BOOL_INT]
+#: a call's max_tokens (invoke_skill's and explain_route's model_config, check_budget's): 1 to the limit every vendor
+#: takes (:data:`~..max_tokens_limit.MAX_TOKENS_AT_MOST`), as the Python API refuses past it. Without the upper bound,
+#: 10**20 passed the argument and the published schema, and was refused only by the service, its run opened
+MaxTokens = Annotated[int, Field(gt=0, le=MAX_TOKENS_AT_MOST), NOT_BOOL_INT]
 
 # The service's limits on a name (an agent, a run id) and a model's name, said in the schema for a client's validator
 # and not checked by pydantic: its refusal ("string should have at most 200 characters") took the place of the

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, StrictBool
 
-from .argument_parts import MODEL_LENGTH, NOT_BOOL_INT, NOT_BOOL_NUMBER, ModelName, _In
+from .argument_parts import MODEL_LENGTH, NOT_BOOL_NUMBER, MaxTokens, ModelName, _In
 from .provider_names import BASE_URL_FIELD, PROVIDER_FIELD, Provider
 
 
@@ -89,7 +89,7 @@ class ModelConfigArg(_In):
     )
     fallbacks: list[ModelName | TargetArg] | None = Field(None, description="targets to try after model, in order")
     system: str | None = Field(None, description="the system prompt, in place of the skill's")
-    max_tokens: Annotated[int, Field(gt=0), NOT_BOOL_INT] | None = Field(
+    max_tokens: MaxTokens | None = Field(
         None, description="the most tokens the answer may take (default: the skill's); its worst case is reserved"
     )
     temperature: Annotated[float, Field(ge=0, le=2), NOT_BOOL_NUMBER] | None = Field(

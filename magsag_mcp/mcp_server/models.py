@@ -26,8 +26,8 @@ from .argument_parts import NOT_BOOL_INT as NOT_BOOL_INT
 from .argument_parts import NOT_BOOL_NUMBER as NOT_BOOL_NUMBER
 from .argument_parts import TIME_LENGTH as TIME_LENGTH
 from .argument_parts import Int as Int
+from .argument_parts import MaxTokens, _Args
 from .argument_parts import ModelName as ModelName
-from .argument_parts import _Args
 from .call_models import CacheExplainedOut as CacheExplainedOut
 from .call_models import CandidateOut as CandidateOut
 from .call_models import ErrorOut as ErrorOut
@@ -170,9 +170,7 @@ class CheckBudgetArgs(_Args):
         json_schema_extra=MODEL_LENGTH,
         description="with skill: the model the call would name (model_config.model)",
     )
-    max_tokens: Annotated[int, Field(gt=0), NOT_BOOL_INT] | None = Field(
-        None, description="with skill: the max_tokens the call would give"
-    )
+    max_tokens: MaxTokens | None = Field(None, description="with skill: the max_tokens the call would give")
     model_cfg: ModelConfigArg | None = Field(
         None,
         alias="model_config",
