@@ -36,6 +36,8 @@ from .gemini_schema import (
     gemini_schema,
     response_schema_parts,
     said_as_response_schema,
+    sendable_bound,
+    sendable_count,
 )
 
 __all__ = ["function_declaration", "json_schema", "output_schema", "takes_json_beside_tools", "takes_json_schema"]
@@ -192,7 +194,13 @@ def _convert(schema: Any, lost: set[str]) -> Any:
     out: dict[str, Any] = {}
     nullable = schema.get("nullable") is True  # (OpenAPI's word, in a schema written for it)
     for key, value in schema.items():
-        if key in _KEPT:
+        if key in ("minimum", "maximum") and not sendable_bound(value):
+            lost.add(key)  # (infinite, NaN or past a double's range: no number JSON or Gemini's Value can carry)
+        elif key in ("minItems", "maxItems") and (count := sendable_count(value)) is None:
+            lost.add(key)  # (no whole number, or past an int64's range)
+        elif key in ("minItems", "maxItems"):
+            out[key] = int(count)  # (a JSON number here: 2.0 as the count 2)
+        elif key in _KEPT:
             out[key] = value
         elif key == "properties" and isinstance(value, dict):
             out[key] = {name: _convert(sub, lost) for name, sub in value.items()}
@@ -225,7 +233,7 @@ def _enum(values: Any, out: dict[str, Any], lost: set[str]) -> bool:
     if not isinstance(values, list):
         return False
     named = [v for v in values if v is not None]
-    if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in named):
+    if not all(isinstance(v, str) or sendable_bound(v) for v in named):  # (a number JSON and a double can carry)
         lost.add("enum of non-strings")
         return False
     if named:

@@ -191,17 +191,17 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
                 out["nullable"] = True
             if "type" not in schema:
                 out["type"] = "STRING"
-        elif key in _INT64_KEYS and isinstance(value, int) and not isinstance(value, bool):
-            if _INT64_LOW <= value <= _INT64_HIGH:
-                out[key] = str(value)
+        elif key in _INT64_KEYS:
+            # (the Schema's counts are int64s: Gemini refuses one past that range, or no whole number (NaN, infinity,
+            # 2.5), with a 400, after the call was admitted; left out and said, as a bound it cannot say below)
+            if (count := sendable_count(value)) is not None:
+                out[key] = count
             else:
-                # (the Schema's counts are int64s: Gemini refuses one past that range with a 400, after the call
-                # was admitted; left out and said, as a bound past a double's range below)
                 dropped.add(key)
-        elif key in ("minimum", "maximum") and _bound(value) and not _a_double(value):
-            # the Schema's bounds are doubles: one past a double's range (an integer of 400 digits) is no bound it
-            # can say, and is left out as another keyword it has no room for (the answer is checked against the full
-            # schema)
+        elif key in ("minimum", "maximum") and not sendable_bound(value):
+            # the Schema's bounds are doubles: one past a double's range (an integer of 400 digits), an infinite one
+            # or NaN is no bound it can say (see sendable_bound), and is left out as another keyword it has no room
+            # for (the answer is checked against the full schema)
             dropped.add(key)
         else:
             out[key] = value
@@ -258,6 +258,24 @@ def _bound(value: Any) -> TypeGuard[float]:
     if isinstance(value, int):
         return not isinstance(value, bool)
     return isinstance(value, float) and math.isfinite(value)
+
+
+def sendable_bound(value: Any) -> bool:
+    """Whether ``value`` is a bound (minimum, maximum) Gemini can be sent: a finite number in a double's range. An
+    infinite one bounds nothing and NaN is met by nothing: JSON has no number for either (Python's json wrote
+    ``Infinity``, no JSON), and Gemini's doubles none for one past their range (10**400)."""
+    return _bound(value) and _a_double(value)
+
+
+def sendable_count(value: Any) -> str | None:
+    """A count (minItems, maxLength, ...) as Gemini's int64 fields take it (its digits), or None for one they cannot:
+    no whole number (NaN, infinity, 2.5, a text, a boolean) or one past an int64's range. A float of a whole number
+    (2.0, as a JSON writer of floats writes a count) is the count it is."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not _INT64_LOW <= value <= _INT64_HIGH:
+        return None
+    return str(value)
 
 
 def _a_double(value: float) -> bool:
