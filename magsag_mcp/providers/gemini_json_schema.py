@@ -196,10 +196,12 @@ def _convert(schema: Any, lost: set[str]) -> Any:
     for key, value in schema.items():
         if key in ("minimum", "maximum") and not sendable_bound(value):
             lost.add(key)  # (infinite, NaN or past a double's range: no number JSON or Gemini's Value can carry)
-        elif key in ("minItems", "maxItems") and (count := sendable_count(value)) is None:
-            lost.add(key)  # (no whole number, or past an int64's range)
         elif key in ("minItems", "maxItems"):
-            out[key] = int(count)  # (a JSON number here: 2.0 as the count 2)
+            count = sendable_count(value)
+            if count is None:
+                lost.add(key)  # (no whole number, or past an int64's range)
+            else:
+                out[key] = int(count)  # (a JSON number here: 2.0 as the count 2)
         elif key in _KEPT:
             out[key] = value
         elif key == "properties" and isinstance(value, dict):
