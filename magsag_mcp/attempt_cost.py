@@ -12,7 +12,7 @@ from .call_request import estimate_input_parts
 from .cascade_report import set_usage, unknown_cost_warning
 from .errors import MagsagError, excerpt, redacting_logger
 from .predictions import prediction_tokens
-from .providers import min_output_tokens, prompt_overhead
+from .providers import min_output_tokens, output_beyond_max_tokens, prompt_overhead
 from .providers.anthropic_usage import CACHE_TTLS, cache_ttls_asked, cache_ttls_marked
 from .records import AttemptRecord
 from .types import LLMRequest, LLMResult, Target, Usage
@@ -30,11 +30,13 @@ def output_tokens_reserved(request: LLMRequest, target: Target) -> int:
     """The most output tokens ``target`` may answer ``request`` with, as budgets reserve them: its
     max_tokens, raised to what its provider sends at the least (the Responses API's minimum where that API
     is called), and the tokens of its ``params.prediction`` on top, which Chat Completions bills as output past
-    max_tokens where the answer does not use them (the spec's rejected_prediction_tokens)."""
+    max_tokens where the answer does not use them (the spec's rejected_prediction_tokens), and what else its provider
+    may bill beyond max_tokens (a Gemini target's thinkingBudget: see providers.gemini_thinking)."""
     asked = request.max_tokens or DEFAULT_MAX_OUTPUT
     least = min_output_tokens(target)
     # max(asked, least) without the builtin's call (some 1,200 instructions, on every attempt's reservation)
-    return (least if least > asked else asked) + prediction_tokens(target)
+    beyond = output_beyond_max_tokens(target) if target.params else 0  # (most targets: no params asking any)
+    return (least if least > asked else asked) + prediction_tokens(target) + beyond
 
 
 def input_tokens_reserved(request: LLMRequest, target: Target) -> int:

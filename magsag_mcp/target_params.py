@@ -13,6 +13,7 @@ from typing import Any
 from .errors import ConfigError
 from .max_tokens_limit import max_tokens_refusal
 from .predictions import check_prediction
+from .providers.gemini_thinking import thinking_budget_refusal
 from .text import of_length
 
 #: request fields the router writes itself. Params pass extra vendor fields (top_p, seed, ...) through;
@@ -95,6 +96,9 @@ def speed_refused(value: Any) -> str:
 
 
 def _check_params(params: Mapping[str, Any]) -> None:
+    # (a Gemini thinkingConfig's budget: reserved as output, and sent; its model's own most: see parse_target)
+    if (refusal := thinking_budget_refusal(params)) is not None:
+        raise ConfigError(refusal)
     for key, value in params.items():
         if key in UNPRICED_PARAMS:
             raise ConfigError(f"params.{key}: {UNPRICED_PARAMS[key]}")

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from .errors import ConfigError, redact
 from .predictions import refuse_unsent_prediction
 from .provider_aliases import BUILT_IN_PROVIDERS, HOSTING_PROVIDERS, PROVIDER_ALIASES, built_in_provider
+from .providers.gemini_thinking import thinking_budget_refusal
 from .redaction import holds_secret, register_call_secret, register_secret
 from .target_params import API_CHOICES, ROUTER_FIELDS, UNPRICED_PARAMS, _check_params, speed_refused
 from .text import MODEL_MAX, URL_MAX, of_length
@@ -304,6 +305,8 @@ def parse_target(spec: str | Mapping[str, Any], *, by_call: bool = False) -> Tar
     _check_params(params)
     if provider == "anthropic" and "speed" in params:
         raise ConfigError(speed_refused(params["speed"]))
+    if provider == "google" and (refusal := thinking_budget_refusal(params, model)) is not None:
+        raise ConfigError(refusal)  # (a budget past the most its model thinks)
     _register_credentials(params, register=register_call_secret if by_call else register_secret)
     base_url = spec.get("base_url") or None
     if base_url is not None and not isinstance(base_url, str):

@@ -9,6 +9,7 @@ from decimal import Decimal
 from ..errors import BudgetExceeded
 from ..plurals import counted
 from ..predictions import prediction_tokens
+from ..providers import output_beyond_max_tokens
 from .attempts import AttemptContext
 from .policy import THRESHOLD_OF, Limit, limit_key
 
@@ -40,11 +41,14 @@ def check_call_limits(limits: Sequence[Limit], ctx: AttemptContext, worst: Decim
                 else ""
             )
             predicted = prediction_tokens(target)
+            thoughts = output_beyond_max_tokens(target) if target.params else 0  # (a Gemini thinkingBudget's)
             raise BudgetExceeded(
                 f"{lim.policy}: call limit ${lim.amount:f} would be exceeded: {ctx.target.label} may cost up to "
                 f"${worst:f} ({ctx.estimated_input_tokens} input tokens estimated, {ctx.max_output_tokens} output "
-                f"tokens allowed{_predicted(predicted)}){earlier}; lower max_tokens"
-                f"{', shorten params.prediction' if predicted else ''} or choose a cheaper model, or raise "
+                f"tokens allowed{_predicted(predicted)}{_thoughts(thoughts)}){earlier}; lower max_tokens"
+                f"{', shorten params.prediction' if predicted else ''}"
+                f"{', lower params.thinkingConfig.thinkingBudget' if thoughts else ''} or choose a cheaper model, "
+                "or raise "
                 f"{limit_key(lim)}",
                 policy=lim.policy,
                 limit="call",
@@ -60,3 +64,9 @@ def _predicted(tokens: int) -> str:
     """What a refusal says of the output tokens a target's ``params.prediction`` adds (its tokens the answer does not
     use are billed as output past max_tokens); nothing without one."""
     return f", {tokens} of them for params.prediction's tokens the answer may not use" if tokens else ""
+
+
+def _thoughts(tokens: int) -> str:
+    """What a refusal says of the output tokens a Gemini target's ``thinkingBudget`` adds (its thoughts, billed as
+    output, which the guide writes apart from maxOutputTokens); nothing without one."""
+    return f", {tokens} of them for the thoughts of params.thinkingConfig.thinkingBudget" if tokens else ""

@@ -150,6 +150,13 @@ def min_output_tokens(target: Target) -> int:
     return fewest(target) if fewest is not None else 0
 
 
+def output_beyond_max_tokens(target: Target) -> int:
+    """Output tokens a call to ``target`` may be billed for beyond its ``max_tokens`` (its provider's class says; 0
+    for a factory that is no :class:`Provider` class)."""
+    beyond = _class_rule(target, "output_beyond_max_tokens")
+    return beyond(target) if beyond is not None else 0
+
+
 def prompt_overhead(target: Target, request: LLMRequest) -> int:
     """Input tokens a call to ``target`` is billed beyond the request it sends (its provider's class says; 0 for a
     factory that is no :class:`Provider` class)."""

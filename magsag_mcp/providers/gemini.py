@@ -33,6 +33,7 @@ from .gemini_answers import GeminiStream
 from .gemini_errors import gemini_error
 from .gemini_json_schema import function_declaration, output_schema, takes_json_beside_tools
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
+from .gemini_thinking import thinking_tokens_beyond_max_tokens
 from .gemini_usage import gemini_usage
 from .http_errors import IN_STREAM, UNDER_200
 from .json_output import with_json_instruction
@@ -318,6 +319,10 @@ class GeminiProvider(HTTPProvider):
     #: a picture by its URL or a GIF is no call for Gemini (:data:`IMAGE_URL_REFUSED`, :data:`GIF_REFUSED`): a
     #: cascade passes Gemini over for it
     caps = Capabilities(image_urls=False, gif_images=False)
+
+    @classmethod
+    def output_beyond_max_tokens(cls, target: Target) -> int:
+        return thinking_tokens_beyond_max_tokens(target)  # (its thoughts: see gemini_thinking)
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(GeminiFormat(), GeminiEndpoint(env), transport)

@@ -35,6 +35,12 @@ class Provider(ABC):
         return 0
 
     @classmethod
+    def output_beyond_max_tokens(cls, target: Target) -> int:
+        """Output tokens a call to ``target`` may be billed for beyond ``max_tokens`` (Gemini's thoughts of the
+        ``thinkingBudget`` its params ask): budgets reserve these too."""
+        return 0
+
+    @classmethod
     def prompt_overhead(cls, target: Target, request: LLMRequest) -> int:
         """Input tokens a call of ``request`` to ``target`` is billed beyond what it sends (a prompt the vendor adds
         for tools): budgets reserve these too."""
